@@ -1,0 +1,1 @@
+// CurlHTTP: see DESIGN.md for what this module holds.

@@ -1,0 +1,1 @@
+// NumberAPI: see DESIGN.md for what this module holds.

@@ -1,0 +1,1 @@
+// NumberCore: see DESIGN.md for what this module holds.

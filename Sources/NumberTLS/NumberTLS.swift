@@ -1,0 +1,1 @@
+// NumberTLS: see DESIGN.md for what this module holds.

@@ -1,0 +1,1 @@
+// NumberWire: see DESIGN.md for what this module holds.

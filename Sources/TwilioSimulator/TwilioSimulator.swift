@@ -1,0 +1,1 @@
+// TwilioSimulator: see DESIGN.md for what this module holds.
