@@ -92,7 +92,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "NumberAPITests", dependencies: ["NumberAPI"], swiftSettings: strict),
+        .testTarget(
+            name: "NumberAPITests",
+            dependencies: ["NumberAPI", "NumberWire"],
+            exclude: [
+                "CrossCheck/crosscheck.py", "CrossCheck/generate_vectors.py", "CrossCheck/vectors.json",
+                "CrossCheck/vectors.generated.json",
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "NumberTLSTests",
             dependencies: [
