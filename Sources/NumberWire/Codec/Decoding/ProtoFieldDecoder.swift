@@ -1,0 +1,223 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The `Decoder` handed to a value: it stands for one field of an indexed message (its entries in `lo..<hi`
+/// with number `field`), for one element of a repeated field, or for one value inside a packed run.
+/// Three words, so passing it as `any Decoder` never allocates a box.
+struct ProtoFieldDecoder: Decoder {
+    enum Mode: UInt8 {
+        /// Every entry numbered `field` in entries `lo..<hi`.
+        case field
+        /// One element of a repeated field (entries `lo..<lo+1`): a scalar meeting a packed run signals it.
+        case element
+        /// One scalar at byte offset `lo` inside a packed run ending at byte `hi`.
+        case packed
+        /// The message whose entries are `lo..<hi` itself (`superDecoder()`).
+        case sameMessage
+    }
+
+    let state: ProtoDecodingState
+    let lo: UInt32
+    let hi: UInt32
+    let field: UInt32
+    /// The depth a message decoded from here has (the top-level message is 0).
+    let depth: UInt16
+    let mode: Mode
+
+    init(state: ProtoDecodingState, lo: Int, hi: Int, field: UInt32, depth: Int, mode: Mode = .field) {
+        self.state = state
+        self.lo = UInt32(truncatingIfNeeded: lo)
+        self.hi = UInt32(truncatingIfNeeded: hi)
+        self.field = field
+        self.depth = UInt16(truncatingIfNeeded: min(depth, Int(UInt16.max)))
+        self.mode = mode
+    }
+
+    var codingPath: [any CodingKey] { state.codingPath }
+    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    var level: Int { Int(depth) }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        let range = try messageEntries()
+        return KeyedDecodingContainer(ProtoKeyedDecodingContainer<Key>(state: state, entries: range, depth: level))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard mode == .field || mode == .element else { throw shapeError("a repeated field") }
+        return ProtoUnkeyedDecodingContainer(decoder: self)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer {
+        ProtoSingleValueDecodingContainer(decoder: self)
+    }
+
+    /// Indexes the message this decoder stands for (empty when the field is absent).
+    func messageEntries() throws -> Range<Int> {
+        switch mode {
+        case .sameMessage: return Int(lo)..<Int(hi)
+        case .packed: throw shapeError("a message")
+        case .field, .element: return try state.indexMessage(field: field, lo: Int(lo), hi: Int(hi), depth: level)
+        }
+    }
+
+    /// A decoder for field `field` of the message whose entries are `entries`.
+    func child(field: UInt32, in entries: Range<Int>) -> ProtoFieldDecoder {
+        ProtoFieldDecoder(state: state, lo: entries.lowerBound, hi: entries.upperBound, field: field, depth: level + 1)
+    }
+
+    func error(_ kind: ProtoDecodingError.Kind, _ message: String) -> ProtoDecodingError {
+        state.fail(kind, message, field: field == 0 ? nil : field, offset: offsetForErrors)
+    }
+
+    private func shapeError(_ what: String) -> ProtoDecodingError {
+        error(.wrongWireType, "expected \(what) but found a scalar in a packed run")
+    }
+
+    private var offsetForErrors: Int {
+        switch mode {
+        case .packed: return Int(lo)
+        case .field, .element, .sameMessage:
+            let index = Int(lo) < state.entries.count ? Int(lo) : 0
+            return Int(state.entries[index].start)
+        }
+    }
+
+    /// The last entry for this field, or nil when it is absent.
+    @inline(__always)
+    private func lastEntry() -> Int? {
+        state.lastEntry(field: field, lo: Int(lo), hi: Int(hi))
+    }
+}
+
+extension ProtoFieldDecoder {
+    /// Reads a scalar: the last occurrence wins; an absent field is the default.
+    @inline(__always)
+    func decodeScalar<S: ProtoScalar>(_: S.Type) throws -> S {
+        if mode == .packed {
+            var offset = Int(lo)
+            return try state.readScalar(S.self, at: &offset, end: Int(hi), field: field)
+        }
+        guard mode != .sameMessage else { throw error(.wrongWireType, "expected \(S.self) but found a message") }
+        guard let index = lastEntry() else { return S.protoDefault }
+        if mode == .element, state.entries[index].wireType == WireType.lengthDelimited.rawValue {
+            throw PackedElementSignal(entryIndex: index, wireType: S.wireType)
+        }
+        return try state.readScalar(S.self, entry: index)
+    }
+
+    /// The payload of the last occurrence of a length-delimited field (empty when absent).
+    func decodeBytes() throws -> UnsafeRawBufferPointer {
+        guard mode == .field || mode == .element else {
+            throw error(.wrongWireType, "expected a length-delimited field")
+        }
+        guard let index = lastEntry() else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let entry = state.entries[index]
+        guard entry.wireType == WireType.lengthDelimited.rawValue else {
+            throw state.wrongWireType(entry, expected: .lengthDelimited, type: [UInt8].self)
+        }
+        return state.payload(entry)
+    }
+
+    /// Reads a string, rejecting invalid UTF-8.
+    func decodeString() throws -> String {
+        let bytes = try decodeBytes()
+        if bytes.isEmpty { return "" }
+        guard let string = String(validating: bytes, as: UTF8.self) else {
+            throw error(.invalidUTF8, "string field is not valid UTF-8")
+        }
+        return string
+    }
+
+    /// Reads every value of a repeated scalar field, packed or not (protobuf parsers must accept both).
+    func decodeRepeatedScalars<S: ProtoScalar>(_: S.Type) throws -> [S] {
+        var values: [S] = []
+        for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
+            let entry = state.entries[index]
+            if entry.wireType == WireType.lengthDelimited.rawValue {
+                var offset = Int(entry.start)
+                while offset < Int(entry.end) {
+                    values.append(try state.readScalar(S.self, at: &offset, end: Int(entry.end), field: field))
+                }
+            } else {
+                values.append(try state.readScalar(S.self, entry: index))
+            }
+        }
+        return values
+    }
+
+    /// Reads every element of a repeated field of strings, bytes, messages or enums.
+    func decodeRepeated<Element: Decodable>(_: Element.Type) throws -> [Element] {
+        var values: [Element] = []
+        for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
+            let element = ProtoFieldDecoder(
+                state: state, lo: index, hi: index + 1, field: field, depth: level, mode: .element)
+            do {
+                values.append(try state.decodeValue(Element.self, from: element))
+            } catch let signal as PackedElementSignal {
+                try decodePackedRun(signal, into: &values)
+            }
+        }
+        return values
+    }
+
+    /// Decodes each value of a packed run of enums (or other single-scalar types) one by one.
+    private func decodePackedRun<Element: Decodable>(_ signal: PackedElementSignal, into values: inout [Element])
+        throws
+    {
+        let entry = state.entries[signal.entryIndex]
+        var offset = Int(entry.start)
+        let end = Int(entry.end)
+        while offset < end {
+            let element = ProtoFieldDecoder(state: state, lo: offset, hi: end, field: field, depth: level, mode: .packed)
+            values.append(try state.decodeValue(Element.self, from: element))
+            offset = try skipPacked(signal.wireType, at: offset, end: end)
+        }
+    }
+
+    /// The offset after one packed value of `wireType` at `offset`.
+    func skipPacked(_ wireType: WireType, at offset: Int, end: Int) throws -> Int {
+        var offset = offset
+        switch wireType {
+        case .fixed32: _ = try state.readScalar(UInt32.self, at: &offset, end: end, field: field)
+        case .fixed64: _ = try state.readScalar(UInt64.self, at: &offset, end: end, field: field)
+        default: _ = try state.readVarint(at: &offset, end: end, field: field)
+        }
+        return offset
+    }
+
+    /// Calls `body` with a decoder for each entry message of a map field (key = field 1, value = field 2).
+    func forEachMapEntry(_ body: (_ entry: MapEntryDecoder) throws -> Void) throws {
+        guard mode == .field || mode == .element else { throw shapeError("a map") }
+        for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
+            let entries = try state.indexMessage(field: field, lo: index, hi: index + 1, depth: level)
+            try body(MapEntryDecoder(decoder: self, entries: entries))
+        }
+    }
+
+    /// Reads a `google.protobuf.Timestamp` sub-message as a `Date` (an absent field is the Unix epoch).
+    func decodeTimestamp() throws -> Date {
+        let entries = try messageEntries()
+        let seconds = try child(field: 1, in: entries).decodeScalar(Int64.self)
+        let nanos = try child(field: 2, in: entries).decodeScalar(Int32.self)
+        guard let date = Timestamp.date(seconds: seconds, nanos: nanos) else {
+            throw error(.invalidTimestamp, "Timestamp \(seconds)s \(nanos)ns is outside years 1...9999")
+        }
+        return date
+    }
+}
+
+/// One indexed map entry message.
+struct MapEntryDecoder {
+    let decoder: ProtoFieldDecoder
+    let entries: Range<Int>
+
+    var state: ProtoDecodingState { decoder.state }
+
+    /// The decoder for the key (field 1) or the value (field 2).
+    func child(field: UInt32) -> ProtoFieldDecoder {
+        decoder.child(field: field, in: entries)
+    }
+}

@@ -1,0 +1,152 @@
+/// The shared state of one `ProtoEncoder.encode` call: the single output buffer and the stack of open
+/// length-delimited regions (sub-messages and packed runs) whose length prefixes are not written yet.
+///
+/// Each open region reserves one byte for its length; when the region closes the length is written there,
+/// shifting the region right in the rare case it needs more than one byte. Regions close lazily: any write
+/// at a shallower level first closes every deeper region, so nested values need no end-of-value callback.
+final class ProtoEncodingState {
+    /// An open length-delimited region.
+    struct Frame {
+        /// Index of the reserved length byte.
+        var slot: Int
+        /// Which encoder opened it (a value may ask for its keyed container more than once).
+        var serial: UInt32
+        /// The field number, to continue a packed run.
+        var field: UInt32
+        /// A packed run of repeated scalars rather than a sub-message.
+        var isPacked: Bool
+    }
+
+    var bytes: [UInt8] = []
+    var frames: [Frame] = []
+    /// The keys leading to the value being encoded, for error messages.
+    var codingPath: [any CodingKey] = []
+    /// An error found where Codable gives no way to throw (e.g. `container(keyedBy:)`); thrown at the end.
+    var deferredError: EncodingError?
+    let options: ProtoEncoder.Options
+    let userInfo: [CodingUserInfoKey: Any]
+    private var serialCounter: UInt32 = 0
+
+    init(options: ProtoEncoder.Options, userInfo: [CodingUserInfoKey: Any]) {
+        self.options = options
+        self.userInfo = userInfo
+        bytes.reserveCapacity(options.initialCapacity)
+        frames.reserveCapacity(8)
+    }
+
+    /// A fresh identity for an encoder or a repeated field.
+    @inline(__always)
+    func makeSerial() -> UInt32 {
+        serialCounter &+= 1
+        return serialCounter
+    }
+
+    /// Closes every open region deeper than `depth`.
+    @inline(__always)
+    func close(downTo depth: Int) {
+        while frames.count > depth { closeTop() }
+    }
+
+    private func closeTop() {
+        let frame = frames.removeLast()
+        let length = bytes.count - frame.slot - 1
+        if length < 0x80 {
+            bytes[frame.slot] = UInt8(truncatingIfNeeded: length)
+            return
+        }
+        let size = Wire.varintSize(UInt64(length))
+        bytes.insert(contentsOf: repeatElement(0, count: size - 1), at: frame.slot + 1)
+        var value = UInt64(length)
+        var index = frame.slot
+        while value >= 0x80 {
+            bytes[index] = UInt8(truncatingIfNeeded: value) | 0x80
+            value >>= 7
+            index += 1
+        }
+        bytes[index] = UInt8(truncatingIfNeeded: value)
+    }
+
+    /// Writes the tag of a length-delimited field and reserves its length byte.
+    func open(field: UInt32, serial: UInt32, isPacked: Bool) {
+        bytes.appendTag(field: field, wireType: .lengthDelimited)
+        frames.append(Frame(slot: bytes.count, serial: serial, field: field, isPacked: isPacked))
+        bytes.append(0)
+        if !isPacked && frames.count > options.nestingDepthMax && deferredError == nil {
+            deferredError = error(
+                .nestingTooDeep, "messages nested deeper than nestingDepthMax (\(options.nestingDepthMax))", field)
+        }
+    }
+
+    /// Appends a scalar's value bytes (no tag).
+    @inline(__always)
+    func appendValue<S: ProtoScalar>(_ value: S) {
+        switch S.wireType {
+        case .fixed32: bytes.appendFixed32(UInt32(truncatingIfNeeded: value.wireBits))
+        case .fixed64: bytes.appendFixed64(value.wireBits)
+        default: bytes.appendVarint(value.wireBits)
+        }
+    }
+
+    /// Writes a scalar field, leaving out a default value unless the field has explicit presence.
+    @inline(__always)
+    func writeScalar<S: ProtoScalar>(_ value: S, field: UInt32, explicit: Bool) {
+        if !explicit && value.isProtoDefault { return }
+        bytes.appendTag(field: field, wireType: S.wireType)
+        appendValue(value)
+    }
+
+    /// Writes a length-delimited field with the given payload, leaving out an empty one unless explicit.
+    @inline(__always)
+    func writeBytes(_ payload: UnsafeRawBufferPointer, field: UInt32, explicit: Bool) {
+        if !explicit && payload.isEmpty { return }
+        bytes.appendTag(field: field, wireType: .lengthDelimited)
+        bytes.appendVarint(UInt64(payload.count))
+        bytes.append(contentsOf: payload)
+    }
+
+    /// Writes a string field as UTF-8.
+    @inline(__always)
+    func writeString(_ value: String, field: UInt32, explicit: Bool) {
+        if !explicit && value.isEmpty { return }
+        let done: Void? = value.utf8.withContiguousStorageIfAvailable {
+            writeBytes(UnsafeRawBufferPointer($0), field: field, explicit: true)
+        }
+        if done == nil {
+            Array(value.utf8).withUnsafeBytes { writeBytes($0, field: field, explicit: true) }
+        }
+    }
+
+    /// Encodes any value as `encoder`'s field: the codec's own types directly, anything else through Codable.
+    @inline(__always)
+    func encodeValue<T: Encodable>(_ value: T, encoder: ProtoFieldEncoder) throws {
+        if let special = value as? any ProtoFieldEncodable {
+            try special.encodeProtoField(encoder)
+        } else {
+            try value.encode(to: encoder)
+        }
+    }
+
+    /// An `EncodingError.invalidValue` carrying a `ProtoEncodingError`.
+    func error(_ kind: ProtoEncodingError.Kind, _ message: String, _ value: Any, key: (any CodingKey)? = nil)
+        -> EncodingError
+    {
+        let path = key.map { codingPath + [$0] } ?? codingPath
+        let underlying = ProtoEncodingError(kind: kind, message: message)
+        return EncodingError.invalidValue(
+            value, EncodingError.Context(codingPath: path, debugDescription: message, underlyingError: underlying))
+    }
+
+    /// The error for a CodingKey without a protobuf field number.
+    func invalidKey(_ key: some CodingKey, value: Any) -> EncodingError {
+        error(
+            .invalidFieldKey,
+            "CodingKey '\(key.stringValue)' has no protobuf field number in 1...\(Wire.fieldNumberMax): "
+                + "declare `enum CodingKeys: Int, CodingKey` with the .proto field numbers",
+            value, key: key)
+    }
+
+    /// Records an error where Codable gives no way to throw; the first one is thrown when encoding ends.
+    func deferError(_ error: EncodingError) {
+        if deferredError == nil { deferredError = error }
+    }
+}
