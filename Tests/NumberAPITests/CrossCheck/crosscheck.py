@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from google.protobuf import json_format
+from google.protobuf import json_format, unknown_fields
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -71,7 +71,7 @@ def main():
         except Exception as error:  # noqa: BLE001 - report any parse failure as a mismatch
             failures.append(f"{v['name']}: Google's runtime cannot parse Swift's bytes: {error}")
             continue
-        if parsed.UnknownFields() if hasattr(parsed, "UnknownFields") else False:
+        if len(unknown_fields.UnknownFieldSet(parsed)) > 0:
             failures.append(f"{v['name']}: Swift wrote fields the schema does not have")
         got = normalized(json_format.MessageToDict(parsed))
         want = normalized(json_format.MessageToDict(expected))
