@@ -143,6 +143,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "NumberServerTests",
+            dependencies: [
+                "NumberServer", "NumberClient", "NumberTLS", "NumberAPI", "NumberWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NumberClientTests",
+            dependencies: ["NumberClient", "NumberWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"], swiftSettings: strict),
         .testTarget(name: "NumberCoreTests", dependencies: ["NumberCore"], swiftSettings: strict),
         .testTarget(name: "TwilioSimulatorTests", dependencies: ["TwilioSimulator"], swiftSettings: strict),

@@ -1,1 +1,231 @@
-// The client library: see NumbersClient.
+import Foundation
+import NIOCore
+import NIOPosix
+import NumberAPI
+import NumberTLS
+import NumberWire
+import Synchronization
+
+/// The Swift client of numberd: typed async methods for every RPC, many calls multiplexed per connection, a small
+/// connection pool, deadlines, cancellation, reconnects, and retries only where they cannot do harm.
+///
+/// ```swift
+/// let configuration = NumbersClientConfiguration(apiKey: key, trustRoots: .file(caPath))
+/// let numbers = try await withNumbersClient(configuration) { client in
+///     try await client.listNumbers(ListNumbersRequest(accountId: "ACC_…"))
+/// }
+/// ```
+public final class NumbersClient: Sendable {
+    private let configuration: NumbersClientConfiguration
+    private let tls: TLSContext?
+    private let sessionCache = TLSSessionCache()
+    private let group: any EventLoopGroup
+    private let pool = Mutex(Pool())
+
+    private struct Pool {
+        var connections: [ClientConnection] = []
+        var connecting: EventLoopFuture<ClientConnection>?
+        var next = 0
+        var closed = false
+    }
+
+    /// Creates a client; connections open on first use.
+    public convenience init(
+        configuration: NumbersClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
+        var tlsConfiguration = TLSConfiguration.client(trustRoots: configuration.trustRoots)
+        tlsConfiguration.applicationProtocols = ["nrpc/1"]
+        if let certificate = configuration.clientCertificate {
+            tlsConfiguration.certificateChain = certificate.chain
+            tlsConfiguration.privateKey = certificate.key
+        }
+        try self.init(configuration: configuration, tls: TLSContext(configuration: tlsConfiguration), group: group)
+    }
+
+    /// A client over a given TLS context, or without TLS (`nil`, protocol tests only).
+    package init(configuration: NumbersClientConfiguration, tls: TLSContext?, group: any EventLoopGroup) {
+        self.configuration = configuration
+        self.tls = tls
+        self.group = group
+    }
+
+    /// Closes every connection; calls in flight fail and later calls throw.
+    public func close() async {
+        let connections = pool.withLock { pool in
+            pool.closed = true
+            defer { pool.connections.removeAll() }
+            return pool.connections
+        }
+        for connection in connections { await connection.close() }
+    }
+
+    // MARK: Calls
+
+    /// Calls `method` with `request`; throws `RPCError` for every failure (server status or transport).
+    public func call<Request, Response>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
+    ) async throws -> Response {
+        var message = ByteBuffer()
+        do {
+            try ProtoEncoder().encode(request, into: &message)
+        } catch {
+            throw RPCError(
+                code: .invalidArgument, message: "cannot encode \(Request.self): \(error)", reason: "ENCODING")
+        }
+        var metadata = options.metadata
+        if let key = configuration.apiKey { metadata["authorization"] = "Bearer \(key)" }
+        if let id = options.requestID { metadata["request-id"] = id }
+        let idempotent = Self.idempotentMethods.contains(method.path)
+        if Self.keyedMethods.contains(method.path) {
+            metadata["idempotency-key"] = options.idempotencyKey ?? UUID().uuidString.lowercased()
+        }
+        let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)
+        let payload = try await run(
+            path: method.path, metadata: metadata, message: message, deadline: deadline,
+            retrySafe: idempotent || Self.keyedMethods.contains(method.path))
+        do {
+            return try ProtoDecoder().decode(Response.self, from: payload)
+        } catch {
+            throw RPCError(
+                code: .internal, message: "the server's \(Response.self) did not decode: \(error)",
+                reason: "MALFORMED_RESPONSE")
+        }
+    }
+
+    /// Methods that change nothing: retried after any transport failure.
+    static let idempotentMethods: Set<String> = [
+        NumbersMethods.searchNumbers.path, NumbersMethods.listNumbers.path, NumbersMethods.getNumber.path,
+        NumbersMethods.getBalance.path, NumbersMethods.listTransactions.path, NumbersMethods.listTrunks.path,
+        NumbersMethods.getAccount.path, NumbersMethods.listAccounts.path, NumbersMethods.listApiKeys.path,
+        NumbersMethods.healthCheck.path,
+    ]
+    /// Methods protected by an idempotency key: a retry returns the first result, so they are retried too.
+    static let keyedMethods: Set<String> = [NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path]
+
+    private func run(
+        path: String, metadata: [String: String], message: ByteBuffer, deadline: NIODeadline, retrySafe: Bool
+    ) async throws -> ByteBuffer {
+        var headersBuffer = ByteBuffer()
+        var attempt = 0
+        var backoff = configuration.retry.initialBackoff
+        while true {
+            attempt += 1
+            let remaining = deadline - .now()
+            guard remaining > .zero else {
+                throw RPCError(
+                    code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
+            }
+            headersBuffer.clear()
+            try ProtoEncoder().encode(
+                RequestHeaders(method: path, timeoutMicros: Int64(remaining.nanoseconds / 1000), metadata: metadata),
+                into: &headersBuffer)
+            let failure: RPCError
+            let mayRetry: Bool
+            do {
+                let connection = try await connection()
+                switch try await connection.call(headers: headersBuffer, message: message, timeout: remaining) {
+                case .response(let payload):
+                    return payload
+                case .status(let payload):
+                    let status =
+                        (try? ProtoDecoder().decode(RpcStatus.self, from: payload))
+                        ?? RpcStatus(code: StatusCode.internal.rawValue, message: "unreadable status")
+                    throw RPCError(status: status)
+                        ?? RPCError(
+                            code: .internal, message: "an OK status without a response", reason: "MALFORMED_RESPONSE")
+                case .connectionFailure(let text, let unstarted):
+                    failure = RPCError(
+                        code: .unavailable, message: text, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
+                        details: ["outcome": unstarted ? "not-started" : "unknown"])
+                    mayRetry = unstarted || retrySafe
+                }
+            } catch let error as ConnectError {
+                failure = RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
+                mayRetry = true
+            }
+            guard mayRetry, attempt < configuration.retry.attemptsMax else { throw failure }
+            let jittered = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
+            guard NIODeadline.now() + jittered < deadline else { throw failure }
+            try await Task.sleep(nanoseconds: UInt64(jittered.nanoseconds))
+            backoff = min(backoff * 2, configuration.retry.backoffMax)
+        }
+    }
+
+    /// A usable connection: an open one (round-robin, those below the server's call limit first) while the pool
+    /// grows to its size in the background, or the connection being made.
+    private func connection() async throws -> ClientConnection {
+        let decision: Either = pool.withLock { pool in
+            pool.connections.removeAll { !$0.status.isAlive }
+            if pool.closed { return .closed }
+            if pool.connecting == nil, pool.connections.count < configuration.connectionPoolSize {
+                pool.connecting = startConnecting()
+            }
+            // Prefer connections with room below the server's limit; a saturated one still queues the call.
+            let roomy = pool.connections.filter { $0.status.acceptsCalls }
+            let usable = roomy.isEmpty ? pool.connections : roomy
+            if !usable.isEmpty {
+                pool.next &+= 1
+                return .ready(usable[pool.next % usable.count])
+            }
+            if let pending = pool.connecting { return .wait(pending) }
+            return .closed
+        }
+        switch decision {
+        case .closed:
+            throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+        case .ready(let connection):
+            return connection
+        case .wait(let future):
+            do {
+                return try await future.get()
+            } catch {
+                throw ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            }
+        }
+    }
+
+    /// Starts a connection attempt; on success it joins the pool, either way the pool may try again.
+    private func startConnecting() -> EventLoopFuture<ClientConnection> {
+        let future = ClientConnection.connect(
+            host: configuration.host, port: configuration.port, tls: tls,
+            serverHostname: configuration.serverHostname ?? configuration.host, sessionCache: sessionCache,
+            settings: configuration.settings, connectTimeout: configuration.connectTimeout, group: group)
+        future.whenComplete { [self] result in
+            let orphan: ClientConnection? = pool.withLock { pool in
+                pool.connecting = nil
+                guard case .success(let connection) = result else { return nil }
+                if pool.closed { return connection }
+                pool.connections.append(connection)
+                return nil
+            }
+            orphan?.channel.close(promise: nil)
+        }
+        return future
+    }
+
+    private enum Either {
+        case closed
+        case ready(ClientConnection)
+        case wait(EventLoopFuture<ClientConnection>)
+    }
+
+    private struct ConnectError: Error {
+        var message: String
+    }
+}
+
+/// Runs `body` with a client and closes it afterwards, whatever happens.
+public func withNumbersClient<Result: Sendable>(
+    _ configuration: NumbersClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    _ body: (NumbersClient) async throws -> Result
+) async throws -> Result {
+    let client = try NumbersClient(configuration: configuration, group: group)
+    do {
+        let result = try await body(client)
+        await client.close()
+        return result
+    } catch {
+        await client.close()
+        throw error
+    }
+}

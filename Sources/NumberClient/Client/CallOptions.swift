@@ -1,0 +1,25 @@
+import NIOCore
+
+/// Per-call options.
+public struct CallOptions: Sendable, Hashable {
+    /// The call's deadline from now; nil = the client's `defaultTimeout`.
+    public var timeout: TimeAmount?
+    /// For PurchaseNumbers and AddFunds: retries with the same key return the first result. The client makes one
+    /// per call when nil, so its own retries can never charge twice.
+    public var idempotencyKey: String?
+    /// Sent as `request-id` (logs, traces); the server makes one when nil.
+    public var requestID: String?
+    /// Extra metadata (lowercase keys).
+    public var metadata: [String: String]
+
+    /// Creates options.
+    public init(
+        timeout: TimeAmount? = nil, idempotencyKey: String? = nil, requestID: String? = nil,
+        metadata: [String: String] = [:]
+    ) {
+        self.timeout = timeout
+        self.idempotencyKey = idempotencyKey
+        self.requestID = requestID
+        self.metadata = metadata
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import NIOCore
+import NumberTLS
+import NumberWire
+
+/// How a `NumbersClient` reaches numberd. Every limit has a documented default.
+public struct NumbersClientConfiguration: Sendable {
+    /// Server host name or IP (also the name its certificate must carry unless `serverHostname` is set).
+    public var host: String
+    /// Server port. Default 7443.
+    public var port: Int
+    /// The API key (`nk_…`), sent as `authorization: Bearer …`; nil for calls that need none (HealthCheck).
+    public var apiKey: String?
+    /// The CA(s) the server certificate must chain to.
+    public var trustRoots: TLSTrustRoots
+    /// The name checked against the server certificate; default `host`.
+    public var serverHostname: String?
+    /// A client certificate for mutual TLS, if the server wants one.
+    public var clientCertificate: (chain: TLSCertificateSource, key: TLSPrivateKeySource)?
+    /// Connections kept to the server; calls spread over them. Default 1 (one connection carries 100 calls).
+    public var connectionPoolSize: Int
+    /// TCP connect timeout. Default 5 s.
+    public var connectTimeout: TimeAmount
+    /// Deadline of a call that sets none. Default 30 s.
+    public var defaultTimeout: TimeAmount
+    /// Retries of calls that are safe to retry.
+    public var retry: RetryPolicy
+    /// What this client advertises (its receive limits).
+    public var settings: ConnectionSettings
+
+    /// When and how often failed calls are tried again.
+    public struct RetryPolicy: Sendable, Hashable {
+        /// Attempts in all, including the first. Default 3.
+        public var attemptsMax: Int
+        /// Delay before the first retry, doubled each time with full jitter. Default 50 ms.
+        public var initialBackoff: TimeAmount
+        /// Largest delay between attempts. Default 2 s.
+        public var backoffMax: TimeAmount
+
+        /// Creates a policy.
+        public init(
+            attemptsMax: Int = 3, initialBackoff: TimeAmount = .milliseconds(50), backoffMax: TimeAmount = .seconds(2)
+        ) {
+            self.attemptsMax = attemptsMax
+            self.initialBackoff = initialBackoff
+            self.backoffMax = backoffMax
+        }
+
+        /// No retries.
+        public static let none = RetryPolicy(attemptsMax: 1)
+    }
+
+    /// Creates a configuration.
+    public init(
+        host: String = "127.0.0.1", port: Int = 7443, apiKey: String? = nil, trustRoots: TLSTrustRoots,
+        serverHostname: String? = nil, connectionPoolSize: Int = 1, connectTimeout: TimeAmount = .seconds(5),
+        defaultTimeout: TimeAmount = .seconds(30), retry: RetryPolicy = RetryPolicy(),
+        settings: ConnectionSettings = .defaults
+    ) {
+        precondition(connectionPoolSize >= 1, "a client needs at least one connection")
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.trustRoots = trustRoots
+        self.serverHostname = serverHostname
+        self.connectionPoolSize = connectionPoolSize
+        self.connectTimeout = connectTimeout
+        self.defaultTimeout = defaultTimeout
+        self.retry = retry
+        self.settings = settings
+    }
+}

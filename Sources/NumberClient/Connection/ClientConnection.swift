@@ -1,0 +1,85 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NumberAPI
+import NumberTLS
+import NumberWire
+
+/// One nrpc/1 connection to a numberd server: many calls multiplexed over it.
+final class ClientConnection: Sendable {
+    let channel: any Channel
+    let status: ClientConnectionStatus
+    private let handler: NIOLoopBound<ClientConnectionHandler>
+
+    private init(channel: any Channel, handler: NIOLoopBound<ClientConnectionHandler>, status: ClientConnectionStatus) {
+        self.channel = channel
+        self.handler = handler
+        self.status = status
+    }
+
+    /// Connects, secures the connection with TLS (`tls` nil only for protocol tests) and greets the server.
+    /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
+    static func connect(
+        host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
+        settings: ConnectionSettings, connectTimeout: TimeAmount, group: any EventLoopGroup
+    ) -> EventLoopFuture<ClientConnection> {
+        let status = ClientConnectionStatus()
+        let limits = FrameLimits(settings)
+        let sessionKey = "\(serverHostname):\(port)"
+        let made = NIOLockedValueBox<ClientConnection?>(nil)
+        return ClientBootstrap(group: group)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addTLSClientHandler(
+                            context: tls, serverHostname: serverHostname, sessionCache: sessionCache,
+                            sessionKey: sessionKey)
+                    }
+                    let handler = ClientConnectionHandler(settings: settings, status: status)
+                    try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits, expectsPreface: false)))
+                    try pipeline.addHandler(handler)
+                    let connection = ClientConnection(
+                        channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), status: status)
+                    made.withLockedValue { $0 = connection }
+                }
+            }
+            .connect(host: host, port: port)
+            .flatMapThrowing { _ in
+                guard let connection = made.withLockedValue({ $0 }) else {
+                    throw RPCError(code: .internal, message: "connection set-up did not run", reason: "CLIENT_BUG")
+                }
+                return connection
+            }
+    }
+
+    /// Makes one call: HEADERS + MESSAGE out, the outcome back. Cancelling the task cancels the call.
+    func call(
+        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount?
+    ) async throws
+        -> ClientConnectionStateMachine.CallOutcome
+    {
+        let promise = channel.eventLoop.makePromise(of: ClientConnectionStateMachine.CallOutcome.self)
+        let handler = self.handler
+        let token = CallCancellationToken()
+        return try await withTaskCancellationHandler {
+            handler.eventLoop.execute {
+                handler.value.start(
+                    headers: headers, message: message, timeout: timeout, promise: promise, token: token)
+            }
+            return try await promise.futureResult.get()
+        } onCancel: {
+            // If the start has not reached the event loop yet, it will see the token and not start at all.
+            if token.markCancelled() {
+                handler.eventLoop.execute { handler.value.cancel(promise: promise) }
+            }
+        }
+    }
+
+    /// Closes the connection (open calls fail).
+    func close() async {
+        try? await channel.close()
+    }
+}

@@ -1,0 +1,200 @@
+import NIOCore
+import NumberWire
+
+/// Carries out the client connection state machine on the event loop: starts calls, matches responses to their
+/// promises, enforces deadlines, and fails every open call when the connection ends.
+final class ClientConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+    typealias Outcome = ClientConnectionStateMachine.CallOutcome
+
+    private var state = ClientConnectionStateMachine()
+    private let settings: ConnectionSettings
+    private var context: ChannelHandlerContext?
+    private var promises: [UInt32: EventLoopPromise<Outcome>] = [:]
+    private var streamsByCall: [ObjectIdentifier: UInt32] = [:]
+    private var deadlines: [UInt32: Scheduled<Void>] = [:]
+    private var flushScheduled = false
+    private let usable: ClientConnectionStatus
+
+    init(settings: ConnectionSettings, status: ClientConnectionStatus) {
+        self.settings = settings
+        self.usable = status
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { greet(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        greet(context: context)
+        context.fireChannelActive()
+    }
+
+    private var greeted = false
+
+    private func greet(context: ChannelHandlerContext) {
+        guard !greeted else { return }
+        greeted = true
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        Preface.write(to: &buffer)
+        for frame in state.greeting(settings: settings).frames { buffer.writeFrame(frame) }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        perform(state.received(unwrapInboundIn(data)))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        perform(state.connectionClosed(reason: "the server closed the connection"))
+        usable.markUnusable()
+        drainQueue()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        perform(state.connectionClosed(reason: "\(error)"))
+        usable.markUnusable()
+        context.close(promise: nil)
+    }
+
+    // MARK: Calls (on the event loop)
+
+    /// A call waiting for the server's concurrent-call limit to leave room.
+    private struct QueuedCall {
+        var headers: ByteBuffer
+        var message: ByteBuffer
+        var promise: EventLoopPromise<Outcome>
+        var deadline: NIODeadline?
+    }
+
+    private var queue = CircularBuffer<QueuedCall>()
+
+    /// Starts a call, or queues it while the server's concurrent-call limit is reached; the promise completes with
+    /// its outcome. `timeout` nil = no deadline.
+    func start(
+        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount?, promise: EventLoopPromise<Outcome>,
+        token: CallCancellationToken
+    ) {
+        guard token.markStarted() else {
+            // The caller was cancelled before the call reached the event loop.
+            promise.succeed(.status(ClientStatus.cancelled))
+            return
+        }
+        let call = QueuedCall(
+            headers: headers, message: message, promise: promise, deadline: timeout.map { .now() + $0 })
+        guard state.phase == .active else {
+            promise.succeed(.connectionFailure(message: "the connection is closing", retryable: true))
+            return
+        }
+        if state.canStartCall && queue.isEmpty {
+            begin(call)
+        } else if queue.count < queuedCallsMax {
+            queue.append(call)
+            usable.setSaturated(true)
+        } else {
+            promise.succeed(.status(ClientStatus.queueFull))
+        }
+    }
+
+    /// Calls waiting beyond the server's limit, per connection.
+    private let queuedCallsMax = 10_000
+
+    private func begin(_ call: QueuedCall) {
+        guard let context else { return }
+        if let deadline = call.deadline, deadline <= .now() {
+            call.promise.succeed(.status(ClientStatus.deadlineExceeded))
+            return
+        }
+        guard let (id, frames) = state.startCall(headers: call.headers, message: call.message) else {
+            call.promise.succeed(.connectionFailure(message: "the connection cannot take calls", retryable: true))
+            return
+        }
+        promises[id] = call.promise
+        streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
+        if let deadline = call.deadline {
+            deadlines[id] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+                deadlines[id] = nil
+                fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
+            }
+        }
+        write(frames, context: context)
+    }
+
+    /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.
+    private func drainQueue() {
+        while state.canStartCall, let next = queue.popFirst() { begin(next) }
+        if state.phase != .active {
+            while let next = queue.popFirst() {
+                next.promise.succeed(.connectionFailure(message: "the connection is closing", retryable: true))
+            }
+        }
+        usable.setSaturated(!queue.isEmpty || !state.canStartCall)
+    }
+
+    /// The caller stopped waiting (task cancelled): CANCEL the stream, fail the promise.
+    func cancel(promise: EventLoopPromise<Outcome>) {
+        let key = ObjectIdentifier(promise.futureResult)
+        if let id = streamsByCall[key] {
+            fail(streamID: id, with: .status(ClientStatus.cancelled))
+        } else if let index = queue.firstIndex(where: { ObjectIdentifier($0.promise.futureResult) == key }) {
+            queue.remove(at: index).promise.succeed(.status(ClientStatus.cancelled))
+        }
+        // Otherwise the call already finished: nothing to do.
+    }
+
+    private func fail(streamID id: UInt32, with outcome: Outcome) {
+        guard let context else { return }
+        if case .write(let frames) = state.cancelCall(streamID: id) { write(frames, context: context) }
+        complete(id, outcome)
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: ClientConnectionStateMachine.Action) {
+        guard let context else { return }
+        switch action {
+        case .none:
+            break
+        case .write(let frames):
+            write(frames, context: context)
+        case .finish(let id, let outcome):
+            complete(id, outcome)
+        case .finishMany(let outcomes, let close):
+            for (id, outcome) in outcomes { complete(id, outcome) }
+            if state.phase != .active { usable.markUnusable() }
+            if close { context.close(promise: nil) }
+        case .closeWithGoAway(let away):
+            usable.markUnusable()
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func complete(_ id: UInt32, _ outcome: Outcome) {
+        deadlines.removeValue(forKey: id)?.cancel()
+        guard let promise = promises.removeValue(forKey: id) else { return }
+        streamsByCall[ObjectIdentifier(promise.futureResult)] = nil
+        promise.succeed(outcome)
+        drainQueue()
+    }
+
+    private func write(_ frames: [Frame], context: ChannelHandlerContext) {
+        let size = frames.reduce(0) { $0 + Frame.headerLength + $1.payload.readableBytes }
+        var buffer = context.channel.allocator.buffer(capacity: size)
+        for frame in frames { buffer.writeFrame(frame) }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        // Calls started in the same event-loop tick share one flush (one TLS record, one syscall).
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushScheduled = false
+            self.context?.flush()
+        }
+    }
+}

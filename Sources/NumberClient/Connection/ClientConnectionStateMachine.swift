@@ -1,0 +1,168 @@
+import NIOCore
+import NumberWire
+
+/// The client side of one nrpc/1 connection as a pure state machine (FRAMING.md §5–8): stream ids, the call table,
+/// the server's limits and GOAWAY.
+struct ClientConnectionStateMachine {
+    enum Phase: Hashable {
+        case active
+        /// The server sent GOAWAY: calls up to `lastStreamID` finish, no new ones start here.
+        case goingAway(lastStreamID: UInt32)
+        case closed
+    }
+
+    /// The outcome of one call as the server reported it.
+    enum CallOutcome: Equatable {
+        /// The response message and an OK status.
+        case response(ByteBuffer)
+        /// A non-OK status (TRAILERS payload, an `RpcStatus`).
+        case status(ByteBuffer)
+        /// The connection failed before the call finished; `retryable` when the server never started it.
+        case connectionFailure(message: String, retryable: Bool)
+    }
+
+    enum Action: Equatable {
+        case none
+        case write([Frame])
+        case finish(streamID: UInt32, CallOutcome)
+        /// Finish these calls (connection-level events) and maybe close.
+        case finishMany([(UInt32, CallOutcome)], close: Bool)
+        case closeWithGoAway(GoAway)
+
+        static func == (lhs: Action, rhs: Action) -> Bool {
+            switch (lhs, rhs) {
+            case (.none, .none): return true
+            case (.write(let a), .write(let b)): return a == b
+            case (.finish(let a, let x), .finish(let b, let y)): return a == b && x == y
+            case (.finishMany(let a, let c1), .finishMany(let b, let c2)):
+                return c1 == c2 && a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+            case (.closeWithGoAway(let a), .closeWithGoAway(let b)): return a == b
+            default: return false
+            }
+        }
+    }
+
+    private(set) var phase: Phase = .active
+    private(set) var serverSettings = ConnectionSettings.defaults
+    private var nextStreamID: UInt32 = 1
+    /// Streams waiting for a response: the MESSAGE payload once it arrived.
+    private var open: [UInt32: ByteBuffer?] = [:]
+
+    var openCallCount: Int { open.count }
+
+    /// Whether a new call may start here now.
+    var canStartCall: Bool {
+        guard case .active = phase else { return false }
+        return open.count < Int(serverSettings.maxConcurrentStreams) && nextStreamID < UInt32.max - 2
+    }
+
+    /// The preface and our SETTINGS.
+    func greeting(settings: ConnectionSettings) -> (preface: Bool, frames: [Frame]) {
+        (true, [Frame(type: .settings, streamID: 0, payload: settings.payload())])
+    }
+
+    /// Opens a stream for a new call; nil if the connection cannot take one (`canStartCall` is false).
+    mutating func startCall(headers: ByteBuffer, message: ByteBuffer) -> (streamID: UInt32, frames: [Frame])? {
+        guard canStartCall else { return nil }
+        let id = nextStreamID
+        nextStreamID += 2
+        open[id] = .some(nil)
+        return (
+            id,
+            [
+                Frame(type: .headers, streamID: id, payload: headers),
+                Frame(type: .message, flags: .endStream, streamID: id, payload: message),
+            ]
+        )
+    }
+
+    /// The caller gave up (cancelled or deadline): tell the server, forget the stream.
+    mutating func cancelCall(streamID: UInt32) -> Action {
+        guard open.removeValue(forKey: streamID) != nil else { return .none }
+        return .write([Frame(type: .cancel, streamID: streamID)])
+    }
+
+    mutating func received(_ frame: Frame) -> Action {
+        switch frame.type {
+        case .settings:
+            if frame.flags.contains(.ack) { return .none }
+            do {
+                serverSettings = try ConnectionSettings(payload: frame.payload, base: serverSettings)
+            } catch {
+                return failAll(GoAway(lastStreamID: 0, code: error.goAwayCode, message: error.message))
+            }
+            return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
+        case .ping:
+            if frame.flags.contains(.ack) { return .none }
+            return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
+        case .message:
+            guard let slot = open[frame.streamID] else { return .none }  // cancelled meanwhile
+            guard slot == nil else {
+                return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "two responses on a unary call"))
+            }
+            open[frame.streamID] = .some(frame.payload)
+            return .none
+        case .trailers:
+            guard let slot = open.removeValue(forKey: frame.streamID) else { return .none }
+            let outcome: CallOutcome
+            if frame.payload.readableBytes == 0, let response = slot {
+                outcome = .response(response)
+            } else if frame.payload.readableBytes == 0 {
+                outcome = .response(ByteBuffer())  // an OK status with an empty message: all defaults
+            } else {
+                outcome = .status(frame.payload)
+            }
+            return finish(frame.streamID, outcome)
+        case .goAway:
+            let away = (try? GoAway(payload: frame.payload)) ?? GoAway(lastStreamID: 0, code: .protocolError)
+            return receivedGoAway(away)
+        case .headers, .cancel:
+            return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "\(frame.type) from a server"))
+        }
+    }
+
+    private mutating func finish(_ id: UInt32, _ outcome: CallOutcome) -> Action {
+        if case .goingAway = phase, open.isEmpty {
+            phase = .closed
+            return .finishMany([(id, outcome)], close: true)
+        }
+        return .finish(streamID: id, outcome)
+    }
+
+    private mutating func receivedGoAway(_ away: GoAway) -> Action {
+        phase = .goingAway(lastStreamID: away.lastStreamID)
+        // Calls above the last stream were never started: safe to retry on another connection.
+        let refused = open.keys.filter { $0 > away.lastStreamID }.sorted()
+        for id in refused { open[id] = nil }
+        let outcomes = refused.map {
+            (
+                $0,
+                CallOutcome.connectionFailure(
+                    message: "server going away (\(away.code)): \(away.message)", retryable: true)
+            )
+        }
+        let close = open.isEmpty
+        if close { phase = .closed }
+        return .finishMany(outcomes, close: close)
+    }
+
+    /// The connection is gone (closed, reset, TLS failure): every open call fails; none is known to be unstarted.
+    mutating func connectionClosed(reason: String) -> Action {
+        phase = .closed
+        let outcomes = open.keys.sorted().map {
+            ($0, CallOutcome.connectionFailure(message: "connection closed: \(reason)", retryable: false))
+        }
+        open.removeAll()
+        return .finishMany(outcomes, close: false)
+    }
+
+    private mutating func failAll(_ away: GoAway) -> Action {
+        phase = .closed
+        let outcomes = open.keys.sorted().map {
+            ($0, CallOutcome.connectionFailure(message: "protocol error: \(away.message)", retryable: false))
+        }
+        open.removeAll()
+        if outcomes.isEmpty { return .closeWithGoAway(away) }
+        return .finishMany(outcomes, close: true)
+    }
+}

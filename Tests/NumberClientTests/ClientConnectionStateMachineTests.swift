@@ -1,0 +1,80 @@
+import NIOCore
+import NumberWire
+import Testing
+
+@testable import NumberClient
+
+@Suite("Client connection state machine")
+struct ClientConnectionStateMachineTests {
+    @Test("stream ids are odd and increasing; responses are matched to their calls")
+    func calls() throws {
+        var machine = ClientConnectionStateMachine()
+        let firstStarted = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        let first = try #require(firstStarted)
+        let secondStarted = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        let second = try #require(secondStarted)
+        #expect(first.streamID == 1)
+        #expect(second.streamID == 3)
+        #expect(first.frames.map(\.type) == [.headers, .message])
+        #expect(first.frames[1].flags == .endStream)
+        #expect(machine.received(Frame(type: .message, streamID: 3, payload: ByteBuffer(string: "r3"))) == .none)
+        #expect(
+            machine.received(Frame(type: .trailers, streamID: 3))
+                == .finish(streamID: 3, .response(ByteBuffer(string: "r3"))))
+        #expect(
+            machine.received(Frame(type: .trailers, streamID: 1, payload: ByteBuffer(string: "err")))
+                == .finish(streamID: 1, .status(ByteBuffer(string: "err"))))
+    }
+
+    @Test("the server's concurrent-call limit is respected")
+    func limit() throws {
+        var machine = ClientConnectionStateMachine()
+        _ = machine.received(
+            Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload()))
+        #expect(machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) != nil)
+        #expect(!machine.canStartCall)
+        #expect(machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) == nil)
+    }
+
+    @Test("GOAWAY: calls above the last stream fail as not started, the rest finish, then close")
+    func goAway() throws {
+        var machine = ClientConnectionStateMachine()
+        for _ in 0..<3 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
+        let away = Frame(
+            type: .goAway, streamID: 0, payload: GoAway(lastStreamID: 1, code: .noError, message: "bye").payload())
+        guard case .finishMany(let failed, let close) = machine.received(away) else {
+            Issue.record("no failures")
+            return
+        }
+        #expect(failed.map(\.0) == [3, 5])
+        #expect(failed.allSatisfy { if case .connectionFailure(_, true) = $0.1 { true } else { false } })
+        #expect(!close)
+        #expect(!machine.canStartCall)
+        guard case .finishMany(let last, true) = machine.received(Frame(type: .trailers, streamID: 1)) else {
+            Issue.record("no close after the last call")
+            return
+        }
+        #expect(last.map(\.0) == [1])
+    }
+
+    @Test("a closed connection fails every open call with an unknown outcome")
+    func closed() {
+        var machine = ClientConnectionStateMachine()
+        _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        guard case .finishMany(let failed, _) = machine.connectionClosed(reason: "reset") else {
+            Issue.record("nothing failed")
+            return
+        }
+        #expect(failed.count == 1)
+        if case .connectionFailure(_, let retryable) = failed[0].1 { #expect(!retryable) }
+    }
+
+    @Test("a cancelled call sends CANCEL and ignores its late response")
+    func cancel() throws {
+        var machine = ClientConnectionStateMachine()
+        let callStarted = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        let call = try #require(callStarted)
+        #expect(machine.cancelCall(streamID: call.streamID) == .write([Frame(type: .cancel, streamID: 1)]))
+        #expect(machine.received(Frame(type: .trailers, streamID: 1)) == .none)
+    }
+}

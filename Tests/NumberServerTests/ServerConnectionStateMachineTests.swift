@@ -1,0 +1,156 @@
+import NIOCore
+import NumberWire
+import Testing
+
+@testable import NumberServer
+
+@Suite("Server connection state machine")
+struct ServerConnectionStateMachineTests {
+    private func machine(streams: UInt32 = 2, pings: Int = 3, cancels: Int = 2) -> ServerConnectionStateMachine {
+        var machine = ServerConnectionStateMachine(
+            limits: .init(
+                settings: ConnectionSettings(maxConcurrentStreams: streams), pingsBetweenCallsMax: pings,
+                cancelsBetweenCompletionsMax: cancels))
+        _ = machine.received(Frame(type: .settings, streamID: 0))
+        return machine
+    }
+
+    private func headers(_ id: UInt32, endStream: Bool = false) -> Frame {
+        Frame(type: .headers, flags: endStream ? .endStream : [], streamID: id, payload: ByteBuffer(string: "h\(id)"))
+    }
+
+    private func message(_ id: UInt32, endStream: Bool = true) -> Frame {
+        Frame(type: .message, flags: endStream ? .endStream : [], streamID: id, payload: ByteBuffer(string: "m\(id)"))
+    }
+
+    private func goAwayCode(_ action: ServerConnectionStateMachine.Action) -> GoAway.Code? {
+        if case .closeWithGoAway(let away) = action { return away.code }
+        return nil
+    }
+
+    @Test("the first frame must be SETTINGS, and it is acknowledged")
+    func settingsFirst() {
+        var fresh = ServerConnectionStateMachine(
+            limits: .init(settings: .defaults, pingsBetweenCallsMax: 1, cancelsBetweenCompletionsMax: 1))
+        #expect(goAwayCode(fresh.received(headers(1))) == .protocolError)
+        var other = ServerConnectionStateMachine(
+            limits: .init(settings: .defaults, pingsBetweenCallsMax: 1, cancelsBetweenCompletionsMax: 1))
+        #expect(
+            other.received(Frame(type: .settings, streamID: 0))
+                == .write([Frame(type: .settings, flags: .ack, streamID: 0)]))
+        #expect(other.phase == .active)
+    }
+
+    @Test("a unary call starts when its message arrives with END_STREAM")
+    func unaryCall() {
+        var machine = machine()
+        #expect(machine.received(headers(1)) == .none)
+        #expect(
+            machine.received(message(1))
+                == .startCall(streamID: 1, headers: ByteBuffer(string: "h1"), message: ByteBuffer(string: "m1")))
+        #expect(machine.callFinished(streamID: 1).send)
+        #expect(!machine.callFinished(streamID: 1).send)
+    }
+
+    @Test("stream ids must be odd and increasing")
+    func streamIDs() {
+        var even = machine()
+        #expect(goAwayCode(even.received(headers(2))) == .protocolError)
+        var backwards = machine()
+        _ = backwards.received(headers(5))
+        #expect(goAwayCode(backwards.received(headers(3))) == .protocolError)
+    }
+
+    @Test("calls beyond the concurrent limit are refused one by one, the connection stays")
+    func concurrencyLimit() {
+        var machine = machine(streams: 2)
+        _ = machine.received(headers(1))
+        _ = machine.received(headers(3))
+        #expect(
+            machine.received(headers(5))
+                == .rejectCall(streamID: 5, code: 8, message: "more than 2 calls open on this connection"))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
+        #expect(machine.received(headers(7)) == .none)
+        #expect(machine.openStreamCount == 2)
+    }
+
+    @Test("missing message, client streaming and stray frames")
+    func badCalls() {
+        var machine = machine()
+        if case .rejectCall(1, 3, _) = machine.received(headers(1, endStream: true)) {
+        } else {
+            Issue.record("no reject")
+        }
+        _ = machine.received(headers(3))
+        if case .rejectCall(3, 12, _) = machine.received(message(3, endStream: false)) {
+        } else {
+            Issue.record("no reject")
+        }
+        #expect(machine.received(message(1)) == .none)  // a late frame for an ended stream is ignored
+        #expect(goAwayCode(machine.received(message(9))) == .protocolError)  // never opened
+        var trailers = self.machine()
+        #expect(goAwayCode(trailers.received(Frame(type: .trailers, streamID: 1))) == .protocolError)
+    }
+
+    @Test("PINGs are answered up to the limit between calls")
+    func pingFlood() {
+        var machine = machine(pings: 3)
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        for _ in 0..<3 {
+            #expect(
+                machine.received(ping) == .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)]))
+        }
+        #expect(goAwayCode(machine.received(ping)) == .enhanceYourCalm)
+    }
+
+    @Test("a call resets the PING budget")
+    func pingBudgetResets() {
+        var machine = machine(pings: 1)
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        _ = machine.received(ping)
+        _ = machine.received(headers(1))
+        #expect(goAwayCode(machine.received(ping)) == nil)
+    }
+
+    @Test("request+cancel floods are cut off")
+    func cancelFlood() {
+        var machine = machine(streams: 10, cancels: 2)
+        for id: UInt32 in [1, 3] {
+            _ = machine.received(headers(id))
+            #expect(machine.received(Frame(type: .cancel, streamID: id)) == .forgetCall(streamID: id))
+        }
+        _ = machine.received(headers(5))
+        #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
+    }
+
+    @Test("graceful drain: GOAWAY, open calls finish, calls after it are ignored, then close")
+    func drain() {
+        var machine = machine()
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        guard case .write(let frames) = machine.beginDraining() else {
+            Issue.record("no GOAWAY")
+            return
+        }
+        #expect(frames.first?.type == .goAway)
+        #expect(machine.received(headers(3)) == .none)
+        #expect(machine.openStreamCount == 1)
+        let finished = machine.callFinished(streamID: 1)
+        #expect(finished.send)
+        #expect(finished.then == .close)
+    }
+
+    @Test("timeouts: SETTINGS, idle, drain")
+    func timeouts() {
+        var fresh = ServerConnectionStateMachine(
+            limits: .init(settings: .defaults, pingsBetweenCallsMax: 1, cancelsBetweenCompletionsMax: 1))
+        #expect(goAwayCode(fresh.settingsTimeoutFired()) == .settingsTimeout)
+        var idle = machine()
+        #expect(goAwayCode(idle.idleTimeoutFired()) == .noError)
+        var busy = machine()
+        _ = busy.received(headers(1))
+        #expect(busy.idleTimeoutFired() == .none)
+        #expect(goAwayCode(busy.drainTimeoutFired()) == .noError)
+    }
+}

@@ -1,0 +1,105 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NumberAPI
+import NumberClient
+import NumberServer
+import NumberTLS
+import NumberWire
+
+/// A numberd transport on 127.0.0.1:0 with a fresh CA and server certificate, for end-to-end tests over real TLS.
+struct TestTLS {
+    let authority: CertificateAuthority
+    let serverContext: TLSContext
+
+    init() throws {
+        authority = try CertificateAuthority.generate()
+        let issued = try authority.issueServerCertificate()
+        var configuration = TLSConfiguration.server(
+            certificateChain: issued.certificateChain, privateKey: issued.privateKey)
+        configuration.applicationProtocols = ["nrpc/1"]
+        serverContext = try TLSContext(configuration: configuration)
+    }
+
+    func clientConfiguration(port: Int, apiKey: String? = nil) -> NumbersClientConfiguration {
+        NumbersClientConfiguration(host: "127.0.0.1", port: port, apiKey: apiKey, trustRoots: authority.trustRoots)
+    }
+
+    func rawClientContext() throws -> TLSContext {
+        var configuration = TLSConfiguration.client(trustRoots: authority.trustRoots)
+        configuration.applicationProtocols = ["nrpc/1"]
+        return try TLSContext(configuration: configuration)
+    }
+}
+
+let quietLogger = Logger(label: "numberd-test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// Runs a server with `router` for the duration of `body`.
+func withTestServer(
+    router: RPCRouter, tls: TestTLS, configuration: NumberServerConfiguration = NumberServerConfiguration(port: 0),
+    _ body: (NumberServer, Int) async throws -> Void
+) async throws {
+    let server = NumberServer(
+        configuration: configuration, transport: .tls(tls.serverContext), router: router, logger: quietLogger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.run() }
+        let address = try await server.listeningAddress()
+        do {
+            try await body(server, address.port!)
+        } catch {
+            group.cancelAll()
+            throw error
+        }
+        group.cancelAll()
+    }
+}
+
+/// Sends raw bytes over TLS and returns everything the server sent until it closed (or `timeout`).
+func rawExchange(
+    port: Int, tls: TestTLS, send: ByteBuffer, timeout: TimeAmount = .seconds(5)
+) async throws -> ByteBuffer {
+    let context = try tls.rawClientContext()
+    let done = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: ByteBuffer.self)
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addTLSClientHandler(context: context, serverHostname: "127.0.0.1")
+                try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+            }
+        }
+        .connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(send)
+    let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    let received = try await done.futureResult.get()
+    timer.cancel()
+    return received
+}
+
+/// Decodes server frames from raw bytes.
+func frames(in buffer: ByteBuffer) throws -> [Frame] {
+    let processor = NIOSingleStepByteToMessageProcessor(FrameDecoder(expectsPreface: false))
+    var frames: [Frame] = []
+    try processor.process(buffer: buffer) { frames.append($0) }
+    return frames
+}
+
+private final class Collector: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private var received = ByteBuffer()
+    private let done: EventLoopPromise<ByteBuffer>
+
+    init(done: EventLoopPromise<ByteBuffer>) { self.done = done }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        received.writeBuffer(&bytes)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.succeed(received)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
