@@ -58,7 +58,7 @@ final class StateCoordinator: Sendable {
     }
 
     /// Decides against the speculative state under the lock; the events are applied and queued at once.
-    /// Returns the sequence to wait for (nil if there were no events) and the decision's result.
+    /// Returns the sequence to wait for (nil if nothing it saw is pending) and the decision's result.
     func decide<R: Sendable>(
         _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
     ) throws(NumberError) -> (sequence: UInt64?, result: R) {
@@ -70,7 +70,12 @@ final class StateCoordinator: Sendable {
             } catch {
                 return .failure(error)
             }
-            guard !decision.events.isEmpty else { return .success((nil, decision.result)) }
+            // A decision that wrote nothing still observed the speculative state: its caller waits until all of
+            // that is durable, so no answer ever reflects a write that could be lost.
+            guard !decision.events.isEmpty else {
+                let observed = inner.nextSequence - 1
+                return .success((observed > inner.durableSequence ? observed : nil, decision.result))
+            }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence
             inner.nextSequence += 1
