@@ -18,6 +18,8 @@ final class FakeProvider: NumberProvider {
         case dropRequest
         /// Do the operation, then wait until `resume(_:)` is called with this gate name (a "crash" mid-call).
         case hangAfter(gate: String)
+        /// Wait until `resume(_:)` is called with this gate name, then fail as a dead process would (never do it).
+        case hangBefore(gate: String)
         /// Wait this long, then do the operation.
         case stall(nanoseconds: UInt64)
     }
@@ -194,6 +196,9 @@ final class FakeProvider: NumberProvider {
         case .stall(let nanoseconds):
             try await Task.sleep(nanoseconds: nanoseconds)
             return try body()
+        case .hangBefore(let gate):
+            await hang(gate)
+            throw CancellationError()
         case .hangAfter(let gate):
             let result = try body()
             await hang(gate)
