@@ -1,0 +1,136 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file layer: POSIX calls, `fdatasync`, `flock`.
+public struct POSIXJournalFileSystem: JournalFileSystem {
+    /// Creates the POSIX file layer.
+    public init() {}
+
+    /// Creates the directory (and parents) if missing.
+    public func createDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw JournalFailure(operation: "mkdir", path: path, errno: EIO)
+        }
+    }
+
+    /// The entry names of a directory.
+    public func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw failure("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Reads a whole file, refusing files larger than `limitBytes`.
+    public func readFile(_ path: String, limitBytes: Int) throws -> [UInt8] {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open", path) }
+        defer { _ = Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("fstat", path) }
+        guard Int(info.st_size) <= limitBytes else {
+            throw JournalError(.fileTooLarge, "file has \(info.st_size) bytes, limit \(limitBytes)", file: path)
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { raw in
+                Glibc.read(fd, raw.baseAddress! + filled, raw.count - filled)
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw failure("read", path) }
+            if count == 0 { break }
+            filled += count
+        }
+        return Array(bytes.prefix(filled))
+    }
+
+    /// Opens a file for writing.
+    public func open(_ path: String, mode: JournalOpenMode) throws -> JournalFileHandle {
+        let flags: Int32
+        switch mode {
+        case .append: flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC
+        case .createTruncate: flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+        }
+        let fd = Glibc.open(path, flags, 0o644)
+        guard fd >= 0 else { throw failure("open", path) }
+        return JournalFileHandle(descriptor: fd, path: path)
+    }
+
+    /// Writes all bytes, retrying short writes and `EINTR`.
+    public func write(_ handle: JournalFileHandle, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            var written = 0
+            while written < raw.count {
+                let count = Glibc.write(handle.descriptor, raw.baseAddress! + written, raw.count - written)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw failure("write", handle.path) }
+                written += count
+            }
+        }
+    }
+
+    /// `fdatasync(2)`.
+    public func fdatasync(_ handle: JournalFileHandle) throws {
+        guard Glibc.fdatasync(handle.descriptor) == 0 else { throw failure("fdatasync", handle.path) }
+    }
+
+    /// `ftruncate(2)`.
+    public func truncate(_ handle: JournalFileHandle, length: Int) throws {
+        guard ftruncate(handle.descriptor, off_t(length)) == 0 else { throw failure("ftruncate", handle.path) }
+    }
+
+    /// `close(2)`.
+    public func close(_ handle: JournalFileHandle) {
+        _ = Glibc.close(handle.descriptor)
+    }
+
+    /// `rename(2)`.
+    public func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw failure("rename", from) }
+    }
+
+    /// `unlink(2)`.
+    public func remove(_ path: String) throws {
+        guard unlink(path) == 0 else { throw failure("unlink", path) }
+    }
+
+    /// Opens the directory and `fsync(2)`s it.
+    public func fsyncDirectory(_ path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open", path) }
+        defer { _ = Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync", path) }
+    }
+
+    /// `flock(LOCK_EX | LOCK_NB)` on `<directory>/LOCK`.
+    public func lockDirectory(_ path: String) throws -> JournalFileHandle {
+        let lockPath = path + "/LOCK"
+        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("open", lockPath) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            _ = Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                throw JournalError(.locked, "the data directory is in use by another journal", file: lockPath)
+            }
+            throw JournalFailure(operation: "flock", path: lockPath, errno: code)
+        }
+        return JournalFileHandle(descriptor: fd, path: lockPath)
+    }
+
+    private func failure(_ operation: String, _ path: String) -> JournalFailure {
+        JournalFailure(operation: operation, path: path, errno: errno)
+    }
+}
