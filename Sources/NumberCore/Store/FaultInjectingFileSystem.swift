@@ -209,4 +209,7 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
 
     /// See `JournalFileSystem`.
     public func lockDirectory(_ path: String) throws -> JournalFileHandle { try base.lockDirectory(path) }
+
+    /// See `JournalFileSystem`.
+    public func unlockDirectory(_ handle: JournalFileHandle) { base.unlockDirectory(handle) }
 }

@@ -35,7 +35,7 @@ extension FileJournal {
             return OpenedJournal(
                 journal: journal, state: recovered.state, lastSeq: recovered.lastSeq, recovery: recovery.report)
         } catch {
-            fileSystem.close(lock)
+            fileSystem.unlockDirectory(lock)
             throw error
         }
     }

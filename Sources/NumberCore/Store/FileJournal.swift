@@ -151,7 +151,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
             defer { lock = nil }
             return lock
         }
-        if let lock { fileSystem.close(lock) }
+        if let lock { fileSystem.unlockDirectory(lock) }
     }
 
     /// Why a new request must be refused now, if it must.

@@ -47,6 +47,9 @@ public protocol JournalFileSystem: Sendable {
     func remove(_ path: String) throws
     /// Flushes a directory's entries (creations, renames, deletions) to stable storage.
     func fsyncDirectory(_ path: String) throws
-    /// Takes an exclusive advisory lock on `<directory>/LOCK`; closing the handle releases it.
+    /// Takes an exclusive lock on the directory (`<directory>/LOCK`), against other processes and this one;
+    /// throws `JournalError.locked` if it is held.
     func lockDirectory(_ path: String) throws -> JournalFileHandle
+    /// Releases a lock taken by `lockDirectory`.
+    func unlockDirectory(_ handle: JournalFileHandle)
 }

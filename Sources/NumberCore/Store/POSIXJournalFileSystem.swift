@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -114,20 +115,44 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         guard fsync(fd) == 0 else { throw failure("fsync", path) }
     }
 
-    /// `flock(LOCK_EX | LOCK_NB)` on `<directory>/LOCK`.
+    /// Directories this process holds locked: POSIX record locks do not exclude the process itself.
+    private static let lockedInProcess = Mutex<Set<String>>([])
+
+    /// Takes a POSIX record lock (`fcntl(F_SETLK)`) on `<directory>/LOCK`, plus an in-process registry entry.
+    ///
+    /// A record lock belongs to the process, so it is not inherited by a child being spawned (a `flock` would
+    /// be, and would stay held by that child until it execs); the registry refuses a second open in this process.
     public func lockDirectory(_ path: String) throws -> JournalFileHandle {
         let lockPath = path + "/LOCK"
+        let inserted = Self.lockedInProcess.withLock { $0.insert(lockPath).inserted }
+        guard inserted else {
+            throw JournalError(.locked, "the data directory is in use by another journal", file: lockPath)
+        }
         let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw failure("open", lockPath) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard fd >= 0 else {
+            let error = failure("open", lockPath)
+            Self.lockedInProcess.withLock { _ = $0.remove(lockPath) }
+            throw error
+        }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        guard fcntl(fd, F_SETLK, &lock) == 0 else {
             let code = errno
             _ = Glibc.close(fd)
-            if code == EWOULDBLOCK {
-                throw JournalError(.locked, "the data directory is in use by another journal", file: lockPath)
+            Self.lockedInProcess.withLock { _ = $0.remove(lockPath) }
+            if code == EACCES || code == EAGAIN {
+                throw JournalError(.locked, "the data directory is in use by another process", file: lockPath)
             }
-            throw JournalFailure(operation: "flock", path: lockPath, errno: code)
+            throw JournalFailure(operation: "fcntl(F_SETLK)", path: lockPath, errno: code)
         }
         return JournalFileHandle(descriptor: fd, path: lockPath)
+    }
+
+    /// Closes the lock file (releasing the record lock) and the registry entry.
+    public func unlockDirectory(_ handle: JournalFileHandle) {
+        _ = Glibc.close(handle.descriptor)
+        Self.lockedInProcess.withLock { _ = $0.remove(handle.path) }
     }
 
     private func failure(_ operation: String, _ path: String) -> JournalFailure {
