@@ -91,6 +91,7 @@ let package = Package(
             name: "NumberServer",
             dependencies: [
                 "NumberAPI",
+                "NumberCore",
                 "NumberWire",
                 "NumberTLS",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -409,8 +409,10 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
     public var currency: String
     /// seed: assign to this trunk at once
     public var trunkId: String?
-    /// Field 8, `mms`.
+    /// every number must have MMS
     public var mms: Bool
+    /// the kind of every number (prices differ); default LOCAL
+    public var type: NumberType
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -421,7 +423,8 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
         sms: Bool = false,
         currency: String = "",
         trunkId: String? = nil,
-        mms: Bool = false
+        mms: Bool = false,
+        type: NumberType = NumberType(rawValue: 0)
     ) {
         self.accountId = accountId
         self.country = country
@@ -431,6 +434,7 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
         self.currency = currency
         self.trunkId = trunkId
         self.mms = mms
+        self.type = type
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -442,6 +446,7 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
         case currency = 6
         case trunkId = 7
         case mms = 8
+        case type = 9
     }
 }
 

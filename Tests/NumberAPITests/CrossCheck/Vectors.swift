@@ -365,7 +365,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 "numbers #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 "numbers #10 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             ], voice: true, sms: true, currency: "currency #6 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            trunkId: "trunk_id #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", mms: true)),
+            trunkId: "trunk_id #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", mms: true,
+            type: NumberType(rawValue: 3))),
     CrossCheckVector("empty.PurchaseNumbersResponse", PurchaseNumbersResponse()),
     CrossCheckVector(
         "full.PurchaseNumbersResponse",

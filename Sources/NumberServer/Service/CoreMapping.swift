@@ -1,0 +1,163 @@
+import Foundation
+import NumberAPI
+import NumberCore
+
+// Conversions between the core's domain types and the wire messages of proto/numbers/v1/numbers.proto.
+
+extension NumberAPI.NumberType {
+    init(_ type: NumberCore.NumberType) {
+        switch type {
+        case .local: self = .local
+        case .tollFree: self = .tollFree
+        case .mobile: self = .mobile
+        }
+    }
+
+    /// The core's type; UNSPECIFIED means local, unknown values are refused.
+    func core(field: String) throws -> NumberCore.NumberType {
+        switch self {
+        case .unspecified, .local: return .local
+        case .tollFree: return .tollFree
+        case .mobile: return .mobile
+        default:
+            throw RPCError(
+                code: .invalidArgument, message: "\(field) \(rawValue) is not a number type", reason: "INVALID_FIELD",
+                details: ["field": field])
+        }
+    }
+}
+
+extension Capabilities {
+    init(_ capabilities: NumberCapabilities) {
+        self.init(voice: capabilities.voice, sms: capabilities.sms, mms: capabilities.mms, fax: capabilities.fax)
+    }
+
+    /// The capabilities marked true, as the core's required set.
+    var required: Set<Capability> {
+        var set: Set<Capability> = []
+        if voice { set.insert(.voice) }
+        if sms { set.insert(.sms) }
+        if mms { set.insert(.mms) }
+        if fax { set.insert(.fax) }
+        return set
+    }
+}
+
+extension NumberStatus {
+    init(_ status: OwnedNumber.Status) {
+        switch status {
+        case .active: self = .active
+        case .pastDue: self = .pastDue
+        case .released: self = .released
+        }
+    }
+
+    /// The core's status filter: UNSPECIFIED = every number not released.
+    func coreFilter() throws -> OwnedNumber.Status? {
+        switch self {
+        case .unspecified: return nil
+        case .active: return .active
+        case .pastDue: return .pastDue
+        case .released: return .released
+        default:
+            throw RPCError(
+                code: .invalidArgument, message: "status \(rawValue) is not a number status", reason: "INVALID_FIELD",
+                details: ["field": "status"])
+        }
+    }
+}
+
+extension PhoneNumber {
+    init(_ number: OwnedNumber, trunkName: String?) {
+        self.init(
+            id: number.id, phoneNumber: number.phoneNumber, friendlyName: number.friendlyName, country: number.country,
+            region: number.region ?? "", locality: number.locality ?? "", postalCode: number.postalCode ?? "",
+            type: NumberAPI.NumberType(number.type), status: NumberStatus(number.status), trunkId: number.trunkId,
+            trunkName: number.trunkId == nil ? nil : trunkName, capabilities: Capabilities(number.capabilities),
+            pricing: Pricing(setupFee: number.setupFee, monthlyFee: number.monthlyFee, currency: number.currency),
+            purchasedAt: number.purchasedAt, billingCycle: .monthly, nextBillingDate: number.nextBillingDate,
+            releasedAt: number.releasedAt)
+    }
+}
+
+extension Transaction {
+    init(_ transaction: LedgerTransaction, phoneNumber: String) {
+        let kind: TransactionKind
+        switch transaction.kind {
+        case .fundsAdded: kind = .fundsAdded
+        case .purchase: kind = .purchase
+        case .renewal: kind = .renewal
+        case .refund: kind = .refund
+        case .adjustment: kind = .adjustment
+        }
+        self.init(
+            id: transaction.id, kind: kind,
+            amount: transaction.amount.magnitude > UInt64(Int64.max) ? Int64.max : Int64(transaction.amount.magnitude),
+            balanceChange: transaction.amount, currency: transaction.currency, balanceAfter: transaction.balanceAfter,
+            numberId: transaction.numberId ?? "", phoneNumber: phoneNumber, description: transaction.description,
+            createdAt: transaction.createdAt)
+    }
+}
+
+extension NumberAPI.Account {
+    init(_ account: NumberCore.Account) {
+        self.init(
+            id: account.id, name: account.name, currency: account.currency, balance: account.balance,
+            status: account.status == .active ? .active : .suspended, createdAt: account.createdAt)
+    }
+}
+
+extension NumberAPI.Trunk {
+    init(_ trunk: NumberCore.Trunk, numberCount: Int) {
+        self.init(
+            id: trunk.id, accountId: trunk.accountId, name: trunk.name, providerTrunkSid: trunk.providerTrunkSid,
+            createdAt: trunk.createdAt, numberCount: Int32(clamping: numberCount))
+    }
+}
+
+extension KeyScope {
+    init(_ scope: NumberCore.ApiKey.Scope) {
+        switch scope {
+        case .admin: self = .admin
+        case .account: self = .account
+        case .readOnly: self = .readOnly
+        }
+    }
+
+    func core() throws -> NumberCore.ApiKey.Scope {
+        switch self {
+        case .admin: return .admin
+        case .account: return .account
+        case .readOnly: return .readOnly
+        default:
+            throw RPCError(
+                code: .invalidArgument, message: "scope must be ADMIN, ACCOUNT or READ_ONLY", reason: "INVALID_FIELD",
+                details: ["field": "scope"])
+        }
+    }
+}
+
+extension NumberAPI.ApiKey {
+    init(_ key: NumberCore.ApiKey) {
+        self.init(
+            id: key.id, accountId: key.accountId ?? "", scope: KeyScope(key.scope), name: key.name,
+            createdAt: key.createdAt, revokedAt: key.revokedAt)
+    }
+}
+
+extension RPCError {
+    /// The wire form of a core error: same code, reason, message and details.
+    init(_ error: NumberError) {
+        self.init(
+            code: StatusCode(rawValue: Int32(error.code.rawValue)), message: error.message,
+            reason: error.reason.rawValue,
+            details: error.details)
+    }
+
+    /// Maps any error a handler lets escape: core errors keep their status; anything else is INTERNAL and opaque.
+    static func mapping(_ error: any Error) -> RPCError {
+        if let error = error as? NumberError { return RPCError(error) }
+        if let error = error as? RPCError { return error }
+        return RPCError(code: .internal, message: "internal error", reason: "INTERNAL")
+    }
+}

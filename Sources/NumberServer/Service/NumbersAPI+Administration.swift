@@ -1,0 +1,42 @@
+import NumberAPI
+import NumberCore
+
+extension NumbersAPI {
+    func registerAdministration(into router: inout RPCRouter) {
+        router.register(NumbersMethods.createAccount) { request, context in
+            try authorize(context, .admin, accountId: nil)
+            let account = try await service.createAccount(name: request.name, currency: request.currency.uppercased())
+            return CreateAccountResponse(account: NumberAPI.Account(account))
+        }
+
+        router.register(NumbersMethods.getAccount) { request, context in
+            try authorize(context, .read, accountId: request.accountId)
+            return GetAccountResponse(account: NumberAPI.Account(try service.account(request.accountId)))
+        }
+
+        router.register(NumbersMethods.listAccounts) { request, context in
+            try authorize(context, .admin, accountId: nil)
+            let page = try service.listAccounts(pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
+            return ListAccountsResponse(
+                accounts: page.accounts.map(NumberAPI.Account.init), nextPageToken: page.nextPageToken ?? "")
+        }
+
+        router.register(NumbersMethods.createApiKey) { request, context in
+            try authorize(context, .admin, accountId: nil)
+            let created = try await service.createApiKey(
+                name: request.name, scope: try request.scope.core(), accountId: request.accountId.nonEmpty)
+            return CreateApiKeyResponse(apiKey: NumberAPI.ApiKey(created.key), secret: created.secret)
+        }
+
+        router.register(NumbersMethods.listApiKeys) { request, context in
+            try authorize(context, .admin, accountId: nil)
+            return ListApiKeysResponse(
+                apiKeys: try service.listApiKeys(accountId: request.accountId.nonEmpty).map(NumberAPI.ApiKey.init))
+        }
+
+        router.register(NumbersMethods.revokeApiKey) { request, context in
+            try authorize(context, .admin, accountId: nil)
+            return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(try await service.revokeApiKey(keyId: request.keyId)))
+        }
+    }
+}

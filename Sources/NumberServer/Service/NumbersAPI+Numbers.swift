@@ -1,0 +1,126 @@
+import Foundation
+import NumberAPI
+import NumberCore
+
+extension NumbersAPI {
+    func registerNumbers(into router: inout RPCRouter) {
+        router.register(NumbersMethods.searchNumbers) { request, context in
+            try authorize(context, .read, accountId: request.accountId)
+            let limit = request.limit == 0 ? 20 : Int(request.limit)
+            let query = ProviderSearchQuery(
+                country: request.country.uppercased(), type: try request.type.core(field: "type"),
+                areaCode: request.areaCode.nonEmpty, contains: request.contains.nonEmpty,
+                region: request.region.nonEmpty,
+                locality: request.locality.nonEmpty, postalCode: request.postalCode.nonEmpty,
+                capabilities: request.requiredCapabilities.required, limit: limit)
+            let result = try await service.search(query, accountId: request.accountId)
+            return SearchNumbersResponse(
+                numbers: result.numbers.map { priced in
+                    NumberAPI.AvailableNumber(
+                        phoneNumber: priced.number.phoneNumber, friendlyName: priced.number.friendlyName,
+                        locality: priced.number.locality ?? "", region: priced.number.region ?? "",
+                        postalCode: priced.number.postalCode ?? "", country: priced.number.country,
+                        type: NumberAPI.NumberType(priced.number.type),
+                        capabilities: Capabilities(priced.number.capabilities),
+                        pricing: Pricing(
+                            setupFee: priced.price.setupFee, monthlyFee: priced.price.monthlyFee,
+                            currency: priced.price.currency))
+                },
+                totalFound: Int32(clamping: result.totalFound))
+        }
+
+        router.register(NumbersMethods.purchaseNumbers) { request, context in
+            let key = try authorize(context, .write, accountId: request.accountId, purchasing: request.numbers.count)
+            let purchase = PurchaseRequest(
+                accountId: request.accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
+                type: try request.type.core(field: "type"), trunkId: request.trunkId,
+                currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"])
+            let result: PurchaseResult
+            do {
+                result = try await service.purchase(purchase)
+            } catch {
+                rateLimiter.refund(key.accountId ?? key.id, numbers: request.numbers.count)
+                throw error
+            }
+            let trunks = try service.listTrunks(accountId: request.accountId)
+            let bought = result.numbers.map { number in
+                PurchasedNumber(
+                    number: PhoneNumber(number, trunkName: trunks.first { $0.id == number.trunkId }?.name),
+                    transaction: result.transactions.first { $0.numberId == number.id }.map {
+                        Transaction($0, phoneNumber: number.phoneNumber)
+                    } ?? Transaction())
+            }
+            let balance = try service.balance(accountId: request.accountId)
+            return PurchaseNumbersResponse(
+                message: bought.count == 1
+                    ? "Phone number purchased successfully" : "Phone numbers purchased successfully",
+                numbers: bought, totalCharged: result.transactions.reduce(0) { $0 - $1.amount },
+                currency: balance.currency, balanceAfter: result.transactions.last?.balanceAfter ?? balance.balance)
+        }
+
+        router.register(NumbersMethods.listNumbers) { request, context in
+            try authorize(context, .read, accountId: request.accountId)
+            let page = try service.listNumbers(
+                NumberCore.ListNumbersRequest(
+                    accountId: request.accountId, status: try request.status.coreFilter(), trunkId: request.trunkId,
+                    pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty))
+            return ListNumbersResponse(
+                numbers: page.numbers.map { PhoneNumber($0.number, trunkName: $0.trunkName) },
+                total: Int32(clamping: page.total), monthlyCost: page.monthlyCost, currency: page.currency,
+                nextPageToken: page.nextPageToken ?? "")
+        }
+
+        router.register(NumbersMethods.getNumber) { request, context in
+            try authorize(context, .read, accountId: request.accountId)
+            let listing = try service.number(accountId: request.accountId, numberId: request.numberId)
+            return GetNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
+        }
+
+        router.register(NumbersMethods.updateNumber) { request, context in
+            try authorize(context, .write, accountId: request.accountId)
+            let trunkId: String?
+            switch (request.assignTrunkId, request.unassignTrunk) {
+            case (.some(let id), false) where !id.isEmpty: trunkId = id
+            case (nil, true): trunkId = nil
+            default:
+                throw RPCError(
+                    code: .invalidArgument,
+                    message: "set exactly one of assign_trunk_id (non-empty) and unassign_trunk",
+                    reason: "INVALID_FIELD", details: ["field": "assign_trunk_id"])
+            }
+            let listing = try await service.setTrunk(
+                accountId: request.accountId, numberId: request.numberId, trunkId: trunkId)
+            return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
+        }
+
+        router.register(NumbersMethods.releaseNumber) { request, context in
+            try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
+            let result = try await service.release(
+                accountId: request.accountId, numberId: request.numberId, dryRun: request.dryRun)
+            let cycleDays =
+                Calendar.utc.dateComponents([.day], from: result.number.cycleStart, to: result.number.nextBillingDate)
+                .day ?? 0
+            return ReleaseNumberResponse(
+                message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
+                id: result.number.id, phoneNumber: result.number.phoneNumber, releasedAt: result.releasedAt,
+                finalBilling: FinalBilling(
+                    proratedRefund: result.refund, currency: result.number.currency, description: result.description,
+                    remainingDays: Int32(clamping: result.remainingDays), daysInCycle: Int32(clamping: cycleDays)),
+                transaction: result.transaction.map { Transaction($0, phoneNumber: result.number.phoneNumber) },
+                dryRun: result.dryRun)
+        }
+    }
+}
+
+extension String {
+    /// nil for the empty string: proto3 has no absent strings, the core does.
+    var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+extension Calendar {
+    static let utc: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+}

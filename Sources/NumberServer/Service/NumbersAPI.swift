@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import NumberAPI
+import NumberCore
+
+/// The numbers.v1.Numbers service: every RPC of the `.proto` mapped to the core, behind authentication (API keys
+/// in `authorization` metadata), per-call authorization and rate limits.
+///
+/// ```swift
+/// var router = RPCRouter(errorMapper: RPCError.mapping)
+/// NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+/// ```
+public struct NumbersAPI: Sendable {
+    let service: NumberService
+    let rateLimiter: RateLimiter
+    /// Reported by HealthCheck.
+    let version: String
+    /// False while the server drains: HealthCheck says NOT_SERVING.
+    let isServing: @Sendable () -> Bool
+
+    /// Creates the service.
+    public init(
+        service: NumberService, rateLimiter: RateLimiter, version: String = "1.0.0",
+        isServing: @escaping @Sendable () -> Bool = { true }
+    ) {
+        self.service = service
+        self.rateLimiter = rateLimiter
+        self.version = version
+        self.isServing = isServing
+    }
+
+    /// What a method needs from its caller.
+    enum Access: Hashable {
+        /// No key (HealthCheck).
+        case open
+        /// Read the named account.
+        case read
+        /// Change the named account.
+        case write
+        /// An admin key.
+        case admin
+    }
+
+    /// Registers every method on `router`.
+    public func register(into router: inout RPCRouter) {
+        router.errorMapper = RPCError.mapping
+        registerNumbers(into: &router)
+        registerLedger(into: &router)
+        registerAdministration(into: &router)
+        router.register(NumbersMethods.healthCheck) { _, _ in
+            HealthCheckResponse(status: isServing() ? .serving : .notServing, version: version)
+        }
+    }
+
+    /// Authenticates the caller and checks `access` to `accountId`; applies the rate limit. Returns the key.
+    @discardableResult
+    func authorize(
+        _ context: CallContext, _ access: Access, accountId: String?, purchasing: Int = 0
+    ) throws -> NumberCore.ApiKey {
+        guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.count > 7 else {
+            throw RPCError(
+                code: .unauthenticated, message: "an API key is required: authorization: Bearer nk_…",
+                reason: "MISSING_CREDENTIALS")
+        }
+        let key: NumberCore.ApiKey
+        do {
+            key = try service.authenticate(secret: String(header.dropFirst(7)))
+        } catch {
+            throw RPCError(code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
+        }
+        switch access {
+        case .open:
+            break
+        case .admin:
+            guard key.scope == .admin else {
+                throw RPCError(code: .permissionDenied, message: "this call needs an admin key", reason: "SCOPE_DENIED")
+            }
+        case .read, .write:
+            guard let accountId, !accountId.isEmpty else {
+                throw RPCError(
+                    code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
+                    details: ["field": "account_id"])
+            }
+            try service.authorize(key, accountId: accountId, write: access == .write)
+        }
+        try rateLimiter.admit(key.accountId ?? key.id, purchasing: purchasing)
+        return key
+    }
+
+    /// The phone number of a transaction's number, for display.
+    func phoneNumber(of transaction: LedgerTransaction, accountId: String) -> String {
+        guard let numberId = transaction.numberId else { return "" }
+        return (try? service.number(accountId: accountId, numberId: numberId).number.phoneNumber) ?? ""
+    }
+}

@@ -1,0 +1,101 @@
+import NIOCore
+import NumberAPI
+import Synchronization
+
+/// Per-account token buckets: calls per second with a burst, and purchased numbers per hour (the purchase cap).
+/// The table is bounded; when full, the least recently refilled bucket is dropped (it was idle the longest).
+public final class RateLimiter: Sendable {
+    /// Limits, each with a default.
+    public struct Limits: Sendable, Hashable {
+        /// Sustained calls per second per account (or admin key). Default 500.
+        public var callsPerSecond: Double
+        /// Calls allowed at once above the sustained rate. Default 1000.
+        public var callsBurst: Double
+        /// Numbers an account may buy per hour. Default 100.
+        public var purchasedNumbersPerHour: Double
+        /// Buckets kept (distinct accounts seen recently). Default 100 000.
+        public var bucketsMax: Int
+
+        /// Creates limits.
+        public init(
+            callsPerSecond: Double = 500, callsBurst: Double = 1000, purchasedNumbersPerHour: Double = 100,
+            bucketsMax: Int = 100_000
+        ) {
+            self.callsPerSecond = callsPerSecond
+            self.callsBurst = callsBurst
+            self.purchasedNumbersPerHour = purchasedNumbersPerHour
+            self.bucketsMax = bucketsMax
+        }
+
+        /// The defaults.
+        public static let defaults = Limits()
+    }
+
+    private struct Bucket {
+        var calls: Double
+        var purchases: Double
+        var refilled: NIODeadline
+    }
+
+    private let limits: Limits
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    /// Creates a limiter.
+    public init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// Takes one call and `numbers` purchased numbers from `subject`'s buckets, or throws RESOURCE_EXHAUSTED saying
+    /// which limit and when to retry. Nothing is taken when it throws.
+    public func admit(_ subject: String, purchasing numbers: Int = 0, now: NIODeadline = .now()) throws(RPCError) {
+        let limits = self.limits
+        let refusal: RPCError? = buckets.withLock { table in
+            var bucket =
+                table[subject]
+                ?? Bucket(calls: limits.callsBurst, purchases: limits.purchasedNumbersPerHour, refilled: now)
+            let elapsed = Double((now - bucket.refilled).nanoseconds) / 1e9
+            if elapsed > 0 {
+                bucket.calls = min(limits.callsBurst, bucket.calls + elapsed * limits.callsPerSecond)
+                bucket.purchases = min(
+                    limits.purchasedNumbersPerHour, bucket.purchases + elapsed * limits.purchasedNumbersPerHour / 3600)
+                bucket.refilled = now
+            }
+            if bucket.calls < 1 {
+                table[subject] = bucket
+                let wait = (1 - bucket.calls) / limits.callsPerSecond
+                return RPCError(
+                    code: .resourceExhausted,
+                    message: "rate limit of \(Int(limits.callsPerSecond)) calls per second reached",
+                    reason: "RATE_LIMITED", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
+            }
+            if numbers > 0, bucket.purchases < Double(numbers) {
+                table[subject] = bucket
+                let wait = (Double(numbers) - bucket.purchases) * 3600 / limits.purchasedNumbersPerHour
+                return RPCError(
+                    code: .resourceExhausted,
+                    message: "purchase cap of \(Int(limits.purchasedNumbersPerHour)) numbers per hour reached",
+                    reason: "PURCHASE_CAP", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
+            }
+            bucket.calls -= 1
+            bucket.purchases -= Double(numbers)
+            if table[subject] == nil, table.count >= limits.bucketsMax,
+                let oldest = table.min(by: { $0.value.refilled < $1.value.refilled })?.key
+            {
+                table[oldest] = nil
+            }
+            table[subject] = bucket
+            return nil
+        }
+        if let refusal { throw refusal }
+    }
+
+    /// Gives purchased numbers back to the cap (the purchase failed and charged nothing).
+    public func refund(_ subject: String, numbers: Int) {
+        let cap = limits.purchasedNumbersPerHour
+        buckets.withLock { table in
+            guard var bucket = table[subject] else { return }
+            bucket.purchases = min(cap, bucket.purchases + Double(numbers))
+            table[subject] = bucket
+        }
+    }
+}
