@@ -155,7 +155,11 @@ extension ProtoFieldEncoder {
     func encodeTimestamp(_ date: Date) throws {
         guard field != 0 else { throw notAMessage("a Date") }
         guard let (seconds, nanos) = Timestamp.split(date) else {
-            throw error(.timestampOutOfRange, "\(date) is outside google.protobuf.Timestamp's years 1...9999", date)
+            throw error(
+                .timestampOutOfRange,
+                "Date \(date.timeIntervalSince1970)s since 1970 is outside google.protobuf.Timestamp (years 1...9999)",
+                // The interval, not the Date: describing a NaN Date traps.
+                date.timeIntervalSince1970)
         }
         let fieldsLevel = openMessage()
         state.close(downTo: fieldsLevel)
