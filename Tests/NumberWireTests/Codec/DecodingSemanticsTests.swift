@@ -17,7 +17,9 @@ struct DecodingSemanticsTests {
 
     @Test("a scalar or string seen twice keeps the last value")
     func lastValueWins() throws {
-        #expect(try ProtoDecoder().decode(Inner.self, from: Hex.bytes("08 01 12 01 61 08 02 12 01 62")) == Inner(a: 2, s: "b"))
+        #expect(
+            try ProtoDecoder().decode(Inner.self, from: Hex.bytes("08 01 12 01 61 08 02 12 01 62"))
+                == Inner(a: 2, s: "b"))
     }
 
     @Test("a sub-message seen twice merges field by field")
@@ -41,11 +43,19 @@ struct DecodingSemanticsTests {
         #expect(try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("0a 00 08 07")).ints == [7])
         // Enums: packed (as encoded), unpacked, and an empty run.
         #expect(try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("22 02 01 02")).colors == [.red, .blue])
-        #expect(try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("20 02 20 01 22 00 22 01 02")).colors == [.blue, .red, .blue])
+        #expect(
+            try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("20 02 20 01 22 00 22 01 02")).colors == [
+                .blue, .red, .blue,
+            ])
         // Fixed-width and zigzag runs.
-        #expect(try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("45 01 00 00 00 42 04 02 00 00 00")).f32 == [Fixed(1), Fixed(2)])
-        #expect(try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("38 01 3a 01 02")).zz == [ZigZag(-1), ZigZag(1)])
-        #expect(try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("29 00 00 00 00 00 00 f8 3f")).doubles == [1.5])
+        #expect(
+            try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("45 01 00 00 00 42 04 02 00 00 00")).f32 == [
+                Fixed(1), Fixed(2),
+            ])
+        #expect(
+            try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("38 01 3a 01 02")).zz == [ZigZag(-1), ZigZag(1)])
+        #expect(
+            try ProtoDecoder().decode(Repeated.self, from: Hex.bytes("29 00 00 00 00 00 00 f8 3f")).doubles == [1.5])
     }
 
     @Test("repeated messages and strings append in order")
@@ -83,7 +93,8 @@ struct DecodingSemanticsTests {
         // int32 field holding 2^32 + 5 (as an int64 writer might send).
         #expect(try ProtoDecoder().decode(Inner.self, from: Hex.bytes("08 85 80 80 80 10")).a == 5)
         // uint32 holding uint64 max.
-        #expect(try ProtoDecoder().decode(Scalars.self, from: Hex.bytes("20 ff ff ff ff ff ff ff ff ff 01")).u32 == .max)
+        #expect(
+            try ProtoDecoder().decode(Scalars.self, from: Hex.bytes("20 ff ff ff ff ff ff ff ff ff 01")).u32 == .max)
     }
 
     @Test("Swift-only widths are range checked instead of truncated")

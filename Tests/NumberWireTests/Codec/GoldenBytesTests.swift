@@ -71,7 +71,8 @@ struct GoldenBytesTests {
     @Test("repeated fields: packed numbers, one field per string, message and bytes")
     func repeated() throws {
         #expect(Hex.string(try ProtoEncoder().encode(Repeated(ints: [3, 270, 86942]))) == "0a 06 03 8e 02 9e a7 05")
-        #expect(Hex.string(try ProtoEncoder().encode(Repeated(ints: [-1, 1]))) == "0a 0b ff ff ff ff ff ff ff ff ff 01 01")
+        #expect(
+            Hex.string(try ProtoEncoder().encode(Repeated(ints: [-1, 1]))) == "0a 0b ff ff ff ff ff ff ff ff ff 01 01")
         let mix = Repeated(
             strings: ["a", ""], inners: [Inner(a: 1), Inner()], colors: [.red, .blue], doubles: [1.5],
             bools: [true, false], zz: [ZigZag(-1), ZigZag(1)], f32: [Fixed(1)], blobs: [Data(), Data([0x7a])])
@@ -148,7 +149,9 @@ struct GoldenBytesTests {
         #expect(try ProtoDecoder().decode(Inner.self, from: Data([0x08, 0x96, 0x01])) == Inner(a: 150))
         let slice = ([0xff, 0x08, 0x96, 0x01] as [UInt8])[1...]
         #expect(try ProtoDecoder().decode(Inner.self, from: slice) == Inner(a: 150))
-        #expect(try ProtoDecoder().decode(Inner.self, from: ([0x08, 0x96, 0x01] as [UInt8]).lazy.map { $0 }) == Inner(a: 150))
+        #expect(
+            try ProtoDecoder().decode(Inner.self, from: ([0x08, 0x96, 0x01] as [UInt8]).lazy.map { $0 })
+                == Inner(a: 150))
     }
 }
 

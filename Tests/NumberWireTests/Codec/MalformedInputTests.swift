@@ -17,10 +17,14 @@ struct MalformedInputTests {
     static let cases: [Case] = [
         Case(name: "truncated varint", hex: "08 96", kind: .truncatedVarint, field: 1, offset: 1),
         Case(name: "truncated tag", hex: "96", kind: .truncatedVarint, field: nil, offset: 0),
-        Case(name: "varint over ten bytes", hex: "08 ff ff ff ff ff ff ff ff ff ff 01", kind: .varintTooLong, field: 1, offset: 1),
+        Case(
+            name: "varint over ten bytes", hex: "08 ff ff ff ff ff ff ff ff ff ff 01", kind: .varintTooLong, field: 1,
+            offset: 1),
         Case(name: "length past the end", hex: "12 05 61", kind: .lengthPastEnd, field: 2, offset: 1),
         Case(name: "huge length", hex: "12 ff ff ff ff 0f 61", kind: .lengthPastEnd, field: 2, offset: 1),
-        Case(name: "max varint length", hex: "12 ff ff ff ff ff ff ff ff ff 01", kind: .lengthPastEnd, field: 2, offset: 1),
+        Case(
+            name: "max varint length", hex: "12 ff ff ff ff ff ff ff ff ff 01", kind: .lengthPastEnd, field: 2,
+            offset: 1),
         Case(name: "truncated fixed64", hex: "09 01 02 03", kind: .truncatedFixed, field: 1, offset: 1),
         Case(name: "truncated fixed32", hex: "0d 01 02 03", kind: .truncatedFixed, field: 1, offset: 1),
         Case(name: "int32 sent as bytes", hex: "0a 01 00", kind: .wrongWireType, field: 1, offset: 2),
@@ -108,7 +112,9 @@ struct MalformedInputTests {
         var bytes: [UInt8] = []
         for _ in 0..<65 {
             let length = bytes.count
-            bytes = (length < 0x80 ? [0x0a, UInt8(length)] : [0x0a, UInt8(length & 0x7f) | 0x80, UInt8(length >> 7)]) + bytes
+            bytes =
+                (length < 0x80 ? [0x0a, UInt8(length)] : [0x0a, UInt8(length & 0x7f) | 0x80, UInt8(length >> 7)])
+                + bytes
         }
         #expect(protoError(Node.self, bytes)?.kind == .nestingTooDeep)
         #expect(protoError(Node.self, Array(bytes.dropFirst(3))) == nil)
@@ -149,7 +155,9 @@ struct MalformedInputTests {
         for round in 0..<600 {
             var bytes: [UInt8]
             if round % 5 == 0 {
-                bytes = (0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                bytes = (0..<Int.random(in: 0...40, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
             } else {
                 bytes = samples[round % samples.count]
                 for _ in 0...Int.random(in: 0...3, using: &random) { mutate(&bytes, using: &random) }

@@ -26,13 +26,17 @@ struct RoundTripTests {
     }
 
     static func randomScalars(_ random: inout SeededGenerator) -> Scalars {
-        let doubles: [Double] = [0, -0.0, 1.5, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity, -.infinity]
+        let doubles: [Double] = [
+            0, -0.0, 1.5, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity, -.infinity,
+        ]
         let floats: [Float] = [0, -0.0, 3.25, .greatestFiniteMagnitude, -.infinity]
         return Scalars(
             b: .random(using: &random), i32: extreme(Int32.self, &random), i64: extreme(Int64.self, &random),
             u32: extreme(UInt32.self, &random), u64: extreme(UInt64.self, &random),
-            f: Bool.random(using: &random) ? floats.randomElement(using: &random)! : .random(in: -1e6...1e6, using: &random),
-            d: Bool.random(using: &random) ? doubles.randomElement(using: &random)! : .random(in: -1e300...1e300, using: &random),
+            f: Bool.random(using: &random)
+                ? floats.randomElement(using: &random)! : .random(in: -1e6...1e6, using: &random),
+            d: Bool.random(using: &random)
+                ? doubles.randomElement(using: &random)! : .random(in: -1e300...1e300, using: &random),
             s: randomString(&random),
             bytes: (0..<Int.random(in: 0...40, using: &random)).map { _ in .random(in: 0...255, using: &random) },
             data: Data((0..<Int.random(in: 0...40, using: &random)).map { _ in .random(in: 0...255, using: &random) }),
@@ -68,7 +72,9 @@ struct RoundTripTests {
             let repeated = Repeated(
                 ints: (0..<count()).map { _ in Self.extreme(Int32.self, &random) },
                 strings: (0..<count()).map { _ in Self.randomString(&random) },
-                inners: (0..<count()).map { _ in Inner(a: Self.extreme(Int32.self, &random), s: Self.randomString(&random)) },
+                inners: (0..<count()).map { _ in
+                    Inner(a: Self.extreme(Int32.self, &random), s: Self.randomString(&random))
+                },
                 colors: (0..<count()).map { _ in Color.allCases.randomElement(using: &random)! },
                 doubles: (0..<count()).map { _ in .random(in: -1e9...1e9, using: &random) },
                 bools: (0..<count()).map { _ in .random(using: &random) },
@@ -80,7 +86,9 @@ struct RoundTripTests {
             var maps = Maps()
             for _ in 0..<count() { maps.counts[Self.randomString(&random)] = Self.extreme(Int32.self, &random) }
             for _ in 0..<count() { maps.names[Self.extreme(Int64.self, &random)] = Self.randomString(&random) }
-            for _ in 0..<count() { maps.inners[Self.randomString(&random)] = Inner(a: .random(in: -9...9, using: &random)) }
+            for _ in 0..<count() {
+                maps.inners[Self.randomString(&random)] = Inner(a: .random(in: -9...9, using: &random))
+            }
             #expect(try ProtoDecoder().decode(Maps.self, from: ProtoEncoder().encode(maps)) == maps)
 
             let optionals = Optionals(
@@ -89,7 +97,8 @@ struct RoundTripTests {
                 b: Bool.random(using: &random) ? Bool.random(using: &random) : nil,
                 msg: Bool.random(using: &random) ? Inner(a: 1) : nil,
                 color: Bool.random(using: &random) ? Color.allCases.randomElement(using: &random) : nil,
-                date: Bool.random(using: &random) ? Date(timeIntervalSince1970: Double(Int32.random(in: .min ... .max, using: &random))) : nil,
+                date: Bool.random(using: &random)
+                    ? Date(timeIntervalSince1970: Double(Int32.random(in: .min ... .max, using: &random))) : nil,
                 zz: Bool.random(using: &random) ? ZigZag(Self.extreme(Int64.self, &random)) : nil)
             #expect(try ProtoDecoder().decode(Optionals.self, from: ProtoEncoder().encode(optionals)) == optionals)
         }
@@ -100,7 +109,9 @@ struct RoundTripTests {
         var random = SeededGenerator(state: 7)
         for _ in 0..<500 {
             // Whole milliseconds near now round-trip exactly; anywhere in range, to within a microsecond.
-            let nearNow = Date(timeIntervalSince1970: Double(Int64.random(in: 1_500_000_000_000...2_000_000_000_000, using: &random)) / 1000)
+            let nearNow = Date(
+                timeIntervalSince1970: Double(Int64.random(in: 1_500_000_000_000...2_000_000_000_000, using: &random))
+                    / 1000)
             let decodedNow = try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(Event(at: nearNow)))
             #expect(decodedNow.at == nearNow)
             let anywhere = Date(timeIntervalSince1970: .random(in: -62_135_596_800...253_402_300_799, using: &random))
@@ -167,10 +178,15 @@ struct EncodingErrorTests {
 
     @Test("dates outside the Timestamp range")
     func dates() throws {
-        #expect(protoError(encoding: Event(at: Date(timeIntervalSince1970: -62_135_596_801)))?.kind == .timestampOutOfRange)
-        #expect(protoError(encoding: Event(at: Date(timeIntervalSince1970: 253_402_300_800)))?.kind == .timestampOutOfRange)
-        #expect(protoError(encoding: Event(at: Date(timeIntervalSinceReferenceDate: .infinity)))?.kind == .timestampOutOfRange)
-        #expect(protoError(encoding: Event(at: Date(timeIntervalSinceReferenceDate: .nan)))?.kind == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSince1970: -62_135_596_801)))?.kind == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSince1970: 253_402_300_800)))?.kind == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSinceReferenceDate: .infinity)))?.kind
+                == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSinceReferenceDate: .nan)))?.kind == .timestampOutOfRange)
     }
 
     @Test("map keys protobuf does not allow")

@@ -37,7 +37,9 @@ final class ProtoDecodingState {
         entries.append(FieldEntry(field: 0, wireType: 2, start: 0, end: UInt32(input.count)))
     }
 
-    func fail(_ kind: ProtoDecodingError.Kind, _ message: String, field: UInt32?, offset: Int)
+    func fail(
+        _ kind: ProtoDecodingError.Kind, _ message: String, field: UInt32?, offset: Int
+    )
         -> ProtoDecodingError
     {
         ProtoDecodingError(kind: kind, fieldNumber: field.map { Int($0) }, offset: offset, message: message)

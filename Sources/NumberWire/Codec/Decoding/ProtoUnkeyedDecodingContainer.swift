@@ -40,7 +40,8 @@ struct ProtoUnkeyedDecodingContainer: UnkeyedDecodingContainer {
             }
             nextEntry = index + 1
             let found = state.entries[index]
-            let isPackedRun = wireType != nil && wireType != .lengthDelimited
+            let isPackedRun =
+                wireType != nil && wireType != .lengthDelimited
                 && found.wireType == WireType.lengthDelimited.rawValue
             guard isPackedRun else {
                 return ProtoFieldDecoder(
@@ -91,7 +92,9 @@ struct ProtoUnkeyedDecodingContainer: UnkeyedDecodingContainer {
         return try state.decodeValue(T.self, from: element)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         let element = try nextElement(scalar: nil)

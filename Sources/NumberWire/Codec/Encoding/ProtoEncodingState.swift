@@ -127,7 +127,9 @@ final class ProtoEncodingState {
     }
 
     /// An `EncodingError.invalidValue` carrying a `ProtoEncodingError`.
-    func error(_ kind: ProtoEncodingError.Kind, _ message: String, _ value: Any, key: (any CodingKey)? = nil)
+    func error(
+        _ kind: ProtoEncodingError.Kind, _ message: String, _ value: Any, key: (any CodingKey)? = nil
+    )
         -> EncodingError
     {
         let path = key.map { codingPath + [$0] } ?? codingPath

@@ -146,7 +146,8 @@ extension ProtoFieldEncoder {
         state.close(downTo: level)
         state.open(field: field, serial: state.makeSerial(), isPacked: false)
         let entryLevel = level + 1
-        try state.encodeValue(key, encoder: ProtoFieldEncoder(state: state, field: 1, depth: entryLevel, explicit: true))
+        try state.encodeValue(
+            key, encoder: ProtoFieldEncoder(state: state, field: 1, depth: entryLevel, explicit: true))
         try state.encodeValue(
             value, encoder: ProtoFieldEncoder(state: state, field: 2, depth: entryLevel, explicit: true))
     }

@@ -29,7 +29,8 @@ struct ProtoKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoc
         let field = try field(key, value)
         state.codingPath.append(key)
         defer { state.codingPath.removeLast() }
-        try state.encodeValue(value, encoder: ProtoFieldEncoder(state: state, field: field, depth: depth, explicit: explicit))
+        try state.encodeValue(
+            value, encoder: ProtoFieldEncoder(state: state, field: field, depth: depth, explicit: explicit))
     }
 
     private func encoder(for key: Key) -> ProtoFieldEncoder {
