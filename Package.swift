@@ -16,10 +16,14 @@ let package = Package(
         .library(name: "NumberTLS", targets: ["NumberTLS"]),
         .library(name: "NumberCore", targets: ["NumberCore"]),
         .library(name: "TwilioSimulator", targets: ["TwilioSimulator"]),
+        .library(name: "NumberServer", targets: ["NumberServer"]),
+        .library(name: "NumberClient", targets: ["NumberClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C system libraries: the Debian packages libssl-dev and libcurl4-openssl-dev.
@@ -82,6 +86,34 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The RPC server: nrpc/1 connections over TLS, calls dispatched to the core.
+        .target(
+            name: "NumberServer",
+            dependencies: [
+                "NumberAPI",
+                "NumberWire",
+                "NumberTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Swift client library: multiplexed calls, pooling, deadlines, retries.
+        .target(
+            name: "NumberClient",
+            dependencies: [
+                "NumberAPI",
+                "NumberWire",
+                "NumberTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
 
         .testTarget(
             name: "NumberWireTests",
@@ -92,7 +124,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "NumberAPITests", dependencies: ["NumberAPI"], swiftSettings: strict),
+        .testTarget(
+            name: "NumberAPITests",
+            dependencies: ["NumberAPI", "NumberWire"],
+            exclude: [
+                "CrossCheck/crosscheck.py", "CrossCheck/generate_vectors.py", "CrossCheck/vectors.json",
+                "CrossCheck/vectors.generated.json",
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "NumberTLSTests",
             dependencies: [

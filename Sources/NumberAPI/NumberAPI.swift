@@ -1,1 +1,0 @@
-// NumberAPI: see DESIGN.md for what this module holds.

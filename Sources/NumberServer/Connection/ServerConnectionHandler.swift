@@ -1,0 +1,322 @@
+import Logging
+import NIOCore
+import NumberAPI
+import NumberTLS
+import NumberWire
+
+/// Carries out the server connection state machine on the channel's event loop: frames in, frames out, calls handed
+/// to the connection's call queue (served by structured tasks in `NumberServer`), responses written as they finish.
+final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    /// Timeouts the handler enforces.
+    struct Timeouts {
+        /// From channel active until the client's SETTINGS (the TLS handshake has its own timeout).
+        var settings: TimeAmount
+        /// Without an open call before the connection is closed.
+        var idle: TimeAmount
+    }
+
+    private var state: ServerConnectionStateMachine
+    private let router: RPCRouter
+    private let timeouts: Timeouts
+    private let calls: AsyncStream<ServerCall>.Continuation
+    private let logger: Logger
+    private let metrics: ServerMetrics
+    private var context: ChannelHandlerContext?
+    private var peer = PeerInfo(address: "unknown")
+    private var flushPending = false
+    private var flushScheduled = false
+    private var inReadBurst = false
+    private var settingsTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
+    private var callStarts: [UInt32: (method: String, start: NIODeadline)] = [:]
+
+    init(
+        limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
+        calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics
+    ) {
+        self.state = ServerConnectionStateMachine(limits: limits)
+        self.timeouts = timeouts
+        self.router = router
+        self.calls = calls
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard settingsTimer == nil else { return }
+        peer.address = context.channel.remoteAddress?.description ?? "unknown"
+        write(state.greeting(), context: context)
+        flushNow(context: context)
+        settingsTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.settings) { [self] in
+            perform(state.settingsTimeoutFired())
+        }
+        armIdleTimer()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBurst = true
+        let frame = unwrapInboundIn(data)
+        perform(state.received(frame))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
+        if flushPending { flushNow(context: context) }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let handshake = event as? TLSHandshakeCompleted, let identity = handshake.peer {
+            peer.certificateIdentities =
+                ([identity.commonName].compactMap { $0 } + identity.dnsNames + identity.ipAddresses)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let framing = error as? FramingError {
+            metrics.protocolErrors.increment()
+            logger.notice(
+                "closing connection: framing error", metadata: ["peer": "\(peer.address)", "error": "\(framing)"])
+            perform(state.framingError(framing))
+        } else {
+            logger.debug("closing connection", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        settingsTimer?.cancel()
+        idleTimer?.cancel()
+        for timer in deadlineTimers.values { timer.cancel() }
+        deadlineTimers.removeAll()
+        calls.finish()
+        context.fireChannelInactive()
+    }
+
+    // MARK: Called from outside (on the event loop)
+
+    /// A call finished: write its response unless the stream was cancelled or timed out meanwhile.
+    func complete(streamID: UInt32, result: Result<ByteBuffer, RPCError>) {
+        guard let context else { return }
+        let (send, then) = state.callFinished(streamID: streamID)
+        guard send else { return }
+        deadlineTimers.removeValue(forKey: streamID)?.cancel()
+        var frames: [Frame] = []
+        var status = StatusCode.ok
+        switch result {
+        case .success(let payload) where payload.readableBytes > Int(state.peerSettings.maxMessagePayload):
+            status = .resourceExhausted
+            frames.append(
+                trailers(
+                    streamID,
+                    RPCError(
+                        code: .resourceExhausted, message: "the response exceeds the client's message size limit",
+                        reason: "RESPONSE_TOO_LARGE"
+                    ).status))
+        case .success(let payload):
+            frames.append(Frame(type: .message, streamID: streamID, payload: payload))
+            frames.append(Frame(type: .trailers, streamID: streamID))
+        case .failure(let error):
+            status = error.code
+            frames.append(trailers(streamID, error.status))
+        }
+        recordCompletion(streamID: streamID, status: status)
+        write(frames, context: context)
+        scheduleFlush(context: context)
+        perform(then)
+        if state.openStreamCount == 0 { armIdleTimer() }
+    }
+
+    /// Starts a graceful shutdown: GOAWAY, finish open calls, close.
+    func drain() {
+        perform(state.beginDraining())
+    }
+
+    /// Ends the connection now (the drain timeout passed).
+    func forceClose() {
+        perform(state.drainTimeoutFired())
+    }
+
+    // MARK: Carrying out actions
+
+    private func perform(_ action: ServerConnectionStateMachine.Action) {
+        guard let context else { return }
+        switch action {
+        case .none:
+            break
+        case .write(let frames):
+            if state.phase == .active { settingsTimer?.cancel() }
+            write(frames, context: context)
+            scheduleFlush(context: context)
+        case .startCall(let streamID, let headers, let message):
+            idleTimer?.cancel()
+            startCall(streamID: streamID, headersPayload: headers, message: message, context: context)
+        case .rejectCall(let streamID, let code, let message):
+            metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
+            let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
+            write([trailers(streamID, status)], context: context)
+            scheduleFlush(context: context)
+        case .forgetCall(let streamID):
+            deadlineTimers.removeValue(forKey: streamID)?.cancel()
+            recordCompletion(streamID: streamID, status: .cancelled)
+            if state.openStreamCount == 0 { armIdleTimer() }
+        case .closeWithGoAway(let away):
+            var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 64)
+            buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
+            flushPending = false
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        case .close:
+            flushNow(context: context)
+            context.close(promise: nil)
+        }
+    }
+
+    private func startCall(
+        streamID: UInt32, headersPayload: ByteBuffer, message: ByteBuffer, context: ChannelHandlerContext
+    ) {
+        let headers: RequestHeaders
+        do {
+            headers = try ProtoDecoder().decode(RequestHeaders.self, from: headersPayload)
+        } catch {
+            finishNow(
+                streamID,
+                RPCError(
+                    code: .invalidArgument, message: "HEADERS is not a valid RequestHeaders: \(error)",
+                    reason: "MALFORMED_HEADERS"))
+            return
+        }
+        // Only registered methods name a metrics series: unknown paths from clients must not grow the label set.
+        let label = router.handler(for: headers.method) == nil ? "unknown" : headers.method
+        callStarts[streamID] = (label, .now())
+        if let problem = MetadataRules.check(headers.metadata) {
+            finishNow(streamID, problem)
+            return
+        }
+        guard let handler = router.handler(for: headers.method) else {
+            finishNow(
+                streamID,
+                RPCError(code: .unimplemented, message: "unknown method \(headers.method)", reason: "UNKNOWN_METHOD"))
+            return
+        }
+        var deadline: NIODeadline?
+        if headers.timeoutMicros != 0 {
+            guard headers.timeoutMicros > 0 else {
+                finishNow(
+                    streamID,
+                    RPCError(
+                        code: .deadlineExceeded, message: "the deadline had passed before the call arrived",
+                        reason: "DEADLINE_PASSED"))
+                return
+            }
+            let timeout = TimeAmount.microseconds(min(headers.timeoutMicros, Int64.max / 1000))
+            deadline = .now() + timeout
+            deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                deadlineTimers[streamID] = nil
+                complete(
+                    streamID: streamID,
+                    result: .failure(
+                        RPCError(
+                            code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
+                    ))
+            }
+        }
+        let requestID = headers.metadata["request-id"].flatMap { $0.isEmpty ? nil : $0 } ?? RequestID.make()
+        var callLogger = logger
+        callLogger[metadataKey: "request-id"] = "\(requestID)"
+        callLogger[metadataKey: "method"] = "\(headers.method)"
+        let callContext = CallContext(
+            method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID, peer: peer,
+            logger: callLogger)
+        let call = ServerCall(
+            streamID: streamID, payload: message, context: callContext, handler: handler,
+            connection: NIOLoopBound(self, eventLoop: context.eventLoop))
+        if case .dropped = calls.yield(call) {
+            finishNow(
+                streamID, RPCError(code: .unavailable, message: "the server is shutting down", reason: "SHUTTING_DOWN"))
+        }
+    }
+
+    private func finishNow(_ streamID: UInt32, _ error: RPCError) {
+        complete(streamID: streamID, result: .failure(error))
+    }
+
+    private func recordCompletion(streamID: UInt32, status: StatusCode) {
+        guard let start = callStarts.removeValue(forKey: streamID) else { return }
+        let duration = NIODeadline.now() - start.start
+        metrics.recordCall(method: start.method, status: status, duration: duration)
+        if status == .ok {
+            logger.debug(
+                "call finished",
+                metadata: [
+                    "method": "\(start.method)", "status": "\(status)", "micros": "\(duration.nanoseconds / 1000)",
+                ])
+        } else {
+            logger.info(
+                "call failed",
+                metadata: [
+                    "method": "\(start.method)", "status": "\(status)", "micros": "\(duration.nanoseconds / 1000)",
+                    "peer": "\(peer.address)",
+                ])
+        }
+    }
+
+    private func trailers(_ streamID: UInt32, _ status: RpcStatus) -> Frame {
+        var payload = ByteBuffer()
+        try? ProtoEncoder().encode(status, into: &payload)
+        return Frame(type: .trailers, streamID: streamID, payload: payload)
+    }
+
+    // MARK: Writing
+
+    private func write(_ frames: [Frame], context: ChannelHandlerContext) {
+        guard !frames.isEmpty else { return }
+        let size = frames.reduce(0) { $0 + Frame.headerLength + $1.payload.readableBytes }
+        var buffer = context.channel.allocator.buffer(capacity: size)
+        for frame in frames { buffer.writeFrame(frame) }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        flushPending = true
+    }
+
+    /// Flushes at the end of the current read burst, or in one event-loop task for responses finished elsewhere,
+    /// so that many responses share one TLS record and one socket write.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !inReadBurst, !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushScheduled = false
+            if flushPending, let context = self.context { flushNow(context: context) }
+        }
+    }
+
+    private func flushNow(context: ChannelHandlerContext) {
+        flushPending = false
+        context.flush()
+    }
+
+    private func armIdleTimer() {
+        guard let context, timeouts.idle > .zero else { return }
+        idleTimer?.cancel()
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.idle) { [self] in
+            perform(state.idleTimeoutFired())
+        }
+    }
+}

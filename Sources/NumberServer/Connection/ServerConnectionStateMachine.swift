@@ -1,0 +1,243 @@
+import NIOCore
+import NumberWire
+
+/// The server side of one nrpc/1 connection as a pure state machine: frames and events in, actions out
+/// (FRAMING.md §5–8). It owns the stream table and every per-connection limit; the channel handler only carries the
+/// actions out.
+struct ServerConnectionStateMachine {
+    /// Per-connection limits.
+    struct Limits: Hashable {
+        /// What this server advertises in SETTINGS.
+        var settings: ConnectionSettings
+        /// PINGs accepted between two calls before GOAWAY `ENHANCE_YOUR_CALM`.
+        var pingsBetweenCallsMax: Int
+        /// CANCELs accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM` (request+cancel floods).
+        var cancelsBetweenCompletionsMax: Int
+    }
+
+    enum Phase: Hashable {
+        /// Preface read by the decoder; the client's SETTINGS has not arrived.
+        case awaitingSettings
+        case active
+        /// GOAWAY sent; streams up to `lastStreamID` finish, then the connection closes.
+        case draining(lastStreamID: UInt32)
+        case closed
+    }
+
+    /// What the handler must do.
+    enum Action: Equatable {
+        case none
+        /// Write these frames (in order).
+        case write([Frame])
+        /// Run the call: decode its headers and message and dispatch it.
+        case startCall(streamID: UInt32, headers: ByteBuffer, message: ByteBuffer)
+        /// Answer the stream at once with this status (no handler runs).
+        case rejectCall(streamID: UInt32, code: Int32, message: String)
+        /// The client abandoned the call: drop its result when it comes.
+        case forgetCall(streamID: UInt32)
+        /// Write GOAWAY and close the connection now.
+        case closeWithGoAway(GoAway)
+        /// Close the connection now (graceful drain finished, or peer went away).
+        case close
+    }
+
+    private(set) var phase: Phase = .awaitingSettings
+    private(set) var peerSettings = ConnectionSettings.defaults
+    private(set) var lastStreamID: UInt32 = 0
+    /// Open calls: streams whose HEADERS arrived and whose TRAILERS are not yet sent. `false` until the request
+    /// message arrived.
+    private(set) var openStreams: [UInt32: Bool] = [:]
+    private var pingsSinceCall = 0
+    private var cancelsSinceCompletion = 0
+    let limits: Limits
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// Frames the server sends as soon as the connection is up: its SETTINGS.
+    func greeting() -> [Frame] {
+        [Frame(type: .settings, streamID: 0, payload: limits.settings.payload())]
+    }
+
+    var openStreamCount: Int { openStreams.count }
+
+    // MARK: Frames from the client
+
+    mutating func received(_ frame: Frame) -> Action {
+        if case .closed = phase { return .none }
+        if case .awaitingSettings = phase, frame.type != .settings {
+            return protocolError("the first frame after the preface must be SETTINGS, not \(frame.type)")
+        }
+        switch frame.type {
+        case .settings: return receivedSettings(frame)
+        case .ping: return receivedPing(frame)
+        case .goAway: return receivedGoAway()
+        case .headers: return receivedHeaders(frame)
+        case .message: return receivedMessage(frame)
+        case .cancel: return receivedCancel(frame)
+        case .trailers: return protocolError("TRAILERS is sent by servers only")
+        }
+    }
+
+    private mutating func receivedSettings(_ frame: Frame) -> Action {
+        if frame.flags.contains(.ack) { return .none }
+        do {
+            peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
+        } catch {
+            return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: error.goAwayCode, message: error.message))
+        }
+        if case .awaitingSettings = phase { phase = .active }
+        return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
+    }
+
+    private mutating func receivedPing(_ frame: Frame) -> Action {
+        if frame.flags.contains(.ack) { return .none }
+        pingsSinceCall += 1
+        guard pingsSinceCall <= limits.pingsBetweenCallsMax else {
+            return .closeWithGoAway(
+                GoAway(
+                    lastStreamID: lastStreamID, code: .enhanceYourCalm,
+                    message: "more than \(limits.pingsBetweenCallsMax) PINGs without a call"))
+        }
+        return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
+    }
+
+    private mutating func receivedGoAway() -> Action {
+        // The client will open no more calls; finish the open ones, then close.
+        if openStreams.isEmpty {
+            phase = .closed
+            return .close
+        }
+        phase = .draining(lastStreamID: lastStreamID)
+        return .none
+    }
+
+    private mutating func receivedHeaders(_ frame: Frame) -> Action {
+        let id = frame.streamID
+        guard id % 2 == 1 else { return protocolError("client stream ids are odd; got \(id)") }
+        guard id > lastStreamID else {
+            return protocolError("stream id \(id) is not above the last opened stream \(lastStreamID)")
+        }
+        lastStreamID = id
+        if case .draining(let last) = phase, id > last {
+            // Opened after our GOAWAY: not processed, the client may retry it elsewhere.
+            return .none
+        }
+        guard openStreams.count < Int(limits.settings.maxConcurrentStreams) else {
+            return .rejectCall(
+                streamID: id, code: 8,
+                message: "more than \(limits.settings.maxConcurrentStreams) calls open on this connection")
+        }
+        pingsSinceCall = 0
+        if frame.flags.contains(.endStream) {
+            return .rejectCall(streamID: id, code: 3, message: "the call has no request message")
+        }
+        openStreams[id] = false
+        pendingHeaders[id] = frame.payload
+        return .none
+    }
+
+    /// HEADERS payloads of streams whose request message has not arrived yet.
+    private var pendingHeaders: [UInt32: ByteBuffer] = [:]
+
+    private mutating func receivedMessage(_ frame: Frame) -> Action {
+        let id = frame.streamID
+        guard let started = openStreams[id] else {
+            return id <= lastStreamID ? .none : protocolError("MESSAGE on stream \(id) that was never opened")
+        }
+        guard !started, let headers = pendingHeaders.removeValue(forKey: id) else {
+            // A second request message on a unary call: the call is already running; refuse the extra one.
+            return .none
+        }
+        guard frame.flags.contains(.endStream) else {
+            openStreams[id] = nil
+            return .rejectCall(
+                streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM")
+        }
+        openStreams[id] = true
+        return .startCall(streamID: id, headers: headers, message: frame.payload)
+    }
+
+    private mutating func receivedCancel(_ frame: Frame) -> Action {
+        let id = frame.streamID
+        guard openStreams.removeValue(forKey: id) != nil else {
+            return id <= lastStreamID ? .none : protocolError("CANCEL on stream \(id) that was never opened")
+        }
+        pendingHeaders[id] = nil
+        cancelsSinceCompletion += 1
+        guard cancelsSinceCompletion <= limits.cancelsBetweenCompletionsMax else {
+            return .closeWithGoAway(
+                GoAway(
+                    lastStreamID: lastStreamID, code: .enhanceYourCalm,
+                    message: "more than \(limits.cancelsBetweenCompletionsMax) cancelled calls without a completed one"
+                ))
+        }
+        return closeIfDrained(otherwise: .forgetCall(streamID: id))
+    }
+
+    // MARK: Events from this side
+
+    /// A call's response is ready. Returns whether to send it (false if the stream was cancelled or already ended).
+    mutating func callFinished(streamID: UInt32) -> (send: Bool, then: Action) {
+        guard openStreams.removeValue(forKey: streamID) != nil else { return (false, .none) }
+        cancelsSinceCompletion = 0
+        return (true, closeIfDrained(otherwise: .none))
+    }
+
+    /// Starts a graceful shutdown: GOAWAY `NO_ERROR` naming the last stream we will process.
+    mutating func beginDraining(message: String = "server shutting down") -> Action {
+        switch phase {
+        case .closed, .draining: return .none
+        case .awaitingSettings, .active:
+            phase = .draining(lastStreamID: lastStreamID)
+            let away = Frame(
+                type: .goAway, streamID: 0,
+                payload: GoAway(lastStreamID: lastStreamID, code: .noError, message: message).payload())
+            if openStreams.isEmpty {
+                phase = .closed
+                return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: message))
+            }
+            return .write([away])
+        }
+    }
+
+    /// The connection was idle (no open call) for the idle timeout.
+    mutating func idleTimeoutFired() -> Action {
+        guard openStreams.isEmpty else { return .none }
+        phase = .closed
+        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: "idle timeout"))
+    }
+
+    /// A graceful shutdown waited long enough: close even with calls open (their results are dropped).
+    mutating func drainTimeoutFired() -> Action {
+        if case .closed = phase { return .none }
+        phase = .closed
+        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: "drain timeout"))
+    }
+
+    /// The client did not send its SETTINGS in time.
+    mutating func settingsTimeoutFired() -> Action {
+        guard case .awaitingSettings = phase else { return .none }
+        phase = .closed
+        return .closeWithGoAway(
+            GoAway(lastStreamID: 0, code: .settingsTimeout, message: "no SETTINGS from the client in time"))
+    }
+
+    /// A framing error from the decoder.
+    mutating func framingError(_ error: FramingError) -> Action {
+        phase = .closed
+        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: error.goAwayCode, message: error.message))
+    }
+
+    private mutating func closeIfDrained(otherwise action: Action) -> Action {
+        guard case .draining = phase, openStreams.isEmpty else { return action }
+        phase = .closed
+        return .close
+    }
+
+    private mutating func protocolError(_ message: String) -> Action {
+        phase = .closed
+        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .protocolError, message: message))
+    }
+}

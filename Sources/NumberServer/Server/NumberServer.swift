@@ -1,0 +1,169 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NumberTLS
+import NumberWire
+import ServiceLifecycle
+import Synchronization
+
+/// The numberd RPC server: accepts TLS connections speaking nrpc/1 and runs each call's handler from `router`.
+///
+/// It is a ServiceLifecycle `Service`: `run()` serves until the task is cancelled or a graceful shutdown is
+/// triggered, which sends GOAWAY on every connection, lets open calls finish (up to `drainTimeout`) and returns.
+///
+/// ```swift
+/// let server = NumberServer(configuration: .defaults, tls: tlsContext, router: router, logger: logger)
+/// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class NumberServer: Service, Sendable {
+    /// How connections are secured. Plaintext exists for in-process tests of the protocol only.
+    public enum Transport: Sendable {
+        /// TLS with this server context (ALPN `nrpc/1`).
+        case tls(TLSContext)
+        /// No TLS. Never use outside tests.
+        case plaintextForTesting
+    }
+
+    private let configuration: NumberServerConfiguration
+    private let transport: Transport
+    private let router: RPCRouter
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let metrics = ServerMetrics()
+    private let state = Mutex(State())
+    private let boundAddress: EventLoopPromise<SocketAddress>
+
+    private struct State {
+        var connections: [ObjectIdentifier: NIOLoopBound<ServerConnectionHandler>] = [:]
+        var draining = false
+    }
+
+    /// Creates a server; nothing happens until `run()`.
+    public init(
+        configuration: NumberServerConfiguration, transport: Transport, router: RPCRouter,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.transport = transport
+        self.router = router
+        self.group = group
+        self.logger = logger
+        self.boundAddress = group.any().makePromise(of: SocketAddress.self)
+    }
+
+    /// The address the server listens on, once `run()` has bound it (useful with port 0).
+    public func listeningAddress() async throws -> SocketAddress {
+        try await boundAddress.futureResult.get()
+    }
+
+    /// Serves until cancelled or gracefully shut down.
+    public func run() async throws {
+        let channel: NIOAsyncChannel<ConnectionHandle, Never>
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: configuration.host, port: configuration.port) { child in
+                    child.eventLoop.makeCompletedFuture { try self.configure(child) }
+                }
+        } catch {
+            boundAddress.fail(error)
+            throw error
+        }
+        let address = channel.channel.localAddress!
+        boundAddress.succeed(address)
+        logger.info("listening", metadata: ["address": "\(address)"])
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                try await channel.executeThenClose { connections in
+                    for try await connection in connections {
+                        tasks.addTask { await connection.serve() }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginDraining(serverChannel: channel.channel)
+        }
+        logger.info("stopped")
+    }
+
+    /// Stops accepting, sends GOAWAY everywhere, and closes what is still open after the drain timeout.
+    private func beginDraining(serverChannel: any Channel) {
+        let connections = state.withLock { state in
+            state.draining = true
+            return Array(state.connections.values)
+        }
+        logger.info("draining", metadata: ["connections": "\(connections.count)"])
+        serverChannel.close(promise: nil)
+        for connection in connections {
+            connection.eventLoop.execute { connection.value.drain() }
+        }
+        let timeout = configuration.drainTimeout
+        _ = group.any().scheduleTask(in: timeout) { [self] in
+            let left = self.state.withLock { Array($0.connections.values) }
+            for connection in left {
+                connection.eventLoop.execute { connection.value.forceClose() }
+            }
+        }
+    }
+
+    /// Builds one connection's pipeline (on its event loop) and returns the handle its task serves.
+    private func configure(_ channel: any Channel) throws -> ConnectionHandle {
+        let (calls, continuation) = AsyncStream.makeStream(of: ServerCall.self)
+        let limits = configuration.connection
+        let admitted = state.withLock { state -> Bool in
+            guard !state.draining, state.connections.count < limits.connectionsMax else { return false }
+            return true
+        }
+        guard admitted else {
+            metrics.connectionsRefused.increment()
+            continuation.finish()
+            channel.close(promise: nil)
+            return ConnectionHandle(calls: calls, onFinish: {})
+        }
+        let handler = ServerConnectionHandler(
+            limits: .init(
+                settings: limits.settings, pingsBetweenCallsMax: limits.pingsBetweenCallsMax,
+                cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax),
+            timeouts: .init(
+                settings: limits.settingsTimeout,
+                idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds))),
+            router: router, calls: continuation, logger: logger, metrics: metrics)
+        let pipeline = channel.pipeline.syncOperations
+        if case .tls(let context) = transport {
+            try pipeline.addTLSServerHandler(context: context)
+        }
+        try pipeline.addHandler(
+            ByteToMessageHandler(FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true)))
+        try pipeline.addHandler(handler)
+
+        let key = ObjectIdentifier(handler)
+        let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        state.withLock { $0.connections[key] = bound }
+        metrics.connections.increment(by: 1)
+        return ConnectionHandle(calls: calls) { [self] in
+            self.state.withLock { _ = $0.connections.removeValue(forKey: key) }
+            self.metrics.connections.decrement(by: 1)
+        }
+    }
+}
+
+/// One accepted connection as the server's task group sees it: a queue of calls to run.
+struct ConnectionHandle: Sendable {
+    let calls: AsyncStream<ServerCall>
+    let onFinish: @Sendable () -> Void
+
+    /// Runs every call of the connection as a child task; returns when the connection has closed and its calls
+    /// have finished.
+    func serve() async {
+        await withDiscardingTaskGroup { group in
+            for await call in calls {
+                group.addTask { await call.run() }
+            }
+        }
+        onFinish()
+    }
+}

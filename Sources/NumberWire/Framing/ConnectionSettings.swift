@@ -1,0 +1,100 @@
+import NIOCore
+
+/// The values a side advertises in its SETTINGS frame (FRAMING.md §7): the limits it enforces on what it receives.
+public struct ConnectionSettings: Sendable, Hashable {
+    /// Setting identifiers on the wire.
+    public enum Identifier: UInt16, Sendable, CaseIterable {
+        /// Largest MESSAGE payload.
+        case maxMessagePayload = 0x1
+        /// Most calls open at once on the connection.
+        case maxConcurrentStreams = 0x2
+        /// Largest HEADERS / TRAILERS payload.
+        case maxHeadersPayload = 0x3
+        /// Milliseconds without an open call before the server closes the connection.
+        case idleTimeoutMilliseconds = 0x4
+
+        /// The accepted range of values.
+        public var range: ClosedRange<UInt32> {
+            switch self {
+            case .maxMessagePayload: return 16 * 1024...16 * 1024 * 1024
+            case .maxConcurrentStreams: return 1...10_000
+            case .maxHeadersPayload: return 1024...1024 * 1024
+            case .idleTimeoutMilliseconds: return 0...UInt32.max
+            }
+        }
+    }
+
+    /// Largest MESSAGE payload, default 4 MiB.
+    public var maxMessagePayload: UInt32
+    /// Most calls open at once, default 100.
+    public var maxConcurrentStreams: UInt32
+    /// Largest HEADERS/TRAILERS payload, default 16 KiB.
+    public var maxHeadersPayload: UInt32
+    /// Idle timeout in milliseconds, default 300 000 (informational for clients).
+    public var idleTimeoutMilliseconds: UInt32
+
+    /// Creates settings; each value must be within its identifier's range.
+    public init(
+        maxMessagePayload: UInt32 = 4 * 1024 * 1024,
+        maxConcurrentStreams: UInt32 = 100,
+        maxHeadersPayload: UInt32 = 16 * 1024,
+        idleTimeoutMilliseconds: UInt32 = 300_000
+    ) {
+        self.maxMessagePayload = maxMessagePayload
+        self.maxConcurrentStreams = maxConcurrentStreams
+        self.maxHeadersPayload = maxHeadersPayload
+        self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+    }
+
+    /// The defaults every peer assumes until it receives the other side's SETTINGS.
+    public static let defaults = ConnectionSettings()
+
+    /// The value of one setting.
+    public subscript(identifier: Identifier) -> UInt32 {
+        get {
+            switch identifier {
+            case .maxMessagePayload: return maxMessagePayload
+            case .maxConcurrentStreams: return maxConcurrentStreams
+            case .maxHeadersPayload: return maxHeadersPayload
+            case .idleTimeoutMilliseconds: return idleTimeoutMilliseconds
+            }
+        }
+        set {
+            switch identifier {
+            case .maxMessagePayload: maxMessagePayload = newValue
+            case .maxConcurrentStreams: maxConcurrentStreams = newValue
+            case .maxHeadersPayload: maxHeadersPayload = newValue
+            case .idleTimeoutMilliseconds: idleTimeoutMilliseconds = newValue
+            }
+        }
+    }
+
+    /// The SETTINGS payload: every setting, 6 bytes each.
+    public func payload(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: Identifier.allCases.count * 6)
+        for identifier in Identifier.allCases {
+            buffer.writeInteger(identifier.rawValue)
+            buffer.writeInteger(self[identifier])
+        }
+        return buffer
+    }
+
+    /// Parses a SETTINGS payload over `base` (the values in force before it). Unknown identifiers are ignored;
+    /// a known one out of range, or a payload that is not whole entries, is an error.
+    public init(payload: ByteBuffer, base: ConnectionSettings = .defaults) throws(FramingError) {
+        guard payload.readableBytes % 6 == 0 else {
+            throw FramingError(
+                .invalidPayload, "SETTINGS payload of \(payload.readableBytes) bytes is not whole entries")
+        }
+        self = base
+        var payload = payload
+        while let id: UInt16 = payload.readInteger(), let value: UInt32 = payload.readInteger() {
+            guard let identifier = Identifier(rawValue: id) else { continue }
+            guard identifier.range.contains(value) else {
+                throw FramingError(
+                    .invalidPayload, "SETTINGS \(identifier) value \(value) outside \(identifier.range)")
+            }
+            self[identifier] = value
+        }
+    }
+}

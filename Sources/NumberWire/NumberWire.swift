@@ -1,1 +1,0 @@
-// NumberWire: see DESIGN.md for what this module holds.

@@ -1,0 +1,65 @@
+import NIOCore
+import Testing
+
+@testable import NumberWire
+
+private let rangeCases: [(UInt16, UInt32, Bool)] = [
+    (0x1, 16 * 1024 - 1, false), (0x1, 16 * 1024, true), (0x1, 16 * 1024 * 1024, true),
+    (0x1, 16 * 1024 * 1024 + 1, false), (0x2, 0, false), (0x2, 1, true), (0x2, 10_000, true),
+    (0x2, 10_001, false), (0x3, 1023, false), (0x3, 1024 * 1024 + 1, false),
+]
+
+@Suite("SETTINGS and GOAWAY payloads")
+struct ConnectionSettingsTests {
+    @Test("settings round trip and golden bytes")
+    func roundTrip() throws {
+        let settings = ConnectionSettings(
+            maxMessagePayload: 65536, maxConcurrentStreams: 7, maxHeadersPayload: 2048, idleTimeoutMilliseconds: 0)
+        let payload = settings.payload()
+        #expect(
+            Array(payload.readableBytesView) == [
+                0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x07,
+                0x00, 0x03, 0x00, 0x00, 0x08, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00,
+            ])
+        #expect(try ConnectionSettings(payload: payload) == settings)
+    }
+
+    @Test("unknown ids are ignored, missing ids keep the base value")
+    func unknownIgnored() throws {
+        var payload = ByteBuffer()
+        payload.writeInteger(UInt16(0x99))
+        payload.writeInteger(UInt32(1))
+        payload.writeInteger(UInt16(0x2))
+        payload.writeInteger(UInt32(5))
+        let settings = try ConnectionSettings(payload: payload)
+        #expect(settings.maxConcurrentStreams == 5)
+        #expect(settings.maxMessagePayload == ConnectionSettings.defaults.maxMessagePayload)
+    }
+
+    @Test(
+        "values outside their range are refused at the edges",
+        arguments: rangeCases)
+    func ranges(id: UInt16, value: UInt32, accepted: Bool) {
+        var payload = ByteBuffer()
+        payload.writeInteger(id)
+        payload.writeInteger(value)
+        let parsed = try? ConnectionSettings(payload: payload)
+        #expect((parsed != nil) == accepted)
+    }
+
+    @Test("goaway round trip; long messages are cut to 1024 bytes at a character boundary")
+    func goAway() throws {
+        let away = GoAway(lastStreamID: 41, code: .enhanceYourCalm, message: "too many pings")
+        #expect(try GoAway(payload: away.payload()) == away)
+        let long = GoAway(lastStreamID: 1, code: .protocolError, message: String(repeating: "é", count: 600))
+        let payload = long.payload()
+        #expect(payload.readableBytes == 8 + 1024)
+        #expect(try GoAway(payload: payload).message == String(repeating: "é", count: 512))
+        var notUTF8 = ByteBuffer()
+        notUTF8.writeInteger(UInt32(1))
+        notUTF8.writeInteger(UInt32(0))
+        notUTF8.writeBytes([0xFF, 0xFE])
+        #expect(throws: FramingError.self) { try GoAway(payload: notUTF8) }
+        #expect(GoAway.Code.frameTooLarge.description == "FRAME_TOO_LARGE")
+    }
+}
