@@ -227,3 +227,27 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Enums through a hand-written unkeyed container, nested in a repeated field of messages.
+struct CustomColors: Codable, Equatable {
+    var colors: [Color]
+
+    init(_ colors: [Color]) { self.colors = colors }
+
+    init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        var colors: [Color] = []
+        while !container.isAtEnd { colors.append(try container.decode(Color.self)) }
+        self.colors = colors
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        for color in colors { try container.encode(color) }
+    }
+}
+
+struct ColorSets: Codable, Equatable {
+    enum CodingKeys: Int, CodingKey { case sets = 1 }
+    var sets: [Wrapper<CustomColors>]
+}

@@ -108,6 +108,19 @@ struct DecodingSemanticsTests {
         #expect(protoError(Narrow.self, Hex.bytes("10 80 01"))?.kind == .valueOutOfRange)
     }
 
+    @Test("enums through a hand-written unkeyed container: packed, unpacked, mixed, inside repeated messages")
+    func customUnkeyedEnums() throws {
+        let value = ColorSets(sets: [Wrapper(value: CustomColors([.red, .blue])), Wrapper(value: CustomColors([]))])
+        let bytes = try ProtoEncoder().encode(value)
+        #expect(Hex.string(bytes) == "0a 04 0a 02 01 02 0a 00")
+        #expect(try ProtoDecoder().decode(ColorSets.self, from: bytes) == value)
+        let expected = ColorSets(sets: [Wrapper(value: CustomColors([.red, .blue]))])
+        #expect(try ProtoDecoder().decode(ColorSets.self, from: Hex.bytes("0a 04 08 01 08 02")) == expected)
+        #expect(try ProtoDecoder().decode(ColorSets.self, from: Hex.bytes("0a 05 08 01 0a 01 02")) == expected)
+        let twoRuns = ColorSets(sets: [Wrapper(value: CustomColors([.red, .blue, .blue]))])
+        #expect(try ProtoDecoder().decode(ColorSets.self, from: Hex.bytes("0a 07 0a 02 01 02 0a 01 02")) == twoRuns)
+    }
+
     @Test("superEncoder and superDecoder share the message")
     func superCoders() throws {
         let value = Derived(base: 3, extra: "e")
