@@ -37,7 +37,11 @@ struct ProtoFieldDecoder: Decoder {
     }
 
     var codingPath: [any CodingKey] { state.codingPath }
-    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    var userInfo: [CodingUserInfoKey: Any] {
+        var userInfo: [CodingUserInfoKey: Any] = [:]
+        for (key, value) in state.userInfo { userInfo[key] = value }
+        return userInfo
+    }
     var level: Int { Int(depth) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {

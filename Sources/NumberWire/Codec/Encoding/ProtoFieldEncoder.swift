@@ -34,7 +34,11 @@ struct ProtoFieldEncoder: Encoder {
     var level: Int { Int(depth) }
 
     var codingPath: [any CodingKey] { state.codingPath }
-    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    var userInfo: [CodingUserInfoKey: Any] {
+        var userInfo: [CodingUserInfoKey: Any] = [:]
+        for (key, value) in state.userInfo { userInfo[key] = value }
+        return userInfo
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         KeyedEncodingContainer(ProtoKeyedEncodingContainer<Key>(state: state, depth: openMessage()))
@@ -122,11 +126,16 @@ extension ProtoFieldEncoder {
         switch S.wireType {
         case .fixed32: length = 4 * values.count
         case .fixed64: length = 8 * values.count
-        default: length = values.reduce(0) { $0 + Wire.varintSize($1.wireBits) }
+        default:
+            var sum = 0
+            for index in values.indices { sum += Wire.varintSize(values[index].wireBits) }
+            length = sum
         }
         state.bytes.appendTag(field: field, wireType: .lengthDelimited)
         state.bytes.appendVarint(UInt64(length))
-        for value in values { state.appendValue(value) }
+        // Index loops: this code often runs unspecialised (reached through an existential), where an
+        // array iterator over a generic element allocates on every step.
+        for index in values.indices { state.appendValue(values[index]) }
     }
 
     /// Writes each element of a repeated field of strings, bytes, messages or enums.
@@ -134,9 +143,11 @@ extension ProtoFieldEncoder {
         guard field != 0 else { throw notAMessage("a repeated field") }
         let repeatedSerial = state.makeSerial()
         if Element.self is any ProtoFieldEncodable.Type {
-            for value in values { try state.encodeValue(value, encoder: element(repeatedSerial: repeatedSerial)) }
+            for index in values.indices {
+                try state.encodeValue(values[index], encoder: element(repeatedSerial: repeatedSerial))
+            }
         } else {
-            for value in values { try value.encode(to: element(repeatedSerial: repeatedSerial)) }
+            for index in values.indices { try values[index].encode(to: element(repeatedSerial: repeatedSerial)) }
         }
     }
 
