@@ -50,6 +50,14 @@ let package = Package(
             dependencies: ["NumberWire"],
             swiftSettings: strict
         ),
+        // Counts malloc calls in the process that links it (glibc only), for allocation figures in benchmarks.
+        .target(name: "CAllocationCounter"),
+        // Protobuf codec vs Foundation JSON on NumberAPI messages: `swift run -c release CodecBenchmark`.
+        .executableTarget(
+            name: "CodecBenchmark",
+            dependencies: ["NumberAPI", "NumberWire", "CAllocationCounter"],
+            swiftSettings: strict
+        ),
         // TLS on the system OpenSSL for SwiftNIO, and certificate tooling.
         .target(
             name: "NumberTLS",

@@ -44,7 +44,9 @@ extension ProtoDecodingState {
 
     /// Returns where the value of a field with `wireType` starting at `offset` lies (for a length-delimited
     /// field: its payload, after the length).
-    private func skipValue(wireType: UInt8, at start: Int, end: Int, field: UInt32, tagOffset: Int) throws
+    private func skipValue(
+        wireType: UInt8, at start: Int, end: Int, field: UInt32, tagOffset: Int
+    ) throws
         -> Range<Int>
     {
         var offset = start
@@ -69,7 +71,8 @@ extension ProtoDecodingState {
             }
             return offset..<offset + Int(length)
         case WireType.startGroup.rawValue, WireType.endGroup.rawValue:
-            throw fail(.groupNotSupported, "groups (wire types 3 and 4) are not supported", field: field,
+            throw fail(
+                .groupNotSupported, "groups (wire types 3 and 4) are not supported", field: field,
                 offset: tagOffset)
         default:
             throw fail(.invalidWireType, "wire type \(wireType) does not exist", field: field, offset: tagOffset)

@@ -25,9 +25,10 @@ final class ProtoDecodingState {
     /// Keys leading to the value being decoded (index = message depth), for error messages.
     var codingPath: [any CodingKey] = []
     let limits: ProtoDecoder.Limits
-    let userInfo: [CodingUserInfoKey: Any]
+    // Kept as given: converting to [CodingUserInfoKey: Any] allocates, and few values ever read it.
+    let userInfo: [CodingUserInfoKey: any Sendable]
 
-    init(input: UnsafeRawBufferPointer, limits: ProtoDecoder.Limits, userInfo: [CodingUserInfoKey: Any]) {
+    init(input: UnsafeRawBufferPointer, limits: ProtoDecoder.Limits, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.input = input
         self.limits = limits
         self.userInfo = userInfo
@@ -35,9 +36,12 @@ final class ProtoDecodingState {
         entries = []
         entries.reserveCapacity(min(64, input.count / 2 + 1))
         entries.append(FieldEntry(field: 0, wireType: 2, start: 0, end: UInt32(input.count)))
+        codingPath.reserveCapacity(8)
     }
 
-    func fail(_ kind: ProtoDecodingError.Kind, _ message: String, field: UInt32?, offset: Int)
+    func fail(
+        _ kind: ProtoDecodingError.Kind, _ message: String, field: UInt32?, offset: Int
+    )
         -> ProtoDecodingError
     {
         ProtoDecodingError(kind: kind, fieldNumber: field.map { Int($0) }, offset: offset, message: message)

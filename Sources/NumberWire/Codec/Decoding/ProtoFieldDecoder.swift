@@ -37,7 +37,11 @@ struct ProtoFieldDecoder: Decoder {
     }
 
     var codingPath: [any CodingKey] { state.codingPath }
-    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    var userInfo: [CodingUserInfoKey: Any] {
+        var userInfo: [CodingUserInfoKey: Any] = [:]
+        for (key, value) in state.userInfo { userInfo[key] = value }
+        return userInfo
+    }
     var level: Int { Int(depth) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -164,14 +168,17 @@ extension ProtoFieldDecoder {
     }
 
     /// Decodes each value of a packed run of enums (or other single-scalar types) one by one.
-    private func decodePackedRun<Element: Decodable>(_ signal: PackedElementSignal, into values: inout [Element])
+    private func decodePackedRun<Element: Decodable>(
+        _ signal: PackedElementSignal, into values: inout [Element]
+    )
         throws
     {
         let entry = state.entries[signal.entryIndex]
         var offset = Int(entry.start)
         let end = Int(entry.end)
         while offset < end {
-            let element = ProtoFieldDecoder(state: state, lo: offset, hi: end, field: field, depth: level, mode: .packed)
+            let element = ProtoFieldDecoder(
+                state: state, lo: offset, hi: end, field: field, depth: level, mode: .packed)
             values.append(try state.decodeValue(Element.self, from: element))
             offset = try skipPacked(signal.wireType, at: offset, end: end)
         }

@@ -75,7 +75,9 @@ struct ProtoKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
         return try decode(T.self, forKey: key)
     }
 
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type, forKey key: Key
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         let decoder = try decoder(key)

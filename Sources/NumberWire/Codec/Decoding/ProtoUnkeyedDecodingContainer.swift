@@ -2,57 +2,66 @@
 /// read directly). Scalars are read from packed runs and from unpacked entries alike.
 struct ProtoUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     private let decoder: ProtoFieldDecoder
-    /// The next entry to look at.
+    /// The next entry of this field, or `decoder.hi` when none is left (kept current so `isAtEnd` is O(1)).
     private var nextEntry: Int
-    /// Inside a packed run: the next value's offset and the run's end.
+    /// Inside a packed run: the next value's offset, the run's end and its values' wire type.
     private var packedOffset = 0
     private var packedEnd = 0
+    private var packedWireType = WireType.varint
     private(set) var currentIndex = 0
 
     init(decoder: ProtoFieldDecoder) {
         self.decoder = decoder
-        self.nextEntry = Int(decoder.lo)
+        self.nextEntry = Int(decoder.hi)
+        self.nextEntry = entry(from: Int(decoder.lo))
     }
 
     var codingPath: [any CodingKey] { decoder.codingPath }
     // Not counted up front: the count would come from untrusted input.
     var count: Int? { nil }
 
-    var isAtEnd: Bool { packedOffset >= packedEnd && entry(from: nextEntry) == nil }
+    var isAtEnd: Bool { packedOffset >= packedEnd && nextEntry >= Int(decoder.hi) }
 
     private var state: ProtoDecodingState { decoder.state }
 
-    private func entry(from index: Int) -> Int? {
+    /// The first entry of this field at or after `index`, or `decoder.hi`.
+    private func entry(from index: Int) -> Int {
         var index = index
         while index < Int(decoder.hi) {
             if state.entries[index].field == decoder.field { return index }
             index += 1
         }
-        return nil
+        return Int(decoder.hi)
     }
 
-    /// Moves to the next element; returns a decoder for it.
+    /// Moves to the next element; returns a decoder for it. `wireType` is the scalar wire type the caller
+    /// reads (a length-delimited entry is then a packed run), nil for anything else.
     private mutating func nextElement(scalar wireType: WireType?) throws -> ProtoFieldDecoder {
         while packedOffset >= packedEnd {
-            guard let index = entry(from: nextEntry) else {
+            guard nextEntry < Int(decoder.hi) else {
                 throw DecodingError.valueNotFound(
                     Any.self, DecodingError.Context(codingPath: codingPath, debugDescription: "no more elements"))
             }
-            nextEntry = index + 1
+            let index = nextEntry
+            nextEntry = entry(from: index + 1)
             let found = state.entries[index]
-            let isPackedRun = wireType != nil && wireType != .lengthDelimited
-                && found.wireType == WireType.lengthDelimited.rawValue
-            guard isPackedRun else {
+            guard let wireType, wireType != .lengthDelimited, found.wireType == WireType.lengthDelimited.rawValue
+            else {
                 return ProtoFieldDecoder(
                     state: state, lo: index, hi: index + 1, field: decoder.field, depth: decoder.level, mode: .element)
             }
-            packedOffset = Int(found.start)
-            packedEnd = Int(found.end)
+            enterPackedRun(found, wireType: wireType)
         }
         let element = ProtoFieldDecoder(
             state: state, lo: packedOffset, hi: packedEnd, field: decoder.field, depth: decoder.level, mode: .packed)
-        packedOffset = try decoder.skipPacked(wireType ?? .varint, at: packedOffset, end: packedEnd)
+        packedOffset = try decoder.skipPacked(packedWireType, at: packedOffset, end: packedEnd)
         return element
+    }
+
+    private mutating func enterPackedRun(_ entry: FieldEntry, wireType: WireType) {
+        packedOffset = Int(entry.start)
+        packedEnd = Int(entry.end)
+        packedWireType = wireType
     }
 
     private mutating func scalar<S: ProtoScalar>(_: S.Type) throws -> S {
@@ -88,10 +97,19 @@ struct ProtoUnkeyedDecodingContainer: UnkeyedDecodingContainer {
         }
         let element = try nextElement(scalar: nil)
         currentIndex += 1
-        return try state.decodeValue(T.self, from: element)
+        do {
+            return try state.decodeValue(T.self, from: element)
+        } catch let signal as PackedElementSignal where element.mode == .element && signal.entryIndex == Int(element.lo)
+        {
+            // An enum (or other single-scalar type) met a packed run: read the run value by value.
+            enterPackedRun(state.entries[signal.entryIndex], wireType: signal.wireType)
+            return try state.decodeValue(T.self, from: nextElement(scalar: signal.wireType))
+        }
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         let element = try nextElement(scalar: nil)

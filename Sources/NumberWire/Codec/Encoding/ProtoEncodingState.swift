@@ -24,14 +24,16 @@ final class ProtoEncodingState {
     /// An error found where Codable gives no way to throw (e.g. `container(keyedBy:)`); thrown at the end.
     var deferredError: EncodingError?
     let options: ProtoEncoder.Options
-    let userInfo: [CodingUserInfoKey: Any]
+    // Kept as given: converting to [CodingUserInfoKey: Any] allocates, and few values ever read it.
+    let userInfo: [CodingUserInfoKey: any Sendable]
     private var serialCounter: UInt32 = 0
 
-    init(options: ProtoEncoder.Options, userInfo: [CodingUserInfoKey: Any]) {
+    init(options: ProtoEncoder.Options, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.options = options
         self.userInfo = userInfo
         bytes.reserveCapacity(options.initialCapacity)
         frames.reserveCapacity(8)
+        codingPath.reserveCapacity(8)
     }
 
     /// A fresh identity for an encoder or a repeated field.
@@ -54,8 +56,15 @@ final class ProtoEncodingState {
             bytes[frame.slot] = UInt8(truncatingIfNeeded: length)
             return
         }
-        let size = Wire.varintSize(UInt64(length))
-        bytes.insert(contentsOf: repeatElement(0, count: size - 1), at: frame.slot + 1)
+        // Longer than 127 bytes: move the body right to make room for the longer length (at most four bytes).
+        let shift = Wire.varintSize(UInt64(length)) - 1
+        let bodyStart = frame.slot + 1
+        for _ in 0..<shift { bytes.append(0) }
+        bytes.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress!
+            // copyMemory allows overlapping regions (memmove).
+            (base + bodyStart + shift).copyMemory(from: base + bodyStart, byteCount: length)
+        }
         var value = UInt64(length)
         var index = frame.slot
         while value >= 0x80 {
@@ -119,15 +128,20 @@ final class ProtoEncodingState {
     /// Encodes any value as `encoder`'s field: the codec's own types directly, anything else through Codable.
     @inline(__always)
     func encodeValue<T: Encodable>(_ value: T, encoder: ProtoFieldEncoder) throws {
-        if let special = value as? any ProtoFieldEncodable {
-            try special.encodeProtoField(encoder)
+        // Asking the metatype first: casting a value larger than three words to an existential boxes it on the
+        // heap even when the cast fails, which made every nested message cost an allocation. The codec's own
+        // types are all small, so the value cast below never boxes.
+        if T.self is any ProtoFieldEncodable.Type {
+            try (value as! any ProtoFieldEncodable).encodeProtoField(encoder)
         } else {
             try value.encode(to: encoder)
         }
     }
 
     /// An `EncodingError.invalidValue` carrying a `ProtoEncodingError`.
-    func error(_ kind: ProtoEncodingError.Kind, _ message: String, _ value: Any, key: (any CodingKey)? = nil)
+    func error(
+        _ kind: ProtoEncodingError.Kind, _ message: String, _ value: Any, key: (any CodingKey)? = nil
+    )
         -> EncodingError
     {
         let path = key.map { codingPath + [$0] } ?? codingPath

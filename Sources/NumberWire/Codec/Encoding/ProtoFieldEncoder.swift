@@ -34,7 +34,11 @@ struct ProtoFieldEncoder: Encoder {
     var level: Int { Int(depth) }
 
     var codingPath: [any CodingKey] { state.codingPath }
-    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    var userInfo: [CodingUserInfoKey: Any] {
+        var userInfo: [CodingUserInfoKey: Any] = [:]
+        for (key, value) in state.userInfo { userInfo[key] = value }
+        return userInfo
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         KeyedEncodingContainer(ProtoKeyedEncodingContainer<Key>(state: state, depth: openMessage()))
@@ -122,11 +126,16 @@ extension ProtoFieldEncoder {
         switch S.wireType {
         case .fixed32: length = 4 * values.count
         case .fixed64: length = 8 * values.count
-        default: length = values.reduce(0) { $0 + Wire.varintSize($1.wireBits) }
+        default:
+            var sum = 0
+            for index in values.indices { sum += Wire.varintSize(values[index].wireBits) }
+            length = sum
         }
         state.bytes.appendTag(field: field, wireType: .lengthDelimited)
         state.bytes.appendVarint(UInt64(length))
-        for value in values { state.appendValue(value) }
+        // Index loops: this code often runs unspecialised (reached through an existential), where an
+        // array iterator over a generic element allocates on every step.
+        for index in values.indices { state.appendValue(values[index]) }
     }
 
     /// Writes each element of a repeated field of strings, bytes, messages or enums.
@@ -134,9 +143,11 @@ extension ProtoFieldEncoder {
         guard field != 0 else { throw notAMessage("a repeated field") }
         let repeatedSerial = state.makeSerial()
         if Element.self is any ProtoFieldEncodable.Type {
-            for value in values { try state.encodeValue(value, encoder: element(repeatedSerial: repeatedSerial)) }
+            for index in values.indices {
+                try state.encodeValue(values[index], encoder: element(repeatedSerial: repeatedSerial))
+            }
         } else {
-            for value in values { try value.encode(to: element(repeatedSerial: repeatedSerial)) }
+            for index in values.indices { try values[index].encode(to: element(repeatedSerial: repeatedSerial)) }
         }
     }
 
@@ -146,7 +157,8 @@ extension ProtoFieldEncoder {
         state.close(downTo: level)
         state.open(field: field, serial: state.makeSerial(), isPacked: false)
         let entryLevel = level + 1
-        try state.encodeValue(key, encoder: ProtoFieldEncoder(state: state, field: 1, depth: entryLevel, explicit: true))
+        try state.encodeValue(
+            key, encoder: ProtoFieldEncoder(state: state, field: 1, depth: entryLevel, explicit: true))
         try state.encodeValue(
             value, encoder: ProtoFieldEncoder(state: state, field: 2, depth: entryLevel, explicit: true))
     }
@@ -155,7 +167,11 @@ extension ProtoFieldEncoder {
     func encodeTimestamp(_ date: Date) throws {
         guard field != 0 else { throw notAMessage("a Date") }
         guard let (seconds, nanos) = Timestamp.split(date) else {
-            throw error(.timestampOutOfRange, "\(date) is outside google.protobuf.Timestamp's years 1...9999", date)
+            throw error(
+                .timestampOutOfRange,
+                "Date \(date.timeIntervalSince1970)s since 1970 is outside google.protobuf.Timestamp (years 1...9999)",
+                // The interval, not the Date: describing a NaN Date traps.
+                date.timeIntervalSince1970)
         }
         let fieldsLevel = openMessage()
         state.close(downTo: fieldsLevel)

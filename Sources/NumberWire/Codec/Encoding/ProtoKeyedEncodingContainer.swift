@@ -7,8 +7,9 @@ struct ProtoKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoc
     var codingPath: [any CodingKey] { state.codingPath }
 
     @inline(__always)
-    private func field(_ key: Key, _ value: Any) throws -> UInt32 {
-        guard let field = Wire.fieldNumber(of: key) else { throw state.invalidKey(key, value: value) }
+    // An autoclosure: passing a large struct as `Any` boxes it on the heap, on every call, error or not.
+    private func field(_ key: Key, _ value: @autoclosure () -> Any) throws -> UInt32 {
+        guard let field = Wire.fieldNumber(of: key) else { throw state.invalidKey(key, value: value()) }
         return field
     }
 
@@ -29,7 +30,8 @@ struct ProtoKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoc
         let field = try field(key, value)
         state.codingPath.append(key)
         defer { state.codingPath.removeLast() }
-        try state.encodeValue(value, encoder: ProtoFieldEncoder(state: state, field: field, depth: depth, explicit: explicit))
+        try state.encodeValue(
+            value, encoder: ProtoFieldEncoder(state: state, field: field, depth: depth, explicit: explicit))
     }
 
     private func encoder(for key: Key) -> ProtoFieldEncoder {

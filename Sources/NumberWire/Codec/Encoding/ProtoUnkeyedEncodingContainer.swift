@@ -44,7 +44,9 @@ struct ProtoUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         try state.encodeValue(value, encoder: element)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type)
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    )
         -> KeyedEncodingContainer<NestedKey>
     {
         count += 1

@@ -78,13 +78,13 @@ extension Dictionary: ProtoFieldEncodable where Key: Encodable, Value: Encodable
         }
         if isEmpty { return }
         guard encoder.state.options.sortsMapEntries, count > 1 else {
-            for (key, value) in self { try encoder.encodeMapEntry(key: key, value: value) }
+            for index in indices { try encoder.encodeMapEntry(key: self[index].key, value: self[index].value) }
             return
         }
         let sorted = self.sorted { a, b in
             (a.key as! any ProtoMapKey).protoMapSortKey < (b.key as! any ProtoMapKey).protoMapSortKey
         }
-        for (key, value) in sorted { try encoder.encodeMapEntry(key: key, value: value) }
+        for index in sorted.indices { try encoder.encodeMapEntry(key: sorted[index].key, value: sorted[index].value) }
     }
 }
 

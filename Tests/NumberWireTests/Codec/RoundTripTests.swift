@@ -1,0 +1,207 @@
+import Foundation
+import NumberWire
+import Testing
+
+/// Property-style round trips: random values, including extremes, negatives, unicode and empties.
+@Suite("Codec round trips")
+struct RoundTripTests {
+    static let strings = ["", "a", "héllo", "🌍🚀", "日本語", "\u{0}", String(repeating: "z", count: 300), "a\u{301}"]
+
+    static func randomString(_ random: inout SeededGenerator) -> String {
+        if Bool.random(using: &random) { return strings.randomElement(using: &random)! }
+        let scalars = (0..<Int.random(in: 0...20, using: &random)).compactMap { _ in
+            Unicode.Scalar(UInt32.random(in: 0...0x10FFFF, using: &random))
+        }
+        return String(String.UnicodeScalarView(scalars))
+    }
+
+    static func extreme<T: FixedWidthInteger>(_: T.Type, _ random: inout SeededGenerator) -> T {
+        switch Int.random(in: 0..<6, using: &random) {
+        case 0: return .min
+        case 1: return .max
+        case 2: return 0
+        case 3: return T(truncatingIfNeeded: -1)
+        default: return T.random(in: .min ... .max, using: &random)
+        }
+    }
+
+    static func randomScalars(_ random: inout SeededGenerator) -> Scalars {
+        let doubles: [Double] = [
+            0, -0.0, 1.5, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity, -.infinity,
+        ]
+        let floats: [Float] = [0, -0.0, 3.25, .greatestFiniteMagnitude, -.infinity]
+        return Scalars(
+            b: .random(using: &random), i32: extreme(Int32.self, &random), i64: extreme(Int64.self, &random),
+            u32: extreme(UInt32.self, &random), u64: extreme(UInt64.self, &random),
+            f: Bool.random(using: &random)
+                ? floats.randomElement(using: &random)! : .random(in: -1e6...1e6, using: &random),
+            d: Bool.random(using: &random)
+                ? doubles.randomElement(using: &random)! : .random(in: -1e300...1e300, using: &random),
+            s: randomString(&random),
+            bytes: (0..<Int.random(in: 0...40, using: &random)).map { _ in .random(in: 0...255, using: &random) },
+            data: Data((0..<Int.random(in: 0...40, using: &random)).map { _ in .random(in: 0...255, using: &random) }),
+            int: extreme(Int.self, &random), color: Color.allCases.randomElement(using: &random)!,
+            sint32: ZigZag(extreme(Int32.self, &random)), sint64: extreme(Int64.self, &random),
+            fixed32: Fixed(extreme(UInt32.self, &random)), fixed64: extreme(UInt64.self, &random),
+            sfixed32: Fixed(extreme(Int32.self, &random)), sfixed64: extreme(Int64.self, &random))
+    }
+
+    @Test("every scalar type", arguments: 0..<3)
+    func scalars(seed: Int) throws {
+        var random = SeededGenerator(state: UInt64(seed + 1))
+        for _ in 0..<300 {
+            let value = Self.randomScalars(&random)
+            let decoded = try ProtoDecoder().decode(Scalars.self, from: ProtoEncoder().encode(value))
+            #expect(decoded == value)
+        }
+    }
+
+    @Test("NaN round-trips bit for bit")
+    func nan() throws {
+        let value = Scalars(f: .nan, d: -.nan)
+        let decoded = try ProtoDecoder().decode(Scalars.self, from: ProtoEncoder().encode(value))
+        #expect(decoded.f.bitPattern == value.f.bitPattern)
+        #expect(decoded.d.bitPattern == value.d.bitPattern)
+    }
+
+    @Test("repeated fields, maps and optionals", arguments: 0..<3)
+    func collections(seed: Int) throws {
+        var random = SeededGenerator(state: UInt64(seed + 100))
+        for _ in 0..<150 {
+            func count() -> Int { Int.random(in: 0...12, using: &random) }
+            let repeated = Repeated(
+                ints: (0..<count()).map { _ in Self.extreme(Int32.self, &random) },
+                strings: (0..<count()).map { _ in Self.randomString(&random) },
+                inners: (0..<count()).map { _ in
+                    Inner(a: Self.extreme(Int32.self, &random), s: Self.randomString(&random))
+                },
+                colors: (0..<count()).map { _ in Color.allCases.randomElement(using: &random)! },
+                doubles: (0..<count()).map { _ in .random(in: -1e9...1e9, using: &random) },
+                bools: (0..<count()).map { _ in .random(using: &random) },
+                zz: (0..<count()).map { _ in ZigZag(Self.extreme(Int64.self, &random)) },
+                f32: (0..<count()).map { _ in Fixed(Self.extreme(UInt32.self, &random)) },
+                blobs: (0..<count()).map { _ in Data((0..<count()).map { _ in .random(in: 0...255, using: &random) }) })
+            #expect(try ProtoDecoder().decode(Repeated.self, from: ProtoEncoder().encode(repeated)) == repeated)
+
+            var maps = Maps()
+            for _ in 0..<count() { maps.counts[Self.randomString(&random)] = Self.extreme(Int32.self, &random) }
+            for _ in 0..<count() { maps.names[Self.extreme(Int64.self, &random)] = Self.randomString(&random) }
+            for _ in 0..<count() {
+                maps.inners[Self.randomString(&random)] = Inner(a: .random(in: -9...9, using: &random))
+            }
+            #expect(try ProtoDecoder().decode(Maps.self, from: ProtoEncoder().encode(maps)) == maps)
+
+            let optionals = Optionals(
+                i32: Bool.random(using: &random) ? Self.extreme(Int32.self, &random) : nil,
+                s: Bool.random(using: &random) ? Self.randomString(&random) : nil,
+                b: Bool.random(using: &random) ? Bool.random(using: &random) : nil,
+                msg: Bool.random(using: &random) ? Inner(a: 1) : nil,
+                color: Bool.random(using: &random) ? Color.allCases.randomElement(using: &random) : nil,
+                date: Bool.random(using: &random)
+                    ? Date(timeIntervalSince1970: Double(Int32.random(in: .min ... .max, using: &random))) : nil,
+                zz: Bool.random(using: &random) ? ZigZag(Self.extreme(Int64.self, &random)) : nil)
+            #expect(try ProtoDecoder().decode(Optionals.self, from: ProtoEncoder().encode(optionals)) == optionals)
+        }
+    }
+
+    @Test("dates across the Timestamp range")
+    func dates() throws {
+        var random = SeededGenerator(state: 7)
+        for _ in 0..<500 {
+            // Whole milliseconds near now round-trip exactly; anywhere in range, to within a microsecond.
+            let nearNow = Date(
+                timeIntervalSince1970: Double(Int64.random(in: 1_500_000_000_000...2_000_000_000_000, using: &random))
+                    / 1000)
+            let decodedNow = try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(Event(at: nearNow)))
+            #expect(decodedNow.at == nearNow)
+            let anywhere = Date(timeIntervalSince1970: .random(in: -62_135_596_800...253_402_300_799, using: &random))
+            let decoded = try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(Event(at: anywhere)))
+            #expect(abs(decoded.at.timeIntervalSince(anywhere)) < 1e-3)
+        }
+        let now = Date()
+        #expect(try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(Event(at: now))).at == now)
+    }
+
+    @Test("deep and wide messages")
+    func deepAndWide() throws {
+        let deep = Node.chain(depth: 64)
+        #expect(try ProtoDecoder().decode(Node.self, from: ProtoEncoder().encode(deep)) == deep)
+        let wide = Node(children: (0..<2000).map { Node(value: Int32($0)) })
+        #expect(try ProtoDecoder().decode(Node.self, from: ProtoEncoder().encode(wide)) == wide)
+        let big = Inner(a: 1, s: String(repeating: "é", count: 100_000))
+        #expect(try ProtoDecoder().decode(Inner.self, from: ProtoEncoder().encode(big)) == big)
+    }
+
+    @Test("other coders see the wrappers as plain integers")
+    func wrappersAreTransparent() throws {
+        let value = Scalars(sint32: ZigZag(-3), sint64: 4, fixed32: Fixed(5), fixed64: 6)
+        let json = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        #expect(json.contains("\"sint32\":-3"))
+        #expect(json.contains("\"fixed64\":6"))
+        #expect(try JSONDecoder().decode(Scalars.self, from: Data(json.utf8)) == value)
+    }
+}
+
+/// What the encoder refuses, as EncodingErrors carrying a ProtoEncodingError.
+@Suite("Codec encoding errors")
+struct EncodingErrorTests {
+    @Test("a key without a field number names the key")
+    func invalidKeys() throws {
+        do {
+            _ = try ProtoEncoder().encode(StringKeyed())
+            Issue.record("expected an error")
+        } catch EncodingError.invalidValue(_, let context) {
+            #expect((context.underlyingError as? ProtoEncodingError)?.kind == .invalidFieldKey)
+            #expect(context.debugDescription.contains("'name'"))
+            #expect(context.codingPath.map(\.stringValue) == ["name"])
+        }
+        #expect(protoError(encoding: BadFieldNumber())?.kind == .invalidFieldKey)
+        #expect(protoError(encoding: TooLargeFieldNumber())?.kind == .invalidFieldKey)
+        #expect(protoError(encoding: LargestFieldNumber()) == nil)
+    }
+
+    @Test("the top-level value must be a message")
+    func topLevel() throws {
+        #expect(protoError(encoding: 5)?.kind == .notAMessage)
+        #expect(protoError(encoding: "s")?.kind == .notAMessage)
+        #expect(protoError(encoding: [Int32(1)])?.kind == .notAMessage)
+        #expect(protoError(encoding: Date())?.kind == .notAMessage)
+    }
+
+    @Test("nesting depth: 64 levels encode, 65 are rejected")
+    func depthLimit() throws {
+        #expect(protoError(encoding: Node.chain(depth: 64)) == nil)
+        #expect(protoError(encoding: Node.chain(depth: 65))?.kind == .nestingTooDeep)
+        #expect(protoError(encoding: Node.chain(depth: 2), options: .init(nestingDepthMax: 2)) == nil)
+        #expect(protoError(encoding: Node.chain(depth: 3), options: .init(nestingDepthMax: 2))?.kind == .nestingTooDeep)
+    }
+
+    @Test("dates outside the Timestamp range")
+    func dates() throws {
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSince1970: -62_135_596_801)))?.kind == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSince1970: 253_402_300_800)))?.kind == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSinceReferenceDate: .infinity)))?.kind
+                == .timestampOutOfRange)
+        #expect(
+            protoError(encoding: Event(at: Date(timeIntervalSinceReferenceDate: .nan)))?.kind == .timestampOutOfRange)
+    }
+
+    @Test("map keys protobuf does not allow")
+    func mapKeys() throws {
+        #expect(protoError(encoding: DoubleKeyedMap(map: [1.5: 1]))?.kind == .unsupportedMapKey)
+    }
+
+    @Test("map order: sorted by default, dictionary order when asked")
+    func mapOrder() throws {
+        var counts: [String: Int32] = [:]
+        for index in 0..<50 { counts["k\(index)"] = Int32(index) }
+        let sorted = try ProtoEncoder().encode(Maps(counts: counts))
+        #expect(sorted == (try ProtoEncoder().encode(Maps(counts: counts))))
+        let unsorted = try ProtoEncoder(options: .init(sortsMapEntries: false)).encode(Maps(counts: counts))
+        #expect(unsorted.count == sorted.count)
+        #expect(try ProtoDecoder().decode(Maps.self, from: unsorted).counts == counts)
+    }
+}
