@@ -194,7 +194,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handshakeCompleted() -> TLSHandshakeCompleted {
         TLSHandshakeCompleted(
             applicationProtocol: connection.applicationProtocol, protocolVersion: connection.protocolVersion,
-            cipherSuite: connection.cipherSuite, peer: connection.peerIdentity, sessionReused: connection.sessionReused)
+            cipherSuite: connection.cipherSuite, peer: connection.peerIdentity, sessionReused: connection.sessionReused,
+            serverName: connection.serverName)
     }
 
     // MARK: Outbound
