@@ -89,8 +89,9 @@ struct LoopbackRefusalTests {
         try await withServer(configuration) { server, group in
             let start = ContinuousClock.now
             let (channel, closed) = try await rawConnect(group: group, port: server.port)
-            // The first bytes of a TLS record header for a ClientHello, then silence.
-            try await channel.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x00, 0xF0, 0x01]))
+            // The first bytes of a TLS record header for a ClientHello, then silence. On a loaded machine the
+            // server may already have timed out before this write, so its outcome does not matter.
+            try? await channel.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x00, 0xF0, 0x01]))
             try await closed.get()
             let elapsed = ContinuousClock.now - start
             #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(5), "\(elapsed)")
