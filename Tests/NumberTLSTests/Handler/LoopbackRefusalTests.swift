@@ -128,6 +128,37 @@ struct LoopbackRefusalTests {
         }
     }
 
+    @Test(
+        "our client refuses a wrong hostname, an expired and a not-yet-valid server certificate",
+        arguments: ["wrong-name", "expired", "not-yet-valid"])
+    func clientRefusals(_ scenario: String) async throws {
+        let validity: CertificateValidity =
+            switch scenario {
+            case "expired": .expired
+            case "not-yet-valid": .notYetValid
+            default: .leafDefaults
+            }
+        let certificate = try pki.authority.issueServerCertificate(validity: validity)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let refused = try await LoopbackEchoServer(
+            group: group, context: TLSContext(configuration: pki.serverConfiguration(certificate)))
+        let client = try await LoopbackClient.connect(
+            group: group, port: refused.port, context: TLSContext(configuration: pki.clientConfiguration()),
+            hostname: scenario == "wrong-name" ? "payments.example" : "localhost")
+        await #expect(throws: TLSError.self) { try await client.handshake.get() }
+        let error = try #require(try await client.closed.get().first)
+        #expect(error.code == .certificateVerificationFailed)
+        let reason = ["wrong-name": "mismatch", "expired": "expired", "not-yet-valid": "not yet valid"][scenario]!
+        #expect(error.message.contains(reason), "\(error)")
+        #expect(try await firstServerError(refused)?.code == .handshakeFailed)
+        if scenario == "wrong-name" {
+            // The same server still serves a client that asks for a name it has.
+            try await expectServerStillServes(refused, group: group)
+        }
+        try await refused.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("mTLS: a client certificate from the wrong CA is refused; a good client still works")
     func mutualTLSWrongAuthority() async throws {
         var server = pki.serverConfiguration()
