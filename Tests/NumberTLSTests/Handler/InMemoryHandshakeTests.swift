@@ -23,6 +23,8 @@ struct InMemoryHandshakeTests {
         #expect(client.peer?.sha256Fingerprint.count == 64)
         #expect(server.peer == nil)
         #expect(!client.sessionReused)
+        #expect(server.serverName == "localhost")
+        #expect(client.serverName == "localhost")
 
         try pair.sendFromClient("hello server")
         try pair.sendFromServer("hello client")
@@ -57,7 +59,7 @@ struct InMemoryHandshakeTests {
         #expect(pair.serverEvents.receivedString == "one,two")
     }
 
-    @Test("writes before the handshake beyond pendingWriteBytesMax fail with a typed error")
+    @Test("a write before the handshake beyond pendingWriteBytesMax fails the connection, never leaves a gap")
     func pendingWriteLimit() throws {
         var client = pki.clientConfiguration()
         client.pendingWriteBytesMax = 10
@@ -65,9 +67,20 @@ struct InMemoryHandshakeTests {
         try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         let fits = pair.client.write(ByteBuffer(string: "0123456789"))
         let tooMuch = pair.client.write(ByteBuffer(string: "x"))
-        #expect(throws: TLSError.self) { try tooMuch.wait() }
+        #expect { try tooMuch.wait() } throws: { ($0 as? TLSError)?.code == .pendingWriteLimitExceeded }
+        #expect { try fits.wait() } throws: { ($0 as? TLSError)?.code == .pendingWriteLimitExceeded }
+        #expect(pair.clientEvents.tlsError?.code == .pendingWriteLimitExceeded)
+        #expect(!pair.client.isActive)
+    }
+
+    @Test("exactly pendingWriteBytesMax bytes before the handshake are accepted and delivered")
+    func pendingWriteLimitEdge() throws {
+        var client = pki.clientConfiguration()
+        client.pendingWriteBytesMax = 10
+        let pair = try InMemoryPair(client: client, server: pki.serverConfiguration())
+        try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let fits = pair.client.writeAndFlush(ByteBuffer(string: "0123456789"))
         try pair.server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        pair.client.flush()
         try pair.interactInMemory()
         try fits.wait()
         #expect(pair.serverEvents.receivedString == "0123456789")
@@ -126,12 +139,39 @@ struct InMemoryHandshakeTests {
         #expect(pair.clientEvents.errors.isEmpty)
     }
 
-    @Test("a peer that closes without close_notify is reported as an unclean shutdown")
+    @Test("a peer that closes without close_notify is reported as an unclean shutdown, on either side")
     func uncleanShutdown() throws {
         let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
         try pair.connect()
         pair.server.pipeline.fireChannelInactive()
         #expect(pair.serverEvents.tlsError?.code == .uncleanShutdown)
+        pair.client.pipeline.fireChannelInactive()
+        #expect(pair.clientEvents.tlsError?.code == .uncleanShutdown)
+    }
+
+    @Test("a client connecting by IP address sends no SNI")
+    func noSNIForIPAddress() throws {
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(), server: pki.serverConfiguration(), hostname: "127.0.0.1")
+        try pair.connect()
+        #expect(pair.serverEvents.handshake != nil)
+        #expect(pair.serverEvents.handshake?.serverName == nil)
+    }
+
+    @Test("close gives up waiting for close_notify to be written after closeNotifyTimeout")
+    func closeNotifyTimeout() throws {
+        var client = pki.clientConfiguration()
+        client.closeNotifyTimeout = .milliseconds(500)
+        let pair = try InMemoryPair(client: client, server: pki.serverConfiguration())
+        try pair.connect()
+        // Below TLS, a socket that never finishes writing (a peer that stopped reading).
+        try pair.client.pipeline.syncOperations.addHandler(StalledWrites(), position: .first)
+        let closed = pair.client.close()
+        pair.client.embeddedEventLoop.advanceTime(by: .milliseconds(499))
+        #expect(pair.client.isActive)
+        pair.client.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!pair.client.isActive)
+        try closed.wait()
     }
 
     @Test("a session stored by the cache is resumed on the next connection")
@@ -177,5 +217,22 @@ struct InMemoryHandshakeTests {
             }
             if !moved { return }
         }
+    }
+}
+
+/// Holds every write forever: the socket of a peer that stopped reading.
+private final class StalledWrites: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private var held: [EventLoopPromise<Void>?] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        held.append(promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        let held = self.held
+        self.held = []
+        held.forEach { $0?.fail(ChannelError.ioOnClosedChannel) }
+        context.close(mode: mode, promise: promise)
     }
 }
