@@ -31,7 +31,8 @@ public func verifyDataDirectory(_ directory: URL) async -> DataDirectoryReport {
         var options = JournalOptions.defaults
         options.fatal = { _ in }
         let opened = try FileJournal<CoreEvent, CoreState>.open(
-            directory: scratch, options: options, initialState: CoreState(), apply: { state, event in state.apply(event) })
+            directory: scratch, options: options, initialState: CoreState(),
+            apply: { state, event in state.apply(event) })
         await opened.journal.close()
         report.state = opened.state
         report.violations = opened.state.checkInvariants()

@@ -59,7 +59,8 @@ struct BillingCalendarTests {
         let refund = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-01-31T00:00:00Z"))
         #expect(refund == BillingCalendar.Refund(amount: 50, remainingDays: 15, daysInCycle: 30))
-        let atStart = BillingCalendar.proratedRefund(monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: start)
+        let atStart = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: start)
         #expect(atStart.amount == 100)
         let late = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-02-14T01:00:00Z"))

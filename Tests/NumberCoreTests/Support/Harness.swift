@@ -89,13 +89,20 @@ struct Harness {
         if kind == .file {
             // What is on disk replays to the same state.
             let report = await verifyDataDirectory(directory)
-            #expect(report.isSound, "\(report.journal.problems) \(report.replayError ?? "")", sourceLocation: sourceLocation)
-            #expect(report.state == durable, "the data directory replays to another state", sourceLocation: sourceLocation)
+            #expect(
+                report.isSound, "\(report.journal.problems) \(report.replayError ?? "")", sourceLocation: sourceLocation
+            )
+            #expect(
+                report.state == durable, "the data directory replays to another state", sourceLocation: sourceLocation)
         }
         let claimed = Set(durable.phoneOwners.keys).union(durable.reservations.keys)
         let atProvider = provider.ownedPhoneNumbers
-        #expect(atProvider.subtracting(claimed).isEmpty, "numbers paid at the provider without an owner", sourceLocation: sourceLocation)
-        #expect(Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider", sourceLocation: sourceLocation)
+        #expect(
+            atProvider.subtracting(claimed).isEmpty, "numbers paid at the provider without an owner",
+            sourceLocation: sourceLocation)
+        #expect(
+            Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider",
+            sourceLocation: sourceLocation)
     }
 }
 
