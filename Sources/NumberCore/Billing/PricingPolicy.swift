@@ -39,7 +39,9 @@ public struct PricingPolicy: Sendable, Hashable {
     /// Our price for a number the provider charges `cost` for.
     public func quote(_ cost: ProviderPrice) throws(NumberError) -> Quote {
         guard cost.monthlyCostMicros >= 0 else { throw .invalid("monthlyCostMicros", "provider cost is negative") }
-        guard markupPercent >= 0, markupPercent <= 10_000 else { throw .invalid("markupPercent", "markup out of range") }
+        guard markupPercent >= 0, markupPercent <= 10_000 else {
+            throw .invalid("markupPercent", "markup out of range")
+        }
         let exponent = minorUnitExponents[cost.currency] ?? defaultMinorUnitExponent
         guard (0...6).contains(exponent) else { throw .invalid("currency", "minor unit exponent out of range") }
         var microsPerMinor: Int64 = 1

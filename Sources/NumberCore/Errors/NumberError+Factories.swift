@@ -51,7 +51,8 @@ extension NumberError {
 
     /// The number was released already.
     static func alreadyReleased(_ id: String) -> NumberError {
-        NumberError(.failedPrecondition, .alreadyReleased, "number \(id) is already released", details: ["numberId": id])
+        NumberError(
+            .failedPrecondition, .alreadyReleased, "number \(id) is already released", details: ["numberId": id])
     }
 
     /// The same idempotency key was used with other parameters.

@@ -41,7 +41,8 @@ extension NumberService {
                 report.released += 1
             } catch {
                 report.releaseFailures += 1
-                logger.warning("grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
+                logger.warning(
+                    "grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
             }
         }
         return report
@@ -121,7 +122,8 @@ struct BillingPlanner {
             amount: -number.monthlyFee, balanceAfter: account.balance - number.monthlyFee, currency: account.currency,
             numberId: number.id, description: "Monthly fee: \(number.phoneNumber)", createdAt: now,
             idempotencyKey: nil)
-        return .numberRenewed(numberId: number.id, transaction: transaction, cycleStart: cycleStart, nextBillingDate: next)
+        return .numberRenewed(
+            numberId: number.id, transaction: transaction, cycleStart: cycleStart, nextBillingDate: next)
     }
 
     private mutating func scheduleGraceRelease(_ numberId: String) {

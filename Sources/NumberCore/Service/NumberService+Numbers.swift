@@ -73,7 +73,8 @@ extension NumberService {
                 if number.status != .released { monthlyCost += number.monthlyFee }
                 guard position >= start else { continue }
                 if page.count < size {
-                    page.append(NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name }))
+                    page.append(
+                        NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name }))
                 } else if next == nil {
                     next = PageToken.encode(query: query, position: position)
                 }
@@ -92,7 +93,9 @@ extension NumberService {
     }
 
     /// Routes the number to a trunk (nil removes it from its trunk), at the provider first, then in our state.
-    public func setTrunk(accountId: String, numberId: String, trunkId: String?) async throws(NumberError) -> NumberListing {
+    public func setTrunk(
+        accountId: String, numberId: String, trunkId: String?
+    ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
         let (number, trunk) = try coordinator.read { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)

@@ -93,7 +93,8 @@ extension NumberService {
         request.country = try Validation.country(request.country)
         if let currency = request.currency { request.currency = try Validation.currency(currency) }
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
-        request.idempotencyKey = try Validation.idempotencyKey(request.idempotencyKey, max: config.idempotency.keyLengthMax)
+        request.idempotencyKey = try Validation.idempotencyKey(
+            request.idempotencyKey, max: config.idempotency.keyLengthMax)
         return request
     }
 
@@ -106,7 +107,9 @@ extension NumberService {
     }
 
     /// The stored result when the key was used before for the same request.
-    private func replayPurchase(_ request: PurchaseRequest, fingerprint: String) async throws(NumberError) -> PurchaseResult? {
+    private func replayPurchase(
+        _ request: PurchaseRequest, fingerprint: String
+    ) async throws(NumberError) -> PurchaseResult? {
         guard let key = request.idempotencyKey else { return nil }
         let now = now()
         let ttl = config.idempotency.ttlSeconds
@@ -152,7 +155,9 @@ extension NumberService {
             let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
             for phone in request.phoneNumbers {
                 if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
-                if state.reservations[phone] != nil { throw .numberUnavailable(phone, "a purchase of it is in progress") }
+                if state.reservations[phone] != nil {
+                    throw .numberUnavailable(phone, "a purchase of it is in progress")
+                }
             }
             let active = state.numberIDs(of: account.id).count { state.numbers[$0]?.status != .released }
             guard active + items.count <= numbersMax else {
@@ -220,7 +225,9 @@ extension NumberService {
                         NumberError(
                             .unavailable, .outcomeUnknown,
                             "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id, "cause": "\(lookUpError)"]))
+                            details: [
+                                "phoneNumber": item.phoneNumber, "intentId": intent.id, "cause": "\(lookUpError)",
+                            ]))
                 }
             }
         }
@@ -243,7 +250,9 @@ extension NumberService {
     }
 
     /// Commits the debit and the numbers and clears the intent, in one record.
-    func commitPurchase(_ intent: PurchaseIntent, provisioned: [ProvisionedNumber]) async throws(NumberError) -> PurchaseResult {
+    func commitPurchase(
+        _ intent: PurchaseIntent, provisioned: [ProvisionedNumber]
+    ) async throws(NumberError) -> PurchaseResult {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
@@ -316,7 +325,8 @@ extension CoreState {
         case .pending: throw .requestInProgress(key)
         case .purchased(let numberIds, let transactionIds):
             return PurchaseResult(
-                numbers: numberIds.compactMap { numbers[$0] }, transactions: transactionIds.compactMap { transaction($0) },
+                numbers: numberIds.compactMap { numbers[$0] },
+                transactions: transactionIds.compactMap { transaction($0) },
                 replayed: true)
         case .fundsAdded: throw .idempotencyKeyReused(key)
         }

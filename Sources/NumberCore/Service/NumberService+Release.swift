@@ -22,7 +22,9 @@ public struct ReleaseResult: Sendable, Hashable {
 extension NumberService {
     /// Releases a number at the provider and credits the prorated refund for the unused whole days of the paid
     /// cycle; with `dryRun` it only computes the refund.
-    public func release(accountId: String, numberId: String, dryRun: Bool = false) async throws(NumberError) -> ReleaseResult {
+    public func release(
+        accountId: String, numberId: String, dryRun: Bool = false
+    ) async throws(NumberError) -> ReleaseResult {
         let now = now()
         if dryRun {
             return try coordinator.read { state throws(NumberError) in
@@ -59,7 +61,8 @@ extension NumberService {
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             case .unknown:
                 throw NumberError(
-                    .unavailable, .outcomeUnknown, "the release of \(number.id) has an unknown outcome; it will be reconciled",
+                    .unavailable, .outcomeUnknown,
+                    "the release of \(number.id) has an unknown outcome; it will be reconciled",
                     details: ["numberId": number.id])
             }
         }

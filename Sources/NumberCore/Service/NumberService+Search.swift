@@ -19,7 +19,8 @@ public struct SearchResult: Sendable, Hashable {
 extension NumberService {
     /// Searches the provider's inventory and prices each result with our policy. With `accountId`, the price
     /// must be in the account's currency.
-    public func search(_ query: ProviderSearchQuery, accountId: String? = nil) async throws(NumberError) -> SearchResult {
+    public func search(_ query: ProviderSearchQuery, accountId: String? = nil) async throws(NumberError) -> SearchResult
+    {
         let query = try validated(query)
         let currency = try accountId.map { id throws(NumberError) in try account(id).currency }
         let quote = try await quote(country: query.country, type: query.type)
@@ -35,7 +36,8 @@ extension NumberService {
         let matching = found.filter { $0.capabilities.satisfies(query.capabilities) && $0.country == query.country }
             .prefix(query.limit)
         remember(Array(matching))
-        return SearchResult(numbers: matching.map { PricedNumber(number: $0, price: quote) }, totalFound: matching.count)
+        return SearchResult(
+            numbers: matching.map { PricedNumber(number: $0, price: quote) }, totalFound: matching.count)
     }
 
     /// Our price for a kind of number in a country, from the provider's (cached) cost.
@@ -60,9 +62,13 @@ extension NumberService {
         }
         if let contains = query.contains, !contains.isEmpty {
             guard contains.count <= limits.containsLengthMax else {
-                throw .limit("contains", max: limits.containsLengthMax, "pattern is longer than \(limits.containsLengthMax)")
+                throw .limit(
+                    "contains", max: limits.containsLengthMax, "pattern is longer than \(limits.containsLengthMax)")
             }
-            guard contains.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*") })
+            guard
+                contains.unicodeScalars.allSatisfy({
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*")
+                })
             else { throw .invalid("contains", "pattern may hold only digits, letters and *") }
         } else {
             query.contains = nil
@@ -119,7 +125,9 @@ extension NumberService {
         let now = now()
         let ttl = TimeInterval(config.caches.listingTTLSeconds)
         return local.withLock { local in
-            guard let entry = local.listings[phoneNumber], entry.seenAt.addingTimeInterval(ttl) > now else { return nil }
+            guard let entry = local.listings[phoneNumber], entry.seenAt.addingTimeInterval(ttl) > now else {
+                return nil
+            }
             return entry.listing
         }
     }

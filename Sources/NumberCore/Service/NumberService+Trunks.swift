@@ -2,7 +2,9 @@ import Foundation
 
 extension NumberService {
     /// Creates a trunk for the account.
-    public func createTrunk(accountId: String, name: String, providerTrunkSid: String) async throws(NumberError) -> Trunk {
+    public func createTrunk(
+        accountId: String, name: String, providerTrunkSid: String
+    ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let name = try Validation.name(name, field: "name", max: limits.nameLengthMax)
         let sid = try Validation.name(providerTrunkSid, field: "providerTrunkSid", max: limits.providerSidLengthMax)
@@ -18,7 +20,8 @@ extension NumberService {
                     details: ["max": String(limits.trunksPerAccountMax)])
             }
             guard !owned.contains(where: { $0.name == name }) else {
-                throw NumberError(.alreadyExists, .invalidField, "a trunk named \(name) exists", details: ["field": "name"])
+                throw NumberError(
+                    .alreadyExists, .invalidField, "a trunk named \(name) exists", details: ["field": "name"])
             }
             let trunk = Trunk(
                 id: Identifier.make(Identifier.trunk, taken: state.isTaken), accountId: accountId, name: name,

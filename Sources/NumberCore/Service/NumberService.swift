@@ -40,7 +40,8 @@ public final class NumberService: Sendable {
         config: NumberServiceConfig = .defaults, logger: Logger = Logger(label: "numberd.core")
     ) async throws -> NumberService {
         let state = try await store.load()
-        return NumberService(store: store, state: state, provider: provider, clock: clock, config: config, logger: logger)
+        return NumberService(
+            store: store, state: state, provider: provider, clock: clock, config: config, logger: logger)
     }
 
     /// Creates a service over `store`, whose committed state is `state`.

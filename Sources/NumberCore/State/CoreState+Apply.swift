@@ -101,7 +101,9 @@ extension CoreState {
         }
     }
 
-    private mutating func commitPurchase(intentId: String, numbers owned: [OwnedNumber], transactions: [LedgerTransaction]) {
+    private mutating func commitPurchase(
+        intentId: String, numbers owned: [OwnedNumber], transactions: [LedgerTransaction]
+    ) {
         guard let intent = intents[intentId] else { preconditionFailure("unknown intent") }
         closeIntent(intentId, dropKey: false)
         for number in owned {

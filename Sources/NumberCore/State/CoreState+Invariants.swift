@@ -32,13 +32,15 @@ extension CoreState {
                 if transaction.balanceAfter != running {
                     found.append(
                         Violation(
-                            rule: "balance-after", message: "\(transaction.id) says \(transaction.balanceAfter), sum is \(running)"))
+                            rule: "balance-after",
+                            message: "\(transaction.id) says \(transaction.balanceAfter), sum is \(running)"))
                 }
                 if running < 0 {
                     found.append(Violation(rule: "balance-non-negative", message: "\(account.id) went to \(running)"))
                 }
                 if transaction.currency != account.currency {
-                    found.append(Violation(rule: "currency", message: "\(transaction.id) is in \(transaction.currency)"))
+                    found.append(
+                        Violation(rule: "currency", message: "\(transaction.id) is in \(transaction.currency)"))
                 }
                 if transactionAccounts[transaction.id] != account.id {
                     found.append(Violation(rule: "transaction-index", message: "\(transaction.id) not indexed"))
@@ -47,21 +49,25 @@ extension CoreState {
             if running != account.balance {
                 found.append(
                     Violation(
-                        rule: "balance-equals-ledger", message: "\(account.id) balance \(account.balance), ledger \(running)"))
+                        rule: "balance-equals-ledger",
+                        message: "\(account.id) balance \(account.balance), ledger \(running)"))
             }
             if account.balance < 0 {
-                found.append(Violation(rule: "balance-non-negative", message: "\(account.id) balance \(account.balance)"))
+                found.append(
+                    Violation(rule: "balance-non-negative", message: "\(account.id) balance \(account.balance)"))
             }
             let held = heldByAccount[account.id] ?? 0
             if account.held != held || held < 0 || held > account.balance {
                 found.append(
                     Violation(
-                        rule: "holds", message: "\(account.id) held \(account.held), intents \(held), balance \(account.balance)"))
+                        rule: "holds",
+                        message: "\(account.id) held \(account.held), intents \(held), balance \(account.balance)"))
             }
         }
         let indexed = transactions.values.reduce(0) { $0 + $1.count }
         if indexed != transactionAccounts.count {
-            found.append(Violation(rule: "transaction-index", message: "\(transactionAccounts.count) ids, \(indexed) rows"))
+            found.append(
+                Violation(rule: "transaction-index", message: "\(transactionAccounts.count) ids, \(indexed) rows"))
         }
     }
 
@@ -87,7 +93,8 @@ extension CoreState {
             }
             // A released number keeps its past-due date as history; the others must agree with their status.
             if number.status != .released && (number.status == .pastDue) != (number.pastDueSince != nil) {
-                found.append(Violation(rule: "past-due-since", message: "\(number.id) status \(number.status.rawValue)"))
+                found.append(
+                    Violation(rule: "past-due-since", message: "\(number.id) status \(number.status.rawValue)"))
             }
             if number.nextBillingDate <= number.cycleStart || number.monthlyFee < 0 || number.setupFee < 0 {
                 found.append(Violation(rule: "billing-cycle", message: "\(number.id) has a bad cycle or fee"))
@@ -119,12 +126,14 @@ extension CoreState {
         for intent in intents.values.sorted(by: { $0.id < $1.id }) {
             let sum = intent.items.reduce(Int64(0)) { $0 + $1.setupFee + $1.monthlyFee }
             if sum != intent.heldAmount {
-                found.append(Violation(rule: "intent-hold", message: "\(intent.id) holds \(intent.heldAmount), items \(sum)"))
+                found.append(
+                    Violation(rule: "intent-hold", message: "\(intent.id) holds \(intent.heldAmount), items \(sum)"))
             }
             for item in intent.items {
                 reserved += 1
                 if reservations[item.phoneNumber] != intent.id {
-                    found.append(Violation(rule: "reservation", message: "\(item.phoneNumber) not reserved by \(intent.id)"))
+                    found.append(
+                        Violation(rule: "reservation", message: "\(item.phoneNumber) not reserved by \(intent.id)"))
                 }
                 if phoneOwners[item.phoneNumber] != nil {
                     found.append(Violation(rule: "reservation", message: "\(item.phoneNumber) reserved and owned"))
@@ -132,7 +141,8 @@ extension CoreState {
             }
         }
         if reserved != reservations.count {
-            found.append(Violation(rule: "reservation", message: "\(reservations.count) reservations, \(reserved) items"))
+            found.append(
+                Violation(rule: "reservation", message: "\(reservations.count) reservations, \(reserved) items"))
         }
     }
 

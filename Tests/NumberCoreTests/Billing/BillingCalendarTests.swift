@@ -59,7 +59,8 @@ struct BillingCalendarTests {
         let refund = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-01-31T00:00:00Z"))
         #expect(refund == BillingCalendar.Refund(amount: 50, remainingDays: 15, daysInCycle: 30))
-        let atStart = BillingCalendar.proratedRefund(monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: start)
+        let atStart = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: start)
         #expect(atStart.amount == 100)
         let late = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-02-14T01:00:00Z"))
@@ -74,7 +75,7 @@ struct BillingCalendarTests {
 
     @Test("property: a million random cases keep 0 ≤ refund ≤ fee, and a released number never refunds again")
     func refundProperty() {
-        var generator = SplitMix64(seed: 0x5EED)
+        var generator = SplitMix64(seed: 0x5EED)  // the store tests' SplitMix64
         let low = BillingCalendar.days(fromCivil: 2023, 1, 1) * 86_400
         let high = BillingCalendar.days(fromCivil: 2030, 12, 31) * 86_400
         var leapDayCases = 0
@@ -123,20 +124,5 @@ struct BillingCalendarTests {
             capabilities: NumberCapabilities(voice: true), status: .active, trunkId: nil, setupFee: 0, monthlyFee: fee,
             currency: "USD", providerSid: "PN1", purchasedAt: purchasedAt, billingAnchorDay: anchor,
             cycleStart: purchasedAt, nextBillingDate: next)
-    }
-}
-
-/// A small deterministic generator so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -14,7 +14,9 @@ struct AccountServiceTests {
         #expect(credit.kind == .fundsAdded && credit.amount == 5_000 && credit.balanceAfter == 5_000)
         #expect(credit.id.hasPrefix("TXN_") && credit.description == "wire")
         let balance = try h.service.balance(accountId: account.id)
-        #expect(balance == BalanceSummary(accountId: account.id, balance: 5_000, held: 0, available: 5_000, currency: "USD"))
+        #expect(
+            balance == BalanceSummary(accountId: account.id, balance: 5_000, held: 0, available: 5_000, currency: "USD")
+        )
         try await h.check()
     }
 
@@ -56,8 +58,9 @@ struct AccountServiceTests {
         try await h.check()
     }
 
-    @Test("add funds with an idempotency key: a retry returns the first transaction, other parameters fail",
-          arguments: StoreKind.allCases)
+    @Test(
+        "add funds with an idempotency key: a retry returns the first transaction, other parameters fail",
+        arguments: StoreKind.allCases)
     func fundIdempotency(kind: StoreKind) async throws {
         var h = try await Harness(kind)
         let account = try await h.account()
@@ -73,10 +76,12 @@ struct AccountServiceTests {
         #expect(reused?.reason == .idempotencyKeyReused && reused?.code == .failedPrecondition)
         #expect(try h.service.balance(accountId: account.id).balance == 700)
         let badKey = await numberError {
-            _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: String(repeating: "k", count: 129))
+            _ = try await h.service.addFunds(
+                accountId: account.id, amount: 1, idempotencyKey: String(repeating: "k", count: 129))
         }
         #expect(badKey?.reason == .limitExceeded)
-        _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: String(repeating: "k", count: 128))
+        _ = try await h.service.addFunds(
+            accountId: account.id, amount: 1, idempotencyKey: String(repeating: "k", count: 128))
         let spaced = await numberError {
             _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "a b")
         }
@@ -112,7 +117,9 @@ struct AccountServiceTests {
             _ = try await h.service.adjustBalance(accountId: account.id, amount: -201, description: "x")
         }
         #expect(tooMuch?.reason == .insufficientBalance && tooMuch?.details["shortfall"] == "1")
-        let zero = await numberError { _ = try await h.service.adjustBalance(accountId: account.id, amount: 0, description: "x") }
+        let zero = await numberError {
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: 0, description: "x")
+        }
         #expect(zero?.code == .invalidArgument)
         try await h.check()
     }
@@ -147,7 +154,9 @@ struct AccountServiceTests {
         try await h.check()
     }
 
-    @Test("API keys: the secret is shown once, stored hashed, checked, scoped and revocable", arguments: StoreKind.allCases)
+    @Test(
+        "API keys: the secret is shown once, stored hashed, checked, scoped and revocable",
+        arguments: StoreKind.allCases)
     func apiKeys(kind: StoreKind) async throws {
         var h = try await Harness(kind)
         let account = try await h.account()
@@ -180,7 +189,9 @@ struct AccountServiceTests {
             _ = try await h.service.createApiKey(name: "x", scope: .admin, accountId: account.id)
         }
         #expect(adminBound?.code == .invalidArgument)
-        let unbound = await numberError { _ = try await h.service.createApiKey(name: "x", scope: .account, accountId: nil) }
+        let unbound = await numberError {
+            _ = try await h.service.createApiKey(name: "x", scope: .account, accountId: nil)
+        }
         #expect(unbound?.code == .invalidArgument)
         let missing = await numberError { _ = try await h.service.revokeApiKey(keyId: "KEY_000000000000") }
         #expect(missing?.code == .notFound)

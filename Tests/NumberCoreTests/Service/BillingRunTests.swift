@@ -4,8 +4,9 @@ import Testing
 
 @Suite("Billing runs: renewals, past due, grace releases")
 struct BillingRunTests {
-    @Test("24 months of daily billing runs renew each number exactly once per cycle, on its anchor day",
-          arguments: StoreKind.allCases)
+    @Test(
+        "24 months of daily billing runs renew each number exactly once per cycle, on its anchor day",
+        arguments: StoreKind.allCases)
     func twoYears(kind: StoreKind) async throws {
         let h = try await Harness(kind, start: .utc("2024-01-31T09:00:00Z"))
         let account = try await h.account(funds: 1_000_000)
@@ -56,8 +57,9 @@ struct BillingRunTests {
         try await h.check()
     }
 
-    @Test("no funds: past due; funds during the grace period renew it; without, released after 7 days, no refund",
-          arguments: StoreKind.allCases)
+    @Test(
+        "no funds: past due; funds during the grace period renew it; without, released after 7 days, no refund",
+        arguments: StoreKind.allCases)
     func pastDueAndGrace(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 266)

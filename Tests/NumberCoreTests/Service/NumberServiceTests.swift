@@ -8,7 +8,8 @@ struct NumberServiceTests {
     func listing(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(
+            accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK1")
         let phones = (0..<5).map { "+1415555010\($0)" }
         _ = try await h.buy(Array(phones.prefix(2)), for: account.id, trunkId: trunk.id)
         h.clock.advance(by: 60)
@@ -17,7 +18,8 @@ struct NumberServiceTests {
         var seen: [String] = []
         var token: String?
         repeat {
-            let page = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, pageSize: 2, pageToken: token))
+            let page = try h.service.listNumbers(
+                ListNumbersRequest(accountId: account.id, pageSize: 2, pageToken: token))
             #expect(page.total == 4 && page.monthlyCost == 4 * 133 && page.currency == "USD")
             seen += page.numbers.map(\.number.phoneNumber)
             token = page.nextPageToken
@@ -35,7 +37,8 @@ struct NumberServiceTests {
         #expect(wrongToken?.reason == .invalidPageToken)
         let first = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, pageSize: 1))
         let filterChanged = await numberError {
-            _ = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, trunkId: trunk.id, pageToken: first.nextPageToken))
+            _ = try h.service.listNumbers(
+                ListNumbersRequest(accountId: account.id, trunkId: trunk.id, pageToken: first.nextPageToken))
         }
         #expect(filterChanged?.reason == .invalidPageToken)
         try await h.check()
@@ -53,14 +56,17 @@ struct NumberServiceTests {
         #expect(foreign?.code == .notFound && foreign?.reason == .numberNotFound)
         let foreignRelease = await numberError { _ = try await h.service.release(accountId: other.id, numberId: id) }
         #expect(foreignRelease?.code == .notFound)
-        let foreignTrunk = await numberError { _ = try await h.service.setTrunk(accountId: other.id, numberId: id, trunkId: nil) }
+        let foreignTrunk = await numberError {
+            _ = try await h.service.setTrunk(accountId: other.id, numberId: id, trunkId: nil)
+        }
         #expect(foreignTrunk?.code == .notFound)
         #expect(h.provider.owned("+14155550100") != nil)
         try await h.check()
     }
 
-    @Test("assign and unassign a trunk, at the provider too; a provider failure changes nothing",
-          arguments: StoreKind.allCases)
+    @Test(
+        "assign and unassign a trunk, at the provider too; a provider failure changes nothing",
+        arguments: StoreKind.allCases)
     func assignTrunk(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -70,7 +76,9 @@ struct NumberServiceTests {
         #expect(assigned.number.trunkId == trunk.id && assigned.trunkName == "Prod")
         #expect(h.provider.owned("+14155550100")?.trunkSid == "TK9")
         h.provider.inject(.fail(.unavailable), on: .setTrunk)
-        let failed = await numberError { _ = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil) }
+        let failed = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
+        }
         #expect(failed?.code == .unavailable)
         #expect(try h.service.number(accountId: account.id, numberId: id).number.trunkId == trunk.id)
         let cleared = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
@@ -78,8 +86,9 @@ struct NumberServiceTests {
         try await h.check()
     }
 
-    @Test("release: prorated refund for whole remaining days, credited once; dry run changes nothing",
-          arguments: StoreKind.allCases)
+    @Test(
+        "release: prorated refund for whole remaining days, credited once; dry run changes nothing",
+        arguments: StoreKind.allCases)
     func release(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -101,11 +110,16 @@ struct NumberServiceTests {
         #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 66)
         let twice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
         #expect(twice?.code == .failedPrecondition && twice?.reason == .alreadyReleased)
-        let dryTwice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true) }
+        let dryTwice = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        }
         #expect(dryTwice?.reason == .alreadyReleased)
-        let assign = await numberError { _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil) }
+        let assign = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
+        }
         #expect(assign?.reason == .alreadyReleased)
-        #expect(try h.service.listTransactions(accountId: account.id).transactions.filter { $0.kind == .refund }.count == 1)
+        #expect(
+            try h.service.listTransactions(accountId: account.id).transactions.filter { $0.kind == .refund }.count == 1)
         try await h.check()
     }
 
@@ -122,8 +136,9 @@ struct NumberServiceTests {
         try await h.check()
     }
 
-    @Test("release at the provider fails: the number stays active and billed, nothing refunded",
-          arguments: StoreKind.allCases)
+    @Test(
+        "release at the provider fails: the number stays active and billed, nothing refunded",
+        arguments: StoreKind.allCases)
     func releaseProviderFailure(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -138,8 +153,9 @@ struct NumberServiceTests {
         try await h.check()
     }
 
-    @Test("release whose answer is lost: the look-up shows it gone, so it is recorded with its refund",
-          arguments: StoreKind.allCases)
+    @Test(
+        "release whose answer is lost: the look-up shows it gone, so it is recorded with its refund",
+        arguments: StoreKind.allCases)
     func releaseLostAnswer(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)

@@ -4,14 +4,16 @@ import Testing
 
 @Suite("Search and purchase")
 struct PurchaseServiceTests {
-    @Test("search returns the provider's numbers with our price, which is what the purchase charges",
-          arguments: StoreKind.allCases)
+    @Test(
+        "search returns the provider's numbers with our price, which is what the purchase charges",
+        arguments: StoreKind.allCases)
     func searchPriceIsCharged(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock(["+14155551234", "+14155559876", "+12125550000"])
         let result = try await h.service.search(
-            ProviderSearchQuery(country: "US", areaCode: "415", capabilities: [.voice, .sms], limit: 10), accountId: account.id)
+            ProviderSearchQuery(country: "US", areaCode: "415", capabilities: [.voice, .sms], limit: 10),
+            accountId: account.id)
         #expect(result.numbers.map(\.number.phoneNumber) == ["+14155551234", "+14155559876"])
         #expect(result.totalFound == 2)
         let price = try #require(result.numbers.first?.price)
@@ -58,11 +60,14 @@ struct PurchaseServiceTests {
     func currencyMismatch(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let euro = try await h.account(funds: 1_000, currency: "EUR")
-        let search = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "US"), accountId: euro.id) }
+        let search = await numberError {
+            _ = try await h.service.search(ProviderSearchQuery(country: "US"), accountId: euro.id)
+        }
         #expect(search?.reason == .currencyMismatch && search?.details["expected"] == "EUR")
         h.provider.stock(["+14155550100"])
         let purchase = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: euro.id, phoneNumbers: ["+14155550100"], country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: euro.id, phoneNumbers: ["+14155550100"], country: "US"))
         }
         #expect(purchase?.reason == .currencyMismatch && purchase?.code == .failedPrecondition)
         let dollars = try await h.account(funds: 1_000)
@@ -83,11 +88,21 @@ struct PurchaseServiceTests {
             (PurchaseRequest(accountId: account.id, phoneNumbers: [], country: "US"), .invalidArgument),
             (PurchaseRequest(accountId: account.id, phoneNumbers: ["4155550100"], country: "US"), .invalidArgument),
             (PurchaseRequest(accountId: account.id, phoneNumbers: ["+04155550100"], country: "US"), .invalidArgument),
-            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+1415555010012345"], country: "US"), .invalidArgument),
-            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100", "+14155550100"], country: "US"), .invalidArgument),
+            (
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+1415555010012345"], country: "US"),
+                .invalidArgument
+            ),
+            (
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100", "+14155550100"], country: "US"),
+                .invalidArgument
+            ),
             (PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "us"), .invalidArgument),
             (PurchaseRequest(accountId: "ACC_000000000000", phoneNumbers: ["+14155550100"], country: "US"), .notFound),
-            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", trunkId: "TRK_000000000000"), .notFound),
+            (
+                PurchaseRequest(
+                    accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", trunkId: "TRK_000000000000"),
+                .notFound
+            ),
         ]
         for (request, code) in cases {
             let error = await numberError { _ = try await h.service.purchase(request) }
@@ -95,7 +110,8 @@ struct PurchaseServiceTests {
         }
         let tooMany = (0..<21).map { "+1415555\(String(format: "%04d", $0))" }
         let limit = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: tooMany, country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: tooMany, country: "US"))
         }
         #expect(limit?.reason == .limitExceeded && limit?.details["max"] == "20")
         #expect(h.provider.calls(.buy) == 0)
@@ -130,21 +146,26 @@ struct PurchaseServiceTests {
         let second = try await h.account(funds: 1_000, name: "Second")
         _ = try await h.buy(["+14155550100"], for: first.id)
         let taken = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: second.id, phoneNumbers: ["+14155550100"], country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: second.id, phoneNumbers: ["+14155550100"], country: "US"))
         }
         #expect(taken?.reason == .numberUnavailable && taken?.details["phoneNumber"] == "+14155550100")
         let notStocked = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: second.id, phoneNumbers: ["+14155550199"], country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: second.id, phoneNumbers: ["+14155550199"], country: "US"))
         }
         #expect(notStocked?.reason == .numberUnavailable && notStocked?.code == .failedPrecondition)
-        #expect(try h.service.balance(accountId: second.id) == BalanceSummary(
-            accountId: second.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
+        #expect(
+            try h.service.balance(accountId: second.id)
+                == BalanceSummary(
+                    accountId: second.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
         #expect(try h.service.listTransactions(accountId: second.id).total == 1)
         try await h.check()
     }
 
-    @Test("a retried purchase with the same key returns the first result, even after a restart",
-          arguments: StoreKind.allCases)
+    @Test(
+        "a retried purchase with the same key returns the first result, even after a restart",
+        arguments: StoreKind.allCases)
     func purchaseIdempotency(kind: StoreKind) async throws {
         var h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -173,7 +194,8 @@ struct PurchaseServiceTests {
         let account = try await h.account(funds: 1_000)
         h.provider.stock(["+14155550100"])
         h.provider.inject(.fail(.unavailable), on: .buy)
-        let request = PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "k")
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "k")
         let error = await numberError { _ = try await h.service.purchase(request) }
         #expect(error?.code == .unavailable)
         let retry = try await h.service.purchase(request)

@@ -6,35 +6,41 @@ import Testing
 struct SagaTests {
     static let phones = ["+14155550100", "+14155550101", "+14155550102"]
 
-    @Test("the provider fails on the 2nd of 3: nothing charged, the 1st released, the 3rd never bought",
-          arguments: StoreKind.allCases)
+    @Test(
+        "the provider fails on the 2nd of 3: nothing charged, the 1st released, the 3rd never bought",
+        arguments: StoreKind.allCases)
     func failsOnSecond(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock(Self.phones)
         h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: Self.phones[1])
         let error = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
         }
         #expect(error?.reason == .numberUnavailable && error?.details["phoneNumber"] == Self.phones[1])
         #expect(h.provider.ownedPhoneNumbers.isEmpty)
         #expect(h.provider.buyCount(Self.phones[0]) == 1 && h.provider.buyCount(Self.phones[2]) == 0)
-        #expect(try h.service.balance(accountId: account.id) == BalanceSummary(
-            accountId: account.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
+        #expect(
+            try h.service.balance(accountId: account.id)
+                == BalanceSummary(
+                    accountId: account.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
         let state = h.service.durableState()
         #expect(state.intents.isEmpty && state.reservations.isEmpty && state.numbers.isEmpty)
         #expect(try h.service.listTransactions(accountId: account.id).total == 1)
         try await h.check()
     }
 
-    @Test("a lost answer to a buy that happened: the look-up finds it, no second buy, the purchase succeeds",
-          arguments: StoreKind.allCases)
+    @Test(
+        "a lost answer to a buy that happened: the look-up finds it, no second buy, the purchase succeeds",
+        arguments: StoreKind.allCases)
     func lostAnswerBought(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock(Self.phones)
         h.provider.inject(.loseAnswer, on: .buy, phoneNumber: Self.phones[1])
-        let result = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+        let result = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
         #expect(result.numbers.map(\.phoneNumber) == Self.phones)
         #expect(Self.phones.allSatisfy { h.provider.buyCount($0) == 1 })
         #expect(h.provider.calls(.lookUp) == 1)
@@ -42,15 +48,17 @@ struct SagaTests {
         try await h.check()
     }
 
-    @Test("a lost request: the look-up finds nothing, so the purchase fails and is not retried blindly",
-          arguments: StoreKind.allCases)
+    @Test(
+        "a lost request: the look-up finds nothing, so the purchase fails and is not retried blindly",
+        arguments: StoreKind.allCases)
     func lostRequest(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock(Self.phones)
         h.provider.inject(.dropRequest, on: .buy, phoneNumber: Self.phones[2])
         let error = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
         }
         #expect(error?.code == .unavailable && error?.reason == .providerUnavailable)
         #expect(h.provider.buyCount(Self.phones[2]) == 0 && h.provider.ownedPhoneNumbers.isEmpty)
@@ -58,39 +66,47 @@ struct SagaTests {
         try await h.check()
     }
 
-    @Test("lost answer and failed look-up: the intent stays open holding the amount; reconcile commits it; the key replays",
-          arguments: StoreKind.allCases)
+    @Test(
+        "lost answer and failed look-up: the intent stays open holding the amount; reconcile commits it; the key replays",
+        arguments: StoreKind.allCases)
     func unknownThenReconcile(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock([Self.phones[0]])
         h.provider.inject(.loseAnswer, on: .buy)
         h.provider.inject(.fail(.unavailable), on: .lookUp)
-        let request = PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US", idempotencyKey: "k")
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US", idempotencyKey: "k")
         let error = await numberError { _ = try await h.service.purchase(request) }
         #expect(error?.code == .unavailable && error?.reason == .outcomeUnknown)
-        #expect(try h.service.balance(accountId: account.id) == BalanceSummary(
-            accountId: account.id, balance: 1_000, held: 133, available: 867, currency: "USD"))
+        #expect(
+            try h.service.balance(accountId: account.id)
+                == BalanceSummary(
+                    accountId: account.id, balance: 1_000, held: 133, available: 867, currency: "USD"))
         let inProgress = await numberError { _ = try await h.service.purchase(request) }
         #expect(inProgress?.code == .aborted && inProgress?.reason == .requestInProgress)
         let other = try await h.account(funds: 1_000, name: "Other")
         let reserved = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phones[0]], country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phones[0]], country: "US"))
         }
         #expect(reserved?.reason == .numberUnavailable)
         try await h.check()
         let report = await h.service.reconcile()
         #expect(report.committed.count == 1 && report.voided.isEmpty && report.unresolved.isEmpty)
-        #expect(try h.service.balance(accountId: account.id) == BalanceSummary(
-            accountId: account.id, balance: 867, held: 0, available: 867, currency: "USD"))
+        #expect(
+            try h.service.balance(accountId: account.id)
+                == BalanceSummary(
+                    accountId: account.id, balance: 867, held: 0, available: 867, currency: "USD"))
         let replay = try await h.service.purchase(request)
         #expect(replay.replayed && replay.numbers.map(\.phoneNumber) == [Self.phones[0]])
         #expect(h.provider.buyCount(Self.phones[0]) == 1)
         try await h.check()
     }
 
-    @Test("crash after the provider sold the number but before the commit: reconcile on a new instance commits",
-          arguments: StoreKind.allCases)
+    @Test(
+        "crash after the provider sold the number but before the commit: reconcile on a new instance commits",
+        arguments: StoreKind.allCases)
     func crashAfterBuy(kind: StoreKind) async throws {
         var h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -98,7 +114,8 @@ struct SagaTests {
         h.provider.inject(.hangAfter(gate: "crash"), on: .buy)
         let old = h.service
         async let abandoned = numberError {
-            _ = try await old.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+            _ = try await old.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
         }
         await h.provider.waitUntilReached("crash")
         try await h.restart()
@@ -113,8 +130,9 @@ struct SagaTests {
         try await h.check()
     }
 
-    @Test("crash after the intent but before the buy: reconcile on a new instance voids it, nothing charged",
-          arguments: StoreKind.allCases)
+    @Test(
+        "crash after the intent but before the buy: reconcile on a new instance voids it, nothing charged",
+        arguments: StoreKind.allCases)
     func crashBeforeBuy(kind: StoreKind) async throws {
         var h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -132,16 +150,19 @@ struct SagaTests {
         #expect(h.provider.ownedPhoneNumbers.isEmpty, "the first number, bought before the crash, was released")
         h.provider.resume("crash")
         _ = await abandoned
-        #expect(try h.service.balance(accountId: account.id) == BalanceSummary(
-            accountId: account.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
+        #expect(
+            try h.service.balance(accountId: account.id)
+                == BalanceSummary(
+                    accountId: account.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
         let retry = try await h.service.purchase(
             PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[2]], country: "US"))
         #expect(retry.numbers.count == 1)
         try await h.check()
     }
 
-    @Test("a compensating release that fails keeps the intent (and the hold) until reconcile releases it",
-          arguments: StoreKind.allCases)
+    @Test(
+        "a compensating release that fails keeps the intent (and the hold) until reconcile releases it",
+        arguments: StoreKind.allCases)
     func compensationRetried(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -149,7 +170,8 @@ struct SagaTests {
         h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: Self.phones[2])
         h.provider.inject(.fail(.unavailable), on: .release)
         let error = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
         }
         #expect(error?.reason == .numberUnavailable)
         let state = h.service.durableState()
@@ -164,7 +186,8 @@ struct SagaTests {
         try await h.check()
     }
 
-    @Test("reconcile never guesses: a failed look-up leaves the intent for the next pass", arguments: StoreKind.allCases)
+    @Test(
+        "reconcile never guesses: a failed look-up leaves the intent for the next pass", arguments: StoreKind.allCases)
     func reconcileUnresolved(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
@@ -172,7 +195,8 @@ struct SagaTests {
         h.provider.inject(.loseAnswer, on: .buy)
         h.provider.inject(.fail(.unavailable), on: .lookUp, times: 2)
         _ = await numberError {
-            _ = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
         }
         let first = await h.service.reconcile()
         #expect(first.unresolved.count == 1 && first.committed.isEmpty && first.voided.isEmpty)
@@ -200,8 +224,9 @@ struct SagaTests {
         try await h.check()
     }
 
-    @Test("crash during a release: reconcile on a new instance finishes it with the refund as of the request",
-          arguments: StoreKind.allCases)
+    @Test(
+        "crash during a release: reconcile on a new instance finishes it with the refund as of the request",
+        arguments: StoreKind.allCases)
     func crashDuringRelease(kind: StoreKind) async throws {
         var h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)

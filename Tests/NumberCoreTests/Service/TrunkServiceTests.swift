@@ -7,7 +7,8 @@ struct TrunkServiceTests {
     func lifecycle(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account()
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK123")
+        let trunk = try await h.service.createTrunk(
+            accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK123")
         #expect(trunk.id.hasPrefix("TRK_") && trunk.accountId == account.id)
         let second = try await h.service.createTrunk(accountId: account.id, name: "Staging", providerTrunkSid: "TK456")
         #expect(try h.service.listTrunks(accountId: account.id).map(\.id).sorted() == [trunk.id, second.id].sorted())
@@ -37,7 +38,8 @@ struct TrunkServiceTests {
         h.provider.stock(["+14155550100"])
         let purchase = await numberError {
             _ = try await h.service.purchase(
-                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", trunkId: theirs.id))
+                PurchaseRequest(
+                    accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", trunkId: theirs.id))
         }
         #expect(purchase?.reason == .trunkNotFound)
         #expect(try h.service.balance(accountId: account.id).balance == 10_000)
@@ -57,7 +59,9 @@ struct TrunkServiceTests {
         let account = try await h.account()
         _ = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: "TK1")
         _ = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: "TK2")
-        let third = await numberError { _ = try await h.service.createTrunk(accountId: account.id, name: "c", providerTrunkSid: "TK3") }
+        let third = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "c", providerTrunkSid: "TK3")
+        }
         #expect(third?.code == .resourceExhausted)
         try await h.check()
     }

@@ -49,10 +49,12 @@ final class FakeProvider: NumberProvider {
 
     init() {
         inner.withLock { inner in
-            inner.prices["US/local"] = ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD")
+            inner.prices["US/local"] = ProviderPrice(
+                country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD")
             inner.prices["US/toll_free"] = ProviderPrice(
                 country: "US", type: .tollFree, monthlyCostMicros: 2_150_000, currency: "USD")
-            inner.prices["GB/local"] = ProviderPrice(country: "GB", type: .local, monthlyCostMicros: 1_000_000, currency: "GBP")
+            inner.prices["GB/local"] = ProviderPrice(
+                country: "GB", type: .local, monthlyCostMicros: 1_000_000, currency: "GBP")
         }
     }
 
@@ -74,7 +76,9 @@ final class FakeProvider: NumberProvider {
 
     /// Makes the next `times` calls of `operation` (for `phoneNumber`, if given) suffer `fault`.
     func inject(_ fault: Fault, on operation: Operation, phoneNumber: String? = nil, times: Int = 1) {
-        inner.withLock { $0.rules.append(Rule(operation: operation, phoneNumber: phoneNumber, fault: fault, remaining: times)) }
+        inner.withLock {
+            $0.rules.append(Rule(operation: operation, phoneNumber: phoneNumber, fault: fault, remaining: times))
+        }
     }
 
     /// Lets every call hanging on `gate` return.
@@ -126,7 +130,8 @@ final class FakeProvider: NumberProvider {
             try inner.withLock { inner in
                 inner.buys[phoneNumber, default: 0] += 1
                 guard let listing = inner.inventory.removeValue(forKey: phoneNumber) else {
-                    throw ProviderError(.numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is not available")
+                    throw ProviderError(
+                        .numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is not available")
                 }
                 let sid = String(format: "PN%032d", inner.nextSid)
                 inner.nextSid += 1

@@ -5,6 +5,7 @@ import Testing
 /// Which store a service test runs against; every service test runs against each.
 enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
     case memory
+    case file
 
     var description: String { rawValue }
 }
@@ -17,7 +18,9 @@ struct Harness {
     let clock: ManualClock
     let provider: FakeProvider
     let config: NumberServiceConfig
-    private(set) var memoryStore: InMemoryNumberStore
+    /// The data directory of a file store (removed by the system's temp cleaner; each test has its own).
+    let directory: URL
+    private(set) var store: any NumberStore
     private(set) var service: NumberService
 
     init(_ kind: StoreKind, config: NumberServiceConfig = .defaults, start: Date = Harness.start) async throws {
@@ -25,15 +28,40 @@ struct Harness {
         self.clock = ManualClock(start)
         self.provider = FakeProvider()
         self.config = config
-        self.memoryStore = InMemoryNumberStore()
-        self.service = try await NumberService.open(store: memoryStore, provider: provider, clock: clock, config: config)
+        self.directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("numbercore-test-\(UUID().uuidString)", isDirectory: true)
+        switch kind {
+        case .memory: store = InMemoryNumberStore()
+        case .file: store = try FileNumberStore.open(directory: directory, options: Self.fileOptions)
+        }
+        self.service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
     }
 
-    /// Models a crash and restart: a new service over exactly what the store committed; the old service can no
-    /// longer write.
+    /// Small snapshot interval so tests cross snapshots too.
+    static let fileOptions = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 7)
+
+    /// The in-memory store (for tests that inject store faults).
+    var memoryStore: InMemoryNumberStore { store as! InMemoryNumberStore }
+
+    /// How many commits reached the store.
+    var commitCount: Int {
+        switch kind {
+        case .memory: memoryStore.commitCount
+        case .file: (store as! FileNumberStore).commitCount
+        }
+    }
+
+    /// Models a crash and restart: a new service over exactly what the store committed (re-read from disk for
+    /// the file store); the old service can no longer write.
     mutating func restart() async throws {
-        memoryStore = memoryStore.restarted()
-        service = try await NumberService.open(store: memoryStore, provider: provider, clock: clock, config: config)
+        switch kind {
+        case .memory:
+            store = memoryStore.restarted()
+        case .file:
+            await (store as! FileNumberStore).close()
+            store = try FileNumberStore.open(directory: directory, options: Self.fileOptions)
+        }
+        service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
     }
 
     /// An account with `funds` minor units.
@@ -55,13 +83,26 @@ struct Harness {
     func check(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let durable = service.durableState()
         #expect(durable.checkInvariants() == [], sourceLocation: sourceLocation)
-        let stored = try await memoryStore.load()
+        let stored = try await store.load()
         #expect(stored.checkInvariants() == [], sourceLocation: sourceLocation)
         #expect(stored == durable, "the store and the service disagree", sourceLocation: sourceLocation)
+        if kind == .file {
+            // What is on disk replays to the same state.
+            let report = await verifyDataDirectory(directory)
+            #expect(
+                report.isSound, "\(report.journal.problems) \(report.replayError ?? "")", sourceLocation: sourceLocation
+            )
+            #expect(
+                report.state == durable, "the data directory replays to another state", sourceLocation: sourceLocation)
+        }
         let claimed = Set(durable.phoneOwners.keys).union(durable.reservations.keys)
         let atProvider = provider.ownedPhoneNumbers
-        #expect(atProvider.subtracting(claimed).isEmpty, "numbers paid at the provider without an owner", sourceLocation: sourceLocation)
-        #expect(Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider", sourceLocation: sourceLocation)
+        #expect(
+            atProvider.subtracting(claimed).isEmpty, "numbers paid at the provider without an owner",
+            sourceLocation: sourceLocation)
+        #expect(
+            Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider",
+            sourceLocation: sourceLocation)
     }
 }
 
