@@ -86,6 +86,9 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
             switch SnapshotCheck.check(bytes, seq: seq, as: State.self) {
             case .success:
                 report.snapshots.append(.init(file: name, seq: seq, valid: true))
+            case .failure(let reason) where reason.intact:
+                report.snapshots.append(.init(file: name, seq: seq, valid: false))
+                problem(.error, "corruptRecord", name, "\(reason) (open refuses it)")
             case .failure(let reason):
                 report.snapshots.append(.init(file: name, seq: seq, valid: false))
                 problem(.warning, "damagedSnapshot", name, "\(reason) (open falls back to an older snapshot)")

@@ -37,8 +37,9 @@ package struct SegmentScan<Event> {
 package enum SegmentScanner {
     /// Scans `bytes`, a segment whose first record must have seq `firstSeq`.
     ///
-    /// A damaged LAST line (no newline, bad checksum, not parsable) is a torn tail; a damaged line followed by
-    /// more bytes is corruption. Every problem is reported; scanning continues after one.
+    /// A damaged LAST line (no newline, or a bad checksum) is a torn tail; a damaged line followed by more bytes
+    /// is corruption, and so is any line whose checksum holds but which does not decode (a crash cannot produce
+    /// it, so cutting it could drop an acknowledged record). Every problem is reported; scanning continues.
     package static func scan<Event: Decodable>(
         _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
     ) -> SegmentScan<Event> {
@@ -51,6 +52,9 @@ package enum SegmentScanner {
             let next = newline.map { $0 + 1 } ?? bytes.count
             let isLast = next == bytes.count
             switch check(bytes[start..<end], hasNewline: newline != nil, as: type) {
+            case .undecodable(let reason):
+                // The checksum holds, so the bytes are what was written: not a torn write, wherever it is.
+                scan.issues.append(.corrupt(offset: start, reason: reason))
             case .failure(let reason):
                 if isLast {
                     scan.torn = TornTail(offset: start, length: bytes.count - start, reason: reason)
@@ -73,7 +77,10 @@ package enum SegmentScanner {
 
     private enum LineCheck<Event: Decodable> {
         case success(RecordFrame<Event>)
+        /// Incomplete or failing its checksum: what a crash mid-append leaves.
         case failure(String)
+        /// Intact bytes that do not decode as a record of `Event`.
+        case undecodable(String)
     }
 
     private static func check<Event: Decodable>(
@@ -84,7 +91,7 @@ package enum SegmentScanner {
         do {
             return .success(try JournalCodec.decode(RecordFrame<Event>.self, line))
         } catch {
-            return .failure("not a journal record: \(error)")
+            return .undecodable("checksum is valid but the line does not decode as a record: \(error)")
         }
     }
 }
