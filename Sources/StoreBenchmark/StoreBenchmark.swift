@@ -63,6 +63,13 @@ struct StoreBenchmark {
         )
     }
 
+    /// CPU time of this process (the machine may be shared: wall-clock rates understate the engine).
+    static func cpuSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
     static func sampleEvent(_ index: Int) -> BenchEvent {
         BenchEvent(
             kind: "numberPurchased", accountId: "acct_\(String(format: "%08d", index % 1000))",

@@ -59,6 +59,7 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
             problem(.error, "io", layout.directory, "cannot list the directory: \(error)")
             return
         }
+        report.keptAside = names.filter { $0.contains(".torn-") || $0.contains(".damaged-") }
         for name in names where JournalLayout.isSnapshotTemp(name) {
             problem(.warning, "leftoverFile", name, "snapshot temp file left by a crash (open removes it)")
         }
