@@ -1,0 +1,77 @@
+/// How we price a number from the provider's cost: markup, a minimum, setup fees per country and type,
+/// rounded up to the currency's minor unit. The price shown in search is the price a purchase charges.
+public struct PricingPolicy: Sendable, Hashable {
+    /// Markup over the provider's monthly cost, in percent (15 = cost × 1.15).
+    public var markupPercent: Int
+    /// The lowest monthly fee, in minor units.
+    public var minimumMonthlyFee: Int64
+    /// Setup fee when no entry in `setupFees` matches, in minor units.
+    public var defaultSetupFee: Int64
+    /// Setup fees by `"<country>/<type>"`, e.g. `"US/toll_free": 200`.
+    public var setupFees: [String: Int64]
+    /// Minor-unit exponent per currency (USD 2, JPY 0); `defaultMinorUnitExponent` for others.
+    public var minorUnitExponents: [String: Int]
+    /// Minor-unit exponent of currencies not in `minorUnitExponents`.
+    public var defaultMinorUnitExponent: Int
+    /// Upper bound of a computed monthly or setup fee, minor units; a price above it is refused.
+    public var feeMax: Int64
+
+    /// The defaults: 15 % markup, at least 100 minor units a month, no setup fee except 200 for toll-free US.
+    public static let defaults = PricingPolicy(
+        markupPercent: 15, minimumMonthlyFee: 100, defaultSetupFee: 0, setupFees: ["US/toll_free": 200],
+        minorUnitExponents: ["USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "JPY": 0, "KRW": 0],
+        defaultMinorUnitExponent: 2, feeMax: 100_000_000)
+
+    /// Creates a policy.
+    public init(
+        markupPercent: Int, minimumMonthlyFee: Int64, defaultSetupFee: Int64, setupFees: [String: Int64],
+        minorUnitExponents: [String: Int], defaultMinorUnitExponent: Int, feeMax: Int64
+    ) {
+        self.markupPercent = markupPercent
+        self.minimumMonthlyFee = minimumMonthlyFee
+        self.defaultSetupFee = defaultSetupFee
+        self.setupFees = setupFees
+        self.minorUnitExponents = minorUnitExponents
+        self.defaultMinorUnitExponent = defaultMinorUnitExponent
+        self.feeMax = feeMax
+    }
+
+    /// Our price for a number the provider charges `cost` for.
+    public func quote(_ cost: ProviderPrice) throws(NumberError) -> Quote {
+        guard cost.monthlyCostMicros >= 0 else { throw .invalid("monthlyCostMicros", "provider cost is negative") }
+        guard markupPercent >= 0, markupPercent <= 10_000 else { throw .invalid("markupPercent", "markup out of range") }
+        let exponent = minorUnitExponents[cost.currency] ?? defaultMinorUnitExponent
+        guard (0...6).contains(exponent) else { throw .invalid("currency", "minor unit exponent out of range") }
+        var microsPerMinor: Int64 = 1
+        for _ in 0..<(6 - exponent) { microsPerMinor *= 10 }
+        // ceil(cost × (100 + markup) / (100 × microsPerMinor)), overflow-checked.
+        let (scaled, overflow) = cost.monthlyCostMicros.multipliedReportingOverflow(by: Int64(100 + markupPercent))
+        guard !overflow else { throw .overflow("monthly fee") }
+        let divisor = 100 * microsPerMinor
+        let rounded = scaled / divisor + (scaled % divisor == 0 ? 0 : 1)
+        let monthly = max(rounded, minimumMonthlyFee)
+        let setup = setupFees["\(cost.country)/\(cost.type.rawValue)"] ?? defaultSetupFee
+        guard monthly <= feeMax, setup <= feeMax, setup >= 0 else { throw .overflow("fee") }
+        return Quote(setupFee: setup, monthlyFee: monthly, currency: cost.currency)
+    }
+
+    /// Our price for one number.
+    public struct Quote: Codable, Sendable, Hashable {
+        /// One-off fee at purchase, minor units.
+        public var setupFee: Int64
+        /// Monthly fee, minor units.
+        public var monthlyFee: Int64
+        /// ISO 4217 code.
+        public var currency: String
+
+        /// What a purchase charges: setup fee + first month.
+        public var firstCharge: Int64 { setupFee + monthlyFee }
+
+        /// Creates a quote.
+        public init(setupFee: Int64, monthlyFee: Int64, currency: String) {
+            self.setupFee = setupFee
+            self.monthlyFee = monthlyFee
+            self.currency = currency
+        }
+    }
+}

@@ -1,0 +1,117 @@
+extension NumberError {
+    /// A malformed or out-of-range field.
+    static func invalid(_ field: String, _ message: String) -> NumberError {
+        NumberError(.invalidArgument, .invalidField, message, details: ["field": field])
+    }
+
+    /// A size or count limit was exceeded.
+    static func limit(_ field: String, max: Int, _ message: String) -> NumberError {
+        NumberError(.invalidArgument, .limitExceeded, message, details: ["field": field, "max": String(max)])
+    }
+
+    /// The available balance does not cover `required`.
+    static func insufficientBalance(required: Int64, available: Int64, currency: String) -> NumberError {
+        NumberError(
+            .failedPrecondition, .insufficientBalance,
+            "insufficient balance: \(required) \(currency) required, \(available) available",
+            details: [
+                "required": String(required), "available": String(available),
+                "shortfall": String(required - available), "currency": currency,
+            ])
+    }
+
+    /// The account does not exist.
+    static func accountNotFound(_ id: String) -> NumberError {
+        NumberError(.notFound, .accountNotFound, "account \(id) not found", details: ["accountId": id])
+    }
+
+    /// The number does not exist or belongs to another account (indistinguishable on purpose).
+    static func numberNotFound(_ id: String) -> NumberError {
+        NumberError(.notFound, .numberNotFound, "number \(id) not found", details: ["numberId": id])
+    }
+
+    /// The trunk does not exist or belongs to another account.
+    static func trunkNotFound(_ id: String) -> NumberError {
+        NumberError(.notFound, .trunkNotFound, "trunk \(id) not found", details: ["trunkId": id])
+    }
+
+    /// The number cannot be bought.
+    static func numberUnavailable(_ phoneNumber: String, _ why: String) -> NumberError {
+        NumberError(
+            .failedPrecondition, .numberUnavailable, "\(phoneNumber) is not available: \(why)",
+            details: ["phoneNumber": phoneNumber])
+    }
+
+    /// The request's currency is not the account's.
+    static func currencyMismatch(expected: String, got: String) -> NumberError {
+        NumberError(
+            .failedPrecondition, .currencyMismatch, "currency \(got) does not match the account currency \(expected)",
+            details: ["expected": expected, "got": got])
+    }
+
+    /// The number was released already.
+    static func alreadyReleased(_ id: String) -> NumberError {
+        NumberError(.failedPrecondition, .alreadyReleased, "number \(id) is already released", details: ["numberId": id])
+    }
+
+    /// The same idempotency key was used with other parameters.
+    static func idempotencyKeyReused(_ key: String) -> NumberError {
+        NumberError(
+            .failedPrecondition, .idempotencyKeyReused,
+            "idempotency key was already used with other parameters", details: ["idempotencyKey": key])
+    }
+
+    /// The first request with this key is still running.
+    static func requestInProgress(_ key: String) -> NumberError {
+        NumberError(
+            .aborted, .requestInProgress, "a request with this idempotency key is still in progress",
+            details: ["idempotencyKey": key])
+    }
+
+    /// An amount computation would overflow `Int64`.
+    static func overflow(_ what: String) -> NumberError {
+        NumberError(.invalidArgument, .amountOverflow, "\(what) is out of range")
+    }
+
+    /// A page token that does not decode or belongs to another query.
+    static func invalidPageToken() -> NumberError {
+        NumberError(.invalidArgument, .invalidPageToken, "page token is malformed or belongs to another query")
+    }
+
+    /// The store failed; nothing more is written until a restart.
+    static func storeFailed(_ underlying: any Error) -> NumberError {
+        NumberError(
+            .unavailable, .storeFailed, "the store failed; the service stopped accepting writes: \(underlying)")
+    }
+
+    /// Maps a provider failure to a core error.
+    static func provider(_ error: ProviderError, phoneNumber: String? = nil) -> NumberError {
+        var details: [String: String] = ["providerKind": error.kind.rawValue]
+        if let code = error.providerCode { details["providerCode"] = String(code) }
+        if let phoneNumber { details["phoneNumber"] = phoneNumber }
+        switch error.kind {
+        case .numberUnavailable:
+            return NumberError(.failedPrecondition, .numberUnavailable, error.message, details: details)
+        case .invalidArgument:
+            return NumberError(.invalidArgument, .invalidField, error.message, details: details)
+        case .notFound:
+            return NumberError(.notFound, .numberNotFound, error.message, details: details)
+        case .authentication:
+            return NumberError(.unavailable, .providerMisconfigured, error.message, details: details)
+        case .rateLimited:
+            return NumberError(.unavailable, .providerRateLimited, error.message, details: details)
+        case .unavailable:
+            return NumberError(.unavailable, .providerUnavailable, error.message, details: details)
+        case .outcomeUnknown:
+            return NumberError(.unavailable, .outcomeUnknown, error.message, details: details)
+        }
+    }
+
+    /// Maps any error thrown by a provider call.
+    static func fromProvider(_ error: any Error, phoneNumber: String? = nil) -> NumberError {
+        if let error = error as? ProviderError { return provider(error, phoneNumber: phoneNumber) }
+        if let error = error as? NumberError { return error }
+        if error is CancellationError { return NumberError(.cancelled, .providerUnavailable, "cancelled") }
+        return NumberError(.unavailable, .providerUnavailable, "provider call failed: \(error)")
+    }
+}

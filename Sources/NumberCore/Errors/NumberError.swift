@@ -1,0 +1,134 @@
+/// A failure of a core operation: a status code (which RPC status it maps to), a machine-readable reason, a
+/// message for humans, and details such as the shortfall of an insufficient balance.
+public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The RPC status class of the error; the raw values are gRPC's status codes.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// gRPC status code number.
+        public var rawValue: Int
+        /// Creates a code from a gRPC status number.
+        public init(rawValue: Int) { self.rawValue = rawValue }
+
+        /// The request was cancelled.
+        public static let cancelled = Code(rawValue: 1)
+        /// Bad input.
+        public static let invalidArgument = Code(rawValue: 3)
+        /// Something named does not exist (or belongs to another account).
+        public static let notFound = Code(rawValue: 5)
+        /// It exists already.
+        public static let alreadyExists = Code(rawValue: 6)
+        /// The caller may not do this.
+        public static let permissionDenied = Code(rawValue: 7)
+        /// A limit or quota was hit.
+        public static let resourceExhausted = Code(rawValue: 8)
+        /// The system is not in a state that allows it (insufficient balance, trunk in use, ...).
+        public static let failedPrecondition = Code(rawValue: 9)
+        /// A conflicting operation is in progress; retry later.
+        public static let aborted = Code(rawValue: 10)
+        /// A bug or broken invariant.
+        public static let `internal` = Code(rawValue: 13)
+        /// A dependency (provider, store) is unavailable; retry later.
+        public static let unavailable = Code(rawValue: 14)
+        /// No valid credentials.
+        public static let unauthenticated = Code(rawValue: 16)
+
+        /// gRPC's upper-case name, e.g. `FAILED_PRECONDITION`.
+        public var description: String {
+            switch rawValue {
+            case 1: "CANCELLED"
+            case 3: "INVALID_ARGUMENT"
+            case 5: "NOT_FOUND"
+            case 6: "ALREADY_EXISTS"
+            case 7: "PERMISSION_DENIED"
+            case 8: "RESOURCE_EXHAUSTED"
+            case 9: "FAILED_PRECONDITION"
+            case 10: "ABORTED"
+            case 13: "INTERNAL"
+            case 14: "UNAVAILABLE"
+            case 16: "UNAUTHENTICATED"
+            default: "CODE_\(rawValue)"
+            }
+        }
+    }
+
+    /// A machine-readable reason, stable across versions (clients switch on it).
+    public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The upper-snake-case reason.
+        public var rawValue: String
+        /// Creates a reason.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// A field is missing, malformed or out of range.
+        public static let invalidField = Reason(rawValue: "INVALID_FIELD")
+        /// A limit on a size or count was exceeded.
+        public static let limitExceeded = Reason(rawValue: "LIMIT_EXCEEDED")
+        /// The available balance does not cover the amount (details: required, available, shortfall).
+        public static let insufficientBalance = Reason(rawValue: "INSUFFICIENT_BALANCE")
+        /// The number cannot be bought (taken, reserved, or gone at the provider).
+        public static let numberUnavailable = Reason(rawValue: "NUMBER_UNAVAILABLE")
+        /// The currency does not match the account's.
+        public static let currencyMismatch = Reason(rawValue: "CURRENCY_MISMATCH")
+        /// A trunk with numbers cannot be deleted.
+        public static let trunkInUse = Reason(rawValue: "TRUNK_IN_USE")
+        /// The number has been released already.
+        public static let alreadyReleased = Reason(rawValue: "ALREADY_RELEASED")
+        /// An idempotency key was reused with other parameters.
+        public static let idempotencyKeyReused = Reason(rawValue: "IDEMPOTENCY_KEY_REUSED")
+        /// The first request with this idempotency key is still running.
+        public static let requestInProgress = Reason(rawValue: "REQUEST_IN_PROGRESS")
+        /// The account was not found.
+        public static let accountNotFound = Reason(rawValue: "ACCOUNT_NOT_FOUND")
+        /// The number was not found.
+        public static let numberNotFound = Reason(rawValue: "NUMBER_NOT_FOUND")
+        /// The trunk was not found.
+        public static let trunkNotFound = Reason(rawValue: "TRUNK_NOT_FOUND")
+        /// The API key was not found.
+        public static let apiKeyNotFound = Reason(rawValue: "API_KEY_NOT_FOUND")
+        /// The credentials are missing, malformed, unknown or revoked.
+        public static let invalidCredentials = Reason(rawValue: "INVALID_CREDENTIALS")
+        /// The key's scope does not allow this.
+        public static let scopeDenied = Reason(rawValue: "SCOPE_DENIED")
+        /// The account is not active.
+        public static let accountInactive = Reason(rawValue: "ACCOUNT_INACTIVE")
+        /// The number is not in a state that allows this (past due, release pending).
+        public static let numberNotActive = Reason(rawValue: "NUMBER_NOT_ACTIVE")
+        /// The provider failed or could not be reached.
+        public static let providerUnavailable = Reason(rawValue: "PROVIDER_UNAVAILABLE")
+        /// The provider rejected our credentials or configuration.
+        public static let providerMisconfigured = Reason(rawValue: "PROVIDER_MISCONFIGURED")
+        /// The provider throttled us.
+        public static let providerRateLimited = Reason(rawValue: "PROVIDER_RATE_LIMITED")
+        /// The outcome at the provider is unknown; reconciliation will settle it.
+        public static let outcomeUnknown = Reason(rawValue: "OUTCOME_UNKNOWN")
+        /// The store failed; the service stopped accepting writes (fail-stop).
+        public static let storeFailed = Reason(rawValue: "STORE_FAILED")
+        /// An amount would overflow.
+        public static let amountOverflow = Reason(rawValue: "AMOUNT_OVERFLOW")
+        /// A page token is malformed or belongs to another query.
+        public static let invalidPageToken = Reason(rawValue: "INVALID_PAGE_TOKEN")
+
+        /// The raw value.
+        public var description: String { rawValue }
+    }
+
+    /// Which RPC status this maps to.
+    public var code: Code
+    /// Why, for machines.
+    public var reason: Reason
+    /// Why, for humans.
+    public var message: String
+    /// Structured facts, e.g. `["required": "200", "available": "150", "shortfall": "50"]`.
+    public var details: [String: String]
+
+    /// Creates an error.
+    public init(_ code: Code, _ reason: Reason, _ message: String, details: [String: String] = [:]) {
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+    }
+
+    /// `CODE REASON: message`.
+    public var description: String {
+        "\(code) \(reason): \(message)"
+    }
+}

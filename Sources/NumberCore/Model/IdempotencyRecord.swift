@@ -1,0 +1,41 @@
+import Foundation
+
+/// What a request with an idempotency key did, so a retry returns the first result.
+public struct IdempotencyRecord: Codable, Sendable, Hashable {
+    /// Which operation the key was used for.
+    public enum Operation: String, Codable, Sendable {
+        /// `PurchaseNumbers`.
+        case purchase
+        /// `AddFunds`.
+        case addFunds = "add_funds"
+    }
+
+    /// The result of the first request.
+    public enum Outcome: Codable, Sendable, Hashable {
+        /// A purchase intent is open.
+        case pending(intentId: String)
+        /// The purchase committed these numbers and transactions.
+        case purchased(numberIds: [String], transactionIds: [String])
+        /// Funds were added in this transaction.
+        case fundsAdded(transactionId: String)
+    }
+
+    /// The account the key belongs to.
+    public var accountId: String
+    /// The key.
+    public var key: String
+    /// The operation.
+    public var operation: Operation
+    /// SHA-256 hex of the canonical request parameters.
+    public var fingerprint: String
+    /// When it was first used; it is kept at least the configured TTL after this.
+    public var createdAt: Date
+    /// The result.
+    public var outcome: Outcome
+
+    /// The state's dictionary key: account and key.
+    var storageKey: String { IdempotencyRecord.storageKey(accountId: accountId, key: key) }
+
+    /// The state's dictionary key for an account's key.
+    static func storageKey(accountId: String, key: String) -> String { accountId + "\u{1F}" + key }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// A SIP trunk that numbers route to.
+public struct Trunk: Codable, Sendable, Hashable {
+    /// `TRK_…`.
+    public var id: String
+    /// The owning account.
+    public var accountId: String
+    /// Display name, e.g. "Production SIP Trunk".
+    public var name: String
+    /// The provider's trunk SID (Twilio `TK…`).
+    public var providerTrunkSid: String
+    /// When it was created.
+    public var createdAt: Date
+
+    /// Creates a trunk.
+    public init(id: String, accountId: String, name: String, providerTrunkSid: String, createdAt: Date) {
+        self.id = id
+        self.accountId = accountId
+        self.name = name
+        self.providerTrunkSid = providerTrunkSid
+        self.createdAt = createdAt
+    }
+}

@@ -1,1 +1,0 @@
-// NumberCore: see DESIGN.md for what this module holds.

@@ -1,0 +1,244 @@
+import Foundation
+
+/// The kind of a phone number, as the carrier's inventory is split.
+public enum NumberType: String, Codable, Sendable, CaseIterable {
+    /// A geographic number (has an area code, a locality).
+    case local
+    /// A toll-free number (the callee pays).
+    case tollFree = "toll_free"
+    /// A mobile number.
+    case mobile
+}
+
+/// One thing a number can do; used in search filters.
+public enum Capability: String, Codable, Sendable, CaseIterable, Hashable {
+    /// Voice calls.
+    case voice
+    /// SMS messages.
+    case sms
+    /// MMS messages.
+    case mms
+    /// Fax.
+    case fax
+}
+
+/// What a number can do.
+public struct NumberCapabilities: Codable, Sendable, Hashable {
+    /// Voice calls.
+    public var voice: Bool
+    /// SMS messages.
+    public var sms: Bool
+    /// MMS messages.
+    public var mms: Bool
+    /// Fax.
+    public var fax: Bool
+
+    /// Creates a capability set; everything off by default.
+    public init(voice: Bool = false, sms: Bool = false, mms: Bool = false, fax: Bool = false) {
+        self.voice = voice
+        self.sms = sms
+        self.mms = mms
+        self.fax = fax
+    }
+
+    /// Whether the number has `capability`.
+    public func has(_ capability: Capability) -> Bool {
+        switch capability {
+        case .voice: voice
+        case .sms: sms
+        case .mms: mms
+        case .fax: fax
+        }
+    }
+
+    /// Whether the number has every capability in `required`.
+    public func satisfies(_ required: Set<Capability>) -> Bool {
+        required.allSatisfy { has($0) }
+    }
+}
+
+/// A search of the provider's live inventory (what `SearchNumbers` offers).
+public struct ProviderSearchQuery: Sendable, Hashable {
+    /// ISO 3166-1 alpha-2 country code, upper case, e.g. "US".
+    public var country: String
+    /// The kind of number.
+    public var type: NumberType
+    /// Area code digits, e.g. "415".
+    public var areaCode: String?
+    /// A pattern: digits, letters (mapped to keypad digits by the provider) and `*` as a one-digit wildcard.
+    public var contains: String?
+    /// Region (state/province), e.g. "CA".
+    public var region: String?
+    /// Locality (city), e.g. "San Francisco".
+    public var locality: String?
+    /// Postal code, e.g. "94102".
+    public var postalCode: String?
+    /// Capabilities every result must have.
+    public var capabilities: Set<Capability>
+    /// The maximum number of results wanted (the caller validates it against its own limit).
+    public var limit: Int
+
+    /// Creates a query.
+    public init(
+        country: String, type: NumberType = .local, areaCode: String? = nil, contains: String? = nil,
+        region: String? = nil, locality: String? = nil, postalCode: String? = nil,
+        capabilities: Set<Capability> = [], limit: Int = 20
+    ) {
+        self.country = country
+        self.type = type
+        self.areaCode = areaCode
+        self.contains = contains
+        self.region = region
+        self.locality = locality
+        self.postalCode = postalCode
+        self.capabilities = capabilities
+        self.limit = limit
+    }
+}
+
+/// A number the provider offers for sale.
+public struct AvailableNumber: Codable, Sendable, Hashable {
+    /// E.164, e.g. "+14155551234".
+    public var phoneNumber: String
+    /// Display form, e.g. "+1 (415) 555-1234".
+    public var friendlyName: String
+    /// City, if known.
+    public var locality: String?
+    /// Region (state/province), if known.
+    public var region: String?
+    /// Postal code, if known.
+    public var postalCode: String?
+    /// ISO 3166-1 alpha-2 country code.
+    public var country: String
+    /// The kind of number.
+    public var type: NumberType
+    /// What it can do.
+    public var capabilities: NumberCapabilities
+
+    /// Creates an available number.
+    public init(
+        phoneNumber: String, friendlyName: String, locality: String? = nil, region: String? = nil,
+        postalCode: String? = nil, country: String, type: NumberType, capabilities: NumberCapabilities
+    ) {
+        self.phoneNumber = phoneNumber
+        self.friendlyName = friendlyName
+        self.locality = locality
+        self.region = region
+        self.postalCode = postalCode
+        self.country = country
+        self.type = type
+        self.capabilities = capabilities
+    }
+}
+
+/// The provider's own monthly cost for one kind of number in one country.
+public struct ProviderPrice: Codable, Sendable, Hashable {
+    /// ISO 3166-1 alpha-2 country code.
+    public var country: String
+    /// The kind of number.
+    public var type: NumberType
+    /// The provider's monthly cost in millionths of the currency unit (exact: "1.15" USD is 1_150_000).
+    public var monthlyCostMicros: Int64
+    /// ISO 4217 currency code, e.g. "USD".
+    public var currency: String
+
+    /// Creates a price.
+    public init(country: String, type: NumberType, monthlyCostMicros: Int64, currency: String) {
+        self.country = country
+        self.type = type
+        self.monthlyCostMicros = monthlyCostMicros
+        self.currency = currency
+    }
+}
+
+/// A number owned at the provider (Twilio's IncomingPhoneNumber).
+public struct ProvisionedNumber: Codable, Sendable, Hashable {
+    /// The provider's id, e.g. "PN…".
+    public var sid: String
+    /// E.164.
+    public var phoneNumber: String
+    /// Display form.
+    public var friendlyName: String
+    /// The trunk the number routes to at the provider, e.g. "TK…", if any.
+    public var trunkSid: String?
+    /// What it can do.
+    public var capabilities: NumberCapabilities
+    /// When the provider created it.
+    public var dateCreated: Date
+
+    /// Creates a provisioned number.
+    public init(
+        sid: String, phoneNumber: String, friendlyName: String, trunkSid: String? = nil,
+        capabilities: NumberCapabilities, dateCreated: Date
+    ) {
+        self.sid = sid
+        self.phoneNumber = phoneNumber
+        self.friendlyName = friendlyName
+        self.trunkSid = trunkSid
+        self.capabilities = capabilities
+        self.dateCreated = dateCreated
+    }
+}
+
+/// The carrier behind the core: search, price, buy, release, route, look up.
+///
+/// Implementations: the Twilio adapter (`Twilio/`), and fakes in tests. Every call may throw ``ProviderError``.
+/// `buy` throwing ``ProviderError/Kind/outcomeUnknown`` means "maybe bought": callers must ``lookUp(phoneNumber:)``
+/// and never blindly buy again.
+public protocol NumberProvider: Sendable {
+    /// Searches the live inventory.
+    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber]
+    /// The provider's monthly cost for a kind of number in a country.
+    func price(country: String, type: NumberType) async throws -> ProviderPrice
+    /// Buys `phoneNumber` (E.164), optionally routing it to the provider trunk `trunkSid`.
+    func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber
+    /// Releases the owned number `sid`. Releasing a number that is already gone throws `.notFound`.
+    func release(sid: String) async throws
+    /// Routes the owned number `sid` to `trunkSid`, or removes it from its trunk when nil.
+    func setTrunk(sid: String, trunkSid: String?) async throws
+    /// The owned number with this E.164 string, or nil if this provider account does not own it.
+    func lookUp(phoneNumber: String) async throws -> ProvisionedNumber?
+}
+
+/// A failure from a ``NumberProvider``.
+public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong, in terms the core acts on.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// The number is no longer available to buy.
+        case numberUnavailable
+        /// The provider rejected the request's parameters.
+        case invalidArgument
+        /// The resource (number, trunk) does not exist at the provider.
+        case notFound
+        /// Credentials are wrong or lack permission: a configuration error.
+        case authentication
+        /// The provider throttled us (HTTP 429).
+        case rateLimited
+        /// The provider could not be reached or failed (5xx, connect error); nothing happened.
+        case unavailable
+        /// A request that changes state whose result is unknown (timeout, reset): it may have happened.
+        case outcomeUnknown
+    }
+
+    /// What went wrong.
+    public var kind: Kind
+    /// The provider's own error code (Twilio's `code`), if it gave one.
+    public var providerCode: Int?
+    /// A human-readable message (never contains credentials).
+    public var message: String
+
+    /// Creates an error.
+    public init(_ kind: Kind, providerCode: Int? = nil, message: String) {
+        self.kind = kind
+        self.providerCode = providerCode
+        self.message = message
+    }
+
+    /// `kind: message`.
+    public var description: String {
+        if let providerCode {
+            return "\(kind.rawValue) (provider code \(providerCode)): \(message)"
+        }
+        return "\(kind.rawValue): \(message)"
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+
+extension NumberService {
+    /// Creates an account with a zero balance.
+    public func createAccount(name: String, currency: String) async throws(NumberError) -> Account {
+        let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
+        let currency = try Validation.currency(currency)
+        let now = now()
+        let accountsMax = config.limits.accountsMax
+        return try await coordinator.perform { state throws(NumberError) in
+            guard state.accounts.count < accountsMax else {
+                throw NumberError(.resourceExhausted, .limitExceeded, "the account limit of \(accountsMax) is reached")
+            }
+            let account = Account(
+                id: Identifier.make(Identifier.account, taken: state.isTaken), name: name, currency: currency,
+                createdAt: now)
+            return ([.accountCreated(account)], account)
+        }
+    }
+
+    /// One account.
+    public func account(_ accountId: String) throws(NumberError) -> Account {
+        try coordinator.read { state throws(NumberError) in try state.requireAccount(accountId) }
+    }
+
+    /// Suspends or reactivates an account (suspended accounts can read but not buy, add trunks, or release).
+    public func setAccountStatus(_ accountId: String, _ status: Account.Status) async throws(NumberError) -> Account {
+        try await coordinator.perform { state throws(NumberError) in
+            var account = try state.requireAccount(accountId)
+            guard account.status != status else { return ([], account) }
+            account.status = status
+            return ([.accountStatusChanged(accountId: accountId, status: status)], account)
+        }
+    }
+
+    /// The balance, the amount held by purchases in progress, and what is available.
+    public func balance(accountId: String) throws(NumberError) -> BalanceSummary {
+        let account = try account(accountId)
+        return BalanceSummary(
+            accountId: account.id, balance: account.balance, held: account.held, available: account.available,
+            currency: account.currency)
+    }
+
+    /// Credits `amount` minor units (admin). A retry with the same `idempotencyKey` returns the first transaction.
+    public func addFunds(
+        accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil
+    ) async throws(NumberError) -> LedgerTransaction {
+        let limits = config.limits
+        guard amount > 0 else { throw .invalid("amount", "amount must be positive") }
+        guard amount <= limits.fundsAmountMax else {
+            throw .limit("amount", max: Int(limits.fundsAmountMax), "amount is larger than \(limits.fundsAmountMax)")
+        }
+        let description =
+            try Validation.optionalText(description, field: "description", max: limits.descriptionLengthMax)
+            ?? "Funds added"
+        let key = try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax)
+        let fingerprint = Crypto.sha256Hex("add_funds|\(amount)|\(description)")
+        let now = now()
+        let ttl = config.idempotency.ttlSeconds
+        return try await coordinator.perform { state throws(NumberError) in
+            let account = try state.requireAccount(accountId)
+            if let key, let record = state.liveIdempotency(accountId: accountId, key: key, now: now, ttl: ttl) {
+                guard record.operation == .addFunds, record.fingerprint == fingerprint,
+                    case .fundsAdded(let transactionId) = record.outcome, let first = state.transaction(transactionId)
+                else { throw .idempotencyKeyReused(key) }
+                return ([], first)
+            }
+            let (balance, overflow) = account.balance.addingReportingOverflow(amount)
+            guard !overflow, balance <= limits.balanceMax else {
+                throw NumberError(
+                    .failedPrecondition, .limitExceeded, "the balance would exceed \(limits.balanceMax)",
+                    details: ["max": String(limits.balanceMax)])
+            }
+            let transaction = LedgerTransaction(
+                id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId,
+                kind: .fundsAdded, amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
+                description: description, createdAt: now, idempotencyKey: key)
+            var events: [CoreEvent] = [.transactionPosted(transaction)]
+            if let key {
+                events.append(
+                    .idempotencyRecorded(
+                        IdempotencyRecord(
+                            accountId: accountId, key: key, operation: .addFunds, fingerprint: fingerprint,
+                            createdAt: now, outcome: .fundsAdded(transactionId: transaction.id))))
+            }
+            return (events, transaction)
+        }
+    }
+
+    /// Posts a manual correction (admin); a negative amount cannot exceed the available balance.
+    public func adjustBalance(
+        accountId: String, amount: Int64, description: String
+    ) async throws(NumberError) -> LedgerTransaction {
+        let limits = config.limits
+        guard amount != 0 else { throw .invalid("amount", "amount must not be zero") }
+        guard amount.magnitude <= limits.fundsAmountMax.magnitude else {
+            throw .limit("amount", max: Int(limits.fundsAmountMax), "amount is larger than \(limits.fundsAmountMax)")
+        }
+        let description = try Validation.name(description, field: "description", max: limits.descriptionLengthMax)
+        let now = now()
+        return try await coordinator.perform { state throws(NumberError) in
+            let account = try state.requireAccount(accountId)
+            if amount < 0, account.available < -amount {
+                throw .insufficientBalance(required: -amount, available: account.available, currency: account.currency)
+            }
+            let balance = account.balance + amount
+            guard balance <= limits.balanceMax else {
+                throw NumberError(.failedPrecondition, .limitExceeded, "the balance would exceed \(limits.balanceMax)")
+            }
+            let transaction = LedgerTransaction(
+                id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId,
+                kind: .adjustment, amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
+                description: description, createdAt: now, idempotencyKey: nil)
+            return ([.transactionPosted(transaction)], transaction)
+        }
+    }
+
+    /// The account's transactions, newest first, a page at a time.
+    public func listTransactions(
+        accountId: String, pageSize: Int = 0, pageToken: String? = nil
+    ) throws(NumberError) -> TransactionPage {
+        let size = try Validation.pageSize(pageSize, limits: config.limits)
+        let query = "transactions|\(accountId)"
+        let start = try PageToken.decode(pageToken, query: query)
+        return try coordinator.read { state throws(NumberError) in
+            _ = try state.requireAccount(accountId)
+            let all = state.transactions[accountId] ?? []
+            // Positions count from the oldest, so a token stays valid while new transactions are appended.
+            let upper = start ?? all.count
+            guard upper <= all.count else { throw .invalidPageToken() }
+            let lower = max(0, upper - size)
+            let page = Array(all[lower..<upper].reversed())
+            let next = lower > 0 ? PageToken.encode(query: query, position: lower) : nil
+            return TransactionPage(transactions: page, nextPageToken: next, total: all.count)
+        }
+    }
+}
+
+/// A page of ledger transactions.
+public struct TransactionPage: Sendable, Hashable {
+    /// Newest first.
+    public var transactions: [LedgerTransaction]
+    /// The token for the next (older) page, nil at the end.
+    public var nextPageToken: String?
+    /// How many transactions the account has.
+    public var total: Int
+}
+
+extension CoreState {
+    /// The account, or NOT_FOUND.
+    func requireAccount(_ accountId: String) throws(NumberError) -> Account {
+        guard let account = accounts[accountId] else { throw .accountNotFound(accountId) }
+        return account
+    }
+
+    /// The account if it exists and is active.
+    func requireActiveAccount(_ accountId: String) throws(NumberError) -> Account {
+        let account = try requireAccount(accountId)
+        guard account.status == .active else {
+            throw NumberError(
+                .failedPrecondition, .accountInactive, "account \(accountId) is \(account.status.rawValue)",
+                details: ["accountId": accountId])
+        }
+        return account
+    }
+
+    /// The key's record if it is younger than `ttl` (older records count as gone).
+    func liveIdempotency(accountId: String, key: String, now: Date, ttl: Int64) -> IdempotencyRecord? {
+        guard let record = idempotency[IdempotencyRecord.storageKey(accountId: accountId, key: key)] else { return nil }
+        if case .pending = record.outcome { return record }
+        return record.createdAt.addingTimeInterval(TimeInterval(ttl)) > now ? record : nil
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+extension NumberService {
+    /// The secret prefix.
+    static let secretPrefix = "nk_"
+    /// Random bytes of a secret after its key id.
+    static let secretRandomBytes = 32
+
+    /// Creates an API key and returns its secret, the only time it is available. Admin keys have no account;
+    /// account and read-only keys need one.
+    public func createApiKey(
+        name: String, scope: ApiKey.Scope, accountId: String?
+    ) async throws(NumberError) -> CreatedApiKey {
+        let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
+        switch (scope, accountId) {
+        case (.admin, .some): throw .invalid("accountId", "admin keys are not bound to an account")
+        case (.account, nil), (.readOnly, nil): throw .invalid("accountId", "\(scope.rawValue) keys need an account")
+        default: break
+        }
+        let now = now()
+        let keysMax = config.limits.apiKeysMax
+        return try await coordinator.perform { state throws(NumberError) in
+            if let accountId { _ = try state.requireAccount(accountId) }
+            guard state.apiKeys.count < keysMax else {
+                throw NumberError(.resourceExhausted, .limitExceeded, "the API key limit of \(keysMax) is reached")
+            }
+            let id = Identifier.make(Identifier.apiKey, taken: state.isTaken)
+            let secret =
+                Self.secretPrefix + id.dropFirst(Identifier.apiKey.count + 1) + Crypto.randomHex(Self.secretRandomBytes)
+            let key = ApiKey(
+                id: id, name: name, scope: scope, accountId: accountId, secretHash: Crypto.sha256Hex(secret),
+                createdAt: now)
+            return ([.apiKeyCreated(key)], CreatedApiKey(key: key, secret: secret))
+        }
+    }
+
+    /// Revokes a key; revoking twice is harmless.
+    public func revokeApiKey(keyId: String) async throws(NumberError) -> ApiKey {
+        let now = now()
+        return try await coordinator.perform { state throws(NumberError) in
+            guard var key = state.apiKeys[keyId] else {
+                throw NumberError(.notFound, .apiKeyNotFound, "API key \(keyId) not found", details: ["keyId": keyId])
+            }
+            guard key.revokedAt == nil else { return ([], key) }
+            key.revokedAt = now
+            return ([.apiKeyRevoked(keyId: keyId, at: now)], key)
+        }
+    }
+
+    /// The key a secret belongs to, or UNAUTHENTICATED. The hash comparison takes the same time whether the key
+    /// exists or not, and whether the secret is right or not.
+    public func authenticate(secret: String) throws(NumberError) -> ApiKey {
+        let failure = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
+        let idLength = 12
+        let expectedLength = Self.secretPrefix.utf8.count + idLength + 2 * Self.secretRandomBytes
+        guard secret.utf8.count == expectedLength, secret.hasPrefix(Self.secretPrefix) else { throw failure }
+        let idHex = secret.dropFirst(Self.secretPrefix.count).prefix(idLength)
+        let keyId = Identifier.apiKey + "_" + idHex
+        let key = try coordinator.read { state throws(NumberError) in state.apiKeys[keyId] }
+        let presented = Crypto.sha256(Array(secret.utf8))
+        let stored = key.flatMap { Crypto.unhex($0.secretHash) } ?? [UInt8](repeating: 0xA5, count: 32)
+        let matches = Crypto.constantTimeEquals(presented, stored)
+        guard matches, let key, key.revokedAt == nil else { throw failure }
+        return key
+    }
+
+    /// Throws PERMISSION_DENIED unless `key` may act on `accountId` (writing when `write`).
+    public func authorize(_ key: ApiKey, accountId: String, write: Bool) throws(NumberError) {
+        guard key.permits(accountId: accountId, write: write) else {
+            throw NumberError(
+                .permissionDenied, .scopeDenied,
+                "this key may not \(write ? "change" : "read") account \(accountId)", details: ["accountId": accountId])
+        }
+    }
+
+    /// The account's keys and the admin keys (without secrets).
+    public func listApiKeys(accountId: String?) throws(NumberError) -> [ApiKey] {
+        try coordinator.read { state throws(NumberError) in
+            state.apiKeys.values.filter { $0.accountId == accountId }.sorted { $0.id < $1.id }
+        }
+    }
+}

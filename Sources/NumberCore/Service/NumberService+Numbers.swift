@@ -1,0 +1,137 @@
+import Foundation
+
+/// Filters and paging for ``NumberService/listNumbers(_:)``.
+public struct ListNumbersRequest: Sendable, Hashable {
+    /// The account.
+    public var accountId: String
+    /// Only numbers with this status; nil means all but released.
+    public var status: OwnedNumber.Status?
+    /// Only numbers on this trunk.
+    public var trunkId: String?
+    /// Page size; 0 means the default.
+    public var pageSize: Int
+    /// The token from the previous page.
+    public var pageToken: String?
+
+    /// Creates a request.
+    public init(
+        accountId: String, status: OwnedNumber.Status? = nil, trunkId: String? = nil, pageSize: Int = 0,
+        pageToken: String? = nil
+    ) {
+        self.accountId = accountId
+        self.status = status
+        self.trunkId = trunkId
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+}
+
+/// A number with its trunk's name, as listings show it.
+public struct NumberListing: Sendable, Hashable {
+    /// The number.
+    public var number: OwnedNumber
+    /// The name of its trunk, if it has one.
+    public var trunkName: String?
+}
+
+/// A page of numbers.
+public struct NumberPage: Sendable, Hashable {
+    /// Oldest purchase first.
+    public var numbers: [NumberListing]
+    /// The token for the next page, nil at the end.
+    public var nextPageToken: String?
+    /// How many numbers match the filters (all pages).
+    public var total: Int
+    /// The sum of the monthly fees of the matching numbers that are not released, minor units.
+    public var monthlyCost: Int64
+    /// The account's currency.
+    public var currency: String
+}
+
+extension NumberService {
+    /// The account's numbers, filtered and paged, with the total count and monthly cost.
+    public func listNumbers(_ request: ListNumbersRequest) throws(NumberError) -> NumberPage {
+        let size = try Validation.pageSize(request.pageSize, limits: config.limits)
+        let query = "numbers|\(request.accountId)|\(request.status?.rawValue ?? "-")|\(request.trunkId ?? "-")"
+        let start = try PageToken.decode(request.pageToken, query: query) ?? 0
+        return try coordinator.read { state throws(NumberError) in
+            let account = try state.requireAccount(request.accountId)
+            if let trunkId = request.trunkId { _ = try state.requireTrunk(trunkId, of: account.id) }
+            let ids = state.numberIDs(of: account.id)
+            guard start <= ids.count else { throw .invalidPageToken() }
+            let matches = { (number: OwnedNumber) -> Bool in
+                let statusOK = request.status.map { number.status == $0 } ?? (number.status != .released)
+                return statusOK && (request.trunkId == nil || number.trunkId == request.trunkId)
+            }
+            var total = 0
+            var monthlyCost: Int64 = 0
+            var page: [NumberListing] = []
+            var next: String?
+            for (position, id) in ids.enumerated() {
+                guard let number = state.numbers[id], matches(number) else { continue }
+                total += 1
+                if number.status != .released { monthlyCost += number.monthlyFee }
+                guard position >= start else { continue }
+                if page.count < size {
+                    page.append(NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name }))
+                } else if next == nil {
+                    next = PageToken.encode(query: query, position: position)
+                }
+            }
+            return NumberPage(
+                numbers: page, nextPageToken: next, total: total, monthlyCost: monthlyCost, currency: account.currency)
+        }
+    }
+
+    /// One number of the account (another account's number is NOT_FOUND).
+    public func number(accountId: String, numberId: String) throws(NumberError) -> NumberListing {
+        try coordinator.read { state throws(NumberError) in
+            let number = try state.requireNumber(numberId, of: accountId)
+            return NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name })
+        }
+    }
+
+    /// Routes the number to a trunk (nil removes it from its trunk), at the provider first, then in our state.
+    public func setTrunk(accountId: String, numberId: String, trunkId: String?) async throws(NumberError) -> NumberListing {
+        let trunkId = trunkId?.isEmpty == true ? nil : trunkId
+        let (number, trunk) = try coordinator.read { state throws(NumberError) in
+            _ = try state.requireActiveAccount(accountId)
+            let number = try state.requireUsableNumber(numberId, of: accountId)
+            return (number, try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) })
+        }
+        if number.trunkId == trunk?.id { return NumberListing(number: number, trunkName: trunk?.name) }
+        do {
+            try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
+        } catch {
+            throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
+        }
+        return try await coordinator.perform { state throws(NumberError) in
+            var current = try state.requireUsableNumber(numberId, of: accountId)
+            let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
+            current.trunkId = trunk?.id
+            return (
+                [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)],
+                NumberListing(number: current, trunkName: trunk?.name)
+            )
+        }
+    }
+}
+
+extension CoreState {
+    /// The number if it belongs to the account.
+    func requireNumber(_ numberId: String, of accountId: String) throws(NumberError) -> OwnedNumber {
+        guard let number = numbers[numberId], number.accountId == accountId else { throw .numberNotFound(numberId) }
+        return number
+    }
+
+    /// The number if it belongs to the account, is not released and no release is pending.
+    func requireUsableNumber(_ numberId: String, of accountId: String) throws(NumberError) -> OwnedNumber {
+        let number = try requireNumber(numberId, of: accountId)
+        guard number.status != .released else { throw .alreadyReleased(numberId) }
+        guard number.releaseRequestedAt == nil else {
+            throw NumberError(
+                .aborted, .numberNotActive, "a release of \(numberId) is in progress", details: ["numberId": numberId])
+        }
+        return number
+    }
+}

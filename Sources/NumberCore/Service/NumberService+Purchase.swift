@@ -1,0 +1,338 @@
+import Foundation
+import Logging
+
+/// A request to buy specific numbers, all or nothing.
+public struct PurchaseRequest: Sendable, Hashable {
+    /// The buyer.
+    public var accountId: String
+    /// E.164 numbers, usually from a search.
+    public var phoneNumbers: [String]
+    /// ISO 3166-1 alpha-2 country of the numbers.
+    public var country: String
+    /// The kind of number (prices differ by kind).
+    public var type: NumberType
+    /// Our trunk to route the numbers to, if any.
+    public var trunkId: String?
+    /// The currency the caller expects to pay in; must be the account's when given.
+    public var currency: String?
+    /// A retry with the same key returns the first result.
+    public var idempotencyKey: String?
+
+    /// Creates a request.
+    public init(
+        accountId: String, phoneNumbers: [String], country: String, type: NumberType = .local, trunkId: String? = nil,
+        currency: String? = nil, idempotencyKey: String? = nil
+    ) {
+        self.accountId = accountId
+        self.phoneNumbers = phoneNumbers
+        self.country = country
+        self.type = type
+        self.trunkId = trunkId
+        self.currency = currency
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// What a purchase did.
+public struct PurchaseResult: Sendable, Hashable {
+    /// The numbers bought, in request order.
+    public var numbers: [OwnedNumber]
+    /// One debit per number: setup fee + first month.
+    public var transactions: [LedgerTransaction]
+    /// Whether this is the stored result of an earlier request with the same idempotency key.
+    public var replayed: Bool
+}
+
+extension NumberService {
+    /// Buys the numbers: holds the amount in a durable intent, buys each at the provider, then commits the debit
+    /// and the numbers in one record, or releases what was bought and voids the hold. Nothing is charged unless
+    /// every number was bought.
+    public func purchase(_ request: PurchaseRequest) async throws(NumberError) -> PurchaseResult {
+        let request = try validated(request)
+        let fingerprint = Self.fingerprint(request)
+        if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
+        let account = try account(request.accountId)
+        if let currency = request.currency, currency != account.currency {
+            throw .currencyMismatch(expected: account.currency, got: currency)
+        }
+        let quote = try await quote(country: request.country, type: request.type)
+        guard quote.currency == account.currency else {
+            throw .currencyMismatch(expected: account.currency, got: quote.currency)
+        }
+        let opened = try await openIntent(request, quote: quote, fingerprint: fingerprint)
+        if let replay = opened.replay { return replay }
+        let (intent, trunkSid) = (opened.intent!, opened.trunkSid)
+        defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
+        switch await buyAll(intent, trunkSid: trunkSid) {
+        case .bought(let provisioned):
+            return try await commitPurchase(intent, provisioned: provisioned)
+        case .failed(let error, let bought):
+            await compensate(intent, bought: bought)
+            throw error
+        case .unknown(let error):
+            logger.warning(
+                "purchase outcome unknown; left for reconciliation",
+                metadata: ["intent": "\(intent.id)", "reason": "\(error.reason)"])
+            throw error
+        }
+    }
+
+    private func validated(_ request: PurchaseRequest) throws(NumberError) -> PurchaseRequest {
+        var request = request
+        let limits = config.limits
+        guard !request.phoneNumbers.isEmpty else { throw .invalid("phoneNumbers", "no numbers to purchase") }
+        guard request.phoneNumbers.count <= limits.purchaseNumbersMax else {
+            throw .limit(
+                "phoneNumbers", max: limits.purchaseNumbersMax,
+                "at most \(limits.purchaseNumbersMax) numbers per purchase")
+        }
+        for phone in request.phoneNumbers { _ = try Validation.phoneNumber(phone) }
+        guard Set(request.phoneNumbers).count == request.phoneNumbers.count else {
+            throw .invalid("phoneNumbers", "a number appears twice")
+        }
+        request.country = try Validation.country(request.country)
+        if let currency = request.currency { request.currency = try Validation.currency(currency) }
+        if request.trunkId?.isEmpty == true { request.trunkId = nil }
+        request.idempotencyKey = try Validation.idempotencyKey(request.idempotencyKey, max: config.idempotency.keyLengthMax)
+        return request
+    }
+
+    static func fingerprint(_ request: PurchaseRequest) -> String {
+        let parts = [
+            "purchase", request.country, request.type.rawValue, request.phoneNumbers.joined(separator: ","),
+            request.trunkId ?? "-", request.currency ?? "-",
+        ]
+        return Crypto.sha256Hex(parts.joined(separator: "|"))
+    }
+
+    /// The stored result when the key was used before for the same request.
+    private func replayPurchase(_ request: PurchaseRequest, fingerprint: String) async throws(NumberError) -> PurchaseResult? {
+        guard let key = request.idempotencyKey else { return nil }
+        let now = now()
+        let ttl = config.idempotency.ttlSeconds
+        return try await coordinator.perform { state throws(NumberError) in
+            _ = try state.requireAccount(request.accountId)
+            guard let record = state.liveIdempotency(accountId: request.accountId, key: key, now: now, ttl: ttl) else {
+                return ([], nil)
+            }
+            return ([], try state.replay(record, key: key, fingerprint: fingerprint))
+        }
+    }
+
+    private struct Opened: Sendable {
+        var intent: PurchaseIntent?
+        var trunkSid: String?
+        var replay: PurchaseResult?
+    }
+
+    /// Decides and durably records the intent: the hold and the reservations.
+    private func openIntent(
+        _ request: PurchaseRequest, quote: PricingPolicy.Quote, fingerprint: String
+    ) async throws(NumberError) -> Opened {
+        let now = now()
+        let items = request.phoneNumbers.map { phone in
+            PurchaseIntent.Item(
+                phoneNumber: phone, setupFee: quote.setupFee, monthlyFee: quote.monthlyFee,
+                listing: listing(for: phone).flatMap { $0.country == request.country ? $0 : nil })
+        }
+        let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(items.count))
+        guard !overflow else { throw .overflow("purchase total") }
+        let ttl = config.idempotency.ttlSeconds
+        let numbersMax = config.limits.numbersPerAccountMax
+        return try await coordinator.perform { state throws(NumberError) in
+            let account = try state.requireActiveAccount(request.accountId)
+            if let key = request.idempotencyKey,
+                let record = state.liveIdempotency(accountId: account.id, key: key, now: now, ttl: ttl)
+            {
+                return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
+            }
+            guard account.currency == quote.currency else {
+                throw .currencyMismatch(expected: account.currency, got: quote.currency)
+            }
+            let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
+            for phone in request.phoneNumbers {
+                if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
+                if state.reservations[phone] != nil { throw .numberUnavailable(phone, "a purchase of it is in progress") }
+            }
+            let active = state.numberIDs(of: account.id).count { state.numbers[$0]?.status != .released }
+            guard active + items.count <= numbersMax else {
+                throw NumberError(
+                    .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",
+                    details: ["max": String(numbersMax)])
+            }
+            guard account.available >= total else {
+                throw .insufficientBalance(required: total, available: account.available, currency: account.currency)
+            }
+            let intent = PurchaseIntent(
+                id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
+                country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
+                heldAmount: total, idempotencyKey: request.idempotencyKey, createdAt: now, status: .open)
+            var events: [CoreEvent] = [.purchaseIntentOpened(intent)]
+            if let key = request.idempotencyKey {
+                events.append(
+                    .idempotencyRecorded(
+                        IdempotencyRecord(
+                            accountId: account.id, key: key, operation: .purchase, fingerprint: fingerprint,
+                            createdAt: now, outcome: .pending(intentId: intent.id))))
+            }
+            // Claimed under the decision lock, so a concurrent reconcile can never see it unclaimed.
+            local.withLock { _ = $0.liveIntents.insert(intent.id) }
+            return (events, Opened(intent: intent, trunkSid: trunk?.providerTrunkSid))
+        }
+    }
+
+    /// How buying went at the provider.
+    enum BuyOutcome: Sendable {
+        /// Every number is ours at the provider, in item order.
+        case bought([ProvisionedNumber])
+        /// A definite failure; `bought` must be released.
+        case failed(NumberError, bought: [ProvisionedNumber])
+        /// A number's fate is unknown (the answer was lost and the look-up failed).
+        case unknown(NumberError)
+    }
+
+    /// Buys each number in turn; a lost answer is settled by a look-up, never by buying again.
+    func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
+        var bought: [ProvisionedNumber] = []
+        for item in intent.items {
+            do {
+                let number = try await provider.buy(phoneNumber: item.phoneNumber, trunkSid: trunkSid)
+                guard number.phoneNumber == item.phoneNumber else {
+                    bought.append(number)
+                    let error = NumberError(.unavailable, .providerUnavailable, "the provider sold another number")
+                    return .failed(error, bought: bought)
+                }
+                bought.append(number)
+            } catch let error as ProviderError where error.kind != .outcomeUnknown {
+                return .failed(.provider(error, phoneNumber: item.phoneNumber), bought: bought)
+            } catch {
+                // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
+                switch await lookUpOwned(item.phoneNumber) {
+                case .owned(let number): bought.append(number)
+                case .notOwned:
+                    return .failed(.fromProvider(error, phoneNumber: item.phoneNumber), bought: bought)
+                case .unknown(let lookUpError):
+                    return .unknown(
+                        NumberError(
+                            .unavailable, .outcomeUnknown,
+                            "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
+                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id, "cause": "\(lookUpError)"]))
+                }
+            }
+        }
+        return .bought(bought)
+    }
+
+    enum LookUp: Sendable {
+        case owned(ProvisionedNumber)
+        case notOwned
+        case unknown(NumberError)
+    }
+
+    func lookUpOwned(_ phoneNumber: String) async -> LookUp {
+        do {
+            if let number = try await provider.lookUp(phoneNumber: phoneNumber) { return .owned(number) }
+            return .notOwned
+        } catch {
+            return .unknown(.fromProvider(error, phoneNumber: phoneNumber))
+        }
+    }
+
+    /// Commits the debit and the numbers and clears the intent, in one record.
+    func commitPurchase(_ intent: PurchaseIntent, provisioned: [ProvisionedNumber]) async throws(NumberError) -> PurchaseResult {
+        let now = now()
+        return try await coordinator.perform { state throws(NumberError) in
+            guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
+                throw NumberError(.internal, .invalidField, "intent \(intent.id) vanished")
+            }
+            let trunkId = intent.trunkId.flatMap { state.trunks[$0] != nil ? $0 : nil }
+            var balance = account.balance
+            var numbers: [OwnedNumber] = []
+            var transactions: [LedgerTransaction] = []
+            var taken = Set<String>()
+            let isTaken = { (id: String) in state.isTaken(id) || taken.contains(id) }
+            for (item, bought) in zip(intent.items, provisioned) {
+                let number = OwnedNumber.purchased(
+                    id: Identifier.make(Identifier.number, taken: isTaken), intent: intent, item: item,
+                    provisioned: bought, trunkId: trunkId, at: now)
+                taken.insert(number.id)
+                let charge = item.setupFee + item.monthlyFee
+                balance -= charge
+                let transaction = LedgerTransaction(
+                    id: Identifier.make(Identifier.transaction, taken: isTaken), accountId: account.id, kind: .purchase,
+                    amount: -charge, balanceAfter: balance, currency: account.currency, numberId: number.id,
+                    description: "Phone number setup: \(item.phoneNumber)", createdAt: now,
+                    idempotencyKey: intent.idempotencyKey)
+                taken.insert(transaction.id)
+                numbers.append(number)
+                transactions.append(transaction)
+            }
+            precondition(balance >= 0, "a held purchase cannot overdraw")
+            let event = CoreEvent.purchaseCommitted(intentId: intent.id, numbers: numbers, transactions: transactions)
+            return ([event], PurchaseResult(numbers: numbers, transactions: transactions, replayed: false))
+        }
+    }
+
+    /// Releases what was bought and voids the intent; if a release fails the intent stays (compensating) and
+    /// reconciliation finishes the job, so no number stays paid at the provider without an owner.
+    func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber]) async {
+        if !bought.isEmpty && intent.status == .open {
+            let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
+                guard state.intents[intent.id]?.status == .open else { return ([], true) }
+                return ([.purchaseIntentCompensating(intentId: intent.id)], true)
+            }
+            guard marked == true else { return }
+        }
+        var released = true
+        for number in bought {
+            do {
+                try await provider.release(sid: number.sid)
+            } catch let error as ProviderError where error.kind == .notFound {
+                continue
+            } catch {
+                released = false
+                logger.error(
+                    "compensating release failed; left for reconciliation",
+                    metadata: ["intent": "\(intent.id)", "sid": "\(number.sid)", "error": "\(error)"])
+            }
+        }
+        guard released else { return }
+        _ = try? await coordinator.perform { state throws(NumberError) in
+            guard state.intents[intent.id] != nil else { return ([], true) }
+            return ([.purchaseIntentVoided(intentId: intent.id)], true)
+        }
+    }
+}
+
+extension CoreState {
+    /// The stored purchase result for an idempotency record, or the error a mismatch or open intent gives.
+    func replay(_ record: IdempotencyRecord, key: String, fingerprint: String) throws(NumberError) -> PurchaseResult {
+        guard record.operation == .purchase, record.fingerprint == fingerprint else { throw .idempotencyKeyReused(key) }
+        switch record.outcome {
+        case .pending: throw .requestInProgress(key)
+        case .purchased(let numberIds, let transactionIds):
+            return PurchaseResult(
+                numbers: numberIds.compactMap { numbers[$0] }, transactions: transactionIds.compactMap { transaction($0) },
+                replayed: true)
+        case .fundsAdded: throw .idempotencyKeyReused(key)
+        }
+    }
+}
+
+extension OwnedNumber {
+    /// A number just bought through `intent`: the cycle starts now, the anchor is today's UTC day.
+    static func purchased(
+        id: String, intent: PurchaseIntent, item: PurchaseIntent.Item, provisioned: ProvisionedNumber,
+        trunkId: String?, at now: Date
+    ) -> OwnedNumber {
+        let anchor = BillingCalendar.anchorDay(of: now)
+        return OwnedNumber(
+            id: id, accountId: intent.accountId, phoneNumber: item.phoneNumber,
+            friendlyName: item.listing?.friendlyName ?? provisioned.friendlyName, country: intent.country,
+            region: item.listing?.region, locality: item.listing?.locality, postalCode: item.listing?.postalCode,
+            type: intent.type, capabilities: provisioned.capabilities, status: .active, trunkId: trunkId,
+            setupFee: item.setupFee, monthlyFee: item.monthlyFee, currency: intent.currency,
+            providerSid: provisioned.sid, purchasedAt: now, billingAnchorDay: anchor, cycleStart: now,
+            nextBillingDate: BillingCalendar.nextBillingDate(after: now, anchorDay: anchor))
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+
+/// What a reconciliation pass did.
+public struct ReconcileReport: Sendable, Hashable {
+    /// Intents whose numbers were all ours at the provider: committed (charged).
+    public var committed: [String] = []
+    /// Intents voided (what the provider had was released; nothing charged).
+    public var voided: [String] = []
+    /// Pending releases completed.
+    public var releasesCompleted: [String] = []
+    /// Intents or numbers that could not be settled now (provider unreachable); the next pass retries.
+    public var unresolved: [String] = []
+}
+
+extension NumberService {
+    /// Settles purchases and releases a crash or a lost answer left open, by asking the provider what it has:
+    /// an intent whose numbers are all ours is committed, any other is voided after releasing what was bought,
+    /// a pending release is completed. Nothing is guessed: if the provider cannot answer, the item stays open.
+    /// Run it at start-up and periodically.
+    public func reconcile() async -> ReconcileReport {
+        guard let claimed = try? claimOpenWork() else { return ReconcileReport() }
+        var report = ReconcileReport()
+        for intent in claimed.intents {
+            defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
+            await settle(intent, into: &report)
+        }
+        for number in claimed.releases {
+            defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
+            do {
+                _ = try await finishRelease(number, requestedAt: number.releaseRequestedAt ?? now())
+                report.releasesCompleted.append(number.id)
+            } catch {
+                report.unresolved.append(number.id)
+            }
+        }
+        return report
+    }
+
+    private struct Claimed: Sendable {
+        var intents: [PurchaseIntent]
+        var releases: [OwnedNumber]
+    }
+
+    /// Claims every open intent and pending release no live call is driving (under the decision lock).
+    private func claimOpenWork() throws(NumberError) -> Claimed {
+        try coordinator.decide { state throws(NumberError) in
+            let claimed = local.withLock { local in
+                let intents = state.intents.values.filter { !local.liveIntents.contains($0.id) }
+                    .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+                let releases = state.numbers.values.filter {
+                    $0.status != .released && $0.releaseRequestedAt != nil && !local.liveReleases.contains($0.id)
+                }.sorted { $0.id < $1.id }
+                for intent in intents { local.liveIntents.insert(intent.id) }
+                for number in releases { local.liveReleases.insert(number.id) }
+                return Claimed(intents: intents, releases: releases)
+            }
+            return ([], claimed)
+        }.result
+    }
+
+    private func settle(_ intent: PurchaseIntent, into report: inout ReconcileReport) async {
+        var found: [ProvisionedNumber] = []
+        var complete = true
+        for item in intent.items {
+            switch await lookUpOwned(item.phoneNumber) {
+            case .owned(let number): found.append(number)
+            case .notOwned: complete = false
+            case .unknown:
+                report.unresolved.append(intent.id)
+                return
+            }
+        }
+        if intent.status == .open && complete {
+            do {
+                _ = try await commitPurchase(intent, provisioned: found)
+                report.committed.append(intent.id)
+            } catch {
+                report.unresolved.append(intent.id)
+            }
+            return
+        }
+        // Marked compensating (durably) before any release, so a later pass can never commit it instead.
+        await compensate(intent, bought: found)
+        let open = (try? coordinator.read { state throws(NumberError) in state.intents[intent.id] != nil }) ?? true
+        if open {
+            report.unresolved.append(intent.id)
+        } else {
+            report.voided.append(intent.id)
+        }
+        logger.info("reconciled purchase intent", metadata: ["intent": "\(intent.id)", "voided": "\(!open)"])
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+
+/// What a release did (or, for a dry run, would do).
+public struct ReleaseResult: Sendable, Hashable {
+    /// The number after the release (unchanged for a dry run).
+    public var number: OwnedNumber
+    /// When it was (or would be) released.
+    public var releasedAt: Date
+    /// The prorated refund, minor units.
+    public var refund: Int64
+    /// Whole days left in the cycle.
+    public var remainingDays: Int64
+    /// E.g. "Prorated refund for 15 days remaining in billing cycle".
+    public var description: String
+    /// The refund transaction (nil for a dry run or no refund).
+    public var transaction: LedgerTransaction?
+    /// Whether nothing was changed.
+    public var dryRun: Bool
+}
+
+extension NumberService {
+    /// Releases a number at the provider and credits the prorated refund for the unused whole days of the paid
+    /// cycle; with `dryRun` it only computes the refund.
+    public func release(accountId: String, numberId: String, dryRun: Bool = false) async throws(NumberError) -> ReleaseResult {
+        let now = now()
+        if dryRun {
+            return try coordinator.read { state throws(NumberError) in
+                let number = try state.requireUsableNumber(numberId, of: accountId)
+                return Self.releaseResult(
+                    number, at: now, refund: Self.refund(for: number, at: now), transaction: nil, dryRun: true)
+            }
+        }
+        let number: OwnedNumber = try await coordinator.perform { state throws(NumberError) in
+            _ = try state.requireActiveAccount(accountId)
+            let number = try state.requireUsableNumber(numberId, of: accountId)
+            local.withLock { _ = $0.liveReleases.insert(numberId) }
+            return ([.numberReleaseRequested(numberId: numberId, at: now)], number)
+        }
+        defer { local.withLock { _ = $0.liveReleases.remove(numberId) } }
+        return try await finishRelease(number, requestedAt: now)
+    }
+
+    /// Releases at the provider, then records the release with its refund. A provider failure withdraws the
+    /// request when the number is certainly still ours; an unknown outcome leaves it for reconciliation.
+    func finishRelease(_ number: OwnedNumber, requestedAt: Date) async throws(NumberError) -> ReleaseResult {
+        do {
+            try await provider.release(sid: number.providerSid)
+        } catch let error as ProviderError where error.kind == .notFound {
+            // Already gone at the provider (an earlier attempt got through): record it.
+        } catch {
+            switch await lookUpOwned(number.phoneNumber) {
+            case .notOwned: break
+            case .owned:
+                _ = try? await coordinator.perform { state throws(NumberError) in
+                    guard state.numbers[number.id]?.releaseRequestedAt != nil else { return ([], true) }
+                    return ([.numberReleaseCancelled(numberId: number.id)], true)
+                }
+                throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
+            case .unknown:
+                throw NumberError(
+                    .unavailable, .outcomeUnknown, "the release of \(number.id) has an unknown outcome; it will be reconciled",
+                    details: ["numberId": number.id])
+            }
+        }
+        return try await recordRelease(number.id, requestedAt: requestedAt)
+    }
+
+    /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`.
+    func recordRelease(_ numberId: String, requestedAt: Date) async throws(NumberError) -> ReleaseResult {
+        let now = now()
+        return try await coordinator.perform { state throws(NumberError) in
+            guard let number = state.numbers[numberId], let account = state.accounts[number.accountId] else {
+                throw .numberNotFound(numberId)
+            }
+            guard number.status != .released else { throw .alreadyReleased(numberId) }
+            let computed = Self.refund(for: number, at: requestedAt)
+            var refund: LedgerTransaction?
+            if computed.amount > 0 {
+                refund = LedgerTransaction(
+                    id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: account.id,
+                    kind: .refund, amount: computed.amount, balanceAfter: account.balance + computed.amount,
+                    currency: account.currency, numberId: numberId,
+                    description: "Prorated refund for \(computed.remainingDays) days remaining in billing cycle",
+                    createdAt: now,
+                    idempotencyKey: nil)
+            }
+            var released = number
+            released.status = .released
+            released.releasedAt = requestedAt
+            released.trunkId = nil
+            released.refundTransactionId = refund?.id
+            let result = Self.releaseResult(
+                released, at: requestedAt, refund: computed, transaction: refund, dryRun: false)
+            return ([.numberReleased(numberId: numberId, at: requestedAt, refund: refund)], result)
+        }
+    }
+
+    /// The refund for releasing `number` at `at`: only a paid (active) cycle is refunded, and only once.
+    static func refund(for number: OwnedNumber, at: Date) -> BillingCalendar.Refund {
+        guard number.status == .active, number.refundTransactionId == nil else {
+            return BillingCalendar.Refund(amount: 0, remainingDays: 0, daysInCycle: 0)
+        }
+        return BillingCalendar.proratedRefund(
+            monthlyFee: number.monthlyFee, cycleStart: number.cycleStart, nextBillingDate: number.nextBillingDate,
+            releaseAt: at)
+    }
+
+    /// The result for `number` (as it is after the operation) with `refund`.
+    static func releaseResult(
+        _ number: OwnedNumber, at: Date, refund: BillingCalendar.Refund, transaction: LedgerTransaction?, dryRun: Bool
+    ) -> ReleaseResult {
+        ReleaseResult(
+            number: number, releasedAt: at, refund: refund.amount, remainingDays: refund.remainingDays,
+            description: "Prorated refund for \(refund.remainingDays) days remaining in billing cycle",
+            transaction: transaction, dryRun: dryRun)
+    }
+}

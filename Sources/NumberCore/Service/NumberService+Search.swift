@@ -1,0 +1,126 @@
+import Foundation
+
+/// One search result with our price.
+public struct PricedNumber: Sendable, Hashable {
+    /// What the provider offers.
+    public var number: AvailableNumber
+    /// Our price (what a purchase charges).
+    public var price: PricingPolicy.Quote
+}
+
+/// The result of ``NumberService/search(_:accountId:)``.
+public struct SearchResult: Sendable, Hashable {
+    /// The numbers, with our price.
+    public var numbers: [PricedNumber]
+    /// How many the provider returned (it reports no larger total).
+    public var totalFound: Int
+}
+
+extension NumberService {
+    /// Searches the provider's inventory and prices each result with our policy. With `accountId`, the price
+    /// must be in the account's currency.
+    public func search(_ query: ProviderSearchQuery, accountId: String? = nil) async throws(NumberError) -> SearchResult {
+        let query = try validated(query)
+        let currency = try accountId.map { id throws(NumberError) in try account(id).currency }
+        let quote = try await quote(country: query.country, type: query.type)
+        if let currency, currency != quote.currency {
+            throw .currencyMismatch(expected: currency, got: quote.currency)
+        }
+        let found: [AvailableNumber]
+        do {
+            found = try await provider.search(query)
+        } catch {
+            throw NumberError.fromProvider(error)
+        }
+        let matching = found.filter { $0.capabilities.satisfies(query.capabilities) && $0.country == query.country }
+            .prefix(query.limit)
+        remember(Array(matching))
+        return SearchResult(numbers: matching.map { PricedNumber(number: $0, price: quote) }, totalFound: matching.count)
+    }
+
+    /// Our price for a kind of number in a country, from the provider's (cached) cost.
+    public func quote(country: String, type: NumberType) async throws(NumberError) -> PricingPolicy.Quote {
+        let country = try Validation.country(country)
+        return try config.pricing.quote(await providerPrice(country: country, type: type))
+    }
+
+    private func validated(_ query: ProviderSearchQuery) throws(NumberError) -> ProviderSearchQuery {
+        let limits = config.limits
+        var query = query
+        query.country = try Validation.country(query.country)
+        guard query.limit >= 1 else { throw .invalid("limit", "limit must be positive") }
+        guard query.limit <= limits.searchResultsMax else {
+            throw .limit("limit", max: limits.searchResultsMax, "limit is larger than \(limits.searchResultsMax)")
+        }
+        if let areaCode = query.areaCode, !areaCode.isEmpty {
+            guard (1...6).contains(areaCode.count), areaCode.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) })
+            else { throw .invalid("areaCode", "area code must be 1 to 6 digits") }
+        } else {
+            query.areaCode = nil
+        }
+        if let contains = query.contains, !contains.isEmpty {
+            guard contains.count <= limits.containsLengthMax else {
+                throw .limit("contains", max: limits.containsLengthMax, "pattern is longer than \(limits.containsLengthMax)")
+            }
+            guard contains.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*") })
+            else { throw .invalid("contains", "pattern may hold only digits, letters and *") }
+        } else {
+            query.contains = nil
+        }
+        let max = limits.searchFieldLengthMax
+        query.region = try Validation.optionalText(query.region, field: "region", max: max)
+        query.locality = try Validation.optionalText(query.locality, field: "locality", max: max)
+        query.postalCode = try Validation.optionalText(query.postalCode, field: "postalCode", max: max)
+        return query
+    }
+
+    /// The provider's cost, from the cache while it is fresh.
+    func providerPrice(country: String, type: NumberType) async throws(NumberError) -> ProviderPrice {
+        let key = "\(country)/\(type.rawValue)"
+        let now = now()
+        let ttl = TimeInterval(config.caches.priceTTLSeconds)
+        if let cached = local.withLock({ $0.prices[key] }), cached.fetchedAt.addingTimeInterval(ttl) > now {
+            return cached.price
+        }
+        let price: ProviderPrice
+        do {
+            price = try await provider.price(country: country, type: type)
+        } catch {
+            throw NumberError.fromProvider(error)
+        }
+        guard price.country == country, price.type == type else {
+            throw NumberError(.unavailable, .providerUnavailable, "the provider priced another kind of number")
+        }
+        let entriesMax = config.caches.priceEntriesMax
+        local.withLock { local in
+            if local.prices.count >= entriesMax { local.prices.removeAll() }
+            local.prices[key] = (price, now)
+        }
+        return price
+    }
+
+    /// Keeps search listings so a purchase can record locality, region and postal code.
+    private func remember(_ listings: [AvailableNumber]) {
+        let now = now()
+        let ttl = TimeInterval(config.caches.listingTTLSeconds)
+        let entriesMax = config.caches.listingEntriesMax
+        local.withLock { local in
+            if local.listings.count + listings.count > entriesMax {
+                local.listings = local.listings.filter { $0.value.seenAt.addingTimeInterval(ttl) > now }
+            }
+            for listing in listings where local.listings.count < entriesMax {
+                local.listings[listing.phoneNumber] = (listing, now)
+            }
+        }
+    }
+
+    /// The listing seen in a recent search, if any.
+    func listing(for phoneNumber: String) -> AvailableNumber? {
+        let now = now()
+        let ttl = TimeInterval(config.caches.listingTTLSeconds)
+        return local.withLock { local in
+            guard let entry = local.listings[phoneNumber], entry.seenAt.addingTimeInterval(ttl) > now else { return nil }
+            return entry.listing
+        }
+    }
+}

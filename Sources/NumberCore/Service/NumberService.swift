@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The core's facade: accounts, ledger, numbers, trunks, billing and API keys over a ``NumberStore`` and a
+/// ``NumberProvider``.
+///
+/// Every write validates against the state, produces ``CoreEvent``s, has them made durable, then applies them;
+/// reads see only durable state. Usage:
+/// ```swift
+/// let service = try await NumberService.open(store: store, provider: provider)
+/// let account = try await service.createAccount(name: "Acme", currency: "USD")
+/// _ = try await service.addFunds(accountId: account.id, amount: 10_000)
+/// let bought = try await service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US"))
+/// ```
+public final class NumberService: Sendable {
+    /// Process-local bookkeeping that is not part of the durable state.
+    struct Local {
+        /// Intents a running saga (or reconcile pass) is driving; reconcile leaves them alone.
+        var liveIntents: Set<String> = []
+        /// Numbers whose release a running call is driving.
+        var liveReleases: Set<String> = []
+        /// Provider prices by `country/type`, with the time they were fetched.
+        var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
+        /// Search listings by E.164, with the time they were seen.
+        var listings: [String: (listing: AvailableNumber, seenAt: Date)] = [:]
+    }
+
+    let config: NumberServiceConfig
+    let provider: any NumberProvider
+    let clock: any NumberClock
+    let coordinator: StateCoordinator
+    let logger: Logger
+    let local = Mutex(Local())
+
+    /// Opens a service over the state `store` has committed. Run ``reconcile()`` next to settle purchases a
+    /// crash interrupted.
+    public static func open(
+        store: any NumberStore, provider: any NumberProvider, clock: any NumberClock = SystemClock(),
+        config: NumberServiceConfig = .defaults, logger: Logger = Logger(label: "numberd.core")
+    ) async throws -> NumberService {
+        let state = try await store.load()
+        return NumberService(store: store, state: state, provider: provider, clock: clock, config: config, logger: logger)
+    }
+
+    /// Creates a service over `store`, whose committed state is `state`.
+    public init(
+        store: any NumberStore, state: CoreState, provider: any NumberProvider, clock: any NumberClock = SystemClock(),
+        config: NumberServiceConfig = .defaults, logger: Logger = Logger(label: "numberd.core")
+    ) {
+        let problems = config.validate()
+        precondition(problems.isEmpty, "invalid NumberServiceConfig: \(problems.joined(separator: "; "))")
+        self.config = config
+        self.provider = provider
+        self.clock = clock
+        self.coordinator = StateCoordinator(store: store, state: state)
+        self.logger = logger
+    }
+
+    /// A copy of the durable state (for `verify`, tests and diagnostics).
+    public func durableState() -> CoreState {
+        (try? coordinator.read { $0 }) ?? CoreState()
+    }
+
+    /// The store failure that stopped writes, if any.
+    public var storeFailure: NumberError? { coordinator.failure }
+
+    /// The current time in whole milliseconds, so that times survive a JSON round trip exactly.
+    func now() -> Date {
+        let milliseconds = (clock.now().timeIntervalSince1970 * 1000).rounded(.down)
+        return Date(timeIntervalSince1970: milliseconds / 1000)
+    }
+}

@@ -1,0 +1,121 @@
+/// Configuration of ``NumberService``: every limit is a named field with a documented default.
+public struct NumberServiceConfig: Sendable, Hashable {
+    /// Sizes and counts accepted from callers.
+    public struct Limits: Sendable, Hashable {
+        /// Most numbers in one purchase. Default 20.
+        public var purchaseNumbersMax: Int = 20
+        /// Largest search `limit`. Default 100.
+        public var searchResultsMax: Int = 100
+        /// Page size when the caller gives none. Default 50.
+        public var pageSizeDefault: Int = 50
+        /// Largest page size. Default 500.
+        public var pageSizeMax: Int = 500
+        /// Longest account, trunk or key name, in characters. Default 200.
+        public var nameLengthMax: Int = 200
+        /// Longest provider trunk SID. Default 64.
+        public var providerSidLengthMax: Int = 64
+        /// Longest free-text description. Default 500.
+        public var descriptionLengthMax: Int = 500
+        /// Longest search text field (region, locality, postal code). Default 64.
+        public var searchFieldLengthMax: Int = 64
+        /// Longest `contains` pattern. Default 16.
+        public var containsLengthMax: Int = 16
+        /// Most trunks per account. Default 1000.
+        public var trunksPerAccountMax: Int = 1000
+        /// Most numbers (not released) per account. Default 10 000.
+        public var numbersPerAccountMax: Int = 10_000
+        /// Most accounts. Default 1 000 000.
+        public var accountsMax: Int = 1_000_000
+        /// Most API keys (including revoked). Default 100 000.
+        public var apiKeysMax: Int = 100_000
+        /// Largest single AddFunds amount, minor units. Default 100 000 000 (1 M USD).
+        public var fundsAmountMax: Int64 = 100_000_000
+        /// Largest balance, minor units. Default 10 000 000 000 (100 M USD).
+        public var balanceMax: Int64 = 10_000_000_000
+
+        /// The defaults.
+        public static let defaults = Limits()
+    }
+
+    /// Billing cadence.
+    public struct Billing: Sendable, Hashable {
+        /// How long a past-due number is kept before it is released, seconds. Default 7 days.
+        public var gracePeriodSeconds: Int64 = 7 * 86_400
+        /// Most renewals, past-due marks and releases decided in one billing run. Default 10 000.
+        public var actionsPerRunMax: Int = 10_000
+        /// Most cycles caught up for one number in one run (after a long outage). Default 36.
+        public var cyclesPerNumberMax: Int = 36
+
+        /// The defaults.
+        public static let defaults = Billing()
+    }
+
+    /// Idempotency keys.
+    public struct Idempotency: Sendable, Hashable {
+        /// Longest key. Default 128.
+        public var keyLengthMax: Int = 128
+        /// How long a key is remembered, seconds; at least 24 h. Default 24 h.
+        public var ttlSeconds: Int64 = 86_400
+
+        /// The defaults.
+        public static let defaults = Idempotency()
+    }
+
+    /// In-memory caches of provider data.
+    public struct Caches: Sendable, Hashable {
+        /// How long a provider price is reused, seconds. Default 1 h.
+        public var priceTTLSeconds: Int64 = 3_600
+        /// Most cached prices. Default 256.
+        public var priceEntriesMax: Int = 256
+        /// How long a search result's listing (locality, region) is kept for the purchase, seconds. Default 1 h.
+        public var listingTTLSeconds: Int64 = 3_600
+        /// Most cached listings. Default 10 000.
+        public var listingEntriesMax: Int = 10_000
+
+        /// The defaults.
+        public static let defaults = Caches()
+    }
+
+    /// Caller limits.
+    public var limits: Limits
+    /// Billing cadence.
+    public var billing: Billing
+    /// Idempotency keys.
+    public var idempotency: Idempotency
+    /// Provider data caches.
+    public var caches: Caches
+    /// Our prices.
+    public var pricing: PricingPolicy
+
+    /// The defaults.
+    public static let defaults = NumberServiceConfig(
+        limits: .defaults, billing: .defaults, idempotency: .defaults, caches: .defaults, pricing: .defaults)
+
+    /// Creates a configuration.
+    public init(limits: Limits, billing: Billing, idempotency: Idempotency, caches: Caches, pricing: PricingPolicy) {
+        self.limits = limits
+        self.billing = billing
+        self.idempotency = idempotency
+        self.caches = caches
+        self.pricing = pricing
+    }
+
+    /// Problems with the configuration; empty when it is usable.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if idempotency.ttlSeconds < 86_400 { problems.append("idempotency.ttlSeconds must be at least 86400") }
+        if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
+            problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")
+        }
+        if limits.purchaseNumbersMax < 1 { problems.append("limits.purchaseNumbersMax must be positive") }
+        if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
+        if billing.gracePeriodSeconds < 0 { problems.append("billing.gracePeriodSeconds must not be negative") }
+        if billing.actionsPerRunMax < 1 || billing.cyclesPerNumberMax < 1 {
+            problems.append("billing limits must be positive")
+        }
+        if pricing.markupPercent < 0 || pricing.minimumMonthlyFee < 0 || pricing.defaultSetupFee < 0 {
+            problems.append("pricing values must not be negative")
+        }
+        return problems
+    }
+}

@@ -1,0 +1,77 @@
+/// Input checks shared by the operations; each throws a typed ``NumberError`` naming the field.
+enum Validation {
+    /// A non-empty name of at most `max` characters without control characters.
+    static func name(_ value: String, field: String, max: Int) throws(NumberError) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw .invalid(field, "\(field) must not be empty") }
+        guard trimmed.count <= max else { throw .limit(field, max: max, "\(field) is longer than \(max) characters") }
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalid(field, "\(field) contains control characters")
+        }
+        return trimmed
+    }
+
+    /// An ISO 4217 code: three upper-case letters.
+    static func currency(_ value: String) throws(NumberError) -> String {
+        guard value.count == 3, value.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) }) else {
+            throw .invalid("currency", "currency must be an ISO 4217 code like USD")
+        }
+        return value
+    }
+
+    /// An ISO 3166-1 alpha-2 code: two upper-case letters.
+    static func country(_ value: String) throws(NumberError) -> String {
+        guard value.count == 2, value.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) }) else {
+            throw .invalid("country", "country must be an ISO 3166-1 alpha-2 code like US")
+        }
+        return value
+    }
+
+    /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits.
+    static func phoneNumber(_ value: String) throws(NumberError) -> String {
+        let scalars = Array(value.unicodeScalars)
+        guard scalars.count >= 3, scalars.count <= 16, scalars[0] == "+", scalars[1] != "0",
+            scalars.dropFirst().allSatisfy({ ("0"..."9").contains($0) })
+        else {
+            throw NumberError(
+                .invalidArgument, .invalidField, "\(value.prefix(32)) is not an E.164 number",
+                details: ["field": "phoneNumbers"])
+        }
+        return value
+    }
+
+    /// Optional text of at most `max` characters.
+    static func optionalText(_ value: String?, field: String, max: Int) throws(NumberError) -> String? {
+        guard let value else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { return nil }
+        guard trimmed.count <= max else { throw .limit(field, max: max, "\(field) is longer than \(max) characters") }
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalid(field, "\(field) contains control characters")
+        }
+        return trimmed
+    }
+
+    /// An idempotency key: printable ASCII, 1 to `max` characters.
+    static func idempotencyKey(_ value: String?, max: Int) throws(NumberError) -> String? {
+        guard let value else { return nil }
+        guard !value.isEmpty else { throw .invalid("idempotencyKey", "idempotency key must not be empty") }
+        guard value.utf8.count <= max else {
+            throw .limit("idempotencyKey", max: max, "idempotency key is longer than \(max) bytes")
+        }
+        guard value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e }) else {
+            throw .invalid("idempotencyKey", "idempotency key must be printable ASCII without spaces")
+        }
+        return value
+    }
+
+    /// A page size: 0 means the default.
+    static func pageSize(_ value: Int, limits: NumberServiceConfig.Limits) throws(NumberError) -> Int {
+        if value == 0 { return limits.pageSizeDefault }
+        guard value > 0 else { throw .invalid("pageSize", "page size must not be negative") }
+        guard value <= limits.pageSizeMax else {
+            throw .limit("pageSize", max: limits.pageSizeMax, "page size is larger than \(limits.pageSizeMax)")
+        }
+        return value
+    }
+}

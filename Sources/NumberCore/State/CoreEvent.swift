@@ -1,0 +1,44 @@
+import Foundation
+
+/// A fact that changed the core state. Events carry every value (ids, times, amounts, balances after) so that
+/// applying them is deterministic: replaying a journal rebuilds the exact state.
+public enum CoreEvent: Codable, Sendable, Hashable {
+    /// An account was created.
+    case accountCreated(Account)
+    /// An account's status changed.
+    case accountStatusChanged(accountId: String, status: Account.Status)
+    /// An API key was created.
+    case apiKeyCreated(ApiKey)
+    /// An API key was revoked.
+    case apiKeyRevoked(keyId: String, at: Date)
+    /// A trunk was created.
+    case trunkCreated(Trunk)
+    /// A trunk was deleted.
+    case trunkDeleted(trunkId: String)
+    /// A transaction not tied to another event (funds added, adjustment) was posted.
+    case transactionPosted(LedgerTransaction)
+    /// An idempotency key was recorded or its outcome updated.
+    case idempotencyRecorded(IdempotencyRecord)
+    /// Idempotency records older than their TTL were dropped.
+    case idempotencyExpired(storageKeys: [String])
+    /// A purchase began: the amount is held and the numbers reserved.
+    case purchaseIntentOpened(PurchaseIntent)
+    /// A purchase failed; what was bought must be released before the intent is voided.
+    case purchaseIntentCompensating(intentId: String)
+    /// A purchase completed: the numbers are owned, the debits posted, the hold cleared.
+    case purchaseCommitted(intentId: String, numbers: [OwnedNumber], transactions: [LedgerTransaction])
+    /// A purchase was abandoned: hold and reservations cleared, nothing charged.
+    case purchaseIntentVoided(intentId: String)
+    /// A number's trunk changed.
+    case numberTrunkChanged(numberId: String, trunkId: String?)
+    /// A release was requested (the provider call follows).
+    case numberReleaseRequested(numberId: String, at: Date)
+    /// A release request was withdrawn because the provider still has the number and refused to release it.
+    case numberReleaseCancelled(numberId: String)
+    /// A number was released, with its refund if any.
+    case numberReleased(numberId: String, at: Date, refund: LedgerTransaction?)
+    /// A monthly fee was paid: the cycle moves on.
+    case numberRenewed(numberId: String, transaction: LedgerTransaction, cycleStart: Date, nextBillingDate: Date)
+    /// A renewal could not be paid.
+    case numberPastDue(numberId: String, at: Date)
+}

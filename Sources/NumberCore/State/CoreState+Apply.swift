@@ -1,0 +1,139 @@
+import Foundation
+
+extension CoreState {
+    /// Applies one event. Events come from decisions made against this state (or a journal of them), so an
+    /// event that does not fit is a bug: it traps rather than silently diverging.
+    public mutating func apply(_ event: CoreEvent) {
+        eventCount += 1
+        switch event {
+        case .accountCreated(let account):
+            precondition(accounts[account.id] == nil, "duplicate account")
+            accounts[account.id] = account
+        case .accountStatusChanged(let accountId, let status):
+            precondition(accounts[accountId] != nil, "unknown account")
+            accounts[accountId]!.status = status
+        case .apiKeyCreated(let key):
+            precondition(apiKeys[key.id] == nil, "duplicate api key")
+            apiKeys[key.id] = key
+        case .apiKeyRevoked(let keyId, let at):
+            precondition(apiKeys[keyId] != nil, "unknown api key")
+            apiKeys[keyId]!.revokedAt = at
+        case .trunkCreated(let trunk):
+            precondition(trunks[trunk.id] == nil, "duplicate trunk")
+            trunks[trunk.id] = trunk
+        case .trunkDeleted(let trunkId):
+            precondition(trunks.removeValue(forKey: trunkId) != nil, "unknown trunk")
+        case .transactionPosted(let transaction):
+            post(transaction)
+        case .idempotencyRecorded(let record):
+            idempotency[record.storageKey] = record
+        case .idempotencyExpired(let keys):
+            for key in keys { idempotency.removeValue(forKey: key) }
+        case .purchaseIntentOpened(let intent):
+            openIntent(intent)
+        case .purchaseIntentCompensating(let intentId):
+            precondition(intents[intentId] != nil, "unknown intent")
+            intents[intentId]!.status = .compensating
+        case .purchaseCommitted(let intentId, let numbers, let transactions):
+            commitPurchase(intentId: intentId, numbers: numbers, transactions: transactions)
+        case .purchaseIntentVoided(let intentId):
+            closeIntent(intentId, dropKey: true)
+        case .numberTrunkChanged(let numberId, let trunkId):
+            precondition(numbers[numberId] != nil, "unknown number")
+            numbers[numberId]!.trunkId = trunkId
+        case .numberReleaseRequested(let numberId, let at):
+            precondition(numbers[numberId] != nil, "unknown number")
+            numbers[numberId]!.releaseRequestedAt = at
+        case .numberReleaseCancelled(let numberId):
+            precondition(numbers[numberId] != nil, "unknown number")
+            numbers[numberId]!.releaseRequestedAt = nil
+        case .numberReleased(let numberId, let at, let refund):
+            release(numberId: numberId, at: at, refund: refund)
+        case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
+            post(transaction)
+            precondition(numbers[numberId] != nil, "unknown number")
+            numbers[numberId]!.status = .active
+            numbers[numberId]!.pastDueSince = nil
+            numbers[numberId]!.cycleStart = cycleStart
+            numbers[numberId]!.nextBillingDate = nextBillingDate
+        case .numberPastDue(let numberId, let at):
+            precondition(numbers[numberId] != nil, "unknown number")
+            numbers[numberId]!.status = .pastDue
+            numbers[numberId]!.pastDueSince = at
+        }
+    }
+
+    /// Applies events in order.
+    public mutating func apply(_ events: some Sequence<CoreEvent>) {
+        for event in events { apply(event) }
+    }
+
+    private mutating func post(_ transaction: LedgerTransaction) {
+        precondition(accounts[transaction.accountId] != nil, "transaction for unknown account")
+        precondition(transactionAccounts[transaction.id] == nil, "duplicate transaction id")
+        let balance = accounts[transaction.accountId]!.balance + transaction.amount
+        precondition(balance == transaction.balanceAfter && balance >= 0, "transaction balance does not add up")
+        accounts[transaction.accountId]!.balance = balance
+        transactions[transaction.accountId, default: []].append(transaction)
+        transactionAccounts[transaction.id] = transaction.accountId
+    }
+
+    private mutating func openIntent(_ intent: PurchaseIntent) {
+        precondition(intents[intent.id] == nil, "duplicate intent")
+        precondition(accounts[intent.accountId] != nil, "intent for unknown account")
+        intents[intent.id] = intent
+        accounts[intent.accountId]!.held += intent.heldAmount
+        for item in intent.items {
+            precondition(reservations[item.phoneNumber] == nil, "number reserved twice")
+            reservations[item.phoneNumber] = intent.id
+        }
+    }
+
+    private mutating func closeIntent(_ intentId: String, dropKey: Bool) {
+        guard let intent = intents.removeValue(forKey: intentId) else { preconditionFailure("unknown intent") }
+        accounts[intent.accountId]!.held -= intent.heldAmount
+        for item in intent.items where reservations[item.phoneNumber] == intentId {
+            reservations.removeValue(forKey: item.phoneNumber)
+        }
+        // A voided purchase charged nothing: the key is freed so the client can retry with it.
+        if dropKey, let key = intent.idempotencyKey {
+            idempotency.removeValue(forKey: IdempotencyRecord.storageKey(accountId: intent.accountId, key: key))
+        }
+    }
+
+    private mutating func commitPurchase(intentId: String, numbers owned: [OwnedNumber], transactions: [LedgerTransaction]) {
+        guard let intent = intents[intentId] else { preconditionFailure("unknown intent") }
+        closeIntent(intentId, dropKey: false)
+        for number in owned {
+            precondition(numbers[number.id] == nil, "duplicate number id")
+            precondition(phoneOwners[number.phoneNumber] == nil, "number owned twice")
+            numbers[number.id] = number
+            accountNumbers[number.accountId, default: []].append(number.id)
+            phoneOwners[number.phoneNumber] = number.id
+        }
+        for transaction in transactions { post(transaction) }
+        if let key = intent.idempotencyKey {
+            let storageKey = IdempotencyRecord.storageKey(accountId: intent.accountId, key: key)
+            if var record = idempotency[storageKey] {
+                record.outcome = .purchased(numberIds: owned.map(\.id), transactionIds: transactions.map(\.id))
+                idempotency[storageKey] = record
+            }
+        }
+    }
+
+    private mutating func release(numberId: String, at: Date, refund: LedgerTransaction?) {
+        guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
+        precondition(number.status != .released, "number released twice")
+        if let refund {
+            precondition(number.refundTransactionId == nil, "second refund")
+            post(refund)
+            numbers[numberId]!.refundTransactionId = refund.id
+        }
+        numbers[numberId]!.status = .released
+        numbers[numberId]!.releasedAt = at
+        numbers[numberId]!.trunkId = nil
+        if phoneOwners[number.phoneNumber] == numberId {
+            phoneOwners.removeValue(forKey: number.phoneNumber)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+/// A broken invariant found by ``CoreState/checkInvariants()``.
+public struct Violation: Sendable, Hashable, CustomStringConvertible {
+    /// Which rule, e.g. `balance-equals-ledger`.
+    public var rule: String
+    /// What was found.
+    public var message: String
+
+    /// `rule: message`.
+    public var description: String { "\(rule): \(message)" }
+}
+
+extension CoreState {
+    /// Checks every rule the state must keep; an empty result means the state is sound. Also the basis of
+    /// `numberd verify`.
+    public func checkInvariants() -> [Violation] {
+        var found: [Violation] = []
+        checkAccounts(&found)
+        checkNumbers(&found)
+        checkIntents(&found)
+        checkReferences(&found)
+        return found
+    }
+
+    private func checkAccounts(_ found: inout [Violation]) {
+        var heldByAccount: [String: Int64] = [:]
+        for intent in intents.values { heldByAccount[intent.accountId, default: 0] += intent.heldAmount }
+        for account in accounts.values.sorted(by: { $0.id < $1.id }) {
+            let ledger = transactions[account.id] ?? []
+            var running: Int64 = 0
+            for transaction in ledger {
+                running += transaction.amount
+                if transaction.balanceAfter != running {
+                    found.append(
+                        Violation(
+                            rule: "balance-after", message: "\(transaction.id) says \(transaction.balanceAfter), sum is \(running)"))
+                }
+                if running < 0 {
+                    found.append(Violation(rule: "balance-non-negative", message: "\(account.id) went to \(running)"))
+                }
+                if transaction.currency != account.currency {
+                    found.append(Violation(rule: "currency", message: "\(transaction.id) is in \(transaction.currency)"))
+                }
+                if transactionAccounts[transaction.id] != account.id {
+                    found.append(Violation(rule: "transaction-index", message: "\(transaction.id) not indexed"))
+                }
+            }
+            if running != account.balance {
+                found.append(
+                    Violation(
+                        rule: "balance-equals-ledger", message: "\(account.id) balance \(account.balance), ledger \(running)"))
+            }
+            if account.balance < 0 {
+                found.append(Violation(rule: "balance-non-negative", message: "\(account.id) balance \(account.balance)"))
+            }
+            let held = heldByAccount[account.id] ?? 0
+            if account.held != held || held < 0 || held > account.balance {
+                found.append(
+                    Violation(
+                        rule: "holds", message: "\(account.id) held \(account.held), intents \(held), balance \(account.balance)"))
+            }
+        }
+        let indexed = transactions.values.reduce(0) { $0 + $1.count }
+        if indexed != transactionAccounts.count {
+            found.append(Violation(rule: "transaction-index", message: "\(transactionAccounts.count) ids, \(indexed) rows"))
+        }
+    }
+
+    private func checkNumbers(_ found: inout [Violation]) {
+        var holders: [String: [String]] = [:]
+        var refunds: [String: Int] = [:]
+        for transactionsOfAccount in transactions.values {
+            for transaction in transactionsOfAccount where transaction.kind == .refund {
+                refunds[transaction.numberId ?? "", default: 0] += 1
+            }
+        }
+        for number in numbers.values.sorted(by: { $0.id < $1.id }) {
+            if number.status != .released { holders[number.phoneNumber, default: []].append(number.id) }
+            let refundCount = refunds[number.id] ?? 0
+            if refundCount > 1 || (refundCount == 1) != (number.refundTransactionId != nil) {
+                found.append(Violation(rule: "one-refund", message: "\(number.id) has \(refundCount) refunds"))
+            }
+            if number.refundTransactionId != nil && number.status != .released {
+                found.append(Violation(rule: "one-refund", message: "\(number.id) refunded but not released"))
+            }
+            if (number.status == .released) != (number.releasedAt != nil) {
+                found.append(Violation(rule: "released-at", message: "\(number.id) status \(number.status.rawValue)"))
+            }
+            if (number.status == .pastDue) != (number.pastDueSince != nil) {
+                found.append(Violation(rule: "past-due-since", message: "\(number.id) status \(number.status.rawValue)"))
+            }
+            if number.nextBillingDate <= number.cycleStart || number.monthlyFee < 0 || number.setupFee < 0 {
+                found.append(Violation(rule: "billing-cycle", message: "\(number.id) has a bad cycle or fee"))
+            }
+            if let account = accounts[number.accountId] {
+                if account.currency != number.currency {
+                    found.append(Violation(rule: "currency", message: "\(number.id) is in \(number.currency)"))
+                }
+            } else {
+                found.append(Violation(rule: "number-account", message: "\(number.id) has no account"))
+            }
+            if !numberIDs(of: number.accountId).contains(number.id) {
+                found.append(Violation(rule: "number-index", message: "\(number.id) not in its account's list"))
+            }
+        }
+        for (phone, ids) in holders where ids.count > 1 {
+            found.append(Violation(rule: "owned-once", message: "\(phone) owned by \(ids.sorted())"))
+        }
+        for (phone, ids) in holders where phoneOwners[phone] != ids.first {
+            found.append(Violation(rule: "owner-index", message: "\(phone) index is wrong"))
+        }
+        if phoneOwners.count != holders.count {
+            found.append(Violation(rule: "owner-index", message: "\(phoneOwners.count) indexed, \(holders.count) held"))
+        }
+    }
+
+    private func checkIntents(_ found: inout [Violation]) {
+        var reserved = 0
+        for intent in intents.values.sorted(by: { $0.id < $1.id }) {
+            let sum = intent.items.reduce(Int64(0)) { $0 + $1.setupFee + $1.monthlyFee }
+            if sum != intent.heldAmount {
+                found.append(Violation(rule: "intent-hold", message: "\(intent.id) holds \(intent.heldAmount), items \(sum)"))
+            }
+            for item in intent.items {
+                reserved += 1
+                if reservations[item.phoneNumber] != intent.id {
+                    found.append(Violation(rule: "reservation", message: "\(item.phoneNumber) not reserved by \(intent.id)"))
+                }
+                if phoneOwners[item.phoneNumber] != nil {
+                    found.append(Violation(rule: "reservation", message: "\(item.phoneNumber) reserved and owned"))
+                }
+            }
+        }
+        if reserved != reservations.count {
+            found.append(Violation(rule: "reservation", message: "\(reservations.count) reservations, \(reserved) items"))
+        }
+    }
+
+    private func checkReferences(_ found: inout [Violation]) {
+        for number in numbers.values where number.status != .released {
+            if let trunkId = number.trunkId, trunks[trunkId]?.accountId != number.accountId {
+                found.append(Violation(rule: "trunk-reference", message: "\(number.id) routes to \(trunkId)"))
+            }
+        }
+        for key in apiKeys.values where key.scope != .admin {
+            if key.accountId.flatMap({ accounts[$0] }) == nil {
+                found.append(Violation(rule: "key-account", message: "\(key.id) has no account"))
+            }
+        }
+        for trunk in trunks.values where accounts[trunk.accountId] == nil {
+            found.append(Violation(rule: "trunk-account", message: "\(trunk.id) has no account"))
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Everything the core knows, changed only by applying ``CoreEvent``s.
+public struct CoreState: Codable, Sendable, Hashable {
+    /// Accounts by id.
+    public internal(set) var accounts: [String: Account] = [:]
+    /// API keys by id.
+    public internal(set) var apiKeys: [String: ApiKey] = [:]
+    /// Trunks by id.
+    public internal(set) var trunks: [String: Trunk] = [:]
+    /// Numbers (all statuses) by id.
+    public internal(set) var numbers: [String: OwnedNumber] = [:]
+    /// Each account's number ids in purchase order.
+    public internal(set) var accountNumbers: [String: [String]] = [:]
+    /// Each account's transactions in posting order.
+    public internal(set) var transactions: [String: [LedgerTransaction]] = [:]
+    /// Transaction id → account id, for lookups and id uniqueness.
+    public internal(set) var transactionAccounts: [String: String] = [:]
+    /// Open purchase intents by id.
+    public internal(set) var intents: [String: PurchaseIntent] = [:]
+    /// Idempotency records by ``IdempotencyRecord/storageKey``.
+    public internal(set) var idempotency: [String: IdempotencyRecord] = [:]
+    /// E.164 → id of the number that holds it (active or past due, not released).
+    public internal(set) var phoneOwners: [String: String] = [:]
+    /// E.164 → id of the open intent that reserves it.
+    public internal(set) var reservations: [String: String] = [:]
+    /// How many events were applied (a cheap identity for tests and snapshots).
+    public internal(set) var eventCount: UInt64 = 0
+
+    /// An empty state.
+    public init() {}
+
+    /// The number ids of `accountId` in purchase order.
+    func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
+
+    /// The transaction with `id`.
+    func transaction(_ id: String) -> LedgerTransaction? {
+        guard let accountId = transactionAccounts[id] else { return nil }
+        return transactions[accountId]?.first { $0.id == id }
+    }
+
+    /// Whether `id` is already used by anything in the state.
+    func isTaken(_ id: String) -> Bool {
+        accounts[id] != nil || apiKeys[id] != nil || trunks[id] != nil || numbers[id] != nil
+            || transactionAccounts[id] != nil || intents[id] != nil
+    }
+}
