@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C system libraries: the Debian packages libssl-dev and libcurl4-openssl-dev.
@@ -83,6 +84,16 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The Twilio simulator as a command-line server.
+        .executableTarget(
+            name: "twilio-sim",
+            dependencies: [
+                "TwilioSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
         .testTarget(
             name: "NumberWireTests",
             dependencies: [
@@ -105,6 +116,14 @@ let package = Package(
         ),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"], swiftSettings: strict),
         .testTarget(name: "NumberCoreTests", dependencies: ["NumberCore"], swiftSettings: strict),
-        .testTarget(name: "TwilioSimulatorTests", dependencies: ["TwilioSimulator"], swiftSettings: strict),
+        .testTarget(
+            name: "TwilioSimulatorTests",
+            dependencies: [
+                "TwilioSimulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )
