@@ -115,7 +115,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"], swiftSettings: strict),
-        .testTarget(name: "NumberCoreTests", dependencies: ["NumberCore"], swiftSettings: strict),
+        .testTarget(
+            name: "NumberCoreTests",
+            // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback.
+            dependencies: ["NumberCore", "CurlHTTP", "TwilioSimulator", "NumberTLS"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TwilioSimulatorTests",
             dependencies: [
