@@ -59,6 +59,12 @@ public struct HTTPRequest: Sendable, Hashable {
     public var basicAuth: BasicCredentials?
     /// Total timeout of this request in milliseconds; `nil` uses the configuration's `totalMilliseconds`.
     public var timeoutMilliseconds: Int?
+    /// Whether libcurl may send the request a second time by itself: when a reused keep-alive connection closes
+    /// before any answer, libcurl silently re-sends on a new connection. That is harmless for a GET but could
+    /// buy a number twice, so when this is `false` the request goes out on a fresh connection (which libcurl
+    /// never re-sends on) and a lost answer surfaces as `.connectionLost` with `requestMayHaveBeenSent`.
+    /// Default: `true` for GET, HEAD, PUT and DELETE; `false` for POST and PATCH.
+    public var allowsSilentResend: Bool
 
     /// Creates a request.
     public init(
@@ -67,7 +73,8 @@ public struct HTTPRequest: Sendable, Hashable {
         headers: [HTTPHeader] = [],
         body: [UInt8]? = nil,
         basicAuth: BasicCredentials? = nil,
-        timeoutMilliseconds: Int? = nil
+        timeoutMilliseconds: Int? = nil,
+        allowsSilentResend: Bool? = nil
     ) {
         self.method = method
         self.url = url
@@ -75,5 +82,6 @@ public struct HTTPRequest: Sendable, Hashable {
         self.body = body
         self.basicAuth = basicAuth
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.allowsSilentResend = allowsSilentResend ?? (method != .post && method != .patch)
     }
 }

@@ -46,7 +46,7 @@ struct CurlHTTPClientConcurrencyTests {
             $0.limits.concurrentTransfersMax = 1
             $0.limits.queuedRequestsMax = 1
         }) { server, client in
-            async let first = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=1")))
+            async let first = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=3")))
             async let second = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=0")))
             try await waitUntil { client.load == HTTPClientLoad(running: 1, queued: 1) }
             let started = ContinuousClock.now
@@ -54,7 +54,7 @@ struct CurlHTTPClientConcurrencyTests {
                 try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
             }
             #expect(error?.message.contains("queuedRequestsMax") == true)
-            #expect(ContinuousClock.now - started < .milliseconds(500))
+            #expect(ContinuousClock.now - started < .seconds(2))
             #expect(try await first.status == 200)
             #expect(try await second.status == 200)
         }
@@ -62,12 +62,12 @@ struct CurlHTTPClientConcurrencyTests {
 
     @Test func cancellingARunningRequestRemovesTheTransfer() async throws {
         try await withServerAndClient { server, client in
-            let task = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=10"))) }
+            let task = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }
             try await waitUntil { client.load.running == 1 }
             let started = ContinuousClock.now
             task.cancel()
             let result = await task.result
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(8))
             #expect((result.failure as? HTTPClientError)?.code == .cancelled)
             try await waitUntil { client.load == HTTPClientLoad(running: 0, queued: 0) }
             #expect(try await client.execute(HTTPRequest(method: .get, url: server.url("/echo"))).status == 200)
@@ -76,7 +76,7 @@ struct CurlHTTPClientConcurrencyTests {
 
     @Test func cancellingAQueuedRequestFailsItWithoutRunning() async throws {
         try await withServerAndClient(configure: { $0.limits.concurrentTransfersMax = 1 }) { server, client in
-            async let blocker = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=1")))
+            async let blocker = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=3")))
             try await waitUntil { client.load.running == 1 }
             let queued = Task { try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"))) }
             try await waitUntil { client.load.queued == 1 }

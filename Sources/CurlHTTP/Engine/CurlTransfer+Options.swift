@@ -9,6 +9,10 @@ extension CurlTransfer {
         try set(CURLOPT_PROTOCOLS_STR, "https")
         try set(CURLOPT_FOLLOWLOCATION, 0)
         try set(CURLOPT_NOSIGNAL, 1)
+        if !request.allowsSilentResend {
+            // libcurl re-sends only requests that went out on a reused connection; a fresh one is never re-sent.
+            try set(CURLOPT_FRESH_CONNECT, 1)
+        }
         try set(CURLOPT_TCP_KEEPALIVE, 1)
         try set(CURLOPT_SSL_VERIFYPEER, 1)
         try set(CURLOPT_SSL_VERIFYHOST, 2)

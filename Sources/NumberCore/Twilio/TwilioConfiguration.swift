@@ -83,7 +83,8 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
 
     /// Twilio's hosts and the defaults, with `credentials`.
     public init(
-        credentials: TwilioCredentials, endpoints: Endpoints = .twilio, http: HTTPClientConfiguration = Self.httpDefaults,
+        credentials: TwilioCredentials, endpoints: Endpoints = .twilio,
+        http: HTTPClientConfiguration = Self.httpDefaults,
         retry: TwilioRetryPolicy = .defaults, limits: Limits = .defaults
     ) {
         self.credentials = credentials
@@ -109,7 +110,8 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
 
     func validate() {
         retry.validate()
-        precondition(limits.searchPageSizeMax >= 1 && limits.searchPageSizeMax <= 1_000, "searchPageSizeMax in 1...1000")
+        precondition(
+            limits.searchPageSizeMax >= 1 && limits.searchPageSizeMax <= 1_000, "searchPageSizeMax in 1...1000")
         precondition(limits.lookUpPageSize >= 1 && limits.lookUpPageSize <= 1_000, "lookUpPageSize in 1...1000")
         precondition(limits.lookUpPagesMax >= 1, "lookUpPagesMax must be positive")
         precondition(limits.priceCacheTTLSeconds >= 0, "priceCacheTTLSeconds must not be negative")

@@ -1,7 +1,7 @@
 /// How the adapter authenticates to Twilio: HTTP Basic with the account SID and auth token, or with an API key
 /// SID and secret (recommended for production). The account SID is always needed: it is in every 2010 API path.
 /// `description` never shows the token or secret.
-public struct TwilioCredentials: Sendable, Hashable, CustomStringConvertible {
+public struct TwilioCredentials: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     /// The account SID (`AC` + 32 hex digits), used in URL paths.
     public let accountSid: String
     /// The Basic-auth user name: the account SID or an API key SID (`SK…`).
@@ -17,7 +17,9 @@ public struct TwilioCredentials: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// API key SID + secret, acting for `accountSid`. Throws `.authentication` if a value is malformed.
-    public static func apiKey(accountSid: String, keySid: String, keySecret: String) throws(ProviderError)
+    public static func apiKey(
+        accountSid: String, keySid: String, keySecret: String
+    ) throws(ProviderError)
         -> TwilioCredentials
     {
         try validateSid(accountSid, prefix: "AC", name: "TWILIO_ACCOUNT_SID")
@@ -52,6 +54,11 @@ public struct TwilioCredentials: Sendable, Hashable, CustomStringConvertible {
     /// The SIDs, with the secret redacted.
     public var description: String {
         "TwilioCredentials(accountSid: \(accountSid), username: \(username), secret: <redacted>)"
+    }
+
+    /// A mirror without the secret, so `dump` and reflection-based loggers cannot print it.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["accountSid": accountSid, "username": username, "secret": "<redacted>"])
     }
 
     private static func validateSid(_ sid: String, prefix: String, name: String) throws(ProviderError) {

@@ -9,7 +9,8 @@ enum TwilioDecimal {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         let integer = parts[0]
         let fraction = parts.count == 2 ? parts[1] : ""
-        guard !integer.isEmpty, integer.utf8.count <= integerDigitsMax, integer.utf8.allSatisfy(TwilioValidation.isDigit),
+        guard !integer.isEmpty, integer.utf8.count <= integerDigitsMax,
+            integer.utf8.allSatisfy(TwilioValidation.isDigit),
             parts.count == 1 || !fraction.isEmpty, fraction.utf8.allSatisfy(TwilioValidation.isDigit)
         else { return nil }
         let significant = fraction.prefix(6)

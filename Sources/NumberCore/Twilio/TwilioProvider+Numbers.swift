@@ -61,7 +61,8 @@ extension TwilioProvider {
                 TwilioTransport.Call(method: .get, url: url, form: nil, operation: "look up \(phoneNumber)"))
             guard let page = TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body)
             else {
-                throw ProviderError(.unavailable, message: "look up \(phoneNumber): Twilio's answer is not the expected JSON")
+                throw ProviderError(
+                    .unavailable, message: "look up \(phoneNumber): Twilio's answer is not the expected JSON")
             }
             if let match = page.incomingPhoneNumbers.first(where: { $0.phoneNumber == phoneNumber }) {
                 guard let number = Self.provisioned(match) else {
@@ -90,7 +91,8 @@ extension TwilioProvider {
             try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
             _ = try await transport.perform(
                 TwilioTransport.Call(
-                    method: .post, url: "\(trunking)/v1/Trunks/\(trunkSid)/PhoneNumbers", form: [("PhoneNumberSid", sid)],
+                    method: .post, url: "\(trunking)/v1/Trunks/\(trunkSid)/PhoneNumbers",
+                    form: [("PhoneNumberSid", sid)],
                     operation: "route \(sid) to \(trunkSid)"))
             return
         }
@@ -105,7 +107,8 @@ extension TwilioProvider {
     func fetch(sid: String) async throws(ProviderError) -> ProvisionedNumber {
         let answer = try await transport.perform(
             TwilioTransport.Call(
-                method: .get, url: accountURL("/IncomingPhoneNumbers/\(sid).json"), form: nil, operation: "fetch \(sid)"))
+                method: .get, url: accountURL("/IncomingPhoneNumbers/\(sid).json"), form: nil, operation: "fetch \(sid)"
+            ))
         guard let incoming = TwilioResources.decode(TwilioResources.Incoming.self, from: answer.response.body),
             let number = Self.provisioned(incoming)
         else { throw ProviderError(.unavailable, message: "fetch \(sid): Twilio's answer is not the expected JSON") }

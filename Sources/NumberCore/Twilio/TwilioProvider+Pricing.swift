@@ -20,7 +20,8 @@ extension TwilioProvider {
             priceCache.withLock { $0.store(country, entry) }
         }
         guard let price = entry.prices[type] else {
-            throw ProviderError(.notFound, message: "Twilio lists no monthly price for \(type.rawValue) numbers in \(country)")
+            throw ProviderError(
+                .notFound, message: "Twilio lists no monthly price for \(type.rawValue) numbers in \(country)")
         }
         return price
     }
@@ -35,7 +36,8 @@ extension TwilioProvider {
         }
         let currency = body.priceUnit.uppercased()
         guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0) }) else {
-            throw ProviderError(.unavailable, message: "price \(country): price_unit \"\(body.priceUnit)\" is no currency")
+            throw ProviderError(
+                .unavailable, message: "price \(country): price_unit \"\(body.priceUnit)\" is no currency")
         }
         var prices: [NumberType: ProviderPrice] = [:]
         for entry in body.phoneNumberPrices {

@@ -24,7 +24,9 @@ public final class TwilioProvider: NumberProvider {
     let monotonicNow: @Sendable () -> ContinuousClock.Instant
 
     /// Starts the adapter and its HTTP client. Traps on an invalid configuration (a programmer error).
-    public convenience init(configuration: TwilioConfiguration, logger: Logger = Logger(label: "numberd.twilio"))
+    public convenience init(
+        configuration: TwilioConfiguration, logger: Logger = Logger(label: "numberd.twilio")
+    )
         throws(ProviderError)
     {
         try self.init(

@@ -131,6 +131,10 @@ struct TwilioTransport: Sendable {
             headers.append(HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType))
             body = Array(FormURLEncoding.encode(form).utf8)
         }
-        return HTTPRequest(method: call.method, url: call.url, headers: headers, body: body, basicAuth: credentials)
+        // Only GETs may be re-sent by libcurl behind our back: a POST must never be, and a DELETE's retries are
+        // ours to count (a 404 after a lost answer means done).
+        return HTTPRequest(
+            method: call.method, url: call.url, headers: headers, body: body, basicAuth: credentials,
+            allowsSilentResend: call.method == .get)
     }
 }

@@ -9,6 +9,7 @@ extension TestHTTPSServer {
         certfile, keyfile, portfile, lifetime = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
         lock = threading.Lock()
         connections = [0]
+        hits = {}
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -33,6 +34,8 @@ extension TestHTTPSServer {
             def handle_any(self):
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
+                with lock:
+                    hits[url.path] = hits.get(url.path, 0) + 1
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if url.path == "/echo":
@@ -65,6 +68,13 @@ extension TestHTTPSServer {
                 elif url.path == "/headers":
                     n = int(query["n"][0])
                     self.send(200, b"{}", extra=[("X-Filler-%d" % i, "v" * 100) for i in range(n)])
+                elif url.path.startswith("/drop"):
+                    self.close_connection = True
+                    self.connection.close()
+                elif url.path == "/hits":
+                    with lock:
+                        count = hits.get(query["path"][0], 0)
+                    self.send(200, json.dumps({"hits": count}).encode())
                 elif url.path == "/connections":
                     with lock:
                         count = connections[0]

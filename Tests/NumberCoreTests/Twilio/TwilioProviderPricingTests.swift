@@ -14,7 +14,10 @@ struct TwilioProviderPricingTests {
             #expect(tollFree.monthlyCostMicros == 2_150_000)
             let mobile = try await twilio.provider.price(country: "gb", type: .mobile)
             #expect(mobile.country == "GB" && mobile.monthlyCostMicros == 1_150_000)
-            #expect(twilio.requests(.pricingCountry).map(\.path) == ["/v1/PhoneNumbers/Countries/US", "/v1/PhoneNumbers/Countries/GB"])
+            #expect(
+                twilio.requests(.pricingCountry).map(\.path) == [
+                    "/v1/PhoneNumbers/Countries/US", "/v1/PhoneNumbers/Countries/GB",
+                ])
         }
     }
 

@@ -62,7 +62,8 @@ struct TwilioProviderSearchTests {
 
     @Test func tollFreeSearchUsesTheTollFreePath() async throws {
         try await withTwilio { twilio in
-            let numbers = try await twilio.provider.search(ProviderSearchQuery(country: "US", type: .tollFree, limit: 4))
+            let numbers = try await twilio.provider.search(
+                ProviderSearchQuery(country: "US", type: .tollFree, limit: 4))
             #expect(!numbers.isEmpty)
             #expect(numbers.allSatisfy { $0.type == .tollFree && $0.locality == nil })
             #expect(twilio.requests(.searchNumbers).last?.path.hasSuffix("/US/TollFree.json") == true)
