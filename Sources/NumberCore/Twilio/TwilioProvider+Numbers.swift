@@ -52,21 +52,29 @@ extension TwilioProvider {
 
     func lookUpTyped(phoneNumber: String) async throws(ProviderError) -> ProvisionedNumber? {
         try TwilioValidation.requireE164(phoneNumber)
+        return try await firstIncoming(filter: [("PhoneNumber", phoneNumber)], operation: "look up \(phoneNumber)") {
+            $0.phoneNumber == phoneNumber
+        }
+    }
+
+    /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
+    /// and returns the first that `matches`; `nil` when the list ends without one.
+    func firstIncoming(
+        filter: [(String, String)], operation: String, matches: (TwilioResources.Incoming) -> Bool
+    ) async throws(ProviderError) -> ProvisionedNumber? {
         let limits = configuration.limits
         var url = Self.withQuery(
-            accountURL("/IncomingPhoneNumbers.json"),
-            [("PhoneNumber", phoneNumber), ("PageSize", String(limits.lookUpPageSize))])
+            accountURL("/IncomingPhoneNumbers.json"), filter + [("PageSize", String(limits.lookUpPageSize))])
         for _ in 0..<limits.lookUpPagesMax {
             let answer = try await transport.perform(
-                TwilioTransport.Call(method: .get, url: url, form: nil, operation: "look up \(phoneNumber)"))
+                TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
             guard let page = TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body)
             else {
-                throw ProviderError(
-                    .unavailable, message: "look up \(phoneNumber): Twilio's answer is not the expected JSON")
+                throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
             }
-            if let match = page.incomingPhoneNumbers.first(where: { $0.phoneNumber == phoneNumber }) {
+            if let match = page.incomingPhoneNumbers.first(where: matches) {
                 guard let number = Self.provisioned(match) else {
-                    throw ProviderError(.unavailable, message: "look up \(phoneNumber): the owned number is malformed")
+                    throw ProviderError(.unavailable, message: "\(operation): the owned number is malformed")
                 }
                 return number
             }
@@ -74,7 +82,7 @@ extension TwilioProvider {
             url = try nextPageURL(next)
         }
         throw ProviderError(
-            .unavailable, message: "look up \(phoneNumber): more than \(limits.lookUpPagesMax) pages (lookUpPagesMax)")
+            .unavailable, message: "\(operation): more than \(limits.lookUpPagesMax) pages (lookUpPagesMax)")
     }
 
     /// Routes the number to `trunkSid` through Trunking v1 (`POST /v1/Trunks/{TK}/PhoneNumbers` with

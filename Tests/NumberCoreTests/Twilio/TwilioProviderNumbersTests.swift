@@ -146,3 +146,48 @@ struct TwilioProviderNumbersTests {
         #expect(TwilioDateParser.rfc2822("Thu, 30 Foo 2015 23:19:04 +0000") == nil)
     }
 }
+
+@Suite("TwilioProvider look-up paging")
+struct TwilioProviderPagingTests {
+    /// Buys three numbers, then lists everything one per page: finding the third follows two `next_page_uri`s.
+    @Test func followsNextPageUntilFound() async throws {
+        try await withTwilio(configure: { $0.limits.lookUpPageSize = 1 }) { twilio in
+            var bought: [ProvisionedNumber] = []
+            for areaCode in ["415", "212", "312"] {
+                let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio, areaCode: areaCode)
+                bought.append(try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil))
+            }
+            twilio.engine.clearRequestLog()
+            let last = try #require(bought.last)
+            let found = try await twilio.provider.firstIncoming(filter: [], operation: "list") { $0.sid == last.sid }
+            #expect(found == last)
+            let pages = twilio.requests(.listNumbers)
+            #expect(pages.count == 3)
+            #expect(pages.dropFirst().allSatisfy { $0.query.contains("PageToken=") })
+            let missing = try await twilio.provider.firstIncoming(filter: [], operation: "list") { _ in false }
+            #expect(missing == nil)
+        }
+    }
+
+    @Test func stopsAtLookUpPagesMax() async throws {
+        try await withTwilio(configure: {
+            $0.limits.lookUpPageSize = 1
+            $0.limits.lookUpPagesMax = 2
+        }) { twilio in
+            var bought: [ProvisionedNumber] = []
+            for areaCode in ["415", "212", "312"] {
+                let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio, areaCode: areaCode)
+                bought.append(try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil))
+            }
+            let second = bought[1]
+            #expect(
+                try await twilio.provider.firstIncoming(filter: [], operation: "list") { $0.sid == second.sid }
+                    == second)
+            let last = bought[2]
+            let error = await expectProviderError(.unavailable) {
+                try await twilio.provider.firstIncoming(filter: [], operation: "list") { $0.sid == last.sid }
+            }
+            #expect(error?.message.contains("lookUpPagesMax") == true)
+        }
+    }
+}
