@@ -212,7 +212,9 @@ struct TwilioProviderFaultTests {
             twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(.tooManyRequests)))
             let started = ContinuousClock.now
             await expectProviderError(.rateLimited) { try await provider.search(Self.usLocal) }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // Three waits of at most 50 ms: a unit slip (seconds for milliseconds) would take over 60 s. The bound
+            // is loose because the build machine is shared.
+            #expect(ContinuousClock.now - started < .seconds(15))
             #expect(twilio.requests(.searchNumbers).count == 4)
             await provider.shutdown()
         }
