@@ -24,8 +24,8 @@ struct TwilioSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key"), help: "An API key to accept, SK_SID:SECRET (repeatable).")
     var apiKeys: [String] = []
 
-    @Option(help: "Numbers generated per numbering area.")
-    var numbersPerArea = SimulatorConfiguration.Limits.defaults.numbersPerArea
+    @Option(help: "Share of each numbering area the simulated carrier holds, per mille (1...1000).")
+    var densityPerMille = SimulatorConfiguration.Limits.defaults.inventoryDensityPerMille
 
     @Option(
         name: .customLong("fault"),
@@ -68,10 +68,10 @@ struct TwilioSimCommand: AsyncParsableCommand {
             credentials.apiKeys[parts[0]] = parts[1]
         }
         configuration.credentials = credentials
-        guard (1...10_000).contains(numbersPerArea) else {
-            throw ValidationError("--numbers-per-area must be 1...10000")
+        guard (1...1000).contains(densityPerMille) else {
+            throw ValidationError("--density-per-mille must be 1...1000")
         }
-        configuration.limits.numbersPerArea = numbersPerArea
+        configuration.limits.inventoryDensityPerMille = densityPerMille
         configuration.behavior.enforceAddressRequirements = enforceAddressRequirements
         return configuration
     }
