@@ -12,6 +12,8 @@ public struct VirtualInventory: Sendable {
     public let densityPerMille: Int
     /// Every numbering area of every country.
     public let areas: [NumberingArea]
+    /// Countries sharing one prefix (NANP toll-free codes serve US and CA); the hash splits such blocks.
+    private let sharers: [String: [String]]
 
     /// Creates the inventory of `countries`.
     public init(seed: UInt64, densityPerMille: Int, countries: [CountryCatalog] = CountryCatalog.all) {
@@ -19,6 +21,9 @@ public struct VirtualInventory: Sendable {
         self.seed = seed
         self.densityPerMille = densityPerMille
         self.areas = countries.flatMap(\.areas)
+        var sharers: [String: [String]] = [:]
+        for area in areas { sharers[area.prefix, default: []].append(area.isoCountry) }
+        self.sharers = sharers.filter { $0.value.count > 1 }
     }
 
     /// The inventory entry for an E.164 number, or nil when the carrier does not hold it.
@@ -28,7 +33,7 @@ public struct VirtualInventory: Sendable {
         guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
         for area in areas where digits.count == area.prefixDigits.count + area.subscriberDigits {
             guard digits.starts(with: area.prefixDigits) else { continue }
-            return entry(digits.map { $0 - 48 }, area: area)
+            if let number = entry(digits.map { $0 - 48 }, area: area) { return number }
         }
         return nil
     }
@@ -64,6 +69,9 @@ public struct VirtualInventory: Sendable {
         guard area.acceptsSubscriber(Array(subscriber)) else { return nil }
         let hash = VirtualInventory.hash(digits, seed: seed)
         guard Int((hash >> 40) % 1000) < densityPerMille else { return nil }
+        if let countries = sharers[area.prefix], countries[Int(hash % UInt64(countries.count))] != area.isoCountry {
+            return nil
+        }
         return NumberAttributes.make(digits: digits, area: area, hash: hash)
     }
 
