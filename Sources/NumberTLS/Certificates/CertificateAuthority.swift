@@ -1,0 +1,99 @@
+import COpenSSL
+
+/// A local certificate authority (EC P-256) that issues server and client certificates, built on OpenSSL's API.
+///
+/// ```swift
+/// let ca = try CertificateAuthority.generate(commonName: "numberd dev CA")
+/// let server = try ca.issueServerCertificate(dnsNames: ["numbers.local"])
+/// try ca.write(certificateTo: "ca.pem", privateKeyTo: "ca.key")      // key written with mode 0600
+/// try server.write(certificateTo: "server.pem", privateKeyTo: "server.key")
+/// ```
+public struct CertificateAuthority: Sendable, Hashable {
+    /// The CA certificate, PEM: what clients (and mTLS servers) trust.
+    public let certificatePEM: String
+    /// The CA's private key, PKCS#8 PEM. Secret.
+    public let privateKeyPEM: String
+
+    /// Loads an existing CA; throws when the PEM does not parse or the key does not match.
+    public init(certificatePEM: String, privateKeyPEM: String) throws {
+        let certificate = try X509Builder.parseCertificate(certificatePEM)
+        defer { X509_free(certificate) }
+        let key = try PEM.privateKey(.pem(privateKeyPEM))
+        defer { EVP_PKEY_free(key) }
+        guard X509_check_private_key(certificate, key) == 1 else {
+            throw OpenSSLErrorQueue.error(.certificateTooling, "the CA key does not match the CA certificate")
+        }
+        self.certificatePEM = certificatePEM
+        self.privateKeyPEM = privateKeyPEM
+    }
+
+    /// Generates a fresh self-signed CA with an EC P-256 key.
+    public static func generate(
+        commonName: String = "numberd local CA", validity: CertificateValidity = .authorityDefaults
+    ) throws -> CertificateAuthority {
+        let key = try X509Builder.generateKey()
+        defer { EVP_PKEY_free(key) }
+        let builder = try X509Builder(commonName: commonName, publicKey: key, validity: validity)
+        try builder.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0", issuer: nil)
+        try builder.addExtension(NID_key_usage, "critical,keyCertSign,cRLSign", issuer: nil)
+        try builder.addExtension(NID_subject_key_identifier, "hash", issuer: nil)
+        try builder.addExtension(NID_authority_key_identifier, "keyid:always", issuer: nil)
+        try builder.sign(issuer: nil, issuerKey: key)
+        return try CertificateAuthority(
+            certificatePEM: PEM.certificateText(builder.certificate), privateKeyPEM: PEM.privateKeyText(key))
+    }
+
+    /// Issues a server certificate. Its subjectAltName always covers `localhost`, `127.0.0.1` and `::1`,
+    /// plus `dnsNames` and `ipAddresses`.
+    public func issueServerCertificate(
+        commonName: String = "localhost", dnsNames: [String] = [], ipAddresses: [String] = [],
+        validity: CertificateValidity = .leafDefaults
+    ) throws -> IssuedCertificate {
+        let names = SubjectAlternativeNames(
+            dnsNames: ["localhost"] + dnsNames, ipAddresses: ["127.0.0.1", "::1"] + ipAddresses)
+        return try issue(commonName: commonName, names: names, extendedKeyUsage: "serverAuth", validity: validity)
+    }
+
+    /// Issues a client certificate for mutual TLS; the peer identity above TLS sees `commonName` and `dnsNames`.
+    public func issueClientCertificate(
+        commonName: String, dnsNames: [String] = [], validity: CertificateValidity = .leafDefaults
+    ) throws -> IssuedCertificate {
+        let names = SubjectAlternativeNames(dnsNames: dnsNames, ipAddresses: [])
+        return try issue(commonName: commonName, names: names, extendedKeyUsage: "clientAuth", validity: validity)
+    }
+
+    /// Writes the CA certificate (mode 0644) and private key (mode 0600).
+    public func write(certificateTo certificatePath: String, privateKeyTo privateKeyPath: String) throws {
+        try PEMFile.write(certificatePEM, to: certificatePath, mode: 0o644)
+        try PEMFile.write(privateKeyPEM, to: privateKeyPath, mode: 0o600)
+    }
+
+    /// Trust roots holding only this CA.
+    public var trustRoots: TLSTrustRoots {
+        .pem(certificatePEM)
+    }
+
+    private func issue(
+        commonName: String, names: SubjectAlternativeNames, extendedKeyUsage: String, validity: CertificateValidity
+    ) throws -> IssuedCertificate {
+        let issuer = try X509Builder.parseCertificate(certificatePEM)
+        defer { X509_free(issuer) }
+        let issuerKey = try PEM.privateKey(.pem(privateKeyPEM))
+        defer { EVP_PKEY_free(issuerKey) }
+        let key = try X509Builder.generateKey()
+        defer { EVP_PKEY_free(key) }
+        let builder = try X509Builder(commonName: commonName, publicKey: key, validity: validity)
+        try builder.addExtension(NID_basic_constraints, "critical,CA:FALSE", issuer: issuer)
+        try builder.addExtension(NID_key_usage, "critical,digitalSignature", issuer: issuer)
+        try builder.addExtension(NID_ext_key_usage, extendedKeyUsage, issuer: issuer)
+        try builder.addExtension(NID_subject_key_identifier, "hash", issuer: issuer)
+        try builder.addExtension(NID_authority_key_identifier, "keyid:always", issuer: issuer)
+        if let value = try names.extensionValue() {
+            try builder.addExtension(NID_subject_alt_name, value, issuer: issuer)
+        }
+        try builder.sign(issuer: issuer, issuerKey: issuerKey)
+        return IssuedCertificate(
+            certificatePEM: try PEM.certificateText(builder.certificate), privateKeyPEM: try PEM.privateKeyText(key),
+            authorityPEM: certificatePEM)
+    }
+}

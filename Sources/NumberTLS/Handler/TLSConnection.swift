@@ -1,0 +1,184 @@
+import COpenSSL
+import NIOCore
+
+/// One OpenSSL `SSL` object wired to two memory BIOs: ciphertext from the network goes into `input`,
+/// ciphertext for the network comes out of `output`. Confined to its channel's event loop.
+final class TLSConnection {
+    /// The outcome of driving the handshake or a read.
+    enum Step {
+        /// Made progress and finished (handshake done).
+        case complete
+        /// Needs more bytes from the peer.
+        case wantInput
+        /// The peer sent `close_notify`.
+        case closed
+        /// Failed; the error queue has been drained into the error.
+        case failed(TLSError)
+    }
+
+    let ssl: OpaquePointer
+    private let input: OpaquePointer
+    private let output: OpaquePointer
+    /// Keeps the session sink alive as long as OpenSSL holds a raw pointer to it (app data).
+    private let sessionSink: TLSSessionSink?
+
+    init(context: TLSContext, serverHostname: String?, sessionSink: TLSSessionSink?) throws {
+        OpenSSLErrorQueue.clear()
+        guard let ssl = SSL_new(context.pointer) else {
+            throw OpenSSLErrorQueue.error(.invalidConfiguration, "SSL_new failed")
+        }
+        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw OpenSSLErrorQueue.error(.invalidConfiguration, "cannot allocate memory BIOs")
+        }
+        SSL_set_bio(ssl, input, output)  // The SSL owns both BIOs from here on.
+        self.ssl = ssl
+        self.input = input
+        self.output = output
+        self.sessionSink = sessionSink
+        switch context.configuration.role {
+        case .server:
+            SSL_set_accept_state(ssl)
+        case .client:
+            try configureClient(hostname: serverHostname)
+            SSL_set_connect_state(ssl)
+        }
+    }
+
+    deinit {
+        SSL_free(ssl)
+    }
+
+    /// Hostname verification (DNS name or IP address), SNI, and the stored session for resumption.
+    private func configureClient(hostname: String?) throws {
+        guard let hostname = TLSHostname(hostname) else {
+            throw TLSError(
+                code: .invalidConfiguration, message: "a TLS client needs a non-empty server hostname to verify")
+        }
+        switch hostname {
+        case .ipAddress(let address):
+            guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), address) == 1 else {
+                throw OpenSSLErrorQueue.error(.invalidConfiguration, "invalid IP address \(address)")
+            }
+        case .dnsName(let name):
+            SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+            guard SSL_set1_host(ssl, name) == 1, numberd_SSL_set_tlsext_host_name(ssl, name) == 1 else {
+                throw OpenSSLErrorQueue.error(.invalidConfiguration, "invalid server hostname \(name)")
+            }
+        }
+        guard let sink = sessionSink else {
+            return
+        }
+        _ = numberd_SSL_set_app_data(ssl, Unmanaged.passUnretained(sink).toOpaque())
+        if let session = sink.cache.takeSession(for: sink.key) {
+            _ = SSL_set_session(ssl, session.pointer)
+        }
+    }
+
+    /// Hands ciphertext received from the network to OpenSSL.
+    func feed(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let chunk = Int32(clamping: bytes.count - offset)
+                let written = BIO_write(input, bytes.baseAddress! + offset, chunk)
+                // A memory BIO only refuses a write when allocation fails; that is not recoverable.
+                precondition(written > 0, "BIO_write to a memory BIO failed")
+                offset += Int(written)
+            }
+        }
+    }
+
+    /// Advances the handshake as far as the input allows.
+    func handshake() -> Step {
+        OpenSSLErrorQueue.clear()
+        let status = SSL_do_handshake(ssl)
+        if status == 1 {
+            return .complete
+        }
+        return classify(status, during: "handshake")
+    }
+
+    /// Decrypts at most one chunk into `buffer`; `.complete` means bytes were appended.
+    func read(into buffer: inout ByteBuffer, chunkBytes: Int) -> Step {
+        OpenSSLErrorQueue.clear()
+        let inputBytes = Int(BIO_ctrl_pending(input)) + Int(SSL_pending(ssl))
+        let capacity = max(1, min(chunkBytes, inputBytes))
+        var status: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { bytes in
+            var count = 0
+            status = SSL_read_ex(ssl, bytes.baseAddress, min(bytes.count, chunkBytes), &count)
+            return status == 1 ? count : 0
+        }
+        if status == 1 {
+            return .complete
+        }
+        return classify(status, during: "read")
+    }
+
+    /// Encrypts all of `bytes` into TLS records (OpenSSL splits at 16 KiB).
+    func write(_ bytes: UnsafeRawBufferPointer) -> TLSError? {
+        guard !bytes.isEmpty else {
+            return nil
+        }
+        OpenSSLErrorQueue.clear()
+        var written = 0
+        let status = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &written)
+        if status == 1, written == bytes.count {
+            return nil
+        }
+        if case .failed(let error) = classify(status, during: "write") {
+            return error
+        }
+        return OpenSSLErrorQueue.error(.protocolError, "SSL_write wrote \(written) of \(bytes.count) bytes")
+    }
+
+    /// Queues our `close_notify` alert.
+    func shutdown() {
+        OpenSSLErrorQueue.clear()
+        _ = SSL_shutdown(ssl)
+        OpenSSLErrorQueue.clear()
+    }
+
+    /// Ciphertext waiting to go to the network, if any.
+    func drainOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let pending = Int(BIO_ctrl_pending(output))
+        guard pending > 0 else {
+            return nil
+        }
+        var buffer = allocator.buffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
+            let read = BIO_read(output, bytes.baseAddress, Int32(clamping: pending))
+            return max(0, Int(read))
+        }
+        return buffer
+    }
+
+    /// Maps an OpenSSL failure status to a step, classifying certificate failures by the verify result.
+    private func classify(_ status: Int32, during operation: String) -> Step {
+        let reason = SSL_get_error(ssl, status)
+        switch reason {
+        case SSL_ERROR_WANT_READ:
+            return .wantInput
+        case SSL_ERROR_ZERO_RETURN:
+            return .closed
+        default:
+            return .failed(error(reason: reason, during: operation))
+        }
+    }
+
+    private func error(reason: Int32, during operation: String) -> TLSError {
+        let verifyResult = SSL_get_verify_result(ssl)
+        if operation == "handshake", verifyResult != X509_V_OK {
+            let text = String(cString: X509_verify_cert_error_string(verifyResult))
+            return OpenSSLErrorQueue.error(
+                .certificateVerificationFailed, "peer certificate rejected: \(text) (X509 error \(verifyResult))")
+        }
+        let code: TLSError.Code = operation == "handshake" ? .handshakeFailed : .protocolError
+        var errors = OpenSSLErrorQueue.drain()
+        if errors.isEmpty, reason == SSL_ERROR_SYSCALL {
+            errors = ["unexpected end of input"]
+        }
+        return TLSError(code: code, message: "TLS \(operation) failed (SSL_get_error \(reason))", openSSLErrors: errors)
+    }
+}

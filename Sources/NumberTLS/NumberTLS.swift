@@ -1,1 +1,0 @@
-// NumberTLS: see DESIGN.md for what this module holds.

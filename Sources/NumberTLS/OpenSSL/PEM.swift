@@ -1,0 +1,98 @@
+import COpenSSL
+
+/// PEM parsing and printing over OpenSSL BIOs. Every returned pointer is owned by the caller.
+enum PEM {
+    /// Upper bound on certificates read from one chain or CA bundle (the system bundle has ~150).
+    static let certificatesMax = 1024
+
+    /// Opens a BIO over a file path or in-memory text and hands it to `body`.
+    static func withBIO<T>(file: String?, text: String?, _ body: (OpaquePointer) throws -> T) throws -> T {
+        if let file {
+            guard let bio = BIO_new_file(file, "r") else {
+                throw OpenSSLErrorQueue.error(.invalidConfiguration, "cannot open PEM file \(file)")
+            }
+            defer { BIO_free(bio) }
+            return try body(bio)
+        }
+        let bytes = Array((text ?? "").utf8)
+        return try bytes.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
+                throw OpenSSLErrorQueue.error(.invalidConfiguration, "cannot allocate a memory BIO")
+            }
+            defer { BIO_free(bio) }
+            return try body(bio)
+        }
+    }
+
+    /// Reads every certificate in the BIO; throws when there is none.
+    static func readCertificates(_ bio: OpaquePointer, what: String) throws -> [OpaquePointer] {
+        var certificates: [OpaquePointer] = []
+        OpenSSLErrorQueue.clear()
+        while certificates.count < certificatesMax, let x509 = PEM_read_bio_X509(bio, nil, nil, nil) {
+            certificates.append(x509)
+        }
+        // Reaching the end of the input leaves a "no start line" entry; that is the normal way out.
+        OpenSSLErrorQueue.clear()
+        guard !certificates.isEmpty else {
+            throw TLSError(code: .invalidConfiguration, message: "no PEM certificate found in \(what)")
+        }
+        return certificates
+    }
+
+    /// Reads one unencrypted private key.
+    static func readPrivateKey(_ bio: OpaquePointer, what: String) throws -> OpaquePointer {
+        OpenSSLErrorQueue.clear()
+        guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
+            throw OpenSSLErrorQueue.error(.invalidConfiguration, "no readable PEM private key in \(what)")
+        }
+        return key
+    }
+
+    /// Certificates from a chain source.
+    static func certificates(_ source: TLSCertificateSource) throws -> [OpaquePointer] {
+        switch source {
+        case .file(let path):
+            try withBIO(file: path, text: nil) { try readCertificates($0, what: path) }
+        case .pem(let text):
+            try withBIO(file: nil, text: text) { try readCertificates($0, what: "in-memory PEM") }
+        }
+    }
+
+    /// A private key from a key source.
+    static func privateKey(_ source: TLSPrivateKeySource) throws -> OpaquePointer {
+        switch source {
+        case .file(let path):
+            try withBIO(file: path, text: nil) { try readPrivateKey($0, what: path) }
+        case .pem(let text):
+            try withBIO(file: nil, text: text) { try readPrivateKey($0, what: "in-memory PEM") }
+        }
+    }
+
+    /// Runs `write` against a fresh memory BIO and returns what it wrote as text.
+    static func text(what: String, _ write: (OpaquePointer) -> Int32) throws -> String {
+        guard let bio = BIO_new(BIO_s_mem()) else {
+            throw OpenSSLErrorQueue.error(.certificateTooling, "cannot allocate a memory BIO")
+        }
+        defer { BIO_free(bio) }
+        guard write(bio) == 1 else {
+            throw OpenSSLErrorQueue.error(.certificateTooling, "cannot write \(what) as PEM")
+        }
+        var data: UnsafeMutablePointer<CChar>?
+        let length = numberd_BIO_get_mem_data(bio, &data)
+        guard let data, length > 0 else {
+            throw OpenSSLErrorQueue.error(.certificateTooling, "empty PEM output for \(what)")
+        }
+        let bytes = UnsafeRawBufferPointer(start: data, count: Int(length))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A certificate as PEM text.
+    static func certificateText(_ x509: OpaquePointer) throws -> String {
+        try text(what: "certificate") { PEM_write_bio_X509($0, x509) }
+    }
+
+    /// A private key as unencrypted PKCS#8 PEM text.
+    static func privateKeyText(_ key: OpaquePointer) throws -> String {
+        try text(what: "private key") { PEM_write_bio_PrivateKey($0, key, nil, nil, 0, nil, nil) }
+    }
+}

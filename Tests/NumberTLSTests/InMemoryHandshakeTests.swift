@@ -1,0 +1,192 @@
+import NIOCore
+import NIOEmbedded
+import NumberTLS
+import Testing
+
+@Suite("In-memory handshakes between two EmbeddedChannels")
+struct InMemoryHandshakeTests {
+    let pki = TestPKI.shared
+
+    @Test("TLS 1.3 handshake negotiates ALPN, reports the server identity and carries data both ways")
+    func handshakeAndData() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
+        try pair.connect()
+        let client = try #require(pair.clientEvents.handshake)
+        let server = try #require(pair.serverEvents.handshake)
+        #expect(client.applicationProtocol == "nrpc/1")
+        #expect(server.applicationProtocol == "nrpc/1")
+        #expect(client.protocolVersion == "TLSv1.3")
+        #expect(client.cipherSuite.hasPrefix("TLS_"))
+        #expect(client.peer?.commonName == "localhost")
+        #expect(client.peer?.dnsNames == ["localhost", "numbers.test"])
+        #expect(client.peer?.ipAddresses == ["127.0.0.1", "::1"])
+        #expect(client.peer?.sha256Fingerprint.count == 64)
+        #expect(server.peer == nil)
+        #expect(!client.sessionReused)
+
+        try pair.sendFromClient("hello server")
+        try pair.sendFromServer("hello client")
+        #expect(pair.serverEvents.receivedString == "hello server")
+        #expect(pair.clientEvents.receivedString == "hello client")
+        #expect(pair.clientEvents.errors.isEmpty && pair.serverEvents.errors.isEmpty)
+    }
+
+    @Test("TLS 1.2 is negotiated when the server allows nothing newer, with an ECDHE AEAD cipher")
+    func tls12() throws {
+        var server = pki.serverConfiguration()
+        server.maximumVersion = .v1_2
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: server)
+        try pair.connect()
+        let event = try #require(pair.clientEvents.handshake)
+        #expect(event.protocolVersion == "TLSv1.2")
+        #expect(event.cipherSuite.hasPrefix("ECDHE-ECDSA-"))
+        try pair.sendFromClient("over 1.2")
+        #expect(pair.serverEvents.receivedString == "over 1.2")
+    }
+
+    @Test("writes made before the handshake completes are delivered after it, in order")
+    func writesBeforeHandshake() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
+        try pair.server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let first = pair.client.write(ByteBuffer(string: "one,"))
+        let second = pair.client.writeAndFlush(ByteBuffer(string: "two"))
+        try pair.interactInMemory()
+        try first.wait()
+        try second.wait()
+        #expect(pair.serverEvents.receivedString == "one,two")
+    }
+
+    @Test("a write before the handshake beyond pendingWriteBytesMax fails the connection, never leaves a gap")
+    func pendingWriteLimit() throws {
+        var client = pki.clientConfiguration()
+        client.pendingWriteBytesMax = 10
+        let pair = try InMemoryPair(client: client, server: pki.serverConfiguration())
+        try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let fits = pair.client.write(ByteBuffer(string: "0123456789"))
+        let tooMuch = pair.client.write(ByteBuffer(string: "x"))
+        #expect { try tooMuch.wait() } throws: { ($0 as? TLSError)?.code == .pendingWriteLimitExceeded }
+        #expect { try fits.wait() } throws: { ($0 as? TLSError)?.code == .pendingWriteLimitExceeded }
+        #expect(pair.clientEvents.tlsError?.code == .pendingWriteLimitExceeded)
+        #expect(!pair.client.isActive)
+    }
+
+    @Test("exactly pendingWriteBytesMax bytes before the handshake are accepted and delivered")
+    func pendingWriteLimitEdge() throws {
+        var client = pki.clientConfiguration()
+        client.pendingWriteBytesMax = 10
+        let pair = try InMemoryPair(client: client, server: pki.serverConfiguration())
+        try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let fits = pair.client.writeAndFlush(ByteBuffer(string: "0123456789"))
+        try pair.server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try pair.interactInMemory()
+        try fits.wait()
+        #expect(pair.serverEvents.receivedString == "0123456789")
+    }
+
+    @Test("many small writes in one flush are coalesced into one socket write")
+    func coalescing() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
+        try pair.connect()
+        var futures: [EventLoopFuture<Void>] = []
+        for index in 0..<100 {
+            futures.append(pair.client.write(ByteBuffer(string: "message \(index);")))
+        }
+        pair.client.flush()
+        var socketWrites: [ByteBuffer] = []
+        while let buffer = try pair.client.readOutbound(as: ByteBuffer.self) {
+            socketWrites.append(buffer)
+        }
+        #expect(socketWrites.count == 1)
+        // 100 messages of ~12 bytes fit one record: header 5 + payload + type 1 + tag 16.
+        let plaintext = (0..<100).map { "message \($0);" }.joined()
+        #expect(socketWrites[0].readableBytes == plaintext.utf8.count + 22)
+        for write in socketWrites {
+            try pair.server.writeInbound(write)
+        }
+        for future in futures {
+            try future.wait()
+        }
+        #expect(pair.serverEvents.receivedString == plaintext)
+    }
+
+    @Test("close sends close_notify; the peer answers and both close cleanly without errors")
+    func closeNotify() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
+        try pair.connect()
+        let closed = pair.client.close()
+        try pair.interactInMemory()
+        pair.client.embeddedEventLoop.run()
+        try closed.wait()
+        #expect(pair.serverEvents.inactive)
+        #expect(pair.clientEvents.inactive)
+        #expect(pair.clientEvents.errors.isEmpty)
+        #expect(pair.serverEvents.errors.isEmpty)
+    }
+
+    @Test("a server closing sends close_notify too; the client sees a clean end")
+    func serverCloseNotify() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
+        try pair.connect()
+        try pair.sendFromServer("bye")
+        let closed = pair.server.close()
+        try pair.interactInMemory()
+        try closed.wait()
+        #expect(pair.clientEvents.receivedString == "bye")
+        #expect(pair.clientEvents.inactive)
+        #expect(pair.clientEvents.errors.isEmpty)
+    }
+
+    @Test("a peer that closes without close_notify is reported as an unclean shutdown")
+    func uncleanShutdown() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
+        try pair.connect()
+        pair.server.pipeline.fireChannelInactive()
+        #expect(pair.serverEvents.tlsError?.code == .uncleanShutdown)
+    }
+
+    @Test("a session stored by the cache is resumed on the next connection")
+    func sessionResumption() throws {
+        let cache = TLSSessionCache()
+        let first = try InMemoryPair(
+            client: pki.clientConfiguration(), server: pki.serverConfiguration(), sessionCache: cache)
+        try first.connect()
+        try first.sendFromServer("ticket flushed")
+        #expect(cache.count == 1)
+        #expect(first.clientEvents.handshake?.sessionReused == false)
+        // The second pair needs the same server context (the ticket key lives in it).
+        let serverContext = try TLSContext(configuration: pki.serverConfiguration())
+        let clientContext = try TLSContext(configuration: pki.clientConfiguration())
+        let cache2 = TLSSessionCache()
+        for round in 0..<2 {
+            let client = EmbeddedChannel()
+            let server = EmbeddedChannel()
+            let clientEvents = EventRecorder()
+            try client.pipeline.syncOperations.addTLSClientHandler(
+                context: clientContext, serverHostname: "localhost", sessionCache: cache2)
+            try client.pipeline.syncOperations.addHandler(clientEvents)
+            try server.pipeline.syncOperations.addTLSServerHandler(context: serverContext)
+            try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+            try exchange(client, server)
+            try server.writeAndFlush(ByteBuffer(string: "x")).wait()
+            try exchange(client, server)
+            #expect(clientEvents.handshake?.sessionReused == (round == 1))
+        }
+    }
+
+    private func exchange(_ a: EmbeddedChannel, _ b: EmbeddedChannel) throws {
+        for _ in 0..<100 {
+            var moved = false
+            while let buffer = try a.readOutbound(as: ByteBuffer.self) {
+                try b.writeInbound(buffer)
+                moved = true
+            }
+            while let buffer = try b.readOutbound(as: ByteBuffer.self) {
+                try a.writeInbound(buffer)
+                moved = true
+            }
+            if !moved { return }
+        }
+    }
+}

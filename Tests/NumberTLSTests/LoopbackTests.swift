@@ -1,0 +1,76 @@
+import NIOCore
+import NIOPosix
+import NumberTLS
+import Testing
+
+@Suite("Loopback connections over real sockets (NIOPosix)")
+struct LoopbackTests {
+    let pki = TestPKI.shared
+
+    @Test("echo over TLS, then a reconnect resumes the session (SSL_session_reused)")
+    func echoAndResumption() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = try await LoopbackEchoServer(
+            group: group, context: TLSContext(configuration: pki.serverConfiguration()))
+        let clientContext = try TLSContext(configuration: pki.clientConfiguration())
+        let cache = TLSSessionCache()
+        for attempt in 0..<3 {
+            let client = try await LoopbackClient.connect(
+                group: group, port: server.port, context: clientContext, sessionCache: cache, expectedBytes: 5)
+            let handshake = try await client.handshake.get()
+            #expect(handshake.sessionReused == (attempt > 0))
+            #expect(handshake.applicationProtocol == "nrpc/1")
+            try await client.channel.writeAndFlush(ByteBuffer(string: "ping\(attempt)"))
+            #expect(try await client.received.get() == Array("ping\(attempt)".utf8))
+            try await client.channel.close()
+            #expect(try await client.closed.get().isEmpty)
+        }
+        #expect(server.observations.snapshot.handshakes.map(\.sessionReused) == [false, true, true])
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("megabytes both ways in many small writes arrive complete and in order")
+    func largeTransfer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = try await LoopbackEchoServer(
+            group: group, context: TLSContext(configuration: pki.serverConfiguration()))
+        let messageCount = 4096
+        let messageBytes = 1000
+        var payload: [UInt8] = []
+        payload.reserveCapacity(messageCount * messageBytes)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<(messageCount * messageBytes / 8) {
+            withUnsafeBytes(of: generator.next() as UInt64) { payload.append(contentsOf: $0) }
+        }
+        let client = try await LoopbackClient.connect(
+            group: group, port: server.port, context: TLSContext(configuration: pki.clientConfiguration()),
+            expectedBytes: payload.count)
+        _ = try await client.handshake.get()
+        let channel = client.channel
+        let chunks = payload.chunks(of: messageBytes)
+        try await channel.eventLoop.submit {
+            for (index, chunk) in chunks.enumerated() {
+                channel.write(ByteBuffer(bytes: chunk), promise: nil)
+                if index % 37 == 0 {
+                    channel.flush()
+                }
+            }
+            channel.flush()
+        }.get()
+        let echoed = try await client.received.get()
+        #expect(echoed.count == payload.count)
+        #expect(echoed == payload)
+        #expect(server.observations.snapshot.received == payload)
+        try await channel.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunks(of size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NumberTLS
+import Testing
+
+@Suite("Real peers: openssl s_client against our server, our client against openssl s_server")
+struct OpenSSLPeerTests {
+    let pki = TestPKI.shared
+
+    @Test("openssl s_client connects with ALPN and exchanges data both ways", arguments: ["-tls1_3", "-tls1_2"])
+    func sClient(version: String) async throws {
+        let files = try PKIFiles(pki)
+        defer { files.remove() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await LoopbackEchoServer(
+            group: group, context: TLSContext(configuration: pki.serverConfiguration()))
+        let peer = try OpenSSLProcess(arguments: [
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", version,
+            "-alpn", "nrpc/1", "-CAfile", files.caCertificate, "-verify_return_error", "-verify_hostname",
+            "localhost", "-brief",
+        ])
+        defer { peer.terminate() }
+        #expect(await peer.waitForOutput(containing: "CONNECTION ESTABLISHED"))
+        peer.send("ping from s_client\n")
+        // s_client prints only what it receives, so the line in its output is our echo.
+        #expect(await peer.waitForOutput(containing: "ping from s_client"), "\(peer.text)")
+        peer.closeInput()
+        #expect(await peer.waitForExit() == 0)
+        let observed = server.observations.snapshot
+        #expect(String(decoding: observed.received, as: UTF8.self) == "ping from s_client\n")
+        let handshake = try #require(observed.handshakes.first)
+        #expect(handshake.applicationProtocol == "nrpc/1")
+        #expect(handshake.protocolVersion == (version == "-tls1_3" ? "TLSv1.3" : "TLSv1.2"))
+        // s_client sent close_notify on EOF of its input: a clean end, so no error on our side.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(server.observations.snapshot.errors.isEmpty, "\(server.observations.snapshot.errors)")
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("openssl s_client offering only TLS 1.1 is refused; the server keeps serving")
+    func tls11Refused() async throws {
+        let files = try PKIFiles(pki)
+        defer { files.remove() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await LoopbackEchoServer(
+            group: group, context: TLSContext(configuration: pki.serverConfiguration()))
+        let peer = try OpenSSLProcess(arguments: [
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
+            "-CAfile", files.caCertificate, "-brief",
+        ])
+        defer { peer.terminate() }
+        let status = await peer.waitForExit()
+        #expect(status != nil && status != 0)
+        try await Task.sleep(for: .milliseconds(100))
+        let observed = server.observations.snapshot
+        #expect(observed.handshakes.isEmpty)
+        let error = try #require(observed.errors.first)
+        #expect(error.code == .handshakeFailed)
+        #expect(error.openSSLErrors.joined().contains("unsupported protocol"), "\(error)")
+        try await expectServerStillServes(server, group: group)
+    }
+
+    @Test("our client talks to openssl s_server (TLS 1.3, ALPN) and exchanges data both ways")
+    func sServer() async throws {
+        let files = try PKIFiles(pki)
+        defer { files.remove() }
+        let port = try freeLoopbackPort()
+        let peer = try OpenSSLProcess(arguments: [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", files.serverCertificate, "-key", files.serverKey,
+            "-alpn", "nrpc/1", "-naccept", "1", "-rev",
+        ])
+        defer { peer.terminate() }
+        #expect(await peer.waitForOutput(containing: "ACCEPT"))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try await LoopbackClient.connect(
+            group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),
+            expectedBytes: 6)
+        let handshake = try await client.handshake.get()
+        #expect(handshake.applicationProtocol == "nrpc/1")
+        #expect(handshake.protocolVersion == "TLSv1.3")
+        #expect(handshake.peer?.commonName == "localhost")
+        try await client.channel.writeAndFlush(ByteBuffer(string: "hello\n"))
+        // s_server -rev answers each line reversed.
+        #expect(String(decoding: try await client.received.get(), as: UTF8.self) == "olleh\n")
+        try await client.channel.close()
+        #expect(try await client.closed.get().isEmpty)
+        try await group.shutdownGracefully()
+    }
+
+    @Test("our client refuses openssl s_server presenting a certificate for another name")
+    func sServerWrongName() async throws {
+        let files = try PKIFiles(pki)
+        defer { files.remove() }
+        let port = try freeLoopbackPort()
+        let peer = try OpenSSLProcess(arguments: [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", files.serverCertificate, "-key", files.serverKey,
+            "-naccept", "1",
+        ])
+        defer { peer.terminate() }
+        #expect(await peer.waitForOutput(containing: "ACCEPT"))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try await LoopbackClient.connect(
+            group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),
+            hostname: "billing.example")
+        await #expect(throws: TLSError.self) { try await client.handshake.get() }
+        let errors = try await client.closed.get()
+        #expect(errors.first?.code == .certificateVerificationFailed)
+        try await group.shutdownGracefully()
+    }
+
+    /// A fresh well-behaved client still completes a handshake and an echo.
+    func expectServerStillServes(_ server: LoopbackEchoServer, group: any EventLoopGroup) async throws {
+        let client = try await LoopbackClient.connect(
+            group: group, port: server.port, context: TLSContext(configuration: pki.clientConfiguration()),
+            expectedBytes: 4)
+        _ = try await client.handshake.get()
+        try await client.channel.writeAndFlush(ByteBuffer(string: "next"))
+        #expect(try await client.received.get() == Array("next".utf8))
+        try await client.channel.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,107 @@
+import NIOCore
+import NIOEmbedded
+import NumberTLS
+import Testing
+
+@Suite("Refusals in memory: every bad peer gets a typed error")
+struct RefusalInMemoryTests {
+    let pki = TestPKI.shared
+
+    @Test("a hostname not in the certificate is refused", arguments: ["wrong.example", "10.9.8.7", "localhost.evil"])
+    func wrongHostname(hostname: String) throws {
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(), server: pki.serverConfiguration(), hostname: hostname)
+        try pair.connect()
+        #expect(pair.clientEvents.handshake == nil)
+        #expect(pair.serverEvents.handshake == nil)
+        let error = try #require(pair.clientEvents.tlsError)
+        #expect(error.code == .certificateVerificationFailed)
+        #expect(error.message.contains("mismatch"))
+    }
+
+    @Test(
+        "names in the certificate are accepted", arguments: ["localhost", "numbers.test", "127.0.0.1", "::1", "[::1]"])
+    func rightHostname(hostname: String) throws {
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(), server: pki.serverConfiguration(), hostname: hostname)
+        try pair.connect()
+        #expect(pair.clientEvents.handshake != nil)
+    }
+
+    @Test("an empty hostname is a configuration error, never a silent skip", arguments: ["", "[]"])
+    func emptyHostname(hostname: String) throws {
+        let context = try TLSContext(configuration: pki.clientConfiguration())
+        #expect {
+            try TLSHandler(clientContext: context, serverHostname: hostname)
+        } throws: { ($0 as? TLSError)?.code == .invalidConfiguration }
+    }
+
+    @Test("a server certificate from an untrusted CA is refused")
+    func untrustedAuthority() throws {
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(trusting: pki.otherAuthority), server: pki.serverConfiguration())
+        try pair.connect()
+        let error = try #require(pair.clientEvents.tlsError)
+        #expect(error.code == .certificateVerificationFailed)
+        #expect(pair.serverEvents.tlsError?.code == .handshakeFailed)
+    }
+
+    @Test("expired and not-yet-valid server certificates are refused", arguments: [true, false])
+    func validity(expired: Bool) throws {
+        let certificate = try pki.authority.issueServerCertificate(validity: expired ? .expired : .notYetValid)
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration(certificate))
+        try pair.connect()
+        let error = try #require(pair.clientEvents.tlsError)
+        #expect(error.code == .certificateVerificationFailed)
+        #expect(error.message.contains(expired ? "expired" : "not yet valid"))
+    }
+
+    @Test("plaintext bytes sent to the server fail the handshake with OpenSSL's reason")
+    func plaintextToServer() throws {
+        let context = try TLSContext(configuration: pki.serverConfiguration())
+        let server = EmbeddedChannel()
+        let events = EventRecorder()
+        try server.pipeline.syncOperations.addTLSServerHandler(context: context)
+        try server.pipeline.syncOperations.addHandler(events)
+        try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try server.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        let error = try #require(events.tlsError)
+        #expect(error.code == .handshakeFailed)
+        #expect(error.openSSLErrors.joined().contains("http request"))
+        #expect(!server.isActive)
+    }
+
+    @Test("a handshake that stops halfway is closed after handshakeTimeout")
+    func handshakeTimeout() throws {
+        var configuration = pki.serverConfiguration()
+        configuration.handshakeTimeout = .milliseconds(200)
+        let context = try TLSContext(configuration: configuration)
+        let server = EmbeddedChannel()
+        let events = EventRecorder()
+        try server.pipeline.syncOperations.addTLSServerHandler(context: context)
+        try server.pipeline.syncOperations.addHandler(events)
+        try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        server.embeddedEventLoop.advanceTime(by: .milliseconds(199))
+        #expect(server.isActive)
+        server.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(events.tlsError?.code == .handshakeTimeout)
+        #expect(!server.isActive)
+    }
+
+    @Test("ALPN with no protocol in common is refused")
+    func alpnMismatch() throws {
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(alpn: ["h2"]), server: pki.serverConfiguration(alpn: ["nrpc/1"]))
+        try pair.connect()
+        #expect(pair.clientEvents.tlsError?.code == .handshakeFailed)
+        #expect(pair.serverEvents.tlsError?.code == .handshakeFailed)
+    }
+
+    @Test("a client without ALPN still connects to an ALPN server (no protocol reported)")
+    func noALPN() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(alpn: []), server: pki.serverConfiguration())
+        try pair.connect()
+        #expect(pair.clientEvents.handshake != nil)
+        #expect(pair.serverEvents.handshake?.applicationProtocol == nil)
+    }
+}

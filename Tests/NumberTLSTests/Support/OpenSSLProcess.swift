@@ -1,0 +1,121 @@
+import Foundation
+import Synchronization
+
+/// An `openssl` CLI process (s_client / s_server) with its output collected, for tests against a peer no one here
+/// wrote. Every wait is bounded; `terminate()` always runs (the caller defers it).
+final class OpenSSLProcess: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private let collected = OutputBuffer()
+
+    init(arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = arguments
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [collected] handle in
+            let data = handle.availableData
+            collected.bytes.withLock { $0.append(contentsOf: data) }
+        }
+        try process.run()
+    }
+
+    /// Everything the process printed so far (stdout and stderr).
+    var text: String {
+        String(decoding: collected.bytes.withLock { $0 }, as: UTF8.self)
+    }
+
+    /// Writes `text` to the process's stdin.
+    func send(_ text: String) {
+        input.fileHandleForWriting.write(Data(text.utf8))
+    }
+
+    /// Closes stdin (s_client then sends close_notify and exits).
+    func closeInput() {
+        try? input.fileHandleForWriting.close()
+    }
+
+    /// Polls until the output contains `needle`; false after `timeoutSeconds`.
+    func waitForOutput(containing needle: String, timeoutSeconds: Double = 10) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
+        while ContinuousClock.now < deadline {
+            if text.contains(needle) {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return text.contains(needle)
+    }
+
+    /// Waits for exit up to `timeoutSeconds`; returns the exit status, or nil if it is still running.
+    func waitForExit(timeoutSeconds: Double = 10) async -> Int32? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// Kills the process if it still runs and stops collecting output.
+    func terminate() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        try? input.fileHandleForWriting.close()
+    }
+}
+
+/// Output gathered from a pipe's reader thread.
+final class OutputBuffer: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+}
+
+/// A temporary directory with the test PKI written as PEM files; removed by `remove()`.
+struct PKIFiles {
+    let directory: String
+    var caCertificate: String { directory + "/ca.pem" }
+    var serverCertificate: String { directory + "/server.pem" }
+    var serverKey: String { directory + "/server.key" }
+    var clientCertificate: String { directory + "/client.pem" }
+    var clientKey: String { directory + "/client.key" }
+
+    init(_ pki: TestPKI) throws {
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("numbertls-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try pki.authority.write(certificateTo: caCertificate, privateKeyTo: directory + "/ca.key")
+        try pki.server.write(certificateTo: serverCertificate, privateKeyTo: serverKey)
+        try pki.client.write(certificateTo: clientCertificate, privateKeyTo: clientKey)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A TCP port that was free a moment ago (bind to 0, read, close): for processes that need a port number.
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    precondition(descriptor >= 0, "socket() failed")
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    precondition(bound == 0, "bind() failed")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
