@@ -32,6 +32,18 @@ struct TwilioSimCommand: AsyncParsableCommand {
         help: ArgumentHelp("Inject a fault (repeatable).", discussion: FaultRule.specGrammar))
     var faults: [String] = []
 
+    @Option(help: "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "PEM file of the CA that issued --tls-cert, shown to clients.")
+    var tlsCa: String?
+
+    @Option(help: "Serve HTTPS with a freshly generated local CA; its certificate is written to DIR/twilio-sim-ca.pem.")
+    var tlsGenerate: String?
+
     @Flag(help: "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631).")
     var enforceAddressRequirements = false
 
@@ -40,13 +52,28 @@ struct TwilioSimCommand: AsyncParsableCommand {
         let rules = try faults.map { spec in
             do { return try FaultRule.parse(spec) } catch { throw ValidationError(String(describing: error)) }
         }
-        let simulator = try await TwilioSimulator.start(configuration: configuration)
+        let simulator = try await TwilioSimulator.start(configuration: configuration, tls: try makeTLS())
         for rule in rules { simulator.engine.addFault(rule) }
         FileHandle.standardOutput.write(Data((Self.banner(simulator) + "\n").utf8))
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))
         }
         try await simulator.shutdown()
+    }
+
+    private func makeTLS() throws -> SimulatorTLS? {
+        if let tlsGenerate {
+            guard tlsCert == nil && tlsKey == nil else {
+                throw ValidationError("--tls-generate excludes --tls-cert/--tls-key")
+            }
+            return try SimulatorTLS.generated(directory: tlsGenerate)
+        }
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): return nil
+        case (let cert?, let key?):
+            return try SimulatorTLS.files(certificatePath: cert, privateKeyPath: key, caPEMPath: tlsCa)
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
     }
 
     private func makeConfiguration() throws -> SimulatorConfiguration {
