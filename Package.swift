@@ -130,6 +130,7 @@ let package = Package(
             name: "TwilioSimulatorTests",
             dependencies: [
                 "TwilioSimulator",
+                "NumberTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

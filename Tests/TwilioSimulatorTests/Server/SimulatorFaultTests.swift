@@ -122,9 +122,12 @@ import Testing
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.concurrentRequestsMax = 1
         try await withSimulator(configuration) { sim in
-            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .latency(milliseconds: 500)))
+            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .latency(milliseconds: 1_000)))
             async let slow = sim.get("/v1/PhoneNumbers/Countries/US")
-            try await Task.sleep(for: .milliseconds(150))
+            let deadline = ContinuousClock.now + .seconds(5)
+            while sim.engine.requestsInFlight == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             let refused = try await sim.get("/v1/Trunks")
             #expect(refused.status == 429)
             #expect(refused.json["code"] as? Int == 20429)

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NumberTLS
 import Synchronization
 
 @testable import TwilioSimulator
@@ -68,13 +69,17 @@ enum RawHTTPClient {
 
     static func send(
         port: Int, method: String, path: String, form: [(String, String)] = [], authorization: String?,
-        timeout: TimeAmount = .seconds(10)
+        timeout: TimeAmount = .seconds(10), tls: TLSContext? = nil, serverHostname: String = "127.0.0.1"
     ) async throws -> RawOutcome {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ([UInt8], Bool).self)
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addTLSClientHandler(
+                            context: tls, serverHostname: serverHostname)
+                    }
                     try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
                 }
             }
