@@ -93,6 +93,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // TLS echo benchmark over loopback: the ceiling the RPC layer is measured against.
+        .executableTarget(
+            name: "TLSBenchmark",
+            dependencies: [
+                "NumberTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
 
         .testTarget(
             name: "NumberWireTests",
@@ -125,6 +135,7 @@ let package = Package(
             name: "TwilioSimulatorTests",
             dependencies: [
                 "TwilioSimulator",
+                "NumberTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

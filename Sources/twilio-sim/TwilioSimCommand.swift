@@ -24,13 +24,25 @@ struct TwilioSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key"), help: "An API key to accept, SK_SID:SECRET (repeatable).")
     var apiKeys: [String] = []
 
-    @Option(help: "Numbers generated per numbering area.")
-    var numbersPerArea = SimulatorConfiguration.Limits.defaults.numbersPerArea
+    @Option(help: "Share of each numbering area the simulated carrier holds, per mille (1...1000).")
+    var densityPerMille = SimulatorConfiguration.Limits.defaults.inventoryDensityPerMille
 
     @Option(
         name: .customLong("fault"),
         help: ArgumentHelp("Inject a fault (repeatable).", discussion: FaultRule.specGrammar))
     var faults: [String] = []
+
+    @Option(help: "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "PEM file of the CA that issued --tls-cert, shown to clients.")
+    var tlsCa: String?
+
+    @Option(help: "Serve HTTPS with a freshly generated local CA; its certificate is written to DIR/twilio-sim-ca.pem.")
+    var tlsGenerate: String?
 
     @Flag(help: "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631).")
     var enforceAddressRequirements = false
@@ -40,13 +52,28 @@ struct TwilioSimCommand: AsyncParsableCommand {
         let rules = try faults.map { spec in
             do { return try FaultRule.parse(spec) } catch { throw ValidationError(String(describing: error)) }
         }
-        let simulator = try await TwilioSimulator.start(configuration: configuration)
+        let simulator = try await TwilioSimulator.start(configuration: configuration, tls: try makeTLS())
         for rule in rules { simulator.engine.addFault(rule) }
         FileHandle.standardOutput.write(Data((Self.banner(simulator) + "\n").utf8))
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))
         }
         try await simulator.shutdown()
+    }
+
+    private func makeTLS() throws -> SimulatorTLS? {
+        if let tlsGenerate {
+            guard tlsCert == nil && tlsKey == nil else {
+                throw ValidationError("--tls-generate excludes --tls-cert/--tls-key")
+            }
+            return try SimulatorTLS.generated(directory: tlsGenerate)
+        }
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): return nil
+        case (let cert?, let key?):
+            return try SimulatorTLS.files(certificatePath: cert, privateKeyPath: key, caPEMPath: tlsCa)
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
     }
 
     private func makeConfiguration() throws -> SimulatorConfiguration {
@@ -68,10 +95,10 @@ struct TwilioSimCommand: AsyncParsableCommand {
             credentials.apiKeys[parts[0]] = parts[1]
         }
         configuration.credentials = credentials
-        guard (1...10_000).contains(numbersPerArea) else {
-            throw ValidationError("--numbers-per-area must be 1...10000")
+        guard (1...1000).contains(densityPerMille) else {
+            throw ValidationError("--density-per-mille must be 1...1000")
         }
-        configuration.limits.numbersPerArea = numbersPerArea
+        configuration.limits.inventoryDensityPerMille = densityPerMille
         configuration.behavior.enforceAddressRequirements = enforceAddressRequirements
         return configuration
     }

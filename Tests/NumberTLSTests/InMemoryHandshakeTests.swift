@@ -57,7 +57,7 @@ struct InMemoryHandshakeTests {
         #expect(pair.serverEvents.receivedString == "one,two")
     }
 
-    @Test("writes before the handshake beyond pendingWriteBytesMax fail with a typed error")
+    @Test("a write before the handshake beyond pendingWriteBytesMax fails the connection, never leaves a gap")
     func pendingWriteLimit() throws {
         var client = pki.clientConfiguration()
         client.pendingWriteBytesMax = 10
@@ -65,9 +65,20 @@ struct InMemoryHandshakeTests {
         try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         let fits = pair.client.write(ByteBuffer(string: "0123456789"))
         let tooMuch = pair.client.write(ByteBuffer(string: "x"))
-        #expect(throws: TLSError.self) { try tooMuch.wait() }
+        #expect { try tooMuch.wait() } throws: { ($0 as? TLSError)?.code == .pendingWriteLimitExceeded }
+        #expect { try fits.wait() } throws: { ($0 as? TLSError)?.code == .pendingWriteLimitExceeded }
+        #expect(pair.clientEvents.tlsError?.code == .pendingWriteLimitExceeded)
+        #expect(!pair.client.isActive)
+    }
+
+    @Test("exactly pendingWriteBytesMax bytes before the handshake are accepted and delivered")
+    func pendingWriteLimitEdge() throws {
+        var client = pki.clientConfiguration()
+        client.pendingWriteBytesMax = 10
+        let pair = try InMemoryPair(client: client, server: pki.serverConfiguration())
+        try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let fits = pair.client.writeAndFlush(ByteBuffer(string: "0123456789"))
         try pair.server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        pair.client.flush()
         try pair.interactInMemory()
         try fits.wait()
         #expect(pair.serverEvents.receivedString == "0123456789")

@@ -5,6 +5,9 @@ import Synchronization
 ///
 /// Share one cache by every client connection to the same servers: a reconnecting client offers the stored
 /// session ticket and skips the full handshake (certificate transfer and verification, signatures).
+/// A stored session is taken by the one connection that offers it (RFC 8446 §C.4: reusing a TLS 1.3 ticket lets
+/// observers link connections, and OpenSSL does not resume a ticket twice); each connection stores the fresh
+/// ticket the server sends after its handshake, so a client that reads from its connection always has one.
 ///
 /// ```swift
 /// let sessions = TLSSessionCache()
@@ -33,6 +36,11 @@ public final class TLSSessionCache: Sendable {
         state.withLock { $0.sessions.count }
     }
 
+    /// Whether a session is stored for `key`.
+    public func contains(_ key: String) -> Bool {
+        state.withLock { $0.sessions[key] != nil }
+    }
+
     /// Forgets the session of `key` (e.g. after the server rejected it).
     public func remove(_ key: String) {
         state.withLock { state in
@@ -41,8 +49,15 @@ public final class TLSSessionCache: Sendable {
         }
     }
 
-    func session(for key: String) -> TLSSession? {
-        state.withLock { $0.sessions[key] }
+    /// Removes and returns the session stored for `key`.
+    func takeSession(for key: String) -> TLSSession? {
+        state.withLock { state in
+            guard let session = state.sessions.removeValue(forKey: key) else {
+                return nil
+            }
+            state.order.removeAll { $0 == key }
+            return session
+        }
     }
 
     func store(_ session: TLSSession, for key: String) {

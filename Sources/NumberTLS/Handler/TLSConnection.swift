@@ -70,7 +70,7 @@ final class TLSConnection {
             return
         }
         _ = numberd_SSL_set_app_data(ssl, Unmanaged.passUnretained(sink).toOpaque())
-        if let session = sink.cache.session(for: sink.key) {
+        if let session = sink.cache.takeSession(for: sink.key) {
             _ = SSL_set_session(ssl, session.pointer)
         }
     }

@@ -126,9 +126,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         switch state {
-        case .handshaking, .active, .closing:
+        case .handshaking, .active:
             connection.feed(buffer)
-        case .idle, .closed:
+        case .idle, .closing, .closed:
+            // After close_notify nothing more is read: dropping keeps a chatty peer from growing our buffers.
             return
         }
         if case .handshaking = state {
@@ -181,7 +182,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .closed:
                 receivedCloseNotify = true
-                closeAfterCloseNotify(context: context, promise: nil)
+                closeAfterCloseNotify(context: context, mode: .all, promise: nil)
                 return
             case .failed(let error):
                 fail(context: context, error)
@@ -203,10 +204,12 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .idle, .handshaking:
             guard pendingWriteBytes + buffer.readableBytes <= tlsContext.configuration.pendingWriteBytesMax else {
-                promise?.fail(
-                    TLSError(
-                        code: .pendingWriteLimitExceeded,
-                        message: "more than \(tlsContext.configuration.pendingWriteBytesMax) bytes before handshake"))
+                // Dropping only this write would leave a gap in the stream: fail the whole connection instead.
+                let error = TLSError(
+                    code: .pendingWriteLimitExceeded,
+                    message: "more than \(tlsContext.configuration.pendingWriteBytesMax) bytes before handshake")
+                promise?.fail(error)
+                fail(context: context, error)
                 return
             }
         case .active:
@@ -238,7 +241,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .active:
             encryptPendingWrites(context: context)
-            closeAfterCloseNotify(context: context, promise: promise)
+            closeAfterCloseNotify(context: context, mode: mode, promise: promise)
         case .idle, .handshaking, .closing, .closed:
             state = .closed
             handshakeTimer?.cancel()
@@ -308,8 +311,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Shutdown and failure
 
-    /// Sends our `close_notify`, then closes the socket once it is written (or after `closeNotifyTimeout`).
-    private func closeAfterCloseNotify(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    /// Sends our `close_notify`, then closes the socket (or its output side, for `mode` `.output`) once it is
+    /// written, or after `closeNotifyTimeout` if the peer does not read.
+    private func closeAfterCloseNotify(
+        context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?
+    ) {
         state = .closing
         failPendingWrites(TLSError(code: .connectionClosed, message: "the TLS connection is closing"))
         connection.shutdown()
@@ -321,7 +327,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             closeStarted = true
-            context.close(promise: promise)
+            context.close(mode: mode, promise: promise)
         }
         let timeout = context.eventLoop.assumeIsolated().scheduleTask(
             in: TimeAmount(tlsContext.configuration.closeNotifyTimeout)

@@ -25,8 +25,12 @@ public struct SimulatorConfiguration: Sendable {
         public var pageSizeDefault: Int
         /// Largest `PageSize` accepted (default 1000, Twilio's); larger → 400.
         public var pageSizeMax: Int
-        /// Numbers generated per numbering area (default 40; about 500 US local numbers).
-        public var numbersPerArea: Int
+        /// Share of valid numbers in each numbering area the simulated carrier holds, per mille (default 50 = 5 %,
+        /// about 400 000 numbers per US area code).
+        public var inventoryDensityPerMille: Int
+        /// Most candidate numbers one search examines before answering with what it found (default 200 000),
+        /// which bounds the work of a search whose filters match almost nothing.
+        public var searchScanMax: Int
         /// Entries kept in the request log; the oldest are dropped first (default 10 000).
         public var requestLogEntriesMax: Int
         /// Longest `FriendlyName` accepted (default 64, Twilio's).
@@ -39,7 +43,8 @@ public struct SimulatorConfiguration: Sendable {
         /// The documented defaults.
         public static let defaults = Limits(
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
-            numbersPerArea: 40, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
+            inventoryDensityPerMille: 50,
+            searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
             concurrentRequestsMax: 100)
     }
 

@@ -2,7 +2,8 @@
 ///
 /// Semantics (twilio-api.md §2.3, simulator's documented reading):
 /// - Letters map to phone-keypad digits (ABC→2, DEF→3, GHI→4, JKL→5, MNO→6, PQRS→7, TUV→8, WXYZ→9), case-insensitive.
-/// - `*` matches exactly one digit, `%` any run of digits (also empty); both may appear anywhere.
+/// - `*` matches exactly one digit anywhere in the pattern; `%` (any run of digits) only at either end, where it
+///   is the same as no anchor (Twilio: wildcards may not sit between digits).
 /// - A leading `+` anchors at the start of the E.164 digits (country code included), a trailing `$` at the end;
 ///   without anchors the pattern matches anywhere in the number.
 /// - At least `literalCountMin` (2) digits/letters, at most `lengthMax` (16) characters; anything else is rejected.
@@ -13,8 +14,6 @@ public struct ContainsPattern: Sendable, Equatable {
         case digit(UInt8)
         /// `*`: exactly one digit.
         case one
-        /// `%`: any run of digits.
-        case many
     }
 
     /// Longest pattern accepted (characters).
@@ -39,6 +38,8 @@ public struct ContainsPattern: Sendable, Equatable {
         if anchoredStart { body = body.dropFirst() }
         anchoredEnd = body.last == "$"
         if anchoredEnd { body = body.dropLast() }
+        if !anchoredStart { while body.first == "%" { body = body.dropFirst() } }
+        if !anchoredEnd { while body.last == "%" { body = body.dropLast() } }
         var compiled: [Token] = []
         for character in body {
             compiled.append(try ContainsPattern.token(for: character))
@@ -53,7 +54,7 @@ public struct ContainsPattern: Sendable, Equatable {
     private static func token(for character: Character) throws(TwilioError) -> Token {
         switch character {
         case "*": return .one
-        case "%": return .many
+        case "%": throw .invalidParameter("Contains", "'%' is only allowed at the start or end")
         default:
             guard let ascii = character.asciiValue else {
                 throw .invalidParameter("Contains", "character '\(character)' is not allowed")
@@ -90,8 +91,6 @@ public struct ContainsPattern: Sendable, Equatable {
                 && match(digits, from: position + 1, token: index + 1)
         case .one:
             return position < digits.count && match(digits, from: position + 1, token: index + 1)
-        case .many:
-            return (position...digits.count).contains { match(digits, from: $0, token: index + 1) }
         }
     }
 }

@@ -41,13 +41,11 @@ extension Router {
         let limit = min(
             try Parameters.pageSize(params, limits: context.configuration.limits),
             context.configuration.limits.searchResultsMax)
-        var found: [JSONValue] = []
-        for number in state.inventory
-        where found.count < limit && number.isoCountry == country.isoCountry
-            && number.type == type && !state.sold.contains(number.phoneNumber) && filter.matches(number)
-        {
-            found.append(availableJSON(number))
-        }
+        let areas = country.areas.filter { $0.type == type && filter.matchesArea($0) }
+        let found = state.available(
+            in: areas, pattern: filter.contains, limit: limit, scanMax: context.configuration.limits.searchScanMax,
+            accept: filter.matches
+        ).map(availableJSON)
         return .json(200, .object([("uri", .string(echoURI(request))), ("available_phone_numbers", .array(found))]))
     }
 

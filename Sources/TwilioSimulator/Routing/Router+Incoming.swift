@@ -85,22 +85,20 @@ extension Router {
         if type != nil {
             throw TwilioError(status: 400, code: 21457, message: "AreaCode parameter not supported")
         }
-        return try numberInAreaCode(areaCode, state: state, magic: magic)
+        return try numberInAreaCode(
+            areaCode, state: state, magic: magic, scanMax: context.configuration.limits.searchScanMax)
     }
 
     private static func numberInAreaCode(
-        _ areaCode: String, state: SimulatorState, magic: Bool
+        _ areaCode: String, state: SimulatorState, magic: Bool, scanMax: Int
     ) throws(TwilioError) -> AvailableNumber {
         guard areaCode.count == 3, areaCode.allSatisfy(\.isNumber), !areaCode.hasPrefix("0"), !areaCode.hasPrefix("1")
         else { throw TwilioError(status: 400, code: 21451, message: "Invalid area code \(areaCode)") }
         let noNumbers = TwilioError(
             status: 400, code: 21452, message: "No phone numbers found in area code \(areaCode)")
         if magic && areaCode == "533" { throw noNumbers }
-        guard
-            let number = state.inventory.first(where: {
-                $0.type == .local && $0.phoneNumber.hasPrefix("+1" + areaCode) && !state.sold.contains($0.phoneNumber)
-            })
-        else { throw noNumbers }
+        let areas = CountryCatalog.all.flatMap(\.areas).filter { $0.type == .local && $0.areaCode == areaCode }
+        guard let number = state.available(in: areas, limit: 1, scanMax: scanMax).first else { throw noNumbers }
         return number
     }
 

@@ -63,6 +63,19 @@ struct SearchFilter {
         near = (lat, lon, Double(distance))
     }
 
+    /// True when a numbering area can hold matches (area code, region, locality, LATA, rate center).
+    func matchesArea(_ area: NumberingArea) -> Bool {
+        if let areaCode, area.areaCode != areaCode { return false }
+        if let region, area.region?.lowercased() != region.lowercased() { return false }
+        if let locality, area.locality?.lowercased() != locality.lowercased() { return false }
+        if let lata, area.lata != lata { return false }
+        if let rateCenter, area.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
+        if let postalCode, !area.postalCodes.contains(where: { $0.lowercased() == postalCode.lowercased() }) {
+            return false
+        }
+        return true
+    }
+
     /// True when `n` passes every filter given.
     func matches(_ n: AvailableNumber) -> Bool {
         if let areaCode, !n.phoneNumber.hasPrefix("+1" + areaCode) { return false }

@@ -35,9 +35,11 @@ extension SimulatorEngine {
         withState { $0.isAvailable(phoneNumber) }
     }
 
-    /// Unowned numbers of a country and type, in search order.
-    public func availableNumbers(country: String, type: NumberType) -> [AvailableNumber] {
-        withState { state in state.availableNumbers.filter { $0.isoCountry == country && $0.type == type } }
+    /// The first `limit` unowned numbers of a country and type, in search order (what an unfiltered search shows).
+    public func availableNumbers(country: String, type: NumberType, limit: Int) -> [AvailableNumber] {
+        let areas = CountryCatalog.named(country)?.areas.filter { $0.type == type } ?? []
+        let scanMax = configuration.limits.searchScanMax
+        return withState { $0.available(in: areas, limit: limit, scanMax: scanMax) }
     }
 
     /// The requests received so far, oldest first.

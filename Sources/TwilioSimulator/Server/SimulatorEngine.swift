@@ -85,6 +85,11 @@ public final class SimulatorEngine: Sendable {
         }
     }
 
+    /// Requests being handled right now (including their injected latency).
+    public var requestsInFlight: Int {
+        inFlight.withLock { $0 }
+    }
+
     /// Ends a request counted by `beginRequest`.
     public func endRequest() {
         inFlight.withLock { count in

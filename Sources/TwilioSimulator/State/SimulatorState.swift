@@ -1,10 +1,8 @@
 /// All simulator state as one value: inventory, owned numbers, trunks, counters, log and fault rules.
 /// The engine keeps it behind a `Mutex`; the router mutates it as a plain value, so routing is testable alone.
 public struct SimulatorState: Sendable {
-    /// Every number in the carrier inventory (sold or not), in search order.
-    public private(set) var inventory: [AvailableNumber]
-    /// Inventory index by E.164.
-    private var inventoryIndex: [String: Int]
+    /// The carrier inventory (sold or not), a function of the seed.
+    public let inventory: VirtualInventory
     /// E.164 numbers currently owned (absent from search).
     public private(set) var sold: Set<String> = []
     /// Owned numbers by PN SID.
@@ -31,12 +29,8 @@ public struct SimulatorState: Sendable {
 
     /// Builds the inventory from the configuration's seed.
     public init(configuration: SimulatorConfiguration) {
-        let generator = InventoryGenerator(
-            seed: configuration.seed, numbersPerArea: configuration.limits.numbersPerArea)
-        inventory = generator.generate(countries: CountryCatalog.all)
-        var index: [String: Int] = [:]
-        for (position, number) in inventory.enumerated() { index[number.phoneNumber] = position }
-        inventoryIndex = index
+        inventory = VirtualInventory(
+            seed: configuration.seed, densityPerMille: configuration.limits.inventoryDensityPerMille)
         faults = FaultInjector(seed: configuration.seed)
         sidGenerator = SeededGenerator(seed: configuration.seed ^ 0x5151_5151_5151_5151)
         requestLogEntriesMax = configuration.limits.requestLogEntriesMax
@@ -44,17 +38,30 @@ public struct SimulatorState: Sendable {
 
     /// The inventory entry for an E.164 number (sold or not), or nil when the carrier has no such number.
     public func inventoryEntry(_ phoneNumber: String) -> AvailableNumber? {
-        inventoryIndex[phoneNumber].map { inventory[$0] }
+        inventory.lookup(phoneNumber)
     }
 
     /// True when the number is in inventory and not owned.
     public func isAvailable(_ phoneNumber: String) -> Bool {
-        inventoryIndex[phoneNumber] != nil && !sold.contains(phoneNumber)
+        !sold.contains(phoneNumber) && inventory.lookup(phoneNumber) != nil
     }
 
-    /// Numbers not owned, in search order.
-    public var availableNumbers: [AvailableNumber] {
-        inventory.filter { !sold.contains($0.phoneNumber) }
+    /// Up to `limit` unowned numbers of `areas` passing `accept`, in search order, examining at most `scanMax`
+    /// candidates.
+    public func available(
+        in areas: [NumberingArea], pattern: ContainsPattern? = nil, limit: Int, scanMax: Int,
+        accept: (AvailableNumber) -> Bool = { _ in true }
+    ) -> [AvailableNumber] {
+        var found: [AvailableNumber] = []
+        guard limit > 0 else { return found }
+        var seen = Set<String>()
+        inventory.enumerate(areas: areas, pattern: pattern, scanMax: scanMax) { number in
+            if !sold.contains(number.phoneNumber) && accept(number) && seen.insert(number.phoneNumber).inserted {
+                found.append(number)
+            }
+            return found.count < limit
+        }
+        return found
     }
 
     /// Owned numbers in creation order.

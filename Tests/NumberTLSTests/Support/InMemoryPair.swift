@@ -11,14 +11,14 @@ final class InMemoryPair {
 
     init(
         client clientConfiguration: TLSConfiguration, server serverConfiguration: TLSConfiguration,
-        hostname: String = "localhost", sessionCache: TLSSessionCache? = nil
+        hostname: String = "localhost", sessionCache: TLSSessionCache? = nil, sessionKey: String? = nil
     ) throws {
         let clientContext = try TLSContext(configuration: clientConfiguration)
         let serverContext = try TLSContext(configuration: serverConfiguration)
         client = EmbeddedChannel()
         server = EmbeddedChannel()
         try client.pipeline.syncOperations.addTLSClientHandler(
-            context: clientContext, serverHostname: hostname, sessionCache: sessionCache)
+            context: clientContext, serverHostname: hostname, sessionCache: sessionCache, sessionKey: sessionKey)
         try client.pipeline.syncOperations.addHandler(clientEvents)
         try server.pipeline.syncOperations.addTLSServerHandler(context: serverContext)
         try server.pipeline.syncOperations.addHandler(serverEvents)

@@ -1,0 +1,63 @@
+import NumberTLS
+import Testing
+
+@Suite("TLSContext compilation: bad configuration is a typed error")
+struct TLSContextTests {
+    let pki = TestPKI.shared
+
+    func expectInvalid(_ configuration: TLSConfiguration, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(sourceLocation: sourceLocation) {
+            try TLSContext(configuration: configuration)
+        } throws: { ($0 as? TLSError)?.code == .invalidConfiguration }
+    }
+
+    @Test("a server needs a certificate and a matching key")
+    func serverIdentity() {
+        expectInvalid(TLSConfiguration(role: .server))
+        var noKey = TLSConfiguration(role: .server)
+        noKey.certificateChain = pki.server.certificateChain
+        expectInvalid(noKey)
+        let otherKey = try! pki.authority.issueServerCertificate()
+        expectInvalid(.server(certificateChain: pki.server.certificateChain, privateKey: otherKey.privateKey))
+        expectInvalid(.server(certificateChain: .pem("garbage"), privateKey: pki.server.privateKey))
+        expectInvalid(.server(certificateChain: .file("/nonexistent/cert.pem"), privateKey: pki.server.privateKey))
+    }
+
+    @Test("bad cipher lists, versions, groups, ALPN names and limits are refused")
+    func protocolSettings() {
+        var configuration = pki.serverConfiguration()
+        configuration.cipherList = "NOT-A-CIPHER"
+        expectInvalid(configuration)
+        configuration = pki.serverConfiguration()
+        configuration.groups = "no-such-group"
+        expectInvalid(configuration)
+        configuration = pki.serverConfiguration()
+        configuration.minimumVersion = .v1_3
+        configuration.maximumVersion = .v1_2
+        expectInvalid(configuration)
+        configuration = pki.serverConfiguration(alpn: [""])
+        expectInvalid(configuration)
+        configuration = pki.serverConfiguration(alpn: [String(repeating: "a", count: 256)])
+        expectInvalid(configuration)
+        configuration = pki.serverConfiguration()
+        configuration.readChunkBytes = 0
+        expectInvalid(configuration)
+    }
+
+    @Test("trust roots: the system store loads; a missing CA file is refused")
+    func trustRoots() throws {
+        _ = try TLSContext(configuration: .clientDefaults)
+        expectInvalid(.client(trustRoots: .file("/nonexistent/ca.pem")))
+        expectInvalid(.client(trustRoots: .pem("")))
+    }
+
+    @Test("defaults: TLS 1.2 minimum, 1.3 maximum, 10 s handshake timeout, resumption on")
+    func defaults() {
+        let configuration = TLSConfiguration.clientDefaults
+        #expect(configuration.minimumVersion == .v1_2)
+        #expect(configuration.maximumVersion == .v1_3)
+        #expect(configuration.handshakeTimeout == .seconds(10))
+        #expect(configuration.sessionResumption)
+        #expect(!configuration.cipherList.contains("CBC") && !configuration.cipherList.contains("RSA-AES128-SHA"))
+    }
+}
