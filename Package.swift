@@ -103,6 +103,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Child process of the journal crash tests: appends, prints each acknowledged seq, gets SIGKILLed.
+        .executableTarget(
+            name: "StoreCrashChild",
+            dependencies: ["NumberCore"],
+            swiftSettings: strict
+        ),
+        // Journal benchmark: group-commit appends/s vs serial write+fdatasync, replay speed.
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: ["NumberCore"],
+            swiftSettings: strict
+        ),
 
         .testTarget(
             name: "NumberWireTests",

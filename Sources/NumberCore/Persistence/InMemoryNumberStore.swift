@@ -1,7 +1,8 @@
 import Synchronization
 
-/// A store that keeps committed events in memory: for tests, and to model a restart (a new service over the
-/// same store sees exactly what was committed). It can be told to fail or to delay commits.
+/// A store that keeps committed events in memory: for tests, and to model a crash and restart
+/// (``restarted()`` gives a new store over exactly what was committed and fences the old one off). It can be
+/// told to fail or to delay commits.
 public final class InMemoryNumberStore: NumberStore {
     private struct Inner {
         var state = CoreState()
@@ -9,26 +10,53 @@ public final class InMemoryNumberStore: NumberStore {
         var commits = 0
         var failNextCommits = 0
         var commitDelayNanoseconds: UInt64 = 0
+        var generation = 0
     }
 
     /// The error a commit throws when told to fail.
     public struct InjectedFailure: Error, Sendable {}
 
-    private let inner = Mutex(Inner())
+    /// The error a commit of a store replaced by ``restarted()`` throws: the old process is gone.
+    public struct Fenced: Error, Sendable {}
+
+    private final class Storage: Sendable {
+        let inner = Mutex(Inner())
+    }
+
+    private let storage: Storage
+    private let generation: Int
 
     /// Creates an empty store.
-    public init() {}
+    public convenience init() {
+        self.init(storage: Storage(), generation: 0)
+    }
+
+    private init(storage: Storage, generation: Int) {
+        self.storage = storage
+        self.generation = generation
+    }
+
+    /// A store over the same committed events, as a restarted process would see them; this one can no longer
+    /// commit (its commits throw ``Fenced``), like a crashed process.
+    public func restarted() -> InMemoryNumberStore {
+        let next = storage.inner.withLock { inner in
+            inner.generation += 1
+            return inner.generation
+        }
+        return InMemoryNumberStore(storage: storage, generation: next)
+    }
 
     /// The committed state.
     public func load() async throws -> CoreState {
-        inner.withLock { $0.state }
+        storage.inner.withLock { $0.state }
     }
 
-    /// Appends `events` after the configured delay, or throws if told to fail.
+    /// Appends `events` after the configured delay, or throws if told to fail or fenced off.
     public func commit(_ events: [CoreEvent]) async throws {
-        let delay = inner.withLock { $0.commitDelayNanoseconds }
+        let delay = storage.inner.withLock { $0.commitDelayNanoseconds }
         if delay > 0 { try await Task.sleep(nanoseconds: delay) }
-        try inner.withLock { inner in
+        try storage.inner.withLock { inner in
+            guard inner.generation == generation else { throw Fenced() }
             if inner.failNextCommits > 0 {
                 inner.failNextCommits -= 1
                 throw InjectedFailure()
@@ -40,18 +68,18 @@ public final class InMemoryNumberStore: NumberStore {
     }
 
     /// Every committed event, in order.
-    public var committedEvents: [CoreEvent] { inner.withLock { $0.events } }
+    public var committedEvents: [CoreEvent] { storage.inner.withLock { $0.events } }
 
     /// How many `commit` calls succeeded (one per group-committed batch).
-    public var commitCount: Int { inner.withLock { $0.commits } }
+    public var commitCount: Int { storage.inner.withLock { $0.commits } }
 
     /// Makes the next `count` commits throw ``InjectedFailure``.
     public func failNextCommits(_ count: Int) {
-        inner.withLock { $0.failNextCommits = count }
+        storage.inner.withLock { $0.failNextCommits = count }
     }
 
     /// Delays every commit, to model a slow disk (and let batches form).
     public func setCommitDelay(nanoseconds: UInt64) {
-        inner.withLock { $0.commitDelayNanoseconds = nanoseconds }
+        storage.inner.withLock { $0.commitDelayNanoseconds = nanoseconds }
     }
 }

@@ -15,6 +15,9 @@ public struct BillingReport: Sendable, Hashable {
     public var expiredKeys = 0
     /// Whether the run stopped at its action limit and more work is due.
     public var more = false
+
+    /// An empty report.
+    public init() {}
 }
 
 extension NumberService {

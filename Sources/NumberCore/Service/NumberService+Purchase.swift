@@ -210,7 +210,11 @@ extension NumberService {
                 switch await lookUpOwned(item.phoneNumber) {
                 case .owned(let number): bought.append(number)
                 case .notOwned:
-                    return .failed(.fromProvider(error, phoneNumber: item.phoneNumber), bought: bought)
+                    let failure = NumberError(
+                        .unavailable, .providerUnavailable,
+                        "the provider did not complete the purchase of \(item.phoneNumber)",
+                        details: ["phoneNumber": item.phoneNumber, "cause": "\(error)"])
+                    return .failed(failure, bought: bought)
                 case .unknown(let lookUpError):
                     return .unknown(
                         NumberError(

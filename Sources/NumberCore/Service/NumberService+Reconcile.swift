@@ -11,6 +11,9 @@ public struct ReconcileReport: Sendable, Hashable {
     public var releasesCompleted: [String] = []
     /// Intents or numbers that could not be settled now (provider unreachable); the next pass retries.
     public var unresolved: [String] = []
+
+    /// An empty report.
+    public init() {}
 }
 
 extension NumberService {

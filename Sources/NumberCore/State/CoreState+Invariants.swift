@@ -85,7 +85,8 @@ extension CoreState {
             if (number.status == .released) != (number.releasedAt != nil) {
                 found.append(Violation(rule: "released-at", message: "\(number.id) status \(number.status.rawValue)"))
             }
-            if (number.status == .pastDue) != (number.pastDueSince != nil) {
+            // A released number keeps its past-due date as history; the others must agree with their status.
+            if number.status != .released && (number.status == .pastDue) != (number.pastDueSince != nil) {
                 found.append(Violation(rule: "past-due-since", message: "\(number.id) status \(number.status.rawValue)"))
             }
             if number.nextBillingDate <= number.cycleStart || number.monthlyFee < 0 || number.setupFee < 0 {

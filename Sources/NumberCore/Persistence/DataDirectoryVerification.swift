@@ -1,0 +1,42 @@
+import Foundation
+
+/// What `verifyDataDirectory(_:)` found: the journal's own checks, and the core invariants of the state the
+/// directory replays to.
+public struct DataDirectoryReport: Sendable {
+    /// Checksums, sequence continuity, torn tails, snapshots.
+    public var journal: JournalVerificationReport
+    /// Broken core invariants of the replayed state.
+    public var violations: [Violation]
+    /// Why the state could not be replayed, if it could not.
+    public var replayError: String?
+    /// The replayed state, if replay worked.
+    public var state: CoreState?
+
+    /// Whether there is nothing worse than a warning the journal repairs by itself.
+    public var isSound: Bool {
+        replayError == nil && violations.isEmpty && !journal.problems.contains { $0.severity == .error }
+    }
+}
+
+/// Checks a data directory offline without modifying it (`numberd verify`): the journal's structure, then a replay
+/// of a scratch copy (so recovery's repairs touch only the copy) and the invariants of the resulting state.
+public func verifyDataDirectory(_ directory: URL) async -> DataDirectoryReport {
+    let journal = JournalVerifier.verify(directory: directory, event: CoreEvent.self, state: CoreState.self)
+    var report = DataDirectoryReport(journal: journal, violations: [], replayError: nil, state: nil)
+    let scratch = FileManager.default.temporaryDirectory
+        .appendingPathComponent("numberd-verify-\(Crypto.randomHex(8))", isDirectory: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    do {
+        try FileManager.default.copyItem(at: directory, to: scratch)
+        var options = JournalOptions.defaults
+        options.fatal = { _ in }
+        let opened = try FileJournal<CoreEvent, CoreState>.open(
+            directory: scratch, options: options, initialState: CoreState(), apply: { state, event in state.apply(event) })
+        await opened.journal.close()
+        report.state = opened.state
+        report.violations = opened.state.checkInvariants()
+    } catch {
+        report.replayError = "\(error)"
+    }
+    return report
+}

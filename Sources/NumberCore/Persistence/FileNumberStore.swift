@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The durable store: core events in the JSON-lines ``FileJournal`` of a data directory, with periodic snapshots
+/// of ``CoreState``. A commit returns once its record is on disk (group-committed with concurrent ones).
+///
+/// ```swift
+/// let store = try FileNumberStore.open(directory: URL(fileURLWithPath: "/var/lib/numberd"))
+/// let service = try await NumberService.open(store: store, provider: provider)
+/// // ... at shutdown:
+/// try await store.writeSnapshot()
+/// await store.close()
+/// ```
+public final class FileNumberStore: NumberStore {
+    /// Configuration.
+    public struct Options: Sendable {
+        /// The journal's limits, file layer and fail-stop handler.
+        public var journal: JournalOptions
+        /// A snapshot is written after this many records, so start-up replays at most about this many.
+        /// Default 10 000.
+        public var snapshotEveryRecords: Int
+
+        /// The defaults.
+        public static let defaults = Options(journal: .defaults, snapshotEveryRecords: 10_000)
+
+        /// Creates options.
+        public init(journal: JournalOptions, snapshotEveryRecords: Int) {
+            self.journal = journal
+            self.snapshotEveryRecords = snapshotEveryRecords
+        }
+    }
+
+    private struct Inner {
+        var state: CoreState
+        var lastSeq: UInt64
+        var recordsSinceSnapshot = 0
+        var snapshotting = false
+        var commits = 0
+    }
+
+    private let journal: FileJournal<CoreEvent, CoreState>
+    private let options: Options
+    private let inner: Mutex<Inner>
+    /// What opening the directory found and repaired (torn tail, damaged snapshot).
+    public let recovery: JournalRecovery
+
+    /// Opens (creating if needed) the data directory and recovers the state. Throws `JournalError` naming the
+    /// file and offset if the journal is damaged before its last record, or `locked` if it is in use.
+    public static func open(directory: URL, options: Options = .defaults) throws -> FileNumberStore {
+        precondition(options.snapshotEveryRecords > 0, "snapshotEveryRecords must be positive")
+        let opened = try FileJournal<CoreEvent, CoreState>.open(
+            directory: directory, options: options.journal, initialState: CoreState(),
+            apply: { state, event in state.apply(event) })
+        return FileNumberStore(opened: opened, options: options)
+    }
+
+    private init(opened: OpenedJournal<FileJournal<CoreEvent, CoreState>>, options: Options) {
+        self.journal = opened.journal
+        self.options = options
+        self.recovery = opened.recovery
+        self.inner = Mutex(Inner(state: opened.state, lastSeq: opened.lastSeq))
+    }
+
+    /// The recovered state plus everything committed since.
+    public func load() async throws -> CoreState {
+        inner.withLock { $0.state }
+    }
+
+    /// Appends one record and returns once it is durable; every `snapshotEveryRecords` records it also writes a
+    /// snapshot (a failed snapshot is logged: the journal still holds every record).
+    public func commit(_ events: [CoreEvent]) async throws {
+        let seq = try await journal.append(events)
+        let due: (CoreState, UInt64)? = inner.withLock { inner in
+            // Commits never overlap (the service runs one at a time), so records arrive in seq order.
+            precondition(seq == inner.lastSeq + 1, "journal records out of order")
+            inner.state.apply(events)
+            inner.lastSeq = seq
+            inner.commits += 1
+            inner.recordsSinceSnapshot += 1
+            guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, !inner.snapshotting else { return nil }
+            inner.snapshotting = true
+            inner.recordsSinceSnapshot = 0
+            return (inner.state, seq)
+        }
+        if let (state, throughSeq) = due {
+            defer { inner.withLock { $0.snapshotting = false } }
+            do {
+                try await journal.writeSnapshot(state, throughSeq: throughSeq)
+            } catch {
+                options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes a snapshot of everything committed so far (at shutdown, so the next start replays nothing).
+    public func writeSnapshot() async throws {
+        let (state, seq) = inner.withLock { ($0.state, $0.lastSeq) }
+        guard seq > journal.snapshotSeq else { return }
+        try await journal.writeSnapshot(state, throughSeq: seq)
+    }
+
+    /// Finishes queued writes and releases the directory; later commits throw.
+    public func close() async {
+        await journal.close()
+    }
+
+    /// How many records were committed through this store.
+    public var commitCount: Int { inner.withLock { $0.commits } }
+
+    /// The seq of the newest snapshot (0 when none).
+    public var snapshotSeq: UInt64 { journal.snapshotSeq }
+}

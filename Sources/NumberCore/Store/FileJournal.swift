@@ -1,0 +1,176 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The durable journal: JSON lines in segment files plus snapshots in one data directory.
+///
+/// Appenders encode their events on their own task and enqueue them; one writer (a serial dispatch queue, never the
+/// cooperative pool) takes everything queued (up to `batchRecordsMax` / `batchBytesMax`), assigns consecutive
+/// seqs, writes the lines with one `write` and one `fdatasync`, and only then resumes every appender of the batch
+/// (group commit). A failed write or sync calls `JournalOptions.fatal` (fail-stop) and nobody waiting is ever
+/// resumed with success.
+///
+/// ```swift
+/// let opened = try FileJournal<Event, State>.open(
+///     directory: URL(fileURLWithPath: "/var/lib/numberd"), initialState: State(),
+///     apply: { state, event in try state.apply(event) })
+/// var state = opened.state
+/// let seq = try await opened.journal.append([event])  // durable now
+/// try state.apply(event)
+/// try await opened.journal.writeSnapshot(state, throughSeq: seq)
+/// ```
+public final class FileJournal<Event: Codable & Sendable, State: Codable & Sendable>: Journal {
+    /// An appender waiting for its record to be durable.
+    struct PendingAppend {
+        var eventsJSON: [UInt8]
+        var continuation: CheckedContinuation<UInt64, any Error>
+    }
+
+    /// A request from a snapshot to the writer: start a new segment and delete segments covered through a seq.
+    struct SegmentRequest {
+        var deleteThroughSeq: UInt64
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    /// What appenders, the writer and snapshots share.
+    struct Shared {
+        var queue: [PendingAppend] = []
+        var queueHead = 0
+        var queuedBytes = 0
+        var nextSeq: UInt64
+        var durableSeq: UInt64
+        var snapshotSeq: UInt64
+        var writerScheduled = false
+        var failure: JournalFailure?
+        var closing = false
+        var closed = false
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        var segmentRequests: [SegmentRequest] = []
+
+        var queuedCount: Int { queue.count - queueHead }
+    }
+
+    /// The open segment; touched only by the writer (and by `close` once the writer is idle).
+    struct SegmentState {
+        /// First seqs of the segment files on disk, ascending; the last one is open.
+        var firstSeqs: [UInt64]
+        var handle: JournalFileHandle?
+        var size: Int
+        var lastWrittenSeq: UInt64
+    }
+
+    let options: JournalOptions
+    let layout: JournalLayout
+    let fileSystem: any JournalFileSystem
+    let shared: Mutex<Shared>
+    let segment: Mutex<SegmentState>
+    let lockHandle: Mutex<JournalFileHandle?>
+    let writerQueue = DispatchQueue(label: "numberd.journal.writer")
+    let snapshotQueue = DispatchQueue(label: "numberd.journal.snapshot")
+
+    init(
+        options: JournalOptions, layout: JournalLayout, lock: JournalFileHandle, segment: SegmentState,
+        lastSeq: UInt64, snapshotSeq: UInt64
+    ) {
+        self.options = options
+        self.layout = layout
+        self.fileSystem = options.fileSystem
+        self.lockHandle = Mutex(lock)
+        self.segment = Mutex(segment)
+        self.shared = Mutex(Shared(nextSeq: lastSeq + 1, durableSeq: lastSeq, snapshotSeq: snapshotSeq))
+    }
+
+    /// The seq of the last durable record.
+    public var durableSeq: UInt64 { shared.withLock { $0.durableSeq } }
+
+    /// The seq the newest snapshot holds.
+    public var snapshotSeq: UInt64 { shared.withLock { $0.snapshotSeq } }
+
+    /// Records waiting for the writer (not yet taken into a batch).
+    package var queuedRecordCount: Int { shared.withLock { $0.queuedCount } }
+
+    /// Appends one record and returns its seq once it is on disk (after `fdatasync`).
+    public func append(_ events: [Event]) async throws -> UInt64 {
+        guard !events.isEmpty else { throw JournalError(.emptyRecord, "a record needs at least one event") }
+        let json = try JournalCodec.encodeJSON(events)
+        let limits = options.limits
+        guard json.count <= limits.recordBytesMax else {
+            throw JournalError(.recordTooLarge, "record has \(json.count) bytes, limit \(limits.recordBytesMax)")
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            let outcome: Result<Bool, JournalError> = shared.withLock { state in
+                if let error = Self.refusal(state) { return .failure(error) }
+                guard state.queuedCount < limits.queueRecordsMax,
+                    state.queuedBytes + json.count <= limits.queueBytesMax
+                else {
+                    return .failure(
+                        JournalError(
+                            .queueFull, "\(state.queuedCount) records / \(state.queuedBytes) bytes queued"))
+                }
+                state.queue.append(PendingAppend(eventsJSON: json, continuation: continuation))
+                state.queuedBytes += json.count
+                return .success(Self.claimWriter(&state))
+            }
+            switch outcome {
+            case .failure(let error): continuation.resume(throwing: error)
+            case .success(let startWriter): if startWriter { scheduleWriter() }
+            }
+        }
+    }
+
+    /// Writes everything queued, waits for the writer to go idle, then closes the segment and releases the lock.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = shared.withLock { state -> Bool in
+                if state.closed { return true }
+                state.closing = true
+                if !state.writerScheduled && state.queuedCount == 0 && state.segmentRequests.isEmpty {
+                    state.closed = true
+                    return true
+                }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+        // Wait for a snapshot in flight on its queue, then release the files.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            snapshotQueue.async { continuation.resume() }
+        }
+        releaseFiles()
+    }
+
+    /// Closes the segment and the lock (idempotent).
+    func releaseFiles() {
+        let handle = segment.withLock { state -> JournalFileHandle? in
+            defer { state.handle = nil }
+            return state.handle
+        }
+        if let handle { fileSystem.close(handle) }
+        let lock = lockHandle.withLock { lock -> JournalFileHandle? in
+            defer { lock = nil }
+            return lock
+        }
+        if let lock { fileSystem.unlockDirectory(lock) }
+    }
+
+    /// Why a new request must be refused now, if it must.
+    static func refusal(_ state: Shared) -> JournalError? {
+        if let failure = state.failure {
+            return JournalError(.failed, "the journal stopped after a failed \(failure)")
+        }
+        if state.closing { return JournalError(.closed, "the journal is closed") }
+        return nil
+    }
+
+    /// Marks the writer scheduled; returns whether the caller must start it.
+    static func claimWriter(_ state: inout Shared) -> Bool {
+        if state.writerScheduled { return false }
+        state.writerScheduled = true
+        return true
+    }
+
+    func scheduleWriter() {
+        writerQueue.async { self.runWriter() }
+    }
+}

@@ -1,0 +1,55 @@
+/// An open file of the journal's file layer: the descriptor and the path it was opened with.
+public struct JournalFileHandle: Sendable, Hashable {
+    /// The POSIX file descriptor.
+    public let descriptor: Int32
+    /// The path the file was opened with (for errors and fault rules).
+    public let path: String
+
+    /// Wraps a descriptor.
+    public init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+}
+
+/// How `JournalFileSystem.open` opens a file.
+public enum JournalOpenMode: Sendable, Hashable {
+    /// Write-only, appending, created if missing (journal segments).
+    case append
+    /// Write-only, created or truncated to zero (snapshot temp files, torn-tail files).
+    case createTruncate
+}
+
+/// The file layer under the journal: every call the engine makes to the disk goes through it, so tests can count
+/// syncs and inject faults (`FaultInjectingFileSystem`); production uses `POSIXJournalFileSystem`.
+///
+/// Failures throw `JournalFailure` (operation, path, errno).
+public protocol JournalFileSystem: Sendable {
+    /// Creates the directory (and parents) if missing.
+    func createDirectory(_ path: String) throws
+    /// The names (not paths) of the entries of a directory, without `.` and `..`.
+    func listDirectory(_ path: String) throws -> [String]
+    /// The whole content of a file; throws `JournalError.fileTooLarge` past `limitBytes`.
+    func readFile(_ path: String, limitBytes: Int) throws -> [UInt8]
+    /// Opens a file for writing.
+    func open(_ path: String, mode: JournalOpenMode) throws -> JournalFileHandle
+    /// Writes all of `bytes` (retrying short writes).
+    func write(_ handle: JournalFileHandle, _ bytes: [UInt8]) throws
+    /// Flushes the file's data (and the metadata needed to read it) to stable storage.
+    func fdatasync(_ handle: JournalFileHandle) throws
+    /// Cuts the file to `length` bytes.
+    func truncate(_ handle: JournalFileHandle, length: Int) throws
+    /// Closes the file.
+    func close(_ handle: JournalFileHandle)
+    /// Renames a file atomically (same directory).
+    func rename(_ from: String, to: String) throws
+    /// Deletes a file.
+    func remove(_ path: String) throws
+    /// Flushes a directory's entries (creations, renames, deletions) to stable storage.
+    func fsyncDirectory(_ path: String) throws
+    /// Takes an exclusive lock on the directory (`<directory>/LOCK`), against other processes and this one;
+    /// throws `JournalError.locked` if it is held.
+    func lockDirectory(_ path: String) throws -> JournalFileHandle
+    /// Releases a lock taken by `lockDirectory`.
+    func unlockDirectory(_ handle: JournalFileHandle)
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// The decoded form of a journal line (the checksum is checked on the raw bytes, not here).
+package struct RecordFrame<Event: Decodable>: Decodable {
+    package var seq: UInt64
+    package var time: Int64
+    package var events: [Event]
+}
+
+/// The decoded form of a snapshot file.
+package struct SnapshotFrame<State: Decodable>: Decodable {
+    package var seq: UInt64
+    package var time: Int64
+    package var state: State
+}
+
+/// Any JSON value; lets the offline verifier decode lines without knowing the event and state types.
+package struct AnyJSONValue: Decodable, Sendable {
+    package init(from decoder: any Decoder) throws {
+        if var array = try? decoder.unkeyedContainer() {
+            while !array.isAtEnd { _ = try array.decode(AnyJSONValue.self) }
+        } else if let object = try? decoder.container(keyedBy: AnyKey.self) {
+            for key in object.allKeys { _ = try object.decode(AnyJSONValue.self, forKey: key) }
+        } else {
+            let single = try decoder.singleValueContainer()
+            if single.decodeNil() { return }
+            if (try? single.decode(Bool.self)) != nil { return }
+            if (try? single.decode(Double.self)) != nil { return }
+            _ = try single.decode(String.self)
+        }
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+/// Encodes records and snapshots into their canonical lines.
+package enum JournalCodec {
+    /// The JSON of `value` (compact, keys sorted so equal values give equal bytes).
+    package static func encodeJSON<Value: Encodable>(_ value: Value) throws(JournalError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data: Data
+        do {
+            data = try encoder.encode(value)
+        } catch {
+            throw JournalError(.encodingFailed, "cannot encode to JSON: \(error)")
+        }
+        let bytes = [UInt8](data)
+        // JSONEncoder escapes newlines inside strings; a raw one would split the line, so check rather than trust.
+        guard !bytes.contains(UInt8(ascii: "\n")) else {
+            throw JournalError(.encodingFailed, "encoded JSON contains a raw newline")
+        }
+        return bytes
+    }
+
+    /// The full journal line of a record whose events are already encoded.
+    package static func recordLine(seq: UInt64, time: Int64, eventsJSON: [UInt8]) -> [UInt8] {
+        ChecksummedLine.encode(head: Array(#"{"seq":\#(seq),"time":\#(time),"events":"#.utf8), body: eventsJSON)
+    }
+
+    /// The full content of a snapshot file.
+    package static func snapshotLine(seq: UInt64, time: Int64, stateJSON: [UInt8]) -> [UInt8] {
+        ChecksummedLine.encode(head: Array(#"{"seq":\#(seq),"time":\#(time),"state":"#.utf8), body: stateJSON)
+    }
+
+    /// Decodes a line already checked by `ChecksummedLine.verify`.
+    package static func decode<Frame: Decodable>(_ type: Frame.Type, _ line: ArraySlice<UInt8>) throws -> Frame {
+        try JSONDecoder().decode(Frame.self, from: Data(line))
+    }
+}

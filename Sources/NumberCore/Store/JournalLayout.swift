@@ -1,0 +1,50 @@
+import Foundation
+
+/// The file names of a data directory.
+///
+/// - `journal-<first seq, 20 digits>.jsonl`: a journal segment; its first record has that sequence number.
+/// - `snapshot-<seq, 20 digits>.json`: a snapshot holding the state through that sequence number.
+/// - `snapshot-<seq>.json.tmp`: a snapshot being written (removed at open: a crash left it).
+/// - `journal-<first>.jsonl.torn-<unix ms>`: bytes of a torn last record cut off at open, kept for inspection.
+/// - `snapshot-<seq>.json.damaged-<unix ms>`: a snapshot that failed its checksum at open, set aside.
+/// - `LOCK`: held with `flock` while a journal is open.
+package struct JournalLayout: Sendable {
+    /// The directory path.
+    package let directory: String
+
+    package init(directory: String) {
+        self.directory = directory
+    }
+
+    package func path(_ name: String) -> String { directory + "/" + name }
+
+    package static func segmentName(firstSeq: UInt64) -> String { "journal-\(padded(firstSeq)).jsonl" }
+    package static func snapshotName(seq: UInt64) -> String { "snapshot-\(padded(seq)).json" }
+    package static func snapshotTempName(seq: UInt64) -> String { snapshotName(seq: seq) + ".tmp" }
+    package static func tornName(segment: String, millis: Int64) -> String { segment + ".torn-\(millis)" }
+    package static func damagedName(snapshot: String, millis: Int64) -> String { snapshot + ".damaged-\(millis)" }
+
+    /// The first seq of a segment file name, nil if the name is not a segment.
+    package static func segmentSeq(_ name: String) -> UInt64? { number(name, prefix: "journal-", suffix: ".jsonl") }
+    /// The seq of a snapshot file name, nil if the name is not a snapshot.
+    package static func snapshotSeq(_ name: String) -> UInt64? { number(name, prefix: "snapshot-", suffix: ".json") }
+    /// Whether the name is a snapshot temp file.
+    package static func isSnapshotTemp(_ name: String) -> Bool {
+        name.hasPrefix("snapshot-") && name.hasSuffix(".json.tmp")
+    }
+
+    private static func padded(_ value: UInt64) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    private static func number(_ name: String, prefix: String, suffix: String) -> UInt64? {
+        guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
+        guard digits.count == 20, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt64(digits)
+    }
+
+    /// Now, in Unix milliseconds.
+    package static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}

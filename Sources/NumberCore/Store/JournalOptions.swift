@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+
+/// Configuration of a `FileJournal` (and the limits `InMemoryJournal` shares).
+///
+/// ```swift
+/// var options = JournalOptions.defaults
+/// options.limits.recordBytesMax = 256 * 1024
+/// let opened = try FileJournal<Event, State>.open(directory: url, options: options, initialState: State(), apply: apply)
+/// ```
+public struct JournalOptions: Sendable {
+    /// Size and count limits; every one is checked and has a test at its edge.
+    public struct Limits: Sendable, Hashable {
+        /// Largest encoded events array of one record (the JSON of `[Event]`). Default 1 MiB.
+        public var recordBytesMax: Int
+        /// Most bytes of encoded records waiting for the writer; past it `append` throws `queueFull`.
+        /// Default 64 MiB.
+        public var queueBytesMax: Int
+        /// Most records waiting for the writer; past it `append` throws `queueFull`. Default 65 536.
+        public var queueRecordsMax: Int
+        /// Most records the writer puts in one write + `fdatasync`. Default 4096.
+        public var batchRecordsMax: Int
+        /// Most bytes the writer puts in one write + `fdatasync` (one record is always taken). Default 4 MiB.
+        public var batchBytesMax: Int
+        /// A segment past this size is closed and a new one started, even without a snapshot. Default 64 MiB.
+        public var segmentBytesMax: Int
+        /// Largest segment file read at open (a segment can exceed `segmentBytesMax` by one batch).
+        /// Default 256 MiB.
+        public var segmentReadBytesMax: Int
+        /// Largest snapshot file written or read. Default 1 GiB.
+        public var snapshotBytesMax: Int
+
+        /// Creates limits.
+        public init(
+            recordBytesMax: Int = 1 << 20,
+            queueBytesMax: Int = 64 << 20,
+            queueRecordsMax: Int = 65_536,
+            batchRecordsMax: Int = 4096,
+            batchBytesMax: Int = 4 << 20,
+            segmentBytesMax: Int = 64 << 20,
+            segmentReadBytesMax: Int = 256 << 20,
+            snapshotBytesMax: Int = 1 << 30
+        ) {
+            self.recordBytesMax = recordBytesMax
+            self.queueBytesMax = queueBytesMax
+            self.queueRecordsMax = queueRecordsMax
+            self.batchRecordsMax = batchRecordsMax
+            self.batchBytesMax = batchBytesMax
+            self.segmentBytesMax = segmentBytesMax
+            self.segmentReadBytesMax = segmentReadBytesMax
+            self.snapshotBytesMax = snapshotBytesMax
+        }
+
+        /// The documented defaults.
+        public static let defaults = Limits()
+    }
+
+    /// Size and count limits.
+    public var limits: Limits
+    /// How many snapshots are kept (at least 2, so the previous one can stand in for a damaged newest one).
+    /// Default 2.
+    public var snapshotsKept: Int
+    /// The file layer. Default `POSIXJournalFileSystem()`.
+    public var fileSystem: any JournalFileSystem
+    /// Called once when a write, sync or rename fails: the journal stops (fail-stop), acknowledges nothing more
+    /// and never retries. The default logs at critical level and terminates the process; tests observe it.
+    public var fatal: @Sendable (JournalFailure) -> Void
+    /// Where the journal logs (recovery actions, snapshots).
+    public var logger: Logger
+
+    /// Creates options.
+    public init(
+        limits: Limits = .defaults,
+        snapshotsKept: Int = 2,
+        fileSystem: any JournalFileSystem = POSIXJournalFileSystem(),
+        fatal: (@Sendable (JournalFailure) -> Void)? = nil,
+        logger: Logger = Logger(label: "numberd.journal")
+    ) {
+        self.limits = limits
+        self.snapshotsKept = snapshotsKept
+        self.fileSystem = fileSystem
+        self.logger = logger
+        self.fatal =
+            fatal ?? { [logger] failure in
+                logger.critical("journal write failed, stopping", metadata: ["failure": "\(failure)"])
+                fatalError("journal write failed (fail-stop): \(failure)")
+            }
+    }
+
+    /// The documented defaults.
+    public static let defaults = JournalOptions()
+
+    /// Throws `invalidOptions` if a value is out of range.
+    func validate() throws {
+        let checks: [(Bool, String)] = [
+            (limits.recordBytesMax > 0, "recordBytesMax must be positive"),
+            (limits.queueBytesMax >= limits.recordBytesMax, "queueBytesMax must be at least recordBytesMax"),
+            (limits.queueRecordsMax > 0, "queueRecordsMax must be positive"),
+            (limits.batchRecordsMax > 0, "batchRecordsMax must be positive"),
+            (limits.batchBytesMax > 0, "batchBytesMax must be positive"),
+            (limits.segmentBytesMax > 0, "segmentBytesMax must be positive"),
+            (limits.segmentReadBytesMax > limits.segmentBytesMax, "segmentReadBytesMax must exceed segmentBytesMax"),
+            (limits.snapshotBytesMax > 0, "snapshotBytesMax must be positive"),
+            (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
+        ]
+        for (ok, message) in checks where !ok {
+            throw JournalError(.invalidOptions, message)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/// What the offline verifier found in a data directory.
+public struct JournalVerificationReport: Sendable, Hashable {
+    /// How bad a problem is.
+    public enum Severity: String, Sendable, Hashable {
+        /// `open` repairs it on its own (torn last record, leftover temp file, damaged snapshot with a fallback).
+        case warning
+        /// `open` refuses to start, or data is missing.
+        case error
+    }
+
+    /// One problem, with where it is.
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        /// How bad it is.
+        public var severity: Severity
+        /// What kind of problem, as a `JournalError.Code` (`corruptRecord`, `sequenceGap`, ...) or `tornTail`,
+        /// `damagedSnapshot`, `leftoverFile`.
+        public var code: String
+        /// The file name, relative to the directory.
+        public var file: String
+        /// The byte offset in the file, if it applies.
+        public var offset: Int?
+        /// A human-readable explanation.
+        public var message: String
+
+        /// `severity code file@offset: message`.
+        public var description: String {
+            "\(severity.rawValue) \(code) \(file)\(offset.map { "@\($0)" } ?? ""): \(message)"
+        }
+    }
+
+    /// A journal segment as found.
+    public struct Segment: Sendable, Hashable {
+        /// The file name.
+        public var file: String
+        /// The first seq (from the name).
+        public var firstSeq: UInt64
+        /// The last good record's seq (`firstSeq - 1` if none).
+        public var lastSeq: UInt64
+        /// How many good records it holds.
+        public var records: Int
+        /// Its size in bytes.
+        public var bytes: Int
+    }
+
+    /// A snapshot as found.
+    public struct Snapshot: Sendable, Hashable {
+        /// The file name.
+        public var file: String
+        /// The seq it holds (from the name).
+        public var seq: UInt64
+        /// Whether it passed its checks.
+        public var valid: Bool
+    }
+
+    /// The directory verified.
+    public var directory: String
+    /// Every problem found, in file order.
+    public var problems: [Problem] = []
+    /// The segments, ascending.
+    public var segments: [Segment] = []
+    /// The snapshots, ascending.
+    public var snapshots: [Snapshot] = []
+    /// The last good record's seq over all segments, 0 if none.
+    public var lastSeq: UInt64 = 0
+
+    /// No problem at all.
+    public var isClean: Bool { problems.isEmpty }
+    /// No error: `open` would start (possibly after repairing warnings).
+    public var opensWithoutError: Bool { !problems.contains { $0.severity == .error } }
+}

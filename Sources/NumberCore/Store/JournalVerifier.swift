@@ -1,0 +1,164 @@
+import Foundation
+
+/// Checks a data directory offline and reports every problem, modifying nothing (`numberd verify`).
+///
+/// ```swift
+/// let report = JournalVerifier.verify(directory: URL(fileURLWithPath: "/var/lib/numberd"))
+/// for problem in report.problems { print(problem) }
+/// ```
+public enum JournalVerifier {
+    /// Verifies checksums, seq continuity, torn tails, snapshots and journal coverage; lines are checked as JSON
+    /// records without decoding the events.
+    public static func verify(
+        directory: URL, fileSystem: any JournalFileSystem = POSIXJournalFileSystem(),
+        limits: JournalOptions.Limits = .defaults
+    ) -> JournalVerificationReport {
+        verify(
+            directory: directory, event: AnyJSONValue.self, state: AnyJSONValue.self, fileSystem: fileSystem,
+            limits: limits)
+    }
+
+    /// Like `verify(directory:)`, and also decodes every event and snapshot as the given types.
+    public static func verify<Event: Decodable, State: Decodable>(
+        directory: URL, event: Event.Type, state: State.Type,
+        fileSystem: any JournalFileSystem = POSIXJournalFileSystem(), limits: JournalOptions.Limits = .defaults
+    ) -> JournalVerificationReport {
+        var run = VerifierRun<Event, State>(
+            directory: directory.standardizedFileURL.path, fileSystem: fileSystem, limits: limits)
+        run.verify()
+        return run.report
+    }
+}
+
+/// One verification pass.
+struct VerifierRun<Event: Decodable, State: Decodable> {
+    let layout: JournalLayout
+    let fileSystem: any JournalFileSystem
+    let limits: JournalOptions.Limits
+    var report: JournalVerificationReport
+
+    init(directory: String, fileSystem: any JournalFileSystem, limits: JournalOptions.Limits) {
+        self.layout = JournalLayout(directory: directory)
+        self.fileSystem = fileSystem
+        self.limits = limits
+        self.report = JournalVerificationReport(directory: directory)
+    }
+
+    mutating func problem(
+        _ severity: JournalVerificationReport.Severity, _ code: String, _ file: String, offset: Int? = nil,
+        _ message: String
+    ) {
+        report.problems.append(.init(severity: severity, code: code, file: file, offset: offset, message: message))
+    }
+
+    mutating func verify() {
+        let names: [String]
+        do {
+            names = try fileSystem.listDirectory(layout.directory).sorted()
+        } catch {
+            problem(.error, "io", layout.directory, "cannot list the directory: \(error)")
+            return
+        }
+        for name in names where JournalLayout.isSnapshotTemp(name) {
+            problem(.warning, "leftoverFile", name, "snapshot temp file left by a crash (open removes it)")
+        }
+        checkSnapshots(names)
+        checkSegments(names.compactMap(JournalLayout.segmentSeq).sorted())
+        checkCoverage()
+    }
+
+    mutating func read(_ name: String, limit: Int) -> [UInt8]? {
+        do {
+            return try fileSystem.readFile(layout.path(name), limitBytes: limit)
+        } catch {
+            problem(.error, "io", name, "cannot read: \(error)")
+            return nil
+        }
+    }
+
+    mutating func checkSnapshots(_ names: [String]) {
+        for seq in names.compactMap(JournalLayout.snapshotSeq).sorted() {
+            let name = JournalLayout.snapshotName(seq: seq)
+            guard let bytes = read(name, limit: limits.snapshotBytesMax) else {
+                report.snapshots.append(.init(file: name, seq: seq, valid: false))
+                continue
+            }
+            switch SnapshotCheck.check(bytes, seq: seq, as: State.self) {
+            case .success:
+                report.snapshots.append(.init(file: name, seq: seq, valid: true))
+            case .failure(let reason):
+                report.snapshots.append(.init(file: name, seq: seq, valid: false))
+                problem(.warning, "damagedSnapshot", name, "\(reason) (open falls back to an older snapshot)")
+            }
+        }
+    }
+
+    mutating func checkSegments(_ firstSeqs: [UInt64]) {
+        var previousLast: UInt64?
+        for (index, first) in firstSeqs.enumerated() {
+            let name = JournalLayout.segmentName(firstSeq: first)
+            if let previousLast, first != previousLast &+ 1 {
+                problem(
+                    .error, "sequenceGap", name, offset: 0, "segment starts at \(first), expected \(previousLast &+ 1)")
+            }
+            guard let bytes = read(name, limit: limits.segmentReadBytesMax) else {
+                previousLast = nil
+                continue
+            }
+            let scan = SegmentScanner.scan(bytes, firstSeq: first, as: Event.self)
+            report(scan.issues, file: name)
+            if let torn = scan.torn {
+                let isLast = index == firstSeqs.count - 1
+                problem(
+                    isLast ? .warning : .error, isLast ? "tornTail" : "corruptRecord", name, offset: torn.offset,
+                    "\(torn.reason), \(torn.length) bytes"
+                        + (isLast ? " (open cuts it off and keeps it aside)" : " in a segment that is not the last"))
+            }
+            report.segments.append(
+                .init(
+                    file: name, firstSeq: first, lastSeq: scan.lastSeq, records: scan.records.count, bytes: bytes.count)
+            )
+            previousLast = scan.lastSeq
+            report.lastSeq = max(report.lastSeq, scan.records.last?.seq ?? 0)
+        }
+    }
+
+    mutating func report(_ issues: [SegmentIssue], file: String) {
+        for issue in issues {
+            switch issue {
+            case .corrupt(let offset, let reason):
+                problem(.error, "corruptRecord", file, offset: offset, "damaged record before the last one: \(reason)")
+            case .gap(let offset, let expected, let found):
+                problem(.error, "sequenceGap", file, offset: offset, "record has seq \(found), expected \(expected)")
+            }
+        }
+    }
+
+    /// The newest valid snapshot (or the start) must be followed by the journal without a hole.
+    mutating func checkCoverage() {
+        let base = report.snapshots.last(where: \.valid)?.seq ?? 0
+        guard let first = report.segments.first else {
+            if base > 0 || !report.snapshots.isEmpty {
+                problem(.error, "missingJournal", layout.directory, "snapshots exist but no journal segment")
+            }
+            return
+        }
+        let needed = report.segments.last { $0.firstSeq <= base + 1 }
+        if needed == nil {
+            problem(
+                .error, base == 0 ? "missingJournal" : "sequenceGap", first.file, offset: 0,
+                "the journal starts at \(first.firstSeq) but the newest usable snapshot holds through \(base)")
+        }
+        if let last = report.segments.last, last.lastSeq < base {
+            problem(
+                .error, "sequenceGap", last.file, "the journal ends at \(last.lastSeq) before the snapshot's \(base)")
+        }
+        for snapshot in report.snapshots where snapshot.valid && snapshot.seq < base {
+            if !report.segments.contains(where: { $0.firstSeq <= snapshot.seq + 1 }) {
+                problem(
+                    .warning, "fallbackUnusable", snapshot.file,
+                    "the journal no longer reaches back to this snapshot; it cannot stand in for a newer one")
+            }
+        }
+    }
+}

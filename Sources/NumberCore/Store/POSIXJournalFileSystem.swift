@@ -1,0 +1,161 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file layer: POSIX calls, `fdatasync`, `flock`.
+public struct POSIXJournalFileSystem: JournalFileSystem {
+    /// Creates the POSIX file layer.
+    public init() {}
+
+    /// Creates the directory (and parents) if missing.
+    public func createDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw JournalFailure(operation: "mkdir", path: path, errno: EIO)
+        }
+    }
+
+    /// The entry names of a directory.
+    public func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw failure("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Reads a whole file, refusing files larger than `limitBytes`.
+    public func readFile(_ path: String, limitBytes: Int) throws -> [UInt8] {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open", path) }
+        defer { _ = Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("fstat", path) }
+        guard Int(info.st_size) <= limitBytes else {
+            throw JournalError(.fileTooLarge, "file has \(info.st_size) bytes, limit \(limitBytes)", file: path)
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { raw in
+                Glibc.read(fd, raw.baseAddress! + filled, raw.count - filled)
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw failure("read", path) }
+            if count == 0 { break }
+            filled += count
+        }
+        return Array(bytes.prefix(filled))
+    }
+
+    /// Opens a file for writing.
+    public func open(_ path: String, mode: JournalOpenMode) throws -> JournalFileHandle {
+        let flags: Int32
+        switch mode {
+        case .append: flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC
+        case .createTruncate: flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+        }
+        let fd = Glibc.open(path, flags, 0o644)
+        guard fd >= 0 else { throw failure("open", path) }
+        return JournalFileHandle(descriptor: fd, path: path)
+    }
+
+    /// Writes all bytes, retrying short writes and `EINTR`.
+    public func write(_ handle: JournalFileHandle, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            var written = 0
+            while written < raw.count {
+                let count = Glibc.write(handle.descriptor, raw.baseAddress! + written, raw.count - written)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw failure("write", handle.path) }
+                written += count
+            }
+        }
+    }
+
+    /// `fdatasync(2)`.
+    public func fdatasync(_ handle: JournalFileHandle) throws {
+        guard Glibc.fdatasync(handle.descriptor) == 0 else { throw failure("fdatasync", handle.path) }
+    }
+
+    /// `ftruncate(2)`.
+    public func truncate(_ handle: JournalFileHandle, length: Int) throws {
+        guard ftruncate(handle.descriptor, off_t(length)) == 0 else { throw failure("ftruncate", handle.path) }
+    }
+
+    /// `close(2)`.
+    public func close(_ handle: JournalFileHandle) {
+        _ = Glibc.close(handle.descriptor)
+    }
+
+    /// `rename(2)`.
+    public func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw failure("rename", from) }
+    }
+
+    /// `unlink(2)`.
+    public func remove(_ path: String) throws {
+        guard unlink(path) == 0 else { throw failure("unlink", path) }
+    }
+
+    /// Opens the directory and `fsync(2)`s it.
+    public func fsyncDirectory(_ path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open", path) }
+        defer { _ = Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync", path) }
+    }
+
+    /// Directories this process holds locked: POSIX record locks do not exclude the process itself.
+    private static let lockedInProcess = Mutex<Set<String>>([])
+
+    /// Takes a POSIX record lock (`fcntl(F_SETLK)`) on `<directory>/LOCK`, plus an in-process registry entry.
+    ///
+    /// A record lock belongs to the process, so it is not inherited by a child being spawned (a `flock` would
+    /// be, and would stay held by that child until it execs); the registry refuses a second open in this process.
+    public func lockDirectory(_ path: String) throws -> JournalFileHandle {
+        let lockPath = path + "/LOCK"
+        let inserted = Self.lockedInProcess.withLock { $0.insert(lockPath).inserted }
+        guard inserted else {
+            throw JournalError(.locked, "the data directory is in use by another journal", file: lockPath)
+        }
+        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let error = failure("open", lockPath)
+            Self.lockedInProcess.withLock { _ = $0.remove(lockPath) }
+            throw error
+        }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        guard fcntl(fd, F_SETLK, &lock) == 0 else {
+            let code = errno
+            _ = Glibc.close(fd)
+            Self.lockedInProcess.withLock { _ = $0.remove(lockPath) }
+            if code == EACCES || code == EAGAIN {
+                throw JournalError(.locked, "the data directory is in use by another process", file: lockPath)
+            }
+            throw JournalFailure(operation: "fcntl(F_SETLK)", path: lockPath, errno: code)
+        }
+        return JournalFileHandle(descriptor: fd, path: lockPath)
+    }
+
+    /// Closes the lock file (releasing the record lock) and the registry entry.
+    public func unlockDirectory(_ handle: JournalFileHandle) {
+        _ = Glibc.close(handle.descriptor)
+        Self.lockedInProcess.withLock { _ = $0.remove(handle.path) }
+    }
+
+    private func failure(_ operation: String, _ path: String) -> JournalFailure {
+        JournalFailure(operation: operation, path: path, errno: errno)
+    }
+}

@@ -1,0 +1,90 @@
+/// One good record found in a segment.
+package struct ScannedRecord<Event> {
+    package var seq: UInt64
+    package var time: Int64
+    package var offset: Int
+    package var events: [Event]
+}
+
+/// A problem found while scanning a segment.
+package enum SegmentIssue: Sendable, Hashable {
+    /// A damaged line that is not the last one: refuse to start.
+    case corrupt(offset: Int, reason: String)
+    /// A good line whose seq is not the one expected.
+    case gap(offset: Int, expected: UInt64, found: UInt64)
+}
+
+/// The last line of a segment is incomplete or fails its checksum: a crash cut the last append.
+package struct TornTail: Sendable, Hashable {
+    /// Where the torn line starts (the length the segment is cut to).
+    package var offset: Int
+    /// How many bytes it has.
+    package var length: Int
+    /// Why it is torn.
+    package var reason: String
+}
+
+/// The result of scanning one segment file.
+package struct SegmentScan<Event> {
+    package var records: [ScannedRecord<Event>] = []
+    package var issues: [SegmentIssue] = []
+    package var torn: TornTail?
+    /// The seq of the last good record, or `firstSeq - 1` if none.
+    package var lastSeq: UInt64
+}
+
+/// Splits a segment's bytes into checked records; pure, shared by recovery and the offline verifier.
+package enum SegmentScanner {
+    /// Scans `bytes`, a segment whose first record must have seq `firstSeq`.
+    ///
+    /// A damaged LAST line (no newline, bad checksum, not parsable) is a torn tail; a damaged line followed by
+    /// more bytes is corruption. Every problem is reported; scanning continues after one.
+    package static func scan<Event: Decodable>(
+        _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
+    ) -> SegmentScan<Event> {
+        var scan = SegmentScan<Event>(lastSeq: firstSeq &- 1)
+        var expected = firstSeq
+        var start = 0
+        while start < bytes.count {
+            let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
+            let end = newline ?? bytes.count
+            let next = newline.map { $0 + 1 } ?? bytes.count
+            let isLast = next == bytes.count
+            switch check(bytes[start..<end], hasNewline: newline != nil, as: type) {
+            case .failure(let reason):
+                if isLast {
+                    scan.torn = TornTail(offset: start, length: bytes.count - start, reason: reason)
+                } else {
+                    scan.issues.append(.corrupt(offset: start, reason: reason))
+                }
+            case .success(let frame):
+                if frame.seq != expected {
+                    scan.issues.append(.gap(offset: start, expected: expected, found: frame.seq))
+                }
+                scan.records.append(
+                    ScannedRecord(seq: frame.seq, time: frame.time, offset: start, events: frame.events))
+                scan.lastSeq = frame.seq
+                expected = frame.seq &+ 1
+            }
+            start = next
+        }
+        return scan
+    }
+
+    private enum LineCheck<Event: Decodable> {
+        case success(RecordFrame<Event>)
+        case failure(String)
+    }
+
+    private static func check<Event: Decodable>(
+        _ line: ArraySlice<UInt8>, hasNewline: Bool, as type: Event.Type
+    ) -> LineCheck<Event> {
+        guard hasNewline else { return .failure("incomplete line (no newline)") }
+        guard ChecksummedLine.verify(line) else { return .failure("checksum mismatch or malformed trailer") }
+        do {
+            return .success(try JournalCodec.decode(RecordFrame<Event>.self, line))
+        } catch {
+            return .failure("not a journal record: \(error)")
+        }
+    }
+}

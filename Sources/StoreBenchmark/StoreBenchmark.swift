@@ -1,0 +1,5 @@
+/// Placeholder replaced below.
+@main
+struct StoreBenchmark {
+    static func main() {}
+}

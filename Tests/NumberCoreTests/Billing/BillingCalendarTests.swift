@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+@Suite("Billing calendar")
+struct BillingCalendarTests {
+    @Test(
+        "next billing date is the anchor day next month at 00:00 UTC, clamped",
+        arguments: [
+            ("2025-01-15T10:30:00Z", 15, "2025-02-15T00:00:00Z"),
+            ("2025-01-31T23:59:59Z", 31, "2025-02-28T00:00:00Z"),
+            ("2024-01-31T08:00:00Z", 31, "2024-02-29T00:00:00Z"),
+            ("2024-02-29T00:00:00Z", 31, "2024-03-31T00:00:00Z"),
+            ("2025-03-31T00:00:00Z", 31, "2025-04-30T00:00:00Z"),
+            ("2025-04-30T00:00:00Z", 31, "2025-05-31T00:00:00Z"),
+            ("2025-12-15T00:00:00Z", 15, "2026-01-15T00:00:00Z"),
+            ("2025-12-31T12:00:00Z", 31, "2026-01-31T00:00:00Z"),
+            ("2100-01-29T00:00:00Z", 29, "2100-02-28T00:00:00Z"),
+            ("2000-01-30T00:00:00Z", 30, "2000-02-29T00:00:00Z"),
+        ])
+    func nextBillingDate(start: String, anchor: Int, expected: String) {
+        #expect(BillingCalendar.nextBillingDate(after: .utc(start), anchorDay: anchor) == .utc(expected))
+    }
+
+    @Test("the anchor survives short months: Jan 31 → Feb 29 → Mar 31 → Apr 30 → May 31")
+    func anchorIsKept() {
+        var date = Date.utc("2024-01-31T09:00:00Z")
+        let anchor = BillingCalendar.anchorDay(of: date)
+        #expect(anchor == 31)
+        var seen: [Date] = []
+        for _ in 0..<4 {
+            date = BillingCalendar.nextBillingDate(after: date, anchorDay: anchor)
+            seen.append(date)
+        }
+        #expect(seen == ["2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31"].map { Date.utc($0 + "T00:00:00Z") })
+    }
+
+    @Test("civil date arithmetic agrees with Foundation's calendar for 1900–2200")
+    func civilMatchesFoundation() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var day = BillingCalendar.days(fromCivil: 1900, 1, 1)
+        let end = BillingCalendar.days(fromCivil: 2200, 1, 1)
+        while day < end {
+            let date = Date(timeIntervalSince1970: TimeInterval(day * 86_400))
+            let parts = calendar.dateComponents([.year, .month, .day], from: date)
+            let civil = BillingCalendar.civil(fromDays: day)
+            #expect(civil.year == parts.year && civil.month == parts.month && civil.day == parts.day)
+            #expect(BillingCalendar.days(fromCivil: civil.year, civil.month, civil.day) == day)
+            day += 17
+        }
+    }
+
+    @Test("refund examples: whole days rounded down")
+    func refundExamples() {
+        let start = Date.utc("2025-01-15T10:30:00Z")
+        let next = Date.utc("2025-02-15T00:00:00Z")  // 30 whole days after the purchase
+        let refund = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-01-31T00:00:00Z"))
+        #expect(refund == BillingCalendar.Refund(amount: 50, remainingDays: 15, daysInCycle: 30))
+        let atStart = BillingCalendar.proratedRefund(monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: start)
+        #expect(atStart.amount == 100)
+        let late = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-02-14T01:00:00Z"))
+        #expect(late.amount == 0)
+        let afterEnd = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-03-01T00:00:00Z"))
+        #expect(afterEnd.amount == 0)
+        let huge = BillingCalendar.proratedRefund(
+            monthlyFee: .max, cycleStart: start, nextBillingDate: next, releaseAt: start)
+        #expect(huge.amount == .max)
+    }
+
+    @Test("property: a million random cases keep 0 ≤ refund ≤ fee, and a released number never refunds again")
+    func refundProperty() {
+        var generator = SplitMix64(seed: 0x5EED)  // the store tests' SplitMix64
+        let low = BillingCalendar.days(fromCivil: 2023, 1, 1) * 86_400
+        let high = BillingCalendar.days(fromCivil: 2030, 12, 31) * 86_400
+        var leapDayCases = 0
+        var monthEndCases = 0
+        for index in 0..<1_000_000 {
+            let fee = Int64(generator.next() % 1_000_001)
+            var purchase = low + Int64(generator.next() % UInt64(high - low))
+            if index % 10 == 0 {
+                // Force Feb 29 and month-end purchases to be common.
+                let day = BillingCalendar.days(fromCivil: 2024, 2, 29) + Int64(index % 3) * 366
+                purchase = day * 86_400 + Int64(generator.next() % 86_400)
+            }
+            let purchaseDate = Date(timeIntervalSince1970: TimeInterval(purchase))
+            let anchor = BillingCalendar.anchorDay(of: purchaseDate)
+            if anchor == 29 { leapDayCases += 1 }
+            if anchor >= 30 { monthEndCases += 1 }
+            let next = BillingCalendar.nextBillingDate(after: purchaseDate, anchorDay: anchor)
+            let span = Int64(next.timeIntervalSince(purchaseDate))
+            let release = purchase - 86_400 + Int64(generator.next() % UInt64(span + 2 * 86_400))
+            let releaseDate = Date(timeIntervalSince1970: TimeInterval(release))
+            let refund = BillingCalendar.proratedRefund(
+                monthlyFee: fee, cycleStart: purchaseDate, nextBillingDate: next, releaseAt: releaseDate)
+            guard refund.amount >= 0, refund.amount <= fee, refund.daysInCycle >= 27, refund.daysInCycle <= 31,
+                refund.remainingDays <= refund.daysInCycle
+            else {
+                Issue.record("bad refund \(refund) fee \(fee) purchase \(purchaseDate) release \(releaseDate)")
+                return
+            }
+            var number = Self.number(fee: fee, purchasedAt: purchaseDate, next: next, anchor: anchor)
+            #expect(NumberService.refund(for: number, at: releaseDate) == refund)
+            number.status = .released
+            number.releasedAt = releaseDate
+            number.refundTransactionId = refund.amount > 0 ? "TXN_000000000001" : nil
+            if NumberService.refund(for: number, at: releaseDate).amount != 0 {
+                Issue.record("a released number would be refunded again")
+                return
+            }
+        }
+        #expect(leapDayCases > 1000 && monthEndCases > 1000)
+    }
+
+    static func number(fee: Int64, purchasedAt: Date, next: Date, anchor: Int) -> OwnedNumber {
+        OwnedNumber(
+            id: "NUM_000000000001", accountId: "ACC_000000000001", phoneNumber: "+14155550100",
+            friendlyName: "+1 (415) 555-0100", country: "US", region: nil, locality: nil, postalCode: nil, type: .local,
+            capabilities: NumberCapabilities(voice: true), status: .active, trunkId: nil, setupFee: 0, monthlyFee: fee,
+            currency: "USD", providerSid: "PN1", purchasedAt: purchasedAt, billingAnchorDay: anchor,
+            cycleStart: purchasedAt, nextBillingDate: next)
+    }
+}

@@ -1,0 +1,62 @@
+import NumberCore
+import Testing
+
+@Suite("Pricing policy")
+struct PricingPolicyTests {
+    let policy = PricingPolicy.defaults
+
+    @Test("markup, then rounded up to the minor unit")
+    func markupRoundsUp() throws {
+        // 1.15 USD × 1.15 = 1.3225 → 133 cents.
+        let quote = try policy.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD"))
+        #expect(quote == PricingPolicy.Quote(setupFee: 0, monthlyFee: 133, currency: "USD"))
+        // Exactly 2.30 USD stays 230.
+        var exact = policy
+        exact.markupPercent = 0
+        let even = try exact.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: 2_300_000, currency: "USD"))
+        #expect(even.monthlyFee == 230)
+        let oneMicroOver = try exact.quote(
+            ProviderPrice(country: "US", type: .local, monthlyCostMicros: 2_300_001, currency: "USD"))
+        #expect(oneMicroOver.monthlyFee == 231)
+    }
+
+    @Test("the minimum monthly fee applies to cheap numbers")
+    func minimum() throws {
+        let quote = try policy.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: 10_000, currency: "USD"))
+        #expect(quote.monthlyFee == 100)
+    }
+
+    @Test("setup fee by country and type")
+    func setupFee() throws {
+        let tollFree = try policy.quote(
+            ProviderPrice(country: "US", type: .tollFree, monthlyCostMicros: 2_000_000, currency: "USD"))
+        #expect(tollFree.setupFee == 200)
+        #expect(tollFree.firstCharge == 200 + 230)
+        let local = try policy.quote(ProviderPrice(country: "GB", type: .local, monthlyCostMicros: 1_000_000, currency: "GBP"))
+        #expect(local.setupFee == 0)
+    }
+
+    @Test("a currency without minor units rounds to whole units")
+    func yen() throws {
+        let quote = try policy.quote(ProviderPrice(country: "JP", type: .local, monthlyCostMicros: 150_500_000, currency: "JPY"))
+        // 150.5 JPY × 1.15 = 173.075 → 174.
+        #expect(quote.monthlyFee == 174)
+    }
+
+    @Test("bad costs and absurd results are refused")
+    func refusals() {
+        #expect(throws: NumberError.self) {
+            try policy.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: -1, currency: "USD"))
+        }
+        #expect(throws: NumberError.self) {
+            try policy.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: .max, currency: "USD"))
+        }
+        var capped = policy
+        capped.feeMax = 1000
+        let atMax = try? capped.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: 8_695_652, currency: "USD"))
+        #expect(atMax?.monthlyFee == 1000)
+        #expect(throws: NumberError.self) {
+            try capped.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: 8_700_000, currency: "USD"))
+        }
+    }
+}

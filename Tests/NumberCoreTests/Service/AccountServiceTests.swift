@@ -1,0 +1,189 @@
+import Foundation
+import NumberCore
+import Testing
+
+@Suite("Accounts, funds, ledger and API keys")
+struct AccountServiceTests {
+    @Test("create an account, add funds, read the balance", arguments: StoreKind.allCases)
+    func createAndFund(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.service.createAccount(name: "  Acme Corp ", currency: "USD")
+        #expect(account.id.hasPrefix("ACC_") && account.id.count == 16)
+        #expect(account.name == "Acme Corp" && account.balance == 0 && account.status == .active)
+        let credit = try await h.service.addFunds(accountId: account.id, amount: 5_000, description: "wire")
+        #expect(credit.kind == .fundsAdded && credit.amount == 5_000 && credit.balanceAfter == 5_000)
+        #expect(credit.id.hasPrefix("TXN_") && credit.description == "wire")
+        let balance = try h.service.balance(accountId: account.id)
+        #expect(balance == BalanceSummary(accountId: account.id, balance: 5_000, held: 0, available: 5_000, currency: "USD"))
+        try await h.check()
+    }
+
+    @Test("bad account input is refused with the field named", arguments: StoreKind.allCases)
+    func badAccountInput(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let empty = await numberError { _ = try await h.service.createAccount(name: "   ", currency: "USD") }
+        #expect(empty?.code == .invalidArgument && empty?.details["field"] == "name")
+        let long = await numberError {
+            _ = try await h.service.createAccount(name: String(repeating: "x", count: 201), currency: "USD")
+        }
+        #expect(long?.reason == .limitExceeded)
+        _ = try await h.service.createAccount(name: String(repeating: "x", count: 200), currency: "USD")
+        for currency in ["usd", "US", "USDD", "U$D"] {
+            let error = await numberError { _ = try await h.service.createAccount(name: "a", currency: currency) }
+            #expect(error?.details["field"] == "currency")
+        }
+        let missing = await numberError { _ = try h.service.account("ACC_000000000000") }
+        #expect(missing?.code == .notFound && missing?.reason == .accountNotFound)
+        try await h.check()
+    }
+
+    @Test("add funds: amount limits at their edges", arguments: StoreKind.allCases)
+    func fundLimits(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.fundsAmountMax = 1_000
+        config.limits.balanceMax = 1_500
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account()
+        for amount: Int64 in [0, -5, 1_001] {
+            let error = await numberError { _ = try await h.service.addFunds(accountId: account.id, amount: amount) }
+            #expect(error?.code == .invalidArgument)
+        }
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1_000)
+        _ = try await h.service.addFunds(accountId: account.id, amount: 500)
+        let over = await numberError { _ = try await h.service.addFunds(accountId: account.id, amount: 1) }
+        #expect(over?.code == .failedPrecondition && over?.reason == .limitExceeded)
+        #expect(try h.service.balance(accountId: account.id).balance == 1_500)
+        try await h.check()
+    }
+
+    @Test("add funds with an idempotency key: a retry returns the first transaction, other parameters fail",
+          arguments: StoreKind.allCases)
+    func fundIdempotency(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account()
+        let first = try await h.service.addFunds(accountId: account.id, amount: 700, idempotencyKey: "k-1")
+        let again = try await h.service.addFunds(accountId: account.id, amount: 700, idempotencyKey: "k-1")
+        #expect(again == first)
+        try await h.restart()
+        let afterRestart = try await h.service.addFunds(accountId: account.id, amount: 700, idempotencyKey: "k-1")
+        #expect(afterRestart == first)
+        let reused = await numberError {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 701, idempotencyKey: "k-1")
+        }
+        #expect(reused?.reason == .idempotencyKeyReused && reused?.code == .failedPrecondition)
+        #expect(try h.service.balance(accountId: account.id).balance == 700)
+        let badKey = await numberError {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: String(repeating: "k", count: 129))
+        }
+        #expect(badKey?.reason == .limitExceeded)
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: String(repeating: "k", count: 128))
+        let spaced = await numberError {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "a b")
+        }
+        #expect(spaced?.code == .invalidArgument)
+        try await h.check()
+    }
+
+    @Test("idempotency keys live at least 24 hours, then expire", arguments: StoreKind.allCases)
+    func keyExpiry(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account()
+        let first = try await h.service.addFunds(accountId: account.id, amount: 10, idempotencyKey: "day")
+        h.clock.advance(by: 86_399)
+        #expect(try await h.service.addFunds(accountId: account.id, amount: 10, idempotencyKey: "day") == first)
+        _ = try await h.service.runBilling()
+        #expect(try await h.service.addFunds(accountId: account.id, amount: 10, idempotencyKey: "day") == first)
+        h.clock.advance(by: 1)
+        let report = try await h.service.runBilling()
+        #expect(report.expiredKeys == 1)
+        let second = try await h.service.addFunds(accountId: account.id, amount: 10, idempotencyKey: "day")
+        #expect(second.id != first.id)
+        #expect(try h.service.balance(accountId: account.id).balance == 20)
+        try await h.check()
+    }
+
+    @Test("adjustments: either sign, never below the available balance", arguments: StoreKind.allCases)
+    func adjustments(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 300)
+        let debit = try await h.service.adjustBalance(accountId: account.id, amount: -100, description: "correction")
+        #expect(debit.kind == .adjustment && debit.balanceAfter == 200)
+        let tooMuch = await numberError {
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: -201, description: "x")
+        }
+        #expect(tooMuch?.reason == .insufficientBalance && tooMuch?.details["shortfall"] == "1")
+        let zero = await numberError { _ = try await h.service.adjustBalance(accountId: account.id, amount: 0, description: "x") }
+        #expect(zero?.code == .invalidArgument)
+        try await h.check()
+    }
+
+    @Test("transactions page newest first with opaque tokens", arguments: StoreKind.allCases)
+    func transactionPages(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account()
+        for amount in 1...7 { _ = try await h.service.addFunds(accountId: account.id, amount: Int64(amount)) }
+        var seen: [Int64] = []
+        var token: String?
+        var pages = 0
+        repeat {
+            let page = try h.service.listTransactions(accountId: account.id, pageSize: 3, pageToken: token)
+            #expect(page.total == 7)
+            seen += page.transactions.map(\.amount)
+            token = page.nextPageToken
+            pages += 1
+        } while token != nil
+        #expect(seen == [7, 6, 5, 4, 3, 2, 1] && pages == 3)
+        let bad = await numberError { _ = try h.service.listTransactions(accountId: account.id, pageToken: "garbage!") }
+        #expect(bad?.reason == .invalidPageToken)
+        let other = try await h.account(name: "Other")
+        let firstPage = try h.service.listTransactions(accountId: account.id, pageSize: 3)
+        let foreign = await numberError {
+            _ = try h.service.listTransactions(accountId: other.id, pageToken: firstPage.nextPageToken)
+        }
+        #expect(foreign?.reason == .invalidPageToken)
+        let tooBig = await numberError { _ = try h.service.listTransactions(accountId: account.id, pageSize: 501) }
+        #expect(tooBig?.reason == .limitExceeded)
+        _ = try h.service.listTransactions(accountId: account.id, pageSize: 500)
+        try await h.check()
+    }
+
+    @Test("API keys: the secret is shown once, stored hashed, checked, scoped and revocable", arguments: StoreKind.allCases)
+    func apiKeys(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account()
+        let other = try await h.account(name: "Other")
+        let admin = try await h.service.createApiKey(name: "root", scope: .admin, accountId: nil)
+        let user = try await h.service.createApiKey(name: "app", scope: .account, accountId: account.id)
+        let reader = try await h.service.createApiKey(name: "dash", scope: .readOnly, accountId: account.id)
+        #expect(user.secret.hasPrefix("nk_") && user.secret.count == 79)
+        #expect(!user.key.secretHash.contains(user.secret) && user.key.secretHash.count == 64)
+        try await h.restart()
+        #expect(try h.service.authenticate(secret: user.secret) == user.key)
+        #expect(try h.service.authenticate(secret: admin.secret).scope == .admin)
+        var tampered = Array(user.secret)
+        tampered[tampered.count - 1] = tampered.last == "0" ? "1" : "0"
+        for wrong in [String(tampered), "", "nk_", user.secret + "0", "Bearer " + user.secret] {
+            let error = await numberError { _ = try h.service.authenticate(secret: wrong) }
+            #expect(error?.code == .unauthenticated && error?.reason == .invalidCredentials)
+        }
+        #expect(user.key.permits(accountId: account.id, write: true))
+        #expect(!user.key.permits(accountId: other.id, write: false))
+        #expect(reader.key.permits(accountId: account.id, write: false))
+        #expect(!reader.key.permits(accountId: account.id, write: true))
+        #expect(admin.key.permits(accountId: other.id, write: true))
+        let denied = await numberError { try h.service.authorize(reader.key, accountId: account.id, write: true) }
+        #expect(denied?.code == .permissionDenied)
+        _ = try await h.service.revokeApiKey(keyId: user.key.id)
+        let revoked = await numberError { _ = try h.service.authenticate(secret: user.secret) }
+        #expect(revoked?.code == .unauthenticated)
+        let adminBound = await numberError {
+            _ = try await h.service.createApiKey(name: "x", scope: .admin, accountId: account.id)
+        }
+        #expect(adminBound?.code == .invalidArgument)
+        let unbound = await numberError { _ = try await h.service.createApiKey(name: "x", scope: .account, accountId: nil) }
+        #expect(unbound?.code == .invalidArgument)
+        let missing = await numberError { _ = try await h.service.revokeApiKey(keyId: "KEY_000000000000") }
+        #expect(missing?.code == .notFound)
+        try await h.check()
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import NumberCore
+import Testing
+
+@Suite("Billing runs: renewals, past due, grace releases")
+struct BillingRunTests {
+    @Test("24 months of daily billing runs renew each number exactly once per cycle, on its anchor day",
+          arguments: StoreKind.allCases)
+    func twoYears(kind: StoreKind) async throws {
+        let h = try await Harness(kind, start: .utc("2024-01-31T09:00:00Z"))
+        let account = try await h.account(funds: 1_000_000)
+        let endOfMonth = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.clock.set(.utc("2024-01-15T00:00:00Z").addingTimeInterval(86_400 * 14 + 3_600))  // 01-29 01:00
+        let leapDay = try await h.buy(["+14155550101"], for: account.id).numbers[0]
+        #expect(endOfMonth.nextBillingDate == .utc("2024-02-29T00:00:00Z"))
+        #expect(leapDay.nextBillingDate == .utc("2024-02-29T00:00:00Z"))
+        var day = Date.utc("2024-01-31T12:00:00Z")
+        let end = Date.utc("2026-01-31T12:00:00Z")
+        while day <= end {
+            h.clock.set(day)
+            _ = try await h.service.runBilling()
+            if day.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400 * 30) < 86_400 {
+                _ = try await h.service.runBilling()  // a second run the same day must do nothing
+            }
+            day.addTimeInterval(86_400)
+        }
+        let renewals = try h.service.listTransactions(accountId: account.id, pageSize: 500).transactions
+            .filter { $0.kind == .renewal }
+        let forEnd = renewals.filter { $0.numberId == endOfMonth.id }
+        let forLeap = renewals.filter { $0.numberId == leapDay.id }
+        #expect(forEnd.count == 24 && forLeap.count == 24)
+        let state = h.service.durableState()
+        #expect(state.numbers[endOfMonth.id]?.nextBillingDate == .utc("2026-02-28T00:00:00Z"))
+        #expect(state.numbers[endOfMonth.id]?.cycleStart == .utc("2026-01-31T00:00:00Z"))
+        #expect(state.numbers[leapDay.id]?.nextBillingDate == .utc("2026-02-28T00:00:00Z"))
+        #expect(state.numbers[leapDay.id]?.cycleStart == .utc("2026-01-29T00:00:00Z"))
+        #expect(forEnd.allSatisfy { $0.amount == -133 && $0.description == "Monthly fee: +14155550100" })
+        try await h.check()
+    }
+
+    @Test("after an outage the run catches up every missed cycle once, up to its limit", arguments: StoreKind.allCases)
+    func catchUp(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.cyclesPerNumberMax = 3
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.clock.set(.utc("2025-06-20T00:00:00Z"))  // 5 billing dates passed: Feb..Jun 15
+        let first = try await h.service.runBilling()
+        #expect(first.renewed == 3 && first.more)
+        let second = try await h.service.runBilling()
+        #expect(second.renewed == 2 && !second.more)
+        let third = try await h.service.runBilling()
+        #expect(third.renewed == 0)
+        #expect(h.service.durableState().numbers[number.id]?.nextBillingDate == .utc("2025-07-15T00:00:00Z"))
+        try await h.check()
+    }
+
+    @Test("no funds: past due; funds during the grace period renew it; without, released after 7 days, no refund",
+          arguments: StoreKind.allCases)
+    func pastDueAndGrace(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 266)
+        let numbers = try await h.buy(["+14155550100"], for: account.id).numbers
+        _ = try await h.buy(["+14155550101"], for: account.id)
+        #expect(try h.service.balance(accountId: account.id).balance == 0)
+        h.clock.set(.utc("2025-02-15T00:00:01Z"))
+        let due = try await h.service.runBilling()
+        #expect(due.markedPastDue == 2 && due.renewed == 0)
+        let pastDue = try h.service.number(accountId: account.id, numberId: numbers[0].id).number
+        #expect(pastDue.status == .pastDue && pastDue.pastDueSince == .utc("2025-02-15T00:00:00Z"))
+        let dry = try await h.service.release(accountId: account.id, numberId: pastDue.id, dryRun: true)
+        #expect(dry.refund == 0)
+        h.clock.set(.utc("2025-02-18T00:00:00Z"))
+        _ = try await h.service.addFunds(accountId: account.id, amount: 133)
+        let rescued = try await h.service.runBilling()
+        #expect(rescued.renewed == 1 && rescued.released == 0)
+        h.clock.set(.utc("2025-02-21T23:59:59Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-02-22T00:00:00Z"))
+        let grace = try await h.service.runBilling()
+        #expect(grace.released == 1)
+        let page = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: nil))
+        #expect(page.numbers.count == 1 && page.numbers[0].number.status == .active)
+        #expect(page.numbers[0].number.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        let released = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: .released)).numbers
+        #expect(released.count == 1 && released[0].number.refundTransactionId == nil)
+        #expect(h.provider.ownedPhoneNumbers.count == 1)
+        #expect(try h.service.balance(accountId: account.id).balance == 0)
+        try await h.check()
+    }
+
+    @Test("a grace release the provider refuses is retried on the next run", arguments: StoreKind.allCases)
+    func graceReleaseRetry(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        _ = try await h.buy(["+14155550100"], for: account.id)
+        h.clock.set(.utc("2025-02-15T00:00:01Z"))
+        _ = try await h.service.runBilling()
+        h.clock.set(.utc("2025-02-23T00:00:00Z"))
+        h.provider.inject(.fail(.unavailable), on: .release)
+        let failed = try await h.service.runBilling()
+        #expect(failed.released == 0 && failed.releaseFailures == 1)
+        let retried = try await h.service.runBilling()
+        #expect(retried.released == 1)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
+
+    @Test("the actions-per-run limit, at its edge", arguments: StoreKind.allCases)
+    func actionsLimit(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        _ = try await h.buy(["+14155550100", "+14155550101", "+14155550102"], for: account.id)
+        h.clock.set(.utc("2025-02-16T00:00:00Z"))
+        let first = try await h.service.runBilling()
+        #expect(first.renewed == 2 && first.more)
+        let second = try await h.service.runBilling()
+        #expect(second.renewed == 1 && !second.more)
+        try await h.check()
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import NumberCore
+import Testing
+
+@Suite("Listing, routing and releasing numbers")
+struct NumberServiceTests {
+    @Test("list numbers: pages, filters, total and monthly cost", arguments: StoreKind.allCases)
+    func listing(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK1")
+        let phones = (0..<5).map { "+1415555010\($0)" }
+        _ = try await h.buy(Array(phones.prefix(2)), for: account.id, trunkId: trunk.id)
+        h.clock.advance(by: 60)
+        let rest = try await h.buy(Array(phones.suffix(3)), for: account.id)
+        _ = try await h.service.release(accountId: account.id, numberId: rest.numbers[2].id)
+        var seen: [String] = []
+        var token: String?
+        repeat {
+            let page = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, pageSize: 2, pageToken: token))
+            #expect(page.total == 4 && page.monthlyCost == 4 * 133 && page.currency == "USD")
+            seen += page.numbers.map(\.number.phoneNumber)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(seen == Array(phones.prefix(4)))
+        let onTrunk = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, trunkId: trunk.id))
+        #expect(onTrunk.numbers.map(\.number.phoneNumber) == Array(phones.prefix(2)))
+        #expect(onTrunk.numbers.allSatisfy { $0.trunkName == "Production SIP Trunk" })
+        let released = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: .released))
+        #expect(released.numbers.map(\.number.phoneNumber) == [phones[4]] && released.monthlyCost == 0)
+        let wrongToken = await numberError {
+            _ = try h.service.listNumbers(
+                ListNumbersRequest(accountId: account.id, status: .active, pageToken: onTrunk.nextPageToken ?? "e30"))
+        }
+        #expect(wrongToken?.reason == .invalidPageToken)
+        let first = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, pageSize: 1))
+        let filterChanged = await numberError {
+            _ = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, trunkId: trunk.id, pageToken: first.nextPageToken))
+        }
+        #expect(filterChanged?.reason == .invalidPageToken)
+        try await h.check()
+    }
+
+    @Test("get a number; another account's number is not found", arguments: StoreKind.allCases)
+    func getNumber(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let other = try await h.account(funds: 1_000, name: "Other")
+        let bought = try await h.buy(["+14155550100"], for: account.id)
+        let id = bought.numbers[0].id
+        #expect(try h.service.number(accountId: account.id, numberId: id).number == bought.numbers[0])
+        let foreign = await numberError { _ = try h.service.number(accountId: other.id, numberId: id) }
+        #expect(foreign?.code == .notFound && foreign?.reason == .numberNotFound)
+        let foreignRelease = await numberError { _ = try await h.service.release(accountId: other.id, numberId: id) }
+        #expect(foreignRelease?.code == .notFound)
+        let foreignTrunk = await numberError { _ = try await h.service.setTrunk(accountId: other.id, numberId: id, trunkId: nil) }
+        #expect(foreignTrunk?.code == .notFound)
+        #expect(h.provider.owned("+14155550100") != nil)
+        try await h.check()
+    }
+
+    @Test("assign and unassign a trunk, at the provider too; a provider failure changes nothing",
+          arguments: StoreKind.allCases)
+    func assignTrunk(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK9")
+        let id = try await h.buy(["+14155550100"], for: account.id).numbers[0].id
+        let assigned = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: trunk.id)
+        #expect(assigned.number.trunkId == trunk.id && assigned.trunkName == "Prod")
+        #expect(h.provider.owned("+14155550100")?.trunkSid == "TK9")
+        h.provider.inject(.fail(.unavailable), on: .setTrunk)
+        let failed = await numberError { _ = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil) }
+        #expect(failed?.code == .unavailable)
+        #expect(try h.service.number(accountId: account.id, numberId: id).number.trunkId == trunk.id)
+        let cleared = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
+        #expect(cleared.number.trunkId == nil && h.provider.owned("+14155550100")?.trunkSid == nil)
+        try await h.check()
+    }
+
+    @Test("release: prorated refund for whole remaining days, credited once; dry run changes nothing",
+          arguments: StoreKind.allCases)
+    func release(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        // Bought 2025-01-15 10:30, cycle ends 2025-02-15 00:00: 30 whole days. At 01-31 00:00, 15 remain.
+        h.clock.set(.utc("2025-01-31T00:00:00Z"))
+        let dry = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(dry.dryRun && dry.refund == 133 * 15 / 30 && dry.remainingDays == 15 && dry.transaction == nil)
+        #expect(dry.description == "Prorated refund for 15 days remaining in billing cycle")
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.status == .active)
+        #expect(h.provider.owned("+14155550100") != nil)
+        let done = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(!done.dryRun && done.refund == 66 && done.number.status == .released)
+        #expect(done.releasedAt == .utc("2025-01-31T00:00:00Z"))
+        let refund = try #require(done.transaction)
+        #expect(refund.kind == .refund && refund.amount == 66 && refund.numberId == number.id)
+        #expect(refund.description == "Prorated refund for 15 days remaining in billing cycle")
+        #expect(h.provider.owned("+14155550100") == nil)
+        #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 66)
+        let twice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(twice?.code == .failedPrecondition && twice?.reason == .alreadyReleased)
+        let dryTwice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true) }
+        #expect(dryTwice?.reason == .alreadyReleased)
+        let assign = await numberError { _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil) }
+        #expect(assign?.reason == .alreadyReleased)
+        #expect(try h.service.listTransactions(accountId: account.id).transactions.filter { $0.kind == .refund }.count == 1)
+        try await h.check()
+    }
+
+    @Test("a released number can be bought again, by anyone", arguments: StoreKind.allCases)
+    func rebuyAfterRelease(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let first = try await h.account(funds: 1_000)
+        let second = try await h.account(funds: 1_000, name: "Second")
+        let number = try await h.buy(["+14155550100"], for: first.id).numbers[0]
+        _ = try await h.service.release(accountId: first.id, numberId: number.id)
+        let again = try await h.buy(["+14155550100"], for: second.id)
+        #expect(again.numbers[0].id != number.id)
+        #expect(h.service.durableState().phoneOwners["+14155550100"] == again.numbers[0].id)
+        try await h.check()
+    }
+
+    @Test("release at the provider fails: the number stays active and billed, nothing refunded",
+          arguments: StoreKind.allCases)
+    func releaseProviderFailure(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.provider.inject(.fail(.unavailable), on: .release)
+        let error = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(error?.code == .unavailable)
+        let after = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(after.status == .active && after.releaseRequestedAt == nil)
+        #expect(try h.service.balance(accountId: account.id).balance == 867)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        try await h.check()
+    }
+
+    @Test("release whose answer is lost: the look-up shows it gone, so it is recorded with its refund",
+          arguments: StoreKind.allCases)
+    func releaseLostAnswer(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.provider.inject(.loseAnswer, on: .release)
+        let done = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(done.number.status == .released && done.refund > 0)
+        try await h.check()
+    }
+}

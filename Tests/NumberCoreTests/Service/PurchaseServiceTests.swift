@@ -1,0 +1,207 @@
+import Foundation
+import NumberCore
+import Testing
+
+@Suite("Search and purchase")
+struct PurchaseServiceTests {
+    @Test("search returns the provider's numbers with our price, which is what the purchase charges",
+          arguments: StoreKind.allCases)
+    func searchPriceIsCharged(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(["+14155551234", "+14155559876", "+12125550000"])
+        let result = try await h.service.search(
+            ProviderSearchQuery(country: "US", areaCode: "415", capabilities: [.voice, .sms], limit: 10), accountId: account.id)
+        #expect(result.numbers.map(\.number.phoneNumber) == ["+14155551234", "+14155559876"])
+        #expect(result.totalFound == 2)
+        let price = try #require(result.numbers.first?.price)
+        #expect(price == PricingPolicy.Quote(setupFee: 0, monthlyFee: 133, currency: "USD"))
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155551234"], country: "US", currency: "USD"))
+        let number = try #require(bought.numbers.first)
+        #expect(number.monthlyFee == price.monthlyFee && number.setupFee == price.setupFee)
+        #expect(number.locality == "San Francisco" && number.region == "CA" && number.postalCode == "94102")
+        #expect(number.status == .active && number.id.hasPrefix("NUM_"))
+        #expect(number.purchasedAt == .utc("2025-01-15T10:30:00Z"))
+        #expect(number.nextBillingDate == .utc("2025-02-15T00:00:00Z"))
+        #expect(number.providerSid == h.provider.owned("+14155551234")?.sid)
+        let transaction = try #require(bought.transactions.first)
+        #expect(transaction.kind == .purchase && transaction.amount == -133 && transaction.balanceAfter == 867)
+        #expect(transaction.description == "Phone number setup: +14155551234" && transaction.numberId == number.id)
+        #expect(try h.service.balance(accountId: account.id).balance == 867)
+        try await h.check()
+    }
+
+    @Test("search input is checked, with limits at their edges", arguments: StoreKind.allCases)
+    func searchValidation(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let bad: [ProviderSearchQuery] = [
+            ProviderSearchQuery(country: "usa"), ProviderSearchQuery(country: "US", limit: 0),
+            ProviderSearchQuery(country: "US", limit: 101), ProviderSearchQuery(country: "US", areaCode: "41a"),
+            ProviderSearchQuery(country: "US", contains: "55%"),
+            ProviderSearchQuery(country: "US", contains: String(repeating: "5", count: 17)),
+            ProviderSearchQuery(country: "US", locality: String(repeating: "x", count: 65)),
+        ]
+        for query in bad {
+            let error = await numberError { _ = try await h.service.search(query) }
+            #expect(error?.code == .invalidArgument, "\(query)")
+        }
+        _ = try await h.service.search(ProviderSearchQuery(country: "US", contains: "555*FLOWERS", limit: 100))
+        let noPrice = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "FR")) }
+        #expect(noPrice?.code == .notFound)
+        h.provider.inject(.fail(.unavailable), on: .search)
+        let down = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "US")) }
+        #expect(down?.code == .unavailable && down?.reason == .providerUnavailable)
+    }
+
+    @Test("a price in another currency than the account's is a currency mismatch", arguments: StoreKind.allCases)
+    func currencyMismatch(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let euro = try await h.account(funds: 1_000, currency: "EUR")
+        let search = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "US"), accountId: euro.id) }
+        #expect(search?.reason == .currencyMismatch && search?.details["expected"] == "EUR")
+        h.provider.stock(["+14155550100"])
+        let purchase = await numberError {
+            _ = try await h.service.purchase(PurchaseRequest(accountId: euro.id, phoneNumbers: ["+14155550100"], country: "US"))
+        }
+        #expect(purchase?.reason == .currencyMismatch && purchase?.code == .failedPrecondition)
+        let dollars = try await h.account(funds: 1_000)
+        let asked = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: dollars.id, phoneNumbers: ["+14155550100"], country: "US", currency: "EUR"))
+        }
+        #expect(asked?.reason == .currencyMismatch)
+        #expect(h.provider.calls(.buy) == 0)
+        try await h.check()
+    }
+
+    @Test("purchase input errors charge nothing and reach no provider", arguments: StoreKind.allCases)
+    func purchaseValidation(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let cases: [(PurchaseRequest, NumberError.Code)] = [
+            (PurchaseRequest(accountId: account.id, phoneNumbers: [], country: "US"), .invalidArgument),
+            (PurchaseRequest(accountId: account.id, phoneNumbers: ["4155550100"], country: "US"), .invalidArgument),
+            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+04155550100"], country: "US"), .invalidArgument),
+            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+1415555010012345"], country: "US"), .invalidArgument),
+            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100", "+14155550100"], country: "US"), .invalidArgument),
+            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "us"), .invalidArgument),
+            (PurchaseRequest(accountId: "ACC_000000000000", phoneNumbers: ["+14155550100"], country: "US"), .notFound),
+            (PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", trunkId: "TRK_000000000000"), .notFound),
+        ]
+        for (request, code) in cases {
+            let error = await numberError { _ = try await h.service.purchase(request) }
+            #expect(error?.code == code, "\(request.phoneNumbers)")
+        }
+        let tooMany = (0..<21).map { "+1415555\(String(format: "%04d", $0))" }
+        let limit = await numberError {
+            _ = try await h.service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: tooMany, country: "US"))
+        }
+        #expect(limit?.reason == .limitExceeded && limit?.details["max"] == "20")
+        #expect(h.provider.calls(.buy) == 0)
+        #expect(try h.service.balance(accountId: account.id).balance == 100_000)
+        let twenty = Array(tooMany.prefix(20))
+        let bought = try await h.buy(twenty, for: account.id)
+        #expect(bought.numbers.count == 20)
+        try await h.check()
+    }
+
+    @Test("insufficient balance fails with the shortfall and records nothing", arguments: StoreKind.allCases)
+    func insufficientBalance(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 200)
+        h.provider.stock(["+14155550100", "+14155550101"])
+        let eventsBefore = h.service.durableState().eventCount
+        let error = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100", "+14155550101"], country: "US"))
+        }
+        #expect(error?.code == .failedPrecondition && error?.reason == .insufficientBalance)
+        #expect(error?.details == ["required": "266", "available": "200", "shortfall": "66", "currency": "USD"])
+        #expect(h.service.durableState().eventCount == eventsBefore)
+        #expect(h.provider.calls(.buy) == 0)
+        try await h.check()
+    }
+
+    @Test("a number owned by another account, or gone at the provider, is unavailable", arguments: StoreKind.allCases)
+    func unavailable(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let first = try await h.account(funds: 1_000)
+        let second = try await h.account(funds: 1_000, name: "Second")
+        _ = try await h.buy(["+14155550100"], for: first.id)
+        let taken = await numberError {
+            _ = try await h.service.purchase(PurchaseRequest(accountId: second.id, phoneNumbers: ["+14155550100"], country: "US"))
+        }
+        #expect(taken?.reason == .numberUnavailable && taken?.details["phoneNumber"] == "+14155550100")
+        let notStocked = await numberError {
+            _ = try await h.service.purchase(PurchaseRequest(accountId: second.id, phoneNumbers: ["+14155550199"], country: "US"))
+        }
+        #expect(notStocked?.reason == .numberUnavailable && notStocked?.code == .failedPrecondition)
+        #expect(try h.service.balance(accountId: second.id) == BalanceSummary(
+            accountId: second.id, balance: 1_000, held: 0, available: 1_000, currency: "USD"))
+        #expect(try h.service.listTransactions(accountId: second.id).total == 1)
+        try await h.check()
+    }
+
+    @Test("a retried purchase with the same key returns the first result, even after a restart",
+          arguments: StoreKind.allCases)
+    func purchaseIdempotency(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(["+14155550100", "+14155550101"])
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "order-42")
+        let first = try await h.service.purchase(request)
+        #expect(!first.replayed)
+        let retry = try await h.service.purchase(request)
+        #expect(retry.replayed && retry.numbers == first.numbers && retry.transactions == first.transactions)
+        try await h.restart()
+        let afterRestart = try await h.service.purchase(request)
+        #expect(afterRestart.replayed && afterRestart.numbers.map(\.id) == first.numbers.map(\.id))
+        var other = request
+        other.phoneNumbers = ["+14155550101"]
+        let reused = await numberError { _ = try await h.service.purchase(other) }
+        #expect(reused?.reason == .idempotencyKeyReused)
+        #expect(h.provider.buyCount("+14155550100") == 1 && h.provider.calls(.buy) == 1)
+        #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133)
+        try await h.check()
+    }
+
+    @Test("a failed purchase frees its idempotency key for a retry", arguments: StoreKind.allCases)
+    func failedPurchaseFreesKey(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.fail(.unavailable), on: .buy)
+        let request = PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "k")
+        let error = await numberError { _ = try await h.service.purchase(request) }
+        #expect(error?.code == .unavailable)
+        let retry = try await h.service.purchase(request)
+        #expect(!retry.replayed && retry.numbers.count == 1)
+        try await h.check()
+    }
+
+    @Test("the numbers-per-account limit, at its edge", arguments: StoreKind.allCases)
+    func numbersPerAccount(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.numbersPerAccountMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        let bought = try await h.buy(["+14155550100", "+14155550101"], for: account.id)
+        let third = await numberError { _ = try await h.buy(["+14155550102"], for: account.id) }
+        #expect(third?.code == .resourceExhausted)
+        _ = try await h.service.release(accountId: account.id, numberId: bought.numbers[0].id)
+        _ = try await h.buy(["+14155550102"], for: account.id)
+        try await h.check()
+    }
+
+    @Test("a suspended account cannot buy", arguments: StoreKind.allCases)
+    func suspended(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        _ = try await h.service.setAccountStatus(account.id, .suspended)
+        let error = await numberError { _ = try await h.buy(["+14155550100"], for: account.id) }
+        #expect(error?.reason == .accountInactive)
+        try await h.check()
+    }
+}

@@ -1,0 +1,80 @@
+import NumberCore
+import Testing
+
+@Suite("Trunks")
+struct TrunkServiceTests {
+    @Test("create, list, delete; names unique per account; SIDs checked", arguments: StoreKind.allCases)
+    func lifecycle(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account()
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK123")
+        #expect(trunk.id.hasPrefix("TRK_") && trunk.accountId == account.id)
+        let second = try await h.service.createTrunk(accountId: account.id, name: "Staging", providerTrunkSid: "TK456")
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.id).sorted() == [trunk.id, second.id].sorted())
+        let duplicate = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "Staging", providerTrunkSid: "TK789")
+        }
+        #expect(duplicate?.code == .alreadyExists)
+        let badSid = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "x", providerTrunkSid: "TK-1/../")
+        }
+        #expect(badSid?.code == .invalidArgument)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: second.id)
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.id) == [trunk.id])
+        let gone = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: second.id) }
+        #expect(gone?.reason == .trunkNotFound)
+        try await h.check()
+    }
+
+    @Test("another account's trunk is not found, for delete, purchase and assignment", arguments: StoreKind.allCases)
+    func foreignTrunk(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let other = try await h.account(name: "Other")
+        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: "TK1")
+        let delete = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: theirs.id) }
+        #expect(delete?.code == .notFound && delete?.reason == .trunkNotFound)
+        h.provider.stock(["+14155550100"])
+        let purchase = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", trunkId: theirs.id))
+        }
+        #expect(purchase?.reason == .trunkNotFound)
+        #expect(try h.service.balance(accountId: account.id).balance == 10_000)
+        let bought = try await h.buy(["+14155550100"], for: account.id)
+        let assign = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: bought.numbers[0].id, trunkId: theirs.id)
+        }
+        #expect(assign?.reason == .trunkNotFound)
+        try await h.check()
+    }
+
+    @Test("the trunk limit per account, at its edge", arguments: StoreKind.allCases)
+    func trunkLimit(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.trunksPerAccountMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account()
+        _ = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: "TK1")
+        _ = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: "TK2")
+        let third = await numberError { _ = try await h.service.createTrunk(accountId: account.id, name: "c", providerTrunkSid: "TK3") }
+        #expect(third?.code == .resourceExhausted)
+        try await h.check()
+    }
+
+    @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
+    func trunkInUse(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK1")
+        let bought = try await h.buy(["+14155550100", "+14155550101"], for: account.id, trunkId: trunk.id)
+        #expect(h.provider.owned("+14155550100")?.trunkSid == "TK1")
+        let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
+        #expect(inUse?.code == .failedPrecondition && inUse?.reason == .trunkInUse && inUse?.details["numbers"] == "2")
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: bought.numbers[0].id, trunkId: nil)
+        #expect(h.provider.owned("+14155550100")?.trunkSid == nil)
+        _ = try await h.service.release(accountId: account.id, numberId: bought.numbers[1].id)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id)
+        try await h.check()
+    }
+}

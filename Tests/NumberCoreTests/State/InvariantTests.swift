@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+@Suite("Invariant checker")
+struct InvariantTests {
+    /// A sound state: one account with funds and a number bought through an intent.
+    static func sound() -> CoreState {
+        var state = CoreState()
+        let now = Date.utc("2025-01-15T10:30:00Z")
+        state.apply(.accountCreated(Account(id: "ACC_1", name: "A", currency: "USD", createdAt: now)))
+        state.apply(
+            .transactionPosted(
+                LedgerTransaction(
+                    id: "TXN_1", accountId: "ACC_1", kind: .fundsAdded, amount: 500, balanceAfter: 500, currency: "USD",
+                    numberId: nil, description: "funds", createdAt: now, idempotencyKey: nil)))
+        let item = PurchaseIntent.Item(phoneNumber: "+14155550100", setupFee: 0, monthlyFee: 133, listing: nil)
+        let intent = PurchaseIntent(
+            id: "PIN_1", accountId: "ACC_1", items: [item], country: "US", type: .local, trunkId: nil, currency: "USD",
+            heldAmount: 133, idempotencyKey: nil, createdAt: now, status: .open)
+        state.apply(.purchaseIntentOpened(intent))
+        let provisioned = ProvisionedNumber(
+            sid: "PN1", phoneNumber: "+14155550100", friendlyName: "x", capabilities: NumberCapabilities(voice: true),
+            dateCreated: now)
+        let number = OwnedNumber.purchased(
+            id: "NUM_1", intent: intent, item: item, provisioned: provisioned, trunkId: nil, at: now)
+        let debit = LedgerTransaction(
+            id: "TXN_2", accountId: "ACC_1", kind: .purchase, amount: -133, balanceAfter: 367, currency: "USD",
+            numberId: "NUM_1", description: "Phone number setup: +14155550100", createdAt: now, idempotencyKey: nil)
+        state.apply(.purchaseCommitted(intentId: "PIN_1", numbers: [number], transactions: [debit]))
+        return state
+    }
+
+    @Test("a sound state has no violations and survives a JSON round trip")
+    func sound() throws {
+        let state = Self.sound()
+        #expect(state.checkInvariants() == [])
+        let decoded = try JSONDecoder().decode(CoreState.self, from: JSONEncoder().encode(state))
+        #expect(decoded == state)
+    }
+
+    @Test("a balance that disagrees with the ledger")
+    func balance() {
+        var state = Self.sound()
+        state.accounts["ACC_1"]!.balance += 1
+        #expect(state.checkInvariants().map(\.rule).contains("balance-equals-ledger"))
+    }
+
+    @Test("a negative balance")
+    func negative() {
+        var state = Self.sound()
+        state.transactions["ACC_1"]![0].amount = -500
+        state.transactions["ACC_1"]![0].balanceAfter = -500
+        state.transactions["ACC_1"]![1].balanceAfter = -633
+        state.accounts["ACC_1"]!.balance = -633
+        #expect(state.checkInvariants().map(\.rule).contains("balance-non-negative"))
+    }
+
+    @Test("holds larger than the balance")
+    func holds() {
+        var state = Self.sound()
+        state.accounts["ACC_1"]!.held = 10_000
+        #expect(state.checkInvariants().map(\.rule).contains("holds"))
+    }
+
+    @Test("a number owned twice")
+    func ownedTwice() {
+        var state = Self.sound()
+        var copy = state.numbers["NUM_1"]!
+        copy.id = "NUM_2"
+        state.numbers["NUM_2"] = copy
+        state.accountNumbers["ACC_1"]!.append("NUM_2")
+        #expect(state.checkInvariants().map(\.rule).contains("owned-once"))
+    }
+
+    @Test("a second refund")
+    func secondRefund() {
+        var state = Self.sound()
+        let at = Date.utc("2025-01-20T00:00:00Z")
+        let refund = LedgerTransaction(
+            id: "TXN_3", accountId: "ACC_1", kind: .refund, amount: 10, balanceAfter: 377, currency: "USD",
+            numberId: "NUM_1", description: "r", createdAt: at, idempotencyKey: nil)
+        state.apply(.numberReleased(numberId: "NUM_1", at: at, refund: refund))
+        #expect(state.checkInvariants() == [])
+        var again = refund
+        again.id = "TXN_4"
+        again.balanceAfter = 387
+        state.apply(.transactionPosted(again))
+        #expect(state.checkInvariants().map(\.rule).contains("one-refund"))
+    }
+
+    @Test("a reservation without an intent")
+    func strayReservation() {
+        var state = Self.sound()
+        state.reservations["+14155550199"] = "PIN_9"
+        #expect(state.checkInvariants().map(\.rule).contains("reservation"))
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import NumberCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The crash child's event (same JSON as `StoreCrashChild`'s).
+struct CrashEvent: Codable, Sendable {
+    var writer: Int
+    var index: Int
+    var payload: String
+}
+
+/// The crash child's state: every record's `writer-index` key, in seq order.
+struct CrashState: Codable, Sendable {
+    var keys: [String] = []
+}
+
+/// Runs `StoreCrashChild`, kills it, and checks that every acknowledged record survived.
+///
+/// `JOURNAL_CRASH_CYCLES` (default 20) sets the random-kill cycles and `JOURNAL_CRASH_SEED` the seed, for longer
+/// stress runs: `JOURNAL_CRASH_CYCLES=500 swift test --skip-build --filter CrashTests`.
+@Suite("FileJournal crash tests (child process)")
+struct CrashTests {
+    /// What one child run printed.
+    struct ChildRun {
+        var openedAt: UInt64?
+        var acks: [(seq: UInt64, key: String)] = []
+        var done = false
+        var killedBySignal: Int32?
+    }
+
+    /// The child binary, next to the test bundle or in the package's build directory.
+    static func childBinary() throws -> URL {
+        let name = "StoreCrashChild"
+        let testBinaryDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let candidates = [
+            testBinaryDirectory.appendingPathComponent(name),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
+            Bundle.main.bundleURL.appendingPathComponent(name),
+            packageRoot.appendingPathComponent(".build/debug/\(name)"),
+            packageRoot.appendingPathComponent(".build/release/\(name)"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw CrashTestError(
+                "StoreCrashChild not found (looked in \(candidates.map(\.path))); "
+                    + "build it with `swift build --build-tests` or `swift build --product StoreCrashChild`")
+        }
+        return found
+    }
+
+    struct CrashTestError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Starts the child; `killAfterMilliseconds` nil lets it run to its end (or its own crash).
+    func runChild(
+        directory: TempDirectory, writers: Int, perWriter: Int, snapshotEvery: Int, rule: String? = nil,
+        killAfterMilliseconds: Int? = nil
+    ) async throws -> ChildRun {
+        let output = directory.url.deletingLastPathComponent()
+            .appendingPathComponent("crash-child-\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = try Self.childBinary()
+        process.arguments =
+            [directory.path, "\(writers)", "\(perWriter)", "\(snapshotEvery)"] + (rule.map { [$0] } ?? [])
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        if let killAfterMilliseconds {
+            try await Task.sleep(for: .milliseconds(killAfterMilliseconds))
+            kill(process.processIdentifier, SIGKILL)
+        }
+        // Bounded wait: a child that neither finishes nor crashes within 60 s is a failure.
+        for _ in 0..<6000 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            throw CrashTestError("child did not stop within 60 s")
+        }
+        var run = ChildRun()
+        if process.terminationReason == .uncaughtSignal { run.killedBySignal = process.terminationStatus }
+        let text = String(decoding: try Data(contentsOf: output), as: UTF8.self)
+        // Only whole lines count: an ack is claimed only once its line is complete.
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            let fields = line.split(separator: " ")
+            switch fields.first {
+            case "open": run.openedAt = UInt64(fields[1])
+            case "ack": run.acks.append((UInt64(fields[1])!, "\(fields[2])-\(fields[3])"))
+            case "done": run.done = true
+            default: throw CrashTestError("unexpected child output: \(line)")
+            }
+        }
+        return run
+    }
+
+    /// Reopens in-process; checks every acknowledged record sits at its seq and the directory verifies clean.
+    func checkRecovered(
+        _ directory: TempDirectory, acks: [(seq: UInt64, key: String)], context: String
+    ) async throws
+        -> UInt64
+    {
+        let opened = try FileJournal<CrashEvent, CrashState>.open(
+            directory: directory.url, options: quietOptions(), initialState: CrashState(),
+            apply: { state, event in state.keys.append("\(event.writer)-\(event.index)") })
+        let keys = opened.state.keys
+        #expect(UInt64(keys.count) == opened.lastSeq, "\(context)")
+        for ack in acks {
+            let index = Int(ack.seq) - 1
+            #expect(index < keys.count && keys[index] == ack.key, "\(context): acked seq \(ack.seq) \(ack.key) lost")
+        }
+        #expect(Set(keys).count == keys.count, "\(context): duplicate records")
+        await opened.journal.close()
+        let report = JournalVerifier.verify(directory: directory.url, event: CrashEvent.self, state: CrashState.self)
+        #expect(report.isClean, "\(context): \(report.problems)")
+        return opened.lastSeq
+    }
+
+    @Test("SIGKILL at random moments never loses an acknowledged record")
+    func randomKills() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let cycles = environment["JOURNAL_CRASH_CYCLES"].flatMap(Int.init) ?? 20
+        let seed = environment["JOURNAL_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        var random = SplitMix64(seed: seed)
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var lastSeq: UInt64 = 0
+        var totalAcks = 0
+        for cycle in 0..<cycles {
+            let delay = 15 + Int(random.next() % 250)
+            let context = "seed \(seed) cycle \(cycle) kill after \(delay) ms"
+            let run = try await runChild(
+                directory: directory, writers: 8, perWriter: 1_000_000, snapshotEvery: 64,
+                killAfterMilliseconds: delay)
+            if let openedAt = run.openedAt { #expect(openedAt == lastSeq, "\(context)") }
+            #expect(run.killedBySignal == SIGKILL, "\(context)")
+            totalAcks += run.acks.count
+            let recovered = try await checkRecovered(directory, acks: run.acks, context: context)
+            #expect(recovered >= lastSeq, "\(context)")
+            #expect(recovered >= run.acks.map(\.seq).max() ?? 0, "\(context)")
+            lastSeq = recovered
+        }
+        // The kills must land while records flow, or the test proves nothing.
+        #expect(totalAcks > cycles, "only \(totalAcks) acks in \(cycles) cycles (seed \(seed))")
+    }
+
+    /// A crash point of the fault-injecting file layer, with the rule the child gets.
+    struct CrashPoint: Sendable, CustomTestStringConvertible {
+        var name: String
+        var rule: String
+        var expectTorn: Bool
+        var testDescription: String { name }
+    }
+
+    static let crashPoints = [
+        CrashPoint(name: "before an append's write", rule: "write:journal-:6:crashBefore", expectTorn: false),
+        CrashPoint(name: "in the middle of an append's write", rule: "write:journal-:6:partial30", expectTorn: true),
+        CrashPoint(
+            name: "after the write, before fdatasync", rule: "fdatasync:journal-:6:crashBefore", expectTorn: false),
+        CrashPoint(
+            name: "after fdatasync, before the reply", rule: "fdatasync:journal-:6:crashAfter", expectTorn: false),
+        CrashPoint(name: "during a snapshot write", rule: "write:snapshot-:2:partial40", expectTorn: false),
+        CrashPoint(
+            name: "after a snapshot rename, before the directory sync", rule: "rename:snapshot-:2:crashAfter",
+            expectTorn: false),
+        CrashPoint(
+            name: "after creating a new segment, before the directory sync", rule: "open:journal-:3:crashAfter",
+            expectTorn: false),
+    ]
+
+    @Test("a crash at each point of the write path recovers every acknowledged record", arguments: crashPoints)
+    func crashPoint(point: CrashPoint) async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let first = try await runChild(
+            directory: directory, writers: 4, perWriter: 50, snapshotEvery: 10, rule: point.rule)
+        #expect(first.killedBySignal == SIGKILL, "the child did not crash at \(point.rule)")
+        #expect(!first.done)
+        let opened = try FileJournal<CrashEvent, CrashState>.open(
+            directory: directory.url, options: quietOptions(), initialState: CrashState(),
+            apply: { state, event in state.keys.append("\(event.writer)-\(event.index)") })
+        #expect(opened.recovery.tornFiles.isEmpty != point.expectTorn)
+        await opened.journal.close()
+        let lastSeq = try await checkRecovered(directory, acks: first.acks, context: point.name)
+        // And the journal carries on normally.
+        let second = try await runChild(directory: directory, writers: 2, perWriter: 5, snapshotEvery: 4)
+        #expect(second.done && second.openedAt == lastSeq)
+        _ = try await checkRecovered(directory, acks: second.acks, context: point.name + ", second run")
+    }
+}
+
+/// A small seeded generator, so a failing kill schedule can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// Start-up recovery of `FileJournal`: torn tails, corruption, gaps, snapshot fallback, segment cleanup.
+@Suite("FileJournal recovery")
+struct FileJournalRecoveryTests {
+    let segment = "journal-00000000000000000001.jsonl"
+
+    /// Appends `count` single-event records to a fresh journal and closes it.
+    func journal(with count: Int, in directory: TempDirectory) async throws {
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        for index in 1...count {
+            _ = try await opened.journal.append([.deposit(account: "a", cents: Int64(index))])
+        }
+        await opened.journal.close()
+    }
+
+    func open(_ directory: TempDirectory) throws -> OpenedJournal<ToyFileJournal> {
+        try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+    }
+
+    /// Byte offsets where each line of `bytes` starts, plus the end.
+    func lineStarts(_ bytes: [UInt8]) -> [Int] {
+        [0] + bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }.map { $0 + 1 }
+    }
+
+    @Test("a torn last record at every byte offset is cut off, kept aside, and the rest recovers")
+    func tornTailAtEveryOffset() async throws {
+        let source = TempDirectory()
+        defer { source.remove() }
+        try await journal(with: 3, in: source)
+        let full = try source.bytes(segment)
+        let starts = lineStarts(full)
+        let lastStart = starts[2]
+        #expect(starts.last == full.count)
+        // Cut inside the last record (1 byte ... all but its newline) and also damage its checksum.
+        var cases: [(String, [UInt8])] = (lastStart + 1..<full.count).map { ("cut at \($0)", Array(full[..<$0])) }
+        var flipped = full
+        flipped[full.count - 5] ^= 0x01
+        cases.append(("bad checksum on the last line", flipped))
+        for (label, bytes) in cases {
+            let directory = TempDirectory()
+            defer { directory.remove() }
+            try directory.write(segment, bytes)
+            let opened = try open(directory)
+            #expect(opened.lastSeq == 2, "\(label)")
+            #expect(opened.state.balances == ["a": 3], "\(label)")
+            #expect(opened.recovery.tornFiles.count == 1, "\(label)")
+            let torn = try #require(opened.recovery.tornFiles.first)
+            #expect(try directory.bytes(torn) == Array(bytes[lastStart...]), "\(label)")
+            #expect(try directory.bytes(segment) == Array(full[..<lastStart]), "\(label)")
+            // The next record continues the sequence right after the cut.
+            #expect(try await opened.journal.append([.note("next")]) == 3, "\(label)")
+            await opened.journal.close()
+            let again = try open(directory)
+            #expect(again.lastSeq == 3 && again.recovery.tornFiles.isEmpty, "\(label)")
+            await again.journal.close()
+        }
+    }
+
+    @Test("a flipped bit in a middle record refuses to start and names file and offset")
+    func flippedBitInMiddle() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 3, in: directory)
+        var bytes = try directory.bytes(segment)
+        let starts = lineStarts(bytes)
+        bytes[starts[1] + 10] ^= 0x04
+        try directory.write(segment, bytes)
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .corruptRecord)
+        #expect(error?.file?.hasSuffix(segment) == true)
+        #expect(error?.offset == starts[1])
+        // Nothing was modified.
+        #expect(try directory.bytes(segment) == bytes)
+    }
+
+    @Test("a sequence gap inside a segment refuses to start")
+    func sequenceGapInSegment() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 3, in: directory)
+        let bytes = try directory.bytes(segment)
+        let starts = lineStarts(bytes)
+        // Drop record 2 entirely: 1 then 3.
+        try directory.write(segment, Array(bytes[..<starts[1]] + bytes[starts[2]...]))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .sequenceGap)
+        #expect(error?.offset == starts[1])
+    }
+
+    @Test("a missing segment between two others is a sequence gap")
+    func sequenceGapAcrossSegments() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 3, in: directory)
+        let bytes = try directory.bytes(segment)
+        let starts = lineStarts(bytes)
+        // Move record 3 to a segment that claims to start at 4.
+        try directory.write(segment, Array(bytes[..<starts[2]]))
+        try directory.write("journal-00000000000000000004.jsonl", Array(bytes[starts[2]...]))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .sequenceGap)
+    }
+
+    @Test("a journal that does not start at 1 without a snapshot is refused")
+    func missingJournalStart() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        try FileManager.default.moveItem(
+            at: directory.file(segment), to: directory.file("journal-00000000000000000005.jsonl"))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .missingJournal)
+    }
+
+    @Test("snapshots rotate segments, and segments covered by the older kept snapshot are deleted")
+    func segmentCleanup() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let opened = try open(directory)
+        var state = opened.state
+        for round in 1...4 {
+            for _ in 0..<3 {
+                let event = ToyEvent.deposit(account: "a", cents: 1)
+                _ = try await opened.journal.append([event])
+                try toyApply(&state, event)
+            }
+            try await opened.journal.writeSnapshot(state, throughSeq: UInt64(round * 3))
+        }
+        // Snapshots 9 and 12 kept; the segment starting at 13 is open; the one holding 10...12 is needed by 9.
+        #expect(directory.snapshots() == ["snapshot-00000000000000000009.json", "snapshot-00000000000000000012.json"])
+        #expect(directory.segments() == ["journal-00000000000000000010.jsonl", "journal-00000000000000000013.jsonl"])
+        _ = try await opened.journal.append([.note("tail")])
+        await opened.journal.close()
+        let reopened = try open(directory)
+        #expect(reopened.lastSeq == 13)
+        #expect(reopened.state.balances == ["a": 12])
+        #expect(reopened.recovery.replayedRecords == 1)
+        await reopened.journal.close()
+    }
+
+    @Test("a damaged newest snapshot falls back to the previous one plus the journal")
+    func snapshotFallback() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let opened = try open(directory)
+        var state = opened.state
+        for round in 1...3 {
+            for _ in 0..<2 {
+                let event = ToyEvent.deposit(account: "a", cents: 10)
+                _ = try await opened.journal.append([event])
+                try toyApply(&state, event)
+            }
+            try await opened.journal.writeSnapshot(state, throughSeq: UInt64(round * 2))
+        }
+        _ = try await opened.journal.append([.note("after")])
+        await opened.journal.close()
+        let newest = "snapshot-00000000000000000006.json"
+        var bytes = try directory.bytes(newest)
+        bytes[bytes.count / 2] ^= 0x20
+        try directory.write(newest, bytes)
+
+        let reopened = try open(directory)
+        #expect(reopened.recovery.snapshotSeq == 4)
+        #expect(reopened.recovery.damagedSnapshots.count == 1)
+        #expect(reopened.recovery.replayedRecords == 3)
+        #expect(reopened.lastSeq == 7)
+        #expect(reopened.state.balances == ["a": 60])
+        #expect(reopened.state.notes == ["after"])
+        #expect(!directory.snapshots().contains(newest))
+        await reopened.journal.close()
+    }
+
+    @Test("a snapshot temp file left by a crash is removed at open")
+    func tempFileRemoved() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        try directory.write("snapshot-00000000000000000002.json.tmp", Array("{\"seq\":2,".utf8))
+        let opened = try open(directory)
+        #expect(opened.lastSeq == 2)
+        #expect(!directory.files().contains("snapshot-00000000000000000002.json.tmp"))
+        await opened.journal.close()
+    }
+
+    @Test("segmentBytesMax: a full segment is closed and a new one started")
+    func segmentSizeRotation() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.limits.segmentBytesMax = 150
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        // One record is about 97 bytes: the segment reaches 150 bytes with its second record.
+        for _ in 1...5 { _ = try await opened.journal.append([.deposit(account: "a", cents: 1)]) }
+        await opened.journal.close()
+        #expect(
+            directory.segments() == [
+                "journal-00000000000000000001.jsonl", "journal-00000000000000000003.jsonl",
+                "journal-00000000000000000005.jsonl",
+            ])
+        let reopened = try open(directory)
+        #expect(reopened.lastSeq == 5)
+        await reopened.journal.close()
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// The journal contract, run against `FileJournal` and `InMemoryJournal` alike.
+@Suite("Journal contract")
+struct JournalContractTests {
+    @Test("appended records come back, in order, after a reopen", arguments: JournalKind.allCases)
+    func roundTrip(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let first = try harness.open()
+        #expect(first.lastSeq == 0)
+        #expect(first.state == ToyState())
+        let seq1 = try await first.journal.append([.deposit(account: "a", cents: 5)])
+        let seq2 = try await first.journal.append([.deposit(account: "b", cents: 7), .note("two events")])
+        #expect(seq1 == 1)
+        #expect(seq2 == 2)
+        #expect(first.journal.durableSeq == 2)
+        await first.journal.close()
+
+        let second = try harness.open()
+        #expect(second.lastSeq == 2)
+        #expect(second.state.balances == ["a": 5, "b": 7])
+        #expect(second.state.notes == ["two events"])
+        #expect(second.state.applied == 3)
+        #expect(second.recovery.replayedRecords == 2)
+        let seq3 = try await second.journal.append([.note("after reopen")])
+        #expect(seq3 == 3)
+        await second.journal.close()
+    }
+
+    @Test("a snapshot is loaded and only later records are replayed", arguments: JournalKind.allCases)
+    func snapshotThenReplay(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        var state = opened.state
+        for index in 1...5 {
+            let event = ToyEvent.deposit(account: "a", cents: Int64(index))
+            _ = try await opened.journal.append([event])
+            try toyApply(&state, event)
+        }
+        try await opened.journal.writeSnapshot(state, throughSeq: 5)
+        #expect(opened.journal.snapshotSeq == 5)
+        _ = try await opened.journal.append([.note("after snapshot")])
+        await opened.journal.close()
+
+        let reopened = try harness.open()
+        #expect(reopened.recovery.snapshotSeq == 5)
+        #expect(reopened.recovery.replayedRecords == 1)
+        #expect(reopened.lastSeq == 6)
+        #expect(reopened.state.balances == ["a": 15])
+        #expect(reopened.state.notes == ["after snapshot"])
+        #expect(reopened.state.applied == 6)
+        await reopened.journal.close()
+    }
+
+    @Test("a snapshot must be durable and not older than the newest", arguments: JournalKind.allCases)
+    func snapshotSeqBounds(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        _ = try await opened.journal.append([.note("one")])
+        _ = try await opened.journal.append([.note("two")])
+        await #expect(throws: JournalError.self) { try await opened.journal.writeSnapshot(ToyState(), throughSeq: 3) }
+        try await opened.journal.writeSnapshot(ToyState(), throughSeq: 2)
+        let error = await #expect(throws: JournalError.self) {
+            try await opened.journal.writeSnapshot(ToyState(), throughSeq: 1)
+        }
+        #expect(error?.code == .invalidSnapshotSeq)
+        // Same seq again is allowed (idempotent re-snapshot).
+        try await opened.journal.writeSnapshot(ToyState(), throughSeq: 2)
+        await opened.journal.close()
+    }
+
+    @Test("recordBytesMax: a record at the limit is taken, one byte over is refused", arguments: JournalKind.allCases)
+    func recordLimit(kind: JournalKind) async throws {
+        // `[{"note":{"_0":"<text>"}}]` is 20 bytes plus the text.
+        let limit = 100
+        var options = quietOptions()
+        options.limits.recordBytesMax = limit
+        let harness = JournalHarness(kind, options: options)
+        let opened = try harness.open()
+        let atLimit = String(repeating: "x", count: limit - 20)
+        let encoded = try JSONEncoder().encode([ToyEvent.note(atLimit)])
+        #expect(encoded.count == limit)
+        #expect(try await opened.journal.append([.note(atLimit)]) == 1)
+        let error = await #expect(throws: JournalError.self) {
+            _ = try await opened.journal.append([.note(atLimit + "x")])
+        }
+        #expect(error?.code == .recordTooLarge)
+        #expect(opened.journal.durableSeq == 1)
+        await opened.journal.close()
+    }
+
+    @Test("an empty record is refused", arguments: JournalKind.allCases)
+    func emptyRecord(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        let error = await #expect(throws: JournalError.self) { _ = try await opened.journal.append([]) }
+        #expect(error?.code == .emptyRecord)
+        await opened.journal.close()
+    }
+
+    @Test("after close, appends and snapshots are refused", arguments: JournalKind.allCases)
+    func closed(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        _ = try await opened.journal.append([.note("one")])
+        await opened.journal.close()
+        await opened.journal.close()
+        let error = await #expect(throws: JournalError.self) { _ = try await opened.journal.append([.note("x")]) }
+        #expect(error?.code == .closed)
+        await #expect(throws: JournalError.self) { try await opened.journal.writeSnapshot(ToyState(), throughSeq: 1) }
+    }
+
+    @Test("a second open of the same journal is refused while the first is open", arguments: JournalKind.allCases)
+    func exclusiveOpen(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        let error = #expect(throws: JournalError.self) { _ = try harness.open() }
+        #expect(error?.code == .locked)
+        await opened.journal.close()
+        let again = try harness.open()
+        await again.journal.close()
+    }
+
+    @Test("a failing apply at open names the record", arguments: JournalKind.allCases)
+    func replayFailure(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        _ = try await opened.journal.append([.deposit(account: "a", cents: 1)])
+        _ = try await opened.journal.append([.deposit(account: "a", cents: -1)])
+        await opened.journal.close()
+        let error = #expect(throws: JournalError.self) { _ = try harness.open() }
+        #expect(error?.code == .replayFailed)
+        #expect(error?.message.contains("record 2") == true)
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import NumberCore
+import Synchronization
+
+/// A provider with real inventory and ownership state that can be told to fail, stall or lose its answer at any
+/// step; the test double of the Twilio adapter.
+final class FakeProvider: NumberProvider {
+    enum Operation: Sendable, Hashable {
+        case search, price, buy, release, setTrunk, lookUp
+    }
+
+    enum Fault: Sendable {
+        /// Throw this kind before doing anything.
+        case fail(ProviderError.Kind)
+        /// Do the operation, then throw `.outcomeUnknown` (the answer was lost).
+        case loseAnswer
+        /// Throw `.outcomeUnknown` without doing anything (the request never arrived).
+        case dropRequest
+        /// Do the operation, then wait until `resume(_:)` is called with this gate name (a "crash" mid-call).
+        case hangAfter(gate: String)
+        /// Wait until `resume(_:)` is called with this gate name, then fail as a dead process would (never do it).
+        case hangBefore(gate: String)
+        /// Wait this long, then do the operation.
+        case stall(nanoseconds: UInt64)
+    }
+
+    private struct Rule {
+        var operation: Operation
+        var phoneNumber: String?
+        var fault: Fault
+        var remaining: Int
+    }
+
+    private struct Inner {
+        var inventory: [String: AvailableNumber] = [:]
+        var owned: [String: ProvisionedNumber] = [:]
+        var prices: [String: ProviderPrice] = [:]
+        var rules: [Rule] = []
+        var calls: [Operation: Int] = [:]
+        var buys: [String: Int] = [:]
+        var nextSid = 1
+        var gates: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var openGates: Set<String> = []
+        var reached: Set<String> = []
+    }
+
+    private let inner = Mutex(Inner())
+    private let created = Date(timeIntervalSince1970: 1_736_000_000)
+
+    init() {
+        inner.withLock { inner in
+            inner.prices["US/local"] = ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD")
+            inner.prices["US/toll_free"] = ProviderPrice(
+                country: "US", type: .tollFree, monthlyCostMicros: 2_150_000, currency: "USD")
+            inner.prices["GB/local"] = ProviderPrice(country: "GB", type: .local, monthlyCostMicros: 1_000_000, currency: "GBP")
+        }
+    }
+
+    /// Puts numbers up for sale.
+    func stock(_ phoneNumbers: [String], country: String = "US", type: NumberType = .local) {
+        inner.withLock { inner in
+            for phone in phoneNumbers {
+                inner.inventory[phone] = AvailableNumber(
+                    phoneNumber: phone, friendlyName: "friendly \(phone)", locality: "San Francisco", region: "CA",
+                    postalCode: "94102", country: country, type: type,
+                    capabilities: NumberCapabilities(voice: true, sms: true, mms: false))
+            }
+        }
+    }
+
+    func setPrice(_ price: ProviderPrice) {
+        inner.withLock { $0.prices["\(price.country)/\(price.type.rawValue)"] = price }
+    }
+
+    /// Makes the next `times` calls of `operation` (for `phoneNumber`, if given) suffer `fault`.
+    func inject(_ fault: Fault, on operation: Operation, phoneNumber: String? = nil, times: Int = 1) {
+        inner.withLock { $0.rules.append(Rule(operation: operation, phoneNumber: phoneNumber, fault: fault, remaining: times)) }
+    }
+
+    /// Lets every call hanging on `gate` return.
+    func resume(_ gate: String) {
+        let waiting = inner.withLock { inner in
+            inner.openGates.insert(gate)
+            return inner.gates.removeValue(forKey: gate) ?? []
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Waits until a call has reached `gate`.
+    func waitUntilReached(_ gate: String) async {
+        while !inner.withLock({ $0.reached.contains(gate) }) {
+            try? await Task.sleep(nanoseconds: 1_000_000)
+        }
+    }
+
+    var ownedPhoneNumbers: Set<String> { inner.withLock { Set($0.owned.keys) } }
+    func owned(_ phone: String) -> ProvisionedNumber? { inner.withLock { $0.owned[phone] } }
+    func calls(_ operation: Operation) -> Int { inner.withLock { $0.calls[operation] ?? 0 } }
+    func buyCount(_ phone: String) -> Int { inner.withLock { $0.buys[phone] ?? 0 } }
+
+    // MARK: NumberProvider
+
+    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] {
+        try await run(.search, phoneNumber: nil) {
+            inner.withLock { inner in
+                inner.inventory.values.filter { number in
+                    number.country == query.country && number.type == query.type
+                        && (query.areaCode.map { number.phoneNumber.hasPrefix("+1" + $0) } ?? true)
+                        && (query.contains.map { number.phoneNumber.contains($0) } ?? true)
+                }.sorted { $0.phoneNumber < $1.phoneNumber }.prefix(query.limit).map { $0 }
+            }
+        }
+    }
+
+    func price(country: String, type: NumberType) async throws -> ProviderPrice {
+        try await run(.price, phoneNumber: nil) { () throws -> ProviderPrice in
+            guard let price = inner.withLock({ $0.prices["\(country)/\(type.rawValue)"] }) else {
+                throw ProviderError(.notFound, message: "no price for \(country)/\(type.rawValue)")
+            }
+            return price
+        }
+    }
+
+    func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
+        try await run(.buy, phoneNumber: phoneNumber) { () throws -> ProvisionedNumber in
+            try inner.withLock { inner in
+                inner.buys[phoneNumber, default: 0] += 1
+                guard let listing = inner.inventory.removeValue(forKey: phoneNumber) else {
+                    throw ProviderError(.numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is not available")
+                }
+                let sid = String(format: "PN%032d", inner.nextSid)
+                inner.nextSid += 1
+                let number = ProvisionedNumber(
+                    sid: sid, phoneNumber: phoneNumber, friendlyName: listing.friendlyName, trunkSid: trunkSid,
+                    capabilities: listing.capabilities, dateCreated: created)
+                inner.owned[phoneNumber] = number
+                return number
+            }
+        }
+    }
+
+    func release(sid: String) async throws {
+        try await run(.release, phoneNumber: nil) { () throws in
+            try inner.withLock { inner in
+                guard let phone = inner.owned.first(where: { $0.value.sid == sid })?.key else {
+                    throw ProviderError(.notFound, providerCode: 20404, message: "no number \(sid)")
+                }
+                inner.owned.removeValue(forKey: phone)
+            }
+        }
+    }
+
+    func setTrunk(sid: String, trunkSid: String?) async throws {
+        try await run(.setTrunk, phoneNumber: nil) { () throws in
+            try inner.withLock { inner in
+                guard let phone = inner.owned.first(where: { $0.value.sid == sid })?.key else {
+                    throw ProviderError(.notFound, providerCode: 20404, message: "no number \(sid)")
+                }
+                inner.owned[phone]!.trunkSid = trunkSid
+            }
+        }
+    }
+
+    func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
+        try await run(.lookUp, phoneNumber: phoneNumber) { inner.withLock { $0.owned[phoneNumber] } }
+    }
+
+    // MARK: Faults
+
+    private func takeFault(_ operation: Operation, phoneNumber: String?) -> Fault? {
+        inner.withLock { inner in
+            inner.calls[operation, default: 0] += 1
+            guard
+                let index = inner.rules.firstIndex(where: {
+                    $0.operation == operation && ($0.phoneNumber == nil || $0.phoneNumber == phoneNumber)
+                })
+            else { return nil }
+            inner.rules[index].remaining -= 1
+            let fault = inner.rules[index].fault
+            if inner.rules[index].remaining <= 0 { inner.rules.remove(at: index) }
+            return fault
+        }
+    }
+
+    private func run<R>(_ operation: Operation, phoneNumber: String?, _ body: () throws -> R) async throws -> R {
+        switch takeFault(operation, phoneNumber: phoneNumber) {
+        case nil:
+            return try body()
+        case .fail(let kind):
+            throw ProviderError(kind, providerCode: 500, message: "injected \(kind.rawValue)")
+        case .loseAnswer:
+            _ = try body()
+            throw ProviderError(.outcomeUnknown, message: "injected lost answer")
+        case .dropRequest:
+            throw ProviderError(.outcomeUnknown, message: "injected dropped request")
+        case .stall(let nanoseconds):
+            try await Task.sleep(nanoseconds: nanoseconds)
+            return try body()
+        case .hangBefore(let gate):
+            await hang(gate)
+            throw CancellationError()
+        case .hangAfter(let gate):
+            let result = try body()
+            await hang(gate)
+            return result
+        }
+    }
+
+    private func hang(_ gate: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = inner.withLock { inner in
+                inner.reached.insert(gate)
+                if inner.openGates.contains(gate) { return true }
+                inner.gates[gate, default: []].append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// Which store a service test runs against; every service test runs against each.
+enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
+    case memory
+    case file
+
+    var description: String { rawValue }
+}
+
+/// A service over a fake provider, a manual clock and a store, with the checks every writing test ends with.
+struct Harness {
+    static let start = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
+
+    let kind: StoreKind
+    let clock: ManualClock
+    let provider: FakeProvider
+    let config: NumberServiceConfig
+    /// The data directory of a file store (removed by the system's temp cleaner; each test has its own).
+    let directory: URL
+    private(set) var store: any NumberStore
+    private(set) var service: NumberService
+
+    init(_ kind: StoreKind, config: NumberServiceConfig = .defaults, start: Date = Harness.start) async throws {
+        self.kind = kind
+        self.clock = ManualClock(start)
+        self.provider = FakeProvider()
+        self.config = config
+        self.directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("numbercore-test-\(UUID().uuidString)", isDirectory: true)
+        switch kind {
+        case .memory: store = InMemoryNumberStore()
+        case .file: store = try FileNumberStore.open(directory: directory, options: Self.fileOptions)
+        }
+        self.service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
+    }
+
+    /// Small snapshot interval so tests cross snapshots too.
+    static let fileOptions = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 7)
+
+    /// The in-memory store (for tests that inject store faults).
+    var memoryStore: InMemoryNumberStore { store as! InMemoryNumberStore }
+
+    /// How many commits reached the store.
+    var commitCount: Int {
+        switch kind {
+        case .memory: memoryStore.commitCount
+        case .file: (store as! FileNumberStore).commitCount
+        }
+    }
+
+    /// Models a crash and restart: a new service over exactly what the store committed (re-read from disk for
+    /// the file store); the old service can no longer write.
+    mutating func restart() async throws {
+        switch kind {
+        case .memory:
+            store = memoryStore.restarted()
+        case .file:
+            await (store as! FileNumberStore).close()
+            store = try FileNumberStore.open(directory: directory, options: Self.fileOptions)
+        }
+        service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
+    }
+
+    /// An account with `funds` minor units.
+    func account(funds: Int64 = 0, currency: String = "USD", name: String = "Acme") async throws -> Account {
+        let account = try await service.createAccount(name: name, currency: currency)
+        if funds > 0 { _ = try await service.addFunds(accountId: account.id, amount: funds) }
+        return try service.account(account.id)
+    }
+
+    /// Stocks and buys numbers.
+    func buy(_ phones: [String], for accountId: String, trunkId: String? = nil) async throws -> PurchaseResult {
+        provider.stock(phones)
+        return try await service.purchase(
+            PurchaseRequest(accountId: accountId, phoneNumbers: phones, country: "US", trunkId: trunkId))
+    }
+
+    /// The invariants, the store agreeing with the service, and the provider agreeing with both: no number
+    /// paid at the provider without an owner or an open intent, and every owned number really owned there.
+    func check(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let durable = service.durableState()
+        #expect(durable.checkInvariants() == [], sourceLocation: sourceLocation)
+        let stored = try await store.load()
+        #expect(stored.checkInvariants() == [], sourceLocation: sourceLocation)
+        #expect(stored == durable, "the store and the service disagree", sourceLocation: sourceLocation)
+        if kind == .file {
+            // What is on disk replays to the same state.
+            let report = await verifyDataDirectory(directory)
+            #expect(report.isSound, "\(report.journal.problems) \(report.replayError ?? "")", sourceLocation: sourceLocation)
+            #expect(report.state == durable, "the data directory replays to another state", sourceLocation: sourceLocation)
+        }
+        let claimed = Set(durable.phoneOwners.keys).union(durable.reservations.keys)
+        let atProvider = provider.ownedPhoneNumbers
+        #expect(atProvider.subtracting(claimed).isEmpty, "numbers paid at the provider without an owner", sourceLocation: sourceLocation)
+        #expect(Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider", sourceLocation: sourceLocation)
+    }
+}
+
+/// The error a call throws, as a `NumberError`.
+func numberError(_ body: () async throws -> Void) async -> NumberError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as NumberError {
+        return error
+    } catch {
+        Issue.record("unexpected error type: \(error)")
+        return nil
+    }
+}
+
+extension Date {
+    /// A UTC date from an ISO 8601 string like `2025-01-31T10:00:00Z`.
+    static func utc(_ text: String) -> Date {
+        let formatter = ISO8601DateFormatter()
+        guard let date = formatter.date(from: text) else { fatalError("bad date literal \(text)") }
+        return date
+    }
+}
