@@ -1,1 +1,0 @@
-// CurlHTTP: see DESIGN.md for what this module holds.

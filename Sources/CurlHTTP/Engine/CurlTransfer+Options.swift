@@ -1,0 +1,101 @@
+import CCurl
+
+extension CurlTransfer {
+    /// Sets every option of the easy handle for this job's request. The handle was fresh or `curl_easy_reset`.
+    func configure(_ configuration: HTTPClientConfiguration) throws(HTTPClientError) {
+        let request = job.request
+        try set(CURLOPT_URL, request.url)
+        // Only HTTPS, never a redirect: a request goes exactly where the caller said, with TLS verified.
+        try set(CURLOPT_PROTOCOLS_STR, "https")
+        try set(CURLOPT_FOLLOWLOCATION, 0)
+        try set(CURLOPT_NOSIGNAL, 1)
+        if !request.allowsSilentResend {
+            // libcurl re-sends only requests that went out on a reused connection; a fresh one is never re-sent.
+            try set(CURLOPT_FRESH_CONNECT, 1)
+        }
+        try set(CURLOPT_TCP_KEEPALIVE, 1)
+        try set(CURLOPT_SSL_VERIFYPEER, 1)
+        try set(CURLOPT_SSL_VERIFYHOST, 2)
+        if let caFile = configuration.tls.caFilePath {
+            // Trust exactly this file: no system CA directory next to it.
+            try set(CURLOPT_CAINFO, caFile)
+            try check(numberd_curl_easy_setopt_string(easy, CURLOPT_CAPATH, nil), "CURLOPT_CAPATH")
+        }
+        try set(CURLOPT_CONNECTTIMEOUT_MS, configuration.timeouts.connectMilliseconds)
+        try set(CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds ?? configuration.timeouts.totalMilliseconds)
+        let bodyMax = curl_off_t(configuration.limits.responseBodyLengthMax)
+        try check(numberd_curl_easy_setopt_off_t(easy, CURLOPT_MAXFILESIZE_LARGE, bodyMax), "CURLOPT_MAXFILESIZE")
+        try set(CURLOPT_ACCEPT_ENCODING, "")
+        try set(CURLOPT_USERAGENT, configuration.userAgent)
+        try setCallbacks()
+        try setMethodAndBody(request)
+        try setHeaders(request)
+        if let credentials = request.basicAuth {
+            try set(CURLOPT_HTTPAUTH, numberd_curlauth_basic())
+            try set(CURLOPT_USERNAME, credentials.username)
+            try set(CURLOPT_PASSWORD, credentials.password)
+        }
+    }
+
+    private func setCallbacks() throws(HTTPClientError) {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        try check(numberd_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer), "CURLOPT_ERRORBUFFER")
+        try check(
+            numberd_curl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, Self.writeCallback),
+            "CURLOPT_WRITEFUNCTION")
+        try check(numberd_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me), "CURLOPT_WRITEDATA")
+        try check(
+            numberd_curl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, Self.headerCallback),
+            "CURLOPT_HEADERFUNCTION")
+        try check(numberd_curl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me), "CURLOPT_HEADERDATA")
+    }
+
+    private func setMethodAndBody(_ request: HTTPRequest) throws(HTTPClientError) {
+        switch request.method {
+        case .get: try set(CURLOPT_HTTPGET, 1)
+        case .head: try set(CURLOPT_NOBODY, 1)
+        case .post: try set(CURLOPT_POST, 1)
+        case .put, .patch, .delete: try set(CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+        }
+        guard let body = request.body else {
+            if request.method == .post {
+                try check(numberd_curl_easy_set_body(easy, "", 0), "CURLOPT_COPYPOSTFIELDS")
+            }
+            return
+        }
+        let code = body.withUnsafeBytes { bytes in
+            // COPYPOSTFIELDS copies, so the array need not outlive this call; an empty body still needs a pointer.
+            numberd_curl_easy_set_body(easy, bytes.baseAddress ?? UnsafeRawPointer(errorBuffer), curl_off_t(body.count))
+        }
+        try check(code, "CURLOPT_COPYPOSTFIELDS")
+    }
+
+    private func setHeaders(_ request: HTTPRequest) throws(HTTPClientError) {
+        for header in request.headers {
+            // "Name:" alone would tell libcurl to remove a header; an empty value is sent as "Name;".
+            try appendHeaderLine(header.value.isEmpty ? "\(header.name);" : "\(header.name): \(header.value)")
+        }
+        // No "Expect: 100-continue" round trip (libcurl waits up to 1 s for it on bodies over 1 KiB).
+        try appendHeaderLine("Expect:")
+        try check(numberd_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, requestHeaderList), "CURLOPT_HTTPHEADER")
+    }
+
+    private func set(_ option: CURLoption, _ value: Int) throws(HTTPClientError) {
+        try check(numberd_curl_easy_setopt_long(easy, option, value), "option \(option.rawValue)")
+    }
+
+    private func set(_ option: CURLoption, _ value: String) throws(HTTPClientError) {
+        try check(numberd_curl_easy_setopt_string(easy, option, value), "option \(option.rawValue)")
+    }
+
+    private func check(_ code: CURLcode, _ what: String) throws(HTTPClientError) {
+        guard code != CURLE_OK else { return }
+        let reason = String(cString: curl_easy_strerror(code))
+        throw HTTPClientError(
+            code: code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL ? .invalidRequest : .internalError,
+            message: "libcurl refused \(what): \(reason)",
+            requestMayHaveBeenSent: false,
+            curlCode: Int(code.rawValue)
+        )
+    }
+}

@@ -1,0 +1,120 @@
+import CurlHTTP
+
+/// Settings of a ``TwilioProvider``: where Twilio is, who we are, how the HTTP client behaves, retries, limits.
+///
+/// ```swift
+/// // Real Twilio, credentials from the environment:
+/// let credentials = try TwilioCredentials.fromEnvironment(ProcessInfo.processInfo.environment)!
+/// let twilio = try TwilioProvider(configuration: TwilioConfiguration(credentials: credentials))
+/// // The simulator: one base URL for all three APIs, and its CA.
+/// var configuration = TwilioConfiguration(credentials: simulatorCredentials)
+/// configuration.endpoints = .all(at: simulator.baseURL)
+/// configuration.http.tls.caFilePath = simulator.caPEMPath
+/// ```
+public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
+    /// Base URLs of the three APIs (scheme + host [+ port], no trailing slash).
+    public struct Endpoints: Sendable, Hashable {
+        /// The 2010 API (numbers). Default `https://api.twilio.com`.
+        public var api: String
+        /// Pricing v1. Default `https://pricing.twilio.com`.
+        public var pricing: String
+        /// Elastic SIP Trunking v1. Default `https://trunking.twilio.com`.
+        public var trunking: String
+
+        /// Creates endpoints.
+        public init(api: String, pricing: String, trunking: String) {
+            self.api = api
+            self.pricing = pricing
+            self.trunking = trunking
+        }
+
+        /// Twilio's public hosts.
+        public static let twilio = Endpoints(
+            api: "https://api.twilio.com", pricing: "https://pricing.twilio.com",
+            trunking: "https://trunking.twilio.com")
+
+        /// All three APIs on one server routing by path (the simulator).
+        public static func all(at baseURL: String) -> Endpoints {
+            Endpoints(api: baseURL, pricing: baseURL, trunking: baseURL)
+        }
+    }
+
+    /// Bounds on what the adapter asks for and keeps.
+    public struct Limits: Sendable, Hashable {
+        /// Largest `PageSize` sent on a search (Twilio caps results near 30 anyway). Default 100.
+        public var searchPageSizeMax: Int
+        /// `PageSize` of a look-up by phone number. Default 50.
+        public var lookUpPageSize: Int
+        /// Pages a look-up follows through `next_page_uri` before giving up with `.unavailable`. Default 20.
+        public var lookUpPagesMax: Int
+        /// How long a country's prices are served from the cache. Default 3 600 s.
+        public var priceCacheTTLSeconds: Int
+        /// Countries kept in the price cache (least recently fetched dropped first). Default 256.
+        public var priceCacheCountriesMax: Int
+
+        /// Creates limits.
+        public init(
+            searchPageSizeMax: Int, lookUpPageSize: Int, lookUpPagesMax: Int, priceCacheTTLSeconds: Int,
+            priceCacheCountriesMax: Int
+        ) {
+            self.searchPageSizeMax = searchPageSizeMax
+            self.lookUpPageSize = lookUpPageSize
+            self.lookUpPagesMax = lookUpPagesMax
+            self.priceCacheTTLSeconds = priceCacheTTLSeconds
+            self.priceCacheCountriesMax = priceCacheCountriesMax
+        }
+
+        /// Search pages of up to 100, look-ups of 20 pages of 50, prices cached an hour for up to 256 countries.
+        public static let defaults = Limits(
+            searchPageSizeMax: 100, lookUpPageSize: 50, lookUpPagesMax: 20, priceCacheTTLSeconds: 3_600,
+            priceCacheCountriesMax: 256)
+    }
+
+    /// Where the APIs are. Default: Twilio's hosts.
+    public var endpoints: Endpoints
+    /// Who we are.
+    public var credentials: TwilioCredentials
+    /// The HTTP client: timeouts (default 5 s connect, 15 s total), limits, CA file (`nil`: system store).
+    public var http: HTTPClientConfiguration
+    /// Retries of GET/DELETE (and of requests Twilio never processed).
+    public var retry: TwilioRetryPolicy
+    /// Bounds.
+    public var limits: Limits
+
+    /// Twilio's hosts and the defaults, with `credentials`.
+    public init(
+        credentials: TwilioCredentials, endpoints: Endpoints = .twilio,
+        http: HTTPClientConfiguration = Self.httpDefaults,
+        retry: TwilioRetryPolicy = .defaults, limits: Limits = .defaults
+    ) {
+        self.credentials = credentials
+        self.endpoints = endpoints
+        self.http = http
+        self.retry = retry
+        self.limits = limits
+    }
+
+    /// The HTTP defaults for Twilio: 5 s to connect, 15 s per request, 1 MiB responses, `numberd-twilio/1`.
+    public static let httpDefaults: HTTPClientConfiguration = {
+        var http = HTTPClientConfiguration.defaults
+        http.timeouts.totalMilliseconds = 15_000
+        http.limits.responseBodyLengthMax = 1 << 20
+        http.userAgent = "numberd-twilio/1"
+        return http
+    }()
+
+    /// Everything but the secret.
+    public var description: String {
+        "TwilioConfiguration(endpoints: \(endpoints), credentials: \(credentials), retry: \(retry), limits: \(limits))"
+    }
+
+    func validate() {
+        retry.validate()
+        precondition(
+            limits.searchPageSizeMax >= 1 && limits.searchPageSizeMax <= 1_000, "searchPageSizeMax in 1...1000")
+        precondition(limits.lookUpPageSize >= 1 && limits.lookUpPageSize <= 1_000, "lookUpPageSize in 1...1000")
+        precondition(limits.lookUpPagesMax >= 1, "lookUpPagesMax must be positive")
+        precondition(limits.priceCacheTTLSeconds >= 0, "priceCacheTTLSeconds must not be negative")
+        precondition(limits.priceCacheCountriesMax >= 1, "priceCacheCountriesMax must be positive")
+    }
+}

@@ -1,0 +1,65 @@
+import CurlHTTP
+
+/// How Twilio's answers and transport failures become ``ProviderError``s.
+enum TwilioErrorMapping {
+    /// Twilio codes meaning "you cannot have this number": taken (search→buy race), trial limit, or a regulatory
+    /// requirement (address, bundle, identity) this service does not supply.
+    static let numberUnavailableCodes: Set<Int> = [21422, 21452, 21404, 21613, 21615, 21631, 21649, 21650]
+    /// Twilio codes meaning "the request's parameters are wrong".
+    static let invalidArgumentCodes: Set<Int> = [21421, 21451, 21457, 21458, 21481, 21473, 21474]
+    /// Twilio codes meaning "these credentials may not do this": a configuration problem, never retried.
+    static let authenticationCodes: Set<Int> = [20003, 20005, 20008]
+
+    /// The error for a non-2xx answer that is not retried (4xx other than 429).
+    static func clientError(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
+        let code = body?.code
+        let detail = body?.message ?? "HTTP \(status)"
+        if let code, numberUnavailableCodes.contains(code) {
+            return ProviderError(.numberUnavailable, providerCode: code, message: "\(operation): \(detail)")
+        }
+        if let code, invalidArgumentCodes.contains(code) {
+            return ProviderError(.invalidArgument, providerCode: code, message: "\(operation): \(detail)")
+        }
+        if status == 401 || status == 403 || code.map(authenticationCodes.contains) == true {
+            return ProviderError(
+                .authentication, providerCode: code,
+                message: "\(operation): Twilio refused the credentials (\(detail)); check TWILIO_ACCOUNT_SID and "
+                    + "TWILIO_AUTH_TOKEN or the API key, and that the account is active")
+        }
+        if status == 404 || code == 20404 {
+            return ProviderError(.notFound, providerCode: code, message: "\(operation): \(detail)")
+        }
+        return ProviderError(.invalidArgument, providerCode: code, message: "\(operation): HTTP \(status): \(detail)")
+    }
+
+    /// The error for a transport failure that is not retried (or no longer).
+    static func transportError(_ error: HTTPClientError, method: HTTPMethod, operation: String) -> ProviderError {
+        if method == .post && error.requestMayHaveBeenSent {
+            return outcomeUnknown(operation: operation, detail: "\(error.code): \(error.message)")
+        }
+        switch error.code {
+        case .invalidRequest:
+            return ProviderError(.invalidArgument, message: "\(operation): \(error.message)")
+        case .tlsVerification, .tlsHandshake:
+            return ProviderError(
+                .unavailable, message: "\(operation): TLS to Twilio failed (check the CA file): \(error.message)")
+        default:
+            return ProviderError(.unavailable, message: "\(operation): \(error.code): \(error.message)")
+        }
+    }
+
+    /// A state-changing request may or may not have taken effect: the caller must look, not repeat.
+    static func outcomeUnknown(operation: String, detail: String, providerCode: Int? = nil) -> ProviderError {
+        ProviderError(
+            .outcomeUnknown, providerCode: providerCode,
+            message: "\(operation): outcome unknown (\(detail)); look the number up before trying again")
+    }
+
+    /// Transport failures worth another attempt when the request may be repeated.
+    static func isRetryable(_ error: HTTPClientError) -> Bool {
+        switch error.code {
+        case .dnsResolution, .connect, .timeout, .connectionLost, .protocolError: true
+        default: false
+        }
+    }
+}

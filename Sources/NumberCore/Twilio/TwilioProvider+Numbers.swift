@@ -1,0 +1,147 @@
+import CurlHTTP
+import Foundation
+
+extension TwilioProvider {
+    /// `POST …/IncomingPhoneNumbers.json` with `PhoneNumber` (and `TrunkSid`). Never repeated once it may have
+    /// reached Twilio: an unknown outcome throws `.outcomeUnknown` (look the number up), 21422 and friends
+    /// `.numberUnavailable`.
+    public func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
+        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid)
+    }
+
+    func buyTyped(phoneNumber: String, trunkSid: String?) async throws(ProviderError) -> ProvisionedNumber {
+        try TwilioValidation.requireE164(phoneNumber)
+        var form = [("PhoneNumber", phoneNumber)]
+        if let trunkSid {
+            try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
+            form.append(("TrunkSid", trunkSid))
+        }
+        let operation = "buy \(phoneNumber)"
+        let answer = try await transport.perform(
+            TwilioTransport.Call(
+                method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
+        // Twilio answered 2xx, so the number is ours: a body we cannot read must not read as "not bought".
+        guard let incoming = TwilioResources.decode(TwilioResources.Incoming.self, from: answer.response.body),
+            let number = Self.provisioned(incoming)
+        else {
+            throw TwilioErrorMapping.outcomeUnknown(
+                operation: operation, detail: "HTTP \(answer.response.status) with an unreadable body")
+        }
+        return number
+    }
+
+    /// `DELETE …/IncomingPhoneNumbers/{Sid}.json` (204). A number already gone throws `.notFound`, except when an
+    /// earlier attempt of this same release may have deleted it: then the release is done.
+    public func release(sid: String) async throws {
+        try await releaseTyped(sid: sid)
+    }
+
+    func releaseTyped(sid: String) async throws(ProviderError) {
+        try TwilioValidation.requireSid(sid, prefix: "PN", field: "number SID")
+        _ = try await transport.perform(
+            TwilioTransport.Call(
+                method: .delete, url: accountURL("/IncomingPhoneNumbers/\(sid).json"), form: nil,
+                operation: "release \(sid)"))
+    }
+
+    /// `GET …/IncomingPhoneNumbers.json?PhoneNumber=…`, following `next_page_uri` up to `lookUpPagesMax` pages;
+    /// `PhoneNumber` matches partially at Twilio, so only an exact match counts.
+    public func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
+        try await lookUpTyped(phoneNumber: phoneNumber)
+    }
+
+    func lookUpTyped(phoneNumber: String) async throws(ProviderError) -> ProvisionedNumber? {
+        try TwilioValidation.requireE164(phoneNumber)
+        return try await firstIncoming(filter: [("PhoneNumber", phoneNumber)], operation: "look up \(phoneNumber)") {
+            $0.phoneNumber == phoneNumber
+        }
+    }
+
+    /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
+    /// and returns the first that `matches`; `nil` when the list ends without one.
+    func firstIncoming(
+        filter: [(String, String)], operation: String, matches: (TwilioResources.Incoming) -> Bool
+    ) async throws(ProviderError) -> ProvisionedNumber? {
+        let limits = configuration.limits
+        var url = Self.withQuery(
+            accountURL("/IncomingPhoneNumbers.json"), filter + [("PageSize", String(limits.lookUpPageSize))])
+        for _ in 0..<limits.lookUpPagesMax {
+            let answer = try await transport.perform(
+                TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
+            guard let page = TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body)
+            else {
+                throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
+            }
+            if let match = page.incomingPhoneNumbers.first(where: matches) {
+                guard let number = Self.provisioned(match) else {
+                    throw ProviderError(.unavailable, message: "\(operation): the owned number is malformed")
+                }
+                return number
+            }
+            guard let next = page.nextPageUri, !next.isEmpty else { return nil }
+            url = try nextPageURL(next)
+        }
+        throw ProviderError(
+            .unavailable, message: "\(operation): more than \(limits.lookUpPagesMax) pages (lookUpPagesMax)")
+    }
+
+    /// Routes the number to `trunkSid` through Trunking v1 (`POST /v1/Trunks/{TK}/PhoneNumbers` with
+    /// `PhoneNumberSid`), or, with `nil`, removes it from its current trunk (read from the number, then
+    /// `DELETE /v1/Trunks/{TK}/PhoneNumbers/{PN}`).
+    public func setTrunk(sid: String, trunkSid: String?) async throws {
+        try await setTrunkTyped(sid: sid, trunkSid: trunkSid)
+    }
+
+    func setTrunkTyped(sid: String, trunkSid: String?) async throws(ProviderError) {
+        try TwilioValidation.requireSid(sid, prefix: "PN", field: "number SID")
+        let trunking = configuration.endpoints.trunking
+        if let trunkSid {
+            try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
+            _ = try await transport.perform(
+                TwilioTransport.Call(
+                    method: .post, url: "\(trunking)/v1/Trunks/\(trunkSid)/PhoneNumbers",
+                    form: [("PhoneNumberSid", sid)],
+                    operation: "route \(sid) to \(trunkSid)"))
+            return
+        }
+        guard let current = try await fetch(sid: sid).trunkSid else { return }
+        _ = try await transport.perform(
+            TwilioTransport.Call(
+                method: .delete, url: "\(trunking)/v1/Trunks/\(current)/PhoneNumbers/\(sid)", form: nil,
+                operation: "remove \(sid) from \(current)"))
+    }
+
+    /// `GET …/IncomingPhoneNumbers/{Sid}.json`.
+    func fetch(sid: String) async throws(ProviderError) -> ProvisionedNumber {
+        let answer = try await transport.perform(
+            TwilioTransport.Call(
+                method: .get, url: accountURL("/IncomingPhoneNumbers/\(sid).json"), form: nil, operation: "fetch \(sid)"
+            ))
+        guard let incoming = TwilioResources.decode(TwilioResources.Incoming.self, from: answer.response.body),
+            let number = Self.provisioned(incoming)
+        else { throw ProviderError(.unavailable, message: "fetch \(sid): Twilio's answer is not the expected JSON") }
+        return number
+    }
+
+    /// `next_page_uri` is relative to the API host; only a path on it is followed (never another host).
+    private func nextPageURL(_ next: String) throws(ProviderError) -> String {
+        guard next.hasPrefix("/2010-04-01/Accounts/\(configuration.credentials.accountSid)/IncomingPhoneNumbers"),
+            !next.utf8.contains(where: { $0 <= 0x20 })
+        else { throw ProviderError(.unavailable, message: "look up: unexpected next_page_uri from Twilio") }
+        return configuration.endpoints.api + next
+    }
+
+    /// Maps an IncomingPhoneNumber; `nil` when its SID or number is malformed. Without a readable
+    /// `date_created` the time of the answer stands in (the date is informational; the SID is what matters).
+    static func provisioned(_ incoming: TwilioResources.Incoming) -> ProvisionedNumber? {
+        guard TwilioValidation.isSid(incoming.sid, prefix: "PN"), TwilioValidation.isE164(incoming.phoneNumber) else {
+            return nil
+        }
+        let trunkSid = incoming.trunkSid.flatMap { $0.isEmpty ? nil : $0 }
+        return ProvisionedNumber(
+            sid: incoming.sid, phoneNumber: incoming.phoneNumber,
+            friendlyName: incoming.friendlyName ?? incoming.phoneNumber, trunkSid: trunkSid,
+            capabilities: incoming.capabilities?.value ?? NumberCapabilities(),
+            dateCreated: incoming.dateCreated.flatMap(TwilioDateParser.rfc2822) ?? Date())
+    }
+}

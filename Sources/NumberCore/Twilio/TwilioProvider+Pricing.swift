@@ -1,0 +1,63 @@
+extension TwilioProvider {
+    /// The monthly cost from Pricing v1 `GET /v1/PhoneNumbers/Countries/{IsoCountry}` (`current_price`, exact in
+    /// micros), cached per country for `priceCacheTTLSeconds`. A type without a price → `.notFound`.
+    public func price(country: String, type: NumberType) async throws -> ProviderPrice {
+        try await priceTyped(country: country, type: type)
+    }
+
+    func priceTyped(country: String, type: NumberType) async throws(ProviderError) -> ProviderPrice {
+        let country = country.uppercased()
+        guard TwilioValidation.isCountry(country) else {
+            throw ProviderError(.invalidArgument, message: "country must be an ISO 3166-1 alpha-2 code")
+        }
+        let ttl = Duration.seconds(configuration.limits.priceCacheTTLSeconds)
+        let cached = priceCache.withLock { $0.fresh(country, now: monotonicNow(), ttl: ttl) }
+        let entry: TwilioPriceCache.Entry
+        if let cached {
+            entry = cached
+        } else {
+            entry = try await fetchPrices(country)
+            priceCache.withLock { $0.store(country, entry) }
+        }
+        guard let price = entry.prices[type] else {
+            throw ProviderError(
+                .notFound, message: "Twilio lists no monthly price for \(type.rawValue) numbers in \(country)")
+        }
+        return price
+    }
+
+    private func fetchPrices(_ country: String) async throws(ProviderError) -> TwilioPriceCache.Entry {
+        let url = "\(configuration.endpoints.pricing)/v1/PhoneNumbers/Countries/\(country)"
+        let answer = try await transport.perform(
+            TwilioTransport.Call(method: .get, url: url, form: nil, operation: "price \(country)"))
+        let fetchedAt = monotonicNow()
+        guard let body = TwilioResources.decode(TwilioResources.PricingCountry.self, from: answer.response.body) else {
+            throw ProviderError(.unavailable, message: "price \(country): Twilio's answer is not the expected JSON")
+        }
+        let currency = body.priceUnit.uppercased()
+        guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0) }) else {
+            throw ProviderError(
+                .unavailable, message: "price \(country): price_unit \"\(body.priceUnit)\" is no currency")
+        }
+        var prices: [NumberType: ProviderPrice] = [:]
+        for entry in body.phoneNumberPrices {
+            guard let type = Self.numberType(pricingName: entry.numberType) else { continue }
+            guard let text = entry.currentPrice ?? entry.basePrice, let micros = TwilioDecimal.micros(text) else {
+                throw ProviderError(
+                    .unavailable, message: "price \(country): \(entry.numberType) price is not an exact decimal")
+            }
+            prices[type] = ProviderPrice(country: country, type: type, monthlyCostMicros: micros, currency: currency)
+        }
+        return TwilioPriceCache.Entry(prices: prices, fetchedAt: fetchedAt)
+    }
+
+    /// Pricing's `number_type` names: `local`, `toll free`, `mobile` (others, e.g. `national`, are not sold here).
+    static func numberType(pricingName: String) -> NumberType? {
+        switch pricingName.lowercased() {
+        case "local": .local
+        case "toll free", "toll-free", "toll_free", "tollfree": .tollFree
+        case "mobile": .mobile
+        default: nil
+        }
+    }
+}

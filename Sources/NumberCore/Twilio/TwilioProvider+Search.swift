@@ -1,0 +1,73 @@
+import CurlHTTP
+
+extension TwilioProvider {
+    /// `GET …/AvailablePhoneNumbers/{Country}/{Local|TollFree|Mobile}.json` with the query's filters.
+    /// A type Twilio does not sell in the country answers 404 → `.notFound`.
+    public func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] {
+        try await searchTyped(query)
+    }
+
+    func searchTyped(_ query: ProviderSearchQuery) async throws(ProviderError) -> [AvailableNumber] {
+        let country = query.country.uppercased()
+        guard TwilioValidation.isCountry(country) else {
+            throw ProviderError(.invalidArgument, message: "country must be an ISO 3166-1 alpha-2 code")
+        }
+        guard query.limit >= 1 else { throw ProviderError(.invalidArgument, message: "limit must be positive") }
+        let url = Self.withQuery(
+            accountURL("/AvailablePhoneNumbers/\(country)/\(Self.pathSegment(query.type)).json"),
+            try searchParameters(query))
+        let answer = try await transport.perform(
+            TwilioTransport.Call(method: .get, url: url, form: nil, operation: "search \(country) \(query.type)"))
+        guard let page = TwilioResources.decode(TwilioResources.AvailablePage.self, from: answer.response.body) else {
+            throw ProviderError(.unavailable, message: "search: Twilio's answer is not the expected JSON")
+        }
+        return page.availablePhoneNumbers.prefix(query.limit).compactMap { available in
+            // A malformed number could not be bought anyway; drop it rather than fail the whole search.
+            guard TwilioValidation.isE164(available.phoneNumber) else { return nil }
+            return AvailableNumber(
+                phoneNumber: available.phoneNumber, friendlyName: available.friendlyName ?? available.phoneNumber,
+                locality: available.locality, region: available.region, postalCode: available.postalCode,
+                country: available.isoCountry ?? country, type: query.type,
+                capabilities: available.capabilities?.value ?? NumberCapabilities())
+        }
+    }
+
+    private func searchParameters(_ query: ProviderSearchQuery) throws(ProviderError) -> [(String, String)] {
+        var pairs: [(String, String)] = []
+        if let areaCode = query.areaCode {
+            guard !areaCode.isEmpty, areaCode.utf8.allSatisfy(TwilioValidation.isDigit) else {
+                throw ProviderError(.invalidArgument, message: "area code must be digits")
+            }
+            pairs.append(("AreaCode", areaCode))
+        }
+        if let contains = query.contains {
+            guard (1...16).contains(contains.utf8.count),
+                contains.unicodeScalars.allSatisfy({
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*")
+                })
+            else {
+                throw ProviderError(.invalidArgument, message: "contains must be 1 to 16 digits, letters or *")
+            }
+            pairs.append(("Contains", contains))
+        }
+        if let region = query.region { pairs.append(("InRegion", region)) }
+        if let locality = query.locality { pairs.append(("InLocality", locality)) }
+        if let postalCode = query.postalCode { pairs.append(("InPostalCode", postalCode)) }
+        let flags: [(Capability, String)] = [
+            (.voice, "VoiceEnabled"), (.sms, "SmsEnabled"), (.mms, "MmsEnabled"), (.fax, "FaxEnabled"),
+        ]
+        for (capability, name) in flags where query.capabilities.contains(capability) {
+            pairs.append((name, "true"))
+        }
+        pairs.append(("PageSize", String(min(query.limit, configuration.limits.searchPageSizeMax))))
+        return pairs
+    }
+
+    static func pathSegment(_ type: NumberType) -> String {
+        switch type {
+        case .local: "Local"
+        case .tollFree: "TollFree"
+        case .mobile: "Mobile"
+        }
+    }
+}

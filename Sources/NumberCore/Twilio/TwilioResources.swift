@@ -1,0 +1,108 @@
+import Foundation
+
+/// JSON bodies of the Twilio endpoints the adapter uses, decoded leniently where Twilio is known to vary
+/// (capability key casing, nullable strings) and strictly where a wrong value would cost money (SIDs, numbers).
+enum TwilioResources {
+    /// `GET …/AvailablePhoneNumbers/{CC}/{Type}.json`.
+    struct AvailablePage: Decodable {
+        let availablePhoneNumbers: [Available]
+        enum CodingKeys: String, CodingKey { case availablePhoneNumbers = "available_phone_numbers" }
+    }
+
+    /// One available number. `latitude`/`longitude` (strings live, numbers in the spec) are not decoded.
+    struct Available: Decodable {
+        let phoneNumber: String
+        let friendlyName: String?
+        let locality: String?
+        let region: String?
+        let postalCode: String?
+        let isoCountry: String?
+        let capabilities: Capabilities?
+        enum CodingKeys: String, CodingKey {
+            case phoneNumber = "phone_number", friendlyName = "friendly_name", locality, region
+            case postalCode = "postal_code", isoCountry = "iso_country", capabilities
+        }
+    }
+
+    /// An IncomingPhoneNumber (2010 API), as returned by create, fetch, update and list.
+    struct Incoming: Decodable {
+        let sid: String
+        let phoneNumber: String
+        let friendlyName: String?
+        let trunkSid: String?
+        let capabilities: Capabilities?
+        let dateCreated: String?
+        enum CodingKeys: String, CodingKey {
+            case sid, phoneNumber = "phone_number", friendlyName = "friendly_name", trunkSid = "trunk_sid"
+            case capabilities, dateCreated = "date_created"
+        }
+    }
+
+    /// The 2010 list envelope of IncomingPhoneNumbers.
+    struct IncomingPage: Decodable {
+        let incomingPhoneNumbers: [Incoming]
+        let nextPageUri: String?
+        enum CodingKeys: String, CodingKey {
+            case incomingPhoneNumbers = "incoming_phone_numbers", nextPageUri = "next_page_uri"
+        }
+    }
+
+    /// `GET /v1/PhoneNumbers/Countries/{ISO}` (Pricing v1).
+    struct PricingCountry: Decodable {
+        let isoCountry: String?
+        let phoneNumberPrices: [Price]
+        let priceUnit: String
+        enum CodingKeys: String, CodingKey {
+            case isoCountry = "iso_country", phoneNumberPrices = "phone_number_prices", priceUnit = "price_unit"
+        }
+    }
+
+    /// One number type's monthly price; both prices are decimal strings.
+    struct Price: Decodable {
+        let numberType: String
+        let basePrice: String?
+        let currentPrice: String?
+        enum CodingKeys: String, CodingKey {
+            case numberType = "number_type", basePrice = "base_price", currentPrice = "current_price"
+        }
+    }
+
+    /// The error body: `{"code": 21422, "message": "…", "more_info": "…", "status": 400}`.
+    struct ErrorBody: Decodable {
+        let code: Int?
+        let message: String?
+    }
+
+    /// Capabilities with keys compared case-insensitively: search answers `SMS`/`MMS`, owned numbers `sms`/`mms`.
+    struct Capabilities: Decodable {
+        let flags: [String: Bool]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: AnyKey.self)
+            var flags: [String: Bool] = [:]
+            for key in container.allKeys {
+                // A null or non-boolean flag counts as "not capable" rather than failing the whole result.
+                flags[key.stringValue.lowercased()] = (try? container.decode(Bool.self, forKey: key)) ?? false
+            }
+            self.flags = flags
+        }
+
+        var value: NumberCapabilities {
+            NumberCapabilities(
+                voice: flags["voice"] ?? false, sms: flags["sms"] ?? false, mms: flags["mms"] ?? false,
+                fax: flags["fax"] ?? false)
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Decodes `T` from a response body; `nil` if it does not parse.
+    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) -> T? {
+        try? JSONDecoder().decode(T.self, from: Data(body))
+    }
+}

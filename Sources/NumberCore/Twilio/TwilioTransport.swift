@@ -1,0 +1,140 @@
+import CurlHTTP
+import Foundation
+import Logging
+
+/// Sends one logical Twilio request: Basic auth, form encoding, retries with backoff, and error mapping.
+///
+/// Retry rules (money is at stake, so a request that may have changed state is never sent twice):
+/// - GET and DELETE (idempotent) are retried on 429/20429, on 5xx, and on connect/DNS/timeout/reset failures.
+/// - POST is retried only when Twilio surely did not act: 429/20429 (Twilio documents that a throttled request
+///   was not processed) and failures before any byte was sent (DNS, connect refused, TLS).
+/// - POST with a 5xx answer is `.outcomeUnknown`, never retried: Twilio's 500 may come after the number was bought
+///   (and nothing documents that a 503 comes before), so the saga must look the number up.
+/// - POST that timed out or lost its connection after sending, or whose 2xx body cannot be read, is
+///   `.outcomeUnknown`.
+/// Every retry waits per ``TwilioRetryPolicy`` (full jitter, bounded; `Retry-After` honoured up to its cap).
+struct TwilioTransport: Sendable {
+    /// One request to make.
+    struct Call: Sendable {
+        var method: HTTPMethod
+        var url: String
+        var form: [(String, String)]?
+        /// What the call does, for messages: "buy +14155551234".
+        var operation: String
+    }
+
+    /// A 2xx answer, and whether an earlier attempt may already have acted (for an idempotent DELETE).
+    struct Answer: Sendable {
+        var response: HTTPResponse
+        var earlierAttemptMayHaveActed: Bool
+    }
+
+    let client: CurlHTTPClient
+    let credentials: BasicCredentials
+    let retry: TwilioRetryPolicy
+    let logger: Logger
+    /// Waits between attempts (real sleep; tests may inject a recorder).
+    let sleep: @Sendable (Int) async throws -> Void
+    /// Uniform draw for the jitter.
+    let random: @Sendable (ClosedRange<Int>) -> Int
+
+    /// Sends `call`, retrying as described above. A 404 on a DELETE after an attempt that may have acted is
+    /// returned as an answer (status 404) rather than thrown, so the caller can treat "already gone" as done.
+    func perform(_ call: Call) async throws(ProviderError) -> Answer {
+        let request = httpRequest(call)
+        var attempt = 0
+        var mayHaveActed = false
+        while true {
+            attempt += 1
+            let response: HTTPResponse
+            do {
+                response = try await client.execute(request)
+            } catch {
+                try await handleTransportFailure(error, call: call, attempt: attempt)
+                mayHaveActed = mayHaveActed || error.requestMayHaveBeenSent
+                continue
+            }
+            if (200..<300).contains(response.status) {
+                return Answer(response: response, earlierAttemptMayHaveActed: mayHaveActed)
+            }
+            if response.status == 404, call.method == .delete, mayHaveActed {
+                return Answer(response: response, earlierAttemptMayHaveActed: true)
+            }
+            try await handleErrorStatus(response, call: call, attempt: attempt)
+            mayHaveActed = mayHaveActed || response.status >= 500
+        }
+    }
+
+    private func handleTransportFailure(_ error: HTTPClientError, call: Call, attempt: Int) async throws(ProviderError)
+    {
+        let repeatable = call.method != .post || !error.requestMayHaveBeenSent
+        guard repeatable, TwilioErrorMapping.isRetryable(error) else {
+            throw TwilioErrorMapping.transportError(error, method: call.method, operation: call.operation)
+        }
+        try await wait(afterAttempt: attempt, retryAfter: nil, call: call, reason: "\(error.code)") {
+            TwilioErrorMapping.transportError(error, method: call.method, operation: call.operation)
+        }
+    }
+
+    private func handleErrorStatus(_ response: HTTPResponse, call: Call, attempt: Int) async throws(ProviderError) {
+        let body = TwilioResources.decode(TwilioResources.ErrorBody.self, from: response.body)
+        let code = body?.code
+        if response.status == 429 || code == 20429 {
+            let retryAfter = TwilioRetryPolicy.retryAfterMilliseconds(response.header("Retry-After"))
+            try await wait(afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: "HTTP 429") {
+                ProviderError(
+                    .rateLimited, providerCode: code,
+                    message: "\(call.operation): Twilio is throttling requests (\(attempt) attempts)")
+            }
+            return
+        }
+        if response.status >= 500 {
+            let detail = "HTTP \(response.status)\(body?.message.map { ": \($0)" } ?? "")"
+            guard call.method != .post else {
+                throw TwilioErrorMapping.outcomeUnknown(operation: call.operation, detail: detail, providerCode: code)
+            }
+            try await wait(afterAttempt: attempt, retryAfter: nil, call: call, reason: "HTTP \(response.status)") {
+                ProviderError(
+                    .unavailable, providerCode: code, message: "\(call.operation): \(detail) after \(attempt) attempts")
+            }
+            return
+        }
+        throw TwilioErrorMapping.clientError(status: response.status, body: body, operation: call.operation)
+    }
+
+    /// Sleeps before the next attempt, or throws `finalError()` when the policy says stop.
+    private func wait(
+        afterAttempt attempt: Int, retryAfter: Int?, call: Call, reason: String,
+        finalError: () -> ProviderError
+    ) async throws(ProviderError) {
+        guard
+            let delay = retry.delayMilliseconds(
+                afterAttempt: attempt, retryAfterMilliseconds: retryAfter, random: random)
+        else { throw finalError() }
+        logger.info(
+            "retrying Twilio request",
+            metadata: [
+                "operation": "\(call.operation)", "attempt": "\(attempt)", "reason": "\(reason)",
+                "delayMilliseconds": "\(delay)",
+            ])
+        do {
+            try await sleep(delay)
+        } catch {
+            throw ProviderError(.unavailable, message: "\(call.operation): cancelled while waiting to retry")
+        }
+    }
+
+    private func httpRequest(_ call: Call) -> HTTPRequest {
+        var headers = [HTTPHeader(name: "Accept", value: "application/json")]
+        var body: [UInt8]?
+        if let form = call.form {
+            headers.append(HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType))
+            body = Array(FormURLEncoding.encode(form).utf8)
+        }
+        // Only GETs may be re-sent by libcurl behind our back: a POST must never be, and a DELETE's retries are
+        // ours to count (a 404 after a lost answer means done).
+        return HTTPRequest(
+            method: call.method, url: call.url, headers: headers, body: body, basicAuth: credentials,
+            allowsSilentResend: call.method == .get)
+    }
+}

@@ -1,0 +1,82 @@
+/// Everything a simulator run is configured with; `defaults` serves a realistic inventory on `127.0.0.1:0`.
+public struct SimulatorConfiguration: Sendable {
+    /// Address to listen on (loopback by default).
+    public var host: String
+    /// Port; 0 picks a free one (read it back from `TwilioSimulator.port`).
+    public var port: Int
+    /// Seed of the inventory, SIDs and fault decisions.
+    public var seed: UInt64
+    /// The one account the simulator knows, with its auth token and API keys.
+    public var credentials: SimulatorCredentials
+    /// Size limits.
+    public var limits: Limits
+    /// Optional behaviours.
+    public var behavior: Behavior
+    /// Base of absolute URLs in v1 responses (`meta.url`, `url`); nil derives `http(s)://host:port` once bound.
+    public var publicBaseURL: String?
+
+    /// Limits on what the simulator holds and accepts.
+    public struct Limits: Sendable {
+        /// Largest request body accepted (default 64 KiB); larger → 413.
+        public var requestBodyBytesMax: Int
+        /// Most results one AvailablePhoneNumbers search returns (default 30, Twilio's observed cap; no paging).
+        public var searchResultsMax: Int
+        /// `PageSize` when a list request gives none (default 50, Twilio's).
+        public var pageSizeDefault: Int
+        /// Largest `PageSize` accepted (default 1000, Twilio's); larger → 400.
+        public var pageSizeMax: Int
+        /// Share of valid numbers in each numbering area the simulated carrier holds, per mille (default 50 = 5 %,
+        /// about 400 000 numbers per US area code).
+        public var inventoryDensityPerMille: Int
+        /// Most candidate numbers one search examines before answering with what it found (default 200 000),
+        /// which bounds the work of a search whose filters match almost nothing.
+        public var searchScanMax: Int
+        /// Entries kept in the request log; the oldest are dropped first (default 10 000).
+        public var requestLogEntriesMax: Int
+        /// Longest `FriendlyName` accepted (default 64, Twilio's).
+        public var friendlyNameLengthMax: Int
+        /// Most trunks the account may hold (default 100).
+        public var trunksMax: Int
+        /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit).
+        public var concurrentRequestsMax: Int
+
+        /// The documented defaults.
+        public static let defaults = Limits(
+            requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
+            inventoryDensityPerMille: 50,
+            searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
+            concurrentRequestsMax: 100)
+    }
+
+    /// Behaviours that can be switched.
+    public struct Behavior: Sendable {
+        /// Refuse purchases of numbers whose `address_requirements` is not `none` unless `AddressSid` is given
+        /// (21631, as Twilio). Off by default so GB numbers can be bought without an Address resource.
+        public var enforceAddressRequirements: Bool
+        /// Serve Twilio's test-credential magic numbers in live mode: buying `+15005550000` → 21422,
+        /// `+15005550001` → 21421, `AreaCode=533` → 21452 (twilio-api.md §7, suggested extension). Default on.
+        public var magicNumbers: Bool
+
+        /// The documented defaults.
+        public static let defaults = Behavior(enforceAddressRequirements: false, magicNumbers: true)
+    }
+
+    /// Loopback, port 0, seed 1, credentials derived from seed 1, default limits.
+    public static let defaults = SimulatorConfiguration(
+        host: "127.0.0.1", port: 0, seed: 1, credentials: .generated(seed: 1), limits: .defaults,
+        behavior: .defaults, publicBaseURL: nil)
+
+    /// Creates a configuration from its parts.
+    public init(
+        host: String, port: Int, seed: UInt64, credentials: SimulatorCredentials, limits: Limits,
+        behavior: Behavior, publicBaseURL: String?
+    ) {
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.credentials = credentials
+        self.limits = limits
+        self.behavior = behavior
+        self.publicBaseURL = publicBaseURL
+    }
+}

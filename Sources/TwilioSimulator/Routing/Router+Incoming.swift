@@ -1,0 +1,173 @@
+import Foundation
+
+/// IncomingPhoneNumbers: buy, list, fetch, update, release.
+extension Router {
+    static func incomingURI(account: String, sid: String) -> String {
+        "/2010-04-01/Accounts/\(account)/IncomingPhoneNumbers/\(sid).json"
+    }
+
+    static func incomingJSON(_ r: IncomingNumber, account: String) -> JSONValue {
+        let uri = incomingURI(account: account, sid: r.sid)
+        func field(_ name: String) -> (String, JSONValue) { (name, .optional(r.fields[name])) }
+        return .object([
+            ("sid", .string(r.sid)), ("account_sid", .string(account)),
+            ("phone_number", .string(r.number.phoneNumber)), ("friendly_name", .string(r.friendlyName)),
+            ("capabilities", r.number.capabilities.resourceJSON), ("status", .string("in-use")),
+            ("type", .string(r.number.type.resourceType)), ("origin", .string("twilio")),
+            ("beta", .bool(r.number.beta)),
+            ("address_requirements", .string(r.number.addressRequirements)),
+            field("address_sid"), field("identity_sid"), field("bundle_sid"), ("api_version", .string("2010-04-01")),
+            ("date_created", .string(TwilioDate.rfc2822(r.dateCreated))),
+            ("date_updated", .string(TwilioDate.rfc2822(r.dateUpdated))),
+            field("trunk_sid"), field("voice_url"), field("voice_method"), field("voice_fallback_url"),
+            field("voice_fallback_method"), field("voice_application_sid"),
+            ("voice_caller_id_lookup", .bool(r.voiceCallerIdLookup)), field("voice_receive_mode"),
+            field("sms_url"), field("sms_method"), field("sms_fallback_url"), field("sms_fallback_method"),
+            field("sms_application_sid"), field("status_callback"), field("status_callback_method"),
+            field("emergency_status"), field("emergency_address_sid"),
+            ("emergency_address_status", .string("unregistered")), ("uri", .string(uri)),
+            (
+                "subresource_uris",
+                .object([("assigned_add_ons", .string(String(uri.dropLast(5)) + "/AssignedAddOns.json"))])
+            ),
+        ])
+    }
+
+    static func buy(
+        _ request: SimulatorRequest, type: NumberType?, state: inout SimulatorState, context: RouterContext
+    ) throws(TwilioError) -> RouteResult {
+        let params = request.formParameters
+        let account = context.configuration.credentials.accountSid
+        let number = try chooseNumber(params, type: type, state: state, context: context)
+        if let existing = state.owned.values.first(where: { $0.number.phoneNumber == number.phoneNumber }) {
+            // Re-buying a number the account owns answers 201 and acts as an update (twilio-api.md §3.1).
+            var record = existing
+            try apply(params, to: &record, state: state, context: context)
+            state.owned[record.sid] = record
+            state.repeatPurchaseCounts[number.phoneNumber, default: 0] += 1
+            return wrote(.json(201, incomingJSON(record, account: account)))
+        }
+        if context.configuration.behavior.enforceAddressRequirements, number.addressRequirements != "none",
+            params["AddressSid"]?.isEmpty ?? true
+        {
+            throw TwilioError(
+                status: 400, code: 21631,
+                message: "Phone Number Requires an Address: \(number.phoneNumber) needs an AddressSid")
+        }
+        var record = IncomingNumber(sid: "", number: number, friendlyName: nil, at: context.now)
+        try apply(params, to: &record, state: state, context: context)
+        record.sid = state.issueSid("PN")
+        state.recordPurchase(record)
+        return wrote(.json(201, incomingJSON(record, account: account)))
+    }
+
+    private static func chooseNumber(
+        _ params: FormParameters, type: NumberType?, state: SimulatorState, context: RouterContext
+    ) throws(TwilioError) -> AvailableNumber {
+        let magic = context.configuration.behavior.magicNumbers
+        if let raw = params["PhoneNumber"] {
+            let e164 = try normalizedNumber(raw)
+            if magic && e164 == "+15005550000" { throw .numberNotAvailable(e164) }
+            if magic && e164 == "+15005550001" { throw .invalidPhoneNumber(e164) }
+            guard let number = state.inventoryEntry(e164) else { throw .numberNotAvailable(e164) }
+            let ownedByUs = state.owned.values.contains { $0.number.phoneNumber == e164 }
+            guard ownedByUs || state.isAvailable(e164) else { throw .numberNotAvailable(e164) }
+            if let type, type != number.type {
+                throw TwilioError(
+                    status: 400, code: 21458,
+                    message: "PhoneNumber Provisioning Type Mismatch: \(e164) is not a \(type.resourceType) number")
+            }
+            return number
+        }
+        guard let areaCode = params["AreaCode"] else {
+            throw .invalidParameter("PhoneNumber", "a PhoneNumber or an AreaCode is required")
+        }
+        if type != nil {
+            throw TwilioError(status: 400, code: 21457, message: "AreaCode parameter not supported")
+        }
+        return try numberInAreaCode(
+            areaCode, state: state, magic: magic, scanMax: context.configuration.limits.searchScanMax)
+    }
+
+    private static func numberInAreaCode(
+        _ areaCode: String, state: SimulatorState, magic: Bool, scanMax: Int
+    ) throws(TwilioError) -> AvailableNumber {
+        guard areaCode.count == 3, areaCode.allSatisfy(\.isNumber), !areaCode.hasPrefix("0"), !areaCode.hasPrefix("1")
+        else { throw TwilioError(status: 400, code: 21451, message: "Invalid area code \(areaCode)") }
+        let noNumbers = TwilioError(
+            status: 400, code: 21452, message: "No phone numbers found in area code \(areaCode)")
+        if magic && areaCode == "533" { throw noNumbers }
+        let areas = CountryCatalog.all.flatMap(\.areas).filter { $0.type == .local && $0.areaCode == areaCode }
+        guard let number = state.available(in: areas, limit: 1, scanMax: scanMax).first else { throw noNumbers }
+        return number
+    }
+
+    /// E.164 from a `PhoneNumber` value: `+` and 8–15 digits (a bare digit string gets its `+`); else 21421.
+    static func normalizedNumber(_ raw: String) throws(TwilioError) -> String {
+        let digits = raw.hasPrefix("+") ? raw.dropFirst() : Substring(raw)
+        guard (8...15).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0"
+        else { throw .invalidPhoneNumber(raw) }
+        return "+" + digits
+    }
+
+    /// Applies create/update form parameters to a record (validating SIDs, enums and lengths).
+    static func apply(
+        _ params: FormParameters, to record: inout IncomingNumber, state: SimulatorState, context: RouterContext
+    ) throws(TwilioError) {
+        if let name = try Parameters.friendlyName(params, limits: context.configuration.limits) {
+            record.friendlyName = name
+        }
+        if let lookup = try Parameters.bool(params, "VoiceCallerIdLookup") { record.voiceCallerIdLookup = lookup }
+        for method in ["VoiceMethod", "VoiceFallbackMethod", "SmsMethod", "SmsFallbackMethod", "StatusCallbackMethod"] {
+            _ = try Parameters.oneOf(params, method, ["GET", "POST"])
+        }
+        _ = try Parameters.oneOf(params, "VoiceReceiveMode", ["voice", "fax"])
+        _ = try Parameters.oneOf(params, "EmergencyStatus", ["Active", "Inactive"])
+        if let trunk = try Parameters.sid(params, "TrunkSid", prefix: "TK"), state.trunks[trunk] == nil {
+            throw .invalidParameter("TrunkSid", "trunk \(trunk) does not exist")
+        }
+        for (prefix, name) in [
+            ("AP", "VoiceApplicationSid"), ("AP", "SmsApplicationSid"), ("AD", "AddressSid"),
+            ("RI", "IdentitySid"), ("BU", "BundleSid"), ("AD", "EmergencyAddressSid"),
+        ] {
+            _ = try Parameters.sid(params, name, prefix: prefix)
+        }
+        for entry in IncomingNumber.settable {
+            guard let value = params[entry.param] else { continue }
+            record.fields[entry.field] = value.isEmpty ? entry.initial : value
+        }
+        // TrunkSid and VoiceApplicationSid exclude each other: setting one clears the other (twilio-api.md §3.1).
+        if let trunk = params["TrunkSid"], !trunk.isEmpty { record.fields["voice_application_sid"] = nil }
+        if let app = params["VoiceApplicationSid"], !app.isEmpty { record.fields["trunk_sid"] = nil }
+        record.dateUpdated = context.now
+    }
+
+    static func fetchIncoming(
+        _ request: SimulatorRequest, sid: String, state: SimulatorState, context: RouterContext
+    ) throws(TwilioError) -> SimulatorResponse {
+        guard let record = state.owned[sid] else { throw .notFound(request.path) }
+        return .json(200, incomingJSON(record, account: context.configuration.credentials.accountSid))
+    }
+
+    static func updateIncoming(
+        _ request: SimulatorRequest, sid: String, state: inout SimulatorState, context: RouterContext
+    ) throws(TwilioError) -> RouteResult {
+        guard var record = state.owned[sid] else { throw .notFound(request.path) }
+        let params = request.formParameters
+        if let target = params["AccountSid"], target != context.configuration.credentials.accountSid {
+            throw TwilioError(
+                status: 400, code: 21473, message: "Account \(target) is not related to the owner of \(sid)")
+        }
+        try apply(params, to: &record, state: state, context: context)
+        state.owned[sid] = record
+        return wrote(.json(200, incomingJSON(record, account: context.configuration.credentials.accountSid)))
+    }
+
+    static func releaseIncoming(
+        _ request: SimulatorRequest, sid: String, state: inout SimulatorState
+    ) throws(TwilioError) -> RouteResult {
+        guard state.owned[sid] != nil else { throw .notFound(request.path) }
+        state.recordRelease(sid: sid)
+        return wrote(.noContent)
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+
+/// What a routing call needs besides the request and the state: configuration, URL base and the time.
+public struct RouterContext: Sendable {
+    /// The simulator's configuration.
+    public var configuration: SimulatorConfiguration
+    /// Base of absolute URLs in v1 responses, e.g. `https://127.0.0.1:8443` (no trailing slash).
+    public var baseURL: String
+    /// The current time, stamped on created and updated resources.
+    public var now: Date
+
+    /// Creates a context from its parts.
+    public init(configuration: SimulatorConfiguration, baseURL: String, now: Date) {
+        self.configuration = configuration
+        self.baseURL = baseURL
+        self.now = now
+    }
+}
+
+/// The router's answer: the response and whether state changed.
+public struct RouteResult: Sendable {
+    /// The response to send (unless a fault replaces it).
+    public var response: SimulatorResponse
+    /// True when the request changed state (a purchase, a release, an update...).
+    public var acted: Bool
+}

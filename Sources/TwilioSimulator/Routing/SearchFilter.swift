@@ -1,0 +1,117 @@
+import Foundation
+
+/// The filters of one AvailablePhoneNumbers search, parsed and validated.
+struct SearchFilter {
+    var areaCode: String?
+    var contains: ContainsPattern?
+    var voice = false
+    var sms = false
+    var mms = false
+    var fax = false
+    var excludeAll = false
+    var excludeLocal = false
+    var excludeForeign = false
+    var includeBeta = true
+    var region: String?
+    var locality: String?
+    var postalCode: String?
+    var lata: String?
+    var rateCenter: String?
+    var near: (latitude: Double, longitude: Double, miles: Double)?
+
+    /// Largest `Distance` accepted, in miles (Twilio's).
+    static let distanceMilesMax = 500
+    /// `Distance` when none is given (Twilio's).
+    static let distanceMilesDefault = 25
+
+    init(_ params: FormParameters, isoCountry: String, type: NumberType) throws(TwilioError) {
+        if let code = params["AreaCode"] {
+            guard code.count == 3, code.allSatisfy(\.isNumber), let first = code.first, first != "0", first != "1"
+            else { throw TwilioError(status: 400, code: 21451, message: "Invalid area code \(code)") }
+            areaCode = code
+        }
+        if let text = params["Contains"] { contains = try ContainsPattern(text) }
+        voice = try Parameters.bool(params, "VoiceEnabled") ?? false
+        sms = try Parameters.bool(params, "SmsEnabled") ?? false
+        mms = try Parameters.bool(params, "MmsEnabled") ?? false
+        fax = try Parameters.bool(params, "FaxEnabled") ?? false
+        excludeAll = try Parameters.bool(params, "ExcludeAllAddressRequired") ?? false
+        excludeLocal = try Parameters.bool(params, "ExcludeLocalAddressRequired") ?? false
+        excludeForeign = try Parameters.bool(params, "ExcludeForeignAddressRequired") ?? false
+        includeBeta = try Parameters.bool(params, "Beta") ?? true
+        region = params["InRegion"]
+        locality = params["InLocality"]
+        postalCode = params["InPostalCode"]
+        lata = params["InLata"]
+        rateCenter = params["InRateCenter"]
+        if rateCenter != nil && lata == nil {
+            throw .invalidParameter("InRateCenter", "requires InLata")
+        }
+        try parseNear(params)
+    }
+
+    private mutating func parseNear(_ params: FormParameters) throws(TwilioError) {
+        let distance = try Parameters.int(params, "Distance") ?? SearchFilter.distanceMilesDefault
+        guard distance <= SearchFilter.distanceMilesMax else {
+            throw .invalidParameter("Distance", "must be at most \(SearchFilter.distanceMilesMax)")
+        }
+        guard let text = params["NearLatLong"] else { return }
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let lat = parts[0], let lon = parts[1], abs(lat) <= 90, abs(lon) <= 180 else {
+            throw .invalidParameter("NearLatLong", "'\(text)' is not 'latitude,longitude'")
+        }
+        near = (lat, lon, Double(distance))
+    }
+
+    /// True when a numbering area can hold matches (area code, region, locality, LATA, rate center).
+    func matchesArea(_ area: NumberingArea) -> Bool {
+        if let areaCode, area.areaCode != areaCode { return false }
+        if let region, area.region?.lowercased() != region.lowercased() { return false }
+        if let locality, area.locality?.lowercased() != locality.lowercased() { return false }
+        if let lata, area.lata != lata { return false }
+        if let rateCenter, area.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
+        if let postalCode, !area.postalCodes.contains(where: { $0.lowercased() == postalCode.lowercased() }) {
+            return false
+        }
+        return true
+    }
+
+    /// True when `n` passes every filter given.
+    func matches(_ n: AvailableNumber) -> Bool {
+        if let areaCode, !n.phoneNumber.hasPrefix("+1" + areaCode) { return false }
+        if let contains, !contains.matches(n.phoneNumber) { return false }
+        let caps = n.capabilities
+        if (voice && !caps.voice) || (sms && !caps.sms) || (mms && !caps.mms) || (fax && !caps.fax) { return false }
+        if excludeAll && n.addressRequirements != "none" { return false }
+        if excludeLocal && n.addressRequirements == "local" { return false }
+        if excludeForeign && n.addressRequirements == "foreign" { return false }
+        if !includeBeta && n.beta { return false }
+        return matchesPlace(n)
+    }
+
+    private func matchesPlace(_ n: AvailableNumber) -> Bool {
+        if let region, n.region?.lowercased() != region.lowercased() { return false }
+        if let locality, n.locality?.lowercased() != locality.lowercased() { return false }
+        if let postalCode, n.postalCode?.lowercased() != postalCode.lowercased() { return false }
+        if let lata, n.lata != lata { return false }
+        if let rateCenter, n.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
+        if let near {
+            guard let lat = n.latitude.flatMap(Double.init), let lon = n.longitude.flatMap(Double.init) else {
+                return false
+            }
+            return SearchFilter.miles(near.latitude, near.longitude, lat, lon) <= near.miles
+        }
+        return true
+    }
+
+    /// Great-circle distance in miles (haversine).
+    static func miles(_ lat1: Double, _ lon1: Double, _ lat2: Double, _ lon2: Double) -> Double {
+        let radians = Double.pi / 180
+        let dLat = (lat2 - lat1) * radians
+        let dLon = (lon2 - lon1) * radians
+        let a =
+            sin(dLat / 2) * sin(dLat / 2)
+            + cos(lat1 * radians) * cos(lat2 * radians) * sin(dLon / 2) * sin(dLon / 2)
+        return 3958.8 * 2 * atan2(a.squareRoot(), (1 - a).squareRoot())
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Synchronization
+
+/// The simulator without its transport: state behind a `Mutex`, fault decisions, and the inspection API tests use.
+///
+/// Thread-safe; every method takes the lock briefly and never blocks otherwise.
+public final class SimulatorEngine: Sendable {
+    /// The configuration it was built with.
+    public let configuration: SimulatorConfiguration
+    private let state: Mutex<SimulatorState>
+    private let base: Mutex<String>
+    private let inFlight = Mutex(0)
+    private let clock: @Sendable () -> Date
+
+    /// Creates an engine; `clock` stamps resources (inject a fixed one in tests).
+    public init(
+        configuration: SimulatorConfiguration, baseURL: String = "http://127.0.0.1",
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.configuration = configuration
+        self.state = Mutex(SimulatorState(configuration: configuration))
+        self.base = Mutex(configuration.publicBaseURL ?? baseURL)
+        self.clock = clock
+    }
+
+    /// Base of absolute URLs in v1 responses.
+    public var baseURL: String {
+        get { base.withLock { $0 } }
+        set { base.withLock { $0 = newValue } }
+    }
+
+    /// Runs `body` on the state under the lock (for inspection and test setup; keep it short).
+    public func withState<T: Sendable>(_ body: (inout SimulatorState) -> T) -> T {
+        state.withLock { body(&$0) }
+    }
+
+    /// Decides the faults for a request before it is handled (the transport applies the delay first).
+    public func plan(for request: SimulatorRequest) -> (Endpoint, FaultPlan) {
+        let endpoint = Route(path: request.path).endpoint(method: request.method)
+        return (endpoint, state.withLock { $0.faults.plan(for: endpoint) })
+    }
+
+    /// Handles a request under its fault plan: routes it (unless the fault prevents acting) and logs it.
+    public func execute(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> TransportAction {
+        let context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
+        return state.withLock { state in
+            var acted = false
+            let action: TransportAction
+            func route() -> SimulatorResponse {
+                let result = Router.handle(request, state: &state, context: context)
+                acted = result.acted
+                return result.response
+            }
+            switch plan.fault {
+            case nil, .latency: action = .respond(route())
+            case .error(let error), .serverErrorBeforeActing(let error): action = .respond(.twilioError(error))
+            case .tooManyRequests(let seconds):
+                action = .respond(.twilioError(.tooManyRequests, headers: ["Retry-After": String(seconds)]))
+            case .serverErrorAfterActing(let error):
+                _ = route()
+                action = .respond(.twilioError(error))
+            case .connectionReset: action = .reset
+            case .stall(let milliseconds): action = .stallThenClose(milliseconds: milliseconds)
+            case .responseLost:
+                _ = route()
+                action = .close
+            }
+            state.log(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: acted))
+            return action
+        }
+    }
+
+    /// Plans and executes at once, ignoring any latency: the in-memory path for tests.
+    public func handle(_ request: SimulatorRequest) -> TransportAction {
+        let (endpoint, plan) = plan(for: request)
+        return execute(request, endpoint: endpoint, plan: plan)
+    }
+
+    /// Counts a request in flight; false (and nothing counted) when `concurrentRequestsMax` is reached.
+    public func beginRequest() -> Bool {
+        inFlight.withLock { count in
+            guard count < configuration.limits.concurrentRequestsMax else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    /// Requests being handled right now (including their injected latency).
+    public var requestsInFlight: Int {
+        inFlight.withLock { $0 }
+    }
+
+    /// Ends a request counted by `beginRequest`.
+    public func endRequest() {
+        inFlight.withLock { count in
+            precondition(count > 0, "endRequest without beginRequest")
+            count -= 1
+        }
+    }
+
+    /// Logs a request refused by the concurrency gate and returns Twilio's 429.
+    public func refuseOverloaded(_ request: SimulatorRequest) -> TransportAction {
+        let action = TransportAction.respond(.twilioError(.tooManyRequests, headers: ["Retry-After": "1"]))
+        let endpoint = Route(path: request.path).endpoint(method: request.method)
+        state.withLock { $0.log(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false)) }
+        return action
+    }
+
+    private func entry(
+        _ request: SimulatorRequest, endpoint: Endpoint, action: TransportAction, fault: FaultKind?, acted: Bool
+    ) -> RequestLogEntry {
+        var status: Int?
+        if case .respond(let response) = action { status = response.status }
+        var form: [String: String] = [:]
+        for (name, value) in request.formParameters.pairs { form[name] = value }
+        return RequestLogEntry(
+            method: request.method, path: request.path, query: request.rawQuery, form: form, endpoint: endpoint,
+            status: status, fault: fault, acted: acted)
+    }
+}

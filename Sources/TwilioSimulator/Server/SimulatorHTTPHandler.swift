@@ -1,0 +1,125 @@
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Collects one HTTP request, asks the engine what to do, and carries it out (delays on the event loop).
+final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let engine: SimulatorEngine
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var tooLarge = false
+
+    init(engine: SimulatorEngine) {
+        self.engine = engine
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body.removeAll(keepingCapacity: true)
+            tooLarge = false
+        case .body(var buffer):
+            // Check the limit before buffering (never hold more than requestBodyBytesMax).
+            if body.count + buffer.readableBytes > engine.configuration.limits.requestBodyBytesMax {
+                tooLarge = true
+                body.removeAll()
+            } else if !tooLarge, let bytes = buffer.readBytes(length: buffer.readableBytes) {
+                body += bytes
+            }
+        case .end:
+            guard let requestHead = head else { return }
+            head = nil
+            complete(requestHead, context: context)
+        }
+    }
+
+    private func complete(_ requestHead: HTTPRequestHead, context: ChannelHandlerContext) {
+        let request = SimulatorRequest(
+            method: requestHead.method.rawValue, target: requestHead.uri,
+            headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
+        let keepAlive = requestHead.isKeepAlive
+        if tooLarge {
+            let error = TwilioError(
+                status: 413, code: 20001,
+                message: "Request body larger than \(engine.configuration.limits.requestBodyBytesMax) bytes")
+            write(.respond(.twilioError(error)), keepAlive: false, context: context)
+            return
+        }
+        guard engine.beginRequest() else {
+            write(engine.refuseOverloaded(request), keepAlive: keepAlive, context: context)
+            return
+        }
+        let (endpoint, plan) = engine.plan(for: request)
+        guard plan.delayMilliseconds > 0 else {
+            finish(request, endpoint: endpoint, plan: plan, keepAlive: keepAlive, context: context)
+            return
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(plan.delayMilliseconds))) {
+            self.finish(request, endpoint: endpoint, plan: plan, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func finish(
+        _ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan, keepAlive: Bool,
+        context: ChannelHandlerContext
+    ) {
+        let action = engine.execute(request, endpoint: endpoint, plan: plan)
+        engine.endRequest()
+        write(action, keepAlive: keepAlive, context: context)
+    }
+
+    private func write(_ action: TransportAction, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        switch action {
+        case .respond(let response):
+            send(response, keepAlive: keepAlive, context: context)
+        case .reset:
+            // SO_LINGER 0 turns the close into a TCP RST, as a peer crashing mid-request would.
+            guard let provider = context.channel as? any SocketOptionProvider else {
+                context.close(promise: nil)
+                return
+            }
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        case .close:
+            context.close(promise: nil)
+        case .stallThenClose(let milliseconds):
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func send(_ response: SimulatorResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(
+            version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !response.body.isEmpty {
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+                promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

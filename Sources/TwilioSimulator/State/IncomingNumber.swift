@@ -1,0 +1,52 @@
+import Foundation
+
+/// A number the account owns (an IncomingPhoneNumber resource), with its settable fields.
+public struct IncomingNumber: Sendable, Equatable {
+    /// `PN` + 32 hex.
+    public var sid: String
+    /// The inventory entry it was bought from.
+    public var number: AvailableNumber
+    /// `FriendlyName` (defaults to the formatted number).
+    public var friendlyName: String
+    /// When it was bought.
+    public var dateCreated: Date
+    /// Last change.
+    public var dateUpdated: Date
+    /// Optional string fields Twilio lets a caller set (`voice_url`, `trunk_sid`, ...), keyed by JSON name;
+    /// absent means `null`.
+    public var fields: [String: String]
+    /// `voice_caller_id_lookup`.
+    public var voiceCallerIdLookup: Bool
+
+    /// The JSON names of the string fields settable by form parameter (PascalCase name → snake_case name),
+    /// with the default each takes at purchase.
+    public static let settable: [(param: String, field: String, initial: String?)] = [
+        ("VoiceUrl", "voice_url", nil), ("VoiceMethod", "voice_method", "POST"),
+        ("VoiceFallbackUrl", "voice_fallback_url", nil), ("VoiceFallbackMethod", "voice_fallback_method", "POST"),
+        ("VoiceApplicationSid", "voice_application_sid", nil), ("VoiceReceiveMode", "voice_receive_mode", "voice"),
+        ("SmsUrl", "sms_url", nil), ("SmsMethod", "sms_method", "POST"),
+        ("SmsFallbackUrl", "sms_fallback_url", nil), ("SmsFallbackMethod", "sms_fallback_method", "POST"),
+        ("SmsApplicationSid", "sms_application_sid", nil), ("StatusCallback", "status_callback", nil),
+        ("StatusCallbackMethod", "status_callback_method", "POST"), ("TrunkSid", "trunk_sid", nil),
+        ("AddressSid", "address_sid", nil), ("IdentitySid", "identity_sid", nil), ("BundleSid", "bundle_sid", nil),
+        ("EmergencyStatus", "emergency_status", "Inactive"), ("EmergencyAddressSid", "emergency_address_sid", nil),
+    ]
+
+    /// A freshly bought number with Twilio's defaults.
+    public init(sid: String, number: AvailableNumber, friendlyName: String?, at date: Date) {
+        self.sid = sid
+        self.number = number
+        self.friendlyName = friendlyName ?? number.friendlyName
+        self.dateCreated = date
+        self.dateUpdated = date
+        self.voiceCallerIdLookup = false
+        var initial: [String: String] = [:]
+        for entry in IncomingNumber.settable {
+            if let value = entry.initial { initial[entry.field] = value }
+        }
+        self.fields = initial
+    }
+
+    /// The trunk it routes to, if any.
+    public var trunkSid: String? { fields["trunk_sid"] }
+}

@@ -1,1 +1,0 @@
-// TwilioSimulator: see DESIGN.md for what this module holds.

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import TwilioSimulator
+
+/// `twilio-sim`: runs the Twilio simulator on loopback until interrupted.
+@main
+struct TwilioSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "twilio-sim",
+        abstract: "A local server that speaks Twilio's phone-number REST API (2010 numbers, Pricing v1, Trunking v1).")
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    var listen = "127.0.0.1:0"
+
+    @Option(help: "Seed of the inventory, SIDs and fault decisions.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Account SID to accept (default: derived from the seed).")
+    var accountSid: String?
+
+    @Option(help: "Auth token to accept (default: derived from the seed).")
+    var authToken: String?
+
+    @Option(name: .customLong("api-key"), help: "An API key to accept, SK_SID:SECRET (repeatable).")
+    var apiKeys: [String] = []
+
+    @Option(help: "Share of each numbering area the simulated carrier holds, per mille (1...1000).")
+    var densityPerMille = SimulatorConfiguration.Limits.defaults.inventoryDensityPerMille
+
+    @Option(
+        name: .customLong("fault"),
+        help: ArgumentHelp("Inject a fault (repeatable).", discussion: FaultRule.specGrammar))
+    var faults: [String] = []
+
+    @Option(help: "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "PEM file of the CA that issued --tls-cert, shown to clients.")
+    var tlsCa: String?
+
+    @Option(help: "Serve HTTPS with a freshly generated local CA; its certificate is written to DIR/twilio-sim-ca.pem.")
+    var tlsGenerate: String?
+
+    @Flag(help: "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631).")
+    var enforceAddressRequirements = false
+
+    mutating func run() async throws {
+        let configuration = try makeConfiguration()
+        let rules = try faults.map { spec in
+            do { return try FaultRule.parse(spec) } catch { throw ValidationError(String(describing: error)) }
+        }
+        let simulator = try await TwilioSimulator.start(configuration: configuration, tls: try makeTLS())
+        for rule in rules { simulator.engine.addFault(rule) }
+        FileHandle.standardOutput.write(Data((Self.banner(simulator) + "\n").utf8))
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(3600))
+        }
+        try await simulator.shutdown()
+    }
+
+    private func makeTLS() throws -> SimulatorTLS? {
+        if let tlsGenerate {
+            guard tlsCert == nil && tlsKey == nil else {
+                throw ValidationError("--tls-generate excludes --tls-cert/--tls-key")
+            }
+            return try SimulatorTLS.generated(directory: tlsGenerate)
+        }
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): return nil
+        case (let cert?, let key?):
+            return try SimulatorTLS.files(certificatePath: cert, privateKeyPath: key, caPEMPath: tlsCa)
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+
+    private func makeConfiguration() throws -> SimulatorConfiguration {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { throw ValidationError("--listen must be HOST:PORT") }
+        var configuration = SimulatorConfiguration.defaults
+        configuration.host = String(listen[..<colon])
+        configuration.port = port
+        configuration.seed = seed
+        var credentials = SimulatorCredentials.generated(seed: seed)
+        if let accountSid { credentials.accountSid = accountSid }
+        if let authToken { credentials.authToken = authToken }
+        for key in apiKeys {
+            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0].hasPrefix("SK") else {
+                throw ValidationError("--api-key must be SK_SID:SECRET")
+            }
+            credentials.apiKeys[parts[0]] = parts[1]
+        }
+        configuration.credentials = credentials
+        guard (1...1000).contains(densityPerMille) else {
+            throw ValidationError("--density-per-mille must be 1...1000")
+        }
+        configuration.limits.inventoryDensityPerMille = densityPerMille
+        configuration.behavior.enforceAddressRequirements = enforceAddressRequirements
+        return configuration
+    }
+
+    private static func banner(_ simulator: TwilioSimulator) -> String {
+        let credentials = simulator.credentials
+        var lines = [
+            "twilio-sim listening on \(simulator.baseURL)",
+            "  account sid: \(credentials.accountSid)",
+            "  auth token:  \(credentials.authToken)",
+        ]
+        for (sid, secret) in credentials.apiKeys.sorted(by: { $0.key < $1.key }) {
+            lines.append("  api key:     \(sid):\(secret)")
+        }
+        if let ca = simulator.caPEMPath { lines.append("  CA PEM:      \(ca)") }
+        return lines.joined(separator: "\n")
+    }
+}

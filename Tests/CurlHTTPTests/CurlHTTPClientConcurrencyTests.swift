@@ -1,0 +1,137 @@
+import CurlHTTP
+import Foundation
+import Testing
+
+@Suite("CurlHTTPClient concurrency, reuse, queueing, cancellation, shutdown")
+struct CurlHTTPClientConcurrencyTests {
+    @Test func sequentialRequestsReuseOneConnection() async throws {
+        try await withServerAndClient(freshServer: true) { server, client in
+            var newConnections: [Int] = []
+            for _ in 0..<10 {
+                let response = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+                newConnections.append(response.metrics.newConnections)
+            }
+            #expect(newConnections == [1] + Array(repeating: 0, count: 9))
+            #expect(try await serverConnections(server, client) == 1)
+        }
+    }
+
+    @Test func manyConcurrentRequestsShareAFewConnections() async throws {
+        let transfersMax = 4
+        let requests = 60
+        try await withServerAndClient(freshServer: true, configure: { $0.limits.concurrentTransfersMax = transfersMax })
+        {
+            server, client in
+            let statusesAndConnections = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for index in 0..<requests {
+                    group.addTask {
+                        let response = try await client.execute(
+                            HTTPRequest(method: .get, url: server.url("/echo?i=\(index)")))
+                        return (response.status, response.metrics.newConnections)
+                    }
+                }
+                return try await group.reduce(into: [(Int, Int)]()) { $0.append($1) }
+            }
+            #expect(statusesAndConnections.count == requests)
+            #expect(statusesAndConnections.allSatisfy { $0.0 == 200 })
+            let opened = statusesAndConnections.map(\.1).reduce(0, +)
+            #expect(opened >= 1 && opened <= transfersMax)
+            #expect(try await serverConnections(server, client) == opened)
+            #expect(client.load == HTTPClientLoad(running: 0, queued: 0))
+        }
+    }
+
+    @Test func queueBeyondItsBoundFailsAtOnce() async throws {
+        try await withServerAndClient(configure: {
+            $0.limits.concurrentTransfersMax = 1
+            $0.limits.queuedRequestsMax = 1
+        }) { server, client in
+            async let first = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=3")))
+            async let second = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=0")))
+            try await waitUntil { client.load == HTTPClientLoad(running: 1, queued: 1) }
+            let started = ContinuousClock.now
+            let error = await expectFailure(.queueFull) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            }
+            #expect(error?.message.contains("queuedRequestsMax") == true)
+            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(try await first.status == 200)
+            #expect(try await second.status == 200)
+        }
+    }
+
+    @Test func cancellingARunningRequestRemovesTheTransfer() async throws {
+        try await withServerAndClient { server, client in
+            let task = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }
+            try await waitUntil { client.load.running == 1 }
+            let started = ContinuousClock.now
+            task.cancel()
+            let result = await task.result
+            #expect(ContinuousClock.now - started < .seconds(8))
+            #expect((result.failure as? HTTPClientError)?.code == .cancelled)
+            try await waitUntil { client.load == HTTPClientLoad(running: 0, queued: 0) }
+            #expect(try await client.execute(HTTPRequest(method: .get, url: server.url("/echo"))).status == 200)
+        }
+    }
+
+    @Test func cancellingAQueuedRequestFailsItWithoutRunning() async throws {
+        try await withServerAndClient(configure: { $0.limits.concurrentTransfersMax = 1 }) { server, client in
+            async let blocker = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=3")))
+            try await waitUntil { client.load.running == 1 }
+            let queued = Task { try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"))) }
+            try await waitUntil { client.load.queued == 1 }
+            queued.cancel()
+            let error = (await queued.result).failure as? HTTPClientError
+            #expect(error?.code == .cancelled)
+            #expect(error?.requestMayHaveBeenSent == false)
+            #expect(client.load.queued == 0)
+            #expect(try await blocker.status == 200)
+        }
+    }
+
+    @Test func alreadyCancelledTaskFailsImmediately() async throws {
+        try await withServerAndClient { server, client in
+            let task = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=5")))
+            }
+            #expect(((await task.result).failure as? HTTPClientError)?.code == .cancelled)
+        }
+    }
+
+    @Test func shutdownFailsRunningAndLaterRequests() async throws {
+        let server = try await TestHTTPSServer.shared()
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = server.certificates.caFile
+        let client = try CurlHTTPClient(configuration: configuration)
+        let running = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=10"))) }
+        try await waitUntil { client.load.running == 1 }
+        await client.shutdown()
+        #expect(((await running.result).failure as? HTTPClientError)?.code == .shutDown)
+        await expectFailure(.shutDown) { try await client.execute(HTTPRequest(method: .get, url: server.url("/echo"))) }
+        await client.shutdown()
+    }
+}
+
+/// Connections the server has accepted so far (asked over the client's reused connection).
+func serverConnections(_ server: TestHTTPSServer, _ client: CurlHTTPClient) async throws -> Int {
+    let response = try await client.execute(HTTPRequest(method: .get, url: server.url("/connections")))
+    let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Int]
+    return try #require(object?["connections"])
+}
+
+/// Polls `condition` every 10 ms for up to 5 s.
+func waitUntil(_ condition: () -> Bool) async throws {
+    for _ in 0..<500 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not met within 5 s")
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}

@@ -1,0 +1,242 @@
+import CurlHTTP
+import Foundation
+import Testing
+
+@Suite("CurlHTTPClient failures say what failed")
+struct CurlHTTPClientFailureTests {
+    static let bodyMax = 1 << 20
+
+    @Test func bodyAtTheLimitIsAccepted() async throws {
+        try await withServerAndClient(configure: { $0.limits.responseBodyLengthMax = Self.bodyMax }) { server, client in
+            let response = try await client.execute(
+                HTTPRequest(method: .get, url: server.url("/bytes?n=\(Self.bodyMax)")))
+            #expect(response.body.count == Self.bodyMax)
+        }
+    }
+
+    @Test(arguments: ["/bytes", "/chunked"])
+    func bodyOverTheLimitAborts(path: String) async throws {
+        try await withServerAndClient(configure: { $0.limits.responseBodyLengthMax = Self.bodyMax }) { server, client in
+            let started = ContinuousClock.now
+            let error = await expectFailure(.responseTooLarge) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("\(path)?n=\(Self.bodyMax + 1)")))
+            }
+            #expect(error?.message.contains("responseBodyLengthMax") == true)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            // The client still works afterwards (the aborted connection was dropped, not reused half-read).
+            let after = try await client.execute(HTTPRequest(method: .get, url: server.url("/bytes?n=10")))
+            #expect(after.body.count == 10)
+        }
+    }
+
+    @Test func headersOverTheLimitAbort() async throws {
+        try await withServerAndClient(configure: { $0.limits.responseHeadersLengthMax = 4_096 }) { server, client in
+            let fitting = try await client.execute(HTTPRequest(method: .get, url: server.url("/headers?n=20")))
+            #expect(fitting.status == 200)
+            let error = await expectFailure(.responseTooLarge) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("/headers?n=60")))
+            }
+            #expect(error?.message.contains("responseHeadersLengthMax") == true)
+        }
+    }
+
+    @Test func stalledServerTimesOut() async throws {
+        try await withServerAndClient { server, client in
+            // Warm the connection first, so the timeout surely hits after the request went out.
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            let started = ContinuousClock.now
+            let error = await expectFailure(.timeout) {
+                try await client.execute(
+                    HTTPRequest(method: .get, url: server.url("/stall?s=20"), timeoutMilliseconds: 500))
+            }
+            #expect(error?.requestMayHaveBeenSent == true)
+            #expect(error?.message.contains("waiting for the response") == true)
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test func handshakeThatNeverCompletesTimesOutBeforeSending() async throws {
+        // A socket that listens but never accepts: TCP connects (backlog), the TLS ClientHello gets no answer.
+        let (socket, port) = try loopbackSocket(listening: true)
+        defer { close(socket) }
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.timeouts.connectMilliseconds = 300
+        try await withCurlHTTPClient(configuration: configuration) { client in
+            let started = ContinuousClock.now
+            let error = await expectFailure(.timeout) {
+                try await client.execute(HTTPRequest(method: .post, url: "https://127.0.0.1:\(port)/x", body: [1]))
+            }
+            #expect(error?.requestMayHaveBeenSent == false)
+            #expect(error?.message.contains("timed out connecting") == true)
+            // Well under the 30 s total timeout (generous: the machine is shared).
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test func configuredTotalTimeoutApplies() async throws {
+        try await withServerAndClient(configure: { $0.timeouts.totalMilliseconds = 300 }) { server, client in
+            await expectFailure(.timeout) {
+                try await client.execute(HTTPRequest(method: .post, url: server.url("/stall?s=20"), body: [1, 2, 3]))
+            }
+        }
+    }
+
+    @Test func connectionRefused() async throws {
+        let port = try unusedPort()
+        try await withCurlHTTPClient { client in
+            let error = await expectFailure(.connect) {
+                try await client.execute(HTTPRequest(method: .post, url: "https://127.0.0.1:\(port)/x"))
+            }
+            #expect(error?.requestMayHaveBeenSent == false)
+            #expect(error?.message.contains("127.0.0.1:\(port)/x") == true)
+        }
+    }
+
+    @Test func unresolvableHost() async throws {
+        try await withCurlHTTPClient { client in
+            let error = await expectFailure(.dnsResolution) {
+                try await client.execute(HTTPRequest(method: .get, url: "https://no-such-host.invalid/"))
+            }
+            #expect(error?.requestMayHaveBeenSent == false)
+        }
+    }
+
+    @Test func wrongCAFailsVerification() async throws {
+        let server = try await TestHTTPSServer.shared()
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = server.certificates.otherCAFile
+        try await withCurlHTTPClient(configuration: configuration) { client in
+            let error = await expectFailure(.tlsVerification) {
+                try await client.execute(HTTPRequest(method: .post, url: server.url("/echo")))
+            }
+            #expect(error?.requestMayHaveBeenSent == false)
+            #expect(error?.message.contains("X509 error 20") == true)
+        }
+    }
+
+    @Test func systemStoreDoesNotTrustTheTestCA() async throws {
+        let server = try await TestHTTPSServer.shared()
+        try await withCurlHTTPClient { client in
+            await expectFailure(.tlsVerification) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            }
+        }
+    }
+
+    @Test func hostNameMismatchFailsVerification() async throws {
+        try await withServerAndClient { server, client in
+            // The certificate names only IP 127.0.0.1.
+            let error = await expectFailure(.tlsVerification) {
+                try await client.execute(HTTPRequest(method: .get, url: "https://localhost:\(server.port)/echo"))
+            }
+            #expect(error?.message.contains("host name") == true)
+        }
+    }
+
+    @Test func missingCAFileIsATLSError() async throws {
+        let server = try await TestHTTPSServer.shared()
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = "/nonexistent/ca.pem"
+        try await withCurlHTTPClient(configuration: configuration) { client in
+            await expectFailure(.tlsHandshake) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            }
+        }
+    }
+
+    @Test(arguments: [
+        HTTPRequest(method: .get, url: "http://127.0.0.1/"),
+        HTTPRequest(method: .get, url: "https://"),
+        HTTPRequest(method: .get, url: "https://127.0.0.1/a b"),
+        HTTPRequest(
+            method: .get, url: "https://127.0.0.1/", headers: [HTTPHeader(name: "X", value: "a\r\nInjected: 1")]),
+        HTTPRequest(method: .get, url: "https://127.0.0.1/", headers: [HTTPHeader(name: "Bad Name", value: "1")]),
+        HTTPRequest(method: .get, url: "https://127.0.0.1/", timeoutMilliseconds: 0),
+        HTTPRequest(method: .post, url: "https://127.0.0.1/", body: [UInt8](repeating: 0, count: 1_025)),
+    ])
+    func invalidRequestsAreRejectedBeforeQueueing(request: HTTPRequest) async throws {
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.limits.requestBodyLengthMax = 1_024
+        try await withCurlHTTPClient(configuration: configuration) { client in
+            let error = await expectFailure(.invalidRequest) { try await client.execute(request) }
+            #expect(error?.requestMayHaveBeenSent == false)
+        }
+    }
+
+    @Test func requestBodyAtTheLimitIsSent() async throws {
+        try await withServerAndClient(configure: { $0.limits.requestBodyLengthMax = 1_024 }) { server, client in
+            let body = [UInt8](repeating: 7, count: 1_024)
+            let echo = try Echo.decode(
+                try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"), body: body)))
+            #expect(echo.bodyBytes == body)
+        }
+    }
+}
+
+/// A loopback port nobody listens on: bound, then closed.
+func unusedPort() throws -> Int {
+    let (socket, port) = try loopbackSocket(listening: false)
+    close(socket)
+    return port
+}
+
+/// A TCP socket bound to 127.0.0.1 on a free port, optionally listening (and never accepting).
+func loopbackSocket(listening: Bool) throws -> (Int32, Int) {
+    let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw ToolError(description: "socket failed") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+            bind(socket, generic, length) == 0 && getsockname(socket, generic, &length) == 0
+        }
+    }
+    guard bound, !listening || listen(socket, 8) == 0 else {
+        close(socket)
+        throw ToolError(description: "bind or listen failed")
+    }
+    return (socket, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+@Suite("CurlHTTPClient never re-sends a POST by itself")
+struct CurlHTTPClientResendTests {
+    /// How many requests for `path` the fresh server has seen.
+    static func hits(_ path: String, _ server: TestHTTPSServer, _ client: CurlHTTPClient) async throws -> Int {
+        let response = try await client.execute(HTTPRequest(method: .get, url: server.url("/hits?path=\(path)")))
+        let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Int]
+        return try #require(object?["hits"])
+    }
+
+    @Test func postWhoseAnswerIsLostIsSentOnceAndReportedMaybeSent() async throws {
+        try await withServerAndClient(freshServer: true) { server, client in
+            // Warm a keep-alive connection: it is exactly the case where libcurl would silently re-send.
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            let error = await expectFailure(.connectionLost) {
+                try await client.execute(HTTPRequest(method: .post, url: server.url("/drop-post"), body: [1]))
+            }
+            #expect(error?.requestMayHaveBeenSent == true)
+            #expect(try await Self.hits("/drop-post", server, client) == 1)
+        }
+    }
+
+    @Test func requestThatAllowsSilentResendMayBeSentTwice() async throws {
+        try await withServerAndClient(freshServer: true) { server, client in
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            await expectFailure(.connectionLost) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("/drop-get")))
+            }
+            // libcurl re-sent the GET once on a new connection, which was dropped too.
+            #expect(try await Self.hits("/drop-get", server, client) == 2)
+        }
+    }
+
+    @Test func defaultsFollowTheMethod() {
+        #expect(!HTTPRequest(method: .post, url: "https://x/").allowsSilentResend)
+        #expect(!HTTPRequest(method: .patch, url: "https://x/").allowsSilentResend)
+        #expect(HTTPRequest(method: .get, url: "https://x/").allowsSilentResend)
+        #expect(!HTTPRequest(method: .delete, url: "https://x/", allowsSilentResend: false).allowsSilentResend)
+    }
+}

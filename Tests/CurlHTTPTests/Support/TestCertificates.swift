@@ -1,0 +1,83 @@
+import Foundation
+
+/// A CA and a server certificate for 127.0.0.1 (IP SAN only, so `localhost` is a host-name mismatch), plus an
+/// unrelated CA, made once per test process with the `openssl` CLI in a temporary directory.
+struct TestCertificates: Sendable {
+    let directory: URL
+    var caFile: String { directory.appendingPathComponent("ca.pem").path }
+    var otherCAFile: String { directory.appendingPathComponent("other-ca.pem").path }
+    var serverCertificateFile: String { directory.appendingPathComponent("server.pem").path }
+    var serverKeyFile: String { directory.appendingPathComponent("server.key").path }
+
+    private static let cache = CertificateCache()
+
+    /// The process-wide certificates.
+    static func shared() async throws -> TestCertificates {
+        try await cache.get()
+    }
+
+    fileprivate static func make() async throws -> TestCertificates {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curlhttp-certs-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        let caExtensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]
+        try await runTool(
+            ["openssl", "req", "-x509"] + ec + [
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Test CA",
+            ]
+                + caExtensions, in: directory)
+        try await runTool(
+            ["openssl", "req", "-x509"] + ec
+                + ["-keyout", "other-ca.key", "-out", "other-ca.pem", "-days", "2", "-subj", "/CN=Other CA"]
+                + caExtensions, in: directory)
+        try await runTool(
+            ["openssl", "req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+            in: directory)
+        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".write(
+            to: directory.appendingPathComponent("server.ext"), atomically: true, encoding: .utf8)
+        try await runTool(
+            [
+                "openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+            ], in: directory)
+        return TestCertificates(directory: directory)
+    }
+}
+
+private actor CertificateCache {
+    private var task: Task<TestCertificates, any Error>?
+
+    func get() async throws -> TestCertificates {
+        if let task { return try await task.value }
+        let task = Task { try await TestCertificates.make() }
+        self.task = task
+        return try await task.value
+    }
+}
+
+/// A failed helper process.
+struct ToolError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs a command found on `PATH` and waits for it without blocking a thread.
+func runTool(_ arguments: [String], in directory: URL) async throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        process.terminationHandler = { process in
+            if process.terminationStatus == 0 {
+                continuation.resume()
+            } else {
+                continuation.resume(
+                    throwing: ToolError(
+                        description: "\(arguments.joined(separator: " ")) exited \(process.terminationStatus)"))
+            }
+        }
+        do { try process.run() } catch { continuation.resume(throwing: error) }
+    }
+}

@@ -1,0 +1,101 @@
+import CurlHTTP
+import Foundation
+
+/// The Python HTTPS test server (see `TestHTTPSServer+Script.swift`) running as a child process on a free port.
+final class TestHTTPSServer: Sendable {
+    let port: Int
+    let certificates: TestCertificates
+    private let process: Process
+    private let stdin: Pipe
+    private let directory: URL
+
+    /// Longest time the server lives even if a test forgets to stop it.
+    static let lifetimeSeconds = 120
+    /// Longest wait for the server to report its port.
+    static let startTimeoutMilliseconds = 15_000
+
+    private init(port: Int, certificates: TestCertificates, process: Process, stdin: Pipe, directory: URL) {
+        self.port = port
+        self.certificates = certificates
+        self.process = process
+        self.stdin = stdin
+        self.directory = directory
+    }
+
+    /// `https://127.0.0.1:<port><path>`.
+    func url(_ path: String) -> String { "https://127.0.0.1:\(port)\(path)" }
+
+    private static let sharedServer = SharedServer()
+
+    /// One server for the whole test process (it exits when the process does: its stdin closes).
+    static func shared() async throws -> TestHTTPSServer {
+        try await sharedServer.get()
+    }
+
+    static func start() async throws -> TestHTTPSServer {
+        let certificates = try await TestCertificates.shared()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curlhttp-server-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let scriptFile = directory.appendingPathComponent("server.py")
+        try script.write(to: scriptFile, atomically: true, encoding: .utf8)
+        let portFile = directory.appendingPathComponent("port.txt")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", scriptFile.path, certificates.serverCertificateFile, certificates.serverKeyFile, portFile.path,
+            String(lifetimeSeconds),
+        ]
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var waitedMilliseconds = 0
+        while waitedMilliseconds < startTimeoutMilliseconds {
+            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text) {
+                return TestHTTPSServer(
+                    port: port, certificates: certificates, process: process, stdin: stdin, directory: directory)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            waitedMilliseconds += 20
+        }
+        process.terminate()
+        throw ToolError(description: "the test server did not start within \(startTimeoutMilliseconds) ms")
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        try? stdin.fileHandleForWriting.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Runs `body` with a client (stopped afterwards) and the shared server, or a fresh one (stopped afterwards) for
+/// tests that count the server's connections.
+@discardableResult
+func withServerAndClient<Result: Sendable>(
+    freshServer: Bool = false,
+    configure: (inout HTTPClientConfiguration) -> Void = { _ in },
+    _ body: (TestHTTPSServer, CurlHTTPClient) async throws -> Result
+) async throws -> Result {
+    let server = try await freshServer ? TestHTTPSServer.start() : TestHTTPSServer.shared()
+    defer { if freshServer { server.stop() } }
+    var configuration = HTTPClientConfiguration.defaults
+    configuration.tls.caFilePath = server.certificates.caFile
+    configuration.timeouts.totalMilliseconds = 10_000
+    configure(&configuration)
+    return try await withCurlHTTPClient(configuration: configuration) { client in
+        try await body(server, client)
+    }
+}
+
+private actor SharedServer {
+    private var task: Task<TestHTTPSServer, any Error>?
+
+    func get() async throws -> TestHTTPSServer {
+        if let task { return try await task.value }
+        let task = Task { try await TestHTTPSServer.start() }
+        self.task = task
+        return try await task.value
+    }
+}

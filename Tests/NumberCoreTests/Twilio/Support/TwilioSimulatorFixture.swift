@@ -1,0 +1,154 @@
+import CurlHTTP
+import Foundation
+import Logging
+import NumberTLS
+import Synchronization
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+/// What a test provider did instead of sleeping, and the clock its price cache reads.
+final class ProviderProbe: Sendable {
+    /// Backoff delays the provider asked for, in order.
+    let sleeps = Mutex<[Int]>([])
+    /// Added to the real monotonic clock (tests move it forward to expire the price cache).
+    let clockOffset = Mutex<Duration>(.zero)
+
+    var recordedSleeps: [Int] { sleeps.withLock { $0 } }
+
+    func advanceClock(by duration: Duration) { clockOffset.withLock { $0 += duration } }
+
+    /// A provider over `configuration` that records backoff instead of sleeping; the jitter draws the upper bound
+    /// so the recorded delays are the policy's ceilings.
+    func provider(_ configuration: TwilioConfiguration) throws -> TwilioProvider {
+        try TwilioProvider(
+            configuration: configuration, logger: Logger(label: "test.twilio"),
+            sleep: { [self] milliseconds in sleeps.withLock { $0.append(milliseconds) } },
+            random: { $0.upperBound },
+            monotonicNow: { [self] in ContinuousClock.now + clockOffset.withLock { $0 } })
+    }
+}
+
+/// The Twilio simulator served over real HTTPS (NumberTLS on OpenSSL) on 127.0.0.1:0, a CA file for libcurl,
+/// and a ``TwilioProvider`` pointed at it.
+final class TwilioSimulatorFixture: Sendable {
+    let simulator: TwilioSimulator
+    let provider: TwilioProvider
+    let probe: ProviderProbe
+    let configuration: TwilioConfiguration
+    private let directory: URL
+
+    var engine: SimulatorEngine { simulator.engine }
+
+    private init(
+        simulator: TwilioSimulator, provider: TwilioProvider, probe: ProviderProbe, configuration: TwilioConfiguration,
+        directory: URL
+    ) {
+        self.simulator = simulator
+        self.provider = provider
+        self.probe = probe
+        self.configuration = configuration
+        self.directory = directory
+    }
+
+    /// Starts the simulator with TLS and a provider with the `configure`d settings.
+    static func start(
+        simulatorConfiguration: SimulatorConfiguration = .defaults,
+        configure: (inout TwilioConfiguration) -> Void = { _ in }
+    ) async throws -> TwilioSimulatorFixture {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-fixture-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let authority = try CertificateAuthority.generate(commonName: "Twilio simulator test CA")
+        let issued = try authority.issueServerCertificate()
+        let caFile = directory.appendingPathComponent("ca.pem").path
+        try authority.write(certificateTo: caFile, privateKeyTo: directory.appendingPathComponent("ca.key").path)
+        let context = try TLSContext(
+            configuration: .server(certificateChain: issued.certificateChain, privateKey: issued.privateKey))
+        let tls = SimulatorTLS(caPEMPath: caFile) { channel in
+            try channel.pipeline.syncOperations.addTLSServerHandler(context: context)
+        }
+        let simulator = try await TwilioSimulator.start(configuration: simulatorConfiguration, tls: tls)
+        var configuration = TwilioConfiguration(
+            credentials: try TwilioCredentials.authToken(
+                accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken),
+            endpoints: .all(at: simulator.baseURL))
+        configuration.http.tls.caFilePath = caFile
+        configuration.http.timeouts.totalMilliseconds = 5_000
+        configure(&configuration)
+        let probe = ProviderProbe()
+        return TwilioSimulatorFixture(
+            simulator: simulator, provider: try probe.provider(configuration), probe: probe,
+            configuration: configuration, directory: directory)
+    }
+
+    /// Requests the simulator received for `endpoint`.
+    func requests(_ endpoint: Endpoint) -> [RequestLogEntry] {
+        engine.requestLog.filter { $0.endpoint == endpoint }
+    }
+
+    /// Creates a trunk at the simulator (the adapter does not manage trunks) and returns its SID.
+    func createTrunk(_ name: String) async throws -> String {
+        var http = HTTPClientConfiguration.defaults
+        http.tls.caFilePath = configuration.http.tls.caFilePath
+        let credentials = BasicCredentials(
+            username: simulator.credentials.accountSid, password: simulator.credentials.authToken)
+        let response = try await withCurlHTTPClient(configuration: http) { client in
+            try await client.execute(
+                HTTPRequest(
+                    method: .post, url: "\(simulator.baseURL)/v1/Trunks",
+                    headers: [HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType)],
+                    body: Array(FormURLEncoding.encode([("FriendlyName", name)]).utf8), basicAuth: credentials))
+        }
+        let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        guard response.status == 201, let sid = object?["sid"] as? String else {
+            throw FixtureError(description: "trunk creation answered \(response.status)")
+        }
+        return sid
+    }
+
+    func stop() async {
+        await provider.shutdown()
+        try? await simulator.shutdown()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs `body` with a fresh simulator + provider and stops both afterwards.
+func withTwilio(
+    simulatorConfiguration: SimulatorConfiguration = .defaults,
+    configure: (inout TwilioConfiguration) -> Void = { _ in },
+    _ body: (TwilioSimulatorFixture) async throws -> Void
+) async throws {
+    let fixture = try await TwilioSimulatorFixture.start(
+        simulatorConfiguration: simulatorConfiguration, configure: configure)
+    do {
+        try await body(fixture)
+    } catch {
+        await fixture.stop()
+        throw error
+    }
+    await fixture.stop()
+}
+
+/// Runs `operation`, which must throw a ``ProviderError`` of `kind`, and returns it.
+@discardableResult
+func expectProviderError<T>(
+    _ kind: ProviderError.Kind, sourceLocation: SourceLocation = #_sourceLocation,
+    _ operation: () async throws -> T
+) async -> ProviderError? {
+    do {
+        _ = try await operation()
+        Issue.record("expected \(kind), got a result", sourceLocation: sourceLocation)
+    } catch let error as ProviderError {
+        #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected ProviderError \(kind), got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}

@@ -1,0 +1,222 @@
+import Foundation
+import Logging
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+@Suite("TwilioProvider error mapping and retries")
+struct TwilioProviderFaultTests {
+    static let usLocal = ProviderSearchQuery(country: "US", areaCode: "415", limit: 2)
+
+    @Test func wrongCredentialsAreAnAuthenticationError() async throws {
+        try await withTwilio(configure: { configuration in
+            configuration.credentials = try! TwilioCredentials.authToken(
+                accountSid: configuration.credentials.accountSid, authToken: String(repeating: "f", count: 32))
+        }) { twilio in
+            let error = await expectProviderError(.authentication) { try await twilio.provider.search(Self.usLocal) }
+            #expect(error?.providerCode == 20003)
+            #expect(error?.message.contains("TWILIO_ACCOUNT_SID") == true)
+            #expect(error?.message.contains(String(repeating: "f", count: 32)) == false)
+            #expect(twilio.requests(.searchNumbers).count == 1)
+        }
+    }
+
+    @Test func getIsRetriedOn429WithExponentialBackoff() async throws {
+        try await withTwilio { twilio in
+            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(.tooManyRequests), times: 2))
+            let numbers = try await twilio.provider.search(Self.usLocal)
+            #expect(!numbers.isEmpty)
+            #expect(twilio.requests(.searchNumbers).count == 3)
+            #expect(twilio.probe.recordedSleeps == [200, 400])
+        }
+    }
+
+    @Test func persistent429EndsRateLimitedAfterAttemptsMax() async throws {
+        try await withTwilio { twilio in
+            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(.tooManyRequests)))
+            let error = await expectProviderError(.rateLimited) { try await twilio.provider.search(Self.usLocal) }
+            #expect(error?.providerCode == 20429)
+            #expect(twilio.requests(.searchNumbers).count == TwilioRetryPolicy.defaults.attemptsMax)
+            #expect(twilio.probe.recordedSleeps == [200, 400, 800])
+        }
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        try await withTwilio { twilio in
+            twilio.engine.addFault(
+                FaultRule(endpoint: .pricingCountry, kind: .tooManyRequests(retryAfterSeconds: 2), times: 1))
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.probe.recordedSleeps == [2_000])
+            #expect(twilio.requests(.pricingCountry).count == 2)
+        }
+    }
+
+    @Test func retryAfterBeyondItsCapStopsAtOnce() async throws {
+        try await withTwilio(configure: { $0.retry.retryAfterMaxMilliseconds = 1_000 }) { twilio in
+            twilio.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .tooManyRequests(retryAfterSeconds: 2)))
+            await expectProviderError(.rateLimited) { try await twilio.provider.price(country: "US", type: .local) }
+            #expect(twilio.probe.recordedSleeps.isEmpty)
+            #expect(twilio.requests(.pricingCountry).count == 1)
+        }
+    }
+
+    @Test func getIsRetriedOn5xxAndReset() async throws {
+        try await withTwilio { twilio in
+            twilio.engine.addFault(
+                FaultRule(endpoint: .pricingCountry, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 1))
+            twilio.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .connectionReset, times: 1))
+            let price = try await twilio.provider.price(country: "US", type: .local)
+            #expect(price.monthlyCostMicros == 1_150_000)
+            #expect(twilio.requests(.pricingCountry).count == 3)
+            // The reset may be re-sent by libcurl itself (a GET on a reused connection), so one or two backoffs.
+            #expect((1...2).contains(twilio.probe.recordedSleeps.count))
+        }
+    }
+
+    @Test func persistent5xxOnGetIsUnavailable() async throws {
+        try await withTwilio { twilio in
+            twilio.engine.addFault(FaultRule(endpoint: .listNumbers, kind: .serverErrorBeforeActing(.internalError)))
+            let error = await expectProviderError(.unavailable) {
+                try await twilio.provider.lookUp(phoneNumber: "+14155550100")
+            }
+            #expect(error?.providerCode == 20500)
+            #expect(twilio.requests(.listNumbers).count == 4)
+        }
+    }
+
+    @Test func postIsRetriedOn429BecauseTwilioDidNotProcessIt() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .buyNumber, kind: .tooManyRequests(retryAfterSeconds: 0), times: 1))
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            #expect(bought.phoneNumber == phoneNumber)
+            #expect(twilio.requests(.buyNumber).count == 2)
+            #expect(twilio.engine.purchaseCount(phoneNumber) == 1)
+        }
+    }
+
+    /// The unknown-outcome purchase: Twilio bought the number, then failed to say so. Never re-POSTed; the look-up
+    /// finds the number.
+    @Test(arguments: [FaultKind.serverErrorAfterActing(.internalError), .responseLost])
+    func postThatMayHaveActedIsOutcomeUnknownAndLookUpResolvesIt(fault: FaultKind) async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: fault, times: 1))
+            let error = await expectProviderError(.outcomeUnknown) {
+                try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            }
+            #expect(error?.message.contains("look the number up") == true)
+            #expect(twilio.requests(.buyNumber).count == 1)
+            #expect(twilio.probe.recordedSleeps.isEmpty)
+            let found = try #require(try await twilio.provider.lookUp(phoneNumber: phoneNumber))
+            #expect(found.phoneNumber == phoneNumber)
+            #expect(twilio.engine.purchaseCount(phoneNumber) == 1)
+        }
+    }
+
+    /// A 5xx before acting, or a stall past the timeout, is just as unknown to us; the look-up says "not bought".
+    @Test func postThatDidNotActIsStillOutcomeUnknownAndLookUpSaysNotOwned() async throws {
+        try await withTwilio(configure: { $0.http.timeouts.totalMilliseconds = 500 }) { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .buyNumber, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 1))
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 2_000), times: 1))
+            let first = await expectProviderError(.outcomeUnknown) {
+                try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            }
+            #expect(first?.providerCode == 20503)
+            let second = await expectProviderError(.outcomeUnknown) {
+                try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            }
+            #expect(second?.message.contains("timeout") == true)
+            #expect(twilio.requests(.buyNumber).count == 2)
+            #expect(try await twilio.provider.lookUp(phoneNumber: phoneNumber) == nil)
+            #expect(twilio.engine.purchaseCount(phoneNumber) == 0)
+        }
+    }
+
+    @Test func trunkAssociationWith5xxIsOutcomeUnknown() async throws {
+        try await withTwilio { twilio in
+            let trunkSid = try await twilio.createTrunk("pbx")
+            let bought = try await twilio.provider.buy(
+                phoneNumber: try await TwilioProviderNumbersTests.candidate(twilio), trunkSid: nil)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .addTrunkNumber, kind: .serverErrorAfterActing(.internalError), times: 1))
+            await expectProviderError(.outcomeUnknown) {
+                try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: trunkSid)
+            }
+            #expect(twilio.requests(.addTrunkNumber).count == 1)
+        }
+    }
+
+    /// DELETE is idempotent: a lost answer is retried, and the 404 that follows means the first attempt worked.
+    @Test func releaseWithLostAnswerIsRetriedAndDone() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            twilio.engine.addFault(FaultRule(endpoint: .releaseNumber, kind: .responseLost, times: 1))
+            try await twilio.provider.release(sid: bought.sid)
+            #expect(twilio.requests(.releaseNumber).count == 2)
+            #expect(twilio.engine.releaseCount(phoneNumber) == 1)
+        }
+    }
+
+    @Test func releaseIsRetriedOn5xx() async throws {
+        try await withTwilio { twilio in
+            let bought = try await twilio.provider.buy(
+                phoneNumber: try await TwilioProviderNumbersTests.candidate(twilio), trunkSid: nil)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .releaseNumber, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 2))
+            try await twilio.provider.release(sid: bought.sid)
+            #expect(twilio.requests(.releaseNumber).count == 3)
+            #expect(twilio.engine.ownedNumbers.isEmpty)
+        }
+    }
+
+    @Test func unreachableTwilioIsUnavailableAfterRetriesEvenForPost() async throws {
+        try await withTwilio { twilio in
+            var configuration = twilio.configuration
+            configuration.endpoints = .all(at: "https://127.0.0.1:1")
+            let probe = ProviderProbe()
+            let provider = try probe.provider(configuration)
+            await expectProviderError(.unavailable) { try await provider.search(Self.usLocal) }
+            #expect(probe.recordedSleeps == [200, 400, 800])
+            // Nothing was sent, so even a purchase may be tried again: unavailable, not outcomeUnknown.
+            await expectProviderError(.unavailable) {
+                try await provider.buy(phoneNumber: "+14155550100", trunkSid: nil)
+            }
+            #expect(probe.recordedSleeps.count == 6)
+            await provider.shutdown()
+        }
+    }
+
+    @Test func wrongCAIsAClearUnavailableError() async throws {
+        try await withTwilio { twilio in
+            var configuration = twilio.configuration
+            configuration.http.tls.caFilePath = nil
+            let provider = try ProviderProbe().provider(configuration)
+            let error = await expectProviderError(.unavailable) { try await provider.search(Self.usLocal) }
+            #expect(error?.message.contains("TLS") == true)
+            await provider.shutdown()
+        }
+    }
+
+    @Test func realBackoffStaysWithinItsBound() async throws {
+        try await withTwilio { twilio in
+            var configuration = twilio.configuration
+            configuration.retry = TwilioRetryPolicy(
+                attemptsMax: 4, baseDelayMilliseconds: 20, delayMaxMilliseconds: 50, retryAfterMaxMilliseconds: 0)
+            let provider = try TwilioProvider(configuration: configuration, logger: Logger(label: "test"))
+            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(.tooManyRequests)))
+            let started = ContinuousClock.now
+            await expectProviderError(.rateLimited) { try await provider.search(Self.usLocal) }
+            // Three waits of at most 50 ms: a unit slip (seconds for milliseconds) would take over 60 s. The bound
+            // is loose because the build machine is shared.
+            #expect(ContinuousClock.now - started < .seconds(15))
+            #expect(twilio.requests(.searchNumbers).count == 4)
+            await provider.shutdown()
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+@Suite("TwilioProvider buy, release, look-up and trunks")
+struct TwilioProviderNumbersTests {
+    /// An available US local number from a search.
+    static func candidate(_ twilio: TwilioSimulatorFixture, areaCode: String = "415") async throws -> String {
+        let numbers = try await twilio.provider.search(ProviderSearchQuery(country: "US", areaCode: areaCode, limit: 3))
+        return try #require(numbers.first).phoneNumber
+    }
+
+    @Test func buyReturnsTheProvisionedNumberAndLookUpFindsIt() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await Self.candidate(twilio)
+            let before = Date().addingTimeInterval(-5)
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            #expect(bought.phoneNumber == phoneNumber)
+            #expect(bought.sid.hasPrefix("PN") && bought.sid.count == 34)
+            #expect(bought.trunkSid == nil)
+            #expect(bought.capabilities.voice)
+            #expect(bought.dateCreated >= before && bought.dateCreated <= Date().addingTimeInterval(5))
+            let form = try #require(twilio.requests(.buyNumber).last?.form)
+            #expect(form == ["PhoneNumber": phoneNumber])
+            #expect(twilio.engine.purchaseCount(phoneNumber) == 1)
+            let found = try await twilio.provider.lookUp(phoneNumber: phoneNumber)
+            #expect(found == bought)
+            #expect(twilio.requests(.listNumbers).last?.query.contains("PhoneNumber=%2B") == true)
+        }
+    }
+
+    @Test func lookUpOfANumberNotOwnedIsNil() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await Self.candidate(twilio)
+            #expect(try await twilio.provider.lookUp(phoneNumber: phoneNumber) == nil)
+        }
+    }
+
+    @Test func buyWithATrunkRoutesIt() async throws {
+        try await withTwilio { twilio in
+            let trunkSid = try await twilio.createTrunk("pbx")
+            let phoneNumber = try await Self.candidate(twilio)
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: trunkSid)
+            #expect(bought.trunkSid == trunkSid)
+            #expect(twilio.requests(.buyNumber).last?.form["TrunkSid"] == trunkSid)
+        }
+    }
+
+    @Test func setTrunkAddsAndRemovesThroughTrunking() async throws {
+        try await withTwilio { twilio in
+            let trunkSid = try await twilio.createTrunk("pbx")
+            let bought = try await twilio.provider.buy(phoneNumber: try await Self.candidate(twilio), trunkSid: nil)
+            try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: trunkSid)
+            #expect(twilio.requests(.addTrunkNumber).last?.form == ["PhoneNumberSid": bought.sid])
+            #expect(try await twilio.provider.fetch(sid: bought.sid).trunkSid == trunkSid)
+            try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: nil)
+            #expect(twilio.requests(.removeTrunkNumber).count == 1)
+            #expect(try await twilio.provider.fetch(sid: bought.sid).trunkSid == nil)
+            // Already on no trunk: only the fetch, no DELETE.
+            try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: nil)
+            #expect(twilio.requests(.removeTrunkNumber).count == 1)
+        }
+    }
+
+    @Test func setTrunkToAnUnknownTrunkIsNotFound() async throws {
+        try await withTwilio { twilio in
+            let bought = try await twilio.provider.buy(phoneNumber: try await Self.candidate(twilio), trunkSid: nil)
+            await expectProviderError(.notFound) {
+                try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: "TK" + String(repeating: "0", count: 32))
+            }
+        }
+    }
+
+    @Test func releaseDeletesAndASecondReleaseIsNotFound() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await Self.candidate(twilio)
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            try await twilio.provider.release(sid: bought.sid)
+            #expect(twilio.engine.releaseCount(phoneNumber) == 1)
+            #expect(twilio.engine.ownedNumbers.isEmpty)
+            #expect(try await twilio.provider.lookUp(phoneNumber: phoneNumber) == nil)
+            let error = await expectProviderError(.notFound) { try await twilio.provider.release(sid: bought.sid) }
+            #expect(error?.providerCode == 20404)
+        }
+    }
+
+    @Test func takenNumberIsUnavailable() async throws {
+        try await withTwilio { twilio in
+            let error = await expectProviderError(.numberUnavailable) {
+                try await twilio.provider.buy(phoneNumber: "+15005550000", trunkSid: nil)
+            }
+            #expect(error?.providerCode == 21422)
+            #expect(twilio.requests(.buyNumber).count == 1)
+        }
+    }
+
+    @Test func invalidNumberAtTwilioIsInvalidArgument() async throws {
+        try await withTwilio { twilio in
+            let error = await expectProviderError(.invalidArgument) {
+                try await twilio.provider.buy(phoneNumber: "+15005550001", trunkSid: nil)
+            }
+            #expect(error?.providerCode == 21421)
+        }
+    }
+
+    @Test func boughtNumberIsGoneFromSearchAndASecondBuyerLoses() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await Self.candidate(twilio)
+            _ = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            let again = try await twilio.provider.search(ProviderSearchQuery(country: "US", areaCode: "415", limit: 30))
+            #expect(!again.contains { $0.phoneNumber == phoneNumber })
+        }
+    }
+
+    @Test(
+        arguments: [
+            ("14155551234", nil), ("+0415555123", nil), ("+1415555123456789", nil), ("+1415a551234", nil),
+            ("+14155551234", "TK123"), ("+14155551234", "PN" + String(repeating: "0", count: 32)),
+        ] as [(String, String?)])
+    func badBuyInputFailsBeforeAnyRequest(phoneNumber: String, trunkSid: String?) async throws {
+        try await withTwilio { twilio in
+            await expectProviderError(.invalidArgument) {
+                try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: trunkSid)
+            }
+            #expect(twilio.engine.requestLog.isEmpty)
+        }
+    }
+
+    @Test(arguments: ["", "PN123", "TK" + String(repeating: "a", count: 32), "PN" + String(repeating: "g", count: 32)])
+    func badSidsFailBeforeAnyRequest(sid: String) async throws {
+        try await withTwilio { twilio in
+            await expectProviderError(.invalidArgument) { try await twilio.provider.release(sid: sid) }
+            await expectProviderError(.invalidArgument) { try await twilio.provider.setTrunk(sid: sid, trunkSid: nil) }
+            #expect(twilio.engine.requestLog.isEmpty)
+        }
+    }
+
+    @Test func rfc2822DatesParse() throws {
+        let date = try #require(TwilioDateParser.rfc2822("Thu, 30 Jul 2015 23:19:04 +0000"))
+        #expect(date.timeIntervalSince1970 == 1_438_298_344)
+        let west = try #require(TwilioDateParser.rfc2822("30 Jul 2015 23:19:04 -0130"))
+        #expect(Int(west.timeIntervalSince1970.rounded()) == 1_438_298_344 + 5_400)
+        #expect(TwilioDateParser.rfc2822("2015-07-30T23:19:04Z") == nil)
+        #expect(TwilioDateParser.rfc2822("Thu, 30 Foo 2015 23:19:04 +0000") == nil)
+    }
+}
+
+@Suite("TwilioProvider look-up paging")
+struct TwilioProviderPagingTests {
+    /// Buys three numbers, then lists everything one per page: finding the third follows two `next_page_uri`s.
+    @Test func followsNextPageUntilFound() async throws {
+        try await withTwilio(configure: { $0.limits.lookUpPageSize = 1 }) { twilio in
+            var bought: [ProvisionedNumber] = []
+            for areaCode in ["415", "212", "312"] {
+                let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio, areaCode: areaCode)
+                bought.append(try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil))
+            }
+            twilio.engine.clearRequestLog()
+            let last = try #require(bought.last)
+            let found = try await twilio.provider.firstIncoming(filter: [], operation: "list") { $0.sid == last.sid }
+            #expect(found == last)
+            let pages = twilio.requests(.listNumbers)
+            #expect(pages.count == 3)
+            #expect(pages.dropFirst().allSatisfy { $0.query.contains("PageToken=") })
+            let missing = try await twilio.provider.firstIncoming(filter: [], operation: "list") { _ in false }
+            #expect(missing == nil)
+        }
+    }
+
+    @Test func stopsAtLookUpPagesMax() async throws {
+        try await withTwilio(configure: {
+            $0.limits.lookUpPageSize = 1
+            $0.limits.lookUpPagesMax = 2
+        }) { twilio in
+            var bought: [ProvisionedNumber] = []
+            for areaCode in ["415", "212", "312"] {
+                let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio, areaCode: areaCode)
+                bought.append(try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil))
+            }
+            let second = bought[1]
+            #expect(
+                try await twilio.provider.firstIncoming(filter: [], operation: "list") { $0.sid == second.sid }
+                    == second)
+            let last = bought[2]
+            let error = await expectProviderError(.unavailable) {
+                try await twilio.provider.firstIncoming(filter: [], operation: "list") { $0.sid == last.sid }
+            }
+            #expect(error?.message.contains("lookUpPagesMax") == true)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+@Suite("TwilioProvider pricing")
+struct TwilioProviderPricingTests {
+    @Test func pricesAreExactMicrosPerType() async throws {
+        try await withTwilio { twilio in
+            let local = try await twilio.provider.price(country: "US", type: .local)
+            #expect(local == ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD"))
+            let tollFree = try await twilio.provider.price(country: "US", type: .tollFree)
+            #expect(tollFree.monthlyCostMicros == 2_150_000)
+            let mobile = try await twilio.provider.price(country: "gb", type: .mobile)
+            #expect(mobile.country == "GB" && mobile.monthlyCostMicros == 1_150_000)
+            #expect(
+                twilio.requests(.pricingCountry).map(\.path) == [
+                    "/v1/PhoneNumbers/Countries/US", "/v1/PhoneNumbers/Countries/GB",
+                ])
+        }
+    }
+
+    @Test func cacheServesUntilTheTTLThenRefetches() async throws {
+        try await withTwilio(configure: { $0.limits.priceCacheTTLSeconds = 60 }) { twilio in
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            _ = try await twilio.provider.price(country: "US", type: .tollFree)
+            twilio.probe.advanceClock(by: .seconds(59))
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.requests(.pricingCountry).count == 1)
+            twilio.probe.advanceClock(by: .seconds(1))
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.requests(.pricingCountry).count == 2)
+        }
+    }
+
+    @Test func cacheHoldsAtMostCountriesMax() async throws {
+        try await withTwilio(configure: { $0.limits.priceCacheCountriesMax = 1 }) { twilio in
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            _ = try await twilio.provider.price(country: "GB", type: .local)
+            #expect(twilio.provider.priceCache.withLock { $0.count } == 1)
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.requests(.pricingCountry).count == 3)
+        }
+    }
+
+    @Test func typeWithoutAPriceIsNotFound() async throws {
+        try await withTwilio { twilio in
+            await expectProviderError(.notFound) { try await twilio.provider.price(country: "US", type: .mobile) }
+        }
+    }
+
+    @Test func unknownCountryIsNotFound() async throws {
+        try await withTwilio { twilio in
+            await expectProviderError(.notFound) { try await twilio.provider.price(country: "ZZ", type: .local) }
+        }
+    }
+
+    @Test(arguments: [
+        ("1.15", Int64(1_150_000)), ("0", 0), ("0.000001", 1), ("2", 2_000_000), ("1.1500000", 1_150_000),
+        ("999999999999.999999", 999_999_999_999_999_999),
+    ])
+    func decimalStringsConvertExactly(text: String, micros: Int64) {
+        #expect(TwilioDecimal.micros(text) == micros)
+    }
+
+    @Test(arguments: ["", ".5", "1.", "-1.00", "+1", "1e3", "1.0000001", " 1.15", "1,15", "1000000000000", "abc"])
+    func malformedDecimalsAreRejected(text: String) {
+        #expect(TwilioDecimal.micros(text) == nil)
+    }
+
+    @Test(arguments: [("local", NumberCore.NumberType.local), ("toll free", .tollFree), ("Mobile", .mobile)])
+    func pricingTypeNames(name: String, type: NumberCore.NumberType) {
+        #expect(TwilioProvider.numberType(pricingName: name) == type)
+        #expect(TwilioProvider.numberType(pricingName: "national") == nil)
+    }
+}

@@ -1,0 +1,52 @@
+import Testing
+
+@testable import NumberCore
+
+@Suite("TwilioRetryPolicy arithmetic")
+struct TwilioRetryPolicyTests {
+    let policy = TwilioRetryPolicy(
+        attemptsMax: 6, baseDelayMilliseconds: 100, delayMaxMilliseconds: 1_000, retryAfterMaxMilliseconds: 5_000)
+
+    @Test func ceilingsDoubleUpToTheMaximum() {
+        let ceilings = (1..<6).map {
+            policy.delayMilliseconds(afterAttempt: $0, retryAfterMilliseconds: nil) { $0.upperBound }
+        }
+        #expect(ceilings == [100, 200, 400, 800, 1_000])
+    }
+
+    @Test func fullJitterStartsAtZero() {
+        var ranges: [ClosedRange<Int>] = []
+        _ = policy.delayMilliseconds(afterAttempt: 3, retryAfterMilliseconds: nil) { range in
+            ranges.append(range)
+            return range.lowerBound
+        }
+        #expect(ranges == [0...400])
+    }
+
+    @Test func attemptsAreBounded() {
+        #expect(policy.delayMilliseconds(afterAttempt: 6, retryAfterMilliseconds: nil) { $0.upperBound } == nil)
+        #expect(policy.delayMilliseconds(afterAttempt: 6, retryAfterMilliseconds: 10) { $0.upperBound } == nil)
+        let once = TwilioRetryPolicy(
+            attemptsMax: 1, baseDelayMilliseconds: 100, delayMaxMilliseconds: 100, retryAfterMaxMilliseconds: 100)
+        #expect(once.delayMilliseconds(afterAttempt: 1, retryAfterMilliseconds: nil) { $0.upperBound } == nil)
+    }
+
+    @Test func hugeAttemptNumbersDoNotOverflow() {
+        let many = TwilioRetryPolicy(
+            attemptsMax: 1_000, baseDelayMilliseconds: Int.max / 2, delayMaxMilliseconds: 3_000,
+            retryAfterMaxMilliseconds: 0)
+        #expect(many.delayMilliseconds(afterAttempt: 999, retryAfterMilliseconds: nil) { $0.upperBound } == 3_000)
+    }
+
+    @Test func retryAfterWinsUpToItsCap() {
+        #expect(policy.delayMilliseconds(afterAttempt: 1, retryAfterMilliseconds: 5_000) { $0.upperBound } == 5_000)
+        #expect(policy.delayMilliseconds(afterAttempt: 1, retryAfterMilliseconds: 5_001) { $0.upperBound } == nil)
+    }
+
+    @Test(
+        arguments: [("3", 3_000), (" 0 ", 0), ("-1", nil), ("Wed, 21 Oct 2015 07:28:00 GMT", nil), ("", nil)]
+            as [(String, Int?)])
+    func retryAfterHeaderParsing(header: String, milliseconds: Int?) {
+        #expect(TwilioRetryPolicy.retryAfterMilliseconds(header) == milliseconds)
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+
+@testable import TwilioSimulator
+
+@Suite struct RouterPurchaseTests {
+    @Test func buyRemovesFromSearchAndReleaseReturnsIt() throws {
+        var h = RouterHarness()
+        let number = try #require(h.search("US", "Local", [("AreaCode", "212")]).first?["phone_number"] as? String)
+        let bought = h.buy(number)
+        #expect(bought.status == 201)
+        let sid = try #require(bought.json["sid"] as? String)
+        #expect(sid.hasPrefix("PN") && sid.count == 34)
+        #expect(!h.search("US", "Local", [("Contains", number)]).contains { $0["phone_number"] as? String == number })
+        #expect(h.state.purchaseCounts[number] == 1)
+
+        let release = h.send("DELETE", "\(h.api)/IncomingPhoneNumbers/\(sid).json")
+        #expect(release.status == 204)
+        #expect(release.body.isEmpty)
+        #expect(h.search("US", "Local", [("Contains", "+" + number.dropFirst() + "$")]).count == 1)
+        #expect(h.send("DELETE", "\(h.api)/IncomingPhoneNumbers/\(sid).json").status == 404)
+        #expect(h.send("GET", "\(h.api)/IncomingPhoneNumbers/\(sid).json").status == 404)
+    }
+
+    @Test func boughtResourceHasTwilioShape() throws {
+        var h = RouterHarness()
+        let number = try #require(h.search("US", "Local").first?["phone_number"] as? String)
+        let json = h.buy(number, extra: [("FriendlyName", "main line"), ("VoiceUrl", "https://example.com/v")]).json
+        #expect(json["friendly_name"] as? String == "main line")
+        #expect(json["voice_url"] as? String == "https://example.com/v")
+        #expect(json["status"] as? String == "in-use")
+        #expect(json["type"] as? String == "local")
+        #expect(json["origin"] as? String == "twilio")
+        #expect(json["api_version"] as? String == "2010-04-01")
+        #expect(json["date_created"] as? String == "Thu, 30 Jul 2015 23:19:04 +0000")
+        #expect(Set((json["capabilities"] as? [String: Bool] ?? [:]).keys) == ["voice", "sms", "mms", "fax"])
+        let sid = json["sid"] as? String ?? ""
+        #expect(json["uri"] as? String == "\(h.api)/IncomingPhoneNumbers/\(sid).json")
+        #expect(json["trunk_sid"] is NSNull)
+    }
+
+    @Test func secondBuyerOfSameNumberGets21422() throws {
+        var h = RouterHarness()
+        let number = try #require(h.search("CA", "Local").first?["phone_number"] as? String)
+        #expect(h.buy(number).status == 201)
+        // The same account re-posting answers 201 (reported Twilio behaviour) without a second acquisition.
+        #expect(h.buy(number).status == 201)
+        #expect(h.state.purchaseCounts[number] == 1)
+        #expect(h.state.repeatPurchaseCounts[number] == 1)
+        #expect(h.state.owned.count == 1)
+    }
+
+    @Test(arguments: [
+        ("+15005550000", 21422), ("+15005550001", 21421), ("+14155550123", 21422), ("4155550123x", 21421),
+        (" 14155550123", 21421), ("+0123456789", 21421), ("+1234", 21421),
+    ])
+    func purchaseErrors(number: String, code: Int) {
+        var h = RouterHarness()
+        let reply = h.buy(number)
+        #expect(reply.status == 400)
+        #expect(reply.code == code)
+    }
+
+    @Test func numberNotHeldByCarrierIs21422() {
+        var h = RouterHarness()
+        // Find a dialable US number the carrier does not hold.
+        var candidate = 2_000_000
+        while h.state.inventoryEntry("+1415\(candidate)") != nil { candidate += 1 }
+        #expect(h.buy("+1415\(candidate)").code == 21422)
+    }
+
+    @Test func buyByAreaCode() {
+        var h = RouterHarness()
+        let reply = h.send("POST", "\(h.api)/IncomingPhoneNumbers.json", form: [("AreaCode", "312")])
+        #expect(reply.status == 201)
+        #expect((reply.json["phone_number"] as? String)?.hasPrefix("+1312") == true)
+        #expect(h.send("POST", "\(h.api)/IncomingPhoneNumbers.json", form: [("AreaCode", "533")]).code == 21452)
+        #expect(h.send("POST", "\(h.api)/IncomingPhoneNumbers.json", form: [("AreaCode", "999")]).code == 21452)
+        #expect(h.send("POST", "\(h.api)/IncomingPhoneNumbers.json", form: [("AreaCode", "12")]).code == 21451)
+        #expect(h.send("POST", "\(h.api)/IncomingPhoneNumbers/Local.json", form: [("AreaCode", "312")]).code == 21457)
+        #expect(h.send("POST", "\(h.api)/IncomingPhoneNumbers.json", form: []).status == 400)
+    }
+
+    @Test func typedPurchasePathChecksType() throws {
+        var h = RouterHarness()
+        let tollFree = try #require(h.search("US", "TollFree").first?["phone_number"] as? String)
+        let wrong = h.send("POST", "\(h.api)/IncomingPhoneNumbers/Local.json", form: [("PhoneNumber", tollFree)])
+        #expect(wrong.code == 21458)
+        let right = h.send("POST", "\(h.api)/IncomingPhoneNumbers/TollFree.json", form: [("PhoneNumber", tollFree)])
+        #expect(right.status == 201)
+        #expect(right.json["type"] as? String == "toll-free")
+    }
+
+    @Test func addressRequirementEnforcedWhenConfigured() throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.behavior.enforceAddressRequirements = true
+        var h = RouterHarness(configuration: configuration)
+        let gb = try #require(h.search("GB", "Local").first?["phone_number"] as? String)
+        #expect(h.buy(gb).code == 21631)
+        #expect(h.buy(gb, extra: [("AddressSid", "AD" + String(repeating: "a", count: 32))]).status == 201)
+    }
+
+    @Test func friendlyNameLengthEdge() throws {
+        var h = RouterHarness()
+        let numbers = h.search("US", "Local").compactMap { $0["phone_number"] as? String }
+        let limit = h.configuration.limits.friendlyNameLengthMax
+        #expect(h.buy(numbers[0], extra: [("FriendlyName", String(repeating: "a", count: limit))]).status == 201)
+        #expect(h.buy(numbers[1], extra: [("FriendlyName", String(repeating: "a", count: limit + 1))]).status == 400)
+    }
+
+    @Test func updateSetsTrunkAndClearsApplication() throws {
+        var h = RouterHarness()
+        let number = try #require(h.search("US", "Local").first?["phone_number"] as? String)
+        let app = "AP" + String(repeating: "1", count: 32)
+        let sid = try #require(h.buy(number, extra: [("VoiceApplicationSid", app)]).json["sid"] as? String)
+        let trunk = try #require(
+            h.send("POST", "/v1/Trunks", form: [("FriendlyName", "pbx")]).json["sid"] as? String)
+        let updated = h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunk)])
+        #expect(updated.status == 200)
+        #expect(updated.json["trunk_sid"] as? String == trunk)
+        #expect(updated.json["voice_application_sid"] is NSNull)
+        let missing = "TK" + String(repeating: "0", count: 32)
+        #expect(
+            h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", missing)]).status == 400)
+        let other = "AC" + String(repeating: "0", count: 32)
+        #expect(
+            h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [("AccountSid", other)]).code == 21473)
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+@testable import TwilioSimulator
+
+@Suite struct RouterSearchTests {
+    @Test func unfilteredSearchReturnsThirtyWithoutPagingFields() {
+        var h = RouterHarness()
+        let reply = h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json")
+        #expect(reply.status == 200)
+        #expect(Set(reply.json.keys) == ["uri", "available_phone_numbers"])
+        #expect((reply.json["available_phone_numbers"] as? [Any])?.count == 30)
+        #expect(reply.json["uri"] as? String == "\(h.api)/AvailablePhoneNumbers/US/Local.json")
+    }
+
+    @Test func pageSizeBelowCapLimitsResultsAndCapHolds() {
+        var h = RouterHarness()
+        #expect(h.search("US", "Local", [("PageSize", "5")]).count == 5)
+        #expect(h.search("US", "Local", [("PageSize", "1000")]).count == 30)
+        #expect(
+            h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("PageSize", "1001")]).status == 400)
+        #expect(h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("PageSize", "0")]).status == 400)
+    }
+
+    @Test(arguments: [("415", "San Francisco", "CA"), ("212", "New York", "NY"), ("312", "Chicago", "IL")])
+    func areaCodeFilter(code: String, city: String, region: String) {
+        var h = RouterHarness()
+        let found = h.search("US", "Local", [("AreaCode", code)])
+        #expect(found.count == 30)
+        for n in found {
+            #expect((n["phone_number"] as? String)?.hasPrefix("+1" + code) == true)
+            #expect(n["locality"] as? String == city)
+            #expect(n["region"] as? String == region)
+        }
+    }
+
+    @Test func canadianAndBritishLocalities() {
+        var h = RouterHarness()
+        for n in h.search("CA", "Local", [("AreaCode", "604")]) {
+            #expect(n["locality"] as? String == "Vancouver")
+            #expect(n["region"] as? String == "BC")
+        }
+        let london = h.search("GB", "Local", [("InLocality", "london")])
+        #expect(london.count == 30)
+        for n in london { #expect((n["phone_number"] as? String)?.hasPrefix("+4420") == true) }
+        let manchester = h.search("GB", "Local", [("Contains", "+44161")])
+        #expect(manchester.count == 30)
+        for n in manchester { #expect(n["locality"] as? String == "Manchester") }
+    }
+
+    @Test func regionPostalCodeAndCapabilityFilters() {
+        var h = RouterHarness()
+        let found = h.search("US", "Local", [("InRegion", "CA"), ("InPostalCode", "94110"), ("FaxEnabled", "true")])
+        #expect(!found.isEmpty)
+        for n in found {
+            #expect(n["region"] as? String == "CA")
+            #expect(n["postal_code"] as? String == "94110")
+            #expect((n["capabilities"] as? [String: Bool])?["fax"] == true)
+        }
+        for n in h.search("US", "Local", [("SmsEnabled", "true"), ("MmsEnabled", "true"), ("VoiceEnabled", "true")]) {
+            let caps = n["capabilities"] as? [String: Bool] ?? [:]
+            #expect(caps["SMS"] == true && caps["MMS"] == true && caps["voice"] == true)
+        }
+    }
+
+    @Test func searchCapabilitiesUseLiveCasingAndCoordinatesAreStrings() throws {
+        var h = RouterHarness()
+        let n = try #require(h.search("US", "Local").first)
+        let caps = try #require(n["capabilities"] as? [String: Bool])
+        #expect(Set(caps.keys) == ["voice", "SMS", "MMS", "fax"])
+        #expect(n["latitude"] is String)
+        #expect(n["longitude"] is String)
+        #expect(n["iso_country"] as? String == "US")
+        #expect(n["address_requirements"] as? String == "none")
+    }
+
+    @Test func tollFreeHasNoGeography() {
+        var h = RouterHarness()
+        let found = h.search("US", "TollFree")
+        #expect(found.count == 30)
+        for n in found {
+            #expect(n["locality"] is NSNullType)
+            #expect(n["lata"] is NSNullType)
+            #expect(n["latitude"] is NSNullType)
+        }
+    }
+
+    @Test func containsWithLettersAndWildcard() throws {
+        var h = RouterHarness()
+        let storm = h.search("US", "Local", [("Contains", "STORM")])
+        #expect(storm.count == 30)
+        for n in storm { #expect((n["phone_number"] as? String)?.contains("78676") == true) }
+        let anchored = h.search("US", "Local", [("Contains", "+1212***55")])
+        #expect(!anchored.isEmpty)
+        let pattern = try ContainsPattern("+1212***55")
+        for n in anchored { #expect(pattern.matches(n["phone_number"] as? String ?? "")) }
+    }
+
+    @Test func noMatchIsAnEmptyList() {
+        var h = RouterHarness()
+        let reply = h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("Contains", "+44")])
+        #expect(reply.status == 200)
+        #expect((reply.json["available_phone_numbers"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test(arguments: [
+        ("US", "Mobile", 404, 20404), ("XX", "Local", 404, 20404), ("US", "National", 404, 20404),
+        ("GB", "Mobile", 200, 0),
+    ])
+    func unsupportedTypesAre404(country: String, type: String, status: Int, code: Int) {
+        var h = RouterHarness()
+        let reply = h.send("GET", "\(h.api)/AvailablePhoneNumbers/\(country)/\(type).json")
+        #expect(reply.status == status)
+        if status == 404 {
+            #expect(reply.code == code)
+            #expect(
+                reply.json["message"] as? String
+                    == "The requested resource \(h.api)/AvailablePhoneNumbers/\(country)/\(type).json was not found")
+        }
+    }
+
+    @Test(arguments: [
+        ("AreaCode", "41", 21451), ("AreaCode", "015", 21451), ("Contains", "1", 20001),
+        ("SmsEnabled", "yes", 20001), ("Distance", "501", 20001), ("InRateCenter", "HILO", 20001),
+        ("NearLatLong", "abc", 20001),
+    ])
+    func badFiltersAre400(name: String, value: String, code: Int) {
+        var h = RouterHarness()
+        let reply = h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [(name, value)])
+        #expect(reply.status == 400)
+        #expect(reply.code == code)
+        #expect(reply.json["more_info"] as? String == "https://www.twilio.com/docs/errors/\(code)")
+        #expect(reply.json["status"] as? Int == 400)
+    }
+
+    @Test func nearLatLongKeepsWithinDistance() {
+        var h = RouterHarness()
+        let found = h.search("US", "Local", [("NearLatLong", "37.7749,-122.4194"), ("Distance", "10")])
+        #expect(!found.isEmpty)
+        for n in found { #expect(["San Francisco", "Oakland"].contains(n["locality"] as? String ?? "")) }
+    }
+
+    @Test func countriesListAndFetch() {
+        var h = RouterHarness()
+        let list = h.send("GET", "\(h.api)/AvailablePhoneNumbers.json")
+        let countries = list.json["countries"] as? [[String: Any]] ?? []
+        #expect(countries.map { $0["country_code"] as? String } == ["US", "CA", "GB"])
+        let gb = h.send("GET", "\(h.api)/AvailablePhoneNumbers/GB.json")
+        let uris = gb.json["subresource_uris"] as? [String: String] ?? [:]
+        #expect(Set(uris.keys) == ["local", "mobile", "toll_free"])
+        #expect(h.send("GET", "\(h.api)/AvailablePhoneNumbers/FR.json").status == 404)
+    }
+}
+
+/// `NSNull` without importing Foundation's name into every assertion.
+typealias NSNullType = NSNull

@@ -1,0 +1,153 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import TwilioSimulator
+
+@Suite struct SimulatorFaultTests {
+    private func buy(
+        _ sim: TwilioSimulator, _ number: String, timeout: TimeAmount = .seconds(10)
+    ) async throws
+        -> RawOutcome
+    {
+        try await sim.post("\(sim.api)/IncomingPhoneNumbers.json", [("PhoneNumber", number)], timeout: timeout)
+    }
+
+    @Test func latencyDelaysThenAnswers() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .latency(milliseconds: 300)))
+            let start = ContinuousClock.now
+            let reply = try await sim.get("/v1/PhoneNumbers/Countries/US")
+            #expect(reply.status == 200)
+            #expect(ContinuousClock.now - start >= .milliseconds(300))
+            // Other endpoints are not delayed.
+            let other = ContinuousClock.now
+            _ = try await sim.get("/v1/PhoneNumbers/Countries")
+            #expect(ContinuousClock.now - other < .milliseconds(300))
+        }
+    }
+
+    @Test func tooManyRequestsBurstCarriesRetryAfterAndDoesNotAct() async throws {
+        try await withSimulator { sim in
+            let number = try sim.firstAvailable()
+            sim.engine.addFault(
+                FaultRule(endpoint: .buyNumber, kind: .tooManyRequests(retryAfterSeconds: 2), times: 3))
+            for _ in 0..<3 {
+                let reply = try await buy(sim, number)
+                #expect(reply.status == 429)
+                #expect(reply.json["code"] as? Int == 20429)
+                #expect(reply.header("Retry-After") == "2")
+                #expect(sim.engine.isAvailable(number))
+            }
+            #expect(try await buy(sim, number).status == 201)
+            #expect(sim.engine.faultRules.isEmpty)
+        }
+    }
+
+    @Test func injectedErrorWithChosenCode() async throws {
+        try await withSimulator { sim in
+            let error = TwilioError(status: 400, code: 21422, message: "Phone number is not available.")
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .error(error), times: 1))
+            let number = try sim.firstAvailable()
+            let reply = try await buy(sim, number)
+            #expect(reply.status == 400)
+            #expect(reply.json["code"] as? Int == 21422)
+            #expect(sim.engine.ownedNumbers.isEmpty)
+        }
+    }
+
+    @Test func serverErrorBeforeActingLeavesNumberAvailable() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .serverErrorBeforeActing(.internalError)))
+            let number = try sim.firstAvailable()
+            let reply = try await buy(sim, number)
+            #expect(reply.status == 500)
+            #expect(reply.json["code"] as? Int == 20500)
+            #expect(sim.engine.isAvailable(number))
+            #expect(sim.engine.purchaseCount(number) == 0)
+        }
+    }
+
+    @Test func serverErrorAfterActingHasBoughtTheNumber() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .serverErrorAfterActing(.serviceUnavailable)))
+            let number = try sim.firstAvailable()
+            let reply = try await buy(sim, number)
+            #expect(reply.status == 503)
+            #expect(reply.json["code"] as? Int == 20503)
+            #expect(sim.engine.purchaseCount(number) == 1)
+            #expect(sim.engine.ownedNumbers.map(\.number.phoneNumber) == [number])
+            #expect(sim.engine.requestLog.last?.acted == true)
+        }
+    }
+
+    @Test func connectionResetDoesNotAct() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .connectionReset))
+            let number = try sim.firstAvailable()
+            let reply = try await buy(sim, number)
+            #expect(reply == .closedWithoutResponse(reset: true))
+            #expect(sim.engine.isAvailable(number))
+            #expect(sim.engine.requestLog.last?.status == nil)
+        }
+    }
+
+    @Test func responseLostAfterActing() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .responseLost, times: 1))
+            let number = try sim.firstAvailable()
+            let reply = try await buy(sim, number)
+            #expect(reply == .closedWithoutResponse(reset: false))
+            #expect(sim.engine.purchaseCount(number) == 1)
+            // The lookup a careful client does next finds the number.
+            let list = try await sim.get(
+                "\(sim.api)/IncomingPhoneNumbers.json?PhoneNumber=\(FormParameters.encode(number))")
+            #expect((list.json["incoming_phone_numbers"] as? [Any])?.count == 1)
+        }
+    }
+
+    @Test func stallOutlastsClientTimeoutWithoutActing() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 3_000)))
+            let number = try sim.firstAvailable()
+            let start = ContinuousClock.now
+            let reply = try await buy(sim, number, timeout: .milliseconds(300))
+            #expect(reply == .timedOut)
+            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(sim.engine.isAvailable(number))
+        }
+    }
+
+    @Test func concurrencyGateAnswers429() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.concurrentRequestsMax = 1
+        try await withSimulator(configuration) { sim in
+            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .latency(milliseconds: 1_000)))
+            async let slow = sim.get("/v1/PhoneNumbers/Countries/US")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while sim.engine.requestsInFlight == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let refused = try await sim.get("/v1/Trunks")
+            #expect(refused.status == 429)
+            #expect(refused.json["code"] as? Int == 20429)
+            #expect(try await slow.status == 200)
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+        }
+    }
+
+    @Test func errorRateIsDeterministicUnderASeed() async throws {
+        func statuses() async throws -> [Int] {
+            try await withSimulator { sim in
+                sim.engine.addFault(
+                    FaultRule(endpoint: nil, kind: .serverErrorBeforeActing(.internalError), probability: 0.5))
+                var result: [Int] = []
+                for _ in 0..<16 { result.append(try await sim.get("/v1/Trunks").status ?? 0) }
+                return result
+            }
+        }
+        let first = try await statuses()
+        #expect(first == (try await statuses()))
+        #expect(first.contains(500) && first.contains(200))
+    }
+}

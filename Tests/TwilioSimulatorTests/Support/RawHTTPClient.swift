@@ -1,0 +1,160 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NumberTLS
+import Synchronization
+
+@testable import TwilioSimulator
+
+/// What a raw HTTP exchange ended with.
+enum RawOutcome: Equatable {
+    /// A complete response.
+    case response(status: Int, headers: [String: String], body: String)
+    /// The server closed (or reset) the connection without sending anything.
+    case closedWithoutResponse(reset: Bool)
+    /// Nothing arrived before the client's timeout.
+    case timedOut
+
+    var status: Int? {
+        if case .response(let status, _, _) = self { return status }
+        return nil
+    }
+
+    var body: String {
+        if case .response(_, _, let body) = self { return body }
+        return ""
+    }
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    func header(_ name: String) -> String? {
+        guard case .response(_, let headers, _) = self else { return nil }
+        return headers[name.lowercased()]
+    }
+}
+
+/// A deliberately small HTTP/1.1 client over NIO sockets that reports resets, silent closes and timeouts,
+/// which a real client library would fold into errors.
+enum RawHTTPClient {
+    private final class Collector: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private var bytes: [UInt8] = []
+        private var reset = false
+        private let promise: EventLoopPromise<([UInt8], Bool)>
+
+        init(promise: EventLoopPromise<([UInt8], Bool)>) {
+            self.promise = promise
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            reset = true
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            promise.succeed((bytes, reset))
+        }
+    }
+
+    private final class Flag: Sendable {
+        let value = Mutex(false)
+    }
+
+    static func send(
+        port: Int, method: String, path: String, form: [(String, String)] = [], authorization: String?,
+        timeout: TimeAmount = .seconds(10), tls: TLSContext? = nil, serverHostname: String = "127.0.0.1"
+    ) async throws -> RawOutcome {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let promise = group.next().makePromise(of: ([UInt8], Bool).self)
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addTLSClientHandler(
+                            context: tls, serverHostname: serverHostname)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let timedOut = Flag()
+        channel.eventLoop.scheduleTask(in: timeout) {
+            timedOut.value.withLock { $0 = true }
+            channel.close(promise: nil)
+        }
+        let body = FormParameters(pairs: form).encoded()
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        if let authorization { text += "Authorization: \(authorization)\r\n" }
+        if !form.isEmpty { text += "Content-Type: application/x-www-form-urlencoded\r\n" }
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+        let (bytes, reset) = try await promise.futureResult.get()
+        if bytes.isEmpty {
+            return timedOut.value.withLock { $0 } ? .timedOut : .closedWithoutResponse(reset: reset)
+        }
+        return parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func parse(_ text: String) -> RawOutcome {
+        guard let split = text.range(of: "\r\n\r\n") else { return .closedWithoutResponse(reset: false) }
+        let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")
+        let status = Int(lines[0].split(separator: " ")[1]) ?? 0
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
+        }
+        return .response(status: status, headers: headers, body: String(text[split.upperBound...]))
+    }
+}
+
+/// A simulator started on `127.0.0.1:0` for one test, shut down afterwards.
+func withSimulator<T>(
+    _ configuration: SimulatorConfiguration = .defaults, _ body: (TwilioSimulator) async throws -> T
+) async throws -> T {
+    let simulator = try await TwilioSimulator.start(configuration: configuration)
+    do {
+        let result = try await body(simulator)
+        try await simulator.shutdown()
+        return result
+    } catch {
+        try? await simulator.shutdown()
+        throw error
+    }
+}
+
+extension TwilioSimulator {
+    var authorization: String { RouterHarness.basic(credentials.accountSid, credentials.authToken) }
+    var api: String { "/2010-04-01/Accounts/\(credentials.accountSid)" }
+
+    func get(_ path: String, timeout: TimeAmount = .seconds(10)) async throws -> RawOutcome {
+        try await RawHTTPClient.send(
+            port: port, method: "GET", path: path, authorization: authorization, timeout: timeout)
+    }
+
+    func post(_ path: String, _ form: [(String, String)], timeout: TimeAmount = .seconds(10)) async throws -> RawOutcome
+    {
+        try await RawHTTPClient.send(
+            port: port, method: "POST", path: path, form: form, authorization: authorization, timeout: timeout)
+    }
+
+    func delete(_ path: String) async throws -> RawOutcome {
+        try await RawHTTPClient.send(port: port, method: "DELETE", path: path, authorization: authorization)
+    }
+
+    /// The first number an unfiltered US local search shows.
+    func firstAvailable() throws -> String {
+        guard let number = engine.availableNumbers(country: "US", type: .local, limit: 1).first else {
+            throw CancellationError()
+        }
+        return number.phoneNumber
+    }
+}
