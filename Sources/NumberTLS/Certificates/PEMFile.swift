@@ -20,7 +20,7 @@ enum PEMFile {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes {
-                Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset)
+                systemWrite(descriptor, $0.baseAddress! + offset, bytes.count - offset)
             }
             if written < 0, errno == EINTR {
                 continue
@@ -33,6 +33,15 @@ enum PEMFile {
         guard fsync(descriptor) == 0 else {
             throw fileError("cannot sync \(path)")
         }
+    }
+
+    /// `write(2)`, named so it does not clash with this type's `write`.
+    private static func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        return Glibc.write(descriptor, bytes, count)
+        #else
+        return Darwin.write(descriptor, bytes, count)
+        #endif
     }
 
     private static func fileError(_ message: String) -> TLSError {

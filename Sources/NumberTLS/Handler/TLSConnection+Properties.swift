@@ -25,6 +25,14 @@ extension TLSConnection {
         return String(cString: name)
     }
 
+    /// The SNI host name of this connection, if one was sent.
+    var serverName: String? {
+        guard let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) else {
+            return nil
+        }
+        return String(cString: name)
+    }
+
     /// Whether the handshake resumed a stored session.
     var sessionReused: Bool {
         SSL_session_reused(ssl) == 1

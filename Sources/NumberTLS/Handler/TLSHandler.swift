@@ -6,37 +6,24 @@ import NIOCore
 /// Below it flows ciphertext, above it plaintext. Writes made before the handshake completes are buffered (up to
 /// ``TLSConfiguration/pendingWriteBytesMax``) and sent once it does. When the handshake finishes the handler fires
 /// ``TLSHandshakeCompleted`` as a user inbound event; every failure is fired as a ``TLSError`` and closes the
-/// channel. One flush becomes one socket write: small writes are coalesced into few TLS records.
+/// channel. One flush becomes one socket write: small writes are coalesced into few TLS records. Closing sends
+/// `close_notify`; a peer's `close_notify` is answered and the channel closed; a connection that ends without one
+/// is reported as ``TLSError/Code/uncleanShutdown``.
 ///
-/// Add it with ``NIOCore/ChannelPipeline/SynchronousOperations/addTLSServerHandler(context:)`` or
-/// ``NIOCore/ChannelPipeline/SynchronousOperations/addTLSClientHandler(context:serverHostname:sessionCache:sessionKey:)``.
+/// Add it with `addTLSServerHandler(context:)` / `addTLSClientHandler(context:serverHostname:...)` on
+/// `ChannelPipeline.SynchronousOperations`. When to do what is decided by ``TLSStateMachine``; this class carries
+/// the actions out.
 public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    enum State {
-        /// Created; the handshake starts when the channel is active.
-        case idle
-        /// Handshake messages are being exchanged.
-        case handshaking
-        /// Application data flows both ways.
-        case active
-        /// A `close_notify` was sent or received; no more application data.
-        case closing
-        /// Failed or closed; everything is refused.
-        case closed
-    }
-
     private let tlsContext: TLSContext
     private let connection: TLSConnection
-    private var state: State = .idle
+    private var stateMachine: TLSStateMachine
     private var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
-    private var pendingWriteBytes = 0
-    private var flushRequested = false
     private var handshakeTimer: Scheduled<Void>?
-    private var receivedCloseNotify = false
     private var scratch: ByteBuffer
 
     /// A server-side handler for `context` (whose role must be `.server`).
@@ -44,6 +31,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         precondition(context.configuration.role == .server, "TLSHandler(serverContext:) needs a server context")
         self.tlsContext = context
         self.connection = try TLSConnection(context: context, serverHostname: nil, sessionSink: nil)
+        self.stateMachine = TLSStateMachine(pendingWriteBytesMax: context.configuration.pendingWriteBytesMax)
         self.scratch = ByteBufferAllocator().buffer(capacity: 0)
     }
 
@@ -60,6 +48,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.configuration.sessionResumption
             ? sessionCache.map { TLSSessionSink(cache: $0, key: sessionKey ?? serverHostname) } : nil
         self.connection = try TLSConnection(context: context, serverHostname: serverHostname, sessionSink: sink)
+        self.stateMachine = TLSStateMachine(pendingWriteBytesMax: context.configuration.pendingWriteBytesMax)
         self.scratch = ByteBufferAllocator().buffer(capacity: 0)
     }
 
@@ -68,7 +57,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func handlerAdded(context: ChannelHandlerContext) {
         scratch = context.channel.allocator.buffer(capacity: tlsContext.configuration.writeCoalesceBytesMax)
         if context.channel.isActive {
-            startHandshake(context: context)
+            start(context: context)
         }
     }
 
@@ -78,45 +67,31 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        startHandshake(context: context)
+        start(context: context)
         context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
-        let previous = state
-        state = .closed
-        switch previous {
-        case .handshaking:
-            let error = TLSError(code: .handshakeFailed, message: "the peer closed the connection during the handshake")
+        if let error = stateMachine.channelInactive() {
             failPendingWrites(error)
             context.fireErrorCaught(error)
-        case .active:
-            let error = TLSError(
-                code: .uncleanShutdown, message: "the peer closed the connection without close_notify")
-            failPendingWrites(error)
-            context.fireErrorCaught(error)
-        case .idle, .closing, .closed:
+        } else {
             failPendingWrites(TLSError(code: .connectionClosed, message: "the connection closed"))
         }
         context.fireChannelInactive()
     }
 
-    private func startHandshake(context: ChannelHandlerContext) {
-        guard case .idle = state else {
+    private func start(context: ChannelHandlerContext) {
+        guard stateMachine.channelActive() == .startHandshake else {
             return
         }
-        state = .handshaking
-        let timeout = TimeAmount(tlsContext.configuration.handshakeTimeout)
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            guard case .handshaking = state else {
+        let timeout = tlsContext.configuration.handshakeTimeout
+        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [self] in
+            guard stateMachine.isHandshaking else {
                 return
             }
-            fail(
-                context: context,
-                TLSError(
-                    code: .handshakeTimeout,
-                    message: "handshake not finished within \(tlsContext.configuration.handshakeTimeout)"))
+            fail(context: context, TLSError(code: .handshakeTimeout, message: "handshake not finished in \(timeout)"))
         }
         driveHandshake(context: context)
     }
@@ -124,19 +99,18 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        switch state {
-        case .handshaking, .active:
-            connection.feed(buffer)
-        case .idle, .closing, .closed:
-            // After close_notify nothing more is read: dropping keeps a chatty peer from growing our buffers.
-            return
-        }
-        if case .handshaking = state {
+        switch stateMachine.bytesReceived() {
+        case .driveHandshake:
+            connection.feed(unwrapInboundIn(data))
             driveHandshake(context: context)
-        }
-        if case .active = state {
+            if stateMachine.isActive {
+                readApplicationData(context: context)
+            }
+        case .readApplicationData:
+            connection.feed(unwrapInboundIn(data))
             readApplicationData(context: context)
+        case .drop:
+            return
         }
     }
 
@@ -149,11 +123,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .complete:
             handshakeTimer?.cancel()
             handshakeTimer = nil
-            state = .active
+            let encryptPending = stateMachine.handshakeCompleted()
             flushNetworkOutput(context: context)
             context.fireUserInboundEventTriggered(handshakeCompleted())
-            if flushRequested {
-                flushRequested = false
+            if encryptPending {
                 encryptPendingWrites(context: context)
             }
         case .wantInput:
@@ -167,9 +140,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func readApplicationData(context: ChannelHandlerContext) {
         let chunkBytes = tlsContext.configuration.readChunkBytes
-        // Each turn consumes input or stops; the bound only guards against an OpenSSL that misreports progress.
+        // Each turn consumes a record or stops; the bound only guards against an OpenSSL that misreports progress.
         var turnsLeft = Int(BIO_ctrl_pending(SSL_get_rbio(connection.ssl))) + 64
-        while case .active = state, turnsLeft > 0 {
+        while stateMachine.isActive, turnsLeft > 0 {
             turnsLeft -= 1
             var buffer = context.channel.allocator.buffer(capacity: 0)
             switch connection.read(into: &buffer, chunkBytes: chunkBytes) {
@@ -181,8 +154,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 flushNetworkOutput(context: context)  // Post-handshake messages may need an answer.
                 return
             case .closed:
-                receivedCloseNotify = true
-                closeAfterCloseNotify(context: context, mode: .all, promise: nil)
+                if stateMachine.closeNotifyReceived() == .sendCloseNotify {
+                    failPendingWrites(TLSError(code: .connectionClosed, message: "the peer sent close_notify"))
+                    sendCloseNotifyThenClose(context: context, mode: .all, promise: nil)
+                }
                 return
             case .failed(let error):
                 fail(context: context, error)
@@ -194,58 +169,49 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handshakeCompleted() -> TLSHandshakeCompleted {
         TLSHandshakeCompleted(
             applicationProtocol: connection.applicationProtocol, protocolVersion: connection.protocolVersion,
-            cipherSuite: connection.cipherSuite, peer: connection.peerIdentity, sessionReused: connection.sessionReused)
+            cipherSuite: connection.cipherSuite, peer: connection.peerIdentity, sessionReused: connection.sessionReused,
+            serverName: connection.serverName)
     }
 
     // MARK: Outbound
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let buffer = unwrapOutboundIn(data)
-        switch state {
-        case .idle, .handshaking:
-            guard pendingWriteBytes + buffer.readableBytes <= tlsContext.configuration.pendingWriteBytesMax else {
-                // Dropping only this write would leave a gap in the stream: fail the whole connection instead.
-                let error = TLSError(
-                    code: .pendingWriteLimitExceeded,
-                    message: "more than \(tlsContext.configuration.pendingWriteBytesMax) bytes before handshake")
-                promise?.fail(error)
-                fail(context: context, error)
-                return
-            }
-        case .active:
-            break
-        case .closing, .closed:
-            promise?.fail(TLSError(code: .connectionClosed, message: "write after the TLS connection closed"))
-            return
+        switch stateMachine.write(bytes: buffer.readableBytes) {
+        case .enqueue:
+            pendingWrites.append((buffer, promise))
+        case .refuse(let error):
+            promise?.fail(error)
+        case .failConnection(let error):
+            promise?.fail(error)
+            fail(context: context, error)
         }
-        pendingWriteBytes += buffer.readableBytes
-        pendingWrites.append((buffer, promise))
     }
 
     public func flush(context: ChannelHandlerContext) {
-        switch state {
-        case .idle, .handshaking:
-            flushRequested = true
-        case .active:
+        switch stateMachine.flush() {
+        case .encryptPendingWrites:
             encryptPendingWrites(context: context)
-        case .closing, .closed:
+        case .deferred:
+            return
+        case .passThrough:
             context.flush()
         }
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        guard mode == .all || mode == .output else {
-            context.close(mode: mode, promise: promise)
-            return
-        }
-        switch state {
-        case .active:
+        // Encrypt what was written before the close, while the state machine still allows it.
+        if stateMachine.isActive, mode != .input {
             encryptPendingWrites(context: context)
-            closeAfterCloseNotify(context: context, mode: mode, promise: promise)
-        case .idle, .handshaking, .closing, .closed:
-            state = .closed
+        }
+        switch stateMachine.closeRequested(mode: mode) {
+        case .sendCloseNotify:
+            sendCloseNotifyThenClose(context: context, mode: mode, promise: promise)
+        case .closeNow:
             handshakeTimer?.cancel()
             failPendingWrites(TLSError(code: .connectionClosed, message: "the connection was closed"))
+            context.close(mode: mode, promise: promise)
+        case .passThrough:
             context.close(mode: mode, promise: promise)
         }
     }
@@ -257,28 +223,33 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let writes = pendingWrites
         pendingWrites.removeAll(keepingCapacity: true)
-        pendingWriteBytes = 0
-        let coalesceMax = tlsContext.configuration.writeCoalesceBytesMax
-        var failure: TLSError?
-        scratch.clear()
-        for write in writes where failure == nil {
-            if write.buffer.readableBytes >= coalesceMax {
-                failure = encryptScratch() ?? encrypt(write.buffer)
-            } else {
-                if scratch.readableBytes + write.buffer.readableBytes > coalesceMax {
-                    failure = encryptScratch()
-                }
-                var buffer = write.buffer
-                scratch.writeBuffer(&buffer)
-            }
-        }
-        failure = failure ?? encryptScratch()
-        if let failure {
+        stateMachine.pendingWritesDrained()
+        if let failure = encrypt(writes) {
             writes.forEach { $0.promise?.fail(failure) }
             fail(context: context, failure)
             return
         }
         flushNetworkOutput(context: context, promises: writes.compactMap(\.promise))
+    }
+
+    /// Feeds `writes` to OpenSSL: buffers under `writeCoalesceBytesMax` are gathered into one `SSL_write`.
+    private func encrypt(_ writes: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)]) -> TLSError? {
+        let coalesceMax = tlsContext.configuration.writeCoalesceBytesMax
+        scratch.clear()
+        for write in writes {
+            if write.buffer.readableBytes >= coalesceMax {
+                if let error = encryptScratch() ?? encrypt(write.buffer) {
+                    return error
+                }
+                continue
+            }
+            if scratch.readableBytes + write.buffer.readableBytes > coalesceMax, let error = encryptScratch() {
+                return error
+            }
+            var buffer = write.buffer
+            scratch.writeBuffer(&buffer)
+        }
+        return encryptScratch()
     }
 
     private func encryptScratch() -> TLSError? {
@@ -313,11 +284,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Sends our `close_notify`, then closes the socket (or its output side, for `mode` `.output`) once it is
     /// written, or after `closeNotifyTimeout` if the peer does not read.
-    private func closeAfterCloseNotify(
+    private func sendCloseNotifyThenClose(
         context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?
     ) {
-        state = .closing
-        failPendingWrites(TLSError(code: .connectionClosed, message: "the TLS connection is closing"))
         connection.shutdown()
         let written = context.eventLoop.makePromise(of: Void.self)
         flushNetworkOutput(context: context, promises: [written])
@@ -342,10 +311,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Sends any alert OpenSSL queued, reports `error` up the pipeline and closes.
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
-        guard state != .closed else {
+        guard stateMachine.failed() else {
             return
         }
-        state = .closed
         handshakeTimer?.cancel()
         failPendingWrites(error)
         flushNetworkOutput(context: context)
@@ -356,7 +324,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func failPendingWrites(_ error: TLSError) {
         let writes = pendingWrites
         pendingWrites = []
-        pendingWriteBytes = 0
+        stateMachine.pendingWritesDrained()
         writes.forEach { $0.promise?.fail(error) }
     }
 }

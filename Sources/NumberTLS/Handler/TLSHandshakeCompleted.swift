@@ -12,17 +12,21 @@ public struct TLSHandshakeCompleted: Sendable, Hashable {
     public var peer: TLSPeerIdentity?
     /// Whether an earlier session was resumed (no full handshake).
     public var sessionReused: Bool
+    /// The server name (SNI) the client asked for; on a client, the name it sent. `nil` when none was sent
+    /// (clients connecting by IP address send none).
+    public var serverName: String?
 
     /// Creates an event.
     public init(
         applicationProtocol: String?, protocolVersion: String, cipherSuite: String, peer: TLSPeerIdentity?,
-        sessionReused: Bool
+        sessionReused: Bool, serverName: String? = nil
     ) {
         self.applicationProtocol = applicationProtocol
         self.protocolVersion = protocolVersion
         self.cipherSuite = cipherSuite
         self.peer = peer
         self.sessionReused = sessionReused
+        self.serverName = serverName
     }
 }
 

@@ -39,6 +39,51 @@ struct OpenSSLPeerTests {
         try await group.shutdownGracefully()
     }
 
+    @Test(
+        "mutual TLS with openssl s_client: its certificate is verified and its identity exposed",
+        arguments: [true, false])
+    func sClientMutualTLS(presentsCertificate: Bool) async throws {
+        let files = try PKIFiles(pki)
+        defer { files.remove() }
+        var configuration = pki.serverConfiguration()
+        configuration.clientAuthentication = .required
+        configuration.trustRoots = .file(files.caCertificate)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await LoopbackEchoServer(group: group, context: TLSContext(configuration: configuration))
+        var arguments = [
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-alpn", "nrpc/1",
+            "-CAfile", files.caCertificate, "-verify_return_error", "-brief",
+        ]
+        if presentsCertificate {
+            arguments += ["-cert", files.clientCertificate, "-key", files.clientKey]
+        }
+        let peer = try OpenSSLProcess(arguments: arguments)
+        defer { peer.terminate() }
+        if presentsCertificate {
+            #expect(await peer.waitForOutput(containing: "CONNECTION ESTABLISHED"))
+            peer.send("mtls ping\n")
+            #expect(await peer.waitForOutput(containing: "mtls ping"), "\(peer.text)")
+            peer.closeInput()
+            #expect(await peer.waitForExit() == 0)
+            let peerIdentity = server.observations.snapshot.handshakes.first?.peer
+            #expect(peerIdentity?.commonName == "billing-service")
+            #expect(peerIdentity?.dnsNames == ["billing.internal"])
+        } else {
+            // TLS 1.3: s_client learns of the refusal on its first read; send a line to provoke it.
+            peer.send("no certificate\n")
+            let status = await peer.waitForExit()
+            #expect(status != nil && status != 0, "\(peer.text)")
+            try await Task.sleep(for: .milliseconds(100))
+            let observed = server.observations.snapshot
+            #expect(observed.handshakes.isEmpty)
+            #expect(observed.received.isEmpty)
+            let error = try #require(observed.errors.first)
+            #expect(error.openSSLErrors.joined().contains("peer did not return a certificate"), "\(error)")
+        }
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("openssl s_client offering only TLS 1.1 is refused; the server keeps serving")
     func tls11Refused() async throws {
         let files = try PKIFiles(pki)

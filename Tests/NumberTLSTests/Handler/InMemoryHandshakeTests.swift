@@ -23,6 +23,8 @@ struct InMemoryHandshakeTests {
         #expect(client.peer?.sha256Fingerprint.count == 64)
         #expect(server.peer == nil)
         #expect(!client.sessionReused)
+        #expect(server.serverName == "localhost")
+        #expect(client.serverName == "localhost")
 
         try pair.sendFromClient("hello server")
         try pair.sendFromServer("hello client")
@@ -137,12 +139,39 @@ struct InMemoryHandshakeTests {
         #expect(pair.clientEvents.errors.isEmpty)
     }
 
-    @Test("a peer that closes without close_notify is reported as an unclean shutdown")
+    @Test("a peer that closes without close_notify is reported as an unclean shutdown, on either side")
     func uncleanShutdown() throws {
         let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration())
         try pair.connect()
         pair.server.pipeline.fireChannelInactive()
         #expect(pair.serverEvents.tlsError?.code == .uncleanShutdown)
+        pair.client.pipeline.fireChannelInactive()
+        #expect(pair.clientEvents.tlsError?.code == .uncleanShutdown)
+    }
+
+    @Test("a client connecting by IP address sends no SNI")
+    func noSNIForIPAddress() throws {
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(), server: pki.serverConfiguration(), hostname: "127.0.0.1")
+        try pair.connect()
+        #expect(pair.serverEvents.handshake != nil)
+        #expect(pair.serverEvents.handshake?.serverName == nil)
+    }
+
+    @Test("close gives up waiting for close_notify to be written after closeNotifyTimeout")
+    func closeNotifyTimeout() throws {
+        var client = pki.clientConfiguration()
+        client.closeNotifyTimeout = .milliseconds(500)
+        let pair = try InMemoryPair(client: client, server: pki.serverConfiguration())
+        try pair.connect()
+        // Below TLS, a socket that never finishes writing (a peer that stopped reading).
+        try pair.client.pipeline.syncOperations.addHandler(StalledWrites(), position: .first)
+        let closed = pair.client.close()
+        pair.client.embeddedEventLoop.advanceTime(by: .milliseconds(499))
+        #expect(pair.client.isActive)
+        pair.client.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!pair.client.isActive)
+        try closed.wait()
     }
 
     @Test("a session stored by the cache is resumed on the next connection")
@@ -188,5 +217,22 @@ struct InMemoryHandshakeTests {
             }
             if !moved { return }
         }
+    }
+}
+
+/// Holds every write forever: the socket of a peer that stopped reading.
+private final class StalledWrites: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private var held: [EventLoopPromise<Void>?] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        held.append(promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        let held = self.held
+        self.held = []
+        held.forEach { $0?.fail(ChannelError.ioOnClosedChannel) }
+        context.close(mode: mode, promise: promise)
     }
 }
