@@ -144,7 +144,7 @@ extension Router {
             path: request.path,
             filters: listFilters(params, allowed: ["PhoneNumber", "FriendlyName", "Beta", "Origin"]),
             key: "incoming_phone_numbers", window: window,
-            items: window.items.map { incomingJSON($0, account: account) }, request: request)
+            items: window.items.map { incomingJSON($0, account: account, typed: type != nil) }, request: request)
         return .json(200, body)
     }
 }

@@ -6,10 +6,12 @@ extension Router {
         "/2010-04-01/Accounts/\(account)/IncomingPhoneNumbers/\(sid).json"
     }
 
-    static func incomingJSON(_ r: IncomingNumber, account: String) -> JSONValue {
+    /// The IncomingPhoneNumber resource. The typed sub-resources (`/Local.json`, ...) omit `type`, as their spec
+    /// schemas do.
+    static func incomingJSON(_ r: IncomingNumber, account: String, typed: Bool = false) -> JSONValue {
         let uri = incomingURI(account: account, sid: r.sid)
         func field(_ name: String) -> (String, JSONValue) { (name, .optional(r.fields[name])) }
-        return .object([
+        var pairs: [(String, JSONValue)] = [
             ("sid", .string(r.sid)), ("account_sid", .string(account)),
             ("phone_number", .string(r.number.phoneNumber)), ("friendly_name", .string(r.friendlyName)),
             ("capabilities", r.number.capabilities.resourceJSON), ("status", .string("in-use")),
@@ -30,7 +32,9 @@ extension Router {
                 "subresource_uris",
                 .object([("assigned_add_ons", .string(String(uri.dropLast(5)) + "/AssignedAddOns.json"))])
             ),
-        ])
+        ]
+        if typed { pairs.removeAll { $0.0 == "type" } }
+        return .object(pairs)
     }
 
     static func buy(
@@ -45,7 +49,7 @@ extension Router {
             try apply(params, to: &record, state: state, context: context)
             state.owned[record.sid] = record
             state.repeatPurchaseCounts[number.phoneNumber, default: 0] += 1
-            return wrote(.json(201, incomingJSON(record, account: account)))
+            return wrote(.json(201, incomingJSON(record, account: account, typed: type != nil)))
         }
         if context.configuration.behavior.enforceAddressRequirements, number.addressRequirements != "none",
             params["AddressSid"]?.isEmpty ?? true
@@ -58,7 +62,7 @@ extension Router {
         try apply(params, to: &record, state: state, context: context)
         record.sid = state.issueSid("PN")
         state.recordPurchase(record)
-        return wrote(.json(201, incomingJSON(record, account: account)))
+        return wrote(.json(201, incomingJSON(record, account: account, typed: type != nil)))
     }
 
     private static func chooseNumber(

@@ -27,6 +27,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             head = requestHead
             body.removeAll(keepingCapacity: true)
             tooLarge = false
+            // libcurl sends `Expect: 100-continue` before bodies over 1 KiB and waits a second without this.
+            if requestHead.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                let interim = HTTPResponseHead(version: requestHead.version, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+            }
         case .body(var buffer):
             // Check the limit before buffering (never hold more than requestBodyBytesMax).
             if body.count + buffer.readableBytes > engine.configuration.limits.requestBodyBytesMax {

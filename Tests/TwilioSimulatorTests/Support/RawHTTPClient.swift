@@ -102,6 +102,23 @@ enum RawHTTPClient {
         return parse(String(decoding: bytes, as: UTF8.self))
     }
 
+    /// Writes `text` as is and returns everything the server sends until it closes.
+    static func exchange(port: Int, text: String) async throws -> String {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let promise = group.next().makePromise(of: ([UInt8], Bool).self)
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+        let (bytes, _) = try await promise.futureResult.get()
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     private static func parse(_ text: String) -> RawOutcome {
         guard let split = text.range(of: "\r\n\r\n") else { return .closedWithoutResponse(reset: false) }
         let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@testable import TwilioSimulator
+
+/// Runs `validate_schemas.py` (Python + jsonschema) against an in-process simulator: every response the adapter can
+/// see must validate against Twilio's OpenAPI schemas (tightened; documented live differences handled narrowly).
+@Suite struct SchemaValidationTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Schemas")
+
+    /// Runs the script and returns its exit status and output, without blocking a cooperative thread.
+    private func validate(_ sim: TwilioSimulator) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var arguments = [
+            "python3", Self.directory.appendingPathComponent("validate_schemas.py").path,
+            "--base-url", sim.baseURL, "--account-sid", sim.credentials.accountSid,
+            "--auth-token", sim.credentials.authToken,
+            "--spec-dir", Self.directory.appendingPathComponent("twilio-openapi").path,
+        ]
+        if let ca = sim.caPEMPath { arguments += ["--cafile", ca] }
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (status, output)
+    }
+
+    @Test func everyResponseValidatesOverHTTP() async throws {
+        try await withSimulator { sim in
+            let (status, output) = try await validate(sim)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains(", 0 violations"))
+        }
+    }
+
+    @Test func everyResponseValidatesOverHTTPS() async throws {
+        let directory = NSTemporaryDirectory() + "twilio-sim-schema-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let sim = try await TwilioSimulator.start(
+            configuration: .defaults, tls: try SimulatorTLS.generated(directory: directory))
+        let (status, output) = try await validate(sim)
+        try await sim.shutdown()
+        #expect(status == 0, "\(output)")
+    }
+
+    @Test func aBrokenShapeIsCaught() async throws {
+        // A search answer that is not a search result must fail the check (the script is not vacuous): an
+        // injected "error" with HTTP 200 replaces every search body with an error-shaped one.
+        try await withSimulator { sim in
+            let error = TwilioError(status: 200, code: 0, message: "not a search result")
+            sim.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(error)))
+            let (status, output) = try await validate(sim)
+            #expect(status == 1)
+            #expect(output.contains("FAIL"))
+        }
+    }
+}
