@@ -23,9 +23,19 @@ extension ProtoEnum {
         self.init(rawValue: try container.decode(Int32.self))
     }
 
-    /// Encodes the raw varint value.
+    /// Encodes the raw varint value; for encoders that ask for names (`CodingUserInfoKey.protoEnumNames`, e.g. JSON
+    /// for people and scripts) the `.proto` name instead, as protobuf's JSON mapping does.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
+        if encoder.userInfo[.protoEnumNames] as? Bool == true, isKnown {
+            try container.encode(description)
+        } else {
+            try container.encode(rawValue)
+        }
     }
+}
+
+extension CodingUserInfoKey {
+    /// Set to `true` in an encoder's `userInfo` to have protobuf enums written as their `.proto` names.
+    public static let protoEnumNames = CodingUserInfoKey(rawValue: "numberd.protoEnumNames")!
 }

@@ -10,8 +10,9 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.getAccount) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
-            return GetAccountResponse(account: NumberAPI.Account(try service.account(request.accountId)))
+            let caller = try authorize(context, .read, accountId: request.accountId)
+            let account: NumberCore.Account = try service.account(caller.accountId)
+            return GetAccountResponse(account: NumberAPI.Account(account))
         }
 
         router.register(NumbersMethods.listAccounts) { request, context in

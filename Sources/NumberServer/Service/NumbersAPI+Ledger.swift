@@ -4,8 +4,8 @@ import NumberCore
 extension NumbersAPI {
     func registerLedger(into router: inout RPCRouter) {
         router.register(NumbersMethods.getBalance) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
-            let balance = try service.balance(accountId: request.accountId)
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            let balance = try service.balance(accountId: accountId)
             return GetBalanceResponse(
                 accountId: balance.accountId, balance: balance.balance, currency: balance.currency, held: balance.held,
                 available: balance.available)
@@ -13,7 +13,13 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.addFunds) { request, context in
             try authorize(context, .admin, accountId: request.accountId)
-            let account = try service.account(request.accountId)
+            let accountId = request.accountId
+            guard !accountId.isEmpty else {
+                throw RPCError(
+                    code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
+                    details: ["field": "account_id"])
+            }
+            let account = try service.account(accountId)
             if !request.currency.isEmpty, request.currency != account.currency {
                 throw RPCError(
                     code: .failedPrecondition,
@@ -21,44 +27,44 @@ extension NumbersAPI {
                     reason: "CURRENCY_MISMATCH", details: ["expected": account.currency, "got": request.currency])
             }
             let transaction = try await service.addFunds(
-                accountId: request.accountId, amount: request.amount, description: request.description.nonEmpty,
+                accountId: accountId, amount: request.amount, description: request.description.nonEmpty,
                 idempotencyKey: context.metadata["idempotency-key"])
             return AddFundsResponse(
                 transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
         }
 
         router.register(NumbersMethods.listTransactions) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let page = try service.listTransactions(
-                accountId: request.accountId, pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
+                accountId: accountId, pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
             return ListTransactionsResponse(
                 transactions: page.transactions.map {
-                    Transaction($0, phoneNumber: phoneNumber(of: $0, accountId: request.accountId))
+                    Transaction($0, phoneNumber: phoneNumber(of: $0, accountId: accountId))
                 },
                 nextPageToken: page.nextPageToken ?? "")
         }
 
         router.register(NumbersMethods.createTrunk) { request, context in
-            try authorize(context, .write, accountId: request.accountId)
+            let accountId = try authorize(context, .write, accountId: request.accountId).accountId
             let trunk = try await service.createTrunk(
-                accountId: request.accountId, name: request.name, providerTrunkSid: request.providerTrunkSid)
+                accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid)
             return CreateTrunkResponse(trunk: NumberAPI.Trunk(trunk, numberCount: 0))
         }
 
         router.register(NumbersMethods.listTrunks) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
-            let trunks = try service.listTrunks(accountId: request.accountId)
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            let trunks = try service.listTrunks(accountId: accountId)
             return ListTrunksResponse(
                 trunks: try trunks.map { trunk in
                     NumberAPI.Trunk(
                         trunk,
-                        numberCount: try service.trunkNumberCount(accountId: request.accountId, trunkId: trunk.id))
+                        numberCount: try service.trunkNumberCount(accountId: accountId, trunkId: trunk.id))
                 })
         }
 
         router.register(NumbersMethods.deleteTrunk) { request, context in
-            try authorize(context, .write, accountId: request.accountId)
-            try await service.deleteTrunk(accountId: request.accountId, trunkId: request.trunkId)
+            let accountId = try authorize(context, .write, accountId: request.accountId).accountId
+            try await service.deleteTrunk(accountId: accountId, trunkId: request.trunkId)
             return DeleteTrunkResponse()
         }
     }

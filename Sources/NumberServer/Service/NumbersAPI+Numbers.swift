@@ -5,7 +5,7 @@ import NumberCore
 extension NumbersAPI {
     func registerNumbers(into router: inout RPCRouter) {
         router.register(NumbersMethods.searchNumbers) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let limit = request.limit == 0 ? 20 : Int(request.limit)
             let query = ProviderSearchQuery(
                 country: request.country.uppercased(), type: try request.type.core(field: "type"),
@@ -13,7 +13,7 @@ extension NumbersAPI {
                 region: request.region.nonEmpty,
                 locality: request.locality.nonEmpty, postalCode: request.postalCode.nonEmpty,
                 capabilities: request.requiredCapabilities.required, limit: limit)
-            let result = try await service.search(query, accountId: request.accountId)
+            let result = try await service.search(query, accountId: accountId)
             return SearchNumbersResponse(
                 numbers: result.numbers.map { priced in
                     NumberAPI.AvailableNumber(
@@ -30,19 +30,20 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.purchaseNumbers) { request, context in
-            let key = try authorize(context, .write, accountId: request.accountId, purchasing: request.numbers.count)
+            let caller = try authorize(context, .write, accountId: request.accountId, purchasing: request.numbers.count)
+            let accountId = caller.accountId
             let purchase = PurchaseRequest(
-                accountId: request.accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
+                accountId: accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
                 type: try request.type.core(field: "type"), trunkId: request.trunkId,
                 currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"])
             let result: PurchaseResult
             do {
                 result = try await service.purchase(purchase)
             } catch {
-                rateLimiter.refund(key.accountId ?? key.id, numbers: request.numbers.count)
+                rateLimiter.refund(caller.key.accountId ?? caller.key.id, numbers: request.numbers.count)
                 throw error
             }
-            let trunks = try service.listTrunks(accountId: request.accountId)
+            let trunks = try service.listTrunks(accountId: accountId)
             let bought = result.numbers.map { number in
                 PurchasedNumber(
                     number: PhoneNumber(number, trunkName: trunks.first { $0.id == number.trunkId }?.name),
@@ -50,7 +51,7 @@ extension NumbersAPI {
                         Transaction($0, phoneNumber: number.phoneNumber)
                     } ?? Transaction())
             }
-            let balance = try service.balance(accountId: request.accountId)
+            let balance = try service.balance(accountId: accountId)
             return PurchaseNumbersResponse(
                 message: bought.count == 1
                     ? "Phone number purchased successfully" : "Phone numbers purchased successfully",
@@ -59,10 +60,10 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.listNumbers) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let page = try service.listNumbers(
                 NumberCore.ListNumbersRequest(
-                    accountId: request.accountId, status: try request.status.coreFilter(), trunkId: request.trunkId,
+                    accountId: accountId, status: try request.status.coreFilter(), trunkId: request.trunkId,
                     pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty))
             return ListNumbersResponse(
                 numbers: page.numbers.map { PhoneNumber($0.number, trunkName: $0.trunkName) },
@@ -71,13 +72,13 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.getNumber) { request, context in
-            try authorize(context, .read, accountId: request.accountId)
-            let listing = try service.number(accountId: request.accountId, numberId: request.numberId)
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            let listing = try service.number(accountId: accountId, numberId: request.numberId)
             return GetNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
         }
 
         router.register(NumbersMethods.updateNumber) { request, context in
-            try authorize(context, .write, accountId: request.accountId)
+            let accountId = try authorize(context, .write, accountId: request.accountId).accountId
             let trunkId: String?
             switch (request.assignTrunkId, request.unassignTrunk) {
             case (.some(let id), false) where !id.isEmpty: trunkId = id
@@ -89,14 +90,15 @@ extension NumbersAPI {
                     reason: "INVALID_FIELD", details: ["field": "assign_trunk_id"])
             }
             let listing = try await service.setTrunk(
-                accountId: request.accountId, numberId: request.numberId, trunkId: trunkId)
+                accountId: accountId, numberId: request.numberId, trunkId: trunkId)
             return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
         }
 
         router.register(NumbersMethods.releaseNumber) { request, context in
-            try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
+            let accountId = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
+                .accountId
             let result = try await service.release(
-                accountId: request.accountId, numberId: request.numberId, dryRun: request.dryRun)
+                accountId: accountId, numberId: request.numberId, dryRun: request.dryRun)
             let cycleDays =
                 Calendar.utc.dateComponents([.day], from: result.number.cycleStart, to: result.number.nextBillingDate)
                 .day ?? 0

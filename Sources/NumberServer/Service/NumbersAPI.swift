@@ -52,11 +52,20 @@ public struct NumbersAPI: Sendable {
         }
     }
 
-    /// Authenticates the caller and checks `access` to `accountId`; applies the rate limit. Returns the key.
+    /// The caller after authentication and authorization.
+    struct Caller {
+        /// The caller's key.
+        var key: NumberCore.ApiKey
+        /// The account the call acts on: the request's `account_id`, or the key's own account when that is empty.
+        var accountId: String
+    }
+
+    /// Authenticates the caller and checks `access` to the request's `account_id` (empty = the key's own
+    /// account); applies the rate limit.
     @discardableResult
     func authorize(
-        _ context: CallContext, _ access: Access, accountId: String?, purchasing: Int = 0
-    ) throws -> NumberCore.ApiKey {
+        _ context: CallContext, _ access: Access, accountId requested: String?, purchasing: Int = 0
+    ) throws -> Caller {
         guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.count > 7 else {
             throw RPCError(
                 code: .unauthenticated, message: "an API key is required: authorization: Bearer nk_…",
@@ -68,6 +77,7 @@ public struct NumbersAPI: Sendable {
         } catch {
             throw RPCError(code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
         }
+        let accountId = requested.flatMap { $0.isEmpty ? nil : $0 } ?? key.accountId ?? ""
         switch access {
         case .open:
             break
@@ -76,15 +86,16 @@ public struct NumbersAPI: Sendable {
                 throw RPCError(code: .permissionDenied, message: "this call needs an admin key", reason: "SCOPE_DENIED")
             }
         case .read, .write:
-            guard let accountId, !accountId.isEmpty else {
+            guard !accountId.isEmpty else {
                 throw RPCError(
-                    code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
+                    code: .invalidArgument, message: "account_id is required with an admin key",
+                    reason: "INVALID_FIELD",
                     details: ["field": "account_id"])
             }
             try service.authorize(key, accountId: accountId, write: access == .write)
         }
         try rateLimiter.admit(key.accountId ?? key.id, purchasing: purchasing)
-        return key
+        return Caller(key: key, accountId: accountId)
     }
 
     /// The phone number of a transaction's number, for display.

@@ -1,0 +1,74 @@
+import Foundation
+import NumberAPI
+import NumberTLS
+
+/// The layout of numberd's data directory:
+///
+/// ```
+/// <data-dir>/            mode 0700
+///   store/               the JSON journal and snapshots
+///   tls/ca.pem           local CA certificate (clients trust this)
+///   tls/ca-key.pem       its key, mode 0600
+///   tls/server.pem       server certificate for localhost, 127.0.0.1, ::1
+///   tls/server-key.pem   its key, mode 0600
+///   admin.key            the first admin API key, mode 0600
+/// ```
+public struct DataDirectory: Sendable {
+    /// The root.
+    public let root: String
+
+    /// Creates the layout description for `root` (nothing is touched).
+    public init(root: String) { self.root = root }
+
+    /// The store's folder.
+    public var store: String { root + "/store" }
+    /// The local CA certificate.
+    public var caCertificate: String { LocalDefaults.caCertificate(dataDirectory: root) }
+    var caKey: String { root + "/tls/ca-key.pem" }
+    var serverCertificate: String { root + "/tls/server.pem" }
+    var serverKey: String { root + "/tls/server-key.pem" }
+    /// The admin key written at first start.
+    public var adminKeyFile: String { LocalDefaults.adminKeyFile(dataDirectory: root) }
+
+    /// Creates the folders (mode 0700) if missing.
+    func prepare() throws {
+        for folder in [root, root + "/tls", store] {
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+    }
+
+    /// The server certificate and key, generated with a new local CA the first time. Returns whether it was made.
+    @discardableResult
+    func ensureServerCertificate() throws -> Bool {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: serverCertificate), manager.fileExists(atPath: serverKey),
+            manager.fileExists(atPath: caCertificate)
+        {
+            return false
+        }
+        let authority = try CertificateAuthority.generate(commonName: "numberd local CA")
+        try authority.write(certificateTo: caCertificate, privateKeyTo: caKey)
+        let issued = try authority.issueServerCertificate(commonName: "localhost")
+        try issued.write(certificateTo: serverCertificate, privateKeyTo: serverKey)
+        return true
+    }
+
+    /// The local CA, to issue the simulator's certificate.
+    func authority() throws -> CertificateAuthority {
+        try CertificateAuthority(
+            certificatePEM: String(contentsOfFile: caCertificate, encoding: .utf8),
+            privateKeyPEM: String(contentsOfFile: caKey, encoding: .utf8))
+    }
+
+    /// Writes the admin key secret (mode 0600, replacing nothing: an existing file is kept).
+    func writeAdminKey(_ secret: String) throws {
+        guard !FileManager.default.fileExists(atPath: adminKeyFile) else { return }
+        guard
+            FileManager.default.createFile(
+                atPath: adminKeyFile, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
+            throw ConfigurationError("cannot write \(adminKeyFile)")
+        }
+    }
+}

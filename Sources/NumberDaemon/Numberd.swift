@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import NIOCore
+import NumberCore
+import NumberServer
+import NumberTLS
+import Prometheus
+import ServiceLifecycle
+import TwilioSimulator
+
+/// numberd assembled from its configuration, ready to run as a ServiceLifecycle group.
+///
+/// ```swift
+/// let numberd = try await Numberd.prepare(configuration, logger: logger)
+/// let group = ServiceGroup(services: numberd.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// await numberd.close()
+/// ```
+public final class Numberd: Sendable {
+    /// The services, in start order; graceful shutdown stops them in reverse (the RPC server drains first, the
+    /// final snapshot is written last).
+    public let services: [any Service]
+    /// The RPC server (its `listeningAddress()` tells the port when `listen` used port 0).
+    public let server: NumberServer
+    /// The core.
+    public let service: NumberService
+    /// The data directory's layout.
+    public let dataDirectory: DataDirectory
+    /// The admin key secret if this start created it (first start of a data directory), else nil.
+    public let createdAdminKey: String?
+    /// The in-process Twilio simulator, in the default run.
+    public let simulator: TwilioSimulator?
+    private let provider: TwilioProvider
+    private let store: FileNumberStore
+
+    private init(
+        services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
+        createdAdminKey: String?, simulator: TwilioSimulator?, provider: TwilioProvider, store: FileNumberStore
+    ) {
+        self.services = services
+        self.server = server
+        self.service = service
+        self.dataDirectory = dataDirectory
+        self.createdAdminKey = createdAdminKey
+        self.simulator = simulator
+        self.provider = provider
+        self.store = store
+    }
+
+    /// Prepares the data directory, TLS, the provider, the store and the core, and builds the services.
+    public static func prepare(
+        _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
+    ) async throws -> Numberd {
+        let directory = DataDirectory(root: configuration.dataDirectory)
+        try directory.prepare()
+        if configuration.tlsCertificate == nil, try directory.ensureServerCertificate() {
+            logger.info("generated a local CA and server certificate", metadata: ["ca": "\(directory.caCertificate)"])
+        }
+        let serverTLS = try serverContext(configuration, directory)
+
+        let (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
+        let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store))
+        let service = try await NumberService.open(store: store, provider: provider, logger: logger)
+        let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
+
+        var router = RPCRouter()
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: configuration.rateLimits)).register(into: &router)
+        let server = NumberServer(
+            configuration: NumberServerConfiguration(
+                host: configuration.listen.host, port: configuration.listen.port,
+                connection: configuration.connectionLimits,
+                drainTimeout: .seconds(Int64(configuration.drainTimeoutSeconds))),
+            transport: .tls(serverTLS), router: router, logger: logger)
+
+        var services: [any Service] = [
+            PeriodicService(
+                name: "snapshot", intervalSeconds: configuration.snapshotIntervalSeconds, runAtStart: false,
+                logger: logger,
+                action: {
+                    try await store.writeSnapshot()
+                    return [:]
+                },
+                final: { try await store.writeSnapshot() }),
+            PeriodicService(
+                name: "billing", intervalSeconds: configuration.billingIntervalSeconds, runAtStart: true,
+                logger: logger,
+                action: {
+                    let report = try await service.runBilling()
+                    return [
+                        "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
+                        "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
+                    ]
+                }, final: nil),
+            PeriodicService(
+                name: "reconcile", intervalSeconds: configuration.reconcileIntervalSeconds, runAtStart: true,
+                logger: logger,
+                action: {
+                    let report = await service.reconcile()
+                    return [
+                        "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
+                        "releases": "\(report.releasesCompleted.count)", "unresolved": "\(report.unresolved.count)",
+                    ]
+                }, final: nil),
+        ]
+        if let metricsListen = configuration.metricsListen, let metrics {
+            services.append(
+                MetricsEndpoint(host: metricsListen.host, port: metricsListen.port, registry: metrics, logger: logger))
+        }
+        services.append(server)
+        return Numberd(
+            services: services, server: server, service: service, dataDirectory: directory,
+            createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store)
+    }
+
+    /// Releases what `prepare` opened: the provider's HTTP client, the simulator, the store.
+    public func close() async {
+        await provider.shutdown()
+        try? await simulator?.shutdown()
+        await store.close()
+    }
+
+    private static func serverContext(
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory
+    ) throws -> TLSContext {
+        let files = configuration.tlsCertificate ?? (directory.serverCertificate, directory.serverKey)
+        var tls = TLSConfiguration.server(certificateChain: .file(files.chain), privateKey: .file(files.key))
+        tls.applicationProtocols = ["nrpc/1"]
+        if let clientCA = configuration.clientCAFile {
+            tls.clientAuthentication = .required
+            tls.trustRoots = .file(clientCA)
+        }
+        return try TLSContext(configuration: tls)
+    }
+
+    /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA, reached through
+    /// the same adapter and libcurl.
+    private static func makeProvider(
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory, logger: Logger
+    ) async throws -> (TwilioProvider, TwilioSimulator?) {
+        switch configuration.provider {
+        case .twilio(let credentials):
+            logger.info("using Twilio", metadata: ["account": "\(credentials.accountSid)"])
+            return (
+                try TwilioProvider(configuration: TwilioConfiguration(credentials: credentials), logger: logger), nil
+            )
+        case .simulator(let seed):
+            let authority = try directory.authority()
+            let issued = try authority.issueServerCertificate(commonName: "twilio-sim")
+            var tls = TLSConfiguration.server(certificateChain: issued.certificateChain, privateKey: issued.privateKey)
+            tls.applicationProtocols = ["http/1.1"]
+            var simulatorConfiguration = SimulatorConfiguration.defaults
+            simulatorConfiguration.seed = seed
+            simulatorConfiguration.credentials = .generated(seed: seed)
+            let simulator = try await TwilioSimulator.start(
+                configuration: simulatorConfiguration,
+                tls: .numberTLS(context: try TLSContext(configuration: tls), caPEMPath: directory.caCertificate))
+            logger.info(
+                "no Twilio credentials: using the in-process Twilio simulator",
+                metadata: ["url": "\(simulator.baseURL)"])
+            let credentials = try TwilioCredentials.authToken(
+                accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
+            var twilio = TwilioConfiguration(credentials: credentials, endpoints: .all(at: simulator.baseURL))
+            twilio.http.tls.caFilePath = directory.caCertificate
+            return (try TwilioProvider(configuration: twilio, logger: logger), simulator)
+        }
+    }
+
+    /// Creates the first admin key when the store has none, writes it to `admin.key` (0600) and returns it.
+    private static func bootstrapAdminKey(
+        _ service: NumberService, _ directory: DataDirectory, logger: Logger
+    ) async throws -> String? {
+        let admins = try service.listApiKeys(accountId: nil).filter { $0.scope == .admin && $0.revokedAt == nil }
+        guard admins.isEmpty else { return nil }
+        let created = try await service.createApiKey(name: "bootstrap admin", scope: .admin, accountId: nil)
+        try directory.writeAdminKey(created.secret)
+        logger.info(
+            "created the first admin key", metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])
+        return created.secret
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import NumberAPI
+import NumberCore
+import NumberServer
+
+/// Everything `numberd` can be told, with the embedded defaults: no flags at all gives a working service on
+/// `127.0.0.1:7443` with a JSON store and TLS material in the default data directory and an in-process Twilio
+/// simulator. Values come from flags, then `NUMBERD_*` environment variables, then an optional JSON config file.
+public struct NumberdConfiguration: Sendable {
+    /// RPC listen address. Flag `--listen`, env `NUMBERD_LISTEN`, file `listen`. Default `127.0.0.1:7443`.
+    public var listen: HostAndPort
+    /// The data directory (store, TLS material, admin key). Flag `--data-dir`, env `NUMBERD_DATA_DIR`, file
+    /// `data-dir`. Default `$XDG_DATA_HOME/numberd` or `~/.local/share/numberd`.
+    public var dataDirectory: String
+    /// Prometheus text endpoint (`GET /metrics`), nil = off. Flag `--metrics-listen` (`off` disables), env
+    /// `NUMBERD_METRICS_LISTEN`, file `metrics-listen`. Default `127.0.0.1:9464`.
+    public var metricsListen: HostAndPort?
+    /// Where numbers come from: Twilio itself when credentials are configured (`TWILIO_ACCOUNT_SID` +
+    /// `TWILIO_AUTH_TOKEN`, or `TWILIO_API_KEY` + `TWILIO_API_SECRET`), else the in-process simulator.
+    public var provider: Provider
+    /// The server certificate chain and key (PEM files); nil = generated in the data directory from a local CA.
+    public var tlsCertificate: (chain: String, key: String)?
+    /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
+    public var clientCAFile: String?
+    /// How often due renewals and grace-period releases run. Default 60 s.
+    public var billingIntervalSeconds: Int
+    /// How often open purchase intents are reconciled with the provider (also once at start). Default 60 s.
+    public var reconcileIntervalSeconds: Int
+    /// How often a snapshot is written (also once at shutdown). Default 300 s.
+    public var snapshotIntervalSeconds: Int
+    /// Connection limits of the RPC server.
+    public var connectionLimits: NumberServerConfiguration.ConnectionLimits
+    /// Per-account rate limits and purchase cap.
+    public var rateLimits: RateLimiter.Limits
+    /// Graceful shutdown waits this long for open calls. Default 30 s.
+    public var drainTimeoutSeconds: Int
+
+    /// The provider of numbers.
+    public enum Provider: Sendable, Hashable {
+        /// The in-process Twilio simulator on loopback, with a deterministic inventory from `seed`.
+        case simulator(seed: UInt64)
+        /// Twilio's API with these credentials.
+        case twilio(TwilioCredentials)
+    }
+
+    /// A `host:port` pair.
+    public struct HostAndPort: Sendable, Hashable, CustomStringConvertible {
+        /// Host name or IP.
+        public var host: String
+        /// Port (0 = any free port).
+        public var port: Int
+
+        /// Creates a pair.
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// Parses `host:port` (IPv6 as `[::1]:7443`).
+        public init(parsing text: String) throws {
+            let pattern = text.hasPrefix("[") ? "]:" : ":"
+            guard let range = text.range(of: pattern, options: .backwards), let port = Int(text[range.upperBound...]),
+                (0...65535).contains(port)
+            else { throw ConfigurationError("'\(text)' is not host:port") }
+            var host = String(text[..<range.lowerBound])
+            if host.hasPrefix("[") { host.removeFirst() }
+            guard !host.isEmpty else { throw ConfigurationError("'\(text)' has no host") }
+            self.init(host: host, port: port)
+        }
+
+        /// `host:port`.
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// The embedded defaults.
+    public init(dataDirectory: String = NumberdConfiguration.defaultDataDirectory()) {
+        listen = HostAndPort(host: "127.0.0.1", port: 7443)
+        self.dataDirectory = dataDirectory
+        metricsListen = HostAndPort(host: "127.0.0.1", port: 9464)
+        provider = .simulator(seed: 1)
+        tlsCertificate = nil
+        clientCAFile = nil
+        billingIntervalSeconds = 60
+        reconcileIntervalSeconds = 60
+        snapshotIntervalSeconds = 300
+        connectionLimits = .defaults
+        rateLimits = .defaults
+        drainTimeoutSeconds = 30
+    }
+
+    /// The data directory when none is configured (`LocalDefaults.dataDirectory`, shared with the CLI).
+    public static func defaultDataDirectory(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        LocalDefaults.dataDirectory(environment: environment)
+    }
+
+    /// Applies, in order of precedence, explicit `flags` (already parsed, nil = not given), then the environment,
+    /// then the JSON config file (path from the flag or `NUMBERD_CONFIG`), over the defaults.
+    public static func resolve(
+        flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> NumberdConfiguration {
+        var file: [String: String] = [:]
+        if let path = flags["config"] ?? environment["NUMBERD_CONFIG"] {
+            file = try loadFile(path)
+        }
+        func value(_ key: String) -> String? {
+            flags[key] ?? environment["NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")]
+                ?? file[key]
+        }
+        var configuration = NumberdConfiguration(
+            dataDirectory: value("data-dir") ?? defaultDataDirectory(environment: environment))
+        if let listen = value("listen") { configuration.listen = try HostAndPort(parsing: listen) }
+        if let metrics = value("metrics-listen") {
+            configuration.metricsListen = metrics == "off" ? nil : try HostAndPort(parsing: metrics)
+        }
+        if let chain = value("tls-cert"), let key = value("tls-key") {
+            configuration.tlsCertificate = (chain, key)
+        } else if value("tls-cert") != nil || value("tls-key") != nil {
+            throw ConfigurationError("tls-cert and tls-key go together")
+        }
+        configuration.clientCAFile = value("client-ca")
+        if let seed = value("simulator-seed") {
+            guard let parsed = UInt64(seed) else { throw ConfigurationError("simulator-seed must be a number") }
+            configuration.provider = .simulator(seed: parsed)
+        }
+        do {
+            if let credentials = try TwilioCredentials.fromEnvironment(environment) {
+                configuration.provider = .twilio(credentials)
+            }
+        } catch {
+            throw ConfigurationError("Twilio credentials: \(error)")
+        }
+        configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
+        configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
+        configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
+        configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
+        if let max = value("connections-max") {
+            guard let parsed = Int(max), parsed > 0 else {
+                throw ConfigurationError("connections-max must be positive")
+            }
+            configuration.connectionLimits.connectionsMax = parsed
+        }
+        if let rate = value("rate-limit") {
+            guard let parsed = Double(rate), parsed > 0 else { throw ConfigurationError("rate-limit must be positive") }
+            configuration.rateLimits.callsPerSecond = parsed
+            configuration.rateLimits.callsBurst = parsed * 2
+        }
+        if let cap = value("purchase-cap") {
+            guard let parsed = Double(cap), parsed > 0 else {
+                throw ConfigurationError("purchase-cap must be positive")
+            }
+            configuration.rateLimits.purchasedNumbersPerHour = parsed
+        }
+        return configuration
+    }
+
+    private static func seconds(_ text: String?, default value: Int) throws -> Int {
+        guard let text else { return value }
+        guard let parsed = Int(text), parsed > 0, parsed <= 86_400 else {
+            throw ConfigurationError("'\(text)' is not a number of seconds between 1 and 86400")
+        }
+        return parsed
+    }
+
+    private static func loadFile(_ path: String) throws -> [String: String] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        guard data.count <= 1 << 20, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ConfigurationError("config file \(path) is not a JSON object (at most 1 MiB)")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in object {
+            switch value {
+            case let text as String: values[key] = text
+            case let number as NSNumber: values[key] = number.stringValue
+            default: throw ConfigurationError("config file \(path): \(key) must be a string or a number")
+            }
+        }
+        return values
+    }
+}
+
+/// A configuration value that cannot be used, said in one line.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public var description: String
+
+    init(_ description: String) { self.description = description }
+}

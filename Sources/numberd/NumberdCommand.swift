@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import NumberCore
+import NumberDaemon
+import Prometheus
+import ServiceLifecycle
+
+/// `numberd`: the phone-number service. With no flags it runs on its embedded defaults.
+@main
+struct NumberdCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "numberd",
+        abstract: "The numberd phone-number service (nrpc/1 over TLS).",
+        discussion: """
+            With no flags: data in ~/.local/share/numberd, TLS from a generated local CA, the Twilio simulator on \
+            loopback unless TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN (or TWILIO_API_KEY/TWILIO_API_SECRET) are set, RPC \
+            on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag also reads NUMBERD_<FLAG> and the config file.
+            """,
+        subcommands: [Serve.self, Verify.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the service (the default).")
+
+    @Option(help: "RPC listen address host:port (default 127.0.0.1:7443).") var listen: String?
+    @Option(name: .customLong("data-dir"), help: "Data directory (default ~/.local/share/numberd).") var dataDir:
+        String?
+    @Option(
+        name: .customLong("metrics-listen"), help: "Prometheus endpoint host:port, or off (default 127.0.0.1:9464).")
+    var metricsListen: String?
+    @Option(help: "A JSON config file of the same keys as the flags.") var config: String?
+    @Option(name: .customLong("tls-cert"), help: "Server certificate chain PEM (default: generated).") var tlsCert:
+        String?
+    @Option(name: .customLong("tls-key"), help: "Server private key PEM.") var tlsKey: String?
+    @Option(name: .customLong("client-ca"), help: "Require client certificates from this CA (mutual TLS).")
+    var clientCA: String?
+    @Option(name: .customLong("simulator-seed"), help: "Seed of the simulator's inventory (default 1).")
+    var simulatorSeed: String?
+    @Option(name: .customLong("rate-limit"), help: "Calls per second per account (default 500).") var rateLimit: String?
+    @Option(name: .customLong("purchase-cap"), help: "Numbers an account may buy per hour (default 100).")
+    var purchaseCap: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let flags: [String: String?] = [
+            "listen": listen, "data-dir": dataDir, "metrics-listen": metricsListen, "config": config,
+            "tls-cert": tlsCert,
+            "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
+            "purchase-cap": purchaseCap,
+        ]
+        let configuration: NumberdConfiguration
+        do {
+            configuration = try NumberdConfiguration.resolve(flags: flags.compactMapValues { $0 })
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let level =
+            Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["NUMBERD_LOG_LEVEL"] ?? "info")
+            ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "numberd")
+
+        let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry)
+        var banner = ""
+        if let secret = numberd.createdAdminKey {
+            banner +=
+                "numberd: created the first admin key (shown once, saved to \(numberd.dataDirectory.adminKeyFile)):\n"
+            banner += "  \(secret)\n"
+        }
+        banner +=
+            "numberd: serving nrpc/1 over TLS on \(configuration.listen); clients trust \(numberd.dataDirectory.caCertificate)\n"
+        // Unbuffered, so the one-time key reaches a pipe or a file at once.
+        FileHandle.standardOutput.write(Data(banner.utf8))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: numberd.services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await numberd.close()
+            throw error
+        }
+        await numberd.close()
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every invariant of a data directory offline and print what is wrong (exit 1 if anything).")
+
+    @Option(name: .customLong("data-dir"), help: "Data directory (default ~/.local/share/numberd).") var dataDir:
+        String?
+
+    func run() async throws {
+        let root = dataDir ?? NumberdConfiguration.defaultDataDirectory()
+        let store = root + "/store"
+        guard FileManager.default.fileExists(atPath: store) else {
+            print("numberd verify: no store at \(store)")
+            throw ExitCode(2)
+        }
+        let report = await verifyDataDirectory(URL(fileURLWithPath: store))
+        for problem in report.journal.problems { print("journal: \(problem)") }
+        for violation in report.violations { print("invariant: \(violation)") }
+        if let error = report.replayError { print("replay: \(error)") }
+        if let state = report.state {
+            print(
+                "state: \(state.accounts.count) accounts, \(state.numbers.count) numbers, "
+                    + "\(state.transactions.values.reduce(0) { $0 + $1.count }) transactions, \(state.intents.count) open intents"
+            )
+        }
+        print(report.isSound ? "numberd verify: OK" : "numberd verify: PROBLEMS FOUND")
+        if !report.isSound { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,288 @@
+import ArgumentParser
+import Foundation
+import NumberAPI
+import NumberClient
+
+struct Balance: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The balance: total, held by purchases in progress, available.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reporting {
+            let response = try await global.withClient {
+                try await $0.getBalance(GetBalanceRequest(accountId: global.accountId))
+            }
+            try global.output(response) {
+                print(
+                    "\(response.accountId): balance \(Format.money(response.balance, response.currency)), held \(Format.money(response.held, response.currency)), available \(Format.money(response.available, response.currency))"
+                )
+            }
+        }
+    }
+}
+
+struct Transactions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The ledger, newest first.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+    @Option(name: .customLong("page-token")) var pageToken: String?
+
+    func run() async throws {
+        try await reporting {
+            let response = try await global.withClient {
+                try await $0.listTransactions(
+                    ListTransactionsRequest(accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? "")
+                )
+            }
+            try global.output(response) {
+                Format.table(
+                    ["ID", "TIME", "KIND", "CHANGE", "BALANCE", "DESCRIPTION"],
+                    response.transactions.map {
+                        [
+                            $0.id, Format.date($0.createdAt), Format.name($0.kind, dropping: "TRANSACTION_KIND_"),
+                            Format.money($0.balanceChange, $0.currency), Format.money($0.balanceAfter, $0.currency),
+                            $0.description,
+                        ]
+                    })
+                if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+            }
+        }
+    }
+}
+
+struct Funds: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Credit an account (admin).", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "numbers funds add AMOUNT (in the account's currency, e.g. 25.00)")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Amount in major units, e.g. 25 or 25.50.") var amount: String
+        @Option var description: String?
+        @Option(name: .customLong("idempotency-key")) var idempotencyKey: String?
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient { client in
+                    let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
+                    guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
+                        throw CLIError(
+                            code: 3, message: "error: '\(amount)' is not a positive amount of \(account.currency)")
+                    }
+                    return try await client.addFunds(
+                        AddFundsRequest(
+                            accountId: account.id, amount: minor, currency: account.currency,
+                            description: description ?? ""),
+                        options: CallOptions(idempotencyKey: idempotencyKey))
+                }
+                try global.output(response) {
+                    print(
+                        "added \(Format.money(response.transaction.amount, response.transaction.currency)) (\(response.transaction.id)); balance \(Format.money(response.balance, response.transaction.currency))"
+                    )
+                }
+            }
+        }
+    }
+}
+
+struct Trunks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "SIP trunks.", subcommands: [Create.self, ListTrunks.self, Delete.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "numbers trunks create --name NAME [--sid TK…]")
+        @OptionGroup var global: GlobalOptions
+        @Option var name: String
+        @Option(help: "Twilio Elastic SIP trunk SID (TK…).") var sid: String = ""
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.createTrunk(
+                        CreateTrunkRequest(accountId: global.accountId, name: name, providerTrunkSid: sid))
+                }
+                try global.output(response) { print("created \(response.trunk.id) \(response.trunk.name)") }
+            }
+        }
+    }
+
+    struct ListTrunks: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "numbers trunks list")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.listTrunks(ListTrunksRequest(accountId: global.accountId))
+                }
+                try global.output(response) {
+                    Format.table(
+                        ["ID", "NAME", "PROVIDER SID", "NUMBERS"],
+                        response.trunks.map {
+                            [
+                                $0.id, $0.name, $0.providerTrunkSid.isEmpty ? "-" : $0.providerTrunkSid,
+                                "\($0.numberCount)",
+                            ]
+                        })
+                }
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "numbers trunks delete TRK_… (only without numbers)")
+        @OptionGroup var global: GlobalOptions
+        @Argument var id: String
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.deleteTrunk(DeleteTrunkRequest(accountId: global.accountId, trunkId: id))
+                }
+                try global.output(response) { print("deleted \(id)") }
+            }
+        }
+    }
+}
+
+struct Accounts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accounts (admin).", subcommands: [Create.self, ListAccounts.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "numbers accounts create --name NAME [--currency USD]")
+        @OptionGroup var global: GlobalOptions
+        @Option var name: String
+        @Option var currency: String = "USD"
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.createAccount(CreateAccountRequest(name: name, currency: currency))
+                }
+                try global.output(response) {
+                    print("created \(response.account.id) \(response.account.name) (\(response.account.currency))")
+                }
+            }
+        }
+    }
+
+    struct ListAccounts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "numbers accounts list")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+        @Option(name: .customLong("page-token")) var pageToken: String?
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.listAccounts(ListAccountsRequest(pageSize: pageSize, pageToken: pageToken ?? ""))
+                }
+                try global.output(response) {
+                    Format.table(
+                        ["ID", "NAME", "BALANCE", "STATUS"],
+                        response.accounts.map {
+                            [
+                                $0.id, $0.name, Format.money($0.balance, $0.currency),
+                                Format.name($0.status, dropping: "ACCOUNT_STATUS_"),
+                            ]
+                        })
+                    if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+                }
+            }
+        }
+    }
+}
+
+enum ScopeOption: String, ExpressibleByArgument, CaseIterable {
+    case admin, account, readOnly = "read-only"
+
+    var api: KeyScope {
+        switch self {
+        case .admin: return .admin
+        case .account: return .account
+        case .readOnly: return .readOnly
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "API keys (admin).", subcommands: [Create.self, ListKeys.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "numbers keys create [--scope account|read-only|admin] --name NAME (--account for account keys)")
+        @OptionGroup var global: GlobalOptions
+        @Option var scope: ScopeOption = .account
+        @Option var name: String = "cli"
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.createApiKey(
+                        CreateApiKeyRequest(
+                            accountId: scope == .admin ? "" : global.accountId, scope: scope.api, name: name))
+                }
+                try global.output(response) {
+                    print("created \(response.apiKey.id) (\(scope.rawValue)); the secret is shown once:")
+                    print(response.secret)
+                }
+            }
+        }
+    }
+
+    struct ListKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "numbers keys list [--account ACC_…]")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.listApiKeys(ListApiKeysRequest(accountId: global.accountId))
+                }
+                try global.output(response) {
+                    Format.table(
+                        ["ID", "SCOPE", "ACCOUNT", "NAME", "CREATED", "REVOKED"],
+                        response.apiKeys.map {
+                            [
+                                $0.id, Format.name($0.scope, dropping: "KEY_SCOPE_"),
+                                $0.accountId.isEmpty ? "-" : $0.accountId, $0.name,
+                                Format.date($0.createdAt), Format.date($0.revokedAt),
+                            ]
+                        })
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "numbers keys revoke KEY_…")
+        @OptionGroup var global: GlobalOptions
+        @Argument var id: String
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient { try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: id)) }
+                try global.output(response) { print("revoked \(response.apiKey.id)") }
+            }
+        }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Is the server serving?")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reporting {
+            let response = try await global.withClient { try await $0.healthCheck(HealthCheckRequest()) }
+            try global.output(response) {
+                print("\(Format.name(response.status, dropping: "SERVING_STATUS_")) (version \(response.version))")
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+import ArgumentParser
+import Foundation
+import NumberAPI
+import NumberClient
+
+enum NumberKind: String, ExpressibleByArgument, CaseIterable {
+    case local, tollFree = "toll-free", mobile
+
+    var api: NumberType {
+        switch self {
+        case .local: return .local
+        case .tollFree: return .tollFree
+        case .mobile: return .mobile
+        }
+    }
+}
+
+struct Search: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search the carrier's available numbers, with our prices.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "ISO country code.") var country: String = "US"
+    @Option(name: .customLong("area-code")) var areaCode: String?
+    @Option(help: "Digits, letters (keypad) and * wildcards the number must contain.") var contains: String?
+    @Option var region: String?
+    @Option var locality: String?
+    @Option(name: .customLong("postal-code")) var postalCode: String?
+    @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
+    @Flag(help: "Only numbers with voice.") var voice = false
+    @Flag(help: "Only numbers with SMS.") var sms = false
+    @Flag(help: "Only numbers with MMS.") var mms = false
+    @Option(help: "Most results (default 20, max 50).") var limit: Int32 = 20
+
+    func run() async throws {
+        try await reporting {
+            let request = SearchNumbersRequest(
+                accountId: global.accountId, country: country, type: type.api, areaCode: areaCode ?? "",
+                contains: contains ?? "", region: region ?? "", locality: locality ?? "", postalCode: postalCode ?? "",
+                requiredCapabilities: Capabilities(voice: voice, sms: sms, mms: mms), limit: limit)
+            let response = try await global.withClient { try await $0.searchNumbers(request) }
+            try global.output(response) {
+                Format.table(
+                    ["NUMBER", "LOCALITY", "REGION", "CAPABILITIES", "SETUP", "MONTHLY"],
+                    response.numbers.map {
+                        [
+                            $0.phoneNumber, $0.locality, $0.region, Format.capabilities($0.capabilities),
+                            Format.money($0.pricing.setupFee, $0.pricing.currency),
+                            Format.money($0.pricing.monthlyFee, $0.pricing.currency),
+                        ]
+                    })
+                print("\(response.numbers.count) shown, \(response.totalFound) found")
+            }
+        }
+    }
+}
+
+struct Buy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Buy numbers (all or nothing): setup fee + first month from the balance.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "E.164 numbers, e.g. +14155550100.") var numbers: [String]
+    @Option(help: "Assign to this trunk TRK_….") var trunk: String?
+    @Option(help: "ISO country code of the numbers.") var country: String = "US"
+    @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
+    @Option(name: .customLong("idempotency-key"), help: "Retry-safe key (default: a new one).") var idempotencyKey:
+        String?
+
+    func run() async throws {
+        try await reporting {
+            let request = PurchaseNumbersRequest(
+                accountId: global.accountId, country: country, numbers: numbers, trunkId: trunk, type: type.api)
+            let response = try await global.withClient {
+                try await $0.purchaseNumbers(request, options: CallOptions(idempotencyKey: idempotencyKey))
+            }
+            try global.output(response) {
+                Format.table(
+                    ["ID", "NUMBER", "TRUNK", "CHARGED", "NEXT BILLING"],
+                    response.numbers.map {
+                        [
+                            $0.number.id, $0.number.phoneNumber, $0.number.trunkId ?? "-",
+                            Format.money($0.transaction.amount, $0.transaction.currency),
+                            Format.date($0.number.nextBillingDate),
+                        ]
+                    })
+                print(
+                    "\(response.message): charged \(Format.money(response.totalCharged, response.currency)), balance \(Format.money(response.balanceAfter, response.currency))"
+                )
+            }
+        }
+    }
+}
+
+enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
+    case active, pastDue = "past-due", released
+
+    var api: NumberStatus {
+        switch self {
+        case .active: return .active
+        case .pastDue: return .pastDue
+        case .released: return .released
+        }
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The account's numbers and their monthly cost.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "active, past-due or released (default: all not released).") var status: StatusFilter?
+    @Option(help: "Only numbers on this trunk.") var trunk: String?
+    @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+    @Option(name: .customLong("page-token")) var pageToken: String?
+
+    func run() async throws {
+        try await reporting {
+            let request = ListNumbersRequest(
+                accountId: global.accountId, status: status?.api ?? .unspecified, trunkId: trunk, pageSize: pageSize,
+                pageToken: pageToken ?? "")
+            let response = try await global.withClient { try await $0.listNumbers(request) }
+            try global.output(response) {
+                Format.table(
+                    ["ID", "NUMBER", "STATUS", "TRUNK", "MONTHLY", "NEXT BILLING"],
+                    response.numbers.map {
+                        [
+                            $0.id, $0.phoneNumber, Format.name($0.status, dropping: "NUMBER_STATUS_"),
+                            $0.trunkName ?? $0.trunkId ?? "-", Format.money($0.pricing.monthlyFee, $0.pricing.currency),
+                            Format.date($0.nextBillingDate),
+                        ]
+                    })
+                print("\(response.total) numbers, \(Format.money(response.monthlyCost, response.currency)) per month")
+                if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+            }
+        }
+    }
+}
+
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One number in detail.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "NUM_….") var id: String
+
+    func run() async throws {
+        try await reporting {
+            let response = try await global.withClient {
+                try await $0.getNumber(GetNumberRequest(accountId: global.accountId, numberId: id))
+            }
+            try global.output(response) { printNumber(response.number) }
+        }
+    }
+}
+
+func printNumber(_ n: PhoneNumber) {
+    let rows: [(String, String)] = [
+        ("id", n.id), ("number", n.phoneNumber), ("name", n.friendlyName),
+        ("status", Format.name(n.status, dropping: "NUMBER_STATUS_")),
+        ("type", Format.name(n.type, dropping: "NUMBER_TYPE_")),
+        ("location", [n.locality, n.region, n.postalCode, n.country].filter { !$0.isEmpty }.joined(separator: ", ")),
+        ("capabilities", Format.capabilities(n.capabilities)),
+        ("trunk", n.trunkId.map { "\($0) \(n.trunkName ?? "")" } ?? "-"),
+        ("setup fee", Format.money(n.pricing.setupFee, n.pricing.currency)),
+        ("monthly fee", Format.money(n.pricing.monthlyFee, n.pricing.currency)),
+        ("purchased", Format.date(n.purchasedAt)), ("next billing", Format.date(n.nextBillingDate)),
+        ("released", Format.date(n.releasedAt)),
+    ]
+    for (label, value) in rows { print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(value)") }
+}
+
+struct Release: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Release a number for good, with a prorated refund; shows the refund and asks first.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "NUM_….") var id: String
+    @Flag(help: "Do not ask.") var yes = false
+    @Flag(name: .customLong("dry-run"), help: "Only show the refund.") var dryRun = false
+
+    func run() async throws {
+        try await reporting {
+            try await global.withClient { client in
+                let preview = try await client.releaseNumber(
+                    ReleaseNumberRequest(accountId: global.accountId, numberId: id, dryRun: true))
+                if dryRun {
+                    try global.output(preview) { printRelease(preview) }
+                    return
+                }
+                if !yes {
+                    let refund = Format.money(preview.finalBilling.proratedRefund, preview.finalBilling.currency)
+                    print(
+                        "Release \(preview.phoneNumber) (\(preview.id)) for good? Refund \(refund). Type 'yes' to go on: ",
+                        terminator: "")
+                    guard readLine()?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
+                        throw CLIError(code: 5, message: "not released (pass --yes to skip the question)")
+                    }
+                }
+                let response = try await client.releaseNumber(
+                    ReleaseNumberRequest(accountId: global.accountId, numberId: id))
+                try global.output(response) { printRelease(response) }
+            }
+        }
+    }
+}
+
+func printRelease(_ r: ReleaseNumberResponse) {
+    print("\(r.message): \(r.phoneNumber) (\(r.id)) at \(Format.date(r.releasedAt))")
+    print(
+        "refund \(Format.money(r.finalBilling.proratedRefund, r.finalBilling.currency)): \(r.finalBilling.description)")
+}
+
+struct TrunkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trunk", abstract: "Route a number to a SIP trunk or take it off.",
+        subcommands: [Assign.self, Unassign.self])
+
+    struct Assign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "numbers trunk assign NUM_… TRK_…")
+        @OptionGroup var global: GlobalOptions
+        @Argument var number: String
+        @Argument var trunk: String
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.updateNumber(
+                        UpdateNumberRequest(accountId: global.accountId, numberId: number, assignTrunkId: trunk))
+                }
+                try global.output(response) { printNumber(response.number) }
+            }
+        }
+    }
+
+    struct Unassign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "numbers trunk unassign NUM_…")
+        @OptionGroup var global: GlobalOptions
+        @Argument var number: String
+
+        func run() async throws {
+            try await reporting {
+                let response = try await global.withClient {
+                    try await $0.updateNumber(
+                        UpdateNumberRequest(accountId: global.accountId, numberId: number, unassignTrunk: true))
+                }
+                try global.output(response) { printNumber(response.number) }
+            }
+        }
+    }
+}

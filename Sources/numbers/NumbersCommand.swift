@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NumberAPI
+import NumberClient
+import NumberTLS
+
+/// `numbers`: the operator's CLI for numberd.
+@main
+struct NumbersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "numbers",
+        abstract: "Search, buy, list and release phone numbers on a numberd server.",
+        discussion: """
+            With no connection flags it talks to the local default server (127.0.0.1:7443) with the admin key and \
+            CA from the local data directory (~/.local/share/numberd, or $NUMBERD_DATA_DIR).
+            Exit codes: 0 ok, 1 other error, 3 invalid argument, 4 not found, 5 failed precondition (e.g. \
+            insufficient balance), 6 unauthenticated or permission denied, 7 unavailable or timed out, 8 rate \
+            limited, 64 usage.
+            """,
+        subcommands: [
+            Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
+            Transactions.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Health.self,
+        ])
+}
+
+/// Connection and output options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "Server host:port (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
+    @Option(help: "API key nk_… (env NUMBERS_KEY; default the local admin key).") var key: String?
+    @Option(help: "CA certificate PEM to trust (env NUMBERS_CA; default the local data directory's).") var ca: String?
+    @Option(help: "Account ACC_… (needed with an admin key; env NUMBERS_ACCOUNT).") var account: String?
+    @Flag(help: "Print the response message as JSON.") var json = false
+    @Option(help: "Call deadline in seconds (default 30).") var timeout: Int = 30
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var accountId: String { account ?? environment["NUMBERS_ACCOUNT"] ?? "" }
+
+    func clientConfiguration() throws -> NumbersClientConfiguration {
+        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
+        let address = server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw ValidationError("--server must be host:port, not \(address)")
+        }
+        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var apiKey = key ?? environment["NUMBERS_KEY"]
+        if apiKey == nil {
+            apiKey =
+                (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let caPath = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)
+        guard FileManager.default.fileExists(atPath: caPath) else {
+            throw CLIError(code: 7, message: "no CA certificate at \(caPath): pass --ca or start numberd first")
+        }
+        return NumbersClientConfiguration(
+            host: host, port: port, apiKey: apiKey, trustRoots: .file(caPath), defaultTimeout: .seconds(Int64(timeout)))
+    }
+
+    /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class.
+    func withClient<T: Sendable>(_ body: (NumbersClient) async throws -> T) async throws -> T {
+        do {
+            return try await withNumbersClient(try clientConfiguration(), body)
+        } catch let error as RPCError {
+            throw CLIError(code: CLIError.exitCode(for: error.code), message: "error: \(error)")
+        }
+    }
+
+    /// Prints `message` as JSON (enum names, camelCase fields) when `--json`, else runs `human`.
+    func output<M: Encodable>(_ message: M, human: () -> Void) throws {
+        guard json else {
+            human()
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.userInfo[.protoEnumNames] = true
+        print(String(decoding: try encoder.encode(message), as: UTF8.self))
+    }
+}
+
+/// A failure the CLI reports in one line with a chosen exit code.
+struct CLIError: Error, CustomStringConvertible {
+    var code: Int32
+    var message: String
+
+    var description: String { message }
+
+    static func exitCode(for status: StatusCode) -> Int32 {
+        switch status {
+        case .invalidArgument, .outOfRange: return 3
+        case .notFound: return 4
+        case .failedPrecondition, .alreadyExists, .aborted: return 5
+        case .unauthenticated, .permissionDenied: return 6
+        case .unavailable, .deadlineExceeded, .cancelled: return 7
+        case .resourceExhausted: return 8
+        default: return 1
+        }
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Runs the command body, turning a `CLIError` into its message on stderr and its exit code.
+    func reporting(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as CLIError {
+            FileHandle.standardError.write(Data((error.message + "\n").utf8))
+            throw ExitCode(error.code)
+        }
+    }
+}
