@@ -247,6 +247,15 @@ let package = Package(
             dependencies: ["NumberClient", "NumberWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "NumberDaemonTests",
+            dependencies: [
+                "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"], swiftSettings: strict),
         .testTarget(
             name: "NumberCoreTests",

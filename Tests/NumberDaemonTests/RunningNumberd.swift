@@ -1,0 +1,92 @@
+import CurlHTTP
+import Foundation
+import Logging
+import NumberAPI
+import NumberClient
+import NumberDaemon
+import ServiceLifecycle
+import TwilioSimulator
+
+let quietLogger = Logger(label: "numberd-e2e", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// numberd on its embedded defaults (in-process simulator, generated TLS, JSON store) in a temporary data directory,
+/// listening on 127.0.0.1:0.
+struct RunningNumberd {
+    let numberd: Numberd
+    let port: Int
+    let adminKey: String
+    let dataDirectory: String
+
+    var simulator: TwilioSimulator { numberd.simulator! }
+
+    func client(key: String? = nil) -> NumbersClientConfiguration {
+        NumbersClientConfiguration(
+            host: "127.0.0.1", port: port, apiKey: key ?? adminKey,
+            trustRoots: .file(numberd.dataDirectory.caCertificate), retry: .none)
+    }
+
+    /// Creates an Elastic SIP trunk at the simulator over its HTTPS API (as an operator would at Twilio).
+    func createProviderTrunk(name: String) async throws -> String {
+        var http = HTTPClientConfiguration.defaults
+        http.tls.caFilePath = numberd.dataDirectory.caCertificate
+        return try await withCurlHTTPClient(configuration: http) { client in
+            let response = try await client.execute(
+                HTTPRequest(
+                    method: .post, url: simulator.baseURL + "/v1/Trunks",
+                    headers: [HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType)],
+                    body: Array(FormURLEncoding.encode([("FriendlyName", name)]).utf8),
+                    basicAuth: BasicCredentials(
+                        username: simulator.credentials.accountSid, password: simulator.credentials.authToken)))
+            let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+            guard response.status == 201, let sid = json?["sid"] as? String else {
+                throw RPCError(code: .internal, message: "trunk creation at the simulator failed: \(response.status)")
+            }
+            return sid
+        }
+    }
+}
+
+/// Runs numberd for the duration of `body`, then shuts it down gracefully.
+func withNumberd(_ body: (RunningNumberd) async throws -> Void) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-e2e-\(UUID())").path
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var configuration = NumberdConfiguration(dataDirectory: directory)
+    configuration.listen.port = 0
+    configuration.metricsListen = nil
+    let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+    let group = ServiceGroup(services: numberd.services, logger: quietLogger)
+    var failure: (any Error)?
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            let port = try await numberd.server.listeningAddress().port!
+            try await body(
+                RunningNumberd(
+                    numberd: numberd, port: port, adminKey: numberd.createdAdminKey!, dataDirectory: directory))
+        } catch {
+            failure = error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.next()
+    }
+    await numberd.close()
+    if let failure { throw failure }
+}
+
+/// An account with `funds` minor units of USD and an account-scoped key.
+struct TestAccount {
+    let id: String
+    let key: String
+}
+
+func makeAccount(
+    _ admin: NumbersClient, name: String, funds: Int64, scope: KeyScope = .account
+) async throws -> TestAccount {
+    let account = try await admin.createAccount(CreateAccountRequest(name: name, currency: "USD")).account
+    if funds > 0 {
+        _ = try await admin.addFunds(AddFundsRequest(accountId: account.id, amount: funds, currency: "USD"))
+    }
+    let key = try await admin.createApiKey(
+        CreateApiKeyRequest(accountId: account.id, scope: scope, name: "\(name) key"))
+    return TestAccount(id: account.id, key: key.secret)
+}
