@@ -5,7 +5,7 @@ extension FileJournal {
     /// Opens (creating if needed) the journal in `directory` and recovers the state.
     ///
     /// Loads the newest snapshot that passes its checksum (a damaged one is renamed `*.damaged-<ms>` and the previous
-    /// one used), replays every later record through `apply`, and cuts a torn last record off the last segment
+    /// one used; one that passes its checksum but does not decode as `State` refuses the open), replays every later record through `apply`, and cuts a torn last record off the last segment
     /// (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset for a
     /// damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
     /// (`missingJournal`) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.
@@ -104,6 +104,8 @@ extension FileJournal {
                 switch SnapshotCheck.check(bytes, seq: seq, as: State.self) {
                 case .success(let frame):
                     return (seq, frame.state)
+                case .failure(let reason) where reason.intact:
+                    throw JournalError(.corruptRecord, "snapshot unusable: \(reason)", file: layout.path(name))
                 case .failure(let reason):
                     let aside = JournalLayout.damagedName(snapshot: name, millis: JournalLayout.nowMillis())
                     options.logger.error(

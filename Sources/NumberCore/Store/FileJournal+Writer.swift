@@ -95,7 +95,16 @@ extension FileJournal {
         case .failure(let failure):
             failStop(failure, waiting: batch.map(\.continuation))
         case .success(let segmentFull):
-            shared.withLock { $0.durableSeq = lastSeq }
+            // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
+            let failure = shared.withLock { state -> JournalFailure? in
+                if state.failure == nil { state.durableSeq = lastSeq }
+                return state.failure
+            }
+            if let failure {
+                let error = JournalError(.failed, "the journal stopped after a failed \(failure)")
+                for pending in batch { pending.continuation.resume(throwing: error) }
+                return
+            }
             for (index, pending) in batch.enumerated() {
                 pending.continuation.resume(returning: firstSeq + UInt64(index))
             }

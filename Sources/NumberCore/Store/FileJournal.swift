@@ -80,6 +80,11 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         self.shared = Mutex(Shared(nextSeq: lastSeq + 1, durableSeq: lastSeq, snapshotSeq: snapshotSeq))
     }
 
+    deinit {
+        // Dropped without `close`: the writer is idle (it holds `self` while it runs), so release the files here.
+        releaseFiles()
+    }
+
     /// The seq of the last durable record.
     public var durableSeq: UInt64 { shared.withLock { $0.durableSeq } }
 

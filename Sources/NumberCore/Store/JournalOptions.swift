@@ -24,8 +24,8 @@ public struct JournalOptions: Sendable {
         public var batchBytesMax: Int
         /// A segment past this size is closed and a new one started, even without a snapshot. Default 64 MiB.
         public var segmentBytesMax: Int
-        /// Largest segment file read at open (a segment can exceed `segmentBytesMax` by one batch).
-        /// Default 256 MiB.
+        /// Largest segment file read at open; must hold `segmentBytesMax` plus one batch with its line overhead
+        /// (checked by `open`). Default 256 MiB.
         public var segmentReadBytesMax: Int
         /// Largest snapshot file written or read. Default 1 GiB.
         public var snapshotBytesMax: Int
@@ -53,6 +53,16 @@ public struct JournalOptions: Sendable {
 
         /// The documented defaults.
         public static let defaults = Limits()
+
+        /// The most bytes a line adds around its events: `{"seq":` + 20 digits + `,"time":` + 20 characters +
+        /// `,"events":` + the 18-byte trailer + the newline.
+        static let lineOverheadBytesMax = 7 + 20 + 8 + 20 + 10 + 18 + 1
+
+        /// The largest a segment can get: just under `segmentBytesMax`, plus one batch (which always takes at
+        /// least one record, even one larger than `batchBytesMax`).
+        var segmentBytesGrowthMax: Int {
+            segmentBytesMax + max(batchBytesMax, recordBytesMax) + batchRecordsMax * Self.lineOverheadBytesMax
+        }
     }
 
     /// Size and count limits.
@@ -99,7 +109,10 @@ public struct JournalOptions: Sendable {
             (limits.batchRecordsMax > 0, "batchRecordsMax must be positive"),
             (limits.batchBytesMax > 0, "batchBytesMax must be positive"),
             (limits.segmentBytesMax > 0, "segmentBytesMax must be positive"),
-            (limits.segmentReadBytesMax > limits.segmentBytesMax, "segmentReadBytesMax must exceed segmentBytesMax"),
+            (
+                limits.segmentReadBytesMax >= limits.segmentBytesGrowthMax,
+                "segmentReadBytesMax must hold a full segment plus one batch (\(limits.segmentBytesGrowthMax) bytes)"
+            ),
             (limits.snapshotBytesMax > 0, "snapshotBytesMax must be positive"),
             (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
         ]

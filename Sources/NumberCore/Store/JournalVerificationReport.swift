@@ -60,6 +60,8 @@ public struct JournalVerificationReport: Sendable, Hashable {
     public var segments: [Segment] = []
     /// The snapshots, ascending.
     public var snapshots: [Snapshot] = []
+    /// Files set aside by earlier recoveries (`*.torn-<ms>`, `*.damaged-<ms>`): not problems, kept for inspection.
+    public var keptAside: [String] = []
     /// The last good record's seq over all segments, 0 if none.
     public var lastSeq: UInt64 = 0
 

@@ -59,6 +59,7 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
             problem(.error, "io", layout.directory, "cannot list the directory: \(error)")
             return
         }
+        report.keptAside = names.filter { $0.contains(".torn-") || $0.contains(".damaged-") }
         for name in names where JournalLayout.isSnapshotTemp(name) {
             problem(.warning, "leftoverFile", name, "snapshot temp file left by a crash (open removes it)")
         }
@@ -86,6 +87,9 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
             switch SnapshotCheck.check(bytes, seq: seq, as: State.self) {
             case .success:
                 report.snapshots.append(.init(file: name, seq: seq, valid: true))
+            case .failure(let reason) where reason.intact:
+                report.snapshots.append(.init(file: name, seq: seq, valid: false))
+                problem(.error, "corruptRecord", name, "\(reason) (open refuses it)")
             case .failure(let reason):
                 report.snapshots.append(.init(file: name, seq: seq, valid: false))
                 problem(.warning, "damagedSnapshot", name, "\(reason) (open falls back to an older snapshot)")

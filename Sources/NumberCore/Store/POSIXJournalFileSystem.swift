@@ -123,7 +123,10 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
     /// A record lock belongs to the process, so it is not inherited by a child being spawned (a `flock` would
     /// be, and would stay held by that child until it execs); the registry refuses a second open in this process.
     public func lockDirectory(_ path: String) throws -> JournalFileHandle {
-        let lockPath = path + "/LOCK"
+        // The real path, so two spellings of one directory (symlinks, `..`) meet in the registry.
+        guard let resolved = realpath(path, nil) else { throw failure("realpath", path) }
+        let lockPath = String(cString: resolved) + "/LOCK"
+        free(resolved)
         let inserted = Self.lockedInProcess.withLock { $0.insert(lockPath).inserted }
         guard inserted else {
             throw JournalError(.locked, "the data directory is in use by another journal", file: lockPath)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One good record found in a segment.
 package struct ScannedRecord<Event> {
     package var seq: UInt64
@@ -37,12 +39,14 @@ package struct SegmentScan<Event> {
 package enum SegmentScanner {
     /// Scans `bytes`, a segment whose first record must have seq `firstSeq`.
     ///
-    /// A damaged LAST line (no newline, bad checksum, not parsable) is a torn tail; a damaged line followed by
-    /// more bytes is corruption. Every problem is reported; scanning continues after one.
+    /// A damaged LAST line (no newline, or a bad checksum) is a torn tail; a damaged line followed by more bytes
+    /// is corruption, and so is any line whose checksum holds but which does not decode (a crash cannot produce
+    /// it, so cutting it could drop an acknowledged record). Every problem is reported; scanning continues.
     package static func scan<Event: Decodable>(
         _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
     ) -> SegmentScan<Event> {
         var scan = SegmentScan<Event>(lastSeq: firstSeq &- 1)
+        let decoder = JSONDecoder()
         var expected = firstSeq
         var start = 0
         while start < bytes.count {
@@ -50,7 +54,10 @@ package enum SegmentScanner {
             let end = newline ?? bytes.count
             let next = newline.map { $0 + 1 } ?? bytes.count
             let isLast = next == bytes.count
-            switch check(bytes[start..<end], hasNewline: newline != nil, as: type) {
+            switch check(bytes[start..<end], hasNewline: newline != nil, decoder: decoder, as: type) {
+            case .undecodable(let reason):
+                // The checksum holds, so the bytes are what was written: not a torn write, wherever it is.
+                scan.issues.append(.corrupt(offset: start, reason: reason))
             case .failure(let reason):
                 if isLast {
                     scan.torn = TornTail(offset: start, length: bytes.count - start, reason: reason)
@@ -73,18 +80,21 @@ package enum SegmentScanner {
 
     private enum LineCheck<Event: Decodable> {
         case success(RecordFrame<Event>)
+        /// Incomplete or failing its checksum: what a crash mid-append leaves.
         case failure(String)
+        /// Intact bytes that do not decode as a record of `Event`.
+        case undecodable(String)
     }
 
     private static func check<Event: Decodable>(
-        _ line: ArraySlice<UInt8>, hasNewline: Bool, as type: Event.Type
+        _ line: ArraySlice<UInt8>, hasNewline: Bool, decoder: JSONDecoder, as type: Event.Type
     ) -> LineCheck<Event> {
         guard hasNewline else { return .failure("incomplete line (no newline)") }
         guard ChecksummedLine.verify(line) else { return .failure("checksum mismatch or malformed trailer") }
         do {
-            return .success(try JournalCodec.decode(RecordFrame<Event>.self, line))
+            return .success(try decoder.decode(RecordFrame<Event>.self, from: Data(line)))
         } catch {
-            return .failure("not a journal record: \(error)")
+            return .undecodable("checksum is valid but the line does not decode as a record: \(error)")
         }
     }
 }

@@ -12,10 +12,10 @@ package enum SnapshotCheck {
         do {
             frame = try JournalCodec.decode(SnapshotFrame<State>.self, line)
         } catch {
-            return .failure(SnapshotProblem("not a snapshot: \(error)"))
+            return .failure(SnapshotProblem("checksum is valid but it does not decode: \(error)", intact: true))
         }
         guard frame.seq == seq else {
-            return .failure(SnapshotProblem("holds seq \(frame.seq) but the file name says \(seq)"))
+            return .failure(SnapshotProblem("holds seq \(frame.seq) but the file name says \(seq)", intact: true))
         }
         return .success(frame)
     }
@@ -24,5 +24,11 @@ package enum SnapshotCheck {
 /// Why a snapshot file is unusable.
 package struct SnapshotProblem: Error, Sendable, Hashable, CustomStringConvertible {
     package var description: String
-    package init(_ description: String) { self.description = description }
+    /// The bytes pass their checksum: not damage but a mismatch (another state type, a renamed file), which
+    /// falling back would hide.
+    package var intact: Bool
+    package init(_ description: String, intact: Bool = false) {
+        self.description = description
+        self.intact = intact
+    }
 }

@@ -188,6 +188,8 @@ struct CrashTests {
             apply: { state, event in state.keys.append("\(event.writer)-\(event.index)") })
         #expect(opened.recovery.tornFiles.isEmpty != point.expectTorn)
         await opened.journal.close()
+        let kept = JournalVerifier.verify(directory: directory.url).keptAside
+        #expect(kept.count == (point.expectTorn ? 1 : 0), "\(kept)")
         let lastSeq = try await checkRecovered(directory, acks: first.acks, context: point.name)
         // And the journal carries on normally.
         let second = try await runChild(directory: directory, writers: 2, perWriter: 5, snapshotEvery: 4)

@@ -207,4 +207,43 @@ struct FileJournalRecoveryTests {
         #expect(reopened.lastSeq == 5)
         await reopened.journal.close()
     }
+
+    @Test("an intact last line that does not decode is an error, never cut as torn")
+    func undecodableLastLine() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        var bytes = try directory.bytes(segment)
+        let foreign = JournalCodec.recordLine(seq: 3, time: 1, eventsJSON: Array(#"[{"unknown":1}]"#.utf8))
+        bytes += foreign
+        try directory.write(segment, bytes)
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .corruptRecord)
+        #expect(error?.offset == bytes.count - foreign.count)
+        #expect(try directory.bytes(segment) == bytes)
+    }
+
+    @Test("an intact snapshot that does not decode refuses to start instead of falling back")
+    func undecodableSnapshot() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        let name = "snapshot-00000000000000000002.json"
+        try directory.write(name, JournalCodec.snapshotLine(seq: 2, time: 1, stateJSON: Array(#"{"other":true}"#.utf8)))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .corruptRecord)
+        #expect(directory.snapshots() == [name])
+    }
+
+    @Test("a snapshot whose seq differs from its name refuses to start")
+    func snapshotSeqMismatch() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        let state = try JournalCodec.encodeJSON(ToyState())
+        try directory.write(
+            "snapshot-00000000000000000002.json", JournalCodec.snapshotLine(seq: 1, time: 1, stateJSON: state))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .corruptRecord)
+    }
 }

@@ -1,0 +1,130 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// Options, locking, retention and snapshot verification of `FileJournal`.
+@Suite("FileJournal lifecycle")
+struct FileJournalLifecycleTests {
+    func open(
+        _ directory: TempDirectory, options: JournalOptions = quietOptions()
+    ) throws -> OpenedJournal<ToyFileJournal> {
+        try ToyFileJournal.open(directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+    }
+
+    static let invalidLimits: [(String, JournalOptions.Limits)] = [
+        ("recordBytesMax 0", .init(recordBytesMax: 0)),
+        ("queueBytesMax below recordBytesMax", .init(recordBytesMax: 100, queueBytesMax: 99)),
+        ("queueRecordsMax 0", .init(queueRecordsMax: 0)),
+        ("batchRecordsMax 0", .init(batchRecordsMax: 0)),
+        ("batchBytesMax 0", .init(batchBytesMax: 0)),
+        ("segmentBytesMax 0", .init(segmentBytesMax: 0)),
+        ("segmentReadBytesMax too small", .init(segmentBytesMax: 1 << 20, segmentReadBytesMax: 1 << 20)),
+        ("snapshotBytesMax 0", .init(snapshotBytesMax: 0)),
+    ]
+
+    @Test("out-of-range options are refused with invalidOptions", arguments: 0..<invalidLimits.count)
+    func invalidOptions(index: Int) throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.limits = Self.invalidLimits[index].1
+        let error = #expect(throws: JournalError.self, "\(Self.invalidLimits[index].0)") {
+            _ = try open(directory, options: options)
+        }
+        #expect(error?.code == .invalidOptions)
+    }
+
+    @Test("snapshotsKept below 2 is refused; segmentReadBytesMax exactly at its minimum is taken")
+    func optionEdges() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.snapshotsKept = 1
+        #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
+        options.snapshotsKept = 2
+        let limits = JournalOptions.Limits(
+            recordBytesMax: 100, queueBytesMax: 1000, batchRecordsMax: 10, batchBytesMax: 200, segmentBytesMax: 1000,
+            segmentReadBytesMax: 1000 + 200 + 10 * 84)
+        options.limits = limits
+        let opened = try open(directory, options: options)
+        await opened.journal.close()
+        options.limits.segmentReadBytesMax -= 1
+        #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
+    }
+
+    @Test("a journal dropped without close releases its directory")
+    func dropWithoutClose() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        do {
+            let opened = try open(directory)
+            _ = try await opened.journal.append([.note("kept")])
+        }
+        let again = try open(directory)
+        #expect(again.state.notes == ["kept"])
+        await again.journal.close()
+    }
+
+    @Test("a second spelling of the same directory is still locked")
+    func lockThroughSymlink() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let link = directory.url.deletingLastPathComponent().appendingPathComponent("link-\(UUID().uuidString)")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: directory.url)
+        defer { try? FileManager.default.removeItem(at: link) }
+        let opened = try open(directory)
+        let error = #expect(throws: JournalError.self) {
+            _ = try ToyFileJournal.open(
+                directory: link, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        }
+        #expect(error?.code == .locked)
+        await opened.journal.close()
+    }
+
+    @Test("snapshotsKept 3 keeps three snapshots and the journal back to the oldest")
+    func retentionOfThree() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.snapshotsKept = 3
+        let opened = try open(directory, options: options)
+        for seq in 1...5 {
+            _ = try await opened.journal.append([.note("r\(seq)")])
+            try await opened.journal.writeSnapshot(
+                ToyState(notes: (1...seq).map { "r\($0)" }, applied: seq), throughSeq: UInt64(seq))
+        }
+        await opened.journal.close()
+        #expect(directory.snapshots().map { JournalLayoutName.seq($0) } == [3, 4, 5])
+        #expect(directory.segments().map { JournalLayoutName.seq($0) } == [4, 5, 6])
+    }
+
+    @Test("a snapshot that does not read back intact stops the journal and deletes nothing")
+    func snapshotReadBackFailure() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let opened = try open(directory, options: recorder.options(fileSystem: fileSystem))
+        for seq in 1...2 {
+            _ = try await opened.journal.append([.note("r\(seq)")])
+            try await opened.journal.writeSnapshot(ToyState(), throughSeq: UInt64(seq))
+        }
+        _ = try await opened.journal.append([.note("r3")])
+        let before = directory.files()
+        fileSystem.addRule(.init(.readFile, pathContains: "snapshot-", action: .fail(errno: EIO)))
+        let error = await #expect(throws: JournalError.self) {
+            try await opened.journal.writeSnapshot(ToyState(), throughSeq: 3)
+        }
+        #expect(error?.code == .failed)
+        #expect(recorder.recorded.count == 1)
+        #expect(Set(before).isSubset(of: Set(directory.files())))
+        await opened.journal.close()
+    }
+}
+
+/// Reads the seq out of a journal or snapshot file name (tests only).
+enum JournalLayoutName {
+    static func seq(_ name: String) -> UInt64 {
+        UInt64(name.split(separator: "-")[1].split(separator: ".")[0])!
+    }
+}
