@@ -51,10 +51,17 @@ final class StateCoordinator: Sendable {
         self.inner = Mutex(Inner(speculative: state, durable: state))
     }
 
-    /// Reads the durable state.
+    /// Reads the durable state. The body runs under the lock: a copy escaping it would make the next applied
+    /// batch copy every dictionary it touches (copy-on-write), which costs O(state) per concurrent read.
     func read<R: Sendable>(_ body: (CoreState) throws(NumberError) -> R) throws(NumberError) -> R {
-        let state = inner.withLock { $0.durable }
-        return try body(state)
+        let outcome: Result<R, NumberError> = inner.withLock { inner in
+            do throws(NumberError) {
+                return .success(try body(inner.durable))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
     }
 
     /// Decides against the speculative state under the lock; the events are applied and queued at once.
