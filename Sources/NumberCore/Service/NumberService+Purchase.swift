@@ -165,7 +165,7 @@ extension NumberService {
                     throw .numberUnavailable(phone, "a purchase of it is in progress")
                 }
             }
-            let active = state.numberIDs(of: account.id).count { state.numbers[$0]?.status != .released }
+            let active = state.heldNumberCounts[account.id] ?? 0
             guard active + items.count <= numbersMax else {
                 throw NumberError(
                     .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",
