@@ -55,4 +55,14 @@ struct LimitTests {
         config.limits.pageSizeDefault = 501
         #expect(config.validate().count == 1)
     }
+
+    @Test("opening a service with an invalid configuration throws")
+    func openRefusesBadConfig() async {
+        var config = NumberServiceConfig.defaults
+        config.idempotency.ttlSeconds = 3_600
+        let error = await numberError {
+            _ = try await NumberService.open(store: InMemoryNumberStore(), provider: FakeProvider(), config: config)
+        }
+        #expect(error?.code == .invalidArgument)
+    }
 }
