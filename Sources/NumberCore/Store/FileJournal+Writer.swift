@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// The writer: group commit, segment rotation, fail-stop. Runs only on `writerQueue`.
@@ -77,6 +78,8 @@ extension FileJournal {
                     seq: firstSeq + UInt64(index), time: time, eventsJSON: pending.eventsJSON))
         }
         let lastSeq = firstSeq + UInt64(batch.count) - 1
+        shared.withLock { $0.writerIOSince = DispatchTime.now().uptimeNanoseconds }
+        defer { shared.withLock { $0.writerIOSince = nil } }
         let outcome = segment.withLock { segment -> Result<Bool, JournalFailure> in
             guard let handle = segment.handle else {
                 return .failure(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))

@@ -46,6 +46,10 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
         var segmentRequests: [SegmentRequest] = []
+        /// When the writer's current write + sync began (monotonic ns), nil when idle; for the watchdog.
+        var writerIOSince: UInt64?
+        /// When the current snapshot's file work began, nil when none.
+        var snapshotIOSince: UInt64?
 
         var queuedCount: Int { queue.count - queueHead }
     }
@@ -66,6 +70,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     let segment: Mutex<SegmentState>
     let lockHandle: Mutex<JournalFileHandle?>
     let writerQueue = DispatchQueue(label: "numberd.journal.writer")
+    let watchdog = Mutex<WatchdogTimer?>(nil)
     let snapshotQueue = DispatchQueue(label: "numberd.journal.snapshot")
 
     init(
@@ -147,6 +152,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     /// Closes the segment and the lock (idempotent).
     func releaseFiles() {
+        stopWatchdog()
         let handle = segment.withLock { state -> JournalFileHandle? in
             defer { state.handle = nil }
             return state.handle
