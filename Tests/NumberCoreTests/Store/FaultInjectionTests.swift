@@ -129,4 +129,23 @@ struct FaultInjectionTests {
         #expect(recorder.recorded.map(\.errno) == [ETIMEDOUT])
         await opened.journal.close()
     }
+
+    @Test("an enqueued record whose sync fails is never reported durable")
+    func enqueueThenFailure() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .fail(errno: EIO)))
+        let pending = try opened.journal.enqueue([.note("lost")])
+        #expect(pending.seq == 1)
+        let error = await #expect(throws: JournalError.self) { try await pending.durable() }
+        #expect(error?.code == .failed)
+        #expect(opened.journal.durableSeq == 0)
+        #expect(throws: JournalError.self) { _ = try opened.journal.enqueue([.note("after")]) }
+        await opened.journal.close()
+    }
 }
