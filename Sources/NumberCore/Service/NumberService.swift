@@ -60,7 +60,8 @@ public final class NumberService: Sendable {
         self.config = config
         self.provider = provider
         self.clock = clock
-        self.coordinator = StateCoordinator(store: store, state: state)
+        self.coordinator = StateCoordinator(
+            store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax)
         self.logger = logger
     }
 
