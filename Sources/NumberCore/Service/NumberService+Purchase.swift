@@ -51,6 +51,12 @@ extension NumberService {
         let request = try validated(request)
         let fingerprint = Self.fingerprint(request)
         if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
+        for phone in request.phoneNumbers {
+            // The price depends on country and type: a number seen in a search must be bought as what it is.
+            if let listing = listing(for: phone), listing.country != request.country || listing.type != request.type {
+                throw .invalid("type", "\(phone) is a \(listing.country) \(listing.type.rawValue) number")
+            }
+        }
         let account = try account(request.accountId)
         if let currency = request.currency, currency != account.currency {
             throw .currencyMismatch(expected: account.currency, got: currency)
@@ -159,7 +165,7 @@ extension NumberService {
                     throw .numberUnavailable(phone, "a purchase of it is in progress")
                 }
             }
-            let active = state.numberIDs(of: account.id).count { state.numbers[$0]?.status != .released }
+            let active = state.heldNumberCounts[account.id] ?? 0
             guard active + items.count <= numbersMax else {
                 throw NumberError(
                     .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",

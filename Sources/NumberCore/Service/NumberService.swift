@@ -33,18 +33,24 @@ public final class NumberService: Sendable {
     let logger: Logger
     let local = Mutex(Local())
 
-    /// Opens a service over the state `store` has committed. Run ``reconcile()`` next to settle purchases a
-    /// crash interrupted.
+    /// Opens a service over the state `store` has committed; throws INVALID_ARGUMENT for an invalid `config`.
+    /// Run ``reconcile()`` next to settle purchases a crash interrupted, and again periodically.
     public static func open(
         store: any NumberStore, provider: any NumberProvider, clock: any NumberClock = SystemClock(),
         config: NumberServiceConfig = .defaults, logger: Logger = Logger(label: "numberd.core")
     ) async throws -> NumberService {
+        let problems = config.validate()
+        guard problems.isEmpty else {
+            throw NumberError(
+                .invalidArgument, .invalidField, "invalid configuration: \(problems.joined(separator: "; "))")
+        }
         let state = try await store.load()
         return NumberService(
             store: store, state: state, provider: provider, clock: clock, config: config, logger: logger)
     }
 
-    /// Creates a service over `store`, whose committed state is `state`.
+    /// Creates a service over `store`, whose committed state is `state`; `config` must be valid (it traps
+    /// otherwise: use ``open(store:provider:clock:config:logger:)`` to get an error instead).
     public init(
         store: any NumberStore, state: CoreState, provider: any NumberProvider, clock: any NumberClock = SystemClock(),
         config: NumberServiceConfig = .defaults, logger: Logger = Logger(label: "numberd.core")
@@ -54,7 +60,8 @@ public final class NumberService: Sendable {
         self.config = config
         self.provider = provider
         self.clock = clock
-        self.coordinator = StateCoordinator(store: store, state: state)
+        self.coordinator = StateCoordinator(
+            store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax)
         self.logger = logger
     }
 

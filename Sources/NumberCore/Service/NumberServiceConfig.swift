@@ -41,8 +41,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
     public struct Billing: Sendable, Hashable {
         /// How long a past-due number is kept before it is released, seconds. Default 7 days.
         public var gracePeriodSeconds: Int64 = 7 * 86_400
-        /// Most renewals, past-due marks and releases decided in one billing run. Default 10 000.
-        public var actionsPerRunMax: Int = 10_000
+        /// Most renewals, past-due marks and releases decided in one billing run; the run's events form one
+        /// journal record, so this bounds its size (about 1 KiB per action). Default 500.
+        public var actionsPerRunMax: Int = 500
         /// Most cycles caught up for one number in one run (after a long outage). Default 36.
         public var cyclesPerNumberMax: Int = 36
 
@@ -76,8 +77,20 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public static let defaults = Caches()
     }
 
+    /// Group commit.
+    public struct Commits: Sendable, Hashable {
+        /// Most estimated bytes of events one store commit takes from the queue (at least one decision is always
+        /// taken); keeps a journal record under the journal's `recordBytesMax` (1 MiB by default). Default 512 KiB.
+        public var commitBytesEstimateMax: Int = 512 * 1024
+
+        /// The defaults.
+        public static let defaults = Commits()
+    }
+
     /// Caller limits.
     public var limits: Limits
+    /// Group commit.
+    public var commits: Commits = .defaults
     /// Billing cadence.
     public var billing: Billing
     /// Idempotency keys.
@@ -104,6 +117,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
     public func validate() -> [String] {
         var problems: [String] = []
         if idempotency.ttlSeconds < 86_400 { problems.append("idempotency.ttlSeconds must be at least 86400") }
+        if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")
         }

@@ -11,6 +11,7 @@ final class StateCoordinator: Sendable {
     private struct Batch {
         var sequence: UInt64
         var events: [CoreEvent]
+        var bytesEstimate: Int
     }
 
     private enum Wake: Sendable {
@@ -44,17 +45,26 @@ final class StateCoordinator: Sendable {
 
     private let store: any NumberStore
     private let inner: Mutex<Inner>
+    private let commitBytesEstimateMax: Int
 
     /// Starts from `state`, which must be what `store` has committed.
-    init(store: any NumberStore, state: CoreState) {
+    init(store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024) {
         self.store = store
         self.inner = Mutex(Inner(speculative: state, durable: state))
+        self.commitBytesEstimateMax = commitBytesEstimateMax
     }
 
-    /// Reads the durable state.
+    /// Reads the durable state. The body runs under the lock: a copy escaping it would make the next applied
+    /// batch copy every dictionary it touches (copy-on-write), which costs O(state) per concurrent read.
     func read<R: Sendable>(_ body: (CoreState) throws(NumberError) -> R) throws(NumberError) -> R {
-        let state = inner.withLock { $0.durable }
-        return try body(state)
+        let outcome: Result<R, NumberError> = inner.withLock { inner in
+            do throws(NumberError) {
+                return .success(try body(inner.durable))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
     }
 
     /// Decides against the speculative state under the lock; the events are applied and queued at once.
@@ -79,7 +89,8 @@ final class StateCoordinator: Sendable {
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence
             inner.nextSequence += 1
-            inner.queue.append(Batch(sequence: sequence, events: decision.events))
+            let estimate = decision.events.reduce(0) { $0 + $1.bytesEstimate }
+            inner.queue.append(Batch(sequence: sequence, events: decision.events, bytesEstimate: estimate))
             return .success((sequence, decision.result))
         }
         return try outcome.get()
@@ -102,8 +113,17 @@ final class StateCoordinator: Sendable {
                 if inner.durableSequence >= sequence { return .done }
                 if inner.flushing { return .wait }
                 inner.flushing = true
-                let batches = inner.queue
-                inner.queue = []
+                // Take decisions in order up to the size cap (always at least one), so a record stays small.
+                var taken = 0
+                var bytes = 0
+                while taken < inner.queue.count
+                    && (taken == 0 || bytes + inner.queue[taken].bytesEstimate <= commitBytesEstimateMax)
+                {
+                    bytes += inner.queue[taken].bytesEstimate
+                    taken += 1
+                }
+                let batches = Array(inner.queue.prefix(taken))
+                inner.queue.removeFirst(taken)
                 return .lead(batches)
             }
             switch step {

@@ -111,6 +111,7 @@ extension CoreState {
             precondition(phoneOwners[number.phoneNumber] == nil, "number owned twice")
             numbers[number.id] = number
             accountNumbers[number.accountId, default: []].append(number.id)
+            heldNumberCounts[number.accountId, default: 0] += 1
             phoneOwners[number.phoneNumber] = number.id
         }
         for transaction in transactions { post(transaction) }
@@ -133,6 +134,7 @@ extension CoreState {
         }
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
+        heldNumberCounts[number.accountId, default: 0] -= 1
         numbers[numberId]!.trunkId = nil
         if phoneOwners[number.phoneNumber] == numberId {
             phoneOwners.removeValue(forKey: number.phoneNumber)

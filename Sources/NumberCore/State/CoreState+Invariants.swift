@@ -110,6 +110,11 @@ extension CoreState {
                 found.append(Violation(rule: "number-index", message: "\(number.id) not in its account's list"))
             }
         }
+        var counts: [String: Int] = [:]
+        for number in numbers.values where number.status != .released { counts[number.accountId, default: 0] += 1 }
+        if counts != heldNumberCounts.filter({ $0.value != 0 }) {
+            found.append(Violation(rule: "number-count", message: "per-account counts of held numbers are wrong"))
+        }
         for (phone, ids) in holders where ids.count > 1 {
             found.append(Violation(rule: "owned-once", message: "\(phone) owned by \(ids.sorted())"))
         }

@@ -12,6 +12,8 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var numbers: [String: OwnedNumber] = [:]
     /// Each account's number ids in purchase order.
     public internal(set) var accountNumbers: [String: [String]] = [:]
+    /// Each account's count of numbers that are not released (checked against its limit on every purchase).
+    public internal(set) var heldNumberCounts: [String: Int] = [:]
     /// Each account's transactions in posting order.
     public internal(set) var transactions: [String: [LedgerTransaction]] = [:]
     /// Transaction id → account id, for lookups and id uniqueness.

@@ -40,7 +40,8 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     public struct Rule: Sendable, Hashable {
         /// The operation it targets.
         public var operation: Operation
-        /// Only calls whose path contains this fragment match (nil: all).
+        /// Only calls on a file whose name (the last path component, not the directories above it) contains this
+        /// fragment match (nil: all).
         public var pathContains: String?
         /// Fires on this matching call (1 = the first).
         public var occurrence: Int
@@ -65,6 +66,7 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     struct State {
         var rules: [(rule: Rule, seen: Int)] = []
         var counts: [Operation: Int] = [:]
+        var paused: Set<Operation> = []
     }
 
     let base: any JournalFileSystem
@@ -91,6 +93,17 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
         state.withLock { $0.rules.removeAll() }
     }
 
+    /// Holds every call of `operation` (after counting it) until `resume`: a disk stuck in a sync, released at
+    /// the moment a test chooses.
+    public func pause(_ operation: Operation) {
+        state.withLock { _ = $0.paused.insert(operation) }
+    }
+
+    /// Lets held and later calls of `operation` run.
+    public func resume(_ operation: Operation) {
+        state.withLock { _ = $0.paused.remove(operation) }
+    }
+
     /// How many calls of `operation` were made (including failed ones).
     public func count(_ operation: Operation) -> Int {
         state.withLock { $0.counts[operation, default: 0] }
@@ -98,12 +111,13 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
 
     /// Counts the call, sleeps for every `delay` rule firing on it, and returns the first other action firing.
     func fire(_ operation: Operation, _ path: String) -> Action? {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
         let actions = state.withLock { state -> [Action] in
             state.counts[operation, default: 0] += 1
             var actions: [Action] = []
             for index in state.rules.indices {
                 let rule = state.rules[index].rule
-                guard rule.operation == operation, rule.pathContains.map({ path.contains($0) }) ?? true else {
+                guard rule.operation == operation, rule.pathContains.map({ name.contains($0) }) ?? true else {
                     continue
                 }
                 state.rules[index].seen += 1
@@ -112,6 +126,7 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
             }
             return actions
         }
+        while state.withLock({ $0.paused.contains(operation) }) { usleep(1000) }
         var result: Action?
         for action in actions {
             if case .delay(let milliseconds) = action {

@@ -26,6 +26,7 @@ extension FileJournal {
             let journal = FileJournal(
                 options: options, layout: layout, lock: lock, segment: recovered.segment,
                 lastSeq: recovered.lastSeq, snapshotSeq: recovered.snapshotSeq)
+            journal.startWatchdog()
             options.logger.info(
                 "journal opened",
                 metadata: [

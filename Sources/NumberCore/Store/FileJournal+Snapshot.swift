@@ -52,6 +52,8 @@ extension FileJournal {
         }
         let name = JournalLayout.snapshotName(seq: seq)
         let path = layout.path(name)
+        shared.withLock { $0.snapshotIOSince = DispatchTime.now().uptimeNanoseconds }
+        defer { shared.withLock { $0.snapshotIOSince = nil } }
         do {
             try writeFileDurably(content, temp: layout.path(JournalLayout.snapshotTempName(seq: seq)), final: path)
             try checkWrittenSnapshot(path, expected: content)

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// The writer: group commit, segment rotation, fail-stop. Runs only on `writerQueue`.
@@ -41,7 +42,7 @@ extension FileJournal {
         return work
     }
 
-    /// Removes up to the batch limits from the queue (always at least one record) and assigns their seqs.
+    /// Removes up to the batch limits from the queue (always at least one record); their seqs are consecutive.
     static func takeBatch(_ state: inout Shared, limits: JournalOptions.Limits) -> WriterWork {
         var end = state.queueHead
         var bytes = 0
@@ -61,9 +62,7 @@ extension FileJournal {
             state.queue.removeFirst(state.queueHead)
             state.queueHead = 0
         }
-        let firstSeq = state.nextSeq
-        state.nextSeq += UInt64(batch.count)
-        return .batch(firstSeq: firstSeq, batch)
+        return .batch(firstSeq: batch[0].seq, batch)
     }
 
     /// Writes one batch with one write and one `fdatasync`, then acknowledges every record of it.
@@ -72,11 +71,14 @@ extension FileJournal {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.reduce(0) { $0 + $1.eventsJSON.count + 80 })
         for (index, pending) in batch.enumerated() {
+            // Seqs are assigned in queue order under the lock, so a batch is always consecutive.
+            precondition(pending.seq == firstSeq + UInt64(index), "journal queue out of seq order")
             bytes.append(
-                contentsOf: JournalCodec.recordLine(
-                    seq: firstSeq + UInt64(index), time: time, eventsJSON: pending.eventsJSON))
+                contentsOf: JournalCodec.recordLine(seq: pending.seq, time: time, eventsJSON: pending.eventsJSON))
         }
         let lastSeq = firstSeq + UInt64(batch.count) - 1
+        shared.withLock { $0.writerIOSince = DispatchTime.now().uptimeNanoseconds }
+        defer { shared.withLock { $0.writerIOSince = nil } }
         let outcome = segment.withLock { segment -> Result<Bool, JournalFailure> in
             guard let handle = segment.handle else {
                 return .failure(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))
@@ -93,7 +95,7 @@ extension FileJournal {
         }
         switch outcome {
         case .failure(let failure):
-            failStop(failure, waiting: batch.map(\.continuation))
+            failStop(failure, waiting: batch.map(\.promise))
         case .success(let segmentFull):
             // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
             let failure = shared.withLock { state -> JournalFailure? in
@@ -102,12 +104,10 @@ extension FileJournal {
             }
             if let failure {
                 let error = JournalError(.failed, "the journal stopped after a failed \(failure)")
-                for pending in batch { pending.continuation.resume(throwing: error) }
+                for pending in batch { pending.promise.settle(.failure(error)) }
                 return
             }
-            for (index, pending) in batch.enumerated() {
-                pending.continuation.resume(returning: firstSeq + UInt64(index))
-            }
+            for pending in batch { pending.promise.settle(.success(())) }
             if segmentFull, let failure = rotateSegment() { failStop(failure, waiting: []) }
         }
     }
@@ -167,11 +167,11 @@ extension FileJournal {
     }
 
     /// Fail-stop: records the failure, calls the fatal handler once, and fails everyone waiting (never a success).
-    func failStop(_ failure: JournalFailure, waiting: [CheckedContinuation<UInt64, any Error>]) {
+    func failStop(_ failure: JournalFailure, waiting: [DurabilityPromise]) {
         let (first, queued, requests) = shared.withLock { state in
             let first = state.failure == nil
             if first { state.failure = failure }
-            let queued = state.queue[state.queueHead...].map(\.continuation)
+            let queued = state.queue[state.queueHead...].map(\.promise)
             state.queue.removeAll()
             state.queueHead = 0
             state.queuedBytes = 0
@@ -183,7 +183,7 @@ extension FileJournal {
             options.fatal(failure)
         }
         let error = JournalError(.failed, "the journal stopped after a failed \(failure)")
-        for continuation in waiting + queued { continuation.resume(throwing: error) }
+        for promise in waiting + queued { promise.settle(.failure(error)) }
         for continuation in requests { continuation.resume(throwing: error) }
     }
 

@@ -22,8 +22,9 @@ import Synchronization
 public final class FileJournal<Event: Codable & Sendable, State: Codable & Sendable>: Journal {
     /// An appender waiting for its record to be durable.
     struct PendingAppend {
+        var seq: UInt64
         var eventsJSON: [UInt8]
-        var continuation: CheckedContinuation<UInt64, any Error>
+        var promise: DurabilityPromise
     }
 
     /// A request from a snapshot to the writer: start a new segment and delete segments covered through a seq.
@@ -46,6 +47,10 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
         var segmentRequests: [SegmentRequest] = []
+        /// When the writer's current write + sync began (monotonic ns), nil when idle; for the watchdog.
+        var writerIOSince: UInt64?
+        /// When the current snapshot's file work began, nil when none.
+        var snapshotIOSince: UInt64?
 
         var queuedCount: Int { queue.count - queueHead }
     }
@@ -66,6 +71,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     let segment: Mutex<SegmentState>
     let lockHandle: Mutex<JournalFileHandle?>
     let writerQueue = DispatchQueue(label: "numberd.journal.writer")
+    let watchdog = Mutex<WatchdogTimer?>(nil)
     let snapshotQueue = DispatchQueue(label: "numberd.journal.snapshot")
 
     init(
@@ -96,31 +102,36 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     /// Appends one record and returns its seq once it is on disk (after `fdatasync`).
     public func append(_ events: [Event]) async throws -> UInt64 {
+        let pending = try enqueue(events)
+        try await pending.durable()
+        return pending.seq
+    }
+
+    /// Queues one record without waiting: its seq is assigned now, in call order; await `durable()` before
+    /// acting on it. Throws at once for a record refused (size, empty, `queueFull`, `closed`, `failed`).
+    public func enqueue(_ events: [Event]) throws -> PendingRecord {
         guard !events.isEmpty else { throw JournalError(.emptyRecord, "a record needs at least one event") }
         let json = try JournalCodec.encodeJSON(events)
         let limits = options.limits
         guard json.count <= limits.recordBytesMax else {
             throw JournalError(.recordTooLarge, "record has \(json.count) bytes, limit \(limits.recordBytesMax)")
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            let outcome: Result<Bool, JournalError> = shared.withLock { state in
-                if let error = Self.refusal(state) { return .failure(error) }
-                guard state.queuedCount < limits.queueRecordsMax,
-                    state.queuedBytes + json.count <= limits.queueBytesMax
-                else {
-                    return .failure(
-                        JournalError(
-                            .queueFull, "\(state.queuedCount) records / \(state.queuedBytes) bytes queued"))
-                }
-                state.queue.append(PendingAppend(eventsJSON: json, continuation: continuation))
-                state.queuedBytes += json.count
-                return .success(Self.claimWriter(&state))
+        let promise = DurabilityPromise()
+        let (seq, startWriter) = try shared.withLock { state throws(JournalError) -> (UInt64, Bool) in
+            if let error = Self.refusal(state) { throw error }
+            guard state.queuedCount < limits.queueRecordsMax,
+                state.queuedBytes + json.count <= limits.queueBytesMax
+            else {
+                throw JournalError(.queueFull, "\(state.queuedCount) records / \(state.queuedBytes) bytes queued")
             }
-            switch outcome {
-            case .failure(let error): continuation.resume(throwing: error)
-            case .success(let startWriter): if startWriter { scheduleWriter() }
-            }
+            let seq = state.nextSeq
+            state.nextSeq += 1
+            state.queue.append(PendingAppend(seq: seq, eventsJSON: json, promise: promise))
+            state.queuedBytes += json.count
+            return (seq, Self.claimWriter(&state))
         }
+        if startWriter { scheduleWriter() }
+        return PendingRecord(seq: seq, promise: promise)
     }
 
     /// Writes everything queued, waits for the writer to go idle, then closes the segment and releases the lock.
@@ -147,6 +158,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     /// Closes the segment and the lock (idempotent).
     func releaseFiles() {
+        stopWatchdog()
         let handle = segment.withLock { state -> JournalFileHandle? in
             defer { state.handle = nil }
             return state.handle

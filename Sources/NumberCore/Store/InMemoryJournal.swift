@@ -87,12 +87,19 @@ public final class InMemoryJournal<Event: Codable & Sendable, State: Codable & S
 
     /// Appends one record (checked and encoded like `FileJournal` does) and returns its seq.
     public func append(_ events: [Event]) async throws -> UInt64 {
+        let pending = try enqueue(events)
+        try await pending.durable()
+        return pending.seq
+    }
+
+    /// Stores one record at once and returns it, already durable (in memory).
+    public func enqueue(_ events: [Event]) throws -> PendingRecord {
         guard !events.isEmpty else { throw JournalError(.emptyRecord, "a record needs at least one event") }
         let json = try JournalCodec.encodeJSON(events)
         guard json.count <= limits.recordBytesMax else {
             throw JournalError(.recordTooLarge, "record has \(json.count) bytes, limit \(limits.recordBytesMax)")
         }
-        return try shared.withLock { shared in
+        let seq = try shared.withLock { shared throws(JournalError) -> UInt64 in
             guard !shared.closed else { throw JournalError(.closed, "the journal is closed") }
             let seq = shared.durableSeq + 1
             storage.contents.withLock { contents in
@@ -102,6 +109,7 @@ public final class InMemoryJournal<Event: Codable & Sendable, State: Codable & S
             shared.durableSeq = seq
             return seq
         }
+        return PendingRecord(seq: seq, promise: .settled(.success(())))
     }
 
     /// Keeps `state` as the snapshot through `throughSeq` and drops the records it covers.

@@ -2,7 +2,9 @@
 ///
 /// `FileJournal` keeps it on disk (JSON lines + snapshots, group commit, fail-stop); `InMemoryJournal` keeps it in
 /// memory and passes the same test suite. Reads never come from a journal: `open` returns the recovered state once
-/// and the owner keeps it in memory, applying each event after its `append` returns.
+/// and the owner keeps it in memory. The owner must apply events in seq order (replay does): either apply after
+/// each `append` returns under one ordering, or — better — validate, `enqueue` and apply under its own state lock,
+/// then await `durable()` outside it before replying (group commit keeps working).
 public protocol Journal<Event, State>: AnyObject, Sendable {
     /// A domain event; records hold one or more.
     associatedtype Event: Codable & Sendable
@@ -16,6 +18,12 @@ public protocol Journal<Event, State>: AnyObject, Sendable {
     /// `emptyRecord`, `queueFull`, `closed`, `failed`...); an error means the record was not acknowledged (after
     /// `failed` it may still be on disk — the process stops in production).
     func append(_ events: [Event]) async throws -> UInt64
+
+    /// Queues one record without waiting and returns it with its seq, assigned now in call order; await
+    /// `PendingRecord.durable()` before acting on it (replying to a client). Being synchronous, it can be called
+    /// under the owner's state lock, so the order events are applied in memory is the seq order of the journal.
+    /// Throws at once what `append` throws for a refused record.
+    func enqueue(_ events: [Event]) throws -> PendingRecord
 
     /// Stores `state`, which must hold exactly the records through `throughSeq` (at most `durableSeq`), so the
     /// next open replays only later records; older files are then removed.

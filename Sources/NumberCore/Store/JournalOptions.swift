@@ -29,6 +29,9 @@ public struct JournalOptions: Sendable {
         public var segmentReadBytesMax: Int
         /// Largest snapshot file written or read. Default 1 GiB.
         public var snapshotBytesMax: Int
+        /// A journal write + sync (or a snapshot's file work) still running after this long stops the journal
+        /// (fail-stop, errno `ETIMEDOUT`): a hung disk must not hold appenders forever. Default 60 000 ms.
+        public var ioStallMaxMilliseconds: Int
 
         /// Creates limits.
         public init(
@@ -39,7 +42,8 @@ public struct JournalOptions: Sendable {
             batchBytesMax: Int = 4 << 20,
             segmentBytesMax: Int = 64 << 20,
             segmentReadBytesMax: Int = 256 << 20,
-            snapshotBytesMax: Int = 1 << 30
+            snapshotBytesMax: Int = 1 << 30,
+            ioStallMaxMilliseconds: Int = 60_000
         ) {
             self.recordBytesMax = recordBytesMax
             self.queueBytesMax = queueBytesMax
@@ -49,6 +53,7 @@ public struct JournalOptions: Sendable {
             self.segmentBytesMax = segmentBytesMax
             self.segmentReadBytesMax = segmentReadBytesMax
             self.snapshotBytesMax = snapshotBytesMax
+            self.ioStallMaxMilliseconds = ioStallMaxMilliseconds
         }
 
         /// The documented defaults.
@@ -114,6 +119,7 @@ public struct JournalOptions: Sendable {
                 "segmentReadBytesMax must hold a full segment plus one batch (\(limits.segmentBytesGrowthMax) bytes)"
             ),
             (limits.snapshotBytesMax > 0, "snapshotBytesMax must be positive"),
+            (limits.ioStallMaxMilliseconds > 0, "ioStallMaxMilliseconds must be positive"),
             (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
         ]
         for (ok, message) in checks where !ok {

@@ -88,6 +88,26 @@ struct ConcurrencyTests {
         try await h.check()
     }
 
+    @Test("commitBytesEstimateMax caps a commit: at the minimum every decision is its own commit")
+    func commitCap() async throws {
+        var config = NumberServiceConfig.defaults
+        config.commits.commitBytesEstimateMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account()
+        h.memoryStore.setCommitDelay(nanoseconds: 2_000_000)
+        let before = h.commitCount
+        let service = h.service
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask { _ = try await service.addFunds(accountId: account.id, amount: 1) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(h.commitCount - before == 20)
+        #expect(try h.service.balance(accountId: account.id).balance == 20)
+        try await h.check()
+    }
+
     @Test("readers never see a write that is not durable yet", arguments: [StoreKind.memory])
     func readersSeeOnlyDurable(kind: StoreKind) async throws {
         let h = try await Harness(kind)

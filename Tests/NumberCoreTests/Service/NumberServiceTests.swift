@@ -52,6 +52,10 @@ struct NumberServiceTests {
         let bought = try await h.buy(["+14155550100"], for: account.id)
         let id = bought.numbers[0].id
         #expect(try h.service.number(accountId: account.id, numberId: id).number == bought.numbers[0])
+        let unknown = await numberError {
+            _ = try h.service.number(accountId: account.id, numberId: "NUM_000000000000")
+        }
+        #expect(unknown?.code == .notFound && unknown?.details["numberId"] == "NUM_000000000000")
         let foreign = await numberError { _ = try h.service.number(accountId: other.id, numberId: id) }
         #expect(foreign?.code == .notFound && foreign?.reason == .numberNotFound)
         let foreignRelease = await numberError { _ = try await h.service.release(accountId: other.id, numberId: id) }

@@ -203,6 +203,24 @@ struct PurchaseServiceTests {
         try await h.check()
     }
 
+    @Test("a number seen in a search must be bought as its own country and type", arguments: StoreKind.allCases)
+    func typeMustMatchListing(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(["+18005550100"], type: .tollFree)
+        let found = try await h.service.search(ProviderSearchQuery(country: "US", type: .tollFree))
+        #expect(found.numbers.first?.price == PricingPolicy.Quote(setupFee: 200, monthlyFee: 248, currency: "USD"))
+        let asLocal = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+18005550100"], country: "US", type: .local))
+        }
+        #expect(asLocal?.code == .invalidArgument && asLocal?.details["field"] == "type")
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+18005550100"], country: "US", type: .tollFree))
+        #expect(bought.transactions[0].amount == -448 && bought.numbers[0].type == .tollFree)
+        try await h.check()
+    }
+
     @Test("the numbers-per-account limit, at its edge", arguments: StoreKind.allCases)
     func numbersPerAccount(kind: StoreKind) async throws {
         var config = NumberServiceConfig.defaults

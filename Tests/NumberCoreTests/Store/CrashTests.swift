@@ -59,10 +59,18 @@ struct CrashTests {
         init(_ description: String) { self.description = description }
     }
 
-    /// Starts the child; `killAfterMilliseconds` nil lets it run to its end (or its own crash).
+    /// When the test kills the child.
+    enum KillPlan {
+        /// This long after the start: may land during recovery, before any append.
+        case afterStart(milliseconds: Int)
+        /// This long after the child printed `open` (a busy machine cannot push every kill before the appends).
+        case afterOpen(milliseconds: Int)
+    }
+
+    /// Starts the child; `kill` nil lets it run to its end (or its own crash).
     func runChild(
         directory: TempDirectory, writers: Int, perWriter: Int, snapshotEvery: Int, rule: String? = nil,
-        killAfterMilliseconds: Int? = nil
+        kill plan: KillPlan? = nil
     ) async throws -> ChildRun {
         let output = directory.url.deletingLastPathComponent()
             .appendingPathComponent("crash-child-\(UUID().uuidString).out")
@@ -75,8 +83,19 @@ struct CrashTests {
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = FileHandle.nullDevice
         try process.run()
-        if let killAfterMilliseconds {
-            try await Task.sleep(for: .milliseconds(killAfterMilliseconds))
+        switch plan {
+        case .none:
+            break
+        case .afterStart(let milliseconds):
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            kill(process.processIdentifier, SIGKILL)
+        case .afterOpen(let milliseconds):
+            // Bounded: the child opens within 30 s or the kill lands anyway.
+            for _ in 0..<3000 where process.isRunning {
+                if let data = try? Data(contentsOf: output), data.starts(with: Array("open ".utf8)) { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(milliseconds))
             kill(process.processIdentifier, SIGKILL)
         }
         // Bounded wait: a child that neither finishes nor crashes within 60 s is a failure.
@@ -134,11 +153,13 @@ struct CrashTests {
         var lastSeq: UInt64 = 0
         var totalAcks = 0
         for cycle in 0..<cycles {
-            let delay = 15 + Int(random.next() % 250)
-            let context = "seed \(seed) cycle \(cycle) kill after \(delay) ms"
+            // One kill in four at any moment from the start (recovery included), the others while records flow.
+            let delay = Int(random.next() % 200)
+            let plan: KillPlan =
+                cycle % 4 == 3 ? .afterStart(milliseconds: delay + 10) : .afterOpen(milliseconds: delay)
+            let context = "seed \(seed) cycle \(cycle) \(plan)"
             let run = try await runChild(
-                directory: directory, writers: 8, perWriter: 1_000_000, snapshotEvery: 64,
-                killAfterMilliseconds: delay)
+                directory: directory, writers: 8, perWriter: 1_000_000, snapshotEvery: 64, kill: plan)
             if let openedAt = run.openedAt { #expect(openedAt == lastSeq, "\(context)") }
             #expect(run.killedBySignal == SIGKILL, "\(context)")
             totalAcks += run.acks.count

@@ -106,4 +106,46 @@ struct FaultInjectionTests {
         #expect(recorder.recorded.map(\.operation) == ["fsyncDirectory"])
         await opened.journal.close()
     }
+
+    @Test("ioStallMaxMilliseconds: a sync hanging past the limit stops the journal; a slow one within it does not")
+    func stalledSync() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        var options = recorder.options(fileSystem: fileSystem)
+        options.limits.ioStallMaxMilliseconds = 1000
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        // Within the limit: slow but acknowledged.
+        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", occurrence: 1, action: .delay(milliseconds: 20)))
+        #expect(try await opened.journal.append([.note("slow")]) == 1)
+        #expect(recorder.recorded.isEmpty)
+        // Past it: the watchdog stops the journal and the stuck appender is never acknowledged.
+        fileSystem.addRule(
+            .init(.fdatasync, pathContains: "journal-", occurrence: 1, action: .delay(milliseconds: 2500)))
+        let error = await #expect(throws: JournalError.self) { _ = try await opened.journal.append([.note("stuck")]) }
+        #expect(error?.code == .failed)
+        #expect(recorder.recorded.map(\.errno) == [ETIMEDOUT])
+        await opened.journal.close()
+    }
+
+    @Test("an enqueued record whose sync fails is never reported durable")
+    func enqueueThenFailure() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .fail(errno: EIO)))
+        let pending = try opened.journal.enqueue([.note("lost")])
+        #expect(pending.seq == 1)
+        let error = await #expect(throws: JournalError.self) { try await pending.durable() }
+        #expect(error?.code == .failed)
+        #expect(opened.journal.durableSeq == 0)
+        #expect(throws: JournalError.self) { _ = try opened.journal.enqueue([.note("after")]) }
+        await opened.journal.close()
+    }
 }

@@ -246,4 +246,30 @@ struct FileJournalRecoveryTests {
         let error = #expect(throws: JournalError.self) { _ = try open(directory) }
         #expect(error?.code == .corruptRecord)
     }
+
+    @Test("a snapshot ahead of the journal's end is a sequence gap, not a silent restart")
+    func snapshotAheadOfJournal() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        let state = try JournalCodec.encodeJSON(ToyState())
+        try directory.write(
+            "snapshot-00000000000000000005.json", JournalCodec.snapshotLine(seq: 5, time: 1, stateJSON: state))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .sequenceGap)
+        #expect(!JournalVerifier.verify(directory: directory.url).opensWithoutError)
+    }
+
+    @Test("snapshots without any journal segment are refused")
+    func snapshotWithoutJournal() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 2, in: directory)
+        let state = try JournalCodec.encodeJSON(ToyState())
+        try directory.write(
+            "snapshot-00000000000000000002.json", JournalCodec.snapshotLine(seq: 2, time: 1, stateJSON: state))
+        try FileManager.default.removeItem(at: directory.file(segment))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .missingJournal)
+    }
 }

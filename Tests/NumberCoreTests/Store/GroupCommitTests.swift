@@ -71,15 +71,18 @@ struct GroupCommitTests {
         let opened = try open(directory, fileSystem: fileSystem, limits: .init(queueRecordsMax: 4))
         let journal = opened.journal
         // Hold the writer inside the sync of record 1 so later appends stay queued.
-        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .delay(milliseconds: 400)))
+        fileSystem.pause(.fdatasync)
         let syncsBefore = fileSystem.count(.fdatasync)
         try await withThrowingTaskGroup(of: UInt64.self) { group in
+            // Released however the body ends, so a failed expectation cannot leave appenders stuck.
+            defer { fileSystem.resume(.fdatasync) }
             group.addTask { try await journal.append([.note("first")]) }
             try await waitUntil { journal.queuedRecordCount == 0 && fileSystem.count(.fdatasync) == syncsBefore + 1 }
             for index in 0..<4 { group.addTask { try await journal.append([.note("q\(index)")]) } }
             try await waitUntil { journal.queuedRecordCount == 4 }
             let error = await #expect(throws: JournalError.self) { _ = try await journal.append([.note("over")]) }
             #expect(error?.code == .queueFull)
+            fileSystem.resume(.fdatasync)
             var seqs: [UInt64] = []
             for try await seq in group { seqs.append(seq) }
             #expect(seqs.sorted() == [1, 2, 3, 4, 5])
@@ -95,15 +98,18 @@ struct GroupCommitTests {
         // `[{"note":{"_0":"xxxxx"}}]` is 25 bytes: the queue holds two (50), not a third.
         let opened = try open(directory, fileSystem: fileSystem, limits: .init(recordBytesMax: 25, queueBytesMax: 50))
         let journal = opened.journal
-        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .delay(milliseconds: 400)))
+        fileSystem.pause(.fdatasync)
         let syncsBefore = fileSystem.count(.fdatasync)
         try await withThrowingTaskGroup(of: UInt64.self) { group in
+            // Released however the body ends, so a failed expectation cannot leave appenders stuck.
+            defer { fileSystem.resume(.fdatasync) }
             group.addTask { try await journal.append([.note("first")]) }
             try await waitUntil { journal.queuedRecordCount == 0 && fileSystem.count(.fdatasync) == syncsBefore + 1 }
             for _ in 0..<2 { group.addTask { try await journal.append([.note("xxxxx")]) } }
             try await waitUntil { journal.queuedRecordCount == 2 }
             let error = await #expect(throws: JournalError.self) { _ = try await journal.append([.note("x")]) }
             #expect(error?.code == .queueFull)
+            fileSystem.resume(.fdatasync)
             var count = 0
             for try await _ in group { count += 1 }
             #expect(count == 3)
@@ -118,14 +124,17 @@ struct GroupCommitTests {
         let fileSystem = FaultInjectingFileSystem()
         let opened = try open(directory, fileSystem: fileSystem, limits: .init(batchRecordsMax: 4))
         let journal = opened.journal
-        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .delay(milliseconds: 300)))
+        fileSystem.pause(.fdatasync)
         let syncsBefore = fileSystem.count(.fdatasync)
         let writesBefore = fileSystem.count(.write)
         try await withThrowingTaskGroup(of: UInt64.self) { group in
+            // Released however the body ends, so a failed expectation cannot leave appenders stuck.
+            defer { fileSystem.resume(.fdatasync) }
             group.addTask { try await journal.append([.note("first")]) }
             try await waitUntil { journal.queuedRecordCount == 0 && fileSystem.count(.fdatasync) == syncsBefore + 1 }
             for index in 0..<10 { group.addTask { try await journal.append([.note("b\(index)")]) } }
             try await waitUntil { journal.queuedRecordCount == 10 }
+            fileSystem.resume(.fdatasync)
             for try await _ in group {}
         }
         // 1 record, then 10 queued in batches of 4, 4, 2.
@@ -142,13 +151,16 @@ struct GroupCommitTests {
         // Records of 25 bytes; 50 per batch: 6 queued records take 3 batches.
         let opened = try open(directory, fileSystem: fileSystem, limits: .init(batchBytesMax: 50))
         let journal = opened.journal
-        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .delay(milliseconds: 300)))
+        fileSystem.pause(.fdatasync)
         let syncsBefore = fileSystem.count(.fdatasync)
         try await withThrowingTaskGroup(of: UInt64.self) { group in
+            // Released however the body ends, so a failed expectation cannot leave appenders stuck.
+            defer { fileSystem.resume(.fdatasync) }
             group.addTask { try await journal.append([.note("first")]) }
             try await waitUntil { journal.queuedRecordCount == 0 && fileSystem.count(.fdatasync) == syncsBefore + 1 }
             for _ in 0..<6 { group.addTask { try await journal.append([.note("xxxxx")]) } }
             try await waitUntil { journal.queuedRecordCount == 6 }
+            fileSystem.resume(.fdatasync)
             for try await _ in group {}
         }
         #expect(fileSystem.count(.fdatasync) - syncsBefore == 4)

@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import Synchronization
 import Testing
 
 /// The journal contract, run against `FileJournal` and `InMemoryJournal` alike.
@@ -134,4 +135,48 @@ struct JournalContractTests {
         #expect(error?.code == .replayFailed)
         #expect(error?.message.contains("record 2") == true)
     }
+
+    @Test(
+        "enqueue under the owner's lock: seq order is apply order, and a reopen rebuilds the same state",
+        arguments: JournalKind.allCases)
+    func enqueueUnderLock(kind: JournalKind) async throws {
+        let harness = JournalHarness(kind)
+        let opened = try harness.open()
+        let journal = opened.journal
+        let owner = OwnerState(opened.state)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    for index in 0..<10 {
+                        let event = ToyEvent.note("w\(writer)-\(index)")
+                        let pending = try owner.state.withLock { state in
+                            let pending = try journal.enqueue([event])
+                            try toyApply(&state, event)
+                            #expect(state.applied == Int(pending.seq))
+                            return pending
+                        }
+                        try await pending.durable()
+                        #expect(journal.durableSeq >= pending.seq)
+                        // A second wait returns the same outcome at once.
+                        try await pending.durable()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let inMemory = owner.state.withLock { $0 }
+        try await journal.writeSnapshot(inMemory, throughSeq: 160)
+        await journal.close()
+        #expect(throws: JournalError.self) { _ = try journal.enqueue([.note("late")]) }
+        let reopened = try harness.open()
+        #expect(reopened.state == inMemory)
+        #expect(reopened.lastSeq == 160)
+        await reopened.journal.close()
+    }
+}
+
+/// The owner's in-memory state behind its lock, as a store built on the journal keeps it.
+final class OwnerState: Sendable {
+    let state: Mutex<ToyState>
+    init(_ state: ToyState) { self.state = Mutex(state) }
 }

@@ -1,0 +1,22 @@
+extension CoreEvent {
+    /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record
+    /// without encoding twice. Text fields are bounded by the service's limits; the figures are measured sizes
+    /// of the largest allowed values, rounded up.
+    var bytesEstimate: Int {
+        switch self {
+        case .accountCreated, .accountStatusChanged, .apiKeyCreated, .apiKeyRevoked, .trunkCreated, .trunkDeleted:
+            return 1_024
+        case .transactionPosted, .idempotencyRecorded, .numberTrunkChanged, .numberReleaseRequested,
+            .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
+            return 1_536
+        case .idempotencyExpired(let keys):
+            return 256 + keys.count * 320
+        case .purchaseIntentOpened(let intent):
+            return 1_024 + intent.items.count * 1_024
+        case .purchaseCommitted(_, let numbers, let transactions):
+            return 512 + numbers.count * 1_536 + transactions.count * 1_024
+        case .numberReleased, .numberRenewed:
+            return 2_048
+        }
+    }
+}

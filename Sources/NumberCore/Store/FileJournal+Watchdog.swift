@@ -1,0 +1,50 @@
+import Dispatch
+import Foundation
+
+/// The stall watchdog: a write, sync or snapshot that hangs past `ioStallMaxMilliseconds` stops the journal.
+extension FileJournal {
+    /// Starts the periodic check (a dispatch timer; it holds the journal weakly).
+    func startWatchdog() {
+        let stallNanos = UInt64(options.limits.ioStallMaxMilliseconds) * 1_000_000
+        let intervalMilliseconds = max(10, min(1000, options.limits.ioStallMaxMilliseconds / 4))
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "numberd.journal.watchdog"))
+        timer.schedule(
+            deadline: .now() + .milliseconds(intervalMilliseconds), repeating: .milliseconds(intervalMilliseconds))
+        timer.setEventHandler { [weak self] in self?.checkStall(stallNanos: stallNanos) }
+        watchdog.withLock { $0 = WatchdogTimer(timer) }
+        timer.resume()
+    }
+
+    /// Cancels the check (idempotent).
+    func stopWatchdog() {
+        let box = watchdog.withLock { box -> WatchdogTimer? in
+            defer { box = nil }
+            return box
+        }
+        box?.timer.cancel()
+    }
+
+    /// Fails the journal if the writer's or the snapshot's file work has been running too long.
+    func checkStall(stallNanos: UInt64) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let stalled = shared.withLock { state -> String? in
+            guard state.failure == nil else { return nil }
+            if let since = state.writerIOSince, now - since > stallNanos { return "journal write+fdatasync" }
+            if let since = state.snapshotIOSince, now - since > stallNanos { return "snapshot write" }
+            return nil
+        }
+        guard let stalled else { return }
+        let milliseconds = options.limits.ioStallMaxMilliseconds
+        failStop(
+            JournalFailure(
+                operation: "\(stalled) stalled over \(milliseconds) ms", path: layout.directory, errno: ETIMEDOUT),
+            waiting: [])
+    }
+}
+
+/// Holds the watchdog's dispatch timer. `DispatchSource` is thread-safe (`cancel` may be called from any thread)
+/// but not annotated `Sendable`; only `cancel` is called through this box.
+final class WatchdogTimer: @unchecked Sendable {
+    let timer: any DispatchSourceTimer
+    init(_ timer: any DispatchSourceTimer) { self.timer = timer }
+}

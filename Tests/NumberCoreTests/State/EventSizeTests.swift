@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+@Suite("Event size estimates and journal record bounds")
+struct EventSizeTests {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func size(_ events: [CoreEvent]) throws -> Int { try encoder.encode(events).count }
+
+    @Test("estimates are at least the real JSON size of events with maximal text fields")
+    func estimatesBound() async throws {
+        let long = String(repeating: "x", count: 200)
+        let description = String(repeating: "d", count: 500)
+        let key = String(repeating: "k", count: 128)
+        let at = Date(timeIntervalSince1970: 1_736_937_000.123)
+        let account = Account(id: "ACC_0123456789ab", name: long, currency: "USD", createdAt: at)
+        let transaction = LedgerTransaction(
+            id: "TXN_0123456789ab", accountId: account.id, kind: .fundsAdded, amount: .max, balanceAfter: .max,
+            currency: "USD", numberId: "NUM_0123456789ab", description: description, createdAt: at, idempotencyKey: key)
+        let listing = AvailableNumber(
+            phoneNumber: "+123456789012345", friendlyName: String(repeating: "f", count: 64),
+            locality: String(repeating: "l", count: 64), region: String(repeating: "r", count: 64),
+            postalCode: String(repeating: "p", count: 64), country: "US", type: .tollFree,
+            capabilities: NumberCapabilities(voice: true, sms: true, mms: true, fax: true))
+        let item = PurchaseIntent.Item(
+            phoneNumber: "+123456789012345", setupFee: .max, monthlyFee: .max, listing: listing)
+        let intent = PurchaseIntent(
+            id: "PIN_0123456789ab", accountId: account.id, items: Array(repeating: item, count: 20), country: "US",
+            type: .tollFree, trunkId: "TRK_0123456789ab", currency: "USD", heldAmount: .max, idempotencyKey: key,
+            createdAt: at, status: .open)
+        var number = OwnedNumber.purchased(
+            id: "NUM_0123456789ab", intent: intent, item: item,
+            provisioned: ProvisionedNumber(
+                sid: "PN" + String(repeating: "0", count: 32), phoneNumber: item.phoneNumber,
+                friendlyName: String(repeating: "f", count: 64), trunkSid: "TK" + String(repeating: "0", count: 32),
+                capabilities: listing.capabilities, dateCreated: at), trunkId: "TRK_0123456789ab", at: at)
+        number.pastDueSince = at
+        number.releaseRequestedAt = at
+        let record = IdempotencyRecord(
+            accountId: account.id, key: key, operation: .purchase, fingerprint: String(repeating: "a", count: 64),
+            createdAt: at,
+            outcome: .purchased(
+                numberIds: Array(repeating: number.id, count: 20),
+                transactionIds: Array(repeating: transaction.id, count: 20)))
+        let events: [CoreEvent] = [
+            .accountCreated(account), .transactionPosted(transaction), .idempotencyRecorded(record),
+            .purchaseIntentOpened(intent),
+            .purchaseCommitted(
+                intentId: intent.id, numbers: Array(repeating: number, count: 20),
+                transactions: Array(repeating: transaction, count: 20)),
+            .numberReleased(numberId: number.id, at: at, refund: transaction),
+            .numberRenewed(numberId: number.id, transaction: transaction, cycleStart: at, nextBillingDate: at),
+            .idempotencyExpired(storageKeys: Array(repeating: account.id + "\u{1F}" + key, count: 50)),
+        ]
+        for event in events {
+            let real = try Self.size([event])
+            #expect(
+                real <= event.bytesEstimate,
+                "\(real) > \(event.bytesEstimate) for \(String(describing: event).prefix(60))")
+        }
+    }
+
+    @Test("the largest decisions fit a journal record: a billing run at its action limit, a full purchase")
+    func largestDecisionsFit() async throws {
+        let limit = JournalOptions.defaults.limits.recordBytesMax
+        let actions = NumberServiceConfig.defaults.billing.actionsPerRunMax
+        let renewal = CoreEvent.numberRenewed(
+            numberId: "NUM_0123456789ab",
+            transaction: LedgerTransaction(
+                id: "TXN_0123456789ab", accountId: "ACC_0123456789ab", kind: .renewal, amount: -133, balanceAfter: 0,
+                currency: "USD", numberId: "NUM_0123456789ab", description: "Monthly fee: +123456789012345",
+                createdAt: Date(), idempotencyKey: nil),
+            cycleStart: Date(), nextBillingDate: Date())
+        #expect(renewal.bytesEstimate * actions <= limit)
+        #expect(try Self.size(Array(repeating: renewal, count: actions)) <= limit)
+        #expect(NumberServiceConfig.defaults.commits.commitBytesEstimateMax <= limit)
+    }
+}
