@@ -9,8 +9,9 @@ final class TestHTTPSServer: Sendable {
     private let stdin: Pipe
     private let directory: URL
 
-    /// Longest time the server lives even if a test forgets to stop it.
-    static let lifetimeSeconds = 120
+    /// Longest time the server lives if nothing stops it (it also exits when the test process does, as its stdin
+    /// closes). Long enough for the shared server to outlast the whole project's test run.
+    static let lifetimeSeconds = 1_800
     /// Longest wait for the server to report its port.
     static let startTimeoutMilliseconds = 15_000
 

@@ -118,11 +118,11 @@ struct TwilioProviderFaultTests {
 
     /// A 5xx before acting, or a stall past the timeout, is just as unknown to us; the look-up says "not bought".
     @Test func postThatDidNotActIsStillOutcomeUnknownAndLookUpSaysNotOwned() async throws {
-        try await withTwilio(configure: { $0.http.timeouts.totalMilliseconds = 500 }) { twilio in
+        try await withTwilio(configure: { $0.http.timeouts.totalMilliseconds = 2_000 }) { twilio in
             let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
             twilio.engine.addFault(
                 FaultRule(endpoint: .buyNumber, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 1))
-            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 2_000), times: 1))
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 6_000), times: 1))
             let first = await expectProviderError(.outcomeUnknown) {
                 try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
             }

@@ -1,0 +1,60 @@
+import CurlHTTP
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+@Suite("Twilio error mapping")
+struct TwilioErrorMappingTests {
+    @Test(arguments: [
+        (400, 21422, ProviderError.Kind.numberUnavailable), (400, 21452, .numberUnavailable),
+        (400, 21404, .numberUnavailable), (400, 21631, .numberUnavailable), (400, 21649, .numberUnavailable),
+        (400, 21421, .invalidArgument), (400, 21451, .invalidArgument), (400, 21457, .invalidArgument),
+        (400, 21481, .invalidArgument), (401, 20003, .authentication), (403, 20008, .authentication),
+        (400, 20005, .authentication), (404, 20404, .notFound), (400, 99999, .invalidArgument),
+        (409, 0, .invalidArgument),
+    ])
+    func codesMapToKinds(status: Int, code: Int, kind: ProviderError.Kind) throws {
+        let body = try #require(
+            TwilioResources.decode(
+                TwilioResources.ErrorBody.self,
+                from: Array(#"{"code": \#(code), "message": "m", "status": \#(status)}"#.utf8)))
+        let error = TwilioErrorMapping.clientError(status: status, body: body, operation: "op")
+        #expect(error.kind == kind)
+        #expect(error.providerCode == code)
+    }
+
+    @Test func statusAloneDecidesWithoutABody() {
+        #expect(TwilioErrorMapping.clientError(status: 401, body: nil, operation: "op").kind == .authentication)
+        #expect(TwilioErrorMapping.clientError(status: 404, body: nil, operation: "op").kind == .notFound)
+        #expect(TwilioErrorMapping.clientError(status: 400, body: nil, operation: "op").kind == .invalidArgument)
+    }
+
+    @Test(arguments: [
+        (HTTPClientError.Code.timeout, true, HTTPMethod.post, ProviderError.Kind.outcomeUnknown),
+        (.connectionLost, true, .post, .outcomeUnknown), (.cancelled, true, .post, .outcomeUnknown),
+        (.connect, false, .post, .unavailable), (.timeout, true, .get, .unavailable),
+        (.tlsVerification, false, .get, .unavailable), (.invalidRequest, false, .post, .invalidArgument),
+        (.responseTooLarge, true, .post, .outcomeUnknown), (.responseTooLarge, true, .get, .unavailable),
+    ])
+    func transportFailuresMapByMethodAndWhetherSent(
+        code: HTTPClientError.Code, sent: Bool, method: HTTPMethod, kind: ProviderError.Kind
+    ) {
+        let failure = HTTPClientError(code: code, message: "m", requestMayHaveBeenSent: sent)
+        #expect(TwilioErrorMapping.transportError(failure, method: method, operation: "op").kind == kind)
+    }
+
+    @Test func addressRequirementAtPurchaseIsNumberUnavailable() async throws {
+        var simulator = SimulatorConfiguration.defaults
+        simulator.behavior.enforceAddressRequirements = true
+        try await withTwilio(simulatorConfiguration: simulator) { twilio in
+            let numbers = try await twilio.provider.search(
+                ProviderSearchQuery(country: "GB", locality: "Manchester", limit: 1))
+            let number = try #require(numbers.first)
+            let error = await expectProviderError(.numberUnavailable) {
+                try await twilio.provider.buy(phoneNumber: number.phoneNumber, trunkSid: nil)
+            }
+            #expect(error?.providerCode == 21631)
+        }
+    }
+}
