@@ -22,16 +22,23 @@ public final class TwilioSimulator: Sendable {
     /// The CA PEM file clients should trust when TLS is on.
     public let caPEMPath: String?
     private let channel: Channel
+    private let connections: ConnectionSet
 
-    private init(engine: SimulatorEngine, channel: Channel, host: String, port: Int, scheme: String, caPEMPath: String?)
-    {
+    private init(
+        engine: SimulatorEngine, channel: Channel, connections: ConnectionSet, host: String, port: Int, scheme: String,
+        caPEMPath: String?
+    ) {
         self.engine = engine
         self.channel = channel
+        self.connections = connections
         self.host = host
         self.port = port
         self.baseURL = "\(scheme)://\(host):\(port)"
         self.caPEMPath = caPEMPath
     }
+
+    /// Client connections open right now.
+    public var openConnections: Int { connections.count }
 
     /// The account credentials the simulator accepts.
     public var credentials: SimulatorCredentials { engine.configuration.credentials }
@@ -43,12 +50,14 @@ public final class TwilioSimulator: Sendable {
         clock: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> TwilioSimulator {
         let engine = SimulatorEngine(configuration: configuration, clock: clock)
+        let connections = ConnectionSet()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.insert(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandlers(channel)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(engine: engine))
@@ -57,14 +66,17 @@ public final class TwilioSimulator: Sendable {
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
         let simulator = TwilioSimulator(
-            engine: engine, channel: channel, host: configuration.host, port: port,
+            engine: engine, channel: channel, connections: connections, host: configuration.host, port: port,
             scheme: tls == nil ? "http" : "https", caPEMPath: tls?.caPEMPath)
         if configuration.publicBaseURL == nil { engine.baseURL = simulator.baseURL }
         return simulator
     }
 
-    /// Stops accepting connections and closes the listener.
+    /// Stops accepting connections, closes the listener and every open connection (stalled ones included).
     public func shutdown() async throws {
         try await channel.close()
+        for connection in connections.drain() {
+            try? await connection.close()
+        }
     }
 }
