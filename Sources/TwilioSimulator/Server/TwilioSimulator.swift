@@ -5,6 +5,20 @@ import NIOPosix
 
 /// A local server that speaks Twilio's REST API (2010 numbers, Pricing v1, Trunking v1) on one port, routing by path.
 ///
+/// Behaviour follows shared/reference/twilio-api.md; where Twilio's behaviour is unconfirmed the simulator picks:
+/// - search: at most `searchResultsMax` (30) results, no paging fields, `SMS`/`MMS` capability keys, coordinates as
+///   strings; `Contains` per ``ContainsPattern``; unsupported type for a country → 404/20404;
+///   `VoiceEnabled=false` (and the other capability flags) means "no requirement", not "must lack";
+/// - buy: unknown or owned-elsewhere number → 400/21422, malformed → 400/21421 (a raw `+` decoded to a space is
+///   malformed), re-buying an owned number → 201 acting as an update (counted in `repeatPurchaseCount`),
+///   `AreaCode` on typed paths → 21457, type mismatch on typed paths → 21458, magic numbers of §7 honoured;
+///   typed sub-resources omit `type` like their schemas;
+/// - release → 204 and the number is back in search at once (no aging);
+/// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481;
+/// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
+/// - more than `concurrentRequestsMax` requests at once → 429/20429 with `Retry-After: 1`;
+/// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`).
+///
 /// ```swift
 /// let sim = try await TwilioSimulator.start(configuration: .defaults)
 /// // point api/pricing/trunking base URLs at sim.baseURL, authenticate with sim.credentials
