@@ -12,6 +12,8 @@ public struct SimulatorConfiguration: Sendable {
     public var limits: Limits
     /// Optional behaviours.
     public var behavior: Behavior
+    /// Fault rules active from the first request (more can be added at run time through `SimulatorEngine`).
+    public var faults: [FaultRule] = []
     /// Base of absolute URLs in v1 responses (`meta.url`, `url`); nil derives `http(s)://host:port` once bound.
     public var publicBaseURL: String?
 
