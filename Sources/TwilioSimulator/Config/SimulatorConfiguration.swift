@@ -39,6 +39,8 @@ public struct SimulatorConfiguration: Sendable {
         public var friendlyNameLengthMax: Int
         /// Most trunks the account may hold (default 100).
         public var trunksMax: Int
+        /// How long a connection may stay silent between requests before it is closed (default 60 000 ms).
+        public var connectionIdleTimeoutMilliseconds: Int
         /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit).
         public var concurrentRequestsMax: Int
 
@@ -47,7 +49,7 @@ public struct SimulatorConfiguration: Sendable {
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
             searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
-            concurrentRequestsMax: 100)
+            connectionIdleTimeoutMilliseconds: 60_000, concurrentRequestsMax: 100)
     }
 
     /// Behaviours that can be switched.

@@ -73,6 +73,8 @@ public final class TwilioSimulator: Sendable {
                 connections.insert(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandlers(channel)
+                    let idle = TimeAmount.milliseconds(Int64(configuration.limits.connectionIdleTimeoutMilliseconds))
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(engine: engine))
                 }
