@@ -12,14 +12,14 @@ enum OpenSSLBaseline {
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
         do {
-            try process.run()
+            try ProcessLauncher.run(process)
         } catch {
             return "cannot run openssl: \(error)"
         }
         // The commands end by themselves (-seconds / -time); the timer only guards against a hang.
         DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { [process] in
             if process.isRunning {
-                process.terminate()
+                kill(process.processIdentifier, SIGKILL)
             }
         }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()

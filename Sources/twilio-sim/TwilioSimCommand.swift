@@ -52,8 +52,9 @@ struct TwilioSimCommand: AsyncParsableCommand {
         let rules = try faults.map { spec in
             do { return try FaultRule.parse(spec) } catch { throw ValidationError(String(describing: error)) }
         }
-        let simulator = try await TwilioSimulator.start(configuration: configuration, tls: try makeTLS())
-        for rule in rules { simulator.engine.addFault(rule) }
+        var withFaults = configuration
+        withFaults.faults = rules
+        let simulator = try await TwilioSimulator.start(configuration: withFaults, tls: try makeTLS())
         FileHandle.standardOutput.write(Data((Self.banner(simulator) + "\n").utf8))
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))

@@ -12,6 +12,8 @@ public struct SimulatorConfiguration: Sendable {
     public var limits: Limits
     /// Optional behaviours.
     public var behavior: Behavior
+    /// Fault rules active from the first request (more can be added at run time through `SimulatorEngine`).
+    public var faults: [FaultRule] = []
     /// Base of absolute URLs in v1 responses (`meta.url`, `url`); nil derives `http(s)://host:port` once bound.
     public var publicBaseURL: String?
 
@@ -37,6 +39,8 @@ public struct SimulatorConfiguration: Sendable {
         public var friendlyNameLengthMax: Int
         /// Most trunks the account may hold (default 100).
         public var trunksMax: Int
+        /// How long a connection may stay silent between requests before it is closed (default 60 000 ms).
+        public var connectionIdleTimeoutMilliseconds: Int
         /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit).
         public var concurrentRequestsMax: Int
 
@@ -45,7 +49,7 @@ public struct SimulatorConfiguration: Sendable {
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
             searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
-            concurrentRequestsMax: 100)
+            connectionIdleTimeoutMilliseconds: 60_000, concurrentRequestsMax: 100)
     }
 
     /// Behaviours that can be switched.

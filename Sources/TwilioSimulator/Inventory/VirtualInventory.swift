@@ -65,8 +65,7 @@ public struct VirtualInventory: Sendable {
 
     /// The entry for full E.164 digits (values 0...9) of `area`, or nil when not held.
     func entry(_ digits: [UInt8], area: NumberingArea) -> AvailableNumber? {
-        let subscriber = digits[area.prefixDigits.count...]
-        guard area.acceptsSubscriber(Array(subscriber)) else { return nil }
+        guard area.acceptsSubscriber(digits[area.prefix.utf8.count...]) else { return nil }
         let hash = VirtualInventory.hash(digits, seed: seed)
         guard Int((hash >> 40) % 1000) < densityPerMille else { return nil }
         if let countries = sharers[area.prefix], countries[Int(hash % UInt64(countries.count))] != area.isoCountry {
@@ -95,10 +94,11 @@ extension NumberingArea {
 
     /// True when the subscriber digits are dialable in this area: NANP exchanges 2-9 and never N11 or 555;
     /// London 3/7/8; other UK geographic and free-phone numbers 2-9; mobiles any.
-    func acceptsSubscriber(_ s: [UInt8]) -> Bool {
+    func acceptsSubscriber(_ s: ArraySlice<UInt8>) -> Bool {
         guard s.count == subscriberDigits, let first = s.first else { return false }
         if isNANP {
-            return first >= 2 && !(s[1] == 1 && s[2] == 1) && !(s[0] == 5 && s[1] == 5 && s[2] == 5)
+            let i = s.startIndex
+            return first >= 2 && !(s[i + 1] == 1 && s[i + 2] == 1) && !(s[i] == 5 && s[i + 1] == 5 && s[i + 2] == 5)
         }
         if prefix == "4420" { return first == 3 || first == 7 || first == 8 }
         return type == .mobile || first >= 2

@@ -37,7 +37,8 @@ extension Router {
             country.types.contains(type)
         else { throw .notFound(request.path) }
         let params = request.queryParameters
-        let filter = try SearchFilter(params, isoCountry: country.isoCountry, type: type)
+        let filter = try SearchFilter(
+            params, isoCountry: country.isoCountry, type: type, locate: state.inventoryEntry)
         let limit = min(
             try Parameters.pageSize(params, limits: context.configuration.limits),
             context.configuration.limits.searchResultsMax)

@@ -174,4 +174,29 @@ extension Router {
         state.recordRelease(sid: sid)
         return wrote(.noContent)
     }
+
+    static func listIncoming(
+        _ request: SimulatorRequest, type: NumberType?, state: SimulatorState, context: RouterContext
+    ) throws(TwilioError) -> SimulatorResponse {
+        let params = request.queryParameters
+        let includeBeta = try Parameters.bool(params, "Beta") ?? true
+        let origin = try Parameters.oneOf(params, "Origin", ["twilio", "hosted"])
+        let pattern = params["PhoneNumber"].map(PhoneNumberPattern.init)
+        let friendlyName = params["FriendlyName"]
+        let matching = state.ownedInOrder.filter { record in
+            (type == nil || record.number.type == type) && (includeBeta || !record.number.beta)
+                && origin != "hosted" && (pattern?.matches(record.number.phoneNumber) ?? true)
+                && (friendlyName == nil || record.friendlyName == friendlyName)
+        }
+        let window = try PageWindow(
+            matching, sid: \.sid, sequence: { state.numberSequence[$0] }, params: params,
+            limits: context.configuration.limits)
+        let account = context.configuration.credentials.accountSid
+        let body = envelope2010(
+            path: request.path,
+            filters: listFilters(params, allowed: ["PhoneNumber", "FriendlyName", "Beta", "Origin"]),
+            key: "incoming_phone_numbers", window: window,
+            items: window.items.map { incomingJSON($0, account: account, typed: type != nil) }, request: request)
+        return .json(200, body)
+    }
 }

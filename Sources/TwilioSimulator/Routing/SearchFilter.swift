@@ -24,7 +24,11 @@ struct SearchFilter {
     /// `Distance` when none is given (Twilio's).
     static let distanceMilesDefault = 25
 
-    init(_ params: FormParameters, isoCountry: String, type: NumberType) throws(TwilioError) {
+    /// Parses the filters; `locate` gives the coordinates of a number for `NearNumber`.
+    init(
+        _ params: FormParameters, isoCountry: String, type: NumberType,
+        locate: (String) -> AvailableNumber? = { _ in nil }
+    ) throws(TwilioError) {
         if let code = params["AreaCode"] {
             guard code.count == 3, code.allSatisfy(\.isNumber), let first = code.first, first != "0", first != "1"
             else { throw TwilioError(status: 400, code: 21451, message: "Invalid area code \(code)") }
@@ -47,13 +51,22 @@ struct SearchFilter {
         if rateCenter != nil && lata == nil {
             throw .invalidParameter("InRateCenter", "requires InLata")
         }
-        try parseNear(params)
+        try parseNear(params, locate: locate)
     }
 
-    private mutating func parseNear(_ params: FormParameters) throws(TwilioError) {
+    private mutating func parseNear(
+        _ params: FormParameters, locate: (String) -> AvailableNumber?
+    ) throws(TwilioError) {
         let distance = try Parameters.int(params, "Distance") ?? SearchFilter.distanceMilesDefault
         guard distance <= SearchFilter.distanceMilesMax else {
             throw .invalidParameter("Distance", "must be at most \(SearchFilter.distanceMilesMax)")
+        }
+        if let number = params["NearNumber"] {
+            guard let entry = locate(number), let lat = entry.latitude.flatMap(Double.init),
+                let lon = entry.longitude.flatMap(Double.init)
+            else { throw .invalidParameter("NearNumber", "no location known for '\(number)'") }
+            near = (lat, lon, Double(distance))
+            return
         }
         guard let text = params["NearLatLong"] else { return }
         let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

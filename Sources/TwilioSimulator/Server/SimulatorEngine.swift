@@ -43,6 +43,14 @@ public final class SimulatorEngine: Sendable {
     /// Handles a request under its fault plan: routes it (unless the fault prevents acting) and logs it.
     public func execute(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> TransportAction {
         let context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
+        if request.method == "GET" && (plan.fault == nil || plan.fault?.isDelayOnly == true) {
+            // Reads run on a copy-on-write snapshot outside the lock, so slow searches do not serialise.
+            var snapshot = state.withLock { $0 }
+            let response = Router.handle(request, state: &snapshot, context: context).response
+            let action = TransportAction.respond(response)
+            state.withLock { $0.log(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false)) }
+            return action
+        }
         return state.withLock { state in
             var acted = false
             let action: TransportAction

@@ -16,6 +16,8 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
+    /// A request is between its head and its answer (or stall): idle timeouts must not cut it.
+    private var busy = false
 
     init(engine: SimulatorEngine) {
         self.engine = engine
@@ -24,6 +26,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
+            busy = true
             head = requestHead
             body.removeAll(keepingCapacity: true)
             tooLarge = false
@@ -83,6 +86,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func write(_ action: TransportAction, keepAlive: Bool, context: ChannelHandlerContext) {
+        if case .respond = action { busy = false }
         guard context.channel.isActive else { return }
         switch action {
         case .respond(let response):
@@ -122,6 +126,15 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // An idle keep-alive connection is closed after `connectionIdleTimeoutMilliseconds`.
+        if event is IdleStateHandler.IdleStateEvent {
+            if !busy { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -5,6 +5,20 @@ import NIOPosix
 
 /// A local server that speaks Twilio's REST API (2010 numbers, Pricing v1, Trunking v1) on one port, routing by path.
 ///
+/// Behaviour follows shared/reference/twilio-api.md; where Twilio's behaviour is unconfirmed the simulator picks:
+/// - search: at most `searchResultsMax` (30) results, no paging fields, `SMS`/`MMS` capability keys, coordinates as
+///   strings; `Contains` per ``ContainsPattern``; unsupported type for a country → 404/20404;
+///   `VoiceEnabled=false` (and the other capability flags) means "no requirement", not "must lack";
+/// - buy: unknown or owned-elsewhere number → 400/21422, malformed → 400/21421 (a raw `+` decoded to a space is
+///   malformed), re-buying an owned number → 201 acting as an update (counted in `repeatPurchaseCount`),
+///   `AreaCode` on typed paths → 21457, type mismatch on typed paths → 21458, magic numbers of §7 honoured;
+///   typed sub-resources omit `type` like their schemas;
+/// - release → 204 and the number is back in search at once (no aging);
+/// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481;
+/// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
+/// - more than `concurrentRequestsMax` requests at once → 429/20429 with `Retry-After: 1`;
+/// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`).
+///
 /// ```swift
 /// let sim = try await TwilioSimulator.start(configuration: .defaults)
 /// // point api/pricing/trunking base URLs at sim.baseURL, authenticate with sim.credentials
@@ -22,16 +36,23 @@ public final class TwilioSimulator: Sendable {
     /// The CA PEM file clients should trust when TLS is on.
     public let caPEMPath: String?
     private let channel: Channel
+    private let connections: ConnectionSet
 
-    private init(engine: SimulatorEngine, channel: Channel, host: String, port: Int, scheme: String, caPEMPath: String?)
-    {
+    private init(
+        engine: SimulatorEngine, channel: Channel, connections: ConnectionSet, host: String, port: Int, scheme: String,
+        caPEMPath: String?
+    ) {
         self.engine = engine
         self.channel = channel
+        self.connections = connections
         self.host = host
         self.port = port
         self.baseURL = "\(scheme)://\(host):\(port)"
         self.caPEMPath = caPEMPath
     }
+
+    /// Client connections open right now.
+    public var openConnections: Int { connections.count }
 
     /// The account credentials the simulator accepts.
     public var credentials: SimulatorCredentials { engine.configuration.credentials }
@@ -43,13 +64,17 @@ public final class TwilioSimulator: Sendable {
         clock: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> TwilioSimulator {
         let engine = SimulatorEngine(configuration: configuration, clock: clock)
+        let connections = ConnectionSet()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.insert(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandlers(channel)
+                    let idle = TimeAmount.milliseconds(Int64(configuration.limits.connectionIdleTimeoutMilliseconds))
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(engine: engine))
                 }
@@ -57,14 +82,17 @@ public final class TwilioSimulator: Sendable {
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
         let simulator = TwilioSimulator(
-            engine: engine, channel: channel, host: configuration.host, port: port,
+            engine: engine, channel: channel, connections: connections, host: configuration.host, port: port,
             scheme: tls == nil ? "http" : "https", caPEMPath: tls?.caPEMPath)
         if configuration.publicBaseURL == nil { engine.baseURL = simulator.baseURL }
         return simulator
     }
 
-    /// Stops accepting connections and closes the listener.
+    /// Stops accepting connections, closes the listener and every open connection (stalled ones included).
     public func shutdown() async throws {
         try await channel.close()
+        for connection in connections.drain() {
+            try? await connection.close()
+        }
     }
 }

@@ -32,6 +32,7 @@ public struct SimulatorState: Sendable {
         inventory = VirtualInventory(
             seed: configuration.seed, densityPerMille: configuration.limits.inventoryDensityPerMille)
         faults = FaultInjector(seed: configuration.seed)
+        for rule in configuration.faults { faults.add(rule) }
         sidGenerator = SeededGenerator(seed: configuration.seed ^ 0x5151_5151_5151_5151)
         requestLogEntriesMax = configuration.limits.requestLogEntriesMax
     }

@@ -95,7 +95,7 @@ struct CertificateAuthorityTests {
         process.arguments = ["x509", "-in", path, "-noout", "-text"]
         let pipe = Pipe()
         process.standardOutput = pipe
-        try process.run()
+        try ProcessLauncher.run(process)
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)

@@ -19,7 +19,7 @@ final class OpenSSLProcess: @unchecked Sendable {
             let data = handle.availableData
             collected.bytes.withLock { $0.append(contentsOf: data) }
         }
-        try process.run()
+        try ProcessLauncher.run(process)
     }
 
     /// Everything the process printed so far (stdout and stderr).
@@ -61,7 +61,8 @@ final class OpenSSLProcess: @unchecked Sendable {
     /// Kills the process if it still runs and stops collecting output.
     func terminate() {
         if process.isRunning {
-            process.terminate()
+            // SIGKILL cannot be blocked or ignored: the wait below always ends.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         output.fileHandleForReading.readabilityHandler = nil

@@ -38,6 +38,14 @@ import Testing
         #expect((1_800...2_200).contains(fired))
     }
 
+    @Test func configuredFaultsAreActiveFromTheFirstRequest() {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.faults = [FaultRule(endpoint: .buyNumber, kind: .responseLost, times: 1)]
+        var state = SimulatorState(configuration: configuration)
+        #expect(state.faults.plan(for: .buyNumber).fault == .responseLost)
+        #expect(state.faults.plan(for: .buyNumber).fault == nil)
+    }
+
     @Test func clearByEndpoint() {
         var injector = FaultInjector(seed: 1)
         injector.add(FaultRule(endpoint: .buyNumber, kind: .connectionReset))

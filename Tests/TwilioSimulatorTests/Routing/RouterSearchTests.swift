@@ -140,6 +140,17 @@ import Testing
         for n in found { #expect(["San Francisco", "Oakland"].contains(n["locality"] as? String ?? "")) }
     }
 
+    @Test func nearNumberUsesThatNumbersLocation() throws {
+        var h = RouterHarness()
+        let seattle = try #require(h.search("US", "Local", [("AreaCode", "206")]).first?["phone_number"] as? String)
+        let found = h.search("US", "Local", [("NearNumber", seattle), ("Distance", "50")])
+        #expect(!found.isEmpty)
+        for n in found { #expect(n["locality"] as? String == "Seattle") }
+        let unknown = h.send(
+            "GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("NearNumber", "+15550000000")])
+        #expect(unknown.status == 400)
+    }
+
     @Test func countriesListAndFetch() {
         var h = RouterHarness()
         let list = h.send("GET", "\(h.api)/AvailablePhoneNumbers.json")

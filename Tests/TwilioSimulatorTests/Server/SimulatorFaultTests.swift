@@ -118,6 +118,22 @@ import Testing
         }
     }
 
+    @Test func shutdownClosesStalledConnections() async throws {
+        let sim = try await TwilioSimulator.start(configuration: .defaults)
+        sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 60_000)))
+        let number = try sim.firstAvailable()
+        async let reply = buy(sim, number, timeout: .seconds(20))
+        let deadline = ContinuousClock.now + .seconds(5)
+        while sim.engine.requestLog.isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(sim.openConnections == 1)
+        let start = ContinuousClock.now
+        try await sim.shutdown()
+        #expect(try await reply == .closedWithoutResponse(reset: false))
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
     @Test func concurrencyGateAnswers429() async throws {
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.concurrentRequestsMax = 1

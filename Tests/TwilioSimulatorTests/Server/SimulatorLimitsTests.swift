@@ -72,6 +72,21 @@ import Testing
         }
     }
 
+    @Test func idleConnectionIsClosedButASlowRequestIsNot() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.connectionIdleTimeoutMilliseconds = 400
+        try await withSimulator(configuration) { sim in
+            let start = ContinuousClock.now
+            // Nothing sent: the server closes the connection after the idle timeout.
+            let text = try await RawHTTPClient.exchange(port: sim.port, text: "")
+            #expect(text.isEmpty)
+            #expect(ContinuousClock.now - start < .seconds(5))
+            // A request delayed past the idle timeout still gets its answer.
+            sim.engine.addFault(FaultRule(endpoint: .listTrunks, kind: .latency(milliseconds: 1_000)))
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+        }
+    }
+
     @Test func expectContinueGetsAnInterimResponse() async throws {
         try await withSimulator { sim in
             let body = "FriendlyName=pbx"

@@ -114,7 +114,7 @@ enum RawHTTPClient {
             }
             .connect(host: "127.0.0.1", port: port).get()
         channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
-        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+        if !text.isEmpty { try await channel.writeAndFlush(channel.allocator.buffer(string: text)) }
         let (bytes, _) = try await promise.futureResult.get()
         return String(decoding: bytes, as: UTF8.self)
     }
