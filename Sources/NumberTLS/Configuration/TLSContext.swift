@@ -88,6 +88,7 @@ public final class TLSContext: @unchecked Sendable {
             SSL_CTX_set_verify(pointer, SSL_VERIFY_PEER, nil)
         case .server:
             guard configuration.clientAuthentication == .required else {
+                // No client certificates are asked for, so no trust roots are needed (nor loaded).
                 SSL_CTX_set_verify(pointer, SSL_VERIFY_NONE, nil)
                 return
             }

@@ -53,9 +53,9 @@ struct LoopbackRefusalTests {
         let client = try await LoopbackClient.connect(
             group: group, port: server.port,
             context: TLSContext(configuration: configuration ?? pki.clientConfiguration()), expectedBytes: 4)
-        _ = try await client.handshake.get()
+        _ = try await client.handshake.within()
         try await client.channel.writeAndFlush(ByteBuffer(string: "next"))
-        #expect(try await client.received.get() == Array("next".utf8))
+        #expect(try await client.received.within() == Array("next".utf8))
         try await client.channel.close()
     }
 
@@ -75,7 +75,7 @@ struct LoopbackRefusalTests {
         try await withServer { server, group in
             let (channel, closed) = try await rawConnect(group: group, port: server.port)
             try await channel.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"))
-            try await closed.get()
+            try await closed.within()
             let error = try #require(try await firstServerError(server))
             #expect(error.code == .handshakeFailed)
             #expect(error.openSSLErrors.joined().contains("http request"))
@@ -92,7 +92,7 @@ struct LoopbackRefusalTests {
             // The first bytes of a TLS record header for a ClientHello, then silence. On a loaded machine the
             // server may already have timed out before this write, so its outcome does not matter.
             try? await channel.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x00, 0xF0, 0x01]))
-            try await closed.get()
+            try await closed.within()
             let elapsed = ContinuousClock.now - start
             #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(5), "\(elapsed)")
             #expect(try await firstServerError(server)?.code == .handshakeTimeout)
@@ -104,7 +104,7 @@ struct LoopbackRefusalTests {
         try await withServer { server, group in
             let client = try await LoopbackClient.connect(
                 group: group, port: server.port, context: TLSContext(configuration: pki.clientConfiguration()))
-            _ = try await client.handshake.get()
+            _ = try await client.handshake.within()
             // Take TLS out of the pipeline, then close the socket: no close_notify is ever sent.
             let channel = client.channel
             try await channel.eventLoop.flatSubmit {
@@ -122,8 +122,8 @@ struct LoopbackRefusalTests {
             let client = try await LoopbackClient.connect(
                 group: group, port: server.port,
                 context: TLSContext(configuration: pki.clientConfiguration(trusting: pki.otherAuthority)))
-            await #expect(throws: TLSError.self) { try await client.handshake.get() }
-            #expect(try await client.closed.get().first?.code == .certificateVerificationFailed)
+            await #expect(throws: TLSError.self) { try await client.handshake.within() }
+            #expect(try await client.closed.within().first?.code == .certificateVerificationFailed)
             #expect(try await firstServerError(server)?.code == .handshakeFailed)
         }
     }
@@ -145,8 +145,8 @@ struct LoopbackRefusalTests {
         let client = try await LoopbackClient.connect(
             group: group, port: refused.port, context: TLSContext(configuration: pki.clientConfiguration()),
             hostname: scenario == "wrong-name" ? "payments.example" : "localhost")
-        await #expect(throws: TLSError.self) { try await client.handshake.get() }
-        let error = try #require(try await client.closed.get().first)
+        await #expect(throws: TLSError.self) { try await client.handshake.within() }
+        let error = try #require(try await client.closed.within().first)
         #expect(error.code == .certificateVerificationFailed)
         let reason = ["wrong-name": "mismatch", "expired": "expired", "not-yet-valid": "not yet valid"][scenario]!
         #expect(error.message.contains(reason), "\(error)")
@@ -175,9 +175,9 @@ struct LoopbackRefusalTests {
         let client = try await LoopbackClient.connect(
             group: group, port: echo.port, context: TLSContext(configuration: bad), expectedBytes: 1)
         // In TLS 1.3 the client may finish before the server has judged its certificate; data never flows.
-        _ = try? await client.handshake.get()
+        _ = try? await client.handshake.within()
         client.channel.writeAndFlush(ByteBuffer(string: "x"), promise: nil)
-        await #expect(throws: TLSError.self) { try await client.received.get() }
+        await #expect(throws: TLSError.self) { try await client.received.within() }
         #expect(try await firstServerError(echo)?.code == .certificateVerificationFailed)
         try await expectServerStillServes(echo, group: group, configuration: good)
         #expect(echo.observations.snapshot.handshakes.last?.peer?.commonName == "billing-service")

@@ -17,13 +17,13 @@ struct LoopbackTests {
         for attempt in 0..<3 {
             let client = try await LoopbackClient.connect(
                 group: group, port: server.port, context: clientContext, sessionCache: cache, expectedBytes: 5)
-            let handshake = try await client.handshake.get()
+            let handshake = try await client.handshake.within()
             #expect(handshake.sessionReused == (attempt > 0))
             #expect(handshake.applicationProtocol == "nrpc/1")
             try await client.channel.writeAndFlush(ByteBuffer(string: "ping\(attempt)"))
-            #expect(try await client.received.get() == Array("ping\(attempt)".utf8))
+            #expect(try await client.received.within() == Array("ping\(attempt)".utf8))
             try await client.channel.close()
-            #expect(try await client.closed.get().isEmpty)
+            #expect(try await client.closed.within().isEmpty)
         }
         #expect(server.observations.snapshot.handshakes.map(\.sessionReused) == [false, true, true])
         try await server.close()
@@ -46,7 +46,7 @@ struct LoopbackTests {
         let client = try await LoopbackClient.connect(
             group: group, port: server.port, context: TLSContext(configuration: pki.clientConfiguration()),
             expectedBytes: payload.count)
-        _ = try await client.handshake.get()
+        _ = try await client.handshake.within()
         let channel = client.channel
         let chunks = payload.chunks(of: messageBytes)
         try await channel.eventLoop.submit {
@@ -58,7 +58,7 @@ struct LoopbackTests {
             }
             channel.flush()
         }.get()
-        let echoed = try await client.received.get()
+        let echoed = try await client.received.within()
         #expect(echoed.count == payload.count)
         #expect(echoed == payload)
         #expect(server.observations.snapshot.received == payload)

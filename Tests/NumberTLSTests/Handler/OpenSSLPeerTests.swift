@@ -122,15 +122,15 @@ struct OpenSSLPeerTests {
         let client = try await LoopbackClient.connect(
             group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),
             expectedBytes: 6)
-        let handshake = try await client.handshake.get()
+        let handshake = try await client.handshake.within()
         #expect(handshake.applicationProtocol == "nrpc/1")
         #expect(handshake.protocolVersion == "TLSv1.3")
         #expect(handshake.peer?.commonName == "localhost")
         try await client.channel.writeAndFlush(ByteBuffer(string: "hello\n"))
         // s_server -rev answers each line reversed.
-        #expect(String(decoding: try await client.received.get(), as: UTF8.self) == "olleh\n")
+        #expect(String(decoding: try await client.received.within(), as: UTF8.self) == "olleh\n")
         try await client.channel.close()
-        #expect(try await client.closed.get().isEmpty)
+        #expect(try await client.closed.within().isEmpty)
         try await group.shutdownGracefully()
     }
 
@@ -149,8 +149,8 @@ struct OpenSSLPeerTests {
         let client = try await LoopbackClient.connect(
             group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),
             hostname: "billing.example")
-        await #expect(throws: TLSError.self) { try await client.handshake.get() }
-        let errors = try await client.closed.get()
+        await #expect(throws: TLSError.self) { try await client.handshake.within() }
+        let errors = try await client.closed.within()
         #expect(errors.first?.code == .certificateVerificationFailed)
         try await group.shutdownGracefully()
     }
@@ -160,9 +160,9 @@ struct OpenSSLPeerTests {
         let client = try await LoopbackClient.connect(
             group: group, port: server.port, context: TLSContext(configuration: pki.clientConfiguration()),
             expectedBytes: 4)
-        _ = try await client.handshake.get()
+        _ = try await client.handshake.within()
         try await client.channel.writeAndFlush(ByteBuffer(string: "next"))
-        #expect(try await client.received.get() == Array("next".utf8))
+        #expect(try await client.received.within() == Array("next".utf8))
         try await client.channel.close()
         try await server.close()
         try await group.shutdownGracefully()

@@ -6,12 +6,14 @@ final class EventRecorder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     var received = ByteBuffer()
+    var readSizes: [Int] = []
     var handshake: TLSHandshakeCompleted?
     var errors: [any Error] = []
     var inactive = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        readSizes.append(buffer.readableBytes)
         received.writeBuffer(&buffer)
     }
 
