@@ -121,6 +121,34 @@ struct FileJournalLifecycleTests {
         #expect(Set(before).isSubset(of: Set(directory.files())))
         await opened.journal.close()
     }
+
+    @Test("snapshotBytesMax: a snapshot file of exactly the limit is written and read, one byte more is refused")
+    func snapshotLimit() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let first = try open(directory)
+        _ = try await first.journal.append([.note("a")])
+        let state = ToyState(notes: ["a"], applied: 1)
+        try await first.journal.writeSnapshot(state, throughSeq: 1)
+        await first.journal.close()
+        let size = try directory.bytes("snapshot-00000000000000000001.json").count
+
+        var options = quietOptions()
+        options.limits.snapshotBytesMax = size
+        let atLimit = try open(directory, options: options)
+        #expect(atLimit.recovery.snapshotSeq == 1)
+        try await atLimit.journal.writeSnapshot(state, throughSeq: 1)
+        let bigger = ToyState(notes: ["ab"], applied: 1)
+        let error = await #expect(throws: JournalError.self) {
+            try await atLimit.journal.writeSnapshot(bigger, throughSeq: 1)
+        }
+        #expect(error?.code == .fileTooLarge)
+        await atLimit.journal.close()
+
+        options.limits.snapshotBytesMax = size - 1
+        let refused = #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
+        #expect(refused?.code == .fileTooLarge)
+    }
 }
 
 /// Reads the seq out of a journal or snapshot file name (tests only).
