@@ -9,6 +9,7 @@ extension FileJournal {
     /// (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset for a
     /// damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
     /// (`missingJournal`) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.
+    /// It reads and replays synchronously: call it at start-up, not on an event loop.
     public static func open(
         directory: URL,
         options: JournalOptions = .defaults,

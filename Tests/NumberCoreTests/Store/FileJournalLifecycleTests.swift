@@ -149,6 +149,24 @@ struct FileJournalLifecycleTests {
         let refused = #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
         #expect(refused?.code == .fileTooLarge)
     }
+
+    @Test("open creates a missing data directory, and refuses a path that is a file")
+    func dataDirectoryCreation() async throws {
+        let parent = TempDirectory()
+        defer { parent.remove() }
+        let nested = parent.url.appendingPathComponent("a/b")
+        let opened = try ToyFileJournal.open(
+            directory: nested, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(try await opened.journal.append([.note("x")]) == 1)
+        await opened.journal.close()
+        try parent.write("plain-file", [1])
+        let error = #expect(throws: JournalFailure.self) {
+            _ = try ToyFileJournal.open(
+                directory: parent.file("plain-file"), options: quietOptions(), initialState: ToyState(),
+                apply: toyApply)
+        }
+        #expect(error?.errno == ENOTDIR)
+    }
 }
 
 /// Reads the seq out of a journal or snapshot file name (tests only).
