@@ -50,4 +50,26 @@ struct SegmentScannerTests {
         #expect(
             scan.issues == [.gap(offset: 0, expected: 1, found: 2), .gap(offset: line(2).count, expected: 3, found: 2)])
     }
+
+    @Test("a damaged separator merging the last two records is corruption, not a torn tail")
+    func mergedLastLines() {
+        var middle = line(2)
+        middle[middle.count - 1] = UInt8(ascii: " ")  // its newline damaged
+        let scan = SegmentScanner.scan(line(1) + middle + line(3), firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.torn == nil)
+        #expect(scan.issues.count == 1)
+        guard case .corrupt(let offset, _) = scan.issues.first else {
+            Issue.record("expected corruption, got \(scan.issues)")
+            return
+        }
+        #expect(offset == line(1).count)
+    }
+
+    @Test("a last record missing only its newline is still a torn tail (a crash can stop right before it)")
+    func missingFinalNewline() {
+        let scan = SegmentScanner.scan(line(1) + line(2).dropLast(), firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.issues.isEmpty)
+        #expect(scan.torn?.offset == line(1).count)
+        #expect(scan.records.map(\.seq) == [1])
+    }
 }
