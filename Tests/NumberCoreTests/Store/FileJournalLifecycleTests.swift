@@ -167,6 +167,85 @@ struct FileJournalLifecycleTests {
         }
         #expect(error?.errno == ENOTDIR)
     }
+
+    @Test("snapshots and size rotations while writers append: reopen rebuilds the same state, disk stays bounded")
+    func snapshotsDuringAppends() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.limits.segmentBytesMax = 2000
+        let opened = try open(directory, options: options)
+        let journal = opened.journal
+        let owner = OwnerState(opened.state)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for index in 0..<50 {
+                        let event = ToyEvent.deposit(account: "w\(writer)", cents: Int64(index))
+                        let pending = try owner.state.withLock { state in
+                            let pending = try journal.enqueue([event])
+                            try toyApply(&state, event)
+                            return pending
+                        }
+                        try await pending.durable()
+                        if pending.seq % 25 == 0 {
+                            // State and seq taken together under the lock, snapshotted once durable.
+                            let (state, seq) = owner.state.withLock { ($0, UInt64($0.applied)) }
+                            while journal.durableSeq < seq { try await Task.sleep(for: .milliseconds(1)) }
+                            do {
+                                try await journal.writeSnapshot(state, throughSeq: seq)
+                            } catch let error as JournalError where error.code == .invalidSnapshotSeq {
+                                // A later snapshot got there first.
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let final = owner.state.withLock { $0 }
+        await journal.close()
+        #expect(directory.snapshots().count == 2)
+        // About 20 segments of records were written; only those the two kept snapshots need remain.
+        #expect(directory.segments().count <= 8, "\(directory.segments())")
+        let reopened = try open(directory)
+        #expect(reopened.state == final)
+        #expect(reopened.lastSeq == 400)
+        await reopened.journal.close()
+        #expect(JournalVerifier.verify(directory: directory.url, event: ToyEvent.self, state: ToyState.self).isClean)
+    }
+
+    @Test("close while appends are in flight: each one is acknowledged and kept, or refused as closed")
+    func closeDuringAppends() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let opened = try open(directory)
+        let journal = opened.journal
+        let results = await withTaskGroup(of: (String, UInt64?).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    let note = "n\(index)"
+                    do {
+                        return (note, try await journal.append([.note(note)]))
+                    } catch {
+                        #expect((error as? JournalError)?.code == .closed)
+                        return (note, nil)
+                    }
+                }
+            }
+            group.addTask {
+                await journal.close()
+                return ("close", nil)
+            }
+            return await group.reduce(into: [(String, UInt64?)]()) { $0.append($1) }
+        }
+        let reopened = try open(directory)
+        for case (let note, let seq?) in results {
+            #expect(reopened.state.notes[Int(seq) - 1] == note)
+        }
+        #expect(reopened.state.notes.count == results.filter { $0.1 != nil }.count)
+        await reopened.journal.close()
+    }
 }
 
 /// Reads the seq out of a journal or snapshot file name (tests only).
