@@ -57,9 +57,13 @@ struct StoreBenchmark {
                     writers, result.rate, result.rate / serial, result.meanBatch, result.p50 * 1000, result.p99 * 1000))
             lastDirectory = directory
         }
+        let cpuBefore = cpuSeconds()
         let (records, elapsed) = try await replay(lastDirectory)
+        let cpu = cpuSeconds() - cpuBefore
         print(
-            String(format: "replay: %d records in %.2f s = %.0f records/s", records, elapsed, Double(records) / elapsed)
+            String(
+                format: "replay: %d records in %.2f s wall = %.0f records/s (%.2f s CPU = %.0f records per CPU-second)",
+                records, elapsed, Double(records) / elapsed, cpu, Double(records) / cpu)
         )
     }
 

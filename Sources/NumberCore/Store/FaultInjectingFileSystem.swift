@@ -73,7 +73,8 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     let crash: @Sendable () -> Void
     let state = Mutex(State())
 
-    /// Wraps `base`; `crash` ends the process (default: `SIGKILL` to itself).
+    /// Wraps `base`; `crash` ends the process (default: `SIGKILL` to itself). If a custom `crash` returns, the
+    /// call fails with `EIO` instead, which the journal treats as any I/O failure (fail-stop).
     public init(
         base: any JournalFileSystem = POSIXJournalFileSystem(), rules: [Rule] = [],
         crash: (@Sendable () -> Void)? = nil

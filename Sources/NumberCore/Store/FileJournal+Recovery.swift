@@ -9,6 +9,7 @@ extension FileJournal {
     /// (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset for a
     /// damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
     /// (`missingJournal`) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.
+    /// It reads and replays synchronously: call it at start-up, not on an event loop.
     public static func open(
         directory: URL,
         options: JournalOptions = .defaults,
@@ -65,8 +66,8 @@ extension FileJournal {
 
         mutating func run(apply: (inout State, Event) throws -> Void) throws -> Recovered {
             let names = try fileSystem.listDirectory(layout.directory)
-            var dirty = try removeTempFiles(names)
-            let (snapshotSeq, snapshotState) = try loadSnapshot(names, dirty: &dirty)
+            try removeTempFiles(names)
+            let (snapshotSeq, snapshotState) = try loadSnapshot(names)
             report.snapshotSeq = snapshotSeq
             let firstSeqs = names.compactMap(JournalLayout.segmentSeq).sorted()
             var state = snapshotState ?? initialState
@@ -78,27 +79,28 @@ extension FileJournal {
                         .missingJournal, "snapshot \(base) exists but no journal segment", file: layout.directory)
                 }
                 segment = try createFirstSegment(firstSeq: 1)
-                dirty = true
             } else {
-                segment = try replay(firstSeqs: firstSeqs, base: base, state: &state, apply: apply, dirty: &dirty)
+                segment = try replay(firstSeqs: firstSeqs, base: base, state: &state, apply: apply)
             }
-            if dirty { try fileSystem.fsyncDirectory(layout.directory) }
+            // Always: a crashed predecessor may have created the last segment (rotation) without syncing the
+            // directory; records acknowledged from now on must not sit in a file whose entry can still vanish.
+            // It also makes this open's own changes durable (temp files removed, snapshots set aside, first segment).
+            try fileSystem.fsyncDirectory(layout.directory)
             return Recovered(
                 state: state, lastSeq: max(segment.lastWrittenSeq, base), snapshotSeq: base, segment: segment)
         }
 
         /// Removes `snapshot-*.json.tmp` left by a crash during a snapshot.
-        func removeTempFiles(_ names: [String]) throws -> Bool {
+        func removeTempFiles(_ names: [String]) throws {
             let temps = names.filter(JournalLayout.isSnapshotTemp)
             for name in temps {
                 options.logger.notice("journal removing snapshot temp file", metadata: ["file": "\(name)"])
                 try fileSystem.remove(layout.path(name))
             }
-            return !temps.isEmpty
         }
 
         /// The newest snapshot that passes its checks; damaged ones are set aside.
-        mutating func loadSnapshot(_ names: [String], dirty: inout Bool) throws -> (UInt64?, State?) {
+        mutating func loadSnapshot(_ names: [String]) throws -> (UInt64?, State?) {
             for seq in names.compactMap(JournalLayout.snapshotSeq).sorted(by: >) {
                 let name = JournalLayout.snapshotName(seq: seq)
                 let bytes = try fileSystem.readFile(layout.path(name), limitBytes: options.limits.snapshotBytesMax)
@@ -114,7 +116,6 @@ extension FileJournal {
                         metadata: ["file": "\(name)", "reason": "\(reason)", "movedTo": "\(aside)"])
                     try fileSystem.rename(layout.path(name), to: layout.path(aside))
                     report.damagedSnapshots.append(aside)
-                    dirty = true
                 }
             }
             return (nil, nil)

@@ -2,8 +2,7 @@
 extension FileJournal.Recovery {
     /// Replays every record after `base` into `state` and opens the last segment for appending.
     mutating func replay(
-        firstSeqs: [UInt64], base: UInt64, state: inout State, apply: (inout State, Event) throws -> Void,
-        dirty: inout Bool
+        firstSeqs: [UInt64], base: UInt64, state: inout State, apply: (inout State, Event) throws -> Void
     ) throws -> FileJournal.SegmentState {
         if let zero = firstSeqs.first, zero == 0 {
             throw JournalError(.sequenceGap, "segment starts at seq 0", file: segmentPath(0))
@@ -41,7 +40,6 @@ extension FileJournal.Recovery {
                 }
                 torn = tail
                 try keepTornBytes(bytes[tail.offset...], segment: first, tail: tail)
-                dirty = true
             }
             for record in scan.records where record.seq > base {
                 try replay(record, into: &state, apply: apply, path: path)

@@ -5,28 +5,26 @@ import Foundation
 extension FileJournal {
     /// Writes a snapshot of `state`, which must hold exactly the records through `throughSeq`.
     ///
-    /// `throughSeq` must be durable (≤ `durableSeq`) and not older than the newest snapshot. The state is encoded
-    /// on the calling task; the file work runs on the journal's snapshot queue (appends keep flowing). Once the new
+    /// `throughSeq` must be durable (≤ `durableSeq`) and not older than the newest snapshot. Encoding and file work
+    /// run on the journal's snapshot queue (appends keep flowing). Once the new
     /// snapshot reads back intact: snapshots beyond `snapshotsKept` are deleted, a new segment is started, and
     /// segments whose records are all covered by the oldest kept snapshot are deleted — so a damaged newest
     /// snapshot can always fall back to the previous one plus the journal.
     public func writeSnapshot(_ state: State, throughSeq: UInt64) async throws {
-        let json = try JournalCodec.encodeJSON(state)
-        let content = JournalCodec.snapshotLine(seq: throughSeq, time: JournalLayout.nowMillis(), stateJSON: json)
-        guard content.count <= options.limits.snapshotBytesMax else {
-            throw JournalError(
-                .fileTooLarge, "snapshot has \(content.count) bytes, limit \(options.limits.snapshotBytesMax)")
-        }
+        // Encoding a large state takes a while: it runs on the snapshot queue too, off the cooperative pool.
         let deleteThrough: UInt64 = try await withCheckedThrowingContinuation { continuation in
             snapshotQueue.async {
-                continuation.resume(with: Result { try self.persistSnapshot(content, seq: throughSeq) })
+                continuation.resume(with: Result { try self.encodeAndPersistSnapshot(state, seq: throughSeq) })
             }
         }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome: Result<Bool, JournalError> = shared.withLock { state in
-                if let error = Self.refusal(state), state.failure != nil || state.closed {
-                    return .failure(error)
+                // A closing journal still serves the request (its writer drains before `close` returns); only a
+                // stopped or fully closed one refuses.
+                if let failure = state.failure {
+                    return .failure(JournalError(.failed, "the journal stopped after a failed \(failure)"))
                 }
+                if state.closed { return .failure(JournalError(.closed, "the journal is closed")) }
                 state.segmentRequests.append(
                     SegmentRequest(deleteThroughSeq: deleteThrough, continuation: continuation))
                 return .success(Self.claimWriter(&state))
@@ -36,6 +34,17 @@ extension FileJournal {
             case .success(let startWriter): if startWriter { scheduleWriter() }
             }
         }
+    }
+
+    /// Encodes the snapshot file and persists it. Runs on `snapshotQueue`.
+    func encodeAndPersistSnapshot(_ state: State, seq: UInt64) throws -> UInt64 {
+        let json = try JournalCodec.encodeJSON(state)
+        let content = JournalCodec.snapshotLine(seq: seq, time: JournalLayout.nowMillis(), stateJSON: json)
+        guard content.count <= options.limits.snapshotBytesMax else {
+            throw JournalError(
+                .fileTooLarge, "snapshot has \(content.count) bytes, limit \(options.limits.snapshotBytesMax)")
+        }
+        return try persistSnapshot(content, seq: seq)
     }
 
     /// Writes, syncs, renames and checks the snapshot, then deletes old snapshots; returns the seq through which

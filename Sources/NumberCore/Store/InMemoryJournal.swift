@@ -18,8 +18,9 @@ public final class InMemoryJournalStorage<Event: Codable & Sendable, State: Coda
     public var recordCount: Int { contents.withLock { $0.records.count } }
 }
 
-/// A journal kept in memory: same contract and limits as `FileJournal` (records validated and encoded the same way,
-/// consecutive seqs, snapshot rules), nothing on disk. For tests and for running the service without persistence.
+/// A journal kept in memory: the same contract as `FileJournal` (records validated and encoded the same way, with
+/// `recordBytesMax` and `snapshotBytesMax`; consecutive seqs; snapshot rules; one open at a time), nothing on disk,
+/// so no queue, batching or fail-stop. For tests and for running the service without persistence.
 public final class InMemoryJournal<Event: Codable & Sendable, State: Codable & Sendable>: Journal {
     struct Shared {
         var durableSeq: UInt64

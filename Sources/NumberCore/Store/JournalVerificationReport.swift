@@ -69,4 +69,18 @@ public struct JournalVerificationReport: Sendable, Hashable {
     public var isClean: Bool { problems.isEmpty }
     /// No error: `open` would start (possibly after repairing warnings).
     public var opensWithoutError: Bool { !problems.contains { $0.severity == .error } }
+
+    /// A few lines for people: what was checked, then one line per problem.
+    public var summary: String {
+        let records = segments.reduce(0) { $0 + $1.records }
+        let validSnapshots = snapshots.filter(\.valid).map { String($0.seq) }
+        var lines = [
+            "\(directory): \(segments.count) segments, \(records) records, last seq \(lastSeq); "
+                + "snapshots \(validSnapshots.isEmpty ? "none" : validSnapshots.joined(separator: ", "))",
+            isClean ? "no problem found" : "\(problems.count) problem(s):",
+        ]
+        lines += problems.map { "  \($0)" }
+        if !keptAside.isEmpty { lines.append("kept aside by earlier recoveries: \(keptAside.joined(separator: ", "))") }
+        return lines.joined(separator: "\n")
+    }
 }

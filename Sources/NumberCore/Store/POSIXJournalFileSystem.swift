@@ -10,13 +10,19 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
     /// Creates the POSIX file layer.
     public init() {}
 
-    /// Creates the directory (and parents) if missing.
+    /// Creates the directory (and parents) if missing, then syncs the parent so the new entry survives a crash.
     public func createDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw JournalFailure(operation: "mkdir", path: path, errno: ENOTDIR) }
+            return
+        }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
             throw JournalFailure(operation: "mkdir", path: path, errno: EIO)
         }
+        try fsyncDirectory((path as NSString).deletingLastPathComponent)
     }
 
     /// The entry names of a directory.

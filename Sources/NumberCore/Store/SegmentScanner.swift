@@ -39,8 +39,9 @@ package struct SegmentScan<Event> {
 package enum SegmentScanner {
     /// Scans `bytes`, a segment whose first record must have seq `firstSeq`.
     ///
-    /// A damaged LAST line (no newline, or a bad checksum) is a torn tail; a damaged line followed by more bytes
-    /// is corruption, and so is any line whose checksum holds but which does not decode (a crash cannot produce
+    /// A damaged LAST line (no newline, or a bad checksum) is a torn tail — unless a complete record with a valid
+    /// checksum ends it (a damaged separator merged two records); a damaged line followed by more bytes is
+    /// corruption, and so is any line whose checksum holds but which does not decode (a crash cannot produce
     /// it, so cutting it could drop an acknowledged record). Every problem is reported; scanning continues.
     package static func scan<Event: Decodable>(
         _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
@@ -59,7 +60,15 @@ package enum SegmentScanner {
                 // The checksum holds, so the bytes are what was written: not a torn write, wherever it is.
                 scan.issues.append(.corrupt(offset: start, reason: reason))
             case .failure(let reason):
-                if isLast {
+                if isLast, let inner = embeddedRecordOffset(bytes[start..<end]) {
+                    // A crash leaves a prefix of what it wrote, never a whole record after a damaged one: this is
+                    // a damaged line separator merging an earlier record with the last one.
+                    scan.issues.append(
+                        .corrupt(
+                            offset: start,
+                            reason: "\(reason); a complete record starts inside it at offset \(inner), so it is "
+                                + "damage, not a torn write"))
+                } else if isLast {
                     scan.torn = TornTail(offset: start, length: bytes.count - start, reason: reason)
                 } else {
                     scan.issues.append(.corrupt(offset: start, reason: reason))
@@ -76,6 +85,22 @@ package enum SegmentScanner {
             start = next
         }
         return scan
+    }
+
+    /// The offset of a record line starting inside `line` (after its first byte) and running to its end with a
+    /// valid checksum, if there is one.
+    static func embeddedRecordOffset(_ line: ArraySlice<UInt8>) -> Int? {
+        let opening = Array(#"{"seq":"#.utf8)
+        var index = line.startIndex + 1
+        while index + opening.count <= line.endIndex {
+            if line[index] == opening[0], line[index..<(index + opening.count)].elementsEqual(opening),
+                ChecksummedLine.verify(line[index...])
+            {
+                return index
+            }
+            index += 1
+        }
+        return nil
     }
 
     private enum LineCheck<Event: Decodable> {

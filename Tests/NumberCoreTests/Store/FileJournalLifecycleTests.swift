@@ -121,6 +121,131 @@ struct FileJournalLifecycleTests {
         #expect(Set(before).isSubset(of: Set(directory.files())))
         await opened.journal.close()
     }
+
+    @Test("snapshotBytesMax: a snapshot file of exactly the limit is written and read, one byte more is refused")
+    func snapshotLimit() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let first = try open(directory)
+        _ = try await first.journal.append([.note("a")])
+        let state = ToyState(notes: ["a"], applied: 1)
+        try await first.journal.writeSnapshot(state, throughSeq: 1)
+        await first.journal.close()
+        let size = try directory.bytes("snapshot-00000000000000000001.json").count
+
+        var options = quietOptions()
+        options.limits.snapshotBytesMax = size
+        let atLimit = try open(directory, options: options)
+        #expect(atLimit.recovery.snapshotSeq == 1)
+        try await atLimit.journal.writeSnapshot(state, throughSeq: 1)
+        let bigger = ToyState(notes: ["ab"], applied: 1)
+        let error = await #expect(throws: JournalError.self) {
+            try await atLimit.journal.writeSnapshot(bigger, throughSeq: 1)
+        }
+        #expect(error?.code == .fileTooLarge)
+        await atLimit.journal.close()
+
+        options.limits.snapshotBytesMax = size - 1
+        let refused = #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
+        #expect(refused?.code == .fileTooLarge)
+    }
+
+    @Test("open creates a missing data directory, and refuses a path that is a file")
+    func dataDirectoryCreation() async throws {
+        let parent = TempDirectory()
+        defer { parent.remove() }
+        let nested = parent.url.appendingPathComponent("a/b")
+        let opened = try ToyFileJournal.open(
+            directory: nested, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(try await opened.journal.append([.note("x")]) == 1)
+        await opened.journal.close()
+        try parent.write("plain-file", [1])
+        let error = #expect(throws: JournalFailure.self) {
+            _ = try ToyFileJournal.open(
+                directory: parent.file("plain-file"), options: quietOptions(), initialState: ToyState(),
+                apply: toyApply)
+        }
+        #expect(error?.errno == ENOTDIR)
+    }
+
+    @Test("snapshots and size rotations while writers append: reopen rebuilds the same state, disk stays bounded")
+    func snapshotsDuringAppends() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.limits.segmentBytesMax = 2000
+        let opened = try open(directory, options: options)
+        let journal = opened.journal
+        let owner = OwnerState(opened.state)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for index in 0..<50 {
+                        let event = ToyEvent.deposit(account: "w\(writer)", cents: Int64(index))
+                        let pending = try owner.state.withLock { state in
+                            let pending = try journal.enqueue([event])
+                            try toyApply(&state, event)
+                            return pending
+                        }
+                        try await pending.durable()
+                        if pending.seq % 25 == 0 {
+                            // State and seq taken together under the lock, snapshotted once durable.
+                            let (state, seq) = owner.state.withLock { ($0, UInt64($0.applied)) }
+                            while journal.durableSeq < seq { try await Task.sleep(for: .milliseconds(1)) }
+                            do {
+                                try await journal.writeSnapshot(state, throughSeq: seq)
+                            } catch let error as JournalError where error.code == .invalidSnapshotSeq {
+                                // A later snapshot got there first.
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let final = owner.state.withLock { $0 }
+        await journal.close()
+        #expect(directory.snapshots().count == 2)
+        // About 20 segments of records were written; only those the two kept snapshots need remain.
+        #expect(directory.segments().count <= 8, "\(directory.segments())")
+        let reopened = try open(directory)
+        #expect(reopened.state == final)
+        #expect(reopened.lastSeq == 400)
+        await reopened.journal.close()
+        #expect(JournalVerifier.verify(directory: directory.url, event: ToyEvent.self, state: ToyState.self).isClean)
+    }
+
+    @Test("close while appends are in flight: each one is acknowledged and kept, or refused as closed")
+    func closeDuringAppends() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let opened = try open(directory)
+        let journal = opened.journal
+        let results = await withTaskGroup(of: (String, UInt64?).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    let note = "n\(index)"
+                    do {
+                        return (note, try await journal.append([.note(note)]))
+                    } catch {
+                        #expect((error as? JournalError)?.code == .closed)
+                        return (note, nil)
+                    }
+                }
+            }
+            group.addTask {
+                await journal.close()
+                return ("close", nil)
+            }
+            return await group.reduce(into: [(String, UInt64?)]()) { $0.append($1) }
+        }
+        let reopened = try open(directory)
+        for case (let note, let seq?) in results {
+            #expect(reopened.state.notes[Int(seq) - 1] == note)
+        }
+        #expect(reopened.state.notes.count == results.filter { $0.1 != nil }.count)
+        await reopened.journal.close()
+    }
 }
 
 /// Reads the seq out of a journal or snapshot file name (tests only).

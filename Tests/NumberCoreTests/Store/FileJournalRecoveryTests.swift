@@ -66,16 +66,20 @@ struct FileJournalRecoveryTests {
         let directory = TempDirectory()
         defer { directory.remove() }
         try await journal(with: 3, in: directory)
-        var bytes = try directory.bytes(segment)
-        let starts = lineStarts(bytes)
-        bytes[starts[1] + 10] ^= 0x04
-        try directory.write(segment, bytes)
-        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
-        #expect(error?.code == .corruptRecord)
-        #expect(error?.file?.hasSuffix(segment) == true)
-        #expect(error?.offset == starts[1])
-        // Nothing was modified.
-        #expect(try directory.bytes(segment) == bytes)
+        let original = try directory.bytes(segment)
+        let starts = lineStarts(original)
+        // One flipped bit in each byte of the middle record, its newline included (which merges it with the next).
+        for index in starts[1]..<starts[2] {
+            var bytes = original
+            bytes[index] ^= UInt8(1 << (index % 8))
+            try directory.write(segment, bytes)
+            let error = #expect(throws: JournalError.self, "byte \(index)") { _ = try open(directory) }
+            #expect(error?.code == .corruptRecord, "byte \(index)")
+            #expect(error?.file?.hasSuffix(segment) == true, "byte \(index)")
+            #expect(error?.offset == starts[1], "byte \(index)")
+            // Nothing was modified.
+            #expect(try directory.bytes(segment) == bytes, "byte \(index)")
+        }
     }
 
     @Test("a sequence gap inside a segment refuses to start")

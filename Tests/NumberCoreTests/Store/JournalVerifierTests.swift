@@ -44,6 +44,8 @@ struct JournalVerifierTests {
         #expect(report.segments.map(\.records) == [3, 2])
         let typed = JournalVerifier.verify(directory: directory.url, event: ToyEvent.self, state: ToyState.self)
         #expect(typed.isClean, "\(typed.problems)")
+        #expect(report.summary.contains("2 segments, 5 records, last seq 5; snapshots 3"))
+        #expect(report.summary.contains("no problem found"))
     }
 
     @Test("every problem is reported with file and offset, and nothing is modified")
