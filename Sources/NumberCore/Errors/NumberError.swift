@@ -67,6 +67,8 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let numberUnavailable = Reason(rawValue: "NUMBER_UNAVAILABLE")
         /// The currency does not match the account's.
         public static let currencyMismatch = Reason(rawValue: "CURRENCY_MISMATCH")
+        /// A number lacks a capability the purchase requires.
+        public static let capabilityMissing = Reason(rawValue: "CAPABILITY_MISSING")
         /// A trunk with numbers cannot be deleted.
         public static let trunkInUse = Reason(rawValue: "TRUNK_IN_USE")
         /// The number has been released already.

@@ -12,13 +12,20 @@ public struct Trunk: Codable, Sendable, Hashable {
     public var providerTrunkSid: String
     /// When it was created.
     public var createdAt: Date
+    /// True when numberd created the trunk at the provider (and deletes it there with the trunk); nil or false when
+    /// the caller named an existing provider trunk.
+    public var providerManaged: Bool?
 
     /// Creates a trunk.
-    public init(id: String, accountId: String, name: String, providerTrunkSid: String, createdAt: Date) {
+    public init(
+        id: String, accountId: String, name: String, providerTrunkSid: String, createdAt: Date,
+        providerManaged: Bool? = nil
+    ) {
         self.id = id
         self.accountId = accountId
         self.name = name
         self.providerTrunkSid = providerTrunkSid
         self.createdAt = createdAt
+        self.providerManaged = providerManaged
     }
 }

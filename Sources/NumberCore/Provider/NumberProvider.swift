@@ -198,6 +198,22 @@ public protocol NumberProvider: Sendable {
     func setTrunk(sid: String, trunkSid: String?) async throws
     /// The owned number with this E.164 string, or nil if this provider account does not own it.
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber?
+    /// Creates a SIP trunk at the provider (Twilio Elastic SIP Trunking) and returns its SID.
+    func createTrunk(friendlyName: String) async throws -> String
+    /// Deletes a trunk created with `createTrunk`.
+    func deleteTrunk(sid: String) async throws
+}
+
+extension NumberProvider {
+    /// Providers without trunk management refuse: trunks must then be created elsewhere and named by SID.
+    public func createTrunk(friendlyName: String) async throws -> String {
+        throw ProviderError(.invalidArgument, message: "this provider cannot create trunks: give the trunk's SID")
+    }
+
+    /// Providers without trunk management refuse.
+    public func deleteTrunk(sid: String) async throws {
+        throw ProviderError(.invalidArgument, message: "this provider cannot delete trunks")
+    }
 }
 
 /// A failure from a ``NumberProvider``.

@@ -17,12 +17,15 @@ public struct PurchaseRequest: Sendable, Hashable {
     public var currency: String?
     /// A retry with the same key returns the first result.
     public var idempotencyKey: String?
+    /// Capabilities every number must have (the seed's `voice`/`sms` flags); empty = no requirement.
+    public var requiredCapabilities: Set<Capability>
 
     /// Creates a request.
     public init(
         accountId: String, phoneNumbers: [String], country: String, type: NumberType = .local, trunkId: String? = nil,
-        currency: String? = nil, idempotencyKey: String? = nil
+        currency: String? = nil, idempotencyKey: String? = nil, requiredCapabilities: Set<Capability> = []
     ) {
+        self.requiredCapabilities = requiredCapabilities
         self.accountId = accountId
         self.phoneNumbers = phoneNumbers
         self.country = country
@@ -61,6 +64,7 @@ extension NumberService {
         if let currency = request.currency, currency != account.currency {
             throw .currencyMismatch(expected: account.currency, got: currency)
         }
+        try await checkCapabilities(request)
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
@@ -104,10 +108,38 @@ extension NumberService {
         return request
     }
 
+    /// Every number must have the required capabilities, as the provider's inventory lists them; a number not seen
+    /// in a recent search is looked up there first. Nothing is held or bought before this passes.
+    private func checkCapabilities(_ request: PurchaseRequest) async throws(NumberError) {
+        guard !request.requiredCapabilities.isEmpty else { return }
+        for phone in request.phoneNumbers {
+            var found = listing(for: phone)
+            if found == nil {
+                let query = ProviderSearchQuery(country: request.country, type: request.type, contains: phone, limit: 1)
+                do {
+                    found = try await provider.search(query).first { $0.phoneNumber == phone }
+                } catch {
+                    throw NumberError.fromProvider(error, phoneNumber: phone)
+                }
+                if let found { remember([found]) }
+            }
+            guard let listing = found else { throw .numberUnavailable(phone, "the provider does not offer it") }
+            let missing = request.requiredCapabilities.filter { !listing.capabilities.has($0) }.map { $0.rawValue }
+                .sorted()
+            guard missing.isEmpty else {
+                throw NumberError(
+                    .failedPrecondition, .capabilityMissing,
+                    "\(phone) has no \(missing.joined(separator: ", ")) capability",
+                    details: ["phoneNumber": phone, "missing": missing.joined(separator: ",")])
+            }
+        }
+    }
+
     static func fingerprint(_ request: PurchaseRequest) -> String {
         let parts = [
             "purchase", request.country, request.type.rawValue, request.phoneNumbers.joined(separator: ","),
             request.trunkId ?? "-", request.currency ?? "-",
+            request.requiredCapabilities.map { $0.rawValue }.sorted().joined(separator: "+"),
         ]
         return Crypto.sha256Hex(parts.joined(separator: "|"))
     }

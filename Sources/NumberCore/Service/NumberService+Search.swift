@@ -27,17 +27,20 @@ extension NumberService {
         if let currency, currency != quote.currency {
             throw .currencyMismatch(expected: currency, got: quote.currency)
         }
+        // Ask for as many as the provider gives in one answer, so `totalFound` counts the matches at the carrier
+        // (the seed's "totalFound": 47 for a limit of 10), not just the page returned.
+        var wide = query
+        wide.limit = config.limits.searchResultsMax
         let found: [AvailableNumber]
         do {
-            found = try await provider.search(query)
+            found = try await provider.search(wide)
         } catch {
             throw NumberError.fromProvider(error)
         }
         let matching = found.filter { $0.capabilities.satisfies(query.capabilities) && $0.country == query.country }
-            .prefix(query.limit)
-        remember(Array(matching))
-        return SearchResult(
-            numbers: matching.map { PricedNumber(number: $0, price: quote) }, totalFound: matching.count)
+        let page = Array(matching.prefix(query.limit))
+        remember(page)
+        return SearchResult(numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matching.count)
     }
 
     /// Our price for a kind of number in a country, from the provider's (cached) cost.
@@ -106,7 +109,7 @@ extension NumberService {
     }
 
     /// Keeps search listings so a purchase can record locality, region and postal code.
-    private func remember(_ listings: [AvailableNumber]) {
+    func remember(_ listings: [AvailableNumber]) {
         let now = now()
         let ttl = TimeInterval(config.caches.listingTTLSeconds)
         let entriesMax = config.caches.listingEntriesMax

@@ -35,7 +35,8 @@ extension NumbersAPI {
             let purchase = PurchaseRequest(
                 accountId: accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
                 type: try request.type.core(field: "type"), trunkId: request.trunkId,
-                currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"])
+                currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"],
+                requiredCapabilities: Capabilities(voice: request.voice, sms: request.sms, mms: request.mms).required)
             let result: PurchaseResult
             do {
                 result = try await service.purchase(purchase)

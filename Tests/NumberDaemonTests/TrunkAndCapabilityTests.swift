@@ -1,0 +1,81 @@
+import Foundation
+import NumberAPI
+import NumberClient
+import Testing
+
+@Suite("Trunks at the provider, capability requirements, search totals", .serialized)
+struct TrunkAndCapabilityTests {
+    @Test("a trunk without a SID is created at the provider, routes purchases, and is deleted there with ours")
+    func managedTrunk() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Trunks", funds: 10_000)
+                try await withNumbersClient(numberd.client(key: account.key)) { client in
+                    let trunk = try await client.createTrunk(CreateTrunkRequest(name: "Edge")).trunk
+                    #expect(trunk.providerTrunkSid.hasPrefix("TK"))
+                    #expect(numberd.simulator.engine.trunks.contains { $0.sid == trunk.providerTrunkSid })
+
+                    let found = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "312", limit: 1))
+                    let phone = found.numbers[0].phoneNumber
+                    let bought = try await client.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [phone], trunkId: trunk.id))
+                    let owned = numberd.simulator.engine.ownedNumbers.first { $0.number.phoneNumber == phone }
+                    #expect(owned?.trunkSid == trunk.providerTrunkSid)
+
+                    let inUse = await #expect(throws: RPCError.self) {
+                        try await client.deleteTrunk(DeleteTrunkRequest(trunkId: trunk.id))
+                    }
+                    #expect(inUse?.reason == "TRUNK_IN_USE")
+                    let listed = try await client.listTrunks(ListTrunksRequest())
+                    #expect(listed.trunks.first?.numberCount == 1)
+
+                    _ = try await client.updateNumber(
+                        UpdateNumberRequest(numberId: bought.numbers[0].number.id, unassignTrunk: true))
+                    let unrouted = numberd.simulator.engine.ownedNumbers.first { $0.number.phoneNumber == phone }
+                    #expect(unrouted?.trunkSid == nil)
+                    _ = try await client.deleteTrunk(DeleteTrunkRequest(trunkId: trunk.id))
+                    #expect(!numberd.simulator.engine.trunks.contains { $0.sid == trunk.providerTrunkSid })
+                    let after = try await client.listTrunks(ListTrunksRequest())
+                    #expect(after.trunks.isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test("a number lacking a required capability is refused before any charge")
+    func capabilities() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Caps", funds: 10_000)
+                try await withNumbersClient(numberd.client(key: account.key)) { client in
+                    let search = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "415", limit: 50))
+                    #expect(search.totalFound >= Int32(search.numbers.count))
+                    let noVoice = try #require(
+                        search.numbers.first { !$0.capabilities.voice }, "the inventory varies capabilities")
+                    let error = await #expect(throws: RPCError.self) {
+                        try await client.purchaseNumbers(
+                            PurchaseNumbersRequest(country: "US", numbers: [noVoice.phoneNumber], voice: true))
+                    }
+                    #expect(error?.code == .failedPrecondition)
+                    #expect(error?.reason == "CAPABILITY_MISSING")
+                    #expect(error?.details["missing"] == "voice")
+                    #expect(numberd.simulator.engine.purchaseCount(noVoice.phoneNumber) == 0)
+                    let balance = try await client.getBalance(GetBalanceRequest())
+                    #expect(balance.balance == 10_000)
+                    // Without the requirement it sells.
+                    let bought = try await client.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [noVoice.phoneNumber]))
+                    #expect(bought.numbers.count == 1)
+
+                    // totalFound counts matches beyond the limit.
+                    let small = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "212", limit: 3))
+                    #expect(small.numbers.count == 3)
+                    #expect(small.totalFound > 3)
+                }
+            }
+        }
+    }
+}
