@@ -15,8 +15,8 @@ public struct NumberdConfiguration: Sendable {
     /// Prometheus text endpoint (`GET /metrics`), nil = off. Flag `--metrics-listen` (`off` disables), env
     /// `NUMBERD_METRICS_LISTEN`, file `metrics-listen`. Default `127.0.0.1:9464`.
     public var metricsListen: HostAndPort?
-    /// Where numbers come from: Twilio itself when credentials are configured (`TWILIO_ACCOUNT_SID` +
-    /// `TWILIO_AUTH_TOKEN`, or `TWILIO_API_KEY` + `TWILIO_API_SECRET`), else the in-process simulator.
+    /// Where numbers come from: Twilio itself when credentials are configured (`TWILIO_ACCOUNT_SID` with
+    /// `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`), else the in-process simulator.
     public var provider: Provider
     /// The server certificate chain and key (PEM files); nil = generated in the data directory from a local CA.
     public var tlsCertificate: (chain: String, key: String)?

@@ -15,7 +15,7 @@ struct NumberdCommand: AsyncParsableCommand {
         abstract: "The numberd phone-number service (nrpc/1 over TLS).",
         discussion: """
             With no flags: data in ~/.local/share/numberd, TLS from a generated local CA, the Twilio simulator on \
-            loopback unless TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN (or TWILIO_API_KEY/TWILIO_API_SECRET) are set, RPC \
+            loopback unless TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET) is set, RPC \
             on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag also reads NUMBERD_<FLAG> and the config file.
             """,
         subcommands: [Serve.self, Verify.self],
@@ -42,6 +42,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("rate-limit"), help: "Calls per second per account (default 500).") var rateLimit: String?
     @Option(name: .customLong("purchase-cap"), help: "Numbers an account may buy per hour (default 100).")
     var purchaseCap: String?
+    @Option(name: .customLong("connections-max"), help: "Connections open at once (default 10000).")
+    var connectionsMax: String?
+    @Option(name: .customLong("billing-interval"), help: "Seconds between billing runs (default 60).")
+    var billingInterval: String?
+    @Option(name: .customLong("reconcile-interval"), help: "Seconds between reconciliations (default 60).")
+    var reconcileInterval: String?
+    @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots (default 300).")
+    var snapshotInterval: String?
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a graceful shutdown waits for calls (default 30).")
+    var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
     var logLevel: String?
 
@@ -50,7 +60,9 @@ struct Serve: AsyncParsableCommand {
             "listen": listen, "data-dir": dataDir, "metrics-listen": metricsListen, "config": config,
             "tls-cert": tlsCert,
             "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
-            "purchase-cap": purchaseCap,
+            "purchase-cap": purchaseCap, "connections-max": connectionsMax, "billing-interval": billingInterval,
+            "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
+            "drain-timeout": drainTimeout,
         ]
         let configuration: NumberdConfiguration
         do {

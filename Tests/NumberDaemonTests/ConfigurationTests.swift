@@ -1,0 +1,63 @@
+import Foundation
+import NumberDaemon
+import Testing
+
+@Suite("numberd configuration")
+struct ConfigurationTests {
+    @Test("no flags, no environment: the embedded defaults")
+    func defaults() throws {
+        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: ["HOME": "/home/u"])
+        #expect(configuration.listen.description == "127.0.0.1:7443")
+        #expect(configuration.metricsListen?.description == "127.0.0.1:9464")
+        #expect(configuration.dataDirectory == "/home/u/.local/share/numberd")
+        #expect(configuration.provider == .simulator(seed: 1))
+        #expect(configuration.billingIntervalSeconds == 60)
+        #expect(configuration.connectionLimits.connectionsMax == 10_000)
+    }
+
+    @Test("flags beat the environment, which beats the config file")
+    func precedence() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-\(UUID()).json")
+        try Data(#"{"listen": "127.0.0.1:1111", "metrics-listen": "off", "rate-limit": 7, "data-dir": "/f"}"#.utf8)
+            .write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try NumberdConfiguration.resolve(
+            flags: ["config": file.path, "listen": "[::1]:2222"],
+            environment: ["NUMBERD_DATA_DIR": "/env", "NUMBERD_LISTEN": "127.0.0.1:3333"])
+        #expect(configuration.listen == .init(host: "::1", port: 2222))
+        #expect(configuration.listen.description == "[::1]:2222")
+        #expect(configuration.dataDirectory == "/env")
+        #expect(configuration.metricsListen == nil)
+        #expect(configuration.rateLimits.callsPerSecond == 7)
+    }
+
+    @Test("Twilio credentials in the environment switch to Twilio; incomplete ones are an error")
+    func twilio() throws {
+        let sid = "AC" + String(repeating: "a", count: 32)
+        let configuration = try NumberdConfiguration.resolve(
+            flags: [:],
+            environment: ["TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": String(repeating: "b", count: 32)])
+        guard case .twilio(let credentials) = configuration.provider else {
+            Issue.record("still the simulator")
+            return
+        }
+        #expect(credentials.accountSid == sid)
+        #expect(
+            !"\(configuration.provider)".contains(String(repeating: "b", count: 32)),
+            "a secret leaked into a description")
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: ["TWILIO_ACCOUNT_SID": sid])
+        }
+    }
+
+    @Test(
+        "bad values are refused with a clear message",
+        arguments: [
+            ["listen": "localhost"], ["listen": "1.2.3.4:99999"], ["metrics-listen": ":80"], ["tls-cert": "a.pem"],
+            ["billing-interval": "0"], ["billing-interval": "x"], ["connections-max": "-1"], ["rate-limit": "0"],
+            ["simulator-seed": "seed"], ["config": "/nonexistent/numberd.json"],
+        ])
+    func badValues(flags: [String: String]) {
+        #expect(throws: ConfigurationError.self) { try NumberdConfiguration.resolve(flags: flags, environment: [:]) }
+    }
+}
