@@ -82,6 +82,7 @@ let package = Package(
                 "CurlHTTP",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

@@ -155,9 +155,14 @@ final class StateCoordinator: Sendable {
 
     private func flush(_ batches: [Batch]) async throws(NumberError) {
         precondition(!batches.isEmpty, "a leader must have something to flush")
+        let started = ContinuousClock.now
         do {
             try await store.commit(batches.flatMap(\.events))
+            CoreMetrics.storeCommitDuration.record(duration: started.duration(to: .now))
+            CoreMetrics.storeCommits.increment()
+            CoreMetrics.storeCommittedOperations.increment(by: batches.count)
         } catch {
+            CoreMetrics.storeCommitFailures.increment()
             let failure = NumberError.storeFailed(error)
             let waiters = inner.withLock { inner in
                 inner.failure = failure

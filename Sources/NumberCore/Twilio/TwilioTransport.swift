@@ -41,6 +41,32 @@ struct TwilioTransport: Sendable {
     /// Sends `call`, retrying as described above. A 404 on a DELETE after an attempt that may have acted is
     /// returned as an answer (status 404) rather than thrown, so the caller can treat "already gone" as done.
     func perform(_ call: Call) async throws(ProviderError) -> Answer {
+        let started = ContinuousClock.now
+        do {
+            let answer = try await performWithRetries(call)
+            record(call, outcome: "ok", since: started)
+            return answer
+        } catch {
+            record(call, outcome: error.kind.rawValue, since: started)
+            throw error
+        }
+    }
+
+    /// Latency and outcome per method and resource (the path's last named part: `IncomingPhoneNumbers`,
+    /// `Local`, `Countries`, `Trunks`...), never the SIDs, numbers or country codes in it (a bounded label set).
+    private func record(_ call: Call, outcome: String, since started: ContinuousClock.Instant) {
+        let path = call.url.split(separator: "?").first.map(String.init) ?? call.url
+        let parts: [Substring] = path.split(separator: "/")
+        let named = parts.last { part in
+            part.count > 2 && part.first?.isUppercase == true && !part.contains(where: \.isNumber)
+        }
+        let resource = named.map { String($0.prefix { $0 != "." }) } ?? "other"
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        CoreMetrics.recordProviderCall(method: "\(call.method)", resource: resource, outcome: outcome, seconds: seconds)
+    }
+
+    private func performWithRetries(_ call: Call) async throws(ProviderError) -> Answer {
         let request = httpRequest(call)
         var attempt = 0
         var mayHaveActed = false

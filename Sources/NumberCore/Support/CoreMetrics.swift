@@ -1,0 +1,23 @@
+import Foundation
+import Metrics
+
+/// The core's metrics (swift-metrics; whatever backend the process bootstraps exports them, e.g. numberd's
+/// Prometheus endpoint). Created lazily, after the process bootstrapped its backend.
+enum CoreMetrics {
+    /// How long one group commit (one store call for several operations) took to be durable.
+    static let storeCommitDuration = Timer(label: "numberd_store_commit_duration_seconds")
+    /// Group commits made.
+    static let storeCommits = Counter(label: "numberd_store_commits_total")
+    /// Operations (batches) those commits carried: their ratio to commits is the mean group-commit size.
+    static let storeCommittedOperations = Counter(label: "numberd_store_committed_operations_total")
+    /// Failed commits (each stops writes: fail-stop).
+    static let storeCommitFailures = Counter(label: "numberd_store_commit_failures_total")
+
+    /// Records one provider call: its latency (retries included) and outcome.
+    static func recordProviderCall(method: String, resource: String, outcome: String, seconds: Double) {
+        let dimensions = [("method", method), ("resource", resource)]
+        Timer(label: "numberd_twilio_call_duration_seconds", dimensions: dimensions)
+            .recordNanoseconds(Int64(seconds * 1e9))
+        Counter(label: "numberd_twilio_calls_total", dimensions: dimensions + [("outcome", outcome)]).increment()
+    }
+}
