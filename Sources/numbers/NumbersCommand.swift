@@ -38,24 +38,22 @@ struct GlobalOptions: ParsableArguments {
     var accountId: String { account ?? environment["NUMBERS_ACCOUNT"] ?? "" }
 
     func clientConfiguration() throws -> NumbersClientConfiguration {
-        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
+        var configuration = NumbersClientConfiguration.localDefault(environment: environment)
         let address = server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw ValidationError("--server must be host:port, not \(address)")
         }
-        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        var apiKey = key ?? environment["NUMBERS_KEY"]
-        if apiKey == nil {
-            apiKey =
-                (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        configuration.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        configuration.port = port
+        if let apiKey = key ?? environment["NUMBERS_KEY"] { configuration.apiKey = apiKey }
+        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
         let caPath = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         guard FileManager.default.fileExists(atPath: caPath) else {
             throw CLIError(code: 7, message: "no CA certificate at \(caPath): pass --ca or start numberd first")
         }
-        return NumbersClientConfiguration(
-            host: host, port: port, apiKey: apiKey, trustRoots: .file(caPath), defaultTimeout: .seconds(Int64(timeout)))
+        configuration.trustRoots = .file(caPath)
+        configuration.defaultTimeout = .seconds(Int64(timeout))
+        return configuration
     }
 
     /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class.

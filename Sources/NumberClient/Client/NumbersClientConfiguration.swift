@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NumberAPI
 import NumberTLS
 import NumberWire
 
@@ -68,5 +69,28 @@ public struct NumbersClientConfiguration: Sendable {
         self.defaultTimeout = defaultTimeout
         self.retry = retry
         self.settings = settings
+    }
+}
+
+extension NumbersClientConfiguration {
+    /// The local default server as `numberd` with no flags sets it up: `127.0.0.1:7443`, trusting
+    /// `<data-dir>/tls/ca.pem`, with the admin key from `<data-dir>/admin.key` when it is readable (the data
+    /// directory is `$NUMBERD_DATA_DIR`, else `~/.local/share/numberd`).
+    ///
+    /// ```swift
+    /// let balance = try await withNumbersClient(.localDefault()) { try await $0.getBalance(.init(accountId: id)) }
+    /// ```
+    public static func localDefault(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        -> NumbersClientConfiguration
+    {
+        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
+        let key =
+            (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return NumbersClientConfiguration(
+            host: "127.0.0.1", port: 7443, apiKey: key,
+            trustRoots: .file(LocalDefaults.caCertificate(dataDirectory: dataDirectory)))
     }
 }
