@@ -73,8 +73,7 @@ struct OpenSSLPeerTests {
             peer.send("no certificate\n")
             let status = await peer.waitForExit()
             #expect(status != nil && status != 0, "\(peer.text)")
-            try await Task.sleep(for: .milliseconds(100))
-            let observed = server.observations.snapshot
+            let observed = try await waitForServerError(server)
             #expect(observed.handshakes.isEmpty)
             #expect(observed.received.isEmpty)
             let error = try #require(observed.errors.first)
@@ -98,8 +97,7 @@ struct OpenSSLPeerTests {
         defer { peer.terminate() }
         let status = await peer.waitForExit()
         #expect(status != nil && status != 0)
-        try await Task.sleep(for: .milliseconds(100))
-        let observed = server.observations.snapshot
+        let observed = try await waitForServerError(server)
         #expect(observed.handshakes.isEmpty)
         let error = try #require(observed.errors.first)
         #expect(error.code == .handshakeFailed)
@@ -153,6 +151,16 @@ struct OpenSSLPeerTests {
         let errors = try await client.closed.within()
         #expect(errors.first?.code == .certificateVerificationFailed)
         try await group.shutdownGracefully()
+    }
+
+    /// The server's observations once it has recorded an error (polled up to 15 s: the peer process may exit before
+    /// our event loop has processed the refusal, especially on a loaded machine).
+    func waitForServerError(_ server: LoopbackEchoServer) async throws -> Observations.State {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while server.observations.snapshot.errors.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return server.observations.snapshot
     }
 
     /// A fresh well-behaved client still completes a handshake and an echo.
