@@ -22,7 +22,7 @@ struct CurlHTTPClientFailureTests {
                 try await client.execute(HTTPRequest(method: .get, url: server.url("\(path)?n=\(Self.bodyMax + 1)")))
             }
             #expect(error?.message.contains("responseBodyLengthMax") == true)
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(20))
             // The client still works afterwards (the aborted connection was dropped, not reused half-read).
             let after = try await client.execute(HTTPRequest(method: .get, url: server.url("/bytes?n=10")))
             #expect(after.body.count == 10)
@@ -47,11 +47,11 @@ struct CurlHTTPClientFailureTests {
             let started = ContinuousClock.now
             let error = await expectFailure(.timeout) {
                 try await client.execute(
-                    HTTPRequest(method: .get, url: server.url("/stall?s=20"), timeoutMilliseconds: 500))
+                    HTTPRequest(method: .get, url: server.url("/stall?s=60"), timeoutMilliseconds: 500))
             }
             #expect(error?.requestMayHaveBeenSent == true)
             #expect(error?.message.contains("waiting for the response") == true)
-            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(ContinuousClock.now - started < .seconds(30))
         }
     }
 
@@ -61,6 +61,7 @@ struct CurlHTTPClientFailureTests {
         defer { close(socket) }
         var configuration = HTTPClientConfiguration.defaults
         configuration.timeouts.connectMilliseconds = 300
+        configuration.timeouts.totalMilliseconds = 120_000
         try await withCurlHTTPClient(configuration: configuration) { client in
             let started = ContinuousClock.now
             let error = await expectFailure(.timeout) {
@@ -68,8 +69,8 @@ struct CurlHTTPClientFailureTests {
             }
             #expect(error?.requestMayHaveBeenSent == false)
             #expect(error?.message.contains("timed out connecting") == true)
-            // Well under the 30 s total timeout (generous: the machine is shared).
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // The connect timeout ended it, not the 120 s total one (generous: a loaded CI machine is slow).
+            #expect(ContinuousClock.now - started < .seconds(60))
         }
     }
 
