@@ -85,10 +85,10 @@ struct TwilioAdapterBenchmark {
         guard pool.count == concurrencies.max()! else { throw BenchmarkError("the simulator offers too few numbers") }
         // One warm-up call opens the first connection (TLS handshake) outside the timed phases.
         _ = try await provider.price(country: "US", type: .local)
-        print(
+        say(
             "TwilioProvider -> simulator over HTTPS on loopback; \(arguments.seconds) s per phase, "
                 + "HTTP client concurrentTransfersMax \(arguments.transfers)")
-        print("operation         concurrent   calls/s  p50 ms  p99 ms  HTTP requests  new connections  reused")
+        say("operation         concurrent   calls/s  p50 ms  p99 ms  HTTP requests  new connections  reused")
         let query = ProviderSearchQuery(country: "US", type: .local, areaCode: "415", limit: 20)
         let operations: [(String, @Sendable (Int) async throws -> Void)] = [
             (
@@ -112,7 +112,7 @@ struct TwilioAdapterBenchmark {
             for concurrency in concurrencies {
                 let result = try await AdapterRun.run(
                     harness: harness, concurrency: concurrency, seconds: arguments.seconds, operation: operation)
-                print(
+                say(
                     name.padding(toLength: 16, withPad: " ", startingAt: 0)
                         + String(
                             format: "  %10d  %8.0f  %6.2f  %6.2f  %13d  %15d  %5.1f%%", concurrency, result.rate,
@@ -123,6 +123,12 @@ struct TwilioAdapterBenchmark {
         guard harness.ownedCount == 0 else {
             throw BenchmarkError("\(harness.ownedCount) numbers are still owned after the buy+release phases")
         }
-        print("(a buy+release pair is two HTTP requests; latency is per pair)")
+        say("(a buy+release pair is two HTTP requests; latency is per pair)")
+    }
+
+    /// Prints a line and flushes it, so each row shows as soon as it is measured (also into a file).
+    static func say(_ line: String = "") {
+        print(line)
+        fflush(nil)
     }
 }
