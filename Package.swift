@@ -149,6 +149,26 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Core benchmark: durable purchases/s through NumberService on a FileNumberStore, replay, memory per number.
+        .executableTarget(
+            name: "CoreBenchmark",
+            dependencies: ["NumberCore"],
+            swiftSettings: strict
+        ),
+        // Twilio adapter benchmark: TwilioProvider calls/s and latency against the in-process simulator over HTTPS.
+        .executableTarget(
+            name: "TwilioAdapterBenchmark",
+            dependencies: [
+                "NumberCore",
+                "CurlHTTP",
+                "TwilioSimulator",
+                "NumberTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+
         // TLS echo benchmark over loopback: the ceiling the RPC layer is measured against.
         .executableTarget(
             name: "TLSBenchmark",

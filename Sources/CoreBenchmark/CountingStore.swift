@@ -1,0 +1,32 @@
+import NumberCore
+import Synchronization
+
+/// A ``NumberStore`` in front of another that counts the commits (store calls) and the events they carried.
+final class CountingStore: NumberStore {
+    struct Counts: Sendable {
+        var commits = 0
+        var events = 0
+    }
+
+    let base: FileNumberStore
+    private let counts = Mutex(Counts())
+
+    init(_ base: FileNumberStore) {
+        self.base = base
+    }
+
+    /// Commits and events so far.
+    var current: Counts { counts.withLock { $0 } }
+
+    func load() async throws -> CoreState {
+        try await base.load()
+    }
+
+    func commit(_ events: [CoreEvent]) async throws {
+        try await base.commit(events)
+        counts.withLock { counts in
+            counts.commits += 1
+            counts.events += events.count
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import NumberCore
+import Synchronization
+
+/// A provider that sells any well-formed number at once and remembers what it sold, so the benchmark measures
+/// the core and the store, not a carrier. Selling a number twice throws `.numberUnavailable`, as a carrier would.
+final class InstantProvider: NumberProvider {
+    private struct Inner {
+        var owned: [String: ProvisionedNumber] = [:]
+        var nextSid = 1
+    }
+
+    private let inner = Mutex(Inner())
+    private let created = Date(timeIntervalSince1970: 1_736_000_000)
+
+    /// How many numbers it sold.
+    var soldCount: Int { inner.withLock { $0.owned.count } }
+
+    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] { [] }
+
+    func price(country: String, type: NumberType) async throws -> ProviderPrice {
+        ProviderPrice(country: country, type: type, monthlyCostMicros: 1_150_000, currency: "USD")
+    }
+
+    func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
+        try inner.withLock { inner in
+            guard inner.owned[phoneNumber] == nil else {
+                throw ProviderError(.numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is sold")
+            }
+            let sid = "PN" + String(format: "%032x", inner.nextSid)
+            inner.nextSid += 1
+            let number = ProvisionedNumber(
+                sid: sid, phoneNumber: phoneNumber, friendlyName: phoneNumber, trunkSid: trunkSid,
+                capabilities: NumberCapabilities(voice: true, sms: true), dateCreated: created)
+            inner.owned[phoneNumber] = number
+            return number
+        }
+    }
+
+    func release(sid: String) async throws {
+        try inner.withLock { inner in
+            guard let phone = inner.owned.first(where: { $0.value.sid == sid })?.key else {
+                throw ProviderError(.notFound, providerCode: 20404, message: "no number \(sid)")
+            }
+            inner.owned.removeValue(forKey: phone)
+        }
+    }
+
+    func setTrunk(sid: String, trunkSid: String?) async throws {}
+
+    func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
+        inner.withLock { $0.owned[phoneNumber] }
+    }
+}

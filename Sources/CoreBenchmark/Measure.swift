@@ -1,0 +1,72 @@
+import Foundation
+import NumberCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process measurements: CPU time, resident memory, the plain-file sync baseline, percentiles.
+enum Measure {
+    /// CPU time of this process (the machine may be shared: wall-clock rates understate the code).
+    static func cpuSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// Monotonic seconds.
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// `VmRSS` from /proc/self/status, in bytes (0 where /proc is missing).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+            return digits * 1024
+        }
+        return 0
+    }
+
+    /// The baseline: one writer appending a `bytes`-long record then `fdatasync`, one at a time, for `seconds`.
+    static func serialSyncRate(_ path: String, bytes: Int, seconds: Double) throws -> Double {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
+        guard fd >= 0 else { throw JournalFailure(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        let buffer = [UInt8](repeating: UInt8(ascii: "x"), count: bytes - 1) + [UInt8(ascii: "\n")]
+        let start = now()
+        var count = 0
+        while now() - start < seconds {
+            let written = buffer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == buffer.count, fdatasync(fd) == 0 else {
+                throw JournalFailure(operation: "write/fdatasync", path: path, errno: errno)
+            }
+            count += 1
+        }
+        return Double(count) / (now() - start)
+    }
+
+    /// The `fraction` percentile of sorted `values` (0 when empty).
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    }
+
+    /// Total size of the regular files under `directory`, and the size of those whose name contains `marker`.
+    static func fileBytes(in directory: URL, containing marker: String) -> (total: Int, matching: Int) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        var total = 0
+        var matching = 0
+        for name in names {
+            let attributes = try? FileManager.default.attributesOfItem(
+                atPath: directory.appendingPathComponent(name).path)
+            let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+            total += size
+            if name.contains(marker) { matching += size }
+        }
+        return (total, matching)
+    }
+}

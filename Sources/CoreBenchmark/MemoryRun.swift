@@ -1,0 +1,170 @@
+import Foundation
+import NumberCore
+
+/// Memory per owned number: a `CoreState` with `count` owned numbers built in memory by applying the events a
+/// purchase journals (intent opened, purchase committed with the number and its ledger debit), 100 per account;
+/// then the snapshot's size, write time and reload time.
+struct MemoryRun {
+    struct Result {
+        var numbers: Int
+        var accounts: Int
+        var buildSeconds: Double
+        var buildCPUSeconds: Double
+        var residentBefore: Int
+        var residentAfter: Int
+        var snapshotBytes: Int
+        var snapshotSeconds: Double
+        var snapshotCPUSeconds: Double
+        var reloadSeconds: Double
+        var reloadCPUSeconds: Double
+        var reloadResidentGrowth: Int
+        var snapshotError: String?
+
+        var bytesPerNumber: Double { Double(residentAfter - residentBefore) / Double(numbers) }
+    }
+
+    static let numbersPerAccount = 100
+    static let setupFee: Int64 = 100
+    static let monthlyFee: Int64 = 150
+    static let created = Date(timeIntervalSince1970: 1_736_937_000)
+
+    static func run(directory: URL, numbers count: Int, snapshot: Bool) async throws -> Result {
+        let before = Measure.residentBytes()
+        let start = Measure.now()
+        let cpuStart = Measure.cpuSeconds()
+        let (state, accounts) = try build(count)
+        let buildSeconds = Measure.now() - start
+        let buildCPUSeconds = Measure.cpuSeconds() - cpuStart
+        let after = Measure.residentBytes()
+        guard state.phoneOwners.count == count, state.intents.isEmpty else {
+            throw BenchmarkError("built \(state.phoneOwners.count) numbers of \(count)")
+        }
+        var result = Result(
+            numbers: count, accounts: accounts, buildSeconds: buildSeconds, buildCPUSeconds: buildCPUSeconds,
+            residentBefore: before, residentAfter: after, snapshotBytes: 0, snapshotSeconds: 0, snapshotCPUSeconds: 0,
+            reloadSeconds: 0, reloadCPUSeconds: 0, reloadResidentGrowth: 0)
+        guard snapshot else { return result }
+        do {
+            try await snapshotAndReload(state, directory: directory, into: &result)
+        } catch {
+            result.snapshotError = "\(error)"
+        }
+        return result
+    }
+
+    /// Builds the state event by event; returns it and the number of accounts.
+    static func build(_ count: Int) throws -> (CoreState, Int) {
+        let template = try intentTemplate()
+        var state = CoreState()
+        let accounts = (count + numbersPerAccount - 1) / numbersPerAccount
+        let charge = setupFee + monthlyFee
+        for accountIndex in 0..<accounts {
+            let accountId = id("ACC", accountIndex)
+            let funds = Int64(numbersPerAccount) * charge
+            state.apply(
+                .accountCreated(
+                    Account(
+                        id: accountId, name: "Customer \(accountIndex)", currency: "USD",
+                        createdAt: created)))
+            state.apply(
+                .transactionPosted(
+                    LedgerTransaction(
+                        id: id("TXF", accountIndex), accountId: accountId, kind: .fundsAdded, amount: funds,
+                        balanceAfter: funds, currency: "USD", numberId: nil, description: "Funds added",
+                        createdAt: created, idempotencyKey: nil)))
+            var balance = funds
+            for slot in 0..<min(numbersPerAccount, count - accountIndex * numbersPerAccount) {
+                let index = accountIndex * numbersPerAccount + slot
+                balance -= charge
+                for event in purchaseEvents(index, accountId: accountId, balanceAfter: balance, template: template) {
+                    state.apply(event)
+                }
+            }
+        }
+        return (state, accounts)
+    }
+
+    /// The two events of a one-number purchase, with ids and strings shaped like the service's.
+    static func purchaseEvents(
+        _ index: Int, accountId: String, balanceAfter: Int64, template: PurchaseIntent
+    ) -> [CoreEvent] {
+        let digits = String(index % 10_000_000)
+        let phone = "+1\(200 + index / 10_000_000)" + String(repeating: "0", count: 7 - digits.count) + digits
+        var intent = template
+        intent.id = id("PIN", index)
+        intent.accountId = accountId
+        intent.items[0].phoneNumber = phone
+        let numberId = id("NUM", index)
+        let number = OwnedNumber(
+            id: numberId, accountId: accountId, phoneNumber: phone,
+            friendlyName: "(\(phone.dropFirst(2).prefix(3))) "
+                + "\(phone.dropFirst(5).prefix(3))-\(phone.suffix(4))", country: "US", region: "CA",
+            locality: "San Francisco", postalCode: "94102", type: .local,
+            capabilities: NumberCapabilities(voice: true, sms: true, mms: true), status: .active, trunkId: nil,
+            setupFee: setupFee, monthlyFee: monthlyFee, currency: "USD",
+            providerSid: "PN" + hex(index, width: 32),
+            purchasedAt: created, billingAnchorDay: 15, cycleStart: created,
+            nextBillingDate: created.addingTimeInterval(31 * 86_400))
+        let transaction = LedgerTransaction(
+            id: id("TXN", index), accountId: accountId, kind: .purchase, amount: -(setupFee + monthlyFee),
+            balanceAfter: balanceAfter, currency: "USD", numberId: numberId,
+            description: "Phone number setup: \(phone)", createdAt: created, idempotencyKey: UUID().uuidString)
+        return [
+            .purchaseIntentOpened(intent),
+            .purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [transaction]),
+        ]
+    }
+
+    /// `PREFIX_` + 12 hex digits, the service's id shape (16 bytes: a heap-allocated Swift string).
+    static func id(_ prefix: String, _ index: Int) -> String {
+        prefix + "_" + hex(index, width: 12)
+    }
+
+    /// `value` in lower-case hex, zero-padded to `width` (String(format:) is slow on Linux).
+    static func hex(_ value: Int, width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    /// An open intent for one number (its memberwise initializer is internal: decoded from its JSON form).
+    static func intentTemplate() throws -> PurchaseIntent {
+        let json = """
+            {"id":"PIN_000000000000","accountId":"ACC_000000000000","items":[{"phoneNumber":"+12000000000",\
+            "setupFee":\(setupFee),"monthlyFee":\(monthlyFee)}],"country":"US","type":"local","currency":"USD",\
+            "heldAmount":\(setupFee + monthlyFee),"createdAt":0,"status":"open"}
+            """
+        return try JSONDecoder().decode(PurchaseIntent.self, from: Data(json.utf8))
+    }
+
+    /// Writes a snapshot of `state` through the journal (one record precedes it: the snapshot must cover a durable
+    /// record), then times `FileNumberStore.open` reloading it.
+    static func snapshotAndReload(_ state: CoreState, directory: URL, into result: inout Result) async throws {
+        var options = FileNumberStore.Options.defaults
+        options.journal.logger = PurchaseRun.logger
+        let opened = try FileJournal<CoreEvent, CoreState>.open(
+            directory: directory, options: options.journal, initialState: CoreState(),
+            apply: { state, event in state.apply(event) })
+        let seq = try await opened.journal.append([
+            .accountCreated(Account(id: "ACC_snapshotseq", name: "seq", currency: "USD", createdAt: created))
+        ])
+        let start = Measure.now()
+        let cpuStart = Measure.cpuSeconds()
+        try await opened.journal.writeSnapshot(state, throughSeq: seq)
+        result.snapshotSeconds = Measure.now() - start
+        result.snapshotCPUSeconds = Measure.cpuSeconds() - cpuStart
+        await opened.journal.close()
+        result.snapshotBytes = Measure.fileBytes(in: directory, containing: "snapshot").matching
+        let residentBefore = Measure.residentBytes()
+        let reloadStart = Measure.now()
+        let reloadCPUStart = Measure.cpuSeconds()
+        let store = try FileNumberStore.open(directory: directory, options: options)
+        result.reloadSeconds = Measure.now() - reloadStart
+        result.reloadCPUSeconds = Measure.cpuSeconds() - reloadCPUStart
+        let reloaded = try await store.load()
+        await store.close()
+        result.reloadResidentGrowth = Measure.residentBytes() - residentBefore
+        guard reloaded.phoneOwners.count == state.phoneOwners.count else {
+            throw BenchmarkError("the reloaded snapshot has \(reloaded.phoneOwners.count) numbers")
+        }
+    }
+}
