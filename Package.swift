@@ -277,7 +277,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FuzzReplayTests",
-            dependencies: ["FuzzChecks"],
+            dependencies: [
+                "FuzzChecks", "NumberWire", "NumberAPI", "NumberCore", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"], swiftSettings: strict),

@@ -4,8 +4,8 @@ import NumberWire
 /// Protobuf bodies of every request type of `numbers.v1.Numbers`, plus `RequestHeaders` (every HEADERS frame) and
 /// `RpcStatus` (every TRAILERS frame).
 ///
-/// Input: byte 0 modulo the number of types picks the type, the rest is the body. Properties: only
-/// `ProtoDecodingError` is thrown; a decoded value encodes, decodes back equal, and encodes to the same bytes again.
+/// Input: byte 0 modulo the number of types picks the type, the rest is the body. Properties: the only error is
+/// `DecodingError.dataCorrupted` over a `ProtoDecodingError` (the decoder's documented contract); a decoded value encodes, decodes back equal, and encodes to the same bytes again.
 enum MessageDecoderCheck {
     static let name = FuzzTarget.messageDecoder.rawValue
 
@@ -44,7 +44,11 @@ enum MessageDecoderCheck {
         let decoded: Message
         do {
             decoded = try ProtoDecoder().decode(Message.self, from: bytes)
-        } catch is ProtoDecodingError {
+        } catch let error as DecodingError {
+            // The decoder's contract: malformed input is `dataCorrupted` with the `ProtoDecodingError` beneath.
+            guard case .dataCorrupted(let context) = error, context.underlyingError is ProtoDecodingError else {
+                throw FuzzCheckFailure(check, "\(Message.self): DecodingError without a ProtoDecodingError: \(error)")
+            }
             return
         } catch {
             throw FuzzCheckFailure(check, "\(Message.self): untyped error \(Swift.type(of: error)): \(error)")

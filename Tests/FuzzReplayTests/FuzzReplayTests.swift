@@ -1,5 +1,9 @@
 import Foundation
 import FuzzChecks
+import NIOCore
+import NumberAPI
+import NumberCore
+import NumberWire
 import Testing
 
 /// Every corpus file and past crasher under `Tests/FuzzCorpus/<target>/`, and every in-code seed, through the
@@ -36,5 +40,53 @@ struct FuzzReplayTests {
             let committed = try Data(contentsOf: directory.appendingPathComponent(seed.name))
             #expect([UInt8](committed) == seed.bytes, "\(seed.name) differs from FuzzSeeds")
         }
+    }
+}
+
+/// The seeds reach the deep paths they are meant to (a seed refused at the first byte would fuzz nothing), and the
+/// checks catch what they claim to.
+@Suite("Fuzz seeds reach the decoders")
+struct FuzzSeedDepthTests {
+    static func seed(_ target: FuzzTarget, _ name: String) throws -> [UInt8] {
+        try #require(FuzzSeeds.seeds(for: target).first { $0.name == name }).bytes
+    }
+
+    @Test("the client-call seed decodes to every frame type a client sends")
+    func frames() throws {
+        let bytes = try Self.seed(.frameDecoder, "seed-client-call")
+        let processor = NIOSingleStepByteToMessageProcessor(FrameDecoder(expectsPreface: true))
+        var types: [FrameType] = []
+        try processor.process(buffer: ByteBuffer(bytes: bytes.dropFirst(2))) { types.append($0.type) }
+        #expect(types == [.settings, .settings, .headers, .message, .ping, .cancel, .goAway])
+    }
+
+    @Test("the segment seed scans to one record per event; the torn seed has a torn tail")
+    func journal() throws {
+        let segment = Array(try Self.seed(.journalRecord, "seed-segment").dropFirst())
+        let scan = SegmentScanner.scan(segment, firstSeq: 1, as: CoreEvent.self)
+        #expect(scan.records.count == 7)
+        #expect(scan.issues.isEmpty)
+        let torn = Array(try Self.seed(.journalRecord, "seed-segment-torn-tail").dropFirst())
+        #expect(SegmentScanner.scan(torn, firstSeq: 1, as: CoreEvent.self).torn != nil)
+    }
+
+    @Test("the snapshot seed is accepted with its accounts, keys and trunks")
+    func snapshot() throws {
+        let file = Array(try Self.seed(.snapshot, "seed-snapshot-file").dropFirst())
+        let frame = try SnapshotCheck.check(file, seq: 1, as: CoreState.self).get()
+        #expect(frame.state != CoreState())
+        #expect(frame.state.checkInvariants().isEmpty)
+    }
+
+    @Test("a body that does not decode as its type is a typed refusal, not a failure")
+    func typedRefusal() throws {
+        // Byte 0 = 6 → GetBalanceRequest; field 1 as a varint where a string is expected.
+        try FuzzTarget.messageDecoder.check([6, 0x08, 0x05])
+        #expect(throws: (any Error).self) { try ProtoDecoder().decode(GetBalanceRequest.self, from: [0x08, 0x05]) }
+    }
+
+    @Test("replay reports a missing file as a failure")
+    func missingFile() {
+        #expect(throws: FuzzCheckFailure.self) { try FuzzRunner.readFile("/nonexistent/fuzz-input") }
     }
 }
