@@ -212,6 +212,25 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Fuzzing: the check functions every fuzz target runs, shared with FuzzReplayTests so CI replays the
+        // corpus without a fuzzer build. Each FuzzX executable is built with
+        // `swift build --sanitize=fuzzer -Xswiftc -DFUZZING --product FuzzX --scratch-path .build-fuzz`
+        // (RELIABILITY.md); a normal build makes it a replay tool over files given as arguments.
+        .target(
+            name: "FuzzChecks",
+            dependencies: [
+                "NumberWire",
+                "NumberAPI",
+                "NumberCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "FuzzFrameDecoder", dependencies: ["FuzzChecks"], swiftSettings: strict),
+        .executableTarget(name: "FuzzMessageDecoder", dependencies: ["FuzzChecks"], swiftSettings: strict),
+        .executableTarget(name: "FuzzJournalRecord", dependencies: ["FuzzChecks"], swiftSettings: strict),
+        .executableTarget(name: "FuzzSnapshot", dependencies: ["FuzzChecks"], swiftSettings: strict),
+
         // The `numbers` CLI for operators.
         .executableTarget(
             name: "numbers",
@@ -274,6 +293,13 @@ let package = Package(
                 "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FuzzReplayTests",
+            dependencies: [
+                "FuzzChecks", "NumberWire", "NumberAPI", "NumberCore", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -16,6 +16,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         var settings: TimeAmount
         /// Without an open call before the connection is closed.
         var idle: TimeAmount
+        /// How long a closing GOAWAY may take to be written before the connection is closed without it.
+        var goAwayFlush: TimeAmount
     }
 
     private var state: ServerConnectionStateMachine
@@ -181,7 +183,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 64)
             buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
             flushPending = false
+            // The write may never complete: a peer still in the TLS handshake (the GOAWAY waits behind it) or one
+            // that does not read. Close anyway once the flush timeout passes, so every limit really ends it.
+            let loop = context.eventLoop.assumeIsolated()
+            let giveUp = loop.scheduleTask(in: timeouts.goAwayFlush) { context.close(promise: nil) }
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                giveUp.cancel()
                 context.close(promise: nil)
             }
         case .close:

@@ -130,7 +130,8 @@ public final class NumberServer: Service, Sendable {
                 cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax),
             timeouts: .init(
                 settings: limits.settingsTimeout,
-                idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds))),
+                idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
+                goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics)
         let pipeline = channel.pipeline.syncOperations
         if case .tls(let context) = transport {

@@ -25,18 +25,22 @@ public struct NumberServerConfiguration: Sendable {
         public var pingsBetweenCallsMax: Int
         /// Cancelled calls allowed without a completed one in between. Default 1000.
         public var cancelsBetweenCompletionsMax: Int
+        /// How long a connection closed for a limit or a protocol error may take to write its GOAWAY before it is
+        /// closed without it (a peer still in the TLS handshake, or not reading). Default 1 s.
+        public var goAwayFlushTimeout: TimeAmount
 
         /// Creates limits.
         public init(
             connectionsMax: Int = 10_000, settings: ConnectionSettings = .defaults,
             settingsTimeout: TimeAmount = .seconds(10), pingsBetweenCallsMax: Int = 100,
-            cancelsBetweenCompletionsMax: Int = 1000
+            cancelsBetweenCompletionsMax: Int = 1000, goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
             self.settings = settings
             self.settingsTimeout = settingsTimeout
             self.pingsBetweenCallsMax = pingsBetweenCallsMax
             self.cancelsBetweenCompletionsMax = cancelsBetweenCompletionsMax
+            self.goAwayFlushTimeout = goAwayFlushTimeout
         }
 
         /// The defaults.

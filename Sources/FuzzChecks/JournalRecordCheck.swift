@@ -1,0 +1,74 @@
+import NumberCore
+
+/// Journal segment bytes through `SegmentScanner` (recovery and the offline verifier use it).
+///
+/// Input: byte 0 bit 0 set and no newline in the rest: the rest is the `events` JSON of one record, given a valid
+/// checksum (so the fuzzer reaches the JSON decoding past the CRC); otherwise the rest is a raw segment. Properties:
+/// no crash; records, issues and the torn tail are consistent with the bytes; a checksummed complete line is a
+/// record or a corrupt issue, never a torn tail; every decoded record re-encodes and scans back equal.
+enum JournalRecordCheck {
+    static let name = FuzzTarget.journalRecord.rawValue
+    static let newline = UInt8(ascii: "\n")
+    /// A fixed record time for wrapped inputs (2025-11-29).
+    static let time: Int64 = 1_764_385_200_123
+
+    static func run(_ input: [UInt8]) throws(FuzzCheckFailure) {
+        guard let mode = input.first else { return }
+        let body = Array(input.dropFirst())
+        let wrapped = mode & 1 == 1 && !body.contains(newline)
+        let segment = wrapped ? JournalCodec.recordLine(seq: 1, time: time, eventsJSON: body) : body
+        let scan = SegmentScanner.scan(segment, firstSeq: 1, as: CoreEvent.self)
+        try checkConsistency(scan, segment: segment)
+        if wrapped {
+            let corrupt = scan.issues.filter { if case .corrupt = $0 { true } else { false } }.count
+            guard scan.torn == nil, scan.records.count + corrupt == 1 else {
+                throw FuzzCheckFailure(
+                    name,
+                    "a complete checksummed line scanned as \(scan.records.count) records, "
+                        + "\(corrupt) corrupt, torn \(scan.torn.map { "\($0)" } ?? "nil")")
+            }
+        }
+        for record in scan.records { try roundTrip(record) }
+    }
+
+    static func checkConsistency(_ scan: SegmentScan<CoreEvent>, segment: [UInt8]) throws(FuzzCheckFailure) {
+        var previous = -1
+        for record in scan.records {
+            guard record.offset > previous, record.offset < segment.count else {
+                throw FuzzCheckFailure(name, "record offsets out of order or bounds: \(record.offset)")
+            }
+            previous = record.offset
+            let end = segment[record.offset...].firstIndex(of: newline) ?? segment.count
+            guard ChecksummedLine.verify(segment[record.offset..<end]) else {
+                throw FuzzCheckFailure(name, "record at \(record.offset) does not pass its checksum")
+            }
+        }
+        guard scan.lastSeq == (scan.records.last?.seq ?? 0) else {
+            throw FuzzCheckFailure(name, "lastSeq \(scan.lastSeq) is not the last record's seq")
+        }
+        if let torn = scan.torn {
+            guard torn.offset > previous, torn.offset + torn.length == segment.count, torn.length > 0 else {
+                throw FuzzCheckFailure(name, "torn tail \(torn) is not the end of the \(segment.count) bytes")
+            }
+        }
+    }
+
+    static func roundTrip(_ record: ScannedRecord<CoreEvent>) throws(FuzzCheckFailure) {
+        let json: [UInt8]
+        do {
+            json = try JournalCodec.encodeJSON(record.events)
+        } catch {
+            throw FuzzCheckFailure(name, "decoded events do not encode: \(error)")
+        }
+        let line = JournalCodec.recordLine(seq: record.seq, time: record.time, eventsJSON: json)
+        let again = SegmentScanner.scan(line, firstSeq: record.seq, as: CoreEvent.self)
+        guard again.issues.isEmpty, again.torn == nil, again.records.count == 1,
+            again.records[0].events == record.events, again.records[0].time == record.time
+        else {
+            throw FuzzCheckFailure(name, "record \(record.seq) does not round-trip: \(again.issues)")
+        }
+        guard (try? JournalCodec.encodeJSON(again.records[0].events)) == json else {
+            throw FuzzCheckFailure(name, "record \(record.seq) encodes differently after a round trip")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import NumberAPI
+import NumberWire
+
+/// Protobuf bodies of every request type of `numbers.v1.Numbers`, plus `RequestHeaders` (every HEADERS frame) and
+/// `RpcStatus` (every TRAILERS frame).
+///
+/// Input: byte 0 modulo the number of types picks the type, the rest is the body. Properties: the only error is
+/// `DecodingError.dataCorrupted` over a `ProtoDecodingError` (the decoder's documented contract); a decoded value encodes, decodes back equal, and encodes to the same bytes again.
+enum MessageDecoderCheck {
+    static let name = FuzzTarget.messageDecoder.rawValue
+
+    /// One message type, its checks bound.
+    struct Kind: Sendable {
+        var name: String
+        var check: @Sendable ([UInt8]) throws(FuzzCheckFailure) -> Void
+    }
+
+    static func kind<Message: Codable & Hashable & Sendable>(_ type: Message.Type) -> Kind {
+        Kind(name: "\(Message.self)") { (bytes: [UInt8]) throws(FuzzCheckFailure) in
+            try roundTrip(Message.self, bytes, check: name)
+        }
+    }
+
+    /// The types in dispatch order (byte 0 modulo the count); append only, so corpus files keep their meaning.
+    static let kinds: [Kind] = [
+        kind(SearchNumbersRequest.self), kind(PurchaseNumbersRequest.self), kind(ListNumbersRequest.self),
+        kind(GetNumberRequest.self), kind(UpdateNumberRequest.self), kind(ReleaseNumberRequest.self),
+        kind(GetBalanceRequest.self), kind(AddFundsRequest.self), kind(ListTransactionsRequest.self),
+        kind(CreateTrunkRequest.self), kind(ListTrunksRequest.self), kind(DeleteTrunkRequest.self),
+        kind(CreateAccountRequest.self), kind(GetAccountRequest.self), kind(ListAccountsRequest.self),
+        kind(CreateApiKeyRequest.self), kind(ListApiKeysRequest.self), kind(RevokeApiKeyRequest.self),
+        kind(HealthCheckRequest.self), kind(RequestHeaders.self), kind(RpcStatus.self),
+    ]
+
+    static func run(_ input: [UInt8]) throws(FuzzCheckFailure) {
+        guard let selector = input.first else { return }
+        try kinds[Int(selector) % kinds.count].check(Array(input.dropFirst()))
+    }
+
+    /// Decodes `bytes` as `Message`; a value must survive encode → decode → encode unchanged.
+    static func roundTrip<Message: Codable & Hashable>(
+        _ type: Message.Type, _ bytes: [UInt8], check: String
+    ) throws(FuzzCheckFailure) {
+        let decoded: Message
+        do {
+            decoded = try ProtoDecoder().decode(Message.self, from: bytes)
+        } catch let error as DecodingError {
+            // The decoder's contract: malformed input is `dataCorrupted` with the `ProtoDecodingError` beneath.
+            guard case .dataCorrupted(let context) = error, context.underlyingError is ProtoDecodingError else {
+                throw FuzzCheckFailure(check, "\(Message.self): DecodingError without a ProtoDecodingError: \(error)")
+            }
+            return
+        } catch {
+            throw FuzzCheckFailure(check, "\(Message.self): untyped error \(Swift.type(of: error)): \(error)")
+        }
+        do {
+            let encoded = try ProtoEncoder().encode(decoded)
+            let again = try ProtoDecoder().decode(Message.self, from: encoded)
+            guard again == decoded else {
+                throw FuzzCheckFailure(check, "\(Message.self): \(again) decoded back from \(decoded)")
+            }
+            let reencoded = try ProtoEncoder().encode(again)
+            guard reencoded == encoded else {
+                throw FuzzCheckFailure(check, "\(Message.self): encoding is not stable for \(decoded)")
+            }
+        } catch let failure as FuzzCheckFailure {
+            throw failure
+        } catch {
+            throw FuzzCheckFailure(check, "\(Message.self): \(decoded) does not round-trip: \(error)")
+        }
+    }
+}

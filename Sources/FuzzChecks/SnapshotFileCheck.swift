@@ -1,0 +1,47 @@
+import NumberCore
+
+/// Snapshot file bytes through `SnapshotCheck` (recovery and the offline verifier use it).
+///
+/// Input: byte 0 bit 0 set and no newline in the rest: the rest is the `state` JSON, given a valid checksum and
+/// seq 1; otherwise the rest is the raw file, expected to hold seq 1. Properties: no crash; a checksummed file is
+/// accepted or refused as `intact` (never as damage); an accepted state survives its invariant check and
+/// re-encodes and checks back equal, to the same bytes.
+enum SnapshotFileCheck {
+    static let name = FuzzTarget.snapshot.rawValue
+    /// A fixed snapshot time for wrapped inputs (2025-11-29).
+    static let time: Int64 = 1_764_385_200_123
+
+    static func run(_ input: [UInt8]) throws(FuzzCheckFailure) {
+        guard let mode = input.first else { return }
+        let body = Array(input.dropFirst())
+        let wrapped = mode & 1 == 1 && !body.contains(UInt8(ascii: "\n"))
+        let file = wrapped ? JournalCodec.snapshotLine(seq: 1, time: time, stateJSON: body) : body
+        switch SnapshotCheck.check(file, seq: 1, as: CoreState.self) {
+        case .failure(let problem):
+            guard !wrapped || problem.intact else {
+                throw FuzzCheckFailure(name, "a checksummed snapshot was refused as damaged: \(problem)")
+            }
+        case .success(let frame):
+            _ = frame.state.checkInvariants()
+            try roundTrip(frame)
+        }
+    }
+
+    static func roundTrip(_ frame: SnapshotFrame<CoreState>) throws(FuzzCheckFailure) {
+        let json: [UInt8]
+        do {
+            json = try JournalCodec.encodeJSON(frame.state)
+        } catch {
+            throw FuzzCheckFailure(name, "a decoded state does not encode: \(error)")
+        }
+        let file = JournalCodec.snapshotLine(seq: frame.seq, time: frame.time, stateJSON: json)
+        switch SnapshotCheck.check(file, seq: frame.seq, as: CoreState.self) {
+        case .failure(let problem):
+            throw FuzzCheckFailure(name, "a re-encoded snapshot is refused: \(problem)")
+        case .success(let again):
+            guard again.state == frame.state, again.time == frame.time,
+                (try? JournalCodec.encodeJSON(again.state)) == json
+            else { throw FuzzCheckFailure(name, "the state does not round-trip") }
+        }
+    }
+}

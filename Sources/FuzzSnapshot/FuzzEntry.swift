@@ -1,0 +1,7 @@
+import FuzzChecks
+
+/// libFuzzer's entry point: one input through `FuzzTarget.snapshot`'s check; aborts on a broken property.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    FuzzRunner.runOne(.snapshot, data, size)
+}

@@ -1,0 +1,238 @@
+import Foundation
+import NIOCore
+import NumberAPI
+import NumberServer
+import NumberWire
+import Testing
+
+/// Protocol abuse over real TLS: each attack is bounded by a documented limit, the server's memory stays bounded,
+/// and a well-behaved client on another connection keeps being served (its p99 is printed). Serialized, so each
+/// p99 measures one attack rather than all of them at once.
+@Suite("Protocol abuse over TLS", .serialized)
+struct ProtocolAbuseTests {
+    let tls: TestTLS
+
+    init() throws { tls = try TestTLS() }
+
+    static let health = NumbersMethods.healthCheck.path
+    static let hold = NumbersMethods.getAccount.path
+
+    /// Plain TCP slow-loris connections: 300 in CI, `ABUSE_SLOWLORIS_CONNECTIONS` for the long run.
+    static let slowLorisConnections =
+        ProcessInfo.processInfo.environment["ABUSE_SLOWLORIS_CONNECTIONS"].flatMap { Int($0) } ?? 300
+
+    /// Slow-loris: connections that send one byte every 300 ms, some still in the TLS handshake, some after it
+    /// trickling the preface. The settings timeout (from accept, covering the handshake) closes every one of them
+    /// in time; none is closed early. CI runs 300 + 50 with a 1 s timeout; RELIABILITY.md has the 10 000 command.
+    @Test("slow-loris connections are closed by the settings timeout")
+    func slowLoris() async throws {
+        let timeout = TimeAmount.seconds(1)
+        let count = Self.slowLorisConnections
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(connectionsMax: count + 100, settingsTimeout: timeout))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            // Client and server ends are both in this process: about 35 KiB per connection (measured at 2050).
+            let memory = 64 * 1024 + (count + 50) * 48
+            try await whileWellBehavedClientCalls(
+                "slow-loris", port: port, tls: tls, memoryGrowthMaxKiB: memory
+            ) {
+                var connections: [RawConnection] = []
+                for _ in 0..<count { connections.append(try await RawConnection.connect(port: port, tls: nil)) }
+                var tlsConnections: [RawConnection] = []
+                for _ in 0..<50 { tlsConnections.append(try await RawConnection.connect(port: port, tls: tls)) }
+                let preface = Array(clientStart().readableBytesView.prefix(Preface.length))
+                // A TLS ClientHello starts with 0x16; then garbage, one byte at a time, never a whole record.
+                let trickle = Task {
+                    for index in 0..<20 {
+                        for connection in connections where connection.channel.isActive {
+                            try? await connection.send(ByteBuffer(bytes: [index == 0 ? 0x16 : 0x03]))
+                        }
+                        for connection in tlsConnections where connection.channel.isActive {
+                            try? await connection.send(ByteBuffer(bytes: [preface[index % preface.count]]))
+                        }
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                }
+                defer { trickle.cancel() }
+                // Bound: the settings timeout, plus the GOAWAY flush timeout for those still in the handshake,
+                // plus slack for a loaded CI machine.
+                var latest = Duration.zero
+                for connection in connections + tlsConnections {
+                    let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(8)))
+                    #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
+                    #expect(closedAfter <= .seconds(5), "closed after \(closedAfter)")
+                    latest = max(latest, closedAfter)
+                }
+                print(
+                    "slow-loris: \(connections.count + tlsConnections.count) connections, last closed after \(latest)")
+                // Past the handshake the server says why; one still in it is closed without a word.
+                var told = 0
+                for connection in tlsConnections {
+                    let away = try goAway(in: connection.frames())
+                    #expect(away == nil || away?.code == .settingsTimeout)
+                    if away != nil { told += 1 }
+                }
+                #expect(told > 0)
+            }
+        }
+    }
+
+    /// PINGs without a call: 100 (the default `pingsBetweenCallsMax`) are answered, the 101st closes the
+    /// connection with ENHANCE_YOUR_CALM.
+    @Test("endless PINGs: the limit is exact", arguments: [100, 101, 5000])
+    func pingFlood(pings: Int) async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            try await whileWellBehavedClientCalls("\(pings) PINGs", port: port, tls: tls, minimumCalls: 1) {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                var bytes = clientStart()
+                for index in 0..<pings {
+                    bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
+                }
+                try await connection.send(bytes)
+                let acks = { (frames: [Frame]) in frames.filter { $0.type == .ping && $0.flags.contains(.ack) }.count }
+                if pings <= 100 {
+                    let frames = try await connection.waitForFrames { acks($0) == pings }
+                    #expect(acks(frames) == pings)
+                    #expect(try goAway(in: frames) == nil)
+                    #expect(!connection.isClosed)
+                } else {
+                    #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                    let frames = try connection.frames()
+                    #expect(acks(frames) <= 100)
+                    #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
+                }
+            }
+        }
+    }
+
+    /// Calls opened and cancelled in a flood: 1000 cancels without a completed call are allowed
+    /// (`cancelsBetweenCompletionsMax`), the 1001st closes the connection with ENHANCE_YOUR_CALM.
+    @Test("request + cancel floods: the limit is exact", arguments: [1000, 1001])
+    func cancelFlood(cancels: Int) async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            try await whileWellBehavedClientCalls("\(cancels) cancels", port: port, tls: tls, minimumCalls: 1) {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                var bytes = clientStart()
+                for index in 0..<UInt32(cancels) {
+                    let stream = 2 * index + 1
+                    try writeCall(&bytes, stream: stream, method: Self.hold, body: GetAccountRequest(accountId: "A"))
+                    bytes.writeFrame(Frame(type: .cancel, streamID: stream))
+                }
+                // A completed call after the flood proves every frame before it was processed.
+                let probe = 2 * UInt32(cancels) + 1
+                try writeCall(&bytes, stream: probe, method: Self.health)
+                try await connection.send(bytes)
+                if cancels <= 1000 {
+                    let frames = try await connection.waitForFrames { try trailerStatuses($0)[probe] != nil }
+                    #expect(try trailerStatuses(frames)[probe]?.code == 0)
+                    #expect(try goAway(in: frames) == nil)
+                    #expect(!connection.isClosed)
+                } else {
+                    #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                    #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
+                }
+            }
+        }
+    }
+
+    /// Streams over MAX_CONCURRENT_STREAMS (default 100): the 101st call gets RESOURCE_EXHAUSTED, the others run
+    /// and the connection stays open.
+    @Test("too many streams: the call over the limit is refused, the connection stays")
+    func tooManyStreams() async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            try await whileWellBehavedClientCalls("101 streams", port: port, tls: tls, minimumCalls: 1) {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                var bytes = clientStart()
+                for index in 0..<UInt32(101) {
+                    try writeCall(
+                        &bytes, stream: 2 * index + 1, method: Self.hold, body: GetAccountRequest(accountId: "A"))
+                }
+                try await connection.send(bytes)
+                let frames = try await connection.waitForFrames { try trailerStatuses($0)[201] != nil }
+                let statuses = try trailerStatuses(frames)
+                #expect(statuses.count == 1)
+                #expect(statuses[201]?.code == StatusCode.resourceExhausted.rawValue)
+                #expect(try goAway(in: frames) == nil)
+                #expect(!connection.isClosed)
+            }
+        }
+    }
+
+    /// HEADERS of exactly the 16 KiB limit are served, one byte more is FRAME_TOO_LARGE before the payload is read.
+    @Test("a HEADERS frame over 16 KiB closes the connection; exactly 16 KiB is served")
+    func headersOverLimit() async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            try await whileWellBehavedClientCalls("huge HEADERS", port: port, tls: tls, minimumCalls: 1) {
+                for extra in [0, 1] {
+                    let connection = try await RawConnection.connect(port: port, tls: tls)
+                    var bytes = clientStart()
+                    var headers = ByteBuffer()
+                    try ProtoEncoder().encode(
+                        try Self.headers(payloadBytes: 16 * 1024 + extra), into: &headers)
+                    #expect(headers.readableBytes == 16 * 1024 + extra)
+                    bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1))
+                    try await connection.send(bytes)
+                    if extra == 0 {
+                        let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+                        #expect(try trailerStatuses(frames)[1]?.code == 0)
+                        #expect(!connection.isClosed)
+                    } else {
+                        #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                        #expect(try goAway(in: connection.frames())?.code == .frameTooLarge)
+                    }
+                }
+            }
+        }
+    }
+
+    /// RequestHeaders for HealthCheck whose encoding is exactly `payloadBytes` long (≥ 4 KiB), with values of at
+    /// most 4 KiB.
+    static func headers(payloadBytes: Int) throws -> RequestHeaders {
+        var metadata: [String: String] = [:]
+        var index = 0
+        func size() throws -> Int {
+            try ProtoEncoder().encode(RequestHeaders(method: health, metadata: metadata)).count
+        }
+        while try size() + 4200 < payloadBytes {
+            metadata["pad-\(index)"] = String(repeating: "v", count: 4000)
+            index += 1
+        }
+        metadata["pad-last"] = ""
+        let missing = payloadBytes - (try size())
+        metadata["pad-last"] = String(repeating: "w", count: missing - 2)  // two length varints grow by a byte
+        return RequestHeaders(method: health, metadata: metadata)
+    }
+
+    /// Metadata limits (FRAMING.md §6): 64 entries and 4096-byte values pass, one more of either is
+    /// INVALID_ARGUMENT BAD_METADATA for that call only.
+    @Test(
+        "metadata entry count and value size are limited per call",
+        arguments: [("64 entries", true), ("65 entries", false), ("4096-byte value", true), ("4097-byte value", false)])
+    func metadataLimits(name: String, allowed: Bool) async throws {
+        var metadata: [String: String] = [:]
+        switch name {
+        case "64 entries", "65 entries":
+            for index in 0..<(name.hasPrefix("64") ? 64 : 65) { metadata["key-\(index)"] = "v" }
+        default:
+            metadata["big"] = String(repeating: "x", count: name.hasPrefix("4096") ? 4096 : 4097)
+        }
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            try writeCall(&bytes, stream: 1, method: Self.health, metadata: metadata)
+            try writeCall(&bytes, stream: 3, method: Self.health)
+            try await connection.send(bytes)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[3] != nil }
+            #expect(!connection.isClosed)
+            let statuses = try trailerStatuses(frames)
+            if allowed {
+                #expect(statuses[1]?.code == 0)
+            } else {
+                #expect(statuses[1]?.code == StatusCode.invalidArgument.rawValue)
+                #expect(statuses[1]?.reason == "BAD_METADATA")
+            }
+            #expect(statuses[3]?.code == 0)
+        }
+    }
+}
