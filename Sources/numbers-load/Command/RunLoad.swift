@@ -80,7 +80,7 @@ struct RunLoad: AsyncParsableCommand {
             prepared = try await fixture.prepare(admin: admin) { log($0) }
         } catch {
             await admin.close()
-            throw ValidationError("setting up accounts through the admin API failed: \(error)")
+            throw HarnessError(message: "setting up accounts through the admin API failed: \(error)")
         }
         let wireSizes = try await WireSizes.sample(
             client: admin, account: prepared[0], country: country, timeout: timeout)
@@ -160,4 +160,10 @@ struct RunLoad: AsyncParsableCommand {
 /// A line on stderr (progress and set-up; stdout carries the summary only).
 func log(_ line: String) {
     FileHandle.standardError.write(Data(("numbers-load: " + line + "\n").utf8))
+}
+
+/// A run that cannot go on; printed as one line.
+struct HarnessError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

@@ -30,20 +30,42 @@ struct LoadFixture {
                 AddFundsRequest(
                     accountId: account.id, amount: Self.fundsPerAccount, currency: "USD",
                     description: "numbers-load funding"))
-            var numberIds: [String] = []
-            if ownedNumbers > 0 {
-                let found = try await admin.searchNumbers(
-                    SearchNumbersRequest(
-                        accountId: account.id, country: country, type: .local, limit: Int32(ownedNumbers)))
-                let bought = try await admin.purchaseNumbers(
-                    PurchaseNumbersRequest(
-                        accountId: account.id, country: country, numbers: found.numbers.map(\.phoneNumber),
-                        type: .local))
-                numberIds = bought.numbers.map(\.number.id)
-            }
+            let numberIds = try await buyOwnedNumbers(admin: admin, accountId: account.id)
             made.append(LoadAccount(id: account.id, authorization: "Bearer \(key.secret)", numberIds: numberIds))
             if (index + 1) % 10 == 0 || index + 1 == accounts { log("set up \(index + 1)/\(accounts) accounts") }
         }
         return made
+    }
+
+    /// Searches attempted per account at most while buying its owned numbers.
+    static let searchesMax = 5
+
+    /// Buys `ownedNumbers` numbers one at a time, skipping numbers that turn out to be taken (after a restart the
+    /// simulator's inventory may offer numbers that numberd's store already gives to an account).
+    private func buyOwnedNumbers(admin: NumbersClient, accountId: String) async throws -> [String] {
+        var bought: [String] = []
+        var tried = Set<String>()
+        for _ in 0..<Self.searchesMax where bought.count < ownedNumbers {
+            let found = try await admin.searchNumbers(
+                SearchNumbersRequest(accountId: accountId, country: country, type: .local, limit: 50))
+            for candidate in found.numbers.map(\.phoneNumber) where bought.count < ownedNumbers {
+                guard tried.insert(candidate).inserted else { continue }
+                do {
+                    let response = try await admin.purchaseNumbers(
+                        PurchaseNumbersRequest(
+                            accountId: accountId, country: country, numbers: [candidate], type: .local))
+                    bought += response.numbers.map(\.number.id)
+                } catch let error as RPCError where error.reason == "NUMBER_UNAVAILABLE" {
+                    continue
+                }
+            }
+        }
+        guard bought.count == ownedNumbers else {
+            throw RPCError(
+                code: .failedPrecondition,
+                message: "could buy only \(bought.count) of \(ownedNumbers) numbers for \(accountId)",
+                reason: "FIXTURE_INCOMPLETE")
+        }
+        return bought
     }
 }
