@@ -38,6 +38,10 @@ struct RunLoad: AsyncParsableCommand {
         help: "Measure serial write+fdatasync per second in this directory first (same file system as the store).")
     var fsyncProbeDir: String?
     @Option(name: .customLong("server-pid"), help: "Report this server process's RSS at the end.") var serverPID: Int32?
+    @Option(
+        name: .customLong("journal-dir"),
+        help: "numberd's store directory (<data-dir>/store): report the journal records the run appended.")
+    var journalDir: String?
 
     enum Mode: String, ExpressibleByArgument, Sendable {
         case closed, open
@@ -90,9 +94,13 @@ struct RunLoad: AsyncParsableCommand {
         for _ in 0..<connections {
             clients.append(try NumbersClient(configuration: target.clientConfiguration(apiKey: nil, timeout: timeout)))
         }
+        let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
         let report = await measure(workload, clients: clients, accounts: prepared, wireSizes: wireSizes)
         for client in clients { await client.close() }
         var final = report
+        if let journalDir, let before = seqBefore, let after = JournalProbe.lastSeq(directory: journalDir) {
+            final.journalRecordsAppended = Int(after - before)
+        }
         final.serialFsyncsPerSecond = fsyncs
         if compareRaw {
             final.rawComparison = try await RawComparisonRun(

@@ -62,6 +62,8 @@ struct LoadReport: Codable, Sendable {
     var rawComparison: RawComparison?
     /// Serial `write` + `fdatasync` per second on the probe directory's file system, same run.
     var serialFsyncsPerSecond: Double?
+    /// Journal records appended from set-up's end to the run's end (warm-up included), with `--journal-dir`.
+    var journalRecordsAppended: Int?
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
 
@@ -108,6 +110,9 @@ struct LoadReport: Codable, Sendable {
         }
         if let serialFsyncsPerSecond {
             lines.append(String(format: "serial write+fdatasync: %.1f /s", serialFsyncsPerSecond))
+        }
+        if let journalRecordsAppended {
+            lines.append("journal records appended (warm-up and measured): \(journalRecordsAppended)")
         }
         if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
         return lines.joined(separator: "\n")
