@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NumberClient
+import Synchronization
 
 /// `numbers-load run`: RPC load (closed or open loop) with a workload mix, or the raw TLS transport.
 struct RunLoad: AsyncParsableCommand {
@@ -129,7 +130,9 @@ struct RunLoad: AsyncParsableCommand {
                 timeout: .milliseconds(timeoutMilliseconds)),
             measureFrom: measureFrom, end: end, callsMax: callsMax)
         let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
+        let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
         await withTaskGroup(of: Void.self) { group in
+            group.addTask { await cpu.sampleAtStart() }
             group.addTask {
                 await ProgressReporter(recorder: recorder, start: start, end: end, quiet: quiet).run()
             }
@@ -142,6 +145,7 @@ struct RunLoad: AsyncParsableCommand {
         // Calls still running at `end` finish inside the measured window's accounting; divide by the window.
         let seconds = max(duration, Double((NIODeadline.now() - measureFrom).nanoseconds) / 1e9)
         let merged = recorder.snapshot()
+        let spent = cpu.spent()
         let (address, _) = (try? target.address()) ?? ("?", 0)
         return LoadReport(
             startedAt: startedAt, target: "\(address):\((try? target.address().port) ?? 0)", mode: mode.rawValue,
@@ -161,7 +165,9 @@ struct RunLoad: AsyncParsableCommand {
             averageRequestBytes: merged.total.totalCount == 0
                 ? 0 : Double(merged.requestBytes) / Double(merged.total.totalCount),
             averageResponseBytes: merged.total.totalCount == 0
-                ? 0 : Double(merged.responseBytes) / Double(merged.total.totalCount))
+                ? 0 : Double(merged.responseBytes) / Double(merged.total.totalCount),
+            harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
+            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) })
     }
 }
 
@@ -174,4 +180,35 @@ func log(_ line: String) {
 struct HarnessError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// CPU seconds of this process and the server between the start of the measured window and now.
+final class CPUWindow: Sendable {
+    private let serverPID: Int32?
+    private let from: NIODeadline
+    private let start = Mutex<(harness: Double?, server: Double?)>((nil, nil))
+
+    init(serverPID: Int32?, from: NIODeadline) {
+        self.serverPID = serverPID
+        self.from = from
+    }
+
+    /// Waits for the measured window to open, then reads both processes' CPU time.
+    func sampleAtStart() async {
+        let wait = from - .now()
+        if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+        let harness = ProcessStatus.cpuSeconds(pid: getpid())
+        let server = serverPID.flatMap(ProcessStatus.cpuSeconds(pid:))
+        start.withLock { $0 = (harness, server) }
+    }
+
+    /// CPU seconds used since `sampleAtStart`.
+    func spent() -> (harness: Double?, server: Double?) {
+        let begin = start.withLock { $0 }
+        let harness = begin.harness.flatMap { before in ProcessStatus.cpuSeconds(pid: getpid()).map { $0 - before } }
+        let server = begin.server.flatMap { before in
+            serverPID.flatMap(ProcessStatus.cpuSeconds(pid:)).map { $0 - before }
+        }
+        return (harness, server)
+    }
 }

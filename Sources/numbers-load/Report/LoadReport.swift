@@ -64,6 +64,10 @@ struct LoadReport: Codable, Sendable {
     var serialFsyncsPerSecond: Double?
     /// Journal records appended from set-up's end to the run's end (warm-up included), with `--journal-dir`.
     var journalRecordsAppended: Int?
+    /// CPU time per measured call (µs) of the harness and of the server (`--server-pid`), over the measured window:
+    /// what a call costs whatever else the machine runs.
+    var harnessCPUMicrosPerCall: Double?
+    var serverCPUMicrosPerCall: Double?
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
 
@@ -113,6 +117,11 @@ struct LoadReport: Codable, Sendable {
         }
         if let journalRecordsAppended {
             lines.append("journal records appended (warm-up and measured): \(journalRecordsAppended)")
+        }
+        if let harnessCPUMicrosPerCall {
+            var line = String(format: "CPU per call: harness %.1f µs", harnessCPUMicrosPerCall)
+            if let serverCPUMicrosPerCall { line += String(format: ", server %.1f µs", serverCPUMicrosPerCall) }
+            lines.append(line)
         }
         if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
         return lines.joined(separator: "\n")
