@@ -160,12 +160,17 @@ public final class NumbersClient: Sendable {
             if pool.connecting == nil, pool.connections.count < configuration.connectionPoolSize {
                 pool.connecting = startConnecting()
             }
-            // Prefer connections with room below the server's limit; a saturated one still queues the call.
-            let roomy = pool.connections.filter { $0.status.acceptsCalls }
-            let usable = roomy.isEmpty ? pool.connections : roomy
-            if !usable.isEmpty {
+            // Round-robin, preferring connections with room below the server's limit; a saturated one still
+            // queues the call. Scans in place: this runs on every call and must not allocate.
+            let count = pool.connections.count
+            if count > 0 {
                 pool.next &+= 1
-                return .ready(usable[pool.next % usable.count])
+                let first = Int(UInt(bitPattern: pool.next) % UInt(count))
+                for offset in 0..<count {
+                    let candidate = pool.connections[(first + offset) % count]
+                    if candidate.status.acceptsCalls { return .ready(candidate) }
+                }
+                return .ready(pool.connections[first])
             }
             if let pending = pool.connecting { return .wait(pending) }
             return .closed

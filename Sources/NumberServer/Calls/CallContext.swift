@@ -14,7 +14,18 @@ public struct CallContext: Sendable {
     /// Who is on the other end of the connection.
     public let peer: PeerInfo
     /// A logger carrying the request id and method.
-    public let logger: Logger
+    public var logger: Logger {
+        guard decorateLogger else { return baseLogger }
+        var logger = baseLogger
+        logger[metadataKey: "request-id"] = "\(requestID)"
+        logger[metadataKey: "method"] = "\(method)"
+        return logger
+    }
+
+    private let baseLogger: Logger
+    /// Whether `logger` still needs the call's metadata: added on first use, since most calls never log and
+    /// copying the metadata dictionary on every call costs allocations.
+    private let decorateLogger: Bool
 
     /// Creates a context.
     public init(
@@ -26,7 +37,22 @@ public struct CallContext: Sendable {
         self.deadline = deadline
         self.requestID = requestID
         self.peer = peer
-        self.logger = logger
+        self.baseLogger = logger
+        self.decorateLogger = false
+    }
+
+    /// A context whose logger is the connection's, with the request id and method added when first used.
+    init(
+        method: String, metadata: [String: String], deadline: NIODeadline?, requestID: String, peer: PeerInfo,
+        connectionLogger: Logger
+    ) {
+        self.method = method
+        self.metadata = metadata
+        self.deadline = deadline
+        self.requestID = requestID
+        self.peer = peer
+        self.baseLogger = connectionLogger
+        self.decorateLogger = true
     }
 
     /// The time left before the deadline, nil if none.

@@ -14,8 +14,18 @@ import NumberWire
 public struct RPCRouter: Sendable {
     /// A type-erased handler: request payload in, response payload or error out.
     public typealias Handler = @Sendable (ByteBuffer, CallContext) async -> Result<ByteBuffer, RPCError>
+    /// A type-erased handler that never suspends: it runs inline on the connection's event loop.
+    public typealias SynchronousHandler = @Sendable (ByteBuffer, CallContext) -> Result<ByteBuffer, RPCError>
 
-    private var handlers: [String: Handler] = [:]
+    /// How a method runs.
+    package enum Entry: Sendable {
+        /// In a task of the connection's task group (it may suspend: disk, provider).
+        case asynchronous(Handler)
+        /// Inline on the event loop where its request arrived: no task, no thread hop.
+        case synchronous(SynchronousHandler)
+    }
+
+    private var entries: [String: Entry] = [:]
     /// Turns an error that is not an `RPCError` into one (e.g. core errors); the default says `INTERNAL`.
     public var errorMapper: @Sendable (any Error) -> RPCError
 
@@ -35,21 +45,14 @@ public struct RPCRouter: Sendable {
         _ body: @escaping @Sendable (Request, CallContext) async throws -> Response
     ) {
         let mapper = self.errorMapper
-        handlers[method.path] = { payload, context in
+        entries[method.path] = .asynchronous { payload, context in
             let request: Request
-            do {
-                request = try ProtoDecoder().decode(Request.self, from: payload)
-            } catch {
-                return .failure(
-                    RPCError(
-                        code: .invalidArgument, message: "the request is not a valid \(Request.self): \(error)",
-                        reason: "MALFORMED_REQUEST"))
+            switch Self.decode(Request.self, payload) {
+            case .success(let decoded): request = decoded
+            case .failure(let error): return .failure(error)
             }
             do {
-                let response = try await body(request, context)
-                var buffer = ByteBuffer()
-                try ProtoEncoder().encode(response, into: &buffer)
-                return .success(buffer)
+                return try Self.encode(try await body(request, context))
             } catch let error as RPCError {
                 return .failure(error)
             } catch {
@@ -58,9 +61,63 @@ public struct RPCRouter: Sendable {
         }
     }
 
-    /// The handler of a method path, nil if none.
-    public func handler(for path: String) -> Handler? { handlers[path] }
+    /// Registers a handler that neither suspends nor blocks (an in-memory read): it runs on the connection's event
+    /// loop as soon as the request is complete, and its response goes out in the same read burst. Anything that
+    /// waits for disk, a lock held across I/O, or the provider must use `register` instead.
+    public mutating func registerSynchronous<Request, Response>(
+        _ method: MethodDescriptor<Request, Response>,
+        _ body: @escaping @Sendable (Request, CallContext) throws -> Response
+    ) {
+        let mapper = self.errorMapper
+        entries[method.path] = .synchronous { payload, context in
+            let request: Request
+            switch Self.decode(Request.self, payload) {
+            case .success(let decoded): request = decoded
+            case .failure(let error): return .failure(error)
+            }
+            do {
+                return try Self.encode(try body(request, context))
+            } catch let error as RPCError {
+                return .failure(error)
+            } catch {
+                return .failure(mapper(error))
+            }
+        }
+    }
+
+    /// The handler of a method path as an async function (synchronous ones included), nil if none.
+    public func handler(for path: String) -> Handler? {
+        switch entries[path] {
+        case .asynchronous(let handler): return handler
+        case .synchronous(let handler): return { payload, context in handler(payload, context) }
+        case nil: return nil
+        }
+    }
+
+    /// How the method at `path` runs, nil if none.
+    package func entry(for path: String) -> Entry? { entries[path] }
 
     /// Every registered path.
-    public var paths: [String] { Array(handlers.keys) }
+    public var paths: [String] { Array(entries.keys) }
+
+    private static func decode<Request: Decodable>(
+        _ type: Request.Type, _ payload: ByteBuffer
+    ) -> Result<
+        Request, RPCError
+    > {
+        do {
+            return .success(try ProtoDecoder().decode(Request.self, from: payload))
+        } catch {
+            return .failure(
+                RPCError(
+                    code: .invalidArgument, message: "the request is not a valid \(Request.self): \(error)",
+                    reason: "MALFORMED_REQUEST"))
+        }
+    }
+
+    private static func encode<Response: Encodable>(_ response: Response) throws -> Result<ByteBuffer, RPCError> {
+        var buffer = ByteBuffer()
+        try ProtoEncoder().encode(response, into: &buffer)
+        return .success(buffer)
+    }
 }

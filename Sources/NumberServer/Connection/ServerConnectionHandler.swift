@@ -33,8 +33,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var inReadBurst = false
     private var settingsTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
+    /// When the connection last became idle (no open call); nil while calls are open.
+    private var idleSince: NIODeadline?
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
     private var callStarts: [UInt32: (method: String, start: NIODeadline)] = [:]
+    /// This connection's metric series (bounded: registered methods and "unknown", times the status codes).
+    private var callMetrics: [ServerMetrics.Key: ServerMetrics.CallHandles] = [:]
 
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
@@ -168,7 +172,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             write(frames, context: context)
             scheduleFlush(context: context)
         case .startCall(let streamID, let headers, let message):
-            idleTimer?.cancel()
+            markBusy()
             startCall(streamID: streamID, headersPayload: headers, message: message, context: context)
         case .rejectCall(let streamID, let code, let message):
             metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
@@ -211,14 +215,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                     reason: "MALFORMED_HEADERS"))
             return
         }
+        let entry = router.entry(for: headers.method)
         // Only registered methods name a metrics series: unknown paths from clients must not grow the label set.
-        let label = router.handler(for: headers.method) == nil ? "unknown" : headers.method
-        callStarts[streamID] = (label, .now())
+        callStarts[streamID] = (entry == nil ? "unknown" : headers.method, .now())
         if let problem = MetadataRules.check(headers.metadata) {
             finishNow(streamID, problem)
             return
         }
-        guard let handler = router.handler(for: headers.method) else {
+        guard let entry else {
             finishNow(
                 streamID,
                 RPCError(code: .unimplemented, message: "unknown method \(headers.method)", reason: "UNKNOWN_METHOD"))
@@ -234,31 +238,40 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                         reason: "DEADLINE_PASSED"))
                 return
             }
-            let timeout = TimeAmount.microseconds(min(headers.timeoutMicros, Int64.max / 1000))
-            deadline = .now() + timeout
-            deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                deadlineTimers[streamID] = nil
-                complete(
-                    streamID: streamID,
-                    result: .failure(
-                        RPCError(
-                            code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
-                    ))
-            }
+            deadline = .now() + .microseconds(min(headers.timeoutMicros, Int64.max / 1000))
         }
         let requestID = headers.metadata["request-id"].flatMap { $0.isEmpty ? nil : $0 } ?? RequestID.make()
-        var callLogger = logger
-        callLogger[metadataKey: "request-id"] = "\(requestID)"
-        callLogger[metadataKey: "method"] = "\(headers.method)"
         let callContext = CallContext(
             method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID, peer: peer,
-            logger: callLogger)
-        let call = ServerCall(
-            streamID: streamID, payload: message, context: callContext, handler: handler,
-            connection: NIOLoopBound(self, eventLoop: context.eventLoop))
-        if case .dropped = calls.yield(call) {
-            finishNow(
-                streamID, RPCError(code: .unavailable, message: "the server is shutting down", reason: "SHUTTING_DOWN"))
+            connectionLogger: logger)
+        switch entry {
+        case .synchronous(let handler):
+            // An in-memory read: run it here, in the read burst that brought it. It finishes before any timer
+            // could fire, so it needs no deadline timer; its response is flushed with the burst's other responses.
+            complete(streamID: streamID, result: handler(message, callContext))
+        case .asynchronous(let handler):
+            if let deadline { armDeadline(streamID: streamID, deadline: deadline, context: context) }
+            let call = ServerCall(
+                streamID: streamID, payload: message, context: callContext, handler: handler,
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop))
+            if case .dropped = calls.yield(call) {
+                finishNow(
+                    streamID,
+                    RPCError(code: .unavailable, message: "the server is shutting down", reason: "SHUTTING_DOWN"))
+            }
+        }
+    }
+
+    /// Answers DEADLINE_EXCEEDED when the call's deadline passes first (its late result is then dropped).
+    private func armDeadline(streamID: UInt32, deadline: NIODeadline, context: ChannelHandlerContext) {
+        deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            deadlineTimers[streamID] = nil
+            complete(
+                streamID: streamID,
+                result: .failure(
+                    RPCError(
+                        code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
+                ))
         }
     }
 
@@ -269,7 +282,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private func recordCompletion(streamID: UInt32, status: StatusCode) {
         guard let start = callStarts.removeValue(forKey: streamID) else { return }
         let duration = NIODeadline.now() - start.start
-        metrics.recordCall(method: start.method, status: status, duration: duration)
+        let key = ServerMetrics.Key(method: start.method, status: status.rawValue)
+        if let handles = callMetrics[key] {
+            handles.record(duration)
+        } else {
+            let handles = metrics.handles(for: key)
+            callMetrics[key] = handles
+            handles.record(duration)
+        }
         if status == .ok {
             logger.debug(
                 "call finished",
@@ -319,11 +339,32 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         context.flush()
     }
 
+    /// Notes that the connection has no open call from now on. One timer serves many idle periods: when it fires
+    /// early (calls came and went meanwhile) it re-arms for the rest of the current period, so a connection with
+    /// short gaps between calls does not schedule and cancel a timer per call.
     private func armIdleTimer() {
-        guard let context, timeouts.idle > .zero else { return }
-        idleTimer?.cancel()
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.idle) { [self] in
-            perform(state.idleTimeoutFired())
+        guard timeouts.idle > .zero else { return }
+        let now = NIODeadline.now()
+        idleSince = now
+        if idleTimer == nil { scheduleIdleCheck(at: now + timeouts.idle) }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        guard let context else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard let since = idleSince else { return }
+            let due = since + timeouts.idle
+            if NIODeadline.now() >= due {
+                perform(state.idleTimeoutFired())
+            } else {
+                scheduleIdleCheck(at: due)
+            }
         }
+    }
+
+    /// A call opened: the connection is not idle (the timer, if any, finds that out when it fires).
+    private func markBusy() {
+        idleSince = nil
     }
 }

@@ -6,12 +6,24 @@ import Synchronization
 /// The server's metrics (swift-metrics; exported by whatever backend the process bootstraps, e.g. the Prometheus
 /// text endpoint of `numberd`).
 final class ServerMetrics: Sendable {
-    private struct Key: Hashable {
+    /// One series: a method and a final status.
+    struct Key: Hashable {
         var method: String
         var status: Int32
     }
 
-    private let calls = Mutex<[Key: (Counter, Timer)]>([:])
+    /// The metric objects of one series (they are Sendable and thread-safe themselves).
+    struct CallHandles {
+        let counter: Counter
+        let timer: Timer
+
+        func record(_ duration: TimeAmount) {
+            counter.increment()
+            timer.recordNanoseconds(duration.nanoseconds)
+        }
+    }
+
+    private let calls = Mutex<[Key: CallHandles]>([:])
     /// Connections closed for breaking the framing rules.
     let protocolErrors = Counter(label: "numberd_protocol_errors_total")
     /// Connections open now.
@@ -21,18 +33,21 @@ final class ServerMetrics: Sendable {
 
     /// Counts a finished call and records its latency.
     func recordCall(method: String, status: StatusCode, duration: TimeAmount) {
-        let key = Key(method: method, status: status.rawValue)
-        let (counter, timer) = calls.withLock { cache in
+        handles(for: Key(method: method, status: status.rawValue)).record(duration)
+    }
+
+    /// The series of `key`, made on first use. Connections keep what they got in a cache of their own, so the lock
+    /// here is taken once per series and connection, not once per call.
+    func handles(for key: Key) -> CallHandles {
+        calls.withLock { cache in
             if let existing = cache[key] { return existing }
-            let dimensions = [("method", method), ("status", status.name)]
-            let made = (
-                Counter(label: "numberd_calls_total", dimensions: dimensions),
-                Timer(label: "numberd_call_duration_seconds", dimensions: [("method", method)])
-            )
+            let made = CallHandles(
+                counter: Counter(
+                    label: "numberd_calls_total",
+                    dimensions: [("method", key.method), ("status", StatusCode(rawValue: key.status).name)]),
+                timer: Timer(label: "numberd_call_duration_seconds", dimensions: [("method", key.method)]))
             cache[key] = made
             return made
         }
-        counter.increment()
-        timer.recordNanoseconds(duration.nanoseconds)
     }
 }

@@ -9,13 +9,13 @@ extension NumbersAPI {
             return CreateAccountResponse(account: NumberAPI.Account(account))
         }
 
-        router.register(NumbersMethods.getAccount) { request, context in
+        router.registerSynchronous(NumbersMethods.getAccount) { request, context in
             let caller = try authorize(context, .read, accountId: request.accountId)
             let account: NumberCore.Account = try service.account(caller.accountId)
             return GetAccountResponse(account: NumberAPI.Account(account))
         }
 
-        router.register(NumbersMethods.listAccounts) { request, context in
+        router.registerSynchronous(NumbersMethods.listAccounts) { request, context in
             try authorize(context, .admin, accountId: nil)
             let page = try service.listAccounts(pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
             return ListAccountsResponse(
@@ -29,7 +29,7 @@ extension NumbersAPI {
             return CreateApiKeyResponse(apiKey: NumberAPI.ApiKey(created.key), secret: created.secret)
         }
 
-        router.register(NumbersMethods.listApiKeys) { request, context in
+        router.registerSynchronous(NumbersMethods.listApiKeys) { request, context in
             try authorize(context, .admin, accountId: nil)
             return ListApiKeysResponse(
                 apiKeys: try service.listApiKeys(accountId: request.accountId.nonEmpty).map(NumberAPI.ApiKey.init))

@@ -3,7 +3,7 @@ import NumberCore
 
 extension NumbersAPI {
     func registerLedger(into router: inout RPCRouter) {
-        router.register(NumbersMethods.getBalance) { request, context in
+        router.registerSynchronous(NumbersMethods.getBalance) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let balance = try service.balance(accountId: accountId)
             return GetBalanceResponse(
@@ -33,7 +33,7 @@ extension NumbersAPI {
                 transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
         }
 
-        router.register(NumbersMethods.listTransactions) { request, context in
+        router.registerSynchronous(NumbersMethods.listTransactions) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let page = try service.listTransactions(
                 accountId: accountId, pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
@@ -51,7 +51,7 @@ extension NumbersAPI {
             return CreateTrunkResponse(trunk: NumberAPI.Trunk(trunk, numberCount: 0))
         }
 
-        router.register(NumbersMethods.listTrunks) { request, context in
+        router.registerSynchronous(NumbersMethods.listTrunks) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let trunks = try service.listTrunks(accountId: accountId)
             return ListTrunksResponse(

@@ -60,7 +60,7 @@ extension NumbersAPI {
                 currency: balance.currency, balanceAfter: result.transactions.last?.balanceAfter ?? balance.balance)
         }
 
-        router.register(NumbersMethods.listNumbers) { request, context in
+        router.registerSynchronous(NumbersMethods.listNumbers) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let page = try service.listNumbers(
                 NumberCore.ListNumbersRequest(
@@ -72,7 +72,7 @@ extension NumbersAPI {
                 nextPageToken: page.nextPageToken ?? "")
         }
 
-        router.register(NumbersMethods.getNumber) { request, context in
+        router.registerSynchronous(NumbersMethods.getNumber) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let listing = try service.number(accountId: accountId, numberId: request.numberId)
             return GetNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))

@@ -41,13 +41,15 @@ public struct NumbersAPI: Sendable {
         case admin
     }
 
-    /// Registers every method on `router`.
+    /// Registers every method on `router`. Reads of the in-memory state (balance, lists, one number, accounts,
+    /// keys, health) are synchronous and run inline on the connection's event loop; everything that commits to the
+    /// store or calls the provider runs as a task.
     public func register(into router: inout RPCRouter) {
         router.errorMapper = RPCError.mapping
         registerNumbers(into: &router)
         registerLedger(into: &router)
         registerAdministration(into: &router)
-        router.register(NumbersMethods.healthCheck) { _, _ in
+        router.registerSynchronous(NumbersMethods.healthCheck) { _, _ in
             HealthCheckResponse(status: isServing() ? .serving : .notServing, version: version)
         }
     }

@@ -1,0 +1,214 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import NumberClient
+import Synchronization
+
+/// `numbers-load run`: RPC load (closed or open loop) with a workload mix, or the raw TLS transport.
+struct RunLoad: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Apply load and report latency percentiles, throughput and outcomes (default).")
+
+    @OptionGroup var target: TargetOptions
+    @Option(help: "closed (connections x concurrency workers) or open (a fixed --rate).") var mode: Mode = .closed
+    @Option(help: "TLS connections (1...1024).") var connections = 1
+    @Option(help: "Closed loop: calls in flight per connection (1...10000).") var concurrency = 64
+    @Option(help: "Open loop: calls per second (1...1000000).") var rate: Double = 1000
+    @Option(name: .customLong("outstanding-max"), help: "Open loop: calls in flight at most (1...100000).")
+    var outstandingMax = 10_000
+    @Option(help: "Weights of search, purchase, list, get, balance.") var mix = "list=40,balance=40,get=20"
+    @Option(help: "Seconds measured (0.1...3600).") var duration: Double = 10
+    @Option(help: "Seconds of load before measuring (0...600).") var warmup: Double = 2
+    @Option(name: .customLong("timeout-ms"), help: "Per-call deadline in milliseconds (1...600000).")
+    var timeoutMilliseconds: Int64 = 5000
+    @Option(name: .customLong("calls-max"), help: "Calls in all at most, whatever the duration.")
+    var callsMax = 100_000_000
+    @Option(help: "Accounts the harness creates and spreads calls over (1...1000).") var accounts = 8
+    @Option(name: .customLong("owned-numbers"), help: "Numbers each account buys before the run (0...50).")
+    var ownedNumbers = 2
+    @Option(help: "Country searched and bought in.") var country = "US"
+    @Option(name: .customLong("json-report"), help: "Write the report as JSON to this file.") var jsonReport: String?
+    @Flag(help: "No progress line.") var quiet = false
+    @Flag(
+        name: .customLong("compare-raw"),
+        help: "Then run the raw TLS request/response transport at the same sizes and depth (a child raw-server).")
+    var compareRaw = false
+    @Option(
+        name: .customLong("fsync-probe-dir"),
+        help: "Measure serial write+fdatasync per second in this directory first (same file system as the store).")
+    var fsyncProbeDir: String?
+    @Option(name: .customLong("server-pid"), help: "Report this server process's RSS at the end.") var serverPID: Int32?
+    @Option(
+        name: .customLong("journal-dir"),
+        help: "numberd's store directory (<data-dir>/store): report the journal records the run appended.")
+    var journalDir: String?
+
+    enum Mode: String, ExpressibleByArgument, Sendable {
+        case closed, open
+    }
+
+    func validate() throws {
+        guard (1...1024).contains(connections) else { throw ValidationError("--connections must be 1...1024") }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be 1...10000") }
+        guard (1...1_000_000).contains(rate) else { throw ValidationError("--rate must be 1...1000000") }
+        guard (1...100_000).contains(outstandingMax) else { throw ValidationError("--outstanding-max: 1...100000") }
+        guard (0.1...3600).contains(duration) else { throw ValidationError("--duration must be 0.1...3600") }
+        guard (0...600).contains(warmup) else { throw ValidationError("--warmup must be 0...600") }
+        guard (1...600_000).contains(timeoutMilliseconds) else { throw ValidationError("--timeout-ms: 1...600000") }
+        guard callsMax >= 1 else { throw ValidationError("--calls-max must be positive") }
+        guard (1...LoadFixture.accountsMax).contains(accounts) else {
+            throw ValidationError("--accounts must be 1...\(LoadFixture.accountsMax)")
+        }
+        guard (0...LoadFixture.ownedNumbersMax).contains(ownedNumbers) else {
+            throw ValidationError("--owned-numbers must be 0...\(LoadFixture.ownedNumbersMax)")
+        }
+        _ = try WorkloadMix(parsing: mix)
+        _ = try target.address()
+    }
+
+    func run() async throws {
+        let workload = try WorkloadMix(parsing: mix)
+        let timeout = TimeAmount.milliseconds(timeoutMilliseconds)
+        var fsyncs: Double?
+        if let directory = fsyncProbeDir {
+            fsyncs = try FsyncProbe(directory: directory, seconds: 2).run()
+            log(String(format: "serial write+fdatasync in %@: %.1f /s", directory, fsyncs!))
+        }
+        let admin = try NumbersClient(
+            configuration: target.clientConfiguration(apiKey: try target.adminKey(), timeout: .seconds(30)))
+        let fixture = LoadFixture(
+            accounts: accounts, ownedNumbers: workload.includes(.get) ? max(1, ownedNumbers) : ownedNumbers,
+            country: country, runID: String(UInt32.random(in: 0...UInt32.max), radix: 36))
+        let prepared: [LoadAccount]
+        do {
+            prepared = try await fixture.prepare(admin: admin) { log($0) }
+        } catch {
+            await admin.close()
+            throw HarnessError(message: "setting up accounts through the admin API failed: \(error)")
+        }
+        let wireSizes = try await WireSizes.sample(
+            client: admin, account: prepared[0], country: country, timeout: timeout)
+        await admin.close()
+
+        var clients: [NumbersClient] = []
+        for _ in 0..<connections {
+            clients.append(try NumbersClient(configuration: target.clientConfiguration(apiKey: nil, timeout: timeout)))
+        }
+        let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
+        let report = await measure(workload, clients: clients, accounts: prepared, wireSizes: wireSizes)
+        for client in clients { await client.close() }
+        var final = report
+        if let journalDir, let before = seqBefore, let after = JournalProbe.lastSeq(directory: journalDir) {
+            final.journalRecordsAppended = Int(after - before)
+        }
+        final.serialFsyncsPerSecond = fsyncs
+        if compareRaw {
+            final.rawComparison = try await RawComparisonRun(
+                target: target, connections: connections, concurrency: concurrency, duration: duration,
+                warmup: warmup, timeout: timeout, rpc: report
+            ).run(log: log)
+        }
+        if let serverPID { final.serverRSSMiB = ProcessStatus.residentMiB(pid: serverPID) }
+        print(final.summary())
+        if let jsonReport { try final.write(to: jsonReport) }
+    }
+
+    /// Runs the drivers with a progress line; returns the report of the measured window.
+    private func measure(
+        _ workload: WorkloadMix, clients: [NumbersClient], accounts: [LoadAccount], wireSizes: WireSizes
+    ) async -> LoadReport {
+        let startedAt = Date()
+        let start = NIODeadline.now()
+        let measureFrom = start + .nanoseconds(Int64(warmup * 1e9))
+        let end = measureFrom + .nanoseconds(Int64(duration * 1e9))
+        let recorder = LatencyRecorder(measureFrom: measureFrom)
+        let plan = LoadPlan(
+            clients: clients, accounts: accounts, mix: workload,
+            runner: WorkloadRunner(
+                recorder: recorder, candidates: CandidatePool(), wireSizes: wireSizes, country: country,
+                timeout: .milliseconds(timeoutMilliseconds)),
+            measureFrom: measureFrom, end: end, callsMax: callsMax)
+        let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
+        let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await cpu.sampleAtStart() }
+            group.addTask {
+                await ProgressReporter(recorder: recorder, start: start, end: end, quiet: quiet).run()
+            }
+            switch mode {
+            case .closed: await ClosedLoopDriver(concurrency: concurrency).run(plan)
+            case .open: await OpenLoopDriver(rate: rate, outstandingMax: outstandingMax).run(plan)
+            }
+            group.cancelAll()
+        }
+        // Calls still running at `end` finish inside the measured window's accounting; divide by the window.
+        let seconds = max(duration, Double((NIODeadline.now() - measureFrom).nanoseconds) / 1e9)
+        let merged = recorder.snapshot()
+        let spent = cpu.spent()
+        let (address, _) = (try? target.address()) ?? ("?", 0)
+        return LoadReport(
+            startedAt: startedAt, target: "\(address):\((try? target.address().port) ?? 0)", mode: mode.rawValue,
+            mix: workload.description, connections: clients.count,
+            concurrencyPerConnection: mode == .closed ? concurrency : nil, targetRate: mode == .open ? rate : nil,
+            warmupSeconds: warmup, durationSeconds: seconds, timeoutMilliseconds: timeoutMilliseconds,
+            accounts: accounts.count, warmupCalls: merged.warmupCalls,
+            total: LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: seconds),
+            byOperation: Dictionary(
+                uniqueKeysWithValues: merged.byOperation.map { operation, histogram in
+                    (
+                        operation.rawValue,
+                        LoadReport.figures(
+                            histogram, outcomes: merged.outcomesByOperation[operation] ?? [:], seconds: seconds)
+                    )
+                }),
+            averageRequestBytes: merged.total.totalCount == 0
+                ? 0 : Double(merged.requestBytes) / Double(merged.total.totalCount),
+            averageResponseBytes: merged.total.totalCount == 0
+                ? 0 : Double(merged.responseBytes) / Double(merged.total.totalCount),
+            harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
+            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) })
+    }
+}
+
+/// A line on stderr (progress and set-up; stdout carries the summary only).
+func log(_ line: String) {
+    FileHandle.standardError.write(Data(("numbers-load: " + line + "\n").utf8))
+}
+
+/// A run that cannot go on; printed as one line.
+struct HarnessError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// CPU seconds of this process and the server between the start of the measured window and now.
+final class CPUWindow: Sendable {
+    private let serverPID: Int32?
+    private let from: NIODeadline
+    private let start = Mutex<(harness: Double?, server: Double?)>((nil, nil))
+
+    init(serverPID: Int32?, from: NIODeadline) {
+        self.serverPID = serverPID
+        self.from = from
+    }
+
+    /// Waits for the measured window to open, then reads both processes' CPU time.
+    func sampleAtStart() async {
+        let wait = from - .now()
+        if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+        let harness = ProcessStatus.cpuSeconds(pid: getpid())
+        let server = serverPID.flatMap(ProcessStatus.cpuSeconds(pid:))
+        start.withLock { $0 = (harness, server) }
+    }
+
+    /// CPU seconds used since `sampleAtStart`.
+    func spent() -> (harness: Double?, server: Double?) {
+        let begin = start.withLock { $0 }
+        let harness = begin.harness.flatMap { before in ProcessStatus.cpuSeconds(pid: getpid()).map { $0 - before } }
+        let server = begin.server.flatMap { before in
+            serverPID.flatMap(ProcessStatus.cpuSeconds(pid:)).map { $0 - before }
+        }
+        return (harness, server)
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NumberAPI
+import NumberClient
+
+/// Where the server is and how to reach it as an administrator: the same flags and local defaults as the `numbers`
+/// CLI (admin key and CA from the local data directory when not given).
+struct TargetOptions: ParsableArguments {
+    @Option(help: "Server host:port, loopback only (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
+    @Option(help: "Admin API key nk_… (env NUMBERS_KEY; default the local data directory's admin key).") var key:
+        String?
+    @Option(help: "CA certificate PEM (env NUMBERS_CA; default the local data directory's).") var ca: String?
+    @Option(
+        name: .customLong("data-dir"),
+        help: "numberd's data directory for the defaults above (default $NUMBERD_DATA_DIR or ~/.local/share/numberd).")
+    var dataDir: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var dataDirectory: String { dataDir ?? LocalDefaults.dataDirectory(environment: environment) }
+
+    /// The validated loopback address.
+    func address() throws -> (host: String, port: Int) {
+        try LoopbackAddress.parse(server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server)
+    }
+
+    /// The CA file the server's certificate must chain to.
+    func caPath() throws -> String {
+        let path = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("no CA certificate at \(path): pass --ca or --data-dir, or start numberd first")
+        }
+        return path
+    }
+
+    /// The admin key: flag, environment, or the data directory's `admin.key`.
+    func adminKey() throws -> String {
+        if let explicit = key ?? environment["NUMBERS_KEY"] { return explicit }
+        let file = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ValidationError("no admin key: pass --key or --data-dir (\(file) is not readable)")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A client configuration with no key of its own (calls carry their account's key in metadata), one
+    /// connection, no retries (a load test must see every failure), and `timeout` as the default deadline.
+    func clientConfiguration(apiKey: String?, timeout: TimeAmount) throws -> NumbersClientConfiguration {
+        let (host, port) = try address()
+        return NumbersClientConfiguration(
+            host: host, port: port, apiKey: apiKey, trustRoots: .file(try caPath()), connectionPoolSize: 1,
+            defaultTimeout: timeout, retry: .none)
+    }
+}
+
+/// `host:port` limited to this machine: the harness never loads anything but a local server.
+enum LoopbackAddress {
+    static let hosts: Set<String> = ["127.0.0.1", "localhost", "::1"]
+
+    static func parse(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            throw ValidationError("the server address must be host:port, not \(text)")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard hosts.contains(host) else {
+            throw ValidationError("numbers-load only targets this machine (127.0.0.1, ::1, localhost), not \(host)")
+        }
+        return (host == "localhost" ? "127.0.0.1" : host, port)
+    }
+}

@@ -1,0 +1,119 @@
+import Histogram
+import NIOCore
+import Synchronization
+
+/// Latencies (microseconds, HdrHistogram, 3 significant digits) and outcome counts of every measured call, safe to
+/// record into from many tasks: callers are spread over a fixed number of stripes, each behind its own lock, so
+/// recording is nearly uncontended and the memory is bounded whatever the number of workers.
+final class LatencyRecorder: Sendable {
+    /// Stripes (locks); workers pick one by index.
+    static let stripeCount = 8
+    /// Largest latency tracked exactly; longer calls are clamped to it (and still counted). 10 minutes.
+    static let latencyMaxMicros: UInt64 = 600_000_000
+
+    struct Stripe {
+        var total = LatencyRecorder.makeHistogram()
+        var byOperation: [Operation: Histogram<UInt64>] = [:]
+        var outcomes: [String: Int] = [:]
+        var outcomesByOperation: [Operation: [String: Int]] = [:]
+        var errors = 0
+        /// Since the last progress line.
+        var interval = LatencyRecorder.makeHistogram()
+        var intervalErrors = 0
+        /// Calls that finished during the warm-up (not measured).
+        var warmupCalls = 0
+        var requestBytes = 0
+        var responseBytes = 0
+    }
+
+    private let stripes: [LockedStripe]
+    /// Calls that started before this instant are warm-up and not measured.
+    let measureFrom: NIODeadline
+
+    init(measureFrom: NIODeadline) {
+        self.measureFrom = measureFrom
+        self.stripes = (0..<Self.stripeCount).map { _ in LockedStripe() }
+    }
+
+    static func makeHistogram() -> Histogram<UInt64> {
+        Histogram(
+            lowestDiscernibleValue: 1, highestTrackableValue: latencyMaxMicros, numberOfSignificantValueDigits: .three)
+    }
+
+    /// Records one call that was due at `intended` (its send time in closed loop, its scheduled time in open loop)
+    /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes.
+    func record(
+        stripe index: Int, operation: Operation, intended: NIODeadline, end: NIODeadline, outcome: String,
+        wireBytes: (request: Int, response: Int) = (0, 0)
+    ) {
+        let micros = UInt64(max(1, min(Int64(Self.latencyMaxMicros), (end - intended).nanoseconds / 1000)))
+        let measured = intended >= measureFrom
+        let isError = outcome != "OK"
+        stripes[index % Self.stripeCount].state.withLock { stripe in
+            guard measured else {
+                stripe.warmupCalls += 1
+                return
+            }
+            _ = stripe.total.record(micros)
+            _ = stripe.byOperation[operation, default: Self.makeHistogram()].record(micros)
+            _ = stripe.interval.record(micros)
+            stripe.outcomes[outcome, default: 0] += 1
+            stripe.outcomesByOperation[operation, default: [:]][outcome, default: 0] += 1
+            stripe.requestBytes += wireBytes.request
+            stripe.responseBytes += wireBytes.response
+            if isError {
+                stripe.errors += 1
+                stripe.intervalErrors += 1
+            }
+        }
+    }
+
+    /// The interval since the last call: calls, errors, p99 (µs); resets the interval.
+    func takeInterval() -> (calls: UInt64, errors: Int, p99Micros: UInt64, warmupCalls: Int) {
+        var merged = Self.makeHistogram()
+        var errors = 0
+        var warmup = 0
+        for stripe in stripes {
+            stripe.state.withLock { stripe in
+                merged.add(stripe.interval)
+                errors += stripe.intervalErrors
+                warmup += stripe.warmupCalls
+                stripe.interval.reset()
+                stripe.intervalErrors = 0
+            }
+        }
+        return (merged.totalCount, errors, merged.totalCount == 0 ? 0 : merged.valueAtPercentile(99), warmup)
+    }
+
+    /// Everything recorded, merged.
+    func snapshot() -> Stripe {
+        var merged = Stripe()
+        for stripe in stripes {
+            stripe.state.withLock { stripe in
+                merged.total.add(stripe.total)
+                for (operation, histogram) in stripe.byOperation {
+                    merged.byOperation[operation, default: Self.makeHistogram()].add(histogram)
+                }
+                merged.outcomes.merge(stripe.outcomes, uniquingKeysWith: +)
+                for (operation, counts) in stripe.outcomesByOperation {
+                    merged.outcomesByOperation[operation, default: [:]].merge(counts, uniquingKeysWith: +)
+                }
+                merged.errors += stripe.errors
+                merged.warmupCalls += stripe.warmupCalls
+                merged.requestBytes += stripe.requestBytes
+                merged.responseBytes += stripe.responseBytes
+            }
+        }
+        return merged
+    }
+}
+
+/// One stripe behind its lock (a class, since a `Mutex` cannot be copied into an array).
+private final class LockedStripe: Sendable {
+    let state = Mutex(LatencyRecorder.Stripe())
+}
+
+/// A counter shared by tasks.
+final class SharedCounter: Sendable {
+    let value = Atomic<Int>(0)
+}

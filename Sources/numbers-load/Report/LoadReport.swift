@@ -1,0 +1,137 @@
+import Foundation
+import Histogram
+
+/// The end-of-run report: written as JSON with `--json-report` and printed for humans.
+struct LoadReport: Codable, Sendable {
+    /// Latency percentiles in microseconds.
+    struct Latency: Codable, Sendable {
+        var p50: UInt64
+        var p90: UInt64
+        var p99: UInt64
+        var p999: UInt64
+        var max: UInt64
+        var mean: Double
+
+        init(_ histogram: Histogram<UInt64>) {
+            let empty = histogram.totalCount == 0
+            p50 = empty ? 0 : histogram.valueAtPercentile(50)
+            p90 = empty ? 0 : histogram.valueAtPercentile(90)
+            p99 = empty ? 0 : histogram.valueAtPercentile(99)
+            p999 = empty ? 0 : histogram.valueAtPercentile(99.9)
+            max = empty ? 0 : histogram.max
+            mean = empty ? 0 : histogram.mean
+        }
+    }
+
+    /// Figures of one operation (or of all together).
+    struct Figures: Codable, Sendable {
+        var calls: UInt64
+        var callsPerSecond: Double
+        var errors: Int
+        var latencyMicros: Latency
+        var outcomes: [String: Int]
+    }
+
+    /// The raw TLS request/response run at the same sizes and depth.
+    struct RawComparison: Codable, Sendable {
+        var requestBytes: Int
+        var responseBytes: Int
+        var raw: Figures
+        /// RPC calls/s divided by raw messages/s.
+        var rpcToRawRatio: Double
+    }
+
+    var tool = "numbers-load"
+    var startedAt: Date
+    var target: String
+    var mode: String
+    var mix: String
+    var connections: Int
+    var concurrencyPerConnection: Int?
+    var targetRate: Double?
+    var warmupSeconds: Double
+    var durationSeconds: Double
+    var timeoutMilliseconds: Int64
+    var accounts: Int
+    var warmupCalls: Int
+    var total: Figures
+    var byOperation: [String: Figures]
+    /// Average frame bytes per measured call (request, response), from sampled calls.
+    var averageRequestBytes: Double
+    var averageResponseBytes: Double
+    var rawComparison: RawComparison?
+    /// Serial `write` + `fdatasync` per second on the probe directory's file system, same run.
+    var serialFsyncsPerSecond: Double?
+    /// Journal records appended from set-up's end to the run's end (warm-up included), with `--journal-dir`.
+    var journalRecordsAppended: Int?
+    /// CPU time per measured call (µs) of the harness and of the server (`--server-pid`), over the measured window:
+    /// what a call costs whatever else the machine runs.
+    var harnessCPUMicrosPerCall: Double?
+    var serverCPUMicrosPerCall: Double?
+    /// Server process figures when `--server-pid` was given.
+    var serverRSSMiB: Double?
+
+    static func figures(
+        _ histogram: Histogram<UInt64>, outcomes: [String: Int], seconds: Double
+    ) -> Figures {
+        Figures(
+            calls: histogram.totalCount, callsPerSecond: Double(histogram.totalCount) / seconds,
+            errors: outcomes.filter { $0.key != "OK" }.reduce(0) { $0 + $1.value },
+            latencyMicros: Latency(histogram), outcomes: outcomes)
+    }
+
+    /// Writes the report as pretty JSON.
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The human summary.
+    func summary() -> String {
+        var lines: [String] = []
+        var shape = "\(mode) loop, \(connections) connection(s)"
+        if let concurrencyPerConnection { shape += " x \(concurrencyPerConnection) in flight" }
+        if let targetRate { shape += ", target \(Format.rate(targetRate)) calls/s" }
+        lines.append("numbers-load against \(target): \(shape), mix \(mix)")
+        lines.append(
+            "warm-up \(warmupSeconds) s (\(warmupCalls) calls), measured \(durationSeconds) s, deadline \(timeoutMilliseconds) ms"
+        )
+        lines.append(row("total", total))
+        for (name, figures) in byOperation.sorted(by: { $0.key < $1.key }) where byOperation.count > 1 {
+            lines.append(row(name, figures))
+        }
+        lines.append(
+            "outcomes: "
+                + total.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        lines.append(
+            String(
+                format: "wire bytes per call: request %.0f, response %.0f", averageRequestBytes, averageResponseBytes))
+        if let raw = rawComparison {
+            lines.append(row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back)")
+            lines.append(String(format: "RPC / raw TLS messages per second: %.2f", raw.rpcToRawRatio))
+        }
+        if let serialFsyncsPerSecond {
+            lines.append(String(format: "serial write+fdatasync: %.1f /s", serialFsyncsPerSecond))
+        }
+        if let journalRecordsAppended {
+            lines.append("journal records appended (warm-up and measured): \(journalRecordsAppended)")
+        }
+        if let harnessCPUMicrosPerCall {
+            var line = String(format: "CPU per call: harness %.1f µs", harnessCPUMicrosPerCall)
+            if let serverCPUMicrosPerCall { line += String(format: ", server %.1f µs", serverCPUMicrosPerCall) }
+            lines.append(line)
+        }
+        if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
+        return lines.joined(separator: "\n")
+    }
+
+    private func row(_ name: String, _ figures: Figures) -> String {
+        let latency = figures.latencyMicros
+        return name.padding(toLength: 9, withPad: " ", startingAt: 0)
+            + " \(figures.calls) calls, \(Format.rate(figures.callsPerSecond)) calls/s, \(figures.errors) errors; "
+            + "p50 \(Format.micros(latency.p50)) p90 \(Format.micros(latency.p90)) p99 \(Format.micros(latency.p99)) "
+            + "p99.9 \(Format.micros(latency.p999)) max \(Format.micros(latency.max))"
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+import NumberAPI
+import NumberClient
+
+/// Sets up what a run needs through the admin API, as an operator would: accounts, an account-scoped key each,
+/// funds, and a few owned numbers per account.
+struct LoadFixture {
+    /// Most accounts a run may create.
+    static let accountsMax = 1000
+    /// Most numbers owned per account before the run.
+    static let ownedNumbersMax = 50
+    /// Minor units credited per account (the largest single AddFunds the server takes by default).
+    static let fundsPerAccount: Int64 = 100_000_000
+
+    var accounts: Int
+    var ownedNumbers: Int
+    var country: String
+    var runID: String
+
+    /// Creates the accounts; throws the first RPC error (a run on a half-made fixture would measure nonsense).
+    func prepare(admin: NumbersClient, log: (String) -> Void) async throws -> [LoadAccount] {
+        var made: [LoadAccount] = []
+        for index in 0..<accounts {
+            let account = try await admin.createAccount(
+                CreateAccountRequest(name: "load-\(runID)-\(index)", currency: "USD")
+            ).account
+            let key = try await admin.createApiKey(
+                CreateApiKeyRequest(accountId: account.id, scope: .account, name: "load-\(runID)-\(index)"))
+            _ = try await admin.addFunds(
+                AddFundsRequest(
+                    accountId: account.id, amount: Self.fundsPerAccount, currency: "USD",
+                    description: "numbers-load funding"))
+            let numberIds = try await buyOwnedNumbers(admin: admin, accountId: account.id)
+            made.append(LoadAccount(id: account.id, authorization: "Bearer \(key.secret)", numberIds: numberIds))
+            if (index + 1) % 10 == 0 || index + 1 == accounts { log("set up \(index + 1)/\(accounts) accounts") }
+        }
+        return made
+    }
+
+    /// Searches attempted per account at most while buying its owned numbers.
+    static let searchesMax = 5
+
+    /// Buys `ownedNumbers` numbers one at a time, skipping numbers that turn out to be taken (after a restart the
+    /// simulator's inventory may offer numbers that numberd's store already gives to an account).
+    private func buyOwnedNumbers(admin: NumbersClient, accountId: String) async throws -> [String] {
+        var bought: [String] = []
+        var tried = Set<String>()
+        for _ in 0..<Self.searchesMax where bought.count < ownedNumbers {
+            let found = try await admin.searchNumbers(
+                SearchNumbersRequest(accountId: accountId, country: country, type: .local, limit: 50))
+            for candidate in found.numbers.map(\.phoneNumber) where bought.count < ownedNumbers {
+                guard tried.insert(candidate).inserted else { continue }
+                do {
+                    let response = try await admin.purchaseNumbers(
+                        PurchaseNumbersRequest(
+                            accountId: accountId, country: country, numbers: [candidate], type: .local))
+                    bought += response.numbers.map(\.number.id)
+                } catch let error as RPCError where error.reason == "NUMBER_UNAVAILABLE" {
+                    continue
+                }
+            }
+        }
+        guard bought.count == ownedNumbers else {
+            throw RPCError(
+                code: .failedPrecondition,
+                message: "could buy only \(bought.count) of \(ownedNumbers) numbers for \(accountId)",
+                reason: "FIXTURE_INCOMPLETE")
+        }
+        return bought
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+
+/// Operations chosen by weight, e.g. `list=40,balance=40,get=10,search=5,purchase=5`.
+struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
+    /// Most distinct weight units (the pick table's size); keeps picking O(1) and the table small.
+    static let totalWeightMax = 10_000
+
+    let weights: [(operation: Operation, weight: Int)]
+    /// One entry per weight unit, so a uniform index picks by weight.
+    private let table: [Operation]
+
+    static func == (lhs: WorkloadMix, rhs: WorkloadMix) -> Bool { lhs.table == rhs.table }
+    func hash(into hasher: inout Hasher) { hasher.combine(table) }
+
+    /// Parses `name=weight,...`; names from `Operation.mixable`, weights 0...10 000, at least one positive.
+    init(parsing text: String) throws {
+        var weights: [(Operation, Int)] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: true) {
+            let pieces = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pieces.count == 2, let operation = Operation(rawValue: pieces[0]),
+                Operation.mixable.contains(operation)
+            else {
+                throw ValidationError(
+                    "--mix entries are NAME=WEIGHT with NAME one of "
+                        + "\(Operation.mixable.map(\.rawValue).joined(separator: ", ")); got \(part)")
+            }
+            guard let weight = Int(pieces[1]), (0...Self.totalWeightMax).contains(weight) else {
+                throw ValidationError("--mix weight of \(operation) must be 0...\(Self.totalWeightMax)")
+            }
+            guard !weights.contains(where: { $0.0 == operation }) else {
+                throw ValidationError("--mix names \(operation) twice")
+            }
+            weights.append((operation, weight))
+        }
+        let total = weights.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { throw ValidationError("--mix needs at least one positive weight") }
+        guard total <= Self.totalWeightMax else {
+            throw ValidationError("--mix weights add up to \(total), more than \(Self.totalWeightMax)")
+        }
+        self.weights = weights.map { (operation: $0.0, weight: $0.1) }
+        self.table = weights.flatMap { Array(repeating: $0.0, count: $0.1) }
+    }
+
+    /// The operation for a uniformly random `value`.
+    func pick(_ value: UInt64) -> Operation { table[Int(value % UInt64(table.count))] }
+
+    /// Whether any weight goes to `operation`.
+    func includes(_ operation: Operation) -> Bool { weights.contains { $0.operation == operation && $0.weight > 0 } }
+
+    var description: String { weights.map { "\($0.operation.rawValue)=\($0.weight)" }.joined(separator: ",") }
+}
+
+/// A small fast generator (xorshift64*) per worker: picking an operation must cost nothing next to a call, and the
+/// system generator is a syscall on Linux.
+struct FastRandom {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
+
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
