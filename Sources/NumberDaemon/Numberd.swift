@@ -139,10 +139,14 @@ public final class Numberd: Sendable {
     ) async throws -> (TwilioProvider, TwilioSimulator?) {
         switch configuration.provider {
         case .twilio(let credentials):
-            logger.info("using Twilio", metadata: ["account": "\(credentials.accountSid)"])
-            return (
-                try TwilioProvider(configuration: TwilioConfiguration(credentials: credentials), logger: logger), nil
-            )
+            var twilio = TwilioConfiguration(credentials: credentials)
+            if let base = configuration.twilioBaseURL { twilio.endpoints = .all(at: base) }
+            twilio.http.tls.caFilePath = configuration.twilioCAFile
+            twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
+            logger.info(
+                "using Twilio",
+                metadata: ["account": "\(credentials.accountSid)", "base": "\(configuration.twilioBaseURL ?? "twilio")"])
+            return (try TwilioProvider(configuration: twilio, logger: logger), nil)
         case .simulator(let seed):
             let authority = try directory.authority()
             let issued = try authority.issueServerCertificate(commonName: "twilio-sim")

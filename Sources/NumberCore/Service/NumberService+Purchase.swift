@@ -71,6 +71,7 @@ extension NumberService {
         defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
         switch await buyAll(intent, trunkSid: trunkSid) {
         case .bought(let provisioned):
+            CrashPoint.afterProviderBuyBeforeCommit.hit()
             return try await commitPurchase(intent, provisioned: provisioned)
         case .failed(let error, let bought):
             await compensate(intent, bought: bought)
