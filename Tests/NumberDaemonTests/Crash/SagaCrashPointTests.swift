@@ -62,6 +62,11 @@ struct SagaCrashPointTests {
                 // Old state on disk: still ours (release requested), no refund yet.
                 #expect(state.numbers[numberId]?.status != .released, "hit \(hit)")
                 #expect(state.numbers[numberId]?.releaseRequestedAt != nil, "hit \(hit)")
+                // Start-up reconciliation finishes the release through the same path, so it runs unarmed; the
+                // new state must appear without any client asking again.
+                child = try await rig.start(armed: nil)
+                #expect(try await rig.waitReleased(numberId), "hit \(hit): the restart did not finish the release")
+                await child.crash()
                 child = try await rig.start(armed: .afterProviderReleaseBeforeRecord)
             }
             await child.crash()
@@ -130,6 +135,21 @@ struct CrashRig: Sendable {
             let heard = Heard.classify(error)
             model.record(AccountModel.Release(numberId: numberId, heard: heard))
             return heard
+        }
+    }
+
+    /// Polls numberd (at most 20 s) until `numberId` reads as released.
+    func waitReleased(_ numberId: String) async throws -> Bool {
+        try await withNumbersClient(client(model.key)) { client in
+            for _ in 0..<400 {
+                let number = try await client.getNumber(
+                    GetNumberRequest(accountId: model.accountId, numberId: numberId),
+                    options: CallOptions(timeout: .seconds(10))
+                ).number
+                if number.status == .released { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
         }
     }
 
