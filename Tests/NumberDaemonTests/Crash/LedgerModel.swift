@@ -88,6 +88,13 @@ final class AccountModel: Sendable {
         }
     }
 
+    /// Counts of what purchases heard.
+    func purchaseCounts() -> [Heard: Int] {
+        inner.withLock { inner in
+            inner.purchases.reduce(into: [Heard: Int]()) { counts, purchase in counts[purchase.heard, default: 0] += 1 }
+        }
+    }
+
     /// Counts of what was heard, for the report.
     func counts() -> [Heard: Int] {
         inner.withLock { inner in
