@@ -20,7 +20,7 @@ struct CrashStorm {
         var cycles: Int
         var accounts: Int = 4
         /// Extra pause before the kill, drawn from 0..<killJitterMilliseconds after the load starts.
-        var killJitterMilliseconds: Int = 400
+        var killJitterMilliseconds: Int = 300
         var seed: UInt64
     }
 
