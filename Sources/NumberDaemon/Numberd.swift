@@ -145,7 +145,9 @@ public final class Numberd: Sendable {
             twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
             logger.info(
                 "using Twilio",
-                metadata: ["account": "\(credentials.accountSid)", "base": "\(configuration.twilioBaseURL ?? "twilio")"])
+                metadata: [
+                    "account": "\(credentials.accountSid)", "base": "\(configuration.twilioBaseURL ?? "twilio")",
+                ])
             return (try TwilioProvider(configuration: twilio, logger: logger), nil)
         case .simulator(let seed):
             let authority = try directory.authority()

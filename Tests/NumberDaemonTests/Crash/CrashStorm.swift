@@ -81,8 +81,10 @@ struct CrashStorm {
         let (models, charge) = try await withNumbersClient(configuration(adminKey)) { admin in
             var models: [AccountModel] = []
             for index in 0..<plan.accounts {
-                let account = try await admin.createAccount(CreateAccountRequest(name: "storm \(index)", currency: "USD"))
-                    .account
+                let account = try await admin.createAccount(
+                    CreateAccountRequest(name: "storm \(index)", currency: "USD")
+                )
+                .account
                 let key = try await admin.createApiKey(
                     CreateApiKeyRequest(accountId: account.id, scope: .account, name: "storm \(index)"))
                 let model = AccountModel(accountId: account.id, key: key.secret)
@@ -131,7 +133,9 @@ struct CrashStorm {
         await child.crash()
         // Settle what the last kill left open, then everything must agree with the provider.
         let settled = try await reconcileOffline(dataDirectory: launch.dataDirectory, simulator: simulator)
-        if !settled.intents.isEmpty { report.problems.append("open intents after reconciliation: \(settled.intents.count)") }
+        if !settled.intents.isEmpty {
+            report.problems.append("open intents after reconciliation: \(settled.intents.count)")
+        }
         for model in models {
             report.problems += model.check(settled, charge: charge, settled: true).map { "final: \($0)" }
             for (heard, count) in model.counts() {
@@ -152,7 +156,9 @@ struct CrashStorm {
     }
 
     /// The data directory's durable state, read offline (numberd is dead); its own checks must pass.
-    static func offlineState(_ dataDirectory: String, into report: inout Report, context: String) async throws
+    static func offlineState(
+        _ dataDirectory: String, into report: inout Report, context: String
+    ) async throws
         -> CoreState
     {
         let verification = await verifyDataDirectory(URL(fileURLWithPath: dataDirectory + "/store"))

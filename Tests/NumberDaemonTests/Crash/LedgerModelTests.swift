@@ -74,7 +74,8 @@ struct LedgerModelTests {
                 #expect(providerProblems(state, simulator: numberd.simulator).isEmpty)
                 try await buyBehindNumberdsBack(numberd, phones[2])
                 let orphans = providerProblems(state, simulator: numberd.simulator)
-                #expect(orphans.contains { $0.contains("\(phones[2]) owned at the provider without a committed owner") })
+                #expect(
+                    orphans.contains { $0.contains("\(phones[2]) owned at the provider without a committed owner") })
             }
         }
     }

@@ -29,7 +29,8 @@ enum BuiltProduct {
             packageRoot.appendingPathComponent(".build/debug/\(name)"),
         ]
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw HarnessError("\(name) not found (looked in \(candidates.map(\.path))); run `swift build --build-tests`")
+            throw HarnessError(
+                "\(name) not found (looked in \(candidates.map(\.path))); run `swift build --build-tests`")
         }
         return found.path
     }

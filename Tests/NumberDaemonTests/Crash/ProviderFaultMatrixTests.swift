@@ -93,7 +93,9 @@ struct ProviderFaultMatrixTests {
                 let problems = model.check(settled, charge: rig.charge, settled: true)
                 #expect(problems.isEmpty, "\(FaultMode.matrix[index].name): \(problems.joined(separator: "\n"))")
             }
-            print("provider fault matrix, \(Self.purchasesPerMode) purchases per mode:\n" + summary.joined(separator: "\n"))
+            print(
+                "provider fault matrix, \(Self.purchasesPerMode) purchases per mode:\n"
+                    + summary.joined(separator: "\n"))
         }
     }
 
@@ -102,8 +104,10 @@ struct ProviderFaultMatrixTests {
         try await withNumbersClient(rig.client(rig.adminKey)) { admin in
             var models: [AccountModel] = []
             for index in 0..<count {
-                let account = try await admin.createAccount(CreateAccountRequest(name: "mode \(index)", currency: "USD"))
-                    .account
+                let account = try await admin.createAccount(
+                    CreateAccountRequest(name: "mode \(index)", currency: "USD")
+                )
+                .account
                 let key = try await admin.createApiKey(
                     CreateApiKeyRequest(accountId: account.id, scope: .account, name: "mode \(index)"))
                 _ = try await admin.addFunds(

@@ -66,7 +66,8 @@ import Testing
         #expect(try FaultRule.parse("buyNumber:stall-after:2500").kind == .stallAfterActing(milliseconds: 2_500))
         #expect(try FaultRule.parse("buyNumber:garbled:0.5").kind == .malformedBodyAfterActing)
         #expect(try FaultRule.parse("buyNumber:garbled:0.5").probability == 0.5)
-        #expect(try FaultRule.parse("buyNumber:oversized:1200000:1:3").kind == .oversizedBodyAfterActing(bytes: 1_200_000))
+        #expect(
+            try FaultRule.parse("buyNumber:oversized:1200000:1:3").kind == .oversizedBodyAfterActing(bytes: 1_200_000))
         #expect(throws: FaultRule.ParseError.self) { try FaultRule.parse("buyNumber:oversized") }
         #expect(throws: FaultRule.ParseError.self) { try FaultRule.parse("buyNumber:stall-after:-1") }
     }
