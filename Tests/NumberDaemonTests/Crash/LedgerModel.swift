@@ -42,6 +42,8 @@ final class AccountModel: Sendable {
         /// From the answer, when acknowledged.
         var numberIds: [String] = []
         var charged: Int64 = 0
+        /// The error, when one came back.
+        var error: String = ""
     }
 
     struct Release: Sendable {

@@ -114,7 +114,7 @@ struct CrashRig: Sendable {
             return .acknowledged
         } catch {
             let heard = Heard.classify(error)
-            model.record(AccountModel.Purchase(phones: phones, heard: heard))
+            model.record(AccountModel.Purchase(phones: phones, heard: heard, error: "\(error)"))
             return heard
         }
     }
