@@ -60,7 +60,10 @@ public final class Numberd: Sendable {
 
         let (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store))
-        let service = try await NumberService.open(store: store, provider: provider, logger: logger)
+        var serviceConfig = NumberServiceConfig.defaults
+        serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
+        let service = try await NumberService.open(
+            store: store, provider: provider, config: serviceConfig, logger: logger)
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()

@@ -28,6 +28,10 @@ public struct NumberdConfiguration: Sendable {
     public var reconcileIntervalSeconds: Int
     /// How often a snapshot is written (also once at shutdown). Default 300 s.
     public var snapshotIntervalSeconds: Int
+    /// An open purchase younger than this that the provider does not fully hold is left for a later pass rather
+    /// than voided (a buy sent before a crash or timeout may still land). Flag/env
+    /// `NUMBERD_RECONCILE_IN_FLIGHT_HORIZON`, file `reconcile-in-flight-horizon`, 0...86400 s. Default 600 s.
+    public var reconcileInFlightHorizonSeconds: Int
     /// Connection limits of the RPC server.
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap.
@@ -93,6 +97,7 @@ public struct NumberdConfiguration: Sendable {
         billingIntervalSeconds = 60
         reconcileIntervalSeconds = 60
         snapshotIntervalSeconds = 300
+        reconcileInFlightHorizonSeconds = 600
         connectionLimits = .defaults
         rateLimits = .defaults
         drainTimeoutSeconds = 30
@@ -148,6 +153,12 @@ public struct NumberdConfiguration: Sendable {
         configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
         configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
         configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
+        if let horizon = value("reconcile-in-flight-horizon") {
+            guard let parsed = Int(horizon), (0...86_400).contains(parsed) else {
+                throw ConfigurationError("reconcile-in-flight-horizon must be 0...86400 seconds")
+            }
+            configuration.reconcileInFlightHorizonSeconds = parsed
+        }
         configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
         if let max = value("connections-max") {
             guard let parsed = Int(max), parsed > 0 else {

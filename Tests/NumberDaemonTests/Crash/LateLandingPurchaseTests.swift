@@ -11,7 +11,8 @@ import Testing
 private final class LateLandingProvider: NumberProvider {
     struct State {
         var owned: [String: ProvisionedNumber] = [:]
-        var pending: Set<String> = []
+        /// Queued buys: phone → look-ups still to answer before it lands.
+        var pending: [String: Int] = [:]
         var purchases: [String: Int] = [:]
         var nextSid = 1
     }
@@ -21,10 +22,13 @@ private final class LateLandingProvider: NumberProvider {
     let late: Set<String>
     /// Whether the failure is an answered 5xx (conclusive look-up) rather than a timeout.
     let answered: Bool
+    /// How many look-ups answer "not owned" before the queued buy lands.
+    let lookUpsBeforeLanding: Int
 
-    init(late: Set<String>, answered: Bool) {
+    init(late: Set<String>, answered: Bool, lookUpsBeforeLanding: Int = 1) {
         self.late = late
         self.answered = answered
+        self.lookUpsBeforeLanding = lookUpsBeforeLanding
     }
 
     func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] { [] }
@@ -38,7 +42,7 @@ private final class LateLandingProvider: NumberProvider {
             if answered {
                 throw ProviderError(.outcomeUnknown, message: "HTTP 500", mayStillTakeEffect: false)
             }
-            state.withLock { _ = $0.pending.insert(phoneNumber) }
+            state.withLock { $0.pending[phoneNumber] = lookUpsBeforeLanding }
             throw ProviderError(.outcomeUnknown, message: "timed out", mayStillTakeEffect: true)
         }
         return state.withLock { Self.land(phoneNumber, in: &$0) }
@@ -58,8 +62,11 @@ private final class LateLandingProvider: NumberProvider {
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
         state.withLock { state in
             let found = state.owned[phoneNumber]
-            // The queued request lands just after this answer went out.
-            if state.pending.remove(phoneNumber) != nil { _ = Self.land(phoneNumber, in: &state) }
+            // The queued request lands just after the last "not owned" answer went out.
+            if let left = state.pending[phoneNumber] {
+                state.pending[phoneNumber] = left > 1 ? left - 1 : nil
+                if left == 1 { _ = Self.land(phoneNumber, in: &state) }
+            }
             return found
         }
     }
@@ -125,5 +132,39 @@ struct LateLandingPurchaseTests {
         #expect(service.durableState().intents.isEmpty)
         #expect(provider.state.withLock { $0.owned.isEmpty }, "the first number was not released")
         #expect(try service.balance(accountId: account.id).available == 10_000)
+    }
+
+    @Test("reconciliation leaves a young incomplete purchase open past a look-up that cannot see the buy yet")
+    func horizonWaitsForALateLanding() async throws {
+        // The buy's request is still queued through the saga's look-up and the first reconciliation's.
+        let provider = LateLandingProvider(late: [phones[1]], answered: false, lookUpsBeforeLanding: 2)
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: provider, clock: clock, config: config, logger: logger)
+        let account = try await service.createAccount(name: "Horizon", currency: "USD")
+        _ = try await service.addFunds(accountId: account.id, amount: 10_000)
+        await #expect(throws: NumberError.self) {
+            _ = try await service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+        }
+        clock.advance(by: 599)
+        let early = await service.reconcile()
+        #expect(early.unresolved.count == 1 && early.voided.isEmpty, "voided inside the horizon: \(early)")
+        // The queued buy has landed now; past the horizon the next pass sees both numbers and commits.
+        #expect(provider.state.withLock { Set($0.owned.keys) } == Set(phones))
+        clock.advance(by: 2)
+        let late = await service.reconcile()
+        #expect(late.committed.count == 1, "\(late)")
+        let state = service.durableState()
+        let held = Set(state.numbers.values.filter { $0.status != .released }.map(\.phoneNumber))
+        #expect(held == provider.state.withLock { Set($0.owned.keys) }, "a number at the provider has no owner")
+    }
+
+    @Test("the horizon is 0...86400 s", arguments: [(Int64(-1), false), (0, true), (86_400, true), (86_401, false)])
+    func horizonEdges(seconds: Int64, valid: Bool) {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = seconds
+        #expect(config.validate().isEmpty == valid)
     }
 }

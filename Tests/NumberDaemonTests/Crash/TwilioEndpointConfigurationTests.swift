@@ -52,4 +52,21 @@ struct TwilioEndpointConfigurationTests {
             #expect(!accepted, "\(text) was refused")
         }
     }
+
+    @Test(
+        "the reconcile in-flight horizon is 0...86400 s, default 600",
+        arguments: [("-1", false), ("0", true), ("86400", true), ("86401", false), ("soon", false)])
+    func horizonEdges(text: String, accepted: Bool) throws {
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: base).reconcileInFlightHorizonSeconds == 600)
+        var environment = base
+        environment["NUMBERD_RECONCILE_IN_FLIGHT_HORIZON"] = text
+        let result = Result { try NumberdConfiguration.resolve(flags: [:], environment: environment) }
+        switch result {
+        case .success(let configuration):
+            #expect(accepted, "\(text) was accepted")
+            #expect(configuration.reconcileInFlightHorizonSeconds == Int(text))
+        case .failure:
+            #expect(!accepted, "\(text) was refused")
+        }
+    }
 }
