@@ -304,7 +304,8 @@ let package = Package(
         .testTarget(
             name: "NumberDaemonTests",
             dependencies: [
-                "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP",
+                "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP", "NumberCore",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

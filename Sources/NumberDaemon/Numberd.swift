@@ -60,7 +60,10 @@ public final class Numberd: Sendable {
 
         let (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store))
-        let service = try await NumberService.open(store: store, provider: provider, logger: logger)
+        var serviceConfig = NumberServiceConfig.defaults
+        serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
+        let service = try await NumberService.open(
+            store: store, provider: provider, config: serviceConfig, logger: logger)
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()
@@ -139,10 +142,16 @@ public final class Numberd: Sendable {
     ) async throws -> (TwilioProvider, TwilioSimulator?) {
         switch configuration.provider {
         case .twilio(let credentials):
-            logger.info("using Twilio", metadata: ["account": "\(credentials.accountSid)"])
-            return (
-                try TwilioProvider(configuration: TwilioConfiguration(credentials: credentials), logger: logger), nil
-            )
+            var twilio = TwilioConfiguration(credentials: credentials)
+            if let base = configuration.twilioBaseURL { twilio.endpoints = .all(at: base) }
+            twilio.http.tls.caFilePath = configuration.twilioCAFile
+            twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
+            logger.info(
+                "using Twilio",
+                metadata: [
+                    "account": "\(credentials.accountSid)", "base": "\(configuration.twilioBaseURL ?? "twilio")",
+                ])
+            return (try TwilioProvider(configuration: twilio, logger: logger), nil)
         case .simulator(let seed):
             let authority = try directory.authority()
             let issued = try authority.issueServerCertificate(commonName: "twilio-sim")

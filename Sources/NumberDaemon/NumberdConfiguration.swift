@@ -28,12 +28,26 @@ public struct NumberdConfiguration: Sendable {
     public var reconcileIntervalSeconds: Int
     /// How often a snapshot is written (also once at shutdown). Default 300 s.
     public var snapshotIntervalSeconds: Int
+    /// An open purchase younger than this that the provider does not fully hold is left for a later pass rather
+    /// than voided (a buy sent before a crash or timeout may still land). Flag/env
+    /// `NUMBERD_RECONCILE_IN_FLIGHT_HORIZON`, file `reconcile-in-flight-horizon`, 0...86400 s. Default 600 s.
+    public var reconcileInFlightHorizonSeconds: Int
     /// Connection limits of the RPC server.
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap.
     public var rateLimits: RateLimiter.Limits
     /// Graceful shutdown waits this long for open calls. Default 30 s.
     public var drainTimeoutSeconds: Int
+    /// Where Twilio's APIs are when real credentials are configured (all three APIs at this base URL, e.g. a
+    /// `twilio-sim` on loopback whose state must outlive numberd restarts); nil = Twilio's own hosts. Env
+    /// `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil.
+    public var twilioBaseURL: String?
+    /// A PEM CA file to trust for the Twilio endpoints instead of the system store (with `twilioBaseURL`). Env
+    /// `NUMBERD_TWILIO_CA_FILE`, file `twilio-ca-file`. Default nil.
+    public var twilioCAFile: String?
+    /// The whole-request timeout of a Twilio call. Env `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`,
+    /// 100...120 000. Default 15 000 ms (``TwilioConfiguration/httpDefaults``).
+    public var twilioRequestTimeoutMilliseconds: Int
 
     /// The provider of numbers.
     public enum Provider: Sendable, Hashable {
@@ -83,9 +97,13 @@ public struct NumberdConfiguration: Sendable {
         billingIntervalSeconds = 60
         reconcileIntervalSeconds = 60
         snapshotIntervalSeconds = 300
+        reconcileInFlightHorizonSeconds = 600
         connectionLimits = .defaults
         rateLimits = .defaults
         drainTimeoutSeconds = 30
+        twilioBaseURL = nil
+        twilioCAFile = nil
+        twilioRequestTimeoutMilliseconds = TwilioConfiguration.httpDefaults.timeouts.totalMilliseconds
     }
 
     /// The data directory when none is configured (`LocalDefaults.dataDirectory`, shared with the CLI).
@@ -131,9 +149,16 @@ public struct NumberdConfiguration: Sendable {
         } catch {
             throw ConfigurationError("Twilio credentials: \(error)")
         }
+        try configuration.applyTwilioEndpoint(value)
         configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
         configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
         configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
+        if let horizon = value("reconcile-in-flight-horizon") {
+            guard let parsed = Int(horizon), (0...86_400).contains(parsed) else {
+                throw ConfigurationError("reconcile-in-flight-horizon must be 0...86400 seconds")
+            }
+            configuration.reconcileInFlightHorizonSeconds = parsed
+        }
         configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
         if let max = value("connections-max") {
             guard let parsed = Int(max), parsed > 0 else {
@@ -153,6 +178,23 @@ public struct NumberdConfiguration: Sendable {
             configuration.rateLimits.purchasedNumbersPerHour = parsed
         }
         return configuration
+    }
+
+    /// The Twilio endpoint overrides: a base URL (http or https), a CA file, a request timeout.
+    private mutating func applyTwilioEndpoint(_ value: (String) -> String?) throws {
+        if let base = value("twilio-base-url") {
+            guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigurationError("twilio-base-url '\(base)' is not an http(s) URL")
+            }
+            twilioBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
+        }
+        twilioCAFile = value("twilio-ca-file")
+        if let timeout = value("twilio-timeout-ms") {
+            guard let parsed = Int(timeout), (100...120_000).contains(parsed) else {
+                throw ConfigurationError("twilio-timeout-ms must be 100...120000")
+            }
+            twilioRequestTimeoutMilliseconds = parsed
+        }
     }
 
     private static func seconds(_ text: String?, default value: Int) throws -> Int {

@@ -30,7 +30,8 @@ func crashApply(_ state: inout CrashState, _ event: CrashEvent) {
 /// it prints `ack <seq> <writer> <index>` with one `write(2)` (so a SIGKILL never leaves a half line that looks
 /// whole). Every `<snapshot every>` acknowledged records it snapshots the state through the highest contiguous seq.
 /// The optional fault rule `<operation>:<path fragment>:<occurrence>:<action>` (action `crashBefore`, `crashAfter`,
-/// `partial<bytes>`) makes the process SIGKILL itself at that point. Writers start their indices after the ones
+/// `partial<bytes>`) makes the process SIGKILL itself at that point; `fail<errno>` makes that call fail instead, and
+/// the journal's default fail-stop handler ends the process. Writers start their indices after the ones
 /// already in the journal, so keys stay unique across restarts.
 @main
 struct StoreCrashChild {
@@ -100,6 +101,13 @@ struct StoreCrashChild {
         switch parts[3] {
         case "crashBefore": action = .crashBefore
         case "crashAfter": action = .crashAfter
+        case let failure where failure.hasPrefix("fail"):
+            // An I/O error (e.g. `fail5` = EIO, `fail28` = ENOSPC): the journal's default fail-stop handler ends
+            // the process.
+            guard let code = Int32(failure.dropFirst("fail".count)) else {
+                throw JournalError(.invalidOptions, "bad errno in \(failure)")
+            }
+            action = .fail(errno: code)
         case let partial where partial.hasPrefix("partial"):
             action = .partialWriteThenCrash(bytes: Int(partial.dropFirst("partial".count)) ?? 0)
         default: throw JournalError(.invalidOptions, "bad fault action \(parts[3])")

@@ -242,12 +242,17 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     public var providerCode: Int?
     /// A human-readable message (never contains credentials).
     public var message: String
+    /// For `.outcomeUnknown`: no answer came back (timeout, connection lost), so the request may still be in
+    /// flight at the provider and take effect later; a look-up that finds nothing right now proves nothing.
+    /// False when the provider answered (a 5xx, an unreadable 2xx body): then a look-up is conclusive.
+    public var mayStillTakeEffect: Bool
 
     /// Creates an error.
-    public init(_ kind: Kind, providerCode: Int? = nil, message: String) {
+    public init(_ kind: Kind, providerCode: Int? = nil, message: String, mayStillTakeEffect: Bool = false) {
         self.kind = kind
         self.providerCode = providerCode
         self.message = message
+        self.mayStillTakeEffect = mayStillTakeEffect
     }
 
     /// `kind: message`.

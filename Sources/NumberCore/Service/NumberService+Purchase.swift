@@ -75,6 +75,7 @@ extension NumberService {
         defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
         switch await buyAll(intent, trunkSid: trunkSid) {
         case .bought(let provisioned):
+            CrashPoint.afterProviderBuyBeforeCommit.hit()
             return try await commitPurchase(intent, provisioned: provisioned)
         case .failed(let error, let bought):
             await compensate(intent, bought: bought)
@@ -252,6 +253,15 @@ extension NumberService {
                 // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
                 switch await lookUpOwned(item.phoneNumber) {
                 case .owned(let number): bought.append(number)
+                case .notOwned where Self.mayStillTakeEffect(error):
+                    // No answer came back: the request may still land after this look-up (a timed-out request
+                    // queued at the provider). Voiding now would leave that number paid without an owner, so the
+                    // intent stays open and reconciliation settles it later.
+                    return .unknown(
+                        NumberError(
+                            .unavailable, .outcomeUnknown,
+                            "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
+                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id, "cause": "\(error)"]))
                 case .notOwned:
                     let failure = NumberError(
                         .unavailable, .providerUnavailable,
@@ -270,6 +280,12 @@ extension NumberService {
             }
         }
         return .bought(bought)
+    }
+
+    /// Whether a failed buy may still take effect at the provider (no answer came back); errors that are not
+    /// ``ProviderError`` (cancellation) count as such.
+    static func mayStillTakeEffect(_ error: any Error) -> Bool {
+        (error as? ProviderError)?.mayStillTakeEffect ?? true
     }
 
     enum LookUp: Sendable {

@@ -74,6 +74,12 @@ extension NumberService {
                 return
             }
         }
+        let age = now().timeIntervalSince(intent.createdAt)
+        if intent.status == .open && !complete && age < Double(config.reconcile.inFlightHorizonSeconds) {
+            // A buy sent just before the crash or timeout may still land: look again on a later pass.
+            report.unresolved.append(intent.id)
+            return
+        }
         if intent.status == .open && complete {
             do {
                 _ = try await commitPurchase(intent, provisioned: found)

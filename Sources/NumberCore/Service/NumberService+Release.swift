@@ -66,6 +66,7 @@ extension NumberService {
                     details: ["numberId": number.id])
             }
         }
+        CrashPoint.afterProviderReleaseBeforeRecord.hit()
         return try await recordRelease(number.id, requestedAt: requestedAt)
     }
 

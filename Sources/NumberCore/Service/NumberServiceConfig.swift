@@ -87,10 +87,24 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public static let defaults = Commits()
     }
 
+    /// Reconciliation of purchases a crash or a lost answer left open.
+    public struct Reconcile: Sendable, Hashable {
+        /// An open purchase younger than this whose numbers the provider does not (all) hold is left for a later
+        /// pass instead of being voided: a buy request sent just before a crash or a timeout may still be queued
+        /// at the provider and land after the look-up, and voiding would leave that number paid without an
+        /// owner. 0 voids at once. At most 86 400. Default 0 (numberd sets 600: `reconcile-in-flight-horizon`).
+        public var inFlightHorizonSeconds: Int64 = 0
+
+        /// The defaults.
+        public static let defaults = Reconcile()
+    }
+
     /// Caller limits.
     public var limits: Limits
     /// Group commit.
     public var commits: Commits = .defaults
+    /// Reconciliation.
+    public var reconcile: Reconcile = .defaults
     /// Billing cadence.
     public var billing: Billing
     /// Idempotency keys.
@@ -118,6 +132,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         var problems: [String] = []
         if idempotency.ttlSeconds < 86_400 { problems.append("idempotency.ttlSeconds must be at least 86400") }
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
+        if !(0...86_400).contains(reconcile.inFlightHorizonSeconds) {
+            problems.append("reconcile.inFlightHorizonSeconds must be in 0...86400")
+        }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")
         }

@@ -35,7 +35,8 @@ enum TwilioErrorMapping {
     /// The error for a transport failure that is not retried (or no longer).
     static func transportError(_ error: HTTPClientError, method: HTTPMethod, operation: String) -> ProviderError {
         if method == .post && error.requestMayHaveBeenSent {
-            return outcomeUnknown(operation: operation, detail: "\(error.code): \(error.message)")
+            return outcomeUnknown(
+                operation: operation, detail: "\(error.code): \(error.message)", mayStillTakeEffect: true)
         }
         switch error.code {
         case .invalidRequest:
@@ -49,10 +50,13 @@ enum TwilioErrorMapping {
     }
 
     /// A state-changing request may or may not have taken effect: the caller must look, not repeat.
-    static func outcomeUnknown(operation: String, detail: String, providerCode: Int? = nil) -> ProviderError {
+    static func outcomeUnknown(
+        operation: String, detail: String, providerCode: Int? = nil, mayStillTakeEffect: Bool = false
+    ) -> ProviderError {
         ProviderError(
             .outcomeUnknown, providerCode: providerCode,
-            message: "\(operation): outcome unknown (\(detail)); look the number up before trying again")
+            message: "\(operation): outcome unknown (\(detail)); look the number up before trying again",
+            mayStillTakeEffect: mayStillTakeEffect)
     }
 
     /// Transport failures worth another attempt when the request may be repeated.

@@ -16,6 +16,13 @@ public enum FaultKind: Sendable, Equatable {
     case stall(milliseconds: Int)
     /// Act, then close the connection without a response: the request succeeded but the answer was lost.
     case responseLost
+    /// Act, then hold the connection without answering for this long (past the client's timeout), then close:
+    /// a timeout after the request succeeded.
+    case stallAfterActing(milliseconds: Int)
+    /// Act, then answer the real status with a body that is not JSON (a garbled or truncated answer).
+    case malformedBodyAfterActing
+    /// Act, then answer the real status with a body of this many bytes (past the client's response limit).
+    case oversizedBodyAfterActing(bytes: Int)
 
     /// True for a latency, which delays the request but lets it (and later rules) proceed.
     public var isDelayOnly: Bool {

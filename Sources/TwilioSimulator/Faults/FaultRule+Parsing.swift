@@ -14,7 +14,7 @@ extension FaultRule {
     public static let specGrammar = """
         ENDPOINT:KIND[:ARG][:PROBABILITY][:TIMES]  ENDPOINT = an Endpoint name (buyNumber, searchNumbers, ...) or any; \
         KIND = latency:MS | error:CODE:STATUS | 429:RETRY_AFTER_S | 500-before | 503-before | 500-after | 503-after \
-        | reset | stall:MS | lost;  PROBABILITY 0...1 (default 1), TIMES = max firings (default unlimited)
+        | reset | stall:MS | lost | stall-after:MS | garbled | oversized:BYTES;  PROBABILITY 0...1 (default 1), TIMES = max firings (default unlimited)
         """
 
     /// Parses `ENDPOINT:KIND[:ARG...][:PROBABILITY][:TIMES]`, e.g. `buyNumber:lost::1:1`, `any:latency:200:0.5`,
@@ -54,6 +54,9 @@ extension FaultRule {
         case "503-after": kind = .serverErrorAfterActing(.serviceUnavailable)
         case "reset": kind = .connectionReset
         case "lost": kind = .responseLost
+        case "stall-after": kind = .stallAfterActing(milliseconds: try argument("MS"))
+        case "garbled": kind = .malformedBodyAfterActing
+        case "oversized": kind = .oversizedBodyAfterActing(bytes: try argument("BYTES"))
         default: throw fail("unknown kind '\(parts[1])'")
         }
         if rest.first == "" { rest.removeFirst() }

@@ -72,6 +72,17 @@ public final class SimulatorEngine: Sendable {
             case .responseLost:
                 _ = route()
                 action = .close
+            case .stallAfterActing(let milliseconds):
+                _ = route()
+                action = .stallThenClose(milliseconds: milliseconds)
+            case .malformedBodyAfterActing:
+                var response = route()
+                response.body = Array("{\"sid\": \"PN".utf8)
+                action = .respond(response)
+            case .oversizedBodyAfterActing(let bytes):
+                var response = route()
+                response.body = Array(repeating: UInt8(ascii: " "), count: max(0, bytes - 2)) + Array("{}".utf8)
+                action = .respond(response)
             }
             state.log(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: acted))
             return action

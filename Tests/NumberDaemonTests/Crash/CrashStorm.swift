@@ -1,0 +1,256 @@
+import Foundation
+import NIOCore
+import NumberAPI
+import NumberClient
+import NumberCore
+import Synchronization
+import TwilioSimulator
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A storm of purchases, releases and fund additions from concurrent clients (one TLS connection each) against a
+/// numberd child process, which is SIGKILLed at random moments and restarted; after every kill the data directory
+/// is checked offline against the clients' model, and at the end everything is reconciled and checked against
+/// the provider. Shared by the CI test and the documented long run.
+struct CrashStorm {
+    /// How the storm runs.
+    struct Plan: Sendable {
+        var cycles: Int
+        var accounts: Int = 4
+        /// Extra pause before the kill, drawn from 0..<killJitterMilliseconds after the load starts.
+        var killJitterMilliseconds: Int = 300
+        var seed: UInt64
+    }
+
+    /// What a storm did.
+    struct Report: Sendable, CustomStringConvertible {
+        var cycles = 0
+        var acknowledged = 0
+        var refused = 0
+        var maybe = 0
+        var restartMilliseconds: [Double] = []
+        var problems: [String] = []
+        var numbersHeld = 0
+        var elapsedSeconds = 0.0
+
+        var description: String {
+            "\(cycles) kill cycles in \(String(format: "%.1f", elapsedSeconds)) s: \(acknowledged) acknowledged, "
+                + "\(refused) refused, \(maybe) unanswered operations; \(numbersHeld) numbers held at the end; "
+                + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
+                + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
+                + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
+        }
+    }
+
+    let plan: Plan
+
+    /// Runs the storm in a fresh temporary directory (removed afterwards).
+    func run() async throws -> Report {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-crash-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let simulator = try await startExternalSimulator(directory: root)
+        do {
+            let report = try await run(root: root, simulator: simulator)
+            try await simulator.shutdown()
+            return report
+        } catch {
+            try? await simulator.shutdown()
+            throw error
+        }
+    }
+
+    private func run(root: String, simulator: TwilioSimulator) async throws -> Report {
+        let started = ContinuousClock.now
+        var random = SplitMix64(seed: plan.seed)
+        let launch = NumberdChild.Launch(
+            dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
+            simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials)
+        var report = Report()
+        var child = try await NumberdChild.start(launch)
+        let adminKey = try String(contentsOfFile: launch.dataDirectory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let trust = launch.dataDirectory + "/tls/ca.pem"
+        func configuration(_ key: String) -> NumbersClientConfiguration {
+            NumbersClientConfiguration(
+                host: "127.0.0.1", port: launch.port, apiKey: key, trustRoots: .file(trust), retry: .none)
+        }
+        // Setup runs without a kill: accounts with a first credit, and the price of a number.
+        let (models, charge) = try await withNumbersClient(configuration(adminKey)) { admin in
+            var models: [AccountModel] = []
+            for index in 0..<plan.accounts {
+                let account = try await admin.createAccount(
+                    CreateAccountRequest(name: "storm \(index)", currency: "USD")
+                )
+                .account
+                let key = try await admin.createApiKey(
+                    CreateApiKeyRequest(accountId: account.id, scope: .account, name: "storm \(index)"))
+                let model = AccountModel(accountId: account.id, key: key.secret)
+                _ = try await admin.addFunds(
+                    AddFundsRequest(accountId: account.id, amount: 50_000_000, currency: "USD"),
+                    options: CallOptions(idempotencyKey: "initial-\(index)"))
+                model.record(AccountModel.Funds(key: "initial-\(index)", amount: 50_000_000, heard: .acknowledged))
+                models.append(model)
+            }
+            let listing = try await admin.searchNumbers(
+                SearchNumbersRequest(accountId: models[0].accountId, country: "US", limit: 1))
+            guard let pricing = listing.numbers.first?.pricing else { throw HarnessError("the search found nothing") }
+            return (models, pricing.setupFee + pricing.monthlyFee)
+        }
+        let phones = PhonePool(simulator: simulator)
+        for cycle in 0..<plan.cycles {
+            let flags = StormFlags()
+            let killAfter = Int(random.next() % UInt64(max(plan.killJitterMilliseconds, 1)))
+            let seeds = (0..<models.count).map { _ in random.next() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, model) in models.enumerated() {
+                    group.addTask {
+                        try await Self.worker(
+                            model: model, admin: configuration(adminKey), own: configuration(model.key),
+                            phones: phones, seed: seeds[index], cycle: cycle, flags: flags)
+                    }
+                }
+                // Kill only once the load flows, so every cycle crashes with operations in flight.
+                for _ in 0..<500 where flags.operations.load(ordering: .relaxed) < 2 {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                try await Task.sleep(for: .milliseconds(killAfter))
+                flags.stop.store(true, ordering: .relaxed)
+                await child.crash()
+                try await group.waitForAll()
+            }
+            report.cycles += 1
+            let state = try await Self.offlineState(launch.dataDirectory, into: &report, context: "cycle \(cycle)")
+            for model in models {
+                report.problems += model.check(state, charge: charge, settled: false).map { "cycle \(cycle): \($0)" }
+            }
+            guard report.problems.isEmpty else { break }
+            child = try await NumberdChild.start(launch)
+            report.restartMilliseconds.append(child.readyMilliseconds)
+        }
+        await child.crash()
+        // Settle what the last kill left open, then everything must agree with the provider.
+        let settled = try await reconcileOffline(dataDirectory: launch.dataDirectory, simulator: simulator)
+        if !settled.intents.isEmpty {
+            report.problems.append("open intents after reconciliation: \(settled.intents.count)")
+        }
+        for model in models {
+            report.problems += model.check(settled, charge: charge, settled: true).map { "final: \($0)" }
+            for (heard, count) in model.counts() {
+                switch heard {
+                case .acknowledged: report.acknowledged += count
+                case .refused: report.refused += count
+                case .maybe: report.maybe += count
+                }
+            }
+        }
+        report.problems += providerProblems(settled, simulator: simulator).map { "final: \($0)" }
+        report.numbersHeld = settled.numbers.values.filter { $0.status != .released }.count
+        let verify = try runNumberdVerify(dataDirectory: launch.dataDirectory)
+        if verify.status != 0 { report.problems.append("numberd verify failed: \(verify.output)") }
+        let elapsed = ContinuousClock.now - started
+        report.elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return report
+    }
+
+    /// The data directory's durable state, read offline (numberd is dead); its own checks must pass.
+    static func offlineState(
+        _ dataDirectory: String, into report: inout Report, context: String
+    ) async throws
+        -> CoreState
+    {
+        let verification = await verifyDataDirectory(URL(fileURLWithPath: dataDirectory + "/store"))
+        if !verification.isSound {
+            report.problems.append(
+                "\(context): verify: \(verification.journal.problems) \(verification.violations) "
+                    + "\(verification.replayError ?? "")")
+        }
+        guard let state = verification.state else { throw HarnessError("\(context): the store does not replay") }
+        return state
+    }
+
+    /// One client's loop: purchases of one or two fresh numbers, releases of its own numbers, credits through the
+    /// admin key, until told to stop; every outcome goes into the model.
+    static func worker(
+        model: AccountModel, admin: NumbersClientConfiguration, own: NumbersClientConfiguration, phones: PhonePool,
+        seed: UInt64, cycle: Int, flags: StormFlags
+    ) async throws {
+        var random = SplitMix64(seed: seed)
+        let options = { (key: String?) in CallOptions(timeout: .seconds(20), idempotencyKey: key) }
+        do {
+            try await withNumbersClient(admin) { adminClient in
+                try await withNumbersClient(own) { client in
+                    var index = 0
+                    while !flags.stop.load(ordering: .relaxed) {
+                        index += 1
+                        let roll = random.next() % 10
+                        if roll < 2 {
+                            let key = "funds-\(model.accountId)-\(cycle)-\(index)"
+                            let amount = Int64(100 + random.next() % 5_000)
+                            do {
+                                _ = try await adminClient.addFunds(
+                                    AddFundsRequest(accountId: model.accountId, amount: amount, currency: "USD"),
+                                    options: options(key))
+                                model.record(AccountModel.Funds(key: key, amount: amount, heard: .acknowledged))
+                            } catch {
+                                model.record(AccountModel.Funds(key: key, amount: amount, heard: .classify(error)))
+                            }
+                        } else if roll < 5,
+                            let numberId = model.takeReleasable({ Int(random.next() % UInt64($0)) })
+                        {
+                            do {
+                                let released = try await client.releaseNumber(
+                                    ReleaseNumberRequest(accountId: model.accountId, numberId: numberId),
+                                    options: options(nil))
+                                model.record(
+                                    AccountModel.Release(
+                                        numberId: numberId, heard: .acknowledged,
+                                        refund: released.transaction?.amount ?? 0))
+                            } catch {
+                                model.record(AccountModel.Release(numberId: numberId, heard: .classify(error)))
+                            }
+                        } else {
+                            let wanted = phones.take(1 + Int(random.next() % 2))
+                            do {
+                                let bought = try await client.purchaseNumbers(
+                                    PurchaseNumbersRequest(
+                                        accountId: model.accountId, country: "US", numbers: wanted, currency: "USD"),
+                                    options: options(nil))
+                                model.record(
+                                    AccountModel.Purchase(
+                                        phones: wanted, heard: .acknowledged,
+                                        numberIds: bought.numbers.map(\.number.id), charged: bought.totalCharged))
+                            } catch {
+                                model.record(AccountModel.Purchase(phones: wanted, heard: .classify(error)))
+                            }
+                        }
+                        flags.operations.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        } catch {
+            // Connecting failed (the server was already killed): nothing was asked, nothing to record.
+        }
+    }
+}
+
+/// Shared by the workers of one cycle: the stop signal and the count of finished operations.
+final class StormFlags: Sendable {
+    let stop = Atomic<Bool>(false)
+    let operations = Atomic<Int>(0)
+}
+
+/// A small seeded generator, so a failing kill schedule can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}

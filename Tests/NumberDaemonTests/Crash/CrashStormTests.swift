@@ -1,0 +1,25 @@
+import Foundation
+import Testing
+
+/// numberd as a child process, SIGKILLed at random moments under load and restarted, never loses an acknowledged
+/// operation and ends, after reconciliation, in agreement with the provider.
+///
+/// `NUMBERD_CRASH_CYCLES` (default 50) sets the kill cycles and `NUMBERD_CRASH_SEED` the seed; the long run is
+/// `NUMBERD_CRASH_CYCLES=1000 swift test --skip-build --filter CrashStormTests` (see RELIABILITY.md).
+@Suite("numberd crash storm (child process, SIGKILL)", .serialized)
+struct CrashStormTests {
+    @Test("a purchase/release/funds storm survives random SIGKILLs with nothing acknowledged lost")
+    func stormSurvivesKills() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let cycles = environment["NUMBERD_CRASH_CYCLES"].flatMap(Int.init) ?? 50
+        let seed = environment["NUMBERD_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        let report = try await CrashStorm(plan: CrashStorm.Plan(cycles: cycles, seed: seed)).run()
+        print("crash storm, seed \(seed): \(report)")
+        #expect(report.problems.isEmpty, "seed \(seed): \(report.problems.prefix(20).joined(separator: "\n"))")
+        #expect(report.cycles == cycles, "seed \(seed)")
+        #expect(report.restartMilliseconds.count == cycles, "seed \(seed)")
+        // The kills must land while operations flow, or the run proves nothing.
+        #expect(report.acknowledged > cycles, "seed \(seed): \(report)")
+        #expect(report.maybe > 0, "seed \(seed): no kill landed during an operation: \(report)")
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+import NumberAPI
+import NumberCore
+import Synchronization
+import TwilioSimulator
+
+/// What a client heard back from one operation.
+enum Heard: Sendable, Equatable {
+    /// A success answer: the operation happened and must be in every later state.
+    case acknowledged
+    /// A definite error from the service: the operation did nothing.
+    case refused
+    /// No answer (connection lost, server killed, timeout) or an "outcome unknown" error: it may have happened.
+    case maybe
+
+    /// Classifies a failed call: only the service's definite refusals count as "did nothing".
+    static func classify(_ error: any Error) -> Heard {
+        guard let rpc = error as? RPCError, rpc.reason != "OUTCOME_UNKNOWN" else { return .maybe }
+        let definite: [StatusCode] = [
+            .invalidArgument, .notFound, .alreadyExists, .permissionDenied, .resourceExhausted, .failedPrecondition,
+            .outOfRange, .unauthenticated,
+        ]
+        // The saga answers these only after undoing what it did at the provider (nothing is charged).
+        let providerDefinite = ["PROVIDER_UNAVAILABLE", "PROVIDER_MISCONFIGURED", "PROVIDER_RATE_LIMITED"]
+        return definite.contains(rpc.code) || providerDefinite.contains(rpc.reason) ? .refused : .maybe
+    }
+}
+
+/// An independent model of what clients asked one account to do and what they heard, checked against the
+/// durable state: acknowledged operations must be there, refused ones must not, "maybe" ones either way, each
+/// all or nothing, and nothing else may be there.
+final class AccountModel: Sendable {
+    struct Funds: Sendable {
+        var key: String
+        var amount: Int64
+        var heard: Heard
+    }
+
+    struct Purchase: Sendable {
+        var phones: [String]
+        var heard: Heard
+        /// From the answer, when acknowledged.
+        var numberIds: [String] = []
+        var charged: Int64 = 0
+        /// The error, when one came back.
+        var error: String = ""
+    }
+
+    struct Release: Sendable {
+        var numberId: String
+        var heard: Heard
+        var refund: Int64 = 0
+    }
+
+    struct Inner {
+        var funds: [Funds] = []
+        var purchases: [Purchase] = []
+        var releases: [Release] = []
+        /// Numbers acknowledged as bought and not yet asked to be released (what a worker may release).
+        var releasable: [String] = []
+        /// Phones of "maybe" purchases once seen committed: they must stay.
+        var seenCommitted: Set<String> = []
+    }
+
+    let accountId: String
+    let key: String
+    let inner = Mutex(Inner())
+
+    init(accountId: String, key: String) {
+        self.accountId = accountId
+        self.key = key
+    }
+
+    func record(_ funds: Funds) { inner.withLock { $0.funds.append(funds) } }
+
+    func record(_ purchase: Purchase) {
+        inner.withLock { inner in
+            inner.purchases.append(purchase)
+            if purchase.heard == .acknowledged { inner.releasable.append(contentsOf: purchase.numberIds) }
+        }
+    }
+
+    func record(_ release: Release) { inner.withLock { $0.releases.append(release) } }
+
+    /// Takes a number to release (it is never offered again, whatever the release's outcome).
+    func takeReleasable(_ pick: (Int) -> Int) -> String? {
+        inner.withLock { inner in
+            guard !inner.releasable.isEmpty else { return nil }
+            return inner.releasable.remove(at: pick(inner.releasable.count))
+        }
+    }
+
+    /// Counts of what purchases heard.
+    func purchaseCounts() -> [Heard: Int] {
+        inner.withLock { inner in
+            inner.purchases.reduce(into: [Heard: Int]()) { counts, purchase in counts[purchase.heard, default: 0] += 1 }
+        }
+    }
+
+    /// Counts of what was heard, for the report.
+    func counts() -> [Heard: Int] {
+        inner.withLock { inner in
+            var counts: [Heard: Int] = [:]
+            for heard in inner.funds.map(\.heard) + inner.purchases.map(\.heard) + inner.releases.map(\.heard) {
+                counts[heard, default: 0] += 1
+            }
+            return counts
+        }
+    }
+
+    /// Checks `state` against the model; `settled` also demands nothing open (after reconciliation).
+    /// `charge` is the price of one number (setup fee + first month). Returns the problems found.
+    func check(_ state: CoreState, charge: Int64, settled: Bool) -> [String] {
+        inner.withLock { inner in check(&inner, state, charge: charge, settled: settled) }
+    }
+
+    private func check(_ model: inout Inner, _ state: CoreState, charge: Int64, settled: Bool) -> [String] {
+        var problems: [String] = []
+        func fail(_ text: String) { problems.append("\(accountId): \(text)") }
+        guard let account = state.accounts[accountId] else { return ["\(accountId): account missing"] }
+        let transactions = state.transactions[accountId] ?? []
+        let sum = transactions.reduce(Int64(0)) { $0 + $1.amount }
+        if sum != account.balance { fail("balance \(account.balance) != sum of transactions \(sum)") }
+        if settled && account.held != 0 { fail("\(account.held) still held after reconciliation") }
+
+        // Funds: one transaction per operation that happened, keyed by its idempotency key.
+        let fundsByKey = Dictionary(grouping: transactions.filter { $0.kind == .fundsAdded }, by: \.idempotencyKey)
+        let modelFunds = Dictionary(model.funds.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        for (key, found) in fundsByKey {
+            guard let key, let funds = modelFunds[key] else {
+                fail("funds transaction nobody asked for (key \(key ?? "none"))")
+                continue
+            }
+            if found.count != 1 { fail("funds \(key) credited \(found.count) times") }
+            if found.first?.amount != funds.amount { fail("funds \(key) credited \(found.first?.amount ?? 0)") }
+            if funds.heard == .refused { fail("refused funds \(key) credited") }
+        }
+        for funds in model.funds where funds.heard == .acknowledged && fundsByKey[funds.key] == nil {
+            fail("acknowledged funds \(funds.key) lost")
+        }
+
+        // Purchases: every number of the account comes from one operation, all of whose numbers are there.
+        let owned = (state.accountNumbers[accountId] ?? []).compactMap { state.numbers[$0] }
+        let ownedByPhone = Dictionary(owned.map { ($0.phoneNumber, $0) }, uniquingKeysWith: { first, _ in first })
+        if ownedByPhone.count != owned.count { fail("a phone number is owned twice") }
+        let debits = Dictionary(grouping: transactions.filter { $0.kind == .purchase }, by: { $0.numberId ?? "" })
+        var explained = Set<String>()
+        for purchase in model.purchases {
+            let present = purchase.phones.filter { ownedByPhone[$0] != nil }
+            explained.formUnion(present)
+            if !present.isEmpty && present.count != purchase.phones.count {
+                fail("purchase \(purchase.phones) half done: \(present)")
+            }
+            switch purchase.heard {
+            case .acknowledged:
+                if present.count != purchase.phones.count { fail("acknowledged purchase \(purchase.phones) lost") }
+                let ids = purchase.phones.compactMap { ownedByPhone[$0]?.id }
+                if ids.count == purchase.numberIds.count && Set(ids) != Set(purchase.numberIds) {
+                    fail("purchase \(purchase.phones) answered ids \(purchase.numberIds), state has \(ids)")
+                }
+                if purchase.charged != charge * Int64(purchase.phones.count) {
+                    fail("purchase \(purchase.phones) answered a charge of \(purchase.charged)")
+                }
+            case .refused:
+                if !present.isEmpty { fail("refused purchase \(purchase.phones) happened") }
+            case .maybe:
+                if present.isEmpty, model.seenCommitted.contains(purchase.phones[0]) {
+                    fail("purchase \(purchase.phones) was committed, then vanished")
+                }
+                if !present.isEmpty { model.seenCommitted.insert(purchase.phones[0]) }
+            }
+        }
+        for number in owned {
+            if !explained.contains(number.phoneNumber) { fail("number \(number.phoneNumber) nobody bought") }
+            let debit = debits[number.id] ?? []
+            if debit.count != 1 || debit.first?.amount != -charge {
+                fail("number \(number.phoneNumber) debited \(debit.map(\.amount)) (expected one of \(-charge))")
+            }
+        }
+        for (numberId, _) in debits where !owned.contains(where: { $0.id == numberId }) {
+            fail("debit for \(numberId), which the account does not own")
+        }
+
+        // Releases: a released number has a release operation; at most one refund each, never above the fee.
+        let refunds = Dictionary(grouping: transactions.filter { $0.kind == .refund }, by: { $0.numberId ?? "" })
+        let releases = Dictionary(model.releases.map { ($0.numberId, $0) }, uniquingKeysWith: { first, _ in first })
+        for number in owned {
+            let refund = refunds[number.id] ?? []
+            if refund.count > 1 { fail("number \(number.id) refunded \(refund.count) times") }
+            if let amount = refund.first?.amount, amount < 0 || amount > number.monthlyFee {
+                fail("number \(number.id) refund \(amount) outside 0...\(number.monthlyFee)")
+            }
+            if number.status == .released {
+                if releases[number.id] == nil { fail("number \(number.id) released without a request") }
+                if number.refundTransactionId != refund.first?.id { fail("number \(number.id) refund not linked") }
+            } else {
+                if !refund.isEmpty { fail("number \(number.id) refunded but not released") }
+                if settled && number.releaseRequestedAt != nil { fail("number \(number.id) release left pending") }
+            }
+        }
+        for release in model.releases {
+            let number = state.numbers[release.numberId]
+            switch release.heard {
+            case .acknowledged:
+                if number?.status != .released { fail("acknowledged release of \(release.numberId) lost") }
+                if (refunds[release.numberId]?.first?.amount ?? 0) != release.refund {
+                    fail("release of \(release.numberId) answered refund \(release.refund)")
+                }
+            case .refused:
+                if number?.status == .released { fail("refused release of \(release.numberId) happened") }
+            case .maybe: break
+            }
+        }
+        let other = transactions.filter { ![.fundsAdded, .purchase, .refund].contains($0.kind) }
+        if !other.isEmpty { fail("unexpected transactions \(other.map(\.kind))") }
+        return problems
+    }
+}
+
+/// The state against the simulator: every number we hold is owned at the provider under its SID, the provider
+/// owns nothing we do not hold, and no phone number was bought twice.
+func providerProblems(_ state: CoreState, simulator: TwilioSimulator) -> [String] {
+    var problems: [String] = []
+    let held = Dictionary(
+        state.numbers.values.filter { $0.status != .released }.map { ($0.phoneNumber, $0.providerSid) },
+        uniquingKeysWith: { first, _ in first })
+    let atProvider = Dictionary(
+        simulator.engine.ownedNumbers.map { ($0.number.phoneNumber, $0.sid) }, uniquingKeysWith: { first, _ in first })
+    for (phone, sid) in held where atProvider[phone] != sid {
+        problems.append("\(phone) held (sid \(sid)) but the provider has \(atProvider[phone] ?? "nothing")")
+    }
+    for (phone, _) in atProvider where held[phone] == nil {
+        problems.append("\(phone) owned at the provider without a committed owner")
+    }
+    for (phone, count) in simulator.engine.purchaseCounts where count > 1 {
+        problems.append("\(phone) bought \(count) times at the provider")
+    }
+    for phone in Set(state.numbers.values.map(\.phoneNumber)) where simulator.engine.repeatPurchaseCount(phone) > 0 {
+        problems.append("\(phone) POSTed again while owned")
+    }
+    return problems
+}
+
+/// Hands out phone numbers the simulator has available, never the same one twice in a run.
+final class PhonePool: Sendable {
+    private let simulator: TwilioSimulator
+    private let inner = Mutex<(used: Set<String>, ready: [String])>(([], []))
+
+    init(simulator: TwilioSimulator) { self.simulator = simulator }
+
+    /// `count` fresh numbers (US local).
+    func take(_ count: Int) -> [String] {
+        inner.withLock { inner in
+            if inner.ready.count < count {
+                let candidates = simulator.engine.availableNumbers(
+                    country: "US", type: .local, limit: inner.used.count + inner.ready.count + 500)
+                let ready = Set(inner.ready)
+                inner.ready += candidates.map(\.phoneNumber).filter { !inner.used.contains($0) && !ready.contains($0) }
+            }
+            let taken = Array(inner.ready.prefix(count))
+            inner.ready.removeFirst(taken.count)
+            inner.used.formUnion(taken)
+            return taken
+        }
+    }
+}

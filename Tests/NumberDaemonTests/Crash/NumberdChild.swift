@@ -1,0 +1,226 @@
+import CurlHTTP
+import Foundation
+import Logging
+import NumberCore
+import TwilioSimulator
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure of the crash harness itself (a child that will not start, a binary not built).
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Executables built next to the tests (`swift build --build-tests` builds them all).
+enum BuiltProduct {
+    /// The path of executable `name` in the build directory the tests run from.
+    static func path(_ name: String) throws -> String {
+        let testBinaryDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let candidates = [
+            testBinaryDirectory.appendingPathComponent(name),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
+            Bundle.main.bundleURL.appendingPathComponent(name),
+            packageRoot.appendingPathComponent(".build/debug/\(name)"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw HarnessError(
+                "\(name) not found (looked in \(candidates.map(\.path))); run `swift build --build-tests`")
+        }
+        return found.path
+    }
+}
+
+/// The Twilio simulator in the test process over HTTPS with its own CA, so its state (what is bought) outlives
+/// every kill of the numberd child that talks to it.
+func startExternalSimulator(directory: String, seed: UInt64 = 7) async throws -> TwilioSimulator {
+    var configuration = SimulatorConfiguration.defaults
+    configuration.seed = seed
+    configuration.credentials = .generated(seed: seed)
+    configuration.limits.requestLogEntriesMax = 100
+    return try await TwilioSimulator.start(
+        configuration: configuration, tls: try SimulatorTLS.generated(directory: directory + "/sim-tls"))
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; numberd binds it with SO_REUSEADDR across restarts).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+            bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
+        }
+    }
+    guard bound else { throw HarnessError("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+func acceptsConnections(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+}
+
+/// `numberd` as a child process on a fixed loopback port, its provider the external simulator (real Twilio
+/// adapter, libcurl, HTTPS), so it can be SIGKILLed and restarted over the same data directory.
+final class NumberdChild: Sendable {
+    /// How the child is started (the same for every restart).
+    struct Launch: Sendable {
+        var dataDirectory: String
+        var port: Int
+        var simulatorURL: String
+        var simulatorCA: String
+        var credentials: SimulatorCredentials
+        /// Extra environment (e.g. `NUMBERD_CRASH_POINT`, a short Twilio timeout).
+        var environment: [String: String] = [:]
+    }
+
+    let process: Process
+    /// Milliseconds from spawn until the RPC port accepted connections.
+    let readyMilliseconds: Double
+
+    private init(process: Process, readyMilliseconds: Double) {
+        self.process = process
+        self.readyMilliseconds = readyMilliseconds
+    }
+
+    /// Spawns numberd and returns once its RPC port accepts connections (at most `readyTimeoutSeconds`).
+    static func start(_ launch: Launch, readyTimeoutSeconds: Double = 60) async throws -> NumberdChild {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+        process.arguments = [
+            "serve", "--data-dir", launch.dataDirectory, "--listen", "127.0.0.1:\(launch.port)", "--metrics-listen",
+            "off", "--log-level", "error",
+        ]
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("NUMBERD_") && !$0.key.hasPrefix("TWILIO_")
+        }
+        environment["TWILIO_ACCOUNT_SID"] = launch.credentials.accountSid
+        environment["TWILIO_AUTH_TOKEN"] = launch.credentials.authToken
+        environment["NUMBERD_TWILIO_BASE_URL"] = launch.simulatorURL
+        environment["NUMBERD_TWILIO_CA_FILE"] = launch.simulatorCA
+        // High enough that the storm is never throttled: the limits have their own tests.
+        environment["NUMBERD_RATE_LIMIT"] = "100000"
+        environment["NUMBERD_PURCHASE_CAP"] = "1000000"
+        environment.merge(launch.environment) { _, new in new }
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        let log = (launch.dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log"
+        if !FileManager.default.fileExists(atPath: log) {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardError = handle
+        let started = ContinuousClock.now
+        try process.run()
+        try? handle.close()
+        let deadline = started + .milliseconds(Int64(readyTimeoutSeconds * 1000))
+        while !acceptsConnections(port: launch.port) {
+            guard process.isRunning else {
+                throw HarnessError("numberd exited (\(process.terminationStatus)) before listening; see \(log)")
+            }
+            guard ContinuousClock.now < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw HarnessError("numberd did not listen within \(readyTimeoutSeconds) s; see \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        return NumberdChild(process: process, readyMilliseconds: milliseconds)
+    }
+
+    /// SIGKILL (no cleanup, no final snapshot), then waits until the process is gone.
+    func crash() async {
+        kill(process.processIdentifier, SIGKILL)
+        await waitForExit()
+    }
+
+    /// Waits (bounded: 60 s, then SIGKILL) until the child has exited, e.g. after it killed itself.
+    func waitForExit() async {
+        for _ in 0..<6000 where process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Whether the child died of SIGKILL.
+    var killedBySignal: Bool {
+        !process.isRunning && process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
+    }
+}
+
+/// Settles what numberd left open, offline and in-process: opens the data directory's store with the real
+/// Twilio adapter against the simulator and runs reconciliation until nothing is open (at most `passes`).
+func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes: Int = 5) async throws -> CoreState {
+    let logger = Logger(label: "crash-reconcile", factory: { _ in SwiftLogNoOpLogHandler() })
+    let store = try FileNumberStore.open(directory: URL(fileURLWithPath: dataDirectory + "/store"))
+    let credentials = try TwilioCredentials.authToken(
+        accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
+    var twilio = TwilioConfiguration(credentials: credentials, endpoints: .all(at: simulator.baseURL))
+    twilio.http.tls.caFilePath = simulator.caPEMPath
+    let provider = try TwilioProvider(configuration: twilio, logger: logger)
+    var state = CoreState()
+    do {
+        let service = try await NumberService.open(store: store, provider: provider, logger: logger)
+        for _ in 0..<passes {
+            _ = await service.reconcile()
+            state = service.durableState()
+            let pendingReleases = state.numbers.values.contains {
+                $0.status != .released && $0.releaseRequestedAt != nil
+            }
+            if state.intents.isEmpty && !pendingReleases { break }
+        }
+    } catch {
+        await provider.shutdown()
+        await store.close()
+        throw error
+    }
+    await provider.shutdown()
+    await store.close()
+    return state
+}
+
+/// Runs `numberd verify --data-dir` and returns its exit status and output.
+func runNumberdVerify(dataDirectory: String) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+    process.arguments = ["verify", "--data-dir", dataDirectory]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+/// Percentile (0...100) of `values` by nearest rank; 0 when empty.
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+    return sorted[min(max(rank, 0), sorted.count - 1)]
+}

@@ -1,0 +1,72 @@
+import Foundation
+import NumberDaemon
+import Testing
+
+/// `NUMBERD_TWILIO_BASE_URL`, `NUMBERD_TWILIO_CA_FILE`, `NUMBERD_TWILIO_TIMEOUT_MS`: how the crash harness points
+/// numberd at a simulator that outlives it.
+@Suite("Twilio endpoint configuration")
+struct TwilioEndpointConfigurationTests {
+    private let base = ["NUMBERD_DATA_DIR": "/tmp/numberd-config-test"]
+
+    @Test("defaults: Twilio's hosts, the system CA store, 15 s")
+    func defaults() throws {
+        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: base)
+        #expect(configuration.twilioBaseURL == nil)
+        #expect(configuration.twilioCAFile == nil)
+        #expect(configuration.twilioRequestTimeoutMilliseconds == 15_000)
+    }
+
+    @Test("the environment sets all three; a trailing slash is dropped")
+    func fromEnvironment() throws {
+        var environment = base
+        environment["NUMBERD_TWILIO_BASE_URL"] = "https://127.0.0.1:8443/"
+        environment["NUMBERD_TWILIO_CA_FILE"] = "/etc/sim-ca.pem"
+        environment["NUMBERD_TWILIO_TIMEOUT_MS"] = "1000"
+        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        #expect(configuration.twilioBaseURL == "https://127.0.0.1:8443")
+        #expect(configuration.twilioCAFile == "/etc/sim-ca.pem")
+        #expect(configuration.twilioRequestTimeoutMilliseconds == 1000)
+    }
+
+    @Test("a base URL that is not http(s) is refused", arguments: ["ftp://host", "127.0.0.1:8443", "https://", ""])
+    func badBaseURL(url: String) {
+        var environment = base
+        environment["NUMBERD_TWILIO_BASE_URL"] = url
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        }
+    }
+
+    @Test(
+        "the timeout is 100...120000 ms",
+        arguments: [("99", false), ("100", true), ("120000", true), ("120001", false), ("x", false)])
+    func timeoutEdges(text: String, accepted: Bool) {
+        var environment = base
+        environment["NUMBERD_TWILIO_TIMEOUT_MS"] = text
+        let result = Result { try NumberdConfiguration.resolve(flags: [:], environment: environment) }
+        switch result {
+        case .success(let configuration):
+            #expect(accepted, "\(text) was accepted")
+            #expect(configuration.twilioRequestTimeoutMilliseconds == Int(text))
+        case .failure:
+            #expect(!accepted, "\(text) was refused")
+        }
+    }
+
+    @Test(
+        "the reconcile in-flight horizon is 0...86400 s, default 600",
+        arguments: [("-1", false), ("0", true), ("86400", true), ("86401", false), ("soon", false)])
+    func horizonEdges(text: String, accepted: Bool) throws {
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: base).reconcileInFlightHorizonSeconds == 600)
+        var environment = base
+        environment["NUMBERD_RECONCILE_IN_FLIGHT_HORIZON"] = text
+        let result = Result { try NumberdConfiguration.resolve(flags: [:], environment: environment) }
+        switch result {
+        case .success(let configuration):
+            #expect(accepted, "\(text) was accepted")
+            #expect(configuration.reconcileInFlightHorizonSeconds == Int(text))
+        case .failure:
+            #expect(!accepted, "\(text) was refused")
+        }
+    }
+}
