@@ -52,6 +52,10 @@ struct Serve: AsyncParsableCommand {
     var snapshotInterval: String?
     @Option(name: .customLong("drain-timeout"), help: "Seconds a graceful shutdown waits for calls (default 30).")
     var drainTimeout: String?
+    @Option(
+        name: .customLong("reconcile-in-flight-horizon"),
+        help: "Seconds a young purchase Twilio does not fully hold is left for a later reconciliation (default 600).")
+    var reconcileInFlightHorizon: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
     var logLevel: String?
 
@@ -63,6 +67,7 @@ struct Serve: AsyncParsableCommand {
             "purchase-cap": purchaseCap, "connections-max": connectionsMax, "billing-interval": billingInterval,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
             "drain-timeout": drainTimeout,
+            "reconcile-in-flight-horizon": reconcileInFlightHorizon,
         ]
         let configuration: NumberdConfiguration
         do {
