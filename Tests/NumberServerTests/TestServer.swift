@@ -60,14 +60,21 @@ func rawExchange(
 ) async throws -> ByteBuffer {
     let context = try tls.rawClientContext()
     let done = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: ByteBuffer.self)
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addTLSClientHandler(context: context, serverHostname: "127.0.0.1")
-                try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+    let channel: any Channel
+    do {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addTLSClientHandler(
+                        context: context, serverHostname: "127.0.0.1")
+                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                }
             }
-        }
-        .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: "127.0.0.1", port: port).get()
+    } catch {
+        done.fail(error)  // no Collector will complete it, and a leaked promise traps
+        throw error
+    }
     try await channel.writeAndFlush(send)
     let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     let received = try await done.futureResult.get()

@@ -25,13 +25,19 @@ struct LoopbackRefusalTests {
     func rawConnect(group: any EventLoopGroup, port: Int) async throws -> (any Channel, EventLoopFuture<Void>) {
         let eventLoop = group.next()
         let closed = eventLoop.makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: eventLoop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RawProbe(closed: closed))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RawProbe(closed: closed))
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            closed.fail(error)
+            throw error
+        }
         return (channel, closed.futureResult)
     }
 

@@ -158,15 +158,24 @@ struct LoopbackClient {
     ) async throws -> LoopbackClient {
         let eventLoop = group.next()
         let probe = ClientProbePromises(eventLoop: eventLoop)
-        let channel = try await ClientBootstrap(group: eventLoop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addTLSClientHandler(
-                        context: context, serverHostname: hostname, sessionCache: sessionCache)
-                    try channel.pipeline.syncOperations.addHandler(probe.makeProbe(expectedBytes: expectedBytes))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addTLSClientHandler(
+                            context: context, serverHostname: hostname, sessionCache: sessionCache)
+                        try channel.pipeline.syncOperations.addHandler(probe.makeProbe(expectedBytes: expectedBytes))
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            // No probe will complete the promises: fail them, or their futures trap as leaked.
+            probe.handshake.fail(error)
+            probe.received.fail(error)
+            probe.closed.fail(error)
+            throw error
+        }
         return LoopbackClient(
             channel: channel, handshake: probe.handshake.futureResult, received: probe.received.futureResult,
             closed: probe.closed.futureResult)

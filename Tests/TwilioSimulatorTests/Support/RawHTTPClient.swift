@@ -73,17 +73,24 @@ enum RawHTTPClient {
     ) async throws -> RawOutcome {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ([UInt8], Bool).self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addTLSClientHandler(
-                            context: tls, serverHostname: serverHostname)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addTLSClientHandler(
+                                context: tls, serverHostname: serverHostname)
+                        }
+                        try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
                     }
-                    try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            // No channel, so no Collector will ever complete the promise: complete it here (a leaked promise traps).
+            promise.fail(error)
+            throw error
+        }
         let timedOut = Flag()
         channel.eventLoop.scheduleTask(in: timeout) {
             timedOut.value.withLock { $0 = true }
@@ -106,13 +113,19 @@ enum RawHTTPClient {
     static func exchange(port: Int, text: String) async throws -> String {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ([UInt8], Bool).self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
         if !text.isEmpty { try await channel.writeAndFlush(channel.allocator.buffer(string: text)) }
         let (bytes, _) = try await promise.futureResult.get()
