@@ -1,8 +1,10 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Runs `action` every `intervalSeconds` until graceful shutdown, then `final` once (e.g. the last snapshot).
-/// Each run is logged with what it did; a failing run is logged and the next one comes on time.
+/// Each run is logged with what it did and counted in metrics (`numberd_background_runs_total{service,outcome}`,
+/// `numberd_background_items_total{service,item}`); a failing run is logged and the next one comes on time.
 struct PeriodicService: Service {
     let name: String
     let intervalSeconds: Int
@@ -34,8 +36,18 @@ struct PeriodicService: Service {
         do {
             let metadata = try await action()
             logger.info("\(name) ran", metadata: metadata)
+            Counter(label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", "ok")])
+                .increment()
+            // What the run did (renewed, released, committed, voided...) as counters per item.
+            for (item, value) in metadata {
+                guard case .string(let text) = value, let count = Int(text), count > 0 else { continue }
+                Counter(label: "numberd_background_items_total", dimensions: [("service", name), ("item", item)])
+                    .increment(by: count)
+            }
         } catch {
             logger.error("\(name) failed", metadata: ["error": "\(error)"])
+            Counter(label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", "error")])
+                .increment()
         }
     }
 }
