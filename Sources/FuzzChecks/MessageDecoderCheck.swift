@@ -5,7 +5,9 @@ import NumberWire
 /// `RpcStatus` (every TRAILERS frame).
 ///
 /// Input: byte 0 modulo the number of types picks the type, the rest is the body. Properties: the only error is
-/// `DecodingError.dataCorrupted` over a `ProtoDecodingError` (the decoder's documented contract); a decoded value encodes, decodes back equal, and encodes to the same bytes again.
+/// `DecodingError.dataCorrupted` over a `ProtoDecodingError` (the decoder's documented contract); the generated
+/// `ProtoMessage` code and the `Codable` conformance give the same value or the same error, and the same bytes; a
+/// decoded value encodes, decodes back equal, and encodes to the same bytes again.
 enum MessageDecoderCheck {
     static let name = FuzzTarget.messageDecoder.rawValue
 
@@ -41,20 +43,17 @@ enum MessageDecoderCheck {
     static func roundTrip<Message: Codable & Hashable>(
         _ type: Message.Type, _ bytes: [UInt8], check: String
     ) throws(FuzzCheckFailure) {
-        let decoded: Message
-        do {
-            decoded = try ProtoDecoder().decode(Message.self, from: bytes)
-        } catch let error as DecodingError {
-            // The decoder's contract: malformed input is `dataCorrupted` with the `ProtoDecodingError` beneath.
-            guard case .dataCorrupted(let context) = error, context.underlyingError is ProtoDecodingError else {
-                throw FuzzCheckFailure(check, "\(Message.self): DecodingError without a ProtoDecodingError: \(error)")
-            }
-            return
-        } catch {
-            throw FuzzCheckFailure(check, "\(Message.self): untyped error \(Swift.type(of: error)): \(error)")
+        let generated = try outcome(Message.self, check) { try ProtoDecoder().decode(Message.self, from: bytes) }
+        let codable = try outcome(Message.self, check) { try codableDecoder.decode(Message.self, from: bytes) }
+        guard generated == codable else {
+            throw FuzzCheckFailure(check, "\(Message.self): generated code gave \(generated), Codable \(codable)")
         }
+        guard case .success(let decoded) = generated else { return }
         do {
             let encoded = try ProtoEncoder().encode(decoded)
+            guard try codableEncoder.encode(decoded) == encoded else {
+                throw FuzzCheckFailure(check, "\(Message.self): generated code and Codable write different bytes")
+            }
             let again = try ProtoDecoder().decode(Message.self, from: encoded)
             guard again == decoded else {
                 throw FuzzCheckFailure(check, "\(Message.self): \(again) decoded back from \(decoded)")
@@ -67,6 +66,39 @@ enum MessageDecoderCheck {
             throw failure
         } catch {
             throw FuzzCheckFailure(check, "\(Message.self): \(decoded) does not round-trip: \(error)")
+        }
+    }
+
+    /// Set in `userInfo` to send a generated message through its `Codable` conformance.
+    static let codablePathKey = CodingUserInfoKey(rawValue: "numberd.fuzz.codablePath")!
+
+    static var codableEncoder: ProtoEncoder {
+        var encoder = ProtoEncoder()
+        encoder.userInfo[codablePathKey] = true
+        return encoder
+    }
+
+    static var codableDecoder: ProtoDecoder {
+        var decoder = ProtoDecoder()
+        decoder.userInfo[codablePathKey] = true
+        return decoder
+    }
+
+    /// The value decoded, or the `ProtoDecodingError` under the decoder's `DecodingError.dataCorrupted`.
+    static func outcome<Message>(
+        _: Message.Type, _ check: String, _ body: () throws -> Message
+    ) throws(FuzzCheckFailure) -> Result<Message, ProtoDecodingError> {
+        do {
+            return .success(try body())
+        } catch let error as DecodingError {
+            // The decoder's contract: malformed input is `dataCorrupted` with the `ProtoDecodingError` beneath.
+            guard case .dataCorrupted(let context) = error, let proto = context.underlyingError as? ProtoDecodingError
+            else {
+                throw FuzzCheckFailure(check, "\(Message.self): DecodingError without a ProtoDecodingError: \(error)")
+            }
+            return .failure(proto)
+        } catch {
+            throw FuzzCheckFailure(check, "\(Message.self): untyped error \(Swift.type(of: error)): \(error)")
         }
     }
 }

@@ -72,6 +72,11 @@ public struct ProtoDecoder: Sendable {
         }
         let state = ProtoDecodingState(input: input, limits: limits, userInfo: userInfo)
         do {
+            if userInfo.isEmpty, let message = T.self as? any ProtoMessage.Type {
+                let entries = try state.indexMessage(field: 0, lo: 0, hi: 1, depth: 0)
+                return try message.decodeOpened(
+                    T.self, from: ProtoFieldReader(state: state, entries: entries, depth: 0))
+            }
             return try T(from: ProtoFieldDecoder(state: state, lo: 0, hi: 1, field: 0, depth: 0))
         } catch let error as ProtoDecodingError {
             throw Self.wrap(error, codingPath: state.codingPath)

@@ -48,7 +48,11 @@ public struct ProtoEncoder: Sendable {
     /// Encodes a message to bytes.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let state = ProtoEncodingState(options: options, userInfo: userInfo)
-        try value.encode(to: ProtoFieldEncoder(state: state, field: 0, depth: 0, explicit: false))
+        if userInfo.isEmpty, let message = T.self as? any ProtoMessage.Type {
+            try message.encodeOpened(value, to: ProtoFieldWriter(state: state, level: 0))
+        } else {
+            try value.encode(to: ProtoFieldEncoder(state: state, field: 0, depth: 0, explicit: false))
+        }
         state.close(downTo: 0)
         if let error = state.deferredError { throw error }
         return state.bytes

@@ -7,6 +7,11 @@ struct CrossCheckVector: Sendable {
     let encode: @Sendable () throws -> [UInt8]
     let decodesToSame: @Sendable ([UInt8]) throws -> Bool
     let describe: @Sendable ([UInt8]) -> String
+    /// The bytes of the message's `Codable` conformance (not its generated `ProtoMessage` code).
+    let encodeThroughCodable: @Sendable () throws -> [UInt8]
+    /// Decodes bytes through the generated code and through Codable; nil when both give the same value or the same
+    /// `ProtoDecodingError`, else what differs.
+    let decodePathsDiffer: @Sendable ([UInt8]) -> String?
 
     init<Message: Codable & Hashable & Sendable>(_ name: String, _ value: Message) {
         self.name = name
@@ -15,6 +20,50 @@ struct CrossCheckVector: Sendable {
         self.describe = { bytes in
             let decoded = Result { try ProtoDecoder().decode(Message.self, from: bytes) }
             return "expected \(value)\n  decoded  \(decoded)"
+        }
+        self.encodeThroughCodable = { try CodecPaths.codableEncoder.encode(value) }
+        self.decodePathsDiffer = { bytes in CodecPaths.differences(Message.self, bytes) }
+    }
+}
+
+/// The two ways the codec handles a generated message: its `ProtoMessage` code (the default) and its `Codable`
+/// conformance (taken whenever `userInfo` is set).
+enum CodecPaths {
+    static let key = CodingUserInfoKey(rawValue: "numberd.tests.codablePath")!
+
+    static var codableEncoder: ProtoEncoder {
+        var encoder = ProtoEncoder()
+        encoder.userInfo[key] = true
+        return encoder
+    }
+
+    static var codableDecoder: ProtoDecoder {
+        var decoder = ProtoDecoder()
+        decoder.userInfo[key] = true
+        return decoder
+    }
+
+    /// nil when both paths decode `bytes` to equal values or fail with equal `ProtoDecodingError`s.
+    static func differences<Message: Decodable & Equatable>(_: Message.Type, _ bytes: [UInt8]) -> String? {
+        let generated = outcome { try ProtoDecoder().decode(Message.self, from: bytes) }
+        let codable = outcome { try codableDecoder.decode(Message.self, from: bytes) }
+        switch (generated, codable) {
+        case (.success(let a), .success(let b)) where a == b: return nil
+        case (.failure(let a), .failure(let b)) where a == b: return nil
+        default: return "generated: \(generated)\n  Codable:   \(codable)"
+        }
+    }
+
+    private static func outcome<T>(_ body: () throws -> T) -> Result<T, ProtoDecodingError> {
+        do {
+            return .success(try body())
+        } catch let DecodingError.dataCorrupted(context) {
+            guard let proto = context.underlyingError as? ProtoDecodingError else {
+                fatalError("dataCorrupted without a ProtoDecodingError: \(context)")
+            }
+            return .failure(proto)
+        } catch {
+            fatalError("untyped decoding error \(error)")
         }
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// The shared state of one `ProtoEncoder.encode` call: the single output buffer and the stack of open
 /// length-delimited regions (sub-messages and packed runs) whose length prefixes are not written yet.
 ///
@@ -136,6 +142,18 @@ final class ProtoEncodingState {
         } else {
             try value.encode(to: encoder)
         }
+    }
+
+    /// A date's `google.protobuf.Timestamp` seconds and nanos, or the error for one outside years 1...9999.
+    func timestampParts(_ date: Date) throws -> (seconds: Int64, nanos: Int32) {
+        guard let parts = Timestamp.split(date) else {
+            throw error(
+                .timestampOutOfRange,
+                "Date \(date.timeIntervalSince1970)s since 1970 is outside google.protobuf.Timestamp (years 1...9999)",
+                // The interval, not the Date: describing a NaN Date traps.
+                date.timeIntervalSince1970)
+        }
+        return parts
     }
 
     /// An `EncodingError.invalidValue` carrying a `ProtoEncodingError`.

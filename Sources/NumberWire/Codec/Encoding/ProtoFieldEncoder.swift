@@ -166,13 +166,7 @@ extension ProtoFieldEncoder {
     /// Writes a `Date` as a `google.protobuf.Timestamp` sub-message.
     func encodeTimestamp(_ date: Date) throws {
         guard field != 0 else { throw notAMessage("a Date") }
-        guard let (seconds, nanos) = Timestamp.split(date) else {
-            throw error(
-                .timestampOutOfRange,
-                "Date \(date.timeIntervalSince1970)s since 1970 is outside google.protobuf.Timestamp (years 1...9999)",
-                // The interval, not the Date: describing a NaN Date traps.
-                date.timeIntervalSince1970)
-        }
+        let (seconds, nanos) = try state.timestampParts(date)
         let fieldsLevel = openMessage()
         state.close(downTo: fieldsLevel)
         state.writeScalar(seconds, field: 1, explicit: false)

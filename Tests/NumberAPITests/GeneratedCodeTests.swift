@@ -1,0 +1,89 @@
+import Foundation
+import NumberAPI
+import NumberWire
+import Testing
+
+/// The generated `ProtoMessage` code against each message's `Codable` conformance: the same bytes out, and for any
+/// bytes in (valid, truncated, corrupted) the same value or the same error.
+@Suite("Generated message code agrees with Codable")
+struct GeneratedCodeTests {
+    @Test("every cross-check vector encodes to the same bytes both ways")
+    func sameBytes() throws {
+        for vector in crossCheckVectors {
+            #expect(try vector.encode() == vector.encodeThroughCodable(), "\(vector.name)")
+        }
+    }
+
+    @Test("every prefix and every single-byte corruption of every vector decodes the same both ways")
+    func sameOutcomes() throws {
+        var inputs = 0
+        for vector in crossCheckVectors {
+            let bytes = try vector.encode()
+            var variants: [[UInt8]] = [bytes]
+            for length in 0..<bytes.count { variants.append(Array(bytes[..<length])) }
+            for index in bytes.indices {
+                for replacement: UInt8 in [0x00, 0xff, bytes[index] ^ 0x02, bytes[index] ^ 0x80] {
+                    var corrupted = bytes
+                    corrupted[index] = replacement
+                    variants.append(corrupted)
+                }
+            }
+            for variant in variants {
+                inputs += 1
+                if let difference = vector.decodePathsDiffer(variant) {
+                    Issue.record("\(vector.name) \(variant): \(difference)")
+                    return
+                }
+            }
+        }
+        #expect(inputs > 10_000)
+    }
+
+    @Test("a sub-message seen twice merges, a scalar seen twice keeps the last, both ways")
+    func mergeSemantics() throws {
+        // PhoneNumber.pricing (13) twice: setup fee from the first, monthly fee from the second; id (1) twice.
+        let bytes: [UInt8] = [
+            0x0a, 0x01, 0x61, 0x6a, 0x02, 0x08, 0x05, 0x0a, 0x01, 0x62, 0x6a, 0x02, 0x10, 0x07,
+        ]
+        let number = try ProtoDecoder().decode(PhoneNumber.self, from: bytes)
+        #expect(number.id == "b")
+        #expect(number.pricing == Pricing(setupFee: 5, monthlyFee: 7))
+        #expect(CodecPaths.differences(PhoneNumber.self, bytes) == nil)
+    }
+
+    @Test("a wrong wire type is the same typed error both ways")
+    func wrongWireType() throws {
+        // PhoneNumber.capabilities (12) as a varint.
+        let bytes: [UInt8] = [0x60, 0x01]
+        #expect(CodecPaths.differences(PhoneNumber.self, bytes) == nil)
+        let error = try #require(throws: DecodingError.self) {
+            try ProtoDecoder().decode(PhoneNumber.self, from: bytes)
+        }
+        guard case .dataCorrupted(let context) = error, let proto = context.underlyingError as? ProtoDecodingError
+        else {
+            Issue.record("not dataCorrupted over a ProtoDecodingError: \(error)")
+            return
+        }
+        #expect(proto.kind == .wrongWireType)
+        #expect(proto.fieldNumber == 12)
+    }
+
+    @Test("the nesting limit holds on the generated path")
+    func nestingLimit() throws {
+        var decoder = ProtoDecoder()
+        decoder.limits.nestingDepthMax = 1
+        // ListNumbersResponse.numbers (1) → PhoneNumber.pricing (13): depth 2.
+        let bytes: [UInt8] = [0x0a, 0x04, 0x6a, 0x02, 0x08, 0x05]
+        let error = try #require(throws: DecodingError.self) {
+            try decoder.decode(ListNumbersResponse.self, from: bytes)
+        }
+        guard case .dataCorrupted(let context) = error, let proto = context.underlyingError as? ProtoDecodingError
+        else {
+            Issue.record("not dataCorrupted over a ProtoDecodingError: \(error)")
+            return
+        }
+        #expect(proto.kind == .nestingTooDeep)
+        decoder.limits.nestingDepthMax = 2
+        #expect(try decoder.decode(ListNumbersResponse.self, from: bytes).numbers.first?.pricing.setupFee == 5)
+    }
+}
