@@ -189,6 +189,16 @@ public final class NumbersClient: Sendable {
         }
     }
 
+    /// An executor over the event loop of a connection of this client (connecting if none is open yet): tasks
+    /// that prefer it make their calls without thread hops. See `EventLoopTaskExecutor`.
+    public func preferredTaskExecutor() async throws -> EventLoopTaskExecutor {
+        do {
+            return EventLoopTaskExecutor(try await connection().channel.eventLoop)
+        } catch let error as ConnectError {
+            throw RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
+        }
+    }
+
     /// Starts a connection attempt; on success it joins the pool, either way the pool may try again.
     private func startConnecting() -> EventLoopFuture<ClientConnection> {
         let future = ClientConnection.connect(

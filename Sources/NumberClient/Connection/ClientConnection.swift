@@ -65,9 +65,15 @@ final class ClientConnection: Sendable {
         let handler = self.handler
         let token = CallCancellationToken()
         return try await withTaskCancellationHandler {
-            handler.eventLoop.execute {
+            if handler.eventLoop.inEventLoop {
+                // Already on the connection's thread (a task preferring `EventLoopTaskExecutor`): no hop.
                 handler.value.start(
                     headers: headers, message: message, timeout: timeout, promise: promise, token: token)
+            } else {
+                handler.eventLoop.execute {
+                    handler.value.start(
+                        headers: headers, message: message, timeout: timeout, promise: promise, token: token)
+                }
             }
             return try await promise.futureResult.get()
         } onCancel: {

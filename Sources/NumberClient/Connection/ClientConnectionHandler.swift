@@ -15,6 +15,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var streamsByCall: [ObjectIdentifier: UInt32] = [:]
     private var deadlines: [UInt32: Scheduled<Void>] = [:]
     private var flushScheduled = false
+    /// Writes since the last flush.
+    private var unflushedWrites = 0
+    /// Calls written before a flush even within one event-loop tick (16); see `write`.
+    static let unflushedWritesMax = 16
     private let usable: ClientConnectionStatus
 
     init(settings: ConnectionSettings, status: ClientConnectionStatus) {
@@ -189,11 +193,19 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: size)
         for frame in frames { buffer.writeFrame(frame) }
         context.write(wrapOutboundOut(buffer), promise: nil)
-        // Calls started in the same event-loop tick share one flush (one TLS record, one syscall).
+        // Calls started in the same event-loop tick share one flush (one TLS record, one syscall), up to a bound
+        // so the server starts on the first calls of a long tick while the rest are being made.
+        unflushedWrites += 1
+        if unflushedWrites >= Self.unflushedWritesMax {
+            unflushedWrites = 0
+            context.flush()
+        }
         guard !flushScheduled else { return }
         flushScheduled = true
         context.eventLoop.assumeIsolated().execute { [self] in
             flushScheduled = false
+            guard unflushedWrites > 0 else { return }
+            unflushedWrites = 0
             self.context?.flush()
         }
     }

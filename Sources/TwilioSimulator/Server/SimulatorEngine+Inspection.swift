@@ -42,16 +42,6 @@ extension SimulatorEngine {
         return withState { $0.available(in: areas, limit: limit, scanMax: scanMax) }
     }
 
-    /// The requests received so far, oldest first.
-    public var requestLog: [RequestLogEntry] {
-        withState { $0.requestLog }
-    }
-
-    /// Empties the request log.
-    public func clearRequestLog() {
-        withState { $0.clearRequestLog() }
-    }
-
     /// Adds a fault rule (takes effect for the next request).
     public func addFault(_ rule: FaultRule) {
         withState { $0.faults.add(rule) }

@@ -8,6 +8,8 @@ public final class SimulatorEngine: Sendable {
     /// The configuration it was built with.
     public let configuration: SimulatorConfiguration
     private let state: Mutex<SimulatorState>
+    /// Apart from the state, so a read's copy-on-write snapshot of the state never shares (and copies) the log.
+    private let log: Mutex<RequestLog>
     private let base: Mutex<String>
     private let inFlight = Mutex(0)
     private let clock: @Sendable () -> Date
@@ -19,6 +21,7 @@ public final class SimulatorEngine: Sendable {
     ) {
         self.configuration = configuration
         self.state = Mutex(SimulatorState(configuration: configuration))
+        self.log = Mutex(RequestLog(capacity: configuration.limits.requestLogEntriesMax))
         self.base = Mutex(configuration.publicBaseURL ?? baseURL)
         self.clock = clock
     }
@@ -48,10 +51,10 @@ public final class SimulatorEngine: Sendable {
             var snapshot = state.withLock { $0 }
             let response = Router.handle(request, state: &snapshot, context: context).response
             let action = TransportAction.respond(response)
-            state.withLock { $0.log(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false)) }
+            record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
             return action
         }
-        return state.withLock { state in
+        let (action, acted) = state.withLock { state in
             var acted = false
             let action: TransportAction
             func route() -> SimulatorResponse {
@@ -84,9 +87,24 @@ public final class SimulatorEngine: Sendable {
                 response.body = Array(repeating: UInt8(ascii: " "), count: max(0, bytes - 2)) + Array("{}".utf8)
                 action = .respond(response)
             }
-            state.log(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: acted))
-            return action
+            return (action, acted)
         }
+        record(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: acted))
+        return action
+    }
+
+    private func record(_ entry: RequestLogEntry) {
+        log.withLock { $0.append(entry) }
+    }
+
+    /// The requests received so far, oldest first (at most `requestLogEntriesMax`).
+    public var requestLog: [RequestLogEntry] {
+        log.withLock { $0.entries }
+    }
+
+    /// Empties the request log.
+    public func clearRequestLog() {
+        log.withLock { $0.removeAll() }
     }
 
     /// Plans and executes at once, ignoring any latency: the in-memory path for tests.
@@ -121,7 +139,7 @@ public final class SimulatorEngine: Sendable {
     public func refuseOverloaded(_ request: SimulatorRequest) -> TransportAction {
         let action = TransportAction.respond(.twilioError(.tooManyRequests, headers: ["Retry-After": "1"]))
         let endpoint = Route(path: request.path).endpoint(method: request.method)
-        state.withLock { $0.log(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false)) }
+        record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
         return action
     }
 

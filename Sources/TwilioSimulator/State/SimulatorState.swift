@@ -19,13 +19,10 @@ public struct SimulatorState: Sendable {
     public internal(set) var repeatPurchaseCounts: [String: Int] = [:]
     /// Releases per E.164 number.
     public internal(set) var releaseCounts: [String: Int] = [:]
-    /// Requests received, oldest first, bounded by `requestLogEntriesMax`.
-    public private(set) var requestLog: [RequestLogEntry] = []
     /// The fault rules.
     public var faults: FaultInjector
     private var nextSequence = 0
     private var sidGenerator: SeededGenerator
-    private let requestLogEntriesMax: Int
 
     /// Builds the inventory from the configuration's seed.
     public init(configuration: SimulatorConfiguration) {
@@ -34,7 +31,6 @@ public struct SimulatorState: Sendable {
         faults = FaultInjector(seed: configuration.seed)
         for rule in configuration.faults { faults.add(rule) }
         sidGenerator = SeededGenerator(seed: configuration.seed ^ 0x5151_5151_5151_5151)
-        requestLogEntriesMax = configuration.limits.requestLogEntriesMax
     }
 
     /// The inventory entry for an E.164 number (sold or not), or nil when the carrier has no such number.
@@ -98,18 +94,5 @@ public struct SimulatorState: Sendable {
         guard let record = owned.removeValue(forKey: sid) else { return }
         sold.remove(record.number.phoneNumber)
         releaseCounts[record.number.phoneNumber, default: 0] += 1
-    }
-
-    /// Appends to the request log, dropping the oldest entries past the limit.
-    mutating func log(_ entry: RequestLogEntry) {
-        requestLog.append(entry)
-        if requestLog.count > requestLogEntriesMax {
-            requestLog.removeFirst(requestLog.count - requestLogEntriesMax)
-        }
-    }
-
-    /// Empties the request log.
-    public mutating func clearRequestLog() {
-        requestLog.removeAll()
     }
 }

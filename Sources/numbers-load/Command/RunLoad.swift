@@ -31,6 +31,10 @@ struct RunLoad: AsyncParsableCommand {
     @Option(name: .customLong("json-report"), help: "Write the report as JSON to this file.") var jsonReport: String?
     @Flag(help: "No progress line.") var quiet = false
     @Flag(
+        name: .customLong("no-pin"),
+        help: "Run the calls on Swift's cooperative pool instead of each connection's event loop.")
+    var noPin = false
+    @Flag(
         name: .customLong("compare-raw"),
         help: "Then run the raw TLS request/response transport at the same sizes and depth (a child raw-server).")
     var compareRaw = false
@@ -95,8 +99,12 @@ struct RunLoad: AsyncParsableCommand {
         for _ in 0..<connections {
             clients.append(try NumbersClient(configuration: target.clientConfiguration(apiKey: nil, timeout: timeout)))
         }
+        // Calls run where their connection's I/O runs (EventLoopTaskExecutor) unless --no-pin: no thread hop per call.
+        var executors: [EventLoopTaskExecutor?] = []
+        for client in clients { executors.append(noPin ? nil : try await client.preferredTaskExecutor()) }
         let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
-        let report = await measure(workload, clients: clients, accounts: prepared, wireSizes: wireSizes)
+        let report = await measure(
+            workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes)
         for client in clients { await client.close() }
         var final = report
         if let journalDir, let before = seqBefore, let after = JournalProbe.lastSeq(directory: journalDir) {
@@ -116,7 +124,8 @@ struct RunLoad: AsyncParsableCommand {
 
     /// Runs the drivers with a progress line; returns the report of the measured window.
     private func measure(
-        _ workload: WorkloadMix, clients: [NumbersClient], accounts: [LoadAccount], wireSizes: WireSizes
+        _ workload: WorkloadMix, clients: [NumbersClient], executors: [EventLoopTaskExecutor?],
+        accounts: [LoadAccount], wireSizes: WireSizes
     ) async -> LoadReport {
         let startedAt = Date()
         let start = NIODeadline.now()
@@ -124,7 +133,7 @@ struct RunLoad: AsyncParsableCommand {
         let end = measureFrom + .nanoseconds(Int64(duration * 1e9))
         let recorder = LatencyRecorder(measureFrom: measureFrom)
         let plan = LoadPlan(
-            clients: clients, accounts: accounts, mix: workload,
+            clients: clients, executors: executors, accounts: accounts, mix: workload,
             runner: WorkloadRunner(
                 recorder: recorder, candidates: CandidatePool(), wireSizes: wireSizes, country: country,
                 timeout: .milliseconds(timeoutMilliseconds)),

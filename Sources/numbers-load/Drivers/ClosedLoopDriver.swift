@@ -12,7 +12,7 @@ struct ClosedLoopDriver {
             for worker in 0..<workers {
                 let client = plan.clients[worker % plan.clients.count]
                 let account = plan.accounts[worker % plan.accounts.count]
-                group.addTask {
+                group.addTask(executorPreference: plan.executors[worker % plan.clients.count]) {
                     var random = FastRandom(seed: UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15)
                     var calls = 0
                     while calls < callsPerWorker, !Task.isCancelled {

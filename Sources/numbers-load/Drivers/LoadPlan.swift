@@ -5,6 +5,8 @@ import NumberClient
 /// mix, and the run's time bounds.
 struct LoadPlan: Sendable {
     let clients: [NumbersClient]
+    /// For each client, the executor its calls run on (its connection's event loop), or nil for the cooperative pool.
+    let executors: [EventLoopTaskExecutor?]
     let accounts: [LoadAccount]
     let mix: WorkloadMix
     let runner: WorkloadRunner

@@ -30,7 +30,7 @@ struct OpenLoopDriver {
                 let client = plan.clients[index % plan.clients.count]
                 let account = plan.accounts[index % plan.accounts.count]
                 let operation = plan.mix.pick(picker.next())
-                group.addTask {
+                group.addTask(executorPreference: plan.executors[index % plan.clients.count]) {
                     var random = FastRandom(seed: UInt64(index + 1))
                     await plan.runner.perform(
                         operation, client: client, account: account, stripe: index, intended: intended,

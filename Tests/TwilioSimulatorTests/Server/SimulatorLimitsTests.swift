@@ -26,16 +26,23 @@ import Testing
     }
 
     @Test func requestLogKeepsTheNewestEntriesUpToItsLimit() async throws {
-        var configuration = SimulatorConfiguration.defaults
-        configuration.limits.requestLogEntriesMax = 3
-        var state = SimulatorState(configuration: configuration)
-        for index in 0..<5 {
-            state.log(
-                RequestLogEntry(
-                    method: "GET", path: "/\(index)", query: "", form: [:], endpoint: .unknown, status: 404,
-                    fault: nil, acted: false))
+        var log = RequestLog(capacity: 3)
+        func entry(_ index: Int) -> RequestLogEntry {
+            RequestLogEntry(
+                method: "GET", path: "/\(index)", query: "", form: [:], endpoint: .unknown, status: 404, fault: nil,
+                acted: false)
         }
-        #expect(state.requestLog.map(\.path) == ["/2", "/3", "/4"])
+        for index in 0..<2 { log.append(entry(index)) }
+        #expect(log.entries.map(\.path) == ["/0", "/1"])
+        for index in 2..<8 { log.append(entry(index)) }
+        #expect(log.entries.map(\.path) == ["/5", "/6", "/7"])
+        log.removeAll()
+        #expect(log.entries.isEmpty)
+        log.append(entry(9))
+        #expect(log.entries.map(\.path) == ["/9"])
+        var none = RequestLog(capacity: 0)
+        none.append(entry(1))
+        #expect(none.entries.isEmpty)
     }
 
     @Test func searchResultsMaxEdge() {
