@@ -299,7 +299,10 @@ let package = Package(
         ),
         .testTarget(
             name: "NumberClientTests",
-            dependencies: ["NumberClient", "NumberWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "NumberClient", "NumberWire", "NumberAPI", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

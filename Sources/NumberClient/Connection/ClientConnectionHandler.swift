@@ -13,7 +13,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var promises: [UInt32: EventLoopPromise<Outcome>] = [:]
     private var streamsByCall: [ObjectIdentifier: UInt32] = [:]
-    private var deadlines: [UInt32: Scheduled<Void>] = [:]
+    /// The deadline of each open call that has one.
+    private var deadlines: [UInt32: NIODeadline] = [:]
+    /// One timer for all deadlines, armed at the earliest: a call that finishes in time costs no timer of its own.
+    private var deadlineTimer: (at: NIODeadline, task: Scheduled<Void>)?
     private var flushScheduled = false
     /// Writes since the last flush.
     private var unflushedWrites = 0
@@ -52,6 +55,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        deadlineTimer?.task.cancel()
+        deadlineTimer = nil
         perform(state.connectionClosed(reason: "the server closed the connection"))
         usable.markUnusable()
         drainQueue()
@@ -87,8 +92,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             promise.succeed(.status(ClientStatus.cancelled))
             return
         }
+        // The event loop's clock (a test's embedded loop moves it by hand).
+        let now = context?.eventLoop.now ?? .now()
         let call = QueuedCall(
-            headers: headers, message: message, promise: promise, deadline: timeout.map { .now() + $0 })
+            headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 })
         guard state.phase == .active else {
             promise.succeed(.connectionFailure(message: "the connection is closing", retryable: true))
             return
@@ -108,7 +115,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private func begin(_ call: QueuedCall) {
         guard let context else { return }
-        if let deadline = call.deadline, deadline <= .now() {
+        if let deadline = call.deadline, deadline <= context.eventLoop.now {
             call.promise.succeed(.status(ClientStatus.deadlineExceeded))
             return
         }
@@ -119,12 +126,34 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         promises[id] = call.promise
         streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
         if let deadline = call.deadline {
-            deadlines[id] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-                deadlines[id] = nil
-                fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
-            }
+            deadlines[id] = deadline
+            armDeadlineTimer(deadline, context: context)
         }
         write(frames, context: context)
+    }
+
+    /// Makes sure the deadline timer fires no later than `deadline`.
+    private func armDeadlineTimer(_ deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let timer = deadlineTimer {
+            guard deadline < timer.at else { return }
+            timer.task.cancel()
+        }
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            deadlineTimer = nil
+            expireDeadlines()
+        }
+        deadlineTimer = (deadline, task)
+    }
+
+    /// Fails the calls whose deadline passed and re-arms the timer for the earliest one left.
+    private func expireDeadlines() {
+        guard let context else { return }
+        let now = context.eventLoop.now
+        for (id, deadline) in deadlines where deadline <= now {
+            deadlines[id] = nil
+            fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
+        }
+        if let earliest = deadlines.values.min() { armDeadlineTimer(earliest, context: context) }
     }
 
     /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.
@@ -181,7 +210,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func complete(_ id: UInt32, _ outcome: Outcome) {
-        deadlines.removeValue(forKey: id)?.cancel()
+        deadlines.removeValue(forKey: id)
         guard let promise = promises.removeValue(forKey: id) else { return }
         streamsByCall[ObjectIdentifier(promise.futureResult)] = nil
         promise.succeed(outcome)

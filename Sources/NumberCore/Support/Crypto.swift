@@ -18,13 +18,21 @@ enum Crypto {
         hex(randomBytes(count))
     }
 
+    /// SHA-256 fetched from the default provider once: `EVP_sha256()` makes every digest fetch it again (name
+    /// look-ups, locks), which cost more than hashing an API key. A fetched `EVP_MD` is immutable and may be used
+    /// from any thread.
+    private nonisolated(unsafe) static let sha256Method: OpaquePointer = {
+        guard let method = EVP_MD_fetch(nil, "SHA256", nil) else { preconditionFailure("EVP_MD_fetch(SHA256) failed") }
+        return method
+    }()
+
     /// The SHA-256 digest of `data`.
     static func sha256(_ data: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         let ok = data.withUnsafeBytes { input in
             digest.withUnsafeMutableBufferPointer { output in
-                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, EVP_sha256(), nil)
+                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, sha256Method, nil)
             }
         }
         precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")

@@ -1,0 +1,96 @@
+import NIOCore
+import NIOEmbedded
+import NumberAPI
+import NumberWire
+import Testing
+
+@testable import NumberClient
+
+/// The client's deadlines, on an embedded event loop whose clock the test moves: one timer serves every call, yet
+/// each call fails at its own deadline and not before; calls that finish in time leave nothing behind.
+@Suite("Client call deadlines")
+struct ClientDeadlineTests {
+    typealias Outcome = ClientConnectionStateMachine.CallOutcome
+
+    private func start(
+        _ handler: ClientConnectionHandler, _ loop: EmbeddedEventLoop, timeout: TimeAmount?
+    ) -> EventLoopFuture<Outcome> {
+        let promise = loop.makePromise(of: Outcome.self)
+        handler.start(
+            headers: ByteBuffer(), message: ByteBuffer(), timeout: timeout, promise: promise,
+            token: CallCancellationToken())
+        return promise.futureResult
+    }
+
+    private func isDeadlineExceeded(_ future: EventLoopFuture<Outcome>) throws -> Bool {
+        guard case .status(let payload) = try future.wait() else { return false }
+        return try ProtoDecoder().decode(RpcStatus.self, from: payload).reason == "DEADLINE_EXCEEDED"
+    }
+
+    @Test("each call fails at its own deadline, in any order of starting, and not before")
+    func ownDeadlines() throws {
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let late = start(handler, loop, timeout: .milliseconds(300))
+        let middle = start(handler, loop, timeout: .milliseconds(100))
+        let early = start(handler, loop, timeout: .milliseconds(50))
+        let never = start(handler, loop, timeout: nil)
+        let finished = Finished()
+        for (name, future) in [("late", late), ("middle", middle), ("early", early), ("never", never)] {
+            future.whenComplete { _ in finished.names.append(name) }
+        }
+        var done: [String] { finished.names }
+
+        loop.advanceTime(by: .milliseconds(49))
+        #expect(done.isEmpty)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(done == ["early"])
+        #expect(try isDeadlineExceeded(early))
+        loop.advanceTime(by: .milliseconds(49))
+        #expect(done == ["early"])
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(done == ["early", "middle"])
+        loop.advanceTime(by: .milliseconds(200))
+        #expect(done == ["early", "middle", "late"])
+        #expect(try isDeadlineExceeded(middle))
+        #expect(try isDeadlineExceeded(late))
+        loop.advanceTime(by: .seconds(3600))
+        #expect(done == ["early", "middle", "late"])
+        _ = try channel.finish(acceptAlreadyClosed: true)
+        #expect(done.last == "never")
+    }
+
+    @Test("a call answered in time is not failed when its deadline comes")
+    func answeredInTime() throws {
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let answered = start(handler, loop, timeout: .milliseconds(100))
+        let unanswered = start(handler, loop, timeout: .milliseconds(200))
+        let finished = Finished()
+        unanswered.whenComplete { _ in finished.names.append("unanswered") }
+        var unansweredDone: Bool { !finished.names.isEmpty }
+        // Stream 1 is the first call: its response and trailers arrive in time.
+        try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "ok")))
+        try channel.writeInbound(Frame(type: .trailers, streamID: 1))
+        guard case .response(let payload) = try answered.wait() else {
+            Issue.record("the answered call did not get its response")
+            return
+        }
+        #expect(payload == ByteBuffer(string: "ok"))
+        loop.advanceTime(by: .milliseconds(150))
+        #expect(!unansweredDone)
+        loop.advanceTime(by: .milliseconds(50))
+        #expect(unansweredDone)
+        #expect(try isDeadlineExceeded(unanswered))
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
+/// What finished, in order. Only touched on the embedded loop, which runs on the test's thread.
+private final class Finished: @unchecked Sendable {
+    var names: [String] = []
+}
