@@ -67,7 +67,10 @@ struct CrashStorm {
         var random = SplitMix64(seed: plan.seed)
         let launch = NumberdChild.Launch(
             dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
-            simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials)
+            simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials,
+            // A snapshot every second and at each start: kills land during snapshot writes too, and a restart replays
+            // a short journal tail instead of the whole storm (which made long runs slower with every cycle).
+            environment: ["NUMBERD_SNAPSHOT_INTERVAL": "1"])
         var report = Report()
         var child = try await NumberdChild.start(launch)
         let adminKey = try String(contentsOfFile: launch.dataDirectory + "/admin.key", encoding: .utf8)
