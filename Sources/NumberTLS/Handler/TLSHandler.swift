@@ -24,7 +24,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var stateMachine: TLSStateMachine
     private var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
     private var handshakeTimer: Scheduled<Void>?
-    private var scratch: ByteBuffer
 
     /// A server-side handler for `context` (whose role must be `.server`).
     public init(serverContext context: TLSContext) throws {
@@ -32,7 +31,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.tlsContext = context
         self.connection = try TLSConnection(context: context, serverHostname: nil, sessionSink: nil)
         self.stateMachine = TLSStateMachine(pendingWriteBytesMax: context.configuration.pendingWriteBytesMax)
-        self.scratch = ByteBufferAllocator().buffer(capacity: 0)
     }
 
     /// A client-side handler that verifies the server certificate against `serverHostname` (a DNS name or an IP
@@ -49,13 +47,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             ? sessionCache.map { TLSSessionSink(cache: $0, key: sessionKey ?? serverHostname) } : nil
         self.connection = try TLSConnection(context: context, serverHostname: serverHostname, sessionSink: sink)
         self.stateMachine = TLSStateMachine(pendingWriteBytesMax: context.configuration.pendingWriteBytesMax)
-        self.scratch = ByteBufferAllocator().buffer(capacity: 0)
     }
 
     // MARK: Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        scratch = context.channel.allocator.buffer(capacity: tlsContext.configuration.writeCoalesceBytesMax)
         if context.channel.isActive {
             start(context: context)
         }
@@ -224,7 +220,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let writes = pendingWrites
         pendingWrites.removeAll(keepingCapacity: true)
         stateMachine.pendingWritesDrained()
-        if let failure = encrypt(writes) {
+        if let failure = encrypt(writes, allocator: context.channel.allocator) {
             writes.forEach { $0.promise?.fail(failure) }
             fail(context: context, failure)
             return
@@ -233,27 +229,31 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Feeds `writes` to OpenSSL: buffers under `writeCoalesceBytesMax` are gathered into one `SSL_write`.
-    private func encrypt(_ writes: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)]) -> TLSError? {
+    ///
+    /// The gathering buffer lives only for this call, sized to what it gathers: one kept per connection cost every
+    /// idle connection `writeCoalesceBytesMax` (16 KiB) of memory for nothing.
+    private func encrypt(
+        _ writes: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)], allocator: ByteBufferAllocator
+    ) -> TLSError? {
+        if writes.count == 1 { return encrypt(writes[0].buffer) }
         let coalesceMax = tlsContext.configuration.writeCoalesceBytesMax
-        scratch.clear()
+        let small = writes.reduce(0) { $0 + ($1.buffer.readableBytes < coalesceMax ? $1.buffer.readableBytes : 0) }
+        var scratch = allocator.buffer(capacity: min(small, coalesceMax))
         for write in writes {
             if write.buffer.readableBytes >= coalesceMax {
-                if let error = encryptScratch() ?? encrypt(write.buffer) {
+                if let error = encrypt(scratch) ?? encrypt(write.buffer) {
                     return error
                 }
+                scratch.clear()
                 continue
             }
-            if scratch.readableBytes + write.buffer.readableBytes > coalesceMax, let error = encryptScratch() {
-                return error
+            if scratch.readableBytes + write.buffer.readableBytes > coalesceMax {
+                if let error = encrypt(scratch) { return error }
+                scratch.clear()
             }
             var buffer = write.buffer
             scratch.writeBuffer(&buffer)
         }
-        return encryptScratch()
-    }
-
-    private func encryptScratch() -> TLSError? {
-        defer { scratch.clear() }
         return encrypt(scratch)
     }
 
