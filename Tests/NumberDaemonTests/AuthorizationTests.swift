@@ -195,4 +195,36 @@ struct AuthorizationTests {
             }
         }
     }
+
+    @Test("a connection that proved a key once is still refused after the key is revoked, or with another key")
+    func revokedOnAnOpenConnection() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "memo", funds: 100)
+                let other = try await makeAccount(admin, name: "memo-other", funds: 100)
+                var configuration = numberd.client()
+                configuration.apiKey = nil
+                try await withNumbersClient(configuration) { client in
+                    func balance(_ key: String) async throws -> Int64 {
+                        try await client.getBalance(
+                            GetBalanceRequest(), options: CallOptions(metadata: ["authorization": "Bearer \(key)"])
+                        ).balance
+                    }
+                    #expect(try await balance(account.key) == 100)
+                    #expect(try await balance(account.key) == 100)
+                    // Another valid key on the same connection is its own key, not the remembered one.
+                    #expect(try await balance(other.key) == 100)
+                    let forged = String(account.key.dropLast()) + (account.key.hasSuffix("0") ? "1" : "0")
+                    let refused = await #expect(throws: RPCError.self) { try await balance(forged) }
+                    #expect(refused?.code == .unauthenticated)
+                    #expect(try await balance(account.key) == 100)
+                    let keys = try await admin.listApiKeys(ListApiKeysRequest(accountId: account.id))
+                    let accountKey = try #require(keys.apiKeys.first { $0.scope == .account })
+                    _ = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: accountKey.id))
+                    let revoked = await #expect(throws: RPCError.self) { try await balance(account.key) }
+                    #expect(revoked?.code == .unauthenticated)
+                }
+            }
+        }
+    }
 }

@@ -64,6 +64,13 @@ extension NumberService {
         return key
     }
 
+    /// The key with id `id` unless it is revoked or unknown (for a caller that already verified its secret).
+    public func activeApiKey(id: String) -> ApiKey? {
+        let key = try? coordinator.read { state throws(NumberError) in state.apiKeys[id] }
+        guard let key = key ?? nil, key.revokedAt == nil else { return nil }
+        return key
+    }
+
     /// Throws PERMISSION_DENIED unless `key` may act on `accountId` (writing when `write`).
     public func authorize(_ key: ApiKey, accountId: String, write: Bool) throws(NumberError) {
         guard key.permits(accountId: accountId, write: write) else {

@@ -13,6 +13,8 @@ public struct CallContext: Sendable {
     public let requestID: String
     /// Who is on the other end of the connection.
     public let peer: PeerInfo
+    /// Shared by the calls of one connection (a fresh one per call when the context is made outside a connection).
+    public let connection: ConnectionMemo
     /// A logger carrying the request id and method.
     public var logger: Logger {
         guard decorateLogger else { return baseLogger }
@@ -30,13 +32,14 @@ public struct CallContext: Sendable {
     /// Creates a context.
     public init(
         method: String, metadata: [String: String], deadline: NIODeadline?, requestID: String, peer: PeerInfo,
-        logger: Logger
+        logger: Logger, connection: ConnectionMemo = ConnectionMemo()
     ) {
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
         self.requestID = requestID
         self.peer = peer
+        self.connection = connection
         self.baseLogger = logger
         self.decorateLogger = false
     }
@@ -44,13 +47,14 @@ public struct CallContext: Sendable {
     /// A context whose logger is the connection's, with the request id and method added when first used.
     init(
         method: String, metadata: [String: String], deadline: NIODeadline?, requestID: String, peer: PeerInfo,
-        connectionLogger: Logger
+        connectionLogger: Logger, connection: ConnectionMemo
     ) {
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
         self.requestID = requestID
         self.peer = peer
+        self.connection = connection
         self.baseLogger = connectionLogger
         self.decorateLogger = true
     }

@@ -32,6 +32,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private let metrics: ServerMetrics
     private var context: ChannelHandlerContext?
     private var peer = PeerInfo(address: "unknown")
+    private let memo = ConnectionMemo()
     private var flushPending = false
     private var flushScheduled = false
     /// Writes since the last flush.
@@ -249,7 +250,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let requestID = headers.metadata["request-id"].flatMap { $0.isEmpty ? nil : $0 } ?? RequestID.make()
         let callContext = CallContext(
             method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID, peer: peer,
-            connectionLogger: logger)
+            connectionLogger: logger, connection: memo)
         switch entry {
         case .synchronous(let handler):
             // An in-memory read: run it here, in the read burst that brought it. It finishes before any timer

@@ -74,10 +74,17 @@ public struct NumbersAPI: Sendable {
                 reason: "MISSING_CREDENTIALS")
         }
         let key: NumberCore.ApiKey
-        do {
-            key = try service.authenticate(secret: String(header.dropFirst(7)))
-        } catch {
-            throw RPCError(code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
+        if let keyId = context.connection.keyId(forAuthorization: header), let known = service.activeApiKey(id: keyId) {
+            // This connection already proved this exact header; the key is re-read, so revocation still applies.
+            key = known
+        } else {
+            do {
+                key = try service.authenticate(secret: String(header.dropFirst(7)))
+            } catch {
+                throw RPCError(
+                    code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
+            }
+            context.connection.remember(authorization: header, keyId: key.id)
         }
         let accountId = requested.flatMap { $0.isEmpty ? nil : $0 } ?? key.accountId ?? ""
         switch access {
