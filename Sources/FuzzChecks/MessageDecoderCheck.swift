@@ -6,7 +6,8 @@ import NumberWire
 ///
 /// Input: byte 0 modulo the number of types picks the type, the rest is the body. Properties: the only error is
 /// `DecodingError.dataCorrupted` over a `ProtoDecodingError` (the decoder's documented contract); the generated
-/// `ProtoMessage` code and the `Codable` conformance give the same value or the same error, and the same bytes; a
+/// `ProtoMessage` code and the `Codable` conformance give the same value or the same error (except that the
+/// generated code also rejects malformed bytes for a message without fields), and the same bytes; a
 /// decoded value encodes, decodes back equal, and encodes to the same bytes again.
 enum MessageDecoderCheck {
     static let name = FuzzTarget.messageDecoder.rawValue
@@ -45,6 +46,11 @@ enum MessageDecoderCheck {
     ) throws(FuzzCheckFailure) {
         let generated = try outcome(Message.self, check) { try ProtoDecoder().decode(Message.self, from: bytes) }
         let codable = try outcome(Message.self, check) { try codableDecoder.decode(Message.self, from: bytes) }
+        // The one allowed difference: a message type without fields, whose synthesized `init(from:)` never looks
+        // at the bytes, so Codable accepts malformed input that the generated code rejects (as protobuf requires).
+        if case .failure = generated, case .success(let value) = codable, Mirror(reflecting: value).children.isEmpty {
+            return
+        }
         guard generated == codable else {
             throw FuzzCheckFailure(check, "\(Message.self): generated code gave \(generated), Codable \(codable)")
         }

@@ -88,4 +88,23 @@ struct GeneratedCodeTests {
         decoder.limits.nestingDepthMax = 2
         #expect(try decoder.decode(ListNumbersResponse.self, from: bytes).numbers.first?.pricing.setupFee == 5)
     }
+
+    @Test("a message without fields rejects malformed bytes (Codable's synthesized init never reads them)")
+    func emptyMessageValidates() throws {
+        // A tag whose varint never ends: found by the FuzzMessageDecoder differential (crash-ba9aa826…).
+        let bytes: [UInt8] = [0xf6]
+        let error = try #require(throws: DecodingError.self) {
+            try ProtoDecoder().decode(HealthCheckRequest.self, from: bytes)
+        }
+        guard case .dataCorrupted(let context) = error, let proto = context.underlyingError as? ProtoDecodingError
+        else {
+            Issue.record("not dataCorrupted over a ProtoDecodingError: \(error)")
+            return
+        }
+        #expect(proto.kind == .truncatedVarint)
+        #expect(try CodecPaths.codableDecoder.decode(HealthCheckRequest.self, from: bytes) == HealthCheckRequest())
+        #expect(CodecPaths.differences(HealthCheckRequest.self, bytes) == nil)
+        // Well-formed unknown fields are skipped, as for any message.
+        #expect(try ProtoDecoder().decode(HealthCheckRequest.self, from: [0x08, 0x01]) == HealthCheckRequest())
+    }
 }

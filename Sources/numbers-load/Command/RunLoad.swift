@@ -30,6 +30,10 @@ struct RunLoad: AsyncParsableCommand {
     @Option(help: "Country searched and bought in.") var country = "US"
     @Option(name: .customLong("json-report"), help: "Write the report as JSON to this file.") var jsonReport: String?
     @Flag(help: "No progress line.") var quiet = false
+    @Option(
+        name: .customLong("report-every"),
+        help: "Seconds per progress line and per interval kept in the report (0.1...3600, default 1; 60 for a soak).")
+    var reportEvery: Double = 1
     @Flag(
         name: .customLong("no-pin"),
         help: "Run the calls on Swift's cooperative pool instead of each connection's event loop.")
@@ -59,6 +63,7 @@ struct RunLoad: AsyncParsableCommand {
         guard (1...100_000).contains(outstandingMax) else { throw ValidationError("--outstanding-max: 1...100000") }
         guard (0.1...3600).contains(duration) else { throw ValidationError("--duration must be 0.1...3600") }
         guard (0...600).contains(warmup) else { throw ValidationError("--warmup must be 0...600") }
+        guard (0.1...3600).contains(reportEvery) else { throw ValidationError("--report-every must be 0.1...3600") }
         guard (1...600_000).contains(timeoutMilliseconds) else { throw ValidationError("--timeout-ms: 1...600000") }
         guard callsMax >= 1 else { throw ValidationError("--calls-max must be positive") }
         guard (1...LoadFixture.accountsMax).contains(accounts) else {
@@ -140,10 +145,15 @@ struct RunLoad: AsyncParsableCommand {
             measureFrom: measureFrom, end: end, callsMax: callsMax)
         let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
         let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
+        let intervals = IntervalLog()
+        let (reportEvery, serverPID) = (self.reportEvery, self.serverPID)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await cpu.sampleAtStart() }
             group.addTask {
-                await ProgressReporter(recorder: recorder, start: start, end: end, quiet: quiet).run()
+                await ProgressReporter(
+                    recorder: recorder, start: start, end: end, every: reportEvery, serverPID: serverPID, quiet: quiet,
+                    intervals: intervals
+                ).run()
             }
             switch mode {
             case .closed: await ClosedLoopDriver(concurrency: concurrency).run(plan)
@@ -176,7 +186,8 @@ struct RunLoad: AsyncParsableCommand {
             averageResponseBytes: merged.total.totalCount == 0
                 ? 0 : Double(merged.responseBytes) / Double(merged.total.totalCount),
             harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
-            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) })
+            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
+            intervals: intervals.all)
     }
 }
 

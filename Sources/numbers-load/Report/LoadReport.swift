@@ -70,6 +70,8 @@ struct LoadReport: Codable, Sendable {
     var serverCPUMicrosPerCall: Double?
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
+    /// The measured window interval by interval (`--report-every`).
+    var intervals: [IntervalFigures] = []
 
     static func figures(
         _ histogram: Histogram<UInt64>, outcomes: [String: Int], seconds: Double
@@ -124,6 +126,17 @@ struct LoadReport: Codable, Sendable {
             lines.append(line)
         }
         if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
+        // Long intervals (a soak's minutes) are worth a table; one-second ones are in the JSON report.
+        if intervals.count > 1, intervals[1].endSeconds - intervals[0].endSeconds >= 9.5 {
+            lines.append("interval  calls/s    errors  p99        server RSS")
+            for interval in intervals {
+                lines.append(
+                    String(
+                        format: "%7.0fs  %9.1f  %6d  ", interval.endSeconds, interval.callsPerSecond, interval.errors)
+                        + Format.micros(interval.p99Micros).padding(toLength: 11, withPad: " ", startingAt: 0)
+                        + (interval.serverRSSMiB.map { String(format: "%.1f MiB", $0) } ?? "-"))
+            }
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -1,32 +1,64 @@
 import Foundation
 import NIOCore
+import Synchronization
 
-/// Prints one line a second to stderr while a run goes on: elapsed time, phase, calls/s, errors, p99 of the last
-/// second.
+/// Every `every` seconds while a run goes on: a line to stderr (elapsed time, phase, calls/s, errors, p99 of the
+/// interval, server RSS) and, in the measured window, an `IntervalFigures` kept for the report (a soak run's
+/// minute-by-minute p99 and memory).
 struct ProgressReporter {
     let recorder: LatencyRecorder
     let start: NIODeadline
     let end: NIODeadline
+    let every: Double
+    let serverPID: Int32?
     let quiet: Bool
+    let intervals: IntervalLog
 
     /// Runs until `end` or cancellation.
     func run() async {
         var last = NIODeadline.now()
         while !Task.isCancelled, NIODeadline.now() < end {
-            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            try? await Task.sleep(nanoseconds: UInt64(every * 1e9))
             let now = NIODeadline.now()
             let interval = recorder.takeInterval()
             let seconds = Double((now - last).nanoseconds) / 1e9
             last = now
+            let measuring = now >= recorder.measureFrom
+            let rss = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
+            let elapsed = Double((now - start).nanoseconds) / 1e9
+            if measuring {
+                intervals.append(
+                    IntervalFigures(
+                        endSeconds: elapsed, calls: interval.calls, callsPerSecond: Double(interval.calls) / seconds,
+                        errors: interval.errors, p99Micros: interval.p99Micros, serverRSSMiB: rss))
+            }
             guard !quiet else { continue }
-            let phase = now < recorder.measureFrom ? "warm-up" : "measure"
-            let elapsed = String(format: "[%6.1fs] ", Double((now - start).nanoseconds) / 1e9)
-            let rate = String(format: "%9.0f calls/s", phase == "warm-up" ? 0 : Double(interval.calls) / seconds)
-            let line =
-                elapsed + phase + rate + "  errors \(interval.errors)  p99 \(Format.micros(interval.p99Micros))\n"
-            FileHandle.standardError.write(Data(line.utf8))
+            let rate = String(format: "%9.0f calls/s", measuring ? Double(interval.calls) / seconds : 0)
+            var line = String(format: "[%6.1fs] ", elapsed) + (measuring ? "measure" : "warm-up") + rate
+            line += "  errors \(interval.errors)  p99 \(Format.micros(interval.p99Micros))"
+            if let rss { line += String(format: "  server RSS %.1f MiB", rss) }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }
+}
+
+/// One reporting interval of the measured window.
+struct IntervalFigures: Codable, Sendable {
+    /// Seconds from the start of the run (warm-up included) to the end of the interval.
+    var endSeconds: Double
+    var calls: UInt64
+    var callsPerSecond: Double
+    var errors: Int
+    var p99Micros: UInt64
+    var serverRSSMiB: Double?
+}
+
+/// The intervals reported so far.
+final class IntervalLog: Sendable {
+    private let entries = Mutex<[IntervalFigures]>([])
+
+    func append(_ figures: IntervalFigures) { entries.withLock { $0.append(figures) } }
+    var all: [IntervalFigures] { entries.withLock { $0 } }
 }
 
 /// Number formatting for humans.

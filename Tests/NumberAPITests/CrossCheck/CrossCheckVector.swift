@@ -50,6 +50,8 @@ enum CodecPaths {
         switch (generated, codable) {
         case (.success(let a), .success(let b)) where a == b: return nil
         case (.failure(let a), .failure(let b)) where a == b: return nil
+        // A message without fields: its synthesized `init(from:)` never reads the bytes, the generated code checks them.
+        case (.failure, .success(let value)) where Mirror(reflecting: value).children.isEmpty: return nil
         default: return "generated: \(generated)\n  Codable:   \(codable)"
         }
     }

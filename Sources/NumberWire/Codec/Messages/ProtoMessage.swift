@@ -2,7 +2,9 @@
 /// `ProtoDecoder` call these two members directly instead of going through the type's `Codable` conformance.
 ///
 /// The generated code is built on the same readers and writers as the Codable path, field by field, so both give
-/// the same bytes and the same values (the tests compare them on every message and on fuzzed input). What it saves
+/// the same bytes and the same values (the tests compare them on every message and on fuzzed input; one difference:
+/// the generated code checks the bytes of a message without fields, which a synthesized `init(from:)` never reads,
+/// so it rejects malformed input there as protobuf requires). What it saves
 /// is Codable's own machinery: keyed containers boxed per message, a dynamic cast per field, coding paths. The
 /// Codable conformance stays the contract: a message nested in a hand-written `Codable` type goes through it, and an
 /// encoder or decoder with `userInfo` set always uses it (a value may read `userInfo`; generated code does not).
