@@ -43,13 +43,12 @@ enum CodecBenchmark {
             throw BenchmarkError(message: "\(name): a codec did not round-trip the value")
         }
 
-        // The same codec through the messages' Codable conformance (set userInfo sends it there): what the generated
+        // The same codec through the messages' Codable conformance (`usesGeneratedCode = false`): what the generated
         // ProtoMessage code saves.
-        let codableKey = CodingUserInfoKey(rawValue: "benchmark.codablePath")!
         var codableEncoder = ProtoEncoder()
-        codableEncoder.userInfo[codableKey] = true
+        codableEncoder.usesGeneratedCode = false
         var codableDecoder = ProtoDecoder()
-        codableDecoder.userInfo[codableKey] = true
+        codableDecoder.usesGeneratedCode = false
         guard try codableEncoder.encode(message) == protoBytes,
             try codableDecoder.decode(M.self, from: protoBytes) == message
         else {

@@ -75,18 +75,15 @@ enum MessageDecoderCheck {
         }
     }
 
-    /// Set in `userInfo` to send a generated message through its `Codable` conformance.
-    static let codablePathKey = CodingUserInfoKey(rawValue: "numberd.fuzz.codablePath")!
-
     static var codableEncoder: ProtoEncoder {
         var encoder = ProtoEncoder()
-        encoder.userInfo[codablePathKey] = true
+        encoder.usesGeneratedCode = false
         return encoder
     }
 
     static var codableDecoder: ProtoDecoder {
         var decoder = ProtoDecoder()
-        decoder.userInfo[codablePathKey] = true
+        decoder.usesGeneratedCode = false
         return decoder
     }
 

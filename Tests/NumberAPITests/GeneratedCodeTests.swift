@@ -102,7 +102,11 @@ struct GeneratedCodeTests {
             return
         }
         #expect(proto.kind == .truncatedVarint)
+        // Both switches to the Codable path take it: the flag, and any userInfo (which a value may read).
         #expect(try CodecPaths.codableDecoder.decode(HealthCheckRequest.self, from: bytes) == HealthCheckRequest())
+        var withUserInfo = ProtoDecoder()
+        withUserInfo.userInfo[CodingUserInfoKey(rawValue: "tests.any")!] = true
+        #expect(try withUserInfo.decode(HealthCheckRequest.self, from: bytes) == HealthCheckRequest())
         #expect(CodecPaths.differences(HealthCheckRequest.self, bytes) == nil)
         // Well-formed unknown fields are skipped, as for any message.
         #expect(try ProtoDecoder().decode(HealthCheckRequest.self, from: [0x08, 0x01]) == HealthCheckRequest())

@@ -35,6 +35,9 @@ public struct ProtoDecoder: Sendable {
     public var limits: Limits
     /// Passed to the values being decoded as `Decoder.userInfo`.
     public var userInfo: [CodingUserInfoKey: any Sendable] = [:]
+    /// Whether a `ProtoMessage` is read by its generated code (default) rather than its `Codable` conformance; both
+    /// give the same values and errors. A non-empty `userInfo` always takes the Codable path (a value may read it).
+    public var usesGeneratedCode = true
 
     /// Creates a decoder.
     public init(limits: Limits = .defaults) {
@@ -72,7 +75,7 @@ public struct ProtoDecoder: Sendable {
         }
         let state = ProtoDecodingState(input: input, limits: limits, userInfo: userInfo)
         do {
-            if userInfo.isEmpty, let message = T.self as? any ProtoMessage.Type {
+            if usesGeneratedCode, userInfo.isEmpty, let message = T.self as? any ProtoMessage.Type {
                 let entries = try state.indexMessage(field: 0, lo: 0, hi: 1, depth: 0)
                 return try message.decodeOpened(
                     T.self, from: ProtoFieldReader(state: state, entries: entries, depth: 0))

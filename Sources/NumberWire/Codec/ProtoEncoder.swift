@@ -39,6 +39,9 @@ public struct ProtoEncoder: Sendable {
     public var options: Options
     /// Passed to the values being encoded as `Encoder.userInfo`.
     public var userInfo: [CodingUserInfoKey: any Sendable] = [:]
+    /// Whether a `ProtoMessage` is written by its generated code (default) rather than its `Codable` conformance;
+    /// both give the same bytes. A non-empty `userInfo` always takes the Codable path (a value may read it).
+    public var usesGeneratedCode = true
 
     /// Creates an encoder.
     public init(options: Options = .defaults) {
@@ -48,7 +51,7 @@ public struct ProtoEncoder: Sendable {
     /// Encodes a message to bytes.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let state = ProtoEncodingState(options: options, userInfo: userInfo)
-        if userInfo.isEmpty, let message = T.self as? any ProtoMessage.Type {
+        if usesGeneratedCode, userInfo.isEmpty, let message = T.self as? any ProtoMessage.Type {
             try message.encodeOpened(value, to: ProtoFieldWriter(state: state, level: 0))
         } else {
             try value.encode(to: ProtoFieldEncoder(state: state, field: 0, depth: 0, explicit: false))

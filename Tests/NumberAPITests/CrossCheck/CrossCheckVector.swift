@@ -27,19 +27,17 @@ struct CrossCheckVector: Sendable {
 }
 
 /// The two ways the codec handles a generated message: its `ProtoMessage` code (the default) and its `Codable`
-/// conformance (taken whenever `userInfo` is set).
+/// conformance.
 enum CodecPaths {
-    static let key = CodingUserInfoKey(rawValue: "numberd.tests.codablePath")!
-
     static var codableEncoder: ProtoEncoder {
         var encoder = ProtoEncoder()
-        encoder.userInfo[key] = true
+        encoder.usesGeneratedCode = false
         return encoder
     }
 
     static var codableDecoder: ProtoDecoder {
         var decoder = ProtoDecoder()
-        decoder.userInfo[key] = true
+        decoder.usesGeneratedCode = false
         return decoder
     }
 

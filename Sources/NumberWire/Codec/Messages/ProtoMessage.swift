@@ -6,8 +6,9 @@
 /// the generated code checks the bytes of a message without fields, which a synthesized `init(from:)` never reads,
 /// so it rejects malformed input there as protobuf requires). What it saves
 /// is Codable's own machinery: keyed containers boxed per message, a dynamic cast per field, coding paths. The
-/// Codable conformance stays the contract: a message nested in a hand-written `Codable` type goes through it, and an
-/// encoder or decoder with `userInfo` set always uses it (a value may read `userInfo`; generated code does not).
+/// Codable conformance stays the contract: a message nested in a hand-written `Codable` type goes through it, and so
+/// does every message when `usesGeneratedCode` is off or `userInfo` is set (a value may read `userInfo`; generated
+/// code does not).
 public protocol ProtoMessage: Codable {
     /// Writes every field of the message (not its tag or length) as its `Codable` conformance would.
     func encodeProtoFields(to writer: ProtoFieldWriter) throws
