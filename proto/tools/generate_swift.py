@@ -116,10 +116,18 @@ def field_code(field, maps):
         read = f"try reader.date({n})"
         return f"try writer.write({name}, field: {n})", (f"reader.contains({n}) ? {read} : nil" if optional else read)
     if field.type == F.TYPE_MESSAGE:
+        # Non-generic writer/reader calls: generic ones cannot be specialised across the module boundary.
         if repeated:
-            return f"try writer.write({name}, field: {n})", f"try reader.messages({n}, as: {short}.self)"
-        read = f"try reader.message({n}, as: {short}.self)"
-        return f"try writer.write({name}, field: {n})", (f"reader.contains({n}) ? {read} : nil" if optional else read)
+            write = (f"for element in {name} {{ try writer.writeMessage(field: {n}) "
+                     f"{{ try element.encodeProtoFields(to: $0) }} }}")
+            read = f"try reader.messageReaders({n}).map {{ try {short}(protoFields: $0) }}"
+            return write, read
+        write = f"try writer.writeMessage(field: {n}) {{ try {name}.encodeProtoFields(to: $0) }}"
+        read = f"try {short}(protoFields: reader.messageReader({n}))"
+        if optional:
+            write = f"if let {name} {{ {write} }}"
+            return write, f"reader.contains({n}) ? {read} : nil"
+        return write, read
     if field.type == F.TYPE_ENUM:
         if repeated:
             raise SystemExit(f"{field.name}: repeated enums (packed) have no generated code")

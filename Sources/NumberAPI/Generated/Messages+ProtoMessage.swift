@@ -55,8 +55,8 @@ extension PhoneNumber: ProtoMessage {
         writer.write(status.rawValue, field: 9)
         writer.write(trunkId, field: 10)
         writer.write(trunkName, field: 11)
-        try writer.write(capabilities, field: 12)
-        try writer.write(pricing, field: 13)
+        try writer.writeMessage(field: 12) { try capabilities.encodeProtoFields(to: $0) }
+        try writer.writeMessage(field: 13) { try pricing.encodeProtoFields(to: $0) }
         try writer.write(purchasedAt, field: 14)
         writer.write(billingCycle.rawValue, field: 15)
         try writer.write(nextBillingDate, field: 16)
@@ -77,8 +77,8 @@ extension PhoneNumber: ProtoMessage {
             status: NumberStatus(rawValue: try reader.int32(9)),
             trunkId: reader.contains(10) ? try reader.string(10) : nil,
             trunkName: reader.contains(11) ? try reader.string(11) : nil,
-            capabilities: try reader.message(12, as: Capabilities.self),
-            pricing: try reader.message(13, as: Pricing.self),
+            capabilities: try Capabilities(protoFields: reader.messageReader(12)),
+            pricing: try Pricing(protoFields: reader.messageReader(13)),
             purchasedAt: try reader.date(14),
             billingCycle: BillingCycle(rawValue: try reader.int32(15)),
             nextBillingDate: try reader.date(16),
@@ -150,7 +150,7 @@ extension SearchNumbersRequest: ProtoMessage {
         writer.write(region, field: 6)
         writer.write(locality, field: 7)
         writer.write(postalCode, field: 8)
-        try writer.write(requiredCapabilities, field: 9)
+        try writer.writeMessage(field: 9) { try requiredCapabilities.encodeProtoFields(to: $0) }
         writer.write(limit, field: 10)
     }
 
@@ -165,7 +165,7 @@ extension SearchNumbersRequest: ProtoMessage {
             region: try reader.string(6),
             locality: try reader.string(7),
             postalCode: try reader.string(8),
-            requiredCapabilities: try reader.message(9, as: Capabilities.self),
+            requiredCapabilities: try Capabilities(protoFields: reader.messageReader(9)),
             limit: try reader.int32(10)
         )
     }
@@ -181,8 +181,8 @@ extension AvailableNumber: ProtoMessage {
         writer.write(postalCode, field: 5)
         writer.write(country, field: 6)
         writer.write(type.rawValue, field: 7)
-        try writer.write(capabilities, field: 8)
-        try writer.write(pricing, field: 9)
+        try writer.writeMessage(field: 8) { try capabilities.encodeProtoFields(to: $0) }
+        try writer.writeMessage(field: 9) { try pricing.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -195,8 +195,8 @@ extension AvailableNumber: ProtoMessage {
             postalCode: try reader.string(5),
             country: try reader.string(6),
             type: NumberType(rawValue: try reader.int32(7)),
-            capabilities: try reader.message(8, as: Capabilities.self),
-            pricing: try reader.message(9, as: Pricing.self)
+            capabilities: try Capabilities(protoFields: reader.messageReader(8)),
+            pricing: try Pricing(protoFields: reader.messageReader(9))
         )
     }
 }
@@ -204,14 +204,14 @@ extension AvailableNumber: ProtoMessage {
 extension SearchNumbersResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(numbers, field: 1)
+        for element in numbers { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
         writer.write(totalFound, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            numbers: try reader.messages(1, as: AvailableNumber.self),
+            numbers: try reader.messageReaders(1).map { try AvailableNumber(protoFields: $0) },
             totalFound: try reader.int32(2)
         )
     }
@@ -250,15 +250,15 @@ extension PurchaseNumbersRequest: ProtoMessage {
 extension PurchasedNumber: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(number, field: 1)
-        try writer.write(transaction, field: 2)
+        try writer.writeMessage(field: 1) { try number.encodeProtoFields(to: $0) }
+        try writer.writeMessage(field: 2) { try transaction.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            number: try reader.message(1, as: PhoneNumber.self),
-            transaction: try reader.message(2, as: Transaction.self)
+            number: try PhoneNumber(protoFields: reader.messageReader(1)),
+            transaction: try Transaction(protoFields: reader.messageReader(2))
         )
     }
 }
@@ -267,7 +267,7 @@ extension PurchaseNumbersResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         writer.write(message, field: 1)
-        try writer.write(numbers, field: 2)
+        for element in numbers { try writer.writeMessage(field: 2) { try element.encodeProtoFields(to: $0) } }
         writer.write(totalCharged, field: 3)
         writer.write(currency, field: 4)
         writer.write(balanceAfter, field: 5)
@@ -277,7 +277,7 @@ extension PurchaseNumbersResponse: ProtoMessage {
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
             message: try reader.string(1),
-            numbers: try reader.messages(2, as: PurchasedNumber.self),
+            numbers: try reader.messageReaders(2).map { try PurchasedNumber(protoFields: $0) },
             totalCharged: try reader.int64(3),
             currency: try reader.string(4),
             balanceAfter: try reader.int64(5)
@@ -310,7 +310,7 @@ extension ListNumbersRequest: ProtoMessage {
 extension ListNumbersResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(numbers, field: 1)
+        for element in numbers { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
         writer.write(total, field: 2)
         writer.write(monthlyCost, field: 3)
         writer.write(currency, field: 4)
@@ -320,7 +320,7 @@ extension ListNumbersResponse: ProtoMessage {
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            numbers: try reader.messages(1, as: PhoneNumber.self),
+            numbers: try reader.messageReaders(1).map { try PhoneNumber(protoFields: $0) },
             total: try reader.int32(2),
             monthlyCost: try reader.int64(3),
             currency: try reader.string(4),
@@ -348,13 +348,13 @@ extension GetNumberRequest: ProtoMessage {
 extension GetNumberResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(number, field: 1)
+        try writer.writeMessage(field: 1) { try number.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            number: try reader.message(1, as: PhoneNumber.self)
+            number: try PhoneNumber(protoFields: reader.messageReader(1))
         )
     }
 }
@@ -382,13 +382,13 @@ extension UpdateNumberRequest: ProtoMessage {
 extension UpdateNumberResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(number, field: 1)
+        try writer.writeMessage(field: 1) { try number.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            number: try reader.message(1, as: PhoneNumber.self)
+            number: try PhoneNumber(protoFields: reader.messageReader(1))
         )
     }
 }
@@ -440,8 +440,8 @@ extension ReleaseNumberResponse: ProtoMessage {
         writer.write(id, field: 2)
         writer.write(phoneNumber, field: 3)
         try writer.write(releasedAt, field: 4)
-        try writer.write(finalBilling, field: 5)
-        try writer.write(transaction, field: 6)
+        try writer.writeMessage(field: 5) { try finalBilling.encodeProtoFields(to: $0) }
+        if let transaction { try writer.writeMessage(field: 6) { try transaction.encodeProtoFields(to: $0) } }
         writer.write(dryRun, field: 7)
     }
 
@@ -452,8 +452,8 @@ extension ReleaseNumberResponse: ProtoMessage {
             id: try reader.string(2),
             phoneNumber: try reader.string(3),
             releasedAt: try reader.date(4),
-            finalBilling: try reader.message(5, as: FinalBilling.self),
-            transaction: reader.contains(6) ? try reader.message(6, as: Transaction.self) : nil,
+            finalBilling: try FinalBilling(protoFields: reader.messageReader(5)),
+            transaction: reader.contains(6) ? try Transaction(protoFields: reader.messageReader(6)) : nil,
             dryRun: try reader.bool(7)
         )
     }
@@ -518,14 +518,14 @@ extension AddFundsRequest: ProtoMessage {
 extension AddFundsResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(transaction, field: 1)
+        try writer.writeMessage(field: 1) { try transaction.encodeProtoFields(to: $0) }
         writer.write(balance, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            transaction: try reader.message(1, as: Transaction.self),
+            transaction: try Transaction(protoFields: reader.messageReader(1)),
             balance: try reader.int64(2)
         )
     }
@@ -552,14 +552,14 @@ extension ListTransactionsRequest: ProtoMessage {
 extension ListTransactionsResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(transactions, field: 1)
+        for element in transactions { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
         writer.write(nextPageToken, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            transactions: try reader.messages(1, as: Transaction.self),
+            transactions: try reader.messageReaders(1).map { try Transaction(protoFields: $0) },
             nextPageToken: try reader.string(2)
         )
     }
@@ -610,13 +610,13 @@ extension CreateTrunkRequest: ProtoMessage {
 extension CreateTrunkResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(trunk, field: 1)
+        try writer.writeMessage(field: 1) { try trunk.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            trunk: try reader.message(1, as: Trunk.self)
+            trunk: try Trunk(protoFields: reader.messageReader(1))
         )
     }
 }
@@ -638,13 +638,13 @@ extension ListTrunksRequest: ProtoMessage {
 extension ListTrunksResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(trunks, field: 1)
+        for element in trunks { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            trunks: try reader.messages(1, as: Trunk.self)
+            trunks: try reader.messageReaders(1).map { try Trunk(protoFields: $0) }
         )
     }
 }
@@ -718,13 +718,13 @@ extension CreateAccountRequest: ProtoMessage {
 extension CreateAccountResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(account, field: 1)
+        try writer.writeMessage(field: 1) { try account.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            account: try reader.message(1, as: Account.self)
+            account: try Account(protoFields: reader.messageReader(1))
         )
     }
 }
@@ -746,13 +746,13 @@ extension GetAccountRequest: ProtoMessage {
 extension GetAccountResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(account, field: 1)
+        try writer.writeMessage(field: 1) { try account.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            account: try reader.message(1, as: Account.self)
+            account: try Account(protoFields: reader.messageReader(1))
         )
     }
 }
@@ -776,14 +776,14 @@ extension ListAccountsRequest: ProtoMessage {
 extension ListAccountsResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(accounts, field: 1)
+        for element in accounts { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
         writer.write(nextPageToken, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            accounts: try reader.messages(1, as: Account.self),
+            accounts: try reader.messageReaders(1).map { try Account(protoFields: $0) },
             nextPageToken: try reader.string(2)
         )
     }
@@ -834,14 +834,14 @@ extension CreateApiKeyRequest: ProtoMessage {
 extension CreateApiKeyResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(apiKey, field: 1)
+        try writer.writeMessage(field: 1) { try apiKey.encodeProtoFields(to: $0) }
         writer.write(secret, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            apiKey: try reader.message(1, as: ApiKey.self),
+            apiKey: try ApiKey(protoFields: reader.messageReader(1)),
             secret: try reader.string(2)
         )
     }
@@ -864,13 +864,13 @@ extension ListApiKeysRequest: ProtoMessage {
 extension ListApiKeysResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(apiKeys, field: 1)
+        for element in apiKeys { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            apiKeys: try reader.messages(1, as: ApiKey.self)
+            apiKeys: try reader.messageReaders(1).map { try ApiKey(protoFields: $0) }
         )
     }
 }
@@ -892,13 +892,13 @@ extension RevokeApiKeyRequest: ProtoMessage {
 extension RevokeApiKeyResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
-        try writer.write(apiKey, field: 1)
+        try writer.writeMessage(field: 1) { try apiKey.encodeProtoFields(to: $0) }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            apiKey: try reader.message(1, as: ApiKey.self)
+            apiKey: try ApiKey(protoFields: reader.messageReader(1))
         )
     }
 }

@@ -55,19 +55,30 @@ public struct ProtoFieldReader {
 
     /// Reads a sub-message field, merging every occurrence (absent: the message's defaults).
     public func message<M: ProtoMessage>(_ field: UInt32, as _: M.Type = M.self) throws -> M {
+        try M(protoFields: messageReader(field))
+    }
+
+    /// The reader of sub-message field `field`, every occurrence merged (absent: no fields). Not generic, so
+    /// generated code calling it from another module costs no generic metadata look-ups (a generic function of this
+    /// module cannot be specialised there).
+    public func messageReader(_ field: UInt32) throws -> ProtoFieldReader {
         let child = child(field)
-        return try M(
-            protoFields: ProtoFieldReader(state: state, entries: try child.messageEntries(), depth: child.level))
+        return ProtoFieldReader(state: state, entries: try child.messageEntries(), depth: child.level)
     }
 
     /// Reads a `repeated` sub-message field: one message per occurrence.
     public func messages<M: ProtoMessage>(_ field: UInt32, as _: M.Type = M.self) throws -> [M] {
-        var values: [M] = []
+        try messageReaders(field).map { try M(protoFields: $0) }
+    }
+
+    /// The readers of each occurrence of `repeated` sub-message field `field`, in order (not generic either).
+    public func messageReaders(_ field: UInt32) throws -> [ProtoFieldReader] {
+        var readers: [ProtoFieldReader] = []
         for index in entries where state.entries[index].field == field {
             let element = try state.indexMessage(field: field, lo: index, hi: index + 1, depth: depth + 1)
-            values.append(try M(protoFields: ProtoFieldReader(state: state, entries: element, depth: depth + 1)))
+            readers.append(ProtoFieldReader(state: state, entries: element, depth: depth + 1))
         }
-        return values
+        return readers
     }
 
     /// Reads a `repeated string` field.

@@ -80,9 +80,15 @@ public struct ProtoFieldWriter {
 
     /// Writes a sub-message field.
     public func write<M: ProtoMessage>(_ message: M, field: UInt32) throws {
+        try writeMessage(field: field) { try message.encodeProtoFields(to: $0) }
+    }
+
+    /// Writes a sub-message field whose fields `body` writes. Not generic, so generated code calling it from
+    /// another module costs no generic metadata look-ups (the generic `write` cannot be specialised there).
+    public func writeMessage(field: UInt32, _ body: (ProtoFieldWriter) throws -> Void) throws {
         state.close(downTo: level)
         state.open(field: field, serial: state.makeSerial(), isPacked: false)
-        try message.encodeProtoFields(to: ProtoFieldWriter(state: state, level: level + 1))
+        try body(ProtoFieldWriter(state: state, level: level + 1))
         state.close(downTo: level)
     }
 
