@@ -129,10 +129,29 @@ extension ProtoFieldDecoder {
     func decodeString() throws -> String {
         let bytes = try decodeBytes()
         if bytes.isEmpty { return "" }
+        // Most fields are ASCII, which is valid UTF-8: a word-at-a-time check is much cheaper than the generic
+        // validating initialiser, and `String(decoding:)` then has nothing to repair.
+        if Self.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         guard let string = String(validating: bytes, as: UTF8.self) else {
             throw error(.invalidUTF8, "string field is not valid UTF-8")
         }
         return string
+    }
+
+    /// Whether every byte is below 0x80.
+    @inline(__always)
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        let count = bytes.count
+        while index + 8 <= count {
+            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+            index += 8
+        }
+        while index < count {
+            if bytes[index] >= 0x80 { return false }
+            index += 1
+        }
+        return true
     }
 
     /// Reads every value of a repeated scalar field, packed or not (protobuf parsers must accept both).
