@@ -23,21 +23,29 @@ public struct DataDirectoryReport: Sendable {
 public func verifyDataDirectory(_ directory: URL) async -> DataDirectoryReport {
     let journal = JournalVerifier.verify(directory: directory, event: CoreEvent.self, state: CoreState.self)
     var report = DataDirectoryReport(journal: journal, violations: [], replayError: nil, state: nil)
-    let scratch = FileManager.default.temporaryDirectory
-        .appendingPathComponent("numberd-verify-\(Crypto.randomHex(8))", isDirectory: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
     do {
-        try FileManager.default.copyItem(at: directory, to: scratch)
-        var options = JournalOptions.defaults
-        options.fatal = { _ in }
-        let opened = try FileJournal<CoreEvent, CoreState>.open(
-            directory: scratch, options: options, initialState: CoreState(),
-            apply: { state, event in state.apply(event) })
-        await opened.journal.close()
-        report.state = opened.state
-        report.violations = opened.state.checkInvariants()
+        let state = try await replayDataDirectory(directory)
+        report.state = state
+        report.violations = state.checkInvariants()
     } catch {
         report.replayError = "\(error)"
     }
     return report
+}
+
+/// The state a data directory replays to (newest valid snapshot plus the journal after it), read from a scratch copy
+/// so recovery's repairs touch only the copy; the directory itself is not modified. Cheaper than
+/// `verifyDataDirectory(_:)`, which also checks every snapshot and segment on its own.
+public func replayDataDirectory(_ directory: URL) async throws -> CoreState {
+    let scratch = FileManager.default.temporaryDirectory
+        .appendingPathComponent("numberd-verify-\(Crypto.randomHex(8))", isDirectory: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    try FileManager.default.copyItem(at: directory, to: scratch)
+    var options = JournalOptions.defaults
+    options.fatal = { _ in }
+    let opened = try FileJournal<CoreEvent, CoreState>.open(
+        directory: scratch, options: options, initialState: CoreState(),
+        apply: { state, event in state.apply(event) })
+    await opened.journal.close()
+    return opened.state
 }
