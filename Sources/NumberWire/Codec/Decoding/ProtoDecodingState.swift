@@ -20,10 +20,12 @@ struct PackedElementSignal: Error {
 /// field lookup is a scan over a few entries rather than over bytes.
 final class ProtoDecodingState {
     let input: UnsafeRawBufferPointer
+    // One state belongs to one decode call on one thread and no access to these overlaps another, so the runtime's
+    // exclusivity checks (paid on every field look-up) are turned off.
     /// Entry 0 stands for the whole input as the (length-delimited) top-level message, field number 0.
-    var entries: [FieldEntry]
+    @exclusivity(unchecked) var entries: [FieldEntry]
     /// Keys leading to the value being decoded (index = message depth), for error messages.
-    var codingPath: [any CodingKey] = []
+    @exclusivity(unchecked) var codingPath: [any CodingKey] = []
     let limits: ProtoDecoder.Limits
     // Kept as given: converting to [CodingUserInfoKey: Any] allocates, and few values ever read it.
     let userInfo: [CodingUserInfoKey: any Sendable]

@@ -23,16 +23,18 @@ final class ProtoEncodingState {
         var isPacked: Bool
     }
 
-    var bytes: [UInt8] = []
-    var frames: [Frame] = []
+    // One state belongs to one encode call on one thread and no access to these overlaps another, so the runtime's
+    // exclusivity checks (two calls per field write, ~5 % of a server's CPU in a ListNumbers profile) are turned off.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) var frames: [Frame] = []
     /// The keys leading to the value being encoded, for error messages.
-    var codingPath: [any CodingKey] = []
+    @exclusivity(unchecked) var codingPath: [any CodingKey] = []
     /// An error found where Codable gives no way to throw (e.g. `container(keyedBy:)`); thrown at the end.
-    var deferredError: EncodingError?
+    @exclusivity(unchecked) var deferredError: EncodingError?
     let options: ProtoEncoder.Options
     // Kept as given: converting to [CodingUserInfoKey: Any] allocates, and few values ever read it.
     let userInfo: [CodingUserInfoKey: any Sendable]
-    private var serialCounter: UInt32 = 0
+    @exclusivity(unchecked) private var serialCounter: UInt32 = 0
 
     init(options: ProtoEncoder.Options, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.options = options
