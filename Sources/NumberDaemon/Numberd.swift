@@ -60,8 +60,18 @@ public final class Numberd: Sendable {
 
         let (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store))
+        // Before serving (a no-op after a clean stop): after a crash the journal tail since the last snapshot is folded
+        // into a new one, so crash after crash never makes each start replay more, even when every run is killed
+        // before a periodic snapshot could finish.
+        do {
+            try await store.writeSnapshot()
+        } catch {
+            await store.close()
+            throw error
+        }
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
+        serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
         let service = try await NumberService.open(
             store: store, provider: provider, config: serviceConfig, logger: logger)
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
@@ -76,10 +86,9 @@ public final class Numberd: Sendable {
             transport: .tls(serverTLS), router: router, logger: logger)
 
         var services: [any Service] = [
-            // Also once at start (a no-op after a clean stop): after a crash the journal tail since the last
-            // snapshot is folded into a new one, so crash after crash never makes each start replay more.
+            // The start snapshot is written in prepare, before serving.
             PeriodicService(
-                name: "snapshot", intervalSeconds: configuration.snapshotIntervalSeconds, runAtStart: true,
+                name: "snapshot", intervalSeconds: configuration.snapshotIntervalSeconds, runAtStart: false,
                 logger: logger,
                 action: {
                     try await store.writeSnapshot()
@@ -101,9 +110,11 @@ public final class Numberd: Sendable {
                 logger: logger,
                 action: {
                     let report = await service.reconcile()
+                    let orphans = await service.sweepOrphans()
                     return [
                         "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
                         "releases": "\(report.releasesCompleted.count)", "unresolved": "\(report.unresolved.count)",
+                        "orphans_released": "\(orphans.released.count)", "orphans_watched": "\(orphans.pending.count)",
                     ]
                 }, final: nil),
         ]

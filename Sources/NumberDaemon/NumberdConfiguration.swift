@@ -32,6 +32,11 @@ public struct NumberdConfiguration: Sendable {
     /// than voided (a buy sent before a crash or timeout may still land). Flag/env
     /// `NUMBERD_RECONCILE_IN_FLIGHT_HORIZON`, file `reconcile-in-flight-horizon`, 0...86400 s. Default 600 s.
     public var reconcileInFlightHorizonSeconds: Int
+    /// How long a number of a purchase that reconciliation voided (its buy may still land at Twilio) is watched by
+    /// the orphan sweep, which runs after each reconciliation and releases it at Twilio if it appears with nobody
+    /// owning it. Flag `--orphan-watch`, env `NUMBERD_ORPHAN_WATCH`, file `orphan-watch`, 0...2592000 s (0 = off).
+    /// Default 86400 s.
+    public var orphanWatchSeconds: Int
     /// Connection limits of the RPC server.
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap.
@@ -98,6 +103,7 @@ public struct NumberdConfiguration: Sendable {
         reconcileIntervalSeconds = 60
         snapshotIntervalSeconds = 300
         reconcileInFlightHorizonSeconds = 600
+        orphanWatchSeconds = 86_400
         connectionLimits = .defaults
         rateLimits = .defaults
         drainTimeoutSeconds = 30
@@ -158,6 +164,12 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("reconcile-in-flight-horizon must be 0...86400 seconds")
             }
             configuration.reconcileInFlightHorizonSeconds = parsed
+        }
+        if let watch = value("orphan-watch") {
+            guard let parsed = Int(watch), (0...2_592_000).contains(parsed) else {
+                throw ConfigurationError("orphan-watch must be 0...2592000 seconds")
+            }
+            configuration.orphanWatchSeconds = parsed
         }
         configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
         if let max = value("connections-max") {

@@ -56,6 +56,10 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("reconcile-in-flight-horizon"),
         help: "Seconds a young purchase Twilio does not fully hold is left for a later reconciliation (default 600).")
     var reconcileInFlightHorizon: String?
+    @Option(
+        name: .customLong("orphan-watch"),
+        help: "Seconds a number of a purchase reconciliation voided is watched at Twilio and released if it lands (default 86400, 0 = off).")
+    var orphanWatch: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
     var logLevel: String?
 
@@ -67,7 +71,7 @@ struct Serve: AsyncParsableCommand {
             "purchase-cap": purchaseCap, "connections-max": connectionsMax, "billing-interval": billingInterval,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
             "drain-timeout": drainTimeout,
-            "reconcile-in-flight-horizon": reconcileInFlightHorizon,
+            "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
         ]
         let configuration: NumberdConfiguration
         do {

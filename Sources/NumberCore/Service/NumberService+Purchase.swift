@@ -342,7 +342,9 @@ extension NumberService {
 
     /// Releases what was bought and voids the intent; if a release fails the intent stays (compensating) and
     /// reconciliation finishes the job, so no number stays paid at the provider without an owner.
-    func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber]) async {
+    /// Releases what was bought and voids the intent. `watching` are numbers whose buy may still land: they get an
+    /// orphan watch in the same record as the void (when the watch window is not 0).
+    func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async {
         if !bought.isEmpty && intent.status == .open {
             let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
                 guard state.intents[intent.id]?.status == .open else { return ([], true) }
@@ -364,9 +366,16 @@ extension NumberService {
             }
         }
         guard released else { return }
+        let now = now()
+        let watchesOrphans = config.reconcile.orphanWatchSeconds > 0
         _ = try? await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil else { return ([], true) }
-            return ([.purchaseIntentVoided(intentId: intent.id)], true)
+            var events: [CoreEvent] = [.purchaseIntentVoided(intentId: intent.id)]
+            let watches = watching.filter { state.phoneOwners[$0] == nil }.map {
+                OrphanWatch(phoneNumber: $0, accountId: intent.accountId, intentId: intent.id, since: now)
+            }
+            if watchesOrphans && !watches.isEmpty { events.append(.orphanWatchStarted(watches)) }
+            return (events, true)
         }
     }
 }

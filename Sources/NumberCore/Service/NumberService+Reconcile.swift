@@ -89,8 +89,11 @@ extension NumberService {
             }
             return
         }
-        // Marked compensating (durably) before any release, so a later pass can never commit it instead.
-        await compensate(intent, bought: found)
+        // Marked compensating (durably) before any release, so a later pass can never commit it instead. A number
+        // the provider did not show may still be bought by a request queued there: it is watched for orphans.
+        let shown = Set(found.map(\.phoneNumber))
+        await compensate(
+            intent, bought: found, watching: intent.items.map(\.phoneNumber).filter { !shown.contains($0) })
         let open = (try? coordinator.read { state throws(NumberError) in state.intents[intent.id] != nil }) ?? true
         if open {
             report.unresolved.append(intent.id)

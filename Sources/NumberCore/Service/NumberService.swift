@@ -20,6 +20,8 @@ public final class NumberService: Sendable {
         var liveIntents: Set<String> = []
         /// Numbers whose release a running call is driving.
         var liveReleases: Set<String> = []
+        /// Whether an orphan sweep is running (one at a time).
+        var sweepingOrphans = false
         /// Provider prices by `country/type`, with the time they were fetched.
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
         /// Search listings by E.164, with the time they were seen.

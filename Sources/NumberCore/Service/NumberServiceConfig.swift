@@ -94,6 +94,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// at the provider and land after the look-up, and voiding would leave that number paid without an
         /// owner. 0 voids at once. At most 86 400. Default 0 (numberd sets 600: `reconcile-in-flight-horizon`).
         public var inFlightHorizonSeconds: Int64 = 0
+        /// How long the orphan sweep watches a number whose purchase reconciliation voided without the provider
+        /// showing it (its buy may still land): each sweep looks it up and releases it at the provider if it
+        /// appeared with nobody owning it. 0 turns the watch off. At most 2 592 000 (30 days). Default 86 400.
+        public var orphanWatchSeconds: Int64 = 86_400
 
         /// The defaults.
         public static let defaults = Reconcile()
@@ -134,6 +138,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
         if !(0...86_400).contains(reconcile.inFlightHorizonSeconds) {
             problems.append("reconcile.inFlightHorizonSeconds must be in 0...86400")
+        }
+        if !(0...2_592_000).contains(reconcile.orphanWatchSeconds) {
+            problems.append("reconcile.orphanWatchSeconds must be in 0...2592000")
         }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")

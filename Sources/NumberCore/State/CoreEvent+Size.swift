@@ -17,6 +17,10 @@ extension CoreEvent {
             return 512 + numbers.count * 1_536 + transactions.count * 1_024
         case .numberReleased, .numberRenewed:
             return 2_048
+        case .orphanWatchStarted(let watches):
+            return 256 + watches.count * 512
+        case .orphanWatchEnded:
+            return 512
         }
     }
 }

@@ -41,4 +41,8 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case numberRenewed(numberId: String, transaction: LedgerTransaction, cycleStart: Date, nextBillingDate: Date)
     /// A renewal could not be paid.
     case numberPastDue(numberId: String, at: Date)
+    /// Reconciliation voided a purchase whose buy may still land: watch these numbers for orphans.
+    case orphanWatchStarted([OrphanWatch])
+    /// A watched number was settled by the orphan sweep.
+    case orphanWatchEnded(phoneNumber: String, outcome: OrphanWatch.Outcome, at: Date)
 }

@@ -60,6 +60,13 @@ extension CoreState {
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.status = .pastDue
             numbers[numberId]!.pastDueSince = at
+        case .orphanWatchStarted(let watches):
+            for watch in watches {
+                precondition(phoneOwners[watch.phoneNumber] == nil, "watching an owned number")
+                orphanWatch[watch.phoneNumber] = watch
+            }
+        case .orphanWatchEnded(let phoneNumber, _, _):
+            precondition(orphanWatch.removeValue(forKey: phoneNumber) != nil, "unknown orphan watch")
         }
     }
 
@@ -113,6 +120,8 @@ extension CoreState {
             accountNumbers[number.accountId, default: []].append(number.id)
             heldNumberCounts[number.accountId, default: 0] += 1
             phoneOwners[number.phoneNumber] = number.id
+            // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
+            orphanWatch.removeValue(forKey: number.phoneNumber)
         }
         for transaction in transactions { post(transaction) }
         if let key = intent.idempotencyKey {

@@ -165,5 +165,11 @@ extension CoreState {
         for trunk in trunks.values where accounts[trunk.accountId] == nil {
             found.append(Violation(rule: "trunk-account", message: "\(trunk.id) has no account"))
         }
+        for (phone, watch) in orphanWatch.sorted(by: { $0.key < $1.key }) {
+            if watch.phoneNumber != phone || phoneOwners[phone] != nil || accounts[watch.accountId] == nil {
+                found.append(
+                    Violation(rule: "orphan-watch", message: "\(phone) is watched but owned, misfiled or unaccounted"))
+            }
+        }
     }
 }

@@ -26,11 +26,37 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var phoneOwners: [String: String] = [:]
     /// E.164 → id of the open intent that reserves it.
     public internal(set) var reservations: [String: String] = [:]
+    /// E.164 → the watch on a number whose voided purchase may still land at the provider (see ``OrphanWatch``).
+    public internal(set) var orphanWatch: [String: OrphanWatch] = [:]
     /// How many events were applied (a cheap identity for tests and snapshots).
     public internal(set) var eventCount: UInt64 = 0
 
     /// An empty state.
     public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case accounts, apiKeys, trunks, numbers, accountNumbers, heldNumberCounts, transactions, transactionAccounts
+        case intents, idempotency, phoneOwners, reservations, orphanWatch, eventCount
+    }
+
+    /// Decodes a snapshot; `orphanWatch` may be missing (snapshots written before it existed).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        accounts = try container.decode([String: Account].self, forKey: .accounts)
+        apiKeys = try container.decode([String: ApiKey].self, forKey: .apiKeys)
+        trunks = try container.decode([String: Trunk].self, forKey: .trunks)
+        numbers = try container.decode([String: OwnedNumber].self, forKey: .numbers)
+        accountNumbers = try container.decode([String: [String]].self, forKey: .accountNumbers)
+        heldNumberCounts = try container.decode([String: Int].self, forKey: .heldNumberCounts)
+        transactions = try container.decode([String: [LedgerTransaction]].self, forKey: .transactions)
+        transactionAccounts = try container.decode([String: String].self, forKey: .transactionAccounts)
+        intents = try container.decode([String: PurchaseIntent].self, forKey: .intents)
+        idempotency = try container.decode([String: IdempotencyRecord].self, forKey: .idempotency)
+        phoneOwners = try container.decode([String: String].self, forKey: .phoneOwners)
+        reservations = try container.decode([String: String].self, forKey: .reservations)
+        orphanWatch = try container.decodeIfPresent([String: OrphanWatch].self, forKey: .orphanWatch) ?? [:]
+        eventCount = try container.decode(UInt64.self, forKey: .eventCount)
+    }
 
     /// The number ids of `accountId` in purchase order.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }

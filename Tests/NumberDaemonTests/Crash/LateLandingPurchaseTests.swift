@@ -15,6 +15,8 @@ private final class LateLandingProvider: NumberProvider {
         var pending: [String: Int] = [:]
         var purchases: [String: Int] = [:]
         var nextSid = 1
+        /// Set: the chosen numbers are bought normally from now on.
+        var punctual = false
     }
 
     let state = Mutex(State())
@@ -38,7 +40,7 @@ private final class LateLandingProvider: NumberProvider {
     }
 
     func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
-        if late.contains(phoneNumber) {
+        if late.contains(phoneNumber) && !state.withLock({ $0.punctual }) {
             if answered {
                 throw ProviderError(.outcomeUnknown, message: "HTTP 500", mayStillTakeEffect: false)
             }
@@ -161,10 +163,93 @@ struct LateLandingPurchaseTests {
         #expect(held == provider.state.withLock { Set($0.owned.keys) }, "a number at the provider has no owner")
     }
 
+    /// A purchase of both numbers whose second buy times out and stays queued at the provider through
+    /// `lookUpsBeforeLanding` look-ups, then reconciled past the 600 s horizon: the first number is released, the
+    /// intent voided and the second number watched.
+    private func voidedWithAQueuedBuy(
+        lookUpsBeforeLanding: Int
+    ) async throws -> (LateLandingProvider, NumberService, ManualClock, String) {
+        let provider = LateLandingProvider(
+            late: [phones[1]], answered: false, lookUpsBeforeLanding: lookUpsBeforeLanding)
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: provider, clock: clock, config: config, logger: logger)
+        let account = try await service.createAccount(name: "Orphan", currency: "USD")
+        _ = try await service.addFunds(accountId: account.id, amount: 10_000)
+        await #expect(throws: NumberError.self) {
+            _ = try await service.purchase(PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+        }
+        clock.advance(by: 601)
+        let report = await service.reconcile()
+        #expect(report.voided.count == 1, "\(report)")
+        let state = service.durableState()
+        #expect(state.intents.isEmpty && state.numbers.isEmpty)
+        #expect(Array(state.orphanWatch.keys) == [phones[1]], "\(state.orphanWatch)")
+        #expect(state.checkInvariants().isEmpty)
+        return (provider, service, clock, account.id)
+    }
+
+    @Test("a buy that lands after reconciliation voided its purchase is released by the orphan sweep")
+    func sweepReleasesALateLanding() async throws {
+        // Look-ups: the saga's, reconciliation's, then the first sweep's; the request lands right after that one.
+        let (provider, service, clock, _) = try await voidedWithAQueuedBuy(lookUpsBeforeLanding: 3)
+        let first = await service.sweepOrphans()
+        #expect(first.pending == [phones[1]] && first.released.isEmpty, "\(first)")
+        #expect(provider.state.withLock { Set($0.owned.keys) } == [phones[1]], "the late request has landed")
+        clock.advance(by: 60)
+        let second = await service.sweepOrphans()
+        #expect(second.released == [phones[1]], "\(second)")
+        #expect(provider.state.withLock { $0.owned.isEmpty }, "an orphan is still paid at the provider")
+        let state = service.durableState()
+        #expect(state.orphanWatch.isEmpty && state.numbers.isEmpty && state.checkInvariants().isEmpty)
+        #expect(await service.sweepOrphans() == OrphanSweepReport())
+    }
+
+    @Test("a watched number that never lands is dropped when the window ends, not before")
+    func watchExpires() async throws {
+        let (provider, service, clock, _) = try await voidedWithAQueuedBuy(lookUpsBeforeLanding: 1_000)
+        clock.advance(by: 86_399)
+        #expect(await service.sweepOrphans().pending == [phones[1]])
+        clock.advance(by: 1)
+        #expect(await service.sweepOrphans().expired == [phones[1]])
+        #expect(service.durableState().orphanWatch.isEmpty)
+        #expect(provider.state.withLock { $0.owned.isEmpty })
+    }
+
+    @Test("a watched number bought again through numberd is never released by the sweep")
+    func watchedNumberBoughtAgain() async throws {
+        let (provider, service, _, accountId) = try await voidedWithAQueuedBuy(lookUpsBeforeLanding: 1_000)
+        provider.state.withLock { $0.punctual = true }
+        let bought = try await service.purchase(
+            PurchaseRequest(accountId: accountId, phoneNumbers: [phones[1]], country: "US"))
+        #expect(bought.numbers.map(\.phoneNumber) == [phones[1]])
+        #expect(service.durableState().orphanWatch.isEmpty, "the commit ends the watch")
+        #expect(await service.sweepOrphans() == OrphanSweepReport())
+        #expect(provider.state.withLock { Set($0.owned.keys) } == [phones[1]])
+    }
+
+    @Test("a snapshot written before orphan watches existed still loads")
+    func snapshotWithoutOrphanWatch() throws {
+        let encoded = try JSONEncoder().encode(CoreState())
+        var object = try #require(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        #expect(object.removeValue(forKey: "orphanWatch") != nil)
+        let old = try JSONSerialization.data(withJSONObject: object)
+        #expect(try JSONDecoder().decode(CoreState.self, from: old) == CoreState())
+    }
+
     @Test("the horizon is 0...86400 s", arguments: [(Int64(-1), false), (0, true), (86_400, true), (86_401, false)])
     func horizonEdges(seconds: Int64, valid: Bool) {
         var config = NumberServiceConfig.defaults
         config.reconcile.inFlightHorizonSeconds = seconds
+        #expect(config.validate().isEmpty == valid)
+    }
+
+    @Test("the orphan watch is 0...2592000 s", arguments: [(Int64(-1), false), (0, true), (2_592_000, true), (2_592_001, false)])
+    func orphanWatchEdges(seconds: Int64, valid: Bool) {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.orphanWatchSeconds = seconds
         #expect(config.validate().isEmpty == valid)
     }
 }

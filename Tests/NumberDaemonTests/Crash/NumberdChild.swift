@@ -173,7 +173,8 @@ final class NumberdChild: Sendable {
 }
 
 /// Settles what numberd left open, offline and in-process: opens the data directory's store with the real
-/// Twilio adapter against the simulator and runs reconciliation until nothing is open (at most `passes`).
+/// Twilio adapter against the simulator and runs reconciliation and the orphan sweep until nothing is open (at
+/// most `passes`).
 func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes: Int = 5) async throws -> CoreState {
     let logger = Logger(label: "crash-reconcile", factory: { _ in SwiftLogNoOpLogHandler() })
     let store = try FileNumberStore.open(directory: URL(fileURLWithPath: dataDirectory + "/store"))
@@ -187,6 +188,7 @@ func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes:
         let service = try await NumberService.open(store: store, provider: provider, logger: logger)
         for _ in 0..<passes {
             _ = await service.reconcile()
+            _ = await service.sweepOrphans()
             state = service.durableState()
             let pendingReleases = state.numbers.values.contains {
                 $0.status != .released && $0.releaseRequestedAt != nil

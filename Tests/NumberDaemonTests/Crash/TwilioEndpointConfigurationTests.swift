@@ -69,4 +69,21 @@ struct TwilioEndpointConfigurationTests {
             #expect(!accepted, "\(text) was refused")
         }
     }
+
+    @Test(
+        "the orphan watch is 0...2592000 s, default 86400",
+        arguments: [("-1", false), ("0", true), ("2592000", true), ("2592001", false), ("a day", false)])
+    func orphanWatchEdges(text: String, accepted: Bool) throws {
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: base).orphanWatchSeconds == 86_400)
+        var environment = base
+        environment["NUMBERD_ORPHAN_WATCH"] = text
+        let result = Result { try NumberdConfiguration.resolve(flags: [:], environment: environment) }
+        switch result {
+        case .success(let configuration):
+            #expect(accepted, "\(text) was accepted")
+            #expect(configuration.orphanWatchSeconds == Int(text))
+        case .failure:
+            #expect(!accepted, "\(text) was refused")
+        }
+    }
 }

@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+
+/// What an orphan sweep did.
+public struct OrphanSweepReport: Sendable, Hashable {
+    /// Numbers that had landed at the provider with nobody owning them: released there (E.164).
+    public var released: [String] = []
+    /// Watched numbers a later purchase through numberd owns now: watch ended.
+    public var claimed: [String] = []
+    /// Watches whose window passed without the number appearing: ended.
+    public var expired: [String] = []
+    /// Watches left for a later sweep: still inside the window, reserved by an open purchase, or the provider could
+    /// not answer.
+    public var pending: [String] = []
+
+    /// An empty report.
+    public init() {}
+}
+
+extension NumberService {
+    /// Settles the orphan watches (``OrphanWatch``): each watched number is looked up at the provider; one that
+    /// landed while nobody owns or reserves it is released there, one that never appears is dropped when its window
+    /// ends. Nothing is released that numberd owns or that an open purchase reserves. Run it after `reconcile()`.
+    public func sweepOrphans() async -> OrphanSweepReport {
+        var report = OrphanSweepReport()
+        let started = local.withLock { local in
+            if local.sweepingOrphans { return false }
+            local.sweepingOrphans = true
+            return true
+        }
+        guard started else { return report }
+        defer { local.withLock { $0.sweepingOrphans = false } }
+        let watches = (try? coordinator.read { state throws(NumberError) in
+            state.orphanWatch.values.sorted { ($0.since, $0.phoneNumber) < ($1.since, $1.phoneNumber) }
+        }) ?? []
+        for watch in watches {
+            await settle(watch, into: &report)
+        }
+        if !report.released.isEmpty {
+            logger.warning(
+                "released numbers a voided purchase had left at the provider",
+                metadata: ["numbers": "\(report.released)"])
+        }
+        return report
+    }
+
+    private enum WatchStep {
+        case end(OrphanWatch.Outcome)
+        case keep
+        case lookUp
+    }
+
+    private func settle(_ watch: OrphanWatch, into report: inout OrphanSweepReport) async {
+        let phone = watch.phoneNumber
+        let now = now()
+        let expired = now.timeIntervalSince(watch.since) >= Double(config.reconcile.orphanWatchSeconds)
+        switch step(for: watch) {
+        case .end(let outcome):
+            await end(watch, outcome, at: now, into: &report)
+            return
+        case .keep:
+            report.pending.append(phone)
+            return
+        case .lookUp:
+            break
+        }
+        switch await lookUpOwned(phone) {
+        case .unknown:
+            report.pending.append(phone)
+        case .notOwned:
+            if expired {
+                await end(watch, .expired, at: now, into: &report)
+            } else {
+                report.pending.append(phone)
+            }
+        case .owned(let number):
+            // Checked again just before the release: a purchase may have claimed or reserved it meanwhile.
+            switch step(for: watch) {
+            case .end(let outcome):
+                await end(watch, outcome, at: now, into: &report)
+                return
+            case .keep:
+                report.pending.append(phone)
+                return
+            case .lookUp:
+                break
+            }
+            do {
+                try await provider.release(sid: number.sid)
+            } catch let error as ProviderError where error.kind == .notFound {
+                // Gone already: the next sweep sees it not owned.
+                report.pending.append(phone)
+                return
+            } catch {
+                logger.error(
+                    "orphan release failed; the next sweep retries",
+                    metadata: ["number": "\(phone)", "sid": "\(number.sid)", "error": "\(error)"])
+                report.pending.append(phone)
+                return
+            }
+            await end(watch, .released(sid: number.sid), at: now, into: &report)
+        }
+    }
+
+    /// What the durable state says about a watch before asking the provider.
+    private func step(for watch: OrphanWatch) -> WatchStep {
+        (try? coordinator.read { state throws(NumberError) -> WatchStep in
+            guard state.orphanWatch[watch.phoneNumber] == watch else { return .keep }
+            if state.phoneOwners[watch.phoneNumber] != nil { return .end(.claimed) }
+            // An open purchase of the same number decides its fate; the watch waits for it.
+            if state.reservations[watch.phoneNumber] != nil { return .keep }
+            return .lookUp
+        }) ?? .keep
+    }
+
+    private func end(
+        _ watch: OrphanWatch, _ outcome: OrphanWatch.Outcome, at now: Date, into report: inout OrphanSweepReport
+    ) async {
+        let ended: Bool? = try? await coordinator.perform { state throws(NumberError) in
+            guard state.orphanWatch[watch.phoneNumber] == watch else { return ([], false) }
+            return ([.orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: outcome, at: now)], true)
+        }
+        guard ended == true else {
+            report.pending.append(watch.phoneNumber)
+            return
+        }
+        switch outcome {
+        case .released: report.released.append(watch.phoneNumber)
+        case .claimed: report.claimed.append(watch.phoneNumber)
+        case .expired: report.expired.append(watch.phoneNumber)
+        }
+        logger.info(
+            "orphan watch ended",
+            metadata: ["number": "\(watch.phoneNumber)", "intent": "\(watch.intentId)", "outcome": "\(outcome)"])
+    }
+}
