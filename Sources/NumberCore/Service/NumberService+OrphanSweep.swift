@@ -20,7 +20,8 @@ public struct OrphanSweepReport: Sendable, Hashable {
 extension NumberService {
     /// Settles the orphan watches (``OrphanWatch``): each watched number is looked up at the provider; one that
     /// landed while nobody owns or reserves it is released there, one that never appears is dropped when its window
-    /// ends. Nothing is released that numberd owns or that an open purchase reserves. Run it after `reconcile()`.
+    /// ends. Nothing is released that numberd owns or that an open purchase reserves. At most
+    /// `reconcile.orphanLookUpsPerSweep` watches are settled per sweep, oldest first. Run it after `reconcile()`.
     public func sweepOrphans() async -> OrphanSweepReport {
         var report = OrphanSweepReport()
         let started = local.withLock { local in
@@ -33,9 +34,10 @@ extension NumberService {
         let watches = (try? coordinator.read { state throws(NumberError) in
             state.orphanWatch.values.sorted { ($0.since, $0.phoneNumber) < ($1.since, $1.phoneNumber) }
         }) ?? []
-        for watch in watches {
+        for watch in watches.prefix(config.reconcile.orphanLookUpsPerSweep) {
             await settle(watch, into: &report)
         }
+        report.pending += watches.dropFirst(config.reconcile.orphanLookUpsPerSweep).map(\.phoneNumber)
         if !report.released.isEmpty {
             logger.warning(
                 "released numbers a voided purchase had left at the provider",
@@ -54,16 +56,7 @@ extension NumberService {
         let phone = watch.phoneNumber
         let now = now()
         let expired = now.timeIntervalSince(watch.since) >= Double(config.reconcile.orphanWatchSeconds)
-        switch step(for: watch) {
-        case .end(let outcome):
-            await end(watch, outcome, at: now, into: &report)
-            return
-        case .keep:
-            report.pending.append(phone)
-            return
-        case .lookUp:
-            break
-        }
+        guard await needsProvider(watch, at: now, into: &report) else { return }
         switch await lookUpOwned(phone) {
         case .unknown:
             report.pending.append(phone)
@@ -75,16 +68,7 @@ extension NumberService {
             }
         case .owned(let number):
             // Checked again just before the release: a purchase may have claimed or reserved it meanwhile.
-            switch step(for: watch) {
-            case .end(let outcome):
-                await end(watch, outcome, at: now, into: &report)
-                return
-            case .keep:
-                report.pending.append(phone)
-                return
-            case .lookUp:
-                break
-            }
+            guard await needsProvider(watch, at: now, into: &report) else { return }
             do {
                 try await provider.release(sid: number.sid)
             } catch let error as ProviderError where error.kind == .notFound {
@@ -99,6 +83,20 @@ extension NumberService {
                 return
             }
             await end(watch, .released(sid: number.sid), at: now, into: &report)
+        }
+    }
+
+    /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.
+    private func needsProvider(_ watch: OrphanWatch, at now: Date, into report: inout OrphanSweepReport) async -> Bool {
+        switch step(for: watch) {
+        case .end(let outcome):
+            await end(watch, outcome, at: now, into: &report)
+            return false
+        case .keep:
+            report.pending.append(watch.phoneNumber)
+            return false
+        case .lookUp:
+            return true
         }
     }
 

@@ -98,6 +98,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// showing it (its buy may still land): each sweep looks it up and releases it at the provider if it
         /// appeared with nobody owning it. 0 turns the watch off. At most 2 592 000 (30 days). Default 86 400.
         public var orphanWatchSeconds: Int64 = 86_400
+        /// Watched numbers one sweep looks up at most (oldest watch first; the rest wait for the next sweep), so a
+        /// burst of voided purchases cannot turn a sweep into thousands of provider calls. 1...10 000. Default 200.
+        public var orphanLookUpsPerSweep = 200
 
         /// The defaults.
         public static let defaults = Reconcile()
@@ -141,6 +144,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(0...2_592_000).contains(reconcile.orphanWatchSeconds) {
             problems.append("reconcile.orphanWatchSeconds must be in 0...2592000")
+        }
+        if !(1...10_000).contains(reconcile.orphanLookUpsPerSweep) {
+            problems.append("reconcile.orphanLookUpsPerSweep must be in 1...10000")
         }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")

@@ -167,13 +167,14 @@ struct LateLandingPurchaseTests {
     /// `lookUpsBeforeLanding` look-ups, then reconciled past the 600 s horizon: the first number is released, the
     /// intent voided and the second number watched.
     private func voidedWithAQueuedBuy(
-        lookUpsBeforeLanding: Int
+        lookUpsBeforeLanding: Int, late: Int = 1, lookUpsPerSweep: Int = 200
     ) async throws -> (LateLandingProvider, NumberService, ManualClock, String) {
         let provider = LateLandingProvider(
-            late: [phones[1]], answered: false, lookUpsBeforeLanding: lookUpsBeforeLanding)
+            late: Set(phones.suffix(late)), answered: false, lookUpsBeforeLanding: lookUpsBeforeLanding)
         let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
         var config = NumberServiceConfig.defaults
         config.reconcile.inFlightHorizonSeconds = 600
+        config.reconcile.orphanLookUpsPerSweep = lookUpsPerSweep
         let service = try await NumberService.open(
             store: InMemoryNumberStore(), provider: provider, clock: clock, config: config, logger: logger)
         let account = try await service.createAccount(name: "Orphan", currency: "USD")
@@ -186,7 +187,7 @@ struct LateLandingPurchaseTests {
         #expect(report.voided.count == 1, "\(report)")
         let state = service.durableState()
         #expect(state.intents.isEmpty && state.numbers.isEmpty)
-        #expect(Array(state.orphanWatch.keys) == [phones[1]], "\(state.orphanWatch)")
+        #expect(Set(state.orphanWatch.keys) == Set(phones.suffix(late)), "\(state.orphanWatch)")
         #expect(state.checkInvariants().isEmpty)
         return (provider, service, clock, account.id)
     }
@@ -216,6 +217,18 @@ struct LateLandingPurchaseTests {
         #expect(await service.sweepOrphans().expired == [phones[1]])
         #expect(service.durableState().orphanWatch.isEmpty)
         #expect(provider.state.withLock { $0.owned.isEmpty })
+    }
+
+    @Test("one sweep settles at most orphanLookUpsPerSweep watches; the rest wait for the next")
+    func sweepIsBounded() async throws {
+        let (_, service, clock, _) = try await voidedWithAQueuedBuy(
+            lookUpsBeforeLanding: 1_000, late: 2, lookUpsPerSweep: 1)
+        clock.advance(by: 86_400)
+        let first = await service.sweepOrphans()
+        #expect(first.expired.count == 1 && first.pending.count == 1, "\(first)")
+        let second = await service.sweepOrphans()
+        #expect(second.expired.count == 1 && second.pending.isEmpty, "\(second)")
+        #expect(service.durableState().orphanWatch.isEmpty)
     }
 
     @Test("a watched number bought again through numberd is never released by the sweep")
@@ -250,6 +263,13 @@ struct LateLandingPurchaseTests {
     func orphanWatchEdges(seconds: Int64, valid: Bool) {
         var config = NumberServiceConfig.defaults
         config.reconcile.orphanWatchSeconds = seconds
+        #expect(config.validate().isEmpty == valid)
+    }
+
+    @Test("a sweep looks up 1...10000 watches", arguments: [(0, false), (1, true), (10_000, true), (10_001, false)])
+    func lookUpsPerSweepEdges(count: Int, valid: Bool) {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.orphanLookUpsPerSweep = count
         #expect(config.validate().isEmpty == valid)
     }
 }
