@@ -111,7 +111,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     /// acting on it. Throws at once for a record refused (size, empty, `queueFull`, `closed`, `failed`).
     public func enqueue(_ events: [Event]) throws -> PendingRecord {
         guard !events.isEmpty else { throw JournalError(.emptyRecord, "a record needs at least one event") }
-        let json = try JournalCodec.encodeJSON(events)
+        let json = try JournalCodec.encodeEventsJSON(events)
         let limits = options.limits
         guard json.count <= limits.recordBytesMax else {
             throw JournalError(.recordTooLarge, "record has \(json.count) bytes, limit \(limits.recordBytesMax)")

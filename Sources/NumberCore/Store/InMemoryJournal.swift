@@ -96,7 +96,7 @@ public final class InMemoryJournal<Event: Codable & Sendable, State: Codable & S
     /// Stores one record at once and returns it, already durable (in memory).
     public func enqueue(_ events: [Event]) throws -> PendingRecord {
         guard !events.isEmpty else { throw JournalError(.emptyRecord, "a record needs at least one event") }
-        let json = try JournalCodec.encodeJSON(events)
+        let json = try JournalCodec.encodeEventsJSON(events)
         guard json.count <= limits.recordBytesMax else {
             throw JournalError(.recordTooLarge, "record has \(json.count) bytes, limit \(limits.recordBytesMax)")
         }

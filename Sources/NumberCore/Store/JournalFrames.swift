@@ -58,6 +58,22 @@ package enum JournalCodec {
         return bytes
     }
 
+    /// The JSON of a record's events, through the streaming ``JSONLineEncoder`` (compact, keys in encoding order:
+    /// events hold no dictionaries, so equal events give equal bytes). Read back with ``decode(_:_:)`` like the rest.
+    package static func encodeEventsJSON<Value: Encodable>(_ value: Value) throws(JournalError) -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = try JSONLineEncoder.encode(value)
+        } catch {
+            throw JournalError(.encodingFailed, "cannot encode to JSON: \(error)")
+        }
+        // Control characters are escaped inside strings; check rather than trust, a raw one would split the line.
+        guard !bytes.contains(UInt8(ascii: "\n")) else {
+            throw JournalError(.encodingFailed, "encoded JSON contains a raw newline")
+        }
+        return bytes
+    }
+
     /// The full journal line of a record whose events are already encoded.
     package static func recordLine(seq: UInt64, time: Int64, eventsJSON: [UInt8]) -> [UInt8] {
         ChecksummedLine.encode(head: Array(#"{"seq":\#(seq),"time":\#(time),"events":"#.utf8), body: eventsJSON)

@@ -5,16 +5,11 @@ import Testing
 
 @Suite("Event size estimates and journal record bounds")
 struct EventSizeTests {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
+    /// The size the journal writes (its streaming encoder).
+    static func size(_ events: [CoreEvent]) throws -> Int { try JSONLineEncoder.encode(events).count }
 
-    static func size(_ events: [CoreEvent]) throws -> Int { try encoder.encode(events).count }
-
-    @Test("estimates are at least the real JSON size of events with maximal text fields")
-    func estimatesBound() async throws {
+    /// Events of most kinds with every text field at its limit and the largest counts (20 numbers per purchase).
+    static func maximalEvents() -> [CoreEvent] {
         let long = String(repeating: "x", count: 200)
         let description = String(repeating: "d", count: 500)
         let key = String(repeating: "k", count: 128)
@@ -48,7 +43,7 @@ struct EventSizeTests {
             outcome: .purchased(
                 numberIds: Array(repeating: number.id, count: 20),
                 transactionIds: Array(repeating: transaction.id, count: 20)))
-        let events: [CoreEvent] = [
+        return [
             .accountCreated(account), .transactionPosted(transaction), .idempotencyRecorded(record),
             .purchaseIntentOpened(intent),
             .purchaseCommitted(
@@ -58,7 +53,11 @@ struct EventSizeTests {
             .numberRenewed(numberId: number.id, transaction: transaction, cycleStart: at, nextBillingDate: at),
             .idempotencyExpired(storageKeys: Array(repeating: account.id + "\u{1F}" + key, count: 50)),
         ]
-        for event in events {
+    }
+
+    @Test("estimates are at least the real JSON size of events with maximal text fields")
+    func estimatesBound() async throws {
+        for event in Self.maximalEvents() {
             let real = try Self.size([event])
             #expect(
                 real <= event.bytesEstimate,

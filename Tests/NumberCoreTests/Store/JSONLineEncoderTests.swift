@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+@Suite("JSONLineEncoder: the journal's streaming JSON encoder reads back through JSONDecoder")
+struct JSONLineEncoderTests {
+    private static let at = Date(timeIntervalSince1970: 1_736_937_000.123)
+
+    /// Every event kind, the maximal ones of the size tests plus the rest.
+    static func everyEvent() -> [CoreEvent] {
+        let watch = OrphanWatch(phoneNumber: "+14155550100", accountId: "ACC_1", intentId: "PIN_1", since: at)
+        return EventSizeTests.maximalEvents() + [
+            .accountStatusChanged(accountId: "ACC_1", status: .suspended),
+            .apiKeyCreated(
+                ApiKey(
+                    id: "KEY_1", name: "ops \"root\"", scope: .admin, accountId: nil,
+                    secretHash: String(repeating: "f", count: 64), createdAt: at)),
+            .apiKeyRevoked(keyId: "KEY_1", at: at),
+            .trunkCreated(
+                Trunk(
+                    id: "TRK_1", accountId: "ACC_1", name: "edge\\1", providerTrunkSid: "TK1", createdAt: at,
+                    providerManaged: true)),
+            .trunkDeleted(trunkId: "TRK_1"),
+            .purchaseIntentCompensating(intentId: "PIN_1"),
+            .purchaseIntentVoided(intentId: "PIN_1"),
+            .numberTrunkChanged(numberId: "NUM_1", trunkId: nil),
+            .numberTrunkChanged(numberId: "NUM_1", trunkId: "TRK_1"),
+            .numberReleaseRequested(numberId: "NUM_1", at: at),
+            .numberReleaseCancelled(numberId: "NUM_1"),
+            .numberReleased(numberId: "NUM_1", at: at, refund: nil),
+            .numberPastDue(numberId: "NUM_1", at: at),
+            .idempotencyExpired(storageKeys: []),
+            .orphanWatchStarted([watch, watch]),
+            .orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: .released(sid: "PN1"), at: at),
+            .orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: .claimed, at: at),
+            .orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: .expired, at: at),
+        ]
+    }
+
+    @Test("every event kind, alone and all together, decodes to the same value; equal values give equal bytes")
+    func everyEventRoundTrips() throws {
+        let events = Self.everyEvent()
+        for event in events {
+            let bytes = try JSONLineEncoder.encode([event])
+            #expect(try JSONDecoder().decode([CoreEvent].self, from: Data(bytes)) == [event], "\(event)")
+            #expect(try JSONLineEncoder.encode([event]) == bytes)
+            #expect(!bytes.contains(UInt8(ascii: "\n")))
+        }
+        let all = try JSONLineEncoder.encode(events)
+        #expect(try JSONDecoder().decode([CoreEvent].self, from: Data(all)) == events)
+        #expect(try JSONLineEncoder.encode([CoreEvent]()) == Array("[]".utf8))
+    }
+
+    @Test("it reads the same as JSONEncoder's output of the same events (the journals written before it)")
+    func sameValueAsFoundation() throws {
+        let events = Self.everyEvent()
+        let foundation = JSONEncoder()
+        foundation.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let old = try JSONDecoder().decode([CoreEvent].self, from: foundation.encode(events))
+        let new = try JSONDecoder().decode([CoreEvent].self, from: Data(JSONLineEncoder.encode(events)))
+        #expect(old == new)
+    }
+
+    private struct Sample: Codable, Equatable {
+        var text: String
+        var texts: [String]
+        var nested: [[Int64]]
+        var map: [String: Int]
+        var optional: Int?
+        var flag: Bool
+        var unsigned: UInt64
+        var ratio: Double
+        var when: Date
+        var empty: [String]
+    }
+
+    @Test(
+        "strings: quotes, backslashes, every control character, non-ASCII, U+2028, emoji",
+        arguments: [
+            "plain", "", "\"quoted\"", "back\\slash", "a/b", String((0..<32).map { Character(Unicode.Scalar($0)!) }),
+            "line\u{2028}sep\u{2029}", "Zürich ☎️ 📞", "\u{7F}\u{80}",
+        ])
+    func strings(_ text: String) throws {
+        let sample = Sample(
+            text: text, texts: [text, text], nested: [[], [1, -2], [.max, .min]], map: [text: 1, "b": 2], optional: nil,
+            flag: true, unsigned: .max, ratio: -0.1, when: Self.at, empty: [])
+        let bytes = try JSONLineEncoder.encode(sample)
+        #expect(!bytes.contains(UInt8(ascii: "\n")) && !bytes.contains(UInt8(ascii: "\r")))
+        #expect(try JSONDecoder().decode(Sample.self, from: Data(bytes)) == sample)
+    }
+
+    @Test("numbers and dates survive exactly", arguments: [0.0, -0.0, 1e-9, 123_456_789.123_456, 1e21, -3.5e300])
+    func numbers(_ value: Double) throws {
+        let sample = Sample(
+            text: "", texts: [], nested: [], map: [:], optional: 7, flag: false, unsigned: 0, ratio: value,
+            when: Date(timeIntervalSinceReferenceDate: value), empty: [])
+        let bytes = try JSONLineEncoder.encode(sample)
+        let decoded = try JSONDecoder().decode(Sample.self, from: Data(bytes))
+        #expect(decoded == sample)
+        #expect(decoded.ratio.bitPattern == value.bitPattern || value == 0)
+    }
+
+    @Test("values JSON cannot hold, or that need JSONEncoder's special forms, are refused")
+    func refused() {
+        #expect(throws: EncodingError.self) { try JSONLineEncoder.encode([Double.nan]) }
+        #expect(throws: EncodingError.self) { try JSONLineEncoder.encode([Double.infinity]) }
+        #expect(throws: EncodingError.self) { try JSONLineEncoder.encode([Data([1, 2])]) }
+        #expect(throws: EncodingError.self) { try JSONLineEncoder.encode(["u": URL(string: "https://x")!]) }
+        #expect(throws: JournalError.self) { try JournalCodec.encodeEventsJSON([Double.nan]) }
+    }
+}
