@@ -341,9 +341,9 @@ extension NumberService {
     }
 
     /// Releases what was bought and voids the intent; if a release fails the intent stays (compensating) and
-    /// reconciliation finishes the job, so no number stays paid at the provider without an owner.
-    /// Releases what was bought and voids the intent. `watching` are numbers whose buy may still land: they get an
-    /// orphan watch in the same record as the void (when the watch window is not 0).
+    /// reconciliation finishes the job, so no number stays paid at the provider without an owner. `watching` are
+    /// numbers whose buy may still land: they get an orphan watch in the same record as the void (unless the watch
+    /// window is 0).
     func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async {
         if !bought.isEmpty && intent.status == .open {
             let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
