@@ -31,9 +31,10 @@ extension NumberService {
         }
         guard started else { return report }
         defer { local.withLock { $0.sweepingOrphans = false } }
-        let watches = (try? coordinator.read { state throws(NumberError) in
-            state.orphanWatch.values.sorted { ($0.since, $0.phoneNumber) < ($1.since, $1.phoneNumber) }
-        }) ?? []
+        let watches =
+            (try? coordinator.read { state throws(NumberError) in
+                state.orphanWatch.values.sorted { ($0.since, $0.phoneNumber) < ($1.since, $1.phoneNumber) }
+            }) ?? []
         for watch in watches.prefix(config.reconcile.orphanLookUpsPerSweep) {
             await settle(watch, into: &report)
         }

@@ -144,7 +144,8 @@ struct JSONLineFieldEncoder: Encoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         state.openContainer(isObject: true, depth: depth)
-        return KeyedEncodingContainer(JSONLineKeyedContainer<Key>(state: state, depth: depth + 1, codingPath: codingPath))
+        return KeyedEncodingContainer(
+            JSONLineKeyedContainer<Key>(state: state, depth: depth + 1, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -223,11 +224,14 @@ struct JSONLineUnkeyedContainer: UnkeyedEncodingContainer {
         count += 1
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<NestedKey> {
         state.beginElement(depth: depth)
         state.openContainer(isObject: true, depth: depth)
         count += 1
-        return KeyedEncodingContainer(JSONLineKeyedContainer<NestedKey>(state: state, depth: depth + 1, codingPath: codingPath))
+        return KeyedEncodingContainer(
+            JSONLineKeyedContainer<NestedKey>(state: state, depth: depth + 1, codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {

@@ -259,7 +259,9 @@ struct LateLandingPurchaseTests {
         #expect(config.validate().isEmpty == valid)
     }
 
-    @Test("the orphan watch is 0...2592000 s", arguments: [(Int64(-1), false), (0, true), (2_592_000, true), (2_592_001, false)])
+    @Test(
+        "the orphan watch is 0...2592000 s",
+        arguments: [(Int64(-1), false), (0, true), (2_592_000, true), (2_592_001, false)])
     func orphanWatchEdges(seconds: Int64, valid: Bool) {
         var config = NumberServiceConfig.defaults
         config.reconcile.orphanWatchSeconds = seconds
