@@ -58,7 +58,7 @@ struct Serve: AsyncParsableCommand {
     var reconcileInFlightHorizon: String?
     @Option(
         name: .customLong("orphan-watch"),
-        help: "Seconds a voided purchase's numbers are watched at Twilio, released if they land (default 86400; 0 off).")
+        help: "Seconds a voided purchase's numbers are watched at Twilio, released if they land (default 86400).")
     var orphanWatch: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
     var logLevel: String?
