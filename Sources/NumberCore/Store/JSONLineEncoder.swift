@@ -12,6 +12,8 @@ import Foundation
 /// `Data`, `URL` and `Decimal` would encode through their own `Encodable` conformances, not `JSONEncoder`'s special
 /// forms, so they are refused rather than written in a form `JSONDecoder` would read differently.
 ///
+/// Coding paths are not extended per field (that allocated an array per field); an error names the type and value.
+///
 /// Containers are closed lazily, as in the protobuf encoder: each open object or array is a level on a stack, and any
 /// write at a shallower level first closes the deeper ones. Synthesized `Codable` uses containers in stack order,
 /// which is all this needs.
@@ -109,24 +111,33 @@ final class JSONLineState {
         bytes.append(contentsOf: value.description.utf8)
     }
 
-    /// Encodes `value` as the value at `depth` (its key or comma already written).
+    /// Encodes `value` as the value at `depth` (its key or comma already written). Scalars are recognised by their
+    /// metatype (a pointer comparison) rather than by dynamic casts, which cost more than the writing itself.
     func encodeValue<T: Encodable>(_ value: T, depth: Int, codingPath: [any CodingKey]) throws {
-        switch value {
-        case let string as String: writeString(string)
-        case let bool as Bool: bytes.append(contentsOf: (bool ? "true" : "false").utf8)
-        case let number as Int: writeInteger(number)
-        case let number as Int64: writeInteger(number)
-        case let number as Int32: writeInteger(number)
-        case let number as UInt64: writeInteger(number)
-        case let number as UInt32: writeInteger(number)
-        case let number as Double: try writeDouble(number, codingPath: codingPath)
-        case let date as Date: try writeDouble(date.timeIntervalSinceReferenceDate, codingPath: codingPath)
-        case is Data, is URL, is Decimal:
+        if T.self == String.self {
+            writeString(unsafeBitCast(value, to: String.self))
+        } else if T.self == Int64.self {
+            writeInteger(unsafeBitCast(value, to: Int64.self))
+        } else if T.self == Date.self {
+            try writeDouble(unsafeBitCast(value, to: Date.self).timeIntervalSinceReferenceDate, codingPath: codingPath)
+        } else if T.self == Bool.self {
+            bytes.append(contentsOf: (unsafeBitCast(value, to: Bool.self) ? "true" : "false").utf8)
+        } else if T.self == Int.self {
+            writeInteger(unsafeBitCast(value, to: Int.self))
+        } else if T.self == Int32.self {
+            writeInteger(unsafeBitCast(value, to: Int32.self))
+        } else if T.self == UInt64.self {
+            writeInteger(unsafeBitCast(value, to: UInt64.self))
+        } else if T.self == UInt32.self {
+            writeInteger(unsafeBitCast(value, to: UInt32.self))
+        } else if T.self == Double.self {
+            try writeDouble(unsafeBitCast(value, to: Double.self), codingPath: codingPath)
+        } else if T.self == Data.self || T.self == URL.self || T.self == Decimal.self {
             throw EncodingError.invalidValue(
                 value,
                 EncodingError.Context(
                     codingPath: codingPath, debugDescription: "\(T.self) needs JSONEncoder's special form"))
-        default:
+        } else {
             let start = bytes.count
             try value.encode(to: JSONLineFieldEncoder(state: self, depth: depth, codingPath: codingPath))
             // A value that wrote nothing (no container asked for) is an empty object, as JSONEncoder writes it.
@@ -171,7 +182,7 @@ struct JSONLineKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         state.writeKey(key.stringValue, depth: depth)
-        try state.encodeValue(value, depth: depth, codingPath: codingPath + [key])
+        try state.encodeValue(value, depth: depth, codingPath: codingPath)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -180,13 +191,13 @@ struct JSONLineKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         state.writeKey(key.stringValue, depth: depth)
         state.openContainer(isObject: true, depth: depth)
         return KeyedEncodingContainer(
-            JSONLineKeyedContainer<NestedKey>(state: state, depth: depth + 1, codingPath: codingPath + [key]))
+            JSONLineKeyedContainer<NestedKey>(state: state, depth: depth + 1, codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         state.writeKey(key.stringValue, depth: depth)
         state.openContainer(isObject: false, depth: depth)
-        return JSONLineUnkeyedContainer(state: state, depth: depth + 1, codingPath: codingPath + [key])
+        return JSONLineUnkeyedContainer(state: state, depth: depth + 1, codingPath: codingPath)
     }
 
     mutating func superEncoder() -> any Encoder {
@@ -195,7 +206,7 @@ struct JSONLineKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
         state.writeKey(key.stringValue, depth: depth)
-        return JSONLineFieldEncoder(state: state, depth: depth, codingPath: codingPath + [key])
+        return JSONLineFieldEncoder(state: state, depth: depth, codingPath: codingPath)
     }
 }
 

@@ -234,6 +234,11 @@ struct CrashStorm {
                             }
                         } else {
                             let wanted = phones.take(1 + Int(random.next() % 2))
+                            // The simulator's inventory ran dry (after ~15,000 numbers): nothing to buy this turn.
+                            guard !wanted.isEmpty else {
+                                try await Task.sleep(for: .milliseconds(10))
+                                continue
+                            }
                             do {
                                 let bought = try await client.purchaseNumbers(
                                     PurchaseNumbersRequest(

@@ -164,10 +164,14 @@ final class AccountModel: Sendable {
             case .refused:
                 if !present.isEmpty { fail("refused purchase \(purchase.phones) happened") }
             case .maybe:
-                if present.isEmpty, model.seenCommitted.contains(purchase.phones[0]) {
+                guard let first = purchase.phones.first else {
+                    fail("a purchase of no numbers was recorded")
+                    continue
+                }
+                if present.isEmpty, model.seenCommitted.contains(first) {
                     fail("purchase \(purchase.phones) was committed, then vanished")
                 }
-                if !present.isEmpty { model.seenCommitted.insert(purchase.phones[0]) }
+                if !present.isEmpty { model.seenCommitted.insert(first) }
             }
         }
         for number in owned {

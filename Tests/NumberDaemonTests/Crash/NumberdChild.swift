@@ -43,6 +43,9 @@ func startExternalSimulator(directory: String, seed: UInt64 = 7) async throws ->
     configuration.seed = seed
     configuration.credentials = .generated(seed: seed)
     configuration.limits.requestLogEntriesMax = 100
+    // A 1,000-cycle storm buys ~15,000 distinct numbers and Twilio never re-sells one: search deeper than the
+    // default 200,000 candidates so the pool does not run dry.
+    configuration.limits.searchScanMax = 2_000_000
     return try await TwilioSimulator.start(
         configuration: configuration, tls: try SimulatorTLS.generated(directory: directory + "/sim-tls"))
 }
