@@ -22,11 +22,15 @@ final class CountingStore: NumberStore {
         try await base.load()
     }
 
-    func commit(_ events: [CoreEvent]) async throws {
-        try await base.commit(events)
-        counts.withLock { counts in
-            counts.commits += 1
-            counts.events += events.count
+    func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        base.commit(events) { result in
+            if case .success = result {
+                self.counts.withLock { counts in
+                    counts.commits += 1
+                    counts.events += events.count
+                }
+            }
+            completion(result)
         }
     }
 }

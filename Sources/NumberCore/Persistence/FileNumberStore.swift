@@ -35,7 +35,8 @@ public final class FileNumberStore: NumberStore {
         var state: CoreState
         var lastSeq: UInt64
         var recordsSinceSnapshot = 0
-        var snapshotting = false
+        /// The periodic snapshot in flight (or finished and not yet awaited).
+        var snapshot: Task<Void, Never>?
         var commits = 0
     }
 
@@ -67,41 +68,60 @@ public final class FileNumberStore: NumberStore {
         inner.withLock { $0.state }
     }
 
-    /// Appends one record and returns once it is durable; every `snapshotEveryRecords` records it also writes a
-    /// snapshot (a failed snapshot is logged: the journal still holds every record).
-    public func commit(_ events: [CoreEvent]) async throws {
-        let seq = try await journal.append(events)
-        let due: (CoreState, UInt64)? = inner.withLock { inner in
-            // Commits never overlap (the service runs one at a time), so records arrive in seq order.
-            precondition(seq == inner.lastSeq + 1, "journal records out of order")
+    /// Appends one record and calls `completion` on the journal's writer once it is durable; every
+    /// `snapshotEveryRecords` records it also starts a snapshot in the background (a failed snapshot is logged:
+    /// the journal still holds every record). A refused record's error comes from a task, never inside `commit`.
+    public func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        do {
+            _ = try journal.enqueue(events) { result in
+                if case .failure(let error) = result { return completion(.failure(error)) }
+                self.committed(events)
+                completion(.success(()))
+            }
+        } catch {
+            Task { completion(.failure(error)) }
+        }
+    }
+
+    /// Applies a durable record to the snapshot state and starts a snapshot when one is due. Runs on the writer,
+    /// once per record in seq order (commits never overlap).
+    private func committed(_ events: [CoreEvent]) {
+        inner.withLock { inner in
             inner.state.apply(events)
-            inner.lastSeq = seq
+            inner.lastSeq += 1
             inner.commits += 1
             inner.recordsSinceSnapshot += 1
-            guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, !inner.snapshotting else { return nil }
-            inner.snapshotting = true
+            guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, inner.snapshot == nil else { return }
             inner.recordsSinceSnapshot = 0
-            return (inner.state, seq)
-        }
-        if let (state, throughSeq) = due {
-            defer { inner.withLock { $0.snapshotting = false } }
-            do {
-                try await journal.writeSnapshot(state, throughSeq: throughSeq)
-            } catch {
-                options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
+            let (state, throughSeq) = (inner.state, inner.lastSeq)
+            // A task, never the writer itself: a snapshot asks the writer to rotate the segment.
+            inner.snapshot = Task {
+                do {
+                    try await journal.writeSnapshot(state, throughSeq: throughSeq)
+                } catch {
+                    options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
+                }
+                self.inner.withLock { $0.snapshot = nil }
             }
         }
     }
 
+    /// Waits for the periodic snapshot in flight, if any.
+    public func waitForSnapshot() async {
+        await inner.withLock { $0.snapshot }?.value
+    }
+
     /// Writes a snapshot of everything committed so far (at shutdown, so the next start replays nothing).
     public func writeSnapshot() async throws {
+        await waitForSnapshot()
         let (state, seq) = inner.withLock { ($0.state, $0.lastSeq) }
         guard seq > journal.snapshotSeq else { return }
         try await journal.writeSnapshot(state, throughSeq: seq)
     }
 
-    /// Finishes queued writes and releases the directory; later commits throw.
+    /// Finishes queued writes and the snapshot in flight, and releases the directory; later commits fail.
     public func close() async {
+        await waitForSnapshot()
         await journal.close()
     }
 

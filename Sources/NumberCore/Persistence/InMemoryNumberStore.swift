@@ -51,19 +51,25 @@ public final class InMemoryNumberStore: NumberStore {
         storage.inner.withLock { $0.state }
     }
 
-    /// Appends `events` after the configured delay, or throws if told to fail or fenced off.
-    public func commit(_ events: [CoreEvent]) async throws {
-        let delay = storage.inner.withLock { $0.commitDelayNanoseconds }
-        if delay > 0 { try await Task.sleep(nanoseconds: delay) }
-        try storage.inner.withLock { inner in
-            guard inner.generation == generation else { throw Fenced() }
-            if inner.failNextCommits > 0 {
-                inner.failNextCommits -= 1
-                throw InjectedFailure()
-            }
-            inner.state.apply(events)
-            inner.events.append(contentsOf: events)
-            inner.commits += 1
+    /// Appends `events` after the configured delay, or fails if told to or fenced off; the completion comes from
+    /// a task, like a disk's answer.
+    public func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        Task {
+            let delay = storage.inner.withLock { $0.commitDelayNanoseconds }
+            if delay > 0 { try? await Task.sleep(nanoseconds: delay) }
+            completion(
+                Result { () throws -> Void in
+                    try storage.inner.withLock { inner in
+                        guard inner.generation == generation else { throw Fenced() }
+                        if inner.failNextCommits > 0 {
+                            inner.failNextCommits -= 1
+                            throw InjectedFailure()
+                        }
+                        inner.state.apply(events)
+                        inner.events.append(contentsOf: events)
+                        inner.commits += 1
+                    }
+                })
         }
     }
 

@@ -1,12 +1,19 @@
 /// Where core events become durable. The service decides, hands the events here, and applies them to the state
-/// it serves only after `commit` returns.
+/// it serves only after the store reports them durable.
 ///
-/// Calls to `commit` never overlap (the service runs one at a time and batches whatever arrived meanwhile, so a
-/// batch shares one sync); events arrive in decision order and must be replayed in that order.
+/// Calls to `commit` never overlap (the service hands over the next batch only from the previous one's
+/// completion, and batches whatever arrived meanwhile, so a batch shares one sync); events arrive in decision
+/// order and must be replayed in that order.
 public protocol NumberStore: Sendable {
     /// The state rebuilt from everything committed so far (snapshot + replay).
     func load() async throws -> CoreState
-    /// Makes `events` durable, atomically (all or none after a crash), and returns when they are.
-    /// A failure is final: the service stops writing (fail-stop) rather than retry.
-    func commit(_ events: [CoreEvent]) async throws
+
+    /// Starts making `events` durable, atomically (all or none after a crash), and calls `completion` exactly
+    /// once when they are, or with the error. A failure is final: the service stops writing (fail-stop) rather
+    /// than retry.
+    ///
+    /// `completion` is never called before `commit` returns, may run on any thread (the file store calls it on
+    /// its journal writer, so the service's next batch goes to the disk without a hop through the cooperative
+    /// pool), and must be short and must not block.
+    func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
 }

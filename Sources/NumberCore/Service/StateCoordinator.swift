@@ -4,9 +4,11 @@ import Synchronization
 ///
 /// Two states: `speculative` has every decided event (so a decision sees in-flight writes and concurrent
 /// purchases cannot overdraw), `durable` only those the store acknowledged (so readers never see a write that
-/// could still be lost). A decision runs under the lock and enqueues its events with a sequence number; the
-/// caller then waits, outside the lock, until the durable sequence reaches it. One waiter at a time leads: it
-/// takes everything queued and commits it in one store call, so concurrent writes share one sync.
+/// could still be lost). A decision runs under the lock and queues its events with a sequence number; the caller
+/// then waits, outside the lock, until the durable sequence reaches it. One commit is in flight at a time: the
+/// decision that finds the store idle hands it everything queued, and each commit's completion (on the store's
+/// writer thread) applies it to `durable`, wakes its waiters and hands the store the next batch at once — so
+/// concurrent writes share one sync, and nothing between one sync and the next waits for the cooperative pool.
 final class StateCoordinator: Sendable {
     private struct Batch {
         var sequence: UInt64
@@ -14,15 +16,10 @@ final class StateCoordinator: Sendable {
         var bytesEstimate: Int
     }
 
-    private enum Wake: Sendable {
-        case done
-        case lead
-        case failed(NumberError)
-    }
-
     private struct Waiter {
         var sequence: UInt64
-        var continuation: CheckedContinuation<Wake, Never>
+        /// Resumed with nil once durable, or with the failure that stopped writes.
+        var continuation: CheckedContinuation<NumberError?, Never>
     }
 
     private struct Inner {
@@ -30,17 +27,12 @@ final class StateCoordinator: Sendable {
         var durable: CoreState
         var nextSequence: UInt64 = 1
         var durableSequence: UInt64 = 0
+        /// Decided, not yet handed to the store.
         var queue: [Batch] = []
-        var flushing = false
+        /// Whether a commit is in flight.
+        var committing = false
         var waiters: [Waiter] = []
         var failure: NumberError?
-    }
-
-    private enum Step {
-        case done
-        case failed(NumberError)
-        case lead([Batch])
-        case wait
     }
 
     private let store: any NumberStore
@@ -67,32 +59,34 @@ final class StateCoordinator: Sendable {
         return try outcome.get()
     }
 
-    /// Decides against the speculative state under the lock; the events are applied and queued at once.
-    /// Returns the sequence to wait for (nil if nothing it saw is pending) and the decision's result.
+    /// Decides against the speculative state under the lock; the events are applied and queued at once (and
+    /// handed to the store if it is idle). Returns the sequence to wait for (nil if nothing it saw is pending) and
+    /// the decision's result.
     func decide<R: Sendable>(
         _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
     ) throws(NumberError) -> (sequence: UInt64?, result: R) {
-        let outcome: Result<(UInt64?, R), NumberError> = inner.withLock { inner in
-            if let failure = inner.failure { return .failure(failure) }
+        let (outcome, start): (Result<(UInt64?, R), NumberError>, [Batch]?) = inner.withLock { inner in
+            if let failure = inner.failure { return (.failure(failure), nil) }
             let decision: (events: [CoreEvent], result: R)
             do throws(NumberError) {
                 decision = try body(inner.speculative)
             } catch {
-                return .failure(error)
+                return (.failure(error), nil)
             }
             // A decision that wrote nothing still observed the speculative state: its caller waits until all of
             // that is durable, so no answer ever reflects a write that could be lost.
             guard !decision.events.isEmpty else {
                 let observed = inner.nextSequence - 1
-                return .success((observed > inner.durableSequence ? observed : nil, decision.result))
+                return (.success((observed > inner.durableSequence ? observed : nil, decision.result)), nil)
             }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence
             inner.nextSequence += 1
             let estimate = decision.events.reduce(0) { $0 + $1.bytesEstimate }
             inner.queue.append(Batch(sequence: sequence, events: decision.events, bytesEstimate: estimate))
-            return .success((sequence, decision.result))
+            return (.success((sequence, decision.result)), takeBatches(&inner))
         }
+        if let start { commit(start) }
         return try outcome.get()
     }
 
@@ -107,85 +101,76 @@ final class StateCoordinator: Sendable {
 
     /// Returns once every event up to `sequence` is durable.
     func waitDurable(_ sequence: UInt64) async throws(NumberError) {
-        while true {
-            let step: Step = inner.withLock { inner in
-                if let failure = inner.failure { return .failed(failure) }
-                if inner.durableSequence >= sequence { return .done }
-                if inner.flushing { return .wait }
-                inner.flushing = true
-                // Take decisions in order up to the size cap (always at least one), so a record stays small.
-                var taken = 0
-                var bytes = 0
-                while taken < inner.queue.count
-                    && (taken == 0 || bytes + inner.queue[taken].bytesEstimate <= commitBytesEstimateMax)
-                {
-                    bytes += inner.queue[taken].bytesEstimate
-                    taken += 1
-                }
-                let batches = Array(inner.queue.prefix(taken))
-                inner.queue.removeFirst(taken)
-                return .lead(batches)
-            }
-            switch step {
-            case .done: return
-            case .failed(let error): throw error
-            case .lead(let batches): try await flush(batches)
-            case .wait:
-                switch await park(sequence) {
-                case .done: return
-                case .failed(let error): throw error
-                case .lead: continue
-                }
-            }
-        }
-    }
-
-    private func park(_ sequence: UInt64) async -> Wake {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
-            let immediate: Wake? = inner.withLock { inner in
-                if let failure = inner.failure { return .failed(failure) }
-                if inner.durableSequence >= sequence { return .done }
-                if !inner.flushing { return .lead }
+        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<NumberError?, Never>) in
+            let immediate: NumberError?? = inner.withLock { inner in
+                if let failure = inner.failure { return .some(failure) }
+                if inner.durableSequence >= sequence { return .some(nil) }
                 inner.waiters.append(Waiter(sequence: sequence, continuation: continuation))
-                return nil
+                return .none
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
+        if let failure { throw failure }
     }
 
-    private func flush(_ batches: [Batch]) async throws(NumberError) {
-        precondition(!batches.isEmpty, "a leader must have something to flush")
+    /// If no commit is in flight, marks one and takes queued decisions in order up to the size cap (always at
+    /// least one), so a record stays small; nil when there is nothing to start.
+    private func takeBatches(_ inner: inout Inner) -> [Batch]? {
+        guard !inner.committing, !inner.queue.isEmpty else { return nil }
+        var taken = 0
+        var bytes = 0
+        while taken < inner.queue.count
+            && (taken == 0 || bytes + inner.queue[taken].bytesEstimate <= commitBytesEstimateMax)
+        {
+            bytes += inner.queue[taken].bytesEstimate
+            taken += 1
+        }
+        inner.committing = true
+        defer { inner.queue.removeFirst(taken) }
+        return Array(inner.queue.prefix(taken))
+    }
+
+    /// Hands `batches` to the store; the completion continues with the next batch.
+    private func commit(_ batches: [Batch]) {
         let started = ContinuousClock.now
-        do {
-            try await store.commit(batches.flatMap(\.events))
-            CoreMetrics.storeCommitDuration.record(duration: started.duration(to: .now))
-            CoreMetrics.storeCommits.increment()
-            CoreMetrics.storeCommittedOperations.increment(by: batches.count)
-        } catch {
+        store.commit(batches.flatMap(\.events)) { result in
+            self.committed(batches, started: started, result: result)
+        }
+    }
+
+    /// A commit's completion: applies it to the durable state, starts the next commit and wakes its waiters; or,
+    /// on failure, stops all writes and fails everyone waiting.
+    private func committed(_ batches: [Batch], started: ContinuousClock.Instant, result: Result<Void, any Error>) {
+        if case .failure(let error) = result {
             CoreMetrics.storeCommitFailures.increment()
             let failure = NumberError.storeFailed(error)
             let waiters = inner.withLock { inner in
                 inner.failure = failure
-                inner.flushing = false
+                inner.queue = []
                 defer { inner.waiters = [] }
                 return inner.waiters
             }
-            for waiter in waiters { waiter.continuation.resume(returning: .failed(failure)) }
-            throw failure
+            for waiter in waiters { waiter.continuation.resume(returning: failure) }
+            return
         }
-        let (ready, next): ([Waiter], Waiter?) = inner.withLock { inner in
+        CoreMetrics.storeCommitDuration.record(duration: started.duration(to: .now))
+        CoreMetrics.storeCommits.increment()
+        CoreMetrics.storeCommittedOperations.increment(by: batches.count)
+        let (ready, next): ([Waiter], [Batch]?) = inner.withLock { inner in
             for batch in batches { inner.durable.apply(batch.events) }
-            inner.durableSequence = batches.last!.sequence
-            inner.flushing = false
-            let durable = inner.durableSequence
-            let ready = inner.waiters.filter { $0.sequence <= durable }
-            inner.waiters.removeAll { $0.sequence <= durable }
-            // Hand the lead to a waiter whose events are still queued, so nothing waits on nobody.
-            let next = inner.queue.isEmpty || inner.waiters.isEmpty ? nil : inner.waiters.removeFirst()
-            return (ready, next)
+            let durable = batches.last!.sequence
+            inner.durableSequence = durable
+            inner.committing = false
+            var ready: [Waiter] = []
+            inner.waiters.removeAll { waiter in
+                guard waiter.sequence <= durable else { return false }
+                ready.append(waiter)
+                return true
+            }
+            return (ready, takeBatches(&inner))
         }
-        for waiter in ready { waiter.continuation.resume(returning: .done) }
-        next?.continuation.resume(returning: .lead)
+        if let next { commit(next) }
+        for waiter in ready { waiter.continuation.resume(returning: nil) }
     }
 
     /// The speculative state (decided, maybe not durable): for decisions outside `decide` only.

@@ -110,13 +110,27 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     /// Queues one record without waiting: its seq is assigned now, in call order; await `durable()` before
     /// acting on it. Throws at once for a record refused (size, empty, `queueFull`, `closed`, `failed`).
     public func enqueue(_ events: [Event]) throws -> PendingRecord {
+        let promise = DurabilityPromise()
+        return PendingRecord(seq: try enqueue(events, promise: promise), promise: promise)
+    }
+
+    /// Queues one record like `enqueue(_:)`, but hands its outcome to `onDurable` instead of a waiting task:
+    /// the writer calls it once, on its own thread, after the record's `fdatasync` (or with the failure), and
+    /// before it takes its next batch — so it must be short and must not block. Returns the record's seq.
+    /// Throws at once (and never calls `onDurable`) for a refused record.
+    package func enqueue(
+        _ events: [Event], onDurable: @escaping @Sendable (Result<Void, JournalError>) -> Void
+    ) throws -> UInt64 {
+        try enqueue(events, promise: DurabilityPromise(callback: onDurable))
+    }
+
+    private func enqueue(_ events: [Event], promise: DurabilityPromise) throws -> UInt64 {
         guard !events.isEmpty else { throw JournalError(.emptyRecord, "a record needs at least one event") }
         let json = try JournalCodec.encodeEventsJSON(events)
         let limits = options.limits
         guard json.count <= limits.recordBytesMax else {
             throw JournalError(.recordTooLarge, "record has \(json.count) bytes, limit \(limits.recordBytesMax)")
         }
-        let promise = DurabilityPromise()
         let (seq, startWriter) = try shared.withLock { state throws(JournalError) -> (UInt64, Bool) in
             if let error = Self.refusal(state) { throw error }
             guard state.queuedCount < limits.queueRecordsMax,
@@ -131,7 +145,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
             return (seq, Self.claimWriter(&state))
         }
         if startWriter { scheduleWriter() }
-        return PendingRecord(seq: seq, promise: promise)
+        return seq
     }
 
     /// Writes everything queued, waits for the writer to go idle, then closes the segment and releases the lock.

@@ -42,32 +42,28 @@ package struct AnyJSONValue: Decodable, Sendable {
 package enum JournalCodec {
     /// The JSON of `value` (compact, keys sorted so equal values give equal bytes).
     package static func encodeJSON<Value: Encodable>(_ value: Value) throws(JournalError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data: Data
-        do {
-            data = try encoder.encode(value)
-        } catch {
-            throw JournalError(.encodingFailed, "cannot encode to JSON: \(error)")
+        try checkedLine {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return [UInt8](try encoder.encode(value))
         }
-        let bytes = [UInt8](data)
-        // JSONEncoder escapes newlines inside strings; a raw one would split the line, so check rather than trust.
-        guard !bytes.contains(UInt8(ascii: "\n")) else {
-            throw JournalError(.encodingFailed, "encoded JSON contains a raw newline")
-        }
-        return bytes
     }
 
     /// The JSON of a record's events, through the streaming ``JSONLineEncoder`` (compact, keys in encoding order:
     /// events hold no dictionaries, so equal events give equal bytes). Read back with ``decode(_:_:)`` like the rest.
     package static func encodeEventsJSON<Value: Encodable>(_ value: Value) throws(JournalError) -> [UInt8] {
+        try checkedLine { try JSONLineEncoder.encode(value) }
+    }
+
+    /// Runs an encoder, mapping its error, and checks the bytes fit on one line: both encoders escape control
+    /// characters inside strings, but a raw newline would split the line, so check rather than trust.
+    private static func checkedLine(_ encode: () throws -> [UInt8]) throws(JournalError) -> [UInt8] {
         let bytes: [UInt8]
         do {
-            bytes = try JSONLineEncoder.encode(value)
+            bytes = try encode()
         } catch {
             throw JournalError(.encodingFailed, "cannot encode to JSON: \(error)")
         }
-        // Control characters are escaped inside strings; check rather than trust, a raw one would split the line.
         guard !bytes.contains(UInt8(ascii: "\n")) else {
             throw JournalError(.encodingFailed, "encoded JSON contains a raw newline")
         }

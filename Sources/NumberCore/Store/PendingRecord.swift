@@ -32,14 +32,30 @@ public struct PendingRecord: Sendable {
     }
 }
 
-/// The one-shot outcome of a record's write, set by the writer, awaited by the appender.
+/// The one-shot outcome of a record's write, set by the writer, awaited by the appender (or handed to a callback).
 final class DurabilityPromise: Sendable {
+    typealias Callback = @Sendable (Result<Void, JournalError>) -> Void
+
+    enum Waiter {
+        case task(CheckedContinuation<Void, any Error>)
+        case callback(Callback)
+    }
+
     enum State {
-        case pending(CheckedContinuation<Void, any Error>?)
+        case pending(Waiter?)
         case done(Result<Void, JournalError>)
     }
 
-    let state = Mutex(State.pending(nil))
+    let state: Mutex<State>
+
+    init() {
+        state = Mutex(.pending(nil))
+    }
+
+    /// A promise whose outcome goes to `callback`, called once on the thread that settles it (the writer).
+    init(callback: @escaping Callback) {
+        state = Mutex(.pending(.callback(callback)))
+    }
 
     /// A promise already settled (in-memory journal, refused records).
     static func settled(_ result: Result<Void, JournalError>) -> DurabilityPromise {
@@ -48,14 +64,18 @@ final class DurabilityPromise: Sendable {
         return promise
     }
 
-    /// Settles the promise (first call wins) and resumes the waiter, if any.
+    /// Settles the promise (first call wins) and resumes the waiter or calls the callback, if any.
     func settle(_ result: Result<Void, JournalError>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+        let waiter = state.withLock { state -> Waiter? in
             guard case .pending(let waiter) = state else { return nil }
             state = .done(result)
             return waiter
         }
-        waiter?.resume(with: result.mapError { $0 as any Error })
+        switch waiter {
+        case .task(let continuation): continuation.resume(with: result.mapError { $0 as any Error })
+        case .callback(let callback): callback(result)
+        case nil: break
+        }
     }
 
     /// Waits for the outcome.
@@ -66,8 +86,8 @@ final class DurabilityPromise: Sendable {
                 case .done(let result):
                     return result
                 case .pending(let existing):
-                    precondition(existing == nil, "PendingRecord.durable() awaited by two tasks at once")
-                    state = .pending(continuation)
+                    precondition(existing == nil, "PendingRecord.durable() awaited twice or after a callback")
+                    state = .pending(.task(continuation))
                     return nil
                 }
             }

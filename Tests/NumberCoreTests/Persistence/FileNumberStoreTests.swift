@@ -21,6 +21,7 @@ struct FileNumberStoreTests {
         provider.stock(["+14155550100"])
         _ = try await service.purchase(
             PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US"))
+        await store.waitForSnapshot()
         #expect(store.snapshotSeq >= 10)
         let before = service.durableState()
         await store.close()

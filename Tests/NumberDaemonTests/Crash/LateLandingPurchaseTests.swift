@@ -17,6 +17,9 @@ private final class LateLandingProvider: NumberProvider {
         var nextSid = 1
         /// Set: the chosen numbers are bought normally from now on.
         var punctual = false
+        /// Set: look-ups / releases fail with a provider outage (nothing changes at the provider).
+        var lookUpsFail = false
+        var releasesFail = false
     }
 
     let state = Mutex(State())
@@ -52,6 +55,7 @@ private final class LateLandingProvider: NumberProvider {
 
     func release(sid: String) async throws {
         try state.withLock { state in
+            if state.releasesFail { throw ProviderError(.unavailable, message: "HTTP 503") }
             guard let phone = state.owned.first(where: { $0.value.sid == sid })?.key else {
                 throw ProviderError(.notFound, message: "no \(sid)")
             }
@@ -62,7 +66,8 @@ private final class LateLandingProvider: NumberProvider {
     func setTrunk(sid: String, trunkSid: String?) async throws {}
 
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
-        state.withLock { state in
+        try state.withLock { state in
+            if state.lookUpsFail { throw ProviderError(.unavailable, message: "HTTP 503") }
             let found = state.owned[phoneNumber]
             // The queued request lands just after the last "not owned" answer went out.
             if let left = state.pending[phoneNumber] {
@@ -206,6 +211,28 @@ struct LateLandingPurchaseTests {
         let state = service.durableState()
         #expect(state.orphanWatch.isEmpty && state.numbers.isEmpty && state.checkInvariants().isEmpty)
         #expect(await service.sweepOrphans() == OrphanSweepReport())
+    }
+
+    @Test("a sweep whose look-up or release fails keeps the watch (even past its window) and the next one releases")
+    func sweepSurvivesProviderFailures() async throws {
+        // The request lands right after reconciliation's look-up; the sweeps run past the watch window.
+        let (provider, service, clock, _) = try await voidedWithAQueuedBuy(lookUpsBeforeLanding: 2)
+        clock.advance(by: 86_400)
+        provider.state.withLock { $0.lookUpsFail = true }
+        let unanswered = await service.sweepOrphans()
+        #expect(unanswered.pending == [phones[1]] && unanswered.expired.isEmpty, "\(unanswered)")
+        provider.state.withLock { $0.lookUpsFail = false }
+        // Landed; the release fails: the watch stays and the number is still at the provider.
+        provider.state.withLock { $0.releasesFail = true }
+        let refused = await service.sweepOrphans()
+        #expect(refused.pending == [phones[1]] && refused.released.isEmpty, "\(refused)")
+        #expect(provider.state.withLock { Set($0.owned.keys) } == [phones[1]])
+        #expect(service.durableState().orphanWatch.keys.sorted() == [phones[1]])
+        // The provider is back: released and the watch ends.
+        provider.state.withLock { $0.releasesFail = false }
+        #expect(await service.sweepOrphans().released == [phones[1]])
+        #expect(provider.state.withLock { $0.owned.isEmpty })
+        #expect(service.durableState().orphanWatch.isEmpty && service.durableState().checkInvariants().isEmpty)
     }
 
     @Test("a watched number that never lands is dropped when the window ends, not before")
