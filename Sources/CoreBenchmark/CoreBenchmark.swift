@@ -80,9 +80,12 @@ struct CoreBenchmark {
         defer { try? FileManager.default.removeItem(at: root) }
         say("data directory: \(root.path); \(arguments.seconds) s per purchase phase")
 
-        let serial = try Measure.serialSyncRate(
+        let (serial, serialKernel) = try Measure.serialSyncRate(
             root.appendingPathComponent("plain.dat").path, bytes: 300, seconds: arguments.seconds)
-        say(String(format: "serial write+fdatasync, 300-byte records (plain file): %.0f records/s\n", serial))
+        say(
+            String(
+                format: "serial write+fdatasync, 300-byte records (plain file): %.0f records/s, %.0f µs of kernel CPU "
+                    + "each; %d CPUs\n", serial, serialKernel * 1e6, ProcessInfo.processInfo.activeProcessorCount))
 
         try await purchases(root: root, counts: arguments.purchasers, seconds: arguments.seconds, serial: serial)
         try await replay(root: root, purchases: arguments.replayPurchases)
@@ -94,8 +97,9 @@ struct CoreBenchmark {
     static func purchases(root: URL, counts: [Int], seconds: Double, serial: Double) async throws {
         say("durable purchases (NumberService.purchase, 1 number each, FileNumberStore, instant provider)")
         say(
-            "purchasers  purchases/s  x serial  p50 ms  p99 ms  commits/purchase  events/commit  fdatasync/purchase  CPU ms/purchase"
+            "purchasers  purchases/s  x serial  p50 ms  p99 ms  commits/purchase  events/commit  fdatasync/purchase  CPU ms/purchase  kernel ms/purchase"
         )
+        var last: PurchaseRun.Result?
         for purchasers in counts {
             let result = try await PurchaseRun.run(
                 directory: root.appendingPathComponent("purchases-\(purchasers)"), purchasers: purchasers,
@@ -104,10 +108,25 @@ struct CoreBenchmark {
             let purchases = Double(result.purchases)
             say(
                 String(
-                    format: "%10d  %11.0f  %8.1f  %6.2f  %6.2f  %16.2f  %13.2f  %18.2f  %15.3f", purchasers,
+                    format: "%10d  %11.0f  %8.1f  %6.2f  %6.2f  %16.2f  %13.2f  %18.2f  %15.3f  %18.3f", purchasers,
                     result.rate, result.rate / serial, result.p50 * 1000, result.p99 * 1000,
                     Double(result.commits) / purchases, Double(result.events) / Double(max(1, result.commits)),
-                    Double(result.syncs) / purchases, result.cpuSeconds * 1000 / purchases))
+                    Double(result.syncs) / purchases, result.cpuSeconds * 1000 / purchases,
+                    result.kernelCPUSeconds * 1000 / purchases))
+            last = result
+        }
+        // What the CPUs allow at all: if purchases are CPU-bound, no rate can exceed cores / CPU per purchase, and
+        // the kernel's share alone (syscalls, the sync path) caps it even if user space cost nothing.
+        if let last, last.purchases > 0 {
+            let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+            let perPurchase = last.cpuSeconds / Double(last.purchases)
+            let kernelPerPurchase = last.kernelCPUSeconds / Double(last.purchases)
+            say(
+                String(
+                    format: "CPU ceiling at %d purchasers: %.0f purchases/s (%.1fx serial) with this CPU per purchase "
+                        + "on %.0f CPUs; %.0f/s (%.1fx) if user space cost nothing", last.purchasers,
+                    cores / perPurchase, cores / perPurchase / serial, cores, cores / kernelPerPurchase,
+                    cores / kernelPerPurchase / serial))
         }
         say()
     }

@@ -27,7 +27,7 @@ final class InstantProvider: NumberProvider {
             guard inner.owned[phoneNumber] == nil else {
                 throw ProviderError(.numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is sold")
             }
-            let sid = "PN" + String(format: "%032x", inner.nextSid)
+            let sid = "PN" + MemoryRun.padded(String(inner.nextSid, radix: 16), width: 32)
             inner.nextSid += 1
             let number = ProvisionedNumber(
                 sid: sid, phoneNumber: phoneNumber, friendlyName: phoneNumber, trunkSid: trunkSid,

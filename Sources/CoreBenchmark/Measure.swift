@@ -14,6 +14,13 @@ enum Measure {
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
+    /// CPU time of this process spent in the kernel (system calls: `write`, `fdatasync`, futexes, ...).
+    static func kernelCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
     /// Monotonic seconds.
     static func now() -> Double {
         var time = timespec()
@@ -32,12 +39,15 @@ enum Measure {
     }
 
     /// The baseline: one writer appending a `bytes`-long record then `fdatasync`, one at a time, for `seconds`.
-    static func serialSyncRate(_ path: String, bytes: Int, seconds: Double) throws -> Double {
+    /// Returns the rate and the kernel CPU seconds one append + sync costs.
+    static func serialSyncRate(_ path: String, bytes: Int, seconds: Double) throws -> (rate: Double, kernelCPU: Double)
+    {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
         guard fd >= 0 else { throw JournalFailure(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
         let buffer = [UInt8](repeating: UInt8(ascii: "x"), count: bytes - 1) + [UInt8(ascii: "\n")]
         let start = now()
+        let kernelBefore = kernelCPUSeconds()
         var count = 0
         while now() - start < seconds {
             let written = buffer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -46,7 +56,7 @@ enum Measure {
             }
             count += 1
         }
-        return Double(count) / (now() - start)
+        return (Double(count) / (now() - start), (kernelCPUSeconds() - kernelBefore) / Double(max(1, count)))
     }
 
     /// The `fraction` percentile of sorted `values` (0 when empty).

@@ -122,8 +122,12 @@ struct MemoryRun {
 
     /// `value` in lower-case hex, zero-padded to `width` (String(format:) is slow on Linux).
     static func hex(_ value: Int, width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        padded(String(value, radix: 16), width: width)
+    }
+
+    /// `digits` left-padded with zeros to `width`.
+    static func padded(_ digits: String, width: Int) -> String {
+        String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
     /// An open intent for one number (its memberwise initializer is internal: decoded from its JSON form).

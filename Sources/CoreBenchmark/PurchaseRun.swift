@@ -11,6 +11,8 @@ struct PurchaseRun {
         var purchases: Int
         var seconds: Double
         var cpuSeconds: Double
+        /// The part of `cpuSeconds` spent in the kernel.
+        var kernelCPUSeconds: Double
         var p50: Double
         var p99: Double
         var commits: Int
@@ -58,7 +60,7 @@ struct PurchaseRun {
 
     /// A distinct E.164 number per purchaser and index: area code 200 + purchaser, then 7 digits.
     static func phoneNumber(purchaser: Int, index: Int) -> String {
-        "+1\(200 + purchaser)\(String(format: "%07d", index))"
+        "+1\(200 + purchaser)" + MemoryRun.padded(String(index), width: 7)
     }
 
     /// One purchase of one number with an idempotency key, as an RPC client sends it.
@@ -84,6 +86,7 @@ struct PurchaseRun {
         let syncsBefore = setup.fileSystem.count(.fdatasync)
         let remaining = Budget(total ?? Int.max)
         let cpuBefore = Measure.cpuSeconds()
+        let kernelBefore = Measure.kernelCPUSeconds()
         let start = Measure.now()
         let deadline = total == nil ? start + seconds : Double.infinity
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -104,11 +107,13 @@ struct PurchaseRun {
         }
         let elapsed = Measure.now() - start
         let cpu = Measure.cpuSeconds() - cpuBefore
+        let kernel = Measure.kernelCPUSeconds() - kernelBefore
         let counts = setup.store.current
         let syncs = setup.fileSystem.count(.fdatasync) - syncsBefore
         await setup.store.base.close()
         return Result(
             purchasers: purchasers, purchases: latencies.count, seconds: elapsed, cpuSeconds: cpu,
+            kernelCPUSeconds: kernel,
             p50: Measure.percentile(latencies, 0.5), p99: Measure.percentile(latencies, 0.99),
             commits: counts.commits - countsBefore.commits, events: counts.events - countsBefore.events, syncs: syncs)
     }
