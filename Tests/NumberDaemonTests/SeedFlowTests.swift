@@ -151,6 +151,10 @@ struct SeedFlowTests {
                     // The ledger explains the balance.
                     let ledger = try await client.listTransactions(ListTransactionsRequest())
                     #expect(ledger.transactions.map(\.kind) == [.refund, .purchase, .purchase, .fundsAdded])
+                    // Each row names its number's E.164, the released one included.
+                    #expect(
+                        ledger.transactions.map(\.phoneNumber)
+                            == [bought.phoneNumber, second.phoneNumber, bought.phoneNumber, ""])
                     #expect(ledger.transactions.reduce(0) { $0 + $1.balanceChange } == balanceBefore + expectedRefund)
                 }
             }

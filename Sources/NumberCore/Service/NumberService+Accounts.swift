@@ -131,7 +131,11 @@ extension NumberService {
             let lower = max(0, upper - size)
             let page = Array(all[lower..<upper].reversed())
             let next = lower > 0 ? PageToken.encode(query: query, position: lower) : nil
-            return TransactionPage(transactions: page, nextPageToken: next, total: all.count)
+            var phones: [String: String] = [:]
+            for numberId in page.lazy.compactMap(\.numberId) where phones[numberId] == nil {
+                phones[numberId] = state.numbers[numberId]?.phoneNumber
+            }
+            return TransactionPage(transactions: page, nextPageToken: next, total: all.count, phoneNumbers: phones)
         }
     }
 }
@@ -144,6 +148,9 @@ public struct TransactionPage: Sendable, Hashable {
     public var nextPageToken: String?
     /// How many transactions the account has.
     public var total: Int
+    /// The E.164 number each transaction of the page concerns, by number id, read with the page (a released
+    /// number keeps its record, so every id resolves).
+    public var phoneNumbers: [String: String] = [:]
 }
 
 extension CoreState {

@@ -24,15 +24,20 @@ extension NumberService {
         }
     }
 
-    /// How many of the account's numbers (not released) route to the trunk.
-    public func trunkNumberCount(accountId: String, trunkId: String) throws(NumberError) -> Int {
+    /// How many of the account's numbers (not released) route to each of its trunks, by trunk id (trunks without
+    /// numbers are absent). One pass over the account's numbers, so listing T trunks costs O(numbers), not
+    /// O(T × numbers).
+    public func trunkNumberCounts(accountId: String) throws(NumberError) -> [String: Int] {
         try coordinator.read { state throws(NumberError) in
-            (state.accountNumbers[accountId] ?? []).reduce(0) { count, id in
-                guard let number = state.numbers[id], number.trunkId == trunkId, number.status != .released else {
-                    return count
+            _ = try state.requireAccount(accountId)
+            var counts: [String: Int] = [:]
+            for id in state.accountNumbers[accountId] ?? [] {
+                guard let number = state.numbers[id], number.status != .released, let trunkId = number.trunkId else {
+                    continue
                 }
-                return count + 1
+                counts[trunkId, default: 0] += 1
             }
+            return counts
         }
     }
 }

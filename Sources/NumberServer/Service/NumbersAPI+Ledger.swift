@@ -39,7 +39,7 @@ extension NumbersAPI {
                 accountId: accountId, pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
             return ListTransactionsResponse(
                 transactions: page.transactions.map {
-                    Transaction($0, phoneNumber: phoneNumber(of: $0, accountId: accountId))
+                    Transaction($0, phoneNumber: $0.numberId.flatMap { page.phoneNumbers[$0] } ?? "")
                 },
                 nextPageToken: page.nextPageToken ?? "")
         }
@@ -54,12 +54,9 @@ extension NumbersAPI {
         router.registerSynchronous(NumbersMethods.listTrunks) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let trunks = try service.listTrunks(accountId: accountId)
+            let counts = try service.trunkNumberCounts(accountId: accountId)
             return ListTrunksResponse(
-                trunks: try trunks.map { trunk in
-                    NumberAPI.Trunk(
-                        trunk,
-                        numberCount: try service.trunkNumberCount(accountId: accountId, trunkId: trunk.id))
-                })
+                trunks: trunks.map { NumberAPI.Trunk($0, numberCount: counts[$0.id] ?? 0) })
         }
 
         router.register(NumbersMethods.deleteTrunk) { request, context in

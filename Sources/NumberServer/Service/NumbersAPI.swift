@@ -106,10 +106,4 @@ public struct NumbersAPI: Sendable {
         try rateLimiter.admit(key.accountId ?? key.id, purchasing: purchasing)
         return Caller(key: key, accountId: accountId)
     }
-
-    /// The phone number of a transaction's number, for display.
-    func phoneNumber(of transaction: LedgerTransaction, accountId: String) -> String {
-        guard let numberId = transaction.numberId else { return "" }
-        return (try? service.number(accountId: accountId, numberId: numberId).number.phoneNumber) ?? ""
-    }
 }

@@ -154,6 +154,25 @@ struct AccountServiceTests {
         try await h.check()
     }
 
+    @Test("a transactions page carries the E.164 of every number it concerns, released numbers included")
+    func transactionPhoneNumbers() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 100_000)
+        h.provider.stock(["+14155550100", "+14155550101"])
+        let bought = try await h.buy(["+14155550100", "+14155550101"], for: account.id)
+        _ = try await h.service.release(accountId: account.id, numberId: bought.numbers[0].id)
+        let page = try h.service.listTransactions(accountId: account.id)
+        let concerned = Set(page.transactions.compactMap(\.numberId))
+        #expect(concerned == Set(bought.numbers.map(\.id)))
+        #expect(page.phoneNumbers == Dictionary(uniqueKeysWithValues: bought.numbers.map { ($0.id, $0.phoneNumber) }))
+        // Only what the page concerns: the funds-only page has none.
+        let last = try h.service.listTransactions(accountId: account.id, pageSize: page.total - 1)
+        let fundsOnly = try h.service.listTransactions(
+            accountId: account.id, pageSize: 1, pageToken: last.nextPageToken)
+        #expect(fundsOnly.transactions.map(\.kind) == [.fundsAdded] && fundsOnly.phoneNumbers.isEmpty)
+        try await h.check()
+    }
+
     @Test(
         "API keys: the secret is shown once, stored hashed, checked, scoped and revocable",
         arguments: StoreKind.allCases)

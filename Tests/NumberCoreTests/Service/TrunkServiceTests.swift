@@ -27,6 +27,30 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    @Test("numbers per trunk: one pass over the account's numbers; released and unrouted numbers not counted")
+    func numberCounts() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 100_000)
+        let other = try await h.account(funds: 100_000, name: "Other")
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: "TK1")
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "TK2")
+        let empty = try await h.service.createTrunk(accountId: account.id, name: "Empty", providerTrunkSid: "TK3")
+        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: "TK4")
+        h.provider.stock((0..<7).map { "+1415555010\($0)" })
+        let onA = try await h.buy(["+14155550100", "+14155550101", "+14155550102"], for: account.id, trunkId: a.id)
+        _ = try await h.buy(["+14155550103"], for: account.id, trunkId: b.id)
+        _ = try await h.buy(["+14155550104"], for: account.id)
+        _ = try await h.buy(["+14155550105"], for: other.id, trunkId: theirs.id)
+        _ = try await h.service.release(accountId: account.id, numberId: onA.numbers[0].id)
+        let counts = try h.service.trunkNumberCounts(accountId: account.id)
+        #expect(counts == [a.id: 2, b.id: 1], "\(counts)")
+        #expect(counts[empty.id] == nil)
+        #expect(try h.service.trunkNumberCounts(accountId: other.id) == [theirs.id: 1])
+        let unknown = await numberError { _ = try h.service.trunkNumberCounts(accountId: "ACC_000000000000") }
+        #expect(unknown?.reason == .accountNotFound)
+        try await h.check()
+    }
+
     @Test("another account's trunk is not found, for delete, purchase and assignment", arguments: StoreKind.allCases)
     func foreignTrunk(kind: StoreKind) async throws {
         let h = try await Harness(kind)
