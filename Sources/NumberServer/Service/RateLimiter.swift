@@ -3,7 +3,11 @@ import NumberAPI
 import Synchronization
 
 /// Per-account token buckets: calls per second with a burst, and purchased numbers per hour (the purchase cap).
-/// The table is bounded; when full, the least recently refilled bucket is dropped (it was idle the longest).
+///
+/// The table is bounded (`bucketsMax`). When a new subject finds it full, one sweep drops every bucket that has
+/// refilled completely (it limits nothing: a missing bucket starts full), and if that frees less than a tenth of the
+/// table, the least recently refilled buckets up to a tenth (they were idle the longest; their subjects start over
+/// with full buckets). Eviction therefore costs O(n) at most once per n/10 new subjects, not on every call.
 public final class RateLimiter: Sendable {
     /// Limits, each with a default.
     public struct Limits: Sendable, Hashable {
@@ -35,6 +39,13 @@ public final class RateLimiter: Sendable {
         var calls: Double
         var purchases: Double
         var refilled: NIODeadline
+
+        /// Whether both buckets would be full at `now`: then the bucket limits nothing and may be dropped.
+        func isFull(at now: NIODeadline, limits: Limits) -> Bool {
+            let elapsed = Double((now - refilled).nanoseconds) / 1e9
+            return calls + elapsed * limits.callsPerSecond >= limits.callsBurst
+                && purchases + elapsed * limits.purchasedNumbersPerHour / 3600 >= limits.purchasedNumbersPerHour
+        }
     }
 
     private let limits: Limits
@@ -78,16 +89,27 @@ public final class RateLimiter: Sendable {
             }
             bucket.calls -= 1
             bucket.purchases -= Double(numbers)
-            if table[subject] == nil, table.count >= limits.bucketsMax,
-                let oldest = table.min(by: { $0.value.refilled < $1.value.refilled })?.key
-            {
-                table[oldest] = nil
+            if table[subject] == nil, table.count >= limits.bucketsMax {
+                Self.evict(from: &table, now: now, limits: limits)
             }
             table[subject] = bucket
             return nil
         }
         if let refusal { throw refusal }
     }
+
+    /// Makes room in a full table (see the type's comment).
+    private static func evict(from table: inout [String: Bucket], now: NIODeadline, limits: Limits) {
+        let before = table.count
+        table = table.filter { !$0.value.isFull(at: now, limits: limits) }
+        let wanted = max(1, limits.bucketsMax / 10) - (before - table.count)
+        guard wanted > 0 else { return }
+        let idlest = table.sorted { $0.value.refilled < $1.value.refilled }.prefix(wanted)
+        for (subject, _) in idlest { table[subject] = nil }
+    }
+
+    /// Buckets held (for tests and metrics).
+    public var bucketCount: Int { buckets.withLock { $0.count } }
 
     /// Gives purchased numbers back to the cap (the purchase failed and charged nothing).
     public func refund(_ subject: String, numbers: Int) {

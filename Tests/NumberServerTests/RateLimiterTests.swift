@@ -1,0 +1,74 @@
+import NIOCore
+import NumberAPI
+import NumberServer
+import Testing
+
+@Suite("RateLimiter: call rate, purchase cap and the bounded table")
+struct RateLimiterTests {
+    private let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+
+    /// The RPCError `body` throws, nil if it returns.
+    private func refusal(_ body: () throws -> Void) -> RPCError? {
+        do {
+            try body()
+            return nil
+        } catch {
+            return error as? RPCError
+        }
+    }
+
+    @Test("the burst is admitted to its last call, then RATE_LIMITED with when to retry; the rate refills it")
+    func callBurst() {
+        let limiter = RateLimiter(limits: .init(callsPerSecond: 10, callsBurst: 5))
+        for _ in 0..<5 { #expect(refusal { try limiter.admit("ACC_1", now: start) } == nil) }
+        let refused = refusal { try limiter.admit("ACC_1", now: start) }
+        #expect(refused?.code == .resourceExhausted && refused?.reason == "RATE_LIMITED")
+        #expect(refused?.details["retryAfterMs"] == "100")
+        // Another account has its own bucket.
+        #expect(refusal { try limiter.admit("ACC_2", now: start) } == nil)
+        // 100 ms later one call has refilled, and only one.
+        let later = start + .milliseconds(100)
+        #expect(refusal { try limiter.admit("ACC_1", now: later) } == nil)
+        #expect(refusal { try limiter.admit("ACC_1", now: later) }?.reason == "RATE_LIMITED")
+    }
+
+    @Test("the purchase cap at its edge; a refused call takes nothing and a refund gives numbers back")
+    func purchaseCap() {
+        let limiter = RateLimiter(limits: .init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 3))
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 2, now: start) } == nil)
+        let refused = refusal { try limiter.admit("ACC_1", purchasing: 2, now: start) }
+        #expect(refused?.reason == "PURCHASE_CAP" && refused?.code == .resourceExhausted)
+        #expect(refused?.details["retryAfterMs"] == "1200000", "one number refills in 1200 s")
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 1, now: start) } == nil, "the refusal took nothing")
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 1, now: start) }?.reason == "PURCHASE_CAP")
+        limiter.refund("ACC_1", numbers: 2)
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 2, now: start) } == nil)
+    }
+
+    @Test("a full table drops refilled buckets first, keeps a limited subject limited, and never grows")
+    func boundedTable() {
+        let limiter = RateLimiter(limits: .init(callsPerSecond: 1, callsBurst: 2, bucketsMax: 100))
+        // One subject spends its burst; 99 others make one call each a minute earlier (refilled since).
+        for index in 0..<99 { try? limiter.admit("ACC_idle_\(index)", now: start) }
+        let now = start + .seconds(60)
+        for _ in 0..<2 { try? limiter.admit("ACC_busy", now: now) }
+        #expect(limiter.bucketCount == 100)
+        // A new subject: the 99 refilled buckets go, the busy one stays limited.
+        #expect(refusal { try limiter.admit("ACC_new", now: now) } == nil)
+        #expect(limiter.bucketCount == 2)
+        #expect(refusal { try limiter.admit("ACC_busy", now: now) }?.reason == "RATE_LIMITED")
+    }
+
+    @Test("with every bucket still limiting, a full table drops the idlest tenth and stays at its bound")
+    func boundedTableAllBusy() {
+        let limiter = RateLimiter(limits: .init(callsPerSecond: 1, callsBurst: 1, bucketsMax: 100))
+        for index in 0..<100 { try? limiter.admit("ACC_\(index)", now: start + .milliseconds(Int64(index))) }
+        #expect(limiter.bucketCount == 100)
+        let now = start + .milliseconds(200)
+        for index in 100..<1_000 { try? limiter.admit("ACC_\(index)", now: now) }
+        #expect(limiter.bucketCount <= 100)
+        // The most recent subject is still limited; the idlest first ones were dropped and start over.
+        #expect(refusal { try limiter.admit("ACC_999", now: now) }?.reason == "RATE_LIMITED")
+        #expect(refusal { try limiter.admit("ACC_0", now: now) } == nil)
+    }
+}
