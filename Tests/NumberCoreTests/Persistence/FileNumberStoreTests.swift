@@ -37,6 +37,31 @@ struct FileNumberStoreTests {
         #expect(report.state?.checkInvariants() == [])
     }
 
+    @Test("a record the journal refuses fails the write and stops writes; nothing of it is visible or on disk")
+    func refusedRecord() async throws {
+        let directory = Self.directory()
+        var journal = JournalOptions.defaults
+        journal.limits.recordBytesMax = 400
+        let store = try FileNumberStore.open(
+            directory: directory, options: FileNumberStore.Options(journal: journal, snapshotEveryRecords: 1_000))
+        let service = try await NumberService.open(
+            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
+        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        let refused = await numberError {
+            _ = try await service.addFunds(
+                accountId: account.id, amount: 5, description: String(repeating: "x", count: 450))
+        }
+        #expect(refused?.reason == .storeFailed, "\(String(describing: refused))")
+        #expect(try service.balance(accountId: account.id).balance == 0)
+        let later = await numberError { _ = try await service.addFunds(accountId: account.id, amount: 1) }
+        #expect(later?.reason == .storeFailed)
+        await store.close()
+        let reopened = try FileNumberStore.open(directory: directory)
+        #expect(try await reopened.load().transactions[account.id] ?? [] == [])
+        #expect(try await reopened.load().accounts[account.id] != nil)
+        await reopened.close()
+    }
+
     @Test("verification reports a damaged journal and changes nothing on disk")
     func damaged() async throws {
         let directory = Self.directory()
