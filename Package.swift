@@ -55,6 +55,8 @@ let package = Package(
         ),
         // Counts malloc calls in the process that links it (glibc only), for allocation figures in benchmarks.
         .target(name: "CAllocationCounter"),
+        // Live heap bytes from glibc (malloc_info), for memory figures not blurred by freed memory the allocator keeps.
+        .target(name: "CMallocInfo"),
         // Protobuf codec vs Foundation JSON on NumberAPI messages: `swift run -c release CodecBenchmark`.
         .executableTarget(
             name: "CodecBenchmark",
@@ -153,7 +155,7 @@ let package = Package(
         // Core benchmark: durable purchases/s through NumberService on a FileNumberStore, replay, memory per number.
         .executableTarget(
             name: "CoreBenchmark",
-            dependencies: ["NumberCore"],
+            dependencies: ["NumberCore", "CMallocInfo"],
             swiftSettings: strict
         ),
         // Twilio adapter benchmark: TwilioProvider calls/s and latency against the in-process simulator over HTTPS.

@@ -165,6 +165,12 @@ struct CoreBenchmark {
                 Double(result.snapshotBytes) / 1e6, Double(result.snapshotBytes) / Double(numbers),
                 result.snapshotSeconds, result.snapshotCPUSeconds, result.reloadSeconds, result.reloadCPUSeconds,
                 Double(result.reloadResidentGrowth) / 1e6))
+        say(
+            String(
+                format:
+                    "live heap (malloc_info): the reloaded state %.0f bytes per number; NumberService over it after "
+                    + "one credit and one purchase (every state copy it keeps) %.0f bytes per number",
+                Double(result.reloadHeapGrowth) / Double(numbers), Double(result.serviceHeapGrowth) / Double(numbers)))
     }
 
     /// Prints a line and flushes it, so each row shows as soon as it is measured (also into a file).

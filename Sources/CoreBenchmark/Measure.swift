@@ -1,3 +1,4 @@
+import CMallocInfo
 import Foundation
 import NumberCore
 
@@ -26,6 +27,12 @@ enum Measure {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// Bytes the allocator has handed out and not had back (glibc's `malloc_info`): live heap, unlike RSS not
+    /// blurred by freed memory the allocator keeps; -1 where it cannot tell.
+    static func heapInUse() -> Int {
+        Int(malloc_info_heap_in_use())
     }
 
     /// `VmRSS` from /proc/self/status, in bytes (0 where /proc is missing).

@@ -18,6 +18,10 @@ struct MemoryRun {
         var reloadSeconds: Double
         var reloadCPUSeconds: Double
         var reloadResidentGrowth: Int
+        /// Live heap growth from before the reload to the reloaded store's state.
+        var reloadHeapGrowth = 0
+        /// Live heap growth from before the reload to a service serving the reloaded state after its first writes.
+        var serviceHeapGrowth = 0
         var snapshotError: String?
 
         var bytesPerNumber: Double { Double(residentAfter - residentBefore) / Double(numbers) }
@@ -159,16 +163,27 @@ struct MemoryRun {
         await opened.journal.close()
         result.snapshotBytes = Measure.fileBytes(in: directory, containing: "snapshot").matching
         let residentBefore = Measure.residentBytes()
+        let heapBefore = Measure.heapInUse()
         let reloadStart = Measure.now()
         let reloadCPUStart = Measure.cpuSeconds()
         let store = try FileNumberStore.open(directory: directory, options: options)
         result.reloadSeconds = Measure.now() - reloadStart
         result.reloadCPUSeconds = Measure.cpuSeconds() - reloadCPUStart
         let reloaded = try await store.load()
-        await store.close()
         result.reloadResidentGrowth = Measure.residentBytes() - residentBefore
+        result.reloadHeapGrowth = Measure.heapInUse() - heapBefore
         guard reloaded.phoneOwners.count == state.phoneOwners.count else {
             throw BenchmarkError("the reloaded snapshot has \(reloaded.phoneOwners.count) numbers")
         }
+        // The service over it, after one credit and one purchase: every copy of the state the service keeps has
+        // written to each of its tables by then, so no copy shares storage with another any more.
+        let service = try await NumberService.open(
+            store: store, provider: InstantProvider(), logger: PurchaseRun.logger)
+        let account = id("ACC", 0)
+        _ = try await service.addFunds(accountId: account, amount: 10_000)
+        _ = try await service.purchase(
+            PurchaseRequest(accountId: account, phoneNumbers: ["+19995550100"], country: "US"))
+        result.serviceHeapGrowth = Measure.heapInUse() - heapBefore
+        await store.close()
     }
 }
