@@ -27,7 +27,7 @@ struct CoreBenchmark {
             let arguments = try parse(Array(CommandLine.arguments.dropFirst()))
             try await run(arguments)
         } catch {
-            FileHandle.standardError.write(Data("CoreBenchmark failed: \(error)\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("CoreBenchmark failed: \(error)\n".utf8))
             exit(1)
         }
     }

@@ -25,7 +25,7 @@ struct TwilioAdapterBenchmark {
         do {
             try await run(try parse(Array(CommandLine.arguments.dropFirst())))
         } catch {
-            FileHandle.standardError.write(Data("TwilioAdapterBenchmark failed: \(error)\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("TwilioAdapterBenchmark failed: \(error)\n".utf8))
             exit(1)
         }
     }

@@ -101,7 +101,7 @@ struct Serve: AsyncParsableCommand {
         banner +=
             "numberd: serving nrpc/1 over TLS on \(configuration.listen); clients trust \(numberd.dataDirectory.caCertificate)\n"
         // Unbuffered, so the one-time key reaches a pipe or a file at once.
-        FileHandle.standardOutput.write(Data(banner.utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data(banner.utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: numberd.services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -105,7 +105,7 @@ extension AsyncParsableCommand {
         do {
             try await body()
         } catch let error as CLIError {
-            FileHandle.standardError.write(Data((error.message + "\n").utf8))
+            try? FileHandle.standardError.write(contentsOf: Data((error.message + "\n").utf8))
             throw ExitCode(error.code)
         }
     }

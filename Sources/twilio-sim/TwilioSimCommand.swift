@@ -55,7 +55,7 @@ struct TwilioSimCommand: AsyncParsableCommand {
         var withFaults = configuration
         withFaults.faults = rules
         let simulator = try await TwilioSimulator.start(configuration: withFaults, tls: try makeTLS())
-        FileHandle.standardOutput.write(Data((Self.banner(simulator) + "\n").utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data((Self.banner(simulator) + "\n").utf8))
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))
         }

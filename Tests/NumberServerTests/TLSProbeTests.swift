@@ -17,7 +17,7 @@ func runSClient(
     process.standardOutput = output
     process.standardError = output
     try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
     try await Task.sleep(for: holdInput)
     try stdin.fileHandleForWriting.close()
     let deadline = ContinuousClock.now + timeout

@@ -193,7 +193,7 @@ struct RunLoad: AsyncParsableCommand {
 
 /// A line on stderr (progress and set-up; stdout carries the summary only).
 func log(_ line: String) {
-    FileHandle.standardError.write(Data(("numbers-load: " + line + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data(("numbers-load: " + line + "\n").utf8))
 }
 
 /// A run that cannot go on; printed as one line.

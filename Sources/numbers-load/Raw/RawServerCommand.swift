@@ -36,7 +36,7 @@ struct RawServerCommand: AsyncParsableCommand {
                 }
             }
             .bind(host: host, port: port).get()
-        FileHandle.standardOutput.write(Data("listening \(channel.localAddress?.port ?? 0)\n".utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data("listening \(channel.localAddress?.port ?? 0)\n".utf8))
         try? await Task.sleep(nanoseconds: UInt64(lifetime * 1e9))
         try await channel.close()
     }

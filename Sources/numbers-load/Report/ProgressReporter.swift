@@ -37,7 +37,7 @@ struct ProgressReporter {
             var line = String(format: "[%6.1fs] ", elapsed) + (measuring ? "measure" : "warm-up") + rate
             line += "  errors \(interval.errors)  p99 \(Format.micros(interval.p99Micros))"
             if let rss { line += String(format: "  server RSS %.1f MiB", rss) }
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
         }
     }
 }

@@ -97,6 +97,9 @@ final class NumberdChild: Sendable {
         var credentials: SimulatorCredentials
         /// Extra environment (e.g. `NUMBERD_CRASH_POINT`, a short Twilio timeout).
         var environment: [String: String] = [:]
+        /// Standard output is a pipe nobody reads (closed before the spawn), as under a supervisor that went away
+        /// or `numberd | head -0`: every write to it fails with EPIPE.
+        var closedStandardOutput = false
     }
 
     let process: Process
@@ -128,7 +131,13 @@ final class NumberdChild: Sendable {
         environment["NUMBERD_PURCHASE_CAP"] = "1000000"
         environment.merge(launch.environment) { _, new in new }
         process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
+        if launch.closedStandardOutput {
+            let pipe = Pipe()
+            try pipe.fileHandleForReading.close()
+            process.standardOutput = pipe
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
         let log = (launch.dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log"
         if !FileManager.default.fileExists(atPath: log) {
             _ = FileManager.default.createFile(atPath: log, contents: nil)
