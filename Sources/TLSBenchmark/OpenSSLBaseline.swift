@@ -22,7 +22,7 @@ enum OpenSSLBaseline {
                 kill(process.processIdentifier, SIGKILL)
             }
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = (try? pipe.fileHandleForReading.readToEnd()) ?? Data()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
     }

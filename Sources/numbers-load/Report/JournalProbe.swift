@@ -21,7 +21,7 @@ enum JournalProbe {
         let size = (try? handle.seekToEnd()) ?? 0
         guard size > 0 else { return first == 0 ? 0 : first - 1 }
         try? handle.seek(toOffset: size > UInt64(tailBytesMax) ? size - UInt64(tailBytesMax) : 0)
-        let tail = handle.readDataToEndOfFile()
+        guard let tail = try? handle.readToEnd() else { return nil }
         let lines = tail.split(separator: UInt8(ascii: "\n"))
         guard let last = lines.last,
             let object = try? JSONSerialization.jsonObject(with: Data(last)) as? [String: Any],
