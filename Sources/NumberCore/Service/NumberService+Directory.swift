@@ -9,18 +9,32 @@ public struct AccountPage: Sendable, Hashable {
 }
 
 extension NumberService {
-    /// Every account (admin), a page at a time, in id order.
+    /// Every account (admin), a page at a time, in id order. The token holds the last id of its page (keyset
+    /// paging), so accounts created while a client pages never shift or repeat rows; one pass over the accounts
+    /// keeps only the page's smallest ids, so a page costs O(accounts × log page size), not a sort of all ids.
     public func listAccounts(pageSize: Int = 0, pageToken: String? = nil) throws(NumberError) -> AccountPage {
         let size = try Validation.pageSize(pageSize, limits: config.limits)
         let query = "accounts"
-        let start = try PageToken.decode(pageToken, query: query) ?? 0
+        let after = try PageToken.decodeKey(pageToken, query: query)
         return try coordinator.read { state throws(NumberError) in
-            let ids = state.accounts.keys.sorted()
-            guard start <= ids.count else { throw .invalidPageToken() }
-            let end = min(ids.count, start + size)
-            let page = ids[start..<end].compactMap { state.accounts[$0] }
-            return AccountPage(
-                accounts: page, nextPageToken: end < ids.count ? PageToken.encode(query: query, position: end) : nil)
+            // The `size + 1` smallest ids after the token, ascending (the extra one tells whether more follow).
+            var smallest: [String] = []
+            smallest.reserveCapacity(size + 1)
+            for id in state.accounts.keys {
+                if let after, id <= after { continue }
+                if smallest.count == size + 1, id >= smallest[size] { continue }
+                var low = 0
+                var high = smallest.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if smallest[middle] < id { low = middle + 1 } else { high = middle }
+                }
+                smallest.insert(id, at: low)
+                if smallest.count > size + 1 { smallest.removeLast() }
+            }
+            let ids = smallest.prefix(size)
+            let next = smallest.count > size ? ids.last.map { PageToken.encode(query: query, after: $0) } : nil
+            return AccountPage(accounts: ids.compactMap { state.accounts[$0] }, nextPageToken: next)
         }
     }
 

@@ -154,6 +154,45 @@ struct AccountServiceTests {
         try await h.check()
     }
 
+    @Test("accounts page in id order, each exactly once, and accounts created meanwhile shift nothing")
+    func accountPages() async throws {
+        let h = try await Harness(.memory)
+        for index in 0..<23 { _ = try await h.account(name: "A\(index)") }
+        let all = h.service.durableState().accounts.keys.sorted()
+        var seen: [String] = []
+        var token: String?
+        var pages = 0
+        repeat {
+            let page = try h.service.listAccounts(pageSize: 5, pageToken: token)
+            #expect(page.accounts.count == 5 || (page.nextPageToken == nil && !page.accounts.isEmpty))
+            seen += page.accounts.map(\.id)
+            token = page.nextPageToken
+            pages += 1
+            // Accounts created while paging: earlier ids are behind us, later ones come in order; nothing repeats.
+            if pages == 2 { for index in 0..<10 { _ = try await h.account(name: "B\(index)") } }
+        } while token != nil
+        #expect(seen == seen.sorted() && Set(seen).count == seen.count, "\(seen)")
+        #expect(Set(all).isSubset(of: Set(seen)), "an account that existed from the start was skipped")
+        let boundary = seen[9]
+        let created = Set(h.service.durableState().accounts.keys).subtracting(all)
+        #expect(Set(seen).subtracting(all) == created.filter { $0 > boundary })
+        // Exactly a page's worth: no token for an empty next page.
+        let exact = try h.service.listAccounts(pageSize: 33)
+        #expect(exact.accounts.count == 33 && exact.nextPageToken == nil)
+
+        let garbage = await numberError { _ = try h.service.listAccounts(pageToken: "garbage!") }
+        #expect(garbage?.reason == .invalidPageToken)
+        let account = try #require(h.service.durableState().accounts.keys.first)
+        _ = try await h.service.addFunds(accountId: account, amount: 1)
+        _ = try await h.service.addFunds(accountId: account, amount: 2)
+        let ledgerToken = try h.service.listTransactions(accountId: account, pageSize: 1).nextPageToken
+        let foreign = await numberError { _ = try h.service.listAccounts(pageToken: ledgerToken) }
+        #expect(foreign?.reason == .invalidPageToken, "a token of another listing is refused")
+        let tooBig = await numberError { _ = try h.service.listAccounts(pageSize: 501) }
+        #expect(tooBig?.reason == .limitExceeded)
+        try await h.check()
+    }
+
     @Test("a transactions page carries the E.164 of every number it concerns, released numbers included")
     func transactionPhoneNumbers() async throws {
         let h = try await Harness(.memory)
