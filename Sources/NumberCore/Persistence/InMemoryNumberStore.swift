@@ -9,6 +9,8 @@ public final class InMemoryNumberStore: NumberStore {
         var events: [CoreEvent] = []
         var commits = 0
         var failNextCommits = 0
+        /// Commits left before every commit fails; nil: no such failure.
+        var commitsBeforeFailing: Int?
         var commitDelayNanoseconds: UInt64 = 0
         var generation = 0
     }
@@ -65,6 +67,10 @@ public final class InMemoryNumberStore: NumberStore {
                             inner.failNextCommits -= 1
                             throw InjectedFailure()
                         }
+                        if let left = inner.commitsBeforeFailing {
+                            guard left > 0 else { throw InjectedFailure() }
+                            inner.commitsBeforeFailing = left - 1
+                        }
                         inner.state.apply(events)
                         inner.events.append(contentsOf: events)
                         inner.commits += 1
@@ -82,6 +88,11 @@ public final class InMemoryNumberStore: NumberStore {
     /// Makes the next `count` commits throw ``InjectedFailure``.
     public func failNextCommits(_ count: Int) {
         storage.inner.withLock { $0.failNextCommits = count }
+    }
+
+    /// Lets the next `count` commits succeed, then fails every later one (a disk that breaks mid-run).
+    public func failAfterCommits(_ count: Int) {
+        storage.inner.withLock { $0.commitsBeforeFailing = count }
     }
 
     /// Delays every commit, to model a slow disk (and let batches form).

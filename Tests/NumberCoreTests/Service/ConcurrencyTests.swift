@@ -122,6 +122,44 @@ struct ConcurrencyTests {
         try await h.check()
     }
 
+    @Test("a failed commit fails every write queued behind it; only writes acknowledged before it are visible")
+    func failStopWithQueuedWrites() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        h.memoryStore.setCommitDelay(nanoseconds: 5_000_000)
+        // The first commit takes the first write; the others queue behind it and go in the second, which fails.
+        h.memoryStore.failAfterCommits(1)
+        let service = h.service
+        let outcomes = try await withThrowingTaskGroup(of: (Int64, NumberError?).self) { group in
+            group.addTask {
+                (1, await numberError { _ = try await service.addFunds(accountId: account.id, amount: 1) })
+            }
+            try await Task.sleep(nanoseconds: 1_000_000)
+            for amount in 2...30 {
+                group.addTask {
+                    (
+                        Int64(amount),
+                        await numberError {
+                            _ = try await service.addFunds(accountId: account.id, amount: Int64(amount))
+                        }
+                    )
+                }
+            }
+            return try await group.reduce(into: [(Int64, NumberError?)]()) { $0.append($1) }
+        }
+        // Normally the first commit holds only the first write; on a loaded machine a few more may join it.
+        let acknowledged = outcomes.filter { $0.1 == nil }.map(\.0)
+        let failed = outcomes.filter { $0.1 != nil }
+        #expect(acknowledged.contains(1) && acknowledged.count < 30, "\(outcomes)")
+        #expect(failed.allSatisfy { $0.1?.reason == .storeFailed }, "\(failed)")
+        #expect(h.memoryStore.commitCount == 2, "account creation, then the first batch")
+        #expect(try h.service.balance(accountId: account.id).balance == acknowledged.reduce(0, +))
+        let stored = try await h.memoryStore.load().transactions[account.id]?.map(\.amount) ?? []
+        #expect(Set(stored) == Set(acknowledged) && stored.count == acknowledged.count)
+        let later = await numberError { _ = try await h.service.addFunds(accountId: account.id, amount: 5) }
+        #expect(later?.reason == .storeFailed)
+    }
+
     @Test(
         "a store failure stops all writes (fail-stop) and the failed write is not visible",
         arguments: [StoreKind.memory])
