@@ -35,8 +35,10 @@ public final class FileNumberStore: NumberStore {
         var state: CoreState
         var lastSeq: UInt64
         var recordsSinceSnapshot = 0
-        /// The periodic snapshot in flight (or finished and not yet awaited).
+        /// The snapshot in flight (periodic or explicit): at most one at a time.
         var snapshot: Task<Void, Never>?
+        /// Set by `close`: no snapshot starts any more.
+        var closing = false
         var commits = 0
     }
 
@@ -91,7 +93,8 @@ public final class FileNumberStore: NumberStore {
             inner.lastSeq += 1
             inner.commits += 1
             inner.recordsSinceSnapshot += 1
-            guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, inner.snapshot == nil else { return }
+            guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, inner.snapshot == nil, !inner.closing
+            else { return }
             inner.recordsSinceSnapshot = 0
             let (state, throughSeq) = (inner.state, inner.lastSeq)
             // A task, never the writer itself: a snapshot asks the writer to rotate the segment.
@@ -111,16 +114,35 @@ public final class FileNumberStore: NumberStore {
         await inner.withLock { $0.snapshot }?.value
     }
 
-    /// Writes a snapshot of everything committed so far (at shutdown, so the next start replays nothing).
+    /// Writes a snapshot of everything committed so far (periodically, and at shutdown so the next start replays
+    /// nothing). It takes the same slot as the record-count snapshots, so two never race (a snapshot of a lower
+    /// seq finishing second would be refused).
     public func writeSnapshot() async throws {
-        await waitForSnapshot()
-        let (state, seq) = inner.withLock { ($0.state, $0.lastSeq) }
-        guard seq > journal.snapshotSeq else { return }
-        try await journal.writeSnapshot(state, throughSeq: seq)
+        while true {
+            let snapshotSeq = journal.snapshotSeq
+            let (running, work): (Task<Void, Never>?, Task<Void, any Error>?) = inner.withLock { inner in
+                if let running = inner.snapshot { return (running, nil) }
+                guard inner.lastSeq > snapshotSeq else { return (nil, nil) }
+                let (state, throughSeq) = (inner.state, inner.lastSeq)
+                let work = Task { try await journal.writeSnapshot(state, throughSeq: throughSeq) }
+                inner.snapshot = Task {
+                    _ = try? await work.value
+                    self.inner.withLock { $0.snapshot = nil }
+                }
+                return (nil, work)
+            }
+            if let running {
+                await running.value
+                continue
+            }
+            try await work?.value
+            return
+        }
     }
 
     /// Finishes queued writes and the snapshot in flight, and releases the directory; later commits fail.
     public func close() async {
+        inner.withLock { $0.closing = true }
         await waitForSnapshot()
         await journal.close()
     }

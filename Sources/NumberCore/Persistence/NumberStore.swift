@@ -12,8 +12,9 @@ public protocol NumberStore: Sendable {
     /// once when they are, or with the error. A failure is final: the service stops writing (fail-stop) rather
     /// than retry.
     ///
-    /// `completion` is never called before `commit` returns, may run on any thread (the file store calls it on
-    /// its journal writer, so the service's next batch goes to the disk without a hop through the cooperative
-    /// pool), and must be short and must not block.
+    /// `completion` may run on any thread and even before `commit` returns (the file store calls it on its
+    /// journal writer, so the service's next batch goes to the disk without a hop through the cooperative pool; a
+    /// failure may come from another thread or a task). It must be short, must not block, and `commit` must not be
+    /// called with a lock held that the completion takes.
     func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
 }

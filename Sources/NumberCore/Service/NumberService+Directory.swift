@@ -11,7 +11,8 @@ public struct AccountPage: Sendable, Hashable {
 extension NumberService {
     /// Every account (admin), a page at a time, in id order. The token holds the last id of its page (keyset
     /// paging), so accounts created while a client pages never shift or repeat rows; one pass over the accounts
-    /// keeps only the page's smallest ids, so a page costs O(accounts × log page size), not a sort of all ids.
+    /// keeps only the page's smallest ids (most ids are rejected by one comparison with the largest kept), instead of
+    /// sorting every id. Tokens are keys: a position token from an older numberd is refused (INVALID_PAGE_TOKEN).
     public func listAccounts(pageSize: Int = 0, pageToken: String? = nil) throws(NumberError) -> AccountPage {
         let size = try Validation.pageSize(pageSize, limits: config.limits)
         let query = "accounts"

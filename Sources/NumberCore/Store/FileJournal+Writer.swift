@@ -78,7 +78,6 @@ extension FileJournal {
         }
         let lastSeq = firstSeq + UInt64(batch.count) - 1
         shared.withLock { $0.writerIOSince = DispatchTime.now().uptimeNanoseconds }
-        defer { shared.withLock { $0.writerIOSince = nil } }
         let outcome = segment.withLock { segment -> Result<Bool, JournalFailure> in
             guard let handle = segment.handle else {
                 return .failure(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))
@@ -93,6 +92,8 @@ extension FileJournal {
             segment.lastWrittenSeq = lastSeq
             return .success(segment.size >= options.limits.segmentBytesMax)
         }
+        // The watchdog times the disk only: what the acknowledgements below run (callbacks) is not I/O.
+        shared.withLock { $0.writerIOSince = nil }
         switch outcome {
         case .failure(let failure):
             failStop(failure, waiting: batch.map(\.promise))

@@ -114,10 +114,10 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         return PendingRecord(seq: try enqueue(events, promise: promise), promise: promise)
     }
 
-    /// Queues one record like `enqueue(_:)`, but hands its outcome to `onDurable` instead of a waiting task:
-    /// the writer calls it once, on its own thread, after the record's `fdatasync` (or with the failure), and
-    /// before it takes its next batch — so it must be short and must not block. Returns the record's seq.
-    /// Throws at once (and never calls `onDurable`) for a refused record.
+    /// Queues one record like `enqueue(_:)`, but hands its outcome to `onDurable` instead of a waiting task: it is
+    /// called once — by the writer after the record's `fdatasync` and before the writer takes its next batch, or
+    /// with the failure by whichever thread stops the journal — possibly before this returns; it must be short and
+    /// must not block. Returns the record's seq. Throws at once (and never calls `onDurable`) for a refused record.
     package func enqueue(
         _ events: [Event], onDurable: @escaping @Sendable (Result<Void, JournalError>) -> Void
     ) throws -> UInt64 {

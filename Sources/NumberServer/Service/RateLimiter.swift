@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// The table is bounded (`bucketsMax`). When a new subject finds it full, one sweep drops every bucket that has
 /// refilled completely (it limits nothing: a missing bucket starts full), and if that frees less than a tenth of the
-/// table, the least recently refilled buckets up to a tenth (they were idle the longest; their subjects start over
-/// with full buckets). Eviction therefore costs O(n) at most once per n/10 new subjects, not on every call.
+/// table, buckets up to a tenth: those whose purchase cap is full first, then the least recently refilled (their
+/// subjects start over with full buckets; a subject that spent its hourly purchases is dropped last). Eviction therefore costs O(n) at most once per n/10 new subjects, not on every call.
 public final class RateLimiter: Sendable {
     /// Limits, each with a default.
     public struct Limits: Sendable, Hashable {
@@ -44,7 +44,13 @@ public final class RateLimiter: Sendable {
         func isFull(at now: NIODeadline, limits: Limits) -> Bool {
             let elapsed = Double((now - refilled).nanoseconds) / 1e9
             return calls + elapsed * limits.callsPerSecond >= limits.callsBurst
-                && purchases + elapsed * limits.purchasedNumbersPerHour / 3600 >= limits.purchasedNumbersPerHour
+                && purchasesFull(at: now, limits: limits)
+        }
+
+        /// Whether the purchase bucket would be full at `now`.
+        func purchasesFull(at now: NIODeadline, limits: Limits) -> Bool {
+            let elapsed = Double((now - refilled).nanoseconds) / 1e9
+            return purchases + elapsed * limits.purchasedNumbersPerHour / 3600 >= limits.purchasedNumbersPerHour
         }
     }
 
@@ -72,7 +78,9 @@ public final class RateLimiter: Sendable {
                 bucket.refilled = now
             }
             if bucket.calls < 1 {
-                table[subject] = bucket
+                // Only a subject already held is written back: a new one refused took nothing (and must not grow
+                // the table past its bound).
+                if table[subject] != nil { table[subject] = bucket }
                 let wait = (1 - bucket.calls) / limits.callsPerSecond
                 return RPCError(
                     code: .resourceExhausted,
@@ -80,7 +88,7 @@ public final class RateLimiter: Sendable {
                     reason: "RATE_LIMITED", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
             }
             if numbers > 0, bucket.purchases < Double(numbers) {
-                table[subject] = bucket
+                if table[subject] != nil { table[subject] = bucket }
                 let wait = (Double(numbers) - bucket.purchases) * 3600 / limits.purchasedNumbersPerHour
                 return RPCError(
                     code: .resourceExhausted,
@@ -104,7 +112,14 @@ public final class RateLimiter: Sendable {
         table = table.filter { !$0.value.isFull(at: now, limits: limits) }
         let wanted = max(1, limits.bucketsMax / 10) - (before - table.count)
         guard wanted > 0 else { return }
-        let idlest = table.sorted { $0.value.refilled < $1.value.refilled }.prefix(wanted)
+        // Buckets whose purchase cap is full go first (dropping one forgets only a call rate, which refills in
+        // seconds), then by idleness; a subject that spent its hourly purchases is dropped last.
+        let idlest = table.sorted {
+            let (left, right) = (
+                $0.value.purchasesFull(at: now, limits: limits), $1.value.purchasesFull(at: now, limits: limits)
+            )
+            return left != right ? left : $0.value.refilled < $1.value.refilled
+        }.prefix(wanted)
         for (subject, _) in idlest { table[subject] = nil }
     }
 

@@ -62,6 +62,32 @@ struct FileNumberStoreTests {
         await reopened.close()
     }
 
+    @Test("explicit snapshots while record-count snapshots start: none fails and everything is kept")
+    func snapshotsDoNotRace() async throws {
+        let directory = Self.directory()
+        let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 2)
+        let store = try FileNumberStore.open(directory: directory, options: options)
+        let service = try await NumberService.open(
+            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
+        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<60 {
+                group.addTask { _ = try await service.addFunds(accountId: account.id, amount: 1) }
+            }
+            group.addTask { for _ in 0..<20 { try await store.writeSnapshot() } }
+            try await group.waitForAll()
+        }
+        try await store.writeSnapshot()
+        let before = service.durableState()
+        await store.close()
+        let reopened = try FileNumberStore.open(directory: directory, options: options)
+        #expect(try await reopened.load() == before)
+        #expect(reopened.recovery.replayedRecords == 0, "the last explicit snapshot holds everything")
+        await reopened.close()
+        let report = await verifyDataDirectory(directory)
+        #expect(report.isSound && report.state?.accounts[account.id]?.balance == 60)
+    }
+
     @Test("verification reports a damaged journal and changes nothing on disk")
     func damaged() async throws {
         let directory = Self.directory()
