@@ -96,20 +96,29 @@ public final class FileNumberStore: NumberStore {
             guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, inner.snapshot == nil, !inner.closing
             else { return }
             inner.recordsSinceSnapshot = 0
-            let (state, throughSeq) = (inner.state, inner.lastSeq)
             // A task, never the writer itself: a snapshot asks the writer to rotate the segment.
-            inner.snapshot = Task {
-                do {
-                    try await journal.writeSnapshot(state, throughSeq: throughSeq)
-                } catch {
-                    options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
-                }
-                self.inner.withLock { $0.snapshot = nil }
-            }
+            startSnapshot(&inner, logFailure: true)
         }
     }
 
-    /// Waits for the periodic snapshot in flight, if any.
+    /// Starts a snapshot of the state so far in the slot (which the caller found free) and returns its work; the
+    /// slot frees itself when the work ends.
+    @discardableResult
+    private func startSnapshot(_ inner: inout Inner, logFailure: Bool) -> Task<Void, any Error> {
+        let (state, throughSeq) = (inner.state, inner.lastSeq)
+        let work = Task { try await journal.writeSnapshot(state, throughSeq: throughSeq) }
+        inner.snapshot = Task {
+            do {
+                try await work.value
+            } catch  where logFailure {
+                options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
+            } catch {}
+            self.inner.withLock { $0.snapshot = nil }
+        }
+        return work
+    }
+
+    /// Waits for the snapshot in flight, if any.
     public func waitForSnapshot() async {
         await inner.withLock { $0.snapshot }?.value
     }
@@ -123,13 +132,7 @@ public final class FileNumberStore: NumberStore {
             let (running, work): (Task<Void, Never>?, Task<Void, any Error>?) = inner.withLock { inner in
                 if let running = inner.snapshot { return (running, nil) }
                 guard inner.lastSeq > snapshotSeq else { return (nil, nil) }
-                let (state, throughSeq) = (inner.state, inner.lastSeq)
-                let work = Task { try await journal.writeSnapshot(state, throughSeq: throughSeq) }
-                inner.snapshot = Task {
-                    _ = try? await work.value
-                    self.inner.withLock { $0.snapshot = nil }
-                }
-                return (nil, work)
+                return (nil, startSnapshot(&inner, logFailure: false))
             }
             if let running {
                 await running.value

@@ -7,7 +7,8 @@ import Synchronization
 /// The table is bounded (`bucketsMax`). When a new subject finds it full, one sweep drops every bucket that has
 /// refilled completely (it limits nothing: a missing bucket starts full), and if that frees less than a tenth of the
 /// table, buckets up to a tenth: those whose purchase cap is full first, then the least recently refilled (their
-/// subjects start over with full buckets; a subject that spent its hourly purchases is dropped last). Eviction therefore costs O(n) at most once per n/10 new subjects, not on every call.
+/// subjects start over with full buckets; a subject that spent its hourly purchases is dropped last). Eviction
+/// therefore costs O(n) at most once per n/10 new subjects, not on every call.
 public final class RateLimiter: Sendable {
     /// Limits, each with a default.
     public struct Limits: Sendable, Hashable {
@@ -114,13 +115,12 @@ public final class RateLimiter: Sendable {
         guard wanted > 0 else { return }
         // Buckets whose purchase cap is full go first (dropping one forgets only a call rate, which refills in
         // seconds), then by idleness; a subject that spent its hourly purchases is dropped last.
-        let idlest = table.sorted {
-            let (left, right) = (
-                $0.value.purchasesFull(at: now, limits: limits), $1.value.purchasesFull(at: now, limits: limits)
-            )
-            return left != right ? left : $0.value.refilled < $1.value.refilled
-        }.prefix(wanted)
-        for (subject, _) in idlest { table[subject] = nil }
+        let ranked = table.map {
+            (subject: $0.key, capFull: $0.value.purchasesFull(at: now, limits: limits), refilled: $0.value.refilled)
+        }
+        let idlest = ranked.sorted { $0.capFull != $1.capFull ? $0.capFull : $0.refilled < $1.refilled }
+            .prefix(wanted)
+        for entry in idlest { table[entry.subject] = nil }
     }
 
     /// Buckets held (for tests and metrics).

@@ -8,6 +8,17 @@ struct FileNumberStoreTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("numbercore-file-\(UUID().uuidString)")
     }
 
+    /// A file store in `directory`, a service over it (fake provider, manual clock) and one USD account.
+    static func open(
+        _ directory: URL, _ options: FileNumberStore.Options
+    ) async throws -> (FileNumberStore, NumberService, Account) {
+        let store = try FileNumberStore.open(directory: directory, options: options)
+        let service = try await NumberService.open(
+            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
+        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        return (store, service, account)
+    }
+
     @Test("state survives close and reopen across snapshots; the directory verifies as sound")
     func reopen() async throws {
         let directory = Self.directory()
@@ -42,11 +53,8 @@ struct FileNumberStoreTests {
         let directory = Self.directory()
         var journal = JournalOptions.defaults
         journal.limits.recordBytesMax = 400
-        let store = try FileNumberStore.open(
-            directory: directory, options: FileNumberStore.Options(journal: journal, snapshotEveryRecords: 1_000))
-        let service = try await NumberService.open(
-            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
-        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        let (store, service, account) = try await Self.open(
+            directory, FileNumberStore.Options(journal: journal, snapshotEveryRecords: 1_000))
         let refused = await numberError {
             _ = try await service.addFunds(
                 accountId: account.id, amount: 5, description: String(repeating: "x", count: 450))
@@ -66,10 +74,7 @@ struct FileNumberStoreTests {
     func snapshotsDoNotRace() async throws {
         let directory = Self.directory()
         let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 2)
-        let store = try FileNumberStore.open(directory: directory, options: options)
-        let service = try await NumberService.open(
-            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
-        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        let (store, service, account) = try await Self.open(directory, options)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<60 {
                 group.addTask { _ = try await service.addFunds(accountId: account.id, amount: 1) }
@@ -92,10 +97,7 @@ struct FileNumberStoreTests {
     func damaged() async throws {
         let directory = Self.directory()
         let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 1_000)
-        let store = try FileNumberStore.open(directory: directory, options: options)
-        let service = try await NumberService.open(
-            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
-        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        let (store, service, account) = try await Self.open(directory, options)
         for _ in 0..<3 { _ = try await service.addFunds(accountId: account.id, amount: 100) }
         await store.close()
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
@@ -118,10 +120,7 @@ struct FileNumberStoreTests {
     @Test("group commit on disk: 200 concurrent writes share syncs; prints the throughput")
     func throughput() async throws {
         let directory = Self.directory()
-        let store = try FileNumberStore.open(directory: directory)
-        let service = try await NumberService.open(
-            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start))
-        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        let (store, service, account) = try await Self.open(directory, .defaults)
         let before = store.commitCount
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
