@@ -119,9 +119,9 @@ struct MemoryRun {
         ]
     }
 
-    /// `PREFIX_` + 12 hex digits, the service's id shape (16 bytes: a heap-allocated Swift string).
+    /// `PREFIX_` + 11 characters, the service's id shape (15 bytes: stored inline in the Swift string).
     static func id(_ prefix: String, _ index: Int) -> String {
-        prefix + "_" + hex(index, width: 12)
+        prefix + "_" + hex(index, width: 11)
     }
 
     /// `value` in lower-case hex, zero-padded to `width` (String(format:) is slow on Linux).

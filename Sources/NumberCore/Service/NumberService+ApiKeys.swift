@@ -24,7 +24,7 @@ extension NumberService {
             guard state.apiKeys.count < keysMax else {
                 throw NumberError(.resourceExhausted, .limitExceeded, "the API key limit of \(keysMax) is reached")
             }
-            let id = Identifier.make(Identifier.apiKey, taken: state.isTaken)
+            let id = Identifier.makeApiKeyId(taken: state.isTaken)
             let secret =
                 Self.secretPrefix + id.dropFirst(Identifier.apiKey.count + 1) + Crypto.randomHex(Self.secretRandomBytes)
             let key = ApiKey(
@@ -51,7 +51,7 @@ extension NumberService {
     /// exists or not, and whether the secret is right or not.
     public func authenticate(secret: String) throws(NumberError) -> ApiKey {
         let failure = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
-        let idLength = 12
+        let idLength = Identifier.apiKeyHexLength
         let expectedLength = Self.secretPrefix.utf8.count + idLength + 2 * Self.secretRandomBytes
         guard secret.utf8.count == expectedLength, secret.hasPrefix(Self.secretPrefix) else { throw failure }
         let idHex = secret.dropFirst(Self.secretPrefix.count).prefix(idLength)

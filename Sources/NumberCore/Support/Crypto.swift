@@ -54,6 +54,14 @@ enum Crypto {
         return result == 0
     }
 
+    /// `count` random characters of lower-case Crockford base32 (`0-9` and `a-z` without `i`, `l`, `o`, `u`),
+    /// 5 bits each.
+    static func randomBase32(_ count: Int) -> String {
+        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+        let bytes = randomBytes(count)
+        return String(decoding: bytes.map { alphabet[Int($0 & 0x1f)] }, as: UTF8.self)
+    }
+
     /// Lower-case hex.
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
@@ -91,7 +99,11 @@ enum Crypto {
     }
 }
 
-/// Prefixed random identifiers like `ACC_7a8b9c0d1e2f` (12 hex characters, as in the seed).
+/// Prefixed random identifiers like `NUM_7a8b9c0d1e2`: 11 characters of lower-case Crockford base32 (55 random
+/// bits) after the prefix, so an id is 15 bytes of ASCII, which Swift keeps inline in the `String` itself (no heap
+/// allocation, no reference counting, and hashing and comparing it never leave the table). Ids are opaque: ids of
+/// the older 12-hex form (16 bytes) in existing data keep working. API key ids keep 12 hex characters, because a
+/// key's secret embeds them (`makeApiKeyId`).
 enum Identifier {
     /// Account ids.
     static let account = "ACC"
@@ -105,12 +117,25 @@ enum Identifier {
     static let apiKey = "KEY"
     /// Purchase intent ids.
     static let intent = "PIN"
+    /// Random characters after the prefix and its underscore.
+    static let randomLength = 11
+    /// Hex characters of an API key id after `KEY_`.
+    static let apiKeyHexLength = 12
 
-    /// A fresh id with `prefix` that `taken` does not already contain.
+    /// A fresh id with `prefix` (three letters) that `taken` does not already contain.
     static func make(_ prefix: String, taken: (String) -> Bool = { _ in false }) -> String {
-        // 48 random bits: collisions are rare but possible across millions of ids, so the caller checks.
+        draw(prefix, taken: taken) { prefix + "_" + Crypto.randomBase32(randomLength) }
+    }
+
+    /// A fresh API key id (`KEY_` and 12 hex characters) that `taken` does not already contain.
+    static func makeApiKeyId(taken: (String) -> Bool) -> String {
+        draw(apiKey, taken: taken) { apiKey + "_" + Crypto.randomHex(apiKeyHexLength / 2) }
+    }
+
+    private static func draw(_ prefix: String, taken: (String) -> Bool, _ next: () -> String) -> String {
+        // Collisions are rare but possible across millions of ids, so the caller checks.
         for _ in 0..<16 {
-            let id = prefix + "_" + Crypto.randomHex(6)
+            let id = next()
             if !taken(id) { return id }
         }
         preconditionFailure("could not find a free \(prefix) id in 16 draws")

@@ -23,7 +23,7 @@ struct PurchaseServiceTests {
         let number = try #require(bought.numbers.first)
         #expect(number.monthlyFee == price.monthlyFee && number.setupFee == price.setupFee)
         #expect(number.locality == "San Francisco" && number.region == "CA" && number.postalCode == "94102")
-        #expect(number.status == .active && number.id.hasPrefix("NUM_"))
+        #expect(number.status == .active && isCompactId(number.id, prefix: "NUM_"))
         #expect(number.purchasedAt == .utc("2025-01-15T10:30:00Z"))
         #expect(number.nextBillingDate == .utc("2025-02-15T00:00:00Z"))
         #expect(number.providerSid == h.provider.owned("+14155551234")?.sid)
