@@ -32,9 +32,10 @@ public final class FileNumberStore: NumberStore {
     }
 
     private struct Inner {
-        var state: CoreState
-        var lastSeq: UInt64
-        var recordsSinceSnapshot = 0
+        /// Durable records not yet applied to the snapshot state, in seq order.
+        var pending: [[CoreEvent]] = []
+        /// Whether a drain of `pending` is queued on `stateQueue`.
+        var drainScheduled = false
         /// The snapshot in flight (periodic or explicit): at most one at a time.
         var snapshot: Task<Void, Never>?
         /// Set by `close`: no snapshot starts any more.
@@ -42,9 +43,25 @@ public final class FileNumberStore: NumberStore {
         var commits = 0
     }
 
+    /// The state snapshots are written from, and the seq it includes. Only `stateQueue` touches it, so applying
+    /// records to it — and the copy-on-write of its tables after a snapshot took them — never runs on the
+    /// journal's writer between one sync and the next.
+    private final class SnapshotState: @unchecked Sendable {
+        var state: CoreState
+        var seq: UInt64
+        var recordsSinceSnapshot = 0
+
+        init(state: CoreState, seq: UInt64) {
+            self.state = state
+            self.seq = seq
+        }
+    }
+
     private let journal: FileJournal<CoreEvent, CoreState>
     private let options: Options
     private let inner: Mutex<Inner>
+    private let snapshotState: SnapshotState
+    private let stateQueue = DispatchQueue(label: "numberd.store.snapshot-state")
     /// What opening the directory found and repaired (torn tail, damaged snapshot).
     public let recovery: JournalRecovery
 
@@ -62,12 +79,13 @@ public final class FileNumberStore: NumberStore {
         self.journal = opened.journal
         self.options = options
         self.recovery = opened.recovery
-        self.inner = Mutex(Inner(state: opened.state, lastSeq: opened.lastSeq))
+        self.inner = Mutex(Inner())
+        self.snapshotState = SnapshotState(state: opened.state, seq: opened.lastSeq)
     }
 
     /// The recovered state plus everything committed since.
     public func load() async throws -> CoreState {
-        inner.withLock { $0.state }
+        await onStateQueue { self.snapshotState.state }
     }
 
     /// Appends one record and calls `completion` on the journal's writer once it is durable; every
@@ -85,27 +103,54 @@ public final class FileNumberStore: NumberStore {
         }
     }
 
-    /// Applies a durable record to the snapshot state and starts a snapshot when one is due. Runs on the writer,
-    /// once per record in seq order (commits never overlap).
+    /// Hands a durable record to the snapshot state's queue. Runs on the writer, once per record in seq order
+    /// (commits never overlap); it only queues, so the writer goes on to its next sync at once.
     private func committed(_ events: [CoreEvent]) {
-        inner.withLock { inner in
-            inner.state.apply(events)
-            inner.lastSeq += 1
+        let schedule = inner.withLock { inner in
+            inner.pending.append(events)
             inner.commits += 1
-            inner.recordsSinceSnapshot += 1
-            guard inner.recordsSinceSnapshot >= options.snapshotEveryRecords, inner.snapshot == nil, !inner.closing
-            else { return }
-            inner.recordsSinceSnapshot = 0
-            // A task, never the writer itself: a snapshot asks the writer to rotate the segment.
+            defer { inner.drainScheduled = true }
+            return !inner.drainScheduled
+        }
+        if schedule { stateQueue.async { self.drain() } }
+    }
+
+    /// Applies every durable record queued so far to the snapshot state and starts a snapshot when one is due.
+    /// Runs on `stateQueue` only.
+    private func drain() {
+        let records = inner.withLock { inner in
+            inner.drainScheduled = false
+            defer { inner.pending = [] }
+            return inner.pending
+        }
+        guard !records.isEmpty else { return }
+        for events in records { snapshotState.state.apply(events) }
+        snapshotState.seq += UInt64(records.count)
+        snapshotState.recordsSinceSnapshot += records.count
+        guard snapshotState.recordsSinceSnapshot >= options.snapshotEveryRecords else { return }
+        inner.withLock { inner in
+            guard inner.snapshot == nil, !inner.closing else { return }
+            snapshotState.recordsSinceSnapshot = 0
+            // A task, never the queue itself: a snapshot asks the writer to rotate the segment.
             startSnapshot(&inner, logFailure: true)
         }
     }
 
-    /// Starts a snapshot of the state so far in the slot (which the caller found free) and returns its work; the
-    /// slot frees itself when the work ends.
+    /// Runs `body` on `stateQueue` after every durable record so far is applied to the snapshot state.
+    private func onStateQueue<R: Sendable>(_ body: @escaping @Sendable () -> R) async -> R {
+        await withCheckedContinuation { continuation in
+            stateQueue.async {
+                self.drain()
+                continuation.resume(returning: body())
+            }
+        }
+    }
+
+    /// Starts a snapshot of the snapshot state in the slot (which the caller found free) and returns its work; the
+    /// slot frees itself when the work ends. Runs on `stateQueue`, with `inner` locked.
     @discardableResult
     private func startSnapshot(_ inner: inout Inner, logFailure: Bool) -> Task<Void, any Error> {
-        let (state, throughSeq) = (inner.state, inner.lastSeq)
+        let (state, throughSeq) = (snapshotState.state, snapshotState.seq)
         let work = Task { try await journal.writeSnapshot(state, throughSeq: throughSeq) }
         inner.snapshot = Task {
             do {
@@ -129,10 +174,13 @@ public final class FileNumberStore: NumberStore {
     public func writeSnapshot() async throws {
         while true {
             let snapshotSeq = journal.snapshotSeq
-            let (running, work): (Task<Void, Never>?, Task<Void, any Error>?) = inner.withLock { inner in
-                if let running = inner.snapshot { return (running, nil) }
-                guard inner.lastSeq > snapshotSeq else { return (nil, nil) }
-                return (nil, startSnapshot(&inner, logFailure: false))
+            let (running, work): (Task<Void, Never>?, Task<Void, any Error>?) = await onStateQueue {
+                self.inner.withLock { inner in
+                    if let running = inner.snapshot { return (running, nil) }
+                    guard self.snapshotState.seq > snapshotSeq else { return (nil, nil) }
+                    self.snapshotState.recordsSinceSnapshot = 0
+                    return (nil, self.startSnapshot(&inner, logFailure: false))
+                }
             }
             if let running {
                 await running.value

@@ -4,7 +4,8 @@ import Synchronization
 ///
 /// Two states: `speculative` has every decided event (so a decision sees in-flight writes and concurrent
 /// purchases cannot overdraw), `durable` only those the store acknowledged (so readers never see a write that
-/// could still be lost). A decision runs under the lock and queues its events with a sequence number; the caller
+/// could still be lost). Each has its own lock, so applying a commit to `durable` holds up readers only, never
+/// a decision. A decision runs under the decision lock and queues its events with a sequence number; the caller
 /// then waits, outside the lock, until the durable sequence reaches it. One commit is in flight at a time: the
 /// decision that finds the store idle hands it everything queued, and each commit's completion (on the store's
 /// writer thread) applies it to `durable`, wakes its waiters and hands the store the next batch at once — so
@@ -24,8 +25,8 @@ final class StateCoordinator: Sendable {
 
     private struct Inner {
         var speculative: CoreState
-        var durable: CoreState
         var nextSequence: UInt64 = 1
+        /// The last sequence applied to `durable` (set after it is applied there).
         var durableSequence: UInt64 = 0
         /// Decided, not yet handed to the store.
         var queue: [Batch] = []
@@ -36,22 +37,26 @@ final class StateCoordinator: Sendable {
     }
 
     private let store: any NumberStore
+    /// Decisions: the speculative state, the queue, the waiters.
     private let inner: Mutex<Inner>
+    /// What readers see: everything the store acknowledged. Never held together with `inner`.
+    private let durable: Mutex<CoreState>
     private let commitBytesEstimateMax: Int
 
     /// Starts from `state`, which must be what `store` has committed.
     init(store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024) {
         self.store = store
-        self.inner = Mutex(Inner(speculative: state, durable: state))
+        self.inner = Mutex(Inner(speculative: state))
+        self.durable = Mutex(state)
         self.commitBytesEstimateMax = commitBytesEstimateMax
     }
 
-    /// Reads the durable state. The body runs under the lock: a copy escaping it would make the next applied
+    /// Reads the durable state. The body runs under its lock: a copy escaping it would make the next applied
     /// batch copy every dictionary it touches (copy-on-write), which costs O(state) per concurrent read.
     func read<R: Sendable>(_ body: (CoreState) throws(NumberError) -> R) throws(NumberError) -> R {
-        let outcome: Result<R, NumberError> = inner.withLock { inner in
+        let outcome: Result<R, NumberError> = durable.withLock { state in
             do throws(NumberError) {
-                return .success(try body(inner.durable))
+                return .success(try body(state))
             } catch {
                 return .failure(error)
             }
@@ -65,52 +70,60 @@ final class StateCoordinator: Sendable {
     func decide<R: Sendable>(
         _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
     ) throws(NumberError) -> (sequence: UInt64?, result: R) {
-        let (outcome, start): (Result<(UInt64?, R), NumberError>, [Batch]?) = inner.withLock { inner in
-            if let failure = inner.failure { return (.failure(failure), nil) }
+        try decide(body, waiter: nil).outcome.get()
+    }
+
+    /// Decides, then waits until the events are durable; returns the decision's result. The waiter is registered
+    /// in the same hold of the lock as the decision.
+    func perform<R: Sendable>(
+        _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
+    ) async throws(NumberError) -> R {
+        var outcome: Result<(sequence: UInt64?, result: R), NumberError>?
+        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<NumberError?, Never>) in
+            let decided = decide(body, waiter: continuation)
+            outcome = decided.outcome
+            if !decided.waiting { continuation.resume(returning: nil) }
+        }
+        if let failure { throw failure }
+        return try outcome!.get().result
+    }
+
+    /// `decide`, and when the caller must wait for its sequence and `waiter` is given, registers it (`waiting`):
+    /// it is resumed once that sequence is durable, or with the failure that stopped writes.
+    private func decide<R: Sendable>(
+        _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R),
+        waiter continuation: CheckedContinuation<NumberError?, Never>?
+    ) -> (outcome: Result<(sequence: UInt64?, result: R), NumberError>, waiting: Bool) {
+        typealias Decided = (outcome: Result<(sequence: UInt64?, result: R), NumberError>, waiting: Bool)
+        let (decided, start): (Decided, [Batch]?) = inner.withLock { inner in
+            if let failure = inner.failure { return ((.failure(failure), false), nil) }
             let decision: (events: [CoreEvent], result: R)
             do throws(NumberError) {
                 decision = try body(inner.speculative)
             } catch {
-                return (.failure(error), nil)
+                return ((.failure(error), false), nil)
+            }
+            func wait(for sequence: UInt64?) -> Bool {
+                guard let sequence, let continuation else { return false }
+                inner.waiters.append(Waiter(sequence: sequence, continuation: continuation))
+                return true
             }
             // A decision that wrote nothing still observed the speculative state: its caller waits until all of
             // that is durable, so no answer ever reflects a write that could be lost.
             guard !decision.events.isEmpty else {
                 let observed = inner.nextSequence - 1
-                return (.success((observed > inner.durableSequence ? observed : nil, decision.result)), nil)
+                let sequence = observed > inner.durableSequence ? observed : nil
+                return ((.success((sequence, decision.result)), wait(for: sequence)), nil)
             }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence
             inner.nextSequence += 1
             let estimate = decision.events.reduce(0) { $0 + $1.bytesEstimate }
             inner.queue.append(Batch(sequence: sequence, events: decision.events, bytesEstimate: estimate))
-            return (.success((sequence, decision.result)), takeBatches(&inner))
+            return ((.success((sequence, decision.result)), wait(for: sequence)), takeBatches(&inner))
         }
         if let start { commit(start) }
-        return try outcome.get()
-    }
-
-    /// Decides, then waits until the events are durable; returns the decision's result.
-    func perform<R: Sendable>(
-        _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
-    ) async throws(NumberError) -> R {
-        let (sequence, result) = try decide(body)
-        if let sequence { try await waitDurable(sequence) }
-        return result
-    }
-
-    /// Returns once every event up to `sequence` is durable.
-    func waitDurable(_ sequence: UInt64) async throws(NumberError) {
-        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<NumberError?, Never>) in
-            let immediate: NumberError?? = inner.withLock { inner in
-                if let failure = inner.failure { return .some(failure) }
-                if inner.durableSequence >= sequence { return .some(nil) }
-                inner.waiters.append(Waiter(sequence: sequence, continuation: continuation))
-                return .none
-            }
-            if let immediate { continuation.resume(returning: immediate) }
-        }
-        if let failure { throw failure }
+        return decided
     }
 
     /// If no commit is in flight, marks one and takes queued decisions in order up to the size cap (always at
@@ -156,14 +169,17 @@ final class StateCoordinator: Sendable {
         CoreMetrics.storeCommitDuration.record(duration: started.duration(to: .now))
         CoreMetrics.storeCommits.increment()
         CoreMetrics.storeCommittedOperations.increment(by: batches.count)
+        // Readers first see the batch, then its waiters learn it is durable: a woken caller's next read has it.
+        durable.withLock { state in
+            for batch in batches { state.apply(batch.events) }
+        }
         let (ready, next): ([Waiter], [Batch]?) = inner.withLock { inner in
-            for batch in batches { inner.durable.apply(batch.events) }
-            let durable = batches.last!.sequence
-            inner.durableSequence = durable
+            let through = batches.last!.sequence
+            inner.durableSequence = through
             inner.committing = false
             var ready: [Waiter] = []
             inner.waiters.removeAll { waiter in
-                guard waiter.sequence <= durable else { return false }
+                guard waiter.sequence <= through else { return false }
                 ready.append(waiter)
                 return true
             }
