@@ -63,7 +63,7 @@ public struct Pricing: Codable, Sendable, Hashable {
 
 /// A number the account owns (or owned). seed: the purchase response's `data` and each entry of the list response.
 public struct PhoneNumber: Codable, Sendable, Hashable {
-    /// "NUM_7a8b9c0d1e2f"
+    /// "NUM_7a8b9c0d1e2" (opaque; 15 characters)
     public var id: String
     /// E.164, "+14155551234"
     public var phoneNumber: String
