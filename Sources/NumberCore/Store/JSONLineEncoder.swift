@@ -6,7 +6,8 @@ import Foundation
 ///
 /// The output is what `JSONDecoder` (default strategies) reads back as the same value: keys in the order the value
 /// encodes them (declaration order for synthesized `Codable`, so equal values give equal bytes as long as the value
-/// holds no dictionary — journal events hold none; snapshots, which do, keep `JSONEncoder` with sorted keys), dates
+/// holds no dictionary — journal events hold none; snapshots, which do, are encoded with `sortingDictionaries`:
+/// the members of every `[String: Value]` are written in key order, so equal states give equal bytes), dates
 /// as `Date`'s own encoding (seconds since 2001 as a number, what `JSONDecoder`'s default `.deferredToDate` reads),
 /// strings escaped as JSON requires (quote, backslash, control characters; `/` and non-ASCII left as they are).
 /// `Data`, `URL` and `Decimal` would encode through their own `Encodable` conformances, not `JSONEncoder`'s special
@@ -18,9 +19,10 @@ import Foundation
 /// write at a shallower level first closes the deeper ones. Synthesized `Codable` uses containers in stack order,
 /// which is all this needs.
 package enum JSONLineEncoder {
-    /// The JSON of `value`.
-    package static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let state = JSONLineState()
+    /// The JSON of `value`; with `sortingDictionaries`, the members of every `[String: Value]` dictionary in
+    /// ascending key order (for snapshots: deterministic bytes), otherwise in the dictionary's own order.
+    package static func encode<Value: Encodable>(_ value: Value, sortingDictionaries: Bool = false) throws -> [UInt8] {
+        let state = JSONLineState(sortingDictionaries: sortingDictionaries)
         try state.encodeValue(value, depth: 0, codingPath: [])
         state.close(downTo: 0)
         return state.bytes
@@ -32,7 +34,11 @@ final class JSONLineState {
     /// Open containers, outermost first: whether each is an object, and whether it has an element yet.
     @exclusivity(unchecked) var open: [(isObject: Bool, hasElement: Bool)] = []
 
-    init() {
+    /// Whether `[String: Value]` members are written in key order.
+    let sortingDictionaries: Bool
+
+    init(sortingDictionaries: Bool = false) {
+        self.sortingDictionaries = sortingDictionaries
         bytes.reserveCapacity(1_024)
         open.reserveCapacity(8)
     }
@@ -137,11 +143,30 @@ final class JSONLineState {
                 value,
                 EncodingError.Context(
                     codingPath: codingPath, debugDescription: "\(T.self) needs JSONEncoder's special form"))
+        } else if sortingDictionaries, let dictionary = value as? any JSONLineSortableDictionary {
+            try dictionary.encodeSorted(into: self, depth: depth, codingPath: codingPath)
         } else {
             let start = bytes.count
             try value.encode(to: JSONLineFieldEncoder(state: self, depth: depth, codingPath: codingPath))
             // A value that wrote nothing (no container asked for) is an empty object, as JSONEncoder writes it.
             if bytes.count == start && open.count <= depth { bytes.append(contentsOf: "{}".utf8) }
+        }
+    }
+}
+
+/// A dictionary the encoder can write with its members in key order.
+protocol JSONLineSortableDictionary {
+    func encodeSorted(into state: JSONLineState, depth: Int, codingPath: [any CodingKey]) throws
+}
+
+extension Dictionary: JSONLineSortableDictionary where Key == String, Value: Encodable {
+    /// Writes the dictionary as a JSON object, members in ascending key order (what `Dictionary`'s own
+    /// `Encodable` writes, in its iteration order).
+    func encodeSorted(into state: JSONLineState, depth: Int, codingPath: [any CodingKey]) throws {
+        state.openContainer(isObject: true, depth: depth)
+        for key in keys.sorted() {
+            state.writeKey(key, depth: depth + 1)
+            try state.encodeValue(self[key]!, depth: depth + 1, codingPath: codingPath)
         }
     }
 }

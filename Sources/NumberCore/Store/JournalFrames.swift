@@ -40,13 +40,12 @@ package struct AnyJSONValue: Decodable, Sendable {
 
 /// Encodes records and snapshots into their canonical lines.
 package enum JournalCodec {
-    /// The JSON of `value` (compact, keys sorted so equal values give equal bytes).
+    /// The JSON of `value` (a snapshot's state), through the streaming ``JSONLineEncoder`` with dictionaries in
+    /// key order, so equal values give equal bytes. Foundation's `JSONEncoder` with sorted keys, used before, built
+    /// a tree of the whole state first and took 2.6 times as long (91 s against 35 s at 1M owned numbers;
+    /// `JSONDecoder` reads both).
     package static func encodeJSON<Value: Encodable>(_ value: Value) throws(JournalError) -> [UInt8] {
-        try checkedLine {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return [UInt8](try encoder.encode(value))
-        }
+        try checkedLine { try JSONLineEncoder.encode(value, sortingDictionaries: true) }
     }
 
     /// The JSON of a record's events, through the streaming ``JSONLineEncoder`` (compact, keys in encoding order:

@@ -109,4 +109,49 @@ struct JSONLineEncoderTests {
         #expect(throws: EncodingError.self) { try JSONLineEncoder.encode(["u": URL(string: "https://x")!]) }
         #expect(throws: JournalError.self) { try JournalCodec.encodeEventsJSON([Double.nan]) }
     }
+
+    @Test("snapshots: dictionaries written in key order, whatever order they were built in, and read back")
+    func sortedDictionaries() throws {
+        let keys = (0..<200).map { "k\($0 * 7919 % 1000)" }
+        var forward: [String: Sample] = [:]
+        var backward: [String: Sample] = [:]
+        for (index, key) in keys.enumerated() {
+            forward[key] = Sample(
+                text: key, texts: [], nested: [], map: ["z": index, "a": -index, "m": 0], optional: nil, flag: true,
+                unsigned: 0, ratio: 0, when: Self.at, empty: [])
+        }
+        for key in keys.reversed() { backward[key] = forward[key] }
+        let bytes = try JSONLineEncoder.encode(forward, sortingDictionaries: true)
+        #expect(try JSONLineEncoder.encode(backward, sortingDictionaries: true) == bytes)
+        #expect(try JSONDecoder().decode([String: Sample].self, from: Data(bytes)) == forward)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let offsets = keys.sorted().map { text.range(of: "\"\($0)\":{")!.lowerBound }
+        #expect(offsets == offsets.sorted())
+        #expect(text.contains(#""map":{"a":"#))
+        #expect(try JSONLineEncoder.encode([String: Int](), sortingDictionaries: true) == Array("{}".utf8))
+    }
+
+    @Test("a state encodes to the same bytes whatever order its tables were filled in; JSONDecoder reads it back")
+    func stateSnapshotIsDeterministic() throws {
+        let ids = (0..<50).map { "ACC_\($0)" }
+        func state(_ order: [String]) -> CoreState {
+            var state = CoreState()
+            for id in order {
+                state.apply(.accountCreated(Account(id: id, name: "n \(id)", currency: "USD", createdAt: Self.at)))
+                state.apply(
+                    .transactionPosted(
+                        LedgerTransaction(
+                            id: "TXN_\(id)", accountId: id, kind: .fundsAdded, amount: 500, balanceAfter: 500,
+                            currency: "USD", numberId: nil, description: "funds", createdAt: Self.at,
+                            idempotencyKey: nil)))
+            }
+            return state
+        }
+        let forward = state(ids)
+        let bytes = try JournalCodec.encodeJSON(forward)
+        #expect(try JournalCodec.encodeJSON(state(ids.reversed())) == bytes)
+        let decoded = try JSONDecoder().decode(CoreState.self, from: Data(bytes))
+        #expect(decoded == forward)
+        #expect(try JournalCodec.encodeJSON(decoded) == bytes)
+    }
 }
