@@ -16,7 +16,7 @@ public struct LedgerTransaction: Codable, Sendable, Hashable {
         case adjustment
     }
 
-    /// The stored values; one allocation shared by every copy until one of them changes.
+    /// The stored values.
     private struct Fields: Codable, Sendable, Hashable {
         var id: String
         var accountId: String
@@ -30,76 +30,68 @@ public struct LedgerTransaction: Codable, Sendable, Hashable {
         var idempotencyKey: String?
     }
 
-    /// Copy-on-write storage: a copy of the value (into an event, into each copy of the state's tables) is one
-    /// reference, not the whole record.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
-
-        init(_ fields: Fields) {
-            self.fields = fields
-        }
-    }
-
-    private var storage: Storage
+    /// Shared by every copy until one of them changes: a copy into an event or into each copy of the state's
+    /// tables is one reference, not the whole record.
+    private var storage: CopyOnWrite<Fields>
 
     /// `TXN_…`.
     public var id: String {
-        get { storage.fields.id }
-        set { unique().fields.id = newValue }
+        get { storage.value.id }
+        set { storage.value.id = newValue }
     }
 
     /// The account.
     public var accountId: String {
-        get { storage.fields.accountId }
-        set { unique().fields.accountId = newValue }
+        get { storage.value.accountId }
+        set { storage.value.accountId = newValue }
     }
 
     /// Why.
     public var kind: Kind {
-        get { storage.fields.kind }
-        set { unique().fields.kind = newValue }
+        get { storage.value.kind }
+        set { storage.value.kind = newValue }
     }
 
     /// Signed amount in minor units: credits positive, debits negative.
     public var amount: Int64 {
-        get { storage.fields.amount }
-        set { unique().fields.amount = newValue }
+        get { storage.value.amount }
+        set { storage.value.amount = newValue }
     }
 
     /// The balance right after this transaction.
     public var balanceAfter: Int64 {
-        get { storage.fields.balanceAfter }
-        set { unique().fields.balanceAfter = newValue }
+        get { storage.value.balanceAfter }
+        set { storage.value.balanceAfter = newValue }
     }
 
     /// ISO 4217 code.
     public var currency: String {
-        get { storage.fields.currency }
-        set { unique().fields.currency = newValue }
+        get { storage.value.currency }
+        set { storage.value.currency = newValue }
     }
 
     /// The number it concerns, if any.
     public var numberId: String? {
-        get { storage.fields.numberId }
-        set { unique().fields.numberId = newValue }
+        get { storage.value.numberId }
+        set { storage.value.numberId = newValue }
     }
 
     /// E.g. "Phone number setup: +14155551234".
     public var description: String {
-        get { storage.fields.description }
-        set { unique().fields.description = newValue }
+        get { storage.value.description }
+        set { storage.value.description = newValue }
     }
 
     /// When it was posted.
     public var createdAt: Date {
-        get { storage.fields.createdAt }
-        set { unique().fields.createdAt = newValue }
+        get { storage.value.createdAt }
+        set { storage.value.createdAt = newValue }
     }
 
     /// The idempotency key of the request that posted it, if any.
     public var idempotencyKey: String? {
-        get { storage.fields.idempotencyKey }
-        set { unique().fields.idempotencyKey = newValue }
+        get { storage.value.idempotencyKey }
+        set { storage.value.idempotencyKey = newValue }
     }
 
     /// Creates a transaction.
@@ -107,7 +99,7 @@ public struct LedgerTransaction: Codable, Sendable, Hashable {
         id: String, accountId: String, kind: Kind, amount: Int64, balanceAfter: Int64, currency: String,
         numberId: String?, description: String, createdAt: Date, idempotencyKey: String?
     ) {
-        storage = Storage(
+        storage = CopyOnWrite(
             Fields(
                 id: id, accountId: accountId, kind: kind, amount: amount, balanceAfter: balanceAfter,
                 currency: currency, numberId: numberId, description: description, createdAt: createdAt,
@@ -116,27 +108,11 @@ public struct LedgerTransaction: Codable, Sendable, Hashable {
 
     /// Decodes the same JSON object as the plain struct did (the journal's and snapshots' format).
     public init(from decoder: any Decoder) throws {
-        storage = Storage(try Fields(from: decoder))
+        storage = try CopyOnWrite(from: decoder)
     }
 
     /// Encodes the fields as one JSON object, keys in declaration order.
     public func encode(to encoder: any Encoder) throws {
-        try storage.fields.encode(to: encoder)
-    }
-
-    /// Equal when every field is (at once when both share their storage).
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
-    }
-
-    /// Hashes every field.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(storage.fields)
-    }
-
-    /// The storage, copied first if another value shares it.
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-        return storage
+        try storage.encode(to: encoder)
     }
 }

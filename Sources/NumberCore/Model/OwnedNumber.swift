@@ -12,7 +12,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         case released
     }
 
-    /// The stored values; one allocation shared by every copy until one of them changes.
+    /// The stored values.
     private struct Fields: Codable, Sendable, Hashable {
         var id: String
         var accountId: String
@@ -40,160 +40,152 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         var refundTransactionId: String?
     }
 
-    /// Copy-on-write storage: a copy of the value (into an event, into each copy of the state's tables) is one
-    /// reference, not the whole record.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
-
-        init(_ fields: Fields) {
-            self.fields = fields
-        }
-    }
-
-    private var storage: Storage
+    /// Shared by every copy until one of them changes: a copy into an event or into each copy of the state's
+    /// tables is one reference, not the whole record.
+    private var storage: CopyOnWrite<Fields>
 
     /// `NUM_…`.
     public var id: String {
-        get { storage.fields.id }
-        set { unique().fields.id = newValue }
+        get { storage.value.id }
+        set { storage.value.id = newValue }
     }
 
     /// The owning account.
     public var accountId: String {
-        get { storage.fields.accountId }
-        set { unique().fields.accountId = newValue }
+        get { storage.value.accountId }
+        set { storage.value.accountId = newValue }
     }
 
     /// E.164.
     public var phoneNumber: String {
-        get { storage.fields.phoneNumber }
-        set { unique().fields.phoneNumber = newValue }
+        get { storage.value.phoneNumber }
+        set { storage.value.phoneNumber = newValue }
     }
 
     /// Display form.
     public var friendlyName: String {
-        get { storage.fields.friendlyName }
-        set { unique().fields.friendlyName = newValue }
+        get { storage.value.friendlyName }
+        set { storage.value.friendlyName = newValue }
     }
 
     /// ISO 3166-1 alpha-2.
     public var country: String {
-        get { storage.fields.country }
-        set { unique().fields.country = newValue }
+        get { storage.value.country }
+        set { storage.value.country = newValue }
     }
 
     /// Region, if known from the search.
     public var region: String? {
-        get { storage.fields.region }
-        set { unique().fields.region = newValue }
+        get { storage.value.region }
+        set { storage.value.region = newValue }
     }
 
     /// Locality, if known from the search.
     public var locality: String? {
-        get { storage.fields.locality }
-        set { unique().fields.locality = newValue }
+        get { storage.value.locality }
+        set { storage.value.locality = newValue }
     }
 
     /// Postal code, if known from the search.
     public var postalCode: String? {
-        get { storage.fields.postalCode }
-        set { unique().fields.postalCode = newValue }
+        get { storage.value.postalCode }
+        set { storage.value.postalCode = newValue }
     }
 
     /// The kind of number.
     public var type: NumberType {
-        get { storage.fields.type }
-        set { unique().fields.type = newValue }
+        get { storage.value.type }
+        set { storage.value.type = newValue }
     }
 
     /// What it can do.
     public var capabilities: NumberCapabilities {
-        get { storage.fields.capabilities }
-        set { unique().fields.capabilities = newValue }
+        get { storage.value.capabilities }
+        set { storage.value.capabilities = newValue }
     }
 
     /// Billing status.
     public var status: Status {
-        get { storage.fields.status }
-        set { unique().fields.status = newValue }
+        get { storage.value.status }
+        set { storage.value.status = newValue }
     }
 
     /// The trunk it routes to.
     public var trunkId: String? {
-        get { storage.fields.trunkId }
-        set { unique().fields.trunkId = newValue }
+        get { storage.value.trunkId }
+        set { storage.value.trunkId = newValue }
     }
 
     /// Setup fee charged at purchase, minor units.
     public var setupFee: Int64 {
-        get { storage.fields.setupFee }
-        set { unique().fields.setupFee = newValue }
+        get { storage.value.setupFee }
+        set { storage.value.setupFee = newValue }
     }
 
     /// Monthly fee, minor units.
     public var monthlyFee: Int64 {
-        get { storage.fields.monthlyFee }
-        set { unique().fields.monthlyFee = newValue }
+        get { storage.value.monthlyFee }
+        set { storage.value.monthlyFee = newValue }
     }
 
     /// ISO 4217 code.
     public var currency: String {
-        get { storage.fields.currency }
-        set { unique().fields.currency = newValue }
+        get { storage.value.currency }
+        set { storage.value.currency = newValue }
     }
 
     /// The provider's id (`PN…`).
     public var providerSid: String {
-        get { storage.fields.providerSid }
-        set { unique().fields.providerSid = newValue }
+        get { storage.value.providerSid }
+        set { storage.value.providerSid = newValue }
     }
 
     /// When it was bought.
     public var purchasedAt: Date {
-        get { storage.fields.purchasedAt }
-        set { unique().fields.purchasedAt = newValue }
+        get { storage.value.purchasedAt }
+        set { storage.value.purchasedAt = newValue }
     }
 
     /// The day of month (UTC) billing dates fall on, clamped to shorter months.
     public var billingAnchorDay: Int {
-        get { storage.fields.billingAnchorDay }
-        set { unique().fields.billingAnchorDay = newValue }
+        get { storage.value.billingAnchorDay }
+        set { storage.value.billingAnchorDay = newValue }
     }
 
     /// When the current (last paid) cycle started.
     public var cycleStart: Date {
-        get { storage.fields.cycleStart }
-        set { unique().fields.cycleStart = newValue }
+        get { storage.value.cycleStart }
+        set { storage.value.cycleStart = newValue }
     }
 
     /// When the next monthly fee is due (00:00 UTC).
     public var nextBillingDate: Date {
-        get { storage.fields.nextBillingDate }
-        set { unique().fields.nextBillingDate = newValue }
+        get { storage.value.nextBillingDate }
+        set { storage.value.nextBillingDate = newValue }
     }
 
     /// When the unpaid renewal made it past due.
     public var pastDueSince: Date? {
-        get { storage.fields.pastDueSince }
-        set { unique().fields.pastDueSince = newValue }
+        get { storage.value.pastDueSince }
+        set { storage.value.pastDueSince = newValue }
     }
 
     /// When a release was requested (and the provider call may be in progress).
     public var releaseRequestedAt: Date? {
-        get { storage.fields.releaseRequestedAt }
-        set { unique().fields.releaseRequestedAt = newValue }
+        get { storage.value.releaseRequestedAt }
+        set { storage.value.releaseRequestedAt = newValue }
     }
 
     /// When it was released.
     public var releasedAt: Date? {
-        get { storage.fields.releasedAt }
-        set { unique().fields.releasedAt = newValue }
+        get { storage.value.releasedAt }
+        set { storage.value.releasedAt = newValue }
     }
 
     /// The refund transaction, if a refund was credited (at most one, ever).
     public var refundTransactionId: String? {
-        get { storage.fields.refundTransactionId }
-        set { unique().fields.refundTransactionId = newValue }
+        get { storage.value.refundTransactionId }
+        set { storage.value.refundTransactionId = newValue }
     }
 
     /// Creates a number.
@@ -204,7 +196,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         currency: String, providerSid: String, purchasedAt: Date, billingAnchorDay: Int, cycleStart: Date,
         nextBillingDate: Date
     ) {
-        storage = Storage(
+        storage = CopyOnWrite(
             Fields(
                 id: id, accountId: accountId, phoneNumber: phoneNumber, friendlyName: friendlyName, country: country,
                 region: region, locality: locality, postalCode: postalCode, type: type, capabilities: capabilities,
@@ -216,27 +208,11 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
 
     /// Decodes the same JSON object as the plain struct did (the journal's and snapshots' format).
     public init(from decoder: any Decoder) throws {
-        storage = Storage(try Fields(from: decoder))
+        storage = try CopyOnWrite(from: decoder)
     }
 
     /// Encodes the fields as one JSON object, keys in declaration order.
     public func encode(to encoder: any Encoder) throws {
-        try storage.fields.encode(to: encoder)
-    }
-
-    /// Equal when every field is (at once when both share their storage).
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
-    }
-
-    /// Hashes every field.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(storage.fields)
-    }
-
-    /// The storage, copied first if another value shares it.
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-        return storage
+        try storage.encode(to: encoder)
     }
 }

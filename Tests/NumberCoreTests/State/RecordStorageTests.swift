@@ -114,6 +114,12 @@ struct RecordStorageTests {
         #expect(String(decoding: transactionJSON, as: UTF8.self).contains("idempotencyKey") == full)
     }
 
+    @Test("a record in a table, an event or a copy of the state is one reference")
+    func oneReference() {
+        #expect(MemoryLayout<OwnedNumber>.size == MemoryLayout<UnsafeRawPointer>.size)
+        #expect(MemoryLayout<LedgerTransaction>.size == MemoryLayout<UnsafeRawPointer>.size)
+    }
+
     @Test("a copy is a value: changing one leaves the other, equality and hashing follow the fields")
     func valueSemantics() {
         let original = Self.number(full: false)
