@@ -19,7 +19,8 @@ struct CopyOnWrite<Value: Sendable>: @unchecked Sendable {
     }
 
     var value: Value {
-        get { box.value }
+        // Yields the boxed value in place: reading one field does not copy (and retain) every other one.
+        _read { yield box.value }
         _modify {
             if !isKnownUniquelyReferenced(&box) { box = Box(box.value) }
             yield &box.value
