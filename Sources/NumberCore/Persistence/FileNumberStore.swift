@@ -20,14 +20,20 @@ public final class FileNumberStore: NumberStore {
         /// A snapshot is written after this many records, so start-up replays at most about this many.
         /// Default 10 000.
         public var snapshotEveryRecords: Int
+        /// Durable records that may wait to be applied to the state snapshots are taken from (it is updated on its
+        /// own queue, off the journal writer). At the limit the writer waits for that queue before acknowledging
+        /// more, so memory stays bounded if the queue falls behind (a large table copy after a snapshot).
+        /// Default 10 000.
+        public var pendingRecordsMax: Int
 
         /// The defaults.
         public static let defaults = Options(journal: .defaults, snapshotEveryRecords: 10_000)
 
         /// Creates options.
-        public init(journal: JournalOptions, snapshotEveryRecords: Int) {
+        public init(journal: JournalOptions, snapshotEveryRecords: Int, pendingRecordsMax: Int = 10_000) {
             self.journal = journal
             self.snapshotEveryRecords = snapshotEveryRecords
+            self.pendingRecordsMax = pendingRecordsMax
         }
     }
 
@@ -41,6 +47,8 @@ public final class FileNumberStore: NumberStore {
         /// Set by `close`: no snapshot starts any more.
         var closing = false
         var commits = 0
+        /// Times the writer waited for the snapshot state's queue (`pendingRecordsMax` reached).
+        var pendingWaits = 0
     }
 
     /// The state snapshots are written from, and the seq it includes. Only `stateQueue` touches it, so applying
@@ -69,6 +77,7 @@ public final class FileNumberStore: NumberStore {
     /// file and offset if the journal is damaged before its last record, or `locked` if it is in use.
     public static func open(directory: URL, options: Options = .defaults) throws -> FileNumberStore {
         precondition(options.snapshotEveryRecords > 0, "snapshotEveryRecords must be positive")
+        precondition(options.pendingRecordsMax > 0, "pendingRecordsMax must be positive")
         let opened = try FileJournal<CoreEvent, CoreState>.open(
             directory: directory, options: options.journal, initialState: CoreState(),
             apply: { state, event in state.apply(event) })
@@ -104,15 +113,23 @@ public final class FileNumberStore: NumberStore {
     }
 
     /// Hands a durable record to the snapshot state's queue. Runs on the writer, once per record in seq order
-    /// (commits never overlap); it only queues, so the writer goes on to its next sync at once.
+    /// (commits never overlap); it only queues, so the writer goes on to its next sync at once — unless
+    /// `pendingRecordsMax` records are waiting, then it drains them on the queue first (the queue never waits for
+    /// the writer, so this cannot deadlock).
     private func committed(_ events: [CoreEvent]) {
-        let schedule = inner.withLock { inner in
+        let (schedule, full) = inner.withLock { inner in
             inner.pending.append(events)
             inner.commits += 1
+            let full = inner.pending.count >= options.pendingRecordsMax
+            if full { inner.pendingWaits += 1 }
             defer { inner.drainScheduled = true }
-            return !inner.drainScheduled
+            return (!inner.drainScheduled, full)
         }
-        if schedule { stateQueue.async { self.drain() } }
+        if full {
+            stateQueue.sync { self.drain() }
+        } else if schedule {
+            stateQueue.async { self.drain() }
+        }
     }
 
     /// Applies every durable record queued so far to the snapshot state and starts a snapshot when one is due.
@@ -200,6 +217,9 @@ public final class FileNumberStore: NumberStore {
 
     /// How many records were committed through this store.
     public var commitCount: Int { inner.withLock { $0.commits } }
+
+    /// How many times the writer waited for the snapshot state to catch up (`pendingRecordsMax`).
+    public var pendingWaitCount: Int { inner.withLock { $0.pendingWaits } }
 
     /// The seq of the newest snapshot (0 when none).
     public var snapshotSeq: UInt64 { journal.snapshotSeq }

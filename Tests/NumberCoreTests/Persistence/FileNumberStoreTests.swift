@@ -93,6 +93,33 @@ struct FileNumberStoreTests {
         #expect(report.isSound && report.state?.accounts[account.id]?.balance == 60)
     }
 
+    @Test("pendingRecordsMax: at the edge the writer waits for the snapshot state, and nothing is lost or reordered")
+    func pendingRecordsBound() async throws {
+        for limit in [1, 3] {
+            let directory = Self.directory()
+            let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 4, pendingRecordsMax: limit)
+            let (store, service, account) = try await Self.open(directory, options)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<40 {
+                    group.addTask { _ = try await service.addFunds(accountId: account.id, amount: 1) }
+                }
+                try await group.waitForAll()
+            }
+            // With a limit of 1 every record waits; with 3, only when three queued up faster than the queue applied.
+            if limit == 1 { #expect(store.pendingWaitCount == store.commitCount) }
+            #expect(store.pendingWaitCount <= store.commitCount)
+            let before = service.durableState()
+            #expect(try await store.load() == before, "the snapshot state caught up with every acknowledged record")
+            try await store.writeSnapshot()
+            await store.close()
+            let reopened = try FileNumberStore.open(directory: directory, options: options)
+            #expect(try await reopened.load() == before)
+            #expect(reopened.recovery.replayedRecords == 0)
+            await reopened.close()
+            #expect(before.accounts[account.id]?.balance == 40)
+        }
+    }
+
     @Test("verification reports a damaged journal and changes nothing on disk")
     func damaged() async throws {
         let directory = Self.directory()
