@@ -106,7 +106,7 @@ struct ProviderFaultMatrixTests {
 
     /// One funded account (with its own model) per mode.
     private func makeModels(_ rig: CrashRig, count: Int) async throws -> [AccountModel] {
-        try await withNumbersClient(rig.client(rig.adminKey)) { admin in
+        try await withNumbersClient(rig.setupClient()) { admin in
             var models: [AccountModel] = []
             for index in 0..<count {
                 let account = try await admin.createAccount(

@@ -99,6 +99,15 @@ struct CrashRig: Sendable {
             trustRoots: .file(launch.dataDirectory + "/tls/ca.pem"), retry: .none)
     }
 
+    /// The admin's client for setting a test up (accounts, keys, funds): it retries what the client library
+    /// retries by default — calls that never started (a connection closing under a loaded machine) and keyed
+    /// ones — because setup is not what these tests check. Calls under test use `client(_:)`, which never retries.
+    func setupClient() -> NumbersClientConfiguration {
+        var configuration = client(adminKey)
+        configuration.retry = NumbersClientConfiguration.RetryPolicy()
+        return configuration
+    }
+
     /// One purchase through the account's key; the outcome goes into the model.
     func purchase(_ phones: [String]) async -> Heard {
         do {
@@ -195,7 +204,7 @@ func withCrashRig(
         let setup = CrashRig(
             simulator: simulator, launch: launch, adminKey: adminKey, model: AccountModel(accountId: "", key: ""),
             charge: 0, phones: PhonePool(simulator: simulator))
-        let (model, charge) = try await withNumbersClient(setup.client(adminKey)) { admin in
+        let (model, charge) = try await withNumbersClient(setup.setupClient()) { admin in
             let account = try await admin.createAccount(CreateAccountRequest(name: "rig", currency: "USD")).account
             let key = try await admin.createApiKey(
                 CreateApiKeyRequest(accountId: account.id, scope: .account, name: "rig"))
