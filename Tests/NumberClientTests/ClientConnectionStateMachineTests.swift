@@ -50,6 +50,8 @@ struct ClientConnectionStateMachineTests {
         #expect(failed.allSatisfy { if case .connectionFailure(_, true) = $0.1 { true } else { false } })
         #expect(!close)
         #expect(!machine.canStartCall)
+        // Calls refused from now on say why (the GOAWAY's code and message).
+        #expect(machine.closingReason?.contains("bye") == true)
         guard case .finishMany(let last, true) = machine.received(Frame(type: .trailers, streamID: 1)) else {
             Issue.record("no close after the last call")
             return
@@ -67,6 +69,7 @@ struct ClientConnectionStateMachineTests {
         }
         #expect(failed.count == 1)
         if case .connectionFailure(_, let retryable) = failed[0].1 { #expect(!retryable) }
+        #expect(machine.closingReason == "connection closed: reset")
     }
 
     @Test("a cancelled call sends CANCEL and ignores its late response")

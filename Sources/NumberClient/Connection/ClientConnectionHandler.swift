@@ -97,7 +97,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let call = QueuedCall(
             headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 })
         guard state.phase == .active else {
-            promise.succeed(.connectionFailure(message: "the connection is closing", retryable: true))
+            promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
             return
         }
         if state.canStartCall && queue.isEmpty {
@@ -108,6 +108,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else {
             promise.succeed(.status(ClientStatus.queueFull))
         }
+    }
+
+    /// The error text of a call refused because the connection stopped taking calls, with the reason.
+    private var closingMessage: String {
+        "the connection is closing" + (state.closingReason.map { ": \($0)" } ?? "")
     }
 
     /// Calls waiting beyond the server's limit, per connection.
@@ -161,7 +166,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         while state.canStartCall, let next = queue.popFirst() { begin(next) }
         if state.phase != .active {
             while let next = queue.popFirst() {
-                next.promise.succeed(.connectionFailure(message: "the connection is closing", retryable: true))
+                next.promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
             }
         }
         usable.setSaturated(!queue.isEmpty || !state.canStartCall)

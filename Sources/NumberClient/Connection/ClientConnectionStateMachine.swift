@@ -43,6 +43,9 @@ struct ClientConnectionStateMachine {
     }
 
     private(set) var phase: Phase = .active
+    /// Why the connection stopped taking calls (the server's GOAWAY, a close, a protocol error), for the errors of
+    /// calls refused afterwards.
+    private(set) var closingReason: String?
     private(set) var serverSettings = ConnectionSettings.defaults
     private var nextStreamID: UInt32 = 1
     /// Streams waiting for a response: the MESSAGE payload once it arrived.
@@ -131,6 +134,7 @@ struct ClientConnectionStateMachine {
 
     private mutating func receivedGoAway(_ away: GoAway) -> Action {
         phase = .goingAway(lastStreamID: away.lastStreamID)
+        closingReason = "server going away (\(away.code)): \(away.message)"
         // Calls above the last stream were never started: safe to retry on another connection.
         let refused = open.keys.filter { $0 > away.lastStreamID }.sorted()
         for id in refused { open[id] = nil }
@@ -149,6 +153,7 @@ struct ClientConnectionStateMachine {
     /// The connection is gone (closed, reset, TLS failure): every open call fails; none is known to be unstarted.
     mutating func connectionClosed(reason: String) -> Action {
         phase = .closed
+        closingReason = closingReason ?? "connection closed: \(reason)"
         let outcomes = open.keys.sorted().map {
             ($0, CallOutcome.connectionFailure(message: "connection closed: \(reason)", retryable: false))
         }
@@ -158,6 +163,7 @@ struct ClientConnectionStateMachine {
 
     private mutating func failAll(_ away: GoAway) -> Action {
         phase = .closed
+        closingReason = closingReason ?? "protocol error: \(away.message)"
         let outcomes = open.keys.sorted().map {
             ($0, CallOutcome.connectionFailure(message: "protocol error: \(away.message)", retryable: false))
         }
