@@ -153,9 +153,10 @@ struct ClientConnectionStateMachine {
     /// The connection is gone (closed, reset, TLS failure): every open call fails; none is known to be unstarted.
     mutating func connectionClosed(reason: String) -> Action {
         phase = .closed
-        closingReason = closingReason ?? "connection closed: \(reason)"
+        let message = "connection closed: \(reason)"
+        closingReason = closingReason ?? message
         let outcomes = open.keys.sorted().map {
-            ($0, CallOutcome.connectionFailure(message: "connection closed: \(reason)", retryable: false))
+            ($0, CallOutcome.connectionFailure(message: message, retryable: false))
         }
         open.removeAll()
         return .finishMany(outcomes, close: false)
@@ -163,9 +164,10 @@ struct ClientConnectionStateMachine {
 
     private mutating func failAll(_ away: GoAway) -> Action {
         phase = .closed
-        closingReason = closingReason ?? "protocol error: \(away.message)"
+        let message = "protocol error: \(away.message)"
+        closingReason = closingReason ?? message
         let outcomes = open.keys.sorted().map {
-            ($0, CallOutcome.connectionFailure(message: "protocol error: \(away.message)", retryable: false))
+            ($0, CallOutcome.connectionFailure(message: message, retryable: false))
         }
         open.removeAll()
         if outcomes.isEmpty { return .closeWithGoAway(away) }

@@ -153,5 +153,11 @@ struct JSONLineEncoderTests {
         let decoded = try JSONDecoder().decode(CoreState.self, from: Data(bytes))
         #expect(decoded == forward)
         #expect(try JournalCodec.encodeJSON(decoded) == bytes)
+        // A snapshot written by an older numberd (Foundation's JSONEncoder, every key sorted) reads the same.
+        let foundation = JSONEncoder()
+        foundation.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let old = try foundation.encode(forward)
+        #expect(Data(bytes) != old)
+        #expect(try JSONDecoder().decode(CoreState.self, from: old) == forward)
     }
 }
