@@ -12,6 +12,7 @@ import NumberTLS
 ///   tls/server.pem       server certificate for localhost, 127.0.0.1, ::1
 ///   tls/server-key.pem   its key, mode 0600
 ///   admin.key            the first admin API key, mode 0600
+///   twilio-sim.json      what the in-process Twilio simulator's account owns (default run only)
 /// ```
 public struct DataDirectory: Sendable {
     /// The root.
@@ -29,6 +30,10 @@ public struct DataDirectory: Sendable {
     var serverKey: String { root + "/tls/server-key.pem" }
     /// The admin key written at first start.
     public var adminKeyFile: String { LocalDefaults.adminKeyFile(dataDirectory: root) }
+
+    /// The in-process simulator's state file (numbers and trunks bought there), so a restart keeps them as Twilio
+    /// would.
+    var simulatorState: String { root + "/twilio-sim.json" }
 
     /// Creates the folders (mode 0700) if missing.
     func prepare() throws {

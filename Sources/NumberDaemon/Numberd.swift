@@ -173,6 +173,7 @@ public final class Numberd: Sendable {
             var simulatorConfiguration = SimulatorConfiguration.defaults
             simulatorConfiguration.seed = seed
             simulatorConfiguration.credentials = .generated(seed: seed)
+            simulatorConfiguration.stateFile = directory.simulatorState
             let simulator = try await TwilioSimulator.start(
                 configuration: simulatorConfiguration,
                 tls: .numberTLS(context: try TLSContext(configuration: tls), caPEMPath: directory.caCertificate))

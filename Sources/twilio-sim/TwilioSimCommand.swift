@@ -44,6 +44,9 @@ struct TwilioSimCommand: AsyncParsableCommand {
     @Option(help: "Serve HTTPS with a freshly generated local CA; its certificate is written to DIR/twilio-sim-ca.pem.")
     var tlsGenerate: String?
 
+    @Option(help: "Keep the account's numbers and trunks in this JSON file across restarts (default: in memory only).")
+    var stateFile: String?
+
     @Flag(help: "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631).")
     var enforceAddressRequirements = false
 
@@ -101,6 +104,7 @@ struct TwilioSimCommand: AsyncParsableCommand {
         }
         configuration.limits.inventoryDensityPerMille = densityPerMille
         configuration.behavior.enforceAddressRequirements = enforceAddressRequirements
+        configuration.stateFile = stateFile
         return configuration
     }
 

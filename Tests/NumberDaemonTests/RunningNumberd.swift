@@ -46,10 +46,12 @@ struct RunningNumberd {
     }
 }
 
-/// Runs numberd for the duration of `body`, then shuts it down gracefully.
-func withNumberd(_ body: (RunningNumberd) async throws -> Void) async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-e2e-\(UUID())").path
-    defer { try? FileManager.default.removeItem(atPath: directory) }
+/// Runs numberd for the duration of `body`, then shuts it down gracefully; in a temporary data directory removed
+/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it).
+func withNumberd(dataDirectory: String? = nil, _ body: (RunningNumberd) async throws -> Void) async throws {
+    let directory =
+        dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("numberd-e2e-\(UUID())").path
+    defer { if dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
     var configuration = NumberdConfiguration(dataDirectory: directory)
     configuration.listen.port = 0
     configuration.metricsListen = nil
@@ -62,7 +64,11 @@ func withNumberd(_ body: (RunningNumberd) async throws -> Void) async throws {
             let port = try await numberd.server.listeningAddress().port!
             try await body(
                 RunningNumberd(
-                    numberd: numberd, port: port, adminKey: numberd.createdAdminKey!, dataDirectory: directory))
+                    numberd: numberd, port: port,
+                    adminKey: try numberd.createdAdminKey
+                        ?? String(contentsOfFile: numberd.dataDirectory.adminKeyFile, encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines),
+                    dataDirectory: directory))
         } catch {
             failure = error
         }

@@ -78,4 +78,45 @@ struct TrunkAndCapabilityTests {
             }
         }
     }
+
+    @Test("after a restart on the same data directory the simulator still owns what was bought and routes it")
+    func restartKeepsTheProvidersAccount() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-restart-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var bought: (account: TestAccount, phone: String, numberId: String, trunkId: String, trunkSid: String)?
+        try await withNumberd(dataDirectory: directory) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Restart", funds: 10_000)
+                try await withNumbersClient(numberd.client(key: account.key)) { client in
+                    let trunk = try await client.createTrunk(CreateTrunkRequest(name: "Edge")).trunk
+                    let phone = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "415", limit: 1)
+                    ).numbers[0].phoneNumber
+                    let number = try await client.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [phone], trunkId: trunk.id)
+                    ).numbers[0].number
+                    bought = (account, phone, number.id, trunk.id, trunk.providerTrunkSid)
+                }
+            }
+        }
+        let first = try #require(bought)
+        try await withNumberd(dataDirectory: directory) { numberd in
+            let owned = numberd.simulator.engine.ownedNumbers
+            #expect(owned.map(\.number.phoneNumber) == [first.phone])
+            #expect(owned.first?.trunkSid == first.trunkSid)
+            #expect(numberd.simulator.engine.trunks.map(\.sid) == [first.trunkSid])
+            try await withNumbersClient(numberd.client(key: first.account.key)) { client in
+                // The number bought before the restart is not offered again.
+                let found = try await client.searchNumbers(
+                    SearchNumbersRequest(country: "US", areaCode: "415", limit: 30))
+                #expect(!found.numbers.contains { $0.phoneNumber == first.phone })
+                let released = try await client.releaseNumber(ReleaseNumberRequest(numberId: first.numberId))
+                #expect(released.phoneNumber == first.phone && !released.dryRun)
+                #expect(numberd.simulator.engine.releaseCount(first.phone) == 1)
+                #expect(numberd.simulator.engine.ownedNumbers.isEmpty)
+                _ = try await client.deleteTrunk(DeleteTrunkRequest(trunkId: first.trunkId))
+                #expect(numberd.simulator.engine.trunks.isEmpty)
+            }
+        }
+    }
 }

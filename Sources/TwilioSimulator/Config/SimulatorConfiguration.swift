@@ -16,6 +16,9 @@ public struct SimulatorConfiguration: Sendable {
     public var faults: [FaultRule] = []
     /// Base of absolute URLs in v1 responses (`meta.url`, `url`); nil derives `http(s)://host:port` once bound.
     public var publicBaseURL: String?
+    /// Keep what the account owns (numbers, trunks) in this JSON file across restarts, as Twilio does; nil keeps it
+    /// in memory only (tests). See `SimulatorStateFile`.
+    public var stateFile: String?
 
     /// Limits on what the simulator holds and accepts.
     public struct Limits: Sendable {

@@ -1,5 +1,5 @@
 /// One number in the simulated carrier inventory, with everything a search result shows.
-public struct AvailableNumber: Sendable, Hashable {
+public struct AvailableNumber: Sendable, Hashable, Codable {
     /// E.164, e.g. `+14155550123`.
     public var phoneNumber: String
     /// The formatted number (`(415) 555-0123` in NANP, E.164 elsewhere, as Twilio shows).

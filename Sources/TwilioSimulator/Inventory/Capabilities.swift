@@ -1,5 +1,5 @@
 /// What a number can do: voice, SMS, MMS, fax.
-public struct Capabilities: Sendable, Hashable {
+public struct Capabilities: Sendable, Hashable, Codable {
     /// Receives calls.
     public var voice: Bool
     /// Receives SMS.

@@ -1,5 +1,5 @@
 /// A Twilio phone-number type, as it appears in search paths, resources and pricing.
-public enum NumberType: String, Sendable, CaseIterable, Hashable {
+public enum NumberType: String, Sendable, CaseIterable, Hashable, Codable {
     /// Geographic numbers (`Local.json`).
     case local
     /// Toll-free numbers (`TollFree.json`).

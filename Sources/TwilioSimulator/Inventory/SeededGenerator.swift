@@ -1,6 +1,7 @@
 /// SplitMix64: a small, fast, seedable generator, so a seed always yields the same inventory and faults.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The position in the sequence: `SeededGenerator(seed: state)` continues exactly where this one is.
+    private(set) var state: UInt64
 
     /// Creates a generator whose whole output sequence is fixed by `seed`.
     public init(seed: UInt64) {

@@ -13,14 +13,20 @@ public final class SimulatorEngine: Sendable {
     private let base: Mutex<String>
     private let inFlight = Mutex(0)
     private let clock: @Sendable () -> Date
+    /// Where the account's state is kept, when `configuration.stateFile` is set.
+    private let stateFile: SimulatorStateFile?
 
-    /// Creates an engine; `clock` stamps resources (inject a fixed one in tests).
+    /// Creates an engine; `clock` stamps resources (inject a fixed one in tests). With `configuration.stateFile` it
+    /// starts from what the file holds, and throws when the file cannot be read or belongs to another seed.
     public init(
         configuration: SimulatorConfiguration, baseURL: String = "http://127.0.0.1",
         clock: @escaping @Sendable () -> Date = { Date() }
-    ) {
+    ) throws {
         self.configuration = configuration
-        self.state = Mutex(SimulatorState(configuration: configuration))
+        var initial = SimulatorState(configuration: configuration)
+        stateFile = configuration.stateFile.map(SimulatorStateFile.init(path:))
+        if let saved = try stateFile?.load(seed: configuration.seed) { initial.restore(saved) }
+        self.state = Mutex(initial)
         self.log = Mutex(RequestLog(capacity: configuration.limits.requestLogEntriesMax))
         self.base = Mutex(configuration.publicBaseURL ?? baseURL)
         self.clock = clock
@@ -55,8 +61,10 @@ public final class SimulatorEngine: Sendable {
             return action
         }
         let (action, acted) = state.withLock { state in
+            // Put back if the change cannot be made durable (copy-on-write: nothing is copied unless it changes).
+            let before = stateFile == nil ? nil : state
             var acted = false
-            let action: TransportAction
+            var action: TransportAction
             func route() -> SimulatorResponse {
                 let result = Router.handle(request, state: &state, context: context)
                 acted = result.acted
@@ -86,6 +94,15 @@ public final class SimulatorEngine: Sendable {
                 var response = route()
                 response.body = Array(repeating: UInt8(ascii: " "), count: max(0, bytes - 2)) + Array("{}".utf8)
                 action = .respond(response)
+            }
+            if acted, let stateFile, let before {
+                do {
+                    try stateFile.save(state.durableContents(seed: configuration.seed))
+                } catch {
+                    state = before
+                    acted = false
+                    action = .respond(.twilioError(.internalError))
+                }
             }
             return (action, acted)
         }

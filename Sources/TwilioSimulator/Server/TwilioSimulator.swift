@@ -63,7 +63,7 @@ public final class TwilioSimulator: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> TwilioSimulator {
-        let engine = SimulatorEngine(configuration: configuration, clock: clock)
+        let engine = try SimulatorEngine(configuration: configuration, clock: clock)
         let connections = ConnectionSet()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A number the account owns (an IncomingPhoneNumber resource), with its settable fields.
-public struct IncomingNumber: Sendable, Equatable {
+public struct IncomingNumber: Sendable, Equatable, Codable {
     /// `PN` + 32 hex.
     public var sid: String
     /// The inventory entry it was bought from.

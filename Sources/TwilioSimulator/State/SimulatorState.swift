@@ -89,6 +89,29 @@ public struct SimulatorState: Sendable {
         purchaseCounts[record.number.phoneNumber, default: 0] += 1
     }
 
+    /// The part of the state a `SimulatorStateFile` keeps.
+    func durableContents(seed: UInt64) -> SimulatorStateFile.Contents {
+        SimulatorStateFile.Contents(
+            version: SimulatorStateFile.version, seed: seed, sidGenerator: sidGenerator.state, sequence: nextSequence,
+            numbers: ownedInOrder.map { .init(sequence: numberSequence[$0.sid] ?? 0, value: $0) },
+            trunks: trunksInOrder.map { .init(sequence: trunkSequence[$0.sid] ?? 0, value: $0) })
+    }
+
+    /// Puts back what `durableContents` kept, on a fresh state.
+    mutating func restore(_ contents: SimulatorStateFile.Contents) {
+        for entry in contents.numbers {
+            sold.insert(entry.value.number.phoneNumber)
+            owned[entry.value.sid] = entry.value
+            numberSequence[entry.value.sid] = entry.sequence
+        }
+        for entry in contents.trunks {
+            trunks[entry.value.sid] = entry.value
+            trunkSequence[entry.value.sid] = entry.sequence
+        }
+        sidGenerator = SeededGenerator(seed: contents.sidGenerator)
+        nextSequence = contents.sequence
+    }
+
     /// Releases an owned number back to inventory.
     mutating func recordRelease(sid: String) {
         guard let record = owned.removeValue(forKey: sid) else { return }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// An Elastic SIP trunk of the account.
-public struct Trunk: Sendable, Equatable {
+public struct Trunk: Sendable, Equatable, Codable {
     /// `TK` + 32 hex.
     public var sid: String
     /// `FriendlyName`.

@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func stallAfterActingBuysThenHolds() throws {
-        let engine = SimulatorEngine(configuration: .defaults)
+        let engine = try SimulatorEngine(configuration: .defaults)
         engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stallAfterActing(milliseconds: 2_000)))
         let number = try firstAvailable(engine)
         #expect(buy(engine, number) == .stallThenClose(milliseconds: 2_000))
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func garbledBodyAfterActingKeepsTheStatus() throws {
-        let engine = SimulatorEngine(configuration: .defaults)
+        let engine = try SimulatorEngine(configuration: .defaults)
         engine.addFault(FaultRule(endpoint: .buyNumber, kind: .malformedBodyAfterActing))
         let number = try firstAvailable(engine)
         guard case .respond(let response) = buy(engine, number) else {
@@ -50,7 +50,7 @@ import Testing
 
     @Test(arguments: [2, 4096, 1_500_000])
     func oversizedBodyAfterActingHasTheSize(bytes: Int) throws {
-        let engine = SimulatorEngine(configuration: .defaults)
+        let engine = try SimulatorEngine(configuration: .defaults)
         engine.addFault(FaultRule(endpoint: .buyNumber, kind: .oversizedBodyAfterActing(bytes: bytes)))
         let number = try firstAvailable(engine)
         guard case .respond(let response) = buy(engine, number) else {

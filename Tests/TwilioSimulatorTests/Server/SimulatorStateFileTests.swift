@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+@testable import TwilioSimulator
+
+/// The simulator with a state file keeps what its account owns across restarts, as Twilio does: numbers stay out of
+/// search, keep their SIDs, settings and trunk, can be released after the restart; trunks stay; new SIDs do not
+/// repeat old ones. A state file it cannot read, or one from another seed, stops the start; a change it cannot
+/// write is answered 500 and undone.
+@Suite struct SimulatorStateFileTests {
+    private let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-state-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    private func configuration(_ file: String? = nil, seed: UInt64 = 1) -> SimulatorConfiguration {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.seed = seed
+        configuration.credentials = .generated(seed: 1)
+        configuration.stateFile = file ?? directory + "/state.json"
+        return configuration
+    }
+
+    /// Sends one request to the engine as the account and returns the status and the JSON body.
+    private func send(
+        _ engine: SimulatorEngine, _ method: String, _ path: String, form: [(String, String)] = []
+    ) throws -> (status: Int, json: [String: Any]) {
+        let credentials = engine.configuration.credentials
+        var headers = [("Authorization", RouterHarness.basic(credentials.accountSid, credentials.authToken))]
+        if !form.isEmpty { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
+        let request = SimulatorRequest(
+            method: method, target: path, headers: headers, body: Array(FormParameters(pairs: form).encoded().utf8))
+        guard case .respond(let response) = engine.handle(request) else {
+            throw StateFileError("no response to \(method) \(path)")
+        }
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        return (response.status, json)
+    }
+
+    private func api(_ engine: SimulatorEngine) -> String {
+        "/2010-04-01/Accounts/\(engine.configuration.credentials.accountSid)"
+    }
+
+    private func buy(_ engine: SimulatorEngine, _ number: String) throws -> String {
+        let bought = try send(
+            engine, "POST", api(engine) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", number)])
+        #expect(bought.status == 201)
+        return try #require(bought.json["sid"] as? String)
+    }
+
+    @Test func ownedNumbersAndTrunksSurviveARestart() throws {
+        let first = try SimulatorEngine(configuration: configuration())
+        let numbers = first.availableNumbers(country: "US", type: .local, limit: 3).map(\.phoneNumber)
+        let trunk = try #require(
+            try send(first, "POST", "/v1/Trunks", form: [("FriendlyName", "pbx"), ("DomainName", "a.pstn.twilio.com")])
+                .json["sid"] as? String)
+        let sids = try numbers.map { try buy(first, $0) }
+        #expect(
+            try send(first, "POST", "/v1/Trunks/\(trunk)/PhoneNumbers", form: [("PhoneNumberSid", sids[0])]).status
+                == 201)
+        #expect(
+            try send(
+                first, "POST", api(first) + "/IncomingPhoneNumbers/\(sids[1]).json", form: [("FriendlyName", "desk")]
+            ).status == 200)
+        #expect(try send(first, "DELETE", api(first) + "/IncomingPhoneNumbers/\(sids[2]).json").status == 204)
+
+        let second = try SimulatorEngine(configuration: configuration())
+        #expect(second.ownedNumbers == first.ownedNumbers)
+        #expect(second.trunks == first.trunks)
+        #expect(second.ownedNumbers.map(\.sid) == [sids[0], sids[1]])
+        #expect(second.ownedNumbers.first?.trunkSid == trunk)
+        #expect(second.ownedNumbers.last?.friendlyName == "desk")
+        // Owned numbers stay out of search and cannot be bought twice; the released one is for sale again.
+        #expect(!second.isAvailable(numbers[0]) && !second.isAvailable(numbers[1]))
+        #expect(second.isAvailable(numbers[2]))
+        let listed = try send(second, "GET", api(second) + "/IncomingPhoneNumbers.json")
+        #expect(
+            (listed.json["incoming_phone_numbers"] as? [[String: Any]])?.compactMap { $0["sid"] as? String } == [
+                sids[0], sids[1],
+            ])
+        // A new SID continues the generator instead of repeating one issued before the restart.
+        let again = try buy(second, numbers[2])
+        #expect(!sids.contains(again))
+        #expect(try send(second, "DELETE", api(second) + "/IncomingPhoneNumbers/\(sids[0]).json").status == 204)
+        #expect(try send(second, "DELETE", "/v1/Trunks/\(trunk)").status == 204)
+
+        let third = try SimulatorEngine(configuration: configuration())
+        #expect(third.ownedNumbers.map(\.sid) == [sids[1], again])
+        #expect(third.trunks.isEmpty)
+    }
+
+    @Test func aFileOfAnotherSeedOrUnreadableStopsTheStart() throws {
+        let engine = try SimulatorEngine(configuration: configuration())
+        _ = try buy(
+            engine, try #require(engine.availableNumbers(country: "US", type: .local, limit: 1).first).phoneNumber)
+        #expect {
+            try SimulatorEngine(configuration: configuration(seed: 2))
+        } throws: { error in
+            "\(error)".contains("seed 1, not 2")
+        }
+        let garbled = directory + "/garbled.json"
+        try Data("{\"version\": 1, \"seed\"".utf8).write(to: URL(fileURLWithPath: garbled))
+        #expect {
+            try SimulatorEngine(configuration: configuration(garbled))
+        } throws: { error in
+            "\(error)".contains("cannot read the simulator state file \(garbled)")
+        }
+    }
+
+    @Test func aChangeThatCannotBeSavedIsRefusedAndUndone() throws {
+        let engine = try SimulatorEngine(configuration: configuration(directory + "/missing-folder/state.json"))
+        let number = try #require(engine.availableNumbers(country: "US", type: .local, limit: 1).first).phoneNumber
+        let refused = try send(
+            engine, "POST", api(engine) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", number)])
+        #expect(refused.status == 500)
+        #expect(refused.json["code"] as? Int == 20500)
+        #expect(engine.isAvailable(number))
+        #expect(engine.ownedNumbers.isEmpty)
+        #expect(engine.requestLog.last?.acted == false)
+        // Reads still work, and nothing was written.
+        #expect(try send(engine, "GET", api(engine) + "/IncomingPhoneNumbers.json").status == 200)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/missing-folder/state.json"))
+    }
+
+    @Test func withoutAFileNothingIsWritten() throws {
+        var memoryOnly = configuration()
+        memoryOnly.stateFile = nil
+        let engine = try SimulatorEngine(configuration: memoryOnly)
+        _ = try buy(
+            engine, try #require(engine.availableNumbers(country: "US", type: .local, limit: 1).first).phoneNumber)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+}
