@@ -227,4 +227,21 @@ struct AuthorizationTests {
             }
         }
     }
+
+    @Test("a call's own authorization metadata wins over the client's configured key")
+    func perCallAuthorization() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "per-call", funds: 250)
+                // The admin key names no account, so this only works if the account's key is the one sent.
+                let balance = try await admin.getBalance(
+                    GetBalanceRequest(), options: CallOptions(metadata: ["authorization": "Bearer \(account.key)"]))
+                #expect(balance.balance == 250)
+                let adminOnly = await #expect(throws: RPCError.self) {
+                    try await admin.getBalance(GetBalanceRequest())
+                }
+                #expect(adminOnly?.reason == "INVALID_FIELD")
+            }
+        }
+    }
 }

@@ -9,7 +9,8 @@ public struct CallOptions: Sendable, Hashable {
     public var idempotencyKey: String?
     /// Sent as `request-id` (logs, traces); the server makes one when nil.
     public var requestID: String?
-    /// Extra metadata (lowercase keys).
+    /// Extra metadata (lowercase keys). An `authorization` entry here is sent instead of the client's `apiKey` (a
+    /// service acting for several accounts over one client).
     public var metadata: [String: String]
 
     /// Creates options.

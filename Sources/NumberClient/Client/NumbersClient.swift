@@ -21,6 +21,8 @@ public final class NumbersClient: Sendable {
     private let sessionCache = TLSSessionCache()
     private let group: any EventLoopGroup
     private let pool = Mutex(Pool())
+    /// `Bearer <apiKey>`, made once.
+    private let authorization: String?
 
     private struct Pool {
         var connections: [ClientConnection] = []
@@ -47,6 +49,7 @@ public final class NumbersClient: Sendable {
         self.configuration = configuration
         self.tls = tls
         self.group = group
+        self.authorization = configuration.apiKey.map { "Bearer \($0)" }
     }
 
     /// Closes every connection; calls in flight fail and later calls throw.
@@ -73,16 +76,16 @@ public final class NumbersClient: Sendable {
                 code: .invalidArgument, message: "cannot encode \(Request.self): \(error)", reason: "ENCODING")
         }
         var metadata = options.metadata
-        if let key = configuration.apiKey { metadata["authorization"] = "Bearer \(key)" }
+        // The call's own `authorization` (a service acting for several accounts) wins over the client's key.
+        if let authorization, metadata["authorization"] == nil { metadata["authorization"] = authorization }
         if let id = options.requestID { metadata["request-id"] = id }
-        let idempotent = Self.idempotentMethods.contains(method.path)
-        if Self.keyedMethods.contains(method.path) {
+        let retry = Self.retryClass(method.path)
+        if retry == .keyed {
             metadata["idempotency-key"] = options.idempotencyKey ?? UUID().uuidString.lowercased()
         }
         let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)
         let payload = try await run(
-            path: method.path, metadata: metadata, message: message, deadline: deadline,
-            retrySafe: idempotent || Self.keyedMethods.contains(method.path))
+            path: method.path, metadata: metadata, message: message, deadline: deadline, retrySafe: retry != .unsafe)
         do {
             return try ProtoDecoder().decode(Response.self, from: payload)
         } catch {
@@ -101,6 +104,21 @@ public final class NumbersClient: Sendable {
     ]
     /// Methods protected by an idempotency key: a retry returns the first result, so they are retried too.
     static let keyedMethods: Set<String> = [NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path]
+
+    enum RetryClass {
+        /// Changes nothing: retried after any transport failure.
+        case idempotent
+        /// Carries an idempotency key: retried, the server answers a retry with the first result.
+        case keyed
+        /// Retried only when it never reached the server.
+        case unsafe
+    }
+
+    /// The class of every method by path, looked up once per call (one hash instead of one per set).
+    private static let retryClasses: [String: RetryClass] = Dictionary(
+        uniqueKeysWithValues: idempotentMethods.map { ($0, .idempotent) } + keyedMethods.map { ($0, .keyed) })
+
+    static func retryClass(_ path: String) -> RetryClass { retryClasses[path] ?? .unsafe }
 
     private func run(
         path: String, metadata: [String: String], message: ByteBuffer, deadline: NIODeadline, retrySafe: Bool

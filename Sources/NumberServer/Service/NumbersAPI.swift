@@ -68,7 +68,7 @@ public struct NumbersAPI: Sendable {
     func authorize(
         _ context: CallContext, _ access: Access, accountId requested: String?, purchasing: Int = 0
     ) throws -> Caller {
-        guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.count > 7 else {
+        guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.utf8.count > 7 else {
             throw RPCError(
                 code: .unauthenticated, message: "an API key is required: authorization: Bearer nk_…",
                 reason: "MISSING_CREDENTIALS")

@@ -9,7 +9,7 @@ extension WireSizes {
     static func sample(
         client: NumbersClient, account: LoadAccount, country: String, timeout: TimeAmount
     ) async throws -> WireSizes {
-        let options = CallOptions(timeout: timeout, metadata: ["authorization": account.authorization])
+        let options = CallOptions(timeout: timeout, metadata: account.metadata)
         var sizes = WireSizes()
         let list = ListNumbersRequest(accountId: account.id)
         sizes.sizes[.list] = try size(
@@ -38,7 +38,7 @@ extension WireSizes {
         try ProtoEncoder().encode(
             RequestHeaders(
                 method: method.path, timeoutMicros: timeout.nanoseconds / 1000,
-                metadata: ["authorization": account.authorization]),
+                metadata: account.metadata),
             into: &buffer)
         let headers = buffer.readableBytes
         buffer.clear()

@@ -19,7 +19,7 @@ struct WorkloadRunner: Sendable {
         _ operation: Operation, client: NumbersClient, account: LoadAccount, stripe: Int, intended: NIODeadline,
         random: inout FastRandom
     ) async -> Int {
-        let options = CallOptions(timeout: timeout, metadata: ["authorization": account.authorization])
+        let options = CallOptions(timeout: timeout, metadata: account.metadata)
         switch operation {
         case .list:
             await measure(.list, stripe: stripe, intended: intended) {
