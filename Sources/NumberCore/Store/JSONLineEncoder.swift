@@ -299,4 +299,28 @@ struct JSONLineSingleValueContainer: SingleValueEncodingContainer {
         state.close(downTo: depth)
         try state.encodeValue(value, depth: depth, codingPath: codingPath)
     }
+
+    // The scalars `encodeValue` does not recognise by metatype: their own `encode(to:)` calls these. Left to the
+    // generic method above, they went back into `encodeValue` and recursed until the stack overflowed.
+    mutating func encode(_ value: Int8) throws { try integer(value) }
+    mutating func encode(_ value: Int16) throws { try integer(value) }
+    mutating func encode(_ value: UInt8) throws { try integer(value) }
+    mutating func encode(_ value: UInt16) throws { try integer(value) }
+    mutating func encode(_ value: UInt) throws { try integer(value) }
+
+    mutating func encode(_ value: Float) throws {
+        guard value.isFinite else {
+            throw EncodingError.invalidValue(
+                value, EncodingError.Context(codingPath: codingPath, debugDescription: "\(value) is not valid JSON"))
+        }
+        state.close(downTo: depth)
+        // Float's own shortest form ("0.1"), which reads back as the same Float; Double(value) would print its
+        // binary expansion.
+        state.bytes.append(contentsOf: value.description.utf8)
+    }
+
+    private mutating func integer<I: FixedWidthInteger>(_ value: I) throws {
+        state.close(downTo: depth)
+        state.writeInteger(value)
+    }
 }

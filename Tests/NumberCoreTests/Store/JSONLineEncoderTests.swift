@@ -101,6 +101,27 @@ struct JSONLineEncoderTests {
         #expect(decoded.ratio.bitPattern == value.bitPattern || value == 0)
     }
 
+    private struct SmallScalars: Codable, Equatable {
+        var tiny: Int8
+        var short: Int16
+        var byte: UInt8
+        var word: UInt16
+        var natural: UInt
+        var single: Float
+        var singles: [Float]
+    }
+
+    @Test("the scalars without a fast path (Int8, Int16, UInt8, UInt16, UInt, Float) encode as JSONEncoder writes them")
+    func smallScalars() throws {
+        let value = SmallScalars(
+            tiny: -128, short: .max, byte: 255, word: 0, natural: .max, single: 0.1,
+            singles: [1.5, -3e38, .leastNonzeroMagnitude])
+        let bytes = try JSONLineEncoder.encode(value)
+        #expect(try JSONDecoder().decode(SmallScalars.self, from: Data(bytes)) == value)
+        #expect(String(decoding: bytes, as: UTF8.self).contains(#""single":0.1,"#))
+        #expect(throws: EncodingError.self) { try JSONLineEncoder.encode([Float.nan]) }
+    }
+
     @Test("values JSON cannot hold, or that need JSONEncoder's special forms, are refused")
     func refused() {
         #expect(throws: EncodingError.self) { try JSONLineEncoder.encode([Double.nan]) }
