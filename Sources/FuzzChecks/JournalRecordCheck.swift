@@ -1,3 +1,4 @@
+import Foundation
 import NumberCore
 
 /// Journal segment bytes through `SegmentScanner` (recovery and the offline verifier use it).
@@ -5,7 +6,8 @@ import NumberCore
 /// Input: byte 0 bit 0 set and no newline in the rest: the rest is the `events` JSON of one record, given a valid
 /// checksum (so the fuzzer reaches the JSON decoding past the CRC); otherwise the rest is a raw segment. Properties:
 /// no crash; records, issues and the torn tail are consistent with the bytes; a checksummed complete line is a
-/// record or a corrupt issue, never a torn tail; every decoded record re-encodes and scans back equal.
+/// record or a corrupt issue, never a torn tail; every decoded record re-encodes and scans back equal; whatever the
+/// journal's `JSONLineDecoder` reads from a line, Foundation's `JSONDecoder` reads as the same record.
 enum JournalRecordCheck {
     static let name = FuzzTarget.journalRecord.rawValue
     static let newline = UInt8(ascii: "\n")
@@ -28,7 +30,28 @@ enum JournalRecordCheck {
                         + "\(corrupt) corrupt, torn \(scan.torn.map { "\($0)" } ?? "nil")")
             }
         }
-        for record in scan.records { try roundTrip(record) }
+        for record in scan.records {
+            try roundTrip(record)
+            try sameAsFoundation(record, segment: segment)
+        }
+    }
+
+    /// The line of `record` read by Foundation's `JSONDecoder` (what the journal used before) gives the same record.
+    static func sameAsFoundation(_ record: ScannedRecord<CoreEvent>, segment: [UInt8]) throws(FuzzCheckFailure) {
+        let end = segment[record.offset...].firstIndex(of: newline) ?? segment.count
+        let foundation = try? JSONDecoder().decode(
+            FoundationRecord.self, from: Data(segment[record.offset..<end]))
+        guard let foundation, foundation.seq == record.seq, foundation.time == record.time,
+            foundation.events == record.events
+        else {
+            throw FuzzCheckFailure(name, "record \(record.seq) reads differently through JSONDecoder")
+        }
+    }
+
+    private struct FoundationRecord: Decodable {
+        var seq: UInt64
+        var time: Int64
+        var events: [CoreEvent]
     }
 
     static func checkConsistency(_ scan: SegmentScan<CoreEvent>, segment: [UInt8]) throws(FuzzCheckFailure) {

@@ -1,3 +1,4 @@
+import Foundation
 import NumberCore
 
 /// Snapshot file bytes through `SnapshotCheck` (recovery and the offline verifier use it).
@@ -5,7 +6,8 @@ import NumberCore
 /// Input: byte 0 bit 0 set and no newline in the rest: the rest is the `state` JSON, given a valid checksum and
 /// seq 1; otherwise the rest is the raw file, expected to hold seq 1. Properties: no crash; a checksummed file is
 /// accepted or refused as `intact` (never as damage); an accepted state survives its invariant check and
-/// re-encodes and checks back equal, to the same bytes.
+/// re-encodes and checks back equal, to the same bytes; Foundation's `JSONDecoder` reads an accepted file as the same
+/// state.
 enum SnapshotFileCheck {
     static let name = FuzzTarget.snapshot.rawValue
     /// A fixed snapshot time for wrapped inputs (2025-11-29).
@@ -24,6 +26,10 @@ enum SnapshotFileCheck {
         case .success(let frame):
             _ = frame.state.checkInvariants()
             try roundTrip(frame)
+            let foundation = try? JSONDecoder().decode(SnapshotFrame<CoreState>.self, from: Data(file.dropLast()))
+            guard let foundation, foundation.state == frame.state, foundation.seq == frame.seq,
+                foundation.time == frame.time
+            else { throw FuzzCheckFailure(name, "the snapshot reads differently through JSONDecoder") }
         }
     }
 

@@ -47,7 +47,6 @@ package enum SegmentScanner {
         _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
     ) -> SegmentScan<Event> {
         var scan = SegmentScan<Event>(lastSeq: firstSeq &- 1)
-        let decoder = JSONDecoder()
         var expected = firstSeq
         var start = 0
         while start < bytes.count {
@@ -55,7 +54,7 @@ package enum SegmentScanner {
             let end = newline ?? bytes.count
             let next = newline.map { $0 + 1 } ?? bytes.count
             let isLast = next == bytes.count
-            switch check(bytes[start..<end], hasNewline: newline != nil, decoder: decoder, as: type) {
+            switch check(bytes[start..<end], hasNewline: newline != nil, as: type) {
             case .undecodable(let reason):
                 // The checksum holds, so the bytes are what was written: not a torn write, wherever it is.
                 scan.issues.append(.corrupt(offset: start, reason: reason))
@@ -112,12 +111,12 @@ package enum SegmentScanner {
     }
 
     private static func check<Event: Decodable>(
-        _ line: ArraySlice<UInt8>, hasNewline: Bool, decoder: JSONDecoder, as type: Event.Type
+        _ line: ArraySlice<UInt8>, hasNewline: Bool, as type: Event.Type
     ) -> LineCheck<Event> {
         guard hasNewline else { return .failure("incomplete line (no newline)") }
         guard ChecksummedLine.verify(line) else { return .failure("checksum mismatch or malformed trailer") }
         do {
-            return .success(try decoder.decode(RecordFrame<Event>.self, from: Data(line)))
+            return .success(try JournalCodec.decode(RecordFrame<Event>.self, line))
         } catch {
             return .undecodable("checksum is valid but the line does not decode as a record: \(error)")
         }

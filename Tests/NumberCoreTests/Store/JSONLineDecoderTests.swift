@@ -1,0 +1,215 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// `JSONLineDecoder` reads what `JSONLineEncoder` and Foundation's `JSONEncoder` write as the same values as
+/// `JSONDecoder`, refuses malformed JSON with a `DecodingError` (never a trap), and never accepts damaged bytes as
+/// something `JSONDecoder` would read differently.
+@Suite("JSONLineDecoder: the journal's JSON decoder reads what JSONDecoder reads")
+struct JSONLineDecoderTests {
+    private static let at = Date(timeIntervalSince1970: 1_736_937_000.123)
+
+    private func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        try JSONLineDecoder.decode(type, from: bytes[...])
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try decode(type, Array(text.utf8))
+    }
+
+    @Test("every event kind, written by either encoder, reads back as the same value as JSONDecoder gives")
+    func everyEvent() throws {
+        let events = JSONLineEncoderTests.everyEvent()
+        let foundation = JSONEncoder()
+        foundation.outputFormatting = [.sortedKeys]  // escapes "/" as "\/", as older journals have it
+        for bytes in [try JSONLineEncoder.encode(events), Array(try foundation.encode(events))] {
+            let ours = try decode([CoreEvent].self, bytes)
+            #expect(ours == events)
+            #expect(try JSONDecoder().decode([CoreEvent].self, from: Data(bytes)) == ours)
+        }
+    }
+
+    private struct Sample: Codable, Equatable {
+        var text: String
+        var texts: [String]
+        var nested: [[Int64]]
+        var map: [String: Int]
+        var numbered: [Int: String]
+        var optional: Int?
+        var optionals: [String?]
+        var flag: Bool
+        var unsigned: UInt64
+        var small: Int8
+        var ratio: Double
+        var single: Float
+        var when: Date
+        var empty: [String]
+    }
+
+    private func sample(_ text: String, ratio: Double = -0.1) -> Sample {
+        Sample(
+            text: text, texts: [text, text], nested: [[], [1, -2], [.max, .min]], map: [text: 1, "b": 2],
+            numbered: [3: text, -4: "x"], optional: nil, optionals: [nil, text], flag: true, unsigned: .max,
+            small: -128, ratio: ratio, single: 1.5, when: Date(timeIntervalSinceReferenceDate: ratio), empty: [])
+    }
+
+    @Test(
+        "strings: quotes, backslashes, every control character, slashes, non-ASCII, U+2028, emoji",
+        arguments: [
+            "plain", "", "\"quoted\"", "back\\slash", "a/b", String((0..<32).map { Character(Unicode.Scalar($0)!) }),
+            "line\u{2028}sep\u{2029}", "Zürich ☎️ 📞", "\u{7F}\u{80}",
+        ])
+    func strings(_ text: String) throws {
+        let value = sample(text)
+        let foundation = JSONEncoder()
+        for bytes in [try JSONLineEncoder.encode(value), Array(try foundation.encode(value))] {
+            #expect(try decode(Sample.self, bytes) == value)
+        }
+    }
+
+    @Test(
+        "numbers and dates", arguments: [0.0, -0.0, 1e-9, 123_456_789.123_456, 1e21, -3.5e300, .leastNonzeroMagnitude])
+    func numbers(_ value: Double) throws {
+        let decoded = try decode(Sample.self, try JSONLineEncoder.encode(sample("n", ratio: value)))
+        #expect(decoded == sample("n", ratio: value))
+        #expect(decoded.ratio.bitPattern == value.bitPattern)
+    }
+
+    @Test("\\u escapes, surrogate pairs and escaped member names")
+    func escapes() throws {
+        #expect(
+            try decode(String.self, #""\u0041\u00e9\u2028\ud83d\udcde\/\b\f\n\r\t\"\\""#)
+                == "Aé\u{2028}📞/\u{8}\u{C}\n\r\t\"\\")
+        #expect(try decode([String: Int].self, #"{"\u0061":1,"b\n":2}"#) == ["a": 1, "b\n": 2])
+        struct Named: Decodable, Equatable { var name: String }
+        #expect(try decode(Named.self, #"{"n\u0061me":"x"}"#) == Named(name: "x"))
+    }
+
+    @Test("integers: exact values in any JSON number form, nothing out of range or fractional")
+    func integers() throws {
+        #expect(
+            try decode([Int64].self, "[0,-0,9223372036854775807,-9223372036854775808,1.0,1e3,-2E+2]") == [
+                0, 0, .max, .min, 1, 1000, -200,
+            ])
+        #expect(try decode([UInt64].self, "[18446744073709551615]") == [.max])
+        #expect(
+            try decode([Int64].self, "[0.0e5,12.50e1,-0.0,100e-2,9223372036854775.807e3]") == [
+                0, 125, 0, 1, 9_223_372_036_854_775_807,
+            ])
+        for bad in [
+            "[9223372036854775808]", "[1.5]", "[1e-1]", "[\"1\"]", "[true]", "[9223372036854775.807]",
+            "[1.0000000000000001]", "[1e19]", "[1e99999999]",
+        ] {
+            #expect(throws: DecodingError.self, "\(bad)") { try decode([Int64].self, bad) }
+        }
+        #expect(throws: DecodingError.self) { try decode([UInt64].self, "[-1]") }
+        #expect(throws: DecodingError.self) { try decode([Int8].self, "[128]") }
+    }
+
+    @Test("missing keys, nulls and wrong types give the errors JSONDecoder gives")
+    func errors() throws {
+        struct Record: Decodable, Equatable {
+            var id: String
+            var note: String?
+            var count: Int
+        }
+        #expect(try decode(Record.self, #"{"count":2,"id":"a"}"#) == Record(id: "a", note: nil, count: 2))
+        #expect(try decode(Record.self, #"{"id":"a","note":null,"count":2}"#) == Record(id: "a", note: nil, count: 2))
+        let cases: [(String, String)] = [
+            (#"{"id":"a"}"#, "keyNotFound"), (#"{"id":null,"count":1}"#, "valueNotFound"),
+            (#"{"id":1,"count":1}"#, "typeMismatch"), (#"[1]"#, "typeMismatch"),
+            (#"{"id":"a","count":"1"}"#, "typeMismatch"),
+        ]
+        for (text, kind) in cases {
+            do {
+                _ = try decode(Record.self, text)
+                Issue.record("\(text) decoded")
+            } catch let error as DecodingError {
+                #expect("\(error)".hasPrefix("DecodingError.\(kind)"), "\(text): \(error)")
+                #expect((try? JSONDecoder().decode(Record.self, from: Data(text.utf8))) == nil)
+            }
+        }
+    }
+
+    @Test(
+        "malformed JSON is refused with a DecodingError",
+        arguments: [
+            "", " ", "{", "}", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, #"{a:1}"#, "01", "1.", "-", "1e", "+1", ".5",
+            #""\x""#, #""\u12""#, "\"a\u{01}\"", "tru", "nul", "[1] 2", "[1]]", #""unterminated"#, #""\ud800""#,
+            #""\udc00\ud800""#, "[\"\\",
+        ])
+    func malformed(_ text: String) {
+        #expect(throws: DecodingError.self) { try decode(AnyJSONValue.self, text) }
+        #expect(throws: DecodingError.self) { try decode([String].self, text) }
+    }
+
+    @Test("invalid UTF-8 inside a string is refused when the string is read")
+    func invalidUTF8() {
+        let bytes: [UInt8] = Array(#"[""#.utf8) + [0xC3, 0x28] + Array(#""]"#.utf8)
+        #expect(throws: DecodingError.self) { try decode([String].self, bytes) }
+    }
+
+    @Test("nesting is bounded: 64 levels read, 65 refused")
+    func depth() throws {
+        let deep = { (levels: Int) in String(repeating: "[", count: levels) + String(repeating: "]", count: levels) }
+        _ = try decode(AnyJSONValue.self, deep(JSONLineDecoder.depthMax))
+        #expect(throws: DecodingError.self) { try decode(AnyJSONValue.self, deep(JSONLineDecoder.depthMax + 1)) }
+    }
+
+    @Test("whitespace between tokens is accepted; keys are found in any order")
+    func layout() throws {
+        struct Pair: Decodable, Equatable {
+            var a: Int
+            var b: [Int]
+        }
+        #expect(try decode(Pair.self, " {\n\t\"b\" : [ 1 , 2 ] ,\r\n \"a\":3 } ") == Pair(a: 3, b: [1, 2]))
+        #expect(try decode(Pair.self, #"{"x":{"a":9},"a":3,"b":[]}"#) == Pair(a: 3, b: []))
+    }
+
+    @Test("a snapshot of a populated state reads back equal to the state and to JSONDecoder's reading")
+    func stateSnapshot() async throws {
+        let harness = try await Harness(.memory)
+        let trunk = try await harness.account(funds: 100_000, name: "Trunked \"quotes\" ☎️")
+        let edge = try await harness.service.createTrunk(accountId: trunk.id, name: "edge/1", providerTrunkSid: "TK1")
+        _ = try await harness.buy(["+14155550100", "+14155550101"], for: trunk.id, trunkId: edge.id)
+        let other = try await harness.account(funds: 50_000, name: "Other")
+        let bought = try await harness.buy(["+14155550102"], for: other.id)
+        _ = try await harness.service.release(accountId: other.id, numberId: bought.numbers[0].id)
+        let state = harness.service.durableState()
+        let bytes = try JournalCodec.encodeJSON(state)
+        let ours = try decode(CoreState.self, bytes)
+        #expect(ours == state)
+        #expect(try JSONDecoder().decode(CoreState.self, from: Data(bytes)) == ours)
+    }
+
+    @Test("damaged bytes: whatever JSONLineDecoder accepts, JSONDecoder reads as the same value")
+    func damagedBytes() throws {
+        let events = JSONLineEncoderTests.everyEvent()
+        let clean = try JSONLineEncoder.encode(events)
+        var random = SystemRandomNumberGenerator()
+        var accepted = 0
+        for round in 0..<1_000 {
+            var bytes = clean
+            var touched: [Int] = []
+            for _ in 0..<(1 + round % 3) {
+                let index = Int.random(in: 0..<bytes.count, using: &random)
+                touched.append(index)
+                switch round % 4 {
+                case 0: bytes[index] = UInt8.random(in: 0...255, using: &random)
+                case 1: bytes[index] ^= 1 << UInt8.random(in: 0..<8, using: &random)
+                case 2: bytes.remove(at: index)
+                default: bytes.insert(Array(#"{}[]",:0-e.\"#.utf8).randomElement(using: &random)!, at: index)
+                }
+            }
+            guard let ours = try? decode([CoreEvent].self, bytes) else { continue }
+            accepted += 1
+            let theirs = try? JSONDecoder().decode([CoreEvent].self, from: Data(bytes))
+            #expect(
+                theirs == ours,
+                "round \(round): \(touched.map { String(decoding: bytes[max(0, $0 - 30)..<min(bytes.count, $0 + 30)], as: UTF8.self) })"
+            )
+        }
+        #expect(accepted > 0)
+    }
+}
