@@ -57,6 +57,8 @@ let package = Package(
         .target(name: "CAllocationCounter"),
         // Live heap bytes from glibc (malloc_info), for memory figures not blurred by freed memory the allocator keeps.
         .target(name: "CMallocInfo"),
+        // CRC-32C with the CPU's CRC32 instruction (journal and snapshot checksums).
+        .target(name: "CCRC32C"),
         // Protobuf codec vs Foundation JSON on NumberAPI messages: `swift run -c release CodecBenchmark`.
         .executableTarget(
             name: "CodecBenchmark",
@@ -84,6 +86,7 @@ let package = Package(
             dependencies: [
                 "CurlHTTP",
                 "COpenSSL",
+                "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -379,12 +379,11 @@ final class JSONTapeState {
 
     func string(at index: Int) throws -> String {
         let token = token(index)
+        // Only a string token's `start..<end` is a byte range (a container's `end` is a token index).
+        guard token.kind == .string || token.kind == .escapedString else { throw mismatch(String.self, at: index) }
         let raw = UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)])
-        switch token.kind {
-        case .string: return String(decoding: raw, as: UTF8.self)  // UTF-8 checked by the tape
-        case .escapedString: return try JSONTape.unescape(raw, at: Int(token.start))
-        default: throw mismatch(String.self, at: index)
-        }
+        if token.kind == .string { return String(decoding: raw, as: UTF8.self) }  // UTF-8 checked by the tape
+        return try JSONTape.unescape(raw, at: Int(token.start))
     }
 
     /// The number's text (ASCII by the tape's grammar).

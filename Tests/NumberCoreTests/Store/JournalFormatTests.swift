@@ -11,6 +11,29 @@ struct JournalFormatTests {
         #expect(CRC32C.checksum([UInt8]()) == 0)
         let split = CRC32C.update(CRC32C.checksum(Array("1234".utf8)), Array("56789".utf8))
         #expect(split == 0xE306_9283)
+        // The software path gives the same values (and is the one used without the CPU instruction).
+        #expect(CRC32C.softwareUpdate(0, Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test("the CPU instruction and the table agree at every length, alignment and split (the instruction is in use)")
+    func crcHardwareMatchesTable() {
+        #if arch(x86_64)
+        #expect(CRC32C.usesHardware)
+        #endif
+        var random = SystemRandomNumberGenerator()
+        let bytes = (0..<4_096).map { _ in UInt8.random(in: 0...255, using: &random) }
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1_000, 4_000] {
+            for start in 0..<9 {
+                let slice = bytes[start..<(start + length)]
+                #expect(CRC32C.update(0x1234_5678, slice) == CRC32C.softwareUpdate(0x1234_5678, slice))
+                let cut = start + length / 3
+                #expect(
+                    CRC32C.update(CRC32C.checksum(bytes[start..<cut]), bytes[cut..<(start + length)])
+                        == CRC32C.checksum(slice))
+            }
+        }
+        // A sequence without contiguous storage takes the table.
+        #expect(CRC32C.checksum(Array("123456789".utf8).lazy.map { $0 }) == 0xE306_9283)
     }
 
     @Test("a record line has pinned bytes: JSON head, events, CRC-32C of everything before the trailer")
