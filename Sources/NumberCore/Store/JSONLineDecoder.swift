@@ -12,12 +12,13 @@ import Foundation
 /// order both encoders write, so a look-up usually compares one key.
 ///
 /// Strict where JSON is: whitespace only between tokens, no trailing bytes, no leading zeros, control characters
-/// escaped, valid UTF-8 in every string that is read, at most ``depthMax`` nested containers. Like `JSONDecoder`,
-/// an integer may be written as a number with a fraction or an exponent if its value is exact. Dates are read as
-/// `Date`'s own `Decodable` (seconds since 2001), the `.deferredToDate` default. `Data`, `URL` and `Decimal`, whose
-/// `JSONDecoder` forms differ from their `Decodable` conformances, are refused, as the encoder refuses them. Neither
-/// encoder writes a key twice in one object; if one appears, a look-up may find either occurrence. Errors are
-/// `DecodingError`s naming the byte offset; malformed input never traps.
+/// escaped, valid UTF-8 in every string (read or not, as `JSONDecoder` checks), at most ``depthMax`` nested
+/// containers; stricter than `JSONDecoder` in one way: an object naming a member twice is refused (neither encoder
+/// writes one, and the two decoders could read different occurrences). Like `JSONDecoder`, an integer may be written
+/// with a fraction or an exponent if its value is exact. Dates are read as `Date`'s own `Decodable` (seconds since
+/// 2001), the `.deferredToDate` default. `Data`, `URL` and `Decimal`, whose `JSONDecoder` forms differ from their
+/// `Decodable` conformances, are refused, as the encoder refuses them. Errors are `DecodingError`s naming the byte
+/// offset; malformed input never traps.
 package enum JSONLineDecoder {
     /// Deepest nesting of objects and arrays accepted (64; records and snapshots nest under ten deep). Parsing and
     /// decoding recurse once per level, so the bound also bounds their stack use.
@@ -57,6 +58,8 @@ struct JSONTape {
     let bytes: UnsafeRawBufferPointer
     private(set) var tokens: [JSONToken] = []
     private var offset = 0
+    /// The key tokens of the object being checked for repeated names (reused from object to object).
+    private var names: [Int] = []
 
     init(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count < Int(UInt32.max) else { throw Self.error("input longer than 4 GiB", at: 0) }
@@ -148,6 +151,62 @@ struct JSONTape {
         }
         tokens[index].end = UInt32(tokens.count)
         tokens[index].count = count
+        if isObject && count > 1 { try checkDistinctNames(object: index) }
+    }
+
+    /// Refuses an object that names a member twice: neither encoder writes one, and `JSONDecoder` and a look-up
+    /// here could read different occurrences.
+    private mutating func checkDistinctNames(object: Int) throws {
+        names.removeAll(keepingCapacity: true)
+        var escaped = false
+        var keyIndex = object + 1
+        while keyIndex < tokens.count {
+            names.append(keyIndex)
+            escaped = escaped || tokens[keyIndex].kind == .escapedString
+            keyIndex = after(keyIndex + 1)
+        }
+        let duplicate: Int?
+        if escaped {
+            // Names equal once unescaped ("a" and "\u0061") are the same name.
+            var seen = Set<String>()
+            duplicate = try names.first { !seen.insert(try name(at: $0)).inserted }
+        } else if names.count <= 16 {
+            duplicate = names.indices.first { later in
+                (0..<later).contains { sameRawName(names[$0], names[later]) }
+            }.map { names[$0] }
+        } else {
+            var seen = Set<RawName>()
+            seen.reserveCapacity(names.count)
+            duplicate = names.first { !seen.insert(RawName(bytes: rawName(at: $0))).inserted }
+        }
+        if let duplicate {
+            throw Self.error("a member named twice in one object", at: Int(tokens[duplicate].start))
+        }
+    }
+
+    private func rawName(at index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[Int(tokens[index].start)..<Int(tokens[index].end)])
+    }
+
+    private func sameRawName(_ first: Int, _ second: Int) -> Bool {
+        let a = tokens[first]
+        let b = tokens[second]
+        guard a.end - a.start == b.end - b.start else { return false }
+        return rawName(at: first).elementsEqual(rawName(at: second))
+    }
+
+    private func name(at index: Int) throws -> String {
+        tokens[index].kind == .escapedString
+            ? try Self.unescape(rawName(at: index), at: Int(tokens[index].start))
+            : String(decoding: rawName(at: index), as: UTF8.self)
+    }
+
+    /// A member name's bytes, hashed and compared as bytes.
+    private struct RawName: Hashable {
+        let bytes: UnsafeRawBufferPointer
+
+        static func == (lhs: RawName, rhs: RawName) -> Bool { lhs.bytes.elementsEqual(rhs.bytes) }
+        func hash(into hasher: inout Hasher) { hasher.combine(bytes: bytes) }
     }
 
     /// Checks a string (escapes, UTF-8: every string, read or not, as `JSONDecoder` does) and appends its token.

@@ -137,7 +137,8 @@ struct JSONLineDecoderTests {
         arguments: [
             "", " ", "{", "}", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, #"{a:1}"#, "01", "1.", "-", "1e", "+1", ".5",
             #""\x""#, #""\u12""#, "\"a\u{01}\"", "tru", "nul", "[1] 2", "[1]]", #""unterminated"#, #""\ud800""#,
-            #""\udc00\ud800""#, "[\"\\",
+            #""\udc00\ud800""#, "[\"\\", #"{"a":1,"a":1}"#, #"{"a":1,"\u0061":2}"#,
+            "{" + (0..<40).map { #""k\#($0 % 39)":0"# }.joined(separator: ",") + "}",
         ])
     func malformed(_ text: String) {
         #expect(throws: DecodingError.self) { try decode(AnyJSONValue.self, text) }
@@ -165,6 +166,10 @@ struct JSONLineDecoderTests {
         }
         #expect(try decode(Pair.self, " {\n\t\"b\" : [ 1 , 2 ] ,\r\n \"a\":3 } ") == Pair(a: 3, b: [1, 2]))
         #expect(try decode(Pair.self, #"{"x":{"a":9},"a":3,"b":[]}"#) == Pair(a: 3, b: []))
+        // Distinct names in a large object (checked through a set) and in a small one (pairwise).
+        let large = "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + "}"
+        #expect(try decode([String: Int].self, large).count == 40)
+        #expect(try decode([String: Int].self, #"{"ab":1,"ba":2,"a":3,"b":4}"#) == ["ab": 1, "ba": 2, "a": 3, "b": 4])
     }
 
     @Test("a snapshot of a populated state reads back equal to the state and to JSONDecoder's reading")
