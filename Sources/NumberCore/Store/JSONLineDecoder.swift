@@ -425,6 +425,9 @@ final class JSONTapeState {
         if T.self == Data.self || T.self == URL.self || T.self == Decimal.self {
             throw corrupted("\(T.self) needs JSONDecoder's special form, which journal files never hold", at: index)
         }
+        if let dictionary = T.self as? any JSONTapeDictionary.Type {
+            return try dictionary.decodeMembers(self, object: index, depth: depth) as! T
+        }
         return try T(from: JSONTapeDecoder(state: self, index: index, depth: depth))
     }
 
@@ -760,5 +763,28 @@ struct JSONTapeSingleValueContainer: SingleValueDecodingContainer {
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try state.decodeValue(T.self, at: index, depth: depth)
+    }
+}
+
+/// A `[String: Value]` dictionary, decoded member by member into a table sized for all of them (a snapshot's tables
+/// hold up to millions of entries). `Dictionary`'s own `Decodable` would list the keys, look each one up again and
+/// grow the table step by step; the values are the same.
+protocol JSONTapeDictionary {
+    static func decodeMembers(_ state: JSONTapeState, object: Int, depth: Int) throws -> Self
+}
+
+extension Dictionary: JSONTapeDictionary where Key == String, Value: Decodable {
+    static func decodeMembers(_ state: JSONTapeState, object: Int, depth: Int) throws -> Self {
+        let token = state.token(object)
+        guard token.kind == .object else { throw state.mismatch(Self.self, at: object) }
+        var result = Self(minimumCapacity: Int(token.count))
+        var keyIndex = object + 1
+        while keyIndex < Int(token.end) {
+            // The tape refused repeated names, so each member adds an entry.
+            result[try state.string(at: keyIndex)] = try state.decodeValue(
+                Value.self, at: keyIndex + 1, depth: depth + 1)
+            keyIndex = state.tape.after(keyIndex + 1)
+        }
+        return result
     }
 }
