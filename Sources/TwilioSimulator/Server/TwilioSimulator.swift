@@ -17,7 +17,8 @@ import NIOPosix
 /// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
 /// - more than `concurrentRequestsMax` requests at once → 429/20429 with `Retry-After: 1`;
-/// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`).
+/// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`);
+/// - with `stateFile`, owned numbers and trunks survive a restart, as at Twilio (`SimulatorStateFile`).
 ///
 /// ```swift
 /// let sim = try await TwilioSimulator.start(configuration: .defaults)
