@@ -56,10 +56,7 @@ struct JSONLineDecoderTests {
 
     @Test(
         "strings: quotes, backslashes, every control character, slashes, non-ASCII, U+2028, emoji",
-        arguments: [
-            "plain", "", "\"quoted\"", "back\\slash", "a/b", String((0..<32).map { Character(Unicode.Scalar($0)!) }),
-            "line\u{2028}sep\u{2029}", "Zürich ☎️ 📞", "\u{7F}\u{80}",
-        ])
+        arguments: JSONLineEncoderTests.trickyStrings)
     func strings(_ text: String) throws {
         let value = sample(text)
         let foundation = JSONEncoder()

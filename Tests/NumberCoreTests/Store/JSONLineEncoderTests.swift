@@ -75,12 +75,15 @@ struct JSONLineEncoderTests {
         var empty: [String]
     }
 
+    /// Strings that need escaping or are not ASCII (the decoder's tests use them too).
+    static let trickyStrings = [
+        "plain", "", "\"quoted\"", "back\\slash", "a/b", String((0..<32).map { Character(Unicode.Scalar($0)!) }),
+        "line\u{2028}sep\u{2029}", "Zürich ☎️ 📞", "\u{7F}\u{80}",
+    ]
+
     @Test(
         "strings: quotes, backslashes, every control character, non-ASCII, U+2028, emoji",
-        arguments: [
-            "plain", "", "\"quoted\"", "back\\slash", "a/b", String((0..<32).map { Character(Unicode.Scalar($0)!) }),
-            "line\u{2028}sep\u{2029}", "Zürich ☎️ 📞", "\u{7F}\u{80}",
-        ])
+        arguments: trickyStrings)
     func strings(_ text: String) throws {
         let sample = Sample(
             text: text, texts: [text, text], nested: [[], [1, -2], [.max, .min]], map: [text: 1, "b": 2], optional: nil,
