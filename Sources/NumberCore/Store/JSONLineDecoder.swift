@@ -13,9 +13,11 @@ import Foundation
 ///
 /// Strict where JSON is: whitespace only between tokens, no trailing bytes, no leading zeros, control characters
 /// escaped, valid UTF-8 in every string (read or not, as `JSONDecoder` checks), at most ``depthMax`` nested
-/// containers; stricter than `JSONDecoder` in one way: an object naming a member twice is refused (neither encoder
-/// writes one, and the two decoders could read different occurrences). Like `JSONDecoder`, an integer may be written
-/// with a fraction or an exponent if its value is exact. Dates are read as `Date`'s own `Decodable` (seconds since
+/// containers. Member names compare as Swift strings, as in `JSONDecoder` (canonical equivalence; ASCII names without
+/// escapes, all that the encoders write, compare as bytes). Stricter than `JSONDecoder` in two ways: an object naming
+/// a member twice is refused (neither encoder writes one, and the two decoders could read different occurrences), and
+/// an integer written with a fraction or an exponent must be exact in decimal as well as through a `Double` (which
+/// turns 1.0000000000000001 into 1). Dates are read as `Date`'s own `Decodable` (seconds since
 /// 2001), the `.deferredToDate` default. `Data`, `URL` and `Decimal`, whose `JSONDecoder` forms differ from their
 /// `Decodable` conformances, are refused, as the encoder refuses them. Errors are `DecodingError`s naming the byte
 /// offset; malformed input never traps.
@@ -41,7 +43,10 @@ package enum JSONLineDecoder {
 /// One JSON value on the tape.
 struct JSONToken {
     enum Kind: UInt8 {
-        case object, array, string, escapedString, number, `true`, `false`, null
+        /// `string`: ASCII, no escapes (bytes equal exactly when the strings are equal); `unicodeString`: other
+        /// characters, no escapes; `escapedString`: with escapes. The last two compare as Swift strings (canonical
+        /// equivalence), as `JSONDecoder` compares member names.
+        case object, array, string, unicodeString, escapedString, number, `true`, `false`, null
     }
 
     var kind: Kind
@@ -68,7 +73,12 @@ struct JSONTape {
         try parseValue(depth: 0)
         skipWhitespace()
         guard offset == bytes.count else { throw Self.error("bytes after the JSON value", at: offset) }
+        tokens.append(JSONToken(kind: .null, start: UInt32(bytes.count), end: UInt32(bytes.count), count: 0))
     }
+
+    /// A `null` after the document's value, for a super-decoder of a missing member (`JSONDecoder` gives one over
+    /// null).
+    var nullIndex: Int { tokens.count - 1 }
 
     static func error(_ message: String, at offset: Int) -> DecodingError {
         DecodingError.dataCorrupted(
@@ -158,16 +168,16 @@ struct JSONTape {
     /// here could read different occurrences.
     private mutating func checkDistinctNames(object: Int) throws {
         names.removeAll(keepingCapacity: true)
-        var escaped = false
+        var asStrings = false
         var keyIndex = object + 1
         while keyIndex < tokens.count {
             names.append(keyIndex)
-            escaped = escaped || tokens[keyIndex].kind == .escapedString
+            asStrings = asStrings || tokens[keyIndex].kind != .string
             keyIndex = after(keyIndex + 1)
         }
         let duplicate: Int?
-        if escaped {
-            // Names equal once unescaped ("a" and "\u0061") are the same name.
+        if asStrings {
+            // Names equal as strings are one name: "a" and "\u0061", "é" composed and decomposed.
             var seen = Set<String>()
             duplicate = try names.first { !seen.insert(try name(at: $0)).inserted }
         } else if names.count <= 16 {
@@ -243,7 +253,9 @@ struct JSONTape {
         if !ascii, !Self.isValidUTF8(raw) { throw Self.error("a string that is not valid UTF-8", at: start) }
         if escaped { _ = try Self.unescape(raw, at: start) }
         tokens.append(
-            JSONToken(kind: escaped ? .escapedString : .string, start: UInt32(start), end: UInt32(offset), count: 0))
+            JSONToken(
+                kind: escaped ? .escapedString : ascii ? .string : .unicodeString, start: UInt32(start),
+                end: UInt32(offset), count: 0))
         offset += 1
     }
 
@@ -442,24 +454,48 @@ final class JSONTapeState {
     func string(at index: Int) throws -> String {
         let token = token(index)
         // Only a string token's `start..<end` is a byte range (a container's `end` is a token index).
-        guard token.kind == .string || token.kind == .escapedString else { throw mismatch(String.self, at: index) }
+        switch token.kind {
+        case .string, .unicodeString, .escapedString: break
+        default: throw mismatch(String.self, at: index)
+        }
         let raw = UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)])
-        if token.kind == .string { return String(decoding: raw, as: UTF8.self) }  // UTF-8 checked by the tape
-        return try JSONTape.unescape(raw, at: Int(token.start))
+        if token.kind == .escapedString { return try JSONTape.unescape(raw, at: Int(token.start)) }
+        return String(decoding: raw, as: UTF8.self)  // UTF-8 checked by the tape
     }
 
     /// The number's text (ASCII by the tape's grammar).
     private func numberText(at index: Int) -> Substring {
         let token = token(index)
         return Substring(
-            decoding: UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)]),
-            as: UTF8.self)
+            decoding: UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)]), as: UTF8.self)
+    }
+
+    /// Whether the number's digits before any exponent are all zeros.
+    private func isTrueZero(at index: Int) -> Bool {
+        let token = token(index)
+        for offset in Int(token.start)..<Int(token.end) {
+            switch tape.bytes[offset] {
+            case UInt8(ascii: "e"), UInt8(ascii: "E"): return true
+            case UInt8(ascii: "1")...UInt8(ascii: "9"): return false
+            default: continue
+            }
+        }
+        return true
     }
 
     func double(at index: Int) throws -> Double {
         guard token(index).kind == .number else { throw mismatch(Double.self, at: index) }
-        guard let value = Double(numberText(at: index)), value.isFinite else {
-            throw corrupted("a number that does not fit Double", at: index)
+        // Out of range either way (too large, or so small it rounds to zero) is an error, as in JSONDecoder.
+        guard let value = Double(numberText(at: index)), value.isFinite, value != 0 || isTrueZero(at: index) else {
+            throw corrupted("number \(numberText(at: index)) does not fit Double", at: index)
+        }
+        return value
+    }
+
+    func float(at index: Int) throws -> Float {
+        guard token(index).kind == .number else { throw mismatch(Float.self, at: index) }
+        guard let value = Float(numberText(at: index)), value.isFinite, value != 0 || isTrueZero(at: index) else {
+            throw corrupted("number \(numberText(at: index)) does not fit Float", at: index)
         }
         return value
     }
@@ -486,18 +522,20 @@ final class JSONTapeState {
             position += 1
         }
         if exact, position == end { return value }
-        // A fraction or an exponent (or a value out of range): integers only, computed in decimal (a Double would
-        // round 9223372036854775.807 to an integer), as JSONDecoder.
-        guard let exactValue = exactInteger(I.self, at: index) else {
-            throw corrupted("number \(numberText(at: index)) is not a \(I.self)", at: index)
+        // A fraction or an exponent (or a value out of range): JSONDecoder reads these through a Double and takes
+        // only a Double that is exactly an `I`; the value is also computed in decimal, so that a Double rounding
+        // 9223372036854775.807 to an integer does not pass.
+        let text = numberText(at: index)
+        guard let viaDouble = Double(text).flatMap({ I(exactly: $0) }), exactInteger(I.self, text) == viaDouble else {
+            throw corrupted("number \(text) is not a \(I.self)", at: index)
         }
-        return exactValue
+        return viaDouble
     }
 
-    /// The integer a number token with a fraction or an exponent stands for, nil when it is not an integer or does
-    /// not fit `I`.
-    private func exactInteger<I: FixedWidthInteger>(_: I.Type, at index: Int) -> I? {
-        let text = Array(numberText(at: index).utf8)
+    /// The integer the number `text` (with a fraction or an exponent) stands for, computed in decimal; nil when it is
+    /// not an integer or does not fit `I`.
+    private func exactInteger<I: FixedWidthInteger>(_: I.Type, _ text: Substring) -> I? {
+        let text = Array(text.utf8)
         var position = 0
         let negative = text.first == UInt8(ascii: "-")
         if negative { position += 1 }
@@ -525,18 +563,17 @@ final class JSONTapeState {
             }
             if negativeExponent { exponent = -exponent }
         }
-        while let first = digits.first, first == 0, digits.count > 1 { digits.removeFirst() }
-        if digits == [0] { return 0 }
+        guard let firstNonZero = digits.firstIndex(where: { $0 != 0 }) else { return 0 }
+        var significant = digits[firstNonZero...]
         var scale = exponent - fractionDigits
         while scale < 0 {
-            guard let last = digits.last, last == 0 else { return nil }  // a non-zero digit after the point
-            digits.removeLast()
+            guard significant.last == 0 else { return nil }  // a non-zero digit after the point
+            significant.removeLast()
             scale += 1
         }
-        guard digits.count + scale <= 40 else { return nil }
-        digits += [UInt8](repeating: 0, count: scale)
+        guard significant.count + scale <= 40 else { return nil }
         var value: I = 0
-        for digit in digits {
+        for digit in significant + repeatElement(0, count: scale) {
             let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (next, overflow2) =
                 negative ? times.subtractingReportingOverflow(I(digit)) : times.addingReportingOverflow(I(digit))
@@ -557,7 +594,9 @@ final class JSONTapeState {
         let end = Int(token(object).end)
         // Start after the member found last in this object (a key token, or `end`), then wrap around.
         let start = cursors[depth].object == object ? cursors[depth].next : first
-        if let found = find(key, from: start, to: end) ?? find(key, from: first, to: start) {
+        let ascii = key.utf8.allSatisfy { $0 < 0x80 }
+        if let found = find(key, ascii: ascii, from: start, to: end) ?? find(key, ascii: ascii, from: first, to: start)
+        {
             cursors[depth] = (object, tape.after(found))
             return found
         }
@@ -565,18 +604,20 @@ final class JSONTapeState {
     }
 
     /// The value token of the first member named `key` whose key token lies in `from..<to`.
-    private func find(_ key: String, from: Int, to: Int) -> Int? {
+    private func find(_ key: String, ascii: Bool, from: Int, to: Int) -> Int? {
         var keyIndex = from
         while keyIndex < to {
-            if keyMatches(keyIndex, key) { return keyIndex + 1 }
+            if keyMatches(keyIndex, key, ascii: ascii) { return keyIndex + 1 }
             keyIndex = tape.after(keyIndex + 1)
         }
         return nil
     }
 
-    private func keyMatches(_ index: Int, _ key: String) -> Bool {
+    /// Whether the member name at `index` is `key`: bytes compared when both are ASCII without escapes, else as Swift
+    /// strings (canonical equivalence: the Kelvin sign is "K"), as `JSONDecoder` compares them.
+    private func keyMatches(_ index: Int, _ key: String, ascii: Bool) -> Bool {
         let token = token(index)
-        if token.kind == .escapedString { return (try? string(at: index)) == key }
+        guard ascii, token.kind == .string else { return (try? string(at: index)) == key }
         let raw = UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)])
         var key = key
         return key.withUTF8 { utf8 in
@@ -667,11 +708,17 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder() throws -> any Decoder {
-        JSONTapeDecoder(state: state, index: try value(Key(stringValue: "super")!), depth: depth + 1)
+        superDecoder(named: "super")
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        JSONTapeDecoder(state: state, index: try value(key), depth: depth + 1)
+        superDecoder(named: key.stringValue)
+    }
+
+    /// The decoder of member `name`, or of null when there is none (as `JSONDecoder`).
+    private func superDecoder(named name: String) -> any Decoder {
+        let index = state.member(name, in: object, depth: depth) ?? state.tape.nullIndex
+        return JSONTapeDecoder(state: state, index: index, depth: depth + 1)
     }
 }
 
@@ -693,42 +740,53 @@ struct JSONTapeUnkeyedContainer: UnkeyedDecodingContainer {
     var codingPath: [any CodingKey] { [] }
     var isAtEnd: Bool { currentIndex >= count! }
 
-    private mutating func next(_ type: Any.Type) throws -> Int {
+    /// The next element's token (the container moves past it only when it was read, as in `JSONDecoder`).
+    private func peek(_ type: Any.Type) throws -> Int {
         guard !isAtEnd else {
             throw DecodingError.valueNotFound(
                 type,
                 DecodingError.Context(codingPath: [], debugDescription: "the array has no element \(currentIndex)"))
         }
-        let index = position
-        position = state.tape.after(index)
+        return position
+    }
+
+    private mutating func advance() {
+        position = state.tape.after(position)
         currentIndex += 1
-        return index
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd else { return false }
-        guard state.token(position).kind == .null else { return false }
-        _ = try next(Never.self)
+        guard state.token(try peek(Never.self)).kind == .null else { return false }
+        advance()
         return true
     }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try state.decodeValue(T.self, at: try next(T.self), depth: depth + 1)
+        let value = try state.decodeValue(T.self, at: try peek(T.self), depth: depth + 1)
+        advance()
+        return value
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy type: NestedKey.Type
     ) throws -> KeyedDecodingContainer<NestedKey> {
-        try JSONTapeDecoder(state: state, index: try next([String: Any].self), depth: depth + 1)
+        let container = try JSONTapeDecoder(state: state, index: try peek([String: Any].self), depth: depth + 1)
             .container(keyedBy: type)
+        advance()
+        return container
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        try JSONTapeDecoder(state: state, index: try next([Any].self), depth: depth + 1).unkeyedContainer()
+        let container = try JSONTapeDecoder(state: state, index: try peek([Any].self), depth: depth + 1)
+            .unkeyedContainer()
+        advance()
+        return container
     }
 
     mutating func superDecoder() throws -> any Decoder {
-        JSONTapeDecoder(state: state, index: try next(Any.self), depth: depth + 1)
+        let decoder = JSONTapeDecoder(state: state, index: try peek(Any.self), depth: depth + 1)
+        advance()
+        return decoder
     }
 }
 
@@ -743,13 +801,7 @@ struct JSONTapeSingleValueContainer: SingleValueDecodingContainer {
     func decode(_ type: Bool.Type) throws -> Bool { try state.bool(at: index) }
     func decode(_ type: String.Type) throws -> String { try state.string(at: index) }
     func decode(_ type: Double.Type) throws -> Double { try state.double(at: index) }
-    func decode(_ type: Float.Type) throws -> Float {
-        let value = try state.double(at: index)
-        guard abs(value) <= Double(Float.greatestFiniteMagnitude) else {
-            throw state.corrupted("number does not fit Float", at: index)
-        }
-        return Float(value)
-    }
+    func decode(_ type: Float.Type) throws -> Float { try state.float(at: index) }
     func decode(_ type: Int.Type) throws -> Int { try state.integer(Int.self, at: index) }
     func decode(_ type: Int8.Type) throws -> Int8 { try state.integer(Int8.self, at: index) }
     func decode(_ type: Int16.Type) throws -> Int16 { try state.integer(Int16.self, at: index) }
@@ -760,6 +812,8 @@ struct JSONTapeSingleValueContainer: SingleValueDecodingContainer {
     func decode(_ type: UInt16.Type) throws -> UInt16 { try state.integer(UInt16.self, at: index) }
     func decode(_ type: UInt32.Type) throws -> UInt32 { try state.integer(UInt32.self, at: index) }
     func decode(_ type: UInt64.Type) throws -> UInt64 { try state.integer(UInt64.self, at: index) }
+    func decode(_ type: Int128.Type) throws -> Int128 { try state.integer(Int128.self, at: index) }
+    func decode(_ type: UInt128.Type) throws -> UInt128 { try state.integer(UInt128.self, at: index) }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try state.decodeValue(T.self, at: index, depth: depth)

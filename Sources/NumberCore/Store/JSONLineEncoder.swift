@@ -307,6 +307,8 @@ struct JSONLineSingleValueContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt8) throws { try integer(value) }
     mutating func encode(_ value: UInt16) throws { try integer(value) }
     mutating func encode(_ value: UInt) throws { try integer(value) }
+    mutating func encode(_ value: Int128) throws { try integer(value) }
+    mutating func encode(_ value: UInt128) throws { try integer(value) }
 
     mutating func encode(_ value: Float) throws {
         guard value.isFinite else {

@@ -3,7 +3,9 @@ import Synchronization
 
 /// The simulator without its transport: state behind a `Mutex`, fault decisions, and the inspection API tests use.
 ///
-/// Thread-safe; every method takes the lock briefly and never blocks otherwise.
+/// Thread-safe; every method takes the lock briefly and never blocks otherwise, except that with a state file a
+/// request that changes the account holds the lock while the file is written and synced (changes stay in order on
+/// disk; reads and other changes wait for it).
 public final class SimulatorEngine: Sendable {
     /// The configuration it was built with.
     public let configuration: SimulatorConfiguration
@@ -99,8 +101,12 @@ public final class SimulatorEngine: Sendable {
                 do {
                     try stateFile.save(state.durableContents(seed: configuration.seed))
                 } catch {
-                    state = before
-                    acted = false
+                    // Not saved: undone. Saved but the folder not synced: kept (the file already holds it), and the
+                    // caller learns the outcome is uncertain, as from Twilio's 500 after acting.
+                    if !((error as? StateFileError)?.committed ?? false) {
+                        state = before
+                        acted = false
+                    }
                     action = .respond(.twilioError(.internalError))
                 }
             }

@@ -59,7 +59,8 @@ public struct SimulatorStateFile: Sendable {
         return contents
     }
 
-    /// Writes `contents` durably in place of the file.
+    /// Writes `contents` durably in place of the file. An error with `committed` set came after the rename: the file
+    /// holds the new contents, but the folder entry may not be on disk.
     func save(_ contents: Contents) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -67,25 +68,28 @@ public struct SimulatorStateFile: Sendable {
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StateFileError("cannot create \(temporary): errno \(errno)") }
-        let written = data.withUnsafeBytes { bytes -> Bool in
+        // The errno of the failing call, 0 when every byte was written and synced.
+        let failure = data.withUnsafeBytes { bytes -> Int32 in
             var offset = 0
             while offset < bytes.count {
                 let count = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                 if count < 0, errno == EINTR { continue }
-                guard count > 0 else { return false }
+                guard count > 0 else { return count == 0 ? EIO : errno }
                 offset += count
             }
-            return true
+            return fsync(descriptor) == 0 ? 0 : errno
         }
-        let synced = written && fsync(descriptor) == 0
-        let failure = errno
         close(descriptor)
-        guard synced else { throw StateFileError("cannot write \(temporary): errno \(failure)") }
+        guard failure == 0 else { throw StateFileError("cannot write \(temporary): errno \(failure)") }
         guard rename(temporary, path) == 0 else { throw StateFileError("cannot rename \(temporary): errno \(errno)") }
-        let directory = open((path as NSString).deletingLastPathComponent.nonEmpty ?? ".", O_RDONLY | O_CLOEXEC)
-        if directory >= 0 {
-            defer { close(directory) }
-            guard fsync(directory) == 0 else { throw StateFileError("cannot sync the folder of \(path)") }
+        let folder = (path as NSString).deletingLastPathComponent.nonEmpty ?? "."
+        let directory = open(folder, O_RDONLY | O_CLOEXEC)
+        guard directory >= 0 else {
+            throw StateFileError("cannot open \(folder) to sync it: errno \(errno)", committed: true)
+        }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else {
+            throw StateFileError("cannot sync the folder of \(path): errno \(errno)", committed: true)
         }
     }
 }
@@ -94,8 +98,13 @@ public struct SimulatorStateFile: Sendable {
 public struct StateFileError: Error, CustomStringConvertible {
     /// What went wrong, with the path.
     public let description: String
+    /// The new contents replaced the file before the failure (only the folder's sync failed).
+    public let committed: Bool
 
-    init(_ description: String) { self.description = description }
+    init(_ description: String, committed: Bool = false) {
+        self.description = description
+        self.committed = committed
+    }
 }
 
 extension String {

@@ -91,14 +91,19 @@ struct JSONLineDecoderTests {
             ])
         #expect(try decode([UInt64].self, "[18446744073709551615]") == [.max])
         #expect(
-            try decode([Int64].self, "[0.0e5,12.50e1,-0.0,100e-2,9223372036854775.807e3]") == [
-                0, 125, 0, 1, 9_223_372_036_854_775_807,
-            ])
+            try decode([Int64].self, "[0.0e5,12.50e1,-0.0,100e-2,4611686018427387.904e3]") == [0, 125, 0, 1, 1 << 62])
+        // Refused like JSONDecoder refuses them: a fraction, out of range, or (with a fraction or an exponent) a value
+        // a Double cannot hold exactly, even if it is an integer in decimal.
         for bad in [
-            "[9223372036854775808]", "[1.5]", "[1e-1]", "[\"1\"]", "[true]", "[9223372036854775.807]",
-            "[1.0000000000000001]", "[1e19]", "[1e99999999]",
+            "[9223372036854775808]", "[1.5]", "[1e-1]", "[\"1\"]", "[true]", "[1e19]", "[1e99999999]",
+            "[9223372036854775.807e3]",
         ] {
             #expect(throws: DecodingError.self, "\(bad)") { try decode([Int64].self, bad) }
+            #expect((try? JSONDecoder().decode([Int64].self, from: Data(bad.utf8))) == nil, "\(bad)")
+        }
+        // Stricter than JSONDecoder, which rounds these through a Double to 9223372036854776 and 1.
+        for fraction in ["[9223372036854775.807]", "[1.0000000000000001]"] {
+            #expect(throws: DecodingError.self, "\(fraction)") { try decode([Int64].self, fraction) }
         }
         #expect(throws: DecodingError.self) { try decode([UInt64].self, "[-1]") }
         #expect(throws: DecodingError.self) { try decode([Int8].self, "[128]") }
@@ -167,6 +172,74 @@ struct JSONLineDecoderTests {
         let large = "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + "}"
         #expect(try decode([String: Int].self, large).count == 40)
         #expect(try decode([String: Int].self, #"{"ab":1,"ba":2,"a":3,"b":4}"#) == ["ab": 1, "ba": 2, "a": 3, "b": 4])
+    }
+
+    @Test("member names compare as strings, as JSONDecoder compares them: the Kelvin sign is K, é is é")
+    func canonicalNames() throws {
+        struct Keyed: Decodable, Equatable {
+            var aKey: String?
+        }
+        // "\u{212A}" below is the Kelvin sign written raw in the JSON (not a \u escape): "a\u{212A}ey" == "aKey".
+        for text in ["{\"a\u{212A}ey\":\"v\"}", #"{"aKey":"v"}"#, "{\"ak\u{212A}\":\"v\"}"] {
+            let bytes = Array(text.utf8)
+            let ours = try decode(Keyed.self, bytes)
+            #expect(ours == Keyed(aKey: text.contains("ak") ? nil : "v"), "\(text)")
+            #expect(try JSONDecoder().decode(Keyed.self, from: Data(bytes)) == ours, "\(text)")
+        }
+        // Names equal as strings are one name twice: refused, composed and decomposed alike.
+        #expect(throws: DecodingError.self) { try decode([String: Int].self, "{\"\u{E9}\":1,\"e\u{301}\":2}") }
+        #expect(throws: DecodingError.self) { try decode([String: Int].self, "{\"\u{212A}\":1,\"K\":2}") }
+    }
+
+    @Test("numbers JSONDecoder refuses are refused: underflow to zero, integers a Double cannot hold exactly")
+    func numbersLikeFoundation() throws {
+        #expect(try decode([Double].self, "[0e-400,-0.0e5]").allSatisfy { $0 == 0 })
+        #expect(throws: DecodingError.self) { try decode([Double].self, "[1e-400]") }
+        #expect(throws: DecodingError.self) { try decode([Double].self, "[1e400]") }
+        #expect(try decode([Float].self, "[0.1,3.4e38]") == [0.1, 3.4e38])
+        #expect(throws: DecodingError.self) { try decode([Float].self, "[1e-50]") }
+        #expect(throws: DecodingError.self) { try decode([Float].self, "[1e39]") }
+        for text in ["[9223372036854775807.0]", "[18446744073709551615e0]"] {
+            #expect(throws: DecodingError.self) { try decode([Int64].self, text) }
+            #expect((try? JSONDecoder().decode([Int64].self, from: Data(text.utf8))) == nil)
+        }
+        // A long run of zeros is linear work, not quadratic.
+        #expect(try decode([Int64].self, "[0." + String(repeating: "0", count: 200_000) + "]") == [0])
+        #expect(try decode([Int64].self, "[1" + String(repeating: "0", count: 18) + ".000e-18]") == [1])
+    }
+
+    @Test("an unkeyed container moves on only when an element was read; super-decoders as JSONDecoder's")
+    func containers() throws {
+        struct Mixed: Decodable, Equatable {
+            var values: [String]
+            init(from decoder: any Decoder) throws {
+                var array = try decoder.unkeyedContainer()
+                values = []
+                while !array.isAtEnd {
+                    if let number = try? array.decode(Int.self) {
+                        values.append("#\(number)")
+                    } else {
+                        values.append(try array.decode(String.self))
+                    }
+                }
+                #expect(throws: DecodingError.self) { try array.decodeNil() }
+            }
+        }
+        #expect(try decode(Mixed.self, #"[1,"a",2]"#).values == ["#1", "a", "#2"])
+        struct Child: Decodable {
+            enum CodingKeys: String, CodingKey { case name }
+            var name: String
+            var parentIsNull: Bool
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                name = try container.decode(String.self, forKey: .name)
+                // No `super` key in CodingKeys and no "super" member: a decoder over null, not a trap.
+                parentIsNull = try container.superDecoder().singleValueContainer().decodeNil()
+            }
+        }
+        let child = try decode(Child.self, #"{"name":"x"}"#)
+        #expect(child.name == "x" && child.parentIsNull)
+        #expect(try !decode(Child.self, #"{"name":"x","super":{}}"#).parentIsNull)
     }
 
     @Test("a snapshot of a populated state reads back equal to the state and to JSONDecoder's reading")
