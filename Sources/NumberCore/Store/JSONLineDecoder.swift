@@ -594,9 +594,7 @@ final class JSONTapeState {
         let end = Int(token(object).end)
         // Start after the member found last in this object (a key token, or `end`), then wrap around.
         let start = cursors[depth].object == object ? cursors[depth].next : first
-        let ascii = key.utf8.allSatisfy { $0 < 0x80 }
-        if let found = find(key, ascii: ascii, from: start, to: end) ?? find(key, ascii: ascii, from: first, to: start)
-        {
+        if let found = find(key, from: start, to: end) ?? find(key, from: first, to: start) {
             cursors[depth] = (object, tape.after(found))
             return found
         }
@@ -604,10 +602,10 @@ final class JSONTapeState {
     }
 
     /// The value token of the first member named `key` whose key token lies in `from..<to`.
-    private func find(_ key: String, ascii: Bool, from: Int, to: Int) -> Int? {
+    private func find(_ key: String, from: Int, to: Int) -> Int? {
         var keyIndex = from
         while keyIndex < to {
-            if keyMatches(keyIndex, key, ascii: ascii) { return keyIndex + 1 }
+            if keyMatches(keyIndex, key) { return keyIndex + 1 }
             keyIndex = tape.after(keyIndex + 1)
         }
         return nil
@@ -615,13 +613,18 @@ final class JSONTapeState {
 
     /// Whether the member name at `index` is `key`: bytes compared when both are ASCII without escapes, else as Swift
     /// strings (canonical equivalence: the Kelvin sign is "K"), as `JSONDecoder` compares them.
-    private func keyMatches(_ index: Int, _ key: String, ascii: Bool) -> Bool {
+    private func keyMatches(_ index: Int, _ key: String) -> Bool {
         let token = token(index)
-        guard ascii, token.kind == .string else { return (try? string(at: index)) == key }
+        guard token.kind == .string else { return (try? string(at: index)) == key }
         let raw = UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)])
         var key = key
         return key.withUTF8 { utf8 in
-            utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0)
+            if utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0) {
+                return true
+            }
+            // Different bytes: different strings unless the key has non-ASCII characters equivalent to ASCII ones.
+            return !utf8.allSatisfy { $0 < 0x80 }
+                && String(decoding: raw, as: UTF8.self) == String(decoding: utf8, as: UTF8.self)
         }
     }
 

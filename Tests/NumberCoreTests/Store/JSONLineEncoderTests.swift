@@ -155,6 +155,27 @@ struct JSONLineEncoderTests {
         #expect(try JSONLineEncoder.encode([String: Int](), sortingDictionaries: true) == Array("{}".utf8))
     }
 
+    @Test("snapshot keys sort in String order: ASCII by their 16-byte prefix, the rest and the ties as Strings")
+    func sortKeyOrder() {
+        var random = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz_+ACNU")
+        let special = [
+            "", "\u{0}", "a\u{0}", "a", "é", "e\u{301}", "e\u{301}a", "\u{212A}", "K", "k", "📞", "ab📞",
+            "NUM_0123456789abcdef", "NUM_0123456789abcdee", "NUM_0123456789abcdef0", "NUM_0123456789abcdeé",
+        ]
+        for round in 0..<50 {
+            var keys = special
+            for _ in 0..<(20 + round * 10) {
+                let length = Int.random(in: 0...24, using: &random)
+                let prefix = ["", "NUM_", "TXN_", "+1415555", "ACC_0123456789a"].randomElement(using: &random)!
+                keys.append(prefix + String((0..<length).map { _ in alphabet.randomElement(using: &random)! }))
+            }
+            keys = Array(Set(keys)).shuffled(using: &random)
+            let expected = keys.indices.sorted { keys[$0] < keys[$1] }.map { keys[$0] }
+            #expect(SortKey.order(of: keys).map { keys[$0] } == expected)
+        }
+    }
+
     @Test("a state encodes to the same bytes whatever order its tables were filled in; JSONDecoder reads it back")
     func stateSnapshotIsDeterministic() throws {
         let ids = (0..<50).map { "ACC_\($0)" }
