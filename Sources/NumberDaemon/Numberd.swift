@@ -59,7 +59,9 @@ public final class Numberd: Sendable {
         let serverTLS = try serverContext(configuration, directory)
 
         let (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
-        let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store))
+        var storeOptions = FileNumberStore.Options.defaults
+        storeOptions.journal.limits.snapshotBytesMax = configuration.snapshotBytesMax
+        let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: storeOptions)
         // Before serving (a no-op after a clean stop): after a crash the journal tail since the last snapshot is folded
         // into a new one, so crash after crash never makes each start replay more, even when every run is killed
         // before a periodic snapshot could finish.

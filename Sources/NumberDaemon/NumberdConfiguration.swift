@@ -28,6 +28,9 @@ public struct NumberdConfiguration: Sendable {
     public var reconcileIntervalSeconds: Int
     /// How often a snapshot is written (also once at shutdown). Default 300 s.
     public var snapshotIntervalSeconds: Int
+    /// Largest snapshot file written or read (`JournalOptions.Limits.snapshotBytesMax`; default and maximum
+    /// 4 GiB − 1, about 4.8 million owned numbers).
+    public var snapshotBytesMax: Int
     /// An open purchase younger than this that the provider does not fully hold is left for a later pass rather
     /// than voided (a buy sent before a crash or timeout may still land). Flag/env
     /// `NUMBERD_RECONCILE_IN_FLIGHT_HORIZON`, file `reconcile-in-flight-horizon`, 0...86400 s. Default 600 s.
@@ -102,6 +105,7 @@ public struct NumberdConfiguration: Sendable {
         billingIntervalSeconds = 60
         reconcileIntervalSeconds = 60
         snapshotIntervalSeconds = 300
+        snapshotBytesMax = JournalOptions.Limits.defaults.snapshotBytesMax
         reconcileInFlightHorizonSeconds = 600
         orphanWatchSeconds = 86_400
         connectionLimits = .defaults
@@ -159,6 +163,13 @@ public struct NumberdConfiguration: Sendable {
         configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
         configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
         configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
+        if let bytes = value("snapshot-bytes-max") {
+            let limit = JournalOptions.Limits.snapshotBytesLimit
+            guard let parsed = Int(bytes), (1...limit).contains(parsed) else {
+                throw ConfigurationError("snapshot-bytes-max must be 1...\(limit) bytes")
+            }
+            configuration.snapshotBytesMax = parsed
+        }
         if let horizon = value("reconcile-in-flight-horizon") {
             guard let parsed = Int(horizon), (0...86_400).contains(parsed) else {
                 throw ConfigurationError("reconcile-in-flight-horizon must be 0...86400 seconds")

@@ -50,6 +50,10 @@ struct Serve: AsyncParsableCommand {
     var reconcileInterval: String?
     @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots (default 300).")
     var snapshotInterval: String?
+    @Option(
+        name: .customLong("snapshot-bytes-max"),
+        help: "Largest snapshot file written or read, bytes (default and maximum 4294967294, ~4.8M numbers).")
+    var snapshotBytesMax: String?
     @Option(name: .customLong("drain-timeout"), help: "Seconds a graceful shutdown waits for calls (default 30).")
     var drainTimeout: String?
     @Option(
@@ -70,6 +74,7 @@ struct Serve: AsyncParsableCommand {
             "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
             "purchase-cap": purchaseCap, "connections-max": connectionsMax, "billing-interval": billingInterval,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
+            "snapshot-bytes-max": snapshotBytesMax,
             "drain-timeout": drainTimeout,
             "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
         ]

@@ -13,6 +13,20 @@ struct ConfigurationTests {
         #expect(configuration.provider == .simulator(seed: 1))
         #expect(configuration.billingIntervalSeconds == 60)
         #expect(configuration.connectionLimits.connectionsMax == 10_000)
+        #expect(configuration.snapshotBytesMax == 4_294_967_294)
+    }
+
+    @Test("the snapshot size limit: its maximum is taken, one byte more and zero are refused")
+    func snapshotBytesMax() throws {
+        let maximum = try NumberdConfiguration.resolve(flags: ["snapshot-bytes-max": "4294967294"], environment: [:])
+        #expect(maximum.snapshotBytesMax == 4_294_967_294)
+        let small = try NumberdConfiguration.resolve(flags: [:], environment: ["NUMBERD_SNAPSHOT_BYTES_MAX": "1024"])
+        #expect(small.snapshotBytesMax == 1024)
+        for bad in ["4294967295", "0", "1GiB"] {
+            #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(flags: ["snapshot-bytes-max": bad], environment: [:])
+            }
+        }
     }
 
     @Test("flags beat the environment, which beats the config file")

@@ -26,6 +26,9 @@ package enum JSONLineDecoder {
     /// decoding recurse once per level, so the bound also bounds their stack use.
     package static let depthMax = 64
 
+    /// Longest input accepted (4 GiB − 1): token offsets are 32-bit.
+    package static let inputBytesMax = Int(UInt32.max) - 1
+
     /// Decodes a `T` from the JSON in `bytes`.
     package static func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
         try bytes.withUnsafeBytes { try decode(type, from: $0) }
@@ -67,7 +70,9 @@ struct JSONTape {
     private var names: [Int] = []
 
     init(_ bytes: UnsafeRawBufferPointer) throws {
-        guard bytes.count < Int(UInt32.max) else { throw Self.error("input longer than 4 GiB", at: 0) }
+        guard bytes.count <= JSONLineDecoder.inputBytesMax else {
+            throw Self.error("input longer than \(JSONLineDecoder.inputBytesMax) bytes", at: 0)
+        }
         self.bytes = bytes
         tokens.reserveCapacity(min(bytes.count / 4 + 8, 1 << 20))
         try parseValue(depth: 0)

@@ -28,7 +28,10 @@ public struct JournalOptions: Sendable {
         /// Largest segment file read at open; must hold `segmentBytesMax` plus one batch with its line overhead
         /// (checked by `open`). Default 256 MiB.
         public var segmentReadBytesMax: Int
-        /// Largest snapshot file written or read. Default 1 GiB.
+        /// Largest snapshot file written or read: at most ``snapshotBytesLimit`` (4 GiB − 1), which a snapshot of about
+        /// 4.8 million owned numbers reaches (885 bytes each). Default: that maximum. Reading one takes about three
+        /// times its size in memory (the file, the decoder's tokens, the state). 1 GiB before, which about 1.2 million
+        /// numbers filled: past it every snapshot failed, and so did the start after a crash.
         public var snapshotBytesMax: Int
         /// A journal write + sync (or a snapshot's file work) still running after this long stops the journal
         /// (fail-stop, errno `ETIMEDOUT`): a hung disk must not hold appenders forever. Default 60 000 ms.
@@ -43,7 +46,7 @@ public struct JournalOptions: Sendable {
             batchBytesMax: Int = 4 << 20,
             segmentBytesMax: Int = 64 << 20,
             segmentReadBytesMax: Int = 256 << 20,
-            snapshotBytesMax: Int = 1 << 30,
+            snapshotBytesMax: Int = Limits.snapshotBytesLimit,
             ioStallMaxMilliseconds: Int = 60_000
         ) {
             self.recordBytesMax = recordBytesMax
@@ -59,6 +62,9 @@ public struct JournalOptions: Sendable {
 
         /// The documented defaults.
         public static let defaults = Limits()
+
+        /// The largest `snapshotBytesMax` allowed: `JSONLineDecoder` addresses its input with 32-bit offsets.
+        public static let snapshotBytesLimit = JSONLineDecoder.inputBytesMax
 
         /// The most bytes a line adds around its events: `{"seq":` + 20 digits + `,"time":` + 20 characters +
         /// `,"events":` + the 18-byte trailer + the newline.
@@ -119,7 +125,10 @@ public struct JournalOptions: Sendable {
                 limits.segmentReadBytesMax >= limits.segmentBytesGrowthMax,
                 "segmentReadBytesMax must hold a full segment plus one batch (\(limits.segmentBytesGrowthMax) bytes)"
             ),
-            (limits.snapshotBytesMax > 0, "snapshotBytesMax must be positive"),
+            (
+                (1...Limits.snapshotBytesLimit).contains(limits.snapshotBytesMax),
+                "snapshotBytesMax must be 1...\(Limits.snapshotBytesLimit)"
+            ),
             (limits.ioStallMaxMilliseconds > 0, "ioStallMaxMilliseconds must be positive"),
             (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
         ]

@@ -20,6 +20,7 @@ struct FileJournalLifecycleTests {
         ("segmentBytesMax 0", .init(segmentBytesMax: 0)),
         ("segmentReadBytesMax too small", .init(segmentBytesMax: 1 << 20, segmentReadBytesMax: 1 << 20)),
         ("snapshotBytesMax 0", .init(snapshotBytesMax: 0)),
+        ("snapshotBytesMax above the decoder's 4 GiB - 1", .init(snapshotBytesMax: 1 << 32)),
         ("ioStallMaxMilliseconds 0", .init(ioStallMaxMilliseconds: 0)),
     ]
 

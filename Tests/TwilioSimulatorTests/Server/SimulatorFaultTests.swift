@@ -141,13 +141,15 @@ import Testing
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.concurrentRequestsMax = 1
         try await withSimulator(configuration) { sim in
-            // Long enough that the slow request is still in flight however loaded the machine is.
-            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .latency(milliseconds: 5_000)))
-            async let slow = sim.get("/v1/PhoneNumbers/Countries/US")
-            let deadline = ContinuousClock.now + .seconds(5)
+            // Long enough that the slow request is still in flight however loaded the machine is (a clean-clone CI
+            // run once took more than 5 s to get it in flight, and the second request was then served).
+            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .latency(milliseconds: 15_000)))
+            async let slow = sim.get("/v1/PhoneNumbers/Countries/US", timeout: .seconds(90))
+            let deadline = ContinuousClock.now + .seconds(60)
             while sim.engine.requestsInFlight == 0 && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(5))
             }
+            try #require(sim.engine.requestsInFlight == 1, "the slow request never got in flight")
             let refused = try await sim.get("/v1/Trunks")
             #expect(refused.status == 429)
             #expect(refused.json["code"] as? Int == 20429)
