@@ -144,6 +144,13 @@ public final class FileNumberStore: NumberStore {
         for events in records { snapshotState.state.apply(events) }
         snapshotState.seq += UInt64(records.count)
         snapshotState.recordsSinceSnapshot += records.count
+        startSnapshotIfDue()
+    }
+
+    /// Starts a snapshot if `snapshotEveryRecords` records came since the last one and none is running. Called after
+    /// records are applied and when a snapshot ends: a snapshot that came due while another was running starts then,
+    /// not only with the next record (which may never come before a crash). Runs on `stateQueue` only.
+    private func startSnapshotIfDue() {
         guard snapshotState.recordsSinceSnapshot >= options.snapshotEveryRecords else { return }
         inner.withLock { inner in
             guard inner.snapshot == nil, !inner.closing else { return }
@@ -176,13 +183,19 @@ public final class FileNumberStore: NumberStore {
                 options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
             } catch {}
             self.inner.withLock { $0.snapshot = nil }
+            self.stateQueue.async { self.startSnapshotIfDue() }
         }
         return work
     }
 
-    /// Waits for the snapshot in flight, if any.
+    /// Waits until no snapshot is running or due: the one in flight, and any that came due meanwhile.
     public func waitForSnapshot() async {
-        await inner.withLock { $0.snapshot }?.value
+        while let running = await onStateQueue({
+            self.startSnapshotIfDue()
+            return self.inner.withLock { $0.snapshot }
+        }) {
+            await running.value
+        }
     }
 
     /// Writes a snapshot of everything committed so far (periodically, and at shutdown so the next start replays

@@ -19,6 +19,26 @@ struct FileNumberStoreTests {
         return (store, service, account)
     }
 
+    @Test("a snapshot that comes due while another runs starts when that one ends, without waiting for a record")
+    func dueSnapshotFollowsTheRunningOne() async throws {
+        let directory = Self.directory()
+        let fileSystem = FaultInjectingFileSystem()
+        var journal = JournalOptions.defaults
+        journal.fileSystem = fileSystem
+        // The first snapshot's sync takes 500 ms: the records after it come due while it runs.
+        fileSystem.addRule(.init(.fdatasync, pathContains: "snapshot-", action: .delay(milliseconds: 500)))
+        let options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 3)
+        let (store, service, account) = try await Self.open(directory, options)
+        for _ in 0..<7 { _ = try await service.addFunds(accountId: account.id, amount: 100) }
+        // 8 records: the 3rd started the slow snapshot, records 4...8 came due during it, and no record follows.
+        await store.waitForSnapshot()
+        #expect(store.snapshotSeq == 8)
+        await store.close()
+        let reopened = try FileNumberStore.open(directory: directory, options: options)
+        #expect(reopened.recovery.replayedRecords == 0)
+        await reopened.close()
+    }
+
     @Test("state survives close and reopen across snapshots; the directory verifies as sound")
     func reopen() async throws {
         let directory = Self.directory()
