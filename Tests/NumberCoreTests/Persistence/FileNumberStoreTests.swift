@@ -30,12 +30,14 @@ struct FileNumberStoreTests {
         let options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 3)
         let (store, service, account) = try await Self.open(directory, options)
         for _ in 0..<7 { _ = try await service.addFunds(accountId: account.id, amount: 100) }
-        // 8 records: the 3rd started the slow snapshot, records 4...8 came due during it, and no record follows.
+        // 8 records: the 3rd started the slow snapshot, the next ones came due during it, and no record follows.
+        // Without the follow-up the last snapshot would hold seq 3 and a restart would replay 5 records; with it,
+        // fewer than 3 (which ones depends on when the follow-up starts).
         await store.waitForSnapshot()
-        #expect(store.snapshotSeq == 8)
+        #expect(store.snapshotSeq > 8 - 3)
         await store.close()
         let reopened = try FileNumberStore.open(directory: directory, options: options)
-        #expect(reopened.recovery.replayedRecords == 0)
+        #expect(reopened.recovery.replayedRecords < 3)
         await reopened.close()
     }
 
