@@ -40,18 +40,12 @@ enum JournalRecordCheck {
     static func sameAsFoundation(_ record: ScannedRecord<CoreEvent>, segment: [UInt8]) throws(FuzzCheckFailure) {
         let end = segment[record.offset...].firstIndex(of: newline) ?? segment.count
         let foundation = try? JSONDecoder().decode(
-            FoundationRecord.self, from: Data(segment[record.offset..<end]))
+            RecordFrame<CoreEvent>.self, from: Data(segment[record.offset..<end]))
         guard let foundation, foundation.seq == record.seq, foundation.time == record.time,
             foundation.events == record.events
         else {
             throw FuzzCheckFailure(name, "record \(record.seq) reads differently through JSONDecoder")
         }
-    }
-
-    private struct FoundationRecord: Decodable {
-        var seq: UInt64
-        var time: Int64
-        var events: [CoreEvent]
     }
 
     static func checkConsistency(_ scan: SegmentScan<CoreEvent>, segment: [UInt8]) throws(FuzzCheckFailure) {

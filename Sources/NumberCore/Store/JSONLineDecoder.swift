@@ -184,7 +184,7 @@ struct JSONTape {
         if asStrings {
             // Names equal as strings are one name: "a" and "\u0061", "é" composed and decomposed.
             var seen = Set<String>()
-            duplicate = try names.first { !seen.insert(try name(at: $0)).inserted }
+            duplicate = try names.first { !seen.insert(try stringValue(at: $0)).inserted }
         } else if names.count <= 16 {
             duplicate = names.indices.first { later in
                 (0..<later).contains { sameRawName(names[$0], names[later]) }
@@ -192,14 +192,15 @@ struct JSONTape {
         } else {
             var seen = Set<RawName>()
             seen.reserveCapacity(names.count)
-            duplicate = names.first { !seen.insert(RawName(bytes: rawName(at: $0))).inserted }
+            duplicate = names.first { !seen.insert(RawName(bytes: rawBytes(at: $0))).inserted }
         }
         if let duplicate {
             throw Self.error("a member named twice in one object", at: Int(tokens[duplicate].start))
         }
     }
 
-    private func rawName(at index: Int) -> UnsafeRawBufferPointer {
+    /// The bytes of a string token between its quotes (only a string token's `start..<end` is a byte range).
+    func rawBytes(at index: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[Int(tokens[index].start)..<Int(tokens[index].end)])
     }
 
@@ -207,13 +208,14 @@ struct JSONTape {
         let a = tokens[first]
         let b = tokens[second]
         guard a.end - a.start == b.end - b.start else { return false }
-        return rawName(at: first).elementsEqual(rawName(at: second))
+        return rawBytes(at: first).elementsEqual(rawBytes(at: second))
     }
 
-    private func name(at index: Int) throws -> String {
+    /// The string a string token stands for (its kind checked by the caller): the tape checked its UTF-8 and escapes.
+    func stringValue(at index: Int) throws -> String {
         tokens[index].kind == .escapedString
-            ? try Self.unescape(rawName(at: index), at: Int(tokens[index].start))
-            : String(decoding: rawName(at: index), as: UTF8.self)
+            ? try Self.unescape(rawBytes(at: index), at: Int(tokens[index].start))
+            : String(decoding: rawBytes(at: index), as: UTF8.self)
     }
 
     /// A member name's bytes, hashed and compared as bytes.
@@ -463,9 +465,7 @@ final class JSONTapeState {
         case .string, .unicodeString, .escapedString: break
         default: throw mismatch(String.self, at: index)
         }
-        let raw = UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)])
-        if token.kind == .escapedString { return try JSONTape.unescape(raw, at: Int(token.start)) }
-        return String(decoding: raw, as: UTF8.self)  // UTF-8 checked by the tape
+        return try tape.stringValue(at: index)
     }
 
     /// The number's text (ASCII by the tape's grammar).
@@ -621,7 +621,7 @@ final class JSONTapeState {
     private func keyMatches(_ index: Int, _ key: String) -> Bool {
         let token = token(index)
         guard token.kind == .string else { return (try? string(at: index)) == key }
-        let raw = UnsafeRawBufferPointer(rebasing: tape.bytes[Int(token.start)..<Int(token.end)])
+        let raw = tape.rawBytes(at: index)
         var key = key
         return key.withUTF8 { utf8 in
             if utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0) {
