@@ -82,7 +82,11 @@ struct LoopbackRefusalTests {
 
     @Test("plaintext bytes sent to the TLS port: the server reports it and closes that connection")
     func plaintext() async throws {
-        try await withServer { server, group in
+        // A handshake timeout far beyond the test's: a clean-clone CI run under load once got "I/O on closed channel"
+        // writing the plaintext (the test took 20 s), as if the server's 10-s handshake timeout closed it first.
+        var configuration = pki.serverConfiguration()
+        configuration.handshakeTimeout = .seconds(300)
+        try await withServer(configuration) { server, group in
             let (channel, closed) = try await rawConnect(group: group, port: server.port)
             try await channel.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"))
             _ = try await closed.within()
