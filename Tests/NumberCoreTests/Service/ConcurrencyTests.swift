@@ -122,6 +122,30 @@ struct ConcurrencyTests {
         try await h.check()
     }
 
+    @Test("a keyed purchase retried after its first result is durable answers without waiting for others' writes")
+    func replayDoesNotWaitForOthers() async throws {
+        let h = try await Harness(.memory)
+        let buyer = try await h.account(funds: 1_000)
+        let other = try await h.account()
+        h.provider.stock(["+14155550100"])
+        let request = PurchaseRequest(
+            accountId: buyer.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "order-7")
+        let first = try await h.service.purchase(request)
+        // Another caller's write is in flight on a slow disk while the retry comes in.
+        h.memoryStore.setCommitDelay(nanoseconds: 3_000_000_000)
+        let service = h.service
+        async let write = service.addFunds(accountId: other.id, amount: 500)
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let retry = try await h.service.purchase(request)
+        #expect(retry.replayed && retry.numbers == first.numbers)
+        // The retry came back while the other write was still pending: it read the durable record and did not
+        // wait for a commit it has nothing to do with (it used to, for every keyed purchase).
+        #expect(try h.service.balance(accountId: other.id).balance == 0)
+        _ = try await write
+        #expect(try h.service.balance(accountId: other.id).balance == 500)
+        try await h.check()
+    }
+
     @Test("a failed commit fails every write queued behind it; only writes acknowledged before it are visible")
     func failStopWithQueuedWrites() async throws {
         let h = try await Harness(.memory)
