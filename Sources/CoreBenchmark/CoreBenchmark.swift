@@ -87,6 +87,11 @@ struct CoreBenchmark {
                 format: "serial write+fdatasync, 300-byte records (plain file): %.0f records/s, %.0f µs of kernel CPU "
                     + "each; %d CPUs\n", serial, serialKernel * 1e6, ProcessInfo.processInfo.activeProcessorCount))
 
+        let codec = try await EncodeRun.run(iterations: 5_000)
+        say(
+            String(
+                format: "journal JSON of one purchase (%d events, %d bytes): encode %.1f µs, decode %.1f µs\n",
+                codec.events, codec.bytes, codec.encodeNanoseconds / 1000, codec.decodeNanoseconds / 1000))
         try await purchases(root: root, counts: arguments.purchasers, seconds: arguments.seconds, serial: serial)
         try await replay(root: root, purchases: arguments.replayPurchases)
         if arguments.numbers > 0 {
