@@ -24,9 +24,9 @@ struct EncodeRun {
                 accountId: account.id, phoneNumbers: ["+12005550100"], country: "US",
                 idempotencyKey: UUID().uuidString))
         let events = Array(store.committedEvents[before...])
+        guard events.count == 3 else { throw BenchmarkError("a purchase made \(events.count) events, not 3") }
         // As the decisions queue them: the intent and its idempotency record together, the commit alone.
         let records = [Array(events.dropLast()), [events.last!]]
-        guard events.count == 3 else { throw BenchmarkError("a purchase made \(events.count) events, not 3") }
         // The best of five rounds: a round that shared the machine with a neighbour is not the codec's cost.
         var encoded: [[UInt8]] = []
         var encodeSeconds = Double.infinity
