@@ -21,8 +21,13 @@ import Foundation
 package enum JSONLineEncoder {
     /// The JSON of `value`; with `sortingDictionaries`, the members of every `[String: Value]` dictionary in
     /// ascending key order (for snapshots: deterministic bytes), otherwise in the dictionary's own order.
-    package static func encode<Value: Encodable>(_ value: Value, sortingDictionaries: Bool = false) throws -> [UInt8] {
-        let state = JSONLineState(sortingDictionaries: sortingDictionaries)
+    ///
+    /// Values that write their own JSON (``JSONLineWritable``: the journal's records) do so unless
+    /// `writingDirectly` is false; the bytes are the same either way (the tests and the journal fuzzer compare them).
+    package static func encode<Value: Encodable>(
+        _ value: Value, sortingDictionaries: Bool = false, writingDirectly: Bool = true
+    ) throws -> [UInt8] {
+        let state = JSONLineState(sortingDictionaries: sortingDictionaries, writingDirectly: writingDirectly)
         try state.encodeValue(value, depth: 0, codingPath: [])
         state.close(downTo: 0)
         return state.bytes
@@ -36,9 +41,12 @@ final class JSONLineState {
 
     /// Whether `[String: Value]` members are written in key order.
     let sortingDictionaries: Bool
+    /// Whether ``JSONLineWritable`` values write themselves (else everything goes through `Codable`).
+    let writingDirectly: Bool
 
-    init(sortingDictionaries: Bool = false) {
+    init(sortingDictionaries: Bool = false, writingDirectly: Bool = true) {
         self.sortingDictionaries = sortingDictionaries
+        self.writingDirectly = writingDirectly
         bytes.reserveCapacity(1_024)
         open.reserveCapacity(8)
     }
@@ -145,12 +153,20 @@ final class JSONLineState {
                     codingPath: codingPath, debugDescription: "\(T.self) needs JSONEncoder's special form"))
         } else if sortingDictionaries, let dictionary = value as? any JSONLineSortableDictionary {
             try dictionary.encodeSorted(into: self, depth: depth, codingPath: codingPath)
+        } else if writingDirectly, let writable = value as? any JSONLineWritable {
+            close(downTo: depth)
+            try writable.writeJSON(to: self)
         } else {
-            let start = bytes.count
-            try value.encode(to: JSONLineFieldEncoder(state: self, depth: depth, codingPath: codingPath))
-            // A value that wrote nothing (no container asked for) is an empty object, as JSONEncoder writes it.
-            if bytes.count == start && open.count <= depth { bytes.append(contentsOf: "{}".utf8) }
+            try encodeCodable(value, depth: depth, codingPath: codingPath)
         }
+    }
+
+    /// Encodes `value` through its `Encodable` conformance as the value at `depth`.
+    func encodeCodable<T: Encodable>(_ value: T, depth: Int, codingPath: [any CodingKey]) throws {
+        let start = bytes.count
+        try value.encode(to: JSONLineFieldEncoder(state: self, depth: depth, codingPath: codingPath))
+        // A value that wrote nothing (no container asked for) is an empty object, as JSONEncoder writes it.
+        if bytes.count == start && open.count <= depth { bytes.append(contentsOf: "{}".utf8) }
     }
 }
 

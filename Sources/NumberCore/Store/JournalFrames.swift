@@ -63,7 +63,10 @@ package enum JournalCodec {
         } catch {
             throw JournalError(.encodingFailed, "cannot encode to JSON: \(error)")
         }
-        guard !bytes.contains(UInt8(ascii: "\n")) else {
+        let hasNewline = bytes.withUnsafeBytes { raw in
+            raw.baseAddress.map { memchr($0, Int32(UInt8(ascii: "\n")), raw.count) != nil } ?? false
+        }
+        guard !hasNewline else {
             throw JournalError(.encodingFailed, "encoded JSON contains a raw newline")
         }
         return bytes
