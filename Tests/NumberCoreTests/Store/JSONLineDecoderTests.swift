@@ -242,8 +242,9 @@ struct JSONLineDecoderTests {
         #expect(try !decode(Child.self, #"{"name":"x","super":{}}"#).parentIsNull)
     }
 
-    @Test("a snapshot of a populated state reads back equal to the state and to JSONDecoder's reading")
-    func stateSnapshot() async throws {
+    /// A state the service built: accounts (one with quotes and an emoji in its name), a trunk, numbers bought on
+    /// it, one released with its refund.
+    static func serviceBuiltState() async throws -> CoreState {
         let harness = try await Harness(.memory)
         let trunk = try await harness.account(funds: 100_000, name: "Trunked \"quotes\" ☎️")
         let edge = try await harness.service.createTrunk(accountId: trunk.id, name: "edge/1", providerTrunkSid: "TK1")
@@ -251,7 +252,12 @@ struct JSONLineDecoderTests {
         let other = try await harness.account(funds: 50_000, name: "Other")
         let bought = try await harness.buy(["+14155550102"], for: other.id)
         _ = try await harness.service.release(accountId: other.id, numberId: bought.numbers[0].id)
-        let state = harness.service.durableState()
+        return harness.service.durableState()
+    }
+
+    @Test("a snapshot of a populated state reads back equal to the state and to JSONDecoder's reading")
+    func stateSnapshot() async throws {
+        let state = try await Self.serviceBuiltState()
         let bytes = try JournalCodec.encodeJSON(state)
         let ours = try decode(CoreState.self, bytes)
         #expect(ours == state)

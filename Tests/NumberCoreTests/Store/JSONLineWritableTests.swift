@@ -75,14 +75,8 @@ struct JSONLineWritableTests {
 
     @Test("a snapshot of a service-built state: the same bytes both ways")
     func snapshot() async throws {
-        let harness = try await Harness(.memory)
-        let trunked = try await harness.account(funds: 100_000, name: "Trunked \"quotes\" ☎️")
-        let edge = try await harness.service.createTrunk(accountId: trunked.id, name: "edge/1", providerTrunkSid: "TK1")
-        _ = try await harness.buy(["+14155550100", "+14155550101"], for: trunked.id, trunkId: edge.id)
-        let other = try await harness.account(funds: 50_000, name: "Other")
-        let bought = try await harness.buy(["+14155550102"], for: other.id)
-        _ = try await harness.service.release(accountId: other.id, numberId: bought.numbers[0].id)
-        let (direct, codable) = try bothWays(harness.service.durableState(), sortingDictionaries: true)
+        let (direct, codable) = try bothWays(
+            try await JSONLineDecoderTests.serviceBuiltState(), sortingDictionaries: true)
         let same = direct == codable
         #expect(same)
     }
