@@ -705,6 +705,21 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try state.decodeValue(T.self, at: try value(key), depth: depth + 1)
     }
 
+    // An optional member in one look-up: nil when absent or null, else its value, as `JSONDecoder` reads it. The
+    // protocol's defaults look the key up three times (contains, decodeNil, decode).
+    private func present<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard let index = state.member(key.stringValue, in: object, depth: depth), state.token(index).kind != .null
+        else { return nil }
+        return try state.decodeValue(T.self, at: index, depth: depth + 1)
+    }
+
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try present(type, forKey: key) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(type, forKey: key) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(type, forKey: key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(type, forKey: key) }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(type, forKey: key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(type, forKey: key) }
+
     func nestedContainer<NestedKey: CodingKey>(
         keyedBy type: NestedKey.Type, forKey key: Key
     ) throws -> KeyedDecodingContainer<NestedKey> {

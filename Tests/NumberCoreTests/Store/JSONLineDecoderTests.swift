@@ -115,13 +115,22 @@ struct JSONLineDecoderTests {
             var id: String
             var note: String?
             var count: Int
+            var flag: Bool?
+            var level: Int64?
         }
         #expect(try decode(Record.self, #"{"count":2,"id":"a"}"#) == Record(id: "a", note: nil, count: 2))
         #expect(try decode(Record.self, #"{"id":"a","note":null,"count":2}"#) == Record(id: "a", note: nil, count: 2))
+        #expect(
+            try decode(Record.self, #"{"level":-7,"flag":false,"note":"n","count":2,"id":"a"}"#)
+                == Record(id: "a", note: "n", count: 2, flag: false, level: -7))
         let cases: [(String, String)] = [
             (#"{"id":"a"}"#, "keyNotFound"), (#"{"id":null,"count":1}"#, "valueNotFound"),
             (#"{"id":1,"count":1}"#, "typeMismatch"), (#"[1]"#, "typeMismatch"),
             (#"{"id":"a","count":"1"}"#, "typeMismatch"),
+            // Optional members present with the wrong type fail as JSONDecoder fails them (not read as absent).
+            (#"{"id":"a","count":1,"note":5}"#, "typeMismatch"),
+            (#"{"id":"a","count":1,"flag":"yes"}"#, "typeMismatch"),
+            (#"{"id":"a","count":1,"level":1.5}"#, "dataCorrupted"),
         ]
         for (text, kind) in cases {
             do {
