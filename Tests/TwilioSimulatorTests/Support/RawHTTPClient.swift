@@ -111,6 +111,14 @@ enum RawHTTPClient {
 
     /// Writes `text` as is and returns everything the server sends until it closes.
     static func exchange(port: Int, text: String) async throws -> String {
+        try await exchange(port: port, text: text, cutOff: .seconds(10)).text
+    }
+
+    /// Writes `text` as is and returns everything the server sends until the connection closes, and whether the
+    /// server closed it (false: this client's own cut-off did).
+    static func exchange(
+        port: Int, text: String, cutOff: TimeAmount
+    ) async throws -> (text: String, closedByServer: Bool) {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ([UInt8], Bool).self)
         let channel: any Channel
@@ -126,10 +134,14 @@ enum RawHTTPClient {
             promise.fail(error)
             throw error
         }
-        channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        let timedOut = Flag()
+        channel.eventLoop.scheduleTask(in: cutOff) {
+            timedOut.value.withLock { $0 = true }
+            channel.close(promise: nil)
+        }
         if !text.isEmpty { try await channel.writeAndFlush(channel.allocator.buffer(string: text)) }
         let (bytes, _) = try await promise.futureResult.get()
-        return String(decoding: bytes, as: UTF8.self)
+        return (String(decoding: bytes, as: UTF8.self), !timedOut.value.withLock { $0 })
     }
 
     private static func parse(_ text: String) -> RawOutcome {
