@@ -3,7 +3,7 @@ import Foundation
 /// What a request with an idempotency key did, so a retry returns the first result.
 public struct IdempotencyRecord: Codable, Sendable, Hashable {
     /// Which operation the key was used for.
-    public enum Operation: String, Codable, Sendable {
+    public enum Operation: String, Codable, Sendable, CaseIterable {
         /// `PurchaseNumbers`.
         case purchase
         /// `AddFunds`.

@@ -4,7 +4,7 @@ import Foundation
 /// committed or voided.
 public struct PurchaseIntent: Codable, Sendable, Hashable {
     /// Where the saga is.
-    public enum Status: String, Codable, Sendable {
+    public enum Status: String, Codable, Sendable, CaseIterable {
         /// Buying at the provider.
         case open
         /// The purchase failed; numbers bought so far must be released before the intent is voided.

@@ -53,7 +53,7 @@ extension NumberService {
     public func purchase(_ request: PurchaseRequest) async throws(NumberError) -> PurchaseResult {
         let request = try validated(request)
         let fingerprint = Self.fingerprint(request)
-        if let replay = try replayPurchase(request, fingerprint: fingerprint) { return replay }
+        if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
         for phone in request.phoneNumbers {
             // The price depends on country and type: a number seen in a search must be bought as what it is.
             if let listing = listing(for: phone), listing.country != request.country || listing.type != request.type {
@@ -145,22 +145,32 @@ extension NumberService {
         return Crypto.sha256Hex(parts.joined(separator: "|"))
     }
 
-    /// The stored result when the key was used before for the same request. Read from the durable state, so it
-    /// neither waits for pending writes nor takes the decision lock: a record found there is durable, and one still
-    /// pending is found by `openIntent`, which looks again in the speculative state and answers once it is durable.
+    /// The stored result when the key was used before for the same request (or the error a pending first use or
+    /// other parameters give). A record in the durable state is answered at once, without the decision lock or a
+    /// wait. A key unknown to the speculative state too — the usual case — answers nothing yet, so the purchase goes
+    /// on without waiting for anyone's pending writes (`openIntent` looks again under the lock). A record only in the
+    /// speculative state (its first use still being written) is answered through `perform`, once what it rests on
+    /// is durable — without the provider calls the purchase would make before `openIntent` found it.
     private func replayPurchase(
         _ request: PurchaseRequest, fingerprint: String
-    ) throws(NumberError) -> PurchaseResult? {
+    ) async throws(NumberError) -> PurchaseResult? {
         guard let key = request.idempotencyKey else { return nil }
         let now = now()
         let ttl = config.idempotency.ttlSeconds
-        return try coordinator.read { state throws(NumberError) in
+        let lookUp = { (state: CoreState) throws(NumberError) -> PurchaseResult? in
             _ = try state.requireAccount(request.accountId)
             guard let record = state.liveIdempotency(accountId: request.accountId, key: key, now: now, ttl: ttl) else {
                 return nil
             }
             return try state.replay(record, key: key, fingerprint: fingerprint)
         }
+        if let durable = try coordinator.read(lookUp) { return durable }
+        if let speculative = try? coordinator.decide({ state throws(NumberError) in ([], try lookUp(state)) }),
+            speculative.result == nil
+        {
+            return nil
+        }
+        return try await coordinator.perform { state throws(NumberError) in ([], try lookUp(state)) }
     }
 
     private struct Opened: Sendable {

@@ -73,8 +73,9 @@ final class StateCoordinator: Sendable {
         try decide(body, waiter: nil).outcome.get()
     }
 
-    /// Decides, then waits until the events are durable; returns the decision's result. The waiter is registered
-    /// in the same hold of the lock as the decision.
+    /// Decides, then waits until the events are durable — or, for a decision that wrote nothing or threw, until
+    /// everything it observed is — and returns the decision's result or throws its error (the store's failure if
+    /// writes stopped meanwhile). The waiter is registered in the same hold of the lock as the decision.
     func perform<R: Sendable>(
         _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
     ) async throws(NumberError) -> R {
@@ -97,23 +98,24 @@ final class StateCoordinator: Sendable {
         typealias Decided = (outcome: Result<(sequence: UInt64?, result: R), NumberError>, waiting: Bool)
         let (decided, start): (Decided, [Batch]?) = inner.withLock { inner in
             if let failure = inner.failure { return ((.failure(failure), false), nil) }
-            let decision: (events: [CoreEvent], result: R)
-            do throws(NumberError) {
-                decision = try body(inner.speculative)
-            } catch {
-                return ((.failure(error), false), nil)
-            }
             func wait(for sequence: UInt64?) -> Bool {
                 guard let sequence, let continuation else { return false }
                 inner.waiters.append(Waiter(sequence: sequence, continuation: continuation))
                 return true
             }
-            // A decision that wrote nothing still observed the speculative state: its caller waits until all of
-            // that is durable, so no answer ever reflects a write that could be lost.
+            // A decision that wrote nothing — or refused (insufficient balance behind a pending purchase, a key
+            // whose first use is still pending) — still observed the speculative state: its caller waits until
+            // all of that is durable, so no answer, an error included, ever reflects a write that could be lost.
+            let observed = inner.nextSequence - 1
+            let observedPending = observed > inner.durableSequence ? observed : nil
+            let decision: (events: [CoreEvent], result: R)
+            do throws(NumberError) {
+                decision = try body(inner.speculative)
+            } catch {
+                return ((.failure(error), wait(for: observedPending)), nil)
+            }
             guard !decision.events.isEmpty else {
-                let observed = inner.nextSequence - 1
-                let sequence = observed > inner.durableSequence ? observed : nil
-                return ((.success((sequence, decision.result)), wait(for: sequence)), nil)
+                return ((.success((observedPending, decision.result)), wait(for: observedPending)), nil)
             }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence

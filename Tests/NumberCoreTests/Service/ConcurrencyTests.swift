@@ -1,6 +1,7 @@
 import Foundation
-import NumberCore
 import Testing
+
+@testable import NumberCore
 
 @Suite("Concurrency")
 struct ConcurrencyTests {
@@ -135,7 +136,7 @@ struct ConcurrencyTests {
         h.memoryStore.setCommitDelay(nanoseconds: 3_000_000_000)
         let service = h.service
         async let write = service.addFunds(accountId: other.id, amount: 500)
-        try await Task.sleep(nanoseconds: 50_000_000)
+        try await Self.untilDecided(service) { $0.accounts[other.id]?.balance == 500 }
         let retry = try await h.service.purchase(request)
         #expect(retry.replayed && retry.numbers == first.numbers)
         // The retry came back while the other write was still pending: it read the durable record and did not
@@ -143,6 +144,59 @@ struct ConcurrencyTests {
         #expect(try h.service.balance(accountId: other.id).balance == 0)
         _ = try await write
         #expect(try h.service.balance(accountId: other.id).balance == 500)
+        try await h.check()
+    }
+
+    @Test("a retry while the key's first use is still being written: in progress, once that write is durable")
+    func retryWhileFirstUseIsPending() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(["+14155550100"])
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "order-9")
+        h.memoryStore.setCommitDelay(nanoseconds: 1_000_000_000)
+        let service = h.service
+        let store = h.memoryStore
+        async let first = service.purchase(request)
+        try await Self.untilDecided(service) { !$0.idempotency.isEmpty }
+        let retry = await numberError { _ = try await service.purchase(request) }
+        #expect(retry?.reason == .requestInProgress)
+        // Answered from the record its first use wrote, and only once that record was durable.
+        let recorded = store.committedEvents.contains {
+            if case .idempotencyRecorded(let record) = $0 { return record.key == "order-9" }
+            return false
+        }
+        #expect(recorded)
+        #expect(try await first.numbers.count == 1)
+        #expect(h.provider.calls(.buy) == 1)
+        try await h.check()
+    }
+
+    @Test("a refusal that rests on a pending write is answered only once that write is durable")
+    func refusalWaitsForWhatItObserved() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 133)
+        h.provider.stock(["+14155550100", "+14155550101"])
+        h.memoryStore.setCommitDelay(nanoseconds: 1_000_000_000)
+        let service = h.service
+        let store = h.memoryStore
+        // The first purchase's intent holds the whole balance; its commit takes a second.
+        async let first = service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US"))
+        try await Self.untilDecided(service) { $0.accounts[account.id]?.held == 133 }
+        let refused = await numberError {
+            _ = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550101"], country: "US"))
+        }
+        #expect(refused?.reason == .insufficientBalance)
+        // The refusal came back only after the hold it rests on was on disk: had that write been lost, the caller
+        // would have been told "insufficient balance" by a state that never existed.
+        let holdDurable = store.committedEvents.contains {
+            if case .purchaseIntentOpened(let intent) = $0 { return intent.items.first?.phoneNumber == "+14155550100" }
+            return false
+        }
+        #expect(holdDurable)
+        _ = try await first
         try await h.check()
     }
 
@@ -198,5 +252,14 @@ struct ConcurrencyTests {
         #expect(later?.reason == .storeFailed)
         #expect(h.service.storeFailure != nil)
         #expect(try await h.memoryStore.load().checkInvariants() == [])
+    }
+
+    /// Waits until a decision shows in the speculative state (decided, maybe not durable yet).
+    static func untilDecided(_ service: NumberService, _ decided: (CoreState) -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !decided(service.coordinator.speculativeState) {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(nanoseconds: 2_000_000)
+        }
     }
 }

@@ -134,21 +134,21 @@ private struct RecordGenerator {
                     ? AvailableNumber(
                         phoneNumber: string(), friendlyName: string(), locality: optionalString(),
                         region: optionalString(), postalCode: optionalString(), country: string(),
-                        type: element([.local, .tollFree, .mobile]), capabilities: capabilities())
+                        type: element(NumberType.allCases), capabilities: capabilities())
                     : nil)
         }
         return PurchaseIntent(
             id: string(), accountId: string(), items: items, country: string(),
-            type: element([.local, .tollFree, .mobile]), trunkId: optionalString(), currency: string(),
+            type: element(NumberType.allCases), trunkId: optionalString(), currency: string(),
             heldAmount: amount(), idempotencyKey: optionalString(), createdAt: date(),
-            status: element([.open, .compensating]))
+            status: element(PurchaseIntent.Status.allCases))
     }
 
     mutating func number() -> OwnedNumber {
         var number = OwnedNumber(
             id: string(), accountId: string(), phoneNumber: string(), friendlyName: string(), country: string(),
             region: optionalString(), locality: optionalString(), postalCode: optionalString(),
-            type: element([.local, .tollFree, .mobile]), capabilities: capabilities(),
+            type: element(NumberType.allCases), capabilities: capabilities(),
             status: element(OwnedNumber.Status.allCases), trunkId: optionalString(), setupFee: amount(),
             monthlyFee: amount(), currency: string(), providerSid: string(), purchasedAt: date(),
             billingAnchorDay: Int(random.next() % 31) + 1, cycleStart: date(), nextBillingDate: date())
@@ -171,11 +171,14 @@ private struct RecordGenerator {
             switch random.next() % 3 {
             case 0: .pending(intentId: string())
             case 1:
-                .purchased(numberIds: (0..<Int(random.next() % 3)).map { _ in string() }, transactionIds: [string()])
+                .purchased(
+                    numberIds: (0..<Int(random.next() % 3)).map { _ in string() },
+                    transactionIds: (0..<Int(random.next() % 3)).map { _ in string() })
             default: .fundsAdded(transactionId: string())
             }
         return IdempotencyRecord(
-            accountId: string(), key: string(), operation: element([.purchase, .addFunds]), fingerprint: string(),
+            accountId: string(), key: string(), operation: element(IdempotencyRecord.Operation.allCases),
+            fingerprint: string(),
             createdAt: date(), outcome: outcome)
     }
 }
