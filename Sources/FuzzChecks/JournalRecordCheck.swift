@@ -7,7 +7,8 @@ import NumberCore
 /// checksum (so the fuzzer reaches the JSON decoding past the CRC); otherwise the rest is a raw segment. Properties:
 /// no crash; records, issues and the torn tail are consistent with the bytes; a checksummed complete line is a
 /// record or a corrupt issue, never a torn tail; every decoded record re-encodes and scans back equal; whatever the
-/// journal's `JSONLineDecoder` reads from a line, Foundation's `JSONDecoder` reads as the same record.
+/// journal's `JSONLineDecoder` reads from a line, Foundation's `JSONDecoder` reads as the same record; records that
+/// write and read their own JSON do so as their `Codable` conformance would.
 enum JournalRecordCheck {
     static let name = FuzzTarget.journalRecord.rawValue
     static let newline = UInt8(ascii: "\n")
@@ -33,6 +34,14 @@ enum JournalRecordCheck {
         for record in scan.records {
             try roundTrip(record)
             try sameAsFoundation(record, segment: segment)
+        }
+        if wrapped {
+            // The records that read themselves read what their Codable conformance reads, or fail as it fails.
+            let direct = try? JSONLineDecoder.decode([CoreEvent].self, from: body[...])
+            let codable = try? JSONLineDecoder.decode([CoreEvent].self, from: body[...], readingDirectly: false)
+            guard direct == codable else {
+                throw FuzzCheckFailure(name, "the events read directly differ from the events read through Codable")
+            }
         }
     }
 

@@ -18,6 +18,14 @@ enum SnapshotFileCheck {
         let body = Array(input.dropFirst())
         let wrapped = mode & 1 == 1 && !body.contains(UInt8(ascii: "\n"))
         let file = wrapped ? JournalCodec.snapshotLine(seq: 1, time: time, stateJSON: body) : body
+        if wrapped {
+            // The records that read themselves read what their Codable conformance reads, or fail as it fails.
+            let direct = try? JSONLineDecoder.decode(CoreState.self, from: body[...])
+            let codable = try? JSONLineDecoder.decode(CoreState.self, from: body[...], readingDirectly: false)
+            guard direct == codable else {
+                throw FuzzCheckFailure(name, "the state read directly differs from the state read through Codable")
+            }
+        }
         switch SnapshotCheck.check(file, seq: 1, as: CoreState.self) {
         case .failure(let problem):
             guard !wrapped || problem.intact else {

@@ -30,13 +30,18 @@ package enum JSONLineDecoder {
     package static let inputBytesMax = Int(UInt32.max) - 1
 
     /// Decodes a `T` from the JSON in `bytes`.
-    package static func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
-        try bytes.withUnsafeBytes { try decode(type, from: $0) }
+    package static func decode<T: Decodable>(
+        _ type: T.Type, from bytes: ArraySlice<UInt8>, readingDirectly: Bool = true
+    ) throws -> T {
+        try bytes.withUnsafeBytes { try decode(type, from: $0, readingDirectly: readingDirectly) }
     }
 
-    /// Decodes a `T` from the JSON in `bytes`.
-    package static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
-        let state = JSONTapeState(tape: try JSONTape(bytes))
+    /// Decodes a `T` from the JSON in `bytes`. Values that read themselves (``JSONLineReadable``) do so unless
+    /// `readingDirectly` is false; the result is the same either way (the tests and the fuzzers compare them).
+    package static func decode<T: Decodable>(
+        _ type: T.Type, from bytes: UnsafeRawBufferPointer, readingDirectly: Bool = true
+    ) throws -> T {
+        let state = JSONTapeState(tape: try JSONTape(bytes), readingDirectly: readingDirectly)
         return try state.decodeValue(T.self, at: 0, depth: 0)
     }
 }
@@ -398,11 +403,14 @@ struct JSONTape {
 /// One decode call: the tape and, per nesting depth, where the last member look-up ended.
 final class JSONTapeState {
     let tape: JSONTape
+    /// Whether ``JSONLineReadable`` values read themselves (else everything goes through `Codable`).
+    let readingDirectly: Bool
     /// Per object depth: the object whose look-ups it remembers, and the key token to try first next time.
     @exclusivity(unchecked) private var cursors: [(object: Int, next: Int)] = []
 
-    init(tape: JSONTape) {
+    init(tape: JSONTape, readingDirectly: Bool = true) {
         self.tape = tape
+        self.readingDirectly = readingDirectly
         cursors.reserveCapacity(16)
     }
 
@@ -446,6 +454,10 @@ final class JSONTapeState {
         }
         if let dictionary = T.self as? any JSONTapeDictionary.Type {
             return try dictionary.decodeMembers(self, object: index, depth: depth) as! T
+        }
+        if readingDirectly, let readable = T.self as? any JSONLineReadable.Type {
+            guard token(index).kind == .object else { throw mismatch([String: Any].self, at: index) }
+            return try readable.init(readingJSON: JSONObjectReader(state: self, object: index, depth: depth)) as! T
         }
         return try T(from: JSONTapeDecoder(state: self, index: index, depth: depth))
     }

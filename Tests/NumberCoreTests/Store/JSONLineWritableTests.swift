@@ -3,7 +3,7 @@ import Testing
 
 @testable import NumberCore
 
-@Suite("JSONLineWritable: records that write their own JSON write their Codable bytes")
+@Suite("JSONLineWritable/Readable: records that write and read their own JSON do as Codable does")
 struct JSONLineWritableTests {
     /// The bytes of `value` written directly and through `Codable` only; both must be the same.
     private func bothWays<Value: Encodable>(
@@ -29,6 +29,62 @@ struct JSONLineWritableTests {
         let decoded = try JSONLineDecoder.decode(Value.self, from: direct[...])
         let readsBack = decoded == value
         #expect(readsBack, "the direct bytes read back as another value", sourceLocation: sourceLocation)
+        let throughCodable = try JSONLineDecoder.decode(Value.self, from: direct[...], readingDirectly: false)
+        let readsAlike = throughCodable == decoded
+        #expect(
+            readsAlike, "read directly and through Codable, the bytes give two values", sourceLocation: sourceLocation)
+    }
+
+    @Test("damaged records: read directly and through Codable, the same value or the same kind of error")
+    func damagedRecords() throws {
+        var generator = RecordGenerator(random: SplitMix64(seed: 0xDA_3A6E), full: true)
+        let numbers = (0..<3).map { _ in generator.number() }
+        let transactions = (0..<3).map { _ in generator.transaction() }
+        var random = SplitMix64(seed: 77)
+        var agreedOnValues = 0
+        for (index, clean) in [try JSONLineEncoder.encode(numbers), try JSONLineEncoder.encode(transactions)]
+            .enumerated()
+        {
+            for round in 0..<1_000 {
+                var bytes = clean
+                let at = Int(random.next() % UInt64(bytes.count))
+                switch round % 3 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: random.next())
+                case 1: bytes.remove(at: at)
+                default: bytes.insert(Array(#"{}[]",:0-e.\"nul"#.utf8)[Int(random.next() % 15)], at: at)
+                }
+                let text = "round \(round): \(String(decoding: bytes, as: UTF8.self))"
+                if index == 0 {
+                    let direct = Self.outcome([OwnedNumber].self, bytes, true)
+                    #expect(direct == Self.outcome([OwnedNumber].self, bytes, false), "\(text)")
+                    if case .value = direct { agreedOnValues += 1 }
+                } else {
+                    let direct = Self.outcome([LedgerTransaction].self, bytes, true)
+                    #expect(direct == Self.outcome([LedgerTransaction].self, bytes, false), "\(text)")
+                    if case .value = direct { agreedOnValues += 1 }
+                }
+            }
+        }
+        #expect(agreedOnValues > 0)
+    }
+
+    /// What decoding gives: the value, or the kind of `DecodingError` (with the missing key's name).
+    private static func outcome<Value: Decodable & Equatable>(
+        _ type: Value.Type, _ bytes: [UInt8], _ direct: Bool
+    ) -> DecodeOutcome<Value> {
+        do {
+            return .value(try JSONLineDecoder.decode(type, from: bytes[...], readingDirectly: direct))
+        } catch let error as DecodingError {
+            switch error {
+            case .typeMismatch: return .error("typeMismatch")
+            case .valueNotFound: return .error("valueNotFound")
+            case .keyNotFound(let key, _): return .error("keyNotFound \(key.stringValue)")
+            case .dataCorrupted: return .error("dataCorrupted")
+            @unknown default: return .error("\(error)")
+            }
+        } catch {
+            return .error("\(error)")
+        }
     }
 
     @Test("every event kind, alone and together (the ones written directly and the ones that are not)")
@@ -181,4 +237,10 @@ private struct RecordGenerator {
             fingerprint: string(),
             createdAt: date(), outcome: outcome)
     }
+}
+
+/// A decoding's result, comparable: the value or the kind of error.
+private enum DecodeOutcome<Value: Equatable>: Equatable {
+    case value(Value)
+    case error(String)
 }
