@@ -21,7 +21,7 @@ struct JSONObjectReader {
     private func value(_ key: String) throws -> Int {
         guard let index = state.member(key, in: object, depth: depth) else {
             throw DecodingError.keyNotFound(
-                JSONKey(key),
+                AnyCodingKey(key),
                 DecodingError.Context(
                     codingPath: [],
                     debugDescription: "no member \"\(key)\" in the object at byte \(state.token(object).start)"))
@@ -69,16 +69,6 @@ struct JSONObjectReader {
     func value<Value: Decodable>(_ key: String, as type: Value.Type) throws -> Value {
         try state.decodeValue(Value.self, at: try value(key), depth: depth + 1)
     }
-}
-
-/// A coding key for a member name (the key of a `keyNotFound` error).
-struct JSONKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-
-    init(_ name: String) { stringValue = name }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
 }
 
 extension NumberCapabilities: JSONLineReadable {

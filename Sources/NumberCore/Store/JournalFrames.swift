@@ -19,7 +19,7 @@ package struct AnyJSONValue: Decodable, Sendable {
     package init(from decoder: any Decoder) throws {
         if var array = try? decoder.unkeyedContainer() {
             while !array.isAtEnd { _ = try array.decode(AnyJSONValue.self) }
-        } else if let object = try? decoder.container(keyedBy: AnyKey.self) {
+        } else if let object = try? decoder.container(keyedBy: AnyCodingKey.self) {
             for key in object.allKeys { _ = try object.decode(AnyJSONValue.self, forKey: key) }
         } else {
             let single = try decoder.singleValueContainer()
@@ -28,13 +28,6 @@ package struct AnyJSONValue: Decodable, Sendable {
             if (try? single.decode(Double.self)) != nil { return }
             _ = try single.decode(String.self)
         }
-    }
-
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 }
 

@@ -78,7 +78,7 @@ enum TwilioResources {
         let flags: [String: Bool]
 
         init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: AnyKey.self)
+            let container = try decoder.container(keyedBy: AnyCodingKey.self)
             var flags: [String: Bool] = [:]
             for key in container.allKeys {
                 // A null or non-boolean flag counts as "not capable" rather than failing the whole result.
@@ -92,13 +92,6 @@ enum TwilioResources {
                 voice: flags["voice"] ?? false, sms: flags["sms"] ?? false, mms: flags["mms"] ?? false,
                 fax: flags["fax"] ?? false)
         }
-    }
-
-    struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 
     /// Decodes `T` from a response body; `nil` if it does not parse.
