@@ -165,12 +165,9 @@ extension NumberService {
             return try state.replay(record, key: key, fingerprint: fingerprint)
         }
         if let durable = try coordinator.read(lookUp) { return durable }
-        if let speculative = try? coordinator.decide({ state throws(NumberError) in ([], try lookUp(state)) }),
-            speculative.result == nil
-        {
-            return nil
-        }
-        return try await coordinator.perform { state throws(NumberError) in ([], try lookUp(state)) }
+        let decision = { (state: CoreState) throws(NumberError) in ([CoreEvent](), try lookUp(state)) }
+        if let speculative = try? coordinator.decide(decision), speculative.result == nil { return nil }
+        return try await coordinator.perform(decision)
     }
 
     private struct Opened: Sendable {

@@ -618,6 +618,24 @@ final class JSONTapeState {
         return nil
     }
 
+    /// The value token of the member `key` names (`keyNotFound`, reporting `key`, when there is none).
+    func requiredMember(_ key: some CodingKey, in object: Int, depth: Int) throws -> Int {
+        guard let index = member(key.stringValue, in: object, depth: depth) else {
+            throw DecodingError.keyNotFound(
+                key,
+                DecodingError.Context(
+                    codingPath: [],
+                    debugDescription: "no member \"\(key.stringValue)\" in the object at byte \(token(object).start)"))
+        }
+        return index
+    }
+
+    /// The value token of an optional member: nil when absent or null, as `JSONDecoder`'s `decodeIfPresent` reads it.
+    func presentMember(_ key: String, in object: Int, depth: Int) -> Int? {
+        guard let index = member(key, in: object, depth: depth), token(index).kind != .null else { return nil }
+        return index
+    }
+
     /// The value token of the first member named `key` whose key token lies in `from..<to`.
     private func find(_ key: String, from: Int, to: Int) -> Int? {
         var keyIndex = from
@@ -698,15 +716,7 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     private func value(_ key: Key) throws -> Int {
-        guard let index = state.member(key.stringValue, in: object, depth: depth) else {
-            throw DecodingError.keyNotFound(
-                key,
-                DecodingError.Context(
-                    codingPath: [],
-                    debugDescription: "no member \"\(key.stringValue)\" in the object at byte "
-                        + "\(state.token(object).start)"))
-        }
-        return index
+        try state.requiredMember(key, in: object, depth: depth)
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {
@@ -720,8 +730,7 @@ struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     // An optional member in one look-up: nil when absent or null, else its value, as `JSONDecoder` reads it. The
     // protocol's defaults look the key up three times (contains, decodeNil, decode).
     private func present<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard let index = state.member(key.stringValue, in: object, depth: depth), state.token(index).kind != .null
-        else { return nil }
+        guard let index = state.presentMember(key.stringValue, in: object, depth: depth) else { return nil }
         return try state.decodeValue(T.self, at: index, depth: depth + 1)
     }
 

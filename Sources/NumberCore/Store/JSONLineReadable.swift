@@ -19,23 +19,11 @@ struct JSONObjectReader {
 
     /// The value token of a required member (`keyNotFound` when absent).
     private func value(_ key: String) throws -> Int {
-        guard let index = state.member(key, in: object, depth: depth) else {
-            throw DecodingError.keyNotFound(
-                AnyCodingKey(key),
-                DecodingError.Context(
-                    codingPath: [],
-                    debugDescription: "no member \"\(key)\" in the object at byte \(state.token(object).start)"))
-        }
-        return index
+        try state.requiredMember(AnyCodingKey(key), in: object, depth: depth)
     }
 
     /// The value token of an optional member: nil when absent or null.
-    private func present(_ key: String) -> Int? {
-        guard let index = state.member(key, in: object, depth: depth), state.token(index).kind != .null else {
-            return nil
-        }
-        return index
-    }
+    private func present(_ key: String) -> Int? { state.presentMember(key, in: object, depth: depth) }
 
     func string(_ key: String) throws -> String { try state.string(at: try value(key)) }
 

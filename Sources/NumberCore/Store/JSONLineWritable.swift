@@ -75,16 +75,6 @@ struct JSONLineObjectWriter {
         write(key, value.rawValue)
     }
 
-    mutating func write(_ key: StaticString, _ values: [String]) {
-        self.key(key)
-        state.bytes.append(UInt8(ascii: "["))
-        for index in values.indices {
-            if index > values.startIndex { state.bytes.append(UInt8(ascii: ",")) }
-            state.writeString(values[index])
-        }
-        state.bytes.append(UInt8(ascii: "]"))
-    }
-
     mutating func write<Value: JSONLineWritable>(_ key: StaticString, _ value: Value) throws {
         self.key(key)
         try value.writeJSON(to: state)
@@ -137,6 +127,11 @@ extension JSONLineState {
         try outer.writeObject(name, body)
         outer.end()
     }
+}
+
+/// So that arrays of strings go through the same array writer as arrays of records.
+extension String: JSONLineWritable {
+    func writeJSON(to state: JSONLineState) throws { state.writeString(self) }
 }
 
 extension CoreEvent: JSONLineWritable {
@@ -207,9 +202,9 @@ extension IdempotencyRecord.Outcome: JSONLineWritable {
         case .pending(let intentId):
             state.writeCase("pending") { $0.write("intentId", intentId) }
         case .purchased(let numberIds, let transactionIds):
-            state.writeCase("purchased") {
-                $0.write("numberIds", numberIds)
-                $0.write("transactionIds", transactionIds)
+            try state.writeCase("purchased") {
+                try $0.write("numberIds", numberIds)
+                try $0.write("transactionIds", transactionIds)
             }
         case .fundsAdded(let transactionId):
             state.writeCase("fundsAdded") { $0.write("transactionId", transactionId) }
