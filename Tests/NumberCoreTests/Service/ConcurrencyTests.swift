@@ -200,6 +200,31 @@ struct ConcurrencyTests {
         try await h.check()
     }
 
+    @Test("a refusal that rests on a write the disk then fails reports the failure, not the refusal")
+    func refusalOnALostWrite() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 133)
+        h.provider.stock(["+14155550100", "+14155550101"])
+        h.memoryStore.setCommitDelay(nanoseconds: 500_000_000)
+        h.memoryStore.failNextCommits(1)
+        let service = h.service
+        // The first purchase's hold is decided, then its commit fails: the hold never existed on disk.
+        async let first = numberError {
+            _ = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US"))
+        }
+        try await Self.untilDecided(service) { $0.accounts[account.id]?.held == 133 }
+        let refused = await numberError {
+            _ = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550101"], country: "US"))
+        }
+        // "Insufficient balance" would have rested on that lost hold.
+        #expect(refused?.reason == .storeFailed)
+        #expect(await first?.reason == .storeFailed)
+        #expect(h.provider.calls(.buy) == 0)
+        #expect(try await h.memoryStore.load().checkInvariants() == [])
+    }
+
     @Test("a failed commit fails every write queued behind it; only writes acknowledged before it are visible")
     func failStopWithQueuedWrites() async throws {
         let h = try await Harness(.memory)
