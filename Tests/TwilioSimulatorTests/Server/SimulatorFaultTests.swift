@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct SimulatorFaultTests {
     private func buy(
-        _ sim: TwilioSimulator, _ number: String, timeout: TimeAmount = .seconds(10)
+        _ sim: TwilioSimulator, _ number: String, timeout: TimeAmount = RawHTTPClient.cutOffDefault
     ) async throws
         -> RawOutcome
     {

@@ -82,17 +82,18 @@ import Testing
     @Test func idleConnectionIsClosedButASlowRequestIsNot() async throws {
         var configuration = SimulatorConfiguration.defaults
         // Timings leave room for a loaded machine: a client slower than the idle timeout to send its request would
-        // rightly be cut off, so the timeout is long enough for any client to send, and the latency longer still.
-        configuration.limits.connectionIdleTimeoutMilliseconds = 2_000
+        // rightly be cut off, so the timeout is long enough for any client to send (2 s was not, on a loaded CI run),
+        // and the latency longer still.
+        configuration.limits.connectionIdleTimeoutMilliseconds = 10_000
         try await withSimulator(configuration) { sim in
             // Nothing sent: the server closes the connection after the idle timeout, long before the client's own
             // cut-off (which tells the two apart without timing the close: a loaded CI run once took 18 s to get
             // there).
-            let idle = try await RawHTTPClient.exchange(port: sim.port, text: "", cutOff: .seconds(120))
+            let idle = try await RawHTTPClient.exchange(port: sim.port, text: "", cutOff: RawHTTPClient.cutOffDefault)
             #expect(idle.text.isEmpty)
             #expect(idle.closedByServer)
             // A request delayed past the idle timeout still gets its answer.
-            sim.engine.addFault(FaultRule(endpoint: .listTrunks, kind: .latency(milliseconds: 3_000)))
+            sim.engine.addFault(FaultRule(endpoint: .listTrunks, kind: .latency(milliseconds: 12_000)))
             #expect(try await sim.get("/v1/Trunks").status == 200)
         }
     }

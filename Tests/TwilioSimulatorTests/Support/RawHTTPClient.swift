@@ -67,9 +67,14 @@ enum RawHTTPClient {
         let value = Mutex(false)
     }
 
+    /// How long a call waits for the server before closing the connection itself (`.timedOut`). Only a safety net:
+    /// a test that expects a time-out passes its own short one, and a loaded CI run once needed more than 10 s for an
+    /// answer that did come (a reset read as a time-out).
+    static let cutOffDefault: TimeAmount = .seconds(120)
+
     static func send(
         port: Int, method: String, path: String, form: [(String, String)] = [], authorization: String?,
-        timeout: TimeAmount = .seconds(10), tls: TLSContext? = nil, serverHostname: String = "127.0.0.1"
+        timeout: TimeAmount = cutOffDefault, tls: TLSContext? = nil, serverHostname: String = "127.0.0.1"
     ) async throws -> RawOutcome {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ([UInt8], Bool).self)
@@ -111,7 +116,7 @@ enum RawHTTPClient {
 
     /// Writes `text` as is and returns everything the server sends until it closes.
     static func exchange(port: Int, text: String) async throws -> String {
-        try await exchange(port: port, text: text, cutOff: .seconds(10)).text
+        try await exchange(port: port, text: text, cutOff: cutOffDefault).text
     }
 
     /// Writes `text` as is and returns everything the server sends until the connection closes, and whether the
@@ -177,13 +182,14 @@ extension TwilioSimulator {
     var authorization: String { RouterHarness.basic(credentials.accountSid, credentials.authToken) }
     var api: String { "/2010-04-01/Accounts/\(credentials.accountSid)" }
 
-    func get(_ path: String, timeout: TimeAmount = .seconds(10)) async throws -> RawOutcome {
+    func get(_ path: String, timeout: TimeAmount = RawHTTPClient.cutOffDefault) async throws -> RawOutcome {
         try await RawHTTPClient.send(
             port: port, method: "GET", path: path, authorization: authorization, timeout: timeout)
     }
 
-    func post(_ path: String, _ form: [(String, String)], timeout: TimeAmount = .seconds(10)) async throws -> RawOutcome
-    {
+    func post(
+        _ path: String, _ form: [(String, String)], timeout: TimeAmount = RawHTTPClient.cutOffDefault
+    ) async throws -> RawOutcome {
         try await RawHTTPClient.send(
             port: port, method: "POST", path: path, form: form, authorization: authorization, timeout: timeout)
     }
