@@ -171,9 +171,11 @@ final class StateCoordinator: Sendable {
         CoreMetrics.storeCommitDuration.record(duration: started.duration(to: .now))
         CoreMetrics.storeCommits.increment()
         CoreMetrics.storeCommittedOperations.increment(by: batches.count)
-        // Readers first see the batch, then its waiters learn it is durable: a woken caller's next read has it.
-        durable.withLock { state in
-            for batch in batches { state.apply(batch.events) }
+        // Readers first see the batches, then their waiters learn they are durable: a woken caller's next read has
+        // them. One hold of the lock per decision, not per commit (dozens of decisions under load): a reader waits
+        // for one decision's events at most, and every state it can see is one a decision left.
+        for batch in batches {
+            durable.withLock { state in state.apply(batch.events) }
         }
         let (ready, next): ([Waiter], [Batch]?) = inner.withLock { inner in
             let through = batches.last!.sequence

@@ -75,61 +75,74 @@ extension CoreState {
         for event in events { apply(event) }
     }
 
+    // The helpers below hash each key once: a check and a write go through `updateValue`, `removeValue` or a
+    // dictionary index (every event is applied three times: speculative, durable and snapshot state). Checks are
+    // never inside `precondition`, whose argument an unchecked build would not evaluate.
+
     private mutating func post(_ transaction: LedgerTransaction) {
-        precondition(accounts[transaction.accountId] != nil, "transaction for unknown account")
-        precondition(transactionAccounts[transaction.id] == nil, "duplicate transaction id")
-        let balance = accounts[transaction.accountId]!.balance + transaction.amount
+        guard let account = accounts.index(forKey: transaction.accountId) else {
+            preconditionFailure("transaction for unknown account")
+        }
+        let sameId = transactionAccounts.updateValue(transaction.accountId, forKey: transaction.id)
+        precondition(sameId == nil, "duplicate transaction id")
+        let balance = accounts.values[account].balance + transaction.amount
         precondition(balance == transaction.balanceAfter && balance >= 0, "transaction balance does not add up")
-        accounts[transaction.accountId]!.balance = balance
+        accounts.values[account].balance = balance
         transactions[transaction.accountId, default: []].append(transaction)
-        transactionAccounts[transaction.id] = transaction.accountId
     }
 
     private mutating func openIntent(_ intent: PurchaseIntent) {
-        precondition(intents[intent.id] == nil, "duplicate intent")
-        precondition(accounts[intent.accountId] != nil, "intent for unknown account")
-        intents[intent.id] = intent
-        accounts[intent.accountId]!.held += intent.heldAmount
+        guard let account = accounts.index(forKey: intent.accountId) else {
+            preconditionFailure("intent for unknown account")
+        }
+        let sameId = intents.updateValue(intent, forKey: intent.id)
+        precondition(sameId == nil, "duplicate intent")
+        accounts.values[account].held += intent.heldAmount
         for item in intent.items {
-            precondition(reservations[item.phoneNumber] == nil, "number reserved twice")
-            reservations[item.phoneNumber] = intent.id
+            let reserved = reservations.updateValue(intent.id, forKey: item.phoneNumber)
+            precondition(reserved == nil, "number reserved twice")
         }
     }
 
-    private mutating func closeIntent(_ intentId: String, dropKey: Bool) {
+    /// Removes the intent and its hold and reservations, and returns it.
+    @discardableResult
+    private mutating func closeIntent(_ intentId: String, dropKey: Bool) -> PurchaseIntent {
         guard let intent = intents.removeValue(forKey: intentId) else { preconditionFailure("unknown intent") }
         accounts[intent.accountId]!.held -= intent.heldAmount
-        for item in intent.items where reservations[item.phoneNumber] == intentId {
-            reservations.removeValue(forKey: item.phoneNumber)
+        for item in intent.items {
+            if let reservation = reservations.index(forKey: item.phoneNumber),
+                reservations.values[reservation] == intentId
+            {
+                reservations.remove(at: reservation)
+            }
         }
         // A voided purchase charged nothing: the key is freed so the client can retry with it.
         if dropKey, let key = intent.idempotencyKey {
             idempotency.removeValue(forKey: IdempotencyRecord.storageKey(accountId: intent.accountId, key: key))
         }
+        return intent
     }
 
     private mutating func commitPurchase(
         intentId: String, numbers owned: [OwnedNumber], transactions: [LedgerTransaction]
     ) {
-        guard let intent = intents[intentId] else { preconditionFailure("unknown intent") }
-        closeIntent(intentId, dropKey: false)
+        let intent = closeIntent(intentId, dropKey: false)
         for number in owned {
-            precondition(numbers[number.id] == nil, "duplicate number id")
-            precondition(phoneOwners[number.phoneNumber] == nil, "number owned twice")
-            numbers[number.id] = number
+            let sameId = numbers.updateValue(number, forKey: number.id)
+            precondition(sameId == nil, "duplicate number id")
+            let owner = phoneOwners.updateValue(number.id, forKey: number.phoneNumber)
+            precondition(owner == nil, "number owned twice")
             accountNumbers[number.accountId, default: []].append(number.id)
             heldNumberCounts[number.accountId, default: 0] += 1
-            phoneOwners[number.phoneNumber] = number.id
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
             orphanWatch.removeValue(forKey: number.phoneNumber)
         }
         for transaction in transactions { post(transaction) }
-        if let key = intent.idempotencyKey {
-            let storageKey = IdempotencyRecord.storageKey(accountId: intent.accountId, key: key)
-            if var record = idempotency[storageKey] {
-                record.outcome = .purchased(numberIds: owned.map(\.id), transactionIds: transactions.map(\.id))
-                idempotency[storageKey] = record
-            }
+        if let key = intent.idempotencyKey,
+            let record = idempotency.index(forKey: IdempotencyRecord.storageKey(accountId: intent.accountId, key: key))
+        {
+            idempotency.values[record].outcome = .purchased(
+                numberIds: owned.map(\.id), transactionIds: transactions.map(\.id))
         }
     }
 

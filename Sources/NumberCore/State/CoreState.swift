@@ -67,9 +67,19 @@ public struct CoreState: Codable, Sendable, Hashable {
         return transactions[accountId]?.first { $0.id == id }
     }
 
-    /// Whether `id` is already used by anything in the state.
+    /// Whether `id` is already used by anything in the state. Every id starts with its kind's prefix
+    /// (``Identifier``), so only that kind's table can hold it; an id without a known prefix is looked up in all.
     func isTaken(_ id: String) -> Bool {
-        accounts[id] != nil || apiKeys[id] != nil || trunks[id] != nil || numbers[id] != nil
-            || transactionAccounts[id] != nil || intents[id] != nil
+        switch Identifier.prefix(of: id) {
+        case Identifier.account: accounts[id] != nil
+        case Identifier.apiKey: apiKeys[id] != nil
+        case Identifier.trunk: trunks[id] != nil
+        case Identifier.number: numbers[id] != nil
+        case Identifier.transaction: transactionAccounts[id] != nil
+        case Identifier.intent: intents[id] != nil
+        default:
+            accounts[id] != nil || apiKeys[id] != nil || trunks[id] != nil || numbers[id] != nil
+                || transactionAccounts[id] != nil || intents[id] != nil
+        }
     }
 }

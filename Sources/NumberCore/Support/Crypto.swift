@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import Synchronization
 
 /// SHA-256, random bytes and constant-time comparison from the system OpenSSL; C types stay in this file.
 enum Crypto {
@@ -54,12 +55,53 @@ enum Crypto {
         return result == 0
     }
 
-    /// `count` random characters of lower-case Crockford base32 (`0-9` and `a-z` without `i`, `l`, `o`, `u`),
-    /// 5 bits each.
-    static func randomBase32(_ count: Int) -> String {
-        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
-        let bytes = randomBytes(count)
-        return String(decoding: bytes.map { alphabet[Int($0 & 0x1f)] }, as: UTF8.self)
+    /// Lower-case Crockford base32 (`0-9` and `a-z` without `i`, `l`, `o`, `u`).
+    static let base32Alphabet: StaticString = "0123456789abcdefghjkmnpqrstvwxyz"
+
+    /// Random bytes for identifiers, drawn from OpenSSL `identifierPoolSize` at a time: one `RAND_bytes` call
+    /// costs microseconds (the DRBG's per-call set-up), more than the rest of making an id. Secrets (API keys)
+    /// never come from here.
+    private static let identifierPool = Mutex(IdentifierPool())
+
+    /// Bytes of the identifier pool drawn per refill (default 4 KiB: 372 ids of 11 characters).
+    static let identifierPoolSize = 4096
+
+    private struct IdentifierPool {
+        var bytes = [UInt8](repeating: 0, count: Crypto.identifierPoolSize)
+        /// The next unused byte; `bytes.count` when the pool is spent.
+        var next = Crypto.identifierPoolSize
+
+        /// Calls `body` with `count` unused random bytes, refilling the pool first if fewer are left.
+        mutating func take<R>(_ count: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            precondition(count > 0 && count <= bytes.count, "identifier random byte count out of range")
+            if bytes.count - next < count {
+                let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) }
+                precondition(ok == 1, "RAND_bytes failed")
+                next = 0
+            }
+            defer { next += count }
+            return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[next..<next + count])) }
+        }
+    }
+
+    /// `prefix` followed by `count` random characters of lower-case Crockford base32, 5 bits each (from the
+    /// identifier pool), built in one string.
+    static func randomBase32(_ count: Int, after prefix: String = "") -> String {
+        var prefix = prefix
+        let length = prefix.utf8.count + count
+        return prefix.withUTF8 { head in
+            identifierPool.withLock { pool in
+                pool.take(count) { random in
+                    String(unsafeUninitializedCapacity: length) { out in
+                        let alphabet = UnsafeRawBufferPointer(
+                            start: base32Alphabet.utf8Start, count: base32Alphabet.utf8CodeUnitCount)
+                        _ = out.initialize(from: head)
+                        for index in 0..<count { out[head.count + index] = alphabet[Int(random[index] & 0x1f)] }
+                        return length
+                    }
+                }
+            }
+        }
     }
 
     /// Lower-case hex.
@@ -122,9 +164,19 @@ enum Identifier {
     /// Hex characters of an API key id after `KEY_`.
     static let apiKeyHexLength = 12
 
+    /// The three-letter prefix of `id` when it has the form `XXX_…`, else the empty string.
+    static func prefix(of id: String) -> String {
+        let utf8 = id.utf8
+        guard utf8.count > 4 else { return "" }
+        let underscore = utf8.index(utf8.startIndex, offsetBy: 3)
+        guard utf8[underscore] == UInt8(ascii: "_") else { return "" }
+        return String(id[..<underscore])
+    }
+
     /// A fresh id with `prefix` (three letters) that `taken` does not already contain.
     static func make(_ prefix: String, taken: (String) -> Bool = { _ in false }) -> String {
-        draw(prefix, taken: taken) { prefix + "_" + Crypto.randomBase32(randomLength) }
+        let head = prefix + "_"
+        return draw(prefix, taken: taken) { Crypto.randomBase32(randomLength, after: head) }
     }
 
     /// A fresh API key id (`KEY_` and 12 hex characters) that `taken` does not already contain.
