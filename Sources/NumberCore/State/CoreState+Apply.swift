@@ -83,12 +83,19 @@ extension CoreState {
         guard let account = accounts.index(forKey: transaction.accountId) else {
             preconditionFailure("transaction for unknown account")
         }
-        let sameId = transactionAccounts.updateValue(transaction.accountId, forKey: transaction.id)
-        precondition(sameId == nil, "duplicate transaction id")
         let balance = accounts.values[account].balance + transaction.amount
         precondition(balance == transaction.balanceAfter && balance >= 0, "transaction balance does not add up")
         accounts.values[account].balance = balance
-        transactions[transaction.accountId, default: []].append(transaction)
+        let index = Self.append(transaction, to: &transactions[transaction.accountId, default: []])
+        let sameId = transactionAccounts.updateValue(
+            TransactionLocation(accountId: transaction.accountId, index: index), forKey: transaction.id)
+        precondition(sameId == nil, "duplicate transaction id")
+    }
+
+    /// Appends `transaction` to `ledger` and returns its position.
+    private static func append(_ transaction: LedgerTransaction, to ledger: inout [LedgerTransaction]) -> Int {
+        ledger.append(transaction)
+        return ledger.count - 1
     }
 
     private mutating func openIntent(_ intent: PurchaseIntent) {

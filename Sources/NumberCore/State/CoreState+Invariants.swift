@@ -27,7 +27,7 @@ extension CoreState {
         for account in accounts.values.sorted(by: { $0.id < $1.id }) {
             let ledger = transactions[account.id] ?? []
             var running: Int64 = 0
-            for transaction in ledger {
+            for (index, transaction) in ledger.enumerated() {
                 running += transaction.amount
                 if transaction.balanceAfter != running {
                     found.append(
@@ -42,7 +42,7 @@ extension CoreState {
                     found.append(
                         Violation(rule: "currency", message: "\(transaction.id) is in \(transaction.currency)"))
                 }
-                if transactionAccounts[transaction.id] != account.id {
+                if transactionAccounts[transaction.id] != TransactionLocation(accountId: account.id, index: index) {
                     found.append(Violation(rule: "transaction-index", message: "\(transaction.id) not indexed"))
                 }
             }

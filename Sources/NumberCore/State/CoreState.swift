@@ -16,8 +16,9 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var heldNumberCounts: [String: Int] = [:]
     /// Each account's transactions in posting order.
     public internal(set) var transactions: [String: [LedgerTransaction]] = [:]
-    /// Transaction id → account id, for lookups and id uniqueness.
-    public internal(set) var transactionAccounts: [String: String] = [:]
+    /// Transaction id → its account and position in that account's list, for lookups and id uniqueness. Snapshots
+    /// hold it as id → account id (``TransactionLocation/encode(to:)``); reading one rebuilds it from `transactions`.
+    public internal(set) var transactionAccounts: [String: TransactionLocation] = [:]
     /// Open purchase intents by id.
     public internal(set) var intents: [String: PurchaseIntent] = [:]
     /// Idempotency records by ``IdempotencyRecord/storageKey``.
@@ -49,7 +50,9 @@ public struct CoreState: Codable, Sendable, Hashable {
         accountNumbers = try container.decode([String: [String]].self, forKey: .accountNumbers)
         heldNumberCounts = try container.decode([String: Int].self, forKey: .heldNumberCounts)
         transactions = try container.decode([String: [LedgerTransaction]].self, forKey: .transactions)
-        transactionAccounts = try container.decode([String: String].self, forKey: .transactionAccounts)
+        // Not read from the snapshot: derived from the lists, positions included (the snapshot's copy has no
+        // positions, and rebuilding costs no more than decoding it).
+        transactionAccounts = Self.locate(transactions)
         intents = try container.decode([String: PurchaseIntent].self, forKey: .intents)
         idempotency = try container.decode([String: IdempotencyRecord].self, forKey: .idempotency)
         phoneOwners = try container.decode([String: String].self, forKey: .phoneOwners)
@@ -61,10 +64,26 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// The number ids of `accountId` in purchase order.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
 
-    /// The transaction with `id`.
+    /// The transaction with `id`, found through its location (an idempotent retry's answer must not scan a ledger
+    /// of millions under the decision lock).
     func transaction(_ id: String) -> LedgerTransaction? {
-        guard let accountId = transactionAccounts[id] else { return nil }
-        return transactions[accountId]?.first { $0.id == id }
+        guard let location = transactionAccounts[id], let ledger = transactions[location.accountId],
+            ledger.indices.contains(location.index), ledger[location.index].id == id
+        else { return nil }
+        return ledger[location.index]
+    }
+
+    /// Every transaction's location in `transactions`. An id listed twice keeps one location, so the invariant
+    /// check (one location per row) reports it.
+    static func locate(_ transactions: [String: [LedgerTransaction]]) -> [String: TransactionLocation] {
+        var locations: [String: TransactionLocation] = [:]
+        locations.reserveCapacity(transactions.values.reduce(0) { $0 + $1.count })
+        for (accountId, ledger) in transactions {
+            for (index, transaction) in ledger.enumerated() {
+                locations[transaction.id] = TransactionLocation(accountId: accountId, index: index)
+            }
+        }
+        return locations
     }
 
     /// Whether `id` is already used by anything in the state. Every id starts with its kind's prefix
@@ -81,5 +100,20 @@ public struct CoreState: Codable, Sendable, Hashable {
             accounts[id] != nil || apiKeys[id] != nil || trunks[id] != nil || numbers[id] != nil
                 || transactionAccounts[id] != nil || intents[id] != nil
         }
+    }
+}
+
+/// Where a ledger transaction is: its account, and its position in that account's list (posting order; entries are
+/// never removed, so a position never changes).
+public struct TransactionLocation: Encodable, Sendable, Hashable {
+    /// The account the transaction belongs to.
+    public let accountId: String
+    /// Its position in `CoreState.transactions[accountId]`.
+    public let index: Int
+
+    /// Encodes the account id alone: the form snapshots have always had (positions are rebuilt on reading).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(accountId)
     }
 }

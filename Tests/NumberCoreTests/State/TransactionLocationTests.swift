@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+@Suite("Transaction look-up by id: locations, snapshots, the invariant")
+struct TransactionLocationTests {
+    /// Two accounts with `count` funds transactions each, interleaved.
+    static func ledgers(_ count: Int) -> CoreState {
+        var state = CoreState()
+        let now = Date.utc("2025-01-15T10:30:00Z")
+        for account in ["ACC_a", "ACC_b"] {
+            state.apply(.accountCreated(Account(id: account, name: account, currency: "USD", createdAt: now)))
+        }
+        for index in 0..<count {
+            for account in ["ACC_a", "ACC_b"] {
+                state.apply(
+                    .transactionPosted(
+                        LedgerTransaction(
+                            id: "TXN_\(account.suffix(1))\(index)", accountId: account, kind: .fundsAdded, amount: 1,
+                            balanceAfter: Int64(index + 1), currency: "USD", numberId: nil, description: "funds",
+                            createdAt: now, idempotencyKey: nil)))
+            }
+        }
+        return state
+    }
+
+    @Test("every transaction is found by id at its position; unknown ids are not")
+    func lookUp() {
+        let state = Self.ledgers(1_000)
+        for account in ["a", "b"] {
+            for index in [0, 1, 499, 998, 999] {
+                let found = state.transaction("TXN_\(account)\(index)")
+                #expect(found?.id == "TXN_\(account)\(index)")
+                #expect(found?.accountId == "ACC_\(account)")
+                #expect(state.transactionAccounts["TXN_\(account)\(index)"]?.index == index)
+            }
+        }
+        #expect(state.transaction("TXN_c0") == nil)
+        #expect(state.transaction("TXN_a1000") == nil)
+        #expect(state.checkInvariants() == [])
+    }
+
+    @Test("a snapshot keeps the id → account form, and reading one rebuilds the same locations")
+    func snapshotForm() throws {
+        let state = Self.ledgers(50)
+        let json = try JSONLineEncoder.encode(state)
+        let object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any]
+        let written = object?["transactionAccounts"] as? [String: String]
+        #expect(written?.count == 100)
+        #expect(written?["TXN_b7"] == "ACC_b")
+        let read = try JSONLineDecoder.decode(CoreState.self, from: json[...])
+        #expect(read == state)
+        #expect(read.transaction("TXN_a49")?.balanceAfter == 50)
+        // Foundation's JSON round trip reads the same.
+        #expect(try JSONDecoder().decode(CoreState.self, from: JSONEncoder().encode(state)) == state)
+    }
+
+    @Test("a snapshot read ignores its id → account copy; a ledger listing one id twice is reported")
+    func duplicatesAreReported() throws {
+        var state = Self.ledgers(3)
+        // The same id in both ledgers (a damaged snapshot, or a bug): one location for two rows.
+        state.transactions["ACC_b"]![1].id = "TXN_a1"
+        let read = try JSONLineDecoder.decode(CoreState.self, from: try JSONLineEncoder.encode(state)[...])
+        #expect(read.checkInvariants().map(\.rule).contains("transaction-index"))
+    }
+
+    @Test("a location that points at another row is reported")
+    func wrongPosition() {
+        var state = Self.ledgers(3)
+        state.transactionAccounts["TXN_a1"] = TransactionLocation(accountId: "ACC_a", index: 2)
+        #expect(state.checkInvariants().map(\.rule).contains("transaction-index"))
+        #expect(state.transaction("TXN_a1") == nil)
+    }
+}
