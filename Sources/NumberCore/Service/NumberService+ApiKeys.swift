@@ -83,7 +83,7 @@ extension NumberService {
     /// The account's keys and the admin keys (without secrets).
     public func listApiKeys(accountId: String?) throws(NumberError) -> [ApiKey] {
         try coordinator.read { state throws(NumberError) in
-            state.apiKeys.values.filter { $0.accountId == accountId }.sorted { $0.id < $1.id }
+            (state.accountApiKeys[accountId] ?? []).compactMap { state.apiKeys[$0] }.sorted { $0.id < $1.id }
         }
     }
 }

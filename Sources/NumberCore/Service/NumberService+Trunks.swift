@@ -43,7 +43,7 @@ extension NumberService {
         _ state: CoreState, _ accountId: String, _ name: String, _ limits: NumberServiceConfig.Limits
     ) throws(NumberError) {
         _ = try state.requireActiveAccount(accountId)
-        let owned = state.trunks.values.filter { $0.accountId == accountId }
+        let owned = state.trunks(of: accountId)
         guard owned.count < limits.trunksPerAccountMax else {
             throw NumberError(
                 .resourceExhausted, .limitExceeded, "the trunk limit of \(limits.trunksPerAccountMax) is reached",
@@ -58,9 +58,7 @@ extension NumberService {
     public func listTrunks(accountId: String) throws(NumberError) -> [Trunk] {
         try coordinator.read { state throws(NumberError) in
             _ = try state.requireAccount(accountId)
-            return state.trunks.values.filter { $0.accountId == accountId }.sorted {
-                ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
-            }
+            return state.trunks(of: accountId).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
         }
     }
 

@@ -13,16 +13,21 @@ extension CoreState {
             precondition(accounts[accountId] != nil, "unknown account")
             accounts[accountId]!.status = status
         case .apiKeyCreated(let key):
-            precondition(apiKeys[key.id] == nil, "duplicate api key")
-            apiKeys[key.id] = key
+            let sameId = apiKeys.updateValue(key, forKey: key.id)
+            precondition(sameId == nil, "duplicate api key")
+            accountApiKeys[key.accountId, default: []].insert(key.id)
         case .apiKeyRevoked(let keyId, let at):
             precondition(apiKeys[keyId] != nil, "unknown api key")
             apiKeys[keyId]!.revokedAt = at
         case .trunkCreated(let trunk):
-            precondition(trunks[trunk.id] == nil, "duplicate trunk")
-            trunks[trunk.id] = trunk
+            let sameId = trunks.updateValue(trunk, forKey: trunk.id)
+            precondition(sameId == nil, "duplicate trunk")
+            accountTrunks[trunk.accountId, default: []].insert(trunk.id)
         case .trunkDeleted(let trunkId):
-            precondition(trunks.removeValue(forKey: trunkId) != nil, "unknown trunk")
+            guard let trunk = trunks.removeValue(forKey: trunkId) else { preconditionFailure("unknown trunk") }
+            // An account without trunks has no entry, as when the index is rebuilt from a snapshot.
+            accountTrunks[trunk.accountId]?.remove(trunkId)
+            if accountTrunks[trunk.accountId]?.isEmpty == true { accountTrunks.removeValue(forKey: trunk.accountId) }
         case .transactionPosted(let transaction):
             post(transaction)
         case .idempotencyRecorded(let record):

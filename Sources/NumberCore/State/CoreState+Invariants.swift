@@ -165,6 +165,13 @@ extension CoreState {
         for trunk in trunks.values where accounts[trunk.accountId] == nil {
             found.append(Violation(rule: "trunk-account", message: "\(trunk.id) has no account"))
         }
+        if accountTrunks != Self.index(trunks, by: \.accountId) {
+            found.append(
+                Violation(rule: "trunk-index", message: "the per-account trunk index disagrees with the trunks"))
+        }
+        if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
+            found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
+        }
         for (phone, watch) in orphanWatch.sorted(by: { $0.key < $1.key }) {
             if watch.phoneNumber != phone || phoneOwners[phone] != nil || accounts[watch.accountId] == nil {
                 found.append(

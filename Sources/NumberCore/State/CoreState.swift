@@ -31,6 +31,11 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var orphanWatch: [String: OrphanWatch] = [:]
     /// How many events were applied (a cheap identity for tests and snapshots).
     public internal(set) var eventCount: UInt64 = 0
+    /// Each account's trunk ids, so listing or adding an account's trunks never scans every account's. Derived:
+    /// not in snapshots, rebuilt from `trunks` when one is read.
+    public internal(set) var accountTrunks: [String: Set<String>] = [:]
+    /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
+    public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
 
     /// An empty state.
     public init() {}
@@ -46,6 +51,8 @@ public struct CoreState: Codable, Sendable, Hashable {
         accounts = try container.decode([String: Account].self, forKey: .accounts)
         apiKeys = try container.decode([String: ApiKey].self, forKey: .apiKeys)
         trunks = try container.decode([String: Trunk].self, forKey: .trunks)
+        accountTrunks = Self.index(trunks, by: \.accountId)
+        accountApiKeys = Self.index(apiKeys, by: \.accountId)
         numbers = try container.decode([String: OwnedNumber].self, forKey: .numbers)
         accountNumbers = try container.decode([String: [String]].self, forKey: .accountNumbers)
         heldNumberCounts = try container.decode([String: Int].self, forKey: .heldNumberCounts)
@@ -61,6 +68,11 @@ public struct CoreState: Codable, Sendable, Hashable {
         eventCount = try container.decode(UInt64.self, forKey: .eventCount)
     }
 
+    /// The trunks of `accountId`, in no particular order.
+    func trunks(of accountId: String) -> [Trunk] {
+        (accountTrunks[accountId] ?? []).compactMap { trunks[$0] }
+    }
+
     /// The number ids of `accountId` in purchase order.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
 
@@ -71,6 +83,15 @@ public struct CoreState: Codable, Sendable, Hashable {
             ledger.indices.contains(location.index), ledger[location.index].id == id
         else { return nil }
         return ledger[location.index]
+    }
+
+    /// The ids of `table`'s records grouped by `owner`: what `accountTrunks` and `accountApiKeys` hold.
+    static func index<Record, Owner: Hashable>(
+        _ table: [String: Record], by owner: (Record) -> Owner
+    ) -> [Owner: Set<String>] {
+        var index: [Owner: Set<String>] = [:]
+        for (id, record) in table { index[owner(record), default: []].insert(id) }
+        return index
     }
 
     /// Every transaction's location in `transactions`. An id listed twice keeps one location, so the invariant

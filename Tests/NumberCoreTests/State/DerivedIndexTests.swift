@@ -3,8 +3,8 @@ import Testing
 
 @testable import NumberCore
 
-@Suite("Transaction look-up by id: locations, snapshots, the invariant")
-struct TransactionLocationTests {
+@Suite("Derived indexes: transaction locations, trunks and keys per account")
+struct DerivedIndexTests {
     /// Two accounts with `count` funds transactions each, interleaved.
     static func ledgers(_ count: Int) -> CoreState {
         var state = CoreState()
@@ -71,5 +71,47 @@ struct TransactionLocationTests {
         state.transactionAccounts["TXN_a1"] = TransactionLocation(accountId: "ACC_a", index: 2)
         #expect(state.checkInvariants().map(\.rule).contains("transaction-index"))
         #expect(state.transaction("TXN_a1") == nil)
+    }
+
+    @Test("trunks and keys are listed per account through the index, which follows creation and deletion")
+    func trunkAndKeyIndex() async throws {
+        var harness = try await Harness(.file)
+        let service = harness.service
+        let first = try await service.createAccount(name: "first", currency: "USD")
+        let second = try await service.createAccount(name: "second", currency: "USD")
+        var made: [String: [String]] = [:]
+        for index in 0..<5 {
+            for account in [first.id, second.id] {
+                let trunk = try await service.createTrunk(
+                    accountId: account, name: "t\(index)", providerTrunkSid: "TK\(account.suffix(4))\(index)")
+                made[account, default: []].append(trunk.id)
+            }
+        }
+        _ = try await service.createApiKey(name: "k", scope: .account, accountId: first.id)
+        _ = try await service.createApiKey(name: "admin", scope: .admin, accountId: nil)
+        #expect(try service.listTrunks(accountId: first.id).map(\.id).sorted() == made[first.id]!.sorted())
+        #expect(try service.listTrunks(accountId: second.id).map(\.id).sorted() == made[second.id]!.sorted())
+        #expect(try service.listApiKeys(accountId: first.id).count == 1)
+        #expect(try service.listApiKeys(accountId: second.id).isEmpty)
+        #expect(try service.listApiKeys(accountId: nil).map(\.name) == ["admin"])
+        for trunkId in made[second.id]! { try await service.deleteTrunk(accountId: second.id, trunkId: trunkId) }
+        #expect(try service.listTrunks(accountId: second.id).isEmpty)
+        let state = harness.service.coordinator.speculativeState
+        #expect(state.accountTrunks[second.id] == nil, "an account without trunks has no entry")
+        #expect(state.checkInvariants() == [])
+        // A restart reads the snapshot and journal and rebuilds the same indexes.
+        try await harness.restart()
+        #expect(harness.service.coordinator.speculativeState == state)
+        #expect(try harness.service.listTrunks(accountId: first.id).map(\.id).sorted() == made[first.id]!.sorted())
+    }
+
+    @Test("an index that disagrees with its table is reported")
+    func brokenIndexes() {
+        var state = Self.ledgers(1)
+        state.accountTrunks["ACC_a"] = ["TRK_missing"]
+        state.accountApiKeys[nil] = ["KEY_missing"]
+        let rules = state.checkInvariants().map(\.rule)
+        #expect(rules.contains("trunk-index"))
+        #expect(rules.contains("key-index"))
     }
 }
