@@ -176,6 +176,12 @@ struct CoreBenchmark {
                     "live heap (malloc_info): the reloaded state %.0f bytes per number; NumberService over it after "
                     + "one credit and one purchase (every state copy it keeps) %.0f bytes per number",
                 Double(result.reloadHeapGrowth) / Double(numbers), Double(result.serviceHeapGrowth) / Double(numbers)))
+        say(
+            String(
+                format: "billing run over %d numbers (decided under the decision lock): nothing due %.2f ms; one "
+                    + "idempotency key expiring %.2f ms; one number renewing %.2f ms", numbers,
+                result.billingIdleSeconds * 1000, result.billingExpirySeconds * 1000,
+                result.billingRenewalSeconds * 1000))
     }
 
     /// Prints a line and flushes it, so each row shows as soon as it is measured (also into a file).

@@ -22,6 +22,11 @@ struct MemoryRun {
         var reloadHeapGrowth = 0
         /// Live heap growth from before the reload to a service serving the reloaded state after its first writes.
         var serviceHeapGrowth = 0
+        /// Billing runs over the reloaded state (each decides under the decision lock): with nothing due, with one
+        /// idempotency key expiring, with one number to renew.
+        var billingIdleSeconds = 0.0
+        var billingExpirySeconds = 0.0
+        var billingRenewalSeconds = 0.0
         var snapshotError: String?
 
         var bytesPerNumber: Double { Double(residentAfter - residentBefore) / Double(numbers) }
@@ -31,6 +36,8 @@ struct MemoryRun {
     static let setupFee: Int64 = 100
     static let monthlyFee: Int64 = 150
     static let created = Date(timeIntervalSince1970: 1_736_937_000)
+    /// When the built numbers are next due: after the billing runs below, which bill only the service's purchase.
+    static let bulkDue = created.addingTimeInterval(62 * 86_400)
 
     static func run(directory: URL, numbers count: Int, snapshot: Bool) async throws -> Result {
         let before = Measure.residentBytes()
@@ -108,7 +115,7 @@ struct MemoryRun {
             setupFee: setupFee, monthlyFee: monthlyFee, currency: "USD",
             providerSid: "PN" + hex(index, width: 32),
             purchasedAt: created, billingAnchorDay: 15, cycleStart: created,
-            nextBillingDate: created.addingTimeInterval(31 * 86_400))
+            nextBillingDate: bulkDue)
         let transaction = LedgerTransaction(
             id: id("TXN", index), accountId: accountId, kind: .purchase, amount: -(setupFee + monthlyFee),
             balanceAfter: balanceAfter, currency: "USD", numberId: numberId,
@@ -177,13 +184,38 @@ struct MemoryRun {
         }
         // The service over it, after one credit and one purchase: every copy of the state the service keeps has
         // written to each of its tables by then, so no copy shares storage with another any more.
+        // A day after the numbers were bought: none is due until `bulkDue`.
+        let clock = ManualClock(created.addingTimeInterval(86_400))
         let service = try await NumberService.open(
-            store: store, provider: InstantProvider(), logger: PurchaseRun.logger)
+            store: store, provider: InstantProvider(), clock: clock, logger: PurchaseRun.logger)
         let account = id("ACC", 0)
-        _ = try await service.addFunds(accountId: account, amount: 10_000)
-        _ = try await service.purchase(
+        _ = try await service.addFunds(accountId: account, amount: 10_000, idempotencyKey: "benchmark-credit")
+        let bought = try await service.purchase(
             PurchaseRequest(accountId: account, phoneNumbers: ["+19995550100"], country: "US"))
         result.serviceHeapGrowth = Measure.heapInUse() - heapBefore
+        try await billingRuns(service, clock: clock, firstBill: bought.numbers[0].nextBillingDate, into: &result)
         await store.close()
+    }
+
+    /// Times three billing runs over the reloaded state: nothing due; the credit's idempotency key expiring; the
+    /// service's own purchase renewing (its first bill comes a month after it, before `bulkDue`).
+    static func billingRuns(
+        _ service: NumberService, clock: ManualClock, firstBill: Date, into result: inout Result
+    ) async throws {
+        func run(at date: Date, expect check: (BillingReport) -> Bool) async throws -> Double {
+            clock.set(date)
+            let start = Measure.now()
+            let report = try await service.runBilling()
+            let seconds = Measure.now() - start
+            guard check(report) else { throw BenchmarkError("unexpected billing run at \(date): \(report)") }
+            return seconds
+        }
+        let idle = BillingReport()
+        result.billingIdleSeconds = try await run(at: created.addingTimeInterval(86_400 + 60)) { $0 == idle }
+        result.billingExpirySeconds = try await run(at: created.addingTimeInterval(2 * 86_400 + 60)) {
+            $0.expiredKeys == 1 && $0.renewed == 0
+        }
+        precondition(firstBill < bulkDue, "the service's purchase must come due before the built numbers")
+        result.billingRenewalSeconds = try await run(at: firstBill.addingTimeInterval(60)) { $0.renewed == 1 }
     }
 }

@@ -49,14 +49,20 @@ extension NumberService {
     }
 }
 
-/// Decides one billing run against a scratch copy of the state, so each event's balance follows the last.
+/// Decides one billing run. It reads the state it was given and never changes it (a changed copy would copy every
+/// table the run touched, under the decision lock); the accounts and numbers its events touch are copied into a
+/// small scratch state and the events applied there, so each event's balance follows the last. Due numbers and
+/// expired keys are found through the state's billing-date and idempotency-minute indexes, not by reading every
+/// number and record.
 struct BillingPlanner {
     struct Outcome: Sendable {
         var report: BillingReport
         var toRelease: [OwnedNumber]
     }
 
-    private(set) var scratch: CoreState
+    let state: CoreState
+    /// Only what the planned events touched, with those events applied.
+    private(set) var scratch = CoreState()
     let config: NumberServiceConfig
     let now: Date
     private(set) var events: [CoreEvent] = []
@@ -65,7 +71,7 @@ struct BillingPlanner {
     private var actions = 0
 
     init(state: CoreState, config: NumberServiceConfig, now: Date) {
-        self.scratch = state
+        self.state = state
         self.config = config
         self.now = now
     }
@@ -73,9 +79,16 @@ struct BillingPlanner {
     var outcome: Outcome { Outcome(report: report, toRelease: toRelease) }
 
     mutating func plan(skipping busy: Set<String>) {
-        let due = scratch.numbers.values.filter {
-            $0.status != .released && $0.releaseRequestedAt == nil && !busy.contains($0.id) && $0.nextBillingDate <= now
-        }.sorted { ($0.nextBillingDate, $0.id) < ($1.nextBillingDate, $1.id) }
+        var due: [OwnedNumber] = []
+        for (date, ids) in state.billingDates where date <= now {
+            for id in ids {
+                guard let number = state.numbers[id], number.status != .released, number.releaseRequestedAt == nil,
+                    !busy.contains(id)
+                else { continue }
+                due.append(number)
+            }
+        }
+        due.sort { ($0.nextBillingDate, $0.id) < ($1.nextBillingDate, $1.id) }
         for number in due {
             guard actions < config.billing.actionsPerRunMax else {
                 report.more = true
@@ -86,7 +99,20 @@ struct BillingPlanner {
         expireKeys()
     }
 
-    private mutating func record(_ event: CoreEvent) {
+    /// The number as the planned events left it.
+    private func number(_ id: String) -> OwnedNumber? { scratch.numbers[id] ?? state.numbers[id] }
+
+    /// The account as the planned events left it.
+    private func account(_ id: String) -> Account? { scratch.accounts[id] ?? state.accounts[id] }
+
+    /// Applies `event` to the scratch state, first copying in the number it changes and that number's account.
+    private mutating func record(_ event: CoreEvent, number numberId: String? = nil) {
+        if let numberId, scratch.numbers[numberId] == nil, let number = state.numbers[numberId] {
+            scratch.numbers[numberId] = number
+            if scratch.accounts[number.accountId] == nil {
+                scratch.accounts[number.accountId] = account(number.accountId)
+            }
+        }
         scratch.apply(event)
         events.append(event)
         actions += 1
@@ -94,21 +120,21 @@ struct BillingPlanner {
 
     private mutating func bill(_ numberId: String) {
         var cycles = 0
-        while let number = scratch.numbers[numberId], number.nextBillingDate <= now {
+        while let number = number(numberId), number.nextBillingDate <= now {
             guard cycles < config.billing.cyclesPerNumberMax, actions < config.billing.actionsPerRunMax else {
                 report.more = true
                 return
             }
-            let account = scratch.accounts[number.accountId]!
+            let account = account(number.accountId)!
             guard account.available >= number.monthlyFee else {
                 if number.status == .active {
-                    record(.numberPastDue(numberId: numberId, at: number.nextBillingDate))
+                    record(.numberPastDue(numberId: numberId, at: number.nextBillingDate), number: numberId)
                     report.markedPastDue += 1
                 }
                 scheduleGraceRelease(numberId)
                 return
             }
-            record(renewal(of: number, account: account))
+            record(renewal(of: number, account: account), number: numberId)
             report.renewed += 1
             cycles += 1
         }
@@ -118,31 +144,38 @@ struct BillingPlanner {
         let cycleStart = number.nextBillingDate
         let next = BillingCalendar.nextBillingDate(after: cycleStart, anchorDay: number.billingAnchorDay)
         let transaction = LedgerTransaction(
-            id: Identifier.make(Identifier.transaction, taken: scratch.isTaken), accountId: account.id, kind: .renewal,
-            amount: -number.monthlyFee, balanceAfter: account.balance - number.monthlyFee, currency: account.currency,
-            numberId: number.id, description: "Monthly fee: \(number.phoneNumber)", createdAt: now,
-            idempotencyKey: nil)
+            id: Identifier.make(Identifier.transaction) { state.isTaken($0) || scratch.isTaken($0) },
+            accountId: account.id, kind: .renewal, amount: -number.monthlyFee,
+            balanceAfter: account.balance - number.monthlyFee, currency: account.currency, numberId: number.id,
+            description: "Monthly fee: \(number.phoneNumber)", createdAt: now, idempotencyKey: nil)
         return .numberRenewed(
             numberId: number.id, transaction: transaction, cycleStart: cycleStart, nextBillingDate: next)
     }
 
     private mutating func scheduleGraceRelease(_ numberId: String) {
-        guard let number = scratch.numbers[numberId], number.status == .pastDue, let since = number.pastDueSince,
+        guard let number = number(numberId), number.status == .pastDue, let since = number.pastDueSince,
             since.addingTimeInterval(TimeInterval(config.billing.gracePeriodSeconds)) <= now,
             actions < config.billing.actionsPerRunMax
         else { return }
-        record(.numberReleaseRequested(numberId: numberId, at: now))
+        record(.numberReleaseRequested(numberId: numberId, at: now), number: numberId)
         toRelease.append(scratch.numbers[numberId]!)
     }
 
     private mutating func expireKeys() {
         let ttl = TimeInterval(config.idempotency.ttlSeconds)
         let budget = max(0, config.billing.actionsPerRunMax - actions)
-        let expired = scratch.idempotency.values.filter { record in
-            if case .pending = record.outcome { return false }
-            return record.createdAt.addingTimeInterval(ttl) <= now
-        }.map(\.storageKey).sorted()
+        // Records of a minute after this one are all younger than the time to live.
+        let lastMinute = CoreState.minute(now.addingTimeInterval(-ttl))
+        var expired: [String] = []
+        for (minute, keys) in state.idempotencyMinutes where minute <= lastMinute {
+            for key in keys {
+                guard let record = state.idempotency[key] else { continue }
+                if case .pending = record.outcome { continue }
+                if record.createdAt.addingTimeInterval(ttl) <= now { expired.append(key) }
+            }
+        }
         guard !expired.isEmpty else { return }
+        expired.sort()
         if expired.count > budget { report.more = true }
         let batch = Array(expired.prefix(budget))
         guard !batch.isEmpty else { return }

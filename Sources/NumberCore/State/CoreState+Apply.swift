@@ -31,9 +31,14 @@ extension CoreState {
         case .transactionPosted(let transaction):
             post(transaction)
         case .idempotencyRecorded(let record):
-            idempotency[record.storageKey] = record
+            if let old = idempotency.updateValue(record, forKey: record.storageKey) {
+                unfile(key: old.storageKey, madeAt: old.createdAt)
+            }
+            idempotencyMinutes[Self.minute(record.createdAt), default: []].insert(record.storageKey)
         case .idempotencyExpired(let keys):
-            for key in keys { idempotency.removeValue(forKey: key) }
+            for key in keys {
+                if let old = idempotency.removeValue(forKey: key) { unfile(key: key, madeAt: old.createdAt) }
+            }
         case .purchaseIntentOpened(let intent):
             openIntent(intent)
         case .purchaseIntentCompensating(let intentId):
@@ -56,7 +61,9 @@ extension CoreState {
             release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
             post(transaction)
-            precondition(numbers[numberId] != nil, "unknown number")
+            guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
+            unfile(number: numberId, due: number.nextBillingDate)
+            billingDates[nextBillingDate, default: []].insert(numberId)
             numbers[numberId]!.status = .active
             numbers[numberId]!.pastDueSince = nil
             numbers[numberId]!.cycleStart = cycleStart
@@ -97,6 +104,21 @@ extension CoreState {
         precondition(sameId == nil, "duplicate transaction id")
     }
 
+    /// Removes `numberId` from the billing index under `due`, and the date when no number is left under it (as a
+    /// rebuilt index would have it).
+    private mutating func unfile(number numberId: String, due: Date) {
+        guard let index = billingDates.index(forKey: due) else { return }
+        billingDates.values[index].remove(numberId)
+        if billingDates.values[index].isEmpty { billingDates.remove(at: index) }
+    }
+
+    /// Removes an idempotency record's key from its minute, and the minute when it is left empty.
+    private mutating func unfile(key: String, madeAt createdAt: Date) {
+        guard let index = idempotencyMinutes.index(forKey: Self.minute(createdAt)) else { return }
+        idempotencyMinutes.values[index].remove(key)
+        if idempotencyMinutes.values[index].isEmpty { idempotencyMinutes.remove(at: index) }
+    }
+
     /// Appends `transaction` to `ledger` and returns its position.
     private static func append(_ transaction: LedgerTransaction, to ledger: inout [LedgerTransaction]) -> Int {
         ledger.append(transaction)
@@ -130,7 +152,8 @@ extension CoreState {
         }
         // A voided purchase charged nothing: the key is freed so the client can retry with it.
         if dropKey, let key = intent.idempotencyKey {
-            idempotency.removeValue(forKey: IdempotencyRecord.storageKey(accountId: intent.accountId, key: key))
+            let storageKey = IdempotencyRecord.storageKey(accountId: intent.accountId, key: key)
+            if let old = idempotency.removeValue(forKey: storageKey) { unfile(key: storageKey, madeAt: old.createdAt) }
         }
         return intent
     }
@@ -145,6 +168,7 @@ extension CoreState {
             let owner = phoneOwners.updateValue(number.id, forKey: number.phoneNumber)
             precondition(owner == nil, "number owned twice")
             accountNumbers[number.accountId, default: []].append(number.id)
+            if number.status != .released { billingDates[number.nextBillingDate, default: []].insert(number.id) }
             heldNumberCounts[number.accountId, default: 0] += 1
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
             orphanWatch.removeValue(forKey: number.phoneNumber)
@@ -166,6 +190,7 @@ extension CoreState {
             post(refund)
             numbers[numberId]!.refundTransactionId = refund.id
         }
+        unfile(number: numberId, due: number.nextBillingDate)
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
         heldNumberCounts[number.accountId, default: 0] -= 1

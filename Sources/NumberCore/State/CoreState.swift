@@ -36,6 +36,12 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var accountTrunks: [String: Set<String>] = [:]
     /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
     public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
+    /// Ids of the numbers that are not released, by next billing date: a billing run reads the dates up to now
+    /// instead of every number. Derived like `accountTrunks`.
+    public internal(set) var billingDates: [Date: Set<String>] = [:]
+    /// Idempotency storage keys by the minute their record was made (``minute(_:)``): a billing run reads
+    /// the minutes past the time to live instead of every record. Derived like `accountTrunks`.
+    public internal(set) var idempotencyMinutes: [Int64: Set<String>] = [:]
 
     /// An empty state.
     public init() {}
@@ -51,8 +57,6 @@ public struct CoreState: Codable, Sendable, Hashable {
         accounts = try container.decode([String: Account].self, forKey: .accounts)
         apiKeys = try container.decode([String: ApiKey].self, forKey: .apiKeys)
         trunks = try container.decode([String: Trunk].self, forKey: .trunks)
-        accountTrunks = Self.index(trunks, by: \.accountId)
-        accountApiKeys = Self.index(apiKeys, by: \.accountId)
         numbers = try container.decode([String: OwnedNumber].self, forKey: .numbers)
         accountNumbers = try container.decode([String: [String]].self, forKey: .accountNumbers)
         heldNumberCounts = try container.decode([String: Int].self, forKey: .heldNumberCounts)
@@ -66,6 +70,11 @@ public struct CoreState: Codable, Sendable, Hashable {
         reservations = try container.decode([String: String].self, forKey: .reservations)
         orphanWatch = try container.decodeIfPresent([String: OrphanWatch].self, forKey: .orphanWatch) ?? [:]
         eventCount = try container.decode(UInt64.self, forKey: .eventCount)
+        // The derived indexes are not in snapshots: rebuilt from the tables.
+        accountTrunks = Self.index(trunks, by: \.accountId)
+        accountApiKeys = Self.index(apiKeys, by: \.accountId)
+        billingDates = Self.billingIndex(numbers)
+        idempotencyMinutes = Self.index(idempotency) { Self.minute($0.createdAt) }
     }
 
     /// The trunks of `accountId`, in no particular order.
@@ -92,6 +101,20 @@ public struct CoreState: Codable, Sendable, Hashable {
         var index: [Owner: Set<String>] = [:]
         for (id, record) in table { index[owner(record), default: []].insert(id) }
         return index
+    }
+
+    /// `billingDates` for `numbers`: those not released, by next billing date.
+    static func billingIndex(_ numbers: [String: OwnedNumber]) -> [Date: Set<String>] {
+        var index: [Date: Set<String>] = [:]
+        for (id, number) in numbers where number.status != .released {
+            index[number.nextBillingDate, default: []].insert(id)
+        }
+        return index
+    }
+
+    /// The minute `date` falls in (seconds since 1970 / 60, rounded down): the bucket of `idempotencyMinutes`.
+    static func minute(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 / 60).rounded(.down))
     }
 
     /// Every transaction's location in `transactions`. An id listed twice keeps one location, so the invariant

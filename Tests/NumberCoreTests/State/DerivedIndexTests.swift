@@ -114,4 +114,45 @@ struct DerivedIndexTests {
         #expect(rules.contains("trunk-index"))
         #expect(rules.contains("key-index"))
     }
+
+    @Test("a voided keyed purchase frees its key in the index too; a retry with it records it again")
+    func voidedKey() async throws {
+        let h = try await Harness(.file)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.fail(.numberUnavailable), on: .buy)
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "k")
+        _ = try? await h.service.purchase(request)
+        #expect(h.service.coordinator.speculativeState.idempotencyMinutes.isEmpty)
+        try await h.check()
+        h.clock.advance(by: 90)  // another minute
+        let bought = try await h.service.purchase(request)
+        #expect(bought.numbers.count == 1 && !bought.replayed)
+        #expect(h.service.coordinator.speculativeState.idempotencyMinutes.count == 1)
+        try await h.check()
+    }
+
+    @Test("billing expires exactly the keys past their time to live, through the minute index")
+    func keyExpiryByMinute() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let ttl = TimeInterval(h.config.idempotency.ttlSeconds)
+        // Keys made 20 s apart over 5 minutes: several per minute, minutes only partly past the TTL below.
+        var made: [(key: String, at: Date)] = []
+        for index in 0..<15 {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "k\(index)")
+            made.append(("k\(index)", h.clock.now()))
+            h.clock.advance(by: 20)
+        }
+        let start = made[0].at
+        for offset in [ttl - 1, ttl, ttl + 50, ttl + 110, ttl + 400] {
+            h.clock.set(start.addingTimeInterval(offset))
+            _ = try await h.service.runBilling()
+            let live = Set(h.service.coordinator.speculativeState.idempotency.values.map(\.key))
+            let expected = Set(made.filter { $0.at.addingTimeInterval(ttl) > h.clock.now() }.map(\.key))
+            #expect(live == expected, "at TTL + \(offset - ttl) s")
+            try await h.check()
+        }
+    }
 }
