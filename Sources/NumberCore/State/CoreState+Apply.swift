@@ -54,9 +54,11 @@ extension CoreState {
         case .numberReleaseRequested(let numberId, let at):
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.releaseRequestedAt = at
+            if numbers[numberId]!.status != .released { pendingReleases.insert(numberId) }
         case .numberReleaseCancelled(let numberId):
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.releaseRequestedAt = nil
+            pendingReleases.remove(numberId)
         case .numberReleased(let numberId, let at, let refund):
             release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
@@ -191,6 +193,7 @@ extension CoreState {
             numbers[numberId]!.refundTransactionId = refund.id
         }
         unfile(number: numberId, due: number.nextBillingDate)
+        pendingReleases.remove(numberId)
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
         heldNumberCounts[number.accountId, default: 0] -= 1

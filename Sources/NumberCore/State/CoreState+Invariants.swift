@@ -175,6 +175,10 @@ extension CoreState {
         if billingDates != Self.billingIndex(numbers) {
             found.append(Violation(rule: "billing-index", message: "the billing-date index disagrees with the numbers"))
         }
+        if pendingReleases != Self.pendingReleases(numbers) {
+            found.append(
+                Violation(rule: "release-index", message: "the pending-release index disagrees with the numbers"))
+        }
         if idempotencyMinutes != Self.index(idempotency, by: { Self.minute($0.createdAt) }) {
             found.append(
                 Violation(rule: "idempotency-index", message: "the idempotency-minute index disagrees with the records")

@@ -39,6 +39,9 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// Ids of the numbers that are not released, by next billing date: a billing run reads the dates up to now
     /// instead of every number. Derived like `accountTrunks`.
     public internal(set) var billingDates: [Date: Set<String>] = [:]
+    /// Ids of the numbers whose release was requested and has not happened (the provider call failed or is in
+    /// flight): reconcile reads these instead of every number. Derived like `accountTrunks`.
+    public internal(set) var pendingReleases: Set<String> = []
     /// Idempotency storage keys by the minute their record was made (``minute(_:)``): a billing run reads
     /// the minutes past the time to live instead of every record. Derived like `accountTrunks`.
     public internal(set) var idempotencyMinutes: [Int64: Set<String>] = [:]
@@ -74,6 +77,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         accountTrunks = Self.index(trunks, by: \.accountId)
         accountApiKeys = Self.index(apiKeys, by: \.accountId)
         billingDates = Self.billingIndex(numbers)
+        pendingReleases = Self.pendingReleases(numbers)
         idempotencyMinutes = Self.index(idempotency) { Self.minute($0.createdAt) }
     }
 
@@ -110,6 +114,15 @@ public struct CoreState: Codable, Sendable, Hashable {
             index[number.nextBillingDate, default: []].insert(id)
         }
         return index
+    }
+
+    /// `pendingReleases` for `numbers`.
+    static func pendingReleases(_ numbers: [String: OwnedNumber]) -> Set<String> {
+        var pending: Set<String> = []
+        for (id, number) in numbers where number.status != .released && number.releaseRequestedAt != nil {
+            pending.insert(id)
+        }
+        return pending
     }
 
     /// The minute `date` falls in (seconds since 1970 / 60, rounded down): the bucket of `idempotencyMinutes`.

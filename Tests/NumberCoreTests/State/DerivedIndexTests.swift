@@ -3,7 +3,8 @@ import Testing
 
 @testable import NumberCore
 
-@Suite("Derived indexes: transaction locations, trunks and keys per account")
+@Suite(
+    "Derived indexes: transaction locations, trunks and keys per account, billing dates, key minutes, pending releases")
 struct DerivedIndexTests {
     /// Two accounts with `count` funds transactions each, interleaved.
     static func ledgers(_ count: Int) -> CoreState {
@@ -154,5 +155,28 @@ struct DerivedIndexTests {
             #expect(live == expected, "at TTL + \(offset - ttl) s")
             try await h.check()
         }
+    }
+
+    @Test("a refused release leaves the pending-release index; one with an unknown outcome stays there for reconcile")
+    func pendingReleases() async throws {
+        let h = try await Harness(.file)
+        let account = try await h.account(funds: 1_000)
+        let numbers = try await h.buy(["+14155550100", "+14155550101"], for: account.id).numbers
+        // Refused, and still ours at the provider: the request is withdrawn.
+        h.provider.inject(.fail(.unavailable), on: .release)
+        _ = try? await h.service.release(accountId: account.id, numberId: numbers[0].id)
+        #expect(h.service.coordinator.speculativeState.pendingReleases.isEmpty)
+        try await h.check()
+        // Lost answer and a failed look-up: the release stays requested until reconcile finishes it.
+        h.provider.inject(.loseAnswer, on: .release)
+        h.provider.inject(.fail(.unavailable), on: .lookUp)
+        _ = try? await h.service.release(accountId: account.id, numberId: numbers[1].id)
+        // (The provider already let it go: the full check would rightly see a number owned here and not there.)
+        #expect(h.service.coordinator.speculativeState.pendingReleases == [numbers[1].id])
+        #expect(h.service.coordinator.speculativeState.checkInvariants() == [])
+        let report = await h.service.reconcile()
+        #expect(report.releasesCompleted == [numbers[1].id])
+        #expect(h.service.coordinator.speculativeState.pendingReleases.isEmpty)
+        try await h.check()
     }
 }
