@@ -98,7 +98,8 @@ public struct CoreState: Codable, Sendable, Hashable {
         return ledger[location.index]
     }
 
-    /// The ids of `table`'s records grouped by `owner`: what `accountTrunks` and `accountApiKeys` hold.
+    /// The ids (keys) of `table`'s records grouped by `owner`: how `accountTrunks`, `accountApiKeys` and
+    /// `idempotencyMinutes` are rebuilt.
     static func index<Record, Owner: Hashable>(
         _ table: [String: Record], by owner: (Record) -> Owner
     ) -> [Owner: Set<String>] {
