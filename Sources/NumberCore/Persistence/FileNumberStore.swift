@@ -89,12 +89,13 @@ public final class FileNumberStore: NumberStore {
         self.options = options
         self.recovery = opened.recovery
         self.inner = Mutex(Inner())
-        self.snapshotState = SnapshotState(state: opened.state, seq: opened.lastSeq)
+        // Snapshots hold no derived index, and the background runs' indexes are never read here (``WorkIndexes``).
+        self.snapshotState = SnapshotState(state: opened.state.keepingWorkIndexes(false), seq: opened.lastSeq)
     }
 
-    /// The recovered state plus everything committed since.
+    /// The recovered state plus everything committed since (with every derived index).
     public func load() async throws -> CoreState {
-        await onStateQueue { self.snapshotState.state }
+        await onStateQueue { self.snapshotState.state }.keepingWorkIndexes(true)
     }
 
     /// Appends one record and calls `completion` on the journal's writer once it is durable; every

@@ -80,7 +80,7 @@ struct BillingPlanner {
 
     mutating func plan(skipping busy: Set<String>) {
         var due: [OwnedNumber] = []
-        for (date, ids) in state.billingDates where date <= now {
+        for (date, ids) in state.work.billingDates where date <= now {
             for id in ids {
                 guard let number = state.numbers[id], number.status != .released, number.releaseRequestedAt == nil,
                     !busy.contains(id)
@@ -165,9 +165,9 @@ struct BillingPlanner {
         let ttl = TimeInterval(config.idempotency.ttlSeconds)
         let budget = max(0, config.billing.actionsPerRunMax - actions)
         // Records of a minute after this one are all younger than the time to live.
-        let lastMinute = CoreState.minute(now.addingTimeInterval(-ttl))
+        let lastMinute = WorkIndexes.minute(now.addingTimeInterval(-ttl))
         var expired: [String] = []
-        for (minute, keys) in state.idempotencyMinutes where minute <= lastMinute {
+        for (minute, keys) in state.work.idempotencyMinutes where minute <= lastMinute {
             for key in keys {
                 guard let record = state.idempotency[key] else { continue }
                 if case .pending = record.outcome { continue }

@@ -51,8 +51,10 @@ extension NumberService {
             let claimed = local.withLock { local in
                 let intents = state.intents.values.filter { !local.liveIntents.contains($0.id) }
                     .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-                let releases = state.pendingReleases.subtracting(local.liveReleases).compactMap { state.numbers[$0] }
-                    .sorted { $0.id < $1.id }
+                let releases = state.work.pendingReleases.subtracting(local.liveReleases).compactMap {
+                    state.numbers[$0]
+                }
+                .sorted { $0.id < $1.id }
                 for intent in intents { local.liveIntents.insert(intent.id) }
                 for number in releases { local.liveReleases.insert(number.id) }
                 return Claimed(intents: intents, releases: releases)

@@ -72,6 +72,12 @@ public final class NumberService: Sendable {
         (try? coordinator.read { $0 }) ?? CoreState()
     }
 
+    /// A copy of the state decisions are made against: the durable state plus decisions still being written, and
+    /// the only one that keeps the background runs' indexes (``WorkIndexes``) — for tests and diagnostics.
+    public func decisionState() -> CoreState {
+        coordinator.speculativeState
+    }
+
     /// The store failure that stopped writes, if any.
     public var storeFailure: NumberError? { coordinator.failure }
 

@@ -46,8 +46,9 @@ final class StateCoordinator: Sendable {
     /// Starts from `state`, which must be what `store` has committed.
     init(store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024) {
         self.store = store
-        self.inner = Mutex(Inner(speculative: state))
-        self.durable = Mutex(state)
+        // Decisions need the background runs' indexes; readers never use them (``WorkIndexes``).
+        self.inner = Mutex(Inner(speculative: state.keepingWorkIndexes(true)))
+        self.durable = Mutex(state.keepingWorkIndexes(false))
         self.commitBytesEstimateMax = commitBytesEstimateMax
     }
 

@@ -34,7 +34,9 @@ extension CoreState {
             if let old = idempotency.updateValue(record, forKey: record.storageKey) {
                 unfile(key: old.storageKey, madeAt: old.createdAt)
             }
-            idempotencyMinutes[Self.minute(record.createdAt), default: []].insert(record.storageKey)
+            if work.kept {
+                work.idempotencyMinutes[WorkIndexes.minute(record.createdAt), default: []].insert(record.storageKey)
+            }
         case .idempotencyExpired(let keys):
             for key in keys {
                 if let old = idempotency.removeValue(forKey: key) { unfile(key: key, madeAt: old.createdAt) }
@@ -54,18 +56,18 @@ extension CoreState {
         case .numberReleaseRequested(let numberId, let at):
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.releaseRequestedAt = at
-            if numbers[numberId]!.status != .released { pendingReleases.insert(numberId) }
+            if work.kept && numbers[numberId]!.status != .released { work.pendingReleases.insert(numberId) }
         case .numberReleaseCancelled(let numberId):
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.releaseRequestedAt = nil
-            pendingReleases.remove(numberId)
+            work.pendingReleases.remove(numberId)
         case .numberReleased(let numberId, let at, let refund):
             release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
             post(transaction)
             guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
             unfile(number: numberId, due: number.nextBillingDate)
-            billingDates[nextBillingDate, default: []].insert(numberId)
+            if work.kept { work.billingDates[nextBillingDate, default: []].insert(numberId) }
             numbers[numberId]!.status = .active
             numbers[numberId]!.pastDueSince = nil
             numbers[numberId]!.cycleStart = cycleStart
@@ -109,16 +111,16 @@ extension CoreState {
     /// Removes `numberId` from the billing index under `due`, and the date when no number is left under it (as a
     /// rebuilt index would have it).
     private mutating func unfile(number numberId: String, due: Date) {
-        guard let index = billingDates.index(forKey: due) else { return }
-        billingDates.values[index].remove(numberId)
-        if billingDates.values[index].isEmpty { billingDates.remove(at: index) }
+        guard let index = work.billingDates.index(forKey: due) else { return }
+        work.billingDates.values[index].remove(numberId)
+        if work.billingDates.values[index].isEmpty { work.billingDates.remove(at: index) }
     }
 
     /// Removes an idempotency record's key from its minute, and the minute when it is left empty.
     private mutating func unfile(key: String, madeAt createdAt: Date) {
-        guard let index = idempotencyMinutes.index(forKey: Self.minute(createdAt)) else { return }
-        idempotencyMinutes.values[index].remove(key)
-        if idempotencyMinutes.values[index].isEmpty { idempotencyMinutes.remove(at: index) }
+        guard let index = work.idempotencyMinutes.index(forKey: WorkIndexes.minute(createdAt)) else { return }
+        work.idempotencyMinutes.values[index].remove(key)
+        if work.idempotencyMinutes.values[index].isEmpty { work.idempotencyMinutes.remove(at: index) }
     }
 
     /// Appends `transaction` to `ledger` and returns its position.
@@ -170,7 +172,9 @@ extension CoreState {
             let owner = phoneOwners.updateValue(number.id, forKey: number.phoneNumber)
             precondition(owner == nil, "number owned twice")
             accountNumbers[number.accountId, default: []].append(number.id)
-            if number.status != .released { billingDates[number.nextBillingDate, default: []].insert(number.id) }
+            if work.kept && number.status != .released {
+                work.billingDates[number.nextBillingDate, default: []].insert(number.id)
+            }
             heldNumberCounts[number.accountId, default: 0] += 1
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
             orphanWatch.removeValue(forKey: number.phoneNumber)
@@ -193,7 +197,7 @@ extension CoreState {
             numbers[numberId]!.refundTransactionId = refund.id
         }
         unfile(number: numberId, due: number.nextBillingDate)
-        pendingReleases.remove(numberId)
+        work.pendingReleases.remove(numberId)
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
         heldNumberCounts[number.accountId, default: 0] -= 1

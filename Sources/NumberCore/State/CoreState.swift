@@ -36,15 +36,9 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var accountTrunks: [String: Set<String>] = [:]
     /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
     public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
-    /// Ids of the numbers that are not released, by next billing date: a billing run reads the dates up to now
-    /// instead of every number. Derived like `accountTrunks`.
-    public internal(set) var billingDates: [Date: Set<String>] = [:]
-    /// Ids of the numbers whose release was requested and has not happened (the provider call failed or is in
-    /// flight): reconcile reads these instead of every number. Derived like `accountTrunks`.
-    public internal(set) var pendingReleases: Set<String> = []
-    /// Idempotency storage keys by the minute their record was made (``minute(_:)``): a billing run reads
-    /// the minutes past the time to live instead of every record. Derived like `accountTrunks`.
-    public internal(set) var idempotencyMinutes: [Int64: Set<String>] = [:]
+    /// What billing and reconcile runs look up, kept only in the state decisions are made against (see
+    /// ``WorkIndexes``).
+    public internal(set) var work = WorkIndexes()
 
     /// An empty state.
     public init() {}
@@ -76,9 +70,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
         accountApiKeys = Self.index(apiKeys, by: \.accountId)
-        billingDates = Self.billingIndex(numbers)
-        pendingReleases = Self.pendingReleases(numbers)
-        idempotencyMinutes = Self.index(idempotency) { Self.minute($0.createdAt) }
+        work = WorkIndexes(of: self)
     }
 
     /// The trunks of `accountId`, in no particular order.
@@ -99,36 +91,13 @@ public struct CoreState: Codable, Sendable, Hashable {
     }
 
     /// The ids (keys) of `table`'s records grouped by `owner`: how `accountTrunks`, `accountApiKeys` and
-    /// `idempotencyMinutes` are rebuilt.
+    /// ``WorkIndexes/idempotencyMinutes`` are rebuilt.
     static func index<Record, Owner: Hashable>(
         _ table: [String: Record], by owner: (Record) -> Owner
     ) -> [Owner: Set<String>] {
         var index: [Owner: Set<String>] = [:]
         for (id, record) in table { index[owner(record), default: []].insert(id) }
         return index
-    }
-
-    /// `billingDates` for `numbers`: those not released, by next billing date.
-    static func billingIndex(_ numbers: [String: OwnedNumber]) -> [Date: Set<String>] {
-        var index: [Date: Set<String>] = [:]
-        for (id, number) in numbers where number.status != .released {
-            index[number.nextBillingDate, default: []].insert(id)
-        }
-        return index
-    }
-
-    /// `pendingReleases` for `numbers`.
-    static func pendingReleases(_ numbers: [String: OwnedNumber]) -> Set<String> {
-        var pending: Set<String> = []
-        for (id, number) in numbers where number.status != .released && number.releaseRequestedAt != nil {
-            pending.insert(id)
-        }
-        return pending
-    }
-
-    /// The minute `date` falls in (seconds since 1970 / 60, rounded down): the bucket of `idempotencyMinutes`.
-    static func minute(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 / 60).rounded(.down))
     }
 
     /// Every transaction's location in `transactions`. An id listed twice keeps one location, so the invariant
@@ -158,6 +127,65 @@ public struct CoreState: Codable, Sendable, Hashable {
             accounts[id] != nil || apiKeys[id] != nil || trunks[id] != nil || numbers[id] != nil
                 || transactionAccounts[id] != nil || intents[id] != nil
         }
+    }
+}
+
+/// Indexes for the background runs: numbers by next billing date, numbers whose release is pending, idempotency keys
+/// by the minute their record was made. Only the state decisions are made against (the coordinator's speculative
+/// state) keeps them: the durable state readers see and the store's copy for snapshots would pay for them on every
+/// event and never read them. Like every derived index they are not in snapshots and are rebuilt when one is read.
+///
+/// Two `WorkIndexes` are always equal: when kept they are a function of the tables, so states compare by their
+/// tables whether or not they keep them; the invariant checker compares kept indexes with a rebuild.
+public struct WorkIndexes: Sendable, Hashable {
+    /// Whether the indexes are kept up to date (false: empty and ignored).
+    public private(set) var kept = true
+    /// Ids of the numbers that are not released, by next billing date: a billing run reads the dates up to now
+    /// instead of every number.
+    public internal(set) var billingDates: [Date: Set<String>] = [:]
+    /// Ids of the numbers whose release was requested and has not happened (the provider call failed or is in
+    /// flight): reconcile reads these instead of every number.
+    public internal(set) var pendingReleases: Set<String> = []
+    /// Idempotency storage keys by the minute their record was made (``minute(_:)``): a billing run reads the
+    /// minutes past the time to live instead of every record.
+    public internal(set) var idempotencyMinutes: [Int64: Set<String>] = [:]
+
+    /// Kept, and empty (an empty state's).
+    init() {}
+
+    /// Not kept.
+    static let notKept: WorkIndexes = {
+        var indexes = WorkIndexes()
+        indexes.kept = false
+        return indexes
+    }()
+
+    /// Built from `state`'s tables.
+    init(of state: CoreState) {
+        for (id, number) in state.numbers where number.status != .released {
+            billingDates[number.nextBillingDate, default: []].insert(id)
+            if number.releaseRequestedAt != nil { pendingReleases.insert(id) }
+        }
+        idempotencyMinutes = CoreState.index(state.idempotency) { WorkIndexes.minute($0.createdAt) }
+    }
+
+    /// The minute `date` falls in (seconds since 1970 / 60, rounded down): the bucket of `idempotencyMinutes`.
+    static func minute(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 / 60).rounded(.down))
+    }
+
+    public static func == (lhs: WorkIndexes, rhs: WorkIndexes) -> Bool { true }
+
+    public func hash(into hasher: inout Hasher) {}
+}
+
+extension CoreState {
+    /// This state keeping the work indexes (rebuilt from the tables if it did not) or not (dropped).
+    func keepingWorkIndexes(_ keep: Bool) -> CoreState {
+        guard keep != work.kept else { return self }
+        var state = self
+        state.work = keep ? WorkIndexes(of: self) : .notKept
+        return state
     }
 }
 

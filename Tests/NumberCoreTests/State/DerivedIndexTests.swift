@@ -125,12 +125,12 @@ struct DerivedIndexTests {
         let request = PurchaseRequest(
             accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "k")
         _ = try? await h.service.purchase(request)
-        #expect(h.service.coordinator.speculativeState.idempotencyMinutes.isEmpty)
+        #expect(h.service.coordinator.speculativeState.work.idempotencyMinutes.isEmpty)
         try await h.check()
         h.clock.advance(by: 90)  // another minute
         let bought = try await h.service.purchase(request)
         #expect(bought.numbers.count == 1 && !bought.replayed)
-        #expect(h.service.coordinator.speculativeState.idempotencyMinutes.count == 1)
+        #expect(h.service.coordinator.speculativeState.work.idempotencyMinutes.count == 1)
         try await h.check()
     }
 
@@ -165,18 +165,18 @@ struct DerivedIndexTests {
         // Refused, and still ours at the provider: the request is withdrawn.
         h.provider.inject(.fail(.unavailable), on: .release)
         _ = try? await h.service.release(accountId: account.id, numberId: numbers[0].id)
-        #expect(h.service.coordinator.speculativeState.pendingReleases.isEmpty)
+        #expect(h.service.coordinator.speculativeState.work.pendingReleases.isEmpty)
         try await h.check()
         // Lost answer and a failed look-up: the release stays requested until reconcile finishes it.
         h.provider.inject(.loseAnswer, on: .release)
         h.provider.inject(.fail(.unavailable), on: .lookUp)
         _ = try? await h.service.release(accountId: account.id, numberId: numbers[1].id)
         // (The provider already let it go: the full check would rightly see a number owned here and not there.)
-        #expect(h.service.coordinator.speculativeState.pendingReleases == [numbers[1].id])
+        #expect(h.service.coordinator.speculativeState.work.pendingReleases == [numbers[1].id])
         #expect(h.service.coordinator.speculativeState.checkInvariants() == [])
         let report = await h.service.reconcile()
         #expect(report.releasesCompleted == [numbers[1].id])
-        #expect(h.service.coordinator.speculativeState.pendingReleases.isEmpty)
+        #expect(h.service.coordinator.speculativeState.work.pendingReleases.isEmpty)
         try await h.check()
     }
 }

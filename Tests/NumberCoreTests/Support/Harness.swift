@@ -83,6 +83,9 @@ struct Harness {
     func check(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let durable = service.durableState()
         #expect(durable.checkInvariants() == [], sourceLocation: sourceLocation)
+        // The decision state keeps the background runs' indexes, which the invariant checker compares with a rebuild.
+        let decided = service.decisionState()
+        #expect(decided.work.kept && decided.checkInvariants() == [], sourceLocation: sourceLocation)
         let stored = try await store.load()
         #expect(stored.checkInvariants() == [], sourceLocation: sourceLocation)
         #expect(stored == durable, "the store and the service disagree", sourceLocation: sourceLocation)
