@@ -73,7 +73,8 @@ public final class NumberService: Sendable {
     }
 
     /// A copy of the state decisions are made against: the durable state plus decisions still being written, and
-    /// the only one that keeps the background runs' indexes (``WorkIndexes``) — for tests and diagnostics.
+    /// the only one that keeps the background runs' indexes (``WorkIndexes``) — for tests and diagnostics only: while
+    /// the copy lives, the next decision copies every table it changes, under the decision lock.
     public func decisionState() -> CoreState {
         coordinator.speculativeState
     }

@@ -66,6 +66,7 @@ extension CoreState {
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
             post(transaction)
             guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
+            precondition(number.status != .released, "renewing a released number")
             unfile(number: numberId, due: number.nextBillingDate)
             if work.kept { work.billingDates[nextBillingDate, default: []].insert(numberId) }
             numbers[numberId]!.status = .active
@@ -73,7 +74,7 @@ extension CoreState {
             numbers[numberId]!.cycleStart = cycleStart
             numbers[numberId]!.nextBillingDate = nextBillingDate
         case .numberPastDue(let numberId, let at):
-            precondition(numbers[numberId] != nil, "unknown number")
+            precondition(numbers[numberId].map { $0.status != .released } ?? false, "unknown or released number")
             numbers[numberId]!.status = .pastDue
             numbers[numberId]!.pastDueSince = at
         case .orphanWatchStarted(let watches):
@@ -82,7 +83,8 @@ extension CoreState {
                 orphanWatch[watch.phoneNumber] = watch
             }
         case .orphanWatchEnded(let phoneNumber, _, _):
-            precondition(orphanWatch.removeValue(forKey: phoneNumber) != nil, "unknown orphan watch")
+            let watch = orphanWatch.removeValue(forKey: phoneNumber)
+            precondition(watch != nil, "unknown orphan watch")
         }
     }
 

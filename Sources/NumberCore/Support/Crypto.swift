@@ -10,7 +10,8 @@ enum Crypto {
         precondition(count > 0 && count <= 1024, "random byte count out of range")
         var bytes = [UInt8](repeating: 0, count: count)
         let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
-        precondition(ok == 1, "RAND_bytes failed")
+        // Not a precondition: an unchecked build would skip it and hand out bytes that are not random.
+        guard ok == 1 else { fatalError("RAND_bytes failed") }
         return bytes
     }
 
@@ -76,7 +77,7 @@ enum Crypto {
             precondition(count > 0 && count <= bytes.count, "identifier random byte count out of range")
             if bytes.count - next < count {
                 let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) }
-                precondition(ok == 1, "RAND_bytes failed")
+                guard ok == 1 else { fatalError("RAND_bytes failed") }
                 next = 0
             }
             defer { next += count }
