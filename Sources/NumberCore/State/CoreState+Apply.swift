@@ -32,14 +32,12 @@ extension CoreState {
             post(transaction)
         case .idempotencyRecorded(let record):
             if let old = idempotency.updateValue(record, forKey: record.storageKey) {
-                unfile(key: old.storageKey, madeAt: old.createdAt)
+                work.unfile(key: old.storageKey, madeAt: old.createdAt)
             }
-            if work.kept {
-                work.idempotencyMinutes[WorkIndexes.minute(record.createdAt), default: []].insert(record.storageKey)
-            }
+            work.file(key: record.storageKey, madeAt: record.createdAt)
         case .idempotencyExpired(let keys):
             for key in keys {
-                if let old = idempotency.removeValue(forKey: key) { unfile(key: key, madeAt: old.createdAt) }
+                if let old = idempotency.removeValue(forKey: key) { work.unfile(key: key, madeAt: old.createdAt) }
             }
         case .purchaseIntentOpened(let intent):
             openIntent(intent)
@@ -56,19 +54,19 @@ extension CoreState {
         case .numberReleaseRequested(let numberId, let at):
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.releaseRequestedAt = at
-            if work.kept && numbers[numberId]!.status != .released { work.pendingReleases.insert(numberId) }
+            if numbers[numberId]!.status != .released { work.releaseRequested(numberId) }
         case .numberReleaseCancelled(let numberId):
             precondition(numbers[numberId] != nil, "unknown number")
             numbers[numberId]!.releaseRequestedAt = nil
-            work.pendingReleases.remove(numberId)
+            work.releaseEnded(numberId)
         case .numberReleased(let numberId, let at, let refund):
             release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
             post(transaction)
             guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
             precondition(number.status != .released, "renewing a released number")
-            unfile(number: numberId, due: number.nextBillingDate)
-            if work.kept { work.billingDates[nextBillingDate, default: []].insert(numberId) }
+            work.unfile(number: numberId, due: number.nextBillingDate)
+            work.file(number: numberId, due: nextBillingDate)
             numbers[numberId]!.status = .active
             numbers[numberId]!.pastDueSince = nil
             numbers[numberId]!.cycleStart = cycleStart
@@ -110,21 +108,6 @@ extension CoreState {
         precondition(sameId == nil, "duplicate transaction id")
     }
 
-    /// Removes `numberId` from the billing index under `due`, and the date when no number is left under it (as a
-    /// rebuilt index would have it).
-    private mutating func unfile(number numberId: String, due: Date) {
-        guard let index = work.billingDates.index(forKey: due) else { return }
-        work.billingDates.values[index].remove(numberId)
-        if work.billingDates.values[index].isEmpty { work.billingDates.remove(at: index) }
-    }
-
-    /// Removes an idempotency record's key from its minute, and the minute when it is left empty.
-    private mutating func unfile(key: String, madeAt createdAt: Date) {
-        guard let index = work.idempotencyMinutes.index(forKey: WorkIndexes.minute(createdAt)) else { return }
-        work.idempotencyMinutes.values[index].remove(key)
-        if work.idempotencyMinutes.values[index].isEmpty { work.idempotencyMinutes.remove(at: index) }
-    }
-
     /// Appends `transaction` to `ledger` and returns its position.
     private static func append(_ transaction: LedgerTransaction, to ledger: inout [LedgerTransaction]) -> Int {
         ledger.append(transaction)
@@ -159,7 +142,9 @@ extension CoreState {
         // A voided purchase charged nothing: the key is freed so the client can retry with it.
         if dropKey, let key = intent.idempotencyKey {
             let storageKey = IdempotencyRecord.storageKey(accountId: intent.accountId, key: key)
-            if let old = idempotency.removeValue(forKey: storageKey) { unfile(key: storageKey, madeAt: old.createdAt) }
+            if let old = idempotency.removeValue(forKey: storageKey) {
+                work.unfile(key: storageKey, madeAt: old.createdAt)
+            }
         }
         return intent
     }
@@ -174,9 +159,7 @@ extension CoreState {
             let owner = phoneOwners.updateValue(number.id, forKey: number.phoneNumber)
             precondition(owner == nil, "number owned twice")
             accountNumbers[number.accountId, default: []].append(number.id)
-            if work.kept && number.status != .released {
-                work.billingDates[number.nextBillingDate, default: []].insert(number.id)
-            }
+            if number.status != .released { work.file(number: number.id, due: number.nextBillingDate) }
             heldNumberCounts[number.accountId, default: 0] += 1
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
             orphanWatch.removeValue(forKey: number.phoneNumber)
@@ -198,8 +181,8 @@ extension CoreState {
             post(refund)
             numbers[numberId]!.refundTransactionId = refund.id
         }
-        unfile(number: numberId, due: number.nextBillingDate)
-        work.pendingReleases.remove(numberId)
+        work.unfile(number: numberId, due: number.nextBillingDate)
+        work.releaseEnded(numberId)
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
         heldNumberCounts[number.accountId, default: 0] -= 1

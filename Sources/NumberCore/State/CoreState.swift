@@ -174,6 +174,41 @@ public struct WorkIndexes: Sendable, Hashable {
         Int64((date.timeIntervalSince1970 / 60).rounded(.down))
     }
 
+    // What `apply` calls as the tables change; each does nothing when the indexes are not kept. A set left empty is
+    // removed with its bucket, as a rebuild would have it.
+
+    mutating func file(number id: String, due: Date) {
+        if kept { billingDates[due, default: []].insert(id) }
+    }
+
+    mutating func unfile(number id: String, due: Date) {
+        if kept { Self.remove(id, under: due, from: &billingDates) }
+    }
+
+    mutating func file(key: String, madeAt createdAt: Date) {
+        if kept { idempotencyMinutes[Self.minute(createdAt), default: []].insert(key) }
+    }
+
+    mutating func unfile(key: String, madeAt createdAt: Date) {
+        if kept { Self.remove(key, under: Self.minute(createdAt), from: &idempotencyMinutes) }
+    }
+
+    mutating func releaseRequested(_ numberId: String) {
+        if kept { pendingReleases.insert(numberId) }
+    }
+
+    mutating func releaseEnded(_ numberId: String) {
+        if kept { pendingReleases.remove(numberId) }
+    }
+
+    private static func remove<Bucket: Hashable>(
+        _ id: String, under bucket: Bucket, from index: inout [Bucket: Set<String>]
+    ) {
+        guard let position = index.index(forKey: bucket) else { return }
+        index.values[position].remove(id)
+        if index.values[position].isEmpty { index.remove(at: position) }
+    }
+
     public static func == (lhs: WorkIndexes, rhs: WorkIndexes) -> Bool { true }
 
     public func hash(into hasher: inout Hasher) {}

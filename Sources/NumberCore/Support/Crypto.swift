@@ -9,10 +9,15 @@ enum Crypto {
     static func randomBytes(_ count: Int) -> [UInt8] {
         precondition(count > 0 && count <= 1024, "random byte count out of range")
         var bytes = [UInt8](repeating: 0, count: count)
-        let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
-        // Not a precondition: an unchecked build would skip it and hand out bytes that are not random.
-        guard ok == 1 else { fatalError("RAND_bytes failed") }
+        fillRandom(&bytes)
         return bytes
+    }
+
+    /// Overwrites `bytes` with random bytes from OpenSSL, or stops the process. Not a precondition: an unchecked
+    /// build would skip it and hand out bytes that are not random.
+    private static func fillRandom(_ bytes: inout [UInt8]) {
+        let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) }
+        guard ok == 1 else { fatalError("RAND_bytes failed") }
     }
 
     /// Lower-case hex of `count` random bytes (so `2 × count` characters).
@@ -64,7 +69,7 @@ enum Crypto {
     /// never come from here.
     private static let identifierPool = Mutex(IdentifierPool())
 
-    /// Bytes of the identifier pool drawn per refill (default 4 KiB: 372 ids of 11 characters).
+    /// Bytes of the identifier pool drawn per refill (4 KiB: 372 ids of 11 characters).
     static let identifierPoolSize = 4096
 
     private struct IdentifierPool {
@@ -76,8 +81,7 @@ enum Crypto {
         mutating func take<R>(_ count: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
             precondition(count > 0 && count <= bytes.count, "identifier random byte count out of range")
             if bytes.count - next < count {
-                let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) }
-                guard ok == 1 else { fatalError("RAND_bytes failed") }
+                Crypto.fillRandom(&bytes)
                 next = 0
             }
             defer { next += count }
@@ -87,7 +91,7 @@ enum Crypto {
 
     /// `prefix` followed by `count` random characters of lower-case Crockford base32, 5 bits each (from the
     /// identifier pool), built in one string.
-    static func randomBase32(_ count: Int, after prefix: String = "") -> String {
+    static func randomBase32(_ count: Int, after prefix: String) -> String {
         var prefix = prefix
         let length = prefix.utf8.count + count
         return prefix.withUTF8 { head in
