@@ -2,7 +2,7 @@ import Foundation
 import NumberCore
 import Synchronization
 
-/// A provider that sells any well-formed number at once and remembers what it sold, so the benchmark measures
+/// A provider that offers and sells any well-formed number at once and remembers what it sold, so the benchmark measures
 /// the core and the store, not a carrier. Selling a number twice throws `.numberUnavailable`, as a carrier would.
 final class InstantProvider: NumberProvider {
     private struct Inner {
@@ -16,7 +16,18 @@ final class InstantProvider: NumberProvider {
     /// How many numbers it sold.
     var soldCount: Int { inner.withLock { $0.owned.count } }
 
-    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] { [] }
+    /// Offers a number looked up by its whole E.164 form (`contains: "+…"`, how a purchase checks a number it has
+    /// not seen in a search) as a local number of the query's country, unless sold; any other search finds nothing.
+    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] {
+        guard let phone = query.contains, phone.hasPrefix("+"), query.type == .local,
+            inner.withLock({ $0.owned[phone] == nil })
+        else { return [] }
+        return [
+            AvailableNumber(
+                phoneNumber: phone, friendlyName: phone, country: query.country, type: .local,
+                capabilities: NumberCapabilities(voice: true, sms: true))
+        ]
+    }
 
     func price(country: String, type: NumberType) async throws -> ProviderPrice {
         ProviderPrice(country: country, type: type, monthlyCostMicros: 1_150_000, currency: "USD")

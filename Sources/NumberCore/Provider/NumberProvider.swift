@@ -65,7 +65,8 @@ public struct ProviderSearchQuery: Sendable, Hashable {
     public var type: NumberType
     /// Area code digits, e.g. "415".
     public var areaCode: String?
-    /// A pattern: digits, letters (mapped to keypad digits by the provider) and `*` as a one-digit wildcard.
+    /// A pattern: digits, letters (mapped to keypad digits by the provider) and `*` as a one-digit wildcard; a
+    /// leading `+` anchors it at the start of the E.164 number (a whole E.164 number finds that one number).
     public var contains: String?
     /// Region (state/province), e.g. "CA".
     public var region: String?
@@ -244,7 +245,9 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     public var message: String
     /// For `.outcomeUnknown`: no answer came back (timeout, connection lost), so the request may still be in
     /// flight at the provider and take effect later; a look-up that finds nothing right now proves nothing.
-    /// False when the provider answered (a 5xx, an unreadable 2xx body): then a look-up is conclusive.
+    /// False when the provider answered (a 5xx, an unreadable 2xx body): then a look-up is conclusive. For a
+    /// release that gave up (any kind but `.notFound`): an attempt may have reached the provider, so a look-up that
+    /// still finds the number proves nothing either.
     public var mayStillTakeEffect: Bool
 
     /// Creates an error.

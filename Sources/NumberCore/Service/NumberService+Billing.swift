@@ -37,7 +37,7 @@ extension NumberService {
         for number in plan.toRelease {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             do {
-                _ = try await finishRelease(number, requestedAt: now)
+                _ = try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
                 report.released += 1
             } catch {
                 report.releaseFailures += 1

@@ -54,17 +54,15 @@ extension NumberService {
         let request = try validated(request)
         let fingerprint = Self.fingerprint(request)
         if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
-        for phone in request.phoneNumbers {
-            // The price depends on country and type: a number seen in a search must be bought as what it is.
-            if let listing = listing(for: phone), listing.country != request.country || listing.type != request.type {
-                throw .invalid("type", "\(phone) is a \(listing.country) \(listing.type.rawValue) number")
-            }
-        }
         let account = try account(request.accountId)
         if let currency = request.currency, currency != account.currency {
             throw .currencyMismatch(expected: account.currency, got: currency)
         }
-        try await checkCapabilities(request)
+        if let trunkId = request.trunkId {
+            // Checked again when the intent opens; here so a bad trunk is refused before the provider is asked.
+            _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
+        }
+        try await checkListings(request)
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
@@ -77,8 +75,8 @@ extension NumberService {
         case .bought(let provisioned):
             CrashPoint.afterProviderBuyBeforeCommit.hit()
             return try await commitPurchase(intent, provisioned: provisioned)
-        case .failed(let error, let bought):
-            await compensate(intent, bought: bought)
+        case .failed(let error, let bought, let watching):
+            await compensate(intent, bought: bought, watching: watching)
             throw error
         case .unknown(let error):
             logger.warning(
@@ -109,10 +107,11 @@ extension NumberService {
         return request
     }
 
-    /// Every number must have the required capabilities, as the provider's inventory lists them; a number not seen
-    /// in a recent search is looked up there first. Nothing is held or bought before this passes.
-    private func checkCapabilities(_ request: PurchaseRequest) async throws(NumberError) {
-        guard !request.requiredCapabilities.isEmpty else { return }
+    /// Every number must be on offer as the request's country and type — the price is the country's and type's, so
+    /// a number declared as another kind would be charged another price — and have the required capabilities, as
+    /// the provider's inventory lists them. A number not seen in a recent search is looked up there first (a
+    /// search of that country and type anchored at the whole number). Nothing is held or bought before this passes.
+    private func checkListings(_ request: PurchaseRequest) async throws(NumberError) {
         for phone in request.phoneNumbers {
             var found = listing(for: phone)
             if found == nil {
@@ -124,7 +123,13 @@ extension NumberService {
                 }
                 if let found { remember([found]) }
             }
-            guard let listing = found else { throw .numberUnavailable(phone, "the provider does not offer it") }
+            guard let listing = found else {
+                throw .numberUnavailable(
+                    phone, "the provider does not offer it as a \(request.country) \(request.type.rawValue) number")
+            }
+            guard listing.country == request.country, listing.type == request.type else {
+                throw .invalid("type", "\(phone) is a \(listing.country) \(listing.type.rawValue) number")
+            }
             let missing = request.requiredCapabilities.filter { !listing.capabilities.has($0) }.map { $0.rawValue }
                 .sorted()
             guard missing.isEmpty else {
@@ -238,8 +243,9 @@ extension NumberService {
     enum BuyOutcome: Sendable {
         /// Every number is ours at the provider, in item order.
         case bought([ProvisionedNumber])
-        /// A definite failure; `bought` must be released.
-        case failed(NumberError, bought: [ProvisionedNumber])
+        /// A definite failure; `bought` must be released, and the numbers in `watching` may still turn up at the
+        /// provider without an owner (see ``compensate(_:bought:watching:)``).
+        case failed(NumberError, bought: [ProvisionedNumber], watching: [String])
         /// A number's fate is unknown (the answer was lost and the look-up failed).
         case unknown(NumberError)
     }
@@ -253,11 +259,12 @@ extension NumberService {
                 guard number.phoneNumber == item.phoneNumber else {
                     bought.append(number)
                     let error = NumberError(.unavailable, .providerUnavailable, "the provider sold another number")
-                    return .failed(error, bought: bought)
+                    // Not one of the intent's items: if its release fails, only a watch remembers it.
+                    return .failed(error, bought: bought, watching: [number.phoneNumber])
                 }
                 bought.append(number)
             } catch let error as ProviderError where error.kind != .outcomeUnknown {
-                return .failed(.provider(error, phoneNumber: item.phoneNumber), bought: bought)
+                return .failed(.provider(error, phoneNumber: item.phoneNumber), bought: bought, watching: [])
             } catch {
                 // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
                 switch await lookUpOwned(item.phoneNumber) {
@@ -276,7 +283,9 @@ extension NumberService {
                         .unavailable, .providerUnavailable,
                         "the provider did not complete the purchase of \(item.phoneNumber)",
                         details: ["phoneNumber": item.phoneNumber, "cause": "\(error)"])
-                    return .failed(failure, bought: bought)
+                    // The provider answered (a 5xx, an unreadable 2xx), so the look-up is taken as conclusive; but a
+                    // look-up can lag a purchase that did happen, so the number is watched like a voided one.
+                    return .failed(failure, bought: bought, watching: [item.phoneNumber])
                 case .unknown(let lookUpError):
                     return .unknown(
                         NumberError(
@@ -351,15 +360,29 @@ extension NumberService {
 
     /// Releases what was bought and voids the intent; if a release fails the intent stays (compensating) and
     /// reconciliation finishes the job, so no number stays paid at the provider without an owner. `watching` are
-    /// numbers whose buy may still land: they get an orphan watch in the same record as the void (unless the watch
-    /// window is 0).
+    /// numbers that may still turn up at the provider with nobody owning them (a buy that may land late, a number
+    /// the provider sold in place of the one asked for): each gets an orphan watch (unless the watch window is 0)
+    /// in the first record this writes — with the compensating mark when something must be released, so a number
+    /// that is not one of the intent's items is remembered even if its release fails and reconciliation voids the
+    /// intent — or else with the void.
     func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async {
-        if !bought.isEmpty && intent.status == .open {
-            let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
-                guard state.intents[intent.id]?.status == .open else { return ([], true) }
-                return ([.purchaseIntentCompensating(intentId: intent.id)], true)
+        let now = now()
+        let watchesOrphans = config.reconcile.orphanWatchSeconds > 0
+        func watches(_ state: CoreState) -> [CoreEvent] {
+            let watches = watching.filter { state.phoneOwners[$0] == nil }.map {
+                OrphanWatch(phoneNumber: $0, accountId: intent.accountId, intentId: intent.id, since: now)
             }
-            guard marked == true else { return }
+            return watchesOrphans && !watches.isEmpty ? [.orphanWatchStarted(watches)] : []
+        }
+        var watched = false
+        if !bought.isEmpty && intent.status == .open {
+            // Whether this hold of the lock marked it (false: someone else already did; go on releasing).
+            let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
+                guard state.intents[intent.id]?.status == .open else { return ([], false) }
+                return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(state), true)
+            }
+            guard let marked else { return }
+            watched = marked
         }
         var released = true
         for number in bought {
@@ -375,16 +398,9 @@ extension NumberService {
             }
         }
         guard released else { return }
-        let now = now()
-        let watchesOrphans = config.reconcile.orphanWatchSeconds > 0
         _ = try? await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil else { return ([], true) }
-            var events: [CoreEvent] = [.purchaseIntentVoided(intentId: intent.id)]
-            let watches = watching.filter { state.phoneOwners[$0] == nil }.map {
-                OrphanWatch(phoneNumber: $0, accountId: intent.accountId, intentId: intent.id, since: now)
-            }
-            if watchesOrphans && !watches.isEmpty { events.append(.orphanWatchStarted(watches)) }
-            return (events, true)
+            return ([.purchaseIntentVoided(intentId: intent.id)] + (watched ? [] : watches(state)), true)
         }
     }
 }

@@ -31,7 +31,8 @@ extension NumberService {
         for number in claimed.releases {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             do {
-                _ = try await finishRelease(number, requestedAt: number.releaseRequestedAt ?? now())
+                _ = try await finishRelease(
+                    number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false)
                 report.releasesCompleted.append(number.id)
             } catch {
                 report.unresolved.append(number.id)

@@ -41,12 +41,15 @@ extension TwilioProvider {
             pairs.append(("AreaCode", areaCode))
         }
         if let contains = query.contains {
-            guard (1...16).contains(contains.utf8.count),
-                contains.unicodeScalars.allSatisfy({
+            // Twilio also takes `+` first (anchored at the number's start: how a purchase looks up one number).
+            let body = contains.hasPrefix("+") ? contains.dropFirst() : Substring(contains)
+            guard (1...16).contains(contains.utf8.count), !body.isEmpty,
+                body.unicodeScalars.allSatisfy({
                     $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*")
                 })
             else {
-                throw ProviderError(.invalidArgument, message: "contains must be 1 to 16 digits, letters or *")
+                throw ProviderError(
+                    .invalidArgument, message: "contains must be 1 to 16 digits, letters or *, after an optional +")
             }
             pairs.append(("Contains", contains))
         }

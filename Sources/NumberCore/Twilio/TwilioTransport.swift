@@ -76,8 +76,13 @@ struct TwilioTransport: Sendable {
             do {
                 response = try await client.execute(request)
             } catch {
-                try await handleTransportFailure(error, call: call, attempt: attempt)
-                mayHaveActed = mayHaveActed || error.requestMayHaveBeenSent
+                let acted = mayHaveActed || error.requestMayHaveBeenSent
+                do {
+                    try await handleTransportFailure(error, call: call, attempt: attempt)
+                } catch let final {
+                    throw Self.final(final, call: call, mayHaveActed: acted)
+                }
+                mayHaveActed = acted
                 continue
             }
             if (200..<300).contains(response.status) {
@@ -86,9 +91,25 @@ struct TwilioTransport: Sendable {
             if response.status == 404, call.method == .delete, mayHaveActed {
                 return Answer(response: response, earlierAttemptMayHaveActed: true)
             }
-            try await handleErrorStatus(response, call: call, attempt: attempt)
-            mayHaveActed = mayHaveActed || response.status >= 500
+            let acted = mayHaveActed || response.status >= 500
+            do {
+                try await handleErrorStatus(response, call: call, attempt: attempt)
+            } catch let final {
+                throw Self.final(final, call: call, mayHaveActed: acted)
+            }
+            mayHaveActed = acted
         }
+    }
+
+    /// The error a DELETE gives up with is marked `mayStillTakeEffect` when an attempt may have reached Twilio
+    /// (sent before a timeout or reset, or answered 5xx): a look-up right after it proves nothing, so the release
+    /// must not be taken back (``NumberService`` keeps it requested and tries again). POSTs are marked where their
+    /// errors are made; GETs change nothing.
+    private static func final(_ error: ProviderError, call: Call, mayHaveActed: Bool) -> ProviderError {
+        guard call.method == .delete, mayHaveActed, error.kind != .notFound else { return error }
+        var marked = error
+        marked.mayStillTakeEffect = true
+        return marked
     }
 
     private func handleTransportFailure(_ error: HTTPClientError, call: Call, attempt: Int) async throws(ProviderError)

@@ -16,6 +16,9 @@ final class FakeProvider: NumberProvider {
         case loseAnswer
         /// Throw `.outcomeUnknown` without doing anything (the request never arrived).
         case dropRequest
+        /// Throw `.outcomeUnknown` marked `mayStillTakeEffect` without doing anything yet: a timed-out request still
+        /// queued at the provider, which the test lands later (by calling the operation itself) or never.
+        case timeOut
         /// Do the operation, then wait until `resume(_:)` is called with this gate name (a "crash" mid-call).
         case hangAfter(gate: String)
         /// Wait until `resume(_:)` is called with this gate name, then fail as a dead process would (never do it).
@@ -38,6 +41,8 @@ final class FakeProvider: NumberProvider {
         var rules: [Rule] = []
         var calls: [Operation: Int] = [:]
         var buys: [String: Int] = [:]
+        /// Asked-for number → the number the provider sells instead (once).
+        var substitutes: [String: String] = [:]
         var nextSid = 1
         var gates: [String: [CheckedContinuation<Void, Never>]] = [:]
         var openGates: Set<String> = []
@@ -68,6 +73,11 @@ final class FakeProvider: NumberProvider {
                     capabilities: NumberCapabilities(voice: true, sms: true, mms: false))
             }
         }
+    }
+
+    /// Makes the next buy of `phoneNumber` sell `other` instead (a provider mix-up the saga must survive).
+    func sellInstead(_ other: String, for phoneNumber: String) {
+        inner.withLock { $0.substitutes[phoneNumber] = other }
     }
 
     func setPrice(_ price: ProviderPrice) {
@@ -129,6 +139,7 @@ final class FakeProvider: NumberProvider {
         try await run(.buy, phoneNumber: phoneNumber) { () throws -> ProvisionedNumber in
             try inner.withLock { inner in
                 inner.buys[phoneNumber, default: 0] += 1
+                let phoneNumber = inner.substitutes.removeValue(forKey: phoneNumber) ?? phoneNumber
                 guard let listing = inner.inventory.removeValue(forKey: phoneNumber) else {
                     throw ProviderError(
                         .numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is not available")
@@ -198,6 +209,8 @@ final class FakeProvider: NumberProvider {
             throw ProviderError(.outcomeUnknown, message: "injected lost answer")
         case .dropRequest:
             throw ProviderError(.outcomeUnknown, message: "injected dropped request")
+        case .timeOut:
+            throw ProviderError(.outcomeUnknown, message: "injected timeout", mayStillTakeEffect: true)
         case .stall(let nanoseconds):
             try await Task.sleep(nanoseconds: nanoseconds)
             return try body()

@@ -175,6 +175,20 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// A release that gives up after answers Twilio may have acted on (a 5xx, a timeout after sending) says so: a
+    /// look-up that still lists the number cannot prove the DELETE will not land, so it must not be taken back.
+    @Test func releaseGivingUpAfter5xxMayStillTakeEffect() async throws {
+        try await withTwilio { twilio in
+            let bought = try await twilio.provider.buy(
+                phoneNumber: try await TwilioProviderNumbersTests.candidate(twilio), trunkSid: nil)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .releaseNumber, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 10))
+            let error = await expectProviderError(.unavailable) { try await twilio.provider.release(sid: bought.sid) }
+            #expect(error?.mayStillTakeEffect == true)
+            #expect(twilio.requests(.releaseNumber).count == 4)
+        }
+    }
+
     @Test func unreachableTwilioIsUnavailableAfterRetriesEvenForPost() async throws {
         try await withTwilio { twilio in
             var configuration = twilio.configuration
@@ -188,6 +202,12 @@ struct TwilioProviderFaultTests {
                 try await provider.buy(phoneNumber: "+14155550100", trunkSid: nil)
             }
             #expect(probe.recordedSleeps.count == 6)
+            // Never sent: a release that gave up cannot land later.
+            let release = await expectProviderError(.unavailable) {
+                try await provider.release(sid: "PN" + String(repeating: "0", count: 32))
+            }
+            #expect(release?.mayStillTakeEffect == false)
+            #expect(probe.recordedSleeps.count == 9)
             await provider.shutdown()
         }
     }

@@ -36,7 +36,17 @@ private final class LateLandingProvider: NumberProvider {
         self.lookUpsBeforeLanding = lookUpsBeforeLanding
     }
 
-    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] { [] }
+    /// Offers any number not owned, looked up by its whole E.164 form, as a local number of the query's country.
+    func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] {
+        guard let phone = query.contains, phone.hasPrefix("+"), state.withLock({ $0.owned[phone] == nil }) else {
+            return []
+        }
+        return [
+            AvailableNumber(
+                phoneNumber: phone, friendlyName: phone, country: query.country, type: query.type,
+                capabilities: NumberCapabilities(voice: true))
+        ]
+    }
 
     func price(country: String, type: NumberType) async throws -> ProviderPrice {
         ProviderPrice(country: country, type: type, monthlyCostMicros: 1_150_000, currency: "USD")
