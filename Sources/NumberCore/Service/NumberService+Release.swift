@@ -28,6 +28,8 @@ extension NumberService {
         let now = now()
         if dryRun {
             return try coordinator.read { state throws(NumberError) in
+                // The same checks as the release itself: a dry run never shows a refund the release would refuse.
+                _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 return Self.releaseResult(
                     number, at: now, refund: Self.refund(for: number, at: now), transaction: nil, dryRun: true)

@@ -165,11 +165,20 @@ extension CoreState {
             orphanWatch.removeValue(forKey: number.phoneNumber)
         }
         for transaction in transactions { post(transaction) }
-        if let key = intent.idempotencyKey,
-            let record = idempotency.index(forKey: IdempotencyRecord.storageKey(accountId: intent.accountId, key: key))
-        {
-            idempotency.values[record].outcome = .purchased(
-                numberIds: owned.map(\.id), transactionIds: transactions.map(\.id))
+        guard let key = intent.idempotencyKey else { return }
+        let storageKey = IdempotencyRecord.storageKey(accountId: intent.accountId, key: key)
+        guard let record = idempotency.index(forKey: storageKey) else { return }
+        idempotency.values[record].outcome = .purchased(
+            numberIds: owned.map(\.id), transactionIds: transactions.map(\.id))
+        // The key lives its time from when its result exists: a purchase settled long after its intent opened (an
+        // unknown outcome reconciled a day later) must still replay to a retry, not expire at once.
+        let made = idempotency.values[record].createdAt
+        if let settled = transactions.first?.createdAt, settled > made {
+            idempotency.values[record].createdAt = settled
+            if WorkIndexes.minute(settled) != WorkIndexes.minute(made) {
+                work.unfile(key: storageKey, madeAt: made)
+                work.file(key: storageKey, madeAt: settled)
+            }
         }
     }
 

@@ -148,4 +148,35 @@ struct ProviderDoubtTests {
         #expect(h.provider.ownedPhoneNumbers == [Self.phone])
         try await h.check()
     }
+    @Test(
+        "a keyed purchase reconciled a day after its intent opened still replays: the key lives from its result",
+        arguments: StoreKind.allCases)
+    func keyLivesFromItsResult(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock([Self.phone])
+        h.provider.inject(.loseAnswer, on: .buy)
+        h.provider.inject(.fail(.unavailable), on: .lookUp, times: 1_000)
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: [Self.phone], country: "US", idempotencyKey: "late")
+        let error = await numberError { _ = try await h.service.purchase(request) }
+        #expect(error?.reason == .outcomeUnknown)
+        // The provider cannot say for more than the keys' time to live (24 h); the intent stays open meanwhile.
+        h.clock.advance(by: 25 * 3_600)
+        _ = try await h.service.runBilling()
+        #expect(await h.service.reconcile().unresolved.count == 1)
+        h.provider.clearFaults()
+        #expect(await h.service.reconcile().committed.count == 1)
+        h.clock.advance(by: 60)
+        try await h.restart()
+        let run = try await h.service.runBilling()
+        #expect(run.expiredKeys == 0)
+        let replay = try await h.service.purchase(request)
+        #expect(replay.replayed && replay.numbers.map(\.phoneNumber) == [Self.phone])
+        #expect(h.provider.buyCount(Self.phone) == 1)
+        // A day after the result, the key expires as any other.
+        h.clock.advance(by: 24 * 3_600)
+        #expect(try await h.service.runBilling().expiredKeys == 1)
+        try await h.check()
+    }
 }

@@ -244,4 +244,22 @@ struct PurchaseServiceTests {
         #expect(error?.reason == .accountInactive)
         try await h.check()
     }
+
+    @Test(
+        "a suspended account cannot release, and a dry run says so instead of showing a refund",
+        arguments: StoreKind.allCases)
+    func suspendedRelease(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        _ = try await h.service.setAccountStatus(account.id, .suspended)
+        for dryRun in [true, false] {
+            let error = await numberError {
+                _ = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: dryRun)
+            }
+            #expect(error?.reason == .accountInactive, "dry run \(dryRun)")
+        }
+        #expect(h.provider.ownedPhoneNumbers == ["+14155550100"])
+        try await h.check()
+    }
 }

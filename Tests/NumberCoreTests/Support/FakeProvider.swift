@@ -91,6 +91,11 @@ final class FakeProvider: NumberProvider {
         }
     }
 
+    /// Drops every fault not yet taken.
+    func clearFaults() {
+        inner.withLock { $0.rules = [] }
+    }
+
     /// Lets every call hanging on `gate` return.
     func resume(_ gate: String) {
         let waiting = inner.withLock { inner in
