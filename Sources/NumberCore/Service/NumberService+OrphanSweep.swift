@@ -68,8 +68,15 @@ extension NumberService {
                 report.pending.append(phone)
             }
         case .owned(let number):
-            // Checked again just before the release: a purchase may have claimed or reserved it meanwhile.
+            // Checked again just before the release, under the decision lock, which also keeps purchases off the
+            // number until the release is done: one that reserved it after the release started could otherwise
+            // find it still listed (a lost answer's look-up) and commit a number the sweep then releases.
             guard await needsProvider(watch, at: now, into: &report) else { return }
+            guard claim(watch) else {
+                report.pending.append(phone)
+                return
+            }
+            defer { local.withLock { _ = $0.releasingOrphans.remove(phone) } }
             do {
                 try await provider.release(sid: number.sid)
             } catch let error as ProviderError where error.kind == .notFound {
@@ -99,6 +106,19 @@ extension NumberService {
         case .lookUp:
             return true
         }
+    }
+
+    /// Marks the watched number as being released, if the decision state still lets it be (watched the same way,
+    /// nobody owns or reserves it); purchases refuse a marked number.
+    private func claim(_ watch: OrphanWatch) -> Bool {
+        let claimed = try? coordinator.decide { state throws(NumberError) in
+            let free =
+                state.orphanWatch[watch.phoneNumber] == watch && state.phoneOwners[watch.phoneNumber] == nil
+                && state.reservations[watch.phoneNumber] == nil
+            if free { local.withLock { _ = $0.releasingOrphans.insert(watch.phoneNumber) } }
+            return ([], free)
+        }
+        return claimed?.result ?? false
     }
 
     /// What the durable state says about a watch before asking the provider.

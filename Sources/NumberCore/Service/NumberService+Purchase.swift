@@ -206,11 +206,13 @@ extension NumberService {
                 throw .currencyMismatch(expected: account.currency, got: quote.currency)
             }
             let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
+            let releasing = local.withLock { $0.releasingOrphans }
             for phone in request.phoneNumbers {
                 if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
                 if state.reservations[phone] != nil {
                     throw .numberUnavailable(phone, "a purchase of it is in progress")
                 }
+                if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
             }
             let active = state.heldNumberCounts[account.id] ?? 0
             guard active + items.count <= numbersMax else {

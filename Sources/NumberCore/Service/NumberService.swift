@@ -22,6 +22,8 @@ public final class NumberService: Sendable {
         var liveReleases: Set<String> = []
         /// Whether an orphan sweep is running (one at a time).
         var sweepingOrphans = false
+        /// Numbers the orphan sweep is releasing at the provider right now: no purchase may reserve one meanwhile.
+        var releasingOrphans: Set<String> = []
         /// Provider prices by `country/type`, with the time they were fetched.
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
         /// Search listings by E.164, with the time they were seen.

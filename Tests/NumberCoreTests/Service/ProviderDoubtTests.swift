@@ -179,4 +179,27 @@ struct ProviderDoubtTests {
         #expect(try await h.service.runBilling().expiredKeys == 1)
         try await h.check()
     }
+    @Test(
+        "no purchase can reserve a number while the orphan sweep releases it; once released, it can be bought",
+        arguments: StoreKind.allCases)
+    func sweepKeepsPurchasesOff(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock([Self.phone])
+        h.provider.inject(.fail(.outcomeUnknown), on: .buy)
+        _ = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
+        // The sweep's release hangs at the provider; the number is offered again meanwhile.
+        h.provider.inject(.hangAfter(gate: "release"), on: .release)
+        let sweep = Task { await h.service.sweepOrphans() }
+        await h.provider.waitUntilReached("release")
+        h.provider.stock([Self.phone])
+        let refused = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        #expect(refused?.reason == .numberUnavailable && refused?.message.contains("being released") == true)
+        h.provider.resume("release")
+        #expect(await sweep.value.released == [Self.phone])
+        let bought = try await h.buy([Self.phone], for: account.id)
+        #expect(bought.numbers.map(\.phoneNumber) == [Self.phone])
+        try await h.check()
+    }
 }
