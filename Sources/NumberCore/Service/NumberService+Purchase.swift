@@ -116,12 +116,12 @@ extension NumberService {
             var found = listing(for: phone)
             if found == nil {
                 let query = ProviderSearchQuery(country: request.country, type: request.type, contains: phone, limit: 1)
+                // Not remembered: the cache is for listings clients searched, which purchases must not evict.
                 do {
                     found = try await provider.search(query).first { $0.phoneNumber == phone }
                 } catch {
                     throw NumberError.fromProvider(error, phoneNumber: phone)
                 }
-                if let found { remember([found]) }
             }
             guard let listing = found else {
                 throw .numberUnavailable(

@@ -108,18 +108,13 @@ extension NumberService {
         return price
     }
 
-    /// Keeps search listings so a purchase can record locality, region and postal code.
+    /// Keeps search listings so a purchase can record locality, region and postal code, and check a number's kind
+    /// without asking the provider again.
     func remember(_ listings: [AvailableNumber]) {
         let now = now()
-        let ttl = TimeInterval(config.caches.listingTTLSeconds)
         let entriesMax = config.caches.listingEntriesMax
         local.withLock { local in
-            if local.listings.count + listings.count > entriesMax {
-                local.listings = local.listings.filter { $0.value.seenAt.addingTimeInterval(ttl) > now }
-            }
-            for listing in listings where local.listings.count < entriesMax {
-                local.listings[listing.phoneNumber] = (listing, now)
-            }
+            for listing in listings { local.listings.insert(listing, at: now, entriesMax: entriesMax) }
         }
     }
 
@@ -127,11 +122,6 @@ extension NumberService {
     func listing(for phoneNumber: String) -> AvailableNumber? {
         let now = now()
         let ttl = TimeInterval(config.caches.listingTTLSeconds)
-        return local.withLock { local in
-            guard let entry = local.listings[phoneNumber], entry.seenAt.addingTimeInterval(ttl) > now else {
-                return nil
-            }
-            return entry.listing
-        }
+        return local.withLock { $0.listings.listing(for: phoneNumber, now: now, ttl: ttl) }
     }
 }

@@ -27,7 +27,7 @@ public final class NumberService: Sendable {
         /// Provider prices by `country/type`, with the time they were fetched.
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
         /// Search listings by E.164, with the time they were seen.
-        var listings: [String: (listing: AvailableNumber, seenAt: Date)] = [:]
+        var listings = ListingCache()
     }
 
     let config: NumberServiceConfig

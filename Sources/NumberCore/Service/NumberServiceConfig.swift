@@ -70,7 +70,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var priceEntriesMax: Int = 256
         /// How long a search result's listing (locality, region) is kept for the purchase, seconds. Default 1 h.
         public var listingTTLSeconds: Int64 = 3_600
-        /// Most cached listings. Default 10 000.
+        /// Most cached listings (the oldest makes room for a new one). Default 10 000.
         public var listingEntriesMax: Int = 10_000
 
         /// The defaults.
@@ -153,6 +153,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if limits.purchaseNumbersMax < 1 { problems.append("limits.purchaseNumbersMax must be positive") }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
+        if caches.listingEntriesMax < 1 || caches.priceEntriesMax < 1 {
+            problems.append("caches.listingEntriesMax and caches.priceEntriesMax must be positive")
+        }
         if billing.gracePeriodSeconds < 0 { problems.append("billing.gracePeriodSeconds must not be negative") }
         if billing.actionsPerRunMax < 1 || billing.cyclesPerNumberMax < 1 {
             problems.append("billing limits must be positive")
