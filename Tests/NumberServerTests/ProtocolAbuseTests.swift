@@ -135,6 +135,64 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// Calls opened with HEADERS whose request never (fully) arrives: HEADERS alone, or HEADERS and a MESSAGE frame
+    /// header whose payload stalls halfway. Only running calls keep a connection busy, so without a bound these
+    /// held the connection and its buffers forever; `requestArrivalTimeout` (1 s here) closes it with
+    /// ENHANCE_YOUR_CALM, not before.
+    @Test(
+        "a call whose request never arrives closes the connection at the request arrival timeout",
+        arguments: ["headers only", "message stalls mid-payload"])
+    func requestNeverArrives(stall: String) async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(1)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+            if stall != "headers only" {
+                var message = ByteBuffer()
+                message.writeFrame(
+                    Frame(
+                        type: .message, flags: .endStream, streamID: 1, payload: ByteBuffer(repeating: 0, count: 4096)))
+                var partial = try #require(message.getSlice(at: 0, length: Frame.headerLength + 100))
+                bytes.writeBuffer(&partial)
+            }
+            try await connection.send(bytes)
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
+            #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
+            #expect(closedAfter <= .seconds(6), "closed after \(closedAfter)")
+            #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
+        }
+    }
+
+    /// The edge of `requestArrivalTimeout`: a request that completes inside it is served and the connection stays,
+    /// even when another call's request is still missing.
+    @Test("a request that arrives within the request arrival timeout is served")
+    func requestArrivesInTime() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(3)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+            try await connection.send(bytes)
+            try await Task.sleep(for: .seconds(1))
+            var rest = ByteBuffer()
+            rest.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1))
+            try writeCall(&rest, stream: 3, method: Self.health)
+            try await connection.send(rest)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0).count == 2 }
+            #expect(try trailerStatuses(frames)[1]?.code == 0)
+            #expect(try trailerStatuses(frames)[3]?.code == 0)
+            #expect(try goAway(in: frames) == nil)
+            #expect(!connection.isClosed)
+        }
+    }
+
     /// Streams over MAX_CONCURRENT_STREAMS (default 100): the 101st call gets RESOURCE_EXHAUSTED, the others run
     /// and the connection stays open.
     @Test("too many streams: the call over the limit is refused, the connection stays")

@@ -124,6 +124,25 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
     }
 
+    @Test("a call still waiting for its request when the request arrival timeout fires closes the connection")
+    func requestArrival() {
+        var waiting = machine()
+        _ = waiting.received(headers(1))
+        #expect(waiting.isAwaitingRequest(1))
+        #expect(goAwayCode(waiting.requestArrivalTimeoutFired(streamID: 1)) == .enhanceYourCalm)
+        #expect(waiting.phase == .closed)
+        var arrived = machine()
+        _ = arrived.received(headers(1))
+        _ = arrived.received(message(1))
+        #expect(!arrived.isAwaitingRequest(1))
+        #expect(arrived.requestArrivalTimeoutFired(streamID: 1) == .none)
+        var cancelled = machine()
+        _ = cancelled.received(headers(1))
+        _ = cancelled.received(Frame(type: .cancel, streamID: 1))
+        #expect(cancelled.requestArrivalTimeoutFired(streamID: 1) == .none)
+        #expect(cancelled.phase == .active)
+    }
+
     @Test("graceful drain: GOAWAY, open calls finish, calls after it are ignored, then close")
     func drain() {
         var machine = machine()

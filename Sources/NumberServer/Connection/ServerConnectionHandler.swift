@@ -14,6 +14,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     struct Timeouts {
         /// From channel active until the client's SETTINGS (the TLS handshake has its own timeout).
         var settings: TimeAmount
+        /// From a call's HEADERS until its whole request MESSAGE has arrived.
+        var requestArrival: TimeAmount
         /// Without an open call before the connection is closed.
         var idle: TimeAmount
         /// How long a closing GOAWAY may take to be written before the connection is closed without it.
@@ -40,6 +42,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var inReadBurst = false
     private var settingsTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
+    /// When each call still waiting for its request MESSAGE opened (at most MAX_CONCURRENT_STREAMS entries).
+    private var requestsAwaited: [UInt32: NIODeadline] = [:]
+    /// One timer for every awaited request, armed for the oldest.
+    private var requestTimer: Scheduled<Void>?
     /// When the connection last became idle (no open call); nil while calls are open.
     private var idleSince: NIODeadline?
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
@@ -86,6 +92,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         inReadBurst = true
         let frame = unwrapInboundIn(data)
         perform(state.received(frame))
+        if frame.streamID != 0 { noteRequestProgress(streamID: frame.streamID) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -117,6 +124,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func channelInactive(context: ChannelHandlerContext) {
         settingsTimer?.cancel()
         idleTimer?.cancel()
+        requestTimer?.cancel()
         for timer in deadlineTimers.values { timer.cancel() }
         deadlineTimers.removeAll()
         calls.finish()
@@ -368,8 +376,40 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             let due = since + timeouts.idle
             if NIODeadline.now() >= due {
                 perform(state.idleTimeoutFired())
+                // Streams still open without a running call (their requests not arrived): check again later.
+                if state.phase != .closed { scheduleIdleCheck(at: .now() + timeouts.idle) }
             } else {
                 scheduleIdleCheck(at: due)
+            }
+        }
+    }
+
+    /// Starts or stops the request arrival clock of `streamID` after one of its frames: only a frame on a stream
+    /// changes whether that stream still waits for its request.
+    private func noteRequestProgress(streamID: UInt32) {
+        guard state.isAwaitingRequest(streamID) else {
+            requestsAwaited.removeValue(forKey: streamID)
+            return
+        }
+        guard requestsAwaited[streamID] == nil, timeouts.requestArrival > .zero else { return }
+        let now = NIODeadline.now()
+        requestsAwaited[streamID] = now
+        if requestTimer == nil { scheduleRequestCheck(at: now + timeouts.requestArrival) }
+    }
+
+    /// Closes the connection if the oldest awaited request is overdue, else re-arms for it. One timer serves every
+    /// call: a request that arrives in time costs no timer of its own.
+    private func scheduleRequestCheck(at deadline: NIODeadline) {
+        guard let context else { return }
+        requestTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            requestTimer = nil
+            requestsAwaited = requestsAwaited.filter { state.isAwaitingRequest($0.key) }
+            guard let oldest = requestsAwaited.min(by: { $0.value < $1.value }) else { return }
+            let due = oldest.value + timeouts.requestArrival
+            if NIODeadline.now() >= due {
+                perform(state.requestArrivalTimeoutFired(streamID: oldest.key))
+            } else {
+                scheduleRequestCheck(at: due)
             }
         }
     }

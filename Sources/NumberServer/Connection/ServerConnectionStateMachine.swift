@@ -202,6 +202,22 @@ struct ServerConnectionStateMachine {
         }
     }
 
+    /// Whether `streamID` is open and still waiting for its request MESSAGE.
+    func isAwaitingRequest(_ streamID: UInt32) -> Bool {
+        pendingHeaders[streamID] != nil
+    }
+
+    /// A call's request did not fully arrive within the request arrival timeout: a client that opens calls and never
+    /// completes them would hold their HEADERS (and a half-received MESSAGE) forever, so the connection ends.
+    mutating func requestArrivalTimeoutFired(streamID: UInt32) -> Action {
+        guard isAwaitingRequest(streamID) else { return .none }
+        phase = .closed
+        return .closeWithGoAway(
+            GoAway(
+                lastStreamID: lastStreamID, code: .enhanceYourCalm,
+                message: "the request of stream \(streamID) did not arrive in time"))
+    }
+
     /// The connection was idle (no open call) for the idle timeout.
     mutating func idleTimeoutFired() -> Action {
         guard openStreams.isEmpty else { return .none }

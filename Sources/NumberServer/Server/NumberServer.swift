@@ -134,7 +134,7 @@ public final class NumberServer: Service, Sendable {
                 settings: limits.settings, pingsBetweenCallsMax: limits.pingsBetweenCallsMax,
                 cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax),
             timeouts: .init(
-                settings: limits.settingsTimeout,
+                settings: limits.settingsTimeout, requestArrival: limits.requestArrivalTimeout,
                 idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
                 goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics)

@@ -21,6 +21,11 @@ public struct NumberServerConfiguration: Sendable {
         public var settings: ConnectionSettings
         /// From accept until the client's SETTINGS (after the TLS handshake). Default 10 s.
         public var settingsTimeout: TimeAmount
+        /// From a call's HEADERS until its request MESSAGE (with END_STREAM) has fully arrived. A call still short of
+        /// its request then closes the connection with GOAWAY `ENHANCE_YOUR_CALM`: its stored HEADERS and a
+        /// half-received MESSAGE would otherwise be held forever, since only running calls keep a connection busy.
+        /// Default 30 s (the client's default deadline: a request later than that is not awaited by its caller).
+        public var requestArrivalTimeout: TimeAmount
         /// PINGs allowed between two calls. Default 100.
         public var pingsBetweenCallsMax: Int
         /// Cancelled calls allowed without a completed one in between. Default 1000.
@@ -32,12 +37,14 @@ public struct NumberServerConfiguration: Sendable {
         /// Creates limits.
         public init(
             connectionsMax: Int = 10_000, settings: ConnectionSettings = .defaults,
-            settingsTimeout: TimeAmount = .seconds(10), pingsBetweenCallsMax: Int = 100,
-            cancelsBetweenCompletionsMax: Int = 1000, goAwayFlushTimeout: TimeAmount = .seconds(1)
+            settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
+            pingsBetweenCallsMax: Int = 100, cancelsBetweenCompletionsMax: Int = 1000,
+            goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
             self.settings = settings
             self.settingsTimeout = settingsTimeout
+            self.requestArrivalTimeout = requestArrivalTimeout
             self.pingsBetweenCallsMax = pingsBetweenCallsMax
             self.cancelsBetweenCompletionsMax = cancelsBetweenCompletionsMax
             self.goAwayFlushTimeout = goAwayFlushTimeout
