@@ -105,6 +105,98 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// SETTINGS without a completed call: 10 (the default `settingsBetweenCallsMax`, the first one included) are
+    /// acknowledged, the 11th closes the connection with ENHANCE_YOUR_CALM.
+    @Test("endless SETTINGS: the limit is exact", arguments: [10, 11])
+    func settingsFlood(settings: Int) async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            for _ in 1..<settings { bytes.writeFrame(Frame(type: .settings, streamID: 0)) }
+            try await connection.send(bytes)
+            let acks = { (frames: [Frame]) in frames.filter { $0.type == .settings && $0.flags.contains(.ack) }.count }
+            if settings <= 10 {
+                let frames = try await connection.waitForFrames { acks($0) == settings }
+                #expect(acks(frames) == settings)
+                #expect(try goAway(in: frames) == nil)
+                #expect(!connection.isClosed)
+            } else {
+                #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                let frames = try connection.frames()
+                #expect(acks(frames) <= 10)
+                #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
+            }
+        }
+    }
+
+    /// A HEADERS refused at once (END_STREAM, no request) is not a call: it does not renew the PING budget.
+    @Test("refused HEADERS do not reset the PING budget")
+    func pingsBetweenRefusedCalls() async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            for index in 0..<UInt32(101) {
+                bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
+                bytes.writeFrame(Frame(type: .headers, flags: .endStream, streamID: 2 * index + 1, payload: headers))
+            }
+            try await connection.send(bytes)
+            #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+            #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
+        }
+    }
+
+    /// A client that sends calls and never reads the answers: past `writeBufferBytesMax` the server stops reading
+    /// and processing its frames, so what it makes for that client stays bounded (by the kernel's socket buffers
+    /// plus the mark) instead of growing with every call sent; once the client reads, every call is answered.
+    @Test("a client that does not read cannot make the server queue responses without bound")
+    func nonReadingClient() async throws {
+        let responseBytes = 16 * 1024
+        let calls = 1000
+        let made = CallCounter()
+        var router = RPCRouter()
+        router.registerSynchronous(NumbersMethods.getBalance) { request, _ in
+            made.value.add(1, ordering: .relaxed)
+            return GetBalanceResponse(
+                accountId: request.accountId, balance: 0, currency: String(repeating: "x", count: responseBytes))
+        }
+        try await withTestServer(router: router, tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            _ = try await connection.waitForFrames { $0.contains { $0.type == .settings } }
+            try await connection.channel.setOption(ChannelOptions.autoRead, value: false).get()
+            var bytes = ByteBuffer()
+            for index in 0..<UInt32(calls) {
+                try writeCall(
+                    &bytes, stream: 2 * index + 1, method: NumbersMethods.getBalance.path,
+                    body: GetBalanceRequest(accountId: "A"))
+            }
+            connection.channel.writeAndFlush(bytes, promise: nil)
+            // Wait until the server stops making responses (nothing new for 1 s).
+            var last = -1
+            while made.value.load(ordering: .relaxed) != last {
+                last = made.value.load(ordering: .relaxed)
+                try await Task.sleep(for: .seconds(1))
+            }
+            print("non-reading client: \(last) of \(calls) responses made before the server stopped reading")
+            // Loopback socket buffers hold a few MiB; without backpressure all 1000 (16 MiB) were made and queued.
+            #expect(last * responseBytes <= 8 * 1024 * 1024, "\(last) responses made")
+            try await connection.channel.setOption(ChannelOptions.autoRead, value: true).get()
+            connection.channel.read()
+            let expected = calls * responseBytes
+            let deadline = ContinuousClock.now + .seconds(60)
+            while connection.received.bytes.withLock({ $0.readableBytes }) < expected, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let statuses = try trailerStatuses(connection.frames())
+            #expect(statuses.count == calls)
+            #expect(statuses.values.allSatisfy { $0.code == 0 })
+            #expect(made.value.load(ordering: .relaxed) == calls)
+        }
+    }
+
     /// Calls opened and cancelled in a flood: 1000 cancels without a completed call are allowed
     /// (`cancelsBetweenCompletionsMax`), the 1001st closes the connection with ENHANCE_YOUR_CALM.
     @Test("request + cancel floods: the limit is exact", arguments: [1000, 1001])

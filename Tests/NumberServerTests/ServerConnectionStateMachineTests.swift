@@ -104,13 +104,47 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(ping)) == .enhanceYourCalm)
     }
 
-    @Test("a call resets the PING budget")
+    @Test("a completed call resets the PING budget")
     func pingBudgetResets() {
         var machine = machine(pings: 1)
         let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
         _ = machine.received(ping)
         _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
         #expect(goAwayCode(machine.received(ping)) == nil)
+    }
+
+    @Test("a refused or unfinished call does not reset the PING budget")
+    func pingBudgetNeedsCompletedCall() {
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        var refused = machine(pings: 1)
+        _ = refused.received(ping)
+        _ = refused.received(headers(1, endStream: true))  // answered at once: no request message
+        #expect(goAwayCode(refused.received(ping)) == .enhanceYourCalm)
+        var open = machine(pings: 1)
+        _ = open.received(ping)
+        _ = open.received(headers(1))
+        _ = open.received(message(1))
+        #expect(goAwayCode(open.received(ping)) == .enhanceYourCalm)
+    }
+
+    @Test("SETTINGS are answered up to the limit between completed calls, the first one included")
+    func settingsFlood() {
+        var machine = ServerConnectionStateMachine(
+            limits: .init(
+                settings: .defaults, pingsBetweenCallsMax: 1, settingsBetweenCallsMax: 3,
+                cancelsBetweenCompletionsMax: 1
+            ))
+        let settings = Frame(type: .settings, streamID: 0)
+        let ack = Frame(type: .settings, flags: .ack, streamID: 0)
+        for _ in 0..<3 { #expect(machine.received(settings) == .write([ack])) }
+        #expect(machine.received(ack) == .none)  // ACKs are not counted
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
+        for _ in 0..<3 { #expect(machine.received(settings) == .write([ack])) }
+        #expect(goAwayCode(machine.received(settings)) == .enhanceYourCalm)
     }
 
     @Test("request+cancel floods are cut off")

@@ -6,8 +6,13 @@ import NumberWire
 
 /// Carries out the server connection state machine on the channel's event loop: frames in, frames out, calls handed
 /// to the connection's call queue (served by structured tasks in `NumberServer`), responses written as they finish.
-final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Backpressure: while the channel is not writable (more than the write buffer's high-water mark queued because the
+/// client does not read), frames already decoded wait here unprocessed and no further read is issued, until the
+/// queue drains below the low mark.
+final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Timeouts the handler enforces.
@@ -39,6 +44,15 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var flushScheduled = false
     /// Writes since the last flush.
     private var unflushedWrites = 0
+    /// Bytes written since the last flush: they sit in the TLS handler, unseen by the channel's writability, so a
+    /// burst flushes once they pass the high-water mark.
+    private var unflushedBytes = 0
+    private let unflushedBytesMax: Int
+    /// Frames that arrived while the channel was not writable, processed when it is again (at most what the last
+    /// read brought: no read is issued meanwhile).
+    private var framesHeld = CircularBuffer<Frame>()
+    /// A read was asked for while the channel was not writable; issued once it is.
+    private var readHeld = false
     private var inReadBurst = false
     private var settingsTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
@@ -55,8 +69,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
 
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
-        calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics
+        calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
+        unflushedBytesMax: Int = 64 * 1024
     ) {
+        self.unflushedBytesMax = unflushedBytesMax
         self.state = ServerConnectionStateMachine(limits: limits)
         self.timeouts = timeouts
         self.router = router
@@ -91,6 +107,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadBurst = true
         let frame = unwrapInboundIn(data)
+        guard framesHeld.isEmpty, context.channel.isWritable else {
+            framesHeld.append(frame)
+            return
+        }
+        process(frame)
+    }
+
+    private func process(_ frame: Frame) {
         perform(state.received(frame))
         if frame.streamID != 0 { noteRequestProgress(streamID: frame.streamID) }
     }
@@ -99,6 +123,32 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         inReadBurst = false
         if flushPending { flushNow(context: context) }
         context.fireChannelReadComplete()
+    }
+
+    /// Reads only while the client takes what it is sent: otherwise the read waits for writability.
+    func read(context: ChannelHandlerContext) {
+        guard framesHeld.isEmpty, context.channel.isWritable else {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { resumeAfterBackpressure(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The client read enough: process the frames held meanwhile (stopping again if it falls behind), then read.
+    private func resumeAfterBackpressure(context: ChannelHandlerContext) {
+        inReadBurst = true
+        while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
+        inReadBurst = false
+        if flushPending { flushNow(context: context) }
+        if framesHeld.isEmpty, readHeld, context.channel.isWritable {
+            readHeld = false
+            context.read()
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -334,11 +384,15 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let size = frames.reduce(0) { $0 + Frame.headerLength + $1.payload.readableBytes }
         var buffer = context.channel.allocator.buffer(capacity: size)
         for frame in frames { buffer.writeFrame(frame) }
+        unflushedBytes += buffer.readableBytes
         context.write(wrapOutboundOut(buffer), promise: nil)
         flushPending = true
         unflushedWrites += 1
-        // A long burst flushes as it goes, so the client starts on the first answers while later ones are made.
-        if unflushedWrites >= Self.unflushedWritesMax { flushNow(context: context) }
+        // A long burst flushes as it goes, so the client starts on the first answers while later ones are made, and
+        // the channel's writability sees what the burst queued.
+        if unflushedWrites >= Self.unflushedWritesMax || unflushedBytes >= unflushedBytesMax {
+            flushNow(context: context)
+        }
     }
 
     /// Flushes at the end of the current read burst, or in one event-loop task for responses finished elsewhere,
@@ -355,6 +409,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private func flushNow(context: ChannelHandlerContext) {
         flushPending = false
         unflushedWrites = 0
+        unflushedBytes = 0
         context.flush()
     }
 
