@@ -371,9 +371,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
+    /// TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).
     private func trailers(_ streamID: UInt32, _ status: RpcStatus) -> Frame {
-        var payload = ByteBuffer()
-        try? ProtoEncoder().encode(status, into: &payload)
+        let payload = status.encoded(bytesMax: Int(state.peerSettings.maxHeadersPayload))
         return Frame(type: .trailers, streamID: streamID, payload: payload)
     }
 
