@@ -197,6 +197,67 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// Calls the client cancels, or whose deadline passes, have their handler's task cancelled: the handlers still
+    /// running stay bounded by the stream limit instead of piling up behind freed stream slots (each handler here
+    /// would otherwise sleep 10 s).
+    @Test("cancelled and timed-out calls stop running", arguments: ["cancel", "deadline"])
+    func endedCallsStopRunning(ending: String) async throws {
+        let running = CallCounter()
+        var router = RPCRouter()
+        router.register(NumbersMethods.healthCheck) { _, _ in HealthCheckResponse(status: .serving, version: "t") }
+        router.register(NumbersMethods.getAccount) { request, _ in
+            running.value.add(1, ordering: .relaxed)
+            defer { running.value.subtract(1, ordering: .relaxed) }
+            try await Task.sleep(for: .seconds(10))
+            return GetAccountResponse(account: Account(id: request.accountId))
+        }
+        try await withTestServer(router: router, tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var stream: UInt32 = 1
+            for wave in 0..<3 {
+                var bytes = ByteBuffer()
+                for _ in 0..<100 {
+                    var headers = ByteBuffer()
+                    try ProtoEncoder().encode(
+                        RequestHeaders(method: Self.hold, timeoutMicros: ending == "deadline" ? 100_000 : 0),
+                        into: &headers)
+                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
+                    var message = ByteBuffer()
+                    try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+                    if ending == "cancel" { bytes.writeFrame(Frame(type: .cancel, streamID: stream)) }
+                    stream += 2
+                }
+                // Wait until the server answered the wave (a probe after it, or every call's DEADLINE_EXCEEDED),
+                // and its tasks had time to start; then the handlers must be gone long before their 10 s sleep.
+                let last = stream - 2
+                if ending == "cancel" {
+                    try writeCall(&bytes, stream: stream, method: Self.health)
+                    stream += 2
+                }
+                try await connection.send(bytes)
+                let answered = try await connection.waitForFrames {
+                    try trailerStatuses($0)[last + 2] != nil
+                        || (ending == "deadline" && trailerStatuses($0)[last] != nil)
+                }
+                #expect(!answered.isEmpty)
+                try await Task.sleep(for: .milliseconds(300))
+                let deadline = ContinuousClock.now + .seconds(3)
+                while running.value.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(running.value.load(ordering: .relaxed) == 0, "wave \(wave)")
+            }
+            #expect(!connection.isClosed)
+            if ending == "deadline" {
+                let statuses = try trailerStatuses(connection.frames())
+                #expect(statuses.count == 300)
+                #expect(statuses.values.allSatisfy { $0.code == StatusCode.deadlineExceeded.rawValue })
+            }
+        }
+    }
+
     /// Calls opened and cancelled in a flood: 1000 cancels without a completed call are allowed
     /// (`cancelsBetweenCompletionsMax`), the 1001st closes the connection with ENHANCE_YOUR_CALM.
     @Test("request + cancel floods: the limit is exact", arguments: [1000, 1001])

@@ -129,6 +129,25 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(open.received(ping)) == .enhanceYourCalm)
     }
 
+    @Test("a call ended by its deadline renews neither the PING nor the cancel budget")
+    func deadlineIsNoCompletion() {
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        var pings = machine(pings: 1)
+        _ = pings.received(ping)
+        _ = pings.received(headers(1))
+        _ = pings.received(message(1))
+        #expect(pings.callFinished(streamID: 1, completed: false).send)
+        #expect(goAwayCode(pings.received(ping)) == .enhanceYourCalm)
+        var cancels = machine(streams: 10, cancels: 1)
+        _ = cancels.received(headers(1))
+        _ = cancels.received(Frame(type: .cancel, streamID: 1))
+        _ = cancels.received(headers(3))
+        _ = cancels.received(message(3))
+        _ = cancels.callFinished(streamID: 3, completed: false)
+        _ = cancels.received(headers(5))
+        #expect(goAwayCode(cancels.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
+    }
+
     @Test("SETTINGS are answered up to the limit between completed calls, the first one included")
     func settingsFlood() {
         var machine = ServerConnectionStateMachine(

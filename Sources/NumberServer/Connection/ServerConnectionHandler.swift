@@ -63,6 +63,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// When the connection last became idle (no open call); nil while calls are open.
     private var idleSince: NIODeadline?
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
+    /// How to stop the task of each running asynchronous call (at most MAX_CONCURRENT_STREAMS entries).
+    private var cancellations: [UInt32: CallCancellation] = [:]
     private var callStarts: [UInt32: (method: String, start: NIODeadline)] = [:]
     /// This connection's metric series (bounded: registered methods and "unknown", times the status codes).
     private var callMetrics: [ServerMetrics.Key: ServerMetrics.CallHandles] = [:]
@@ -177,16 +179,21 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         requestTimer?.cancel()
         for timer in deadlineTimers.values { timer.cancel() }
         deadlineTimers.removeAll()
+        // Nobody can receive these calls' results any more: stop their work.
+        for cancellation in cancellations.values { cancellation.cancel() }
+        cancellations.removeAll()
         calls.finish()
         context.fireChannelInactive()
     }
 
     // MARK: Called from outside (on the event loop)
 
-    /// A call finished: write its response unless the stream was cancelled or timed out meanwhile.
-    func complete(streamID: UInt32, result: Result<ByteBuffer, RPCError>) {
+    /// A call finished: write its response unless the stream was cancelled or timed out meanwhile. `completed` is
+    /// false when the server ends the call itself (its deadline passed): that renews no flood budget.
+    func complete(streamID: UInt32, result: Result<ByteBuffer, RPCError>, completed: Bool = true) {
         guard let context else { return }
-        let (send, then) = state.callFinished(streamID: streamID)
+        cancellations.removeValue(forKey: streamID)
+        let (send, then) = state.callFinished(streamID: streamID, completed: completed)
         guard send else { return }
         deadlineTimers.removeValue(forKey: streamID)?.cancel()
         var frames: [Frame] = []
@@ -246,6 +253,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             scheduleFlush(context: context)
         case .forgetCall(let streamID):
             deadlineTimers.removeValue(forKey: streamID)?.cancel()
+            cancellations.removeValue(forKey: streamID)?.cancel()
             recordCompletion(streamID: streamID, status: .cancelled)
             if state.openStreamCount == 0 { armIdleTimer() }
         case .closeWithGoAway(let away):
@@ -316,9 +324,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             complete(streamID: streamID, result: handler(message, callContext))
         case .asynchronous(let handler):
             if let deadline { armDeadline(streamID: streamID, deadline: deadline, context: context) }
+            let cancellation = CallCancellation()
+            cancellations[streamID] = cancellation
             let call = ServerCall(
                 streamID: streamID, payload: message, context: callContext, handler: handler,
-                connection: NIOLoopBound(self, eventLoop: context.eventLoop))
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop), cancellation: cancellation)
             if case .dropped = calls.yield(call) {
                 finishNow(
                     streamID,
@@ -327,16 +337,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// Answers DEADLINE_EXCEEDED when the call's deadline passes first (its late result is then dropped).
+    /// Answers DEADLINE_EXCEEDED when the call's deadline passes first and cancels its task (a late result is
+    /// dropped).
     private func armDeadline(streamID: UInt32, deadline: NIODeadline, context: ChannelHandlerContext) {
         deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             deadlineTimers[streamID] = nil
+            cancellations.removeValue(forKey: streamID)?.cancel()
             complete(
                 streamID: streamID,
                 result: .failure(
                     RPCError(
                         code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
-                ))
+                ), completed: false)
         }
     }
 

@@ -190,12 +190,15 @@ struct ServerConnectionStateMachine {
 
     /// A call's response is ready. Returns whether to send it (false if the stream was cancelled or already ended).
     /// A completed call renews the budgets of control frames and cancels: only real work does, not a HEADERS the
-    /// server refused at once.
-    mutating func callFinished(streamID: UInt32) -> (send: Bool, then: Action) {
+    /// server refused at once nor a call whose deadline passed (`completed` false), which a client could otherwise
+    /// use to renew them for free.
+    mutating func callFinished(streamID: UInt32, completed: Bool = true) -> (send: Bool, then: Action) {
         guard openStreams.removeValue(forKey: streamID) != nil else { return (false, .none) }
-        cancelsSinceCompletion = 0
-        pingsSinceCall = 0
-        settingsSinceCall = 0
+        if completed {
+            cancelsSinceCompletion = 0
+            pingsSinceCall = 0
+            settingsSinceCall = 0
+        }
         return (true, closeIfDrained(otherwise: .none))
     }
 
