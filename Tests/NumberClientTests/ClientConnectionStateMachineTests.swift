@@ -72,6 +72,39 @@ struct ClientConnectionStateMachineTests {
         #expect(machine.closingReason == "connection closed: reset")
     }
 
+    @Test("server PINGs are answered up to 100 between completed calls, the 101st fails the connection")
+    func pingFlood() throws {
+        var machine = ClientConnectionStateMachine()
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 7, count: 8))
+        let pong = Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)
+        for _ in 0..<100 { #expect(machine.received(ping) == .write([pong])) }
+        _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        _ = machine.received(Frame(type: .trailers, streamID: 1))  // a completed call renews the budget
+        for _ in 0..<100 { #expect(machine.received(ping) == .write([pong])) }
+        guard case .closeWithGoAway(let away) = machine.received(ping) else {
+            Issue.record("the 101st PING was answered")
+            return
+        }
+        #expect(away.code == .enhanceYourCalm)
+        #expect(machine.phase == .closed)
+    }
+
+    @Test("server SETTINGS are answered up to 10 between completed calls, the 11th fails the open calls")
+    func settingsFlood() throws {
+        var machine = ClientConnectionStateMachine()
+        let settings = Frame(type: .settings, streamID: 0)
+        let ack = Frame(type: .settings, flags: .ack, streamID: 0)
+        for _ in 0..<10 { #expect(machine.received(settings) == .write([ack])) }
+        #expect(machine.received(ack) == .none)
+        _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        guard case .finishMany(let failed, true) = machine.received(settings) else {
+            Issue.record("the 11th SETTINGS was answered")
+            return
+        }
+        #expect(failed.map(\.0) == [1])
+        #expect(machine.closingReason?.contains("SETTINGS") == true)
+    }
+
     @Test("a cancelled call sends CANCEL and ignores its late response")
     func cancel() throws {
         var machine = ClientConnectionStateMachine()

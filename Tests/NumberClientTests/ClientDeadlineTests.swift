@@ -90,6 +90,40 @@ struct ClientDeadlineTests {
     }
 }
 
+extension ClientDeadlineTests {
+    @Test("a call queued behind the server's concurrent-call limit fails at its own deadline, not when a slot frees")
+    func queuedCallDeadline() throws {
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // A server that allows one call at a time and never answers.
+        try channel.writeInbound(
+            Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload()))
+        let running = start(handler, loop, timeout: nil)
+        let queued = start(handler, loop, timeout: .milliseconds(100))
+        let queuedLater = start(handler, loop, timeout: .milliseconds(300))
+        let finished = Finished()
+        for (name, future) in [("running", running), ("queued", queued), ("queuedLater", queuedLater)] {
+            future.whenComplete { _ in finished.names.append(name) }
+        }
+        var done: [String] { finished.names }
+
+        loop.advanceTime(by: .milliseconds(99))
+        #expect(done.isEmpty)
+        loop.advanceTime(by: .milliseconds(1))
+        try #require(done == ["queued"])  // waiting on an unfinished future would hang the embedded loop
+        #expect(try isDeadlineExceeded(queued))
+        loop.advanceTime(by: .milliseconds(200))
+        try #require(done == ["queued", "queuedLater"])
+        #expect(try isDeadlineExceeded(queuedLater))
+        // The running call is untouched, and a slot freeing later starts nothing that already failed.
+        try channel.writeInbound(Frame(type: .trailers, streamID: 1))
+        #expect(done == ["queued", "queuedLater", "running"])
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
 /// What finished, in order. Only touched on the embedded loop, which runs on the test's thread.
 private final class Finished: @unchecked Sendable {
     var names: [String] = []

@@ -85,6 +85,11 @@ func whileWellBehavedClientCalls(
     #expect(after - before <= memoryGrowthMaxKiB, "\(name): VmRSS grew from \(before) KiB to \(after) KiB")
 }
 
+/// Counts calls a test router's handler made.
+final class CallCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 /// Tells the well-behaved client's loop to stop.
 final class StopFlag: Sendable {
     let value = Atomic<Bool>(false)

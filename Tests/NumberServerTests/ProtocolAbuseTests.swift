@@ -105,6 +105,159 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// SETTINGS without a completed call: 10 (the default `settingsBetweenCallsMax`, the first one included) are
+    /// acknowledged, the 11th closes the connection with ENHANCE_YOUR_CALM.
+    @Test("endless SETTINGS: the limit is exact", arguments: [10, 11])
+    func settingsFlood(settings: Int) async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            for _ in 1..<settings { bytes.writeFrame(Frame(type: .settings, streamID: 0)) }
+            try await connection.send(bytes)
+            let acks = { (frames: [Frame]) in frames.filter { $0.type == .settings && $0.flags.contains(.ack) }.count }
+            if settings <= 10 {
+                let frames = try await connection.waitForFrames { acks($0) == settings }
+                #expect(acks(frames) == settings)
+                #expect(try goAway(in: frames) == nil)
+                #expect(!connection.isClosed)
+            } else {
+                #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                let frames = try connection.frames()
+                #expect(acks(frames) <= 10)
+                #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
+            }
+        }
+    }
+
+    /// A HEADERS refused at once (END_STREAM, no request) is not a call: it does not renew the PING budget.
+    @Test("refused HEADERS do not reset the PING budget")
+    func pingsBetweenRefusedCalls() async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            for index in 0..<UInt32(101) {
+                bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
+                bytes.writeFrame(Frame(type: .headers, flags: .endStream, streamID: 2 * index + 1, payload: headers))
+            }
+            try await connection.send(bytes)
+            #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+            #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
+        }
+    }
+
+    /// A client that sends calls and never reads the answers: past `writeBufferBytesMax` the server stops reading
+    /// and processing its frames, so what it makes for that client stays bounded (by the kernel's socket buffers
+    /// plus the mark) instead of growing with every call sent; once the client reads, every call is answered.
+    @Test("a client that does not read cannot make the server queue responses without bound")
+    func nonReadingClient() async throws {
+        let responseBytes = 16 * 1024
+        let calls = 1000
+        let made = CallCounter()
+        var router = RPCRouter()
+        router.registerSynchronous(NumbersMethods.getBalance) { request, _ in
+            made.value.add(1, ordering: .relaxed)
+            return GetBalanceResponse(
+                accountId: request.accountId, balance: 0, currency: String(repeating: "x", count: responseBytes))
+        }
+        try await withTestServer(router: router, tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            _ = try await connection.waitForFrames { $0.contains { $0.type == .settings } }
+            try await connection.channel.setOption(ChannelOptions.autoRead, value: false).get()
+            var bytes = ByteBuffer()
+            for index in 0..<UInt32(calls) {
+                try writeCall(
+                    &bytes, stream: 2 * index + 1, method: NumbersMethods.getBalance.path,
+                    body: GetBalanceRequest(accountId: "A"))
+            }
+            connection.channel.writeAndFlush(bytes, promise: nil)
+            // Wait until the server stops making responses (nothing new for 1 s).
+            var last = -1
+            while made.value.load(ordering: .relaxed) != last {
+                last = made.value.load(ordering: .relaxed)
+                try await Task.sleep(for: .seconds(1))
+            }
+            print("non-reading client: \(last) of \(calls) responses made before the server stopped reading")
+            // Loopback socket buffers hold a few MiB; without backpressure all 1000 (16 MiB) were made and queued.
+            #expect(last * responseBytes <= 8 * 1024 * 1024, "\(last) responses made")
+            try await connection.channel.setOption(ChannelOptions.autoRead, value: true).get()
+            connection.channel.read()
+            let expected = calls * responseBytes
+            let deadline = ContinuousClock.now + .seconds(60)
+            while connection.received.bytes.withLock({ $0.readableBytes }) < expected, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let statuses = try trailerStatuses(connection.frames())
+            #expect(statuses.count == calls)
+            #expect(statuses.values.allSatisfy { $0.code == 0 })
+            #expect(made.value.load(ordering: .relaxed) == calls)
+        }
+    }
+
+    /// Calls the client cancels, or whose deadline passes, have their handler's task cancelled: the handlers still
+    /// running stay bounded by the stream limit instead of piling up behind freed stream slots (each handler here
+    /// would otherwise sleep 10 s).
+    @Test("cancelled and timed-out calls stop running", arguments: ["cancel", "deadline"])
+    func endedCallsStopRunning(ending: String) async throws {
+        let running = CallCounter()
+        var router = RPCRouter()
+        router.register(NumbersMethods.healthCheck) { _, _ in HealthCheckResponse(status: .serving, version: "t") }
+        router.register(NumbersMethods.getAccount) { request, _ in
+            running.value.add(1, ordering: .relaxed)
+            defer { running.value.subtract(1, ordering: .relaxed) }
+            try await Task.sleep(for: .seconds(10))
+            return GetAccountResponse(account: Account(id: request.accountId))
+        }
+        try await withTestServer(router: router, tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var stream: UInt32 = 1
+            for wave in 0..<3 {
+                var bytes = ByteBuffer()
+                for _ in 0..<100 {
+                    var headers = ByteBuffer()
+                    try ProtoEncoder().encode(
+                        RequestHeaders(method: Self.hold, timeoutMicros: ending == "deadline" ? 100_000 : 0),
+                        into: &headers)
+                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
+                    var message = ByteBuffer()
+                    try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+                    if ending == "cancel" { bytes.writeFrame(Frame(type: .cancel, streamID: stream)) }
+                    stream += 2
+                }
+                // Wait until the server answered the wave (a probe after it, or every call's DEADLINE_EXCEEDED),
+                // and its tasks had time to start; then the handlers must be gone long before their 10 s sleep.
+                let last = stream - 2
+                if ending == "cancel" {
+                    try writeCall(&bytes, stream: stream, method: Self.health)
+                    stream += 2
+                }
+                try await connection.send(bytes)
+                let answered = try await connection.waitForFrames {
+                    try trailerStatuses($0)[last + 2] != nil
+                        || (ending == "deadline" && trailerStatuses($0)[last] != nil)
+                }
+                #expect(!answered.isEmpty)
+                try await Task.sleep(for: .milliseconds(300))
+                let deadline = ContinuousClock.now + .seconds(3)
+                while running.value.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(running.value.load(ordering: .relaxed) == 0, "wave \(wave)")
+            }
+            #expect(!connection.isClosed)
+            if ending == "deadline" {
+                let statuses = try trailerStatuses(connection.frames())
+                #expect(statuses.count == 300)
+                #expect(statuses.values.allSatisfy { $0.code == StatusCode.deadlineExceeded.rawValue })
+            }
+        }
+    }
+
     /// Calls opened and cancelled in a flood: 1000 cancels without a completed call are allowed
     /// (`cancelsBetweenCompletionsMax`), the 1001st closes the connection with ENHANCE_YOUR_CALM.
     @Test("request + cancel floods: the limit is exact", arguments: [1000, 1001])
@@ -132,6 +285,64 @@ struct ProtocolAbuseTests {
                     #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
                 }
             }
+        }
+    }
+
+    /// Calls opened with HEADERS whose request never (fully) arrives: HEADERS alone, or HEADERS and a MESSAGE frame
+    /// header whose payload stalls halfway. Only running calls keep a connection busy, so without a bound these
+    /// held the connection and its buffers forever; `requestArrivalTimeout` (1 s here) closes it with
+    /// ENHANCE_YOUR_CALM, not before.
+    @Test(
+        "a call whose request never arrives closes the connection at the request arrival timeout",
+        arguments: ["headers only", "message stalls mid-payload"])
+    func requestNeverArrives(stall: String) async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(1)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+            if stall != "headers only" {
+                var message = ByteBuffer()
+                message.writeFrame(
+                    Frame(
+                        type: .message, flags: .endStream, streamID: 1, payload: ByteBuffer(repeating: 0, count: 4096)))
+                var partial = try #require(message.getSlice(at: 0, length: Frame.headerLength + 100))
+                bytes.writeBuffer(&partial)
+            }
+            try await connection.send(bytes)
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
+            #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
+            #expect(closedAfter <= .seconds(6), "closed after \(closedAfter)")
+            #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
+        }
+    }
+
+    /// The edge of `requestArrivalTimeout`: a request that completes inside it is served and the connection stays,
+    /// even when another call's request is still missing.
+    @Test("a request that arrives within the request arrival timeout is served")
+    func requestArrivesInTime() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(3)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+            try await connection.send(bytes)
+            try await Task.sleep(for: .seconds(1))
+            var rest = ByteBuffer()
+            rest.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1))
+            try writeCall(&rest, stream: 3, method: Self.health)
+            try await connection.send(rest)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0).count == 2 }
+            #expect(try trailerStatuses(frames)[1]?.code == 0)
+            #expect(try trailerStatuses(frames)[3]?.code == 0)
+            #expect(try goAway(in: frames) == nil)
+            #expect(!connection.isClosed)
         }
     }
 

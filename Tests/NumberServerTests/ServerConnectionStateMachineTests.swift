@@ -104,13 +104,66 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(ping)) == .enhanceYourCalm)
     }
 
-    @Test("a call resets the PING budget")
+    @Test("a completed call resets the PING budget")
     func pingBudgetResets() {
         var machine = machine(pings: 1)
         let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
         _ = machine.received(ping)
         _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
         #expect(goAwayCode(machine.received(ping)) == nil)
+    }
+
+    @Test("a refused or unfinished call does not reset the PING budget")
+    func pingBudgetNeedsCompletedCall() {
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        var refused = machine(pings: 1)
+        _ = refused.received(ping)
+        _ = refused.received(headers(1, endStream: true))  // answered at once: no request message
+        #expect(goAwayCode(refused.received(ping)) == .enhanceYourCalm)
+        var open = machine(pings: 1)
+        _ = open.received(ping)
+        _ = open.received(headers(1))
+        _ = open.received(message(1))
+        #expect(goAwayCode(open.received(ping)) == .enhanceYourCalm)
+    }
+
+    @Test("a call ended by its deadline renews neither the PING nor the cancel budget")
+    func deadlineIsNoCompletion() {
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        var pings = machine(pings: 1)
+        _ = pings.received(ping)
+        _ = pings.received(headers(1))
+        _ = pings.received(message(1))
+        #expect(pings.callFinished(streamID: 1, completed: false).send)
+        #expect(goAwayCode(pings.received(ping)) == .enhanceYourCalm)
+        var cancels = machine(streams: 10, cancels: 1)
+        _ = cancels.received(headers(1))
+        _ = cancels.received(Frame(type: .cancel, streamID: 1))
+        _ = cancels.received(headers(3))
+        _ = cancels.received(message(3))
+        _ = cancels.callFinished(streamID: 3, completed: false)
+        _ = cancels.received(headers(5))
+        #expect(goAwayCode(cancels.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
+    }
+
+    @Test("SETTINGS are answered up to the limit between completed calls, the first one included")
+    func settingsFlood() {
+        var machine = ServerConnectionStateMachine(
+            limits: .init(
+                settings: .defaults, pingsBetweenCallsMax: 1, settingsBetweenCallsMax: 3,
+                cancelsBetweenCompletionsMax: 1
+            ))
+        let settings = Frame(type: .settings, streamID: 0)
+        let ack = Frame(type: .settings, flags: .ack, streamID: 0)
+        for _ in 0..<3 { #expect(machine.received(settings) == .write([ack])) }
+        #expect(machine.received(ack) == .none)  // ACKs are not counted
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
+        for _ in 0..<3 { #expect(machine.received(settings) == .write([ack])) }
+        #expect(goAwayCode(machine.received(settings)) == .enhanceYourCalm)
     }
 
     @Test("request+cancel floods are cut off")
@@ -122,6 +175,25 @@ struct ServerConnectionStateMachineTests {
         }
         _ = machine.received(headers(5))
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
+    }
+
+    @Test("a call still waiting for its request when the request arrival timeout fires closes the connection")
+    func requestArrival() {
+        var waiting = machine()
+        _ = waiting.received(headers(1))
+        #expect(waiting.isAwaitingRequest(1))
+        #expect(goAwayCode(waiting.requestArrivalTimeoutFired(streamID: 1)) == .enhanceYourCalm)
+        #expect(waiting.phase == .closed)
+        var arrived = machine()
+        _ = arrived.received(headers(1))
+        _ = arrived.received(message(1))
+        #expect(!arrived.isAwaitingRequest(1))
+        #expect(arrived.requestArrivalTimeoutFired(streamID: 1) == .none)
+        var cancelled = machine()
+        _ = cancelled.received(headers(1))
+        _ = cancelled.received(Frame(type: .cancel, streamID: 1))
+        #expect(cancelled.requestArrivalTimeoutFired(streamID: 1) == .none)
+        #expect(cancelled.phase == .active)
     }
 
     @Test("graceful drain: GOAWAY, open calls finish, calls after it are ignored, then close")

@@ -105,6 +105,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else if queue.count < queuedCallsMax {
             queue.append(call)
             usable.setSaturated(true)
+            // A queued call waits for a stream slot at most until its deadline, not until one frees.
+            if let deadline = call.deadline, let context { armDeadlineTimer(deadline, context: context) }
         } else {
             promise.succeed(.status(ClientStatus.queueFull))
         }
@@ -150,7 +152,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         deadlineTimer = (deadline, task)
     }
 
-    /// Fails the calls whose deadline passed and re-arms the timer for the earliest one left.
+    /// Fails the calls whose deadline passed, started or queued, and re-arms the timer for the earliest one left.
     private func expireDeadlines() {
         guard let context else { return }
         let now = context.eventLoop.now
@@ -158,7 +160,24 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             deadlines[id] = nil
             fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
         }
-        if let earliest = deadlines.values.min() { armDeadlineTimer(earliest, context: context) }
+        expireQueuedCalls(now: now)
+        let earliestQueued = queue.lazy.compactMap(\.deadline).min()
+        if let earliest = [deadlines.values.min(), earliestQueued].compactMap({ $0 }).min() {
+            armDeadlineTimer(earliest, context: context)
+        }
+    }
+
+    /// Fails the queued calls whose deadline passed (the queue is settled before any caller hears back).
+    private func expireQueuedCalls(now: NIODeadline) {
+        guard queue.contains(where: { $0.deadline.map { $0 <= now } ?? false }) else { return }
+        var kept = CircularBuffer<QueuedCall>(initialCapacity: queue.count)
+        var expired: [QueuedCall] = []
+        for call in queue {
+            if let deadline = call.deadline, deadline <= now { expired.append(call) } else { kept.append(call) }
+        }
+        queue = kept
+        usable.setSaturated(!queue.isEmpty || !state.canStartCall)
+        for call in expired { call.promise.succeed(.status(ClientStatus.deadlineExceeded)) }
     }
 
     /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.

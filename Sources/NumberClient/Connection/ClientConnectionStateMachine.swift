@@ -42,6 +42,26 @@ struct ClientConnectionStateMachine {
         }
     }
 
+    /// What the client accepts from a server, like the server's own limits on its clients.
+    struct Limits: Hashable {
+        /// PINGs answered between two completed calls; one more fails the connection (GOAWAY `ENHANCE_YOUR_CALM`).
+        /// Default 100.
+        var pingsBetweenCallsMax = 100
+        /// SETTINGS (not ACKs; the first one included) answered between two completed calls; one more fails the
+        /// connection (GOAWAY `ENHANCE_YOUR_CALM`). Default 10.
+        var settingsBetweenCallsMax = 10
+
+        static let defaults = Limits()
+    }
+
+    let limits: Limits
+    private var pingsSinceCall = 0
+    private var settingsSinceCall = 0
+
+    init(limits: Limits = .defaults) {
+        self.limits = limits
+    }
+
     private(set) var phase: Phase = .active
     /// Why the connection stopped taking calls (the server's GOAWAY, a close, a protocol error), for the errors of
     /// calls refused afterwards.
@@ -89,6 +109,13 @@ struct ClientConnectionStateMachine {
         switch frame.type {
         case .settings:
             if frame.flags.contains(.ack) { return .none }
+            settingsSinceCall += 1
+            guard settingsSinceCall <= limits.settingsBetweenCallsMax else {
+                return failAll(
+                    GoAway(
+                        lastStreamID: 0, code: .enhanceYourCalm,
+                        message: "more than \(limits.settingsBetweenCallsMax) SETTINGS without a completed call"))
+            }
             do {
                 serverSettings = try ConnectionSettings(payload: frame.payload, base: serverSettings)
             } catch {
@@ -97,6 +124,13 @@ struct ClientConnectionStateMachine {
             return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
         case .ping:
             if frame.flags.contains(.ack) { return .none }
+            pingsSinceCall += 1
+            guard pingsSinceCall <= limits.pingsBetweenCallsMax else {
+                return failAll(
+                    GoAway(
+                        lastStreamID: 0, code: .enhanceYourCalm,
+                        message: "more than \(limits.pingsBetweenCallsMax) PINGs without a completed call"))
+            }
             return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
         case .message:
             guard let slot = open[frame.streamID] else { return .none }  // cancelled meanwhile
@@ -107,6 +141,8 @@ struct ClientConnectionStateMachine {
             return .none
         case .trailers:
             guard let slot = open.removeValue(forKey: frame.streamID) else { return .none }
+            pingsSinceCall = 0
+            settingsSinceCall = 0
             let outcome: CallOutcome
             if frame.payload.readableBytes == 0, let response = slot {
                 outcome = .response(response)

@@ -8,10 +8,27 @@ struct ServerCall: Sendable {
     let context: CallContext
     let handler: RPCRouter.Handler
     let connection: NIOLoopBound<ServerConnectionHandler>
+    /// How the connection stops this call's work once nobody awaits its result.
+    let cancellation: CallCancellation
 
-    /// Runs the handler and hands the result to the connection's event loop.
+    /// Runs the handler and hands the result to the connection's event loop; when the connection cancels the call
+    /// first, the handler's task is cancelled and its result, if any, dropped.
     func run() async {
-        let result = await handler(payload, context)
+        let payload = self.payload
+        let context = self.context
+        let handler = self.handler
+        let cancellation = self.cancellation
+        let result = await withTaskGroup(of: Result<ByteBuffer, RPCError>?.self) { group in
+            group.addTask { await handler(payload, context) }
+            group.addTask {
+                await cancellation.cancelled()
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let result else { return }  // cancelled first: the connection already answered or forgot the call
         let connection = self.connection
         let streamID = self.streamID
         connection.eventLoop.execute {

@@ -6,14 +6,21 @@ import NumberWire
 
 /// Carries out the server connection state machine on the channel's event loop: frames in, frames out, calls handed
 /// to the connection's call queue (served by structured tasks in `NumberServer`), responses written as they finish.
-final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Backpressure: while the channel is not writable (more than the write buffer's high-water mark queued because the
+/// client does not read), frames already decoded wait here unprocessed and no further read is issued, until the
+/// queue drains below the low mark.
+final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Timeouts the handler enforces.
     struct Timeouts {
         /// From channel active until the client's SETTINGS (the TLS handshake has its own timeout).
         var settings: TimeAmount
+        /// From a call's HEADERS until its whole request MESSAGE has arrived.
+        var requestArrival: TimeAmount
         /// Without an open call before the connection is closed.
         var idle: TimeAmount
         /// How long a closing GOAWAY may take to be written before the connection is closed without it.
@@ -37,20 +44,37 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var flushScheduled = false
     /// Writes since the last flush.
     private var unflushedWrites = 0
+    /// Bytes written since the last flush: they sit in the TLS handler, unseen by the channel's writability, so a
+    /// burst flushes once they pass the high-water mark.
+    private var unflushedBytes = 0
+    private let unflushedBytesMax: Int
+    /// Frames that arrived while the channel was not writable, processed when it is again (at most what the last
+    /// read brought: no read is issued meanwhile).
+    private var framesHeld = CircularBuffer<Frame>()
+    /// A read was asked for while the channel was not writable; issued once it is.
+    private var readHeld = false
     private var inReadBurst = false
     private var settingsTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
+    /// When each call still waiting for its request MESSAGE opened (at most MAX_CONCURRENT_STREAMS entries).
+    private var requestsAwaited: [UInt32: NIODeadline] = [:]
+    /// One timer for every awaited request, armed for the oldest.
+    private var requestTimer: Scheduled<Void>?
     /// When the connection last became idle (no open call); nil while calls are open.
     private var idleSince: NIODeadline?
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
+    /// How to stop the task of each running asynchronous call (at most MAX_CONCURRENT_STREAMS entries).
+    private var cancellations: [UInt32: CallCancellation] = [:]
     private var callStarts: [UInt32: (method: String, start: NIODeadline)] = [:]
     /// This connection's metric series (bounded: registered methods and "unknown", times the status codes).
     private var callMetrics: [ServerMetrics.Key: ServerMetrics.CallHandles] = [:]
 
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
-        calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics
+        calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
+        unflushedBytesMax: Int = 64 * 1024
     ) {
+        self.unflushedBytesMax = unflushedBytesMax
         self.state = ServerConnectionStateMachine(limits: limits)
         self.timeouts = timeouts
         self.router = router
@@ -85,13 +109,48 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadBurst = true
         let frame = unwrapInboundIn(data)
+        guard framesHeld.isEmpty, context.channel.isWritable else {
+            framesHeld.append(frame)
+            return
+        }
+        process(frame)
+    }
+
+    private func process(_ frame: Frame) {
         perform(state.received(frame))
+        if frame.streamID != 0 { noteRequestProgress(streamID: frame.streamID) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
         if flushPending { flushNow(context: context) }
         context.fireChannelReadComplete()
+    }
+
+    /// Reads only while the client takes what it is sent: otherwise the read waits for writability.
+    func read(context: ChannelHandlerContext) {
+        guard framesHeld.isEmpty, context.channel.isWritable else {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { resumeAfterBackpressure(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The client read enough: process the frames held meanwhile (stopping again if it falls behind), then read.
+    private func resumeAfterBackpressure(context: ChannelHandlerContext) {
+        inReadBurst = true
+        while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
+        inReadBurst = false
+        if flushPending { flushNow(context: context) }
+        if framesHeld.isEmpty, readHeld, context.channel.isWritable {
+            readHeld = false
+            context.read()
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -117,18 +176,24 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func channelInactive(context: ChannelHandlerContext) {
         settingsTimer?.cancel()
         idleTimer?.cancel()
+        requestTimer?.cancel()
         for timer in deadlineTimers.values { timer.cancel() }
         deadlineTimers.removeAll()
+        // Nobody can receive these calls' results any more: stop their work.
+        for cancellation in cancellations.values { cancellation.cancel() }
+        cancellations.removeAll()
         calls.finish()
         context.fireChannelInactive()
     }
 
     // MARK: Called from outside (on the event loop)
 
-    /// A call finished: write its response unless the stream was cancelled or timed out meanwhile.
-    func complete(streamID: UInt32, result: Result<ByteBuffer, RPCError>) {
+    /// A call finished: write its response unless the stream was cancelled or timed out meanwhile. `completed` is
+    /// false when the server ends the call itself (its deadline passed): that renews no flood budget.
+    func complete(streamID: UInt32, result: Result<ByteBuffer, RPCError>, completed: Bool = true) {
         guard let context else { return }
-        let (send, then) = state.callFinished(streamID: streamID)
+        cancellations.removeValue(forKey: streamID)
+        let (send, then) = state.callFinished(streamID: streamID, completed: completed)
         guard send else { return }
         deadlineTimers.removeValue(forKey: streamID)?.cancel()
         var frames: [Frame] = []
@@ -188,6 +253,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             scheduleFlush(context: context)
         case .forgetCall(let streamID):
             deadlineTimers.removeValue(forKey: streamID)?.cancel()
+            cancellations.removeValue(forKey: streamID)?.cancel()
             recordCompletion(streamID: streamID, status: .cancelled)
             if state.openStreamCount == 0 { armIdleTimer() }
         case .closeWithGoAway(let away):
@@ -258,9 +324,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             complete(streamID: streamID, result: handler(message, callContext))
         case .asynchronous(let handler):
             if let deadline { armDeadline(streamID: streamID, deadline: deadline, context: context) }
+            let cancellation = CallCancellation()
+            cancellations[streamID] = cancellation
             let call = ServerCall(
                 streamID: streamID, payload: message, context: callContext, handler: handler,
-                connection: NIOLoopBound(self, eventLoop: context.eventLoop))
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop), cancellation: cancellation)
             if case .dropped = calls.yield(call) {
                 finishNow(
                     streamID,
@@ -269,16 +337,18 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
-    /// Answers DEADLINE_EXCEEDED when the call's deadline passes first (its late result is then dropped).
+    /// Answers DEADLINE_EXCEEDED when the call's deadline passes first and cancels its task (a late result is
+    /// dropped).
     private func armDeadline(streamID: UInt32, deadline: NIODeadline, context: ChannelHandlerContext) {
         deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             deadlineTimers[streamID] = nil
+            cancellations.removeValue(forKey: streamID)?.cancel()
             complete(
                 streamID: streamID,
                 result: .failure(
                     RPCError(
                         code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
-                ))
+                ), completed: false)
         }
     }
 
@@ -313,9 +383,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
+    /// TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).
     private func trailers(_ streamID: UInt32, _ status: RpcStatus) -> Frame {
-        var payload = ByteBuffer()
-        try? ProtoEncoder().encode(status, into: &payload)
+        let payload = status.encoded(bytesMax: Int(state.peerSettings.maxHeadersPayload))
         return Frame(type: .trailers, streamID: streamID, payload: payload)
     }
 
@@ -326,11 +396,15 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let size = frames.reduce(0) { $0 + Frame.headerLength + $1.payload.readableBytes }
         var buffer = context.channel.allocator.buffer(capacity: size)
         for frame in frames { buffer.writeFrame(frame) }
+        unflushedBytes += buffer.readableBytes
         context.write(wrapOutboundOut(buffer), promise: nil)
         flushPending = true
         unflushedWrites += 1
-        // A long burst flushes as it goes, so the client starts on the first answers while later ones are made.
-        if unflushedWrites >= Self.unflushedWritesMax { flushNow(context: context) }
+        // A long burst flushes as it goes, so the client starts on the first answers while later ones are made, and
+        // the channel's writability sees what the burst queued.
+        if unflushedWrites >= Self.unflushedWritesMax || unflushedBytes >= unflushedBytesMax {
+            flushNow(context: context)
+        }
     }
 
     /// Flushes at the end of the current read burst, or in one event-loop task for responses finished elsewhere,
@@ -347,6 +421,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private func flushNow(context: ChannelHandlerContext) {
         flushPending = false
         unflushedWrites = 0
+        unflushedBytes = 0
         context.flush()
     }
 
@@ -368,8 +443,40 @@ final class ServerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             let due = since + timeouts.idle
             if NIODeadline.now() >= due {
                 perform(state.idleTimeoutFired())
+                // Streams still open without a running call (their requests not arrived): check again later.
+                if state.phase != .closed { scheduleIdleCheck(at: .now() + timeouts.idle) }
             } else {
                 scheduleIdleCheck(at: due)
+            }
+        }
+    }
+
+    /// Starts or stops the request arrival clock of `streamID` after one of its frames: only a frame on a stream
+    /// changes whether that stream still waits for its request.
+    private func noteRequestProgress(streamID: UInt32) {
+        guard state.isAwaitingRequest(streamID) else {
+            requestsAwaited.removeValue(forKey: streamID)
+            return
+        }
+        guard requestsAwaited[streamID] == nil, timeouts.requestArrival > .zero else { return }
+        let now = NIODeadline.now()
+        requestsAwaited[streamID] = now
+        if requestTimer == nil { scheduleRequestCheck(at: now + timeouts.requestArrival) }
+    }
+
+    /// Closes the connection if the oldest awaited request is overdue, else re-arms for it. One timer serves every
+    /// call: a request that arrives in time costs no timer of its own.
+    private func scheduleRequestCheck(at deadline: NIODeadline) {
+        guard let context else { return }
+        requestTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            requestTimer = nil
+            requestsAwaited = requestsAwaited.filter { state.isAwaitingRequest($0.key) }
+            guard let oldest = requestsAwaited.min(by: { $0.value < $1.value }) else { return }
+            let due = oldest.value + timeouts.requestArrival
+            if NIODeadline.now() >= due {
+                perform(state.requestArrivalTimeoutFired(streamID: oldest.key))
+            } else {
+                scheduleRequestCheck(at: due)
             }
         }
     }

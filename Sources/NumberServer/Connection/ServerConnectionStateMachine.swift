@@ -9,8 +9,11 @@ struct ServerConnectionStateMachine {
     struct Limits: Hashable {
         /// What this server advertises in SETTINGS.
         var settings: ConnectionSettings
-        /// PINGs accepted between two calls before GOAWAY `ENHANCE_YOUR_CALM`.
+        /// PINGs accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`.
         var pingsBetweenCallsMax: Int
+        /// SETTINGS (not ACKs; the first one included) accepted between two completed calls before GOAWAY
+        /// `ENHANCE_YOUR_CALM`: each one is answered with an ACK.
+        var settingsBetweenCallsMax: Int = 10
         /// CANCELs accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM` (request+cancel floods).
         var cancelsBetweenCompletionsMax: Int
     }
@@ -48,6 +51,7 @@ struct ServerConnectionStateMachine {
     /// message arrived.
     private(set) var openStreams: [UInt32: Bool] = [:]
     private var pingsSinceCall = 0
+    private var settingsSinceCall = 0
     private var cancelsSinceCompletion = 0
     let limits: Limits
 
@@ -82,6 +86,13 @@ struct ServerConnectionStateMachine {
 
     private mutating func receivedSettings(_ frame: Frame) -> Action {
         if frame.flags.contains(.ack) { return .none }
+        settingsSinceCall += 1
+        guard settingsSinceCall <= limits.settingsBetweenCallsMax else {
+            return .closeWithGoAway(
+                GoAway(
+                    lastStreamID: lastStreamID, code: .enhanceYourCalm,
+                    message: "more than \(limits.settingsBetweenCallsMax) SETTINGS without a completed call"))
+        }
         do {
             peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
         } catch {
@@ -98,7 +109,7 @@ struct ServerConnectionStateMachine {
             return .closeWithGoAway(
                 GoAway(
                     lastStreamID: lastStreamID, code: .enhanceYourCalm,
-                    message: "more than \(limits.pingsBetweenCallsMax) PINGs without a call"))
+                    message: "more than \(limits.pingsBetweenCallsMax) PINGs without a completed call"))
         }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
     }
@@ -129,7 +140,6 @@ struct ServerConnectionStateMachine {
                 streamID: id, code: 8,
                 message: "more than \(limits.settings.maxConcurrentStreams) calls open on this connection")
         }
-        pingsSinceCall = 0
         if frame.flags.contains(.endStream) {
             return .rejectCall(streamID: id, code: 3, message: "the call has no request message")
         }
@@ -179,9 +189,16 @@ struct ServerConnectionStateMachine {
     // MARK: Events from this side
 
     /// A call's response is ready. Returns whether to send it (false if the stream was cancelled or already ended).
-    mutating func callFinished(streamID: UInt32) -> (send: Bool, then: Action) {
+    /// A completed call renews the budgets of control frames and cancels: only real work does, not a HEADERS the
+    /// server refused at once nor a call whose deadline passed (`completed` false), which a client could otherwise
+    /// use to renew them for free.
+    mutating func callFinished(streamID: UInt32, completed: Bool = true) -> (send: Bool, then: Action) {
         guard openStreams.removeValue(forKey: streamID) != nil else { return (false, .none) }
-        cancelsSinceCompletion = 0
+        if completed {
+            cancelsSinceCompletion = 0
+            pingsSinceCall = 0
+            settingsSinceCall = 0
+        }
         return (true, closeIfDrained(otherwise: .none))
     }
 
@@ -200,6 +217,22 @@ struct ServerConnectionStateMachine {
             }
             return .write([away])
         }
+    }
+
+    /// Whether `streamID` is open and still waiting for its request MESSAGE.
+    func isAwaitingRequest(_ streamID: UInt32) -> Bool {
+        pendingHeaders[streamID] != nil
+    }
+
+    /// A call's request did not fully arrive within the request arrival timeout: a client that opens calls and never
+    /// completes them would hold their HEADERS (and a half-received MESSAGE) forever, so the connection ends.
+    mutating func requestArrivalTimeoutFired(streamID: UInt32) -> Action {
+        guard isAwaitingRequest(streamID) else { return .none }
+        phase = .closed
+        return .closeWithGoAway(
+            GoAway(
+                lastStreamID: lastStreamID, code: .enhanceYourCalm,
+                message: "the request of stream \(streamID) did not arrive in time"))
     }
 
     /// The connection was idle (no open call) for the idle timeout.

@@ -65,6 +65,13 @@ public final class NumberServer: Service, Sendable {
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // Past the high mark a connection stops reading (ServerConnectionHandler) until below the low one.
+                .childChannelOption(
+                    .writeBufferWaterMark,
+                    value: .init(
+                        low: configuration.connection.writeBufferBytesMax / 2,
+                        high: configuration.connection.writeBufferBytesMax)
+                )
                 // Each connection keeps its receive buffer between reads: start it small (it grows with the
                 // traffic) so ten thousand idle connections do not hold 2 KiB each.
                 .childChannelOption(
@@ -132,12 +139,14 @@ public final class NumberServer: Service, Sendable {
         let handler = ServerConnectionHandler(
             limits: .init(
                 settings: limits.settings, pingsBetweenCallsMax: limits.pingsBetweenCallsMax,
+                settingsBetweenCallsMax: limits.settingsBetweenCallsMax,
                 cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax),
             timeouts: .init(
-                settings: limits.settingsTimeout,
+                settings: limits.settingsTimeout, requestArrival: limits.requestArrivalTimeout,
                 idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
                 goAwayFlush: limits.goAwayFlushTimeout),
-            router: router, calls: continuation, logger: logger, metrics: metrics)
+            router: router, calls: continuation, logger: logger, metrics: metrics,
+            unflushedBytesMax: limits.writeBufferBytesMax)
         let pipeline = channel.pipeline.syncOperations
         if case .tls(let context) = transport {
             try pipeline.addTLSServerHandler(context: context)

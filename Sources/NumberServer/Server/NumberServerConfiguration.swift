@@ -21,8 +21,21 @@ public struct NumberServerConfiguration: Sendable {
         public var settings: ConnectionSettings
         /// From accept until the client's SETTINGS (after the TLS handshake). Default 10 s.
         public var settingsTimeout: TimeAmount
-        /// PINGs allowed between two calls. Default 100.
+        /// From a call's HEADERS until its request MESSAGE (with END_STREAM) has fully arrived. A call still short of
+        /// its request then closes the connection with GOAWAY `ENHANCE_YOUR_CALM`: its stored HEADERS and a
+        /// half-received MESSAGE would otherwise be held forever, since only running calls keep a connection busy.
+        /// Default 30 s (the client's default deadline: a request later than that is not awaited by its caller).
+        public var requestArrivalTimeout: TimeAmount
+        /// PINGs allowed between two completed calls. Default 100.
         public var pingsBetweenCallsMax: Int
+        /// SETTINGS frames (the client's first one included) allowed between two completed calls; each is answered
+        /// with an ACK. Default 10.
+        public var settingsBetweenCallsMax: Int
+        /// Bytes queued for writing to a connection (responses its client has not read yet) above which the server
+        /// stops reading and processing that connection's frames until the queue drains to half of it, so a client
+        /// that does not read cannot grow the server's memory. Running calls still finish and queue their response:
+        /// past the mark the queue holds at most one more response per open call. Default 64 KiB.
+        public var writeBufferBytesMax: Int
         /// Cancelled calls allowed without a completed one in between. Default 1000.
         public var cancelsBetweenCompletionsMax: Int
         /// How long a connection closed for a limit or a protocol error may take to write its GOAWAY before it is
@@ -32,13 +45,18 @@ public struct NumberServerConfiguration: Sendable {
         /// Creates limits.
         public init(
             connectionsMax: Int = 10_000, settings: ConnectionSettings = .defaults,
-            settingsTimeout: TimeAmount = .seconds(10), pingsBetweenCallsMax: Int = 100,
-            cancelsBetweenCompletionsMax: Int = 1000, goAwayFlushTimeout: TimeAmount = .seconds(1)
+            settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
+            pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
+            cancelsBetweenCompletionsMax: Int = 1000,
+            writeBufferBytesMax: Int = 64 * 1024, goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
             self.settings = settings
             self.settingsTimeout = settingsTimeout
+            self.requestArrivalTimeout = requestArrivalTimeout
             self.pingsBetweenCallsMax = pingsBetweenCallsMax
+            self.settingsBetweenCallsMax = settingsBetweenCallsMax
+            self.writeBufferBytesMax = writeBufferBytesMax
             self.cancelsBetweenCompletionsMax = cancelsBetweenCompletionsMax
             self.goAwayFlushTimeout = goAwayFlushTimeout
         }
