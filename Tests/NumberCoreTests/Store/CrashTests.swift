@@ -30,6 +30,8 @@ struct CrashTests {
         var acks: [(seq: UInt64, key: String)] = []
         var done = false
         var killedBySignal: Int32?
+        /// The end of the child's standard error other than info logs (a trap's message), for failure messages.
+        var errorTail = ""
     }
 
     /// The child binary, next to the test bundle or in the package's build directory.
@@ -74,14 +76,19 @@ struct CrashTests {
     ) async throws -> ChildRun {
         let output = directory.url.deletingLastPathComponent()
             .appendingPathComponent("crash-child-\(UUID().uuidString).out")
+        let errors = output.appendingPathExtension("err")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: output)
+            try? FileManager.default.removeItem(at: errors)
+        }
         let process = Process()
         process.executableURL = try Self.childBinary()
         process.arguments =
             [directory.path, "\(writers)", "\(perWriter)", "\(snapshotEvery)"] + (rule.map { [$0] } ?? [])
         process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
         switch plan {
         case .none:
@@ -106,6 +113,9 @@ struct CrashTests {
         }
         var run = ChildRun()
         if process.terminationReason == .uncaughtSignal { run.killedBySignal = process.terminationStatus }
+        let errorText = String(decoding: (try? Data(contentsOf: errors)) ?? Data(), as: UTF8.self)
+        run.errorTail = String(
+            errorText.split(separator: "\n").filter { !$0.contains(" info ") }.joined(separator: "\n").suffix(2_000))
         let text = String(decoding: try Data(contentsOf: output), as: UTF8.self)
         // Only whole lines count: an ack is claimed only once its line is complete.
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
@@ -161,7 +171,7 @@ struct CrashTests {
             let run = try await runChild(
                 directory: directory, writers: 8, perWriter: 1_000_000, snapshotEvery: 64, kill: plan)
             if let openedAt = run.openedAt { #expect(openedAt == lastSeq, "\(context)") }
-            #expect(run.killedBySignal == SIGKILL, "\(context)")
+            #expect(run.killedBySignal == SIGKILL, "\(context)\n\(run.errorTail)")
             totalAcks += run.acks.count
             let recovered = try await checkRecovered(directory, acks: run.acks, context: context)
             #expect(recovered >= lastSeq, "\(context)")
