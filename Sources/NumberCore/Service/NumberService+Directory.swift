@@ -40,17 +40,14 @@ extension NumberService {
     }
 
     /// How many of the account's numbers (not released) route to each of its trunks, by trunk id (trunks without
-    /// numbers are absent). One pass over the account's numbers, so listing T trunks costs O(numbers), not
-    /// O(T × numbers).
+    /// numbers are absent). One pass over the account's held numbers, so listing T trunks costs O(numbers), not
+    /// O(T × numbers), and released numbers cost nothing.
     public func trunkNumberCounts(accountId: String) throws(NumberError) -> [String: Int] {
         try coordinator.read { state throws(NumberError) in
             _ = try state.requireAccount(accountId)
             var counts: [String: Int] = [:]
-            for id in state.accountNumbers[accountId] ?? [] {
-                guard let number = state.numbers[id], number.status != .released, let trunkId = number.trunkId else {
-                    continue
-                }
-                counts[trunkId, default: 0] += 1
+            for (_, number) in state.heldNumbers(of: accountId) {
+                if let trunkId = number.trunkId { counts[trunkId, default: 0] += 1 }
             }
             return counts
         }

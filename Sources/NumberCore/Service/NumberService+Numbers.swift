@@ -67,8 +67,11 @@ extension NumberService {
             var monthlyCost: Int64 = 0
             var page: [NumberListing] = []
             var next: String?
-            for (position, id) in ids.enumerated() {
-                guard let number = state.numbers[id], matches(number) else { continue }
+            // Only a listing of released numbers reads every number the account ever had; the others read its held
+            // numbers (positions in `ids`, so a page token means the same either way).
+            let positions = request.status == .released ? Array(ids.indices) : state.held.positions(of: account.id)
+            for position in positions {
+                guard let number = state.numbers[ids[position]], matches(number) else { continue }
                 total += 1
                 if number.status != .released { monthlyCost += number.monthlyFee }
                 guard position >= start else { continue }

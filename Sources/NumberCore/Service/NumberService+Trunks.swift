@@ -76,9 +76,7 @@ extension NumberService {
         let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
             let trunk = try state.requireTrunk(trunkId, of: accountId)
-            let inUse = state.numberIDs(of: accountId).filter {
-                state.numbers[$0].map { $0.trunkId == trunkId && $0.status != .released } ?? false
-            }
+            let inUse = state.heldNumbers(of: accountId).filter { $0.number.trunkId == trunkId }
             let pending = state.intents.values.contains { $0.trunkId == trunkId }
             guard inUse.isEmpty && !pending else {
                 throw NumberError(

@@ -108,10 +108,10 @@ extension CoreState {
         precondition(sameId == nil, "duplicate transaction id")
     }
 
-    /// Appends `transaction` to `ledger` and returns its position.
-    private static func append(_ transaction: LedgerTransaction, to ledger: inout [LedgerTransaction]) -> Int {
-        ledger.append(transaction)
-        return ledger.count - 1
+    /// Appends `element` to `list` and returns its position.
+    private static func append<Element>(_ element: Element, to list: inout [Element]) -> Int {
+        list.append(element)
+        return list.count - 1
     }
 
     private mutating func openIntent(_ intent: PurchaseIntent) {
@@ -158,8 +158,11 @@ extension CoreState {
             precondition(sameId == nil, "duplicate number id")
             let owner = phoneOwners.updateValue(number.id, forKey: number.phoneNumber)
             precondition(owner == nil, "number owned twice")
-            accountNumbers[number.accountId, default: []].append(number.id)
-            if number.status != .released { work.file(number: number.id, due: number.nextBillingDate) }
+            let position = Self.append(number.id, to: &accountNumbers[number.accountId, default: []])
+            if number.status != .released {
+                work.file(number: number.id, due: number.nextBillingDate)
+                held.bought(accountId: number.accountId, position: position)
+            }
             heldNumberCounts[number.accountId, default: 0] += 1
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
             orphanWatch.removeValue(forKey: number.phoneNumber)
@@ -195,6 +198,10 @@ extension CoreState {
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
         heldNumberCounts[number.accountId, default: 0] -= 1
+        if held.released(accountId: number.accountId) {
+            let (ids, numbers) = (numberIDs(of: number.accountId), self.numbers)
+            held.compact(accountId: number.accountId) { numbers[ids[$0]]?.status == .released }
+        }
         numbers[numberId]!.trunkId = nil
         if phoneOwners[number.phoneNumber] == numberId {
             phoneOwners.removeValue(forKey: number.phoneNumber)

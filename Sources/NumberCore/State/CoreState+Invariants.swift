@@ -172,6 +172,19 @@ extension CoreState {
         if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
             found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
         }
+        let rebuiltHeld = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
+        for accountId in Set(accountNumbers.keys).union(accounts.keys).sorted() {
+            let positions = held.positions(of: accountId)
+            let ids = numberIDs(of: accountId)
+            let live = positions.filter { $0 < ids.count && numbers[ids[$0]]?.status != .released }
+            if live != rebuiltHeld.positions(of: accountId) || positions != positions.sorted()
+                || Set(positions).count != positions.count || positions.contains(where: { $0 >= ids.count })
+            {
+                found.append(
+                    Violation(
+                        rule: "held-index", message: "\(accountId)'s held-number index disagrees with its numbers"))
+            }
+        }
         if work.kept {
             // `WorkIndexes` always compare equal: compare their members.
             let rebuilt = WorkIndexes(of: self)

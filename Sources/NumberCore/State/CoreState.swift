@@ -39,6 +39,8 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// What billing and reconcile runs look up, kept only in the state decisions are made against (see
     /// ``WorkIndexes``).
     public internal(set) var work = WorkIndexes()
+    /// Each account's numbers that are not released (see ``HeldNumbers``). Derived like `accountTrunks`.
+    public internal(set) var held = HeldNumbers()
 
     /// An empty state.
     public init() {}
@@ -70,6 +72,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
         accountApiKeys = Self.index(apiKeys, by: \.accountId)
+        held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
         work = WorkIndexes(of: self)
     }
 
@@ -80,6 +83,15 @@ public struct CoreState: Codable, Sendable, Hashable {
 
     /// The number ids of `accountId` in purchase order.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
+
+    /// The numbers of `accountId` that are not released, in purchase order, with their positions in
+    /// ``numberIDs(of:)``.
+    func heldNumbers(of accountId: String) -> [(position: Int, number: OwnedNumber)] {
+        let ids = numberIDs(of: accountId)
+        return held.positions(of: accountId).compactMap { position in
+            numbers[ids[position]].flatMap { $0.status == .released ? nil : (position, $0) }
+        }
+    }
 
     /// The transaction with `id`, found through its location (an idempotent retry's answer must not scan a ledger
     /// of millions under the decision lock).

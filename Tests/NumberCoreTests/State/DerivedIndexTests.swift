@@ -179,4 +179,34 @@ struct DerivedIndexTests {
         #expect(h.service.coordinator.speculativeState.work.pendingReleases.isEmpty)
         try await h.check()
     }
+    @Test("held numbers: listings read only the numbers not released, in purchase order, pages stable across releases")
+    func heldNumbers() async throws {
+        var h = try await Harness(.file)
+        let account = try await h.account(funds: 100_000)
+        let phones = (0..<12).map { "+1415555" + String(format: "%04d", $0) }
+        let bought = try await h.buy(phones, for: account.id).numbers
+        let firstPage = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, pageSize: 5))
+        #expect(firstPage.numbers.map(\.number.id) == bought.prefix(5).map(\.id))
+        // Release 9 of the 12 (the list is compacted once released entries pass half of it), among them numbers of
+        // the page already read and of the next.
+        for index in [0, 1, 2, 3, 5, 6, 8, 9, 11] {
+            _ = try await h.service.release(accountId: account.id, numberId: bought[index].id)
+        }
+        let held = [4, 7, 10].map { bought[$0].id }
+        #expect(h.service.durableState().heldNumbers(of: account.id).map(\.number.id) == held)
+        // Compacted at the 7th release (7 of 12 left in place), then 2 more left in place among the 5 kept.
+        #expect(h.service.durableState().held.positions(of: account.id).count == 5)
+        let rest = try h.service.listNumbers(
+            ListNumbersRequest(accountId: account.id, pageSize: 5, pageToken: firstPage.nextPageToken))
+        #expect(rest.numbers.map(\.number.id) == [7, 10].map { bought[$0].id } && rest.nextPageToken == nil)
+        let all = try h.service.listNumbers(ListNumbersRequest(accountId: account.id))
+        #expect(all.numbers.map(\.number.id) == held && all.total == 3 && all.monthlyCost == 3 * 133)
+        let released = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: .released))
+        #expect(released.total == 9)
+        let more = try await h.buy(["+14155559990", "+14155559991"], for: account.id).numbers
+        try await h.restart()
+        #expect(
+            h.service.durableState().heldNumbers(of: account.id).map(\.number.id) == held + more.map(\.id))
+        try await h.check()
+    }
 }
