@@ -95,8 +95,18 @@ extension NumberService {
         }
     }
 
-    /// Routes the number to a trunk (nil removes it from its trunk), at the provider first, then in our state.
+    /// Routes the number to a trunk (nil removes it from its trunk), at the provider first, then in our state; once
+    /// started it runs to its end even if the calling task is cancelled (``carriedThrough(_:)``), so our state is not
+    /// left behind the provider's.
     public func setTrunk(
+        accountId: String, numberId: String, trunkId: String?
+    ) async throws(NumberError) -> NumberListing {
+        try await carriedThrough { () async throws(NumberError) -> NumberListing in
+            try await self.routeNumber(accountId: accountId, numberId: numberId, trunkId: trunkId)
+        }
+    }
+
+    private func routeNumber(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId

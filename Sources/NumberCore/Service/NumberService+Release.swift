@@ -21,7 +21,8 @@ public struct ReleaseResult: Sendable, Hashable {
 
 extension NumberService {
     /// Releases a number at the provider and credits the prorated refund for the unused whole days of the paid
-    /// cycle; with `dryRun` it only computes the refund.
+    /// cycle; with `dryRun` it only computes the refund. A release runs to its end even if the calling task is
+    /// cancelled (``carriedThrough(_:)``).
     public func release(
         accountId: String, numberId: String, dryRun: Bool = false
     ) async throws(NumberError) -> ReleaseResult {
@@ -35,14 +36,16 @@ extension NumberService {
                     number, at: now, refund: Self.refund(for: number, at: now), transaction: nil, dryRun: true)
             }
         }
-        let number: OwnedNumber = try await coordinator.perform { state throws(NumberError) in
-            _ = try state.requireActiveAccount(accountId)
-            let number = try state.requireUsableNumber(numberId, of: accountId)
-            local.withLock { _ = $0.liveReleases.insert(numberId) }
-            return ([.numberReleaseRequested(numberId: numberId, at: now)], number)
+        return try await carriedThrough { () async throws(NumberError) -> ReleaseResult in
+            let number: OwnedNumber = try await self.coordinator.perform { state throws(NumberError) in
+                _ = try state.requireActiveAccount(accountId)
+                let number = try state.requireUsableNumber(numberId, of: accountId)
+                self.local.withLock { _ = $0.liveReleases.insert(numberId) }
+                return ([.numberReleaseRequested(numberId: numberId, at: now)], number)
+            }
+            defer { self.local.withLock { _ = $0.liveReleases.remove(numberId) } }
+            return try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
         }
-        defer { local.withLock { _ = $0.liveReleases.remove(numberId) } }
-        return try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
     }
 
     /// Releases at the provider, then records the release with its refund. When the provider refuses and the number

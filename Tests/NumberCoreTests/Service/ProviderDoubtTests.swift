@@ -202,4 +202,32 @@ struct ProviderDoubtTests {
         #expect(bought.numbers.map(\.phoneNumber) == [Self.phone])
         try await h.check()
     }
+    @Test(
+        "a purchase or release whose caller is cancelled mid-way runs to its end: nothing left for reconciliation",
+        arguments: StoreKind.allCases)
+    func cancelledCallerDoesNotStopTheSaga(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock([Self.phone])
+        // A buy that takes a while and, like a real HTTP call, would give up if its task were cancelled.
+        h.provider.inject(.stall(nanoseconds: 300_000_000), on: .buy)
+        let service = h.service
+        let purchase = Task {
+            try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone], country: "US"))
+        }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        purchase.cancel()
+        let bought = try await purchase.value
+        #expect(h.service.durableState().intents.isEmpty)
+        #expect(try h.service.balance(accountId: account.id).available == 1_000 - 133)
+        h.provider.inject(.stall(nanoseconds: 300_000_000), on: .release)
+        let release = Task { try await service.release(accountId: account.id, numberId: bought.numbers[0].id) }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        release.cancel()
+        _ = try await release.value
+        #expect(h.service.durableState().numbers[bought.numbers[0].id]?.status == .released)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
 }
