@@ -105,16 +105,21 @@ struct ClientConnectionStateMachine {
         return .write([Frame(type: .cancel, streamID: streamID)])
     }
 
+    /// Counts one more control frame from the server since the last completed call; the GOAWAY when that passes
+    /// `max`.
+    static func spend(_ count: inout Int, max: Int, of kind: String) -> GoAway? {
+        count += 1
+        guard count > max else { return nil }
+        return GoAway(
+            lastStreamID: 0, code: .enhanceYourCalm, message: "more than \(max) \(kind) without a completed call")
+    }
+
     mutating func received(_ frame: Frame) -> Action {
         switch frame.type {
         case .settings:
             if frame.flags.contains(.ack) { return .none }
-            settingsSinceCall += 1
-            guard settingsSinceCall <= limits.settingsBetweenCallsMax else {
-                return failAll(
-                    GoAway(
-                        lastStreamID: 0, code: .enhanceYourCalm,
-                        message: "more than \(limits.settingsBetweenCallsMax) SETTINGS without a completed call"))
+            if let away = Self.spend(&settingsSinceCall, max: limits.settingsBetweenCallsMax, of: "SETTINGS") {
+                return failAll(away)
             }
             do {
                 serverSettings = try ConnectionSettings(payload: frame.payload, base: serverSettings)
@@ -124,12 +129,8 @@ struct ClientConnectionStateMachine {
             return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
         case .ping:
             if frame.flags.contains(.ack) { return .none }
-            pingsSinceCall += 1
-            guard pingsSinceCall <= limits.pingsBetweenCallsMax else {
-                return failAll(
-                    GoAway(
-                        lastStreamID: 0, code: .enhanceYourCalm,
-                        message: "more than \(limits.pingsBetweenCallsMax) PINGs without a completed call"))
+            if let away = Self.spend(&pingsSinceCall, max: limits.pingsBetweenCallsMax, of: "PINGs") {
+                return failAll(away)
             }
             return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
         case .message:

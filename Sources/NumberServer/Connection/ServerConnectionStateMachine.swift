@@ -86,12 +86,9 @@ struct ServerConnectionStateMachine {
 
     private mutating func receivedSettings(_ frame: Frame) -> Action {
         if frame.flags.contains(.ack) { return .none }
-        settingsSinceCall += 1
-        guard settingsSinceCall <= limits.settingsBetweenCallsMax else {
-            return .closeWithGoAway(
-                GoAway(
-                    lastStreamID: lastStreamID, code: .enhanceYourCalm,
-                    message: "more than \(limits.settingsBetweenCallsMax) SETTINGS without a completed call"))
+        if let away = Self.spend(&settingsSinceCall, max: limits.settingsBetweenCallsMax, of: "SETTINGS", lastStreamID)
+        {
+            return .closeWithGoAway(away)
         }
         do {
             peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
@@ -104,14 +101,19 @@ struct ServerConnectionStateMachine {
 
     private mutating func receivedPing(_ frame: Frame) -> Action {
         if frame.flags.contains(.ack) { return .none }
-        pingsSinceCall += 1
-        guard pingsSinceCall <= limits.pingsBetweenCallsMax else {
-            return .closeWithGoAway(
-                GoAway(
-                    lastStreamID: lastStreamID, code: .enhanceYourCalm,
-                    message: "more than \(limits.pingsBetweenCallsMax) PINGs without a completed call"))
+        if let away = Self.spend(&pingsSinceCall, max: limits.pingsBetweenCallsMax, of: "PINGs", lastStreamID) {
+            return .closeWithGoAway(away)
         }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
+    }
+
+    /// Counts one more control frame since the last completed call; the GOAWAY when that passes `max`.
+    static func spend(_ count: inout Int, max: Int, of kind: String, _ lastStreamID: UInt32) -> GoAway? {
+        count += 1
+        guard count > max else { return nil }
+        return GoAway(
+            lastStreamID: lastStreamID, code: .enhanceYourCalm,
+            message: "more than \(max) \(kind) without a completed call")
     }
 
     private mutating func receivedGoAway() -> Action {
