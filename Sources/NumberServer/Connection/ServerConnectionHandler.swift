@@ -58,6 +58,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var idleTimer: Scheduled<Void>?
     /// When each call still waiting for its request MESSAGE opened (at most MAX_CONCURRENT_STREAMS entries).
     private var requestsAwaited: [UInt32: NIODeadline] = [:]
+    /// Streams that got a frame in the current read burst (``settleRequestArrivals()``).
+    private var touchedStreams: [UInt32] = []
     /// One timer for every awaited request, armed for the oldest.
     private var requestTimer: Scheduled<Void>?
     /// When the connection last became idle (no open call); nil while calls are open.
@@ -118,11 +120,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private func process(_ frame: Frame) {
         perform(state.received(frame))
-        if frame.streamID != 0 { noteRequestProgress(streamID: frame.streamID) }
+        if frame.streamID != 0 { touchedStreams.append(frame.streamID) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
+        settleRequestArrivals()
         if flushPending { flushNow(context: context) }
         context.fireChannelReadComplete()
     }
@@ -146,6 +149,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         inReadBurst = true
         while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
         inReadBurst = false
+        settleRequestArrivals()
         if flushPending { flushNow(context: context) }
         if framesHeld.isEmpty, readHeld, context.channel.isWritable {
             readHeld = false
@@ -451,17 +455,24 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// Starts or stops the request arrival clock of `streamID` after one of its frames: only a frame on a stream
-    /// changes whether that stream still waits for its request.
-    private func noteRequestProgress(streamID: UInt32) {
-        guard state.isAwaitingRequest(streamID) else {
-            requestsAwaited.removeValue(forKey: streamID)
-            return
+    /// After a read burst, starts the request arrival clock of each stream that got a frame and still waits for its
+    /// request, and stops it for the others. Once per burst, not per frame: a request whose HEADERS and MESSAGE
+    /// arrive together (nearly all) costs no clock read and no table entry.
+    private func settleRequestArrivals() {
+        guard !touchedStreams.isEmpty else { return }
+        defer { touchedStreams.removeAll(keepingCapacity: true) }
+        var now: NIODeadline?
+        for streamID in touchedStreams {
+            guard state.isAwaitingRequest(streamID) else {
+                if !requestsAwaited.isEmpty { requestsAwaited.removeValue(forKey: streamID) }
+                continue
+            }
+            guard requestsAwaited[streamID] == nil, timeouts.requestArrival > .zero else { continue }
+            let at = now ?? NIODeadline.now()
+            now = at
+            requestsAwaited[streamID] = at
+            if requestTimer == nil { scheduleRequestCheck(at: at + timeouts.requestArrival) }
         }
-        guard requestsAwaited[streamID] == nil, timeouts.requestArrival > .zero else { return }
-        let now = NIODeadline.now()
-        requestsAwaited[streamID] = now
-        if requestTimer == nil { scheduleRequestCheck(at: now + timeouts.requestArrival) }
     }
 
     /// Closes the connection if the oldest awaited request is overdue, else re-arms for it. One timer serves every
