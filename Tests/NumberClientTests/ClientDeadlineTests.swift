@@ -22,6 +22,13 @@ struct ClientDeadlineTests {
         return promise.futureResult
     }
 
+    /// A frame as the bytes the handler reads (it decodes frames itself).
+    static func bytes(_ frame: Frame) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeFrame(frame)
+        return buffer
+    }
+
     private func isDeadlineExceeded(_ future: EventLoopFuture<Outcome>) throws -> Bool {
         guard case .status(let payload) = try future.wait() else { return false }
         return try ProtoDecoder().decode(RpcStatus.self, from: payload).reason == "DEADLINE_EXCEEDED"
@@ -74,8 +81,8 @@ struct ClientDeadlineTests {
         unanswered.whenComplete { _ in finished.names.append("unanswered") }
         var unansweredDone: Bool { !finished.names.isEmpty }
         // Stream 1 is the first call: its response and trailers arrive in time.
-        try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "ok")))
-        try channel.writeInbound(Frame(type: .trailers, streamID: 1))
+        try channel.writeInbound(Self.bytes(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "ok"))))
+        try channel.writeInbound(Self.bytes(Frame(type: .trailers, streamID: 1)))
         guard case .response(let payload) = try answered.wait() else {
             Issue.record("the answered call did not get its response")
             return
@@ -99,7 +106,8 @@ extension ClientDeadlineTests {
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         // A server that allows one call at a time and never answers.
         try channel.writeInbound(
-            Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload()))
+            Self.bytes(
+                Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload())))
         let running = start(handler, loop, timeout: nil)
         let queued = start(handler, loop, timeout: .milliseconds(100))
         let queuedLater = start(handler, loop, timeout: .milliseconds(300))
@@ -118,7 +126,7 @@ extension ClientDeadlineTests {
         try #require(done == ["queued", "queuedLater"])
         #expect(try isDeadlineExceeded(queuedLater))
         // The running call is untouched, and a slot freeing later starts nothing that already failed.
-        try channel.writeInbound(Frame(type: .trailers, streamID: 1))
+        try channel.writeInbound(Self.bytes(Frame(type: .trailers, streamID: 1)))
         #expect(done == ["queued", "queuedLater", "running"])
         _ = try channel.finish(acceptAlreadyClosed: true)
     }

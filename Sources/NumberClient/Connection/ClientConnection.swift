@@ -24,7 +24,6 @@ final class ClientConnection: Sendable {
         settings: ConnectionSettings, connectTimeout: TimeAmount, group: any EventLoopGroup
     ) -> EventLoopFuture<ClientConnection> {
         let status = ClientConnectionStatus()
-        let limits = FrameLimits(settings)
         let sessionKey = "\(serverHostname):\(port)"
         let made = NIOLockedValueBox<ClientConnection?>(nil)
         return ClientBootstrap(group: group)
@@ -39,7 +38,6 @@ final class ClientConnection: Sendable {
                             sessionKey: sessionKey)
                     }
                     let handler = ClientConnectionHandler(settings: settings, status: status)
-                    try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits, expectsPreface: false)))
                     try pipeline.addHandler(handler)
                     let connection = ClientConnection(
                         channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), status: status)

@@ -4,7 +4,7 @@ import NumberWire
 /// Carries out the client connection state machine on the event loop: starts calls, matches responses to their
 /// promises, enforces deadlines, and fails every open call when the connection ends.
 final class ClientConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     typealias Outcome = ClientConnectionStateMachine.CallOutcome
 
@@ -23,9 +23,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Calls written before a flush even within one event-loop tick (16); see `write`.
     static let unflushedWritesMax = 16
     private let usable: ClientConnectionStatus
+    /// Frames are decoded here rather than by a `ByteToMessageHandler` in front: each one reaches the state machine
+    /// as a value, not boxed in `NIOAny` and sent along the pipeline.
+    private let frameReader: NIOSingleStepByteToMessageProcessor<FrameDecoder>
+    /// Set by a framing error: the connection is closing and reads nothing more.
+    private var framingFailed = false
 
     init(settings: ConnectionSettings, status: ClientConnectionStatus) {
         self.settings = settings
+        self.frameReader = NIOSingleStepByteToMessageProcessor(
+            FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
         self.usable = status
     }
 
@@ -51,7 +58,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        perform(state.received(unwrapInboundIn(data)))
+        guard !framingFailed else { return }
+        do {
+            try frameReader.process(buffer: unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
+        } catch {
+            // Nothing after bad framing can be trusted: no more frames are read from this connection.
+            framingFailed = true
+            errorCaught(context: context, error: error)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -11,7 +11,7 @@ import NumberWire
 /// client does not read), frames already decoded wait here unprocessed and no further read is issued, until the
 /// queue drains below the low mark.
 final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -54,6 +54,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// A read was asked for while the channel was not writable; issued once it is.
     private var readHeld = false
     private var inReadBurst = false
+    /// Frames are decoded here rather than by a `ByteToMessageHandler` in front: each one reaches `process` as a
+    /// value, not boxed in `NIOAny` and sent along the pipeline (a few percent of a call's CPU).
+    private let frameReader: NIOSingleStepByteToMessageProcessor<FrameDecoder>
+    /// Set by a framing error: the connection is closing and reads nothing more.
+    private var framingFailed = false
     private var settingsTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     /// When each call still waiting for its request MESSAGE opened (at most MAX_CONCURRENT_STREAMS entries).
@@ -76,6 +81,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
         unflushedBytesMax: Int = 64 * 1024
     ) {
+        self.frameReader = NIOSingleStepByteToMessageProcessor(
+            FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true))
         self.unflushedBytesMax = unflushedBytesMax
         self.state = ServerConnectionStateMachine(limits: limits)
         self.timeouts = timeouts
@@ -109,13 +116,21 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !framingFailed else { return }
         inReadBurst = true
-        let frame = unwrapInboundIn(data)
-        guard framesHeld.isEmpty, context.channel.isWritable else {
-            framesHeld.append(frame)
-            return
+        do {
+            try frameReader.process(buffer: unwrapInboundIn(data)) { frame in
+                guard framesHeld.isEmpty, context.channel.isWritable else {
+                    framesHeld.append(frame)
+                    return
+                }
+                process(frame)
+            }
+        } catch {
+            // Nothing after bad framing can be trusted: no more frames are read from this connection.
+            framingFailed = true
+            errorCaught(context: context, error: error)
         }
-        process(frame)
     }
 
     private func process(_ frame: Frame) {

@@ -151,8 +151,6 @@ public final class NumberServer: Service, Sendable {
         if case .tls(let context) = transport {
             try pipeline.addTLSServerHandler(context: context)
         }
-        try pipeline.addHandler(
-            ByteToMessageHandler(FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true)))
         try pipeline.addHandler(handler)
 
         let key = ObjectIdentifier(handler)
