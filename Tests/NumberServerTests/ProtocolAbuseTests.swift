@@ -129,17 +129,25 @@ struct ProtocolAbuseTests {
         }
     }
 
-    /// A HEADERS refused at once (END_STREAM, no request) is not a call: it does not renew the PING budget.
-    @Test("refused HEADERS do not reset the PING budget")
-    func pingsBetweenRefusedCalls() async throws {
+    /// A call refused at once is not a call: neither a HEADERS with END_STREAM (no request) nor a whole call to a
+    /// method that does not exist renews the PING budget.
+    @Test("refused calls do not reset the PING budget", arguments: ["endStream", "unknownMethod"])
+    func pingsBetweenRefusedCalls(refusal: String) async throws {
         try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
             let connection = try await RawConnection.connect(port: port, tls: tls)
             var bytes = clientStart()
             var headers = ByteBuffer()
-            try ProtoEncoder().encode(RequestHeaders(method: Self.health), into: &headers)
+            let method = refusal == "endStream" ? Self.health : "/numbers.v1.Numbers/NoSuchMethod"
+            try ProtoEncoder().encode(RequestHeaders(method: method), into: &headers)
             for index in 0..<UInt32(101) {
                 bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
-                bytes.writeFrame(Frame(type: .headers, flags: .endStream, streamID: 2 * index + 1, payload: headers))
+                if refusal == "endStream" {
+                    bytes.writeFrame(
+                        Frame(type: .headers, flags: .endStream, streamID: 2 * index + 1, payload: headers))
+                } else {
+                    bytes.writeFrame(Frame(type: .headers, streamID: 2 * index + 1, payload: headers))
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 2 * index + 1))
+                }
             }
             try await connection.send(bytes)
             #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)

@@ -4,11 +4,12 @@ import Foundation
 /// limit the entry seen longest ago makes room, expired or not, so a new listing is always kept; every operation
 /// costs O(1) amortized (a full cache used to be filtered whole on each insertion, under the service's lock).
 struct ListingCache {
-    private var entries: [String: (listing: AvailableNumber, seenAt: Date)] = [:]
-    /// Insertion order, oldest first from `head`; a position whose time no longer matches its entry's (seen
-    /// again since, or evicted) is skipped.
-    private(set) var order: [(phoneNumber: String, seenAt: Date)] = []
+    private var entries: [String: (listing: AvailableNumber, seenAt: Date, serial: UInt64)] = [:]
+    /// Insertion order, oldest first from `head`, each position naming the insertion by its serial; a position whose
+    /// serial is no longer its entry's (seen again since, or evicted) is skipped.
+    private(set) var order: [(phoneNumber: String, serial: UInt64)] = []
     private(set) var head = 0
+    private var nextSerial: UInt64 = 0
 
     /// How many listings are kept.
     var count: Int { entries.count }
@@ -22,12 +23,13 @@ struct ListingCache {
     /// Keeps `listing` as seen at `now`, evicting the oldest entries beyond `entriesMax` (≥ 1).
     mutating func insert(_ listing: AvailableNumber, at now: Date, entriesMax: Int) {
         precondition(entriesMax >= 1, "listingEntriesMax must be positive")
-        entries[listing.phoneNumber] = (listing, now)
-        order.append((listing.phoneNumber, now))
+        nextSerial += 1
+        entries[listing.phoneNumber] = (listing, now, nextSerial)
+        order.append((listing.phoneNumber, nextSerial))
         while entries.count > entriesMax, head < order.count {
             let oldest = order[head]
             head += 1
-            if entries[oldest.phoneNumber]?.seenAt == oldest.seenAt { entries.removeValue(forKey: oldest.phoneNumber) }
+            if entries[oldest.phoneNumber]?.serial == oldest.serial { entries.removeValue(forKey: oldest.phoneNumber) }
         }
         compactIfSparse()
     }
@@ -37,7 +39,7 @@ struct ListingCache {
     private mutating func compactIfSparse() {
         let live = order.count - head
         guard live > 2 * entries.count + 64 || head > live else { return }
-        order = order[head...].filter { entries[$0.phoneNumber]?.seenAt == $0.seenAt }
+        order = order[head...].filter { entries[$0.phoneNumber]?.serial == $0.serial }
         head = 0
     }
 }

@@ -68,12 +68,12 @@ extension NumberService {
             // Checked again when the intent opens; here so a bad trunk is refused before the provider is asked.
             _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
         }
-        try await checkListings(request)
+        let listings = try await checkListings(request)
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
         }
-        let opened = try await openIntent(request, quote: quote, fingerprint: fingerprint)
+        let opened = try await openIntent(request, quote: quote, listings: listings, fingerprint: fingerprint)
         if let replay = opened.replay { return replay }
         let (intent, trunkSid) = (opened.intent!, opened.trunkSid)
         defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
@@ -117,7 +117,9 @@ extension NumberService {
     /// a number declared as another kind would be charged another price — and have the required capabilities, as
     /// the provider's inventory lists them. A number not seen in a recent search is looked up there first (a
     /// search of that country and type anchored at the whole number). Nothing is held or bought before this passes.
-    private func checkListings(_ request: PurchaseRequest) async throws(NumberError) {
+    /// Returns the listings by E.164 (they give the numbers their locality, region and postal code).
+    private func checkListings(_ request: PurchaseRequest) async throws(NumberError) -> [String: AvailableNumber] {
+        var listings: [String: AvailableNumber] = [:]
         for phone in request.phoneNumbers {
             var found = listing(for: phone)
             if found == nil {
@@ -144,7 +146,9 @@ extension NumberService {
                     "\(phone) has no \(missing.joined(separator: ", ")) capability",
                     details: ["phoneNumber": phone, "missing": missing.joined(separator: ",")])
             }
+            listings[phone] = listing
         }
+        return listings
     }
 
     static func fingerprint(_ request: PurchaseRequest) -> String {
@@ -189,13 +193,13 @@ extension NumberService {
 
     /// Decides and durably records the intent: the hold and the reservations.
     private func openIntent(
-        _ request: PurchaseRequest, quote: PricingPolicy.Quote, fingerprint: String
+        _ request: PurchaseRequest, quote: PricingPolicy.Quote, listings: [String: AvailableNumber],
+        fingerprint: String
     ) async throws(NumberError) -> Opened {
         let now = now()
         let items = request.phoneNumbers.map { phone in
             PurchaseIntent.Item(
-                phoneNumber: phone, setupFee: quote.setupFee, monthlyFee: quote.monthlyFee,
-                listing: listing(for: phone).flatMap { $0.country == request.country ? $0 : nil })
+                phoneNumber: phone, setupFee: quote.setupFee, monthlyFee: quote.monthlyFee, listing: listings[phone])
         }
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(items.count))
         guard !overflow else { throw .overflow("purchase total") }

@@ -160,9 +160,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// The client read enough: process the frames held meanwhile (stopping again if it falls behind), then read.
+    /// Writability can come back inside a read burst (a flush while a frame is processed can make the channel
+    /// unwritable and writable again): then the burst's own end settles and flushes.
     private func resumeAfterBackpressure(context: ChannelHandlerContext) {
+        let inBurst = inReadBurst
         inReadBurst = true
         while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
+        guard !inBurst else { return }
         inReadBurst = false
         settleRequestArrivals()
         if flushPending { flushNow(context: context) }
@@ -371,8 +375,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
+    /// Ends a call the server refuses before any work (unknown method, bad headers, a deadline already passed,
+    /// shutting down): like a deadline, that renews no flood budget, or a client could renew its PING, SETTINGS and
+    /// CANCEL budgets for free with a bogus call.
     private func finishNow(_ streamID: UInt32, _ error: RPCError) {
-        complete(streamID: streamID, result: .failure(error))
+        complete(streamID: streamID, result: .failure(error), completed: false)
     }
 
     private func recordCompletion(streamID: UInt32, status: StatusCode) {

@@ -34,6 +34,9 @@ struct ProviderDoubtTests {
             PurchaseRequest(accountId: account.id, phoneNumbers: [tollFree], country: "US", type: .tollFree))
         // US toll-free: 2.15 USD cost + 15 % = 2.4725, rounded up to 248; setup fee 200.
         #expect(bought.numbers[0].type == .tollFree && bought.numbers[0].monthlyFee == 248)
+        // The listing the look-up found gives the number its place, as a search's would.
+        #expect(bought.numbers[0].locality == "San Francisco" && bought.numbers[0].region == "CA")
+        #expect(bought.numbers[0].postalCode == "94102")
         #expect(bought.transactions[0].amount == -448)
         try await h.check()
     }
