@@ -35,7 +35,14 @@ extension NumberService {
                     number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false)
                 report.releasesCompleted.append(number.id)
             } catch {
+                // Kept requested (the customer is no longer billed) while the provider may still bill us: an
+                // operator should see every pass that could not finish it.
                 report.unresolved.append(number.id)
+                logger.warning(
+                    "release still pending at the provider; the next pass retries",
+                    metadata: [
+                        "number": "\(number.id)", "phoneNumber": "\(number.phoneNumber)", "reason": "\(error.reason)",
+                    ])
             }
         }
         return report
