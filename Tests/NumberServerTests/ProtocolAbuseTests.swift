@@ -89,19 +89,28 @@ struct ProtocolAbuseTests {
                     bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
                 }
                 try await connection.send(bytes)
-                let acks = { (frames: [Frame]) in frames.filter { $0.type == .ping && $0.flags.contains(.ack) }.count }
-                if pings <= 100 {
-                    let frames = try await connection.waitForFrames { acks($0) == pings }
-                    #expect(acks(frames) == pings)
-                    #expect(try goAway(in: frames) == nil)
-                    #expect(!connection.isClosed)
-                } else {
-                    #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
-                    let frames = try connection.frames()
-                    #expect(acks(frames) <= 100)
-                    #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
-                }
+                try await expectBudget(of: .ping, sent: pings, limit: 100, on: connection)
             }
+        }
+    }
+
+    /// After `sent` control frames of `type` against a budget of `limit`: within it, all acknowledged and the
+    /// connection open; past it, at most `limit` acknowledged and the connection closed with ENHANCE_YOUR_CALM.
+    private func expectBudget(
+        of type: FrameType, sent: Int, limit: Int, on connection: RawConnection,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let acks = { (frames: [Frame]) in frames.filter { $0.type == type && $0.flags.contains(.ack) }.count }
+        if sent <= limit {
+            let frames = try await connection.waitForFrames { acks($0) == sent }
+            #expect(acks(frames) == sent, sourceLocation: sourceLocation)
+            #expect(try goAway(in: frames) == nil, sourceLocation: sourceLocation)
+            #expect(!connection.isClosed, sourceLocation: sourceLocation)
+        } else {
+            #expect(await connection.waitForClose(timeout: .seconds(10)) != nil, sourceLocation: sourceLocation)
+            let frames = try connection.frames()
+            #expect(acks(frames) <= limit, sourceLocation: sourceLocation)
+            #expect(try goAway(in: frames)?.code == .enhanceYourCalm, sourceLocation: sourceLocation)
         }
     }
 
@@ -114,18 +123,7 @@ struct ProtocolAbuseTests {
             var bytes = clientStart()
             for _ in 1..<settings { bytes.writeFrame(Frame(type: .settings, streamID: 0)) }
             try await connection.send(bytes)
-            let acks = { (frames: [Frame]) in frames.filter { $0.type == .settings && $0.flags.contains(.ack) }.count }
-            if settings <= 10 {
-                let frames = try await connection.waitForFrames { acks($0) == settings }
-                #expect(acks(frames) == settings)
-                #expect(try goAway(in: frames) == nil)
-                #expect(!connection.isClosed)
-            } else {
-                #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
-                let frames = try connection.frames()
-                #expect(acks(frames) <= 10)
-                #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
-            }
+            try await expectBudget(of: .settings, sent: settings, limit: 10, on: connection)
         }
     }
 
