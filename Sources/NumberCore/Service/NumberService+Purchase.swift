@@ -314,24 +314,6 @@ extension NumberService {
 
     /// Whether a failed buy may still take effect at the provider (no answer came back); errors that are not
     /// ``ProviderError`` (cancellation) count as such.
-    /// Runs `body` to its end in a task of its own, which the caller's cancellation does not reach, and returns its
-    /// result. A saga whose first step is durable must reach its last: cancelled mid-way, its provider calls would
-    /// end as unknown outcomes, leaving an intent (the customer's money held) or a release for reconciliation —
-    /// minutes later, when the purchase was seconds from done. The work it can keep running is bounded by the
-    /// callers' own limits (rate limits, the purchase cap, the provider timeouts).
-    func carriedThrough<R: Sendable>(
-        _ body: @escaping @Sendable () async throws(NumberError) -> R
-    ) async throws(NumberError) -> R {
-        let task = Task { () async throws -> R in try await body() }
-        do {
-            return try await task.value
-        } catch let error as NumberError {
-            throw error
-        } catch {
-            throw NumberError(.internal, .invalidField, "unexpected error: \(error)")
-        }
-    }
-
     static func mayStillTakeEffect(_ error: any Error) -> Bool {
         (error as? ProviderError)?.mayStillTakeEffect ?? true
     }

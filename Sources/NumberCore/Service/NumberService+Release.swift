@@ -51,10 +51,10 @@ extension NumberService {
     /// Releases at the provider, then records the release with its refund. When the provider refuses and the number
     /// is certainly still ours, a caller's release or a grace-period release (`withdrawIfRefused`) is withdrawn and
     /// the refusal returned (the caller may try again; the next billing run does); one that reconciliation finishes
-    /// — the caller was told it would be done — stays requested for the next pass. An
-    /// unknown outcome — including a refusal after a request that may still land, such as a timed-out DELETE that
-    /// a look-up cannot yet see — always stays requested: withdrawing it would bill the customer every month for a
-    /// number the provider may already have taken back. Releasing again is safe (a number already gone is a 404).
+    /// — the caller was told it would be done — stays requested for the next pass. An unknown outcome — including a
+    /// refusal after a request that may still land, such as a timed-out DELETE that a look-up cannot yet see —
+    /// always stays requested: withdrawing it would bill the customer every month for a number the provider may
+    /// already have taken back. Releasing again is safe (a number already gone is a 404).
     func finishRelease(
         _ number: OwnedNumber, requestedAt: Date, withdrawIfRefused: Bool
     ) async throws(NumberError) -> ReleaseResult {
@@ -65,13 +65,13 @@ extension NumberService {
         } catch {
             switch await lookUpOwned(number.phoneNumber) {
             case .notOwned: break
-            case .owned where withdrawIfRefused && !Self.mayStillTakeEffect(error):
-                _ = try? await coordinator.perform { state throws(NumberError) in
-                    guard state.numbers[number.id]?.releaseRequestedAt != nil else { return ([], true) }
-                    return ([.numberReleaseCancelled(numberId: number.id)], true)
-                }
-                throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             case .owned where !Self.mayStillTakeEffect(error):
+                if withdrawIfRefused {
+                    _ = try? await coordinator.perform { state throws(NumberError) in
+                        guard state.numbers[number.id]?.releaseRequestedAt != nil else { return ([], true) }
+                        return ([.numberReleaseCancelled(numberId: number.id)], true)
+                    }
+                }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             case .owned, .unknown:
                 throw NumberError(

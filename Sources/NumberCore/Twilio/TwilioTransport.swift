@@ -70,34 +70,28 @@ struct TwilioTransport: Sendable {
         let request = httpRequest(call)
         var attempt = 0
         var mayHaveActed = false
-        while true {
-            attempt += 1
-            let response: HTTPResponse
-            do {
-                response = try await client.execute(request)
-            } catch {
-                let acted = mayHaveActed || error.requestMayHaveBeenSent
+        do throws(ProviderError) {
+            while true {
+                attempt += 1
+                let response: HTTPResponse
                 do {
+                    response = try await client.execute(request)
+                } catch {
+                    mayHaveActed = mayHaveActed || error.requestMayHaveBeenSent
                     try await handleTransportFailure(error, call: call, attempt: attempt)
-                } catch let final {
-                    throw Self.final(final, call: call, mayHaveActed: acted)
+                    continue
                 }
-                mayHaveActed = acted
-                continue
-            }
-            if (200..<300).contains(response.status) {
-                return Answer(response: response, earlierAttemptMayHaveActed: mayHaveActed)
-            }
-            if response.status == 404, call.method == .delete, mayHaveActed {
-                return Answer(response: response, earlierAttemptMayHaveActed: true)
-            }
-            let acted = mayHaveActed || response.status >= 500
-            do {
+                if (200..<300).contains(response.status) {
+                    return Answer(response: response, earlierAttemptMayHaveActed: mayHaveActed)
+                }
+                if response.status == 404, call.method == .delete, mayHaveActed {
+                    return Answer(response: response, earlierAttemptMayHaveActed: true)
+                }
+                mayHaveActed = mayHaveActed || response.status >= 500
                 try await handleErrorStatus(response, call: call, attempt: attempt)
-            } catch let final {
-                throw Self.final(final, call: call, mayHaveActed: acted)
             }
-            mayHaveActed = acted
+        } catch {
+            throw Self.final(error, call: call, mayHaveActed: mayHaveActed)
         }
     }
 
