@@ -23,16 +23,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Calls written before a flush even within one event-loop tick (16); see `write`.
     static let unflushedWritesMax = 16
     private let usable: ClientConnectionStatus
-    /// Frames are decoded here rather than by a `ByteToMessageHandler` in front: each one reaches the state machine
-    /// as a value, not boxed in `NIOAny` and sent along the pipeline.
-    private let frameReader: NIOSingleStepByteToMessageProcessor<FrameDecoder>
-    /// Set by a framing error: the connection is closing and reads nothing more.
-    private var framingFailed = false
+    /// Frames are decoded here (``FrameReader``), not by a handler in front.
+    private let frameReader: FrameReader
 
     init(settings: ConnectionSettings, status: ClientConnectionStatus) {
         self.settings = settings
-        self.frameReader = NIOSingleStepByteToMessageProcessor(
-            FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
+        self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
         self.usable = status
     }
 
@@ -58,14 +54,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !framingFailed else { return }
-        do {
-            try frameReader.process(buffer: unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
-        } catch {
-            // Nothing after bad framing can be trusted: no more frames are read from this connection.
-            framingFailed = true
-            errorCaught(context: context, error: error)
-        }
+        let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
+        if let failure { errorCaught(context: context, error: failure) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -54,11 +54,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// A read was asked for while the channel was not writable; issued once it is.
     private var readHeld = false
     private var inReadBurst = false
-    /// Frames are decoded here rather than by a `ByteToMessageHandler` in front: each one reaches `process` as a
-    /// value, not boxed in `NIOAny` and sent along the pipeline (a few percent of a call's CPU).
-    private let frameReader: NIOSingleStepByteToMessageProcessor<FrameDecoder>
-    /// Set by a framing error: the connection is closing and reads nothing more.
-    private var framingFailed = false
+    /// Frames are decoded here (``FrameReader``), not by a handler in front: a few percent of a call's CPU.
+    private let frameReader: FrameReader
     private var settingsTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     /// When each call still waiting for its request MESSAGE opened (at most MAX_CONCURRENT_STREAMS entries).
@@ -81,8 +78,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
         unflushedBytesMax: Int = 64 * 1024
     ) {
-        self.frameReader = NIOSingleStepByteToMessageProcessor(
-            FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true))
+        self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true))
         self.unflushedBytesMax = unflushedBytesMax
         self.state = ServerConnectionStateMachine(limits: limits)
         self.timeouts = timeouts
@@ -116,21 +112,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !framingFailed else { return }
         inReadBurst = true
-        do {
-            try frameReader.process(buffer: unwrapInboundIn(data)) { frame in
-                guard framesHeld.isEmpty, context.channel.isWritable else {
-                    framesHeld.append(frame)
-                    return
-                }
-                process(frame)
+        let failure = frameReader.read(unwrapInboundIn(data)) { frame in
+            guard framesHeld.isEmpty, context.channel.isWritable else {
+                framesHeld.append(frame)
+                return
             }
-        } catch {
-            // Nothing after bad framing can be trusted: no more frames are read from this connection.
-            framingFailed = true
-            errorCaught(context: context, error: error)
+            process(frame)
         }
+        if let failure { errorCaught(context: context, error: failure) }
     }
 
     private func process(_ frame: Frame) {

@@ -1,0 +1,31 @@
+import NIOCore
+
+/// Decodes a connection's inbound bytes into frames inside the handler that uses them, instead of a
+/// `ByteToMessageHandler` in front of it: each frame reaches the handler as a value, not boxed in `NIOAny` and sent
+/// along the pipeline. After a framing error it reads nothing more (nothing after bad framing can be trusted).
+///
+/// A class, used from its connection's event loop only: a read may re-enter it (NIO reads what is left on a socket
+/// whose write failed, inside that write), which a mutating method of a stored struct would turn into an
+/// overlapping access.
+public final class FrameReader {
+    private let processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>
+    private var failed = false
+
+    /// Reads with `decoder` (its limits and whether a preface is due).
+    public init(_ decoder: FrameDecoder) {
+        processor = NIOSingleStepByteToMessageProcessor(decoder)
+    }
+
+    /// Hands every whole frame in what has arrived so far to `receive`, in order; returns the framing error that
+    /// stopped it, once (later calls do nothing).
+    public func read(_ buffer: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
+        guard !failed else { return nil }
+        do {
+            try processor.process(buffer: buffer, receive)
+            return nil
+        } catch {
+            failed = true
+            return error
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import NIOCore
+import Testing
+
+@testable import NumberWire
+
+@Suite("Frame reader: frames decoded inside the connection handler")
+struct FrameReaderTests {
+    static let frames = [
+        Frame(type: .headers, streamID: 1, payload: ByteBuffer(string: "headers")),
+        Frame(type: .message, flags: .endStream, streamID: 1, payload: ByteBuffer(repeating: 7, count: 300)),
+        Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(42))),
+    ]
+
+    @Test("frames split across reads at every byte arrive whole and in order", arguments: [1, 5, 12, 13, 100, 10_000])
+    func splitReads(chunk: Int) {
+        var stream = ByteBuffer()
+        for frame in Self.frames { stream.writeFrame(frame) }
+        let reader = FrameReader(FrameDecoder(expectsPreface: false))
+        var received: [Frame] = []
+        while stream.readableBytes > 0 {
+            let piece = stream.readSlice(length: min(chunk, stream.readableBytes))!
+            #expect(reader.read(piece) { received.append($0) } == nil)
+        }
+        #expect(received == Self.frames)
+    }
+
+    @Test("a framing error is returned once, after the frames before it; nothing is read afterwards")
+    func stopsAfterAnError() throws {
+        var stream = ByteBuffer()
+        stream.writeFrame(Self.frames[2])
+        stream.writeBytes([0, 0, 0, 0, 0xEE, 0, 0, 0, 0, 0, 0, 1])  // unknown frame type 0xEE
+        let reader = FrameReader(FrameDecoder(expectsPreface: false))
+        var received: [Frame] = []
+        let failure = reader.read(stream) { received.append($0) }
+        #expect((failure as? FramingError)?.kind == .unknownFrameType)
+        #expect(received == [Self.frames[2]])
+        var more = ByteBuffer()
+        more.writeFrame(Self.frames[0])
+        #expect(reader.read(more) { received.append($0) } == nil)
+        #expect(received == [Self.frames[2]])
+    }
+
+    @Test("the server side wants the preface first: anything else is refused")
+    func preface() {
+        var stream = ByteBuffer()
+        stream.writeFrame(Self.frames[2])
+        let reader = FrameReader(FrameDecoder(expectsPreface: true))
+        #expect(reader.read(stream) { _ in Issue.record("a frame before the preface") } is FramingError)
+    }
+}
