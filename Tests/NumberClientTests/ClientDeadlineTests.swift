@@ -136,3 +136,24 @@ extension ClientDeadlineTests {
 private final class Finished: @unchecked Sendable {
     var names: [String] = []
 }
+
+extension ClientDeadlineTests {
+    @Test("a server that sends bytes that are no frame fails the open calls and closes the connection")
+    func brokenServerFraming() throws {
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let call = start(handler, loop, timeout: nil)
+        var garbage = ByteBuffer()
+        garbage.writeBytes([0, 0, 0, 0, 0xEE, 0, 0, 0, 0, 0, 0, 1])  // frame type 0xEE does not exist
+        try channel.writeInbound(garbage)
+        guard case .connectionFailure(let message, let retryable) = try call.wait() else {
+            Issue.record("the open call did not fail with the connection")
+            return
+        }
+        #expect(message.contains("unknown frame type") && !retryable)
+        #expect(!channel.isActive)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
