@@ -44,9 +44,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var flushScheduled = false
     /// Writes since the last flush.
     private var unflushedWrites = 0
-    /// Bytes written since the last flush: they sit in the TLS handler, unseen by the channel's writability, so a
-    /// burst flushes once they pass the high-water mark.
-    private var unflushedBytes = 0
+    /// Frames are written into one buffer, handed to the TLS handler at each flush and then reused: a response
+    /// costs no buffer or frame array of its own, and many responses share one TLS record and one socket write.
+    private var output = ByteBuffer()
+    /// The most capacity `output` keeps from one flush to the next (a bigger one, after a burst of large
+    /// responses, is let go).
+    static let outputCapacityKept = 16 * 1024
+    /// A burst flushes once its unflushed bytes pass this (the channel's high-water mark): until flushed they are
+    /// unseen by the channel's writability.
     private let unflushedBytesMax: Int
     /// Frames that arrived while the channel was not writable, processed when it is again (at most what the last
     /// read brought: no read is issued meanwhile).
@@ -209,27 +214,29 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let (send, then) = state.callFinished(streamID: streamID, completed: completed)
         guard send else { return }
         deadlineTimers.removeValue(forKey: streamID)?.cancel()
-        var frames: [Frame] = []
-        var status = StatusCode.ok
+        let status: StatusCode
         switch result {
         case .success(let payload) where payload.readableBytes > Int(state.peerSettings.maxMessagePayload):
             status = .resourceExhausted
-            frames.append(
-                trailers(
-                    streamID,
-                    RPCError(
-                        code: .resourceExhausted, message: "the response exceeds the client's message size limit",
-                        reason: "RESPONSE_TOO_LARGE"
-                    ).status))
-        case .success(let payload):
-            frames.append(Frame(type: .message, streamID: streamID, payload: payload))
-            frames.append(Frame(type: .trailers, streamID: streamID))
+            writeTrailers(
+                streamID,
+                RPCError(
+                    code: .resourceExhausted, message: "the response exceeds the client's message size limit",
+                    reason: "RESPONSE_TOO_LARGE"
+                ).status, context: context)
+        case .success(var payload):
+            status = .ok
+            // MESSAGE and an empty TRAILERS (OK) go straight into the connection's output: no frame values between.
+            output.reserveCapacity(minimumWritableBytes: 2 * Frame.headerLength + payload.readableBytes)
+            output.writeFrameHeader(payloadLength: payload.readableBytes, type: .message, streamID: streamID)
+            output.writeBuffer(&payload)
+            output.writeFrameHeader(payloadLength: 0, type: .trailers, streamID: streamID)
+            wrote(context: context)
         case .failure(let error):
             status = error.code
-            frames.append(trailers(streamID, error.status))
+            writeTrailers(streamID, error.status, context: context)
         }
         recordCompletion(streamID: streamID, status: status)
-        write(frames, context: context)
         scheduleFlush(context: context)
         perform(then)
         if state.openStreamCount == 0 { armIdleTimer() }
@@ -262,7 +269,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .rejectCall(let streamID, let code, let message):
             metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
             let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
-            write([trailers(streamID, status)], context: context)
+            writeTrailers(streamID, status, context: context)
             scheduleFlush(context: context)
         case .forgetCall(let streamID):
             deadlineTimers.removeValue(forKey: streamID)?.cancel()
@@ -270,9 +277,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             recordCompletion(streamID: streamID, status: .cancelled)
             if state.openStreamCount == 0 { armIdleTimer() }
         case .closeWithGoAway(let away):
-            var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 64)
+            // After whatever is still unflushed, so the client sees those answers first.
+            var buffer = output
+            output = ByteBuffer()
             buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
             flushPending = false
+            unflushedWrites = 0
             // The write may never complete: a peer still in the TLS handshake (the GOAWAY waits behind it) or one
             // that does not read. Close anyway once the flush timeout passes, so every limit really ends it.
             let loop = context.eventLoop.assumeIsolated()
@@ -399,26 +409,26 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).
-    private func trailers(_ streamID: UInt32, _ status: RpcStatus) -> Frame {
+    /// Writes TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).
+    private func writeTrailers(_ streamID: UInt32, _ status: RpcStatus, context: ChannelHandlerContext) {
         let payload = status.encoded(bytesMax: Int(state.peerSettings.maxHeadersPayload))
-        return Frame(type: .trailers, streamID: streamID, payload: payload)
+        write([Frame(type: .trailers, streamID: streamID, payload: payload)], context: context)
     }
 
     // MARK: Writing
 
     private func write(_ frames: [Frame], context: ChannelHandlerContext) {
         guard !frames.isEmpty else { return }
-        let size = frames.reduce(0) { $0 + Frame.headerLength + $1.payload.readableBytes }
-        var buffer = context.channel.allocator.buffer(capacity: size)
-        for frame in frames { buffer.writeFrame(frame) }
-        unflushedBytes += buffer.readableBytes
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        for frame in frames { output.writeFrame(frame) }
+        wrote(context: context)
+    }
+
+    /// Counts a response or control frame just put into `output`: a long burst flushes as it goes, so the client
+    /// starts on the first answers while later ones are made, and the channel's writability sees what it queued.
+    private func wrote(context: ChannelHandlerContext) {
         flushPending = true
         unflushedWrites += 1
-        // A long burst flushes as it goes, so the client starts on the first answers while later ones are made, and
-        // the channel's writability sees what the burst queued.
-        if unflushedWrites >= Self.unflushedWritesMax || unflushedBytes >= unflushedBytesMax {
+        if unflushedWrites >= Self.unflushedWritesMax || output.readableBytes >= unflushedBytesMax {
             flushNow(context: context)
         }
     }
@@ -437,8 +447,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func flushNow(context: ChannelHandlerContext) {
         flushPending = false
         unflushedWrites = 0
-        unflushedBytes = 0
-        context.flush()
+        if output.readableBytes > 0 {
+            context.write(wrapOutboundOut(output), promise: nil)
+            // The TLS handler encrypts what it was given during the flush and lets go of it: the buffer is ours
+            // alone again and `clear` keeps its storage (a bigger one than needed is dropped).
+            context.flush()
+            if output.capacity > Self.outputCapacityKept {
+                output = ByteBuffer()
+            } else {
+                output.clear()
+            }
+        } else {
+            context.flush()
+        }
     }
 
     /// Notes that the connection has no open call from now on. One timer serves many idle periods: when it fires

@@ -27,7 +27,7 @@ final class ProtoEncodingState {
     // exclusivity checks (two calls per field write, ~5 % of a server's CPU in a ListNumbers profile) are turned off.
     @exclusivity(unchecked) var bytes: [UInt8] = []
     @exclusivity(unchecked) var frames: [Frame] = []
-    /// The keys leading to the value being encoded, for error messages.
+    /// The keys leading to the value being encoded, for error messages (the Codable path only: no capacity up front).
     @exclusivity(unchecked) var codingPath: [any CodingKey] = []
     /// An error found where Codable gives no way to throw (e.g. `container(keyedBy:)`); thrown at the end.
     @exclusivity(unchecked) var deferredError: EncodingError?
@@ -41,7 +41,6 @@ final class ProtoEncodingState {
         self.userInfo = userInfo
         bytes.reserveCapacity(options.initialCapacity)
         frames.reserveCapacity(8)
-        codingPath.reserveCapacity(8)
     }
 
     /// A fresh identity for an encoder or a repeated field.
