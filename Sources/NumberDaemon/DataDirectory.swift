@@ -12,7 +12,9 @@ import NumberTLS
 ///   tls/server.pem       server certificate for localhost, 127.0.0.1, ::1
 ///   tls/server-key.pem   its key, mode 0600
 ///   admin.key            the first admin API key, mode 0600
-///   twilio-sim.json      what the in-process Twilio simulator's account owns (default run only)
+///   twilio-sim.json      what the in-process Twilio simulator's account owns (default run only): a snapshot
+///   twilio-sim.json.journal   the simulator's changes since that snapshot, one JSON line each (folded into it at
+///                        every start and every 8 MiB / 50 000 lines)
 /// ```
 public struct DataDirectory: Sendable {
     /// The root.
@@ -32,7 +34,7 @@ public struct DataDirectory: Sendable {
     public var adminKeyFile: String { LocalDefaults.adminKeyFile(dataDirectory: root) }
 
     /// The in-process simulator's state file (numbers and trunks bought there), so a restart keeps them as Twilio
-    /// would.
+    /// would; its journal is beside it (`SimulatorStateFile.journalPath`).
     var simulatorState: String { root + "/twilio-sim.json" }
 
     /// Creates the folders (mode 0700) if missing.

@@ -44,7 +44,11 @@ struct TwilioSimCommand: AsyncParsableCommand {
     @Option(help: "Serve HTTPS with a freshly generated local CA; its certificate is written to DIR/twilio-sim-ca.pem.")
     var tlsGenerate: String?
 
-    @Option(help: "Keep the account's numbers and trunks in this JSON file across restarts (default: in memory only).")
+    @Option(
+        help: """
+            Keep the account's numbers and trunks across restarts in this JSON file and FILE.journal, the changes since \
+            it (default: in memory only).
+            """)
     var stateFile: String?
 
     @Flag(help: "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631).")

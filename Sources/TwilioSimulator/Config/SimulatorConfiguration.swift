@@ -16,8 +16,9 @@ public struct SimulatorConfiguration: Sendable {
     public var faults: [FaultRule] = []
     /// Base of absolute URLs in v1 responses (`meta.url`, `url`); nil derives `http(s)://host:port` once bound.
     public var publicBaseURL: String?
-    /// Keep what the account owns (numbers, trunks) in this JSON file across restarts, as Twilio does; nil keeps it
-    /// in memory only (tests). See `SimulatorStateFile`.
+    /// Keep what the account owns (numbers, trunks) across restarts, as Twilio does: a JSON snapshot at this path
+    /// and a journal of the changes since at this path + `.journal`; nil keeps it in memory only (tests). See
+    /// `SimulatorStateFile`.
     public var stateFile: String?
 
     /// Limits on what the simulator holds and accepts.
@@ -46,13 +47,22 @@ public struct SimulatorConfiguration: Sendable {
         public var connectionIdleTimeoutMilliseconds: Int
         /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit).
         public var concurrentRequestsMax: Int
+        /// With a state file, the journal is folded into a fresh snapshot once it holds this many bytes (default
+        /// 8 MiB, about 9 000 purchases of ~900 bytes) or `stateJournalRecordsMax` lines, whichever comes first.
+        public var stateJournalBytesMax: Int
+        /// With a state file, the journal is folded into a fresh snapshot once it holds this many lines, one per
+        /// change (default 50 000), or `stateJournalBytesMax` bytes. A compaction rewrites the whole snapshot
+        /// (O(owned numbers)) under the state lock, so it happens once per many changes; a start replays at most
+        /// this much.
+        public var stateJournalRecordsMax: Int
 
         /// The documented defaults.
         public static let defaults = Limits(
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
             searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
-            connectionIdleTimeoutMilliseconds: 60_000, concurrentRequestsMax: 100)
+            connectionIdleTimeoutMilliseconds: 60_000, concurrentRequestsMax: 100,
+            stateJournalBytesMax: 8 * 1024 * 1024, stateJournalRecordsMax: 50_000)
     }
 
     /// Behaviours that can be switched.

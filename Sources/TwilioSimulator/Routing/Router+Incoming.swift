@@ -43,12 +43,11 @@ extension Router {
         let params = request.formParameters
         let account = context.configuration.credentials.accountSid
         let number = try chooseNumber(params, type: type, state: state, context: context)
-        if let existing = state.owned.values.first(where: { $0.number.phoneNumber == number.phoneNumber }) {
+        if let existing = state.ownedNumber(phoneNumber: number.phoneNumber) {
             // Re-buying a number the account owns answers 201 and acts as an update (twilio-api.md §3.1).
             var record = existing
             try apply(params, to: &record, state: state, context: context)
-            state.owned[record.sid] = record
-            state.repeatPurchaseCounts[number.phoneNumber, default: 0] += 1
+            state.recordRepeatPurchase(record)
             return wrote(.json(201, incomingJSON(record, account: account, typed: type != nil)))
         }
         if context.configuration.behavior.enforceAddressRequirements, number.addressRequirements != "none",
@@ -74,7 +73,7 @@ extension Router {
             if magic && e164 == "+15005550000" { throw .numberNotAvailable(e164) }
             if magic && e164 == "+15005550001" { throw .invalidPhoneNumber(e164) }
             guard let number = state.inventoryEntry(e164) else { throw .numberNotAvailable(e164) }
-            let ownedByUs = state.owned.values.contains { $0.number.phoneNumber == e164 }
+            let ownedByUs = state.ownedNumber(phoneNumber: e164) != nil
             guard ownedByUs || state.isAvailable(e164) else { throw .numberNotAvailable(e164) }
             if let type, type != number.type {
                 throw TwilioError(
@@ -163,7 +162,7 @@ extension Router {
                 status: 400, code: 21473, message: "Account \(target) is not related to the owner of \(sid)")
         }
         try apply(params, to: &record, state: state, context: context)
-        state.owned[sid] = record
+        state.updateOwned(record)
         return wrote(.json(200, incomingJSON(record, account: context.configuration.credentials.accountSid)))
     }
 

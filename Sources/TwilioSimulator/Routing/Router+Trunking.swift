@@ -75,7 +75,7 @@ extension Router {
             var trunk = Trunk(sid: "", dateCreated: context.now, dateUpdated: context.now)
             try applyTrunk(request.formParameters, to: &trunk, state: state, context: context)
             trunk.sid = state.issueSid("TK")
-            state.trunks[trunk.sid] = trunk
+            state.putTrunk(trunk)
             return wrote(.json(201, trunkJSON(trunk, account: account, baseURL: base)))
         case (.trunk(let sid), .fetchTrunk):
             guard let trunk = state.trunks[sid] else { throw .notFound(request.path) }
@@ -83,14 +83,16 @@ extension Router {
         case (.trunk(let sid), .updateTrunk):
             guard var trunk = state.trunks[sid] else { throw .notFound(request.path) }
             try applyTrunk(request.formParameters, to: &trunk, state: state, context: context)
-            state.trunks[sid] = trunk
+            state.putTrunk(trunk)
             return wrote(.json(200, trunkJSON(trunk, account: account, baseURL: base)))
         case (.trunk(let sid), _):
-            guard state.trunks.removeValue(forKey: sid) != nil else { throw .notFound(request.path) }
+            guard state.removeTrunk(sid: sid) != nil else { throw .notFound(request.path) }
             // Numbers on a deleted trunk lose their trunk_sid (twilio-api.md §5.3, simulator's choice).
-            for (pn, record) in state.owned where record.trunkSid == sid {
-                state.owned[pn]?.fields["trunk_sid"] = nil
-                state.owned[pn]?.dateUpdated = context.now
+            // (Collected first: iterating `owned` while storing into it would copy the whole dictionary.)
+            for var record in state.owned.values.filter({ $0.trunkSid == sid }) {
+                record.fields["trunk_sid"] = nil
+                record.dateUpdated = context.now
+                state.updateOwned(record)
             }
             return wrote(.noContent)
         default:
@@ -166,7 +168,7 @@ extension Router {
             record.fields["trunk_sid"] = trunkSid
             record.fields["voice_application_sid"] = nil
             record.dateUpdated = context.now
-            state.owned[pn] = record
+            state.updateOwned(record)
             return wrote(.json(201, trunkNumberJSON(record, account: account, baseURL: base)))
         case (.trunkNumber(_, let pn), .fetchTrunkNumber):
             guard let record = state.owned[pn], record.trunkSid == trunkSid else { throw .notFound(request.path) }
@@ -175,7 +177,7 @@ extension Router {
             guard var record = state.owned[pn], record.trunkSid == trunkSid else { throw .notFound(request.path) }
             record.fields["trunk_sid"] = nil
             record.dateUpdated = context.now
-            state.owned[pn] = record
+            state.updateOwned(record)
             return wrote(.noContent)
         default:
             throw .notFound(request.path)

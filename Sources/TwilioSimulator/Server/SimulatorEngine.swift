@@ -3,9 +3,11 @@ import Synchronization
 
 /// The simulator without its transport: state behind a `Mutex`, fault decisions, and the inspection API tests use.
 ///
-/// Thread-safe; every method takes the lock briefly and never blocks otherwise, except that with a state file a
-/// request that changes the account holds the lock while the file is written and synced (changes stay in order on
-/// disk; reads and other changes wait for it).
+/// Thread-safe; every method takes the lock briefly. With a state file, a request that changes the account appends
+/// one journal line under the lock (the lock orders the lines), and every request then waits, after the lock, until
+/// every line the state it saw includes is synced (`SimulatorJournal`: one `fdatasync` for all who wait), so nothing
+/// is answered that a crash could take back. While running, the journal is folded into a fresh snapshot under the
+/// lock every `stateJournalRecordsMax` lines or `stateJournalBytesMax` bytes.
 public final class SimulatorEngine: Sendable {
     /// The configuration it was built with.
     public let configuration: SimulatorConfiguration
@@ -15,19 +17,38 @@ public final class SimulatorEngine: Sendable {
     private let base: Mutex<String>
     private let inFlight = Mutex(0)
     private let clock: @Sendable () -> Date
-    /// Where the account's state is kept, when `configuration.stateFile` is set.
-    private let stateFile: SimulatorStateFile?
+    /// Where the account's changes go, when `configuration.stateFile` is set.
+    private let journal: SimulatorJournal?
 
     /// Creates an engine; `clock` stamps resources (inject a fixed one in tests). With `configuration.stateFile` it
-    /// starts from what the file holds, and throws when the file cannot be read or belongs to another seed.
-    public init(
+    /// starts from what the snapshot and its journal hold (and compacts them), and throws when they cannot be read,
+    /// are damaged before their last line, or belong to another seed.
+    public convenience init(
         configuration: SimulatorConfiguration, baseURL: String = "http://127.0.0.1",
         clock: @escaping @Sendable () -> Date = { Date() }
     ) throws {
+        try self.init(configuration: configuration, baseURL: baseURL, clock: clock, fileOperations: .system)
+    }
+
+    /// The same, with the system calls that write the state file replaced (tests inject failures).
+    init(
+        configuration: SimulatorConfiguration, baseURL: String = "http://127.0.0.1",
+        clock: @escaping @Sendable () -> Date = { Date() }, fileOperations: SimulatorFileOperations
+    ) throws {
         self.configuration = configuration
         var initial = SimulatorState(configuration: configuration)
-        stateFile = configuration.stateFile.map(SimulatorStateFile.init(path:))
-        if let saved = try stateFile?.load(seed: configuration.seed) { initial.restore(saved) }
+        if let path = configuration.stateFile {
+            let file = SimulatorStateFile(path: path, operations: fileOperations)
+            let recovered = try file.recover(seed: configuration.seed)
+            if let contents = recovered.contents { initial.restore(contents) }
+            initial.tracksChanges = true
+            journal = SimulatorJournal(
+                file: file, seed: configuration.seed, lastSequence: recovered.lastSequence,
+                bytesMax: configuration.limits.stateJournalBytesMax,
+                recordsMax: configuration.limits.stateJournalRecordsMax)
+        } else {
+            journal = nil
+        }
         self.state = Mutex(initial)
         self.log = Mutex(RequestLog(capacity: configuration.limits.requestLogEntriesMax))
         self.base = Mutex(configuration.publicBaseURL ?? baseURL)
@@ -56,15 +77,16 @@ public final class SimulatorEngine: Sendable {
         let context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
         if request.method == "GET" && (plan.fault == nil || plan.fault?.isDelayOnly == true) {
             // Reads run on a copy-on-write snapshot outside the lock, so slow searches do not serialise.
-            var snapshot = state.withLock { $0 }
+            let (copy, seen) = state.withLock { ($0, journal?.lastWritten ?? 0) }
+            var snapshot = copy
             let response = Router.handle(request, state: &snapshot, context: context).response
+            // What it shows must be on disk before it is told; after a failed sync, memory is all there is.
+            try? journal?.waitDurable(through: seen)
             let action = TransportAction.respond(response)
             record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
             return action
         }
-        let (action, acted) = state.withLock { state in
-            // Put back if the change cannot be made durable (copy-on-write: nothing is copied unless it changes).
-            let before = stateFile == nil ? nil : state
+        let outcome = state.withLock { state in
             var acted = false
             var action: TransportAction
             func route() -> SimulatorResponse {
@@ -97,22 +119,32 @@ public final class SimulatorEngine: Sendable {
                 response.body = Array(repeating: UInt8(ascii: " "), count: max(0, bytes - 2)) + Array("{}".utf8)
                 action = .respond(response)
             }
-            if acted, let stateFile, let before {
+            guard let journal else { return (action: action, acted: acted, line: nil as Int?, seen: 0) }
+            let change = state.takeChange()
+            var line: Int?
+            if !change.isEmpty {
                 do {
-                    try stateFile.save(state.durableContents(seed: configuration.seed))
+                    line = try journal.append(change, madeOn: state)
                 } catch {
-                    // Not saved: undone. Saved but the folder not synced: kept (the file already holds it), and the
-                    // caller learns the outcome is uncertain, as from Twilio's 500 after acting.
-                    if !((error as? StateFileError)?.committed ?? false) {
-                        state = before
-                        acted = false
-                    }
+                    // Not written (or the journal stopped after a failed sync): undone, and refused.
+                    state.undo(change)
+                    acted = false
                     action = .respond(.twilioError(.internalError))
                 }
             }
-            return (action, acted)
+            return (action: action, acted: acted, line: line, seen: journal.lastWritten)
         }
-        record(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: acted))
+        var action = outcome.action
+        if let journal {
+            do {
+                try journal.waitDurable(through: outcome.seen)
+            } catch {
+                // Its line may or may not be on disk: the outcome is uncertain, as from Twilio's 500 after acting.
+                // The change stays in memory; the journal refuses every later one.
+                if outcome.line != nil { action = .respond(.twilioError(.internalError)) }
+            }
+        }
+        record(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: outcome.acted))
         return action
     }
 

@@ -18,7 +18,8 @@ import NIOPosix
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
 /// - more than `concurrentRequestsMax` requests at once → 429/20429 with `Retry-After: 1`;
 /// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`);
-/// - with `stateFile`, owned numbers and trunks survive a restart, as at Twilio (`SimulatorStateFile`).
+/// - with `stateFile`, owned numbers and trunks survive a restart, as at Twilio (`SimulatorStateFile`: a snapshot and
+///   a journal of the changes since, each change synced before it is answered).
 ///
 /// ```swift
 /// let sim = try await TwilioSimulator.start(configuration: .defaults)

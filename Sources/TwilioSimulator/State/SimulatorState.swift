@@ -6,23 +6,29 @@ public struct SimulatorState: Sendable {
     /// E.164 numbers currently owned (absent from search).
     public private(set) var sold: Set<String> = []
     /// Owned numbers by PN SID.
-    public internal(set) var owned: [String: IncomingNumber] = [:]
+    public private(set) var owned: [String: IncomingNumber] = [:]
+    /// The PN SID of each owned number by E.164 (so a purchase finds a number already owned without a scan).
+    private var ownedSids: [String: String] = [:]
     /// Creation sequence of every PN SID ever issued (kept after release so page tokens stay valid).
-    public internal(set) var numberSequence: [String: Int] = [:]
+    public private(set) var numberSequence: [String: Int] = [:]
     /// Trunks by TK SID.
-    public internal(set) var trunks: [String: Trunk] = [:]
+    public private(set) var trunks: [String: Trunk] = [:]
     /// Creation sequence of every TK SID ever issued.
-    public internal(set) var trunkSequence: [String: Int] = [:]
+    public private(set) var trunkSequence: [String: Int] = [:]
     /// Successful purchases per E.164 number (a count above 1 without a release between is a double buy).
-    public internal(set) var purchaseCounts: [String: Int] = [:]
+    public private(set) var purchaseCounts: [String: Int] = [:]
     /// Purchases of a number the account already owned (Twilio answers 201 and changes nothing billable).
-    public internal(set) var repeatPurchaseCounts: [String: Int] = [:]
+    public private(set) var repeatPurchaseCounts: [String: Int] = [:]
     /// Releases per E.164 number.
-    public internal(set) var releaseCounts: [String: Int] = [:]
+    public private(set) var releaseCounts: [String: Int] = [:]
     /// The fault rules.
     public var faults: FaultInjector
     private var nextSequence = 0
     private var sidGenerator: SeededGenerator
+    /// Record what each mutation changes (`takeChange`), for a state kept in a journal. Off for a state in memory
+    /// only, which never asks.
+    var tracksChanges = false
+    private var pendingChange = SimulatorChange()
 
     /// Builds the inventory from the configuration's seed.
     public init(configuration: SimulatorConfiguration) {
@@ -61,6 +67,11 @@ public struct SimulatorState: Sendable {
         return found
     }
 
+    /// The owned number with this E.164 number, if any.
+    public func ownedNumber(phoneNumber: String) -> IncomingNumber? {
+        ownedSids[phoneNumber].flatMap { owned[$0] }
+    }
+
     /// Owned numbers in creation order.
     public var ownedInOrder: [IncomingNumber] {
         owned.values.sorted { numberSequence[$0.sid, default: 0] < numberSequence[$1.sid, default: 0] }
@@ -73,35 +84,148 @@ public struct SimulatorState: Sendable {
 
     /// A fresh SID with `prefix`, recording its creation sequence.
     mutating func issueSid(_ prefix: String) -> String {
+        remember { [generator = sidGenerator, last = nextSequence] in
+            $0.sidGenerator = generator
+            $0.nextSequence = last
+        }
+        if tracksChanges { pendingChange.issued = true }
         var sid = SidFactory.make(prefix, rng: &sidGenerator)
         while numberSequence[sid] != nil || trunkSequence[sid] != nil {
             sid = SidFactory.make(prefix, rng: &sidGenerator)
         }
         nextSequence += 1
-        if prefix == "TK" { trunkSequence[sid] = nextSequence } else { numberSequence[sid] = nextSequence }
+        let isTrunk = prefix == "TK"
+        remember { [sid] in
+            if isTrunk { $0.trunkSequence[sid] = nil } else { $0.numberSequence[sid] = nil }
+        }
+        if isTrunk { trunkSequence[sid] = nextSequence } else { numberSequence[sid] = nextSequence }
         return sid
     }
 
     /// Takes a number out of inventory for `record` and counts the purchase.
     mutating func recordPurchase(_ record: IncomingNumber) {
-        sold.insert(record.number.phoneNumber)
-        owned[record.sid] = record
-        purchaseCounts[record.number.phoneNumber, default: 0] += 1
+        let phoneNumber = record.number.phoneNumber
+        remember { [wasSold = sold.contains(phoneNumber), count = purchaseCounts[phoneNumber]] in
+            if !wasSold { $0.sold.remove(phoneNumber) }
+            $0.purchaseCounts[phoneNumber] = count
+        }
+        sold.insert(phoneNumber)
+        setOwned(record.sid, record)
+        purchaseCounts[phoneNumber, default: 0] += 1
+    }
+
+    /// Stores `record`, bought again while owned (Twilio's 201 that acts as an update), and counts the repeat.
+    mutating func recordRepeatPurchase(_ record: IncomingNumber) {
+        let phoneNumber = record.number.phoneNumber
+        remember { [count = repeatPurchaseCounts[phoneNumber]] in $0.repeatPurchaseCounts[phoneNumber] = count }
+        setOwned(record.sid, record)
+        repeatPurchaseCounts[phoneNumber, default: 0] += 1
+    }
+
+    /// Replaces an owned number's record (an update, a trunk association).
+    mutating func updateOwned(_ record: IncomingNumber) {
+        precondition(owned[record.sid] != nil, "update of a number not owned")
+        setOwned(record.sid, record)
+    }
+
+    /// Releases an owned number back to inventory.
+    mutating func recordRelease(sid: String) {
+        guard let record = owned[sid] else { return }
+        let phoneNumber = record.number.phoneNumber
+        remember { [count = releaseCounts[phoneNumber]] in
+            $0.sold.insert(phoneNumber)
+            $0.releaseCounts[phoneNumber] = count
+        }
+        setOwned(sid, nil)
+        sold.remove(phoneNumber)
+        releaseCounts[phoneNumber, default: 0] += 1
+    }
+
+    /// Stores a new or changed trunk.
+    mutating func putTrunk(_ trunk: Trunk) {
+        setTrunk(trunk.sid, trunk)
+    }
+
+    /// Deletes a trunk; nil when there is none with `sid`.
+    mutating func removeTrunk(sid: String) -> Trunk? {
+        guard let trunk = trunks[sid] else { return nil }
+        setTrunk(sid, nil)
+        return trunk
+    }
+
+    private mutating func setOwned(_ sid: String, _ record: IncomingNumber?) {
+        remember { [prior = owned[sid]] in $0.store(sid, prior) }
+        if tracksChanges { pendingChange.numbers.insert(sid) }
+        store(sid, record)
+    }
+
+    /// Stores or removes an owned number's record, keeping `ownedSids` in step.
+    private mutating func store(_ sid: String, _ record: IncomingNumber?) {
+        if let old = owned[sid] { ownedSids[old.number.phoneNumber] = nil }
+        if let record { ownedSids[record.number.phoneNumber] = sid }
+        owned[sid] = record
+    }
+
+    private mutating func setTrunk(_ sid: String, _ trunk: Trunk?) {
+        remember { [prior = trunks[sid]] in $0.trunks[sid] = prior }
+        if tracksChanges { pendingChange.trunks.insert(sid) }
+        trunks[sid] = trunk
+    }
+
+    /// Keeps `undo` (it puts back what the mutation about to happen changes) when changes are tracked.
+    private mutating func remember(_ undo: @escaping @Sendable (inout SimulatorState) -> Void) {
+        guard tracksChanges else { return }
+        pendingChange.undo.append(undo)
+    }
+
+    /// What the router changed since the last call (the SIDs whose records changed, and how to undo it all), and
+    /// starts a new change. Empty unless `tracksChanges`.
+    mutating func takeChange() -> SimulatorChange {
+        defer { pendingChange = SimulatorChange() }
+        return pendingChange
+    }
+
+    /// Puts back everything `change` changed, newest first: the state is as it was before it.
+    mutating func undo(_ change: SimulatorChange) {
+        for step in change.undo.reversed() { step(&self) }
     }
 
     /// The part of the state a `SimulatorStateFile` keeps.
-    func durableContents(seed: UInt64) -> SimulatorStateFile.Contents {
+    func durableContents(seed: UInt64, journalSequence: Int = 0) -> SimulatorStateFile.Contents {
         SimulatorStateFile.Contents(
             version: SimulatorStateFile.version, seed: seed, sidGenerator: sidGenerator.state, sequence: nextSequence,
             numbers: ownedInOrder.map { .init(sequence: numberSequence[$0.sid] ?? 0, value: $0) },
-            trunks: trunksInOrder.map { .init(sequence: trunkSequence[$0.sid] ?? 0, value: $0) })
+            trunks: trunksInOrder.map { .init(sequence: trunkSequence[$0.sid] ?? 0, value: $0) },
+            journalSequence: journalSequence)
     }
 
-    /// Puts back what `durableContents` kept, on a fresh state.
+    /// The journal record of `change` (made on this state, which is now after it): the post-change values of what it
+    /// touched, and the SID generator and creation counter.
+    func journalRecord(of change: SimulatorChange, sequence: Int) -> SimulatorJournal.Record {
+        var record = SimulatorJournal.Record(
+            seq: sequence, sidGenerator: sidGenerator.state, lastCreation: nextSequence)
+        for sid in change.numbers.sorted() {
+            if let number = owned[sid] {
+                record.numbers.append(.init(sequence: numberSequence[sid] ?? 0, value: number))
+            } else {
+                record.releasedNumbers.append(sid)
+            }
+        }
+        for sid in change.trunks.sorted() {
+            if let trunk = trunks[sid] {
+                record.trunks.append(.init(sequence: trunkSequence[sid] ?? 0, value: trunk))
+            } else {
+                record.deletedTrunks.append(sid)
+            }
+        }
+        return record
+    }
+
+    /// Puts back what `durableContents` kept, on a fresh state (nothing is tracked).
     mutating func restore(_ contents: SimulatorStateFile.Contents) {
         for entry in contents.numbers {
             sold.insert(entry.value.number.phoneNumber)
-            owned[entry.value.sid] = entry.value
+            store(entry.value.sid, entry.value)
             numberSequence[entry.value.sid] = entry.sequence
         }
         for entry in contents.trunks {
@@ -110,12 +234,5 @@ public struct SimulatorState: Sendable {
         }
         sidGenerator = SeededGenerator(seed: contents.sidGenerator)
         nextSequence = contents.sequence
-    }
-
-    /// Releases an owned number back to inventory.
-    mutating func recordRelease(sid: String) {
-        guard let record = owned.removeValue(forKey: sid) else { return }
-        sold.remove(record.number.phoneNumber)
-        releaseCounts[record.number.phoneNumber, default: 0] += 1
     }
 }

@@ -1,25 +1,45 @@
 import Foundation
 
-/// What the simulated Twilio account owns, kept in one JSON file so that it outlives the process the way a real
-/// account does: owned numbers (with everything set on them), trunks, their creation order and the SID generator's
-/// position. Without it a restarted simulator would offer numbers a client already owns, forget trunks the client
-/// routes to and answer 404 to the release of a number it sold.
+/// What the simulated Twilio account owns, kept on disk so that it outlives the process the way a real account does:
+/// owned numbers (with everything set on them), trunks, their creation order and the SID generator's position.
+/// Without it a restarted simulator would offer numbers a client already owns, forget trunks the client routes to and
+/// answer 404 to the release of a number it sold.
 ///
-/// The file is rewritten whole after every request that changed the account, before the response leaves (temporary
-/// file, `fsync`, `rename`, directory `fsync`): an answered request is on disk. Not kept: the request log, the
-/// purchase/release counters (they count from the process's start) and the creation order of released numbers, so a
-/// page token anchored at a number released before the restart is refused (21481) like any unknown token.
+/// Two files: the snapshot at `path` (one JSON document, replaced whole: temporary file, `fsync`, `rename`, folder
+/// `fsync`) and the journal beside it at `journalPath` (`SimulatorJournal`: one JSON line per change, appended, with
+/// a sequence number). The snapshot records the last journal sequence it includes; the state is the snapshot plus
+/// the journal's later lines. A change is answered only once its line is on disk (`fdatasync`, grouped across
+/// requests). At start the journal is replayed (a torn last line, never answered, is cut off) and compacted into
+/// a fresh snapshot; while running it is compacted when it reaches `stateJournalBytesMax` or
+/// `stateJournalRecordsMax`.
+///
+/// Not kept: the request log, the purchase/release counters (they count from the process's start) and the creation
+/// order of released numbers, so a page token anchored at a number released before the restart is refused (21481)
+/// like any unknown token.
 public struct SimulatorStateFile: Sendable {
-    /// The file's path.
+    /// The snapshot's path.
     public let path: String
+    /// The system calls that write and sync (replaced in tests).
+    let operations: SimulatorFileOperations
 
-    /// Creates the description of the file at `path` (nothing is touched).
-    public init(path: String) { self.path = path }
+    /// Creates the description of the files at `path` and `path + ".journal"` (nothing is touched).
+    public init(path: String) { self.init(path: path, operations: .system) }
 
-    /// The format written; a file of another version is refused.
-    static let version = 1
+    init(path: String, operations: SimulatorFileOperations) {
+        self.path = path
+        self.operations = operations
+    }
 
-    struct Contents: Codable, Equatable {
+    /// The journal's path: beside the snapshot.
+    public var journalPath: String { path + ".journal" }
+
+    /// The format written. Version 2 added `journalSequence` (and the journal); version 1 files (no journal) load.
+    /// A simulator that knows only version 1 refuses a version 2 snapshot instead of ignoring its journal.
+    static let version = 2
+    /// The formats read.
+    static let readableVersions = 1...2
+
+    struct Contents: Codable, Equatable, Sendable {
         var version: Int
         /// The inventory seed the numbers were bought from.
         var seed: UInt64
@@ -29,16 +49,18 @@ public struct SimulatorStateFile: Sendable {
         var sequence: Int
         var numbers: [Entry<IncomingNumber>]
         var trunks: [Entry<Trunk>]
+        /// The last journal record included (absent in version 1, which had no journal: 0).
+        var journalSequence: Int?
     }
 
-    struct Entry<Value: Codable & Equatable>: Codable, Equatable {
+    struct Entry<Value: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {
         /// Creation order (page tokens).
         var sequence: Int
         var value: Value
     }
 
-    /// The saved contents, or nil when there is no file yet. Throws when the file cannot be read, does not decode,
-    /// has another version, or was written for another inventory seed.
+    /// The saved snapshot, or nil when there is none yet. Throws when the file cannot be read, does not decode, has
+    /// another version, or was written for another inventory seed.
     func load(seed: UInt64) throws -> Contents? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let contents: Contents
@@ -47,54 +69,42 @@ public struct SimulatorStateFile: Sendable {
         } catch {
             throw StateFileError("cannot read the simulator state file \(path): \(error)")
         }
-        guard contents.version == Self.version else {
+        guard Self.readableVersions.contains(contents.version) else {
             throw StateFileError(
-                "the simulator state file \(path) has version \(contents.version), not \(Self.version)")
+                "the simulator state file \(path) has version \(contents.version), not \(Self.readableVersions)")
         }
         guard contents.seed == seed else {
             throw StateFileError(
                 "the simulator state file \(path) was written with seed \(contents.seed), not \(seed): start with that"
-                    + " seed, or move the file away to start with an empty account")
+                    + " seed, or move it and \(journalPath) away to start with an empty account")
         }
         return contents
     }
 
-    /// Writes `contents` durably in place of the file. An error with `committed` set came after the rename: the file
-    /// holds the new contents, but the folder entry may not be on disk.
-    func save(_ contents: Contents) throws {
+    /// Writes `contents` durably in place of the snapshot. An error with `committed` set came after the rename: the
+    /// file holds the new contents, but the folder entry may not be on disk.
+    func save(_ contents: Contents) throws(StateFileError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(contents)
+        let data: Data
+        do { data = try encoder.encode(contents) } catch { throw StateFileError("cannot encode \(path): \(error)") }
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StateFileError("cannot create \(temporary): errno \(errno)") }
         // The errno of the failing call, 0 when every byte was written and synced.
-        let failure = data.withUnsafeBytes { bytes -> Int32 in
-            var offset = 0
-            while offset < bytes.count {
-                let count = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if count < 0, errno == EINTR { continue }
-                guard count > 0 else { return count == 0 ? EIO : errno }
-                offset += count
-            }
-            return fsync(descriptor) == 0 ? 0 : errno
-        }
+        var failure = operations.writeAll(descriptor, Array(data))
+        if failure == 0 { failure = operations.fsync(descriptor) }
         close(descriptor)
         guard failure == 0 else { throw StateFileError("cannot write \(temporary): errno \(failure)") }
         guard rename(temporary, path) == 0 else { throw StateFileError("cannot rename \(temporary): errno \(errno)") }
-        let folder = (path as NSString).deletingLastPathComponent.nonEmpty ?? "."
-        let directory = open(folder, O_RDONLY | O_CLOEXEC)
-        guard directory >= 0 else {
-            throw StateFileError("cannot open \(folder) to sync it: errno \(errno)", committed: true)
-        }
-        defer { close(directory) }
-        guard fsync(directory) == 0 else {
-            throw StateFileError("cannot sync the folder of \(path): errno \(errno)", committed: true)
+        let synced = operations.syncFolder(of: path)
+        guard synced == 0 else {
+            throw StateFileError("cannot sync the folder of \(path): errno \(synced)", committed: true)
         }
     }
 }
 
-/// The state file could not be read or written.
+/// The state file or its journal could not be read or written.
 public struct StateFileError: Error, CustomStringConvertible {
     /// What went wrong, with the path.
     public let description: String
@@ -105,8 +115,4 @@ public struct StateFileError: Error, CustomStringConvertible {
         self.description = description
         self.committed = committed
     }
-}
-
-extension String {
-    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
