@@ -43,7 +43,8 @@ public struct TLSConfiguration: Sendable {
     public var cipherList: String
     /// TLS 1.3 cipher suites in OpenSSL syntax.
     public var cipherSuites: String
-    /// Key exchange groups, most preferred first.
+    /// Key exchange groups, most preferred first. Default `X25519:P-256:P-384` (Mozilla's order): a client sends its
+    /// key share for the first, and X25519 made full handshakes 12–20 % faster than P-256 first (BENCHMARKS.md).
     public var groups: String
     /// ALPN protocol names, most preferred first (e.g. `["nrpc/1"]`, `["http/1.1"]`); empty means no ALPN.
     /// A server with a list refuses clients that offer ALPN with no name in common.
@@ -83,7 +84,7 @@ public struct TLSConfiguration: Sendable {
         self.maximumVersion = .v1_3
         self.cipherList = Self.mozillaIntermediateCipherList
         self.cipherSuites = Self.tls13CipherSuites
-        self.groups = "P-256:X25519:P-384"
+        self.groups = "X25519:P-256:P-384"
         self.applicationProtocols = []
         self.sessionResumption = true
         self.sessionLifetimeSeconds = 7200
