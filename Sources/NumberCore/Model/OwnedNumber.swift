@@ -164,7 +164,8 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         set { storage.value.nextBillingDate = newValue }
     }
 
-    /// When the unpaid renewal made it past due.
+    /// When the billing run that found its renewal unpaid marked it past due (normally within a run's interval of the
+    /// due date); the grace period counts from here.
     public var pastDueSince: Date? {
         get { storage.value.pastDueSince }
         set { storage.value.pastDueSince = newValue }

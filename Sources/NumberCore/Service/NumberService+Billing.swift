@@ -128,7 +128,9 @@ struct BillingPlanner {
             let account = account(number.accountId)!
             guard account.available >= number.monthlyFee else {
                 if number.status == .active {
-                    record(.numberPastDue(numberId: numberId, at: number.nextBillingDate), number: numberId)
+                    // From this run, not from the due date: a billing job that was down for longer than the grace
+                    // period must not release the number on its first run back, before the customer could pay.
+                    record(.numberPastDue(numberId: numberId, at: now), number: numberId)
                     report.markedPastDue += 1
                 }
                 scheduleGraceRelease(numberId)

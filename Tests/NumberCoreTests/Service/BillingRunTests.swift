@@ -70,16 +70,17 @@ struct BillingRunTests {
         let due = try await h.service.runBilling()
         #expect(due.markedPastDue == 2 && due.renewed == 0)
         let pastDue = try h.service.number(accountId: account.id, numberId: numbers[0].id).number
-        #expect(pastDue.status == .pastDue && pastDue.pastDueSince == .utc("2025-02-15T00:00:00Z"))
+        #expect(pastDue.status == .pastDue && pastDue.pastDueSince == .utc("2025-02-15T00:00:01Z"))
         let dry = try await h.service.release(accountId: account.id, numberId: pastDue.id, dryRun: true)
         #expect(dry.refund == 0)
         h.clock.set(.utc("2025-02-18T00:00:00Z"))
         _ = try await h.service.addFunds(accountId: account.id, amount: 133)
         let rescued = try await h.service.runBilling()
         #expect(rescued.renewed == 1 && rescued.released == 0)
-        h.clock.set(.utc("2025-02-21T23:59:59Z"))
-        #expect(try await h.service.runBilling().released == 0)
+        // Seven days from the run that marked it (00:00:01), not from the due date.
         h.clock.set(.utc("2025-02-22T00:00:00Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-02-22T00:00:01Z"))
         let grace = try await h.service.runBilling()
         #expect(grace.released == 1)
         let page = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: nil))
@@ -89,6 +90,28 @@ struct BillingRunTests {
         #expect(released.count == 1 && released[0].number.refundTransactionId == nil)
         #expect(h.provider.ownedPhoneNumbers.count == 1)
         #expect(try h.service.balance(accountId: account.id).balance == 0)
+        try await h.check()
+    }
+
+    /// Billing down for longer than the grace period: the first run back marks the number past due and releases
+    /// nothing; the grace counts from that run.
+    @Test("the grace period counts from the run that marked the number past due", arguments: StoreKind.allCases)
+    func graceCountsFromTheRunThatMarked(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        // Due 2025-02-15; no billing run until ten days later.
+        h.clock.set(.utc("2025-02-25T12:00:00Z"))
+        let back = try await h.service.runBilling()
+        #expect(back.markedPastDue == 1 && back.released == 0)
+        #expect(h.provider.ownedPhoneNumbers.count == 1)
+        let marked = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(marked.status == .pastDue && marked.pastDueSince == .utc("2025-02-25T12:00:00Z"))
+        h.clock.set(.utc("2025-03-04T11:59:59Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-03-04T12:00:00Z"))
+        #expect(try await h.service.runBilling().released == 1)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
         try await h.check()
     }
 
