@@ -448,14 +448,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         flushPending = false
         unflushedWrites = 0
         if output.readableBytes > 0 {
-            context.write(wrapOutboundOut(output), promise: nil)
-            // The TLS handler encrypts what it was given during the flush and lets go of it: the buffer is ours
-            // alone again and `clear` keeps its storage (a bigger one than needed is dropped).
+            // A slice: frames written while the flush runs (a failed socket write makes NIO read, and a read can
+            // answer a call) land after it and stay in `output`, neither lost nor sent twice.
+            let chunk = output.readSlice(length: output.readableBytes)!
+            context.write(wrapOutboundOut(chunk), promise: nil)
             context.flush()
-            if output.capacity > Self.outputCapacityKept {
-                output = ByteBuffer()
-            } else {
-                output.clear()
+            // The TLS handler encrypted what it was given during the flush and let go of it: the buffer is ours alone
+            // again and `clear` keeps its storage (a bigger one than needed is dropped).
+            if output.readableBytes == 0 {
+                if output.capacity > Self.outputCapacityKept {
+                    output = ByteBuffer()
+                } else {
+                    output.clear()
+                }
             }
         } else {
             context.flush()

@@ -154,7 +154,6 @@ final class SimulatorJournal: Sendable {
                 throw error
             }
         }
-        let created = !FileManager.default.fileExists(atPath: path)
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StateFileError("cannot open \(path): errno \(errno)") }
         var status = stat()
@@ -163,15 +162,15 @@ final class SimulatorJournal: Sendable {
             close(descriptor)
             throw StateFileError("cannot read the size of \(path): errno \(failure)")
         }
-        if created {
-            // The new file's folder entry must be on disk before any line in it counts as synced.
-            let synced = file.operations.syncFolder(of: path)
-            guard synced == 0 else {
-                close(descriptor)
-                let failure = "cannot sync the folder of \(path): errno \(synced)"
-                synchronizer.stop(failure)
-                throw StateFileError(failure)
-            }
+        // The file's folder entry must be on disk before any line in it counts as synced: synced at the first open in
+        // each process, not only when the file is created here (an earlier run may have created it and died, or
+        // failed, before its folder was synced).
+        let synced = file.operations.syncFolder(of: path)
+        guard synced == 0 else {
+            close(descriptor)
+            let failure = "cannot sync the folder of \(path): errno \(synced)"
+            synchronizer.stop(failure)
+            throw StateFileError(failure)
         }
         writer.descriptor = descriptor
         writer.bytes = Int(status.st_size)
@@ -343,10 +342,15 @@ extension SimulatorStateFile {
             replay.apply(record)
         }
         let contents = replay.contents(seed: seed)
-        // The snapshot first: once it is on disk every line is in it, so truncating the journal loses nothing. A
-        // version 1 snapshot is rewritten too, so that a simulator knowing only version 1 refuses the files instead
-        // of loading the snapshot without the journal that will follow it.
-        if replay.journalSequence != snapshotSequence || snapshot.version != Self.version { try save(contents) }
+        // The snapshot first: once it is on disk every line is in it, so truncating the journal loses nothing. It is
+        // saved again whenever the journal holds anything, even lines it already includes: it may be a rename whose
+        // folder entry never reached the disk (a crash, or a failed folder sync, right after a compaction), and
+        // truncating the journal behind it would lose those lines at the next power cut. A version 1 snapshot is
+        // rewritten too, so that a simulator knowing only version 1 refuses the files instead of loading the
+        // snapshot without the journal that will follow it.
+        if !data.isEmpty || replay.journalSequence != snapshotSequence || snapshot.version != Self.version {
+            try save(contents)
+        }
         if !data.isEmpty { try truncateJournal() }
         return Recovered(contents: contents, lastSequence: replay.journalSequence)
     }

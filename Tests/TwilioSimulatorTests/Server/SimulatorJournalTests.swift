@@ -206,6 +206,38 @@ import Testing
         try journal.write(to: URL(fileURLWithPath: journalPath))
     }
 
+    /// A compaction that renamed its snapshot into place and then died (or whose folder sync failed) leaves lines the
+    /// snapshot already includes; the rename itself may not be on disk yet. The next start must save the snapshot
+    /// again, synced, before it truncates the journal: else a power cut could leave the old snapshot and no journal.
+    @Test func aStartSavesTheSnapshotAgainBeforeTruncatingLinesItIncludes() throws {
+        let (_, journal, _, live) = try threeChanges()
+        _ = try engine()  // Compacts at start: the snapshot now includes all three lines, the journal is empty.
+        #expect(try snapshot().journalSequence == 3 && (try journalLines()).isEmpty)
+        try journal.write(to: URL(fileURLWithPath: journalPath))  // As if the truncation had not happened.
+
+        let calls = Shared<[String]>([])
+        var operations = SimulatorFileOperations.system
+        operations.fsync = { descriptor in
+            calls.value.withLock { $0.append("fsync") }
+            return SimulatorFileOperations.system.fsync(descriptor)
+        }
+        operations.truncate = { descriptor, length in
+            calls.value.withLock { $0.append("truncate") }
+            return SimulatorFileOperations.system.truncate(descriptor, length)
+        }
+        let restarted = try engine(operations: operations)
+        // The snapshot's temporary file and the folder synced, then the journal truncated and synced.
+        #expect(calls.current == ["fsync", "fsync", "truncate", "fsync"])
+        #expect(try snapshot().journalSequence == 3 && (try journalLines()).isEmpty)
+        expectSameAccount(restarted, live)
+
+        // The journal file was there already, created by another run that may have died before syncing its folder:
+        // the first change of this run syncs the folder before its line counts as on disk.
+        calls.value.withLock { $0 = [] }
+        #expect(Self.buy(restarted, Self.numbers(restarted, 1)[0]).status == 201)
+        #expect(calls.current == ["fsync"])
+    }
+
     @Test func aTornLastLineIsCutOffAtEveryOffset() throws {
         // About a thousand starts, each writing and truncating files: in memory where there is a tmpfs (what is
         // tested here is the reading), else on disk, without syncs.
