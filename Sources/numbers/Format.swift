@@ -3,41 +3,12 @@ import NumberAPI
 
 /// Text formatting for people: money, dates, tables.
 enum Format {
-    /// Currencies without minor units (ISO 4217 exponent 0).
-    private static let zeroDecimal: Set<String> = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG"]
-
-    /// Digits after the decimal point for `currency`.
-    static func exponent(_ currency: String) -> Int { zeroDecimal.contains(currency) ? 0 : 2 }
-
-    /// `100` USD → `1.00 USD`.
-    static func money(_ minor: Int64, _ currency: String) -> String {
-        let exponent = exponent(currency)
-        guard exponent > 0 else { return "\(minor) \(currency)" }
-        let scale = Int64(pow(10, Double(exponent)))
-        let sign = minor < 0 ? "-" : ""
-        let magnitude = minor.magnitude
-        let fraction = String(magnitude % UInt64(scale))
-        return
-            "\(sign)\(magnitude / UInt64(scale)).\(String(repeating: "0", count: exponent - fraction.count))\(fraction) \(currency)"
-    }
+    /// `100` USD → `1.00 USD` (ISO 4217 minor units, the table the server prices with).
+    static func money(_ minor: Int64, _ currency: String) -> String { CurrencyMinorUnits.format(minor, currency) }
 
     /// Parses `25`, `25.5` or `25.50` into minor units of `currency`; nil if it is not such a number.
     static func minorUnits(_ text: String, currency: String) -> Int64? {
-        let exponent = exponent(currency)
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let whole = Int64(parts[0]), whole >= 0 else { return nil }
-        var fraction: Int64 = 0
-        if parts.count == 2 {
-            let digits = parts[1]
-            guard !digits.isEmpty, digits.count <= exponent, digits.allSatisfy(\.isNumber), let value = Int64(digits)
-            else {
-                return nil
-            }
-            fraction = value * Int64(pow(10, Double(exponent - digits.count)))
-        }
-        let (scaled, overflow) = whole.multipliedReportingOverflow(by: Int64(pow(10, Double(exponent))))
-        guard !overflow else { return nil }
-        return scaled + fraction
+        CurrencyMinorUnits.parse(text, currency: currency)
     }
 
     /// ISO 8601 in UTC; `-` for the epoch (unset).

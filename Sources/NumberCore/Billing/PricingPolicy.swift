@@ -19,8 +19,17 @@ public struct PricingPolicy: Sendable, Hashable {
     /// The defaults: 15 % markup, at least 100 minor units a month, no setup fee except 200 for toll-free US.
     public static let defaults = PricingPolicy(
         markupPercent: 15, minimumMonthlyFee: 100, defaultSetupFee: 0, setupFees: ["US/toll_free": 200],
-        minorUnitExponents: ["USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "JPY": 0, "KRW": 0],
+        minorUnitExponents: Self.iso4217Exceptions,
         defaultMinorUnitExponent: 2, feeMax: 100_000_000)
+
+    /// ISO 4217 currencies whose minor unit is not two digits: the same table as `NumberAPI.CurrencyMinorUnits`,
+    /// which clients format and parse amounts with (a test checks that they agree; the core imports no NumberAPI).
+    public static let iso4217Exceptions: [String: Int] = [
+        "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
+        "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+        "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+        "CLF": 4, "UYW": 4,
+    ]
 
     /// Creates a policy.
     public init(

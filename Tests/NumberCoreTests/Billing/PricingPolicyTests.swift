@@ -66,3 +66,19 @@ struct PricingPolicyTests {
         }
     }
 }
+
+@Suite("Pricing in currencies without two-digit minor units")
+struct PricingMinorUnitTests {
+    @Test(
+        "a three-digit currency rounds up to the fils, a zero-digit one to the yen",
+        arguments: [
+            ("KWD", Int64(1_000_100), Int64(1151)),  // 1.0001 × 1.15 = 1.150115 → 1.151 KWD
+            ("JPY", 150_000_000, 173),  // 150 × 1.15 = 172.5 → 173 JPY
+            ("VND", 25_000_000_000, 28_750),  // 25,000 × 1.15 = 28,750 VND exactly
+        ])
+    func otherDigits(currency: String, micros: Int64, fee: Int64) throws {
+        let quote = try PricingPolicy.defaults.quote(
+            ProviderPrice(country: "XX", type: .local, monthlyCostMicros: micros, currency: currency))
+        #expect(quote.monthlyFee == max(fee, PricingPolicy.defaults.minimumMonthlyFee))
+    }
+}

@@ -1,0 +1,59 @@
+/// ISO 4217 minor units: how many digits a currency has after the decimal point. Every amount in the API is an
+/// integer count of these minor units (cents for USD, yen for JPY, fils for KWD), so a client shows and parses money
+/// with this table, and the server prices with the same one (`NumberCore.PricingPolicy.defaults`: a test checks that
+/// the two agree).
+public enum CurrencyMinorUnits {
+    /// Every currency whose minor unit is not two digits (ISO 4217, list one, 2024).
+    public static let exceptions: [String: Int] = [
+        "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
+        "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+        "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+        "CLF": 4, "UYW": 4,
+    ]
+
+    /// Digits after the decimal point for `currency` (an ISO 4217 code); 2 for any code not in `exceptions`.
+    public static func digits(_ currency: String) -> Int { exceptions[currency] ?? 2 }
+
+    /// `100` USD → `1.00 USD`, `1500` JPY → `1500 JPY`, `-1250` KWD → `-1.250 KWD`.
+    public static func format(_ minor: Int64, _ currency: String) -> String {
+        let digits = digits(currency)
+        let sign = minor < 0 ? "-" : ""
+        let magnitude = minor.magnitude
+        guard digits > 0 else { return "\(sign)\(magnitude) \(currency)" }
+        let scale = power(digits)
+        let fraction = String(magnitude % scale)
+        let padding = String(repeating: "0", count: digits - fraction.count)
+        return "\(sign)\(magnitude / scale).\(padding)\(fraction) \(currency)"
+    }
+
+    /// Parses a non-negative amount written in major units (`25`, `25.5`, `25.50`) into minor units of `currency`;
+    /// nil if it is not such a number, has more fraction digits than the currency, or does not fit an `Int64`.
+    public static func parse(_ text: String, currency: String) -> Int64? {
+        let digits = digits(currency)
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isASCIIDigit), let whole = Int64(parts[0])
+        else { return nil }
+        var fraction: Int64 = 0
+        if parts.count == 2 {
+            let written = parts[1]
+            guard !written.isEmpty, written.count <= digits, written.allSatisfy(\.isASCIIDigit),
+                let value = Int64(written)
+            else { return nil }
+            fraction = value * Int64(power(digits - written.count))
+        }
+        let (scaled, overflow) = whole.multipliedReportingOverflow(by: Int64(power(digits)))
+        guard !overflow else { return nil }
+        let (sum, sumOverflow) = scaled.addingReportingOverflow(fraction)
+        return sumOverflow ? nil : sum
+    }
+
+    private static func power(_ exponent: Int) -> UInt64 {
+        var value: UInt64 = 1
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}
