@@ -41,7 +41,11 @@ extension NumbersAPI {
             do {
                 result = try await service.purchase(purchase)
             } catch {
-                rateLimiter.refund(caller.key.accountId ?? caller.key.id, numbers: request.numbers.count)
+                // A purchase whose outcome is unknown may still be committed by reconciliation: it keeps its share
+                // of the cap, or retrying it would go past the cap.
+                if (error as? NumberError)?.reason != .outcomeUnknown {
+                    rateLimiter.refund(caller.key.accountId ?? caller.key.id, numbers: request.numbers.count)
+                }
                 throw error
             }
             let trunks = try service.listTrunks(accountId: accountId)
