@@ -47,8 +47,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Frames are written into one buffer, handed to the TLS handler at each flush and then reused: a response
     /// costs no buffer or frame array of its own, and many responses share one TLS record and one socket write.
     private var output = ByteBuffer()
-    /// The most capacity `output` keeps from one flush to the next (a bigger one, after a burst of large
-    /// responses, is let go).
+    /// The most capacity `output` keeps from one flush to the next while calls are open (a bigger one, after a
+    /// burst of large responses, is let go; an idle connection keeps none).
     static let outputCapacityKept = 16 * 1024
     /// A burst flushes once its unflushed bytes pass this (the channel's high-water mark): until flushed they are
     /// unseen by the channel's writability.
@@ -454,9 +454,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.write(wrapOutboundOut(chunk), promise: nil)
             context.flush()
             // The TLS handler encrypted what it was given during the flush and let go of it: the buffer is ours alone
-            // again and `clear` keeps its storage (a bigger one than needed is dropped).
+            // again and `clear` keeps its storage while calls are open. A bigger one than needed is dropped, and so is
+            // any once the connection has no open call: an idle connection holds no output memory.
             if output.readableBytes == 0 {
-                if output.capacity > Self.outputCapacityKept {
+                if output.capacity > Self.outputCapacityKept || state.openStreamCount == 0 {
                     output = ByteBuffer()
                 } else {
                     output.clear()
