@@ -126,16 +126,6 @@ public final class NumberServer: Service, Sendable {
     private func configure(_ channel: any Channel) throws -> ConnectionHandle {
         let (calls, continuation) = AsyncStream.makeStream(of: ServerCall.self)
         let limits = configuration.connection
-        let admitted = state.withLock { state -> Bool in
-            guard !state.draining, state.connections.count < limits.connectionsMax else { return false }
-            return true
-        }
-        guard admitted else {
-            metrics.connectionsRefused.increment()
-            continuation.finish()
-            channel.close(promise: nil)
-            return ConnectionHandle(calls: calls, onFinish: {})
-        }
         let handler = ServerConnectionHandler(
             limits: .init(
                 settings: limits.settings, pingsBetweenCallsMax: limits.pingsBetweenCallsMax,
@@ -147,15 +137,31 @@ public final class NumberServer: Service, Sendable {
                 goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics,
             unflushedBytesMax: limits.writeBufferBytesMax)
-        let pipeline = channel.pipeline.syncOperations
-        if case .tls(let context) = transport {
-            try pipeline.addTLSServerHandler(context: context)
-        }
-        try pipeline.addHandler(handler)
-
         let key = ObjectIdentifier(handler)
-        let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-        state.withLock { $0.connections[key] = bound }
+        // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the
+        // last slot, and one accepted while a drain starts is either refused or in the list the drain sends GOAWAY to.
+        let admitted = state.withLock { state -> Bool in
+            guard !state.draining, state.connections.count < limits.connectionsMax else { return false }
+            state.connections[key] = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            return true
+        }
+        guard admitted else {
+            metrics.connectionsRefused.increment()
+            continuation.finish()
+            channel.close(promise: nil)
+            return ConnectionHandle(calls: calls, onFinish: {})
+        }
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            if case .tls(let context) = transport {
+                try pipeline.addTLSServerHandler(context: context)
+            }
+            try pipeline.addHandler(handler)
+        } catch {
+            state.withLock { _ = $0.connections.removeValue(forKey: key) }
+            continuation.finish()
+            throw error
+        }
         metrics.connections.increment(by: 1)
         return ConnectionHandle(calls: calls) { [self] in
             self.state.withLock { _ = $0.connections.removeValue(forKey: key) }

@@ -1,0 +1,63 @@
+import NIOCore
+import NumberServer
+import Testing
+
+/// `connectionsMax`: the connection over the limit is closed at once, those under it stay, a slot freed by a closed
+/// connection is taken again, and connections arriving all at once never get past the limit.
+@Suite("connectionsMax", .serialized)
+struct ConnectionLimitTests {
+    let tls: TestTLS
+
+    init() throws { tls = try TestTLS() }
+
+    @Test("the connection over the limit is closed at once; a freed slot is taken again")
+    func overTheLimit() async throws {
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsMax: 4))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            var open: [RawConnection] = []
+            for _ in 0..<4 { open.append(try await RawConnection.connect(port: port, tls: tls)) }
+            let over = try await RawConnection.connect(port: port, tls: tls)
+            #expect(await over.waitForClose(timeout: .seconds(5)) != nil)
+            #expect(open.allSatisfy { !$0.isClosed })
+            // A slot comes back once the server has seen a connection close (its task ends asynchronously).
+            try await open.removeFirst().channel.close()
+            var again: RawConnection?
+            for _ in 0..<100 {
+                let candidate = try await RawConnection.connect(port: port, tls: tls)
+                if await candidate.waitForClose(timeout: .milliseconds(300)) == nil {
+                    again = candidate
+                    break
+                }
+            }
+            #expect(again != nil, "no slot came back after a connection closed")
+            #expect(open.allSatisfy { !$0.isClosed })
+            for connection in open + [again].compactMap({ $0 }) { try? await connection.channel.close() }
+        }
+    }
+
+    @Test("connections arriving all at once on both event loops never get past the limit")
+    func allAtOnce() async throws {
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsMax: 5))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            for _ in 0..<10 {
+                let connections = try await withThrowingTaskGroup(of: RawConnection.self) { group in
+                    for _ in 0..<40 { group.addTask { try await RawConnection.connect(port: port, tls: nil) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                // Refused ones are closed at accept; give them time to be seen closed, then count the rest.
+                try await Task.sleep(for: .milliseconds(300))
+                let kept = connections.filter { !$0.isClosed }.count
+                #expect(kept <= 5 && kept >= 1, "\(kept) connections kept of 40 with connectionsMax 5")
+                for connection in connections { try? await connection.channel.close() }
+                // Wait until the server has let go of every slot before the next round.
+                for _ in 0..<100 {
+                    let probe = try await RawConnection.connect(port: port, tls: nil)
+                    let refused = await probe.waitForClose(timeout: .milliseconds(100)) != nil
+                    try? await probe.channel.close()
+                    if !refused { break }
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+}
