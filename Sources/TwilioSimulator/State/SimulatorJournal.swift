@@ -187,16 +187,13 @@ final class SimulatorJournal: Sendable {
             if error.committed {
                 synchronizer.stop(error.description)
             } else {
-                writer.compactAtBytes = writer.bytes + bytesMax
-                writer.compactAtRecords = writer.records + recordsMax
+                postponeCompaction(&writer)
             }
             return
         }
         // Every line is in the snapshot now: replay would skip them all, so they can go.
-        let cut = file.operations.truncate(writer.descriptor, 0)
-        guard cut == 0 else {
-            writer.compactAtBytes = writer.bytes + bytesMax
-            writer.compactAtRecords = writer.records + recordsMax
+        guard file.operations.truncate(writer.descriptor, 0) == 0 else {
+            postponeCompaction(&writer)
             return
         }
         let synced = file.operations.fsync(writer.descriptor)
@@ -209,6 +206,13 @@ final class SimulatorJournal: Sendable {
         writer.compactAtBytes = bytesMax
         writer.compactAtRecords = recordsMax
         synchronizer.covered(through: writer.lastSequence)
+    }
+
+    /// After a compaction that could not be done (nothing lost: the journal keeps every line), the next attempt
+    /// comes one bound later, not with every change.
+    private func postponeCompaction(_ writer: inout Writer) {
+        writer.compactAtBytes = writer.bytes + bytesMax
+        writer.compactAtRecords = writer.records + recordsMax
     }
 }
 

@@ -365,6 +365,32 @@ import Testing
         #expect(restarted.ownedNumbers.map(\.number.phoneNumber) == [numbers[0], numbers[1]])
     }
 
+    /// A compaction whose snapshot cannot be written (its temporary file's fsync fails) loses nothing: the change is
+    /// answered, the journal keeps every line, and the next attempt comes one bound later, where it succeeds.
+    @Test func aCompactionThatCannotBeWrittenKeepsTheJournalAndTriesOneBoundLater() throws {
+        let fsync = Switch()
+        var operations = SimulatorFileOperations.system
+        operations.fsync = { descriptor in
+            fsync.calls.withLock { $0 += 1 }
+            return fsync.failing.withLock { $0 } ? EIO : SimulatorFileOperations.system.fsync(descriptor)
+        }
+        let live = try engine(configuration(recordsMax: 2), operations: operations)
+        let numbers = Self.numbers(live, 4)
+        #expect(Self.buy(live, numbers[0]).status == 201)
+        fsync.failing.withLock { $0 = true }
+        #expect(Self.buy(live, numbers[1]).status == 201)  // The bound: the compaction fails, the change stays.
+        let attempted = fsync.calls.withLock { $0 }
+        #expect(attempted > 0)
+        #expect(try journalLines().count == 2 && snapshot().journalSequence == 0)
+        #expect(Self.buy(live, numbers[2]).status == 201)  // Not retried with every change (appends use fdatasync).
+        #expect(fsync.calls.withLock { $0 } == attempted)
+        #expect(try journalLines().count == 3)
+        fsync.failing.withLock { $0 = false }
+        #expect(Self.buy(live, numbers[3]).status == 201)  // One bound later: folded into the snapshot.
+        #expect(try journalLines().isEmpty && snapshot().journalSequence == 4)
+        expectSameAccount(try engine(), live)
+    }
+
     @Test func aLineThatCannotBeWrittenIsCutOffAndTheChangeUndone() throws {
         let full = Switch()
         var operations = SimulatorFileOperations.system
