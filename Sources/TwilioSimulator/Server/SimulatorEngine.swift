@@ -72,8 +72,47 @@ public final class SimulatorEngine: Sendable {
         return (endpoint, state.withLock { $0.faults.plan(for: endpoint) })
     }
 
-    /// Handles a request under its fault plan: routes it (unless the fault prevents acting) and logs it.
+    /// Handles a request under its fault plan: routes it (unless the fault prevents acting) and logs it. Blocks
+    /// until what it saw is on disk (tests and the in-memory path; the transport uses the callback form).
     public func execute(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> TransportAction {
+        let acted = act(request, endpoint: endpoint, plan: plan)
+        var failure: StateFileError?
+        if let journal {
+            do throws(StateFileError) {
+                try journal.waitDurable(through: acted.seen)
+            } catch {
+                failure = error
+            }
+        }
+        return settle(acted, request, endpoint: endpoint, failure: failure)
+    }
+
+    /// The same without blocking: `done` gets the action once what the request saw is on disk — at once on this
+    /// thread when nothing is waiting to be synced, else on the journal's sync thread (hand it to the event loop).
+    public func execute(
+        _ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan,
+        done: @escaping @Sendable (TransportAction) -> Void
+    ) {
+        let acted = act(request, endpoint: endpoint, plan: plan)
+        guard let journal else { return done(settle(acted, request, endpoint: endpoint, failure: nil)) }
+        journal.whenDurable(through: acted.seen) { failure in
+            done(self.settle(acted, request, endpoint: endpoint, failure: failure))
+        }
+    }
+
+    /// What a request did before its durability is known.
+    private struct Acted: Sendable {
+        var action: TransportAction
+        var fault: FaultKind?
+        var acted: Bool
+        /// Whether it wrote a journal line (a change).
+        var wroteLine: Bool
+        /// The last line the state it saw includes: the answer waits until that is on disk.
+        var seen: Int
+    }
+
+    /// Routes the request (unless the fault prevents acting) and, for a change, appends its journal line.
+    private func act(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> Acted {
         let context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
         if request.method == "GET" && (plan.fault == nil || plan.fault?.isDelayOnly == true) {
             // Reads run on a copy-on-write snapshot outside the lock, so slow searches do not serialise.
@@ -81,12 +120,9 @@ public final class SimulatorEngine: Sendable {
             var snapshot = copy
             let response = Router.handle(request, state: &snapshot, context: context).response
             // What it shows must be on disk before it is told; after a failed sync, memory is all there is.
-            try? journal?.waitDurable(through: seen)
-            let action = TransportAction.respond(response)
-            record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
-            return action
+            return Acted(action: .respond(response), fault: nil, acted: false, wroteLine: false, seen: seen)
         }
-        let outcome = state.withLock { state in
+        return state.withLock { state in
             var acted = false
             var action: TransportAction
             func route() -> SimulatorResponse {
@@ -119,12 +155,15 @@ public final class SimulatorEngine: Sendable {
                 response.body = Array(repeating: UInt8(ascii: " "), count: max(0, bytes - 2)) + Array("{}".utf8)
                 action = .respond(response)
             }
-            guard let journal else { return (action: action, acted: acted, line: nil as Int?, seen: 0) }
+            guard let journal else {
+                return Acted(action: action, fault: plan.fault, acted: acted, wroteLine: false, seen: 0)
+            }
             let change = state.takeChange()
-            var line: Int?
+            var wroteLine = false
             if !change.isEmpty {
                 do {
-                    line = try journal.append(change, madeOn: state)
+                    _ = try journal.append(change, madeOn: state)
+                    wroteLine = true
                 } catch {
                     // Not written (or the journal stopped after a failed sync): undone, and refused.
                     state.undo(change)
@@ -132,19 +171,20 @@ public final class SimulatorEngine: Sendable {
                     action = .respond(.twilioError(.internalError))
                 }
             }
-            return (action: action, acted: acted, line: line, seen: journal.lastWritten)
+            return Acted(
+                action: action, fault: plan.fault, acted: acted, wroteLine: wroteLine, seen: journal.lastWritten)
         }
-        var action = outcome.action
-        if let journal {
-            do {
-                try journal.waitDurable(through: outcome.seen)
-            } catch {
-                // Its line may or may not be on disk: the outcome is uncertain, as from Twilio's 500 after acting.
-                // The change stays in memory; the journal refuses every later one.
-                if outcome.line != nil { action = .respond(.twilioError(.internalError)) }
-            }
-        }
-        record(entry(request, endpoint: endpoint, action: action, fault: plan.fault, acted: outcome.acted))
+    }
+
+    /// The answer once the request's durability is known, logged. A change whose line may not be on disk (the
+    /// journal stopped) is answered 500 — its outcome is uncertain, as from Twilio's 500 after acting; the change
+    /// stays in memory and the journal refuses every later one. A read is answered from memory.
+    private func settle(
+        _ acted: Acted, _ request: SimulatorRequest, endpoint: Endpoint, failure: StateFileError?
+    ) -> TransportAction {
+        var action = acted.action
+        if failure != nil && acted.wroteLine { action = .respond(.twilioError(.internalError)) }
+        record(entry(request, endpoint: endpoint, action: action, fault: acted.fault, acted: acted.acted))
         return action
     }
 

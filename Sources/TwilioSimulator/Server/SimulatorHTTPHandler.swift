@@ -76,13 +76,22 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
+    /// Executes the request without holding the event loop while its journal line is synced (the loop serves
+    /// numberd's own connections too): the answer comes back to the loop when it is on disk.
     private func finish(
         _ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan, keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
-        let action = engine.execute(request, endpoint: endpoint, plan: plan)
-        engine.endRequest()
-        write(action, keepAlive: keepAlive, context: context)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        let engine = self.engine
+        engine.execute(request, endpoint: endpoint, plan: plan) { action in
+            @Sendable func answer() {
+                engine.endRequest()
+                bound.value.handler.write(action, keepAlive: keepAlive, context: bound.value.context)
+            }
+            if loop.inEventLoop { answer() } else { loop.execute(answer) }
+        }
     }
 
     private func write(_ action: TransportAction, keepAlive: Bool, context: ChannelHandlerContext) {

@@ -65,7 +65,17 @@ public final class TwilioSimulator: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> TwilioSimulator {
-        let engine = try SimulatorEngine(configuration: configuration, clock: clock)
+        try await start(
+            configuration: configuration, tls: tls, eventLoopGroup: eventLoopGroup, clock: clock,
+            fileOperations: .system)
+    }
+
+    /// The same, with the state file's system calls replaced (tests hold or fail a sync).
+    static func start(
+        configuration: SimulatorConfiguration, tls: SimulatorTLS? = nil, eventLoopGroup: any EventLoopGroup,
+        clock: @escaping @Sendable () -> Date, fileOperations: SimulatorFileOperations
+    ) async throws -> TwilioSimulator {
+        let engine = try SimulatorEngine(configuration: configuration, clock: clock, fileOperations: fileOperations)
         let connections = ConnectionSet()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)

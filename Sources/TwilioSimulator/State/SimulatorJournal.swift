@@ -136,6 +136,18 @@ final class SimulatorJournal: Sendable {
         }
     }
 
+    /// Calls `done` once the line `sequence` (and every line before it) is on disk — with nil — or can never be
+    /// known to be — with why. Never blocks: at once on the calling thread when the line already is on disk (or the
+    /// journal stopped), else later on the journal's sync thread, after one `fdatasync` shared with every caller
+    /// waiting (either way). Call without the state lock; `done` must be quick (hand the answer to its event loop).
+    func whenDurable(through sequence: Int, _ done: @escaping @Sendable (StateFileError?) -> Void) {
+        guard sequence > 0 else { return done(nil) }
+        let path = file.journalPath
+        synchronizer.whenSynced(through: sequence) { failure in
+            done(failure.map { StateFileError("the simulator state journal \(path) stopped: \($0)") })
+        }
+    }
+
     /// Opens the journal at the first change. Without a snapshot yet, first writes one of the state before the
     /// change, so a journal never exists without the snapshot (and its seed) it continues.
     private func openJournal(
@@ -219,7 +231,21 @@ final class SimulatorJournal: Sendable {
 /// Group `fdatasync` of the journal: `syncedThrough` grows by one sync for everything written when it started.
 /// A caller whose line is covered returns at once; while a sync runs, the others wait for it and then either are
 /// covered or start the next one. After a failure every caller not yet covered gets it, and nothing syncs again.
+///
+/// Two ways to wait: `sync(through:)` blocks its thread (tests, the in-memory path); `whenSynced` registers a
+/// callback and returns, and a sync thread of its own (started with the first such waiter, gone after
+/// `syncThreadIdleSeconds` without one) syncs for everyone registered — so the simulator's requests never hold the
+/// event loop they share with numberd's connections while the disk works, and one sync covers every request
+/// written meanwhile, not one per loop thread. Both kinds share the syncs.
 private final class GroupSync: @unchecked Sendable {
+    private struct Waiter {
+        var sequence: Int
+        var done: @Sendable (String?) -> Void
+    }
+
+    /// How long the sync thread stays without a waiter before it ends.
+    static let syncThreadIdleSeconds = 2.0
+
     // Every stored property below is read and written only with `condition` locked.
     private let condition = NSCondition()
     private var descriptor: Int32 = -1
@@ -227,6 +253,9 @@ private final class GroupSync: @unchecked Sendable {
     private var synced: Int
     private var syncing = false
     private var stoppedBecause: String?
+    /// Callbacks waiting for their line (at most one per request in flight: the engine's concurrency gate bounds it).
+    private var waiters: [Waiter] = []
+    private var syncThreadRunning = false
     private let fdatasync: @Sendable (Int32) -> Int32
 
     init(syncedThrough: Int, fdatasync: @escaping @Sendable (Int32) -> Int32) {
@@ -284,20 +313,87 @@ private final class GroupSync: @unchecked Sendable {
                 condition.wait()
                 continue
             }
-            syncing = true
-            let target = written
-            let descriptor = self.descriptor
+            syncOnce()
+        }
+    }
+
+    /// Calls `done` once lines through `sequence` are synced (nil) or may never be (why): at once on this thread
+    /// when that is already known, else on the sync thread. Never blocks on the disk.
+    func whenSynced(through sequence: Int, _ done: @escaping @Sendable (String?) -> Void) {
+        condition.lock()
+        if synced >= sequence || stoppedBecause != nil {
+            let failure = synced >= sequence ? nil : stoppedBecause
             condition.unlock()
-            let result = fdatasync(descriptor)
-            condition.lock()
-            syncing = false
-            if result == 0 {
-                synced = max(synced, target)
-            } else if stoppedBecause == nil {
-                stoppedBecause = "fdatasync failed: errno \(result)"
-            }
+            return done(failure)
+        }
+        waiters.append(Waiter(sequence: sequence, done: done))
+        let start = !syncThreadRunning
+        syncThreadRunning = true
+        condition.unlock()
+        if start {
+            let thread = Thread { self.serveWaiters() }
+            thread.name = "twilio-sim-journal-sync"
+            thread.start()
+        } else {
             condition.broadcast()
         }
+    }
+
+    /// The sync thread: answers every waiter whose line is synced (or, after a failure, every one), syncs when some
+    /// are left and no sync is running, and ends after `syncThreadIdleSeconds` without a waiter.
+    private func serveWaiters() {
+        condition.lock()
+        while true {
+            var ready: [(Waiter, String?)] = []
+            waiters.removeAll { waiter in
+                if waiter.sequence <= synced {
+                    ready.append((waiter, nil))
+                } else if let stoppedBecause {
+                    ready.append((waiter, stoppedBecause))
+                } else {
+                    return false
+                }
+                return true
+            }
+            if !ready.isEmpty {
+                condition.unlock()
+                for (waiter, failure) in ready { waiter.done(failure) }
+                condition.lock()
+                continue
+            }
+            if waiters.isEmpty {
+                let woken = condition.wait(until: Date(timeIntervalSinceNow: Self.syncThreadIdleSeconds))
+                if !woken && waiters.isEmpty {
+                    syncThreadRunning = false
+                    condition.unlock()
+                    return
+                }
+                continue
+            }
+            if syncing {
+                condition.wait()  // a blocking caller's sync; it broadcasts when done
+                continue
+            }
+            syncOnce()
+        }
+    }
+
+    /// One `fdatasync` of everything written so far, with `condition` locked on entry and exit (unlocked during the
+    /// call); wakes every waiter after it.
+    private func syncOnce() {
+        syncing = true
+        let target = written
+        let descriptor = self.descriptor
+        condition.unlock()
+        let result = fdatasync(descriptor)
+        condition.lock()
+        syncing = false
+        if result == 0 {
+            synced = max(synced, target)
+        } else if stoppedBecause == nil {
+            stoppedBecause = "fdatasync failed: errno \(result)"
+        }
+        condition.broadcast()
     }
 }
 
