@@ -179,9 +179,11 @@ struct CoreBenchmark {
         say(
             String(
                 format: "billing run over %d numbers (decided under the decision lock): nothing due %.2f ms; one "
-                    + "idempotency key expiring %.2f ms; one number renewing %.2f ms", numbers,
+                    + "idempotency key expiring %.2f ms; one number renewing %.2f ms; all %d due at once, one run "
+                    + "of %d actions %.2f ms", numbers,
                 result.billingIdleSeconds * 1000, result.billingExpirySeconds * 1000,
-                result.billingRenewalSeconds * 1000))
+                result.billingRenewalSeconds * 1000, numbers, NumberServiceConfig.defaults.billing.actionsPerRunMax,
+                result.billingBulkDueSeconds * 1000))
     }
 
     /// Prints a line and flushes it, so each row shows as soon as it is measured (also into a file).

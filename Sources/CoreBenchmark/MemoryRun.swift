@@ -27,6 +27,8 @@ struct MemoryRun {
         var billingIdleSeconds = 0.0
         var billingExpirySeconds = 0.0
         var billingRenewalSeconds = 0.0
+        /// One run when every built number is due at once (it stops at its action limit).
+        var billingBulkDueSeconds = 0.0
         var snapshotError: String?
 
         var bytesPerNumber: Double { Double(residentAfter - residentBefore) / Double(numbers) }
@@ -197,8 +199,9 @@ struct MemoryRun {
         await store.close()
     }
 
-    /// Times three billing runs over the reloaded state: nothing due; the credit's idempotency key expiring; the
-    /// service's own purchase renewing (its first bill comes a month after it, before `bulkDue`).
+    /// Times four billing runs over the reloaded state: nothing due; the credit's idempotency key expiring; the
+    /// service's own purchase renewing (its first bill comes a month after it, before `bulkDue`); every built number
+    /// due at once (a run does its action limit and says more is due).
     static func billingRuns(
         _ service: NumberService, clock: ManualClock, firstBill: Date, into result: inout Result
     ) async throws {
@@ -217,5 +220,9 @@ struct MemoryRun {
         }
         precondition(firstBill < bulkDue, "the service's purchase must come due before the built numbers")
         result.billingRenewalSeconds = try await run(at: firstBill.addingTimeInterval(60)) { $0.renewed == 1 }
+        let limit = NumberServiceConfig.defaults.billing.actionsPerRunMax
+        result.billingBulkDueSeconds = try await run(at: bulkDue.addingTimeInterval(60)) {
+            $0.renewed + $0.markedPastDue == limit && $0.more
+        }
     }
 }

@@ -74,6 +74,7 @@ public final class Numberd: Sendable {
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
+        serviceConfig.billing.gracePeriodSeconds = Int64(configuration.gracePeriodSeconds)
         let service = try await NumberService.open(
             store: store, provider: provider, config: serviceConfig, logger: logger)
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
@@ -101,10 +102,12 @@ public final class Numberd: Sendable {
                 name: "billing", intervalSeconds: configuration.billingIntervalSeconds, runAtStart: true,
                 logger: logger,
                 action: {
-                    let report = try await service.runBilling()
+                    let report = try await service.runBillingUntilCaughtUp(
+                        runsMax: NumberdConfiguration.billingRunsPerTickMax)
                     return [
                         "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
                         "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
+                        "expired_keys": "\(report.expiredKeys)", "more": "\(report.more)",
                     ]
                 }, final: nil),
             PeriodicService(

@@ -22,8 +22,12 @@ public struct NumberdConfiguration: Sendable {
     public var tlsCertificate: (chain: String, key: String)?
     /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
     public var clientCAFile: String?
-    /// How often due renewals and grace-period releases run. Default 60 s.
+    /// How often due renewals and grace-period releases run. Default 60 s. A tick runs billing again while more
+    /// is due (each run decides at most 500 actions), up to ``billingRunsPerTickMax`` runs.
     public var billingIntervalSeconds: Int
+    /// How long a past-due number is kept (its owner can still pay) before it is released. Flag `--grace-period`,
+    /// env `NUMBERD_GRACE_PERIOD`, file `grace-period`, 0...7776000 s (90 days). Default 604800 s (7 days).
+    public var gracePeriodSeconds: Int
     /// How often open purchase intents are reconciled with the provider (also once at start). Default 60 s.
     public var reconcileIntervalSeconds: Int
     /// How often a snapshot is written (also once at shutdown). Default 300 s.
@@ -94,6 +98,9 @@ public struct NumberdConfiguration: Sendable {
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
+    /// Most billing runs one billing tick makes while more is due (at 500 actions a run: 500,000 renewals).
+    public static let billingRunsPerTickMax = 1_000
+
     /// The embedded defaults.
     public init(dataDirectory: String = NumberdConfiguration.defaultDataDirectory()) {
         listen = HostAndPort(host: "127.0.0.1", port: 7443)
@@ -103,6 +110,7 @@ public struct NumberdConfiguration: Sendable {
         tlsCertificate = nil
         clientCAFile = nil
         billingIntervalSeconds = 60
+        gracePeriodSeconds = Int(NumberServiceConfig.Billing.defaults.gracePeriodSeconds)
         reconcileIntervalSeconds = 60
         snapshotIntervalSeconds = 300
         snapshotBytesMax = JournalOptions.Limits.defaults.snapshotBytesMax
@@ -161,6 +169,12 @@ public struct NumberdConfiguration: Sendable {
         }
         try configuration.applyTwilioEndpoint(value)
         configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
+        if let grace = value("grace-period") {
+            guard let parsed = Int(grace), (0...7_776_000).contains(parsed) else {
+                throw ConfigurationError("grace-period must be 0...7776000 seconds")
+            }
+            configuration.gracePeriodSeconds = parsed
+        }
         configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
         configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
         if let bytes = value("snapshot-bytes-max") {

@@ -46,6 +46,10 @@ struct Serve: AsyncParsableCommand {
     var connectionsMax: String?
     @Option(name: .customLong("billing-interval"), help: "Seconds between billing runs (default 60).")
     var billingInterval: String?
+    @Option(
+        name: .customLong("grace-period"),
+        help: "Seconds a past-due number is kept before it is released, 0...7776000 (default 604800, 7 days).")
+    var gracePeriod: String?
     @Option(name: .customLong("reconcile-interval"), help: "Seconds between reconciliations (default 60).")
     var reconcileInterval: String?
     @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots (default 300).")
@@ -73,6 +77,7 @@ struct Serve: AsyncParsableCommand {
             "tls-cert": tlsCert,
             "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
             "purchase-cap": purchaseCap, "connections-max": connectionsMax, "billing-interval": billingInterval,
+            "grace-period": gracePeriod,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
             "snapshot-bytes-max": snapshotBytesMax,
             "drain-timeout": drainTimeout,

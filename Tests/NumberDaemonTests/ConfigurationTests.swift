@@ -14,6 +14,20 @@ struct ConfigurationTests {
         #expect(configuration.billingIntervalSeconds == 60)
         #expect(configuration.connectionLimits.connectionsMax == 10_000)
         #expect(configuration.snapshotBytesMax == 4_294_967_294)
+        #expect(configuration.gracePeriodSeconds == 604_800)
+    }
+
+    @Test("the grace period: 0 and 90 days are taken, one second more and a negative one are refused")
+    func gracePeriod() throws {
+        #expect(
+            try NumberdConfiguration.resolve(flags: ["grace-period": "0"], environment: [:]).gracePeriodSeconds == 0)
+        let longest = try NumberdConfiguration.resolve(flags: [:], environment: ["NUMBERD_GRACE_PERIOD": "7776000"])
+        #expect(longest.gracePeriodSeconds == 7_776_000)
+        for bad in ["7776001", "-1", "7d"] {
+            #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(flags: ["grace-period": bad], environment: [:])
+            }
+        }
     }
 
     @Test("the snapshot size limit: its maximum is taken, one byte more and zero are refused")

@@ -20,9 +20,23 @@ public struct BillingReport: Sendable, Hashable {
     public init() {}
 }
 
+extension BillingReport {
+    /// Adds the counts of a later run; `more` is the later run's.
+    mutating func add(_ later: BillingReport) {
+        renewed += later.renewed
+        markedPastDue += later.markedPastDue
+        released += later.released
+        releaseFailures += later.releaseFailures
+        expiredKeys += later.expiredKeys
+        more = later.more
+    }
+}
+
 extension NumberService {
     /// Renews due numbers (debiting the monthly fee once per cycle, or marking them past due), releases numbers
-    /// past due for longer than the grace period, and drops expired idempotency keys. Run it periodically.
+    /// past due for longer than the grace period, and drops expired idempotency keys — at most
+    /// `billing.actionsPerRunMax` actions and `billing.expiredKeysPerRunMax` keys (`more` says work is left). Two
+    /// decisions, each one journal record within the record limit: the numbers', then the keys'.
     public func runBilling() async throws(NumberError) -> BillingReport {
         let now = now()
         let plan = try await coordinator.perform { state throws(NumberError) in
@@ -33,7 +47,13 @@ extension NumberService {
             }
             return (planner.events, planner.outcome)
         }
+        let keys = try await coordinator.perform { state throws(NumberError) in
+            let expiry = KeyExpiry(state: state, config: config, now: now)
+            return (expiry.events, expiry.report)
+        }
         var report = plan.report
+        report.expiredKeys = keys.expiredKeys
+        report.more = report.more || keys.more
         for number in plan.toRelease {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             do {
@@ -44,6 +64,20 @@ extension NumberService {
                 logger.warning(
                     "grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
             }
+        }
+        return report
+    }
+
+    /// Billing runs one after another until nothing more is due (`more` false) or `runsMax` runs: how the daemon
+    /// catches up when more is due than one run may do (a month's renewals of a million numbers falling on one
+    /// date). Each run is its own decision, so other writes go on between them. The counts are the runs' sums.
+    public func runBillingUntilCaughtUp(runsMax: Int) async throws(NumberError) -> BillingReport {
+        precondition(runsMax > 0, "runsMax must be positive")
+        var report = try await runBilling()
+        var runs = 1
+        while report.more && runs < runsMax {
+            report.add(try await runBilling())
+            runs += 1
         }
         return report
     }
@@ -78,25 +112,24 @@ struct BillingPlanner {
 
     var outcome: Outcome { Outcome(report: report, toRelease: toRelease) }
 
+    /// Bills the due numbers, oldest billing date first (within a date in no particular order), until the action
+    /// limit. It walks the billing-date index date by date and stops at the limit, so a run costs what it does (plus
+    /// the past-due numbers still in their grace period it passes), not a collect-and-sort of everything due: a
+    /// million numbers due on one date are a thousand runs of 500, each short.
     mutating func plan(skipping busy: Set<String>) {
-        var due: [OwnedNumber] = []
-        for (date, ids) in state.work.billingDates where date <= now {
-            for id in ids {
+        let dates = state.work.billingDates.keys.filter { $0 <= now }.sorted()
+        for date in dates {
+            for id in state.work.billingDates[date] ?? [] {
                 guard let number = state.numbers[id], number.status != .released, number.releaseRequestedAt == nil,
                     !busy.contains(id)
                 else { continue }
-                due.append(number)
+                guard actions < config.billing.actionsPerRunMax else {
+                    report.more = true
+                    return
+                }
+                bill(number.id)
             }
         }
-        due.sort { ($0.nextBillingDate, $0.id) < ($1.nextBillingDate, $1.id) }
-        for number in due {
-            guard actions < config.billing.actionsPerRunMax else {
-                report.more = true
-                break
-            }
-            bill(number.id)
-        }
-        expireKeys()
     }
 
     /// The number as the planned events left it.
@@ -162,26 +195,35 @@ struct BillingPlanner {
         record(.numberReleaseRequested(numberId: numberId, at: now), number: numberId)
         toRelease.append(scratch.numbers[numberId]!)
     }
+}
 
-    private mutating func expireKeys() {
+/// Decides which expired idempotency records a billing run drops: at most `billing.expiredKeysPerRunMax`, oldest
+/// minute first, found through the idempotency-minute index (it stops at the limit instead of collecting and sorting
+/// the whole backlog). A record still pending (its purchase unsettled) is kept. One event, so one journal record.
+struct KeyExpiry {
+    private(set) var events: [CoreEvent] = []
+    private(set) var report = BillingReport()
+
+    init(state: CoreState, config: NumberServiceConfig, now: Date) {
         let ttl = TimeInterval(config.idempotency.ttlSeconds)
-        let budget = max(0, config.billing.actionsPerRunMax - actions)
+        let budget = config.billing.expiredKeysPerRunMax
         // Records of a minute after this one are all younger than the time to live.
         let lastMinute = WorkIndexes.minute(now.addingTimeInterval(-ttl))
         var expired: [String] = []
-        for (minute, keys) in state.work.idempotencyMinutes where minute <= lastMinute {
-            for key in keys {
+        walk: for minute in state.work.idempotencyMinutes.keys.filter({ $0 <= lastMinute }).sorted() {
+            for key in state.work.idempotencyMinutes[minute] ?? [] {
                 guard let record = state.idempotency[key] else { continue }
                 if case .pending = record.outcome { continue }
-                if record.createdAt.addingTimeInterval(ttl) <= now { expired.append(key) }
+                guard record.createdAt.addingTimeInterval(ttl) <= now else { continue }
+                guard expired.count < budget else {
+                    report.more = true
+                    break walk
+                }
+                expired.append(key)
             }
         }
         guard !expired.isEmpty else { return }
-        expired.sort()
-        if expired.count > budget { report.more = true }
-        let batch = Array(expired.prefix(budget))
-        guard !batch.isEmpty else { return }
-        record(.idempotencyExpired(storageKeys: batch))
-        report.expiredKeys = batch.count
+        events = [.idempotencyExpired(storageKeys: expired)]
+        report.expiredKeys = expired.count
     }
 }

@@ -42,10 +42,14 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// How long a past-due number is kept before it is released, seconds. Default 7 days.
         public var gracePeriodSeconds: Int64 = 7 * 86_400
         /// Most renewals, past-due marks and releases decided in one billing run; the run's events form one
-        /// journal record, so this bounds its size (about 1 KiB per action). Default 500.
+        /// journal record, so this bounds its size (at most 2 KiB per action: 1...512 with the default 1 MiB
+        /// record limit). Default 500.
         public var actionsPerRunMax: Int = 500
         /// Most cycles caught up for one number in one run (after a long outage). Default 36.
         public var cyclesPerNumberMax: Int = 36
+        /// Most expired idempotency records dropped in one billing run (one journal record of at most 320 bytes
+        /// each: 1...3276 with the default 1 MiB record limit). Default 2 000 (2.9 M a day at one run a minute).
+        public var expiredKeysPerRunMax: Int = 2_000
 
         /// The defaults.
         public static let defaults = Billing()
@@ -157,9 +161,17 @@ public struct NumberServiceConfig: Sendable, Hashable {
             problems.append("caches.listingEntriesMax and caches.priceEntriesMax must be positive")
         }
         if billing.gracePeriodSeconds < 0 { problems.append("billing.gracePeriodSeconds must not be negative") }
-        if billing.actionsPerRunMax < 1 || billing.cyclesPerNumberMax < 1 {
-            problems.append("billing limits must be positive")
+        // A billing run's decisions must each fit one journal record, or the store refuses it and stops every write.
+        let record = JournalOptions.defaults.limits.recordBytesMax
+        let actionsMax = record / CoreEvent.billingActionBytesEstimate
+        if !(1...actionsMax).contains(billing.actionsPerRunMax) {
+            problems.append("billing.actionsPerRunMax must be in 1...\(actionsMax)")
         }
+        let keysMax = (record - CoreEvent.expiredKeysEventBytesEstimate) / CoreEvent.expiredKeyBytesEstimate
+        if !(1...keysMax).contains(billing.expiredKeysPerRunMax) {
+            problems.append("billing.expiredKeysPerRunMax must be in 1...\(keysMax)")
+        }
+        if billing.cyclesPerNumberMax < 1 { problems.append("billing.cyclesPerNumberMax must be positive") }
         if pricing.markupPercent < 0 || pricing.minimumMonthlyFee < 0 || pricing.defaultSetupFee < 0 {
             problems.append("pricing values must not be negative")
         }

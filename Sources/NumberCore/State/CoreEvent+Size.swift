@@ -1,4 +1,10 @@
 extension CoreEvent {
+    /// The estimate of the largest event a billing run decides per action (a renewal or a release).
+    static let billingActionBytesEstimate = 2_048
+    /// The estimate per key of an `idempotencyExpired` event, and of the event around them.
+    static let expiredKeyBytesEstimate = 320
+    static let expiredKeysEventBytesEstimate = 256
+
     /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record
     /// without encoding twice. Text fields are bounded by the service's limits; the figures are measured sizes
     /// of the largest allowed values, rounded up.
@@ -10,13 +16,13 @@ extension CoreEvent {
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
         case .idempotencyExpired(let keys):
-            return 256 + keys.count * 320
+            return Self.expiredKeysEventBytesEstimate + keys.count * Self.expiredKeyBytesEstimate
         case .purchaseIntentOpened(let intent):
             return 1_024 + intent.items.count * 1_024
         case .purchaseCommitted(_, let numbers, let transactions):
             return 512 + numbers.count * 1_536 + transactions.count * 1_024
         case .numberReleased, .numberRenewed:
-            return 2_048
+            return Self.billingActionBytesEstimate
         case .orphanWatchStarted(let watches):
             return 256 + watches.count * 512
         case .orphanWatchEnded:

@@ -146,4 +146,79 @@ struct BillingRunTests {
         #expect(second.renewed == 1 && !second.more)
         try await h.check()
     }
+
+    @Test(
+        "more due than one run may do: runs until caught up, each its own decision, within a bound",
+        arguments: StoreKind.allCases)
+    func catchesUpInOneTick(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 100_000)
+        let phones = (0..<5).map { "+1415555010\($0)" }
+        h.clock.set(.utc("2025-01-16T08:00:00Z"))
+        _ = try await h.buy(Array(phones[0..<2]), for: account.id)
+        h.clock.set(.utc("2025-01-20T08:00:00Z"))
+        _ = try await h.buy(Array(phones[2...]), for: account.id)
+        h.clock.set(.utc("2025-02-21T00:00:00Z"))
+        let commitsBefore = h.commitCount
+        let bounded = try await h.service.runBillingUntilCaughtUp(runsMax: 2)
+        #expect(bounded.renewed == 4 && bounded.more, "two runs of two, then it stops at its bound")
+        let rest = try await h.service.runBillingUntilCaughtUp(runsMax: 100)
+        #expect(rest.renewed == 1 && !rest.more)
+        #expect(h.commitCount - commitsBefore == 3, "one record per run that did something")
+        let state = h.service.durableState()
+        let renewed = state.numbers.values.filter { $0.accountId == account.id }
+        #expect(renewed.count == 5)
+        #expect(
+            renewed.filter { $0.phoneNumber <= phones[1] }.allSatisfy {
+                $0.nextBillingDate == .utc("2025-03-16T00:00:00Z")
+            })
+        #expect(
+            renewed.filter { $0.phoneNumber > phones[1] }.allSatisfy {
+                $0.nextBillingDate == .utc("2025-03-20T00:00:00Z")
+            })
+        try await h.check()
+    }
+
+    @Test("the oldest billing date is billed first when a run stops at its limit", arguments: StoreKind.allCases)
+    func oldestDateFirst(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 100_000)
+        h.clock.set(.utc("2025-01-16T08:00:00Z"))
+        let early = try await h.buy(["+14155550102", "+14155550103"], for: account.id).numbers
+        h.clock.set(.utc("2025-01-20T08:00:00Z"))
+        let late = try await h.buy(["+14155550100", "+14155550101"], for: account.id).numbers
+        h.clock.set(.utc("2025-02-21T00:00:00Z"))
+        let first = try await h.service.runBilling()
+        #expect(first.renewed == 2 && first.more)
+        let state = h.service.durableState()
+        #expect(early.allSatisfy { state.numbers[$0.id]?.nextBillingDate == .utc("2025-03-16T00:00:00Z") })
+        #expect(late.allSatisfy { state.numbers[$0.id]?.nextBillingDate == .utc("2025-02-20T00:00:00Z") })
+        try await h.check()
+    }
+
+    @Test(
+        "expired keys have their own budget: renewals at their limit do not starve them, and a backlog drains",
+        arguments: StoreKind.allCases)
+    func keyExpiryBudget(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 2
+        config.billing.expiredKeysPerRunMax = 3
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 100_000)
+        _ = try await h.buy(["+14155550100", "+14155550101"], for: account.id)
+        for index in 0..<5 {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "k\(index)")
+        }
+        h.clock.set(.utc("2025-02-16T00:00:00Z"))
+        let first = try await h.service.runBilling()
+        #expect(first.renewed == 2 && first.expiredKeys == 3 && first.more)
+        let second = try await h.service.runBilling()
+        #expect(second.renewed == 0 && second.expiredKeys == 2 && !second.more)
+        #expect(h.service.durableState().idempotency.isEmpty)
+        try await h.check()
+    }
 }

@@ -56,6 +56,23 @@ struct LimitTests {
         #expect(config.validate().count == 1)
     }
 
+    @Test("a billing run's limits keep each of its decisions within one journal record, at their edges")
+    func billingLimitsFitARecord() {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 512  // 512 × 2 KiB = the 1 MiB record limit
+        config.billing.expiredKeysPerRunMax = 3_276  // 256 + 3,276 × 320 bytes ≤ 1 MiB
+        #expect(config.validate().isEmpty)
+        config.billing.actionsPerRunMax = 513
+        #expect(config.validate() == ["billing.actionsPerRunMax must be in 1...512"])
+        config.billing.actionsPerRunMax = 0
+        #expect(config.validate() == ["billing.actionsPerRunMax must be in 1...512"])
+        config.billing.actionsPerRunMax = 1
+        config.billing.expiredKeysPerRunMax = 3_277
+        #expect(config.validate() == ["billing.expiredKeysPerRunMax must be in 1...3276"])
+        config.billing.expiredKeysPerRunMax = 0
+        #expect(config.validate() == ["billing.expiredKeysPerRunMax must be in 1...3276"])
+    }
+
     @Test("opening a service with an invalid configuration throws")
     func openRefusesBadConfig() async {
         var config = NumberServiceConfig.defaults
