@@ -68,14 +68,29 @@ public struct DataDirectory: Sendable {
             privateKeyPEM: String(contentsOfFile: caKey, encoding: .utf8))
     }
 
-    /// Writes the admin key secret (mode 0600, replacing nothing: an existing file is kept).
+    /// The secret in `admin.key`, if the file exists and is readable.
+    func readAdminKey() -> String? {
+        (try? String(contentsOfFile: adminKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Writes the admin key secret in place of `admin.key` (mode 0600): a temporary file beside it, synced, renamed
+    /// over it, then the folder synced, so a crash leaves the old file or the new one, never a partial one.
     func writeAdminKey(_ secret: String) throws {
-        guard !FileManager.default.fileExists(atPath: adminKeyFile) else { return }
-        guard
-            FileManager.default.createFile(
-                atPath: adminKeyFile, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else {
-            throw ConfigurationError("cannot write \(adminKeyFile)")
+        let temporary = adminKeyFile + ".tmp"
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw ConfigurationError("cannot create \(temporary): errno \(errno)") }
+        let bytes = Array((secret + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = written == bytes.count && fsync(descriptor) == 0
+        close(descriptor)
+        guard synced, rename(temporary, adminKeyFile) == 0 else {
+            unlink(temporary)
+            throw ConfigurationError("cannot write \(adminKeyFile): errno \(errno)")
         }
+        let folder = open(root, O_RDONLY | O_CLOEXEC)
+        guard folder >= 0 else { throw ConfigurationError("cannot open \(root): errno \(errno)") }
+        defer { close(folder) }
+        guard fsync(folder) == 0 else { throw ConfigurationError("cannot sync \(root): errno \(errno)") }
     }
 }

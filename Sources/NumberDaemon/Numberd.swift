@@ -193,16 +193,21 @@ public final class Numberd: Sendable {
         }
     }
 
-    /// Creates the first admin key when the store has none, writes it to `admin.key` (0600) and returns it.
+    /// Makes `admin.key` (0600) hold a working admin key: when it does not — the first start, every admin key
+    /// revoked, the file removed, or a crash between creating a key and writing it — creates an admin key, writes it
+    /// in place of the file and returns it (other keys are left as they are). Without this, revoking the last admin
+    /// key left the revoked secret in the file and the new one only on standard output.
     private static func bootstrapAdminKey(
         _ service: NumberService, _ directory: DataDirectory, logger: Logger
     ) async throws -> String? {
-        let admins = try service.listApiKeys(accountId: nil).filter { $0.scope == .admin && $0.revokedAt == nil }
-        guard admins.isEmpty else { return nil }
+        if let secret = directory.readAdminKey(), (try? service.authenticate(secret: secret))?.scope == .admin {
+            return nil
+        }
         let created = try await service.createApiKey(name: "bootstrap admin", scope: .admin, accountId: nil)
         try directory.writeAdminKey(created.secret)
         logger.info(
-            "created the first admin key", metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])
+            "created an admin key: admin.key held none that works",
+            metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])
         return created.secret
     }
 }

@@ -105,7 +105,7 @@ struct Serve: AsyncParsableCommand {
         var banner = ""
         if let secret = numberd.createdAdminKey {
             banner +=
-                "numberd: created the first admin key (shown once, saved to \(numberd.dataDirectory.adminKeyFile)):\n"
+                "numberd: created an admin key (shown once, saved to \(numberd.dataDirectory.adminKeyFile)):\n"
             banner += "  \(secret)\n"
         }
         banner +=

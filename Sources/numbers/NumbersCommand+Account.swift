@@ -236,7 +236,7 @@ struct Keys: AsyncParsableCommand {
 
     struct ListKeys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "list", abstract: "numbers keys list [--account ACC_…]")
+            commandName: "list", abstract: "numbers keys list [--account ACC_…] (without --account: the admin keys)")
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {

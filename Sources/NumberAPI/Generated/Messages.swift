@@ -1339,7 +1339,7 @@ public struct CreateApiKeyResponse: Codable, Sendable, Hashable {
 
 /// `numbers.v1.ListApiKeysRequest`.
 public struct ListApiKeysRequest: Codable, Sendable, Hashable {
-    /// empty = all (admin)
+    /// that account's keys; empty = the admin keys (admin only, unpaged: list per account for the rest)
     public var accountId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -80,7 +80,7 @@ extension NumberService {
         }
     }
 
-    /// The account's keys and the admin keys (without secrets).
+    /// The account's keys, or with no account the admin keys (keys of no account), without secrets, by id.
     public func listApiKeys(accountId: String?) throws(NumberError) -> [ApiKey] {
         try coordinator.read { state throws(NumberError) in
             (state.accountApiKeys[accountId] ?? []).compactMap { state.apiKeys[$0] }.sorted { $0.id < $1.id }

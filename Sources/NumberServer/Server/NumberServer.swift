@@ -52,6 +52,12 @@ public final class NumberServer: Service, Sendable {
         self.boundAddress = group.any().makePromise(of: SocketAddress.self)
     }
 
+    deinit {
+        // A server made but never run (a caller that prepared numberd and closed it) still settles the promise, which
+        // NIO would otherwise report as leaked; after `run()` bound or failed this does nothing.
+        boundAddress.fail(ChannelError.ioOnClosedChannel)
+    }
+
     /// The address the server listens on, once `run()` has bound it (useful with port 0).
     public func listeningAddress() async throws -> SocketAddress {
         try await boundAddress.futureResult.get()
