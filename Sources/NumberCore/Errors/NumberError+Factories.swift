@@ -20,6 +20,9 @@ extension NumberError {
             ])
     }
 
+    /// A secret that matches no active key, or a key revoked while its call ran.
+    static let invalidCredentials = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
+
     /// The account does not exist.
     static func accountNotFound(_ id: String) -> NumberError {
         NumberError(.notFound, .accountNotFound, "account \(id) not found", details: ["accountId": id])

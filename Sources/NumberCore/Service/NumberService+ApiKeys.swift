@@ -50,7 +50,7 @@ extension NumberService {
     /// The key a secret belongs to, or UNAUTHENTICATED. The hash comparison takes the same time whether the key
     /// exists or not, and whether the secret is right or not.
     public func authenticate(secret: String) throws(NumberError) -> ApiKey {
-        let failure = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
+        let failure = NumberError.invalidCredentials
         let idLength = Identifier.apiKeyHexLength
         let expectedLength = Self.secretPrefix.utf8.count + idLength + 2 * Self.secretRandomBytes
         guard secret.utf8.count == expectedLength, secret.hasPrefix(Self.secretPrefix) else { throw failure }

@@ -19,13 +19,18 @@ public struct PurchaseRequest: Sendable, Hashable {
     public var idempotencyKey: String?
     /// Capabilities every number must have (the seed's `voice`/`sms` flags); empty = no requirement.
     public var requiredCapabilities: Set<Capability>
+    /// The id of the API key the caller authenticated with, if any: the intent (and its hold) opens only while that
+    /// key is still active, so a key revoked while the purchase was at the provider (its search) buys nothing.
+    public var authorizedBy: String?
 
     /// Creates a request.
     public init(
         accountId: String, phoneNumbers: [String], country: String, type: NumberType = .local, trunkId: String? = nil,
-        currency: String? = nil, idempotencyKey: String? = nil, requiredCapabilities: Set<Capability> = []
+        currency: String? = nil, idempotencyKey: String? = nil, requiredCapabilities: Set<Capability> = [],
+        authorizedBy: String? = nil
     ) {
         self.requiredCapabilities = requiredCapabilities
+        self.authorizedBy = authorizedBy
         self.accountId = accountId
         self.phoneNumbers = phoneNumbers
         self.country = country
@@ -206,6 +211,9 @@ extension NumberService {
         let ttl = config.idempotency.ttlSeconds
         let numbersMax = config.limits.numbersPerAccountMax
         return try await coordinator.perform { state throws(NumberError) in
+            if let keyId = request.authorizedBy, state.apiKeys[keyId].map({ $0.revokedAt != nil }) ?? true {
+                throw NumberError.invalidCredentials
+            }
             let account = try state.requireActiveAccount(request.accountId)
             if let key = request.idempotencyKey,
                 let record = state.liveIdempotency(accountId: account.id, key: key, now: now, ttl: ttl)

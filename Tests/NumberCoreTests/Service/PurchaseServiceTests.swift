@@ -262,4 +262,34 @@ struct PurchaseServiceTests {
         #expect(h.provider.ownedPhoneNumbers == ["+14155550100"])
         try await h.check()
     }
+
+    @Test(
+        "a key revoked while its purchase is at the provider buys nothing: the hold opens only for an active key",
+        arguments: StoreKind.allCases)
+    func keyRevokedMidPurchase(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let key = try await h.service.createApiKey(name: "service", scope: .account, accountId: account.id).key
+        let phone = "+14155550100"
+        h.provider.stock([phone])
+        // Not searched before: the purchase looks the number up at the provider first, and waits there.
+        h.provider.inject(.hangAfter(gate: "search"), on: .search)
+        let purchase = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US", authorizedBy: key.id))
+        }
+        await h.provider.waitUntilReached("search")
+        _ = try await h.service.revokeApiKey(keyId: key.id)
+        h.provider.resume("search")
+        let error = await numberError { _ = try await purchase.value }
+        #expect(error?.code == .unauthenticated && error?.reason == .invalidCredentials)
+        #expect(h.provider.calls(.buy) == 0)
+        #expect(try h.service.balance(accountId: account.id).balance == 10_000)
+        // An active key buys as before.
+        let other = try await h.service.createApiKey(name: "other", scope: .account, accountId: account.id).key
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US", authorizedBy: other.id))
+        #expect(bought.numbers.count == 1)
+        try await h.check()
+    }
 }
