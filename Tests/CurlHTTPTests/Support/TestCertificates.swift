@@ -1,7 +1,9 @@
 import Foundation
+import Synchronization
 
 /// A CA and a server certificate for 127.0.0.1 (IP SAN only, so `localhost` is a host-name mismatch), plus an
-/// unrelated CA, made once per test process with the `openssl` CLI in a temporary directory.
+/// unrelated CA, made once per test process with the `openssl` CLI in a temporary directory (removed when the test
+/// process exits: clients read the CA files until then).
 struct TestCertificates: Sendable {
     let directory: URL
     var caFile: String { directory.appendingPathComponent("ca.pem").path }
@@ -19,6 +21,7 @@ struct TestCertificates: Sendable {
     fileprivate static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curlhttp-certs-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        removeAtExit(directory)
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         let caExtensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]
         try await runTool(
@@ -52,6 +55,23 @@ private actor CertificateCache {
         let task = Task { try await TestCertificates.make() }
         self.task = task
         return try await task.value
+    }
+}
+
+/// Directories for the exit handler (a C function pointer, which captures nothing).
+private let directoriesToRemoveAtExit = Mutex<[URL]>([])
+
+/// Removes `directory` when the process exits (by `exit`, as the test runner ends; a crash leaves it behind).
+private func removeAtExit(_ directory: URL) {
+    let first = directoriesToRemoveAtExit.withLock { directories in
+        directories.append(directory)
+        return directories.count == 1
+    }
+    guard first else { return }
+    atexit {
+        for directory in directoriesToRemoveAtExit.withLock({ $0 }) {
+            try? FileManager.default.removeItem(at: directory)
+        }
     }
 }
 

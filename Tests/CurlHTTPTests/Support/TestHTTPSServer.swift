@@ -7,7 +7,6 @@ final class TestHTTPSServer: Sendable {
     let certificates: TestCertificates
     private let process: Process
     private let stdin: Pipe
-    private let directory: URL
 
     /// Longest time the server lives if nothing stops it (it also exits when the test process does, as its stdin
     /// closes). Long enough for the shared server to outlast the whole project's test run.
@@ -15,12 +14,11 @@ final class TestHTTPSServer: Sendable {
     /// Longest wait for the server to report its port.
     static let startTimeoutMilliseconds = 15_000
 
-    private init(port: Int, certificates: TestCertificates, process: Process, stdin: Pipe, directory: URL) {
+    private init(port: Int, certificates: TestCertificates, process: Process, stdin: Pipe) {
         self.port = port
         self.certificates = certificates
         self.process = process
         self.stdin = stdin
-        self.directory = directory
     }
 
     /// `https://127.0.0.1:<port><path>`.
@@ -37,6 +35,9 @@ final class TestHTTPSServer: Sendable {
         let certificates = try await TestCertificates.shared()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curlhttp-server-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Once the server has written its port it has read its script and certificates: nothing here is needed
+        // any more (the shared server is never stopped, so this is the only place it can go).
+        defer { try? FileManager.default.removeItem(at: directory) }
         let scriptFile = directory.appendingPathComponent("server.py")
         try script.write(to: scriptFile, atomically: true, encoding: .utf8)
         let portFile = directory.appendingPathComponent("port.txt")
@@ -54,8 +55,7 @@ final class TestHTTPSServer: Sendable {
         var waitedMilliseconds = 0
         while waitedMilliseconds < startTimeoutMilliseconds {
             if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text) {
-                return TestHTTPSServer(
-                    port: port, certificates: certificates, process: process, stdin: stdin, directory: directory)
+                return TestHTTPSServer(port: port, certificates: certificates, process: process, stdin: stdin)
             }
             try await Task.sleep(for: .milliseconds(20))
             waitedMilliseconds += 20
@@ -67,7 +67,6 @@ final class TestHTTPSServer: Sendable {
     func stop() {
         if process.isRunning { process.terminate() }
         try? stdin.fileHandleForWriting.close()
-        try? FileManager.default.removeItem(at: directory)
     }
 }
 

@@ -4,6 +4,7 @@ import Testing
 
 @Suite("File store adapter and offline verification")
 struct FileNumberStoreTests {
+    /// A fresh data directory path; each test removes it when it ends.
     static func directory() -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("numbercore-file-\(UUID().uuidString)")
     }
@@ -22,6 +23,7 @@ struct FileNumberStoreTests {
     @Test("a snapshot that comes due while another runs starts when that one ends, without waiting for a record")
     func dueSnapshotFollowsTheRunningOne() async throws {
         let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let fileSystem = FaultInjectingFileSystem()
         var journal = JournalOptions.defaults
         journal.fileSystem = fileSystem
@@ -44,6 +46,7 @@ struct FileNumberStoreTests {
     @Test("state survives close and reopen across snapshots; the directory verifies as sound")
     func reopen() async throws {
         let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 5)
         let provider = FakeProvider()
         let clock = ManualClock(Harness.start)
@@ -73,6 +76,7 @@ struct FileNumberStoreTests {
     @Test("a record the journal refuses fails the write and stops writes; nothing of it is visible or on disk")
     func refusedRecord() async throws {
         let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         var journal = JournalOptions.defaults
         journal.limits.recordBytesMax = 400
         let (store, service, account) = try await Self.open(
@@ -95,6 +99,7 @@ struct FileNumberStoreTests {
     @Test("explicit snapshots while record-count snapshots start: none fails and everything is kept")
     func snapshotsDoNotRace() async throws {
         let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 2)
         let (store, service, account) = try await Self.open(directory, options)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -119,6 +124,7 @@ struct FileNumberStoreTests {
     func pendingRecordsBound() async throws {
         for limit in [1, 3] {
             let directory = Self.directory()
+            defer { try? FileManager.default.removeItem(at: directory) }
             let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 4, pendingRecordsMax: limit)
             let (store, service, account) = try await Self.open(directory, options)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -145,6 +151,7 @@ struct FileNumberStoreTests {
     @Test("verification reports a damaged journal and changes nothing on disk")
     func damaged() async throws {
         let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 1_000)
         let (store, service, account) = try await Self.open(directory, options)
         for _ in 0..<3 { _ = try await service.addFunds(accountId: account.id, amount: 100) }
@@ -169,6 +176,7 @@ struct FileNumberStoreTests {
     @Test("group commit on disk: 200 concurrent writes share syncs; prints the throughput")
     func throughput() async throws {
         let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let (store, service, account) = try await Self.open(directory, .defaults)
         let before = store.commitCount
         let started = ContinuousClock.now

@@ -90,6 +90,14 @@ struct CrashTests {
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
+        // Whatever ends this function (a timeout, a cancelled sleep), the child is gone before the caller removes
+        // its directory.
+        defer {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+        }
         switch plan {
         case .none:
             break

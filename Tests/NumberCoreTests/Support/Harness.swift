@@ -18,8 +18,10 @@ struct Harness {
     let clock: ManualClock
     let provider: FakeProvider
     let config: NumberServiceConfig
-    /// The data directory of a file store (removed by the system's temp cleaner; each test has its own).
-    let directory: URL
+    /// The data directory of a file store (each test has its own; removed when the last copy of the harness is gone).
+    var directory: URL { scratch.url }
+    /// Shared by the harness's copies: a copy still in use keeps the directory.
+    private let scratch = ScratchDirectory(prefix: "numbercore-test")
     private(set) var store: any NumberStore
     private(set) var service: NumberService
 
@@ -28,11 +30,9 @@ struct Harness {
         self.clock = ManualClock(start)
         self.provider = FakeProvider()
         self.config = config
-        self.directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("numbercore-test-\(UUID().uuidString)", isDirectory: true)
         switch kind {
         case .memory: store = InMemoryNumberStore()
-        case .file: store = try FileNumberStore.open(directory: directory, options: Self.fileOptions)
+        case .file: store = try FileNumberStore.open(directory: scratch.url, options: Self.fileOptions)
         }
         self.service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
     }
@@ -109,6 +109,19 @@ struct Harness {
             Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider",
             sourceLocation: sourceLocation)
     }
+}
+
+/// A fresh path under the temp directory, removed with everything in it when the object is released (a test that
+/// fails or throws included). Only the path is chosen here; the file store creates the directory.
+private final class ScratchDirectory: Sendable {
+    let url: URL
+
+    init(prefix: String) {
+        url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("\(prefix)-\(UUID().uuidString)", isDirectory: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 /// The error a call throws, as a `NumberError`.

@@ -165,6 +165,15 @@ final class NumberdChild: Sendable {
         return NumberdChild(process: process, readyMilliseconds: milliseconds)
     }
 
+    /// A child still running when the test lets go of it (a failed check threw before the test's `crash()`) is
+    /// killed and waited for: it does not outlive the test, nor write into the data directory as the test removes it.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
     /// SIGKILL (no cleanup, no final snapshot), then waits until the process is gone.
     func crash() async {
         kill(process.processIdentifier, SIGKILL)

@@ -10,15 +10,15 @@ import Testing
 /// into the snapshot at its bound, a failed sync is answered 500 and stops all later changes (never retried), and
 /// concurrent changes all come back after a restart.
 @Suite struct SimulatorJournalTests {
+    /// The test's own directory, removed when the test ends.
+    private let scratch: ScratchDirectory
     private var directory: String
     private var path: String { directory + "/state.json" }
     private var journalPath: String { path + ".journal" }
 
     init() throws {
-        directory =
-            FileManager.default.temporaryDirectory.appendingPathComponent("sim-journal-\(UUID().uuidString)")
-            .path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory(prefix: "sim-journal")
+        directory = scratch.path
     }
 
     private func configuration(recordsMax: Int = 50_000, bytesMax: Int = 8 << 20) -> SimulatorConfiguration {

@@ -8,11 +8,12 @@ import Testing
 /// repeat old ones. A state file it cannot read, or one from another seed, stops the start; a change it cannot
 /// write is answered 500 and undone.
 @Suite struct SimulatorStateFileTests {
-    private let directory: String
+    /// The test's own directory, removed when the test ends.
+    private let scratch: ScratchDirectory
+    private var directory: String { scratch.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-state-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory(prefix: "sim-state")
     }
 
     private func configuration(_ file: String? = nil, seed: UInt64 = 1) -> SimulatorConfiguration {

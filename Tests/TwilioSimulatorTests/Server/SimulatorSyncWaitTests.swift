@@ -12,13 +12,12 @@ import Testing
 /// the default run) goes on serving while the disk works; one sync covers every line written meanwhile; a failed
 /// sync still answers a change 500.
 @Suite struct SimulatorSyncWaitTests {
-    private let directory: String
+    /// The test's own directory, removed when the test ends.
+    private let scratch: ScratchDirectory
+    private var directory: String { scratch.path }
 
     init() throws {
-        directory =
-            FileManager.default.temporaryDirectory.appendingPathComponent("sim-syncwait-\(UUID().uuidString)")
-            .path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory(prefix: "sim-syncwait")
     }
 
     private var configuration: SimulatorConfiguration {

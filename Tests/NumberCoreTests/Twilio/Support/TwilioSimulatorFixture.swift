@@ -59,6 +59,21 @@ final class TwilioSimulatorFixture: Sendable {
     ) async throws -> TwilioSimulatorFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-fixture-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            return try await start(
+                directory: directory, simulatorConfiguration: simulatorConfiguration, configure: configure)
+        } catch {
+            // No fixture to `stop()`: the directory goes here.
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+    }
+
+    /// The start in `directory` (which `start` removes if this fails).
+    private static func start(
+        directory: URL, simulatorConfiguration: SimulatorConfiguration,
+        configure: (inout TwilioConfiguration) -> Void
+    ) async throws -> TwilioSimulatorFixture {
         let authority = try CertificateAuthority.generate(commonName: "Twilio simulator test CA")
         let issued = try authority.issueServerCertificate()
         let caFile = directory.appendingPathComponent("ca.pem").path
