@@ -22,8 +22,9 @@ public struct HTTPHeader: Sendable, Hashable {
     }
 }
 
-/// Credentials sent with HTTP Basic authentication. `description` never shows the password.
-public struct BasicCredentials: Sendable, Hashable, CustomStringConvertible {
+/// Credentials sent with HTTP Basic authentication. Neither `description` nor reflection (`dump`, a logger that
+/// mirrors a request) shows the password.
+public struct BasicCredentials: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     /// The user name (for Twilio an `AC…` account SID or an `SK…` API key SID).
     public var username: String
     /// The password (an auth token or an API key secret).
@@ -37,6 +38,9 @@ public struct BasicCredentials: Sendable, Hashable, CustomStringConvertible {
 
     /// The user name with the password redacted.
     public var description: String { "BasicCredentials(username: \(username), password: <redacted>)" }
+
+    /// A mirror without the password.
+    public var customMirror: Mirror { Mirror(self, children: ["username": username, "password": "<redacted>"]) }
 }
 
 /// A request for ``CurlHTTPClient/execute(_:)``.

@@ -243,9 +243,11 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     public var providerCode: Int?
     /// A human-readable message (never contains credentials).
     public var message: String
-    /// For `.outcomeUnknown`: no answer came back (timeout, connection lost), so the request may still be in
-    /// flight at the provider and take effect later; a look-up that finds nothing right now proves nothing.
-    /// False when the provider answered (a 5xx, an unreadable 2xx body): then a look-up is conclusive. For a
+    /// For `.outcomeUnknown`: no answer came back (timeout, connection lost), a gateway in front of the provider
+    /// answered (502, 504, a 5xx without the provider's own error body) or the provider said yes unreadably (an
+    /// unreadable 2xx), so the request may still be in flight or done and take effect (or show) later; a look-up
+    /// that finds nothing right now proves nothing. False when the provider itself answered a failure (its own
+    /// 5xx): then a look-up is conclusive (and the number is watched, as a lagging list could still show it). For a
     /// release that gave up (any kind but `.notFound`): an attempt may have reached the provider, so a look-up that
     /// still finds the number proves nothing either.
     public var mayStillTakeEffect: Bool

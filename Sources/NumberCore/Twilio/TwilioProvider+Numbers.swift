@@ -20,12 +20,14 @@ extension TwilioProvider {
         let answer = try await transport.perform(
             TwilioTransport.Call(
                 method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
-        // Twilio answered 2xx, so the number is ours: a body we cannot read must not read as "not bought".
+        // Twilio answered 2xx, so the number is ours: a body we cannot read must not read as "not bought", and a
+        // look-up that does not list it yet (Twilio's lists can lag a purchase) proves nothing.
         guard let incoming = TwilioResources.decode(TwilioResources.Incoming.self, from: answer.response.body),
             let number = Self.provisioned(incoming)
         else {
             throw TwilioErrorMapping.outcomeUnknown(
-                operation: operation, detail: "HTTP \(answer.response.status) with an unreadable body")
+                operation: operation, detail: "HTTP \(answer.response.status) with an unreadable body",
+                mayStillTakeEffect: true)
         }
         return number
     }

@@ -44,11 +44,15 @@ public struct TwilioRetryPolicy: Sendable, Hashable {
         return random(0...max(0, ceiling))
     }
 
-    /// `Retry-After` in milliseconds when it holds delay-seconds (an HTTP date is ignored: backoff applies).
+    /// `Retry-After` in milliseconds when it holds delay-seconds (an HTTP date is ignored: backoff applies). A delay
+    /// over a day counts as a day: still a "wait longer than we will", never a reason for quick retries.
     static func retryAfterMilliseconds(_ header: String?) -> Int? {
-        guard let header, let seconds = Int(header.trimmingCharacters(in: .whitespaces)), seconds >= 0,
-            seconds <= 86_400
-        else { return nil }
+        guard let header else { return nil }
+        let text = header.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            return nil
+        }
+        let seconds = Int(text).map { min($0, 86_400) } ?? 86_400  // digits too many for an Int: over a day
         return seconds * 1_000
     }
 

@@ -132,7 +132,12 @@ struct TwilioTransport: Sendable {
         if response.status >= 500 {
             let detail = "HTTP \(response.status)\(body?.message.map { ": \($0)" } ?? "")"
             guard call.method != .post else {
-                throw TwilioErrorMapping.outcomeUnknown(operation: call.operation, detail: detail, providerCode: code)
+                // A gateway's 502/504 (or a 503 without Twilio's own error body) comes from in front of Twilio while
+                // its backend may still complete the request: a look-up that finds nothing yet proves nothing.
+                // Twilio's own 5xx (its JSON error body) answered for the request: a look-up is conclusive.
+                let gateway = [502, 504].contains(response.status) || body == nil
+                throw TwilioErrorMapping.outcomeUnknown(
+                    operation: call.operation, detail: detail, providerCode: code, mayStillTakeEffect: gateway)
             }
             try await wait(afterAttempt: attempt, retryAfter: nil, call: call, reason: "HTTP \(response.status)") {
                 ProviderError(

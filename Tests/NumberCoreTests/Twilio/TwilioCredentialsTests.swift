@@ -1,3 +1,4 @@
+import CurlHTTP
 import Testing
 
 @testable import NumberCore
@@ -60,5 +61,15 @@ struct TwilioCredentialsTests {
             #expect(!text.contains(Self.secret))
         }
         #expect("\(configuration)".contains(Self.key))
+    }
+
+    @Test func aDumpedRequestNeverShowsTheSecret() {
+        let request = HTTPRequest(
+            method: .get, url: "https://api.twilio.com/2010-04-01/Accounts.json",
+            basicAuth: BasicCredentials(username: Self.key, password: Self.secret))
+        var dumped = ""
+        dump(request, to: &dumped)
+        #expect(!dumped.contains(Self.secret) && dumped.contains(Self.key))
+        #expect(!String(reflecting: request).contains(Self.secret))
     }
 }

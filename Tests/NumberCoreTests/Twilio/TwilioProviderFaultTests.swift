@@ -116,6 +116,29 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// Who answered decides whether a look-up is conclusive: Twilio's own 5xx (its error body) answered for the
+    /// request, so a look-up that finds nothing means not bought; a gateway's 502/504 (the backend may still be
+    /// buying) and a 2xx whose body cannot be read (Twilio said yes) may still take effect, so "not listed yet"
+    /// proves nothing and the purchase is left to reconciliation.
+    @Test(arguments: [
+        (FaultKind.serverErrorBeforeActing(.internalError), false),
+        (.serverErrorBeforeActing(.serviceUnavailable), false),
+        (.serverErrorBeforeActing(TwilioError(status: 502, code: 0, message: "Bad Gateway")), true),
+        (.serverErrorBeforeActing(TwilioError(status: 504, code: 0, message: "Gateway Timeout")), true),
+        (.malformedBodyAfterActing, true),
+    ])
+    func whetherAFailedPostMayStillTakeEffect(fault: FaultKind, mayStillTakeEffect: Bool) async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: fault, times: 1))
+            let error = await expectProviderError(.outcomeUnknown) {
+                try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            }
+            #expect(error?.mayStillTakeEffect == mayStillTakeEffect)
+            #expect(twilio.requests(.buyNumber).count == 1, "a POST is never sent twice")
+        }
+    }
+
     /// A 5xx before acting, or a stall past the timeout, is just as unknown to us; the look-up says "not bought".
     @Test func postThatDidNotActIsStillOutcomeUnknownAndLookUpSaysNotOwned() async throws {
         try await withTwilio(configure: { $0.http.timeouts.totalMilliseconds = 2_000 }) { twilio in

@@ -44,8 +44,11 @@ struct TwilioRetryPolicyTests {
     }
 
     @Test(
-        arguments: [("3", 3_000), (" 0 ", 0), ("-1", nil), ("Wed, 21 Oct 2015 07:28:00 GMT", nil), ("", nil)]
-            as [(String, Int?)])
+        arguments: [
+            ("3", 3_000), (" 0 ", 0), ("-1", nil), ("+3", nil), ("Wed, 21 Oct 2015 07:28:00 GMT", nil), ("", nil),
+            // Longer than a day counts as a day (over the cap: stop), never as no header (quick backoff).
+            ("86400", 86_400_000), ("90000", 86_400_000), ("99999999999999999999999", 86_400_000),
+        ] as [(String, Int?)])
     func retryAfterHeaderParsing(header: String, milliseconds: Int?) {
         #expect(TwilioRetryPolicy.retryAfterMilliseconds(header) == milliseconds)
     }
