@@ -306,7 +306,7 @@ let package = Package(
             name: "NumberClientTests",
             dependencies: [
                 "NumberClient", "NumberWire", "NumberAPI", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
