@@ -310,6 +310,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The `numbers` CLI, run as a process (the build's own binary) against a stub server.
+        .testTarget(
+            name: "numbersTests",
+            dependencies: [
+                "NumberServer", "NumberAPI", "NumberTLS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "NumberDaemonTests",
             dependencies: [

@@ -123,10 +123,12 @@ public final class NumbersClient: Sendable {
 
     static func retryClass(_ path: String) -> RetryClass { retryClasses[path] ?? .unsafe }
 
-    /// A random (version 4) UUID in lower case for a keyed call that brings no key. From the kernel's `getrandom`
-    /// through `SystemRandomNumberGenerator`: Foundation's `UUID()` opens, reads and closes `/dev/urandom` every
-    /// time, which costs three system calls and needs a free file descriptor.
-    static func newIdempotencyKey() -> String {
+    /// A new idempotency key: a random (version 4) UUID in lower case, as the client makes for a keyed call that
+    /// brings none. A caller that may have to repeat a call after an unknown outcome (a CLI run again by hand)
+    /// makes its key with this and keeps it. From the kernel's `getrandom` through `SystemRandomNumberGenerator`:
+    /// Foundation's `UUID()` opens, reads and closes `/dev/urandom` every time, which costs three system calls and
+    /// needs a free file descriptor.
+    public static func newIdempotencyKey() -> String {
         var generator = SystemRandomNumberGenerator()
         var uuid = UUID(uuid: unsafeBitCast((generator.next() as UInt64, generator.next() as UInt64), to: uuid_t.self))
             .uuid
