@@ -1,4 +1,5 @@
 import NIOCore
+import NumberTLS
 import NumberWire
 
 /// Carries out the client connection state machine on the event loop: starts calls, matches responses to their
@@ -26,20 +27,63 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Frames are decoded here (``FrameReader``), not by a handler in front.
     private let frameReader: FrameReader
 
-    init(settings: ConnectionSettings, status: ClientConnectionStatus) {
+    /// Completed once the connection can carry calls, failed if it ends before; nil afterwards.
+    private var ready: EventLoopPromise<Void>?
+    /// Whether the connection is ready only when TLS says its handshake completed (else: when TCP connected).
+    private let awaitsHandshake: Bool
+
+    /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
+    /// calls: at `TLSHandshakeCompleted` when `awaitsHandshake`, else when the channel is active.
+    init(
+        settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
+        awaitsHandshake: Bool = false
+    ) {
         self.settings = settings
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
         self.usable = status
+        self.ready = ready
+        self.awaitsHandshake = awaitsHandshake
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { greet(context: context) }
+        if context.channel.isActive { connected(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        notReady(ConnectionEnded())
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        greet(context: context)
+        connected(context: context)
         context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TLSHandshakeCompleted { becameReady() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// TCP is up: the preface and SETTINGS go out (behind the TLS handshake, which holds them until it is done).
+    private func connected(context: ChannelHandlerContext) {
+        greet(context: context)
+        if !awaitsHandshake { becameReady() }
+    }
+
+    private func becameReady() {
+        ready?.succeed()
+        ready = nil
+    }
+
+    /// The connection failed or ended before it could carry calls: its connect fails with `error`.
+    private func notReady(_ error: any Error) {
+        ready?.fail(error)
+        ready = nil
+    }
+
+    /// The connection ended before the TLS handshake completed (an error, if any, came through `errorCaught`).
+    private struct ConnectionEnded: Error, CustomStringConvertible {
+        var description: String { "the connection closed before the TLS handshake completed" }
     }
 
     private var greeted = false
@@ -59,6 +103,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        notReady(ConnectionEnded())
         deadlineTimer?.task.cancel()
         deadlineTimer = nil
         perform(state.connectionClosed(reason: "the server closed the connection"))
@@ -68,6 +113,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        notReady(error)
         perform(state.connectionClosed(reason: "\(error)"))
         usable.markUnusable()
         context.close(promise: nil)
