@@ -9,7 +9,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
     typealias Outcome = ClientConnectionStateMachine.CallOutcome
 
-    private var state = ClientConnectionStateMachine()
+    private var state: ClientConnectionStateMachine
     private let settings: ConnectionSettings
     private var context: ChannelHandlerContext?
     private var promises: [UInt32: EventLoopPromise<Outcome>] = [:]
@@ -33,11 +33,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private let awaitsHandshake: Bool
 
     /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
-    /// calls: at `TLSHandshakeCompleted` when `awaitsHandshake`, else when the channel is active.
+    /// calls: at `TLSHandshakeCompleted` when `awaitsHandshake`, else when the channel is active. `firstStreamID`
+    /// is not 1 only in tests of the last stream ids.
     init(
         settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
-        awaitsHandshake: Bool = false
+        awaitsHandshake: Bool = false, firstStreamID: UInt32 = 1
     ) {
+        self.state = ClientConnectionStateMachine(firstStreamID: firstStreamID)
         self.settings = settings
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
         self.usable = status
@@ -180,6 +182,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             call.promise.succeed(.connectionFailure(message: "the connection cannot take calls", retryable: true))
             return
         }
+        // The last stream id: the pool must stop choosing this connection (it closes after its open calls).
+        if state.phase != .active { usable.markUnusable() }
         promises[id] = call.promise
         streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
         if let deadline = call.deadline {
@@ -253,8 +257,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func fail(streamID id: UInt32, with outcome: Outcome) {
-        guard let context else { return }
-        if case .write(let frames) = state.cancelCall(streamID: id) { write(frames, context: context) }
+        perform(state.cancelCall(streamID: id))
         complete(id, outcome)
     }
 
@@ -267,6 +270,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             break
         case .write(let frames):
             write(frames, context: context)
+        case .writeThenClose(let frames):
+            write(frames, context: context)
+            unflushedWrites = 0
+            context.flush()
+            context.close(promise: nil)
         case .finish(let id, let outcome):
             complete(id, outcome)
         case .finishMany(let outcomes, let close):
