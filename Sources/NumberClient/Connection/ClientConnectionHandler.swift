@@ -144,6 +144,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             promise.succeed(.status(ClientStatus.cancelled))
             return
         }
+        if let oversize = state.oversize(headers: headers, message: message) {
+            promise.succeed(.status(ClientStatus.requestTooLarge(oversize)))
+            return
+        }
         // The event loop's clock (a test's embedded loop moves it by hand).
         let now = context?.eventLoop.now ?? .now()
         let call = QueuedCall(
@@ -176,6 +180,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         guard let context else { return }
         if let deadline = call.deadline, deadline <= context.eventLoop.now {
             call.promise.succeed(.status(ClientStatus.deadlineExceeded))
+            return
+        }
+        // Checked again here: new SETTINGS may have lowered a limit while the call was queued.
+        if let oversize = state.oversize(headers: call.headers, message: call.message) {
+            call.promise.succeed(.status(ClientStatus.requestTooLarge(oversize)))
             return
         }
         guard let (id, frames) = state.startCall(headers: call.headers, message: call.message) else {

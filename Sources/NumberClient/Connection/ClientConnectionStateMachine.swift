@@ -86,6 +86,32 @@ struct ClientConnectionStateMachine {
         return open.count < Int(serverSettings.maxConcurrentStreams)
     }
 
+    /// A frame of a call over the server's limit for it.
+    struct Oversize: Hashable {
+        /// `HEADERS` or `MESSAGE`.
+        var frame: String
+        /// The frame's payload length.
+        var size: Int
+        /// The server's limit (its SETTINGS, the protocol's defaults until they arrive).
+        var limit: Int
+    }
+
+    /// The frame of a call with these payloads that the server would refuse outright, nil if both fit. The server
+    /// answers an oversized frame by ending the whole connection (GOAWAY `FRAME_TOO_LARGE`), failing every other call
+    /// on it, so such a call must fail alone before it is sent. Until the server's SETTINGS arrive its limits are the
+    /// protocol's defaults, which it must accept.
+    func oversize(headers: ByteBuffer, message: ByteBuffer) -> Oversize? {
+        let headersMax = Int(serverSettings.maxHeadersPayload)
+        if headers.readableBytes > headersMax {
+            return Oversize(frame: "HEADERS", size: headers.readableBytes, limit: headersMax)
+        }
+        let messageMax = Int(serverSettings.maxMessagePayload)
+        if message.readableBytes > messageMax {
+            return Oversize(frame: "MESSAGE", size: message.readableBytes, limit: messageMax)
+        }
+        return nil
+    }
+
     /// The preface and our SETTINGS.
     func greeting(settings: ConnectionSettings) -> (preface: Bool, frames: [Frame]) {
         (true, [Frame(type: .settings, streamID: 0, payload: settings.payload())])
