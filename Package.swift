@@ -306,7 +306,16 @@ let package = Package(
             name: "NumberClientTests",
             dependencies: [
                 "NumberClient", "NumberWire", "NumberAPI", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The `numbers` CLI, run as a process (the build's own binary) against a stub server.
+        .testTarget(
+            name: "numbersTests",
+            dependencies: [
+                "NumberServer", "NumberAPI", "NumberTLS",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

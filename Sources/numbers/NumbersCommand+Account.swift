@@ -60,11 +60,12 @@ struct Funds: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Amount in major units, e.g. 25 or 25.50.") var amount: String
         @Option var description: String?
-        @Option(name: .customLong("idempotency-key")) var idempotencyKey: String?
+        @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient { client in
+                let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
+                let response = try await global.withClient(idempotencyKey: key) { client in
                     let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
                     guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
                         throw CLIError(
@@ -74,7 +75,7 @@ struct Funds: AsyncParsableCommand {
                         AddFundsRequest(
                             accountId: account.id, amount: minor, currency: account.currency,
                             description: description ?? ""),
-                        options: CallOptions(idempotencyKey: idempotencyKey))
+                        options: CallOptions(idempotencyKey: key))
                 }
                 try global.output(response) {
                     print(

@@ -62,15 +62,15 @@ struct Buy: AsyncParsableCommand {
     @Option(help: "Assign to this trunk TRK_….") var trunk: String?
     @Option(help: "ISO country code of the numbers.") var country: String = "US"
     @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
-    @Option(name: .customLong("idempotency-key"), help: "Retry-safe key (default: a new one).") var idempotencyKey:
-        String?
+    @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
     func run() async throws {
         try await reporting {
             let request = PurchaseNumbersRequest(
                 accountId: global.accountId, country: country, numbers: numbers, trunkId: trunk, type: type.api)
-            let response = try await global.withClient {
-                try await $0.purchaseNumbers(request, options: CallOptions(idempotencyKey: idempotencyKey))
+            let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
+            let response = try await global.withClient(idempotencyKey: key) {
+                try await $0.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
             }
             try global.output(response) {
                 Format.table(

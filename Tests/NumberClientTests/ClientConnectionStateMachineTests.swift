@@ -113,4 +113,19 @@ struct ClientConnectionStateMachineTests {
         #expect(machine.cancelCall(streamID: call.streamID) == .write([Frame(type: .cancel, streamID: 1)]))
         #expect(machine.received(Frame(type: .trailers, streamID: 1)) == .none)
     }
+
+    @Test("request sizes are checked against the server's SETTINGS, and the protocol's defaults until they arrive")
+    func requestSizes() {
+        var machine = ClientConnectionStateMachine()
+        let big = ByteBuffer(repeating: 0, count: 16 * 1024 + 1)
+        #expect(
+            machine.oversize(headers: big, message: ByteBuffer())
+                == .init(frame: "HEADERS", size: 16 * 1024 + 1, limit: 16 * 1024))
+        #expect(machine.oversize(headers: ByteBuffer(), message: big) == nil)
+        _ = machine.received(
+            Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxMessagePayload: 16 * 1024).payload()))
+        #expect(
+            machine.oversize(headers: ByteBuffer(), message: big)
+                == .init(frame: "MESSAGE", size: 16 * 1024 + 1, limit: 16 * 1024))
+    }
 }

@@ -5,7 +5,9 @@ public struct CallOptions: Sendable, Hashable {
     /// The call's deadline from now; nil = the client's `defaultTimeout`.
     public var timeout: TimeAmount?
     /// For PurchaseNumbers and AddFunds: retries with the same key return the first result. The client makes one
-    /// per call when nil, so its own retries can never charge twice.
+    /// per call when nil, so its own retries can never charge twice. A call that ends with its outcome unknown
+    /// (`UNAVAILABLE` / `CONNECTION_LOST`, `outcome=unknown`) names its key in the error's `idempotencyKey` detail:
+    /// call again with it to learn the outcome without doing the work twice.
     public var idempotencyKey: String?
     /// Sent as `request-id` (logs, traces); the server makes one when nil.
     public var requestID: String?

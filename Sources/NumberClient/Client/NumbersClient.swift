@@ -80,12 +80,15 @@ public final class NumbersClient: Sendable {
         if let authorization, metadata["authorization"] == nil { metadata["authorization"] = authorization }
         if let id = options.requestID { metadata["request-id"] = id }
         let retry = Self.retryClass(method.path)
+        var idempotencyKey: String?
         if retry == .keyed {
-            metadata["idempotency-key"] = options.idempotencyKey ?? Self.newIdempotencyKey()
+            idempotencyKey = options.idempotencyKey ?? Self.newIdempotencyKey()
+            metadata["idempotency-key"] = idempotencyKey
         }
         let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)
+        let attempts = CallAttempts(retryClass: retry, idempotencyKey: idempotencyKey, policy: configuration.retry)
         let payload = try await run(
-            path: method.path, metadata: metadata, message: message, deadline: deadline, retrySafe: retry != .unsafe)
+            path: method.path, metadata: metadata, message: message, deadline: deadline, attempts)
         do {
             return try ProtoDecoder().decode(Response.self, from: payload)
         } catch {
@@ -120,10 +123,12 @@ public final class NumbersClient: Sendable {
 
     static func retryClass(_ path: String) -> RetryClass { retryClasses[path] ?? .unsafe }
 
-    /// A random (version 4) UUID in lower case for a keyed call that brings no key. From the kernel's `getrandom`
-    /// through `SystemRandomNumberGenerator`: Foundation's `UUID()` opens, reads and closes `/dev/urandom` every
-    /// time, which costs three system calls and needs a free file descriptor.
-    static func newIdempotencyKey() -> String {
+    /// A new idempotency key: a random (version 4) UUID in lower case, as the client makes for a keyed call that
+    /// brings none. A caller that may have to repeat a call after an unknown outcome (a CLI run again by hand)
+    /// makes its key with this and keeps it. From the kernel's `getrandom` through `SystemRandomNumberGenerator`:
+    /// Foundation's `UUID()` opens, reads and closes `/dev/urandom` every time, which costs three system calls and
+    /// needs a free file descriptor.
+    public static func newIdempotencyKey() -> String {
         var generator = SystemRandomNumberGenerator()
         var uuid = UUID(uuid: unsafeBitCast((generator.next() as UInt64, generator.next() as UInt64), to: uuid_t.self))
             .uuid
@@ -132,52 +137,63 @@ public final class NumbersClient: Sendable {
         return UUID(uuid: uuid).uuidString.lowercased()
     }
 
+    /// Makes attempts of one call until one is answered or `attempts` says to stop.
     private func run(
-        path: String, metadata: [String: String], message: ByteBuffer, deadline: NIODeadline, retrySafe: Bool
+        path: String, metadata: [String: String], message: ByteBuffer, deadline: NIODeadline,
+        _ attempts: CallAttempts
     ) async throws -> ByteBuffer {
+        var attempts = attempts
         var headersBuffer = ByteBuffer()
-        var attempt = 0
-        var backoff = configuration.retry.initialBackoff
         while true {
-            attempt += 1
             let remaining = deadline - .now()
-            guard remaining > .zero else {
-                throw RPCError(
-                    code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
-            }
+            guard remaining > .zero else { throw attempts.deadlinePassed() }
             headersBuffer.clear()
             try ProtoEncoder().encode(
                 RequestHeaders(method: path, timeoutMicros: Int64(remaining.nanoseconds / 1000), metadata: metadata),
                 into: &headersBuffer)
-            let failure: RPCError
-            let mayRetry: Bool
-            do {
-                let connection = try await connection()
-                switch try await connection.call(headers: headersBuffer, message: message, timeout: remaining) {
-                case .response(let payload):
-                    return payload
-                case .status(let payload):
-                    let status =
-                        (try? ProtoDecoder().decode(RpcStatus.self, from: payload))
-                        ?? RpcStatus(code: StatusCode.internal.rawValue, message: "unreadable status")
-                    throw RPCError(status: status)
-                        ?? RPCError(
-                            code: .internal, message: "an OK status without a response", reason: "MALFORMED_RESPONSE")
-                case .connectionFailure(let text, let unstarted):
-                    failure = RPCError(
-                        code: .unavailable, message: text, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
-                        details: ["outcome": unstarted ? "not-started" : "unknown"])
-                    mayRetry = unstarted || retrySafe
-                }
-            } catch let error as ConnectError {
-                failure = RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
-                mayRetry = true
+            let failure: CallAttempts.Failure
+            switch try await attempt(headers: headersBuffer, message: message, timeout: remaining) {
+            case .success(let payload): return payload
+            case .failure(let failed): failure = failed
             }
-            guard mayRetry, attempt < configuration.retry.attemptsMax else { throw failure }
-            let jittered = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
-            guard NIODeadline.now() + jittered < deadline else { throw failure }
-            try await Task.sleep(nanoseconds: UInt64(jittered.nanoseconds))
-            backoff = min(backoff * 2, configuration.retry.backoffMax)
+            switch attempts.failed(failure) {
+            case .fail(let error):
+                throw error
+            case .retry(let backoff, let otherwise):
+                guard NIODeadline.now() + backoff < deadline else { throw otherwise }
+                do {
+                    try await Task.sleep(nanoseconds: UInt64(backoff.nanoseconds))
+                } catch {
+                    throw attempts.cancelled()
+                }
+            }
+        }
+    }
+
+    /// One attempt: the response message, or why there is none.
+    private func attempt(
+        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount
+    ) async throws -> Result<ByteBuffer, CallAttempts.Failure> {
+        let connection: ClientConnection
+        do {
+            connection = try await self.connection()
+        } catch let error as ConnectError {
+            return .failure(.connectFailed(message: error.message))
+        }
+        switch try await connection.call(headers: headers, message: message, timeout: timeout) {
+        case .response(let payload):
+            return .success(payload)
+        case .status(let payload):
+            let status =
+                (try? ProtoDecoder().decode(RpcStatus.self, from: payload))
+                ?? RpcStatus(code: StatusCode.internal.rawValue, message: "unreadable status")
+            return .failure(
+                .status(
+                    RPCError(status: status)
+                        ?? RPCError(
+                            code: .internal, message: "an OK status without a response", reason: "MALFORMED_RESPONSE")))
+        case .connectionFailure(let text, let unstarted):
+            return .failure(.connectionLost(message: text, unstarted: unstarted))
         }
     }
 

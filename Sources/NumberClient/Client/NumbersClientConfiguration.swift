@@ -37,18 +37,25 @@ public struct NumbersClientConfiguration: Sendable {
         public var initialBackoff: TimeAmount
         /// Largest delay between attempts. Default 2 s.
         public var backoffMax: TimeAmount
+        /// Retries of a keyed call (PurchaseNumbers, AddFunds) answered `ABORTED` / `REQUEST_IN_PROGRESS` after an
+        /// earlier attempt of it may have reached the server: that attempt is still running there, so the call
+        /// waits for it (same backoff, never past the call's deadline) instead of failing. At most this many, on
+        /// top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average, 11 s at most).
+        public var inProgressRetriesMax: Int
 
         /// Creates a policy.
         public init(
-            attemptsMax: Int = 3, initialBackoff: TimeAmount = .milliseconds(50), backoffMax: TimeAmount = .seconds(2)
+            attemptsMax: Int = 3, initialBackoff: TimeAmount = .milliseconds(50), backoffMax: TimeAmount = .seconds(2),
+            inProgressRetriesMax: Int = 10
         ) {
             self.attemptsMax = attemptsMax
             self.initialBackoff = initialBackoff
             self.backoffMax = backoffMax
+            self.inProgressRetriesMax = inProgressRetriesMax
         }
 
         /// No retries.
-        public static let none = RetryPolicy(attemptsMax: 1)
+        public static let none = RetryPolicy(attemptsMax: 1, inProgressRetriesMax: 0)
     }
 
     /// Creates a configuration.

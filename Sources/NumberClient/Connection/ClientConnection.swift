@@ -18,6 +18,9 @@ final class ClientConnection: Sendable {
     }
 
     /// Connects, secures the connection with TLS (`tls` nil only for protocol tests) and greets the server.
+    /// Completes once the TLS handshake has (without TLS, once TCP has connected): a connection joins the pool only
+    /// when it can carry calls, so a handshake that fails (an untrusted certificate, a wrong name, a timeout) fails
+    /// the connect, with nothing sent, instead of the calls started on it.
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
@@ -25,7 +28,7 @@ final class ClientConnection: Sendable {
     ) -> EventLoopFuture<ClientConnection> {
         let status = ClientConnectionStatus()
         let sessionKey = "\(serverHostname):\(port)"
-        let made = NIOLockedValueBox<ClientConnection?>(nil)
+        let made = NIOLockedValueBox<(connection: ClientConnection, ready: EventLoopFuture<Void>)?>(nil)
         return ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -37,19 +40,27 @@ final class ClientConnection: Sendable {
                             context: tls, serverHostname: serverHostname, sessionCache: sessionCache,
                             sessionKey: sessionKey)
                     }
-                    let handler = ClientConnectionHandler(settings: settings, status: status)
-                    try pipeline.addHandler(handler)
+                    let ready = channel.eventLoop.makePromise(of: Void.self)
+                    let handler = ClientConnectionHandler(
+                        settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil)
+                    do {
+                        try pipeline.addHandler(handler)
+                    } catch {
+                        ready.fail(error)
+                        throw error
+                    }
                     let connection = ClientConnection(
                         channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), status: status)
-                    made.withLockedValue { $0 = connection }
+                    made.withLockedValue { $0 = (connection, ready.futureResult) }
                 }
             }
             .connect(host: host, port: port)
-            .flatMapThrowing { _ in
-                guard let connection = made.withLockedValue({ $0 }) else {
-                    throw RPCError(code: .internal, message: "connection set-up did not run", reason: "CLIENT_BUG")
+            .flatMap { channel in
+                guard let (connection, ready) = made.withLockedValue({ $0 }) else {
+                    return channel.eventLoop.makeFailedFuture(
+                        RPCError(code: .internal, message: "connection set-up did not run", reason: "CLIENT_BUG"))
                 }
-                return connection
+                return ready.map { connection }
             }
     }
 

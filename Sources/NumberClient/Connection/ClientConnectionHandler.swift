@@ -1,4 +1,5 @@
 import NIOCore
+import NumberTLS
 import NumberWire
 
 /// Carries out the client connection state machine on the event loop: starts calls, matches responses to their
@@ -8,7 +9,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
     typealias Outcome = ClientConnectionStateMachine.CallOutcome
 
-    private var state = ClientConnectionStateMachine()
+    private var state: ClientConnectionStateMachine
     private let settings: ConnectionSettings
     private var context: ChannelHandlerContext?
     private var promises: [UInt32: EventLoopPromise<Outcome>] = [:]
@@ -26,20 +27,65 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Frames are decoded here (``FrameReader``), not by a handler in front.
     private let frameReader: FrameReader
 
-    init(settings: ConnectionSettings, status: ClientConnectionStatus) {
+    /// Completed once the connection can carry calls, failed if it ends before; nil afterwards.
+    private var ready: EventLoopPromise<Void>?
+    /// Whether the connection is ready only when TLS says its handshake completed (else: when TCP connected).
+    private let awaitsHandshake: Bool
+
+    /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
+    /// calls: at `TLSHandshakeCompleted` when `awaitsHandshake`, else when the channel is active. `firstStreamID`
+    /// is not 1 only in tests of the last stream ids.
+    init(
+        settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
+        awaitsHandshake: Bool = false, firstStreamID: UInt32 = 1
+    ) {
+        self.state = ClientConnectionStateMachine(firstStreamID: firstStreamID)
         self.settings = settings
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
         self.usable = status
+        self.ready = ready
+        self.awaitsHandshake = awaitsHandshake
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { greet(context: context) }
+        if context.channel.isActive { connected(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        notReady(ConnectionEnded())
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        greet(context: context)
+        connected(context: context)
         context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TLSHandshakeCompleted { becameReady() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// TCP is up: the preface and SETTINGS go out (behind the TLS handshake, which holds them until it is done).
+    private func connected(context: ChannelHandlerContext) {
+        greet(context: context)
+        if !awaitsHandshake { becameReady() }
+    }
+
+    private func becameReady() {
+        ready?.succeed()
+        ready = nil
+    }
+
+    /// The connection failed or ended before it could carry calls: its connect fails with `error`.
+    private func notReady(_ error: any Error) {
+        ready?.fail(error)
+        ready = nil
+    }
+
+    /// The connection ended before the TLS handshake completed (an error, if any, came through `errorCaught`).
+    private struct ConnectionEnded: Error, CustomStringConvertible {
+        var description: String { "the connection closed before the TLS handshake completed" }
     }
 
     private var greeted = false
@@ -59,6 +105,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        notReady(ConnectionEnded())
         deadlineTimer?.task.cancel()
         deadlineTimer = nil
         perform(state.connectionClosed(reason: "the server closed the connection"))
@@ -68,6 +115,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        notReady(error)
         perform(state.connectionClosed(reason: "\(error)"))
         usable.markUnusable()
         context.close(promise: nil)
@@ -94,6 +142,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         guard token.markStarted() else {
             // The caller was cancelled before the call reached the event loop.
             promise.succeed(.status(ClientStatus.cancelled))
+            return
+        }
+        if let oversize = state.oversize(headers: headers, message: message) {
+            promise.succeed(.status(ClientStatus.requestTooLarge(oversize)))
             return
         }
         // The event loop's clock (a test's embedded loop moves it by hand).
@@ -130,10 +182,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             call.promise.succeed(.status(ClientStatus.deadlineExceeded))
             return
         }
+        // Checked again here: new SETTINGS may have lowered a limit while the call was queued.
+        if let oversize = state.oversize(headers: call.headers, message: call.message) {
+            call.promise.succeed(.status(ClientStatus.requestTooLarge(oversize)))
+            return
+        }
         guard let (id, frames) = state.startCall(headers: call.headers, message: call.message) else {
             call.promise.succeed(.connectionFailure(message: "the connection cannot take calls", retryable: true))
             return
         }
+        // The last stream id: the pool must stop choosing this connection (it closes after its open calls).
+        if state.phase != .active { usable.markUnusable() }
         promises[id] = call.promise
         streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
         if let deadline = call.deadline {
@@ -207,8 +266,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func fail(streamID id: UInt32, with outcome: Outcome) {
-        guard let context else { return }
-        if case .write(let frames) = state.cancelCall(streamID: id) { write(frames, context: context) }
+        perform(state.cancelCall(streamID: id))
         complete(id, outcome)
     }
 
@@ -221,6 +279,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             break
         case .write(let frames):
             write(frames, context: context)
+        case .writeThenClose(let frames):
+            write(frames, context: context)
+            unflushedWrites = 0
+            context.flush()
+            context.close(promise: nil)
         case .finish(let id, let outcome):
             complete(id, outcome)
         case .finishMany(let outcomes, let close):

@@ -24,6 +24,8 @@ struct ClientConnectionStateMachine {
     enum Action: Equatable {
         case none
         case write([Frame])
+        /// Write these frames, then close (the last open call of a connection going away was cancelled).
+        case writeThenClose([Frame])
         case finish(streamID: UInt32, CallOutcome)
         /// Finish these calls (connection-level events) and maybe close.
         case finishMany([(UInt32, CallOutcome)], close: Bool)
@@ -33,6 +35,7 @@ struct ClientConnectionStateMachine {
             switch (lhs, rhs) {
             case (.none, .none): return true
             case (.write(let a), .write(let b)): return a == b
+            case (.writeThenClose(let a), .writeThenClose(let b)): return a == b
             case (.finish(let a, let x), .finish(let b, let y)): return a == b && x == y
             case (.finishMany(let a, let c1), .finishMany(let b, let c2)):
                 return c1 == c2 && a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
@@ -58,8 +61,11 @@ struct ClientConnectionStateMachine {
     private var pingsSinceCall = 0
     private var settingsSinceCall = 0
 
-    init(limits: Limits = .defaults) {
+    /// A connection with `limits` whose first call gets `firstStreamID` (odd; not 1 only in tests of the last ids).
+    init(limits: Limits = .defaults, firstStreamID: UInt32 = 1) {
+        precondition(firstStreamID % 2 == 1, "client stream ids are odd")
         self.limits = limits
+        self.nextStreamID = firstStreamID
     }
 
     private(set) var phase: Phase = .active
@@ -67,7 +73,8 @@ struct ClientConnectionStateMachine {
     /// calls refused afterwards.
     private(set) var closingReason: String?
     private(set) var serverSettings = ConnectionSettings.defaults
-    private var nextStreamID: UInt32 = 1
+    /// The id of the next call; nil once every odd id has been used (the connection then goes away locally).
+    private var nextStreamID: UInt32?
     /// Streams waiting for a response: the MESSAGE payload once it arrived.
     private var open: [UInt32: ByteBuffer?] = [:]
 
@@ -75,8 +82,34 @@ struct ClientConnectionStateMachine {
 
     /// Whether a new call may start here now.
     var canStartCall: Bool {
-        guard case .active = phase else { return false }
-        return open.count < Int(serverSettings.maxConcurrentStreams) && nextStreamID < UInt32.max - 2
+        guard case .active = phase, nextStreamID != nil else { return false }
+        return open.count < Int(serverSettings.maxConcurrentStreams)
+    }
+
+    /// A frame of a call over the server's limit for it.
+    struct Oversize: Hashable {
+        /// `HEADERS` or `MESSAGE`.
+        var frame: String
+        /// The frame's payload length.
+        var size: Int
+        /// The server's limit (its SETTINGS, the protocol's defaults until they arrive).
+        var limit: Int
+    }
+
+    /// The frame of a call with these payloads that the server would refuse outright, nil if both fit. The server
+    /// answers an oversized frame by ending the whole connection (GOAWAY `FRAME_TOO_LARGE`), failing every other call
+    /// on it, so such a call must fail alone before it is sent. Until the server's SETTINGS arrive its limits are the
+    /// protocol's defaults, which it must accept.
+    func oversize(headers: ByteBuffer, message: ByteBuffer) -> Oversize? {
+        let headersMax = Int(serverSettings.maxHeadersPayload)
+        if headers.readableBytes > headersMax {
+            return Oversize(frame: "HEADERS", size: headers.readableBytes, limit: headersMax)
+        }
+        let messageMax = Int(serverSettings.maxMessagePayload)
+        if message.readableBytes > messageMax {
+            return Oversize(frame: "MESSAGE", size: message.readableBytes, limit: messageMax)
+        }
+        return nil
     }
 
     /// The preface and our SETTINGS.
@@ -84,12 +117,19 @@ struct ClientConnectionStateMachine {
         (true, [Frame(type: .settings, streamID: 0, payload: settings.payload())])
     }
 
-    /// Opens a stream for a new call; nil if the connection cannot take one (`canStartCall` is false).
+    /// Opens a stream for a new call; nil if the connection cannot take one (`canStartCall` is false). The call on
+    /// the last odd id puts the connection in `goingAway`, as if the server had sent GOAWAY: it takes no new call
+    /// and closes once its open calls are done.
     mutating func startCall(headers: ByteBuffer, message: ByteBuffer) -> (streamID: UInt32, frames: [Frame])? {
-        guard canStartCall else { return nil }
-        let id = nextStreamID
-        nextStreamID += 2
+        guard canStartCall, let id = nextStreamID else { return nil }
         open[id] = .some(nil)
+        if id <= UInt32.max - 2 {
+            nextStreamID = id + 2
+        } else {
+            nextStreamID = nil
+            phase = .goingAway(lastStreamID: id)
+            closingReason = "no stream ids left on this connection (2^31 calls made on it)"
+        }
         return (
             id,
             [
@@ -99,10 +139,14 @@ struct ClientConnectionStateMachine {
         )
     }
 
-    /// The caller gave up (cancelled or deadline): tell the server, forget the stream.
+    /// The caller gave up (cancelled or deadline): tell the server, forget the stream; and close if that was the
+    /// last open call of a connection going away.
     mutating func cancelCall(streamID: UInt32) -> Action {
         guard open.removeValue(forKey: streamID) != nil else { return .none }
-        return .write([Frame(type: .cancel, streamID: streamID)])
+        let cancel = [Frame(type: .cancel, streamID: streamID)]
+        guard case .goingAway = phase, open.isEmpty else { return .write(cancel) }
+        phase = .closed
+        return .writeThenClose(cancel)
     }
 
     /// Counts one more control frame from the server since the last completed call; the GOAWAY when that passes

@@ -1,0 +1,133 @@
+import NIOCore
+import NumberAPI
+
+/// The retry rules of one call as a value: each failed attempt in, whether to try again or what to throw out.
+///
+/// A call is tried again after a transport failure that cannot do harm: any, for a method that changes nothing; any,
+/// for a keyed method (PurchaseNumbers, AddFunds), whose retries the server answers with the first result; for the
+/// others only one that never reached the server. At most `attemptsMax` attempts.
+///
+/// Once an attempt of a keyed call may have run (its connection was lost after the request went out), later answers
+/// are read in that light. `ABORTED` / `REQUEST_IN_PROGRESS` means that attempt is still running at the server:
+/// the call waits for it, at most `inProgressRetriesMax` more times and never past its deadline. A call that ends
+/// before it knows — retries run out, the deadline passes, the task is cancelled, the server cannot be reached
+/// again, or an answer that says nothing about the earlier attempt — throws the error of a lost connection
+/// (`UNAVAILABLE` / `CONNECTION_LOST`, `outcome=unknown`) with its `idempotencyKey` in the details, never that last
+/// failure as if it were the call's outcome.
+struct CallAttempts {
+    /// Why one attempt failed.
+    enum Failure: Error {
+        /// The server answered with this status.
+        case status(RPCError)
+        /// The connection ended before the answer; `unstarted` when the server is known not to have started the call.
+        case connectionLost(message: String, unstarted: Bool)
+        /// No connection could be made: nothing was sent.
+        case connectFailed(message: String)
+    }
+
+    /// What to do after a failed attempt.
+    enum Decision {
+        /// Try again after `backoff`; throw `otherwise` if that would pass the call's deadline.
+        case retry(backoff: TimeAmount, otherwise: RPCError)
+        /// Give up: throw this.
+        case fail(RPCError)
+    }
+
+    private let retryClass: NumbersClient.RetryClass
+    private let idempotencyKey: String?
+    private let policy: NumbersClientConfiguration.RetryPolicy
+    /// Attempts that count against `attemptsMax`: all but those answered "still in progress".
+    private var attempts = 0
+    private var inProgressRetries = 0
+    /// Whether an earlier attempt may have been carried out at the server (only kept for keyed calls).
+    private(set) var mayHaveRun = false
+    private var backoff: TimeAmount
+
+    /// The rules for a call of `retryClass` (keyed calls carry `idempotencyKey`) under `policy`.
+    init(retryClass: NumbersClient.RetryClass, idempotencyKey: String?, policy: NumbersClientConfiguration.RetryPolicy)
+    {
+        self.retryClass = retryClass
+        self.idempotencyKey = idempotencyKey
+        self.policy = policy
+        self.backoff = policy.initialBackoff
+    }
+
+    /// One attempt failed with `failure`: try again, or the error to throw.
+    mutating func failed(_ failure: Failure) -> Decision {
+        switch failure {
+        case .status(let error):
+            return answered(error)
+        case .connectionLost(let message, let unstarted):
+            if !unstarted && retryClass == .keyed { mayHaveRun = true }
+            let error = RPCError(
+                code: .unavailable, message: message, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
+                details: ["outcome": unstarted ? "not-started" : "unknown"])
+            return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
+        case .connectFailed(let message):
+            return transportFailed(
+                RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED"), retryable: true)
+        }
+    }
+
+    /// The error for a call whose deadline passed before its next attempt.
+    func deadlinePassed() -> RPCError {
+        final(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+    }
+
+    /// The error for a call whose task was cancelled between attempts.
+    func cancelled() -> RPCError {
+        final(RPCError(code: .cancelled, message: "the call was cancelled by the caller", reason: "CANCELLED"))
+    }
+
+    /// A transport failure: retried while it may be and attempts remain.
+    private mutating func transportFailed(_ error: RPCError, retryable: Bool) -> Decision {
+        attempts += 1
+        guard retryable, attempts < policy.attemptsMax else { return .fail(final(error)) }
+        return .retry(backoff: nextBackoff(), otherwise: final(error))
+    }
+
+    /// An answer from the server. Final, unless an earlier attempt may have run: then "still in progress" waits for
+    /// it, and an answer about this attempt alone (see `isAboutTheRequest`) leaves the outcome unknown.
+    private mutating func answered(_ error: RPCError) -> Decision {
+        guard mayHaveRun else { return .fail(error) }
+        guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
+            return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
+        }
+        inProgressRetries += 1
+        guard inProgressRetries <= policy.inProgressRetriesMax else { return .fail(final(error)) }
+        return .retry(backoff: nextBackoff(), otherwise: final(error))
+    }
+
+    /// Whether a status refuses the request itself, so the earlier attempt of the same request was refused alike
+    /// and did nothing (or the server answered it from the key's record). The others — `DEADLINE_EXCEEDED`,
+    /// `CANCELLED`, `UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `ABORTED`, `INTERNAL`, `UNAUTHENTICATED`, … — are about
+    /// this attempt and say nothing of the earlier one.
+    static func isAboutTheRequest(_ code: StatusCode) -> Bool {
+        switch code {
+        case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange, .unimplemented: true
+        default: false
+        }
+    }
+
+    /// `error`, or — when an earlier attempt may have run — the outcome-unknown error of a lost connection, with
+    /// the key to call again under and what the last attempt met.
+    private func final(_ error: RPCError) -> RPCError {
+        guard mayHaveRun, let idempotencyKey else { return error }
+        var unknown = error
+        if error.reason != "CONNECTION_LOST" {
+            unknown = RPCError(
+                code: .unavailable,
+                message: "an earlier attempt's connection was lost after the request was sent; then \(error)",
+                reason: "CONNECTION_LOST")
+        }
+        unknown.details = ["outcome": "unknown", "idempotencyKey": idempotencyKey]
+        return unknown
+    }
+
+    /// The delay before the next attempt: full jitter over a bound that doubles up to `backoffMax`.
+    private mutating func nextBackoff() -> TimeAmount {
+        let jittered = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
+        backoff = min(backoff * 2, policy.backoffMax)
+        return jittered
+    }
+}

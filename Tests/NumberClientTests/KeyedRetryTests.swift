@@ -1,0 +1,166 @@
+import NIOCore
+import NIOPosix
+import NumberAPI
+import NumberWire
+import Testing
+
+@testable import NumberClient
+
+/// Retries of keyed calls (PurchaseNumbers, AddFunds) against a scripted server. Once an attempt may have run, a
+/// retry answered "still in progress" waits for that attempt instead of failing with the answer, and a call that
+/// ends before it knows says its outcome is unknown and names its idempotency key, so the caller can ask again.
+@Suite("Keyed call retries")
+struct KeyedRetryTests {
+    static let purchase = PurchaseNumbersRequest(accountId: "ACC_1", country: "US", numbers: ["+14155550100"])
+
+    /// The response the scripted server gives a purchase that went through.
+    static var bought: ByteBuffer {
+        var buffer = ByteBuffer()
+        try! ProtoEncoder().encode(PurchaseNumbersResponse(message: "bought"), into: &buffer)
+        return buffer
+    }
+
+    /// A client without TLS to the scripted server on `port`.
+    static func client(
+        port: Int, retry: NumbersClientConfiguration.RetryPolicy, timeout: TimeAmount = .seconds(20)
+    ) -> NumbersClient {
+        NumbersClient(
+            configuration: NumbersClientConfiguration(
+                host: "127.0.0.1", port: port, trustRoots: .system, defaultTimeout: timeout, retry: retry),
+            tls: nil, group: MultiThreadedEventLoopGroup.singleton)
+    }
+
+    /// Short backoffs, so a test's retries take milliseconds.
+    static func quickRetries(inProgressRetriesMax: Int = 10) -> NumbersClientConfiguration.RetryPolicy {
+        .init(
+            attemptsMax: 3, initialBackoff: .milliseconds(5), backoffMax: .milliseconds(20),
+            inProgressRetriesMax: inProgressRetriesMax)
+    }
+
+    /// Checks `error` is the client's outcome-unknown error, naming `key`.
+    static func expectOutcomeUnknown(
+        _ error: RPCError?, key: String?, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(error?.code == .unavailable, "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(error?.reason == "CONNECTION_LOST", "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(error?.details["outcome"] == "unknown", sourceLocation: sourceLocation)
+        #expect(key != nil && error?.details["idempotencyKey"] == key, sourceLocation: sourceLocation)
+    }
+
+    @Test("connection lost, then 'still in progress', then the first result: the call succeeds with it")
+    func inProgressThenDone() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            switch index {
+            case 0: .closeConnection
+            case 1: .status(.requestInProgress)
+            default: .response(Self.bought)
+            }
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let response = try await client.purchaseNumbers(Self.purchase)
+        await client.close()
+        await server.stop()
+        #expect(response.message == "bought")
+        let keys = server.calls.map { $0.metadata["idempotency-key"] }
+        #expect(keys.count == 3)
+        #expect(keys.allSatisfy { $0 != nil && $0 == keys[0] }, "every attempt carries the first one's key")
+    }
+
+    @Test("still in progress until the retries run out: outcome unknown, with the key")
+    func inProgressUntilRetriesRunOut() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0 ? .closeConnection : .status(.requestInProgress)
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries(inProgressRetriesMax: 4))
+        let error = await #expect(throws: RPCError.self) {
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(idempotencyKey: "key-2"))
+        }
+        await client.close()
+        await server.stop()
+        Self.expectOutcomeUnknown(error, key: "key-2")
+        // The lost attempt, one retry that counts against `attemptsMax`, and the four in-progress retries.
+        #expect(server.calls.count == 6)
+    }
+
+    @Test("still in progress past the call's deadline: outcome unknown, and no attempt after the deadline")
+    func inProgressUntilDeadline() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0 ? .closeConnection : .status(.requestInProgress)
+        }
+        let client = Self.client(
+            port: server.port, retry: Self.quickRetries(inProgressRetriesMax: 1_000_000), timeout: .seconds(2))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let error = await #expect(throws: RPCError.self) { try await client.purchaseNumbers(Self.purchase) }
+        let took = clock.now - started
+        await client.close()
+        await server.stop()
+        Self.expectOutcomeUnknown(error, key: server.calls.first?.metadata["idempotency-key"])
+        #expect(took < .seconds(10), "took \(took)")
+    }
+
+    @Test("a later attempt cannot connect after one that may have run: outcome unknown, not CONNECT_FAILED")
+    func connectFailsAfterLostAttempt() async throws {
+        let server = try await FakeNumbersServer.start { _, _ in .closeConnectionAndStopListening }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let error = await #expect(throws: RPCError.self) { try await client.addFunds(AddFundsRequest(amount: 100)) }
+        await client.close()
+        #expect(server.calls.count == 1)
+        Self.expectOutcomeUnknown(error, key: server.calls.first?.metadata["idempotency-key"])
+    }
+
+    @Test("cancelled during the backoff after a lost attempt: outcome unknown, not a bare CancellationError")
+    func cancelledDuringBackoff() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in index == 0 ? .closeConnection : .never }
+        let retry = NumbersClientConfiguration.RetryPolicy(
+            attemptsMax: 3, initialBackoff: .seconds(20), backoffMax: .seconds(20))
+        let client = Self.client(port: server.port, retry: retry, timeout: .seconds(60))
+        let call = Task { try await client.purchaseNumbers(Self.purchase) }
+        while server.calls.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .seconds(1))  // the lost connection reaches the client, the 20-s backoff starts
+        call.cancel()
+        let result = await call.result
+        await client.close()
+        await server.stop()
+        guard case .failure(let failure) = result else {
+            Issue.record("the cancelled call succeeded")
+            return
+        }
+        #expect(failure is RPCError, "\(failure)")
+        Self.expectOutcomeUnknown(failure as? RPCError, key: server.calls.first?.metadata["idempotency-key"])
+    }
+
+    @Test(
+        "after a lost attempt, a refusal of the request is final; an answer about the attempt alone is not",
+        arguments: [
+            (StatusCode.failedPrecondition, true), (.invalidArgument, true), (.notFound, true),
+            (.deadlineExceeded, false), (.cancelled, false), (.resourceExhausted, false), (.unavailable, false),
+            (.unauthenticated, false), (.internal, false),
+        ])
+    func answersAfterLostAttempt(code: StatusCode, isFinal: Bool) throws {
+        var attempts = CallAttempts(retryClass: .keyed, idempotencyKey: "k", policy: Self.quickRetries())
+        guard case .retry = attempts.failed(.connectionLost(message: "reset", unstarted: false)) else {
+            Issue.record("a keyed call was not retried after a lost connection")
+            return
+        }
+        guard case .fail(let error) = attempts.failed(.status(RPCError(code: code, message: "no", reason: "R"))) else {
+            Issue.record("\(code) was retried")
+            return
+        }
+        if isFinal {
+            #expect(error == RPCError(code: code, message: "no", reason: "R"))
+        } else {
+            Self.expectOutcomeUnknown(error, key: "k")
+        }
+    }
+
+    @Test("a call that is neither keyed nor read-only is not retried after a lost connection, and carries no key")
+    func unsafeCallNotRetried() {
+        var attempts = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: Self.quickRetries())
+        guard case .fail(let error) = attempts.failed(.connectionLost(message: "reset", unstarted: false)) else {
+            Issue.record("an unsafe call was retried")
+            return
+        }
+        #expect(error.reason == "CONNECTION_LOST" && error.details == ["outcome": "unknown"])
+    }
+}

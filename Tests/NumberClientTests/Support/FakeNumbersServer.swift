@@ -1,0 +1,169 @@
+import NIOCore
+import NIOPosix
+import NumberAPI
+import NumberWire
+import Synchronization
+
+/// A scripted nrpc/1 server on 127.0.0.1:0 without TLS, for the client's tests against a real socket: it reads each
+/// call as numberd does (preface, SETTINGS, HEADERS + MESSAGE with `END_STREAM`) and answers it as the test's script
+/// says — a response, a status, silence, or the connection dropped once the request is read — remembering every
+/// call's headers in arrival order.
+///
+/// ```swift
+/// let server = try await FakeNumbersServer.start { index, _ in index == 0 ? .closeConnection : .response(ByteBuffer()) }
+/// defer { Task { await server.stop() } }
+/// ```
+final class FakeNumbersServer: Sendable {
+    /// What the server does with one call once its request has fully arrived.
+    enum Answer: Sendable {
+        /// The response message and an OK status.
+        case response(ByteBuffer)
+        /// A non-OK status, in TRAILERS.
+        case status(RpcStatus)
+        /// Nothing, ever: the caller's deadline or cancellation ends the call.
+        case never
+        /// Closes the connection: the client knows the request was sent, not what became of it.
+        case closeConnection
+        /// Closes the connection and stops listening: every later connect is refused.
+        case closeConnectionAndStopListening
+    }
+
+    /// Picks the answer to a call from its index (0 for the first call the server read) and headers.
+    typealias Script = @Sendable (_ index: Int, _ headers: RequestHeaders) -> Answer
+
+    /// The port it listens on.
+    let port: Int
+    private let log: CallLog
+
+    private init(port: Int, log: CallLog) {
+        self.port = port
+        self.log = log
+    }
+
+    /// The headers of every call read so far, in order.
+    var calls: [RequestHeaders] { log.recorded.withLock { $0 } }
+
+    /// Starts listening on 127.0.0.1 at a free port.
+    static func start(_ script: @escaping Script) async throws -> FakeNumbersServer {
+        let log = CallLog(script: script)
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Connection(log: log))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        log.listener.withLock { $0 = listener }
+        return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
+    }
+
+    /// Stops listening (connections already open stay until their client closes them).
+    func stop() async {
+        try? await log.stopListening()?.get()
+    }
+
+    /// The script, what was read and the listening socket, shared by every connection.
+    private final class CallLog: Sendable {
+        let script: Script
+        let recorded = Mutex<[RequestHeaders]>([])
+        let listener = Mutex<(any Channel)?>(nil)
+
+        init(script: @escaping Script) { self.script = script }
+
+        /// Records a call and returns its answer.
+        func answer(_ headers: RequestHeaders) -> Answer {
+            let index = recorded.withLock { calls in
+                calls.append(headers)
+                return calls.count - 1
+            }
+            return script(index, headers)
+        }
+
+        /// Closes the listening socket; completes once nothing listens.
+        func stopListening() -> EventLoopFuture<Void>? {
+            listener.withLock { $0 }?.close()
+        }
+    }
+
+    /// One accepted connection: frames in, the script's answers out.
+    private final class Connection: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+
+        private let log: CallLog
+        private let reader = FrameReader(FrameDecoder(expectsPreface: true))
+        private var headers: [UInt32: RequestHeaders] = [:]
+
+        init(log: CallLog) {
+            self.log = log
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            send([Frame(type: .settings, streamID: 0)], context: context)
+            context.fireChannelActive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let failure = reader.read(unwrapInboundIn(data)) { frame in received(frame, context: context) }
+            if failure != nil { context.close(promise: nil) }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+
+        private func received(_ frame: Frame, context: ChannelHandlerContext) {
+            switch frame.type {
+            case .settings where !frame.flags.contains(.ack):
+                send([Frame(type: .settings, flags: .ack, streamID: 0)], context: context)
+            case .headers:
+                headers[frame.streamID] =
+                    (try? ProtoDecoder().decode(RequestHeaders.self, from: frame.payload)) ?? .init()
+            case .message where frame.flags.contains(.endStream):
+                guard let call = headers.removeValue(forKey: frame.streamID) else { return }
+                carryOut(log.answer(call), streamID: frame.streamID, context: context)
+            default:
+                break
+            }
+        }
+
+        private func carryOut(_ answer: Answer, streamID: UInt32, context: ChannelHandlerContext) {
+            switch answer {
+            case .response(let message):
+                send(
+                    [
+                        Frame(type: .message, streamID: streamID, payload: message),
+                        Frame(type: .trailers, streamID: streamID),
+                    ],
+                    context: context)
+            case .status(let status):
+                var payload = ByteBuffer()
+                try! ProtoEncoder().encode(status, into: &payload)
+                send([Frame(type: .trailers, streamID: streamID, payload: payload)], context: context)
+            case .never:
+                break
+            case .closeConnection:
+                context.close(promise: nil)
+            case .closeConnectionAndStopListening:
+                // Closed only once nothing listens, so the client's next connect is refused, not accepted.
+                let channel = context.channel
+                let stopped = log.stopListening() ?? channel.eventLoop.makeSucceededVoidFuture()
+                stopped.whenComplete { _ in channel.close(promise: nil) }
+            }
+        }
+
+        private func send(_ frames: [Frame], context: ChannelHandlerContext) {
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            for frame in frames { buffer.writeFrame(frame) }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+}
+
+extension RpcStatus {
+    /// The status numberd answers a keyed retry with while the first request with its key is still running.
+    static let requestInProgress = RpcStatus(
+        code: StatusCode.aborted.rawValue, message: "a request with this idempotency key is still in progress",
+        reason: "REQUEST_IN_PROGRESS")
+}

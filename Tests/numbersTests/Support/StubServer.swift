@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+import NumberServer
+import NumberTLS
+
+/// A numberd transport over TLS on 127.0.0.1:0 serving a test's router, and the CA file that `numbers --ca` trusts.
+struct StubServer {
+    /// The port it listens on.
+    let port: Int
+    /// A PEM file of the CA that issued the server's certificate.
+    let caFile: String
+}
+
+/// Runs a server with `router` for the duration of `body`, with a fresh CA written to a temporary file.
+func withStubServer(router: RPCRouter, _ body: (StubServer) async throws -> Void) async throws {
+    let authority = try CertificateAuthority.generate()
+    let issued = try authority.issueServerCertificate()
+    var configuration = TLSConfiguration.server(
+        certificateChain: issued.certificateChain, privateKey: issued.privateKey)
+    configuration.applicationProtocols = ["nrpc/1"]
+    let caFile = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-ca-\(UUID()).pem").path
+    try authority.certificatePEM.write(toFile: caFile, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: caFile) }
+    let server = NumberServer(
+        configuration: NumberServerConfiguration(port: 0),
+        transport: .tls(try TLSContext(configuration: configuration)),
+        router: router, logger: Logger(label: "numbers-test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.run() }
+        defer { group.cancelAll() }
+        let address = try await server.listeningAddress()
+        try await body(StubServer(port: address.port!, caFile: caFile))
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Synchronization
+import Testing
+
+/// `numbers funds add` and `numbers buy` when the outcome is not known: the CLI makes the idempotency key itself,
+/// and on a failure that leaves the outcome open it names the key and the flag that reruns the command safely.
+/// The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
+@Suite("numbers: keyed commands whose outcome is unknown")
+struct UnknownOutcomeTests {
+    /// The idempotency keys the stub server received, in order.
+    final class ReceivedKeys: Sendable {
+        let keys = Mutex<[String]>([])
+        var all: [String] { keys.withLock { $0 } }
+        func record(_ context: CallContext) { keys.withLock { $0.append(context.metadata["idempotency-key"] ?? "") } }
+    }
+
+    /// A server on which accounts exist (in USD) and purchases and credits are taken but never answered.
+    static func neverAnswering(_ received: ReceivedKeys) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getAccount) { request, _ in
+            GetAccountResponse(account: Account(id: request.accountId, currency: "USD"))
+        }
+        router.register(NumbersMethods.addFunds) { _, context in
+            received.record(context)
+            try await Task.sleep(for: .seconds(60))
+            return AddFundsResponse()
+        }
+        router.register(NumbersMethods.purchaseNumbers) { _, context in
+            received.record(context)
+            try await Task.sleep(for: .seconds(60))
+            return PurchaseNumbersResponse()
+        }
+        return router
+    }
+
+    /// The connection flags of a run against `server`.
+    static func connection(_ server: StubServer) -> [String] {
+        ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_test", "--account", "ACC_1"]
+    }
+
+    /// The deadline of the calls that are never answered: short, yet long enough for the connection and the
+    /// account look-up before them on a machine busy with the rest of the suite (1 s was not).
+    static let deadline = ["--timeout", "5"]
+
+    @Test(
+        "a call that is never answered: stderr says the outcome is unknown and gives the key the server received",
+        arguments: [
+            ["funds", "add", "25"], ["buy", "+14155550100"], ["buy", "+14155550100", "--idempotency-key", "given-key"],
+        ])
+    func neverAnswered(command: [String]) async throws {
+        let received = ReceivedKeys()
+        try await withStubServer(router: Self.neverAnswering(received)) { server in
+            let run = try await runNumbers(command + Self.connection(server) + Self.deadline)
+            #expect(run.status == 7, "\(run)")
+            let key = try #require(received.all.first, "the server received no call")
+            #expect(!key.isEmpty)
+            if command.contains("--idempotency-key") { #expect(key == "given-key") }
+            #expect(run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+            #expect(run.stderr.contains("--idempotency-key \(key)"), "\(run.stderr)")
+            #expect(received.all == [key])
+        }
+    }
+
+    @Test("a refusal is a known outcome: no rerun advice")
+    func refused() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.purchaseNumbers) { _, _ in
+            throw RPCError(code: .failedPrecondition, message: "balance too low", reason: "INSUFFICIENT_BALANCE")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["buy", "+14155550100"] + Self.connection(server))
+            #expect(run.status == 5, "\(run)")
+            #expect(run.stderr.contains("INSUFFICIENT_BALANCE"), "\(run.stderr)")
+            #expect(!run.stderr.contains("--idempotency-key"), "\(run.stderr)")
+        }
+    }
+}
