@@ -1,5 +1,6 @@
 import Foundation
 import NumberAPI
+import NumberCore
 import NumberTLS
 
 /// The layout of numberd's data directory:
@@ -37,12 +38,17 @@ public struct DataDirectory: Sendable {
     /// would; its journal is beside it (`SimulatorStateFile.journalPath`).
     var simulatorState: String { root + "/twilio-sim.json" }
 
-    /// Creates the folders (mode 0700) if missing.
+    /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries
+    /// survive a power cut (the store syncs what it creates inside `store/`, but only a folder it created itself).
     func prepare() throws {
         for folder in [root, root + "/tls", store] {
             try FileManager.default.createDirectory(
                 atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        let files = POSIXJournalFileSystem()
+        let parent = (root as NSString).deletingLastPathComponent
+        try files.fsyncDirectory(parent.isEmpty ? "." : parent)
+        try files.fsyncDirectory(root)
     }
 
     /// The server certificate and key, generated with a new local CA the first time. Returns whether it was made.

@@ -58,16 +58,32 @@ public final class Numberd: Sendable {
         }
         let serverTLS = try serverContext(configuration, directory)
 
-        let (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
         var storeOptions = FileNumberStore.Options.defaults
         storeOptions.journal.limits.snapshotBytesMax = configuration.snapshotBytesMax
+        // The store first: opening it takes the data directory's lock, so a second numberd on the same directory stops
+        // here — before the simulator's start-up compaction rewrites the files the running one is appending to.
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: storeOptions)
+        let provider: TwilioProvider
+        let simulator: TwilioSimulator?
+        do {
+            (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
         // Before serving (a no-op after a clean stop): after a crash the journal tail since the last snapshot is folded
         // into a new one, so crash after crash never makes each start replay more, even when every run is killed
-        // before a periodic snapshot could finish.
+        // before a periodic snapshot could finish. A state whose snapshot no longer fits `snapshotBytesMax` still
+        // starts (the journal holds every record; start-up replays more), with an error in the log.
         do {
             try await store.writeSnapshot()
+        } catch let error as JournalError where error.code == .fileTooLarge {
+            logger.error(
+                "start-up snapshot not written: the state is larger than snapshot-bytes-max; serving from the journal",
+                metadata: ["error": "\(error)"])
         } catch {
+            await provider.shutdown()
+            try? await simulator?.shutdown()
             await store.close()
             throw error
         }

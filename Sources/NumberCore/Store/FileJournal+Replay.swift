@@ -108,12 +108,13 @@ extension FileJournal.Recovery {
         report.tornFiles.append(name)
     }
 
-    /// Opens the last segment for appending, first cutting a torn tail off (synced).
+    /// Opens the last segment for appending, first cutting a torn tail off, and syncs it: records a killed process
+    /// wrote but never synced were read back from the page cache and count as durable from now on (start-up builds
+    /// on them, a later rotation closes the segment without another sync), so they must be on disk first.
     func openLastSegment(_ firstSeq: UInt64, cutTo offset: Int?) throws -> JournalFileHandle {
         let handle = try fileSystem.open(segmentPath(firstSeq), mode: .append)
-        guard let offset else { return handle }
         do {
-            try fileSystem.truncate(handle, length: offset)
+            if let offset { try fileSystem.truncate(handle, length: offset) }
             try fileSystem.fdatasync(handle)
         } catch {
             fileSystem.close(handle)

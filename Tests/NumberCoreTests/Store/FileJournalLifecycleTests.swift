@@ -54,6 +54,22 @@ struct FileJournalLifecycleTests {
         #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
     }
 
+    @Test("opening syncs the last segment: records a killed writer never synced count as durable from then on")
+    func openSyncsTheLastSegment() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let first = try open(directory)
+        _ = try await first.journal.append([.note("written")])
+        await first.journal.close()
+        let fileSystem = FaultInjectingFileSystem()
+        var options = quietOptions()
+        options.fileSystem = fileSystem
+        let reopened = try open(directory, options: options)
+        #expect(reopened.lastSeq == 1)
+        #expect(fileSystem.count(.fdatasync) >= 1, "no torn tail to cut, and still synced before open returns")
+        await reopened.journal.close()
+    }
+
     @Test("a journal dropped without close releases its directory")
     func dropWithoutClose() async throws {
         let directory = TempDirectory()
