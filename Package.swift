@@ -264,6 +264,8 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // What several test targets share: finding the executables they run as child processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "NumberWireTests",
             dependencies: [
@@ -314,7 +316,7 @@ let package = Package(
         .testTarget(
             name: "numbersTests",
             dependencies: [
-                "NumberServer", "NumberAPI", "NumberTLS",
+                "NumberServer", "NumberAPI", "NumberTLS", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -322,7 +324,7 @@ let package = Package(
         .testTarget(
             name: "NumberDaemonTests",
             dependencies: [
-                "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP", "NumberCore",
+                "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP", "NumberCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -340,7 +342,7 @@ let package = Package(
         .testTarget(
             name: "NumberCoreTests",
             // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback.
-            dependencies: ["NumberCore", "CurlHTTP", "TwilioSimulator", "NumberTLS"],
+            dependencies: ["NumberCore", "CurlHTTP", "TwilioSimulator", "NumberTLS", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

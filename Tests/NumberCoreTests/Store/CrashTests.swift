@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -36,24 +37,7 @@ struct CrashTests {
 
     /// The child binary, next to the test bundle or in the package's build directory.
     static func childBinary() throws -> URL {
-        let name = "StoreCrashChild"
-        let testBinaryDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let packageRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let candidates = [
-            testBinaryDirectory.appendingPathComponent(name),
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
-            Bundle.main.bundleURL.appendingPathComponent(name),
-            packageRoot.appendingPathComponent(".build/debug/\(name)"),
-            packageRoot.appendingPathComponent(".build/release/\(name)"),
-        ]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw CrashTestError(
-                "StoreCrashChild not found (looked in \(candidates.map(\.path))); "
-                    + "build it with `swift build --build-tests` or `swift build --product StoreCrashChild`")
-        }
-        return found
+        URL(fileURLWithPath: try BuiltProduct.path("StoreCrashChild"))
     }
 
     struct CrashTestError: Error, CustomStringConvertible {

@@ -2,38 +2,17 @@ import CurlHTTP
 import Foundation
 import Logging
 import NumberCore
+import TestSupport
 import TwilioSimulator
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A failure of the crash harness itself (a child that will not start, a binary not built).
+/// A failure of the crash harness itself (a child that will not start).
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Executables built next to the tests (`swift build --build-tests` builds them all).
-enum BuiltProduct {
-    /// The path of executable `name` in the build directory the tests run from.
-    static func path(_ name: String) throws -> String {
-        let testBinaryDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let packageRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let candidates = [
-            testBinaryDirectory.appendingPathComponent(name),
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
-            Bundle.main.bundleURL.appendingPathComponent(name),
-            packageRoot.appendingPathComponent(".build/debug/\(name)"),
-        ]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw HarnessError(
-                "\(name) not found (looked in \(candidates.map(\.path))); run `swift build --build-tests`")
-        }
-        return found.path
-    }
 }
 
 /// The Twilio simulator in the test process over HTTPS with its own CA, so its state (what is bought) outlives

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// What one run of the `numbers` executable did.
 struct NumbersRun: Sendable {
@@ -36,32 +37,4 @@ func runNumbers(_ arguments: [String]) async throws -> NumbersRun {
     return NumbersRun(
         status: status, stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
         stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-}
-
-/// Executables built next to the tests (`swift build --build-tests` builds them all).
-enum BuiltProduct {
-    /// The path of executable `name` in the build directory the tests run from.
-    static func path(_ name: String) throws -> String {
-        let testBinaryDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let packageRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let candidates = [
-            testBinaryDirectory.appendingPathComponent(name),
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
-            Bundle.main.bundleURL.appendingPathComponent(name),
-            packageRoot.appendingPathComponent(".build/debug/\(name)"),
-        ]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw ProductNotFound(name: name, looked: candidates.map(\.path))
-        }
-        return found.path
-    }
-
-    /// The executable is not built.
-    struct ProductNotFound: Error, CustomStringConvertible {
-        var name: String
-        var looked: [String]
-        var description: String { "\(name) not found (looked in \(looked)); run `swift build --build-tests`" }
-    }
 }
