@@ -190,6 +190,17 @@ extension NumberService {
         return try await coordinator.perform(decision)
     }
 
+    /// Whether `key` already stands for a purchase of this account (settled or still running) in the durable state:
+    /// a request with it is a retry, which replays or is refused and never buys anything new (the RPC layer does not
+    /// charge such a retry against the account's purchase cap, so a client can always learn its first result).
+    public func isPurchaseRetry(accountId: String, idempotencyKey key: String) -> Bool {
+        let (now, ttl) = (now(), config.idempotency.ttlSeconds)
+        let record = try? coordinator.read { state throws(NumberError) in
+            state.liveIdempotency(accountId: accountId, key: key, now: now, ttl: ttl)
+        }
+        return (record ?? nil)?.operation == .purchase
+    }
+
     private struct Opened: Sendable {
         var intent: PurchaseIntent?
         var trunkSid: String?

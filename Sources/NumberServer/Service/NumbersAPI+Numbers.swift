@@ -30,7 +30,9 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.purchaseNumbers) { request, context in
-            let caller = try authorize(context, .write, accountId: request.accountId, purchasing: request.numbers.count)
+            let caller = try authorize(
+                context, .write, accountId: request.accountId, purchasing: request.numbers.count,
+                purchaseKey: context.metadata["idempotency-key"])
             let accountId = caller.accountId
             let purchase = PurchaseRequest(
                 accountId: accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
@@ -44,11 +46,11 @@ extension NumbersAPI {
             } catch {
                 // A purchase whose outcome is unknown may still be committed by reconciliation: it keeps its share
                 // of the cap, or retrying it would go past the cap.
-                if (error as? NumberError)?.reason != .outcomeUnknown {
-                    rateLimiter.refund(caller.key.accountId ?? caller.key.id, numbers: request.numbers.count)
-                }
+                if (error as? NumberError)?.reason != .outcomeUnknown { caller.refundPurchases(rateLimiter) }
                 throw error
             }
+            // A replay bought nothing new (its first request was charged).
+            if result.replayed { caller.refundPurchases(rateLimiter) }
             let trunks = try service.listTrunks(accountId: accountId)
             let bought = result.numbers.map { number in
                 PurchasedNumber(

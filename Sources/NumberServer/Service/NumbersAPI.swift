@@ -60,13 +60,22 @@ public struct NumbersAPI: Sendable {
         var key: NumberCore.ApiKey
         /// The account the call acts on: the request's `account_id`, or the key's own account when that is empty.
         var accountId: String
+        /// Numbers taken from the purchase cap for this call (0 for a retry of a known purchase key).
+        var purchasesCharged = 0
+
+        /// Gives the call's share of the purchase cap back (a purchase refused or replayed bought nothing new).
+        func refundPurchases(_ limiter: RateLimiter) {
+            guard purchasesCharged > 0 else { return }
+            limiter.refund(key.accountId ?? key.id, numbers: purchasesCharged)
+        }
     }
 
     /// Authenticates the caller and checks `access` to the request's `account_id` (empty = the key's own
     /// account); applies the rate limit.
     @discardableResult
     func authorize(
-        _ context: CallContext, _ access: Access, accountId requested: String?, purchasing: Int = 0
+        _ context: CallContext, _ access: Access, accountId requested: String?, purchasing: Int = 0,
+        purchaseKey: String? = nil
     ) throws -> Caller {
         guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.utf8.count > 7 else {
             throw RPCError(
@@ -103,7 +112,10 @@ public struct NumbersAPI: Sendable {
             }
             try service.authorize(key, accountId: accountId, write: access == .write)
         }
-        try rateLimiter.admit(key.accountId ?? key.id, purchasing: purchasing)
-        return Caller(key: key, accountId: accountId)
+        // A retry with a key the account already used for a purchase buys nothing new: not charged to the cap.
+        let retry = purchaseKey.map { service.isPurchaseRetry(accountId: accountId, idempotencyKey: $0) } ?? false
+        let charged = retry ? 0 : purchasing
+        try rateLimiter.admit(key.accountId ?? key.id, purchasing: charged)
+        return Caller(key: key, accountId: accountId, purchasesCharged: charged)
     }
 }

@@ -42,4 +42,39 @@ struct PurchaseCapTests {
             await child.crash()
         }
     }
+
+    @Test("a retry of a purchase with its key is not charged to the cap: a client at its cap still learns its result")
+    func keyedRetriesAreNotCharged() async throws {
+        try await withCrashRig(environment: ["NUMBERD_PURCHASE_CAP": "2"]) { rig in
+            let child = try await rig.start(armed: nil)
+            let phones = rig.phones.take(2)
+            func purchase(_ numbers: [String], key: String) async -> Result<PurchaseNumbersResponse, RPCError> {
+                do {
+                    return .success(
+                        try await withNumbersClient(rig.client(rig.model.key)) { client in
+                            try await client.purchaseNumbers(
+                                PurchaseNumbersRequest(
+                                    accountId: rig.model.accountId, country: "US", numbers: numbers, currency: "USD"),
+                                options: CallOptions(timeout: .seconds(30), idempotencyKey: key))
+                        })
+                } catch {
+                    return .failure(error as? RPCError ?? RPCError(code: .unknown, message: "\(error)"))
+                }
+            }
+            // The whole cap in one purchase, then its retries: each replays the first answer.
+            let first = try await purchase(phones, key: "cap-first").get()
+            for _ in 0..<3 {
+                let again = try await purchase(phones, key: "cap-first").get()
+                #expect(again.numbers.map(\.number.id) == first.numbers.map(\.number.id))
+            }
+            // A new purchase is over the cap, as it should be.
+            let next = rig.phones.take(1)
+            if case .failure(let error) = await purchase(next, key: "cap-second") {
+                #expect(error.reason == "PURCHASE_CAP")
+            } else {
+                Issue.record("a purchase past the cap was admitted")
+            }
+            await child.crash()
+        }
+    }
 }
