@@ -23,6 +23,12 @@ extension NumberError {
     /// A secret that matches no active key, or a key revoked while its call ran.
     static let invalidCredentials = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
 
+    /// Another call is changing the number's trunk at the provider right now (try again when it is recorded).
+    static func trunkChangeInProgress(_ numberId: String) -> NumberError {
+        NumberError(
+            .aborted, .numberNotActive, "a trunk change of \(numberId) is in progress", details: ["numberId": numberId])
+    }
+
     /// The account does not exist.
     static func accountNotFound(_ id: String) -> NumberError {
         NumberError(.notFound, .accountNotFound, "account \(id) not found", details: ["accountId": id])

@@ -41,7 +41,8 @@ extension NumberService {
         let now = now()
         let plan = try await coordinator.perform { state throws(NumberError) in
             var planner = BillingPlanner(state: state, config: config, now: now)
-            planner.plan(skipping: local.withLock { $0.liveReleases })
+            // A number whose release or trunk change is running waits for the next run.
+            planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) })
             local.withLock { local in
                 for number in planner.toRelease { local.liveReleases.insert(number.id) }
             }

@@ -45,11 +45,33 @@ extension NumberService {
     public func trunkNumberCounts(accountId: String) throws(NumberError) -> [String: Int] {
         try coordinator.read { state throws(NumberError) in
             _ = try state.requireAccount(accountId)
-            var counts: [String: Int] = [:]
-            for (_, number) in state.heldNumbers(of: accountId) {
-                if let trunkId = number.trunkId { counts[trunkId, default: 0] += 1 }
-            }
-            return counts
+            return state.trunkNumberCounts(of: accountId)
         }
+    }
+
+    /// The account's trunks, oldest first, each with how many of its numbers route to it — read from one state, so a
+    /// number moved between two reads cannot show on no listed trunk.
+    public func listTrunksCounted(accountId: String) throws(NumberError) -> [(trunk: Trunk, numbers: Int)] {
+        try coordinator.read { state throws(NumberError) in
+            _ = try state.requireAccount(accountId)
+            let counts = state.trunkNumberCounts(of: accountId)
+            return state.trunksOldestFirst(of: accountId).map { ($0, counts[$0.id] ?? 0) }
+        }
+    }
+}
+
+extension CoreState {
+    /// Numbers (not released) per trunk id of the account, in one pass over its held numbers.
+    func trunkNumberCounts(of accountId: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for (_, number) in heldNumbers(of: accountId) {
+            if let trunkId = number.trunkId { counts[trunkId, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// The account's trunks, oldest first (ties by id).
+    func trunksOldestFirst(of accountId: String) -> [Trunk] {
+        trunks(of: accountId).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 }

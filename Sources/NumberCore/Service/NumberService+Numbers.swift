@@ -106,16 +106,30 @@ extension NumberService {
         }
     }
 
+    /// Claims the number under the decision lock (no other trunk change of it, no release of it and no deletion of
+    /// the trunk it goes to can start until the change is recorded), changes it at the provider, then records it. Two
+    /// changes of one number, or a change racing the deletion of its trunk, used to leave the provider and our state
+    /// on different trunks.
     private func routeNumber(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
-        let (number, trunk) = try coordinator.read { state throws(NumberError) in
+        let (number, trunk, claimed) = try await coordinator.perform { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
             let number = try state.requireUsableNumber(numberId, of: accountId)
-            return (number, try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) })
+            let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
+            let claimed = try self.local.withLock { local throws(NumberError) -> Bool in
+                guard local.routing[numberId] == nil else {
+                    throw .trunkChangeInProgress(numberId)
+                }
+                guard number.trunkId != trunk?.id else { return false }
+                local.routing[numberId] = .some(trunk?.id)
+                return true
+            }
+            return ([], (number, trunk, claimed))
         }
-        if number.trunkId == trunk?.id { return NumberListing(number: number, trunkName: trunk?.name) }
+        guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
+        defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
         do {
             try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
         } catch {

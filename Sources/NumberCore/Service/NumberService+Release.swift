@@ -40,7 +40,12 @@ extension NumberService {
             let number: OwnedNumber = try await self.coordinator.perform { state throws(NumberError) in
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
-                self.local.withLock { _ = $0.liveReleases.insert(numberId) }
+                try self.local.withLock { local throws(NumberError) in
+                    guard local.routing[numberId] == nil else {
+                        throw .trunkChangeInProgress(numberId)
+                    }
+                    local.liveReleases.insert(numberId)
+                }
                 return ([.numberReleaseRequested(numberId: numberId, at: now)], number)
             }
             defer { self.local.withLock { _ = $0.liveReleases.remove(numberId) } }

@@ -58,7 +58,7 @@ extension NumberService {
     public func listTrunks(accountId: String) throws(NumberError) -> [Trunk] {
         try coordinator.read { state throws(NumberError) in
             _ = try state.requireAccount(accountId)
-            return state.trunks(of: accountId).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            return state.trunksOldestFirst(of: accountId)
         }
     }
 
@@ -78,10 +78,11 @@ extension NumberService {
             let trunk = try state.requireTrunk(trunkId, of: accountId)
             let inUse = state.heldNumbers(of: accountId).filter { $0.number.trunkId == trunkId }
             let pending = state.intents.values.contains { $0.trunkId == trunkId }
-            guard inUse.isEmpty && !pending else {
+            let routing = local.withLock { $0.routing.values.contains(trunkId) }
+            guard inUse.isEmpty && !pending && !routing else {
+                let what = pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
                 throw NumberError(
-                    .failedPrecondition, .trunkInUse,
-                    "trunk \(trunkId) has \(inUse.count) numbers\(pending ? " and a purchase in progress" : "")",
+                    .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse.count) numbers\(what)",
                     details: ["trunkId": trunkId, "numbers": String(inUse.count)])
             }
             return ([.trunkDeleted(trunkId: trunkId)], trunk)

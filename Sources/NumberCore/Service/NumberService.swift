@@ -20,6 +20,9 @@ public final class NumberService: Sendable {
         var liveIntents: Set<String> = []
         /// Numbers whose release a running call is driving.
         var liveReleases: Set<String> = []
+        /// Numbers whose trunk a running call is changing at the provider, with the trunk they go to (nil: none):
+        /// another trunk change, a release of the number and a deletion of that trunk wait until it is recorded.
+        var routing: [String: String?] = [:]
         /// Whether an orphan sweep is running (one at a time).
         var sweepingOrphans = false
         /// Numbers the orphan sweep is releasing at the provider right now: no purchase may reserve one meanwhile.

@@ -53,10 +53,8 @@ extension NumbersAPI {
 
         router.registerSynchronous(NumbersMethods.listTrunks) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
-            let trunks = try service.listTrunks(accountId: accountId)
-            let counts = try service.trunkNumberCounts(accountId: accountId)
-            return ListTrunksResponse(
-                trunks: trunks.map { NumberAPI.Trunk($0, numberCount: counts[$0.id] ?? 0) })
+            let trunks = try service.listTrunksCounted(accountId: accountId)
+            return ListTrunksResponse(trunks: trunks.map { NumberAPI.Trunk($0.trunk, numberCount: $0.numbers) })
         }
 
         router.register(NumbersMethods.deleteTrunk) { request, context in

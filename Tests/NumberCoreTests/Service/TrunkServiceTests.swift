@@ -48,6 +48,11 @@ struct TrunkServiceTests {
         #expect(try h.service.trunkNumberCounts(accountId: other.id) == [theirs.id: 1])
         let unknown = await numberError { _ = try h.service.trunkNumberCounts(accountId: "ACC_000000000000") }
         #expect(unknown?.reason == .accountNotFound)
+        // ListTrunks' one-read form: every trunk in listTrunks' order, with its count (0 for the empty one).
+        let listed = try h.service.listTrunksCounted(accountId: account.id)
+        #expect(try listed.map(\.trunk.id) == h.service.listTrunks(accountId: account.id).map(\.id))
+        #expect(listed.map(\.numbers) == listed.map { counts[$0.trunk.id] ?? 0 })
+        #expect(Set(listed.map(\.trunk.id)) == [a.id, b.id, empty.id])
         try await h.check()
     }
 
@@ -103,6 +108,43 @@ struct TrunkServiceTests {
         #expect(h.provider.owned("+14155550100")?.trunkSid == nil)
         _ = try await h.service.release(accountId: account.id, numberId: bought.numbers[1].id)
         try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id)
+        try await h.check()
+    }
+
+    @Test(
+        "a trunk change at the provider holds the number and its trunk: another change, a release and the trunk's deletion wait",
+        arguments: StoreKind.allCases)
+    func trunkChangeClaimsTheNumber(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let first = try await h.service.createTrunk(accountId: account.id, name: "First", providerTrunkSid: "TK1")
+        let second = try await h.service.createTrunk(accountId: account.id, name: "Second", providerTrunkSid: "TK2")
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.provider.inject(.hangAfter(gate: "route"), on: .setTrunk)
+        let routing = Task {
+            try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: first.id)
+        }
+        await h.provider.waitUntilReached("route")
+        // Meanwhile: the trunk it goes to cannot be deleted, and the number can neither move elsewhere nor go.
+        let deletion = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: first.id) }
+        #expect(deletion?.reason == .trunkInUse)
+        let other = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: second.id)
+        }
+        #expect(other?.code == .aborted)
+        let release = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        }
+        #expect(release?.code == .aborted)
+        h.provider.resume("route")
+        #expect(try await routing.value.number.trunkId == first.id)
+        // The provider and our state agree, and the claim is gone: the number moves and the trunk goes again.
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == "TK1")
+        #expect(
+            try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: second.id).number.trunkId
+                == second.id)
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == "TK2")
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: first.id)
         try await h.check()
     }
 }
