@@ -47,7 +47,8 @@ public struct DataDirectory: Sendable {
         }
         let files = POSIXJournalFileSystem()
         let parent = (root as NSString).deletingLastPathComponent
-        try files.fsyncDirectory(parent.isEmpty ? "." : parent)
+        // Best effort for the parent: one that cannot be opened for reading (mode 0711) holds an entry made long ago.
+        try? files.fsyncDirectory(parent.isEmpty ? "." : parent)
         try files.fsyncDirectory(root)
     }
 
@@ -89,10 +90,16 @@ public struct DataDirectory: Sendable {
         let bytes = Array((secret + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         let synced = written == bytes.count && fsync(descriptor) == 0
+        let writeErrno = errno
         close(descriptor)
-        guard synced, rename(temporary, adminKeyFile) == 0 else {
+        guard synced else {
             unlink(temporary)
-            throw ConfigurationError("cannot write \(adminKeyFile): errno \(errno)")
+            throw ConfigurationError("cannot write \(temporary): errno \(writeErrno)")
+        }
+        guard rename(temporary, adminKeyFile) == 0 else {
+            let renameErrno = errno
+            unlink(temporary)
+            throw ConfigurationError("cannot rename \(temporary) to \(adminKeyFile): errno \(renameErrno)")
         }
         let folder = open(root, O_RDONLY | O_CLOEXEC)
         guard folder >= 0 else { throw ConfigurationError("cannot open \(root): errno \(errno)") }

@@ -38,23 +38,45 @@ extension NumberService {
     /// `billing.actionsPerRunMax` actions and `billing.expiredKeysPerRunMax` keys (`more` says work is left). Two
     /// decisions, each one journal record within the record limit: the numbers', then the keys'.
     public func runBilling() async throws(NumberError) -> BillingReport {
+        try await billingRun(skipping: []).report
+    }
+
+    /// Billing runs one after another until nothing more is due (`more` false), `runsMax` runs, or the task is
+    /// cancelled: how the daemon catches up when more is due than one run may do (a month's renewals of a million
+    /// numbers falling on one date). Each run is its own decision, so other writes go on between them. A number
+    /// whose grace release the provider refused is not asked again in the same catch-up (it would be, run after run,
+    /// and a run full of them would never reach later dates); the next catch-up tries it again. The counts are the
+    /// runs' sums.
+    public func runBillingUntilCaughtUp(runsMax: Int) async throws(NumberError) -> BillingReport {
+        precondition(runsMax > 0, "runsMax must be positive")
+        var (report, refused) = try await billingRun(skipping: [])
+        var runs = 1
+        while report.more && runs < runsMax && !Task.isCancelled {
+            let next = try await billingRun(skipping: refused)
+            report.add(next.report)
+            refused.formUnion(next.refused)
+            runs += 1
+        }
+        return report
+    }
+
+    /// One billing run, leaving out `skipping` (besides the numbers a running release or trunk change holds);
+    /// returns its report and the numbers whose grace release failed.
+    private func billingRun(
+        skipping extra: Set<String>
+    ) async throws(NumberError) -> (report: BillingReport, refused: Set<String>) {
         let now = now()
         let plan = try await coordinator.perform { state throws(NumberError) in
             var planner = BillingPlanner(state: state, config: config, now: now)
             // A number whose release or trunk change is running waits for the next run.
-            planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) })
+            planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) }.union(extra))
             local.withLock { local in
                 for number in planner.toRelease { local.liveReleases.insert(number.id) }
             }
             return (planner.events, planner.outcome)
         }
-        let keys = try await coordinator.perform { state throws(NumberError) in
-            let expiry = KeyExpiry(state: state, config: config, now: now)
-            return (expiry.events, expiry.report)
-        }
         var report = plan.report
-        report.expiredKeys = keys.expiredKeys
-        report.more = report.more || keys.more
+        var refused: Set<String> = []
         for number in plan.toRelease {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             do {
@@ -62,33 +84,26 @@ extension NumberService {
                 report.released += 1
             } catch {
                 report.releaseFailures += 1
+                refused.insert(number.id)
                 logger.warning(
                     "grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
             }
         }
-        return report
-    }
-
-    /// Billing runs one after another until nothing more is due (`more` false) or `runsMax` runs: how the daemon
-    /// catches up when more is due than one run may do (a month's renewals of a million numbers falling on one
-    /// date). Each run is its own decision, so other writes go on between them. The counts are the runs' sums.
-    public func runBillingUntilCaughtUp(runsMax: Int) async throws(NumberError) -> BillingReport {
-        precondition(runsMax > 0, "runsMax must be positive")
-        var report = try await runBilling()
-        var runs = 1
-        while report.more && runs < runsMax {
-            report.add(try await runBilling())
-            runs += 1
+        // After the releases, so a failure here never leaves their claims behind.
+        let keys = try await coordinator.perform { state throws(NumberError) in
+            let expiry = KeyExpiry(state: state, config: config, now: now)
+            return (expiry.events, expiry.report)
         }
-        return report
+        report.expiredKeys = keys.expiredKeys
+        report.more = report.more || keys.more
+        return (report, refused)
     }
 }
 
 /// Decides one billing run. It reads the state it was given and never changes it (a changed copy would copy every
 /// table the run touched, under the decision lock); the accounts and numbers its events touch are copied into a
-/// small scratch state and the events applied there, so each event's balance follows the last. Due numbers and
-/// expired keys are found through the state's billing-date and idempotency-minute indexes, not by reading every
-/// number and record.
+/// small scratch state and the events applied there, so each event's balance follows the last. Due numbers are
+/// found through the state's billing-date index, not by reading every number (expired keys: ``KeyExpiry``).
 struct BillingPlanner {
     struct Outcome: Sendable {
         var report: BillingReport

@@ -114,20 +114,18 @@ extension NumberService {
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
-        let (number, trunk, claimed) = try await coordinator.perform { state throws(NumberError) in
-            _ = try state.requireActiveAccount(accountId)
-            let number = try state.requireUsableNumber(numberId, of: accountId)
-            let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
-            let claimed = try self.local.withLock { local throws(NumberError) -> Bool in
-                guard local.routing[numberId] == nil else {
-                    throw .trunkChangeInProgress(numberId)
-                }
-                guard number.trunkId != trunk?.id else { return false }
-                local.routing[numberId] = .some(trunk?.id)
-                return true
+        let claim: (number: OwnedNumber, trunk: Trunk?, claimed: Bool)
+        do {
+            claim = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+        } catch {
+            // A decision that claimed, then failed waiting for earlier writes, leaves no claim behind. Only a store
+            // failure does that (and then every write is refused anyway); any other error came before the claim.
+            if error.reason == .storeFailed {
+                local.withLock { _ = $0.routing.removeValue(forKey: numberId) }
             }
-            return ([], (number, trunk, claimed))
+            throw error
         }
+        let (number, trunk, claimed) = claim
         guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
         defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
         do {
@@ -143,6 +141,26 @@ extension NumberService {
                 [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)],
                 NumberListing(number: current, trunkName: trunk?.name)
             )
+        }
+    }
+
+    /// Checks the number and trunk and, unless the number is already there, claims the number for the change.
+    private func claimRoute(
+        accountId: String, numberId: String, trunkId: String?
+    ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
+        try await coordinator.perform { state throws(NumberError) in
+            _ = try state.requireActiveAccount(accountId)
+            let number = try state.requireUsableNumber(numberId, of: accountId)
+            let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
+            let claimed = try self.local.withLock { local throws(NumberError) -> Bool in
+                guard local.routing[numberId] == nil else {
+                    throw .trunkChangeInProgress(numberId)
+                }
+                guard number.trunkId != trunk?.id else { return false }
+                local.routing[numberId] = .some(trunk?.id)
+                return true
+            }
+            return ([], (number, trunk, claimed))
         }
     }
 }

@@ -65,20 +65,19 @@ extension NumberService {
         let request = try validated(request)
         let fingerprint = Self.fingerprint(request)
         if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
-        let account = try account(request.accountId)
-        if let currency = request.currency, currency != account.currency {
-            throw .currencyMismatch(expected: account.currency, got: currency)
+        let prepared: (listings: [String: AvailableNumber], quote: PricingPolicy.Quote)
+        do {
+            prepared = try await prepare(request)
+        } catch {
+            // An earlier attempt with the same key may have opened (even bought) meanwhile — the number then no
+            // longer on offer is its doing: the retry gets that purchase's answer, not this refusal.
+            if request.idempotencyKey != nil, let replay = try await replayPurchase(request, fingerprint: fingerprint) {
+                return replay
+            }
+            throw error
         }
-        if let trunkId = request.trunkId {
-            // Checked again when the intent opens; here so a bad trunk is refused before the provider is asked.
-            _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
-        }
-        let listings = try await checkListings(request)
-        let quote = try await quote(country: request.country, type: request.type)
-        guard quote.currency == account.currency else {
-            throw .currencyMismatch(expected: account.currency, got: quote.currency)
-        }
-        let opened = try await openIntent(request, quote: quote, listings: listings, fingerprint: fingerprint)
+        let opened = try await openIntent(
+            request, quote: prepared.quote, listings: prepared.listings, fingerprint: fingerprint)
         if let replay = opened.replay { return replay }
         let (intent, trunkSid) = (opened.intent!, opened.trunkSid)
         defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
@@ -95,6 +94,27 @@ extension NumberService {
                 metadata: ["intent": "\(intent.id)", "reason": "\(error.reason)"])
             throw error
         }
+    }
+
+    /// What is checked before anything is held: the account's currency, the trunk, the listings at the provider and
+    /// the price.
+    private func prepare(
+        _ request: PurchaseRequest
+    ) async throws(NumberError) -> (listings: [String: AvailableNumber], quote: PricingPolicy.Quote) {
+        let account = try account(request.accountId)
+        if let currency = request.currency, currency != account.currency {
+            throw .currencyMismatch(expected: account.currency, got: currency)
+        }
+        if let trunkId = request.trunkId {
+            // Checked again when the intent opens; here so a bad trunk is refused before the provider is asked.
+            _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
+        }
+        let listings = try await checkListings(request)
+        let quote = try await quote(country: request.country, type: request.type)
+        guard quote.currency == account.currency else {
+            throw .currencyMismatch(expected: account.currency, got: quote.currency)
+        }
+        return (listings, quote)
     }
 
     private func validated(_ request: PurchaseRequest) throws(NumberError) -> PurchaseRequest {

@@ -7,8 +7,9 @@ import Synchronization
 /// One line per request that changed the account, written under the engine's state lock (the lock orders the
 /// lines): a JSON `Record` with a sequence number one above the previous line's and the post-change values of what
 /// the request touched (owned numbers upserted or released by SID, trunks upserted or deleted, the SID generator and
-/// the creation counter). The request is answered only after its line is synced (`waitDurable`), outside the state
-/// lock, by a group `fdatasync`: one caller syncs for every line written so far, the others wait for it.
+/// the creation counter). The request is answered only after its line is synced, outside the state lock, by a group
+/// `fdatasync` for every line written so far: `whenDurable` (the transport: a callback from the journal's sync thread,
+/// so no event loop waits for the disk) or `waitDurable` (blocking: tests and the in-memory path).
 ///
 /// Failures: a line that cannot be written is cut off again and the change is undone (500, as before). A failed
 /// `fdatasync` (or any other failed sync) is never retried: the pages it failed to write may be dropped, so a later

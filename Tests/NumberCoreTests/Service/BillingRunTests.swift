@@ -132,6 +132,29 @@ struct BillingRunTests {
         try await h.check()
     }
 
+    @Test(
+        "a catch-up asks the provider once per refused grace release, not once per run, and still reaches the rest",
+        arguments: StoreKind.allCases)
+    func catchUpDoesNotRepeatRefusedReleases(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133 * 3)
+        _ = try await h.buy(["+14155550100", "+14155550101", "+14155550102"], for: account.id)
+        h.clock.set(.utc("2025-02-15T00:00:01Z"))
+        #expect(try await h.service.runBillingUntilCaughtUp(runsMax: 10).markedPastDue == 3)
+        h.clock.set(.utc("2025-02-23T00:00:00Z"))
+        h.provider.inject(.fail(.unavailable), on: .release, times: 1_000)
+        let refused = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
+        #expect(refused.releaseFailures == 3 && refused.released == 0)
+        #expect(h.provider.calls(.release) == 3, "each refused number asked once in the catch-up")
+        h.provider.clearFaults()
+        let next = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
+        #expect(next.released == 3 && !next.more)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
+
     @Test("the actions-per-run limit, at its edge", arguments: StoreKind.allCases)
     func actionsLimit(kind: StoreKind) async throws {
         var config = NumberServiceConfig.defaults

@@ -292,4 +292,27 @@ struct PurchaseServiceTests {
         #expect(bought.numbers.count == 1)
         try await h.check()
     }
+
+    @Test(
+        "a keyed retry whose number was bought meanwhile by its own first attempt gets that purchase, not NUMBER_UNAVAILABLE",
+        arguments: StoreKind.allCases)
+    func retryRefusedBecauseItsFirstAttemptBought(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let phone = "+14155550100"
+        h.provider.stock([phone])
+        let request = PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US", idempotencyKey: "K")
+        // The retry looked for the key before the first attempt opened, then waits at the provider's search.
+        h.provider.inject(.hangThenDo(gate: "retry"), on: .search)
+        let retry = Task { try await h.service.purchase(request) }
+        await h.provider.waitUntilReached("retry")
+        let first = try await h.service.purchase(request)
+        #expect(!first.replayed)
+        h.provider.resume("retry")
+        // Its search no longer offers the number (the first attempt has it): the answer is the first purchase's.
+        let answer = try await retry.value
+        #expect(answer.replayed && answer.numbers.map(\.id) == first.numbers.map(\.id))
+        #expect(h.provider.calls(.buy) == 1)
+        try await h.check()
+    }
 }

@@ -25,6 +25,9 @@ final class FakeProvider: NumberProvider {
         case hangBefore(gate: String)
         /// Wait this long, then do the operation.
         case stall(nanoseconds: UInt64)
+        /// Wait until `resume(_:)` is called with this gate name, then do the operation (it sees what happened
+        /// meanwhile).
+        case hangThenDo(gate: String)
     }
 
     private struct Rule {
@@ -226,6 +229,9 @@ final class FakeProvider: NumberProvider {
             let result = try body()
             await hang(gate)
             return result
+        case .hangThenDo(let gate):
+            await hang(gate)
+            return try body()
         }
     }
 

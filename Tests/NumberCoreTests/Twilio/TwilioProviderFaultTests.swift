@@ -126,6 +126,8 @@ struct TwilioProviderFaultTests {
         (.serverErrorBeforeActing(TwilioError(status: 502, code: 0, message: "Bad Gateway")), true),
         (.serverErrorBeforeActing(TwilioError(status: 504, code: 0, message: "Gateway Timeout")), true),
         (.malformedBodyAfterActing, true),
+        // A load balancer's JSON without a Twilio error code (none, or 0) is not Twilio's answer.
+        (.serverErrorBeforeActing(TwilioError(status: 503, code: 0, message: "Service Unavailable")), true),
     ])
     func whetherAFailedPostMayStillTakeEffect(fault: FaultKind, mayStillTakeEffect: Bool) async throws {
         try await withTwilio { twilio in
