@@ -59,6 +59,10 @@ extension NumberService {
             if let trunkId = request.trunkId { _ = try state.requireTrunk(trunkId, of: account.id) }
             let ids = state.numberIDs(of: account.id)
             guard start <= ids.count else { throw .invalidPageToken() }
+            if request.status == .released {
+                return Self.releasedPage(
+                    state, account: account, ids: ids, trunkId: request.trunkId, start: start, size: size, query: query)
+            }
             let matches = { (number: OwnedNumber) -> Bool in
                 let statusOK = request.status.map { number.status == $0 } ?? (number.status != .released)
                 return statusOK && (request.trunkId == nil || number.trunkId == request.trunkId)
@@ -67,10 +71,8 @@ extension NumberService {
             var monthlyCost: Int64 = 0
             var page: [NumberListing] = []
             var next: String?
-            // Only a listing of released numbers reads every number the account ever had; the others read its held
-            // numbers (positions in `ids`, so a page token means the same either way).
-            let positions = request.status == .released ? Array(ids.indices) : state.held.positions(of: account.id)
-            for position in positions {
+            // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
+            for position in state.held.positions(of: account.id) {
                 guard let number = state.numbers[ids[position]], matches(number) else { continue }
                 total += 1
                 if number.status != .released { monthlyCost += number.monthlyFee }
@@ -85,6 +87,29 @@ extension NumberService {
             return NumberPage(
                 numbers: page, nextPageToken: next, total: total, monthlyCost: monthlyCost, currency: account.currency)
         }
+    }
+
+    /// A page of the account's released numbers, costing its page plus the held numbers it steps over — not every
+    /// number the account ever had (a year of churn at the purchase cap is most of a million, and this runs under
+    /// the durable state's lock, which the journal writer needs after every commit). Released numbers keep no trunk,
+    /// so a trunk filter matches none; their total is every number minus the held ones, and they cost nothing a month.
+    private static func releasedPage(
+        _ state: CoreState, account: Account, ids: [String], trunkId: String?, start: Int, size: Int, query: String
+    ) -> NumberPage {
+        let total = trunkId == nil ? ids.count - (state.heldNumberCounts[account.id] ?? 0) : 0
+        var page: [NumberListing] = []
+        var next: String?
+        if trunkId == nil {
+            for position in start..<ids.count {
+                guard let number = state.numbers[ids[position]], number.status == .released else { continue }
+                guard page.count < size else {
+                    next = PageToken.encode(query: query, position: position)
+                    break
+                }
+                page.append(NumberListing(number: number, trunkName: nil))
+            }
+        }
+        return NumberPage(numbers: page, nextPageToken: next, total: total, monthlyCost: 0, currency: account.currency)
     }
 
     /// One number of the account (another account's number is NOT_FOUND).

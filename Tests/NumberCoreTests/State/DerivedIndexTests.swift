@@ -202,7 +202,22 @@ struct DerivedIndexTests {
         let all = try h.service.listNumbers(ListNumbersRequest(accountId: account.id))
         #expect(all.numbers.map(\.number.id) == held && all.total == 3 && all.monthlyCost == 3 * 133)
         let released = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: .released))
-        #expect(released.total == 9)
+        #expect(released.total == 9 && released.monthlyCost == 0)
+        // Released numbers page by position too, stepping over the held ones; they keep no trunk.
+        var releasedIds: [String] = []
+        var token: String?
+        repeat {
+            let page = try h.service.listNumbers(
+                ListNumbersRequest(accountId: account.id, status: .released, pageSize: 4, pageToken: token))
+            #expect(page.total == 9 && page.numbers.count <= 4)
+            releasedIds += page.numbers.map(\.number.id)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(releasedIds == [0, 1, 2, 3, 5, 6, 8, 9, 11].map { bought[$0].id })
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "T", providerTrunkSid: "TK1")
+        let onTrunk = try h.service.listNumbers(
+            ListNumbersRequest(accountId: account.id, status: .released, trunkId: trunk.id))
+        #expect(onTrunk.numbers.isEmpty && onTrunk.total == 0)
         let more = try await h.buy(["+14155559990", "+14155559991"], for: account.id).numbers
         try await h.restart()
         #expect(
