@@ -52,6 +52,46 @@ struct ServerConnectionStateMachineTests {
         #expect(!machine.callFinished(streamID: 1).send)
     }
 
+    /// A frame's payload is a slice of the receive buffer it was decoded from: a HEADERS waiting for its MESSAGE (up
+    /// to the request arrival timeout) or a running call's MESSAGE kept that slice, and with it the whole buffer, up
+    /// to 4 MiB after a large frame, per stream. They get storage of their own size instead.
+    @Test("a waiting HEADERS and a call's MESSAGE do not keep the big receive buffer they were read from")
+    func payloadsLetGoOfTheirReceiveBuffer() throws {
+        let received = ByteBuffer(repeating: 0x61, count: 4 * 1024 * 1024)
+        let headersPayload = try #require(received.getSlice(at: 1000, length: 100))
+        let messagePayload = try #require(received.getSlice(at: 3000, length: 50))
+        var machine = machine()
+        #expect(machine.received(Frame(type: .headers, streamID: 1, payload: headersPayload)) == .none)
+        machine.requestAwaited(streamID: 1)  // the burst ended without the MESSAGE
+        let action = machine.received(Frame(type: .message, flags: .endStream, streamID: 1, payload: messagePayload))
+        guard case .startCall(1, let headers, let message) = action else {
+            Issue.record("no call started: \(action)")
+            return
+        }
+        #expect(headers == headersPayload)
+        #expect(message == messagePayload)
+        #expect(headers.storageCapacity <= 16 * 1024, "HEADERS keeps \(headers.storageCapacity) bytes")
+        #expect(message.storageCapacity <= 16 * 1024, "MESSAGE keeps \(message.storageCapacity) bytes")
+    }
+
+    /// The usual cases cost no copy: a HEADERS whose MESSAGE comes in the same read burst, a MESSAGE in a receive
+    /// buffer not much bigger than it.
+    @Test("a HEADERS answered in its burst and a MESSAGE in a buffer about its size are not copied")
+    func smallBuffersKept() throws {
+        let received = ByteBuffer(repeating: 0x61, count: 2048)
+        let payload = try #require(received.getSlice(at: 100, length: 1000))
+        var machine = machine()
+        _ = machine.received(Frame(type: .headers, streamID: 1, payload: payload))
+        let action = machine.received(Frame(type: .message, flags: .endStream, streamID: 1, payload: payload))
+        guard case .startCall(1, let headers, let message) = action else {
+            Issue.record("no call started: \(action)")
+            return
+        }
+        let address = payload.withUnsafeReadableBytes { $0.baseAddress }
+        #expect(headers.withUnsafeReadableBytes { $0.baseAddress } == address)
+        #expect(message.withUnsafeReadableBytes { $0.baseAddress } == address)
+    }
+
     @Test("stream ids must be odd and increasing")
     func streamIDs() {
         var even = machine()

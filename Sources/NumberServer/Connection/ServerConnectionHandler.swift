@@ -495,8 +495,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// After a read burst, starts the request arrival clock of each stream that got a frame and still waits for its
-    /// request, and stops it for the others. Once per burst, not per frame: a request whose HEADERS and MESSAGE
-    /// arrive together (nearly all) costs no clock read and no table entry.
+    /// request (its HEADERS moved to storage of its own), and stops it for the others. Once per burst, not per frame:
+    /// a request whose HEADERS and MESSAGE arrive together (nearly all) costs no clock read, table entry or copy.
     private func settleRequestArrivals() {
         guard !touchedStreams.isEmpty else { return }
         defer { touchedStreams.removeAll(keepingCapacity: true) }
@@ -506,7 +506,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 if !requestsAwaited.isEmpty { requestsAwaited.removeValue(forKey: streamID) }
                 continue
             }
-            guard requestsAwaited[streamID] == nil, timeouts.requestArrival > .zero else { continue }
+            guard requestsAwaited[streamID] == nil else { continue }
+            state.requestAwaited(streamID: streamID)
+            guard timeouts.requestArrival > .zero else { continue }
             let at = now ?? NIODeadline.now()
             now = at
             requestsAwaited[streamID] = at

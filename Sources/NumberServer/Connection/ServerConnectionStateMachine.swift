@@ -168,7 +168,17 @@ struct ServerConnectionStateMachine {
                 streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM")
         }
         openStreams[id] = true
-        return .startCall(streamID: id, headers: headers, message: frame.payload)
+        // A running call keeps its message until it ends: not the whole, maybe far bigger, buffer it was read into.
+        return .startCall(streamID: id, headers: headers, message: frame.payload.withoutExcessStorage())
+    }
+
+    /// The read burst that brought the HEADERS of `streamID` ended without its request MESSAGE: the HEADERS now waits
+    /// (up to the request arrival timeout) in storage of its own size. Until then it is a slice of the receive buffer
+    /// it came in, which it would keep alive whole (up to 4 MiB after a large frame) for every waiting call. Copied
+    /// here, not on arrival: the usual call, whose MESSAGE comes in the same burst, costs no copy.
+    mutating func requestAwaited(streamID: UInt32) {
+        guard let headers = pendingHeaders[streamID] else { return }
+        pendingHeaders[streamID] = headers.copiedToOwnStorage()
     }
 
     private mutating func receivedCancel(_ frame: Frame) -> Action {
