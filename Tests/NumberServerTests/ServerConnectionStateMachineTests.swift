@@ -236,6 +236,28 @@ struct ServerConnectionStateMachineTests {
         #expect(cancelled.phase == .active)
     }
 
+    /// A call waiting for its request is bounded by the request arrival timeout, which waits while the server holds
+    /// the connection's frames (no request can arrive then): the idle timeout ends a client that never reads again.
+    @Test("a call waiting for its request keeps the connection from the idle timeout unless its frames are held")
+    func idleWithWaitingCall() {
+        var waiting = machine()
+        _ = waiting.received(headers(1))
+        #expect(waiting.runningCallCount == 0)
+        #expect(waiting.idleTimeoutFired(framesHeld: false) == .none)
+        #expect(goAwayCode(waiting.idleTimeoutFired(framesHeld: true)) == .noError)
+        // Closed once: the request arrival timer firing afterwards (reading resumed meanwhile) does nothing.
+        #expect(waiting.requestArrivalTimeoutFired(streamID: 1) == .none)
+        #expect(waiting.idleTimeoutFired(framesHeld: true) == .none)
+        var running = machine()
+        _ = running.received(headers(1))
+        _ = running.received(message(1))
+        _ = running.received(headers(3))
+        #expect(running.runningCallCount == 1)
+        #expect(running.idleTimeoutFired(framesHeld: true) == .none)
+        _ = running.callFinished(streamID: 1)
+        #expect(goAwayCode(running.idleTimeoutFired(framesHeld: true)) == .noError)
+    }
+
     @Test("graceful drain: GOAWAY, open calls finish, calls after it are ignored, then close")
     func drain() {
         var machine = machine()

@@ -66,6 +66,9 @@ struct ServerConnectionStateMachine {
 
     var openStreamCount: Int { openStreams.count }
 
+    /// Calls running: open streams whose request arrived (the others wait in `pendingHeaders`).
+    var runningCallCount: Int { openStreams.count - pendingHeaders.count }
+
     // MARK: Frames from the client
 
     mutating func received(_ frame: Frame) -> Action {
@@ -239,6 +242,7 @@ struct ServerConnectionStateMachine {
     /// A call's request did not fully arrive within the request arrival timeout: a client that opens calls and never
     /// completes them would hold their HEADERS (and a half-received MESSAGE) forever, so the connection ends.
     mutating func requestArrivalTimeoutFired(streamID: UInt32) -> Action {
+        if case .closed = phase { return .none }
         guard isAwaitingRequest(streamID) else { return .none }
         phase = .closed
         return .closeWithGoAway(
@@ -247,9 +251,13 @@ struct ServerConnectionStateMachine {
                 message: "the request of stream \(streamID) did not arrive in time"))
     }
 
-    /// The connection was idle (no open call) for the idle timeout.
-    mutating func idleTimeoutFired() -> Action {
-        guard openStreams.isEmpty else { return .none }
+    /// The connection was idle (no running call) for the idle timeout. Calls still waiting for their request keep
+    /// it open, the request arrival timeout bounds them, unless the server holds the connection's frames (its client
+    /// does not read what it is sent, `framesHeld`): then no request can arrive and that clock waits, so the idle
+    /// timeout is what ends a client that never reads again.
+    mutating func idleTimeoutFired(framesHeld: Bool = false) -> Action {
+        if case .closed = phase { return .none }
+        guard openStreams.isEmpty || (framesHeld && runningCallCount == 0) else { return .none }
         phase = .closed
         return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: "idle timeout"))
     }
