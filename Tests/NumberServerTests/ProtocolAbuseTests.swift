@@ -243,6 +243,39 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A connection a limit closes while its client does not read: its GOAWAY cannot be written, and the close after
+    /// `goAwayFlushTimeout` (1 s) used to wait once more, for TLS `close_notify` stuck behind the same unread bytes
+    /// (`closeNotifyTimeout`, 5 s). FRAMING §7 allows 1 s after the GOAWAY. Here the answers (after 300 ms) fill the
+    /// buffers and the server stops reading, with a HEADERS left waiting for its MESSAGE; with no call running, the
+    /// idle timeout (1 s) ends the connection: the server lets go of it about 2.5 s after the calls were sent, 7.5 s
+    /// before.
+    @Test("a connection closed for a limit is let go of 1 s after its GOAWAY, even if its client does not read")
+    func limitCloseOfNonReadingClient() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0,
+            connection: .init(
+                settings: ConnectionSettings(idleTimeoutMilliseconds: 1000), requestArrivalTimeout: .seconds(1)))
+        let router = Self.slowLargeAnswers(bytes: 256 * 1024)
+        try await withTestServer(router: router, tls: tls, configuration: configuration) { server, port in
+            let connection = try await Self.nonReadingConnection(port: port, tls: tls)
+            var bytes = try Self.calls(40)
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.getBalance.path), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 81, payload: headers))
+            let sent = ContinuousClock.now
+            try await connection.send(bytes)
+            #expect(server.connectionCount == 1)
+            while server.connectionCount > 0, ContinuousClock.now < sent + .seconds(15) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let closedAfter = ContinuousClock.now - sent
+            print("non-reading client closed for a limit: let go of after \(closedAfter)")
+            #expect(server.connectionCount == 0)
+            #expect(closedAfter <= .milliseconds(3500), "let go of after \(closedAfter)")
+            try? await connection.channel.close()
+        }
+    }
+
     /// A router whose GetBalance answers after 300 ms with a `bytes`-long currency: calls all read before any answer
     /// is written, answers that then fill the socket buffers.
     static func slowLargeAnswers(bytes: Int) -> RPCRouter {
