@@ -118,12 +118,12 @@ struct ServerConnectionStateMachineTests {
     @Test("missing message, client streaming and stray frames")
     func badCalls() {
         var machine = machine()
-        if case .rejectCall(1, 3, _) = machine.received(headers(1, endStream: true)) {
+        if case .rejectCall(1, 3, _, false) = machine.received(headers(1, endStream: true)) {
         } else {
             Issue.record("no reject")
         }
         _ = machine.received(headers(3))
-        if case .rejectCall(3, 12, _) = machine.received(message(3, endStream: false)) {
+        if case .rejectCall(3, 12, _, false) = machine.received(message(3, endStream: false)) {
         } else {
             Issue.record("no reject")
         }
@@ -273,6 +273,15 @@ struct ServerConnectionStateMachineTests {
         let finished = machine.callFinished(streamID: 1)
         #expect(finished.send)
         #expect(finished.then == .close)
+        // A streamed MESSAGE refused during a drain can end its last open call too: closed after its TRAILERS.
+        var streamed = self.machine()
+        _ = streamed.received(headers(1))
+        _ = streamed.beginDraining()
+        if case .rejectCall(1, 12, _, thenClose: true) = streamed.received(message(1, endStream: false)) {
+        } else {
+            Issue.record("no reject that closes")
+        }
+        #expect(streamed.phase == .closed)
     }
 
     @Test("timeouts: SETTINGS, idle, drain")

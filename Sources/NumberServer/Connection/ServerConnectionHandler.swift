@@ -268,11 +268,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .startCall(let streamID, let headers, let message):
             markBusy()
             startCall(streamID: streamID, headersPayload: headers, message: message, context: context)
-        case .rejectCall(let streamID, let code, let message):
+        case .rejectCall(let streamID, let code, let message, let thenClose):
             metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
             let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
             writeTrailers(streamID, status, context: context)
-            scheduleFlush(context: context)
+            if thenClose { perform(.close) } else { scheduleFlush(context: context) }
         case .forgetCall(let streamID):
             deadlineTimers.removeValue(forKey: streamID)?.cancel()
             cancellations.removeValue(forKey: streamID)?.cancel()

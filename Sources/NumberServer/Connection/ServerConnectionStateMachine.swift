@@ -34,8 +34,9 @@ struct ServerConnectionStateMachine {
         case write([Frame])
         /// Run the call: decode its headers and message and dispatch it.
         case startCall(streamID: UInt32, headers: ByteBuffer, message: ByteBuffer)
-        /// Answer the stream at once with this status (no handler runs).
-        case rejectCall(streamID: UInt32, code: Int32, message: String)
+        /// Answer the stream at once with this status (no handler runs); then, if `thenClose`, close the connection
+        /// (it was the last open call of a drain).
+        case rejectCall(streamID: UInt32, code: Int32, message: String, thenClose: Bool = false)
         /// The client abandoned the call: drop its result when it comes.
         case forgetCall(streamID: UInt32)
         /// Write GOAWAY and close the connection now.
@@ -168,7 +169,8 @@ struct ServerConnectionStateMachine {
         guard frame.flags.contains(.endStream) else {
             openStreams[id] = nil
             return .rejectCall(
-                streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM")
+                streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM",
+                thenClose: closesIfDrained())
         }
         openStreams[id] = true
         // A running call keeps its message until it ends: not the whole, maybe far bigger, buffer it was read into.
@@ -284,9 +286,14 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func closeIfDrained(otherwise action: Action) -> Action {
-        guard case .draining = phase, openStreams.isEmpty else { return action }
+        closesIfDrained() ? .close : action
+    }
+
+    /// Whether a drain has no open call left: the connection is then closed (the action returned closes it).
+    private mutating func closesIfDrained() -> Bool {
+        guard case .draining = phase, openStreams.isEmpty else { return false }
         phase = .closed
-        return .close
+        return true
     }
 
     private mutating func protocolError(_ message: String) -> Action {
