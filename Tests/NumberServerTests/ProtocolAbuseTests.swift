@@ -203,6 +203,111 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A client that pipelines calls and stops reading for a while, the last call's MESSAGE sent once the answers
+    /// have filled the buffers between and the server has stopped processing its frames. That request cannot arrive
+    /// while the server holds the connection's frames, so its arrival clock (1 s here) waits for them: before, the
+    /// server closed the connection as abuse (`ENHANCE_YOUR_CALM`) and dropped the answered calls it had not flushed.
+    @Test("the server's own read pause does not count against a request's arrival timeout")
+    func readPauseIsNoLateRequest() async throws {
+        let calls = 40
+        let router = Self.slowLargeAnswers(bytes: 256 * 1024)
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(1)))
+        try await withTestServer(router: router, tls: tls, configuration: configuration) { _, port in
+            let connection = try await Self.nonReadingConnection(port: port, tls: tls)
+            let last = 2 * UInt32(calls) + 1
+            var bytes = try Self.calls(calls)
+            var lastCall = ByteBuffer()
+            try writeCall(
+                &lastCall, stream: last, method: NumbersMethods.getBalance.path, body: GetBalanceRequest(accountId: "A")
+            )
+            let headersLength = Frame.headerLength + Int(lastCall.getInteger(at: 0, as: UInt32.self)!)
+            var headers = lastCall.readSlice(length: headersLength)!
+            bytes.writeBuffer(&headers)
+            try await connection.send(bytes)
+            // The answers (10 MiB, after 300 ms) fill the socket buffers: the server stops processing frames.
+            try await Task.sleep(for: .milliseconds(500))
+            try await connection.send(lastCall)
+            try await Task.sleep(for: .seconds(3))
+            try await connection.channel.setOption(ChannelOptions.autoRead, value: true).get()
+            connection.channel.read()
+            let frames = try await connection.waitForFrames(timeout: .seconds(30)) {
+                try trailerStatuses($0).count == calls + 1
+            }
+            let statuses = try trailerStatuses(frames)
+            #expect(statuses.count == calls + 1)
+            #expect(statuses.values.allSatisfy { $0.code == 0 })
+            let away = try goAway(in: frames)
+            #expect(away == nil, "GOAWAY \(String(describing: away?.code)): \(away?.message ?? "")")
+            #expect(!connection.isClosed)
+        }
+    }
+
+    /// A connection a limit closes while its client does not read: its GOAWAY cannot be written, and the close after
+    /// `goAwayFlushTimeout` (1 s) used to wait once more, for TLS `close_notify` stuck behind the same unread bytes
+    /// (`closeNotifyTimeout`, 5 s). FRAMING §7 allows 1 s after the GOAWAY. Here the answers (after 300 ms) fill the
+    /// buffers and the server stops reading, with a HEADERS left waiting for its MESSAGE; with no call running, the
+    /// idle timeout (1 s) ends the connection: the server lets go of it about 2.5 s after the calls were sent, 7.5 s
+    /// before.
+    @Test("a connection closed for a limit is let go of 1 s after its GOAWAY, even if its client does not read")
+    func limitCloseOfNonReadingClient() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0,
+            connection: .init(
+                settings: ConnectionSettings(idleTimeoutMilliseconds: 1000), requestArrivalTimeout: .seconds(1)))
+        let router = Self.slowLargeAnswers(bytes: 256 * 1024)
+        try await withTestServer(router: router, tls: tls, configuration: configuration) { server, port in
+            let connection = try await Self.nonReadingConnection(port: port, tls: tls)
+            var bytes = try Self.calls(40)
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.getBalance.path), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 81, payload: headers))
+            let sent = ContinuousClock.now
+            try await connection.send(bytes)
+            #expect(server.connectionCount == 1)
+            while server.connectionCount > 0, ContinuousClock.now < sent + .seconds(15) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let closedAfter = ContinuousClock.now - sent
+            print("non-reading client closed for a limit: let go of after \(closedAfter)")
+            #expect(server.connectionCount == 0)
+            #expect(closedAfter <= .milliseconds(3500), "let go of after \(closedAfter)")
+            try? await connection.channel.close()
+        }
+    }
+
+    /// A router whose GetBalance answers after 300 ms with a `bytes`-long currency: calls all read before any answer
+    /// is written, answers that then fill the socket buffers.
+    static func slowLargeAnswers(bytes: Int) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getBalance) { request, _ in
+            try await Task.sleep(for: .milliseconds(300))
+            return GetBalanceResponse(
+                accountId: request.accountId, balance: 0, currency: String(repeating: "x", count: bytes))
+        }
+        return router
+    }
+
+    /// A TLS connection past SETTINGS that does not read what the server sends.
+    static func nonReadingConnection(port: Int, tls: TestTLS) async throws -> RawConnection {
+        let connection = try await RawConnection.connect(port: port, tls: tls)
+        try await connection.send(clientStart())
+        _ = try await connection.waitForFrames { $0.contains { $0.type == .settings } }
+        try await connection.channel.setOption(ChannelOptions.autoRead, value: false).get()
+        return connection
+    }
+
+    /// `count` GetBalance calls on streams 1, 3, 5, ...
+    static func calls(_ count: Int) throws -> ByteBuffer {
+        var bytes = ByteBuffer()
+        for index in 0..<UInt32(count) {
+            try writeCall(
+                &bytes, stream: 2 * index + 1, method: NumbersMethods.getBalance.path,
+                body: GetBalanceRequest(accountId: "A"))
+        }
+        return bytes
+    }
+
     /// Calls the client cancels, or whose deadline passes, have their handler's task cancelled: the handlers still
     /// running stay bounded by the stream limit instead of piling up behind freed stream slots (each handler here
     /// would otherwise sleep 10 s).

@@ -52,6 +52,46 @@ struct ServerConnectionStateMachineTests {
         #expect(!machine.callFinished(streamID: 1).send)
     }
 
+    /// A frame's payload is a slice of the receive buffer it was decoded from: a HEADERS waiting for its MESSAGE (up
+    /// to the request arrival timeout) or a running call's MESSAGE kept that slice, and with it the whole buffer, up
+    /// to 4 MiB after a large frame, per stream. They get storage of their own size instead.
+    @Test("a waiting HEADERS and a call's MESSAGE do not keep the big receive buffer they were read from")
+    func payloadsLetGoOfTheirReceiveBuffer() throws {
+        let received = ByteBuffer(repeating: 0x61, count: 4 * 1024 * 1024)
+        let headersPayload = try #require(received.getSlice(at: 1000, length: 100))
+        let messagePayload = try #require(received.getSlice(at: 3000, length: 50))
+        var machine = machine()
+        #expect(machine.received(Frame(type: .headers, streamID: 1, payload: headersPayload)) == .none)
+        machine.requestAwaited(streamID: 1)  // the burst ended without the MESSAGE
+        let action = machine.received(Frame(type: .message, flags: .endStream, streamID: 1, payload: messagePayload))
+        guard case .startCall(1, let headers, let message) = action else {
+            Issue.record("no call started: \(action)")
+            return
+        }
+        #expect(headers == headersPayload)
+        #expect(message == messagePayload)
+        #expect(headers.storageCapacity <= 16 * 1024, "HEADERS keeps \(headers.storageCapacity) bytes")
+        #expect(message.storageCapacity <= 16 * 1024, "MESSAGE keeps \(message.storageCapacity) bytes")
+    }
+
+    /// The usual cases cost no copy: a HEADERS whose MESSAGE comes in the same read burst, a MESSAGE in a receive
+    /// buffer not much bigger than it.
+    @Test("a HEADERS answered in its burst and a MESSAGE in a buffer about its size are not copied")
+    func smallBuffersKept() throws {
+        let received = ByteBuffer(repeating: 0x61, count: 2048)
+        let payload = try #require(received.getSlice(at: 100, length: 1000))
+        var machine = machine()
+        _ = machine.received(Frame(type: .headers, streamID: 1, payload: payload))
+        let action = machine.received(Frame(type: .message, flags: .endStream, streamID: 1, payload: payload))
+        guard case .startCall(1, let headers, let message) = action else {
+            Issue.record("no call started: \(action)")
+            return
+        }
+        let address = payload.withUnsafeReadableBytes { $0.baseAddress }
+        #expect(headers.withUnsafeReadableBytes { $0.baseAddress } == address)
+        #expect(message.withUnsafeReadableBytes { $0.baseAddress } == address)
+    }
+
     @Test("stream ids must be odd and increasing")
     func streamIDs() {
         var even = machine()
@@ -78,12 +118,12 @@ struct ServerConnectionStateMachineTests {
     @Test("missing message, client streaming and stray frames")
     func badCalls() {
         var machine = machine()
-        if case .rejectCall(1, 3, _) = machine.received(headers(1, endStream: true)) {
+        if case .rejectCall(1, 3, _, false) = machine.received(headers(1, endStream: true)) {
         } else {
             Issue.record("no reject")
         }
         _ = machine.received(headers(3))
-        if case .rejectCall(3, 12, _) = machine.received(message(3, endStream: false)) {
+        if case .rejectCall(3, 12, _, false) = machine.received(message(3, endStream: false)) {
         } else {
             Issue.record("no reject")
         }
@@ -196,6 +236,28 @@ struct ServerConnectionStateMachineTests {
         #expect(cancelled.phase == .active)
     }
 
+    /// A call waiting for its request is bounded by the request arrival timeout, which waits while the server holds
+    /// the connection's frames (no request can arrive then): the idle timeout ends a client that never reads again.
+    @Test("a call waiting for its request keeps the connection from the idle timeout unless its frames are held")
+    func idleWithWaitingCall() {
+        var waiting = machine()
+        _ = waiting.received(headers(1))
+        #expect(waiting.runningCallCount == 0)
+        #expect(waiting.idleTimeoutFired(framesHeld: false) == .none)
+        #expect(goAwayCode(waiting.idleTimeoutFired(framesHeld: true)) == .noError)
+        // Closed once: the request arrival timer firing afterwards (reading resumed meanwhile) does nothing.
+        #expect(waiting.requestArrivalTimeoutFired(streamID: 1) == .none)
+        #expect(waiting.idleTimeoutFired(framesHeld: true) == .none)
+        var running = machine()
+        _ = running.received(headers(1))
+        _ = running.received(message(1))
+        _ = running.received(headers(3))
+        #expect(running.runningCallCount == 1)
+        #expect(running.idleTimeoutFired(framesHeld: true) == .none)
+        _ = running.callFinished(streamID: 1)
+        #expect(goAwayCode(running.idleTimeoutFired(framesHeld: true)) == .noError)
+    }
+
     @Test("graceful drain: GOAWAY, open calls finish, calls after it are ignored, then close")
     func drain() {
         var machine = machine()
@@ -211,6 +273,15 @@ struct ServerConnectionStateMachineTests {
         let finished = machine.callFinished(streamID: 1)
         #expect(finished.send)
         #expect(finished.then == .close)
+        // A streamed MESSAGE refused during a drain can end its last open call too: closed after its TRAILERS.
+        var streamed = self.machine()
+        _ = streamed.received(headers(1))
+        _ = streamed.beginDraining()
+        if case .rejectCall(1, 12, _, thenClose: true) = streamed.received(message(1, endStream: false)) {
+        } else {
+            Issue.record("no reject that closes")
+        }
+        #expect(streamed.phase == .closed)
     }
 
     @Test("timeouts: SETTINGS, idle, drain")

@@ -9,7 +9,8 @@ import NumberWire
 ///
 /// Backpressure: while the channel is not writable (more than the write buffer's high-water mark queued because the
 /// client does not read), frames already decoded wait here unprocessed and no further read is issued, until the
-/// queue drains below the low mark.
+/// queue drains below the low mark. No request can arrive meanwhile: the request arrival clock waits and starts
+/// again when processing resumes, and the idle timeout ends a client that never reads again.
 final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -21,7 +22,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var settings: TimeAmount
         /// From a call's HEADERS until its whole request MESSAGE has arrived.
         var requestArrival: TimeAmount
-        /// Without an open call before the connection is closed.
+        /// Without a running call before the connection is closed (`ServerConnectionStateMachine.idleTimeoutFired`).
         var idle: TimeAmount
         /// How long a closing GOAWAY may take to be written before the connection is closed without it.
         var goAwayFlush: TimeAmount
@@ -69,7 +70,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var touchedStreams: [UInt32] = []
     /// One timer for every awaited request, armed for the oldest.
     private var requestTimer: Scheduled<Void>?
-    /// When the connection last became idle (no open call); nil while calls are open.
+    /// When the connection last became idle (no running call); nil while calls run.
     private var idleSince: NIODeadline?
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
     /// How to stop the task of each running asynchronous call (at most MAX_CONCURRENT_STREAMS entries).
@@ -158,6 +159,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Writability can come back inside a read burst (a flush while a frame is processed can make the channel
     /// unwritable and writable again): then the burst's own end settles and flushes.
     private func resumeAfterBackpressure(context: ChannelHandlerContext) {
+        restartRequestArrivals()
         let inBurst = inReadBurst
         inReadBurst = true
         while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
@@ -239,7 +241,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         recordCompletion(streamID: streamID, status: status)
         scheduleFlush(context: context)
         perform(then)
-        if state.openStreamCount == 0 { armIdleTimer() }
+        if state.runningCallCount == 0 { armIdleTimer() }
     }
 
     /// Starts a graceful shutdown: GOAWAY, finish open calls, close.
@@ -266,16 +268,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .startCall(let streamID, let headers, let message):
             markBusy()
             startCall(streamID: streamID, headersPayload: headers, message: message, context: context)
-        case .rejectCall(let streamID, let code, let message):
+        case .rejectCall(let streamID, let code, let message, let thenClose):
             metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
             let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
             writeTrailers(streamID, status, context: context)
-            scheduleFlush(context: context)
+            if thenClose { perform(.close) } else { scheduleFlush(context: context) }
         case .forgetCall(let streamID):
             deadlineTimers.removeValue(forKey: streamID)?.cancel()
             cancellations.removeValue(forKey: streamID)?.cancel()
             recordCompletion(streamID: streamID, status: .cancelled)
-            if state.openStreamCount == 0 { armIdleTimer() }
+            if state.runningCallCount == 0 { armIdleTimer() }
         case .closeWithGoAway(let away):
             // After whatever is still unflushed, so the client sees those answers first.
             var buffer = output
@@ -284,9 +286,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             flushPending = false
             unflushedWrites = 0
             // The write may never complete: a peer still in the TLS handshake (the GOAWAY waits behind it) or one
-            // that does not read. Close anyway once the flush timeout passes, so every limit really ends it.
+            // that does not read. Close anyway once the flush timeout passes, so every limit really ends it. Twice:
+            // the first close sends TLS close_notify, which would wait behind the same unread bytes for a timeout of
+            // its own (5 s); a close while that waits closes the socket at once (TLSHandler).
             let loop = context.eventLoop.assumeIsolated()
-            let giveUp = loop.scheduleTask(in: timeouts.goAwayFlush) { context.close(promise: nil) }
+            let giveUp = loop.scheduleTask(in: timeouts.goAwayFlush) {
+                context.close(promise: nil)
+                context.close(promise: nil)
+            }
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 giveUp.cancel()
                 context.close(promise: nil)
@@ -468,7 +475,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// Notes that the connection has no open call from now on. One timer serves many idle periods: when it fires
+    /// Notes that the connection has no running call from now on. One timer serves many idle periods: when it fires
     /// early (calls came and went meanwhile) it re-arms for the rest of the current period, so a connection with
     /// short gaps between calls does not schedule and cancel a timer per call.
     private func armIdleTimer() {
@@ -485,7 +492,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             guard let since = idleSince else { return }
             let due = since + timeouts.idle
             if NIODeadline.now() >= due {
-                perform(state.idleTimeoutFired())
+                perform(state.idleTimeoutFired(framesHeld: holdsFrames))
                 // Streams still open without a running call (their requests not arrived): check again later.
                 if state.phase != .closed { scheduleIdleCheck(at: .now() + timeouts.idle) }
             } else {
@@ -495,8 +502,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// After a read burst, starts the request arrival clock of each stream that got a frame and still waits for its
-    /// request, and stops it for the others. Once per burst, not per frame: a request whose HEADERS and MESSAGE
-    /// arrive together (nearly all) costs no clock read and no table entry.
+    /// request (its HEADERS moved to storage of its own), and stops it for the others. Once per burst, not per frame:
+    /// a request whose HEADERS and MESSAGE arrive together (nearly all) costs no clock read, table entry or copy.
     private func settleRequestArrivals() {
         guard !touchedStreams.isEmpty else { return }
         defer { touchedStreams.removeAll(keepingCapacity: true) }
@@ -506,7 +513,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 if !requestsAwaited.isEmpty { requestsAwaited.removeValue(forKey: streamID) }
                 continue
             }
-            guard requestsAwaited[streamID] == nil, timeouts.requestArrival > .zero else { continue }
+            guard requestsAwaited[streamID] == nil else { continue }
+            state.requestAwaited(streamID: streamID)
+            guard timeouts.requestArrival > .zero else { continue }
             let at = now ?? NIODeadline.now()
             now = at
             requestsAwaited[streamID] = at
@@ -515,11 +524,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// Closes the connection if the oldest awaited request is overdue, else re-arms for it. One timer serves every
-    /// call: a request that arrives in time costs no timer of its own.
+    /// call: a request that arrives in time costs no timer of its own. While the server holds the connection's
+    /// frames no request can arrive, so the timer lapses and ``restartRequestArrivals()`` arms it again.
     private func scheduleRequestCheck(at deadline: NIODeadline) {
         guard let context else { return }
         requestTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             requestTimer = nil
+            guard !holdsFrames else { return }
             requestsAwaited = requestsAwaited.filter { state.isAwaitingRequest($0.key) }
             guard let oldest = requestsAwaited.min(by: { $0.value < $1.value }) else { return }
             let due = oldest.value + timeouts.requestArrival
@@ -529,6 +540,21 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 scheduleRequestCheck(at: due)
             }
         }
+    }
+
+    /// Processing resumes after the server held the connection's frames, which no request could pass: the arrival
+    /// clock of every awaited request starts again.
+    private func restartRequestArrivals() {
+        guard !requestsAwaited.isEmpty else { return }
+        let now = NIODeadline.now()
+        for streamID in requestsAwaited.keys { requestsAwaited[streamID] = now }
+        if requestTimer == nil { scheduleRequestCheck(at: now + timeouts.requestArrival) }
+    }
+
+    /// Whether the server holds the connection's frames: it neither processes nor reads them while its client does
+    /// not take what it is sent (the channel is not writable, or was not when they came).
+    private var holdsFrames: Bool {
+        readHeld || !framesHeld.isEmpty || context?.channel.isWritable == false
     }
 
     /// A call opened: the connection is not idle (the timer, if any, finds that out when it fires).

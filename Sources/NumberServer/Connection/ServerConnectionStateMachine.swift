@@ -34,8 +34,9 @@ struct ServerConnectionStateMachine {
         case write([Frame])
         /// Run the call: decode its headers and message and dispatch it.
         case startCall(streamID: UInt32, headers: ByteBuffer, message: ByteBuffer)
-        /// Answer the stream at once with this status (no handler runs).
-        case rejectCall(streamID: UInt32, code: Int32, message: String)
+        /// Answer the stream at once with this status (no handler runs); then, if `thenClose`, close the connection
+        /// (it was the last open call of a drain).
+        case rejectCall(streamID: UInt32, code: Int32, message: String, thenClose: Bool = false)
         /// The client abandoned the call: drop its result when it comes.
         case forgetCall(streamID: UInt32)
         /// Write GOAWAY and close the connection now.
@@ -65,6 +66,9 @@ struct ServerConnectionStateMachine {
     }
 
     var openStreamCount: Int { openStreams.count }
+
+    /// Calls running: open streams whose request arrived (the others wait in `pendingHeaders`).
+    var runningCallCount: Int { openStreams.count - pendingHeaders.count }
 
     // MARK: Frames from the client
 
@@ -165,10 +169,21 @@ struct ServerConnectionStateMachine {
         guard frame.flags.contains(.endStream) else {
             openStreams[id] = nil
             return .rejectCall(
-                streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM")
+                streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM",
+                thenClose: closesIfDrained())
         }
         openStreams[id] = true
-        return .startCall(streamID: id, headers: headers, message: frame.payload)
+        // A running call keeps its message until it ends: not the whole, maybe far bigger, buffer it was read into.
+        return .startCall(streamID: id, headers: headers, message: frame.payload.withoutExcessStorage())
+    }
+
+    /// The read burst that brought the HEADERS of `streamID` ended without its request MESSAGE: the HEADERS now waits
+    /// (up to the request arrival timeout) in storage of its own size. Until then it is a slice of the receive buffer
+    /// it came in, which it would keep alive whole (up to 4 MiB after a large frame) for every waiting call. Copied
+    /// here, not on arrival: the usual call, whose MESSAGE comes in the same burst, costs no copy.
+    mutating func requestAwaited(streamID: UInt32) {
+        guard let headers = pendingHeaders[streamID] else { return }
+        pendingHeaders[streamID] = headers.copiedToOwnStorage()
     }
 
     private mutating func receivedCancel(_ frame: Frame) -> Action {
@@ -229,6 +244,7 @@ struct ServerConnectionStateMachine {
     /// A call's request did not fully arrive within the request arrival timeout: a client that opens calls and never
     /// completes them would hold their HEADERS (and a half-received MESSAGE) forever, so the connection ends.
     mutating func requestArrivalTimeoutFired(streamID: UInt32) -> Action {
+        if case .closed = phase { return .none }
         guard isAwaitingRequest(streamID) else { return .none }
         phase = .closed
         return .closeWithGoAway(
@@ -237,9 +253,13 @@ struct ServerConnectionStateMachine {
                 message: "the request of stream \(streamID) did not arrive in time"))
     }
 
-    /// The connection was idle (no open call) for the idle timeout.
-    mutating func idleTimeoutFired() -> Action {
-        guard openStreams.isEmpty else { return .none }
+    /// The connection was idle (no running call) for the idle timeout. Calls still waiting for their request keep
+    /// it open, the request arrival timeout bounds them, unless the server holds the connection's frames (its client
+    /// does not read what it is sent, `framesHeld`): then no request can arrive and that clock waits, so the idle
+    /// timeout is what ends a client that never reads again.
+    mutating func idleTimeoutFired(framesHeld: Bool = false) -> Action {
+        if case .closed = phase { return .none }
+        guard openStreams.isEmpty || (framesHeld && runningCallCount == 0) else { return .none }
         phase = .closed
         return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: "idle timeout"))
     }
@@ -266,9 +286,14 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func closeIfDrained(otherwise action: Action) -> Action {
-        guard case .draining = phase, openStreams.isEmpty else { return action }
+        closesIfDrained() ? .close : action
+    }
+
+    /// Whether a drain has no open call left: the connection is then closed (the action returned closes it).
+    private mutating func closesIfDrained() -> Bool {
+        guard case .draining = phase, openStreams.isEmpty else { return false }
         phase = .closed
-        return .close
+        return true
     }
 
     private mutating func protocolError(_ message: String) -> Action {

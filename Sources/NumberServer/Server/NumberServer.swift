@@ -63,6 +63,11 @@ public final class NumberServer: Service, Sendable {
         try await boundAddress.futureResult.get()
     }
 
+    /// Connections open now: accepted and admitted, and not yet closed with their calls finished.
+    package var connectionCount: Int {
+        state.withLock { $0.connections.count }
+    }
+
     /// Serves until cancelled or gracefully shut down.
     public func run() async throws {
         let channel: NIOAsyncChannel<ConnectionHandle, Never>

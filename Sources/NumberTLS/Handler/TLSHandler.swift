@@ -7,8 +7,10 @@ import NIOCore
 /// ``TLSConfiguration/pendingWriteBytesMax``) and sent once it does. When the handshake finishes the handler fires
 /// ``TLSHandshakeCompleted`` as a user inbound event; every failure is fired as a ``TLSError`` and closes the
 /// channel. One flush becomes one socket write: small writes are coalesced into few TLS records. Closing sends
-/// `close_notify`; a peer's `close_notify` is answered and the channel closed; a connection that ends without one
-/// is reported as ``TLSError/Code/uncleanShutdown``.
+/// `close_notify` and closes the socket once it is written (or after ``TLSConfiguration/closeNotifyTimeout``);
+/// closing again meanwhile closes the socket at once, for a peer that does not read. A peer's `close_notify` is
+/// answered and the channel closed; a connection that ends without one is reported as
+/// ``TLSError/Code/uncleanShutdown``.
 ///
 /// Add it with `addTLSServerHandler(context:)` / `addTLSClientHandler(context:serverHostname:...)` on
 /// `ChannelPipeline.SynchronousOperations`. When to do what is decided by ``TLSStateMachine``; this class carries
