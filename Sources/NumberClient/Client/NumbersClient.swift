@@ -92,9 +92,12 @@ public final class NumbersClient: Sendable {
         do {
             return try ProtoDecoder().decode(Response.self, from: payload)
         } catch {
-            throw RPCError(
+            var malformed = RPCError(
                 code: .internal, message: "the server's \(Response.self) did not decode: \(error)",
                 reason: "MALFORMED_RESPONSE")
+            // Done at the server, yet unreadable here: a keyed call names its key, to ask again under it.
+            if let idempotencyKey { malformed.details = ["outcome": "unknown", "idempotencyKey": idempotencyKey] }
+            throw malformed
         }
     }
 
