@@ -52,6 +52,10 @@ public final class NumbersClient: Sendable {
         self.authorization = configuration.apiKey.map { "Bearer \($0)" }
     }
 
+    /// The pool's connections that are up and not going away (tests wait on it to see a lost connection reach the
+    /// client: a connection counts as gone only once its open calls have been failed).
+    var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }
+
     /// Closes every connection; calls in flight fail and later calls throw.
     public func close() async {
         let connections = pool.withLock { pool in
