@@ -64,6 +64,36 @@ struct UnknownOutcomeTests {
         }
     }
 
+    @Test("funds add whose account look-up fails: no rerun advice, the credit was never sent")
+    func lookUpFailed() async throws {
+        let received = ReceivedKeys()
+        var router = Self.neverAnswering(received)
+        router.register(NumbersMethods.getAccount) { _, _ in
+            throw RPCError(code: .internal, message: "the store failed", reason: "STORE_FAILED")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["funds", "add", "25"] + Self.connection(server))
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("STORE_FAILED"), "\(run.stderr)")
+            #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+            #expect(!run.stderr.contains("--idempotency-key"), "\(run.stderr)")
+            #expect(received.all.isEmpty)
+        }
+    }
+
+    @Test("a purchase whose deadline passes before it was sent (the TLS handshake never answered): no rerun advice")
+    func neverSent() async throws {
+        let listener = try SilentListener()
+        try await withStubServer(router: RPCRouter()) { server in
+            let connection = ["--server", "127.0.0.1:\(listener.port)"] + Self.connection(server).dropFirst(2)
+            let run = try await runNumbers(["buy", "+14155550100", "--timeout", "1"] + connection)
+            #expect(run.status == 7, "\(run)")
+            #expect(run.stderr.contains("DEADLINE_EXCEEDED"), "\(run.stderr)")
+            #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+        }
+        withExtendedLifetime(listener) {}
+    }
+
     @Test("a refusal is a known outcome: no rerun advice")
     func refused() async throws {
         var router = RPCRouter()
