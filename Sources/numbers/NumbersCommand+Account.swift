@@ -65,17 +65,18 @@ struct Funds: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
-                let response = try await global.withClient(idempotencyKey: key) { client in
+                let response = try await global.withClient { client in
                     let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
                     guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
                         throw CLIError(
                             code: 3, message: "error: '\(amount)' is not a positive amount of \(account.currency)")
                     }
-                    return try await client.addFunds(
-                        AddFundsRequest(
-                            accountId: account.id, amount: minor, currency: account.currency,
-                            description: description ?? ""),
-                        options: CallOptions(idempotencyKey: key))
+                    let request = AddFundsRequest(
+                        accountId: account.id, amount: minor, currency: account.currency,
+                        description: description ?? "")
+                    return try await UnknownOutcome.advising(idempotencyKey: key) {
+                        try await client.addFunds(request, options: CallOptions(idempotencyKey: key))
+                    }
                 }
                 try global.output(response) {
                     print(

@@ -69,8 +69,10 @@ struct Buy: AsyncParsableCommand {
             let request = PurchaseNumbersRequest(
                 accountId: global.accountId, country: country, numbers: numbers, trunkId: trunk, type: type.api)
             let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
-            let response = try await global.withClient(idempotencyKey: key) {
-                try await $0.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
+            let response = try await global.withClient { client in
+                try await UnknownOutcome.advising(idempotencyKey: key) {
+                    try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
+                }
             }
             try global.output(response) {
                 Format.table(

@@ -56,19 +56,13 @@ struct GlobalOptions: ParsableArguments {
         return configuration
     }
 
-    /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class. For a
-    /// keyed call (`idempotencyKey` given), an error that leaves the outcome open adds how to rerun it safely.
-    func withClient<T: Sendable>(
-        idempotencyKey: String? = nil, _ body: (NumbersClient) async throws -> T
-    ) async throws -> T {
+    /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class. A keyed
+    /// call inside runs under `UnknownOutcome.advising`, which adds how to rerun it when its outcome is open.
+    func withClient<T: Sendable>(_ body: (NumbersClient) async throws -> T) async throws -> T {
         do {
             return try await withNumbersClient(try clientConfiguration(), body)
         } catch let error as RPCError {
-            var message = "error: \(error)"
-            if let idempotencyKey, UnknownOutcome.covers(error) {
-                message += "\n" + UnknownOutcome.advice(idempotencyKey: idempotencyKey)
-            }
-            throw CLIError(code: CLIError.exitCode(for: error.code), message: message)
+            throw CLIError(code: CLIError.exitCode(for: error.code), message: "error: \(error)")
         }
     }
 

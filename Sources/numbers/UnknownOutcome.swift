@@ -13,23 +13,31 @@ enum UnknownOutcome {
         run, printed when the outcome is unknown).
         """)
 
-    /// Whether a keyed call that failed with `error` may still have been carried out (or may still be):
-    /// - `UNAVAILABLE` with `outcome=unknown` or `OUTCOME_UNKNOWN`: the connection was lost after the request went
-    ///   out, or the provider's answer was lost (reconciliation settles it);
-    /// - `DEADLINE_EXCEEDED` and `CANCELLED`: the server finishes a purchase it started even when the caller stops
-    ///   waiting;
-    /// - `ABORTED` / `REQUEST_IN_PROGRESS`: a run under this key is still going on;
-    /// - `INTERNAL` and `UNKNOWN`: something failed after the request arrived (a response that did not decode
-    ///   among them).
+    /// Whether a keyed call that failed with `error` may still have been carried out (or may still be): the client
+    /// library marks such a failure `outcome=unknown` and names the key — the connection lost after the request went
+    /// out, a deadline or cancellation after it was sent (the server finishes a purchase it started even when the
+    /// caller stops waiting), `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` / `REQUEST_IN_PROGRESS`
+    /// (a run under this key is still going on), `INTERNAL` or `UNKNOWN` (something failed after the request
+    /// arrived, a response that did not decode among them).
     ///
-    /// Every other failure is a known outcome: a refusal (nothing done), or `UNAVAILABLE` before anything was sent
-    /// (`NOT_STARTED`, `CONNECT_FAILED`).
+    /// Every other failure is a known outcome: a refusal (nothing done), or one before anything was sent (no
+    /// connection, a deadline while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`, `outcome=not-started`).
     static func covers(_ error: RPCError) -> Bool {
-        switch error.code {
-        case .unavailable: error.details["outcome"] == "unknown" || error.reason == "OUTCOME_UNKNOWN"
-        case .deadlineExceeded, .cancelled, .internal, .unknown: true
-        case .aborted: error.reason == "REQUEST_IN_PROGRESS"
-        default: false
+        error.details["outcome"] == "unknown"
+    }
+
+    /// Runs `call`, the keyed call of a command, made under `idempotencyKey`: a failure that leaves its outcome open
+    /// becomes the error line and how to rerun the command safely. Only around that call: a call before it (the
+    /// account look-up of `funds add`) did nothing under the key, and its failure gets no such advice.
+    static func advising<T: Sendable>(
+        idempotencyKey: String, _ call: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await call()
+        } catch let error as RPCError where covers(error) {
+            throw CLIError(
+                code: CLIError.exitCode(for: error.code),
+                message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey))
         }
     }
 

@@ -157,3 +157,41 @@ extension ClientDeadlineTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 }
+
+extension ClientDeadlineTests {
+    /// The `outcome` a locally made status names: `not-started` when the call was never sent.
+    private func outcome(_ future: EventLoopFuture<Outcome>) throws -> (reason: String, outcome: String?) {
+        guard case .status(let payload) = try future.wait() else { return ("", nil) }
+        let status = try ProtoDecoder().decode(RpcStatus.self, from: payload)
+        return (status.reason, status.metadata["outcome"])
+    }
+
+    @Test("a call that fails before it was sent (queued, or cancelled first) says so; one sent does not")
+    func notStartedMarked() throws {
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(
+            Self.bytes(
+                Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload())))
+        let sent = start(handler, loop, timeout: .milliseconds(100))
+        let queued = start(handler, loop, timeout: .milliseconds(100))
+        let queuedCancelled = loop.makePromise(of: Outcome.self)
+        handler.start(
+            headers: ByteBuffer(), message: ByteBuffer(), timeout: nil, promise: queuedCancelled,
+            token: CallCancellationToken())
+        handler.cancel(promise: queuedCancelled)
+        #expect(try outcome(queuedCancelled.futureResult) == ("CANCELLED", "not-started"))
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(try outcome(sent) == ("DEADLINE_EXCEEDED", nil))
+        #expect(try outcome(queued) == ("DEADLINE_EXCEEDED", "not-started"))
+        // Cancelled before the start reached the event loop: never sent.
+        let token = CallCancellationToken()
+        _ = token.markCancelled()
+        let promise = loop.makePromise(of: Outcome.self)
+        handler.start(headers: ByteBuffer(), message: ByteBuffer(), timeout: nil, promise: promise, token: token)
+        #expect(try outcome(promise.futureResult) == ("CANCELLED", "not-started"))
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}

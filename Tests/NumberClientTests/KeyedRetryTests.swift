@@ -116,8 +116,12 @@ struct KeyedRetryTests {
             attemptsMax: 3, initialBackoff: .seconds(20), backoffMax: .seconds(20))
         let client = Self.client(port: server.port, retry: retry, timeout: .seconds(60))
         let call = Task { try await client.purchaseNumbers(Self.purchase) }
-        while server.calls.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
-        try await Task.sleep(for: .seconds(1))  // the lost connection reaches the client, the 20-s backoff starts
+        // Cancelled once the client has failed the lost attempt and waits out a backoff of up to 20 s (earlier, the
+        // cancellation would end the attempt in flight instead), or — a backoff short by chance — once the retry
+        // has reached the server: cancelling that retry also leaves the outcome unknown.
+        while server.calls.isEmpty || (client.liveConnectionCount > 0 && server.calls.count < 2) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         call.cancel()
         let result = await call.result
         await client.close()

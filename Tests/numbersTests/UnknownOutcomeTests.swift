@@ -40,9 +40,10 @@ struct UnknownOutcomeTests {
         ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_test", "--account", "ACC_1"]
     }
 
-    /// The deadline of the calls that are never answered: short, yet long enough for the connection and the
-    /// account look-up before them on a machine busy with the rest of the suite (1 s was not).
-    static let deadline = ["--timeout", "5"]
+    /// The deadline of each call: the keyed one is never answered, so each run takes this long, but the first
+    /// call's also covers the connection and its TLS handshake, which on a machine busy with the rest of the suite
+    /// took more than 1 s and may take more than 5 (then the keyed call is never sent and the test fails).
+    static let deadline = ["--timeout", "15"]
 
     @Test(
         "a call that is never answered: stderr says the outcome is unknown and gives the key the server received",
@@ -61,6 +62,36 @@ struct UnknownOutcomeTests {
             #expect(run.stderr.contains("--idempotency-key \(key)"), "\(run.stderr)")
             #expect(received.all == [key])
         }
+    }
+
+    @Test("funds add whose account look-up fails: no rerun advice, the credit was never sent")
+    func lookUpFailed() async throws {
+        let received = ReceivedKeys()
+        var router = Self.neverAnswering(received)
+        router.register(NumbersMethods.getAccount) { _, _ in
+            throw RPCError(code: .internal, message: "the store failed", reason: "STORE_FAILED")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["funds", "add", "25"] + Self.connection(server))
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("STORE_FAILED"), "\(run.stderr)")
+            #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+            #expect(!run.stderr.contains("--idempotency-key"), "\(run.stderr)")
+            #expect(received.all.isEmpty)
+        }
+    }
+
+    @Test("a purchase whose deadline passes before it was sent (the TLS handshake never answered): no rerun advice")
+    func neverSent() async throws {
+        let listener = try SilentListener()
+        try await withStubServer(router: RPCRouter()) { server in
+            let connection = ["--server", "127.0.0.1:\(listener.port)"] + Self.connection(server).dropFirst(2)
+            let run = try await runNumbers(["buy", "+14155550100", "--timeout", "1"] + connection)
+            #expect(run.status == 7, "\(run)")
+            #expect(run.stderr.contains("DEADLINE_EXCEEDED"), "\(run.stderr)")
+            #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+        }
+        withExtendedLifetime(listener) {}
     }
 
     @Test("a refusal is a known outcome: no rerun advice")

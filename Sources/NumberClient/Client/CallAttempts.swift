@@ -14,6 +14,11 @@ import NumberAPI
 /// again, or an answer that says nothing about the earlier attempt — throws the error of a lost connection
 /// (`UNAVAILABLE` / `CONNECTION_LOST`, `outcome=unknown`) with its `idempotencyKey` in the details, never that last
 /// failure as if it were the call's outcome.
+///
+/// Before that, an answer that leaves open whether the request was carried out (see `leavesOutcomeOpen`: a deadline
+/// or cancellation after it was sent, `OUTCOME_UNKNOWN`, …) is thrown as it came, with `outcome=unknown` and the
+/// `idempotencyKey` added: the client may have made the key, and a caller without it could only ask again under a
+/// new one, doing the work twice. A call never sent (queued, or no connection) claims no unknown outcome.
 struct CallAttempts {
     /// Why one attempt failed.
     enum Failure: Error {
@@ -89,7 +94,7 @@ struct CallAttempts {
     /// An answer from the server. Final, unless an earlier attempt may have run: then "still in progress" waits for
     /// it, and an answer about this attempt alone (see `isAboutTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
-        guard mayHaveRun else { return .fail(error) }
+        guard mayHaveRun else { return .fail(namingKey(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
             return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
         }
@@ -107,6 +112,30 @@ struct CallAttempts {
         case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange, .unimplemented: true
         default: false
         }
+    }
+
+    /// Whether an answer leaves open whether the request was carried out: `DEADLINE_EXCEEDED` or `CANCELLED` once
+    /// it was sent (the server finishes what it started when the caller stops waiting; those made before sending say
+    /// `outcome=not-started`), `UNAVAILABLE` / `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` /
+    /// `REQUEST_IN_PROGRESS` (a request under the key is still running), and `INTERNAL` or `UNKNOWN` (a failure after
+    /// the request arrived). Every other answer is a known outcome: a refusal, nothing done.
+    static func leavesOutcomeOpen(_ error: RPCError) -> Bool {
+        guard error.details["outcome"] != "not-started" else { return false }
+        switch error.code {
+        case .deadlineExceeded, .cancelled, .internal, .unknown: return true
+        case .unavailable: return error.reason == "OUTCOME_UNKNOWN"
+        case .aborted: return error.reason == "REQUEST_IN_PROGRESS"
+        default: return false
+        }
+    }
+
+    /// `error`, with `outcome=unknown` and the key added when it is a keyed call's and leaves the outcome open.
+    private func namingKey(_ error: RPCError) -> RPCError {
+        guard retryClass == .keyed, let idempotencyKey, Self.leavesOutcomeOpen(error) else { return error }
+        var named = error
+        named.details["outcome"] = "unknown"
+        named.details["idempotencyKey"] = idempotencyKey
+        return named
     }
 
     /// `error`, or — when an earlier attempt may have run — the outcome-unknown error of a lost connection, with

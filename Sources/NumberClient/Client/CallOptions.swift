@@ -5,9 +5,12 @@ public struct CallOptions: Sendable, Hashable {
     /// The call's deadline from now; nil = the client's `defaultTimeout`.
     public var timeout: TimeAmount?
     /// For PurchaseNumbers and AddFunds: retries with the same key return the first result. The client makes one
-    /// per call when nil, so its own retries can never charge twice. A call that ends with its outcome unknown
-    /// (`UNAVAILABLE` / `CONNECTION_LOST`, `outcome=unknown`) names its key in the error's `idempotencyKey` detail:
-    /// call again with it to learn the outcome without doing the work twice.
+    /// per call when nil, so its own retries can never charge twice. A call that ends with its outcome unknown says
+    /// `outcome=unknown` and names its key in the error's `idempotencyKey` detail: call again with it to learn the
+    /// outcome without doing the work twice. That is `DEADLINE_EXCEEDED` or `CANCELLED` after the request was sent,
+    /// the server's `UNAVAILABLE` / `OUTCOME_UNKNOWN`, `ABORTED` / `REQUEST_IN_PROGRESS`, `INTERNAL` or `UNKNOWN`,
+    /// and — whatever the last attempt met — `UNAVAILABLE` / `CONNECTION_LOST` once a connection was lost after the
+    /// request went out. A call never sent (queued past its deadline, no connection) has a known outcome: nothing.
     public var idempotencyKey: String?
     /// Sent as `request-id` (logs, traces); the server makes one when nil.
     public var requestID: String?

@@ -52,6 +52,10 @@ public final class NumbersClient: Sendable {
         self.authorization = configuration.apiKey.map { "Bearer \($0)" }
     }
 
+    /// The pool's connections that are up and not going away (tests wait on it to see a lost connection reach the
+    /// client: a connection counts as gone only once its open calls have been failed).
+    var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }
+
     /// Closes every connection; calls in flight fail and later calls throw.
     public func close() async {
         let connections = pool.withLock { pool in
@@ -92,9 +96,12 @@ public final class NumbersClient: Sendable {
         do {
             return try ProtoDecoder().decode(Response.self, from: payload)
         } catch {
-            throw RPCError(
+            var malformed = RPCError(
                 code: .internal, message: "the server's \(Response.self) did not decode: \(error)",
                 reason: "MALFORMED_RESPONSE")
+            // Done at the server, yet unreadable here: a keyed call names its key, to ask again under it.
+            if let idempotencyKey { malformed.details = ["outcome": "unknown", "idempotencyKey": idempotencyKey] }
+            throw malformed
         }
     }
 
@@ -151,8 +158,17 @@ public final class NumbersClient: Sendable {
             try ProtoEncoder().encode(
                 RequestHeaders(method: path, timeoutMicros: Int64(remaining.nanoseconds / 1000), metadata: metadata),
                 into: &headersBuffer)
+            let outcome: Result<ByteBuffer, CallAttempts.Failure>
+            do {
+                outcome = try await attempt(
+                    headers: headersBuffer, message: message, timeout: remaining, deadline: deadline)
+            } catch WaitEnded.deadline {
+                throw attempts.deadlinePassed()
+            } catch WaitEnded.cancelled {
+                throw attempts.cancelled()
+            }
             let failure: CallAttempts.Failure
-            switch try await attempt(headers: headersBuffer, message: message, timeout: remaining) {
+            switch outcome {
             case .success(let payload): return payload
             case .failure(let failed): failure = failed
             }
@@ -170,13 +186,14 @@ public final class NumbersClient: Sendable {
         }
     }
 
-    /// One attempt: the response message, or why there is none.
+    /// One attempt: the response message, or why there is none. Throws `WaitEnded` when the call's `deadline`
+    /// passes or its task is cancelled while it waits for a connection (nothing sent).
     private func attempt(
-        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount
+        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount, deadline: NIODeadline
     ) async throws -> Result<ByteBuffer, CallAttempts.Failure> {
         let connection: ClientConnection
         do {
-            connection = try await self.connection()
+            connection = try await self.connection(deadline: deadline)
         } catch let error as ConnectError {
             return .failure(.connectFailed(message: error.message))
         }
@@ -198,8 +215,8 @@ public final class NumbersClient: Sendable {
     }
 
     /// A usable connection: an open one (round-robin, those below the server's call limit first) while the pool
-    /// grows to its size in the background, or the connection being made.
-    private func connection() async throws -> ClientConnection {
+    /// grows to its size in the background, or the connection being made, waited for until `deadline` (nil: none).
+    private func connection(deadline: NIODeadline?) async throws -> ClientConnection {
         let decision: Either = pool.withLock { pool in
             pool.connections.removeAll { !$0.status.isAlive }
             if pool.closed { return .closed }
@@ -227,11 +244,33 @@ public final class NumbersClient: Sendable {
         case .ready(let connection):
             return connection
         case .wait(let future):
-            do {
-                return try await future.get()
-            } catch {
-                throw ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            return try await wait(for: future, until: deadline)
+        }
+    }
+
+    /// Waits for the connection being made until `deadline` (nil: none) or the task's cancellation, which throw
+    /// `WaitEnded`; a failed attempt throws `ConnectError`. Only this caller stops waiting: the attempt, which may
+    /// take the connect timeout and then the TLS handshake's, goes on for the pool and the other calls waiting on it.
+    private func wait(
+        for future: EventLoopFuture<ClientConnection>, until deadline: NIODeadline?
+    ) async throws -> ClientConnection {
+        let eventLoop = future.eventLoop
+        let waited = eventLoop.makePromise(of: ClientConnection.self)
+        future.cascade(to: waited)  // completes `waited` in the end, whatever else did first (then it is ignored)
+        let timer = deadline.map { deadline in
+            eventLoop.scheduleTask(deadline: deadline) { waited.fail(WaitEnded.deadline) }
+        }
+        defer { timer?.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await waited.futureResult.get()
+            } onCancel: {
+                waited.fail(WaitEnded.cancelled)
             }
+        } catch let ended as WaitEnded {
+            throw ended
+        } catch {
+            throw ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
         }
     }
 
@@ -239,9 +278,11 @@ public final class NumbersClient: Sendable {
     /// that prefer it make their calls without thread hops. See `EventLoopTaskExecutor`.
     public func preferredTaskExecutor() async throws -> EventLoopTaskExecutor {
         do {
-            return EventLoopTaskExecutor(try await connection().channel.eventLoop)
+            return EventLoopTaskExecutor(try await connection(deadline: nil).channel.eventLoop)
         } catch let error as ConnectError {
             throw RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
+        } catch is WaitEnded {
+            throw RPCError(code: .cancelled, message: "cancelled while connecting", reason: "CANCELLED")
         }
     }
 
@@ -272,6 +313,12 @@ public final class NumbersClient: Sendable {
 
     private struct ConnectError: Error {
         var message: String
+    }
+
+    /// Why a call stopped waiting for a connection being made: nothing was sent.
+    private enum WaitEnded: Error {
+        case deadline
+        case cancelled
     }
 }
 

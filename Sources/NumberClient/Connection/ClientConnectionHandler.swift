@@ -141,7 +141,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     ) {
         guard token.markStarted() else {
             // The caller was cancelled before the call reached the event loop.
-            promise.succeed(.status(ClientStatus.cancelled))
+            promise.succeed(.status(ClientStatus.cancelledNotSent))
             return
         }
         if let oversize = state.oversize(headers: headers, message: message) {
@@ -179,7 +179,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func begin(_ call: QueuedCall) {
         guard let context else { return }
         if let deadline = call.deadline, deadline <= context.eventLoop.now {
-            call.promise.succeed(.status(ClientStatus.deadlineExceeded))
+            call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent))
             return
         }
         // Checked again here: new SETTINGS may have lowered a limit while the call was queued.
@@ -240,7 +240,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
         queue = kept
         usable.setSaturated(!queue.isEmpty || !state.canStartCall)
-        for call in expired { call.promise.succeed(.status(ClientStatus.deadlineExceeded)) }
+        for call in expired { call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent)) }
     }
 
     /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.
@@ -260,7 +260,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if let id = streamsByCall[key] {
             fail(streamID: id, with: .status(ClientStatus.cancelled))
         } else if let index = queue.firstIndex(where: { ObjectIdentifier($0.promise.futureResult) == key }) {
-            queue.remove(at: index).promise.succeed(.status(ClientStatus.cancelled))
+            queue.remove(at: index).promise.succeed(.status(ClientStatus.cancelledNotSent))
         }
         // Otherwise the call already finished: nothing to do.
     }

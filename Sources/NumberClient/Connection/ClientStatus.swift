@@ -3,6 +3,11 @@ import NumberAPI
 import NumberWire
 
 /// Locally made statuses, as TRAILERS payloads, so local and remote failures take one path.
+///
+/// A deadline or cancellation that ends a call before its request was sent (queued, or cancelled before it
+/// started) says so with `outcome=not-started`: the server never saw it, so its outcome is known. One that ends a
+/// sent call leaves the outcome open (the server may carry the request out all the same); the retry rules add the
+/// idempotency key of a keyed call to those.
 enum ClientStatus {
     static let deadlineExceeded = encode(
         RpcStatus(
@@ -11,6 +16,14 @@ enum ClientStatus {
     static let cancelled = encode(
         RpcStatus(
             code: StatusCode.cancelled.rawValue, message: "the call was cancelled by the caller", reason: "CANCELLED"))
+    static let deadlineExceededNotSent = encode(
+        RpcStatus(
+            code: StatusCode.deadlineExceeded.rawValue, message: "the call's deadline passed before it was sent",
+            reason: "DEADLINE_EXCEEDED", metadata: ["outcome": "not-started"]))
+    static let cancelledNotSent = encode(
+        RpcStatus(
+            code: StatusCode.cancelled.rawValue, message: "the call was cancelled by the caller before it was sent",
+            reason: "CANCELLED", metadata: ["outcome": "not-started"]))
 
     static let queueFull = encode(
         RpcStatus(
