@@ -47,7 +47,8 @@ public struct DataDirectory: Sendable {
         }
         let files = POSIXJournalFileSystem()
         let parent = (root as NSString).deletingLastPathComponent
-        // Best effort for the parent: one that cannot be opened for reading (mode 0711) holds an entry made long ago.
+        // Best effort for the parent: one that cannot be opened for reading (mode 0711) is not ours to sync, and a
+        // failure to sync it leaves the root's entry where it was before this start (made by an earlier one, or now).
         try? files.fsyncDirectory(parent.isEmpty ? "." : parent)
         try files.fsyncDirectory(root)
     }

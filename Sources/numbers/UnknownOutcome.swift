@@ -17,11 +17,13 @@ enum UnknownOutcome {
     /// library marks such a failure `outcome=unknown` and names the key — the connection lost after the request went
     /// out, a deadline or cancellation after it was sent (the server finishes a purchase it started even when the
     /// caller stops waiting), `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` / `REQUEST_IN_PROGRESS`
-    /// (a run under this key is still going on), `INTERNAL` or `UNKNOWN` (something failed after the request
-    /// arrived, a response that did not decode among them).
+    /// (a run under this key is still going on), `UNAVAILABLE` / `STORE_FAILED` (the server stopped writing, maybe
+    /// after the provider acted), `INTERNAL` or `UNKNOWN` (something failed after the request arrived, a response that
+    /// did not decode among them).
     ///
     /// Every other failure is a known outcome: a refusal (nothing done), or one before anything was sent (no
-    /// connection, a deadline while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`, `outcome=not-started`).
+    /// connection, a deadline or cancellation while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`,
+    /// `outcome=not-started`, or a bare `DEADLINE_EXCEEDED` / `CANCELLED` without `outcome=unknown`).
     static func covers(_ error: RPCError) -> Bool {
         error.details["outcome"] == "unknown"
     }

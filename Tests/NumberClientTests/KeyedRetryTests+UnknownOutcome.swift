@@ -87,6 +87,7 @@ extension KeyedRetryTests {
         arguments: [
             (StatusCode.deadlineExceeded, "DEADLINE_EXCEEDED", [:], true), (.cancelled, "CANCELLED", [:], true),
             (.unavailable, "OUTCOME_UNKNOWN", [:], true), (.aborted, "REQUEST_IN_PROGRESS", [:], true),
+            (.unavailable, "STORE_FAILED", [:], true),
             (.internal, "INTERNAL", [:], true), (.unknown, "UNKNOWN", [:], true),
             (.deadlineExceeded, "DEADLINE_EXCEEDED", ["outcome": "not-started"], false),
             (.cancelled, "CANCELLED", ["outcome": "not-started"], false),

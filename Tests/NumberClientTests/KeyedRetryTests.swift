@@ -109,6 +109,28 @@ struct KeyedRetryTests {
         Self.expectOutcomeUnknown(error, key: server.calls.first?.metadata["idempotency-key"])
     }
 
+    @Test("the client closed during the backoff after a lost attempt: outcome unknown with the key, not CLIENT_CLOSED")
+    func clientClosedDuringBackoff() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in index == 0 ? .closeConnection : .never }
+        let retry = NumbersClientConfiguration.RetryPolicy(
+            attemptsMax: 3, initialBackoff: .milliseconds(500), backoffMax: .milliseconds(500))
+        let client = Self.client(port: server.port, retry: retry, timeout: .seconds(60))
+        let call = Task { try await client.purchaseNumbers(Self.purchase) }
+        // Closed once the client has failed the lost attempt (then the next attempt finds the client closed), or once
+        // the retry reached the server (a backoff short by chance: closing ends that attempt, unknown all the same).
+        while server.calls.isEmpty || (client.liveConnectionCount > 0 && server.calls.count < 2) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await client.close()
+        let result = await call.result
+        await server.stop()
+        guard case .failure(let failure) = result else {
+            Issue.record("the call succeeded")
+            return
+        }
+        Self.expectOutcomeUnknown(failure as? RPCError, key: server.calls.first?.metadata["idempotency-key"])
+    }
+
     @Test("cancelled during the backoff after a lost attempt: outcome unknown, not a bare CancellationError")
     func cancelledDuringBackoff() async throws {
         let server = try await FakeNumbersServer.start { index, _ in index == 0 ? .closeConnection : .never }

@@ -244,7 +244,8 @@ struct ServerConnectionStateMachineTests {
         _ = waiting.received(headers(1))
         #expect(waiting.runningCallCount == 0)
         #expect(waiting.idleTimeoutFired(framesHeld: false) == .none)
-        #expect(goAwayCode(waiting.idleTimeoutFired(framesHeld: true)) == .noError)
+        // Requests stuck behind unread answers: a limit close (ENHANCE_YOUR_CALM, no wait for a close_notify).
+        #expect(goAwayCode(waiting.idleTimeoutFired(framesHeld: true)) == .enhanceYourCalm)
         // Closed once: the request arrival timer firing afterwards (reading resumed meanwhile) does nothing.
         #expect(waiting.requestArrivalTimeoutFired(streamID: 1) == .none)
         #expect(waiting.idleTimeoutFired(framesHeld: true) == .none)
@@ -255,7 +256,10 @@ struct ServerConnectionStateMachineTests {
         #expect(running.runningCallCount == 1)
         #expect(running.idleTimeoutFired(framesHeld: true) == .none)
         _ = running.callFinished(streamID: 1)
-        #expect(goAwayCode(running.idleTimeoutFired(framesHeld: true)) == .noError)
+        #expect(goAwayCode(running.idleTimeoutFired(framesHeld: true)) == .enhanceYourCalm)
+        // Idle with nothing waiting: a graceful close.
+        var idle = machine()
+        #expect(goAwayCode(idle.idleTimeoutFired(framesHeld: true)) == .noError)
     }
 
     @Test("graceful drain: GOAWAY, open calls finish, calls after it are ignored, then close")

@@ -79,6 +79,11 @@ struct CallAttempts {
         final(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
     }
 
+    /// The error for a call whose client was closed before its next attempt (an earlier one may have run).
+    func clientClosed(_ error: RPCError) -> RPCError {
+        final(error)
+    }
+
     /// The error for a call whose task was cancelled between attempts.
     func cancelled() -> RPCError {
         final(RPCError(code: .cancelled, message: "the call was cancelled by the caller", reason: "CANCELLED"))
@@ -117,13 +122,15 @@ struct CallAttempts {
     /// Whether an answer leaves open whether the request was carried out: `DEADLINE_EXCEEDED` or `CANCELLED` once
     /// it was sent (the server finishes what it started when the caller stops waiting; those made before sending say
     /// `outcome=not-started`), `UNAVAILABLE` / `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` /
-    /// `REQUEST_IN_PROGRESS` (a request under the key is still running), and `INTERNAL` or `UNKNOWN` (a failure after
-    /// the request arrived). Every other answer is a known outcome: a refusal, nothing done.
+    /// `REQUEST_IN_PROGRESS` (a request under the key is still running), `UNAVAILABLE` / `STORE_FAILED` (the server
+    /// stopped writing, maybe after the provider acted), and `INTERNAL` or `UNKNOWN` (a failure after the request
+    /// arrived). Every other answer is a known outcome: a refusal, nothing done.
     static func leavesOutcomeOpen(_ error: RPCError) -> Bool {
         guard error.details["outcome"] != "not-started" else { return false }
         switch error.code {
         case .deadlineExceeded, .cancelled, .internal, .unknown: return true
-        case .unavailable: return error.reason == "OUTCOME_UNKNOWN"
+        // STORE_FAILED: the server stopped writing, maybe after the provider acted (a purchase bought, not recorded).
+        case .unavailable: return error.reason == "OUTCOME_UNKNOWN" || error.reason == "STORE_FAILED"
         case .aborted: return error.reason == "REQUEST_IN_PROGRESS"
         default: return false
         }

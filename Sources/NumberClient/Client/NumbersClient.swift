@@ -166,6 +166,9 @@ public final class NumbersClient: Sendable {
                 throw attempts.deadlinePassed()
             } catch WaitEnded.cancelled {
                 throw attempts.cancelled()
+            } catch let closed as RPCError where closed.reason == "CLIENT_CLOSED" {
+                // Closed while a keyed call retried an attempt that may have run: its outcome and key go with it.
+                throw attempts.clientClosed(closed)
             }
             let failure: CallAttempts.Failure
             switch outcome {

@@ -9,7 +9,7 @@ public struct BillingReport: Sendable, Hashable {
     public var markedPastDue = 0
     /// Past-due numbers released after the grace period.
     public var released = 0
-    /// Grace releases that failed at the provider (retried on the next run).
+    /// Grace releases that failed at the provider (tried again by the next catch-up, not within this one).
     public var releaseFailures = 0
     /// Idempotency records dropped after their TTL.
     public var expiredKeys = 0

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Filters and paging for ``NumberService/listNumbers(_:)``.
 public struct ListNumbersRequest: Sendable, Hashable {
@@ -140,14 +141,12 @@ extension NumberService {
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
         let claim: (number: OwnedNumber, trunk: Trunk?, claimed: Bool)
-        do {
-            claim = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+        let made = ClaimMade()
+        do throws(NumberError) {
+            claim = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId, made: made)
         } catch {
-            // A decision that claimed, then failed waiting for earlier writes, leaves no claim behind. Only a store
-            // failure does that (and then every write is refused anyway); any other error came before the claim.
-            if error.reason == .storeFailed {
-                local.withLock { _ = $0.routing.removeValue(forKey: numberId) }
-            }
+            // A decision that claimed, then failed waiting for earlier writes (a store failure), leaves no claim.
+            if made.value.withLock({ $0 }) { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
             throw error
         }
         let (number, trunk, claimed) = claim
@@ -169,9 +168,10 @@ extension NumberService {
         }
     }
 
-    /// Checks the number and trunk and, unless the number is already there, claims the number for the change.
+    /// Checks the number and trunk and, unless the number is already there, claims the number for the change
+    /// (`made` says whether this call did, even when the decision then fails).
     private func claimRoute(
-        accountId: String, numberId: String, trunkId: String?
+        accountId: String, numberId: String, trunkId: String?, made: ClaimMade
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
         try await coordinator.perform { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
@@ -183,6 +183,7 @@ extension NumberService {
                 }
                 guard number.trunkId != trunk?.id else { return false }
                 local.routing[numberId] = .some(trunk?.id)
+                made.value.withLock { $0 = true }
                 return true
             }
             return ([], (number, trunk, claimed))
@@ -207,4 +208,9 @@ extension CoreState {
         }
         return number
     }
+}
+
+/// Whether a trunk change's decision made its claim, known even when the decision then throws.
+final class ClaimMade: Sendable {
+    let value = Mutex(false)
 }

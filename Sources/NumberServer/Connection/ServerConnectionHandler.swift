@@ -286,13 +286,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             flushPending = false
             unflushedWrites = 0
             // The write may never complete: a peer still in the TLS handshake (the GOAWAY waits behind it) or one
-            // that does not read. Close anyway once the flush timeout passes, so every limit really ends it. Twice:
-            // the first close sends TLS close_notify, which would wait behind the same unread bytes for a timeout of
-            // its own (5 s); a close while that waits closes the socket at once (TLSHandler).
+            // that does not read. Close anyway once the flush timeout passes, so every limit really ends it. For a
+            // limit, twice: the first close sends TLS close_notify, which would wait behind the same unread bytes for
+            // a timeout of its own (5 s); a close while that waits closes the socket at once (TLSHandler). A graceful
+            // close (a drain, idle) keeps the close_notify wait, so a slow reader still gets the answers before it.
             let loop = context.eventLoop.assumeIsolated()
+            let abortive = away.code != .noError
             let giveUp = loop.scheduleTask(in: timeouts.goAwayFlush) {
                 context.close(promise: nil)
-                context.close(promise: nil)
+                if abortive { context.close(promise: nil) }
             }
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 giveUp.cancel()

@@ -261,7 +261,13 @@ struct ServerConnectionStateMachine {
         if case .closed = phase { return .none }
         guard openStreams.isEmpty || (framesHeld && runningCallCount == 0) else { return .none }
         phase = .closed
-        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: "idle timeout"))
+        // Requests waiting behind answers their client has not read for the whole idle timeout: a limit (its close
+        // does not wait for the client to read a close_notify either); otherwise a graceful close.
+        let stuck = !openStreams.isEmpty
+        return .closeWithGoAway(
+            GoAway(
+                lastStreamID: lastStreamID, code: stuck ? .enhanceYourCalm : .noError,
+                message: stuck ? "idle timeout with answers unread" : "idle timeout"))
     }
 
     /// A graceful shutdown waited long enough: close even with calls open (their results are dropped).
