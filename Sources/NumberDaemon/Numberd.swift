@@ -216,13 +216,12 @@ public final class Numberd: Sendable {
     private static func bootstrapAdminKey(
         _ service: NumberService, _ directory: DataDirectory, logger: Logger
     ) async throws -> String? {
-        if let secret = directory.readAdminKey(), (try? service.authenticate(secret: secret))?.scope == .admin {
-            return nil
-        }
+        let existing = directory.readAdminKey()
+        if let existing, (try? service.authenticate(secret: existing))?.scope == .admin { return nil }
         let created = try await service.createApiKey(name: "bootstrap admin", scope: .admin, accountId: nil)
         try directory.writeAdminKey(created.secret)
         logger.info(
-            "created an admin key: admin.key held none that works",
+            existing == nil ? "created an admin key" : "created an admin key: the one in admin.key no longer works",
             metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])
         return created.secret
     }
