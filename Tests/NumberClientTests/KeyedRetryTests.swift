@@ -96,7 +96,7 @@ struct KeyedRetryTests {
         await client.close()
         await server.stop()
         Self.expectOutcomeUnknown(error, key: server.calls.first?.metadata["idempotency-key"])
-        #expect(took < .seconds(10), "took \(took)")
+        #expect(took < .seconds(30), "took \(took)")
     }
 
     @Test("a later attempt cannot connect after one that may have run: outcome unknown, not CONNECT_FAILED")

@@ -79,11 +79,6 @@ struct CallAttempts {
         final(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
     }
 
-    /// The error for a call whose client was closed before its next attempt (an earlier one may have run).
-    func clientClosed(_ error: RPCError) -> RPCError {
-        final(error)
-    }
-
     /// The error for a call whose task was cancelled between attempts.
     func cancelled() -> RPCError {
         final(RPCError(code: .cancelled, message: "the call was cancelled by the caller", reason: "CANCELLED"))
@@ -146,8 +141,8 @@ struct CallAttempts {
     }
 
     /// `error`, or — when an earlier attempt may have run — the outcome-unknown error of a lost connection, with
-    /// the key to call again under and what the last attempt met.
-    private func final(_ error: RPCError) -> RPCError {
+    /// the key to call again under and what the last attempt met (also for a call whose client closed meanwhile).
+    func final(_ error: RPCError) -> RPCError {
         guard mayHaveRun, let idempotencyKey else { return error }
         var unknown = error
         if error.reason != "CONNECTION_LOST" {

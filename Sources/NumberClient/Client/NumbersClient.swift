@@ -168,7 +168,7 @@ public final class NumbersClient: Sendable {
                 throw attempts.cancelled()
             } catch let closed as RPCError where closed.reason == "CLIENT_CLOSED" {
                 // Closed while a keyed call retried an attempt that may have run: its outcome and key go with it.
-                throw attempts.clientClosed(closed)
+                throw attempts.final(closed)
             }
             let failure: CallAttempts.Failure
             switch outcome {

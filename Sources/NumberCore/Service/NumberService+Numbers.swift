@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Filters and paging for ``NumberService/listNumbers(_:)``.
 public struct ListNumbersRequest: Sendable, Hashable {
@@ -140,15 +139,9 @@ extension NumberService {
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
-        let claim: (number: OwnedNumber, trunk: Trunk?, claimed: Bool)
-        let made = ClaimMade()
-        do throws(NumberError) {
-            claim = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId, made: made)
-        } catch {
-            // A decision that claimed, then failed waiting for earlier writes (a store failure), leaves no claim.
-            if made.value.withLock({ $0 }) { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
-            throw error
-        }
+        // A claim whose decision then fails (only on a stopped store, which refuses every write until a restart)
+        // is left as it is: nothing could use the number meanwhile anyway.
+        let claim = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
         let (number, trunk, claimed) = claim
         guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
         defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
@@ -168,10 +161,9 @@ extension NumberService {
         }
     }
 
-    /// Checks the number and trunk and, unless the number is already there, claims the number for the change
-    /// (`made` says whether this call did, even when the decision then fails).
+    /// Checks the number and trunk and, unless the number is already there, claims the number for the change.
     private func claimRoute(
-        accountId: String, numberId: String, trunkId: String?, made: ClaimMade
+        accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
         try await coordinator.perform { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
@@ -183,7 +175,6 @@ extension NumberService {
                 }
                 guard number.trunkId != trunk?.id else { return false }
                 local.routing[numberId] = .some(trunk?.id)
-                made.value.withLock { $0 = true }
                 return true
             }
             return ([], (number, trunk, claimed))
@@ -208,9 +199,4 @@ extension CoreState {
         }
         return number
     }
-}
-
-/// Whether a trunk change's decision made its claim, known even when the decision then throws.
-final class ClaimMade: Sendable {
-    let value = Mutex(false)
 }
