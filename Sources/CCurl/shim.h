@@ -38,6 +38,10 @@ static inline CURLcode numberd_curl_easy_setopt_data_callback(CURL *handle, CURL
     return curl_easy_setopt(handle, option, value);
 }
 
+static inline CURLcode numberd_curl_easy_setopt_prereq_callback(CURL *handle, curl_prereq_callback value) {
+    return curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, value);
+}
+
 /* COPYPOSTFIELDS with an explicit size: the body may contain NUL bytes, and libcurl copies it. */
 static inline CURLcode numberd_curl_easy_set_body(CURL *handle, const void *bytes, curl_off_t length) {
     CURLcode code = curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, length);

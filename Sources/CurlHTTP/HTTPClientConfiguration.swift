@@ -14,11 +14,17 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
         public var connectMilliseconds: Int
         /// Longest time for a whole transfer (connect included) unless the request sets its own. Default 30 000 ms.
         public var totalMilliseconds: Int
+        /// A request that must not be sent twice (``HTTPRequest/allowsSilentResend`` false) reuses a kept-alive
+        /// connection only if it has been idle for less than this many seconds, so that a server closing it for
+        /// idleness just as the request goes out (which fails the request: it is never sent again) stays rare; 0
+        /// opens a new connection for each. Default 20 s (well under the 60 s idle timeout of common load balancers).
+        public var nonRepeatableReuseIdleSeconds: Int
 
         /// Creates timeouts.
-        public init(connectMilliseconds: Int, totalMilliseconds: Int) {
+        public init(connectMilliseconds: Int, totalMilliseconds: Int, nonRepeatableReuseIdleSeconds: Int = 20) {
             self.connectMilliseconds = connectMilliseconds
             self.totalMilliseconds = totalMilliseconds
+            self.nonRepeatableReuseIdleSeconds = nonRepeatableReuseIdleSeconds
         }
 
         /// 5 s to connect, 30 s in total.
@@ -111,6 +117,7 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     /// Traps on values no client can run with (a programmer error, not bad input).
     func validate() {
         precondition(timeouts.connectMilliseconds > 0, "connectMilliseconds must be positive")
+        precondition(timeouts.nonRepeatableReuseIdleSeconds >= 0, "nonRepeatableReuseIdleSeconds must not be negative")
         precondition(timeouts.totalMilliseconds > 0, "totalMilliseconds must be positive")
         precondition(limits.concurrentTransfersMax > 0, "concurrentTransfersMax must be positive")
         precondition(limits.queuedRequestsMax >= 0, "queuedRequestsMax must not be negative")

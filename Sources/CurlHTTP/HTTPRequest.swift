@@ -65,8 +65,9 @@ public struct HTTPRequest: Sendable, Hashable {
     public var timeoutMilliseconds: Int?
     /// Whether libcurl may send the request a second time by itself: when a reused keep-alive connection closes
     /// before any answer, libcurl silently re-sends on a new connection. That is harmless for a GET but could
-    /// buy a number twice, so when this is `false` the request goes out on a fresh connection (which libcurl
-    /// never re-sends on) and a lost answer surfaces as `.connectionLost` with `requestMayHaveBeenSent`.
+    /// buy a number twice, so when this is `false` the second send is refused (libcurl's pre-request callback),
+    /// and a lost answer surfaces as `.connectionLost` with `requestMayHaveBeenSent`. Such a request still reuses
+    /// a kept-alive connection idle for less than `Timeouts.nonRepeatableReuseIdleSeconds`.
     /// Default: `true` for GET, HEAD, PUT and DELETE; `false` for POST and PATCH.
     public var allowsSilentResend: Bool
 

@@ -213,13 +213,50 @@ struct CurlHTTPClientResendTests {
 
     @Test func postWhoseAnswerIsLostIsSentOnceAndReportedMaybeSent() async throws {
         try await withServerAndClient(freshServer: true) { server, client in
-            // Warm a keep-alive connection: it is exactly the case where libcurl would silently re-send.
+            // Warm a keep-alive connection: it is exactly the case where libcurl would silently re-send (the POST
+            // goes out on it, the server drops it unanswered, and libcurl's second send is refused).
             _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
             let error = await expectFailure(.connectionLost) {
                 try await client.execute(HTTPRequest(method: .post, url: server.url("/drop-post"), body: [1]))
             }
             #expect(error?.requestMayHaveBeenSent == true)
             #expect(try await Self.hits("/drop-post", server, client) == 1)
+        }
+    }
+
+    @Test func postReusesAKeptAliveConnection() async throws {
+        try await withServerAndClient(freshServer: true) { server, client in
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            let response = try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"), body: [1]))
+            #expect(response.status == 200)
+            #expect(response.metrics.newConnections == 0, "a POST needs no TLS handshake of its own")
+        }
+    }
+
+    @Test func postOpensANewConnectionWhenReuseIsOff() async throws {
+        try await withServerAndClient(
+            freshServer: true, configure: { $0.timeouts.nonRepeatableReuseIdleSeconds = 0 }
+        ) { server, client in
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            let response = try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"), body: [1]))
+            #expect(response.metrics.newConnections == 1)
+            // GETs still reuse.
+            let get = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            #expect(get.metrics.newConnections == 0)
+        }
+    }
+
+    @Test func postDoesNotReuseAConnectionIdleLongerThanTheLimit() async throws {
+        try await withServerAndClient(
+            freshServer: true, configure: { $0.timeouts.nonRepeatableReuseIdleSeconds = 1 }
+        ) { server, client in
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            let soon = try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"), body: [1]))
+            #expect(soon.metrics.newConnections == 0)
+            // libcurl counts whole seconds: idle 2+ s is over a limit of 1.
+            try await Task.sleep(for: .milliseconds(2_300))
+            let late = try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"), body: [1]))
+            #expect(late.metrics.newConnections == 1)
         }
     }
 

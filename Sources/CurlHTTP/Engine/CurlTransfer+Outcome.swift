@@ -18,7 +18,10 @@ extension CurlTransfer {
         // Conservative: once libcurl reached "about to send", part of the request may be at the server.
         let maybeSent = infoOffset(CURLINFO_PRETRANSFER_TIME_T) > 0 || infoLong(CURLINFO_REQUEST_SIZE) > 0
         let detail = errorMessage.isEmpty ? String(cString: curl_easy_strerror(code)) : errorMessage
-        let (kind, summary, sent) = classify(code, maybeSent: maybeSent)
+        let (kind, summary, sent) =
+            code == CURLE_ABORTED_BY_CALLBACK && sendAttempts > 1
+            ? (.connectionLost, "connection lost before any answer; not sent again", true)
+            : classify(code, maybeSent: maybeSent)
         return HTTPClientError(
             code: kind,
             message: "\(summary) (\(job.request.method.rawValue) \(hostAndPath)): \(detail)",

@@ -14,6 +14,8 @@ final class CurlTransfer {
     private(set) var headers: [HTTPHeader] = []
     private(set) var overflow: Overflow?
     private var headerBytes = 0
+    /// How many times libcurl was about to send the request (``prereqCallback``).
+    private(set) var sendAttempts = 0
     private var headerList: UnsafeMutablePointer<curl_slist>?
     let errorBuffer: UnsafeMutablePointer<CChar>
     private let bodyLengthMax: Int
@@ -86,6 +88,16 @@ extension CurlTransfer {
         let length = size * count
         let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
         return transfer.receiveBody(bytes) ? length : 0
+    }
+
+    /// `CURLOPT_PREREQFUNCTION`, set for requests that must not be sent twice: libcurl calls it each time it is about
+    /// to send the request, on a new or reused connection. A second call is libcurl re-sending by itself after a
+    /// reused connection closed before any answer; it is refused, so the transfer fails (`CURLE_ABORTED_BY_CALLBACK`)
+    /// with the request sent at most once.
+    static let prereqCallback: curl_prereq_callback = { userData, _, _, _, _ in
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(userData!).takeUnretainedValue()
+        transfer.sendAttempts += 1
+        return transfer.sendAttempts == 1 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT
     }
 
     /// `CURLOPT_HEADERFUNCTION`: called once per header line, status line included.
