@@ -321,6 +321,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "numbers-loadTests", dependencies: ["numbers-load"], swiftSettings: strict),
         .testTarget(
             name: "NumberDaemonTests",
             dependencies: [

@@ -9,6 +9,8 @@ final class CandidatePool: Sendable {
     private struct State {
         var waiting: [String] = []
         var handedOut: Set<String> = []
+        /// The search refilling the pool, while one runs.
+        var refill: Task<Void, Never>?
     }
 
     private let state = Mutex(State())
@@ -20,6 +22,30 @@ final class CandidatePool: Sendable {
             state.handedOut.insert(number)
             return number
         }
+    }
+
+    /// A number to buy, refilling the pool with `search` when it is empty — one refill at a time: a worker that finds
+    /// the pool empty while another refills waits for that search instead of searching too (64 workers finding it
+    /// empty at once made 64 searches of 50 numbers for the next 64 purchases). `searched` says whether this worker's
+    /// `search` ran; nil if the pool is still empty after the refill.
+    func take(refillingWith search: @escaping @Sendable () async -> [String]) async -> (number: String?, searched: Bool)
+    {
+        let (number, refill, started) = state.withLock { state -> (String?, Task<Void, Never>?, Bool) in
+            if let number = state.waiting.popLast() {
+                state.handedOut.insert(number)
+                return (number, nil, false)
+            }
+            if let running = state.refill { return (nil, running, false) }
+            let refill = Task {
+                self.add(await search())
+                self.state.withLock { $0.refill = nil }
+            }
+            state.refill = refill
+            return (nil, refill, true)
+        }
+        if let number { return (number, false) }
+        await refill?.value
+        return (take(), started)
     }
 
     /// Adds search results that are neither waiting nor handed out.

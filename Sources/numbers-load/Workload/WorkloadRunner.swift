@@ -1,6 +1,7 @@
 import NIOCore
 import NumberAPI
 import NumberClient
+import Synchronization
 
 /// Makes one operation's calls with an account's key and records each into the recorder.
 struct WorkloadRunner: Sendable {
@@ -63,20 +64,17 @@ struct WorkloadRunner: Sendable {
     private func purchaseAndRelease(
         client: NumbersClient, account: LoadAccount, options: CallOptions, stripe: Int, intended: NIODeadline
     ) async -> Int {
-        var calls = 0
-        var phone = candidates.take()
-        if phone == nil {
-            calls += 1
-            var found: [String] = []
-            let ok = await measure(.search, stripe: stripe, intended: .now()) {
-                found = try await search(
+        let (candidate, searched) = await candidates.take {
+            let found = Mutex<[String]>([])
+            await measure(.search, stripe: stripe, intended: .now()) {
+                let numbers = try await search(
                     client: client, account: account, options: options, limit: Self.candidateSearchLimit)
+                found.withLock { $0 = numbers }
             }
-            guard ok else { return calls }
-            candidates.add(found)
-            phone = candidates.take()
+            return found.withLock { $0 }
         }
-        guard let phone else { return calls }
+        var calls = searched ? 1 : 0
+        guard let phone = candidate else { return calls }
         var numberId: String?
         calls += 1
         await measure(.purchase, stripe: stripe, intended: intended) {

@@ -1,0 +1,46 @@
+import Synchronization
+import Testing
+
+@testable import numbers_load
+
+@Suite("CandidatePool: one search refills the pool for every worker that finds it empty")
+struct CandidatePoolTests {
+    @Test("workers that find the pool empty at once share one search, and each gets its own number")
+    func concurrentWorkersShareOneSearch() async {
+        let pool = CandidatePool()
+        let searches = Atomic(0)
+        let found = (0..<30).map { "+1415555\(String(format: "%04d", $0))" }
+        let search: @Sendable () async -> [String] = {
+            searches.add(1, ordering: .relaxed)
+            try? await Task.sleep(for: .milliseconds(100))
+            return found
+        }
+        let taken = await withTaskGroup(of: (String?, Bool).self) { group in
+            for _ in 0..<20 { group.addTask { await pool.take(refillingWith: search) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(searches.load(ordering: .relaxed) == 1)
+        #expect(taken.filter(\.1).count == 1, "exactly one worker ran the search")
+        let numbers = taken.compactMap(\.0)
+        #expect(numbers.count == 20)
+        #expect(Set(numbers).count == 20, "no number handed to two workers")
+        // Ten left: no search until they are gone.
+        for _ in 0..<10 { #expect(await pool.take(refillingWith: search).number != nil) }
+        #expect(searches.load(ordering: .relaxed) == 1)
+    }
+
+    @Test("a search that finds nothing leaves the pool empty, and the next worker searches again")
+    func emptySearchIsTriedAgain() async {
+        let pool = CandidatePool()
+        let searches = Atomic(0)
+        let nothing: @Sendable () async -> [String] = {
+            searches.add(1, ordering: .relaxed)
+            return []
+        }
+        let first = await pool.take(refillingWith: nothing)
+        #expect(first.number == nil && first.searched)
+        let second = await pool.take(refillingWith: { ["+14155550100"] })
+        #expect(second.number == "+14155550100" && second.searched)
+        #expect(searches.load(ordering: .relaxed) == 1)
+    }
+}
