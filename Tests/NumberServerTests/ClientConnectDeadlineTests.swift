@@ -3,6 +3,7 @@ import NIOPosix
 import NumberAPI
 import NumberClient
 import NumberTLS
+import NumberWire
 import Synchronization
 import Testing
 
@@ -54,13 +55,90 @@ struct ClientConnectDeadlineTests {
         }
     }
 
+    /// A listener on 127.0.0.1:0 that accepts connections, waits `delay` before it starts the TLS handshake of
+    /// each, then reads calls and never answers them: a client's connection wait takes `delay`, and a call made on
+    /// the connection then runs into its deadline. Records the HEADERS of every call it reads.
+    final class SlowHandshakeListener: Sendable {
+        private let listener: any Channel
+        private let recorded: Recorded
+
+        /// What the connections read, shared with the listener's initializer.
+        private final class Recorded: Sendable {
+            let channels = Mutex<[any Channel]>([])
+            let headers = Mutex<[RequestHeaders]>([])
+        }
+
+        private init(listener: any Channel, recorded: Recorded) {
+            self.listener = listener
+            self.recorded = recorded
+        }
+
+        /// The port it listens on.
+        var port: Int { listener.localAddress!.port! }
+        /// The HEADERS of the calls read so far.
+        var headers: [RequestHeaders] { recorded.headers.withLock { $0 } }
+
+        static func start(delay: TimeAmount, tls: TestTLS) async throws -> SlowHandshakeListener {
+            let recorded = Recorded()
+            let context = tls.serverContext
+            let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelOption(.autoRead, value: false)
+                .childChannelInitializer { channel in
+                    recorded.channels.withLock { $0.append(channel) }
+                    channel.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+                        do {
+                            try channel.pipeline.syncOperations.addTLSServerHandler(context: context)
+                            try channel.pipeline.syncOperations.addHandler(SilentCalls(recorded: recorded))
+                            channel.setOption(.autoRead, value: true).whenComplete { _ in channel.read() }
+                        } catch {
+                            channel.close(promise: nil)
+                        }
+                    }
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            return SlowHandshakeListener(listener: listener, recorded: recorded)
+        }
+
+        /// Stops listening and closes what it accepted.
+        func stop() async {
+            try? await listener.close()
+            for channel in recorded.channels.withLock({ $0 }) { try? await channel.close() }
+        }
+
+        /// Reads nrpc/1 frames past the TLS handler, records each call's HEADERS and answers nothing.
+        private final class SilentCalls: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+
+            private let recorded: Recorded
+            private let reader = FrameReader(FrameDecoder(expectsPreface: true))
+
+            init(recorded: Recorded) { self.recorded = recorded }
+
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                let failure = reader.read(unwrapInboundIn(data)) { frame in
+                    guard frame.type == .headers,
+                        let headers = try? ProtoDecoder().decode(RequestHeaders.self, from: frame.payload)
+                    else { return }
+                    recorded.headers.withLock { $0.append(headers) }
+                }
+                if failure != nil { context.close(promise: nil) }
+            }
+        }
+    }
+
     let tls: TestTLS
 
     init() throws { tls = try TestTLS() }
 
     /// A client of `listener` that makes one attempt per call and waits 60 s for a TLS handshake.
     func client(_ listener: SilentListener) throws -> NumbersClient {
-        var configuration = tls.clientConfiguration(port: listener.port)
+        try client(port: listener.port)
+    }
+
+    /// A client of the listener on `port` that makes one attempt per call and waits 60 s for a TLS handshake.
+    func client(port: Int) throws -> NumbersClient {
+        var configuration = tls.clientConfiguration(port: port)
         configuration.retry = .none
         var tlsConfiguration = TLSConfiguration.client(trustRoots: configuration.trustRoots)
         tlsConfiguration.applicationProtocols = ["nrpc/1"]
@@ -129,6 +207,34 @@ struct ClientConnectDeadlineTests {
         #expect(shortEnd.at < longEnd.at, "the short call ended after \(shortEnd.at), the long one after \(longEnd.at)")
         #expect(longEnd.at >= .milliseconds(1400), "the long call ended early, after \(longEnd.at)")
         #expect(accepted == 1, "both calls wait on one connection attempt")
+    }
+
+    /// The call's deadline is one instant, fixed when it starts: the wait for its connection and the call on it share
+    /// it. Here the connection takes 2.7 s of a 3 s deadline (the handshake starts late) and the server never
+    /// answers: the call ends at about 3 s, and the timeout it sends is what was left (≤ 0.3 s). Before, the call
+    /// took its remaining time when it started waiting and got it afresh once connected: it ended after about 5.7 s
+    /// and told the server 3 s.
+    @Test("a call whose connection wait takes most of its deadline ends at that deadline, not a whole timeout later")
+    func connectionWaitSharesTheDeadline() async throws {
+        let deadline = TimeAmount.seconds(3)
+        let listener = try await SlowHandshakeListener.start(delay: .milliseconds(2700), tls: tls)
+        let client = try client(port: listener.port)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let error = await #expect(throws: RPCError.self) {
+            try await client.getBalance(GetBalanceRequest(accountId: "ACC_1"), options: CallOptions(timeout: deadline))
+        }
+        let took = clock.now - started
+        let headers = listener.headers
+        await client.close()
+        await listener.stop()
+        #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
+        #expect(headers.count == 1, "the call went out once the connection was made: \(headers)")
+        // At least 2.7 s passed before the request was encoded: at most 0.3 s was left to tell the server.
+        #expect(headers.allSatisfy { $0.timeoutMicros > 0 && $0.timeoutMicros <= 300_000 }, "\(headers)")
+        #expect(took >= .milliseconds(2900), "ended early, after \(took)")
+        // 1.6 × the deadline: room for a loaded 2-core machine, well under the 5.7 s of a fresh timeout.
+        #expect(took < .milliseconds(4800), "took \(took)")
     }
 
     /// Makes a call with `timeout`: its error and when it ended, from `started`.

@@ -144,7 +144,9 @@ public final class NumbersClient: Sendable {
         return UUID(uuid: uuid).uuidString.lowercased()
     }
 
-    /// Makes attempts of one call until one is answered or `attempts` says to stop.
+    /// Makes attempts of one call until one is answered or `attempts` says to stop, all within `deadline`: the
+    /// instant fixed when the call started, which every wait (for a connection, a stream slot, the answer, a backoff)
+    /// shares.
     private func run(
         path: String, metadata: [String: String], message: ByteBuffer, deadline: NIODeadline,
         _ attempts: CallAttempts
@@ -152,16 +154,11 @@ public final class NumbersClient: Sendable {
         var attempts = attempts
         var headersBuffer = ByteBuffer()
         while true {
-            let remaining = deadline - .now()
-            guard remaining > .zero else { throw attempts.deadlinePassed() }
-            headersBuffer.clear()
-            try ProtoEncoder().encode(
-                RequestHeaders(method: path, timeoutMicros: Int64(remaining.nanoseconds / 1000), metadata: metadata),
-                into: &headersBuffer)
+            guard deadline > .now() else { throw attempts.deadlinePassed() }
             let outcome: Result<ByteBuffer, CallAttempts.Failure>
             do {
                 outcome = try await attempt(
-                    headers: headersBuffer, message: message, timeout: remaining, deadline: deadline)
+                    path: path, metadata: metadata, headers: &headersBuffer, message: message, deadline: deadline)
             } catch WaitEnded.deadline {
                 throw attempts.deadlinePassed()
             } catch WaitEnded.cancelled {
@@ -190,9 +187,13 @@ public final class NumbersClient: Sendable {
     }
 
     /// One attempt: the response message, or why there is none. Throws `WaitEnded` when the call's `deadline`
-    /// passes or its task is cancelled while it waits for a connection (nothing sent).
+    /// passes or its task is cancelled while it waits for a connection (nothing sent). The request's HEADERS
+    /// (encoded into `headers`, reused across attempts) are made once the connection is there, so the timeout they
+    /// tell the server is what is left of `deadline` after the wait; the call on the connection ends at `deadline`
+    /// too.
     private func attempt(
-        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount, deadline: NIODeadline
+        path: String, metadata: [String: String], headers: inout ByteBuffer, message: ByteBuffer,
+        deadline: NIODeadline
     ) async throws -> Result<ByteBuffer, CallAttempts.Failure> {
         let connection: ClientConnection
         do {
@@ -200,7 +201,13 @@ public final class NumbersClient: Sendable {
         } catch let error as ConnectError {
             return .failure(.connectFailed(message: error.message))
         }
-        switch try await connection.call(headers: headers, message: message, timeout: timeout) {
+        let remaining = deadline - .now()
+        guard remaining > .zero else { throw WaitEnded.deadline }
+        headers.clear()
+        try ProtoEncoder().encode(
+            RequestHeaders(method: path, timeoutMicros: Int64(remaining.nanoseconds / 1000), metadata: metadata),
+            into: &headers)
+        switch try await connection.call(headers: headers, message: message, deadline: deadline) {
         case .response(let payload):
             return .success(payload)
         case .status(let payload):

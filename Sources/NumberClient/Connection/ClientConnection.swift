@@ -64,9 +64,11 @@ final class ClientConnection: Sendable {
             }
     }
 
-    /// Makes one call: HEADERS + MESSAGE out, the outcome back. Cancelling the task cancels the call.
+    /// Makes one call: HEADERS + MESSAGE out, the outcome back. Cancelling the task cancels the call. It ends at
+    /// `deadline` (nil: none), queued or sent: the caller's instant, not a timeout counted from when the call
+    /// reaches the connection's event loop.
     func call(
-        headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount?
+        headers: ByteBuffer, message: ByteBuffer, deadline: NIODeadline?
     ) async throws
         -> ClientConnectionStateMachine.CallOutcome
     {
@@ -74,14 +76,18 @@ final class ClientConnection: Sendable {
         let handler = self.handler
         let token = CallCancellationToken()
         return try await withTaskCancellationHandler {
+            // The handler counts a timeout on the event loop's clock (a test's embedded loop moves it by hand): the
+            // time left is taken on the loop, just before the start, so no hop or queue wait is added to it.
             if handler.eventLoop.inEventLoop {
                 // Already on the connection's thread (a task preferring `EventLoopTaskExecutor`): no hop.
                 handler.value.start(
-                    headers: headers, message: message, timeout: timeout, promise: promise, token: token)
+                    headers: headers, message: message, timeout: deadline.map { $0 - .now() }, promise: promise,
+                    token: token)
             } else {
                 handler.eventLoop.execute {
                     handler.value.start(
-                        headers: headers, message: message, timeout: timeout, promise: promise, token: token)
+                        headers: headers, message: message, timeout: deadline.map { $0 - .now() }, promise: promise,
+                        token: token)
                 }
             }
             return try await promise.futureResult.get()
