@@ -482,7 +482,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// short gaps between calls does not schedule and cancel a timer per call.
     private func armIdleTimer() {
         guard timeouts.idle > .zero else { return }
-        let now = NIODeadline.now()
+        let now = self.now
         idleSince = now
         if idleTimer == nil { scheduleIdleCheck(at: now + timeouts.idle) }
     }
@@ -493,10 +493,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             idleTimer = nil
             guard let since = idleSince else { return }
             let due = since + timeouts.idle
-            if NIODeadline.now() >= due {
+            if now >= due {
                 perform(state.idleTimeoutFired(framesHeld: holdsFrames))
                 // Streams still open without a running call (their requests not arrived): check again later.
-                if state.phase != .closed { scheduleIdleCheck(at: .now() + timeouts.idle) }
+                if state.phase != .closed { scheduleIdleCheck(at: now + timeouts.idle) }
             } else {
                 scheduleIdleCheck(at: due)
             }
@@ -518,7 +518,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             guard requestsAwaited[streamID] == nil else { continue }
             state.requestAwaited(streamID: streamID)
             guard timeouts.requestArrival > .zero else { continue }
-            let at = now ?? NIODeadline.now()
+            let at = now ?? self.now
             now = at
             requestsAwaited[streamID] = at
             if requestTimer == nil { scheduleRequestCheck(at: at + timeouts.requestArrival) }
@@ -536,7 +536,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             requestsAwaited = requestsAwaited.filter { state.isAwaitingRequest($0.key) }
             guard let oldest = requestsAwaited.min(by: { $0.value < $1.value }) else { return }
             let due = oldest.value + timeouts.requestArrival
-            if NIODeadline.now() >= due {
+            if now >= due {
                 perform(state.requestArrivalTimeoutFired(streamID: oldest.key))
             } else {
                 scheduleRequestCheck(at: due)
@@ -548,10 +548,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// clock of every awaited request starts again.
     private func restartRequestArrivals() {
         guard !requestsAwaited.isEmpty else { return }
-        let now = NIODeadline.now()
+        let now = self.now
         for streamID in requestsAwaited.keys { requestsAwaited[streamID] = now }
         if requestTimer == nil { scheduleRequestCheck(at: now + timeouts.requestArrival) }
     }
+
+    /// The event loop's clock, which the idle and request arrival timers run on (a test's embedded loop moves it by
+    /// hand; on a real loop it is `NIODeadline.now()`).
+    private var now: NIODeadline { context?.eventLoop.now ?? .now() }
 
     /// Whether the server holds the connection's frames: it neither processes nor reads them while its client does
     /// not take what it is sent (the channel is not writable, or was not when they came).
