@@ -299,6 +299,7 @@ let package = Package(
             dependencies: [
                 "NumberServer", "NumberClient", "NumberTLS", "NumberAPI", "NumberWire",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -9,8 +9,9 @@ import NumberWire
 ///
 /// Backpressure: while the channel is not writable (more than the write buffer's high-water mark queued because the
 /// client does not read), frames already decoded wait here unprocessed and no further read is issued, until the
-/// queue drains below the low mark. No request can arrive meanwhile: the request arrival clock waits and starts
-/// again when processing resumes, and the idle timeout ends a client that never reads again.
+/// queue drains below the low mark. No request can arrive meanwhile: the request arrival clock stands still and goes
+/// on, with the time each request had left, when processing resumes; the idle timeout ends a client that never reads
+/// again.
 final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -70,6 +71,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var touchedStreams: [UInt32] = []
     /// One timer for every awaited request, armed for the oldest.
     private var requestTimer: Scheduled<Void>?
+    /// Since when the server holds the connection's reads (the channel became unwritable), until processing resumes:
+    /// the request arrival clocks stand still meanwhile (``resumeRequestArrivals()``).
+    private var pausedSince: NIODeadline?
     /// When the connection last became idle (no running call); nil while calls run.
     private var idleSince: NIODeadline?
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
@@ -151,7 +155,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { resumeAfterBackpressure(context: context) }
+        if context.channel.isWritable {
+            resumeAfterBackpressure(context: context)
+        } else if pausedSince == nil {
+            pausedSince = now
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -159,7 +167,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Writability can come back inside a read burst (a flush while a frame is processed can make the channel
     /// unwritable and writable again): then the burst's own end settles and flushes.
     private func resumeAfterBackpressure(context: ChannelHandlerContext) {
-        restartRequestArrivals()
+        resumeRequestArrivals()
         let inBurst = inReadBurst
         inReadBurst = true
         while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
@@ -527,7 +535,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     /// Closes the connection if the oldest awaited request is overdue, else re-arms for it. One timer serves every
     /// call: a request that arrives in time costs no timer of its own. While the server holds the connection's
-    /// frames no request can arrive, so the timer lapses and ``restartRequestArrivals()`` arms it again.
+    /// frames no request can arrive, so the timer lapses and ``resumeRequestArrivals()`` arms it again.
     private func scheduleRequestCheck(at deadline: NIODeadline) {
         guard let context else { return }
         requestTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
@@ -545,12 +553,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// Processing resumes after the server held the connection's frames, which no request could pass: the arrival
-    /// clock of every awaited request starts again.
-    private func restartRequestArrivals() {
+    /// clock of every awaited request goes on with the time it had left when the pause began (a request whose clock
+    /// started after that, in the burst that paused reading, has used none). Each start moves later by the part of
+    /// the pause it waited through, so the request timeout still counts only time in which the request could arrive.
+    private func resumeRequestArrivals() {
+        guard let since = pausedSince else { return }
+        pausedSince = nil
         guard !requestsAwaited.isEmpty else { return }
         let now = self.now
-        for streamID in requestsAwaited.keys { requestsAwaited[streamID] = now }
-        if requestTimer == nil { scheduleRequestCheck(at: now + timeouts.requestArrival) }
+        requestsAwaited = requestsAwaited.mapValues { started in started + (now - max(started, since)) }
+        if requestTimer == nil, let oldest = requestsAwaited.values.min() {
+            scheduleRequestCheck(at: oldest + timeouts.requestArrival)
+        }
     }
 
     /// The event loop's clock, which the idle and request arrival timers run on (a test's embedded loop moves it by

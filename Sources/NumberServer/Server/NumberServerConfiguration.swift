@@ -26,8 +26,9 @@ public struct NumberServerConfiguration: Sendable {
         /// half-received MESSAGE would otherwise be held forever, since only running calls keep a connection busy.
         /// Default 30 s (the client's default deadline: a request later than that is not awaited by its caller).
         /// The clock waits while the server has stopped reading the connection (past `writeBufferBytesMax`), when no
-        /// request can arrive, and starts again when it reads again; the idle timeout (`settings`) then ends a client
-        /// that never reads again, since calls waiting for their request do not keep such a connection busy.
+        /// request can arrive, and goes on with the time each request had left when it reads again; the idle timeout
+        /// (`settings`) then ends a client that never reads again, since calls waiting for their request do not keep
+        /// such a connection busy.
         public var requestArrivalTimeout: TimeAmount
         /// PINGs allowed between two completed calls. Default 100.
         public var pingsBetweenCallsMax: Int

@@ -1,0 +1,81 @@
+import NIOCore
+import NIOEmbedded
+import NumberAPI
+import NumberWire
+import Testing
+
+@testable import NumberServer
+
+/// The request arrival clock of `ServerConnectionHandler` on an embedded channel, whose clock the test moves: it
+/// bounds how long a started request may take to arrive, waits while the server itself holds the connection's reads
+/// (its client does not read the answers), and then goes on with the time the request had left.
+@Suite("Server: the request arrival clock across a read pause")
+struct RequestArrivalClockTests {
+    /// A handler with a 10 s request arrival timeout and no idle timeout, on an active embedded channel past the
+    /// client's preface and SETTINGS.
+    static func connection() throws -> (EmbeddedChannel, EmbeddedEventLoop) {
+        let loop = EmbeddedEventLoop()
+        let (_, calls) = AsyncStream.makeStream(of: ServerCall.self)
+        let handler = ServerConnectionHandler(
+            limits: .init(settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
+            timeouts: .init(
+                settings: .seconds(10), requestArrival: .seconds(10), idle: .zero, goAwayFlush: .seconds(1)),
+            router: RPCRouter(), calls: calls, logger: quietLogger, metrics: ServerMetrics())
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(clientStart())
+        return (channel, loop)
+    }
+
+    /// The GOAWAY among everything the handler wrote so far, if any.
+    static func goAwaySent(_ channel: EmbeddedChannel) throws -> GoAway? {
+        var written = ByteBuffer()
+        while var chunk = try channel.readOutbound(as: ByteBuffer.self) { written.writeBuffer(&chunk) }
+        return try goAway(in: frames(in: written))
+    }
+
+    /// Makes the channel unwritable (the client does not read) or writable again, as NIO tells the handler.
+    static func setWritable(_ writable: Bool, _ channel: EmbeddedChannel) {
+        channel.isWritable = writable
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    @Test("a request that used 6 s of its 10 s before the server paused reading has 4 s left after, not 10 s")
+    func resumesWithTheRemainder() throws {
+        let (channel, loop) = try Self.connection()
+        var headers = ByteBuffer()
+        try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.healthCheck.path), into: &headers)
+        var bytes = ByteBuffer()
+        bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+        try channel.writeInbound(bytes)  // HEADERS without its MESSAGE: the clock starts
+        loop.advanceTime(by: .seconds(6))
+        Self.setWritable(false, channel)
+        loop.advanceTime(by: .seconds(30))  // paused: no request can arrive, the clock waits
+        #expect(try Self.goAwaySent(channel) == nil, "closed while reading was paused")
+        Self.setWritable(true, channel)
+        loop.advanceTime(by: .milliseconds(3900))
+        #expect(try Self.goAwaySent(channel) == nil, "closed before the 4 s left had passed")
+        loop.advanceTime(by: .milliseconds(200))
+        let away = try Self.goAwaySent(channel)
+        #expect(away?.code == .enhanceYourCalm, "no GOAWAY 4.1 s after reading resumed: \(String(describing: away))")
+        _ = try? channel.finish()
+    }
+
+    @Test("a request that started during the burst that paused reading gets its whole budget after")
+    func startedAtThePauseKeepsItsBudget() throws {
+        let (channel, loop) = try Self.connection()
+        var headers = ByteBuffer()
+        try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.healthCheck.path), into: &headers)
+        var bytes = ByteBuffer()
+        bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+        try channel.writeInbound(bytes)
+        Self.setWritable(false, channel)
+        loop.advanceTime(by: .seconds(30))
+        Self.setWritable(true, channel)
+        loop.advanceTime(by: .milliseconds(9900))
+        #expect(try Self.goAwaySent(channel) == nil, "closed before its 10 s had passed")
+        loop.advanceTime(by: .milliseconds(200))
+        #expect(try Self.goAwaySent(channel)?.code == .enhanceYourCalm)
+        _ = try? channel.finish()
+    }
+}
