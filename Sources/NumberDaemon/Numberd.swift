@@ -213,7 +213,7 @@ public final class Numberd: Sendable {
     /// revoked, the file removed, or a crash between creating a key and writing it — creates an admin key, writes it
     /// in place of the file and returns it (other keys are left as they are). Without this, revoking the last admin
     /// key left the revoked secret in the file and the new one only on standard output.
-    private static func bootstrapAdminKey(
+    static func bootstrapAdminKey(
         _ service: NumberService, _ directory: DataDirectory, logger: Logger
     ) async throws -> String? {
         let existing = directory.readAdminKey()

@@ -1,8 +1,9 @@
 import Foundation
 import NumberCore
-import NumberDaemon
 import Testing
 import TwilioSimulator
+
+@testable import NumberDaemon
 
 /// What `Numberd.prepare` guarantees about the data directory: after every start `admin.key` holds a working admin
 /// key (a new one is made and written in place of the file when its key was revoked or the file is gone, nothing
@@ -67,6 +68,40 @@ import TwilioSimulator
             // The earlier admin key stays valid: nothing else is revoked.
             #expect(try numberd.service.authenticate(secret: second).scope == .admin)
         }
+    }
+
+    /// Revoked keys do not count toward `apiKeysMax`: a start whose `admin.key` was revoked makes a new admin key
+    /// even when the keys made so far, revoked ones included, fill the cap. Before, `prepare` threw
+    /// `RESOURCE_EXHAUSTED` there and numberd could not start on that directory again.
+    @Test func anAdminKeyIsMadeAtStartEvenWhenRevokedKeysFillTheKeyCap() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-keycap-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = DataDirectory(root: root)
+        try directory.prepare()
+        var config = NumberServiceConfig.defaults
+        config.limits.apiKeysMax = 2
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: NoProvider(), config: config, logger: quietLogger)
+        let first = try await service.createApiKey(name: "bootstrap admin", scope: .admin, accountId: nil)
+        try directory.writeAdminKey(first.secret)
+        _ = try await service.createApiKey(name: "ops", scope: .admin, accountId: nil)
+        _ = try await service.revokeApiKey(keyId: first.key.id)
+        // The cap (2) is full, one of the two revoked; the file's key no longer works.
+        let created = try await Numberd.bootstrapAdminKey(service, directory, logger: quietLogger)
+        let secret = try #require(created, "a start with no working admin key makes one")
+        #expect(directory.readAdminKey() == secret)
+        #expect(try service.authenticate(secret: secret).scope == .admin)
+    }
+
+    /// A provider for a core that is never asked for numbers.
+    private struct NoProvider: NumberProvider {
+        private var refusal: ProviderError { ProviderError(.invalidArgument, message: "no provider in this test") }
+        func search(_ query: ProviderSearchQuery) async throws -> [NumberCore.AvailableNumber] { throw refusal }
+        func price(country: String, type: NumberCore.NumberType) async throws -> ProviderPrice { throw refusal }
+        func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber { throw refusal }
+        func release(sid: String) async throws { throw refusal }
+        func setTrunk(sid: String, trunkSid: String?) async throws { throw refusal }
+        func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? { throw refusal }
     }
 
     @Test func aSecondNumberdOnTheSameDirectoryStopsBeforeTouchingTheSimulatorsFiles() async throws {

@@ -7,7 +7,7 @@ extension NumberService {
     static let secretRandomBytes = 32
 
     /// Creates an API key and returns its secret, the only time it is available. Admin keys have no account;
-    /// account and read-only keys need one.
+    /// account and read-only keys need one. At most `apiKeysMax` keys that are not revoked: revoking one makes room.
     public func createApiKey(
         name: String, scope: ApiKey.Scope, accountId: String?
     ) async throws(NumberError) -> CreatedApiKey {
@@ -21,8 +21,12 @@ extension NumberService {
         let keysMax = config.limits.apiKeysMax
         return try await coordinator.perform { state throws(NumberError) in
             if let accountId { _ = try state.requireAccount(accountId) }
-            guard state.apiKeys.count < keysMax else {
-                throw NumberError(.resourceExhausted, .limitExceeded, "the API key limit of \(keysMax) is reached")
+            // Only keys that work count: revoked ones, still listed, never block a new key (an admin key at start-up
+            // included, when the one in admin.key was revoked).
+            guard state.activeApiKeyCount < keysMax else {
+                throw NumberError(
+                    .resourceExhausted, .limitExceeded,
+                    "the API key limit of \(keysMax) keys that are not revoked is reached: revoke one to make room")
             }
             let id = Identifier.makeApiKeyId(taken: state.isTaken)
             let secret =

@@ -26,7 +26,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var numbersPerAccountMax: Int = 10_000
         /// Most accounts. Default 1 000 000.
         public var accountsMax: Int = 1_000_000
-        /// Most API keys (including revoked). Default 100 000.
+        /// Most API keys that are not revoked (revoked keys are kept, and listed, but do not count). Default 100 000.
         public var apiKeysMax: Int = 100_000
         /// Largest single AddFunds amount, minor units. Default 100 000 000 (1 M USD).
         public var fundsAmountMax: Int64 = 100_000_000

@@ -16,8 +16,10 @@ extension CoreState {
             let sameId = apiKeys.updateValue(key, forKey: key.id)
             precondition(sameId == nil, "duplicate api key")
             accountApiKeys[key.accountId, default: []].insert(key.id)
+            if key.revokedAt == nil { activeApiKeyCount += 1 }
         case .apiKeyRevoked(let keyId, let at):
             precondition(apiKeys[keyId] != nil, "unknown api key")
+            if apiKeys[keyId]!.revokedAt == nil { activeApiKeyCount -= 1 }
             apiKeys[keyId]!.revokedAt = at
         case .trunkCreated(let trunk):
             let sameId = trunks.updateValue(trunk, forKey: trunk.id)

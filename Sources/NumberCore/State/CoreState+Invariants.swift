@@ -172,6 +172,12 @@ extension CoreState {
         if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
             found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
         }
+        let activeKeys = Self.activeKeys(apiKeys)
+        if activeApiKeyCount != activeKeys {
+            found.append(
+                Violation(
+                    rule: "key-count", message: "\(activeApiKeyCount) keys counted as not revoked, \(activeKeys) are"))
+        }
         let rebuiltHeld = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
         for accountId in Set(accountNumbers.keys).union(accounts.keys).sorted() {
             let positions = held.positions(of: accountId)

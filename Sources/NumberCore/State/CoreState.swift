@@ -36,6 +36,10 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var accountTrunks: [String: Set<String>] = [:]
     /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
     public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
+    /// How many API keys are not revoked: what `apiKeysMax` bounds, read on every key creation without counting
+    /// the table (revoked keys stay in `apiKeys`, listed with their revocation time, but no longer count). Derived
+    /// like `accountTrunks`.
+    public internal(set) var activeApiKeyCount = 0
     /// What billing and reconcile runs look up, kept only in the state decisions are made against (see
     /// ``WorkIndexes``).
     public internal(set) var work = WorkIndexes()
@@ -72,6 +76,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
         accountApiKeys = Self.index(apiKeys, by: \.accountId)
+        activeApiKeyCount = Self.activeKeys(apiKeys)
         held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
         work = WorkIndexes(of: self)
     }
@@ -110,6 +115,11 @@ public struct CoreState: Codable, Sendable, Hashable {
         var index: [Owner: Set<String>] = [:]
         for (id, record) in table { index[owner(record), default: []].insert(id) }
         return index
+    }
+
+    /// How many of `keys` are not revoked: how `activeApiKeyCount` is rebuilt.
+    static func activeKeys(_ keys: [String: ApiKey]) -> Int {
+        keys.values.count { $0.revokedAt == nil }
     }
 
     /// Every transaction's location in `transactions`. An id listed twice keeps one location, so the invariant

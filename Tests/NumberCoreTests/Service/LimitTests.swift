@@ -30,6 +30,53 @@ struct LimitTests {
         try await h.check()
     }
 
+    /// `apiKeysMax` bounds the keys that work: a revoked key no longer counts, so at the cap revoking one makes room.
+    /// Before, revoked keys counted forever and a directory at the cap could make no key again, not even the admin
+    /// key numberd makes at start when `admin.key` no longer works. Revoked keys are still listed, with `revokedAt`.
+    @Test(
+        "apiKeysMax counts the keys that are not revoked: at the cap, revoking one makes room",
+        arguments: StoreKind.allCases)
+    func revokedKeysMakeRoom(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.apiKeysMax = 2
+        var h = try await Harness(kind, config: config)
+        let account = try await h.account()
+        let first = try await h.service.createApiKey(name: "one", scope: .account, accountId: account.id)
+        _ = try await h.service.createApiKey(name: "two", scope: .admin, accountId: nil)
+        let full = await numberError {
+            _ = try await h.service.createApiKey(name: "three", scope: .account, accountId: account.id)
+        }
+        #expect(full?.code == .resourceExhausted)
+        _ = try await h.service.revokeApiKey(keyId: first.key.id)
+        let third = try await h.service.createApiKey(name: "three", scope: .account, accountId: account.id)
+        // The revoked key is still listed, marked revoked.
+        let listed = try h.service.listApiKeys(accountId: account.id)
+        #expect(listed.map(\.id).sorted() == [first.key.id, third.key.id].sorted())
+        #expect(listed.first { $0.id == first.key.id }?.revokedAt != nil)
+        #expect(listed.first { $0.id == third.key.id }?.revokedAt == nil)
+        // At the cap again: the two working keys count, the revoked one does not.
+        let again = await numberError {
+            _ = try await h.service.createApiKey(name: "four", scope: .admin, accountId: nil)
+        }
+        #expect(again?.code == .resourceExhausted)
+        // Revoking twice frees nothing more.
+        _ = try await h.service.revokeApiKey(keyId: first.key.id)
+        let twice = await numberError {
+            _ = try await h.service.createApiKey(name: "four", scope: .admin, accountId: nil)
+        }
+        #expect(twice?.code == .resourceExhausted)
+        try await h.check()
+        // After a restart (a snapshot and the journal read back) the count is the same.
+        try await h.restart()
+        let afterRestart = await numberError {
+            _ = try await h.service.createApiKey(name: "four", scope: .admin, accountId: nil)
+        }
+        #expect(afterRestart?.code == .resourceExhausted)
+        _ = try await h.service.revokeApiKey(keyId: third.key.id)
+        _ = try await h.service.createApiKey(name: "four", scope: .admin, accountId: nil)
+        try await h.check()
+    }
+
     @Test("provider prices are cached for priceTTLSeconds, then fetched again")
     func priceCache() async throws {
         var config = NumberServiceConfig.defaults

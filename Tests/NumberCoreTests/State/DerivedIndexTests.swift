@@ -111,9 +111,11 @@ struct DerivedIndexTests {
         var state = Self.ledgers(1)
         state.accountTrunks["ACC_a"] = ["TRK_missing"]
         state.accountApiKeys[nil] = ["KEY_missing"]
+        state.activeApiKeyCount += 1
         let rules = state.checkInvariants().map(\.rule)
         #expect(rules.contains("trunk-index"))
         #expect(rules.contains("key-index"))
+        #expect(rules.contains("key-count"))
     }
 
     @Test("a voided keyed purchase frees its key in the index too; a retry with it records it again")
