@@ -59,7 +59,7 @@ public final class Numberd: Sendable {
         let serverTLS = try serverContext(configuration, directory)
 
         var storeOptions = FileNumberStore.Options.defaults
-        storeOptions.journal.limits.snapshotBytesMax = configuration.snapshotBytesMax
+        storeOptions.journal.limits = configuration.journalLimits
         // The store first: opening it takes the data directory's lock, so a second numberd on the same directory stops
         // here — before the simulator's start-up compaction rewrites the files the running one is appending to.
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: storeOptions)

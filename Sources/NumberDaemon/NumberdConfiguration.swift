@@ -33,7 +33,8 @@ public struct NumberdConfiguration: Sendable {
     /// How often a snapshot is written (also once at shutdown). Default 300 s.
     public var snapshotIntervalSeconds: Int
     /// Largest snapshot file written or read (`JournalOptions.Limits.snapshotBytesMax`; default and maximum
-    /// 4 GiB − 1, about 4.8 million owned numbers).
+    /// 4 GiB − 1, about 4.8 million owned numbers). Flag `--snapshot-bytes-max`, env `NUMBERD_SNAPSHOT_BYTES_MAX`,
+    /// file `snapshot-bytes-max`; `numberd verify` takes it too.
     public var snapshotBytesMax: Int
     /// An open purchase younger than this that the provider does not fully hold is left for a later pass rather
     /// than voided (a buy sent before a crash or timeout may still land). Flag/env
@@ -96,6 +97,15 @@ public struct NumberdConfiguration: Sendable {
 
         /// `host:port`.
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// The journal limits the store is opened with: the defaults with what this configuration sets
+    /// (`snapshotBytesMax`). What is valid on disk depends on them (a snapshot larger than `snapshotBytesMax` cannot
+    /// be read), so `numberd verify` checks a data directory under the same ones.
+    public var journalLimits: JournalOptions.Limits {
+        var limits = JournalOptions.Limits.defaults
+        limits.snapshotBytesMax = snapshotBytesMax
+        return limits
     }
 
     /// Most billing runs one billing tick makes while more is due (at 500 actions a run: 500,000 renewals).

@@ -128,19 +128,38 @@ struct Serve: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check every invariant of a data directory offline and print what is wrong (exit 1 if anything).")
+        abstract: "Check every invariant of a data directory offline and print what is wrong (exit 1 if anything).",
+        discussion: """
+            Checks under the limits numberd opens the directory with: give it the same --snapshot-bytes-max (or \
+            NUMBERD_SNAPSHOT_BYTES_MAX, or the same --config file) as the service, or a snapshot the service cannot \
+            read passes here. Exit 0 sound, 1 problems found, 2 no store.
+            """)
 
     @Option(name: .customLong("data-dir"), help: "Data directory (default ~/.local/share/numberd).") var dataDir:
         String?
+    @Option(
+        name: .customLong("snapshot-bytes-max"),
+        help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")
+    var snapshotBytesMax: String?
+    @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
+    var config: String?
 
     func run() async throws {
-        let root = dataDir ?? NumberdConfiguration.defaultDataDirectory()
-        let store = root + "/store"
+        let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
+        let configuration: NumberdConfiguration
+        do {
+            configuration = try NumberdConfiguration.resolve(flags: flags.compactMapValues { $0 })
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let store = configuration.dataDirectory + "/store"
         guard FileManager.default.fileExists(atPath: store) else {
             print("numberd verify: no store at \(store)")
             throw ExitCode(2)
         }
-        let report = await verifyDataDirectory(URL(fileURLWithPath: store))
+        let limits = configuration.journalLimits
+        print("numberd verify: \(store) (snapshot-bytes-max \(limits.snapshotBytesMax))")
+        let report = await verifyDataDirectory(URL(fileURLWithPath: store), limits: limits)
         for problem in report.journal.problems { print("journal: \(problem)") }
         for violation in report.violations { print("invariant: \(violation)") }
         if let error = report.replayError { print("replay: \(error)") }

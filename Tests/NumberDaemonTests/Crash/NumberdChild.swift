@@ -205,11 +205,17 @@ func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes:
     return state
 }
 
-/// Runs `numberd verify --data-dir` and returns its exit status and output.
-func runNumberdVerify(dataDirectory: String) throws -> (status: Int32, output: String) {
+/// Runs `numberd verify --data-dir` with `arguments` after it (and `environment` added to the test's) and returns its
+/// exit status and output.
+func runNumberdVerify(
+    dataDirectory: String, arguments: [String] = [], environment: [String: String] = [:]
+) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
-    process.arguments = ["verify", "--data-dir", dataDirectory]
+    process.arguments = ["verify", "--data-dir", dataDirectory] + arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+    }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

@@ -1,0 +1,68 @@
+import Foundation
+import NumberCore
+import NumberDaemon
+import Testing
+
+/// `numberd verify` checks a data directory under the limits numberd opens it with, not always the defaults: the
+/// same `--snapshot-bytes-max` (flag, `NUMBERD_SNAPSHOT_BYTES_MAX`, or the config file). Its default is also its
+/// maximum, so a directory can only be valid under the default and not under a smaller limit: a snapshot larger than
+/// the limit, which numberd run with it cannot read (its start fails). Before, verify said OK to that directory.
+@Suite struct VerifyCommandTests {
+    /// A data directory whose newest snapshot (written at the second start) holds 200 accounts: about 20 KiB.
+    static func directoryWithALargeSnapshot() async throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        for start in 0..<2 {
+            let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+            if start == 0 {
+                for index in 0..<200 {
+                    _ = try await numberd.service.createAccount(name: "a\(index)", currency: "USD")
+                }
+            }
+            await numberd.close()
+        }
+        return directory
+    }
+
+    @Test func verifyChecksUnderTheSnapshotLimitNumberdRunsWith() async throws {
+        let directory = try await Self.directoryWithALargeSnapshot()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let limit = "8192"
+        let store = URL(fileURLWithPath: directory + "/store")
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: store.path).filter {
+            $0.hasPrefix("snapshot-")
+        }
+        let sizes = try snapshots.map {
+            try FileManager.default.attributesOfItem(atPath: store.path + "/" + $0)[.size] as? Int ?? 0
+        }
+        #expect(sizes.contains { $0 > Int(limit)! }, "a snapshot larger than \(limit) bytes: \(sizes)")
+
+        let defaults = try runNumberdVerify(dataDirectory: directory)
+        #expect(defaults.status == 0, "\(defaults.output)")
+        // numberd started with --snapshot-bytes-max 8192 could not read that snapshot: verify under it says so.
+        let flag = try runNumberdVerify(dataDirectory: directory, arguments: ["--snapshot-bytes-max", limit])
+        #expect(flag.status == 1, "\(flag.output)")
+        #expect(flag.output.contains("PROBLEMS FOUND"), "\(flag.output)")
+        #expect(flag.output.contains("snapshot-bytes-max 8192"), "\(flag.output)")
+        let environment = try runNumberdVerify(
+            dataDirectory: directory, environment: ["NUMBERD_SNAPSHOT_BYTES_MAX": limit])
+        #expect(environment.status == 1, "\(environment.output)")
+        let file = directory + "/numberd.json"
+        try Data("{\"snapshot-bytes-max\": \(limit)}".utf8).write(to: URL(fileURLWithPath: file))
+        let config = try runNumberdVerify(dataDirectory: directory, arguments: ["--config", file])
+        #expect(config.status == 1, "\(config.output)")
+        // The library call takes the same limits.
+        var limits = JournalOptions.Limits.defaults
+        limits.snapshotBytesMax = Int(limit)!
+        #expect(await verifyDataDirectory(store, limits: limits).isSound == false)
+        #expect(await verifyDataDirectory(store).isSound)
+    }
+
+    @Test func verifyHelpNamesTheLimitFlags() throws {
+        let help = try runNumberdVerify(dataDirectory: "/nonexistent", arguments: ["--help"])
+        #expect(help.output.contains("--snapshot-bytes-max"), "\(help.output)")
+        #expect(help.output.contains("--config"), "\(help.output)")
+    }
+}
