@@ -34,13 +34,13 @@ struct TestTLS {
 
 let quietLogger = Logger(label: "numberd-test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// Runs a server with `router` for the duration of `body`.
+/// Runs a server with `router` for the duration of `body`, logging to `logger` (default: nowhere).
 func withTestServer(
     router: RPCRouter, tls: TestTLS, configuration: NumberServerConfiguration = NumberServerConfiguration(port: 0),
-    _ body: (NumberServer, Int) async throws -> Void
+    logger: Logger = quietLogger, _ body: (NumberServer, Int) async throws -> Void
 ) async throws {
     let server = NumberServer(
-        configuration: configuration, transport: .tls(tls.serverContext), router: router, logger: quietLogger)
+        configuration: configuration, transport: .tls(tls.serverContext), router: router, logger: logger)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
         let address = try await server.listeningAddress()

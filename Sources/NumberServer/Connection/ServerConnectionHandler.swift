@@ -79,7 +79,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
     /// How to stop the task of each running asynchronous call (at most MAX_CONCURRENT_STREAMS entries).
     private var cancellations: [UInt32: CallCancellation] = [:]
-    private var callStarts: [UInt32: (method: String, start: NIODeadline)] = [:]
+    /// What each call's completion is recorded and logged with (at most MAX_CONCURRENT_STREAMS entries).
+    private var callStarts: [UInt32: CallStart] = [:]
+
+    /// A started call's method (its metrics label: "unknown" for a path no handler has), start and request id.
+    private struct CallStart {
+        var method: String
+        var start: NIODeadline
+        /// The client's `request-id`, or the one the server made when it sent none: every log line about the call
+        /// carries it, as its handler's logger (``CallContext/logger``) does.
+        var requestID: String
+    }
     /// This connection's metric series (bounded: registered methods and "unknown", times the status codes).
     private var callMetrics: [ServerMetrics.Key: ServerMetrics.CallHandles] = [:]
 
@@ -329,8 +339,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         let entry = router.entry(for: headers.method)
+        // The client's request id, unless empty or over its limit (then the metadata check refuses the call and its
+        // log line carries one made here, not the oversized value).
+        let sentID = headers.metadata["request-id"].flatMap {
+            $0.isEmpty || $0.utf8.count > MetadataRules.requestIDBytesMax ? nil : $0
+        }
+        let requestID = sentID ?? RequestID.make()
         // Only registered methods name a metrics series: unknown paths from clients must not grow the label set.
-        callStarts[streamID] = (entry == nil ? "unknown" : headers.method, .now())
+        callStarts[streamID] = CallStart(
+            method: entry == nil ? "unknown" : headers.method, start: .now(), requestID: requestID)
         if let problem = MetadataRules.check(headers.metadata) {
             finishNow(streamID, problem)
             return
@@ -353,7 +370,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             }
             deadline = .now() + .microseconds(min(headers.timeoutMicros, Int64.max / 1000))
         }
-        let requestID = headers.metadata["request-id"].flatMap { $0.isEmpty ? nil : $0 } ?? RequestID.make()
         let callContext = CallContext(
             method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID, peer: peer,
             connectionLogger: logger, connection: memo)
@@ -414,14 +430,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             logger.debug(
                 "call finished",
                 metadata: [
-                    "method": "\(start.method)", "status": "\(status)", "micros": "\(duration.nanoseconds / 1000)",
+                    "method": "\(start.method)", "request-id": "\(start.requestID)", "status": "\(status)",
+                    "micros": "\(duration.nanoseconds / 1000)",
                 ])
         } else {
             logger.info(
                 "call failed",
                 metadata: [
-                    "method": "\(start.method)", "status": "\(status)", "micros": "\(duration.nanoseconds / 1000)",
-                    "peer": "\(peer.address)",
+                    "method": "\(start.method)", "request-id": "\(start.requestID)", "status": "\(status)",
+                    "micros": "\(duration.nanoseconds / 1000)", "peer": "\(peer.address)",
                 ])
         }
     }

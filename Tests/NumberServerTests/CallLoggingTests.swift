@@ -1,0 +1,99 @@
+import Logging
+import NIOCore
+import NumberAPI
+import NumberClient
+import NumberServer
+import Testing
+
+/// What the server logs about a call carries the call's `request-id` (the client's, or the one the server made and
+/// gave the handler) and its method, so a caller's report can be matched with the server's lines.
+@Suite("Server: call log lines carry the request id")
+struct CallLoggingTests {
+    let tls: TestTLS
+
+    init() throws { tls = try TestTLS() }
+
+    /// GetAccount fails NOT_FOUND, GetBalance succeeds (logging through the call's logger), HealthCheck sleeps 10 s.
+    static func router() -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getAccount) { request, _ in
+            throw RPCError(code: .notFound, message: "no account \(request.accountId)", reason: "ACCOUNT_NOT_FOUND")
+        }
+        router.register(NumbersMethods.getBalance) { request, context in
+            context.logger.info("handler ran")
+            return GetBalanceResponse(accountId: request.accountId, balance: 1, currency: "USD")
+        }
+        router.register(NumbersMethods.healthCheck) { _, _ in
+            try await Task.sleep(for: .seconds(10))
+            return HealthCheckResponse(status: .serving, version: "t")
+        }
+        return router
+    }
+
+    /// Waits (up to 10 s) for a line with `message` whose metadata has `key` = `value`: the server logs a call as it
+    /// ends, which for a deadline or a cancel may be just after the client gave up.
+    static func line(
+        _ message: String, _ key: String, _ value: String, in lines: CapturingLogHandler.Lines
+    ) async throws -> CapturingLogHandler.Line? {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let found = lines.all.first(where: { $0.message == message && $0.metadata[key] == value }) {
+                return found
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    @Test("failed, timed-out, cancelled and refused calls and finished ones are logged with request-id and method")
+    func requestIDInCallLines() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
+            var configuration = tls.clientConfiguration(port: port)
+            configuration.retry = .none
+            try await withNumbersClient(configuration) { client in
+                _ = try? await client.getAccount(
+                    GetAccountRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-failed"))
+                _ = try await client.getBalance(
+                    GetBalanceRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-ok"))
+                _ = try? await client.healthCheck(
+                    HealthCheckRequest(), options: CallOptions(timeout: .milliseconds(200), requestID: "req-late"))
+                let cancelled = Task {
+                    try await client.healthCheck(HealthCheckRequest(), options: CallOptions(requestID: "req-cancel"))
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                cancelled.cancel()
+                _ = await cancelled.result
+                let unknown = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>(
+                    service: "numbers.v1.Numbers", method: "NoSuchMethod")
+                _ = try? await client.call(
+                    unknown, HealthCheckRequest(), options: CallOptions(requestID: "req-unknown"))
+                _ = try await client.getBalance(GetBalanceRequest(accountId: "ACC_y"))
+            }
+            let failed = try await Self.line("call failed", "request-id", "req-failed", in: lines)
+            #expect(failed?.metadata["method"] == NumbersMethods.getAccount.path, "\(String(describing: failed))")
+            #expect(failed?.metadata["status"] == "\(StatusCode.notFound)")
+            let finished = try await Self.line("call finished", "request-id", "req-ok", in: lines)
+            #expect(finished?.metadata["method"] == NumbersMethods.getBalance.path, "\(String(describing: finished))")
+            let late = try await Self.line("call failed", "request-id", "req-late", in: lines)
+            #expect(late?.metadata["method"] == NumbersMethods.healthCheck.path, "\(String(describing: late))")
+            // The server's deadline (from the HEADERS' timeout) or the client's CANCEL at its own, whichever is first.
+            let lateStatus = late?.metadata["status"]
+            #expect(
+                lateStatus == "\(StatusCode.deadlineExceeded)" || lateStatus == "\(StatusCode.cancelled)",
+                "\(String(describing: late))")
+            let cancelledLine = try await Self.line("call failed", "request-id", "req-cancel", in: lines)
+            #expect(
+                cancelledLine?.metadata["status"] == "\(StatusCode.cancelled)", "\(String(describing: cancelledLine))")
+            let refused = try await Self.line("call failed", "request-id", "req-unknown", in: lines)
+            #expect(refused?.metadata["status"] == "\(StatusCode.unimplemented)", "\(String(describing: refused))")
+            // A call without a request id: its lines carry the one the server made and gave the handler.
+            let handlerLines = lines.all.filter { $0.message == "handler ran" }
+            let made = try #require(
+                handlerLines.first { $0.metadata["request-id"] != "req-ok" }?.metadata["request-id"])
+            let madeFinished = try await Self.line("call finished", "request-id", made, in: lines)
+            #expect(madeFinished?.metadata["method"] == NumbersMethods.getBalance.path)
+        }
+    }
+}
