@@ -210,14 +210,15 @@ struct ClientConnectDeadlineTests {
     }
 
     /// The call's deadline is one instant, fixed when it starts: the wait for its connection and the call on it share
-    /// it. Here the connection takes 2.7 s of a 3 s deadline (the handshake starts late) and the server never
-    /// answers: the call ends at about 3 s, and the timeout it sends is what was left (≤ 0.3 s). Before, the call
-    /// took its remaining time when it started waiting and got it afresh once connected: it ended after about 5.7 s
-    /// and told the server 3 s.
+    /// it. Here the connection takes 3 s of a 4 s deadline (the handshake starts late) and the server never answers:
+    /// the call ends at about 4 s, and the timeout it sends is what was left (≤ 1 s). Before, the call took its
+    /// remaining time when it started waiting and got it afresh once connected: it ended after about 7 s and told
+    /// the server 4 s. The bounds leave room for a loaded 2-core machine (a full-suite run once took 4.8 s for a 3 s
+    /// deadline here); a handshake slowed past the deadline ends the call unsent, also at the deadline.
     @Test("a call whose connection wait takes most of its deadline ends at that deadline, not a whole timeout later")
     func connectionWaitSharesTheDeadline() async throws {
-        let deadline = TimeAmount.seconds(3)
-        let listener = try await SlowHandshakeListener.start(delay: .milliseconds(2700), tls: tls)
+        let deadline = TimeAmount.seconds(4)
+        let listener = try await SlowHandshakeListener.start(delay: .seconds(3), tls: tls)
         let client = try client(port: listener.port)
         let clock = ContinuousClock()
         let started = clock.now
@@ -229,12 +230,12 @@ struct ClientConnectDeadlineTests {
         await client.close()
         await listener.stop()
         #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
-        #expect(headers.count == 1, "the call went out once the connection was made: \(headers)")
-        // At least 2.7 s passed before the request was encoded: at most 0.3 s was left to tell the server.
-        #expect(headers.allSatisfy { $0.timeoutMicros > 0 && $0.timeoutMicros <= 300_000 }, "\(headers)")
-        #expect(took >= .milliseconds(2900), "ended early, after \(took)")
-        // 1.6 × the deadline: room for a loaded 2-core machine, well under the 5.7 s of a fresh timeout.
-        #expect(took < .milliseconds(4800), "took \(took)")
+        #expect(headers.count <= 1, "one attempt: \(headers)")
+        // At least 3 s passed before the request was encoded: at most 1 s was left to tell the server.
+        #expect(headers.allSatisfy { $0.timeoutMicros > 0 && $0.timeoutMicros <= 1_000_000 }, "\(headers)")
+        #expect(took >= .milliseconds(3900), "ended early, after \(took)")
+        // 1.6 × the deadline: under the 7 s a fresh timeout after the 3 s wait takes at the least.
+        #expect(took < .milliseconds(6400), "took \(took)")
     }
 
     /// Makes a call with `timeout`: its error and when it ended, from `started`.
