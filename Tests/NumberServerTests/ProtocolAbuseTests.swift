@@ -527,15 +527,27 @@ struct ProtocolAbuseTests {
     }
 
     /// Metadata limits (FRAMING.md §6): 64 entries and 4096-byte values pass, one more of either is
-    /// INVALID_ARGUMENT BAD_METADATA for that call only.
+    /// INVALID_ARGUMENT BAD_METADATA for that call only; so is a request-id over 128 bytes or with a character that
+    /// could break a log line (an empty one counts as absent).
     @Test(
         "metadata entry count and value size are limited per call",
-        arguments: [("64 entries", true), ("65 entries", false), ("4096-byte value", true), ("4097-byte value", false)])
+        arguments: [
+            ("64 entries", true), ("65 entries", false), ("4096-byte value", true), ("4097-byte value", false),
+            ("128-byte request-id", true), ("129-byte request-id", false), ("empty request-id", true),
+            ("request-id with a newline", false), ("request-id with a space", false),
+            ("request-id with a non-ASCII letter", false),
+        ])
     func metadataLimits(name: String, allowed: Bool) async throws {
         var metadata: [String: String] = [:]
         switch name {
         case "64 entries", "65 entries":
             for index in 0..<(name.hasPrefix("64") ? 64 : 65) { metadata["key-\(index)"] = "v" }
+        case "128-byte request-id", "129-byte request-id":
+            metadata["request-id"] = String(repeating: "r", count: name.hasPrefix("128") ? 128 : 129)
+        case "empty request-id": metadata["request-id"] = ""
+        case "request-id with a newline": metadata["request-id"] = "abc\n2026-11-30 forged line"
+        case "request-id with a space": metadata["request-id"] = "abc def"
+        case "request-id with a non-ASCII letter": metadata["request-id"] = "abcé"
         default:
             metadata["big"] = String(repeating: "x", count: name.hasPrefix("4096") ? 4096 : 4097)
         }

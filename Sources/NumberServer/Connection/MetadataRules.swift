@@ -26,12 +26,21 @@ enum MetadataRules {
                     reason: "BAD_METADATA")
             }
         }
-        if let id = metadata["request-id"], id.utf8.count > requestIDBytesMax {
+        // An empty one counts as absent (the server makes one).
+        if let id = metadata["request-id"], !id.isEmpty, !isValidRequestID(id) {
             return RPCError(
-                code: .invalidArgument, message: "request-id is longer than \(requestIDBytesMax) bytes",
+                code: .invalidArgument,
+                message: "request-id must be at most \(requestIDBytesMax) printable ASCII characters, no spaces",
                 reason: "BAD_METADATA")
         }
         return nil
+    }
+
+    /// Whether a client's `request-id` is one the server uses and logs as sent: 1 to ``requestIDBytesMax`` bytes of
+    /// printable ASCII without spaces, so no id can break a log line (a newline in it would forge one).
+    static func isValidRequestID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= requestIDBytesMax
+            && id.utf8.allSatisfy { $0 > UInt8(ascii: " ") && $0 < 0x7F }
     }
 
     private static func isKeyByte(_ byte: UInt8) -> Bool {

@@ -339,11 +339,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         let entry = router.entry(for: headers.method)
-        // The client's request id, unless empty or over its limit (then the metadata check refuses the call and its
-        // log line carries one made here, not the oversized value).
-        let sentID = headers.metadata["request-id"].flatMap {
-            $0.isEmpty || $0.utf8.count > MetadataRules.requestIDBytesMax ? nil : $0
-        }
+        // The client's request id, unless it breaks the rules (then the metadata check refuses the call and its log
+        // line carries one made here, not the value sent).
+        let sentID = headers.metadata["request-id"].flatMap { MetadataRules.isValidRequestID($0) ? $0 : nil }
         let requestID = sentID ?? RequestID.make()
         // Only registered methods name a metrics series: unknown paths from clients must not grow the label set.
         callStarts[streamID] = CallStart(
