@@ -180,10 +180,12 @@ struct CoreBenchmark {
             String(
                 format: "billing run over %d numbers (decided under the decision lock): nothing due %.2f ms; one "
                     + "idempotency key expiring %.2f ms; one number renewing %.2f ms; all %d due at once, one run "
-                    + "of %d actions %.2f ms", numbers,
+                    + "of %d actions %.2f ms; the 200th run of that catch-up (all out of funds: %d numbers marked "
+                    + "past due before it) %.2f ms", numbers,
                 result.billingIdleSeconds * 1000, result.billingExpirySeconds * 1000,
                 result.billingRenewalSeconds * 1000, numbers, NumberServiceConfig.defaults.billing.actionsPerRunMax,
-                result.billingBulkDueSeconds * 1000))
+                result.billingBulkDueSeconds * 1000, 199 * NumberServiceConfig.defaults.billing.actionsPerRunMax,
+                result.billingCatchUpSeconds * 1000))
     }
 
     /// Prints a line and flushes it, so each row shows as soon as it is measured (also into a file).

@@ -29,6 +29,9 @@ struct MemoryRun {
         var billingRenewalSeconds = 0.0
         /// One run when every built number is due at once (it stops at its action limit).
         var billingBulkDueSeconds = 0.0
+        /// The same, 200 runs into that catch-up (every account is out of funds: 100,000 numbers marked past due by
+        /// the runs before it, in their grace period).
+        var billingCatchUpSeconds = 0.0
         var snapshotError: String?
 
         var bytesPerNumber: Double { Double(residentAfter - residentBefore) / Double(numbers) }
@@ -199,9 +202,9 @@ struct MemoryRun {
         await store.close()
     }
 
-    /// Times four billing runs over the reloaded state: nothing due; the credit's idempotency key expiring; the
+    /// Times five billing runs over the reloaded state: nothing due; the credit's idempotency key expiring; the
     /// service's own purchase renewing (its first bill comes a month after it, before `bulkDue`); every built number
-    /// due at once (a run does its action limit and says more is due).
+    /// due at once (a run does its action limit and says more is due); and the 200th run of that catch-up.
     static func billingRuns(
         _ service: NumberService, clock: ManualClock, firstBill: Date, into result: inout Result
     ) async throws {
@@ -223,6 +226,10 @@ struct MemoryRun {
         let limit = NumberServiceConfig.defaults.billing.actionsPerRunMax
         result.billingBulkDueSeconds = try await run(at: bulkDue.addingTimeInterval(60)) {
             $0.renewed + $0.markedPastDue == limit && $0.more
+        }
+        for _ in 0..<198 { _ = try await service.runBilling() }
+        result.billingCatchUpSeconds = try await run(at: bulkDue.addingTimeInterval(60)) {
+            $0.markedPastDue == limit && $0.more
         }
     }
 }

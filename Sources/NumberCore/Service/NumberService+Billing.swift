@@ -119,6 +119,8 @@ struct BillingPlanner {
     private(set) var report = BillingReport()
     private(set) var toRelease: [OwnedNumber] = []
     private var actions = 0
+    /// Numbers the run looked at (acted on or not): what a run costs besides its actions.
+    private(set) var visited = 0
 
     init(state: CoreState, config: NumberServiceConfig, now: Date) {
         self.state = state
@@ -128,24 +130,52 @@ struct BillingPlanner {
 
     var outcome: Outcome { Outcome(report: report, toRelease: toRelease) }
 
-    /// Bills the due numbers, oldest billing date first (within a date in no particular order), until the action
-    /// limit. It walks the billing-date index date by date and stops at the limit, so a run costs what it does (plus
-    /// the past-due numbers still in their grace period it passes), not a collect-and-sort of everything due: a
-    /// million numbers due on one date are a thousand runs of 500, each short.
+    /// Bills, until the action limit: the active numbers due, oldest billing date first (within a date in no
+    /// particular order); then the past-due numbers of accounts that can now pay the cheapest of theirs; then the
+    /// past-due numbers whose grace period is over, oldest first. Each walks its index and stops at the limit, so a run
+    /// costs what it does, not a collect-and-sort of everything due: a million numbers due on one date are a thousand
+    /// runs of 500, each short — and the numbers marked past due by the earlier ones are not passed again (they leave
+    /// the billing-date index), nor are past-due numbers still in their grace period.
     mutating func plan(skipping busy: Set<String>) {
-        let dates = state.work.billingDates.keys.filter { $0 <= now }.sorted()
-        for date in dates {
-            for id in state.work.billingDates[date] ?? [] {
-                guard let number = state.numbers[id], number.status != .released, number.releaseRequestedAt == nil,
-                    !busy.contains(id)
-                else { continue }
-                guard actions < config.billing.actionsPerRunMax else {
-                    report.more = true
-                    return
-                }
-                bill(number.id)
+        let work = state.work
+        for date in work.billingDates.keys.filter({ $0 <= now }).sorted() {
+            guard visit(work.billingDates[date] ?? [], skipping: busy) else { return }
+        }
+        for (accountId, byFee) in work.pastDueAccounts {
+            guard let cheapest = byFee.keys.min(), let available = account(accountId)?.available,
+                available >= cheapest
+            else { continue }
+            for fee in byFee.keys.sorted() {
+                // Until the renewals planned so far have spent what the account has.
+                let canPay = { (planner: BillingPlanner) in (planner.account(accountId)?.available ?? 0) >= fee }
+                guard canPay(self) else { break }
+                guard visit(byFee[fee] ?? [], skipping: busy, while: canPay) else { return }
             }
         }
+        let graceOver = WorkIndexes.minute(now.addingTimeInterval(-TimeInterval(config.billing.gracePeriodSeconds)))
+        for minute in work.pastDueMinutes.keys.filter({ $0 <= graceOver }).sorted() {
+            guard visit(work.pastDueMinutes[minute] ?? [], skipping: busy) else { return }
+        }
+    }
+
+    /// Bills each of `ids` that is held, not being released, not busy and not already billed by this run, while
+    /// `condition` holds; false (and `more`) when the action limit stops the run.
+    private mutating func visit(
+        _ ids: Set<String>, skipping busy: Set<String>, while condition: (BillingPlanner) -> Bool = { _ in true }
+    ) -> Bool {
+        for id in ids {
+            guard condition(self) else { return true }
+            visited += 1
+            guard let number = state.numbers[id], number.status != .released, number.releaseRequestedAt == nil,
+                !busy.contains(id), scratch.numbers[id] == nil
+            else { continue }
+            guard actions < config.billing.actionsPerRunMax else {
+                report.more = true
+                return false
+            }
+            bill(id)
+        }
+        return true
     }
 
     /// The number as the planned events left it.

@@ -67,16 +67,20 @@ extension CoreState {
             post(transaction)
             guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
             precondition(number.status != .released, "renewing a released number")
-            work.unfile(number: numberId, due: number.nextBillingDate)
-            work.file(number: numberId, due: nextBillingDate)
+            work.unfile(number)
             numbers[numberId]!.status = .active
             numbers[numberId]!.pastDueSince = nil
             numbers[numberId]!.cycleStart = cycleStart
             numbers[numberId]!.nextBillingDate = nextBillingDate
+            work.file(numbers[numberId]!)
         case .numberPastDue(let numberId, let at):
-            precondition(numbers[numberId].map { $0.status != .released } ?? false, "unknown or released number")
+            guard let number = numbers[numberId], number.status != .released else {
+                preconditionFailure("unknown or released number")
+            }
+            work.unfile(number)
             numbers[numberId]!.status = .pastDue
             numbers[numberId]!.pastDueSince = at
+            work.file(numbers[numberId]!)
         case .orphanWatchStarted(let watches):
             for watch in watches {
                 precondition(phoneOwners[watch.phoneNumber] == nil, "watching an owned number")
@@ -162,7 +166,7 @@ extension CoreState {
             precondition(owner == nil, "number owned twice")
             let position = Self.append(number.id, to: &accountNumbers[number.accountId, default: []])
             if number.status != .released {
-                work.file(number: number.id, due: number.nextBillingDate)
+                work.file(number)
                 held.bought(accountId: number.accountId, position: position)
             }
             heldNumberCounts[number.accountId, default: 0] += 1
@@ -195,7 +199,7 @@ extension CoreState {
             post(refund)
             numbers[numberId]!.refundTransactionId = refund.id
         }
-        work.unfile(number: numberId, due: number.nextBillingDate)
+        work.unfile(number)
         work.releaseEnded(numberId)
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at

@@ -198,6 +198,10 @@ extension CoreState {
                 found.append(
                     Violation(rule: "billing-index", message: "the billing-date index disagrees with the numbers"))
             }
+            if work.pastDueMinutes != rebuilt.pastDueMinutes || work.pastDueAccounts != rebuilt.pastDueAccounts {
+                found.append(
+                    Violation(rule: "past-due-index", message: "the past-due indexes disagree with the numbers"))
+            }
             if work.pendingReleases != rebuilt.pendingReleases {
                 found.append(
                     Violation(rule: "release-index", message: "the pending-release index disagrees with the numbers"))

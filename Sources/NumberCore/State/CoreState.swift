@@ -162,9 +162,16 @@ public struct CoreState: Codable, Sendable, Hashable {
 public struct WorkIndexes: Sendable, Hashable {
     /// Whether the indexes are kept up to date (false: empty and ignored).
     public private(set) var kept = true
-    /// Ids of the numbers that are not released, by next billing date: a billing run reads the dates up to now
-    /// instead of every number.
+    /// Ids of the active numbers (not released, not past due), by next billing date: a billing run reads the dates up
+    /// to now instead of every number.
     public internal(set) var billingDates: [Date: Set<String>] = [:]
+    /// Ids of the past-due numbers by the minute they became past due (``minute(_:)``): a billing run reads the
+    /// minutes whose grace period is over instead of passing every past-due number on every run (a large account out
+    /// of funds made each run of a catch-up walk all of its numbers marked so far: quadratic).
+    public internal(set) var pastDueMinutes: [Int64: Set<String>] = [:]
+    /// Ids of the past-due numbers by account and monthly fee: a billing run renews those of an account that can now
+    /// pay the cheapest (funds added) without reading the others.
+    public internal(set) var pastDueAccounts: [String: [Int64: Set<String>]] = [:]
     /// Ids of the numbers whose release was requested and has not happened (the provider call failed or is in
     /// flight): reconcile reads these instead of every number.
     public internal(set) var pendingReleases: Set<String> = []
@@ -185,7 +192,7 @@ public struct WorkIndexes: Sendable, Hashable {
     /// Built from `state`'s tables.
     init(of state: CoreState) {
         for (id, number) in state.numbers where number.status != .released {
-            billingDates[number.nextBillingDate, default: []].insert(id)
+            file(number)
             if number.releaseRequestedAt != nil { pendingReleases.insert(id) }
         }
         idempotencyMinutes = CoreState.index(state.idempotency) { WorkIndexes.minute($0.createdAt) }
@@ -199,12 +206,29 @@ public struct WorkIndexes: Sendable, Hashable {
     // What `apply` calls as the tables change; each does nothing when the indexes are not kept. A set left empty is
     // removed with its bucket, as a rebuild would have it.
 
-    mutating func file(number id: String, due: Date) {
-        if kept { billingDates[due, default: []].insert(id) }
+    /// Files a number that is not released: by billing date if active, else by when it became past due and by its
+    /// account and fee.
+    mutating func file(_ number: OwnedNumber) {
+        guard kept else { return }
+        if let since = number.pastDueSince, number.status == .pastDue {
+            pastDueMinutes[Self.minute(since), default: []].insert(number.id)
+            pastDueAccounts[number.accountId, default: [:]][number.monthlyFee, default: []].insert(number.id)
+        } else {
+            billingDates[number.nextBillingDate, default: []].insert(number.id)
+        }
     }
 
-    mutating func unfile(number id: String, due: Date) {
-        if kept { Self.remove(id, under: due, from: &billingDates) }
+    /// Removes a number filed by ``file(_:)`` as it was then.
+    mutating func unfile(_ number: OwnedNumber) {
+        guard kept else { return }
+        if let since = number.pastDueSince, number.status == .pastDue {
+            Self.remove(number.id, under: Self.minute(since), from: &pastDueMinutes)
+            guard let account = pastDueAccounts.index(forKey: number.accountId) else { return }
+            Self.remove(number.id, under: number.monthlyFee, from: &pastDueAccounts.values[account])
+            if pastDueAccounts.values[account].isEmpty { pastDueAccounts.remove(at: account) }
+        } else {
+            Self.remove(number.id, under: number.nextBillingDate, from: &billingDates)
+        }
     }
 
     mutating func file(key: String, madeAt createdAt: Date) {

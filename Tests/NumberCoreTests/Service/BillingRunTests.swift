@@ -1,6 +1,7 @@
 import Foundation
-import NumberCore
 import Testing
+
+@testable import NumberCore
 
 @Suite("Billing runs: renewals, past due, grace releases")
 struct BillingRunTests {
@@ -201,6 +202,46 @@ struct BillingRunTests {
             renewed.filter { $0.phoneNumber > phones[1] }.allSatisfy {
                 $0.nextBillingDate == .utc("2025-03-20T00:00:00Z")
             })
+        try await h.check()
+    }
+
+    @Test(
+        "past-due numbers leave the billing-date index: a catch-up passes each number once, a run passes none in grace",
+        arguments: StoreKind.allCases)
+    func pastDueNumbersAreNotPassedAgain(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.actionsPerRunMax = 3
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 12 * 133)
+        let phones = (0..<12).map { "+14155550\(100 + $0)" }
+        _ = try await h.buy(phones, for: account.id)
+        #expect(try h.service.balance(accountId: account.id).balance == 0)
+        let dueAt = Date.utc("2025-02-15T00:00:01Z")
+        h.clock.set(dueAt)
+        func planner() -> BillingPlanner {
+            var planner = BillingPlanner(
+                state: h.service.durableState().keepingWorkIndexes(true), config: config, now: h.clock.now())
+            planner.plan(skipping: [])
+            return planner
+        }
+        // One run of three: the next run looks at the next three due, not at the three already past due too.
+        #expect(try await h.service.runBilling().markedPastDue == 3)
+        #expect(planner().visited == 4, "three to mark, then the fourth stops it at its limit")
+        let caughtUp = try await h.service.runBillingUntilCaughtUp(runsMax: 100)
+        #expect(caughtUp.markedPastDue == 9 && !caughtUp.more)
+        #expect(planner().visited == 0, "all twelve are in their grace period: a run passes none of them")
+        // Funds for two: the account's past-due numbers are renewed until it cannot pay, and the rest not looked at.
+        _ = try await h.service.addFunds(accountId: account.id, amount: 2 * 133)
+        #expect(planner().visited == 2)
+        let rescued = try await h.service.runBilling()
+        #expect(rescued.renewed == 2 && rescued.markedPastDue == 0 && !rescued.more)
+        #expect(planner().visited == 0)
+        // The grace period over: the other ten are released, three a run.
+        h.clock.set(dueAt.addingTimeInterval(TimeInterval(config.billing.gracePeriodSeconds)))
+        let released = try await h.service.runBillingUntilCaughtUp(runsMax: 100)
+        #expect(released.released == 10 && released.renewed == 0 && !released.more)
+        let held = try h.service.listNumbers(ListNumbersRequest(accountId: account.id))
+        #expect(held.total == 2 && held.numbers.allSatisfy { $0.number.status == .active })
         try await h.check()
     }
 
