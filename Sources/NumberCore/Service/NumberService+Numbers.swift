@@ -67,26 +67,45 @@ extension NumberService {
                 let statusOK = request.status.map { number.status == $0 } ?? (number.status != .released)
                 return statusOK && (request.trunkId == nil || number.trunkId == request.trunkId)
             }
+            // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
+            let positions = state.held.positions(of: account.id)
             var total = 0
             var monthlyCost: Int64 = 0
+            if request.trunkId == nil {
+                // The account's totals are kept as numbers change, so a page costs its own numbers (plus held ones
+                // of another status it steps over), not all the account holds.
+                let totals = state.held.totals(of: account.id)
+                (total, monthlyCost) = (totals.count(request.status), totals.monthlyCost(request.status))
+            } else {
+                for position in positions {
+                    guard let number = state.numbers[ids[position]], matches(number) else { continue }
+                    total += 1
+                    monthlyCost += number.monthlyFee
+                }
+            }
             var page: [NumberListing] = []
             var next: String?
-            // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
-            for position in state.held.positions(of: account.id) {
+            for position in positions[Self.firstIndex(in: positions, atLeast: start)...] {
                 guard let number = state.numbers[ids[position]], matches(number) else { continue }
-                total += 1
-                if number.status != .released { monthlyCost += number.monthlyFee }
-                guard position >= start else { continue }
-                if page.count < size {
-                    page.append(
-                        NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name }))
-                } else if next == nil {
+                guard page.count < size else {
                     next = PageToken.encode(query: query, position: position)
+                    break
                 }
+                page.append(NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name }))
             }
             return NumberPage(
                 numbers: page, nextPageToken: next, total: total, monthlyCost: monthlyCost, currency: account.currency)
         }
+    }
+
+    /// The index of the first of `positions` (ascending) that is at least `start`.
+    static func firstIndex(in positions: [Int], atLeast start: Int) -> Int {
+        var (low, high) = (0, positions.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if positions[middle] < start { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// A page of the account's released numbers, costing its page plus the held numbers it steps over — not every

@@ -68,6 +68,7 @@ extension CoreState {
             guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
             precondition(number.status != .released, "renewing a released number")
             work.unfile(number)
+            held.changed(number, to: .active)
             numbers[numberId]!.status = .active
             numbers[numberId]!.pastDueSince = nil
             numbers[numberId]!.cycleStart = cycleStart
@@ -78,6 +79,7 @@ extension CoreState {
                 preconditionFailure("unknown or released number")
             }
             work.unfile(number)
+            held.changed(number, to: .pastDue)
             numbers[numberId]!.status = .pastDue
             numbers[numberId]!.pastDueSince = at
             work.file(numbers[numberId]!)
@@ -167,7 +169,7 @@ extension CoreState {
             let position = Self.append(number.id, to: &accountNumbers[number.accountId, default: []])
             if number.status != .released {
                 work.file(number)
-                held.bought(accountId: number.accountId, position: position)
+                held.bought(number, position: position)
             }
             heldNumberCounts[number.accountId, default: 0] += 1
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
@@ -204,7 +206,7 @@ extension CoreState {
         numbers[numberId]!.status = .released
         numbers[numberId]!.releasedAt = at
         heldNumberCounts[number.accountId, default: 0] -= 1
-        if held.released(accountId: number.accountId) {
+        if held.released(number) {
             let (ids, numbers) = (numberIDs(of: number.accountId), self.numbers)
             held.compact(accountId: number.accountId) { numbers[ids[$0]]?.status == .released }
         }

@@ -179,6 +179,10 @@ extension CoreState {
                     rule: "key-count", message: "\(activeApiKeyCount) keys counted as not revoked, \(activeKeys) are"))
         }
         let rebuiltHeld = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
+        if !held.totalsAgree(with: rebuiltHeld) {
+            found.append(
+                Violation(rule: "held-totals", message: "the held numbers' counts or monthly costs are wrong"))
+        }
         for accountId in Set(accountNumbers.keys).union(accounts.keys).sorted() {
             let positions = held.positions(of: accountId)
             let ids = numberIDs(of: accountId)

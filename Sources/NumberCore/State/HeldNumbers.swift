@@ -10,6 +10,8 @@ public struct HeldNumbers: Sendable, Hashable {
     private var positions: [String: [Int]] = [:]
     /// Released entries left in each account's list.
     private var releasedLeft: [String: Int] = [:]
+    /// What each account's held numbers add up to (absent: none held).
+    private var totals: [String: HeldTotals] = [:]
 
     /// Empty.
     init() {}
@@ -19,19 +21,41 @@ public struct HeldNumbers: Sendable, Hashable {
         for (accountId, ids) in accountNumbers {
             let held = ids.indices.filter { numbers[ids[$0]].map { $0.status != .released } ?? false }
             if !held.isEmpty { positions[accountId] = held }
+            for position in held {
+                let number = numbers[ids[position]]!
+                totals[accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: 1)
+            }
         }
     }
 
     /// The account's positions, ascending: every number not released, and maybe some released ones.
     func positions(of accountId: String) -> [Int] { positions[accountId] ?? [] }
 
-    /// A number not released was added at `position` (the end of the account's list).
-    mutating func bought(accountId: String, position: Int) {
-        positions[accountId, default: []].append(position)
+    /// What the account's held numbers add up to.
+    func totals(of accountId: String) -> HeldTotals { totals[accountId] ?? HeldTotals() }
+
+    /// Whether the totals are those of `rebuilt` (a rebuild from the tables), for the invariant checker.
+    func totalsAgree(with rebuilt: HeldNumbers) -> Bool {
+        totals.filter { $0.value != HeldTotals() } == rebuilt.totals
     }
 
-    /// A held number of the account was released; true when the account's list is due for `compact`.
-    mutating func released(accountId: String) -> Bool {
+    /// `number`, not released, was added at `position` (the end of its account's list).
+    mutating func bought(_ number: OwnedNumber, position: Int) {
+        positions[number.accountId, default: []].append(position)
+        totals[number.accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: 1)
+    }
+
+    /// A held number of the account went from one status to another that is not released.
+    mutating func changed(_ number: OwnedNumber, to status: OwnedNumber.Status) {
+        guard number.status != status else { return }
+        totals[number.accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: -1)
+        totals[number.accountId, default: HeldTotals()].add(status, fee: number.monthlyFee, count: 1)
+    }
+
+    /// `number`, held (as it was before), was released; true when its account's list is due for `compact`.
+    mutating func released(_ number: OwnedNumber) -> Bool {
+        let accountId = number.accountId
+        totals[accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: -1)
         let left = releasedLeft[accountId, default: 0] + 1
         releasedLeft[accountId] = left
         return left * 2 > positions[accountId]?.count ?? 0
@@ -48,4 +72,50 @@ public struct HeldNumbers: Sendable, Hashable {
     public static func == (lhs: HeldNumbers, rhs: HeldNumbers) -> Bool { true }
 
     public func hash(into hasher: inout Hasher) {}
+}
+
+/// What an account's held numbers add up to, by status: a listing's total and monthly cost without reading them.
+public struct HeldTotals: Sendable, Hashable {
+    /// Active numbers.
+    public private(set) var active = 0
+    /// Their monthly fees, minor units.
+    public private(set) var activeMonthlyCost: Int64 = 0
+    /// Past-due numbers.
+    public private(set) var pastDue = 0
+    /// Their monthly fees, minor units.
+    public private(set) var pastDueMonthlyCost: Int64 = 0
+
+    /// Adds (`count` 1) or removes (-1) a number of `status` and monthly `fee`; released numbers are not counted.
+    mutating func add(_ status: OwnedNumber.Status, fee: Int64, count: Int) {
+        switch status {
+        case .active:
+            active += count
+            activeMonthlyCost += Int64(count) * fee
+        case .pastDue:
+            pastDue += count
+            pastDueMonthlyCost += Int64(count) * fee
+        case .released:
+            break
+        }
+    }
+
+    /// How many held numbers have `status` (nil: all held).
+    func count(_ status: OwnedNumber.Status?) -> Int {
+        switch status {
+        case nil: active + pastDue
+        case .active: active
+        case .pastDue: pastDue
+        case .released: 0
+        }
+    }
+
+    /// The monthly fees of the held numbers with `status` (nil: all held).
+    func monthlyCost(_ status: OwnedNumber.Status?) -> Int64 {
+        switch status {
+        case nil: activeMonthlyCost + pastDueMonthlyCost
+        case .active: activeMonthlyCost
+        case .pastDue: pastDueMonthlyCost
+        case .released: 0
+        }
+    }
 }
