@@ -224,6 +224,22 @@ struct CurlHTTPClientResendTests {
         }
     }
 
+    @Test func postWhoseAnswerIsLostAndWhoseReconnectFailsIsReportedMaybeSent() async throws {
+        try await withServerAndClient(freshServer: true) { server, client in
+            _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            // libcurl's retry opens a new connection first, which is refused: the refused second send never comes,
+            // and the failure is a connect error, but the POST went out once.
+            var error: HTTPClientError?
+            do {
+                _ = try await client.execute(HTTPRequest(method: .post, url: server.url("/drop-and-refuse"), body: [1]))
+            } catch let failure as HTTPClientError {
+                error = failure
+            }
+            #expect(error != nil)
+            #expect(error?.requestMayHaveBeenSent == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func postReusesAKeptAliveConnection() async throws {
         try await withServerAndClient(freshServer: true) { server, client in
             _ = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))

@@ -18,10 +18,14 @@ extension CurlTransfer {
         // Conservative: once libcurl reached "about to send", part of the request may be at the server.
         let maybeSent = infoOffset(CURLINFO_PRETRANSFER_TIME_T) > 0 || infoLong(CURLINFO_REQUEST_SIZE) > 0
         let detail = errorMessage.isEmpty ? String(cString: curl_easy_strerror(code)) : errorMessage
-        let (kind, summary, sent) =
+        let (kind, summary, classifiedSent) =
             code == CURLE_ABORTED_BY_CALLBACK && sendAttempts > 1
             ? (.connectionLost, "connection lost before any answer; not sent again", true)
             : classify(code, maybeSent: maybeSent)
+        // Once a request that must not be sent twice went out, any failure after it may follow a sent request:
+        // libcurl's own retry on a dead reused connection opens a new one first, and a connect or TLS failure there
+        // (never reaching the refused second send) would otherwise read as "not sent", and be repeated.
+        let sent = classifiedSent || sendAttempts > 0
         return HTTPClientError(
             code: kind,
             message: "\(summary) (\(job.request.method.rawValue) \(hostAndPath)): \(detail)",

@@ -68,6 +68,11 @@ extension TestHTTPSServer {
                 elif url.path == "/headers":
                     n = int(query["n"][0])
                     self.send(200, b"{}", extra=[("X-Filler-%d" % i, "v" * 100) for i in range(n)])
+                elif url.path == "/drop-and-refuse":
+                    # The request's connection dropped unanswered, and no new connection accepted from now on.
+                    self.server.socket.close()
+                    self.close_connection = True
+                    self.connection.close()
                 elif url.path.startswith("/drop"):
                     self.close_connection = True
                     self.connection.close()
