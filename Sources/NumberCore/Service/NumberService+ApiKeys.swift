@@ -47,8 +47,20 @@ extension NumberService {
             }
             guard key.revokedAt == nil else { return ([], key) }
             key.revokedAt = now
-            return ([.apiKeyRevoked(keyId: keyId, at: now)], key)
+            return ([.apiKeyRevoked(keyId: keyId, at: now)] + self.purge(state, revoking: keyId), key)
         }
+    }
+
+    /// The event dropping the oldest revoked keys (by revocation time, `keyId` — revoked now — last) when revoking
+    /// `keyId` takes the revoked keys past `revokedApiKeysKeptMax`; none otherwise. Sorting the revoked keys happens
+    /// only at that bound.
+    private func purge(_ state: CoreState, revoking keyId: String) -> [CoreEvent] {
+        let excess = state.apiKeys.count - state.activeApiKeyCount + 1 - config.limits.revokedApiKeysKeptMax
+        guard excess > 0 else { return [] }
+        let oldest =
+            state.apiKeys.values.filter { $0.revokedAt != nil }
+            .sorted { ($0.revokedAt!, $0.id) < ($1.revokedAt!, $1.id) }.map(\.id) + [keyId]
+        return [.apiKeysPurged(keyIds: Array(oldest.prefix(excess)))]
     }
 
     /// The key a secret belongs to, or UNAUTHENTICATED. The hash comparison takes the same time whether the key

@@ -28,6 +28,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var accountsMax: Int = 1_000_000
         /// Most API keys that are not revoked (revoked keys are kept, and listed, but do not count). Default 100 000.
         public var apiKeysMax: Int = 100_000
+        /// Most revoked API keys kept (listed with their revocation time): a revocation past it drops the oldest
+        /// revoked keys for good, so the key table holds at most `apiKeysMax` + this. Default 10 000.
+        public var revokedApiKeysKeptMax: Int = 10_000
         /// Largest single AddFunds amount, minor units. Default 100 000 000 (1 M USD).
         public var fundsAmountMax: Int64 = 100_000_000
         /// Largest balance, minor units. Default 10 000 000 000 (100 M USD).
@@ -142,6 +145,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
     public func validate() -> [String] {
         var problems: [String] = []
         if idempotency.ttlSeconds < 86_400 { problems.append("idempotency.ttlSeconds must be at least 86400") }
+        if limits.revokedApiKeysKeptMax < 0 { problems.append("limits.revokedApiKeysKeptMax must not be negative") }
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
         if !(0...86_400).contains(reconcile.inFlightHorizonSeconds) {
             problems.append("reconcile.inFlightHorizonSeconds must be in 0...86400")

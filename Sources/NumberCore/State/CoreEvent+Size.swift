@@ -15,6 +15,8 @@ extension CoreEvent {
         case .transactionPosted, .idempotencyRecorded, .numberTrunkChanged, .numberReleaseRequested,
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
+        case .apiKeysPurged(let keyIds):
+            return 256 + keyIds.count * 64
         case .idempotencyExpired(let keys):
             return Self.expiredKeysEventBytesEstimate + keys.count * Self.expiredKeyBytesEstimate
         case .purchaseIntentOpened(let intent):

@@ -11,6 +11,8 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case apiKeyCreated(ApiKey)
     /// An API key was revoked.
     case apiKeyRevoked(keyId: String, at: Date)
+    /// Revoked API keys were dropped for good (the oldest, past `limits.revokedApiKeysKeptMax`).
+    case apiKeysPurged(keyIds: [String])
     /// A trunk was created.
     case trunkCreated(Trunk)
     /// A trunk was deleted.

@@ -21,6 +21,15 @@ extension CoreState {
             precondition(apiKeys[keyId] != nil, "unknown api key")
             if apiKeys[keyId]!.revokedAt == nil { activeApiKeyCount -= 1 }
             apiKeys[keyId]!.revokedAt = at
+        case .apiKeysPurged(let keyIds):
+            for keyId in keyIds {
+                guard let key = apiKeys.removeValue(forKey: keyId), key.revokedAt != nil else {
+                    preconditionFailure("purging an unknown or unrevoked api key")
+                }
+                guard let index = accountApiKeys.index(forKey: key.accountId) else { continue }
+                accountApiKeys.values[index].remove(keyId)
+                if accountApiKeys.values[index].isEmpty { accountApiKeys.remove(at: index) }
+            }
         case .trunkCreated(let trunk):
             let sameId = trunks.updateValue(trunk, forKey: trunk.id)
             precondition(sameId == nil, "duplicate trunk")

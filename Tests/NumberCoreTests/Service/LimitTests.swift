@@ -77,6 +77,49 @@ struct LimitTests {
         try await h.check()
     }
 
+    @Test(
+        "revoked keys kept: past revokedApiKeysKeptMax the oldest revoked are dropped, so the key table is bounded",
+        arguments: StoreKind.allCases)
+    func revokedKeysArePurgedPastTheirBound(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.apiKeysMax = 3
+        config.limits.revokedApiKeysKeptMax = 2
+        var h = try await Harness(kind, config: config)
+        let account = try await h.account()
+        var revoked: [String] = []
+        // Make and revoke five keys, a second apart: every key fits the cap of three working ones, and at most two
+        // revoked ones stay, the newest.
+        for index in 0..<5 {
+            let made = try await h.service.createApiKey(name: "k\(index)", scope: .account, accountId: account.id)
+            h.clock.advance(by: 1)
+            _ = try await h.service.revokeApiKey(keyId: made.key.id)
+            revoked.append(made.key.id)
+            let listed = try h.service.listApiKeys(accountId: account.id)
+            #expect(listed.map(\.id).sorted() == Array(revoked.suffix(2)).sorted())
+            #expect(listed.allSatisfy { $0.revokedAt != nil })
+        }
+        #expect(h.service.durableState().apiKeys.count == 2)
+        try await h.check()
+        try await h.restart()
+        #expect(h.service.durableState().apiKeys.count == 2)
+        let working = try await h.service.createApiKey(name: "live", scope: .account, accountId: account.id)
+        #expect(try h.service.authenticate(secret: working.secret).id == working.key.id)
+        try await h.check()
+    }
+
+    @Test("revokedApiKeysKeptMax 0 keeps no revoked key")
+    func noRevokedKeysKept() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.revokedApiKeysKeptMax = 0
+        let h = try await Harness(.memory, config: config)
+        let made = try await h.service.createApiKey(name: "one", scope: .admin, accountId: nil)
+        let revoked = try await h.service.revokeApiKey(keyId: made.key.id)
+        #expect(revoked.revokedAt != nil)
+        #expect(h.service.durableState().apiKeys[made.key.id] == nil)
+        #expect(throws: NumberError.self) { try h.service.authenticate(secret: made.secret) }
+        try await h.check()
+    }
+
     @Test("provider prices are cached for priceTTLSeconds, then fetched again")
     func priceCache() async throws {
         var config = NumberServiceConfig.defaults

@@ -52,6 +52,7 @@ struct EventSizeTests {
             .numberReleased(numberId: number.id, at: at, refund: transaction),
             .numberRenewed(numberId: number.id, transaction: transaction, cycleStart: at, nextBillingDate: at),
             .idempotencyExpired(storageKeys: Array(repeating: account.id + "\u{1F}" + key, count: 50)),
+            .apiKeysPurged(keyIds: Array(repeating: "KEY_0123456789ab", count: 50)),
         ]
     }
 

@@ -17,6 +17,7 @@ struct JSONLineEncoderTests {
                     id: "KEY_1", name: "ops \"root\"", scope: .admin, accountId: nil,
                     secretHash: String(repeating: "f", count: 64), createdAt: at)),
             .apiKeyRevoked(keyId: "KEY_1", at: at),
+            .apiKeysPurged(keyIds: ["KEY_1", "KEY_2"]),
             .trunkCreated(
                 Trunk(
                     id: "TRK_1", accountId: "ACC_1", name: "edge\\1", providerTrunkSid: "TK1", createdAt: at,
