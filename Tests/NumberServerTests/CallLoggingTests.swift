@@ -3,6 +3,7 @@ import NIOCore
 import NumberAPI
 import NumberClient
 import NumberServer
+import NumberWire
 import Testing
 
 /// What the server logs about a call carries the call's `request-id` (the client's, or the one the server made and
@@ -94,6 +95,45 @@ struct CallLoggingTests {
                 handlerLines.first { $0.metadata["request-id"] != "req-ok" }?.metadata["request-id"])
             let madeFinished = try await Self.line("call finished", "request-id", made, in: lines)
             #expect(madeFinished?.metadata["method"] == NumbersMethods.getBalance.path)
+        }
+    }
+
+    @Test("a call whose HEADERS do not decode is logged as failed, under the method \"unknown\"")
+    func malformedHeadersAreLogged() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var garbage = ByteBuffer()
+            garbage.writeBytes([0xFF, 0xFF, 0xFF])
+            bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: garbage))
+            bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1, payload: ByteBuffer()))
+            try await connection.send(bytes)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+            #expect(try trailerStatuses(frames)[1]?.reason == "MALFORMED_HEADERS")
+            let line = try await Self.line("call failed", "method", "unknown", in: lines)
+            #expect(line?.metadata["status"] == "\(StatusCode.invalidArgument)", "\(String(describing: line))")
+            #expect(line?.metadata["request-id"]?.isEmpty == false)
+        }
+    }
+
+    @Test("a call refused for too many streams is logged as failed, with the reason")
+    func refusedCallsAreLogged() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            // HealthCheck holds its stream for 10 s: the 101st call is over MAX_CONCURRENT_STREAMS.
+            for index in 0..<UInt32(101) {
+                try writeCall(&bytes, stream: 2 * index + 1, method: NumbersMethods.healthCheck.path)
+            }
+            try await connection.send(bytes)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[201] != nil }
+            #expect(try trailerStatuses(frames)[201]?.reason == "TOO_MANY_STREAMS")
+            let line = try await Self.line("call failed", "reason", "TOO_MANY_STREAMS", in: lines)
+            #expect(line?.metadata["status"] == "\(StatusCode.resourceExhausted)", "\(String(describing: line))")
         }
     }
 }

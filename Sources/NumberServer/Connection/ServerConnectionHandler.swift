@@ -289,6 +289,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .rejectCall(let streamID, let code, let message, let thenClose):
             metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
             let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
+            // Refused before its HEADERS were read: no method or request-id to name, the reason says why.
+            logger.info(
+                "call failed",
+                metadata: [
+                    "method": "unknown", "status": "\(StatusCode(rawValue: code))", "reason": "\(status.reason)",
+                    "peer": "\(peer.address)",
+                ])
             writeTrailers(streamID, status, context: context)
             if thenClose { perform(.close) } else { scheduleFlush(context: context) }
         case .forgetCall(let streamID):
@@ -331,6 +338,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         do {
             headers = try ProtoDecoder().decode(RequestHeaders.self, from: headersPayload)
         } catch {
+            // Counted and logged like any refused call: under "unknown", with an id made here (none could be read).
+            callStarts[streamID] = CallStart(method: "unknown", start: .now(), requestID: RequestID.make())
             finishNow(
                 streamID,
                 RPCError(
