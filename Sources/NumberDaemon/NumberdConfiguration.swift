@@ -146,16 +146,8 @@ public struct NumberdConfiguration: Sendable {
     public static func resolve(
         flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> NumberdConfiguration {
-        var file: [String: String] = [:]
-        if let path = flags["config"] ?? environment["NUMBERD_CONFIG"] {
-            file = try loadFile(path)
-        }
-        func value(_ key: String) -> String? {
-            flags[key] ?? environment["NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")]
-                ?? file[key]
-        }
-        var configuration = NumberdConfiguration(
-            dataDirectory: value("data-dir") ?? defaultDataDirectory(environment: environment))
+        let value = try settings(flags: flags, environment: environment)
+        var configuration = try storage(value, environment: environment)
         if let listen = value("listen") { configuration.listen = try HostAndPort(parsing: listen) }
         if let metrics = value("metrics-listen") {
             configuration.metricsListen = metrics == "off" ? nil : try HostAndPort(parsing: metrics)
@@ -187,13 +179,6 @@ public struct NumberdConfiguration: Sendable {
         }
         configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
         configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
-        if let bytes = value("snapshot-bytes-max") {
-            let limit = JournalOptions.Limits.snapshotBytesLimit
-            guard let parsed = Int(bytes), (1...limit).contains(parsed) else {
-                throw ConfigurationError("snapshot-bytes-max must be 1...\(limit) bytes")
-            }
-            configuration.snapshotBytesMax = parsed
-        }
         if let horizon = value("reconcile-in-flight-horizon") {
             guard let parsed = Int(horizon), (0...86_400).contains(parsed) else {
                 throw ConfigurationError("reconcile-in-flight-horizon must be 0...86400 seconds")
@@ -223,6 +208,45 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("purchase-cap must be positive")
             }
             configuration.rateLimits.purchasedNumbersPerHour = parsed
+        }
+        return configuration
+    }
+
+    /// Only what decides where the data is and how it is read (`data-dir`, `snapshot-bytes-max`), from the same
+    /// places and with the same precedence as ``resolve(flags:environment:)``: what `numberd verify` needs, so that a
+    /// setting it does not use (a half-set Twilio credential in the environment) does not stop it.
+    public static func resolveStorage(
+        flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> NumberdConfiguration {
+        try storage(try settings(flags: flags, environment: environment), environment: environment)
+    }
+
+    /// A setting by its flag name: the flag, else `NUMBERD_<NAME>`, else the config file (flag or `NUMBERD_CONFIG`).
+    private static func settings(
+        flags: [String: String], environment: [String: String]
+    ) throws -> (String) -> String? {
+        var file: [String: String] = [:]
+        if let path = flags["config"] ?? environment["NUMBERD_CONFIG"] {
+            file = try loadFile(path)
+        }
+        return { key in
+            flags[key] ?? environment["NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")]
+                ?? file[key]
+        }
+    }
+
+    /// The defaults with the data directory and the snapshot limit applied.
+    private static func storage(
+        _ value: (String) -> String?, environment: [String: String]
+    ) throws -> NumberdConfiguration {
+        var configuration = NumberdConfiguration(
+            dataDirectory: value("data-dir") ?? defaultDataDirectory(environment: environment))
+        if let bytes = value("snapshot-bytes-max") {
+            let limit = JournalOptions.Limits.snapshotBytesLimit
+            guard let parsed = Int(bytes), (1...limit).contains(parsed) else {
+                throw ConfigurationError("snapshot-bytes-max must be 1...\(limit) bytes")
+            }
+            configuration.snapshotBytesMax = parsed
         }
         return configuration
     }

@@ -148,7 +148,7 @@ struct Verify: AsyncParsableCommand {
         let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
         let configuration: NumberdConfiguration
         do {
-            configuration = try NumberdConfiguration.resolve(flags: flags.compactMapValues { $0 })
+            configuration = try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
         } catch {
             throw ValidationError("\(error)")
         }

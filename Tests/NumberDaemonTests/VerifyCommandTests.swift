@@ -60,6 +60,19 @@ import Testing
         #expect(await verifyDataDirectory(store).isSound)
     }
 
+    @Test func verifyIgnoresSettingsItDoesNotUse() async throws {
+        let directory = try await Self.directoryWithALargeSnapshot()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // `serve` refuses both (half-set Twilio credentials, a bad listen address); verify needs neither.
+        let result = try runNumberdVerify(
+            dataDirectory: directory, environment: ["TWILIO_ACCOUNT_SID": "AC123", "NUMBERD_LISTEN": "nonsense"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("numberd verify: OK"), "\(result.output)")
+        // What it does use is still checked.
+        let bad = try runNumberdVerify(dataDirectory: directory, environment: ["NUMBERD_SNAPSHOT_BYTES_MAX": "-1"])
+        #expect(bad.status != 0, "\(bad.output)")
+    }
+
     @Test func verifyHelpNamesTheLimitFlags() throws {
         let help = try runNumberdVerify(dataDirectory: "/nonexistent", arguments: ["--help"])
         #expect(help.output.contains("--snapshot-bytes-max"), "\(help.output)")
