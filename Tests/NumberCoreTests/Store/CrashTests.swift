@@ -74,12 +74,13 @@ struct CrashTests {
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
+        var ending: ChildExit.Ending?
         // Whatever ends this function (a timeout, a cancelled sleep), the child is gone before the caller removes
-        // its directory.
+        // its directory (bounded: Foundation can miss an exit, and `waitUntilExit` then never returns).
         defer {
-            if process.isRunning {
+            if ending == nil {
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                ChildExit.waitBlocking(process, timeout: .seconds(10))
             }
         }
         switch plan {
@@ -98,13 +99,10 @@ struct CrashTests {
             kill(process.processIdentifier, SIGKILL)
         }
         // Bounded wait: a child that neither finishes nor crashes within 60 s is a failure.
-        for _ in 0..<6000 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            throw CrashTestError("child did not stop within 60 s")
-        }
+        ending = await ChildExit.wait(process, timeout: .seconds(60))
+        guard let ended = ending else { throw CrashTestError("child did not stop within 60 s") }
         var run = ChildRun()
-        if process.terminationReason == .uncaughtSignal { run.killedBySignal = process.terminationStatus }
+        if case .signalled(let signal) = ended { run.killedBySignal = signal }
         let errorText = String(decoding: (try? Data(contentsOf: errors)) ?? Data(), as: UTF8.self)
         run.errorTail = String(
             errorText.split(separator: "\n").filter { !$0.contains(" info ") }.joined(separator: "\n").suffix(2_000))
