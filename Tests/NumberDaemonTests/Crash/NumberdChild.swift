@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import Logging
 import NumberCore
+import Synchronization
 import TestSupport
 import TwilioSimulator
 
@@ -84,6 +85,8 @@ final class NumberdChild: Sendable {
     let process: Process
     /// Milliseconds from spawn until the RPC port accepted connections.
     let readyMilliseconds: Double
+    /// How the child ended, once a wait saw it (``ChildExit``: Foundation's `Process` can miss an exit).
+    private let ending = Mutex<ChildExit.Ending?>(nil)
 
     private init(process: Process, readyMilliseconds: Double) {
         self.process = process
@@ -134,7 +137,7 @@ final class NumberdChild: Sendable {
             }
             guard ContinuousClock.now < deadline else {
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                ChildExit.waitBlocking(process, timeout: .seconds(10))
                 throw HarnessError("numberd did not listen within \(readyTimeoutSeconds) s; see \(log)")
             }
             try await Task.sleep(for: .milliseconds(5))
@@ -147,9 +150,9 @@ final class NumberdChild: Sendable {
     /// A child still running when the test lets go of it (a failed check threw before the test's `crash()`) is
     /// killed and waited for: it does not outlive the test, nor write into the data directory as the test removes it.
     deinit {
-        if process.isRunning {
+        if ending.withLock({ $0 }) == nil, process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            ChildExit.waitBlocking(process, timeout: .seconds(10))
         }
     }
 
@@ -161,15 +164,16 @@ final class NumberdChild: Sendable {
 
     /// Waits (bounded: 60 s, then SIGKILL) until the child has exited, e.g. after it killed itself.
     func waitForExit() async {
-        for _ in 0..<6000 where process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        var ended = await ChildExit.wait(process, timeout: .seconds(60))
+        if ended == nil {
+            kill(process.processIdentifier, SIGKILL)
+            ended = await ChildExit.wait(process, timeout: .seconds(10))
+        }
+        ending.withLock { $0 = ended }
     }
 
     /// Whether the child died of SIGKILL.
-    var killedBySignal: Bool {
-        !process.isRunning && process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
-    }
+    var killedBySignal: Bool { ending.withLock { $0 } == .signalled(SIGKILL) }
 }
 
 /// Settles what numberd left open, offline and in-process: opens the data directory's store with the real
