@@ -47,7 +47,8 @@ public struct PricingPolicy: Sendable, Hashable {
 
     /// Our price for a number the provider charges `cost` for.
     public func quote(_ cost: ProviderPrice) throws(NumberError) -> Quote {
-        guard cost.monthlyCostMicros >= 0 else { throw .invalid("monthlyCostMicros", "provider cost is negative") }
+        // What the provider sent is not the caller's fault: UNAVAILABLE, not INVALID_ARGUMENT.
+        guard cost.monthlyCostMicros >= 0 else { throw .providerPriceInvalid(cost, "a negative monthly cost") }
         guard markupPercent >= 0, markupPercent <= 10_000 else {
             throw .invalid("markupPercent", "markup out of range")
         }
@@ -57,12 +58,15 @@ public struct PricingPolicy: Sendable, Hashable {
         for _ in 0..<(6 - exponent) { microsPerMinor *= 10 }
         // ceil(cost × (100 + markup) / (100 × microsPerMinor)), overflow-checked.
         let (scaled, overflow) = cost.monthlyCostMicros.multipliedReportingOverflow(by: Int64(100 + markupPercent))
-        guard !overflow else { throw .overflow("monthly fee") }
+        guard !overflow else { throw .providerPriceInvalid(cost, "the monthly fee overflows") }
         let divisor = 100 * microsPerMinor
         let rounded = scaled / divisor + (scaled % divisor == 0 ? 0 : 1)
         let monthly = max(rounded, minimumMonthlyFee)
         let setup = setupFees["\(cost.country)/\(cost.type.rawValue)"] ?? defaultSetupFee
-        guard monthly <= feeMax, setup <= feeMax, setup >= 0 else { throw .overflow("fee") }
+        guard monthly <= feeMax else {
+            throw .providerPriceInvalid(cost, "a monthly fee of \(monthly) is over \(feeMax)")
+        }
+        guard setup <= feeMax, setup >= 0 else { throw .overflow("setup fee") }
         return Quote(setupFee: setup, monthlyFee: monthly, currency: cost.currency)
     }
 

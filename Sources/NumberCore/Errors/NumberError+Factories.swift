@@ -78,6 +78,14 @@ extension NumberError {
             details: ["idempotencyKey": key])
     }
 
+    /// The provider's price for `country`/`type` is unusable (`detail` says how).
+    static func providerPriceInvalid(_ cost: ProviderPrice, _ detail: String) -> NumberError {
+        NumberError(
+            .unavailable, .providerPriceInvalid,
+            "the provider's price for \(cost.country) \(cost.type.rawValue) numbers is unusable: \(detail)",
+            details: ["country": cost.country, "type": cost.type.rawValue])
+    }
+
     /// An amount computation would overflow `Int64`.
     static func overflow(_ what: String) -> NumberError {
         NumberError(.invalidArgument, .amountOverflow, "\(what) is out of range")

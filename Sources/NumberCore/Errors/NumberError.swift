@@ -105,6 +105,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storeFailed = Reason(rawValue: "STORE_FAILED")
         /// An amount would overflow.
         public static let amountOverflow = Reason(rawValue: "AMOUNT_OVERFLOW")
+        /// The provider's price cannot be charged (negative, or our price from it out of range): nothing the caller
+        /// did; the number is not sold until the price is sane.
+        public static let providerPriceInvalid = Reason(rawValue: "PROVIDER_PRICE_INVALID")
         /// A page token is malformed or belongs to another query.
         public static let invalidPageToken = Reason(rawValue: "INVALID_PAGE_TOKEN")
 

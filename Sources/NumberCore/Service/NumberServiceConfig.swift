@@ -160,6 +160,26 @@ public struct NumberServiceConfig: Sendable, Hashable {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")
         }
         if limits.purchaseNumbersMax < 1 { problems.append("limits.purchaseNumbersMax must be positive") }
+        // Amounts: every sum the service makes stays within Int64 (a purchase charges at most purchaseNumbersMax ×
+        // (setup + month) ≤ 2 × feeMax each; a balance takes one more credit of at most fundsAmountMax).
+        if limits.fundsAmountMax < 1 || limits.balanceMax < 1 || limits.balanceMax > Int64.max - limits.fundsAmountMax {
+            problems.append("limits.fundsAmountMax and balanceMax must be positive, their sum within Int64")
+        }
+        let pricing = self.pricing
+        if pricing.feeMax < 1 || pricing.feeMax > Int64.max / 2 / Int64(max(limits.purchaseNumbersMax, 1)) {
+            problems.append("pricing.feeMax must be positive and at most Int64.max / (2 × purchaseNumbersMax)")
+        }
+        if !(0...10_000).contains(pricing.markupPercent) || pricing.minimumMonthlyFee < 0
+            || !(0...6).contains(pricing.defaultMinorUnitExponent)
+            || pricing.minorUnitExponents.values.contains(where: { !(0...6).contains($0) })
+            || ([pricing.defaultSetupFee] + Array(pricing.setupFees.values)).contains(where: {
+                $0 < 0 || $0 > pricing.feeMax
+            })
+        {
+            problems.append(
+                "pricing: markupPercent 0...10000, minimumMonthlyFee ≥ 0, minor unit exponents 0...6, setup fees 0...feeMax"
+            )
+        }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
         if caches.listingEntriesMax < 1 || caches.priceEntriesMax < 1 {
             problems.append("caches.listingEntriesMax and caches.priceEntriesMax must be positive")

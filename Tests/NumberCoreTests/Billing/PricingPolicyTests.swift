@@ -48,21 +48,26 @@ struct PricingPolicyTests {
         #expect(quote.monthlyFee == 174)
     }
 
-    @Test("bad costs and absurd results are refused")
+    @Test("bad provider costs and absurd results are refused as the provider's fault (UNAVAILABLE), not the caller's")
     func refusals() {
-        #expect(throws: NumberError.self) {
-            try policy.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: -1, currency: "USD"))
-        }
-        #expect(throws: NumberError.self) {
-            try policy.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: .max, currency: "USD"))
+        func refusal(_ policy: PricingPolicy, _ micros: Int64) -> NumberError? {
+            do {
+                _ = try policy.quote(
+                    ProviderPrice(country: "US", type: .local, monthlyCostMicros: micros, currency: "USD"))
+                return nil
+            } catch {
+                return error
+            }
         }
         var capped = policy
         capped.feeMax = 1000
         let atMax = try? capped.quote(
             ProviderPrice(country: "US", type: .local, monthlyCostMicros: 8_695_652, currency: "USD"))
         #expect(atMax?.monthlyFee == 1000)
-        #expect(throws: NumberError.self) {
-            try capped.quote(ProviderPrice(country: "US", type: .local, monthlyCostMicros: 8_700_000, currency: "USD"))
+        for error in [refusal(policy, -1), refusal(policy, .max), refusal(capped, 8_700_000)] {
+            #expect(error?.code == .unavailable, "\(String(describing: error))")
+            #expect(error?.reason == .providerPriceInvalid, "\(String(describing: error))")
+            #expect(error?.details["country"] == "US")
         }
     }
 }

@@ -146,6 +146,32 @@ struct LimitTests {
         #expect(config.validate().count == 1)
     }
 
+    @Test("configuration is validated: every amount the service sums stays within Int64, at the edges")
+    func amountLimitsFitInt64() {
+        var config = NumberServiceConfig.defaults
+        config.pricing.feeMax = Int64.max / 2 / Int64(config.limits.purchaseNumbersMax)
+        #expect(config.validate().isEmpty)
+        config.pricing.feeMax += 1
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.limits.balanceMax = Int64.max - config.limits.fundsAmountMax
+        #expect(config.validate().isEmpty)
+        config.limits.balanceMax += 1
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.limits.fundsAmountMax = 0
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.pricing.setupFees["US/local"] = -1
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.pricing.markupPercent = 10_001
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.limits.revokedApiKeysKeptMax = -1
+        #expect(config.validate() == ["limits.revokedApiKeysKeptMax must not be negative"])
+    }
+
     @Test("a billing run's limits keep each of its decisions within one journal record, at their edges")
     func billingLimitsFitARecord() {
         var config = NumberServiceConfig.defaults
