@@ -23,12 +23,25 @@ extension CoreState {
 
     private func checkAccounts(_ found: inout [Violation]) {
         var heldByAccount: [String: Int64] = [:]
-        for intent in intents.values { heldByAccount[intent.accountId, default: 0] += intent.heldAmount }
+        // Sums report an overflow instead of trapping: this checks hand-edited or damaged directories too.
+        for intent in intents.values {
+            let (sum, overflow) = heldByAccount[intent.accountId, default: 0].addingReportingOverflow(intent.heldAmount)
+            if overflow {
+                found.append(Violation(rule: "amount-range", message: "\(intent.accountId)'s holds overflow"))
+            }
+            heldByAccount[intent.accountId] = sum
+        }
         for account in accounts.values.sorted(by: { $0.id < $1.id }) {
             let ledger = transactions[account.id] ?? []
             var running: Int64 = 0
             for (index, transaction) in ledger.enumerated() {
-                running += transaction.amount
+                let (sum, overflow) = running.addingReportingOverflow(transaction.amount)
+                if overflow {
+                    found.append(
+                        Violation(
+                            rule: "amount-range", message: "\(account.id)'s ledger overflows at \(transaction.id)"))
+                }
+                running = sum
                 if transaction.balanceAfter != running {
                     found.append(
                         Violation(
@@ -129,7 +142,7 @@ extension CoreState {
     private func checkIntents(_ found: inout [Violation]) {
         var reserved = 0
         for intent in intents.values.sorted(by: { $0.id < $1.id }) {
-            let sum = intent.items.reduce(Int64(0)) { $0 + $1.setupFee + $1.monthlyFee }
+            let sum = intent.items.reduce(Int64(0)) { $0 &+ $1.setupFee &+ $1.monthlyFee }
             if sum != intent.heldAmount {
                 found.append(
                     Violation(rule: "intent-hold", message: "\(intent.id) holds \(intent.heldAmount), items \(sum)"))

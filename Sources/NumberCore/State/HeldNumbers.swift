@@ -86,14 +86,16 @@ public struct HeldTotals: Sendable, Hashable {
     public private(set) var pastDueMonthlyCost: Int64 = 0
 
     /// Adds (`count` 1) or removes (-1) a number of `status` and monthly `fee`; released numbers are not counted.
+    /// Wrapping arithmetic: fees are bounded by the pricing limits, and a damaged snapshot with absurd ones must not
+    /// trap while its derived indexes are rebuilt (the invariant checker reports it instead).
     mutating func add(_ status: OwnedNumber.Status, fee: Int64, count: Int) {
         switch status {
         case .active:
             active += count
-            activeMonthlyCost += Int64(count) * fee
+            activeMonthlyCost = activeMonthlyCost &+ Int64(count) &* fee
         case .pastDue:
             pastDue += count
-            pastDueMonthlyCost += Int64(count) * fee
+            pastDueMonthlyCost = pastDueMonthlyCost &+ Int64(count) &* fee
         case .released:
             break
         }
@@ -112,7 +114,7 @@ public struct HeldTotals: Sendable, Hashable {
     /// The monthly fees of the held numbers with `status` (nil: all held).
     func monthlyCost(_ status: OwnedNumber.Status?) -> Int64 {
         switch status {
-        case nil: activeMonthlyCost + pastDueMonthlyCost
+        case nil: activeMonthlyCost &+ pastDueMonthlyCost
         case .active: activeMonthlyCost
         case .pastDue: pastDueMonthlyCost
         case .released: 0

@@ -42,6 +42,17 @@ struct DerivedIndexTests {
         #expect(state.checkInvariants() == [])
     }
 
+    @Test("a damaged state whose ledger sums overflow is reported (amount-range), not a trap in the checker")
+    func overflowingLedgerIsReported() throws {
+        let json = String(decoding: try JSONLineEncoder.encode(Self.ledgers(2)), as: UTF8.self)
+        let damaged = json.replacingOccurrences(of: #""amount":1,"#, with: #""amount":9223372036854775807,"#)
+        #expect(damaged != json)
+        let state = try JSONLineDecoder.decode(CoreState.self, from: Array(damaged.utf8)[...])
+        let rules = Set(state.checkInvariants().map(\.rule))
+        #expect(rules.contains("amount-range"), "\(rules)")
+        #expect(rules.contains("balance-after"), "\(rules)")
+    }
+
     @Test("a snapshot keeps the id → account form, and reading one rebuilds the same locations")
     func snapshotForm() throws {
         let state = Self.ledgers(50)
