@@ -59,9 +59,14 @@ extension NumberError {
     }
 
     /// The number was released already.
-    static func alreadyReleased(_ id: String) -> NumberError {
-        NumberError(
-            .failedPrecondition, .alreadyReleased, "number \(id) is already released", details: ["numberId": id])
+    /// The number is released. The details say when and which refund went with it, so a caller retrying a release
+    /// whose answer it lost learns the outcome from the refusal (releases take no idempotency key).
+    static func alreadyReleased(_ number: OwnedNumber) -> NumberError {
+        var details = ["numberId": number.id]
+        if let at = number.releasedAt { details["releasedAt"] = at.formatted(.iso8601) }
+        if let refund = number.refundTransactionId { details["refundTransactionId"] = refund }
+        return NumberError(
+            .failedPrecondition, .alreadyReleased, "number \(number.id) is already released", details: details)
     }
 
     /// The same idempotency key was used with other parameters.

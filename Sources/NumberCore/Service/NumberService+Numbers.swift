@@ -211,7 +211,7 @@ extension CoreState {
     /// The number if it belongs to the account, is not released and no release is pending.
     func requireUsableNumber(_ numberId: String, of accountId: String) throws(NumberError) -> OwnedNumber {
         let number = try requireNumber(numberId, of: accountId)
-        guard number.status != .released else { throw .alreadyReleased(numberId) }
+        guard number.status != .released else { throw .alreadyReleased(number) }
         guard number.releaseRequestedAt == nil else {
             throw NumberError(
                 .aborted, .numberNotActive, "a release of \(numberId) is in progress", details: ["numberId": numberId])

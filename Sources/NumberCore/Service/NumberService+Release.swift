@@ -96,7 +96,7 @@ extension NumberService {
             guard let number = state.numbers[numberId], let account = state.accounts[number.accountId] else {
                 throw .numberNotFound(numberId)
             }
-            guard number.status != .released else { throw .alreadyReleased(numberId) }
+            guard number.status != .released else { throw .alreadyReleased(number) }
             let computed = Self.refund(for: number, at: requestedAt)
             var refund: LedgerTransaction?
             if computed.amount > 0 {

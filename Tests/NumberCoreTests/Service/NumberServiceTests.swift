@@ -163,6 +163,9 @@ struct NumberServiceTests {
         #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 66)
         let twice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
         #expect(twice?.code == .failedPrecondition && twice?.reason == .alreadyReleased)
+        // A retry whose first answer was lost learns the outcome from the refusal.
+        #expect(twice?.details["releasedAt"] == "2025-01-31T00:00:00Z", "\(String(describing: twice?.details))")
+        #expect(twice?.details["refundTransactionId"] == refund.id)
         let dryTwice = await numberError {
             _ = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
         }
