@@ -67,10 +67,14 @@ struct DiskFaultProcessTests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
         var run = Run()
-        run.status = process.terminationStatus
-        run.exitedBySignal = process.terminationReason == .uncaughtSignal
+        switch ChildExit.waitBlocking(process, timeout: .seconds(120)) {
+        case .exited(let code): run.status = code
+        case .signalled(let signal): (run.status, run.exitedBySignal) = (signal, true)
+        case nil:
+            kill(process.processIdentifier, SIGKILL)
+            throw HarnessError("the store's crash child did not exit within 120 s")
+        }
         let text = String(decoding: output, as: UTF8.self)
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
             let fields = line.split(separator: " ")

@@ -225,8 +225,15 @@ func runNumberdVerify(
     process.standardError = pipe
     try process.run()
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let status: Int32
+    switch ChildExit.waitBlocking(process, timeout: .seconds(120)) {
+    case .exited(let code): status = code
+    case .signalled(let signal): status = 128 + signal
+    case nil:
+        kill(process.processIdentifier, SIGKILL)
+        throw HarnessError("numberd verify did not exit within 120 s")
+    }
+    return (status, String(decoding: output, as: UTF8.self))
 }
 
 /// Percentile (0...100) of `values` by nearest rank; 0 when empty.
