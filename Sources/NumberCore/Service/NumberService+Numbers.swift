@@ -160,8 +160,7 @@ extension NumberService {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
         // A claim whose decision then fails (only on a stopped store, which refuses every write until a restart)
         // is left as it is: nothing could use the number meanwhile anyway.
-        let claim = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
-        let (number, trunk, claimed) = claim
+        let (number, trunk, claimed) = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
         guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
         defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
         do {
