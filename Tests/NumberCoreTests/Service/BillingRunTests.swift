@@ -245,6 +245,36 @@ struct BillingRunTests {
         try await h.check()
     }
 
+    @Test(
+        "an account back in funds renews its cheapest past-due numbers first, and looks at no more than it can pay",
+        arguments: StoreKind.allCases)
+    func pastDueRenewalsCheapestFirst(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        // Two local numbers (133 a month, no setup fee) and one toll-free (248 a month + 200 setup).
+        let account = try await h.account(funds: 2 * 133 + 200 + 248)
+        let locals = try await h.buy(["+14155550100", "+14155550101"], for: account.id).numbers
+        h.provider.stock(["+18005550100"], type: .tollFree)
+        let tollFree = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+18005550100"], country: "US", type: .tollFree)
+        ).numbers[0]
+        #expect(tollFree.monthlyFee == 248 && locals.allSatisfy { $0.monthlyFee == 133 })
+        h.clock.set(.utc("2025-02-15T00:00:01Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 3)
+        // Enough for the two cheap ones, or for the dear one: the run keeps two numbers, not one.
+        _ = try await h.service.addFunds(accountId: account.id, amount: 2 * 133)
+        var planner = BillingPlanner(
+            state: h.service.durableState().keepingWorkIndexes(true), config: .defaults, now: h.clock.now())
+        planner.plan(skipping: [])
+        #expect(planner.visited == 2, "the toll-free number is not looked at once the funds are spent")
+        let rescued = try await h.service.runBilling()
+        #expect(rescued.renewed == 2)
+        let state = h.service.durableState()
+        #expect(locals.allSatisfy { state.numbers[$0.id]?.status == .active })
+        #expect(state.numbers[tollFree.id]?.status == .pastDue)
+        #expect(try h.service.balance(accountId: account.id).balance == 0)
+        try await h.check()
+    }
+
     @Test("the oldest billing date is billed first when a run stops at its limit", arguments: StoreKind.allCases)
     func oldestDateFirst(kind: StoreKind) async throws {
         var config = NumberServiceConfig.defaults
