@@ -265,7 +265,9 @@ let package = Package(
         ),
 
         // What several test targets share: finding the executables they run as child processes.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "NumberWireTests",
             dependencies: [
@@ -297,7 +299,7 @@ let package = Package(
         .testTarget(
             name: "NumberServerTests",
             dependencies: [
-                "NumberServer", "NumberClient", "NumberTLS", "NumberAPI", "NumberWire",
+                "NumberServer", "NumberClient", "NumberCore", "NumberTLS", "NumberAPI", "NumberWire", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -47,16 +47,18 @@ struct RunningNumberd {
 }
 
 /// Runs numberd for the duration of `body`, then shuts it down gracefully; in a temporary data directory removed
-/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it).
-func withNumberd(dataDirectory: String? = nil, _ body: (RunningNumberd) async throws -> Void) async throws {
+/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it). numberd logs through `logger`.
+func withNumberd(
+    dataDirectory: String? = nil, logger: Logger = quietLogger, _ body: (RunningNumberd) async throws -> Void
+) async throws {
     let directory =
         dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("numberd-e2e-\(UUID())").path
     defer { if dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
     var configuration = NumberdConfiguration(dataDirectory: directory)
     configuration.listen.port = 0
     configuration.metricsListen = nil
-    let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
-    let group = ServiceGroup(services: numberd.services, logger: quietLogger)
+    let numberd = try await Numberd.prepare(configuration, logger: logger)
+    let group = ServiceGroup(services: numberd.services, logger: logger)
     var failure: (any Error)?
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }

@@ -2,8 +2,10 @@ import Logging
 import NIOCore
 import NumberAPI
 import NumberClient
+import NumberCore
 import NumberServer
 import NumberWire
+import TestSupport
 import Testing
 
 /// What the server logs about a call carries the call's `request-id` (the client's, or the one the server made and
@@ -29,21 +31,6 @@ struct CallLoggingTests {
             return HealthCheckResponse(status: .serving, version: "t")
         }
         return router
-    }
-
-    /// Waits (up to 10 s) for a line with `message` whose metadata has `key` = `value`: the server logs a call as it
-    /// ends, which for a deadline or a cancel may be just after the client gave up.
-    static func line(
-        _ message: String, _ key: String, _ value: String, in lines: CapturingLogHandler.Lines
-    ) async throws -> CapturingLogHandler.Line? {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if let found = lines.all.first(where: { $0.message == message && $0.metadata[key] == value }) {
-                return found
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
     }
 
     @Test("failed, timed-out, cancelled and refused calls and finished ones are logged with request-id and method")
@@ -72,28 +59,28 @@ struct CallLoggingTests {
                     unknown, HealthCheckRequest(), options: CallOptions(requestID: "req-unknown"))
                 _ = try await client.getBalance(GetBalanceRequest(accountId: "ACC_y"))
             }
-            let failed = try await Self.line("call failed", "request-id", "req-failed", in: lines)
+            let failed = try await lines.line("call failed", "request-id", "req-failed")
             #expect(failed?.metadata["method"] == NumbersMethods.getAccount.path, "\(String(describing: failed))")
             #expect(failed?.metadata["status"] == "\(StatusCode.notFound)")
-            let finished = try await Self.line("call finished", "request-id", "req-ok", in: lines)
+            let finished = try await lines.line("call finished", "request-id", "req-ok")
             #expect(finished?.metadata["method"] == NumbersMethods.getBalance.path, "\(String(describing: finished))")
-            let late = try await Self.line("call failed", "request-id", "req-late", in: lines)
+            let late = try await lines.line("call failed", "request-id", "req-late")
             #expect(late?.metadata["method"] == NumbersMethods.healthCheck.path, "\(String(describing: late))")
             // The server's deadline (from the HEADERS' timeout) or the client's CANCEL at its own, whichever is first.
             let lateStatus = late?.metadata["status"]
             #expect(
                 lateStatus == "\(StatusCode.deadlineExceeded)" || lateStatus == "\(StatusCode.cancelled)",
                 "\(String(describing: late))")
-            let cancelledLine = try await Self.line("call failed", "request-id", "req-cancel", in: lines)
+            let cancelledLine = try await lines.line("call failed", "request-id", "req-cancel")
             #expect(
                 cancelledLine?.metadata["status"] == "\(StatusCode.cancelled)", "\(String(describing: cancelledLine))")
-            let refused = try await Self.line("call failed", "request-id", "req-unknown", in: lines)
+            let refused = try await lines.line("call failed", "request-id", "req-unknown")
             #expect(refused?.metadata["status"] == "\(StatusCode.unimplemented)", "\(String(describing: refused))")
             // A call without a request id: its lines carry the one the server made and gave the handler.
             let handlerLines = lines.all.filter { $0.message == "handler ran" }
             let made = try #require(
                 handlerLines.first { $0.metadata["request-id"] != "req-ok" }?.metadata["request-id"])
-            let madeFinished = try await Self.line("call finished", "request-id", made, in: lines)
+            let madeFinished = try await lines.line("call finished", "request-id", made)
             #expect(madeFinished?.metadata["method"] == NumbersMethods.getBalance.path)
         }
     }
@@ -112,7 +99,7 @@ struct CallLoggingTests {
             try await connection.send(bytes)
             let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
             #expect(try trailerStatuses(frames)[1]?.reason == "MALFORMED_HEADERS")
-            let line = try await Self.line("call failed", "method", "unknown", in: lines)
+            let line = try await lines.line("call failed", "method", "unknown")
             #expect(line?.metadata["status"] == "\(StatusCode.invalidArgument)", "\(String(describing: line))")
             #expect(line?.metadata["request-id"]?.isEmpty == false)
         }
@@ -132,8 +119,30 @@ struct CallLoggingTests {
             try await connection.send(bytes)
             let frames = try await connection.waitForFrames { try trailerStatuses($0)[201] != nil }
             #expect(try trailerStatuses(frames)[201]?.reason == "TOO_MANY_STREAMS")
-            let line = try await Self.line("call failed", "reason", "TOO_MANY_STREAMS", in: lines)
+            let line = try await lines.line("call failed", "reason", "TOO_MANY_STREAMS")
             #expect(line?.metadata["status"] == "\(StatusCode.resourceExhausted)", "\(String(describing: line))")
         }
+    }
+
+    @Test("the handler runs in the call's CallScope: the core's log lines about the call name its request-id")
+    func handlerRunsInTheCallScope() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.healthCheck) { _, context in
+            // A child task too: the saga and the Twilio adapter log from the handler's tasks.
+            async let inChild = CallScope.requestID
+            let seen = await inChild
+            #expect(seen == CallScope.requestID && seen == context.requestID)
+            return HealthCheckResponse(status: .serving, version: seen ?? "none")
+        }
+        try await withTestServer(router: router, tls: tls) { _, port in
+            try await withNumbersClient(tls.clientConfiguration(port: port)) { client in
+                let sent = try await client.healthCheck(
+                    HealthCheckRequest(), options: CallOptions(requestID: "req-scope"))
+                #expect(sent.version == "req-scope")
+                let made = try await client.healthCheck(HealthCheckRequest())
+                #expect(made.version != "none" && !made.version.isEmpty)
+            }
+        }
+        #expect(CallScope.requestID == nil)
     }
 }

@@ -37,7 +37,9 @@ public final class NumberService: Sendable {
     let provider: any NumberProvider
     let clock: any NumberClock
     let coordinator: StateCoordinator
-    let logger: Logger
+    private let baseLogger: Logger
+    /// The service's logger, with the `request-id` of the call it works for when there is one (``CallScope``).
+    var logger: Logger { CallScope.decorate(baseLogger) }
     let local = Mutex(Local())
 
     /// Opens a service over the state `store` has committed; throws INVALID_ARGUMENT for an invalid `config`.
@@ -69,7 +71,7 @@ public final class NumberService: Sendable {
         self.clock = clock
         self.coordinator = StateCoordinator(
             store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax)
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     /// A copy of the durable state (for `verify`, tests and diagnostics).

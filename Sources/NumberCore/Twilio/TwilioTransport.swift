@@ -157,7 +157,7 @@ struct TwilioTransport: Sendable {
             let delay = retry.delayMilliseconds(
                 afterAttempt: attempt, retryAfterMilliseconds: retryAfter, random: random)
         else { throw finalError() }
-        logger.info(
+        CallScope.decorate(logger).info(
             "retrying Twilio request",
             metadata: [
                 "operation": "\(call.operation)", "attempt": "\(attempt)", "reason": "\(reason)",

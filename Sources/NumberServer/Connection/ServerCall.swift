@@ -1,5 +1,6 @@
 import NIOCore
 import NumberAPI
+import NumberCore
 
 /// One call ready to run: the handler, its request bytes and context, and the way back to its connection.
 struct ServerCall: Sendable {
@@ -19,7 +20,10 @@ struct ServerCall: Sendable {
         let handler = self.handler
         let cancellation = self.cancellation
         let result = await withTaskGroup(of: Result<ByteBuffer, RPCError>?.self) { group in
-            group.addTask { await handler(payload, context) }
+            // The core's log lines about this call (the saga's, the Twilio adapter's) carry its request id.
+            group.addTask {
+                await CallScope.$requestID.withValue(context.requestID) { await handler(payload, context) }
+            }
             group.addTask {
                 await cancellation.cancelled()
                 return nil
