@@ -279,7 +279,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NumberAPITests",
-            dependencies: ["NumberAPI", "NumberWire"],
+            dependencies: ["NumberAPI", "NumberWire", "TestSupport"],
             exclude: [
                 "CrossCheck/crosscheck.py", "CrossCheck/generate_vectors.py", "CrossCheck/vectors.json",
                 "CrossCheck/vectors.generated.json",
@@ -289,7 +289,7 @@ let package = Package(
         .testTarget(
             name: "NumberTLSTests",
             dependencies: [
-                "NumberTLS",
+                "NumberTLS", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -343,7 +343,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"], swiftSettings: strict),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NumberCoreTests",
             // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback.
@@ -355,6 +355,7 @@ let package = Package(
             dependencies: [
                 "TwilioSimulator",
                 "NumberTLS",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

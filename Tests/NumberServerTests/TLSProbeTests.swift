@@ -1,6 +1,7 @@
 import Foundation
 import NumberServer
 import NumberTLS
+import TestSupport
 import Testing
 
 /// Runs `openssl s_client` to completion: `input` goes to its stdin (then EOF after `holdInput`), its combined
@@ -20,12 +21,13 @@ func runSClient(
     try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
     try await Task.sleep(for: holdInput)
     try stdin.fileHandleForWriting.close()
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
+    var ending = await ChildExit.wait(process, timeout: timeout)
+    if ending == nil {
+        kill(process.processIdentifier, SIGKILL)
+        ending = await ChildExit.wait(process, timeout: .seconds(10))
+    }
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (process.terminationStatus, text)
+    return (ending?.status ?? -1, text)
 }
 
 /// The numberd server's TLS, probed with `openssl s_client`: the server context is built as `Numberd` builds it

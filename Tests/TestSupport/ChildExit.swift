@@ -14,6 +14,13 @@ public enum ChildExit {
         case exited(Int32)
         /// A signal ended it.
         case signalled(Int32)
+
+        /// The exit status, or the signal's number: what Foundation's `terminationStatus` reports.
+        public var status: Int32 {
+            switch self {
+            case .exited(let status), .signalled(let status): status
+            }
+        }
     }
 
     /// Waits until `process` ends, at most `timeout`; nil if it is still running then.

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// A CA and a server certificate for 127.0.0.1 (IP SAN only, so `localhost` is a host-name mismatch), plus an
 /// unrelated CA, made once per test process with the `openssl` CLI in a temporary directory (removed when the test
@@ -88,16 +89,13 @@ func runTool(_ arguments: [String], in directory: URL) async throws {
     process.currentDirectoryURL = directory
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        process.terminationHandler = { process in
-            if process.terminationStatus == 0 {
-                continuation.resume()
-            } else {
-                continuation.resume(
-                    throwing: ToolError(
-                        description: "\(arguments.joined(separator: " ")) exited \(process.terminationStatus)"))
-            }
-        }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
+    try process.run()
+    // Bounded: Foundation can miss a child's exit (ChildExit), and a hung tool must fail its test, not the run.
+    guard let ending = await ChildExit.wait(process, timeout: .seconds(120)) else {
+        kill(process.processIdentifier, SIGKILL)
+        throw ToolError(description: "\(arguments.joined(separator: " ")) did not exit within 120 s")
+    }
+    guard ending == .exited(0) else {
+        throw ToolError(description: "\(arguments.joined(separator: " ")) ended \(ending)")
     }
 }

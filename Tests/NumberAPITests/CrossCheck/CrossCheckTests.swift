@@ -1,5 +1,6 @@
 import Foundation
 import NumberAPI
+import TestSupport
 import Testing
 
 /// Our codec against Google's protobuf runtime (Python `protobuf` + `protoc` from grpcio-tools): bytes we write parse
@@ -17,8 +18,11 @@ struct CrossCheckTests {
         process.standardError = pipe
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        guard let ending = ChildExit.waitBlocking(process, timeout: .seconds(120)) else {
+            kill(process.processIdentifier, SIGKILL)
+            return (-1, "python3 did not exit within 120 s:\n" + String(decoding: output, as: UTF8.self))
+        }
+        return (ending.status, String(decoding: output, as: UTF8.self))
     }
 
     @Test("every vector round-trips both ways")

@@ -1,5 +1,6 @@
 import Foundation
 import NumberTLS
+import TestSupport
 import Testing
 
 @Suite("Certificate tooling")
@@ -97,7 +98,7 @@ struct CertificateAuthorityTests {
         process.standardOutput = pipe
         try ProcessLauncher.run(process)
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        ChildExit.waitBlocking(process, timeout: .seconds(30))
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// An `openssl` CLI process (s_client / s_server) with its output collected, for tests against a peer no one here
 /// wrote. Every wait is bounded; `terminate()` always runs (the caller defers it).
@@ -53,19 +54,15 @@ final class OpenSSLProcess: @unchecked Sendable {
 
     /// Waits for exit up to `timeoutSeconds`; returns the exit status, or nil if it is still running.
     func waitForExit(timeoutSeconds: Double = 10) async -> Int32? {
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
-        while process.isRunning, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return process.isRunning ? nil : process.terminationStatus
+        await ChildExit.wait(process, timeout: .milliseconds(Int(timeoutSeconds * 1000)))?.status
     }
 
     /// Kills the process if it still runs and stops collecting output.
     func terminate() {
         if process.isRunning {
-            // SIGKILL cannot be blocked or ignored: the wait below always ends.
+            // SIGKILL cannot be blocked or ignored: the child ends at once (the wait is bounded all the same).
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            ChildExit.waitBlocking(process, timeout: .seconds(10))
         }
         output.fileHandleForReading.readabilityHandler = nil
         try? input.fileHandleForWriting.close()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import TwilioSimulator
@@ -24,12 +25,14 @@ import Testing
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
+        try process.run()
+        // Read while it runs (a full pipe would stall it), then wait, bounded (ChildExit).
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (status, output)
+        guard let ending = await ChildExit.wait(process, timeout: .seconds(60)) else {
+            kill(process.processIdentifier, SIGKILL)
+            return (-1, "validate_schemas.py did not exit after closing its output:\n" + output)
+        }
+        return (ending.status, output)
     }
 
     @Test func everyResponseValidatesOverHTTP() async throws {

@@ -25,16 +25,20 @@ func runNumbers(_ arguments: [String]) async throws -> NumbersRun {
     let stderr = Pipe()
     process.standardOutput = stdout
     process.standardError = stderr
-    let status = try await withCheckedThrowingContinuation { (exited: CheckedContinuation<Int32, any Error>) in
-        process.terminationHandler = { exited.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            exited.resume(throwing: error)
-        }
+    try process.run()
+    // Bounded: Foundation can miss a child's exit (ChildExit), and a CLI that hangs must fail its test, not the run.
+    guard let ending = await ChildExit.wait(process, timeout: .seconds(120)) else {
+        kill(process.processIdentifier, SIGKILL)
+        throw NumbersProcessTimeout(arguments: arguments)
     }
     return NumbersRun(
-        status: status, stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+        status: ending.status,
+        stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
         stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+}
+
+/// The CLI did not exit within its bound.
+struct NumbersProcessTimeout: Error, CustomStringConvertible {
+    let arguments: [String]
+    var description: String { "numbers \(arguments.joined(separator: " ")) did not exit within 120 s" }
 }
