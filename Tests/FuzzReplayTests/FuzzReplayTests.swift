@@ -80,9 +80,9 @@ struct FuzzSeedDepthTests {
 
     @Test("a body that does not decode as its type is a typed refusal, not a failure")
     func typedRefusal() throws {
-        // Byte 0 = 6 → GetBalanceRequest; field 1 as a varint where a string is expected.
-        try FuzzTarget.messageDecoder.check([6, 0x08, 0x05])
-        #expect(throws: (any Error).self) { try ProtoDecoder().decode(GetBalanceRequest.self, from: [0x08, 0x05]) }
+        // Byte 0 = 6 → GetBalanceRequest; field 1's length runs past the end.
+        try FuzzTarget.messageDecoder.check([6, 0x0a, 0x05])
+        #expect(throws: (any Error).self) { try ProtoDecoder().decode(GetBalanceRequest.self, from: [0x0a, 0x05]) }
     }
 
     @Test("replay reports a missing file as a failure")

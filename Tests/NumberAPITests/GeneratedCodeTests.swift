@@ -53,21 +53,27 @@ struct GeneratedCodeTests {
         #expect(CodecPaths.differences(PhoneNumber.self, bytes) == nil)
     }
 
-    @Test("a wrong wire type is the same typed error both ways")
-    func wrongWireType() throws {
-        // PhoneNumber.capabilities (12) as a varint.
-        let bytes: [UInt8] = [0x60, 0x01]
-        #expect(CodecPaths.differences(PhoneNumber.self, bytes) == nil)
-        let error = try #require(throws: DecodingError.self) {
-            try ProtoDecoder().decode(PhoneNumber.self, from: bytes)
-        }
-        guard case .dataCorrupted(let context) = error, let proto = context.underlyingError as? ProtoDecodingError
-        else {
-            Issue.record("not dataCorrupted over a ProtoDecodingError: \(error)")
-            return
-        }
-        #expect(proto.kind == .wrongWireType)
-        #expect(proto.fieldNumber == 12)
+    @Test("an occurrence with another wire type is an unknown field on both paths, as in Google's runtimes")
+    func mistypedOccurrencesAreUnknownFields() throws {
+        // PhoneNumber.capabilities (12) as a varint: skipped.
+        #expect(CodecPaths.differences(PhoneNumber.self, [0x60, 0x01]) == nil)
+        #expect(try ProtoDecoder().decode(PhoneNumber.self, from: [0x60, 0x01]) == PhoneNumber())
+        // SearchNumbersRequest.required_capabilities (9) merged from a good occurrence; a varint one is skipped.
+        let search = try ProtoDecoder().decode(SearchNumbersRequest.self, from: hexBytes("4a 02 08 01 48 01"))
+        #expect(search.requiredCapabilities.voice && !search.requiredCapabilities.sms)
+        #expect(CodecPaths.differences(SearchNumbersRequest.self, hexBytes("4a 02 08 01 48 01")) == nil)
+        // A repeated string with a varint occurrence between two good ones.
+        let strings = hexBytes("1a 01 61 18 05 1a 01 62")
+        #expect(try ProtoDecoder().decode(PurchaseNumbersRequest.self, from: strings).numbers == ["a", "b"])
+        #expect(CodecPaths.differences(PurchaseNumbersRequest.self, strings) == nil)
+        // An optional string (trunk_id, 7) sent only as a varint is absent, not "".
+        let noTrunk = hexBytes("38 01")
+        #expect(try ProtoDecoder().decode(PurchaseNumbersRequest.self, from: noTrunk).trunkId == nil)
+        #expect(CodecPaths.differences(PurchaseNumbersRequest.self, noTrunk) == nil)
+        // RpcStatus.code (1) as bytes before the good value, and the map (4) as a varint: order does not matter.
+        let status = try ProtoDecoder().decode(RpcStatus.self, from: hexBytes("0a 01 05 08 07 20 01"))
+        #expect(status.code == 7 && status.metadata.isEmpty)
+        #expect(try ProtoDecoder().decode(RpcStatus.self, from: hexBytes("08 07 0a 01 05")).code == 7)
     }
 
     @Test("the nesting limit holds on the generated path")
@@ -111,4 +117,9 @@ struct GeneratedCodeTests {
         // Well-formed unknown fields are skipped, as for any message.
         #expect(try ProtoDecoder().decode(HealthCheckRequest.self, from: [0x08, 0x01]) == HealthCheckRequest())
     }
+}
+
+/// The bytes of a hex string with spaces ("0a 01 05").
+private func hexBytes(_ hex: String) -> [UInt8] {
+    hex.split(separator: " ").map { UInt8($0, radix: 16)! }
 }

@@ -114,7 +114,8 @@ def field_code(field, maps):
         if repeated:
             raise SystemExit(f"{field.name}: repeated Timestamp has no generated code")
         read = f"try reader.date({n})"
-        return f"try writer.write({name}, field: {n})", (f"reader.contains({n}) ? {read} : nil" if optional else read)
+        present = f"reader.contains({n}, .lengthDelimited)"
+        return f"try writer.write({name}, field: {n})", (f"{present} ? {read} : nil" if optional else read)
     if field.type == F.TYPE_MESSAGE:
         # Non-generic writer/reader calls: generic ones cannot be specialised across the module boundary.
         if repeated:
@@ -126,21 +127,33 @@ def field_code(field, maps):
         read = f"try {short}(protoFields: reader.messageReader({n}))"
         if optional:
             write = f"if let {name} {{ {write} }}"
-            return write, f"reader.contains({n}) ? {read} : nil"
+            return write, f"reader.contains({n}, .lengthDelimited) ? {read} : nil"
         return write, read
     if field.type == F.TYPE_ENUM:
         if repeated:
             raise SystemExit(f"{field.name}: repeated enums (packed) have no generated code")
         read = f"{short}(rawValue: try reader.int32({n}))"
         if optional:
-            return f"writer.write({name}?.rawValue, field: {n})", f"reader.contains({n}) ? {read} : nil"
+            return f"writer.write({name}?.rawValue, field: {n})", f"reader.contains({n}, .varint) ? {read} : nil"
         return f"writer.write({name}.rawValue, field: {n})", read
     if repeated:
         if field.type != F.TYPE_STRING:
             raise SystemExit(f"{field.name}: repeated scalars (packed) have no generated code")
         return f"writer.write({name}, field: {n})", f"try reader.strings({n})"
     read = f"try reader.{READERS[field.type]}({n})"
-    return f"writer.write({name}, field: {n})", (f"reader.contains({n}) ? {read} : nil" if optional else read)
+    present = f"reader.contains({n}, .{presence_kind(field.type)})"
+    return f"writer.write({name}, field: {n})", (f"{present} ? {read} : nil" if optional else read)
+
+
+def presence_kind(field_type):
+    """The ProtoFieldKind (wire type) an optional scalar's occurrences must have to make it present."""
+    if field_type in (F.TYPE_DOUBLE, F.TYPE_FIXED64, F.TYPE_SFIXED64):
+        return "fixed64"
+    if field_type in (F.TYPE_FLOAT, F.TYPE_FIXED32, F.TYPE_SFIXED32):
+        return "fixed32"
+    if field_type in (F.TYPE_STRING, F.TYPE_BYTES):
+        return "lengthDelimited"
+    return "varint"
 
 
 def proto_message_lines(fd, maps):

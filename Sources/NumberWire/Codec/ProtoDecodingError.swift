@@ -16,12 +16,15 @@ public struct ProtoDecodingError: Error, Sendable, Hashable, CustomStringConvert
         public static let truncatedFixed = Kind(code: "TRUNCATED_FIXED")
         /// A length prefix points past the end of the enclosing message.
         public static let lengthPastEnd = Kind(code: "LENGTH_PAST_END")
-        /// A field arrived with a wire type that its Swift type cannot be read from.
+        /// An element of a repeated field decoded through `Codable` arrived with a wire type its Swift type cannot
+        /// be read from, or a packed run met a value that is not a scalar. (A singular field's mistyped occurrence,
+        /// and any on the generated path, is an unknown field instead, as in Google's runtimes.)
         public static let wrongWireType = Kind(code: "WRONG_WIRE_TYPE")
         /// A tag with field number 0 or above 2^29-1.
         public static let invalidFieldNumber = Kind(code: "INVALID_FIELD_NUMBER")
-        /// A group (wire type 3 or 4): proto2 only, not accepted.
-        public static let groupNotSupported = Kind(code: "GROUP_NOT_SUPPORTED")
+        /// A group (wire types 3 and 4) that does not close: an end-group tag without its start, of another field,
+        /// or missing. Well-formed groups are unknown fields, skipped.
+        public static let malformedGroup = Kind(code: "MALFORMED_GROUP")
         /// Wire type 6 or 7, which protobuf does not define.
         public static let invalidWireType = Kind(code: "INVALID_WIRE_TYPE")
         /// Messages nested deeper than `ProtoDecoder.Limits.nestingDepthMax`.

@@ -1,5 +1,6 @@
 import Foundation
 import NumberAPI
+import NumberWire
 import TestSupport
 import Testing
 
@@ -48,5 +49,47 @@ struct CrossCheckTests {
 
         let checked = try python(["check", work.path])
         #expect(checked.status == 0, "Google's runtime disagrees:\n\(checked.output)")
+    }
+
+    /// Google's reading of each non-canonical input, compared with ours: decoded from its canonical bytes, equal to
+    /// what we decode from the input (both codec paths).
+    private static let lenientTypes: [String: @Sendable (_ input: [UInt8], _ google: [UInt8]) throws -> String?] = [
+        "RpcStatus": { try sameReading(RpcStatus.self, $0, $1) },
+        "PurchaseNumbersRequest": { try sameReading(PurchaseNumbersRequest.self, $0, $1) },
+        "SearchNumbersRequest": { try sameReading(SearchNumbersRequest.self, $0, $1) },
+        "ReleaseNumberResponse": { try sameReading(ReleaseNumberResponse.self, $0, $1) },
+    ]
+
+    /// nil when numberd reads `input` as Google's runtime does (its reading re-encoded canonically as `google`).
+    private static func sameReading<M: Codable & Equatable & Sendable>(
+        _: M.Type, _ input: [UInt8], _ google: [UInt8]
+    ) throws -> String? {
+        let ours = try ProtoDecoder().decode(M.self, from: input)
+        let theirs = try ProtoDecoder().decode(M.self, from: google)
+        if ours != theirs { return "numberd read \(ours)\n  Google read \(theirs)" }
+        return CodecPaths.differences(M.self, input)
+    }
+
+    @Test(
+        "valid but non-canonical input (mistyped occurrences, groups, unknown fields) reads as Google's runtime reads it"
+    )
+    func nonCanonicalInputReadsAsGoogleReadsIt() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-lenient-\(UUID())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let parsed = try python(["lenient", work.path])
+        try #require(parsed.status == 0, "python could not parse the inputs:\n\(parsed.output)")
+        let listed = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Self.directory.appendingPathComponent("noncanonical.json")))
+        let cases = try #require(listed as? [[String: String]])
+        #expect(cases.count >= 10)
+        for testCase in cases {
+            let name = try #require(testCase["name"])
+            let compare = try #require(Self.lenientTypes[testCase["type"] ?? ""], "no Swift type for \(testCase)")
+            let input = try #require(testCase["hex"]).split(separator: " ").map { UInt8($0, radix: 16)! }
+            let google = try [UInt8](Data(contentsOf: work.appendingPathComponent("\(name).python.bin")))
+            let difference = try compare(input, google)
+            #expect(difference == nil, "\(name) (\(testCase["note"] ?? "")): \(difference ?? "")")
+        }
     }
 }

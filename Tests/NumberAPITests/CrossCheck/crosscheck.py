@@ -3,6 +3,9 @@
 
     crosscheck.py write DIR   compile proto/ with protoc, write DIR/<vector>.python.bin for every vector
     crosscheck.py check DIR   parse every DIR/<vector>.swift.bin with Google's runtime and compare with the vector
+    crosscheck.py lenient DIR parse every input of noncanonical.json with Google's runtime (unknown fields
+                              dropped) and write its canonical bytes to DIR/<name>.python.bin: numberd must read
+                              the input with the same meaning
 
 Vectors come from vectors.generated.json (see generate_vectors.py). Run by the Swift test CrossCheckTests.
 """
@@ -49,9 +52,24 @@ def normalized(value):
     return value
 
 
+def lenient(pb, work):
+    """What Google's runtime makes of input that is valid but not canonical (mistyped occurrences, groups, ...)."""
+    cases = json.load(open(os.path.join(HERE, "noncanonical.json"), encoding="utf-8"))
+    for case in cases:
+        parsed = getattr(pb, case["type"])()
+        parsed.ParseFromString(bytes.fromhex(case["hex"]))
+        parsed.DiscardUnknownFields()
+        with open(os.path.join(work, case["name"] + ".python.bin"), "wb") as f:
+            f.write(parsed.SerializeToString(deterministic=True))
+    print(f"crosscheck: {len(cases)} non-canonical inputs parsed")
+
+
 def main():
     mode, work = sys.argv[1], sys.argv[2]
     pb = load_module(work)
+    if mode == "lenient":
+        lenient(pb, work)
+        return
     vectors = json.load(open(os.path.join(HERE, "vectors.generated.json"), encoding="utf-8"))
     failures = []
     for v in vectors:

@@ -27,14 +27,14 @@ struct MalformedInputTests {
             offset: 1),
         Case(name: "truncated fixed64", hex: "09 01 02 03", kind: .truncatedFixed, field: 1, offset: 1),
         Case(name: "truncated fixed32", hex: "0d 01 02 03", kind: .truncatedFixed, field: 1, offset: 1),
-        Case(name: "int32 sent as bytes", hex: "0a 01 00", kind: .wrongWireType, field: 1, offset: 2),
-        Case(name: "int32 sent as fixed32", hex: "0d 01 00 00 00", kind: .wrongWireType, field: 1, offset: 1),
-        Case(name: "string sent as varint", hex: "10 01", kind: .wrongWireType, field: 2, offset: 1),
         Case(name: "field number 0", hex: "00 01", kind: .invalidFieldNumber, field: nil, offset: 0),
         Case(name: "field number 2^29", hex: "80 80 80 80 10 01", kind: .invalidFieldNumber, field: nil, offset: 0),
         Case(name: "huge tag", hex: "80 80 80 80 80 80 80 80 80 01", kind: .invalidFieldNumber, field: nil, offset: 0),
-        Case(name: "start group", hex: "0b 0c", kind: .groupNotSupported, field: 1, offset: 0),
-        Case(name: "end group", hex: "1c", kind: .groupNotSupported, field: 3, offset: 0),
+        Case(name: "end group without its start", hex: "1c", kind: .malformedGroup, field: 3, offset: 0),
+        Case(name: "group without its end", hex: "0b 08 01", kind: .malformedGroup, field: 1, offset: 0),
+        Case(name: "group ended by another field", hex: "2b 34", kind: .malformedGroup, field: 5, offset: 1),
+        Case(name: "bad tag inside a group", hex: "2b 00 2c", kind: .invalidFieldNumber, field: nil, offset: 1),
+        Case(name: "truncated value inside a group", hex: "2b 08", kind: .truncatedVarint, field: 1, offset: 2),
         Case(name: "wire type 6", hex: "0e", kind: .invalidWireType, field: 1, offset: 0),
         Case(name: "wire type 7", hex: "08 01 1f", kind: .invalidWireType, field: 3, offset: 2),
         Case(name: "invalid UTF-8", hex: "12 02 c3 28", kind: .invalidUTF8, field: 2, offset: 2),
@@ -60,12 +60,48 @@ struct MalformedInputTests {
         // A packed run cut inside a value.
         #expect(protoError(Repeated.self, Hex.bytes("0a 02 01 96"))?.kind == .truncatedVarint)
         #expect(protoError(Repeated.self, Hex.bytes("42 03 01 00 00"))?.kind == .truncatedFixed)
-        // A repeated message element that is not length-delimited.
-        #expect(protoError(Repeated.self, Hex.bytes("18 01"))?.kind == .wrongWireType)
+    }
+
+    @Test("an occurrence with another wire type is an unknown field, whatever its position, as in Google's runtimes")
+    func mistypedOccurrencesAreUnknownFields() throws {
+        let decoder = ProtoDecoder()
+        // Inner.a (int32) as bytes, before and after a good occurrence; as fixed32.
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("08 07 0a 01 05")) == Inner(a: 7))
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("0a 01 05 08 07")) == Inner(a: 7))
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("0d 01 00 00 00")) == Inner())
+        // Inner.s (string) as a varint.
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("12 01 61 10 01")) == Inner(s: "a"))
+        // A sub-message as a varint, alone and after a good occurrence.
+        #expect(try decoder.decode(Outer.self, from: Hex.bytes("08 01")) == Outer())
+        #expect(try decoder.decode(Outer.self, from: Hex.bytes("0a 02 08 05 08 01")) == Outer(inner: Inner(a: 5)))
         // A map entry that is not a message.
-        #expect(protoError(Maps.self, Hex.bytes("08 01"))?.kind == .wrongWireType)
-        // Sub-message sent as a varint.
-        #expect(protoError(Outer.self, Hex.bytes("08 01"))?.kind == .wrongWireType)
+        #expect(try decoder.decode(Maps.self, from: Hex.bytes("08 01 0a 05 0a 01 6b 10 02")) == Maps(counts: ["k": 2]))
+        // Repeated messages and strings: a varint occurrence is not an element.
+        #expect(
+            try decoder.decode(Repeated.self, from: Hex.bytes("18 01 1a 02 08 03 12 01 61 10 01"))
+                == Repeated(strings: ["a"], inners: [Inner(a: 3)]))
+        // Repeated scalars: packed and unpacked values are read, a fixed32 among varints is not.
+        #expect(try decoder.decode(Repeated.self, from: Hex.bytes("08 01 0d 09 00 00 00 0a 01 02")).ints == [1, 2])
+    }
+
+    @Test("well-formed groups are unknown fields, skipped; nested ones to the depth limit")
+    func groupsAreSkipped() throws {
+        let decoder = ProtoDecoder()
+        // An unknown field 5 as a group holding a varint, then Inner.a = 7.
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("2b 08 01 2c 08 07")) == Inner(a: 7))
+        // Nested groups (field 3 inside 5), an empty group, and a group on a known field (1): all skipped.
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("2b 1b 1c 2c 08 07")) == Inner(a: 7))
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("0b 0c 08 07")) == Inner(a: 7))
+        #expect(try decoder.decode(Inner.self, from: Hex.bytes("08 07 0b 08 01 0c")) == Inner(a: 7))
+        // A group holding every other wire type, a length-delimited value included.
+        #expect(
+            try decoder.decode(
+                Inner.self, from: Hex.bytes("2b 08 01 11 01 02 03 04 05 06 07 08 1a 01 61 25 01 02 03 04 2c"))
+                == Inner())
+        // Depth: groups nested nestingDepthMax deep are skipped, one more is refused.
+        let limits = ProtoDecoder.Limits(nestingDepthMax: 3)
+        #expect(protoError(Inner.self, Hex.bytes("2b 2b 2b 2c 2c 2c"), limits: limits) == nil)
+        #expect(protoError(Inner.self, Hex.bytes("2b 2b 2b 2b 2c 2c 2c 2c"), limits: limits)?.kind == .nestingTooDeep)
     }
 
     @Test("the DecodingError carries the coding path and a readable description")

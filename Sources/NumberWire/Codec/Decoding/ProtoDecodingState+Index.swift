@@ -1,15 +1,13 @@
 extension ProtoDecodingState {
     /// Indexes the message made of every length-delimited entry for `field` in `lo..<hi` and returns the
     /// range of the new entries. Several occurrences of a message field merge, as protobuf does: indexing
-    /// them one after another gives "last scalar wins, repeated fields append, sub-messages merge".
+    /// them one after another gives "last scalar wins, repeated fields append, sub-messages merge". An
+    /// occurrence of another wire type is an unknown field, skipped (as Google's runtimes do).
     func indexMessage(field: UInt32, lo: Int, hi: Int, depth: Int) throws -> Range<Int> {
         let first = entries.count
         for index in lo..<hi {
             let entry = entries[index]
-            guard entry.field == field else { continue }
-            guard entry.wireType == WireType.lengthDelimited.rawValue else {
-                throw wrongWireType(entry, expected: .lengthDelimited, type: Any.self)
-            }
+            guard entry.field == field, entry.wireType == WireType.lengthDelimited.rawValue else { continue }
             guard depth <= limits.nestingDepthMax else {
                 throw fail(
                     .nestingTooDeep, "messages nested deeper than nestingDepthMax (\(limits.nestingDepthMax))",
@@ -34,8 +32,9 @@ extension ProtoDecodingState {
             }
             let field = UInt32(number)
             let wireType = UInt8(truncatingIfNeeded: tag & 7)
-            let value = try skipValue(wireType: wireType, at: offset, end: end, field: field, tagOffset: tagOffset)
-            offset = value.upperBound
+            let (value, next) = try skipValue(
+                wireType: wireType, at: offset, end: end, field: field, tagOffset: tagOffset, groupDepth: 0)
+            offset = next
             entries.append(
                 FieldEntry(
                     field: field, wireType: wireType, start: UInt32(value.lowerBound), end: UInt32(value.upperBound)))
@@ -43,23 +42,24 @@ extension ProtoDecodingState {
     }
 
     /// Returns where the value of a field with `wireType` starting at `offset` lies (for a length-delimited
-    /// field: its payload, after the length).
+    /// field: its payload, after the length; for a group: its fields, before the end-group tag) and where the next
+    /// field starts.
     private func skipValue(
-        wireType: UInt8, at start: Int, end: Int, field: UInt32, tagOffset: Int
+        wireType: UInt8, at start: Int, end: Int, field: UInt32, tagOffset: Int, groupDepth: Int
     ) throws
-        -> Range<Int>
+        -> (value: Range<Int>, next: Int)
     {
         var offset = start
         switch wireType {
         case WireType.varint.rawValue:
             _ = try readVarint(at: &offset, end: end, field: field)
-            return start..<offset
+            return (start..<offset, offset)
         case WireType.fixed64.rawValue, WireType.fixed32.rawValue:
             let size = wireType == WireType.fixed64.rawValue ? 8 : 4
             guard end - offset >= size else {
                 throw fail(.truncatedFixed, "fixed-width value runs past the end", field: field, offset: offset)
             }
-            return offset..<offset + size
+            return (offset..<offset + size, offset + size)
         case WireType.lengthDelimited.rawValue:
             let lengthOffset = offset
             let length = try readVarint(at: &offset, end: end, field: field)
@@ -69,13 +69,56 @@ extension ProtoDecodingState {
                     .lengthPastEnd, "length \(length) runs past the end of its message (\(end - offset) bytes left)",
                     field: field, offset: lengthOffset)
             }
-            return offset..<offset + Int(length)
-        case WireType.startGroup.rawValue, WireType.endGroup.rawValue:
+            return (offset..<offset + Int(length), offset + Int(length))
+        case WireType.startGroup.rawValue:
+            return try skipGroup(field: field, at: start, end: end, tagOffset: tagOffset, depth: groupDepth + 1)
+        case WireType.endGroup.rawValue:
             throw fail(
-                .groupNotSupported, "groups (wire types 3 and 4) are not supported", field: field,
+                .malformedGroup, "an end-group tag (wire type 4) without its start group", field: field,
                 offset: tagOffset)
         default:
             throw fail(.invalidWireType, "wire type \(wireType) does not exist", field: field, offset: tagOffset)
+        }
+    }
+
+    /// Skips a group (wire type 3, proto2 and Editions' delimited encoding): numberd's schema has none, so a group
+    /// is an unknown field, as it is to Google's proto3 parsers. Returns its fields' range, before the end-group
+    /// tag of the same field number; nested groups are skipped too, to `nestingDepthMax`.
+    private func skipGroup(
+        field: UInt32, at start: Int, end: Int, tagOffset: Int, depth: Int
+    ) throws -> (value: Range<Int>, next: Int) {
+        guard depth <= limits.nestingDepthMax else {
+            throw fail(
+                .nestingTooDeep, "groups nested deeper than nestingDepthMax (\(limits.nestingDepthMax))",
+                field: field, offset: tagOffset)
+        }
+        var offset = start
+        while true {
+            guard offset < end else {
+                throw fail(
+                    .malformedGroup, "a group without its end-group tag", field: field, offset: tagOffset)
+            }
+            let innerTagOffset = offset
+            let tag = try readVarint(at: &offset, end: end, field: field)
+            let number = tag >> 3
+            guard number >= 1, number <= UInt64(Wire.fieldNumberMax) else {
+                throw fail(
+                    .invalidFieldNumber, "field number \(number) is outside 1...\(Wire.fieldNumberMax)",
+                    field: nil, offset: innerTagOffset)
+            }
+            let wireType = UInt8(truncatingIfNeeded: tag & 7)
+            if wireType == WireType.endGroup.rawValue {
+                guard number == UInt64(field) else {
+                    throw fail(
+                        .malformedGroup, "end-group tag of field \(number) inside the group of field \(field)",
+                        field: field, offset: innerTagOffset)
+                }
+                return (start..<innerTagOffset, offset)
+            }
+            offset = try skipValue(
+                wireType: wireType, at: offset, end: end, field: UInt32(number), tagOffset: innerTagOffset,
+                groupDepth: depth
+            ).next
         }
     }
 }

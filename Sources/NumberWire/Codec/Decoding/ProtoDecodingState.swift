@@ -155,6 +155,29 @@ final class ProtoDecodingState {
         return nil
     }
 
+    /// The index of the last entry for `field` with `wireType` in `lo..<hi`. An occurrence with another wire type
+    /// is an unknown field (the schema changed the field's type, or a peer sent garbage that parses): Google's
+    /// runtimes keep such an occurrence aside and read the rest, and so does this codec, so a value never depends
+    /// on whether a mistyped occurrence came before or after the good one.
+    @inline(__always)
+    func lastEntry(field: UInt32, wireType: WireType, lo: Int, hi: Int) -> Int? {
+        var index = hi
+        while index > lo {
+            index -= 1
+            if entries[index].field == field && entries[index].wireType == wireType.rawValue { return index }
+        }
+        return nil
+    }
+
+    /// The wire type an occurrence of a `T` must have to be read as one: a scalar's own; none for enums (their raw
+    /// value decides) and arrays (repeated: packed or not, or bytes); length-delimited for the rest (strings, `Data`,
+    /// Timestamps, messages, maps). Another wire type is an unknown field.
+    static func occurrenceWireType<T>(_: T.Type) -> WireType? {
+        if let scalar = T.self as? any ProtoScalar.Type { return scalar.wireType }
+        if T.self is any RawRepresentable.Type || T.self is any ExpressibleByArrayLiteral.Type { return nil }
+        return .lengthDelimited
+    }
+
     /// Decodes any value: the codec's own types directly, anything else through Codable.
     @inline(__always)
     func decodeValue<T: Decodable>(_ type: T.Type, from decoder: ProtoFieldDecoder) throws -> T {

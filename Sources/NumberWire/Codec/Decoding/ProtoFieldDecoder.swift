@@ -63,7 +63,15 @@ struct ProtoFieldDecoder: Decoder {
         switch mode {
         case .sameMessage: return Int(lo)..<Int(hi)
         case .packed: throw shapeError("a message")
-        case .field, .element: return try state.indexMessage(field: field, lo: Int(lo), hi: Int(hi), depth: level)
+        case .field: return try state.indexMessage(field: field, lo: Int(lo), hi: Int(hi), depth: level)
+        case .element:
+            // One element of a repeated field through Codable, whose element type the decoder does not know until
+            // here: a mistyped element is an error rather than a default element (generated code skips it).
+            let entry = state.entries[Int(lo)]
+            guard entry.wireType == WireType.lengthDelimited.rawValue else {
+                throw state.wrongWireType(entry, expected: .lengthDelimited, type: Any.self)
+            }
+            return try state.indexMessage(field: field, lo: Int(lo), hi: Int(hi), depth: level)
         }
     }
 
@@ -105,9 +113,16 @@ extension ProtoFieldDecoder {
             return try state.readScalar(S.self, at: &offset, end: Int(hi), field: field)
         }
         guard mode != .sameMessage else { throw error(.wrongWireType, "expected \(S.self) but found a message") }
-        guard let index = lastEntry() else { return S.protoDefault }
-        if mode == .element, state.entries[index].wireType == WireType.lengthDelimited.rawValue {
-            throw PackedElementSignal(entryIndex: index, wireType: S.wireType)
+        if mode == .element {
+            // One element of a repeated field: a length-delimited one is a packed run.
+            guard let index = lastEntry() else { return S.protoDefault }
+            if state.entries[index].wireType == WireType.lengthDelimited.rawValue {
+                throw PackedElementSignal(entryIndex: index, wireType: S.wireType)
+            }
+            return try state.readScalar(S.self, entry: index)
+        }
+        guard let index = state.lastEntry(field: field, wireType: S.wireType, lo: Int(lo), hi: Int(hi)) else {
+            return S.protoDefault
         }
         return try state.readScalar(S.self, entry: index)
     }
@@ -117,12 +132,18 @@ extension ProtoFieldDecoder {
         guard mode == .field || mode == .element else {
             throw error(.wrongWireType, "expected a length-delimited field")
         }
-        guard let index = lastEntry() else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        let entry = state.entries[index]
-        guard entry.wireType == WireType.lengthDelimited.rawValue else {
-            throw state.wrongWireType(entry, expected: .lengthDelimited, type: [UInt8].self)
+        if mode == .element {
+            guard let index = lastEntry() else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+            let entry = state.entries[index]
+            guard entry.wireType == WireType.lengthDelimited.rawValue else {
+                throw state.wrongWireType(entry, expected: .lengthDelimited, type: [UInt8].self)
+            }
+            return state.payload(entry)
         }
-        return state.payload(entry)
+        guard let index = state.lastEntry(field: field, wireType: .lengthDelimited, lo: Int(lo), hi: Int(hi)) else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        return state.payload(state.entries[index])
     }
 
     /// Reads a string, rejecting invalid UTF-8.
@@ -159,6 +180,10 @@ extension ProtoFieldDecoder {
         var values: [S] = []
         for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
             let entry = state.entries[index]
+            // Packed or not; another wire type is an unknown field.
+            guard entry.wireType == WireType.lengthDelimited.rawValue || entry.wireType == S.wireType.rawValue else {
+                continue
+            }
             if entry.wireType == WireType.lengthDelimited.rawValue {
                 var offset = Int(entry.start)
                 while offset < Int(entry.end) {
@@ -174,7 +199,10 @@ extension ProtoFieldDecoder {
     /// Reads every element of a repeated field of strings, bytes, messages or enums.
     func decodeRepeated<Element: Decodable>(_: Element.Type) throws -> [Element] {
         var values: [Element] = []
+        // Strings and messages: an occurrence of another wire type is an unknown field, skipped.
+        let lengthDelimitedOnly = ProtoDecodingState.occurrenceWireType(Element.self) == .lengthDelimited
         for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
+            if lengthDelimitedOnly && state.entries[index].wireType != WireType.lengthDelimited.rawValue { continue }
             let element = ProtoFieldDecoder(
                 state: state, lo: index, hi: index + 1, field: field, depth: level, mode: .element)
             do {
@@ -217,7 +245,9 @@ extension ProtoFieldDecoder {
     /// Calls `body` with a decoder for each entry message of a map field (key = field 1, value = field 2).
     func forEachMapEntry(_ body: (_ entry: MapEntryDecoder) throws -> Void) throws {
         guard mode == .field || mode == .element else { throw shapeError("a map") }
-        for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
+        for index in Int(lo)..<Int(hi)
+        where state.entries[index].field == field && state.entries[index].wireType == WireType.lengthDelimited.rawValue
+        {
             let entries = try state.indexMessage(field: field, lo: index, hi: index + 1, depth: level)
             try body(MapEntryDecoder(decoder: self, entries: entries))
         }

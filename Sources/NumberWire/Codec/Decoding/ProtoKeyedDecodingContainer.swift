@@ -71,8 +71,39 @@ struct ProtoKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard contains(key) else { return nil }
+        guard let field = Wire.fieldNumber(of: key) else { return nil }
+        // Present only with the wire type the value is read from, when the type tells it: a mistyped occurrence is
+        // an unknown field, as on the generated path (`ProtoFieldReader.contains`).
+        let (lo, hi) = (entries.lowerBound, entries.upperBound)
+        let present =
+            ProtoDecodingState.occurrenceWireType(T.self).map {
+                state.lastEntry(field: field, wireType: $0, lo: lo, hi: hi)
+            }
+            ?? state.lastEntry(field: field, lo: lo, hi: hi)
+        guard present != nil else { return nil }
         return try decode(T.self, forKey: key)
+    }
+
+    // The standard library's defaults for these ask `contains`, which cannot know the type: route them through the
+    // generic one.
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try typed(type, key) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try typed(type, key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try typed(type, key) }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try typed(type, key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try typed(type, key) }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try typed(type, key) }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try typed(type, key) }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try typed(type, key) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try typed(type, key) }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try typed(type, key) }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try typed(type, key) }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try typed(type, key) }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try typed(type, key) }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try typed(type, key) }
+
+    @inline(__always)
+    private func typed<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
+        try decodeIfPresent(type as T.Type, forKey: key)
     }
 
     func nestedContainer<NestedKey: CodingKey>(

@@ -27,9 +27,10 @@ public struct ProtoFieldReader {
             state: state, lo: entries.lowerBound, hi: entries.upperBound, field: field, depth: depth + 1)
     }
 
-    /// Whether the message holds field `field` at all (a proto3 `optional` field is set).
-    public func contains(_ field: UInt32) -> Bool {
-        state.lastEntry(field: field, lo: entries.lowerBound, hi: entries.upperBound) != nil
+    /// Whether the message holds field `field` (a proto3 `optional` field is set) with the wire type of its kind:
+    /// an occurrence with another wire type is an unknown field, so it does not make the field present.
+    public func contains(_ field: UInt32, _ kind: ProtoFieldKind) -> Bool {
+        state.lastEntry(field: field, wireType: kind.wireType, lo: entries.lowerBound, hi: entries.upperBound) != nil
     }
 
     /// Reads an `int64` field.
@@ -74,7 +75,7 @@ public struct ProtoFieldReader {
     /// The readers of each occurrence of `repeated` sub-message field `field`, in order (not generic either).
     public func messageReaders(_ field: UInt32) throws -> [ProtoFieldReader] {
         var readers: [ProtoFieldReader] = []
-        for index in entries where state.entries[index].field == field {
+        for index in entries where isLengthDelimited(index, field) {
             let element = try state.indexMessage(field: field, lo: index, hi: index + 1, depth: depth + 1)
             readers.append(ProtoFieldReader(state: state, entries: element, depth: depth + 1))
         }
@@ -84,7 +85,7 @@ public struct ProtoFieldReader {
     /// Reads a `repeated string` field.
     public func strings(_ field: UInt32) throws -> [String] {
         var values: [String] = []
-        for index in entries where state.entries[index].field == field {
+        for index in entries where isLengthDelimited(index, field) {
             let element = ProtoFieldDecoder(
                 state: state, lo: index, hi: index + 1, field: field, depth: depth + 1, mode: .element)
             values.append(try element.decodeString())
@@ -99,5 +100,32 @@ public struct ProtoFieldReader {
             result[try entry.child(field: 1).decodeString()] = try entry.child(field: 2).decodeString()
         }
         return result
+    }
+
+    /// Whether entry `index` is an occurrence of `field` with wire type 2 (another wire type is an unknown field).
+    @inline(__always)
+    private func isLengthDelimited(_ index: Int, _ field: UInt32) -> Bool {
+        state.entries[index].field == field && state.entries[index].wireType == WireType.lengthDelimited.rawValue
+    }
+}
+
+/// What a field holds, as far as presence is concerned: the wire type its occurrences must have.
+public enum ProtoFieldKind: Sendable {
+    /// int32, int64, uint32, uint64, bool, enum.
+    case varint
+    /// double, fixed64.
+    case fixed64
+    /// float, fixed32.
+    case fixed32
+    /// string, bytes, sub-messages, Timestamps, maps, packed repeated scalars.
+    case lengthDelimited
+
+    var wireType: WireType {
+        switch self {
+        case .varint: .varint
+        case .fixed64: .fixed64
+        case .fixed32: .fixed32
+        case .lengthDelimited: .lengthDelimited
+        }
     }
 }
