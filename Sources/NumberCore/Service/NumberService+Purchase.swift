@@ -1,46 +1,6 @@
 import Foundation
 import Logging
 
-/// A request to buy specific numbers, all or nothing.
-public struct PurchaseRequest: Sendable, Hashable {
-    /// The buyer.
-    public var accountId: String
-    /// E.164 numbers, usually from a search.
-    public var phoneNumbers: [String]
-    /// ISO 3166-1 alpha-2 country of the numbers.
-    public var country: String
-    /// The kind of number (prices differ by kind).
-    public var type: NumberType
-    /// Our trunk to route the numbers to, if any.
-    public var trunkId: String?
-    /// The currency the caller expects to pay in; must be the account's when given.
-    public var currency: String?
-    /// A retry with the same key returns the first result.
-    public var idempotencyKey: String?
-    /// Capabilities every number must have (the seed's `voice`/`sms` flags); empty = no requirement.
-    public var requiredCapabilities: Set<Capability>
-    /// The id of the API key the caller authenticated with, if any: the intent (and its hold) opens only while that
-    /// key is still active, so a key revoked while the purchase was at the provider (its search) buys nothing.
-    public var authorizedBy: String?
-
-    /// Creates a request.
-    public init(
-        accountId: String, phoneNumbers: [String], country: String, type: NumberType = .local, trunkId: String? = nil,
-        currency: String? = nil, idempotencyKey: String? = nil, requiredCapabilities: Set<Capability> = [],
-        authorizedBy: String? = nil
-    ) {
-        self.requiredCapabilities = requiredCapabilities
-        self.authorizedBy = authorizedBy
-        self.accountId = accountId
-        self.phoneNumbers = phoneNumbers
-        self.country = country
-        self.type = type
-        self.trunkId = trunkId
-        self.currency = currency
-        self.idempotencyKey = idempotencyKey
-    }
-}
-
 /// What a purchase did.
 public struct PurchaseResult: Sendable, Hashable {
     /// The numbers bought, in request order.
@@ -63,7 +23,7 @@ extension NumberService {
 
     private func buy(_ request: PurchaseRequest) async throws(NumberError) -> PurchaseResult {
         let request = try validated(request)
-        let fingerprint = Self.fingerprint(request)
+        let fingerprint = request.fingerprint
         if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
         let prepared: (listings: [String: AvailableNumber], quote: PricingPolicy.Quote)
         do {
@@ -174,15 +134,6 @@ extension NumberService {
             listings[phone] = listing
         }
         return listings
-    }
-
-    static func fingerprint(_ request: PurchaseRequest) -> String {
-        let parts = [
-            "purchase", request.country, request.type.rawValue, request.phoneNumbers.joined(separator: ","),
-            request.trunkId ?? "-", request.currency ?? "-",
-            request.requiredCapabilities.map { $0.rawValue }.sorted().joined(separator: "+"),
-        ]
-        return Crypto.sha256Hex(parts.joined(separator: "|"))
     }
 
     /// The stored result when the key was used before for the same request (or the error a pending first use or

@@ -1,0 +1,54 @@
+import Foundation
+
+/// A request to buy specific numbers, all or nothing.
+public struct PurchaseRequest: Sendable, Hashable {
+    /// The buyer.
+    public var accountId: String
+    /// E.164 numbers, usually from a search.
+    public var phoneNumbers: [String]
+    /// ISO 3166-1 alpha-2 country of the numbers.
+    public var country: String
+    /// The kind of number (prices differ by kind).
+    public var type: NumberType
+    /// Our trunk to route the numbers to, if any.
+    public var trunkId: String?
+    /// The currency the caller expects to pay in; must be the account's when given.
+    public var currency: String?
+    /// A retry with the same key returns the first result.
+    public var idempotencyKey: String?
+    /// Capabilities every number must have (the seed's `voice`/`sms` flags); empty = no requirement.
+    public var requiredCapabilities: Set<Capability>
+    /// The id of the API key the caller authenticated with, if any: the intent (and its hold) opens only while that
+    /// key is still active, so a key revoked while the purchase was at the provider (its search) buys nothing.
+    public var authorizedBy: String?
+
+    /// Creates a request.
+    public init(
+        accountId: String, phoneNumbers: [String], country: String, type: NumberType = .local, trunkId: String? = nil,
+        currency: String? = nil, idempotencyKey: String? = nil, requiredCapabilities: Set<Capability> = [],
+        authorizedBy: String? = nil
+    ) {
+        self.requiredCapabilities = requiredCapabilities
+        self.authorizedBy = authorizedBy
+        self.accountId = accountId
+        self.phoneNumbers = phoneNumbers
+        self.country = country
+        self.type = type
+        self.trunkId = trunkId
+        self.currency = currency
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+extension PurchaseRequest {
+    /// SHA-256 hex of the parameters that make two requests the same purchase: an idempotency key reused with
+    /// another fingerprint is refused.
+    var fingerprint: String {
+        let parts = [
+            "purchase", country, type.rawValue, phoneNumbers.joined(separator: ","),
+            trunkId ?? "-", currency ?? "-",
+            requiredCapabilities.map { $0.rawValue }.sorted().joined(separator: "+"),
+        ]
+        return Crypto.sha256Hex(parts.joined(separator: "|"))
+    }
+}
