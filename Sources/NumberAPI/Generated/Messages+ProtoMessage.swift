@@ -229,6 +229,8 @@ extension PurchaseNumbersRequest: ProtoMessage {
         writer.write(trunkId, field: 7)
         writer.write(mms, field: 8)
         writer.write(type.rawValue, field: 9)
+        writer.write(maxMonthlyFee, field: 10)
+        writer.write(maxSetupFee, field: 11)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -242,7 +244,9 @@ extension PurchaseNumbersRequest: ProtoMessage {
             currency: try reader.string(6),
             trunkId: reader.contains(7, .lengthDelimited) ? try reader.string(7) : nil,
             mms: try reader.bool(8),
-            type: NumberType(rawValue: try reader.int32(9))
+            type: NumberType(rawValue: try reader.int32(9)),
+            maxMonthlyFee: reader.contains(10, .varint) ? try reader.int64(10) : nil,
+            maxSetupFee: reader.contains(11, .varint) ? try reader.int64(11) : nil
         )
     }
 }

@@ -413,6 +413,15 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
     public var mms: Bool
     /// the kind of every number (prices differ); default LOCAL
     public var type: NumberType
+    /// Price protection: at most this monthly fee per number, in minor units of the account's currency (the request's
+    /// `currency` when given, which must be the account's); absent = no limit. A current price above a limit is refused
+    /// before anything is held or bought: FAILED_PRECONDITION, reason PRICE_CHANGED, metadata setupFee, monthlyFee and
+    /// currency (the current price) and the limits given; at or below it, the current price is charged. Pass a search
+    /// result's pricing to be charged at most what the search showed. Negative, or above the server's fee bound
+    /// (`feeMax`): INVALID_ARGUMENT. The limits are parameters of the idempotency key: a keyed retry repeats them.
+    public var maxMonthlyFee: Int64?
+    /// at most this setup fee per number; as max_monthly_fee
+    public var maxSetupFee: Int64?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -424,7 +433,9 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
         currency: String = "",
         trunkId: String? = nil,
         mms: Bool = false,
-        type: NumberType = NumberType(rawValue: 0)
+        type: NumberType = NumberType(rawValue: 0),
+        maxMonthlyFee: Int64? = nil,
+        maxSetupFee: Int64? = nil
     ) {
         self.accountId = accountId
         self.country = country
@@ -435,6 +446,8 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
         self.trunkId = trunkId
         self.mms = mms
         self.type = type
+        self.maxMonthlyFee = maxMonthlyFee
+        self.maxSetupFee = maxSetupFee
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -447,6 +460,8 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
         case trunkId = 7
         case mms = 8
         case type = 9
+        case maxMonthlyFee = 10
+        case maxSetupFee = 11
     }
 }
 

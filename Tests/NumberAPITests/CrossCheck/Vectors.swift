@@ -366,7 +366,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                 "numbers #10 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             ], voice: true, sms: true, currency: "currency #6 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             trunkId: "trunk_id #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", mms: true,
-            type: NumberType(rawValue: 3))),
+            type: NumberType(rawValue: 3), maxMonthlyFee: 9223372036854775797, maxSetupFee: -1000000000000011)),
     CrossCheckVector("empty.PurchaseNumbersResponse", PurchaseNumbersResponse()),
     CrossCheckVector(
         "full.PurchaseNumbersResponse",
@@ -697,6 +697,9 @@ let crossCheckVectors: [CrossCheckVector] = [
         ApiKey(createdAt: Date(timeIntervalSince1970: 1709251199 + 0.25), revokedAt: Date(timeIntervalSince1970: 0))),
     CrossCheckVector("edge.optional_present_default", UpdateNumberRequest(assignTrunkId: "")),
     CrossCheckVector("edge.optional_present_false_and_zero", ReleaseNumberResponse(transaction: Transaction())),
+    CrossCheckVector(
+        "edge.optional_int64_present_zero",
+        PurchaseNumbersRequest(country: "US", numbers: ["+14155550100"], maxMonthlyFee: 133, maxSetupFee: 0)),
     CrossCheckVector("edge.nested_empty_messages", PurchasedNumber(number: PhoneNumber(), transaction: Transaction())),
     CrossCheckVector(
         "edge.headers",
