@@ -90,3 +90,15 @@ public struct PricingPolicy: Sendable, Hashable {
         }
     }
 }
+
+extension PricingPolicy.Quote {
+    /// Refuses this price when a fee is above the caller's limit for it (nil = no limit): `PRICE_CHANGED`, naming each
+    /// fee over its limit, with the current price in the details. A price at or below the limits passes unchanged.
+    func check(maxMonthlyFee: Int64?, maxSetupFee: Int64?) throws(NumberError) {
+        let monthlyOver = maxMonthlyFee.map { monthlyFee > $0 } ?? false
+        let setupOver = maxSetupFee.map { setupFee > $0 } ?? false
+        guard !monthlyOver && !setupOver else {
+            throw .priceChanged(self, maxMonthlyFee: maxMonthlyFee, maxSetupFee: maxSetupFee)
+        }
+    }
+}

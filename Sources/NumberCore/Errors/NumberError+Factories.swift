@@ -20,6 +20,29 @@ extension NumberError {
             ])
     }
 
+    /// The current price is above a limit the caller set: the message names each fee over its limit, the details
+    /// carry the current price (`setupFee`, `monthlyFee`, `currency`) and the limits given, so a caller can show the
+    /// new price and buy at it if it agrees.
+    static func priceChanged(
+        _ price: PricingPolicy.Quote, maxMonthlyFee: Int64?, maxSetupFee: Int64?
+    ) -> NumberError {
+        let fees = [
+            ("monthly fee", price.monthlyFee, maxMonthlyFee, "maxMonthlyFee"),
+            ("setup fee", price.setupFee, maxSetupFee, "maxSetupFee"),
+        ]
+        let over = fees.compactMap { fee, current, limit, field -> String? in
+            guard let limit, current > limit else { return nil }
+            return "the \(fee) is \(current) \(price.currency) per number, above the limit of \(limit) (\(field))"
+        }
+        var details = [
+            "setupFee": String(price.setupFee), "monthlyFee": String(price.monthlyFee), "currency": price.currency,
+        ]
+        if let maxMonthlyFee { details["maxMonthlyFee"] = String(maxMonthlyFee) }
+        if let maxSetupFee { details["maxSetupFee"] = String(maxSetupFee) }
+        return NumberError(
+            .failedPrecondition, .priceChanged, "the price changed: " + over.joined(separator: "; "), details: details)
+    }
+
     /// A secret that matches no active key, or a key revoked while its call ran.
     static let invalidCredentials = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
 

@@ -63,6 +63,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let limitExceeded = Reason(rawValue: "LIMIT_EXCEEDED")
         /// The available balance does not cover the amount (details: required, available, shortfall).
         public static let insufficientBalance = Reason(rawValue: "INSUFFICIENT_BALANCE")
+        /// The current price is above the caller's limit (details: the current `setupFee`, `monthlyFee`, `currency`
+        /// and the limits given); nothing was held or bought.
+        public static let priceChanged = Reason(rawValue: "PRICE_CHANGED")
         /// The number cannot be bought (taken, reserved, or gone at the provider).
         public static let numberUnavailable = Reason(rawValue: "NUMBER_UNAVAILABLE")
         /// The currency does not match the account's.

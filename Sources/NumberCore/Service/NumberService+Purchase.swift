@@ -57,7 +57,7 @@ extension NumberService {
     }
 
     /// What is checked before anything is held: the account's currency, the trunk, the listings at the provider and
-    /// the price.
+    /// the price (against the caller's limits, if any).
     private func prepare(
         _ request: PurchaseRequest
     ) async throws(NumberError) -> (listings: [String: AvailableNumber], quote: PricingPolicy.Quote) {
@@ -74,6 +74,8 @@ extension NumberService {
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
         }
+        // This quote is the one the intent holds and the commit charges, so what passes here is what is paid.
+        try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
         return (listings, quote)
     }
 
@@ -93,6 +95,9 @@ extension NumberService {
         request.country = try Validation.country(request.country)
         if let currency = request.currency { request.currency = try Validation.currency(currency) }
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
+        let feeMax = config.pricing.feeMax
+        request.maxMonthlyFee = try Validation.feeLimit(request.maxMonthlyFee, field: "maxMonthlyFee", max: feeMax)
+        request.maxSetupFee = try Validation.feeLimit(request.maxSetupFee, field: "maxSetupFee", max: feeMax)
         request.idempotencyKey = try Validation.idempotencyKey(
             request.idempotencyKey, max: config.idempotency.keyLengthMax)
         return request

@@ -18,6 +18,12 @@ public struct PurchaseRequest: Sendable, Hashable {
     public var idempotencyKey: String?
     /// Capabilities every number must have (the seed's `voice`/`sms` flags); empty = no requirement.
     public var requiredCapabilities: Set<Capability>
+    /// The most the caller agrees to pay as each number's monthly fee, in minor units of the account's currency
+    /// (usually what its search showed); nil = no limit. A higher current price is refused with `PRICE_CHANGED`
+    /// before anything is held or bought; a price at or below it is charged as it is.
+    public var maxMonthlyFee: Int64?
+    /// The most the caller agrees to pay as each number's setup fee; as ``maxMonthlyFee``.
+    public var maxSetupFee: Int64?
     /// The id of the API key the caller authenticated with, if any: the intent (and its hold) opens only while that
     /// key is still active, so a key revoked while the purchase was at the provider (its search) buys nothing.
     public var authorizedBy: String?
@@ -26,9 +32,11 @@ public struct PurchaseRequest: Sendable, Hashable {
     public init(
         accountId: String, phoneNumbers: [String], country: String, type: NumberType = .local, trunkId: String? = nil,
         currency: String? = nil, idempotencyKey: String? = nil, requiredCapabilities: Set<Capability> = [],
-        authorizedBy: String? = nil
+        maxMonthlyFee: Int64? = nil, maxSetupFee: Int64? = nil, authorizedBy: String? = nil
     ) {
         self.requiredCapabilities = requiredCapabilities
+        self.maxMonthlyFee = maxMonthlyFee
+        self.maxSetupFee = maxSetupFee
         self.authorizedBy = authorizedBy
         self.accountId = accountId
         self.phoneNumbers = phoneNumbers
@@ -42,13 +50,19 @@ public struct PurchaseRequest: Sendable, Hashable {
 
 extension PurchaseRequest {
     /// SHA-256 hex of the parameters that make two requests the same purchase: an idempotency key reused with
-    /// another fingerprint is refused.
+    /// another fingerprint is refused. The price limits are parameters too (a retry that changes them is another
+    /// request), but they join only when given: a request without them fingerprints exactly as before they existed,
+    /// so an idempotency record written by an earlier version still matches its retry.
     var fingerprint: String {
-        let parts = [
+        var parts = [
             "purchase", country, type.rawValue, phoneNumbers.joined(separator: ","),
             trunkId ?? "-", currency ?? "-",
             requiredCapabilities.map { $0.rawValue }.sorted().joined(separator: "+"),
         ]
+        if maxMonthlyFee != nil || maxSetupFee != nil {
+            parts.append(
+                "max:" + [maxMonthlyFee, maxSetupFee].map { $0.map { String($0) } ?? "-" }.joined(separator: "/"))
+        }
         return Crypto.sha256Hex(parts.joined(separator: "|"))
     }
 }

@@ -65,6 +65,15 @@ enum Validation {
         return value
     }
 
+    /// A caller's limit on a fee, in minor units: 0...`max` (the pricing policy's `feeMax`, above which no price is
+    /// charged); nil = no limit.
+    static func feeLimit(_ value: Int64?, field: String, max: Int64) throws(NumberError) -> Int64? {
+        guard let value else { return nil }
+        guard value >= 0 else { throw .invalid(field, "\(field) must not be negative") }
+        guard value <= max else { throw .limit(field, max: Int(max), "\(field) is larger than \(max)") }
+        return value
+    }
+
     /// A page size: 0 means the default.
     static func pageSize(_ value: Int, limits: NumberServiceConfig.Limits) throws(NumberError) -> Int {
         if value == 0 { return limits.pageSizeDefault }
