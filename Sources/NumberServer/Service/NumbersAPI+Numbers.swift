@@ -39,7 +39,7 @@ extension NumbersAPI {
                 type: try request.type.core(field: "type"), trunkId: request.trunkId,
                 currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"],
                 requiredCapabilities: Capabilities(voice: request.voice, sms: request.sms, mms: request.mms).required,
-                authorizedBy: caller.key.id)
+                maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee, authorizedBy: caller.key.id)
             let result: PurchaseResult
             do {
                 result = try await service.purchase(purchase)
