@@ -56,22 +56,38 @@ struct Search: AsyncParsableCommand {
 
 struct Buy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Buy numbers (all or nothing): setup fee + first month from the balance.")
+        abstract: "Buy numbers (all or nothing): setup fee + first month from the balance.",
+        discussion: """
+            --max-monthly-fee and --max-setup-fee protect against a price that changed since the search: a number \
+            whose current price is above either is not bought (PRICE_CHANGED, exit 5, nothing charged), and at or \
+            below them the current price is charged.
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "E.164 numbers, e.g. +14155550100.") var numbers: [String]
     @Option(help: "Assign to this trunk TRK_….") var trunk: String?
     @Option(help: "ISO country code of the numbers.") var country: String = "US"
     @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
     @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
+    @Option(
+        name: .customLong("max-monthly-fee"),
+        help: "At most this monthly fee per number, in the account's currency (e.g. 1.33, as search shows it).")
+    var maxMonthlyFee: String?
+    @Option(
+        name: .customLong("max-setup-fee"),
+        help: "At most this setup fee per number, in the account's currency (e.g. 0 or 2.00).")
+    var maxSetupFee: String?
 
     func run() async throws {
         try await reporting {
-            let request = PurchaseNumbersRequest(
-                accountId: global.accountId, country: country, numbers: numbers, trunkId: trunk, type: type.api)
             let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
             let response = try await global.withClient { client in
-                try await UnknownOutcome.advising(idempotencyKey: key) {
-                    try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
+                let request = try await purchaseRequest(client)
+                do {
+                    return try await UnknownOutcome.advising(idempotencyKey: key) {
+                        try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
+                    }
+                } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
+                    throw CLIError(code: CLIError.exitCode(for: error.code), message: Self.priceChanged(error))
                 }
             }
             try global.output(response) {
@@ -89,6 +105,43 @@ struct Buy: AsyncParsableCommand {
                 )
             }
         }
+    }
+
+    /// The request, with the price limits in minor units of the account's currency when a limit flag is given. The
+    /// currency is looked up (before the keyed call, so a failure there did nothing under the key) and sent with
+    /// them, so the server checks that the amounts are in the currency meant.
+    func purchaseRequest(_ client: NumbersClient) async throws -> PurchaseNumbersRequest {
+        var request = PurchaseNumbersRequest(
+            accountId: global.accountId, country: country, numbers: numbers, trunkId: trunk, type: type.api)
+        guard maxMonthlyFee != nil || maxSetupFee != nil else { return request }
+        let currency = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account.currency
+        request.currency = currency
+        request.maxMonthlyFee = try Self.limit(maxMonthlyFee, "--max-monthly-fee", currency)
+        request.maxSetupFee = try Self.limit(maxSetupFee, "--max-setup-fee", currency)
+        return request
+    }
+
+    /// A price limit flag's amount in minor units of `currency`; nil when the flag is absent.
+    static func limit(_ text: String?, _ flag: String, _ currency: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let minor = Format.minorUnits(text, currency: currency) else {
+            throw CLIError(code: 3, message: "error: \(flag) '\(text)' is not an amount of \(currency), e.g. 1.33")
+        }
+        return minor
+    }
+
+    /// The refusal, then the current price in the flags' form, so the operator can decide to buy at it.
+    static func priceChanged(_ error: RPCError) -> String {
+        let currency = error.details["currency"] ?? ""
+        let fees = ["monthlyFee", "setupFee"].map { name in
+            error.details[name].flatMap { Int64($0) }.map { Format.money($0, currency) } ?? "?"
+        }
+        let flags = fees.map { $0.split(separator: " ").first.map(String.init) ?? $0 }
+        return """
+            error: \(error)
+            the current price per number is \(fees[0]) a month and \(fees[1]) setup; nothing was bought or charged. \
+            To buy at it: --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1])
+            """
     }
 }
 

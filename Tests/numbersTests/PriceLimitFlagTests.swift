@@ -1,0 +1,82 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Synchronization
+import Testing
+
+/// `numbers buy --max-monthly-fee / --max-setup-fee`: amounts in the account's currency as the CLI writes money,
+/// sent as minor units with that currency; a `PRICE_CHANGED` refusal shows the current price in the flags' form.
+/// The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
+@Suite("numbers buy: price limits")
+struct PriceLimitFlagTests {
+    /// The purchase requests the stub server received, in order.
+    final class Received: Sendable {
+        let requests = Mutex<[PurchaseNumbersRequest]>([])
+        var all: [PurchaseNumbersRequest] { requests.withLock { $0 } }
+    }
+
+    /// A server whose accounts are in USD and whose current price (1.40 a month, no setup fee) is above any limit
+    /// under it: it refuses those purchases as numberd does and sells the others.
+    static func pricing(_ received: Received) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getAccount) { request, _ in
+            GetAccountResponse(account: Account(id: request.accountId, currency: "USD"))
+        }
+        router.register(NumbersMethods.purchaseNumbers) { request, _ in
+            received.requests.withLock { $0.append(request) }
+            if let limit = request.maxMonthlyFee, limit < 140 {
+                throw RPCError(
+                    code: .failedPrecondition,
+                    message: "the price changed: the monthly fee is 140 USD per number, above the limit of \(limit)",
+                    reason: "PRICE_CHANGED",
+                    details: [
+                        "setupFee": "0", "monthlyFee": "140", "currency": "USD", "maxMonthlyFee": "\(limit)",
+                        "maxSetupFee": request.maxSetupFee.map { "\($0)" } ?? "",
+                    ])
+            }
+            return PurchaseNumbersResponse(message: "Phone number purchased successfully", currency: "USD")
+        }
+        return router
+    }
+
+    static func connection(_ server: StubServer) -> [String] {
+        ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_test", "--account", "ACC_1"]
+    }
+
+    @Test("the limits go out in minor units with the account's currency; a refusal shows the price to buy at")
+    func limitsAreSentAndARefusalShowsThePrice() async throws {
+        let received = Received()
+        try await withStubServer(router: Self.pricing(received)) { server in
+            let refused = try await runNumbers(
+                ["buy", "+14155550100", "--max-monthly-fee", "1.33", "--max-setup-fee", "0"] + Self.connection(server))
+            #expect(refused.status == 5, "\(refused)")
+            #expect(refused.stderr.contains("PRICE_CHANGED"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("1.40 USD a month and 0.00 USD setup"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("--max-monthly-fee 1.40 --max-setup-fee 0.00"), "\(refused.stderr)")
+            #expect(!refused.stderr.contains("--idempotency-key"), "a refusal is a known outcome: \(refused.stderr)")
+
+            let bought = try await runNumbers(
+                ["buy", "+14155550100", "--max-monthly-fee", "1.40"] + Self.connection(server))
+            #expect(bought.status == 0, "\(bought)")
+            let plain = try await runNumbers(["buy", "+14155550100"] + Self.connection(server))
+            #expect(plain.status == 0, "\(plain)")
+
+            let sent = received.all.map { [$0.maxMonthlyFee, $0.maxSetupFee] }
+            #expect(sent == [[133, 0], [140, nil], [nil, nil]])
+            #expect(received.all.map(\.currency) == ["USD", "USD", ""])
+        }
+    }
+
+    @Test(
+        "an amount the currency cannot hold is a usage error and nothing is sent",
+        arguments: [["--max-monthly-fee", "1.333"], ["--max-setup-fee=-1"], ["--max-monthly-fee", "1,33"]])
+    func malformedAmount(flags: [String]) async throws {
+        let received = Received()
+        try await withStubServer(router: Self.pricing(received)) { server in
+            let run = try await runNumbers(["buy", "+14155550100"] + flags + Self.connection(server))
+            #expect(run.status == 3, "\(run)")
+            #expect(run.stderr.contains("is not an amount of USD"), "\(run.stderr)")
+            #expect(received.all.isEmpty)
+        }
+    }
+}
