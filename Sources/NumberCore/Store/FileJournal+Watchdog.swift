@@ -26,11 +26,13 @@ extension FileJournal {
 
     /// Fails the journal if the writer's or the snapshot's file work has been running too long.
     func checkStall(stallNanos: UInt64) {
-        let now = DispatchTime.now().uptimeNanoseconds
         let stalled = shared.withLock { state -> String? in
             guard state.failure == nil else { return nil }
-            if let since = state.writerIOSince, now - since > stallNanos { return "journal write+fdatasync" }
-            if let since = state.snapshotIOSince, now - since > stallNanos { return "snapshot write" }
+            // Read under the lock, after any start the writer recorded: a clock read before taking it can be older
+            // than a start recorded meanwhile (that unsigned difference trapped and took the process down).
+            let now = DispatchTime.now().uptimeNanoseconds
+            if ioStalled(since: state.writerIOSince, now: now, limit: stallNanos) { return "journal write+fdatasync" }
+            if ioStalled(since: state.snapshotIOSince, now: now, limit: stallNanos) { return "snapshot write" }
             return nil
         }
         guard let stalled else { return }
@@ -40,6 +42,13 @@ extension FileJournal {
                 operation: "\(stalled) stalled over \(milliseconds) ms", path: layout.directory, errno: ETIMEDOUT),
             waiting: [])
     }
+}
+
+/// Whether file work started at `since` (nil: none running) has run longer than `limit` nanoseconds by `now`; work
+/// that started after `now` (read on another thread) has not.
+func ioStalled(since: UInt64?, now: UInt64, limit: UInt64) -> Bool {
+    guard let since, now > since else { return false }
+    return now - since > limit
 }
 
 /// Holds the watchdog's dispatch timer. `DispatchSource` is thread-safe (`cancel` may be called from any thread)

@@ -1,7 +1,8 @@
 import Foundation
-import NumberCore
 import Synchronization
 import Testing
+
+@testable import NumberCore
 
 /// Write and sync failures: fail-stop through the fatal handler, never a false acknowledgement.
 @Suite("FileJournal fault injection")
@@ -105,6 +106,15 @@ struct FaultInjectionTests {
         await #expect(throws: JournalError.self) { try await opened.journal.writeSnapshot(ToyState(), throughSeq: 1) }
         #expect(recorder.recorded.map(\.operation) == ["fsyncDirectory"])
         await opened.journal.close()
+    }
+
+    @Test("the stall check: a start recorded after the clock was read is no stall (it used to trap), the limit's edge")
+    func stallArithmetic() {
+        #expect(!ioStalled(since: nil, now: 5_000, limit: 1_000))
+        #expect(!ioStalled(since: 5_001, now: 5_000, limit: 1_000))
+        #expect(!ioStalled(since: UInt64.max, now: 0, limit: 0))
+        #expect(!ioStalled(since: 4_000, now: 5_000, limit: 1_000))
+        #expect(ioStalled(since: 3_999, now: 5_000, limit: 1_000))
     }
 
     @Test("ioStallMaxMilliseconds: a sync hanging past the limit stops the journal; a slow one within it does not")
