@@ -21,7 +21,9 @@ struct Search: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "ISO country code.") var country: String = "US"
     @Option(name: .customLong("area-code")) var areaCode: String?
-    @Option(help: "Digits, letters (keypad) and * wildcards the number must contain.") var contains: String?
+    @Option(
+        help: "Digits or letters (keypad) the number must contain, at least 2; * (any one digit) only at either end.")
+    var contains: String?
     @Option var region: String?
     @Option var locality: String?
     @Option(name: .customLong("postal-code")) var postalCode: String?

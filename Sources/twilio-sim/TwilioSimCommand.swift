@@ -51,8 +51,11 @@ struct TwilioSimCommand: AsyncParsableCommand {
             """)
     var stateFile: String?
 
-    @Flag(help: "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631).")
-    var enforceAddressRequirements = false
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631), as Twilio does.")
+    var enforceAddressRequirements = true
 
     mutating func run() async throws {
         let configuration = try makeConfiguration()

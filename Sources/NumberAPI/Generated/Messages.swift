@@ -262,7 +262,7 @@ public struct SearchNumbersRequest: Codable, Sendable, Hashable {
     public var type: NumberType
     /// seed: area_code
     public var areaCode: String
-    /// seed: contains; digits, letters (keypad) and '*' wildcards
+    /// seed: contains; 2+ digits/letters (keypad), '*' (one digit) only at either end
     public var contains: String
     /// Field 6, `region`.
     public var region: String

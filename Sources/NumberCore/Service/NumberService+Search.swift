@@ -68,11 +68,9 @@ extension NumberService {
                 throw .limit(
                     "contains", max: limits.containsLengthMax, "pattern is longer than \(limits.containsLengthMax)")
             }
-            guard
-                contains.unicodeScalars.allSatisfy({
-                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*")
-                })
-            else { throw .invalid("contains", "pattern may hold only digits, letters and *") }
+            if let problem = Validation.searchPatternProblem(Substring(contains)) {
+                throw .invalid("contains", problem)
+            }
         } else {
             query.contains = nil
         }

@@ -87,9 +87,10 @@ extension TwilioProvider {
             .unavailable, message: "\(operation): more than \(limits.lookUpPagesMax) pages (lookUpPagesMax)")
     }
 
-    /// Routes the number to `trunkSid` through Trunking v1 (`POST /v1/Trunks/{TK}/PhoneNumbers` with
-    /// `PhoneNumberSid`), or, with `nil`, removes it from its current trunk (read from the number, then
-    /// `DELETE /v1/Trunks/{TK}/PhoneNumbers/{PN}`).
+    /// Routes the number to `trunkSid` by updating the number's `TrunkSid` (`POST …/IncomingPhoneNumbers/{PN}.json`:
+    /// documented to replace whatever trunk or voice application it had, in one step, also when it is on another
+    /// trunk — where Trunking v1's association, used before, is not documented to move it), or, with `nil`, removes
+    /// it from its current trunk (read from the number, then `DELETE /v1/Trunks/{TK}/PhoneNumbers/{PN}`).
     public func setTrunk(sid: String, trunkSid: String?) async throws {
         try await setTrunkTyped(sid: sid, trunkSid: trunkSid)
     }
@@ -101,8 +102,7 @@ extension TwilioProvider {
             try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
             _ = try await transport.perform(
                 TwilioTransport.Call(
-                    method: .post, url: "\(trunking)/v1/Trunks/\(trunkSid)/PhoneNumbers",
-                    form: [("PhoneNumberSid", sid)],
+                    method: .post, url: accountURL("/IncomingPhoneNumbers/\(sid).json"), form: [("TrunkSid", trunkSid)],
                     operation: "route \(sid) to \(trunkSid)"))
             return
         }

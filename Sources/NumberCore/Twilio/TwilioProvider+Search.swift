@@ -22,8 +22,11 @@ extension TwilioProvider {
             throw ProviderError(.unavailable, message: "search: Twilio's answer is not the expected JSON")
         }
         return page.availablePhoneNumbers.prefix(query.limit).compactMap { available in
-            // A malformed number could not be bought anyway; drop it rather than fail the whole search.
-            guard TwilioValidation.isE164(available.phoneNumber) else { return nil }
+            // A malformed number could not be bought anyway; drop it rather than fail the whole search. So is one
+            // that needs an Address, should Twilio list it despite ExcludeAllAddressRequired.
+            guard TwilioValidation.isE164(available.phoneNumber),
+                (available.addressRequirements ?? "none").lowercased() == "none"
+            else { return nil }
             return AvailableNumber(
                 phoneNumber: available.phoneNumber, friendlyName: available.friendlyName ?? available.phoneNumber,
                 locality: available.locality, region: available.region, postalCode: available.postalCode,
@@ -41,15 +44,17 @@ extension TwilioProvider {
             pairs.append(("AreaCode", areaCode))
         }
         if let contains = query.contains {
-            // Twilio also takes `+` first (anchored at the number's start: how a purchase looks up one number).
-            let body = contains.hasPrefix("+") ? contains.dropFirst() : Substring(contains)
-            guard (1...16).contains(contains.utf8.count), !body.isEmpty,
-                body.unicodeScalars.allSatisfy({
-                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "*")
-                })
-            else {
-                throw ProviderError(
-                    .invalidArgument, message: "contains must be 1 to 16 digits, letters or *, after an optional +")
+            // Twilio also takes `+` first (anchored at the number's start: how a purchase looks up one number), but
+            // not a wildcard right after it.
+            let anchored = contains.hasPrefix("+")
+            let body = anchored ? contains.dropFirst() : Substring(contains)
+            guard contains.utf8.count <= 16 else {
+                throw ProviderError(.invalidArgument, message: "contains must be at most 16 characters")
+            }
+            if let problem = Validation.searchPatternProblem(body)
+                ?? (anchored && body.hasPrefix("*") ? "+ may not be followed by *" : nil)
+            {
+                throw ProviderError(.invalidArgument, message: "contains: \(problem)")
             }
             pairs.append(("Contains", contains))
         }
@@ -62,6 +67,9 @@ extension TwilioProvider {
         for (capability, name) in flags where query.capabilities.contains(capability) {
             pairs.append((name, "true"))
         }
+        // numberd holds no Address or Bundle resources, so a number that needs one (most non-US/CA local and mobile
+        // numbers) would be offered and then refused at purchase (21631/21649): never offer it.
+        pairs.append(("ExcludeAllAddressRequired", "true"))
         pairs.append(("PageSize", String(min(query.limit, configuration.limits.searchPageSizeMax))))
         return pairs
     }

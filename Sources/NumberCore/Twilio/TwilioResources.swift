@@ -18,9 +18,12 @@ enum TwilioResources {
         let postalCode: String?
         let isoCountry: String?
         let capabilities: Capabilities?
+        /// `none`, `any`, `local` or `foreign`: which Address a purchase needs.
+        let addressRequirements: String?
         enum CodingKeys: String, CodingKey {
             case phoneNumber = "phone_number", friendlyName = "friendly_name", locality, region
             case postalCode = "postal_code", isoCountry = "iso_country", capabilities
+            case addressRequirements = "address_requirements"
         }
     }
 

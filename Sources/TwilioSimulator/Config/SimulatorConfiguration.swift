@@ -68,14 +68,15 @@ public struct SimulatorConfiguration: Sendable {
     /// Behaviours that can be switched.
     public struct Behavior: Sendable {
         /// Refuse purchases of numbers whose `address_requirements` is not `none` unless `AddressSid` is given
-        /// (21631, as Twilio). Off by default so GB numbers can be bought without an Address resource.
+        /// (21631), as Twilio does. On by default: a client that passes against the simulator must not rely on buying
+        /// regulated numbers (GB local and mobile) without an Address; off only to test such flows.
         public var enforceAddressRequirements: Bool
         /// Serve Twilio's test-credential magic numbers in live mode: buying `+15005550000` → 21422,
         /// `+15005550001` → 21421, `AreaCode=533` → 21452 (twilio-api.md §7, suggested extension). Default on.
         public var magicNumbers: Bool
 
         /// The documented defaults.
-        public static let defaults = Behavior(enforceAddressRequirements: false, magicNumbers: true)
+        public static let defaults = Behavior(enforceAddressRequirements: true, magicNumbers: true)
     }
 
     /// Loopback, port 0, seed 1, credentials derived from seed 1, default limits.

@@ -4,8 +4,9 @@ public enum FaultKind: Sendable, Equatable {
     case latency(milliseconds: Int)
     /// Answer with this Twilio error without acting.
     case error(TwilioError)
-    /// Answer 429/20429 with `Retry-After` (seconds) without acting; Twilio says such requests were not processed.
-    case tooManyRequests(retryAfterSeconds: Int)
+    /// Answer 429/20429 without acting (Twilio says such requests were not processed), with `Retry-After` (seconds)
+    /// or, nil, without one — as Twilio's REST API answers: it documents no `Retry-After` on these endpoints.
+    case tooManyRequests(retryAfterSeconds: Int?)
     /// Answer this 5xx error without acting.
     case serverErrorBeforeActing(TwilioError)
     /// Act (e.g. really buy the number), then answer this 5xx error instead of the real response.

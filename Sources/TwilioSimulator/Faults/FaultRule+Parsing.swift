@@ -13,12 +13,13 @@ extension FaultRule {
     /// The specification grammar, for help texts.
     public static let specGrammar = """
         ENDPOINT:KIND[:ARG][:PROBABILITY][:TIMES]  ENDPOINT = an Endpoint name (buyNumber, searchNumbers, ...) or any; \
-        KIND = latency:MS | error:CODE:STATUS | 429:RETRY_AFTER_S | 500-before | 503-before | 500-after | 503-after \
+        KIND = latency:MS | error:CODE:STATUS | 429 (no Retry-After, as Twilio) | 429-after:RETRY_AFTER_S | 500-before | 503-before | 500-after | 503-after \
         | reset | stall:MS | lost | stall-after:MS | garbled | oversized:BYTES;  PROBABILITY 0...1 (default 1), TIMES = max firings (default unlimited)
         """
 
     /// Parses `ENDPOINT:KIND[:ARG...][:PROBABILITY][:TIMES]`, e.g. `buyNumber:lost::1:1`, `any:latency:200:0.5`,
-    /// `searchNumbers:error:20500:500:0.1`, `buyNumber:429:1:1:3` (a burst of three 429s).
+    /// `searchNumbers:error:20500:500:0.1`, `buyNumber:429:1:3` (a burst of three 429s, no `Retry-After`),
+    /// `buyNumber:429-after:2:1:3` (the same with `Retry-After: 2`).
     public static func parse(_ spec: String) throws(ParseError) -> FaultRule {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func fail(_ reason: String) -> ParseError { ParseError(spec: spec, reason: reason) }
@@ -42,7 +43,8 @@ extension FaultRule {
         switch parts[1] {
         case "latency": kind = .latency(milliseconds: try argument("MS"))
         case "stall": kind = .stall(milliseconds: try argument("MS"))
-        case "429": kind = .tooManyRequests(retryAfterSeconds: try argument("RETRY_AFTER_S"))
+        case "429": kind = .tooManyRequests(retryAfterSeconds: nil)
+        case "429-after": kind = .tooManyRequests(retryAfterSeconds: try argument("RETRY_AFTER_S"))
         case "error":
             let code = try argument("CODE")
             let status = try argument("STATUS")

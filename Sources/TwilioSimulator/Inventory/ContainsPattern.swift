@@ -2,8 +2,8 @@
 ///
 /// Semantics (twilio-api.md §2.3, simulator's documented reading):
 /// - Letters map to phone-keypad digits (ABC→2, DEF→3, GHI→4, JKL→5, MNO→6, PQRS→7, TUV→8, WXYZ→9), case-insensitive.
-/// - `*` matches exactly one digit anywhere in the pattern; `%` (any run of digits) only at either end, where it
-///   is the same as no anchor (Twilio: wildcards may not sit between digits).
+/// - `*` matches exactly one digit; `%` any run of digits (the same as no anchor). Both only in runs at the start
+///   or the end of the pattern: Twilio refuses wildcards between digits and a wildcard next to an anchor.
 /// - A leading `+` anchors at the start of the E.164 digits (country code included), a trailing `$` at the end;
 ///   without anchors the pattern matches anywhere in the number.
 /// - At least `literalCountMin` (2) digits/letters, at most `lengthMax` (16) characters; anything else is rejected.
@@ -47,6 +47,15 @@ public struct ContainsPattern: Sendable, Equatable {
         guard compiled.filter({ if case .digit = $0 { true } else { false } }).count >= ContainsPattern.literalCountMin
         else {
             throw .invalidParameter("Contains", "needs at least \(ContainsPattern.literalCountMin) digits or letters")
+        }
+        // Wildcards only before the first digit or after the last, and never next to an anchor ("+*", "*$").
+        let first = compiled.firstIndex { $0 != .one }!
+        let last = compiled.lastIndex { $0 != .one }!
+        guard !compiled[first...last].contains(.one) else {
+            throw .invalidParameter("Contains", "wildcards may stand only at the start or the end")
+        }
+        guard !(anchoredStart && first > 0), !(anchoredEnd && last < compiled.count - 1) else {
+            throw .invalidParameter("Contains", "a wildcard may not stand next to + or $")
         }
         tokens = compiled
     }

@@ -134,7 +134,8 @@ public final class SimulatorEngine: Sendable {
             case nil, .latency: action = .respond(route())
             case .error(let error), .serverErrorBeforeActing(let error): action = .respond(.twilioError(error))
             case .tooManyRequests(let seconds):
-                action = .respond(.twilioError(.tooManyRequests, headers: ["Retry-After": String(seconds)]))
+                let headers = seconds.map { ["Retry-After": String($0)] } ?? [:]
+                action = .respond(.twilioError(.tooManyRequests, headers: headers))
             case .serverErrorAfterActing(let error):
                 _ = route()
                 action = .respond(.twilioError(error))
@@ -232,7 +233,9 @@ public final class SimulatorEngine: Sendable {
 
     /// Logs a request refused by the concurrency gate and returns Twilio's 429.
     public func refuseOverloaded(_ request: SimulatorRequest) -> TransportAction {
-        let action = TransportAction.respond(.twilioError(.tooManyRequests, headers: ["Retry-After": "1"]))
+        // No Retry-After: Twilio documents none on its REST API's 429 (twilio-api.md §6.3), so a client must back off
+        // on its own.
+        let action = TransportAction.respond(.twilioError(.tooManyRequests))
         let endpoint = Route(path: request.path).endpoint(method: request.method)
         record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
         return action

@@ -16,7 +16,7 @@ import NIOPosix
 /// - release → 204 and the number is back in search at once (no aging);
 /// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
-/// - more than `concurrentRequestsMax` requests at once → 429/20429 with `Retry-After: 1`;
+/// - more than `concurrentRequestsMax` requests at once → 429/20429, without `Retry-After` (as Twilio);
 /// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`);
 /// - with `stateFile`, owned numbers and trunks survive a restart, as at Twilio (`SimulatorStateFile`: a snapshot and
 ///   a journal of the changes since, each change synced before it is answered).

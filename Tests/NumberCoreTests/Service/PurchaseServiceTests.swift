@@ -43,12 +43,18 @@ struct PurchaseServiceTests {
             ProviderSearchQuery(country: "US", contains: "55%"),
             ProviderSearchQuery(country: "US", contains: String(repeating: "5", count: 17)),
             ProviderSearchQuery(country: "US", locality: String(repeating: "x", count: 65)),
+            // Twilio's Contains rule: wildcards only at either end, at least two digits or letters.
+            ProviderSearchQuery(country: "US", contains: "555*FLOWERS"),
+            ProviderSearchQuery(country: "US", contains: "5"),
+            ProviderSearchQuery(country: "US", contains: "*5"), ProviderSearchQuery(country: "US", contains: "***"),
         ]
         for query in bad {
             let error = await numberError { _ = try await h.service.search(query) }
             #expect(error?.code == .invalidArgument, "\(query)")
         }
-        _ = try await h.service.search(ProviderSearchQuery(country: "US", contains: "555*FLOWERS", limit: 100))
+        for pattern in ["FLOWERS", "55", "**555", "555**"] {
+            _ = try await h.service.search(ProviderSearchQuery(country: "US", contains: pattern, limit: 100))
+        }
         let noPrice = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "FR")) }
         #expect(noPrice?.code == .notFound)
         h.provider.inject(.fail(.unavailable), on: .search)

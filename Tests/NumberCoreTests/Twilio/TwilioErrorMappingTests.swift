@@ -45,16 +45,28 @@ struct TwilioErrorMappingTests {
     }
 
     @Test func addressRequirementAtPurchaseIsNumberUnavailable() async throws {
-        var simulator = SimulatorConfiguration.defaults
-        simulator.behavior.enforceAddressRequirements = true
-        try await withTwilio(simulatorConfiguration: simulator) { twilio in
-            let numbers = try await twilio.provider.search(
-                ProviderSearchQuery(country: "GB", locality: "Manchester", limit: 1))
-            let number = try #require(numbers.first)
+        try await withTwilio { twilio in
+            // Searches never offer such a number (below); one named directly is refused as Twilio refuses it.
+            let number = try #require(
+                twilio.engine.availableNumbers(country: "GB", type: .local, limit: 1).first)
             let error = await expectProviderError(.numberUnavailable) {
                 try await twilio.provider.buy(phoneNumber: number.phoneNumber, trunkSid: nil)
             }
             #expect(error?.providerCode == 21631)
+        }
+    }
+
+    @Test func searchesExcludeNumbersThatNeedAnAddress() async throws {
+        try await withTwilio { twilio in
+            // GB local and mobile numbers all need an Address at the simulator (as most do at Twilio): none offered.
+            for type in [NumberCore.NumberType.local, .mobile] {
+                let offered = try await twilio.provider.search(ProviderSearchQuery(country: "GB", type: type))
+                #expect(offered.isEmpty, "\(type)")
+            }
+            // GB toll-free numbers need none; US local numbers neither.
+            let tollFree = try await twilio.provider.search(ProviderSearchQuery(country: "GB", type: .tollFree))
+            let local = try await twilio.provider.search(ProviderSearchQuery(country: "US"))
+            #expect(!tollFree.isEmpty && !local.isEmpty)
         }
     }
 }

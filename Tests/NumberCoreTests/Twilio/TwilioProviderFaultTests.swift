@@ -42,6 +42,18 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    @Test func a429WithoutRetryAfterBacksOffOnItsOwn() async throws {
+        // Twilio's REST API documents no Retry-After on 429: the policy's jittered backoff applies.
+        try await withTwilio { twilio in
+            twilio.engine.addFault(
+                FaultRule(endpoint: .pricingCountry, kind: .tooManyRequests(retryAfterSeconds: nil), times: 2))
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.probe.recordedSleeps == [200, 400])
+            #expect(twilio.requests(.pricingCountry).count == 3)
+            #expect(twilio.requests(.pricingCountry).first?.status == 429)
+        }
+    }
+
     @Test func retryAfterIsHonoured() async throws {
         try await withTwilio { twilio in
             twilio.engine.addFault(
@@ -168,11 +180,11 @@ struct TwilioProviderFaultTests {
             let bought = try await twilio.provider.buy(
                 phoneNumber: try await TwilioProviderNumbersTests.candidate(twilio), trunkSid: nil)
             twilio.engine.addFault(
-                FaultRule(endpoint: .addTrunkNumber, kind: .serverErrorAfterActing(.internalError), times: 1))
+                FaultRule(endpoint: .updateNumber, kind: .serverErrorAfterActing(.internalError), times: 1))
             await expectProviderError(.outcomeUnknown) {
                 try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: trunkSid)
             }
-            #expect(twilio.requests(.addTrunkNumber).count == 1)
+            #expect(twilio.requests(.updateNumber).count == 1)
         }
     }
 

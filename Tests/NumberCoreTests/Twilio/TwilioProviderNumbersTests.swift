@@ -48,12 +48,13 @@ struct TwilioProviderNumbersTests {
         }
     }
 
-    @Test func setTrunkAddsAndRemovesThroughTrunking() async throws {
+    @Test func setTrunkAddsThroughTheNumberAndRemovesThroughTrunking() async throws {
         try await withTwilio { twilio in
             let trunkSid = try await twilio.createTrunk("pbx")
             let bought = try await twilio.provider.buy(phoneNumber: try await Self.candidate(twilio), trunkSid: nil)
             try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: trunkSid)
-            #expect(twilio.requests(.addTrunkNumber).last?.form == ["PhoneNumberSid": bought.sid])
+            #expect(twilio.requests(.updateNumber).last?.form == ["TrunkSid": trunkSid])
+            #expect(twilio.requests(.addTrunkNumber).isEmpty)
             #expect(try await twilio.provider.fetch(sid: bought.sid).trunkSid == trunkSid)
             try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: nil)
             #expect(twilio.requests(.removeTrunkNumber).count == 1)
@@ -64,10 +65,23 @@ struct TwilioProviderNumbersTests {
         }
     }
 
-    @Test func setTrunkToAnUnknownTrunkIsNotFound() async throws {
+    @Test func aNumberMovesFromOneTrunkToAnotherInOneRequest() async throws {
+        try await withTwilio { twilio in
+            let (first, second) = (try await twilio.createTrunk("a"), try await twilio.createTrunk("b"))
+            let bought = try await twilio.provider.buy(phoneNumber: try await Self.candidate(twilio), trunkSid: first)
+            try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: second)
+            #expect(try await twilio.provider.fetch(sid: bought.sid).trunkSid == second)
+            // One update, no removal from the first trunk first (no moment on no trunk) and no association call.
+            #expect(twilio.requests(.updateNumber).count == 1)
+            #expect(twilio.requests(.removeTrunkNumber).isEmpty && twilio.requests(.addTrunkNumber).isEmpty)
+        }
+    }
+
+    @Test func setTrunkToAnUnknownTrunkIsRefused() async throws {
         try await withTwilio { twilio in
             let bought = try await twilio.provider.buy(phoneNumber: try await Self.candidate(twilio), trunkSid: nil)
-            await expectProviderError(.notFound) {
+            // A TrunkSid Twilio does not know is a 400 on the number's update, as on a purchase with it.
+            await expectProviderError(.invalidArgument) {
                 try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: "TK" + String(repeating: "0", count: 32))
             }
         }

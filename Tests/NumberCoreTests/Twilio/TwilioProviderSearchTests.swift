@@ -94,6 +94,9 @@ struct TwilioProviderSearchTests {
         ProviderSearchQuery(country: "US", areaCode: "41a", limit: 1),
         ProviderSearchQuery(country: "US", contains: "55%", limit: 1),
         ProviderSearchQuery(country: "US", contains: String(repeating: "5", count: 17), limit: 1),
+        ProviderSearchQuery(country: "US", contains: "55*5", limit: 1),
+        ProviderSearchQuery(country: "US", contains: "+*415", limit: 1),
+        ProviderSearchQuery(country: "US", contains: "5", limit: 1),
     ])
     func badQueriesFailBeforeAnyRequest(query: ProviderSearchQuery) async throws {
         try await withTwilio { twilio in

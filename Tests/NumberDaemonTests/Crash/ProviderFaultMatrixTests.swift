@@ -33,7 +33,7 @@ struct FaultMode: Sendable, CustomTestStringConvertible {
         FaultMode(name: "reset before acting", rules: ["buyNumber:reset:0.5"], unknown: true),
         FaultMode(name: "response lost after acting", rules: ["buyNumber:lost:0.5"]),
         FaultMode(name: "stall without acting", rules: ["buyNumber:stall:2500:0.5"], unknown: true),
-        FaultMode(name: "429 bursts", rules: ["buyNumber:429:0:0.4"]),
+        FaultMode(name: "429 bursts", rules: ["buyNumber:429:0.4"]),
         FaultMode(name: "garbled body after acting", rules: ["buyNumber:garbled:0.5"]),
         FaultMode(name: "oversized body after acting", rules: ["buyNumber:oversized:1200000:0.5"]),
         FaultMode(

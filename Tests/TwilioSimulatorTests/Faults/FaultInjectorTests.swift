@@ -58,8 +58,12 @@ import Testing
         ("buyNumber:lost", FaultRule(endpoint: .buyNumber, kind: .responseLost)),
         ("any:latency:200:0.5", FaultRule(endpoint: nil, kind: .latency(milliseconds: 200), probability: 0.5)),
         (
-            "buyNumber:429:1:1:3",
+            "buyNumber:429-after:1:1:3",
             FaultRule(endpoint: .buyNumber, kind: .tooManyRequests(retryAfterSeconds: 1), times: 3)
+        ),
+        (
+            "buyNumber:429:1:3",
+            FaultRule(endpoint: .buyNumber, kind: .tooManyRequests(retryAfterSeconds: nil), times: 3)
         ),
         ("releaseNumber:reset::1:1", FaultRule(endpoint: .releaseNumber, kind: .connectionReset, times: 1)),
         ("searchNumbers:500-after", FaultRule(endpoint: .searchNumbers, kind: .serverErrorAfterActing(.internalError))),

@@ -256,8 +256,11 @@ def run(validator, account):
     v.call("POST", f"{api}/IncomingPhoneNumbers/Local.json", {"PhoneNumber": us[1]}, expect=201)
     v.call("POST", f"{api}/IncomingPhoneNumbers/TollFree.json", {"PhoneNumber": found[("US", "TollFree")][0]},
            expect=201)
+    # GB mobile numbers need an Address, as at Twilio: refused without one (21631), bought with one.
     v.call("POST", f"{api}/IncomingPhoneNumbers/Mobile.json", {"PhoneNumber": found[("GB", "Mobile")][0]},
-           expect=201)
+           expect=400)
+    v.call("POST", f"{api}/IncomingPhoneNumbers/Mobile.json",
+           {"PhoneNumber": found[("GB", "Mobile")][0], "AddressSid": "AD" + "a" * 32}, expect=201)
     v.call("POST", f"{api}/IncomingPhoneNumbers.json", {"PhoneNumber": "+15005550000"}, expect=400)
     v.call("POST", f"{api}/IncomingPhoneNumbers.json", {"PhoneNumber": "nonsense"}, expect=400)
     page = v.call("GET", f"{api}/IncomingPhoneNumbers.json?PageSize=2")
