@@ -150,7 +150,7 @@ struct Trunks: AsyncParsableCommand {
 
 struct Accounts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Accounts (admin).", subcommands: [Create.self, ListAccounts.self])
+        abstract: "Accounts (admin).", subcommands: [Create.self, ListAccounts.self, Suspend.self, Activate.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -168,6 +168,41 @@ struct Accounts: AsyncParsableCommand {
                     print("created \(response.account.id) \(response.account.name) (\(response.account.currency))")
                 }
             }
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "numbers accounts suspend ACC_…",
+            discussion: """
+                A suspended account keeps its numbers (renewals go on) and can be read and funded, but cannot buy, \
+                change or release numbers or create or delete trunks until it is activated again.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The account ACC_….") var accountId: String
+
+        func run() async throws {
+            try await reporting { try await Accounts.setStatus(.suspended, accountId, global) }
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "numbers accounts activate ACC_…")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The account ACC_….") var accountId: String
+
+        func run() async throws {
+            try await reporting { try await Accounts.setStatus(.active, accountId, global) }
+        }
+    }
+
+    /// Sets the account's status and prints it.
+    static func setStatus(_ status: AccountStatus, _ accountId: String, _ global: GlobalOptions) async throws {
+        let response = try await global.withClient {
+            try await $0.setAccountStatus(SetAccountStatusRequest(accountId: accountId, status: status))
+        }
+        try global.output(response) {
+            print("\(response.account.id) is \(Format.name(response.account.status, dropping: "ACCOUNT_STATUS_"))")
         }
     }
 

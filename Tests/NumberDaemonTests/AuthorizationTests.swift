@@ -51,6 +51,9 @@ struct AuthorizationTests {
             },
             NumbersMethods.getAccount.path: { _ = try await $0.getAccount(GetAccountRequest(accountId: a)) },
             NumbersMethods.listAccounts.path: { _ = try await $0.listAccounts(ListAccountsRequest()) },
+            NumbersMethods.setAccountStatus.path: {
+                _ = try await $0.setAccountStatus(SetAccountStatusRequest(accountId: a, status: .suspended))
+            },
             NumbersMethods.createApiKey.path: {
                 _ = try await $0.createApiKey(CreateApiKeyRequest(accountId: a, scope: .account, name: "x"))
             },

@@ -762,6 +762,36 @@ extension GetAccountResponse: ProtoMessage {
     }
 }
 
+extension SetAccountStatusRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(accountId, field: 1)
+        writer.write(status.rawValue, field: 2)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            accountId: try reader.string(1),
+            status: AccountStatus(rawValue: try reader.int32(2))
+        )
+    }
+}
+
+extension SetAccountStatusResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        try writer.writeMessage(field: 1) { try account.encodeProtoFields(to: $0) }
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            account: try Account(protoFields: reader.messageReader(1))
+        )
+    }
+}
+
 extension ListAccountsRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {

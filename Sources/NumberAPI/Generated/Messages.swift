@@ -1217,6 +1217,48 @@ public struct GetAccountResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// Suspends or reactivates an account (admin keys only). A suspended account keeps its numbers, and their renewals go
+/// on; it can be read and funded, but it cannot buy numbers, change or release them, or create or delete trunks:
+/// those calls fail FAILED_PRECONDITION / ACCOUNT_INACTIVE until it is active again. Setting the status it already has
+/// changes nothing.
+public struct SetAccountStatusRequest: Codable, Sendable, Hashable {
+    /// Field 1, `account_id`.
+    public var accountId: String
+    /// ACTIVE or SUSPENDED
+    public var status: AccountStatus
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        accountId: String = "",
+        status: AccountStatus = AccountStatus(rawValue: 0)
+    ) {
+        self.accountId = accountId
+        self.status = status
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case accountId = 1
+        case status = 2
+    }
+}
+
+/// `numbers.v1.SetAccountStatusResponse`.
+public struct SetAccountStatusResponse: Codable, Sendable, Hashable {
+    /// Field 1, `account`.
+    public var account: Account
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        account: Account = Account()
+    ) {
+        self.account = account
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case account = 1
+    }
+}
+
 /// `numbers.v1.ListAccountsRequest`.
 public struct ListAccountsRequest: Codable, Sendable, Hashable {
     /// Field 1, `page_size`.

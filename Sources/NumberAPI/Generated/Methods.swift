@@ -47,6 +47,9 @@ public enum NumbersMethods {
     /// `ListAccounts`.
     public static let listAccounts = MethodDescriptor<ListAccountsRequest, ListAccountsResponse>(
         service: "numbers.v1.Numbers", method: "ListAccounts")
+    /// `SetAccountStatus`.
+    public static let setAccountStatus = MethodDescriptor<SetAccountStatusRequest, SetAccountStatusResponse>(
+        service: "numbers.v1.Numbers", method: "SetAccountStatus")
     /// `CreateApiKey`.
     public static let createApiKey = MethodDescriptor<CreateApiKeyRequest, CreateApiKeyResponse>(
         service: "numbers.v1.Numbers", method: "CreateApiKey")
@@ -77,6 +80,7 @@ public enum NumbersMethods {
         createAccount.path,
         getAccount.path,
         listAccounts.path,
+        setAccountStatus.path,
         createApiKey.path,
         listApiKeys.path,
         revokeApiKey.path,

@@ -108,6 +108,13 @@ extension NumbersClient {
         try await call(NumbersMethods.listAccounts, request, options: options)
     }
 
+    /// Calls `SetAccountStatus`.
+    public func setAccountStatus(
+        _ request: SetAccountStatusRequest, options: CallOptions = CallOptions()
+    ) async throws -> SetAccountStatusResponse {
+        try await call(NumbersMethods.setAccountStatus, request, options: options)
+    }
+
     /// Calls `CreateApiKey`.
     public func createApiKey(
         _ request: CreateApiKeyRequest, options: CallOptions = CallOptions()

@@ -107,6 +107,19 @@ extension NumberAPI.Account {
     }
 }
 
+extension AccountStatus {
+    func core() throws -> NumberCore.Account.Status {
+        switch self {
+        case .active: return .active
+        case .suspended: return .suspended
+        default:
+            throw RPCError(
+                code: .invalidArgument, message: "status must be ACTIVE or SUSPENDED", reason: "INVALID_FIELD",
+                details: ["field": "status"])
+        }
+    }
+}
+
 extension NumberAPI.Trunk {
     init(_ trunk: NumberCore.Trunk, numberCount: Int) {
         self.init(

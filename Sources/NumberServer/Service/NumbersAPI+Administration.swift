@@ -22,6 +22,12 @@ extension NumbersAPI {
                 accounts: page.accounts.map(NumberAPI.Account.init), nextPageToken: page.nextPageToken ?? "")
         }
 
+        router.register(NumbersMethods.setAccountStatus) { request, context in
+            try authorize(context, .admin, accountId: nil)
+            let account = try await service.setAccountStatus(request.accountId, try request.status.core())
+            return SetAccountStatusResponse(account: NumberAPI.Account(account))
+        }
+
         router.register(NumbersMethods.createApiKey) { request, context in
             try authorize(context, .admin, accountId: nil)
             let created = try await service.createApiKey(

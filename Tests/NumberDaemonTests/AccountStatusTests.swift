@@ -1,0 +1,71 @@
+import NumberAPI
+import NumberClient
+import Testing
+
+/// SetAccountStatus end to end over TLS: an operator suspends an account and its writes stop until it is active
+/// again, while reads and funding go on.
+@Suite("numberd: suspending and reactivating an account")
+struct AccountStatusTests {
+    @Test("a suspended account reads and is funded but cannot buy or change trunks; reactivated, it buys again")
+    func suspendAndReactivate() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let acme = try await makeAccount(admin, name: "Acme", funds: 10_000)
+                let search = try await admin.searchNumbers(
+                    SearchNumbersRequest(accountId: acme.id, country: "US", areaCode: "415", limit: 2))
+                let suspended = try await admin.setAccountStatus(
+                    SetAccountStatusRequest(accountId: acme.id, status: .suspended))
+                #expect(suspended.account.status == .suspended && suspended.account.balance == 10_000)
+                // Again: nothing changes, the same answer.
+                let again = try await admin.setAccountStatus(
+                    SetAccountStatusRequest(accountId: acme.id, status: .suspended))
+                #expect(again.account == suspended.account)
+
+                try await withNumbersClient(numberd.client(key: acme.key)) { client in
+                    let purchase = await #expect(throws: RPCError.self) {
+                        try await client.purchaseNumbers(
+                            PurchaseNumbersRequest(country: "US", numbers: [search.numbers[0].phoneNumber]))
+                    }
+                    #expect(purchase?.code == .failedPrecondition && purchase?.reason == "ACCOUNT_INACTIVE")
+                    let trunk = await #expect(throws: RPCError.self) {
+                        try await client.createTrunk(CreateTrunkRequest(name: "t", providerTrunkSid: ""))
+                    }
+                    #expect(trunk?.reason == "ACCOUNT_INACTIVE", "\(String(describing: trunk))")
+                    let account = try await client.getAccount(GetAccountRequest()).account
+                    let balance = try await client.getBalance(GetBalanceRequest())
+                    #expect(account.status == .suspended && balance.balance == 10_000)
+                }
+                // An operator can still fund it; nothing was bought or held.
+                _ = try await admin.addFunds(AddFundsRequest(accountId: acme.id, amount: 500, currency: "USD"))
+                #expect(numberd.simulator.engine.purchaseCount(search.numbers[0].phoneNumber) == 0)
+
+                let active = try await admin.setAccountStatus(
+                    SetAccountStatusRequest(accountId: acme.id, status: .active))
+                #expect(active.account.status == .active && active.account.balance == 10_500)
+                try await withNumbersClient(numberd.client(key: acme.key)) { client in
+                    let bought = try await client.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [search.numbers[1].phoneNumber]))
+                    #expect(bought.numbers.count == 1)
+                }
+            }
+        }
+    }
+
+    @Test("an unspecified status and an unknown account are refused")
+    func badRequests() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let acme = try await makeAccount(admin, name: "Acme", funds: 0)
+                let unspecified = await #expect(throws: RPCError.self) {
+                    try await admin.setAccountStatus(SetAccountStatusRequest(accountId: acme.id))
+                }
+                #expect(unspecified?.code == .invalidArgument && unspecified?.reason == "INVALID_FIELD")
+                let unknown = await #expect(throws: RPCError.self) {
+                    try await admin.setAccountStatus(
+                        SetAccountStatusRequest(accountId: "ACC_000000000000", status: .suspended))
+                }
+                #expect(unknown?.code == .notFound)
+            }
+        }
+    }
+}
