@@ -555,6 +555,21 @@ let crossCheckVectors: [CrossCheckVector] = [
                         setupFee: -1000000000000201, monthlyFee: 9223372036854775605,
                         currency: "currency #203 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
             ], totalFound: 2147483645)),
+    CrossCheckVector("empty.SetAccountStatusRequest", SetAccountStatusRequest()),
+    CrossCheckVector(
+        "full.SetAccountStatusRequest",
+        SetAccountStatusRequest(
+            accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", status: AccountStatus(rawValue: 2)
+        )),
+    CrossCheckVector("empty.SetAccountStatusResponse", SetAccountStatusResponse()),
+    CrossCheckVector(
+        "full.SetAccountStatusResponse",
+        SetAccountStatusResponse(
+            account: Account(
+                id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                name: "name #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                currency: "currency #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", balance: 9223372036854775703,
+                status: AccountStatus(rawValue: 2), createdAt: Date(timeIntervalSince1970: 1787812215 + 0.25)))),
     CrossCheckVector("empty.Transaction", Transaction()),
     CrossCheckVector(
         "full.Transaction",
