@@ -106,7 +106,14 @@ enum RawHTTPClient {
         if let authorization { text += "Authorization: \(authorization)\r\n" }
         if !form.isEmpty { text += "Content-Type: application/x-www-form-urlencoded\r\n" }
         text += "Content-Length: \(body.utf8.count)\r\n\r\n" + body
-        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+        do {
+            try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+        } catch  where timedOut.value.withLock({ $0 }) {
+            // On a loaded machine the cut-off can close the channel before the request is even written (seen once:
+            // the write failed "I/O on closed channel"): the call timed out all the same. The Collector completes
+            // the promise as the channel goes inactive.
+            return .timedOut
+        }
         let (bytes, reset) = try await promise.futureResult.get()
         if bytes.isEmpty {
             return timedOut.value.withLock { $0 } ? .timedOut : .closedWithoutResponse(reset: reset)
