@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/sha.h>
 #include <openssl/bn.h>
 
@@ -92,6 +93,15 @@ static inline void numberd_OPENSSL_free(void *pointer) {
 
 static inline long numberd_BIO_get_mem_data(BIO *bio, char **data) {
     return BIO_get_mem_data(bio, data);
+}
+
+/// Bytes allocated for a memory BIO's buffer (its BUF_MEM's `max`), which OpenSSL grows and never shrinks.
+static inline size_t numberd_BIO_mem_capacity(BIO *bio) {
+    BUF_MEM *memory = NULL;
+    if (BIO_get_mem_ptr(bio, &memory) != 1 || memory == NULL) {
+        return 0;
+    }
+    return memory->max;
 }
 
 // MARK: Peer identity

@@ -97,18 +97,25 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch stateMachine.bytesReceived() {
-        case .driveHandshake:
-            connection.feed(unwrapInboundIn(data))
-            driveHandshake(context: context)
-            if stateMachine.isActive {
+        var ciphertext = unwrapInboundIn(data)
+        // A slice at a time, each taken out of the input BIO before the next goes in: its buffer, which OpenSSL never
+        // shrinks, stays one slice however large the socket read.
+        while let slice = ciphertext.readSlice(length: min(ciphertext.readableBytes, TLSConnection.bioSliceBytes)),
+            slice.readableBytes > 0
+        {
+            switch stateMachine.bytesReceived() {
+            case .driveHandshake:
+                connection.feed(slice)
+                driveHandshake(context: context)
+                if stateMachine.isActive {
+                    readApplicationData(context: context)
+                }
+            case .readApplicationData:
+                connection.feed(slice)
                 readApplicationData(context: context)
+            case .drop:
+                return
             }
-        case .readApplicationData:
-            connection.feed(unwrapInboundIn(data))
-            readApplicationData(context: context)
-        case .drop:
-            return
         }
     }
 
@@ -162,6 +169,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
+    }
+
+    /// Bytes allocated for this connection's input and output memory BIOs, for tests of their bound.
+    package var memoryBIOCapacities: (input: Int, output: Int) {
+        connection.memoryBIOCapacities
     }
 
     private func handshakeCompleted() -> TLSHandshakeCompleted {
@@ -220,52 +232,71 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let writes = pendingWrites
+        let plaintextBytes = stateMachine.pendingWriteBytes
         pendingWrites.removeAll(keepingCapacity: true)
         stateMachine.pendingWritesDrained()
-        if let failure = encrypt(writes, allocator: context.channel.allocator) {
+        var ciphertext = context.channel.allocator.buffer(
+            capacity: Self.ciphertextCapacity(plaintextBytes: plaintextBytes, writes: writes.count))
+        if let failure = encrypt(writes, into: &ciphertext, allocator: context.channel.allocator) {
             writes.forEach { $0.promise?.fail(failure) }
             fail(context: context, failure)
             return
         }
-        flushNetworkOutput(context: context, promises: writes.compactMap(\.promise))
+        connection.drainOutput(appendingTo: &ciphertext)
+        send(ciphertext, context: context, promises: writes.compactMap(\.promise))
     }
 
-    /// Feeds `writes` to OpenSSL: buffers under `writeCoalesceBytesMax` are gathered into one `SSL_write`.
+    /// Room for the ciphertext of `writes` buffers of `plaintextBytes` in all: each makes at most one record more
+    /// than its full 16 KiB records, and a record adds at most 29 bytes with our ciphers (TLS 1.2 AES-GCM; 22 in
+    /// TLS 1.3). A cipher list with larger overheads only makes the buffer grow.
+    static func ciphertextCapacity(plaintextBytes: Int, writes: Int) -> Int {
+        let records = plaintextBytes / TLSConnection.bioSliceBytes + writes
+        return plaintextBytes + records * 32
+    }
+
+    /// Feeds `writes` to OpenSSL, appending their ciphertext to `ciphertext`: buffers under `writeCoalesceBytesMax`
+    /// are gathered into one `SSL_write`.
     ///
     /// The gathering buffer lives only for this call, sized to what it gathers: one kept per connection cost every
     /// idle connection `writeCoalesceBytesMax` (16 KiB) of memory for nothing.
     private func encrypt(
-        _ writes: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)], allocator: ByteBufferAllocator
+        _ writes: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)], into ciphertext: inout ByteBuffer,
+        allocator: ByteBufferAllocator
     ) -> TLSError? {
-        if writes.count == 1 { return encrypt(writes[0].buffer) }
+        if writes.count == 1 { return encrypt(writes[0].buffer, into: &ciphertext) }
         let coalesceMax = tlsContext.configuration.writeCoalesceBytesMax
         let small = writes.reduce(0) { $0 + ($1.buffer.readableBytes < coalesceMax ? $1.buffer.readableBytes : 0) }
         var scratch = allocator.buffer(capacity: min(small, coalesceMax))
         for write in writes {
             if write.buffer.readableBytes >= coalesceMax {
-                if let error = encrypt(scratch) ?? encrypt(write.buffer) {
+                if let error = encrypt(scratch, into: &ciphertext) ?? encrypt(write.buffer, into: &ciphertext) {
                     return error
                 }
                 scratch.clear()
                 continue
             }
             if scratch.readableBytes + write.buffer.readableBytes > coalesceMax {
-                if let error = encrypt(scratch) { return error }
+                if let error = encrypt(scratch, into: &ciphertext) { return error }
                 scratch.clear()
             }
             var buffer = write.buffer
             scratch.writeBuffer(&buffer)
         }
-        return encrypt(scratch)
+        return encrypt(scratch, into: &ciphertext)
     }
 
-    private func encrypt(_ buffer: ByteBuffer) -> TLSError? {
-        buffer.withUnsafeReadableBytes { connection.write($0) }
+    private func encrypt(_ buffer: ByteBuffer, into ciphertext: inout ByteBuffer) -> TLSError? {
+        buffer.withUnsafeReadableBytes { connection.write($0, appendingTo: &ciphertext) }
     }
 
     /// Writes whatever ciphertext OpenSSL produced and flushes; the promises complete with that write.
     private func flushNetworkOutput(context: ChannelHandlerContext, promises: [EventLoopPromise<Void>] = []) {
-        guard let output = connection.drainOutput(allocator: context.channel.allocator) else {
+        send(connection.drainOutput(allocator: context.channel.allocator), context: context, promises: promises)
+    }
+
+    /// Writes `ciphertext` (nothing when it is nil or empty) and flushes; the promises complete with that write.
+    private func send(_ ciphertext: ByteBuffer?, context: ChannelHandlerContext, promises: [EventLoopPromise<Void>]) {
+        guard let ciphertext, ciphertext.readableBytes > 0 else {
             promises.forEach { $0.succeed() }
             return
         }
@@ -279,7 +310,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             aggregate = combined
         }
-        context.writeAndFlush(wrapOutboundOut(output), promise: aggregate)
+        context.writeAndFlush(wrapOutboundOut(ciphertext), promise: aggregate)
     }
 
     // MARK: Shutdown and failure
