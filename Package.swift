@@ -311,7 +311,7 @@ let package = Package(
         .testTarget(
             name: "NumberClientTests",
             dependencies: [
-                "NumberClient", "NumberWire", "NumberAPI", .product(name: "NIOCore", package: "swift-nio"),
+                "NumberClient", "NumberWire", "NumberAPI", "NumberTLS", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict

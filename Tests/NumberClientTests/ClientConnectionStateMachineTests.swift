@@ -26,6 +26,28 @@ struct ClientConnectionStateMachineTests {
                 == .finish(streamID: 1, .status(ByteBuffer(string: "err"))))
     }
 
+    @Test("the server's SETTINGS are noted once they arrive valid; an ACK or an invalid SETTINGS is not them")
+    func serverSettingsReceived() throws {
+        var machine = ClientConnectionStateMachine()
+        #expect(!machine.serverSettingsReceived)
+        _ = machine.received(Frame(type: .settings, flags: .ack, streamID: 0))
+        #expect(!machine.serverSettingsReceived)
+        _ = machine.received(Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 0, count: 8)))
+        #expect(!machine.serverSettingsReceived)
+        #expect(
+            machine.received(Frame(type: .settings, streamID: 0))
+                == .write([Frame(type: .settings, flags: .ack, streamID: 0)]))
+        #expect(machine.serverSettingsReceived)
+
+        var refused = ClientConnectionStateMachine()
+        var outOfRange = ByteBuffer()
+        outOfRange.writeInteger(UInt16(0x2))  // MAX_CONCURRENT_STREAMS
+        outOfRange.writeInteger(UInt32(0))  // below its range (1...10000)
+        _ = refused.received(Frame(type: .settings, streamID: 0, payload: outOfRange))
+        #expect(!refused.serverSettingsReceived)
+        #expect(refused.phase == .closed)
+    }
+
     @Test("the server's concurrent-call limit is respected")
     func limit() throws {
         var machine = ClientConnectionStateMachine()

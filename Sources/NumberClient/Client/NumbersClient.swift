@@ -260,7 +260,8 @@ public final class NumbersClient: Sendable {
 
     /// Waits for the connection being made until `deadline` (nil: none) or the task's cancellation, which throw
     /// `WaitEnded`; a failed attempt throws `ConnectError`. Only this caller stops waiting: the attempt, which may
-    /// take the connect timeout and then the TLS handshake's, goes on for the pool and the other calls waiting on it.
+    /// take the connect timeout, the TLS handshake's and the connect timeout again for the server's SETTINGS, goes
+    /// on for the pool and the other calls waiting on it.
     private func wait(
         for future: EventLoopFuture<ClientConnection>, until deadline: NIODeadline?
     ) async throws -> ClientConnection {

@@ -20,8 +20,10 @@ public struct NumbersClientConfiguration: Sendable {
     public var clientCertificate: (chain: TLSCertificateSource, key: TLSPrivateKeySource)?
     /// Connections kept to the server; calls spread over them. Default 1 (one connection carries 100 calls).
     public var connectionPoolSize: Int
-    /// TCP connect timeout. Default 5 s. The TLS handshake then has its own (10 s). A call waits for a connection
-    /// being made only until its own deadline or cancellation; the attempt goes on for the pool.
+    /// TCP connect timeout, and then the limit on the wait for the server's SETTINGS once the TLS handshake is done
+    /// (a connection carries calls only after them). Default 5 s. The TLS handshake between has its own (10 s).
+    /// A call waits for a connection being made only until its own deadline or cancellation; the attempt goes on
+    /// for the pool.
     public var connectTimeout: TimeAmount
     /// Deadline of a call that sets none. Default 30 s.
     public var defaultTimeout: TimeAmount

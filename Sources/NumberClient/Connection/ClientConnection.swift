@@ -18,9 +18,11 @@ final class ClientConnection: Sendable {
     }
 
     /// Connects, secures the connection with TLS (`tls` nil only for protocol tests) and greets the server.
-    /// Completes once the TLS handshake has (without TLS, once TCP has connected): a connection joins the pool only
-    /// when it can carry calls, so a handshake that fails (an untrusted certificate, a wrong name, a timeout) fails
-    /// the connect, with nothing sent, instead of the calls started on it.
+    /// Completes once the server's SETTINGS have arrived, at most `connectTimeout` after the TLS handshake (without
+    /// TLS, after TCP connected): a connection joins the pool only when it can carry calls, so a handshake that fails
+    /// (an untrusted certificate, a wrong name, a timeout) or a server that refuses the connection after it (under
+    /// TLS 1.3 a server checks the client's certificate after the client's handshake is done, and its alert comes
+    /// later) fails the connect, with nothing sent, instead of the calls started on it.
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
@@ -42,7 +44,8 @@ final class ClientConnection: Sendable {
                     }
                     let ready = channel.eventLoop.makePromise(of: Void.self)
                     let handler = ClientConnectionHandler(
-                        settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil)
+                        settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil,
+                        settingsTimeout: connectTimeout)
                     do {
                         try pipeline.addHandler(handler)
                     } catch {

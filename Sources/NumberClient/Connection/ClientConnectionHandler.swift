@@ -27,17 +27,24 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Frames are decoded here (``FrameReader``), not by a handler in front.
     private let frameReader: FrameReader
 
-    /// Completed once the connection can carry calls, failed if it ends before; nil afterwards.
+    /// Completed once the connection can carry calls (the server's SETTINGS arrived), failed if it ends, fails or
+    /// times out before; nil afterwards.
     private var ready: EventLoopPromise<Void>?
-    /// Whether the connection is ready only when TLS says its handshake completed (else: when TCP connected).
+    /// Whether the wait for the server's SETTINGS starts when TLS says its handshake completed (else: when TCP
+    /// connected).
     private let awaitsHandshake: Bool
+    /// How long that wait may take (the client's connect timeout).
+    private let settingsTimeout: TimeAmount
+    private var settingsTimer: Scheduled<Void>?
 
     /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
-    /// calls: at `TLSHandshakeCompleted` when `awaitsHandshake`, else when the channel is active. `firstStreamID`
-    /// is not 1 only in tests of the last stream ids.
+    /// calls: when the server's first SETTINGS has arrived, at most `settingsTimeout` after `TLSHandshakeCompleted`
+    /// when `awaitsHandshake`, else after the channel became active. A connection that ends or fails before (a TLS
+    /// 1.3 server refusing our certificate sends its alert only then) fails `ready`: nothing was sent on it.
+    /// `firstStreamID` is not 1 only in tests of the last stream ids.
     init(
         settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
-        awaitsHandshake: Bool = false, firstStreamID: UInt32 = 1
+        awaitsHandshake: Bool = false, settingsTimeout: TimeAmount = .seconds(5), firstStreamID: UInt32 = 1
     ) {
         self.state = ClientConnectionStateMachine(firstStreamID: firstStreamID)
         self.settings = settings
@@ -45,6 +52,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         self.usable = status
         self.ready = ready
         self.awaitsHandshake = awaitsHandshake
+        self.settingsTimeout = settingsTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,30 +70,61 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is TLSHandshakeCompleted { becameReady() }
+        if event is TLSHandshakeCompleted { awaitSettings(context: context) }
         context.fireUserInboundEventTriggered(event)
     }
 
     /// TCP is up: the preface and SETTINGS go out (behind the TLS handshake, which holds them until it is done).
     private func connected(context: ChannelHandlerContext) {
         greet(context: context)
-        if !awaitsHandshake { becameReady() }
+        if !awaitsHandshake { awaitSettings(context: context) }
     }
 
-    private func becameReady() {
-        ready?.succeed()
-        ready = nil
+    /// Starts the clock on the server's SETTINGS, when someone waits for the connection to be ready.
+    private func awaitSettings(context: ChannelHandlerContext) {
+        guard ready != nil, settingsTimer == nil else { return }
+        let timeout = settingsTimeout
+        settingsTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard ready != nil, let context = self.context else { return }
+            errorCaught(context: context, error: SettingsTimedOut(timeout: timeout))
+        }
+    }
+
+    /// After a read: ready once the server's SETTINGS came, unless the same read ended the connection's calls.
+    private func checkReady() {
+        guard ready != nil, state.serverSettingsReceived else { return }
+        if state.phase == .active {
+            settingsTimer?.cancel()
+            settingsTimer = nil
+            ready?.succeed()
+            ready = nil
+        } else {
+            notReady(ConnectionEnded(reason: state.closingReason))
+        }
     }
 
     /// The connection failed or ended before it could carry calls: its connect fails with `error`.
     private func notReady(_ error: any Error) {
+        settingsTimer?.cancel()
+        settingsTimer = nil
         ready?.fail(error)
         ready = nil
     }
 
-    /// The connection ended before the TLS handshake completed (an error, if any, came through `errorCaught`).
+    /// The connection ended before the server's SETTINGS arrived (an error, if any, came through `errorCaught`).
     private struct ConnectionEnded: Error, CustomStringConvertible {
-        var description: String { "the connection closed before the TLS handshake completed" }
+        var reason: String?
+        var description: String {
+            "the connection closed before the server's SETTINGS arrived" + (reason.map { " (\($0))" } ?? "")
+        }
+    }
+
+    /// The server's SETTINGS did not come within the connect timeout.
+    private struct SettingsTimedOut: Error, CustomStringConvertible {
+        var timeout: TimeAmount
+        var description: String {
+            "no SETTINGS from the server within \(timeout.nanoseconds / 1_000_000) ms of the connection being secured"
+        }
     }
 
     private var greeted = false
@@ -101,7 +140,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
-        if let failure { errorCaught(context: context, error: failure) }
+        if let failure {
+            errorCaught(context: context, error: failure)
+        } else {
+            checkReady()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

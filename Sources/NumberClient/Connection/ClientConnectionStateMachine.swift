@@ -73,6 +73,10 @@ struct ClientConnectionStateMachine {
     /// calls refused afterwards.
     private(set) var closingReason: String?
     private(set) var serverSettings = ConnectionSettings.defaults
+    /// Whether the server's SETTINGS arrived: the connection carries calls only from then on (FRAMING.md §2). Under
+    /// TLS 1.3 the client's handshake ends before the server has checked the client's certificate; a server that
+    /// refuses it closes before its SETTINGS, so a call sent earlier would be lost instead of never sent.
+    private(set) var serverSettingsReceived = false
     /// The id of the next call; nil once every odd id has been used (the connection then goes away locally).
     private var nextStreamID: UInt32?
     /// Streams waiting for a response: the MESSAGE payload once it arrived.
@@ -170,6 +174,7 @@ struct ClientConnectionStateMachine {
             } catch {
                 return failAll(GoAway(lastStreamID: 0, code: error.goAwayCode, message: error.message))
             }
+            serverSettingsReceived = true
             return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
         case .ping:
             if frame.flags.contains(.ack) { return .none }

@@ -1,0 +1,229 @@
+import NIOCore
+import NIOEmbedded
+import NumberAPI
+import NumberTLS
+import NumberWire
+import Synchronization
+import Testing
+
+@testable import NumberClient
+
+/// A connection carries calls only once the server's SETTINGS have arrived. Under TLS 1.3 the client's handshake
+/// completes before the server has checked the client's certificate: a server that refuses it sends its alert (or
+/// closes) after that, so a call started at the handshake's end was lost with its outcome unknown instead of never
+/// sent. Such a connection now fails to connect (`CONNECT_FAILED`, safe to retry), and one whose server never sends
+/// SETTINGS fails at the connect timeout.
+@Suite("Client: a connection is ready when the server's SETTINGS arrive")
+struct ConnectionReadinessTests {
+    static let purchase = PurchaseNumbersRequest(accountId: "ACC_1", country: "US", numbers: ["+14155550100"])
+
+    /// A client of `server` trusting its CA, presenting `certificate` if given.
+    static func client(
+        _ server: FakeTLSServer, certificate: IssuedCertificate? = nil, connectTimeout: TimeAmount = .seconds(5),
+        retry: NumbersClientConfiguration.RetryPolicy = .none
+    ) throws -> NumbersClient {
+        var configuration = NumbersClientConfiguration(
+            host: "127.0.0.1", port: server.port, apiKey: "nk_test", trustRoots: server.pki.authority.trustRoots,
+            connectTimeout: connectTimeout, defaultTimeout: .seconds(20), retry: retry)
+        configuration.clientCertificate = certificate.map { ($0.certificateChain, $0.privateKey) }
+        return try NumbersClient(configuration: configuration)
+    }
+
+    /// Checks `error` is a connect failure: nothing sent, no unknown outcome to reconcile.
+    static func expectConnectFailed(_ error: RPCError?, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(error?.code == .unavailable, "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(error?.reason == "CONNECT_FAILED", "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(error?.details["outcome"] == nil, "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(error?.details["idempotencyKey"] == nil, sourceLocation: sourceLocation)
+    }
+
+    @Test("TLS completes, the server never sends SETTINGS: CONNECT_FAILED at the connect timeout, nothing sent")
+    func noSettingsFailsAtTheConnectTimeout() async throws {
+        let server = try await FakeTLSServer.start(.neverSendsSettings)
+        let client = try Self.client(server, connectTimeout: .milliseconds(500))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let error = await #expect(throws: RPCError.self) {
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(4)))
+        }
+        let took = clock.now - started
+        let headers = server.headers
+        let handshakes = server.handshakes
+        await client.close()
+        await server.stop()
+        Self.expectConnectFailed(error)
+        #expect(error?.message.contains("SETTINGS") == true, "\(String(describing: error))")
+        #expect(handshakes == 1)
+        #expect(headers.isEmpty, "the call reached the server: \(headers)")
+        // The connect timeout after the handshake, well before the call's 4 s deadline (which it used to meet, its
+        // outcome unknown).
+        #expect(took >= .milliseconds(450), "took \(took)")
+        #expect(took < .milliseconds(3500), "took \(took)")
+    }
+
+    @Test("the server closes right after the handshake: a keyed call fails CONNECT_FAILED after its retries")
+    func closedBeforeSettingsIsAConnectFailure() async throws {
+        let server = try await FakeTLSServer.start(.closesAfterHandshake)
+        let client = try Self.client(
+            server,
+            retry: .init(attemptsMax: 3, initialBackoff: .milliseconds(5), backoffMax: .milliseconds(20)))
+        let error = await #expect(throws: RPCError.self) {
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(10)))
+        }
+        let headers = server.headers
+        let handshakes = server.handshakes
+        await client.close()
+        await server.stop()
+        Self.expectConnectFailed(error)
+        #expect(handshakes == 3, "one connection per attempt")
+        #expect(headers.isEmpty, "a call reached the server: \(headers)")
+    }
+
+    @Test(
+        "mutual TLS 1.3, a client certificate the server refuses (or none): CONNECT_FAILED, not a lost call",
+        arguments: [true, false])
+    func refusedClientCertificate(presentsOne: Bool) async throws {
+        let servicesCA = try CertificateAuthority.generate(commonName: "services CA")
+        let server = try await FakeTLSServer.start(.sendsSettings, clientCA: servicesCA)
+        let stranger = try CertificateAuthority.generate(commonName: "other CA").issueClientCertificate(
+            commonName: "intruder")
+        let client = try Self.client(server, certificate: presentsOne ? stranger : nil)
+        let error = await #expect(throws: RPCError.self) {
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(10)))
+        }
+        let headers = server.headers
+        await client.close()
+        await server.stop()
+        Self.expectConnectFailed(error)
+        #expect(headers.isEmpty, "a call reached the server: \(headers)")
+    }
+
+    @Test("the server sends SETTINGS: the call goes out on the connection")
+    func settingsMakeTheConnectionReady() async throws {
+        let servicesCA = try CertificateAuthority.generate(commonName: "services CA")
+        let server = try await FakeTLSServer.start(.sendsSettings, clientCA: servicesCA)
+        let member = try servicesCA.issueClientCertificate(commonName: "billing")
+        let client = try Self.client(server, certificate: member)
+        // The fake server answers no call: the call's deadline ends it, once it was sent.
+        let error = await #expect(throws: RPCError.self) {
+            try await client.getBalance(
+                GetBalanceRequest(accountId: "ACC_1"), options: CallOptions(timeout: .seconds(1)))
+        }
+        let headers = server.headers
+        await client.close()
+        await server.stop()
+        #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
+        #expect(headers.map(\.method) == ["/numbers.v1.Numbers/GetBalance"])
+    }
+}
+
+/// The same rule on the handler, with an embedded event loop whose clock the test moves.
+@Suite("Client connection handler: ready at the server's SETTINGS")
+struct ConnectionHandlerReadinessTests {
+    /// How the handler's `ready` promise ended, if it did.
+    final class Readiness: Sendable {
+        let result = Mutex<String?>(nil)
+
+        init(_ future: EventLoopFuture<Void>) {
+            future.whenComplete { [self] outcome in
+                result.withLock {
+                    switch outcome {
+                    case .success: $0 = "ready"
+                    case .failure(let error): $0 = "failed: \(error)"
+                    }
+                }
+            }
+        }
+
+        var value: String? { result.withLock { $0 } }
+    }
+
+    static let handshake = TLSHandshakeCompleted(
+        applicationProtocol: "nrpc/1", protocolVersion: "TLSv1.3", cipherSuite: "TLS_AES_128_GCM_SHA256", peer: nil,
+        sessionReused: false)
+
+    static func bytes(_ frame: Frame) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeFrame(frame)
+        return buffer
+    }
+
+    /// A connected handler behind (pretend) TLS, and how its readiness ended.
+    static func connected(awaitsHandshake: Bool = true) throws -> (EmbeddedChannel, EmbeddedEventLoop, Readiness) {
+        let loop = EmbeddedEventLoop()
+        let ready = loop.makePromise(of: Void.self)
+        let handler = ClientConnectionHandler(
+            settings: .defaults, status: ClientConnectionStatus(), ready: ready, awaitsHandshake: awaitsHandshake,
+            settingsTimeout: .seconds(5))
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (channel, loop, Readiness(ready.futureResult))
+    }
+
+    @Test("the TLS handshake alone does not make it ready; the server's SETTINGS do (an ACK is answered)")
+    func readyAtSettings() throws {
+        let (channel, _, readiness) = try Self.connected()
+        channel.pipeline.fireUserInboundEventTriggered(Self.handshake)
+        #expect(readiness.value == nil)
+        try channel.writeInbound(Self.bytes(Frame(type: .settings, flags: .ack, streamID: 0)))
+        #expect(readiness.value == nil, "an ACK of our SETTINGS is not the server's")
+        try channel.writeInbound(Self.bytes(Frame(type: .settings, streamID: 0)))
+        #expect(readiness.value == "ready")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("closed before SETTINGS: the connect fails")
+    func closedBeforeSettings() throws {
+        let (channel, _, readiness) = try Self.connected()
+        channel.pipeline.fireUserInboundEventTriggered(Self.handshake)
+        try channel.close().wait()
+        #expect(readiness.value?.hasPrefix("failed: the connection closed before the server's SETTINGS") == true)
+    }
+
+    @Test("a TLS alert before SETTINGS: the connect fails with it")
+    func errorBeforeSettings() throws {
+        let (channel, _, readiness) = try Self.connected()
+        channel.pipeline.fireUserInboundEventTriggered(Self.handshake)
+        channel.pipeline.fireErrorCaught(TLSError(code: .protocolError, message: "alert certificate required"))
+        #expect(
+            readiness.value?.contains("alert certificate required") == true, "\(String(describing: readiness.value))")
+        #expect(!channel.isActive)
+    }
+
+    @Test("SETTINGS together with a GOAWAY: not ready, the connect fails")
+    func goAwayWithSettings() throws {
+        let (channel, _, readiness) = try Self.connected()
+        channel.pipeline.fireUserInboundEventTriggered(Self.handshake)
+        var both = Self.bytes(Frame(type: .settings, streamID: 0))
+        var away = Self.bytes(
+            Frame(type: .goAway, streamID: 0, payload: GoAway(lastStreamID: 0, code: .noError).payload()))
+        both.writeBuffer(&away)
+        try channel.writeInbound(both)
+        #expect(readiness.value?.hasPrefix("failed:") == true, "\(String(describing: readiness.value))")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("no SETTINGS within the timeout after the handshake: the connect fails and the connection closes")
+    func settingsTimeout() throws {
+        let (channel, loop, readiness) = try Self.connected()
+        // The clock starts at the handshake, not at TCP: the handshake has its own timeout.
+        loop.advanceTime(by: .seconds(4))
+        channel.pipeline.fireUserInboundEventTriggered(Self.handshake)
+        loop.advanceTime(by: .milliseconds(4999))
+        #expect(readiness.value == nil)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(readiness.value?.contains("no SETTINGS from the server within 5000 ms") == true)
+        #expect(!channel.isActive)
+    }
+
+    @Test("without TLS the clock starts when TCP connects; SETTINGS in time make it ready and stop it")
+    func withoutTLS() throws {
+        let (channel, loop, readiness) = try Self.connected(awaitsHandshake: false)
+        loop.advanceTime(by: .seconds(4))
+        try channel.writeInbound(Self.bytes(Frame(type: .settings, streamID: 0)))
+        #expect(readiness.value == "ready")
+        loop.advanceTime(by: .seconds(10))
+        #expect(channel.isActive)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
