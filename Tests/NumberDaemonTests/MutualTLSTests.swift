@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Mutual TLS (--client-ca)")
 struct MutualTLSTests {
-    @Test("with a client CA, only clients holding a certificate it issued get in")
+    @Test("with a client CA, only clients holding a certificate it issued get in; the others fail to connect")
     func clientCertificates() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-mtls-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -29,21 +29,39 @@ struct MutualTLSTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let port = try await numberd.server.listeningAddress().port!
-            func client(_ certificate: IssuedCertificate?) -> NumbersClientConfiguration {
+            func client(
+                _ certificate: IssuedCertificate?, retry: NumbersClientConfiguration.RetryPolicy = .none
+            ) -> NumbersClientConfiguration {
                 var client = NumbersClientConfiguration(
                     host: "127.0.0.1", port: port, apiKey: numberd.createdAdminKey,
-                    trustRoots: .file(numberd.dataDirectory.caCertificate), retry: .none)
+                    trustRoots: .file(numberd.dataDirectory.caCertificate), retry: retry)
                 client.clientCertificate = certificate.map { ($0.certificateChain, $0.privateKey) }
                 return client
             }
             let health = try await withNumbersClient(client(service)) { try await $0.healthCheck(HealthCheckRequest()) }
             #expect(health.status == .serving)
+            // TLS 1.3: the refused client's handshake completes before the server checks its certificate; the
+            // server's alert comes before its SETTINGS, so the connect fails and no call was ever sent.
             for refused in [nil, stranger] as [IssuedCertificate?] {
                 let error = await #expect(throws: RPCError.self) {
                     try await withNumbersClient(client(refused)) { try await $0.healthCheck(HealthCheckRequest()) }
                 }
                 #expect(error?.code == .unavailable)
+                #expect(error?.reason == "CONNECT_FAILED", "\(String(describing: error))")
+                #expect(error?.details["outcome"] == nil, "\(String(describing: error))")
             }
+            // A keyed purchase with its retries: still a connect failure, not "may have run" under its key.
+            let quick = NumbersClientConfiguration.RetryPolicy(
+                attemptsMax: 3, initialBackoff: .milliseconds(5), backoffMax: .milliseconds(20))
+            let purchase = await #expect(throws: RPCError.self) {
+                try await withNumbersClient(client(stranger, retry: quick)) {
+                    try await $0.purchaseNumbers(
+                        PurchaseNumbersRequest(accountId: "ACC_1", country: "US", numbers: ["+14155550100"]))
+                }
+            }
+            #expect(purchase?.reason == "CONNECT_FAILED", "\(String(describing: purchase))")
+            #expect(purchase?.details["outcome"] == nil, "\(String(describing: purchase))")
+            #expect(purchase?.details["idempotencyKey"] == nil, "\(String(describing: purchase))")
             await group.triggerGracefulShutdown()
             try await tasks.next()
         }

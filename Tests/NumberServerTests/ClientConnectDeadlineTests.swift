@@ -56,8 +56,8 @@ struct ClientConnectDeadlineTests {
     }
 
     /// A listener on 127.0.0.1:0 that accepts connections, waits `delay` before it starts the TLS handshake of
-    /// each, then reads calls and never answers them: a client's connection wait takes `delay`, and a call made on
-    /// the connection then runs into its deadline. Records the HEADERS of every call it reads.
+    /// each, sends its SETTINGS, then reads calls and never answers them: a client's connection wait takes `delay`,
+    /// and a call made on the connection then runs into its deadline. Records the HEADERS of every call it reads.
     final class SlowHandshakeListener: Sendable {
         private let listener: any Channel
         private let recorded: Recorded
@@ -108,14 +108,23 @@ struct ClientConnectDeadlineTests {
             for channel in recorded.channels.withLock({ $0 }) { try? await channel.close() }
         }
 
-        /// Reads nrpc/1 frames past the TLS handler, records each call's HEADERS and answers nothing.
+        /// Reads nrpc/1 frames past the TLS handler, records each call's HEADERS and answers nothing but its
+        /// SETTINGS once the handshake is done (a client sends calls only after them).
         private final class SilentCalls: ChannelInboundHandler {
             typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
 
             private let recorded: Recorded
             private let reader = FrameReader(FrameDecoder(expectsPreface: true))
 
             init(recorded: Recorded) { self.recorded = recorded }
+
+            func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+                guard event is TLSHandshakeCompleted else { return }
+                var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength)
+                buffer.writeFrame(Frame(type: .settings, streamID: 0))
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            }
 
             func channelRead(context: ChannelHandlerContext, data: NIOAny) {
                 let failure = reader.read(unwrapInboundIn(data)) { frame in
