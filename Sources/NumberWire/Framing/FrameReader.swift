@@ -18,10 +18,18 @@ public final class FrameReader {
 
     /// Hands every whole frame in what has arrived so far to `receive`, in order; returns the framing error that
     /// stopped it, once (later calls do nothing).
+    ///
+    /// When nothing is left over, the reader lets go of what it read: NIO's processor keeps its last buffer until the
+    /// next read, which for a connection that then idles meant keeping its last socket read, or the whole storage a
+    /// large frame was gathered in (a 1 MiB request: 1 MiB held per idle connection).
     public func read(_ buffer: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
         guard !failed else { return nil }
         do {
             try processor.process(buffer: buffer, receive)
+            if processor.unprocessedBytes == 0 {
+                // An empty buffer (no allocation: NIO shares one) takes the place of the spent one; nothing decodes.
+                try processor.process(buffer: ByteBuffer()) { _ in }
+            }
             return nil
         } catch {
             failed = true
