@@ -9,8 +9,9 @@ import NIOCore
 /// whatever the size of a write or a socket read, instead of keeping the largest one for the connection's life.
 final class TLSConnection {
     /// The most plaintext given to one `SSL_write` and the most ciphertext written into the input BIO before OpenSSL
-    /// takes it out: 16 KiB, one full record. Slicing writes costs nothing measurable (1 MiB written: 992 µs sliced
-    /// vs 999 µs whole) while dropping and regrowing a buffer after each large write cost 5× (BENCHMARKS.md).
+    /// takes it out: 16 KiB, one full record. Slicing costs nothing measurable (1 MiB written: 351–409 µs sliced,
+    /// 356–436 µs whole), while dropping a grown buffer afterwards would cost 2.4–2.9 ms per large write, the buffer
+    /// regrowing by 4/3 steps each time (`Benchmarks/MemoryBIO`, BENCHMARKS.md).
     static let bioSliceBytes = 16 * 1024
 
     /// The outcome of driving the handshake or a read.
