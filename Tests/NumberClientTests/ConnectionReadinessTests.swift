@@ -44,7 +44,7 @@ struct ConnectionReadinessTests {
         let clock = ContinuousClock()
         let started = clock.now
         let error = await #expect(throws: RPCError.self) {
-            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(4)))
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(20)))
         }
         let took = clock.now - started
         let headers = server.headers
@@ -55,10 +55,10 @@ struct ConnectionReadinessTests {
         #expect(error?.message.contains("SETTINGS") == true, "\(String(describing: error))")
         #expect(handshakes == 1)
         #expect(headers.isEmpty, "the call reached the server: \(headers)")
-        // The connect timeout after the handshake, well before the call's 4 s deadline (which it used to meet, its
-        // outcome unknown).
+        // The connect timeout after the handshake, well before the call's 20 s deadline (which it used to meet, its
+        // outcome unknown); the bound leaves a loaded machine seconds for the handshake.
         #expect(took >= .milliseconds(450), "took \(took)")
-        #expect(took < .milliseconds(3500), "took \(took)")
+        #expect(took < .seconds(15), "took \(took)")
     }
 
     @Test("the server closes right after the handshake: a keyed call fails CONNECT_FAILED after its retries")
@@ -98,21 +98,20 @@ struct ConnectionReadinessTests {
         #expect(headers.isEmpty, "a call reached the server: \(headers)")
     }
 
-    @Test("the server sends SETTINGS: the call goes out on the connection")
+    @Test("the server sends SETTINGS: the call goes out on the connection and is answered")
     func settingsMakeTheConnectionReady() async throws {
         let servicesCA = try CertificateAuthority.generate(commonName: "services CA")
         let server = try await FakeTLSServer.start(.sendsSettings, clientCA: servicesCA)
         let member = try servicesCA.issueClientCertificate(commonName: "billing")
         let client = try Self.client(server, certificate: member)
-        // The fake server answers no call: the call's deadline ends it, once it was sent.
         let error = await #expect(throws: RPCError.self) {
-            try await client.getBalance(
-                GetBalanceRequest(accountId: "ACC_1"), options: CallOptions(timeout: .seconds(1)))
+            try await client.getBalance(GetBalanceRequest(accountId: "ACC_1"))
         }
         let headers = server.headers
         await client.close()
         await server.stop()
-        #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
+        #expect(error?.code == .notFound, "\(String(describing: error))")
+        #expect(error?.reason == "FAKE", "the fake server's answer: \(String(describing: error))")
         #expect(headers.map(\.method) == ["/numbers.v1.Numbers/GetBalance"])
     }
 }

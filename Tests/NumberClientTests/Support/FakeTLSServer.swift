@@ -7,7 +7,7 @@ import Synchronization
 
 /// A TLS listener on 127.0.0.1:0 that completes the handshake (with our OpenSSL handler, as numberd does) and then
 /// behaves as the test says, for the client's tests of when a connection is ready: it records the HEADERS of every
-/// call it reads and answers none.
+/// call it reads.
 final class FakeTLSServer: Sendable {
     /// What the server does once the TLS handshake is done.
     enum Behaviour: Sendable {
@@ -15,7 +15,7 @@ final class FakeTLSServer: Sendable {
         case neverSendsSettings
         /// Closes the connection (a server that refuses the client only after its handshake).
         case closesAfterHandshake
-        /// Sends its SETTINGS, then reads and records.
+        /// Sends its SETTINGS, then reads and records, and answers each call `NOT_FOUND` / `FAKE`.
         case sendsSettings
     }
 
@@ -116,12 +116,25 @@ final class FakeTLSServer: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let failure = reader.read(unwrapInboundIn(data)) { frame in
-                guard frame.type == .headers,
+                if frame.type == .headers,
                     let headers = try? ProtoDecoder().decode(RequestHeaders.self, from: frame.payload)
-                else { return }
-                recorded.headers.withLock { $0.append(headers) }
+                {
+                    recorded.headers.withLock { $0.append(headers) }
+                }
+                if case .sendsSettings = behaviour, frame.type == .message, frame.flags.contains(.endStream) {
+                    answer(streamID: frame.streamID, context: context)
+                }
             }
             if failure != nil { context.close(promise: nil) }
+        }
+
+        private func answer(streamID: UInt32, context: ChannelHandlerContext) {
+            var status = ByteBuffer()
+            try! ProtoEncoder().encode(
+                RpcStatus(code: StatusCode.notFound.rawValue, message: "fake", reason: "FAKE"), into: &status)
+            var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + status.readableBytes)
+            buffer.writeFrame(Frame(type: .trailers, streamID: streamID, payload: status))
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
