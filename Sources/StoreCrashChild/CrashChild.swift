@@ -36,6 +36,13 @@ func crashApply(_ state: inout CrashState, _ event: CrashEvent) {
 @main
 struct StoreCrashChild {
     static func main() async throws {
+        // Dies with the test process that started it: a test run that crashed mid-storm once left a child writing
+        // its million records at full speed for an hour. Once its parent is gone it is someone else's child.
+        let parent = getppid()
+        Thread.detachNewThread {
+            while getppid() == parent { usleep(100_000) }
+            _exit(3)  // at once: no atexit work racing the writers
+        }
         let arguments = CommandLine.arguments
         guard arguments.count >= 5, let writers = Int(arguments[2]), let perWriter = Int(arguments[3]),
             let snapshotEvery = Int(arguments[4])
