@@ -8,7 +8,7 @@ public enum TLSCertificateSource: Sendable, Hashable {
 
 /// Where a PEM private key comes from.
 public enum TLSPrivateKeySource: Sendable, Hashable {
-    /// A PEM file (PKCS#8 or traditional), unencrypted.
+    /// A PEM file (PKCS#8 or traditional), unencrypted (an encrypted key is refused: no passphrase is asked for).
     case file(String)
     /// PEM text in memory.
     case pem(String)

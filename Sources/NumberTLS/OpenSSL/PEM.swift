@@ -39,10 +39,29 @@ enum PEM {
         return certificates
     }
 
-    /// Reads one unencrypted private key.
+    /// Reads one unencrypted private key; an encrypted one is refused at once.
+    ///
+    /// With no passphrase callback OpenSSL asks for one on the terminal (or reads it from standard input), so a start
+    /// with an encrypted key would wait for ever. The callback given here supplies none: it records that a passphrase
+    /// was asked for, and the read fails.
     static func readPrivateKey(_ bio: OpaquePointer, what: String) throws -> OpaquePointer {
         OpenSSLErrorQueue.clear()
-        guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
+        var passphraseAsked: Int32 = 0
+        let key = withUnsafeMutablePointer(to: &passphraseAsked) { asked in
+            PEM_read_bio_PrivateKey(
+                bio, nil,
+                { _, _, _, asked in
+                    asked?.storeBytes(of: 1, as: Int32.self)
+                    return -1
+                }, asked)
+        }
+        guard let key else {
+            if passphraseAsked != 0 {
+                throw OpenSSLErrorQueue.error(
+                    .invalidConfiguration,
+                    "encrypted private keys are not supported (\(what)); decrypt it with "
+                        + "`openssl pkey -in KEY -out PLAIN-KEY` and keep the result at mode 0600")
+            }
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "no readable PEM private key in \(what)")
         }
         return key
