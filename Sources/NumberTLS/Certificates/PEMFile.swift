@@ -4,23 +4,77 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes PEM text to a file with an exact mode, so private keys are never readable by others even for an instant.
-enum PEMFile {
-    static func write(_ text: String, to path: String, mode: mode_t) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+/// Writes PEM text to a file atomically and with an exact mode, so a private key is never readable by others even for
+/// an instant, and a crash or a full disk leaves the old file or the new one, never a partial one.
+///
+/// The text goes to `<path>.tmp` in the same folder, created with the final mode, written, synced, renamed over `path`,
+/// and then the folder is synced so the rename itself survives a power cut. Writing in place (`O_TRUNC`) left a
+/// truncated `server-key.pem` after a crash mid-write, and numberd refused to start on it.
+package enum PEMFile {
+    /// The system calls a write goes through that can fail half-way: tests replace one to inject a fault.
+    package struct System: Sendable {
+        /// `write(2)`: bytes written, or -1 with `errno` set.
+        package var write: @Sendable (_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Int
+        /// `rename(2)`: 0, or -1 with `errno` set.
+        package var rename: @Sendable (_ from: String, _ to: String) -> Int32
+
+        /// Creates a set of calls.
+        package init(
+            write: @escaping @Sendable (Int32, UnsafeRawBufferPointer) -> Int,
+            rename: @escaping @Sendable (String, String) -> Int32
+        ) {
+            self.write = write
+            self.rename = rename
+        }
+
+        /// The real calls.
+        package static let posix = System(
+            write: { descriptor, bytes in systemWrite(descriptor, bytes.baseAddress!, bytes.count) },
+            rename: { from, to in systemRename(from, to) })
+    }
+
+    /// Replaces `path` with `text` (mode exactly `mode`), atomically; throws ``TLSError/Code/certificateTooling``.
+    package static func write(_ text: String, to path: String, mode: mode_t, system: System = .posix) throws {
+        let temporary = temporaryPath(for: path)
+        // A leftover of a crash mid-write: O_EXCL below refuses to follow or reuse anything already there.
+        unlink(temporary)
+        // Created with the final mode (the umask can only narrow it; fchmod makes it exact before any byte is written).
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard descriptor >= 0 else {
-            throw fileError("cannot open \(path) for writing")
+            throw fileError("cannot create \(temporary)")
         }
-        defer { close(descriptor) }
-        // open() applies the umask and keeps an existing file's mode; fchmod makes the mode exact.
-        guard fchmod(descriptor, mode) == 0 else {
-            throw fileError("cannot set the mode of \(path)")
+        do {
+            guard fchmod(descriptor, mode) == 0 else {
+                throw fileError("cannot set the mode of \(temporary)")
+            }
+            try writeAll(Array(text.utf8), to: descriptor, path: temporary, system: system)
+            guard fsync(descriptor) == 0 else {
+                throw fileError("cannot sync \(temporary)")
+            }
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
         }
-        let bytes = Array(text.utf8)
+        close(descriptor)
+        guard system.rename(temporary, path) == 0 else {
+            let error = fileError("cannot rename \(temporary) to \(path)")
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(of: path)
+    }
+
+    /// `<path>.tmp`: in the same folder as `path`, so the rename never crosses a file system.
+    package static func temporaryPath(for path: String) -> String {
+        path + ".tmp"
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String, system: System) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes {
-                systemWrite(descriptor, $0.baseAddress! + offset, bytes.count - offset)
+                system.write(descriptor, UnsafeRawBufferPointer(rebasing: $0[offset...]))
             }
             if written < 0, errno == EINTR {
                 continue
@@ -30,9 +84,27 @@ enum PEMFile {
             }
             offset += written
         }
-        guard fsync(descriptor) == 0 else {
-            throw fileError("cannot sync \(path)")
+    }
+
+    /// Syncs the folder holding `path`, so its new entry is durable.
+    private static func syncDirectory(of path: String) throws {
+        let folder = directory(of: path)
+        let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw fileError("cannot open \(folder) to sync it")
         }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else {
+            throw fileError("cannot sync \(folder)")
+        }
+    }
+
+    /// The folder part of `path` (`.` for a bare name, `/` for a file at the root).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else {
+            return "."
+        }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// `write(2)`, named so it does not clash with this type's `write`.
@@ -41,6 +113,15 @@ enum PEMFile {
         return Glibc.write(descriptor, bytes, count)
         #else
         return Darwin.write(descriptor, bytes, count)
+        #endif
+    }
+
+    /// `rename(2)`, named so it does not clash with ``System/rename``.
+    private static func systemRename(_ from: String, _ to: String) -> Int32 {
+        #if canImport(Glibc)
+        return Glibc.rename(from, to)
+        #else
+        return Darwin.rename(from, to)
         #endif
     }
 
