@@ -21,6 +21,9 @@ public final class NumberServer: Service, Sendable {
     public enum Transport: Sendable {
         /// TLS with this server context (ALPN `nrpc/1`).
         case tls(TLSContext)
+        /// TLS with the context `reloadable` holds when a connection is accepted: replacing it (a renewed
+        /// certificate) changes what new connections get; open ones keep theirs.
+        case reloadableTLS(ReloadableTLSContext)
         /// No TLS. Never use outside tests.
         case plaintextForTesting
     }
@@ -164,8 +167,10 @@ public final class NumberServer: Service, Sendable {
         }
         do {
             let pipeline = channel.pipeline.syncOperations
-            if case .tls(let context) = transport {
-                try pipeline.addTLSServerHandler(context: context)
+            switch transport {
+            case .tls(let context): try pipeline.addTLSServerHandler(context: context)
+            case .reloadableTLS(let reloadable): try pipeline.addTLSServerHandler(context: reloadable.current)
+            case .plaintextForTesting: break
             }
             try pipeline.addHandler(handler)
         } catch {

@@ -68,6 +68,30 @@ public struct CertificateAuthority: Sendable, Hashable {
         try PEMFile.write(privateKeyPEM, to: privateKeyPath, mode: 0o600)
     }
 
+    /// Checks that `certificatePEM` (a leaf, first in the PEM) was issued by this CA — its issuer name and key
+    /// identifier name this CA and its signature verifies with this CA's key — and that `privateKeyPEM` is its key.
+    /// Validity dates are not checked here (see ``CertificateSummary``). Throws ``TLSError/Code/certificateTooling``
+    /// saying which check failed.
+    public func checkIssued(certificatePEM: String, privateKeyPEM: String) throws {
+        let issuer = try X509Builder.parseCertificate(self.certificatePEM)
+        defer { X509_free(issuer) }
+        let leaf = try X509Builder.parseCertificate(certificatePEM)
+        defer { X509_free(leaf) }
+        OpenSSLErrorQueue.clear()
+        guard X509_check_issued(issuer, leaf) == X509_V_OK else {
+            throw OpenSSLErrorQueue.error(.certificateTooling, "the certificate was not issued by this CA")
+        }
+        guard X509_verify(leaf, X509_get0_pubkey(issuer)) == 1 else {
+            throw OpenSSLErrorQueue.error(
+                .certificateTooling, "the certificate's signature does not verify with the CA")
+        }
+        let key = try PEM.privateKey(.pem(privateKeyPEM))
+        defer { EVP_PKEY_free(key) }
+        guard X509_check_private_key(leaf, key) == 1 else {
+            throw OpenSSLErrorQueue.error(.certificateTooling, "the private key does not match the certificate")
+        }
+    }
+
     /// Trust roots holding only this CA.
     public var trustRoots: TLSTrustRoots {
         .pem(certificatePEM)

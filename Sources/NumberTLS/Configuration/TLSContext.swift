@@ -11,6 +11,8 @@ public final class TLSContext: @unchecked Sendable {
     let pointer: OpaquePointer
     /// ALPN names in wire format (length-prefixed), kept alive for the server's selection callback.
     private let alpnWire: ALPNWireList
+    /// The certificate this context presents (the chain's leaf), nil when it has none (a client without mTLS).
+    public private(set) var certificate: CertificateSummary?
 
     /// Compiles `configuration`; throws ``TLSError/Code/invalidConfiguration`` with OpenSSL's reason on failure.
     public init(configuration: TLSConfiguration) throws {
@@ -23,6 +25,7 @@ public final class TLSContext: @unchecked Sendable {
         self.alpnWire = try ALPNWireList(configuration.applicationProtocols)
         try configureProtocol()
         try configureIdentity()
+        certificate = try SSL_CTX_get0_certificate(context).map { try CertificateSummary($0) }
         try configureVerification()
         try configureALPN()
         configureSessions()
