@@ -10,7 +10,8 @@ import NumberTLS
 ///   store/               the JSON journal and snapshots
 ///   tls/ca.pem           local CA certificate (clients trust this)
 ///   tls/ca-key.pem       its key, mode 0600
-///   tls/server.pem       server certificate for localhost, 127.0.0.1, ::1
+///   tls/server.pem       server certificate for localhost, 127.0.0.1, ::1, issued by the local CA (re-issued
+///                        before it expires: GeneratedCertificates)
 ///   tls/server-key.pem   its key, mode 0600
 ///   admin.key            the first admin API key, mode 0600
 ///   twilio-sim.json      what the in-process Twilio simulator's account owns (default run only): a snapshot
@@ -53,23 +54,8 @@ public struct DataDirectory: Sendable {
         try files.fsyncDirectory(root)
     }
 
-    /// The server certificate and key, generated with a new local CA the first time. Returns whether it was made.
-    @discardableResult
-    func ensureServerCertificate() throws -> Bool {
-        let manager = FileManager.default
-        if manager.fileExists(atPath: serverCertificate), manager.fileExists(atPath: serverKey),
-            manager.fileExists(atPath: caCertificate)
-        {
-            return false
-        }
-        let authority = try CertificateAuthority.generate(commonName: "numberd local CA")
-        try authority.write(certificateTo: caCertificate, privateKeyTo: caKey)
-        let issued = try authority.issueServerCertificate(commonName: "localhost")
-        try issued.write(certificateTo: serverCertificate, privateKeyTo: serverKey)
-        return true
-    }
-
-    /// The local CA, to issue the simulator's certificate.
+    /// The local CA (to issue the server's and the simulator's certificates); throws when it is unreadable or its key
+    /// does not match it.
     func authority() throws -> CertificateAuthority {
         try CertificateAuthority(
             certificatePEM: String(contentsOfFile: caCertificate, encoding: .utf8),

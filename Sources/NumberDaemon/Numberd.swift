@@ -53,19 +53,19 @@ public final class Numberd: Sendable {
     ) async throws -> Numberd {
         let directory = DataDirectory(root: configuration.dataDirectory)
         try directory.prepare()
-        if configuration.tlsCertificate == nil, try directory.ensureServerCertificate() {
-            logger.info("generated a local CA and server certificate", metadata: ["ca": "\(directory.caCertificate)"])
-        }
-        let serverTLS = try serverContext(configuration, directory)
 
         var storeOptions = FileNumberStore.Options.defaults
         storeOptions.journal.limits = configuration.journalLimits
         // The store first: opening it takes the data directory's lock, so a second numberd on the same directory stops
-        // here — before the simulator's start-up compaction rewrites the files the running one is appending to.
+        // here — before the simulator's start-up compaction rewrites the files the running one is appending to, and
+        // before the TLS material is generated or renewed (two first starts at once could mix two CAs' files).
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: storeOptions)
+        let certificates: ServerCertificates
         let provider: TwilioProvider
         let simulator: TwilioSimulator?
         do {
+            certificates = try ServerCertificates.start(
+                configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
             (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
         } catch {
             await store.close()
@@ -102,7 +102,7 @@ public final class Numberd: Sendable {
                 host: configuration.listen.host, port: configuration.listen.port,
                 connection: configuration.connectionLimits,
                 drainTimeout: .seconds(Int64(configuration.drainTimeoutSeconds))),
-            transport: .tls(serverTLS), router: router, logger: logger)
+            transport: .reloadableTLS(certificates.context), router: router, logger: logger)
 
         var services: [any Service] = [
             // The start snapshot is written in prepare, before serving.
@@ -138,6 +138,11 @@ public final class Numberd: Sendable {
                         "orphans_released": "\(orphans.released.count)", "orphans_watched": "\(orphans.pending.count)",
                     ]
                 }, final: nil),
+            // Checked at start above; a long-running numberd renews a generated certificate before it expires.
+            PeriodicService(
+                name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
+                runAtStart: false, logger: logger,
+                action: { try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970)) }, final: nil),
         ]
         if let metricsListen = configuration.metricsListen, let metrics {
             services.append(
@@ -154,19 +159,6 @@ public final class Numberd: Sendable {
         await provider.shutdown()
         try? await simulator?.shutdown()
         await store.close()
-    }
-
-    private static func serverContext(
-        _ configuration: NumberdConfiguration, _ directory: DataDirectory
-    ) throws -> TLSContext {
-        let files = configuration.tlsCertificate ?? (directory.serverCertificate, directory.serverKey)
-        var tls = TLSConfiguration.server(certificateChain: .file(files.chain), privateKey: .file(files.key))
-        tls.applicationProtocols = ["nrpc/1"]
-        if let clientCA = configuration.clientCAFile {
-            tls.clientAuthentication = .required
-            tls.trustRoots = .file(clientCA)
-        }
-        return try TLSContext(configuration: tls)
     }
 
     /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA, reached through

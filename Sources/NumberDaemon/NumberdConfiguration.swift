@@ -108,6 +108,14 @@ public struct NumberdConfiguration: Sendable {
         return limits
     }
 
+    /// How often the server certificate is checked while serving (also once at start): a generated one due for renewal
+    /// is re-issued and new connections use it; an operator's near its end is logged. Default 3600 s.
+    public var certificateCheckIntervalSeconds: Int
+
+    /// A certificate is renewed (generated) or warned about (`--tls-cert`) when it expires within this: 30 days.
+    /// Generated server certificates last 398 days (`CertificateValidity.leafDefaults`), the local CA 10 years.
+    public static let certificateRenewalWindowSeconds: Int64 = 30 * 86_400
+
     /// Most billing runs one billing tick makes while more is due (at 500 actions a run: 500,000 renewals).
     public static let billingRunsPerTickMax = 1_000
 
@@ -123,6 +131,7 @@ public struct NumberdConfiguration: Sendable {
         gracePeriodSeconds = Int(NumberServiceConfig.Billing.defaults.gracePeriodSeconds)
         reconcileIntervalSeconds = 60
         snapshotIntervalSeconds = 300
+        certificateCheckIntervalSeconds = 3600
         snapshotBytesMax = JournalOptions.Limits.defaults.snapshotBytesMax
         reconcileInFlightHorizonSeconds = 600
         orphanWatchSeconds = 86_400

@@ -47,9 +47,11 @@ struct RunningNumberd {
 }
 
 /// Runs numberd for the duration of `body`, then shuts it down gracefully; in a temporary data directory removed
-/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it). numberd logs through `logger`.
+/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it). numberd logs through `logger`;
+/// `configure` changes the configuration before the start.
 func withNumberd(
-    dataDirectory: String? = nil, logger: Logger = quietLogger, _ body: (RunningNumberd) async throws -> Void
+    dataDirectory: String? = nil, logger: Logger = quietLogger,
+    configure: (inout NumberdConfiguration) -> Void = { _ in }, _ body: (RunningNumberd) async throws -> Void
 ) async throws {
     let directory =
         dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("numberd-e2e-\(UUID())").path
@@ -57,6 +59,7 @@ func withNumberd(
     var configuration = NumberdConfiguration(dataDirectory: directory)
     configuration.listen.port = 0
     configuration.metricsListen = nil
+    configure(&configuration)
     let numberd = try await Numberd.prepare(configuration, logger: logger)
     let group = ServiceGroup(services: numberd.services, logger: logger)
     var failure: (any Error)?

@@ -1,0 +1,145 @@
+import Foundation
+import NumberTLS
+
+/// The TLS material numberd makes for itself in the data directory's `tls/`: a local CA (`ca.pem`, `ca-key.pem`) and
+/// a server certificate it issued (`server.pem`, `server-key.pem`), kept usable.
+///
+/// ``ensure(nowSeconds:mayRegenerateAuthority:)`` re-issues the server certificate from the same CA — so clients that
+/// trust `ca.pem` keep working — when it is expired, not yet valid, within ``renewalWindowSeconds`` of its end, not
+/// issued by the CA, not matching its key, or unreadable (a file missing, truncated, not PEM). A CA that is unreadable,
+/// expired or near its end is replaced with the whole set (clients must then trust the new `ca.pem`); only at start,
+/// where nothing is being served from it yet. Call it only with the data directory's lock held (the store's), so two
+/// numberd starting at once cannot mix the files of two CAs.
+struct GeneratedCertificates: Sendable {
+    /// The data directory's layout.
+    let directory: DataDirectory
+    /// How long before its end a certificate is replaced.
+    let renewalWindowSeconds: Int64
+
+    /// What a check did.
+    enum Action: Sendable, Hashable {
+        /// Everything was usable; nothing written.
+        case kept
+        /// There was no CA: a new CA and server certificate were made (a first start).
+        case created
+        /// The server certificate was re-issued from the existing CA.
+        case renewedServer
+        /// The CA could not be used: a new CA and server certificate replace the old ones.
+        case regeneratedAuthority
+    }
+
+    /// The outcome of a check.
+    struct Check: Sendable, Hashable {
+        /// What was done.
+        var action: Action
+        /// Why a certificate was replaced (nil when kept or created).
+        var reason: String?
+        /// A reason the CA should be replaced that this check was not allowed to act on (at runtime).
+        var authorityProblem: String?
+        /// The server certificate on disk after the check.
+        var server: CertificateSummary
+        /// The CA on disk after the check.
+        var authority: CertificateSummary
+    }
+
+    /// Checks the files and replaces what is not usable at `nowSeconds` (seconds since 1970).
+    func ensure(nowSeconds: Int64, mayRegenerateAuthority: Bool) throws -> Check {
+        let loaded = loadAuthority(nowSeconds: nowSeconds)
+        switch loaded {
+        case .missing:
+            return try regenerate(action: .created, reason: nil)
+        case .unusable(let reason):
+            guard mayRegenerateAuthority else {
+                throw TLSError(code: .certificateTooling, message: "the local CA cannot be used: \(reason)")
+            }
+            return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + reason)
+        case .usable(let authority, let summary, let due):
+            if let due, mayRegenerateAuthority {
+                return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + due)
+            }
+            var check = try ensureServer(authority: authority, authoritySummary: summary, nowSeconds: nowSeconds)
+            check.authorityProblem = due.map { "the local CA " + $0 }
+            return check
+        }
+    }
+
+    /// Why a certificate valid `summary` is not usable at `nowSeconds` with `windowSeconds` of margin, or nil.
+    static func timeProblem(_ summary: CertificateSummary, nowSeconds: Int64, windowSeconds: Int64) -> String? {
+        if nowSeconds < summary.notBeforeSeconds {
+            return "is not valid yet (from \(timestamp(summary.notBeforeSeconds)))"
+        }
+        if nowSeconds > summary.notAfterSeconds {
+            return "expired at \(timestamp(summary.notAfterSeconds))"
+        }
+        if summary.notAfterSeconds - nowSeconds < windowSeconds {
+            return "expires at \(timestamp(summary.notAfterSeconds)), within the renewal window"
+        }
+        return nil
+    }
+
+    /// `2025-01-31T12:00:00Z`.
+    static func timestamp(_ seconds: Int64) -> String {
+        Date(timeIntervalSince1970: TimeInterval(seconds)).ISO8601Format()
+    }
+
+    private enum LoadedAuthority {
+        case missing
+        case unusable(String)
+        case usable(CertificateAuthority, CertificateSummary, due: String?)
+    }
+
+    private func loadAuthority(nowSeconds: Int64) -> LoadedAuthority {
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: directory.caCertificate), !manager.fileExists(atPath: directory.caKey) {
+            return .missing
+        }
+        let authority: CertificateAuthority
+        let summary: CertificateSummary
+        do {
+            authority = try directory.authority()
+            summary = try CertificateSummary(certificatePEM: authority.certificatePEM)
+        } catch {
+            return .unusable("is unreadable (\(error))")
+        }
+        let due = Self.timeProblem(summary, nowSeconds: nowSeconds, windowSeconds: renewalWindowSeconds)
+        return .usable(authority, summary, due: due)
+    }
+
+    private func ensureServer(
+        authority: CertificateAuthority, authoritySummary: CertificateSummary, nowSeconds: Int64
+    ) throws -> Check {
+        let reason: String
+        do {
+            let certificatePEM = try String(contentsOfFile: directory.serverCertificate, encoding: .utf8)
+            let privateKeyPEM = try String(contentsOfFile: directory.serverKey, encoding: .utf8)
+            let summary = try CertificateSummary(certificatePEM: certificatePEM)
+            try authority.checkIssued(certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM)
+            guard
+                let problem = Self.timeProblem(summary, nowSeconds: nowSeconds, windowSeconds: renewalWindowSeconds)
+            else {
+                return Check(action: .kept, server: summary, authority: authoritySummary)
+            }
+            reason = "the server certificate " + problem
+        } catch {
+            reason = "the server certificate is unusable (\(error))"
+        }
+        let issued = try authority.issueServerCertificate(commonName: "localhost")
+        try issued.write(certificateTo: directory.serverCertificate, privateKeyTo: directory.serverKey)
+        return Check(
+            action: .renewedServer, reason: reason,
+            server: try CertificateSummary(certificatePEM: issued.certificatePEM),
+            authority: authoritySummary)
+    }
+
+    private func regenerate(action: Action, reason: String?) throws -> Check {
+        let authority = try CertificateAuthority.generate(commonName: "numberd local CA")
+        // Four files, each replaced atomically: a crash between two leaves a CA whose key does not match it, or a server
+        // certificate the new CA did not issue, and the next start replaces what does not fit.
+        try authority.write(certificateTo: directory.caCertificate, privateKeyTo: directory.caKey)
+        let issued = try authority.issueServerCertificate(commonName: "localhost")
+        try issued.write(certificateTo: directory.serverCertificate, privateKeyTo: directory.serverKey)
+        return Check(
+            action: action, reason: reason, server: try CertificateSummary(certificatePEM: issued.certificatePEM),
+            authority: try CertificateSummary(certificatePEM: authority.certificatePEM))
+    }
+}

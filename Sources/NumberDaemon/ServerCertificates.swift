@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import NumberTLS
+
+/// The server's TLS identity: where its certificate comes from, the context new connections use, and the checks that
+/// keep it usable — once at start (with the data directory's lock held) and every
+/// ``NumberdConfiguration/certificateCheckIntervalSeconds`` while serving.
+///
+/// - Generated (no `--tls-cert`): the data directory's certificate is re-issued from the local CA before it expires
+///   (``GeneratedCertificates``); a renewal while serving replaces the context, so new connections get the new
+///   certificate and open ones keep their session.
+/// - The operator's (`--tls-cert`/`--tls-key`): never rewritten. An expired one refuses the start; one that expires
+///   within ``NumberdConfiguration/certificateRenewalWindowSeconds`` is logged as a warning at start and at every check.
+final class ServerCertificates: Sendable {
+    /// Where the certificate comes from.
+    enum Source: Sendable {
+        /// Generated and renewed in the data directory.
+        case generated(GeneratedCertificates)
+        /// The operator's files.
+        case operatorFiles(chain: String)
+    }
+
+    let source: Source
+    /// What the server presents to new connections.
+    let context: ReloadableTLSContext
+    private let makeContext: @Sendable () throws -> TLSContext
+    private let logger: Logger
+
+    private init(
+        source: Source, context: ReloadableTLSContext, makeContext: @escaping @Sendable () throws -> TLSContext,
+        logger: Logger
+    ) {
+        self.source = source
+        self.context = context
+        self.makeContext = makeContext
+        self.logger = logger
+    }
+
+    /// Checks (and for generated material renews) the certificate, then compiles the server context. Call with the
+    /// data directory's lock held. Throws when the operator's certificate has expired, or as ``TLSContext`` does for
+    /// files it cannot use.
+    static func start(
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory, nowSeconds: Int64, logger: Logger
+    ) throws -> ServerCertificates {
+        let generated = GeneratedCertificates(
+            directory: directory, renewalWindowSeconds: NumberdConfiguration.certificateRenewalWindowSeconds)
+        let source: Source
+        if let files = configuration.tlsCertificate {
+            source = .operatorFiles(chain: files.chain)
+            // The in-process simulator's certificate comes from the local CA, which the Twilio adapter trusts.
+            if case .simulator = configuration.provider {
+                log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
+            }
+        } else {
+            source = .generated(generated)
+            log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
+        }
+        let makeContext: @Sendable () throws -> TLSContext = { try serverContext(configuration, directory) }
+        let context = try makeContext()
+        if case .operatorFiles(let chain) = source {
+            try checkOperatorCertificate(context, path: chain, nowSeconds: nowSeconds, atStart: true, logger: logger)
+        }
+        return ServerCertificates(
+            source: source, context: ReloadableTLSContext(context), makeContext: makeContext, logger: logger)
+    }
+
+    /// The periodic check: renews a generated certificate that became due and makes new connections use it, or warns
+    /// about an operator's certificate near its end. Returns what it found, for the periodic service's log line.
+    func check(nowSeconds: Int64) throws -> Logger.Metadata {
+        switch source {
+        case .operatorFiles(let chain):
+            try Self.checkOperatorCertificate(
+                context.current, path: chain, nowSeconds: nowSeconds, atStart: false, logger: logger)
+            return ["not_after": "\(Self.notAfter(context.current))", "renewed": "0"]
+        case .generated(let generated):
+            let check = try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: false)
+            Self.log(check, generated.directory, logger)
+            // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
+            let renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
+            if renewed {
+                context.replace(with: try makeContext())
+                logger.info(
+                    "new connections use the renewed server certificate",
+                    metadata: ["serial": "\(check.server.serialNumberHex)"])
+            }
+            if let problem = check.authorityProblem {
+                logger.warning(
+                    "the local CA must be replaced: restart numberd to regenerate it, then clients must trust the new CA",
+                    metadata: ["reason": "\(problem)", "ca": "\(generated.directory.caCertificate)"])
+            }
+            return [
+                "not_after": "\(GeneratedCertificates.timestamp(check.server.notAfterSeconds))",
+                "renewed": renewed ? "1" : "0",
+            ]
+        }
+    }
+
+    /// The server context from the operator's files or the generated ones, as `configuration` says.
+    private static func serverContext(
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory
+    ) throws -> TLSContext {
+        let files = configuration.tlsCertificate ?? (directory.serverCertificate, directory.serverKey)
+        var tls = TLSConfiguration.server(certificateChain: .file(files.chain), privateKey: .file(files.key))
+        tls.applicationProtocols = ["nrpc/1"]
+        if let clientCA = configuration.clientCAFile {
+            tls.clientAuthentication = .required
+            tls.trustRoots = .file(clientCA)
+        }
+        return try TLSContext(configuration: tls)
+    }
+
+    /// An expired operator certificate refuses the start (a running numberd only says so: it keeps serving the rest of
+    /// its connections' sessions); one not yet valid or near its end is a warning.
+    private static func checkOperatorCertificate(
+        _ context: TLSContext, path: String, nowSeconds: Int64, atStart: Bool, logger: Logger
+    ) throws {
+        guard let summary = context.certificate else { return }
+        let window = NumberdConfiguration.certificateRenewalWindowSeconds
+        guard let problem = GeneratedCertificates.timeProblem(summary, nowSeconds: nowSeconds, windowSeconds: window)
+        else { return }
+        let expired = nowSeconds > summary.notAfterSeconds
+        if expired, atStart {
+            throw TLSError(
+                code: .invalidConfiguration,
+                message: "the server certificate \(path) (--tls-cert) \(problem): replace it and its key; numberd "
+                    + "does not renew a certificate it did not generate")
+        }
+        let level: Logger.Level = expired ? .error : .warning
+        logger.log(
+            level: level,
+            "the server certificate (--tls-cert) must be replaced: numberd does not renew a certificate it did not generate",
+            metadata: [
+                "certificate": "\(path)", "problem": "\(problem)",
+                "days_left": "\((summary.notAfterSeconds - nowSeconds) / 86_400)",
+            ])
+    }
+
+    private static func notAfter(_ context: TLSContext) -> String {
+        context.certificate.map { GeneratedCertificates.timestamp($0.notAfterSeconds) } ?? "unknown"
+    }
+
+    /// One line for each change to the generated material (nothing when it was kept).
+    private static func log(_ check: GeneratedCertificates.Check, _ directory: DataDirectory, _ logger: Logger) {
+        let metadata: Logger.Metadata = [
+            "reason": "\(check.reason ?? "none")", "serial": "\(check.server.serialNumberHex)",
+            "not_after": "\(GeneratedCertificates.timestamp(check.server.notAfterSeconds))",
+            "ca": "\(directory.caCertificate)",
+        ]
+        switch check.action {
+        case .kept:
+            break
+        case .created:
+            logger.info("generated a local CA and server certificate", metadata: metadata)
+        case .renewedServer:
+            logger.notice(
+                "renewed the server certificate from the local CA (clients trusting it need no change)",
+                metadata: metadata)
+        case .regeneratedAuthority:
+            logger.warning(
+                "replaced the local CA and server certificate: clients must trust the new CA file again",
+                metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,397 @@
+import Foundation
+import Logging
+import NumberAPI
+import NumberClient
+import NumberCore
+import NumberTLS
+import TestSupport
+import Testing
+
+@testable import NumberDaemon
+
+/// numberd keeps the server certificate it generated usable: at every start (after taking the data directory's lock)
+/// and periodically while serving, one that is expired, not yet valid, within the renewal window (30 days) or damaged
+/// is re-issued from the same local CA, so clients that trust the unchanged `ca.pem` keep working. An operator's
+/// `--tls-cert` is never rewritten: near its end it is a warning, expired it refuses the start.
+@Suite("Server certificate renewal")
+struct CertificateRenewalTests {
+    /// A data directory laid out as numberd lays it out, with a CA and a server certificate it issued for `validity`.
+    struct Seeded {
+        let root: String
+        let authority: CertificateAuthority
+        var layout: DataDirectory { DataDirectory(root: root) }
+
+        init(
+            server validity: CertificateValidity = .leafDefaults, authority: CertificateValidity = .authorityDefaults
+        )
+            throws
+        {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-certs-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: root + "/tls", withIntermediateDirectories: true)
+            self.authority = try CertificateAuthority.generate(validity: authority)
+            try self.authority.write(certificateTo: layout.caCertificate, privateKeyTo: layout.caKey)
+            let issued = try self.authority.issueServerCertificate(validity: validity)
+            try issued.write(certificateTo: layout.serverCertificate, privateKeyTo: layout.serverKey)
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+        /// The four files' bytes.
+        func files() throws -> [String: Data] {
+            var bytes: [String: Data] = [:]
+            for path in [layout.caCertificate, layout.caKey, layout.serverCertificate, layout.serverKey] {
+                bytes[(path as NSString).lastPathComponent] = try Data(contentsOf: URL(fileURLWithPath: path))
+            }
+            return bytes
+        }
+    }
+
+    /// Why a generated server certificate is due.
+    enum Due: String, CaseIterable, Sendable {
+        case expired, notYetValid, nearExpiry
+
+        var validity: CertificateValidity {
+            switch self {
+            case .expired: .expired
+            case .notYetValid: .notYetValid
+            case .nearExpiry: .days(10)
+            }
+        }
+    }
+
+    @Test(
+        "a due server certificate is renewed at start from the same CA, and a client trusting ca.pem gets in",
+        arguments: Due.allCases)
+    func dueCertificateIsRenewed(due: Due) async throws {
+        let seeded = try Seeded(server: due.validity)
+        defer { seeded.remove() }
+        let before = try seeded.files()
+        let oldSerial = try openssl(["x509", "-noout", "-serial", "-in", seeded.layout.serverCertificate]).output
+        try await withNumberd(dataDirectory: seeded.root) { running in
+            try await Self.expectHealthyCall(running.client())
+        }
+        let after = try seeded.files()
+        #expect(after["ca.pem"] == before["ca.pem"], "the CA is kept: clients need no change")
+        #expect(after["ca-key.pem"] == before["ca-key.pem"])
+        #expect(after["server.pem"] != before["server.pem"])
+        #expect(after["server-key.pem"] != before["server-key.pem"], "a new key with the new certificate")
+        let path = seeded.layout.serverCertificate
+        #expect(try openssl(["x509", "-noout", "-serial", "-in", path]).output != oldSerial)
+        // Valid now and for more than the renewal window, as a real peer reads it, and issued by the same CA.
+        #expect(try openssl(["x509", "-noout", "-checkend", "\(31 * 86_400)", "-in", path]).status == 0)
+        let verified = try openssl(["verify", "-CAfile", seeded.layout.caCertificate, path])
+        #expect(verified.status == 0, "\(verified.output)")
+        #expect(try Self.mode(seeded.layout.serverKey) == 0o600)
+    }
+
+    @Test("a server certificate far from its end is kept byte for byte")
+    func freshCertificateIsKept() async throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let before = try seeded.files()
+        try await withNumberd(dataDirectory: seeded.root) { running in
+            try await Self.expectHealthyCall(running.client())
+        }
+        #expect(try seeded.files() == before)
+    }
+
+    /// How a generated file is damaged.
+    enum Damage: String, CaseIterable, Sendable {
+        case truncatedKey, truncatedCertificate, missingKey, emptyCertificate, keyOfAnotherCertificate
+        case issuedByAnotherCA
+    }
+
+    @Test(
+        "a damaged server certificate or key is regenerated from the same CA and the start succeeds",
+        arguments: Damage.allCases)
+    func damagedServerFilesAreRegenerated(damage: Damage) async throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let layout = seeded.layout
+        switch damage {
+        case .truncatedKey: try Self.truncate(layout.serverKey)
+        case .truncatedCertificate: try Self.truncate(layout.serverCertificate)
+        case .missingKey: try FileManager.default.removeItem(atPath: layout.serverKey)
+        case .emptyCertificate: try Data().write(to: URL(fileURLWithPath: layout.serverCertificate))
+        case .keyOfAnotherCertificate:
+            try seeded.authority.issueServerCertificate().write(
+                certificateTo: layout.root + "/other.pem", privateKeyTo: layout.serverKey)
+        case .issuedByAnotherCA:
+            try CertificateAuthority.generate().issueServerCertificate().write(
+                certificateTo: layout.serverCertificate, privateKeyTo: layout.serverKey)
+        }
+        let caBefore = try Data(contentsOf: URL(fileURLWithPath: layout.caCertificate))
+        try await withNumberd(dataDirectory: seeded.root) { running in
+            try await Self.expectHealthyCall(running.client())
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: layout.caCertificate)) == caBefore)
+        let verified = try openssl(["verify", "-CAfile", layout.caCertificate, layout.serverCertificate])
+        #expect(verified.status == 0, "\(verified.output)")
+    }
+
+    /// How the CA is unusable.
+    enum AuthorityProblem: String, CaseIterable, Sendable {
+        case expired, nearExpiry, truncatedKey
+    }
+
+    @Test(
+        "an unusable CA is replaced with the whole set, and the log says clients must trust the new ca.pem",
+        arguments: AuthorityProblem.allCases)
+    func unusableAuthorityIsRegenerated(problem: AuthorityProblem) async throws {
+        let seeded = try Seeded(
+            authority: problem == .expired ? .expired : problem == .nearExpiry ? .days(20) : .authorityDefaults)
+        defer { seeded.remove() }
+        if problem == .truncatedKey { try Self.truncate(seeded.layout.caKey) }
+        let before = try seeded.files()
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(dataDirectory: seeded.root, logger: logger) { running in
+            try await Self.expectHealthyCall(running.client())
+        }
+        let after = try seeded.files()
+        #expect(after["ca.pem"] != before["ca.pem"])
+        #expect(after["server.pem"] != before["server.pem"])
+        let warning = lines.all.first { $0.message.contains("replaced the local CA") }
+        #expect(warning?.level == .warning)
+        #expect(warning?.message.contains("clients must trust the new CA") == true)
+        #expect(warning?.metadata["ca"] == seeded.layout.caCertificate)
+    }
+
+    @Test("renewal decisions at the edges of the validity period and the window")
+    func timeProblemEdges() throws {
+        let window = NumberdConfiguration.certificateRenewalWindowSeconds
+        #expect(window == 30 * 86_400)
+        var summary = try CertificateSummary(certificatePEM: TestCertificates.leaf.certificatePEM)
+        summary.notBeforeSeconds = 1_000
+        summary.notAfterSeconds = 1_000 + 398 * 86_400
+        func problem(_ now: Int64) -> String? {
+            GeneratedCertificates.timeProblem(summary, nowSeconds: now, windowSeconds: window)
+        }
+        #expect(problem(999)?.contains("not valid yet") == true)
+        #expect(problem(1_000) == nil)
+        #expect(problem(summary.notAfterSeconds - window) == nil, "exactly the window left: kept")
+        #expect(problem(summary.notAfterSeconds - window + 1)?.contains("within the renewal window") == true)
+        #expect(problem(summary.notAfterSeconds)?.contains("within the renewal window") == true)
+        #expect(problem(summary.notAfterSeconds + 1)?.contains("expired") == true)
+    }
+
+    @Test("a second start on a directory in use generates nothing: the TLS files wait for the data directory's lock")
+    func generationWaitsForTheLock() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-certlock-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await withNumberd(dataDirectory: directory) { running in
+            let layout = running.numberd.dataDirectory
+            let tls = [layout.caCertificate, layout.caKey, layout.serverCertificate, layout.serverKey]
+            for path in tls { try FileManager.default.removeItem(atPath: path) }
+            var configuration = NumberdConfiguration(dataDirectory: directory)
+            configuration.listen.port = 0
+            configuration.metricsListen = nil
+            await #expect(throws: JournalError.self) {
+                let second = try await Numberd.prepare(configuration, logger: quietLogger)
+                await second.close()
+            }
+            for path in tls {
+                #expect(!FileManager.default.fileExists(atPath: path), "the refused start wrote \(path)")
+            }
+        }
+    }
+
+    @Test(
+        "a running numberd renews its certificate when it becomes due: new connections get it, open ones keep working")
+    func periodicRenewalReachesNewConnections() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-renew-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await withNumberd(dataDirectory: directory, configure: { $0.certificateCheckIntervalSeconds = 1 }) {
+            running in
+            let layout = running.numberd.dataDirectory
+            let caBefore = try Data(contentsOf: URL(fileURLWithPath: layout.caCertificate))
+            try await withNumbersClient(running.client()) { client in
+                _ = try await client.healthCheck(HealthCheckRequest())
+                let served = try #require(try await presentedSerial(port: running.port))
+                #expect(served == (try Self.serial(layout.serverCertificate)))
+                // Time passes: the certificate on disk is now ten days from its end (as one issued 388 days ago).
+                let aging = try layout.authority().issueServerCertificate(validity: .days(10))
+                try aging.write(certificateTo: layout.serverCertificate, privateKeyTo: layout.serverKey)
+                let agingSerial = try Self.serial(layout.serverCertificate)
+                var renewed: String?
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    let now = try await presentedSerial(port: running.port)
+                    if let now, now != served, now != agingSerial {
+                        renewed = now
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let serial = try #require(renewed, "new connections still get the old certificate")
+                #expect(serial == (try Self.serial(layout.serverCertificate)), "what is served is what is on disk")
+                #expect(
+                    try openssl(["x509", "-noout", "-checkend", "\(31 * 86_400)", "-in", layout.serverCertificate])
+                        .status == 0)
+                // The connection opened before the renewal carries on.
+                let health = try await client.healthCheck(HealthCheckRequest())
+                #expect(health.status == .serving)
+            }
+            try await Self.expectHealthyCall(running.client())
+            #expect(try Data(contentsOf: URL(fileURLWithPath: layout.caCertificate)) == caBefore)
+        }
+    }
+
+    // MARK: Operator certificates
+
+    /// An operator's certificate and key from a CA of their own, in a folder outside the data directory.
+    struct OperatorFiles {
+        let folder: String
+        let authority: CertificateAuthority
+        var chain: String { folder + "/operator.pem" }
+        var key: String { folder + "/operator-key.pem" }
+
+        init(validity: CertificateValidity) throws {
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-operator-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            authority = try CertificateAuthority.generate(commonName: "operator CA")
+            try authority.issueServerCertificate(validity: validity).write(certificateTo: chain, privateKeyTo: key)
+        }
+
+        func bytes() throws -> [Data] {
+            try [chain, key].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        }
+    }
+
+    @Test("an operator certificate near its end is a warning at start, and its files are left as they are")
+    func operatorCertificateNearItsEndIsAWarning() async throws {
+        let files = try OperatorFiles(validity: .days(10))
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let before = try files.bytes()
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(logger: logger, configure: { $0.tlsCertificate = (files.chain, files.key) }) { running in
+            var client = running.client()
+            client.trustRoots = files.authority.trustRoots
+            try await Self.expectHealthyCall(client)
+        }
+        #expect(try files.bytes() == before)
+        let warning = lines.all.first { $0.message.contains("--tls-cert") }
+        #expect(warning?.level == .warning)
+        #expect(warning?.metadata["certificate"] == files.chain)
+        // Ten days from its issue, a second or so ago.
+        #expect(["9", "10"].contains(warning?.metadata["days_left"]), "\(String(describing: warning))")
+        #expect(warning?.metadata["problem"]?.contains("within the renewal window") == true)
+    }
+
+    @Test("an expired operator certificate refuses the start with a clear error, and leaves the directory usable")
+    func expiredOperatorCertificateRefusesTheStart() async throws {
+        let files = try OperatorFiles(validity: .expired)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let before = try files.bytes()
+        let directory = files.folder + "/data"
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        configuration.tlsCertificate = (files.chain, files.key)
+        let error = await #expect(throws: TLSError.self) {
+            let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+            await numberd.close()
+        }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains(files.chain) == true, "\(String(describing: error))")
+        #expect(error?.message.contains("expired at") == true, "\(String(describing: error))")
+        #expect(try files.bytes() == before)
+        // The refused start let go of the data directory: a start with a valid certificate works.
+        try await withNumberd(dataDirectory: directory) { running in
+            try await Self.expectHealthyCall(running.client())
+        }
+    }
+
+    @Test("an encrypted operator key fails the start at once with a clear error (numberd with standard input closed)")
+    func encryptedOperatorKeyFailsAtOnce() async throws {
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let encrypted = files.folder + "/encrypted-key.pem"
+        #expect(
+            try openssl(["pkey", "-in", files.key, "-aes256", "-passout", "pass:x", "-out", encrypted]).status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+        process.arguments = [
+            "--data-dir", files.folder + "/data", "--listen", "127.0.0.1:0", "--metrics-listen", "off",
+            "--tls-cert", files.chain, "--tls-key", encrypted,
+        ]
+        process.standardInput = FileHandle.nullDevice
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        guard let ending = await ChildExit.wait(process, timeout: .seconds(60)) else {
+            kill(process.processIdentifier, SIGKILL)
+            ChildExit.waitBlocking(process, timeout: .seconds(10))
+            Issue.record("numberd with an encrypted key was still running after 60 s (waiting for a passphrase?)")
+            return
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(ending != .exited(0))
+        #expect(text.contains("encrypted private keys are not supported"), "\(text)")
+        #expect(text.contains("openssl pkey"), "\(text)")
+    }
+
+    // MARK: Helpers
+
+    static func expectHealthyCall(_ configuration: NumbersClientConfiguration) async throws {
+        let health = try await withNumbersClient(configuration) { try await $0.healthCheck(HealthCheckRequest()) }
+        #expect(health.status == .serving)
+    }
+
+    static func truncate(_ path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? -1) & 0o777
+    }
+
+    /// The serial of a certificate file, as `openssl x509 -serial` prints it (`serial=…`).
+    static func serial(_ path: String) throws -> String {
+        try openssl(["x509", "-noout", "-serial", "-in", path]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A leaf certificate to build summaries from.
+private enum TestCertificates {
+    static let leaf = try! CertificateAuthority.generate().issueServerCertificate()
+}
+
+/// Runs the openssl CLI with standard input closed; its exit status and output (stdout and stderr). Bounded.
+func openssl(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    process.arguments = arguments
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    if let input {
+        try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+        try? stdin.fileHandleForWriting.close()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    guard let ending = ChildExit.waitBlocking(process, timeout: .seconds(30)) else {
+        kill(process.processIdentifier, SIGKILL)
+        return (-1, String(decoding: data, as: UTF8.self))
+    }
+    return (ending.status, String(decoding: data, as: UTF8.self))
+}
+
+/// The serial (`serial=…`) of the certificate numberd presents to a new connection on 127.0.0.1:`port`, read by
+/// `openssl s_client -showcerts` and `openssl x509`; nil when no certificate came back.
+func presentedSerial(port: Int) async throws -> String? {
+    let probe = try openssl(["s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "nrpc/1", "-showcerts"])
+    guard let begin = probe.output.range(of: "-----BEGIN CERTIFICATE-----"),
+        let end = probe.output.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<probe.output.endIndex)
+    else { return nil }
+    let pem = String(probe.output[begin.lowerBound..<end.upperBound]) + "\n"
+    let serial = try openssl(["x509", "-noout", "-serial"], input: pem)
+    guard serial.status == 0 else { return nil }
+    return serial.output.trimmingCharacters(in: .whitespacesAndNewlines)
+}
