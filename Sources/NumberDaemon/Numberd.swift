@@ -47,7 +47,8 @@ public final class Numberd: Sendable {
         self.store = store
     }
 
-    /// Prepares the data directory, TLS, the provider, the store and the core, and builds the services.
+    /// Prepares the data directory, the store (which takes the directory's lock), TLS (generated material checked and
+    /// renewed under that lock), the provider and the core, in that order, and builds the services.
     public static func prepare(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
     ) async throws -> Numberd {
