@@ -66,14 +66,34 @@ struct GeneratedCodeTests {
         let strings = hexBytes("1a 01 61 18 05 1a 01 62")
         #expect(try ProtoDecoder().decode(PurchaseNumbersRequest.self, from: strings).numbers == ["a", "b"])
         #expect(CodecPaths.differences(PurchaseNumbersRequest.self, strings) == nil)
-        // An optional string (trunk_id, 7) sent only as a varint is absent, not "".
-        let noTrunk = hexBytes("38 01")
-        #expect(try ProtoDecoder().decode(PurchaseNumbersRequest.self, from: noTrunk).trunkId == nil)
-        #expect(CodecPaths.differences(PurchaseNumbersRequest.self, noTrunk) == nil)
-        // RpcStatus.code (1) as bytes before the good value, and the map (4) as a varint: order does not matter.
-        let status = try ProtoDecoder().decode(RpcStatus.self, from: hexBytes("0a 01 05 08 07 20 01"))
+        // RpcStatus.code (1) as bytes before the good value: order does not matter.
+        let status = try ProtoDecoder().decode(RpcStatus.self, from: hexBytes("0a 01 05 08 07"))
         #expect(status.code == 7 && status.metadata.isEmpty)
         #expect(try ProtoDecoder().decode(RpcStatus.self, from: hexBytes("08 07 0a 01 05")).code == 7)
+    }
+
+    @Test("a field whose presence counts, present only with another wire type, is refused on both paths")
+    func mistypedPresenceIsRefused() throws {
+        // max_monthly_fee (10, optional int64) as fixed64: dropping it would buy without the caller's price limit.
+        let limit = hexBytes("51 64 00 00 00 00 00 00 00")
+        // trunk_id (7, optional string) as a varint; a varint before a good occurrence; a map entry as a varint.
+        let trunk = hexBytes("38 01")
+        let trunkTwice = hexBytes("38 01 3a 01 61")
+        let map = hexBytes("22 05 0a 01 6b 12 00 20 01")
+        for (bytes, field) in [(limit, 10), (trunk, 7), (trunkTwice, 7)] {
+            let error = try #require(throws: DecodingError.self) {
+                try ProtoDecoder().decode(PurchaseNumbersRequest.self, from: bytes)
+            }
+            guard case .dataCorrupted(let context) = error, let proto = context.underlyingError as? ProtoDecodingError
+            else {
+                Issue.record("not a ProtoDecodingError: \(error)")
+                continue
+            }
+            #expect(proto.kind == .wrongWireType && proto.fieldNumber == field)
+            #expect(CodecPaths.differences(PurchaseNumbersRequest.self, bytes) == nil)
+        }
+        #expect(throws: DecodingError.self) { try ProtoDecoder().decode(RpcStatus.self, from: map) }
+        #expect(CodecPaths.differences(RpcStatus.self, map) == nil)
     }
 
     @Test("the nesting limit holds on the generated path")

@@ -19,7 +19,9 @@ func runSClient(
     process.standardError = output
     try process.run()
     try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-    try await Task.sleep(for: holdInput)
+    // Stdin stays open for `holdInput` or until s_client ends by itself (a refusal's alert ends it at once).
+    let holdEnd = ContinuousClock.now + holdInput
+    while process.isRunning, ContinuousClock.now < holdEnd { try await Task.sleep(for: .milliseconds(20)) }
     try stdin.fileHandleForWriting.close()
     var ending = await ChildExit.wait(process, timeout: timeout)
     if ending == nil {
@@ -137,8 +139,11 @@ struct TLSProbeTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             let port = try await server.listeningAddress().port!
-            // TLS 1.3: the refusal arrives on the client's first read after the handshake; send bytes to provoke it.
-            let probe = try await runSClient(base(port) + arguments, input: "x", holdInput: .milliseconds(500))
+            // TLS 1.3: the refusal arrives on the client's first read after the handshake; send bytes to provoke it,
+            // and keep stdin open until it comes (a refused s_client ends at the alert; on a loaded machine 500 ms
+            // was once not enough and s_client closed cleanly first).
+            let hold: Duration = client == "trusted" ? .milliseconds(500) : .seconds(15)
+            let probe = try await runSClient(base(port) + arguments, input: "x", holdInput: hold)
             if client == "trusted" {
                 // The server answered with its SETTINGS frame (the garbage preface then gets a GOAWAY).
                 #expect(probe.output.contains("New, TLSv1.3"), "\(probe.output)")

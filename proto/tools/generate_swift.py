@@ -114,7 +114,7 @@ def field_code(field, maps):
         if repeated:
             raise SystemExit(f"{field.name}: repeated Timestamp has no generated code")
         read = f"try reader.date({n})"
-        present = f"reader.contains({n}, .lengthDelimited)"
+        present = f"try reader.contains({n}, .lengthDelimited)"
         return f"try writer.write({name}, field: {n})", (f"{present} ? {read} : nil" if optional else read)
     if field.type == F.TYPE_MESSAGE:
         # Non-generic writer/reader calls: generic ones cannot be specialised across the module boundary.
@@ -127,21 +127,21 @@ def field_code(field, maps):
         read = f"try {short}(protoFields: reader.messageReader({n}))"
         if optional:
             write = f"if let {name} {{ {write} }}"
-            return write, f"reader.contains({n}, .lengthDelimited) ? {read} : nil"
+            return write, f"try reader.contains({n}, .lengthDelimited) ? {read} : nil"
         return write, read
     if field.type == F.TYPE_ENUM:
         if repeated:
             raise SystemExit(f"{field.name}: repeated enums (packed) have no generated code")
         read = f"{short}(rawValue: try reader.int32({n}))"
         if optional:
-            return f"writer.write({name}?.rawValue, field: {n})", f"reader.contains({n}, .varint) ? {read} : nil"
+            return f"writer.write({name}?.rawValue, field: {n})", f"try reader.contains({n}, .varint) ? {read} : nil"
         return f"writer.write({name}.rawValue, field: {n})", read
     if repeated:
         if field.type != F.TYPE_STRING:
             raise SystemExit(f"{field.name}: repeated scalars (packed) have no generated code")
         return f"writer.write({name}, field: {n})", f"try reader.strings({n})"
     read = f"try reader.{READERS[field.type]}({n})"
-    present = f"reader.contains({n}, .{presence_kind(field.type)})"
+    present = f"try reader.contains({n}, .{presence_kind(field.type)})"
     return f"writer.write({name}, field: {n})", (f"{present} ? {read} : nil" if optional else read)
 
 

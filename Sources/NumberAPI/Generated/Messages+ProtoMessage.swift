@@ -75,14 +75,14 @@ extension PhoneNumber: ProtoMessage {
             postalCode: try reader.string(7),
             type: NumberType(rawValue: try reader.int32(8)),
             status: NumberStatus(rawValue: try reader.int32(9)),
-            trunkId: reader.contains(10, .lengthDelimited) ? try reader.string(10) : nil,
-            trunkName: reader.contains(11, .lengthDelimited) ? try reader.string(11) : nil,
+            trunkId: try reader.contains(10, .lengthDelimited) ? try reader.string(10) : nil,
+            trunkName: try reader.contains(11, .lengthDelimited) ? try reader.string(11) : nil,
             capabilities: try Capabilities(protoFields: reader.messageReader(12)),
             pricing: try Pricing(protoFields: reader.messageReader(13)),
             purchasedAt: try reader.date(14),
             billingCycle: BillingCycle(rawValue: try reader.int32(15)),
             nextBillingDate: try reader.date(16),
-            releasedAt: reader.contains(17, .lengthDelimited) ? try reader.date(17) : nil
+            releasedAt: try reader.contains(17, .lengthDelimited) ? try reader.date(17) : nil
         )
     }
 }
@@ -242,11 +242,11 @@ extension PurchaseNumbersRequest: ProtoMessage {
             voice: try reader.bool(4),
             sms: try reader.bool(5),
             currency: try reader.string(6),
-            trunkId: reader.contains(7, .lengthDelimited) ? try reader.string(7) : nil,
+            trunkId: try reader.contains(7, .lengthDelimited) ? try reader.string(7) : nil,
             mms: try reader.bool(8),
             type: NumberType(rawValue: try reader.int32(9)),
-            maxMonthlyFee: reader.contains(10, .varint) ? try reader.int64(10) : nil,
-            maxSetupFee: reader.contains(11, .varint) ? try reader.int64(11) : nil
+            maxMonthlyFee: try reader.contains(10, .varint) ? try reader.int64(10) : nil,
+            maxSetupFee: try reader.contains(11, .varint) ? try reader.int64(11) : nil
         )
     }
 }
@@ -304,7 +304,7 @@ extension ListNumbersRequest: ProtoMessage {
         self.init(
             accountId: try reader.string(1),
             status: NumberStatus(rawValue: try reader.int32(2)),
-            trunkId: reader.contains(3, .lengthDelimited) ? try reader.string(3) : nil,
+            trunkId: try reader.contains(3, .lengthDelimited) ? try reader.string(3) : nil,
             pageSize: try reader.int32(4),
             pageToken: try reader.string(5)
         )
@@ -377,7 +377,7 @@ extension UpdateNumberRequest: ProtoMessage {
         self.init(
             accountId: try reader.string(1),
             numberId: try reader.string(2),
-            assignTrunkId: reader.contains(3, .lengthDelimited) ? try reader.string(3) : nil,
+            assignTrunkId: try reader.contains(3, .lengthDelimited) ? try reader.string(3) : nil,
             unassignTrunk: try reader.bool(4)
         )
     }
@@ -457,7 +457,7 @@ extension ReleaseNumberResponse: ProtoMessage {
             phoneNumber: try reader.string(3),
             releasedAt: try reader.date(4),
             finalBilling: try FinalBilling(protoFields: reader.messageReader(5)),
-            transaction: reader.contains(6, .lengthDelimited)
+            transaction: try reader.contains(6, .lengthDelimited)
                 ? try Transaction(protoFields: reader.messageReader(6)) : nil,
             dryRun: try reader.bool(7)
         )
@@ -843,7 +843,7 @@ extension ApiKey: ProtoMessage {
             scope: KeyScope(rawValue: try reader.int32(3)),
             name: try reader.string(4),
             createdAt: try reader.date(5),
-            revokedAt: reader.contains(6, .lengthDelimited) ? try reader.date(6) : nil
+            revokedAt: try reader.contains(6, .lengthDelimited) ? try reader.date(6) : nil
         )
     }
 }

@@ -74,8 +74,8 @@ struct MalformedInputTests {
         // A sub-message as a varint, alone and after a good occurrence.
         #expect(try decoder.decode(Outer.self, from: Hex.bytes("08 01")) == Outer())
         #expect(try decoder.decode(Outer.self, from: Hex.bytes("0a 02 08 05 08 01")) == Outer(inner: Inner(a: 5)))
-        // A map entry that is not a message.
-        #expect(try decoder.decode(Maps.self, from: Hex.bytes("08 01 0a 05 0a 01 6b 10 02")) == Maps(counts: ["k": 2]))
+        // A map entry that is not a message is refused, not dropped (a metadata key must not vanish).
+        #expect(protoError(Maps.self, Hex.bytes("08 01 0a 05 0a 01 6b 10 02"))?.kind == .wrongWireType)
         // Repeated messages and strings: a varint occurrence is not an element.
         #expect(
             try decoder.decode(Repeated.self, from: Hex.bytes("18 01 1a 02 08 03 12 01 61 10 01"))

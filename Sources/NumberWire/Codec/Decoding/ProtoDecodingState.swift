@@ -169,6 +169,24 @@ final class ProtoDecodingState {
         return nil
     }
 
+    /// Whether `field` occurs in `lo..<hi` — and only with `wireType`. For a field whose presence means something
+    /// (a proto3 `optional` field, a map entry: a price limit, a trunk to assign, a metadata key) an occurrence that
+    /// cannot be read is refused rather than dropped: dropping it would silently read as "not set" (a purchase
+    /// without its price limit, a keyed call without its key). Google's runtimes drop it; numberd fails closed.
+    func presence(field: UInt32, wireType: WireType, lo: Int, hi: Int) throws -> Bool {
+        var present = false
+        for index in lo..<hi where entries[index].field == field {
+            guard entries[index].wireType == wireType.rawValue else {
+                throw fail(
+                    .wrongWireType,
+                    "wire type \(entries[index].wireType) where a field whose presence counts needs wire type "
+                        + "\(wireType.rawValue)", field: field, offset: Int(entries[index].start))
+            }
+            present = true
+        }
+        return present
+    }
+
     /// The wire type an occurrence of a `T` must have to be read as one: a scalar's own; none for enums (their raw
     /// value decides) and arrays (repeated: packed or not, or bytes); length-delimited for the rest (strings, `Data`,
     /// Timestamps, messages, maps). Another wire type is an unknown field.

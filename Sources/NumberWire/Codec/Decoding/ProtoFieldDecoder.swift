@@ -245,9 +245,10 @@ extension ProtoFieldDecoder {
     /// Calls `body` with a decoder for each entry message of a map field (key = field 1, value = field 2).
     func forEachMapEntry(_ body: (_ entry: MapEntryDecoder) throws -> Void) throws {
         guard mode == .field || mode == .element else { throw shapeError("a map") }
-        for index in Int(lo)..<Int(hi)
-        where state.entries[index].field == field && state.entries[index].wireType == WireType.lengthDelimited.rawValue
-        {
+        // A map entry of another wire type is refused, not dropped: a dropped metadata entry would read as a key
+        // never sent (``ProtoDecodingState/presence``).
+        _ = try state.presence(field: field, wireType: .lengthDelimited, lo: Int(lo), hi: Int(hi))
+        for index in Int(lo)..<Int(hi) where state.entries[index].field == field {
             let entries = try state.indexMessage(field: field, lo: index, hi: index + 1, depth: level)
             try body(MapEntryDecoder(decoder: self, entries: entries))
         }

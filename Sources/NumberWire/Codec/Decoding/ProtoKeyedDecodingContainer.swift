@@ -72,15 +72,14 @@ struct ProtoKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let field = Wire.fieldNumber(of: key) else { return nil }
-        // Present only with the wire type the value is read from, when the type tells it: a mistyped occurrence is
-        // an unknown field, as on the generated path (`ProtoFieldReader.contains`).
+        // Present only with the wire type the value is read from, when the type tells it; a mistyped occurrence is
+        // refused, as on the generated path (`ProtoFieldReader.contains`).
         let (lo, hi) = (entries.lowerBound, entries.upperBound)
         let present =
-            ProtoDecodingState.occurrenceWireType(T.self).map {
-                state.lastEntry(field: field, wireType: $0, lo: lo, hi: hi)
-            }
-            ?? state.lastEntry(field: field, lo: lo, hi: hi)
-        guard present != nil else { return nil }
+            try ProtoDecodingState.occurrenceWireType(T.self).map {
+                try state.presence(field: field, wireType: $0, lo: lo, hi: hi)
+            } ?? (state.lastEntry(field: field, lo: lo, hi: hi) != nil)
+        guard present else { return nil }
         return try decode(T.self, forKey: key)
     }
 

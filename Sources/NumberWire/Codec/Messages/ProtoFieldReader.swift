@@ -27,10 +27,11 @@ public struct ProtoFieldReader {
             state: state, lo: entries.lowerBound, hi: entries.upperBound, field: field, depth: depth + 1)
     }
 
-    /// Whether the message holds field `field` (a proto3 `optional` field is set) with the wire type of its kind:
-    /// an occurrence with another wire type is an unknown field, so it does not make the field present.
-    public func contains(_ field: UInt32, _ kind: ProtoFieldKind) -> Bool {
-        state.lastEntry(field: field, wireType: kind.wireType, lo: entries.lowerBound, hi: entries.upperBound) != nil
+    /// Whether the message holds field `field` (a proto3 `optional` field is set). An occurrence with another wire
+    /// type than its kind's is refused (`WRONG_WIRE_TYPE`), not dropped: "not set" is a value for such a field (no
+    /// price limit, no trunk), so an unreadable one must not read as it (``ProtoDecodingState/presence``).
+    public func contains(_ field: UInt32, _ kind: ProtoFieldKind) throws -> Bool {
+        try state.presence(field: field, wireType: kind.wireType, lo: entries.lowerBound, hi: entries.upperBound)
     }
 
     /// Reads an `int64` field.
