@@ -26,6 +26,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var stateMachine: TLSStateMachine
     private var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
     private var handshakeTimer: Scheduled<Void>?
+    /// Ciphertext received and not yet fed to OpenSSL, oldest first: the rest of a socket read beyond the slice being
+    /// processed, and any read that arrived re-entrantly meanwhile.
+    private var unfedCiphertext = CircularBuffer<ByteBuffer>()
+    /// Whether a `channelRead` is feeding `unfedCiphertext`; one re-entering it only queues its bytes.
+    private var isFeeding = false
 
     /// A server-side handler for `context` (whose role must be `.server`).
     public init(serverContext context: TLSContext) throws {
@@ -61,6 +66,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
+        unfedCiphertext.removeAll()
         failPendingWrites(TLSError(code: .connectionClosed, message: "TLS handler removed"))
     }
 
@@ -97,12 +103,26 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var ciphertext = unwrapInboundIn(data)
+        // Ciphertext must reach OpenSSL in the order it arrived. Handing plaintext up can re-enter this method (a
+        // flush above whose socket write fails makes NIO read what is left on the socket), so the bytes not yet fed
+        // wait in the handler, not in this call: a re-entrant read queues behind them and the outermost call feeds it.
+        unfedCiphertext.append(unwrapInboundIn(data))
+        guard !isFeeding else {
+            return
+        }
+        isFeeding = true
+        defer { isFeeding = false }
         // A slice at a time, each taken out of the input BIO before the next goes in: its buffer, which OpenSSL never
         // shrinks, stays one slice however large the socket read.
-        while let slice = ciphertext.readSlice(length: min(ciphertext.readableBytes, TLSConnection.bioSliceBytes)),
-            slice.readableBytes > 0
-        {
+        while var ciphertext = unfedCiphertext.popFirst() {
+            guard let slice = ciphertext.readSlice(length: min(ciphertext.readableBytes, TLSConnection.bioSliceBytes)),
+                slice.readableBytes > 0
+            else {
+                continue
+            }
+            if ciphertext.readableBytes > 0 {
+                unfedCiphertext.prepend(ciphertext)
+            }
             switch stateMachine.bytesReceived() {
             case .driveHandshake:
                 connection.feed(slice)
@@ -114,6 +134,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 connection.feed(slice)
                 readApplicationData(context: context)
             case .drop:
+                unfedCiphertext.removeAll()
                 return
             }
         }
