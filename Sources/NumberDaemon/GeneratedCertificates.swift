@@ -8,8 +8,9 @@ import NumberTLS
 /// trust `ca.pem` keep working — when it is expired, not yet valid, within ``renewalWindowSeconds`` of its end, not
 /// issued by the CA, not matching its key, or unreadable (a file missing, truncated, not PEM). A CA that is unreadable,
 /// expired or near its end is replaced with the whole set (clients must then trust the new `ca.pem`); only at start,
-/// where nothing is being served from it yet. Call it only with the data directory's lock held (the store's), so two
-/// numberd starting at once cannot mix the files of two CAs.
+/// where nothing is being served from it yet. While serving, a missing or unreadable CA throws (the periodic check
+/// logs it) and nothing is written; one near its end is reported in ``Check/authorityProblem``. Call it only with the
+/// data directory's lock held (the store's), so two numberd starting at once cannot mix the files of two CAs.
 struct GeneratedCertificates: Sendable {
     /// The data directory's layout.
     let directory: DataDirectory
@@ -47,10 +48,19 @@ struct GeneratedCertificates: Sendable {
         let loaded = loadAuthority(nowSeconds: nowSeconds)
         switch loaded {
         case .missing:
+            // While serving, a new CA would not be trusted by the clients (nor by the Twilio adapter, which trusts the
+            // in-process simulator's certificate through the CA it was issued from): only a restart makes one.
+            guard mayRegenerateAuthority else {
+                throw TLSError(
+                    code: .certificateTooling,
+                    message: "the local CA is missing (\(directory.caCertificate) and its key were deleted): "
+                        + Self.restartAdvice)
+            }
             return try regenerate(action: .created, reason: nil)
         case .unusable(let reason):
             guard mayRegenerateAuthority else {
-                throw TLSError(code: .certificateTooling, message: "the local CA cannot be used: \(reason)")
+                throw TLSError(
+                    code: .certificateTooling, message: "the local CA cannot be used: \(reason); " + Self.restartAdvice)
             }
             return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + reason)
         case .usable(let authority, let summary, let due):
@@ -76,6 +86,11 @@ struct GeneratedCertificates: Sendable {
         }
         return nil
     }
+
+    /// What a check while serving says about a CA it may not replace.
+    static let restartAdvice =
+        "nothing was written and the served certificate is unchanged; restart numberd to generate a new CA, then "
+        + "clients must trust the new ca.pem"
 
     /// `2025-01-31T12:00:00Z`.
     static func timestamp(_ seconds: Int64) -> String {

@@ -238,6 +238,60 @@ struct CertificateRenewalTests {
         }
     }
 
+    @Test("the check while serving never makes a CA: with ca.pem and its key deleted it writes nothing, serves on")
+    func missingAuthorityWhileServingWritesNothing() throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let now = Int64(Date().timeIntervalSince1970)
+        let certificates = try ServerCertificates.start(
+            NumberdConfiguration(dataDirectory: seeded.root), seeded.layout, nowSeconds: now, logger: quietLogger)
+        let served = try #require(certificates.context.current.certificate)
+        let server = try Data(contentsOf: URL(fileURLWithPath: seeded.layout.serverCertificate))
+        try FileManager.default.removeItem(atPath: seeded.layout.caCertificate)
+        try FileManager.default.removeItem(atPath: seeded.layout.caKey)
+
+        let error = #expect(throws: TLSError.self) { try certificates.check(nowSeconds: now + 3600) }
+        #expect(error?.message.contains("restart numberd") == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: seeded.layout.caCertificate))
+        #expect(!FileManager.default.fileExists(atPath: seeded.layout.caKey))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: seeded.layout.serverCertificate)) == server)
+        #expect(certificates.context.current.certificate?.sha256Fingerprint == served.sha256Fingerprint)
+        #expect(certificates.context.current.certificate?.serialNumberHex == served.serialNumberHex)
+    }
+
+    @Test("a running numberd whose CA files are deleted logs that a restart is needed, and keeps its certificate")
+    func runningNumberdKeepsItsAuthority() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-noca-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(
+            dataDirectory: directory, logger: logger, configure: { $0.certificateCheckIntervalSeconds = 1 }
+        ) { running in
+            let layout = running.numberd.dataDirectory
+            let served = try #require(try await presentedSerial(port: running.port))
+            let server = try Data(contentsOf: URL(fileURLWithPath: layout.serverCertificate))
+            // A client that trusts the CA as it was (read before it is deleted).
+            var client = running.client()
+            client.trustRoots = .pem(try String(contentsOfFile: layout.caCertificate, encoding: .utf8))
+            try FileManager.default.removeItem(atPath: layout.caCertificate)
+            try FileManager.default.removeItem(atPath: layout.caKey)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline,
+                !lines.all.contains(where: { $0.metadata["error"]?.contains("the local CA is missing") == true })
+            {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let line = lines.all.first { $0.metadata["error"]?.contains("the local CA is missing") == true }
+            #expect(line?.metadata["error"]?.contains("restart numberd") == true, "\(lines.all.map(\.message))")
+            #expect(!FileManager.default.fileExists(atPath: layout.caCertificate))
+            #expect(!FileManager.default.fileExists(atPath: layout.caKey))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: layout.serverCertificate)) == server)
+            #expect(try await presentedSerial(port: running.port) == served)
+            try await Self.expectHealthyCall(client)
+        }
+    }
+
     // MARK: Operator certificates
 
     /// An operator's certificate and key from a CA of their own, in a folder outside the data directory.
