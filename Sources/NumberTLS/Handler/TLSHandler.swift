@@ -28,7 +28,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var handshakeTimer: Scheduled<Void>?
     /// Ciphertext received and not yet fed to OpenSSL, oldest first: the rest of a socket read beyond the slice being
     /// processed, and any read that arrived re-entrantly meanwhile.
-    private var unfedCiphertext = CircularBuffer<ByteBuffer>()
+    private var unfedCiphertext = CircularBuffer<ByteBuffer>(initialCapacity: 2)  // small: idle connections keep it
     /// Whether a `channelRead` is feeding `unfedCiphertext`; one re-entering it only queues its bytes.
     private var isFeeding = false
 
