@@ -64,11 +64,17 @@ struct GeneratedCertificates: Sendable {
             }
             return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + reason)
         case .usable(let authority, let summary, let due):
-            if let due, mayRegenerateAuthority {
+            // A CA "not valid yet" means this machine's clock is behind the one that made it (a clock skewed at boot):
+            // a new CA would make every client trust a new ca.pem, and be replaced again once the clock is right.
+            // It is kept, and reported.
+            let clockBehind = nowSeconds < summary.notBeforeSeconds
+            if let due, mayRegenerateAuthority, !clockBehind {
                 return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + due)
             }
             var check = try ensureServer(authority: authority, authoritySummary: summary, nowSeconds: nowSeconds)
-            check.authorityProblem = due.map { "the local CA " + $0 }
+            check.authorityProblem = due.map {
+                "the local CA " + $0 + (clockBehind ? "; this machine's clock looks behind, so the CA is kept" : "")
+            }
             return check
         }
     }

@@ -160,5 +160,8 @@ final class ServerCertificates: Sendable {
                 "replaced the local CA and server certificate: clients must trust the new CA file again",
                 metadata: metadata)
         }
+        if let problem = check.authorityProblem, check.action != .regeneratedAuthority {
+            logger.warning("the local CA has a problem", metadata: metadata.merging(["problem": "\(problem)"]) { $1 })
+        }
     }
 }

@@ -157,6 +157,22 @@ struct CertificateRenewalTests {
         #expect(warning?.metadata["ca"] == seeded.layout.caCertificate)
     }
 
+    @Test("a CA not valid yet (this machine's clock behind the one that made it) is kept and reported, not replaced")
+    func authorityFromTheFutureIsKept() async throws {
+        let seeded = try Seeded(authority: .notYetValid)
+        defer { seeded.remove() }
+        let before = try seeded.files()
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(dataDirectory: seeded.root, logger: logger) { _ in }
+        let after = try seeded.files()
+        #expect(after["ca.pem"] == before["ca.pem"] && after["ca-key.pem"] == before["ca-key.pem"])
+        let warning = lines.all.first { $0.message == "the local CA has a problem" }
+        #expect(warning?.level == .warning)
+        #expect(warning?.metadata["problem"]?.contains("clock looks behind") == true, "\(String(describing: warning))")
+        #expect(!lines.all.contains { $0.message.contains("replaced the local CA") })
+    }
+
     @Test("renewal decisions at the edges of the validity period and the window")
     func timeProblemEdges() throws {
         let window = NumberdConfiguration.certificateRenewalWindowSeconds
