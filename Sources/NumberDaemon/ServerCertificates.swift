@@ -69,9 +69,10 @@ final class ServerCertificates: Sendable {
     func check(nowSeconds: Int64) throws -> Logger.Metadata {
         switch source {
         case .operatorFiles(let chain):
+            let reloaded = reloadOperatorFilesIfReplaced(chain)
             try Self.checkOperatorCertificate(
                 context.current, path: chain, nowSeconds: nowSeconds, atStart: false, logger: logger)
-            return ["not_after": "\(Self.notAfter(context.current))", "renewed": "0"]
+            return ["not_after": "\(Self.notAfter(context.current))", "renewed": reloaded ? "1" : "0"]
         case .generated(let generated):
             let check = try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: false)
             Self.log(check, generated.directory, logger)
@@ -92,6 +93,33 @@ final class ServerCertificates: Sendable {
                 "not_after": "\(GeneratedCertificates.timestamp(check.server.notAfterSeconds))",
                 "renewed": renewed ? "1" : "0",
             ]
+        }
+    }
+
+    /// An operator who renews `--tls-cert` in place (certbot, a deploy) gets it served without a restart: when the
+    /// file's certificate is not the one served, a new context is made from the files and new connections use it
+    /// (open ones keep theirs). Files caught mid-replacement (a key that does not match yet, a partial file) make no
+    /// context: the one served stays, and the next check tries again. Whether it reloaded.
+    private func reloadOperatorFilesIfReplaced(_ chain: String) -> Bool {
+        guard let pem = try? String(contentsOfFile: chain, encoding: .utf8),
+            let onDisk = try? CertificateSummary(certificatePEM: pem),
+            onDisk.sha256Fingerprint != context.current.certificate?.sha256Fingerprint
+        else { return false }
+        do {
+            let fresh = try makeContext()
+            context.replace(with: fresh)
+            logger.notice(
+                "new connections use the replaced server certificate (--tls-cert)",
+                metadata: [
+                    "certificate": "\(chain)", "serial": "\(fresh.certificate?.serialNumberHex ?? "?")",
+                    "not_after": "\(Self.notAfter(fresh))",
+                ])
+            return true
+        } catch {
+            logger.warning(
+                "the server certificate (--tls-cert) changed on disk but cannot be used yet; still serving the previous one",
+                metadata: ["certificate": "\(chain)", "error": "\(error)"])
+            return false
         }
     }
 

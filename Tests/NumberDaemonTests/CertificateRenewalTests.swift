@@ -362,6 +362,53 @@ struct CertificateRenewalTests {
         #expect(warning?.metadata["problem"]?.contains("within the renewal window") == true)
     }
 
+    @Test("an operator certificate replaced on disk reaches new connections without a restart; a half-done one waits")
+    func replacedOperatorCertificateIsServed() async throws {
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(
+            logger: logger,
+            configure: {
+                $0.tlsCertificate = (files.chain, files.key)
+                $0.certificateCheckIntervalSeconds = 1
+            }
+        ) { running in
+            var configuration = running.client()
+            configuration.trustRoots = files.authority.trustRoots
+            try await withNumbersClient(configuration) { client in
+                _ = try await client.healthCheck(HealthCheckRequest())
+                let first = try Self.serial(files.chain)
+                #expect(try await presentedSerial(port: running.port) == first)
+                // Half-done: the new certificate is in place, its key not yet. The old pair is still served.
+                let renewed = try files.authority.issueServerCertificate(validity: .leafDefaults)
+                try Data(renewed.certificatePEM.utf8).write(to: URL(fileURLWithPath: files.chain))
+                let second = try Self.serial(files.chain)
+                let deadline = ContinuousClock.now + .seconds(20)
+                while !lines.all.contains(where: { $0.message.contains("cannot be used yet") }),
+                    ContinuousClock.now < deadline
+                {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(lines.all.contains { $0.message.contains("cannot be used yet") })
+                #expect(try await presentedSerial(port: running.port) == first)
+                // Done: the key follows, and the next check serves the new pair.
+                try renewed.write(certificateTo: files.chain, privateKeyTo: files.key)
+                var served: String?
+                while ContinuousClock.now < deadline + .seconds(10) {
+                    served = try await presentedSerial(port: running.port)
+                    if served == second { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(served == second, "the replaced certificate was not served")
+                #expect(lines.all.contains { $0.message.contains("replaced server certificate") })
+                // The connection opened before carries on.
+                #expect(try await client.healthCheck(HealthCheckRequest()).status == .serving)
+            }
+        }
+    }
+
     @Test("an expired operator certificate refuses the start with a clear error, and leaves the directory usable")
     func expiredOperatorCertificateRefusesTheStart() async throws {
         let files = try OperatorFiles(validity: .expired)
