@@ -65,22 +65,9 @@ struct ReloadableTLSTests {
 
     /// The SHA-256 fingerprint of the certificate a new TLS connection to 127.0.0.1:`port` is shown.
     static func presentedFingerprint(port: Int, tls: TestTLS) async throws -> String? {
-        let context = try tls.rawClientContext()
         let handshake = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: TLSHandshakeCompleted.self)
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addTLSClientHandler(
-                            context: context, serverHostname: "127.0.0.1")
-                        try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(handshake: handshake))
-                    }
-                }
-                .connect(host: "127.0.0.1", port: port).get()
-        } catch {
-            handshake.fail(error)  // nothing else completes it, and a leaked promise traps
-            throw error
+        let channel = try await connectRawTLS(port: port, tls: tls, failing: handshake) {
+            HandshakeWatcher(handshake: handshake)
         }
         // Bounded by the client context's handshake timeout (10 s), which closes the channel.
         let completed = try await handshake.futureResult.get()

@@ -58,28 +58,36 @@ func withTestServer(
 func rawExchange(
     port: Int, tls: TestTLS, send: ByteBuffer, timeout: TimeAmount = .seconds(5)
 ) async throws -> ByteBuffer {
-    let context = try tls.rawClientContext()
     let done = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: ByteBuffer.self)
-    let channel: any Channel
-    do {
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addTLSClientHandler(
-                        context: context, serverHostname: "127.0.0.1")
-                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
-    } catch {
-        done.fail(error)  // no Collector will complete it, and a leaked promise traps
-        throw error
-    }
+    let channel = try await connectRawTLS(port: port, tls: tls, failing: done) { Collector(done: done) }
     try await channel.writeAndFlush(send)
     let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     let received = try await done.futureResult.get()
     timer.cancel()
     return received
+}
+
+/// A TLS client channel to 127.0.0.1:`port` (trusting the test CA) with `handler()` above the TLS handler. When the
+/// connection fails, `promise` — which that handler would have completed — is failed too: a leaked promise traps.
+func connectRawTLS<Value: Sendable>(
+    port: Int, tls: TestTLS, failing promise: EventLoopPromise<Value>,
+    _ handler: @escaping @Sendable () -> some ChannelHandler
+) async throws -> any Channel {
+    let context = try tls.rawClientContext()
+    do {
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addTLSClientHandler(
+                        context: context, serverHostname: "127.0.0.1")
+                    try channel.pipeline.syncOperations.addHandler(handler())
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+    } catch {
+        promise.fail(error)
+        throw error
+    }
 }
 
 /// Decodes server frames from raw bytes.
