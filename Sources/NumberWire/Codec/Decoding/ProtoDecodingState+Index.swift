@@ -23,15 +23,7 @@ extension ProtoDecodingState {
         var offset = start
         while offset < end {
             let tagOffset = offset
-            let tag = try readVarint(at: &offset, end: end, field: nil)
-            let number = tag >> 3
-            guard number >= 1, number <= UInt64(Wire.fieldNumberMax) else {
-                throw fail(
-                    .invalidFieldNumber, "field number \(number) is outside 1...\(Wire.fieldNumberMax)",
-                    field: nil, offset: tagOffset)
-            }
-            let field = UInt32(number)
-            let wireType = UInt8(truncatingIfNeeded: tag & 7)
+            let (field, wireType) = try readTag(at: &offset, end: end, field: nil)
             let (value, next) = try skipValue(
                 wireType: wireType, at: offset, end: end, field: field, tagOffset: tagOffset, groupDepth: 0)
             offset = next
@@ -39,6 +31,20 @@ extension ProtoDecodingState {
                 FieldEntry(
                     field: field, wireType: wireType, start: UInt32(value.lowerBound), end: UInt32(value.upperBound)))
         }
+    }
+
+    /// Reads a tag at `offset` and checks its field number (1 to 2^29 - 1); `field` names the enclosing one in errors
+    /// of the varint itself.
+    private func readTag(at offset: inout Int, end: Int, field: UInt32?) throws -> (field: UInt32, wireType: UInt8) {
+        let tagOffset = offset
+        let tag = try readVarint(at: &offset, end: end, field: field)
+        let number = tag >> 3
+        guard number >= 1, number <= UInt64(Wire.fieldNumberMax) else {
+            throw fail(
+                .invalidFieldNumber, "field number \(number) is outside 1...\(Wire.fieldNumberMax)", field: nil,
+                offset: tagOffset)
+        }
+        return (UInt32(number), UInt8(truncatingIfNeeded: tag & 7))
     }
 
     /// Returns where the value of a field with `wireType` starting at `offset` lies (for a length-delimited
@@ -99,16 +105,9 @@ extension ProtoDecodingState {
                     .malformedGroup, "a group without its end-group tag", field: field, offset: tagOffset)
             }
             let innerTagOffset = offset
-            let tag = try readVarint(at: &offset, end: end, field: field)
-            let number = tag >> 3
-            guard number >= 1, number <= UInt64(Wire.fieldNumberMax) else {
-                throw fail(
-                    .invalidFieldNumber, "field number \(number) is outside 1...\(Wire.fieldNumberMax)",
-                    field: nil, offset: innerTagOffset)
-            }
-            let wireType = UInt8(truncatingIfNeeded: tag & 7)
+            let (number, wireType) = try readTag(at: &offset, end: end, field: field)
             if wireType == WireType.endGroup.rawValue {
-                guard number == UInt64(field) else {
+                guard number == field else {
                     throw fail(
                         .malformedGroup, "end-group tag of field \(number) inside the group of field \(field)",
                         field: field, offset: innerTagOffset)
@@ -116,7 +115,7 @@ extension ProtoDecodingState {
                 return (start..<innerTagOffset, offset)
             }
             offset = try skipValue(
-                wireType: wireType, at: offset, end: end, field: UInt32(number), tagOffset: innerTagOffset,
+                wireType: wireType, at: offset, end: end, field: number, tagOffset: innerTagOffset,
                 groupDepth: depth
             ).next
         }
