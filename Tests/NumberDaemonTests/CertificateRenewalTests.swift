@@ -327,6 +327,24 @@ struct CertificateRenewalTests {
         func bytes() throws -> [Data] {
             try [chain, key].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         }
+
+        /// numberd serving these files (`--tls-cert`), checking them every second, with a client configuration that
+        /// trusts their CA.
+        func serve(
+            logger: Logger, _ body: (RunningNumberd, NumbersClientConfiguration) async throws -> Void
+        ) async throws {
+            try await withNumberd(
+                logger: logger,
+                configure: {
+                    $0.tlsCertificate = (chain, key)
+                    $0.certificateCheckIntervalSeconds = 1
+                }
+            ) { running in
+                var client = running.client()
+                client.trustRoots = authority.trustRoots
+                try await body(running, client)
+            }
+        }
     }
 
     @Test("an operator certificate near its end is a warning at start and at every check; its files are untouched")
@@ -336,15 +354,7 @@ struct CertificateRenewalTests {
         let before = try files.bytes()
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
-        try await withNumberd(
-            logger: logger,
-            configure: {
-                $0.tlsCertificate = (files.chain, files.key)
-                $0.certificateCheckIntervalSeconds = 1
-            }
-        ) { running in
-            var client = running.client()
-            client.trustRoots = files.authority.trustRoots
+        try await files.serve(logger: logger) { _, client in
             try await Self.expectHealthyCall(client)
             // The periodic check says it again while serving (at start, then every second here).
             let deadline = ContinuousClock.now + .seconds(10)
@@ -368,15 +378,7 @@ struct CertificateRenewalTests {
         defer { try? FileManager.default.removeItem(atPath: files.folder) }
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
-        try await withNumberd(
-            logger: logger,
-            configure: {
-                $0.tlsCertificate = (files.chain, files.key)
-                $0.certificateCheckIntervalSeconds = 1
-            }
-        ) { running in
-            var configuration = running.client()
-            configuration.trustRoots = files.authority.trustRoots
+        try await files.serve(logger: logger) { running, configuration in
             try await withNumbersClient(configuration) { client in
                 _ = try await client.healthCheck(HealthCheckRequest())
                 let first = try Self.serial(files.chain)
