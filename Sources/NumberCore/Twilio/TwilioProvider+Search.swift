@@ -21,9 +21,15 @@ extension TwilioProvider {
         guard let page = TwilioResources.decode(TwilioResources.AvailablePage.self, from: answer.response.body) else {
             throw ProviderError(.unavailable, message: "search: Twilio's answer is not the expected JSON")
         }
-        return page.availablePhoneNumbers.prefix(query.limit).compactMap { available in
-            // A malformed number could not be bought anyway; drop it rather than fail the whole search. So is one
-            // that needs an Address, should Twilio list it despite ExcludeAllAddressRequired.
+        return Self.offered(page, query: query, country: country)
+    }
+
+    /// What a search page offers: its first `query.limit` numbers, less any that could not be bought — a malformed
+    /// number, or one that needs an Address, should Twilio list it despite `ExcludeAllAddressRequired`.
+    static func offered(
+        _ page: TwilioResources.AvailablePage, query: ProviderSearchQuery, country: String
+    ) -> [AvailableNumber] {
+        page.availablePhoneNumbers.prefix(query.limit).compactMap { available in
             guard TwilioValidation.isE164(available.phoneNumber),
                 (available.addressRequirements ?? "none").lowercased() == "none"
             else { return nil }

@@ -69,4 +69,20 @@ struct TwilioErrorMappingTests {
             #expect(!tollFree.isEmpty && !local.isEmpty)
         }
     }
+
+    @Test func aListedNumberThatNeedsAnAddressIsNotOffered() throws {
+        // Should Twilio list such numbers despite ExcludeAllAddressRequired, they are dropped like malformed ones.
+        let body = """
+            {"available_phone_numbers": [
+              {"phone_number": "+442071838750", "address_requirements": "any"},
+              {"phone_number": "+18005550100", "address_requirements": "none"},
+              {"phone_number": "+14155550100"},
+              {"phone_number": "+442071838751", "address_requirements": "Local"},
+              {"phone_number": "not a number", "address_requirements": "none"}
+            ]}
+            """
+        let page = try #require(TwilioResources.decode(TwilioResources.AvailablePage.self, from: Array(body.utf8)))
+        let offered = TwilioProvider.offered(page, query: ProviderSearchQuery(country: "GB"), country: "GB")
+        #expect(offered.map(\.phoneNumber) == ["+18005550100", "+14155550100"])
+    }
 }
