@@ -132,6 +132,18 @@ public struct AvailableNumber: Codable, Sendable, Hashable {
     }
 }
 
+extension AvailableNumber {
+    /// This listing with its text bounded (``Validation/providerText(_:max:)``), as the service keeps and stores it.
+    func boundingText(to max: Int) -> AvailableNumber {
+        var bounded = self
+        bounded.friendlyName = Validation.providerText(friendlyName, max: max)
+        bounded.locality = locality.map { Validation.providerText($0, max: max) }
+        bounded.region = region.map { Validation.providerText($0, max: max) }
+        bounded.postalCode = postalCode.map { Validation.providerText($0, max: max) }
+        return bounded
+    }
+}
+
 /// The provider's own monthly cost for one kind of number in one country.
 public struct ProviderPrice: Codable, Sendable, Hashable {
     /// ISO 3166-1 alpha-2 country code.

@@ -116,7 +116,8 @@ extension NumberService {
                 let query = ProviderSearchQuery(country: request.country, type: request.type, contains: phone, limit: 1)
                 // Not remembered: the cache is for listings clients searched, which purchases must not evict.
                 do {
-                    found = try await provider.search(query).first { $0.phoneNumber == phone }
+                    found = try await provider.search(query).first { $0.phoneNumber == phone }?
+                        .boundingText(to: config.limits.providerTextLengthMax)
                 } catch {
                     throw NumberError.fromProvider(error, phoneNumber: phone)
                 }
@@ -333,6 +334,7 @@ extension NumberService {
         _ intent: PurchaseIntent, provisioned: [ProvisionedNumber]
     ) async throws(NumberError) -> PurchaseResult {
         let now = now()
+        let textMax = config.limits.providerTextLengthMax
         return try await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
                 throw NumberError(.internal, .invalidField, "intent \(intent.id) vanished")
@@ -346,7 +348,7 @@ extension NumberService {
             for (item, bought) in zip(intent.items, provisioned) {
                 let number = OwnedNumber.purchased(
                     id: Identifier.make(Identifier.number, taken: isTaken), intent: intent, item: item,
-                    provisioned: bought, trunkId: trunkId, at: now)
+                    provisioned: bought, trunkId: trunkId, at: now, textMax: textMax)
                 taken.insert(number.id)
                 let charge = item.setupFee + item.monthlyFee
                 balance -= charge
@@ -429,15 +431,17 @@ extension CoreState {
 }
 
 extension OwnedNumber {
-    /// A number just bought through `intent`: the cycle starts now, the anchor is today's UTC day.
+    /// A number just bought through `intent`: the cycle starts now, the anchor is today's UTC day. The provider's
+    /// friendly name, used when the intent kept no listing, is bounded to `textMax` scalars.
     static func purchased(
         id: String, intent: PurchaseIntent, item: PurchaseIntent.Item, provisioned: ProvisionedNumber,
-        trunkId: String?, at now: Date
+        trunkId: String?, at now: Date, textMax: Int
     ) -> OwnedNumber {
         let anchor = BillingCalendar.anchorDay(of: now)
         return OwnedNumber(
             id: id, accountId: intent.accountId, phoneNumber: item.phoneNumber,
-            friendlyName: item.listing?.friendlyName ?? provisioned.friendlyName, country: intent.country,
+            friendlyName: item.listing?.friendlyName ?? Validation.providerText(provisioned.friendlyName, max: textMax),
+            country: intent.country,
             region: item.listing?.region, locality: item.listing?.locality, postalCode: item.listing?.postalCode,
             type: intent.type, capabilities: provisioned.capabilities, status: .active, trunkId: trunkId,
             setupFee: item.setupFee, monthlyFee: item.monthlyFee, currency: intent.currency,

@@ -37,10 +37,15 @@ extension NumberService {
         } catch {
             throw NumberError.fromProvider(error)
         }
-        let matching = found.filter { $0.capabilities.satisfies(query.capabilities) && $0.country == query.country }
-        let page = Array(matching.prefix(query.limit))
+        let textMax = config.limits.providerTextLengthMax
+        let matching = found.lazy.filter {
+            $0.capabilities.satisfies(query.capabilities) && $0.country == query.country
+                && (try? Validation.phoneNumber($0.phoneNumber)) != nil
+        }.map { $0.boundingText(to: textMax) }
+        let matches = Array(matching)
+        let page = Array(matches.prefix(query.limit))
         remember(page)
-        return SearchResult(numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matching.count)
+        return SearchResult(numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matches.count)
     }
 
     /// Our price for a kind of number in a country, from the provider's (cached) cost.

@@ -20,6 +20,11 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var searchFieldLengthMax: Int = 64
         /// Longest `contains` pattern. Default 16.
         public var containsLengthMax: Int = 16
+        /// Longest text kept from the provider's answers (a number's friendly name, locality, region and postal
+        /// code), in Unicode scalars; longer text is cut to it, control characters are dropped. The provider's text
+        /// goes into journal records and answers, so it must be bounded like a caller's. Default 64 (Twilio's own
+        /// limit for a friendly name).
+        public var providerTextLengthMax: Int = 64
         /// Most trunks per account. Default 1000.
         public var trunksPerAccountMax: Int = 1000
         /// Most numbers (not released) per account. Default 10 000.
@@ -181,6 +186,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
             )
         }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
+        // The journal's size estimates take the provider's text at 64 scalars at most (`CoreEvent.bytesEstimate`).
+        if !(1...64).contains(limits.providerTextLengthMax) {
+            problems.append("limits.providerTextLengthMax must be in 1...64")
+        }
         if caches.listingEntriesMax < 1 || caches.priceEntriesMax < 1 {
             problems.append("caches.listingEntriesMax and caches.priceEntriesMax must be positive")
         }

@@ -52,6 +52,24 @@ enum Validation {
         return trimmed
     }
 
+    /// Text from the provider, bounded as ``NumberServiceConfig/Limits/providerTextLengthMax`` says: control
+    /// characters dropped, then cut to `max` Unicode scalars (at most 4 bytes each, so a scalar count bounds the
+    /// bytes, which a character count does not). The provider is outside our control; its text reaches the journal.
+    static func providerText(_ value: String, max: Int) -> String {
+        let scalars = value.unicodeScalars
+        guard scalars.count > max || scalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return value
+        }
+        var kept = String.UnicodeScalarView()
+        var count = 0
+        for scalar in scalars where scalar.properties.generalCategory != .control {
+            guard count < max else { break }
+            kept.append(scalar)
+            count += 1
+        }
+        return String(kept)
+    }
+
     /// An idempotency key: printable ASCII, 1 to `max` characters.
     static func idempotencyKey(_ value: String?, max: Int) throws(NumberError) -> String? {
         guard let value else { return nil }

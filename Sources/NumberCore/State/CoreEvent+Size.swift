@@ -6,7 +6,8 @@ extension CoreEvent {
     static let expiredKeysEventBytesEstimate = 256
 
     /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record
-    /// without encoding twice. Text fields are bounded by the service's limits; the figures are measured sizes
+    /// without encoding twice. Text fields are bounded by the service's limits (the provider's text too: 64 scalars of up
+    /// to four bytes, `providerTextLengthMax`); the figures are measured sizes
     /// of the largest allowed values, rounded up.
     var bytesEstimate: Int {
         switch self {
@@ -20,7 +21,7 @@ extension CoreEvent {
         case .idempotencyExpired(let keys):
             return Self.expiredKeysEventBytesEstimate + keys.count * Self.expiredKeyBytesEstimate
         case .purchaseIntentOpened(let intent):
-            return 1_024 + intent.items.count * 1_024
+            return 1_024 + intent.items.count * 1_536
         case .purchaseCommitted(_, let numbers, let transactions):
             return 512 + numbers.count * 1_536 + transactions.count * 1_024
         case .numberReleased, .numberRenewed:

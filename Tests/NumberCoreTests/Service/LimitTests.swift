@@ -30,6 +30,43 @@ struct LimitTests {
         try await h.check()
     }
 
+    /// Text from the provider goes into answers and journal records: it is bounded like a caller's. Before, a
+    /// listing whose friendly name or locality was longer than a journal record (1 MiB) made its purchase's record
+    /// `recordTooLarge`, which stops every write of the service until a restart.
+    @Test(
+        "the provider's text is cut to providerTextLengthMax scalars, control characters dropped",
+        arguments: StoreKind.allCases)
+    func providerTextIsBounded(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let huge = String(repeating: "\u{1F4DE}", count: 400_000)  // 1.6 MB of UTF-8
+        let phones = ["+14155550101", "+14155550102"]
+        for phone in phones {
+            h.provider.stock(
+                AvailableNumber(
+                    phoneNumber: phone, friendlyName: "Main\u{0}\nline " + huge, locality: huge, region: "C\u{7}A",
+                    postalCode: huge, country: "US", type: .local, capabilities: NumberCapabilities(voice: true)))
+        }
+        let max = NumberServiceConfig.defaults.limits.providerTextLengthMax
+        let found = try await h.service.search(ProviderSearchQuery(country: "US", limit: 1))
+        #expect(found.numbers.count == 1 && found.totalFound == 2)
+        for listing in found.numbers.map(\.number) {
+            #expect(listing.friendlyName == "Mainline " + String(repeating: "\u{1F4DE}", count: max - 9))
+            #expect(listing.locality?.unicodeScalars.count == max)
+            #expect(listing.region == "CA")
+        }
+        // One number seen in the search (the cached listing), one looked up by the purchase itself.
+        let result = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+        for number in result.numbers {
+            #expect(number.friendlyName.unicodeScalars.count == max)
+            #expect(number.postalCode?.unicodeScalars.count == max)
+        }
+        // The store still writes.
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1)
+        try await h.check()
+    }
+
     /// `apiKeysMax` bounds the keys that work: a revoked key no longer counts, so at the cap revoking one makes room.
     /// Before, revoked keys counted forever and a directory at the cap could make no key again, not even the admin
     /// key numberd makes at start when `admin.key` no longer works. Revoked keys are still listed, with `revokedAt`.
@@ -143,6 +180,11 @@ struct LimitTests {
         #expect(config.validate() == ["idempotency.ttlSeconds must be at least 86400"])
         config = .defaults
         config.limits.pageSizeDefault = 501
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.limits.providerTextLengthMax = 65
+        #expect(config.validate() == ["limits.providerTextLengthMax must be in 1...64"])
+        config.limits.providerTextLengthMax = 0
         #expect(config.validate().count == 1)
     }
 

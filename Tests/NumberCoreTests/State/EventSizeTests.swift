@@ -18,10 +18,12 @@ struct EventSizeTests {
         let transaction = LedgerTransaction(
             id: "TXN_0123456789ab", accountId: account.id, kind: .fundsAdded, amount: .max, balanceAfter: .max,
             currency: "USD", numberId: "NUM_0123456789ab", description: description, createdAt: at, idempotencyKey: key)
+        // The provider's text at its bound: 64 scalars of four UTF-8 bytes each.
+        let providerText = String(
+            repeating: "\u{1F4DE}", count: NumberServiceConfig.defaults.limits.providerTextLengthMax)
         let listing = AvailableNumber(
-            phoneNumber: "+123456789012345", friendlyName: String(repeating: "f", count: 64),
-            locality: String(repeating: "l", count: 64), region: String(repeating: "r", count: 64),
-            postalCode: String(repeating: "p", count: 64), country: "US", type: .tollFree,
+            phoneNumber: "+123456789012345", friendlyName: providerText, locality: providerText, region: providerText,
+            postalCode: providerText, country: "US", type: .tollFree,
             capabilities: NumberCapabilities(voice: true, sms: true, mms: true, fax: true))
         let item = PurchaseIntent.Item(
             phoneNumber: "+123456789012345", setupFee: .max, monthlyFee: .max, listing: listing)
@@ -33,8 +35,8 @@ struct EventSizeTests {
             id: "NUM_0123456789ab", intent: intent, item: item,
             provisioned: ProvisionedNumber(
                 sid: "PN" + String(repeating: "0", count: 32), phoneNumber: item.phoneNumber,
-                friendlyName: String(repeating: "f", count: 64), trunkSid: "TK" + String(repeating: "0", count: 32),
-                capabilities: listing.capabilities, dateCreated: at), trunkId: "TRK_0123456789ab", at: at)
+                friendlyName: providerText, trunkSid: "TK" + String(repeating: "0", count: 32),
+                capabilities: listing.capabilities, dateCreated: at), trunkId: "TRK_0123456789ab", at: at, textMax: 64)
         number.pastDueSince = at
         number.releaseRequestedAt = at
         let record = IdempotencyRecord(

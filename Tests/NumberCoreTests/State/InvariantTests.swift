@@ -24,7 +24,7 @@ struct InvariantTests {
             sid: "PN1", phoneNumber: "+14155550100", friendlyName: "x", capabilities: NumberCapabilities(voice: true),
             dateCreated: now)
         let number = OwnedNumber.purchased(
-            id: "NUM_1", intent: intent, item: item, provisioned: provisioned, trunkId: nil, at: now)
+            id: "NUM_1", intent: intent, item: item, provisioned: provisioned, trunkId: nil, at: now, textMax: 64)
         let debit = LedgerTransaction(
             id: "TXN_2", accountId: "ACC_1", kind: .purchase, amount: -133, balanceAfter: 367, currency: "USD",
             numberId: "NUM_1", description: "Phone number setup: +14155550100", createdAt: now, idempotencyKey: nil)

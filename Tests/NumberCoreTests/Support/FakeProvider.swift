@@ -78,6 +78,11 @@ final class FakeProvider: NumberProvider {
         }
     }
 
+    /// Puts one number up for sale exactly as `listing` describes it (text as the provider sends it).
+    func stock(_ listing: AvailableNumber) {
+        inner.withLock { $0.inventory[listing.phoneNumber] = listing }
+    }
+
     /// Makes the next buy of `phoneNumber` sell `other` instead (a provider mix-up the saga must survive).
     func sellInstead(_ other: String, for phoneNumber: String) {
         inner.withLock { $0.substitutes[phoneNumber] = other }
