@@ -17,6 +17,7 @@ import NumberTLS
 ///   twilio-sim.json      what the in-process Twilio simulator's account owns (default run only): a snapshot
 ///   twilio-sim.json.journal   the simulator's changes since that snapshot, one JSON line each (folded into it at
 ///                        every start and every 8 MiB / 50 000 lines)
+///   provider.json        the provider account the numbers are owned at (ProviderBinding), written at first start
 /// ```
 public struct DataDirectory: Sendable {
     /// The root.
@@ -38,6 +39,9 @@ public struct DataDirectory: Sendable {
     /// The in-process simulator's state file (numbers and trunks bought there), so a restart keeps them as Twilio
     /// would; its journal is beside it (`SimulatorStateFile.journalPath`).
     var simulatorState: String { root + "/twilio-sim.json" }
+
+    /// The provider account this directory's numbers are owned at (``ProviderBinding``).
+    public var providerBinding: String { root + "/provider.json" }
 
     /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries
     /// survive a power cut (the store syncs what it creates inside `store/`, but only a folder it created itself).
@@ -67,14 +71,18 @@ public struct DataDirectory: Sendable {
         (try? String(contentsOfFile: adminKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Writes the admin key secret in place of `admin.key` (mode 0600): a temporary file beside it, synced, renamed
-    /// over it, then the folder synced, so a crash leaves the old file or the new one, never a partial one.
+    /// Writes the admin key secret in place of `admin.key` (mode 0600), atomically (``replaceFile(_:with:)``).
     func writeAdminKey(_ secret: String) throws {
-        let temporary = adminKeyFile + ".tmp"
+        try replaceFile(adminKeyFile, with: Array((secret + "\n").utf8))
+    }
+
+    /// Replaces `path` (mode 0600) with `bytes`: a temporary file beside it, synced, renamed over it, then the root
+    /// synced, so a crash leaves the old file or the new one, never a partial one.
+    func replaceFile(_ path: String, with bytes: [UInt8]) throws {
+        let temporary = path + ".tmp"
         unlink(temporary)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw ConfigurationError("cannot create \(temporary): errno \(errno)") }
-        let bytes = Array((secret + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         let synced = written == bytes.count && fsync(descriptor) == 0
         let writeErrno = errno
@@ -83,10 +91,10 @@ public struct DataDirectory: Sendable {
             unlink(temporary)
             throw ConfigurationError("cannot write \(temporary): errno \(writeErrno)")
         }
-        guard rename(temporary, adminKeyFile) == 0 else {
+        guard rename(temporary, path) == 0 else {
             let renameErrno = errno
             unlink(temporary)
-            throw ConfigurationError("cannot rename \(temporary) to \(adminKeyFile): errno \(renameErrno)")
+            throw ConfigurationError("cannot rename \(temporary) to \(path): errno \(renameErrno)")
         }
         let folder = open(root, O_RDONLY | O_CLOEXEC)
         guard folder >= 0 else { throw ConfigurationError("cannot open \(root): errno \(errno)") }

@@ -65,6 +65,9 @@ public final class Numberd: Sendable {
         let provider: TwilioProvider
         let simulator: TwilioSimulator?
         do {
+            // Under the lock, before anything acts at the provider (the simulator's start, reconciliation).
+            try ProviderBinding(configuration.provider).check(
+                directory, rebind: configuration.rebindProvider, logger: logger)
             certificates = try ServerCertificates.start(
                 configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
             (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)

@@ -18,6 +18,10 @@ public struct NumberdConfiguration: Sendable {
     /// Where numbers come from: Twilio itself when credentials are configured (`TWILIO_ACCOUNT_SID` with
     /// `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`), else the in-process simulator.
     public var provider: Provider
+    /// Bind the data directory to `provider` even though it is bound to another provider account
+    /// (``ProviderBinding``): only for numbers moved to that account. Flag `--rebind-provider` only (not the environment
+    /// or the config file, where it would stay set and disarm the check for good). Default false.
+    public var rebindProvider: Bool
     /// The server certificate chain and key (PEM files); nil = generated in the data directory from a local CA.
     public var tlsCertificate: (chain: String, key: String)?
     /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
@@ -125,6 +129,7 @@ public struct NumberdConfiguration: Sendable {
         self.dataDirectory = dataDirectory
         metricsListen = HostAndPort(host: "127.0.0.1", port: 9464)
         provider = .simulator(seed: 1)
+        rebindProvider = false
         tlsCertificate = nil
         clientCAFile = nil
         billingIntervalSeconds = 60
@@ -179,6 +184,12 @@ public struct NumberdConfiguration: Sendable {
             throw ConfigurationError("Twilio credentials: \(error)")
         }
         try configuration.applyTwilioEndpoint(value)
+        if let rebind = flags["rebind-provider"] {
+            guard let parsed = ["true": true, "1": true, "false": false, "0": false][rebind] else {
+                throw ConfigurationError("rebind-provider must be true or false")
+            }
+            configuration.rebindProvider = parsed
+        }
         configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
         if let grace = value("grace-period") {
             guard let parsed = Int(grace), (0...7_776_000).contains(parsed) else {

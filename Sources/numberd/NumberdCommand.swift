@@ -70,6 +70,12 @@ struct Serve: AsyncParsableCommand {
     var orphanWatch: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
     var logLevel: String?
+    @Flag(
+        name: .customLong("rebind-provider"),
+        help: """
+            Bind the data directory to the configured provider account although provider.json names another: only             when its numbers were moved there (flag only, not read from the environment or the config file).
+            """)
+    var rebindProvider = false
 
     func run() async throws {
         let flags: [String: String?] = [
@@ -82,6 +88,7 @@ struct Serve: AsyncParsableCommand {
             "snapshot-bytes-max": snapshotBytesMax,
             "drain-timeout": drainTimeout,
             "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
+            "rebind-provider": rebindProvider ? "true" : nil,
         ]
         let configuration: NumberdConfiguration
         do {

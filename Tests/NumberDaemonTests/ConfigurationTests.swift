@@ -17,6 +17,15 @@ struct ConfigurationTests {
         #expect(configuration.gracePeriodSeconds == 604_800)
     }
 
+    /// Kept set in the environment or a config file, the flag would disarm the provider binding for good.
+    @Test("--rebind-provider is read from the command line only")
+    func rebindProviderIsAFlagOnly() throws {
+        #expect(try NumberdConfiguration.resolve(flags: ["rebind-provider": "true"], environment: [:]).rebindProvider)
+        #expect(try !NumberdConfiguration.resolve(flags: [:], environment: [:]).rebindProvider)
+        let environment = try NumberdConfiguration.resolve(flags: [:], environment: ["NUMBERD_REBIND_PROVIDER": "true"])
+        #expect(!environment.rebindProvider)
+    }
+
     @Test("the grace period: 0 and 90 days are taken, one second more and a negative one are refused")
     func gracePeriod() throws {
         #expect(

@@ -11,10 +11,12 @@ import TwilioSimulator
 @Suite struct StartUpTests {
     /// Prepares numberd on `directory` (not serving), runs `body` with it, then closes it.
     private static func withPrepared<T>(
-        _ directory: String, snapshotBytesMax: Int? = nil, _ body: (Numberd) async throws -> T
+        _ directory: String, snapshotBytesMax: Int? = nil,
+        configure: (inout NumberdConfiguration) throws -> Void = { _ in }, _ body: (Numberd) async throws -> T
     ) async throws -> T {
         var configuration = NumberdConfiguration(dataDirectory: directory)
         if let snapshotBytesMax { configuration.snapshotBytesMax = snapshotBytesMax }
+        try configure(&configuration)
         configuration.listen.port = 0
         configuration.metricsListen = nil
         let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
@@ -31,6 +33,22 @@ import TwilioSimulator
     private static func fileKey(_ numberd: Numberd) throws -> String {
         try String(contentsOfFile: numberd.dataDirectory.adminKeyFile, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// One change at the in-process simulator (a trunk): its snapshot and a journal line are on disk.
+    private static func changeAtTheSimulator(_ running: Numberd) throws {
+        let simulator = try #require(running.simulator)
+        let credentials = simulator.credentials
+        let token = Data("\(credentials.accountSid):\(credentials.authToken)".utf8).base64EncodedString()
+        let request = SimulatorRequest(
+            method: "POST", target: "/v1/Trunks",
+            headers: [("Authorization", "Basic \(token)"), ("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array("FriendlyName=kept".utf8))
+        guard case .respond(let response) = simulator.engine.handle(request) else {
+            Issue.record("no answer")
+            return
+        }
+        #expect(response.status == 201)
     }
 
     @Test func aRevokedOrMissingAdminKeyFileIsReplacedByAWorkingOne() async throws {
@@ -108,19 +126,7 @@ import TwilioSimulator
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-lock-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await Self.withPrepared(directory) { running in
-            // One change at the simulator: its snapshot and a journal line are on disk.
-            let simulator = try #require(running.simulator)
-            let credentials = simulator.credentials
-            let token = Data("\(credentials.accountSid):\(credentials.authToken)".utf8).base64EncodedString()
-            let request = SimulatorRequest(
-                method: "POST", target: "/v1/Trunks",
-                headers: [("Authorization", "Basic \(token)"), ("Content-Type", "application/x-www-form-urlencoded")],
-                body: Array("FriendlyName=kept".utf8))
-            guard case .respond(let response) = simulator.engine.handle(request) else {
-                Issue.record("no answer")
-                return
-            }
-            #expect(response.status == 201)
+            try Self.changeAtTheSimulator(running)
             let files = [directory + "/twilio-sim.json", directory + "/twilio-sim.json.journal"]
             let before = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
             #expect(!before[1].isEmpty, "the change is a journal line")
@@ -129,6 +135,61 @@ import TwilioSimulator
             }
             let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
             #expect(after == before, "the second start compacted the running simulator's journal")
+        }
+    }
+
+    /// A data directory's numbers are owned at one provider account. Before `provider.json`, a restart whose Twilio
+    /// credentials were lost from the environment fell back to the in-process simulator on the production directory:
+    /// reconciliation and releases then found nothing there, refunded releases whose numbers stayed paid at Twilio,
+    /// and voided open purchases. Such a start is now refused, naming both accounts, before anything is touched.
+    @Test func aDirectoryBoundToAnotherProviderAccountIsNotStarted() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-bind-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bindingFile = directory + "/provider.json"
+        let simulatorAccount = SimulatorCredentials.generated(seed: 1).accountSid
+        try await Self.withPrepared(directory) { try Self.changeAtTheSimulator($0) }
+        let bound = try JSONDecoder().decode(
+            ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
+        #expect(bound.kind == .simulator && bound.accountSid == simulatorAccount)
+        try await Self.withPrepared(directory) { _ in }  // the same provider starts again
+
+        let files = [bindingFile, directory + "/twilio-sim.json", directory + "/twilio-sim.json.journal"]
+        let before = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        let twilioAccount = "AC" + String(repeating: "5", count: 32)
+        let twilio = try TwilioCredentials.authToken(accountSid: twilioAccount, authToken: "token")
+        let refusals: [(String, (inout NumberdConfiguration) -> Void)] = [
+            ("Twilio credentials", { $0.provider = .twilio(twilio) }),
+            ("another simulator seed", { $0.provider = .simulator(seed: 2) }),
+        ]
+        for (name, configure) in refusals {
+            do {
+                try await Self.withPrepared(directory, configure: configure) { _ in }
+                Issue.record("\(name): started on a directory bound to another account")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains(simulatorAccount), "\(error)")
+                #expect(error.description.contains("--rebind-provider"), "\(error)")
+            }
+        }
+        let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(after == before, "a refused start touched the binding or the simulator's files")
+
+        // The operator moved the numbers: one start with --rebind-provider binds the directory anew.
+        try await Self.withPrepared(
+            directory,
+            configure: {
+                $0.provider = .twilio(twilio)
+                $0.rebindProvider = true
+            }
+        ) { _ in }
+        let rebound = try JSONDecoder().decode(
+            ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
+        #expect(rebound.kind == .twilio && rebound.accountSid == twilioAccount)
+        await #expect(throws: ConfigurationError.self) { try await Self.withPrepared(directory) { _ in } }
+
+        // A damaged binding is not taken for "unbound".
+        try Data("{".utf8).write(to: URL(fileURLWithPath: bindingFile))
+        await #expect(throws: ConfigurationError.self) {
+            try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         }
     }
 
