@@ -272,7 +272,7 @@ public struct SearchNumbersRequest: Codable, Sendable, Hashable {
     public var postalCode: String
     /// true = must have it; false = don't care
     public var requiredCapabilities: Capabilities
-    /// seed: limit (default 20, max 50)
+    /// seed: limit (default 20, max 100)
     public var limit: Int32
 
     /// Creates the message; omitted fields take their proto3 defaults.
@@ -532,7 +532,7 @@ public struct ListNumbersRequest: Codable, Sendable, Hashable {
     public var status: NumberStatus
     /// only numbers on this trunk
     public var trunkId: String?
-    /// default 100, max 1000
+    /// default 50, max 500
     public var pageSize: Int32
     /// Field 5, `page_token`.
     public var pageToken: String
@@ -909,7 +909,7 @@ public struct AddFundsResponse: Codable, Sendable, Hashable {
 public struct ListTransactionsRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
-    /// default 100, max 1000
+    /// default 50, max 500
     public var pageSize: Int32
     /// Field 3, `page_token`.
     public var pageToken: String
@@ -1002,7 +1002,8 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     public var accountId: String
     /// Field 2, `name`.
     public var name: String
-    /// Field 3, `provider_trunk_sid`.
+    /// Empty: numberd creates the trunk at Twilio and deletes it there with ours. Else a trunk configured elsewhere,
+    /// registered by one trunk of one account at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid).
     public var providerTrunkSid: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

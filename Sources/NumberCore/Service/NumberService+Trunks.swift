@@ -26,6 +26,13 @@ extension NumberService {
         do {
             return try await coordinator.perform { [sid] state throws(NumberError) in
                 try Self.checkNewTrunk(state, accountId, name, limits)
+                // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
+                // account's calls. (A trunk the provider just made is new; were it not, it is not deleted below.)
+                guard managed || state.providerTrunks[sid] == nil else {
+                    throw NumberError(
+                        .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
+                        details: ["field": "providerTrunkSid"])
+                }
                 let trunk = Trunk(
                     id: Identifier.make(Identifier.trunk, taken: state.isTaken), accountId: accountId, name: name,
                     providerTrunkSid: sid, createdAt: now, providerManaged: managed ? true : nil)

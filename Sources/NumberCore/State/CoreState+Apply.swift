@@ -34,11 +34,16 @@ extension CoreState {
             let sameId = trunks.updateValue(trunk, forKey: trunk.id)
             precondition(sameId == nil, "duplicate trunk")
             accountTrunks[trunk.accountId, default: []].insert(trunk.id)
+            providerTrunks[trunk.providerTrunkSid, default: []].insert(trunk.id)
         case .trunkDeleted(let trunkId):
             guard let trunk = trunks.removeValue(forKey: trunkId) else { preconditionFailure("unknown trunk") }
             // An account without trunks has no entry, as when the index is rebuilt from a snapshot.
             accountTrunks[trunk.accountId]?.remove(trunkId)
             if accountTrunks[trunk.accountId]?.isEmpty == true { accountTrunks.removeValue(forKey: trunk.accountId) }
+            providerTrunks[trunk.providerTrunkSid]?.remove(trunkId)
+            if providerTrunks[trunk.providerTrunkSid]?.isEmpty == true {
+                providerTrunks.removeValue(forKey: trunk.providerTrunkSid)
+            }
         case .transactionPosted(let transaction):
             post(transaction)
         case .idempotencyRecorded(let record):

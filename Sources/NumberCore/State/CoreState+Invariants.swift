@@ -182,6 +182,11 @@ extension CoreState {
             found.append(
                 Violation(rule: "trunk-index", message: "the per-account trunk index disagrees with the trunks"))
         }
+        if providerTrunks != Self.index(trunks, by: \.providerTrunkSid) {
+            found.append(
+                Violation(rule: "trunk-sid-index", message: "the trunk index by provider SID disagrees with the trunks")
+            )
+        }
         if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
             found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
         }

@@ -34,6 +34,9 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// Each account's trunk ids, so listing or adding an account's trunks never scans every account's. Derived:
     /// not in snapshots, rebuilt from `trunks` when one is read.
     public internal(set) var accountTrunks: [String: Set<String>] = [:]
+    /// Trunk ids by their provider trunk SID, so a SID registered by one account is refused to another without a
+    /// scan of every trunk. Derived like `accountTrunks`.
+    public internal(set) var providerTrunks: [String: Set<String>] = [:]
     /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
     public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
     /// How many API keys are not revoked: what `apiKeysMax` bounds, read on every key creation without counting
@@ -75,6 +78,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         eventCount = try container.decode(UInt64.self, forKey: .eventCount)
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
+        providerTrunks = Self.index(trunks, by: \.providerTrunkSid)
         accountApiKeys = Self.index(apiKeys, by: \.accountId)
         activeApiKeyCount = Self.activeKeys(apiKeys)
         held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
@@ -107,7 +111,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         return ledger[location.index]
     }
 
-    /// The ids (keys) of `table`'s records grouped by `owner`: how `accountTrunks`, `accountApiKeys` and
+    /// The ids (keys) of `table`'s records grouped by `owner`: how `accountTrunks`, `providerTrunks`, `accountApiKeys` and
     /// ``WorkIndexes/idempotencyMinutes`` are rebuilt.
     static func index<Record, Owner: Hashable>(
         _ table: [String: Record], by owner: (Record) -> Owner

@@ -80,6 +80,32 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// Before, any account could register any `TK…` SID, so an account key could route its numbers into another
+    /// tenant's SIP trunk of the shared provider account. Once its trunk is deleted, the SID may be registered again.
+    @Test("a provider trunk SID is registered by one trunk of one account at most", arguments: StoreKind.allCases)
+    func providerTrunkSidIsTakenOnce(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account()
+        let other = try await h.account(name: "Other")
+        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: "TK1")
+        for (accountId, name) in [(account.id, "Mine"), (other.id, "Again")] {
+            let taken = await numberError {
+                _ = try await h.service.createTrunk(accountId: accountId, name: name, providerTrunkSid: "TK1")
+            }
+            #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
+            #expect(taken?.message.contains(other.id) == false, "the message names no other account")
+        }
+        try await h.restart()  // the index is rebuilt from the trunks
+        let again = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "Mine", providerTrunkSid: "TK1")
+        }
+        #expect(again?.code == .alreadyExists)
+        try await h.service.deleteTrunk(accountId: other.id, trunkId: theirs.id)
+        let mine = try await h.service.createTrunk(accountId: account.id, name: "Mine", providerTrunkSid: "TK1")
+        #expect(mine.providerTrunkSid == "TK1")
+        try await h.check()
+    }
+
     @Test("the trunk limit per account, at its edge", arguments: StoreKind.allCases)
     func trunkLimit(kind: StoreKind) async throws {
         var config = NumberServiceConfig.defaults
