@@ -220,7 +220,9 @@ extension NumberService {
                 }
                 if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
             }
-            let active = state.heldNumberCounts[account.id] ?? 0
+            // Numbers held and numbers other purchases of the account are buying: K purchases at once must not
+            // each see room for themselves.
+            let active = (state.heldNumberCounts[account.id] ?? 0) + (state.reservedNumberCounts[account.id] ?? 0)
             guard active + items.count <= numbersMax else {
                 throw NumberError(
                     .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",

@@ -143,6 +143,7 @@ extension CoreState {
         let sameId = intents.updateValue(intent, forKey: intent.id)
         precondition(sameId == nil, "duplicate intent")
         accounts.values[account].held += intent.heldAmount
+        reservedNumberCounts[intent.accountId, default: 0] += intent.items.count
         for item in intent.items {
             let reserved = reservations.updateValue(intent.id, forKey: item.phoneNumber)
             precondition(reserved == nil, "number reserved twice")
@@ -154,6 +155,8 @@ extension CoreState {
     private mutating func closeIntent(_ intentId: String, dropKey: Bool) -> PurchaseIntent {
         guard let intent = intents.removeValue(forKey: intentId) else { preconditionFailure("unknown intent") }
         accounts[intent.accountId]!.held -= intent.heldAmount
+        reservedNumberCounts[intent.accountId]! -= intent.items.count
+        if reservedNumberCounts[intent.accountId] == 0 { reservedNumberCounts.removeValue(forKey: intent.accountId) }
         for item in intent.items {
             if let reservation = reservations.index(forKey: item.phoneNumber),
                 reservations.values[reservation] == intentId

@@ -187,6 +187,10 @@ extension CoreState {
                 Violation(rule: "trunk-sid-index", message: "the trunk index by provider SID disagrees with the trunks")
             )
         }
+        if reservedNumberCounts != Self.reservedCounts(intents) {
+            found.append(
+                Violation(rule: "reserved-count", message: "the numbers counted as reserved disagree with the intents"))
+        }
         if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
             found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
         }

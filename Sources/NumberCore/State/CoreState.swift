@@ -37,6 +37,9 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// Trunk ids by their provider trunk SID, so a SID registered by one account is refused to another without a
     /// scan of every trunk. Derived like `accountTrunks`.
     public internal(set) var providerTrunks: [String: Set<String>] = [:]
+    /// How many numbers each account's open purchases reserve, so the numbers-per-account limit counts purchases in
+    /// progress as well as numbers held. Derived like `accountTrunks`.
+    public internal(set) var reservedNumberCounts: [String: Int] = [:]
     /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
     public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
     /// How many API keys are not revoked: what `apiKeysMax` bounds, read on every key creation without counting
@@ -79,6 +82,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
         providerTrunks = Self.index(trunks, by: \.providerTrunkSid)
+        reservedNumberCounts = Self.reservedCounts(intents)
         accountApiKeys = Self.index(apiKeys, by: \.accountId)
         activeApiKeyCount = Self.activeKeys(apiKeys)
         held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
@@ -119,6 +123,13 @@ public struct CoreState: Codable, Sendable, Hashable {
         var index: [Owner: Set<String>] = [:]
         for (id, record) in table { index[owner(record), default: []].insert(id) }
         return index
+    }
+
+    /// The numbers `intents` reserve per account: how `reservedNumberCounts` is rebuilt.
+    static func reservedCounts(_ intents: [String: PurchaseIntent]) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for intent in intents.values { counts[intent.accountId, default: 0] += intent.items.count }
+        return counts
     }
 
     /// How many of `keys` are not revoked: how `activeApiKeyCount` is rebuilt.

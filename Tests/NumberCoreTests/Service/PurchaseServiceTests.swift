@@ -241,6 +241,35 @@ struct PurchaseServiceTests {
         try await h.check()
     }
 
+    /// Before, the limit counted only numbers already bought, so purchases in flight at once each saw room for
+    /// themselves and the account ended above its maximum.
+    @Test("the numbers-per-account limit counts purchases in progress", arguments: StoreKind.allCases)
+    func numbersPerAccountCountsPurchasesInProgress(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.numbersPerAccountMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(["+14155550100", "+14155550101", "+14155550102"])
+        h.provider.inject(.hangThenDo(gate: "buy"), on: .buy, phoneNumber: "+14155550100")
+        let first = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US"))
+        }
+        await h.provider.waitUntilReached("buy")
+        // One held by the purchase at the provider: one more fits, a second does not.
+        _ = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550101"], country: "US"))
+        let third = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550102"], country: "US"))
+        }
+        #expect(third?.code == .resourceExhausted && third?.reason == .limitExceeded)
+        h.provider.resume("buy")
+        _ = try await first.value
+        #expect(try h.service.listNumbers(ListNumbersRequest(accountId: account.id)).total == 2)
+        try await h.check()
+    }
+
     @Test("a suspended account cannot buy", arguments: StoreKind.allCases)
     func suspended(kind: StoreKind) async throws {
         let h = try await Harness(kind)
