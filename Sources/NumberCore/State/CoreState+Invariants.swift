@@ -18,7 +18,86 @@ extension CoreState {
         checkNumbers(&found)
         checkIntents(&found)
         checkReferences(&found)
+        checkLedgerLinks(&found)
+        checkIdempotency(&found)
         return found
+    }
+
+    /// What ties money to numbers: every number was paid for by exactly one purchase debit of its setup fee and first
+    /// month, in its own account's ledger; a transaction about a number is in that number's account; a refund repays
+    /// at most one month (what ``BillingCalendar`` prorates).
+    private func checkLedgerLinks(_ found: inout [Violation]) {
+        var debits: [String: [LedgerTransaction]] = [:]
+        for (accountId, ledger) in transactions.sorted(by: { $0.key < $1.key }) {
+            for transaction in ledger {
+                guard let numberId = transaction.numberId else { continue }
+                guard let number = numbers[numberId], number.accountId == accountId else {
+                    found.append(
+                        Violation(
+                            rule: "transaction-number",
+                            message: "\(transaction.id) of \(accountId) concerns \(numberId), not a number of it"))
+                    continue
+                }
+                switch transaction.kind {
+                case .purchase: debits[numberId, default: []].append(transaction)
+                case .refund where transaction.amount < 0 || transaction.amount > number.monthlyFee:
+                    found.append(
+                        Violation(
+                            rule: "refund-range",
+                            message: "\(transaction.id) refunds \(transaction.amount) of a \(number.monthlyFee) month"))
+                default: break
+                }
+            }
+        }
+        for number in numbers.values.sorted(by: { $0.id < $1.id }) {
+            let paid = debits[number.id] ?? []
+            let (charge, overflow) = number.setupFee.addingReportingOverflow(number.monthlyFee)
+            if paid.count != 1 || overflow || paid[0].amount != -charge {
+                found.append(
+                    Violation(
+                        rule: "number-debit",
+                        message: "\(number.id) has \(paid.count) purchase debits \(paid.map(\.amount)), "
+                            + "its fees are \(number.setupFee) + \(number.monthlyFee)"))
+            }
+        }
+    }
+
+    /// Every idempotency record points at what it says: a pending one at the open intent of its key (a record left
+    /// pending without one would block its key for good: pending records never expire), a result at records that
+    /// exist; and every intent's account exists in the intent's currency.
+    private func checkIdempotency(_ found: inout [Violation]) {
+        for (storageKey, record) in idempotency.sorted(by: { $0.key < $1.key }) {
+            var sound = storageKey == record.storageKey && accounts[record.accountId] != nil
+            switch record.outcome {
+            case .pending(let intentId):
+                let intent = intents[intentId]
+                sound =
+                    sound && record.operation == .purchase && intent?.accountId == record.accountId
+                    && intent?.idempotencyKey == record.key
+            case .purchased(let numberIds, let transactionIds):
+                sound =
+                    sound && record.operation == .purchase
+                    && numberIds.allSatisfy { numbers[$0]?.accountId == record.accountId }
+                    && transactionIds.allSatisfy { transaction($0)?.accountId == record.accountId }
+            case .fundsAdded(let transactionId):
+                sound =
+                    sound && record.operation == .addFunds
+                    && transaction(transactionId)?.accountId == record.accountId
+            }
+            if !sound {
+                found.append(
+                    Violation(
+                        rule: "idempotency-record",
+                        message: "\(record.accountId)'s key record \(String(describing: record.outcome)) points nowhere"
+                    ))
+            }
+        }
+        for intent in intents.values.sorted(by: { $0.id < $1.id }) {
+            if accounts[intent.accountId]?.currency != intent.currency {
+                found.append(
+                    Violation(rule: "intent-account", message: "\(intent.id) has no account in \(intent.currency)"))
+            }
+        }
     }
 
     private func checkAccounts(_ found: inout [Violation]) {

@@ -90,6 +90,56 @@ struct InvariantTests {
         #expect(state.checkInvariants().map(\.rule).contains("one-refund"))
     }
 
+    /// The worst bug classes the checker (and `numberd verify`) used to let through: a number owned without its
+    /// debit, a debit of another amount, a refund larger than a month, money about another account's number.
+    @Test("a number without its purchase debit, or with a wrong one; a refund over a month; another account's number")
+    func ledgerLinks() {
+        var noDebit = Self.sound()
+        noDebit.transactions["ACC_1"]![1].kind = .adjustment
+        #expect(noDebit.checkInvariants().map(\.rule) == ["number-debit"])
+        var wrongDebit = Self.sound()
+        wrongDebit.transactions["ACC_1"]![1].amount = -132
+        wrongDebit.transactions["ACC_1"]![1].balanceAfter = 368
+        wrongDebit.accounts["ACC_1"]!.balance = 368
+        #expect(wrongDebit.checkInvariants().map(\.rule) == ["number-debit"])
+        var bigRefund = Self.sound()
+        let at = Date.utc("2025-01-20T00:00:00Z")
+        bigRefund.apply(
+            .numberReleased(
+                numberId: "NUM_1", at: at,
+                refund: LedgerTransaction(
+                    id: "TXN_3", accountId: "ACC_1", kind: .refund, amount: 134, balanceAfter: 501, currency: "USD",
+                    numberId: "NUM_1", description: "r", createdAt: at, idempotencyKey: nil)))
+        #expect(bigRefund.checkInvariants().map(\.rule) == ["refund-range"])
+        var foreign = Self.sound()
+        foreign.apply(.accountCreated(Account(id: "ACC_2", name: "B", currency: "USD", createdAt: at)))
+        foreign.apply(
+            .transactionPosted(
+                LedgerTransaction(
+                    id: "TXN_4", accountId: "ACC_2", kind: .adjustment, amount: 5, balanceAfter: 5, currency: "USD",
+                    numberId: "NUM_1", description: "a", createdAt: at, idempotencyKey: nil)))
+        #expect(foreign.checkInvariants().map(\.rule) == ["transaction-number"])
+    }
+
+    /// A pending key record whose intent is gone blocks its key for good (pending records never expire).
+    @Test("an idempotency record that points nowhere")
+    func idempotencyLinks() {
+        let at = Date.utc("2025-01-15T10:30:00Z")
+        var state = Self.sound()
+        state.apply(
+            .idempotencyRecorded(
+                IdempotencyRecord(
+                    accountId: "ACC_1", key: "k", operation: .addFunds, fingerprint: "f", createdAt: at,
+                    outcome: .fundsAdded(transactionId: "TXN_1"))))
+        #expect(state.checkInvariants() == [])
+        state.apply(
+            .idempotencyRecorded(
+                IdempotencyRecord(
+                    accountId: "ACC_1", key: "p", operation: .purchase, fingerprint: "f", createdAt: at,
+                    outcome: .pending(intentId: "PIN_9"))))
+        #expect(state.checkInvariants().map(\.rule) == ["idempotency-record"])
+    }
+
     @Test("a reservation without an intent")
     func strayReservation() {
         var state = Self.sound()
