@@ -139,6 +139,42 @@ struct NumberServiceTests {
         try await h.check()
     }
 
+    /// Before, a trunk change whose answer was lost was dropped: Twilio could route the number to the new trunk
+    /// while our state kept the old one, and DeleteTrunk of the new trunk then passed its in-use check.
+    @Test(
+        "a trunk change with a lost answer is settled by a look-up: recorded when the provider shows it, else refused",
+        arguments: StoreKind.allCases)
+    func trunkChangeWithUnknownOutcome(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK9")
+        let id = try await h.buy(["+14155550100"], for: account.id).numbers[0].id
+        h.provider.inject(.loseAnswer, on: .setTrunk)
+        let assigned = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: trunk.id)
+        #expect(assigned.number.trunkId == trunk.id && h.provider.owned("+14155550100")?.trunkSid == "TK9")
+        let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
+        #expect(inUse?.code == .failedPrecondition)
+        // Never arrived: the provider still shows the old trunk, so the change is refused and nothing recorded.
+        h.provider.inject(.dropRequest, on: .setTrunk)
+        let lost = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
+        }
+        #expect(lost?.code == .unavailable)
+        #expect(try h.service.number(accountId: account.id, numberId: id).number.trunkId == trunk.id)
+        // The look-up fails too: nothing is known, nothing recorded.
+        h.provider.inject(.loseAnswer, on: .setTrunk)
+        h.provider.inject(.fail(.unavailable), on: .lookUp)
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
+        }
+        #expect(unknown?.code == .unavailable)
+        #expect(try h.service.number(accountId: account.id, numberId: id).number.trunkId == trunk.id)
+        // A retry settles it (the provider routes it nowhere already).
+        let cleared = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
+        #expect(cleared.number.trunkId == nil && h.provider.owned("+14155550100")?.trunkSid == nil)
+        try await h.check()
+    }
+
     @Test(
         "release: prorated refund for whole remaining days, credited once; dry run changes nothing",
         arguments: StoreKind.allCases)
