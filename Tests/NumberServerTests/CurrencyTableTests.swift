@@ -6,7 +6,7 @@ import Testing
 /// NumberAPI), kept equal by this test.
 @Suite("The pricing policy's currency digits are the API's")
 struct CurrencyTableTests {
-    @Test("every currency either table lists has the same digits in both, and every other has two")
+    @Test("every currency either table lists has the same digits in both, and every other has two; amounts read alike")
     func tablesAgree() {
         let policy = PricingPolicy.defaults
         #expect(policy.defaultMinorUnitExponent == 2)
@@ -15,6 +15,9 @@ struct CurrencyTableTests {
             #expect(
                 (policy.minorUnitExponents[currency] ?? policy.defaultMinorUnitExponent)
                     == CurrencyMinorUnits.digits(currency), "\(currency)")
+            for amount: Int64 in [0, 5, -5, 1_250, -1_250, 100_000_000, .max, .min] {
+                #expect(PricingPolicy.display(amount, currency) == CurrencyMinorUnits.format(amount, currency))
+            }
         }
     }
 }

@@ -31,6 +31,21 @@ public struct PricingPolicy: Sendable, Hashable {
         "CLF": 4, "UYW": 4,
     ]
 
+    /// `amount` minor units of `currency` written for people, as clients write them (`NumberAPI.CurrencyMinorUnits`):
+    /// `200` USD → `2.00 USD`, `1500` JPY → `1500 JPY`, `-1250` KWD → `-1.250 KWD`. For messages; details and fields
+    /// carry minor units.
+    public static func display(_ amount: Int64, _ currency: String) -> String {
+        let digits = iso4217Exceptions[currency] ?? 2
+        let sign = amount < 0 ? "-" : ""
+        let magnitude = amount.magnitude
+        guard digits > 0 else { return "\(sign)\(magnitude) \(currency)" }
+        var scale: UInt64 = 1
+        for _ in 0..<digits { scale *= 10 }
+        let fraction = String(magnitude % scale)
+        return
+            "\(sign)\(magnitude / scale).\(String(repeating: "0", count: digits - fraction.count))\(fraction) \(currency)"
+    }
+
     /// Creates a policy.
     public init(
         markupPercent: Int, minimumMonthlyFee: Int64, defaultSetupFee: Int64, setupFees: [String: Int64],

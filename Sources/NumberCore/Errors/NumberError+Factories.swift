@@ -13,7 +13,8 @@ extension NumberError {
     static func insufficientBalance(required: Int64, available: Int64, currency: String) -> NumberError {
         NumberError(
             .failedPrecondition, .insufficientBalance,
-            "insufficient balance: \(required) \(currency) required, \(available) available",
+            "insufficient balance: \(PricingPolicy.display(required, currency)) required, "
+                + "\(PricingPolicy.display(available, currency)) available",
             details: [
                 "required": String(required), "available": String(available),
                 "shortfall": String(required - available), "currency": currency,
@@ -32,7 +33,10 @@ extension NumberError {
         ]
         let over = fees.compactMap { fee, current, limit, field -> String? in
             guard let limit, current > limit else { return nil }
-            return "the \(fee) is \(current) \(price.currency) per number, above the limit of \(limit) (\(field))"
+            let (now, most) = (
+                PricingPolicy.display(current, price.currency), PricingPolicy.display(limit, price.currency)
+            )
+            return "the \(fee) is \(now) per number, above the limit of \(most) (\(field))"
         }
         var details = [
             "setupFee": String(price.setupFee), "monthlyFee": String(price.monthlyFee), "currency": price.currency,

@@ -48,7 +48,9 @@ extension NumberService {
         let limits = config.limits
         guard amount > 0 else { throw .invalid("amount", "amount must be positive") }
         guard amount <= limits.fundsAmountMax else {
-            throw .limit("amount", max: Int(limits.fundsAmountMax), "amount is larger than \(limits.fundsAmountMax)")
+            throw .limit(
+                "amount", max: Int(limits.fundsAmountMax),
+                "amount is larger than \(limits.fundsAmountMax) (minor units of the account's currency)")
         }
         let description =
             try Validation.optionalText(description, field: "description", max: limits.descriptionLengthMax)
@@ -68,7 +70,8 @@ extension NumberService {
             let (balance, overflow) = account.balance.addingReportingOverflow(amount)
             guard !overflow, balance <= limits.balanceMax else {
                 throw NumberError(
-                    .failedPrecondition, .limitExceeded, "the balance would exceed \(limits.balanceMax)",
+                    .failedPrecondition, .limitExceeded,
+                    "the balance would exceed \(PricingPolicy.display(limits.balanceMax, account.currency))",
                     details: ["max": String(limits.balanceMax)])
             }
             let transaction = LedgerTransaction(

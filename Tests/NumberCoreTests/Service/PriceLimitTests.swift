@@ -52,7 +52,8 @@ struct PriceLimitTests {
                 ])
         #expect(
             monthly?.message
-                == "the price changed: the monthly fee is 133 USD per number, above the limit of 132 (maxMonthlyFee)")
+                == "the price changed: the monthly fee is 1.33 USD per number, above the limit of 1.32 USD (maxMonthlyFee)"
+        )
 
         let setup = await numberError {
             _ = try await h.service.purchase(
@@ -62,7 +63,7 @@ struct PriceLimitTests {
         }
         #expect(setup?.reason == .priceChanged)
         #expect(setup?.details == ["setupFee": "200", "monthlyFee": "248", "currency": "USD", "maxSetupFee": "199"])
-        #expect(setup?.message.contains("the setup fee is 200 USD per number, above the limit of 199") == true)
+        #expect(setup?.message.contains("the setup fee is 2.00 USD per number, above the limit of 1.99 USD") == true)
 
         let both = await numberError {
             _ = try await h.service.purchase(
@@ -71,7 +72,8 @@ struct PriceLimitTests {
                     maxMonthlyFee: 0, maxSetupFee: 0))
         }
         #expect(
-            both?.message.contains("monthly fee is 248") == true && both?.message.contains("setup fee is 200") == true)
+            both?.message.contains("monthly fee is 2.48 USD") == true
+                && both?.message.contains("setup fee is 2.00 USD") == true)
 
         #expect(try Untouched(h, account.id) == before)
         #expect(h.service.durableState().intents.isEmpty && h.provider.ownedPhoneNumbers.isEmpty)

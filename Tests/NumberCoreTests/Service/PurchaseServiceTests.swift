@@ -140,6 +140,8 @@ struct PurchaseServiceTests {
         }
         #expect(error?.code == .failedPrecondition && error?.reason == .insufficientBalance)
         #expect(error?.details == ["required": "266", "available": "200", "shortfall": "66", "currency": "USD"])
+        // People read the message: major units (it said "266 USD required, 200 available").
+        #expect(error?.message == "insufficient balance: 2.66 USD required, 2.00 USD available")
         #expect(h.service.durableState().eventCount == eventsBefore)
         #expect(h.provider.calls(.buy) == 0)
         try await h.check()
