@@ -53,19 +53,24 @@ extension NumberService {
         var releases: [OwnedNumber]
     }
 
-    /// Claims every open intent and pending release no live call is driving (under the decision lock).
+    /// Claims the open intents and pending releases no live call is driving, at most
+    /// ``NumberServiceConfig/Reconcile/itemsPerPassMax`` (oldest intents first, then releases in no order), under the
+    /// decision lock. Open intents are as many as purchases in flight; pending releases are walked only as far as
+    /// the pass takes them.
     private func claimOpenWork() throws(NumberError) -> Claimed {
-        try coordinator.decide { state throws(NumberError) in
+        let itemsMax = config.reconcile.itemsPerPassMax
+        return try coordinator.decide { state throws(NumberError) in
             let claimed = local.withLock { local in
                 let intents = state.intents.values.filter { !local.liveIntents.contains($0.id) }
-                    .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-                let releases = state.work.pendingReleases.subtracting(local.liveReleases).compactMap {
-                    state.numbers[$0]
+                    .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.prefix(itemsMax)
+                var releases: [OwnedNumber] = []
+                for id in state.work.pendingReleases {
+                    guard intents.count + releases.count < itemsMax else { break }
+                    if !local.liveReleases.contains(id), let number = state.numbers[id] { releases.append(number) }
                 }
-                .sorted { $0.id < $1.id }
                 for intent in intents { local.liveIntents.insert(intent.id) }
                 for number in releases { local.liveReleases.insert(number.id) }
-                return Claimed(intents: intents, releases: releases)
+                return Claimed(intents: Array(intents), releases: releases)
             }
             return ([], claimed)
         }.result

@@ -113,6 +113,11 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Watched numbers one sweep looks up at most (oldest watch first; the rest wait for the next sweep), so a
         /// burst of voided purchases cannot turn a sweep into thousands of provider calls. 1...10 000. Default 200.
         public var orphanLookUpsPerSweep = 200
+        /// Open purchases and pending releases one reconciliation pass takes on at most (the oldest purchases first,
+        /// then releases); the rest wait for the next pass, so neither the claim under the decision lock nor the
+        /// pass's provider calls grow with a backlog (a provider outage during a mass release). 1...10 000.
+        /// Default 200.
+        public var itemsPerPassMax = 200
 
         /// The defaults.
         public static let defaults = Reconcile()
@@ -160,6 +165,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(1...10_000).contains(reconcile.orphanLookUpsPerSweep) {
             problems.append("reconcile.orphanLookUpsPerSweep must be in 1...10000")
+        }
+        if !(1...10_000).contains(reconcile.itemsPerPassMax) {
+            problems.append("reconcile.itemsPerPassMax must be in 1...10000")
         }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")

@@ -66,6 +66,40 @@ struct SagaTests {
         try await h.check()
     }
 
+    /// Before, a pass claimed every open purchase and pending release at once (sorted under the decision lock), so a
+    /// backlog — a mass release during a provider outage — made one pass of thousands of provider calls.
+    @Test(
+        "a reconciliation pass takes on at most itemsPerPassMax items, oldest purchases first",
+        arguments: StoreKind.allCases)
+    func reconcilePassIsBounded(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.itemsPerPassMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        let released = try await h.buy(["+14155550199"], for: account.id).numbers[0]
+        h.provider.inject(.timeOut, on: .release)
+        _ = await numberError { _ = try await h.service.release(accountId: account.id, numberId: released.id) }
+        try await h.provider.release(sid: released.providerSid)  // the queued DELETE lands
+        var intents: [String] = []
+        for phone in Self.phones {
+            h.clock.advance(by: 1)
+            h.provider.stock([phone])
+            h.provider.inject(.loseAnswer, on: .buy)
+            h.provider.inject(.fail(.unavailable), on: .lookUp)
+            let error = await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            }
+            intents.append(try #require(error?.details["intentId"]))
+        }
+        let first = await h.service.reconcile()
+        #expect(first.committed == Array(intents.prefix(2)) && first.releasesCompleted.isEmpty)
+        let second = await h.service.reconcile()
+        #expect(second.committed == [intents[2]] && second.releasesCompleted == [released.id])
+        #expect(await h.service.reconcile() == ReconcileReport())
+        try await h.check()
+    }
+
     @Test(
         "lost answer and failed look-up: the intent stays open holding the amount; reconcile commits it; the key replays",
         arguments: StoreKind.allCases)
