@@ -97,6 +97,14 @@ public final class Numberd: Sendable {
         serviceConfig.billing.gracePeriodSeconds = Int64(configuration.gracePeriodSeconds)
         let service = try await NumberService.open(
             store: store, provider: provider, config: serviceConfig, logger: logger)
+        do {
+            try checkClock(service.durableState().latestRecordedTime, now: Date(), configuration, logger: logger)
+        } catch {
+            await provider.shutdown()
+            try? await simulator?.shutdown()
+            await store.close()
+            throw error
+        }
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()
@@ -163,6 +171,30 @@ public final class Numberd: Sendable {
         await provider.shutdown()
         try? await simulator?.shutdown()
         await store.close()
+    }
+
+    /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of the latest time the data records
+    /// anything at (before billing, key expiry or the admin key's creation act on it); a clock behind it is logged.
+    static func checkClock(
+        _ latest: Date?, now: Date, _ configuration: NumberdConfiguration, logger: Logger
+    ) throws {
+        guard let latest else { return }
+        let lead = now.timeIntervalSince(latest)
+        let days = String(format: "%.1f", abs(lead) / 86_400)
+        let stamps =
+            "the clock reads \(now.formatted(.iso8601)), the data's latest record \(latest.formatted(.iso8601))"
+        if lead < -300 {
+            logger.warning(
+                "the clock is behind the data's latest record: billing waits until it catches up",
+                metadata: ["behind_days": "\(days)", "clock": "\(now)", "latest": "\(latest)"])
+        }
+        let most = configuration.clockLeadMaxSeconds
+        guard most == 0 || lead <= Double(most) else {
+            throw ConfigurationError(
+                "\(stamps): \(days) days ahead, more than clock-lead-max (\(most) s). A clock that far ahead would "
+                    + "renew every number for each month skipped and expire every idempotency key. Check the clock "
+                    + "(NTP); if numberd really was stopped that long, start once with a larger --clock-lead-max")
+        }
     }
 
     /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA, reached through

@@ -49,6 +49,13 @@ public struct NumberdConfiguration: Sendable {
     /// owning it. Flag `--orphan-watch`, env `NUMBERD_ORPHAN_WATCH`, file `orphan-watch`, 0...2592000 s (0 = off).
     /// Default 86400 s.
     public var orphanWatchSeconds: Int
+    /// How far the clock may be ahead of the latest time the data records anything at when numberd starts
+    /// (``NumberCore/CoreState/latestRecordedTime``); further, the start is refused: a clock far ahead (booted before
+    /// NTP set it) would renew every number once for each month skipped and expire every idempotency key, so a lost
+    /// answer retried after the restart would be credited again. After a real outage that long, start once with a
+    /// larger value. Flag `--clock-lead-max`, env `NUMBERD_CLOCK_LEAD_MAX`, file `clock-lead-max`, 0...315360000 s
+    /// (0 turns the check off). Default 2678400 s (31 days: at most one missed billing cycle without the operator).
+    public var clockLeadMaxSeconds: Int
     /// Connection limits of the RPC server.
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap.
@@ -140,6 +147,7 @@ public struct NumberdConfiguration: Sendable {
         snapshotBytesMax = JournalOptions.Limits.defaults.snapshotBytesMax
         reconcileInFlightHorizonSeconds = 600
         orphanWatchSeconds = 86_400
+        clockLeadMaxSeconds = 2_678_400
         connectionLimits = .defaults
         rateLimits = .defaults
         drainTimeoutSeconds = 30
@@ -210,6 +218,12 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("orphan-watch must be 0...2592000 seconds")
             }
             configuration.orphanWatchSeconds = parsed
+        }
+        if let lead = value("clock-lead-max") {
+            guard let parsed = Int(lead), (0...315_360_000).contains(parsed) else {
+                throw ConfigurationError("clock-lead-max must be 0...315360000 seconds")
+            }
+            configuration.clockLeadMaxSeconds = parsed
         }
         configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
         if let max = value("connections-max") {

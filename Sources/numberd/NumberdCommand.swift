@@ -68,6 +68,12 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("orphan-watch"),
         help: "Seconds a voided purchase's numbers are watched at Twilio, released if they land (default 86400).")
     var orphanWatch: String?
+    @Option(
+        name: .customLong("clock-lead-max"),
+        help: """
+            Seconds the clock may be ahead of the latest time the data records at start, else the start is refused             (a clock far ahead renews every number and expires idempotency keys), 0...315360000, 0 = off             (default 2678400, 31 days).
+            """)
+    var clockLeadMax: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
     var logLevel: String?
     @Flag(
@@ -88,7 +94,7 @@ struct Serve: AsyncParsableCommand {
             "snapshot-bytes-max": snapshotBytesMax,
             "drain-timeout": drainTimeout,
             "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
-            "rebind-provider": rebindProvider ? "true" : nil,
+            "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax,
         ]
         let configuration: NumberdConfiguration
         do {

@@ -17,6 +17,20 @@ struct ConfigurationTests {
         #expect(configuration.gracePeriodSeconds == 604_800)
     }
 
+    @Test("the clock lead limit: 0 and ten years are taken, one second more and a negative one are refused")
+    func clockLeadMax() throws {
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: [:]).clockLeadMaxSeconds == 2_678_400)
+        #expect(
+            try NumberdConfiguration.resolve(flags: ["clock-lead-max": "0"], environment: [:]).clockLeadMaxSeconds == 0)
+        let longest = try NumberdConfiguration.resolve(flags: [:], environment: ["NUMBERD_CLOCK_LEAD_MAX": "315360000"])
+        #expect(longest.clockLeadMaxSeconds == 315_360_000)
+        for bad in ["315360001", "-1", "31d"] {
+            #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(flags: ["clock-lead-max": bad], environment: [:])
+            }
+        }
+    }
+
     /// Kept set in the environment or a config file, the flag would disarm the provider binding for good.
     @Test("--rebind-provider is read from the command line only")
     func rebindProviderIsAFlagOnly() throws {

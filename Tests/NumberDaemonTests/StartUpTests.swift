@@ -193,6 +193,39 @@ import TwilioSimulator
         }
     }
 
+    /// A machine that boots with its clock far ahead (before NTP sets it) used to start billing on it at once: every
+    /// number renewed for each month skipped, every idempotency key expired (a lost AddFunds answer, retried after
+    /// the restart, was credited again). Such a start is refused; a clock behind is only logged.
+    @Test func aClockFarAheadOfTheDataIsRefusedAtStart() async throws {
+        let latest = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01
+        var configuration = NumberdConfiguration(dataDirectory: "/nonexistent")
+        let most = configuration.clockLeadMaxSeconds
+        #expect(most == 31 * 86_400)
+        try Numberd.checkClock(nil, now: latest.addingTimeInterval(1e9), configuration, logger: quietLogger)
+        try Numberd.checkClock(latest, now: latest.addingTimeInterval(Double(most)), configuration, logger: quietLogger)
+        try Numberd.checkClock(latest, now: latest.addingTimeInterval(-86_400), configuration, logger: quietLogger)
+        #expect(throws: ConfigurationError.self) {
+            try Numberd.checkClock(
+                latest, now: latest.addingTimeInterval(Double(most + 1)), configuration, logger: quietLogger)
+        }
+        configuration.clockLeadMaxSeconds = 0  // off
+        try Numberd.checkClock(latest, now: latest.addingTimeInterval(1e9), configuration, logger: quietLogger)
+
+        // Wired into the start: the first start records its admin key; a second start, a little later, with a lead
+        // limit shorter than the pause is refused before it writes anything.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-clock-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withPrepared(directory) { _ in }
+        try await Task.sleep(for: .milliseconds(1_100))
+        do {
+            try await Self.withPrepared(directory, configure: { $0.clockLeadMaxSeconds = 1 }) { _ in }
+            Issue.record("started with a clock ahead of its data by more than clock-lead-max")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("--clock-lead-max"), "\(error)")
+        }
+        try await Self.withPrepared(directory) { _ in }
+    }
+
     @Test func aStateLargerThanTheSnapshotLimitStillStartsFromTheJournal() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-big-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

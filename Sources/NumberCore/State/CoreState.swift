@@ -89,6 +89,30 @@ public struct CoreState: Codable, Sendable, Hashable {
         work = WorkIndexes(of: self)
     }
 
+    /// The latest time the state records something happening at (an account or key made or revoked, a transaction,
+    /// a purchase started, a number gone past due, asked to be released or released); nil when empty. A start-up
+    /// compares the clock with it: a clock far ahead of everything recorded renews every number once for each
+    /// month it skipped and expires every idempotency key.
+    public var latestRecordedTime: Date? {
+        var latest: Date?
+        func see(_ date: Date?) {
+            if let date, latest.map({ date > $0 }) ?? true { latest = date }
+        }
+        for account in accounts.values { see(account.createdAt) }
+        for ledger in transactions.values { see(ledger.last?.createdAt) }
+        for key in apiKeys.values {
+            see(key.createdAt)
+            see(key.revokedAt)
+        }
+        for intent in intents.values { see(intent.createdAt) }
+        for number in numbers.values {
+            see(number.pastDueSince)
+            see(number.releaseRequestedAt)
+            see(number.releasedAt)
+        }
+        return latest
+    }
+
     /// The trunks of `accountId`, in no particular order.
     func trunks(of accountId: String) -> [Trunk] {
         (accountTrunks[accountId] ?? []).compactMap { trunks[$0] }
