@@ -275,11 +275,14 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list", abstract: "numbers keys list [--account ACC_…] (without --account: the admin keys)")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+        @Option(name: .customLong("page-token")) var pageToken: String?
 
         func run() async throws {
             try await reporting {
                 let response = try await global.withClient {
-                    try await $0.listApiKeys(ListApiKeysRequest(accountId: global.accountId))
+                    try await $0.listApiKeys(
+                        ListApiKeysRequest(accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? ""))
                 }
                 try global.output(response) {
                     Format.table(
@@ -291,6 +294,7 @@ struct Keys: AsyncParsableCommand {
                                 Format.date($0.createdAt), Format.date($0.revokedAt),
                             ]
                         })
+                    if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
                 }
             }
         }

@@ -886,12 +886,16 @@ extension ListApiKeysRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         writer.write(accountId, field: 1)
+        writer.write(pageSize, field: 2)
+        writer.write(pageToken, field: 3)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            accountId: try reader.string(1)
+            accountId: try reader.string(1),
+            pageSize: try reader.int32(2),
+            pageToken: try reader.string(3)
         )
     }
 }
@@ -900,12 +904,14 @@ extension ListApiKeysResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         for element in apiKeys { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
+        writer.write(nextPageToken, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            apiKeys: try reader.messageReaders(1).map { try ApiKey(protoFields: $0) }
+            apiKeys: try reader.messageReaders(1).map { try ApiKey(protoFields: $0) },
+            nextPageToken: try reader.string(2)
         )
     }
 }

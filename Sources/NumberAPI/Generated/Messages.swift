@@ -1397,35 +1397,50 @@ public struct CreateApiKeyResponse: Codable, Sendable, Hashable {
 
 /// `numbers.v1.ListApiKeysRequest`.
 public struct ListApiKeysRequest: Codable, Sendable, Hashable {
-    /// that account's keys; empty = the admin keys (admin only, unpaged: list per account for the rest)
+    /// that account's keys; empty = the admin keys (admin only)
     public var accountId: String
+    /// default 50, max 500
+    public var pageSize: Int32
+    /// Field 3, `page_token`.
+    public var pageToken: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
-        accountId: String = ""
+        accountId: String = "",
+        pageSize: Int32 = 0,
+        pageToken: String = ""
     ) {
         self.accountId = accountId
+        self.pageSize = pageSize
+        self.pageToken = pageToken
     }
 
     enum CodingKeys: Int, CodingKey {
         case accountId = 1
+        case pageSize = 2
+        case pageToken = 3
     }
 }
 
 /// `numbers.v1.ListApiKeysResponse`.
 public struct ListApiKeysResponse: Codable, Sendable, Hashable {
-    /// Field 1, `api_keys`.
+    /// by id
     public var apiKeys: [ApiKey]
+    /// empty = last page
+    public var nextPageToken: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
-        apiKeys: [ApiKey] = []
+        apiKeys: [ApiKey] = [],
+        nextPageToken: String = ""
     ) {
         self.apiKeys = apiKeys
+        self.nextPageToken = nextPageToken
     }
 
     enum CodingKeys: Int, CodingKey {
         case apiKeys = 1
+        case nextPageToken = 2
     }
 }
 

@@ -96,10 +96,27 @@ extension NumberService {
         }
     }
 
-    /// The account's keys, or with no account the admin keys (keys of no account), without secrets, by id.
-    public func listApiKeys(accountId: String?) throws(NumberError) -> [ApiKey] {
-        try coordinator.read { state throws(NumberError) in
-            (state.accountApiKeys[accountId] ?? []).compactMap { state.apiKeys[$0] }.sorted { $0.id < $1.id }
+    /// The account's keys, or with no account the admin keys (keys of no account), without secrets, by id, a page at
+    /// a time (keyset paging, as ``listAccounts(pageSize:pageToken:)``): an account may hold up to `apiKeysMax` +
+    /// `revokedApiKeysKeptMax` keys, far more than one response carries.
+    public func listApiKeys(
+        accountId: String?, pageSize: Int = 0, pageToken: String? = nil
+    ) throws(NumberError) -> ApiKeyPage {
+        let size = try Validation.pageSize(pageSize, limits: config.limits)
+        let query = "keys|\(accountId ?? "-")"
+        let after = try PageToken.decodeKey(pageToken, query: query)
+        return try coordinator.read { state throws(NumberError) in
+            let (ids, next) = Self.keysetPage(
+                state.accountApiKeys[accountId] ?? [], after: after, size: size, query: query)
+            return ApiKeyPage(keys: ids.compactMap { state.apiKeys[$0] }, nextPageToken: next)
         }
     }
+}
+
+/// A page of API keys.
+public struct ApiKeyPage: Sendable, Hashable {
+    /// Keys in id order, without secrets.
+    public var keys: [ApiKey]
+    /// The token for the next page, nil at the end.
+    public var nextPageToken: String?
 }

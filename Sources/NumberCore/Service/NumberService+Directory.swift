@@ -18,25 +18,33 @@ extension NumberService {
         let query = "accounts"
         let after = try PageToken.decodeKey(pageToken, query: query)
         return try coordinator.read { state throws(NumberError) in
-            // The `size + 1` smallest ids after the token, ascending (the extra one tells whether more follow).
-            var smallest: [String] = []
-            smallest.reserveCapacity(size + 1)
-            for id in state.accounts.keys {
-                if let after, id <= after { continue }
-                if smallest.count == size + 1, id >= smallest[size] { continue }
-                var low = 0
-                var high = smallest.count
-                while low < high {
-                    let middle = (low + high) / 2
-                    if smallest[middle] < id { low = middle + 1 } else { high = middle }
-                }
-                smallest.insert(id, at: low)
-                if smallest.count > size + 1 { smallest.removeLast() }
-            }
-            let ids = smallest.prefix(size)
-            let next = smallest.count > size ? ids.last.map { PageToken.encode(query: query, after: $0) } : nil
+            let (ids, next) = Self.keysetPage(state.accounts.keys, after: after, size: size, query: query)
             return AccountPage(accounts: ids.compactMap { state.accounts[$0] }, nextPageToken: next)
         }
+    }
+
+    /// One page of `keys` in ascending order after `after`, and the token of the next page (nil at the end): one
+    /// pass keeps the `size + 1` smallest keys after the token (the extra one tells whether more follow; most keys
+    /// are rejected by one comparison with the largest kept), instead of sorting every key.
+    static func keysetPage(
+        _ keys: some Sequence<String>, after: String?, size: Int, query: String
+    ) -> (keys: ArraySlice<String>, next: String?) {
+        var smallest: [String] = []
+        smallest.reserveCapacity(size + 1)
+        for id in keys {
+            if let after, id <= after { continue }
+            if smallest.count == size + 1, id >= smallest[size] { continue }
+            var low = 0
+            var high = smallest.count
+            while low < high {
+                let middle = (low + high) / 2
+                if smallest[middle] < id { low = middle + 1 } else { high = middle }
+            }
+            smallest.insert(id, at: low)
+            if smallest.count > size + 1 { smallest.removeLast() }
+        }
+        let page = smallest.prefix(size)
+        return (page, smallest.count > size ? page.last.map { PageToken.encode(query: query, after: $0) } : nil)
     }
 
     /// How many of the account's numbers (not released) route to each of its trunks, by trunk id (trunks without

@@ -37,8 +37,11 @@ extension NumbersAPI {
 
         router.registerSynchronous(NumbersMethods.listApiKeys) { request, context in
             try authorize(context, .admin, accountId: nil)
+            let page = try service.listApiKeys(
+                accountId: request.accountId.nonEmpty, pageSize: Int(request.pageSize),
+                pageToken: request.pageToken.nonEmpty)
             return ListApiKeysResponse(
-                apiKeys: try service.listApiKeys(accountId: request.accountId.nonEmpty).map(NumberAPI.ApiKey.init))
+                apiKeys: page.keys.map(NumberAPI.ApiKey.init), nextPageToken: page.nextPageToken ?? "")
         }
 
         router.register(NumbersMethods.revokeApiKey) { request, context in

@@ -207,24 +207,27 @@ let crossCheckVectors: [CrossCheckVector] = [
     CrossCheckVector("empty.ListApiKeysRequest", ListApiKeysRequest()),
     CrossCheckVector(
         "full.ListApiKeysRequest",
-        ListApiKeysRequest(accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+        ListApiKeysRequest(
+            accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", pageSize: 2147483645,
+            pageToken: "page_token #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.ListApiKeysResponse", ListApiKeysResponse()),
     CrossCheckVector(
         "full.ListApiKeysResponse",
-        ListApiKeysResponse(apiKeys: [
-            ApiKey(
-                id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                scope: KeyScope(rawValue: 3), name: "name #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5),
-                revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)),
-            ApiKey(
-                id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                scope: KeyScope(rawValue: 3), name: "name #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5),
-                revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)),
-        ])),
+        ListApiKeysResponse(
+            apiKeys: [
+                ApiKey(
+                    id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    scope: KeyScope(rawValue: 3), name: "name #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5),
+                    revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)),
+                ApiKey(
+                    id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    scope: KeyScope(rawValue: 3), name: "name #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5),
+                    revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)),
+            ], nextPageToken: "next_page_token #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.ListNumbersRequest", ListNumbersRequest()),
     CrossCheckVector(
         "full.ListNumbersRequest",

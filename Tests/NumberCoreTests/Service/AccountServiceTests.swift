@@ -154,6 +154,39 @@ struct AccountServiceTests {
         try await h.check()
     }
 
+    /// Before, ListApiKeys answered an account's every key at once: up to apiKeysMax + revokedApiKeysKeptMax keys,
+    /// far over the 4 MiB a response may carry, so such an account's keys could not be listed at all.
+    @Test("API keys page in id order, per account; a token of another account's listing is refused")
+    func apiKeyPages() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let other = try await h.account(name: "Other")
+        var made: [String] = []
+        for index in 0..<12 {
+            made.append(
+                try await h.service.createApiKey(name: "k\(index)", scope: .account, accountId: account.id).key.id)
+        }
+        _ = try await h.service.createApiKey(name: "theirs", scope: .account, accountId: other.id)
+        var seen: [String] = []
+        var token: String?
+        repeat {
+            let page = try h.service.listApiKeys(accountId: account.id, pageSize: 5, pageToken: token)
+            #expect(page.keys.count == 5 || page.nextPageToken == nil)
+            seen += page.keys.map(\.id)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(seen == made.sorted())
+        let first = try h.service.listApiKeys(accountId: account.id, pageSize: 5)
+        let foreign = await numberError {
+            _ = try h.service.listApiKeys(accountId: other.id, pageToken: first.nextPageToken)
+        }
+        #expect(foreign?.reason == .invalidPageToken)
+        #expect(try h.service.listApiKeys(accountId: account.id, pageSize: 12).nextPageToken == nil)
+        let tooBig = await numberError { _ = try h.service.listApiKeys(accountId: account.id, pageSize: 501) }
+        #expect(tooBig?.reason == .limitExceeded)
+        try await h.check()
+    }
+
     @Test("accounts page in id order, each exactly once, and accounts created meanwhile shift nothing")
     func accountPages() async throws {
         let h = try await Harness(.memory)

@@ -87,7 +87,7 @@ struct LimitTests {
         _ = try await h.service.revokeApiKey(keyId: first.key.id)
         let third = try await h.service.createApiKey(name: "three", scope: .account, accountId: account.id)
         // The revoked key is still listed, marked revoked.
-        let listed = try h.service.listApiKeys(accountId: account.id)
+        let listed = try h.service.listApiKeys(accountId: account.id).keys
         #expect(listed.map(\.id).sorted() == [first.key.id, third.key.id].sorted())
         #expect(listed.first { $0.id == first.key.id }?.revokedAt != nil)
         #expect(listed.first { $0.id == third.key.id }?.revokedAt == nil)
@@ -131,7 +131,7 @@ struct LimitTests {
             h.clock.advance(by: 1)
             _ = try await h.service.revokeApiKey(keyId: made.key.id)
             revoked.append(made.key.id)
-            let listed = try h.service.listApiKeys(accountId: account.id)
+            let listed = try h.service.listApiKeys(accountId: account.id).keys
             #expect(listed.map(\.id).sorted() == Array(revoked.suffix(2)).sorted())
             #expect(listed.allSatisfy { $0.revokedAt != nil })
         }

@@ -103,9 +103,9 @@ struct DerivedIndexTests {
         _ = try await service.createApiKey(name: "admin", scope: .admin, accountId: nil)
         #expect(try service.listTrunks(accountId: first.id).map(\.id).sorted() == made[first.id]!.sorted())
         #expect(try service.listTrunks(accountId: second.id).map(\.id).sorted() == made[second.id]!.sorted())
-        #expect(try service.listApiKeys(accountId: first.id).count == 1)
-        #expect(try service.listApiKeys(accountId: second.id).isEmpty)
-        #expect(try service.listApiKeys(accountId: nil).map(\.name) == ["admin"])
+        #expect(try service.listApiKeys(accountId: first.id).keys.count == 1)
+        #expect(try service.listApiKeys(accountId: second.id).keys.isEmpty)
+        #expect(try service.listApiKeys(accountId: nil).keys.map(\.name) == ["admin"])
         for trunkId in made[second.id]! { try await service.deleteTrunk(accountId: second.id, trunkId: trunkId) }
         #expect(try service.listTrunks(accountId: second.id).isEmpty)
         let state = harness.service.coordinator.speculativeState
