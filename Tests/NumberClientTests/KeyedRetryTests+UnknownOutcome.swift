@@ -112,13 +112,23 @@ extension KeyedRetryTests {
         } else {
             #expect(error == answer)
         }
-        // An unkeyed call has no key to name: its answer is thrown as it came.
+        // A call that is neither a read nor keyed has no key to name, but its outcome is open alike.
         var unkeyed = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: Self.quickRetries())
         guard case .fail(let plain) = unkeyed.failed(.status(answer)) else {
             Issue.record("a status was retried")
             return
         }
-        #expect(plain == answer)
+        var expected = answer
+        if namesKey { expected.details["outcome"] = "unknown" }
+        #expect(plain == expected)
+        #expect(plain.details["idempotencyKey"] == nil)
+        // A read changed nothing: its answer is thrown as it came.
+        var read = CallAttempts(retryClass: .idempotent, idempotencyKey: nil, policy: Self.quickRetries())
+        guard case .fail(let asItCame) = read.failed(.status(answer)) else {
+            Issue.record("a status was retried")
+            return
+        }
+        #expect(asItCame == answer)
     }
 
     @Test("a keyed call that could not connect claims no unknown outcome and names no key")

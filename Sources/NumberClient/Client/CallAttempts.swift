@@ -18,7 +18,10 @@ import NumberAPI
 /// Before that, an answer that leaves open whether the request was carried out (see `leavesOutcomeOpen`: a deadline
 /// or cancellation after it was sent, `OUTCOME_UNKNOWN`, …) is thrown as it came, with `outcome=unknown` and the
 /// `idempotencyKey` added: the client may have made the key, and a caller without it could only ask again under a
-/// new one, doing the work twice. A call never sent (queued, or no connection) claims no unknown outcome.
+/// new one, doing the work twice. A call that is neither a read nor keyed (CreateTrunk, ReleaseNumber, CreateApiKey,
+/// …) gets `outcome=unknown` alike, without a key: its caller must look before calling again, as after a lost
+/// connection. A read's answer is thrown as it came (it changed nothing). A call never sent (queued, or no
+/// connection) claims no unknown outcome.
 struct CallAttempts {
     /// Why one attempt failed.
     enum Failure: Error {
@@ -94,7 +97,7 @@ struct CallAttempts {
     /// An answer from the server. Final, unless an earlier attempt may have run: then "still in progress" waits for
     /// it, and an answer about this attempt alone (see `isAboutTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
-        guard mayHaveRun else { return .fail(namingKey(error)) }
+        guard mayHaveRun else { return .fail(markingOutcome(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
             return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
         }
@@ -131,13 +134,14 @@ struct CallAttempts {
         }
     }
 
-    /// `error`, with `outcome=unknown` and the key added when it is a keyed call's and leaves the outcome open.
-    private func namingKey(_ error: RPCError) -> RPCError {
-        guard retryClass == .keyed, let idempotencyKey, Self.leavesOutcomeOpen(error) else { return error }
-        var named = error
-        named.details["outcome"] = "unknown"
-        named.details["idempotencyKey"] = idempotencyKey
-        return named
+    /// `error`, with `outcome=unknown` added when it leaves the outcome of a call that changes something open, and
+    /// the key too when the call is keyed. A read's answer is left as it came: whatever became of it, nothing changed.
+    private func markingOutcome(_ error: RPCError) -> RPCError {
+        guard retryClass != .idempotent, Self.leavesOutcomeOpen(error) else { return error }
+        var marked = error
+        marked.details["outcome"] = "unknown"
+        if retryClass == .keyed, let idempotencyKey { marked.details["idempotencyKey"] = idempotencyKey }
+        return marked
     }
 
     /// `error`, or — when an earlier attempt may have run — the outcome-unknown error of a lost connection, with

@@ -99,8 +99,10 @@ public final class NumbersClient: Sendable {
             var malformed = RPCError(
                 code: .internal, message: "the server's \(Response.self) did not decode: \(error)",
                 reason: "MALFORMED_RESPONSE")
-            // Done at the server, yet unreadable here: a keyed call names its key, to ask again under it.
-            if let idempotencyKey { malformed.details = ["outcome": "unknown", "idempotencyKey": idempotencyKey] }
+            // Done at the server, yet unreadable here: a call that changes something says so (outcome unknown to
+            // its caller), and a keyed one names its key, to ask again under it.
+            if retry != .idempotent { malformed.details["outcome"] = "unknown" }
+            if let idempotencyKey { malformed.details["idempotencyKey"] = idempotencyKey }
             throw malformed
         }
     }
