@@ -5,7 +5,8 @@ import NumberAPI
 ///
 /// A call is tried again after a transport failure that cannot do harm: any, for a method that changes nothing; any,
 /// for a keyed method (PurchaseNumbers, AddFunds), whose retries the server answers with the first result; for the
-/// others only one that never reached the server. At most `attemptsMax` attempts.
+/// others only one that never reached the server. The server's `UNAVAILABLE` / `SHUTTING_DOWN` counts as one of
+/// those: it answers it to a call it never started (see `wasNeverStarted`). At most `attemptsMax` attempts.
 ///
 /// Once an attempt of a keyed call may have run (its connection was lost after the request went out), later answers
 /// are read in that light. `ABORTED` / `REQUEST_IN_PROGRESS` means that attempt is still running at the server:
@@ -97,6 +98,11 @@ struct CallAttempts {
     /// An answer from the server. Final, unless an earlier attempt may have run: then "still in progress" waits for
     /// it, and an answer about this attempt alone (see `isAboutTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
+        if Self.wasNeverStarted(error) {
+            var unstarted = error
+            unstarted.details["outcome"] = "not-started"
+            return transportFailed(unstarted, retryable: true)
+        }
         guard mayHaveRun else { return .fail(markingOutcome(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
             return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
@@ -104,6 +110,13 @@ struct CallAttempts {
         inProgressRetries += 1
         guard inProgressRetries <= policy.inProgressRetriesMax else { return .fail(final(error)) }
         return .retry(backoff: nextBackoff(), otherwise: final(error))
+    }
+
+    /// Whether the server answered before starting the call: `UNAVAILABLE` / `SHUTTING_DOWN`, which numberd answers
+    /// only to a call its connection could no longer hand to a handler (the server is stopping). Like a call above a
+    /// GOAWAY's last stream, it is retried whatever its method, on another connection.
+    static func wasNeverStarted(_ error: RPCError) -> Bool {
+        error.code == .unavailable && error.reason == "SHUTTING_DOWN"
     }
 
     /// Whether a status refuses the request itself, so the earlier attempt of the same request was refused alike

@@ -216,11 +216,12 @@ public final class NumbersClient: Sendable {
             let status =
                 (try? ProtoDecoder().decode(RpcStatus.self, from: payload))
                 ?? RpcStatus(code: StatusCode.internal.rawValue, message: "unreadable status")
-            return .failure(
-                .status(
-                    RPCError(status: status)
-                        ?? RPCError(
-                            code: .internal, message: "an OK status without a response", reason: "MALFORMED_RESPONSE")))
+            let error =
+                RPCError(status: status)
+                ?? RPCError(code: .internal, message: "an OK status without a response", reason: "MALFORMED_RESPONSE")
+            // The server takes no more calls on this connection: the retry of this one goes to another.
+            if CallAttempts.wasNeverStarted(error) { connection.retire(reason: error.message) }
+            return .failure(.status(error))
         case .connectionFailure(let text, let unstarted):
             return .failure(.connectionLost(message: text, unstarted: unstarted))
         }

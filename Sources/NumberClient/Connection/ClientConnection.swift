@@ -102,6 +102,14 @@ final class ClientConnection: Sendable {
         }
     }
 
+    /// Stops taking calls at once and closes once the open ones are done: the server answered a call here
+    /// `SHUTTING_DOWN`, so the next attempt must go to another connection.
+    func retire(reason: String) {
+        status.markUnusable()
+        let handler = self.handler
+        handler.eventLoop.execute { handler.value.retire(reason: reason) }
+    }
+
     /// Closes the connection (open calls fail).
     func close() async {
         try? await channel.close()

@@ -308,6 +308,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         // Otherwise the call already finished: nothing to do.
     }
 
+    /// The server refuses new calls here: take none (queued ones fail as never started, to be retried elsewhere) and
+    /// close once the open ones are done.
+    func retire(reason: String) {
+        perform(state.retire(reason: reason))
+        drainQueue()
+    }
+
     private func fail(streamID id: UInt32, with outcome: Outcome) {
         perform(state.cancelCall(streamID: id))
         complete(id, outcome)

@@ -236,6 +236,14 @@ struct ClientConnectionStateMachine {
         return .finishMany(outcomes, close: close)
     }
 
+    /// The server refuses new calls on this connection (it answered one `SHUTTING_DOWN`) without a GOAWAY: go away
+    /// locally as if it had sent one that lets every open call finish. No new call starts here, and the connection
+    /// closes once its open calls are done.
+    mutating func retire(reason: String) -> Action {
+        guard case .active = phase else { return .none }
+        return receivedGoAway(GoAway(lastStreamID: open.keys.max() ?? 0, code: .noError, message: reason))
+    }
+
     /// The connection is gone (closed, reset, TLS failure): every open call fails; none is known to be unstarted.
     mutating func connectionClosed(reason: String) -> Action {
         phase = .closed

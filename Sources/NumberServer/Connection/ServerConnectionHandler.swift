@@ -392,10 +392,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let call = ServerCall(
                 streamID: streamID, payload: message, context: callContext, handler: handler,
                 connection: NIOLoopBound(self, eventLoop: context.eventLoop), cancellation: cancellation)
-            if case .dropped = calls.yield(call) {
+            // The stream is unbounded, so a call is refused only once nothing takes calls from it any more (the
+            // server's task was cancelled): never started, which the client retries elsewhere.
+            switch calls.yield(call) {
+            case .enqueued:
+                break
+            case .dropped, .terminated:
                 finishNow(
                     streamID,
                     RPCError(code: .unavailable, message: "the server is shutting down", reason: "SHUTTING_DOWN"))
+            @unknown default:
+                break
             }
         }
     }

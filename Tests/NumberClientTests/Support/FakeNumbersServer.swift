@@ -42,6 +42,8 @@ final class FakeNumbersServer: Sendable {
 
     /// The headers of every call read so far, in order.
     var calls: [RequestHeaders] { log.recorded.withLock { $0 } }
+    /// The connection (counted from 0 in order of acceptance) each call of `calls` came on.
+    var callConnections: [Int] { log.connectionOfCall.withLock { $0 } }
 
     /// Starts listening on 127.0.0.1 at a free port.
     static func start(_ script: @escaping Script) async throws -> FakeNumbersServer {
@@ -67,14 +69,25 @@ final class FakeNumbersServer: Sendable {
     private final class CallLog: Sendable {
         let script: Script
         let recorded = Mutex<[RequestHeaders]>([])
+        let connectionOfCall = Mutex<[Int]>([])
+        let connectionsAccepted = Mutex(0)
         let listener = Mutex<(any Channel)?>(nil)
 
         init(script: @escaping Script) { self.script = script }
 
-        /// Records a call and returns its answer.
-        func answer(_ headers: RequestHeaders) -> Answer {
+        /// Numbers a new connection.
+        func accepted() -> Int {
+            connectionsAccepted.withLock { count in
+                defer { count += 1 }
+                return count
+            }
+        }
+
+        /// Records a call that came on connection `connection` and returns its answer.
+        func answer(_ headers: RequestHeaders, connection: Int) -> Answer {
             let index = recorded.withLock { calls in
                 calls.append(headers)
+                connectionOfCall.withLock { $0.append(connection) }
                 return calls.count - 1
             }
             return script(index, headers)
@@ -92,11 +105,13 @@ final class FakeNumbersServer: Sendable {
         typealias OutboundOut = ByteBuffer
 
         private let log: CallLog
+        private let number: Int
         private let reader = FrameReader(FrameDecoder(expectsPreface: true))
         private var headers: [UInt32: RequestHeaders] = [:]
 
         init(log: CallLog) {
             self.log = log
+            self.number = log.accepted()
         }
 
         func channelActive(context: ChannelHandlerContext) {
@@ -122,7 +137,7 @@ final class FakeNumbersServer: Sendable {
                     (try? ProtoDecoder().decode(RequestHeaders.self, from: frame.payload)) ?? .init()
             case .message where frame.flags.contains(.endStream):
                 guard let call = headers.removeValue(forKey: frame.streamID) else { return }
-                carryOut(log.answer(call), streamID: frame.streamID, context: context)
+                carryOut(log.answer(call, connection: number), streamID: frame.streamID, context: context)
             default:
                 break
             }
@@ -162,6 +177,10 @@ final class FakeNumbersServer: Sendable {
 }
 
 extension RpcStatus {
+    /// What numberd answers a call its connection can no longer hand to a handler (the server is stopping).
+    static let shuttingDown = RpcStatus(
+        code: StatusCode.unavailable.rawValue, message: "the server is shutting down", reason: "SHUTTING_DOWN")
+
     /// The status numberd answers a keyed retry with while the first request with its key is still running.
     static let requestInProgress = RpcStatus(
         code: StatusCode.aborted.rawValue, message: "a request with this idempotency key is still in progress",
