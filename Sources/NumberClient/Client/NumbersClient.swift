@@ -52,6 +52,18 @@ public final class NumbersClient: Sendable {
         self.authorization = configuration.apiKey.map { "Bearer \($0)" }
     }
 
+    /// A client dropped without `close()` closes its connections here, without waiting: they would otherwise stay
+    /// open until the server's idle timeout (300 s). No call can be running then (each holds the client), nor a
+    /// connection attempt (it holds the client until its connection joins the pool). `close()` remains the way to
+    /// close them and wait until they are closed.
+    deinit {
+        let connections = pool.withLock { pool in
+            pool.closed = true
+            return pool.connections
+        }
+        for connection in connections { connection.channel.close(promise: nil) }
+    }
+
     /// The pool's connections that are up and not going away (tests wait on it to see a lost connection reach the
     /// client: a connection counts as gone only once its open calls have been failed).
     var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }

@@ -44,6 +44,8 @@ final class FakeNumbersServer: Sendable {
     var calls: [RequestHeaders] { log.recorded.withLock { $0 } }
     /// The connection (counted from 0 in order of acceptance) each call of `calls` came on.
     var callConnections: [Int] { log.connectionOfCall.withLock { $0 } }
+    /// Connections accepted and not closed yet.
+    var openConnections: Int { log.connectionsOpen.withLock { $0 } }
 
     /// Starts listening on 127.0.0.1 at a free port.
     static func start(_ script: @escaping Script) async throws -> FakeNumbersServer {
@@ -71,6 +73,7 @@ final class FakeNumbersServer: Sendable {
         let recorded = Mutex<[RequestHeaders]>([])
         let connectionOfCall = Mutex<[Int]>([])
         let connectionsAccepted = Mutex(0)
+        let connectionsOpen = Mutex(0)
         let listener = Mutex<(any Channel)?>(nil)
 
         init(script: @escaping Script) { self.script = script }
@@ -115,8 +118,14 @@ final class FakeNumbersServer: Sendable {
         }
 
         func channelActive(context: ChannelHandlerContext) {
+            log.connectionsOpen.withLock { $0 += 1 }
             send([Frame(type: .settings, streamID: 0)], context: context)
             context.fireChannelActive()
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            log.connectionsOpen.withLock { $0 -= 1 }
+            context.fireChannelInactive()
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {

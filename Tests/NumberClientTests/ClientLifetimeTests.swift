@@ -1,0 +1,34 @@
+import NIOCore
+import NumberAPI
+import NumberWire
+import Testing
+
+@testable import NumberClient
+
+/// A client dropped without `close()` closes its connections, instead of leaving them open until the server's idle
+/// timeout.
+@Suite("Client lifetime")
+struct ClientLifetimeTests {
+    /// Makes one call on a new client and drops it without closing it.
+    static func callAndDrop(port: Int) async throws {
+        let client = KeyedRetryTests.client(port: port, retry: KeyedRetryTests.quickRetries())
+        _ = try await client.getBalance(GetBalanceRequest(accountId: "ACC_1"))
+    }
+
+    @Test("a client dropped without close() closes its connection")
+    func droppedClientCloses() async throws {
+        let server = try await FakeNumbersServer.start { _, _ in
+            var balance = ByteBuffer()
+            try! ProtoEncoder().encode(GetBalanceResponse(accountId: "ACC_1"), into: &balance)
+            return .response(balance)
+        }
+        try await Self.callAndDrop(port: server.port)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while server.openConnections > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await server.stop()
+        #expect(server.calls.count == 1)
+        #expect(server.openConnections == 0, "the dropped client's connection is still open")
+    }
+}
