@@ -316,11 +316,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The `numbers` CLI, run as a process (the build's own binary) against a stub server.
+        // The `numbers` CLI, run as a process (the build's own binary) against a stub server; its pure parts (the
+        // interruption rules) tested as values.
         .testTarget(
             name: "numbersTests",
             dependencies: [
-                "NumberServer", "NumberAPI", "NumberTLS", "TestSupport",
+                "numbers", "NumberServer", "NumberAPI", "NumberTLS", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

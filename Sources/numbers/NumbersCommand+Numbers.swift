@@ -243,7 +243,8 @@ struct Release: AsyncParsableCommand {
                     print(
                         "Release \(preview.phoneNumber) (\(preview.id)) for good? Refund \(refund). Type 'yes' to go on: ",
                         terminator: "")
-                    guard readLine()?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
+                    let answer = Interruption.shared.answer(refusal: "not released")
+                    guard answer?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
                         throw CLIError(code: 5, message: "not released (pass --yes to skip the question)")
                     }
                 }

@@ -14,14 +14,43 @@ struct NumbersCommand: AsyncParsableCommand {
         discussion: """
             With no connection flags it talks to the local default server (127.0.0.1:7443) with the admin key and \
             CA from the local data directory (~/.local/share/numberd, or $NUMBERD_DATA_DIR).
-            Exit codes: 0 ok, 1 other error, 3 invalid argument, 4 not found, 5 failed precondition (e.g. \
-            insufficient balance), 6 unauthenticated or permission denied, 7 unavailable or timed out, 8 rate \
-            limited, 64 usage.
+            Exit codes: 0 ok, 1 other error, 3 invalid argument, 4 not found, 5 \
+            failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
+            or timed out, 8 rate limited, 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).
+            Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
+            with the --idempotency-key to rerun `buy` or `funds add` safely; a second one exits at once.
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
             Transactions.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Health.self,
         ])
+
+    /// Parses the arguments and runs the command in a task that SIGINT and SIGTERM cancel (see
+    /// `InterruptionState`), instead of dying silently mid-call with the idempotency key lost.
+    static func main() async {
+        let running = Task {
+            let parsed: any ParsableCommand
+            do {
+                parsed = try await asyncParseAsRoot(nil)
+            } catch {
+                exit(withError: error)  // --help among them
+            }
+            if var command = parsed as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                var command = parsed
+                try command.run()
+            }
+        }
+        Interruption.shared.install { running.cancel() }
+        let result = await running.result
+        guard case .failure(let error) = result else { exit() }  // done despite a signal: its outcome is known
+        guard let interrupted = Interruption.shared.exitCode else { exit(withError: error) }
+        // Interrupted: the command printed its own error (a `CLIError`, reported as an `ExitCode`); any other one
+        // is printed here. Either way the status says it was interrupted.
+        if !(error is ExitCode) { FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8)) }
+        exit(withError: ExitCode(interrupted))
+    }
 }
 
 /// Connection and output options every subcommand takes.

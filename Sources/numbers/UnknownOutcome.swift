@@ -35,7 +35,7 @@ enum UnknownOutcome {
         idempotencyKey: String, _ call: () async throws -> T
     ) async throws -> T {
         do {
-            return try await call()
+            return try await Interruption.shared.keyedCall(idempotencyKey, call)
         } catch let error as RPCError where covers(error) {
             throw CLIError(
                 code: CLIError.exitCode(for: error.code),

@@ -13,28 +13,58 @@ struct NumbersRun: Sendable {
 
 /// Runs the built `numbers` executable with `arguments` and waits for it to exit. Its data directory is an empty
 /// temporary one, so no local admin key or CA is found: the arguments must name the server, key and CA.
-func runNumbers(_ arguments: [String]) async throws -> NumbersRun {
+/// `input` is its whole standard input (default none: a question it asks reads end of input).
+func runNumbers(_ arguments: [String], input: String = "") async throws -> NumbersRun {
+    try await RunningNumbers(arguments, input: input).finish()
+}
+
+/// The built `numbers` executable started as a child process (as `runNumbers` runs it), for tests that act on it
+/// while it runs: send it a signal, or leave its standard input open and unanswered.
+final class RunningNumbers {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numbers"))
-    process.arguments = arguments
-    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-data-\(UUID())").path
-    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NUMBERS_") }
-    environment["NUMBERD_DATA_DIR"] = dataDirectory
-    process.environment = environment
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    // Bounded: Foundation can miss a child's exit (ChildExit), and a CLI that hangs must fail its test, not the run.
-    guard let ending = await ChildExit.wait(process, timeout: .seconds(120)) else {
-        kill(process.processIdentifier, SIGKILL)
-        throw NumbersProcessTimeout(arguments: arguments)
+    let arguments: [String]
+    private let stdout = Pipe()
+    private let stderr = Pipe()
+    private let stdin = Pipe()
+
+    /// Starts `numbers` with `arguments`; `input` is written to its standard input, which is then closed. With nil
+    /// its standard input stays open and unwritten until it ends (a question it asks waits for an answer).
+    init(_ arguments: [String], input: String? = nil) throws {
+        self.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numbers"))
+        process.arguments = arguments
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-data-\(UUID())").path
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NUMBERS_") }
+        environment["NUMBERD_DATA_DIR"] = dataDirectory
+        process.environment = environment
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = stdin
+        try process.run()
+        if let input {
+            try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
     }
-    return NumbersRun(
-        status: ending.status,
-        stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-        stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+
+    /// Sends it `signal`.
+    func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for it to exit and returns what it did.
+    func finish() async throws -> NumbersRun {
+        // Bounded: Foundation can miss a child's exit (ChildExit), and a CLI that hangs must fail its test, not the
+        // run.
+        guard let ending = await ChildExit.wait(process, timeout: .seconds(120)) else {
+            kill(process.processIdentifier, SIGKILL)
+            throw NumbersProcessTimeout(arguments: arguments)
+        }
+        return NumbersRun(
+            status: ending.status,
+            stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
 }
 
 /// The CLI did not exit within its bound.

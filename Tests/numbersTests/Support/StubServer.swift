@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NumberServer
 import NumberTLS
+import Synchronization
 
 /// A numberd transport over TLS on 127.0.0.1:0 serving a test's router, and the CA file that `numbers --ca` trusts.
 struct StubServer {
@@ -31,4 +32,15 @@ func withStubServer(router: RPCRouter, _ body: (StubServer) async throws -> Void
         let address = try await server.listeningAddress()
         try await body(StubServer(port: address.port!, caFile: caFile))
     }
+}
+
+/// What a stub server's handlers record, from any thread, in order.
+final class Recorded<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+
+    /// Everything recorded so far.
+    var all: [Value] { values.withLock { $0 } }
+
+    /// Records `value`.
+    func append(_ value: Value) { values.withLock { $0.append(value) } }
 }

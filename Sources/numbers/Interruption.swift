@@ -1,0 +1,103 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// What `numbers` does on SIGINT (Ctrl-C) and SIGTERM, as a value: each signal in, what to do out.
+///
+/// The first signal cancels the running command. Its call ends `CANCELLED` through the client's cancellation path —
+/// with `outcome=unknown` and the idempotency key once the request was sent, so the command prints how to rerun it
+/// safely — and the process exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM). A second signal exits
+/// at once with 128 + its number, printing the rerun advice first if a keyed call was in flight. While the command
+/// waits for the operator's answer to a question (nothing in flight), the first signal exits at once with the
+/// question's refusal message.
+struct InterruptionState: Sendable {
+    /// What to do about a signal.
+    enum Action: Equatable, Sendable {
+        /// Cancel the running command and let it end (it prints its error, then the process exits).
+        case cancel
+        /// Print `message` (if any) on stderr and exit with `code` now.
+        case exit(code: Int32, message: String?)
+    }
+
+    /// The first signal received; nil until then.
+    private(set) var signal: Int32?
+    /// While a question waits for its answer: what to print when a signal ends it.
+    private var question: String?
+    /// The idempotency key of the keyed call in flight, if any.
+    private var idempotencyKey: String?
+
+    /// The exit status of a run that a signal interrupted: 128 + the signal's number.
+    var exitCode: Int32? { signal.map { 128 + $0 } }
+
+    /// A signal arrived.
+    mutating func received(_ signal: Int32) -> Action {
+        if let question { return .exit(code: 128 + signal, message: "\n" + question) }
+        guard self.signal == nil else {
+            return .exit(code: 128 + signal, message: idempotencyKey.map { UnknownOutcome.advice(idempotencyKey: $0) })
+        }
+        self.signal = signal
+        return .cancel
+    }
+
+    /// A question starts waiting for its answer; false (do not ask) if a signal already came.
+    mutating func asking(refusal: String) -> Bool {
+        guard signal == nil else { return false }
+        question = refusal
+        return true
+    }
+
+    /// The question was answered.
+    mutating func answered() { question = nil }
+
+    /// A keyed call made under `key` starts (or, with nil, ended).
+    mutating func keyedCall(_ key: String?) { idempotencyKey = key }
+}
+
+/// Carries out `InterruptionState` for this process: installs the SIGINT and SIGTERM handling and keeps the state.
+final class Interruption: Sendable {
+    /// The process's one instance.
+    static let shared = Interruption()
+
+    private let state = Mutex(InterruptionState())
+    /// The dispatch sources, kept alive once installed; written once, by `install` at the start of `main`.
+    private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
+
+    /// The exit status of a run that a signal interrupted (128 + its number), nil if none came.
+    var exitCode: Int32? { state.withLock { $0.exitCode } }
+
+    /// From now on SIGINT and SIGTERM no longer kill the process: the first calls `cancel`, see `InterruptionState`.
+    /// Called once, at the start.
+    func install(cancel: @escaping @Sendable () -> Void) {
+        let made = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                switch state.withLock({ $0.received(number) }) {
+                case .cancel:
+                    cancel()
+                case .exit(let code, let message):
+                    if let message { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+                    Foundation.exit(code)
+                }
+            }
+            source.resume()
+            return source
+        }
+        sources = made
+    }
+
+    /// Reads the answer to a question (printed already) from standard input; nil when there is none, or when a
+    /// signal came before. A signal while it waits prints `refusal` and exits (nothing is in flight then).
+    func answer(refusal: String) -> String? {
+        guard state.withLock({ $0.asking(refusal: refusal) }) else { return nil }
+        defer { state.withLock { $0.answered() } }
+        return readLine()
+    }
+
+    /// Runs `call`, a keyed call made under `key`: a second signal while it runs prints how to rerun it.
+    func keyedCall<T: Sendable>(_ key: String, _ call: () async throws -> T) async throws -> T {
+        state.withLock { $0.keyedCall(key) }
+        defer { state.withLock { $0.keyedCall(nil) } }
+        return try await call()
+    }
+}

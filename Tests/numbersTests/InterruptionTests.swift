@@ -1,0 +1,101 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Testing
+
+@testable import numbers
+
+/// Ctrl-C (SIGINT) and SIGTERM: the first cancels the running call, and a keyed one sent already ends with its
+/// outcome unknown, so stderr names the idempotency key to rerun with; the status is 128 + the signal's number. The
+/// built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
+@Suite("numbers: interrupted")
+struct InterruptionTests {
+    /// Starts `command` against a server that takes keyed calls and never answers them, sends `signal` once the
+    /// server has the request, and returns the run and the key the server received.
+    static func interrupt(_ command: [String], with signal: Int32) async throws -> (NumbersRun, String?) {
+        let received = UnknownOutcomeTests.ReceivedKeys()
+        var run: NumbersRun?
+        try await withStubServer(router: UnknownOutcomeTests.neverAnswering(received)) { server in
+            let running = try RunningNumbers(
+                command + UnknownOutcomeTests.connection(server) + UnknownOutcomeTests.deadline, input: "")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while received.all.isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            running.send(signal)
+            run = try await running.finish()
+        }
+        return (try #require(run), received.all.first)
+    }
+
+    @Test(
+        "a keyed call interrupted after it was sent: stderr says the outcome is unknown and names the key",
+        arguments: [
+            (["funds", "add", "25"], SIGINT), (["buy", "+14155550100"], SIGINT), (["funds", "add", "5"], SIGTERM),
+        ]
+    )
+    func interruptedAfterSent(command: [String], signal: Int32) async throws {
+        let (run, key) = try await Self.interrupt(command, with: signal)
+        let sent = try #require(key, "the server received no call")
+        #expect(run.status == 128 + signal, "\(run)")
+        #expect(run.stderr.contains("CANCELLED"), "\(run.stderr)")
+        #expect(run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+        #expect(run.stderr.contains("--idempotency-key \(sent)"), "\(run.stderr)")
+    }
+
+    @Test("interrupted at the release question: exits at once, not released, the release never sent")
+    func interruptedAtTheQuestion() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ in
+            releases.append(request)
+            return ReleaseNumberResponse(id: request.numberId, phoneNumber: "+14155550100")
+        }
+        try await withStubServer(router: router) { server in
+            let running = try RunningNumbers(["release", "NUM_1"] + UnknownOutcomeTests.connection(server))
+            let deadline = ContinuousClock.now + .seconds(30)
+            while releases.all.isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(200))  // on to the question (a signal before it works too)
+            running.send(SIGINT)
+            let run = try await running.finish()
+            #expect(run.status == 130, "\(run)")
+            #expect(run.stderr.contains("not released"), "\(run.stderr)")
+        }
+        #expect(releases.all.map(\.dryRun) == [true], "only the preview was sent")
+    }
+
+    @Test("the rules: the first signal cancels, a second exits at once naming the key of a keyed call in flight")
+    func secondSignalExits() {
+        var state = InterruptionState()
+        state.keyedCall("k-1")
+        #expect(state.exitCode == nil)
+        #expect(state.received(SIGINT) == .cancel)
+        #expect(state.exitCode == 130)
+        guard case .exit(let code, let message) = state.received(SIGINT) else {
+            Issue.record("a second signal did not exit")
+            return
+        }
+        #expect(code == 130)
+        #expect(message?.contains("--idempotency-key k-1") == true, "\(String(describing: message))")
+
+        var unkeyed = InterruptionState()
+        #expect(unkeyed.received(SIGTERM) == .cancel)
+        #expect(unkeyed.received(SIGINT) == .exit(code: 130, message: nil))
+        #expect(unkeyed.exitCode == 143, "the first signal decides the run's status")
+    }
+
+    @Test("the rules at a question: a signal while it waits exits at once; one before it means do not ask")
+    func atAQuestion() {
+        var state = InterruptionState()
+        let asked = state.asking(refusal: "not released")
+        #expect(asked)
+        #expect(state.received(SIGINT) == .exit(code: 130, message: "\nnot released"))
+
+        var early = InterruptionState()
+        #expect(early.received(SIGINT) == .cancel)
+        let askedLate = early.asking(refusal: "not released")
+        #expect(!askedLate)
+    }
+}
