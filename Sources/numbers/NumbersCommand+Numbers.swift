@@ -223,7 +223,11 @@ func printNumber(_ n: PhoneNumber) {
 
 struct Release: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Release a number for good, with a prorated refund; shows the refund and asks first.")
+        abstract: "Release a number for good, with a prorated refund; shows the refund and asks first.",
+        discussion: """
+            The question goes to stderr and its answer is read from stdin: anything but 'yes' (or end of input) \
+            releases nothing and exits 1; Ctrl-C at the question exits 130, nothing released.
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "NUM_….") var id: String
     @Flag(help: "Do not ask.") var yes = false
@@ -240,12 +244,14 @@ struct Release: AsyncParsableCommand {
                 }
                 if !yes {
                     let refund = Format.money(preview.finalBilling.proratedRefund, preview.finalBilling.currency)
-                    print(
-                        "Release \(preview.phoneNumber) (\(preview.id)) for good? Refund \(refund). Type 'yes' to go on: ",
-                        terminator: "")
+                    // On stderr: stdout carries only the result (JSON with --json).
+                    FileHandle.standardError.write(
+                        Data(
+                            "Release \(preview.phoneNumber) (\(preview.id)) for good? Refund \(refund). Type 'yes' to go on: "
+                                .utf8))
                     let answer = Interruption.shared.answer(refusal: "not released")
                     guard answer?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
-                        throw CLIError(code: 5, message: "not released (pass --yes to skip the question)")
+                        throw CLIError(code: 1, message: "not released (pass --yes to skip the question)")
                     }
                 }
                 let response = try await client.releaseNumber(

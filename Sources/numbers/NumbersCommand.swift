@@ -14,7 +14,7 @@ struct NumbersCommand: AsyncParsableCommand {
         discussion: """
             With no connection flags it talks to the local default server (127.0.0.1:7443) with the admin key and \
             CA from the local data directory (~/.local/share/numberd, or $NUMBERD_DATA_DIR).
-            Exit codes: 0 ok, 1 other error, 3 invalid argument, 4 not found, 5 \
+            Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, 5 \
             failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
             or timed out, 8 rate limited, 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).
             Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
@@ -60,20 +60,40 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "CA certificate PEM to trust (env NUMBERS_CA; default the local data directory's).") var ca: String?
     @Option(help: "Account ACC_… (needed with an admin key; env NUMBERS_ACCOUNT).") var account: String?
     @Flag(help: "Print the response message as JSON.") var json = false
-    @Option(help: "Call deadline in seconds (default 30).") var timeout: Int = 30
+    @Option(help: "Call deadline in seconds, 1...86400 (default 30).") var timeout: Int = 30
+
+    /// The longest `--timeout`: a day.
+    static let timeoutSecondsMax = 86_400
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     var accountId: String { account ?? environment["NUMBERS_ACCOUNT"] ?? "" }
 
+    /// Usage errors (exit 64) before anything is sent: a deadline out of range, a server that is not host:port.
+    func validate() throws {
+        guard (1...Self.timeoutSecondsMax).contains(timeout) else {
+            throw ValidationError("--timeout must be 1...\(Self.timeoutSecondsMax) seconds, not \(timeout)")
+        }
+        _ = try serverAddress()
+    }
+
+    /// The server's host and port (`--server`, `NUMBERS_SERVER`, the local default): `host:port` or `[v6]:port`,
+    /// the port 1...65535.
+    func serverAddress() throws -> (host: String, port: Int) {
+        let address = server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (1...65535).contains(port)
+        else {
+            throw ValidationError("--server must be host:port with a port 1...65535, not \(address)")
+        }
+        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard !host.isEmpty else { throw ValidationError("--server must be host:port, not \(address)") }
+        return (host, port)
+    }
+
     func clientConfiguration() throws -> NumbersClientConfiguration {
         var configuration = NumbersClientConfiguration.localDefault(environment: environment)
-        let address = server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw ValidationError("--server must be host:port, not \(address)")
-        }
-        configuration.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        configuration.port = port
+        (configuration.host, configuration.port) = try serverAddress()
         if let apiKey = key ?? environment["NUMBERS_KEY"] { configuration.apiKey = apiKey }
         let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
         let caPath = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)

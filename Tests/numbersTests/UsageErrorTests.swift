@@ -1,0 +1,69 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Testing
+
+/// Edges of the command line: what `--json` keeps on stdout, how a declined question ends, and the connection
+/// options refused as usage errors (exit 64) before anything is sent. The built `numbers` runs as a process against
+/// a stub server (`swift build --build-tests` first).
+@Suite("numbers: usage and the release question")
+struct UsageErrorTests {
+    /// A server whose numbers can be released; it records every release request.
+    static func releasing(_ releases: Recorded<ReleaseNumberRequest>) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ in
+            releases.append(request)
+            return ReleaseNumberResponse(
+                message: request.dryRun ? "Would release" : "Number released", id: request.numberId,
+                phoneNumber: "+14155550100")
+        }
+        return router
+    }
+
+    @Test("release --json: the question goes to stderr, stdout is the response's JSON alone")
+    func questionOnStderr() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        try await withStubServer(router: Self.releasing(releases)) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1", "--json"] + UnknownOutcomeTests.connection(server), input: "yes\n")
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stderr.contains("for good?"), "\(run.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            #expect(object?["message"] as? String == "Number released", "\(run.stdout)")
+        }
+        #expect(releases.all.map(\.dryRun) == [true, false])
+    }
+
+    @Test("a declined question exits 1, 'not released', nothing released", arguments: ["no\n", ""])
+    func declined(input: String) async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        try await withStubServer(router: Self.releasing(releases)) { server in
+            let run = try await runNumbers(["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: input)
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("not released"), "\(run.stderr)")
+            #expect(run.stdout.isEmpty, "\(run.stdout)")
+        }
+        #expect(releases.all.map(\.dryRun) == [true])
+    }
+
+    @Test(
+        "a deadline or server out of range is a usage error (64), nothing sent",
+        arguments: [
+            ["--timeout", "0"], ["--timeout=-5"], ["--timeout", "86401"], ["--server", "127.0.0.1:70000"],
+            ["--server", "127.0.0.1:0"], ["--server", ":7443"], ["--server", "localhost"],
+        ])
+    func usageError(flags: [String]) async throws {
+        let calls = Recorded<HealthCheckRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.healthCheck) { request, _ in
+            calls.append(request)
+            return HealthCheckResponse()
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["health", "--ca", server.caFile, "--key", "nk_test", "--server", "127.0.0.1:\(server.port)"] + flags)
+            #expect(run.status == 64, "\(run)")
+        }
+        #expect(calls.all.isEmpty)
+    }
+}
