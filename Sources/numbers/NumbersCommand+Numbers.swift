@@ -31,7 +31,7 @@ struct Search: AsyncParsableCommand {
     @Flag(help: "Only numbers with voice.") var voice = false
     @Flag(help: "Only numbers with SMS.") var sms = false
     @Flag(help: "Only numbers with MMS.") var mms = false
-    @Option(help: "Most results (default 20, max 50).") var limit: Int32 = 20
+    @Option(help: "Most results, 1...100 (default 20).") var limit: Int32 = 20
 
     func run() async throws {
         try await reporting {
@@ -62,13 +62,19 @@ struct Buy: AsyncParsableCommand {
         discussion: """
             --max-monthly-fee and --max-setup-fee protect against a price that changed since the search: a number \
             whose current price is above either is not bought (PRICE_CHANGED, exit 5, nothing charged), and at or \
-            below them the current price is charged.
+            below them the current price is charged. --voice, --sms and --mms refuse the purchase (exit 5, nothing \
+            bought) unless every number has that capability; --currency refuses it unless it is the account's.
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "E.164 numbers, e.g. +14155550100.") var numbers: [String]
     @Option(help: "Assign to this trunk TRK_….") var trunk: String?
     @Option(help: "ISO country code of the numbers.") var country: String = "US"
     @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
+    @Flag(help: "Every number must have voice.") var voice = false
+    @Flag(help: "Every number must have SMS.") var sms = false
+    @Flag(help: "Every number must have MMS.") var mms = false
+    @Option(help: "The account's currency (ISO 4217, e.g. USD): the purchase is refused if it is another.")
+    var currency: String?
     @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
     @Option(
         name: .customLong("max-monthly-fee"),
@@ -109,14 +115,18 @@ struct Buy: AsyncParsableCommand {
         }
     }
 
-    /// The request, with the price limits in minor units of the account's currency when a limit flag is given. The
-    /// currency is looked up (before the keyed call, so a failure there did nothing under the key) and sent with
-    /// them, so the server checks that the amounts are in the currency meant.
+    /// The request, with the price limits in minor units of the account's currency when a limit flag is given. That
+    /// currency is `--currency`, else looked up (before the keyed call, so a failure there did nothing under the
+    /// key), and sent with them, so the server checks that the amounts are in the currency meant.
     func purchaseRequest(_ client: NumbersClient) async throws -> PurchaseNumbersRequest {
         var request = PurchaseNumbersRequest(
-            accountId: global.accountId, country: country, numbers: numbers, trunkId: trunk, type: type.api)
+            accountId: global.accountId, country: country, numbers: numbers, voice: voice, sms: sms,
+            currency: currency ?? "", trunkId: trunk, mms: mms, type: type.api)
         guard maxMonthlyFee != nil || maxSetupFee != nil else { return request }
-        let currency = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account.currency
+        var currency = request.currency
+        if currency.isEmpty {
+            currency = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account.currency
+        }
         request.currency = currency
         request.maxMonthlyFee = try Self.limit(maxMonthlyFee, "--max-monthly-fee", currency)
         request.maxSetupFee = try Self.limit(maxSetupFee, "--max-setup-fee", currency)
@@ -215,6 +225,7 @@ func printNumber(_ n: PhoneNumber) {
         ("trunk", n.trunkId.map { "\($0) \(n.trunkName ?? "")" } ?? "-"),
         ("setup fee", Format.money(n.pricing.setupFee, n.pricing.currency)),
         ("monthly fee", Format.money(n.pricing.monthlyFee, n.pricing.currency)),
+        ("billing cycle", Format.name(n.billingCycle, dropping: "BILLING_CYCLE_")),
         ("purchased", Format.date(n.purchasedAt)), ("next billing", Format.date(n.nextBillingDate)),
         ("released", Format.date(n.releasedAt)),
     ]
