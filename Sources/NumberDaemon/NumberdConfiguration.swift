@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NumberAPI
 import NumberCore
 import NumberServer
@@ -72,6 +73,18 @@ public struct NumberdConfiguration: Sendable {
     /// The whole-request timeout of a Twilio call. Env `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`,
     /// 100...120 000. Default 15 000 ms (``TwilioConfiguration/httpDefaults``).
     public var twilioRequestTimeoutMilliseconds: Int
+    /// The lowest level logged (to standard error). Flag `--log-level`, env `NUMBERD_LOG_LEVEL`, file `log-level`:
+    /// trace, debug, info, notice, warning, error or critical; anything else is refused. Default info.
+    public var logLevel: Logger.Level
+
+    /// Every key a `--config` file may hold: the flags' names, and the settings that have no flag. Any other key is
+    /// refused, naming it (a misspelt `rate_limit` would otherwise leave the default in force unnoticed).
+    public static let fileKeys: Set<String> = [
+        "listen", "data-dir", "metrics-listen", "tls-cert", "tls-key", "client-ca", "simulator-seed", "rate-limit",
+        "purchase-cap", "connections-max", "billing-interval", "grace-period", "reconcile-interval",
+        "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
+        "log-level", "clock-lead-max", "twilio-base-url", "twilio-ca-file", "twilio-timeout-ms",
+    ]
 
     /// The provider of numbers.
     public enum Provider: Sendable, Hashable {
@@ -154,6 +167,7 @@ public struct NumberdConfiguration: Sendable {
         twilioBaseURL = nil
         twilioCAFile = nil
         twilioRequestTimeoutMilliseconds = TwilioConfiguration.httpDefaults.timeouts.totalMilliseconds
+        logLevel = .info
     }
 
     /// The data directory when none is configured (`LocalDefaults.dataDirectory`, shared with the CLI).
@@ -243,6 +257,13 @@ public struct NumberdConfiguration: Sendable {
             }
             configuration.rateLimits.purchasedNumbersPerHour = parsed
         }
+        if let level = value("log-level") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigurationError("log-level '\(level)' is not one of \(names)")
+            }
+            configuration.logLevel = parsed
+        }
         return configuration
     }
 
@@ -321,7 +342,11 @@ public struct NumberdConfiguration: Sendable {
             throw ConfigurationError("config file \(path) is not a JSON object (at most 1 MiB)")
         }
         var values: [String: String] = [:]
-        for (key, value) in object {
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard fileKeys.contains(key) else {
+                throw ConfigurationError(
+                    "config file \(path): unknown key '\(key)' (keys: \(fileKeys.sorted().joined(separator: ", ")))")
+            }
             switch value {
             case let text as String: values[key] = text
             case let number as NSNumber: values[key] = number.stringValue

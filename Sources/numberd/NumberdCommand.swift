@@ -14,9 +14,10 @@ struct NumberdCommand: AsyncParsableCommand {
         commandName: "numberd",
         abstract: "The numberd phone-number service (nrpc/1 over TLS).",
         discussion: """
-            With no flags: data in ~/.local/share/numberd, TLS from a generated local CA, the Twilio simulator on \
+            With no flags: data in $XDG_DATA_HOME/numberd (or ~/.local/share/numberd), TLS from a generated local CA, the Twilio simulator on \
             loopback unless TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET) is set, RPC \
-            on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag also reads NUMBERD_<FLAG> and the config file.
+            on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag also reads NUMBERD_<FLAG> and the config file \
+            (a JSON object of the flags' names; an unknown key is refused). Durations are in seconds.
             """,
         subcommands: [Serve.self, Verify.self],
         defaultSubcommand: Serve.self)
@@ -26,8 +27,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the service (the default).")
 
     @Option(help: "RPC listen address host:port (default 127.0.0.1:7443).") var listen: String?
-    @Option(name: .customLong("data-dir"), help: "Data directory (default ~/.local/share/numberd).") var dataDir:
-        String?
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
     @Option(
         name: .customLong("metrics-listen"), help: "Prometheus endpoint host:port, or off (default 127.0.0.1:9464).")
     var metricsListen: String?
@@ -71,15 +73,19 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("clock-lead-max"),
         help: """
-            Seconds the clock may be ahead of the latest time the data records at start, else the start is refused             (a clock far ahead renews every number and expires idempotency keys), 0...315360000, 0 = off             (default 2678400, 31 days).
+            Seconds the clock may be ahead of the latest time the data records at start, else the start is refused \
+            (a clock far ahead renews every number and expires idempotency keys), 0...315360000, 0 = off \
+            (default 2678400, 31 days).
             """)
     var clockLeadMax: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).")
+    @Option(
+        name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
     @Flag(
         name: .customLong("rebind-provider"),
         help: """
-            Bind the data directory to the configured provider account although provider.json names another: only             when its numbers were moved there (flag only, not read from the environment or the config file).
+            Bind the data directory to the configured provider account although provider.json names another: only \
+            when its numbers were moved there (flag only, not read from the environment or the config file).
             """)
     var rebindProvider = false
 
@@ -94,7 +100,7 @@ struct Serve: AsyncParsableCommand {
             "snapshot-bytes-max": snapshotBytesMax,
             "drain-timeout": drainTimeout,
             "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
-            "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax,
+            "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax, "log-level": logLevel,
         ]
         let configuration: NumberdConfiguration
         do {
@@ -102,12 +108,9 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let level =
-            Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["NUMBERD_LOG_LEVEL"] ?? "info")
-            ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = configuration.logLevel
             return handler
         }
         let registry = PrometheusCollectorRegistry()
@@ -148,8 +151,9 @@ struct Verify: AsyncParsableCommand {
             read passes here. Exit 0 sound, 1 problems found, 2 no store.
             """)
 
-    @Option(name: .customLong("data-dir"), help: "Data directory (default ~/.local/share/numberd).") var dataDir:
-        String?
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
     @Option(
         name: .customLong("snapshot-bytes-max"),
         help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")

@@ -13,7 +13,8 @@ struct NumbersCommand: AsyncParsableCommand {
         abstract: "Search, buy, list and release phone numbers on a numberd server.",
         discussion: """
             With no connection flags it talks to the local default server (127.0.0.1:7443) with the admin key and \
-            CA from the local data directory (~/.local/share/numberd, or $NUMBERD_DATA_DIR).
+            CA from the local data directory ($NUMBERD_DATA_DIR, else $XDG_DATA_HOME/numberd, else \
+            ~/.local/share/numberd).
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, 5 \
             failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
             or timed out, 8 rate limited, 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).

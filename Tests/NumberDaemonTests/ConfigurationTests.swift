@@ -1,5 +1,6 @@
 import Foundation
 import NumberDaemon
+import TestSupport
 import Testing
 
 @Suite("numberd configuration")
@@ -110,5 +111,108 @@ struct ConfigurationTests {
         ])
     func badValues(flags: [String: String]) {
         #expect(throws: ConfigurationError.self) { try NumberdConfiguration.resolve(flags: flags, environment: [:]) }
+    }
+}
+
+/// The log level and the config file's keys: `log-level` is read from flags, the environment and the file like
+/// every setting, a level numberd does not know is refused (not read as `info`), and so is a key the file may not
+/// hold, by name.
+@Suite("numberd configuration: log level and config file keys")
+struct ConfigurationFileTests {
+    /// Writes `json` to a temporary config file and returns its path.
+    static func configFile(_ json: String) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-\(UUID()).json")
+        try Data(json.utf8).write(to: file)
+        return file.path
+    }
+
+    @Test("log-level: the file's, the environment's over it, the flag's over both; info by default")
+    func logLevelSources() throws {
+        let file = try Self.configFile(#"{"log-level": "debug"}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: [:]).logLevel == .info)
+        #expect(try NumberdConfiguration.resolve(flags: ["config": file], environment: [:]).logLevel == .debug)
+        let environment = ["NUMBERD_LOG_LEVEL": "warning"]
+        #expect(
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: environment).logLevel == .warning)
+        let flagged = try NumberdConfiguration.resolve(
+            flags: ["config": file, "log-level": "error"], environment: environment)
+        #expect(flagged.logLevel == .error)
+    }
+
+    @Test("a log level numberd does not know is refused, naming the ones it knows", arguments: ["verbose", "INFO", ""])
+    func unknownLogLevel(level: String) {
+        let error = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["log-level": level], environment: [:])
+        }
+        #expect(error?.description.contains("log-level") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("notice") == true, "\(String(describing: error))")
+    }
+
+    @Test(
+        "a config file key numberd does not know is refused by name",
+        arguments: ["rate_limit", "config", "graceperiod"])
+    func unknownFileKey(key: String) throws {
+        let file = try Self.configFile(#"{"listen": "127.0.0.1:1111", "\#(key)": 50}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+        }
+        #expect(error?.description.contains("unknown key '\(key)'") == true, "\(String(describing: error))")
+        // numberd verify reads the same file: refused alike.
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolveStorage(flags: ["config": file], environment: [:])
+        }
+    }
+
+    @Test("every key the file may hold is taken")
+    func everyKnownKey() throws {
+        let values = [
+            "listen": "127.0.0.1:1111", "data-dir": "/d", "metrics-listen": "off", "tls-cert": "/c.pem",
+            "tls-key": "/k.pem", "client-ca": "/ca.pem", "simulator-seed": "3", "rate-limit": "10",
+            "purchase-cap": "5", "connections-max": "10", "billing-interval": "30", "grace-period": "0",
+            "reconcile-interval": "30", "snapshot-interval": "30", "snapshot-bytes-max": "1024",
+            "drain-timeout": "5", "reconcile-in-flight-horizon": "60", "orphan-watch": "0", "log-level": "debug",
+            "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
+        ]
+        #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
+        let file = try Self.configFile(json)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let configuration = try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+        #expect(configuration.listen.port == 1111)
+        #expect(configuration.gracePeriodSeconds == 0)
+        #expect(configuration.logLevel == .debug)
+    }
+
+    @Test("the default data directory is $XDG_DATA_HOME/numberd when it is set, as the README says")
+    func xdgDataHome() throws {
+        let configuration = try NumberdConfiguration.resolve(
+            flags: [:], environment: ["HOME": "/home/u", "XDG_DATA_HOME": "/home/u/data"])
+        #expect(configuration.dataDirectory == "/home/u/data/numberd")
+    }
+
+    @Test("numberd with a log level it does not know exits at once with a usage error that names it")
+    func refusedAtStart() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        process.arguments = [
+            "--log-level", "verbose", "--data-dir", directory, "--listen", "127.0.0.1:0", "--metrics-listen", "off",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        guard let ending = await ChildExit.wait(process, timeout: .seconds(30)) else {
+            kill(process.processIdentifier, SIGKILL)
+            _ = await ChildExit.wait(process, timeout: .seconds(10))
+            Issue.record("numberd started with --log-level verbose instead of refusing it")
+            return
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(ending == .exited(64), "\(text)")
+        #expect(text.contains("log-level 'verbose'"), "\(text)")
     }
 }
