@@ -53,11 +53,8 @@ struct InterruptionTests {
         }
         try await withStubServer(router: router) { server in
             let running = try RunningNumbers(["release", "NUM_1"] + UnknownOutcomeTests.connection(server))
-            let deadline = ContinuousClock.now + .seconds(30)
-            while releases.all.isEmpty, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            try await Task.sleep(for: .milliseconds(200))  // on to the question (a signal before it works too)
+            let asked = try await running.waitForStderr("Type 'yes' to go on")
+            #expect(asked, "no question on stderr")
             running.send(SIGINT)
             let run = try await running.finish()
             #expect(run.status == 130, "\(run)")

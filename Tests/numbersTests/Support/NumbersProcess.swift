@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 
 /// What one run of the `numbers` executable did.
@@ -26,6 +27,8 @@ final class RunningNumbers {
     private let stdout = Pipe()
     private let stderr = Pipe()
     private let stdin = Pipe()
+    /// What it printed so far, read as it comes (a test can wait for a line), each until end of file.
+    private let printed = (stdout: Output(), stderr: Output())
 
     /// Starts `numbers` with `arguments`; `input` is written to its standard input, which is then closed. With nil
     /// its standard input stays open and unwritten until it ends (a question it asks waits for an answer).
@@ -41,6 +44,8 @@ final class RunningNumbers {
         process.standardError = stderr
         process.standardInput = stdin
         try process.run()
+        printed.stdout.read(stdout.fileHandleForReading)
+        printed.stderr.read(stderr.fileHandleForReading)
         if let input {
             try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
             try stdin.fileHandleForWriting.close()
@@ -52,6 +57,16 @@ final class RunningNumbers {
         kill(process.processIdentifier, signal)
     }
 
+    /// Waits (up to 60 s) until it has printed `text` on stderr; false if it did not.
+    func waitForStderr(_ text: String) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if printed.stderr.text.contains(text) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
     /// Waits for it to exit and returns what it did.
     func finish() async throws -> NumbersRun {
         // Bounded: Foundation can miss a child's exit (ChildExit), and a CLI that hangs must fail its test, not the
@@ -60,10 +75,32 @@ final class RunningNumbers {
             kill(process.processIdentifier, SIGKILL)
             throw NumbersProcessTimeout(arguments: arguments)
         }
-        return NumbersRun(
-            status: ending.status,
-            stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        // Its output is complete at end of file, which a child of its own holding the pipes could delay: bounded.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !(printed.stdout.ended && printed.stderr.ended), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return NumbersRun(status: ending.status, stdout: printed.stdout.text, stderr: printed.stderr.text)
+    }
+
+    /// One output stream of the child, read on a thread of its own until end of file.
+    final class Output: Sendable {
+        private let state = Mutex((data: Data(), ended: false))
+
+        /// Everything read so far, as text.
+        var text: String { String(decoding: state.withLock { $0.data }, as: UTF8.self) }
+        /// Whether end of file was read.
+        var ended: Bool { state.withLock { $0.ended } }
+
+        /// Starts reading `handle` until end of file.
+        func read(_ handle: FileHandle) {
+            Thread.detachNewThread { [self] in
+                while case let chunk = handle.availableData, !chunk.isEmpty {
+                    state.withLock { $0.data.append(chunk) }
+                }
+                state.withLock { $0.ended = true }
+            }
+        }
     }
 }
 
