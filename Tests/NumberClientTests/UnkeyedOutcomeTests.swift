@@ -15,8 +15,9 @@ struct UnkeyedOutcomeTests {
     func deadlineAfterSent() async throws {
         let server = try await FakeNumbersServer.start { _, _ in .never }
         let client = KeyedRetryTests.client(
-            port: server.port, retry: KeyedRetryTests.quickRetries(), timeout: .milliseconds(300))
-        // Connected first, so the 300 ms are not spent connecting (that would end the call unsent).
+            port: server.port, retry: KeyedRetryTests.quickRetries(), timeout: .seconds(2))
+        // Connected first, and a deadline long enough that a loaded machine (the full suite on two cores) still sends
+        // the call before it: one ended unsent says outcome=not-started, which is not what this test is about.
         _ = try await client.preferredTaskExecutor()
         let error = await #expect(throws: RPCError.self) { try await client.createTrunk(Self.trunk) }
         await client.close()
@@ -52,7 +53,7 @@ struct UnkeyedOutcomeTests {
     func readDeadline() async throws {
         let server = try await FakeNumbersServer.start { _, _ in .never }
         let client = KeyedRetryTests.client(
-            port: server.port, retry: NumbersClientConfiguration.RetryPolicy.none, timeout: .milliseconds(300))
+            port: server.port, retry: NumbersClientConfiguration.RetryPolicy.none, timeout: .seconds(2))
         _ = try await client.preferredTaskExecutor()
         let error = await #expect(throws: RPCError.self) {
             try await client.getBalance(GetBalanceRequest(accountId: "ACC_1"))
@@ -60,6 +61,6 @@ struct UnkeyedOutcomeTests {
         await client.close()
         await server.stop()
         #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
-        #expect(error?.details["outcome"] == nil, "\(String(describing: error))")
+        #expect(error?.details["outcome"] != "unknown", "\(String(describing: error))")
     }
 }
