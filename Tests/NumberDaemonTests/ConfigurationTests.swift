@@ -174,6 +174,7 @@ struct ConfigurationFileTests {
             "reconcile-interval": "30", "snapshot-interval": "30", "snapshot-bytes-max": "1024",
             "drain-timeout": "5", "reconcile-in-flight-horizon": "60", "orphan-watch": "0", "log-level": "debug",
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
+            "clock-lead-max": "60",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -183,6 +184,17 @@ struct ConfigurationFileTests {
         #expect(configuration.listen.port == 1111)
         #expect(configuration.gracePeriodSeconds == 0)
         #expect(configuration.logLevel == .debug)
+        #expect(configuration.clockLeadMaxSeconds == 60)
+    }
+
+    /// `--rebind-provider` would stay set in a file and disarm the provider binding for good: it is no file key.
+    @Test("rebind-provider in a config file is refused")
+    func rebindProviderIsNoFileKey() throws {
+        let file = try Self.configFile(#"{"rebind-provider": true}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+        }
     }
 
     @Test("the default data directory is $XDG_DATA_HOME/numberd when it is set, as the README says")
