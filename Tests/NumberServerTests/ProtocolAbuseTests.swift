@@ -431,6 +431,33 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A client with no key and no call: after its SETTINGS, a MESSAGE frame header announcing 4 MiB (on a stream it
+    /// never opened) and all but a byte of them, then silence. No request clock runs (no HEADERS) and no call is
+    /// open, so the connection, and the 4 MiB gathered for the frame, stayed until the idle timeout (300 s).
+    /// `frameArrivalTimeout` (1 s here) closes it with ENHANCE_YOUR_CALM, not before; a client on another connection
+    /// is served meanwhile.
+    @Test("a frame that stops short of its announced length closes the connection at the frame arrival timeout")
+    func frameNeverCompletes() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(frameArrivalTimeout: .seconds(1)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            try await whileWellBehavedClientCalls("stalled frame", port: port, tls: tls, minimumCalls: 1) {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                var bytes = clientStart()
+                let length = 4 * 1024 * 1024
+                bytes.writeFrameHeader(payloadLength: length, type: .message, streamID: 1)
+                bytes.writeRepeatingByte(0, count: length - 1)
+                try await connection.send(bytes)
+                let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
+                #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
+                #expect(closedAfter <= .seconds(6), "closed after \(closedAfter)")
+                let away = try goAway(in: connection.frames())
+                #expect(away?.code == .enhanceYourCalm)
+                #expect(away?.message == "a frame did not fully arrive in time")
+            }
+        }
+    }
+
     /// The edge of `requestArrivalTimeout`: a request that completes inside it is served and the connection stays,
     /// even when another call's request is still missing.
     @Test("a request that arrives within the request arrival timeout is served")

@@ -19,7 +19,8 @@ struct RequestArrivalClockTests {
         let handler = ServerConnectionHandler(
             limits: .init(settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
             timeouts: .init(
-                settings: .seconds(10), requestArrival: .seconds(10), idle: .zero, goAwayFlush: .seconds(1)),
+                settings: .seconds(10), requestArrival: .seconds(10), frameArrival: .zero, idle: .zero,
+                goAwayFlush: .seconds(1)),
             router: RPCRouter(), calls: calls, logger: quietLogger, metrics: ServerMetrics())
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()

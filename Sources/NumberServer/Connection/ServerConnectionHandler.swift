@@ -23,6 +23,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var settings: TimeAmount
         /// From a call's HEADERS until its whole request MESSAGE has arrived.
         var requestArrival: TimeAmount
+        /// From the first bytes of a frame until its last (``settleFrameArrival()``).
+        var frameArrival: TimeAmount
         /// Without a running call before the connection is closed (`ServerConnectionStateMachine.idleTimeoutFired`).
         var idle: TimeAmount
         /// How long a closing GOAWAY may take to be written before the connection is closed without it.
@@ -71,6 +73,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var touchedStreams: [UInt32] = []
     /// One timer for every awaited request, armed for the oldest.
     private var requestTimer: Scheduled<Void>?
+    /// The frame whose bytes have started arriving and not all come: since when, and which (the count of frames
+    /// decoded before it). Nil while the reader holds no partial frame.
+    private var partialFrame: (since: NIODeadline, framesBefore: Int)?
+    /// Fires when the partial frame is due (re-armed for a later one).
+    private var frameTimer: Scheduled<Void>?
     /// Since when the server holds the connection's reads (the channel became unwritable), until processing resumes:
     /// the request arrival clocks stand still meanwhile (``resumeRequestArrivals()``).
     private var pausedSince: NIODeadline?
@@ -151,6 +158,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
         settleRequestArrivals()
+        settleFrameArrival()
         if flushPending { flushNow(context: context) }
         context.fireChannelReadComplete()
     }
@@ -215,6 +223,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         settingsTimer?.cancel()
         idleTimer?.cancel()
         requestTimer?.cancel()
+        frameTimer?.cancel()
         for timer in deadlineTimers.values { timer.cancel() }
         deadlineTimers.removeAll()
         // Nobody can receive these calls' results any more: stop their work.
@@ -590,11 +599,50 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func resumeRequestArrivals() {
         guard let since = pausedSince else { return }
         pausedSince = nil
-        guard !requestsAwaited.isEmpty else { return }
         let now = self.now
+        if let partial = partialFrame {
+            // The same holds for a frame stopped halfway: its rest cannot arrive while nothing is read.
+            partialFrame?.since = partial.since + (now - max(partial.since, since))
+            if frameTimer == nil { scheduleFrameCheck(at: partialFrame!.since + timeouts.frameArrival) }
+        }
+        guard !requestsAwaited.isEmpty else { return }
         requestsAwaited = requestsAwaited.mapValues { started in started + (now - max(started, since)) }
         if requestTimer == nil, let oldest = requestsAwaited.values.min() {
             scheduleRequestCheck(at: oldest + timeouts.requestArrival)
+        }
+    }
+
+    /// After a read burst, starts the frame arrival clock when the reader holds part of a frame it did not hold
+    /// before (a new frame started), and stops it when it holds none. A request's clock starts only at its HEADERS,
+    /// and the idle timeout only looks at calls: without this, a frame header announcing 4 MiB followed by most of
+    /// them, then silence, held those bytes for the idle timeout (300 s), on any stream, opened or not. Once per
+    /// burst: a large frame that takes many reads starts one clock, not one per read.
+    private func settleFrameArrival() {
+        guard frameReader.holdsPartialFrame, timeouts.frameArrival > .zero else {
+            partialFrame = nil
+            return
+        }
+        let framesRead = frameReader.framesRead
+        if let partial = partialFrame, partial.framesBefore == framesRead { return }
+        let now = self.now
+        partialFrame = (now, framesRead)
+        if frameTimer == nil { scheduleFrameCheck(at: now + timeouts.frameArrival) }
+    }
+
+    /// Closes the connection if the partial frame is overdue, else re-arms for it (one timer for the connection: a
+    /// frame that completes in time costs none of its own). It lapses while the server holds the connection's
+    /// frames; ``resumeRequestArrivals()`` arms it again.
+    private func scheduleFrameCheck(at deadline: NIODeadline) {
+        guard let context else { return }
+        frameTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            frameTimer = nil
+            guard !holdsFrames, let partial = partialFrame else { return }
+            let due = partial.since + timeouts.frameArrival
+            if now >= due {
+                perform(state.frameArrivalTimeoutFired())
+            } else {
+                scheduleFrameCheck(at: due)
+            }
         }
     }
 

@@ -253,6 +253,15 @@ struct ServerConnectionStateMachine {
                 message: "the request of stream \(streamID) did not arrive in time"))
     }
 
+    /// A frame started arriving and did not finish within the frame arrival timeout: its bytes (up to
+    /// MAX_MESSAGE_PAYLOAD) would be held until the idle timeout otherwise, whatever stream it names.
+    mutating func frameArrivalTimeoutFired() -> Action {
+        if case .closed = phase { return .none }
+        phase = .closed
+        return .closeWithGoAway(
+            GoAway(lastStreamID: lastStreamID, code: .enhanceYourCalm, message: "a frame did not fully arrive in time"))
+    }
+
     /// The connection was idle (no running call) for the idle timeout. Calls still waiting for their request keep
     /// it open, the request arrival timeout bounds them, unless the server holds the connection's frames (its client
     /// does not read what it is sent, `framesHeld`): then no request can arrive and that clock waits, so the idle

@@ -147,6 +147,7 @@ public final class NumberServer: Service, Sendable {
                 cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax),
             timeouts: .init(
                 settings: limits.settingsTimeout, requestArrival: limits.requestArrivalTimeout,
+                frameArrival: limits.frameArrivalTimeout,
                 idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
                 goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics,

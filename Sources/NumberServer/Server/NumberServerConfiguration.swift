@@ -30,6 +30,13 @@ public struct NumberServerConfiguration: Sendable {
         /// (`settings`) then ends a client that never reads again, since calls waiting for their request do not keep
         /// such a connection busy.
         public var requestArrivalTimeout: TimeAmount
+        /// From the first byte of a frame until its last. A frame still incomplete then closes the connection with GOAWAY
+        /// `ENHANCE_YOUR_CALM`: a frame header announcing up to MAX_MESSAGE_PAYLOAD, most of the payload, then silence
+        /// would otherwise keep those bytes until the idle timeout, on any stream (the request arrival timeout covers
+        /// only calls whose HEADERS arrived). Each frame has its own clock: a client whose reads always end inside the
+        /// next frame is not at fault. Default 30 s (as `requestArrivalTimeout`: 4 MiB in 30 s is 140 KB/s). Like
+        /// that clock it waits while the server has stopped reading the connection. 0 turns it off.
+        public var frameArrivalTimeout: TimeAmount
         /// PINGs allowed between two completed calls. Default 100.
         public var pingsBetweenCallsMax: Int
         /// SETTINGS frames (the client's first one included) allowed between two completed calls; each is answered
@@ -50,6 +57,7 @@ public struct NumberServerConfiguration: Sendable {
         public init(
             connectionsMax: Int = 10_000, settings: ConnectionSettings = .defaults,
             settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
+            frameArrivalTimeout: TimeAmount = .seconds(30),
             pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
             cancelsBetweenCompletionsMax: Int = 1000,
             writeBufferBytesMax: Int = 64 * 1024, goAwayFlushTimeout: TimeAmount = .seconds(1)
@@ -58,6 +66,7 @@ public struct NumberServerConfiguration: Sendable {
             self.settings = settings
             self.settingsTimeout = settingsTimeout
             self.requestArrivalTimeout = requestArrivalTimeout
+            self.frameArrivalTimeout = frameArrivalTimeout
             self.pingsBetweenCallsMax = pingsBetweenCallsMax
             self.settingsBetweenCallsMax = settingsBetweenCallsMax
             self.writeBufferBytesMax = writeBufferBytesMax

@@ -11,6 +11,13 @@ public final class FrameReader {
     private let processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>
     private var failed = false
 
+    /// Frames decoded so far (wrapping): a partial frame seen before and after a read is the same frame only if
+    /// this did not change in between.
+    public private(set) var framesRead = 0
+
+    /// Whether part of a frame (or of the preface) has arrived and the rest has not: its bytes wait here.
+    public var holdsPartialFrame: Bool { !failed && processor.unprocessedBytes > 0 }
+
     /// Reads with `decoder` (its limits and whether a preface is due).
     public init(_ decoder: FrameDecoder) {
         processor = NIOSingleStepByteToMessageProcessor(decoder)
@@ -25,7 +32,10 @@ public final class FrameReader {
     public func read(_ buffer: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
         guard !failed else { return nil }
         do {
-            try processor.process(buffer: buffer, receive)
+            try processor.process(buffer: buffer) { frame in
+                framesRead &+= 1
+                receive(frame)
+            }
             if processor.unprocessedBytes == 0 {
                 // An empty buffer (no allocation: NIO shares one) takes the place of the spent one; nothing decodes.
                 try processor.process(buffer: ByteBuffer()) { _ in }
