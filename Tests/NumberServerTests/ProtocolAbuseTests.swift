@@ -399,6 +399,48 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// Frames the server drops — a MESSAGE or CANCEL on a stream that has ended or was skipped, a second MESSAGE on
+    /// a running call — used to cost their sender nothing: endless MESSAGEs (up to 4 MiB each) or CANCELs were read,
+    /// decrypted and dropped. They spend the CANCEL budget (1000 between completed calls): at the edge the probe call
+    /// after them is served, one more closes the connection with ENHANCE_YOUR_CALM.
+    @Test(
+        "stray MESSAGE and CANCEL floods: the limit is exact",
+        arguments: [("MESSAGE", 1000), ("MESSAGE", 1001), ("CANCEL", 1000), ("CANCEL", 1001)])
+    func strayFrameFlood(kind: String, strays: Int) async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            try await whileWellBehavedClientCalls("\(strays) stray \(kind)", port: port, tls: tls, minimumCalls: 1) {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                var bytes = clientStart()
+                // Stream 1 is skipped; stream 3 runs (GetAccount holds it for 10 s).
+                try writeCall(&bytes, stream: 3, method: Self.hold, body: GetAccountRequest(accountId: "A"))
+                for index in 0..<strays {
+                    if kind == "CANCEL" {
+                        bytes.writeFrame(Frame(type: .cancel, streamID: 1))
+                    } else {
+                        let payload = ByteBuffer(repeating: 0, count: 1024)
+                        let stream: UInt32 = index % 2 == 0 ? 1 : 3
+                        bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: payload))
+                    }
+                }
+                // A completed call after the flood proves every frame before it was processed.
+                try writeCall(&bytes, stream: 5, method: Self.health)
+                try await connection.send(bytes)
+                if strays <= 1000 {
+                    let frames = try await connection.waitForFrames { try trailerStatuses($0)[5] != nil }
+                    #expect(try trailerStatuses(frames)[5]?.code == 0)
+                    #expect(try goAway(in: frames) == nil)
+                    #expect(!connection.isClosed)
+                } else {
+                    #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                    let frames = try connection.frames()
+                    #expect(try trailerStatuses(frames)[5] == nil)
+                    #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
+                    #expect(frames.filter { $0.type == .goAway }.count == 1)
+                }
+            }
+        }
+    }
+
     /// Calls opened with HEADERS whose request never (fully) arrives: HEADERS alone, or HEADERS and a MESSAGE frame
     /// header whose payload stalls halfway. Only running calls keep a connection busy, so without a bound these
     /// held the connection and its buffers forever; `requestArrivalTimeout` (1 s here) closes it with

@@ -217,6 +217,53 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
     }
 
+    /// Frames the server drops — MESSAGE or CANCEL on an ended or skipped stream, a second MESSAGE on a running
+    /// call — spend the CANCEL budget: dropped for free, they could be sent without end.
+    @Test(
+        "stray frames are dropped within the CANCEL budget, one more closes the connection",
+        arguments: [
+            "MESSAGE on an ended stream", "CANCEL on an ended stream", "MESSAGE on a skipped stream",
+            "second MESSAGE on a running call",
+        ])
+    func strayFrames(kind: String) {
+        var machine = machine(streams: 10, cancels: 3)
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
+        _ = machine.received(headers(5))
+        _ = machine.received(message(5))  // running
+        let stray: Frame
+        switch kind {
+        case "MESSAGE on an ended stream": stray = message(1)
+        case "CANCEL on an ended stream": stray = Frame(type: .cancel, streamID: 1)
+        case "MESSAGE on a skipped stream": stray = message(3)
+        default: stray = message(5)
+        }
+        for _ in 0..<3 { #expect(machine.received(stray) == .none) }
+        #expect(goAwayCode(machine.received(stray)) == .enhanceYourCalm)
+        #expect(machine.phase == .closed)
+        // A completed call renews the budget.
+        var renewed = self.machine(streams: 10, cancels: 1)
+        _ = renewed.received(headers(1))
+        _ = renewed.received(message(1))
+        _ = renewed.callFinished(streamID: 1)
+        #expect(renewed.received(message(1)) == .none)
+        _ = renewed.received(headers(3))
+        _ = renewed.received(message(3))
+        _ = renewed.callFinished(streamID: 3)
+        #expect(renewed.received(message(1)) == .none)
+    }
+
+    @Test("stray frames and CANCELs share one budget")
+    func strayFramesAndCancels() {
+        var machine = machine(streams: 10, cancels: 2)
+        _ = machine.received(headers(1))
+        #expect(machine.received(Frame(type: .cancel, streamID: 1)) == .forgetCall(streamID: 1))
+        #expect(machine.received(Frame(type: .cancel, streamID: 1)) == .none)  // too late: counted
+        _ = machine.received(headers(3))
+        #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
+    }
+
     @Test("a call still waiting for its request when the request arrival timeout fires closes the connection")
     func requestArrival() {
         var waiting = machine()

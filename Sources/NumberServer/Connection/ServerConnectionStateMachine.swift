@@ -14,7 +14,9 @@ struct ServerConnectionStateMachine {
         /// SETTINGS (not ACKs; the first one included) accepted between two completed calls before GOAWAY
         /// `ENHANCE_YOUR_CALM`: each one is answered with an ACK.
         var settingsBetweenCallsMax: Int = 10
-        /// CANCELs accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM` (request+cancel floods).
+        /// CANCELs and stray frames (a MESSAGE or CANCEL on a stream that has ended or was skipped, a second MESSAGE
+        /// on a running call) accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`: request+cancel
+        /// floods, and frames that are read, decrypted and dropped at no cost to their sender.
         var cancelsBetweenCompletionsMax: Int
     }
 
@@ -92,7 +94,7 @@ struct ServerConnectionStateMachine {
         if frame.flags.contains(.ack) { return .none }
         if let away = Self.spend(&settingsSinceCall, max: limits.settingsBetweenCallsMax, of: "SETTINGS", lastStreamID)
         {
-            return .closeWithGoAway(away)
+            return closeOverBudget(away)
         }
         do {
             peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
@@ -106,7 +108,7 @@ struct ServerConnectionStateMachine {
     private mutating func receivedPing(_ frame: Frame) -> Action {
         if frame.flags.contains(.ack) { return .none }
         if let away = Self.spend(&pingsSinceCall, max: limits.pingsBetweenCallsMax, of: "PINGs", lastStreamID) {
-            return .closeWithGoAway(away)
+            return closeOverBudget(away)
         }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
     }
@@ -118,6 +120,21 @@ struct ServerConnectionStateMachine {
         return GoAway(
             lastStreamID: lastStreamID, code: .enhanceYourCalm,
             message: "more than \(max) \(kind) without a completed call")
+    }
+
+    /// Spends one of the CANCEL and stray frame budget: the closing action past it, else `otherwise`.
+    private mutating func spendCancel(otherwise action: Action) -> Action {
+        let max = limits.cancelsBetweenCompletionsMax
+        guard let away = Self.spend(&cancelsSinceCompletion, max: max, of: "CANCEL or stray frames", lastStreamID)
+        else { return action }
+        return closeOverBudget(away)
+    }
+
+    /// A flood budget is spent: the connection closes (nothing after this frame is processed, so a burst of them
+    /// brings one GOAWAY, not one per frame).
+    private mutating func closeOverBudget(_ away: GoAway) -> Action {
+        phase = .closed
+        return .closeWithGoAway(away)
     }
 
     private mutating func receivedGoAway() -> Action {
@@ -160,11 +177,13 @@ struct ServerConnectionStateMachine {
     private mutating func receivedMessage(_ frame: Frame) -> Action {
         let id = frame.streamID
         guard let started = openStreams[id] else {
-            return id <= lastStreamID ? .none : protocolError("MESSAGE on stream \(id) that was never opened")
+            // Ended (or skipped): dropped, and counted, or a client could send them without end for nothing.
+            return id <= lastStreamID
+                ? spendCancel(otherwise: .none) : protocolError("MESSAGE on stream \(id) that was never opened")
         }
         guard !started, let headers = pendingHeaders.removeValue(forKey: id) else {
-            // A second request message on a unary call: the call is already running; refuse the extra one.
-            return .none
+            // A second request message on a unary call: the call is already running; dropped and counted.
+            return spendCancel(otherwise: .none)
         }
         guard frame.flags.contains(.endStream) else {
             openStreams[id] = nil
@@ -189,17 +208,13 @@ struct ServerConnectionStateMachine {
     private mutating func receivedCancel(_ frame: Frame) -> Action {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
-            return id <= lastStreamID ? .none : protocolError("CANCEL on stream \(id) that was never opened")
+            // Too late (the call ended) or for a skipped stream: nothing to stop, but it counts like any CANCEL.
+            return id <= lastStreamID
+                ? spendCancel(otherwise: .none) : protocolError("CANCEL on stream \(id) that was never opened")
         }
         pendingHeaders[id] = nil
-        cancelsSinceCompletion += 1
-        guard cancelsSinceCompletion <= limits.cancelsBetweenCompletionsMax else {
-            return .closeWithGoAway(
-                GoAway(
-                    lastStreamID: lastStreamID, code: .enhanceYourCalm,
-                    message: "more than \(limits.cancelsBetweenCompletionsMax) cancelled calls without a completed one"
-                ))
-        }
+        let overBudget = spendCancel(otherwise: .none)
+        guard overBudget == .none else { return overBudget }
         return closeIfDrained(otherwise: .forgetCall(streamID: id))
     }
 
