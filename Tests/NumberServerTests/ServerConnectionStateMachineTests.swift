@@ -264,6 +264,46 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
     }
 
+    @Test("failed authentications: the budget is exact, then the connection drains; they renew no budget")
+    func failedAuthentications() {
+        var machine = ServerConnectionStateMachine(
+            limits: .init(
+                settings: ConnectionSettings(maxConcurrentStreams: 10), pingsBetweenCallsMax: 1,
+                cancelsBetweenCompletionsMax: 1, failedAuthenticationsMax: 2))
+        _ = machine.received(Frame(type: .settings, streamID: 0))
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        _ = machine.received(ping)
+        for id: UInt32 in [1, 3] {
+            _ = machine.received(headers(id))
+            _ = machine.received(message(id))
+            #expect(machine.callFinished(streamID: id, authenticationFailed: true) == (true, .none))
+        }
+        _ = machine.received(headers(5))
+        _ = machine.received(message(5))
+        _ = machine.received(headers(7))
+        _ = machine.received(message(7))
+        // The third: GOAWAY ENHANCE_YOUR_CALM naming stream 7, which still runs and is answered.
+        let over = machine.callFinished(streamID: 5, authenticationFailed: true)
+        #expect(over.send)
+        guard case .write(let frames) = over.then, let frame = frames.first,
+            let away = try? GoAway(payload: frame.payload)
+        else {
+            Issue.record("no GOAWAY: \(over.then)")
+            return
+        }
+        #expect(away.code == .enhanceYourCalm && away.lastStreamID == 7)
+        #expect(machine.received(headers(9)) == .none)  // after the GOAWAY: not started
+        let last = machine.callFinished(streamID: 7)
+        #expect(last.send && last.then == .close)
+        // None of them renewed the PING budget.
+        var pings = self.machine(pings: 1)
+        _ = pings.received(ping)
+        _ = pings.received(headers(1))
+        _ = pings.received(message(1))
+        _ = pings.callFinished(streamID: 1, authenticationFailed: true)
+        #expect(goAwayCode(pings.received(ping)) == .enhanceYourCalm)
+    }
+
     @Test("a call still waiting for its request when the request arrival timeout fires closes the connection")
     func requestArrival() {
         var waiting = machine()

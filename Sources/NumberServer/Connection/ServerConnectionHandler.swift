@@ -99,6 +99,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
     /// This connection's metric series (bounded: registered methods and "unknown", times the status codes).
     private var callMetrics: [ServerMetrics.Key: ServerMetrics.CallHandles] = [:]
+    /// Refused calls logged so far (``refusalLogLevel()``).
+    private var refusedCallsLogged = 0
+    /// Calls refused before their handler ran (too many streams, no request, malformed headers or request, bad
+    /// metadata, unknown method) or for their caller (UNAUTHENTICATED, PERMISSION_DENIED) logged at info per
+    /// connection (3); later ones at debug: any client can make them without a key, and a line each let anonymous
+    /// traffic flood the log. `numberd_calls_total` still counts every one.
+    static let refusedCallsLoggedMax = 3
 
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
@@ -236,12 +243,27 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: Called from outside (on the event loop)
 
     /// A call finished: write its response unless the stream was cancelled or timed out meanwhile. `completed` is
-    /// false when the server ends the call itself (its deadline passed): that renews no flood budget.
-    func complete(streamID: UInt32, result: Result<ByteBuffer, RPCError>, completed: Bool = true) {
+    /// false when the server ends the call itself (its deadline passed): that renews no flood budget, and neither
+    /// does a call whose caller was refused (UNAUTHENTICATED, PERMISSION_DENIED); UNAUTHENTICATED ones also spend
+    /// the connection's budget of failed authentications. `unheard` marks a call the server refused before any
+    /// handler ran (``finishNow(_:_:)``).
+    func complete(
+        streamID: UInt32, result: Result<ByteBuffer, RPCError>, completed: Bool = true, unheard: Bool = false
+    ) {
         guard let context else { return }
         cancellations.removeValue(forKey: streamID)
-        let (send, then) = state.callFinished(streamID: streamID, completed: completed)
+        var failure: RPCError?
+        if case .failure(let error) = result { failure = error }
+        let unauthenticated = failure?.code == .unauthenticated
+        let callerRefused = unauthenticated || failure?.code == .permissionDenied
+        let (send, then) = state.callFinished(
+            streamID: streamID, completed: completed && !callerRefused, authenticationFailed: unauthenticated)
         guard send else { return }
+        if unauthenticated, state.failedAuthentications == state.limits.failedAuthenticationsMax + 1 {
+            logger.notice(
+                "draining connection: too many failed authentications",
+                metadata: ["peer": "\(peer.address)", "failed": "\(state.failedAuthentications)"])
+        }
         deadlineTimers.removeValue(forKey: streamID)?.cancel()
         let status: StatusCode
         switch result {
@@ -265,7 +287,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             status = error.code
             writeTrailers(streamID, error.status, context: context)
         }
-        recordCompletion(streamID: streamID, status: status)
+        let anyoneCould = unheard || callerRefused || failure?.reason == "MALFORMED_REQUEST"
+        recordCompletion(streamID: streamID, status: status, anyoneCould: anyoneCould)
         scheduleFlush(context: context)
         perform(then)
         if state.runningCallCount == 0 { armIdleTimer() }
@@ -299,8 +322,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
             let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
             // Refused before its HEADERS were read: no method or request-id to name, the reason says why.
-            logger.info(
-                "call failed",
+            logger.log(
+                level: refusalLogLevel(), "call failed",
                 metadata: [
                     "method": "unknown", "status": "\(StatusCode(rawValue: code))", "reason": "\(status.reason)",
                     "peer": "\(peer.address)",
@@ -435,10 +458,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// shutting down): like a deadline, that renews no flood budget, or a client could renew its PING, SETTINGS and
     /// CANCEL budgets for free with a bogus call.
     private func finishNow(_ streamID: UInt32, _ error: RPCError) {
-        complete(streamID: streamID, result: .failure(error), completed: false)
+        complete(streamID: streamID, result: .failure(error), completed: false, unheard: true)
     }
 
-    private func recordCompletion(streamID: UInt32, status: StatusCode) {
+    /// Records a finished call in the metrics and the log. `anyoneCould`: a call any client can make fail without a
+    /// key (refused before its handler, or for its caller), logged at info only for the first few on the connection.
+    private func recordCompletion(streamID: UInt32, status: StatusCode, anyoneCould: Bool = false) {
         guard let start = callStarts.removeValue(forKey: streamID) else { return }
         let duration = NIODeadline.now() - start.start
         let key = ServerMetrics.Key(method: start.method, status: status.rawValue)
@@ -457,13 +482,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                     "micros": "\(duration.nanoseconds / 1000)",
                 ])
         } else {
-            logger.info(
-                "call failed",
+            logger.log(
+                level: anyoneCould ? refusalLogLevel() : .info, "call failed",
                 metadata: [
                     "method": "\(start.method)", "request-id": "\(start.requestID)", "status": "\(status)",
                     "micros": "\(duration.nanoseconds / 1000)", "peer": "\(peer.address)",
                 ])
         }
+    }
+
+    /// The level of the next refused call's line: info for the first few on the connection, then debug.
+    private func refusalLogLevel() -> Logger.Level {
+        refusedCallsLogged += 1
+        return refusedCallsLogged > Self.refusedCallsLoggedMax ? .debug : .info
     }
 
     /// Writes TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).

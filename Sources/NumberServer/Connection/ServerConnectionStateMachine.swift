@@ -18,6 +18,10 @@ struct ServerConnectionStateMachine {
         /// on a running call) accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`: request+cancel
         /// floods, and frames that are read, decrypted and dropped at no cost to their sender.
         var cancelsBetweenCompletionsMax: Int
+        /// Calls answered UNAUTHENTICATED on the connection, in all, before it is drained with GOAWAY
+        /// `ENHANCE_YOUR_CALM`: authentication comes before any per-account rate limit, so a caller without a valid
+        /// key is limited here.
+        var failedAuthenticationsMax: Int = 10
     }
 
     enum Phase: Hashable {
@@ -56,6 +60,8 @@ struct ServerConnectionStateMachine {
     private var pingsSinceCall = 0
     private var settingsSinceCall = 0
     private var cancelsSinceCompletion = 0
+    /// Calls that failed authentication on this connection (never reset).
+    private(set) var failedAuthentications = 0
     let limits: Limits
 
     init(limits: Limits) {
@@ -222,32 +228,41 @@ struct ServerConnectionStateMachine {
 
     /// A call's response is ready. Returns whether to send it (false if the stream was cancelled or already ended).
     /// A completed call renews the budgets of control frames and cancels: only real work does, not a HEADERS the
-    /// server refused at once nor a call whose deadline passed (`completed` false), which a client could otherwise
-    /// use to renew them for free.
-    mutating func callFinished(streamID: UInt32, completed: Bool = true) -> (send: Bool, then: Action) {
+    /// server refused at once, a call whose deadline passed or whose caller was refused (`completed` false), which
+    /// a client could otherwise use to renew them for free. A call that failed authentication never renews them and
+    /// spends the connection's budget of failed authentications: past it the connection drains (its open calls are
+    /// answered, none after them is started) with GOAWAY `ENHANCE_YOUR_CALM`.
+    mutating func callFinished(
+        streamID: UInt32, completed: Bool = true, authenticationFailed: Bool = false
+    ) -> (send: Bool, then: Action) {
         guard openStreams.removeValue(forKey: streamID) != nil else { return (false, .none) }
-        if completed {
+        if completed && !authenticationFailed {
             cancelsSinceCompletion = 0
             pingsSinceCall = 0
             settingsSinceCall = 0
         }
+        if authenticationFailed {
+            failedAuthentications += 1
+            if failedAuthentications == limits.failedAuthenticationsMax + 1 {
+                let message = "more than \(limits.failedAuthenticationsMax) calls failed authentication"
+                return (true, beginDraining(code: .enhanceYourCalm, message: message))
+            }
+        }
         return (true, closeIfDrained(otherwise: .none))
     }
 
-    /// Starts a graceful shutdown: GOAWAY `NO_ERROR` naming the last stream we will process.
-    mutating func beginDraining(message: String = "server shutting down") -> Action {
+    /// Starts a graceful shutdown: GOAWAY (`NO_ERROR` unless told otherwise) naming the last stream we will process.
+    mutating func beginDraining(code: GoAway.Code = .noError, message: String = "server shutting down") -> Action {
         switch phase {
-        case .closed, .draining: return .none
+        case .closed, .draining: return closeIfDrained(otherwise: .none)
         case .awaitingSettings, .active:
-            phase = .draining(lastStreamID: lastStreamID)
-            let away = Frame(
-                type: .goAway, streamID: 0,
-                payload: GoAway(lastStreamID: lastStreamID, code: .noError, message: message).payload())
+            let away = GoAway(lastStreamID: lastStreamID, code: code, message: message)
             if openStreams.isEmpty {
                 phase = .closed
-                return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: message))
+                return .closeWithGoAway(away)
             }
-            return .write([away])
+            phase = .draining(lastStreamID: lastStreamID)
+            return .write([Frame(type: .goAway, streamID: 0, payload: away.payload())])
         }
     }
 

@@ -144,7 +144,8 @@ public final class NumberServer: Service, Sendable {
             limits: .init(
                 settings: limits.settings, pingsBetweenCallsMax: limits.pingsBetweenCallsMax,
                 settingsBetweenCallsMax: limits.settingsBetweenCallsMax,
-                cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax),
+                cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax,
+                failedAuthenticationsMax: limits.failedAuthenticationsMax),
             timeouts: .init(
                 settings: limits.settingsTimeout, requestArrival: limits.requestArrivalTimeout,
                 frameArrival: limits.frameArrivalTimeout,

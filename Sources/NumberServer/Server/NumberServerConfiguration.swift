@@ -47,8 +47,13 @@ public struct NumberServerConfiguration: Sendable {
         /// that does not read cannot grow the server's memory. Running calls still finish and queue their response:
         /// past the mark the queue holds at most one more response per open call. Default 64 KiB.
         public var writeBufferBytesMax: Int
-        /// Cancelled calls allowed without a completed one in between. Default 1000.
+        /// Cancelled calls and stray frames (a MESSAGE or CANCEL for a stream that has ended, a second MESSAGE on a
+        /// running call) allowed without a completed call in between. Default 1000.
         public var cancelsBetweenCompletionsMax: Int
+        /// Calls answered UNAUTHENTICATED on one connection, in all; the next one drains it with GOAWAY
+        /// `ENHANCE_YOUR_CALM` (its open calls are answered). Such calls, and PERMISSION_DENIED ones, do not count as
+        /// completed calls for the PING, SETTINGS and CANCEL budgets. Default 10.
+        public var failedAuthenticationsMax: Int
         /// How long a connection closed for a limit or a protocol error may take to write its GOAWAY before it is
         /// closed without it (a peer still in the TLS handshake, or not reading). Default 1 s.
         public var goAwayFlushTimeout: TimeAmount
@@ -59,7 +64,7 @@ public struct NumberServerConfiguration: Sendable {
             settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
             frameArrivalTimeout: TimeAmount = .seconds(30),
             pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
-            cancelsBetweenCompletionsMax: Int = 1000,
+            cancelsBetweenCompletionsMax: Int = 1000, failedAuthenticationsMax: Int = 10,
             writeBufferBytesMax: Int = 64 * 1024, goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
@@ -71,6 +76,7 @@ public struct NumberServerConfiguration: Sendable {
             self.settingsBetweenCallsMax = settingsBetweenCallsMax
             self.writeBufferBytesMax = writeBufferBytesMax
             self.cancelsBetweenCompletionsMax = cancelsBetweenCompletionsMax
+            self.failedAuthenticationsMax = failedAuthenticationsMax
             self.goAwayFlushTimeout = goAwayFlushTimeout
         }
 
