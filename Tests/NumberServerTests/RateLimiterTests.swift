@@ -45,6 +45,17 @@ struct RateLimiterTests {
         #expect(refusal { try limiter.admit("ACC_1", purchasing: 2, now: start) } == nil)
     }
 
+    /// A purchase's numbers are charged apart from its call (after the request's checks): `calls: 0` takes only
+    /// numbers and is refused only by the cap, even with the call bucket empty.
+    @Test("numbers can be charged without a call")
+    func purchasesWithoutACall() {
+        let limiter = RateLimiter(limits: .init(callsPerSecond: 1, callsBurst: 1, purchasedNumbersPerHour: 3))
+        #expect(refusal { try limiter.admit("ACC_1", now: start) } == nil)
+        #expect(refusal { try limiter.admit("ACC_1", now: start) }?.reason == "RATE_LIMITED")
+        #expect(refusal { try limiter.admit("ACC_1", calls: 0, purchasing: 3, now: start) } == nil)
+        #expect(refusal { try limiter.admit("ACC_1", calls: 0, purchasing: 1, now: start) }?.reason == "PURCHASE_CAP")
+    }
+
     @Test("a full table drops refilled buckets first, keeps a limited subject limited, and never grows")
     func boundedTable() {
         let limiter = RateLimiter(limits: .init(callsPerSecond: 1, callsBurst: 2, bucketsMax: 100))

@@ -79,7 +79,11 @@ extension NumberService {
         return (listings, quote)
     }
 
-    private func validated(_ request: PurchaseRequest) throws(NumberError) -> PurchaseRequest {
+    /// The request checked by every rule that needs no state (how many numbers, their form, no number twice, the
+    /// country, currency and fee limits, the idempotency key) and normalized; INVALID_ARGUMENT otherwise. The
+    /// purchase runs it first; the RPC layer runs it before charging the account's purchase cap, so a request that
+    /// can never succeed is refused as invalid and takes nothing from the cap.
+    public func validated(_ request: PurchaseRequest) throws(NumberError) -> PurchaseRequest {
         var request = request
         let limits = config.limits
         guard !request.phoneNumbers.isEmpty else { throw .invalid("phoneNumbers", "no numbers to purchase") }

@@ -30,16 +30,18 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.purchaseNumbers) { request, context in
-            let caller = try authorize(
-                context, .write, accountId: request.accountId, purchasing: request.numbers.count,
-                purchaseKey: context.metadata["idempotency-key"])
+            var caller = try authorize(context, .write, accountId: request.accountId)
             let accountId = caller.accountId
-            let purchase = PurchaseRequest(
-                accountId: accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
-                type: try request.type.core(field: "type"), trunkId: request.trunkId,
-                currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"],
-                requiredCapabilities: Capabilities(voice: request.voice, sms: request.sms, mms: request.mms).required,
-                maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee, authorizedBy: caller.key.id)
+            let purchase = try service.validated(
+                PurchaseRequest(
+                    accountId: accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
+                    type: try request.type.core(field: "type"), trunkId: request.trunkId,
+                    currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"],
+                    requiredCapabilities: Capabilities(voice: request.voice, sms: request.sms, mms: request.mms)
+                        .required,
+                    maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee,
+                    authorizedBy: caller.key.id))
+            try chargePurchases(&caller, numbers: purchase.phoneNumbers.count, purchaseKey: purchase.idempotencyKey)
             let result: PurchaseResult
             do {
                 result = try await service.purchase(purchase)

@@ -71,12 +71,10 @@ public struct NumbersAPI: Sendable {
     }
 
     /// Authenticates the caller and checks `access` to the request's `account_id` (empty = the key's own
-    /// account); applies the rate limit.
+    /// account); applies the rate limit. A purchase's numbers are charged to the purchase cap separately, once the
+    /// request has passed its checks (``chargePurchases(_:numbers:purchaseKey:)``).
     @discardableResult
-    func authorize(
-        _ context: CallContext, _ access: Access, accountId requested: String?, purchasing: Int = 0,
-        purchaseKey: String? = nil
-    ) throws -> Caller {
+    func authorize(_ context: CallContext, _ access: Access, accountId requested: String?) throws -> Caller {
         guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.utf8.count > 7 else {
             throw RPCError(
                 code: .unauthenticated, message: "an API key is required: authorization: Bearer nk_…",
@@ -112,10 +110,19 @@ public struct NumbersAPI: Sendable {
             }
             try service.authorize(key, accountId: accountId, write: access == .write)
         }
+        try rateLimiter.admit(key.accountId ?? key.id)
+        return Caller(key: key, accountId: accountId)
+    }
+
+    /// Takes a purchase's `numbers` from the caller's purchase cap. Called after the request passed every check
+    /// that needs no state: one that can never succeed (more numbers than a purchase allows, a malformed one) is
+    /// refused INVALID_ARGUMENT, not PURCHASE_CAP with a wait that would not help, and takes nothing from the cap
+    /// even for a moment.
+    func chargePurchases(_ caller: inout Caller, numbers: Int, purchaseKey: String?) throws {
         // A retry with a key the account already used for a purchase buys nothing new: not charged to the cap.
-        let retry = purchaseKey.map { service.isPurchaseRetry(accountId: accountId, idempotencyKey: $0) } ?? false
-        let charged = retry ? 0 : purchasing
-        try rateLimiter.admit(key.accountId ?? key.id, purchasing: charged)
-        return Caller(key: key, accountId: accountId, purchasesCharged: charged)
+        if let purchaseKey, service.isPurchaseRetry(accountId: caller.accountId, idempotencyKey: purchaseKey) { return }
+        guard numbers > 0 else { return }
+        try rateLimiter.admit(caller.key.accountId ?? caller.key.id, calls: 0, purchasing: numbers)
+        caller.purchasesCharged = numbers
     }
 }

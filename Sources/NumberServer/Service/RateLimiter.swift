@@ -63,9 +63,11 @@ public final class RateLimiter: Sendable {
         self.limits = limits
     }
 
-    /// Takes one call and `numbers` purchased numbers from `subject`'s buckets, or throws RESOURCE_EXHAUSTED saying
-    /// which limit and when to retry. Nothing is taken when it throws.
-    public func admit(_ subject: String, purchasing numbers: Int = 0, now: NIODeadline = .now()) throws(RPCError) {
+    /// Takes `calls` calls (one unless told otherwise) and `numbers` purchased numbers from `subject`'s buckets, or
+    /// throws RESOURCE_EXHAUSTED saying which limit and when to retry. Nothing is taken when it throws.
+    public func admit(
+        _ subject: String, calls: Int = 1, purchasing numbers: Int = 0, now: NIODeadline = .now()
+    ) throws(RPCError) {
         let limits = self.limits
         let refusal: RPCError? = buckets.withLock { table in
             var bucket =
@@ -78,11 +80,11 @@ public final class RateLimiter: Sendable {
                     limits.purchasedNumbersPerHour, bucket.purchases + elapsed * limits.purchasedNumbersPerHour / 3600)
                 bucket.refilled = now
             }
-            if bucket.calls < 1 {
+            if calls > 0, bucket.calls < Double(calls) {
                 // Only a subject already held is written back: a new one refused took nothing (and must not grow
                 // the table past its bound).
                 if table[subject] != nil { table[subject] = bucket }
-                let wait = (1 - bucket.calls) / limits.callsPerSecond
+                let wait = (Double(calls) - bucket.calls) / limits.callsPerSecond
                 return RPCError(
                     code: .resourceExhausted,
                     message: "rate limit of \(Int(limits.callsPerSecond)) calls per second reached",
@@ -96,7 +98,7 @@ public final class RateLimiter: Sendable {
                     message: "purchase cap of \(Int(limits.purchasedNumbersPerHour)) numbers per hour reached",
                     reason: "PURCHASE_CAP", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
             }
-            bucket.calls -= 1
+            bucket.calls -= Double(calls)
             bucket.purchases -= Double(numbers)
             if table[subject] == nil, table.count >= limits.bucketsMax {
                 Self.evict(from: &table, now: now, limits: limits)
