@@ -70,8 +70,8 @@ public struct NumbersAPI: Sendable {
         }
     }
 
-    /// Authenticates the caller and checks `access` to the request's `account_id` (empty = the key's own
-    /// account); applies the rate limit. A purchase's numbers are charged to the purchase cap separately, once the
+    /// Authenticates the caller, applies the rate limit and checks `access` to the request's `account_id` (empty =
+    /// the key's own account). A purchase's numbers are charged to the purchase cap separately, once the
     /// request has passed its checks (``chargePurchases(_:numbers:purchaseKey:)``).
     @discardableResult
     func authorize(_ context: CallContext, _ access: Access, accountId requested: String?) throws -> Caller {
@@ -93,6 +93,9 @@ public struct NumbersAPI: Sendable {
             }
             context.connection.remember(authorization: header, keyId: key.id)
         }
+        // Charged as soon as the caller is known: a call the key may not make costs it a call too, or a valid key
+        // could send denied calls without limit.
+        try rateLimiter.admit(key.accountId ?? key.id)
         let accountId = requested.flatMap { $0.isEmpty ? nil : $0 } ?? key.accountId ?? ""
         switch access {
         case .open:
@@ -110,7 +113,6 @@ public struct NumbersAPI: Sendable {
             }
             try service.authorize(key, accountId: accountId, write: access == .write)
         }
-        try rateLimiter.admit(key.accountId ?? key.id)
         return Caller(key: key, accountId: accountId)
     }
 
