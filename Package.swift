@@ -332,7 +332,9 @@ let package = Package(
             dependencies: [
                 "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP", "NumberCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

@@ -1,0 +1,164 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import NumberDaemon
+
+/// The metrics endpoint's limits at their edges: a request of up to `requestBytesMax` is served and one byte more is
+/// 431; a connection that has not sent a whole request by `connectionTimeout` gets 408 and is closed; past
+/// `connectionsMax` open connections the next one gets 503 at once. Each served request closes its connection.
+@Suite("Metrics endpoint limits", .serialized)
+struct MetricsEndpointTests {
+    /// A 2-connection, 1 s, 8 KiB endpoint on 127.0.0.1:0 for the duration of `body`.
+    static func withEndpoint(_ body: (Int) async throws -> Void) async throws {
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: "numberd_test", unitName: "total", helpText: "a test counter")
+        ).increment()
+        let bound = Mutex<Int?>(nil)
+        var endpoint = MetricsEndpoint(host: "127.0.0.1", port: 0, registry: registry, logger: quietLogger)
+        endpoint.limits = .init(connectionsMax: 2, connectionTimeout: .seconds(1), requestBytesMax: 8 * 1024)
+        endpoint.onListening = { address in bound.withLock { $0 = address.port } }
+        let group = ServiceGroup(services: [endpoint], logger: quietLogger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var port: Int?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while port == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+                port = bound.withLock { $0 }
+            }
+            do {
+                try await body(try #require(port))
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.next()
+        }
+    }
+
+    /// A GET /metrics request of exactly `bytes` bytes (a padding header fills it).
+    static func request(bytes: Int) -> String {
+        let start = "GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: "
+        let end = "\r\n\r\n"
+        return start + String(repeating: "p", count: bytes - start.utf8.count - end.utf8.count) + end
+    }
+
+    @Test("a request of 8 KiB is served and closes its connection; one byte more is 431", arguments: [0, 1])
+    func requestSize(extra: Int) async throws {
+        try await Self.withEndpoint { port in
+            let connection = try await TCPConnection.connect(port: port)
+            try await connection.send(Self.request(bytes: 8 * 1024 + extra))
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(5)))
+            #expect(closedAfter < .milliseconds(900), "closed after \(closedAfter): by the deadline, not the answer")
+            let text = connection.text
+            if extra == 0 {
+                #expect(text.hasPrefix("HTTP/1.1 200 OK"), "\(text.prefix(200))")
+                #expect(text.contains("numberd_test_total 1"))
+                #expect(text.lowercased().contains("connection: close"))
+            } else {
+                #expect(text.hasPrefix("HTTP/1.1 431"), "\(text.prefix(200))")
+            }
+        }
+    }
+
+    @Test("a connection without a whole request is answered 408 and closed at the timeout, not before")
+    func slowRequest() async throws {
+        try await Self.withEndpoint { port in
+            let connection = try await TCPConnection.connect(port: port)
+            try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(5)))
+            #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
+            #expect(closedAfter <= .seconds(3), "closed after \(closedAfter)")
+            #expect(connection.text.hasPrefix("HTTP/1.1 408"), "\(connection.text.prefix(200))")
+        }
+    }
+
+    @Test("past the connection cap the next connection is answered 503 at once; a freed slot serves again")
+    func connectionCap() async throws {
+        try await Self.withEndpoint { port in
+            let idle = [try await TCPConnection.connect(port: port), try await TCPConnection.connect(port: port)]
+            try await Task.sleep(for: .milliseconds(100))
+            let over = try await TCPConnection.connect(port: port)
+            let closedAfter = try #require(await over.waitForClose(timeout: .seconds(5)))
+            #expect(closedAfter < .milliseconds(900), "closed after \(closedAfter)")
+            #expect(over.text.hasPrefix("HTTP/1.1 503"), "\(over.text.prefix(200))")
+            #expect(idle.allSatisfy { !$0.isClosed })
+            try await idle[0].channel.close()
+            var served = false
+            for _ in 0..<50 where !served {
+                try await Task.sleep(for: .milliseconds(20))
+                let again = try await TCPConnection.connect(port: port)
+                try await again.send(Self.request(bytes: 100))
+                _ = await again.waitForClose(timeout: .seconds(5))
+                served = again.text.hasPrefix("HTTP/1.1 200")
+            }
+            #expect(served)
+        }
+    }
+}
+
+/// A plain TCP client that records what it receives and when the server closed.
+final class TCPConnection: Sendable {
+    let channel: any Channel
+    let opened: ContinuousClock.Instant
+    private let received: Received
+
+    final class Received: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let bytes = Mutex(ByteBuffer())
+        let closedAt = Mutex<ContinuousClock.Instant?>(nil)
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            bytes.withLock { _ = $0.writeBuffer(&buffer) }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            closedAt.withLock { $0 = ContinuousClock.now }
+        }
+    }
+
+    private init(channel: any Channel, opened: ContinuousClock.Instant, received: Received) {
+        self.channel = channel
+        self.opened = opened
+        self.received = received
+    }
+
+    static func connect(port: Int) async throws -> TCPConnection {
+        let received = Received()
+        let opened = ContinuousClock.now
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(received) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return TCPConnection(channel: channel, opened: opened, received: received)
+    }
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(string: text))
+    }
+
+    var text: String { String(buffer: received.bytes.withLock { $0 }) }
+
+    var isClosed: Bool { received.closedAt.withLock { $0 } != nil }
+
+    /// How long after opening the server closed the connection, or nil if it did not within `timeout` (then it is
+    /// closed here).
+    func waitForClose(timeout: Duration) async -> Duration? {
+        let deadline = opened + timeout
+        while ContinuousClock.now < deadline {
+            if let closed = received.closedAt.withLock({ $0 }) { return closed - opened }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        try? await channel.close()
+        return nil
+    }
+}
