@@ -1,5 +1,7 @@
+import Logging
 import NIOCore
 import NumberServer
+import TestSupport
 import Testing
 
 /// `connectionsMax`: the connection over the limit is closed at once, those under it stay, a slot freed by a closed
@@ -37,6 +39,32 @@ struct ConnectionLimitTests {
             #expect(again != nil, "no slot came back after a connection closed")
             #expect(open.allSatisfy { !$0.isClosed })
             for connection in open + [again].compactMap({ $0 }) { try? await connection.channel.close() }
+        }
+    }
+
+    /// A connection over the limit is closed before its TLS handshake (a handshake each would spend the CPU the
+    /// limit protects), which its client sees as a connection that carried nothing. The operator is told: one warning
+    /// naming the limit, then at most one per 10 s with how many were refused since (and the refusal counter).
+    @Test("refusals at the limit are logged, one line for a burst of them")
+    func refusalsAreLogged() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsMax: 1))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration, logger: logger) {
+            server, port in
+            let kept = try await RawConnection.connect(port: port, tls: tls)
+            try await Self.waitUntil { server.connectionCount == 1 }
+            for _ in 0..<5 {
+                let over = try await RawConnection.connect(port: port, tls: tls)
+                #expect(await over.waitForClose(timeout: .seconds(5)) != nil)
+            }
+            let refused = lines.all.filter { $0.message == "connections refused: connection limit reached" }
+            #expect(refused.count == 1, "\(refused)")
+            #expect(refused.first?.level == .warning)
+            #expect(refused.first?.metadata["connections_max"] == "1")
+            #expect(refused.first?.metadata["refused"] == "1")
+            #expect(!kept.isClosed)
+            try await kept.channel.close()
         }
     }
 

@@ -40,7 +40,24 @@ public final class NumberServer: Service, Sendable {
     private struct State {
         var connections: [ObjectIdentifier: NIOLoopBound<ServerConnectionHandler>] = [:]
         var draining = false
+        /// Connections refused at the limit since the last line about them (``refusalLogInterval``).
+        var refusedUnlogged = 0
+        var refusalLogged: NIODeadline?
+
+        /// Counts a connection refused at the limit; returns how many to report if a line is due now.
+        mutating func noteRefusal(now: NIODeadline) -> Int? {
+            refusedUnlogged += 1
+            if let last = refusalLogged, now - last < NumberServer.refusalLogInterval { return nil }
+            defer { refusedUnlogged = 0 }
+            refusalLogged = now
+            return refusedUnlogged
+        }
     }
+
+    /// At most one line per this interval (10 s) about connections refused at `connectionsMax`, with how many were
+    /// refused since the last one: a flood at the limit must not flood the log too. The counter
+    /// `numberd_connections_refused_total` counts each.
+    static let refusalLogInterval = TimeAmount.seconds(10)
 
     /// Creates a server; nothing happens until `run()`.
     public init(
@@ -156,13 +173,24 @@ public final class NumberServer: Service, Sendable {
         let key = ObjectIdentifier(handler)
         // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the
         // last slot, and one accepted while a drain starts is either refused or in the list the drain sends GOAWAY to.
-        let admitted = state.withLock { state -> Bool in
-            guard !state.draining, state.connections.count < limits.connectionsMax else { return false }
+        let (admitted, refusedToLog) = state.withLock { state -> (Bool, Int?) in
+            if state.draining { return (false, nil) }
+            guard state.connections.count < limits.connectionsMax else {
+                return (false, state.noteRefusal(now: .now()))
+            }
             state.connections[key] = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-            return true
+            return (true, nil)
         }
         guard admitted else {
+            // Closed before the TLS handshake: a handshake (and a GOAWAY after it) for every connection over the limit
+            // would spend on a flood the CPU the limit protects. The client sees a connection that ended before the
+            // server's SETTINGS, which carried nothing and may be tried again (FRAMING.md §2).
             metrics.connectionsRefused.increment()
+            if let refusedToLog {
+                logger.warning(
+                    "connections refused: connection limit reached",
+                    metadata: ["connections_max": "\(limits.connectionsMax)", "refused": "\(refusedToLog)"])
+            }
             continuation.finish()
             channel.close(promise: nil)
             return ConnectionHandle(calls: calls, onFinish: {})

@@ -14,7 +14,8 @@ public struct NumberServerConfiguration: Sendable {
 
     /// Limits per connection and for the whole server.
     public struct ConnectionLimits: Sendable, Hashable {
-        /// Connections open at once; more are closed right after accept. Default 10 000.
+        /// Connections open at once; more are closed right after accept, before the TLS handshake, counted in
+        /// `numberd_connections_refused_total` and logged at most once per 10 s. Default 10 000.
         public var connectionsMax: Int
         /// SETTINGS this server advertises: message size (4 MiB), concurrent calls (100), header size (16 KiB),
         /// idle timeout (300 s).
