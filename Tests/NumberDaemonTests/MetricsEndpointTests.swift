@@ -11,23 +11,26 @@ import Testing
 /// The metrics endpoint's limits at their edges: a request of up to `requestBytesMax` is served and one byte more is
 /// 431; a connection that has not sent a whole request by `connectionTimeout` gets 408 and is closed; past
 /// `connectionsMax` open connections the next one gets 503 at once. Each served request closes its connection.
+/// Before these limits the 8 KiB + 1 request was served, the silent connection stayed open and the third was served.
 @Suite("Metrics endpoint limits", .serialized)
 struct MetricsEndpointTests {
-    /// A 2-connection, 1 s, 8 KiB endpoint on 127.0.0.1:0 for the duration of `body`.
-    static func withEndpoint(_ body: (Int) async throws -> Void) async throws {
+    /// A 2-connection, 8 KiB endpoint closing connections after `timeout`, on 127.0.0.1:0 for the duration of `body`.
+    /// Tests that expect a close by anything else give it a timeout far beyond that (a busy machine can be slow).
+    static func withEndpoint(timeout: TimeAmount = .seconds(30), _ body: (Int) async throws -> Void) async throws {
         let registry = PrometheusCollectorRegistry()
         registry.makeCounter(
             descriptor: MetricNameDescriptor(metricName: "numberd_test", unitName: "total", helpText: "a test counter")
         ).increment()
         let bound = Mutex<Int?>(nil)
         var endpoint = MetricsEndpoint(host: "127.0.0.1", port: 0, registry: registry, logger: quietLogger)
-        endpoint.limits = .init(connectionsMax: 2, connectionTimeout: .seconds(1), requestBytesMax: 8 * 1024)
+        endpoint.limits = .init(connectionsMax: 2, connectionTimeout: timeout, requestBytesMax: 8 * 1024)
         endpoint.onListening = { address in bound.withLock { $0 = address.port } }
         let group = ServiceGroup(services: [endpoint], logger: quietLogger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
+            // Waits for what must happen: on a loaded machine the event loops may take a while to bind.
             var port: Int?
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(60)
             while port == nil, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
                 port = bound.withLock { $0 }
@@ -55,8 +58,8 @@ struct MetricsEndpointTests {
         try await Self.withEndpoint { port in
             let connection = try await TCPConnection.connect(port: port)
             try await connection.send(Self.request(bytes: 8 * 1024 + extra))
-            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(5)))
-            #expect(closedAfter < .milliseconds(900), "closed after \(closedAfter): by the deadline, not the answer")
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(20)))
+            #expect(closedAfter < .seconds(15), "closed after \(closedAfter): by the deadline, not the answer")
             let text = connection.text
             if extra == 0 {
                 #expect(text.hasPrefix("HTTP/1.1 200 OK"), "\(text.prefix(200))")
@@ -70,12 +73,12 @@ struct MetricsEndpointTests {
 
     @Test("a connection without a whole request is answered 408 and closed at the timeout, not before")
     func slowRequest() async throws {
-        try await Self.withEndpoint { port in
+        try await Self.withEndpoint(timeout: .seconds(1)) { port in
             let connection = try await TCPConnection.connect(port: port)
             try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n")
-            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(5)))
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
             #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
-            #expect(closedAfter <= .seconds(3), "closed after \(closedAfter)")
+            #expect(closedAfter <= .seconds(6), "closed after \(closedAfter)")
             #expect(connection.text.hasPrefix("HTTP/1.1 408"), "\(connection.text.prefix(200))")
         }
     }
@@ -86,8 +89,8 @@ struct MetricsEndpointTests {
             let idle = [try await TCPConnection.connect(port: port), try await TCPConnection.connect(port: port)]
             try await Task.sleep(for: .milliseconds(100))
             let over = try await TCPConnection.connect(port: port)
-            let closedAfter = try #require(await over.waitForClose(timeout: .seconds(5)))
-            #expect(closedAfter < .milliseconds(900), "closed after \(closedAfter)")
+            let closedAfter = try #require(await over.waitForClose(timeout: .seconds(20)))
+            #expect(closedAfter < .seconds(15), "closed after \(closedAfter): at once, not by the deadline")
             #expect(over.text.hasPrefix("HTTP/1.1 503"), "\(over.text.prefix(200))")
             #expect(idle.allSatisfy { !$0.isClosed })
             try await idle[0].channel.close()
@@ -96,7 +99,7 @@ struct MetricsEndpointTests {
                 try await Task.sleep(for: .milliseconds(20))
                 let again = try await TCPConnection.connect(port: port)
                 try await again.send(Self.request(bytes: 100))
-                _ = await again.waitForClose(timeout: .seconds(5))
+                _ = await again.waitForClose(timeout: .seconds(20))
                 served = again.text.hasPrefix("HTTP/1.1 200")
             }
             #expect(served)
