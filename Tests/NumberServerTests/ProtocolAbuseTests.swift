@@ -474,7 +474,8 @@ struct ProtocolAbuseTests {
     }
 
     /// A client with no key and no call: after its SETTINGS, a MESSAGE frame header announcing 4 MiB (on a stream it
-    /// never opened) and all but a byte of them, then silence. No request clock runs (no HEADERS) and no call is
+    /// never opened) and 1 MiB of them, then silence (1 MiB: the test's TLS client holds at most 4 MiB written before
+    /// its handshake completes). No request clock runs (no HEADERS) and no call is
     /// open, so the connection, and the 4 MiB gathered for the frame, stayed until the idle timeout (300 s).
     /// `frameArrivalTimeout` (1 s here) closes it with ENHANCE_YOUR_CALM, not before; a client on another connection
     /// is served meanwhile.
@@ -488,7 +489,7 @@ struct ProtocolAbuseTests {
                 var bytes = clientStart()
                 let length = 4 * 1024 * 1024
                 bytes.writeFrameHeader(payloadLength: length, type: .message, streamID: 1)
-                bytes.writeRepeatingByte(0, count: length - 1)
+                bytes.writeRepeatingByte(0, count: length / 4)
                 try await connection.send(bytes)
                 let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
                 #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
