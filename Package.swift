@@ -326,7 +326,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "numbers-loadTests", dependencies: ["numbers-load"], swiftSettings: strict),
+        .testTarget(
+            name: "numbers-loadTests",
+            dependencies: [
+                "numbers-load", "NumberAPI", "NumberClient", .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "NumberDaemonTests",
             dependencies: [

@@ -21,7 +21,8 @@ struct ProgressReporter {
             try? await Task.sleep(nanoseconds: UInt64(every * 1e9))
             let now = NIODeadline.now()
             let interval = recorder.takeInterval()
-            let seconds = Double((now - last).nanoseconds) / 1e9
+            let callsPerSecond = Self.callsPerSecond(
+                measuredCalls: interval.calls, from: last, to: now, measureFrom: recorder.measureFrom)
             last = now
             let measuring = now >= recorder.measureFrom
             let rss = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
@@ -29,16 +30,29 @@ struct ProgressReporter {
             if measuring {
                 intervals.append(
                     IntervalFigures(
-                        endSeconds: elapsed, calls: interval.calls, callsPerSecond: Double(interval.calls) / seconds,
+                        endSeconds: elapsed, calls: interval.calls, callsPerSecond: callsPerSecond,
                         errors: interval.errors, p99Micros: interval.p99Micros, serverRSSMiB: rss))
             }
             guard !quiet else { continue }
-            let rate = String(format: "%9.0f calls/s", measuring ? Double(interval.calls) / seconds : 0)
+            let rate = String(format: "%9.0f calls/s", callsPerSecond)
             var line = String(format: "[%6.1fs] ", elapsed) + (measuring ? "measure" : "warm-up") + rate
             line += "  errors \(interval.errors)  p99 \(Format.micros(interval.p99Micros))"
             if let rss { line += String(format: "  server RSS %.1f MiB", rss) }
             try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
         }
+    }
+}
+
+extension ProgressReporter {
+    /// The rate of an interval from `last` to `now` that holds `measuredCalls`. Only calls due from `measureFrom` on
+    /// are counted, so an interval that straddles the end of the warm-up divides by its measured part only (dividing
+    /// by the whole interval reported too low a rate for the first one); 0 before measuring starts.
+    static func callsPerSecond(
+        measuredCalls: UInt64, from last: NIODeadline, to now: NIODeadline, measureFrom: NIODeadline
+    ) -> Double {
+        let nanoseconds = (now - max(last, measureFrom)).nanoseconds
+        guard nanoseconds > 0 else { return 0 }
+        return Double(measuredCalls) / (Double(nanoseconds) / 1e9)
     }
 }
 
