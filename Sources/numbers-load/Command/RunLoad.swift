@@ -181,10 +181,8 @@ struct RunLoad: AsyncParsableCommand {
                             histogram, outcomes: merged.outcomesByOperation[operation] ?? [:], seconds: seconds)
                     )
                 }),
-            averageRequestBytes: merged.total.totalCount == 0
-                ? 0 : Double(merged.requestBytes) / Double(merged.total.totalCount),
-            averageResponseBytes: merged.total.totalCount == 0
-                ? 0 : Double(merged.responseBytes) / Double(merged.total.totalCount),
+            averageRequestBytes: merged.averageWireBytes.request,
+            averageResponseBytes: merged.averageWireBytes.response,
             harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
             serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
             intervals: intervals.all)

@@ -22,8 +22,17 @@ final class LatencyRecorder: Sendable {
         var intervalErrors = 0
         /// Calls that finished during the warm-up (not measured).
         var warmupCalls = 0
+        /// Frame bytes of the measured calls whose operation has sampled wire sizes, and how many calls those are
+        /// (the divisor of the average bytes per call).
         var requestBytes = 0
         var responseBytes = 0
+        var sizedCalls = 0
+
+        /// Average frame bytes per call over the calls with sampled sizes; 0 when there were none.
+        var averageWireBytes: (request: Double, response: Double) {
+            guard sizedCalls > 0 else { return (0, 0) }
+            return (Double(requestBytes) / Double(sizedCalls), Double(responseBytes) / Double(sizedCalls))
+        }
     }
 
     private let stripes: [LockedStripe]
@@ -41,10 +50,11 @@ final class LatencyRecorder: Sendable {
     }
 
     /// Records one call that was due at `intended` (its send time in closed loop, its scheduled time in open loop)
-    /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes.
+    /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes,
+    /// nil when not known (the call is then left out of the average bytes per call).
     func record(
         stripe index: Int, operation: Operation, intended: NIODeadline, end: NIODeadline, outcome: String,
-        wireBytes: (request: Int, response: Int) = (0, 0)
+        wireBytes: (request: Int, response: Int)? = nil
     ) {
         let micros = UInt64(max(1, min(Int64(Self.latencyMaxMicros), (end - intended).nanoseconds / 1000)))
         let measured = intended >= measureFrom
@@ -59,8 +69,11 @@ final class LatencyRecorder: Sendable {
             _ = stripe.interval.record(micros)
             stripe.outcomes[outcome, default: 0] += 1
             stripe.outcomesByOperation[operation, default: [:]][outcome, default: 0] += 1
-            stripe.requestBytes += wireBytes.request
-            stripe.responseBytes += wireBytes.response
+            if let wireBytes {
+                stripe.requestBytes += wireBytes.request
+                stripe.responseBytes += wireBytes.response
+                stripe.sizedCalls += 1
+            }
             if isError {
                 stripe.errors += 1
                 stripe.intervalErrors += 1
@@ -102,6 +115,7 @@ final class LatencyRecorder: Sendable {
                 merged.warmupCalls += stripe.warmupCalls
                 merged.requestBytes += stripe.requestBytes
                 merged.responseBytes += stripe.responseBytes
+                merged.sizedCalls += stripe.sizedCalls
             }
         }
         return merged

@@ -56,7 +56,8 @@ struct LoadReport: Codable, Sendable {
     var warmupCalls: Int
     var total: Figures
     var byOperation: [String: Figures]
-    /// Average frame bytes per measured call (request, response), from sampled calls.
+    /// Average frame bytes per measured call (request, response), over the calls of sampled operations only
+    /// (purchase and release are not sampled).
     var averageRequestBytes: Double
     var averageResponseBytes: Double
     var rawComparison: RawComparison?

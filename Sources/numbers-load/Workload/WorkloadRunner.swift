@@ -122,5 +122,7 @@ struct WorkloadRunner: Sendable {
 struct WireSizes: Sendable {
     var sizes: [Operation: (request: Int, response: Int)] = [:]
 
-    subscript(operation: Operation) -> (request: Int, response: Int) { sizes[operation] ?? (0, 0) }
+    /// The sampled sizes, nil for an operation that was not sampled (purchase and release): such calls stay out of
+    /// the average bytes per call instead of counting as zero bytes.
+    subscript(operation: Operation) -> (request: Int, response: Int)? { sizes[operation] }
 }
