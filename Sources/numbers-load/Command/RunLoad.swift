@@ -40,7 +40,10 @@ struct RunLoad: AsyncParsableCommand {
     var noPin = false
     @Flag(
         name: .customLong("compare-raw"),
-        help: "Then run the raw TLS request/response transport at the same sizes and depth (a child raw-server).")
+        help: """
+            Then run the raw TLS request/response transport at the same sizes and depth (a child raw-server); \
+            closed loop only.
+            """)
     var compareRaw = false
     @Option(
         name: .customLong("fsync-probe-dir"),
@@ -66,6 +69,12 @@ struct RunLoad: AsyncParsableCommand {
         guard (0.1...3600).contains(reportEvery) else { throw ValidationError("--report-every must be 0.1...3600") }
         guard (1...600_000).contains(timeoutMilliseconds) else { throw ValidationError("--timeout-ms: 1...600000") }
         guard callsMax >= 1 else { throw ValidationError("--calls-max must be positive") }
+        // The raw side runs closed loop at --concurrency (its maximum): against a fixed --rate the ratio means nothing.
+        guard !(compareRaw && mode == .open) else {
+            throw ValidationError(
+                "--compare-raw compares closed-loop throughput (the raw transport's maximum at --concurrency); "
+                    + "use it with --mode closed, not with --mode open")
+        }
         guard (1...LoadFixture.accountsMax).contains(accounts) else {
             throw ValidationError("--accounts must be 1...\(LoadFixture.accountsMax)")
         }
