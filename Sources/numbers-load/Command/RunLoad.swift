@@ -125,15 +125,28 @@ struct RunLoad: AsyncParsableCommand {
             final.journalRecordsAppended = Int(after - before)
         }
         final.serialFsyncsPerSecond = fsyncs
-        if compareRaw {
-            final.rawComparison = try await RawComparisonRun(
-                target: target, connections: connections, concurrency: concurrency, duration: duration,
-                warmup: warmup, timeout: timeout, rpc: report
-            ).run(log: log)
-        }
         if let serverPID { final.serverRSSMiB = ProcessStatus.residentMiB(pid: serverPID) }
-        print(final.summary())
-        if let jsonReport { try final.write(to: jsonReport) }
+        if compareRaw {
+            do {
+                final.rawComparison = try await RawComparisonRun(
+                    target: target, connections: connections, concurrency: concurrency, duration: duration,
+                    warmup: warmup, timeout: timeout, rpc: report
+                ).run(log: log)
+            } catch {
+                final.rawComparisonFailure = "\(error)"
+            }
+        }
+        try publish(final)
+    }
+
+    /// Prints the summary and writes the JSON report, then fails the run if the raw comparison failed: a failure of
+    /// the baseline that follows the RPC run must not lose the RPC figures already measured.
+    func publish(_ report: LoadReport) throws {
+        print(report.summary())
+        if let jsonReport { try report.write(to: jsonReport) }
+        if let failure = report.rawComparisonFailure {
+            throw HarnessError(message: "the raw TLS comparison failed (the RPC report is complete): \(failure)")
+        }
     }
 
     /// Runs the drivers with a progress line; returns the report of the measured window.

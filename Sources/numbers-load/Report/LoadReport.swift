@@ -61,6 +61,8 @@ struct LoadReport: Codable, Sendable {
     var averageRequestBytes: Double
     var averageResponseBytes: Double
     var rawComparison: RawComparison?
+    /// Why the raw comparison failed, when it did; the RPC figures are reported all the same.
+    var rawComparisonFailure: String?
     /// Serial `write` + `fdatasync` per second on the probe directory's file system, same run.
     var serialFsyncsPerSecond: Double?
     /// Journal records appended from set-up's end to the run's end (warm-up included), with `--journal-dir`.
@@ -115,6 +117,7 @@ struct LoadReport: Codable, Sendable {
             lines.append(row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back)")
             lines.append(String(format: "RPC / raw TLS messages per second: %.2f", raw.rpcToRawRatio))
         }
+        if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
         if let serialFsyncsPerSecond {
             lines.append(String(format: "serial write+fdatasync: %.1f /s", serialFsyncsPerSecond))
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Testing
 
 @testable import numbers_load
@@ -13,5 +14,39 @@ struct RunLoadTests {
         #expect(RunLoad.message(for: try #require(error)).contains("--compare-raw"))
         _ = try RunLoad.parse(["--mode", "closed", "--compare-raw"])
         _ = try RunLoad.parse(["--mode", "open", "--rate", "500"])
+    }
+}
+
+@Suite("RunLoad.publish: the RPC report is printed and written even when the raw comparison after it failed")
+struct RunLoadPublishTests {
+    @Test("a failed raw comparison still writes the JSON report, marked failed, then fails the run")
+    func failedRawComparisonKeepsTheReport() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-load-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("report.json").path
+        let command = try RunLoad.parse(["--compare-raw", "--json-report", path])
+        var report = LoadReport.fixture()
+        report.rawComparisonFailure = "the child server did not report its port"
+        #expect(report.summary().contains("raw TLS comparison failed: the child server did not report its port"))
+
+        #expect(throws: HarnessError.self) { try command.publish(report) }
+
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let written = try decoder.decode(LoadReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(written.total.calls == 1000)
+        #expect(written.rawComparison == nil)
+        #expect(written.rawComparisonFailure == "the child server did not report its port")
+    }
+
+    @Test("without a failure, publishing writes the report and does not throw")
+    func publishWithoutFailure() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-load-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("report.json").path
+        try RunLoad.parse(["--json-report", path]).publish(LoadReport.fixture())
+        #expect(FileManager.default.fileExists(atPath: path))
     }
 }
