@@ -4,7 +4,7 @@ import NumberClient
 /// What every driver shares: one client per connection (each holds exactly one connection), the accounts, the
 /// mix, and the run's time bounds.
 struct LoadPlan: Sendable {
-    let clients: [NumbersClient]
+    let clients: [any LoadClient]
     /// For each client, the executor its calls run on (its connection's event loop), or nil for the cooperative pool.
     let executors: [EventLoopTaskExecutor?]
     let accounts: [LoadAccount]

@@ -17,7 +17,7 @@ struct WorkloadRunner: Sendable {
     /// Performs `operation` (a purchase also releases what it bought) due at `intended`; returns the calls made.
     @discardableResult
     func perform(
-        _ operation: Operation, client: NumbersClient, account: LoadAccount, stripe: Int, intended: NIODeadline,
+        _ operation: Operation, client: any LoadClient, account: LoadAccount, stripe: Int, intended: NIODeadline,
         random: inout FastRandom
     ) async -> Int {
         let options = CallOptions(timeout: timeout, metadata: account.metadata)
@@ -52,7 +52,7 @@ struct WorkloadRunner: Sendable {
     }
 
     private func search(
-        client: NumbersClient, account: LoadAccount, options: CallOptions, limit: Int32
+        client: any LoadClient, account: LoadAccount, options: CallOptions, limit: Int32
     ) async throws -> [String] {
         let response = try await client.searchNumbers(
             SearchNumbersRequest(accountId: account.id, country: country, type: .local, limit: limit),
@@ -62,7 +62,7 @@ struct WorkloadRunner: Sendable {
 
     /// Buys one number (searching for candidates first when the pool is empty), then releases it.
     private func purchaseAndRelease(
-        client: NumbersClient, account: LoadAccount, options: CallOptions, stripe: Int, intended: NIODeadline
+        client: any LoadClient, account: LoadAccount, options: CallOptions, stripe: Int, intended: NIODeadline
     ) async -> Int {
         let (candidate, searched) = await candidates.take {
             let found = Mutex<[String]>([])
