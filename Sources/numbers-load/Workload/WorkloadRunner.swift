@@ -13,6 +13,20 @@ struct WorkloadRunner: Sendable {
     let timeout: TimeAmount
     /// Search results fetched when the candidate pool is empty.
     static let candidateSearchLimit: Int32 = 50
+    /// The clock calls are timed with (a test's fake clock advances only when its stub's calls take time).
+    var now: @Sendable () -> NIODeadline = { NIODeadline.now() }
+
+    /// When the calls of one operation count as due. The first is due at the operation's intended time; a later one
+    /// (the purchase after its candidate search or wait, the release after its purchase) could only be sent once
+    /// what came before it ended, so it is due that much later: at the intended time plus the time the operation
+    /// spent before sending it. A call's latency then holds its own RPC and how late the operation started (open
+    /// loop: the dispatcher was behind), never the calls or the waits before it in the same operation.
+    struct Schedule: Sendable {
+        let intended: NIODeadline
+        let started: NIODeadline
+
+        func due(sentAt sent: NIODeadline) -> NIODeadline { intended + (sent - started) }
+    }
 
     /// Performs `operation` (a purchase also releases what it bought) due at `intended`; returns the calls made.
     @discardableResult
@@ -21,30 +35,31 @@ struct WorkloadRunner: Sendable {
         random: inout FastRandom
     ) async -> Int {
         let options = CallOptions(timeout: timeout, metadata: account.metadata)
+        let schedule = Schedule(intended: intended, started: now())
         switch operation {
         case .list:
-            await measure(.list, stripe: stripe, intended: intended) {
+            await measure(.list, stripe: stripe, schedule: schedule) {
                 _ = try await client.listNumbers(ListNumbersRequest(accountId: account.id), options: options)
             }
         case .balance:
-            await measure(.balance, stripe: stripe, intended: intended) {
+            await measure(.balance, stripe: stripe, schedule: schedule) {
                 _ = try await client.getBalance(GetBalanceRequest(accountId: account.id), options: options)
             }
         case .get:
             let numberId =
                 account.numberIds.isEmpty
                 ? "NUM_missing" : account.numberIds[Int(random.next() % UInt64(account.numberIds.count))]
-            await measure(.get, stripe: stripe, intended: intended) {
+            await measure(.get, stripe: stripe, schedule: schedule) {
                 _ = try await client.getNumber(
                     GetNumberRequest(accountId: account.id, numberId: numberId), options: options)
             }
         case .search:
-            await measure(.search, stripe: stripe, intended: intended) {
+            await measure(.search, stripe: stripe, schedule: schedule) {
                 _ = try await search(client: client, account: account, options: options, limit: 20)
             }
         case .purchase:
             return await purchaseAndRelease(
-                client: client, account: account, options: options, stripe: stripe, intended: intended)
+                client: client, account: account, options: options, stripe: stripe, schedule: schedule)
         case .release, .raw:
             preconditionFailure("\(operation) is not an operation of its own in a mix")
         }
@@ -60,13 +75,15 @@ struct WorkloadRunner: Sendable {
         return response.numbers.map(\.phoneNumber)
     }
 
-    /// Buys one number (searching for candidates first when the pool is empty), then releases it.
+    /// Buys one number (searching for candidates first when the pool is empty), then releases it. The wait for a
+    /// candidate is in no latency: a search this operation runs is recorded as a search, and the purchase is due
+    /// from when it could be sent (see `Schedule`), whether it waited for its own search or another worker's.
     private func purchaseAndRelease(
-        client: any LoadClient, account: LoadAccount, options: CallOptions, stripe: Int, intended: NIODeadline
+        client: any LoadClient, account: LoadAccount, options: CallOptions, stripe: Int, schedule: Schedule
     ) async -> Int {
         let (candidate, searched) = await candidates.take {
             let found = Mutex<[String]>([])
-            await measure(.search, stripe: stripe, intended: .now()) {
+            await measure(.search, stripe: stripe, schedule: schedule) {
                 let numbers = try await search(
                     client: client, account: account, options: options, limit: Self.candidateSearchLimit)
                 found.withLock { $0 = numbers }
@@ -77,7 +94,7 @@ struct WorkloadRunner: Sendable {
         guard let phone = candidate else { return calls }
         var numberId: String?
         calls += 1
-        await measure(.purchase, stripe: stripe, intended: intended) {
+        await measure(.purchase, stripe: stripe, schedule: schedule) {
             let response = try await client.purchaseNumbers(
                 PurchaseNumbersRequest(accountId: account.id, country: country, numbers: [phone], type: .local),
                 options: options)
@@ -88,7 +105,7 @@ struct WorkloadRunner: Sendable {
             return calls
         }
         calls += 1
-        await measure(.release, stripe: stripe, intended: .now()) {
+        await measure(.release, stripe: stripe, schedule: schedule) {
             _ = try await client.releaseNumber(
                 ReleaseNumberRequest(accountId: account.id, numberId: numberId), options: options)
         }
@@ -96,11 +113,13 @@ struct WorkloadRunner: Sendable {
         return calls
     }
 
-    /// Runs one call and records its latency from `intended` and its outcome; returns whether it succeeded.
+    /// Runs one call and records its latency from when it was due (`schedule`) and its outcome; returns whether it
+    /// succeeded.
     @discardableResult
     private func measure(
-        _ operation: Operation, stripe: Int, intended: NIODeadline, _ body: () async throws -> Void
+        _ operation: Operation, stripe: Int, schedule: Schedule, _ body: () async throws -> Void
     ) async -> Bool {
+        let due = schedule.due(sentAt: now())
         let outcome: String
         do {
             try await body()
@@ -111,7 +130,7 @@ struct WorkloadRunner: Sendable {
             outcome = "CLIENT_ERROR"
         }
         recorder.record(
-            stripe: stripe, operation: operation, intended: intended, end: .now(), outcome: outcome,
+            stripe: stripe, operation: operation, intended: due, end: now(), outcome: outcome,
             wireBytes: wireSizes[operation])
         return outcome == "OK"
     }

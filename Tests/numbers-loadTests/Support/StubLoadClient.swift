@@ -1,0 +1,66 @@
+import NIOCore
+import NumberAPI
+import NumberClient
+import Synchronization
+
+@testable import numbers_load
+
+/// Stands in for numberd: every call succeeds after its operation's duration, which advances `clock` when there is
+/// one (exact latencies) or is slept otherwise (real time); counts the calls of each operation.
+final class StubLoadClient: LoadClient {
+    let clock: FakeClock?
+    let durations: [Operation: TimeAmount]
+    private let counts = Mutex<[Operation: Int]>([:])
+
+    init(clock: FakeClock?, durations: [Operation: TimeAmount]) {
+        self.clock = clock
+        self.durations = durations
+    }
+
+    /// Calls made of `operation`.
+    func calls(_ operation: Operation) -> Int { counts.withLock { $0[operation] ?? 0 } }
+
+    private func answer(_ operation: Operation) async {
+        counts.withLock { $0[operation, default: 0] += 1 }
+        let duration = durations[operation] ?? .zero
+        if let clock {
+            clock.advance(by: duration)
+        } else if duration > .zero {
+            try? await Task.sleep(nanoseconds: UInt64(duration.nanoseconds))
+        }
+    }
+
+    func searchNumbers(_ request: SearchNumbersRequest, options: CallOptions) async throws -> SearchNumbersResponse {
+        await answer(.search)
+        return SearchNumbersResponse(
+            numbers: (0..<Int(min(request.limit, 3))).map { AvailableNumber(phoneNumber: "+1415555010\($0)") })
+    }
+
+    func purchaseNumbers(
+        _ request: PurchaseNumbersRequest, options: CallOptions
+    ) async throws -> PurchaseNumbersResponse {
+        await answer(.purchase)
+        return PurchaseNumbersResponse(
+            numbers: request.numbers.map { PurchasedNumber(number: PhoneNumber(id: "NUM_\($0)", phoneNumber: $0)) })
+    }
+
+    func listNumbers(_ request: ListNumbersRequest, options: CallOptions) async throws -> ListNumbersResponse {
+        await answer(.list)
+        return ListNumbersResponse()
+    }
+
+    func getNumber(_ request: GetNumberRequest, options: CallOptions) async throws -> GetNumberResponse {
+        await answer(.get)
+        return GetNumberResponse()
+    }
+
+    func releaseNumber(_ request: ReleaseNumberRequest, options: CallOptions) async throws -> ReleaseNumberResponse {
+        await answer(.release)
+        return ReleaseNumberResponse()
+    }
+
+    func getBalance(_ request: GetBalanceRequest, options: CallOptions) async throws -> GetBalanceResponse {
+        await answer(.balance)
+        return GetBalanceResponse()
+    }
+}

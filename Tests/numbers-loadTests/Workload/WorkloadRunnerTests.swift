@@ -1,0 +1,70 @@
+import NIOCore
+import Testing
+
+@testable import numbers_load
+
+@Suite("WorkloadRunner: each operation's histogram holds that operation's RPC only")
+struct WorkloadRunnerTests {
+    let clock = FakeClock()
+    let account = LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])
+    /// A candidate search far slower than the purchase and release after it.
+    let durations: [Operation: TimeAmount] = [
+        .search: .seconds(5), .purchase: .milliseconds(10), .release: .milliseconds(1),
+    ]
+
+    func runner(_ recorder: LatencyRecorder) -> WorkloadRunner {
+        let clock = clock
+        return WorkloadRunner(
+            recorder: recorder, candidates: CandidatePool(), wireSizes: WireSizes(), country: "US",
+            timeout: .seconds(5),
+            now: { clock.now })
+    }
+
+    /// The largest latency recorded for `operation`, in microseconds.
+    func maxMicros(_ recorder: LatencyRecorder, _ operation: Operation) -> UInt64 {
+        recorder.snapshot().byOperation[operation]?.max ?? 0
+    }
+
+    /// Within the histogram's three significant digits.
+    func isClose(_ micros: UInt64, to expected: TimeAmount) -> Bool {
+        let expectedMicros = Double(expected.nanoseconds / 1000)
+        return abs(Double(micros) - expectedMicros) <= expectedMicros * 0.002
+    }
+
+    @Test("a purchase that searched for candidates first: the search is a search, not part of the purchase")
+    func purchaseLeavesOutItsSearch() async {
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        let runner = runner(recorder)
+        let client = StubLoadClient(clock: clock, durations: durations)
+        var random = FastRandom(seed: 1)
+        let first = await runner.perform(
+            .purchase, client: client, account: account, stripe: 0, intended: clock.now, random: &random)
+        let second = await runner.perform(
+            .purchase, client: client, account: account, stripe: 1, intended: clock.now, random: &random)
+        #expect(first == 3, "search, purchase, release")
+        #expect(second == 2, "a candidate left in the pool: no search")
+        let merged = recorder.snapshot()
+        #expect(merged.byOperation[.search]?.totalCount == 1)
+        #expect(merged.byOperation[.purchase]?.totalCount == 2)
+        #expect(merged.byOperation[.release]?.totalCount == 2)
+        #expect(isClose(maxMicros(recorder, .search), to: .seconds(5)))
+        #expect(isClose(maxMicros(recorder, .purchase), to: .milliseconds(10)))
+        #expect(isClose(maxMicros(recorder, .release), to: .milliseconds(1)))
+    }
+
+    @Test(
+        "open loop, an operation started 3 s after it was due: each of its calls carries the 3 s, none the calls before it"
+    )
+    func lateOperationCarriesItsLatenessInEveryCall() async {
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        let runner = runner(recorder)
+        let client = StubLoadClient(clock: clock, durations: durations)
+        clock.advance(by: .seconds(3))
+        var random = FastRandom(seed: 1)
+        await runner.perform(
+            .purchase, client: client, account: account, stripe: 0, intended: clock.now - .seconds(3), random: &random)
+        #expect(isClose(maxMicros(recorder, .search), to: .seconds(8)))
+        #expect(isClose(maxMicros(recorder, .purchase), to: .seconds(3) + .milliseconds(10)))
+        #expect(isClose(maxMicros(recorder, .release), to: .seconds(3) + .milliseconds(1)))
+    }
+}
