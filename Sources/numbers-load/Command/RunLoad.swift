@@ -205,8 +205,8 @@ struct RunLoad: AsyncParsableCommand {
                 }),
             averageRequestBytes: merged.averageWireBytes.request,
             averageResponseBytes: merged.averageWireBytes.response,
-            harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
-            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.total.totalCount)) },
+            harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.sentCalls)) },
+            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.sentCalls)) },
             intervals: intervals.all)
     }
 }

@@ -2,7 +2,9 @@ import NIOCore
 
 /// Open loop: calls are due at a fixed rate whatever the server does, and each call's latency is measured from the
 /// time it was due, not from when it could be sent, so a stall shows as latency instead of silently lowering the
-/// rate (no coordinated omission).
+/// rate (no coordinated omission). A call due before the end that was never sent (the dispatcher was behind, or
+/// waited at `outstandingMax`, when the run ended) is recorded as `NOT_SENT` with its wait until then as latency: a
+/// lower bound, but leaving those calls out would drop exactly the slowest ones from the percentiles.
 struct OpenLoopDriver {
     /// Calls per second.
     var rate: Double
@@ -11,14 +13,24 @@ struct OpenLoopDriver {
     /// How long a dispatcher waits between checks when the outstanding limit is reached.
     static let backoff = TimeAmount.microseconds(100)
 
-    func run(_ plan: LoadPlan) async {
+    /// What a run dispatched: `planned` calls were due before the end, `sent` of them were sent (the others are
+    /// recorded as not sent).
+    struct Dispatched: Equatable {
+        var planned: Int
+        var sent: Int
+    }
+
+    @discardableResult
+    func run(_ plan: LoadPlan) async -> Dispatched {
         let interval = 1e9 / rate
         let start = NIODeadline.now()
         let total = min(plan.callsMax, Int(Double((plan.end - start).nanoseconds) / interval))
         let outstanding = SharedCounter()
         var picker = FastRandom(seed: 0x5EED)
+        var sent = 0
         await withDiscardingTaskGroup { group in
-            for index in 0..<total {
+            while sent < total {
+                let index = sent
                 let intended = start + .nanoseconds(Int64(Double(index) * interval))
                 let wait = intended - .now()
                 if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
@@ -37,7 +49,26 @@ struct OpenLoopDriver {
                         random: &random)
                     outstanding.value.subtract(1, ordering: .relaxed)
                 }
+                sent += 1
             }
+            // Now, not once the calls in flight have finished: the unsent calls waited until the dispatcher stopped.
+            recordUnsent(plan, indices: sent..<total, start: start, interval: interval, picker: &picker)
+        }
+        return Dispatched(planned: total, sent: sent)
+    }
+
+    /// Records the calls of `indices` that were due by now as not sent, each as the operation it would have been
+    /// (the same pick sequence, so the mix keeps its shares).
+    private func recordUnsent(
+        _ plan: LoadPlan, indices: Range<Int>, start: NIODeadline, interval: Double, picker: inout FastRandom
+    ) {
+        let stopped = NIODeadline.now()
+        for index in indices {
+            let intended = start + .nanoseconds(Int64(Double(index) * interval))
+            guard intended < stopped else { return }  // cancelled early: the later calls were not due yet
+            plan.runner.recorder.record(
+                stripe: index, operation: plan.mix.pick(picker.next()), intended: intended, end: stopped,
+                outcome: LatencyRecorder.notSent)
         }
     }
 }

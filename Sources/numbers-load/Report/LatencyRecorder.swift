@@ -10,6 +10,9 @@ final class LatencyRecorder: Sendable {
     static let stripeCount = 8
     /// Largest latency tracked exactly; longer calls are clamped to it (and still counted). 10 minutes.
     static let latencyMaxMicros: UInt64 = 600_000_000
+    /// The outcome of an open-loop call that was due but never sent: in the latency histograms (from when it was due
+    /// to when the run stopped), counted as unsent, neither a call made nor an error.
+    static let notSent = "NOT_SENT"
 
     struct Stripe {
         var total = LatencyRecorder.makeHistogram()
@@ -17,6 +20,8 @@ final class LatencyRecorder: Sendable {
         var outcomes: [String: Int] = [:]
         var outcomesByOperation: [Operation: [String: Int]] = [:]
         var errors = 0
+        /// Calls recorded as `notSent` (in `total` and the outcomes, not in the interval).
+        var unsent = 0
         /// Since the last progress line.
         var interval = LatencyRecorder.makeHistogram()
         var intervalErrors = 0
@@ -27,6 +32,9 @@ final class LatencyRecorder: Sendable {
         var requestBytes = 0
         var responseBytes = 0
         var sizedCalls = 0
+
+        /// Measured calls that were sent (whatever their outcome).
+        var sentCalls: UInt64 { total.totalCount - UInt64(unsent) }
 
         /// Average frame bytes per call over the calls with sampled sizes; 0 when there were none.
         var averageWireBytes: (request: Double, response: Double) {
@@ -51,14 +59,16 @@ final class LatencyRecorder: Sendable {
 
     /// Records one call that was due at `intended` (its send time in closed loop, its scheduled time in open loop)
     /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes,
-    /// nil when not known (the call is then left out of the average bytes per call).
+    /// nil when not known (the call is then left out of the average bytes per call). A call never sent (`notSent`)
+    /// stays out of the interval, whose figures are of calls made.
     func record(
         stripe index: Int, operation: Operation, intended: NIODeadline, end: NIODeadline, outcome: String,
         wireBytes: (request: Int, response: Int)? = nil
     ) {
         let micros = UInt64(max(1, min(Int64(Self.latencyMaxMicros), (end - intended).nanoseconds / 1000)))
         let measured = intended >= measureFrom
-        let isError = outcome != "OK"
+        let unsent = outcome == Self.notSent
+        let isError = outcome != "OK" && !unsent
         stripes[index % Self.stripeCount].state.withLock { stripe in
             guard measured else {
                 stripe.warmupCalls += 1
@@ -66,7 +76,7 @@ final class LatencyRecorder: Sendable {
             }
             _ = stripe.total.record(micros)
             _ = stripe.byOperation[operation, default: Self.makeHistogram()].record(micros)
-            _ = stripe.interval.record(micros)
+            if unsent { stripe.unsent += 1 } else { _ = stripe.interval.record(micros) }
             stripe.outcomes[outcome, default: 0] += 1
             stripe.outcomesByOperation[operation, default: [:]][outcome, default: 0] += 1
             if let wireBytes {
@@ -112,6 +122,7 @@ final class LatencyRecorder: Sendable {
                     merged.outcomesByOperation[operation, default: [:]].merge(counts, uniquingKeysWith: +)
                 }
                 merged.errors += stripe.errors
+                merged.unsent += stripe.unsent
                 merged.warmupCalls += stripe.warmupCalls
                 merged.requestBytes += stripe.requestBytes
                 merged.responseBytes += stripe.responseBytes

@@ -25,9 +25,17 @@ struct LoadReport: Codable, Sendable {
 
     /// Figures of one operation (or of all together).
     struct Figures: Codable, Sendable {
+        /// Calls sent and finished, whatever their outcome.
         var calls: UInt64
+        /// `calls` per second of the measured window.
         var callsPerSecond: Double
+        /// Calls that failed (unsent ones are not errors).
         var errors: Int
+        /// Open loop: calls due in the window but never sent, because the dispatcher was behind or waiting at
+        /// `--outstanding-max` when the run ended (`NOT_SENT` in `outcomes`).
+        var unsent: Int
+        /// Of the calls and the unsent ones (an unsent call counts from when it was due to the end of the run, a
+        /// lower bound of its latency).
         var latencyMicros: Latency
         var outcomes: [String: Int]
     }
@@ -76,13 +84,16 @@ struct LoadReport: Codable, Sendable {
     /// The measured window interval by interval (`--report-every`).
     var intervals: [IntervalFigures] = []
 
+    /// The figures of `histogram` (every call recorded, unsent ones included) and its `outcomes` over `seconds`.
     static func figures(
         _ histogram: Histogram<UInt64>, outcomes: [String: Int], seconds: Double
     ) -> Figures {
-        Figures(
-            calls: histogram.totalCount, callsPerSecond: Double(histogram.totalCount) / seconds,
-            errors: outcomes.filter { $0.key != "OK" }.reduce(0) { $0 + $1.value },
-            latencyMicros: Latency(histogram), outcomes: outcomes)
+        let unsent = outcomes[LatencyRecorder.notSent] ?? 0
+        let calls = histogram.totalCount - UInt64(unsent)
+        return Figures(
+            calls: calls, callsPerSecond: Double(calls) / seconds,
+            errors: outcomes.filter { $0.key != "OK" && $0.key != LatencyRecorder.notSent }.reduce(0) { $0 + $1.value },
+            unsent: unsent, latencyMicros: Latency(histogram), outcomes: outcomes)
     }
 
     /// Writes the report as pretty JSON.
@@ -147,7 +158,8 @@ struct LoadReport: Codable, Sendable {
     private func row(_ name: String, _ figures: Figures) -> String {
         let latency = figures.latencyMicros
         return name.padding(toLength: 9, withPad: " ", startingAt: 0)
-            + " \(figures.calls) calls, \(Format.rate(figures.callsPerSecond)) calls/s, \(figures.errors) errors; "
+            + " \(figures.calls) calls, \(Format.rate(figures.callsPerSecond)) calls/s, \(figures.errors) errors"
+            + (figures.unsent > 0 ? ", \(figures.unsent) due but not sent" : "") + "; "
             + "p50 \(Format.micros(latency.p50)) p90 \(Format.micros(latency.p90)) p99 \(Format.micros(latency.p99)) "
             + "p99.9 \(Format.micros(latency.p999)) max \(Format.micros(latency.max))"
     }

@@ -1,0 +1,42 @@
+import NIOCore
+import Testing
+
+@testable import numbers_load
+
+@Suite("OpenLoopDriver: every call due before the end is recorded, sent or not")
+struct OpenLoopDriverTests {
+    @Test("calls slower than the interval at outstanding-max 1: those never sent are recorded as NOT_SENT")
+    func unsentCallsAreRecorded() async throws {
+        // 200 calls/s (5 ms apart) for 300 ms, each taking at least 40 ms, one in flight: at most 8 can be sent.
+        let start = NIODeadline.now()
+        let recorder = LatencyRecorder(measureFrom: start)
+        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(40)])
+        let plan = LoadPlan(
+            clients: [client], executors: [nil],
+            accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
+            mix: try WorkloadMix(parsing: "list=1"),
+            runner: WorkloadRunner(
+                recorder: recorder, candidates: CandidatePool(), wireSizes: WireSizes(), country: "US",
+                timeout: .seconds(5)),
+            measureFrom: start, end: start + .milliseconds(300), callsMax: 1000)
+
+        let dispatched = await OpenLoopDriver(rate: 200, outstandingMax: 1).run(plan)
+
+        let merged = recorder.snapshot()
+        let ok = merged.outcomes["OK"] ?? 0
+        let unsent = merged.outcomes[LatencyRecorder.notSent] ?? 0
+        #expect(dispatched.planned > 0)
+        #expect(ok == client.calls(.list))
+        #expect(ok == dispatched.sent)
+        #expect(ok + unsent == dispatched.planned)
+        #expect(unsent > 0)
+        #expect(merged.total.totalCount == UInt64(dispatched.planned))
+        #expect(merged.errors == 0, "an unsent call is not an error")
+        #expect(merged.sentCalls == UInt64(ok))
+
+        let figures = LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: 0.3)
+        #expect(figures.calls == UInt64(ok))
+        #expect(figures.unsent == unsent)
+        #expect(figures.errors == 0)
+    }
+}
