@@ -205,8 +205,8 @@ struct RunLoad: AsyncParsableCommand {
                 }),
             averageRequestBytes: merged.averageWireBytes.request,
             averageResponseBytes: merged.averageWireBytes.response,
-            harnessCPUMicrosPerCall: spent.harness.map { $0 * 1e6 / Double(max(1, merged.sentCalls)) },
-            serverCPUMicrosPerCall: spent.server.map { $0 * 1e6 / Double(max(1, merged.sentCalls)) },
+            harnessCPUMicrosPerCall: LoadReport.microsPerCall(spent.harness, calls: merged.sentCalls),
+            serverCPUMicrosPerCall: LoadReport.microsPerCall(spent.server, calls: merged.sentCalls),
             intervals: intervals.all)
     }
 }

@@ -25,7 +25,7 @@ final class LatencyRecorder: Sendable {
         /// Since the last progress line.
         var interval = LatencyRecorder.makeHistogram()
         var intervalErrors = 0
-        /// Calls that finished during the warm-up (not measured).
+        /// Calls due during the warm-up that were sent (not measured).
         var warmupCalls = 0
         /// Frame bytes of the measured calls whose operation has sampled wire sizes, and how many calls those are
         /// (the divisor of the average bytes per call).
@@ -71,7 +71,7 @@ final class LatencyRecorder: Sendable {
         let isError = outcome != "OK" && !unsent
         stripes[index % Self.stripeCount].state.withLock { stripe in
             guard measured else {
-                stripe.warmupCalls += 1
+                if !unsent { stripe.warmupCalls += 1 }
                 return
             }
             _ = stripe.total.record(micros)

@@ -96,6 +96,13 @@ struct LoadReport: Codable, Sendable {
             unsent: unsent, latencyMicros: Latency(histogram), outcomes: outcomes)
     }
 
+    /// CPU `seconds` per call in microseconds; nil without a reading or without a call sent (a run whose calls were
+    /// all unsent has no cost per call).
+    static func microsPerCall(_ seconds: Double?, calls: UInt64) -> Double? {
+        guard let seconds, calls > 0 else { return nil }
+        return seconds * 1e6 / Double(calls)
+    }
+
     /// Writes the report as pretty JSON.
     func write(to path: String) throws {
         let encoder = JSONEncoder()

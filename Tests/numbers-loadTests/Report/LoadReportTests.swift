@@ -32,3 +32,23 @@ struct LoadReportTests {
         #expect(report.summary().contains("NOT_SENT 3"))
     }
 }
+
+@Suite("LoadReport: a run whose measured calls were all unsent has no per-call figures made up")
+struct LoadReportUnsentRunTests {
+    @Test("calls due in the warm-up but never sent are not warm-up calls")
+    func unsentWarmupCallsAreNotCounted() {
+        let from = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let recorder = LatencyRecorder(measureFrom: from)
+        let early = from - .milliseconds(100)
+        recorder.record(stripe: 0, operation: .list, intended: early, end: from, outcome: "OK")
+        recorder.record(stripe: 1, operation: .list, intended: early, end: from, outcome: LatencyRecorder.notSent)
+        #expect(recorder.snapshot().warmupCalls == 1)
+    }
+
+    @Test("CPU per call: per sent call, and none when no call was sent (it used to divide by 1)")
+    func cpuPerCall() {
+        #expect(LoadReport.microsPerCall(0.5, calls: 1000) == 500)
+        #expect(LoadReport.microsPerCall(0.66, calls: 0) == nil)
+        #expect(LoadReport.microsPerCall(nil, calls: 1000) == nil)
+    }
+}
