@@ -18,6 +18,8 @@ import NumberTLS
 ///   twilio-sim.json.journal   the simulator's changes since that snapshot, one JSON line each (folded into it at
 ///                        every start and every 8 MiB / 50 000 lines)
 ///   provider.json        the provider account the numbers are owned at (ProviderBinding), written at first start
+///   clock                the latest time a running numberd saw (Unix seconds), written at start, hourly and at
+///                        shutdown: what a start compares its clock with (Numberd.checkClock)
 /// ```
 public struct DataDirectory: Sendable {
     /// The root.
@@ -42,6 +44,23 @@ public struct DataDirectory: Sendable {
 
     /// The provider account this directory's numbers are owned at (``ProviderBinding``).
     public var providerBinding: String { root + "/provider.json" }
+
+    /// The latest time a numberd running on this directory saw (Unix seconds, one line).
+    var clockMark: String { root + "/clock" }
+
+    /// The time in `clock`, if the file holds one.
+    func readClockMark() -> Date? {
+        guard let text = try? String(contentsOfFile: clockMark, encoding: .utf8),
+            let seconds = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(seconds))
+    }
+
+    /// Moves `clock` forward to `now` (never back: a clock set back must not erase how far time had got).
+    func advanceClockMark(to now: Date) throws {
+        if let mark = readClockMark(), mark >= now { return }
+        try replaceFile(clockMark, with: Array("\(Int64(now.timeIntervalSince1970))\n".utf8))
+    }
 
     /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries
     /// survive a power cut (the store syncs what it creates inside `store/`, but only a folder it created itself).

@@ -64,10 +64,19 @@ public final class Numberd: Sendable {
         let certificates: ServerCertificates
         let provider: TwilioProvider
         let simulator: TwilioSimulator?
+        let (latestRecorded, holdsProviderResources) = await store.inspect {
+            ($0.latestRecordedTime, $0.holdsProviderResources)
+        }
         do {
-            // Under the lock, before anything acts at the provider (the simulator's start, reconciliation).
+            // Under the lock, before anything uses the clock (certificates, billing, key expiry) or acts at the
+            // provider (the simulator's start, reconciliation).
+            let now = Date()
+            let latest = [latestRecorded, directory.readClockMark()].compactMap { $0 }.max()
+            try checkClock(latest, now: now, configuration, logger: logger)
+            try directory.advanceClockMark(to: now)
             try ProviderBinding(configuration.provider).check(
-                directory, rebind: configuration.rebindProvider, logger: logger)
+                directory, holdsProviderResources: holdsProviderResources, rebind: configuration.rebindProvider,
+                logger: logger)
             certificates = try ServerCertificates.start(
                 configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
             (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
@@ -97,14 +106,6 @@ public final class Numberd: Sendable {
         serviceConfig.billing.gracePeriodSeconds = Int64(configuration.gracePeriodSeconds)
         let service = try await NumberService.open(
             store: store, provider: provider, config: serviceConfig, logger: logger)
-        do {
-            try checkClock(service.durableState().latestRecordedTime, now: Date(), configuration, logger: logger)
-        } catch {
-            await provider.shutdown()
-            try? await simulator?.shutdown()
-            await store.close()
-            throw error
-        }
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()
@@ -150,6 +151,15 @@ public final class Numberd: Sendable {
                         "orphans_released": "\(orphans.released.count)", "orphans_watched": "\(orphans.pending.count)",
                     ]
                 }, final: nil),
+            // How far time got, so that the next start tells a clock far ahead from a long quiet run.
+            PeriodicService(
+                name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
+                logger: logger,
+                action: {
+                    try directory.advanceClockMark(to: Date())
+                    return [:]
+                },
+                final: { try directory.advanceClockMark(to: Date()) }),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
@@ -173,8 +183,9 @@ public final class Numberd: Sendable {
         await store.close()
     }
 
-    /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of the latest time the data records
-    /// anything at (before billing, key expiry or the admin key's creation act on it); a clock behind it is logged.
+    /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data
+    /// records anything at, or a numberd running on it saw (the `clock` file, kept hourly) — before certificates,
+    /// billing or key expiry act on it; a clock behind it is logged.
     static func checkClock(
         _ latest: Date?, now: Date, _ configuration: NumberdConfiguration, logger: Logger
     ) throws {

@@ -50,8 +50,9 @@ public struct NumberdConfiguration: Sendable {
     /// owning it. Flag `--orphan-watch`, env `NUMBERD_ORPHAN_WATCH`, file `orphan-watch`, 0...2592000 s (0 = off).
     /// Default 86400 s.
     public var orphanWatchSeconds: Int
-    /// How far the clock may be ahead of the latest time the data records anything at when numberd starts
-    /// (``NumberCore/CoreState/latestRecordedTime``); further, the start is refused: a clock far ahead (booted before
+    /// How far the clock may be ahead, when numberd starts, of the latest time the data records anything at
+    /// (``NumberCore/CoreState/latestRecordedTime``) or a numberd running on it saw (its `clock` file, written at start,
+    /// hourly and at shutdown); further, the start is refused: a clock far ahead (booted before
     /// NTP set it) would renew every number once for each month skipped and expire every idempotency key, so a lost
     /// answer retried after the restart would be credited again. After a real outage that long, start once with a
     /// larger value. Flag `--clock-lead-max`, env `NUMBERD_CLOCK_LEAD_MAX`, file `clock-lead-max`, 0...315360000 s
@@ -139,6 +140,10 @@ public struct NumberdConfiguration: Sendable {
     /// A certificate is renewed (generated) or warned about (`--tls-cert`) when it expires within this: 30 days.
     /// Generated server certificates last 398 days (`CertificateValidity.leafDefaults`), the local CA 10 years.
     public static let certificateRenewalWindowSeconds: Int64 = 30 * 86_400
+
+    /// How often a running numberd writes the time it has got to (the data directory's `clock` file, also at start
+    /// and at shutdown), which the next start's clock check compares with: 3600 s.
+    public static let clockMarkIntervalSeconds = 3600
 
     /// Most billing runs one billing tick makes while more is due (at 500 actions a run: 500,000 renewals).
     public static let billingRunsPerTickMax = 1_000

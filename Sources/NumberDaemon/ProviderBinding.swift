@@ -44,19 +44,30 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
         }
     }
 
-    /// Binds `directory` to this provider at its first start (or when `rebind`), or checks that it is bound to it.
-    /// Throws, changing nothing, when the directory is bound to another provider account, or its binding file is
-    /// unreadable.
-    public func check(_ directory: DataDirectory, rebind: Bool, logger: Logger) throws {
+    /// Binds `directory` to this provider, or checks that it is bound to it. The binding only matters while the
+    /// state holds something that exists at the provider (`holdsProviderResources`: numbers, trunks, purchases in
+    /// progress, watched numbers); until then a directory moves to the configured account without a word (a first
+    /// start with a mistyped account needs no `--rebind-provider`). Throws, changing nothing, when the directory holds
+    /// such things and is bound to another account (or its binding is unreadable); a directory from before
+    /// `provider.json` is bound at its first start unless what it holds was plainly bought elsewhere: through the
+    /// in-process simulator (its `twilio-sim.json` is there) while Twilio is configured, or the other way round.
+    public func check(
+        _ directory: DataDirectory, holdsProviderResources: Bool, rebind: Bool, logger: Logger
+    ) throws {
         let path = directory.providerBinding
+        let guarded = holdsProviderResources && !rebind
         if let data = FileManager.default.contents(atPath: path) {
-            guard let bound = try? JSONDecoder().decode(ProviderBinding.self, from: data) else {
-                throw ConfigurationError(
-                    "\(path) is unreadable: it names the provider account this data directory's numbers are owned "
-                        + "at; restore it, or start with --rebind-provider to bind the directory to \(self)")
-            }
+            let bound = try? JSONDecoder().decode(ProviderBinding.self, from: data)
             if bound == self { return }
-            guard rebind else {
+            guard let bound else {
+                guard !guarded else {
+                    throw ConfigurationError(
+                        "\(path) is unreadable: it names the provider account this data directory's numbers are owned "
+                            + "at; restore it, or start with --rebind-provider to bind the directory to \(self)")
+                }
+                return try write(directory, logger, .info, "provider binding rewritten", ["was": "unreadable"])
+            }
+            guard !guarded else {
                 throw ConfigurationError(
                     "this data directory's numbers are owned at \(bound), but numberd is configured for \(self); "
                         + "starting would look them up, release and buy at the wrong account. Configure the same "
@@ -64,14 +75,32 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
                         + "TWILIO_API_KEY_SECRET), or, only if the numbers were moved there, start once with "
                         + "--rebind-provider")
             }
-            logger.warning(
-                "data directory bound to another provider account (--rebind-provider)",
-                metadata: ["from": "\(bound)", "to": "\(self)"])
-        } else {
-            logger.info("data directory bound to its provider account", metadata: ["provider": "\(self)"])
+            return try write(
+                directory, logger, holdsProviderResources ? .warning : .info,
+                "data directory bound to another provider account", ["was": "\(bound)"])
         }
+        if guarded {
+            // Written by a numberd from before provider.json: the simulator's state file tells where it bought.
+            let simulatorUsed = FileManager.default.fileExists(atPath: directory.simulatorState)
+            if simulatorUsed != (kind == .simulator) {
+                let elsewhere = simulatorUsed ? "the in-process Twilio simulator (twilio-sim.json)" : "Twilio"
+                throw ConfigurationError(
+                    "this data directory holds numbers or trunks bought through \(elsewhere), but numberd is "
+                        + "configured for \(self); configure the provider it was run with, or, only if the numbers "
+                        + "were moved there, start once with --rebind-provider")
+            }
+        }
+        try write(directory, logger, .info, "data directory bound to its provider account", [:])
+    }
+
+    private func write(
+        _ directory: DataDirectory, _ logger: Logger, _ level: Logger.Level, _ message: Logger.Message,
+        _ metadata: Logger.Metadata
+    ) throws {
+        logger.log(level: level, message, metadata: metadata.merging(["provider": "\(self)"]) { $1 })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try directory.replaceFile(path, with: Array(try encoder.encode(self)) + [UInt8(ascii: "\n")])
+        try directory.replaceFile(
+            directory.providerBinding, with: Array(try encoder.encode(self)) + [UInt8(ascii: "\n")])
     }
 }

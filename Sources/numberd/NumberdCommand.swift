@@ -16,8 +16,9 @@ struct NumberdCommand: AsyncParsableCommand {
         discussion: """
             With no flags: data in $XDG_DATA_HOME/numberd (or ~/.local/share/numberd), TLS from a generated local CA, the Twilio simulator on \
             loopback unless TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET) is set, RPC \
-            on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag also reads NUMBERD_<FLAG> and the config file \
-            (a JSON object of the flags' names; an unknown key is refused). Durations are in seconds.
+            on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag but --rebind-provider also reads NUMBERD_<FLAG> \
+            and the config file (a JSON object of the flags' names; an unknown key is refused). Durations are in \
+            seconds.
             """,
         subcommands: [Serve.self, Verify.self],
         defaultSubcommand: Serve.self)

@@ -146,17 +146,28 @@ import TwilioSimulator
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-bind-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bindingFile = directory + "/provider.json"
+        let binding = {
+            try JSONDecoder().decode(ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
+        }
         let simulatorAccount = SimulatorCredentials.generated(seed: 1).accountSid
-        try await Self.withPrepared(directory) { try Self.changeAtTheSimulator($0) }
-        let bound = try JSONDecoder().decode(
-            ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
-        #expect(bound.kind == .simulator && bound.accountSid == simulatorAccount)
-        try await Self.withPrepared(directory) { _ in }  // the same provider starts again
-
-        let files = [bindingFile, directory + "/twilio-sim.json", directory + "/twilio-sim.json.journal"]
-        let before = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         let twilioAccount = "AC" + String(repeating: "5", count: 32)
         let twilio = try TwilioCredentials.authToken(accountSid: twilioAccount, authToken: "token")
+
+        // Nothing at the provider yet: the directory follows the configured account without a word (a first start
+        // with a mistyped account needs no --rebind-provider).
+        try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
+        #expect(try binding().kind == .twilio)
+        try await Self.withPrepared(directory) { running in
+            try Self.changeAtTheSimulator(running)
+            let account = try await running.service.createAccount(name: "Acme", currency: "USD")
+            _ = try await running.service.createTrunk(accountId: account.id, name: "t", providerTrunkSid: "TK1")
+        }
+        #expect(try binding() == ProviderBinding(.simulator(seed: 1)))
+        try await Self.withPrepared(directory) { _ in }  // the same provider starts again
+
+        // It holds a trunk now: another account is refused, naming both, and nothing is touched.
+        let files = [bindingFile, directory + "/twilio-sim.json", directory + "/twilio-sim.json.journal"]
+        let before = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         let refusals: [(String, (inout NumberdConfiguration) -> Void)] = [
             ("Twilio credentials", { $0.provider = .twilio(twilio) }),
             ("another simulator seed", { $0.provider = .simulator(seed: 2) }),
@@ -173,6 +184,16 @@ import TwilioSimulator
         let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         #expect(after == before, "a refused start touched the binding or the simulator's files")
 
+        // A directory from before provider.json that holds what the simulator sold: Twilio is refused, the
+        // simulator binds it.
+        try FileManager.default.removeItem(atPath: bindingFile)
+        await #expect(throws: ConfigurationError.self) {
+            try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
+        }
+        #expect(!FileManager.default.fileExists(atPath: bindingFile))
+        try await Self.withPrepared(directory) { _ in }
+        #expect(try binding() == ProviderBinding(.simulator(seed: 1)))
+
         // The operator moved the numbers: one start with --rebind-provider binds the directory anew.
         try await Self.withPrepared(
             directory,
@@ -181,9 +202,7 @@ import TwilioSimulator
                 $0.rebindProvider = true
             }
         ) { _ in }
-        let rebound = try JSONDecoder().decode(
-            ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
-        #expect(rebound.kind == .twilio && rebound.accountSid == twilioAccount)
+        #expect(try binding() == ProviderBinding(.twilio(twilio)))
         await #expect(throws: ConfigurationError.self) { try await Self.withPrepared(directory) { _ in } }
 
         // A damaged binding is not taken for "unbound".
@@ -191,6 +210,14 @@ import TwilioSimulator
         await #expect(throws: ConfigurationError.self) {
             try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         }
+
+        // A directory from before provider.json that holds a trunk but never ran the simulator: the simulator is
+        // refused (its numbers are at Twilio).
+        try FileManager.default.removeItem(atPath: bindingFile)
+        for file in files.dropFirst() { try FileManager.default.removeItem(atPath: file) }
+        await #expect(throws: ConfigurationError.self) { try await Self.withPrepared(directory) { _ in } }
+        try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
+        #expect(try binding() == ProviderBinding(.twilio(twilio)))
     }
 
     /// A machine that boots with its clock far ahead (before NTP sets it) used to start billing on it at once: every
@@ -211,8 +238,8 @@ import TwilioSimulator
         configuration.clockLeadMaxSeconds = 0  // off
         try Numberd.checkClock(latest, now: latest.addingTimeInterval(1e9), configuration, logger: quietLogger)
 
-        // Wired into the start: the first start records its admin key; a second start, a little later, with a lead
-        // limit shorter than the pause is refused before it writes anything.
+        // Wired into the start: the first start records its admin key and the time it saw; a second start, a
+        // little later, with a lead limit shorter than the pause is refused before it writes anything.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-clock-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await Self.withPrepared(directory) { _ in }
@@ -223,7 +250,14 @@ import TwilioSimulator
         } catch let error as ConfigurationError {
             #expect(error.description.contains("--clock-lead-max"), "\(error)")
         }
-        try await Self.withPrepared(directory) { _ in }
+        // A quiet deployment writes no records, but the running numberd keeps the time it got to (the clock file,
+        // hourly and at shutdown): a restart after a long quiet run is not taken for a clock far ahead. (Before the
+        // clock file, a numberd idle for 32 days could not be restarted.)
+        try await Self.withPrepared(directory) { numberd in
+            try await Task.sleep(for: .milliseconds(1_100))
+            try numberd.dataDirectory.advanceClockMark(to: Date())  // what the "clock" service does
+        }
+        try await Self.withPrepared(directory, configure: { $0.clockLeadMaxSeconds = 1 }) { _ in }
     }
 
     @Test func aStateLargerThanTheSnapshotLimitStillStartsFromTheJournal() async throws {

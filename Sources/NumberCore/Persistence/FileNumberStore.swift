@@ -98,6 +98,12 @@ public final class FileNumberStore: NumberStore {
         await onStateQueue { self.snapshotState.state }.keepingWorkIndexes(true)
     }
 
+    /// `body` applied to the recovered state plus everything committed since, without copying it or rebuilding its
+    /// work indexes (what a start-up checks before it opens a service over the store).
+    public func inspect<R: Sendable>(_ body: @escaping @Sendable (CoreState) -> R) async -> R {
+        await onStateQueue { body(self.snapshotState.state) }
+    }
+
     /// Appends one record and calls `completion` on the journal's writer once it is durable; every
     /// `snapshotEveryRecords` records it also starts a snapshot in the background (a failed snapshot is logged:
     /// the journal still holds every record). A refused record's error comes from a task, never inside `commit`.

@@ -113,6 +113,13 @@ public struct CoreState: Codable, Sendable, Hashable {
         return latest
     }
 
+    /// Whether the state holds anything that exists at the provider: a number not released, a trunk, a purchase in
+    /// progress or a number watched for a late purchase. Until it does, the data directory may move to another
+    /// provider account without losing track of anything (``NumberDaemon/ProviderBinding``).
+    public var holdsProviderResources: Bool {
+        !phoneOwners.isEmpty || !trunks.isEmpty || !intents.isEmpty || !orphanWatch.isEmpty
+    }
+
     /// The trunks of `accountId`, in no particular order.
     func trunks(of accountId: String) -> [Trunk] {
         (accountTrunks[accountId] ?? []).compactMap { trunks[$0] }
