@@ -29,22 +29,37 @@ extension NumberService {
     static func keysetPage(
         _ keys: some Sequence<String>, after: String?, size: Int, query: String
     ) -> (keys: ArraySlice<String>, next: String?) {
-        var smallest: [String] = []
-        smallest.reserveCapacity(size + 1)
-        for id in keys {
-            if let after, id <= after { continue }
-            if smallest.count == size + 1, id >= smallest[size] { continue }
+        let smallest = smallest(size + 1, of: keys, after: after)
+        let page = smallest.prefix(size)
+        return (page, smallest.count > size ? page.last.map { PageToken.encode(query: query, after: $0) } : nil)
+    }
+
+    /// The `count` smallest of `keys` greater than `after` (all keys when nil), ascending, in one pass.
+    static func smallest<Key: Comparable>(_ count: Int, of keys: some Sequence<Key>, after: Key?) -> [Key] {
+        var smallest: [Key] = []
+        guard count > 0 else { return smallest }
+        smallest.reserveCapacity(count)
+        for key in keys {
+            if let after, key <= after { continue }
+            if smallest.count == count, key >= smallest[count - 1] { continue }
             var low = 0
             var high = smallest.count
             while low < high {
                 let middle = (low + high) / 2
-                if smallest[middle] < id { low = middle + 1 } else { high = middle }
+                if smallest[middle] < key { low = middle + 1 } else { high = middle }
             }
-            smallest.insert(id, at: low)
-            if smallest.count > size + 1 { smallest.removeLast() }
+            smallest.insert(key, at: low)
+            if smallest.count > count { smallest.removeLast() }
         }
-        let page = smallest.prefix(size)
-        return (page, smallest.count > size ? page.last.map { PageToken.encode(query: query, after: $0) } : nil)
+        return smallest
+    }
+
+    /// Up to `count` of `keys` in ascending order starting after `cursor` and wrapping around to the smallest: a
+    /// capped pass that goes on where the last one stopped.
+    static func rotation<Key: Comparable>(_ count: Int, of keys: some Collection<Key>, after cursor: Key?) -> [Key] {
+        let first = smallest(count, of: keys, after: cursor)
+        guard first.count < count, let cursor else { return first }
+        return first + smallest(count - first.count, of: keys.lazy.filter { $0 <= cursor }, after: nil)
     }
 
     /// How many of the account's numbers (not released) route to each of its trunks, by trunk id (trunks without

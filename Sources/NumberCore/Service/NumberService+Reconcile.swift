@@ -48,29 +48,42 @@ extension NumberService {
         return report
     }
 
+    /// An open intent's place in the order a pass takes them in: by age, then id.
+    private struct Key: Comparable, Hashable {
+        var date: Date
+        var id: String
+        static func < (a: Key, b: Key) -> Bool { (a.date, a.id) < (b.date, b.id) }
+    }
+
     private struct Claimed: Sendable {
         var intents: [PurchaseIntent]
         var releases: [OwnedNumber]
     }
 
     /// Claims the open intents and pending releases no live call is driving, at most
-    /// ``NumberServiceConfig/Reconcile/itemsPerPassMax`` (oldest intents first, then releases in no order), under the
-    /// decision lock. Open intents are as many as purchases in flight; pending releases are walked only as far as
-    /// the pass takes them.
+    /// ``NumberServiceConfig/Reconcile/itemsPerPassMax``, under the decision lock: at most half the pass for intents
+    /// while releases wait (the rest when none do), each kind taken in order (intents by age, releases by id) from
+    /// where the previous pass stopped, wrapping around, so items that fail on every pass (a release the provider
+    /// keeps refusing, an intent it cannot settle) never keep the others out. One pass over each kind, no sort.
     private func claimOpenWork() throws(NumberError) -> Claimed {
         let itemsMax = config.reconcile.itemsPerPassMax
         return try coordinator.decide { state throws(NumberError) in
             let claimed = local.withLock { local in
-                let intents = state.intents.values.filter { !local.liveIntents.contains($0.id) }
-                    .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.prefix(itemsMax)
-                var releases: [OwnedNumber] = []
-                for id in state.work.pendingReleases {
-                    guard intents.count + releases.count < itemsMax else { break }
-                    if !local.liveReleases.contains(id), let number = state.numbers[id] { releases.append(number) }
-                }
+                let open = state.intents.values.filter { !local.liveIntents.contains($0.id) }
+                let pending = state.work.pendingReleases.filter { !local.liveReleases.contains($0) }
+                let intentsMax = pending.isEmpty ? itemsMax : max(1, itemsMax / 2)
+                let byAge = Dictionary(
+                    open.map { (Key(date: $0.createdAt, id: $0.id), $0) }, uniquingKeysWith: { a, _ in a })
+                let cursor = local.reconcileCursor.intent.map { Key(date: $0.0, id: $0.1) }
+                let intents = Self.rotation(intentsMax, of: byAge.keys, after: cursor).compactMap { byAge[$0] }
+                let releaseIds = Self.rotation(
+                    itemsMax - intents.count, of: pending, after: local.reconcileCursor.release)
+                let releases = releaseIds.compactMap { state.numbers[$0] }
+                if let last = intents.last { local.reconcileCursor.intent = (last.createdAt, last.id) }
+                if let last = releaseIds.last { local.reconcileCursor.release = last }
                 for intent in intents { local.liveIntents.insert(intent.id) }
                 for number in releases { local.liveReleases.insert(number.id) }
-                return Claimed(intents: Array(intents), releases: releases)
+                return Claimed(intents: intents, releases: releases)
             }
             return ([], claimed)
         }.result

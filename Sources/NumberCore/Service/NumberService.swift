@@ -20,6 +20,10 @@ public final class NumberService: Sendable {
         var liveIntents: Set<String> = []
         /// Numbers whose release a running call is driving.
         var liveReleases: Set<String> = []
+        /// Where the last reconciliation pass stopped in the open intents (by `createdAt`, id) and the pending
+        /// releases (by id): the next pass goes on after them, so items that fail on every pass cannot keep the rest
+        /// out of a capped pass.
+        var reconcileCursor: (intent: (Date, String)?, release: String?) = (nil, nil)
         /// Numbers whose trunk a running call is changing at the provider, with the trunk they go to (nil: none):
         /// another trunk change, a release of the number and a deletion of that trunk wait until it is recorded.
         var routing: [String: String?] = [:]

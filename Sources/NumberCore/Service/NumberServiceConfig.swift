@@ -113,10 +113,11 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Watched numbers one sweep looks up at most (oldest watch first; the rest wait for the next sweep), so a
         /// burst of voided purchases cannot turn a sweep into thousands of provider calls. 1...10 000. Default 200.
         public var orphanLookUpsPerSweep = 200
-        /// Open purchases and pending releases one reconciliation pass takes on at most (the oldest purchases first,
-        /// then releases); the rest wait for the next pass, so neither the claim under the decision lock nor the
-        /// pass's provider calls grow with a backlog (a provider outage during a mass release). 1...10 000.
-        /// Default 200.
+        /// Open purchases and pending releases one reconciliation pass takes on at most (half of them for purchases
+        /// while releases wait; each kind in order from where the previous pass stopped); the rest wait for the next
+        /// pass, so neither the claim under the decision lock nor the pass's provider calls grow with a backlog (a
+        /// provider outage during a mass release). A purchase holds up to `purchaseNumbersMax` numbers, each looked
+        /// up. 1...10 000. Default 200.
         public var itemsPerPassMax = 200
 
         /// The defaults.
