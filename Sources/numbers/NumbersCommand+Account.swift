@@ -96,7 +96,12 @@ struct Trunks: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "numbers trunks create --name NAME [--sid TK…]")
         @OptionGroup var global: GlobalOptions
         @Option var name: String
-        @Option(help: "Twilio Elastic SIP trunk SID (TK…).") var sid: String = ""
+        @Option(
+            help: """
+                Register a Twilio Elastic SIP trunk configured elsewhere (TK…; admin key only). Without it numberd \
+                creates the trunk at Twilio.
+                """)
+        var sid: String = ""
 
         func run() async throws {
             try await reporting {

@@ -29,9 +29,17 @@ struct SeedFlowTests {
             try await withNumbersClient(numberd.client()) { admin in
                 let acme = try await makeAccount(admin, name: "Acme", funds: 10_000)
                 try await withNumbersClient(numberd.client(key: acme.key)) { client in
+                    // A SIP trunk the operator set up at Twilio, registered to the account by an admin (an account
+                    // key may not name a provider trunk SID: another tenant's could be named).
                     let providerTrunk = try await numberd.createProviderTrunk(name: "Production SIP Trunk")
-                    let trunk = try await client.createTrunk(
-                        CreateTrunkRequest(name: "Production SIP Trunk", providerTrunkSid: providerTrunk)
+                    let denied = await #expect(throws: RPCError.self) {
+                        try await client.createTrunk(
+                            CreateTrunkRequest(name: "Production SIP Trunk", providerTrunkSid: providerTrunk))
+                    }
+                    #expect(denied?.code == .permissionDenied && denied?.reason == "SCOPE_DENIED")
+                    let trunk = try await admin.createTrunk(
+                        CreateTrunkRequest(
+                            accountId: acme.id, name: "Production SIP Trunk", providerTrunkSid: providerTrunk)
                     ).trunk
                     #expect(trunk.accountId == acme.id)
                     #expect(trunk.id.hasPrefix("TRK_"))

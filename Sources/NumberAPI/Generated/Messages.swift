@@ -1003,7 +1003,8 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     /// Field 2, `name`.
     public var name: String
     /// Empty: numberd creates the trunk at Twilio and deletes it there with ours. Else a trunk configured elsewhere,
-    /// registered by one trunk of one account at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid).
+    /// registered with an admin key only (an account key: PERMISSION_DENIED, SCOPE_DENIED), by one trunk of one account
+    /// at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid).
     public var providerTrunkSid: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

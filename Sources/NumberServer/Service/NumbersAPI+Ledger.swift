@@ -45,7 +45,16 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.createTrunk) { request, context in
-            let accountId = try authorize(context, .write, accountId: request.accountId).accountId
+            let caller = try authorize(context, .write, accountId: request.accountId)
+            let accountId = caller.accountId
+            // A trunk configured elsewhere is registered by its SID, which any tenant of the shared provider account
+            // could name (another's, or the operator's): only an operator registers one; an account creates its own.
+            guard request.providerTrunkSid.isEmpty || caller.key.scope == .admin else {
+                throw RPCError(
+                    code: .permissionDenied,
+                    message: "registering a provider trunk SID needs an admin key; an empty SID creates a trunk",
+                    reason: "SCOPE_DENIED")
+            }
             let trunk = try await service.createTrunk(
                 accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid)
             return CreateTrunkResponse(trunk: NumberAPI.Trunk(trunk, numberCount: 0))
