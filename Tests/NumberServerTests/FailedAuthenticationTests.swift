@@ -21,6 +21,7 @@ struct FailedAuthenticationTests {
         guard context.metadata["authorization"] == goodKey else {
             throw RPCError(code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
         }
+        context.markAuthenticated()
     }
 
     /// GetBalance (synchronous) and GetAccount (asynchronous) want `goodKey`; ListAccounts denies every caller;
@@ -101,6 +102,42 @@ struct FailedAuthenticationTests {
                 #expect(try trailerStatuses(answered)[1]?.code == 0)
                 try await good.channel.close()
             }
+        }
+    }
+
+    /// The count is of failed authentications since the last call whose caller proved a key: 11 or more bad-key
+    /// calls each after a good one on the same connection (a gateway with one tenant's revoked key) keep it; only
+    /// the bad keys in a row are counted (``limitIsExact`` keeps the edge for a connection with only bad keys).
+    @Test("a good key between bad ones resets the count", arguments: ["synchronous", "asynchronous"])
+    func goodKeyResetsTheCount(handler: String) async throws {
+        let method = handler == "synchronous" ? NumbersMethods.getBalance.path : NumbersMethods.getAccount.path
+        try await withTestServer(router: Self.router(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            var stream: UInt32 = 1
+            for round in 0..<3 {
+                for _ in 0..<10 {
+                    try writeCall(
+                        &bytes, stream: stream, method: method, metadata: ["authorization": "Bearer nk_wrong"],
+                        body: GetBalanceRequest(accountId: "A"))
+                    stream += 2
+                }
+                // The good call is answered before the next bad ones are sent, so it ends between them.
+                try writeCall(
+                    &bytes, stream: stream, method: method, metadata: ["authorization": Self.goodKey],
+                    body: GetBalanceRequest(accountId: "A"))
+                try await connection.send(bytes)
+                bytes.clear()
+                let good = stream
+                let frames = try await connection.waitForFrames { try trailerStatuses($0)[good] != nil }
+                #expect(try trailerStatuses(frames)[good]?.code == 0, "round \(round)")
+                #expect(try goAway(in: frames) == nil, "round \(round)")
+                stream += 2
+            }
+            #expect(!connection.isClosed)
+            let statuses = try trailerStatuses(connection.frames())
+            #expect(statuses.values.filter { $0.code == StatusCode.unauthenticated.rawValue }.count == 30)
+            try await connection.channel.close()
         }
     }
 

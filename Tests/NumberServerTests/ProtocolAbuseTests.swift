@@ -441,6 +441,45 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A call any client can make without a key is no completed call: a malformed request (answered
+    /// INVALID_ARGUMENT before any key is looked at) or a HealthCheck (open to all) used to renew the CANCEL budget,
+    /// so 999 stray CANCELs, one such call, and again, went on forever. They renew nothing now: the third round ends
+    /// in GOAWAY ENHANCE_YOUR_CALM.
+    @Test("calls anyone can make without a key renew no budget", arguments: ["malformed request", "HealthCheck"])
+    func keylessCallsRenewNothing(call: String) async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            // Stream 1 is skipped: the CANCELs name it.
+            var stream: UInt32 = 3
+            for round in 0..<4 where !connection.isClosed {
+                if call == "HealthCheck" {
+                    try writeCall(&bytes, stream: stream, method: Self.health)
+                } else {
+                    var headers = ByteBuffer()
+                    try ProtoEncoder().encode(RequestHeaders(method: Self.hold), into: &headers)
+                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
+                    // A length-delimited field 1 announcing 127 bytes, none of them there.
+                    let garbage = ByteBuffer(bytes: [0x0A, 0x7F])
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: garbage))
+                }
+                // The call is answered (as what it is) before the next CANCELs are sent: it would have renewed the
+                // budget for them.
+                try? await connection.send(bytes)
+                bytes.clear()
+                let answered = stream
+                let frames = try await connection.waitForFrames { try trailerStatuses($0)[answered] != nil }
+                if round == 0 {
+                    #expect(try trailerStatuses(frames)[answered]?.code == (call == "HealthCheck" ? 0 : 3))
+                }
+                stream += 2
+                for _ in 0..<999 { bytes.writeFrame(Frame(type: .cancel, streamID: 1)) }
+            }
+            #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+            #expect(try goAway(in: connection.frames())?.code == .enhanceYourCalm)
+        }
+    }
+
     /// Calls opened with HEADERS whose request never (fully) arrives: HEADERS alone, or HEADERS and a MESSAGE frame
     /// header whose payload stalls halfway. Only running calls keep a connection busy, so without a bound these
     /// held the connection and its buffers forever; `requestArrivalTimeout` (1 s here) closes it with

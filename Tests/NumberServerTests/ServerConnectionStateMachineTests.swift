@@ -151,8 +151,27 @@ struct ServerConnectionStateMachineTests {
         _ = machine.received(ping)
         _ = machine.received(headers(1))
         _ = machine.received(message(1))
-        _ = machine.callFinished(streamID: 1)
+        _ = machine.callFinished(streamID: 1, authenticated: true)
         #expect(goAwayCode(machine.received(ping)) == nil)
+    }
+
+    /// A call any client can make without a key (HealthCheck, a malformed request, an unknown method) renews
+    /// nothing: a client without a key could send one between floods to renew them without end.
+    @Test("only a call whose caller proved a key renews the budgets")
+    func onlyAuthenticatedCallsRenew() {
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        var anonymous = machine(pings: 1, cancels: 1)
+        _ = anonymous.received(ping)
+        _ = anonymous.received(headers(3))
+        _ = anonymous.received(message(3))
+        #expect(anonymous.callFinished(streamID: 3, authenticated: false).send)
+        #expect(goAwayCode(anonymous.received(ping)) == .enhanceYourCalm)
+        var known = machine(pings: 1, cancels: 1)
+        _ = known.received(ping)
+        _ = known.received(headers(3))
+        _ = known.received(message(3))
+        _ = known.callFinished(streamID: 3, authenticated: true)
+        #expect(goAwayCode(known.received(ping)) == nil)
     }
 
     @Test("a refused or unfinished call does not reset the PING budget")
@@ -201,7 +220,7 @@ struct ServerConnectionStateMachineTests {
         #expect(machine.received(ack) == .none)  // ACKs are not counted
         _ = machine.received(headers(1))
         _ = machine.received(message(1))
-        _ = machine.callFinished(streamID: 1)
+        _ = machine.callFinished(streamID: 1, authenticated: true)
         for _ in 0..<3 { #expect(machine.received(settings) == .write([ack])) }
         #expect(goAwayCode(machine.received(settings)) == .enhanceYourCalm)
     }
@@ -229,7 +248,7 @@ struct ServerConnectionStateMachineTests {
         var machine = machine(streams: 10, cancels: 3)
         _ = machine.received(headers(1))
         _ = machine.received(message(1))
-        _ = machine.callFinished(streamID: 1)
+        _ = machine.callFinished(streamID: 1, authenticated: true)
         _ = machine.received(headers(5))
         _ = machine.received(message(5))  // running
         let stray: Frame
@@ -246,11 +265,11 @@ struct ServerConnectionStateMachineTests {
         var renewed = self.machine(streams: 10, cancels: 1)
         _ = renewed.received(headers(1))
         _ = renewed.received(message(1))
-        _ = renewed.callFinished(streamID: 1)
+        _ = renewed.callFinished(streamID: 1, authenticated: true)
         #expect(renewed.received(message(1)) == .none)
         _ = renewed.received(headers(3))
         _ = renewed.received(message(3))
-        _ = renewed.callFinished(streamID: 3)
+        _ = renewed.callFinished(streamID: 3, authenticated: true)
         #expect(renewed.received(message(1)) == .none)
     }
 
@@ -262,6 +281,32 @@ struct ServerConnectionStateMachineTests {
         #expect(machine.received(Frame(type: .cancel, streamID: 1)) == .none)  // too late: counted
         _ = machine.received(headers(3))
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
+    }
+
+    /// One tenant's revoked key on a connection shared by many (a gateway's) must not drain it for all: the count is
+    /// of failed authentications since the last call whose caller proved a key.
+    @Test("a proved key resets the count of failed authentications; other calls do not")
+    func provedKeyResetsFailedAuthentications() {
+        var machine = machine(streams: 10)
+        var id: UInt32 = 1
+        func call(authenticated: Bool = false, failed: Bool = false) -> ServerConnectionStateMachine.Action {
+            _ = machine.received(headers(id))
+            _ = machine.received(message(id))
+            defer { id += 2 }
+            return machine.callFinished(streamID: id, authenticated: authenticated, authenticationFailed: failed).then
+        }
+        for _ in 0..<100 {
+            for _ in 0..<10 { #expect(call(failed: true) == .none) }
+            #expect(call(authenticated: true) == .none)
+        }
+        for _ in 0..<10 { #expect(call(failed: true) == .none) }
+        #expect(call() == .none)  // no key proved (HealthCheck): no reset
+        #expect(machine.failedAuthentications == 10)
+        guard case .closeWithGoAway(let away) = call(failed: true) else {
+            Issue.record("no GOAWAY")
+            return
+        }
+        #expect(away.code == .enhanceYourCalm)
     }
 
     @Test("failed authentications: the budget is exact, then the connection drains; they renew no budget")

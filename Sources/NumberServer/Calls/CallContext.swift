@@ -15,6 +15,8 @@ public struct CallContext: Sendable {
     public let peer: PeerInfo
     /// Shared by the calls of one connection (a fresh one per call when the context is made outside a connection).
     public let connection: ConnectionMemo
+    /// Set by ``markAuthenticated()``.
+    let authentication: CallAuthentication
     /// A logger carrying the request id and method.
     public var logger: Logger {
         guard decorateLogger else { return baseLogger }
@@ -40,6 +42,7 @@ public struct CallContext: Sendable {
         self.requestID = requestID
         self.peer = peer
         self.connection = connection
+        self.authentication = CallAuthentication()
         self.baseLogger = logger
         self.decorateLogger = false
     }
@@ -47,7 +50,7 @@ public struct CallContext: Sendable {
     /// A context whose logger is the connection's, with the request id and method added when first used.
     init(
         method: String, metadata: [String: String], deadline: NIODeadline?, requestID: String, peer: PeerInfo,
-        connectionLogger: Logger, connection: ConnectionMemo
+        connectionLogger: Logger, connection: ConnectionMemo, authentication: CallAuthentication
     ) {
         self.method = method
         self.metadata = metadata
@@ -55,9 +58,21 @@ public struct CallContext: Sendable {
         self.requestID = requestID
         self.peer = peer
         self.connection = connection
+        self.authentication = authentication
         self.baseLogger = connectionLogger
         self.decorateLogger = true
     }
+
+    /// Records that the caller proved who it is (a valid API key); call it as soon as the key is verified, before
+    /// any later check that may refuse the call. On a connection only such calls renew the PING, SETTINGS and CANCEL
+    /// budgets (FRAMING.md §7), and one resets the count of failed authentications: a call any client can make
+    /// without a key (HealthCheck, a malformed request, one refused UNAUTHENTICATED) must not buy a flood more room.
+    public func markAuthenticated() {
+        authentication.mark()
+    }
+
+    /// Whether ``markAuthenticated()`` was called for this call.
+    public var isAuthenticated: Bool { authentication.isProved }
 
     /// The time left before the deadline, nil if none.
     public var timeRemaining: TimeAmount? {

@@ -35,8 +35,9 @@ struct ServerCall: Sendable {
         guard let result else { return }  // cancelled first: the connection already answered or forgot the call
         let connection = self.connection
         let streamID = self.streamID
+        let authenticated = context.isAuthenticated
         connection.eventLoop.execute {
-            connection.value.complete(streamID: streamID, result: result)
+            connection.value.complete(streamID: streamID, result: result, authenticated: authenticated)
         }
     }
 }

@@ -44,6 +44,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var context: ChannelHandlerContext?
     private var peer = PeerInfo(address: "unknown")
     private let memo = ConnectionMemo()
+    /// Whether the synchronous call running now proved its caller's key (reset before each one).
+    private let synchronousAuthentication = CallAuthentication()
     private var flushPending = false
     private var flushScheduled = false
     /// Writes since the last flush.
@@ -244,11 +246,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     /// A call finished: write its response unless the stream was cancelled or timed out meanwhile. `completed` is
     /// false when the server ends the call itself (its deadline passed): that renews no flood budget, and neither
-    /// does a call whose caller was refused (UNAUTHENTICATED, PERMISSION_DENIED); UNAUTHENTICATED ones also spend
-    /// the connection's budget of failed authentications. `unheard` marks a call the server refused before any
-    /// handler ran (``finishNow(_:_:)``).
+    /// does a call whose caller was refused (UNAUTHENTICATED, PERMISSION_DENIED) or did not prove a key
+    /// (`authenticated`, ``CallContext/markAuthenticated()``: HealthCheck, a malformed request); UNAUTHENTICATED ones
+    /// also spend the connection's budget of failed authentications, which a proved key resets. `unheard` marks a
+    /// call the server refused before any handler ran (``finishNow(_:_:)``).
     func complete(
-        streamID: UInt32, result: Result<ByteBuffer, RPCError>, completed: Bool = true, unheard: Bool = false
+        streamID: UInt32, result: Result<ByteBuffer, RPCError>, completed: Bool = true, authenticated: Bool = false,
+        unheard: Bool = false
     ) {
         guard let context else { return }
         cancellations.removeValue(forKey: streamID)
@@ -257,7 +261,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let unauthenticated = failure?.code == .unauthenticated
         let callerRefused = unauthenticated || failure?.code == .permissionDenied
         let (send, then) = state.callFinished(
-            streamID: streamID, completed: completed && !callerRefused, authenticationFailed: unauthenticated)
+            streamID: streamID, completed: completed && !callerRefused, authenticated: authenticated,
+            authenticationFailed: unauthenticated)
         guard send else { return }
         if unauthenticated, state.failedAuthentications == state.limits.failedAuthenticationsMax + 1 {
             logger.notice(
@@ -409,15 +414,21 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             }
             deadline = .now() + .microseconds(min(headers.timeoutMicros, Int64.max / 1000))
         }
-        let callContext = CallContext(
-            method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID, peer: peer,
-            connectionLogger: logger, connection: memo)
         switch entry {
         case .synchronous(let handler):
             // An in-memory read: run it here, in the read burst that brought it. It finishes before any timer
             // could fire, so it needs no deadline timer; its response is flushed with the burst's other responses.
-            complete(streamID: streamID, result: handler(message, callContext))
+            // Such calls run one at a time, so they share one authentication flag: no allocation per call.
+            synchronousAuthentication.reset()
+            let callContext = CallContext(
+                method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID,
+                peer: peer, connectionLogger: logger, connection: memo, authentication: synchronousAuthentication)
+            let result = handler(message, callContext)
+            complete(streamID: streamID, result: result, authenticated: synchronousAuthentication.isProved)
         case .asynchronous(let handler):
+            let callContext = CallContext(
+                method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID,
+                peer: peer, connectionLogger: logger, connection: memo, authentication: CallAuthentication())
             if let deadline { armDeadline(streamID: streamID, deadline: deadline, context: context) }
             let cancellation = CallCancellation()
             cancellations[streamID] = cancellation

@@ -18,9 +18,10 @@ struct ServerConnectionStateMachine {
         /// on a running call) accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`: request+cancel
         /// floods, and frames that are read, decrypted and dropped at no cost to their sender.
         var cancelsBetweenCompletionsMax: Int
-        /// Calls answered UNAUTHENTICATED on the connection, in all, before it is drained with GOAWAY
-        /// `ENHANCE_YOUR_CALM`: authentication comes before any per-account rate limit, so a caller without a valid
-        /// key is limited here.
+        /// Calls answered UNAUTHENTICATED on the connection since the last call whose caller proved a key, before it
+        /// is drained with GOAWAY `ENHANCE_YOUR_CALM`: authentication comes before any per-account rate limit, so a
+        /// caller without a valid key is limited here. A proved key resets the count: a connection shared by many
+        /// tenants (a gateway's) is not drained for everyone by one tenant's revoked key among good calls.
         var failedAuthenticationsMax: Int = 10
     }
 
@@ -60,7 +61,7 @@ struct ServerConnectionStateMachine {
     private var pingsSinceCall = 0
     private var settingsSinceCall = 0
     private var cancelsSinceCompletion = 0
-    /// Calls that failed authentication on this connection (never reset).
+    /// Calls that failed authentication on this connection since the last one whose caller proved a key.
     private(set) var failedAuthentications = 0
     let limits: Limits
 
@@ -227,16 +228,19 @@ struct ServerConnectionStateMachine {
     // MARK: Events from this side
 
     /// A call's response is ready. Returns whether to send it (false if the stream was cancelled or already ended).
-    /// A completed call renews the budgets of control frames and cancels: only real work does, not a HEADERS the
-    /// server refused at once, a call whose deadline passed or whose caller was refused (`completed` false), which
-    /// a client could otherwise use to renew them for free. A call that failed authentication never renews them and
-    /// spends the connection's budget of failed authentications: past it the connection drains (its open calls are
-    /// answered, none after them is started) with GOAWAY `ENHANCE_YOUR_CALM`.
+    /// A completed call whose caller proved a key (`authenticated`) renews the budgets of control frames and
+    /// cancels: only real work for a known caller does. Not a HEADERS the server refused at once, a call whose
+    /// deadline passed or whose caller was refused (`completed` false), nor one any client can make without a key
+    /// (HealthCheck, a malformed request, an unknown method: `authenticated` false), which a client could otherwise
+    /// send between floods to renew them for free. A proved key resets the count of failed authentications. A call
+    /// that failed authentication spends that budget: past it the connection drains (its open calls are answered,
+    /// none after them is started) with GOAWAY `ENHANCE_YOUR_CALM`.
     mutating func callFinished(
-        streamID: UInt32, completed: Bool = true, authenticationFailed: Bool = false
+        streamID: UInt32, completed: Bool = true, authenticated: Bool = false, authenticationFailed: Bool = false
     ) -> (send: Bool, then: Action) {
         guard openStreams.removeValue(forKey: streamID) != nil else { return (false, .none) }
-        if completed && !authenticationFailed {
+        if authenticated { failedAuthentications = 0 }
+        if completed && authenticated && !authenticationFailed {
             cancelsSinceCompletion = 0
             pingsSinceCall = 0
             settingsSinceCall = 0

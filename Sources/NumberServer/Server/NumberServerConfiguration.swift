@@ -38,7 +38,10 @@ public struct NumberServerConfiguration: Sendable {
         /// next frame is not at fault. Default 30 s (as `requestArrivalTimeout`: 4 MiB in 30 s is 140 KB/s). Like
         /// that clock it waits while the server has stopped reading the connection. 0 turns it off.
         public var frameArrivalTimeout: TimeAmount
-        /// PINGs allowed between two completed calls. Default 100.
+        /// PINGs allowed between two completed calls. Default 100. Only a call whose caller proved an API key
+        /// (``CallContext/markAuthenticated()``) and that was not refused counts as completed: not HealthCheck, a
+        /// malformed request or an unknown method, which any client can send without a key; the same holds for the
+        /// SETTINGS and CANCEL budgets.
         public var pingsBetweenCallsMax: Int
         /// SETTINGS frames (the client's first one included) allowed between two completed calls; each is answered
         /// with an ACK. Default 10.
@@ -51,8 +54,10 @@ public struct NumberServerConfiguration: Sendable {
         /// Cancelled calls and stray frames (a MESSAGE or CANCEL for a stream that has ended, a second MESSAGE on a
         /// running call) allowed without a completed call in between. Default 1000.
         public var cancelsBetweenCompletionsMax: Int
-        /// Calls answered UNAUTHENTICATED on one connection, in all; the next one drains it with GOAWAY
-        /// `ENHANCE_YOUR_CALM` (its open calls are answered). Such calls, and PERMISSION_DENIED ones, do not count as
+        /// Calls answered UNAUTHENTICATED on one connection since the last call whose caller proved an API key; the
+        /// next one drains it with GOAWAY `ENHANCE_YOUR_CALM` (its open calls are answered). A proved key resets the
+        /// count, so a connection shared by many accounts' keys (a gateway's) is not drained by one revoked key
+        /// among good calls, while one with no good key is. Such calls, and PERMISSION_DENIED ones, do not count as
         /// completed calls for the PING, SETTINGS and CANCEL budgets. Default 10.
         public var failedAuthenticationsMax: Int
         /// How long a connection closed for a limit or a protocol error may take to write its GOAWAY before it is

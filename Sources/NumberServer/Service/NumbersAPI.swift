@@ -49,6 +49,7 @@ public struct NumbersAPI: Sendable {
         registerNumbers(into: &router)
         registerLedger(into: &router)
         registerAdministration(into: &router)
+        // Open to anyone, so it proves nothing about its caller: it renews no connection budget (FRAMING.md §7).
         router.registerSynchronous(NumbersMethods.healthCheck) { _, _ in
             HealthCheckResponse(status: isServing() ? .serving : .notServing, version: version)
         }
@@ -93,6 +94,9 @@ public struct NumbersAPI: Sendable {
             }
             context.connection.remember(authorization: header, keyId: key.id)
         }
+        // The caller is known: this call may renew the connection's flood budgets and resets its count of failed
+        // authentications, whatever it is refused for below.
+        context.markAuthenticated()
         // Charged as soon as the caller is known: a call the key may not make costs it a call too, or a valid key
         // could send denied calls without limit.
         try rateLimiter.admit(key.accountId ?? key.id)
