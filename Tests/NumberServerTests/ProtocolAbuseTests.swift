@@ -480,6 +480,51 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A timeout storm (a slow provider: every call ends at its deadline on the server, and the client's CANCEL,
+    /// sent at its own deadline, arrives after the server's DEADLINE_EXCEEDED) is no CANCEL flood: 1500 such calls in
+    /// a row keep the connection, where the 1001st late CANCEL used to close it. A CANCEL on a stream never opened
+    /// still counts (`strayFrameFlood`).
+    @Test("the client's CANCEL of a call the server ended at its deadline is not counted")
+    func timeoutStormKeepsTheConnection() async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var stream: UInt32 = 1
+            var cancels = ByteBuffer()
+            for wave in 0..<15 {
+                // 100 calls (the streams a connection may have open) that hold for 10 s, with a 20 ms deadline.
+                var bytes = cancels
+                cancels = ByteBuffer()
+                for _ in 0..<100 {
+                    var headers = ByteBuffer()
+                    try ProtoEncoder().encode(RequestHeaders(method: Self.hold, timeoutMicros: 20_000), into: &headers)
+                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
+                    var message = ByteBuffer()
+                    try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+                    cancels.writeFrame(Frame(type: .cancel, streamID: stream))
+                    stream += 2
+                }
+                try await connection.send(bytes)
+                let last = stream - 2
+                let frames = try await connection.waitForFrames { try trailerStatuses($0)[last] != nil }
+                #expect(try trailerStatuses(frames)[last]?.code == StatusCode.deadlineExceeded.rawValue, "wave \(wave)")
+                #expect(try goAway(in: frames) == nil, "wave \(wave)")
+            }
+            // The last wave's CANCELs, then a call that proves they were all read.
+            try writeCall(&cancels, stream: stream, method: Self.health)
+            try await connection.send(cancels)
+            let probe = stream
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[probe] != nil }
+            #expect(try trailerStatuses(frames)[probe]?.code == 0)
+            #expect(try goAway(in: frames) == nil)
+            #expect(!connection.isClosed)
+            let statuses = try trailerStatuses(frames)
+            #expect(statuses.values.filter { $0.code == StatusCode.deadlineExceeded.rawValue }.count == 1500)
+            try await connection.channel.close()
+        }
+    }
+
     /// Calls opened with HEADERS whose request never (fully) arrives: HEADERS alone, or HEADERS and a MESSAGE frame
     /// header whose payload stalls halfway. Only running calls keep a connection busy, so without a bound these
     /// held the connection and its buffers forever; `requestArrivalTimeout` (1 s here) closes it with

@@ -283,6 +283,50 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
     }
 
+    /// The client's CANCEL of a call the server ended itself (its deadline, a refusal) crossed the server's answer:
+    /// not counted, once per call. A second one, a MESSAGE on such a stream, or a CANCEL on a skipped stream is.
+    @Test("the first CANCEL of a call the server ended is not counted; stray frames still are")
+    func lateCancelOfServerEndedCall() {
+        var machine = machine(streams: 10, cancels: 1)
+        for id in stride(from: UInt32(1), through: 99, by: 2) {
+            _ = machine.received(headers(id))
+            _ = machine.received(message(id))
+            #expect(machine.callFinished(streamID: id, completed: false).send)
+            #expect(machine.received(Frame(type: .cancel, streamID: id)) == .none)
+        }
+        #expect(machine.phase == .active)
+        #expect(machine.received(Frame(type: .cancel, streamID: 99)) == .none)  // the second: counted (1 of 1)
+        #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 99))) == .enhanceYourCalm)
+        var messages = self.machine(streams: 10, cancels: 1)
+        _ = messages.received(headers(1))
+        _ = messages.received(message(1))
+        _ = messages.callFinished(streamID: 1, completed: false)
+        #expect(messages.received(message(1)) == .none)
+        #expect(goAwayCode(messages.received(message(1))) == .enhanceYourCalm)
+        var skipped = self.machine(streams: 10, cancels: 1)
+        _ = skipped.received(headers(5))
+        _ = skipped.received(message(5))
+        _ = skipped.callFinished(streamID: 5, completed: false)
+        #expect(skipped.received(Frame(type: .cancel, streamID: 1)) == .none)
+        #expect(goAwayCode(skipped.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
+    }
+
+    /// Streams ended by the server are remembered up to twice MAX_CONCURRENT_STREAMS, the most recent: an older one's
+    /// CANCEL is counted.
+    @Test("ended streams remembered: the bound is exact")
+    func endedStreamsRememberedBound() {
+        var machine = machine(streams: 2, cancels: 1)
+        #expect(machine.limits.endedStreamsRememberedMax == 4)
+        for id: UInt32 in [1, 3, 5, 7, 9] {
+            _ = machine.received(headers(id))
+            _ = machine.received(message(id))
+            _ = machine.callFinished(streamID: id, completed: false)
+        }
+        for id: UInt32 in [3, 5, 7, 9] { #expect(machine.received(Frame(type: .cancel, streamID: id)) == .none) }
+        #expect(machine.received(Frame(type: .cancel, streamID: 1)) == .none)  // forgotten: counted (1 of 1)
+        #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 1))) == .enhanceYourCalm)
+    }
+
     /// One tenant's revoked key on a connection shared by many (a gateway's) must not drain it for all: the count is
     /// of failed authentications since the last call whose caller proved a key.
     @Test("a proved key resets the count of failed authentications; other calls do not")

@@ -16,13 +16,21 @@ struct ServerConnectionStateMachine {
         var settingsBetweenCallsMax: Int = 10
         /// CANCELs and stray frames (a MESSAGE or CANCEL on a stream that has ended or was skipped, a second MESSAGE
         /// on a running call) accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`: request+cancel
-        /// floods, and frames that are read, decrypted and dropped at no cost to their sender.
+        /// floods, and frames that are read, decrypted and dropped at no cost to their sender. The first CANCEL of a
+        /// call the server ended without renewing the budgets (its deadline, a refusal) is not counted: the client
+        /// may have sent it before it could know (``endedStreamsRememberedMax``).
         var cancelsBetweenCompletionsMax: Int
         /// Calls answered UNAUTHENTICATED on the connection since the last call whose caller proved a key, before it
         /// is drained with GOAWAY `ENHANCE_YOUR_CALM`: authentication comes before any per-account rate limit, so a
         /// caller without a valid key is limited here. A proved key resets the count: a connection shared by many
         /// tenants (a gateway's) is not drained for everyone by one tenant's revoked key among good calls.
         var failedAuthenticationsMax: Int = 10
+
+        /// Streams the server ended without renewing the budgets whose first CANCEL is not counted: the most recent
+        /// ones, twice MAX_CONCURRENT_STREAMS (200), so a storm of calls ending at their deadline, all open ones at
+        /// once, is covered while their clients' CANCELs are under way. 4 bytes each; one forgotten sooner only has
+        /// its CANCEL counted.
+        var endedStreamsRememberedMax: Int { 2 * Int(settings.maxConcurrentStreams) }
     }
 
     enum Phase: Hashable {
@@ -63,6 +71,9 @@ struct ServerConnectionStateMachine {
     private var cancelsSinceCompletion = 0
     /// Calls that failed authentication on this connection since the last one whose caller proved a key.
     private(set) var failedAuthentications = 0
+    /// Streams the server ended without renewing the budgets, oldest first, whose CANCEL has not come: the first
+    /// CANCEL of each is not counted (at most ``Limits/endedStreamsRememberedMax``).
+    private var endedByServer = CircularBuffer<UInt32>(initialCapacity: 0)
     let limits: Limits
 
     init(limits: Limits) {
@@ -215,9 +226,12 @@ struct ServerConnectionStateMachine {
     private mutating func receivedCancel(_ frame: Frame) -> Action {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
-            // Too late (the call ended) or for a skipped stream: nothing to stop, but it counts like any CANCEL.
-            return id <= lastStreamID
-                ? spendCancel(otherwise: .none) : protocolError("CANCEL on stream \(id) that was never opened")
+            guard id <= lastStreamID else { return protocolError("CANCEL on stream \(id) that was never opened") }
+            // Crossed the server's own end of the call (its deadline, a refusal): the client could not know.
+            if forgetEndedByServer(id) { return .none }
+            // Too late for a call the client already cancelled or saw end, or for a skipped stream: nothing to stop,
+            // but it counts like any CANCEL.
+            return spendCancel(otherwise: .none)
         }
         pendingHeaders[id] = nil
         let overBudget = spendCancel(otherwise: .none)
@@ -234,7 +248,8 @@ struct ServerConnectionStateMachine {
     /// (HealthCheck, a malformed request, an unknown method: `authenticated` false), which a client could otherwise
     /// send between floods to renew them for free. A proved key resets the count of failed authentications. A call
     /// that failed authentication spends that budget: past it the connection drains (its open calls are answered,
-    /// none after them is started) with GOAWAY `ENHANCE_YOUR_CALM`.
+    /// none after them is started) with GOAWAY `ENHANCE_YOUR_CALM`. A call ended without renewing the budgets is
+    /// remembered, so that its client's CANCEL, sent before it could know, is not counted.
     mutating func callFinished(
         streamID: UInt32, completed: Bool = true, authenticated: Bool = false, authenticationFailed: Bool = false
     ) -> (send: Bool, then: Action) {
@@ -244,6 +259,8 @@ struct ServerConnectionStateMachine {
             cancelsSinceCompletion = 0
             pingsSinceCall = 0
             settingsSinceCall = 0
+        } else {
+            rememberEndedByServer(streamID)
         }
         if authenticationFailed {
             failedAuthentications += 1
@@ -253,6 +270,22 @@ struct ServerConnectionStateMachine {
             }
         }
         return (true, closeIfDrained(otherwise: .none))
+    }
+
+    /// Remembers a stream the server ended without renewing the budgets (the oldest is forgotten past the bound).
+    private mutating func rememberEndedByServer(_ streamID: UInt32) {
+        let max = limits.endedStreamsRememberedMax
+        guard max > 0 else { return }
+        if endedByServer.count >= max { _ = endedByServer.popFirst() }
+        endedByServer.append(streamID)
+    }
+
+    /// Whether `streamID` is a stream the server ended whose CANCEL had not come; forgets it (a second CANCEL counts).
+    /// A linear search of at most ``Limits/endedStreamsRememberedMax`` ids, for CANCELs on ended streams only.
+    private mutating func forgetEndedByServer(_ streamID: UInt32) -> Bool {
+        guard let index = endedByServer.firstIndex(of: streamID) else { return false }
+        endedByServer.remove(at: index)
+        return true
     }
 
     /// Starts a graceful shutdown: GOAWAY (`NO_ERROR` unless told otherwise) naming the last stream we will process.

@@ -52,7 +52,10 @@ public struct NumberServerConfiguration: Sendable {
         /// past the mark the queue holds at most one more response per open call. Default 64 KiB.
         public var writeBufferBytesMax: Int
         /// Cancelled calls and stray frames (a MESSAGE or CANCEL for a stream that has ended, a second MESSAGE on a
-        /// running call) allowed without a completed call in between. Default 1000.
+        /// running call) allowed without a completed call in between. Default 1000. The first CANCEL of a call the
+        /// server ended itself without it counting as completed (its deadline passed, it was refused) is not counted:
+        /// the client sent it before it could know. The server remembers the last 2 × MAX_CONCURRENT_STREAMS such
+        /// streams; a CANCEL for an older one counts.
         public var cancelsBetweenCompletionsMax: Int
         /// Calls answered UNAUTHENTICATED on one connection since the last call whose caller proved an API key; the
         /// next one drains it with GOAWAY `ENHANCE_YOUR_CALM` (its open calls are answered). A proved key resets the
