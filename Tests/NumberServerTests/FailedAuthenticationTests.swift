@@ -122,7 +122,15 @@ struct FailedAuthenticationTests {
                         body: GetBalanceRequest(accountId: "A"))
                     stream += 2
                 }
-                // The good call is answered before the next bad ones are sent, so it ends between them.
+                // The bad calls are answered before the good one is sent (asynchronous handlers end in any order), and
+                // the good one before the next bad ones, so it ends between them.
+                try await connection.send(bytes)
+                bytes.clear()
+                let refused = 10 * (round + 1)
+                _ = try await connection.waitForFrames { frames in
+                    try trailerStatuses(frames).values.filter { $0.code == StatusCode.unauthenticated.rawValue }.count
+                        >= refused
+                }
                 try writeCall(
                     &bytes, stream: stream, method: method, metadata: ["authorization": Self.goodKey],
                     body: GetBalanceRequest(accountId: "A"))
