@@ -1,13 +1,15 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import NumberAPI
 import NumberClient
-import NumberServer
 import NumberTLS
 import NumberWire
 import Synchronization
 import Testing
+
+@testable import NumberServer
 
 /// A router for abuse tests: HealthCheck answers at once, GetAccount holds the call until cancelled (≤ 10 s).
 func abuseRouter() -> RPCRouter {
@@ -224,4 +226,21 @@ func trailerStatuses(_ frames: [Frame]) throws -> [UInt32: RpcStatus] {
 /// The GOAWAY in `frames`, if any.
 func goAway(in frames: [Frame]) throws -> GoAway? {
     try frames.last { $0.type == .goAway }.map { try GoAway(payload: $0.payload) }
+}
+
+/// A `ServerConnectionHandler` with `timeouts` on an active embedded channel (whose clock the test moves) past the
+/// client's preface and SETTINGS. Its calls are queued and never run (nothing serves the queue): a call started stays
+/// running.
+func embeddedServerConnection(
+    timeouts: ServerConnectionHandler.Timeouts, router: RPCRouter
+) throws -> (EmbeddedChannel, EmbeddedEventLoop) {
+    let loop = EmbeddedEventLoop()
+    let (_, calls) = AsyncStream.makeStream(of: ServerCall.self)
+    let handler = ServerConnectionHandler(
+        limits: .init(settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
+        timeouts: timeouts, router: router, calls: calls, logger: quietLogger, metrics: ServerMetrics())
+    let channel = EmbeddedChannel(handler: handler, loop: loop)
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    try channel.writeInbound(clientStart())
+    return (channel, loop)
 }

@@ -14,18 +14,11 @@ struct FrameArrivalClockTests {
     /// A handler with a 10 s frame arrival timeout and no other clock that could close the connection first. Its
     /// calls are queued and never run (nothing serves the queue): a call started stays running.
     static func connection() throws -> (EmbeddedChannel, EmbeddedEventLoop) {
-        let loop = EmbeddedEventLoop()
-        let (_, calls) = AsyncStream.makeStream(of: ServerCall.self)
-        let handler = ServerConnectionHandler(
-            limits: .init(settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
+        try embeddedServerConnection(
             timeouts: .init(
                 settings: .seconds(1000), requestArrival: .zero, frameArrival: .seconds(10), idle: .zero,
                 goAwayFlush: .seconds(1)),
-            router: abuseRouter(), calls: calls, logger: quietLogger, metrics: ServerMetrics())
-        let channel = EmbeddedChannel(handler: handler, loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(clientStart())
-        return (channel, loop)
+            router: abuseRouter())
     }
 
     /// A MESSAGE frame of `length` payload bytes on `stream`, cut after `sent` of them.

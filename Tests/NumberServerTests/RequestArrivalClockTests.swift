@@ -14,18 +14,11 @@ struct RequestArrivalClockTests {
     /// A handler with a 10 s request arrival timeout and no idle timeout, on an active embedded channel past the
     /// client's preface and SETTINGS.
     static func connection() throws -> (EmbeddedChannel, EmbeddedEventLoop) {
-        let loop = EmbeddedEventLoop()
-        let (_, calls) = AsyncStream.makeStream(of: ServerCall.self)
-        let handler = ServerConnectionHandler(
-            limits: .init(settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
+        try embeddedServerConnection(
             timeouts: .init(
                 settings: .seconds(10), requestArrival: .seconds(10), frameArrival: .zero, idle: .zero,
                 goAwayFlush: .seconds(1)),
-            router: RPCRouter(), calls: calls, logger: quietLogger, metrics: ServerMetrics())
-        let channel = EmbeddedChannel(handler: handler, loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(clientStart())
-        return (channel, loop)
+            router: RPCRouter())
     }
 
     /// The GOAWAY among everything the handler wrote so far, if any.
