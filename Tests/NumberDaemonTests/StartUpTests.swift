@@ -251,12 +251,16 @@ import TwilioSimulator
             #expect(error.description.contains("--clock-lead-max"), "\(error)")
         }
         // A quiet deployment writes no records, but the running numberd keeps the time it got to (the clock file,
-        // hourly and at shutdown): a restart after a long quiet run is not taken for a clock far ahead. (Before the
-        // clock file, a numberd idle for 32 days could not be restarted.)
-        try await Self.withPrepared(directory) { numberd in
-            try await Task.sleep(for: .milliseconds(1_100))
-            try numberd.dataDirectory.advanceClockMark(to: Date())  // what the "clock" service does
-        }
+        // at start, hourly and at shutdown): the check reads it too, so a restart after a long quiet run is not taken
+        // for a clock far ahead. (Before the clock file, a numberd idle for 32 days could not be restarted.) Here the
+        // records are over a second old and the mark says a running numberd saw a later time: the start is taken.
+        let later = Date().addingTimeInterval(3_600)
+        try DataDirectory(root: directory).advanceClockMark(to: later)
+        #expect(
+            DataDirectory(root: directory).readClockMark()
+                == Date(timeIntervalSince1970: floor(later.timeIntervalSince1970)))
+        try DataDirectory(root: directory).advanceClockMark(to: Date())  // never backwards
+        #expect(DataDirectory(root: directory).readClockMark()! > Date())
         try await Self.withPrepared(directory, configure: { $0.clockLeadMaxSeconds = 1 }) { _ in }
     }
 
