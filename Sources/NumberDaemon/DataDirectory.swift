@@ -59,7 +59,7 @@ public struct DataDirectory: Sendable {
     /// Moves `clock` forward to `now` (never back: a clock set back must not erase how far time had got).
     func advanceClockMark(to now: Date) throws {
         if let mark = readClockMark(), mark >= now { return }
-        try replaceFile(clockMark, with: Array("\(Int64(now.timeIntervalSince1970))\n".utf8))
+        try replaceFile(clockMark, with: "\(Int64(now.timeIntervalSince1970))\n")
     }
 
     /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries
@@ -92,32 +92,17 @@ public struct DataDirectory: Sendable {
 
     /// Writes the admin key secret in place of `admin.key` (mode 0600), atomically (``replaceFile(_:with:)``).
     func writeAdminKey(_ secret: String) throws {
-        try replaceFile(adminKeyFile, with: Array((secret + "\n").utf8))
+        try replaceFile(adminKeyFile, with: secret + "\n")
     }
 
-    /// Replaces `path` (mode 0600) with `bytes`: a temporary file beside it, synced, renamed over it, then the root
-    /// synced, so a crash leaves the old file or the new one, never a partial one.
-    func replaceFile(_ path: String, with bytes: [UInt8]) throws {
-        let temporary = path + ".tmp"
-        unlink(temporary)
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw ConfigurationError("cannot create \(temporary): errno \(errno)") }
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = written == bytes.count && fsync(descriptor) == 0
-        let writeErrno = errno
-        close(descriptor)
-        guard synced else {
-            unlink(temporary)
-            throw ConfigurationError("cannot write \(temporary): errno \(writeErrno)")
+    /// Replaces `path` (mode 0600) with `text`, atomically, through the writer the TLS files use (``PEMFile``: a
+    /// temporary file beside it, written whole, synced, renamed over it, then the folder synced), so a crash leaves
+    /// the old file or the new one, never a partial one.
+    func replaceFile(_ path: String, with text: String) throws {
+        do {
+            try PEMFile.write(text, to: path, mode: 0o600)
+        } catch {
+            throw ConfigurationError("\(error)")
         }
-        guard rename(temporary, path) == 0 else {
-            let renameErrno = errno
-            unlink(temporary)
-            throw ConfigurationError("cannot rename \(temporary) to \(path): errno \(renameErrno)")
-        }
-        let folder = open(root, O_RDONLY | O_CLOEXEC)
-        guard folder >= 0 else { throw ConfigurationError("cannot open \(root): errno \(errno)") }
-        defer { close(folder) }
-        guard fsync(folder) == 0 else { throw ConfigurationError("cannot sync \(root): errno \(errno)") }
     }
 }

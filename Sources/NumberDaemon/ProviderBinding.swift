@@ -101,6 +101,6 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try directory.replaceFile(
-            directory.providerBinding, with: Array(try encoder.encode(self)) + [UInt8(ascii: "\n")])
+            directory.providerBinding, with: String(decoding: try encoder.encode(self), as: UTF8.self) + "\n")
     }
 }

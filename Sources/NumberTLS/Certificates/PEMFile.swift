@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes PEM text to a file atomically and with an exact mode, so a private key is never readable by others even for
-/// an instant, and a crash or a full disk leaves the old file or the new one, never a partial one.
+/// Writes PEM text (or any small text file numberd keeps: its admin key, provider binding, clock mark) to a file
+/// atomically and with an exact mode, so a private key is never readable by others even for an instant, and a crash
+/// or a full disk leaves the old file or the new one, never a partial one.
 ///
 /// The text goes to `<path>.tmp` in the same folder, created with the final mode, written, synced, renamed over `path`,
 /// and then the folder is synced so the rename itself survives a power cut. Writing in place (`O_TRUNC`) left a
