@@ -163,7 +163,7 @@ struct MemoryRun {
         options.journal.logger = PurchaseRun.logger
         let opened = try FileJournal<CoreEvent, CoreState>.open(
             directory: directory, options: options.journal, initialState: CoreState(),
-            apply: { state, event in state.apply(event) })
+            apply: { state, event in try state.applyChecked(event) })
         let seq = try await opened.journal.append([
             .accountCreated(Account(id: "ACC_snapshotseq", name: "seq", currency: "USD", createdAt: created))
         ])

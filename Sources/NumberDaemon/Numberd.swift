@@ -64,10 +64,14 @@ public final class Numberd: Sendable {
         let certificates: ServerCertificates
         let provider: TwilioProvider
         let simulator: TwilioSimulator?
-        let (latestRecorded, holdsProviderResources) = await store.inspect {
-            ($0.latestRecordedTime, $0.holdsProviderResources)
+        let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
+            ($0.latestRecordedTime, $0.holdsProviderResources, $0.checkInvariants())
         }
         do {
+            // A state whose own rules do not hold (a ledger that does not add up, a number without its debit...) is
+            // not served: every write would build on it. Replay already refuses a record that does not fit; this
+            // catches what a snapshot holds.
+            try checkInvariants(violations, directory: configuration.dataDirectory)
             // Under the lock, before anything uses the clock (certificates, billing, key expiry) or acts at the
             // provider (the simulator's start, reconciliation).
             let now = Date()
@@ -186,6 +190,17 @@ public final class Numberd: Sendable {
     /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data
     /// records anything at, or a numberd running on it saw (the `clock` file, kept hourly) — before certificates,
     /// billing or key expiry act on it; a clock behind it is logged.
+    /// Refuses to serve a state that breaks the core's invariants, naming the first few and where to see them all.
+    static func checkInvariants(_ violations: [Violation], directory: String) throws {
+        guard !violations.isEmpty else { return }
+        let shown = violations.prefix(5).map(\.description).joined(separator: "; ")
+        let more = violations.count > 5 ? " (and \(violations.count - 5) more)" : ""
+        throw ConfigurationError(
+            "the data directory's state breaks \(violations.count) invariant(s), so numberd will not serve it: "
+                + "\(shown)\(more). `numberd verify --data-dir \(directory)` lists them all; restore the "
+                + "directory from a backup or repair it before starting")
+    }
+
     static func checkClock(
         _ latest: Date?, now: Date, _ configuration: NumberdConfiguration, logger: Logger
     ) throws {

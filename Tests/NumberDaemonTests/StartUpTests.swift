@@ -283,4 +283,53 @@ import TwilioSimulator
             }
         }
     }
+
+    /// A state that breaks the core's invariants used to be served (nothing checked it at start; only `numberd verify`
+    /// did). Here a record that fits replay (an account's funds) but names a number the account does not own breaks
+    /// `transaction-number`: the start is refused, naming the rule and `numberd verify`, which lists it too; a record
+    /// that does not fit at all (a release of an unknown number) is refused by replay with its file and offset, and
+    /// verify reports it instead of trapping.
+    @Test func aStateThatBreaksItsInvariantsIsNotServed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-broken-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let account = try await Self.withPrepared(directory) { numberd in
+            try await numberd.service.createAccount(name: "a", currency: "USD").id
+        }
+        let store = URL(fileURLWithPath: directory + "/store")
+        func append(_ event: CoreEvent) async throws {
+            let opened = try FileJournal<CoreEvent, CoreState>.open(
+                directory: store, options: .defaults, initialState: CoreState(),
+                apply: { state, event in try state.applyChecked(event) })
+            _ = try await opened.journal.append([event])
+            await opened.journal.close()
+        }
+        try await append(
+            .transactionPosted(
+                LedgerTransaction(
+                    id: "TXN_broken", accountId: account, kind: .fundsAdded, amount: 100, balanceAfter: 100,
+                    currency: "USD", numberId: "NUM_nobodys", description: "funds", createdAt: Date(),
+                    idempotencyKey: nil)))
+        do {
+            try await Self.withPrepared(directory) { _ in }
+            Issue.record("served a state that breaks its invariants")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("transaction-number"), "\(error)")
+            #expect(error.description.contains("numberd verify --data-dir"), "\(error)")
+        }
+        let verified = try runNumberdVerify(dataDirectory: directory)
+        #expect(verified.status == 1, "\(verified.output)")
+        #expect(verified.output.contains("transaction-number"), "\(verified.output)")
+
+        try await append(.numberReleased(numberId: "NUM_unknown", at: Date(), refund: nil))
+        do {
+            try await Self.withPrepared(directory) { _ in }
+            Issue.record("started on a journal record that does not fit")
+        } catch let error as JournalError {
+            #expect(error.code == .replayFailed, "\(error)")
+            #expect("\(error)".contains("NUM_unknown") && "\(error)".contains("byte offset"), "\(error)")
+        }
+        let replayed = try runNumberdVerify(dataDirectory: directory)
+        #expect(replayed.status == 1, "\(replayed.output)")
+        #expect(replayed.output.contains("NUM_unknown"), "\(replayed.output)")
+    }
 }

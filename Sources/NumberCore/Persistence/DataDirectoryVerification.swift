@@ -54,7 +54,7 @@ public func replayDataDirectory(
     options.fatal = { _ in }
     let opened = try FileJournal<CoreEvent, CoreState>.open(
         directory: scratch, options: options, initialState: CoreState(),
-        apply: { state, event in state.apply(event) })
+        apply: { state, event in try state.applyChecked(event) })
     await opened.journal.close()
     return opened.state
 }

@@ -80,7 +80,7 @@ public final class FileNumberStore: NumberStore {
         precondition(options.pendingRecordsMax > 0, "pendingRecordsMax must be positive")
         let opened = try FileJournal<CoreEvent, CoreState>.open(
             directory: directory, options: options.journal, initialState: CoreState(),
-            apply: { state, event in state.apply(event) })
+            apply: { state, event in try state.applyChecked(event) })
         return FileNumberStore(opened: opened, options: options)
     }
 

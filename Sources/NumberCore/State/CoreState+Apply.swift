@@ -1,42 +1,61 @@
 import Foundation
 
 extension CoreState {
-    /// Applies one event. Events come from decisions made against this state (or a journal of them), so an
-    /// event that does not fit is a bug: it traps rather than silently diverging.
+    /// Applies one event. Events come from decisions made against this state, so an event that does not fit is a
+    /// bug: it traps rather than silently diverging. Events read back from a journal go through
+    /// ``applyChecked(_:)`` instead, so that a record that does not fit is reported, not a crash.
     public mutating func apply(_ event: CoreEvent) {
+        do {
+            try applyChecked(event)
+        } catch {
+            preconditionFailure(error.description)
+        }
+    }
+
+    /// Applies one event, or throws if it does not fit the state (an unknown or duplicate id, a balance that does
+    /// not add up, a number released twice...): what replaying a journal uses, so that a record that passes its
+    /// checksum but contradicts the records before it stops a start-up or `numberd verify` with a message naming
+    /// the record, instead of trapping. After a throw the state is partly changed and must be dropped.
+    public mutating func applyChecked(_ event: CoreEvent) throws(CoreStateInconsistency) {
         eventCount += 1
         switch event {
         case .accountCreated(let account):
-            precondition(accounts[account.id] == nil, "duplicate account")
+            guard accounts[account.id] == nil else { throw .init("duplicate account \(account.id)") }
             accounts[account.id] = account
         case .accountStatusChanged(let accountId, let status):
-            precondition(accounts[accountId] != nil, "unknown account")
+            guard accounts[accountId] != nil else { throw .init("unknown account \(accountId)") }
             accounts[accountId]!.status = status
         case .apiKeyCreated(let key):
+            if let accountId = key.accountId, accounts[accountId] == nil {
+                throw .init("api key \(key.id) of unknown account \(accountId)")
+            }
             let sameId = apiKeys.updateValue(key, forKey: key.id)
-            precondition(sameId == nil, "duplicate api key")
+            guard sameId == nil else { throw .init("duplicate api key \(key.id)") }
             accountApiKeys[key.accountId, default: []].insert(key.id)
             if key.revokedAt == nil { activeApiKeyCount += 1 }
         case .apiKeyRevoked(let keyId, let at):
-            precondition(apiKeys[keyId] != nil, "unknown api key")
+            guard apiKeys[keyId] != nil else { throw .init("unknown api key \(keyId)") }
             if apiKeys[keyId]!.revokedAt == nil { activeApiKeyCount -= 1 }
             apiKeys[keyId]!.revokedAt = at
         case .apiKeysPurged(let keyIds):
             for keyId in keyIds {
                 guard let key = apiKeys.removeValue(forKey: keyId), key.revokedAt != nil else {
-                    preconditionFailure("purging an unknown or unrevoked api key")
+                    throw .init("purging api key \(keyId), unknown or not revoked")
                 }
                 guard let index = accountApiKeys.index(forKey: key.accountId) else { continue }
                 accountApiKeys.values[index].remove(keyId)
                 if accountApiKeys.values[index].isEmpty { accountApiKeys.remove(at: index) }
             }
         case .trunkCreated(let trunk):
+            guard accounts[trunk.accountId] != nil else {
+                throw .init("trunk \(trunk.id) of unknown account \(trunk.accountId)")
+            }
             let sameId = trunks.updateValue(trunk, forKey: trunk.id)
-            precondition(sameId == nil, "duplicate trunk")
+            guard sameId == nil else { throw .init("duplicate trunk \(trunk.id)") }
             accountTrunks[trunk.accountId, default: []].insert(trunk.id)
             providerTrunks[trunk.providerTrunkSid, default: []].insert(trunk.id)
         case .trunkDeleted(let trunkId):
-            guard let trunk = trunks.removeValue(forKey: trunkId) else { preconditionFailure("unknown trunk") }
+            guard let trunk = trunks.removeValue(forKey: trunkId) else { throw .init("unknown trunk \(trunkId)") }
             // An account without trunks has no entry, as when the index is rebuilt from a snapshot.
             accountTrunks[trunk.accountId]?.remove(trunkId)
             if accountTrunks[trunk.accountId]?.isEmpty == true { accountTrunks.removeValue(forKey: trunk.accountId) }
@@ -45,7 +64,7 @@ extension CoreState {
                 providerTrunks.removeValue(forKey: trunk.providerTrunkSid)
             }
         case .transactionPosted(let transaction):
-            post(transaction)
+            try post(transaction)
         case .idempotencyRecorded(let record):
             if let old = idempotency.updateValue(record, forKey: record.storageKey) {
                 work.unfile(key: old.storageKey, madeAt: old.createdAt)
@@ -56,31 +75,37 @@ extension CoreState {
                 if let old = idempotency.removeValue(forKey: key) { work.unfile(key: key, madeAt: old.createdAt) }
             }
         case .purchaseIntentOpened(let intent):
-            openIntent(intent)
+            try openIntent(intent)
         case .purchaseIntentCompensating(let intentId):
-            precondition(intents[intentId] != nil, "unknown intent")
+            guard intents[intentId] != nil else { throw .init("unknown intent \(intentId)") }
             intents[intentId]!.status = .compensating
         case .purchaseCommitted(let intentId, let numbers, let transactions):
-            commitPurchase(intentId: intentId, numbers: numbers, transactions: transactions)
+            try commitPurchase(intentId: intentId, numbers: numbers, transactions: transactions)
         case .purchaseIntentVoided(let intentId):
-            closeIntent(intentId, dropKey: true)
+            try closeIntent(intentId, dropKey: true)
         case .numberTrunkChanged(let numberId, let trunkId):
-            precondition(numbers[numberId] != nil, "unknown number")
+            guard let number = numbers[numberId], number.status != .released else {
+                throw .init("trunk change of unknown or released number \(numberId)")
+            }
+            if let trunkId, trunks[trunkId]?.accountId != number.accountId {
+                throw .init("number \(numberId) routed to trunk \(trunkId), unknown or of another account")
+            }
             numbers[numberId]!.trunkId = trunkId
         case .numberReleaseRequested(let numberId, let at):
-            precondition(numbers[numberId] != nil, "unknown number")
+            guard numbers[numberId] != nil else { throw .init("release requested of unknown number \(numberId)") }
             numbers[numberId]!.releaseRequestedAt = at
             if numbers[numberId]!.status != .released { work.releaseRequested(numberId) }
         case .numberReleaseCancelled(let numberId):
-            precondition(numbers[numberId] != nil, "unknown number")
+            guard numbers[numberId] != nil else { throw .init("release cancelled of unknown number \(numberId)") }
             numbers[numberId]!.releaseRequestedAt = nil
             work.releaseEnded(numberId)
         case .numberReleased(let numberId, let at, let refund):
-            release(numberId: numberId, at: at, refund: refund)
+            try release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
-            post(transaction)
-            guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
-            precondition(number.status != .released, "renewing a released number")
+            guard let number = numbers[numberId], number.status != .released else {
+                throw .init("renewal of unknown or released number \(numberId)")
+            }
+            try post(transaction)
             work.unfile(number)
             held.changed(number, to: .active)
             numbers[numberId]!.status = .active
@@ -90,7 +115,7 @@ extension CoreState {
             work.file(numbers[numberId]!)
         case .numberPastDue(let numberId, let at):
             guard let number = numbers[numberId], number.status != .released else {
-                preconditionFailure("unknown or released number")
+                throw .init("unknown or released number \(numberId) past due")
             }
             work.unfile(number)
             held.changed(number, to: .pastDue)
@@ -99,12 +124,15 @@ extension CoreState {
             work.file(numbers[numberId]!)
         case .orphanWatchStarted(let watches):
             for watch in watches {
-                precondition(phoneOwners[watch.phoneNumber] == nil, "watching an owned number")
+                guard phoneOwners[watch.phoneNumber] == nil else {
+                    throw .init("watching \(watch.phoneNumber), a number owned through numberd")
+                }
                 orphanWatch[watch.phoneNumber] = watch
             }
         case .orphanWatchEnded(let phoneNumber, _, _):
-            let watch = orphanWatch.removeValue(forKey: phoneNumber)
-            precondition(watch != nil, "unknown orphan watch")
+            guard orphanWatch.removeValue(forKey: phoneNumber) != nil else {
+                throw .init("ending an unknown watch on \(phoneNumber)")
+            }
         }
     }
 
@@ -113,21 +141,29 @@ extension CoreState {
         for event in events { apply(event) }
     }
 
-    // The helpers below hash each key once: a check and a write go through `updateValue`, `removeValue` or a
-    // dictionary index (every event is applied three times: speculative, durable and snapshot state). Checks are
-    // never inside `precondition`, whose argument an unchecked build would not evaluate.
+    /// Applies events in order through ``applyChecked(_:)``.
+    public mutating func applyChecked(_ events: some Sequence<CoreEvent>) throws(CoreStateInconsistency) {
+        for event in events { try applyChecked(event) }
+    }
 
-    private mutating func post(_ transaction: LedgerTransaction) {
+    // The helpers below hash each key once: a check and a write go through `updateValue`, `removeValue` or a
+    // dictionary index (every event is applied three times: speculative, durable and snapshot state).
+
+    private mutating func post(_ transaction: LedgerTransaction) throws(CoreStateInconsistency) {
         guard let account = accounts.index(forKey: transaction.accountId) else {
-            preconditionFailure("transaction for unknown account")
+            throw .init("transaction \(transaction.id) of unknown account \(transaction.accountId)")
         }
-        let balance = accounts.values[account].balance + transaction.amount
-        precondition(balance == transaction.balanceAfter && balance >= 0, "transaction balance does not add up")
+        let (balance, overflow) = accounts.values[account].balance.addingReportingOverflow(transaction.amount)
+        guard !overflow, balance == transaction.balanceAfter, balance >= 0 else {
+            throw .init(
+                "transaction \(transaction.id): balance \(accounts.values[account].balance) + amount "
+                    + "\(transaction.amount) does not give its balance after, \(transaction.balanceAfter), or is negative")
+        }
         accounts.values[account].balance = balance
         let index = Self.append(transaction, to: &transactions[transaction.accountId, default: []])
         let sameId = transactionAccounts.updateValue(
             TransactionLocation(accountId: transaction.accountId, index: index), forKey: transaction.id)
-        precondition(sameId == nil, "duplicate transaction id")
+        guard sameId == nil else { throw .init("duplicate transaction \(transaction.id)") }
     }
 
     /// Appends `element` to `list` and returns its position.
@@ -136,24 +172,26 @@ extension CoreState {
         return list.count - 1
     }
 
-    private mutating func openIntent(_ intent: PurchaseIntent) {
+    private mutating func openIntent(_ intent: PurchaseIntent) throws(CoreStateInconsistency) {
         guard let account = accounts.index(forKey: intent.accountId) else {
-            preconditionFailure("intent for unknown account")
+            throw .init("intent \(intent.id) of unknown account \(intent.accountId)")
         }
         let sameId = intents.updateValue(intent, forKey: intent.id)
-        precondition(sameId == nil, "duplicate intent")
+        guard sameId == nil else { throw .init("duplicate intent \(intent.id)") }
         accounts.values[account].held += intent.heldAmount
         reservedNumberCounts[intent.accountId, default: 0] += intent.items.count
         for item in intent.items {
             let reserved = reservations.updateValue(intent.id, forKey: item.phoneNumber)
-            precondition(reserved == nil, "number reserved twice")
+            guard reserved == nil else { throw .init("\(item.phoneNumber) reserved twice (intent \(intent.id))") }
         }
     }
 
     /// Removes the intent and its hold and reservations, and returns it.
     @discardableResult
-    private mutating func closeIntent(_ intentId: String, dropKey: Bool) -> PurchaseIntent {
-        guard let intent = intents.removeValue(forKey: intentId) else { preconditionFailure("unknown intent") }
+    private mutating func closeIntent(
+        _ intentId: String, dropKey: Bool
+    ) throws(CoreStateInconsistency) -> PurchaseIntent {
+        guard let intent = intents.removeValue(forKey: intentId) else { throw .init("unknown intent \(intentId)") }
         accounts[intent.accountId]!.held -= intent.heldAmount
         reservedNumberCounts[intent.accountId]! -= intent.items.count
         if reservedNumberCounts[intent.accountId] == 0 { reservedNumberCounts.removeValue(forKey: intent.accountId) }
@@ -176,13 +214,16 @@ extension CoreState {
 
     private mutating func commitPurchase(
         intentId: String, numbers owned: [OwnedNumber], transactions: [LedgerTransaction]
-    ) {
-        let intent = closeIntent(intentId, dropKey: false)
+    ) throws(CoreStateInconsistency) {
+        let intent = try closeIntent(intentId, dropKey: false)
         for number in owned {
+            guard number.accountId == intent.accountId else {
+                throw .init("number \(number.id) of account \(number.accountId) in intent \(intentId) of \(intent.accountId)")
+            }
             let sameId = numbers.updateValue(number, forKey: number.id)
-            precondition(sameId == nil, "duplicate number id")
+            guard sameId == nil else { throw .init("duplicate number \(number.id)") }
             let owner = phoneOwners.updateValue(number.id, forKey: number.phoneNumber)
-            precondition(owner == nil, "number owned twice")
+            guard owner == nil else { throw .init("\(number.phoneNumber) owned twice (\(owner!) and \(number.id))") }
             let position = Self.append(number.id, to: &accountNumbers[number.accountId, default: []])
             if number.status != .released {
                 work.file(number)
@@ -192,7 +233,7 @@ extension CoreState {
             // Bought again through numberd after a voided attempt: owned, so no longer a possible orphan.
             orphanWatch.removeValue(forKey: number.phoneNumber)
         }
-        for transaction in transactions { post(transaction) }
+        for transaction in transactions { try post(transaction) }
         guard let key = intent.idempotencyKey else { return }
         let storageKey = IdempotencyRecord.storageKey(accountId: intent.accountId, key: key)
         guard let record = idempotency.index(forKey: storageKey) else { return }
@@ -210,12 +251,14 @@ extension CoreState {
         }
     }
 
-    private mutating func release(numberId: String, at: Date, refund: LedgerTransaction?) {
-        guard let number = numbers[numberId] else { preconditionFailure("unknown number") }
-        precondition(number.status != .released, "number released twice")
+    private mutating func release(
+        numberId: String, at: Date, refund: LedgerTransaction?
+    ) throws(CoreStateInconsistency) {
+        guard let number = numbers[numberId] else { throw .init("release of unknown number \(numberId)") }
+        guard number.status != .released else { throw .init("number \(numberId) released twice") }
         if let refund {
-            precondition(number.refundTransactionId == nil, "second refund")
-            post(refund)
+            guard number.refundTransactionId == nil else { throw .init("second refund of number \(numberId)") }
+            try post(refund)
             numbers[numberId]!.refundTransactionId = refund.id
         }
         work.unfile(number)
@@ -232,4 +275,12 @@ extension CoreState {
             phoneOwners.removeValue(forKey: number.phoneNumber)
         }
     }
+}
+
+/// An event that does not fit the state it is applied to (``CoreState/applyChecked(_:)``).
+public struct CoreStateInconsistency: Error, CustomStringConvertible, Sendable {
+    /// What does not fit, naming the ids involved.
+    public let description: String
+
+    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// A journal record can pass its checksum and still contradict the records before it (written by a faulty build, or
+/// edited by hand and re-summed). Replay used to apply it through `CoreState.apply`, whose preconditions trapped: a
+/// start-up or `numberd verify` crashed with "unknown number" and no file, offset or id. Replay now goes through
+/// `applyChecked`, which throws a message naming the ids, and the journal names the record, file and offset.
+@Suite("Checked apply of replayed events")
+struct ApplyCheckedTests {
+    static let now = Date.utc("2025-01-15T10:30:00Z")
+
+    static func transaction(
+        _ id: String, account: String = "ACC_1", amount: Int64, after: Int64, number: String? = nil
+    ) -> LedgerTransaction {
+        LedgerTransaction(
+            id: id, accountId: account, kind: amount >= 0 ? .fundsAdded : .purchase, amount: amount,
+            balanceAfter: after, currency: "USD", numberId: number, description: "x", createdAt: now,
+            idempotencyKey: nil)
+    }
+
+    /// Each event does not fit `InvariantTests.sound()` (ACC_1 with 367, NUM_1 owned, TXN_1 and TXN_2 posted), with a
+    /// word its message must hold.
+    static let misfits: [(CoreEvent, String)] = [
+        (.accountCreated(Account(id: "ACC_1", name: "B", currency: "USD", createdAt: now)), "duplicate account ACC_1"),
+        (.accountStatusChanged(accountId: "ACC_9", status: .suspended), "unknown account ACC_9"),
+        (.transactionPosted(transaction("TXN_3", account: "ACC_9", amount: 5, after: 5)), "unknown account ACC_9"),
+        (.transactionPosted(transaction("TXN_3", amount: 5, after: 999)), "TXN_3"),
+        (.transactionPosted(transaction("TXN_3", amount: -400, after: -33)), "negative"),
+        (.transactionPosted(transaction("TXN_3", amount: .max, after: .max)), "TXN_3"),
+        (.transactionPosted(transaction("TXN_1", amount: 5, after: 372)), "duplicate transaction TXN_1"),
+        (.purchaseIntentCompensating(intentId: "PIN_9"), "unknown intent PIN_9"),
+        (.purchaseIntentVoided(intentId: "PIN_1"), "unknown intent PIN_1"),
+        (.purchaseCommitted(intentId: "PIN_9", numbers: [], transactions: []), "unknown intent PIN_9"),
+        (.numberTrunkChanged(numberId: "NUM_9", trunkId: nil), "NUM_9"),
+        (.numberTrunkChanged(numberId: "NUM_1", trunkId: "TRK_9"), "TRK_9"),
+        (.numberReleaseRequested(numberId: "NUM_9", at: now), "NUM_9"),
+        (.numberReleaseCancelled(numberId: "NUM_9"), "NUM_9"),
+        (.numberReleased(numberId: "NUM_9", at: now, refund: nil), "unknown number NUM_9"),
+        (.numberPastDue(numberId: "NUM_9", at: now), "NUM_9"),
+        (
+            .numberRenewed(
+                numberId: "NUM_9", transaction: transaction("TXN_3", amount: -133, after: 234, number: "NUM_9"),
+                cycleStart: now, nextBillingDate: now), "NUM_9"
+        ),
+        (.trunkDeleted(trunkId: "TRK_9"), "unknown trunk TRK_9"),
+        (.apiKeyRevoked(keyId: "KEY_9", at: now), "unknown api key KEY_9"),
+        (.apiKeysPurged(keyIds: ["KEY_9"]), "KEY_9"),
+        (.orphanWatchEnded(phoneNumber: "+14155550199", outcome: .claimed, at: now), "+14155550199"),
+    ]
+
+    @Test("an event that does not fit throws a message naming it, and apply's trap says the same")
+    func misfitsThrow() {
+        for (event, words) in Self.misfits {
+            var state = InvariantTests.sound()
+            do {
+                try state.applyChecked(event)
+                Issue.record("\(event) was applied")
+            } catch {
+                #expect(error.description.contains(words), "\(event): \(error.description)")
+            }
+        }
+    }
+
+    @Test("events that fit apply the same through both paths")
+    func fittingEventsAgree() throws {
+        var checked = CoreState()
+        var unchecked = CoreState()
+        let events: [CoreEvent] = [
+            .accountCreated(Account(id: "ACC_1", name: "A", currency: "USD", createdAt: Self.now)),
+            .transactionPosted(Self.transaction("TXN_1", amount: 500, after: 500)),
+        ]
+        try checked.applyChecked(events)
+        unchecked.apply(events)
+        #expect(checked == unchecked)
+        #expect(checked.checkInvariants() == [])
+    }
+
+    @Test("a second release of a number throws")
+    func releasedTwice() throws {
+        var state = InvariantTests.sound()
+        try state.applyChecked(.numberReleased(numberId: "NUM_1", at: Self.now, refund: nil))
+        #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked(.numberReleased(numberId: "NUM_1", at: Self.now, refund: nil))
+        }
+        #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked(.numberTrunkChanged(numberId: "NUM_1", trunkId: nil))
+        }
+    }
+
+    /// A data directory whose journal holds a checksum-valid record that releases a number nobody owns: opening it
+    /// (what numberd's start does) and verifying it report the record instead of trapping.
+    @Test("a checksum-valid record that does not fit refuses the open and verify, naming file, offset and ids")
+    func inconsistentRecordInAJournal() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("apply-checked-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let opened = try FileJournal<CoreEvent, CoreState>.open(
+            directory: directory, options: .defaults, initialState: CoreState(),
+            apply: { state, event in try state.applyChecked(event) })
+        _ = try await opened.journal.append([
+            .accountCreated(Account(id: "ACC_1", name: "A", currency: "USD", createdAt: Self.now))
+        ])
+        _ = try await opened.journal.append([.numberReleased(numberId: "NUM_404", at: Self.now, refund: nil)])
+        await opened.journal.close()
+
+        let error = #expect(throws: JournalError.self) { _ = try FileNumberStore.open(directory: directory) }
+        #expect(error?.code == .replayFailed)
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("record 2"), "\(text)")
+        #expect(text.contains("NUM_404"), "\(text)")
+        #expect(text.contains("journal-0") && text.contains("byte offset"), "\(text)")
+
+        let report = await verifyDataDirectory(directory)
+        #expect(!report.isSound)
+        #expect(report.replayError?.contains("NUM_404") == true, "\(String(describing: report.replayError))")
+    }
+}
