@@ -33,6 +33,8 @@ struct MemoryRun {
         /// the runs before it, in their grace period).
         var billingCatchUpSeconds = 0.0
         var snapshotError: String?
+        /// `checkInvariants()` over the built state: what every numberd start now runs before it serves.
+        var invariantsSeconds = 0.0
 
         var bytesPerNumber: Double { Double(residentAfter - residentBefore) / Double(numbers) }
     }
@@ -59,6 +61,10 @@ struct MemoryRun {
             numbers: count, accounts: accounts, buildSeconds: buildSeconds, buildCPUSeconds: buildCPUSeconds,
             residentBefore: before, residentAfter: after, snapshotBytes: 0, snapshotSeconds: 0, snapshotCPUSeconds: 0,
             reloadSeconds: 0, reloadCPUSeconds: 0, reloadResidentGrowth: 0)
+        let checkStart = Measure.now()
+        let violations = state.checkInvariants()
+        result.invariantsSeconds = Measure.now() - checkStart
+        guard violations.isEmpty else { throw BenchmarkError("the built state breaks \(violations.prefix(3))") }
         guard snapshot else { return result }
         do {
             try await snapshotAndReload(state, directory: directory, into: &result)
