@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NumberTLS
+import Synchronization
 
 /// The server's TLS identity: where its certificate comes from, the context new connections use, and the checks that
 /// keep it usable — once at start (with the data directory's lock held) and every
@@ -11,7 +12,18 @@ import NumberTLS
 ///   certificate and open ones keep their session.
 /// - The operator's (`--tls-cert`/`--tls-key`): never rewritten. An expired one refuses the start; one that expires
 ///   within ``NumberdConfiguration/certificateRenewalWindowSeconds`` is logged as a warning at start and at every check.
+///
+/// Either way a context older than ``ticketKeyLifetimeSeconds`` is replaced by a fresh one at the next check: OpenSSL
+/// draws the keys that encrypt session tickets when a context is made and keeps them for its life, and a TLS 1.2
+/// ticket carries its session's master secret, so a key kept for months would let whoever obtains it later decrypt
+/// every recorded TLS 1.2 session resumed or issued with it. Tickets of the old key are then refused (the client
+/// makes a full handshake once); open connections keep their context.
 final class ServerCertificates: Sendable {
+    /// How long one context (and so one session ticket key) serves new connections: the session lifetime
+    /// (``NumberTLS/TLSConfiguration/sessionLifetimeSeconds``, 2 h), so a key outlives the tickets it issued by at
+    /// most the check interval (1 h).
+    static let ticketKeyLifetimeSeconds: Int64 = 7_200
+
     /// Where the certificate comes from.
     enum Source: Sendable {
         /// Generated and renewed in the data directory.
@@ -25,15 +37,24 @@ final class ServerCertificates: Sendable {
     let context: ReloadableTLSContext
     private let makeContext: @Sendable () throws -> TLSContext
     private let logger: Logger
+    /// When the current context was made (seconds since 1970, the clock the checks are given).
+    private let contextMadeAt: Mutex<Int64>
 
     private init(
         source: Source, context: ReloadableTLSContext, makeContext: @escaping @Sendable () throws -> TLSContext,
-        logger: Logger
+        logger: Logger, madeAt: Int64
     ) {
         self.source = source
         self.context = context
         self.makeContext = makeContext
         self.logger = logger
+        self.contextMadeAt = Mutex(madeAt)
+    }
+
+    /// Makes new connections use `fresh`, made at `nowSeconds`.
+    private func install(_ fresh: TLSContext, nowSeconds: Int64) {
+        context.replace(with: fresh)
+        contextMadeAt.withLock { $0 = nowSeconds }
     }
 
     /// Checks (and for generated material renews) the certificate, then compiles the server context. Call with the
@@ -61,15 +82,41 @@ final class ServerCertificates: Sendable {
             try checkOperatorCertificate(context, path: chain, nowSeconds: nowSeconds, atStart: true, logger: logger)
         }
         return ServerCertificates(
-            source: source, context: ReloadableTLSContext(context), makeContext: makeContext, logger: logger)
+            source: source, context: ReloadableTLSContext(context), makeContext: makeContext, logger: logger,
+            madeAt: nowSeconds)
     }
 
     /// The periodic check: renews a generated certificate that became due and makes new connections use it, or warns
     /// about an operator's certificate near its end. Returns what it found, for the periodic service's log line.
     func check(nowSeconds: Int64) throws -> Logger.Metadata {
+        // First, so a certificate check that fails (a deleted CA) does not keep the old key too.
+        let rotated = rotateTicketKeyIfDue(nowSeconds: nowSeconds)
+        var metadata = try checkCertificate(nowSeconds: nowSeconds)
+        metadata["ticket_key_rotated"] = rotated ? "1" : "0"
+        return metadata
+    }
+
+    /// Replaces a context older than ``ticketKeyLifetimeSeconds`` (a renewal or reload just made one) with a fresh
+    /// one from the same files; if they cannot make one now (an operator's files caught mid-replacement), the current
+    /// one serves on and the next check tries again. Whether it replaced it.
+    private func rotateTicketKeyIfDue(nowSeconds: Int64) -> Bool {
+        guard nowSeconds - contextMadeAt.withLock({ $0 }) >= Self.ticketKeyLifetimeSeconds else { return false }
+        do {
+            install(try makeContext(), nowSeconds: nowSeconds)
+            logger.info("new connections use a new session ticket key")
+            return true
+        } catch {
+            logger.warning(
+                "the session ticket key is due for rotation but no new TLS context could be made; retrying at the next check",
+                metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    private func checkCertificate(nowSeconds: Int64) throws -> Logger.Metadata {
         switch source {
         case .operatorFiles(let chain):
-            let reloaded = reloadOperatorFilesIfReplaced(chain)
+            let reloaded = reloadOperatorFilesIfReplaced(chain, nowSeconds: nowSeconds)
             try Self.checkOperatorCertificate(
                 context.current, path: chain, nowSeconds: nowSeconds, atStart: false, logger: logger)
             return ["not_after": "\(Self.notAfter(context.current))", "renewed": reloaded ? "1" : "0"]
@@ -79,7 +126,7 @@ final class ServerCertificates: Sendable {
             // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
             let renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
             if renewed {
-                context.replace(with: try makeContext())
+                install(try makeContext(), nowSeconds: nowSeconds)
                 logger.info(
                     "new connections use the renewed server certificate",
                     metadata: ["serial": "\(check.server.serialNumberHex)"])
@@ -100,14 +147,14 @@ final class ServerCertificates: Sendable {
     /// file's certificate is not the one served, a new context is made from the files and new connections use it
     /// (open ones keep theirs). Files caught mid-replacement (a key that does not match yet, a partial file) make no
     /// context: the one served stays, and the next check tries again. Whether it reloaded.
-    private func reloadOperatorFilesIfReplaced(_ chain: String) -> Bool {
+    private func reloadOperatorFilesIfReplaced(_ chain: String, nowSeconds: Int64) -> Bool {
         guard let pem = try? String(contentsOfFile: chain, encoding: .utf8),
             let onDisk = try? CertificateSummary(certificatePEM: pem),
             onDisk.sha256Fingerprint != context.current.certificate?.sha256Fingerprint
         else { return false }
         do {
             let fresh = try makeContext()
-            context.replace(with: fresh)
+            install(fresh, nowSeconds: nowSeconds)
             logger.notice(
                 "new connections use the replaced server certificate (--tls-cert)",
                 metadata: [

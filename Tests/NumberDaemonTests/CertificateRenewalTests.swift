@@ -275,6 +275,29 @@ struct CertificateRenewalTests {
         #expect(certificates.context.current.certificate?.serialNumberHex == served.serialNumberHex)
     }
 
+    /// OpenSSL keeps the keys that encrypt session tickets for a context's life; numberd's context used to live as
+    /// long as its certificate (months), so one key protected every TLS 1.2 session ticket it issued.
+    @Test("a context older than the ticket key lifetime is replaced at the next check, with the same certificate")
+    func ticketKeyRotation() throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let now = Int64(Date().timeIntervalSince1970)
+        let certificates = try ServerCertificates.start(
+            NumberdConfiguration(dataDirectory: seeded.root), seeded.layout, nowSeconds: now, logger: quietLogger)
+        let first = certificates.context.current
+        let lifetime = ServerCertificates.ticketKeyLifetimeSeconds
+        #expect(try certificates.check(nowSeconds: now + lifetime - 1)["ticket_key_rotated"] == "0")
+        #expect(certificates.context.current === first)
+        #expect(try certificates.check(nowSeconds: now + lifetime)["ticket_key_rotated"] == "1")
+        let second = certificates.context.current
+        #expect(second !== first)
+        #expect(second.certificate?.sha256Fingerprint == first.certificate?.sha256Fingerprint)
+        // The lifetime counts from the new context.
+        #expect(try certificates.check(nowSeconds: now + lifetime + 3600)["ticket_key_rotated"] == "0")
+        #expect(try certificates.check(nowSeconds: now + 2 * lifetime)["ticket_key_rotated"] == "1")
+        #expect(certificates.context.current !== second)
+    }
+
     @Test("a running numberd whose CA files are deleted logs that a restart is needed, and keeps its certificate")
     func runningNumberdKeepsItsAuthority() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-noca-\(UUID())").path

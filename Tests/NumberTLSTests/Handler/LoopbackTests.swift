@@ -30,6 +30,37 @@ struct LoopbackTests {
         try await group.shutdownGracefully()
     }
 
+    /// What numberd's session ticket key rotation rests on (`ServerCertificates.ticketKeyLifetimeSeconds`): a context
+    /// made again from the same configuration has ticket keys of its own, so it refuses the old context's tickets (a
+    /// full handshake), while the old context still resumes them.
+    @Test("a new server context from the same files does not resume the old one's tickets")
+    func newContextHasNewTicketKeys() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let old = try TLSContext(configuration: pki.serverConfiguration())
+        let fresh = try TLSContext(configuration: pki.serverConfiguration())
+        let clientContext = try TLSContext(configuration: pki.clientConfiguration())
+        func handshake(_ server: LoopbackEchoServer, _ cache: TLSSessionCache) async throws -> Bool {
+            let client = try await LoopbackClient.connect(
+                group: group, port: server.port, context: clientContext, sessionCache: cache, expectedBytes: 1)
+            let reused = try await client.handshake.within().sessionReused
+            // Read one echo, so the ticket the server sends after its handshake reaches the cache.
+            try await client.channel.writeAndFlush(ByteBuffer(string: "x"))
+            _ = try await client.received.within()
+            try await client.channel.close()
+            return reused
+        }
+        let oldServer = try await LoopbackEchoServer(group: group, context: old)
+        let freshServer = try await LoopbackEchoServer(group: group, context: fresh)
+        let cache = TLSSessionCache()
+        #expect(try await handshake(oldServer, cache) == false)
+        #expect(try await handshake(oldServer, cache) == true)
+        #expect(try await handshake(freshServer, cache) == false)
+        #expect(try await handshake(freshServer, cache) == true)
+        try await oldServer.close()
+        try await freshServer.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("megabytes both ways in many small writes arrive complete and in order")
     func largeTransfer() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
