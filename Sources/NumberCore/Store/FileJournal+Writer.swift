@@ -86,6 +86,13 @@ extension FileJournal {
                 try fileSystem.write(handle, bytes)
                 try fileSystem.fdatasync(handle)
             } catch {
+                // The batch is not durable, but after a failed writeback Linux keeps its pages readable (and marks
+                // them clean): a restart would replay the unacknowledged records from the page cache and build on
+                // them, and a later power cut or eviction would leave a hole in the middle of the journal, refusing
+                // every start after it. So the batch is cut off before the process stops (best effort: if this fails
+                // too, the restart cuts what it can read as a torn tail, as before).
+                try? fileSystem.truncate(handle, length: segment.size)
+                try? fileSystem.fdatasync(handle)
                 return .failure(Self.failure(error, operation: "write", path: handle.path))
             }
             segment.size += bytes.count

@@ -55,12 +55,15 @@ struct FaultInjectionTests {
         await #expect(throws: JournalError.self) { try await journal.writeSnapshot(ToyState(), throughSeq: 3) }
         await journal.close()
 
-        // A restart recovers a consistent prefix holding at least every acknowledged record.
+        // The failed batch was cut off before the stop: its bytes may sit in the page cache after a failed
+        // writeback (this file system wrote them), and a restart that replayed them would build on records that were
+        // never durable. A restart recovers exactly the acknowledged records.
         let reopened = try ToyFileJournal.open(
             directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
-        #expect(reopened.lastSeq >= 3)
+        #expect(reopened.lastSeq == 3)
         #expect(reopened.state.balances == ["a": 6])
-        #expect(reopened.state.notes.count == Int(reopened.lastSeq) - 3)
+        #expect(reopened.state.notes.isEmpty)
+        #expect(reopened.recovery.tornFiles.isEmpty, "cut by the writer, not left for recovery as a torn tail")
         await reopened.journal.close()
     }
 
