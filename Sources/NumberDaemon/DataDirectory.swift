@@ -65,6 +65,7 @@ public struct DataDirectory: Sendable {
     /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries
     /// survive a power cut (the store syncs what it creates inside `store/`, but only a folder it created itself).
     func prepare() throws {
+        try checkStoreIsThere()
         for folder in [root, root + "/tls", store] {
             try FileManager.default.createDirectory(
                 atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -75,6 +76,22 @@ public struct DataDirectory: Sendable {
         // failure to sync it leaves the root's entry where it was before this start (made by an earlier one, or now).
         try? files.fsyncDirectory(parent.isEmpty ? "." : parent)
         try files.fsyncDirectory(root)
+    }
+
+    /// Refuses a directory whose store is gone while the rest of it is not: `admin.key` is written only after the
+    /// key's record is durable in the store, so an `admin.key` beside a `store/` without a journal segment or a
+    /// snapshot (missing, emptied, or a mount that failed so the folder under it shows) means the store was lost,
+    /// not that this is a first start. Starting would serve an empty state (zero balances, numbers still paid at the
+    /// provider with no owner) and write a second journal that the real one would later hide.
+    func checkStoreIsThere() throws {
+        guard FileManager.default.fileExists(atPath: adminKeyFile) else { return }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []
+        let hasRecords = names.contains { JournalLayout.segmentSeq($0) != nil || JournalLayout.snapshotSeq($0) != nil }
+        guard !hasRecords else { return }
+        throw ConfigurationError(
+            "\(store) holds no journal or snapshot, but \(adminKeyFile) shows this directory has served before: its "
+                + "store was lost or is not mounted. numberd will not start on an empty state in its place. Restore "
+                + "or mount the store; to start afresh on purpose, use a new data directory")
     }
 
     /// The local CA (to issue the server's and the simulator's certificates); throws when it is unreadable or its key

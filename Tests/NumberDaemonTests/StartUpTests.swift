@@ -332,4 +332,40 @@ import TwilioSimulator
         #expect(replayed.status == 1, "\(replayed.output)")
         #expect(replayed.output.contains("NUM_unknown"), "\(replayed.output)")
     }
+
+    /// A store folder on its own mount that failed to mount shows as an empty folder: numberd used to start on an
+    /// empty state there (zero balances, a fresh admin key, numbers at the provider with no owner) and write a second
+    /// journal the real one would hide once mounted again.
+    @Test func aDirectoryWhoseStoreIsGoneIsNotStartedAfresh() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-nostore-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let account = try await Self.withPrepared(directory) { numberd in
+            try await numberd.service.createAccount(name: "a", currency: "USD").id
+        }
+        let store = directory + "/store"
+        let moved = directory + "/store-elsewhere"
+        try FileManager.default.moveItem(atPath: store, toPath: moved)
+        for emptied in [false, true] {
+            if emptied { try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: false) }
+            do {
+                try await Self.withPrepared(directory) { _ in }
+                Issue.record("started afresh on a lost store (emptied: \(emptied))")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("store was lost or is not mounted"), "\(error)")
+            }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []
+            #expect(names.isEmpty, "nothing written in place of the store: \(names)")
+        }
+        // Mounted again: it starts, with its data.
+        try FileManager.default.removeItem(atPath: store)
+        try FileManager.default.moveItem(atPath: moved, toPath: store)
+        try await Self.withPrepared(directory) { numberd in
+            let kept = try numberd.service.account(account)
+            #expect(kept.id == account)
+        }
+        // A first start (no admin.key yet) is not affected: a new directory starts as before.
+        let fresh = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-fresh-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: fresh) }
+        try await Self.withPrepared(fresh) { _ in }
+    }
 }
