@@ -56,8 +56,12 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
     ) throws {
         let path = directory.providerBinding
         let guarded = holdsProviderResources && !rebind
-        if let data = FileManager.default.contents(atPath: path) {
-            let bound = try? JSONDecoder().decode(ProviderBinding.self, from: data)
+        // A file that exists but cannot be read (EACCES, EIO) is unreadable, not missing: taken for missing, it would
+        // be bound afresh to whatever account is configured.
+        if FileManager.default.fileExists(atPath: path) {
+            let bound = FileManager.default.contents(atPath: path).flatMap {
+                try? JSONDecoder().decode(ProviderBinding.self, from: $0)
+            }
             if bound == self { return }
             guard let bound else {
                 guard !guarded else {

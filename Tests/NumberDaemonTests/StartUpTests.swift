@@ -211,6 +211,17 @@ import TwilioSimulator
             try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         }
 
+        // Nor is one that cannot be read at all (here a folder in its place: reading it fails as EACCES or EIO
+        // would; the tests run as root, which reads any mode). It used to be taken for missing and bound afresh.
+        try FileManager.default.removeItem(atPath: bindingFile)
+        try FileManager.default.createDirectory(atPath: bindingFile, withIntermediateDirectories: false)
+        do {
+            try await Self.withPrepared(directory, configure: { $0.provider = .simulator(seed: 2) }) { _ in }
+            Issue.record("an unreadable provider.json was taken for a directory from before it")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("unreadable"), "\(error)")
+        }
+
         // A directory from before provider.json that holds a trunk but never ran the simulator: the simulator is
         // refused (its numbers are at Twilio).
         try FileManager.default.removeItem(atPath: bindingFile)
