@@ -178,6 +178,11 @@ struct Verify: AsyncParsableCommand {
         let limits = configuration.journalLimits
         print("numberd verify: \(store) (snapshot-bytes-max \(limits.snapshotBytesMax))")
         let report = await verifyDataDirectory(URL(fileURLWithPath: store), limits: limits)
+        if report.inUse {
+            print(
+                "numberd verify: warning: a running numberd holds this directory; files may change while they are "
+                    + "read, so a problem at the newest segment or snapshot may be a write in progress")
+        }
         for problem in report.journal.problems { print("journal: \(problem)") }
         for violation in report.violations { print("invariant: \(violation)") }
         if let error = report.replayError { print("replay: \(error)") }

@@ -78,4 +78,35 @@ import Testing
         #expect(help.output.contains("--snapshot-bytes-max"), "\(help.output)")
         #expect(help.output.contains("--config"), "\(help.output)")
     }
+
+    /// Verify takes the directory's lock while it reads, and says so when a running numberd holds it (its files may
+    /// change under the read); its scratch copy goes beside the store, not into a small /tmp, and is removed.
+    @Test func verifyReportsARunningNumberdAndLeavesNoCopy() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-live-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        let store = URL(fileURLWithPath: directory + "/store")
+        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        _ = try await numberd.service.createAccount(name: "a", currency: "USD")
+        let live = await verifyDataDirectory(store)
+        let liveOutput = try runNumberdVerify(dataDirectory: directory)
+        await numberd.close()
+        #expect(live.inUse)
+        #expect(liveOutput.output.contains("warning: a running numberd holds this directory"), "\(liveOutput.output)")
+        let idle = await verifyDataDirectory(store)
+        #expect(!idle.inUse)
+        #expect(idle.isSound)
+        #expect(idle.state?.accounts.count == 1)
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains("verify") }
+        #expect(left.isEmpty, "\(left)")
+        // While verify holds the lock, numberd does not start on the directory.
+        let files = POSIXJournalFileSystem()
+        let lock = try files.lockDirectory(store.path)
+        await #expect(throws: JournalError.self) { _ = try await Numberd.prepare(configuration, logger: quietLogger) }
+        files.unlockDirectory(lock)
+        let output = try runNumberdVerify(dataDirectory: directory)
+        #expect(output.status == 0 && !output.output.contains("warning"), "\(output.output)")
+    }
 }

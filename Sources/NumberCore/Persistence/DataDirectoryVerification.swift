@@ -11,6 +11,9 @@ public struct DataDirectoryReport: Sendable {
     public var replayError: String?
     /// The replayed state, if replay worked.
     public var state: CoreState?
+    /// Whether another process (a running numberd) held the directory's lock: its files may have changed while
+    /// they were read, so a problem at the newest segment or snapshot may be a write in progress, not damage.
+    public var inUse = false
 
     /// Whether there is nothing worse than a warning the journal repairs by itself.
     public var isSound: Bool {
@@ -25,9 +28,21 @@ public struct DataDirectoryReport: Sendable {
 public func verifyDataDirectory(
     _ directory: URL, limits: JournalOptions.Limits = .defaults
 ) async -> DataDirectoryReport {
+    // Held while the files are read, so no numberd starts (and changes them) meanwhile; one already running is
+    // reported, not waited for.
+    let files = POSIXJournalFileSystem()
+    var lock: JournalFileHandle?
+    var inUse = false
+    do {
+        lock = try files.lockDirectory(directory.path)
+    } catch let error as JournalError where error.code == .locked {
+        inUse = true
+    } catch {}
+    defer { if let lock { files.unlockDirectory(lock) } }
     let journal = JournalVerifier.verify(
         directory: directory, event: CoreEvent.self, state: CoreState.self, limits: limits)
     var report = DataDirectoryReport(journal: journal, violations: [], replayError: nil, state: nil)
+    report.inUse = inUse
     do {
         let state = try await replayDataDirectory(directory, limits: limits)
         report.state = state
@@ -41,14 +56,29 @@ public func verifyDataDirectory(
 /// The state a data directory replays to (newest valid snapshot plus the journal after it), read from a scratch copy
 /// so recovery's repairs touch only the copy; the directory itself is not modified. Cheaper than
 /// `verifyDataDirectory(_:limits:)`, which also checks every snapshot and segment on its own. Opened under `limits`,
-/// as the service would open it.
+/// as the service would open it. The copy is made beside `directory` (on the same file system, which has room for
+/// a store), in the system's temporary folder only if that cannot be written: `/tmp` is often a small tmpfs, and a
+/// copy of a multi-gigabyte store that did not fit there was reported as a problem of a sound directory.
 public func replayDataDirectory(
     _ directory: URL, limits: JournalOptions.Limits = .defaults
 ) async throws -> CoreState {
-    let scratch = FileManager.default.temporaryDirectory
-        .appendingPathComponent("numberd-verify-\(Crypto.randomHex(8))", isDirectory: true)
+    let name = ".numberd-verify-\(Crypto.randomHex(8))"
+    let beside = directory.standardizedFileURL.deletingLastPathComponent().appendingPathComponent(name)
+    let scratch: URL
+    do {
+        try copyStore(directory, to: beside)
+        scratch = beside
+    } catch {
+        try? FileManager.default.removeItem(at: beside)
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent(name, isDirectory: true)
+        do {
+            try copyStore(directory, to: scratch)
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            throw error
+        }
+    }
     defer { try? FileManager.default.removeItem(at: scratch) }
-    try FileManager.default.copyItem(at: directory, to: scratch)
     var options = JournalOptions.defaults
     options.limits = limits
     options.fatal = { _ in }
@@ -57,4 +87,15 @@ public func replayDataDirectory(
         apply: { state, event in try state.applyChecked(event) })
     await opened.journal.close()
     return opened.state
+}
+
+/// Copies the store's files into a new folder `scratch`, all but `LOCK`: opening and closing the lock file drops every
+/// `fcntl` lock this process holds on it (POSIX record locks belong to the process, not the descriptor), so copying
+/// it from inside a running numberd, as tests do, released the running store's lock.
+private func copyStore(_ directory: URL, to scratch: URL) throws {
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name != "LOCK" {
+        try FileManager.default.copyItem(
+            at: directory.appendingPathComponent(name), to: scratch.appendingPathComponent(name))
+    }
 }

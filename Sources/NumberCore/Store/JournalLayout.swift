@@ -7,7 +7,7 @@ import Foundation
 /// - `snapshot-<seq>.json.tmp`: a snapshot being written (removed at open: a crash left it).
 /// - `journal-<first>.jsonl.torn-<unix ms>`: bytes of a torn last record cut off at open, kept for inspection.
 /// - `snapshot-<seq>.json.damaged-<unix ms>`: a snapshot that failed its checksum at open, set aside.
-/// - `LOCK`: held with `flock` while a journal is open.
+/// - `LOCK`: held with an `fcntl` write lock while a journal is open (a process-wide lock: see `copyStore`).
 package struct JournalLayout: Sendable {
     /// The directory path.
     package let directory: String
