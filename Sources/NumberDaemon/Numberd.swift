@@ -247,7 +247,12 @@ public final class Numberd: Sendable {
             tls.applicationProtocols = ["http/1.1"]
             var simulatorConfiguration = SimulatorConfiguration.defaults
             simulatorConfiguration.seed = seed
-            simulatorConfiguration.credentials = .generated(seed: seed)
+            // The account SID follows the seed (the directory is bound to it: provider.json); the auth token is
+            // drawn anew at every start and handed to the adapter in process only. Derived from the seed (1 by
+            // default, and `twilio-sim --seed 1` prints it), any local user could compute it and release, buy or
+            // reroute every customer's numbers through the simulator's loopback port.
+            simulatorConfiguration.credentials = SimulatorCredentials(
+                accountSid: SimulatorCredentials.generated(seed: seed).accountSid, authToken: Crypto.randomHex(16))
             simulatorConfiguration.stateFile = directory.simulatorState
             let simulator = try await TwilioSimulator.start(
                 configuration: simulatorConfiguration,

@@ -379,4 +379,38 @@ import TwilioSimulator
         defer { try? FileManager.default.removeItem(atPath: fresh) }
         try await Self.withPrepared(fresh) { _ in }
     }
+
+    /// The in-process simulator's auth token was derived from the seed (1 by default; `twilio-sim --seed 1` prints
+    /// it): any local user could compute it and release or buy every customer's numbers through its loopback port.
+    /// It is drawn at every start now; the account SID still follows the seed (provider.json binds to it).
+    @Test func theInProcessSimulatorsTokenCannotBeComputed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-simtoken-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let derived = SimulatorCredentials.generated(seed: 1)
+        func status(_ simulator: TwilioSimulator, _ accountSid: String, _ authToken: String) -> Int? {
+            let token = Data("\(accountSid):\(authToken)".utf8).base64EncodedString()
+            let request = SimulatorRequest(
+                method: "GET", target: "/2010-04-01/Accounts/\(accountSid)/IncomingPhoneNumbers.json",
+                headers: [("Authorization", "Basic \(token)")], body: [])
+            guard case .respond(let response) = simulator.engine.handle(request) else { return nil }
+            return response.status
+        }
+        var tokens: [String] = []
+        for _ in 0..<2 {
+            try await Self.withPrepared(directory) { numberd in
+                let simulator = try #require(numberd.simulator)
+                #expect(simulator.credentials.accountSid == derived.accountSid)
+                #expect(simulator.credentials.authToken != derived.authToken)
+                #expect(simulator.credentials.apiKeys.isEmpty)
+                #expect(status(simulator, derived.accountSid, derived.authToken) == 401)
+                #expect(status(simulator, derived.accountSid, simulator.credentials.authToken) == 200)
+                // numberd itself reaches it.
+                let account = try await numberd.service.createAccount(name: "a", currency: "USD")
+                let found = try await numberd.service.search(ProviderSearchQuery(country: "US"), accountId: account.id)
+                #expect(!found.numbers.isEmpty)
+                tokens.append(simulator.credentials.authToken)
+            }
+        }
+        #expect(tokens[0] != tokens[1])
+    }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// SHA-256, random bytes and constant-time comparison from the system OpenSSL; C types stay in this file.
-enum Crypto {
+package enum Crypto {
     /// `count` cryptographically random bytes. Traps if OpenSSL's generator fails: ids and secrets from a
     /// broken generator would be worse than stopping.
     static func randomBytes(_ count: Int) -> [UInt8] {
@@ -21,7 +21,7 @@ enum Crypto {
     }
 
     /// Lower-case hex of `count` random bytes (so `2 × count` characters).
-    static func randomHex(_ count: Int) -> String {
+    package static func randomHex(_ count: Int) -> String {
         hex(randomBytes(count))
     }
 
