@@ -70,6 +70,12 @@ public struct DataDirectory: Sendable {
             try FileManager.default.createDirectory(
                 atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Folders that already existed keep their mode: one restored from a backup or made by hand as 0755 would
+        // show the ledger and the TLS keys' names (and, before the files were 0600, the ledger itself) to every
+        // local user. numberd's own folders are tightened; the root is the operator's.
+        for folder in [root + "/tls", store] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder)
+        }
         let files = POSIXJournalFileSystem()
         let parent = (root as NSString).deletingLastPathComponent
         // Best effort for the parent: one that cannot be opened for reading (mode 0711) is not ours to sync, and a

@@ -413,4 +413,28 @@ import TwilioSimulator
         }
         #expect(tokens[0] != tokens[1])
     }
+
+    /// Journal segments and snapshots were created 0644, relying on `store/` being 0700; a `store/` restored from a
+    /// backup as 0755 kept that mode, so every local user could read the ledger.
+    @Test func theStoreAndItsFilesAreOnlyTheOwners() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-modes-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withPrepared(directory) { _ in }
+        for folder in ["/store", "/tls"] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory + folder)
+        }
+        try await Self.withPrepared(directory) { numberd in
+            _ = try await numberd.service.createAccount(name: "a", currency: "USD")
+        }
+        func mode(_ path: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? -1) & 0o777
+        }
+        #expect(try mode(directory + "/store") == 0o700)
+        #expect(try mode(directory + "/tls") == 0o700)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/store")
+        #expect(files.contains { $0.hasPrefix("journal-") } && files.contains { $0.hasPrefix("snapshot-") })
+        for file in files {
+            #expect(try mode(directory + "/store/" + file) == 0o600, "\(file)")
+        }
+    }
 }

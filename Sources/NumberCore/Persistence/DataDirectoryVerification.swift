@@ -93,7 +93,9 @@ public func replayDataDirectory(
 /// `fcntl` lock this process holds on it (POSIX record locks belong to the process, not the descriptor), so copying
 /// it from inside a running numberd, as tests do, released the running store's lock.
 private func copyStore(_ directory: URL, to scratch: URL) throws {
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
+    // 0700: the copy is the whole ledger, and it may land in the system's temporary folder.
+    try FileManager.default.createDirectory(
+        at: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name != "LOCK" {
         try FileManager.default.copyItem(
             at: directory.appendingPathComponent(name), to: scratch.appendingPathComponent(name))

@@ -70,7 +70,9 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         case .append: flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC
         case .createTruncate: flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
         }
-        let fd = Glibc.open(path, flags, 0o644)
+        // 0600: journal lines and snapshots hold every account's ledger; `store/` is 0700 too, but a copy or a
+        // restore that loosens the folder must not expose them.
+        let fd = Glibc.open(path, flags, 0o600)
         guard fd >= 0 else { throw failure("open", path) }
         return JournalFileHandle(descriptor: fd, path: path)
     }
@@ -137,7 +139,7 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         guard inserted else {
             throw JournalError(.locked, "the data directory is in use by another journal", file: lockPath)
         }
-        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let error = failure("open", lockPath)
             Self.lockedInProcess.withLock { _ = $0.remove(lockPath) }
