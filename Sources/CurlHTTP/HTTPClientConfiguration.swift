@@ -97,13 +97,19 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     public var tls: TLS
     /// `User-Agent` header sent with every request unless the request sets one. Default `numberd-curlhttp/1`.
     public var userAgent: String
+    /// Whether the proxy named by the environment (`https_proxy`, `HTTPS_PROXY`, `ALL_PROXY`, with `NO_PROXY`) is
+    /// used, as libcurl does by default. Default true (a deployment may reach Twilio through a proxy); false for a
+    /// server on this machine, such as the in-process simulator, which a proxy in the environment would otherwise
+    /// be asked to reach.
+    public var usesEnvironmentProxy: Bool
 
     /// Creates a configuration.
-    public init(timeouts: Timeouts, limits: Limits, tls: TLS, userAgent: String) {
+    public init(timeouts: Timeouts, limits: Limits, tls: TLS, userAgent: String, usesEnvironmentProxy: Bool = true) {
         self.timeouts = timeouts
         self.limits = limits
         self.tls = tls
         self.userAgent = userAgent
+        self.usesEnvironmentProxy = usesEnvironmentProxy
     }
 
     /// The defaults of every sub-configuration.

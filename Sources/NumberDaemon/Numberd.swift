@@ -264,6 +264,7 @@ public final class Numberd: Sendable {
                 accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
             var twilio = TwilioConfiguration(credentials: credentials, endpoints: .all(at: simulator.baseURL))
             twilio.http.tls.caFilePath = directory.caCertificate
+            twilio.http.usesEnvironmentProxy = false  // it is on loopback
             return (try TwilioProvider(configuration: twilio, logger: logger), simulator)
         }
     }

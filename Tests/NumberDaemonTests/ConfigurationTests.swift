@@ -1,4 +1,6 @@
 import Foundation
+import NumberAPI
+import NumberClient
 import NumberDaemon
 import TestSupport
 import Testing
@@ -226,5 +228,44 @@ struct ConfigurationFileTests {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(ending == .exited(64), "\(text)")
         #expect(text.contains("log-level 'verbose'"), "\(text)")
+    }
+
+    /// libcurl takes its proxy from the environment; numberd's default run asked a proxy set there (a corporate
+    /// `HTTPS_PROXY` without `NO_PROXY=127.0.0.1`) to reach the in-process simulator on loopback, so every search,
+    /// purchase and release failed. The simulator is now reached directly; Twilio still honours the environment.
+    @Test("the default run reaches its simulator on loopback even with a proxy in the environment")
+    func defaultRunIgnoresTheEnvironmentsProxy() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-proxy-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = try freeLoopbackPort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+        process.arguments = ["--data-dir", directory, "--listen", "127.0.0.1:\(port)", "--metrics-listen", "off"]
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("TWILIO_") && !$0.key.hasPrefix("NUMBERD_") && !$0.key.lowercased().hasSuffix("_proxy")
+        }
+        // Port 9 (discard) on loopback: nothing listens, so a request sent through it fails at once.
+        for name in ["https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] { environment[name] = "http://127.0.0.1:9" }
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !acceptsConnections(port: port), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let adminKey = try String(contentsOfFile: directory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = NumbersClientConfiguration(
+            host: "127.0.0.1", port: port, apiKey: adminKey, trustRoots: .file(directory + "/tls/ca.pem"),
+            retry: .none)
+        let found = try await withNumbersClient(client) { admin in
+            let account = try await admin.createAccount(CreateAccountRequest(name: "a", currency: "USD")).account
+            return try await admin.searchNumbers(SearchNumbersRequest(accountId: account.id, country: "US"))
+        }
+        #expect(!found.numbers.isEmpty)
+        kill(process.processIdentifier, SIGTERM)
+        #expect(await ChildExit.wait(process, timeout: .seconds(30)) != nil)
     }
 }

@@ -20,6 +20,8 @@ extension CurlTransfer {
             // libcurl's age check is in whole seconds (a connection idle under a second passes a maximum of 0).
             try set(idleMax == 0 ? CURLOPT_FRESH_CONNECT : CURLOPT_MAXAGE_CONN, idleMax == 0 ? 1 : idleMax)
         }
+        // An empty proxy string turns off libcurl's reading of the environment's proxy variables.
+        if !configuration.usesEnvironmentProxy { try set(CURLOPT_PROXY, "") }
         try set(CURLOPT_TCP_KEEPALIVE, 1)
         try set(CURLOPT_SSL_VERIFYPEER, 1)
         try set(CURLOPT_SSL_VERIFYHOST, 2)
