@@ -19,19 +19,21 @@ public struct FaultInjector: Sendable {
         rules.removeAll { endpoint == nil || $0.endpoint == endpoint }
     }
 
-    /// Decides the plan for one request: latencies add up; the first terminal fault that fires wins.
+    /// Decides the plan for one request: latencies add up, the longest list lag counts; the first terminal fault that
+    /// fires wins.
     public mutating func plan(for endpoint: Endpoint) -> FaultPlan {
         var plan = FaultPlan()
-        for index in rules.indices where rules[index].endpoint == nil || rules[index].endpoint == endpoint {
+        matching: for index in rules.indices where rules[index].endpoint == nil || rules[index].endpoint == endpoint {
             guard rules[index].remaining.map({ $0 > 0 }) ?? true else { continue }
             guard rng.chance(rules[index].probability) else { continue }
             if let remaining = rules[index].remaining { rules[index].remaining = remaining - 1 }
-            if case .latency(let ms) = rules[index].kind {
-                plan.delayMilliseconds += ms
-                continue
+            switch rules[index].kind {
+            case .latency(let milliseconds): plan.delayMilliseconds += milliseconds
+            case .listLag(let milliseconds): plan.listLagMilliseconds = max(plan.listLagMilliseconds, milliseconds)
+            case let kind:
+                plan.fault = kind
+                break matching
             }
-            plan.fault = rules[index].kind
-            break
         }
         rules.removeAll { $0.remaining == 0 }
         return plan

@@ -9,6 +9,9 @@ public enum FaultKind: Sendable, Equatable {
     case tooManyRequests(retryAfterSeconds: Int?)
     /// Answer this 5xx error without acting.
     case serverErrorBeforeActing(TwilioError)
+    /// Answer 503/20503 without acting, with `Retry-After` (seconds): a load balancer in front shedding load (Twilio's
+    /// REST API documents no `Retry-After` of its own).
+    case unavailableRetryAfter(seconds: Int)
     /// Act (e.g. really buy the number), then answer this 5xx error instead of the real response.
     case serverErrorAfterActing(TwilioError)
     /// Close the connection without a response, without acting.
@@ -24,6 +27,11 @@ public enum FaultKind: Sendable, Equatable {
     case malformedBodyAfterActing
     /// Act, then answer the real status with a body of this many bytes (past the client's response limit).
     case oversizedBodyAfterActing(bytes: Int)
+    /// Act normally, and keep a number the request creates (a purchase) out of sight for this long after its
+    /// creation: lists and fetches do not show it and a DELETE of it answers 404/20404 — what Twilio is reported to
+    /// answer right after a purchase (twilio-api.md §8.6). Like a latency it lets the request, and later rules, go
+    /// on; on requests that create no number it does nothing.
+    case listLag(milliseconds: Int)
 
     /// True for a latency, which delays the request but lets it (and later rules) proceed.
     public var isDelayOnly: Bool {

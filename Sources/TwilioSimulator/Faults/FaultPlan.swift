@@ -4,6 +4,9 @@ public struct FaultPlan: Sendable, Equatable {
     public var delayMilliseconds: Int = 0
     /// The terminal fault, or nil to answer normally.
     public var fault: FaultKind?
+    /// How long a number the request creates stays out of lists, fetches and deletes (the longest fired list lag);
+    /// 0 shows it at once.
+    public var listLagMilliseconds: Int = 0
 
     /// No delay, no fault.
     public static let none = FaultPlan()

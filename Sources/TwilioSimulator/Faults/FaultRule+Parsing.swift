@@ -14,12 +14,15 @@ extension FaultRule {
     public static let specGrammar = """
         ENDPOINT:KIND[:ARG][:PROBABILITY][:TIMES]  ENDPOINT = an Endpoint name (buyNumber, searchNumbers, ...) or any; \
         KIND = latency:MS | error:CODE:STATUS | 429 (no Retry-After, as Twilio) | 429-after:RETRY_AFTER_S | 500-before | 503-before | 500-after | 503-after \
-        | reset | stall:MS | lost | stall-after:MS | garbled | oversized:BYTES;  PROBABILITY 0...1 (default 1), TIMES = max firings (default unlimited)
+        | 503-retry-after:RETRY_AFTER_S | reset | stall:MS | lost | stall-after:MS | garbled | oversized:BYTES \
+        | lag:MS (a number bought is missing from lists and fetches, and its DELETE is 404, for MS); \
+        PROBABILITY 0...1 (default 1), TIMES = max firings (default unlimited)
         """
 
     /// Parses `ENDPOINT:KIND[:ARG...][:PROBABILITY][:TIMES]`, e.g. `buyNumber:lost::1:1`, `any:latency:200:0.5`,
     /// `searchNumbers:error:20500:500:0.1`, `buyNumber:429:1:3` (a burst of three 429s, no `Retry-After`),
-    /// `buyNumber:429-after:2:1:3` (the same with `Retry-After: 2`).
+    /// `buyNumber:429-after:2:1:3` (the same with `Retry-After: 2`), `buyNumber:lag:2000` (every number bought is
+    /// invisible to lists, fetches and deletes for 2 s).
     public static func parse(_ spec: String) throws(ParseError) -> FaultRule {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func fail(_ reason: String) -> ParseError { ParseError(spec: spec, reason: reason) }
@@ -52,6 +55,7 @@ extension FaultRule {
             kind = .error(TwilioError(status: status, code: code, message: "Injected error \(code)"))
         case "500-before": kind = .serverErrorBeforeActing(.internalError)
         case "503-before": kind = .serverErrorBeforeActing(.serviceUnavailable)
+        case "503-retry-after": kind = .unavailableRetryAfter(seconds: try argument("RETRY_AFTER_S"))
         case "500-after": kind = .serverErrorAfterActing(.internalError)
         case "503-after": kind = .serverErrorAfterActing(.serviceUnavailable)
         case "reset": kind = .connectionReset
@@ -59,6 +63,7 @@ extension FaultRule {
         case "stall-after": kind = .stallAfterActing(milliseconds: try argument("MS"))
         case "garbled": kind = .malformedBodyAfterActing
         case "oversized": kind = .oversizedBodyAfterActing(bytes: try argument("BYTES"))
+        case "lag": kind = .listLag(milliseconds: try argument("MS"))
         default: throw fail("unknown kind '\(parts[1])'")
         }
         if rest.first == "" { rest.removeFirst() }

@@ -61,6 +61,10 @@ extension Router {
         try apply(params, to: &record, state: state, context: context)
         record.sid = state.issueSid("PN")
         state.recordPurchase(record)
+        if context.listLagMilliseconds > 0 {
+            let until = context.now.addingTimeInterval(Double(context.listLagMilliseconds) / 1_000)
+            state.hide(record.sid, until: until, now: context.now)
+        }
         return wrote(.json(201, incomingJSON(record, account: account, typed: type != nil)))
     }
 
@@ -148,7 +152,9 @@ extension Router {
     static func fetchIncoming(
         _ request: SimulatorRequest, sid: String, state: SimulatorState, context: RouterContext
     ) throws(TwilioError) -> SimulatorResponse {
-        guard let record = state.owned[sid] else { throw .notFound(request.path) }
+        guard let record = state.owned[sid], !state.isHidden(sid, at: context.now) else {
+            throw .notFound(request.path)
+        }
         return .json(200, incomingJSON(record, account: context.configuration.credentials.accountSid))
     }
 
@@ -167,9 +173,9 @@ extension Router {
     }
 
     static func releaseIncoming(
-        _ request: SimulatorRequest, sid: String, state: inout SimulatorState
+        _ request: SimulatorRequest, sid: String, state: inout SimulatorState, context: RouterContext
     ) throws(TwilioError) -> RouteResult {
-        guard state.owned[sid] != nil else { throw .notFound(request.path) }
+        guard state.owned[sid] != nil, !state.isHidden(sid, at: context.now) else { throw .notFound(request.path) }
         state.recordRelease(sid: sid)
         return wrote(.noContent)
     }
@@ -183,7 +189,8 @@ extension Router {
         let pattern = params["PhoneNumber"].map(PhoneNumberPattern.init)
         let friendlyName = params["FriendlyName"]
         let matching = state.ownedInOrder.filter { record in
-            (type == nil || record.number.type == type) && (includeBeta || !record.number.beta)
+            !state.isHidden(record.sid, at: context.now) && (type == nil || record.number.type == type)
+                && (includeBeta || !record.number.beta)
                 && origin != "hosted" && (pattern?.matches(record.number.phoneNumber) ?? true)
                 && (friendlyName == nil || record.friendlyName == friendlyName)
         }

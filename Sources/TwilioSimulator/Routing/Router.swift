@@ -59,7 +59,7 @@ public enum Router {
         case (.incomingNumber(_, let sid), .updateNumber):
             return try updateIncoming(request, sid: sid, state: &state, context: context)
         case (.incomingNumber(_, let sid), _):
-            return try releaseIncoming(request, sid: sid, state: &state)
+            return try releaseIncoming(request, sid: sid, state: &state, context: context)
         case (.pricingCountries, _): return read(try pricingCountries(request, context: context))
         case (.pricingCountry(let iso), _): return read(try pricingCountry(request, iso: iso, context: context))
         case (.trunks, _), (.trunk, _):

@@ -8,6 +8,9 @@ public struct RouterContext: Sendable {
     public var baseURL: String
     /// The current time, stamped on created and updated resources.
     public var now: Date
+    /// How long a number this request creates stays out of lists, fetches and deletes (a list-lag fault), ms; 0
+    /// shows it at once.
+    public var listLagMilliseconds = 0
 
     /// Creates a context from its parts.
     public init(configuration: SimulatorConfiguration, baseURL: String, now: Date) {

@@ -113,7 +113,8 @@ public final class SimulatorEngine: Sendable {
 
     /// Routes the request (unless the fault prevents acting) and, for a change, appends its journal line.
     private func act(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> Acted {
-        let context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
+        var context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
+        context.listLagMilliseconds = plan.listLagMilliseconds
         if request.method == "GET" && (plan.fault == nil || plan.fault?.isDelayOnly == true) {
             // Reads run on a copy-on-write snapshot outside the lock, so slow searches do not serialise.
             let (copy, seen) = state.withLock { ($0, journal?.lastWritten ?? 0) }
@@ -131,11 +132,13 @@ public final class SimulatorEngine: Sendable {
                 return result.response
             }
             switch plan.fault {
-            case nil, .latency: action = .respond(route())
+            case nil, .latency, .listLag: action = .respond(route())
             case .error(let error), .serverErrorBeforeActing(let error): action = .respond(.twilioError(error))
             case .tooManyRequests(let seconds):
                 let headers = seconds.map { ["Retry-After": String($0)] } ?? [:]
                 action = .respond(.twilioError(.tooManyRequests, headers: headers))
+            case .unavailableRetryAfter(let seconds):
+                action = .respond(.twilioError(.serviceUnavailable, headers: ["Retry-After": String(seconds)]))
             case .serverErrorAfterActing(let error):
                 _ = route()
                 action = .respond(.twilioError(error))

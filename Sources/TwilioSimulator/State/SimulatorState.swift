@@ -1,3 +1,5 @@
+import Foundation
+
 /// All simulator state as one value: inventory, owned numbers, trunks, counters, log and fault rules.
 /// The engine keeps it behind a `Mutex`; the router mutates it as a plain value, so routing is testable alone.
 public struct SimulatorState: Sendable {
@@ -23,6 +25,10 @@ public struct SimulatorState: Sendable {
     public private(set) var releaseCounts: [String: Int] = [:]
     /// The fault rules.
     public var faults: FaultInjector
+    /// PN SIDs a list-lag fault keeps out of sight until the given time: lists and fetches do not show them and a
+    /// DELETE of them answers 404/20404. In memory only (a restart shows them): the lag is Twilio's passing state,
+    /// not the account's.
+    public private(set) var hiddenUntil: [String: Date] = [:]
     private var nextSequence = 0
     private var sidGenerator: SeededGenerator
     /// Record what each mutation changes (`takeChange`), for a state kept in a journal. Off for a state in memory
@@ -70,6 +76,11 @@ public struct SimulatorState: Sendable {
     /// The owned number with this E.164 number, if any.
     public func ownedNumber(phoneNumber: String) -> IncomingNumber? {
         ownedSids[phoneNumber].flatMap { owned[$0] }
+    }
+
+    /// Whether the owned number `sid` is out of sight at `now` (a list-lag fault).
+    public func isHidden(_ sid: String, at now: Date) -> Bool {
+        hiddenUntil[sid].map { now < $0 } ?? false
     }
 
     /// Owned numbers in creation order.
@@ -126,6 +137,13 @@ public struct SimulatorState: Sendable {
     mutating func updateOwned(_ record: IncomingNumber) {
         precondition(owned[record.sid] != nil, "update of a number not owned")
         setOwned(record.sid, record)
+    }
+
+    /// Keeps the owned number `sid` out of sight until `until` (forgetting the lags that ended by `now`).
+    mutating func hide(_ sid: String, until: Date, now: Date) {
+        remember { [prior = hiddenUntil] in $0.hiddenUntil = prior }
+        hiddenUntil = hiddenUntil.filter { now < $0.value }
+        hiddenUntil[sid] = until
     }
 
     /// Releases an owned number back to inventory.
