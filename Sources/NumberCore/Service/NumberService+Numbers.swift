@@ -166,11 +166,12 @@ extension NumberService {
         do {
             try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
         } catch {
-            // No answer (a timeout, a lost connection): the provider may route the number to the new trunk already.
-            // Recorded only as the provider shows it: left on the old trunk here while the provider routes to the
-            // new one, the new trunk could be deleted under the number. (Shown unchanged, the error stands: a retry
-            // of the change settles a request that lands later.)
-            guard (error as? ProviderError)?.kind == .outcomeUnknown || !(error is ProviderError),
+            // No answer (a timeout, a lost connection), or a removal whose DELETE gave up after an attempt that may
+            // have reached the provider: the provider may route the number as asked already. Recorded only as the
+            // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
+            // could be deleted under the number. (Shown unchanged, the error stands: a retry of the change settles a
+            // request that lands later.)
+            guard Self.mayHaveHappened(error),
                 let shown = try? await provider.lookUp(phoneNumber: number.phoneNumber),
                 shown.sid == number.providerSid, shown.trunkSid == trunk?.providerTrunkSid
             else { throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber) }

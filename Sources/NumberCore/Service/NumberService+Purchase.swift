@@ -277,7 +277,7 @@ extension NumberService {
                     return .failed(error, bought: bought, watching: [number.phoneNumber])
                 }
                 bought.append(number)
-            } catch let error as ProviderError where error.kind != .outcomeUnknown {
+            } catch let error as ProviderError where !Self.mayHaveHappened(error) {
                 return .failed(.provider(error, phoneNumber: item.phoneNumber), bought: bought, watching: [])
             } catch {
                 // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
@@ -318,6 +318,15 @@ extension NumberService {
     /// ``ProviderError`` (cancellation) count as such.
     static func mayStillTakeEffect(_ error: any Error) -> Bool {
         (error as? ProviderError)?.mayStillTakeEffect ?? true
+    }
+
+    /// Whether a failed change may have been made at the provider all the same, so that only a look-up can tell: an
+    /// unknown outcome (a POST without a usable answer), any error marked `mayStillTakeEffect` (a DELETE that gave up
+    /// after an attempt that may have reached the provider, whatever kind its last answer gave), or an error that is
+    /// not a ``ProviderError`` (cancellation).
+    static func mayHaveHappened(_ error: any Error) -> Bool {
+        guard let error = error as? ProviderError else { return true }
+        return error.kind == .outcomeUnknown || error.mayStillTakeEffect
     }
 
     enum LookUp: Sendable {

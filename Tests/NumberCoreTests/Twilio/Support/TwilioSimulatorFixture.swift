@@ -52,16 +52,17 @@ final class TwilioSimulatorFixture: Sendable {
         self.directory = directory
     }
 
-    /// Starts the simulator with TLS and a provider with the `configure`d settings.
+    /// Starts the simulator with TLS (its time from `clock`) and a provider with the `configure`d settings.
     static func start(
-        simulatorConfiguration: SimulatorConfiguration = .defaults,
+        simulatorConfiguration: SimulatorConfiguration = .defaults, clock: @escaping @Sendable () -> Date = { Date() },
         configure: (inout TwilioConfiguration) -> Void = { _ in }
     ) async throws -> TwilioSimulatorFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-fixture-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         do {
             return try await start(
-                directory: directory, simulatorConfiguration: simulatorConfiguration, configure: configure)
+                directory: directory, simulatorConfiguration: simulatorConfiguration, clock: clock,
+                configure: configure)
         } catch {
             // No fixture to `stop()`: the directory goes here.
             try? FileManager.default.removeItem(at: directory)
@@ -71,7 +72,7 @@ final class TwilioSimulatorFixture: Sendable {
 
     /// The start in `directory` (which `start` removes if this fails).
     private static func start(
-        directory: URL, simulatorConfiguration: SimulatorConfiguration,
+        directory: URL, simulatorConfiguration: SimulatorConfiguration, clock: @escaping @Sendable () -> Date,
         configure: (inout TwilioConfiguration) -> Void
     ) async throws -> TwilioSimulatorFixture {
         let authority = try CertificateAuthority.generate(commonName: "Twilio simulator test CA")
@@ -83,7 +84,7 @@ final class TwilioSimulatorFixture: Sendable {
         let tls = SimulatorTLS(caPEMPath: caFile) { channel in
             try channel.pipeline.syncOperations.addTLSServerHandler(context: context)
         }
-        let simulator = try await TwilioSimulator.start(configuration: simulatorConfiguration, tls: tls)
+        let simulator = try await TwilioSimulator.start(configuration: simulatorConfiguration, tls: tls, clock: clock)
         var configuration = TwilioConfiguration(
             credentials: try TwilioCredentials.authToken(
                 accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken),
@@ -133,14 +134,14 @@ struct FixtureError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// Runs `body` with a fresh simulator + provider and stops both afterwards.
+/// Runs `body` with a fresh simulator (its time from `clock`) + provider and stops both afterwards.
 func withTwilio(
-    simulatorConfiguration: SimulatorConfiguration = .defaults,
+    simulatorConfiguration: SimulatorConfiguration = .defaults, clock: @escaping @Sendable () -> Date = { Date() },
     configure: (inout TwilioConfiguration) -> Void = { _ in },
     _ body: (TwilioSimulatorFixture) async throws -> Void
 ) async throws {
     let fixture = try await TwilioSimulatorFixture.start(
-        simulatorConfiguration: simulatorConfiguration, configure: configure)
+        simulatorConfiguration: simulatorConfiguration, clock: clock, configure: configure)
     do {
         try await body(fixture)
     } catch {
@@ -148,6 +149,20 @@ func withTwilio(
         throw error
     }
     await fixture.stop()
+}
+
+/// Runs `body` with a ``NumberService`` (in-memory store) over the adapter and a fresh simulator, both on one manual
+/// clock (the simulator stamps and times its list lag with it; the adapter's monotonic clock is `probe`'s).
+func withServiceOverTwilio(
+    configure: (inout TwilioConfiguration) -> Void = { _ in },
+    _ body: (TwilioSimulatorFixture, NumberService, ManualClock, InMemoryNumberStore) async throws -> Void
+) async throws {
+    let clock = ManualClock(Date(timeIntervalSince1970: 1_736_937_000))  // 2025-01-15T10:30:00Z
+    try await withTwilio(clock: { clock.now() }, configure: configure) { twilio in
+        let store = InMemoryNumberStore()
+        let service = try await NumberService.open(store: store, provider: twilio.provider, clock: clock)
+        try await body(twilio, service, clock, store)
+    }
 }
 
 /// Runs `operation`, which must throw a ``ProviderError`` of `kind`, and returns it.
