@@ -146,7 +146,7 @@ extension NumberError {
             return NumberError(.invalidArgument, .invalidField, error.message, details: details)
         case .notFound:
             return NumberError(.notFound, .numberNotFound, error.message, details: details)
-        case .authentication:
+        case .authentication, .misconfigured:
             return NumberError(.unavailable, .providerMisconfigured, error.message, details: details)
         case .rateLimited:
             return NumberError(.unavailable, .providerRateLimited, error.message, details: details)

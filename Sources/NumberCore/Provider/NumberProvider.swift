@@ -205,7 +205,9 @@ public protocol NumberProvider: Sendable {
     func price(country: String, type: NumberType) async throws -> ProviderPrice
     /// Buys `phoneNumber` (E.164), optionally routing it to the provider trunk `trunkSid`.
     func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber
-    /// Releases the owned number `sid`. Releasing a number that is already gone throws `.notFound`.
+    /// Releases the owned number `sid`. A release the provider answers "no such number" throws `.notFound`: the
+    /// number is gone — or, right after its purchase, not visible yet (Twilio's lists and deletes can lag a purchase),
+    /// so a caller that takes it as gone must keep looking for the number (an orphan watch).
     func release(sid: String) async throws
     /// Routes the owned number `sid` to `trunkSid`, or removes it from its trunk when nil.
     func setTrunk(sid: String, trunkSid: String?) async throws
@@ -241,6 +243,10 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
         case notFound
         /// Credentials are wrong or lack permission: a configuration error.
         case authentication
+        /// The request did not reach the provider's API as configured: a 404 that is not the provider's own "no such
+        /// resource" answer (a proxy's or web server's page), or a 404 on a path that always exists for the account
+        /// (a wrong account in the URL). A configuration error; nothing is known to have happened or not.
+        case misconfigured
         /// The provider throttled us (HTTP 429).
         case rateLimited
         /// The provider could not be reached or failed (5xx, connect error); nothing happened.
@@ -260,8 +266,8 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     /// unreadable 2xx), so the request may still be in flight or done and take effect (or show) later; a look-up
     /// that finds nothing right now proves nothing. False when the provider itself answered a failure (its own
     /// 5xx): then a look-up is conclusive (and the number is watched, as a lagging list could still show it). For a
-    /// release that gave up (any kind but `.notFound`): an attempt may have reached the provider, so a look-up that
-    /// still finds the number proves nothing either.
+    /// DELETE that gave up (whatever its kind, `.notFound` included): an earlier attempt may have reached the provider
+    /// and may still land, so a look-up that still finds the number proves nothing either.
     public var mayStillTakeEffect: Bool
 
     /// Creates an error.

@@ -9,6 +9,8 @@ enum TwilioErrorMapping {
     static let invalidArgumentCodes: Set<Int> = [21421, 21451, 21457, 21458, 21481, 21473, 21474]
     /// Twilio codes meaning "these credentials may not do this": a configuration problem, never retried.
     static let authenticationCodes: Set<Int> = [20003, 20005, 20008]
+    /// Twilio's "The requested resource … was not found", with HTTP 404.
+    static let notFoundCode = 20404
 
     /// The error for a non-2xx answer that is not retried (4xx other than 429).
     static func clientError(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
@@ -26,7 +28,16 @@ enum TwilioErrorMapping {
                 message: "\(operation): Twilio refused the credentials (\(detail)); check TWILIO_ACCOUNT_SID and "
                     + "TWILIO_AUTH_TOKEN or the API key, and that the account is active")
         }
-        if status == 404 || code == 20404 {
+        if status == 404 {
+            // Only Twilio's own answer says the resource does not exist. A 404 without its 20404 body comes from
+            // something else (a proxy, a web server at a wrong base URL): nothing is known about the resource, and
+            // a release must never read it as done.
+            guard code == notFoundCode else {
+                return ProviderError(
+                    .misconfigured, providerCode: code,
+                    message: "\(operation): HTTP 404 that is not Twilio's (no 20404 error body): check the Twilio "
+                        + "base URL and any proxy in front of it")
+            }
             return ProviderError(.notFound, providerCode: code, message: "\(operation): \(detail)")
         }
         return ProviderError(.invalidArgument, providerCode: code, message: "\(operation): HTTP \(status): \(detail)")

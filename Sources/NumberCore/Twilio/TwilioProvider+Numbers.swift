@@ -17,9 +17,19 @@ extension TwilioProvider {
             form.append(("TrunkSid", trunkSid))
         }
         let operation = "buy \(phoneNumber)"
-        let answer = try await transport.perform(
-            TwilioTransport.Call(
-                method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
+        let answer: TwilioTransport.Answer
+        do throws(ProviderError) {
+            answer = try await transport.perform(
+                TwilioTransport.Call(
+                    method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
+        } catch let error where error.kind == .notFound {
+            // The account's IncomingPhoneNumbers always exist: a 404 here is a wrong account in the URL (an API key
+            // SID in place of the account SID, twilio-api.md §8.12), not "no such number" for the customer.
+            throw ProviderError(
+                .misconfigured, providerCode: error.providerCode,
+                message: "\(operation): Twilio does not know the account's IncomingPhoneNumbers (\(error.message)); "
+                    + "check TWILIO_ACCOUNT_SID")
+        }
         // Twilio answered 2xx, so the number is ours: a body we cannot read must not read as "not bought", and a
         // look-up that does not list it yet (Twilio's lists can lag a purchase) proves nothing.
         guard let incoming = TwilioResources.decode(TwilioResources.Incoming.self, from: answer.response.body),
@@ -32,8 +42,10 @@ extension TwilioProvider {
         return number
     }
 
-    /// `DELETE …/IncomingPhoneNumbers/{Sid}.json` (204). A number already gone throws `.notFound`, except when an
-    /// earlier attempt of this same release may have deleted it: then the release is done.
+    /// `DELETE …/IncomingPhoneNumbers/{Sid}.json` (204). Twilio's 404/20404 throws `.notFound` — marked
+    /// `mayStillTakeEffect` when an earlier attempt of this release may have deleted it: the number is gone, or
+    /// bought so recently that Twilio does not show it yet (twilio-api.md §8.6), so the caller must watch for it. A
+    /// 404 without Twilio's 20404 body is `.misconfigured`, never "gone".
     public func release(sid: String) async throws {
         try await releaseTyped(sid: sid)
     }

@@ -23,10 +23,9 @@ struct TwilioTransport: Sendable {
         var operation: String
     }
 
-    /// A 2xx answer, and whether an earlier attempt may already have acted (for an idempotent DELETE).
+    /// A 2xx answer.
     struct Answer: Sendable {
         var response: HTTPResponse
-        var earlierAttemptMayHaveActed: Bool
     }
 
     let client: CurlHTTPClient
@@ -38,8 +37,9 @@ struct TwilioTransport: Sendable {
     /// Uniform draw for the jitter.
     let random: @Sendable (ClosedRange<Int>) -> Int
 
-    /// Sends `call`, retrying as described above. A 404 on a DELETE after an attempt that may have acted is
-    /// returned as an answer (status 404) rather than thrown, so the caller can treat "already gone" as done.
+    /// Sends `call`, retrying as described above. A 404 is thrown like any refusal, also on a DELETE after an attempt
+    /// that may have acted (`.notFound` marked `mayStillTakeEffect`): "gone" can also be Twilio not showing a number
+    /// it has just sold (its lists and deletes lag a purchase), so the caller must know it was a 404.
     func perform(_ call: Call) async throws(ProviderError) -> Answer {
         let started = ContinuousClock.now
         do {
@@ -81,12 +81,7 @@ struct TwilioTransport: Sendable {
                     try await handleTransportFailure(error, call: call, attempt: attempt)
                     continue
                 }
-                if (200..<300).contains(response.status) {
-                    return Answer(response: response, earlierAttemptMayHaveActed: mayHaveActed)
-                }
-                if response.status == 404, call.method == .delete, mayHaveActed {
-                    return Answer(response: response, earlierAttemptMayHaveActed: true)
-                }
+                if (200..<300).contains(response.status) { return Answer(response: response) }
                 mayHaveActed = mayHaveActed || response.status >= 500
                 try await handleErrorStatus(response, call: call, attempt: attempt)
             }
@@ -97,10 +92,10 @@ struct TwilioTransport: Sendable {
 
     /// The error a DELETE gives up with is marked `mayStillTakeEffect` when an attempt may have reached Twilio
     /// (sent before a timeout or reset, or answered 5xx): a look-up right after it proves nothing, so the release
-    /// must not be taken back (``NumberService`` keeps it requested and tries again). POSTs are marked where their
-    /// errors are made; GETs change nothing.
+    /// must not be taken back (``NumberService`` keeps it requested and tries again), and a 404 after it may be that
+    /// attempt's own doing. POSTs are marked where their errors are made; GETs change nothing.
     private static func final(_ error: ProviderError, call: Call, mayHaveActed: Bool) -> ProviderError {
-        guard call.method == .delete, mayHaveActed, error.kind != .notFound else { return error }
+        guard call.method == .delete, mayHaveActed else { return error }
         var marked = error
         marked.mayStillTakeEffect = true
         return marked

@@ -26,8 +26,20 @@ struct TwilioErrorMappingTests {
 
     @Test func statusAloneDecidesWithoutABody() {
         #expect(TwilioErrorMapping.clientError(status: 401, body: nil, operation: "op").kind == .authentication)
-        #expect(TwilioErrorMapping.clientError(status: 404, body: nil, operation: "op").kind == .notFound)
         #expect(TwilioErrorMapping.clientError(status: 400, body: nil, operation: "op").kind == .invalidArgument)
+    }
+
+    /// Only Twilio's own 404 (its 20404 body) says a resource does not exist: a release takes it as done. A proxy's or
+    /// web server's 404 (an HTML page, another JSON) says nothing about the number.
+    @Test(arguments: [
+        ("<html><body>404 Not Found</body></html>", ProviderError.Kind.misconfigured),
+        (#"{"error": "no such path"}"#, .misconfigured), (#"{"code": 20003, "status": 404}"#, .authentication),
+        (#"{"code": 20404, "message": "The requested resource was not found", "status": 404}"#, .notFound),
+    ])
+    func only20404IsNotFound(body: String, kind: ProviderError.Kind) {
+        let decoded = TwilioResources.decode(TwilioResources.ErrorBody.self, from: Array(body.utf8))
+        #expect(TwilioErrorMapping.clientError(status: 404, body: decoded, operation: "op").kind == kind)
+        #expect(TwilioErrorMapping.clientError(status: 404, body: nil, operation: "op").kind == .misconfigured)
     }
 
     @Test(arguments: [

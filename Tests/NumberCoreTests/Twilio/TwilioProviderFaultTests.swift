@@ -188,15 +188,50 @@ struct TwilioProviderFaultTests {
         }
     }
 
-    /// DELETE is idempotent: a lost answer is retried, and the 404 that follows means the first attempt worked.
-    @Test func releaseWithLostAnswerIsRetriedAndDone() async throws {
+    /// DELETE is idempotent: a lost answer is retried, and the 404 that follows is thrown as `.notFound` marked
+    /// `mayStillTakeEffect` (the first attempt may have done it): the caller records the release and watches the
+    /// number, since Twilio also answers 404 for a number it sold moments ago.
+    @Test func releaseWithLostAnswerIsRetriedAndNotFound() async throws {
         try await withTwilio { twilio in
             let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
             let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
             twilio.engine.addFault(FaultRule(endpoint: .releaseNumber, kind: .responseLost, times: 1))
-            try await twilio.provider.release(sid: bought.sid)
+            let error = await expectProviderError(.notFound) { try await twilio.provider.release(sid: bought.sid) }
+            #expect(error?.providerCode == 20404 && error?.mayStillTakeEffect == true)
             #expect(twilio.requests(.releaseNumber).count == 2)
             #expect(twilio.engine.releaseCount(phoneNumber) == 1)
+        }
+    }
+
+    /// A 404 that is not Twilio's own (no 20404 code) on a DELETE is no "gone": a misconfiguration, not retried.
+    @Test func releaseAnswered404WithoutTwilioCodeIsMisconfigured() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            twilio.engine.addFault(
+                FaultRule(
+                    endpoint: .releaseNumber, kind: .error(TwilioError(status: 404, code: 0, message: "Not Found"))))
+            let error = await expectProviderError(.misconfigured) { try await twilio.provider.release(sid: bought.sid) }
+            #expect(error?.mayStillTakeEffect == false)
+            #expect(twilio.requests(.releaseNumber).count == 1)
+            #expect(twilio.engine.ownedNumbers.map(\.sid) == [bought.sid])
+        }
+    }
+
+    /// The account's IncomingPhoneNumbers always exist: a 404/20404 on the buy is a wrong account in the URL, which
+    /// must reach the customer as the provider's misconfiguration, not as "number not found".
+    @Test func buyAnswered404IsMisconfigured() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            twilio.engine.addFault(
+                FaultRule(
+                    endpoint: .buyNumber, kind: .error(.notFound("/2010-04-01/Accounts/SK0/IncomingPhoneNumbers"))))
+            let error = await expectProviderError(.misconfigured) {
+                try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            }
+            #expect(error?.providerCode == 20404)
+            let mapped = NumberError.fromProvider(try #require(error), phoneNumber: phoneNumber)
+            #expect(mapped.code == .unavailable && mapped.reason == .providerMisconfigured)
         }
     }
 
