@@ -1,8 +1,9 @@
 import Foundation
 
-/// A number whose purchase was voided by reconciliation while its buy request may still be queued at the provider.
-/// If that request lands later, the provider holds (and bills) a number nobody owns; the orphan sweep looks each
-/// watched number up and releases it at the provider if it landed, until the watch window ends.
+/// A number the provider may hold (and bill) while nobody owns it through numberd: a purchase voided while its buy
+/// request may still be queued at the provider, or a number whose release the provider did not confirm (its DELETE
+/// answered 404, which Twilio also answers for a number it sold moments ago). The orphan sweep looks each watched
+/// number up and releases it at the provider if it shows up, until the watch window ends.
 public struct OrphanWatch: Codable, Sendable, Hashable {
     /// How a watch ended.
     public enum Outcome: Codable, Sendable, Hashable {
@@ -18,9 +19,9 @@ public struct OrphanWatch: Codable, Sendable, Hashable {
     public var phoneNumber: String
     /// The account of the voided purchase.
     public var accountId: String
-    /// The voided intent, `PIN_…`.
+    /// What started the watch: the voided intent (`PIN_…`), or the released number (`NUM_…`).
     public var intentId: String
-    /// When the intent was voided.
+    /// When the intent was voided or the release recorded.
     public var since: Date
 
     /// Creates a watch.

@@ -132,6 +132,16 @@ extension NumberService {
         }) ?? .keep
     }
 
+    /// Events that start watching `phones` for orphans — numbers numberd bought or released whose fate at the
+    /// provider is not certain, none of them owned through numberd once the record applies — for `accountId`;
+    /// `startedBy` is the voided intent (`PIN_…`) or the released number (`NUM_…`). None when the watch is off
+    /// (`reconcile.orphanWatchSeconds` 0).
+    func orphanWatchEvents(_ phones: [String], accountId: String, startedBy: String, at now: Date) -> [CoreEvent] {
+        guard config.reconcile.orphanWatchSeconds > 0, !phones.isEmpty else { return [] }
+        let watches = phones.map { OrphanWatch(phoneNumber: $0, accountId: accountId, intentId: startedBy, since: now) }
+        return [.orphanWatchStarted(watches)]
+    }
+
     private func end(
         _ watch: OrphanWatch, _ outcome: OrphanWatch.Outcome, at now: Date, into report: inout OrphanSweepReport
     ) async {

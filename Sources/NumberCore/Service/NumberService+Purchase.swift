@@ -388,32 +388,33 @@ extension NumberService {
     /// the provider sold in place of the one asked for): each gets an orphan watch (unless the watch window is 0)
     /// in the first record this writes — with the compensating mark when something must be released, so a number
     /// that is not one of the intent's items is remembered even if its release fails and reconciliation voids the
-    /// intent — or else with the void.
+    /// intent — or else with the void. A bought number whose release the provider answers "not found" is watched in
+    /// the void's record too: right after a purchase Twilio can answer 404 for a number it did sell (its lists and
+    /// deletes lag the purchase), and it would stay paid there with nobody owning it.
     func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async {
         let now = now()
-        let watchesOrphans = config.reconcile.orphanWatchSeconds > 0
-        func watches(_ state: CoreState) -> [CoreEvent] {
-            let watches = watching.filter { state.phoneOwners[$0] == nil }.map {
-                OrphanWatch(phoneNumber: $0, accountId: intent.accountId, intentId: intent.id, since: now)
-            }
-            return watchesOrphans && !watches.isEmpty ? [.orphanWatchStarted(watches)] : []
+        func watches(_ phones: [String], _ state: CoreState) -> [CoreEvent] {
+            orphanWatchEvents(
+                phones.filter { state.phoneOwners[$0] == nil }, accountId: intent.accountId, startedBy: intent.id,
+                at: now)
         }
         var watched = false
         if !bought.isEmpty && intent.status == .open {
             // Whether this hold of the lock marked it (false: someone else already did; go on releasing).
             let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
                 guard state.intents[intent.id]?.status == .open else { return ([], false) }
-                return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(state), true)
+                return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(watching, state), true)
             }
             guard let marked else { return }
             watched = marked
         }
         var released = true
+        var unseen: [String] = []
         for number in bought {
             do {
                 try await provider.release(sid: number.sid)
             } catch let error as ProviderError where error.kind == .notFound {
-                continue
+                unseen.append(number.phoneNumber)
             } catch {
                 released = false
                 logger.error(
@@ -422,9 +423,11 @@ extension NumberService {
             }
         }
         guard released else { return }
+        let unwatched = watched ? [] : watching
+        let withVoid = unwatched + unseen.filter { !unwatched.contains($0) }
         _ = try? await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil else { return ([], true) }
-            return ([.purchaseIntentVoided(intentId: intent.id)] + (watched ? [] : watches(state)), true)
+            return ([.purchaseIntentVoided(intentId: intent.id)] + watches(withVoid, state), true)
         }
     }
 }

@@ -60,16 +60,22 @@ extension NumberService {
     /// refusal after a request that may still land, such as a timed-out DELETE that a look-up cannot yet see —
     /// always stays requested: withdrawing it would bill the customer every month for a number the provider may
     /// already have taken back. Releasing again is safe (a number already gone is a 404).
+    ///
+    /// A release the provider did not confirm — its DELETE answered Twilio's 404, or failed while a look-up does not
+    /// list the number — is recorded (with its refund, once) and the number watched for orphans in the same record:
+    /// right after a purchase Twilio can answer 404 and list nothing for a number it did sell, which would then stay
+    /// paid there by nobody; the orphan sweep releases it if it shows up.
     func finishRelease(
         _ number: OwnedNumber, requestedAt: Date, withdrawIfRefused: Bool
     ) async throws(NumberError) -> ReleaseResult {
+        var unconfirmed = false
         do {
             try await provider.release(sid: number.providerSid)
         } catch let error as ProviderError where error.kind == .notFound {
-            // Already gone at the provider (an earlier attempt got through): record it.
+            unconfirmed = true
         } catch {
             switch await lookUpOwned(number.phoneNumber) {
-            case .notOwned: break
+            case .notOwned: unconfirmed = true
             case .owned where !Self.mayStillTakeEffect(error):
                 if withdrawIfRefused {
                     _ = try? await coordinator.perform { state throws(NumberError) in
@@ -86,11 +92,14 @@ extension NumberService {
             }
         }
         CrashPoint.afterProviderReleaseBeforeRecord.hit()
-        return try await recordRelease(number.id, requestedAt: requestedAt)
+        return try await recordRelease(number.id, requestedAt: requestedAt, watching: unconfirmed)
     }
 
-    /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`.
-    func recordRelease(_ numberId: String, requestedAt: Date) async throws(NumberError) -> ReleaseResult {
+    /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With
+    /// `watching`, the number gets an orphan watch in the same record.
+    func recordRelease(
+        _ numberId: String, requestedAt: Date, watching: Bool = false
+    ) async throws(NumberError) -> ReleaseResult {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
             guard let number = state.numbers[numberId], let account = state.accounts[number.accountId] else {
@@ -115,7 +124,13 @@ extension NumberService {
             released.refundTransactionId = refund?.id
             let result = Self.releaseResult(
                 released, at: requestedAt, refund: computed, transaction: refund, dryRun: false)
-            return ([.numberReleased(numberId: numberId, at: requestedAt, refund: refund)], result)
+            var events: [CoreEvent] = [.numberReleased(numberId: numberId, at: requestedAt, refund: refund)]
+            if watching {
+                // Owned by nobody once this record's release applies.
+                events += self.orphanWatchEvents(
+                    [number.phoneNumber], accountId: account.id, startedBy: numberId, at: now)
+            }
+            return (events, result)
         }
     }
 

@@ -43,7 +43,8 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case numberRenewed(numberId: String, transaction: LedgerTransaction, cycleStart: Date, nextBillingDate: Date)
     /// A renewal could not be paid.
     case numberPastDue(numberId: String, at: Date)
-    /// Reconciliation voided a purchase whose buy may still land: watch these numbers for orphans.
+    /// Numbers the provider may hold with nobody owning them (a voided purchase whose buy may still land, a release
+    /// the provider did not confirm): watch them for orphans.
     case orphanWatchStarted([OrphanWatch])
     /// A watched number was settled by the orphan sweep.
     case orphanWatchEnded(phoneNumber: String, outcome: OrphanWatch.Outcome, at: Date)

@@ -152,6 +152,50 @@ struct ProviderDoubtTests {
         try await h.check()
     }
     @Test(
+        "a release answered 404 while the provider still has the number: one refund, watched, released by the sweep",
+        arguments: StoreKind.allCases)
+    func releaseAnswered404IsWatched(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.fail(.notFound), on: .release)
+        let released = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(released.number.status == .released && released.refund == number.monthlyFee)
+        #expect(h.provider.ownedPhoneNumbers == [Self.phone], "Twilio still bills it")
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.intentId == number.id)
+        try await h.restart()
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        let refunds = h.service.durableState().transactions[account.id, default: []].filter { $0.kind == .refund }
+        #expect(refunds.map(\.amount) == [number.monthlyFee], "one refund, never a second")
+        try await h.check()
+    }
+
+    @Test(
+        "a compensating release answered 404 while the provider has the number: voided, watched, released by the sweep",
+        arguments: StoreKind.allCases)
+    func compensationAnswered404IsWatched(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let other = "+14155550199"
+        h.provider.stock([Self.phone, other])
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
+        h.provider.inject(.fail(.notFound), on: .release)
+        let error = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone, other], country: "US"))
+        }
+        #expect(error?.reason == .numberUnavailable)
+        let state = h.service.durableState()
+        #expect(state.intents.isEmpty && state.orphanWatch[Self.phone]?.accountId == account.id)
+        #expect(h.provider.ownedPhoneNumbers == [Self.phone], "Twilio still bills it")
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        #expect(try h.service.balance(accountId: account.id).available == 10_000)
+        try await h.check()
+    }
+
+    @Test(
         "a keyed purchase reconciled a day after its intent opened still replays: the key lives from its result",
         arguments: StoreKind.allCases)
     func keyLivesFromItsResult(kind: StoreKind) async throws {

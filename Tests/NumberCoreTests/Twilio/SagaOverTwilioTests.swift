@@ -11,6 +11,9 @@ import TwilioSimulator
 /// that happened reported as failed.
 @Suite("The saga over the Twilio adapter: numbers Twilio does not show yet, releases that may still land")
 struct SagaOverTwilioTests {
+    /// Longer than any test takes before it moves the clock on past it.
+    static let lag = 60_000
+
     private static func account(_ service: NumberService) async throws -> Account {
         let account = try await service.createAccount(name: "Lag", currency: "USD")
         _ = try await service.addFunds(accountId: account.id, amount: 10_000)
@@ -22,6 +25,85 @@ struct SagaOverTwilioTests {
         let found = try await service.search(
             ProviderSearchQuery(country: "US", areaCode: "415", limit: 1), accountId: account.id)
         return try #require(found.numbers.first).number.phoneNumber
+    }
+
+    /// A purchase of a searched number and of one taken meanwhile (Twilio's magic `+15005550000`: 21422), with every
+    /// number bought hidden for `lag`: the compensating DELETE of the first is answered 404. Returns the first.
+    private static func compensatedWhileHidden(
+        _ twilio: TwilioSimulatorFixture, _ service: NumberService, for account: Account
+    ) async throws -> String {
+        let phone = try await searched(service, for: account)
+        let taken = "+15005550000"
+        service.remember([
+            NumberCore.AvailableNumber(
+                phoneNumber: taken, friendlyName: taken, country: "US", type: .local,
+                capabilities: NumberCapabilities(voice: true))
+        ])
+        twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: lag)))
+        let error = await numberError {
+            _ = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone, taken], country: "US"))
+        }
+        #expect(error?.reason == .numberUnavailable, "\(String(describing: error))")
+        #expect(twilio.requests(.releaseNumber).map(\.status) == [404])
+        #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone], "still bought at Twilio")
+        let state = service.durableState()
+        #expect(state.intents.isEmpty && state.numbers.isEmpty && state.checkInvariants().isEmpty)
+        #expect(try service.balance(accountId: account.id).available == 10_000)
+        return phone
+    }
+
+    @Test("a compensating DELETE answered 404 moments after the buy: voided, watched, released when Twilio shows it")
+    func compensationAnswered404IsWatched() async throws {
+        try await withServiceOverTwilio { twilio, service, clock, _ in
+            let account = try await Self.account(service)
+            let phone = try await Self.compensatedWhileHidden(twilio, service, for: account)
+            #expect(service.durableState().orphanWatch[phone]?.accountId == account.id)
+            // Twilio still does not list it: the watch stays.
+            #expect(await service.sweepOrphans().pending == [phone])
+            clock.advance(by: Double(Self.lag) / 1_000 + 1)
+            #expect(await service.sweepOrphans().released == [phone])
+            #expect(twilio.engine.ownedNumbers.isEmpty, "a number paid at Twilio with no owner")
+            let state = service.durableState()
+            #expect(state.orphanWatch.isEmpty && state.checkInvariants().isEmpty)
+            #expect(try service.balance(accountId: account.id).available == 10_000)
+        }
+    }
+
+    @Test(
+        "a release Twilio does not confirm just after the purchase: one refund, released when Twilio shows the number",
+        arguments: [false, true])
+    func unconfirmedReleaseIsWatched(deleteFails: Bool) async throws {
+        try await withServiceOverTwilio { twilio, service, clock, _ in
+            let account = try await Self.account(service)
+            let phone = try await Self.searched(service, for: account)
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: Self.lag)))
+            let bought = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            let number = bought.numbers[0]
+            if deleteFails {
+                twilio.engine.addFault(
+                    FaultRule(endpoint: .releaseNumber, kind: .serverErrorBeforeActing(.serviceUnavailable)))
+            }
+            let released = try await service.release(accountId: account.id, numberId: number.id)
+            twilio.engine.clearFaults()
+            // Released the instant it was bought: the whole first month back, once.
+            #expect(released.refund == number.monthlyFee && released.number.status == .released)
+            let statuses = twilio.requests(.releaseNumber).map(\.status)
+            #expect(deleteFails ? statuses.allSatisfy { $0 == 503 } : statuses == [404], "\(statuses)")
+            #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone], "still bought at Twilio")
+            #expect(service.durableState().orphanWatch[phone]?.intentId == number.id)
+            let again = await numberError { _ = try await service.release(accountId: account.id, numberId: number.id) }
+            #expect(again?.reason == .alreadyReleased, "\(String(describing: again))")
+            clock.advance(by: Double(Self.lag) / 1_000 + 1)
+            #expect(await service.sweepOrphans().released == [phone])
+            #expect(twilio.engine.ownedNumbers.isEmpty, "a number paid at Twilio with no owner")
+            let state = service.durableState()
+            let refunds = state.transactions[account.id, default: []].filter { $0.kind == .refund }
+            #expect(refunds.map(\.amount) == [number.monthlyFee], "one refund, never a second")
+            #expect(try service.balance(accountId: account.id).balance == 10_000 - number.setupFee)
+            #expect(state.orphanWatch.isEmpty && state.checkInvariants().isEmpty)
+        }
     }
 
     @Test("a trunk removal whose DELETE gave up after an attempt that landed is settled by a look-up, not refused")
