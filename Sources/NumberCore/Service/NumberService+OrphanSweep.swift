@@ -35,6 +35,9 @@ extension NumberService {
             (try? coordinator.read { state throws(NumberError) in
                 state.orphanWatch.values.sorted { ($0.since, $0.phoneNumber) < ($1.since, $1.phoneNumber) }
             }) ?? []
+        // A number's block outlives its watch only when something else settled the watch (a purchase's commit).
+        let watched = Set(watches.map(\.phoneNumber))
+        local.withLock { $0.releasingOrphans.formIntersection(watched) }
         for watch in watches.prefix(config.reconcile.orphanLookUpsPerSweep) {
             await settle(watch, into: &report)
         }
@@ -62,6 +65,9 @@ extension NumberService {
         case .unknown:
             report.pending.append(phone)
         case .notOwned:
+            // Not at the provider: a release of it that may still be queued there names a SID a new purchase of the
+            // number would not get, so purchases of it may go on.
+            unblock(phone)
             if expired {
                 await end(watch, .expired, at: now, into: &report)
             } else {
@@ -76,17 +82,20 @@ extension NumberService {
                 report.pending.append(phone)
                 return
             }
-            defer { local.withLock { _ = $0.releasingOrphans.remove(phone) } }
             do {
                 try await provider.release(sid: number.sid)
-            } catch let error as ProviderError where error.kind == .notFound {
-                // Gone already: the next sweep sees it not owned.
-                report.pending.append(phone)
-                return
             } catch {
-                logger.error(
-                    "orphan release failed; the next sweep retries",
-                    metadata: ["number": "\(phone)", "sid": "\(number.sid)", "error": "\(error)"])
+                // A DELETE that may still land (no answer, a 5xx, a 404 after such an attempt) keeps purchases off the
+                // number until a later sweep's look-up no longer lists it: bought meanwhile, Twilio would answer 201
+                // for the number it still has (twilio-api.md §8.7), the purchase would commit, and the DELETE would
+                // then take the customer's number away. A definite refusal leaves nothing in flight.
+                if !Self.mayStillTakeEffect(error) { unblock(phone) }
+                // Twilio's 404: gone already (or not shown yet); the next sweep looks again.
+                if (error as? ProviderError)?.kind != .notFound {
+                    logger.error(
+                        "orphan release failed; the next sweep retries",
+                        metadata: ["number": "\(phone)", "sid": "\(number.sid)", "error": "\(error)"])
+                }
                 report.pending.append(phone)
                 return
             }
@@ -109,7 +118,7 @@ extension NumberService {
     }
 
     /// Marks the watched number as being released, if the decision state still lets it be (watched the same way,
-    /// nobody owns or reserves it); purchases refuse a marked number.
+    /// nobody owns or reserves it); purchases refuse a marked number until ``unblock(_:)``.
     private func claim(_ watch: OrphanWatch) -> Bool {
         let claimed = try? coordinator.decide { state throws(NumberError) in
             let free =
@@ -132,6 +141,11 @@ extension NumberService {
         }) ?? .keep
     }
 
+    /// Lets purchases of the number go on: no release of it by the sweep can still land.
+    private func unblock(_ phone: String) {
+        local.withLock { _ = $0.releasingOrphans.remove(phone) }
+    }
+
     /// Events that start watching `phones` for orphans — numbers numberd bought or released whose fate at the
     /// provider is not certain, none of them owned through numberd once the record applies — for `accountId`;
     /// `startedBy` is the voided intent (`PIN_…`) or the released number (`NUM_…`). None when the watch is off
@@ -145,6 +159,7 @@ extension NumberService {
     private func end(
         _ watch: OrphanWatch, _ outcome: OrphanWatch.Outcome, at now: Date, into report: inout OrphanSweepReport
     ) async {
+        defer { unblock(watch.phoneNumber) }
         let ended: Bool? = try? await coordinator.perform { state throws(NumberError) in
             guard state.orphanWatch[watch.phoneNumber] == watch else { return ([], false) }
             return ([.orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: outcome, at: now)], true)

@@ -29,7 +29,10 @@ public final class NumberService: Sendable {
         var routing: [String: String?] = [:]
         /// Whether an orphan sweep is running (one at a time).
         var sweepingOrphans = false
-        /// Numbers the orphan sweep is releasing at the provider right now: no purchase may reserve one meanwhile.
+        /// Numbers a release by the orphan sweep may still reach at the provider: no purchase may reserve one. Set by
+        /// the sweep before its DELETE and kept past a DELETE that may still land until a later sweep's look-up no
+        /// longer lists the number (or its watch ends). Not durable: a new service starts with every watched number
+        /// here, as any of them may have had such a DELETE in flight, and the first sweep to look one up lifts it.
         var releasingOrphans: Set<String> = []
         /// Provider prices by `country/type`, with the time they were fetched.
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
@@ -44,7 +47,7 @@ public final class NumberService: Sendable {
     private let baseLogger: Logger
     /// The service's logger, with the `request-id` of the call it works for when there is one (``CallScope``).
     var logger: Logger { CallScope.decorate(baseLogger) }
-    let local = Mutex(Local())
+    let local: Mutex<Local>
 
     /// Opens a service over the state `store` has committed; throws INVALID_ARGUMENT for an invalid `config`.
     /// Run ``reconcile()`` next to settle purchases a crash interrupted, and again periodically.
@@ -76,6 +79,9 @@ public final class NumberService: Sendable {
         self.coordinator = StateCoordinator(
             store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax)
         self.baseLogger = logger
+        var local = Local()
+        local.releasingOrphans = Set(state.orphanWatch.keys)
+        self.local = Mutex(local)
     }
 
     /// A copy of the durable state (for `verify`, tests and diagnostics).

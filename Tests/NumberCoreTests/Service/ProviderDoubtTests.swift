@@ -196,6 +196,27 @@ struct ProviderDoubtTests {
     }
 
     @Test(
+        "after a restart a watched number cannot be bought until a sweep has looked it up (a DELETE of it may be queued)",
+        arguments: StoreKind.allCases)
+    func restartKeepsWatchedNumbersOffUntilLookedUp(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock([Self.phone])
+        h.provider.inject(.fail(.outcomeUnknown), on: .buy)
+        _ = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        #expect(h.service.durableState().orphanWatch[Self.phone] != nil)
+        try await h.restart()
+        let refused = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+        #expect(h.provider.calls(.buy) == 1)
+        #expect(await h.service.sweepOrphans().pending == [Self.phone])
+        let bought = try await h.buy([Self.phone], for: account.id)
+        #expect(bought.numbers.map(\.phoneNumber) == [Self.phone])
+        #expect(h.service.durableState().orphanWatch.isEmpty)
+        try await h.check()
+    }
+
+    @Test(
         "a keyed purchase reconciled a day after its intent opened still replays: the key lives from its result",
         arguments: StoreKind.allCases)
     func keyLivesFromItsResult(kind: StoreKind) async throws {

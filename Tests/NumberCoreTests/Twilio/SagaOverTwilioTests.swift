@@ -106,6 +106,45 @@ struct SagaOverTwilioTests {
         }
     }
 
+    @Test("an orphan DELETE that may still land keeps purchases of the number off until a look-up settles it")
+    func orphanReleaseInDoubtBlocksPurchases() async throws {
+        try await withServiceOverTwilio(configure: {
+            $0.http.timeouts.totalMilliseconds = 1_500
+            $0.retry.attemptsMax = 2
+        }) { twilio, service, clock, store in
+            let account = try await Self.account(service)
+            let phone = try await Self.compensatedWhileHidden(twilio, service, for: account)
+            clock.advance(by: Double(Self.lag) / 1_000 + 1)
+            // The sweep finds it now; its DELETE gets no answer (still queued at Twilio, as far as anyone knows).
+            twilio.engine.addFault(FaultRule(endpoint: .releaseNumber, kind: .stall(milliseconds: 5_000), times: 2))
+            #expect(await service.sweepOrphans().pending == [phone])
+            #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone])
+            // Bought now, Twilio would answer 201 for the number it still holds (§8.7) and the purchase would commit;
+            // the queued DELETE landing afterwards would take the customer's number away.
+            let purchase = PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US")
+            let refused = await numberError { _ = try await service.purchase(purchase) }
+            #expect(refused?.message.contains("being released") == true, "\(String(describing: refused))")
+            #expect(twilio.engine.repeatPurchaseCount(phone) == 0)
+            // A restart knows nothing of the DELETE in flight: every watched number is kept off until looked up.
+            let restarted = try await NumberService.open(
+                store: store.restarted(), provider: twilio.provider, clock: clock)
+            restarted.remember([try #require(service.listing(for: phone))])
+            let afterRestart = await numberError { _ = try await restarted.purchase(purchase) }
+            #expect(afterRestart?.message.contains("being released") == true, "\(String(describing: afterRestart))")
+            #expect(twilio.engine.repeatPurchaseCount(phone) == 0)
+            // The queued DELETE lands; the next sweep no longer sees the number and lets purchases go on.
+            let sid = try #require(twilio.engine.ownedNumbers.first).sid
+            try await twilio.provider.release(sid: sid)
+            #expect(await restarted.sweepOrphans().pending == [phone])
+            let bought = try await restarted.purchase(purchase)
+            #expect(bought.numbers.map(\.phoneNumber) == [phone])
+            let owned = try #require(twilio.engine.ownedNumbers.first)
+            #expect(owned.number.phoneNumber == phone && owned.sid != sid && owned.sid == bought.numbers[0].providerSid)
+            let state = restarted.durableState()
+            #expect(state.orphanWatch.isEmpty && state.checkInvariants().isEmpty)
+        }
+    }
+
     @Test("a trunk removal whose DELETE gave up after an attempt that landed is settled by a look-up, not refused")
     func trunkRemovalThatMayHaveHappenedIsLookedUp() async throws {
         try await withServiceOverTwilio { twilio, service, _, _ in
