@@ -117,7 +117,10 @@ extension NumberService {
         for phone in request.phoneNumbers {
             var found = listing(for: phone)
             if found == nil {
-                let query = ProviderSearchQuery(country: request.country, type: request.type, contains: phone, limit: 1)
+                // Anchored at the start only: where numbers differ in length, longer numbers that begin with this one
+                // match too, in the provider's order. A full page is asked for and the exact number picked from it.
+                let query = ProviderSearchQuery(
+                    country: request.country, type: request.type, contains: phone, limit: Self.exactSearchLimit)
                 // Not remembered: the cache is for listings clients searched, which purchases must not evict.
                 do {
                     found = try await provider.search(query).first { $0.phoneNumber == phone }?
@@ -145,6 +148,10 @@ extension NumberService {
         }
         return listings
     }
+
+    /// Results asked for when a number is looked up by a search anchored at it: Twilio's most per search (its
+    /// searches do not page, twilio-api.md §8.3).
+    static let exactSearchLimit = 30
 
     /// The stored result when the key was used before for the same request (or the error a pending first use or
     /// other parameters give). A record in the durable state is answered at once, without the decision lock or a

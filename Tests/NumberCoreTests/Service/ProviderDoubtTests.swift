@@ -217,6 +217,20 @@ struct ProviderDoubtTests {
     }
 
     @Test(
+        "a number not searched before is found by its exact form among longer numbers that begin with it",
+        arguments: StoreKind.allCases)
+    func exactNumberAmongLongerOnes(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000, currency: "GBP")
+        let short = "+4420712345"
+        h.provider.stock([short, "+44207123456", "+442071234567"], country: "GB")
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: [short], country: "GB"))
+        #expect(bought.numbers.map(\.phoneNumber) == [short])
+        try await h.check()
+    }
+
+    @Test(
         "a keyed purchase reconciled a day after its intent opened still replays: the key lives from its result",
         arguments: StoreKind.allCases)
     func keyLivesFromItsResult(kind: StoreKind) async throws {

@@ -127,14 +127,21 @@ final class FakeProvider: NumberProvider {
 
     // MARK: NumberProvider
 
+    /// A `contains` starting with `+` is anchored at the number's start only, as Twilio's: longer numbers that begin
+    /// with it match too. Twilio's order is its own; here such a search lists the longest first, so that a caller
+    /// taking the first result for the number asked for is caught.
     func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber] {
         try await run(.search, phoneNumber: nil) {
             inner.withLock { inner in
-                inner.inventory.values.filter { number in
+                let anchored = query.contains?.hasPrefix("+") == true
+                return inner.inventory.values.filter { number in
                     number.country == query.country && number.type == query.type
                         && (query.areaCode.map { number.phoneNumber.hasPrefix("+1" + $0) } ?? true)
-                        && (query.contains.map { number.phoneNumber.contains($0) } ?? true)
-                }.sorted { $0.phoneNumber < $1.phoneNumber }.prefix(query.limit).map { $0 }
+                        && (query.contains.map {
+                            anchored ? number.phoneNumber.hasPrefix($0) : number.phoneNumber.contains($0)
+                        } ?? true)
+                }.sorted { anchored ? $0.phoneNumber > $1.phoneNumber : $0.phoneNumber < $1.phoneNumber }
+                    .prefix(query.limit).map { $0 }
             }
         }
     }
