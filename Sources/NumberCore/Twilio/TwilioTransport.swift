@@ -115,8 +115,10 @@ struct TwilioTransport: Sendable {
     private func handleErrorStatus(_ response: HTTPResponse, call: Call, attempt: Int) async throws(ProviderError) {
         let body = TwilioResources.decode(TwilioResources.ErrorBody.self, from: response.body)
         let code = body?.code
+        // Twilio documents none on its REST API, but a `Retry-After` that comes (with a 429, or a gateway's 503 on a
+        // request that may be repeated) is honoured up to the policy's cap.
+        let retryAfter = TwilioRetryPolicy.retryAfterMilliseconds(response.header("Retry-After"))
         if response.status == 429 || code == 20429 {
-            let retryAfter = TwilioRetryPolicy.retryAfterMilliseconds(response.header("Retry-After"))
             try await wait(afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: "HTTP 429") {
                 ProviderError(
                     .rateLimited, providerCode: code,
@@ -134,7 +136,9 @@ struct TwilioTransport: Sendable {
                 throw TwilioErrorMapping.outcomeUnknown(
                     operation: call.operation, detail: detail, providerCode: code, mayStillTakeEffect: gateway)
             }
-            try await wait(afterAttempt: attempt, retryAfter: nil, call: call, reason: "HTTP \(response.status)") {
+            try await wait(
+                afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: "HTTP \(response.status)"
+            ) {
                 ProviderError(
                     .unavailable, providerCode: code, message: "\(call.operation): \(detail) after \(attempt) attempts")
             }

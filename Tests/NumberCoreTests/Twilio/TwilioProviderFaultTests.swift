@@ -235,6 +235,22 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// Twilio documents no `Retry-After` on a 5xx, but one that comes (a load balancer's 503) is honoured on the
+    /// requests that are retried, within the same cap as on a 429.
+    @Test func retryAfterOn5xxIsHonouredWithinItsCap() async throws {
+        try await withTwilio { twilio in
+            twilio.engine.addFault(
+                FaultRule(endpoint: .pricingCountry, kind: .unavailableRetryAfter(seconds: 2), times: 1))
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.probe.recordedSleeps == [2_000])
+            twilio.engine.addFault(
+                FaultRule(endpoint: .pricingCountry, kind: .unavailableRetryAfter(seconds: 60), times: 1))
+            await expectProviderError(.unavailable) { try await twilio.provider.price(country: "GB", type: .local) }
+            #expect(twilio.probe.recordedSleeps == [2_000], "a wait past the cap ends the retries at once")
+            #expect(twilio.requests(.pricingCountry).count == 3)
+        }
+    }
+
     @Test func releaseIsRetriedOn5xx() async throws {
         try await withTwilio { twilio in
             let bought = try await twilio.provider.buy(
