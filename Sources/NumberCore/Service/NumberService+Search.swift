@@ -86,7 +86,9 @@ extension NumberService {
         return query
     }
 
-    /// The provider's cost, from the cache while it is fresh.
+    /// The provider's cost, from the cache while it is fresh: `caches.priceTTLSeconds` from when the provider was
+    /// asked, so a price is at most that old as long as the provider does not cache too (the Twilio adapter's own
+    /// cache is off unless configured).
     func providerPrice(country: String, type: NumberType) async throws(NumberError) -> ProviderPrice {
         let key = "\(country)/\(type.rawValue)"
         let now = now()

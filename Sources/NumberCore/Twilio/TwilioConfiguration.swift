@@ -47,7 +47,10 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var lookUpPageSize: Int
         /// Pages a look-up follows through `next_page_uri` before giving up with `.unavailable`. Default 20.
         public var lookUpPagesMax: Int
-        /// How long a country's prices are served from the cache. Default 3 600 s.
+        /// How long a country's prices are served from the adapter's own cache; 0 (the default) asks Twilio every
+        /// time. `NumberService` keeps prices for its own TTL (`caches.priceTTLSeconds`, an hour), counted from when
+        /// it asked: a cache here too would let it keep, for another TTL, a price already up to a TTL old. Set it
+        /// only when nothing above caches.
         public var priceCacheTTLSeconds: Int
         /// Countries kept in the price cache (least recently fetched dropped first). Default 256.
         public var priceCacheCountriesMax: Int
@@ -64,9 +67,9 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
             self.priceCacheCountriesMax = priceCacheCountriesMax
         }
 
-        /// Search pages of up to 100, look-ups of 20 pages of 50, prices cached an hour for up to 256 countries.
+        /// Search pages of up to 100, look-ups of 20 pages of 50, no price cache (room for 256 countries when set).
         public static let defaults = Limits(
-            searchPageSizeMax: 100, lookUpPageSize: 50, lookUpPagesMax: 20, priceCacheTTLSeconds: 3_600,
+            searchPageSizeMax: 100, lookUpPageSize: 50, lookUpPagesMax: 20, priceCacheTTLSeconds: 0,
             priceCacheCountriesMax: 256)
     }
 

@@ -1,6 +1,6 @@
 extension TwilioProvider {
     /// The monthly cost from Pricing v1 `GET /v1/PhoneNumbers/Countries/{IsoCountry}` (`current_price`, exact in
-    /// micros), cached per country for `priceCacheTTLSeconds`. A type without a price → `.notFound`.
+    /// micros), cached per country for `priceCacheTTLSeconds` when that is set. A type without a price → `.notFound`.
     public func price(country: String, type: NumberType) async throws -> ProviderPrice {
         try await priceTyped(country: country, type: type)
     }
@@ -17,7 +17,7 @@ extension TwilioProvider {
             entry = cached
         } else {
             entry = try await fetchPrices(country)
-            priceCache.withLock { $0.store(country, entry) }
+            if ttl > .zero { priceCache.withLock { $0.store(country, entry) } }
         }
         guard let price = entry.prices[type] else {
             throw ProviderError(

@@ -7,7 +7,7 @@ import TwilioSimulator
 @Suite("TwilioProvider pricing")
 struct TwilioProviderPricingTests {
     @Test func pricesAreExactMicrosPerType() async throws {
-        try await withTwilio { twilio in
+        try await withTwilio(configure: { $0.limits.priceCacheTTLSeconds = 3_600 }) { twilio in
             let local = try await twilio.provider.price(country: "US", type: .local)
             #expect(local == ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD"))
             let tollFree = try await twilio.provider.price(country: "US", type: .tollFree)
@@ -35,11 +35,36 @@ struct TwilioProviderPricingTests {
     }
 
     @Test func cacheHoldsAtMostCountriesMax() async throws {
-        try await withTwilio(configure: { $0.limits.priceCacheCountriesMax = 1 }) { twilio in
+        try await withTwilio(configure: {
+            $0.limits.priceCacheCountriesMax = 1
+            $0.limits.priceCacheTTLSeconds = 60
+        }) { twilio in
             _ = try await twilio.provider.price(country: "US", type: .local)
             _ = try await twilio.provider.price(country: "GB", type: .local)
             #expect(twilio.provider.priceCache.withLock { $0.count } == 1)
             _ = try await twilio.provider.price(country: "US", type: .local)
+            #expect(twilio.requests(.pricingCountry).count == 3)
+        }
+    }
+
+    /// The service keeps a price for its TTL from when it asked; a cache in the adapter too used to hand it a price
+    /// already up to an hour old, which it then kept another hour.
+    @Test func aPriceTheServiceServesIsAtMostOneTTLOld() async throws {
+        try await withServiceOverTwilio { twilio, service, clock, _ in
+            func advance(minutes: Int) {
+                clock.advance(by: Double(minutes * 60))
+                twilio.probe.advanceClock(by: .seconds(minutes * 60))
+            }
+            _ = try await service.quote(country: "US", type: .local)
+            #expect(twilio.requests(.pricingCountry).count == 1)
+            advance(minutes: 59)
+            _ = try await service.quote(country: "US", type: .tollFree)
+            advance(minutes: 2)
+            _ = try await service.quote(country: "US", type: .tollFree)
+            // 61 minutes after the first fetch: the toll-free price must come from a later one.
+            #expect(twilio.requests(.pricingCountry).count == 2)
+            advance(minutes: 59)
+            _ = try await service.quote(country: "US", type: .tollFree)
             #expect(twilio.requests(.pricingCountry).count == 3)
         }
     }
