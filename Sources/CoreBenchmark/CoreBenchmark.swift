@@ -159,7 +159,10 @@ struct CoreBenchmark {
                 result.numbers, result.accounts, result.buildSeconds, result.buildCPUSeconds,
                 Double(result.residentBefore) / 1e6,
                 Double(result.residentAfter) / 1e6, result.bytesPerNumber))
-        say(String(format: "invariants: checkInvariants() over it (run by every numberd start) %.2f s", result.invariantsSeconds))
+        say(
+            String(
+                format: "invariants: checkInvariants() over it (run by every numberd start) %.2f s",
+                result.invariantsSeconds))
         guard snapshot else { return }
         if let error = result.snapshotError {
             throw BenchmarkError("snapshot of \(numbers) numbers failed: \(error)")

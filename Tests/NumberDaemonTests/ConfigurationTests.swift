@@ -245,7 +245,9 @@ struct ConfigurationFileTests {
             !$0.key.hasPrefix("TWILIO_") && !$0.key.hasPrefix("NUMBERD_") && !$0.key.lowercased().hasSuffix("_proxy")
         }
         // Port 9 (discard) on loopback: nothing listens, so a request sent through it fails at once.
-        for name in ["https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] { environment[name] = "http://127.0.0.1:9" }
+        for name in ["https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] {
+            environment[name] = "http://127.0.0.1:9"
+        }
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -157,7 +157,8 @@ extension CoreState {
         guard !overflow, balance == transaction.balanceAfter, balance >= 0 else {
             throw .init(
                 "transaction \(transaction.id): balance \(accounts.values[account].balance) + amount "
-                    + "\(transaction.amount) does not give its balance after, \(transaction.balanceAfter), or is negative")
+                    + "\(transaction.amount) does not give its balance after, \(transaction.balanceAfter), or is negative"
+            )
         }
         accounts.values[account].balance = balance
         let index = Self.append(transaction, to: &transactions[transaction.accountId, default: []])
@@ -218,7 +219,8 @@ extension CoreState {
         let intent = try closeIntent(intentId, dropKey: false)
         for number in owned {
             guard number.accountId == intent.accountId else {
-                throw .init("number \(number.id) of account \(number.accountId) in intent \(intentId) of \(intent.accountId)")
+                throw .init(
+                    "number \(number.id) of account \(number.accountId) in intent \(intentId) of \(intent.accountId)")
             }
             let sameId = numbers.updateValue(number, forKey: number.id)
             guard sameId == nil else { throw .init("duplicate number \(number.id)") }
