@@ -238,6 +238,7 @@ public final class Numberd: Sendable {
                 "using Twilio",
                 metadata: [
                     "account": "\(credentials.accountSid)", "base": "\(configuration.twilioBaseURL ?? "twilio")",
+                    "secret_from": "\(configuration.twilioSecretSources.joined(separator: ","))",
                 ])
             return (try TwilioProvider(configuration: twilio, logger: logger), nil)
         case .simulator(let seed):

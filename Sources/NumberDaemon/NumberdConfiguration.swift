@@ -17,8 +17,11 @@ public struct NumberdConfiguration: Sendable {
     /// `NUMBERD_METRICS_LISTEN`, file `metrics-listen`. Default `127.0.0.1:9464`.
     public var metricsListen: HostAndPort?
     /// Where numbers come from: Twilio itself when credentials are configured (`TWILIO_ACCOUNT_SID` with
-    /// `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`), else the in-process simulator.
+    /// `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`; each secret also as
+    /// `<NAME>_FILE` or a systemd credential: ``TwilioSecrets``), else the in-process simulator.
     public var provider: Provider
+    /// Where the Twilio secret came from (its variable, `_FILE` variable or credential), for the log.
+    var twilioSecretSources: [String] = []
     /// Bind the data directory to `provider` even though it is bound to another provider account
     /// (``ProviderBinding``): only for numbers moved to that account. Flag `--rebind-provider` only (not the environment
     /// or the config file, where it would stay set and disarm the check for good). Default false.
@@ -203,9 +206,11 @@ public struct NumberdConfiguration: Sendable {
             guard let parsed = UInt64(seed) else { throw ConfigurationError("simulator-seed must be a number") }
             configuration.provider = .simulator(seed: parsed)
         }
+        let (twilioEnvironment, secretSources) = try TwilioSecrets.resolve(environment)
         do {
-            if let credentials = try TwilioCredentials.fromEnvironment(environment) {
+            if let credentials = try TwilioCredentials.fromEnvironment(twilioEnvironment) {
                 configuration.provider = .twilio(credentials)
+                configuration.twilioSecretSources = secretSources
             }
         } catch {
             throw ConfigurationError("Twilio credentials: \(error)")

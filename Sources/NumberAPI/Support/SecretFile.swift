@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a secret (an API key, a Twilio auth token) from a file rather than from the command line or the
+/// environment, where other users and tools see it (`ps`, `/proc/<pid>/cmdline`, shell history, `systemctl show`,
+/// `docker inspect`).
+///
+/// The file must be a regular file (a symlink to one is followed, as Kubernetes mounts secrets) of at most
+/// ``bytesMax`` bytes that group and others have no permission on (mode 0600 or 0400: a secret others can read is
+/// no longer one, and one others can write can be swapped), unless `requirePrivate` is false (a file systemd put in
+/// `$CREDENTIALS_DIRECTORY`, which only the unit's user can reach whatever its mode shows). Trailing line ends are
+/// dropped (`echo "$TOKEN" > file` writes one); anything else is the secret, checked by its user.
+public enum SecretFile {
+    /// The largest secret file read: 4 KiB.
+    public static let bytesMax = 4096
+
+    /// The secret in `path`, named `name` in errors (the variable or flag that gave the path).
+    public static func read(_ path: String, name: String, requirePrivate: Bool = true) throws(SecretFileError) -> String
+    {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw SecretFileError("\(name): cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        // The opened file's own status, so what is checked is what is read.
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw SecretFileError("\(name): cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw SecretFileError("\(name): \(path) is not a regular file")
+        }
+        let permissions = Int(status.st_mode & 0o777)
+        if requirePrivate, permissions & 0o077 != 0 {
+            throw SecretFileError(
+                "\(name): \(path) is accessible by group or others (mode \(String(permissions, radix: 8))): a secret "
+                    + "must be readable by its owner only; `chmod 600 \(path)` (or 0400)")
+        }
+        guard Int(status.st_size) <= bytesMax else {
+            throw SecretFileError("\(name): \(path) is larger than \(bytesMax) bytes, not a secret")
+        }
+        var bytes = [UInt8](repeating: 0, count: bytesMax + 1)
+        var count = 0
+        while count < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { buffer in
+                readBytes(descriptor, buffer.baseAddress! + count, buffer.count - count)
+            }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else {
+                throw SecretFileError("\(name): cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if got == 0 { break }
+            count += got
+        }
+        guard count <= bytesMax else {
+            throw SecretFileError("\(name): \(path) is larger than \(bytesMax) bytes, not a secret")
+        }
+        while count > 0, bytes[count - 1] == UInt8(ascii: "\n") || bytes[count - 1] == UInt8(ascii: "\r") {
+            count -= 1
+        }
+        guard count > 0 else { throw SecretFileError("\(name): \(path) is empty") }
+        guard let secret = String(validating: bytes[..<count], as: UTF8.self) else {
+            throw SecretFileError("\(name): \(path) is not UTF-8 text")
+        }
+        return secret
+    }
+}
+
+/// `read(2)` (inside ``SecretFile`` its own `read` hides the system's).
+private func readBytes(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
+/// A secret file that cannot be used, said in one line (naming the setting and the path, never the contents).
+public struct SecretFileError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public var description: String
+
+    init(_ description: String) { self.description = description }
+}
