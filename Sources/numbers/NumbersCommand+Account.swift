@@ -325,7 +325,9 @@ struct Health: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let response = try await global.withClient { try await $0.healthCheck(HealthCheckRequest()) }
+            let response = try await global.withClient(needsKey: false) {
+                try await $0.healthCheck(HealthCheckRequest())
+            }
             try global.output(response) {
                 print("\(Format.name(response.status, dropping: "SERVING_STATUS_")) (version \(response.version))")
             }

@@ -14,7 +14,10 @@ struct NumbersCommand: AsyncParsableCommand {
         discussion: """
             With no connection flags it talks to the local default server (127.0.0.1:7443) with the admin key and \
             CA from the local data directory ($NUMBERD_DATA_DIR, else $XDG_DATA_HOME/numberd, else \
-            ~/.local/share/numberd).
+            ~/.local/share/numberd). That admin key goes only to a server on this machine (localhost, 127.0.0.0/8, \
+            ::1) checked against that directory's CA; for any other, give a key with --key-file PATH (or \
+            NUMBERS_KEY_FILE, or NUMBERS_KEY). --key works too but leaves the key where other users see it (ps, \
+            /proc) and in the shell history.
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, 5 \
             failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
             or timed out, 8 rate limited, 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).
@@ -57,7 +60,12 @@ struct NumbersCommand: AsyncParsableCommand {
 /// Connection and output options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
     @Option(help: "Server host:port (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
-    @Option(help: "API key nk_… (env NUMBERS_KEY; default the local admin key).") var key: String?
+    @Option(help: "API key nk_…: other users see it in ps, and the shell history keeps it; prefer --key-file.")
+    var key: String?
+    @Option(
+        name: .customLong("key-file"),
+        help: "A file holding the API key, mode 0600 (env NUMBERS_KEY_FILE, or the key itself in NUMBERS_KEY).")
+    var keyFile: String?
     @Option(help: "CA certificate PEM to trust (env NUMBERS_CA; default the local data directory's).") var ca: String?
     @Option(help: "Account ACC_… (needed with an admin key; env NUMBERS_ACCOUNT).") var account: String?
     @Flag(help: "Print the response message as JSON.") var json = false
@@ -70,12 +78,43 @@ struct GlobalOptions: ParsableArguments {
 
     var accountId: String { account ?? environment["NUMBERS_ACCOUNT"] ?? "" }
 
-    /// Usage errors (exit 64) before anything is sent: a deadline out of range, a server that is not host:port.
+    /// Usage errors (exit 64) before anything is sent: a deadline out of range, a server that is not host:port, two
+    /// keys. A key on the command line is warned about (once, here).
     func validate() throws {
         guard (1...Self.timeoutSecondsMax).contains(timeout) else {
             throw ValidationError("--timeout must be 1...\(Self.timeoutSecondsMax) seconds, not \(timeout)")
         }
         _ = try serverAddress()
+        guard key == nil || keyFile == nil else { throw ValidationError("--key and --key-file: give one of them") }
+        if key != nil {
+            FileHandle.standardError.write(
+                Data(
+                    ("numbers: warning: --key leaves the key where other users see it (ps, /proc) and in the shell "
+                        + "history; use --key-file PATH or NUMBERS_KEY_FILE\n").utf8))
+        }
+    }
+
+    /// The API key: `--key`, `--key-file`, `NUMBERS_KEY`, `NUMBERS_KEY_FILE` (a flag over the environment; two at
+    /// the same level are refused), else the local admin key when the server may have it
+    /// (``NumbersClientConfiguration/localAdminKey(host:caPath:environment:)``), else nil.
+    func apiKey(host: String, caPath: String) throws -> String? {
+        if let key { return key }
+        if let keyFile { return try readKeyFile(keyFile, name: "--key-file") }
+        let (value, file) = (environment["NUMBERS_KEY"], environment["NUMBERS_KEY_FILE"])
+        guard value == nil || file == nil else {
+            throw ValidationError("NUMBERS_KEY and NUMBERS_KEY_FILE are both set: set one of them")
+        }
+        if let value { return value }
+        if let file { return try readKeyFile(file, name: "NUMBERS_KEY_FILE") }
+        return NumbersClientConfiguration.localAdminKey(host: host, caPath: caPath, environment: environment)
+    }
+
+    private func readKeyFile(_ path: String, name: String) throws -> String {
+        do {
+            return try SecretFile.read(path, name: name)
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     /// The server's host and port (`--server`, `NUMBERS_SERVER`, the local default): `host:port` or `[v6]:port`,
@@ -92,25 +131,41 @@ struct GlobalOptions: ParsableArguments {
         return (host, port)
     }
 
-    func clientConfiguration() throws -> NumbersClientConfiguration {
-        var configuration = NumbersClientConfiguration.localDefault(environment: environment)
-        (configuration.host, configuration.port) = try serverAddress()
-        if let apiKey = key ?? environment["NUMBERS_KEY"] { configuration.apiKey = apiKey }
+    /// The client's configuration; with `needsKey`, a usage error (64, nothing sent) when no key is to be had,
+    /// saying how to give one.
+    func clientConfiguration(needsKey: Bool = true) throws -> NumbersClientConfiguration {
+        let (host, port) = try serverAddress()
         let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
         let caPath = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         guard FileManager.default.fileExists(atPath: caPath) else {
             throw CLIError(code: 7, message: "no CA certificate at \(caPath): pass --ca or start numberd first")
         }
-        configuration.trustRoots = .file(caPath)
+        let apiKey = try apiKey(host: host, caPath: caPath)
+        if needsKey, apiKey == nil {
+            let adminKey = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
+            let local =
+                FileManager.default.fileExists(atPath: adminKey)
+                ? "the local admin key (\(adminKey)) goes only to a numberd on this machine (localhost, 127.0.0.0/8, "
+                    + "::1) checked against its own CA (\(LocalDefaults.caCertificate(dataDirectory: dataDirectory)))"
+                : "there is no local admin key (\(adminKey))"
+            throw ValidationError(
+                "no API key for \(host):\(port): \(local); give one with --key-file PATH or NUMBERS_KEY_FILE "
+                    + "(a file of mode 0600 holding it), or NUMBERS_KEY")
+        }
+        var configuration = NumbersClientConfiguration(
+            host: host, port: port, apiKey: apiKey, trustRoots: .file(caPath))
         configuration.defaultTimeout = .seconds(Int64(timeout))
         return configuration
     }
 
     /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class. A keyed
     /// call inside runs under `UnknownOutcome.advising`, which adds how to rerun it when its outcome is open.
-    func withClient<T: Sendable>(_ body: (NumbersClient) async throws -> T) async throws -> T {
+    /// `needsKey` false: the call works without an API key (HealthCheck), so none is no usage error.
+    func withClient<T: Sendable>(
+        needsKey: Bool = true, _ body: (NumbersClient) async throws -> T
+    ) async throws -> T {
         do {
-            return try await withNumbersClient(try clientConfiguration(), body)
+            return try await withNumbersClient(try clientConfiguration(needsKey: needsKey), body)
         } catch let error as RPCError {
             throw CLIError(code: CLIError.exitCode(for: error.code), message: "error: \(error)")
         }

@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where a local numberd keeps its data when nothing says otherwise, so the server and the `numbers` CLI agree:
 /// `$NUMBERD_DATA_DIR`, else `$XDG_DATA_HOME/numberd`, else `~/.local/share/numberd`. The CA the CLI trusts is
 /// `<dir>/tls/ca.pem` and the first admin key is in `<dir>/admin.key`.
@@ -20,4 +26,18 @@ public enum LocalDefaults {
 
     /// The default RPC address.
     public static let server = "127.0.0.1:7443"
+
+    /// Whether `host` is this machine's loopback: `localhost`, an IPv4 address in 127.0.0.0/8, `::1` or an
+    /// IPv4-mapped `::ffff:127.x.x.x`. Any other name is not, even one that resolves to loopback today (what it
+    /// resolves to can change).
+    public static func isLoopback(host: String) -> Bool {
+        if host.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        if bytes[..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+    }
 }

@@ -87,6 +87,9 @@ extension NumbersClientConfiguration {
     /// `<data-dir>/tls/ca.pem`, with the admin key from `<data-dir>/admin.key` when it is readable (the data
     /// directory is `$NUMBERD_DATA_DIR`, else `~/.local/share/numberd`).
     ///
+    /// The key is for that server only: a configuration pointed at another `host` or `trustRoots` must set `apiKey`
+    /// itself (``localAdminKey(host:caPath:environment:)`` says when the local key may go there).
+    ///
     /// ```swift
     /// let balance = try await withNumbersClient(.localDefault()) { try await $0.getBalance(.init(accountId: id)) }
     /// ```
@@ -96,11 +99,28 @@ extension NumbersClientConfiguration {
         -> NumbersClientConfiguration
     {
         let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
-        let key =
-            (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let caPath = LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         return NumbersClientConfiguration(
-            host: "127.0.0.1", port: 7443, apiKey: key,
-            trustRoots: .file(LocalDefaults.caCertificate(dataDirectory: dataDirectory)))
+            host: "127.0.0.1", port: 7443,
+            apiKey: localAdminKey(host: "127.0.0.1", caPath: caPath, environment: environment),
+            trustRoots: .file(caPath))
+    }
+
+    /// The local data directory's admin key (`<data-dir>/admin.key`, when readable) for a server at `host` whose
+    /// certificate is checked against the CA file `caPath`; nil unless `host` is this machine's loopback
+    /// (``LocalDefaults/isLoopback(host:)``) and `caPath` is that data directory's own CA (`tls/ca.pem`). So the key
+    /// goes only to a server on this machine that holds the local CA's private key, which sits beside `admin.key`:
+    /// not to another host, nor through a loopback port forwarded to one (`ssh -L`) with that host's CA.
+    public static func localAdminKey(
+        host: String, caPath: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String? {
+        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
+        let localCA = LocalDefaults.caCertificate(dataDirectory: dataDirectory)
+        func canonical(_ path: String) -> String {
+            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        guard LocalDefaults.isLoopback(host: host), canonical(caPath) == canonical(localCA) else { return nil }
+        return (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -14,9 +14,12 @@ struct NumbersRun: Sendable {
 
 /// Runs the built `numbers` executable with `arguments` and waits for it to exit. Its data directory is an empty
 /// temporary one, so no local admin key or CA is found: the arguments must name the server, key and CA.
-/// `input` is its whole standard input (default none: a question it asks reads end of input).
-func runNumbers(_ arguments: [String], input: String = "") async throws -> NumbersRun {
-    try await RunningNumbers(arguments, input: input).finish()
+/// `input` is its whole standard input (default none: a question it asks reads end of input); `environment` is added
+/// to (and may replace) what it inherits, its data directory (`NUMBERD_DATA_DIR`) included.
+func runNumbers(
+    _ arguments: [String], input: String = "", environment: [String: String] = [:]
+) async throws -> NumbersRun {
+    try await RunningNumbers(arguments, input: input, environment: environment).finish()
 }
 
 /// The built `numbers` executable started as a child process (as `runNumbers` runs it), for tests that act on it
@@ -32,13 +35,15 @@ final class RunningNumbers {
 
     /// Starts `numbers` with `arguments`; `input` is written to its standard input, which is then closed. With nil
     /// its standard input stays open and unwritten until it ends (a question it asks waits for an answer).
-    init(_ arguments: [String], input: String? = nil) throws {
+    /// `environment` is added to the inherited one (without its `NUMBERS_` variables) and the empty data directory.
+    init(_ arguments: [String], input: String? = nil, environment added: [String: String] = [:]) throws {
         self.arguments = arguments
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numbers"))
         process.arguments = arguments
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-data-\(UUID())").path
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NUMBERS_") }
         environment["NUMBERD_DATA_DIR"] = dataDirectory
+        environment.merge(added) { _, new in new }
         process.environment = environment
         process.standardOutput = stdout
         process.standardError = stderr
