@@ -26,8 +26,9 @@ public final class Numberd: Sendable {
     public let service: NumberService
     /// The data directory's layout.
     public let dataDirectory: DataDirectory
-    /// The admin key secret if this start created it (first start of a data directory), else nil.
-    public let createdAdminKey: String?
+    /// The admin key this start created (the first start of a data directory, or one whose `admin.key` no longer
+    /// works), else nil.
+    public let createdAdminKey: CreatedAdminKey?
     /// The in-process Twilio simulator, in the default run.
     public let simulator: TwilioSimulator?
     private let provider: TwilioProvider
@@ -35,7 +36,8 @@ public final class Numberd: Sendable {
 
     private init(
         services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
-        createdAdminKey: String?, simulator: TwilioSimulator?, provider: TwilioProvider, store: FileNumberStore
+        createdAdminKey: CreatedAdminKey?, simulator: TwilioSimulator?, provider: TwilioProvider,
+        store: FileNumberStore
     ) {
         self.services = services
         self.server = server
@@ -180,6 +182,26 @@ public final class Numberd: Sendable {
             createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store)
     }
 
+    /// What numberd prints on standard output once it is ready: where it serves, the CA clients trust and, when
+    /// this start made an admin key, that key. Its secret only when standard output is a terminal (someone at the
+    /// screen, as `swift run numberd`); otherwise — systemd's journal, a container's log, a pipe, all readable by
+    /// others and often shipped elsewhere — the key's id and the file (mode 0600) that holds the secret.
+    public func banner(listen: NumberdConfiguration.HostAndPort, standardOutputIsTerminal: Bool) -> String {
+        var banner = ""
+        if let created = createdAdminKey {
+            if standardOutputIsTerminal {
+                banner += "numberd: created an admin key (shown once, saved to \(dataDirectory.adminKeyFile)):\n"
+                banner += "  \(created.secret)\n"
+            } else {
+                banner +=
+                    "numberd: created an admin key \(created.id); its secret is in \(dataDirectory.adminKeyFile) "
+                    + "(mode 0600), not printed: standard output is not a terminal\n"
+            }
+        }
+        banner += "numberd: serving nrpc/1 over TLS on \(listen); clients trust \(dataDirectory.caCertificate)\n"
+        return banner
+    }
+
     /// Releases what `prepare` opened: the provider's HTTP client, the simulator, the store.
     public func close() async {
         await provider.shutdown()
@@ -276,7 +298,7 @@ public final class Numberd: Sendable {
     /// key left the revoked secret in the file and the new one only on standard output.
     static func bootstrapAdminKey(
         _ service: NumberService, _ directory: DataDirectory, logger: Logger
-    ) async throws -> String? {
+    ) async throws -> CreatedAdminKey? {
         let existing = directory.readAdminKey()
         if let existing, (try? service.authenticate(secret: existing))?.scope == .admin { return nil }
         let created = try await service.createApiKey(name: "bootstrap admin", scope: .admin, accountId: nil)
@@ -284,6 +306,14 @@ public final class Numberd: Sendable {
         logger.info(
             existing == nil ? "created an admin key" : "created an admin key: the one in admin.key no longer works",
             metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])
-        return created.secret
+        return CreatedAdminKey(id: created.key.id, secret: created.secret)
     }
+}
+
+/// An admin key made at start: its id, and its secret (also in `admin.key`).
+public struct CreatedAdminKey: Sendable {
+    /// The key's id (`KEY_…`), safe to log.
+    public let id: String
+    /// The secret (`nk_…`).
+    public let secret: String
 }

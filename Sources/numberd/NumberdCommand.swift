@@ -119,15 +119,9 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "numberd")
 
         let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry)
-        var banner = ""
-        if let secret = numberd.createdAdminKey {
-            banner +=
-                "numberd: created an admin key (shown once, saved to \(numberd.dataDirectory.adminKeyFile)):\n"
-            banner += "  \(secret)\n"
-        }
-        banner +=
-            "numberd: serving nrpc/1 over TLS on \(configuration.listen); clients trust \(numberd.dataDirectory.caCertificate)\n"
-        // Unbuffered, so the one-time key reaches a pipe or a file at once.
+        let banner = numberd.banner(
+            listen: configuration.listen, standardOutputIsTerminal: isatty(STDOUT_FILENO) == 1)
+        // Unbuffered, so the banner reaches a pipe or a file at once.
         try? FileHandle.standardOutput.write(contentsOf: Data(banner.utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

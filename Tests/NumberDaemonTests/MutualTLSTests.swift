@@ -33,7 +33,7 @@ struct MutualTLSTests {
                 _ certificate: IssuedCertificate?, retry: NumbersClientConfiguration.RetryPolicy = .none
             ) -> NumbersClientConfiguration {
                 var client = NumbersClientConfiguration(
-                    host: "127.0.0.1", port: port, apiKey: numberd.createdAdminKey,
+                    host: "127.0.0.1", port: port, apiKey: numberd.createdAdminKey?.secret,
                     trustRoots: .file(numberd.dataDirectory.caCertificate), retry: retry)
                 client.clientCertificate = certificate.map { ($0.certificateChain, $0.privateKey) }
                 return client

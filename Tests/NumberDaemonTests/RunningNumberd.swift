@@ -70,7 +70,7 @@ func withNumberd(
             try await body(
                 RunningNumberd(
                     numberd: numberd, port: port,
-                    adminKey: try numberd.createdAdminKey
+                    adminKey: try numberd.createdAdminKey?.secret
                         ?? String(contentsOfFile: numberd.dataDirectory.adminKeyFile, encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines),
                     dataDirectory: directory))

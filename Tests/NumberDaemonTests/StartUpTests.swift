@@ -56,7 +56,7 @@ import TwilioSimulator
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         let first = try await Self.withPrepared(directory) { numberd in
-            let created = try #require(numberd.createdAdminKey)
+            let created = try #require(numberd.createdAdminKey?.secret)
             #expect(try Self.fileKey(numberd) == created)
             // Every admin key revoked: only the file's, here.
             let key = try numberd.service.authenticate(secret: created)
@@ -64,7 +64,7 @@ import TwilioSimulator
             return created
         }
         let second = try await Self.withPrepared(directory) { numberd in
-            let created = try #require(numberd.createdAdminKey, "a start with no working admin key makes one")
+            let created = try #require(numberd.createdAdminKey?.secret, "a start with no working admin key makes one")
             #expect(created != first)
             #expect(try Self.fileKey(numberd) == created, "written in place of the revoked one")
             #expect(try numberd.service.authenticate(secret: Self.fileKey(numberd)).scope == .admin)
@@ -81,7 +81,8 @@ import TwilioSimulator
             try FileManager.default.removeItem(atPath: numberd.dataDirectory.adminKeyFile)
         }
         try await Self.withPrepared(directory) { numberd in
-            let created = try #require(numberd.createdAdminKey, "a removed file is written again with a new key")
+            let created = try #require(
+                numberd.createdAdminKey?.secret, "a removed file is written again with a new key")
             #expect(try Self.fileKey(numberd) == created)
             // The earlier admin key stays valid: nothing else is revoked.
             #expect(try numberd.service.authenticate(secret: second).scope == .admin)
@@ -106,7 +107,7 @@ import TwilioSimulator
         _ = try await service.revokeApiKey(keyId: first.key.id)
         // The cap (2) is full, one of the two revoked; the file's key no longer works.
         let created = try await Numberd.bootstrapAdminKey(service, directory, logger: quietLogger)
-        let secret = try #require(created, "a start with no working admin key makes one")
+        let secret = try #require(created?.secret, "a start with no working admin key makes one")
         #expect(directory.readAdminKey() == secret)
         #expect(try service.authenticate(secret: secret).scope == .admin)
     }

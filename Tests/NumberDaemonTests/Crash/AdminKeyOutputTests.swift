@@ -1,0 +1,55 @@
+import Foundation
+import NumberDaemon
+import Testing
+
+/// The admin key's secret on standard output only when someone is at a terminal: under systemd or Docker standard
+/// output goes to the journal or the container's log, which others read and which is shipped elsewhere. Before,
+/// every first start (and every start that replaced a revoked or removed `admin.key`) printed it there.
+@Suite("numberd: the admin key on standard output")
+struct AdminKeyOutputTests {
+    @Test("standard output a pipe: the key's id and the file that holds it, not the secret")
+    func pipe() async throws {
+        let child = try ServingChild()
+        try await child.waitUntilServing()
+        let secret = try String(contentsOfFile: child.dataDirectory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let output = child.standardOutput
+        await child.stop()
+        #expect(secret.hasPrefix("nk_"))
+        #expect(!output.contains(secret), "\(output)")
+        #expect(output.contains("created an admin key KEY_"), "\(output)")
+        #expect(output.contains(child.dataDirectory + "/admin.key"), "\(output)")
+    }
+
+    @Test("standard output a terminal (swift run numberd in a shell): the secret is shown, as the README says")
+    func terminal() async throws {
+        let child = try ServingChild(terminal: true)
+        try await child.waitUntilServing()
+        let secret = try String(contentsOfFile: child.dataDirectory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let output = child.standardOutput
+        await child.stop()
+        #expect(output.contains("created an admin key (shown once"), "\(output)")
+        #expect(output.contains(secret), "\(output)")
+    }
+
+    @Test("a start that replaces a revoked admin key prints its secret only to a terminal")
+    func replacedKey() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-banner-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        var numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        let first = try #require(numberd.createdAdminKey)
+        _ = try await numberd.service.revokeApiKey(keyId: first.id)
+        await numberd.close()
+        numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        let created = try #require(numberd.createdAdminKey, "the revoked key is replaced")
+        await numberd.close()
+        let logged = numberd.banner(listen: configuration.listen, standardOutputIsTerminal: false)
+        #expect(!logged.contains(created.secret), "\(logged)")
+        #expect(logged.contains(created.id) && logged.contains(numberd.dataDirectory.adminKeyFile), "\(logged)")
+        #expect(numberd.banner(listen: configuration.listen, standardOutputIsTerminal: true).contains(created.secret))
+    }
+}
