@@ -59,6 +59,8 @@ let package = Package(
         .target(name: "CMallocInfo"),
         // CRC-32C with the CPU's CRC32 instruction (journal and snapshot checksums).
         .target(name: "CCRC32C"),
+        // prctl(2), which is variadic and so not callable from Swift: numberd turns core dumps off with it.
+        .target(name: "CProcessControl"),
         // Protobuf codec vs Foundation JSON on NumberAPI messages: `swift run -c release CodecBenchmark`.
         .executableTarget(
             name: "CodecBenchmark",
@@ -190,6 +192,7 @@ let package = Package(
         .target(
             name: "NumberDaemon",
             dependencies: [
+                "CProcessControl",
                 "NumberAPI",
                 "NumberServer",
                 "NumberCore",
@@ -336,7 +339,8 @@ let package = Package(
         .testTarget(
             name: "NumberDaemonTests",
             dependencies: [
-                "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP", "NumberCore", "TestSupport",
+                "CProcessControl", "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP",
+                "NumberCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

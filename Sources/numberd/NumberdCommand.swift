@@ -14,11 +14,13 @@ struct NumberdCommand: AsyncParsableCommand {
         commandName: "numberd",
         abstract: "The numberd phone-number service (nrpc/1 over TLS).",
         discussion: """
-            With no flags: data in $XDG_DATA_HOME/numberd (or ~/.local/share/numberd), TLS from a generated local CA, the Twilio simulator on \
-            loopback unless TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET) is set, RPC \
-            on 127.0.0.1:7443, metrics on 127.0.0.1:9464. Every flag but --rebind-provider also reads NUMBERD_<FLAG> \
-            and the config file (a JSON object of the flags' names; an unknown key is refused). Durations are in \
-            seconds.
+            With no flags: data in $XDG_DATA_HOME/numberd (or ~/.local/share/numberd), TLS from a generated local CA, \
+            the Twilio simulator on loopback unless TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or \
+            TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET) is set (each secret better as TWILIO_AUTH_TOKEN_FILE / \
+            TWILIO_API_KEY_SECRET_FILE, a file of mode 0600, or the systemd credential twilio-auth-token / \
+            twilio-api-key-secret), RPC on 127.0.0.1:7443, metrics on 127.0.0.1:9464, core dumps off. Every flag but \
+            --rebind-provider and --allow-core-dumps also reads NUMBERD_<FLAG> and the config file (a JSON object of \
+            the flags' names; an unknown key is refused). Durations are in seconds.
             """,
         subcommands: [Serve.self, Verify.self],
         defaultSubcommand: Serve.self)
@@ -89,8 +91,24 @@ struct Serve: AsyncParsableCommand {
             when its numbers were moved there (flag only, not read from the environment or the config file).
             """)
     var rebindProvider = false
+    @Flag(
+        name: .customLong("allow-core-dumps"),
+        help: """
+            Leave core dumps on (by default numberd turns them off at start: a core holds the Twilio secret, the API \
+            keys of calls in flight and the TLS private keys). Flag only, not read from the environment or the \
+            config file.
+            """)
+    var allowCoreDumps = false
 
     func run() async throws {
+        // First, before any secret is read: from here on a crash dumps no core.
+        if !allowCoreDumps {
+            do {
+                try CoreDumps.disable()
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
         let flags: [String: String?] = [
             "listen": listen, "data-dir": dataDir, "metrics-listen": metricsListen, "config": config,
             "tls-cert": tlsCert,
