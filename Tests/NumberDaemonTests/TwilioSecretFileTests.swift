@@ -74,7 +74,7 @@ struct TwilioSecretFileTests {
         "refused, naming the variable and path, never the secret: others can read it, missing, empty, given twice",
         arguments: [
             "readable by others", "readable by group", "missing", "empty", "variable and file",
-            "file and credential", "a folder",
+            "file and credential", "a folder", "too large",
         ])
     func refused(_ kind: String) throws {
         let folder = try Self.folder()
@@ -103,6 +103,10 @@ struct TwilioSecretFileTests {
             environment["TWILIO_API_KEY_SID"] = Self.keySid
             environment["TWILIO_API_KEY_SECRET_FILE"] = try Self.secretFile(folder, "secret", "s3cret-token\n")
             expected = ["TWILIO_API_KEY_SECRET is given 2 ways", "$CREDENTIALS_DIRECTORY/twilio-api-key-secret"]
+        case "too large":
+            let path = try Self.secretFile(folder, "token", "s3cret-token" + String(repeating: "x", count: 5000))
+            environment["TWILIO_AUTH_TOKEN_FILE"] = path
+            expected = ["TWILIO_AUTH_TOKEN_FILE", "larger than 4096 bytes"]
         default:
             environment["TWILIO_AUTH_TOKEN_FILE"] = folder
             expected = ["TWILIO_AUTH_TOKEN_FILE", "not a regular file"]
