@@ -49,6 +49,8 @@ public final class FileNumberStore: NumberStore {
         var commits = 0
         /// Times the writer waited for the snapshot state's queue (`pendingRecordsMax` reached).
         var pendingWaits = 0
+        /// Snapshots that failed (any cause; the journal still held every record).
+        var snapshotFailures = 0
     }
 
     /// The state snapshots are written from, and the seq it includes. Only `stateQueue` touches it, so applying
@@ -182,11 +184,20 @@ public final class FileNumberStore: NumberStore {
     @discardableResult
     private func startSnapshot(_ inner: inout Inner, logFailure: Bool) -> Task<Void, any Error> {
         let (state, throughSeq) = (snapshotState.state, snapshotState.seq)
-        let work = Task { try await journal.writeSnapshot(state, throughSeq: throughSeq) }
+        let work = Task {
+            do {
+                try await journal.writeSnapshot(state, throughSeq: throughSeq)
+            } catch {
+                // Counted before anyone awaiting the work hears of it.
+                CoreMetrics.storeSnapshotFailures.increment()
+                self.inner.withLock { $0.snapshotFailures += 1 }
+                throw error
+            }
+        }
         inner.snapshot = Task {
             do {
                 try await work.value
-            } catch  where logFailure {
+            } catch where logFailure {
                 options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
             } catch {}
             self.inner.withLock { $0.snapshot = nil }
@@ -207,7 +218,8 @@ public final class FileNumberStore: NumberStore {
 
     /// Writes a snapshot of everything committed so far (periodically, and at shutdown so the next start replays
     /// nothing). It takes the same slot as the record-count snapshots, so two never race (a snapshot of a lower
-    /// seq finishing second would be refused).
+    /// seq finishing second would be refused). Throws the journal's error if it fails (`io`, `fileTooLarge`...; only
+    /// `failed` means the journal itself stopped): commits go on either way.
     public func writeSnapshot() async throws {
         while true {
             let snapshotSeq = journal.snapshotSeq
@@ -237,6 +249,10 @@ public final class FileNumberStore: NumberStore {
 
     /// How many records were committed through this store.
     public var commitCount: Int { inner.withLock { $0.commits } }
+
+    /// How many snapshots failed (also `numberd_store_snapshot_failures_total`): each one is only that — the journal
+    /// holds every record, commits go on and the next snapshot (record count or periodic) tries again.
+    public var snapshotFailureCount: Int { inner.withLock { $0.snapshotFailures } }
 
     /// How many times the writer waited for the snapshot state to catch up (`pendingRecordsMax`).
     public var pendingWaitCount: Int { inner.withLock { $0.pendingWaits } }

@@ -19,7 +19,7 @@ import Glibc
 public final class FaultInjectingFileSystem: JournalFileSystem {
     /// The operations a rule can target.
     public enum Operation: String, Sendable, Hashable, CaseIterable {
-        case open, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile
+        case open, read, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile
     }
 
     /// What happens when a rule fires.
@@ -171,6 +171,11 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     /// See `JournalFileSystem`.
     public func open(_ path: String, mode: JournalOpenMode) throws -> JournalFileHandle {
         try run(.open, path) { try base.open(path, mode: mode) }
+    }
+
+    /// See `JournalFileSystem`.
+    public func read(_ handle: JournalFileHandle, count: Int) throws -> [UInt8] {
+        try run(.read, handle.path) { try base.read(handle, count: count) }
     }
 
     /// See `JournalFileSystem`; `partialWriteThenCrash` writes a prefix and crashes.

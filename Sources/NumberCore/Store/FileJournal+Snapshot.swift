@@ -9,7 +9,9 @@ extension FileJournal {
     /// run on the journal's snapshot queue (appends keep flowing). Once the new
     /// snapshot reads back intact: snapshots beyond `snapshotsKept` are deleted, a new segment is started, and
     /// segments whose records are all covered by the oldest kept snapshot are deleted — so a damaged newest
-    /// snapshot can always fall back to the previous one plus the journal.
+    /// snapshot can always fall back to the previous one plus the journal. A snapshot that cannot be written (no
+    /// space, no descriptor, an I/O error, a step stalled past `ioStallMaxMilliseconds`) throws `io` and changes
+    /// nothing else: the journal goes on (only its own writes and syncs stop it) and the next snapshot tries again.
     public func writeSnapshot(_ state: State, throughSeq: UInt64) async throws {
         // Encoding a large state takes a while: it runs on the snapshot queue too, off the cooperative pool.
         let deleteThrough: UInt64 = try await withCheckedThrowingContinuation { continuation in
@@ -49,6 +51,13 @@ extension FileJournal {
 
     /// Writes, syncs, renames and checks the snapshot, then deletes old snapshots; returns the seq through which
     /// segments may be deleted (the oldest kept snapshot's). Runs on `snapshotQueue`.
+    ///
+    /// A failure here fails this snapshot only (`io`): the journal goes on, every record stays in its segments, and
+    /// the next snapshot tries again. The file is removed — the temp file before the rename; after it (the directory
+    /// sync or the read-back failed, or a step stalled) the renamed file too, since whether its entry is on disk is
+    /// unknown, and one that cannot be removed is kept out of retention (`untrustedSnapshots`). Nothing trusts a
+    /// snapshot until it reads back intact, and segments are only deleted on the strength of trusted ones, so any
+    /// subset of these files surviving a crash recovers the same state.
     func persistSnapshot(_ content: [UInt8], seq: UInt64) throws -> UInt64 {
         try shared.withLock { state in
             if let error = Self.refusal(state) { throw error }
@@ -58,53 +67,135 @@ extension FileJournal {
                     "snapshot seq \(seq) must be between the newest snapshot \(state.snapshotSeq) "
                         + "and the durable seq \(state.durableSeq)")
             }
+            state.snapshotIOSince = DispatchTime.now().uptimeNanoseconds
+            state.snapshotStalled = false
         }
-        let name = JournalLayout.snapshotName(seq: seq)
-        let path = layout.path(name)
-        shared.withLock { $0.snapshotIOSince = DispatchTime.now().uptimeNanoseconds }
         defer { shared.withLock { $0.snapshotIOSince = nil } }
+        let path = layout.path(JournalLayout.snapshotName(seq: seq))
+        let temp = layout.path(JournalLayout.snapshotTempName(seq: seq))
         do {
-            try writeFileDurably(content, temp: layout.path(JournalLayout.snapshotTempName(seq: seq)), final: path)
-            try checkWrittenSnapshot(path, expected: content)
-        } catch let failure as JournalFailure {
-            failStop(failure, waiting: [])
-            throw JournalError(.failed, "snapshot write failed: \(failure)", file: path)
-        }
-        shared.withLock { $0.snapshotSeq = seq }
-        options.logger.info("journal snapshot written", metadata: ["seq": "\(seq)", "bytes": "\(content.count)"])
-        return try deleteOldSnapshots()
-    }
-
-    /// temp file → write → `fdatasync` → close → rename → directory sync.
-    func writeFileDurably(_ content: [UInt8], temp: String, final: String) throws {
-        let handle = try fileSystem.open(temp, mode: .createTruncate)
-        do {
-            try fileSystem.write(handle, content)
-            try fileSystem.fdatasync(handle)
+            try writeSnapshotTemp(content, temp: temp)
+            try snapshotStep { try fileSystem.rename(temp, to: path) }
         } catch {
-            fileSystem.close(handle)
-            throw error
+            discardSnapshotFile(temp)
+            throw snapshotFailed(error, stage: "write", file: temp, seq: seq)
         }
-        fileSystem.close(handle)
-        try fileSystem.rename(temp, to: final)
-        try fileSystem.fsyncDirectory(layout.directory)
+        do {
+            try snapshotStep { try fileSystem.fsyncDirectory(layout.directory) }
+            try checkWrittenSnapshot(path, expected: content)
+        } catch {
+            if !discardSnapshotFile(path) { shared.withLock { _ = $0.untrustedSnapshots.insert(seq) } }
+            throw snapshotFailed(error, stage: "directory sync or read-back", file: path, seq: seq)
+        }
+        shared.withLock { state in
+            state.snapshotSeq = seq
+            state.untrustedSnapshots.remove(seq)
+        }
+        options.logger.info("journal snapshot written", metadata: ["seq": "\(seq)", "bytes": "\(content.count)"])
+        return deleteOldSnapshots()
     }
 
-    /// Reads the snapshot back: the journal trusts it (and deletes older files) only if the disk returns it intact.
+    /// Creates the temp file and writes it `snapshotChunkBytes` at a time, each chunk followed by `fdatasync`: the
+    /// stall watchdog times each step, not the whole file, and no single sync has gigabytes to flush.
+    func writeSnapshotTemp(_ content: [UInt8], temp: String) throws {
+        let handle = try snapshotStep { try fileSystem.open(temp, mode: .createTruncate) }
+        defer { fileSystem.close(handle) }
+        var offset = 0
+        repeat {
+            let end = min(content.count, offset + options.limits.snapshotChunkBytes)
+            try snapshotStep { try fileSystem.write(handle, Array(content[offset..<end])) }
+            try snapshotStep { try fileSystem.fdatasync(handle) }
+            offset = end
+        } while offset < content.count
+    }
+
+    /// Reads the snapshot back a chunk at a time, comparing as it goes (no second copy in memory): the journal
+    /// trusts it (and deletes older files) only if the disk returns it intact.
     func checkWrittenSnapshot(_ path: String, expected: [UInt8]) throws {
-        let read = try fileSystem.readFile(path, limitBytes: options.limits.snapshotBytesMax)
-        guard read == expected, ChecksummedLine.verify(read.dropLast()) else {
-            throw JournalFailure(operation: "snapshot read-back", path: path, errno: EIO)
+        let handle = try snapshotStep { try fileSystem.open(path, mode: .read) }
+        defer { fileSystem.close(handle) }
+        var offset = 0
+        while true {
+            let chunk = try snapshotStep { try fileSystem.read(handle, count: options.limits.snapshotChunkBytes) }
+            if chunk.isEmpty { break }
+            guard chunk.count <= expected.count - offset, Self.bytes(expected, at: offset, equal: chunk) else {
+                throw JournalFailure(operation: "snapshot read-back (differs at \(offset))", path: path, errno: EIO)
+            }
+            offset += chunk.count
+        }
+        guard offset == expected.count else {
+            throw JournalFailure(
+                operation: "snapshot read-back (\(offset) of \(expected.count) bytes)", path: path, errno: EIO)
+        }
+        guard ChecksummedLine.verify(expected.dropLast()) else {
+            throw JournalFailure(operation: "snapshot read-back (checksum)", path: path, errno: EIO)
         }
     }
 
-    /// Deletes snapshots beyond `snapshotsKept` (oldest first); returns the oldest kept snapshot's seq.
-    func deleteOldSnapshots() throws -> UInt64 {
-        let seqs = try fileSystem.listDirectory(layout.directory)
-            .compactMap(JournalLayout.snapshotSeq).sorted(by: >)
-        let kept = seqs.prefix(options.snapshotsKept)
-        for seq in seqs.dropFirst(options.snapshotsKept) {
-            try fileSystem.remove(layout.path(JournalLayout.snapshotName(seq: seq)))
+    /// Whether `expected[offset...]` starts with `chunk` (which fits).
+    static func bytes(_ expected: [UInt8], at offset: Int, equal chunk: [UInt8]) -> Bool {
+        expected.withUnsafeBytes { whole in
+            chunk.withUnsafeBytes { part in memcmp(whole.baseAddress! + offset, part.baseAddress!, part.count) == 0 }
+        }
+    }
+
+    /// Runs one step of a snapshot's file work, then restarts the stall clock: the watchdog measures progress, not
+    /// the whole file. Throws if the watchdog found this (or an earlier) step stalled: the snapshot is abandoned.
+    func snapshotStep<T>(_ body: () throws -> T) throws -> T {
+        let result = try body()
+        let stalled = shared.withLock { state -> Bool in
+            state.snapshotIOSince = DispatchTime.now().uptimeNanoseconds
+            return state.snapshotStalled
+        }
+        guard !stalled else {
+            throw JournalFailure(
+                operation: "snapshot step stalled over \(options.limits.ioStallMaxMilliseconds) ms",
+                path: layout.directory, errno: ETIMEDOUT)
+        }
+        return result
+    }
+
+    /// Removes a snapshot (or temp) file; returns whether it is gone (a missing one is).
+    @discardableResult
+    func discardSnapshotFile(_ path: String) -> Bool {
+        do {
+            try fileSystem.remove(path)
+            return true
+        } catch let failure as JournalFailure where failure.errno == ENOENT {
+            return true
+        } catch {
+            options.logger.warning(
+                "journal could not remove a snapshot file", metadata: ["file": "\(path)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// The error a failed snapshot throws (logged here, with where it failed).
+    func snapshotFailed(_ error: any Error, stage: String, file: String, seq: UInt64) -> JournalError {
+        options.logger.error(
+            "journal snapshot failed; the journal goes on and the next snapshot tries again",
+            metadata: ["seq": "\(seq)", "stage": "\(stage)", "error": "\(error)"])
+        return JournalError(.io, "snapshot \(seq) not written (\(stage)): \(error)", file: file)
+    }
+
+    /// Deletes snapshots beyond `snapshotsKept` (oldest first) and those this journal does not trust (unreadable at
+    /// open, or failed after their rename: they never count as a fallback); returns the oldest kept snapshot's seq.
+    /// A directory that cannot be listed keeps every segment; a file that cannot be removed is logged and left for the
+    /// next snapshot.
+    func deleteOldSnapshots() -> UInt64 {
+        let untrusted = shared.withLock { $0.untrustedSnapshots }
+        let seqs: [UInt64]
+        do {
+            seqs = try fileSystem.listDirectory(layout.directory).compactMap(JournalLayout.snapshotSeq).sorted(by: >)
+        } catch {
+            options.logger.warning("journal could not list old snapshots", metadata: ["error": "\(error)"])
+            return 0
+        }
+        let trusted = seqs.filter { !untrusted.contains($0) }
+        let kept = trusted.prefix(options.snapshotsKept)
+        for seq in trusted.dropFirst(options.snapshotsKept) + seqs.filter(untrusted.contains) {
+            guard discardSnapshotFile(layout.path(JournalLayout.snapshotName(seq: seq))) else { continue }
+            shared.withLock { _ = $0.untrustedSnapshots.remove(seq) }
         }
         // Fewer snapshots than kept: records from the oldest one on are still needed, and with a single snapshot
         // nothing before it may go yet (it has no fallback).

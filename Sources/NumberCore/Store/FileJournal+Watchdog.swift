@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
 
-/// The stall watchdog: a write, sync or snapshot that hangs past `ioStallMaxMilliseconds` stops the journal.
+/// The stall watchdog: a journal write + sync that hangs past `ioStallMaxMilliseconds` stops the journal; a snapshot
+/// step that does is abandoned with its snapshot.
 extension FileJournal {
     /// Starts the periodic check (a dispatch timer; it holds the journal weakly).
     func startWatchdog() {
@@ -24,23 +25,44 @@ extension FileJournal {
         box?.timer.cancel()
     }
 
-    /// Fails the journal if the writer's or the snapshot's file work has been running too long.
+    /// What the watchdog found stalled.
+    enum Stall {
+        case writer, snapshot
+    }
+
+    /// Fails the journal if the writer's write + sync has been running too long; marks the snapshot stalled (it is
+    /// abandoned when its step returns) if one snapshot step has. A snapshot is measured step by step (each chunk
+    /// written, synced or read back, the rename, the directory sync), so a large snapshot on a slow disk that keeps
+    /// progressing is never stopped, and a stuck one costs that snapshot only: the journal holds every record.
     func checkStall(stallNanos: UInt64) {
-        let stalled = shared.withLock { state -> String? in
+        let stalled = shared.withLock { state -> Stall? in
             guard state.failure == nil else { return nil }
             // Read under the lock, after any start the writer recorded: a clock read before taking it can be older
             // than a start recorded meanwhile (that unsigned difference trapped and took the process down).
             let now = DispatchTime.now().uptimeNanoseconds
-            if ioStalled(since: state.writerIOSince, now: now, limit: stallNanos) { return "journal write+fdatasync" }
-            if ioStalled(since: state.snapshotIOSince, now: now, limit: stallNanos) { return "snapshot write" }
+            if ioStalled(since: state.writerIOSince, now: now, limit: stallNanos) { return .writer }
+            if ioStalled(since: state.snapshotIOSince, now: now, limit: stallNanos) {
+                state.snapshotStalled = true
+                state.snapshotIOSince = nil
+                return .snapshot
+            }
             return nil
         }
-        guard let stalled else { return }
         let milliseconds = options.limits.ioStallMaxMilliseconds
-        failStop(
-            JournalFailure(
-                operation: "\(stalled) stalled over \(milliseconds) ms", path: layout.directory, errno: ETIMEDOUT),
-            waiting: [])
+        switch stalled {
+        case .none:
+            return
+        case .writer:
+            failStop(
+                JournalFailure(
+                    operation: "journal write+fdatasync stalled over \(milliseconds) ms", path: layout.directory,
+                    errno: ETIMEDOUT),
+                waiting: [])
+        case .snapshot:
+            options.logger.error(
+                "journal snapshot step stalled; the snapshot is abandoned when it returns",
+                metadata: ["stallMaxMilliseconds": "\(milliseconds)"])
+        }
     }
 }
 

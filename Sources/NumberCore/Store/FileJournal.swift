@@ -7,8 +7,8 @@ import Synchronization
 /// Appenders encode their events on their own task and enqueue them; one writer (a serial dispatch queue, never the
 /// cooperative pool) takes everything queued (up to `batchRecordsMax` / `batchBytesMax`), assigns consecutive
 /// seqs, writes the lines with one `write` and one `fdatasync`, and only then resumes every appender of the batch
-/// (group commit). A failed write or sync calls `JournalOptions.fatal` (fail-stop) and nobody waiting is ever
-/// resumed with success.
+/// (group commit). A failed write or sync of the journal calls `JournalOptions.fatal` (fail-stop) and nobody waiting
+/// is ever resumed with success; a failed snapshot fails only itself (`writeSnapshot`).
 ///
 /// ```swift
 /// let opened = try FileJournal<Event, State>.open(
@@ -49,8 +49,14 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var segmentRequests: [SegmentRequest] = []
         /// When the writer's current write + sync began (monotonic ns), nil when idle; for the watchdog.
         var writerIOSince: UInt64?
-        /// When the current snapshot's file work began, nil when none.
+        /// When the current snapshot's current file step (a chunk written, synced or read, the rename...) began,
+        /// nil when none.
         var snapshotIOSince: UInt64?
+        /// Set by the watchdog when a snapshot step ran past the limit: the snapshot is abandoned after that step.
+        var snapshotStalled = false
+        /// Snapshot files on disk that must not count as a fallback: unreadable at open, or failed after their rename
+        /// and not removable. Removed by the next successful snapshot.
+        var untrustedSnapshots: Set<UInt64> = []
 
         var queuedCount: Int { queue.count - queueHead }
     }
@@ -76,14 +82,16 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     init(
         options: JournalOptions, layout: JournalLayout, lock: JournalFileHandle, segment: SegmentState,
-        lastSeq: UInt64, snapshotSeq: UInt64
+        lastSeq: UInt64, snapshotSeq: UInt64, untrustedSnapshots: Set<UInt64> = []
     ) {
         self.options = options
         self.layout = layout
         self.fileSystem = options.fileSystem
         self.lockHandle = Mutex(lock)
         self.segment = Mutex(segment)
-        self.shared = Mutex(Shared(nextSeq: lastSeq + 1, durableSeq: lastSeq, snapshotSeq: snapshotSeq))
+        var shared = Shared(nextSeq: lastSeq + 1, durableSeq: lastSeq, snapshotSeq: snapshotSeq)
+        shared.untrustedSnapshots = untrustedSnapshots
+        self.shared = Mutex(shared)
     }
 
     deinit {

@@ -18,6 +18,8 @@ public enum JournalOpenMode: Sendable, Hashable {
     case append
     /// Write-only, created or truncated to zero (snapshot temp files, torn-tail files).
     case createTruncate
+    /// Read-only, from the start (a snapshot read back in chunks).
+    case read
 }
 
 /// The file layer under the journal: every call the engine makes to the disk goes through it, so tests can count
@@ -33,6 +35,8 @@ public protocol JournalFileSystem: Sendable {
     func readFile(_ path: String, limitBytes: Int) throws -> [UInt8]
     /// Opens a file for writing.
     func open(_ path: String, mode: JournalOpenMode) throws -> JournalFileHandle
+    /// Reads up to `count` bytes at the file's position (opened `.read`); empty at the end of the file.
+    func read(_ handle: JournalFileHandle, count: Int) throws -> [UInt8]
     /// Writes all of `bytes` (retrying short writes).
     func write(_ handle: JournalFileHandle, _ bytes: [UInt8]) throws
     /// Flushes the file's data (and the metadata needed to read it) to stable storage.

@@ -33,9 +33,14 @@ public struct JournalOptions: Sendable {
         /// times its size in memory (the file, the decoder's tokens, the state). 1 GiB before, which about 1.2 million
         /// numbers filled: past it every snapshot failed, and so did the start after a crash.
         public var snapshotBytesMax: Int
-        /// A journal write + sync (or a snapshot's file work) still running after this long stops the journal
-        /// (fail-stop, errno `ETIMEDOUT`): a hung disk must not hold appenders forever. Default 60 000 ms.
+        /// A journal write + sync still running after this long stops the journal (fail-stop, errno `ETIMEDOUT`): a
+        /// hung disk must not hold appenders forever. A snapshot step (one chunk written, synced or read back, the
+        /// rename, the directory sync) running this long abandons that snapshot only. Default 60 000 ms.
         public var ioStallMaxMilliseconds: Int
+        /// A snapshot is written, `fdatasync`ed and read back this many bytes at a time: the stall watchdog times
+        /// each chunk (a multi-gigabyte snapshot on a slow disk is progress, not a stall), no one sync has the whole
+        /// file to flush, and the read-back holds one chunk, not a second copy. Default 16 MiB.
+        public var snapshotChunkBytes: Int
 
         /// Creates limits.
         public init(
@@ -47,7 +52,8 @@ public struct JournalOptions: Sendable {
             segmentBytesMax: Int = 64 << 20,
             segmentReadBytesMax: Int = 256 << 20,
             snapshotBytesMax: Int = Limits.snapshotBytesLimit,
-            ioStallMaxMilliseconds: Int = 60_000
+            ioStallMaxMilliseconds: Int = 60_000,
+            snapshotChunkBytes: Int = 16 << 20
         ) {
             self.recordBytesMax = recordBytesMax
             self.queueBytesMax = queueBytesMax
@@ -58,6 +64,7 @@ public struct JournalOptions: Sendable {
             self.segmentReadBytesMax = segmentReadBytesMax
             self.snapshotBytesMax = snapshotBytesMax
             self.ioStallMaxMilliseconds = ioStallMaxMilliseconds
+            self.snapshotChunkBytes = snapshotChunkBytes
         }
 
         /// The documented defaults.
@@ -84,8 +91,9 @@ public struct JournalOptions: Sendable {
     public var snapshotsKept: Int
     /// The file layer. Default `POSIXJournalFileSystem()`.
     public var fileSystem: any JournalFileSystem
-    /// Called once when a write, sync or rename fails: the journal stops (fail-stop), acknowledges nothing more
-    /// and never retries. The default logs at critical level and terminates the process; tests observe it.
+    /// Called once when a journal write or sync fails (or a segment cannot be started or deleted, or a write + sync
+    /// stalls): the journal stops (fail-stop), acknowledges nothing more and never retries. A failed snapshot does not
+    /// call it. The default logs at critical level and terminates the process; tests observe it.
     public var fatal: @Sendable (JournalFailure) -> Void
     /// Where the journal logs (recovery actions, snapshots).
     public var logger: Logger
@@ -130,6 +138,7 @@ public struct JournalOptions: Sendable {
                 "snapshotBytesMax must be 1...\(Limits.snapshotBytesLimit)"
             ),
             (limits.ioStallMaxMilliseconds > 0, "ioStallMaxMilliseconds must be positive"),
+            (limits.snapshotChunkBytes > 0, "snapshotChunkBytes must be positive"),
             (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
         ]
         for (ok, message) in checks where !ok {

@@ -69,12 +69,26 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         switch mode {
         case .append: flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC
         case .createTruncate: flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+        case .read: flags = O_RDONLY | O_CLOEXEC
         }
         // 0600: journal lines and snapshots hold every account's ledger; `store/` is 0700 too, but a copy or a
         // restore that loosens the folder must not expose them.
         let fd = Glibc.open(path, flags, 0o600)
         guard fd >= 0 else { throw failure("open", path) }
         return JournalFileHandle(descriptor: fd, path: path)
+    }
+
+    /// `read(2)` of up to `count` bytes, retrying `EINTR`.
+    public func read(_ handle: JournalFileHandle, count: Int) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        while true {
+            let read = bytes.withUnsafeMutableBytes { raw in Glibc.read(handle.descriptor, raw.baseAddress!, count) }
+            if read < 0 && errno == EINTR { continue }
+            guard read >= 0 else { throw failure("read", handle.path) }
+            bytes.removeLast(count - read)
+            return bytes
+        }
     }
 
     /// Writes all bytes, retrying short writes and `EINTR`.

@@ -12,6 +12,8 @@ enum CoreMetrics {
     static let storeCommittedOperations = Counter(label: "numberd_store_committed_operations_total")
     /// Failed commits (each stops writes: fail-stop).
     static let storeCommitFailures = Counter(label: "numberd_store_commit_failures_total")
+    /// Failed snapshots (each fails only itself: the journal holds every record and writes go on).
+    static let storeSnapshotFailures = Counter(label: "numberd_store_snapshot_failures_total")
 
     /// Records one provider call: its latency (retries included) and outcome.
     static func recordProviderCall(method: String, resource: String, outcome: String, seconds: Double) {

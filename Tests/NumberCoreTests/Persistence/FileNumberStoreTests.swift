@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import NumberCore
+import Synchronization
 import Testing
 
 @Suite("File store adapter and offline verification")
@@ -146,6 +148,42 @@ struct FileNumberStoreTests {
             await reopened.close()
             #expect(before.accounts[account.id]?.balance == 40)
         }
+    }
+
+    @Test("a snapshot that cannot be written is counted and logged; commits go on and the next snapshot succeeds")
+    func failedSnapshotIsOnlyThat() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fileSystem = FaultInjectingFileSystem()
+        let failures = Mutex<[JournalFailure]>([])
+        var journal = JournalOptions.defaults
+        journal.fileSystem = fileSystem
+        journal.logger = Logger(label: "test.store", factory: { _ in SwiftLogNoOpLogHandler() })
+        journal.fatal = { failure in failures.withLock { $0.append(failure) } }
+        // The disk is full for snapshots (gigabytes) while journal appends still fit.
+        fileSystem.addRule(.init(.write, pathContains: "snapshot-", repeats: true, action: .fail(errno: ENOSPC)))
+        let options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 2)
+        let (store, service, account) = try await Self.open(directory, options)
+        for _ in 0..<4 { _ = try await service.addFunds(accountId: account.id, amount: 100) }
+        await store.waitForSnapshot()
+        #expect(store.snapshotFailureCount == 2, "the record-count snapshots at 2 and 4 records")
+        let explicit = await #expect(throws: JournalError.self) { try await store.writeSnapshot() }
+        #expect(explicit?.code == .io)
+        #expect(store.snapshotFailureCount == 3)
+        #expect(store.snapshotSeq == 0)
+        #expect(failures.withLock { $0.isEmpty }, "a failed snapshot stopped the store")
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        fileSystem.removeAllRules()
+        try await store.writeSnapshot()
+        #expect(store.snapshotSeq == 6)
+        #expect(store.snapshotFailureCount == 3)
+        await store.close()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(!files.contains { $0.hasSuffix(".tmp") })
+        let reopened = try FileNumberStore.open(directory: directory, options: options)
+        #expect(try await reopened.load().accounts[account.id]?.balance == 500)
+        #expect(reopened.recovery.replayedRecords == 0)
+        await reopened.close()
     }
 
     @Test("verification reports a damaged journal and changes nothing on disk")

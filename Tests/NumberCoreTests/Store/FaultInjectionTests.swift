@@ -67,47 +67,182 @@ struct FaultInjectionTests {
         await reopened.journal.close()
     }
 
-    @Test("a failing snapshot sync stops the journal; the journal still reopens")
-    func snapshotFailure() async throws {
+    /// A fault in one step of a snapshot's file work.
+    struct SnapshotFault: Sendable, CustomTestStringConvertible {
+        var name: String
+        var rule: FaultInjectingFileSystem.Rule
+        var testDescription: String { name }
+    }
+
+    static let snapshotFaults = [
+        SnapshotFault(
+            name: "temp open EMFILE", rule: .init(.open, pathContains: "snapshot-", action: .fail(errno: EMFILE))),
+        SnapshotFault(
+            name: "temp write ENOSPC", rule: .init(.write, pathContains: "snapshot-", action: .fail(errno: ENOSPC))),
+        SnapshotFault(
+            name: "temp write EDQUOT", rule: .init(.write, pathContains: "snapshot-", action: .fail(errno: EDQUOT))),
+        SnapshotFault(
+            name: "temp fdatasync EIO", rule: .init(.fdatasync, pathContains: "snapshot-", action: .fail(errno: EIO))),
+        SnapshotFault(name: "rename EIO", rule: .init(.rename, pathContains: "snapshot-", action: .fail(errno: EIO))),
+        SnapshotFault(name: "directory sync EIO (after the rename)", rule: .init(.fsyncDirectory, action: .fail(errno: EIO))),
+        SnapshotFault(
+            name: "read-back open EMFILE",
+            rule: .init(.open, pathContains: "snapshot-", occurrence: 2, action: .fail(errno: EMFILE))),
+        SnapshotFault(
+            name: "read-back EIO", rule: .init(.read, pathContains: "snapshot-", action: .fail(errno: EIO))),
+    ]
+
+    /// Opens a journal over `fileSystem` and writes records 1...4 with snapshots at 2 and 4 (so retention would show).
+    func journalWithTwoSnapshots(
+        _ directory: TempDirectory, _ fileSystem: FaultInjectingFileSystem, _ options: JournalOptions
+    ) async throws -> (ToyFileJournal, ToyState) {
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        var state = opened.state
+        for seq in 1...4 {
+            let event = ToyEvent.deposit(account: "a", cents: Int64(seq))
+            _ = try await opened.journal.append([event])
+            try toyApply(&state, event)
+            if seq.isMultiple(of: 2) { try await opened.journal.writeSnapshot(state, throughSeq: UInt64(seq)) }
+        }
+        return (opened.journal, state)
+    }
+
+    @Test("a snapshot that cannot be written fails only itself: no fail-stop, its file removed, nothing deleted, appends go on", arguments: snapshotFaults)
+    func snapshotFailureIsNotFatal(fault: SnapshotFault) async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
-        let opened = try ToyFileJournal.open(
-            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
-            apply: toyApply)
-        var state = opened.state
-        let event = ToyEvent.deposit(account: "a", cents: 9)
-        _ = try await opened.journal.append([event])
-        try toyApply(&state, event)
-        fileSystem.addRule(.init(.fdatasync, pathContains: "snapshot-", action: .fail(errno: EIO)))
-        let error = await #expect(throws: JournalError.self) {
-            try await opened.journal.writeSnapshot(state, throughSeq: 1)
+        let (journal, before) = try await journalWithTwoSnapshots(directory, fileSystem, recorder.options(fileSystem: fileSystem))
+        var state = before
+        for seq in 5...6 {
+            let event = ToyEvent.deposit(account: "b", cents: Int64(seq))
+            _ = try await journal.append([event])
+            try toyApply(&state, event)
         }
-        #expect(error?.code == .failed)
-        #expect(recorder.recorded.count == 1)
-        await #expect(throws: JournalError.self) { _ = try await opened.journal.append([.note("after")]) }
-        await opened.journal.close()
+        let files = directory.files()
+        fileSystem.addRule(fault.rule)
+        let error = await #expect(throws: JournalError.self) { try await journal.writeSnapshot(state, throughSeq: 6) }
+        #expect(error?.code == .io)
+        #expect(recorder.recorded.isEmpty, "a failed snapshot stopped the journal: \(recorder.recorded)")
+        // Its temp file (or the renamed snapshot) is gone; the older snapshots and every segment are still there.
+        #expect(directory.files() == files)
+        #expect(journal.snapshotSeq == 4)
+        // The journal goes on, and the next snapshot (the disk healthy again) succeeds and applies retention.
+        fileSystem.removeAllRules()
+        let event = ToyEvent.note("after")
+        #expect(try await journal.append([event]) == 7)
+        try toyApply(&state, event)
+        try await journal.writeSnapshot(state, throughSeq: 7)
+        #expect(directory.snapshots() == ["snapshot-00000000000000000004.json", "snapshot-00000000000000000007.json"])
+        await journal.close()
         let reopened = try ToyFileJournal.open(
             directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
-        #expect(reopened.recovery.snapshotSeq == nil)
-        #expect(reopened.state.balances == ["a": 9])
+        #expect(reopened.state == state)
+        #expect(reopened.recovery.snapshotSeq == 7)
         await reopened.journal.close()
     }
 
-    @Test("a failing directory sync after a snapshot rename stops the journal")
-    func directorySyncFailure() async throws {
+    @Test("a snapshot whose directory sync failed and whose file cannot be removed never counts as a fallback")
+    func untrustedSnapshotIsNotKept() async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
+        let (journal, before) = try await journalWithTwoSnapshots(directory, fileSystem, recorder.options(fileSystem: fileSystem))
+        var state = before
+        for seq in 5...8 {
+            let event = ToyEvent.deposit(account: "b", cents: Int64(seq))
+            _ = try await journal.append([event])
+            try toyApply(&state, event)
+            guard seq == 6 else { continue }
+            // The rename happened, its directory sync failed, and removing the file fails too: it stays on disk.
+            fileSystem.addRule(.init(.fsyncDirectory, action: .fail(errno: EIO)))
+            fileSystem.addRule(.init(.remove, pathContains: "snapshot-", action: .fail(errno: EIO)))
+            await #expect(throws: JournalError.self) { try await journal.writeSnapshot(state, throughSeq: 6) }
+            fileSystem.removeAllRules()
+            #expect(directory.snapshots().contains("snapshot-00000000000000000006.json"))
+        }
+        try await journal.writeSnapshot(state, throughSeq: 8)
+        // Kept: 8 and 4 (not the untrusted 6, removed now), so the segments after 4 stay for the fallback.
+        #expect(directory.snapshots() == ["snapshot-00000000000000000004.json", "snapshot-00000000000000000008.json"])
+        #expect(directory.segments().first == "journal-00000000000000000005.jsonl")
+        #expect(recorder.recorded.isEmpty)
+        await journal.close()
+    }
+
+    @Test("ioStallMaxMilliseconds: a snapshot that keeps progressing is timed per chunk, never stopped for its length")
+    func slowSnapshotProgresses() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        var options = recorder.options(fileSystem: fileSystem)
+        options.limits.ioStallMaxMilliseconds = 1000
+        options.limits.snapshotChunkBytes = 64
         let opened = try ToyFileJournal.open(
-            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
-            apply: toyApply)
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        let notes = (1...8).map { "note \($0) " + String(repeating: "x", count: 40) }
+        for note in notes { _ = try await opened.journal.append([.note(note)]) }
+        let state = ToyState(notes: notes, applied: notes.count)
+        // Each chunk's sync takes 250 ms: the whole snapshot takes seconds, each step well under the limit.
+        fileSystem.addRule(
+            .init(.fdatasync, pathContains: "snapshot-", repeats: true, action: .delay(milliseconds: 250)))
+        let started = ContinuousClock.now
+        try await opened.journal.writeSnapshot(state, throughSeq: 8)
+        #expect(ContinuousClock.now - started > .milliseconds(1500))
+        #expect(recorder.recorded.isEmpty)
+        #expect(opened.journal.snapshotSeq == 8)
+        await opened.journal.close()
+    }
+
+    @Test("ioStallMaxMilliseconds: a snapshot step stalled past the limit abandons that snapshot; the journal goes on")
+    func stalledSnapshotIsAbandoned() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        var options = recorder.options(fileSystem: fileSystem)
+        options.limits.ioStallMaxMilliseconds = 1000
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
         _ = try await opened.journal.append([.note("one")])
-        fileSystem.addRule(.init(.fsyncDirectory, action: .fail(errno: EIO)))
-        await #expect(throws: JournalError.self) { try await opened.journal.writeSnapshot(ToyState(), throughSeq: 1) }
-        #expect(recorder.recorded.map(\.operation) == ["fsyncDirectory"])
+        let files = directory.files()
+        fileSystem.addRule(.init(.fdatasync, pathContains: "snapshot-", action: .delay(milliseconds: 2500)))
+        let snapshot = Task { try await opened.journal.writeSnapshot(ToyState(notes: ["one"], applied: 1), throughSeq: 1) }
+        // Appends are acknowledged while the snapshot is stuck, and after the watchdog gave up on it.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await opened.journal.append([.note("two")]) == 2)
+        let error = await #expect(throws: JournalError.self) { try await snapshot.value }
+        #expect(error?.code == .io)
+        #expect(error?.message.contains("stalled") == true)
+        #expect(recorder.recorded.isEmpty)
+        #expect(directory.files() == files)
+        #expect(opened.journal.snapshotSeq == 0)
+        try await opened.journal.writeSnapshot(ToyState(notes: ["one", "two"], applied: 2), throughSeq: 2)
+        #expect(opened.journal.snapshotSeq == 2)
+        await opened.journal.close()
+    }
+
+    @Test("the read-back compares chunk by chunk: a differing byte, a shorter or a longer file are refused")
+    func readBackComparesEveryChunk() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var options = quietOptions()
+        options.limits.snapshotChunkBytes = 7
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        let content = JournalCodec.snapshotLine(seq: 1, time: 1, stateJSON: Array(#"{"notes":["abc"]}"#.utf8))
+        let path = directory.file("check").path
+        try directory.write("check", content)
+        try opened.journal.checkWrittenSnapshot(path, expected: content)
+        var flipped = content
+        flipped[content.count - 9] ^= 1
+        for bytes in [flipped, Array(content.dropLast()), content + [0x0A]] {
+            try directory.write("check", bytes)
+            #expect(throws: JournalFailure.self) { try opened.journal.checkWrittenSnapshot(path, expected: content) }
+        }
         await opened.journal.close()
     }
 
