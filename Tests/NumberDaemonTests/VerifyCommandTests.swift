@@ -6,7 +6,8 @@ import Testing
 /// `numberd verify` checks a data directory under the limits numberd opens it with, not always the defaults: the
 /// same `--snapshot-bytes-max` (flag, `NUMBERD_SNAPSHOT_BYTES_MAX`, or the config file). Its default is also its
 /// maximum, so a directory can only be valid under the default and not under a smaller limit: a snapshot larger than
-/// the limit, which numberd run with it cannot read (its start fails). Before, verify said OK to that directory.
+/// the limit, which numberd run with it cannot read (its start falls back to an older snapshot or the whole journal,
+/// and no new snapshot fits). Before, verify said OK to that directory.
 @Suite struct VerifyCommandTests {
     /// A data directory whose newest snapshot (written at the second start) holds 200 accounts: about 20 KiB.
     static func directoryWithALargeSnapshot() async throws -> String {

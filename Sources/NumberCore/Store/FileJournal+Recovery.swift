@@ -4,11 +4,14 @@ import Foundation
 extension FileJournal {
     /// Opens (creating if needed) the journal in `directory` and recovers the state.
     ///
-    /// Loads the newest snapshot that passes its checksum (a damaged one is renamed `*.damaged-<ms>` and the previous
-    /// one used; one that passes its checksum but does not decode as `State` refuses the open), replays every later record through `apply`, and cuts a torn last record off the last segment
-    /// (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset for a
-    /// damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
-    /// (`missingJournal`) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.
+    /// Loads the newest snapshot that reads and passes its checksum (one that cannot be read — an I/O error, larger
+    /// than `snapshotBytesMax` — is left in place and the previous one used; a damaged one is renamed
+    /// `*.damaged-<ms>` and the previous one used; one that passes its checksum but does not decode as `State`
+    /// refuses the open), replays every later record through `apply`, and cuts a torn last record off the last
+    /// segment (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset
+    /// for a damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
+    /// (`missingJournal`: also when an unusable snapshot's name shows the journal reached further than the records
+    /// found) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.
     /// It reads and replays synchronously: call it at start-up, not on an event loop.
     public static func open(
         directory: URL,
@@ -26,7 +29,8 @@ extension FileJournal {
             let recovered = try recovery.run(apply: apply)
             let journal = FileJournal(
                 options: options, layout: layout, lock: lock, segment: recovered.segment,
-                lastSeq: recovered.lastSeq, snapshotSeq: recovered.snapshotSeq)
+                lastSeq: recovered.lastSeq, snapshotSeq: recovered.snapshotSeq,
+                untrustedSnapshots: recovery.unreadableSeqs)
             journal.startWatchdog()
             options.logger.info(
                 "journal opened",
@@ -56,6 +60,10 @@ extension FileJournal {
         let options: JournalOptions
         let initialState: State
         var report = JournalRecovery()
+        /// Damaged snapshots found: set aside only once the open is known to go ahead.
+        var damaged: [String] = []
+        /// The seqs of snapshots that could not be read (left in place).
+        var unreadableSeqs: Set<UInt64> = []
         var fileSystem: any JournalFileSystem { options.fileSystem }
 
         init(layout: JournalLayout, options: JournalOptions, initialState: State) {
@@ -78,10 +86,13 @@ extension FileJournal {
                     throw JournalError(
                         .missingJournal, "snapshot \(base) exists but no journal segment", file: layout.directory)
                 }
+                try checkReach(lastSeq: 0, names: names)
                 segment = try createFirstSegment(firstSeq: 1)
             } else {
                 segment = try replay(firstSeqs: firstSeqs, base: base, state: &state, apply: apply)
+                try checkReach(lastSeq: segment.lastWrittenSeq, names: names)
             }
+            try setDamagedAside()
             // Always: a crashed predecessor may have created the last segment (rotation) without syncing the
             // directory; records acknowledged from now on must not sit in a file whose entry can still vanish.
             // It also makes this open's own changes durable (temp files removed, snapshots set aside, first segment).
@@ -99,26 +110,69 @@ extension FileJournal {
             }
         }
 
-        /// The newest snapshot that passes its checks; damaged ones are set aside.
+        /// The newest snapshot that reads and passes its checks. One that cannot be read (an I/O error, too large) is
+        /// reported and left in place — a failing read says nothing about the bytes, and the next start may read it —
+        /// and the next older one is tried, as for a damaged one (bad checksum), which is set aside later.
         mutating func loadSnapshot(_ names: [String]) throws -> (UInt64?, State?) {
             for seq in names.compactMap(JournalLayout.snapshotSeq).sorted(by: >) {
                 let name = JournalLayout.snapshotName(seq: seq)
-                let bytes = try fileSystem.readFile(layout.path(name), limitBytes: options.limits.snapshotBytesMax)
+                let bytes: [UInt8]
+                do {
+                    bytes = try fileSystem.readFile(layout.path(name), limitBytes: options.limits.snapshotBytesMax)
+                } catch {
+                    options.logger.error(
+                        "journal snapshot unreadable, trying the previous one",
+                        metadata: ["file": "\(name)", "error": "\(error)"])
+                    report.unreadableSnapshots.append(.init(file: name, reason: "\(error)"))
+                    unreadableSeqs.insert(seq)
+                    continue
+                }
                 switch SnapshotCheck.check(bytes, seq: seq, as: State.self) {
                 case .success(let frame):
                     return (seq, frame.state)
                 case .failure(let reason) where reason.intact:
                     throw JournalError(.corruptRecord, "snapshot unusable: \(reason)", file: layout.path(name))
                 case .failure(let reason):
-                    let aside = JournalLayout.damagedName(snapshot: name, millis: JournalLayout.nowMillis())
                     options.logger.error(
                         "journal snapshot damaged, using the previous one",
-                        metadata: ["file": "\(name)", "reason": "\(reason)", "movedTo": "\(aside)"])
-                    try fileSystem.rename(layout.path(name), to: layout.path(aside))
-                    report.damagedSnapshots.append(aside)
+                        metadata: ["file": "\(name)", "reason": "\(reason)"])
+                    damaged.append(name)
                 }
             }
             return (nil, nil)
+        }
+
+        /// Refuses an open whose journal ends before a snapshot that could not be used — one unreadable or damaged
+        /// now, or set aside by an earlier open: its name proves records through its seq were durable, so opening
+        /// with fewer (an empty store when no segment is left) would silently drop acknowledged writes.
+        func checkReach(lastSeq: UInt64, names: [String]) throws {
+            let unusable =
+                damaged.compactMap(JournalLayout.snapshotSeq) + Array(unreadableSeqs)
+                + names.compactMap(JournalLayout.damagedSnapshotSeq)
+            guard let reached = unusable.max(), reached > lastSeq else { return }
+            throw JournalError(
+                .missingJournal,
+                "a snapshot shows records through seq \(reached) were written, but no usable snapshot holds them and "
+                    + "the journal ends at seq \(lastSeq)\(unusableNote); restore the data directory from a backup",
+                file: layout.directory)
+        }
+
+        /// What was wrong with the snapshots not used, for refusals ("" when all were fine).
+        var unusableNote: String {
+            let listed = report.unreadableSnapshots.map { "\($0.file) unreadable (\($0.reason))" }
+                + damaged.map { "\($0) damaged" }
+            return listed.isEmpty ? "" : " (snapshots not usable: \(listed.joined(separator: "; ")))"
+        }
+
+        /// Renames the damaged snapshots `*.damaged-<ms>`, once the open goes ahead: a refused open changes none.
+        mutating func setDamagedAside() throws {
+            for name in damaged {
+                let aside = JournalLayout.damagedName(snapshot: name, millis: JournalLayout.nowMillis())
+                options.logger.notice(
+                    "journal setting a damaged snapshot aside", metadata: ["file": "\(name)", "movedTo": "\(aside)"])
+                try fileSystem.rename(layout.path(name), to: layout.path(aside))
+                report.damagedSnapshots.append(aside)
+            }
         }
 
         func createFirstSegment(firstSeq: UInt64) throws -> SegmentState {

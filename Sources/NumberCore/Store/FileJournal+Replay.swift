@@ -16,7 +16,8 @@ extension FileJournal.Recovery {
         guard firstSeqs[start] <= base + 1 else {
             throw JournalError(
                 base == 0 ? .missingJournal : .sequenceGap,
-                "the journal starts at seq \(firstSeqs[start]) but the state holds records through \(base) only",
+                "the journal starts at seq \(firstSeqs[start]) but the state holds records through \(base) only"
+                    + unusableNote,
                 file: segmentPath(firstSeqs[start]), offset: 0)
         }
         var lastSeq = firstSeqs[start] - 1

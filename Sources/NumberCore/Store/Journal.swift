@@ -49,15 +49,37 @@ public struct JournalRecovery: Sendable, Hashable {
     public var tornFiles: [String]
     /// Damaged snapshots set aside (the previous snapshot was used instead).
     public var damagedSnapshots: [String]
+    /// Snapshots that could not be read (an I/O error, larger than `snapshotBytesMax`): left in place, the previous
+    /// snapshot was used instead.
+    public var unreadableSnapshots: [UnreadableSnapshot]
+
+    /// A snapshot file recovery could not read, and why.
+    public struct UnreadableSnapshot: Sendable, Hashable, CustomStringConvertible {
+        /// The file name.
+        public var file: String
+        /// The error reading it.
+        public var reason: String
+
+        /// Creates an entry.
+        public init(file: String, reason: String) {
+            self.file = file
+            self.reason = reason
+        }
+
+        /// `file: reason`.
+        public var description: String { "\(file): \(reason)" }
+    }
 
     /// Creates a recovery report.
     public init(
-        snapshotSeq: UInt64? = nil, replayedRecords: Int = 0, tornFiles: [String] = [], damagedSnapshots: [String] = []
+        snapshotSeq: UInt64? = nil, replayedRecords: Int = 0, tornFiles: [String] = [], damagedSnapshots: [String] = [],
+        unreadableSnapshots: [UnreadableSnapshot] = []
     ) {
         self.snapshotSeq = snapshotSeq
         self.replayedRecords = replayedRecords
         self.tornFiles = tornFiles
         self.damagedSnapshots = damagedSnapshots
+        self.unreadableSnapshots = unreadableSnapshots
     }
 }
 

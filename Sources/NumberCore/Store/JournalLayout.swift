@@ -28,6 +28,11 @@ package struct JournalLayout: Sendable {
     package static func segmentSeq(_ name: String) -> UInt64? { number(name, prefix: "journal-", suffix: ".jsonl") }
     /// The seq of a snapshot file name, nil if the name is not a snapshot.
     package static func snapshotSeq(_ name: String) -> UInt64? { number(name, prefix: "snapshot-", suffix: ".json") }
+    /// The seq of a snapshot set aside as damaged (`snapshot-<seq>.json.damaged-<ms>`), nil for any other name.
+    package static func damagedSnapshotSeq(_ name: String) -> UInt64? {
+        guard let range = name.range(of: ".damaged-") else { return nil }
+        return snapshotSeq(String(name[..<range.lowerBound]))
+    }
     /// Whether the name is a snapshot temp file.
     package static func isSnapshotTemp(_ name: String) -> Bool {
         name.hasPrefix("snapshot-") && name.hasSuffix(".json.tmp")

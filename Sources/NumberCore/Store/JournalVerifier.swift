@@ -68,11 +68,11 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
         checkCoverage()
     }
 
-    mutating func read(_ name: String, limit: Int) -> [UInt8]? {
+    mutating func read(_ name: String, limit: Int, note: String = "") -> [UInt8]? {
         do {
             return try fileSystem.readFile(layout.path(name), limitBytes: limit)
         } catch {
-            problem(.error, "io", name, "cannot read: \(error)")
+            problem(.error, "io", name, "cannot read: \(error)\(note)")
             return nil
         }
     }
@@ -80,7 +80,8 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
     mutating func checkSnapshots(_ names: [String]) {
         for seq in names.compactMap(JournalLayout.snapshotSeq).sorted() {
             let name = JournalLayout.snapshotName(seq: seq)
-            guard let bytes = read(name, limit: limits.snapshotBytesMax) else {
+            let note = " (open falls back to an older snapshot, or the journal from seq 1, and leaves it in place)"
+            guard let bytes = read(name, limit: limits.snapshotBytesMax, note: note) else {
                 report.snapshots.append(.init(file: name, seq: seq, valid: false))
                 continue
             }
@@ -138,9 +139,18 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
         }
     }
 
-    /// The newest valid snapshot (or the start) must be followed by the journal without a hole.
+    /// The newest valid snapshot (or the start) must be followed by the journal without a hole, and the journal must
+    /// reach every snapshot that cannot be used (unreadable, damaged, or set aside as damaged), as open requires.
     mutating func checkCoverage() {
         let base = report.snapshots.last(where: \.valid)?.seq ?? 0
+        let unusable =
+            report.snapshots.filter { !$0.valid }.map(\.seq) + report.keptAside.compactMap(JournalLayout.damagedSnapshotSeq)
+        if let reached = unusable.max(), reached > max(report.lastSeq, base) {
+            problem(
+                .error, "missingJournal", layout.directory,
+                "a snapshot shows records through seq \(reached) were written, but no usable snapshot holds them and "
+                    + "the journal ends at seq \(report.lastSeq) (open refuses)")
+        }
         guard let first = report.segments.first else {
             if base > 0 || !report.snapshots.isEmpty {
                 problem(.error, "missingJournal", layout.directory, "snapshots exist but no journal segment")

@@ -137,7 +137,7 @@ struct FileJournalLifecycleTests {
         }
     }
 
-    @Test("snapshotBytesMax: a snapshot file of exactly the limit is written and read, one byte more is refused")
+    @Test("snapshotBytesMax: a snapshot of exactly the limit is written and read; one byte more is not written, and under a smaller limit the journal stands in")
     func snapshotLimit() async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
@@ -160,9 +160,14 @@ struct FileJournalLifecycleTests {
         #expect(error?.code == .fileTooLarge)
         await atLimit.journal.close()
 
+        // Past the limit the snapshot cannot be read: the journal, which still reaches back to seq 1, stands in.
         options.limits.snapshotBytesMax = size - 1
-        let refused = #expect(throws: JournalError.self) { _ = try open(directory, options: options) }
-        #expect(refused?.code == .fileTooLarge)
+        let overLimit = try open(directory, options: options)
+        #expect(overLimit.recovery.snapshotSeq == nil)
+        #expect(overLimit.recovery.unreadableSnapshots.map(\.file) == ["snapshot-00000000000000000001.json"])
+        #expect(overLimit.recovery.unreadableSnapshots.first?.reason.contains("fileTooLarge") == true)
+        #expect(overLimit.state == state)
+        await overLimit.journal.close()
     }
 
     @Test("open creates a missing data directory, and refuses a path that is a file")

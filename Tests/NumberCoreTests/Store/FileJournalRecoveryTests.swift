@@ -179,6 +179,123 @@ struct FileJournalRecoveryTests {
         await reopened.journal.close()
     }
 
+    /// Records 1...7 with snapshots at 2, 4 and 6 (4 and 6 kept; the segments from 5 on), the newest holding the
+    /// most notes; returns the final state.
+    func journalWithSnapshots(in directory: TempDirectory) async throws -> ToyState {
+        let opened = try open(directory)
+        var state = opened.state
+        for seq in 1...7 {
+            let event = ToyEvent.note(String(repeating: "n", count: seq * 10))
+            _ = try await opened.journal.append([event])
+            try toyApply(&state, event)
+            if seq.isMultiple(of: 2) && seq < 7 {
+                try await opened.journal.writeSnapshot(state, throughSeq: UInt64(seq))
+            }
+        }
+        await opened.journal.close()
+        return state
+    }
+
+    let newest = "snapshot-00000000000000000006.json"
+    let previous = "snapshot-00000000000000000004.json"
+
+    /// A way the newest snapshot cannot be read.
+    struct ReadFault: Sendable, CustomTestStringConvertible {
+        var name: String
+        var testDescription: String { name }
+    }
+
+    @Test(
+        "an unreadable newest snapshot falls back to the previous one plus the journal and is left in place",
+        arguments: [ReadFault(name: "EIO"), ReadFault(name: "fileTooLarge")])
+    func unreadableSnapshotFallback(fault: ReadFault) async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let state = try await journalWithSnapshots(in: directory)
+        let fileSystem = FaultInjectingFileSystem()
+        var options = quietOptions(fileSystem: fileSystem)
+        if fault.name == "EIO" {
+            fileSystem.addRule(.init(.readFile, pathContains: newest, action: .fail(errno: EIO)))
+        } else {
+            options.limits.snapshotBytesMax = try directory.bytes(newest).count - 1
+            #expect(try directory.bytes(previous).count <= options.limits.snapshotBytesMax)
+        }
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        #expect(opened.recovery.snapshotSeq == 4)
+        #expect(opened.recovery.unreadableSnapshots.map(\.file) == [newest])
+        #expect(opened.recovery.damagedSnapshots.isEmpty)
+        #expect(opened.recovery.replayedRecords == 3)
+        #expect(opened.state == state)
+        #expect(directory.snapshots() == [previous, newest], "an unreadable snapshot is not renamed")
+        // The next snapshot keeps the previous readable one, not the unreadable one, as its fallback (under the
+        // smaller limit the state no longer fits a snapshot at all).
+        if fault.name == "EIO" {
+            try await opened.journal.writeSnapshot(state, throughSeq: 7)
+            #expect(directory.snapshots() == [previous, "snapshot-00000000000000000007.json"])
+        }
+        await opened.journal.close()
+    }
+
+    @Test("every snapshot unusable and the journal not reaching back to seq 1: refused, nothing renamed")
+    func noUsableSnapshotAndNoJournalStart() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        _ = try await journalWithSnapshots(in: directory)
+        var bytes = try directory.bytes(previous)
+        bytes[bytes.count / 2] ^= 0x20
+        try directory.write(previous, bytes)
+        let files = directory.files()
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.addRule(.init(.readFile, pathContains: newest, action: .fail(errno: EIO)))
+        let error = #expect(throws: JournalError.self) {
+            _ = try ToyFileJournal.open(
+                directory: directory.url, options: quietOptions(fileSystem: fileSystem), initialState: ToyState(),
+                apply: toyApply)
+        }
+        #expect(error?.code == .missingJournal)
+        #expect(error?.message.contains("\(newest) unreadable") == true)
+        #expect(error?.message.contains("\(previous) damaged") == true)
+        #expect(directory.files() == files)
+    }
+
+    @Test("damaged snapshots and no journal segment: refused, never opened empty (also after they were set aside)")
+    func damagedSnapshotsWithoutJournal() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        _ = try await journalWithSnapshots(in: directory)
+        for name in directory.segments() { try FileManager.default.removeItem(at: directory.file(name)) }
+        for name in [newest, previous] {
+            var bytes = try directory.bytes(name)
+            bytes[bytes.count / 2] ^= 0x20
+            try directory.write(name, bytes)
+        }
+        let files = directory.files()
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .missingJournal)
+        #expect(directory.files() == files, "a refused open renames nothing and creates no segment")
+        // Set aside by an earlier version's open: the name still proves records through seq 6 existed.
+        try FileManager.default.moveItem(at: directory.file(newest), to: directory.file(newest + ".damaged-1"))
+        try FileManager.default.removeItem(at: directory.file(previous))
+        #expect(JournalVerifier.verify(directory: directory.url).problems.map(\.code) == ["missingJournal"])
+        let again = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(again?.code == .missingJournal)
+        #expect(directory.segments().isEmpty)
+    }
+
+    @Test("a damaged snapshot beyond the journal's end refuses the open instead of dropping records")
+    func damagedSnapshotBeyondJournal() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await journal(with: 3, in: directory)
+        try directory.write("snapshot-00000000000000000005.json", Array("{\"seq\":5,\"garbage\n".utf8))
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .missingJournal)
+        #expect(error?.message.contains("seq 5") == true)
+        #expect(directory.snapshots() == ["snapshot-00000000000000000005.json"])
+        #expect(JournalVerifier.verify(directory: directory.url).problems.map(\.code).contains("missingJournal"))
+    }
+
     @Test("a snapshot temp file left by a crash is removed at open")
     func tempFileRemoved() async throws {
         let directory = TempDirectory()
