@@ -92,19 +92,21 @@ public final class Numberd: Sendable {
         }
         // Before serving (a no-op after a clean stop): after a crash the journal tail since the last snapshot is folded
         // into a new one, so crash after crash never makes each start replay more, even when every run is killed
-        // before a periodic snapshot could finish. A state whose snapshot no longer fits `snapshotBytesMax` still
-        // starts (the journal holds every record; start-up replays more), with an error in the log.
+        // before a periodic snapshot could finish. A snapshot that cannot be written — a state larger than
+        // `snapshotBytesMax`, a full disk or quota, no descriptor, an I/O error — still starts (the journal holds every
+        // record; the next periodic snapshot tries again), with an error in the log: refusing would turn a full disk
+        // into a crash loop that never frees it. Only a stopped journal (`failed`) ends the start.
         do {
             try await store.writeSnapshot()
-        } catch let error as JournalError where error.code == .fileTooLarge {
-            logger.error(
-                "start-up snapshot not written: the state is larger than snapshot-bytes-max; serving from the journal",
-                metadata: ["error": "\(error)"])
-        } catch {
+        } catch let error as JournalError where error.code == .failed || error.code == .closed {
             await provider.shutdown()
             try? await simulator?.shutdown()
             await store.close()
             throw error
+        } catch {
+            logger.error(
+                "start-up snapshot not written; serving from the journal, the next periodic snapshot tries again",
+                metadata: ["error": "\(error)"])
         }
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)

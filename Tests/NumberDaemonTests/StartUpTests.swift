@@ -296,6 +296,31 @@ import TwilioSimulator
         }
     }
 
+    /// A start-up snapshot that cannot be written stopped the journal (fail-stop) and so the start: with a full disk
+    /// or quota (a snapshot takes gigabytes while appends still fit) every restart died the same way, and segments are
+    /// only deleted after a snapshot, so the disk only filled. Here its name is taken by a directory (the rename fails
+    /// with EISDIR; the directory also cannot be read as a snapshot, so the start uses the journal from seq 1): the
+    /// start goes on from the journal, logged, and writes work.
+    @Test func aStartUpSnapshotThatCannotBeWrittenIsLoggedAndTheStartGoesOn() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-nosnap-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let account = try await Self.withPrepared(directory) { numberd in
+            try await numberd.service.createAccount(name: "kept", currency: "USD").id
+        }
+        let store = directory + "/store"
+        let records = try String(contentsOfFile: store + "/journal-00000000000000000001.jsonl", encoding: .utf8)
+            .split(separator: "\n").count
+        let taken = "snapshot-" + String(repeating: "0", count: 20 - String(records).count) + "\(records).json"
+        try FileManager.default.createDirectory(atPath: store + "/" + taken, withIntermediateDirectories: false)
+        try await Self.withPrepared(directory) { numberd in
+            #expect(try numberd.service.account(account).id == account)
+            _ = try await numberd.service.createAccount(name: "after", currency: "USD")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: store)
+        #expect(!files.contains { $0.hasSuffix(".tmp") }, "\(files)")
+        #expect(files.filter { $0.hasPrefix("snapshot-") } == [taken], "the start-up snapshot was attempted and failed")
+    }
+
     /// A state that breaks the core's invariants used to be served (nothing checked it at start; only `numberd verify`
     /// did). Here a record that fits replay (an account's funds) but names a number the account does not own breaks
     /// `transaction-number`: the start is refused, naming the rule and `numberd verify`, which lists it too; a record
