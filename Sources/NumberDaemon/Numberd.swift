@@ -49,11 +49,13 @@ public final class Numberd: Sendable {
         self.store = store
     }
 
-    /// Prepares the data directory, the store (which takes the directory's lock), TLS (generated material checked and
-    /// renewed under that lock), the provider and the core, in that order, and builds the services.
+    /// Raises the open-files limit (refusing a `connectionsMax` it cannot hold), then prepares the data directory, the
+    /// store (which takes the directory's lock), TLS (generated material checked and renewed under that lock), the
+    /// provider and the core, in that order, and builds the services.
     public static func prepare(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
     ) async throws -> Numberd {
+        try FileDescriptorLimit.prepare(connectionsMax: configuration.connectionLimits.connectionsMax, logger: logger)
         let directory = DataDirectory(root: configuration.dataDirectory)
         try directory.prepare()
 

@@ -321,6 +321,21 @@ import TwilioSimulator
         #expect(files.filter { $0.hasPrefix("snapshot-") } == [taken], "the start-up snapshot was attempted and failed")
     }
 
+    /// numberd raises its open-files limit to the hard limit at start; a `connectionsMax` that limit cannot hold (plus
+    /// the reserve for the store, metrics and provider) is refused before anything is created, not found out under a
+    /// connection flood (the journal's next segment failing with EMFILE stops the process).
+    @Test func connectionsBeyondTheOpenFilesLimitAreRefusedBeforeAnythingIsTouched() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-nofile-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await Self.withPrepared(directory, configure: { $0.connectionLimits.connectionsMax = Int(Int32.max) }) {
+                _ in
+            }
+        }
+        #expect(error?.description.contains("connections-max \(Int32.max) needs") == true)
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+
     /// A state that breaks the core's invariants used to be served (nothing checked it at start; only `numberd verify`
     /// did). Here a record that fits replay (an account's funds) but names a number the account does not own breaks
     /// `transaction-number`: the start is refused, naming the rule and `numberd verify`, which lists it too; a record
