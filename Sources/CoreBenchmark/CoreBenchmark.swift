@@ -170,10 +170,11 @@ struct CoreBenchmark {
         say(
             String(
                 format: "snapshot: %.1f MB = %.0f bytes per number; write (encode+fdatasync+rename+check) %.2f s "
-                    + "(%.2f s CPU); reload (FileNumberStore.open) %.2f s (%.2f s CPU), RSS +%.0f MB",
+                    + "(%.2f s CPU), peak RSS +%.0f MB during it; reload (FileNumberStore.open) %.2f s (%.2f s CPU), "
+                    + "RSS +%.0f MB",
                 Double(result.snapshotBytes) / 1e6, Double(result.snapshotBytes) / Double(numbers),
-                result.snapshotSeconds, result.snapshotCPUSeconds, result.reloadSeconds, result.reloadCPUSeconds,
-                Double(result.reloadResidentGrowth) / 1e6))
+                result.snapshotSeconds, result.snapshotCPUSeconds, Double(result.snapshotPeakGrowth) / 1e6,
+                result.reloadSeconds, result.reloadCPUSeconds, Double(result.reloadResidentGrowth) / 1e6))
         say(
             String(
                 format:

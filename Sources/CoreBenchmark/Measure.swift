@@ -36,9 +36,20 @@ enum Measure {
     }
 
     /// `VmRSS` from /proc/self/status, in bytes (0 where /proc is missing).
-    static func residentBytes() -> Int {
+    static func residentBytes() -> Int { statusBytes("VmRSS:") }
+
+    /// `VmHWM` (the peak resident size since the start or `resetPeakResident`), in bytes (0 where /proc is missing).
+    static func peakResidentBytes() -> Int { statusBytes("VmHWM:") }
+
+    /// Resets the peak resident size to the current one (`5` written to /proc/self/clear_refs); false if it cannot.
+    static func resetPeakResident() -> Bool {
+        (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))) != nil
+    }
+
+    /// A `kB` field of /proc/self/status, in bytes.
+    private static func statusBytes(_ field: String) -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(field) {
             let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
             return digits * 1024
         }

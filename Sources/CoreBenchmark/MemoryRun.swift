@@ -15,6 +15,8 @@ struct MemoryRun {
         var snapshotBytes: Int
         var snapshotSeconds: Double
         var snapshotCPUSeconds: Double
+        /// Peak resident growth while the snapshot was encoded, written and read back (-1 if unmeasured).
+        var snapshotPeakGrowth = -1
         var reloadSeconds: Double
         var reloadCPUSeconds: Double
         var reloadResidentGrowth: Int
@@ -173,11 +175,14 @@ struct MemoryRun {
         let seq = try await opened.journal.append([
             .accountCreated(Account(id: "ACC_snapshotseq", name: "seq", currency: "USD", createdAt: created))
         ])
+        let residentBeforeWrite = Measure.residentBytes()
+        let peakReset = Measure.resetPeakResident()
         let start = Measure.now()
         let cpuStart = Measure.cpuSeconds()
         try await opened.journal.writeSnapshot(state, throughSeq: seq)
         result.snapshotSeconds = Measure.now() - start
         result.snapshotCPUSeconds = Measure.cpuSeconds() - cpuStart
+        if peakReset { result.snapshotPeakGrowth = Measure.peakResidentBytes() - residentBeforeWrite }
         await opened.journal.close()
         result.snapshotBytes = Measure.fileBytes(in: directory, containing: "snapshot").matching
         let residentBefore = Measure.residentBytes()

@@ -40,13 +40,19 @@ extension FileJournal {
 
     /// Encodes the snapshot file and persists it. Runs on `snapshotQueue`.
     func encodeAndPersistSnapshot(_ state: State, seq: UInt64) throws -> UInt64 {
+        try persistSnapshot(try encodeSnapshot(state, seq: seq), seq: seq)
+    }
+
+    /// The snapshot file's bytes. The state's JSON they are built from is released on return, so the file work that
+    /// follows holds one copy of the snapshot (plus a chunk), not two.
+    func encodeSnapshot(_ state: State, seq: UInt64) throws -> [UInt8] {
         let json = try JournalCodec.encodeJSON(state)
         let content = JournalCodec.snapshotLine(seq: seq, time: JournalLayout.nowMillis(), stateJSON: json)
         guard content.count <= options.limits.snapshotBytesMax else {
             throw JournalError(
                 .fileTooLarge, "snapshot has \(content.count) bytes, limit \(options.limits.snapshotBytesMax)")
         }
-        return try persistSnapshot(content, seq: seq)
+        return content
     }
 
     /// Writes, syncs, renames and checks the snapshot, then deletes old snapshots; returns the seq through which
