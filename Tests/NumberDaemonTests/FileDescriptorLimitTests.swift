@@ -8,7 +8,7 @@ import Glibc
 
 @Suite("open-files limit")
 struct FileDescriptorLimitTests {
-    @Test("connectionsMax plus the reserve exactly at the limit starts; one descriptor short is refused, naming what fits")
+    @Test("connectionsMax plus the reserve exactly at the limit starts; one short is refused, naming what fits")
     func edge() throws {
         let reserve = FileDescriptorLimit.reserve
         try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve)

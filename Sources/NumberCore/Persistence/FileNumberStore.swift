@@ -197,7 +197,7 @@ public final class FileNumberStore: NumberStore {
         inner.snapshot = Task {
             do {
                 try await work.value
-            } catch where logFailure {
+            } catch  where logFailure {
                 options.journal.logger.error("snapshot failed", metadata: ["error": "\(error)"])
             } catch {}
             self.inner.withLock { $0.snapshot = nil }

@@ -153,13 +153,15 @@ extension FileJournal {
             throw JournalError(
                 .missingJournal,
                 "a snapshot shows records through seq \(reached) were written, but no usable snapshot holds them and "
-                    + "the journal ends at seq \(lastSeq)\(unusableNote); restore the data directory from a backup",
+                    + "the journal ends at seq \(lastSeq)\(unusableNote): make the snapshot readable or restore the data "
+                    + "directory from a backup",
                 file: layout.directory)
         }
 
         /// What was wrong with the snapshots not used, for refusals ("" when all were fine).
         var unusableNote: String {
-            let listed = report.unreadableSnapshots.map { "\($0.file) unreadable (\($0.reason))" }
+            let listed =
+                report.unreadableSnapshots.map { "\($0.file) unreadable (\($0.reason))" }
                 + damaged.map { "\($0) damaged" }
             return listed.isEmpty ? "" : " (snapshots not usable: \(listed.joined(separator: "; ")))"
         }

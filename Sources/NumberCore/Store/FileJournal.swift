@@ -82,7 +82,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     init(
         options: JournalOptions, layout: JournalLayout, lock: JournalFileHandle, segment: SegmentState,
-        lastSeq: UInt64, snapshotSeq: UInt64, untrustedSnapshots: Set<UInt64> = []
+        lastSeq: UInt64, snapshotSeq: UInt64, untrustedSnapshots: Set<UInt64>
     ) {
         self.options = options
         self.layout = layout

@@ -144,7 +144,8 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
     mutating func checkCoverage() {
         let base = report.snapshots.last(where: \.valid)?.seq ?? 0
         let unusable =
-            report.snapshots.filter { !$0.valid }.map(\.seq) + report.keptAside.compactMap(JournalLayout.damagedSnapshotSeq)
+            report.snapshots.filter { !$0.valid }.map(\.seq)
+            + report.keptAside.compactMap(JournalLayout.damagedSnapshotSeq)
         if let reached = unusable.max(), reached > max(report.lastSeq, base) {
             problem(
                 .error, "missingJournal", layout.directory,

@@ -84,7 +84,8 @@ struct FaultInjectionTests {
         SnapshotFault(
             name: "temp fdatasync EIO", rule: .init(.fdatasync, pathContains: "snapshot-", action: .fail(errno: EIO))),
         SnapshotFault(name: "rename EIO", rule: .init(.rename, pathContains: "snapshot-", action: .fail(errno: EIO))),
-        SnapshotFault(name: "directory sync EIO (after the rename)", rule: .init(.fsyncDirectory, action: .fail(errno: EIO))),
+        SnapshotFault(
+            name: "directory sync EIO (after the rename)", rule: .init(.fsyncDirectory, action: .fail(errno: EIO))),
         SnapshotFault(
             name: "read-back open EMFILE",
             rule: .init(.open, pathContains: "snapshot-", occurrence: 2, action: .fail(errno: EMFILE))),
@@ -108,13 +109,16 @@ struct FaultInjectionTests {
         return (opened.journal, state)
     }
 
-    @Test("a snapshot that cannot be written fails only itself: no fail-stop, its file removed, nothing deleted, appends go on", arguments: snapshotFaults)
+    @Test(
+        "a snapshot that cannot be written fails only itself: no fail-stop, its file gone, nothing deleted, appends go on",
+        arguments: snapshotFaults)
     func snapshotFailureIsNotFatal(fault: SnapshotFault) async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
-        let (journal, before) = try await journalWithTwoSnapshots(directory, fileSystem, recorder.options(fileSystem: fileSystem))
+        let (journal, before) = try await journalWithTwoSnapshots(
+            directory, fileSystem, recorder.options(fileSystem: fileSystem))
         var state = before
         for seq in 5...6 {
             let event = ToyEvent.deposit(account: "b", cents: Int64(seq))
@@ -150,7 +154,8 @@ struct FaultInjectionTests {
         defer { directory.remove() }
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
-        let (journal, before) = try await journalWithTwoSnapshots(directory, fileSystem, recorder.options(fileSystem: fileSystem))
+        let (journal, before) = try await journalWithTwoSnapshots(
+            directory, fileSystem, recorder.options(fileSystem: fileSystem))
         var state = before
         for seq in 5...8 {
             let event = ToyEvent.deposit(account: "b", cents: Int64(seq))
@@ -210,7 +215,9 @@ struct FaultInjectionTests {
         _ = try await opened.journal.append([.note("one")])
         let files = directory.files()
         fileSystem.addRule(.init(.fdatasync, pathContains: "snapshot-", action: .delay(milliseconds: 2500)))
-        let snapshot = Task { try await opened.journal.writeSnapshot(ToyState(notes: ["one"], applied: 1), throughSeq: 1) }
+        let snapshot = Task {
+            try await opened.journal.writeSnapshot(ToyState(notes: ["one"], applied: 1), throughSeq: 1)
+        }
         // Appends are acknowledged while the snapshot is stuck, and after the watchdog gave up on it.
         try await Task.sleep(for: .milliseconds(1500))
         #expect(try await opened.journal.append([.note("two")]) == 2)

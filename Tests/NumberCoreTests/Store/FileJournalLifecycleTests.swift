@@ -122,7 +122,9 @@ struct FileJournalLifecycleTests {
         let directory = TempDirectory()
         defer { directory.remove() }
         let state = ToyState(notes: ["chunk"], applied: 1)
-        let size = JournalCodec.snapshotLine(seq: 1, time: 1_700_000_000_000, stateJSON: try JournalCodec.encodeJSON(state)).count
+        let size = JournalCodec.snapshotLine(
+            seq: 1, time: 1_700_000_000_000, stateJSON: try JournalCodec.encodeJSON(state)
+        ).count
         for chunk in [1, size - 1, size, size + 1] {
             var options = quietOptions()
             options.limits.snapshotChunkBytes = chunk
@@ -137,7 +139,7 @@ struct FileJournalLifecycleTests {
         }
     }
 
-    @Test("snapshotBytesMax: a snapshot of exactly the limit is written and read; one byte more is not written, and under a smaller limit the journal stands in")
+    @Test("snapshotBytesMax: exactly the limit is written and read, one byte more is not; over it the journal is used")
     func snapshotLimit() async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
