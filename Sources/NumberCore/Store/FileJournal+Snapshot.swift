@@ -122,7 +122,9 @@ extension FileJournal {
         defer { fileSystem.close(handle) }
         var offset = 0
         while true {
-            let chunk = try snapshotStep { try fileSystem.read(handle, count: options.limits.snapshotChunkBytes) }
+            // One byte past the expected end, to see a longer file; never a buffer larger than the snapshot.
+            let count = min(options.limits.snapshotChunkBytes, expected.count - offset + 1)
+            let chunk = try snapshotStep { try fileSystem.read(handle, count: count) }
             if chunk.isEmpty { break }
             guard chunk.count <= expected.count - offset, Self.bytes(expected, at: offset, equal: chunk) else {
                 throw JournalFailure(operation: "snapshot read-back (differs at \(offset))", path: path, errno: EIO)

@@ -78,17 +78,19 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         return JournalFileHandle(descriptor: fd, path: path)
     }
 
-    /// `read(2)` of up to `count` bytes, retrying `EINTR`.
+    /// `read(2)` of up to `count` bytes, retrying `EINTR`; only the pages read into are touched.
     public func read(_ handle: JournalFileHandle, count: Int) throws -> [UInt8] {
         guard count > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: count)
-        while true {
-            let read = bytes.withUnsafeMutableBytes { raw in Glibc.read(handle.descriptor, raw.baseAddress!, count) }
-            if read < 0 && errno == EINTR { continue }
-            guard read >= 0 else { throw failure("read", handle.path) }
-            bytes.removeLast(count - read)
-            return bytes
+        var code: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            repeat {
+                let read = Glibc.read(handle.descriptor, buffer.baseAddress!, count)
+                code = read < 0 ? errno : 0
+                initialized = max(0, read)
+            } while code == EINTR
         }
+        guard code == 0 else { throw JournalFailure(operation: "read", path: handle.path, errno: code) }
+        return bytes
     }
 
     /// Writes all bytes, retrying short writes and `EINTR`.
