@@ -7,8 +7,10 @@ import Glibc
 
 /// The open-files limit (`RLIMIT_NOFILE`) numberd needs: one descriptor per connection, plus a reserve for everything
 /// else. Out of descriptors, the journal cannot start its next segment (which stops the process: fail-stop), a
-/// snapshot or a provider call fails, and accepting refuses clients — so numberd refuses to start with a limit that a
-/// connection flood up to `connectionsMax` could exhaust, rather than fail under that load.
+/// snapshot or a provider call fails, and accepting refuses clients — so `connectionsMax` is held to what the limit
+/// leaves after the reserve: lowered, with a warning, when the limit is smaller (a start on a machine with a low hard
+/// limit, such as the README's first command in a container, still serves), refused only when fewer than
+/// ``connectionsMin`` connections would be left.
 enum FileDescriptorLimit {
     /// Descriptors kept beyond `connectionsMax` for the rest: the store (lock, open segment, the next one during
     /// rotation, a snapshot's temp file and read-back, directory syncs), the metrics endpoint (64 connections), the
@@ -30,24 +32,41 @@ enum FileDescriptorLimit {
         return Int(min(limit.rlim_cur, rlim_t(Int.max)))
     }
 
-    /// Throws unless `limit` holds `connectionsMax` connections plus the reserve, naming both ways out.
-    static func check(connectionsMax: Int, limit: Int) throws {
-        let needed = connectionsMax + reserve
-        guard needed > limit else { return }
+    /// Fewer connections than this and the start is refused instead of lowered.
+    static let connectionsMin = 64
+
+    /// The `connectionsMax` that `limit` holds with the reserve: `connectionsMax` itself, or what fits (then
+    /// `lowered`). Throws when fewer than ``connectionsMin`` fit, naming the way out.
+    static func check(connectionsMax: Int, limit: Int) throws -> (connectionsMax: Int, lowered: Bool) {
         let fits = limit - reserve
-        throw ConfigurationError(
-            "connections-max \(connectionsMax) needs \(needed) open files (\(reserve) more for the store, metrics, "
-                + "provider and TLS files), but the open-files limit (RLIMIT_NOFILE, raised to its hard limit) is "
-                + "\(limit): "
-                + (fits > 0 ? "lower --connections-max to at most \(fits), or " : "")
-                + "raise the hard limit (`ulimit -Hn`, systemd `LimitNOFILE=`)")
+        guard connectionsMax > fits else { return (connectionsMax, false) }
+        guard fits >= connectionsMin else {
+            throw ConfigurationError(
+                "the open-files limit (RLIMIT_NOFILE, raised to its hard limit) is \(limit): it leaves fewer than "
+                    + "\(connectionsMin) connections once \(reserve) files are kept for the store, metrics, provider "
+                    + "and TLS; raise the hard limit (`ulimit -Hn`, systemd `LimitNOFILE=`)")
+        }
+        return (fits, true)
     }
 
-    /// Raises the soft limit and checks it against `connectionsMax`; logs the limit in force.
-    static func prepare(connectionsMax: Int, logger: Logger) throws {
+    /// Raises the soft limit and returns the `connectionsMax` it holds, logging the limit in force and a warning when
+    /// `connectionsMax` had to be lowered.
+    static func prepare(connectionsMax: Int, logger: Logger) throws -> Int {
         let limit = raiseToHard()
-        logger.info(
-            "open-files limit", metadata: ["limit": "\(limit)", "connections_max": "\(connectionsMax)"])
-        try check(connectionsMax: connectionsMax, limit: limit)
+        let (held, lowered) = try check(connectionsMax: connectionsMax, limit: limit)
+        if lowered {
+            logger.warning(
+                """
+                connections-max lowered to what the open-files limit holds; raise the hard limit (`ulimit -Hn`, \
+                systemd `LimitNOFILE=`) to serve more
+                """,
+                metadata: [
+                    "limit": "\(limit)", "reserve": "\(reserve)", "connections_max": "\(held)",
+                    "configured": "\(connectionsMax)",
+                ])
+        } else {
+            logger.info("open-files limit", metadata: ["limit": "\(limit)", "connections_max": "\(held)"])
+        }
+        return held
     }
 }

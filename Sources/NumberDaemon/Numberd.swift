@@ -49,13 +49,15 @@ public final class Numberd: Sendable {
         self.store = store
     }
 
-    /// Raises the open-files limit (refusing a `connectionsMax` it cannot hold), then prepares the data directory, the
+    /// Raises the open-files limit (lowering `connectionsMax` to what it holds), then prepares the data directory, the
     /// store (which takes the directory's lock), TLS (generated material checked and renewed under that lock), the
     /// provider and the core, in that order, and builds the services.
     public static func prepare(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
     ) async throws -> Numberd {
-        try FileDescriptorLimit.prepare(connectionsMax: configuration.connectionLimits.connectionsMax, logger: logger)
+        var connectionLimits = configuration.connectionLimits
+        connectionLimits.connectionsMax = try FileDescriptorLimit.prepare(
+            connectionsMax: connectionLimits.connectionsMax, logger: logger)
         let directory = DataDirectory(root: configuration.dataDirectory)
         try directory.prepare()
 
@@ -123,7 +125,7 @@ public final class Numberd: Sendable {
         let server = NumberServer(
             configuration: NumberServerConfiguration(
                 host: configuration.listen.host, port: configuration.listen.port,
-                connection: configuration.connectionLimits,
+                connection: connectionLimits,
                 drainTimeout: .seconds(Int64(configuration.drainTimeoutSeconds))),
             transport: .reloadableTLS(certificates.context), router: router, logger: logger)
 

@@ -8,20 +8,18 @@ import Glibc
 
 @Suite("open-files limit")
 struct FileDescriptorLimitTests {
-    @Test("connectionsMax plus the reserve exactly at the limit starts; one short is refused, naming what fits")
+    @Test("connectionsMax + reserve at the limit is kept; one short is lowered to what fits; too few is refused")
     func edge() throws {
         let reserve = FileDescriptorLimit.reserve
-        try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve)
-        let error = #expect(throws: ConfigurationError.self) {
-            try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve - 1)
-        }
-        #expect(error?.description.contains("at most 9999") == true)
-        #expect(error?.description.contains("LimitNOFILE") == true)
-        // A limit below the reserve itself: no connections-max fits, only raising the limit helps.
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve) == (10_000, false))
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve - 1) == (9_999, true))
+        let least = FileDescriptorLimit.connectionsMin
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: reserve + least) == (least, true))
+        // Fewer than the least: only raising the limit helps.
         let tiny = #expect(throws: ConfigurationError.self) {
-            try FileDescriptorLimit.check(connectionsMax: 1, limit: reserve)
+            try FileDescriptorLimit.check(connectionsMax: 10_000, limit: reserve + least - 1)
         }
-        #expect(tiny?.description.contains("at most") == false)
+        #expect(tiny?.description.contains("LimitNOFILE") == true)
     }
 
     @Test("the soft limit is raised to the hard limit")
