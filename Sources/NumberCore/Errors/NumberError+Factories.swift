@@ -128,32 +128,43 @@ extension NumberError {
         NumberError(.invalidArgument, .invalidPageToken, "page token is malformed or belongs to another query")
     }
 
-    /// The store failed; nothing more is written until a restart.
+    /// The store failed; nothing more is written until a restart. The cause (a file and `errno`) is for the
+    /// operator's log only.
     static func storeFailed(_ underlying: any Error) -> NumberError {
         NumberError(
-            .unavailable, .storeFailed, "the store failed; the service stopped accepting writes: \(underlying)")
+            .unavailable, .storeFailed, "the store failed; the service stopped accepting writes",
+            internalDetail: "\(underlying)")
     }
 
-    /// Maps a provider failure to a core error.
+    /// Maps a provider failure to a core error. What the provider said about the request itself (a number sold, a
+    /// parameter refused) is the caller's to read; the rest — a resource path with numberd's account SID, a
+    /// credentials hint, libcurl's words about a proxy or a TLS problem — goes to `internalDetail`, for the
+    /// operator's log, behind a message of its own.
     static func provider(_ error: ProviderError, phoneNumber: String? = nil) -> NumberError {
         var details: [String: String] = ["providerKind": error.kind.rawValue]
         if let code = error.providerCode { details["providerCode"] = String(code) }
         if let phoneNumber { details["phoneNumber"] = phoneNumber }
+        func withheld(_ code: Code, _ reason: Reason, _ message: String) -> NumberError {
+            NumberError(code, reason, message, details: details, internalDetail: error.message)
+        }
         switch error.kind {
         case .numberUnavailable:
             return NumberError(.failedPrecondition, .numberUnavailable, error.message, details: details)
         case .invalidArgument:
             return NumberError(.invalidArgument, .invalidField, error.message, details: details)
         case .notFound:
-            return NumberError(.notFound, .numberNotFound, error.message, details: details)
+            return withheld(.notFound, .numberNotFound, "the provider does not hold this number")
         case .authentication, .misconfigured:
-            return NumberError(.unavailable, .providerMisconfigured, error.message, details: details)
+            return withheld(
+                .unavailable, .providerMisconfigured,
+                "numberd's provider account is misconfigured; the operator must fix it")
         case .rateLimited:
-            return NumberError(.unavailable, .providerRateLimited, error.message, details: details)
+            return withheld(.unavailable, .providerRateLimited, "the provider is limiting numberd's requests; retry later")
         case .unavailable:
-            return NumberError(.unavailable, .providerUnavailable, error.message, details: details)
+            return withheld(.unavailable, .providerUnavailable, "the provider is unavailable; retry later")
         case .outcomeUnknown:
-            return NumberError(.unavailable, .outcomeUnknown, error.message, details: details)
+            return withheld(
+                .unavailable, .outcomeUnknown, "the provider's answer was lost: the outcome is unknown until reconciled")
         }
     }
 
@@ -162,6 +173,7 @@ extension NumberError {
         if let error = error as? ProviderError { return provider(error, phoneNumber: phoneNumber) }
         if let error = error as? NumberError { return error }
         if error is CancellationError { return NumberError(.cancelled, .providerUnavailable, "cancelled") }
-        return NumberError(.unavailable, .providerUnavailable, "provider call failed: \(error)")
+        return NumberError(
+            .unavailable, .providerUnavailable, "the provider is unavailable; retry later", internalDetail: "\(error)")
     }
 }

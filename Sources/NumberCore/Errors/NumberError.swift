@@ -126,17 +126,26 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// Structured facts, e.g. `["required": "200", "available": "150", "shortfall": "50"]`.
     public var details: [String: String]
+    /// What only the operator may see: the provider's or the file system's own words (a proxy's host name, a TLS
+    /// problem, a file path, a hint about credentials). The RPC layer logs it with the call's request id and never
+    /// sends it; `message` stays generic.
+    public var internalDetail: String?
 
     /// Creates an error.
-    public init(_ code: Code, _ reason: Reason, _ message: String, details: [String: String] = [:]) {
+    public init(
+        _ code: Code, _ reason: Reason, _ message: String, details: [String: String] = [:],
+        internalDetail: String? = nil
+    ) {
         self.code = code
         self.reason = reason
         self.message = message
+        self.internalDetail = internalDetail
         self.details = details
     }
 
-    /// `CODE REASON: message`.
+    /// `CODE REASON: message`, then the internal detail in parentheses (this text is for logs and tests; the
+    /// wire carries `message` alone).
     public var description: String {
-        "\(code) \(reason): \(message)"
+        "\(code) \(reason): \(message)" + (internalDetail.map { " (\($0))" } ?? "")
     }
 }

@@ -298,12 +298,12 @@ extension NumberService {
                         NumberError(
                             .unavailable, .outcomeUnknown,
                             "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id, "cause": "\(error)"]))
+                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id], internalDetail: "\(error)"))
                 case .notOwned:
                     let failure = NumberError(
                         .unavailable, .providerUnavailable,
                         "the provider did not complete the purchase of \(item.phoneNumber)",
-                        details: ["phoneNumber": item.phoneNumber, "cause": "\(error)"])
+                        details: ["phoneNumber": item.phoneNumber], internalDetail: "\(error)")
                     // The provider answered (a 5xx, an unreadable 2xx), so the look-up is taken as conclusive; but a
                     // look-up can lag a purchase that did happen, so the number is watched like a voided one.
                     return .failed(failure, bought: bought, watching: [item.phoneNumber])
@@ -313,8 +313,7 @@ extension NumberService {
                             .unavailable, .outcomeUnknown,
                             "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
                             details: [
-                                "phoneNumber": item.phoneNumber, "intentId": intent.id, "cause": "\(lookUpError)",
-                            ]))
+                                "phoneNumber": item.phoneNumber, "intentId": intent.id], internalDetail: "\(lookUpError)"))
                 }
             }
         }

@@ -88,7 +88,7 @@ extension NumberService {
                 throw NumberError(
                     .unavailable, .outcomeUnknown,
                     "the release of \(number.id) has an unknown outcome; it will be reconciled",
-                    details: ["numberId": number.id, "cause": "\(error)"])
+                    details: ["numberId": number.id], internalDetail: "\(error)")
             }
         }
         CrashPoint.afterProviderReleaseBeforeRecord.hit()

@@ -26,16 +26,17 @@ public struct RPCRouter: Sendable {
     }
 
     private var entries: [String: Entry] = [:]
-    /// Turns an error that is not an `RPCError` into one (e.g. core errors); the default says `INTERNAL`.
-    public var errorMapper: @Sendable (any Error) -> RPCError
+    /// Turns an error that is not an `RPCError` into one (e.g. core errors), given the call it ended (to log what
+    /// the caller is not told, with the request id); the default says `INTERNAL`.
+    public var errorMapper: @Sendable (any Error, CallContext) -> RPCError
 
     /// Creates an empty router.
-    public init(errorMapper: @escaping @Sendable (any Error) -> RPCError = RPCRouter.internalError) {
+    public init(errorMapper: @escaping @Sendable (any Error, CallContext) -> RPCError = RPCRouter.internalError) {
         self.errorMapper = errorMapper
     }
 
     /// The fallback mapping: an opaque `INTERNAL` error that leaks nothing of the cause to the caller.
-    public static let internalError: @Sendable (any Error) -> RPCError = { _ in
+    public static let internalError: @Sendable (any Error, CallContext) -> RPCError = { _, _ in
         RPCError(code: .internal, message: "internal error", reason: "INTERNAL")
     }
 
@@ -56,7 +57,7 @@ public struct RPCRouter: Sendable {
             } catch let error as RPCError {
                 return .failure(error)
             } catch {
-                return .failure(mapper(error))
+                return .failure(mapper(error, context))
             }
         }
     }
@@ -80,7 +81,7 @@ public struct RPCRouter: Sendable {
             } catch let error as RPCError {
                 return .failure(error)
             } catch {
-                return .failure(mapper(error))
+                return .failure(mapper(error, context))
             }
         }
     }

@@ -168,9 +168,20 @@ extension RPCError {
     }
 
     /// Maps any error a handler lets escape: core errors keep their status; anything else is INTERNAL and opaque.
-    static func mapping(_ error: any Error) -> RPCError {
-        if let error = error as? NumberError { return RPCError(error) }
+    /// A core error's internal detail (the provider's or the file system's own words) is logged with the call's
+    /// request id, which the caller gets in `details["requestId"]` to quote; the detail itself is never sent.
+    static func mapping(_ error: any Error, context: CallContext) -> RPCError {
+        if let error = error as? NumberError {
+            guard let detail = error.internalDetail else { return RPCError(error) }
+            context.logger.warning(
+                "call failed: \(error.message)",
+                metadata: ["reason": "\(error.reason)", "detail": "\(detail)"])
+            var sent = RPCError(error)
+            sent.details["requestId"] = context.requestID
+            return sent
+        }
         if let error = error as? RPCError { return error }
+        context.logger.error("call failed with an unexpected error", metadata: ["error": "\(error)"])
         return RPCError(code: .internal, message: "internal error", reason: "INTERNAL")
     }
 }

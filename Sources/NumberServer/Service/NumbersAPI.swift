@@ -45,7 +45,7 @@ public struct NumbersAPI: Sendable {
     /// keys, health) are synchronous and run inline on the connection's event loop; everything that commits to the
     /// store or calls the provider runs as a task.
     public func register(into router: inout RPCRouter) {
-        router.errorMapper = RPCError.mapping
+        router.errorMapper = { error, context in RPCError.mapping(error, context: context) }
         registerNumbers(into: &router)
         registerLedger(into: &router)
         registerAdministration(into: &router)

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import NIOCore
+import NumberAPI
+import NumberCore
+import NumberServer
+import TestSupport
+import Testing
+
+/// What a provider or the file system says about numberd's own set-up — a proxy's host name, a TLS problem, a
+/// credentials hint, a resource path with numberd's Twilio account SID, a file path — used to reach every caller in
+/// the error message (a security review). The caller now gets a message of its own and the request id to quote; the
+/// operator's log gets the words, under that request id.
+@Suite("Provider details reach the log, not the caller")
+struct ProviderDetailTests {
+    let tls: TestTLS
+
+    init() throws { tls = try TestTLS() }
+
+    /// Every call fails with `failure`.
+    private struct FailingProvider: NumberProvider {
+        let failure: ProviderError
+        func search(_ query: ProviderSearchQuery) async throws -> [NumberCore.AvailableNumber] { throw failure }
+        func price(country: String, type: NumberCore.NumberType) async throws -> ProviderPrice { throw failure }
+        func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber { throw failure }
+        func release(sid: String) async throws { throw failure }
+        func setTrunk(sid: String, trunkSid: String?) async throws { throw failure }
+        func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? { throw failure }
+    }
+
+    static let secrets: [(ProviderError, String)] = [
+        (
+            ProviderError(.unavailable, message: "Failed to connect to proxy.corp.example port 3128"),
+            "PROVIDER_UNAVAILABLE"
+        ),
+        (
+            ProviderError(
+                .authentication, message: "Authenticate (20003): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"),
+            "PROVIDER_MISCONFIGURED"
+        ),
+        (ProviderError(.rateLimited, message: "Too Many Requests from proxy.corp.example"), "PROVIDER_RATE_LIMITED"),
+    ]
+
+    @Test(
+        "the caller gets the reason, a message of numberd's own and the request id; the log gets the provider's words")
+    func detailIsLoggedNotSent() async throws {
+        for (failure, reason) in Self.secrets {
+            let service = try await NumberService.open(
+                store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
+            let account = try await service.createAccount(name: "A", currency: "USD")
+            let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
+            var router = RPCRouter()
+            NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+            let lines = CapturingLogHandler.Lines()
+            let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
+            try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                try await connection.send(clientStart())
+                var bytes = ByteBuffer()
+                try writeCall(
+                    &bytes, stream: 1, method: NumbersMethods.searchNumbers.path,
+                    metadata: ["authorization": "Bearer \(key.secret)", "request-id": "req-42"],
+                    body: SearchNumbersRequest(country: "US"))
+                try await connection.send(bytes)
+                let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+                let status = try #require(try trailerStatuses(frames)[1])
+                #expect(status.reason == reason)
+                #expect(!status.message.contains("proxy.corp") && !status.message.contains("TWILIO_"), "\(status)")
+                #expect(!status.metadata.values.contains { $0.contains("proxy.corp") || $0.contains("TWILIO_") })
+                #expect(status.metadata["requestId"] == "req-42", "\(status)")
+                let logged = lines.all.first { $0.metadata["detail"] == failure.message }
+                #expect(logged?.metadata["request-id"] == "req-42", "\(lines.all)")
+                try await connection.channel.close()
+            }
+        }
+    }
+}
