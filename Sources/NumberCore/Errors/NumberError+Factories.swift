@@ -159,12 +159,14 @@ extension NumberError {
                 .unavailable, .providerMisconfigured,
                 "numberd's provider account is misconfigured; the operator must fix it")
         case .rateLimited:
-            return withheld(.unavailable, .providerRateLimited, "the provider is limiting numberd's requests; retry later")
+            return withheld(
+                .unavailable, .providerRateLimited, "the provider is limiting numberd's requests; retry later")
         case .unavailable:
             return withheld(.unavailable, .providerUnavailable, "the provider is unavailable; retry later")
         case .outcomeUnknown:
             return withheld(
-                .unavailable, .outcomeUnknown, "the provider's answer was lost: the outcome is unknown until reconciled")
+                .unavailable, .outcomeUnknown, "the provider's answer was lost: the outcome is unknown until reconciled"
+            )
         }
     }
 

@@ -298,7 +298,8 @@ extension NumberService {
                         NumberError(
                             .unavailable, .outcomeUnknown,
                             "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id], internalDetail: "\(error)"))
+                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id],
+                            internalDetail: "\(error)"))
                 case .notOwned:
                     let failure = NumberError(
                         .unavailable, .providerUnavailable,
@@ -312,8 +313,8 @@ extension NumberService {
                         NumberError(
                             .unavailable, .outcomeUnknown,
                             "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                            details: [
-                                "phoneNumber": item.phoneNumber, "intentId": intent.id], internalDetail: "\(lookUpError)"))
+                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id],
+                            internalDetail: "\(lookUpError)"))
                 }
             }
         }
