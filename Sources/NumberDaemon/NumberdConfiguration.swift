@@ -61,7 +61,10 @@ public struct NumberdConfiguration: Sendable {
     /// larger value. Flag `--clock-lead-max`, env `NUMBERD_CLOCK_LEAD_MAX`, file `clock-lead-max`, 0...315360000 s
     /// (0 turns the check off). Default 2678400 s (31 days: at most one missed billing cycle without the operator).
     public var clockLeadMaxSeconds: Int
-    /// Connection limits of the RPC server.
+    /// Connection limits of the RPC server. Of them, `connectionsMax` is flag `--connections-max` (env
+    /// `NUMBERD_CONNECTIONS_MAX`, file `connections-max`), and `partialFrameBytesMax` (the server-wide budget of bytes
+    /// in partially received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max`
+    /// (env `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap.
     public var rateLimits: RateLimiter.Limits
@@ -85,7 +88,8 @@ public struct NumberdConfiguration: Sendable {
     /// refused, naming it (a misspelt `rate_limit` would otherwise leave the default in force unnoticed).
     public static let fileKeys: Set<String> = [
         "listen", "data-dir", "metrics-listen", "tls-cert", "tls-key", "client-ca", "simulator-seed", "rate-limit",
-        "purchase-cap", "connections-max", "billing-interval", "grace-period", "reconcile-interval",
+        "purchase-cap", "connections-max", "partial-frame-bytes-max", "billing-interval", "grace-period",
+        "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "log-level", "clock-lead-max", "twilio-base-url", "twilio-ca-file", "twilio-timeout-ms",
     ]
@@ -255,6 +259,15 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("connections-max must be positive")
             }
             configuration.connectionLimits.connectionsMax = parsed
+        }
+        if let bytes = value("partial-frame-bytes-max") {
+            // Below one whole largest frame, every request that size not read in one burst would be refused.
+            let least = configuration.connectionLimits.largestFrameBytes
+            guard let parsed = Int(bytes), parsed >= least else {
+                throw ConfigurationError(
+                    "partial-frame-bytes-max must be at least \(least) bytes (one whole 4 MiB frame)")
+            }
+            configuration.connectionLimits.partialFrameBytesMax = parsed
         }
         if let rate = value("rate-limit") {
             guard let parsed = Double(rate), parsed > 0 else { throw ConfigurationError("rate-limit must be positive") }

@@ -49,6 +49,13 @@ struct Serve: AsyncParsableCommand {
     var purchaseCap: String?
     @Option(name: .customLong("connections-max"), help: "Connections open at once (default 10000).")
     var connectionsMax: String?
+    @Option(
+        name: .customLong("partial-frame-bytes-max"),
+        help: """
+            Bytes held in partially received frames across all connections; a connection that would pass it is \
+            refused (default 268435456, 256 MiB; at least 4194316).
+            """)
+    var partialFrameBytesMax: String?
     @Option(name: .customLong("billing-interval"), help: "Seconds between billing runs (default 60).")
     var billingInterval: String?
     @Option(
@@ -113,7 +120,8 @@ struct Serve: AsyncParsableCommand {
             "listen": listen, "data-dir": dataDir, "metrics-listen": metricsListen, "config": config,
             "tls-cert": tlsCert,
             "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
-            "purchase-cap": purchaseCap, "connections-max": connectionsMax, "billing-interval": billingInterval,
+            "purchase-cap": purchaseCap, "connections-max": connectionsMax,
+            "partial-frame-bytes-max": partialFrameBytesMax, "billing-interval": billingInterval,
             "grace-period": gracePeriod,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
             "snapshot-bytes-max": snapshotBytesMax,

@@ -16,6 +16,7 @@ struct ConfigurationTests {
         #expect(configuration.provider == .simulator(seed: 1))
         #expect(configuration.billingIntervalSeconds == 60)
         #expect(configuration.connectionLimits.connectionsMax == 10_000)
+        #expect(configuration.connectionLimits.partialFrameBytesMax == 256 * 1024 * 1024)
         #expect(configuration.snapshotBytesMax == 4_294_967_294)
         #expect(configuration.gracePeriodSeconds == 604_800)
     }
@@ -65,6 +66,23 @@ struct ConfigurationTests {
         for bad in ["4294967295", "0", "1GiB"] {
             #expect(throws: ConfigurationError.self) {
                 try NumberdConfiguration.resolve(flags: ["snapshot-bytes-max": bad], environment: [:])
+            }
+        }
+    }
+
+    /// The server-wide budget of partially received frames: below one whole largest frame (4 MiB + its 12-byte
+    /// header) every request that size not read in one burst would be refused, so the start is.
+    @Test("the partial frame budget: one whole largest frame is taken, one byte less and garbage are refused")
+    func partialFrameBytesMax() throws {
+        let least = try NumberdConfiguration.resolve(flags: ["partial-frame-bytes-max": "4194316"], environment: [:])
+        #expect(least.connectionLimits.partialFrameBytesMax == 4_194_316)
+        #expect(least.connectionLimits.largestFrameBytes == 4_194_316)
+        let large = try NumberdConfiguration.resolve(
+            flags: [:], environment: ["NUMBERD_PARTIAL_FRAME_BYTES_MAX": "1073741824"])
+        #expect(large.connectionLimits.partialFrameBytesMax == 1 << 30)
+        for bad in ["4194315", "0", "-1", "256MiB"] {
+            #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(flags: ["partial-frame-bytes-max": bad], environment: [:])
             }
         }
     }
@@ -176,7 +194,7 @@ struct ConfigurationFileTests {
             "reconcile-interval": "30", "snapshot-interval": "30", "snapshot-bytes-max": "1024",
             "drain-timeout": "5", "reconcile-in-flight-horizon": "60", "orphan-watch": "0", "log-level": "debug",
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
-            "clock-lead-max": "60",
+            "clock-lead-max": "60", "partial-frame-bytes-max": "5000000",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -187,6 +205,7 @@ struct ConfigurationFileTests {
         #expect(configuration.gracePeriodSeconds == 0)
         #expect(configuration.logLevel == .debug)
         #expect(configuration.clockLeadMaxSeconds == 60)
+        #expect(configuration.connectionLimits.partialFrameBytesMax == 5_000_000)
     }
 
     /// `--rebind-provider` would stay set in a file and disarm the provider binding for good: it is no file key.

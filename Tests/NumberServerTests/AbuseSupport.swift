@@ -228,19 +228,29 @@ func goAway(in frames: [Frame]) throws -> GoAway? {
     try frames.last { $0.type == .goAway }.map { try GoAway(payload: $0.payload) }
 }
 
-/// A `ServerConnectionHandler` with `timeouts` on an active embedded channel (whose clock the test moves) past the
-/// client's preface and SETTINGS. Its calls are queued and never run (nothing serves the queue): a call started stays
-/// running.
+/// A `ServerConnectionHandler` with `timeouts` and `limits` on an active embedded channel (whose clock the test moves)
+/// past the client's preface and SETTINGS, taking partial frames from `partialFrames` if given. Its asynchronous calls
+/// are queued and never run (nothing serves the queue): a call started stays running.
 func embeddedServerConnection(
-    timeouts: ServerConnectionHandler.Timeouts, router: RPCRouter
+    timeouts: ServerConnectionHandler.Timeouts, router: RPCRouter,
+    limits: ServerConnectionStateMachine.Limits = .init(
+        settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
+    partialFrames: PartialFrameBudget? = nil, loop: EmbeddedEventLoop = EmbeddedEventLoop()
 ) throws -> (EmbeddedChannel, EmbeddedEventLoop) {
-    let loop = EmbeddedEventLoop()
-    let (_, calls) = AsyncStream.makeStream(of: ServerCall.self)
+    let (queue, calls) = AsyncStream.makeStream(of: ServerCall.self)
     let handler = ServerConnectionHandler(
-        limits: .init(settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
-        timeouts: timeouts, router: router, calls: calls, logger: quietLogger, metrics: ServerMetrics())
-    let channel = EmbeddedChannel(handler: handler, loop: loop)
+        limits: limits, timeouts: timeouts, router: router, calls: calls, logger: quietLogger,
+        metrics: ServerMetrics(), partialFrames: partialFrames)
+    let channel = EmbeddedChannel(handlers: [handler, CallQueueKeeper(queue)], loop: loop)
     try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     try channel.writeInbound(clientStart())
     return (channel, loop)
+}
+
+/// Keeps an embedded connection's call queue alive as long as its pipeline: a queue nobody holds is finished, and the
+/// handler would then refuse every asynchronous call at once (`SHUTTING_DOWN`) instead of keeping it running.
+private final class CallQueueKeeper: ChannelInboundHandler {
+    typealias InboundIn = Never
+    let queue: AsyncStream<ServerCall>
+    init(_ queue: AsyncStream<ServerCall>) { self.queue = queue }
 }

@@ -585,6 +585,107 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A client's bytes for a HealthCheck call on stream 1 whose request MESSAGE is `bodyBytes` long (an unknown
+    /// length-delimited field, skipped): preface, SETTINGS, HEADERS and the MESSAGE, and where the MESSAGE starts.
+    static func largeHealthCheck(bodyBytes: Int) throws -> (bytes: ByteBuffer, messageStart: Int) {
+        var bytes = clientStart()
+        var headers = ByteBuffer()
+        try ProtoEncoder().encode(RequestHeaders(method: health), into: &headers)
+        bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+        let messageStart = bytes.writerIndex
+        var body = ByteBuffer()
+        body.writeInteger(UInt8(15 << 3 | 2))  // field 15, length-delimited: unknown to HealthCheckRequest
+        var length = bodyBytes - 5
+        for _ in 0..<3 {
+            body.writeInteger(UInt8(length & 0x7F | 0x80))
+            length >>= 7
+        }
+        body.writeInteger(UInt8(length))
+        body.writeRepeatingByte(0, count: bodyBytes - 5)
+        bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1, payload: body))
+        return (bytes, messageStart)
+    }
+
+    /// Waits until the server holds `bytes` in partially received frames (10 s at most); returns what it holds.
+    static func partialFrameBytes(of server: NumberServer, reaching bytes: Int) async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while server.partialFrameBytes != bytes, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return server.partialFrameBytes
+    }
+
+    /// The server-wide budget of bytes in partially received frames (3 MiB here): two connections each hold 1 MiB
+    /// of a 2 MiB request; a third, whose partial request would take the total past the budget, is answered
+    /// RESOURCE_EXHAUSTED / PARTIAL_FRAME_BUDGET for its call (never started) and closed with ENHANCE_YOUR_CALM, while
+    /// the first two and a client on another connection go on: the first's request completes and is served, the
+    /// second's client closes mid-frame, and the budget is back to zero. Without it, each of 10,000 connections could
+    /// hold 4 MiB for the frame arrival timeout (30 s): 40 GiB.
+    @Test("the budget of partially received frames refuses the connection that would pass it, and only it")
+    func partialFrameBudget() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(partialFrameBytesMax: 3 * 1024 * 1024))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
+            try await whileWellBehavedClientCalls("partial frame budget", port: port, tls: tls, minimumCalls: 1) {
+                let (call, messageStart) = try Self.largeHealthCheck(bodyBytes: 2 * 1024 * 1024)
+                let held = Frame.headerLength + 1024 * 1024
+                var kept: [RawConnection] = []
+                for index in 1...2 {
+                    let connection = try await RawConnection.connect(port: port, tls: tls)
+                    try await connection.send(call.getSlice(at: 0, length: messageStart + held)!)
+                    kept.append(connection)
+                    #expect(try await Self.partialFrameBytes(of: server, reaching: index * held) == index * held)
+                }
+                let refused = try await RawConnection.connect(port: port, tls: tls)
+                try await refused.send(call.getSlice(at: 0, length: messageStart + held + 512 * 1024)!)
+                #expect(await refused.waitForClose(timeout: .seconds(10)) != nil)
+                let frames = try refused.frames()
+                let status = try trailerStatuses(frames)[1]
+                #expect(status?.code == StatusCode.resourceExhausted.rawValue)
+                #expect(status?.reason == "PARTIAL_FRAME_BUDGET")
+                #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
+                #expect(try await Self.partialFrameBytes(of: server, reaching: 2 * held) == 2 * held)
+                // The first request completes and is served; the second's client goes away mid-frame.
+                try await kept[0].send(
+                    call.getSlice(at: messageStart + held, length: call.readableBytes - messageStart - held)!)
+                let served = try await kept[0].waitForFrames { try trailerStatuses($0)[1] != nil }
+                #expect(try trailerStatuses(served)[1]?.code == 0)
+                #expect(!kept[0].isClosed && !kept[1].isClosed)
+                #expect(try await Self.partialFrameBytes(of: server, reaching: held) == held)
+                try await kept[1].channel.close()
+                #expect(try await Self.partialFrameBytes(of: server, reaching: 0) == 0)
+                try await kept[0].channel.close()
+            }
+        }
+    }
+
+    /// Connections holding part of a frame that close mid-frame, by their client or at the server's frame arrival
+    /// timeout (3 s here): what they held goes back to the budget, to the byte.
+    @Test("bytes of partial frames go back to the budget when their connections close mid-frame, by either side")
+    func partialFramesGoBack() async throws {
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(frameArrivalTimeout: .seconds(3)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
+            var connections: [RawConnection] = []
+            var expected = 0
+            for index in 0..<20 {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                var bytes = clientStart()
+                bytes.writeFrameHeader(payloadLength: 1 << 20, type: .message, streamID: 1)
+                bytes.writeRepeatingByte(0, count: 100_000 + index)
+                try await connection.send(bytes)
+                connections.append(connection)
+                expected += Frame.headerLength + 100_000 + index
+            }
+            #expect(try await Self.partialFrameBytes(of: server, reaching: expected) == expected)
+            for connection in connections.prefix(10) { try await connection.channel.close() }
+            for connection in connections.suffix(10) {
+                #expect(await connection.waitForClose(timeout: .seconds(10)) != nil)
+                #expect(try goAway(in: connection.frames())?.message == "a frame did not fully arrive in time")
+            }
+            #expect(try await Self.partialFrameBytes(of: server, reaching: 0) == 0)
+        }
+    }
+
     /// The edge of `requestArrivalTimeout`: a request that completes inside it is served and the connection stays,
     /// even when another call's request is still missing.
     @Test("a request that arrives within the request arrival timeout is served")

@@ -80,6 +80,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var partialFrame: (since: NIODeadline, framesBefore: Int)?
     /// Fires when the partial frame is due (re-armed for a later one).
     private var frameTimer: Scheduled<Void>?
+    /// The server's budget of bytes in partially received frames (nil: none, for tests of other things).
+    private let partialFrames: PartialFrameBudget?
+    /// What this connection has taken from `partialFrames`: the partial frame its reader held at the end of the last
+    /// read burst (``settlePartialFrameBytes(_:)``).
+    private var partialFrameBytesTaken = 0
     /// Since when the server holds the connection's reads (the channel became unwritable), until processing resumes:
     /// the request arrival clocks stand still meanwhile (``resumeRequestArrivals()``).
     private var pausedSince: NIODeadline?
@@ -112,8 +117,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
         calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
-        unflushedBytesMax: Int = 64 * 1024
+        unflushedBytesMax: Int = 64 * 1024, partialFrames: PartialFrameBudget? = nil
     ) {
+        self.partialFrames = partialFrames
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true))
         self.unflushedBytesMax = unflushedBytesMax
         self.state = ServerConnectionStateMachine(limits: limits)
@@ -228,7 +234,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        givePartialFrameBytesBack()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        givePartialFrameBytesBack()
         settingsTimer?.cancel()
         idleTimer?.cancel()
         requestTimer?.cancel()
@@ -324,16 +335,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             markBusy()
             startCall(streamID: streamID, headersPayload: headers, message: message, context: context)
         case .rejectCall(let streamID, let code, let message, let thenClose):
-            metrics.recordCall(method: "unknown", status: StatusCode(rawValue: code), duration: .zero)
-            let status = RpcStatus(code: code, message: message, reason: code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL")
-            // Refused before its HEADERS were read: no method or request-id to name, the reason says why.
-            logger.log(
-                level: refusalLogLevel(), "call failed",
-                metadata: [
-                    "method": "unknown", "status": "\(StatusCode(rawValue: code))", "reason": "\(status.reason)",
-                    "peer": "\(peer.address)",
-                ])
-            writeTrailers(streamID, status, context: context)
+            let reason = code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL"
+            reject(streamID, RpcStatus(code: code, message: message, reason: reason), context: context)
             if thenClose { perform(.close) } else { scheduleFlush(context: context) }
         case .forgetCall(let streamID):
             deadlineTimers.removeValue(forKey: streamID)?.cancel()
@@ -366,6 +369,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             flushNow(context: context)
             context.close(promise: nil)
         }
+    }
+
+    /// Answers a call refused before its HEADERS were read: no method or request-id to name, the reason says why.
+    private func reject(_ streamID: UInt32, _ status: RpcStatus, context: ChannelHandlerContext) {
+        let code = StatusCode(rawValue: status.code)
+        metrics.recordCall(method: "unknown", status: code, duration: .zero)
+        logger.log(
+            level: refusalLogLevel(), "call failed",
+            metadata: [
+                "method": "unknown", "status": "\(code)", "reason": "\(status.reason)", "peer": "\(peer.address)",
+            ])
+        writeTrailers(streamID, status, context: context)
     }
 
     private func startCall(
@@ -658,9 +673,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// before (a new frame started), and stops it when it holds none. A request's clock starts only at its HEADERS,
     /// and the idle timeout only looks at calls: without this, a frame header announcing 4 MiB followed by most of
     /// them, then silence, held those bytes for the idle timeout (300 s), on any stream, opened or not. Once per
-    /// burst: a large frame that takes many reads starts one clock, not one per read.
+    /// burst: a large frame that takes many reads starts one clock, not one per read. The partial frame's bytes are
+    /// settled with the server's budget here too.
     private func settleFrameArrival() {
-        guard frameReader.holdsPartialFrame, timeouts.frameArrival > .zero else {
+        let held = frameReader.partialFrameBytes
+        guard settlePartialFrameBytes(held), held > 0, timeouts.frameArrival > .zero else {
             partialFrame = nil
             return
         }
@@ -669,6 +686,62 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let now = self.now
         partialFrame = (now, framesRead)
         if frameTimer == nil { scheduleFrameCheck(at: now + timeouts.frameArrival) }
+    }
+
+    /// Takes from the server's budget of partially received frames, or gives back to it, the difference between what
+    /// the connection's reader holds now (`held`) and what it took before. Once per read burst that ends with part
+    /// of a frame waiting, or the one after it (a frame that arrives within one burst costs nothing). False when the
+    /// connection will not keep a partial frame: it is closing (nothing more of it is processed), or the budget
+    /// cannot take its growth and it is refused (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go
+    /// of what it held and the connection gives its share back.
+    private func settlePartialFrameBytes(_ held: Int) -> Bool {
+        guard let budget = partialFrames else { return true }
+        if held == partialFrameBytesTaken { return true }
+        if state.phase == .closed {
+            frameReader.discard()
+            givePartialFrameBytesBack()
+            return false
+        }
+        if held < partialFrameBytesTaken {
+            budget.give(partialFrameBytesTaken - held)
+        } else if !budget.take(held - partialFrameBytesTaken) {
+            refuseForPartialFrameBudget(budget)
+            return false
+        }
+        partialFrameBytesTaken = held
+        return true
+    }
+
+    /// Gives back to the server's budget what this connection took (its partial frame completed, or it closes).
+    private func givePartialFrameBytesBack() {
+        guard partialFrameBytesTaken > 0 else { return }
+        partialFrames?.give(partialFrameBytesTaken)
+        partialFrameBytesTaken = 0
+    }
+
+    /// The budget of partially received frames cannot take this connection's: its calls still waiting for their
+    /// request (never started) are answered RESOURCE_EXHAUSTED / PARTIAL_FRAME_BUDGET, then GOAWAY ENHANCE_YOUR_CALM
+    /// closes it. The other connections go on, and so may its client, on a new connection once the budget has room.
+    private func refuseForPartialFrameBudget(_ budget: PartialFrameBudget) {
+        frameReader.discard()
+        givePartialFrameBytesBack()
+        metrics.partialFrameRefusals.increment()
+        if let refused = budget.noteRefusal(now: now) {
+            logger.warning(
+                "connections refused: the budget of partially received frames is spent",
+                metadata: ["partial_frame_bytes_max": "\(budget.limit)", "refused": "\(refused)"])
+        }
+        let (awaiting, then) = state.partialFrameRefused(budgetBytes: budget.limit)
+        if let context {
+            let status = RpcStatus(
+                code: StatusCode.resourceExhausted.rawValue,
+                message:
+                    "the server's budget of partially received frames (\(budget.limit) bytes, all connections) is "
+                    + "spent: the call was not started",
+                reason: "PARTIAL_FRAME_BUDGET")
+            for streamID in awaiting { reject(streamID, status, context: context) }
+        }
+        perform(then)
     }
 
     /// Closes the connection if the partial frame is overdue, else re-arms for it (one timer for the connection: a

@@ -329,6 +329,22 @@ struct ServerConnectionStateMachine {
             GoAway(lastStreamID: lastStreamID, code: .enhanceYourCalm, message: "a frame did not fully arrive in time"))
     }
 
+    /// The server's budget of bytes held in partially received frames, shared by all connections, cannot take
+    /// what this connection's unfinished frame holds: the connection closes with GOAWAY `ENHANCE_YOUR_CALM`. Its calls
+    /// still waiting for their request (the frame is most likely one's MESSAGE) never started: they are returned, to
+    /// be answered `RESOURCE_EXHAUSTED` before the GOAWAY, so their clients learn the server refused them.
+    mutating func partialFrameRefused(budgetBytes: Int) -> (awaiting: [UInt32], then: Action) {
+        if case .closed = phase { return ([], .none) }
+        let awaiting = pendingHeaders.keys.sorted()
+        for id in awaiting { openStreams[id] = nil }
+        pendingHeaders.removeAll()
+        phase = .closed
+        let message = "the server's budget of partially received frames (\(budgetBytes) bytes) is spent"
+        return (
+            awaiting, .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .enhanceYourCalm, message: message))
+        )
+    }
+
     /// The connection was idle (no running call) for the idle timeout. Calls still waiting for their request keep
     /// it open, the request arrival timeout bounds them, unless the server holds the connection's frames (its client
     /// does not read what it is sent, `framesHeld`): then no request can arrive and that clock waits, so the idle

@@ -41,23 +41,16 @@ public final class NumberServer: Service, Sendable {
         var connections: [ObjectIdentifier: NIOLoopBound<ServerConnectionHandler>] = [:]
         var draining = false
         /// Connections refused at the limit since the last line about them (``refusalLogInterval``).
-        var refusedUnlogged = 0
-        var refusalLogged: NIODeadline?
-
-        /// Counts a connection refused at the limit; returns how many to report if a line is due now.
-        mutating func noteRefusal(now: NIODeadline) -> Int? {
-            refusedUnlogged += 1
-            if let last = refusalLogged, now - last < NumberServer.refusalLogInterval { return nil }
-            defer { refusedUnlogged = 0 }
-            refusalLogged = now
-            return refusedUnlogged
-        }
+        var refusals = ThrottledCount()
     }
 
-    /// At most one line per this interval (10 s) about connections refused at `connectionsMax`, with how many were
-    /// refused since the last one: a flood at the limit must not flood the log too. The counter
-    /// `numberd_connections_refused_total` counts each.
+    /// At most one line per this interval (10 s) about connections refused at `connectionsMax` or for the budget of
+    /// partially received frames, with how many were refused since the last one: a flood at a limit must not flood
+    /// the log too. The counters `numberd_connections_refused_total` and `numberd_partial_frame_refusals_total` count
+    /// each.
     static let refusalLogInterval = TimeAmount.seconds(10)
+    /// Bytes held in partially received frames, shared by every connection.
+    private let partialFrames: PartialFrameBudget
 
     /// Creates a server; nothing happens until `run()`.
     public init(
@@ -70,6 +63,7 @@ public final class NumberServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.boundAddress = group.any().makePromise(of: SocketAddress.self)
+        self.partialFrames = PartialFrameBudget(limit: configuration.connection.partialFrameBytesMax)
     }
 
     deinit {
@@ -86,6 +80,11 @@ public final class NumberServer: Service, Sendable {
     /// Connections open now: accepted and admitted, and not yet closed with their calls finished.
     package var connectionCount: Int {
         state.withLock { $0.connections.count }
+    }
+
+    /// Bytes held in partially received frames across connections now (``PartialFrameBudget``).
+    package var partialFrameBytes: Int {
+        partialFrames.heldBytes
     }
 
     /// Serves until cancelled or gracefully shut down.
@@ -169,14 +168,14 @@ public final class NumberServer: Service, Sendable {
                 idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
                 goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics,
-            unflushedBytesMax: limits.writeBufferBytesMax)
+            unflushedBytesMax: limits.writeBufferBytesMax, partialFrames: partialFrames)
         let key = ObjectIdentifier(handler)
         // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the
         // last slot, and one accepted while a drain starts is either refused or in the list the drain sends GOAWAY to.
         let (admitted, refusedToLog) = state.withLock { state -> (Bool, Int?) in
             if state.draining { return (false, nil) }
             guard state.connections.count < limits.connectionsMax else {
-                return (false, state.noteRefusal(now: .now()))
+                return (false, state.refusals.note(now: .now(), interval: Self.refusalLogInterval))
             }
             state.connections[key] = NIOLoopBound(handler, eventLoop: channel.eventLoop)
             return (true, nil)

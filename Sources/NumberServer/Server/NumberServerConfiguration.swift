@@ -38,6 +38,18 @@ public struct NumberServerConfiguration: Sendable {
         /// next frame is not at fault. Default 30 s (as `requestArrivalTimeout`: 4 MiB in 30 s is 140 KB/s). Like
         /// that clock it waits while the server has stopped reading the connection. 0 turns it off.
         public var frameArrivalTimeout: TimeAmount
+        /// Bytes held in partially received frames across all connections. A frame that does not arrive within one
+        /// read burst waits in its connection's reader (up to MAX_MESSAGE_PAYLOAD, for up to `frameArrivalTimeout`);
+        /// at the end of each read burst that leaves one waiting, the connection takes what it now holds from this
+        /// budget, and gives it back when the frame completes or the connection closes. A connection whose partial
+        /// frame would take the total over it is refused: its calls still waiting for their request are answered
+        /// `RESOURCE_EXHAUSTED` / `PARTIAL_FRAME_BUDGET` (they never started) and it closes with GOAWAY
+        /// `ENHANCE_YOUR_CALM`; the other connections go on. Bytes that arrived are counted, not the length a header
+        /// announces (12 bytes announcing 4 MiB reserve nothing), so spending it takes sending it. The storage holding
+        /// them can be up to twice as large (buffers grow by powers of two). Default 256 MiB (without it, 10,000
+        /// connections could hold 40 GiB). A value below one whole largest frame (MAX_MESSAGE_PAYLOAD + 12 bytes)
+        /// refuses every request of that size that does not arrive in one burst.
+        public var partialFrameBytesMax: Int
         /// PINGs allowed between two completed calls. Default 100. Only a call whose caller proved an API key
         /// (``CallContext/markAuthenticated()``) and that was not refused counts as completed: not HealthCheck, a
         /// malformed request or an unknown method, which any client can send without a key; the same holds for the
@@ -69,7 +81,8 @@ public struct NumberServerConfiguration: Sendable {
 
         /// Creates limits.
         public init(
-            connectionsMax: Int = 10_000, settings: ConnectionSettings = .defaults,
+            connectionsMax: Int = 10_000, partialFrameBytesMax: Int = 256 * 1024 * 1024,
+            settings: ConnectionSettings = .defaults,
             settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
             frameArrivalTimeout: TimeAmount = .seconds(30),
             pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
@@ -77,6 +90,7 @@ public struct NumberServerConfiguration: Sendable {
             writeBufferBytesMax: Int = 64 * 1024, goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
+            self.partialFrameBytesMax = partialFrameBytesMax
             self.settings = settings
             self.settingsTimeout = settingsTimeout
             self.requestArrivalTimeout = requestArrivalTimeout
@@ -88,6 +102,10 @@ public struct NumberServerConfiguration: Sendable {
             self.failedAuthenticationsMax = failedAuthenticationsMax
             self.goAwayFlushTimeout = goAwayFlushTimeout
         }
+
+        /// One whole frame of the largest size a client may send: MAX_MESSAGE_PAYLOAD and its 12-byte header. A
+        /// `partialFrameBytesMax` below it refuses such frames unless they arrive within one read burst.
+        public var largestFrameBytes: Int { Int(settings.maxMessagePayload) + Frame.headerLength }
 
         /// The defaults.
         public static let defaults = ConnectionLimits()

@@ -8,15 +8,19 @@ import NIOCore
 /// whose write failed, inside that write), which a mutating method of a stored struct would turn into an
 /// overlapping access.
 public final class FrameReader {
-    private let processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>
-    private var failed = false
+    /// Nil after a framing error or ``discard()``: nothing more is read.
+    private var processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>?
 
     /// Frames decoded so far (wrapping): a partial frame seen before and after a read is the same frame only if
     /// this did not change in between.
     public private(set) var framesRead = 0
 
     /// Whether part of a frame (or of the preface) has arrived and the rest has not: its bytes wait here.
-    public var holdsPartialFrame: Bool { !failed && processor.unprocessedBytes > 0 }
+    public var holdsPartialFrame: Bool { partialFrameBytes > 0 }
+
+    /// The bytes of a frame (or of the preface) that has started arriving and not finished, which wait here. (The
+    /// storage holding them may be up to twice as large: a buffer grows to the next power of two.)
+    public var partialFrameBytes: Int { processor?.unprocessedBytes ?? 0 }
 
     /// Reads with `decoder` (its limits and whether a preface is due).
     public init(_ decoder: FrameDecoder) {
@@ -30,7 +34,7 @@ public final class FrameReader {
     /// next read, which for a connection that then idles meant keeping its last socket read, or the whole storage a
     /// large frame was gathered in (a 1 MiB request: 1 MiB held per idle connection).
     public func read(_ buffer: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
-        guard !failed else { return nil }
+        guard let processor else { return nil }
         do {
             try processor.process(buffer: buffer) { frame in
                 framesRead &+= 1
@@ -42,8 +46,14 @@ public final class FrameReader {
             }
             return nil
         } catch {
-            failed = true
+            self.processor = nil  // nothing after bad framing is read: what is left of it goes too
             return error
         }
+    }
+
+    /// Lets go of everything read and not yet decoded (a partial frame) and reads nothing more: for a connection that
+    /// is closing, whose further bytes nobody will process. Not from inside `read`'s `receive`.
+    public func discard() {
+        processor = nil
     }
 }

@@ -1,0 +1,63 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// The server-wide budget of bytes held in partially received frames (``NumberServerConfiguration/ConnectionLimits/
+/// partialFrameBytesMax``). Each connection may gather one frame of up to MAX_MESSAGE_PAYLOAD for up to the frame
+/// arrival timeout, so without it 10,000 connections could make the server hold 40 GiB. A connection takes from it
+/// at the end of a read burst that leaves part of a frame waiting, for what that part has grown to, and gives it
+/// back when the frame completes or the connection closes; frames that arrive whole within a read burst (nearly
+/// all) never touch it. What is counted is the bytes that arrived, not the length a frame header announces: a few
+/// bytes announcing 4 MiB each must not reserve the budget away from everyone.
+final class PartialFrameBudget: Sendable {
+    /// The most bytes held at once across connections.
+    let limit: Int
+    private let held = Atomic<Int>(0)
+    /// Connections refused since the last line about them, and when that was (``NumberServer/refusalLogInterval``).
+    private let refusals = Mutex(ThrottledCount())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Bytes held now.
+    var heldBytes: Int { held.load(ordering: .relaxed) }
+
+    /// Takes `bytes` more, unless that would pass the limit: then nothing is taken and the answer is false.
+    func take(_ bytes: Int) -> Bool {
+        var current = held.load(ordering: .relaxed)
+        while true {
+            guard bytes <= limit - current else { return false }
+            let (exchanged, original) = held.compareExchange(
+                expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    /// Gives back `bytes` taken before.
+    func give(_ bytes: Int) {
+        held.subtract(bytes, ordering: .relaxed)
+    }
+
+    /// Counts a connection refused for the budget; returns how many to report if a line is due now.
+    func noteRefusal(now: NIODeadline) -> Int? {
+        refusals.withLock { $0.note(now: now, interval: NumberServer.refusalLogInterval) }
+    }
+}
+
+/// Events counted between log lines about them, at most one line per interval: a flood of refusals must not flood
+/// the log too.
+struct ThrottledCount {
+    private var unlogged = 0
+    private var logged: NIODeadline?
+
+    /// Counts one event; returns how many to report (this one included) if a line is due now.
+    mutating func note(now: NIODeadline, interval: TimeAmount) -> Int? {
+        unlogged += 1
+        if let last = logged, now - last < interval { return nil }
+        defer { unlogged = 0 }
+        logged = now
+        return unlogged
+    }
+}

@@ -1,0 +1,161 @@
+import NIOCore
+import NIOEmbedded
+import NumberAPI
+import NumberWire
+import Testing
+
+@testable import NumberServer
+
+/// The server-wide budget of bytes held in partially received frames, on embedded channels sharing one
+/// `PartialFrameBudget` (the TLS tests are in `ProtocolAbuseTests`): exact at its edge, taken only by frames kept
+/// across read bursts, and given back on every path a partial frame ends by.
+@Suite("Server: the budget of partially received frames")
+struct PartialFrameBudgetTests {
+    /// A connection taking its partial frames from `budget`, with a 10 s frame and a 5 s request arrival timeout.
+    static func connection(
+        _ budget: PartialFrameBudget, loop: EmbeddedEventLoop = EmbeddedEventLoop()
+    ) throws -> EmbeddedChannel {
+        try embeddedServerConnection(
+            timeouts: .init(
+                settings: .seconds(1000), requestArrival: .seconds(5), frameArrival: .seconds(10), idle: .zero,
+                goAwayFlush: .seconds(1)),
+            router: abuseRouter(), partialFrames: budget, loop: loop
+        ).0
+    }
+
+    /// A HEADERS frame opening a HealthCheck call on `stream` (its MESSAGE not sent).
+    static func headers(stream: UInt32) throws -> ByteBuffer {
+        var payload = ByteBuffer()
+        try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.healthCheck.path), into: &payload)
+        var bytes = ByteBuffer()
+        bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: payload))
+        return bytes
+    }
+
+    /// A HEADERS opening a call on `stream`, then its request MESSAGE of `length` payload bytes cut where `held` bytes
+    /// of that frame (its 12-byte header included) have been sent.
+    static func partialRequest(stream: UInt32, length: Int, held: Int) throws -> ByteBuffer {
+        var bytes = try headers(stream: stream)
+        var partial = FrameArrivalClockTests.partialMessage(stream: stream, length: length, sent: held - 12)
+        bytes.writeBuffer(&partial)
+        return bytes
+    }
+
+    /// Every frame the handler wrote so far.
+    static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
+        var bytes = ByteBuffer()
+        while var chunk = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
+        return try frames(in: bytes)
+    }
+
+    @Test("exact: partial frames up to the budget are kept, one byte more refuses that connection only")
+    func exactEdge() throws {
+        let budget = PartialFrameBudget(limit: 100_000)
+        // A: a call's request, 60,000 of its bytes (frame header included) arrived.
+        let first = try Self.connection(budget)
+        try first.writeInbound(Self.partialRequest(stream: 1, length: 80_000, held: 60_000))
+        #expect(budget.heldBytes == 60_000)
+        // B: another, 40,000 bytes of it: exactly the budget.
+        let second = try Self.connection(budget)
+        try second.writeInbound(Self.partialRequest(stream: 1, length: 50_000, held: 40_000))
+        #expect(budget.heldBytes == 100_000)
+        #expect(try goAway(in: Self.written(second)) == nil)
+        // C: two calls waiting for their request, and one byte of the next frame: refused.
+        let third = try Self.connection(budget)
+        var bytes = try Self.headers(stream: 1)
+        var more = try Self.headers(stream: 3)
+        bytes.writeBuffer(&more)
+        bytes.writeInteger(UInt8(0))
+        try third.writeInbound(bytes)
+        let frames = try Self.written(third)
+        let away = try goAway(in: frames)
+        #expect(away?.code == .enhanceYourCalm)
+        #expect(away?.message == "the server's budget of partially received frames (100000 bytes) is spent")
+        let statuses = try trailerStatuses(frames)
+        for stream: UInt32 in [1, 3] {
+            #expect(statuses[stream]?.code == StatusCode.resourceExhausted.rawValue, "stream \(stream)")
+            #expect(statuses[stream]?.reason == "PARTIAL_FRAME_BUDGET", "stream \(stream)")
+        }
+        #expect(!third.isActive)
+        #expect(budget.heldBytes == 100_000)
+        // A's frame completes: its bytes come back, and the budget has room again.
+        try first.writeInbound(ByteBuffer(repeating: 0, count: 80_000 - (60_000 - 12)))
+        #expect(budget.heldBytes == 40_000)
+        #expect(first.isActive && second.isActive)
+        let fourth = try Self.connection(budget)
+        try fourth.writeInbound(Self.partialRequest(stream: 1, length: 80_000, held: 60_000))
+        #expect(budget.heldBytes == 100_000)
+        #expect(fourth.isActive)
+        for channel in [first, second, fourth] { _ = try? channel.finish() }
+        #expect(budget.heldBytes == 0)
+    }
+
+    /// A frame whose bytes all come in one read burst is never held across bursts: it takes nothing, however large,
+    /// even from a budget far smaller than it.
+    @Test("a frame that arrives within one read burst takes nothing from the budget")
+    func wholeFramesAreFree() throws {
+        let budget = PartialFrameBudget(limit: 1000)
+        let channel = try Self.connection(budget)
+        var bytes = try Self.headers(stream: 1)
+        let request = ByteBuffer(repeating: 0, count: 1 << 20)
+        bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1, payload: request))
+        try channel.writeInbound(bytes)
+        #expect(budget.heldBytes == 0)
+        #expect(channel.isActive)
+        _ = try? channel.finish()
+    }
+
+    /// However a partial frame ends — it completes, grows, its client closes, the server closes the connection for its
+    /// lateness or for another limit, a framing error — the connection's share goes back.
+    @Test(
+        "every way a partial frame ends gives its bytes back",
+        arguments: [
+            "completes", "grows then completes", "client closes", "frame arrival timeout", "request arrival timeout",
+            "framing error",
+        ])
+    func givenBack(ending: String) throws {
+        let budget = PartialFrameBudget(limit: 1 << 20)
+        let loop = EmbeddedEventLoop()
+        let channel = try Self.connection(budget, loop: loop)
+        var bytes = try Self.headers(stream: 1)
+        var message = ByteBuffer()
+        message.writeFrame(
+            Frame(type: .message, flags: .endStream, streamID: 1, payload: ByteBuffer(repeating: 0, count: 10_000)))
+        var partial = message.readSlice(length: 4_000)!
+        bytes.writeBuffer(&partial)
+        try channel.writeInbound(bytes)
+        #expect(budget.heldBytes == 4_000)
+        switch ending {
+        case "completes":
+            try channel.writeInbound(message)
+        case "grows then completes":
+            try channel.writeInbound(message.readSlice(length: 3_000)!)
+            #expect(budget.heldBytes == 7_000)
+            try channel.writeInbound(message)
+        case "client closes":
+            _ = try? channel.finish()
+        case "frame arrival timeout", "request arrival timeout":
+            // The request arrival timeout (5 s) comes first unless the request has no HEADERS; the frame's own
+            // clock (10 s) ends a frame on a stream never opened.
+            if ending == "frame arrival timeout" {
+                let other = try Self.connection(budget, loop: loop)
+                try other.writeInbound(FrameArrivalClockTests.partialMessage(stream: 1, length: 9_000, sent: 1_000))
+                #expect(budget.heldBytes == 4_000 + 1_012)
+                loop.advanceTime(by: .seconds(11))
+                #expect(try goAway(in: Self.written(other))?.message == "a frame did not fully arrive in time")
+                #expect(!other.isActive)
+            } else {
+                loop.advanceTime(by: .seconds(6))
+                #expect(try goAway(in: Self.written(channel))?.code == .enhanceYourCalm)
+            }
+        default:
+            // The rest of the frame and a header announcing more than MAX_MESSAGE_PAYLOAD.
+            message.writeFrameHeader(payloadLength: 5 << 20, type: .message, streamID: 3)
+            _ = try? channel.writeInbound(message)
+            #expect(try goAway(in: Self.written(channel))?.code == .frameTooLarge)
+        }
+        if ending == "request arrival timeout" || ending == "framing error" { #expect(!channel.isActive) }
+        #expect(budget.heldBytes == 0, "\(ending)")
+        _ = try? channel.finish()
+    }
+}
