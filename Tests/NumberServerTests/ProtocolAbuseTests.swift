@@ -686,6 +686,40 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A monitor on one long-lived connection that health-checks and PINGs, slower than the budgets renew (every
+    /// 150 ms against one PING back per 100 ms here; numberd: one a second): HealthCheck renews no budget (anyone may
+    /// call it), so its 6th PING (the budget is 5 here, 100 in numberd) closed the connection. 40 rounds now keep
+    /// it, and a burst of PINGs on the same connection is still closed.
+    @Test("a monitor that health-checks and PINGs slower than the budgets renew keeps its connection; a flood does not")
+    func monitorKeepsItsConnection() async throws {
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(pingsBetweenCallsMax: 5, budgetRenewalInterval: .milliseconds(100)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
+            let monitor = try await RawConnection.connect(port: port, tls: tls)
+            try await monitor.send(clientStart())
+            let acks = { (frames: [Frame]) in frames.filter { $0.type == .ping && $0.flags.contains(.ack) }.count }
+            for index in 0..<UInt32(40) {
+                var bytes = ByteBuffer()
+                try writeCall(&bytes, stream: 2 * index + 1, method: Self.health)
+                bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
+                try await monitor.send(bytes)
+                try await Task.sleep(for: .milliseconds(150))
+            }
+            let frames = try await monitor.waitForFrames { acks($0) == 40 }
+            #expect(acks(frames) == 40)
+            #expect(try trailerStatuses(frames).count == 40)
+            #expect(try goAway(in: frames) == nil)
+            #expect(!monitor.isClosed)
+            var flood = ByteBuffer()
+            for index in 0..<50 {
+                flood.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
+            }
+            try await monitor.send(flood)
+            #expect(await monitor.waitForClose(timeout: .seconds(10)) != nil)
+            #expect(try goAway(in: monitor.frames())?.code == .enhanceYourCalm)
+        }
+    }
+
     /// The edge of `requestArrivalTimeout`: a request that completes inside it is served and the connection stays,
     /// even when another call's request is still missing.
     @Test("a request that arrives within the request arrival timeout is served")

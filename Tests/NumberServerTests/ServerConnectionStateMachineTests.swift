@@ -6,11 +6,15 @@ import Testing
 
 @Suite("Server connection state machine")
 struct ServerConnectionStateMachineTests {
-    private func machine(streams: UInt32 = 2, pings: Int = 3, cancels: Int = 2) -> ServerConnectionStateMachine {
+    typealias Action = ServerConnectionStateMachine.Action
+
+    private func machine(
+        streams: UInt32 = 2, pings: Int = 3, cancels: Int = 2, renewal: TimeAmount = .seconds(1)
+    ) -> ServerConnectionStateMachine {
         var machine = ServerConnectionStateMachine(
             limits: .init(
                 settings: ConnectionSettings(maxConcurrentStreams: streams), pingsBetweenCallsMax: pings,
-                cancelsBetweenCompletionsMax: cancels))
+                cancelsBetweenCompletionsMax: cancels, budgetRenewal: renewal))
         _ = machine.received(Frame(type: .settings, streamID: 0))
         return machine
     }
@@ -205,6 +209,51 @@ struct ServerConnectionStateMachineTests {
         _ = cancels.callFinished(streamID: 3, completed: false)
         _ = cancels.received(headers(5))
         #expect(goAwayCode(cancels.received(Frame(type: .cancel, streamID: 5))) == .enhanceYourCalm)
+    }
+
+    /// Each flood budget also earns one frame back per `budgetRenewal` (1 s), up to its maximum: a client that
+    /// completes no call (a monitor that only health-checks) and PINGs no faster than that is never closed; a burst
+    /// still is, after the budget and what time earned back.
+    @Test("PING, SETTINGS and CANCEL budgets earn one frame back per second; a burst past them still closes")
+    func budgetsRenewByTime() {
+        let start = NIODeadline.now()  // not before the machine's first SETTINGS, read at `.now()`
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        let pong = Action.write([Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)])
+        // One a second, far past the budget of 3: all answered.
+        var steady = machine(pings: 3)
+        for second in 0..<1000 { #expect(steady.received(ping, now: start + .seconds(Int64(second))) == pong) }
+        // 3 at once, a fourth 999 ms later: closed; 1 s later it has earned one back, and only one.
+        var early = machine(pings: 3)
+        for _ in 0..<3 { #expect(early.received(ping, now: start) == pong) }
+        #expect(goAwayCode(early.received(ping, now: start + .milliseconds(999))) == .enhanceYourCalm)
+        var late = machine(pings: 3)
+        for _ in 0..<3 { #expect(late.received(ping, now: start) == pong) }
+        #expect(late.received(ping, now: start + .seconds(1)) == pong)
+        #expect(goAwayCode(late.received(ping, now: start + .seconds(1))) == .enhanceYourCalm)
+        // Earned back up to the budget only: a long silence does not bank more.
+        var rested = machine(pings: 3)
+        #expect(rested.received(ping, now: start) == pong)
+        for _ in 0..<3 { #expect(rested.received(ping, now: start + .seconds(3600)) == pong) }
+        #expect(goAwayCode(rested.received(ping, now: start + .seconds(3600))) == .enhanceYourCalm)
+        // Without renewal by time (0), as before: the fourth closes however slowly they come.
+        var fixed = machine(pings: 3, renewal: .zero)
+        for second in 0..<3 { #expect(fixed.received(ping, now: start + .seconds(Int64(second) * 60)) == pong) }
+        #expect(goAwayCode(fixed.received(ping, now: start + .seconds(3600))) == .enhanceYourCalm)
+        // SETTINGS (10, the first one included) and CANCELs renew the same way.
+        var settings = machine()
+        let ack = Action.write([Frame(type: .settings, flags: .ack, streamID: 0)])
+        for second in 1...100 {
+            #expect(settings.received(Frame(type: .settings, streamID: 0), now: start + .seconds(Int64(second))) == ack)
+        }
+        var cancels = machine(streams: 10, cancels: 2)
+        for index in 0..<UInt32(100) {
+            let at = start + .seconds(Int64(index))
+            _ = cancels.received(headers(2 * index + 1), now: at)
+            #expect(
+                cancels.received(Frame(type: .cancel, streamID: 2 * index + 1), now: at)
+                    == .forgetCall(streamID: 2 * index + 1))
+        }
+        #expect(cancels.phase == .active)
     }
 
     @Test("SETTINGS are answered up to the limit between completed calls, the first one included")

@@ -166,7 +166,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func process(_ frame: Frame) {
-        perform(state.received(frame))
+        perform(state.received(frame, now: now))
         if frame.streamID != 0 { touchedStreams.append(frame.streamID) }
     }
 

@@ -25,6 +25,11 @@ struct ServerConnectionStateMachine {
         /// caller without a valid key is limited here. A proved key resets the count: a connection shared by many
         /// tenants (a gateway's) is not drained for everyone by one tenant's revoked key among good calls.
         var failedAuthenticationsMax: Int = 10
+        /// Each of the PING, SETTINGS and CANCEL budgets also earns one frame back per this interval, up to its
+        /// maximum, whether calls complete or not (``FloodBudget``): a connection that only health-checks (which
+        /// renews nothing) and PINGs no more often than this is never closed, a flood still is. Zero: only completed
+        /// calls renew them.
+        var budgetRenewal: TimeAmount = .seconds(1)
 
         /// Streams the server ended without renewing the budgets whose first CANCEL is not counted: the most recent
         /// ones, twice MAX_CONCURRENT_STREAMS (200), so a storm of calls ending at their deadline, all open ones at
@@ -66,9 +71,9 @@ struct ServerConnectionStateMachine {
     /// Open calls: streams whose HEADERS arrived and whose TRAILERS are not yet sent. `false` until the request
     /// message arrived.
     private(set) var openStreams: [UInt32: Bool] = [:]
-    private var pingsSinceCall = 0
-    private var settingsSinceCall = 0
-    private var cancelsSinceCompletion = 0
+    private var pings: FloodBudget
+    private var settingsFrames: FloodBudget
+    private var cancels: FloodBudget
     /// Calls that failed authentication on this connection since the last one whose caller proved a key.
     private(set) var failedAuthentications = 0
     /// Streams the server ended without renewing the budgets, oldest first, whose CANCEL has not come: the first
@@ -78,6 +83,9 @@ struct ServerConnectionStateMachine {
 
     init(limits: Limits) {
         self.limits = limits
+        pings = FloodBudget(max: limits.pingsBetweenCallsMax, renewal: limits.budgetRenewal)
+        settingsFrames = FloodBudget(max: limits.settingsBetweenCallsMax, renewal: limits.budgetRenewal)
+        cancels = FloodBudget(max: limits.cancelsBetweenCompletionsMax, renewal: limits.budgetRenewal)
     }
 
     /// Frames the server sends as soon as the connection is up: its SETTINGS.
@@ -92,26 +100,27 @@ struct ServerConnectionStateMachine {
 
     // MARK: Frames from the client
 
-    mutating func received(_ frame: Frame) -> Action {
+    /// Processes one frame from the client. `now` (the connection's clock) is read only for frames that spend a
+    /// budget.
+    mutating func received(_ frame: Frame, now: @autoclosure () -> NIODeadline = .now()) -> Action {
         if case .closed = phase { return .none }
         if case .awaitingSettings = phase, frame.type != .settings {
             return protocolError("the first frame after the preface must be SETTINGS, not \(frame.type)")
         }
         switch frame.type {
-        case .settings: return receivedSettings(frame)
-        case .ping: return receivedPing(frame)
+        case .settings: return receivedSettings(frame, now: now)
+        case .ping: return receivedPing(frame, now: now)
         case .goAway: return receivedGoAway()
         case .headers: return receivedHeaders(frame)
-        case .message: return receivedMessage(frame)
-        case .cancel: return receivedCancel(frame)
+        case .message: return receivedMessage(frame, now: now)
+        case .cancel: return receivedCancel(frame, now: now)
         case .trailers: return protocolError("TRAILERS is sent by servers only")
         }
     }
 
-    private mutating func receivedSettings(_ frame: Frame) -> Action {
+    private mutating func receivedSettings(_ frame: Frame, now: () -> NIODeadline) -> Action {
         if frame.flags.contains(.ack) { return .none }
-        if let away = Self.spend(&settingsSinceCall, max: limits.settingsBetweenCallsMax, of: "SETTINGS", lastStreamID)
-        {
+        if let away = Self.spend(&settingsFrames, of: "SETTINGS", now: now, lastStreamID) {
             return closeOverBudget(away)
         }
         do {
@@ -123,28 +132,29 @@ struct ServerConnectionStateMachine {
         return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
     }
 
-    private mutating func receivedPing(_ frame: Frame) -> Action {
+    private mutating func receivedPing(_ frame: Frame, now: () -> NIODeadline) -> Action {
         if frame.flags.contains(.ack) { return .none }
-        if let away = Self.spend(&pingsSinceCall, max: limits.pingsBetweenCallsMax, of: "PINGs", lastStreamID) {
+        if let away = Self.spend(&pings, of: "PINGs", now: now, lastStreamID) {
             return closeOverBudget(away)
         }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
     }
 
-    /// Counts one more control frame since the last completed call; the GOAWAY when that passes `max`.
-    static func spend(_ count: inout Int, max: Int, of kind: String, _ lastStreamID: UInt32) -> GoAway? {
-        count += 1
-        guard count > max else { return nil }
+    /// Spends one frame of `budget`; the GOAWAY (naming `lastStreamID`) when that passes its maximum.
+    private static func spend(
+        _ budget: inout FloodBudget, of kind: String, now: () -> NIODeadline, _ lastStreamID: UInt32
+    ) -> GoAway? {
+        guard budget.spend(now: now) else { return nil }
         return GoAway(
             lastStreamID: lastStreamID, code: .enhanceYourCalm,
-            message: "more than \(max) \(kind) without a completed call")
+            message: "more than \(budget.max) \(kind) without a completed call")
     }
 
     /// Spends one of the CANCEL and stray frame budget: the closing action past it, else `otherwise`.
-    private mutating func spendCancel(otherwise action: Action) -> Action {
-        let max = limits.cancelsBetweenCompletionsMax
-        guard let away = Self.spend(&cancelsSinceCompletion, max: max, of: "CANCEL or stray frames", lastStreamID)
-        else { return action }
+    private mutating func spendCancel(otherwise action: Action, now: () -> NIODeadline) -> Action {
+        guard let away = Self.spend(&cancels, of: "CANCEL or stray frames", now: now, lastStreamID) else {
+            return action
+        }
         return closeOverBudget(away)
     }
 
@@ -192,16 +202,17 @@ struct ServerConnectionStateMachine {
     /// HEADERS payloads of streams whose request message has not arrived yet.
     private var pendingHeaders: [UInt32: ByteBuffer] = [:]
 
-    private mutating func receivedMessage(_ frame: Frame) -> Action {
+    private mutating func receivedMessage(_ frame: Frame, now: () -> NIODeadline) -> Action {
         let id = frame.streamID
         guard let started = openStreams[id] else {
             // Ended (or skipped): dropped, and counted, or a client could send them without end for nothing.
             return id <= lastStreamID
-                ? spendCancel(otherwise: .none) : protocolError("MESSAGE on stream \(id) that was never opened")
+                ? spendCancel(otherwise: .none, now: now)
+                : protocolError("MESSAGE on stream \(id) that was never opened")
         }
         guard !started, let headers = pendingHeaders.removeValue(forKey: id) else {
             // A second request message on a unary call: the call is already running; dropped and counted.
-            return spendCancel(otherwise: .none)
+            return spendCancel(otherwise: .none, now: now)
         }
         guard frame.flags.contains(.endStream) else {
             openStreams[id] = nil
@@ -223,7 +234,7 @@ struct ServerConnectionStateMachine {
         pendingHeaders[streamID] = headers.copiedToOwnStorage()
     }
 
-    private mutating func receivedCancel(_ frame: Frame) -> Action {
+    private mutating func receivedCancel(_ frame: Frame, now: () -> NIODeadline) -> Action {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
             guard id <= lastStreamID else { return protocolError("CANCEL on stream \(id) that was never opened") }
@@ -231,10 +242,10 @@ struct ServerConnectionStateMachine {
             if forgetEndedByServer(id) { return .none }
             // Too late for a call the client already cancelled or saw end, or for a skipped stream: nothing to stop,
             // but it counts like any CANCEL.
-            return spendCancel(otherwise: .none)
+            return spendCancel(otherwise: .none, now: now)
         }
         pendingHeaders[id] = nil
-        let overBudget = spendCancel(otherwise: .none)
+        let overBudget = spendCancel(otherwise: .none, now: now)
         guard overBudget == .none else { return overBudget }
         return closeIfDrained(otherwise: .forgetCall(streamID: id))
     }
@@ -256,9 +267,9 @@ struct ServerConnectionStateMachine {
         guard openStreams.removeValue(forKey: streamID) != nil else { return (false, .none) }
         if authenticated { failedAuthentications = 0 }
         if completed && authenticated && !authenticationFailed {
-            cancelsSinceCompletion = 0
-            pingsSinceCall = 0
-            settingsSinceCall = 0
+            cancels.renew()
+            pings.renew()
+            settingsFrames.renew()
         } else {
             rememberEndedByServer(streamID)
         }

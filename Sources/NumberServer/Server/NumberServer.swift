@@ -161,7 +161,7 @@ public final class NumberServer: Service, Sendable {
                 settings: limits.settings, pingsBetweenCallsMax: limits.pingsBetweenCallsMax,
                 settingsBetweenCallsMax: limits.settingsBetweenCallsMax,
                 cancelsBetweenCompletionsMax: limits.cancelsBetweenCompletionsMax,
-                failedAuthenticationsMax: limits.failedAuthenticationsMax),
+                failedAuthenticationsMax: limits.failedAuthenticationsMax, budgetRenewal: limits.budgetRenewalInterval),
             timeouts: .init(
                 settings: limits.settingsTimeout, requestArrival: limits.requestArrivalTimeout,
                 frameArrival: limits.frameArrivalTimeout,

@@ -53,7 +53,7 @@ public struct NumberServerConfiguration: Sendable {
         /// PINGs allowed between two completed calls. Default 100. Only a call whose caller proved an API key
         /// (``CallContext/markAuthenticated()``) and that was not refused counts as completed: not HealthCheck, a
         /// malformed request or an unknown method, which any client can send without a key; the same holds for the
-        /// SETTINGS and CANCEL budgets.
+        /// SETTINGS and CANCEL budgets. Each budget also earns one frame back per `budgetRenewalInterval`.
         public var pingsBetweenCallsMax: Int
         /// SETTINGS frames (the client's first one included) allowed between two completed calls; each is answered
         /// with an ACK. Default 10.
@@ -69,6 +69,11 @@ public struct NumberServerConfiguration: Sendable {
         /// the client sent it before it could know. The server remembers the last 2 × MAX_CONCURRENT_STREAMS such
         /// streams; a CANCEL for an older one counts.
         public var cancelsBetweenCompletionsMax: Int
+        /// The PING, SETTINGS and CANCEL budgets each earn one frame back per this interval, up to their maximum,
+        /// whether or not calls complete: a client that completes no call (a monitor that only health-checks, which
+        /// renews nothing) and sends such frames no more often than this is never closed, while a flood is closed
+        /// after the budget plus one frame per interval. Default 1 s; zero: only completed calls renew them.
+        public var budgetRenewalInterval: TimeAmount
         /// Calls answered UNAUTHENTICATED on one connection since the last call whose caller proved an API key; the
         /// next one drains it with GOAWAY `ENHANCE_YOUR_CALM` (its open calls are answered). A proved key resets the
         /// count, so a connection shared by many accounts' keys (a gateway's) is not drained by one revoked key
@@ -86,8 +91,9 @@ public struct NumberServerConfiguration: Sendable {
             settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
             frameArrivalTimeout: TimeAmount = .seconds(30),
             pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
-            cancelsBetweenCompletionsMax: Int = 1000, failedAuthenticationsMax: Int = 10,
-            writeBufferBytesMax: Int = 64 * 1024, goAwayFlushTimeout: TimeAmount = .seconds(1)
+            cancelsBetweenCompletionsMax: Int = 1000, budgetRenewalInterval: TimeAmount = .seconds(1),
+            failedAuthenticationsMax: Int = 10, writeBufferBytesMax: Int = 64 * 1024,
+            goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
             self.partialFrameBytesMax = partialFrameBytesMax
@@ -99,6 +105,7 @@ public struct NumberServerConfiguration: Sendable {
             self.settingsBetweenCallsMax = settingsBetweenCallsMax
             self.writeBufferBytesMax = writeBufferBytesMax
             self.cancelsBetweenCompletionsMax = cancelsBetweenCompletionsMax
+            self.budgetRenewalInterval = budgetRenewalInterval
             self.failedAuthenticationsMax = failedAuthenticationsMax
             self.goAwayFlushTimeout = goAwayFlushTimeout
         }
