@@ -7,7 +7,8 @@ import Testing
 @testable import NumberServer
 
 /// The flood budgets of `ServerConnectionHandler` against the connection's clock, on an embedded channel whose clock
-/// the test moves: a monitor that only health-checks and PINGs is never closed.
+/// the test moves: a monitor that only health-checks and PINGs is never closed, and a client's CANCEL at its call's
+/// deadline is not counted as a cancel flood.
 @Suite("Server: flood budgets over time")
 struct FloodBudgetClockTests {
     /// HealthCheck answered at once (synchronous, as numberd's), GetAccount held until cancelled.
@@ -84,6 +85,39 @@ struct FloodBudgetClockTests {
         #expect(try trailerStatuses(frames).count == 1000)
         #expect(try goAway(in: frames) == nil)
         #expect(channel.isActive)
+        _ = try? channel.finish()
+    }
+
+    /// A call with a 1 s deadline (by the server's clock from its arrival) cancelled 100 ms before it is not counted;
+    /// 101 ms before, it is. With a budget of one CANCEL, the call cancelled at once then closes the connection.
+    @Test("a CANCEL within 100 ms of its call's deadline is not counted, one 101 ms before is")
+    func cancelAtTheDeadline() throws {
+        let (channel, loop) = try Self.connection(cancels: 1, renewal: .zero)
+        func call(_ stream: UInt32) throws {
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(
+                RequestHeaders(method: NumbersMethods.getAccount.path, timeoutMicros: 1_000_000), into: &headers)
+            var bytes = ByteBuffer()
+            bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
+            var message = ByteBuffer()
+            try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
+            bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+            try channel.writeInbound(bytes)
+        }
+        func cancel(_ stream: UInt32) throws -> GoAway? {
+            var bytes = ByteBuffer()
+            bytes.writeFrame(Frame(type: .cancel, streamID: stream))
+            try channel.writeInbound(bytes)
+            return try goAway(in: PartialFrameBudgetTests.written(channel))
+        }
+        try call(1)
+        loop.advanceTime(by: .milliseconds(900))
+        #expect(try cancel(1) == nil)  // 100 ms left: not counted
+        try call(3)
+        loop.advanceTime(by: .milliseconds(899))
+        #expect(try cancel(3) == nil)  // 101 ms left: counted, 1 of 1
+        try call(5)
+        #expect(try cancel(5)?.code == .enhanceYourCalm)  // the second counted
         _ = try? channel.finish()
     }
 }

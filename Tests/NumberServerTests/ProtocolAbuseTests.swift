@@ -686,6 +686,48 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// A slow server's timeout storm, the client's CANCEL racing the server's own deadline: each call has a 300 ms
+    /// deadline and its client cancels it 270 ms after sending, just before the server would end it. 1500 such calls
+    /// (15 waves of 100) keep the connection; each of those CANCELs used to count, and the 1001st closed it. (CANCELs
+    /// that arrive after the server's DEADLINE_EXCEEDED: `timeoutStormKeepsTheConnection`.)
+    @Test("CANCELs that reach the server just before the call's own deadline are no cancel flood")
+    func cancelsAtTheirDeadline() async throws {
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var stream: UInt32 = 1
+            for wave in 0..<15 {
+                var bytes = ByteBuffer()
+                var cancels = ByteBuffer()
+                for _ in 0..<100 {
+                    var headers = ByteBuffer()
+                    try ProtoEncoder().encode(RequestHeaders(method: Self.hold, timeoutMicros: 300_000), into: &headers)
+                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
+                    var message = ByteBuffer()
+                    try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
+                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+                    cancels.writeFrame(Frame(type: .cancel, streamID: stream))
+                    stream += 2
+                }
+                try await connection.send(bytes)
+                try await Task.sleep(for: .milliseconds(270))
+                try await connection.send(cancels)
+                #expect(!connection.isClosed, "wave \(wave)")
+            }
+            var probe = ByteBuffer()
+            try writeCall(&probe, stream: stream, method: Self.health)
+            try await connection.send(probe)
+            let last = stream
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[last] != nil }
+            #expect(try trailerStatuses(frames)[last]?.code == 0)
+            #expect(try goAway(in: frames) == nil)
+            #expect(!connection.isClosed)
+            let late = try trailerStatuses(frames).values.filter { $0.code == StatusCode.deadlineExceeded.rawValue }
+            print("cancels at their deadline: \(late.count) of 1500 calls ended by the server first")
+            try await connection.channel.close()
+        }
+    }
+
     /// A monitor on one long-lived connection that health-checks and PINGs, slower than the budgets renew (every
     /// 150 ms against one PING back per 100 ms here; numberd: one a second): HealthCheck renews no budget (anyone may
     /// call it), so its 6th PING (the budget is 5 here, 100 in numberd) closed the connection. 40 rounds now keep

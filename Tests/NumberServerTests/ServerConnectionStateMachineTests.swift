@@ -256,6 +256,40 @@ struct ServerConnectionStateMachineTests {
         #expect(cancels.phase == .active)
     }
 
+    /// A client cancels at its deadline, which the server, reading the CANCEL, is about to answer itself (or already
+    /// should have: its timer runs late on a busy loop). Such a CANCEL is not counted within 100 ms of the deadline by
+    /// the server's clock; one sent earlier is, and so is that of a call whose request has not arrived (no deadline).
+    @Test("a CANCEL at most 100 ms before its call's deadline, or after it, is not counted; an earlier one is")
+    func cancelAtDeadline() {
+        var machine = machine(streams: 10, cancels: 1, renewal: .zero)
+        let start = NIODeadline.now()  // not before the machine's first SETTINGS, read at `.now()`
+        let deadline = start + .seconds(1)
+        func cancel(_ id: UInt32, at: NIODeadline) -> Action {
+            machine.received(Frame(type: .cancel, streamID: id), now: at, deadline: { $0 == id ? deadline : nil })
+        }
+        for (id, at) in [(UInt32(1), deadline - .milliseconds(100)), (3, deadline), (5, deadline + .seconds(5))] {
+            _ = machine.received(headers(id))
+            _ = machine.received(message(id))
+            #expect(cancel(id, at: at) == .forgetCall(streamID: id), "stream \(id)")
+        }
+        _ = machine.received(headers(7))
+        _ = machine.received(message(7))
+        #expect(cancel(7, at: deadline - .milliseconds(101)) == .forgetCall(streamID: 7))  // counted: 1 of 1
+        _ = machine.received(headers(9))
+        _ = machine.received(message(9))
+        #expect(goAwayCode(cancel(9, at: start)) == .enhanceYourCalm)
+        // A call still waiting for its request has no deadline yet: counted.
+        var waiting = self.machine(streams: 10, cancels: 1, renewal: .zero)
+        for id: UInt32 in [1, 3] { _ = waiting.received(headers(id)) }
+        let anyDeadline: (UInt32) -> NIODeadline? = { _ in start }
+        #expect(
+            waiting.received(Frame(type: .cancel, streamID: 1), now: start, deadline: anyDeadline)
+                == .forgetCall(streamID: 1))
+        #expect(
+            goAwayCode(waiting.received(Frame(type: .cancel, streamID: 3), now: start, deadline: anyDeadline))
+                == .enhanceYourCalm)
+    }
+
     @Test("SETTINGS are answered up to the limit between completed calls, the first one included")
     func settingsFlood() {
         var machine = ServerConnectionStateMachine(

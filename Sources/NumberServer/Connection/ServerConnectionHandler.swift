@@ -90,11 +90,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var pausedSince: NIODeadline?
     /// When the connection last became idle (no running call); nil while calls run.
     private var idleSince: NIODeadline?
-    private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
+    /// The deadline of each running asynchronous call that has one, and the timer that ends the call at it.
+    private var deadlineTimers: [UInt32: CallDeadline] = [:]
     /// How to stop the task of each running asynchronous call (at most MAX_CONCURRENT_STREAMS entries).
     private var cancellations: [UInt32: CallCancellation] = [:]
     /// What each call's completion is recorded and logged with (at most MAX_CONCURRENT_STREAMS entries).
     private var callStarts: [UInt32: CallStart] = [:]
+
+    /// When a running call's deadline is (by the event loop's clock) and its timer.
+    private struct CallDeadline {
+        var at: NIODeadline
+        var timer: Scheduled<Void>
+    }
 
     /// A started call's method (its metrics label: "unknown" for a path no handler has), start and request id.
     private struct CallStart {
@@ -166,7 +173,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func process(_ frame: Frame) {
-        perform(state.received(frame, now: now))
+        perform(state.received(frame, now: now, deadline: { deadlineTimers[$0]?.at }))
         if frame.streamID != 0 { touchedStreams.append(frame.streamID) }
     }
 
@@ -244,7 +251,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         idleTimer?.cancel()
         requestTimer?.cancel()
         frameTimer?.cancel()
-        for timer in deadlineTimers.values { timer.cancel() }
+        for deadline in deadlineTimers.values { deadline.timer.cancel() }
         deadlineTimers.removeAll()
         // Nobody can receive these calls' results any more: stop their work.
         for cancellation in cancellations.values { cancellation.cancel() }
@@ -280,7 +287,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 "draining connection: too many failed authentications",
                 metadata: ["peer": "\(peer.address)", "failed": "\(state.failedAuthentications)"])
         }
-        deadlineTimers.removeValue(forKey: streamID)?.cancel()
+        deadlineTimers.removeValue(forKey: streamID)?.timer.cancel()
         let status: StatusCode
         switch result {
         case .success(let payload) where payload.readableBytes > Int(state.peerSettings.maxMessagePayload):
@@ -339,7 +346,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             reject(streamID, RpcStatus(code: code, message: message, reason: reason), context: context)
             if thenClose { perform(.close) } else { scheduleFlush(context: context) }
         case .forgetCall(let streamID):
-            deadlineTimers.removeValue(forKey: streamID)?.cancel()
+            deadlineTimers.removeValue(forKey: streamID)?.timer.cancel()
             cancellations.removeValue(forKey: streamID)?.cancel()
             recordCompletion(streamID: streamID, status: .cancelled)
             if state.runningCallCount == 0 { armIdleTimer() }
@@ -427,7 +434,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                         reason: "DEADLINE_PASSED"))
                 return
             }
-            deadline = .now() + .microseconds(min(headers.timeoutMicros, Int64.max / 1000))
+            // On the event loop's clock, which the CANCEL rule compares it with (`NIODeadline.now()` on a real loop).
+            deadline = now + .microseconds(min(headers.timeoutMicros, Int64.max / 1000))
         }
         switch entry {
         case .synchronous(let handler):
@@ -468,7 +476,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Answers DEADLINE_EXCEEDED when the call's deadline passes first and cancels its task (a late result is
     /// dropped).
     private func armDeadline(streamID: UInt32, deadline: NIODeadline, context: ChannelHandlerContext) {
-        deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             deadlineTimers[streamID] = nil
             cancellations.removeValue(forKey: streamID)?.cancel()
             complete(
@@ -478,6 +486,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                         code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
                 ), completed: false)
         }
+        deadlineTimers[streamID] = CallDeadline(at: deadline, timer: timer)
     }
 
     /// Ends a call the server refuses before any work (unknown method, bad headers, a deadline already passed,

@@ -30,6 +30,11 @@ struct ServerConnectionStateMachine {
         /// renews nothing) and PINGs no more often than this is never closed, a flood still is. Zero: only completed
         /// calls renew them.
         var budgetRenewal: TimeAmount = .seconds(1)
+        /// A CANCEL of a running call whose deadline, by the server's clock, has passed or is at most this far off is
+        /// not counted: the client cancelled because its deadline came, which the server was about to answer
+        /// itself (a timeout storm of a slow server is no cancel flood). 100 ms: the two clocks start one network
+        /// trip apart, and the server may read the CANCEL a little before its own deadline timer fires.
+        var cancelAtDeadlineSlack: TimeAmount = .milliseconds(100)
 
         /// Streams the server ended without renewing the budgets whose first CANCEL is not counted: the most recent
         /// ones, twice MAX_CONCURRENT_STREAMS (200), so a storm of calls ending at their deadline, all open ones at
@@ -100,9 +105,12 @@ struct ServerConnectionStateMachine {
 
     // MARK: Frames from the client
 
-    /// Processes one frame from the client. `now` (the connection's clock) is read only for frames that spend a
-    /// budget.
-    mutating func received(_ frame: Frame, now: @autoclosure () -> NIODeadline = .now()) -> Action {
+    /// Processes one frame from the client. `now` (the connection's clock, read only for frames that spend a
+    /// budget) and `deadline` (a running call's deadline, by the same clock; asked only for a CANCEL) serve the
+    /// budgets' rules.
+    mutating func received(
+        _ frame: Frame, now: @autoclosure () -> NIODeadline = .now(), deadline: (UInt32) -> NIODeadline? = { _ in nil }
+    ) -> Action {
         if case .closed = phase { return .none }
         if case .awaitingSettings = phase, frame.type != .settings {
             return protocolError("the first frame after the preface must be SETTINGS, not \(frame.type)")
@@ -113,7 +121,7 @@ struct ServerConnectionStateMachine {
         case .goAway: return receivedGoAway()
         case .headers: return receivedHeaders(frame)
         case .message: return receivedMessage(frame, now: now)
-        case .cancel: return receivedCancel(frame, now: now)
+        case .cancel: return receivedCancel(frame, now: now, deadline: deadline)
         case .trailers: return protocolError("TRAILERS is sent by servers only")
         }
     }
@@ -234,7 +242,9 @@ struct ServerConnectionStateMachine {
         pendingHeaders[streamID] = headers.copiedToOwnStorage()
     }
 
-    private mutating func receivedCancel(_ frame: Frame, now: () -> NIODeadline) -> Action {
+    private mutating func receivedCancel(
+        _ frame: Frame, now: () -> NIODeadline, deadline: (UInt32) -> NIODeadline?
+    ) -> Action {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
             guard id <= lastStreamID else { return protocolError("CANCEL on stream \(id) that was never opened") }
@@ -244,7 +254,14 @@ struct ServerConnectionStateMachine {
             // but it counts like any CANCEL.
             return spendCancel(otherwise: .none, now: now)
         }
-        pendingHeaders[id] = nil
+        // A call still waiting for its request has no deadline yet: its CANCEL counts.
+        if pendingHeaders.removeValue(forKey: id) == nil, let deadline = deadline(id),
+            deadline - now() <= limits.cancelAtDeadlineSlack
+        {
+            // Its deadline came (or all but): the server was about to end it itself, which would cost the client
+            // nothing; a client of a slow server sends these by the hundred (a timeout storm).
+            return closeIfDrained(otherwise: .forgetCall(streamID: id))
+        }
         let overBudget = spendCancel(otherwise: .none, now: now)
         guard overBudget == .none else { return overBudget }
         return closeIfDrained(otherwise: .forgetCall(streamID: id))
