@@ -62,7 +62,9 @@ public struct NumberdConfiguration: Sendable {
     /// (0 turns the check off). Default 2678400 s (31 days: at most one missed billing cycle without the operator).
     public var clockLeadMaxSeconds: Int
     /// Connection limits of the RPC server. Of them, `connectionsMax` is flag `--connections-max` (env
-    /// `NUMBERD_CONNECTIONS_MAX`, file `connections-max`), and `partialFrameBytesMax` (the server-wide budget of bytes
+    /// `NUMBERD_CONNECTIONS_MAX`, file `connections-max`), `connectionsPerAddressMax` (default 1000, loopback
+    /// exempt) flag `--connections-per-address-max` (env `NUMBERD_CONNECTIONS_PER_ADDRESS_MAX`, file
+    /// `connections-per-address-max`), and `partialFrameBytesMax` (the server-wide budget of bytes
     /// in partially received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max`
     /// (env `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
@@ -88,7 +90,8 @@ public struct NumberdConfiguration: Sendable {
     /// refused, naming it (a misspelt `rate_limit` would otherwise leave the default in force unnoticed).
     public static let fileKeys: Set<String> = [
         "listen", "data-dir", "metrics-listen", "tls-cert", "tls-key", "client-ca", "simulator-seed", "rate-limit",
-        "purchase-cap", "connections-max", "partial-frame-bytes-max", "billing-interval", "grace-period",
+        "purchase-cap", "connections-max", "connections-per-address-max", "partial-frame-bytes-max", "billing-interval",
+        "grace-period",
         "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "log-level", "clock-lead-max", "twilio-base-url", "twilio-ca-file", "twilio-timeout-ms",
@@ -259,6 +262,12 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("connections-max must be positive")
             }
             configuration.connectionLimits.connectionsMax = parsed
+        }
+        if let max = value("connections-per-address-max") {
+            guard let parsed = Int(max), parsed > 0 else {
+                throw ConfigurationError("connections-per-address-max must be positive")
+            }
+            configuration.connectionLimits.connectionsPerAddressMax = parsed
         }
         if let bytes = value("partial-frame-bytes-max") {
             // Below one whole largest frame, every request that size not read in one burst would be refused.

@@ -50,6 +50,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("connections-max"), help: "Connections open at once (default 10000).")
     var connectionsMax: String?
     @Option(
+        name: .customLong("connections-per-address-max"),
+        help: "Connections open at once from one remote IP address; loopback is exempt (default 1000).")
+    var connectionsPerAddressMax: String?
+    @Option(
         name: .customLong("partial-frame-bytes-max"),
         help: """
             Bytes held in partially received frames across all connections; a connection that would pass it is \
@@ -121,6 +125,7 @@ struct Serve: AsyncParsableCommand {
             "tls-cert": tlsCert,
             "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
             "purchase-cap": purchaseCap, "connections-max": connectionsMax,
+            "connections-per-address-max": connectionsPerAddressMax,
             "partial-frame-bytes-max": partialFrameBytesMax, "billing-interval": billingInterval,
             "grace-period": gracePeriod,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,

@@ -17,6 +17,7 @@ struct ConfigurationTests {
         #expect(configuration.billingIntervalSeconds == 60)
         #expect(configuration.connectionLimits.connectionsMax == 10_000)
         #expect(configuration.connectionLimits.partialFrameBytesMax == 256 * 1024 * 1024)
+        #expect(configuration.connectionLimits.connectionsPerAddressMax == 1000)
         #expect(configuration.snapshotBytesMax == 4_294_967_294)
         #expect(configuration.gracePeriodSeconds == 604_800)
     }
@@ -126,7 +127,8 @@ struct ConfigurationTests {
         "bad values are refused with a clear message",
         arguments: [
             ["listen": "localhost"], ["listen": "1.2.3.4:99999"], ["metrics-listen": ":80"], ["tls-cert": "a.pem"],
-            ["billing-interval": "0"], ["billing-interval": "x"], ["connections-max": "-1"], ["rate-limit": "0"],
+            ["billing-interval": "0"], ["billing-interval": "x"], ["connections-max": "-1"],
+            ["connections-per-address-max": "0"], ["rate-limit": "0"],
             ["simulator-seed": "seed"], ["config": "/nonexistent/numberd.json"],
         ])
     func badValues(flags: [String: String]) {
@@ -195,6 +197,7 @@ struct ConfigurationFileTests {
             "drain-timeout": "5", "reconcile-in-flight-horizon": "60", "orphan-watch": "0", "log-level": "debug",
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
             "clock-lead-max": "60", "partial-frame-bytes-max": "5000000",
+            "connections-per-address-max": "7",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -206,6 +209,7 @@ struct ConfigurationFileTests {
         #expect(configuration.logLevel == .debug)
         #expect(configuration.clockLeadMaxSeconds == 60)
         #expect(configuration.connectionLimits.partialFrameBytesMax == 5_000_000)
+        #expect(configuration.connectionLimits.connectionsPerAddressMax == 7)
     }
 
     /// `--rebind-provider` would stay set in a file and disarm the provider binding for good: it is no file key.

@@ -105,4 +105,75 @@ struct ConnectionLimitTests {
             }
         }
     }
+
+    /// `connectionsPerAddressMax` (3 here, the loopback exemption turned off: the tests connect from 127.0.0.1): the
+    /// fourth connection from the address is closed at accept, the three stay, a slot freed is taken again, and the
+    /// server's count for the address goes back to zero once they close. Refusals are logged once for a burst.
+    @Test("the connection over the per-address limit is closed at once; a freed slot is taken again")
+    func perAddressLimit() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        var limits = NumberServerConfiguration.ConnectionLimits(connectionsPerAddressMax: 3)
+        limits.loopbackExempt = false
+        let configuration = NumberServerConfiguration(port: 0, connection: limits)
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration, logger: logger) {
+            server, port in
+            var open: [RawConnection] = []
+            for count in 1...3 {
+                // Past SETTINGS: only the idle timeout (300 s) would close it.
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                try await connection.send(clientStart())
+                open.append(connection)
+                try await Self.waitUntil { server.connectionCount(from: "127.0.0.1") == count }
+            }
+            for _ in 0..<3 {
+                let over = try await RawConnection.connect(port: port, tls: tls)
+                #expect(await over.waitForClose(timeout: .seconds(5)) != nil)
+            }
+            #expect(open.allSatisfy { !$0.isClosed })
+            #expect(server.connectionCount(from: "127.0.0.1") == 3)
+            let refused = lines.all.filter { $0.message == "connections refused: per-address connection limit reached" }
+            #expect(refused.count == 1, "\(refused)")
+            #expect(refused.first?.metadata["address"] == "127.0.0.1")
+            try await open.removeFirst().channel.close()
+            try await Self.waitUntil { server.connectionCount(from: "127.0.0.1") == 2 }
+            let again = try await RawConnection.connect(port: port, tls: tls)
+            #expect(await again.waitForClose(timeout: .milliseconds(500)) == nil, "no slot came back")
+            for connection in open + [again] { try? await connection.channel.close() }
+            try await Self.waitUntil { server.connectionCount(from: "127.0.0.1") == 0 }
+            #expect(server.connectionCount(from: "127.0.0.1") == 0)
+        }
+    }
+
+    /// Loopback clients are exempt (numbers-load opens 10,000 connections from 127.0.0.1): with a per-address limit
+    /// of 2, ten connections from 127.0.0.1 all stay, and none is counted against it.
+    @Test("loopback connections are exempt from the per-address limit")
+    func loopbackIsExempt() async throws {
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsPerAddressMax: 2))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
+            var open: [RawConnection] = []
+            for _ in 0..<10 { open.append(try await RawConnection.connect(port: port, tls: tls)) }
+            try await Self.waitUntil { server.connectionCount == 10 }
+            #expect(server.connectionCount == 10)
+            #expect(open.allSatisfy { !$0.isClosed })
+            #expect(server.connectionCount(from: "127.0.0.1") == 0)
+            for connection in open { try? await connection.channel.close() }
+        }
+    }
+
+    @Test("the address the per-address limit counts: IPv4-mapped as IPv4, loopback exempt")
+    func limitedAddresses() throws {
+        func limited(_ ip: String, exempting: Bool = true) throws -> String? {
+            NumberServer.limitedAddress(try SocketAddress(ipAddress: ip, port: 1), exemptingLoopback: exempting)
+        }
+        #expect(try limited("10.1.2.3") == "10.1.2.3")
+        #expect(try limited("::ffff:10.1.2.3") == "10.1.2.3")
+        #expect(try limited("2001:db8::1") == "2001:db8::1")
+        #expect(try limited("127.0.0.1") == nil)
+        #expect(try limited("127.9.9.9") == nil)
+        #expect(try limited("::1") == nil)
+        #expect(try limited("::ffff:127.0.0.1") == nil)
+        #expect(try limited("127.0.0.1", exempting: false) == "127.0.0.1")
+        #expect(NumberServer.limitedAddress(nil, exemptingLoopback: true) == nil)
+    }
 }

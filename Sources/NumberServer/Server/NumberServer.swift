@@ -39,9 +39,28 @@ public final class NumberServer: Service, Sendable {
 
     private struct State {
         var connections: [ObjectIdentifier: NIOLoopBound<ServerConnectionHandler>] = [:]
+        /// Connections open by remote address, for the addresses the per-address limit applies to (entries at zero
+        /// are removed: at most one per open connection).
+        var connectionsByAddress: [String: Int] = [:]
         var draining = false
-        /// Connections refused at the limit since the last line about them (``refusalLogInterval``).
+        /// Connections refused at `connectionsMax`, and at `connectionsPerAddressMax`, since the last line about them
+        /// (``refusalLogInterval``).
         var refusals = ThrottledCount()
+        var addressRefusals = ThrottledCount()
+
+        /// Forgets an admitted connection.
+        mutating func remove(_ key: ObjectIdentifier, address: String?) {
+            connections.removeValue(forKey: key)
+            guard let address, let open = connectionsByAddress[address] else { return }
+            connectionsByAddress[address] = open > 1 ? open - 1 : nil
+        }
+    }
+
+    /// Why a connection was not admitted, and how many such refusals to log now (nil: no line due).
+    private enum Refusal {
+        case draining
+        case connectionsMax(log: Int?)
+        case perAddress(log: Int?)
     }
 
     /// At most one line per this interval (10 s) about connections refused at `connectionsMax` or for the budget of
@@ -80,6 +99,22 @@ public final class NumberServer: Service, Sendable {
     /// Connections open now: accepted and admitted, and not yet closed with their calls finished.
     package var connectionCount: Int {
         state.withLock { $0.connections.count }
+    }
+
+    /// Connections open now from `address` (as ``limitedAddress(_:exemptingLoopback:)`` writes it), counted for the
+    /// per-address limit: 0 for an exempt (loopback) address.
+    package func connectionCount(from address: String) -> Int {
+        state.withLock { $0.connectionsByAddress[address] ?? 0 }
+    }
+
+    /// The remote address as the per-address connection limit counts it: its IP (an IPv4-mapped IPv6 address as the
+    /// IPv4 one), or nil when the limit does not apply: loopback (127.0.0.0/8, ::1, unless `exemptingLoopback` is
+    /// false: tests), a Unix socket, an unknown address.
+    package static func limitedAddress(_ address: SocketAddress?, exemptingLoopback: Bool) -> String? {
+        guard var ip = address?.ipAddress else { return nil }
+        if ip.hasPrefix("::ffff:"), ip.contains(".") { ip.removeFirst("::ffff:".count) }
+        if exemptingLoopback, ip.hasPrefix("127.") || ip == "::1" { return nil }
+        return ip
     }
 
     /// Bytes held in partially received frames across connections now (``PartialFrameBudget``).
@@ -170,25 +205,47 @@ public final class NumberServer: Service, Sendable {
             router: router, calls: continuation, logger: logger, metrics: metrics,
             unflushedBytesMax: limits.writeBufferBytesMax, partialFrames: partialFrames)
         let key = ObjectIdentifier(handler)
+        let address = Self.limitedAddress(channel.remoteAddress, exemptingLoopback: limits.loopbackExempt)
         // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the
         // last slot, and one accepted while a drain starts is either refused or in the list the drain sends GOAWAY to.
-        let (admitted, refusedToLog) = state.withLock { state -> (Bool, Int?) in
-            if state.draining { return (false, nil) }
+        let refusal = state.withLock { state -> Refusal? in
+            if state.draining { return .draining }
             guard state.connections.count < limits.connectionsMax else {
-                return (false, state.refusals.note(now: .now(), interval: Self.refusalLogInterval))
+                return .connectionsMax(log: state.refusals.note(now: .now(), interval: Self.refusalLogInterval))
+            }
+            if let address {
+                guard state.connectionsByAddress[address, default: 0] < limits.connectionsPerAddressMax else {
+                    return .perAddress(log: state.addressRefusals.note(now: .now(), interval: Self.refusalLogInterval))
+                }
+                state.connectionsByAddress[address, default: 0] += 1
             }
             state.connections[key] = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-            return (true, nil)
+            return nil
         }
-        guard admitted else {
+        if let refusal {
             // Closed before the TLS handshake: a handshake (and a GOAWAY after it) for every connection over the limit
             // would spend on a flood the CPU the limit protects. The client sees a connection that ended before the
             // server's SETTINGS, which carried nothing and may be tried again (FRAMING.md §2).
             metrics.connectionsRefused.increment()
-            if let refusedToLog {
-                logger.warning(
-                    "connections refused: connection limit reached",
-                    metadata: ["connections_max": "\(limits.connectionsMax)", "refused": "\(refusedToLog)"])
+            switch refusal {
+            case .draining:
+                break
+            case .connectionsMax(let log):
+                if let log {
+                    logger.warning(
+                        "connections refused: connection limit reached",
+                        metadata: ["connections_max": "\(limits.connectionsMax)", "refused": "\(log)"])
+                }
+            case .perAddress(let log):
+                metrics.connectionsRefusedPerAddress.increment()
+                if let log {
+                    logger.warning(
+                        "connections refused: per-address connection limit reached",
+                        metadata: [
+                            "connections_per_address_max": "\(limits.connectionsPerAddressMax)",
+                            "address": "\(address ?? "")", "refused": "\(log)",
+                        ])
+                }
             }
             continuation.finish()
             channel.close(promise: nil)
@@ -203,13 +260,13 @@ public final class NumberServer: Service, Sendable {
             }
             try pipeline.addHandler(handler)
         } catch {
-            state.withLock { _ = $0.connections.removeValue(forKey: key) }
+            state.withLock { $0.remove(key, address: address) }
             continuation.finish()
             throw error
         }
         metrics.connections.increment(by: 1)
         return ConnectionHandle(calls: calls) { [self] in
-            self.state.withLock { _ = $0.connections.removeValue(forKey: key) }
+            self.state.withLock { $0.remove(key, address: address) }
             self.metrics.connections.decrement(by: 1)
         }
     }

@@ -17,6 +17,16 @@ public struct NumberServerConfiguration: Sendable {
         /// Connections open at once; more are closed right after accept, before the TLS handshake, counted in
         /// `numberd_connections_refused_total` and logged at most once per 10 s. Default 10 000.
         public var connectionsMax: Int
+        /// Connections open at once from one remote IP address; more from it are closed right after accept, like
+        /// those over `connectionsMax` (counted in `numberd_connections_refused_total` and
+        /// `numberd_connections_refused_per_address_total`, logged at most once per 10 s), so that one address cannot
+        /// take every slot and lock all other clients out. Loopback clients (127.0.0.0/8, ::1) are exempt: they run
+        /// on the server's own machine (the CLI, `numbers-load`, which opens 10,000 connections from 127.0.0.1, a
+        /// local sidecar), and numberd listens only on loopback by default. Default 1000: a tenth of
+        /// `connectionsMax`, far above what a client host needs (the client library opens 1 connection per client,
+        /// `connectionPoolSize` more), while an attacker needs ten addresses to fill the server. Raise it when many
+        /// clients reach numberd through one address (a NAT or a TCP proxy). IPv6 addresses count one by one.
+        public var connectionsPerAddressMax: Int
         /// SETTINGS this server advertises: message size (4 MiB), concurrent calls (100), header size (16 KiB),
         /// idle timeout (300 s).
         public var settings: ConnectionSettings
@@ -85,10 +95,14 @@ public struct NumberServerConfiguration: Sendable {
         /// How long a connection closed for a limit or a protocol error may take to write its GOAWAY before it is
         /// closed without it (a peer still in the TLS handshake, or not reading). Default 1 s.
         public var goAwayFlushTimeout: TimeAmount
+        /// Whether loopback addresses are exempt from `connectionsPerAddressMax`. Always true outside the tests, which
+        /// connect from 127.0.0.1 and turn it off to reach the limit.
+        package var loopbackExempt = true
 
         /// Creates limits.
         public init(
-            connectionsMax: Int = 10_000, partialFrameBytesMax: Int = 256 * 1024 * 1024,
+            connectionsMax: Int = 10_000, connectionsPerAddressMax: Int = 1000,
+            partialFrameBytesMax: Int = 256 * 1024 * 1024,
             settings: ConnectionSettings = .defaults,
             settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
             frameArrivalTimeout: TimeAmount = .seconds(30),
@@ -98,6 +112,7 @@ public struct NumberServerConfiguration: Sendable {
             goAwayFlushTimeout: TimeAmount = .seconds(1)
         ) {
             self.connectionsMax = connectionsMax
+            self.connectionsPerAddressMax = connectionsPerAddressMax
             self.partialFrameBytesMax = partialFrameBytesMax
             self.settings = settings
             self.settingsTimeout = settingsTimeout

@@ -30,6 +30,8 @@ final class ServerMetrics: Sendable {
     let connections = Meter(label: "numberd_connections")
     /// Connections refused because the limit was reached.
     let connectionsRefused = Counter(label: "numberd_connections_refused_total")
+    /// Of those, connections refused because their remote address had `connectionsPerAddressMax` open.
+    let connectionsRefusedPerAddress = Counter(label: "numberd_connections_refused_per_address_total")
     /// Connections refused because the server's budget of bytes in partially received frames could not take theirs.
     let partialFrameRefusals = Counter(label: "numberd_partial_frame_refusals_total")
 
