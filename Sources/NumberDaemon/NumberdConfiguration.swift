@@ -64,9 +64,9 @@ public struct NumberdConfiguration: Sendable {
     /// Connection limits of the RPC server. Of them, `connectionsMax` is flag `--connections-max` (env
     /// `NUMBERD_CONNECTIONS_MAX`, file `connections-max`), `connectionsPerAddressMax` (default 1000, loopback
     /// exempt) flag `--connections-per-address-max` (env `NUMBERD_CONNECTIONS_PER_ADDRESS_MAX`, file
-    /// `connections-per-address-max`), and `partialFrameBytesMax` (the server-wide budget of bytes
-    /// in partially received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max`
-    /// (env `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
+    /// `connections-per-address-max`), and `partialFrameBytesMax` (the server-wide budget of bytes in partially
+    /// received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max` (env
+    /// `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap.
     public var rateLimits: RateLimiter.Limits
@@ -90,9 +90,8 @@ public struct NumberdConfiguration: Sendable {
     /// refused, naming it (a misspelt `rate_limit` would otherwise leave the default in force unnoticed).
     public static let fileKeys: Set<String> = [
         "listen", "data-dir", "metrics-listen", "tls-cert", "tls-key", "client-ca", "simulator-seed", "rate-limit",
-        "purchase-cap", "connections-max", "connections-per-address-max", "partial-frame-bytes-max", "billing-interval",
-        "grace-period",
-        "reconcile-interval",
+        "purchase-cap", "connections-max", "connections-per-address-max", "partial-frame-bytes-max",
+        "billing-interval", "grace-period", "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "log-level", "clock-lead-max", "twilio-base-url", "twilio-ca-file", "twilio-timeout-ms",
     ]
