@@ -5,7 +5,7 @@ import NIOCore
 /// per `renewal` interval, up to `max`: a client that sends such frames no faster than that is never closed even when
 /// it completes no call (a monitor that only health-checks, which renews nothing), while a flood is closed after `max`
 /// plus one per interval. Earned lazily when a frame is spent: no timer, and a budget never used costs no clock read.
-struct FloodBudget: Hashable {
+struct FloodBudget {
     let max: Int
     /// One frame back per this much time; zero: only completed calls renew the budget.
     let renewal: TimeAmount

@@ -63,10 +63,11 @@ public final class NumberServer: Service, Sendable {
         case perAddress(log: Int?)
     }
 
-    /// At most one line per this interval (10 s) about connections refused at `connectionsMax` or for the budget of
-    /// partially received frames, with how many were refused since the last one: a flood at a limit must not flood
-    /// the log too. The counters `numberd_connections_refused_total` and `numberd_partial_frame_refusals_total` count
-    /// each.
+    /// At most one line per this interval (10 s) about connections refused at `connectionsMax`, at
+    /// `connectionsPerAddressMax` or for the budget of partially received frames (one series of lines each), with how
+    /// many were refused since the last one: a flood at a limit must not flood the log too. The counters
+    /// `numberd_connections_refused_total` (with `_per_address_total`) and `numberd_partial_frame_refusals_total`
+    /// count each.
     static let refusalLogInterval = TimeAmount.seconds(10)
     /// Bytes held in partially received frames, shared by every connection.
     private let partialFrames: PartialFrameBudget
