@@ -228,6 +228,13 @@ func goAway(in frames: [Frame]) throws -> GoAway? {
     try frames.last { $0.type == .goAway }.map { try GoAway(payload: $0.payload) }
 }
 
+/// Every frame an embedded connection's handler wrote since the last look.
+func writtenFrames(_ channel: EmbeddedChannel) throws -> [Frame] {
+    var bytes = ByteBuffer()
+    while var chunk = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
+    return try frames(in: bytes)
+}
+
 /// A `ServerConnectionHandler` with `timeouts` and `limits` on an active embedded channel (whose clock the test moves)
 /// past the client's preface and SETTINGS, taking partial frames from `partialFrames` if given. Its asynchronous calls
 /// are queued and never run (nothing serves the queue): a call started stays running.

@@ -51,7 +51,7 @@ struct FloodBudgetClockTests {
             stream += 2
             bytes.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
             try channel.writeInbound(bytes)
-            let frames = try PartialFrameBudgetTests.written(channel)
+            let frames = try writtenFrames(channel)
             acks += frames.filter { $0.type == .ping && $0.flags.contains(.ack) }.count
             #expect(try goAway(in: frames) == nil, "closed at check \(index)")
             if !channel.isActive { break }
@@ -64,7 +64,7 @@ struct FloodBudgetClockTests {
             flood.writeFrame(Frame(type: .ping, streamID: 0, payload: ByteBuffer(integer: UInt64(index))))
         }
         try channel.writeInbound(flood)
-        let frames = try PartialFrameBudgetTests.written(channel)
+        let frames = try writtenFrames(channel)
         #expect(frames.filter { $0.type == .ping && $0.flags.contains(.ack) }.count == 100)
         #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
         _ = try? channel.finish()
@@ -81,7 +81,7 @@ struct FloodBudgetClockTests {
             try writeCall(&bytes, stream: 2 * index + 1, method: NumbersMethods.healthCheck.path)
             try channel.writeInbound(bytes)
         }
-        let frames = try PartialFrameBudgetTests.written(channel)
+        let frames = try writtenFrames(channel)
         #expect(try trailerStatuses(frames).count == 1000)
         #expect(try goAway(in: frames) == nil)
         #expect(channel.isActive)
@@ -108,7 +108,7 @@ struct FloodBudgetClockTests {
             var bytes = ByteBuffer()
             bytes.writeFrame(Frame(type: .cancel, streamID: stream))
             try channel.writeInbound(bytes)
-            return try goAway(in: PartialFrameBudgetTests.written(channel))
+            return try goAway(in: writtenFrames(channel))
         }
         try call(1)
         loop.advanceTime(by: .milliseconds(900))

@@ -41,13 +41,6 @@ struct PartialFrameBudgetTests {
         return bytes
     }
 
-    /// Every frame the handler wrote so far.
-    static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
-        var bytes = ByteBuffer()
-        while var chunk = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
-        return try frames(in: bytes)
-    }
-
     @Test("exact: partial frames up to the budget are kept, one byte more refuses that connection only")
     func exactEdge() throws {
         let budget = PartialFrameBudget(limit: 100_000)
@@ -59,7 +52,7 @@ struct PartialFrameBudgetTests {
         let second = try Self.connection(budget)
         try second.writeInbound(Self.partialRequest(stream: 1, length: 50_000, held: 40_000))
         #expect(budget.heldBytes == 100_000)
-        #expect(try goAway(in: Self.written(second)) == nil)
+        #expect(try goAway(in: writtenFrames(second)) == nil)
         // C: two calls waiting for their request, and one byte of the next frame: refused.
         let third = try Self.connection(budget)
         var bytes = try Self.headers(stream: 1)
@@ -67,7 +60,7 @@ struct PartialFrameBudgetTests {
         bytes.writeBuffer(&more)
         bytes.writeInteger(UInt8(0))
         try third.writeInbound(bytes)
-        let frames = try Self.written(third)
+        let frames = try writtenFrames(third)
         let away = try goAway(in: frames)
         #expect(away?.code == .enhanceYourCalm)
         #expect(away?.message == "the server's budget of partially received frames (100000 bytes) is spent")
@@ -142,17 +135,17 @@ struct PartialFrameBudgetTests {
                 try other.writeInbound(FrameArrivalClockTests.partialMessage(stream: 1, length: 9_000, sent: 1_000))
                 #expect(budget.heldBytes == 4_000 + 1_012)
                 loop.advanceTime(by: .seconds(11))
-                #expect(try goAway(in: Self.written(other))?.message == "a frame did not fully arrive in time")
+                #expect(try goAway(in: writtenFrames(other))?.message == "a frame did not fully arrive in time")
                 #expect(!other.isActive)
             } else {
                 loop.advanceTime(by: .seconds(6))
-                #expect(try goAway(in: Self.written(channel))?.code == .enhanceYourCalm)
+                #expect(try goAway(in: writtenFrames(channel))?.code == .enhanceYourCalm)
             }
         default:
             // The rest of the frame and a header announcing more than MAX_MESSAGE_PAYLOAD.
             message.writeFrameHeader(payloadLength: 5 << 20, type: .message, streamID: 3)
             _ = try? channel.writeInbound(message)
-            #expect(try goAway(in: Self.written(channel))?.code == .frameTooLarge)
+            #expect(try goAway(in: writtenFrames(channel))?.code == .frameTooLarge)
         }
         if ending == "request arrival timeout" || ending == "framing error" { #expect(!channel.isActive) }
         #expect(budget.heldBytes == 0, "\(ending)")

@@ -606,12 +606,9 @@ struct ProtocolAbuseTests {
         return (bytes, messageStart)
     }
 
-    /// Waits until the server holds `bytes` in partially received frames (10 s at most); returns what it holds.
+    /// Waits until the server holds `bytes` in partially received frames (5 s at most); returns what it holds.
     static func partialFrameBytes(of server: NumberServer, reaching bytes: Int) async throws -> Int {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while server.partialFrameBytes != bytes, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await ConnectionLimitTests.waitUntil { server.partialFrameBytes == bytes }
         return server.partialFrameBytes
     }
 

@@ -23,9 +23,7 @@ struct RequestArrivalClockTests {
 
     /// The GOAWAY among everything the handler wrote so far, if any.
     static func goAwaySent(_ channel: EmbeddedChannel) throws -> GoAway? {
-        var written = ByteBuffer()
-        while var chunk = try channel.readOutbound(as: ByteBuffer.self) { written.writeBuffer(&chunk) }
-        return try goAway(in: frames(in: written))
+        try goAway(in: writtenFrames(channel))
     }
 
     /// Makes the channel unwritable (the client does not read) or writable again, as NIO tells the handler.
