@@ -43,7 +43,7 @@ struct PartialFrameBudgetTests {
 
     @Test("exact: partial frames up to the budget are kept, one byte more refuses that connection only")
     func exactEdge() throws {
-        let budget = PartialFrameBudget(limit: 100_000)
+        let budget = PartialFrameBudget(limit: 100_000, freePerConnection: 0)
         // A: a call's request, 60,000 of its bytes (frame header included) arrived.
         let first = try Self.connection(budget)
         try first.writeInbound(Self.partialRequest(stream: 1, length: 80_000, held: 60_000))
@@ -83,11 +83,38 @@ struct PartialFrameBudgetTests {
         #expect(budget.heldBytes == 0)
     }
 
+    /// The review of the session's diff: the connection refused when the budget is spent is whichever asks next, so
+    /// a client holding large partial frames on many connections got a gateway closed (its running calls lost) when
+    /// an ordinary request straddled two reads. Each connection's first `freePerConnection` bytes are not counted:
+    /// with the budget spent by others, a connection whose partial frame stays within them goes on, one byte more is
+    /// refused; what is counted beyond it is exact.
+    @Test("the first 64 KiB of each connection's partial frame are free, even with the budget spent")
+    func ordinaryRequestsAreFree() throws {
+        let free = PartialFrameBudget.freePerConnectionDefault
+        let budget = PartialFrameBudget(limit: 10_000)
+        let hog = try Self.connection(budget)
+        try hog.writeInbound(Self.partialRequest(stream: 1, length: 1 << 20, held: free + 10_000))
+        #expect(budget.heldBytes == 10_000)
+        let gateway = try Self.connection(budget)
+        try gateway.writeInbound(Self.partialRequest(stream: 1, length: free + 100, held: free))
+        #expect(budget.heldBytes == 10_000)
+        #expect(try goAway(in: writtenFrames(gateway)) == nil)
+        #expect(gateway.isActive)
+        let large = try Self.connection(budget)
+        try large.writeInbound(Self.partialRequest(stream: 1, length: free + 100, held: free + 1))
+        #expect(try goAway(in: writtenFrames(large)) != nil)
+        #expect(budget.heldBytes == 10_000)
+        _ = try? hog.finish()
+        _ = try? gateway.finish()
+        _ = try? large.finish()
+        #expect(budget.heldBytes == 0)
+    }
+
     /// A frame whose bytes all come in one read burst is never held across bursts: it takes nothing, however large,
     /// even from a budget far smaller than it.
     @Test("a frame that arrives within one read burst takes nothing from the budget")
     func wholeFramesAreFree() throws {
-        let budget = PartialFrameBudget(limit: 1000)
+        let budget = PartialFrameBudget(limit: 1000, freePerConnection: 0)
         let channel = try Self.connection(budget)
         var bytes = try Self.headers(stream: 1)
         let request = ByteBuffer(repeating: 0, count: 1 << 20)
@@ -107,7 +134,7 @@ struct PartialFrameBudgetTests {
             "framing error",
         ])
     func givenBack(ending: String) throws {
-        let budget = PartialFrameBudget(limit: 1 << 20)
+        let budget = PartialFrameBudget(limit: 1 << 20, freePerConnection: 0)
         let loop = EmbeddedEventLoop()
         let channel = try Self.connection(budget, loop: loop)
         var bytes = try Self.headers(stream: 1)

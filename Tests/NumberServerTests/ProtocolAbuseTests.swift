@@ -626,12 +626,15 @@ struct ProtocolAbuseTests {
             try await whileWellBehavedClientCalls("partial frame budget", port: port, tls: tls, minimumCalls: 1) {
                 let (call, messageStart) = try Self.largeHealthCheck(bodyBytes: 2 * 1024 * 1024)
                 let held = Frame.headerLength + 1024 * 1024
+                // Each connection's first 64 KiB are not counted (`PartialFrameBudget.freePerConnection`).
+                let counted = held - PartialFrameBudget.freePerConnectionDefault
                 var kept: [RawConnection] = []
                 for index in 1...2 {
                     let connection = try await RawConnection.connect(port: port, tls: tls)
                     try await connection.send(call.getSlice(at: 0, length: messageStart + held)!)
                     kept.append(connection)
-                    #expect(try await Self.partialFrameBytes(of: server, reaching: index * held) == index * held)
+                    #expect(
+                        try await Self.partialFrameBytes(of: server, reaching: index * counted) == index * counted)
                 }
                 let refused = try await RawConnection.connect(port: port, tls: tls)
                 try await refused.send(call.getSlice(at: 0, length: messageStart + held + 512 * 1024)!)
@@ -641,14 +644,14 @@ struct ProtocolAbuseTests {
                 #expect(status?.code == StatusCode.resourceExhausted.rawValue)
                 #expect(status?.reason == "PARTIAL_FRAME_BUDGET")
                 #expect(try goAway(in: frames)?.code == .enhanceYourCalm)
-                #expect(try await Self.partialFrameBytes(of: server, reaching: 2 * held) == 2 * held)
+                #expect(try await Self.partialFrameBytes(of: server, reaching: 2 * counted) == 2 * counted)
                 // The first request completes and is served; the second's client goes away mid-frame.
                 try await kept[0].send(
                     call.getSlice(at: messageStart + held, length: call.readableBytes - messageStart - held)!)
                 let served = try await kept[0].waitForFrames { try trailerStatuses($0)[1] != nil }
                 #expect(try trailerStatuses(served)[1]?.code == 0)
                 #expect(!kept[0].isClosed && !kept[1].isClosed)
-                #expect(try await Self.partialFrameBytes(of: server, reaching: held) == held)
+                #expect(try await Self.partialFrameBytes(of: server, reaching: counted) == counted)
                 try await kept[1].channel.close()
                 #expect(try await Self.partialFrameBytes(of: server, reaching: 0) == 0)
                 try await kept[0].channel.close()
@@ -671,7 +674,7 @@ struct ProtocolAbuseTests {
                 bytes.writeRepeatingByte(0, count: 100_000 + index)
                 try await connection.send(bytes)
                 connections.append(connection)
-                expected += Frame.headerLength + 100_000 + index
+                expected += Frame.headerLength + 100_000 + index - PartialFrameBudget.freePerConnectionDefault
             }
             #expect(try await Self.partialFrameBytes(of: server, reaching: expected) == expected)
             for connection in connections.prefix(10) { try await connection.channel.close() }

@@ -703,8 +703,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// connection will not keep a partial frame: it is closing (nothing more of it is processed), or the budget
     /// cannot take its growth and it is refused (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go
     /// of what it held and the connection gives its share back.
-    private func settlePartialFrameBytes(_ held: Int) -> Bool {
+    private func settlePartialFrameBytes(_ reader: Int) -> Bool {
         guard let budget = partialFrames else { return true }
+        let held = budget.counted(reader)
         if held == partialFrameBytesTaken { return true }
         if state.phase == .closed {
             frameReader.discard()

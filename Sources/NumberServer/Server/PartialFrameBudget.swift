@@ -8,16 +8,31 @@ import Synchronization
 /// back when the frame completes or the connection closes; frames that arrive whole within a read burst (nearly
 /// all) never touch it. What is counted is the bytes that arrived, not the length a frame header announces: a few
 /// bytes announcing 4 MiB each must not reserve the budget away from everyone.
-final class PartialFrameBudget: Sendable {
+///
+/// The first ``freePerConnection`` bytes of each connection's partial frame are not counted: when the budget is spent
+/// (a client holding large partial frames on many connections can spend it), the connection refused is the one that
+/// asks next, and without the allowance that was any gateway whose ordinary request happened to straddle two reads —
+/// its running calls lost with it. Ordinary requests (a purchase of 20 numbers is under 4 KiB) stay under the
+/// allowance; only frames larger than it compete for the budget. The allowance bounds what goes uncounted to
+/// `connectionsMax` × 64 KiB (640 MiB at the defaults).
+package final class PartialFrameBudget: Sendable {
+    /// The default ``freePerConnection``.
+    package static let freePerConnectionDefault = 64 * 1024
     /// The most bytes held at once across connections.
     let limit: Int
+    /// Bytes of each connection's partial frame that are not counted.
+    let freePerConnection: Int
     private let held = Atomic<Int>(0)
     /// Connections refused since the last line about them, and when that was (``NumberServer/refusalLogInterval``).
     private let refusals = Mutex(ThrottledCount())
 
-    init(limit: Int) {
+    init(limit: Int, freePerConnection: Int = PartialFrameBudget.freePerConnectionDefault) {
         self.limit = limit
+        self.freePerConnection = freePerConnection
     }
+
+    /// What of a connection's partial frame of `held` bytes the budget counts.
+    func counted(_ held: Int) -> Int { max(0, held - freePerConnection) }
 
     /// Bytes held now.
     var heldBytes: Int { held.load(ordering: .relaxed) }
