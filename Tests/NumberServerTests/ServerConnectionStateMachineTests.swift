@@ -258,14 +258,19 @@ struct ServerConnectionStateMachineTests {
 
     /// A client cancels at its deadline, which the server, reading the CANCEL, is about to answer itself (or already
     /// should have: its timer runs late on a busy loop). Such a CANCEL is not counted within 100 ms of the deadline by
-    /// the server's clock; one sent earlier is, and so is that of a call whose request has not arrived (no deadline).
+    /// the server's clock, once the call has run for 100 ms itself; one sent earlier is, and so is that of a call whose
+    /// request has not arrived (no deadline), and that of a call cancelled in its first 100 ms whatever its deadline
+    /// (a call with a timeout under 100 ms would otherwise be exempt from the moment it started: a client without a
+    /// key could open and cancel such calls without end).
     @Test("a CANCEL at most 100 ms before its call's deadline, or after it, is not counted; an earlier one is")
     func cancelAtDeadline() {
-        var machine = machine(streams: 10, cancels: 1, renewal: .zero)
+        var machine = machine(streams: 10, cancels: 2, renewal: .zero)
         let start = NIODeadline.now()  // not before the machine's first SETTINGS, read at `.now()`
         let deadline = start + .seconds(1)
-        func cancel(_ id: UInt32, at: NIODeadline) -> Action {
-            machine.received(Frame(type: .cancel, streamID: id), now: at, deadline: { $0 == id ? deadline : nil })
+        func cancel(_ id: UInt32, at: NIODeadline, started: NIODeadline = start) -> Action {
+            machine.received(
+                Frame(type: .cancel, streamID: id), now: at,
+                times: { $0 == id ? .init(started: started, deadline: deadline) : nil })
         }
         for (id, at) in [(UInt32(1), deadline - .milliseconds(100)), (3, deadline), (5, deadline + .seconds(5))] {
             _ = machine.received(headers(id))
@@ -274,19 +279,27 @@ struct ServerConnectionStateMachineTests {
         }
         _ = machine.received(headers(7))
         _ = machine.received(message(7))
-        #expect(cancel(7, at: deadline - .milliseconds(101)) == .forgetCall(streamID: 7))  // counted: 1 of 1
+        #expect(cancel(7, at: deadline - .milliseconds(101)) == .forgetCall(streamID: 7))  // counted: 1 of 2
+        // A 50 ms call cancelled 10 ms after it started: within the slack of its deadline, but counted (2 of 2).
         _ = machine.received(headers(9))
         _ = machine.received(message(9))
-        #expect(goAwayCode(cancel(9, at: start)) == .enhanceYourCalm)
+        #expect(
+            cancel(9, at: deadline - .milliseconds(40), started: deadline - .milliseconds(50))
+                == .forgetCall(streamID: 9))
+        _ = machine.received(headers(11))
+        _ = machine.received(message(11))
+        #expect(goAwayCode(cancel(11, at: start)) == .enhanceYourCalm)
         // A call still waiting for its request has no deadline yet: counted.
         var waiting = self.machine(streams: 10, cancels: 1, renewal: .zero)
         for id: UInt32 in [1, 3] { _ = waiting.received(headers(id)) }
-        let anyDeadline: (UInt32) -> NIODeadline? = { _ in start }
+        let anyTimes: (UInt32) -> ServerConnectionStateMachine.CallTimes? = { _ in
+            .init(started: start - .seconds(1), deadline: start)
+        }
         #expect(
-            waiting.received(Frame(type: .cancel, streamID: 1), now: start, deadline: anyDeadline)
+            waiting.received(Frame(type: .cancel, streamID: 1), now: start, times: anyTimes)
                 == .forgetCall(streamID: 1))
         #expect(
-            goAwayCode(waiting.received(Frame(type: .cancel, streamID: 3), now: start, deadline: anyDeadline))
+            goAwayCode(waiting.received(Frame(type: .cancel, streamID: 3), now: start, times: anyTimes))
                 == .enhanceYourCalm)
     }
 

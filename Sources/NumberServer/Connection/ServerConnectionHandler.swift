@@ -101,6 +101,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private struct CallDeadline {
         var at: NIODeadline
         var timer: Scheduled<Void>
+        /// When it was armed: when the call started.
+        var armedAt: NIODeadline
     }
 
     /// A started call's method (its metrics label: "unknown" for a path no handler has), start and request id.
@@ -173,7 +175,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func process(_ frame: Frame) {
-        perform(state.received(frame, now: now, deadline: { deadlineTimers[$0]?.at }))
+        perform(
+            state.received(
+                frame, now: now,
+                times: { deadlineTimers[$0].map { .init(started: $0.armedAt, deadline: $0.at) } }))
         if frame.streamID != 0 { touchedStreams.append(frame.streamID) }
     }
 
@@ -486,7 +491,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                         code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
                 ), completed: false)
         }
-        deadlineTimers[streamID] = CallDeadline(at: deadline, timer: timer)
+        deadlineTimers[streamID] = CallDeadline(at: deadline, timer: timer, armedAt: now)
     }
 
     /// Ends a call the server refuses before any work (unknown method, bad headers, a deadline already passed,

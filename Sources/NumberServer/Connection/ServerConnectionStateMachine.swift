@@ -105,11 +105,17 @@ struct ServerConnectionStateMachine {
 
     // MARK: Frames from the client
 
+    /// When a running call started (its deadline armed) and its deadline, by the connection's clock.
+    struct CallTimes: Equatable {
+        var started: NIODeadline
+        var deadline: NIODeadline
+    }
+
     /// Processes one frame from the client. `now` (the connection's clock, read only for frames that spend a
-    /// budget) and `deadline` (a running call's deadline, by the same clock; asked only for a CANCEL) serve the
-    /// budgets' rules.
+    /// budget) and `times` (a running call's start and deadline, by the same clock; asked only for a CANCEL) serve
+    /// the budgets' rules.
     mutating func received(
-        _ frame: Frame, now: @autoclosure () -> NIODeadline = .now(), deadline: (UInt32) -> NIODeadline? = { _ in nil }
+        _ frame: Frame, now: @autoclosure () -> NIODeadline = .now(), times: (UInt32) -> CallTimes? = { _ in nil }
     ) -> Action {
         if case .closed = phase { return .none }
         if case .awaitingSettings = phase, frame.type != .settings {
@@ -121,7 +127,7 @@ struct ServerConnectionStateMachine {
         case .goAway: return receivedGoAway()
         case .headers: return receivedHeaders(frame)
         case .message: return receivedMessage(frame, now: now)
-        case .cancel: return receivedCancel(frame, now: now, deadline: deadline)
+        case .cancel: return receivedCancel(frame, now: now, times: times)
         case .trailers: return protocolError("TRAILERS is sent by servers only")
         }
     }
@@ -243,7 +249,7 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func receivedCancel(
-        _ frame: Frame, now: () -> NIODeadline, deadline: (UInt32) -> NIODeadline?
+        _ frame: Frame, now: () -> NIODeadline, times: (UInt32) -> CallTimes?
     ) -> Action {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
@@ -255,12 +261,16 @@ struct ServerConnectionStateMachine {
             return spendCancel(otherwise: .none, now: now)
         }
         // A call still waiting for its request has no deadline yet: its CANCEL counts.
-        if pendingHeaders.removeValue(forKey: id) == nil, let deadline = deadline(id),
-            deadline - now() <= limits.cancelAtDeadlineSlack
-        {
+        if pendingHeaders.removeValue(forKey: id) == nil, let times = times(id) {
+            let now = now()
             // Its deadline came (or all but): the server was about to end it itself, which would cost the client
-            // nothing; a client of a slow server sends these by the hundred (a timeout storm).
-            return closeIfDrained(otherwise: .forgetCall(streamID: id))
+            // nothing; a client of a slow server sends these by the hundred (a timeout storm). Only after the call
+            // has run for the slack too: a call whose whole timeout is under it would otherwise be exempt the moment
+            // it starts, and a client without a key could open and cancel such calls without end, free of any budget.
+            let slack = limits.cancelAtDeadlineSlack
+            if times.deadline - now <= slack, now - times.started >= slack {
+                return closeIfDrained(otherwise: .forgetCall(streamID: id))
+            }
         }
         let overBudget = spendCancel(otherwise: .none, now: now)
         guard overBudget == .none else { return overBudget }
