@@ -141,6 +141,16 @@ extension NumberService {
         }) ?? .keep
     }
 
+    /// Keeps purchases off `phones`, whose DELETE (a compensation's, a customer's release) may still land at the
+    /// provider: bought meanwhile, Twilio would answer 201 for a number it still holds (twilio-api.md §8.7) and the
+    /// queued DELETE would then take the customer's number away. Called under the decision lock, in the decision that
+    /// records the release; the sweep lifts it once a look-up no longer lists the number (or its watch ends, or
+    /// there is none: its first pass keeps only watched numbers blocked).
+    func blockPurchases(_ phones: [String]) {
+        guard !phones.isEmpty else { return }
+        local.withLock { $0.releasingOrphans.formUnion(phones) }
+    }
+
     /// Lets purchases of the number go on: no release of it by the sweep can still land.
     private func unblock(_ phone: String) {
         local.withLock { _ = $0.releasingOrphans.remove(phone) }

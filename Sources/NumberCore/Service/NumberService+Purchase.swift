@@ -417,11 +417,14 @@ extension NumberService {
         }
         var released = true
         var unseen: [String] = []
+        // Unseen numbers whose DELETE may still land: kept off purchases like the sweep's (``blockPurchases(_:)``).
+        var inFlight: [String] = []
         for number in bought {
             do {
                 try await provider.release(sid: number.sid)
             } catch let error as ProviderError where error.kind == .notFound {
                 unseen.append(number.phoneNumber)
+                if error.mayStillTakeEffect { inFlight.append(number.phoneNumber) }
             } catch {
                 released = false
                 logger.error(
@@ -433,6 +436,7 @@ extension NumberService {
         let unwatched = watched ? [] : watching
         let withVoid = unwatched + unseen.filter { !unwatched.contains($0) }
         _ = try? await coordinator.perform { state throws(NumberError) in
+            self.blockPurchases(inFlight)
             guard state.intents[intent.id] != nil else { return ([], true) }
             return ([.purchaseIntentVoided(intentId: intent.id)] + watches(withVoid, state), true)
         }

@@ -69,13 +69,18 @@ extension NumberService {
         _ number: OwnedNumber, requestedAt: Date, withdrawIfRefused: Bool
     ) async throws(NumberError) -> ReleaseResult {
         var unconfirmed = false
+        // A DELETE that may still land: the number is kept off purchases until the sweep's look-up no longer lists it.
+        var inFlight = false
         do {
             try await provider.release(sid: number.providerSid)
         } catch let error as ProviderError where error.kind == .notFound {
             unconfirmed = true
+            inFlight = error.mayStillTakeEffect
         } catch {
             switch await lookUpOwned(number.phoneNumber) {
-            case .notOwned: unconfirmed = true
+            case .notOwned:
+                unconfirmed = true
+                inFlight = Self.mayStillTakeEffect(error)
             case .owned where !Self.mayStillTakeEffect(error):
                 if withdrawIfRefused {
                     _ = try? await coordinator.perform { state throws(NumberError) in
@@ -92,13 +97,15 @@ extension NumberService {
             }
         }
         CrashPoint.afterProviderReleaseBeforeRecord.hit()
-        return try await recordRelease(number.id, requestedAt: requestedAt, watching: unconfirmed)
+        return try await recordRelease(
+            number.id, requestedAt: requestedAt, watching: unconfirmed, blocking: inFlight)
     }
 
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With
-    /// `watching`, the number gets an orphan watch in the same record.
+    /// `watching`, the number gets an orphan watch in the same record; with `blocking` (its DELETE may still land),
+    /// purchases of it are refused until the orphan sweep's look-up no longer lists it.
     func recordRelease(
-        _ numberId: String, requestedAt: Date, watching: Bool = false
+        _ numberId: String, requestedAt: Date, watching: Bool = false, blocking: Bool = false
     ) async throws(NumberError) -> ReleaseResult {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
@@ -125,6 +132,7 @@ extension NumberService {
             let result = Self.releaseResult(
                 released, at: requestedAt, refund: computed, transaction: refund, dryRun: false)
             var events: [CoreEvent] = [.numberReleased(numberId: numberId, at: requestedAt, refund: refund)]
+            if blocking { self.blockPurchases([number.phoneNumber]) }
             if watching {
                 // Owned by nobody once this record's release applies.
                 events += self.orphanWatchEvents(

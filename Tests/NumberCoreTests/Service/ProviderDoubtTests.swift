@@ -195,6 +195,46 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// The review of the session's diff: the purchase block covered only the sweep's own DELETE. A compensation's or
+    /// a customer's DELETE that timed out and was answered 404 on its retry (Twilio, right after a purchase) may
+    /// still land: the number, voided or released and watched, could be bought again at once — Twilio answers 201 for
+    /// a number it still holds — and the queued DELETE would then take the customer's number away. Such a number is
+    /// now kept off purchases from the record that voids or releases it until the sweep's look-up settles it.
+    @Test(
+        "a number whose compensating or customer DELETE may still land cannot be bought until the sweep settles it",
+        arguments: StoreKind.allCases)
+    func deleteInDoubtBlocksPurchases(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let other = "+14155550199"
+        h.provider.stock([Self.phone, other])
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
+        h.provider.inject(.notFoundAfterTimeout, on: .release)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone, other], country: "US"))
+        }
+        #expect(h.service.durableState().intents.isEmpty)
+        let buys = h.provider.calls(.buy)
+        let refused = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+        #expect(h.provider.calls(.buy) == buys, "refused before the provider was asked")
+        // The sweep finds it still held there, releases it, and ends the watch.
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+
+        // A customer's release the same way: recorded with its refund, watched, and not for sale meanwhile.
+        h.provider.stock([Self.phone])
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.notFoundAfterTimeout, on: .release)
+        let released = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(released.number.status == .released)
+        let again = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        #expect(again?.reason == .numberUnavailable, "\(String(describing: again))")
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        try await h.check()
+    }
+
     @Test(
         "after a restart a watched number cannot be bought until a sweep has looked it up (a DELETE of it may be queued)",
         arguments: StoreKind.allCases)

@@ -19,6 +19,9 @@ final class FakeProvider: NumberProvider {
         /// Throw `.outcomeUnknown` marked `mayStillTakeEffect` without doing anything yet: a timed-out request still
         /// queued at the provider, which the test lands later (by calling the operation itself) or never.
         case timeOut
+        /// Throw Twilio's 404 marked `mayStillTakeEffect` without doing anything: a retried DELETE whose first attempt
+        /// timed out (and may still land) answered 404, as Twilio can right after a purchase.
+        case notFoundAfterTimeout
         /// Do the operation, then wait until `resume(_:)` is called with this gate name (a "crash" mid-call).
         case hangAfter(gate: String)
         /// Wait until `resume(_:)` is called with this gate name, then fail as a dead process would (never do it).
@@ -231,6 +234,8 @@ final class FakeProvider: NumberProvider {
             throw ProviderError(.outcomeUnknown, message: "injected dropped request")
         case .timeOut:
             throw ProviderError(.outcomeUnknown, message: "injected timeout", mayStillTakeEffect: true)
+        case .notFoundAfterTimeout:
+            throw ProviderError(.notFound, message: "injected 404 after a timed-out attempt", mayStillTakeEffect: true)
         case .stall(let nanoseconds):
             try await Task.sleep(nanoseconds: nanoseconds)
             return try body()
