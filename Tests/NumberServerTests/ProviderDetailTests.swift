@@ -39,6 +39,13 @@ struct ProviderDetailTests {
             "PROVIDER_MISCONFIGURED"
         ),
         (ProviderError(.rateLimited, message: "Too Many Requests from proxy.corp.example"), "PROVIDER_RATE_LIMITED"),
+        (
+            ProviderError(
+                .notFound, providerCode: 20404,
+                message: "The requested resource /2010-04-01/Accounts/AC0123/AvailablePhoneNumbers/GB/Mobile.json "
+                    + "was not found"),
+            "NUMBER_NOT_FOUND"
+        ),
     ]
 
     @Test(
@@ -65,13 +72,30 @@ struct ProviderDetailTests {
                 let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
                 let status = try #require(try trailerStatuses(frames)[1])
                 #expect(status.reason == reason)
-                #expect(!status.message.contains("proxy.corp") && !status.message.contains("TWILIO_"), "\(status)")
-                #expect(!status.metadata.values.contains { $0.contains("proxy.corp") || $0.contains("TWILIO_") })
+                let hidden = ["proxy.corp", "TWILIO_", "/2010-04-01"]
+                #expect(!hidden.contains { status.message.contains($0) }, "\(status)")
+                #expect(!status.metadata.values.contains { value in hidden.contains { value.contains($0) } })
                 #expect(status.metadata["requestId"] == "req-42", "\(status)")
                 let logged = lines.all.first { $0.metadata["detail"] == failure.message }
                 #expect(logged?.metadata["request-id"] == "req-42", "\(lines.all)")
                 try await connection.channel.close()
             }
         }
+    }
+
+    /// The review of the change: the adapter's own words for a 404 ("Twilio lists no monthly price for mobile numbers
+    /// in GB": no path, no SID) are the caller's to read, and were replaced by a message about numbers.
+    @Test("the adapter's own not-found message still reaches the caller")
+    func adaptersOwnWordsAreKept() async throws {
+        let words = "Twilio lists no monthly price for mobile numbers in GB"
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: FailingProvider(failure: ProviderError(.notFound, message: words)),
+            logger: quietLogger)
+        let account = try await service.createAccount(name: "A", currency: "GBP")
+        let error = await #expect(throws: NumberError.self) {
+            _ = try await service.search(ProviderSearchQuery(country: "GB", type: .mobile), accountId: account.id)
+        }
+        #expect(error?.message == words)
+        #expect(error?.internalDetail == nil)
     }
 }

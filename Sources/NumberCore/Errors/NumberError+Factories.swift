@@ -152,8 +152,14 @@ extension NumberError {
             return NumberError(.failedPrecondition, .numberUnavailable, error.message, details: details)
         case .invalidArgument:
             return NumberError(.invalidArgument, .invalidField, error.message, details: details)
+        case .notFound where error.providerCode == nil:
+            // The adapter's own words ("Twilio lists no monthly price for mobile numbers in GB"): nothing to hide.
+            return NumberError(.notFound, .numberNotFound, error.message, details: details)
         case .notFound:
-            return withheld(.notFound, .numberNotFound, "the provider does not hold this number")
+            // Twilio's 404 text names the resource's path, numberd's account SID in it.
+            return withheld(
+                .notFound, .numberNotFound,
+                "the provider has no such resource: no such number, or no numbers of that kind in that country")
         case .authentication, .misconfigured:
             return withheld(
                 .unavailable, .providerMisconfigured,
