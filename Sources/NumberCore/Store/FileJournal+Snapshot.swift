@@ -79,11 +79,16 @@ extension FileJournal {
         defer { shared.withLock { $0.snapshotIOSince = nil } }
         let path = layout.path(JournalLayout.snapshotName(seq: seq))
         let temp = layout.path(JournalLayout.snapshotTempName(seq: seq))
+        var renaming = false
         do {
             try writeSnapshotTemp(content, temp: temp)
+            renaming = true
             try snapshotStep { try fileSystem.rename(temp, to: path) }
         } catch {
             discardSnapshotFile(temp)
+            // A rename step that failed may have renamed all the same (a stall is found after it returns; an error
+            // can come after it acted): the final file is then no more trusted than after a failed directory sync.
+            if renaming, !discardSnapshotFile(path) { shared.withLock { _ = $0.untrustedSnapshots.insert(seq) } }
             throw snapshotFailed(error, stage: "write", file: temp, seq: seq)
         }
         do {

@@ -232,6 +232,32 @@ struct FaultInjectionTests {
         await opened.journal.close()
     }
 
+    /// The review of the session's diff: a rename that stalled but then went through left `snapshot-S.json` on disk,
+    /// never read back nor its directory entry synced, and not marked untrusted, so the next snapshot kept it as the
+    /// fallback and deleted the verified one before it.
+    @Test("a rename step that stalls after renaming leaves no snapshot file behind")
+    func stalledRenameLeavesNoSnapshot() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        var options = recorder.options(fileSystem: fileSystem)
+        options.limits.ioStallMaxMilliseconds = 1000
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        _ = try await opened.journal.append([.note("one")])
+        let files = directory.files()
+        fileSystem.addRule(.init(.rename, pathContains: "snapshot-", action: .delay(milliseconds: 2500)))
+        let error = await #expect(throws: JournalError.self) {
+            try await opened.journal.writeSnapshot(ToyState(notes: ["one"], applied: 1), throughSeq: 1)
+        }
+        #expect(error?.code == .io)
+        #expect(recorder.recorded.isEmpty)
+        #expect(directory.files() == files, "the renamed, unchecked snapshot was left behind")
+        #expect(opened.journal.snapshotSeq == 0)
+        await opened.journal.close()
+    }
+
     @Test("the read-back compares chunk by chunk: a differing byte, a shorter or a longer file are refused")
     func readBackComparesEveryChunk() async throws {
         let directory = TempDirectory()
