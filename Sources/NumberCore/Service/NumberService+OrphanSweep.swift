@@ -21,7 +21,8 @@ extension NumberService {
     /// Settles the orphan watches (``OrphanWatch``): each watched number is looked up at the provider; one that
     /// landed while nobody owns or reserves it is released there, one that never appears is dropped when its window
     /// ends. Nothing is released that numberd owns or that an open purchase reserves. At most
-    /// `reconcile.orphanLookUpsPerSweep` watches are settled per sweep, oldest first. Run it after `reconcile()`.
+    /// `reconcile.orphanLookUpsPerSweep` watches are settled per sweep, in turn by number (each pass goes on where
+    /// the last stopped). Run it after `reconcile()`.
     public func sweepOrphans() async -> OrphanSweepReport {
         var report = OrphanSweepReport()
         let started = local.withLock { local in
@@ -31,17 +32,19 @@ extension NumberService {
         }
         guard started else { return report }
         defer { local.withLock { $0.sweepingOrphans = false } }
-        let watches =
-            (try? coordinator.read { state throws(NumberError) in
-                state.orphanWatch.values.sorted { ($0.since, $0.phoneNumber) < ($1.since, $1.phoneNumber) }
-            }) ?? []
+        let watches = (try? coordinator.read { state throws(NumberError) in state.orphanWatch }) ?? [:]
         // A number's block outlives its watch only when something else settled the watch (a purchase's commit).
-        let watched = Set(watches.map(\.phoneNumber))
-        local.withLock { $0.releasingOrphans.formIntersection(watched) }
-        for watch in watches.prefix(config.reconcile.orphanLookUpsPerSweep) {
-            await settle(watch, into: &report)
+        local.withLock { $0.releasingOrphans.formIntersection(watches.keys) }
+        // In turn, from where the last pass stopped: oldest first, watches still pending (not listed yet, window not
+        // over) took the same places every pass, and after a restart every number past them stayed blocked.
+        let cursor = local.withLock { $0.orphanSweepCursor }
+        let chosen = Self.rotation(config.reconcile.orphanLookUpsPerSweep, of: watches.keys, after: cursor)
+        local.withLock { $0.orphanSweepCursor = chosen.last }
+        for phone in chosen {
+            if let watch = watches[phone] { await settle(watch, into: &report) }
         }
-        report.pending += watches.dropFirst(config.reconcile.orphanLookUpsPerSweep).map(\.phoneNumber)
+        let settled = Set(chosen)
+        report.pending += watches.keys.filter { !settled.contains($0) }.sorted()
         if !report.released.isEmpty {
             logger.warning(
                 "released numbers a voided purchase had left at the provider",

@@ -34,6 +34,8 @@ public final class NumberService: Sendable {
         /// longer lists the number (or its watch ends). Not durable: a new service starts with every watched number
         /// here, as any of them may have had such a DELETE in flight, and the first sweep to look one up lifts it.
         var releasingOrphans: Set<String> = []
+        /// The last watched number the orphan sweep settled: the next pass goes on after it (``rotation(_:of:after:)``).
+        var orphanSweepCursor: String?
         /// Provider prices by `country/type`, with the time they were fetched.
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
         /// Search listings by E.164, with the time they were seen.

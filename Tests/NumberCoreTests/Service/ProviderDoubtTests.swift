@@ -256,6 +256,37 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// The review of the session's diff: the sweep settled the oldest watches first, a fixed number per pass, and
+    /// watches still pending (not listed yet, window not over) took the same places every pass: after a restart,
+    /// which blocks every watched number, those past them stayed unbuyable until older watches expired (24 h). The
+    /// sweep now goes on where its last pass stopped: 5 watches, 2 per pass, all looked up (and unblocked) in 3.
+    @Test(
+        "the orphan sweep settles its watches in turn, so every blocked number is looked up",
+        arguments: StoreKind.allCases)
+    func sweepRotates(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.orphanLookUpsPerSweep = 2
+        var h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 100_000)
+        let phones = (0..<5).map { "+1415555020\($0)" }
+        h.provider.stock(phones)
+        for phone in phones {
+            h.provider.inject(.fail(.outcomeUnknown), on: .buy, phoneNumber: phone)
+            _ = await numberError { _ = try await h.buy([phone], for: account.id) }
+        }
+        #expect(Set(h.service.durableState().orphanWatch.keys) == Set(phones))
+        try await h.restart()
+        let buys = h.provider.calls(.buy)
+        for _ in 0..<3 { _ = await h.service.sweepOrphans() }
+        // Every number was looked up (not listed: unblocked, still watched): each can be bought again.
+        for phone in phones {
+            let bought = try await h.buy([phone], for: account.id)
+            #expect(bought.numbers.map(\.phoneNumber) == [phone])
+        }
+        #expect(h.provider.calls(.buy) == buys + phones.count)
+        try await h.check()
+    }
+
     @Test(
         "a number not searched before is found by its exact form among longer numbers that begin with it",
         arguments: StoreKind.allCases)
