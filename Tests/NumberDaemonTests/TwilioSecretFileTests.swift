@@ -1,4 +1,5 @@
 import Foundation
+import NumberAPI
 import NumberCore
 import NumberDaemon
 import Testing
@@ -106,14 +107,37 @@ struct TwilioSecretFileTests {
         case "too large":
             let path = try Self.secretFile(folder, "token", "s3cret-token" + String(repeating: "x", count: 5000))
             environment["TWILIO_AUTH_TOKEN_FILE"] = path
-            expected = ["TWILIO_AUTH_TOKEN_FILE", "larger than 4096 bytes"]
+            expected = ["TWILIO_AUTH_TOKEN_FILE", "more than 4096 bytes"]
         default:
             environment["TWILIO_AUTH_TOKEN_FILE"] = folder
-            expected = ["TWILIO_AUTH_TOKEN_FILE", "not a regular file"]
+            expected = ["TWILIO_AUTH_TOKEN_FILE", "not a regular file or a pipe"]
         }
         let error = #expect(throws: ConfigurationError.self) { try Self.provider(environment) }
         let message = error?.description ?? ""
         for part in expected { #expect(message.contains(part), "\(kind): \(message)") }
         #expect(!message.contains("s3cret"), "\(kind): \(message)")
+    }
+
+    /// The edge of `SecretFile.bytesMax`: a secret of exactly 4096 bytes with its line end is read, one byte more is
+    /// refused (the line end used to count, refusing the 4096-byte secret); and a pipe (a shell's `<(pass show …)`)
+    /// is read like a file.
+    @Test("a 4096-byte secret with its newline is read, 4097 bytes are refused, a pipe is read")
+    func edgesAndPipes() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let exact = String(repeating: "k", count: SecretFile.bytesMax)
+        let fits = try Self.secretFile(folder, "fits", exact + "\r\n")
+        #expect(try SecretFile.read(fits, name: "T") == exact)
+        let over = try Self.secretFile(folder, "over", exact + "k\n")
+        #expect(throws: SecretFileError.self) { try SecretFile.read(over, name: "T") }
+        let pipe = folder + "/pipe"
+        #expect(mkfifo(pipe, 0o600) == 0)
+        let writer = Thread {
+            let handle = FileHandle(forWritingAtPath: pipe)
+            handle?.write(Data("piped-secret\n".utf8))
+            try? handle?.close()
+        }
+        writer.start()
+        #expect(try SecretFile.read(pipe, name: "T") == "piped-secret")
     }
 }

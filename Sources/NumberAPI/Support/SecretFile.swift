@@ -8,8 +8,9 @@ import Darwin
 /// environment, where other users and tools see it (`ps`, `/proc/<pid>/cmdline`, shell history, `systemctl show`,
 /// `docker inspect`).
 ///
-/// The file must be a regular file (a symlink to one is followed, as Kubernetes mounts secrets) of at most
-/// ``bytesMax`` bytes that group and others have no permission on (mode 0600 or 0400: a secret others can read is
+/// The file must be a regular file (a symlink to one is followed, as Kubernetes mounts secrets) or a pipe (a
+/// shell's `--key-file <(pass show numberd)`, which keeps the key off the disk), holding at most ``bytesMax`` bytes
+/// besides its trailing line end, that group and others have no permission on (mode 0600 or 0400: a secret others can read is
 /// no longer one, and one others can write can be swapped), unless `requirePrivate` is false (a file systemd put in
 /// `$CREDENTIALS_DIRECTORY`, which only the unit's user can reach whatever its mode shows). Trailing line ends are
 /// dropped (`echo "$TOKEN" > file` writes one); anything else is the secret, checked by its user.
@@ -30,8 +31,8 @@ public enum SecretFile {
         guard fstat(descriptor, &status) == 0 else {
             throw SecretFileError("\(name): cannot read \(path): \(String(cString: strerror(errno)))")
         }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw SecretFileError("\(name): \(path) is not a regular file")
+        guard status.st_mode & S_IFMT == S_IFREG || status.st_mode & S_IFMT == S_IFIFO else {
+            throw SecretFileError("\(name): \(path) is not a regular file or a pipe")
         }
         let permissions = Int(status.st_mode & 0o777)
         if requirePrivate, permissions & 0o077 != 0 {
@@ -39,8 +40,8 @@ public enum SecretFile {
                 "\(name): \(path) is accessible by group or others (mode \(String(permissions, radix: 8))): a secret "
                     + "must be readable by its owner only; `chmod 600 \(path)` (or 0400)")
         }
-        // Read to one byte past the limit, whatever the size says (it may grow meanwhile).
-        var bytes = [UInt8](repeating: 0, count: bytesMax + 1)
+        // Read to one byte past the limit and a CR LF, whatever the size says (it may grow meanwhile; a pipe has none).
+        var bytes = [UInt8](repeating: 0, count: bytesMax + 3)
         var count = 0
         while count < bytes.count {
             let got = bytes.withUnsafeMutableBytes { buffer in
@@ -53,11 +54,11 @@ public enum SecretFile {
             if got == 0 { break }
             count += got
         }
-        guard count <= bytesMax else {
-            throw SecretFileError("\(name): \(path) is larger than \(bytesMax) bytes, not a secret")
-        }
         while count > 0, bytes[count - 1] == UInt8(ascii: "\n") || bytes[count - 1] == UInt8(ascii: "\r") {
             count -= 1
+        }
+        guard count <= bytesMax else {
+            throw SecretFileError("\(name): \(path) holds more than \(bytesMax) bytes, not a secret")
         }
         guard count > 0 else { throw SecretFileError("\(name): \(path) is empty") }
         guard let secret = String(validating: bytes[..<count], as: UTF8.self) else {
