@@ -72,8 +72,11 @@ public struct DataDirectory: Sendable {
         }
         // Folders that already existed keep their mode: one restored from a backup or made by hand as 0755 would
         // show the ledger and the TLS keys' names (and, before the files were 0600, the ledger itself) to every
-        // local user. numberd's own folders are tightened; the root is the operator's.
+        // local user. numberd's own folders are tightened when numberd owns them; one it does not own (a mount
+        // point root:numberd 0770) is the operator's to set, and chmod would fail there.
         for folder in [root + "/tls", store] {
+            var status = stat()
+            guard stat(folder, &status) == 0, status.st_uid == geteuid(), status.st_mode & 0o077 != 0 else { continue }
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder)
         }
         let files = POSIXJournalFileSystem()
@@ -91,7 +94,15 @@ public struct DataDirectory: Sendable {
     /// provider with no owner) and write a second journal that the real one would later hide.
     func checkStoreIsThere() throws {
         guard FileManager.default.fileExists(atPath: adminKeyFile) else { return }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: store)
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            names = []
+        } catch {
+            // Unreadable (EACCES): say so, not "lost".
+            throw ConfigurationError("cannot read \(store): \(error.localizedDescription)")
+        }
         let hasRecords = names.contains { JournalLayout.segmentSeq($0) != nil || JournalLayout.snapshotSeq($0) != nil }
         guard !hasRecords else { return }
         throw ConfigurationError(
