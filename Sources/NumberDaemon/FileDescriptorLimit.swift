@@ -16,8 +16,9 @@ enum FileDescriptorLimit {
     /// rotation, a snapshot's temp file and read-back, directory syncs), the metrics endpoint (64 connections), the
     /// provider (16 libcurl transfers and the in-process simulator's sockets), two listeners, the event loops'
     /// epoll/event/timer descriptors (three per core), TLS and data-directory files, standard streams. About 200 on
-    /// a small machine; 1024 leaves room for a 128-core one.
-    static let reserve = 1024
+    /// a small machine; 1024 leaves room for a 128-core one, and a quarter of a small limit (at least 256) is kept on
+    /// a machine that has no more (`docker run --ulimit nofile=1024`: 768 connections rather than none).
+    static func reserve(limit: Int) -> Int { min(1024, max(256, limit / 4)) }
 
     /// Raises the soft limit to the hard limit (the soft default, often 1024, would refuse connections long before
     /// `connectionsMax`); returns the soft limit now in force.
@@ -38,6 +39,7 @@ enum FileDescriptorLimit {
     /// The `connectionsMax` that `limit` holds with the reserve: `connectionsMax` itself, or what fits (then
     /// `lowered`). Throws when fewer than ``connectionsMin`` fit, naming the way out.
     static func check(connectionsMax: Int, limit: Int) throws -> (connectionsMax: Int, lowered: Bool) {
+        let reserve = reserve(limit: limit)
         let fits = limit - reserve
         guard connectionsMax > fits else { return (connectionsMax, false) }
         guard fits >= connectionsMin else {
@@ -61,7 +63,7 @@ enum FileDescriptorLimit {
                 systemd `LimitNOFILE=`) to serve more
                 """,
                 metadata: [
-                    "limit": "\(limit)", "reserve": "\(reserve)", "connections_max": "\(held)",
+                    "limit": "\(limit)", "reserve": "\(reserve(limit: limit))", "connections_max": "\(held)",
                     "configured": "\(connectionsMax)",
                 ])
         } else {

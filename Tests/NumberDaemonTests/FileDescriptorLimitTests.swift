@@ -10,14 +10,16 @@ import Glibc
 struct FileDescriptorLimitTests {
     @Test("connectionsMax + reserve at the limit is kept; one short is lowered to what fits; too few is refused")
     func edge() throws {
-        let reserve = FileDescriptorLimit.reserve
-        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve) == (10_000, false))
-        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 10_000 + reserve - 1) == (9_999, true))
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 11_024) == (10_000, false))
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 11_023) == (9_999, true))
+        // A small limit keeps a quarter (at least 256) for the rest: 1024 leaves 768 connections, not none.
+        #expect(FileDescriptorLimit.reserve(limit: 1024) == 256)
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 1024) == (768, true))
         let least = FileDescriptorLimit.connectionsMin
-        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: reserve + least) == (least, true))
+        #expect(try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 256 + least) == (least, true))
         // Fewer than the least: only raising the limit helps.
         let tiny = #expect(throws: ConfigurationError.self) {
-            try FileDescriptorLimit.check(connectionsMax: 10_000, limit: reserve + least - 1)
+            try FileDescriptorLimit.check(connectionsMax: 10_000, limit: 256 + least - 1)
         }
         #expect(tiny?.description.contains("LimitNOFILE") == true)
     }
