@@ -37,31 +37,39 @@ final class ServerCertificates: Sendable {
     let context: ReloadableTLSContext
     private let makeContext: @Sendable () throws -> TLSContext
     private let logger: Logger
-    /// When the current context was made (seconds since 1970, the clock the checks are given).
+    /// When the current context was made, on `uptime`'s clock.
     private let contextMadeAt: Mutex<Int64>
+    /// Seconds on a monotonic clock: the ticket key's age is not fooled by the wall clock set back (a clock booted
+    /// ahead and corrected by NTP would have stopped rotation until it caught up).
+    private let uptime: @Sendable () -> Int64
+
+    /// Seconds since boot, on the monotonic clock.
+    static let monotonicSeconds: @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000_000) }
 
     private init(
         source: Source, context: ReloadableTLSContext, makeContext: @escaping @Sendable () throws -> TLSContext,
-        logger: Logger, madeAt: Int64
+        logger: Logger, uptime: @escaping @Sendable () -> Int64
     ) {
         self.source = source
         self.context = context
         self.makeContext = makeContext
         self.logger = logger
-        self.contextMadeAt = Mutex(madeAt)
+        self.uptime = uptime
+        self.contextMadeAt = Mutex(uptime())
     }
 
-    /// Makes new connections use `fresh`, made at `nowSeconds`.
-    private func install(_ fresh: TLSContext, nowSeconds: Int64) {
+    /// Makes new connections use `fresh`, made now.
+    private func install(_ fresh: TLSContext) {
         context.replace(with: fresh)
-        contextMadeAt.withLock { $0 = nowSeconds }
+        contextMadeAt.withLock { $0 = uptime() }
     }
 
     /// Checks (and for generated material renews) the certificate, then compiles the server context. Call with the
     /// data directory's lock held. Throws when the operator's certificate has expired, or as ``TLSContext`` does for
     /// files it cannot use.
     static func start(
-        _ configuration: NumberdConfiguration, _ directory: DataDirectory, nowSeconds: Int64, logger: Logger
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory, nowSeconds: Int64, logger: Logger,
+        uptime: @escaping @Sendable () -> Int64 = ServerCertificates.monotonicSeconds
     ) throws -> ServerCertificates {
         let generated = GeneratedCertificates(
             directory: directory, renewalWindowSeconds: NumberdConfiguration.certificateRenewalWindowSeconds)
@@ -83,26 +91,32 @@ final class ServerCertificates: Sendable {
         }
         return ServerCertificates(
             source: source, context: ReloadableTLSContext(context), makeContext: makeContext, logger: logger,
-            madeAt: nowSeconds)
+            uptime: uptime)
     }
 
     /// The periodic check: renews a generated certificate that became due and makes new connections use it, or warns
     /// about an operator's certificate near its end. Returns what it found, for the periodic service's log line.
     func check(nowSeconds: Int64) throws -> Logger.Metadata {
-        // First, so a certificate check that fails (a deleted CA) does not keep the old key too.
-        let rotated = rotateTicketKeyIfDue(nowSeconds: nowSeconds)
-        var metadata = try checkCertificate(nowSeconds: nowSeconds)
-        metadata["ticket_key_rotated"] = rotated ? "1" : "0"
+        // After the certificate's own check (a renewal or a reload makes a fresh context, and is reported as one), and
+        // also when that check fails (a deleted CA must not keep the old key too).
+        var metadata: Logger.Metadata
+        do {
+            metadata = try checkCertificate(nowSeconds: nowSeconds)
+        } catch {
+            _ = rotateTicketKeyIfDue()
+            throw error
+        }
+        metadata["ticket_key_rotated"] = rotateTicketKeyIfDue() ? "1" : "0"
         return metadata
     }
 
     /// Replaces a context older than ``ticketKeyLifetimeSeconds`` (a renewal or reload just made one) with a fresh
     /// one from the same files; if they cannot make one now (an operator's files caught mid-replacement), the current
     /// one serves on and the next check tries again. Whether it replaced it.
-    private func rotateTicketKeyIfDue(nowSeconds: Int64) -> Bool {
-        guard nowSeconds - contextMadeAt.withLock({ $0 }) >= Self.ticketKeyLifetimeSeconds else { return false }
+    private func rotateTicketKeyIfDue() -> Bool {
+        guard uptime() - contextMadeAt.withLock({ $0 }) >= Self.ticketKeyLifetimeSeconds else { return false }
         do {
-            install(try makeContext(), nowSeconds: nowSeconds)
+            install(try makeContext())
             logger.info("new connections use a new session ticket key")
             return true
         } catch {
@@ -116,7 +130,7 @@ final class ServerCertificates: Sendable {
     private func checkCertificate(nowSeconds: Int64) throws -> Logger.Metadata {
         switch source {
         case .operatorFiles(let chain):
-            let reloaded = reloadOperatorFilesIfReplaced(chain, nowSeconds: nowSeconds)
+            let reloaded = reloadOperatorFilesIfReplaced(chain)
             try Self.checkOperatorCertificate(
                 context.current, path: chain, nowSeconds: nowSeconds, atStart: false, logger: logger)
             return ["not_after": "\(Self.notAfter(context.current))", "renewed": reloaded ? "1" : "0"]
@@ -126,7 +140,7 @@ final class ServerCertificates: Sendable {
             // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
             let renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
             if renewed {
-                install(try makeContext(), nowSeconds: nowSeconds)
+                install(try makeContext())
                 logger.info(
                     "new connections use the renewed server certificate",
                     metadata: ["serial": "\(check.server.serialNumberHex)"])
@@ -147,14 +161,14 @@ final class ServerCertificates: Sendable {
     /// file's certificate is not the one served, a new context is made from the files and new connections use it
     /// (open ones keep theirs). Files caught mid-replacement (a key that does not match yet, a partial file) make no
     /// context: the one served stays, and the next check tries again. Whether it reloaded.
-    private func reloadOperatorFilesIfReplaced(_ chain: String, nowSeconds: Int64) -> Bool {
+    private func reloadOperatorFilesIfReplaced(_ chain: String) -> Bool {
         guard let pem = try? String(contentsOfFile: chain, encoding: .utf8),
             let onDisk = try? CertificateSummary(certificatePEM: pem),
             onDisk.sha256Fingerprint != context.current.certificate?.sha256Fingerprint
         else { return false }
         do {
             let fresh = try makeContext()
-            install(fresh, nowSeconds: nowSeconds)
+            install(fresh)
             logger.notice(
                 "new connections use the replaced server certificate (--tls-cert)",
                 metadata: [
