@@ -34,9 +34,20 @@ struct TargetOptions: ParsableArguments {
         return path
     }
 
-    /// The admin key: flag, environment, or the data directory's `admin.key`.
+    /// The admin key: flag, environment, or the data directory's `admin.key` — the last only when the server's
+    /// certificate must chain to that directory's own CA (the rule of the `numbers` CLI): the server is loopback here,
+    /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get the local
+    /// admin key.
     func adminKey() throws -> String {
         if let explicit = key ?? environment["NUMBERS_KEY"] { return explicit }
+        func canonical(_ path: String) -> String {
+            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        guard canonical(try caPath()) == canonical(LocalDefaults.caCertificate(dataDirectory: dataDirectory)) else {
+            throw ValidationError(
+                "no admin key: the local one goes only to a server with the local CA, and --ca names another; "
+                    + "pass --key (or NUMBERS_KEY)")
+        }
         let file = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw ValidationError("no admin key: pass --key or --data-dir (\(file) is not readable)")

@@ -50,3 +50,26 @@ struct RunLoadPublishTests {
         #expect(FileManager.default.fileExists(atPath: path))
     }
 }
+
+/// The review of the session's diff: the `numbers` CLI sends the local admin key only to a server with the local CA,
+/// but `numbers-load` sent it to any loopback server — also one that `--ca` names, behind a forwarded port.
+@Suite("numbers-load's admin key")
+struct LoadAdminKeyTests {
+    @Test("the local admin key goes only with the local CA; an explicit key goes anywhere")
+    func localKeyOnlyWithTheLocalCA() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-key-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder + "/tls", withIntermediateDirectories: true)
+        try Data("nk_local\n".utf8).write(to: URL(fileURLWithPath: folder + "/admin.key"))
+        try Data("local CA".utf8).write(to: URL(fileURLWithPath: folder + "/tls/ca.pem"))
+        try Data("their CA".utf8).write(to: URL(fileURLWithPath: folder + "/other-ca.pem"))
+        let local = try TargetOptions.parse(["--data-dir", folder])
+        #expect(try local.adminKey() == "nk_local")
+        let other = try TargetOptions.parse(["--data-dir", folder, "--ca", folder + "/other-ca.pem"])
+        #expect(throws: (any Error).self) { try other.adminKey() }
+        let explicit = try TargetOptions.parse([
+            "--data-dir", folder, "--ca", folder + "/other-ca.pem", "--key", "nk_x",
+        ])
+        #expect(try explicit.adminKey() == "nk_x")
+    }
+}
