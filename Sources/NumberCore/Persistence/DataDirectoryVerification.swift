@@ -57,26 +57,42 @@ public func verifyDataDirectory(
 /// so recovery's repairs touch only the copy; the directory itself is not modified. Cheaper than
 /// `verifyDataDirectory(_:limits:)`, which also checks every snapshot and segment on its own. Opened under `limits`,
 /// as the service would open it. The copy is made beside `directory` (on the same file system, which has room for
-/// a store), in the system's temporary folder only if that cannot be written: `/tmp` is often a small tmpfs, and a
-/// copy of a multi-gigabyte store that did not fit there was reported as a problem of a sound directory.
+/// a store), in the system's temporary folder only if that cannot be written or has not room enough: `/tmp` is often a
+/// small tmpfs, and a copy of a multi-gigabyte store that did not fit there was reported as a problem of a sound
+/// directory; and a copy beside a live store must leave its disk room (it needs the copy's size and a margin free).
 public func replayDataDirectory(
     _ directory: URL, limits: JournalOptions.Limits = .defaults
 ) async throws -> CoreState {
     let name = ".numberd-verify-\(Crypto.randomHex(8))"
-    let beside = directory.standardizedFileURL.deletingLastPathComponent().appendingPathComponent(name)
-    let scratch: URL
-    do {
-        try copyStore(directory, to: beside)
-        scratch = beside
-    } catch {
-        try? FileManager.default.removeItem(at: beside)
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent(name, isDirectory: true)
-        do {
-            try copyStore(directory, to: scratch)
-        } catch {
-            try? FileManager.default.removeItem(at: scratch)
-            throw error
+    let places = [
+        directory.standardizedFileURL.deletingLastPathComponent(), FileManager.default.temporaryDirectory,
+    ]
+    let needed = storeBytes(directory)
+    var scratch: URL?
+    var refusals: [String] = []
+    for place in places {
+        // Room for the copy and a margin (64 MiB, or a tenth of the copy): beside a live store, a copy that filled
+        // the disk would stop the running numberd at its next journal write.
+        let free = freeBytes(place.path)
+        guard free >= needed + max(64 << 20, needed / 10) else {
+            refusals.append("\(place.path): \(free) bytes free")
+            continue
         }
+        let candidate = place.appendingPathComponent(name, isDirectory: true)
+        do {
+            try copyStore(directory, to: candidate)
+            scratch = candidate
+            break
+        } catch {
+            try? FileManager.default.removeItem(at: candidate)
+            refusals.append("\(place.path): \(error)")
+        }
+    }
+    guard let scratch else {
+        throw JournalError(
+            .io,
+            "no room to copy the store (\(needed) bytes) for its replay: "
+                + refusals.joined(separator: "; "))
     }
     defer { try? FileManager.default.removeItem(at: scratch) }
     var options = JournalOptions.defaults
@@ -87,6 +103,22 @@ public func replayDataDirectory(
         apply: { state, event in try state.applyChecked(event) })
     await opened.journal.close()
     return opened.state
+}
+
+/// The bytes of the store's files (what a copy of it takes).
+private func storeBytes(_ directory: URL) -> Int {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    return names.reduce(0) { total, name in
+        let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
+        return total + ((attributes?[.size] as? Int) ?? 0)
+    }
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `path` (0 if it cannot be told).
+private func freeBytes(_ path: String) -> Int {
+    var status = statvfs()
+    guard statvfs(path, &status) == 0 else { return 0 }
+    return Int(status.f_bavail) * Int(status.f_frsize)
 }
 
 /// Copies the store's files into a new folder `scratch`, all but `LOCK`: opening and closing the lock file drops every
