@@ -1,9 +1,6 @@
 import Foundation
 import Logging
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import NumberAPI
 
 /// The open-files limit (`RLIMIT_NOFILE`) numberd needs: one descriptor per connection, plus a reserve for everything
 /// else. Out of descriptors, the journal cannot start its next segment (which stops the process: fail-stop), a
@@ -19,19 +16,6 @@ enum FileDescriptorLimit {
     /// a small machine; 1024 leaves room for a 128-core one, and a quarter of a small limit (at least 256) is kept on
     /// a machine that has no more (`docker run --ulimit nofile=1024`: 768 connections rather than none).
     static func reserve(limit: Int) -> Int { min(1024, max(256, limit / 4)) }
-
-    /// Raises the soft limit to the hard limit (the soft default, often 1024, would refuse connections long before
-    /// `connectionsMax`); returns the soft limit now in force.
-    static func raiseToHard() -> Int {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
-        if limit.rlim_cur < limit.rlim_max {
-            var raised = limit
-            raised.rlim_cur = limit.rlim_max
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
-        }
-        return Int(min(limit.rlim_cur, rlim_t(Int.max)))
-    }
 
     /// Fewer connections than this and the start is refused instead of lowered.
     static let connectionsMin = 64
@@ -54,7 +38,7 @@ enum FileDescriptorLimit {
     /// Raises the soft limit and returns the `connectionsMax` it holds, logging the limit in force and a warning when
     /// `connectionsMax` had to be lowered.
     static func prepare(connectionsMax: Int, logger: Logger) throws -> Int {
-        let limit = raiseToHard()
+        let limit = OpenFilesLimit.raiseToHard()
         let (held, lowered) = try check(connectionsMax: connectionsMax, limit: limit)
         if lowered {
             logger.warning(

@@ -1,3 +1,4 @@
+import NumberAPI
 import Testing
 
 @testable import NumberDaemon
@@ -26,7 +27,7 @@ struct FileDescriptorLimitTests {
 
     @Test("the soft limit is raised to the hard limit")
     func raisedToHard() {
-        let soft = FileDescriptorLimit.raiseToHard()
+        let soft = OpenFilesLimit.raiseToHard()
         var limit = rlimit()
         #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
         #expect(soft == Int(limit.rlim_cur))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import NumberAPI
 import NumberTLS
 import NumberWire
 import Synchronization
@@ -43,7 +44,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let limit = FileLimit.raise()
+        let limit = OpenFilesLimit.raiseToHard()
         // Keep room for the process's own descriptors (event loops, pipes, libraries).
         let reachable = min(count, max(0, limit - 64))
         if reachable < count {
@@ -172,20 +173,5 @@ struct ConnectionOpener {
             channel.close(promise: nil)
             throw error
         }
-    }
-}
-
-/// The open-files limit: raised to the hard limit so that many connections fit.
-enum FileLimit {
-    /// Raises the soft limit to the hard one; returns the soft limit now in force.
-    static func raise() -> Int {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
-        if limit.rlim_cur < limit.rlim_max {
-            var raised = limit
-            raised.rlim_cur = limit.rlim_max
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
-        }
-        return Int(min(limit.rlim_cur, rlim_t(Int32.max)))
     }
 }
