@@ -114,7 +114,11 @@ extension NumbersClientConfiguration {
     public static func localAdminKey(
         host: String, caPath: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> String? {
-        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
+        localAdminKey(host: host, caPath: caPath, dataDirectory: LocalDefaults.dataDirectory(environment: environment))
+    }
+
+    /// The same for the data directory `dataDirectory` (a tool given `--data-dir`).
+    public static func localAdminKey(host: String, caPath: String, dataDirectory: String) -> String? {
         let localCA = LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         func canonical(_ path: String) -> String {
             URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path

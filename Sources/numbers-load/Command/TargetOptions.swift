@@ -34,25 +34,20 @@ struct TargetOptions: ParsableArguments {
         return path
     }
 
-    /// The admin key: flag, environment, or the data directory's `admin.key` — the last only when the server's
-    /// certificate must chain to that directory's own CA (the rule of the `numbers` CLI): the server is loopback here,
-    /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get the local
-    /// admin key.
+    /// The admin key: flag, environment, or the data directory's `admin.key` — the last only under the `numbers` CLI's
+    /// rule (``NumbersClientConfiguration/localAdminKey(host:caPath:dataDirectory:)``): the server is loopback here,
+    /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get it.
     func adminKey() throws -> String {
         if let explicit = key ?? environment["NUMBERS_KEY"] { return explicit }
-        func canonical(_ path: String) -> String {
-            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-        }
-        guard canonical(try caPath()) == canonical(LocalDefaults.caCertificate(dataDirectory: dataDirectory)) else {
+        guard
+            let local = NumbersClientConfiguration.localAdminKey(
+                host: try address().host, caPath: try caPath(), dataDirectory: dataDirectory)
+        else {
             throw ValidationError(
-                "no admin key: the local one goes only to a server with the local CA, and --ca names another; "
-                    + "pass --key (or NUMBERS_KEY)")
+                "no admin key: pass --key (\(LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)) is not readable, "
+                    + "or --ca names another CA than the data directory's, whose server must not get it)")
         }
-        let file = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw ValidationError("no admin key: pass --key or --data-dir (\(file) is not readable)")
-        }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return local
     }
 
     /// A client configuration with no key of its own (calls carry their account's key in metadata), one
