@@ -204,10 +204,11 @@ func clientStart() -> ByteBuffer {
 /// Appends HEADERS and an END_STREAM MESSAGE for a call of `method` on `stream`.
 func writeCall(
     _ bytes: inout ByteBuffer, stream: UInt32, method: String, metadata: [String: String] = [:],
-    body: some Encodable = HealthCheckRequest()
+    timeoutMicros: Int64 = 0, body: some Encodable = HealthCheckRequest()
 ) throws {
     var headers = ByteBuffer()
-    try ProtoEncoder().encode(RequestHeaders(method: method, metadata: metadata), into: &headers)
+    try ProtoEncoder().encode(
+        RequestHeaders(method: method, timeoutMicros: timeoutMicros, metadata: metadata), into: &headers)
     bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
     var message = ByteBuffer()
     try ProtoEncoder().encode(body, into: &message)

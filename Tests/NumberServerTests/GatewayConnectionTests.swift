@@ -13,17 +13,6 @@ struct GatewayConnectionTests {
 
     init() throws { tls = try TestTLS() }
 
-    /// A provider for a core that is never asked for numbers.
-    private struct NoProvider: NumberProvider {
-        private var refusal: ProviderError { ProviderError(.invalidArgument, message: "no provider in this test") }
-        func search(_ query: ProviderSearchQuery) async throws -> [NumberCore.AvailableNumber] { throw refusal }
-        func price(country: String, type: NumberCore.NumberType) async throws -> ProviderPrice { throw refusal }
-        func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber { throw refusal }
-        func release(sid: String) async throws { throw refusal }
-        func setTrunk(sid: String, trunkSid: String?) async throws { throw refusal }
-        func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? { throw refusal }
-    }
-
     /// One tenant keeps using its revoked key among the others' good calls: every 10 UNAUTHENTICATED answers used to
     /// drain the gateway's only connection (GOAWAY ENHANCE_YOUR_CALM), bouncing the other tenants' calls after it.
     /// A proved key resets the count, so 1000 good calls (GetBalance inline, DeleteTrunk as a task: NOT_FOUND is
@@ -31,7 +20,7 @@ struct GatewayConnectionTests {
     @Test("a revoked key among good calls does not drain the connection")
     func revokedKeyAmongGoodCalls() async throws {
         let service = try await NumberService.open(
-            store: InMemoryNumberStore(), provider: NoProvider(), logger: quietLogger)
+            store: InMemoryNumberStore(), provider: FailingProvider.absent, logger: quietLogger)
         let good = try await service.createAccount(name: "Good", currency: "USD")
         let goodKey = try await service.createApiKey(name: "good", scope: .account, accountId: good.id)
         let gone = try await service.createAccount(name: "Gone", currency: "USD")

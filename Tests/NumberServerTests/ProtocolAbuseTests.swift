@@ -496,12 +496,9 @@ struct ProtocolAbuseTests {
                 var bytes = cancels
                 cancels = ByteBuffer()
                 for _ in 0..<100 {
-                    var headers = ByteBuffer()
-                    try ProtoEncoder().encode(RequestHeaders(method: Self.hold, timeoutMicros: 20_000), into: &headers)
-                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
-                    var message = ByteBuffer()
-                    try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
-                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+                    try writeCall(
+                        &bytes, stream: stream, method: Self.hold, timeoutMicros: 20_000,
+                        body: GetAccountRequest(accountId: "A"))
                     cancels.writeFrame(Frame(type: .cancel, streamID: stream))
                     stream += 2
                 }
@@ -700,12 +697,9 @@ struct ProtocolAbuseTests {
                 var bytes = ByteBuffer()
                 var cancels = ByteBuffer()
                 for _ in 0..<100 {
-                    var headers = ByteBuffer()
-                    try ProtoEncoder().encode(RequestHeaders(method: Self.hold, timeoutMicros: 300_000), into: &headers)
-                    bytes.writeFrame(Frame(type: .headers, streamID: stream, payload: headers))
-                    var message = ByteBuffer()
-                    try ProtoEncoder().encode(GetAccountRequest(accountId: "A"), into: &message)
-                    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: stream, payload: message))
+                    try writeCall(
+                        &bytes, stream: stream, method: Self.hold, timeoutMicros: 300_000,
+                        body: GetAccountRequest(accountId: "A"))
                     cancels.writeFrame(Frame(type: .cancel, streamID: stream))
                     stream += 2
                 }

@@ -17,17 +17,6 @@ struct ProviderDetailTests {
 
     init() throws { tls = try TestTLS() }
 
-    /// Every call fails with `failure`.
-    private struct FailingProvider: NumberProvider {
-        let failure: ProviderError
-        func search(_ query: ProviderSearchQuery) async throws -> [NumberCore.AvailableNumber] { throw failure }
-        func price(country: String, type: NumberCore.NumberType) async throws -> ProviderPrice { throw failure }
-        func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber { throw failure }
-        func release(sid: String) async throws { throw failure }
-        func setTrunk(sid: String, trunkSid: String?) async throws { throw failure }
-        func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? { throw failure }
-    }
-
     static let secrets: [(ProviderError, String)] = [
         (
             ProviderError(.unavailable, message: "Failed to connect to proxy.corp.example port 3128"),
