@@ -63,6 +63,13 @@ public func verifyDataDirectory(
 public func replayDataDirectory(
     _ directory: URL, limits: JournalOptions.Limits = .defaults
 ) async throws -> CoreState {
+    try await replayDataDirectory(directory, limits: limits, freeSpace: freeBytes)
+}
+
+/// The same, asking `freeSpace` how many bytes a folder's file system has free (tests give their own).
+package func replayDataDirectory(
+    _ directory: URL, limits: JournalOptions.Limits, freeSpace: (String) -> Int
+) async throws -> CoreState {
     let name = ".numberd-verify-\(Crypto.randomHex(8))"
     let places = [
         directory.standardizedFileURL.deletingLastPathComponent(), FileManager.default.temporaryDirectory,
@@ -73,7 +80,7 @@ public func replayDataDirectory(
     for place in places {
         // Room for the copy and a margin (64 MiB, or a tenth of the copy): beside a live store, a copy that filled
         // the disk would stop the running numberd at its next journal write.
-        let free = freeBytes(place.path)
+        let free = freeSpace(place.path)
         guard free >= needed + max(64 << 20, needed / 10) else {
             refusals.append("\(place.path): \(free) bytes free")
             continue

@@ -211,6 +211,34 @@ struct FileNumberStoreTests {
         #expect(try [UInt8](Data(contentsOf: journal)) == bytes)
     }
 
+    /// Verify's replay works on a copy, made where the copy and a margin fit: beside the store (a copy that filled a
+    /// live store's disk would stop the running numberd), else in the temporary folder, else nowhere, saying so.
+    @Test("verify's copy goes beside the store if it has room, else to the temporary folder, else it is refused")
+    func replayCopyNeedsRoom() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (store, service, account) = try await Self.open(directory, .defaults)
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        await store.close()
+        let beside = directory.standardizedFileURL.deletingLastPathComponent().path
+        var asked: [String] = []
+        let plenty = 1 << 40
+        let besideFull = try await replayDataDirectory(directory, limits: .defaults) { path in
+            asked.append(path)
+            return asked.count == 1 ? 0 : plenty  // beside the store first, then the temporary folder
+        }
+        #expect(besideFull.accounts[account.id]?.balance == 100)
+        #expect(asked.first == beside && asked.count == 2, "\(asked)")
+        let error = await #expect(throws: JournalError.self) {
+            _ = try await replayDataDirectory(directory, limits: .defaults) { _ in 64 << 20 }
+        }
+        #expect(error?.message.contains("no room to copy the store") == true, "\(String(describing: error))")
+        let left = try FileManager.default.contentsOfDirectory(atPath: beside).filter {
+            $0.hasPrefix(".numberd-verify-")
+        }
+        #expect(left.isEmpty, "\(left)")
+    }
+
     @Test("group commit on disk: 200 concurrent writes share syncs; prints the throughput")
     func throughput() async throws {
         let directory = Self.directory()
