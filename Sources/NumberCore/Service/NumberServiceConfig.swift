@@ -10,11 +10,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var pageSizeDefault: Int = 50
         /// Largest page size. Default 500.
         public var pageSizeMax: Int = 500
-        /// Longest account, trunk or key name, in characters. Default 200.
+        /// Longest account, trunk or key name, in Unicode scalars. 1...200 (the journal's size estimates take it
+        /// at 200 scalars of four bytes). Default 200.
         public var nameLengthMax: Int = 200
-        /// Longest provider trunk SID. Default 64.
+        /// Longest provider trunk SID, in Unicode scalars. 1...64. Default 64.
         public var providerSidLengthMax: Int = 64
-        /// Longest free-text description. Default 500.
+        /// Longest free-text description (AddFunds, adjustments), in Unicode scalars. 1...500. Default 500.
         public var descriptionLengthMax: Int = 500
         /// Longest search text field (region, locality, postal code). Default 64.
         public var searchFieldLengthMax: Int = 64
@@ -195,9 +196,17 @@ public struct NumberServiceConfig: Sendable, Hashable {
             )
         }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
-        // The journal's size estimates take the provider's text at 64 scalars at most (`CoreEvent.bytesEstimate`).
+        // The journal's size estimates take text at these lengths at most (`CoreEvent.bytesEstimate`): a longer one
+        // could make a group commit larger than a journal record, which stops every write.
         if !(1...64).contains(limits.providerTextLengthMax) {
             problems.append("limits.providerTextLengthMax must be in 1...64")
+        }
+        if !(1...200).contains(limits.nameLengthMax) { problems.append("limits.nameLengthMax must be in 1...200") }
+        if !(1...64).contains(limits.providerSidLengthMax) {
+            problems.append("limits.providerSidLengthMax must be in 1...64")
+        }
+        if !(1...500).contains(limits.descriptionLengthMax) {
+            problems.append("limits.descriptionLengthMax must be in 1...500")
         }
         if caches.listingEntriesMax < 1 || caches.priceEntriesMax < 1 {
             problems.append("caches.listingEntriesMax and caches.priceEntriesMax must be positive")

@@ -1,14 +1,27 @@
 /// Input checks shared by the operations; each throws a typed ``NumberError`` naming the field.
 enum Validation {
-    /// A non-empty name of at most `max` characters without control characters.
+    /// A non-empty name of at most `max` Unicode scalars without control characters.
+    ///
+    /// Scalars, not characters: one character (a grapheme cluster) may hold any number of combining scalars, so a
+    /// character count bounds nothing — "a" followed by 600 000 combining accents is one character of 1.2 MB, which
+    /// would make its journal record too large for the store. A scalar is at most four UTF-8 bytes, so the scalar
+    /// count bounds the bytes that reach the journal (``CoreEvent/bytesEstimate`` takes each limit at four bytes
+    /// per scalar).
     static func name(_ value: String, field: String, max: Int) throws(NumberError) -> String {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw .invalid(field, "\(field) must not be empty") }
-        guard trimmed.count <= max else { throw .limit(field, max: max, "\(field) is longer than \(max) characters") }
+        try length(trimmed, field: field, max: max)
         guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw .invalid(field, "\(field) contains control characters")
         }
         return trimmed
+    }
+
+    /// Refuses text of more than `max` Unicode scalars (counted up to `max + 1` only: the text may be megabytes).
+    private static func length(_ text: String, field: String, max: Int) throws(NumberError) {
+        guard text.unicodeScalars.dropFirst(max).isEmpty else {
+            throw .limit(field, max: max, "\(field) is longer than \(max) characters (Unicode scalars)")
+        }
     }
 
     /// An ISO 4217 code: three upper-case letters.
@@ -40,12 +53,12 @@ enum Validation {
         return value
     }
 
-    /// Optional text of at most `max` characters.
+    /// Optional text of at most `max` Unicode scalars (see ``name(_:field:max:)`` for why scalars).
     static func optionalText(_ value: String?, field: String, max: Int) throws(NumberError) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return nil }
-        guard trimmed.count <= max else { throw .limit(field, max: max, "\(field) is longer than \(max) characters") }
+        try length(trimmed, field: field, max: max)
         guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw .invalid(field, "\(field) contains control characters")
         }

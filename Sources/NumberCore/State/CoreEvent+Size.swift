@@ -6,14 +6,20 @@ extension CoreEvent {
     static let expiredKeysEventBytesEstimate = 256
 
     /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record
-    /// without encoding twice. Text fields are bounded by the service's limits (the provider's text too: 64 scalars of up
-    /// to four bytes, `providerTextLengthMax`); the figures are measured sizes
-    /// of the largest allowed values, rounded up.
+    /// without encoding twice. Text fields are bounded by the service's limits, in Unicode scalars of up to four
+    /// UTF-8 bytes each (names 200, descriptions 500, trunk SIDs 64, the provider's text 64: the configuration
+    /// cannot raise them, ``NumberServiceConfig/validate()``); the figures are measured sizes of the largest allowed
+    /// values, rounded up (`EventSizeTests`). An estimate below the real size could let a group commit exceed the
+    /// journal's record limit, which stops every write.
     var bytesEstimate: Int {
         switch self {
-        case .accountCreated, .accountStatusChanged, .apiKeyCreated, .apiKeyRevoked, .trunkCreated, .trunkDeleted:
+        case .accountStatusChanged, .apiKeyRevoked, .trunkDeleted:
             return 1_024
-        case .transactionPosted, .idempotencyRecorded, .numberTrunkChanged, .numberReleaseRequested,
+        case .accountCreated, .apiKeyCreated, .trunkCreated:
+            return 1_536
+        case .transactionPosted:
+            return 3_072
+        case .idempotencyRecorded, .numberTrunkChanged, .numberReleaseRequested,
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
         case .apiKeysPurged(let keyIds):

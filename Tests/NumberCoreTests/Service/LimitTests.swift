@@ -67,6 +67,55 @@ struct LimitTests {
         try await h.check()
     }
 
+    /// Names, descriptions and trunk SIDs are counted in Unicode scalars. They were counted in characters (grapheme
+    /// clusters), and one character may carry any number of combining scalars: "a" and 600,000 combining accents is
+    /// one character of 1.2 MB. Any account key could name a trunk so (65 characters, under the 200 allowed), the
+    /// trunk's journal record was then larger than the journal takes (1 MiB), and the refused commit stopped every
+    /// write of every account until a restart (`STORE_FAILED`). Now each field is refused `LIMIT_EXCEEDED` and the
+    /// store goes on writing.
+    @Test(
+        "text counted in scalars: a name that is one character of 1.2 MB is refused and writes go on",
+        arguments: StoreKind.allCases)
+    func oneHugeCharacterIsRefused(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let huge = String(repeating: "a", count: 64) + "a" + String(repeating: "\u{301}", count: 600_000)
+        #expect(huge.count == 65)
+        let refusals: [NumberError?] = [
+            await numberError {
+                _ = try await h.service.createTrunk(accountId: account.id, name: huge, providerTrunkSid: "")
+            },
+            await numberError {
+                _ = try await h.service.createTrunk(accountId: account.id, name: "t", providerTrunkSid: "TK" + huge)
+            },
+            await numberError { _ = try await h.service.createAccount(name: huge, currency: "USD") },
+            await numberError {
+                _ = try await h.service.createApiKey(name: huge, scope: .account, accountId: account.id)
+            },
+            await numberError { _ = try await h.service.addFunds(accountId: account.id, amount: 1, description: huge) },
+            await numberError {
+                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, description: huge)
+            },
+        ]
+        for refusal in refusals { #expect(refusal?.reason == .limitExceeded, "\(String(describing: refusal))") }
+        #expect(h.service.storeFailure == nil)
+        // At the limit in scalars of four bytes each: accepted, and the store still writes after it.
+        let widest = String(repeating: "\u{1F4DE}", count: NumberServiceConfig.defaults.limits.nameLengthMax)
+        _ = try await h.service.createTrunk(
+            accountId: account.id, name: widest, providerTrunkSid: "TK" + String(repeating: "0", count: 32))
+        _ = try await h.service.createAccount(name: widest, currency: "USD")
+        _ = try await h.service.addFunds(
+            accountId: account.id, amount: 1,
+            description: String(repeating: "\u{1F4DE}", count: NumberServiceConfig.defaults.limits.descriptionLengthMax)
+        )
+        let over = await numberError {
+            _ = try await h.service.createAccount(name: widest + "a", currency: "USD")
+        }
+        #expect(over?.reason == .limitExceeded)
+        #expect(h.service.storeFailure == nil)
+        try await h.check()
+    }
+
     /// `apiKeysMax` bounds the keys that work: a revoked key no longer counts, so at the cap revoking one makes room.
     /// Before, revoked keys counted forever and a directory at the cap could make no key again, not even the admin
     /// key numberd makes at start when `admin.key` no longer works. Revoked keys are still listed, with `revokedAt`.
@@ -186,6 +235,20 @@ struct LimitTests {
         #expect(config.validate() == ["limits.providerTextLengthMax must be in 1...64"])
         config.limits.providerTextLengthMax = 0
         #expect(config.validate().count == 1)
+        // Caller text the journal's size estimates take at its default length at most.
+        config = .defaults
+        config.limits.nameLengthMax = 201
+        config.limits.providerSidLengthMax = 65
+        config.limits.descriptionLengthMax = 501
+        #expect(
+            config.validate() == [
+                "limits.nameLengthMax must be in 1...200", "limits.providerSidLengthMax must be in 1...64",
+                "limits.descriptionLengthMax must be in 1...500",
+            ])
+        config.limits.nameLengthMax = 1
+        config.limits.providerSidLengthMax = 1
+        config.limits.descriptionLengthMax = 1
+        #expect(config.validate().isEmpty)
     }
 
     @Test("configuration is validated: every amount the service sums stays within Int64, at the edges")

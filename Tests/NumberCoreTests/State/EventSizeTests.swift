@@ -8,19 +8,35 @@ struct EventSizeTests {
     /// The size the journal writes (its streaming encoder).
     static func size(_ events: [CoreEvent]) throws -> Int { try JSONLineEncoder.encode(events).count }
 
+    /// Text of `count` Unicode scalars of four UTF-8 bytes each: the most bytes a field counted in scalars can hold
+    /// (a quote or backslash is two bytes in JSON, a control character is refused).
+    static func widest(_ count: Int) -> String { String(repeating: "\u{1F4DE}", count: count) }
+
     /// Events of most kinds with every text field at its limit and the largest counts (20 numbers per purchase).
     static func maximalEvents() -> [CoreEvent] {
-        let long = String(repeating: "x", count: 200)
-        let description = String(repeating: "d", count: 500)
+        let limits = NumberServiceConfig.defaults.limits
+        let long = widest(limits.nameLengthMax)
+        let description = widest(limits.descriptionLengthMax)
         let key = String(repeating: "k", count: 128)
         let at = Date(timeIntervalSince1970: 1_736_937_000.123)
         let account = Account(id: "ACC_0123456789ab", name: long, currency: "USD", createdAt: at)
         let transaction = LedgerTransaction(
             id: "TXN_0123456789ab", accountId: account.id, kind: .fundsAdded, amount: .max, balanceAfter: .max,
             currency: "USD", numberId: "NUM_0123456789ab", description: description, createdAt: at, idempotencyKey: key)
-        // The provider's text at its bound: 64 scalars of four UTF-8 bytes each.
-        let providerText = String(
-            repeating: "\u{1F4DE}", count: NumberServiceConfig.defaults.limits.providerTextLengthMax)
+        // The transactions numberd writes itself (purchase, renewal, refund) carry its own short descriptions.
+        let ownTransaction = LedgerTransaction(
+            id: "TXN_0123456789ab", accountId: account.id, kind: .refund, amount: .max, balanceAfter: .max,
+            currency: "USD", numberId: "NUM_0123456789ab",
+            description: "Prorated refund for \(Int.max) days remaining in billing cycle", createdAt: at,
+            idempotencyKey: key)
+        let trunk = Trunk(
+            id: "TRK_0123456789ab", accountId: account.id, name: long,
+            providerTrunkSid: widest(limits.providerSidLengthMax), createdAt: at, providerManaged: true)
+        let apiKey = ApiKey(
+            id: "KEY_0123456789ab", name: long, scope: .readOnly, accountId: account.id,
+            secretHash: String(repeating: "f", count: 64), createdAt: at, revokedAt: at)
+        // The provider's text at its bound.
+        let providerText = widest(limits.providerTextLengthMax)
         let listing = AvailableNumber(
             phoneNumber: "+123456789012345", friendlyName: providerText, locality: providerText, region: providerText,
             postalCode: providerText, country: "US", type: .tollFree,
@@ -47,12 +63,13 @@ struct EventSizeTests {
                 transactionIds: Array(repeating: transaction.id, count: 20)))
         return [
             .accountCreated(account), .transactionPosted(transaction), .idempotencyRecorded(record),
+            .trunkCreated(trunk), .apiKeyCreated(apiKey),
             .purchaseIntentOpened(intent),
             .purchaseCommitted(
                 intentId: intent.id, numbers: Array(repeating: number, count: 20),
-                transactions: Array(repeating: transaction, count: 20)),
-            .numberReleased(numberId: number.id, at: at, refund: transaction),
-            .numberRenewed(numberId: number.id, transaction: transaction, cycleStart: at, nextBillingDate: at),
+                transactions: Array(repeating: ownTransaction, count: 20)),
+            .numberReleased(numberId: number.id, at: at, refund: ownTransaction),
+            .numberRenewed(numberId: number.id, transaction: ownTransaction, cycleStart: at, nextBillingDate: at),
             .idempotencyExpired(storageKeys: Array(repeating: account.id + "\u{1F}" + key, count: 50)),
             .apiKeysPurged(keyIds: Array(repeating: "KEY_0123456789ab", count: 50)),
         ]
