@@ -67,7 +67,7 @@ public struct NumbersAPI: Sendable {
         /// Gives the call's share of the purchase cap back (a purchase refused or replayed bought nothing new).
         func refundPurchases(_ limiter: RateLimiter) {
             guard purchasesCharged > 0 else { return }
-            limiter.refund(key.accountId ?? key.id, numbers: purchasesCharged)
+            limiter.refund(accountId, numbers: purchasesCharged)
         }
     }
 
@@ -128,7 +128,10 @@ public struct NumbersAPI: Sendable {
         // A retry with a key the account already used for a purchase buys nothing new: not charged to the cap.
         if let purchaseKey, service.isPurchaseRetry(accountId: caller.accountId, idempotencyKey: purchaseKey) { return }
         guard numbers > 0 else { return }
-        try rateLimiter.admit(caller.key.accountId ?? caller.key.id, calls: 0, purchasing: numbers)
+        // The cap is the account's, whoever buys for it: an admin key buying for many accounts takes from each one's
+        // cap, not from one of its own (which it used to: one admin key could buy 100 numbers an hour for the whole
+        // platform, and its purchases for an account left that account's own cap untouched).
+        try rateLimiter.admit(caller.accountId, calls: 0, purchasing: numbers)
         caller.purchasesCharged = numbers
     }
 }
