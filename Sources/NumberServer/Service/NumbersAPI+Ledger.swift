@@ -20,11 +20,14 @@ extension NumbersAPI {
                     details: ["field": "account_id"])
             }
             let account = try service.account(accountId)
-            if !request.currency.isEmpty, request.currency != account.currency {
+            // Codes are compared as CreateAccount keeps them, upper case ("usd" is the account's USD).
+            let currency = request.currency.uppercased()
+            if !currency.isEmpty, currency != account.currency {
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: "the account's currency is \(account.currency), not \(request.currency)",
-                    reason: "CURRENCY_MISMATCH", details: ["expected": account.currency, "got": request.currency])
+                    message: "the account's currency is \(account.currency), not \(request.currency.prefix(16))",
+                    reason: "CURRENCY_MISMATCH",
+                    details: ["expected": account.currency, "got": String(request.currency.prefix(16))])
             }
             let transaction = try await service.addFunds(
                 accountId: accountId, amount: request.amount, description: request.description.nonEmpty,

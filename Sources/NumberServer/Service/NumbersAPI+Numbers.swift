@@ -36,7 +36,8 @@ extension NumbersAPI {
                 PurchaseRequest(
                     accountId: accountId, phoneNumbers: request.numbers, country: request.country.uppercased(),
                     type: try request.type.core(field: "type"), trunkId: request.trunkId,
-                    currency: request.currency.nonEmpty, idempotencyKey: context.metadata["idempotency-key"],
+                    currency: request.currency.uppercased().nonEmpty,
+                    idempotencyKey: context.metadata["idempotency-key"],
                     requiredCapabilities: Capabilities(voice: request.voice, sms: request.sms, mms: request.mms)
                         .required,
                     maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee,
