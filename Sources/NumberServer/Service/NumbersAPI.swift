@@ -15,7 +15,7 @@ public struct NumbersAPI: Sendable {
     let rateLimiter: RateLimiter
     /// Reported by HealthCheck.
     let version: String
-    /// False while the server drains: HealthCheck says NOT_SERVING.
+    /// False while the server drains: HealthCheck says NOT_SERVING (as it does once the store stopped writes).
     let isServing: @Sendable () -> Bool
 
     /// Creates the service.
@@ -51,7 +51,10 @@ public struct NumbersAPI: Sendable {
         registerAdministration(into: &router)
         // Open to anyone, so it proves nothing about its caller: it renews no connection budget (FRAMING.md §7).
         router.registerSynchronous(NumbersMethods.healthCheck) { _, _ in
-            HealthCheckResponse(status: isServing() ? .serving : .notServing, version: version)
+            // NOT_SERVING while draining, and once the store has stopped taking writes (a failed commit: only a
+            // restart, which recovers from the journal, writes again), so a supervisor's health probe restarts it.
+            HealthCheckResponse(
+                status: isServing() && service.storeFailure == nil ? .serving : .notServing, version: version)
         }
     }
 
