@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import NumberAPI
 import NumberClient
 import Synchronization
 
@@ -117,10 +118,19 @@ struct RunLoad: AsyncParsableCommand {
         var executors: [EventLoopTaskExecutor?] = []
         for client in clients { executors.append(noPin ? nil : try await client.preferredTaskExecutor()) }
         let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
+        let leftovers = Leftovers()
         let report = await measure(
-            workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes)
+            workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes,
+            leftovers: leftovers)
+        // Leave nothing bought behind (against a numberd with real Twilio credentials it is paid every month): the
+        // run's purchases in doubt and failed releases, then the fixture's own numbers; then its keys are revoked.
+        for account in prepared { leftovers.release(account.numberIds, of: account) }
+        let left = await leftovers.settle(client: clients[0]) { log($0) }
         for client in clients { await client.close() }
+        await revokeKeys(of: prepared)
         var final = report
+        final.numbersLeftOwned = left
+        if left > 0 { log("\(left) number(s) bought by this run may still be owned: see the lines above") }
         if let journalDir, let before = seqBefore, let after = JournalProbe.lastSeq(directory: journalDir) {
             final.journalRecordsAppended = Int(after - before)
         }
@@ -139,6 +149,26 @@ struct RunLoad: AsyncParsableCommand {
         try publish(final)
     }
 
+    /// Revokes the keys the fixture made (they count toward the server's `apiKeysMax`); a failure is logged only.
+    private func revokeKeys(of accounts: [LoadAccount]) async {
+        let admin: NumbersClient
+        do {
+            admin = try NumbersClient(
+                configuration: target.clientConfiguration(apiKey: try target.adminKey(), timeout: .seconds(30)))
+        } catch {
+            return log("revoking the run's API keys failed: \(error)")
+        }
+        for keyId in accounts.compactMap(\.keyId) {
+            do {
+                _ = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
+            } catch {
+                log("revoking the run's API key \(keyId) failed: \(error)")
+                break
+            }
+        }
+        await admin.close()
+    }
+
     /// Prints the summary and writes the JSON report, then fails the run if the raw comparison failed: a failure of
     /// the baseline that follows the RPC run must not lose the RPC figures already measured.
     func publish(_ report: LoadReport) throws {
@@ -152,7 +182,7 @@ struct RunLoad: AsyncParsableCommand {
     /// Runs the drivers with a progress line; returns the report of the measured window.
     private func measure(
         _ workload: WorkloadMix, clients: [NumbersClient], executors: [EventLoopTaskExecutor?],
-        accounts: [LoadAccount], wireSizes: WireSizes
+        accounts: [LoadAccount], wireSizes: WireSizes, leftovers: Leftovers
     ) async -> LoadReport {
         let startedAt = Date()
         let start = NIODeadline.now()
@@ -162,8 +192,8 @@ struct RunLoad: AsyncParsableCommand {
         let plan = LoadPlan(
             clients: clients, executors: executors, accounts: accounts, mix: workload,
             runner: WorkloadRunner(
-                recorder: recorder, candidates: CandidatePool(), wireSizes: wireSizes, country: country,
-                timeout: .milliseconds(timeoutMilliseconds)),
+                recorder: recorder, candidates: CandidatePool(), leftovers: leftovers, wireSizes: wireSizes,
+                country: country, timeout: .milliseconds(timeoutMilliseconds)),
             measureFrom: measureFrom, end: end, callsMax: callsMax)
         let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
         let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)

@@ -148,19 +148,26 @@ struct ConnectionOpener {
     private func openOne() async throws -> any Channel {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let established = loop.makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: loop)
-            .connectTimeout(Self.establishTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [context] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addTLSClientHandler(
-                        context: context, serverHostname: "localhost")
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(FrameDecoder(expectsPreface: false)))
-                    try channel.pipeline.syncOperations.addHandler(GreetingHandler(established: established))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(Self.establishTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { [context] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addTLSClientHandler(
+                            context: context, serverHostname: "localhost")
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(FrameDecoder(expectsPreface: false)))
+                        try channel.pipeline.syncOperations.addHandler(GreetingHandler(established: established))
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            // No channel became active, so no handler completes the promise: a dropped promise traps in debug builds.
+            established.fail(error)
+            throw error
+        }
         let timeout = loop.scheduleTask(in: Self.establishTimeout) {
             established.fail(GreetingError(message: "not established within \(Self.establishTimeout)"))
         }

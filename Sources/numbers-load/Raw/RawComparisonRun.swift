@@ -47,20 +47,26 @@ struct RawComparisonRun {
         for index in 0..<connections {
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             let done = loop.makePromise(of: Void.self)
-            _ = try await ClientBootstrap(group: loop)
-                .connectTimeout(.seconds(5))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addTLSClientHandler(
-                            context: context, serverHostname: "localhost")
-                        try channel.pipeline.syncOperations.addHandler(
-                            RawClientHandler(
-                                requestBytes: requestBytes, responseBytes: responseBytes, depth: concurrency,
-                                end: end, recorder: recorder, stripe: index, done: done))
+            do {
+                _ = try await ClientBootstrap(group: loop)
+                    .connectTimeout(.seconds(5))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addTLSClientHandler(
+                                context: context, serverHostname: "localhost")
+                            try channel.pipeline.syncOperations.addHandler(
+                                RawClientHandler(
+                                    requestBytes: requestBytes, responseBytes: responseBytes, depth: concurrency,
+                                    end: end, recorder: recorder, stripe: index, done: done))
+                        }
                     }
-                }
-                .connect(host: "127.0.0.1", port: child.port).get()
+                    .connect(host: "127.0.0.1", port: child.port).get()
+            } catch {
+                // No channel became active, so its handler never completes `done` (a dropped promise traps in debug).
+                done.fail(error)
+                throw error
+            }
             finished.append(done.futureResult)
         }
         for future in finished { try await future.get() }

@@ -4,10 +4,15 @@ import Foundation
 enum ProcessStatus {
     /// Resident set size in MiB (`VmRSS` of /proc/PID/status), nil if unreadable.
     static func residentMiB(pid: Int32) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-        else { return nil }
-        let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        return residentMiB(status: text)
+    }
+
+    /// `VmRSS` in MiB from the text of /proc/PID/status. The kernel writes `VmRSS:\t%8lu kB`: from 10,000,000 kB on
+    /// there is no space between the tab and the figure, so the line is split on any whitespace.
+    static func residentMiB(status text: String) -> Double? {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        let kilobytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Double($0) }.first
         return kilobytes.map { $0 / 1024 }
     }
 

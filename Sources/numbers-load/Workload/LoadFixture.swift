@@ -31,7 +31,9 @@ struct LoadFixture {
                     accountId: account.id, amount: Self.fundsPerAccount, currency: "USD",
                     description: "numbers-load funding"))
             let numberIds = try await buyOwnedNumbers(admin: admin, accountId: account.id)
-            made.append(LoadAccount(id: account.id, authorization: "Bearer \(key.secret)", numberIds: numberIds))
+            made.append(
+                LoadAccount(
+                    id: account.id, authorization: "Bearer \(key.secret)", numberIds: numberIds, keyId: key.apiKey.id))
             if (index + 1) % 10 == 0 || index + 1 == accounts { log("set up \(index + 1)/\(accounts) accounts") }
         }
         return made

@@ -7,6 +7,8 @@ import Synchronization
 struct WorkloadRunner: Sendable {
     let recorder: LatencyRecorder
     let candidates: CandidatePool
+    /// Purchases left in doubt and failed releases, settled after the run.
+    let leftovers: Leftovers
     let wireSizes: WireSizes
     let country: String
     /// Per-call deadline.
@@ -93,21 +95,38 @@ struct WorkloadRunner: Sendable {
         var calls = searched ? 1 : 0
         guard let phone = candidate else { return calls }
         var numberId: String?
+        var failure: (any Error)?
         calls += 1
+        let request = PurchaseNumbersRequest(accountId: account.id, country: country, numbers: [phone], type: .local)
         await measure(.purchase, stripe: stripe, schedule: schedule) {
-            let response = try await client.purchaseNumbers(
-                PurchaseNumbersRequest(accountId: account.id, country: country, numbers: [phone], type: .local),
-                options: options)
-            numberId = response.numbers.first?.number.id
+            do {
+                numberId = try await client.purchaseNumbers(request, options: options).numbers.first?.number.id
+            } catch {
+                failure = error
+                throw error
+            }
         }
         guard let numberId else {
+            // A purchase whose outcome is open may have bought the number: settled after the run, not offered again.
+            if let failure, leftovers.purchaseFailed(failure, account: account, request: request) { return calls }
             candidates.returned(phone)
             return calls
         }
         calls += 1
+        failure = nil
         await measure(.release, stripe: stripe, schedule: schedule) {
-            _ = try await client.releaseNumber(
-                ReleaseNumberRequest(accountId: account.id, numberId: numberId), options: options)
+            do {
+                _ = try await client.releaseNumber(
+                    ReleaseNumberRequest(accountId: account.id, numberId: numberId), options: options)
+            } catch {
+                failure = error
+                throw error
+            }
+        }
+        if let failure, !Leftovers.isGone(failure) {
+            // Still owned (or in doubt): released again after the run, and not offered to another purchase meanwhile.
+            leftovers.releaseFailed(failure, account: account, numberId: numberId)
+            return calls
         }
         candidates.returned(phone)
         return calls

@@ -16,7 +16,8 @@ struct OpenLoopDriverTests {
             accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
             mix: try WorkloadMix(parsing: "list=1"),
             runner: WorkloadRunner(
-                recorder: recorder, candidates: CandidatePool(), wireSizes: WireSizes(), country: "US",
+                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+                country: "US",
                 timeout: .seconds(5)),
             measureFrom: start, end: start + .milliseconds(300), callsMax: 1000)
 

@@ -15,7 +15,8 @@ struct WorkloadRunnerTests {
     func runner(_ recorder: LatencyRecorder) -> WorkloadRunner {
         let clock = clock
         return WorkloadRunner(
-            recorder: recorder, candidates: CandidatePool(), wireSizes: WireSizes(), country: "US",
+            recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+            country: "US",
             timeout: .seconds(5),
             now: { clock.now })
     }

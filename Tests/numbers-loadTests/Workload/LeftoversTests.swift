@@ -1,0 +1,138 @@
+import NIOCore
+import NumberAPI
+import NumberClient
+import Synchronization
+import Testing
+
+@testable import numbers_load
+
+/// A numberd stand-in that owns what it sells: a purchase under an idempotency key buys once (a retry with the key
+/// answers the first result), and the first attempts can be told to fail after doing their work, as a deadline or a
+/// lost connection leaves them.
+final class OwningLoadClient: LoadClient {
+    struct State {
+        var owned: Set<String> = []
+        var byKey: [String: String] = [:]
+        var purchasesToLose = 0
+        var releasesToFail = 0
+    }
+    let state: Mutex<State>
+
+    init(purchasesToLose: Int, releasesToFail: Int) {
+        state = Mutex(State(purchasesToLose: purchasesToLose, releasesToFail: releasesToFail))
+    }
+
+    var owned: Set<String> { state.withLock { $0.owned } }
+
+    func searchNumbers(_ request: SearchNumbersRequest, options: CallOptions) async throws -> SearchNumbersResponse {
+        SearchNumbersResponse(numbers: (0..<3).map { AvailableNumber(phoneNumber: "+1415555020\($0)") })
+    }
+
+    func purchaseNumbers(
+        _ request: PurchaseNumbersRequest, options: CallOptions
+    ) async throws -> PurchaseNumbersResponse {
+        // The client library gives every purchase a key; the harness's first attempt leaves it to the library.
+        let key = options.idempotencyKey ?? "key-\(request.numbers[0])"
+        let (id, lose) = state.withLock { state -> (String, Bool) in
+            let id = state.byKey[key] ?? "NUM_\(request.numbers[0])"
+            if state.byKey[key] == nil {
+                state.byKey[key] = id
+                state.owned.insert(id)
+            }
+            defer { if state.purchasesToLose > 0 { state.purchasesToLose -= 1 } }
+            return (id, state.purchasesToLose > 0)
+        }
+        if lose {
+            throw RPCError(
+                code: .deadlineExceeded, message: "deadline", reason: "DEADLINE_EXCEEDED",
+                details: ["outcome": "unknown", "idempotencyKey": key])
+        }
+        return PurchaseNumbersResponse(
+            numbers: [PurchasedNumber(number: PhoneNumber(id: id, phoneNumber: request.numbers[0]))])
+    }
+
+    func listNumbers(_ request: ListNumbersRequest, options: CallOptions) async throws -> ListNumbersResponse {
+        ListNumbersResponse()
+    }
+
+    func getNumber(_ request: GetNumberRequest, options: CallOptions) async throws -> GetNumberResponse {
+        GetNumberResponse()
+    }
+
+    func releaseNumber(_ request: ReleaseNumberRequest, options: CallOptions) async throws -> ReleaseNumberResponse {
+        let outcome = state.withLock { state -> RPCError? in
+            if state.releasesToFail > 0 {
+                state.releasesToFail -= 1
+                return RPCError(code: .unavailable, message: "lost", reason: "CONNECTION_LOST")
+            }
+            guard state.owned.remove(request.numberId) != nil else {
+                return RPCError(code: .failedPrecondition, message: "released", reason: "ALREADY_RELEASED")
+            }
+            return nil
+        }
+        if let outcome { throw outcome }
+        return ReleaseNumberResponse()
+    }
+
+    func getBalance(_ request: GetBalanceRequest, options: CallOptions) async throws -> GetBalanceResponse {
+        GetBalanceResponse()
+    }
+}
+
+/// numbers-load bought numbers it never gave back: a purchase whose outcome a deadline or a lost connection left open
+/// (numberd carries it through) was forgotten, a failed release too, and the fixture's own numbers stayed owned —
+/// against a numberd with real Twilio credentials, each is paid every month. Now they are settled after the run.
+@Suite("numbers-load leaves nothing bought behind")
+struct LeftoversTests {
+    let account = LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])
+
+    func runner(_ leftovers: Leftovers) -> WorkloadRunner {
+        WorkloadRunner(
+            recorder: LatencyRecorder(measureFrom: .now()), candidates: CandidatePool(), leftovers: leftovers,
+            wireSizes: WireSizes(), country: "US", timeout: .seconds(5))
+    }
+
+    @Test("a purchase in doubt is asked again under its key and released; a failed release is tried again")
+    func inDoubtAndFailedReleasesAreSettled() async {
+        let leftovers = Leftovers()
+        let client = OwningLoadClient(purchasesToLose: 1, releasesToFail: 1)
+        var random = FastRandom(seed: 1)
+        let runner = runner(leftovers)
+        // The first purchase is bought but its answer lost; the second is bought and its release fails.
+        for _ in 0..<2 {
+            await runner.perform(
+                .purchase, client: client, account: account, stripe: 0, intended: .now(), random: &random)
+        }
+        #expect(client.owned.count == 2, "both numbers are owned when the measured window ends")
+        #expect(leftovers.count == 2)
+        let left = await leftovers.settle(client: client) { _ in }
+        #expect(left == 0)
+        #expect(client.owned.isEmpty)
+        #expect(leftovers.count == 0)
+    }
+
+    @Test("the fixture's numbers are released; a number already released counts as given back")
+    func fixtureNumbersAreReleased() async {
+        let leftovers = Leftovers()
+        let client = OwningLoadClient(purchasesToLose: 0, releasesToFail: 0)
+        let bought = try? await client.purchaseNumbers(
+            PurchaseNumbersRequest(numbers: ["+14155550300"]), options: CallOptions())
+        let id = bought?.numbers.first?.number.id ?? ""
+        leftovers.release([id, id], of: account)
+        #expect(await leftovers.settle(client: client) { _ in } == 0)
+        #expect(client.owned.isEmpty)
+    }
+
+    @Test("what cannot be settled is counted: releases failing every attempt")
+    func unsettledIsCounted() async {
+        let leftovers = Leftovers()
+        let client = OwningLoadClient(purchasesToLose: 0, releasesToFail: 100)
+        let bought = try? await client.purchaseNumbers(
+            PurchaseNumbersRequest(numbers: ["+14155550301"]), options: CallOptions())
+        leftovers.release([bought?.numbers.first?.number.id ?? ""], of: account)
+        var lines: [String] = []
+        #expect(await leftovers.settle(client: client) { lines.append($0) } == 1)
+        #expect(lines.count == 1)
+        #expect(client.owned.count == 1)
+    }
+}
