@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NumberCore
 import NumberServer
@@ -178,6 +179,15 @@ public final class Numberd: Sendable {
                 runAtStart: false, logger: logger,
                 action: { try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970)) }, final: nil),
         ]
+        if configuration.providerAuditIntervalSeconds > 0 {
+            let recheck = Duration.seconds(configuration.providerAuditRecheckSeconds)
+            services.append(
+                PeriodicService(
+                    name: "provider-audit", intervalSeconds: configuration.providerAuditIntervalSeconds,
+                    runAtStart: false, logger: logger,
+                    action: { try await Self.auditProvider(service, recheckAfter: recheck, logger: logger) },
+                    final: nil))
+        }
         if let metricsListen = configuration.metricsListen, let metrics {
             services.append(
                 MetricsEndpoint(host: metricsListen.host, port: metricsListen.port, registry: metrics, logger: logger))
@@ -186,6 +196,33 @@ public final class Numberd: Sendable {
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
             createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store)
+    }
+
+    /// Runs the provider audit: sets `numberd_provider_audit_differences{kind}` (so an alert can watch it), logs each
+    /// listed difference at warning, and returns the counts for the run's log line.
+    static func auditProvider(
+        _ service: NumberService, recheckAfter: Duration, logger: Logger
+    ) async throws -> Logger.Metadata {
+        let report = try await service.auditProvider(recheckAfter: recheckAfter)
+        for (kind, count) in report.counts {
+            Meter(label: "numberd_provider_audit_differences", dimensions: [("kind", kind.rawValue)]).set(count)
+        }
+        for difference in report.differences {
+            logger.warning(
+                "the provider and the store disagree about a number",
+                metadata: [
+                    "kind": "\(difference.kind.rawValue)", "number": "\(difference.phoneNumber)",
+                    "provider_sid": "\(difference.providerSid)", "number_id": "\(difference.numberId ?? "-")",
+                    "account_id": "\(difference.accountId ?? "-")",
+                ])
+        }
+        // Sizes, not things the run did: not strings, so PeriodicService does not add them to its item counters.
+        var metadata: Logger.Metadata = [
+            "provider_numbers": .stringConvertible(report.providerNumbers),
+            "held_numbers": .stringConvertible(report.heldNumbers),
+        ]
+        for (kind, count) in report.counts { metadata[kind.rawValue] = "\(count)" }
+        return metadata
     }
 
     /// What numberd prints on standard output once it is ready: where it serves, the CA clients trust and, when

@@ -53,6 +53,15 @@ public struct NumberdConfiguration: Sendable {
     /// owning it. Flag `--orphan-watch`, env `NUMBERD_ORPHAN_WATCH`, file `orphan-watch`, 0...2592000 s (0 = off).
     /// Default 86400 s.
     public var orphanWatchSeconds: Int
+    /// How often the provider audit runs (``NumberCore/NumberService/auditProvider(recheckAfter:)``: every number the
+    /// provider account owns compared with the store, twice `providerAuditRecheckSeconds` apart; differences logged
+    /// at warning and exported as `numberd_provider_audit_differences{kind}`). Flag `--provider-audit-interval`, env
+    /// `NUMBERD_PROVIDER_AUDIT_INTERVAL`, file `provider-audit-interval`, 0...604800 s (0 = off). Default 21600 s
+    /// (6 h); the first audit runs one interval after the start.
+    public var providerAuditIntervalSeconds: Int
+    /// How long the audit waits between its two listings (the provider's lists lag its purchases and releases).
+    /// Flag `--provider-audit-recheck`, 0...3600 s. Default 60 s.
+    public var providerAuditRecheckSeconds: Int
     /// How far the clock may be ahead, when numberd starts, of the latest time the data records anything at
     /// (``NumberCore/CoreState/latestRecordedTime``) or a numberd running on it saw (its `clock` file, written at start,
     /// hourly and at shutdown); further, the start is refused: a clock far ahead (booted before
@@ -93,7 +102,8 @@ public struct NumberdConfiguration: Sendable {
         "purchase-cap", "connections-max", "connections-per-address-max", "partial-frame-bytes-max",
         "billing-interval", "grace-period", "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
-        "log-level", "clock-lead-max", "twilio-base-url", "twilio-ca-file", "twilio-timeout-ms",
+        "provider-audit-interval", "provider-audit-recheck", "log-level", "clock-lead-max", "twilio-base-url",
+        "twilio-ca-file", "twilio-timeout-ms",
     ]
 
     /// The provider of numbers.
@@ -174,6 +184,8 @@ public struct NumberdConfiguration: Sendable {
         snapshotBytesMax = JournalOptions.Limits.defaults.snapshotBytesMax
         reconcileInFlightHorizonSeconds = 600
         orphanWatchSeconds = 86_400
+        providerAuditIntervalSeconds = 21_600
+        providerAuditRecheckSeconds = 60
         clockLeadMaxSeconds = 2_678_400
         connectionLimits = .defaults
         rateLimits = .defaults
@@ -248,6 +260,18 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("orphan-watch must be 0...2592000 seconds")
             }
             configuration.orphanWatchSeconds = parsed
+        }
+        if let interval = value("provider-audit-interval") {
+            guard let parsed = Int(interval), (0...604_800).contains(parsed) else {
+                throw ConfigurationError("provider-audit-interval must be 0...604800 seconds")
+            }
+            configuration.providerAuditIntervalSeconds = parsed
+        }
+        if let recheck = value("provider-audit-recheck") {
+            guard let parsed = Int(recheck), (0...3_600).contains(parsed) else {
+                throw ConfigurationError("provider-audit-recheck must be 0...3600 seconds")
+            }
+            configuration.providerAuditRecheckSeconds = parsed
         }
         if let lead = value("clock-lead-max") {
             guard let parsed = Int(lead), (0...315_360_000).contains(parsed) else {

@@ -85,6 +85,17 @@ struct Serve: AsyncParsableCommand {
         help: "Seconds a voided purchase's numbers are watched at Twilio, released if they land (default 86400).")
     var orphanWatch: String?
     @Option(
+        name: .customLong("provider-audit-interval"),
+        help: """
+            Seconds between audits comparing every number Twilio owns with the store (differences logged and in \
+            metrics), 0...604800, 0 = off (default 21600).
+            """)
+    var providerAuditInterval: String?
+    @Option(
+        name: .customLong("provider-audit-recheck"),
+        help: "Seconds between an audit's two listings of Twilio's numbers, 0...3600 (default 60).")
+    var providerAuditRecheck: String?
+    @Option(
         name: .customLong("clock-lead-max"),
         help: """
             Seconds the clock may be ahead of the latest time the data records at start, else the start is refused \
@@ -132,6 +143,7 @@ struct Serve: AsyncParsableCommand {
             "snapshot-bytes-max": snapshotBytesMax,
             "drain-timeout": drainTimeout,
             "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
+            "provider-audit-interval": providerAuditInterval, "provider-audit-recheck": providerAuditRecheck,
             "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax, "log-level": logLevel,
         ]
         let configuration: NumberdConfiguration

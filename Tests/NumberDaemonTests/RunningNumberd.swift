@@ -27,21 +27,49 @@ struct RunningNumberd {
 
     /// Creates an Elastic SIP trunk at the simulator over its HTTPS API (as an operator would at Twilio).
     func createProviderTrunk(name: String) async throws -> String {
+        try await postToProvider("/v1/Trunks", [("FriendlyName", name)])
+    }
+
+    /// Buys a number at the simulator over its HTTPS API, behind numberd's back (as in Twilio's console); returns its
+    /// SID.
+    func buyAtProvider(_ phoneNumber: String) async throws -> String {
+        try await postToProvider(
+            "/2010-04-01/Accounts/\(simulator.credentials.accountSid)/IncomingPhoneNumbers.json",
+            [("PhoneNumber", phoneNumber)])
+    }
+
+    /// Releases a number at the simulator over its HTTPS API, behind numberd's back.
+    func releaseAtProvider(sid: String) async throws {
+        let response = try await requestProvider(
+            .delete, "/2010-04-01/Accounts/\(simulator.credentials.accountSid)/IncomingPhoneNumbers/\(sid).json", [])
+        guard response.status == 204 else {
+            throw RPCError(code: .internal, message: "DELETE \(sid) at the simulator failed: \(response.status)")
+        }
+    }
+
+    /// POSTs a form to the simulator with the account's credentials; returns the created resource's SID.
+    private func postToProvider(_ path: String, _ form: [(String, String)]) async throws -> String {
+        let response = try await requestProvider(.post, path, form)
+        let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        guard response.status == 201, let sid = json?["sid"] as? String else {
+            throw RPCError(code: .internal, message: "POST \(path) at the simulator failed: \(response.status)")
+        }
+        return sid
+    }
+
+    private func requestProvider(
+        _ method: HTTPMethod, _ path: String, _ form: [(String, String)]
+    ) async throws -> HTTPResponse {
         var http = HTTPClientConfiguration.defaults
         http.tls.caFilePath = numberd.dataDirectory.caCertificate
         return try await withCurlHTTPClient(configuration: http) { client in
-            let response = try await client.execute(
+            try await client.execute(
                 HTTPRequest(
-                    method: .post, url: simulator.baseURL + "/v1/Trunks",
-                    headers: [HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType)],
-                    body: Array(FormURLEncoding.encode([("FriendlyName", name)]).utf8),
+                    method: method, url: simulator.baseURL + path,
+                    headers: form.isEmpty ? [] : [HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType)],
+                    body: form.isEmpty ? [] : Array(FormURLEncoding.encode(form).utf8),
                     basicAuth: BasicCredentials(
                         username: simulator.credentials.accountSid, password: simulator.credentials.authToken)))
-            let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
-            guard response.status == 201, let sid = json?["sid"] as? String else {
-                throw RPCError(code: .internal, message: "trunk creation at the simulator failed: \(response.status)")
-            }
-            return sid
         }
     }
 }

@@ -213,6 +213,9 @@ public protocol NumberProvider: Sendable {
     func setTrunk(sid: String, trunkSid: String?) async throws
     /// The owned number with this E.164 string, or nil if this provider account does not own it.
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber?
+    /// Every number this provider account owns, a page at a time: `page` gets each page's numbers in the provider's
+    /// order and may throw to stop the listing. For the provider audit (``NumberService/auditProvider(recheckAfter:)``).
+    func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws
     /// Creates a SIP trunk at the provider (Twilio Elastic SIP Trunking) and returns its SID.
     func createTrunk(friendlyName: String) async throws -> String
     /// Deletes a trunk created with `createTrunk`.
@@ -220,6 +223,11 @@ public protocol NumberProvider: Sendable {
 }
 
 extension NumberProvider {
+    /// Providers that cannot list what they own refuse: the audit then reports that it could not run.
+    public func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws {
+        throw ProviderError(.invalidArgument, message: "this provider cannot list the numbers it owns")
+    }
+
     /// Providers without trunk management refuse: trunks must then be created elsewhere and named by SID.
     public func createTrunk(friendlyName: String) async throws -> String {
         throw ProviderError(.invalidArgument, message: "this provider cannot create trunks: give the trunk's SID")

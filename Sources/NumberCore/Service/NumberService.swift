@@ -29,6 +29,8 @@ public final class NumberService: Sendable {
         var routing: [String: String?] = [:]
         /// Whether an orphan sweep is running (one at a time).
         var sweepingOrphans = false
+        /// Whether a provider audit is running (one at a time).
+        var auditing = false
         /// Numbers a release by the orphan sweep may still reach at the provider: no purchase may reserve one. Set by
         /// the sweep before its DELETE and kept past a DELETE that may still land until a later sweep's look-up no
         /// longer lists the number (or its watch ends). Not durable: a new service starts with every watched number

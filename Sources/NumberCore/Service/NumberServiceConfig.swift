@@ -81,8 +81,13 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var priceTTLSeconds: Int64 = 3_600
         /// Most cached prices. Default 256.
         public var priceEntriesMax: Int = 256
-        /// How long a search result's listing (locality, region) is kept for the purchase, seconds. Default 1 h.
-        public var listingTTLSeconds: Int64 = 3_600
+        /// How long a search result's listing (locality, region, capabilities) is trusted by a purchase without
+        /// asking the provider again, seconds; an older one is checked by a search anchored at the number. Short on
+        /// purpose: Twilio answers a purchase of a number its account already owns with 201 (an update of that
+        /// number, twilio-api.md §8.7), so a number bought since the search — by another system on a shared account,
+        /// or in Twilio's console — would be "bought" again, charged to the customer and routed to their trunk; the
+        /// anchored search no longer offers it. Default 60 s (it was 1 h).
+        public var listingTTLSeconds: Int64 = 60
         /// Most cached listings (the oldest makes room for a new one). Default 10 000.
         public var listingEntriesMax: Int = 10_000
 
@@ -125,12 +130,28 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public static let defaults = Reconcile()
     }
 
+    /// The provider audit (``NumberService/auditProvider(recheckAfter:)``).
+    public struct Audit: Sendable, Hashable {
+        /// Numbers one listing of the provider account may hold; a larger account fails the audit (the listing and
+        /// the set of numbers seen are bounded by it). 1...10 000 000. Default 2 000 000.
+        public var numbersMax = 2_000_000
+        /// Pages one listing may take (a provider paging in circles fails the audit). 1...100 000. Default 10 000.
+        public var pagesMax = 10_000
+        /// Differences a report lists (every one is counted). 1...10 000. Default 100.
+        public var differencesListedMax = 100
+
+        /// The defaults.
+        public static let defaults = Audit()
+    }
+
     /// Caller limits.
     public var limits: Limits
     /// Group commit.
     public var commits: Commits = .defaults
     /// Reconciliation.
     public var reconcile: Reconcile = .defaults
+    /// The provider audit.
+    public var audit: Audit = .defaults
     /// Billing cadence.
     public var billing: Billing
     /// Idempotency keys.
@@ -170,6 +191,11 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(1...10_000).contains(reconcile.itemsPerPassMax) {
             problems.append("reconcile.itemsPerPassMax must be in 1...10000")
+        }
+        if !(1...10_000_000).contains(audit.numbersMax) || !(1...100_000).contains(audit.pagesMax)
+            || !(1...10_000).contains(audit.differencesListedMax)
+        {
+            problems.append("audit: numbersMax 1...10000000, pagesMax 1...100000, differencesListedMax 1...10000")
         }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")

@@ -54,12 +54,17 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var priceCacheTTLSeconds: Int
         /// Countries kept in the price cache (least recently fetched dropped first). Default 256.
         public var priceCacheCountriesMax: Int
+        /// `PageSize` of the full listing of the account's numbers (the provider audit). 1...1000. Default 250: a
+        /// full IncomingPhoneNumber is about 1.4 KB of JSON (more with voice or SMS URLs), so a page of Twilio's
+        /// largest, 1000, would pass the 1 MiB answer limit (`http.limits.responseBodyLengthMax`).
+        public var listPageSize: Int
 
         /// Creates limits.
         public init(
             searchPageSizeMax: Int, lookUpPageSize: Int, lookUpPagesMax: Int, priceCacheTTLSeconds: Int,
-            priceCacheCountriesMax: Int
+            priceCacheCountriesMax: Int, listPageSize: Int = 250
         ) {
+            self.listPageSize = listPageSize
             self.searchPageSizeMax = searchPageSizeMax
             self.lookUpPageSize = lookUpPageSize
             self.lookUpPagesMax = lookUpPagesMax
@@ -117,6 +122,7 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
             limits.searchPageSizeMax >= 1 && limits.searchPageSizeMax <= 1_000, "searchPageSizeMax in 1...1000")
         precondition(limits.lookUpPageSize >= 1 && limits.lookUpPageSize <= 1_000, "lookUpPageSize in 1...1000")
         precondition(limits.lookUpPagesMax >= 1, "lookUpPagesMax must be positive")
+        precondition(limits.listPageSize >= 1 && limits.listPageSize <= 1_000, "listPageSize in 1...1000")
         precondition(limits.priceCacheTTLSeconds >= 0, "priceCacheTTLSeconds must not be negative")
         precondition(limits.priceCacheCountriesMax >= 1, "priceCacheCountriesMax must be positive")
     }

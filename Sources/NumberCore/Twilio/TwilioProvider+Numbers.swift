@@ -71,6 +71,35 @@ extension TwilioProvider {
         }
     }
 
+    /// Pages through every IncomingPhoneNumber of the account (`PageSize` `limits.listPageSize`, 250 by default,
+    /// following `next_page_uri` verbatim),
+    /// handing each page to `page`, which bounds the listing (it throws to stop it). A malformed entry fails the
+    /// listing: an audit must not skip a number it cannot read.
+    public func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws {
+        let operation = "list owned numbers"
+        var url = Self.withQuery(
+            accountURL("/IncomingPhoneNumbers.json"), [("PageSize", String(configuration.limits.listPageSize))])
+        while true {
+            let answer = try await transport.perform(
+                TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
+            guard let decoded = TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body)
+            else {
+                throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
+            }
+            var numbers: [ProvisionedNumber] = []
+            numbers.reserveCapacity(decoded.incomingPhoneNumbers.count)
+            for incoming in decoded.incomingPhoneNumbers {
+                guard let number = Self.provisioned(incoming) else {
+                    throw ProviderError(.unavailable, message: "\(operation): an owned number is malformed")
+                }
+                numbers.append(number)
+            }
+            try await page(numbers)
+            guard let next = decoded.nextPageUri, !next.isEmpty else { return }
+            url = try nextPageURL(next)
+        }
+    }
+
     /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
     /// and returns the first that `matches`; `nil` when the list ends without one.
     func firstIncoming(

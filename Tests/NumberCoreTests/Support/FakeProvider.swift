@@ -6,7 +6,7 @@ import Synchronization
 /// step; the test double of the Twilio adapter.
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
-        case search, price, buy, release, setTrunk, lookUp
+        case search, price, buy, release, setTrunk, lookUp, list
     }
 
     enum Fault: Sendable {
@@ -123,6 +123,20 @@ final class FakeProvider: NumberProvider {
         }
     }
 
+    /// Changes what the provider account owns behind numberd's back (its console, another system): `body` gets the
+    /// number as owned (nil if not) and leaves it owned, changed, or nil to release it.
+    func changeOwned(_ phone: String, _ body: (inout ProvisionedNumber?) -> Void) {
+        inner.withLock { inner in
+            var number = inner.owned[phone]
+            body(&number)
+            inner.owned[phone] = number
+            if number != nil { inner.inventory.removeValue(forKey: phone) }
+        }
+    }
+
+    /// Numbers per page of ``listOwned(page:)``.
+    let listPageSize = 2
+
     var ownedPhoneNumbers: Set<String> { inner.withLock { Set($0.owned.keys) } }
     func owned(_ phone: String) -> ProvisionedNumber? { inner.withLock { $0.owned[phone] } }
     func calls(_ operation: Operation) -> Int { inner.withLock { $0.calls[operation] ?? 0 } }
@@ -202,6 +216,18 @@ final class FakeProvider: NumberProvider {
 
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
         try await run(.lookUp, phoneNumber: phoneNumber) { inner.withLock { $0.owned[phoneNumber] } }
+    }
+
+    /// Pages of ``listPageSize`` numbers in phone-number order, taken from what is owned when the listing starts.
+    func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws {
+        let all = try await run(.list, phoneNumber: nil) {
+            inner.withLock { $0.owned.values.sorted { $0.phoneNumber < $1.phoneNumber } }
+        }
+        var index = 0
+        repeat {
+            try await page(Array(all[index..<min(index + listPageSize, all.count)]))
+            index += listPageSize
+        } while index < all.count
     }
 
     // MARK: Faults

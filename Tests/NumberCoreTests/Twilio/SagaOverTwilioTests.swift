@@ -53,6 +53,31 @@ struct SagaOverTwilioTests {
         return phone
     }
 
+    /// Twilio answers a purchase of a number its account already owns with 201, as an update of that number (§8.7):
+    /// a number bought since the customer's search — by another system on a shared account, or in the console — was
+    /// "bought" again from the search's listing, kept for an hour: charged to the customer, moved to their trunk, and
+    /// released later under them. A listing older than `listingTTLSeconds` (60 s) is now checked again by a search
+    /// anchored at the number, which no longer offers it.
+    @Test("a number the Twilio account bought since the search is not bought again: NUMBER_UNAVAILABLE, no charge")
+    func numberBoughtSinceTheSearchIsNotBoughtAgain() async throws {
+        try await withServiceOverTwilio { twilio, service, clock, _ in
+            let account = try await Self.account(service)
+            let phone = try await Self.searched(service, for: account)
+            // Another system on the same Twilio account buys it.
+            _ = try await twilio.provider.buy(phoneNumber: phone, trunkSid: nil)
+            // The customer buys a minute after the search.
+            clock.advance(by: 61)
+            let refused = await numberError {
+                _ = try await service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            }
+            #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+            #expect(twilio.engine.repeatPurchaseCount(phone) == 0)
+            #expect(try service.balance(accountId: account.id).balance == 10_000)
+            #expect(service.durableState().numbers.isEmpty)
+        }
+    }
+
     @Test("a compensating DELETE answered 404 moments after the buy: voided, watched, released when Twilio shows it")
     func compensationAnswered404IsWatched() async throws {
         try await withServiceOverTwilio { twilio, service, clock, _ in
@@ -114,7 +139,10 @@ struct SagaOverTwilioTests {
         }) { twilio, service, clock, store in
             let account = try await Self.account(service)
             let phone = try await Self.compensatedWhileHidden(twilio, service, for: account)
+            let listing = try #require(service.listing(for: phone))
             clock.advance(by: Double(Self.lag) / 1_000 + 1)
+            // Seen in a search again (the customer's listing is older than `listingTTLSeconds` by now).
+            service.remember([listing])
             // The sweep finds it now; its DELETE gets no answer (still queued at Twilio, as far as anyone knows).
             twilio.engine.addFault(FaultRule(endpoint: .releaseNumber, kind: .stall(milliseconds: 5_000), times: 2))
             #expect(await service.sweepOrphans().pending == [phone])
@@ -128,7 +156,7 @@ struct SagaOverTwilioTests {
             // A restart knows nothing of the DELETE in flight: every watched number is kept off until looked up.
             let restarted = try await NumberService.open(
                 store: store.restarted(), provider: twilio.provider, clock: clock)
-            restarted.remember([try #require(service.listing(for: phone))])
+            restarted.remember([listing])
             let afterRestart = await numberError { _ = try await restarted.purchase(purchase) }
             #expect(afterRestart?.message.contains("being released") == true, "\(String(describing: afterRestart))")
             #expect(twilio.engine.repeatPurchaseCount(phone) == 0)

@@ -204,4 +204,54 @@ struct TwilioProviderPagingTests {
             #expect(error?.message.contains("lookUpPagesMax") == true)
         }
     }
+
+    /// The provider audit's listing: every owned number, page by page through `next_page_uri`, as the simulator (like
+    /// Twilio) pages them; an empty account is one empty page.
+    @Test func listOwnedPagesThroughEveryNumber() async throws {
+        try await withTwilio(configure: { $0.limits.listPageSize = 2 }) { twilio in
+            var pages: [[ProvisionedNumber]] = []
+            try await twilio.provider.listOwned { pages.append($0) }
+            #expect(pages == [[]])
+            var bought: [ProvisionedNumber] = []
+            for areaCode in ["415", "212", "312"] {
+                let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio, areaCode: areaCode)
+                bought.append(try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil))
+            }
+            twilio.engine.clearRequestLog()
+            pages = []
+            try await twilio.provider.listOwned { pages.append($0) }
+            #expect(pages.map(\.count) == [2, 1])
+            #expect(Set(pages.joined()) == Set(bought))
+            let requests = twilio.requests(.listNumbers)
+            #expect(requests.count == 2)
+            #expect(requests.allSatisfy { $0.query.contains("PageSize=2") })
+            // The page handler stops the listing by throwing.
+            struct Stop: Error {}
+            await #expect(throws: Stop.self) { try await twilio.provider.listOwned { _ in throw Stop() } }
+        }
+    }
+
+    /// A full IncomingPhoneNumber is about 1.4 KB of JSON, so a page of Twilio's largest size (1000) passes the
+    /// adapter's 1 MiB answer limit from about 760 numbers: the default page is 250.
+    @Test func listOwnedWithTheDefaultPageFitsTheAnswerLimit() async throws {
+        try await withTwilio { twilio in
+            let phones = twilio.engine.availableNumbers(country: "US", type: .local, limit: 800).map(\.phoneNumber)
+            try #require(phones.count == 800)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for slice in stride(from: 0, to: phones.count, by: 100) {
+                    group.addTask {
+                        for phone in phones[slice..<(slice + 100)] {
+                            _ = try await twilio.provider.buy(phoneNumber: phone, trunkSid: nil)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            twilio.engine.clearRequestLog()
+            var listed: [String] = []
+            try await twilio.provider.listOwned { listed += $0.map(\.phoneNumber) }
+            #expect(listed.count == 800 && Set(listed) == Set(phones))
+            #expect(twilio.requests(.listNumbers).count == 4)
+        }
+    }
 }

@@ -1,0 +1,171 @@
+import Foundation
+
+/// What a provider audit found: the numbers on which the provider account and numberd's store disagree.
+public struct ProviderAuditReport: Sendable, Hashable {
+    /// One disagreement.
+    public struct Difference: Sendable, Hashable, CustomStringConvertible {
+        /// How the two sides disagree.
+        public enum Kind: String, Sendable, Hashable, CaseIterable, Comparable {
+            /// Owned (and paid) at the provider, held by no one through numberd: no number holds it, no purchase in
+            /// progress reserves it, no orphan watch covers it. numberd's worst case: a number paid with no customer.
+            case unowned
+            /// Held through numberd (active or past due, no release pending) but not owned at the provider: its
+            /// customer is billed for a number that no longer rings.
+            case missing
+            /// Held through numberd under another provider SID than the provider's own for the same number.
+            case sidDiffers = "sid_differs"
+            /// Routed at the provider to another trunk than numberd's (or to one when numberd has none, or to none
+            /// when numberd has one): calls do not reach the customer's trunk.
+            case trunkDiffers = "trunk_differs"
+
+            public static func < (lhs: Kind, rhs: Kind) -> Bool {
+                allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+            }
+        }
+
+        /// How.
+        public var kind: Kind
+        /// The number (E.164).
+        public var phoneNumber: String
+        /// The provider's SID of it (`unowned`, `sid_differs`, `trunk_differs`), or numberd's (`missing`).
+        public var providerSid: String
+        /// numberd's number id, when numberd holds it.
+        public var numberId: String?
+        /// The account holding it through numberd.
+        public var accountId: String?
+
+        public var description: String {
+            "\(kind.rawValue) \(phoneNumber) \(providerSid)"
+                + (numberId.map { " \($0)" } ?? "") + (accountId.map { " of \($0)" } ?? "")
+        }
+    }
+
+    /// Numbers the provider account owned (the second listing).
+    public var providerNumbers = 0
+    /// Numbers held through numberd when the second listing started.
+    public var heldNumbers = 0
+    /// Differences seen by both listings, by kind (every kind present, 0 when none).
+    public var counts: [Difference.Kind: Int] = Dictionary(
+        uniqueKeysWithValues: Difference.Kind.allCases.map { ($0, 0) })
+    /// The first `audit.differencesListedMax` of them, by kind then number.
+    public var differences: [Difference] = []
+
+    /// Whether both sides agree.
+    public var isClean: Bool { counts.values.allSatisfy { $0 == 0 } }
+
+    /// An empty report.
+    public init() {}
+}
+
+/// An audit that could not run to its end.
+public struct ProviderAuditError: Error, Sendable, CustomStringConvertible {
+    /// Why.
+    public var description: String
+}
+
+extension NumberService {
+    /// Compares every number the provider account owns with what the store holds, and reports where they disagree
+    /// (``ProviderAuditReport/Difference/Kind``), whatever caused it: a bug, a purchase or release made in the
+    /// provider's console, a data directory restored from a backup, another system sharing the provider account.
+    /// Nothing is changed on either side: what to do about a difference is an operator's call (releasing an "unowned"
+    /// number that a stale store no longer knows could cut off a customer).
+    ///
+    /// The provider's lists lag its purchases and releases by seconds, and purchases, releases and trunk changes go
+    /// on meanwhile; so the account is listed twice, `recheckAfter` apart, each listing compared with the store as it
+    /// stands then, and only differences both listings show are reported. A number in flight — reserved by an open
+    /// purchase, watched after a voided one, its release requested — is left out. One audit at a time; the listing is
+    /// bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or the provider's error)
+    /// when it cannot finish.
+    public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
+        let started = local.withLock { local in
+            if local.auditing { return false }
+            local.auditing = true
+            return true
+        }
+        guard started else { throw ProviderAuditError(description: "a provider audit is already running") }
+        defer { local.withLock { $0.auditing = false } }
+        let first = try await auditPass()
+        try await Task.sleep(for: recheckAfter)
+        let second = try await auditPass()
+        var report = ProviderAuditReport()
+        report.providerNumbers = second.providerNumbers
+        report.heldNumbers = second.heldNumbers
+        let confirmed = second.differences.filter { key, _ in first.differences[key] != nil }.values
+        for difference in confirmed { report.counts[difference.kind, default: 0] += 1 }
+        report.differences = Array(
+            confirmed.sorted { ($0.kind, $0.phoneNumber) < ($1.kind, $1.phoneNumber) }
+                .prefix(config.audit.differencesListedMax))
+        return report
+    }
+
+    /// One listing of the provider account compared with the store: differences keyed by kind and number.
+    private func auditPass() async throws -> (
+        differences: [String: ProviderAuditReport.Difference], providerNumbers: Int,
+        heldNumbers: Int
+    ) {
+        let limits = config.audit
+        // Held before the listing starts: a number still held by the same id after it ended was held throughout,
+        // so the listing should have shown it.
+        let heldBefore = try coordinator.read { state in Array(state.phoneOwners) }
+        var seen = Set<String>()
+        var differences: [String: ProviderAuditReport.Difference] = [:]
+        var pages = 0
+        try await provider.listOwned { numbers in
+            pages += 1
+            guard pages <= limits.pagesMax else {
+                throw ProviderAuditError(description: "the provider's listing took more than \(limits.pagesMax) pages")
+            }
+            guard seen.count + numbers.count <= limits.numbersMax else {
+                throw ProviderAuditError(
+                    description: "the provider account owns more than \(limits.numbersMax) numbers (audit.numbersMax)")
+            }
+            let found = try coordinator.read { state in numbers.compactMap { Self.difference($0, in: state) } }
+            for number in numbers { seen.insert(number.phoneNumber) }
+            for difference in found { differences[Self.key(difference)] = difference }
+        }
+        // In chunks, so readers and commits wait for one chunk's look-ups at most, not for the whole store's.
+        var index = 0
+        while index < heldBefore.count {
+            let chunk = heldBefore[index..<min(index + 10_000, heldBefore.count)]
+            index = chunk.endIndex
+            let missing = try coordinator.read { state in
+                chunk.compactMap { phone, id -> ProviderAuditReport.Difference? in
+                    guard !seen.contains(phone), state.phoneOwners[phone] == id, let number = state.numbers[id],
+                        number.releaseRequestedAt == nil
+                    else { return nil }
+                    return ProviderAuditReport.Difference(
+                        kind: .missing, phoneNumber: phone, providerSid: number.providerSid, numberId: id,
+                        accountId: number.accountId)
+                }
+            }
+            for difference in missing { differences[Self.key(difference)] = difference }
+        }
+        return (differences, seen.count, heldBefore.count)
+    }
+
+    /// How the provider's `number` disagrees with `state`, if it does.
+    private static func difference(_ number: ProvisionedNumber, in state: CoreState) -> ProviderAuditReport.Difference?
+    {
+        let phone = number.phoneNumber
+        guard let id = state.phoneOwners[phone], let held = state.numbers[id] else {
+            // In flight: a purchase reserves it, or a voided purchase's watch will release it if it landed.
+            guard state.reservations[phone] == nil, state.orphanWatch[phone] == nil else { return nil }
+            return ProviderAuditReport.Difference(kind: .unowned, phoneNumber: phone, providerSid: number.sid)
+        }
+        guard held.releaseRequestedAt == nil else { return nil }
+        let kind: ProviderAuditReport.Difference.Kind
+        if held.providerSid != number.sid {
+            kind = .sidDiffers
+        } else if held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSid }) != number.trunkSid {
+            kind = .trunkDiffers
+        } else {
+            return nil
+        }
+        return ProviderAuditReport.Difference(
+            kind: kind, phoneNumber: phone, providerSid: number.sid, numberId: id, accountId: held.accountId)
+    }
+
+    private static func key(_ difference: ProviderAuditReport.Difference) -> String {
+        difference.kind.rawValue + " " + difference.phoneNumber
+    }
+}

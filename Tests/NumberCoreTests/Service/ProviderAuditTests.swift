@@ -1,0 +1,147 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// The provider audit compares what the provider account owns with what the store holds: numbers paid at the provider
+/// that no customer holds, numbers billed to a customer that the provider no longer has, and numbers whose SID or
+/// trunk differ — whatever caused them (a bug, the provider's console, a restored backup).
+@Suite("Provider audit")
+struct ProviderAuditTests {
+    static let trunkSid = "TK" + String(repeating: "0", count: 32)
+
+    @Test("store and provider agree: a clean report with both counts", arguments: StoreKind.allCases)
+    func agreement(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: Self.trunkSid)
+        _ = try await h.buy(["+14155550101"], for: account.id, trunkId: trunk.id)
+        _ = try await h.buy(["+14155550102", "+14155550103"], for: account.id)
+        let report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.isClean, "\(report.differences)")
+        #expect(report.providerNumbers == 3 && report.heldNumbers == 3)
+        #expect(h.provider.calls(.list) == 2, "listed twice")
+        // Nothing changed anywhere.
+        #expect(h.provider.calls(.release) == 0 && h.provider.calls(.setTrunk) == 0)
+        try await h.check()
+    }
+
+    @Test("each kind of difference is found and named, with the number's holder", arguments: StoreKind.allCases)
+    func everyKind(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: Self.trunkSid)
+        let bought = try await h.buy(["+14155550201", "+14155550202", "+14155550203"], for: account.id)
+        let ids = Dictionary(uniqueKeysWithValues: bought.numbers.map { ($0.phoneNumber, $0.id) })
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: ids["+14155550203"]!, trunkId: trunk.id)
+        // Behind numberd's back: a number bought in the console, one released there, one re-bought there under a
+        // new SID, and one taken off its trunk.
+        h.provider.changeOwned("+14155550299") { number in
+            number = ProvisionedNumber(
+                sid: "PN" + String(repeating: "9", count: 32), phoneNumber: "+14155550299", friendlyName: "console",
+                capabilities: NumberCapabilities(voice: true), dateCreated: Date())
+        }
+        h.provider.changeOwned("+14155550201") { $0 = nil }
+        h.provider.changeOwned("+14155550202") { $0?.sid = "PN" + String(repeating: "8", count: 32) }
+        h.provider.changeOwned("+14155550203") { $0?.trunkSid = nil }
+
+        let report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.counts == [.unowned: 1, .missing: 1, .sidDiffers: 1, .trunkDiffers: 1])
+        #expect(
+            report.differences.map(\.description) == [
+                "unowned +14155550299 PN" + String(repeating: "9", count: 32),
+                "missing +14155550201 \(bought.numbers[0].providerSid) \(ids["+14155550201"]!) of \(account.id)",
+                "sid_differs +14155550202 PN" + String(repeating: "8", count: 32)
+                    + " \(ids["+14155550202"]!) of \(account.id)",
+                "trunk_differs +14155550203 \(bought.numbers[2].providerSid) \(ids["+14155550203"]!) of \(account.id)",
+            ])
+        #expect(report.providerNumbers == 3 && report.heldNumbers == 3)
+        // The audit reports; it changes nothing (the store's invariants do not look at the provider).
+        #expect(h.provider.owned("+14155550299") != nil)
+        #expect(try h.service.number(accountId: account.id, numberId: ids["+14155550201"]!).number.status == .active)
+    }
+
+    @Test("a purchase in progress is not a difference: the provider owns the number, an open purchase reserves it")
+    func purchaseInFlightIsLeftOut() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 100_000)
+        h.provider.stock(["+14155550301"])
+        h.provider.inject(.hangAfter(gate: "bought"), on: .buy)
+        let purchase = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550301"], country: "US"))
+        }
+        await h.provider.waitUntilReached("bought")
+        #expect(h.provider.owned("+14155550301") != nil)
+        let report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.isClean, "\(report.differences)")
+        h.provider.resume("bought")
+        _ = try await purchase.value
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).isClean)
+        try await h.check()
+    }
+
+    @Test("a difference only one of the two listings shows (the provider's lists lag) is not reported")
+    func transientDifferenceIsNotReported() async throws {
+        let h = try await Harness(.memory)
+        _ = try await h.account(funds: 100_000)
+        h.provider.changeOwned("+14155550401") { number in
+            number = ProvisionedNumber(
+                sid: "PN" + String(repeating: "4", count: 32), phoneNumber: "+14155550401", friendlyName: "lagging",
+                capabilities: NumberCapabilities(voice: true), dateCreated: Date())
+        }
+        let audit = Task { try await h.service.auditProvider(recheckAfter: .seconds(2)) }
+        while h.provider.calls(.list) < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        // Released at the provider before the second listing (as a release still showing in a lagging list).
+        h.provider.changeOwned("+14155550401") { $0 = nil }
+        let report = try await audit.value
+        #expect(report.isClean, "\(report.differences)")
+        #expect(h.provider.calls(.list) == 2)
+    }
+
+    @Test("bounds: a larger account than numbersMax fails the audit; one audit at a time; a provider that cannot list")
+    func bounds() async throws {
+        var config = NumberServiceConfig.defaults
+        config.audit.numbersMax = 2
+        config.audit.differencesListedMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        _ = try await h.buy(["+14155550501", "+14155550502"], for: account.id)
+        // At the limit (two numbers): clean.
+        var report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.isClean && report.providerNumbers == 2)
+        for phone in ["+14155550503"] {
+            h.provider.changeOwned(phone) { number in
+                number = ProvisionedNumber(
+                    sid: "PN" + String(repeating: "5", count: 32), phoneNumber: phone, friendlyName: phone,
+                    capabilities: NumberCapabilities(voice: true), dateCreated: Date())
+            }
+        }
+        await #expect(throws: ProviderAuditError.self) { _ = try await h.service.auditProvider(recheckAfter: .zero) }
+        // Listed within the limit again, with two differences and one listed.
+        h.provider.changeOwned("+14155550501") { $0 = nil }
+        report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.counts[.unowned] == 1 && report.counts[.missing] == 1)
+        #expect(report.differences.count == 1)
+        // One at a time.
+        let running = Task { try await h.service.auditProvider(recheckAfter: .seconds(2)) }
+        while h.provider.calls(.list) < 6 { try await Task.sleep(for: .milliseconds(5)) }
+        await #expect(throws: ProviderAuditError.self) { _ = try await h.service.auditProvider(recheckAfter: .zero) }
+        _ = try await running.value
+        // The provider's failure is the audit's.
+        h.provider.inject(.fail(.unavailable), on: .list)
+        await #expect(throws: ProviderError.self) { _ = try await h.service.auditProvider(recheckAfter: .zero) }
+    }
+
+    @Test("configuration bounds of the audit")
+    func configuration() {
+        var config = NumberServiceConfig.defaults
+        config.audit.numbersMax = 0
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.audit.pagesMax = 100_001
+        #expect(config.validate().count == 1)
+        config = .defaults
+        config.audit.differencesListedMax = 10_000
+        #expect(config.validate().isEmpty)
+    }
+}

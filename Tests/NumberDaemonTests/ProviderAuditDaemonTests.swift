@@ -1,0 +1,75 @@
+import Logging
+import NumberAPI
+import NumberClient
+import NumberCore
+import NumberDaemon
+import TestSupport
+import Testing
+
+/// numberd runs the provider audit on its own (`--provider-audit-interval`): a number bought behind its back shows up
+/// in its log, and a number it holds that the provider lost too.
+@Suite("numberd: the periodic provider audit", .serialized)
+struct ProviderAuditDaemonTests {
+    @Test("a number bought in the provider's console and one released there are logged by the periodic audit")
+    func periodicAuditReportsDifferences() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(
+            logger: logger,
+            configure: {
+                $0.providerAuditIntervalSeconds = 1
+                $0.providerAuditRecheckSeconds = 0
+            }
+        ) { numberd in
+            let phones = numberd.simulator.engine.availableNumbers(country: "US", type: .local, limit: 2)
+                .map(\.phoneNumber)
+            try #require(phones.count == 2)
+            // Held through numberd, then released at Twilio behind its back.
+            let held = try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Audited", funds: 100_000)
+                return try await admin.purchaseNumbers(
+                    PurchaseNumbersRequest(accountId: account.id, country: "US", numbers: [phones[0]])
+                ).numbers[0].number
+            }
+            try await numberd.releaseAtProvider(sid: try #require(numberd.simulator.engine.ownedNumbers.first).sid)
+            // Bought at Twilio behind numberd's back.
+            let consoleSid = try await numberd.buyAtProvider(phones[1])
+
+            let deadline = ContinuousClock.now + .seconds(60)
+            var report: CapturingLogHandler.Line?
+            while report == nil, ContinuousClock.now < deadline {
+                report = lines.all.first { $0.message == "provider-audit ran" && $0.metadata["unowned"] == "1" }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let ran = try #require(report, "\(lines.all.filter { $0.message.contains("audit") })")
+            #expect(ran.metadata["missing"] == "1")
+            #expect(ran.metadata["provider_numbers"] == "1" && ran.metadata["held_numbers"] == "1")
+            let differences = lines.all.filter { $0.message == "the provider and the store disagree about a number" }
+            #expect(
+                differences.contains {
+                    $0.metadata["kind"] == "unowned" && $0.metadata["number"] == phones[1]
+                        && $0.metadata["provider_sid"] == consoleSid
+                })
+            #expect(
+                differences.contains {
+                    $0.metadata["kind"] == "missing" && $0.metadata["number"] == phones[0]
+                        && $0.metadata["number_id"] == held.id
+                })
+        }
+    }
+
+    @Test("the audit's settings: interval 0...604800 (0 = off), recheck 0...3600; the defaults")
+    func configuration() throws {
+        let defaults = try NumberdConfiguration.resolve(flags: [:], environment: [:])
+        #expect(defaults.providerAuditIntervalSeconds == 21_600 && defaults.providerAuditRecheckSeconds == 60)
+        let set = try NumberdConfiguration.resolve(
+            flags: ["provider-audit-interval": "0", "provider-audit-recheck": "3600"], environment: [:])
+        #expect(set.providerAuditIntervalSeconds == 0 && set.providerAuditRecheckSeconds == 3_600)
+        #expect(throws: (any Error).self) {
+            _ = try NumberdConfiguration.resolve(flags: ["provider-audit-interval": "604801"], environment: [:])
+        }
+        #expect(throws: (any Error).self) {
+            _ = try NumberdConfiguration.resolve(flags: ["provider-audit-recheck": "-1"], environment: [:])
+        }
+    }
+}
