@@ -150,4 +150,39 @@ struct ClientConnectionStateMachineTests {
             machine.oversize(headers: ByteBuffer(), message: big)
                 == .init(frame: "MESSAGE", size: 16 * 1024 + 1, limit: 16 * 1024))
     }
+
+    /// One frame decoded from its bytes as the client's handler decodes them.
+    static func frame(hex: String) throws -> Frame? {
+        var buffer = ByteBuffer(bytes: hex.split(separator: " ").map { UInt8($0, radix: 16)! })
+        var decoder = FrameDecoder(expectsPreface: false)
+        return try decoder.decode(buffer: &buffer)
+    }
+
+    @Test("a GOAWAY whose debug text is not UTF-8 still names its last stream: the calls up to it stay open")
+    func goAwayWithTextNotUTF8() throws {
+        var machine = ClientConnectionStateMachine()
+        for _ in 0..<2 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
+        // GOAWAY, 9 bytes, stream 0: last stream 3, NO_ERROR, then a lone UTF-8 lead byte.
+        let decoded = try Self.frame(hex: "00 00 00 09 06 00 00 00 00 00 00 00 00 00 00 03 00 00 00 00 C3")
+        let away = try #require(decoded)
+        #expect(machine.received(away) == .finishMany([], close: false))
+        #expect(machine.openCallCount == 2)
+        #expect(machine.phase == .goingAway(lastStreamID: 3))
+        #expect(machine.closingReason?.contains("NO_ERROR") == true)
+    }
+
+    @Test("a GOAWAY too short to name its last stream fails the open calls as outcome unknown, never as not started")
+    func goAwayUnreadable() {
+        var machine = ClientConnectionStateMachine()
+        for _ in 0..<2 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
+        // The frame decoder refuses it (GOAWAY < 8 bytes); the state machine must not read it as "last stream 0".
+        let short = Frame(type: .goAway, streamID: 0, payload: ByteBuffer(bytes: [0, 0, 0, 3]))
+        guard case .finishMany(let failed, true) = machine.received(short) else {
+            Issue.record("the open calls did not fail")
+            return
+        }
+        #expect(failed.map(\.0) == [1, 3])
+        #expect(failed.allSatisfy { if case .connectionFailure(_, false) = $0.1 { true } else { false } })
+        #expect(machine.phase == .closed)
+    }
 }

@@ -203,7 +203,11 @@ struct ClientConnectionStateMachine {
             }
             return finish(frame.streamID, outcome)
         case .goAway:
-            let away = (try? GoAway(payload: frame.payload)) ?? GoAway(lastStreamID: 0, code: .protocolError)
+            guard let away = try? GoAway(payload: frame.payload) else {
+                // Too short to name its last stream: which calls the server ran is unknown, so none of them counts as
+                // never started (that would retry calls it may have run).
+                return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "a GOAWAY under 8 bytes"))
+            }
             return receivedGoAway(away)
         case .headers, .cancel:
             return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "\(frame.type) from a server"))

@@ -55,8 +55,7 @@ public struct GoAway: Sendable, Hashable {
 
     /// The payload bytes.
     public func payload(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var text = Substring(message)
-        while text.utf8.count > FrameLimits.goAwayPayloadMax - 8 { text = text.dropLast() }
+        let text = Self.cut(message)
         var buffer = allocator.buffer(capacity: 8 + text.utf8.count)
         buffer.writeInteger(lastStreamID)
         buffer.writeInteger(code.rawValue)
@@ -64,17 +63,24 @@ public struct GoAway: Sendable, Hashable {
         return buffer
     }
 
-    /// Parses a GOAWAY payload.
+    /// Parses a GOAWAY payload; throws only when it is under 8 bytes. The debug message is read leniently (bytes that
+    /// are not UTF-8 become U+FFFD; cut to 1024 bytes, as when sent): it is for humans, while the last stream id
+    /// before it tells the receiver which of its calls the sender may have run, and must not be lost to a bad byte in
+    /// the text.
     public init(payload: ByteBuffer) throws(FramingError) {
         var payload = payload
+        let length = payload.readableBytes
         guard let last: UInt32 = payload.readInteger(), let code: UInt32 = payload.readInteger() else {
-            throw FramingError(.invalidPayload, "GOAWAY payload of \(payload.readableBytes) bytes is under 8")
+            throw FramingError(.invalidPayload, "GOAWAY payload of \(length) bytes is under 8")
         }
-        guard let bytes = payload.readBytes(length: payload.readableBytes),
-            let message = String(validating: bytes, as: UTF8.self)
-        else {
-            throw FramingError(.invalidPayload, "GOAWAY debug message is not UTF-8")
-        }
-        self.init(lastStreamID: last, code: Code(rawValue: code), message: message)
+        let message = String(decoding: payload.readableBytesView, as: UTF8.self)
+        self.init(lastStreamID: last, code: Code(rawValue: code), message: String(Self.cut(message)))
+    }
+
+    /// `message` cut at a character boundary to the 1024 bytes a GOAWAY carries.
+    private static func cut(_ message: String) -> Substring {
+        var text = Substring(message)
+        while text.utf8.count > FrameLimits.goAwayPayloadMax - 8 { text = text.dropLast() }
+        return text
     }
 }

@@ -47,7 +47,9 @@ struct ConnectionSettingsTests {
         #expect((parsed != nil) == accepted)
     }
 
-    @Test("goaway round trip; long messages are cut to 1024 bytes at a character boundary")
+    @Test(
+        "goaway round trip; long messages are cut to 1024 bytes at a character boundary; a message not UTF-8 is read leniently"
+    )
     func goAway() throws {
         let away = GoAway(lastStreamID: 41, code: .enhanceYourCalm, message: "too many pings")
         #expect(try GoAway(payload: away.payload()) == away)
@@ -59,7 +61,17 @@ struct ConnectionSettingsTests {
         notUTF8.writeInteger(UInt32(1))
         notUTF8.writeInteger(UInt32(0))
         notUTF8.writeBytes([0xFF, 0xFE])
-        #expect(throws: FramingError.self) { try GoAway(payload: notUTF8) }
+        // The text is for humans; the last stream id and code before it must not be lost to it.
+        #expect(try GoAway(payload: notUTF8) == GoAway(lastStreamID: 1, code: .noError, message: "\u{FFFD}\u{FFFD}"))
+        // 1024 bytes that are not UTF-8 read as 1024 replacement characters, 3 bytes each: cut as when sent.
+        var longNotUTF8 = ByteBuffer()
+        longNotUTF8.writeInteger(UInt32(7))
+        longNotUTF8.writeInteger(UInt32(4))
+        longNotUTF8.writeRepeatingByte(0xFF, count: 1024)
+        let lenient = try GoAway(payload: longNotUTF8)
+        #expect(lenient.message == String(repeating: "\u{FFFD}", count: 341))
+        #expect(try GoAway(payload: lenient.payload()) == lenient)
+        #expect(throws: FramingError.self) { try GoAway(payload: ByteBuffer(bytes: [0, 0, 0, 1, 0, 0, 0])) }
         #expect(GoAway.Code.frameTooLarge.description == "FRAME_TOO_LARGE")
     }
 }
