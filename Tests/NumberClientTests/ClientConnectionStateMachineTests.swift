@@ -185,4 +185,25 @@ struct ClientConnectionStateMachineTests {
         #expect(failed.allSatisfy { if case .connectionFailure(_, false) = $0.1 { true } else { false } })
         #expect(machine.phase == .closed)
     }
+
+    @Test("TRAILERS with an OK RpcStatus that has fields set completes the call with its response")
+    func okTrailersWithFields() throws {
+        var machine = ClientConnectionStateMachine()
+        for _ in 0..<3 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
+        let ok = ByteBuffer(bytes: [0x12, 0x02, 0x6F, 0x6B])  // RpcStatus{code: 0, message: "ok"}
+        #expect(machine.received(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "r1"))) == .none)
+        #expect(
+            machine.received(Frame(type: .trailers, streamID: 1, payload: ok))
+                == .finish(streamID: 1, .response(ByteBuffer(string: "r1"))))
+        // OK without a MESSAGE: a response with every field at its default, as with an empty TRAILERS.
+        #expect(
+            machine.received(Frame(type: .trailers, streamID: 3, payload: ok))
+                == .finish(streamID: 3, .response(ByteBuffer())))
+        // A non-OK status stays a status, whatever came before it.
+        let notFound = ByteBuffer(bytes: [0x08, 0x05])
+        #expect(machine.received(Frame(type: .message, streamID: 5, payload: ByteBuffer(string: "r5"))) == .none)
+        #expect(
+            machine.received(Frame(type: .trailers, streamID: 5, payload: notFound))
+                == .finish(streamID: 5, .status(notFound)))
+    }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NumberAPI
 import NumberWire
 
 /// The client side of one nrpc/1 connection as a pure state machine (FRAMING.md §5–8): stream ids, the call table,
@@ -15,7 +16,7 @@ struct ClientConnectionStateMachine {
     enum CallOutcome: Equatable {
         /// The response message and an OK status.
         case response(ByteBuffer)
-        /// A non-OK status (TRAILERS payload, an `RpcStatus`).
+        /// A non-OK status, or one that cannot be read (TRAILERS payload, an `RpcStatus`).
         case status(ByteBuffer)
         /// The connection failed before the call finished; `retryable` when the server never started it.
         case connectionFailure(message: String, retryable: Bool)
@@ -193,15 +194,7 @@ struct ClientConnectionStateMachine {
             guard let slot = open.removeValue(forKey: frame.streamID) else { return .none }
             pingsSinceCall = 0
             settingsSinceCall = 0
-            let outcome: CallOutcome
-            if frame.payload.readableBytes == 0, let response = slot {
-                outcome = .response(response)
-            } else if frame.payload.readableBytes == 0 {
-                outcome = .response(ByteBuffer())  // an OK status with an empty message: all defaults
-            } else {
-                outcome = .status(frame.payload)
-            }
-            return finish(frame.streamID, outcome)
+            return finish(frame.streamID, Self.outcome(trailers: frame.payload, response: slot))
         case .goAway:
             guard let away = try? GoAway(payload: frame.payload) else {
                 // Too short to name its last stream: which calls the server ran is unknown, so none of them counts as
@@ -212,6 +205,18 @@ struct ClientConnectionStateMachine {
         case .headers, .cancel:
             return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "\(frame.type) from a server"))
         }
+    }
+
+    /// A call's outcome from its TRAILERS payload, an `RpcStatus` (FRAMING.md §4; empty is every field at its
+    /// default: OK), and its response if one came. An OK status completes the call with the response (an OK call
+    /// without a MESSAGE has a response with every field at its default), whatever else the status holds: numberd
+    /// sends an empty one, another server may set a message. Any other code, or a status that cannot be read, is the
+    /// call's error.
+    static func outcome(trailers: ByteBuffer, response: ByteBuffer?) -> CallOutcome {
+        let ok =
+            trailers.readableBytes == 0
+            || (try? ProtoDecoder().decode(RpcStatus.self, from: trailers))?.code == StatusCode.ok.rawValue
+        return ok ? .response(response ?? ByteBuffer()) : .status(trailers)
     }
 
     private mutating func finish(_ id: UInt32, _ outcome: CallOutcome) -> Action {
