@@ -195,3 +195,16 @@ extension ClientDeadlineTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 }
+
+@Suite("Client call deadlines on the wire")
+struct ClientTimeoutMicrosTests {
+    @Test(
+        "the time left is sent in whole microseconds rounded up: under 1 µs left is 1 µs, never 0 (no deadline)",
+        arguments: [
+            (TimeAmount.nanoseconds(1), Int64(1)), (.nanoseconds(999), 1), (.nanoseconds(1000), 1),
+            (.nanoseconds(1001), 2), (.seconds(30), 30_000_000),
+        ])
+    func timeoutMicros(remaining: TimeAmount, micros: Int64) {
+        #expect(NumbersClient.timeoutMicros(remaining) == micros)
+    }
+}

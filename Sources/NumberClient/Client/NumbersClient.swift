@@ -219,7 +219,7 @@ public final class NumbersClient: Sendable {
         guard remaining > .zero else { throw WaitEnded.deadline }
         headers.clear()
         try ProtoEncoder().encode(
-            RequestHeaders(method: path, timeoutMicros: Int64(remaining.nanoseconds / 1000), metadata: metadata),
+            RequestHeaders(method: path, timeoutMicros: Self.timeoutMicros(remaining), metadata: metadata),
             into: &headers)
         switch try await connection.call(headers: headers, message: message, deadline: deadline) {
         case .response(let payload):
@@ -237,6 +237,13 @@ public final class NumbersClient: Sendable {
         case .connectionFailure(let text, let unstarted):
             return .failure(.connectionLost(message: text, unstarted: unstarted))
         }
+    }
+
+    /// The `timeout_micros` telling the server that `remaining` (positive) is left, rounded up to whole microseconds:
+    /// under 1 µs left must be sent as 1 µs, not as 0, which means no deadline at all.
+    static func timeoutMicros(_ remaining: TimeAmount) -> Int64 {
+        let nanoseconds = max(remaining.nanoseconds, 1)
+        return nanoseconds / 1000 + (nanoseconds % 1000 == 0 ? 0 : 1)
     }
 
     /// A usable connection: an open one (round-robin, those below the server's call limit first) while the pool
