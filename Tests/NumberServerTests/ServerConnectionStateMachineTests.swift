@@ -560,6 +560,37 @@ struct ServerConnectionStateMachineTests {
         #expect(streamed.phase == .closed)
     }
 
+    private func goAwayLastStreamID(_ action: Action) -> UInt32? {
+        if case .closeWithGoAway(let away) = action { return away.lastStreamID }
+        return nil
+    }
+
+    /// Calls opened after the drain's GOAWAY are never processed: a later GOAWAY (the drain timeout, a framing error,
+    /// a flood) must not claim them, or their client would count them as run and not retry them elsewhere.
+    @Test("after a drain begins, every GOAWAY names the drain's last stream, not HEADERS that came after it")
+    func drainLastStreamStays() {
+        typealias Close = (inout ServerConnectionStateMachine) -> Action
+        let closes: [(String, Close)] = [
+            ("drain timeout", { $0.drainTimeoutFired() }),
+            ("framing error", { $0.framingError(FramingError(.invalidPayload, "bad")) }),
+            ("protocol error", { $0.received(Frame(type: .trailers, streamID: 5)) }),
+            ("idle timeout with answers unread", { $0.idleTimeoutFired(framesHeld: true) }),
+        ]
+        for (name, close) in closes {
+            var machine = machine()
+            _ = machine.received(headers(1))
+            guard case .write(let frames) = machine.beginDraining(),
+                let away = try? GoAway(payload: frames[0].payload)
+            else {
+                Issue.record("no GOAWAY")
+                return
+            }
+            #expect(away.lastStreamID == 1)
+            #expect(machine.received(headers(3)) == .none)
+            #expect(goAwayLastStreamID(close(&machine)) == 1, "\(name)")
+        }
+    }
+
     @Test("timeouts: SETTINGS, idle, drain")
     func timeouts() {
         var fresh = ServerConnectionStateMachine(

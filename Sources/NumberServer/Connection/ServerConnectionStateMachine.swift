@@ -72,7 +72,16 @@ struct ServerConnectionStateMachine {
 
     private(set) var phase: Phase = .awaitingSettings
     private(set) var peerSettings = ConnectionSettings.defaults
+    /// The highest stream id the client opened (HEADERS): a new one must be above it, frames for streams below it
+    /// that have ended are ignored.
     private(set) var lastStreamID: UInt32 = 0
+    /// The last stream of the drain, once one began (our GOAWAY, or the client's): streams opened after it are never
+    /// processed.
+    private var drainLastStreamID: UInt32?
+    /// The last stream any GOAWAY of ours names: the highest one processed. Once a drain began, the drain's, whatever
+    /// HEADERS came after it (ignored, never started): a later GOAWAY (drain timeout, framing error, a flood) that
+    /// named them would tell the client they may have run, and it would not retry them elsewhere.
+    private var goAwayLastStreamID: UInt32 { drainLastStreamID ?? lastStreamID }
     /// Open calls: streams whose HEADERS arrived and whose TRAILERS are not yet sent. `false` until the request
     /// message arrived.
     private(set) var openStreams: [UInt32: Bool] = [:]
@@ -134,13 +143,14 @@ struct ServerConnectionStateMachine {
 
     private mutating func receivedSettings(_ frame: Frame, now: () -> NIODeadline) -> Action {
         if frame.flags.contains(.ack) { return .none }
-        if let away = Self.spend(&settingsFrames, of: "SETTINGS", now: now, lastStreamID) {
+        if let away = Self.spend(&settingsFrames, of: "SETTINGS", now: now, goAwayLastStreamID) {
             return closeOverBudget(away)
         }
         do {
             peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
         } catch {
-            return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: error.goAwayCode, message: error.message))
+            return .closeWithGoAway(
+                GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
         }
         if case .awaitingSettings = phase { phase = .active }
         return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
@@ -148,7 +158,7 @@ struct ServerConnectionStateMachine {
 
     private mutating func receivedPing(_ frame: Frame, now: () -> NIODeadline) -> Action {
         if frame.flags.contains(.ack) { return .none }
-        if let away = Self.spend(&pings, of: "PINGs", now: now, lastStreamID) {
+        if let away = Self.spend(&pings, of: "PINGs", now: now, goAwayLastStreamID) {
             return closeOverBudget(away)
         }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
@@ -166,7 +176,7 @@ struct ServerConnectionStateMachine {
 
     /// Spends one of the CANCEL and stray frame budget: the closing action past it, else `otherwise`.
     private mutating func spendCancel(otherwise action: Action, now: () -> NIODeadline) -> Action {
-        guard let away = Self.spend(&cancels, of: "CANCEL or stray frames", now: now, lastStreamID) else {
+        guard let away = Self.spend(&cancels, of: "CANCEL or stray frames", now: now, goAwayLastStreamID) else {
             return action
         }
         return closeOverBudget(away)
@@ -186,6 +196,7 @@ struct ServerConnectionStateMachine {
             return .close
         }
         phase = .draining(lastStreamID: lastStreamID)
+        drainLastStreamID = lastStreamID
         return .none
     }
 
@@ -331,12 +342,13 @@ struct ServerConnectionStateMachine {
         switch phase {
         case .closed, .draining: return closeIfDrained(otherwise: .none)
         case .awaitingSettings, .active:
-            let away = GoAway(lastStreamID: lastStreamID, code: code, message: message)
+            let away = GoAway(lastStreamID: goAwayLastStreamID, code: code, message: message)
             if openStreams.isEmpty {
                 phase = .closed
                 return .closeWithGoAway(away)
             }
             phase = .draining(lastStreamID: lastStreamID)
+            drainLastStreamID = lastStreamID
             return .write([Frame(type: .goAway, streamID: 0, payload: away.payload())])
         }
     }
@@ -354,7 +366,7 @@ struct ServerConnectionStateMachine {
         phase = .closed
         return .closeWithGoAway(
             GoAway(
-                lastStreamID: lastStreamID, code: .enhanceYourCalm,
+                lastStreamID: goAwayLastStreamID, code: .enhanceYourCalm,
                 message: "the request of stream \(streamID) did not arrive in time"))
     }
 
@@ -364,7 +376,9 @@ struct ServerConnectionStateMachine {
         if case .closed = phase { return .none }
         phase = .closed
         return .closeWithGoAway(
-            GoAway(lastStreamID: lastStreamID, code: .enhanceYourCalm, message: "a frame did not fully arrive in time"))
+            GoAway(
+                lastStreamID: goAwayLastStreamID, code: .enhanceYourCalm,
+                message: "a frame did not fully arrive in time"))
     }
 
     /// The server's budget of bytes held in partially received frames, shared by all connections, cannot take
@@ -379,7 +393,8 @@ struct ServerConnectionStateMachine {
         phase = .closed
         let message = "the server's budget of partially received frames (\(budgetBytes) bytes) is spent"
         return (
-            awaiting, .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .enhanceYourCalm, message: message))
+            awaiting,
+            .closeWithGoAway(GoAway(lastStreamID: goAwayLastStreamID, code: .enhanceYourCalm, message: message))
         )
     }
 
@@ -396,7 +411,7 @@ struct ServerConnectionStateMachine {
         let stuck = !openStreams.isEmpty
         return .closeWithGoAway(
             GoAway(
-                lastStreamID: lastStreamID, code: stuck ? .enhanceYourCalm : .noError,
+                lastStreamID: goAwayLastStreamID, code: stuck ? .enhanceYourCalm : .noError,
                 message: stuck ? "idle timeout with answers unread" : "idle timeout"))
     }
 
@@ -404,7 +419,7 @@ struct ServerConnectionStateMachine {
     mutating func drainTimeoutFired() -> Action {
         if case .closed = phase { return .none }
         phase = .closed
-        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .noError, message: "drain timeout"))
+        return .closeWithGoAway(GoAway(lastStreamID: goAwayLastStreamID, code: .noError, message: "drain timeout"))
     }
 
     /// The client did not send its SETTINGS in time.
@@ -418,7 +433,8 @@ struct ServerConnectionStateMachine {
     /// A framing error from the decoder.
     mutating func framingError(_ error: FramingError) -> Action {
         phase = .closed
-        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: error.goAwayCode, message: error.message))
+        return .closeWithGoAway(
+            GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
     }
 
     private mutating func closeIfDrained(otherwise action: Action) -> Action {
@@ -434,6 +450,6 @@ struct ServerConnectionStateMachine {
 
     private mutating func protocolError(_ message: String) -> Action {
         phase = .closed
-        return .closeWithGoAway(GoAway(lastStreamID: lastStreamID, code: .protocolError, message: message))
+        return .closeWithGoAway(GoAway(lastStreamID: goAwayLastStreamID, code: .protocolError, message: message))
     }
 }
