@@ -7,7 +7,9 @@ import Synchronization
 /// session ticket and skips the full handshake (certificate transfer and verification, signatures).
 /// A stored session is taken by the one connection that offers it (RFC 8446 §C.4: reusing a TLS 1.3 ticket lets
 /// observers link connections, and OpenSSL does not resume a ticket twice); each connection stores the fresh
-/// ticket the server sends after its handshake, so a client that reads from its connection always has one.
+/// ticket the server sends after its handshake, so a client that reads from its connection always has one. Under
+/// TLS 1.2 a connection that resumed puts its session back when its handshake completes (OpenSSL stores only
+/// sessions of full handshakes there), so every reconnect resumes, not every other one.
 ///
 /// ```swift
 /// let sessions = TLSSessionCache()

@@ -106,9 +106,26 @@ final class TLSConnection {
         OpenSSLErrorQueue.clear()
         let status = SSL_do_handshake(ssl)
         if status == 1 {
+            storeResumedSession()
             return .complete
         }
         return classify(status, during: "handshake")
+    }
+
+    /// Puts a resumed TLS 1.2 session back into the cache it was taken from. OpenSSL calls the new-session callback
+    /// only after a full handshake under TLS 1.2 (`ssl_update_cache`: `!s->hit || TLS1.3`), so a session resumed
+    /// there would never go back and only every other connection would resume. `SSL_get1_session` is the session as
+    /// resumed, with the renewed ticket if the server sent one. TLS 1.3 needs nothing: each connection's fresh ticket
+    /// reaches the callback.
+    private func storeResumedSession() {
+        guard let sink = sessionSink, SSL_session_reused(ssl) == 1, SSL_version(ssl) != TLS1_3_VERSION,
+            let session = SSL_get1_session(ssl)
+        else { return }
+        guard SSL_SESSION_is_resumable(session) == 1 else {
+            SSL_SESSION_free(session)
+            return
+        }
+        sink.cache.store(TLSSession(session), for: sink.key)
     }
 
     /// Decrypts at most one chunk into `buffer`; `.complete` means bytes were appended.
