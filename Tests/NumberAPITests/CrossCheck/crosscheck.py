@@ -5,7 +5,8 @@
     crosscheck.py check DIR   parse every DIR/<vector>.swift.bin with Google's runtime and compare with the vector
     crosscheck.py lenient DIR parse every input of noncanonical.json with Google's runtime (unknown fields
                               dropped) and write its canonical bytes to DIR/<name>.python.bin: numberd must read
-                              the input with the same meaning
+                              the input with the same meaning; an input marked "google": "refuses" must raise
+                              DecodeError instead (and numberd must refuse it too)
 
 Vectors come from vectors.generated.json (see generate_vectors.py). Run by the Swift test CrossCheckTests.
 """
@@ -54,9 +55,18 @@ def normalized(value):
 
 def lenient(pb, work):
     """What Google's runtime makes of input that is valid but not canonical (mistyped occurrences, groups, ...)."""
+    from google.protobuf.message import DecodeError
+
     cases = json.load(open(os.path.join(HERE, "noncanonical.json"), encoding="utf-8"))
     for case in cases:
         parsed = getattr(pb, case["type"])()
+        if case.get("google") == "refuses":
+            # Input Google's runtime must refuse (numberd must too): nothing to write.
+            try:
+                parsed.ParseFromString(bytes.fromhex(case["hex"]))
+            except DecodeError:
+                continue
+            raise SystemExit(f"{case['name']}: Google's runtime parsed input it should refuse")
         parsed.ParseFromString(bytes.fromhex(case["hex"]))
         parsed.DiscardUnknownFields()
         with open(os.path.join(work, case["name"] + ".python.bin"), "wb") as f:

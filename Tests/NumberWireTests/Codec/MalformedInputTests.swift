@@ -39,6 +39,13 @@ struct MalformedInputTests {
         Case(name: "wire type 7", hex: "08 01 1f", kind: .invalidWireType, field: 3, offset: 2),
         Case(name: "invalid UTF-8", hex: "12 02 c3 28", kind: .invalidUTF8, field: 2, offset: 2),
         Case(name: "lone surrogate UTF-8", hex: "12 03 ed a0 80", kind: .invalidUTF8, field: 2, offset: 2),
+        // Google's runtimes check every occurrence of a string field, not only the last one, which wins.
+        Case(
+            name: "invalid UTF-8 in an earlier occurrence", hex: "12 01 ff 12 01 61", kind: .invalidUTF8, field: 2,
+            offset: 2),
+        Case(
+            name: "invalid UTF-8 in a middle occurrence, after another field", hex: "08 01 12 01 61 12 01 ff 12 01 62",
+            kind: .invalidUTF8, field: 2, offset: 7),
     ]
 
     @Test("each malformed input is a typed error", arguments: cases)

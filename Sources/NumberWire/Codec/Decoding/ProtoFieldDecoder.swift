@@ -146,15 +146,32 @@ extension ProtoFieldDecoder {
         return state.payload(state.entries[index])
     }
 
-    /// Reads a string, rejecting invalid UTF-8.
+    /// Reads a string, rejecting invalid UTF-8 in any occurrence: the last one wins, but Google's runtimes refuse a
+    /// message with a string that is not UTF-8 anywhere, so one they refuse must not mean something here.
     func decodeString() throws -> String {
-        let bytes = try decodeBytes()
+        guard mode == .field else { return try string(decodeBytes(), entry: nil) }
+        guard let last = state.lastEntry(field: field, wireType: .lengthDelimited, lo: Int(lo), hi: Int(hi)) else {
+            return ""
+        }
+        for index in Int(lo)..<last {
+            let entry = state.entries[index]
+            guard entry.field == field, entry.wireType == WireType.lengthDelimited.rawValue else { continue }
+            _ = try string(state.payload(entry), entry: index)
+        }
+        return try string(state.payload(state.entries[last]), entry: last)
+    }
+
+    /// `bytes` as a string, or the `invalidUTF8` error at the occurrence they are the payload of (`entry`, nil: this
+    /// decoder's own).
+    private func string(_ bytes: UnsafeRawBufferPointer, entry: Int?) throws -> String {
         if bytes.isEmpty { return "" }
         // Most fields are ASCII, which is valid UTF-8: a word-at-a-time check is much cheaper than the generic
         // validating initialiser, and `String(decoding:)` then has nothing to repair.
         if Self.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         guard let string = String(validating: bytes, as: UTF8.self) else {
-            throw error(.invalidUTF8, "string field is not valid UTF-8")
+            let message = "string field is not valid UTF-8"
+            guard let entry else { throw error(.invalidUTF8, message) }
+            throw state.fail(.invalidUTF8, message, field: field, offset: Int(state.entries[entry].start))
         }
         return string
     }
