@@ -24,14 +24,23 @@ enum PEM {
         }
     }
 
-    /// Reads every certificate in the BIO; throws when there is none.
+    /// Reads every certificate in the BIO; throws when there is none, or when a block cannot be read.
     static func readCertificates(_ bio: OpaquePointer, what: String) throws -> [OpaquePointer] {
         var certificates: [OpaquePointer] = []
         OpenSSLErrorQueue.clear()
         while certificates.count < certificatesMax, let x509 = PEM_read_bio_X509(bio, nil, nil, nil) {
             certificates.append(x509)
         }
-        // Reaching the end of the input leaves a "no start line" entry; that is the normal way out.
+        // Reaching the end of the input leaves a "no start line" entry: the normal way out. Anything else is a block
+        // that could not be read (bad base64, a damaged certificate). Dropped, it would leave a chain without its
+        // intermediate or trust roots without a CA, which fails only at a handshake that needs it.
+        let last = ERR_peek_last_error()
+        if last != 0, ERR_GET_LIB(last) != ERR_LIB_PEM || ERR_GET_REASON(last) != PEM_R_NO_START_LINE {
+            let read = certificates.count
+            certificates.forEach { X509_free($0) }
+            throw OpenSSLErrorQueue.error(
+                .invalidConfiguration, "a PEM block in \(what) cannot be read (after \(read) certificates)")
+        }
         OpenSSLErrorQueue.clear()
         guard !certificates.isEmpty else {
             throw TLSError(code: .invalidConfiguration, message: "no PEM certificate found in \(what)")

@@ -1,3 +1,4 @@
+import Foundation
 import NumberTLS
 import Testing
 
@@ -49,6 +50,35 @@ struct TLSContextTests {
         _ = try TLSContext(configuration: .clientDefaults)
         expectInvalid(.client(trustRoots: .file("/nonexistent/ca.pem")))
         expectInvalid(.client(trustRoots: .pem("")))
+    }
+
+    /// A damaged block after a good one (a corrupt intermediate, a second CA cut in half) must not be dropped
+    /// silently: the context would start without it and fail only at the first handshake that needs it.
+    @Test(
+        "a chain or CA file whose second PEM block is damaged is refused, naming the file",
+        arguments: ["chain", "trust roots"])
+    func damagedSecondBlock(use: String) throws {
+        let damaged = "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n"
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-pem-\(UUID()).pem").path
+        let first = use == "chain" ? pki.server.certificatePEM : pki.authority.certificatePEM
+        try (first + damaged).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var configuration = pki.serverConfiguration()
+        if use == "chain" {
+            configuration.certificateChain = .file(path)
+        } else {
+            configuration = .client(trustRoots: .file(path))
+        }
+        #expect {
+            try TLSContext(configuration: configuration)
+        } throws: {
+            guard let error = $0 as? TLSError else { return false }
+            return error.code == .invalidConfiguration && error.message.contains(path)
+        }
+        // The good block alone, and followed by other text or another kind of block, still loads.
+        try (first + "trailing text\n" + pki.server.privateKeyPEM).write(
+            toFile: path, atomically: true, encoding: .utf8)
+        _ = try TLSContext(configuration: configuration)
     }
 
     @Test("defaults: TLS 1.2 minimum, 1.3 maximum, 10 s handshake timeout, resumption on")
