@@ -292,7 +292,7 @@ let package = Package(
         .testTarget(
             name: "NumberTLSTests",
             dependencies: [
-                "NumberTLS", "TestSupport",
+                "NumberTLS", "TestSupport", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

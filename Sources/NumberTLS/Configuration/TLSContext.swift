@@ -16,13 +16,15 @@ public final class TLSContext: @unchecked Sendable {
 
     /// Compiles `configuration`; throws ``TLSError/Code/invalidConfiguration`` with OpenSSL's reason on failure.
     public init(configuration: TLSConfiguration) throws {
+        // Before SSL_CTX_new: a throw before every stored property is set skips deinit, which would leak the context.
+        let alpnWire = try ALPNWireList(configuration.applicationProtocols)
         OpenSSLErrorQueue.clear()
         guard let context = SSL_CTX_new(TLS_method()) else {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "SSL_CTX_new failed")
         }
         self.configuration = configuration
         self.pointer = context
-        self.alpnWire = try ALPNWireList(configuration.applicationProtocols)
+        self.alpnWire = alpnWire
         try configureProtocol()
         try configureIdentity()
         certificate = try SSL_CTX_get0_certificate(context).map { try CertificateSummary($0) }
