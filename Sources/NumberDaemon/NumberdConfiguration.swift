@@ -241,42 +241,24 @@ public struct NumberdConfiguration: Sendable {
             configuration.rebindProvider = parsed
         }
         configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
-        if let grace = value("grace-period") {
-            guard let parsed = Int(grace), (0...7_776_000).contains(parsed) else {
-                throw ConfigurationError("grace-period must be 0...7776000 seconds")
-            }
+        if let parsed = try seconds("grace-period", from: value, in: 0...7_776_000) {
             configuration.gracePeriodSeconds = parsed
         }
         configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
         configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
-        if let horizon = value("reconcile-in-flight-horizon") {
-            guard let parsed = Int(horizon), (0...86_400).contains(parsed) else {
-                throw ConfigurationError("reconcile-in-flight-horizon must be 0...86400 seconds")
-            }
+        if let parsed = try seconds("reconcile-in-flight-horizon", from: value, in: 0...86_400) {
             configuration.reconcileInFlightHorizonSeconds = parsed
         }
-        if let watch = value("orphan-watch") {
-            guard let parsed = Int(watch), (0...2_592_000).contains(parsed) else {
-                throw ConfigurationError("orphan-watch must be 0...2592000 seconds")
-            }
+        if let parsed = try seconds("orphan-watch", from: value, in: 0...2_592_000) {
             configuration.orphanWatchSeconds = parsed
         }
-        if let interval = value("provider-audit-interval") {
-            guard let parsed = Int(interval), (0...604_800).contains(parsed) else {
-                throw ConfigurationError("provider-audit-interval must be 0...604800 seconds")
-            }
+        if let parsed = try seconds("provider-audit-interval", from: value, in: 0...604_800) {
             configuration.providerAuditIntervalSeconds = parsed
         }
-        if let recheck = value("provider-audit-recheck") {
-            guard let parsed = Int(recheck), (0...3_600).contains(parsed) else {
-                throw ConfigurationError("provider-audit-recheck must be 0...3600 seconds")
-            }
+        if let parsed = try seconds("provider-audit-recheck", from: value, in: 0...3_600) {
             configuration.providerAuditRecheckSeconds = parsed
         }
-        if let lead = value("clock-lead-max") {
-            guard let parsed = Int(lead), (0...315_360_000).contains(parsed) else {
-                throw ConfigurationError("clock-lead-max must be 0...315360000 seconds")
-            }
+        if let parsed = try seconds("clock-lead-max", from: value, in: 0...315_360_000) {
             configuration.clockLeadMaxSeconds = parsed
         }
         configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
@@ -376,6 +358,18 @@ public struct NumberdConfiguration: Sendable {
             }
             twilioRequestTimeoutMilliseconds = parsed
         }
+    }
+
+    /// The setting `key` as a number of seconds within `range` (nil when not given), or an error naming it and the
+    /// range.
+    private static func seconds(
+        _ key: String, from value: (String) -> String?, in range: ClosedRange<Int>
+    ) throws -> Int? {
+        guard let text = value(key) else { return nil }
+        guard let parsed = Int(text), range.contains(parsed) else {
+            throw ConfigurationError("\(key) must be \(range.lowerBound)...\(range.upperBound) seconds")
+        }
+        return parsed
     }
 
     private static func seconds(_ text: String?, default value: Int) throws -> Int {
