@@ -95,7 +95,7 @@ struct Buy: AsyncParsableCommand {
                         try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
                     }
                 } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
-                    throw CLIError(code: CLIError.exitCode(for: error.code), message: Self.priceChanged(error))
+                    throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
                 }
             }
             try global.output(response) {

@@ -18,9 +18,10 @@ struct NumbersCommand: AsyncParsableCommand {
             ::1) checked against that directory's CA; for any other, give a key with --key-file PATH (or \
             NUMBERS_KEY_FILE, or NUMBERS_KEY). --key works too but leaves the key where other users see it (ps, \
             /proc) and in the shell history.
-            Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, 5 \
-            failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
-            or timed out, 8 rate limited, 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).
+            Exit codes: 0 ok, 1 other error (a declined question among them; a response too large for the CLI, \
+            the call carried out), 3 invalid argument, 4 not found, 5 failed precondition (e.g. insufficient \
+            balance), 6 unauthenticated or permission denied, 7 unavailable or timed out, 8 rate limited or over a \
+            limit (nothing done), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).
             Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
             with the --idempotency-key to rerun `buy` or `funds add` safely; a second one exits at once.
             """,
@@ -167,7 +168,7 @@ struct GlobalOptions: ParsableArguments {
         do {
             return try await withNumbersClient(try clientConfiguration(needsKey: needsKey), body)
         } catch let error as RPCError {
-            throw CLIError(code: CLIError.exitCode(for: error.code), message: "error: \(error)")
+            throw CLIError(code: CLIError.exitCode(for: error), message: "error: \(error)")
         }
     }
 
@@ -191,6 +192,19 @@ struct CLIError: Error, CustomStringConvertible {
     var message: String
 
     var description: String { message }
+
+    /// The exit status of a run that failed with `error`: by its status code, except that `RESOURCE_EXHAUSTED`
+    /// means "rate limited" (8) only for a refusal. numberd also answers it (`RESPONSE_TOO_LARGE`) in place of a
+    /// response too large for the client, after the call was carried out: that one, like any with
+    /// `outcome=unknown`, is no limit to wait out and exits 1.
+    static func exitCode(for error: RPCError) -> Int32 {
+        if error.code == .resourceExhausted,
+            error.reason == "RESPONSE_TOO_LARGE" || error.details["outcome"] == "unknown"
+        {
+            return 1
+        }
+        return exitCode(for: error.code)
+    }
 
     static func exitCode(for status: StatusCode) -> Int32 {
         switch status {

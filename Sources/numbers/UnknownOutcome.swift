@@ -18,8 +18,9 @@ enum UnknownOutcome {
     /// out, a deadline or cancellation after it was sent (the server finishes a purchase it started even when the
     /// caller stops waiting), `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` / `REQUEST_IN_PROGRESS`
     /// (a run under this key is still going on), `UNAVAILABLE` / `STORE_FAILED` (the server stopped writing, maybe
-    /// after the provider acted), `INTERNAL` or `UNKNOWN` (something failed after the request arrived, a response that
-    /// did not decode among them).
+    /// after the provider acted), `RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` (carried out, the response too large
+    /// for the CLI), `INTERNAL` or `UNKNOWN` (something failed after the request arrived, a response that did not
+    /// decode among them).
     ///
     /// Every other failure is a known outcome: a refusal (nothing done), or one before anything was sent (no
     /// connection, a deadline or cancellation while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`,
@@ -38,7 +39,7 @@ enum UnknownOutcome {
             return try await Interruption.shared.keyedCall(idempotencyKey, call)
         } catch let error as RPCError where covers(error) {
             throw CLIError(
-                code: CLIError.exitCode(for: error.code),
+                code: CLIError.exitCode(for: error),
                 message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey))
         }
     }

@@ -87,6 +87,24 @@ extension KeyedRetryTests {
         Self.expectKeyed(error, code: .internal, key: server.calls.first?.metadata["idempotency-key"])
     }
 
+    @Test("a keyed call answered RESOURCE_EXHAUSTED / RESPONSE_TOO_LARGE (carried out, result unread) names the key")
+    func responseTooLarge() async throws {
+        // numberd sends it only in place of a handler's successful response: the purchase was made.
+        let server = try await FakeNumbersServer.start { _, _ in
+            .status(
+                RpcStatus(
+                    code: StatusCode.resourceExhausted.rawValue,
+                    message: "the response exceeds the client's message size limit", reason: "RESPONSE_TOO_LARGE"))
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let error = await #expect(throws: RPCError.self) { try await client.purchaseNumbers(Self.purchase) }
+        await client.close()
+        await server.stop()
+        #expect(server.calls.count == 1, "a status is final: not retried")
+        #expect(error?.reason == "RESPONSE_TOO_LARGE", "\(String(describing: error))")
+        Self.expectKeyed(error, code: .resourceExhausted, key: server.calls.first?.metadata["idempotency-key"])
+    }
+
     @Test(
         "a first attempt's answer names the key only when it leaves the outcome open",
         arguments: [
@@ -94,6 +112,7 @@ extension KeyedRetryTests {
             (.unavailable, "OUTCOME_UNKNOWN", [:], true), (.aborted, "REQUEST_IN_PROGRESS", [:], true),
             (.unavailable, "STORE_FAILED", [:], true),
             (.internal, "INTERNAL", [:], true), (.unknown, "UNKNOWN", [:], true),
+            (.resourceExhausted, "RESPONSE_TOO_LARGE", [:], true), (.resourceExhausted, "RATE_LIMITED", [:], false),
             (.deadlineExceeded, "DEADLINE_EXCEEDED", ["outcome": "not-started"], false),
             (.cancelled, "CANCELLED", ["outcome": "not-started"], false),
             (.unavailable, "PROVIDER_UNAVAILABLE", [:], false),

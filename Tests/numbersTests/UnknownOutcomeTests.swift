@@ -94,6 +94,27 @@ struct UnknownOutcomeTests {
         withExtendedLifetime(listener) {}
     }
 
+    @Test(
+        "a purchase carried out whose response is over the CLI's 4 MiB limit: the key to rerun with, not 'rate limited'"
+    )
+    func responseTooLarge() async throws {
+        let received = ReceivedKeys()
+        var router = RPCRouter()
+        router.register(NumbersMethods.purchaseNumbers) { _, context in
+            received.record(context)
+            // numberd answers RESOURCE_EXHAUSTED / RESPONSE_TOO_LARGE in place of it: the purchase was made.
+            return PurchaseNumbersResponse(message: String(repeating: "x", count: 4 * 1024 * 1024 + 1))
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["buy", "+14155550100"] + Self.connection(server) + Self.deadline)
+            #expect(run.status == 1, "not 8 (rate limited): \(run)")
+            #expect(run.stderr.contains("RESPONSE_TOO_LARGE"), "\(run.stderr)")
+            let key = try #require(received.all.first, "the server received no call")
+            #expect(run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+            #expect(run.stderr.contains("--idempotency-key \(key)"), "\(run.stderr)")
+        }
+    }
+
     @Test("a refusal is a known outcome: no rerun advice")
     func refused() async throws {
         var router = RPCRouter()

@@ -134,8 +134,10 @@ struct CallAttempts {
     /// it was sent (the server finishes what it started when the caller stops waiting; those made before sending say
     /// `outcome=not-started`), `UNAVAILABLE` / `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` /
     /// `REQUEST_IN_PROGRESS` (a request under the key is still running), `UNAVAILABLE` / `STORE_FAILED` (the server
-    /// stopped writing, maybe after the provider acted), and `INTERNAL` or `UNKNOWN` (a failure after the request
-    /// arrived). Every other answer is a known outcome: a refusal, nothing done.
+    /// stopped writing, maybe after the provider acted), `RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` (the call was
+    /// carried out, but its response is over this client's `maxMessagePayload`: a purchase made, its result unread)
+    /// and `INTERNAL` or `UNKNOWN` (a failure after the request arrived). Every other answer is a known outcome: a
+    /// refusal, nothing done.
     static func leavesOutcomeOpen(_ error: RPCError) -> Bool {
         guard error.details["outcome"] != "not-started" else { return false }
         switch error.code {
@@ -143,6 +145,9 @@ struct CallAttempts {
         // STORE_FAILED: the server stopped writing, maybe after the provider acted (a purchase bought, not recorded).
         case .unavailable: return error.reason == "OUTCOME_UNKNOWN" || error.reason == "STORE_FAILED"
         case .aborted: return error.reason == "REQUEST_IN_PROGRESS"
+        // Sent by numberd only in place of a handler's successful response (RATE_LIMITED, PURCHASE_CAP and
+        // LIMIT_EXCEEDED are refusals before anything was done).
+        case .resourceExhausted: return error.reason == "RESPONSE_TOO_LARGE"
         default: return false
         }
     }
