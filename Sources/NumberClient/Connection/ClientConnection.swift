@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NumberAPI
@@ -24,16 +23,20 @@ final class ClientConnection: Sendable {
     /// TLS 1.3 a server checks the client's certificate after the client's handshake is done, and its alert comes
     /// later) fails the connect, with nothing sent, instead of the calls started on it.
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
+    /// `resolver` (tests) replaces the system's for `host`.
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
-        settings: ConnectionSettings, connectTimeout: TimeAmount, group: any EventLoopGroup
+        settings: ConnectionSettings, connectTimeout: TimeAmount, group: any EventLoopGroup,
+        resolver: (any Resolver & Sendable)? = nil
     ) -> EventLoopFuture<ClientConnection> {
-        let status = ClientConnectionStatus()
         let sessionKey = "\(serverHostname):\(port)"
-        let made = NIOLockedValueBox<(connection: ClientConnection, ready: EventLoopFuture<Void>)?>(nil)
-        return ClientBootstrap(group: group)
+        // NIO runs the initializer once per connection attempt (Happy Eyeballs tries a host's addresses side by
+        // side): each channel gets a connection of its own, and the one that connected is picked by its channel.
+        let attempts = ConnectionAttempts()
+        let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .resolver(resolver)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
@@ -42,6 +45,7 @@ final class ClientConnection: Sendable {
                             context: tls, serverHostname: serverHostname, sessionCache: sessionCache,
                             sessionKey: sessionKey)
                     }
+                    let status = ClientConnectionStatus()
                     let ready = channel.eventLoop.makePromise(of: Void.self)
                     let handler = ClientConnectionHandler(
                         settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil,
@@ -54,17 +58,16 @@ final class ClientConnection: Sendable {
                     }
                     let connection = ClientConnection(
                         channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), status: status)
-                    made.withLockedValue { $0 = (connection, ready.futureResult) }
+                    attempts.record(connection, ready: ready.futureResult)
                 }
             }
-            .connect(host: host, port: port)
-            .flatMap { channel in
-                guard let (connection, ready) = made.withLockedValue({ $0 }) else {
-                    return channel.eventLoop.makeFailedFuture(
-                        RPCError(code: .internal, message: "connection set-up did not run", reason: "CLIENT_BUG"))
-                }
-                return ready.map { connection }
+        return bootstrap.connect(host: host, port: port).flatMap { channel in
+            guard let (connection, ready) = attempts.take(for: channel) else {
+                return channel.eventLoop.makeFailedFuture(
+                    RPCError(code: .internal, message: "connection set-up did not run", reason: "CLIENT_BUG"))
             }
+            return ready.map { connection }
+        }
     }
 
     /// Makes one call: HEADERS + MESSAGE out, the outcome back. Cancelling the task cancels the call. It ends at

@@ -50,16 +50,29 @@ final class FakeNumbersServer: Sendable {
     /// Starts listening on 127.0.0.1 at a free port.
     static func start(_ script: @escaping Script) async throws -> FakeNumbersServer {
         let log = CallLog(script: script)
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let listener = try await bootstrap(log).bind(host: "127.0.0.1", port: 0).get()
+        log.listener.withLock { $0 = listener }
+        return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
+    }
+
+    /// Starts serving on `socket`, a socket the test bound and made listen (it is closed with the server).
+    static func start(
+        listeningSocket socket: NIOBSDSocket.Handle, _ script: @escaping Script
+    ) async throws -> FakeNumbersServer {
+        let log = CallLog(script: script)
+        let listener = try await bootstrap(log).withBoundSocket(socket).get()
+        log.listener.withLock { $0 = listener }
+        return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
+    }
+
+    private static func bootstrap(_ log: CallLog) -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Connection(log: log))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        log.listener.withLock { $0 = listener }
-        return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
     }
 
     /// Stops listening (connections already open stay until their client closes them).
