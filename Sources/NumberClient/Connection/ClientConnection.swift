@@ -35,7 +35,7 @@ final class ClientConnection: Sendable {
         let attempts = ConnectionAttempts()
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .resolver(resolver)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -1,0 +1,44 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import NumberClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The options of the client's sockets, read back from a connection made as the client makes them.
+@Suite("Client socket options")
+struct ClientSocketOptionsTests {
+    /// The value of a socket option on `channel`.
+    private static func option(
+        _ channel: any Channel, level: NIOBSDSocket.OptionLevel, _ name: Int32
+    ) async throws -> SocketOptionValue {
+        try await channel.getOption(
+            ChannelOptions.Types.SocketOption(level: level, name: NIOBSDSocket.Option(rawValue: name))
+        ).get()
+    }
+
+    /// A connection to `server` made as the client makes them.
+    private static func connect(_ server: FakeNumbersServer) async throws -> ClientConnection {
+        try await ClientConnection.connect(
+            host: "127.0.0.1", port: server.port, tls: nil, serverHostname: "127.0.0.1", sessionCache: nil,
+            settings: .defaults, connectTimeout: .seconds(5), group: MultiThreadedEventLoopGroup.singleton
+        ).get()
+    }
+
+    #if os(Linux)
+    @Test("TCP_NODELAY is set at the TCP level, and SO_DEBUG is not set")
+    func noDelayNotDebug() async throws {
+        let server = try await FakeNumbersServer.start { _, _ in .never }
+        let connection = try await Self.connect(server)
+        #expect(try await Self.option(connection.channel, level: .tcp, TCP_NODELAY) == 1)
+        // `.socketOption(.tcp_nodelay)` set option 1 at SOL_SOCKET, which is SO_DEBUG: only CAP_NET_ADMIN may set
+        // it, so for any other user every connect failed (EACCES), and the client could not reach numberd at all.
+        #expect(try await Self.option(connection.channel, level: .socket, SO_DEBUG) == 0)
+        await connection.close()
+        await server.stop()
+    }
+    #endif
+}
