@@ -324,7 +324,8 @@ public final class NumbersClient: Sendable {
         let future = ClientConnection.connect(
             host: configuration.host, port: configuration.port, tls: tls,
             serverHostname: configuration.serverHostname ?? configuration.host, sessionCache: sessionCache,
-            settings: configuration.settings, connectTimeout: configuration.connectTimeout, group: group)
+            settings: configuration.settings, connectTimeout: configuration.connectTimeout,
+            liveness: configuration.liveness, group: group)
         future.whenComplete { [self] result in
             let orphan: ClientConnection? = pool.withLock { pool in
                 pool.connecting = nil

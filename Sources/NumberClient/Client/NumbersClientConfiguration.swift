@@ -29,6 +29,8 @@ public struct NumbersClientConfiguration: Sendable {
     public var defaultTimeout: TimeAmount
     /// Retries of calls that are safe to retry.
     public var retry: RetryPolicy
+    /// How a connection that no longer carries anything is noticed and dropped.
+    public var liveness: LivenessPolicy
     /// What this client advertises (its receive limits).
     public var settings: ConnectionSettings
 
@@ -61,12 +63,50 @@ public struct NumbersClientConfiguration: Sendable {
         public static let none = RetryPolicy(attemptsMax: 1, inProgressRetriesMax: 0)
     }
 
+    /// How the client notices a connection whose path or server is gone — a network partition, a NAT or firewall
+    /// that dropped the flow, a server frozen or wedged — which TCP alone reports only after about 15 minutes (never,
+    /// while the server's kernel still acknowledges): until then every call sent on it would fail at its deadline.
+    public struct LivenessPolicy: Sendable, Hashable {
+        /// When a call's deadline passes on a connection that received nothing since the oldest call open then
+        /// started, the client sends a PING (at most one unanswered, one a second at most); if nothing at all
+        /// arrives within this time after it, the connection is taken for dead: its open calls fail `UNAVAILABLE` /
+        /// `CONNECTION_LOST` with `outcome=unknown` (they were sent), and the next call opens a new connection.
+        /// Default 5 s (the default `connectTimeout`). Must be positive.
+        public var pingTimeout: TimeAmount
+        /// Idle time after which the kernel starts TCP keepalive probes on a connection (`SO_KEEPALIVE`,
+        /// `TCP_KEEPIDLE`, whole seconds, at least 1), so an idle connection to a peer that is gone ends too; nil:
+        /// no keepalive. Default 30 s.
+        public var tcpKeepaliveIdle: TimeAmount?
+        /// Time between keepalive probes (`TCP_KEEPINTVL`, whole seconds, at least 1). Default 10 s.
+        public var tcpKeepaliveInterval: TimeAmount
+        /// How long data sent, or keepalive probes, may go unacknowledged before the kernel ends the connection
+        /// (`TCP_USER_TIMEOUT`, milliseconds; with the keepalive defaults an idle connection to a vanished peer ends
+        /// about 40 s after its last packet); nil: the kernel's default (about 15 minutes of retransmissions).
+        /// Default 30 s.
+        public var tcpUserTimeout: TimeAmount?
+
+        /// Creates a policy.
+        public init(
+            pingTimeout: TimeAmount = .seconds(5), tcpKeepaliveIdle: TimeAmount? = .seconds(30),
+            tcpKeepaliveInterval: TimeAmount = .seconds(10), tcpUserTimeout: TimeAmount? = .seconds(30)
+        ) {
+            precondition(pingTimeout > .zero, "the PING timeout must be positive")
+            self.pingTimeout = pingTimeout
+            self.tcpKeepaliveIdle = tcpKeepaliveIdle
+            self.tcpKeepaliveInterval = tcpKeepaliveInterval
+            self.tcpUserTimeout = tcpUserTimeout
+        }
+
+        /// The defaults above.
+        public static let defaults = LivenessPolicy()
+    }
+
     /// Creates a configuration.
     public init(
         host: String = "127.0.0.1", port: Int = 7443, apiKey: String? = nil, trustRoots: TLSTrustRoots,
         serverHostname: String? = nil, connectionPoolSize: Int = 1, connectTimeout: TimeAmount = .seconds(5),
         defaultTimeout: TimeAmount = .seconds(30), retry: RetryPolicy = RetryPolicy(),
-        settings: ConnectionSettings = .defaults
+        liveness: LivenessPolicy = .defaults, settings: ConnectionSettings = .defaults
     ) {
         precondition(connectionPoolSize >= 1, "a client needs at least one connection")
         self.host = host
@@ -78,6 +118,7 @@ public struct NumbersClientConfiguration: Sendable {
         self.connectTimeout = connectTimeout
         self.defaultTimeout = defaultTimeout
         self.retry = retry
+        self.liveness = liveness
         self.settings = settings
     }
 }

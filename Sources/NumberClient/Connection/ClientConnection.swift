@@ -23,10 +23,12 @@ final class ClientConnection: Sendable {
     /// TLS 1.3 a server checks the client's certificate after the client's handshake is done, and its alert comes
     /// later) fails the connect, with nothing sent, instead of the calls started on it.
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
+    /// `liveness` sets the PING timeout of its handler and the keepalive options of its socket (``TCPKeepalive``);
     /// `resolver` (tests) replaces the system's for `host`.
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
-        settings: ConnectionSettings, connectTimeout: TimeAmount, group: any EventLoopGroup,
+        settings: ConnectionSettings, connectTimeout: TimeAmount,
+        liveness: NumbersClientConfiguration.LivenessPolicy = .defaults, group: any EventLoopGroup,
         resolver: (any Resolver & Sendable)? = nil
     ) -> EventLoopFuture<ClientConnection> {
         let sessionKey = "\(serverHostname):\(port)"
@@ -49,7 +51,7 @@ final class ClientConnection: Sendable {
                     let ready = channel.eventLoop.makePromise(of: Void.self)
                     let handler = ClientConnectionHandler(
                         settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil,
-                        settingsTimeout: connectTimeout)
+                        settingsTimeout: connectTimeout, pingTimeout: liveness.pingTimeout)
                     do {
                         try pipeline.addHandler(handler)
                     } catch {
@@ -61,7 +63,8 @@ final class ClientConnection: Sendable {
                     attempts.record(connection, ready: ready.futureResult)
                 }
             }
-        return bootstrap.connect(host: host, port: port).flatMap { channel in
+        let connecting = TCPKeepalive(liveness).apply(to: bootstrap).connect(host: host, port: port)
+        return connecting.flatMap { channel in
             guard let (connection, ready) = attempts.take(for: channel) else {
                 return channel.eventLoop.makeFailedFuture(
                     RPCError(code: .internal, message: "connection set-up did not run", reason: "CLIENT_BUG"))

@@ -16,6 +16,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var streamsByCall: [ObjectIdentifier: UInt32] = [:]
     /// The deadline of each open call that has one.
     private var deadlines: [UInt32: NIODeadline] = [:]
+    /// When each open call started (sent), by the event loop's clock: a deadline that passes on a connection silent
+    /// since the oldest of them sends a PING.
+    private var callStarts: [UInt32: NIODeadline] = [:]
+    /// Whether the connection still carries anything (nil: not checked, only in tests of other things).
+    private var liveness: ClientConnectionLiveness?
+    /// Ends the wait for the answer to the PING that `liveness` sent.
+    private var pingTimer: Scheduled<Void>?
     /// One timer for all deadlines, armed at the earliest: a call that finishes in time costs no timer of its own.
     private var deadlineTimer: (at: NIODeadline, task: Scheduled<Void>)?
     private var flushScheduled = false
@@ -41,10 +48,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// calls: when the server's first SETTINGS has arrived, at most `settingsTimeout` after `TLSHandshakeCompleted`
     /// when `awaitsHandshake`, else after the channel became active. A connection that ends or fails before (a TLS
     /// 1.3 server refusing our certificate sends its alert only then) fails `ready`: nothing was sent on it.
-    /// `firstStreamID` is not 1 only in tests of the last stream ids.
+    /// A call's deadline passing on a connection silent since the oldest open call started sends a PING; no answer
+    /// within `pingTimeout` ends the connection (``ClientConnectionLiveness``; nil: never, only in tests of other
+    /// things). `firstStreamID` is not 1 only in tests of the last stream ids.
     init(
         settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
-        awaitsHandshake: Bool = false, settingsTimeout: TimeAmount = .seconds(5), firstStreamID: UInt32 = 1
+        awaitsHandshake: Bool = false, settingsTimeout: TimeAmount = .seconds(5), pingTimeout: TimeAmount? = nil,
+        firstStreamID: UInt32 = 1
     ) {
         self.state = ClientConnectionStateMachine(firstStreamID: firstStreamID)
         self.settings = settings
@@ -53,6 +63,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         self.ready = ready
         self.awaitsHandshake = awaitsHandshake
         self.settingsTimeout = settingsTimeout
+        self.liveness = pingTimeout.map(ClientConnectionLiveness.init(pingTimeout:))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -139,6 +150,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        liveness?.received(now: context.eventLoop.now)
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
         if let failure {
             errorCaught(context: context, error: failure)
@@ -151,6 +163,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         notReady(ConnectionEnded())
         deadlineTimer?.task.cancel()
         deadlineTimer = nil
+        pingTimer?.cancel()
+        pingTimer = nil
         perform(state.connectionClosed(reason: "the server closed the connection"))
         usable.markUnusable()
         drainQueue()
@@ -238,6 +252,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if state.phase != .active { usable.markUnusable() }
         promises[id] = call.promise
         streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
+        callStarts[id] = context.eventLoop.now
         if let deadline = call.deadline {
             deadlines[id] = deadline
             armDeadlineTimer(deadline, context: context)
@@ -259,17 +274,50 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// Fails the calls whose deadline passed, started or queued, and re-arms the timer for the earliest one left.
+    /// A started call among them checks that the connection still carries anything (see `checkLiveness`).
     private func expireDeadlines() {
         guard let context else { return }
         let now = context.eventLoop.now
+        let oldestCallStart = callStarts.values.min()
+        var expiredStarted = false
         for (id, deadline) in deadlines where deadline <= now {
             deadlines[id] = nil
+            expiredStarted = true
             fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
         }
+        if expiredStarted, let oldestCallStart { checkLiveness(oldestCallStart: oldestCallStart, context: context) }
         expireQueuedCalls(now: now)
         let earliestQueued = queue.lazy.compactMap(\.deadline).min()
         if let earliest = [deadlines.values.min(), earliestQueued].compactMap({ $0 }).min() {
             armDeadlineTimer(earliest, context: context)
+        }
+    }
+
+    /// A sent call's deadline passed: when nothing arrived since the oldest call open then started, PING the server;
+    /// no answer within the PING timeout means the path or the server is gone (a partition, a dropped NAT entry, a
+    /// frozen process), which TCP alone would notice only after about 15 minutes. The connection then ends: its open
+    /// calls fail as lost after they were sent (outcome unknown), queued ones as never sent, and the pool, which
+    /// drops a connection that is no longer alive, connects anew.
+    private func checkLiveness(oldestCallStart: NIODeadline, context: ChannelHandlerContext) {
+        guard context.channel.isActive,  // the expired call may have been the last of a connection going away
+            let ping = liveness?.deadlinePassed(oldestCallStart: oldestCallStart, now: context.eventLoop.now),
+            let timeout = liveness?.pingTimeout
+        else { return }
+        write([ping], context: context)
+        pingTimer?.cancel()
+        pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            pingTimer = nil
+            guard let context = self.context, liveness?.isDead(now: context.eventLoop.now) == true else { return }
+            errorCaught(context: context, error: PingUnanswered(timeout: timeout))
+        }
+    }
+
+    /// The server did not answer a PING, nor send anything else, within the PING timeout.
+    private struct PingUnanswered: Error, CustomStringConvertible {
+        var timeout: TimeAmount
+        var description: String {
+            "nothing from the server within \(timeout.nanoseconds / 1_000_000) ms of a PING sent when a call's "
+                + "deadline passed on a silent connection: taken for dead"
         }
     }
 
@@ -352,6 +400,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private func complete(_ id: UInt32, _ outcome: Outcome) {
         deadlines.removeValue(forKey: id)
+        callStarts.removeValue(forKey: id)
         guard let promise = promises.removeValue(forKey: id) else { return }
         streamsByCall[ObjectIdentifier(promise.futureResult)] = nil
         promise.succeed(outcome)

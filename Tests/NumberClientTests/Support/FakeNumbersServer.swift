@@ -26,6 +26,9 @@ final class FakeNumbersServer: Sendable {
         case closeConnection
         /// Closes the connection and stops listening: every later connect is refused.
         case closeConnectionAndStopListening
+        /// Stops reading the connection and never sends anything on it again (PING ACKs included), keeping it open:
+        /// a server frozen or wedged, or a path that lost its packets, as its client sees it.
+        case stopReading
     }
 
     /// Picks the answer to a call from its index (0 for the first call the server read) and headers.
@@ -124,6 +127,8 @@ final class FakeNumbersServer: Sendable {
         private let number: Int
         private let reader = FrameReader(FrameDecoder(expectsPreface: true))
         private var headers: [UInt32: RequestHeaders] = [:]
+        /// Set by `.stopReading`: nothing read after it is looked at, nothing more is sent.
+        private var frozen = false
 
         init(log: CallLog) {
             self.log = log
@@ -142,6 +147,7 @@ final class FakeNumbersServer: Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !frozen else { return }
             let failure = reader.read(unwrapInboundIn(data)) { frame in received(frame, context: context) }
             if failure != nil { context.close(promise: nil) }
         }
@@ -151,9 +157,12 @@ final class FakeNumbersServer: Sendable {
         }
 
         private func received(_ frame: Frame, context: ChannelHandlerContext) {
+            guard !frozen else { return }
             switch frame.type {
             case .settings where !frame.flags.contains(.ack):
                 send([Frame(type: .settings, flags: .ack, streamID: 0)], context: context)
+            case .ping where !frame.flags.contains(.ack):
+                send([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)], context: context)
             case .headers:
                 headers[frame.streamID] =
                     (try? ProtoDecoder().decode(RequestHeaders.self, from: frame.payload)) ?? .init()
@@ -187,6 +196,9 @@ final class FakeNumbersServer: Sendable {
                 let channel = context.channel
                 let stopped = log.stopListening() ?? channel.eventLoop.makeSucceededVoidFuture()
                 stopped.whenComplete { _ in channel.close(promise: nil) }
+            case .stopReading:
+                frozen = true
+                context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
             }
         }
 

@@ -1,0 +1,186 @@
+import NIOCore
+import NIOEmbedded
+import NumberWire
+import Testing
+
+@testable import NumberClient
+
+/// How the client notices a connection that carries nothing any more: a deadline passing on a silent connection
+/// sends a PING, and no answer within the PING timeout ends the connection. First the state machine with plain
+/// values, then the handler on an embedded event loop whose clock the test moves.
+@Suite("Client connection liveness")
+struct ClientConnectionLivenessTests {
+    static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    @Test("a deadline on a connection silent since the oldest call started sends one PING of 8 bytes")
+    func pingsWhenSilent() throws {
+        var liveness = ClientConnectionLiveness(pingTimeout: .seconds(5))
+        liveness.received(now: Self.start)  // the server's SETTINGS
+        let callStart = Self.start + .milliseconds(10)
+        let sent = liveness.deadlinePassed(oldestCallStart: callStart, now: callStart + .seconds(1))
+        let ping = try #require(sent)
+        #expect(ping.type == .ping && ping.streamID == 0 && ping.flags.isEmpty)
+        #expect(ping.payload.readableBytes == 8)
+        #expect(liveness.pingSent == callStart + .seconds(1))
+        // One PING at a time: a second deadline while it waits sends none.
+        #expect(liveness.deadlinePassed(oldestCallStart: callStart, now: callStart + .seconds(3)) == nil)
+    }
+
+    @Test("a deadline on a connection that received something since the oldest call started sends no PING")
+    func noPingWhenHeardFrom() {
+        var liveness = ClientConnectionLiveness(pingTimeout: .seconds(5))
+        let callStart = Self.start
+        liveness.received(now: callStart + .milliseconds(1))
+        #expect(liveness.deadlinePassed(oldestCallStart: callStart, now: callStart + .seconds(1)) == nil)
+        #expect(liveness.pingSent == nil)
+    }
+
+    @Test("PINGs go out one a second at most, answered or not")
+    func pingIntervalMin() throws {
+        var liveness = ClientConnectionLiveness(pingTimeout: .seconds(5))
+        let first = Self.start
+        #expect(liveness.deadlinePassed(oldestCallStart: first, now: first) != nil)
+        liveness.received(now: first + .milliseconds(5))
+        let later = first + .milliseconds(10)
+        let almost = first + ClientConnectionLiveness.pingIntervalMin - .nanoseconds(1)
+        #expect(liveness.deadlinePassed(oldestCallStart: later, now: almost) == nil)
+        let again = liveness.deadlinePassed(
+            oldestCallStart: later, now: first + ClientConnectionLiveness.pingIntervalMin)
+        let second = try #require(again)
+        #expect(second.payload.getInteger(at: second.payload.readerIndex, as: UInt64.self) == 2, "a payload of its own")
+    }
+
+    @Test("dead exactly when the PING timeout has passed with nothing received since the PING")
+    func pingTimeoutEdge() {
+        let timeout = TimeAmount.milliseconds(1500)
+        var liveness = ClientConnectionLiveness(pingTimeout: timeout)
+        #expect(!liveness.isDead(now: Self.start + .seconds(3600)), "no PING, no verdict")
+        #expect(liveness.deadlinePassed(oldestCallStart: Self.start, now: Self.start) != nil)
+        #expect(!liveness.isDead(now: Self.start + timeout - .nanoseconds(1)))
+        #expect(liveness.isDead(now: Self.start + timeout))
+        // Anything received, even at the last moment, answers it.
+        liveness.received(now: Self.start + timeout - .nanoseconds(1))
+        #expect(!liveness.isDead(now: Self.start + timeout))
+    }
+
+    @Test("the default PING timeout is 5 s, the default connect timeout")
+    func defaults() {
+        let policy = NumbersClientConfiguration.LivenessPolicy.defaults
+        #expect(policy.pingTimeout == .seconds(5))
+        #expect(policy.tcpKeepaliveIdle == .seconds(30))
+        #expect(policy.tcpKeepaliveInterval == .seconds(10))
+        #expect(policy.tcpUserTimeout == .seconds(30))
+        let configuration = NumbersClientConfiguration(trustRoots: .system)
+        #expect(configuration.liveness == policy)
+        #expect(configuration.liveness.pingTimeout == configuration.connectTimeout)
+    }
+}
+
+extension ClientConnectionLivenessTests {
+    typealias Outcome = ClientConnectionStateMachine.CallOutcome
+
+    /// A handler on an embedded loop that has had the server's SETTINGS, with a PING timeout of `pingTimeout`.
+    private static func connected(
+        pingTimeout: TimeAmount
+    ) throws -> (ClientConnectionHandler, EmbeddedChannel, EmbeddedEventLoop, ClientConnectionStatus) {
+        let loop = EmbeddedEventLoop()
+        let status = ClientConnectionStatus()
+        let handler = ClientConnectionHandler(settings: .defaults, status: status, pingTimeout: pingTimeout)
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .settings, streamID: 0)))
+        loop.advanceTime(by: .milliseconds(10))
+        while try channel.readOutbound(as: ByteBuffer.self) != nil {}  // preface, SETTINGS, SETTINGS ACK
+        return (handler, channel, loop, status)
+    }
+
+    private static func start(
+        _ handler: ClientConnectionHandler, _ loop: EmbeddedEventLoop, timeout: TimeAmount?
+    ) -> EventLoopFuture<Outcome> {
+        let promise = loop.makePromise(of: Outcome.self)
+        handler.start(
+            headers: ByteBuffer(), message: ByteBuffer(), timeout: timeout, promise: promise,
+            token: CallCancellationToken())
+        return promise.futureResult
+    }
+
+    /// The frames the handler wrote since the last look (the greeting is read away by `connected`).
+    private static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
+        channel.embeddedEventLoop.run()
+        var bytes = ByteBuffer()
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&buffer) }
+        var frames: [Frame] = []
+        if let failure = FrameReader(FrameDecoder(expectsPreface: false)).read(bytes, { frames.append($0) }) {
+            throw failure
+        }
+        return frames
+    }
+}
+
+extension ClientConnectionLivenessTests {
+    @Test("a PING unanswered for the PING timeout ends the connection: open calls fail as sent, outcome unknown")
+    func unansweredPingEndsTheConnection() throws {
+        let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
+        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+        let open = Self.start(handler, loop, timeout: nil)
+        let sentCalls = try Self.written(channel)
+        #expect(sentCalls.map(\.type) == [.headers, .message, .headers, .message])
+        loop.advanceTime(by: .milliseconds(100))
+        guard case .status = try expiring.wait() else {
+            Issue.record("the expiring call did not fail at its deadline")
+            return
+        }
+        let frames = try Self.written(channel)
+        #expect(frames.map(\.type) == [.cancel, .ping], "\(frames)")
+        loop.advanceTime(by: .seconds(2) - .nanoseconds(1))
+        #expect(channel.isActive && status.isAlive, "not before the PING timeout")
+        loop.advanceTime(by: .nanoseconds(1))
+        #expect(!channel.isActive)
+        // Required: waiting on an unfinished future would hang the embedded loop.
+        try #require(!status.isAlive, "the pool must drop it")
+        guard case .connectionFailure(let message, let retryable) = try open.wait() else {
+            Issue.record("the open call did not fail with the connection")
+            return
+        }
+        #expect(!retryable, "it was sent: its outcome is unknown, not never-started")
+        #expect(message.contains("PING"), "\(message)")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("a PING answered in time keeps the connection, and its calls")
+    func answeredPingKeepsTheConnection() throws {
+        let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
+        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+        let open = Self.start(handler, loop, timeout: nil)
+        loop.advanceTime(by: .milliseconds(100))
+        _ = try expiring.wait()
+        let ping = try #require(try Self.written(channel).first { $0.type == .ping }, "no PING")
+        loop.advanceTime(by: .seconds(2) - .nanoseconds(1))
+        try channel.writeInbound(
+            ClientDeadlineTests.bytes(Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)))
+        loop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive && status.isAlive)
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 3)))
+        guard case .response = try open.wait() else {
+            Issue.record("the open call did not get its answer")
+            return
+        }
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("a deadline on a connection that answered since the oldest call started sends no PING")
+    func noPingAfterAnswers() throws {
+        let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
+        let answered = Self.start(handler, loop, timeout: nil)
+        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+        loop.advanceTime(by: .milliseconds(50))
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 1)))
+        _ = try answered.wait()
+        loop.advanceTime(by: .milliseconds(50))
+        _ = try expiring.wait()
+        #expect(try Self.written(channel).map(\.type) == [.headers, .message, .headers, .message, .cancel])
+        loop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive && status.isAlive)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}

@@ -1,0 +1,47 @@
+import NIOCore
+import NIOPosix
+import NumberAPI
+import NumberWire
+import Testing
+
+@testable import NumberClient
+
+/// A connection whose server stops answering altogether (frozen, wedged, or the path to it gone) is noticed and
+/// replaced: before, every call went to it and failed at its deadline until TCP gave up, 15 minutes later (never,
+/// while the server's kernel still acknowledged).
+@Suite("Dead connections")
+struct DeadConnectionTests {
+    @Test("a server whose first connection stops reading: a later call succeeds on a second connection within seconds")
+    func replacedAfterUnansweredPing() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0 ? .stopReading : .response(ByteBuffer())
+        }
+        let client = NumbersClient(
+            configuration: NumbersClientConfiguration(
+                host: "127.0.0.1", port: server.port, trustRoots: .system, defaultTimeout: .milliseconds(500),
+                retry: KeyedRetryTests.quickRetries(),
+                liveness: NumbersClientConfiguration.LivenessPolicy(pingTimeout: .seconds(1))),
+            tls: nil, group: MultiThreadedEventLoopGroup.singleton)
+        _ = try await client.preferredTaskExecutor()
+        let started = ContinuousClock.now
+        var failures: [String] = []
+        var succeeded = false
+        while !succeeded, ContinuousClock.now - started < .seconds(15) {
+            do {
+                _ = try await client.listNumbers(ListNumbersRequest(accountId: "ACC_1"))
+                succeeded = true
+            } catch let error as RPCError {
+                failures.append(error.reason)
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        await client.close()
+        await server.stop()
+        #expect(succeeded, "every call failed: \(failures)")
+        // Two deadlines (the first may see the SETTINGS ACK arrive after it started), the PING's second, retries.
+        #expect(elapsed < .seconds(8), "\(elapsed); \(failures)")
+        #expect(server.callConnections.first == 0)
+        #expect(server.callConnections.last == 1, "\(server.callConnections)")
+        #expect(server.calls.count == 2, "the dead connection read only its first call")
+    }
+}
