@@ -80,7 +80,7 @@ struct EchoLoad {
             let result = eventLoop.makePromise(of: Int.self)
             let (bytes, depth) = (messageBytes, depth)
             _ = try await ClientBootstrap(group: eventLoop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addTLSClientHandler(

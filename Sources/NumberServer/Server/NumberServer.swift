@@ -130,7 +130,7 @@ public final class NumberServer: Service, Sendable {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 // Past the high mark a connection stops reading (ServerConnectionHandler) until below the low one.
                 .childChannelOption(
                     .writeBufferWaterMark,

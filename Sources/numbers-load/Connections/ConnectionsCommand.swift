@@ -152,7 +152,7 @@ struct ConnectionOpener {
         do {
             channel = try await ClientBootstrap(group: loop)
                 .connectTimeout(Self.establishTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [context] channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addTLSClientHandler(

@@ -50,7 +50,7 @@ struct RawComparisonRun {
             do {
                 _ = try await ClientBootstrap(group: loop)
                     .connectTimeout(.seconds(5))
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addTLSClientHandler(

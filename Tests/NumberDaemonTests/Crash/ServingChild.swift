@@ -12,6 +12,8 @@ import Glibc
 final class ServingChild {
     let process = Process()
     let dataDirectory: String
+    /// The folder of the binary's copy an unprivileged child runs, removed at `stop()`.
+    private var binaryCopy: String?
     /// What it printed on standard output so far.
     private let output = Printed()
 
@@ -23,15 +25,27 @@ final class ServingChild {
     /// Starts numberd with `arguments` after the defaults; `terminal`: standard output is a pseudo-terminal;
     /// `coreLimitBlocks`: the soft RLIMIT_CORE it starts with, in `ulimit -c` blocks (set by `sh` before it execs
     /// numberd, so the pid is numberd's); `environment` added to the test's (without its `NUMBERD_` and `TWILIO_` variables).
+    /// `unprivileged`: run as uid/gid 65534 (nobody) through `setpriv`, from a copy of the binary in a folder anyone
+    /// may enter (the build folder's parents may not be), with `--listen` in `arguments` (the default port 0 is not
+    /// printed back).
     init(
         arguments: [String] = [], terminal: Bool = false, coreLimitBlocks: Int? = nil,
-        environment added: [String: String] = [:]
+        environment added: [String: String] = [:], unprivileged: Bool = false
     ) throws {
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-serving-\(UUID())").path
-        let numberd = try BuiltProduct.path("numberd")
+        var numberd = try BuiltProduct.path("numberd")
         let command =
             ["serve", "--data-dir", dataDirectory, "--listen", "127.0.0.1:0", "--metrics-listen", "off"] + arguments
-        if let coreLimitBlocks {
+        if unprivileged {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-bin-\(UUID())").path
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+            try FileManager.default.copyItem(atPath: numberd, toPath: folder + "/numberd")
+            binaryCopy = folder
+            numberd = folder + "/numberd"
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", numberd] + command
+        } else if let coreLimitBlocks {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -S -c \(coreLimitBlocks) && exec \"$0\" \"$@\"", numberd] + command
         } else {
@@ -107,6 +121,7 @@ final class ServingChild {
             _ = await ChildExit.wait(process, timeout: .seconds(10))
         }
         try? FileManager.default.removeItem(atPath: dataDirectory)
+        if let binaryCopy { try? FileManager.default.removeItem(atPath: binaryCopy) }
     }
 
     deinit {
