@@ -67,7 +67,7 @@ struct CertificateRenewalTests {
         let seeded = try Seeded(server: due.validity)
         defer { seeded.remove() }
         let before = try seeded.files()
-        let oldSerial = try openssl(["x509", "-noout", "-serial", "-in", seeded.layout.serverCertificate]).output
+        let oldSerial = try await openssl(["x509", "-noout", "-serial", "-in", seeded.layout.serverCertificate]).output
         try await withNumberd(dataDirectory: seeded.root) { running in
             try await Self.expectHealthyCall(running.client())
         }
@@ -77,10 +77,10 @@ struct CertificateRenewalTests {
         #expect(after["server.pem"] != before["server.pem"])
         #expect(after["server-key.pem"] != before["server-key.pem"], "a new key with the new certificate")
         let path = seeded.layout.serverCertificate
-        #expect(try openssl(["x509", "-noout", "-serial", "-in", path]).output != oldSerial)
+        #expect(try await openssl(["x509", "-noout", "-serial", "-in", path]).output != oldSerial)
         // Valid now and for more than the renewal window, as a real peer reads it, and issued by the same CA.
-        #expect(try openssl(["x509", "-noout", "-checkend", "\(31 * 86_400)", "-in", path]).status == 0)
-        let verified = try openssl(["verify", "-CAfile", seeded.layout.caCertificate, path])
+        #expect(try await openssl(["x509", "-noout", "-checkend", "\(31 * 86_400)", "-in", path]).status == 0)
+        let verified = try await openssl(["verify", "-CAfile", seeded.layout.caCertificate, path])
         #expect(verified.status == 0, "\(verified.output)")
         #expect(try Self.mode(seeded.layout.serverKey) == 0o600)
     }
@@ -126,7 +126,7 @@ struct CertificateRenewalTests {
             try await Self.expectHealthyCall(running.client())
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: layout.caCertificate)) == caBefore)
-        let verified = try openssl(["verify", "-CAfile", layout.caCertificate, layout.serverCertificate])
+        let verified = try await openssl(["verify", "-CAfile", layout.caCertificate, layout.serverCertificate])
         #expect(verified.status == 0, "\(verified.output)")
     }
 
@@ -225,11 +225,11 @@ struct CertificateRenewalTests {
             try await withNumbersClient(running.client()) { client in
                 _ = try await client.healthCheck(HealthCheckRequest())
                 let served = try #require(try await presentedSerial(port: running.port))
-                #expect(served == (try Self.serial(layout.serverCertificate)))
+                #expect(served == (try await Self.serial(layout.serverCertificate)))
                 // Time passes: the certificate on disk is now ten days from its end (as one issued 388 days ago).
                 let aging = try layout.authority().issueServerCertificate(validity: .days(10))
                 try aging.write(certificateTo: layout.serverCertificate, privateKeyTo: layout.serverKey)
-                let agingSerial = try Self.serial(layout.serverCertificate)
+                let agingSerial = try await Self.serial(layout.serverCertificate)
                 var renewed: String?
                 // Seconds when idle; a full CI run (crash storms beside it) once took over 30.
                 let deadline = ContinuousClock.now + .seconds(90)
@@ -237,7 +237,9 @@ struct CertificateRenewalTests {
                     // What is served is what is on disk (a check that ran between the test's two writes may renew
                     // twice: the disk is read again each time).
                     let now = try await presentedSerial(port: running.port)
-                    if let now, now != served, now != agingSerial, now == (try Self.serial(layout.serverCertificate)) {
+                    if let now, now != served, now != agingSerial,
+                        now == (try await Self.serial(layout.serverCertificate))
+                    {
                         renewed = now
                         break
                     }
@@ -245,8 +247,10 @@ struct CertificateRenewalTests {
                 }
                 _ = try #require(renewed, "new connections do not get a renewed certificate")
                 #expect(
-                    try openssl(["x509", "-noout", "-checkend", "\(31 * 86_400)", "-in", layout.serverCertificate])
-                        .status == 0)
+                    try await openssl([
+                        "x509", "-noout", "-checkend", "\(31 * 86_400)", "-in", layout.serverCertificate,
+                    ])
+                    .status == 0)
                 // The connection opened before the renewal carries on.
                 let health = try await client.healthCheck(HealthCheckRequest())
                 #expect(health.status == .serving)
@@ -325,7 +329,8 @@ struct CertificateRenewalTests {
             client.trustRoots = .pem(try String(contentsOfFile: layout.caCertificate, encoding: .utf8))
             try FileManager.default.removeItem(atPath: layout.caCertificate)
             try FileManager.default.removeItem(atPath: layout.caKey)
-            let deadline = ContinuousClock.now + .seconds(30)
+            // A check runs every second; under a full CI run one can wait tens of seconds for a thread.
+            let deadline = ContinuousClock.now + .seconds(90)
             while ContinuousClock.now < deadline,
                 !lines.all.contains(where: { $0.metadata["error"]?.contains("the local CA is missing") == true })
             {
@@ -389,8 +394,9 @@ struct CertificateRenewalTests {
         let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
         try await files.serve(logger: logger) { _, client in
             try await Self.expectHealthyCall(client)
-            // The periodic check says it again while serving (at start, then every second here).
-            let deadline = ContinuousClock.now + .seconds(10)
+            // The periodic check says it again while serving (at start, then every second here; generous for a
+            // loaded CI machine).
+            let deadline = ContinuousClock.now + .seconds(90)
             while lines.all.filter({ $0.message.contains("--tls-cert") }).count < 2, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -414,13 +420,14 @@ struct CertificateRenewalTests {
         try await files.serve(logger: logger) { running, configuration in
             try await withNumbersClient(configuration) { client in
                 _ = try await client.healthCheck(HealthCheckRequest())
-                let first = try Self.serial(files.chain)
+                let first = try await Self.serial(files.chain)
                 #expect(try await presentedSerial(port: running.port) == first)
                 // Half-done: the new certificate is in place, its key not yet. The old pair is still served.
                 let renewed = try files.authority.issueServerCertificate(validity: .leafDefaults)
                 try Data(renewed.certificatePEM.utf8).write(to: URL(fileURLWithPath: files.chain))
-                let second = try Self.serial(files.chain)
-                let deadline = ContinuousClock.now + .seconds(20)
+                let second = try await Self.serial(files.chain)
+                // Checks run every second; a loaded CI machine can delay one by tens of seconds.
+                let deadline = ContinuousClock.now + .seconds(90)
                 while !lines.all.contains(where: { $0.message.contains("cannot be used yet") }),
                     ContinuousClock.now < deadline
                 {
@@ -431,7 +438,8 @@ struct CertificateRenewalTests {
                 // Done: the key follows, and the next check serves the new pair.
                 try renewed.write(certificateTo: files.chain, privateKeyTo: files.key)
                 var served: String?
-                while ContinuousClock.now < deadline + .seconds(10) {
+                let servedDeadline = ContinuousClock.now + .seconds(90)
+                while ContinuousClock.now < servedDeadline {
                     served = try await presentedSerial(port: running.port)
                     if served == second { break }
                     try await Task.sleep(for: .milliseconds(200))
@@ -474,25 +482,20 @@ struct CertificateRenewalTests {
         defer { try? FileManager.default.removeItem(atPath: files.folder) }
         let encrypted = files.folder + "/encrypted-key.pem"
         #expect(
-            try openssl(["pkey", "-in", files.key, "-aes256", "-passout", "pass:x", "-out", encrypted]).status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
-        process.arguments = [
-            "--data-dir", files.folder + "/data", "--listen", "127.0.0.1:0", "--metrics-listen", "off",
-            "--tls-cert", files.chain, "--tls-key", encrypted,
-        ]
-        process.standardInput = FileHandle.nullDevice
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        guard let ending = await ChildExit.wait(process, timeout: .seconds(60)) else {
-            kill(process.processIdentifier, SIGKILL)
-            ChildExit.waitBlocking(process, timeout: .seconds(10))
+            try await openssl(["pkey", "-in", files.key, "-aes256", "-passout", "pass:x", "-out", encrypted]).status
+                == 0)
+        // Standard input is /dev/null: a prompt for a passphrase would get EOF, not hang.
+        let result = try await ChildProcess.run(
+            try BuiltProduct.path("numberd"),
+            [
+                "--data-dir", files.folder + "/data", "--listen", "127.0.0.1:0", "--metrics-listen", "off",
+                "--tls-cert", files.chain, "--tls-key", encrypted,
+            ], timeout: .seconds(60))
+        guard !result.timedOut else {
             Issue.record("numberd with an encrypted key was still running after 60 s (waiting for a passphrase?)")
             return
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (ending, text) = (result.ending, result.text)
         #expect(ending != .exited(0))
         #expect(text.contains("encrypted private keys are not supported"), "\(text)")
         #expect(text.contains("openssl pkey"), "\(text)")
@@ -515,8 +518,9 @@ struct CertificateRenewalTests {
     }
 
     /// The serial of a certificate file, as `openssl x509 -serial` prints it (`serial=…`).
-    static func serial(_ path: String) throws -> String {
-        try openssl(["x509", "-noout", "-serial", "-in", path]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    static func serial(_ path: String) async throws -> String {
+        try await openssl(["x509", "-noout", "-serial", "-in", path]).output.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 }
 
@@ -525,38 +529,23 @@ private enum TestCertificates {
     static let leaf = try! CertificateAuthority.generate().issueServerCertificate()
 }
 
-/// Runs the openssl CLI with standard input closed; its exit status and output (stdout and stderr). Bounded.
-func openssl(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    process.arguments = arguments
-    let stdin = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    if let input {
-        try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-        try? stdin.fileHandleForWriting.close()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    guard let ending = ChildExit.waitBlocking(process, timeout: .seconds(30)) else {
-        kill(process.processIdentifier, SIGKILL)
-        return (-1, String(decoding: data, as: UTF8.self))
-    }
-    return (ending.status, String(decoding: data, as: UTF8.self))
+/// Runs the openssl CLI (standard input `input`, else closed); its exit status and output (stdout and stderr).
+/// Killed after 60 s (status -1 then).
+func openssl(_ arguments: [String], input: String? = nil) async throws -> (status: Int32, output: String) {
+    let result = try await ChildProcess.run(
+        "/usr/bin/openssl", arguments, input: input.map { Data($0.utf8) }, timeout: .seconds(60))
+    return (result.timedOut ? -1 : result.status, result.text)
 }
 
 /// The serial (`serial=…`) of the certificate numberd presents to a new connection on 127.0.0.1:`port`, read by
 /// `openssl s_client -showcerts` and `openssl x509`; nil when no certificate came back.
 func presentedSerial(port: Int) async throws -> String? {
-    let probe = try openssl(["s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "nrpc/1", "-showcerts"])
+    let probe = try await openssl(["s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "nrpc/1", "-showcerts"])
     guard let begin = probe.output.range(of: "-----BEGIN CERTIFICATE-----"),
         let end = probe.output.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<probe.output.endIndex)
     else { return nil }
     let pem = String(probe.output[begin.lowerBound..<end.upperBound]) + "\n"
-    let serial = try openssl(["x509", "-noout", "-serial"], input: pem)
+    let serial = try await openssl(["x509", "-noout", "-serial"], input: pem)
     guard serial.status == 0 else { return nil }
     return serial.output.trimmingCharacters(in: .whitespacesAndNewlines)
 }

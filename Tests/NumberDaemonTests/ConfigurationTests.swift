@@ -232,24 +232,17 @@ struct ConfigurationFileTests {
 
     @Test("numberd with a log level it does not know exits at once with a usage error that names it")
     func refusedAtStart() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        process.arguments = [
-            "--log-level", "verbose", "--data-dir", directory, "--listen", "127.0.0.1:0", "--metrics-listen", "off",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        guard let ending = await ChildExit.wait(process, timeout: .seconds(30)) else {
-            kill(process.processIdentifier, SIGKILL)
-            _ = await ChildExit.wait(process, timeout: .seconds(10))
+        let result = try await ChildProcess.run(
+            try BuiltProduct.path("numberd"),
+            ["--log-level", "verbose", "--data-dir", directory, "--listen", "127.0.0.1:0", "--metrics-listen", "off"],
+            timeout: .seconds(30))
+        guard !result.timedOut else {
             Issue.record("numberd started with --log-level verbose instead of refusing it")
             return
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (ending, text) = (result.ending, result.text)
         #expect(ending == .exited(64), "\(text)")
         #expect(text.contains("log-level 'verbose'"), "\(text)")
     }
@@ -277,8 +270,12 @@ struct ConfigurationFileTests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // The port was free a moment ago; a child that could not bind it (another test took it) exits: say so at
+        // once rather than time out on a connection.
         let deadline = ContinuousClock.now + .seconds(60)
-        while !acceptsConnections(port: port), ContinuousClock.now < deadline {
+        while !acceptsConnections(port: port) {
+            try #require(process.isRunning, "numberd exited (\(process.terminationStatus)) before listening on \(port)")
+            try #require(ContinuousClock.now < deadline, "numberd did not listen on \(port) within 60 s")
             try await Task.sleep(for: .milliseconds(100))
         }
         let adminKey = try String(contentsOfFile: directory + "/admin.key", encoding: .utf8)

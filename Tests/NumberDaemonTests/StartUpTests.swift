@@ -374,7 +374,7 @@ import TwilioSimulator
             #expect(error.description.contains("transaction-number"), "\(error)")
             #expect(error.description.contains("numberd verify --data-dir"), "\(error)")
         }
-        let verified = try runNumberdVerify(dataDirectory: directory)
+        let verified = try await runNumberdVerify(dataDirectory: directory)
         #expect(verified.status == 1, "\(verified.output)")
         #expect(verified.output.contains("transaction-number"), "\(verified.output)")
 
@@ -386,7 +386,7 @@ import TwilioSimulator
             #expect(error.code == .replayFailed, "\(error)")
             #expect("\(error)".contains("NUM_unknown") && "\(error)".contains("byte offset"), "\(error)")
         }
-        let replayed = try runNumberdVerify(dataDirectory: directory)
+        let replayed = try await runNumberdVerify(dataDirectory: directory)
         #expect(replayed.status == 1, "\(replayed.output)")
         #expect(replayed.output.contains("NUM_unknown"), "\(replayed.output)")
     }

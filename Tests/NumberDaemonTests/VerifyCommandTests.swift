@@ -40,19 +40,19 @@ import Testing
         }
         #expect(sizes.contains { $0 > Int(limit)! }, "a snapshot larger than \(limit) bytes: \(sizes)")
 
-        let defaults = try runNumberdVerify(dataDirectory: directory)
+        let defaults = try await runNumberdVerify(dataDirectory: directory)
         #expect(defaults.status == 0, "\(defaults.output)")
         // numberd started with --snapshot-bytes-max 8192 could not read that snapshot: verify under it says so.
-        let flag = try runNumberdVerify(dataDirectory: directory, arguments: ["--snapshot-bytes-max", limit])
+        let flag = try await runNumberdVerify(dataDirectory: directory, arguments: ["--snapshot-bytes-max", limit])
         #expect(flag.status == 1, "\(flag.output)")
         #expect(flag.output.contains("PROBLEMS FOUND"), "\(flag.output)")
         #expect(flag.output.contains("snapshot-bytes-max 8192"), "\(flag.output)")
-        let environment = try runNumberdVerify(
+        let environment = try await runNumberdVerify(
             dataDirectory: directory, environment: ["NUMBERD_SNAPSHOT_BYTES_MAX": limit])
         #expect(environment.status == 1, "\(environment.output)")
         let file = directory + "/numberd.json"
         try Data("{\"snapshot-bytes-max\": \(limit)}".utf8).write(to: URL(fileURLWithPath: file))
-        let config = try runNumberdVerify(dataDirectory: directory, arguments: ["--config", file])
+        let config = try await runNumberdVerify(dataDirectory: directory, arguments: ["--config", file])
         #expect(config.status == 1, "\(config.output)")
         // The library call takes the same limits.
         var limits = JournalOptions.Limits.defaults
@@ -65,17 +65,18 @@ import Testing
         let directory = try await Self.directoryWithALargeSnapshot()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // `serve` refuses both (half-set Twilio credentials, a bad listen address); verify needs neither.
-        let result = try runNumberdVerify(
+        let result = try await runNumberdVerify(
             dataDirectory: directory, environment: ["TWILIO_ACCOUNT_SID": "AC123", "NUMBERD_LISTEN": "nonsense"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("numberd verify: OK"), "\(result.output)")
         // What it does use is still checked.
-        let bad = try runNumberdVerify(dataDirectory: directory, environment: ["NUMBERD_SNAPSHOT_BYTES_MAX": "-1"])
+        let bad = try await runNumberdVerify(
+            dataDirectory: directory, environment: ["NUMBERD_SNAPSHOT_BYTES_MAX": "-1"])
         #expect(bad.status != 0, "\(bad.output)")
     }
 
-    @Test func verifyHelpNamesTheLimitFlags() throws {
-        let help = try runNumberdVerify(dataDirectory: "/nonexistent", arguments: ["--help"])
+    @Test func verifyHelpNamesTheLimitFlags() async throws {
+        let help = try await runNumberdVerify(dataDirectory: "/nonexistent", arguments: ["--help"])
         #expect(help.output.contains("--snapshot-bytes-max"), "\(help.output)")
         #expect(help.output.contains("--config"), "\(help.output)")
     }
@@ -92,7 +93,7 @@ import Testing
         let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
         _ = try await numberd.service.createAccount(name: "a", currency: "USD")
         let live = await verifyDataDirectory(store)
-        let liveOutput = try runNumberdVerify(dataDirectory: directory)
+        let liveOutput = try await runNumberdVerify(dataDirectory: directory)
         await numberd.close()
         #expect(live.inUse)
         #expect(liveOutput.output.contains("warning: a running numberd holds this directory"), "\(liveOutput.output)")
@@ -107,7 +108,7 @@ import Testing
         let lock = try files.lockDirectory(store.path)
         await #expect(throws: JournalError.self) { _ = try await Numberd.prepare(configuration, logger: quietLogger) }
         files.unlockDirectory(lock)
-        let output = try runNumberdVerify(dataDirectory: directory)
+        let output = try await runNumberdVerify(dataDirectory: directory)
         #expect(output.status == 0 && !output.output.contains("warning"), "\(output.output)")
     }
 }

@@ -10,29 +10,21 @@ import Testing
 struct CrossCheckTests {
     private static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
-    private func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.directory.appendingPathComponent("crosscheck.py").path] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        guard let ending = ChildExit.waitBlocking(process, timeout: .seconds(120)) else {
-            kill(process.processIdentifier, SIGKILL)
-            return (-1, "python3 did not exit within 120 s:\n" + String(decoding: output, as: UTF8.self))
-        }
-        return (ending.status, String(decoding: output, as: UTF8.self))
+    /// Runs crosscheck.py with `arguments` (killed after 120 s); its exit status and output (stdout and stderr).
+    private func python(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let result = try await ChildProcess.run(
+            "/usr/bin/env", ["python3", Self.directory.appendingPathComponent("crosscheck.py").path] + arguments)
+        guard !result.timedOut else { return (-1, "python3 did not exit within 120 s:\n" + result.text) }
+        return (result.status, result.text)
     }
 
     @Test("every vector round-trips both ways")
-    func crossCheck() throws {
+    func crossCheck() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-crosscheck-\(UUID())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
 
-        let written = try python(["write", work.path])
+        let written = try await python(["write", work.path])
         try #require(written.status == 0, "python could not write its vectors:\n\(written.output)")
 
         let listed = try JSONSerialization.jsonObject(
@@ -47,7 +39,7 @@ struct CrossCheckTests {
             #expect(try vector.decodesToSame(theirs), "\(vector.name): \(vector.describe(theirs))")
         }
 
-        let checked = try python(["check", work.path])
+        let checked = try await python(["check", work.path])
         #expect(checked.status == 0, "Google's runtime disagrees:\n\(checked.output)")
     }
 
@@ -73,11 +65,11 @@ struct CrossCheckTests {
     @Test(
         "valid but non-canonical input (mistyped occurrences, groups, unknown fields) reads as Google's runtime reads it"
     )
-    func nonCanonicalInputReadsAsGoogleReadsIt() throws {
+    func nonCanonicalInputReadsAsGoogleReadsIt() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-lenient-\(UUID())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        let parsed = try python(["lenient", work.path])
+        let parsed = try await python(["lenient", work.path])
         try #require(parsed.status == 0, "python could not parse the inputs:\n\(parsed.output)")
         let listed = try JSONSerialization.jsonObject(
             with: Data(contentsOf: Self.directory.appendingPathComponent("noncanonical.json")))

@@ -157,7 +157,7 @@ struct CrashStorm {
         }
         report.problems += providerProblems(settled, simulator: simulator).map { "final: \($0)" }
         report.numbersHeld = settled.numbers.values.filter { $0.status != .released }.count
-        let verify = try runNumberdVerify(dataDirectory: launch.dataDirectory)
+        let verify = try await runNumberdVerify(dataDirectory: launch.dataDirectory)
         if verify.status != 0 { report.problems.append("numberd verify failed: \(verify.output)") }
         let elapsed = ContinuousClock.now - started
         report.elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

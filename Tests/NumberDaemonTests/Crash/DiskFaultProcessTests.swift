@@ -38,14 +38,14 @@ struct DiskFaultProcessTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-diskproc-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let first = try runChild(directory, writers: 4, perWriter: 50, rule: failure.rule)
+        let first = try await runChild(directory, writers: 4, perWriter: 50, rule: failure.rule)
         #expect(!first.done, "the child went on after the failure")
         #expect(first.exitedBySignal, "the child did not stop (status \(first.status))")
         #expect(first.acks.count < 200)
         let lastSeq = try await checkRecovered(directory, acks: first.acks)
         #expect(lastSeq >= UInt64(first.acks.count))
         // The journal carries on after a restart on a healthy disk.
-        let second = try runChild(directory, writers: 2, perWriter: 5, rule: nil)
+        let second = try await runChild(directory, writers: 2, perWriter: 5, rule: nil)
         #expect(second.done && second.openedAt == lastSeq)
         _ = try await checkRecovered(directory, acks: second.acks)
     }
@@ -58,24 +58,18 @@ struct DiskFaultProcessTests {
         var status: Int32 = 0
     }
 
-    private func runChild(_ directory: URL, writers: Int, perWriter: Int, rule: String?) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("StoreCrashChild"))
-        process.arguments = [directory.path, "\(writers)", "\(perWriter)", "16"] + (rule.map { [$0] } ?? [])
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    private func runChild(_ directory: URL, writers: Int, perWriter: Int, rule: String?) async throws -> Run {
+        let result = try await ChildProcess.run(
+            try BuiltProduct.path("StoreCrashChild"),
+            [directory.path, "\(writers)", "\(perWriter)", "16"] + (rule.map { [$0] } ?? []),
+            standardError: .discarded)
+        guard !result.timedOut else { throw HarnessError("the store's crash child did not exit within 120 s") }
         var run = Run()
-        switch ChildExit.waitBlocking(process, timeout: .seconds(120)) {
+        switch result.ending {
         case .exited(let code): run.status = code
         case .signalled(let signal): (run.status, run.exitedBySignal) = (signal, true)
-        case nil:
-            kill(process.processIdentifier, SIGKILL)
-            throw HarnessError("the store's crash child did not exit within 120 s")
         }
-        let text = String(decoding: output, as: UTF8.self)
+        let text = result.text
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
             let fields = line.split(separator: " ")
             switch fields.first {

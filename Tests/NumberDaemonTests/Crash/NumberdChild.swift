@@ -133,7 +133,9 @@ final class NumberdChild: Sendable {
         let deadline = started + .milliseconds(Int64(readyTimeoutSeconds * 1000))
         while !acceptsConnections(port: launch.port) {
             guard process.isRunning else {
-                throw HarnessError("numberd exited (\(process.terminationStatus)) before listening; see \(log)")
+                throw HarnessError(
+                    "numberd exited (\(process.terminationStatus)) before listening on \(launch.port) (taken since it was free?); see \(log)"
+                )
             }
             guard ContinuousClock.now < deadline else {
                 kill(process.processIdentifier, SIGKILL)
@@ -210,30 +212,19 @@ func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes:
 }
 
 /// Runs `numberd verify --data-dir` with `arguments` after it (and `environment` added to the test's) and returns its
-/// exit status and output.
+/// exit status (128 + the signal's number for a signal) and output; killed after 120 s.
 func runNumberdVerify(
     dataDirectory: String, arguments: [String] = [], environment: [String: String] = [:]
-) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
-    process.arguments = ["verify", "--data-dir", dataDirectory] + arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+) async throws -> (status: Int32, output: String) {
+    let result = try await ChildProcess.run(
+        try BuiltProduct.path("numberd"), ["verify", "--data-dir", dataDirectory] + arguments,
+        environment: environment.isEmpty
+            ? nil : ProcessInfo.processInfo.environment.merging(environment) { _, added in added })
+    guard !result.timedOut else { throw HarnessError("numberd verify did not exit within 120 s: \(result.text)") }
+    switch result.ending {
+    case .exited(let code): return (code, result.text)
+    case .signalled(let signal): return (128 + signal, result.text)
     }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    let status: Int32
-    switch ChildExit.waitBlocking(process, timeout: .seconds(120)) {
-    case .exited(let code): status = code
-    case .signalled(let signal): status = 128 + signal
-    case nil:
-        kill(process.processIdentifier, SIGKILL)
-        throw HarnessError("numberd verify did not exit within 120 s")
-    }
-    return (status, String(decoding: output, as: UTF8.self))
 }
 
 /// Percentile (0...100) of `values` by nearest rank; 0 when empty.

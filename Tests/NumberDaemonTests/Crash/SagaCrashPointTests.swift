@@ -178,7 +178,7 @@ struct CrashRig: Sendable {
         #expect(state.intents.isEmpty, "open intents after reconciliation: \(state.intents.keys)")
         let problems = model.check(state, charge: charge, settled: true) + providerProblems(state, simulator: simulator)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
-        let verify = try runNumberdVerify(dataDirectory: launch.dataDirectory)
+        let verify = try await runNumberdVerify(dataDirectory: launch.dataDirectory)
         #expect(verify.status == 0, "\(verify.output)")
         return state
     }

@@ -10,10 +10,9 @@ import Testing
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Schemas")
 
-    /// Runs the script and returns its exit status and output, without blocking a cooperative thread.
+    /// Runs the script and returns its exit status and output (killed after 120 s), without blocking a cooperative
+    /// thread: the simulator it checks runs in this process.
     private func validate(_ sim: TwilioSimulator) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var arguments = [
             "python3", Self.directory.appendingPathComponent("validate_schemas.py").path,
             "--base-url", sim.baseURL, "--account-sid", sim.credentials.accountSid,
@@ -21,18 +20,9 @@ import Testing
             "--spec-dir", Self.directory.appendingPathComponent("twilio-openapi").path,
         ]
         if let ca = sim.caPEMPath { arguments += ["--cafile", ca] }
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        // Read while it runs (a full pipe would stall it), then wait, bounded (ChildExit).
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard let ending = await ChildExit.wait(process, timeout: .seconds(60)) else {
-            kill(process.processIdentifier, SIGKILL)
-            return (-1, "validate_schemas.py did not exit after closing its output:\n" + output)
-        }
-        return (ending.status, output)
+        let result = try await ChildProcess.run("/usr/bin/env", arguments)
+        guard !result.timedOut else { return (-1, "validate_schemas.py did not exit within 120 s:\n" + result.text) }
+        return (result.status, result.text)
     }
 
     @Test func everyResponseValidatesOverHTTP() async throws {
