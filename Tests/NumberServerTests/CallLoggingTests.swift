@@ -5,6 +5,7 @@ import NumberClient
 import NumberCore
 import NumberServer
 import NumberWire
+import Synchronization
 import TestSupport
 import Testing
 
@@ -16,8 +17,26 @@ struct CallLoggingTests {
 
     init() throws { tls = try TestTLS() }
 
-    /// GetAccount fails NOT_FOUND, GetBalance succeeds (logging through the call's logger), HealthCheck sleeps 10 s.
-    static func router() -> RPCRouter {
+    /// The request ids of the HealthCheck calls whose handler has started.
+    final class Started: Sendable {
+        private let ids = Mutex<Set<String>>([])
+
+        func add(_ id: String) { _ = ids.withLock { $0.insert(id) } }
+
+        /// Waits (up to 60 s: a loaded machine can be slow to get the request there) until `id`'s handler ran.
+        func wait(for id: String) async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !ids.withLock({ $0.contains(id) }) {
+                guard ContinuousClock.now < deadline else { return false }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return true
+        }
+    }
+
+    /// GetAccount fails NOT_FOUND, GetBalance succeeds (logging through the call's logger), HealthCheck notes its
+    /// start in `started` and sleeps 10 s.
+    static func router(started: Started = Started()) -> RPCRouter {
         var router = RPCRouter()
         router.register(NumbersMethods.getAccount) { request, _ in
             throw RPCError(code: .notFound, message: "no account \(request.accountId)", reason: "ACCOUNT_NOT_FOUND")
@@ -26,7 +45,8 @@ struct CallLoggingTests {
             context.logger.info("handler ran")
             return GetBalanceResponse(accountId: request.accountId, balance: 1, currency: "USD")
         }
-        router.register(NumbersMethods.healthCheck) { _, _ in
+        router.register(NumbersMethods.healthCheck) { _, context in
+            started.add(context.requestID)
             try await Task.sleep(for: .seconds(10))
             return HealthCheckResponse(status: .serving, version: "t")
         }
@@ -37,7 +57,8 @@ struct CallLoggingTests {
     func requestIDInCallLines() async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
-        try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
+        let started = Started()
+        try await withTestServer(router: Self.router(started: started), tls: tls, logger: logger) { _, port in
             var configuration = tls.clientConfiguration(port: port)
             configuration.retry = .none
             try await withNumbersClient(configuration) { client in
@@ -45,13 +66,17 @@ struct CallLoggingTests {
                     GetAccountRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-failed"))
                 _ = try await client.getBalance(
                     GetBalanceRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-ok"))
+                // A deadline the request reaches the server well within even on a loaded machine (the server logs
+                // only calls it got), far short of the handler's 10 s.
                 _ = try? await client.healthCheck(
-                    HealthCheckRequest(), options: CallOptions(timeout: .milliseconds(200), requestID: "req-late"))
+                    HealthCheckRequest(), options: CallOptions(timeout: .seconds(3), requestID: "req-late"))
                 let cancelled = Task {
                     try await client.healthCheck(HealthCheckRequest(), options: CallOptions(requestID: "req-cancel"))
                 }
-                try await Task.sleep(for: .milliseconds(200))
+                // Cancelled once the server runs it: a cancel before the request is written never reaches it.
+                let running = try await started.wait(for: "req-cancel")
                 cancelled.cancel()
+                try #require(running, "the req-cancel call never reached its handler")
                 _ = await cancelled.result
                 let unknown = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>(
                     service: "numbers.v1.Numbers", method: "NoSuchMethod")
