@@ -24,7 +24,7 @@ extension KeyedRetryTests {
         arguments: [nil, "key-given"])
     func neverAnswered(givenKey: String?) async throws {
         let server = try await FakeNumbersServer.start { _, _ in .never }
-        let client = Self.client(port: server.port, retry: Self.quickRetries(), timeout: .seconds(3))
+        let client = Self.client(port: server.port, retry: Self.quickRetries(), timeout: .seconds(10))
         // Connected first: the call's deadline counts from its start, and a connect slowed down by a loaded machine
         // would end it unsent (DEADLINE_EXCEEDED, outcome not-started), which is not what this test is about. (300 ms
         // were seen to pass before the request was written with three builds beside the test run, and over a second

@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import NumberAPI
 import NumberWire
+import Synchronization
 import Testing
 
 @testable import NumberClient
@@ -84,13 +85,18 @@ struct KeyedRetryTests {
 
     @Test("still in progress past the call's deadline: outcome unknown, and no attempt after the deadline")
     func inProgressUntilDeadline() async throws {
+        // When each attempt arrived (the script runs once a request has fully arrived).
+        final class Arrivals: Sendable { let instants = Mutex<[ContinuousClock.Instant]>([]) }
+        let arrivals = Arrivals()
         let server = try await FakeNumbersServer.start { index, _ in
-            index == 0 ? .closeConnection : .status(.requestInProgress)
+            arrivals.instants.withLock { $0.append(.now) }
+            return index == 0 ? .closeConnection : .status(.requestInProgress)
         }
         let client = Self.client(
-            port: server.port, retry: Self.quickRetries(inProgressRetriesMax: 1_000_000), timeout: .seconds(2))
-        // Connected first: the 2 s count from the call's start, connection wait included, and on a loaded machine
-        // the first attempt must still go out (its lost connection is what makes the outcome unknown).
+            port: server.port, retry: Self.quickRetries(inProgressRetriesMax: 1_000_000), timeout: .seconds(10))
+        // Connected first: the 10 s count from the call's start, connection wait included, and on a loaded machine
+        // the first attempt must still go out (its lost connection is what makes the outcome unknown). Retries are
+        // 5–20 ms apart: a longer deadline only adds attempts.
         _ = try await client.preferredTaskExecutor()
         let clock = ContinuousClock()
         let started = clock.now
@@ -100,6 +106,12 @@ struct KeyedRetryTests {
         await server.stop()
         Self.expectOutcomeUnknown(error, key: server.calls.first?.metadata["idempotency-key"])
         #expect(took < .seconds(30), "took \(took)")
+        // No attempt went out after the deadline: the last one arrived by then, give or take the time a request sent
+        // just before it takes to be read on a loaded machine.
+        let instants = arrivals.instants.withLock { $0 }
+        let last = try #require(instants.max())
+        #expect(instants.count > 1, "retried while in progress")
+        #expect(last - started < .seconds(13), "an attempt arrived \(last - started) after the call started")
     }
 
     @Test("a later attempt cannot connect after one that may have run: outcome unknown, not CONNECT_FAILED")
