@@ -36,11 +36,14 @@ struct MetricsEndpoint: Service {
     var limits: Limits = .defaults
     /// Told where the endpoint listens once it is bound (tests bind port 0).
     var onListening: @Sendable (SocketAddress) -> Void = { _ in }
+    /// The connections admitted under the cap and not closed yet (shared by copies: tests read it to know when
+    /// connections were admitted before they open one more).
+    let openConnections = OpenConnections()
 
     func run() async throws {
         let registry = self.registry
         let limits = self.limits
-        let open = OpenConnections()
+        let open = openConnections
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -65,8 +68,11 @@ struct MetricsEndpoint: Service {
 }
 
 /// The endpoint's open connections, counted under the cap.
-private final class OpenConnections: Sendable {
+final class OpenConnections: Sendable {
     private let count = Atomic<Int>(0)
+
+    /// Slots taken now.
+    var current: Int { count.load(ordering: .relaxed) }
 
     /// Takes a slot if fewer than `max` are taken.
     func admit(max: Int) -> Bool {

@@ -16,7 +16,9 @@ import Testing
 struct MetricsEndpointTests {
     /// A 2-connection, 8 KiB endpoint closing connections after `timeout`, on 127.0.0.1:0 for the duration of `body`.
     /// Tests that expect a close by anything else give it a timeout far beyond that (a busy machine can be slow).
-    static func withEndpoint(timeout: TimeAmount = .seconds(30), _ body: (Int) async throws -> Void) async throws {
+    static func withEndpoint(
+        timeout: TimeAmount = .seconds(30), _ body: (Int, OpenConnections) async throws -> Void
+    ) async throws {
         let registry = PrometheusCollectorRegistry()
         registry.makeCounter(
             descriptor: MetricNameDescriptor(metricName: "numberd_test", unitName: "total", helpText: "a test counter")
@@ -36,7 +38,7 @@ struct MetricsEndpointTests {
                 port = bound.withLock { $0 }
             }
             do {
-                try await body(try #require(port))
+                try await body(try #require(port), endpoint.openConnections)
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error
@@ -55,7 +57,7 @@ struct MetricsEndpointTests {
 
     @Test("a request of 8 KiB is served and closes its connection; one byte more is 431", arguments: [0, 1])
     func requestSize(extra: Int) async throws {
-        try await Self.withEndpoint { port in
+        try await Self.withEndpoint { port, _ in
             let connection = try await TCPConnection.connect(port: port)
             try await connection.send(Self.request(bytes: 8 * 1024 + extra))
             let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(20)))
@@ -73,7 +75,7 @@ struct MetricsEndpointTests {
 
     @Test("a connection without a whole request is answered 408 and closed at the timeout, not before")
     func slowRequest() async throws {
-        try await Self.withEndpoint(timeout: .seconds(1)) { port in
+        try await Self.withEndpoint(timeout: .seconds(1)) { port, _ in
             let connection = try await TCPConnection.connect(port: port)
             try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n")
             let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
@@ -85,17 +87,23 @@ struct MetricsEndpointTests {
 
     @Test("past the connection cap the next connection is answered 503 at once; a freed slot serves again")
     func connectionCap() async throws {
-        try await Self.withEndpoint { port in
+        try await Self.withEndpoint { port, open in
             let idle = [try await TCPConnection.connect(port: port), try await TCPConnection.connect(port: port)]
-            try await Task.sleep(for: .milliseconds(100))
+            // The over-cap connection must come after both are admitted (a connect returns once the kernel accepted
+            // it, before the endpoint did): wait until the endpoint counts them.
+            let admitted = ContinuousClock.now + .seconds(60)
+            while open.current < 2, ContinuousClock.now < admitted { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(open.current == 2, "the endpoint admitted \(open.current) of the 2 connections")
             let over = try await TCPConnection.connect(port: port)
             let closedAfter = try #require(await over.waitForClose(timeout: .seconds(20)))
             #expect(closedAfter < .seconds(15), "closed after \(closedAfter): at once, not by the deadline")
             #expect(over.text.hasPrefix("HTTP/1.1 503"), "\(over.text.prefix(200))")
             #expect(idle.allSatisfy { !$0.isClosed })
             try await idle[0].channel.close()
+            // The slot comes back once the endpoint has seen the close: retried until then (generous when loaded).
             var served = false
-            for _ in 0..<50 where !served {
+            let freed = ContinuousClock.now + .seconds(60)
+            while !served, ContinuousClock.now < freed {
                 try await Task.sleep(for: .milliseconds(20))
                 let again = try await TCPConnection.connect(port: port)
                 try await again.send(Self.request(bytes: 100))
