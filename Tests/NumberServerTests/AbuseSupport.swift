@@ -44,8 +44,18 @@ struct LatencyReport: CustomStringConvertible {
     var description: String { "\(calls.count) calls, \(failures.count) failed, p99 \(p99)" }
 }
 
+/// Whether the abuse tests hold resident memory to each attack's own bound (`ABUSE_STRICT_MEMORY=1`). VmRSS is the
+/// whole process's: in the default run every other suite runs in parallel in the same process and its allocations
+/// count too, so there the bound is at least ``abuseMemoryGrowthDefaultRunMaxKiB``. Run the suite alone with the
+/// variable set to check the tight bounds: `ABUSE_STRICT_MEMORY=1 swift test --filter ProtocolAbuseTests`.
+let abuseMemoryStrict = ProcessInfo.processInfo.environment["ABUSE_STRICT_MEMORY"] == "1"
+
+/// The least VmRSS growth allowed during an attack in the default run (the whole suite in one process): 512 MiB.
+let abuseMemoryGrowthDefaultRunMaxKiB = 512 * 1024
+
 /// Runs `abuse` while a well-behaved client calls HealthCheck in a loop on another connection; checks every call
-/// succeeded, at least `minimumCalls` of them, and that resident memory grew by at most `memoryGrowthMaxKiB`.
+/// succeeded, at least `minimumCalls` of them, and that resident memory grew by at most `memoryGrowthMaxKiB` (with
+/// `ABUSE_STRICT_MEMORY=1`; else by at most the larger of that and ``abuseMemoryGrowthDefaultRunMaxKiB``).
 func whileWellBehavedClientCalls(
     _ name: String, port: Int, tls: TestTLS, minimumCalls: Int = 5, memoryGrowthMaxKiB: Int = 256 * 1024,
     abuse: @escaping @Sendable () async throws -> Void
@@ -84,7 +94,11 @@ func whileWellBehavedClientCalls(
     print("abuse \(name): well-behaved client \(report); VmRSS \(before) KiB -> \(after) KiB")
     #expect(report.failures.isEmpty, "\(name): \(report.failures.prefix(3))")
     #expect(report.calls.count >= minimumCalls, "\(name): \(report)")
-    #expect(after - before <= memoryGrowthMaxKiB, "\(name): VmRSS grew from \(before) KiB to \(after) KiB")
+    let growthMaxKiB =
+        abuseMemoryStrict ? memoryGrowthMaxKiB : max(memoryGrowthMaxKiB, abuseMemoryGrowthDefaultRunMaxKiB)
+    #expect(
+        after - before <= growthMaxKiB,
+        "\(name): VmRSS grew from \(before) KiB to \(after) KiB (at most \(growthMaxKiB) KiB)")
 }
 
 /// Counts calls a test router's handler made.
