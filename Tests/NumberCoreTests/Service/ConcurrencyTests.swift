@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import NumberCore
@@ -109,18 +110,22 @@ struct ConcurrencyTests {
         try await h.check()
     }
 
-    @Test("readers never see a write that is not durable yet", arguments: [StoreKind.memory])
-    func readersSeeOnlyDurable(kind: StoreKind) async throws {
-        let h = try await Harness(kind)
-        let account = try await h.account()
-        h.memoryStore.setCommitDelay(nanoseconds: 50_000_000)
-        let service = h.service
+    @Test("readers never see a write that is not durable yet")
+    func readersSeeOnlyDurable() async throws {
+        // The commit is held at the store until the test has read: a timed delay raced the read on a loaded machine.
+        let store = GatedStore(InMemoryNumberStore())
+        let service = try await NumberService.open(
+            store: store, provider: FakeProvider(), clock: ManualClock(Harness.start), config: .defaults)
+        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        store.hold()
         async let write = service.addFunds(accountId: account.id, amount: 500)
-        try await Task.sleep(nanoseconds: 10_000_000)
-        #expect(try h.service.balance(accountId: account.id).balance == 0)
+        try await store.waitUntilHolding(commits: 1)
+        #expect(try service.balance(accountId: account.id).balance == 0)
+        store.release()
         _ = try await write
-        #expect(try h.service.balance(accountId: account.id).balance == 500)
-        try await h.check()
+        #expect(try service.balance(accountId: account.id).balance == 500)
+        let stored = try await store.load()
+        #expect(stored == service.durableState())
     }
 
     @Test("a keyed purchase retried after its first result is durable answers without waiting for others' writes")
@@ -286,5 +291,48 @@ struct ConcurrencyTests {
             guard ContinuousClock.now < deadline else { throw CancellationError() }
             try await Task.sleep(nanoseconds: 2_000_000)
         }
+    }
+}
+
+/// An in-memory store whose commits, while it is held, wait until it is released: a write the test keeps from
+/// becoming durable for as long as it needs, whatever the machine's load.
+private final class GatedStore: NumberStore {
+    private let inner: InMemoryNumberStore
+    private let gate = Mutex<(held: Bool, waiting: [@Sendable () -> Void])>((false, []))
+
+    init(_ inner: InMemoryNumberStore) { self.inner = inner }
+
+    func load() async throws -> CoreState { try await inner.load() }
+
+    func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        let pass: @Sendable () -> Void = { [inner] in inner.commit(events, completion: completion) }
+        let now = gate.withLock { gate in
+            guard gate.held else { return true }
+            gate.waiting.append(pass)
+            return false
+        }
+        if now { pass() }
+    }
+
+    /// Commits from now on wait for ``release()``.
+    func hold() { gate.withLock { $0.held = true } }
+
+    /// Lets the waiting commits (and later ones) through.
+    func release() {
+        let waiting = gate.withLock { gate in
+            gate.held = false
+            defer { gate.waiting = [] }
+            return gate.waiting
+        }
+        for pass in waiting { pass() }
+    }
+
+    /// Waits (up to 60 s) until `commits` commits are held.
+    func waitUntilHolding(commits: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while gate.withLock({ $0.waiting.count }) < commits, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try #require(gate.withLock { $0.waiting.count } >= commits, "the write never reached the store")
     }
 }
