@@ -109,13 +109,13 @@ struct OpenSSLPeerTests {
     func sServer() async throws {
         let files = try PKIFiles(pki)
         defer { files.remove() }
-        let port = try freeLoopbackPort()
+        // Port 0: s_server binds a free port itself and prints it (no window for another test to take it).
         let peer = try OpenSSLProcess(arguments: [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", files.serverCertificate, "-key", files.serverKey,
+            "s_server", "-accept", "127.0.0.1:0", "-cert", files.serverCertificate, "-key", files.serverKey,
             "-alpn", "nrpc/1", "-naccept", "1", "-rev",
         ])
         defer { peer.terminate() }
-        #expect(await peer.waitForOutput(containing: "ACCEPT"))
+        let port = try #require(await peer.acceptingPort(), "s_server did not listen: \(peer.text)")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = try await LoopbackClient.connect(
             group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),
@@ -136,13 +136,13 @@ struct OpenSSLPeerTests {
     func sServerWrongName() async throws {
         let files = try PKIFiles(pki)
         defer { files.remove() }
-        let port = try freeLoopbackPort()
+        // Port 0: s_server binds a free port itself and prints it (no window for another test to take it).
         let peer = try OpenSSLProcess(arguments: [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", files.serverCertificate, "-key", files.serverKey,
+            "s_server", "-accept", "127.0.0.1:0", "-cert", files.serverCertificate, "-key", files.serverKey,
             "-naccept", "1",
         ])
         defer { peer.terminate() }
-        #expect(await peer.waitForOutput(containing: "ACCEPT"))
+        let port = try #require(await peer.acceptingPort(), "s_server did not listen: \(peer.text)")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = try await LoopbackClient.connect(
             group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),

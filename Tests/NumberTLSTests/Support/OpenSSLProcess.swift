@@ -52,6 +52,23 @@ final class OpenSSLProcess: @unchecked Sendable {
         return text.contains(needle)
     }
 
+    /// The port `s_server -accept 127.0.0.1:0` bound, from the `ACCEPT 127.0.0.1:<port>` line it prints once it
+    /// listens; nil if it printed none within `timeoutSeconds` (or exited: a failed bind).
+    func acceptingPort(timeoutSeconds: Double = 30) async -> Int? {
+        let prefix = "ACCEPT 127.0.0.1:"
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
+        while ContinuousClock.now < deadline {
+            // Whole lines only: the last piece may be a line still being written.
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            if let line = lines.first(where: { $0.hasPrefix(prefix) }), let port = Int(line.dropFirst(prefix.count)) {
+                return port
+            }
+            guard process.isRunning else { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
     /// Waits for exit up to `timeoutSeconds`; returns the exit status, or nil if it is still running.
     func waitForExit(timeoutSeconds: Double = 10) async -> Int32? {
         await ChildExit.wait(process, timeout: .milliseconds(Int(timeoutSeconds * 1000)))?.status
@@ -96,26 +113,4 @@ struct PKIFiles {
     func remove() {
         try? FileManager.default.removeItem(atPath: directory)
     }
-}
-
-/// A TCP port that was free a moment ago (bind to 0, read, close): for processes that need a port number.
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    precondition(descriptor >= 0, "socket() failed")
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    precondition(bound == 0, "bind() failed")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
