@@ -21,9 +21,10 @@ struct KeyedRetryTests {
         return buffer
     }
 
-    /// A client without TLS to the scripted server on `port`.
+    /// A client without TLS to the scripted server on `port`. The default deadline only has to outlast a loaded
+    /// full run (its first 20 s or so queue a thousand tests on two threads): no test waits for it.
     static func client(
-        port: Int, retry: NumbersClientConfiguration.RetryPolicy, timeout: TimeAmount = .seconds(20)
+        port: Int, retry: NumbersClientConfiguration.RetryPolicy, timeout: TimeAmount = .seconds(60)
     ) -> NumbersClient {
         NumbersClient(
             configuration: NumbersClientConfiguration(
