@@ -84,7 +84,13 @@ public final class Numberd: Sendable {
             let now = Date()
             let latest = [latestRecorded, directory.readClockMark()].compactMap { $0 }.max()
             try checkClock(latest, now: now, configuration, logger: logger)
-            try directory.advanceClockMark(to: now)
+            // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below):
+            // the mark is advanced again hourly, and until then the next start compares with the older mark.
+            do {
+                try directory.advanceClockMark(to: now)
+            } catch {
+                logger.warning("clock mark not advanced at start", metadata: ["error": "\(error)"])
+            }
             try ProviderBinding(configuration.provider).check(
                 directory, holdsProviderResources: holdsProviderResources, rebind: configuration.rebindProvider,
                 logger: logger)
@@ -179,6 +185,7 @@ public final class Numberd: Sendable {
                 runAtStart: false, logger: logger,
                 action: { try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970)) }, final: nil),
         ]
+        services.append(HangUpReload(certificates: certificates, logger: logger))
         if configuration.providerAuditIntervalSeconds > 0 {
             let recheck = Duration.seconds(configuration.providerAuditRecheckSeconds)
             services.append(

@@ -44,7 +44,7 @@ struct ConnectionReadinessTests {
         let clock = ContinuousClock()
         let started = clock.now
         let error = await #expect(throws: RPCError.self) {
-            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(20)))
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(120)))
         }
         let took = clock.now - started
         let headers = server.headers
@@ -55,10 +55,11 @@ struct ConnectionReadinessTests {
         #expect(error?.message.contains("SETTINGS") == true, "\(String(describing: error))")
         #expect(handshakes == 1)
         #expect(headers.isEmpty, "the call reached the server: \(headers)")
-        // The connect timeout after the handshake, well before the call's 20 s deadline (which it used to meet, its
-        // outcome unknown); the bound leaves a loaded machine seconds for the handshake.
+        // The connect timeout after the handshake, not the call's deadline (which it used to meet, its outcome
+        // unknown: the error would then be DEADLINE_EXCEEDED). The deadline and the bound are far off because a full
+        // parallel run took over 15 s to get one handshake through on 2 loaded cores.
         #expect(took >= .milliseconds(450), "took \(took)")
-        #expect(took < .seconds(15), "took \(took)")
+        #expect(took < .seconds(90), "took \(took)")
     }
 
     @Test("the server closes right after the handshake: a keyed call fails CONNECT_FAILED after its retries")

@@ -278,6 +278,24 @@ import TwilioSimulator
         try await Self.withPrepared(directory, configure: { $0.clockLeadMaxSeconds = 1 }) { _ in }
     }
 
+    /// The start wrote its clock mark before anything else and refused to start when it could not (a full disk): a
+    /// crash loop that never frees the disk, which the start-up snapshot's own tolerance was there to avoid. The
+    /// mark is now only warned about (it is advanced again hourly).
+    @Test func aClockMarkThatCannotBeWrittenDoesNotStopTheStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-mark-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withPrepared(directory) { _ in }
+        // The mark's file replaced by a folder holding a file: writing it (a temporary file renamed over it) fails.
+        let mark = directory + "/clock"
+        try FileManager.default.removeItem(atPath: mark)
+        try FileManager.default.createDirectory(atPath: mark + "/blocked", withIntermediateDirectories: true)
+        #expect(throws: (any Error).self) { try DataDirectory(root: directory).advanceClockMark(to: Date()) }
+        let serving = try await Self.withPrepared(directory) { numberd in
+            try await numberd.service.createAccount(name: "after", currency: "USD").id
+        }
+        #expect(serving.hasPrefix("ACC_"))
+    }
+
     @Test func aStateLargerThanTheSnapshotLimitStillStartsFromTheJournal() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-big-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -3,11 +3,12 @@ import NIOCore
 import NumberAPI
 import NumberClient
 import NumberCore
-import NumberServer
 import NumberWire
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import NumberServer
 
 /// What the server logs about a call carries the call's `request-id` (the client's, or the one the server made and
 /// gave the handler) and its method, so a caller's report can be matched with the server's lines.
@@ -169,5 +170,35 @@ struct CallLoggingTests {
             }
         }
         #expect(CallScope.requestID == nil)
+    }
+
+    /// A client retrying into a refusal (RATE_LIMITED at thousands of calls a second) wrote an info line per call, on
+    /// the event loop. Per connection, the first `failedCallsLoggedMax` failed calls of a window go at info, the rest
+    /// at debug (still with their request id), and the next window first counts them in one info line.
+    @Test("a connection's failed calls: the first 20 of a window at info, the rest at debug")
+    func failedCallsAreQuietedPerWindow() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        let calls = ServerConnectionHandler.failedCallsLoggedMax + 10
+        try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
+            var configuration = tls.clientConfiguration(port: port)
+            configuration.retry = .none
+            try await withNumbersClient(configuration) { client in
+                for index in 0..<calls {
+                    _ = try? await client.getAccount(
+                        GetAccountRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-\(index)"))
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            var failed: [CapturingLogHandler.Line] = []
+            while failed.count < calls, ContinuousClock.now < deadline {
+                failed = lines.all.filter { $0.message == "call failed" }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(failed.count == calls)
+            #expect(failed.filter { $0.level == .info }.count == ServerConnectionHandler.failedCallsLoggedMax)
+            #expect(failed.filter { $0.level == .debug }.count == 10)
+            #expect(failed.last?.metadata["request-id"] == "req-\(calls - 1)")
+        }
     }
 }

@@ -122,6 +122,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// connection (3); later ones at debug: any client can make them without a key, and a line each let anonymous
     /// traffic flood the log. `numberd_calls_total` still counts every one.
     static let refusedCallsLoggedMax = 3
+    /// Failed calls of callers with a key logged at info per connection in one window (``failedCallsWindow``); the
+    /// rest at debug, and counted in one info line when the next window starts: a client retrying into
+    /// `RATE_LIMITED` at thousands of calls a second wrote a line each, on the event loop. 20.
+    static let failedCallsLoggedMax = 20
+    /// The window of ``failedCallsLoggedMax``. 10 s.
+    static let failedCallsWindow = TimeAmount.seconds(10)
+    /// Failed calls logged at info in the current window, when it started, and those logged at debug in it.
+    private var failedCalls = (logged: 0, since: NIODeadline.uptimeNanoseconds(0), quieted: 0)
 
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
@@ -523,12 +531,32 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 ])
         } else {
             logger.log(
-                level: anyoneCould ? refusalLogLevel() : .info, "call failed",
+                level: anyoneCould ? refusalLogLevel() : failedCallLogLevel(), "call failed",
                 metadata: [
                     "method": "\(start.method)", "request-id": "\(start.requestID)", "status": "\(status)",
                     "micros": "\(duration.nanoseconds / 1000)", "peer": "\(peer.address)",
                 ])
         }
+    }
+
+    /// The level of the next failed call's line: info for the first ``failedCallsLoggedMax`` of each window on the
+    /// connection, then debug; a new window first says how many the last one logged at debug.
+    private func failedCallLogLevel() -> Logger.Level {
+        let now = NIODeadline.now()
+        if now - failedCalls.since >= Self.failedCallsWindow {
+            if failedCalls.quieted > 0 {
+                logger.info(
+                    "failed calls logged at debug",
+                    metadata: ["calls": "\(failedCalls.quieted)", "peer": "\(peer.address)"])
+            }
+            failedCalls = (0, now, 0)
+        }
+        guard failedCalls.logged < Self.failedCallsLoggedMax else {
+            failedCalls.quieted += 1
+            return .debug
+        }
+        failedCalls.logged += 1
+        return .info
     }
 
     /// The level of the next refused call's line: info for the first few on the connection, then debug.

@@ -1,0 +1,28 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// SIGHUP checks the TLS certificate files at once — an operator's replaced `--tls-cert`/`--tls-key` (or a generated
+/// certificate due for renewal) is served to new connections now, not at the next hourly check — and logs what it did.
+/// Everything else (limits, the Twilio secret, the log level) is read at start: change it with a restart, which SIGTERM
+/// makes graceful. Without a handler SIGHUP's default action ended numberd at once, with no drain and no final
+/// snapshot, and tools send it expecting a reload (logrotate, `systemctl reload`, a closed terminal).
+struct HangUpReload: Service {
+    let certificates: ServerCertificates
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            for await _ in signals {
+                do {
+                    let metadata = try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
+                    logger.notice("SIGHUP: TLS certificate files checked", metadata: metadata)
+                } catch {
+                    logger.error("SIGHUP: TLS certificate check failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
