@@ -193,7 +193,9 @@ public final class Numberd: Sendable {
                     name: "provider-audit", intervalSeconds: configuration.providerAuditIntervalSeconds,
                     runAtStart: false, logger: logger,
                     action: { try await Self.auditProvider(service, recheckAfter: recheck, logger: logger) },
-                    final: nil))
+                    final: nil,
+                    firstRunAfterSeconds: min(
+                        configuration.providerAuditIntervalSeconds, NumberdConfiguration.providerAuditFirstRunSeconds)))
         }
         if let metricsListen = configuration.metricsListen, let metrics {
             services.append(
@@ -214,6 +216,8 @@ public final class Numberd: Sendable {
         for (kind, count) in report.counts {
             Meter(label: "numberd_provider_audit_differences", dimensions: [("kind", kind.rawValue)]).set(count)
         }
+        // The differences above are as of this time: an alert on them must also watch that audits still succeed.
+        Meter(label: "numberd_provider_audit_last_success_timestamp_seconds").set(Date().timeIntervalSince1970)
         for difference in report.differences {
             logger.warning(
                 "the provider and the store disagree about a number",
@@ -223,12 +227,13 @@ public final class Numberd: Sendable {
                     "account_id": "\(difference.accountId ?? "-")",
                 ])
         }
-        // Sizes, not things the run did: not strings, so PeriodicService does not add them to its item counters.
+        // Levels, not things the run did: not strings, so PeriodicService does not add them to its item counters (the
+        // same difference would be counted again at every audit).
         var metadata: Logger.Metadata = [
             "provider_numbers": .stringConvertible(report.providerNumbers),
             "held_numbers": .stringConvertible(report.heldNumbers),
         ]
-        for (kind, count) in report.counts { metadata[kind.rawValue] = "\(count)" }
+        for (kind, count) in report.counts { metadata[kind.rawValue] = .stringConvertible(count) }
         return metadata
     }
 

@@ -57,11 +57,14 @@ public struct NumberdConfiguration: Sendable {
     /// provider account owns compared with the store, twice `providerAuditRecheckSeconds` apart; differences logged
     /// at warning and exported as `numberd_provider_audit_differences{kind}`). Flag `--provider-audit-interval`, env
     /// `NUMBERD_PROVIDER_AUDIT_INTERVAL`, file `provider-audit-interval`, 0...604800 s (0 = off). Default 21600 s
-    /// (6 h); the first audit runs one interval after the start.
+    /// (6 h); the first audit runs 10 minutes after the start (``providerAuditFirstRunSeconds``).
     public var providerAuditIntervalSeconds: Int
-    /// How long the audit waits between its two listings (the provider's lists lag its purchases and releases).
-    /// Flag `--provider-audit-recheck`, 0...3600 s. Default 60 s.
+    /// How long the audit waits between its two listings (the provider's lists lag its purchases and releases by
+    /// seconds, so a shorter wait reports numbers in flight). Flag `--provider-audit-recheck`, 10...3600 s. Default
+    /// 60 s.
     public var providerAuditRecheckSeconds: Int
+    /// When the first audit runs after a start: this, or one interval if that is shorter. 600 s.
+    public static let providerAuditFirstRunSeconds = 600
     /// How far the clock may be ahead, when numberd starts, of the latest time the data records anything at
     /// (``NumberCore/CoreState/latestRecordedTime``) or a numberd running on it saw (its `clock` file, written at start,
     /// hourly and at shutdown); further, the start is refused: a clock far ahead (booted before
@@ -255,7 +258,7 @@ public struct NumberdConfiguration: Sendable {
         if let parsed = try seconds("provider-audit-interval", from: value, in: 0...604_800) {
             configuration.providerAuditIntervalSeconds = parsed
         }
-        if let parsed = try seconds("provider-audit-recheck", from: value, in: 0...3_600) {
+        if let parsed = try seconds("provider-audit-recheck", from: value, in: 10...3_600) {
             configuration.providerAuditRecheckSeconds = parsed
         }
         if let parsed = try seconds("clock-lead-max", from: value, in: 0...315_360_000) {

@@ -12,14 +12,19 @@ struct PeriodicService: Service {
     let logger: Logger
     let action: @Sendable () async throws -> Logger.Metadata
     let final: (@Sendable () async throws -> Void)?
+    /// When the first run comes, if not at start nor one interval after it: a long interval (the provider audit's
+    /// 6 h) would otherwise never run in a numberd restarted more often than that.
+    var firstRunAfterSeconds: Int? = nil
 
     func run() async throws {
         if runAtStart { await tick() }
         // Sleeping is cancelled at graceful shutdown; the final action runs after.
         try? await cancelWhenGracefulShutdown {
+            var wait = firstRunAfterSeconds ?? intervalSeconds
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(intervalSeconds))
+                try await Task.sleep(for: .seconds(wait))
                 await tick()
+                wait = intervalSeconds
             }
         }
         if let final {

@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
     var providerAuditInterval: String?
     @Option(
         name: .customLong("provider-audit-recheck"),
-        help: "Seconds between an audit's two listings of Twilio's numbers, 0...3600 (default 60).")
+        help: "Seconds between an audit's two listings of Twilio's numbers, 10...3600 (default 60).")
     var providerAuditRecheck: String?
     @Option(
         name: .customLong("clock-lead-max"),

@@ -197,7 +197,7 @@ struct ConfigurationFileTests {
             "drain-timeout": "5", "reconcile-in-flight-horizon": "60", "orphan-watch": "0", "log-level": "debug",
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
             "clock-lead-max": "60", "partial-frame-bytes-max": "5000000",
-            "connections-per-address-max": "7", "provider-audit-interval": "0", "provider-audit-recheck": "5",
+            "connections-per-address-max": "7", "provider-audit-interval": "0", "provider-audit-recheck": "10",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -208,7 +208,7 @@ struct ConfigurationFileTests {
         #expect(configuration.gracePeriodSeconds == 0)
         #expect(configuration.logLevel == .debug)
         #expect(configuration.clockLeadMaxSeconds == 60)
-        #expect(configuration.providerAuditIntervalSeconds == 0 && configuration.providerAuditRecheckSeconds == 5)
+        #expect(configuration.providerAuditIntervalSeconds == 0 && configuration.providerAuditRecheckSeconds == 10)
         #expect(configuration.connectionLimits.partialFrameBytesMax == 5_000_000)
         #expect(configuration.connectionLimits.connectionsPerAddressMax == 7)
     }

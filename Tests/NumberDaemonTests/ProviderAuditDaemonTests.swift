@@ -58,7 +58,7 @@ struct ProviderAuditDaemonTests {
         }
     }
 
-    @Test("the audit's settings: interval 0...604800 (0 = off), recheck 0...3600; the defaults")
+    @Test("the audit's settings: interval 0...604800 (0 = off), recheck 10...3600; the defaults")
     func configuration() throws {
         let defaults = try NumberdConfiguration.resolve(flags: [:], environment: [:])
         #expect(defaults.providerAuditIntervalSeconds == 21_600 && defaults.providerAuditRecheckSeconds == 60)
@@ -68,8 +68,10 @@ struct ProviderAuditDaemonTests {
         #expect(throws: (any Error).self) {
             _ = try NumberdConfiguration.resolve(flags: ["provider-audit-interval": "604801"], environment: [:])
         }
-        #expect(throws: (any Error).self) {
-            _ = try NumberdConfiguration.resolve(flags: ["provider-audit-recheck": "-1"], environment: [:])
+        for recheck in ["-1", "9", "3601"] {
+            #expect(throws: (any Error).self) {
+                _ = try NumberdConfiguration.resolve(flags: ["provider-audit-recheck": recheck], environment: [:])
+            }
         }
     }
 }

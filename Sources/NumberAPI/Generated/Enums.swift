@@ -158,7 +158,7 @@ public struct ServingStatus: ProtoEnum {
     public static let unspecified = ServingStatus(rawValue: 0)
     /// `SERVING_STATUS_SERVING`
     public static let serving = ServingStatus(rawValue: 1)
-    /// draining or not ready
+    /// draining, not ready, or the store stopped taking writes (restart it)
     public static let notServing = ServingStatus(rawValue: 2)
 
     /// Every value this version knows, for names in errors, tables and JSON.
