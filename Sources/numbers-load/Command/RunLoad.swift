@@ -99,38 +99,23 @@ struct RunLoad: AsyncParsableCommand {
         let fixture = LoadFixture(
             accounts: accounts, ownedNumbers: workload.includes(.get) ? max(1, ownedNumbers) : ownedNumbers,
             country: country, runID: String(UInt32.random(in: 0...UInt32.max), radix: 36))
-        let prepared: [LoadAccount]
-        do {
-            prepared = try await fixture.prepare(admin: admin) { log($0) }
-        } catch {
-            await admin.close()
-            throw HarnessError(message: "setting up accounts through the admin API failed: \(error)")
-        }
-        let wireSizes = try await WireSizes.sample(
-            client: admin, account: prepared[0], country: country, timeout: timeout)
-        await admin.close()
-
-        var clients: [NumbersClient] = []
-        for _ in 0..<connections {
-            clients.append(try NumbersClient(configuration: target.clientConfiguration(apiKey: nil, timeout: timeout)))
-        }
-        // Calls run where their connection's I/O runs (EventLoopTaskExecutor) unless --no-pin: no thread hop per call.
-        var executors: [EventLoopTaskExecutor?] = []
-        for client in clients { executors.append(noPin ? nil : try await client.preferredTaskExecutor()) }
-        let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
+        // Leave nothing bought behind (against a numberd with real Twilio credentials it is paid every month): what
+        // the set-up and the run made is settled at the end, also when a step fails part-way.
         let leftovers = Leftovers()
-        let report = await measure(
-            workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes,
-            leftovers: leftovers)
-        // Leave nothing bought behind (against a numberd with real Twilio credentials it is paid every month): the
-        // run's purchases in doubt and failed releases, then the fixture's own numbers; then its keys are revoked.
-        for account in prepared { leftovers.release(account.numberIds, of: account) }
-        let left = await leftovers.settle(client: clients[0]) { log($0) }
-        for client in clients { await client.close() }
-        await revokeKeys(of: prepared)
-        var final = report
-        final.numbersLeftOwned = left
-        if left > 0 { log("\(left) number(s) bought by this run may still be owned: see the lines above") }
+        let measured: Result<(LoadReport, UInt64?), any Error>
+        do {
+            measured = .success(
+                try await setUpAndMeasure(workload, admin: admin, fixture: fixture, leftovers: leftovers))
+        } catch {
+            measured = .failure(error)
+        }
+        let unsettled = await leftovers.settle(client: admin) { log($0) }
+        await admin.close()
+        if !unsettled.isEmpty {
+            log("\(unsettled.count) thing(s) this run made may still be owned or valid: see the lines above")
+        }
+        var (final, seqBefore) = try measured.get()
+        final.unsettled = unsettled
         if let journalDir, let before = seqBefore, let after = JournalProbe.lastSeq(directory: journalDir) {
             final.journalRecordsAppended = Int(after - before)
         }
@@ -140,7 +125,7 @@ struct RunLoad: AsyncParsableCommand {
             do {
                 final.rawComparison = try await RawComparisonRun(
                     target: target, connections: connections, concurrency: concurrency, duration: duration,
-                    warmup: warmup, timeout: timeout, rpc: report
+                    warmup: warmup, timeout: timeout, rpc: final
                 ).run(log: log)
             } catch {
                 final.rawComparisonFailure = "\(error)"
@@ -149,24 +134,40 @@ struct RunLoad: AsyncParsableCommand {
         try publish(final)
     }
 
-    /// Revokes the keys the fixture made (they count toward the server's `apiKeysMax`); a failure is logged only.
-    private func revokeKeys(of accounts: [LoadAccount]) async {
-        let admin: NumbersClient
+    /// Sets up the accounts, samples the wire sizes and runs the measured window; returns its report and the journal's
+    /// last seq before it (with `--journal-dir`).
+    private func setUpAndMeasure(
+        _ workload: WorkloadMix, admin: NumbersClient, fixture: LoadFixture, leftovers: Leftovers
+    ) async throws -> (LoadReport, UInt64?) {
+        let timeout = TimeAmount.milliseconds(timeoutMilliseconds)
+        let prepared: [LoadAccount]
         do {
-            admin = try NumbersClient(
-                configuration: target.clientConfiguration(apiKey: try target.adminKey(), timeout: .seconds(30)))
+            prepared = try await fixture.prepare(admin: admin, leftovers: leftovers) { log($0) }
         } catch {
-            return log("revoking the run's API keys failed: \(error)")
+            throw HarnessError(message: "setting up accounts through the admin API failed: \(error)")
         }
-        for keyId in accounts.compactMap(\.keyId) {
-            do {
-                _ = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
-            } catch {
-                log("revoking the run's API key \(keyId) failed: \(error)")
-                break
+        let wireSizes = try await WireSizes.sample(
+            client: admin, account: prepared[0], country: country, timeout: timeout)
+        var clients: [NumbersClient] = []
+        do {
+            for _ in 0..<connections {
+                clients.append(
+                    try NumbersClient(configuration: target.clientConfiguration(apiKey: nil, timeout: timeout)))
             }
+            // Calls run where their connection's I/O runs (EventLoopTaskExecutor) unless --no-pin: no thread hop per
+            // call.
+            var executors: [EventLoopTaskExecutor?] = []
+            for client in clients { executors.append(noPin ? nil : try await client.preferredTaskExecutor()) }
+            let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
+            let report = await measure(
+                workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes,
+                leftovers: leftovers)
+            for client in clients { await client.close() }
+            return (report, seqBefore)
+        } catch {
+            for client in clients { await client.close() }
+            throw error
         }
-        await admin.close()
     }
 
     /// Prints the summary and writes the JSON report, then fails the run if the raw comparison failed: a failure of

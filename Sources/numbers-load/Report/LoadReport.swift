@@ -79,9 +79,9 @@ struct LoadReport: Codable, Sendable {
     /// what a call costs whatever else the machine runs.
     var harnessCPUMicrosPerCall: Double?
     var serverCPUMicrosPerCall: Double?
-    /// Numbers the run bought that may still be owned after it settled its purchases in doubt and failed releases
-    /// (0 when everything was given back).
-    var numbersLeftOwned: Int?
+    /// What the run made (numbers bought, purchases in doubt, API keys) that may still be owned or valid after it
+    /// settled them at its end, one line each (empty when everything was given back).
+    var unsettled: [String] = []
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
     /// The measured window interval by interval (`--report-every`).
@@ -139,8 +139,9 @@ struct LoadReport: Codable, Sendable {
             lines.append(String(format: "RPC / raw TLS messages per second: %.2f", raw.rpcToRawRatio))
         }
         if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
-        if let numbersLeftOwned, numbersLeftOwned > 0 {
-            lines.append("numbers the run may still own (purchases in doubt, failed releases): \(numbersLeftOwned)")
+        if !unsettled.isEmpty {
+            lines.append("left by the run (may still be owned or valid): \(unsettled.count)")
+            lines += unsettled.map { "  " + $0 }
         }
         if let serialFsyncsPerSecond {
             lines.append(String(format: "serial write+fdatasync: %.1f /s", serialFsyncsPerSecond))

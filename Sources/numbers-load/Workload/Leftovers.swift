@@ -3,20 +3,24 @@ import NumberAPI
 import NumberClient
 import Synchronization
 
-/// Numbers a run may still own when its measured window ends: purchases a failure left in doubt (a deadline, a lost
-/// connection, `OUTCOME_UNKNOWN`: numberd carries a started purchase through, so the number may be owned and billed
-/// every month) and releases that failed. The run settles them afterwards (``settle(client:log:)``): a doubtful
-/// purchase is asked again under its idempotency key, which answers what the first attempt did, and whatever it
-/// bought is released; a failed release is tried again. What still cannot be settled is reported.
+/// What a run made that must not outlive it: the numbers it bought (the set-up's, recorded as each is bought), purchases
+/// a failure left in doubt (a deadline, a lost connection, `OUTCOME_UNKNOWN`: numberd carries a started purchase
+/// through, so the number may be owned and billed every month), releases that failed, and the API keys it made. The run
+/// settles them at its end, also when it fails part-way (``settle(client:deadline:log:)``): a doubtful purchase is asked
+/// again under its idempotency key, which answers what the first attempt did, and whatever it bought is released; a
+/// failed release is tried again. What cannot be settled is reported, one line each.
 final class Leftovers: Sendable {
+    /// A purchase whose outcome is open, with the `authorization` it was made under (an account's key in the
+    /// measured run; none for the set-up's, made with the admin key the settling client carries): the idempotency
+    /// record answers only the same request.
     struct Purchase: Sendable {
-        var account: LoadAccount
         var request: PurchaseNumbersRequest
         var idempotencyKey: String
+        var metadata: [String: String]
     }
 
     struct Release: Sendable {
-        var account: LoadAccount
+        var accountId: String
         var numberId: String
     }
 
@@ -24,48 +28,64 @@ final class Leftovers: Sendable {
     static let attemptsMax = 3
     /// The deadline of each settling call: long, so a purchase still running at the server is waited for.
     static let settleTimeout = TimeAmount.seconds(30)
+    /// How long settling may take in all by default; what is left then is reported unsettled.
+    static let settleTimeMax = TimeAmount.minutes(5)
 
-    private let state = Mutex<(purchases: [Purchase], releases: [Release])>(([], []))
+    private let state = Mutex<(purchases: [Purchase], releases: [Release], keyIds: [String])>(([], [], []))
 
     /// Keeps a purchase that failed with its outcome open (the client marks it `outcome=unknown` with its key).
     /// Returns whether it was kept; a purchase that failed for sure bought nothing.
-    func purchaseFailed(_ error: any Error, account: LoadAccount, request: PurchaseNumbersRequest) -> Bool {
+    func purchaseFailed(_ error: any Error, request: PurchaseNumbersRequest, metadata: [String: String]) -> Bool {
         guard let error = error as? RPCError, error.details["outcome"] == "unknown",
             let key = error.details["idempotencyKey"]
         else { return false }
-        state.withLock { $0.purchases.append(Purchase(account: account, request: request, idempotencyKey: key)) }
+        state.withLock {
+            $0.purchases.append(Purchase(request: request, idempotencyKey: key, metadata: metadata))
+        }
         return true
     }
 
     /// Keeps a release that failed (callers leave out answers that say the number is gone: ``isGone(_:)``).
-    func releaseFailed(_ error: any Error, account: LoadAccount, numberId: String) {
-        state.withLock { $0.releases.append(Release(account: account, numberId: numberId)) }
+    func releaseFailed(accountId: String, numberId: String) {
+        state.withLock { $0.releases.append(Release(accountId: accountId, numberId: numberId)) }
     }
 
-    /// Numbers to release at the end whatever happened (the fixture's own).
-    func release(_ numberIds: [String], of account: LoadAccount) {
+    /// Numbers to release at the end whatever happens (the set-up's own, recorded as each is bought).
+    func bought(_ numberIds: [String], accountId: String) {
         state.withLock { state in
-            state.releases += numberIds.map { Release(account: account, numberId: $0) }
+            state.releases += numberIds.map { Release(accountId: accountId, numberId: $0) }
         }
     }
 
-    /// Leftovers not settled yet.
+    /// An API key the run made, revoked at its end.
+    func madeKey(_ keyId: String) {
+        state.withLock { $0.keyIds.append(keyId) }
+    }
+
+    /// Leftovers not settled yet (numbers and purchases; keys apart).
     var count: Int { state.withLock { $0.purchases.count + $0.releases.count } }
 
-    /// Settles every leftover with `client` (the accounts' own keys); returns how many numbers may still be owned.
-    func settle(client: any LoadClient, log: (String) -> Void) async -> Int {
-        let (purchases, releases) = state.withLock { state in
-            defer { state = ([], []) }
-            return (state.purchases, state.releases)
+    /// Settles every leftover with `client` (which carries the admin key: the set-up's purchases were made with it,
+    /// and a release names its account), revokes the keys, and returns what may still be owned or valid, one line
+    /// each (empty when everything was given back). Stops trying at `deadline`; what is left is in the lines.
+    func settle(
+        client: any LoadClient, deadline: NIODeadline = .now() + Leftovers.settleTimeMax, log: (String) -> Void
+    ) async -> [String] {
+        let (purchases, releases, keyIds) = state.withLock { state in
+            defer { state = ([], [], []) }
+            return (state.purchases, state.releases, state.keyIds)
         }
         var toRelease = releases
-        var unsettled = 0
+        var unsettled: [String] = []
         for purchase in purchases {
+            guard NIODeadline.now() < deadline else {
+                unsettled.append("purchase in doubt: \(purchase.request.numbers) key \(purchase.idempotencyKey)")
+                continue
+            }
             let options = CallOptions(
-                timeout: Self.settleTimeout, idempotencyKey: purchase.idempotencyKey,
-                metadata: purchase.account.metadata)
+                timeout: Self.settleTimeout, idempotencyKey: purchase.idempotencyKey, metadata: purchase.metadata)
             var outcome: Result<PurchaseNumbersResponse, any Error>?
-            for _ in 0..<Self.attemptsMax {
+            for _ in 0..<Self.attemptsMax where NIODeadline.now() < deadline {
                 do {
                     outcome = .success(try await client.purchaseNumbers(purchase.request, options: options))
                     break
@@ -76,23 +96,25 @@ final class Leftovers: Sendable {
             }
             switch outcome {
             case .success(let response):
-                toRelease += response.numbers.map { Release(account: purchase.account, numberId: $0.number.id) }
-            case .failure(let error) where Self.leavesOutcomeOpen(error):
-                unsettled += purchase.request.numbers.count
-                log("purchase of \(purchase.request.numbers) (key \(purchase.idempotencyKey)) still in doubt: \(error)")
-            default:
+                toRelease += response.numbers.map {
+                    Release(accountId: purchase.request.accountId, numberId: $0.number.id)
+                }
+            case .failure(let error) where !Self.leavesOutcomeOpen(error):
                 break  // refused: nothing was bought
+            default:
+                unsettled.append(
+                    "purchase in doubt: \(purchase.request.numbers) key \(purchase.idempotencyKey): "
+                        + (outcome.map { "\($0)" } ?? "not asked"))
             }
         }
         for release in toRelease {
-            let options = CallOptions(timeout: Self.settleTimeout, metadata: release.account.metadata)
             var done = false
             var last: (any Error)?
-            for _ in 0..<Self.attemptsMax where !done {
+            for _ in 0..<Self.attemptsMax where !done && NIODeadline.now() < deadline {
                 do {
                     _ = try await client.releaseNumber(
-                        ReleaseNumberRequest(accountId: release.account.id, numberId: release.numberId),
-                        options: options)
+                        ReleaseNumberRequest(accountId: release.accountId, numberId: release.numberId),
+                        options: CallOptions(timeout: Self.settleTimeout))
                     done = true
                 } catch {
                     last = error
@@ -100,10 +122,21 @@ final class Leftovers: Sendable {
                 }
             }
             if !done {
-                unsettled += 1
-                log("release of \(release.numberId) failed: \(last.map { "\($0)" } ?? "?")")
+                unsettled.append(
+                    "number \(release.numberId) of \(release.accountId) not released: \(last.map { "\($0)" } ?? "not asked")"
+                )
             }
         }
+        for keyId in keyIds {
+            do {
+                guard NIODeadline.now() < deadline else { throw HarnessError(message: "settling took too long") }
+                _ = try await client.revokeApiKey(
+                    RevokeApiKeyRequest(keyId: keyId), options: CallOptions(timeout: Self.settleTimeout))
+            } catch {
+                unsettled.append("API key \(keyId) not revoked: \(error)")
+            }
+        }
+        for line in unsettled { log(line) }
         return unsettled
     }
 

@@ -4,14 +4,11 @@ struct LoadAccount: Sendable, Hashable {
     var id: String
     let authorization: String
     var numberIds: [String]
-    /// The id of the account's key, revoked when the run ends (nil in tests).
-    var keyId: String?
     /// `authorization` as call metadata, made once: every call shares it instead of building a dictionary.
     let metadata: [String: String]
 
-    init(id: String, authorization: String, numberIds: [String], keyId: String? = nil) {
+    init(id: String, authorization: String, numberIds: [String]) {
         self.id = id
-        self.keyId = keyId
         self.authorization = authorization
         self.numberIds = numberIds
         self.metadata = ["authorization": authorization]

@@ -11,6 +11,7 @@ protocol LoadClient: Sendable {
     func getNumber(_ request: GetNumberRequest, options: CallOptions) async throws -> GetNumberResponse
     func releaseNumber(_ request: ReleaseNumberRequest, options: CallOptions) async throws -> ReleaseNumberResponse
     func getBalance(_ request: GetBalanceRequest, options: CallOptions) async throws -> GetBalanceResponse
+    func revokeApiKey(_ request: RevokeApiKeyRequest, options: CallOptions) async throws -> RevokeApiKeyResponse
 }
 
 extension NumbersClient: LoadClient {}

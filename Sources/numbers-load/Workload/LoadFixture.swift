@@ -17,8 +17,9 @@ struct LoadFixture {
     var country: String
     var runID: String
 
-    /// Creates the accounts; throws the first RPC error (a run on a half-made fixture would measure nonsense).
-    func prepare(admin: NumbersClient, log: (String) -> Void) async throws -> [LoadAccount] {
+    /// Creates the accounts; throws the first RPC error (a run on a half-made fixture would measure nonsense). Every
+    /// key made and number bought is in `leftovers` as soon as it exists, so a failure part-way leaves nothing behind.
+    func prepare(admin: NumbersClient, leftovers: Leftovers, log: (String) -> Void) async throws -> [LoadAccount] {
         var made: [LoadAccount] = []
         for index in 0..<accounts {
             let account = try await admin.createAccount(
@@ -26,14 +27,14 @@ struct LoadFixture {
             ).account
             let key = try await admin.createApiKey(
                 CreateApiKeyRequest(accountId: account.id, scope: .account, name: "load-\(runID)-\(index)"))
+            leftovers.madeKey(key.apiKey.id)
             _ = try await admin.addFunds(
                 AddFundsRequest(
                     accountId: account.id, amount: Self.fundsPerAccount, currency: "USD",
                     description: "numbers-load funding"))
-            let numberIds = try await buyOwnedNumbers(admin: admin, accountId: account.id)
+            let numberIds = try await buyOwnedNumbers(admin: admin, accountId: account.id, leftovers: leftovers)
             made.append(
-                LoadAccount(
-                    id: account.id, authorization: "Bearer \(key.secret)", numberIds: numberIds, keyId: key.apiKey.id))
+                LoadAccount(id: account.id, authorization: "Bearer \(key.secret)", numberIds: numberIds))
             if (index + 1) % 10 == 0 || index + 1 == accounts { log("set up \(index + 1)/\(accounts) accounts") }
         }
         return made
@@ -44,7 +45,9 @@ struct LoadFixture {
 
     /// Buys `ownedNumbers` numbers one at a time, skipping numbers that turn out to be taken (after a restart the
     /// simulator's inventory may offer numbers that numberd's store already gives to an account).
-    private func buyOwnedNumbers(admin: NumbersClient, accountId: String) async throws -> [String] {
+    private func buyOwnedNumbers(
+        admin: NumbersClient, accountId: String, leftovers: Leftovers
+    ) async throws -> [String] {
         var bought: [String] = []
         var tried = Set<String>()
         for _ in 0..<Self.searchesMax where bought.count < ownedNumbers {
@@ -52,13 +55,18 @@ struct LoadFixture {
                 SearchNumbersRequest(accountId: accountId, country: country, type: .local, limit: 50))
             for candidate in found.numbers.map(\.phoneNumber) where bought.count < ownedNumbers {
                 guard tried.insert(candidate).inserted else { continue }
+                let request = PurchaseNumbersRequest(
+                    accountId: accountId, country: country, numbers: [candidate], type: .local)
                 do {
-                    let response = try await admin.purchaseNumbers(
-                        PurchaseNumbersRequest(
-                            accountId: accountId, country: country, numbers: [candidate], type: .local))
-                    bought += response.numbers.map(\.number.id)
+                    let ids = try await admin.purchaseNumbers(request).numbers.map(\.number.id)
+                    leftovers.bought(ids, accountId: accountId)
+                    bought += ids
                 } catch let error as RPCError where error.reason == "NUMBER_UNAVAILABLE" {
                     continue
+                } catch {
+                    // Settled with the rest at the end (asked again under its key): it may have bought the number.
+                    _ = leftovers.purchaseFailed(error, request: request, metadata: [:])
+                    throw error
                 }
             }
         }

@@ -108,7 +108,9 @@ struct WorkloadRunner: Sendable {
         }
         guard let numberId else {
             // A purchase whose outcome is open may have bought the number: settled after the run, not offered again.
-            if let failure, leftovers.purchaseFailed(failure, account: account, request: request) { return calls }
+            if let failure, leftovers.purchaseFailed(failure, request: request, metadata: account.metadata) {
+                return calls
+            }
             candidates.returned(phone)
             return calls
         }
@@ -125,7 +127,7 @@ struct WorkloadRunner: Sendable {
         }
         if let failure, !Leftovers.isGone(failure) {
             // Still owned (or in doubt): released again after the run, and not offered to another purchase meanwhile.
-            leftovers.releaseFailed(failure, account: account, numberId: numberId)
+            leftovers.releaseFailed(accountId: account.id, numberId: numberId)
             return calls
         }
         candidates.returned(phone)

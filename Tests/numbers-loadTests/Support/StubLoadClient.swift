@@ -63,4 +63,8 @@ final class StubLoadClient: LoadClient {
         await answer(.balance)
         return GetBalanceResponse()
     }
+
+    func revokeApiKey(_ request: RevokeApiKeyRequest, options: CallOptions) async throws -> RevokeApiKeyResponse {
+        RevokeApiKeyResponse()
+    }
 }
