@@ -17,13 +17,13 @@ struct ClientConnectionLivenessTests {
         var liveness = ClientConnectionLiveness(pingTimeout: .seconds(5))
         liveness.received(now: Self.start)  // the server's SETTINGS
         let callStart = Self.start + .milliseconds(10)
-        let sent = liveness.deadlinePassed(oldestCallStart: callStart, now: callStart + .seconds(1))
+        let sent = liveness.deadlinePassed(callStart: callStart, now: callStart + .seconds(1))
         let ping = try #require(sent)
         #expect(ping.type == .ping && ping.streamID == 0 && ping.flags.isEmpty)
         #expect(ping.payload.readableBytes == 8)
         #expect(liveness.pingSent == callStart + .seconds(1))
         // One PING at a time: a second deadline while it waits sends none.
-        #expect(liveness.deadlinePassed(oldestCallStart: callStart, now: callStart + .seconds(3)) == nil)
+        #expect(liveness.deadlinePassed(callStart: callStart, now: callStart + .seconds(3)) == nil)
     }
 
     @Test("a deadline on a connection that received something since the oldest call started sends no PING")
@@ -31,7 +31,7 @@ struct ClientConnectionLivenessTests {
         var liveness = ClientConnectionLiveness(pingTimeout: .seconds(5))
         let callStart = Self.start
         liveness.received(now: callStart + .milliseconds(1))
-        #expect(liveness.deadlinePassed(oldestCallStart: callStart, now: callStart + .seconds(1)) == nil)
+        #expect(liveness.deadlinePassed(callStart: callStart, now: callStart + .seconds(1)) == nil)
         #expect(liveness.pingSent == nil)
     }
 
@@ -39,13 +39,13 @@ struct ClientConnectionLivenessTests {
     func pingIntervalMin() throws {
         var liveness = ClientConnectionLiveness(pingTimeout: .seconds(5))
         let first = Self.start
-        #expect(liveness.deadlinePassed(oldestCallStart: first, now: first) != nil)
+        #expect(liveness.deadlinePassed(callStart: first, now: first) != nil)
         liveness.received(now: first + .milliseconds(5))
         let later = first + .milliseconds(10)
         let almost = first + ClientConnectionLiveness.pingIntervalMin - .nanoseconds(1)
-        #expect(liveness.deadlinePassed(oldestCallStart: later, now: almost) == nil)
+        #expect(liveness.deadlinePassed(callStart: later, now: almost) == nil)
         let again = liveness.deadlinePassed(
-            oldestCallStart: later, now: first + ClientConnectionLiveness.pingIntervalMin)
+            callStart: later, now: first + ClientConnectionLiveness.pingIntervalMin)
         let second = try #require(again)
         #expect(second.payload.getInteger(at: second.payload.readerIndex, as: UInt64.self) == 2, "a payload of its own")
     }
@@ -55,7 +55,7 @@ struct ClientConnectionLivenessTests {
         let timeout = TimeAmount.milliseconds(1500)
         var liveness = ClientConnectionLiveness(pingTimeout: timeout)
         #expect(!liveness.isDead(now: Self.start + .seconds(3600)), "no PING, no verdict")
-        #expect(liveness.deadlinePassed(oldestCallStart: Self.start, now: Self.start) != nil)
+        #expect(liveness.deadlinePassed(callStart: Self.start, now: Self.start) != nil)
         #expect(!liveness.isDead(now: Self.start + timeout - .nanoseconds(1)))
         #expect(liveness.isDead(now: Self.start + timeout))
         // Anything received, even at the last moment, answers it.
@@ -182,5 +182,68 @@ extension ClientConnectionLivenessTests {
         loop.advanceTime(by: .seconds(60))
         #expect(channel.isActive && status.isAlive)
         _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// The check used the oldest open call's start: a long call sent before the last answer hid a connection that had
+    /// carried nothing since later calls were sent, until that long call's own deadline (30 s, or whatever its caller
+    /// chose) plus the PING timeout.
+    @Test("a long call sent before the last answer does not hide a connection silent since the expiring call")
+    func longCallDoesNotHideSilence() throws {
+        let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
+        let long = Self.start(handler, loop, timeout: nil)
+        let answered = Self.start(handler, loop, timeout: nil)
+        loop.advanceTime(by: .milliseconds(50))
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 3)))
+        _ = try answered.wait()
+        loop.advanceTime(by: .milliseconds(50))
+        // The server freezes; a short call is sent after its last answer and expires.
+        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+        _ = try Self.written(channel)
+        loop.advanceTime(by: .milliseconds(100))
+        _ = try expiring.wait()
+        #expect(try Self.written(channel).map(\.type) == [.cancel, .ping])
+        loop.advanceTime(by: .seconds(2))
+        try #require(!status.isAlive, "taken for dead at the PING timeout")
+        guard case .connectionFailure(_, let retryable) = try long.wait() else {
+            Issue.record("the long call did not fail with the connection")
+            return
+        }
+        #expect(!retryable)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// Calls started while the PING waits were written into the probably dead connection and failed with it, their
+    /// outcome unknown — an unkeyed ReleaseNumber or CreateTrunk could not be retried. They are held now.
+    @Test("calls started while a PING waits are held: sent once the PING is answered, or failed as never sent")
+    func callsWaitForThePing() throws {
+        for answered in [true, false] {
+            let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
+            let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+            loop.advanceTime(by: .milliseconds(100))
+            _ = try expiring.wait()
+            let ping = try #require(try Self.written(channel).first { $0.type == .ping }, "no PING")
+            #expect(!status.acceptsCalls, "the pool prefers another connection while the PING waits")
+            let held = Self.start(handler, loop, timeout: nil)
+            #expect(try Self.written(channel).isEmpty, "held, not written")
+            if answered {
+                try channel.writeInbound(
+                    ClientDeadlineTests.bytes(Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)))
+                #expect(try Self.written(channel).map(\.type) == [.headers, .message])
+                #expect(status.acceptsCalls)
+                try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 3)))
+                guard case .response = try held.wait() else {
+                    Issue.record("the held call did not get its answer")
+                    return
+                }
+            } else {
+                loop.advanceTime(by: .seconds(2))
+                guard case .connectionFailure(_, let retryable) = try held.wait() else {
+                    Issue.record("the held call did not fail with the connection")
+                    return
+                }
+                #expect(retryable, "never sent: safe to send on another connection")
+            }
+            _ = try channel.finish(acceptAlreadyClosed: true)
+        }
     }
 }

@@ -150,14 +150,20 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let wasProbing = isProbing
         liveness?.received(now: context.eventLoop.now)
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
         if let failure {
             errorCaught(context: context, error: failure)
         } else {
             checkReady()
+            // The connection answered its PING (or anything): the calls held meanwhile go out.
+            if wasProbing { drainQueue() }
         }
     }
+
+    /// Whether a PING sent on a silent connection waits for its answer: calls are held, not written, meanwhile.
+    private var isProbing: Bool { liveness?.pingSent != nil }
 
     func channelInactive(context: ChannelHandlerContext) {
         notReady(ConnectionEnded())
@@ -213,7 +219,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
             return
         }
-        if state.canStartCall && queue.isEmpty {
+        if state.canStartCall && queue.isEmpty && !isProbing {
             begin(call)
         } else if queue.count < queuedCallsMax {
             queue.append(call)
@@ -278,14 +284,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func expireDeadlines() {
         guard let context else { return }
         let now = context.eventLoop.now
-        let oldestCallStart = callStarts.values.min()
-        var expiredStarted = false
+        // The expiring calls' own starts, not the oldest open call's: a long call started before the last answer
+        // must not hide a connection that has carried nothing since the expiring ones were sent.
+        var expiringStart: NIODeadline?
         for (id, deadline) in deadlines where deadline <= now {
             deadlines[id] = nil
-            expiredStarted = true
+            if let start = callStarts[id] { expiringStart = min(expiringStart ?? start, start) }
             fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
         }
-        if expiredStarted, let oldestCallStart { checkLiveness(oldestCallStart: oldestCallStart, context: context) }
+        if let expiringStart { checkLiveness(callStart: expiringStart, context: context) }
         expireQueuedCalls(now: now)
         let earliestQueued = queue.lazy.compactMap(\.deadline).min()
         if let earliest = [deadlines.values.min(), earliestQueued].compactMap({ $0 }).min() {
@@ -293,17 +300,20 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A sent call's deadline passed: when nothing arrived since the oldest call open then started, PING the server;
+    /// A sent call's deadline passed: when nothing arrived since it (the earliest expiring) started, PING the server;
     /// no answer within the PING timeout means the path or the server is gone (a partition, a dropped NAT entry, a
     /// frozen process), which TCP alone would notice only after about 15 minutes. The connection then ends: its open
     /// calls fail as lost after they were sent (outcome unknown), queued ones as never sent, and the pool, which
-    /// drops a connection that is no longer alive, connects anew.
-    private func checkLiveness(oldestCallStart: NIODeadline, context: ChannelHandlerContext) {
+    /// drops a connection that is no longer alive, connects anew. While the PING waits, new calls are held here
+    /// (``isProbing``), not written into a connection that is probably dead: they go out once anything arrives, or
+    /// fail as never sent with the connection, and are retried on another.
+    private func checkLiveness(callStart: NIODeadline, context: ChannelHandlerContext) {
         guard context.channel.isActive,  // the expired call may have been the last of a connection going away
-            let ping = liveness?.deadlinePassed(oldestCallStart: oldestCallStart, now: context.eventLoop.now),
+            let ping = liveness?.deadlinePassed(callStart: callStart, now: context.eventLoop.now),
             let timeout = liveness?.pingTimeout
         else { return }
         write([ping], context: context)
+        usable.setSaturated(true)  // the pool prefers another connection meanwhile
         pingTimer?.cancel()
         pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             pingTimer = nil
@@ -336,13 +346,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.
     private func drainQueue() {
-        while state.canStartCall, let next = queue.popFirst() { begin(next) }
+        while state.canStartCall, !isProbing, let next = queue.popFirst() { begin(next) }
         if state.phase != .active {
             while let next = queue.popFirst() {
                 next.promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
             }
         }
-        usable.setSaturated(!queue.isEmpty || !state.canStartCall)
+        usable.setSaturated(!queue.isEmpty || !state.canStartCall || isProbing)
     }
 
     /// The caller stopped waiting (task cancelled): CANCEL the stream, fail the promise.

@@ -5,7 +5,7 @@ import NumberWire
 ///
 /// A connection whose path dies (a partition, a NAT entry dropped, a server frozen or wedged) closes only when TCP
 /// gives up, about 15 minutes later; until then the pool would keep sending calls to it, each failing at its deadline.
-/// So when a call's deadline passes on a connection that received nothing since the oldest call open then started,
+/// So when a call's deadline passes on a connection that received nothing since that call started,
 /// the client sends a PING (FRAMING.md §4: 8 opaque bytes, echoed in an `ACK`). Anything that arrives afterwards —
 /// the ACK, or any other frame — proves the connection alive; nothing within `pingTimeout` means it is dead, and the
 /// handler retires it: its open calls fail with their outcome unknown, the pool connects anew.
@@ -39,12 +39,12 @@ struct ClientConnectionLiveness {
         pingSent = nil
     }
 
-    /// A call's deadline passed at `now`, while the oldest call open then (the expiring ones among them) started at
-    /// `oldestCallStart`. The PING to send when nothing arrived since that start, no PING waits for its answer and
-    /// none went out within `pingIntervalMin`; else nil.
-    mutating func deadlinePassed(oldestCallStart: NIODeadline, now: NIODeadline) -> Frame? {
+    /// A call's deadline passed at `now`; it (the earliest of those expiring) started at `callStart`. The PING to send
+    /// when nothing arrived since that start, no PING waits for its answer and none went out within
+    /// `pingIntervalMin`; else nil.
+    mutating func deadlinePassed(callStart: NIODeadline, now: NIODeadline) -> Frame? {
         guard pingSent == nil else { return nil }
-        if let lastReceived, lastReceived > oldestCallStart { return nil }
+        if let lastReceived, lastReceived > callStart { return nil }
         if let lastPing, now - lastPing < Self.pingIntervalMin { return nil }
         pingSent = now
         lastPing = now
