@@ -194,6 +194,12 @@ final class StateCoordinator: Sendable {
         for waiter in ready { waiter.continuation.resume(returning: nil) }
     }
 
+    /// Reads the speculative state (decided, maybe not durable) under the decision lock, which holds up decisions
+    /// meanwhile: for O(1) reads of what only it keeps (the work indexes), never a copy (see ``read(_:)``).
+    func readDecisionState<R: Sendable>(_ body: (CoreState) -> R) -> R {
+        inner.withLock { body($0.speculative) }
+    }
+
     /// The speculative state (decided, maybe not durable): for decisions outside `decide` only.
     var speculativeState: CoreState { inner.withLock { $0.speculative } }
 

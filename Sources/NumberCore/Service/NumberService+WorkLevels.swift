@@ -1,0 +1,42 @@
+import Foundation
+
+/// How much work the background runs have open: what an operator's gauges show (numberd's
+/// `numberd_open_purchase_intents`, `numberd_pending_releases`, ...). Levels, not events: each reading replaces the last.
+public struct WorkLevels: Sendable, Hashable {
+    /// Purchase intents not yet committed or voided (open or compensating): money held, numbers maybe bought.
+    public var openPurchaseIntents = 0
+    /// When the oldest of them started; nil when there is none. One that stays old means reconciliation cannot settle
+    /// it (the provider unreachable, or a number it keeps refusing).
+    public var oldestOpenPurchaseIntentCreatedAt: Date?
+    /// Numbers whose release was requested and has not happened at the provider yet (no longer billed).
+    public var pendingReleases = 0
+    /// Numbers the orphan sweep watches at the provider (``OrphanWatch``).
+    public var orphanWatches = 0
+
+    /// No open work.
+    public init() {}
+
+    /// Seconds since the oldest open purchase intent started at `now` (0 when there is none, never negative).
+    public func oldestOpenPurchaseIntentAgeSeconds(at now: Date) -> Double {
+        oldestOpenPurchaseIntentCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
+    }
+}
+
+extension NumberService {
+    /// The open work now, read without copying any table out of its lock: the intents and watches from the durable
+    /// state (one pass over the open intents, which reconciliation keeps few), the pending releases' count from the
+    /// index decisions keep (``WorkIndexes``, absent from the durable state; it may count a release decided and not
+    /// yet on disk). Cheap enough for every background run.
+    public func workLevels() -> WorkLevels {
+        var levels =
+            (try? coordinator.read { state in
+                var levels = WorkLevels()
+                levels.openPurchaseIntents = state.intents.count
+                levels.oldestOpenPurchaseIntentCreatedAt = state.intents.values.lazy.map(\.createdAt).min()
+                levels.orphanWatches = state.orphanWatch.count
+                return levels
+            }) ?? WorkLevels()
+        levels.pendingReleases = coordinator.readDecisionState { $0.work.pendingReleases.count }
+        return levels
+    }
+}
