@@ -37,6 +37,25 @@ public final class FileNumberStore: NumberStore {
         }
     }
 
+    /// The newest snapshot, and when a snapshot last succeeded: what an operator watches to know start-up replays
+    /// little (numberd's `numberd_last_snapshot_timestamp_seconds` and `numberd_last_snapshot_bytes`).
+    public struct SnapshotStatus: Sendable, Hashable {
+        /// The seq the newest snapshot holds (0: none, the store holds no record).
+        public var seq: UInt64
+        /// Its file's size (0 when there is none).
+        public var bytes: Int
+        /// When a snapshot last succeeded: written, or asked for and found to hold every committed record already
+        /// (an idle store writes none, yet its snapshot is current).
+        public var confirmedAt: Date
+
+        /// Creates a status.
+        public init(seq: UInt64, bytes: Int, confirmedAt: Date) {
+            self.seq = seq
+            self.bytes = bytes
+            self.confirmedAt = confirmedAt
+        }
+    }
+
     private struct Inner {
         /// Durable records not yet applied to the snapshot state, in seq order.
         var pending: [[CoreEvent]] = []
@@ -51,6 +70,8 @@ public final class FileNumberStore: NumberStore {
         var pendingWaits = 0
         /// Snapshots that failed (any cause; the journal still held every record).
         var snapshotFailures = 0
+        /// The last snapshot that succeeded, nil before the first.
+        var lastSnapshot: SnapshotStatus?
     }
 
     /// The state snapshots are written from, and the seq it includes. Only `stateQueue` touches it, so applying
@@ -187,6 +208,7 @@ public final class FileNumberStore: NumberStore {
         let work = Task {
             do {
                 try await journal.writeSnapshot(state, throughSeq: throughSeq)
+                self.confirmSnapshot(seq: throughSeq)
             } catch {
                 // Counted before anyone awaiting the work hears of it.
                 CoreMetrics.storeSnapshotFailures.increment()
@@ -235,9 +257,20 @@ public final class FileNumberStore: NumberStore {
                 await running.value
                 continue
             }
-            try await work?.value
+            guard let work else {
+                // Nothing committed since the newest snapshot: it is current.
+                confirmSnapshot(seq: snapshotSeq)
+                return
+            }
+            try await work.value
             return
         }
+    }
+
+    /// Notes that the newest snapshot, through `seq`, holds everything committed as of now.
+    private func confirmSnapshot(seq: UInt64) {
+        let status = SnapshotStatus(seq: seq, bytes: journal.snapshotBytes ?? 0, confirmedAt: Date())
+        inner.withLock { $0.lastSnapshot = status }
     }
 
     /// Finishes queued writes and the snapshot in flight, and releases the directory; later commits fail.
@@ -253,6 +286,9 @@ public final class FileNumberStore: NumberStore {
     /// How many snapshots failed (also `numberd_store_snapshot_failures_total`): each one is only that — the journal
     /// holds every record, commits go on and the next snapshot (record count or periodic) tries again.
     public var snapshotFailureCount: Int { inner.withLock { $0.snapshotFailures } }
+
+    /// The last snapshot that succeeded (written, or found current by ``writeSnapshot()``); nil before the first.
+    public var lastSnapshot: SnapshotStatus? { inner.withLock { $0.lastSnapshot } }
 
     /// How many times the writer waited for the snapshot state to catch up (`pendingRecordsMax`).
     public var pendingWaitCount: Int { inner.withLock { $0.pendingWaits } }

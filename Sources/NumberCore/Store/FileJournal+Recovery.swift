@@ -30,7 +30,7 @@ extension FileJournal {
             let journal = FileJournal(
                 options: options, layout: layout, lock: lock, segment: recovered.segment,
                 lastSeq: recovered.lastSeq, snapshotSeq: recovered.snapshotSeq,
-                untrustedSnapshots: recovery.unreadableSeqs)
+                snapshotBytes: recovered.snapshotBytes, untrustedSnapshots: recovery.unreadableSeqs)
             journal.startWatchdog()
             options.logger.info(
                 "journal opened",
@@ -51,6 +51,8 @@ extension FileJournal {
         var state: State
         var lastSeq: UInt64
         var snapshotSeq: UInt64
+        /// The loaded snapshot's file size; nil when none was loaded.
+        var snapshotBytes: Int?
         var segment: SegmentState
     }
 
@@ -75,7 +77,7 @@ extension FileJournal {
         mutating func run(apply: (inout State, Event) throws -> Void) throws -> Recovered {
             let names = try fileSystem.listDirectory(layout.directory)
             try removeTempFiles(names)
-            let (snapshotSeq, snapshotState) = try loadSnapshot(names)
+            let (snapshotSeq, snapshotState, snapshotBytes) = try loadSnapshot(names)
             report.snapshotSeq = snapshotSeq
             let firstSeqs = names.compactMap(JournalLayout.segmentSeq).sorted()
             var state = snapshotState ?? initialState
@@ -98,7 +100,8 @@ extension FileJournal {
             // It also makes this open's own changes durable (temp files removed, snapshots set aside, first segment).
             try fileSystem.fsyncDirectory(layout.directory)
             return Recovered(
-                state: state, lastSeq: max(segment.lastWrittenSeq, base), snapshotSeq: base, segment: segment)
+                state: state, lastSeq: max(segment.lastWrittenSeq, base), snapshotSeq: base,
+                snapshotBytes: snapshotBytes, segment: segment)
         }
 
         /// Removes `snapshot-*.json.tmp` left by a crash during a snapshot.
@@ -113,7 +116,7 @@ extension FileJournal {
         /// The newest snapshot that reads and passes its checks. One that cannot be read (an I/O error, too large) is
         /// reported and left in place — a failing read says nothing about the bytes, and the next start may read it —
         /// and the next older one is tried, as for a damaged one (bad checksum), which is set aside later.
-        mutating func loadSnapshot(_ names: [String]) throws -> (UInt64?, State?) {
+        mutating func loadSnapshot(_ names: [String]) throws -> (UInt64?, State?, bytes: Int?) {
             for seq in names.compactMap(JournalLayout.snapshotSeq).sorted(by: >) {
                 let name = JournalLayout.snapshotName(seq: seq)
                 let bytes: [UInt8]
@@ -129,7 +132,7 @@ extension FileJournal {
                 }
                 switch SnapshotCheck.check(bytes, seq: seq, as: State.self) {
                 case .success(let frame):
-                    return (seq, frame.state)
+                    return (seq, frame.state, bytes.count)
                 case .failure(let reason) where reason.intact:
                     throw JournalError(.corruptRecord, "snapshot unusable: \(reason)", file: layout.path(name))
                 case .failure(let reason):
@@ -139,7 +142,7 @@ extension FileJournal {
                     damaged.append(name)
                 }
             }
-            return (nil, nil)
+            return (nil, nil, nil)
         }
 
         /// Refuses an open whose journal ends before a snapshot that could not be used — one unreadable or damaged

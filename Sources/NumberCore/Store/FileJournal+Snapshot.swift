@@ -100,6 +100,7 @@ extension FileJournal {
         }
         shared.withLock { state in
             state.snapshotSeq = seq
+            state.snapshotBytes = content.count
             state.untrustedSnapshots.remove(seq)
         }
         options.logger.info("journal snapshot written", metadata: ["seq": "\(seq)", "bytes": "\(content.count)"])

@@ -41,6 +41,8 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var nextSeq: UInt64
         var durableSeq: UInt64
         var snapshotSeq: UInt64
+        /// The newest snapshot's file size (nil: none yet, or not loaded at open).
+        var snapshotBytes: Int?
         var writerScheduled = false
         var failure: JournalFailure?
         var closing = false
@@ -82,7 +84,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     init(
         options: JournalOptions, layout: JournalLayout, lock: JournalFileHandle, segment: SegmentState,
-        lastSeq: UInt64, snapshotSeq: UInt64, untrustedSnapshots: Set<UInt64>
+        lastSeq: UInt64, snapshotSeq: UInt64, snapshotBytes: Int?, untrustedSnapshots: Set<UInt64>
     ) {
         self.options = options
         self.layout = layout
@@ -91,6 +93,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         self.segment = Mutex(segment)
         var shared = Shared(nextSeq: lastSeq + 1, durableSeq: lastSeq, snapshotSeq: snapshotSeq)
         shared.untrustedSnapshots = untrustedSnapshots
+        shared.snapshotBytes = snapshotBytes
         self.shared = Mutex(shared)
     }
 
@@ -104,6 +107,10 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
 
     /// The seq the newest snapshot holds.
     public var snapshotSeq: UInt64 { shared.withLock { $0.snapshotSeq } }
+
+    /// The newest snapshot's file size in bytes: the one this journal wrote last, else the one it was opened from
+    /// (nil when neither).
+    public var snapshotBytes: Int? { shared.withLock { $0.snapshotBytes } }
 
     /// Records waiting for the writer (not yet taken into a batch).
     package var queuedRecordCount: Int { shared.withLock { $0.queuedCount } }

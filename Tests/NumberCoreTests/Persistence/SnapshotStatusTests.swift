@@ -1,0 +1,61 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// What numberd's `numberd_last_snapshot_timestamp_seconds` and `numberd_last_snapshot_bytes` read: the newest
+/// snapshot's size and when a snapshot last succeeded — written, or asked for with nothing new to write (an idle
+/// store's snapshot is current, so an alert on its age must not fire). A failed snapshot changes nothing.
+@Suite("File store: the last snapshot's status")
+struct SnapshotStatusTests {
+    static func size(of seq: UInt64, in directory: URL) throws -> Int {
+        let path = directory.appendingPathComponent(JournalLayout.snapshotName(seq: seq)).path
+        return try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+    }
+
+    @Test("a written snapshot gives its seq and file size; one with nothing new confirms it later; reopened, the size")
+    func writtenThenConfirmed() async throws {
+        let directory = FileNumberStoreTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 10_000)
+        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        #expect(store.lastSnapshot == nil)
+        let before = Date()
+        try await store.writeSnapshot()
+        let written = try #require(store.lastSnapshot)
+        #expect(written.seq == store.snapshotSeq && written.seq == 2)
+        #expect(written.bytes == (try Self.size(of: written.seq, in: directory)))
+        #expect(written.confirmedAt >= before)
+        try await Task.sleep(for: .milliseconds(20))
+        try await store.writeSnapshot()
+        let confirmed = try #require(store.lastSnapshot)
+        #expect(confirmed.seq == written.seq && confirmed.bytes == written.bytes)
+        #expect(confirmed.confirmedAt > written.confirmedAt)
+        await store.close()
+        // Opened from that snapshot with nothing to replay: the first request confirms it, with its size.
+        let reopened = try FileNumberStore.open(directory: directory, options: options)
+        try await reopened.writeSnapshot()
+        #expect(reopened.lastSnapshot?.seq == written.seq)
+        #expect(reopened.lastSnapshot?.bytes == written.bytes)
+        await reopened.close()
+    }
+
+    @Test("a failed snapshot leaves the last status as it was")
+    func failureChangesNothing() async throws {
+        let directory = FileNumberStoreTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fileSystem = FaultInjectingFileSystem()
+        var journal = JournalOptions.defaults
+        journal.fileSystem = fileSystem
+        let options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 10_000)
+        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
+        try await store.writeSnapshot()
+        let first = try #require(store.lastSnapshot)
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        fileSystem.addRule(.init(.fdatasync, pathContains: "snapshot-", action: .fail(errno: ENOSPC)))
+        await #expect(throws: (any Error).self) { try await store.writeSnapshot() }
+        #expect(store.lastSnapshot == first)
+        #expect(store.snapshotFailureCount == 1)
+        await store.close()
+    }
+}
