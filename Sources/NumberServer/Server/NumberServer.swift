@@ -42,7 +42,11 @@ public final class NumberServer: Service, Sendable {
         /// Connections open by remote address, for the addresses the per-address limit applies to (entries at zero
         /// are removed: at most one per open connection).
         var connectionsByAddress: [String: Int] = [:]
+        /// Bound and accepting (set once `run()` has bound its address).
+        var listening = false
         var draining = false
+        /// `run()` returned (or failed to bind).
+        var stopped = false
         /// Connections refused at `connectionsMax`, and at `connectionsPerAddressMax`, since the last line about them
         /// (``refusalLogInterval``).
         var refusals = ThrottledCount()
@@ -97,6 +101,27 @@ public final class NumberServer: Service, Sendable {
         try await boundAddress.futureResult.get()
     }
 
+    /// Where the server is in its life, for readiness probes.
+    public enum ServingState: String, Sendable, Hashable {
+        /// `run()` has not bound its address yet.
+        case starting
+        /// Listening and taking connections.
+        case serving
+        /// A graceful shutdown began: no new connections, open calls finishing.
+        case draining
+        /// `run()` ended (or could not bind).
+        case stopped
+    }
+
+    /// Where the server is now: serving only while it listens and is not draining.
+    public var servingState: ServingState {
+        state.withLock { state in
+            if state.stopped { return .stopped }
+            if state.draining { return .draining }
+            return state.listening ? .serving : .starting
+        }
+    }
+
     /// Connections open now: accepted and admitted, and not yet closed with their calls finished.
     package var connectionCount: Int {
         state.withLock { $0.connections.count }
@@ -147,10 +172,13 @@ public final class NumberServer: Service, Sendable {
                     child.eventLoop.makeCompletedFuture { try self.configure(child) }
                 }
         } catch {
+            state.withLock { $0.stopped = true }
             boundAddress.fail(error)
             throw error
         }
+        defer { state.withLock { $0.stopped = true } }
         let address = channel.channel.localAddress!
+        state.withLock { $0.listening = true }
         boundAddress.succeed(address)
         logger.info("listening", metadata: ["address": "\(address)"])
 

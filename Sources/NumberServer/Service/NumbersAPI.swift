@@ -20,7 +20,7 @@ public struct NumbersAPI: Sendable {
 
     /// Creates the service.
     public init(
-        service: NumberService, rateLimiter: RateLimiter, version: String = "1.0.0",
+        service: NumberService, rateLimiter: RateLimiter, version: String = NumberdVersion.current,
         isServing: @escaping @Sendable () -> Bool = { true }
     ) {
         self.service = service
