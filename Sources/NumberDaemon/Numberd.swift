@@ -18,6 +18,9 @@ import TwilioSimulator
 /// await numberd.close()
 /// ```
 public final class Numberd: Sendable {
+    /// numberd's version: what HealthCheck reports, `numberd --version` prints and `numberd_build_info` carries.
+    public static let version = NumberdVersion.current
+
     /// The services, in start order; graceful shutdown stops them in reverse (the RPC server drains first, the
     /// final snapshot is written last).
     public let services: [any Service]
@@ -56,6 +59,9 @@ public final class Numberd: Sendable {
     public static func prepare(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
     ) async throws -> Numberd {
+        let gauges = OperationalGauges(
+            factory: metrics.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory)
+        gauges.recordStart(version: version, at: Date())
         var connectionLimits = configuration.connectionLimits
         connectionLimits.connectionsMax = try FileDescriptorLimit.prepare(
             connectionsMax: connectionLimits.connectionsMax, logger: logger)
@@ -96,6 +102,7 @@ public final class Numberd: Sendable {
                 logger: logger)
             certificates = try ServerCertificates.start(
                 configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
+            gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds)
             (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
         } catch {
             await store.close()
@@ -119,6 +126,7 @@ public final class Numberd: Sendable {
                 "start-up snapshot not written; serving from the journal, the next periodic snapshot tries again",
                 metadata: ["error": "\(error)"])
         }
+        gauges.record(store.lastSnapshot)
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
@@ -128,7 +136,8 @@ public final class Numberd: Sendable {
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()
-        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: configuration.rateLimits)).register(into: &router)
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: configuration.rateLimits), version: version)
+            .register(into: &router)
         let server = NumberServer(
             configuration: NumberServerConfiguration(
                 host: configuration.listen.host, port: configuration.listen.port,
@@ -143,7 +152,10 @@ public final class Numberd: Sendable {
                 logger: logger,
                 action: {
                     try await store.writeSnapshot()
-                    return [:]
+                    let snapshot = store.lastSnapshot
+                    gauges.record(snapshot)
+                    // Sizes, not events: not strings, so PeriodicService does not count them.
+                    return ["bytes": .stringConvertible(snapshot?.bytes ?? 0)]
                 },
                 final: { try await store.writeSnapshot() }),
             PeriodicService(
@@ -152,6 +164,8 @@ public final class Numberd: Sendable {
                 action: {
                     let report = try await service.runBillingUntilCaughtUp(
                         runsMax: NumberdConfiguration.billingRunsPerTickMax)
+                    // Releases it started may be left pending at the provider.
+                    gauges.record(service.workLevels(), now: Date())
                     return [
                         "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
                         "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
@@ -164,11 +178,9 @@ public final class Numberd: Sendable {
                 action: {
                     let report = await service.reconcile()
                     let orphans = await service.sweepOrphans()
-                    return [
-                        "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
-                        "releases": "\(report.releasesCompleted.count)", "unresolved": "\(report.unresolved.count)",
-                        "orphans_released": "\(orphans.released.count)", "orphans_watched": "\(orphans.pending.count)",
-                    ]
+                    let levels = service.workLevels()
+                    gauges.record(levels, now: Date())
+                    return reconcileMetadata(report, orphans, levels)
                 }, final: nil),
             // How far time got, so that the next start tells a clock far ahead from a long quiet run.
             PeriodicService(
@@ -183,7 +195,11 @@ public final class Numberd: Sendable {
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
                 runAtStart: false, logger: logger,
-                action: { try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970)) }, final: nil),
+                action: {
+                    // Also after a failed check: the certificate served is still the one new connections get.
+                    defer { gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds) }
+                    return try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
+                }, final: nil),
         ]
         services.append(HangUpReload(certificates: certificates, logger: logger))
         if configuration.providerAuditIntervalSeconds > 0 {
@@ -205,6 +221,21 @@ public final class Numberd: Sendable {
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
             createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store)
+    }
+
+    /// A reconcile run's log line: what the pass did as strings (counted in `numberd_background_items_total`), what
+    /// is left open as levels (`.stringConvertible`: logged, not counted; the gauges show them).
+    static func reconcileMetadata(
+        _ report: ReconcileReport, _ orphans: OrphanSweepReport, _ levels: WorkLevels
+    ) -> Logger.Metadata {
+        [
+            "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
+            "releases": "\(report.releasesCompleted.count)", "orphans_released": "\(orphans.released.count)",
+            "unresolved": .stringConvertible(report.unresolved.count),
+            "orphans_watched": .stringConvertible(orphans.pending.count),
+            "open_intents": .stringConvertible(levels.openPurchaseIntents),
+            "pending_releases": .stringConvertible(levels.pendingReleases),
+        ]
     }
 
     /// Runs the provider audit: sets `numberd_provider_audit_differences{kind}` (so an alert can watch it), logs each

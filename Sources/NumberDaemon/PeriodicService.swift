@@ -37,15 +37,24 @@ struct PeriodicService: Service {
         }
     }
 
+    /// What a run did (renewed, released, committed, voided...), counted per item in
+    /// `numberd_background_items_total`: the positive integers its metadata gives as strings. Anything else — levels
+    /// and sizes a run gives as `.stringConvertible` (what is left open, a snapshot's bytes) — is only logged: added up
+    /// run after run, a level would count the same open item once per run.
+    static func itemCounts(_ metadata: Logger.Metadata) -> [(item: String, count: Int)] {
+        metadata.compactMap { item, value in
+            guard case .string(let text) = value, let count = Int(text), count > 0 else { return nil }
+            return (item, count)
+        }
+    }
+
     private func tick() async {
         do {
             let metadata = try await action()
             logger.info("\(name) ran", metadata: metadata)
             Counter(label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", "ok")])
                 .increment()
-            // What the run did (renewed, released, committed, voided...) as counters per item.
-            for (item, value) in metadata {
-                guard case .string(let text) = value, let count = Int(text), count > 0 else { continue }
+            for (item, count) in Self.itemCounts(metadata) {
                 Counter(label: "numberd_background_items_total", dimensions: [("service", name), ("item", item)])
                     .increment(by: count)
             }

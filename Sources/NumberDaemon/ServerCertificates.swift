@@ -58,6 +58,9 @@ final class ServerCertificates: Sendable {
         self.contextMadeAt = Mutex(uptime())
     }
 
+    /// When the certificate new connections get ends (seconds since 1970), nil if the context has none to read.
+    var notAfterSeconds: Int64? { context.current.certificate?.notAfterSeconds }
+
     /// Makes new connections use `fresh`, made now.
     private func install(_ fresh: TLSContext) {
         context.replace(with: fresh)

@@ -4,6 +4,7 @@ import Logging
 import NumberAPI
 import NumberClient
 import NumberDaemon
+import Prometheus
 import ServiceLifecycle
 import TwilioSimulator
 
@@ -75,10 +76,11 @@ struct RunningNumberd {
 }
 
 /// Runs numberd for the duration of `body`, then shuts it down gracefully; in a temporary data directory removed
-/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it). numberd logs through `logger`;
+/// afterwards, or in `dataDirectory` (kept, so a later run restarts on it). numberd logs through `logger` and, when
+/// given, makes its own metrics (gauges) in `metrics`, which it also serves if `configure` sets a `metricsListen`;
 /// `configure` changes the configuration before the start.
 func withNumberd(
-    dataDirectory: String? = nil, logger: Logger = quietLogger,
+    dataDirectory: String? = nil, logger: Logger = quietLogger, metrics: PrometheusCollectorRegistry? = nil,
     configure: (inout NumberdConfiguration) -> Void = { _ in }, _ body: (RunningNumberd) async throws -> Void
 ) async throws {
     let directory =
@@ -88,7 +90,7 @@ func withNumberd(
     configuration.listen.port = 0
     configuration.metricsListen = nil
     configure(&configuration)
-    let numberd = try await Numberd.prepare(configuration, logger: logger)
+    let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: metrics)
     let group = ServiceGroup(services: numberd.services, logger: logger)
     var failure: (any Error)?
     try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -1,0 +1,65 @@
+import Foundation
+import Metrics
+import NumberCore
+
+/// The levels the on-call watches, as gauges the background runs set when they read them: open work (reconcile and
+/// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), and what
+/// this process is (set once at start). Levels replace the last reading; what a run did (renewed, released...) stays
+/// in `numberd_background_items_total`.
+struct OperationalGauges: Sendable {
+    /// `numberd_open_purchase_intents`: purchases held but not yet committed or voided.
+    let openPurchaseIntents: Meter
+    /// `numberd_oldest_open_purchase_intent_age_seconds`: 0 when none is open.
+    let oldestOpenPurchaseIntentAge: Meter
+    /// `numberd_pending_releases`: releases requested and not yet done at the provider.
+    let pendingReleases: Meter
+    /// `numberd_orphan_watches`: numbers the orphan sweep looks up at the provider.
+    let orphanWatches: Meter
+    /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current).
+    let lastSnapshotTimestamp: Meter
+    /// `numberd_last_snapshot_bytes`: the newest snapshot's size.
+    let lastSnapshotBytes: Meter
+    /// `numberd_tls_certificate_not_after_timestamp_seconds`: the end of the certificate new connections get.
+    let certificateNotAfter: Meter
+    private let factory: any MetricsFactory
+
+    /// Gauges made by `factory` (numberd's Prometheus registry; tests give their own).
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        openPurchaseIntents = Meter(label: "numberd_open_purchase_intents", factory: factory)
+        oldestOpenPurchaseIntentAge = Meter(label: "numberd_oldest_open_purchase_intent_age_seconds", factory: factory)
+        pendingReleases = Meter(label: "numberd_pending_releases", factory: factory)
+        orphanWatches = Meter(label: "numberd_orphan_watches", factory: factory)
+        lastSnapshotTimestamp = Meter(label: "numberd_last_snapshot_timestamp_seconds", factory: factory)
+        lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
+        certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
+    }
+
+    /// Sets `numberd_build_info{version}` to 1 and `numberd_start_time_seconds` (once, at start).
+    func recordStart(version: String, at start: Date) {
+        Meter(label: "numberd_build_info", dimensions: [("version", version)], factory: factory).set(1)
+        Meter(label: "numberd_start_time_seconds", factory: factory).set(start.timeIntervalSince1970)
+    }
+
+    /// Sets the open-work gauges from `levels`, the oldest intent's age as of `now`.
+    func record(_ levels: WorkLevels, now: Date) {
+        openPurchaseIntents.set(levels.openPurchaseIntents)
+        oldestOpenPurchaseIntentAge.set(levels.oldestOpenPurchaseIntentAgeSeconds(at: now))
+        pendingReleases.set(levels.pendingReleases)
+        orphanWatches.set(levels.orphanWatches)
+    }
+
+    /// Sets the snapshot gauges; nothing before the first snapshot succeeded (the timestamp then stays absent, which
+    /// an alert on its age must treat as old).
+    func record(_ snapshot: FileNumberStore.SnapshotStatus?) {
+        guard let snapshot else { return }
+        lastSnapshotTimestamp.set(snapshot.confirmedAt.timeIntervalSince1970)
+        lastSnapshotBytes.set(snapshot.bytes)
+    }
+
+    /// Sets the certificate gauge (nothing when the served context has no certificate to read).
+    func recordCertificate(notAfterSeconds: Int64?) {
+        guard let notAfterSeconds else { return }
+        certificateNotAfter.set(notAfterSeconds)
+    }
+}
