@@ -341,7 +341,7 @@ let package = Package(
             name: "NumberDaemonTests",
             dependencies: [
                 "CProcessControl", "NumberDaemon", "NumberClient", "NumberAPI", "TwilioSimulator", "CurlHTTP",
-                "NumberCore", "TestSupport",
+                "NumberCore", "NumberServer", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,13 +6,15 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// Serves `GET /metrics` in the Prometheus text format from `registry`, on loopback by default. Plain HTTP: put it
-/// on an address only the scraper reaches.
+/// Serves `GET /metrics` in the Prometheus text format from `registry`, on loopback by default, and the probes of
+/// supervisors that cannot speak nrpc/TLS: `GET /healthz` (liveness: 200 `ok` while the process answers) and
+/// `GET /readyz` (readiness: 200 `ready`, else 503 and the reason, from ``readiness``). Plain HTTP: put it on an
+/// address only the scraper and the probes reach.
 ///
 /// Bounded like everything else (``Limits``): one request per connection (answered with `connection: close`), a
 /// request of at most 8 KiB, a connection closed 10 s after it was accepted whatever it did, and 64 connections at
-/// once. A scraper needs one short connection every few seconds; anything beyond gets a clear HTTP status (431,
-/// 408, 503) and the connection closed.
+/// once (probes included: a probe every few seconds and a scrape need a handful). A scraper needs one short
+/// connection every few seconds; anything beyond gets a clear HTTP status (431, 408, 503) and the connection closed.
 struct MetricsEndpoint: Service {
     /// The endpoint's limits, each with a default.
     struct Limits: Sendable, Hashable {
@@ -34,17 +36,23 @@ struct MetricsEndpoint: Service {
     let registry: PrometheusCollectorRegistry
     let logger: Logger
     var limits: Limits = .defaults
+    /// Why numberd is not ready for traffic (`/readyz` answers 503 with it), nil when it is. Asked on the event loop
+    /// for each `/readyz`: it must be quick and must not block.
+    var readiness: @Sendable () -> String? = { nil }
     /// Told where the endpoint listens once it is bound (tests bind port 0).
     var onListening: @Sendable (SocketAddress) -> Void = { _ in }
     /// The connections admitted under the cap and not closed yet (shared by copies: tests read it to know when
     /// connections were admitted before they open one more).
     let openConnections = OpenConnections()
+    /// Told why the endpoint could not bind (its `run()` then throws it).
+    var onBindFailure: @Sendable (any Error) -> Void = { _ in }
 
     func run() async throws {
         let registry = self.registry
         let limits = self.limits
+        let readiness = self.readiness
         let open = openConnections
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -56,10 +64,16 @@ struct MetricsEndpoint: Service {
                     channel.closeFuture.whenComplete { _ in open.release() }
                     try pipeline.addHandler(MetricsConnectionGuard(limits: limits))
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry))
+                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry, readiness: readiness))
                 }
             }
-            .bind(host: host, port: port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            onBindFailure(error)
+            throw error
+        }
         if let address = channel.localAddress { onListening(address) }
         logger.info("metrics listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         try? await gracefulShutdown()
@@ -96,11 +110,15 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let registry: PrometheusCollectorRegistry
+    private let readiness: @Sendable () -> String?
     private var head: HTTPRequestHead?
     /// The one request was answered: the rest of what the client sends is ignored until the connection closes.
     private var answered = false
 
-    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+    init(registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> String?) {
+        self.registry = registry
+        self.readiness = readiness
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }
@@ -110,17 +128,17 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             answered = true
-            let (status, body): (HTTPResponseStatus, [UInt8]) =
-                head.method == .GET && head.uri.split(separator: "?").first == "/metrics"
-                ? (.ok, registry.emitToBuffer()) : (.notFound, Array("not found: GET /metrics\n".utf8))
+            let answer = MetricsEndpoint.answer(
+                method: head.method, uri: head.uri, metrics: { registry.emitToBuffer() }, readiness: readiness)
             var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "text/plain; version=0.0.4")
-            headers.add(name: "content-length", value: "\(body.count)")
+            headers.add(name: "content-type", value: answer.contentType)
+            headers.add(name: "content-length", value: "\(answer.body.count)")
             headers.add(name: "connection", value: "close")
             context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: head.version, status: answer.status, headers: headers))),
                 promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import NumberCore
 import NumberServer
 import NumberTLS
@@ -37,11 +38,13 @@ public final class Numberd: Sendable {
     public let simulator: TwilioSimulator?
     private let provider: TwilioProvider
     private let store: FileNumberStore
+    /// Where the metrics endpoint listens, once bound; nil when there is none.
+    private let metricsBound: EventLoopPromise<SocketAddress>?
 
     private init(
         services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
         createdAdminKey: CreatedAdminKey?, simulator: TwilioSimulator?, provider: TwilioProvider,
-        store: FileNumberStore
+        store: FileNumberStore, metricsBound: EventLoopPromise<SocketAddress>?
     ) {
         self.services = services
         self.server = server
@@ -51,6 +54,23 @@ public final class Numberd: Sendable {
         self.simulator = simulator
         self.provider = provider
         self.store = store
+        self.metricsBound = metricsBound
+    }
+
+    deinit {
+        // Settles the promise when the endpoint never ran or bound (a no-op once it did).
+        metricsBound?.fail(ChannelError.ioOnClosedChannel)
+    }
+
+    /// Where the metrics endpoint (`/metrics`, `/healthz`, `/readyz`) listens once it is bound (useful with port 0);
+    /// nil when numberd runs without one (`metricsListen` off, or no registry given to ``prepare(_:logger:metrics:)``).
+    public func metricsListeningAddress() async throws -> SocketAddress? {
+        try await metricsBound?.futureResult.get()
+    }
+
+    /// Why numberd is not ready for traffic now (what `GET /readyz` answers 503 with); nil when it is.
+    public func readinessProblem() -> String? {
+        Readiness(server: server, service: service).problem()
     }
 
     /// Raises the open-files limit (lowering `connectionsMax` to what it holds), then prepares the data directory, the
@@ -213,14 +233,23 @@ public final class Numberd: Sendable {
                     firstRunAfterSeconds: min(
                         configuration.providerAuditIntervalSeconds, NumberdConfiguration.providerAuditFirstRunSeconds)))
         }
+        var metricsBound: EventLoopPromise<SocketAddress>?
         if let metricsListen = configuration.metricsListen, let metrics {
-            services.append(
-                MetricsEndpoint(host: metricsListen.host, port: metricsListen.port, registry: metrics, logger: logger))
+            let bound = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: SocketAddress.self)
+            var endpoint = MetricsEndpoint(
+                host: metricsListen.host, port: metricsListen.port, registry: metrics, logger: logger)
+            let readiness = Readiness(server: server, service: service)
+            endpoint.readiness = { readiness.problem() }
+            endpoint.onListening = { bound.succeed($0) }
+            endpoint.onBindFailure = { bound.fail($0) }
+            services.append(endpoint)
+            metricsBound = bound
         }
         services.append(server)
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
-            createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store)
+            createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store,
+            metricsBound: metricsBound)
     }
 
     /// A reconcile run's log line: what the pass did as strings (counted in `numberd_background_items_total`), what

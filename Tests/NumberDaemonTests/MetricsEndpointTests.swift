@@ -17,7 +17,8 @@ struct MetricsEndpointTests {
     /// A 2-connection, 8 KiB endpoint closing connections after `timeout`, on 127.0.0.1:0 for the duration of `body`.
     /// Tests that expect a close by anything else give it a timeout far beyond that (a busy machine can be slow).
     static func withEndpoint(
-        timeout: TimeAmount = .seconds(30), _ body: (Int, OpenConnections) async throws -> Void
+        timeout: TimeAmount = .seconds(30), readiness: @escaping @Sendable () -> String? = { nil },
+        _ body: (Int, OpenConnections) async throws -> Void
     ) async throws {
         let registry = PrometheusCollectorRegistry()
         registry.makeCounter(
@@ -26,6 +27,7 @@ struct MetricsEndpointTests {
         let bound = Mutex<Int?>(nil)
         var endpoint = MetricsEndpoint(host: "127.0.0.1", port: 0, registry: registry, logger: quietLogger)
         endpoint.limits = .init(connectionsMax: 2, connectionTimeout: timeout, requestBytesMax: 8 * 1024)
+        endpoint.readiness = readiness
         endpoint.onListening = { address in bound.withLock { $0 = address.port } }
         let group = ServiceGroup(services: [endpoint], logger: quietLogger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in

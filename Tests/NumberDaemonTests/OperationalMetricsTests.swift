@@ -5,10 +5,10 @@ import Testing
 
 @testable import NumberDaemon
 
-/// What the on-call sees of numberd in its metrics: the open work the background runs left (levels, as gauges), when
-/// the last snapshot succeeded and how large it is, when the served certificate ends. Before, none of these were
-/// exported (a stuck purchase or a snapshot that stopped being written showed only in the logs), and the reconcile
-/// run added what was left open into its item counters at every run.
+/// What the on-call sees of a running numberd on its metrics listener: which build runs since when, the open work the
+/// background runs left (levels, as gauges), when the last snapshot succeeded and how large it is, when the served
+/// certificate ends, and the health and readiness probes. Before, none of these were exported: a stuck purchase or
+/// a snapshot that stopped being written showed only in the logs.
 @Suite("What the on-call sees")
 struct OperationalMetricsTests {
     /// The value of the unlabelled metric `name` in Prometheus text, if it is there.
@@ -17,6 +17,74 @@ struct OperationalMetricsTests {
             return Double(line.dropFirst(name.count + 1))
         }
         return nil
+    }
+
+    /// Waits (up to 60 s: the background runs' first ticks on a loaded machine) until `ready` holds for the
+    /// registry's text, and returns that text (the last one read when it never did).
+    static func metrics(
+        _ registry: PrometheusCollectorRegistry, until ready: (String) -> Bool
+    ) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        while !ready(text), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        }
+        return text
+    }
+
+    @Test("a running numberd exports its build, start, levels, snapshot and certificate; probes answer on the listener")
+    func runningNumberd() async throws {
+        let started = Date().timeIntervalSince1970.rounded(.down)
+        let registry = PrometheusCollectorRegistry()
+        nonisolated(unsafe) var stopped: Numberd?
+        try await withNumberd(
+            metrics: registry,
+            configure: {
+                $0.metricsListen = .init(host: "127.0.0.1", port: 0)
+                $0.snapshotIntervalSeconds = 1
+            }
+        ) { running in
+            let port = try #require(try await running.numberd.metricsListeningAddress()?.port)
+            let health = try await HealthEndpointTests.get("/healthz", port: port)
+            #expect(health.hasPrefix("HTTP/1.1 200 OK") && health.hasSuffix("ok\n"), "\(health)")
+            let ready = try await HealthEndpointTests.get("/readyz", port: port)
+            #expect(ready.hasPrefix("HTTP/1.1 200 OK") && ready.hasSuffix("ready\n"), "\(ready)")
+            #expect(running.numberd.readinessProblem() == nil)
+
+            // The admin key made at start is a record: a periodic snapshot (every second here) writes it.
+            let text = try await Self.metrics(registry) { text in
+                (Self.value("numberd_last_snapshot_bytes", in: text) ?? 0) > 0
+                    && Self.value("numberd_open_purchase_intents", in: text) != nil
+                    && Self.value("numberd_pending_releases", in: text) != nil
+            }
+            let now = Date().timeIntervalSince1970
+            #expect(text.contains("numberd_build_info{version=\"\(Numberd.version)\"} 1.0"), "\(text)")
+            let start = try #require(Self.value("numberd_start_time_seconds", in: text))
+            #expect(start >= started && start <= now, "\(start)")
+            for level in [
+                "numberd_open_purchase_intents", "numberd_oldest_open_purchase_intent_age_seconds",
+                "numberd_pending_releases", "numberd_orphan_watches",
+            ] {
+                #expect(Self.value(level, in: text) == 0, "\(level) in \(text)")
+            }
+            let snapshotAt = try #require(Self.value("numberd_last_snapshot_timestamp_seconds", in: text))
+            #expect(snapshotAt >= started && snapshotAt <= now + 1, "\(snapshotAt)")
+            let bytes = try #require(Self.value("numberd_last_snapshot_bytes", in: text))
+            let store = running.dataDirectory + "/store"
+            let sizes = try FileManager.default.contentsOfDirectory(atPath: store)
+                .filter { $0.hasPrefix("snapshot-") && $0.hasSuffix(".json") }
+                .map { try FileManager.default.attributesOfItem(atPath: store + "/" + $0)[.size] as? Int ?? -1 }
+            #expect(sizes.contains(Int(bytes)), "\(bytes) not among the snapshots' sizes \(sizes)")
+            // The generated server certificate lasts 398 days.
+            let notAfter = try #require(Self.value("numberd_tls_certificate_not_after_timestamp_seconds", in: text))
+            #expect(abs(notAfter - (now + 398 * 86_400)) < 2 * 86_400, "\(notAfter)")
+
+            let scraped = try await HealthEndpointTests.get("/metrics", port: port)
+            #expect(scraped.hasPrefix("HTTP/1.1 200 OK") && scraped.contains("numberd_build_info"), "\(scraped)")
+            stopped = running.numberd
+        }
+        #expect(stopped?.readinessProblem()?.contains("stopped") == true)
     }
 
     @Test("the gauges read what they are given: levels, the oldest intent's age, the snapshot, the certificate")

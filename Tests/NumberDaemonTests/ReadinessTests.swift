@@ -1,0 +1,44 @@
+import Foundation
+import NumberCore
+import NumberServer
+import Testing
+
+@testable import NumberDaemon
+
+/// Readiness over a real server and core: not listening, serving, a store that stopped taking writes (only a restart
+/// writes again, so the probe must fail), stopped. HealthCheck over nrpc said the same about the store; a probe that
+/// cannot speak nrpc had no way to learn it.
+@Suite("Readiness of a server and its core")
+struct ReadinessTests {
+    /// A provider for a core that is never asked for numbers.
+    private struct NoProvider: NumberProvider {
+        private var refusal: ProviderError { ProviderError(.invalidArgument, message: "no provider in this test") }
+        func search(_ query: ProviderSearchQuery) async throws -> [NumberCore.AvailableNumber] { throw refusal }
+        func price(country: String, type: NumberCore.NumberType) async throws -> ProviderPrice { throw refusal }
+        func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber { throw refusal }
+        func release(sid: String) async throws { throw refusal }
+        func setTrunk(sid: String, trunkSid: String?) async throws { throw refusal }
+        func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? { throw refusal }
+    }
+
+    @Test("not listening, then ready, then not ready once a commit failed, then stopped")
+    func throughItsLife() async throws {
+        let store = InMemoryNumberStore()
+        let service = try await NumberService.open(store: store, provider: NoProvider(), logger: quietLogger)
+        let account = try await service.createAccount(name: "A", currency: "USD")
+        let server = NumberServer(
+            configuration: NumberServerConfiguration(port: 0), transport: .plaintextForTesting, router: RPCRouter(),
+            logger: quietLogger)
+        let readiness = Readiness(server: server, service: service)
+        #expect(readiness.problem()?.contains("not listening") == true, "\(readiness.problem() ?? "ready")")
+        let running = Task { try await server.run() }
+        _ = try await server.listeningAddress()
+        #expect(readiness.problem() == nil)
+        store.failNextCommits(1)
+        await #expect(throws: NumberError.self) { _ = try await service.addFunds(accountId: account.id, amount: 1) }
+        #expect(readiness.problem()?.contains("store stopped taking writes") == true)
+        running.cancel()
+        _ = await running.result
+        #expect(server.servingState == .stopped)
+    }
+}
