@@ -22,6 +22,8 @@ struct NumberdCommand: AsyncParsableCommand {
             --rebind-provider and --allow-core-dumps also reads NUMBERD_<FLAG> and the config file (a JSON object of \
             the flags' names; an unknown key is refused). Durations are in seconds.
             """,
+        // `numberd --version`: the same string HealthCheck reports.
+        version: Numberd.version,
         subcommands: [Serve.self, Verify.self],
         defaultSubcommand: Serve.self)
 }
