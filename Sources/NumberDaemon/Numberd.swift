@@ -8,6 +8,7 @@ import NumberServer
 import NumberTLS
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import TwilioSimulator
 
 /// numberd assembled from its configuration, ready to run as a ServiceLifecycle group.
@@ -156,14 +157,19 @@ public final class Numberd: Sendable {
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()
-        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: configuration.rateLimits), version: version)
-            .register(into: &router)
+        // HealthCheck says NOT_SERVING while the server drains (the server is made after its router, hence the box).
+        let serverBox = Mutex<NumberServer?>(nil)
+        NumbersAPI(
+            service: service, rateLimiter: RateLimiter(limits: configuration.rateLimits), version: version,
+            isServing: { serverBox.withLock { $0?.servingState } == .serving }
+        ).register(into: &router)
         let server = NumberServer(
             configuration: NumberServerConfiguration(
                 host: configuration.listen.host, port: configuration.listen.port,
                 connection: connectionLimits,
                 drainTimeout: .seconds(Int64(configuration.drainTimeoutSeconds))),
             transport: .reloadableTLS(certificates.context), router: router, logger: logger)
+        serverBox.withLock { $0 = server }
 
         var services: [any Service] = [
             // The start snapshot is written in prepare, before serving.
