@@ -68,6 +68,30 @@ struct HappyEyeballsPairingTests {
 
     @Test("the first address connects after the second attempt started: the connection is the first one's")
     func lateFirstAddressWins() async throws {
+        // The scenario leans on TCP's SYN retransmission and Happy Eyeballs' 250 ms: on a loaded machine a round may
+        // not set it up (the pause below overshooting the retransmission). Such a round is tried again; the bug itself
+        // (the loser's connection returned: "the connection closed before the server's SETTINGS arrived") fails at once.
+        for round in 1...3 {
+            switch try await Self.lateFirstAddressRound() {
+            case .won: return
+            case .wrongConnection(let error):
+                Issue.record("the connect returned the losing attempt's connection: \(error)")
+                return
+            case .inconclusive(let error) where round == 3:
+                Issue.record("three rounds could not set the scenario up: \(error)")
+            case .inconclusive:
+                continue
+            }
+        }
+    }
+
+    private enum Round {
+        case won
+        case wrongConnection(any Error)
+        case inconclusive(any Error)
+    }
+
+    private static func lateFirstAddressRound() async throws -> Round {
         // The first address: a listening socket whose accept queue is full (backlog 0, one connection waiting), so
         // the kernel drops the client's SYN and TCP sends it again 1 s later. The second: a port bound but not
         // listening, refused at once when Happy Eyeballs tries it 250 ms in.
@@ -84,7 +108,7 @@ struct HappyEyeballsPairingTests {
             ], loop: group.any())
         let connecting = ClientConnection.connect(
             host: "numberd.test", port: port, tls: nil, serverHostname: "numberd.test", sessionCache: nil,
-            settings: .defaults, connectTimeout: .seconds(10), group: group, resolver: resolver)
+            settings: .defaults, connectTimeout: .seconds(30), group: group, resolver: resolver)
         // Both attempts have been set up (the second failed); now the queue makes room and a server answers there,
         // before the SYN is sent again.
         try await Task.sleep(for: .milliseconds(500))
@@ -95,8 +119,7 @@ struct HappyEyeballsPairingTests {
             connection = try await connecting.get()
         } catch {
             await server.stop()
-            Issue.record("the connect failed: \(error)")
-            return
+            return "\(error)".contains("closed before") ? .wrongConnection(error) : .inconclusive(error)
         }
         #expect(connection.channel.isActive)
         #expect(connection.channel.remoteAddress?.port == port)
@@ -108,6 +131,7 @@ struct HappyEyeballsPairingTests {
         #expect(outcome == .response(ByteBuffer()))
         await connection.close()
         await server.stop()
+        return .won
     }
     #endif
 }
