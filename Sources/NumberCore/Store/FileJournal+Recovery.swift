@@ -13,20 +13,42 @@ extension FileJournal {
     /// (`missingJournal`: also when an unusable snapshot's name shows the journal reached further than the records
     /// found) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.
     /// It reads and replays synchronously: call it at start-up, not on an event loop.
+    ///
+    /// With a `format` (the one this build writes, and the newest it reads), the directory's `FORMAT` file is checked
+    /// first, before anything is written — not even the lock file: a store whose `FORMAT` asks for a newer reader is
+    /// refused (`formatTooNew`), one whose `FORMAT` cannot be read (`formatDamaged`) too, never taken for a missing one
+    /// — and, once the store is recovered and before any record can be appended, `FORMAT` is written when it is
+    /// missing (a new store, or one from before the file: format 1) or names an older format (``StoreFormatFile``).
     public static func open(
         directory: URL,
         options: JournalOptions = .defaults,
+        format: StoreFormat? = nil,
         initialState: State,
         apply: (inout State, Event) throws -> Void
     ) throws -> OpenedJournal<FileJournal> {
         try options.validate()
         let fileSystem = options.fileSystem
         let layout = JournalLayout(directory: directory.standardizedFileURL.path)
+        let formatFile = StoreFormatFile(layout: layout, fileSystem: fileSystem)
+        // Before the directory and its lock file are created: a refused store is left exactly as it was.
+        if let format { _ = try formatFile.admit(reader: format) }
         try fileSystem.createDirectory(layout.directory)
         let lock = try fileSystem.lockDirectory(layout.directory)
         do {
+            // Again under the lock, which no other numberd holds now: the check that counts.
+            let found = try format.flatMap { try formatFile.admit(reader: $0) }
             var recovery = Recovery(layout: layout, options: options, initialState: initialState)
             let recovered = try recovery.run(apply: apply)
+            if let format {
+                // After recovery, which may still refuse the store (a refused open leaves FORMAT as it was), and
+                // before any record can be appended in this format.
+                do {
+                    try formatFile.record(format, found: found, logger: options.logger)
+                } catch {
+                    if let handle = recovered.segment.handle { fileSystem.close(handle) }
+                    throw error
+                }
+            }
             let journal = FileJournal(
                 options: options, layout: layout, lock: lock, segment: recovered.segment,
                 lastSeq: recovered.lastSeq, snapshotSeq: recovered.snapshotSeq,
@@ -104,11 +126,12 @@ extension FileJournal {
                 snapshotBytes: snapshotBytes, segment: segment)
         }
 
-        /// Removes `snapshot-*.json.tmp` left by a crash during a snapshot.
+        /// Removes `snapshot-*.json.tmp` left by a crash during a snapshot, and `FORMAT.tmp` by one while `FORMAT`
+        /// was being replaced (the old `FORMAT`, or none, still stands).
         func removeTempFiles(_ names: [String]) throws {
-            let temps = names.filter(JournalLayout.isSnapshotTemp)
+            let temps = names.filter { JournalLayout.isSnapshotTemp($0) || $0 == JournalLayout.formatTempName }
             for name in temps {
-                options.logger.notice("journal removing snapshot temp file", metadata: ["file": "\(name)"])
+                options.logger.notice("journal removing a temp file left by a crash", metadata: ["file": "\(name)"])
                 try fileSystem.remove(layout.path(name))
             }
         }

@@ -39,6 +39,11 @@ public struct JournalError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let io = Code("io")
         /// A configuration value is out of range.
         public static let invalidOptions = Code("invalidOptions")
+        /// The store's `FORMAT` names a reader format above the one this build reads (``StoreFormat``): written by a
+        /// newer numberd. Nothing was changed.
+        public static let formatTooNew = Code("formatTooNew")
+        /// The store's `FORMAT` exists but cannot be read or holds no valid format. Nothing was changed.
+        public static let formatDamaged = Code("formatDamaged")
     }
 
     /// What went wrong.

@@ -8,6 +8,8 @@ import Foundation
 /// - `journal-<first>.jsonl.torn-<unix ms>`: bytes of a torn last record cut off at open, kept for inspection.
 /// - `snapshot-<seq>.json.damaged-<unix ms>`: a snapshot that failed its checksum at open, set aside.
 /// - `LOCK`: held with an `fcntl` write lock while a journal is open (a process-wide lock: see `copyStore`).
+/// - `FORMAT`: the ``StoreFormat`` that wrote the store (``StoreFormatFile``); `FORMAT.tmp` while it is being replaced
+///   (removed at open: a crash left it).
 package struct JournalLayout: Sendable {
     /// The directory path.
     package let directory: String
@@ -17,6 +19,9 @@ package struct JournalLayout: Sendable {
     }
 
     package func path(_ name: String) -> String { directory + "/" + name }
+
+    package static let formatName = "FORMAT"
+    package static let formatTempName = "FORMAT.tmp"
 
     package static func segmentName(firstSeq: UInt64) -> String { "journal-\(padded(firstSeq)).jsonl" }
     package static func snapshotName(seq: UInt64) -> String { "snapshot-\(padded(seq)).json" }

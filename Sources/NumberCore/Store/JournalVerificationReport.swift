@@ -52,8 +52,29 @@ public struct JournalVerificationReport: Sendable, Hashable {
         public var valid: Bool
     }
 
+    /// What the store's `FORMAT` file says.
+    public enum FormatFinding: Sendable, Hashable, CustomStringConvertible {
+        /// No `FORMAT`: a store from before the file (format 1), or one not opened yet; open writes it.
+        case absent
+        /// `FORMAT` names this format.
+        case recorded(StoreFormat)
+        /// `FORMAT` exists but cannot be read or holds no valid format (a `formatDamaged` problem says why).
+        case damaged
+
+        /// `format 1 (readers 1)`, or what is wrong.
+        public var description: String {
+            switch self {
+            case .absent: "no FORMAT file (a store from before it: format 1; open adds it)"
+            case .recorded(let format): "\(format)"
+            case .damaged: "FORMAT damaged"
+            }
+        }
+    }
+
     /// The directory verified.
     public var directory: String
+    /// What the store's `FORMAT` file says.
+    public var format: FormatFinding = .absent
     /// Every problem found, in file order.
     public var problems: [Problem] = []
     /// The segments, ascending.
@@ -76,7 +97,7 @@ public struct JournalVerificationReport: Sendable, Hashable {
         let validSnapshots = snapshots.filter(\.valid).map { String($0.seq) }
         var lines = [
             "\(directory): \(segments.count) segments, \(records) records, last seq \(lastSeq); "
-                + "snapshots \(validSnapshots.isEmpty ? "none" : validSnapshots.joined(separator: ", "))",
+                + "snapshots \(validSnapshots.isEmpty ? "none" : validSnapshots.joined(separator: ", ")); \(format)",
             isClean ? "no problem found" : "\(problems.count) problem(s):",
         ]
         lines += problems.map { "  \($0)" }

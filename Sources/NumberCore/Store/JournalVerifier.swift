@@ -18,13 +18,16 @@ public enum JournalVerifier {
             limits: limits)
     }
 
-    /// Like `verify(directory:)`, and also decodes every event and snapshot as the given types.
+    /// Like `verify(directory:)`, and also decodes every event and snapshot as the given types. With a `reader` (the
+    /// format a build reads up to), a `FORMAT` asking for a newer reader is an error (`formatTooNew`), as open refuses
+    /// it; a damaged `FORMAT` is one in any case (`formatDamaged`).
     public static func verify<Event: Decodable, State: Decodable>(
         directory: URL, event: Event.Type, state: State.Type,
-        fileSystem: any JournalFileSystem = POSIXJournalFileSystem(), limits: JournalOptions.Limits = .defaults
+        fileSystem: any JournalFileSystem = POSIXJournalFileSystem(), limits: JournalOptions.Limits = .defaults,
+        reader: StoreFormat? = nil
     ) -> JournalVerificationReport {
         var run = VerifierRun<Event, State>(
-            directory: directory.standardizedFileURL.path, fileSystem: fileSystem, limits: limits)
+            directory: directory.standardizedFileURL.path, fileSystem: fileSystem, limits: limits, reader: reader)
         run.verify()
         return run.report
     }
@@ -35,12 +38,14 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
     let layout: JournalLayout
     let fileSystem: any JournalFileSystem
     let limits: JournalOptions.Limits
+    let reader: StoreFormat?
     var report: JournalVerificationReport
 
-    init(directory: String, fileSystem: any JournalFileSystem, limits: JournalOptions.Limits) {
+    init(directory: String, fileSystem: any JournalFileSystem, limits: JournalOptions.Limits, reader: StoreFormat?) {
         self.layout = JournalLayout(directory: directory)
         self.fileSystem = fileSystem
         self.limits = limits
+        self.reader = reader
         self.report = JournalVerificationReport(directory: directory)
     }
 
@@ -60,12 +65,32 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
             return
         }
         report.keptAside = names.filter { $0.contains(".torn-") || $0.contains(".damaged-") }
-        for name in names where JournalLayout.isSnapshotTemp(name) {
-            problem(.warning, "leftoverFile", name, "snapshot temp file left by a crash (open removes it)")
+        for name in names where JournalLayout.isSnapshotTemp(name) || name == JournalLayout.formatTempName {
+            problem(.warning, "leftoverFile", name, "temp file left by a crash (open removes it)")
         }
+        checkFormat()
         checkSnapshots(names)
         checkSegments(names.compactMap(JournalLayout.segmentSeq).sorted())
         checkCoverage()
+    }
+
+    /// What `FORMAT` says, and whether open would refuse it.
+    mutating func checkFormat() {
+        let file = StoreFormatFile(layout: layout, fileSystem: fileSystem)
+        let found: StoreFormat?
+        do {
+            found = try file.read()
+        } catch {
+            report.format = .damaged
+            let message = (error as? JournalError)?.message ?? "\(error)"
+            problem(
+                .error, "\(JournalError.Code.formatDamaged)", JournalLayout.formatName, "\(message) (open refuses it)")
+            return
+        }
+        report.format = found.map { .recorded($0) } ?? .absent
+        if let reader, let refusal = file.refusal(found, reader: reader) {
+            problem(.error, "\(refusal.code)", JournalLayout.formatName, "\(refusal.message) (open refuses it)")
+        }
     }
 
     mutating func read(_ name: String, limit: Int, note: String = "") -> [UInt8]? {
