@@ -222,6 +222,7 @@ struct Verify: AsyncParsableCommand {
                 "numberd verify: warning: a running numberd holds this directory; files may change while they are "
                     + "read, so a problem at the newest segment or snapshot may be a write in progress")
         }
+        print("format: \(Self.describe(report.journal.format))")
         for problem in report.journal.problems { print("journal: \(problem)") }
         for violation in report.violations { print("invariant: \(violation)") }
         if let error = report.replayError { print("replay: \(error)") }
@@ -233,5 +234,18 @@ struct Verify: AsyncParsableCommand {
         }
         print(report.isSound ? "numberd verify: OK" : "numberd verify: PROBLEMS FOUND")
         if !report.isSound { throw ExitCode(1) }
+    }
+
+    /// The store's format as `numberd verify` prints it, with the newest this numberd reads.
+    static func describe(_ format: JournalVerificationReport.FormatFinding) -> String {
+        let reads = "this numberd reads store formats up to \(StoreFormat.current.format)"
+        switch format {
+        case .recorded(let found):
+            return "\(found.format), opened by numberd of format \(found.readers) or later (\(reads))"
+        case .absent:
+            return "no FORMAT file: a store from before it, format 1 (numberd adds it at its next start; \(reads))"
+        case .damaged:
+            return "FORMAT damaged, see below (\(reads))"
+        }
     }
 }

@@ -333,7 +333,8 @@ import TwilioSimulator
         let taken = "snapshot-" + String(repeating: "0", count: 20 - String(records).count) + "\(records).json"
         try FileManager.default.createDirectory(atPath: store + "/" + taken, withIntermediateDirectories: false)
         try await Self.withPrepared(directory) { numberd in
-            #expect(try numberd.service.account(account).id == account)
+            let kept = try numberd.service.account(account)
+            #expect(kept.id == account)
             _ = try await numberd.service.createAccount(name: "after", currency: "USD")
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: store)
@@ -443,6 +444,41 @@ import TwilioSimulator
         let fresh = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-fresh-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: fresh) }
         try await Self.withPrepared(fresh) { _ in }
+    }
+
+    /// A store whose `FORMAT` asks for a newer numberd (a rollback after an upgrade moved the format on) is not
+    /// started: the start stops at the store, naming both formats and what to do, and the store is left as it was.
+    @Test func aStoreOfANewerFormatIsNotStarted() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-format-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let account = try await Self.withPrepared(directory) { numberd in
+            try await numberd.service.createAccount(name: "a", currency: "USD").id
+        }
+        let store = URL(fileURLWithPath: directory + "/store")
+        let format = store.appendingPathComponent("FORMAT")
+        #expect(try Data(contentsOf: format) == Data(#"{"format":1,"readers":1}"#.utf8 + [10]))
+        try Data(#"{"format":2,"readers":2}"#.utf8).write(to: format)
+        let files = { () throws -> [String: Data] in
+            try FileManager.default.contentsOfDirectory(atPath: store.path).reduce(into: [:]) {
+                $0[$1] = try Data(contentsOf: store.appendingPathComponent($1))
+            }
+        }
+        let before = try files()
+        do {
+            try await Self.withPrepared(directory) { _ in }
+            Issue.record("started on a store of a newer format")
+        } catch let error as JournalError {
+            #expect(error.code == .formatTooNew)
+            #expect(error.message.contains("this numberd reads store formats up to 1"), "\(error)")
+            #expect(error.message.contains("restore a backup taken before the upgrade"), "\(error)")
+        }
+        #expect(try files() == before)
+        // Its own format back (as if rolled forward): it starts, with its data.
+        try Data(#"{"format":1,"readers":1}"#.utf8 + [10]).write(to: format)
+        try await Self.withPrepared(directory) { numberd in
+            let kept = try numberd.service.account(account)
+            #expect(kept.id == account)
+        }
     }
 
     /// The in-process simulator's auth token was derived from the seed (1 by default; `twilio-sim --seed 1` prints

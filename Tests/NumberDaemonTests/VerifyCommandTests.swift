@@ -75,6 +75,38 @@ import Testing
         #expect(bad.status != 0, "\(bad.output)")
     }
 
+    /// Verify prints the store's format; one numberd must not open (a newer reader asked for, a damaged `FORMAT`) is a
+    /// problem, a store from before the file is not.
+    @Test func verifyReportsTheStoreFormat() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        await numberd.close()
+        let format = URL(fileURLWithPath: directory + "/store/FORMAT")
+        let current = try await runNumberdVerify(dataDirectory: directory)
+        #expect(current.status == 0, "\(current.output)")
+        #expect(
+            current.output.contains(
+                "format: 1, opened by numberd of format 1 or later (this numberd reads store formats up to 1)"),
+            "\(current.output)")
+        try FileManager.default.removeItem(at: format)
+        let legacy = try await runNumberdVerify(dataDirectory: directory)
+        #expect(legacy.status == 0, "\(legacy.output)")
+        #expect(legacy.output.contains("format: no FORMAT file: a store from before it, format 1"), "\(legacy.output)")
+        try Data(#"{"format":2,"readers":2}"#.utf8).write(to: format)
+        let newer = try await runNumberdVerify(dataDirectory: directory)
+        #expect(newer.status == 1, "\(newer.output)")
+        #expect(newer.output.contains("format: 2, opened by numberd of format 2 or later"), "\(newer.output)")
+        #expect(newer.output.contains("journal: error formatTooNew FORMAT"), "\(newer.output)")
+        try Data("{".utf8).write(to: format)
+        let damaged = try await runNumberdVerify(dataDirectory: directory)
+        #expect(damaged.status == 1, "\(damaged.output)")
+        #expect(damaged.output.contains("journal: error formatDamaged FORMAT"), "\(damaged.output)")
+    }
+
     @Test func verifyHelpNamesTheLimitFlags() async throws {
         let help = try await runNumberdVerify(dataDirectory: "/nonexistent", arguments: ["--help"])
         #expect(help.output.contains("--snapshot-bytes-max"), "\(help.output)")

@@ -40,7 +40,7 @@ public func verifyDataDirectory(
     } catch {}
     defer { if let lock { files.unlockDirectory(lock) } }
     let journal = JournalVerifier.verify(
-        directory: directory, event: CoreEvent.self, state: CoreState.self, limits: limits)
+        directory: directory, event: CoreEvent.self, state: CoreState.self, limits: limits, reader: .current)
     var report = DataDirectoryReport(journal: journal, violations: [], replayError: nil, state: nil)
     report.inUse = inUse
     do {
@@ -105,8 +105,9 @@ package func replayDataDirectory(
     var options = JournalOptions.defaults
     options.limits = limits
     options.fatal = { _ in }
+    // Under this build's format, as numberd opens it: a store of a newer format is refused here too.
     let opened = try FileJournal<CoreEvent, CoreState>.open(
-        directory: scratch, options: options, initialState: CoreState(),
+        directory: scratch, options: options, format: .current, initialState: CoreState(),
         apply: { state, event in try state.applyChecked(event) })
     await opened.journal.close()
     return opened.state

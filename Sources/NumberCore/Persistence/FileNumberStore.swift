@@ -97,12 +97,14 @@ public final class FileNumberStore: NumberStore {
     public let recovery: JournalRecovery
 
     /// Opens (creating if needed) the data directory and recovers the state. Throws `JournalError` naming the
-    /// file and offset if the journal is damaged before its last record, or `locked` if it is in use.
+    /// file and offset if the journal is damaged before its last record, or `locked` if it is in use; `formatTooNew`
+    /// (a store written by a newer numberd) or `formatDamaged` before anything is written. Records
+    /// ``StoreFormat/current`` in the directory's `FORMAT` when it is missing or older.
     public static func open(directory: URL, options: Options = .defaults) throws -> FileNumberStore {
         precondition(options.snapshotEveryRecords > 0, "snapshotEveryRecords must be positive")
         precondition(options.pendingRecordsMax > 0, "pendingRecordsMax must be positive")
         let opened = try FileJournal<CoreEvent, CoreState>.open(
-            directory: directory, options: options.journal, initialState: CoreState(),
+            directory: directory, options: options.journal, format: .current, initialState: CoreState(),
             apply: { state, event in try state.applyChecked(event) })
         return FileNumberStore(opened: opened, options: options)
     }

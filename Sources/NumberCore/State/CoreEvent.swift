@@ -2,6 +2,9 @@ import Foundation
 
 /// A fact that changed the core state. Events carry every value (ids, times, amounts, balances after) so that
 /// applying them is deterministic: replaying a journal rebuilds the exact state.
+///
+/// Journal lines hold these as JSON: a new case, or a changed case or field, is a new store format, and one an
+/// older numberd would misread (see the bump rule at ``StoreFormat/current``).
 public enum CoreEvent: Codable, Sendable, Hashable {
     /// An account was created.
     case accountCreated(Account)

@@ -55,6 +55,7 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// An empty state.
     public init() {}
 
+    // What snapshots hold. A new table or a renamed key is a new store format (``StoreFormat/current``'s bump rule).
     private enum CodingKeys: String, CodingKey {
         case accounts, apiKeys, trunks, numbers, accountNumbers, heldNumberCounts, transactions, transactionAccounts
         case intents, idempotency, phoneOwners, reservations, orphanWatch, eventCount

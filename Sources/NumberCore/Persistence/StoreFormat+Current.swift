@@ -1,0 +1,21 @@
+extension StoreFormat {
+    /// The format of ``FileNumberStore``'s files (``CoreEvent`` journal lines, ``CoreState`` snapshots) this build
+    /// writes; it reads every format up to `current.format`.
+    ///
+    /// **Bump rule.** Any change to what is written moves `format` on. Any change an older reader would misread moves
+    /// `readers` to the new format too, so that an older numberd refuses the store instead of misreading it:
+    ///
+    /// - a new ``CoreEvent`` case (an older numberd refuses the journal as damaged at the record that holds it);
+    /// - a new persisted field or table whose loss matters (an older numberd ignores the key it does not know, and its
+    ///   next snapshot drops it for good);
+    /// - a renamed or retyped key, or a value whose meaning changed (an older numberd resets, refuses or misreads it).
+    ///
+    /// `readers` may stay when an older numberd reading the new files loses nothing that matters (say, a field that is
+    /// only a cache, rebuilt when missing). A bump keeps every older format readable: the decoders of older files stay
+    /// (`decodeIfPresent` with the old meaning as default, a key read under both names), and the fixture of each
+    /// format (`Tests/NumberCoreTests/Fixtures/store-format-N`, never regenerated) must still open to its expected
+    /// state; a new fixture is generated for the new format (`Tests/NumberCoreTests/Fixtures/README.md`).
+    ///
+    /// Formats: 1 — every store before the `FORMAT` file, and since (22 event kinds, snapshot tables as of this file).
+    public static let current = StoreFormat(format: 1, readers: 1)
+}
