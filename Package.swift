@@ -362,6 +362,8 @@ let package = Package(
             name: "NumberCoreTests",
             // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback.
             dependencies: ["NumberCore", "CurlHTTP", "TwilioSimulator", "NumberTLS", "TestSupport"],
+            // The store fixtures, read from the source tree (never regenerated: Fixtures/README.md).
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,234 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// The never-regenerated fixture of store format 1 (`Fixtures/store-format-1`, written once by
+/// ``StoreFixtureGenerator``): today's files must open, through a scratch copy, to exactly the state they held when
+/// written. A change that stops reading them — a renamed or retyped key, a new required field, a changed encoding, an
+/// event kind read differently — fails here; files of a format this build writes must stay readable by it.
+@Suite("Store format 1 fixture")
+struct StoreFormatFixtureTests {
+    static let folder = StoreFixture.folder(format: 1)
+    static let store = folder.appendingPathComponent("store")
+
+    /// The kinds of event format 1 has: the fixture's journal lines hold every one.
+    static let formatOneKinds: Set<String> = [
+        "accountCreated", "accountStatusChanged", "apiKeyCreated", "apiKeyRevoked", "apiKeysPurged", "trunkCreated",
+        "trunkDeleted", "transactionPosted", "idempotencyRecorded", "idempotencyExpired", "purchaseIntentOpened",
+        "purchaseIntentCompensating", "purchaseCommitted", "purchaseIntentVoided", "numberTrunkChanged",
+        "numberReleaseRequested", "numberReleaseCancelled", "numberReleased", "numberRenewed", "numberPastDue",
+        "orphanWatchStarted", "orphanWatchEnded",
+    ]
+
+    /// An event's kind. Exhaustive on purpose: a new kind does not compile until it is named here — and a new kind is a
+    /// new store format whose `readers` moves on (``StoreFormat/current``); it goes into the next format's fixture,
+    /// not into `formatOneKinds`.
+    static func kind(_ event: CoreEvent) -> String {
+        switch event {
+        case .accountCreated: "accountCreated"
+        case .accountStatusChanged: "accountStatusChanged"
+        case .apiKeyCreated: "apiKeyCreated"
+        case .apiKeyRevoked: "apiKeyRevoked"
+        case .apiKeysPurged: "apiKeysPurged"
+        case .trunkCreated: "trunkCreated"
+        case .trunkDeleted: "trunkDeleted"
+        case .transactionPosted: "transactionPosted"
+        case .idempotencyRecorded: "idempotencyRecorded"
+        case .idempotencyExpired: "idempotencyExpired"
+        case .purchaseIntentOpened: "purchaseIntentOpened"
+        case .purchaseIntentCompensating: "purchaseIntentCompensating"
+        case .purchaseCommitted: "purchaseCommitted"
+        case .purchaseIntentVoided: "purchaseIntentVoided"
+        case .numberTrunkChanged: "numberTrunkChanged"
+        case .numberReleaseRequested: "numberReleaseRequested"
+        case .numberReleaseCancelled: "numberReleaseCancelled"
+        case .numberReleased: "numberReleased"
+        case .numberRenewed: "numberRenewed"
+        case .numberPastDue: "numberPastDue"
+        case .orphanWatchStarted: "orphanWatchStarted"
+        case .orphanWatchEnded: "orphanWatchEnded"
+        }
+    }
+
+    /// A scratch copy of the fixture's store (the fixture itself is never opened: open would add a lock file).
+    static func scratchCopy(dropping dropped: (String) -> Bool = { _ in false }) throws -> TempDirectory {
+        let scratch = TempDirectory("fixture")
+        for name in try FileManager.default.contentsOfDirectory(atPath: store.path) where !dropped(name) {
+            try FileManager.default.copyItem(at: store.appendingPathComponent(name), to: scratch.file(name))
+        }
+        return scratch
+    }
+
+    /// The state a store opens to, and that state as today's code encodes it.
+    static func openedState(_ directory: TempDirectory) async throws -> (CoreState, JSONValue) {
+        let opened = try FileNumberStore.open(directory: directory.url)
+        let state = try await opened.load()
+        await opened.close()
+        return (state, try JSONDecoder().decode(JSONValue.self, from: Data(JournalCodec.encodeJSON(state))))
+    }
+
+    static func expectedState() throws -> JSONValue {
+        try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
+    }
+
+    /// Where `actual` does not hold `expected`: every member of an expected object is in the actual one with a value
+    /// that holds it, arrays match element by element, other values are equal. Members `actual` has beyond them (a
+    /// field a later format added, read from these files as its default) are allowed.
+    static func differences(_ expected: JSONValue, _ actual: JSONValue, at path: String = "state") -> [String] {
+        switch (expected, actual) {
+        case (.object(let expected), .object(let actual)):
+            return expected.keys.sorted().flatMap { key in
+                actual[key].map { differences(expected[key]!, $0, at: "\(path).\(key)") } ?? ["\(path).\(key) missing"]
+            }
+        case (.array(let expected), .array(let actual)):
+            guard expected.count == actual.count else {
+                return ["\(path) has \(actual.count) elements, expected \(expected.count)"]
+            }
+            return zip(expected, actual).enumerated().flatMap { differences($1.0, $1.1, at: "\(path)[\($0)]") }
+        default:
+            return expected == actual ? [] : ["\(path) is \(actual), expected \(expected)"]
+        }
+    }
+
+    @Test("the fixture opens to exactly its expected state, its FORMAT as written")
+    func opensToItsExpectedState() async throws {
+        let scratch = try Self.scratchCopy()
+        defer { scratch.remove() }
+        let (state, json) = try await Self.openedState(scratch)
+        let differences = Self.differences(try Self.expectedState(), json)
+        #expect(differences.isEmpty, "\(differences.prefix(20))")
+        #expect(state.checkInvariants() == [])
+        // Key figures, readable without the JSON.
+        #expect(state.eventCount == 54)
+        #expect(state.accounts.count == 2)
+        let acme = try #require(state.accounts[StoreFixtureEvents.acme])
+        #expect((acme.balance, acme.held, acme.status) == (11_272, 215, .active))
+        #expect(state.accounts[StoreFixtureEvents.beta]?.status == .suspended)
+        #expect(
+            state.transactions[StoreFixtureEvents.acme]?.map(\.kind) == [
+                .fundsAdded, .adjustment, .purchase, .purchase, .renewal, .purchase, .refund, .fundsAdded,
+            ])
+        #expect(
+            state.numbers.values.map(\.status).sorted { $0.rawValue < $1.rawValue } == [.active, .pastDue, .released])
+        #expect(state.numbers["NUM_FXNUMBER003"]?.refundTransactionId == "TXN_FXREFUND001")
+        #expect(state.numbers["NUM_FXNUMBER002"]?.releaseRequestedAt != nil)
+        #expect(state.apiKeys.count == 4 && state.activeApiKeyCount == 3)
+        #expect(state.intents.keys.sorted() == ["PIN_FXINTENT005"])
+        #expect(Set(state.orphanWatch.keys) == ["+14155550106", "+14155550109"])
+        #expect(state.idempotency.count == 5)
+        #expect(try scratch.bytes("FORMAT") == Array(#"{"format":1,"readers":1}"#.utf8) + [10])
+    }
+
+    @Test("every journal line decodes: the journal alone (snapshot dropped) replays to the same state")
+    func journalAloneReplaysToTheSameState() async throws {
+        let whole = try Self.scratchCopy()
+        defer { whole.remove() }
+        let journalOnly = try Self.scratchCopy(dropping: { JournalLayout.snapshotSeq($0) != nil })
+        defer { journalOnly.remove() }
+        let (fromSnapshot, snapshotJSON) = try await Self.openedState(whole)
+        let (fromJournal, journalJSON) = try await Self.openedState(journalOnly)
+        #expect(fromJournal == fromSnapshot)
+        #expect(Self.differences(snapshotJSON, journalJSON).isEmpty)
+        #expect(Self.differences(try Self.expectedState(), journalJSON).isEmpty)
+    }
+
+    @Test("the fixture holds every event kind of format 1, a snapshot with every table non-empty, and records after it")
+    func coversEveryKindAndTable() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
+        let segments = names.filter { JournalLayout.segmentSeq($0) != nil }
+        let snapshots = names.filter { JournalLayout.snapshotSeq($0) != nil }
+        #expect(names.count == segments.count + snapshots.count + 1, "only segments, snapshots and FORMAT: \(names)")
+        #expect(segments.count == 2 && snapshots.count == 1)
+        var kinds: Set<String> = []
+        var lastSeq: UInt64 = 0
+        for segment in segments {
+            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(segment)))
+            for line in bytes.split(separator: UInt8(ascii: "\n")) {
+                #expect(ChecksummedLine.verify(line))
+                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
+                lastSeq = frame.seq
+                kinds.formUnion(frame.events.map(Self.kind))
+            }
+        }
+        #expect(kinds == Self.formatOneKinds, "missing: \(Self.formatOneKinds.subtracting(kinds))")
+        let snapshotSeq = try #require(snapshots.first.flatMap(JournalLayout.snapshotSeq))
+        #expect(snapshotSeq < lastSeq, "records after the snapshot")
+        let file = try Data(contentsOf: Self.store.appendingPathComponent(snapshots[0]))
+        let snapshot = try #require(try JSONSerialization.jsonObject(with: file) as? [String: Any])
+        let state = try #require(snapshot["state"] as? [String: Any])
+        for (table, value) in state {
+            if let members = value as? [String: Any] { #expect(!members.isEmpty, "snapshot table \(table) is empty") }
+        }
+        #expect(Set(state.keys).count == 14, "\(state.keys.sorted())")
+        #expect(try Data(contentsOf: Self.folder.appendingPathComponent(StoreFixture.expectedStateName)).count < 16_384)
+    }
+
+    @Test(
+        "without FORMAT (a store from before the file) it opens to the same state and gets FORMAT, nothing else changed"
+    )
+    func legacyCopyGetsFormat() async throws {
+        let scratch = try Self.scratchCopy(dropping: { $0 == "FORMAT" })
+        defer { scratch.remove() }
+        let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
+        let (_, json) = try await Self.openedState(scratch)
+        #expect(Self.differences(try Self.expectedState(), json).isEmpty)
+        var after = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
+        #expect(after.removeValue(forKey: "FORMAT") == StoreFormatFile.encode(.current))
+        after.removeValue(forKey: "LOCK")
+        #expect(after == before, "the journal and the snapshot are untouched")
+    }
+
+    @Test("a FileNumberStore refuses the fixture once its FORMAT asks for format 2 readers, changing nothing")
+    func newerReaderRefused() throws {
+        let scratch = try Self.scratchCopy()
+        defer { scratch.remove() }
+        try scratch.write("FORMAT", Array(#"{"format":2,"readers":2}"#.utf8) + [10])
+        let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
+        let error = #expect(throws: JournalError.self) { _ = try FileNumberStore.open(directory: scratch.url) }
+        #expect(error?.code == .formatTooNew)
+        #expect(
+            error?.description.contains(
+                "written by store format 2 and needs a numberd that reads format 2 or later; this numberd reads store "
+                    + "formats up to 1") == true, "\(String(describing: error))")
+        #expect(scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) } == before)
+    }
+
+    @Test("numberd verify finds the fixture sound, format 1")
+    func verifiesSound() async throws {
+        let scratch = try Self.scratchCopy()
+        defer { scratch.remove() }
+        let report = await verifyDataDirectory(scratch.url)
+        #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
+        #expect(report.journal.format == .recorded(.current))
+        #expect(report.violations.isEmpty)
+    }
+}
+
+/// Any JSON value, to compare states member by member.
+indirect enum JSONValue: Decodable, Equatable {
+    case object([String: JSONValue])
+    case array([JSONValue])
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else if let bool = try? container.decode(Bool.self) {
+            self = .bool(bool)
+        } else if let string = try? container.decode(String.self) {
+            self = .string(string)
+        } else if let array = try? container.decode([JSONValue].self) {
+            self = .array(array)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+}
