@@ -183,12 +183,14 @@ struct CallLoggingTests {
         try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
             var configuration = tls.clientConfiguration(port: port)
             configuration.retry = .none
+            let started = ContinuousClock.now
             try await withNumbersClient(configuration) { client in
                 for index in 0..<calls {
                     _ = try? await client.getAccount(
                         GetAccountRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-\(index)"))
                 }
             }
+            let took = ContinuousClock.now - started
             let deadline = ContinuousClock.now + .seconds(60)
             var failed: [CapturingLogHandler.Line] = []
             while failed.count < calls, ContinuousClock.now < deadline {
@@ -196,8 +198,15 @@ struct CallLoggingTests {
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(failed.count == calls)
-            #expect(failed.filter { $0.level == .info }.count == ServerConnectionHandler.failedCallsLoggedMax)
-            #expect(failed.filter { $0.level == .debug }.count == 10)
+            let info = failed.filter { $0.level == .info }.count
+            if took < .nanoseconds(ServerConnectionHandler.failedCallsWindow.nanoseconds) - .seconds(1) {
+                #expect(info == ServerConnectionHandler.failedCallsLoggedMax)
+                #expect(failed.filter { $0.level == .debug }.count == 10)
+            } else {
+                // A loaded machine took longer than a window for the calls: at most the cap per window begun.
+                let windows = Int(took.components.seconds / 10) + 1
+                #expect(info <= ServerConnectionHandler.failedCallsLoggedMax * windows, "\(info) in \(took)")
+            }
             #expect(failed.last?.metadata["request-id"] == "req-\(calls - 1)")
         }
     }
