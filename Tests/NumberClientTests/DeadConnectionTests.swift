@@ -42,6 +42,8 @@ struct DeadConnectionTests {
         #expect(elapsed < .seconds(8), "\(elapsed); \(failures)")
         #expect(server.callConnections.first == 0)
         #expect(server.callConnections.last == 1, "\(server.callConnections)")
-        #expect(server.calls.count == 2, "the dead connection read only its first call")
+        // A loaded machine may fail a call on the new connection at its 500 ms deadline too: only the dead one's count
+        // is exact.
+        #expect(server.callConnections.filter { $0 == 0 }.count == 1, "the dead connection read only its first call")
     }
 }
