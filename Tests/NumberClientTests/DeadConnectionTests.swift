@@ -26,7 +26,7 @@ struct DeadConnectionTests {
         let started = ContinuousClock.now
         var failures: [String] = []
         var succeeded = false
-        while !succeeded, ContinuousClock.now - started < .seconds(15) {
+        while !succeeded, ContinuousClock.now - started < .seconds(60) {
             do {
                 _ = try await client.listNumbers(ListNumbersRequest(accountId: "ACC_1"))
                 succeeded = true
@@ -38,8 +38,9 @@ struct DeadConnectionTests {
         await client.close()
         await server.stop()
         #expect(succeeded, "every call failed: \(failures)")
-        // Two deadlines (the first may see the SETTINGS ACK arrive after it started), the PING's second, retries.
-        #expect(elapsed < .seconds(8), "\(elapsed); \(failures)")
+        // Two deadlines (the first may see the SETTINGS ACK arrive after it started), the PING's second, retries —
+        // seconds; a loaded run is given 30 (without the check it took until TCP gave up, minutes).
+        #expect(elapsed < .seconds(30), "\(elapsed); \(failures)")
         #expect(server.callConnections.first == 0)
         #expect(server.callConnections.last == 1, "\(server.callConnections)")
         // A loaded machine may fail a call on the new connection at its 500 ms deadline too: only the dead one's count
