@@ -47,6 +47,15 @@ extension TwilioProvider {
             let updated = incoming.dateUpdated.flatMap(TwilioDateParser.rfc2822),
             updated.timeIntervalSince(created) > Self.repeatPurchaseAgeMin
         {
+            // Logged for the operator: were Twilio ever to answer a new purchase so, the number would be paid with no
+            // owner in numberd — which the provider audit reports as `unowned` (nothing here releases it: on an
+            // account shared with another system it is that system's number).
+            CallScope.decorate(transport.logger).error(
+                "Twilio answered a purchase as an update of a number the account already owned; refused, not released",
+                metadata: [
+                    "number": "\(phoneNumber)", "sid": "\(incoming.sid)", "date_created": "\(incoming.dateCreated!)",
+                    "date_updated": "\(incoming.dateUpdated!)", "trunk_sid": "\(trunkSid ?? "-")",
+                ])
             throw ProviderError(
                 .numberUnavailable,
                 message: "\(phoneNumber) is already owned by this Twilio account (created \(incoming.dateCreated!)); "
