@@ -39,35 +39,8 @@ extension TwilioProvider {
                 operation: operation, detail: "HTTP \(answer.response.status) with an unreadable body",
                 mayStillTakeEffect: true)
         }
-        // A purchase of a number the account already owns is answered 201 as an update of it (twilio-api.md §8.7):
-        // the resource then was created before and updated now. Bought in the console or by another system since the
-        // customer's search, it is not this purchase's to charge for, nor to release later; what the POST changed
-        // (its trunk, when one was asked for) is said in the error for the operator.
-        if let created = incoming.dateCreated.flatMap(TwilioDateParser.rfc2822),
-            let updated = incoming.dateUpdated.flatMap(TwilioDateParser.rfc2822),
-            updated.timeIntervalSince(created) > Self.repeatPurchaseAgeMin
-        {
-            // Logged for the operator: were Twilio ever to answer a new purchase so, the number would be paid with no
-            // owner in numberd — which the provider audit reports as `unowned` (nothing here releases it: on an
-            // account shared with another system it is that system's number).
-            CallScope.decorate(transport.logger).error(
-                "Twilio answered a purchase as an update of a number the account already owned; refused, not released",
-                metadata: [
-                    "number": "\(phoneNumber)", "sid": "\(incoming.sid)", "date_created": "\(incoming.dateCreated!)",
-                    "date_updated": "\(incoming.dateUpdated!)", "trunk_sid": "\(trunkSid ?? "-")",
-                ])
-            throw ProviderError(
-                .numberUnavailable,
-                message: "\(phoneNumber) is already owned by this Twilio account (created \(incoming.dateCreated!)); "
-                    + "Twilio answered the purchase as an update of it"
-                    + (trunkSid.map { ", which routed it to trunk \($0)" } ?? ""))
-        }
         return number
     }
-
-    /// How much older than its last update a purchased number's resource may be and still be this purchase's: a
-    /// new resource is created and updated in the same second.
-    static let repeatPurchaseAgeMin: TimeInterval = 5
 
     /// `DELETE …/IncomingPhoneNumbers/{Sid}.json` (204). Twilio's 404/20404 throws `.notFound` — marked
     /// `mayStillTakeEffect` when an earlier attempt of this release may have deleted it: the number is gone, or

@@ -35,10 +35,9 @@ enum TwilioResources {
         let trunkSid: String?
         let capabilities: Capabilities?
         let dateCreated: String?
-        let dateUpdated: String?
         enum CodingKeys: String, CodingKey {
             case sid, phoneNumber = "phone_number", friendlyName = "friendly_name", trunkSid = "trunk_sid"
-            case capabilities, dateCreated = "date_created", dateUpdated = "date_updated"
+            case capabilities, dateCreated = "date_created"
         }
     }
 

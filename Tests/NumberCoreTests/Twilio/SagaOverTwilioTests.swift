@@ -78,31 +78,6 @@ struct SagaOverTwilioTests {
         }
     }
 
-    /// Within the listing's minute the anchored search is not asked again: Twilio's answer itself tells a purchase
-    /// of a number the account already owned (created before, updated now), and the purchase is refused without
-    /// charging the customer or releasing the number from its real user.
-    @Test("a number the Twilio account bought within the listing's minute: Twilio's update answer is refused")
-    func repeatPurchaseAnswerIsRefused() async throws {
-        try await withServiceOverTwilio { twilio, service, clock, _ in
-            let account = try await Self.account(service)
-            let phone = try await Self.searched(service, for: account)
-            _ = try await twilio.provider.buy(phoneNumber: phone, trunkSid: nil)
-            clock.advance(by: 20)
-            let refused = await numberError {
-                _ = try await service.purchase(
-                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
-            }
-            #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
-            #expect(twilio.engine.repeatPurchaseCount(phone) == 1, "the POST was made, and answered as an update")
-            #expect(try service.balance(accountId: account.id).balance == 10_000)
-            #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone], "still its real user's")
-            #expect(twilio.requests(.releaseNumber).isEmpty)
-            let state = service.durableState()
-            #expect(state.numbers.isEmpty && state.intents.isEmpty && state.orphanWatch.isEmpty)
-            #expect(state.checkInvariants().isEmpty)
-        }
-    }
-
     @Test("a compensating DELETE answered 404 moments after the buy: voided, watched, released when Twilio shows it")
     func compensationAnswered404IsWatched() async throws {
         try await withServiceOverTwilio { twilio, service, clock, _ in
