@@ -42,6 +42,8 @@ final class ServerCertificates: Sendable {
     /// Seconds on a monotonic clock: the ticket key's age is not fooled by the wall clock set back (a clock booted
     /// ahead and corrected by NTP would have stopped rotation until it caught up).
     private let uptime: @Sendable () -> Int64
+    /// Held by a check (``check(nowSeconds:)``).
+    private let checking = Mutex(())
 
     /// Seconds since boot, on the monotonic clock.
     static let monotonicSeconds: @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000_000) }
@@ -100,6 +102,12 @@ final class ServerCertificates: Sendable {
     /// The periodic check: renews a generated certificate that became due and makes new connections use it, or warns
     /// about an operator's certificate near its end. Returns what it found, for the periodic service's log line.
     func check(nowSeconds: Int64) throws -> Logger.Metadata {
+        // One at a time: the hourly check and a SIGHUP's could otherwise both renew a due certificate, writing its
+        // certificate and key files in an interleaved order.
+        try checking.withLock { _ in try checkAlone(nowSeconds: nowSeconds) }
+    }
+
+    private func checkAlone(nowSeconds: Int64) throws -> Logger.Metadata {
         // After the certificate's own check (a renewal or a reload makes a fresh context, and is reported as one), and
         // also when that check fails (a deleted CA must not keep the old key too).
         var metadata: Logger.Metadata

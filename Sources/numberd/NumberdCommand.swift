@@ -125,6 +125,9 @@ struct Serve: AsyncParsableCommand {
     var allowCoreDumps = false
 
     func run() async throws {
+        // SIGHUP's default action ends the process; until the service that traps it runs (after the journal's replay
+        // and the start snapshot, possibly minutes at a million numbers) a reload or a closed terminal must not.
+        signal(SIGHUP, SIG_IGN)
         // First, before any secret is read: from here on a crash dumps no core.
         if !allowCoreDumps {
             do {

@@ -223,6 +223,11 @@ extension ClientConnectionLivenessTests {
             _ = try expiring.wait()
             let ping = try #require(try Self.written(channel).first { $0.type == .ping }, "no PING")
             #expect(!status.acceptsCalls, "the pool prefers another connection while the PING waits")
+            // A held call whose deadline passes leaves the connection still avoided by the pool.
+            let expiringHeld = Self.start(handler, loop, timeout: .milliseconds(10))
+            loop.advanceTime(by: .milliseconds(10))
+            _ = try expiringHeld.wait()
+            #expect(!status.acceptsCalls, "still avoided after a held call expired")
             let held = Self.start(handler, loop, timeout: nil)
             #expect(try Self.written(channel).isEmpty, "held, not written")
             if answered {

@@ -42,6 +42,9 @@ struct CallLoggingTests {
         router.register(NumbersMethods.getAccount) { request, _ in
             throw RPCError(code: .notFound, message: "no account \(request.accountId)", reason: "ACCOUNT_NOT_FOUND")
         }
+        router.register(NumbersMethods.listTrunks) { _, _ in
+            throw RPCError(code: .internal, message: "the server's own failure", reason: "STORE_FAILED")
+        }
         router.register(NumbersMethods.getBalance) { request, context in
             context.logger.info("handler ran")
             return GetBalanceResponse(accountId: request.accountId, balance: 1, currency: "USD")
@@ -189,12 +192,17 @@ struct CallLoggingTests {
                     _ = try? await client.getAccount(
                         GetAccountRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-\(index)"))
                 }
+                // The server's own failure, past the cap: still at info.
+                _ = try? await client.listTrunks(
+                    ListTrunksRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-internal"))
             }
             let took = ContinuousClock.now - started
+            let internalFailure = try await lines.line("call failed", "request-id", "req-internal")
+            #expect(internalFailure?.level == .info, "\(String(describing: internalFailure))")
             let deadline = ContinuousClock.now + .seconds(60)
             var failed: [CapturingLogHandler.Line] = []
             while failed.count < calls, ContinuousClock.now < deadline {
-                failed = lines.all.filter { $0.message == "call failed" }
+                failed = lines.all.filter { $0.message == "call failed" && $0.metadata["request-id"] != "req-internal" }
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(failed.count == calls)
@@ -202,6 +210,9 @@ struct CallLoggingTests {
             if took < .nanoseconds(ServerConnectionHandler.failedCallsWindow.nanoseconds) - .seconds(1) {
                 #expect(info == ServerConnectionHandler.failedCallsLoggedMax)
                 #expect(failed.filter { $0.level == .debug }.count == 10)
+                // Counted when the connection closes (no later failure started a new window).
+                let summary = try await lines.line("failed calls logged at debug", "calls", "10")
+                #expect(summary?.level == .info)
             } else {
                 // A loaded machine took longer than a window for the calls: at most the cap per window begun.
                 let windows = Int(took.components.seconds / 10) + 1

@@ -340,7 +340,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             if let deadline = call.deadline, deadline <= now { expired.append(call) } else { kept.append(call) }
         }
         queue = kept
-        usable.setSaturated(!queue.isEmpty || !state.canStartCall)
+        usable.setSaturated(!queue.isEmpty || !state.canStartCall || isProbing)
         for call in expired { call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent)) }
     }
 

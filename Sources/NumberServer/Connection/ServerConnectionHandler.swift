@@ -259,6 +259,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if failedCalls.quieted > 0 {
+            logger.info(
+                "failed calls logged at debug",
+                metadata: ["calls": "\(failedCalls.quieted)", "peer": "\(peer.address)"])
+            failedCalls.quieted = 0
+        }
         givePartialFrameBytesBack()
         settingsTimer?.cancel()
         idleTimer?.cancel()
@@ -531,7 +537,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 ])
         } else {
             logger.log(
-                level: anyoneCould ? refusalLogLevel() : failedCallLogLevel(), "call failed",
+                level: anyoneCould ? refusalLogLevel() : failedCallLogLevel(status), "call failed",
                 metadata: [
                     "method": "\(start.method)", "request-id": "\(start.requestID)", "status": "\(status)",
                     "micros": "\(duration.nanoseconds / 1000)", "peer": "\(peer.address)",
@@ -540,8 +546,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// The level of the next failed call's line: info for the first ``failedCallsLoggedMax`` of each window on the
-    /// connection, then debug; a new window first says how many the last one logged at debug.
-    private func failedCallLogLevel() -> Logger.Level {
+    /// connection, then debug; a new window first says how many the last one logged at debug. The server's own
+    /// failures (`INTERNAL`, `UNKNOWN`, `UNAVAILABLE`, `DATA_LOSS`: a store or provider problem, an outcome left
+    /// unknown) are always at info: a flood of refusals must not hide them.
+    private func failedCallLogLevel(_ status: StatusCode) -> Logger.Level {
+        if [.internal, .unknown, .unavailable, .dataLoss].contains(status) { return .info }
         let now = NIODeadline.now()
         if now - failedCalls.since >= Self.failedCallsWindow {
             if failedCalls.quieted > 0 {
