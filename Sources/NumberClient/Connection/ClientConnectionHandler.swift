@@ -14,11 +14,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var promises: [UInt32: EventLoopPromise<Outcome>] = [:]
     private var streamsByCall: [ObjectIdentifier: UInt32] = [:]
-    /// The deadline of each open call that has one.
-    private var deadlines: [UInt32: NIODeadline] = [:]
-    /// When each open call started (sent), by the event loop's clock: a deadline that passes on a connection silent
-    /// since the oldest of them sends a PING.
-    private var callStarts: [UInt32: NIODeadline] = [:]
+    /// The deadline of each open call that has one, and when it started (was sent), by the event loop's clock: a
+    /// deadline that passes on a connection silent since its call started sends a PING. One table, one insertion and
+    /// one removal per call.
+    private var deadlines: [UInt32: (deadline: NIODeadline, started: NIODeadline)] = [:]
     /// Whether the connection still carries anything (nil: not checked, only in tests of other things).
     private var liveness: ClientConnectionLiveness?
     /// Ends the wait for the answer to the PING that `liveness` sent.
@@ -258,9 +257,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if state.phase != .active { usable.markUnusable() }
         promises[id] = call.promise
         streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
-        callStarts[id] = context.eventLoop.now
         if let deadline = call.deadline {
-            deadlines[id] = deadline
+            deadlines[id] = (deadline, context.eventLoop.now)
             armDeadlineTimer(deadline, context: context)
         }
         write(frames, context: context)
@@ -287,15 +285,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         // The expiring calls' own starts, not the oldest open call's: a long call started before the last answer
         // must not hide a connection that has carried nothing since the expiring ones were sent.
         var expiringStart: NIODeadline?
-        for (id, deadline) in deadlines where deadline <= now {
+        for (id, call) in deadlines where call.deadline <= now {
             deadlines[id] = nil
-            if let start = callStarts[id] { expiringStart = min(expiringStart ?? start, start) }
+            expiringStart = min(expiringStart ?? call.started, call.started)
             fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
         }
         if let expiringStart { checkLiveness(callStart: expiringStart, context: context) }
         expireQueuedCalls(now: now)
         let earliestQueued = queue.lazy.compactMap(\.deadline).min()
-        if let earliest = [deadlines.values.min(), earliestQueued].compactMap({ $0 }).min() {
+        if let earliest = [deadlines.values.lazy.map(\.deadline).min(), earliestQueued].compactMap({ $0 }).min() {
             armDeadlineTimer(earliest, context: context)
         }
     }
@@ -410,7 +408,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private func complete(_ id: UInt32, _ outcome: Outcome) {
         deadlines.removeValue(forKey: id)
-        callStarts.removeValue(forKey: id)
         guard let promise = promises.removeValue(forKey: id) else { return }
         streamsByCall[ObjectIdentifier(promise.futureResult)] = nil
         promise.succeed(outcome)
