@@ -171,6 +171,7 @@ public final class Numberd: Sendable {
             transport: .reloadableTLS(certificates.context), router: router, logger: logger)
         serverBox.withLock { $0 = server }
 
+        let clockGuard = ClockJumpGuard(leadMaxSeconds: configuration.clockLeadMaxSeconds)
         var services: [any Service] = [
             // The start snapshot is written in prepare, before serving.
             PeriodicService(
@@ -188,6 +189,17 @@ public final class Numberd: Sendable {
                 name: "billing", intervalSeconds: configuration.billingIntervalSeconds, runAtStart: true,
                 logger: logger,
                 action: {
+                    if let jump = clockGuard.jumpAhead() {
+                        Meter(label: "numberd_clock_jump_seconds").set(jump)
+                        logger.error(
+                            "the wall clock jumped ahead while numberd runs; billing waits until it is set right",
+                            metadata: [
+                                "jump_seconds": "\(Int(jump))",
+                                "clock_lead_max": "\(configuration.clockLeadMaxSeconds)",
+                            ])
+                        return ["paused": .stringConvertible(1)]
+                    }
+                    Meter(label: "numberd_clock_jump_seconds").set(0)
                     let report = try await service.runBillingUntilCaughtUp(
                         runsMax: NumberdConfiguration.billingRunsPerTickMax)
                     // Releases it started may be left pending at the provider.
@@ -213,10 +225,11 @@ public final class Numberd: Sendable {
                 name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
                 logger: logger,
                 action: {
-                    try directory.advanceClockMark(to: Date())
+                    // Not to a time the wall clock jumped to: the next start would take it for how far time got.
+                    if clockGuard.jumpAhead() == nil { try directory.advanceClockMark(to: Date()) }
                     return [:]
                 },
-                final: { try directory.advanceClockMark(to: Date()) }),
+                final: { if clockGuard.jumpAhead() == nil { try directory.advanceClockMark(to: Date()) } }),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
