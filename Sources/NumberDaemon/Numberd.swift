@@ -190,7 +190,7 @@ public final class Numberd: Sendable {
                 logger: logger,
                 action: {
                     if let jump = clockGuard.jumpAhead() {
-                        Meter(label: "numberd_clock_jump_seconds").set(jump)
+                        gauges.clockJump.set(jump)
                         logger.error(
                             "the wall clock jumped ahead while numberd runs; billing waits until it is set right",
                             metadata: [
@@ -199,7 +199,7 @@ public final class Numberd: Sendable {
                             ])
                         return ["paused": .stringConvertible(1)]
                     }
-                    Meter(label: "numberd_clock_jump_seconds").set(0)
+                    gauges.clockJump.set(0)
                     let report = try await service.runBillingUntilCaughtUp(
                         runsMax: NumberdConfiguration.billingRunsPerTickMax)
                     // Releases it started may be left pending at the provider.
@@ -247,7 +247,9 @@ public final class Numberd: Sendable {
                 PeriodicService(
                     name: "provider-audit", intervalSeconds: configuration.providerAuditIntervalSeconds,
                     runAtStart: false, logger: logger,
-                    action: { try await Self.auditProvider(service, recheckAfter: recheck, logger: logger) },
+                    action: {
+                        try await Self.auditProvider(service, recheckAfter: recheck, gauges: gauges, logger: logger)
+                    },
                     final: nil,
                     firstRunAfterSeconds: min(
                         configuration.providerAuditIntervalSeconds, NumberdConfiguration.providerAuditFirstRunSeconds)))
@@ -286,17 +288,13 @@ public final class Numberd: Sendable {
         ]
     }
 
-    /// Runs the provider audit: sets `numberd_provider_audit_differences{kind}` (so an alert can watch it), logs each
-    /// listed difference at warning, and returns the counts for the run's log line.
+    /// Runs the provider audit: sets its gauges (so an alert can watch it), logs each listed difference at warning,
+    /// and returns the counts for the run's log line.
     static func auditProvider(
-        _ service: NumberService, recheckAfter: Duration, logger: Logger
+        _ service: NumberService, recheckAfter: Duration, gauges: OperationalGauges, logger: Logger
     ) async throws -> Logger.Metadata {
         let report = try await service.auditProvider(recheckAfter: recheckAfter)
-        for (kind, count) in report.counts {
-            Meter(label: "numberd_provider_audit_differences", dimensions: [("kind", kind.rawValue)]).set(count)
-        }
-        // The differences above are as of this time: an alert on them must also watch that audits still succeed.
-        Meter(label: "numberd_provider_audit_last_success_timestamp_seconds").set(Date().timeIntervalSince1970)
+        gauges.record(report, at: Date())
         for difference in report.differences {
             logger.warning(
                 "the provider and the store disagree about a number",

@@ -3,8 +3,8 @@ import Metrics
 import NumberCore
 
 /// The levels the on-call watches, as gauges the background runs set when they read them: open work (reconcile and
-/// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), and what
-/// this process is (set once at start). Levels replace the last reading; what a run did (renewed, released...) stays
+/// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), a clock
+/// jump (billing), the provider audit's differences, and what this process is (set once at start). Levels replace the last reading; what a run did (renewed, released...) stays
 /// in `numberd_background_items_total`.
 struct OperationalGauges: Sendable {
     /// `numberd_open_purchase_intents`: purchases held but not yet committed or voided.
@@ -21,6 +21,10 @@ struct OperationalGauges: Sendable {
     let lastSnapshotBytes: Meter
     /// `numberd_tls_certificate_not_after_timestamp_seconds`: the end of the certificate new connections get.
     let certificateNotAfter: Meter
+    /// `numberd_clock_jump_seconds`: how far the wall clock is ahead of elapsed time when billing paused for it, else 0.
+    let clockJump: Meter
+    /// `numberd_provider_audit_last_success_timestamp_seconds`: when the last provider audit finished.
+    let providerAuditLastSuccess: Meter
     private let factory: any MetricsFactory
 
     /// Gauges made by `factory` (numberd's Prometheus registry; tests give their own).
@@ -33,6 +37,19 @@ struct OperationalGauges: Sendable {
         lastSnapshotTimestamp = Meter(label: "numberd_last_snapshot_timestamp_seconds", factory: factory)
         lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
         certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
+        clockJump = Meter(label: "numberd_clock_jump_seconds", factory: factory)
+        providerAuditLastSuccess = Meter(
+            label: "numberd_provider_audit_last_success_timestamp_seconds", factory: factory)
+    }
+
+    /// Sets `numberd_provider_audit_differences{kind}` from `report` and the audit's last success to `at`: the
+    /// differences are as of then, so an alert on them must also watch that audits still succeed.
+    func record(_ report: ProviderAuditReport, at: Date) {
+        for (kind, count) in report.counts {
+            Meter(label: "numberd_provider_audit_differences", dimensions: [("kind", kind.rawValue)], factory: factory)
+                .set(count)
+        }
+        providerAuditLastSuccess.set(at.timeIntervalSince1970)
     }
 
     /// Sets `numberd_build_info{version}` to 1 and `numberd_start_time_seconds` (once, at start).

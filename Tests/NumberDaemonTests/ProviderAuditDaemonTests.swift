@@ -3,6 +3,7 @@ import NumberAPI
 import NumberClient
 import NumberCore
 import NumberDaemon
+import Prometheus
 import TestSupport
 import Testing
 
@@ -14,8 +15,9 @@ struct ProviderAuditDaemonTests {
     func periodicAuditReportsDifferences() async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        let registry = PrometheusCollectorRegistry()
         try await withNumberd(
-            logger: logger,
+            logger: logger, metrics: registry,
             configure: {
                 $0.providerAuditIntervalSeconds = 1
                 $0.providerAuditRecheckSeconds = 0
@@ -55,6 +57,12 @@ struct ProviderAuditDaemonTests {
                     $0.metadata["kind"] == "missing" && $0.metadata["number"] == phones[0]
                         && $0.metadata["number_id"] == held.id
                 })
+            // The gauges an alert watches, in numberd's own registry.
+            let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+            #expect(text.contains(#"numberd_provider_audit_differences{kind="unowned"} 1"#), "\(text)")
+            #expect(text.contains(#"numberd_provider_audit_differences{kind="missing"} 1"#))
+            #expect(text.contains("numberd_provider_audit_last_success_timestamp_seconds "))
+            #expect(text.contains("numberd_clock_jump_seconds 0"), "billing ran with the clock in step")
         }
     }
 
