@@ -94,16 +94,6 @@ extension ClientConnectionLivenessTests {
         return (handler, channel, loop, status)
     }
 
-    private static func start(
-        _ handler: ClientConnectionHandler, _ loop: EmbeddedEventLoop, timeout: TimeAmount?
-    ) -> EventLoopFuture<Outcome> {
-        let promise = loop.makePromise(of: Outcome.self)
-        handler.start(
-            headers: ByteBuffer(), message: ByteBuffer(), timeout: timeout, promise: promise,
-            token: CallCancellationToken())
-        return promise.futureResult
-    }
-
     /// The frames the handler wrote since the last look (the greeting is read away by `connected`).
     private static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
         channel.embeddedEventLoop.run()
@@ -121,8 +111,8 @@ extension ClientConnectionLivenessTests {
     @Test("a PING unanswered for the PING timeout ends the connection: open calls fail as sent, outcome unknown")
     func unansweredPingEndsTheConnection() throws {
         let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
-        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
-        let open = Self.start(handler, loop, timeout: nil)
+        let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
+        let open = ClientDeadlineTests.start(handler, loop, timeout: nil)
         let sentCalls = try Self.written(channel)
         #expect(sentCalls.map(\.type) == [.headers, .message, .headers, .message])
         loop.advanceTime(by: .milliseconds(100))
@@ -150,8 +140,8 @@ extension ClientConnectionLivenessTests {
     @Test("a PING answered in time keeps the connection, and its calls")
     func answeredPingKeepsTheConnection() throws {
         let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
-        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
-        let open = Self.start(handler, loop, timeout: nil)
+        let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
+        let open = ClientDeadlineTests.start(handler, loop, timeout: nil)
         loop.advanceTime(by: .milliseconds(100))
         _ = try expiring.wait()
         let ping = try #require(try Self.written(channel).first { $0.type == .ping }, "no PING")
@@ -171,8 +161,8 @@ extension ClientConnectionLivenessTests {
     @Test("a deadline on a connection that answered since the oldest call started sends no PING")
     func noPingAfterAnswers() throws {
         let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
-        let answered = Self.start(handler, loop, timeout: nil)
-        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+        let answered = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
         loop.advanceTime(by: .milliseconds(50))
         try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 1)))
         _ = try answered.wait()
@@ -190,14 +180,14 @@ extension ClientConnectionLivenessTests {
     @Test("a long call sent before the last answer does not hide a connection silent since the expiring call")
     func longCallDoesNotHideSilence() throws {
         let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
-        let long = Self.start(handler, loop, timeout: nil)
-        let answered = Self.start(handler, loop, timeout: nil)
+        let long = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        let answered = ClientDeadlineTests.start(handler, loop, timeout: nil)
         loop.advanceTime(by: .milliseconds(50))
         try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 3)))
         _ = try answered.wait()
         loop.advanceTime(by: .milliseconds(50))
         // The server freezes; a short call is sent after its last answer and expires.
-        let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+        let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
         _ = try Self.written(channel)
         loop.advanceTime(by: .milliseconds(100))
         _ = try expiring.wait()
@@ -218,17 +208,17 @@ extension ClientConnectionLivenessTests {
     func callsWaitForThePing() throws {
         for answered in [true, false] {
             let (handler, channel, loop, status) = try Self.connected(pingTimeout: .seconds(2))
-            let expiring = Self.start(handler, loop, timeout: .milliseconds(100))
+            let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
             loop.advanceTime(by: .milliseconds(100))
             _ = try expiring.wait()
             let ping = try #require(try Self.written(channel).first { $0.type == .ping }, "no PING")
             #expect(!status.acceptsCalls, "the pool prefers another connection while the PING waits")
             // A held call whose deadline passes leaves the connection still avoided by the pool.
-            let expiringHeld = Self.start(handler, loop, timeout: .milliseconds(10))
+            let expiringHeld = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(10))
             loop.advanceTime(by: .milliseconds(10))
             _ = try expiringHeld.wait()
             #expect(!status.acceptsCalls, "still avoided after a held call expired")
-            let held = Self.start(handler, loop, timeout: nil)
+            let held = ClientDeadlineTests.start(handler, loop, timeout: nil)
             #expect(try Self.written(channel).isEmpty, "held, not written")
             if answered {
                 try channel.writeInbound(

@@ -12,7 +12,8 @@ import Testing
 struct ClientDeadlineTests {
     typealias Outcome = ClientConnectionStateMachine.CallOutcome
 
-    private func start(
+    /// Starts an empty call on `handler` with `timeout`; its outcome.
+    static func start(
         _ handler: ClientConnectionHandler, _ loop: EmbeddedEventLoop, timeout: TimeAmount?
     ) -> EventLoopFuture<Outcome> {
         let promise = loop.makePromise(of: Outcome.self)
@@ -40,10 +41,10 @@ struct ClientDeadlineTests {
         let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let late = start(handler, loop, timeout: .milliseconds(300))
-        let middle = start(handler, loop, timeout: .milliseconds(100))
-        let early = start(handler, loop, timeout: .milliseconds(50))
-        let never = start(handler, loop, timeout: nil)
+        let late = Self.start(handler, loop, timeout: .milliseconds(300))
+        let middle = Self.start(handler, loop, timeout: .milliseconds(100))
+        let early = Self.start(handler, loop, timeout: .milliseconds(50))
+        let never = Self.start(handler, loop, timeout: nil)
         let finished = Finished()
         for (name, future) in [("late", late), ("middle", middle), ("early", early), ("never", never)] {
             future.whenComplete { _ in finished.names.append(name) }
@@ -75,8 +76,8 @@ struct ClientDeadlineTests {
         let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let answered = start(handler, loop, timeout: .milliseconds(100))
-        let unanswered = start(handler, loop, timeout: .milliseconds(200))
+        let answered = Self.start(handler, loop, timeout: .milliseconds(100))
+        let unanswered = Self.start(handler, loop, timeout: .milliseconds(200))
         let finished = Finished()
         unanswered.whenComplete { _ in finished.names.append("unanswered") }
         var unansweredDone: Bool { !finished.names.isEmpty }
@@ -108,9 +109,9 @@ extension ClientDeadlineTests {
         try channel.writeInbound(
             Self.bytes(
                 Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload())))
-        let running = start(handler, loop, timeout: nil)
-        let queued = start(handler, loop, timeout: .milliseconds(100))
-        let queuedLater = start(handler, loop, timeout: .milliseconds(300))
+        let running = Self.start(handler, loop, timeout: nil)
+        let queued = Self.start(handler, loop, timeout: .milliseconds(100))
+        let queuedLater = Self.start(handler, loop, timeout: .milliseconds(300))
         let finished = Finished()
         for (name, future) in [("running", running), ("queued", queued), ("queuedLater", queuedLater)] {
             future.whenComplete { _ in finished.names.append(name) }
@@ -144,7 +145,7 @@ extension ClientDeadlineTests {
         let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let call = start(handler, loop, timeout: nil)
+        let call = Self.start(handler, loop, timeout: nil)
         var garbage = ByteBuffer()
         garbage.writeBytes([0, 0, 0, 0, 0xEE, 0, 0, 0, 0, 0, 0, 1])  // frame type 0xEE does not exist
         try channel.writeInbound(garbage)
@@ -175,8 +176,8 @@ extension ClientDeadlineTests {
         try channel.writeInbound(
             Self.bytes(
                 Frame(type: .settings, streamID: 0, payload: ConnectionSettings(maxConcurrentStreams: 1).payload())))
-        let sent = start(handler, loop, timeout: .milliseconds(100))
-        let queued = start(handler, loop, timeout: .milliseconds(100))
+        let sent = Self.start(handler, loop, timeout: .milliseconds(100))
+        let queued = Self.start(handler, loop, timeout: .milliseconds(100))
         let queuedCancelled = loop.makePromise(of: Outcome.self)
         handler.start(
             headers: ByteBuffer(), message: ByteBuffer(), timeout: nil, promise: queuedCancelled,

@@ -10,17 +10,6 @@ import Testing
 /// cannot speak nrpc had no way to learn it.
 @Suite("Readiness of a server and its core")
 struct ReadinessTests {
-    /// A provider for a core that is never asked for numbers.
-    private struct NoProvider: NumberProvider {
-        private var refusal: ProviderError { ProviderError(.invalidArgument, message: "no provider in this test") }
-        func search(_ query: ProviderSearchQuery) async throws -> [NumberCore.AvailableNumber] { throw refusal }
-        func price(country: String, type: NumberCore.NumberType) async throws -> ProviderPrice { throw refusal }
-        func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber { throw refusal }
-        func release(sid: String) async throws { throw refusal }
-        func setTrunk(sid: String, trunkSid: String?) async throws { throw refusal }
-        func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? { throw refusal }
-    }
-
     @Test("not listening, then ready, then not ready once a commit failed, then stopped")
     func throughItsLife() async throws {
         let store = InMemoryNumberStore()
