@@ -550,7 +550,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// failures (`INTERNAL`, `UNKNOWN`, `UNAVAILABLE`, `DATA_LOSS`: a store or provider problem, an outcome left
     /// unknown) are always at info: a flood of refusals must not hide them.
     private func failedCallLogLevel(_ status: StatusCode) -> Logger.Level {
-        if [.internal, .unknown, .unavailable, .dataLoss].contains(status) { return .info }
+        switch status {
+        case .internal, .unknown, .unavailable, .dataLoss: return .info
+        default: break
+        }
         let now = NIODeadline.now()
         if now - failedCalls.since >= Self.failedCallsWindow {
             if failedCalls.quieted > 0 {
