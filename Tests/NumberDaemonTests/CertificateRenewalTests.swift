@@ -229,7 +229,9 @@ struct CertificateRenewalTests {
                 // Time passes: the certificate on disk is now ten days from its end (as one issued 388 days ago).
                 let aging = try layout.authority().issueServerCertificate(validity: .days(10))
                 try aging.write(certificateTo: layout.serverCertificate, privateKeyTo: layout.serverKey)
-                let agingSerial = try await Self.serial(layout.serverCertificate)
+                // From the test's own copy, not the disk: a check running between the write and a read of the file
+                // may already have renewed it, and the renewed serial taken for the aging one is never "renewed".
+                let agingSerial = try await Self.serial(pem: aging.certificatePEM)
                 var renewed: String?
                 // Seconds when idle; a full CI run (crash storms beside it) once took over 30.
                 let deadline = ContinuousClock.now + .seconds(90)
@@ -520,6 +522,11 @@ struct CertificateRenewalTests {
     /// The serial of a certificate file, as `openssl x509 -serial` prints it (`serial=…`).
     static func serial(_ path: String) async throws -> String {
         try await openssl(["x509", "-noout", "-serial", "-in", path]).output.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+    }
+
+    static func serial(pem: String) async throws -> String {
+        try await openssl(["x509", "-noout", "-serial"], input: pem).output.trimmingCharacters(
             in: .whitespacesAndNewlines)
     }
 }
