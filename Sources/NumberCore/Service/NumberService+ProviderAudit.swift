@@ -149,7 +149,7 @@ extension NumberService {
         let phone = number.phoneNumber
         guard let id = state.phoneOwners[phone], let held = state.numbers[id] else {
             // In flight: a purchase reserves it, or a voided purchase's watch will release it if it landed.
-            guard state.reservations[phone] == nil, state.orphanWatch[phone] == nil else { return nil }
+            guard !state.accountsFor(phone) else { return nil }
             return ProviderAuditReport.Difference(kind: .unowned, phoneNumber: phone, providerSid: number.sid)
         }
         guard held.releaseRequestedAt == nil else { return nil }

@@ -69,13 +69,15 @@ extension NumberService {
             // Checked again when the intent opens; here so a bad trunk is refused before the provider is asked.
             _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
         }
-        let listings = try await checkListings(request)
+        let (listings, searchedRecently) = try await checkListings(request)
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
         }
         // This quote is the one the intent holds and the commit charges, so what passes here is what is paid.
         try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
+        // Last: a request refused for its price or currency costs no provider call.
+        for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
         return (listings, quote)
     }
 
@@ -111,12 +113,19 @@ extension NumberService {
     /// a number declared as another kind would be charged another price — and have the required capabilities, as
     /// the provider's inventory lists them. A number not seen in a recent search is looked up there first (a
     /// search of that country and type anchored at the whole number). Nothing is held or bought before this passes.
-    /// Returns the listings by E.164 (they give the numbers their locality, region and postal code).
-    private func checkListings(_ request: PurchaseRequest) async throws(NumberError) -> [String: AvailableNumber] {
+    /// Returns the listings by E.164 (they give the numbers their locality, region and postal code), and the numbers
+    /// whose listing came from a recent search — which must still be checked not to have been bought on the provider
+    /// account since (``requireNotBoughtElsewhere(_:)``).
+    private func checkListings(
+        _ request: PurchaseRequest
+    ) async throws(NumberError) -> (listings: [String: AvailableNumber], searchedRecently: [String]) {
         var listings: [String: AvailableNumber] = [:]
+        var searchedRecently: [String] = []
         for phone in request.phoneNumbers {
             var found = listing(for: phone)
-            if found == nil {
+            if found != nil {
+                searchedRecently.append(phone)
+            } else {
                 // Anchored at the start only: where numbers differ in length, longer numbers that begin with this one
                 // match too, in the provider's order. A full page is asked for and the exact number picked from it.
                 let query = ProviderSearchQuery(
@@ -146,7 +155,34 @@ extension NumberService {
             }
             listings[phone] = listing
         }
-        return listings
+        return (listings, searchedRecently)
+    }
+
+    /// Twilio answers a POST of a number its account already owns with 201, as an update of that number
+    /// (twilio-api.md §8.7): buying one that was bought on the account outside numberd (in Twilio's console, by
+    /// another system) since the customer's search would charge the customer for it, route it to their trunk and, at
+    /// their release, delete it from under its real user. So a number whose listing comes from a recent search is
+    /// looked up on the account first, and one owned there that numberd does not account for
+    /// (``CoreState/accountsFor(_:)``) is refused: `NUMBER_UNAVAILABLE`, nothing held or bought. One numberd
+    /// accounts for goes on to the intent, which refuses what a customer holds or a purchase reserves and lets a
+    /// purchase take over numberd's own orphan. A look-up that fails refuses the purchase the same way a failed
+    /// search does (nothing held; the caller may retry). A search anchored at the number needs no look-up: the
+    /// provider offers no number its account owns.
+    private func requireNotBoughtElsewhere(_ phone: String) async throws(NumberError) {
+        let owned: ProvisionedNumber?
+        do {
+            owned = try await provider.lookUp(phoneNumber: phone)
+        } catch {
+            throw NumberError.fromProvider(error, phoneNumber: phone)
+        }
+        guard let owned, !(try coordinator.read { state throws(NumberError) in state.accountsFor(phone) }) else {
+            return
+        }
+        logger.warning(
+            "refused a purchase of a number the provider account already owns outside numberd",
+            metadata: ["phoneNumber": "\(phone)", "providerSid": "\(owned.sid)"])
+        throw .numberUnavailable(
+            phone, "the provider account already owns it outside numberd (bought in its console or by another system)")
     }
 
     /// Results asked for when a number is looked up by a search anchored at it: Twilio's most per search (its

@@ -308,6 +308,13 @@ public struct WorkIndexes: Sendable, Hashable {
 }
 
 extension CoreState {
+    /// Whether numberd accounts for `phoneNumber` being owned at the provider: a customer holds it, a purchase in
+    /// progress reserves it, or a voided purchase or a release watches it (numberd's own orphan, which the watch
+    /// releases unless a purchase takes it over). Anything else the provider account owns, numberd did not buy.
+    func accountsFor(_ phoneNumber: String) -> Bool {
+        phoneOwners[phoneNumber] != nil || reservations[phoneNumber] != nil || orphanWatch[phoneNumber] != nil
+    }
+
     /// This state keeping the work indexes (rebuilt from the tables if it did not) or not (dropped).
     func keepingWorkIndexes(_ keep: Bool) -> CoreState {
         guard keep != work.kept else { return self }

@@ -30,7 +30,7 @@ struct SagaOverTwilioTests {
     /// A purchase of a searched number and of one taken meanwhile (Twilio's magic `+15005550000`: 21422), with every
     /// number bought hidden for `lag`: the compensating DELETE of the first is answered 404. Returns the first.
     private static func compensatedWhileHidden(
-        _ twilio: TwilioSimulatorFixture, _ service: NumberService, for account: Account
+        _ twilio: TwilioSimulatorFixture, _ service: NumberService, for account: Account, lag: Int = lag
     ) async throws -> String {
         let phone = try await searched(service, for: account)
         let taken = "+15005550000"
@@ -55,18 +55,20 @@ struct SagaOverTwilioTests {
 
     /// Twilio answers a purchase of a number its account already owns with 201, as an update of that number (§8.7):
     /// a number bought since the customer's search — by another system on a shared account, or in the console — was
-    /// "bought" again from the search's listing, kept for an hour: charged to the customer, moved to their trunk, and
-    /// released later under them. A listing older than `listingTTLSeconds` (60 s) is now checked again by a search
-    /// anchored at the number, which no longer offers it.
-    @Test("a number the Twilio account bought since the search is not bought again: NUMBER_UNAVAILABLE, no charge")
-    func numberBoughtSinceTheSearchIsNotBoughtAgain() async throws {
+    /// "bought" again from the search's listing: charged to the customer, moved to their trunk, and released later
+    /// under them. A listing older than `listingTTLSeconds` (60 s) is checked again by a search anchored at the
+    /// number, which no longer offers it; a younger one by a look-up on the account, which finds it owned (that one
+    /// was "bought" again before the look-up was added).
+    @Test(
+        "a number the Twilio account bought since the search is not bought again: NUMBER_UNAVAILABLE, no charge",
+        arguments: [1.0, 61.0])
+    func numberBoughtSinceTheSearchIsNotBoughtAgain(secondsAfterSearch: Double) async throws {
         try await withServiceOverTwilio { twilio, service, clock, _ in
             let account = try await Self.account(service)
             let phone = try await Self.searched(service, for: account)
             // Another system on the same Twilio account buys it.
             _ = try await twilio.provider.buy(phoneNumber: phone, trunkSid: nil)
-            // The customer buys a minute after the search.
-            clock.advance(by: 61)
+            clock.advance(by: secondsAfterSearch)
             let refused = await numberError {
                 _ = try await service.purchase(
                     PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
@@ -74,7 +76,51 @@ struct SagaOverTwilioTests {
             #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
             #expect(twilio.engine.repeatPurchaseCount(phone) == 0)
             #expect(try service.balance(accountId: account.id).balance == 10_000)
-            #expect(service.durableState().numbers.isEmpty)
+            let state = service.durableState()
+            #expect(state.numbers.isEmpty && state.intents.isEmpty && state.checkInvariants().isEmpty)
+        }
+    }
+
+    @Test("a recently searched number whose look-up fails is not bought: PROVIDER_UNAVAILABLE, nothing held or charged")
+    func failedLookUpBeforeTheBuyRefuses() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            let phone = try await Self.searched(service, for: account)
+            twilio.engine.addFault(try FaultRule.parse("listNumbers:503-before:1"))
+            let refused = await numberError {
+                _ = try await service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            }
+            #expect(refused?.code == .unavailable, "\(String(describing: refused))")
+            #expect(twilio.requests(.buyNumber).isEmpty, "bought without knowing whether the account owns it")
+            #expect(try service.balance(accountId: account.id).available == 10_000)
+            #expect(service.durableState().intents.isEmpty)
+            // Twilio's list answers again: the same purchase goes through.
+            twilio.engine.clearFaults()
+            let bought = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            #expect(bought.numbers.map(\.phoneNumber) == [phone])
+        }
+    }
+
+    @Test(
+        "numberd's own orphan, owned at Twilio under a watch, passes the look-up: a customer's purchase takes it over")
+    func watchedOrphanPassesTheLookUp() async throws {
+        try await withServiceOverTwilio { twilio, service, clock, _ in
+            let account = try await Self.account(service)
+            // Hidden for 2 s: then Twilio lists it, still within the minute the search's listing is trusted.
+            let phone = try await Self.compensatedWhileHidden(twilio, service, for: account, lag: 2_000)
+            #expect(service.durableState().orphanWatch[phone] != nil)
+            clock.advance(by: 3)
+            #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone], "Twilio lists it again")
+            let bought = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            #expect(bought.numbers.map(\.phoneNumber) == [phone])
+            #expect(twilio.engine.repeatPurchaseCount(phone) == 1, "the POST of a number the account owns: an update")
+            let state = service.durableState()
+            #expect(state.orphanWatch.isEmpty && state.checkInvariants().isEmpty)
+            #expect(await service.sweepOrphans() == OrphanSweepReport())
+            #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone])
         }
     }
 
