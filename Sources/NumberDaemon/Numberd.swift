@@ -101,6 +101,7 @@ public final class Numberd: Sendable {
         let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
             ($0.latestRecordedTime, $0.holdsProviderResources, $0.checkInvariants())
         }
+        let latest = [latestRecorded, directory.readClockMark()].compactMap { $0 }.max()
         do {
             // A state whose own rules do not hold (a ledger that does not add up, a number without its debit...) is
             // not served: every write would build on it. Replay already refuses a record that does not fit; this
@@ -109,7 +110,6 @@ public final class Numberd: Sendable {
             // Under the lock, before anything uses the clock (certificates, billing, key expiry) or acts at the
             // provider (the simulator's start, reconciliation).
             let now = Date()
-            let latest = [latestRecorded, directory.readClockMark()].compactMap { $0 }.max()
             try checkClock(latest, now: now, configuration, logger: logger)
             // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below):
             // the mark is advanced again hourly, and until then the next start compares with the older mark.
@@ -152,8 +152,10 @@ public final class Numberd: Sendable {
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
         serviceConfig.billing.gracePeriodSeconds = Int64(configuration.gracePeriodSeconds)
+        // Every decision's time: never before what the data already records, never ahead of the time that passed.
+        let clock = ServiceClock(leadMaxSeconds: configuration.clockLeadMaxSeconds, floor: latest)
         let service = try await NumberService.open(
-            store: store, provider: provider, config: serviceConfig, logger: logger)
+            store: store, provider: provider, clock: clock, config: serviceConfig, logger: logger)
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()
@@ -171,7 +173,6 @@ public final class Numberd: Sendable {
             transport: .reloadableTLS(certificates.context), router: router, logger: logger)
         serverBox.withLock { $0 = server }
 
-        let clockGuard = ClockJumpGuard(leadMaxSeconds: configuration.clockLeadMaxSeconds)
         var services: [any Service] = [
             // The start snapshot is written in prepare, before serving.
             PeriodicService(
@@ -189,21 +190,22 @@ public final class Numberd: Sendable {
                 name: "billing", intervalSeconds: configuration.billingIntervalSeconds, runAtStart: true,
                 logger: logger,
                 action: {
-                    if let jump = clockGuard.jumpAhead() {
+                    if let jump = clock.jumpAhead() {
                         gauges.clockJump.set(jump)
                         logger.error(
-                            "the wall clock jumped ahead while numberd runs; billing waits until it is set right",
+                            "the wall clock jumped ahead while numberd runs; numberd keeps time by the boot clock until it is set right",
                             metadata: [
                                 "jump_seconds": "\(Int(jump))",
                                 "clock_lead_max": "\(configuration.clockLeadMaxSeconds)",
+                                "time": "\(clock.now().formatted(.iso8601))",
                             ])
-                        return ["paused": .stringConvertible(1)]
+                    } else {
+                        gauges.clockJump.set(0)
                     }
-                    gauges.clockJump.set(0)
                     let report = try await service.runBillingUntilCaughtUp(
                         runsMax: NumberdConfiguration.billingRunsPerTickMax)
                     // Releases it started may be left pending at the provider.
-                    gauges.record(service.workLevels(), now: Date())
+                    gauges.record(service.workLevels(), now: clock.now())
                     return [
                         "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
                         "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
@@ -217,7 +219,7 @@ public final class Numberd: Sendable {
                     let report = await service.reconcile()
                     let orphans = await service.sweepOrphans()
                     let levels = service.workLevels()
-                    gauges.record(levels, now: Date())
+                    gauges.record(levels, now: clock.now())
                     return reconcileMetadata(report, orphans, levels)
                 }, final: nil),
             // How far time got, so that the next start tells a clock far ahead from a long quiet run.
@@ -225,11 +227,12 @@ public final class Numberd: Sendable {
                 name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
                 logger: logger,
                 action: {
-                    // Not to a time the wall clock jumped to: the next start would take it for how far time got.
-                    if clockGuard.jumpAhead() == nil { try directory.advanceClockMark(to: Date()) }
+                    // The service's time, not a time the wall clock jumped to: the next start would take it for how
+                    // far time got.
+                    try directory.advanceClockMark(to: clock.now())
                     return [:]
                 },
-                final: { if clockGuard.jumpAhead() == nil { try directory.advanceClockMark(to: Date()) } }),
+                final: { try directory.advanceClockMark(to: clock.now()) }),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
@@ -341,9 +344,6 @@ public final class Numberd: Sendable {
         await store.close()
     }
 
-    /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data
-    /// records anything at, or a numberd running on it saw (the `clock` file, kept hourly) — before certificates,
-    /// billing or key expiry act on it; a clock behind it is logged.
     /// Refuses to serve a state that breaks the core's invariants, naming the first few and where to see them all.
     static func checkInvariants(_ violations: [Violation], directory: String) throws {
         guard !violations.isEmpty else { return }
@@ -355,6 +355,10 @@ public final class Numberd: Sendable {
                 + "directory from a backup or repair it before starting")
     }
 
+    /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data
+    /// records anything at, or a numberd running on it saw (the `clock` file, kept hourly) — before certificates,
+    /// billing or key expiry act on it; a clock behind it is logged (``ServiceClock`` holds time at `latest` until the
+    /// clock catches up).
     static func checkClock(
         _ latest: Date?, now: Date, _ configuration: NumberdConfiguration, logger: Logger
     ) throws {
@@ -365,7 +369,7 @@ public final class Numberd: Sendable {
             "the clock reads \(now.formatted(.iso8601)), the data's latest record \(latest.formatted(.iso8601))"
         if lead < -300 {
             logger.warning(
-                "the clock is behind the data's latest record: billing waits until it catches up",
+                "the clock is behind the data's latest record: numberd's time stays at that record until the clock catches up",
                 metadata: ["behind_days": "\(days)", "clock": "\(now)", "latest": "\(latest)"])
         }
         let most = configuration.clockLeadMaxSeconds
