@@ -190,13 +190,12 @@ public final class Numberd: Sendable {
                 name: "billing", intervalSeconds: configuration.billingIntervalSeconds, runAtStart: true,
                 logger: logger,
                 action: {
-                    if let jump = clock.jumpAhead() {
-                        gauges.clockJump.set(jump)
+                    if let step = clock.step() {
+                        gauges.clockJump.set(step)
                         logger.error(
-                            "the wall clock jumped ahead while numberd runs; numberd keeps time by the boot clock until it is set right",
+                            "the wall clock stepped away from the time that passed; numberd keeps time by the boot clock until it is set right or numberd restarts",
                             metadata: [
-                                "jump_seconds": "\(Int(jump))",
-                                "clock_lead_max": "\(configuration.clockLeadMaxSeconds)",
+                                "step_seconds": "\(Int(step))", "step_max": "\(ServiceClock.stepMaxSeconds)",
                                 "time": "\(clock.now().formatted(.iso8601))",
                             ])
                     } else {

@@ -11,8 +11,9 @@ import Testing
 /// idempotency still read the jumped clock (a retried `AddFunds` credited twice, a purchase's cycle started a year
 /// ahead, a release refunded nothing), and a clock set back or booted behind stamped decisions in the past (a number
 /// bought then billed for every month at once when the clock was set right). And a clock set back, then set right,
-/// paused billing until a restart. Every decision now reads ``ServiceClock``.
-@Suite("The service's clock: never back, never ahead of the time that passed")
+/// paused billing until a restart; and a jump below `clock-lead-max` (31 days) was used as it read. Every decision now
+/// reads ``ServiceClock``.
+@Suite("The service's clock: the wall clock while it keeps step with the time that passed")
 struct ServiceClockTests {
     final class Clocks: Sendable {
         let wall = Mutex(Date(timeIntervalSince1970: 1_764_500_000))
@@ -36,83 +37,113 @@ struct ServiceClockTests {
     static func near(_ jump: Double?, _ expected: Double) -> Bool { jump.map { abs($0 - expected) < 0.001 } ?? false }
     static func near(_ date: Date, _ expected: Date) -> Bool { abs(date.timeIntervalSince(expected)) < 0.001 }
 
-    @Test("in step, or stepped within the limit: the wall clock; ahead by more: the boot clock's time, until set right")
+    @Test("in step, or stepped within 300 s: the wall clock; stepped further: the time that passed, until set right")
     func forwardJump() {
         let clocks = Clocks()
-        let clock = Self.clock(clocks, leadMax: 3_600)
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400)
         clocks.advance(wall: 60, boot: 60)
-        #expect(clock.jumpAhead() == nil && clock.now() == clocks.wallNow)
-        // Within the limit (an NTP step after a long drift): in step, and the new reference.
-        clocks.advance(wall: 60 + 3_600, boot: 60)
-        #expect(clock.jumpAhead() == nil && clock.now() == clocks.wallNow)
+        #expect(clock.step() == nil && clock.now() == clocks.wallNow)
+        // Within the limit (an NTP step): in step, and the new reference.
+        clocks.advance(wall: 60 + 300, boot: 60)
+        #expect(clock.step() == nil && clock.now() == clocks.wallNow)
         let inStep = clocks.wallNow
         // A year ahead in one minute: not used; time goes on by the boot clock, at the next readings too.
         clocks.advance(wall: 365 * 86_400 + 60, boot: 60)
-        #expect(Self.near(clock.jumpAhead(), 365 * 86_400))
+        #expect(Self.near(clock.step(), 365 * 86_400))
         #expect(Self.near(clock.now(), inStep.addingTimeInterval(60)))
         clocks.advance(wall: 60, boot: 60)
-        #expect(Self.near(clock.jumpAhead(), 365 * 86_400))
+        #expect(Self.near(clock.step(), 365 * 86_400))
         #expect(Self.near(clock.now(), inStep.addingTimeInterval(120)))
         // Set right again: in step with the last reference.
         clocks.wall.withLock { $0 = $0.addingTimeInterval(-365 * 86_400) }
-        #expect(clock.jumpAhead() == nil && clock.now() == clocks.wallNow)
+        #expect(clock.step() == nil && clock.now() == clocks.wallNow)
+        // Ten days ahead (below clock-lead-max, which only the start uses): not used either.
+        clocks.advance(wall: 10 * 86_400, boot: 1)
+        #expect(Self.near(clock.step(), 10 * 86_400 - 1))
     }
 
-    @Test("the edge: exactly the limit ahead is in step, one second more is a jump")
+    @Test("the edges: 300 s either way is in step, one second more is not")
     func edges() {
         let clocks = Clocks()
-        let clock = Self.clock(clocks, leadMax: 3_600)
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400)
         let start = clocks.wallNow
-        clocks.advance(wall: 3_600, boot: 0)
-        #expect(clock.jumpAhead() == nil && clock.now() == clocks.wallNow)
-        clocks.advance(wall: 3_601, boot: 0)
-        #expect(Self.near(clock.jumpAhead(), 3_601))
-        #expect(Self.near(clock.now(), start.addingTimeInterval(3_600)))
+        clocks.advance(wall: 300, boot: 0)
+        #expect(clock.step() == nil && clock.now() == clocks.wallNow)
+        clocks.advance(wall: 301, boot: 0)
+        #expect(Self.near(clock.step(), 301))
+        #expect(Self.near(clock.now(), start.addingTimeInterval(300)))
+        clocks.advance(wall: -301 - 300, boot: 0)
+        #expect(clock.step() == nil, "300 s behind the reference")
+        #expect(Self.near(clock.now(), start.addingTimeInterval(300)), "held, never back")
+        clocks.advance(wall: -1, boot: 0)
+        #expect(Self.near(clock.step(), -301))
+        // Small steps back do not add up to a clock set far back: the reference stays where it was in step.
+        let creeping = Self.clock(clocks, leadMax: 31 * 86_400)
+        let held = creeping.now()
+        for _ in 0..<2 {
+            clocks.advance(wall: -120, boot: 0)
+            #expect(creeping.step() == nil)
+        }
+        clocks.advance(wall: -120, boot: 0)
+        #expect(Self.near(creeping.step(), -360))
+        #expect(creeping.now() == held)
     }
 
-    @Test("a clock set back holds time where it was until it catches up, and setting it right again is in step")
+    @Test("a clock set back is not followed: time goes on as it passed, and setting it right again is in step")
     func neverBack() {
         let clocks = Clocks()
         let clock = Self.clock(clocks, leadMax: 31 * 86_400)
         clocks.advance(wall: 60, boot: 60)
         let before = clock.now()
-        // Set back 40 days (a hypervisor restoring an old time): no jump, and no time before the last one given.
+        // Set back 40 days (a hypervisor restoring an old time).
         clocks.advance(wall: -40 * 86_400, boot: 10)
-        #expect(clock.jumpAhead() == nil)
-        #expect(clock.now() == before)
+        #expect(Self.near(clock.step(), -40 * 86_400 - 10))
+        #expect(Self.near(clock.now(), before.addingTimeInterval(10)))
         clocks.advance(wall: 3_600, boot: 3_600)
-        #expect(clock.now() == before)
-        // NTP sets it right, 40 days ahead of its last reading: in step with the reference kept from before the step
-        // back (re-based there, this paused billing until a restart).
-        clocks.advance(wall: 40 * 86_400, boot: 0)
-        #expect(clock.jumpAhead() == nil)
+        #expect(Self.near(clock.now(), before.addingTimeInterval(3_610)))
+        // NTP sets it right: in step with the reference kept from before the step back (re-based there, the old guard
+        // took the correction for a jump ahead and paused billing until a restart).
+        clocks.advance(wall: 40 * 86_400 + 10, boot: 0)
+        #expect(clock.step() == nil)
         #expect(clock.now() == clocks.wallNow)
     }
 
-    @Test("started behind its data: time starts at the floor, holds there, and the clock set right later is in step")
+    @Test("started behind its data: time goes on from the data's latest record, and the clock's correction is in step")
     func startedBehindTheData() {
         let clocks = Clocks()
-        // The data's latest record is a year ahead of this machine's clock (a dead RTC): 20 days later NTP corrects
-        // it to the true time, 20 days after the data's latest record plus the time since the start.
+        // The data's latest record is a year ahead of this machine's clock (a dead RTC): an hour later NTP corrects
+        // it to the true time, 20 days after the data's latest record (numberd was stopped that long) plus the hour.
         let floor = clocks.wallNow.addingTimeInterval(365 * 86_400)
         let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
         #expect(clock.now() == floor)
         clocks.advance(wall: 3_600, boot: 3_600)
-        #expect(clock.now() == floor, "held at the data's latest record, not stamped a year in its past")
+        #expect(Self.near(clock.now(), floor.addingTimeInterval(3_600)), "not stamped a year before the data")
         clocks.wall.withLock { $0 = floor.addingTimeInterval(20 * 86_400 + 3_600) }
-        #expect(clock.jumpAhead() == nil)
+        #expect(clock.step() == nil)
         #expect(clock.now() == clocks.wallNow)
+        // Settled: the next step is held to the running limit again.
+        clocks.advance(wall: 86_400, boot: 0)
+        #expect(Self.near(clock.step(), 86_400))
     }
 
-    @Test("clock-lead-max 0 turns the ahead check off, as at start; time still never goes back")
+    @Test("started behind its data, corrected further than clock-lead-max: not used (the start would refuse it too)")
+    func startedBehindCorrectedTooFar() {
+        let clocks = Clocks()
+        let floor = clocks.wallNow.addingTimeInterval(86_400)
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
+        clocks.wall.withLock { $0 = floor.addingTimeInterval(40 * 86_400) }
+        #expect(Self.near(clock.step(), 40 * 86_400))
+        #expect(clock.now() == floor)
+    }
+
+    @Test("clock-lead-max 0: the clock is trusted, the wall clock used as it reads")
     func off() {
         let clocks = Clocks()
         let clock = Self.clock(clocks, leadMax: 0)
         clocks.advance(wall: 10 * 365 * 86_400, boot: 1)
-        #expect(clock.jumpAhead() == nil && clock.now() == clocks.wallNow)
-        let far = clocks.wallNow
-        clocks.advance(wall: -10 * 365 * 86_400, boot: 1)
-        #expect(clock.now() == far)
+        #expect(clock.step() == nil && clock.now() == clocks.wallNow)
+        clocks.advance(wall: -20 * 365 * 86_400, boot: 1)
+        #expect(clock.now() == clocks.wallNow)
     }
 
     @Test("the boot clock advances with real time")
@@ -134,7 +165,7 @@ struct ServiceClockTests {
         let retry = try await service.addFunds(accountId: account.id, amount: 10_000, idempotencyKey: "K")
         #expect(retry.id == first.id)
         #expect(try service.balance(accountId: account.id).balance == 10_000)
-        // Renewals, grace and key expiry run at the boot clock's time: nothing is due a minute later.
+        // Renewals, grace and key expiry run at the time that passed: nothing is due a minute later.
         let report = try await service.runBillingUntilCaughtUp(runsMax: 10)
         #expect(report.expiredKeys == 0)
         #expect(try await service.addFunds(accountId: account.id, amount: 10_000, idempotencyKey: "K").id == first.id)
