@@ -44,3 +44,46 @@ struct CallScopeLoggingTests {
         #expect(lines.all.contains { $0.metadata["request-id"] == nil })
     }
 }
+
+/// Administrative changes said nothing about who made them: no log line (the "call finished" line is at debug and names
+/// no key) and no actor in the stored events, so changes made with a leaked admin key could not be told from the
+/// operators' own. Each is now logged at notice with the key's id and the peer, never a secret.
+@Suite("numberd: administrative changes are logged with who made them")
+struct AdminAuditLogTests {
+    @Test("account, key, status, funds and provider-trunk changes: one notice line each, with the actor's key id")
+    func adminChangesAreAudited() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(logger: logger) { numberd in
+            let adminKeyId = try #require(
+                numberd.numberd.service.listApiKeys(accountId: nil, pageSize: 10, pageToken: nil).keys.first?.id)
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Audited", funds: 500)
+                let trunkSid = try await numberd.createProviderTrunk(name: "ops")
+                _ = try await admin.createTrunk(
+                    CreateTrunkRequest(accountId: account.id, name: "ops", providerTrunkSid: trunkSid))
+                _ = try await admin.setAccountStatus(
+                    SetAccountStatusRequest(accountId: account.id, status: .suspended))
+                let keys = try await admin.listApiKeys(ListApiKeysRequest(accountId: account.id)).apiKeys
+                _ = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: try #require(keys.first).id))
+                let audited = lines.all.filter { $0.message.hasPrefix("admin: ") }
+                #expect(
+                    audited.map(\.message) == [
+                        "admin: account created", "admin: funds added", "admin: API key created",
+                        "admin: provider trunk registered", "admin: account status set", "admin: API key revoked",
+                    ], "\(audited.map(\.message))")
+                for line in audited {
+                    #expect(line.level == .notice)
+                    #expect(line.metadata["actor_key"] == adminKeyId, "\(line)")
+                    #expect(line.metadata["peer"]?.contains("127.0.0.1") == true, "\(String(describing: line.metadata["peer"]))")
+                    #expect(line.metadata["account"] == account.id, "\(line)")
+                    #expect(
+                        !line.metadata.values.contains { $0.contains(account.key) || $0.contains(numberd.adminKey) })
+                }
+                #expect(audited[1].metadata["amount"] == "500")
+                #expect(audited[3].metadata["provider_trunk_sid"] == trunkSid)
+                #expect(audited[4].metadata["status"] == "suspended")
+            }
+        }
+    }
+}

@@ -78,6 +78,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let alreadyReleased = Reason(rawValue: "ALREADY_RELEASED")
         /// An idempotency key was reused with other parameters.
         public static let idempotencyKeyReused = Reason(rawValue: "IDEMPOTENCY_KEY_REUSED")
+        /// A request sent as a retry of its idempotency key's purchase found the key's record gone (expired, or
+        /// dropped with a failed first attempt): nothing was done; it is a new purchase now.
+        public static let idempotencyKeyGone = Reason(rawValue: "IDEMPOTENCY_KEY_GONE")
         /// The first request with this idempotency key is still running.
         public static let requestInProgress = Reason(rawValue: "REQUEST_IN_PROGRESS")
         /// The account was not found.

@@ -214,15 +214,19 @@ extension NumberService {
         return try await coordinator.perform(decision)
     }
 
-    /// Whether `key` already stands for a purchase of this account (settled or still running) in the durable state:
-    /// a request with it is a retry, which replays or is refused and never buys anything new (the RPC layer does not
-    /// charge such a retry against the account's purchase cap, so a client can always learn its first result).
-    public func isPurchaseRetry(accountId: String, idempotencyKey key: String) -> Bool {
+    /// Whether the request's idempotency key already stands for a purchase of this same request by its account
+    /// (settled or still running) in the durable state: it is a retry, which replays and never buys anything new (the
+    /// RPC layer does not charge such a retry against the account's purchase cap, so a client can always learn its
+    /// first result). The answer can change before the purchase runs — the key may expire meanwhile — so such a
+    /// request is sent with ``PurchaseRequest/replayOnly``, which the purchase checks under the decision lock.
+    public func isPurchaseRetry(_ request: PurchaseRequest) -> Bool {
+        guard let key = request.idempotencyKey else { return false }
         let (now, ttl) = (now(), config.idempotency.ttlSeconds)
         let record = try? coordinator.read { state throws(NumberError) in
-            state.liveIdempotency(accountId: accountId, key: key, now: now, ttl: ttl)
+            state.liveIdempotency(accountId: request.accountId, key: key, now: now, ttl: ttl)
         }
-        return (record ?? nil)?.operation == .purchase
+        guard let record = record ?? nil else { return false }
+        return record.operation == .purchase && record.fingerprint == request.fingerprint
     }
 
     private struct Opened: Sendable {
@@ -254,6 +258,12 @@ extension NumberService {
                 let record = state.liveIdempotency(accountId: account.id, key: key, now: now, ttl: ttl)
             {
                 return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
+            }
+            if request.replayOnly {
+                throw NumberError(
+                    .aborted, .idempotencyKeyGone,
+                    "the idempotency key no longer stands for a purchase (expired or failed); nothing was done",
+                    details: ["idempotencyKey": request.idempotencyKey ?? ""])
             }
             guard account.currency == quote.currency else {
                 throw .currencyMismatch(expected: account.currency, got: quote.currency)

@@ -27,6 +27,12 @@ public struct PurchaseRequest: Sendable, Hashable {
     /// The id of the API key the caller authenticated with, if any: the intent (and its hold) opens only while that
     /// key is still active, so a key revoked while the purchase was at the provider (its search) buys nothing.
     public var authorizedBy: String?
+    /// Set by a caller that did not charge this request to the account's purchase cap because its idempotency key
+    /// stood for an earlier purchase of the same request (``NumberService/isPurchaseRetry(_:)``): it may only replay
+    /// that purchase. Should the key's record be gone when the purchase looks under the decision lock (expired since,
+    /// or dropped with a first attempt that failed), it is refused `ABORTED` / `IDEMPOTENCY_KEY_GONE` and buys nothing,
+    /// so the caller can charge it as the new purchase it now is. Not part of the request's fingerprint.
+    public var replayOnly = false
 
     /// Creates a request.
     public init(

@@ -4,8 +4,9 @@ import NumberCore
 extension NumbersAPI {
     func registerAdministration(into router: inout RPCRouter) {
         router.register(NumbersMethods.createAccount) { request, context in
-            try authorize(context, .admin, accountId: nil)
+            let caller = try authorize(context, .admin, accountId: nil)
             let account = try await service.createAccount(name: request.name, currency: request.currency.uppercased())
+            audit(context, caller, "account created", ["account": "\(account.id)", "currency": "\(account.currency)"])
             return CreateAccountResponse(account: NumberAPI.Account(account))
         }
 
@@ -23,15 +24,22 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.setAccountStatus) { request, context in
-            try authorize(context, .admin, accountId: nil)
+            let caller = try authorize(context, .admin, accountId: nil)
             let account = try await service.setAccountStatus(request.accountId, try request.status.core())
+            audit(context, caller, "account status set", ["account": "\(account.id)", "status": "\(account.status)"])
             return SetAccountStatusResponse(account: NumberAPI.Account(account))
         }
 
         router.register(NumbersMethods.createApiKey) { request, context in
-            try authorize(context, .admin, accountId: nil)
+            let caller = try authorize(context, .admin, accountId: nil)
             let created = try await service.createApiKey(
                 name: request.name, scope: try request.scope.core(), accountId: request.accountId.nonEmpty)
+            audit(
+                context, caller, "API key created",
+                [
+                    "key": "\(created.key.id)", "scope": "\(created.key.scope.rawValue)",
+                    "account": "\(created.key.accountId ?? "-")",
+                ])
             return CreateApiKeyResponse(apiKey: NumberAPI.ApiKey(created.key), secret: created.secret)
         }
 
@@ -45,8 +53,11 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.revokeApiKey) { request, context in
-            try authorize(context, .admin, accountId: nil)
-            return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(try await service.revokeApiKey(keyId: request.keyId)))
+            let caller = try authorize(context, .admin, accountId: nil)
+            let revoked = try await service.revokeApiKey(keyId: request.keyId)
+            audit(
+                context, caller, "API key revoked", ["key": "\(revoked.id)", "account": "\(revoked.accountId ?? "-")"])
+            return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(revoked))
         }
     }
 }

@@ -12,7 +12,7 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.addFunds) { request, context in
-            try authorize(context, .admin, accountId: request.accountId)
+            let caller = try authorize(context, .admin, accountId: request.accountId)
             let accountId = request.accountId
             guard !accountId.isEmpty else {
                 throw RPCError(
@@ -32,6 +32,12 @@ extension NumbersAPI {
             let transaction = try await service.addFunds(
                 accountId: accountId, amount: request.amount, description: request.description.nonEmpty,
                 idempotencyKey: context.metadata["idempotency-key"])
+            audit(
+                context, caller, "funds added",
+                [
+                    "account": "\(accountId)", "amount": "\(transaction.amount)", "currency": "\(transaction.currency)",
+                    "transaction": "\(transaction.id)",
+                ])
             return AddFundsResponse(
                 transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
         }
@@ -60,6 +66,14 @@ extension NumbersAPI {
             }
             let trunk = try await service.createTrunk(
                 accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid)
+            if !request.providerTrunkSid.isEmpty {
+                audit(
+                    context, caller, "provider trunk registered",
+                    [
+                        "account": "\(accountId)", "trunk": "\(trunk.id)",
+                        "provider_trunk_sid": "\(trunk.providerTrunkSid)",
+                    ])
+            }
             return CreateTrunkResponse(trunk: NumberAPI.Trunk(trunk, numberCount: 0))
         }
 

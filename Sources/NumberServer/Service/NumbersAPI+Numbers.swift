@@ -42,10 +42,17 @@ extension NumbersAPI {
                         .required,
                     maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee,
                     authorizedBy: caller.key.id))
-            try chargePurchases(&caller, numbers: purchase.phoneNumbers.count, purchaseKey: purchase.idempotencyKey)
+            let charged = try chargePurchases(&caller, purchase)
             let result: PurchaseResult
             do {
-                result = try await service.purchase(purchase)
+                do {
+                    result = try await service.purchase(charged)
+                } catch let error as NumberError where error.reason == .idempotencyKeyGone {
+                    // Taken for a retry, the key's first purchase was gone when the purchase looked (expired since, or
+                    // failed): a new purchase, charged to the cap as one. (It used to buy uncharged: a key reused
+                    // with the same numbers just as it expired bought past the cap.)
+                    result = try await service.purchase(try chargePurchases(&caller, purchase, asRetry: false))
+                }
             } catch {
                 // A purchase whose outcome is unknown may still be committed by reconciliation: it keeps its share
                 // of the cap, or retrying it would go past the cap.

@@ -76,7 +76,7 @@ public struct NumbersAPI: Sendable {
 
     /// Authenticates the caller, applies the rate limit and checks `access` to the request's `account_id` (empty =
     /// the key's own account). A purchase's numbers are charged to the purchase cap separately, once the
-    /// request has passed its checks (``chargePurchases(_:numbers:purchaseKey:)``).
+    /// request has passed its checks (``chargePurchases(_:_:asRetry:)``).
     @discardableResult
     func authorize(_ context: CallContext, _ access: Access, accountId requested: String?) throws -> Caller {
         guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.utf8.count > 7 else {
@@ -123,13 +123,36 @@ public struct NumbersAPI: Sendable {
         return Caller(key: key, accountId: accountId)
     }
 
-    /// Takes a purchase's `numbers` from the caller's purchase cap. Called after the request passed every check
-    /// that needs no state: one that can never succeed (more numbers than a purchase allows, a malformed one) is
-    /// refused INVALID_ARGUMENT, not PURCHASE_CAP with a wait that would not help, and takes nothing from the cap
-    /// even for a moment.
-    func chargePurchases(_ caller: inout Caller, numbers: Int, purchaseKey: String?) throws {
-        // A retry with a key the account already used for a purchase buys nothing new: not charged to the cap.
-        if let purchaseKey, service.isPurchaseRetry(accountId: caller.accountId, idempotencyKey: purchaseKey) { return }
+    /// Logs an administrative change at notice: what changed and who made it — the key's id, the peer's address and,
+    /// under mutual TLS, its certificate's identities — so that changes made with a leaked admin key can be told from
+    /// the operators' own. Never a secret. (Neither the stored events nor any log line said who did them.)
+    func audit(_ context: CallContext, _ caller: Caller, _ action: String, _ metadata: Logger.Metadata) {
+        var metadata = metadata
+        metadata["actor_key"] = "\(caller.key.id)"
+        metadata["actor_scope"] = "\(caller.key.scope.rawValue)"
+        metadata["peer"] = "\(context.peer.address)"
+        if !context.peer.certificateIdentities.isEmpty {
+            metadata["peer_identities"] = "\(context.peer.certificateIdentities.joined(separator: ","))"
+        }
+        context.logger.notice("admin: \(action)", metadata: metadata)
+    }
+
+    /// Takes a purchase's numbers from the caller's purchase cap, and returns the request as it is to be run. Called
+    /// after the request passed every check that needs no state: one that can never succeed (more numbers than a
+    /// purchase allows, a malformed one) is refused INVALID_ARGUMENT, not PURCHASE_CAP with a wait that would not
+    /// help, and takes nothing from the cap even for a moment. A retry of a purchase under its idempotency key buys
+    /// nothing new: it is not charged, and runs as ``NumberCore/PurchaseRequest/replayOnly`` (unless `asRetry` is
+    /// false: the key turned out to be gone, and the request is charged as new).
+    func chargePurchases(
+        _ caller: inout Caller, _ purchase: PurchaseRequest, asRetry: Bool = true
+    ) throws -> PurchaseRequest {
+        var purchase = purchase
+        purchase.replayOnly = asRetry && service.isPurchaseRetry(purchase)
+        if !purchase.replayOnly { try chargePurchases(&caller, numbers: purchase.phoneNumbers.count) }
+        return purchase
+    }
+
+    private func chargePurchases(_ caller: inout Caller, numbers: Int) throws {
         guard numbers > 0 else { return }
         // The cap is the account's, whoever buys for it: an admin key buying for many accounts takes from each one's
         // cap, not from one of its own (which it used to: one admin key could buy 100 numbers an hour for the whole
