@@ -75,7 +75,7 @@ struct AdminAuditLogTests {
                 for line in audited {
                     #expect(line.level == .notice)
                     #expect(line.metadata["actor_key"] == adminKeyId, "\(line)")
-                    #expect(line.metadata["peer"]?.contains("127.0.0.1") == true, "\(String(describing: line.metadata["peer"]))")
+                    #expect(line.metadata["peer"]?.contains("127.0.0.1") == true, "\(line)")
                     #expect(line.metadata["account"] == account.id, "\(line)")
                     #expect(
                         !line.metadata.values.contains { $0.contains(account.key) || $0.contains(numberd.adminKey) })
