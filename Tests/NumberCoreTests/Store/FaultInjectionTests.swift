@@ -184,19 +184,23 @@ struct FaultInjectionTests {
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
         var options = recorder.options(fileSystem: fileSystem)
-        options.limits.ioStallMaxMilliseconds = 1000
+        // 5 s: the watchdog times real writes and syncs too, which take seconds on a loaded machine.
+        options.limits.ioStallMaxMilliseconds = 5000
         options.limits.snapshotChunkBytes = 64
         let opened = try ToyFileJournal.open(
             directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
         let notes = (1...8).map { "note \($0) " + String(repeating: "x", count: 40) }
         for note in notes { _ = try await opened.journal.append([.note(note)]) }
         let state = ToyState(notes: notes, applied: notes.count)
-        // Each chunk's sync takes 250 ms: the whole snapshot takes seconds, each step well under the limit.
+        // Each chunk's sync takes 1 s: the whole snapshot (8 chunks and more) takes longer than the limit, each step
+        // well under it.
         fileSystem.addRule(
-            .init(.fdatasync, pathContains: "snapshot-", repeats: true, action: .delay(milliseconds: 250)))
+            .init(.fdatasync, pathContains: "snapshot-", repeats: true, action: .delay(milliseconds: 1000)))
+        let syncsBefore = fileSystem.count(.fdatasync)
         let started = ContinuousClock.now
         try await opened.journal.writeSnapshot(state, throughSeq: 8)
-        #expect(ContinuousClock.now - started > .milliseconds(1500))
+        #expect(fileSystem.count(.fdatasync) - syncsBefore >= 8)
+        #expect(ContinuousClock.now - started > .milliseconds(7500))
         #expect(recorder.recorded.isEmpty)
         #expect(opened.journal.snapshotSeq == 8)
         await opened.journal.close()
@@ -214,18 +218,31 @@ struct FaultInjectionTests {
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
         var options = recorder.options(fileSystem: fileSystem)
-        options.limits.ioStallMaxMilliseconds = 1000
+        // 5 s: the watchdog times real writes and syncs too, which take seconds on a loaded machine.
+        options.limits.ioStallMaxMilliseconds = 5000
         let opened = try ToyFileJournal.open(
             directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
         _ = try await opened.journal.append([.note("one")])
         let files = directory.files()
-        fileSystem.addRule(.init(step, pathContains: "snapshot-", action: .delay(milliseconds: 2500)))
+        // The step hangs until the watchdog has given up on it: a rename is held until then (only snapshots rename);
+        // the sync, which appends need too, is slowed far past the limit instead.
+        defer { fileSystem.resume(.rename) }
+        if step == .rename {
+            fileSystem.pause(.rename)
+        } else {
+            fileSystem.addRule(.init(step, pathContains: "snapshot-", action: .delay(milliseconds: 15_000)))
+        }
         let snapshot = Task {
             try await opened.journal.writeSnapshot(ToyState(notes: ["one"], applied: 1), throughSeq: 1)
         }
         // Appends are acknowledged while the snapshot is stuck, and after the watchdog gave up on it.
-        try await Task.sleep(for: .milliseconds(1500))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !opened.journal.shared.withLock({ $0.snapshotStalled }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(opened.journal.shared.withLock { $0.snapshotStalled }, "the watchdog never gave up on the step")
         #expect(try await opened.journal.append([.note("two")]) == 2)
+        fileSystem.resume(.rename)
         let error = await #expect(throws: JournalError.self) { try await snapshot.value }
         #expect(error?.code == .io)
         #expect(error?.message.contains("stalled") == true)
@@ -274,17 +291,22 @@ struct FaultInjectionTests {
         let fileSystem = FaultInjectingFileSystem()
         let recorder = FatalRecorder()
         var options = recorder.options(fileSystem: fileSystem)
-        options.limits.ioStallMaxMilliseconds = 1000
+        // 5 s: the watchdog times real writes and syncs too, which take seconds on a loaded machine.
+        options.limits.ioStallMaxMilliseconds = 5000
         let opened = try ToyFileJournal.open(
             directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
         // Within the limit: slow but acknowledged.
         fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", occurrence: 1, action: .delay(milliseconds: 20)))
         #expect(try await opened.journal.append([.note("slow")]) == 1)
         #expect(recorder.recorded.isEmpty)
-        // Past it: the watchdog stops the journal and the stuck appender is never acknowledged.
-        fileSystem.addRule(
-            .init(.fdatasync, pathContains: "journal-", occurrence: 1, action: .delay(milliseconds: 2500)))
-        let error = await #expect(throws: JournalError.self) { _ = try await opened.journal.append([.note("stuck")]) }
+        // Past it: the sync hangs until the watchdog stops the journal, and the stuck appender is never acknowledged.
+        fileSystem.pause(.fdatasync)
+        defer { fileSystem.resume(.fdatasync) }
+        let stuck = Task { try await opened.journal.append([.note("stuck")]) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while recorder.recorded.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        fileSystem.resume(.fdatasync)
+        let error = await #expect(throws: JournalError.self) { _ = try await stuck.value }
         #expect(error?.code == .failed)
         #expect(recorder.recorded.map(\.errno) == [ETIMEDOUT])
         await opened.journal.close()
