@@ -12,12 +12,14 @@ struct TestTLS {
     let authority: CertificateAuthority
     let serverContext: TLSContext
 
-    init() throws {
+    /// `closeNotifyTimeout`: the server's, if not the default.
+    init(closeNotifyTimeout: Duration? = nil) throws {
         authority = try CertificateAuthority.generate()
         let issued = try authority.issueServerCertificate()
         var configuration = TLSConfiguration.server(
             certificateChain: issued.certificateChain, privateKey: issued.privateKey)
         configuration.applicationProtocols = ["nrpc/1"]
+        if let closeNotifyTimeout { configuration.closeNotifyTimeout = closeNotifyTimeout }
         serverContext = try TLSContext(configuration: configuration)
     }
 
