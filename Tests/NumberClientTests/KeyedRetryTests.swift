@@ -86,11 +86,12 @@ struct KeyedRetryTests {
 
     @Test("still in progress past the call's deadline: outcome unknown, and no attempt after the deadline")
     func inProgressUntilDeadline() async throws {
-        // When each attempt arrived (the script runs once a request has fully arrived).
-        final class Arrivals: Sendable { let instants = Mutex<[ContinuousClock.Instant]>([]) }
+        // When each attempt arrived (the script runs once a request has fully arrived), on the clock the client's
+        // deadline is on, and the time left it told the server.
+        final class Arrivals: Sendable { let seen = Mutex<[(at: NIODeadline, timeoutMicros: Int64)]>([]) }
         let arrivals = Arrivals()
-        let server = try await FakeNumbersServer.start { index, _ in
-            arrivals.instants.withLock { $0.append(.now) }
+        let server = try await FakeNumbersServer.start { index, headers in
+            arrivals.seen.withLock { $0.append((.now(), headers.timeoutMicros)) }
             return index == 0 ? .closeConnection : .status(.requestInProgress)
         }
         let client = Self.client(
@@ -107,12 +108,21 @@ struct KeyedRetryTests {
         await server.stop()
         Self.expectOutcomeUnknown(error, key: server.calls.first?.metadata["idempotency-key"])
         #expect(took < .seconds(30), "took \(took)")
-        // No attempt went out after the deadline: the last one arrived by then, give or take the time a request sent
-        // just before it takes to be read on a loaded machine.
-        let instants = arrivals.instants.withLock { $0 }
-        let last = try #require(instants.max())
-        #expect(instants.count > 1, "retried while in progress")
-        #expect(last - started < .seconds(13), "an attempt arrived \(last - started) after the call started")
+        // No attempt went out after the deadline, checked without the machine's load in it (an arrival time alone
+        // cannot tell an attempt sent late from one read late): the next attempt is made only once this one's answer
+        // came back, and only before the deadline, so every attempt but the last arrived before the deadline. The
+        // first attempt bounds the deadline from above: the time left it carries was read before it arrived. (The
+        // last one was sent before the call ended, within `took`.)
+        let seen = arrivals.seen.withLock { $0 }
+        #expect(seen.count > 1, "retried while in progress")
+        #expect(
+            seen.allSatisfy { $0.timeoutMicros > 0 && $0.timeoutMicros <= 10_000_000 }, "every attempt has its deadline"
+        )
+        let first = try #require(seen.first)
+        let deadlineAtMost = first.at + .microseconds(first.timeoutMicros)
+        for (index, attempt) in seen.dropLast().enumerated() where attempt.at >= deadlineAtMost {
+            Issue.record("attempt \(index) of \(seen.count) arrived \(attempt.at - deadlineAtMost) after the deadline")
+        }
     }
 
     @Test("a later attempt cannot connect after one that may have run: outcome unknown, not CONNECT_FAILED")
