@@ -51,15 +51,23 @@ struct HangUpReloadTests {
             try second.issueServerCertificate(validity: .leafDefaults).write(certificateTo: chain, privateKeyTo: key)
             var trustingSecond = running.client()
             trustingSecond.trustRoots = second.trustRoots
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try !Self.hangUpIsTrapped() {
+            // SIGHUP again until this numberd logs its check: the trap seen below may be an earlier numberd's of this
+            // process (the disposition stays), whose handler got the signal before this one's was set up.
+            let checked = { lines.all.filter { $0.message == "SIGHUP: TLS certificate files checked" }.count }
+            let checkedBefore = checked()
+            let deadline = ContinuousClock.now + .seconds(90)
+            var nextSignal = ContinuousClock.now
+            while checked() == checkedBefore {
                 guard ContinuousClock.now < deadline else {
-                    Issue.record("numberd did not trap SIGHUP")
+                    Issue.record("numberd did not check its certificate files after SIGHUP")
                     return
+                }
+                if try Self.hangUpIsTrapped(), ContinuousClock.now >= nextSignal {
+                    kill(getpid(), SIGHUP)
+                    nextSignal = ContinuousClock.now + .seconds(1)
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            kill(getpid(), SIGHUP)
             var served = false
             while !served, ContinuousClock.now < deadline {
                 served =
@@ -69,7 +77,6 @@ struct HangUpReloadTests {
                 if !served { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(served, "the replaced certificate was not served after SIGHUP")
-            #expect(lines.all.contains { $0.message == "SIGHUP: TLS certificate files checked" })
         }
     }
 }
