@@ -447,6 +447,12 @@ struct CertificateRenewalTests {
                     try await Task.sleep(for: .milliseconds(200))
                 }
                 #expect(served == second, "the replaced certificate was not served")
+                // Logged just after the new pair is installed: a connection in between sees it served first.
+                while !lines.all.contains(where: { $0.message.contains("replaced server certificate") }),
+                    ContinuousClock.now < servedDeadline
+                {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 #expect(lines.all.contains { $0.message.contains("replaced server certificate") })
                 // The connection opened before carries on.
                 #expect(try await client.healthCheck(HealthCheckRequest()).status == .serving)
