@@ -30,23 +30,39 @@ func startExternalSimulator(directory: String, seed: UInt64 = 7) async throws ->
         configuration: configuration, tls: try SimulatorTLS.generated(directory: directory + "/sim-tls"))
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; numberd binds it with SO_REUSEADDR across restarts).
+/// A free TCP port on 127.0.0.1 (bound and released; numberd binds it with SO_REUSEADDR across restarts), below the
+/// kernel's ephemeral range when there is room: a port from that range (what binding port 0 gives) can be handed to
+/// another test's listener or connection in this process while a child is down, and the restarted child then could
+/// not listen on it (or a stranger accepted its readiness probe).
 func freeLoopbackPort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let ephemeralLow = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+    let low = 10_000
+    if ephemeralLow > low + 1000 {
+        for _ in 0..<100 {
+            if let port = bindLoopback(port: Int.random(in: low..<ephemeralLow)) { return port }
+        }
+    }
+    guard let port = bindLoopback(port: 0) else { throw HarnessError("bind() failed") }
+    return port
+}
+
+/// Binds a TCP socket to 127.0.0.1:`port` (0: any) and closes it; the port bound, nil if the bind failed.
+private func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    guard fd >= 0 else { return nil }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
             bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
         }
     }
-    guard bound else { throw HarnessError("bind() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
