@@ -80,9 +80,10 @@ struct MetricsEndpointTests {
         try await Self.withEndpoint(timeout: .seconds(1)) { port, _ in
             let connection = try await TCPConnection.connect(port: port)
             try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n")
-            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(10)))
+            // The bound is only slack for a loaded machine: without the timeout the connection stayed open.
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(90)))
             #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
-            #expect(closedAfter <= .seconds(6), "closed after \(closedAfter)")
+            #expect(closedAfter <= .seconds(60), "closed after \(closedAfter)")
             #expect(connection.text.hasPrefix("HTTP/1.1 408"), "\(connection.text.prefix(200))")
         }
     }
