@@ -153,8 +153,8 @@ final class RawConnection: Sendable {
         try await channel.writeAndFlush(bytes)
     }
 
-    /// Waits until the server closes the connection or `timeout` passes (then closes it here); returns how long
-    /// after opening the server closed it, nil if it did not.
+    /// Waits until the server closes the connection or `timeout`, counted from when the connection was opened,
+    /// passes (then closes it here); returns how long after opening the server closed it, nil if it did not.
     func waitForClose(timeout: Duration) async -> Duration? {
         let deadline = opened + timeout
         while ContinuousClock.now < deadline {
@@ -170,9 +170,10 @@ final class RawConnection: Sendable {
     var isClosed: Bool { received.closedAt.withLock { $0 } != nil }
 
     /// Waits until `condition` holds for the frames received so far, the server closes, or `timeout` passes;
-    /// returns the frames. Waiting on what must arrive (rather than sleeping) keeps the tests right on a busy CI.
+    /// returns the frames. Waiting on what must arrive (rather than sleeping) keeps the tests right on a busy CI; the
+    /// default timeout is generous for that reason (a passing wait returns as soon as the frames are there).
     func waitForFrames(
-        timeout: Duration = .seconds(10), until condition: ([Frame]) throws -> Bool
+        timeout: Duration = .seconds(60), until condition: ([Frame]) throws -> Bool
     ) async throws -> [Frame] {
         let deadline = ContinuousClock.now + timeout
         while true {

@@ -29,10 +29,11 @@ public struct CapturingLogHandler: LogHandler {
 
         func append(_ line: Line) { lines.withLock { $0.append(line) } }
 
-        /// Waits (up to 10 s) for a line with `message` whose metadata has `key` = `value`: a server logs a call as
-        /// it ends, which for a deadline or a cancel may be just after the client gave up.
+        /// Waits (up to 60 s: a loaded machine can be slow, and a line that is there returns at once) for a line with
+        /// `message` whose metadata has `key` = `value`: a server logs a call as it ends, which for a deadline or a
+        /// cancel may be just after the client gave up.
         public func line(_ message: String, _ key: String, _ value: String) async throws -> Line? {
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 if let found = all.first(where: { $0.message == message && $0.metadata[key] == value }) {
                     return found

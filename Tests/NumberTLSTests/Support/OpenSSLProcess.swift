@@ -40,8 +40,9 @@ final class OpenSSLProcess: @unchecked Sendable {
         try? input.fileHandleForWriting.close()
     }
 
-    /// Polls until the output contains `needle`; false after `timeoutSeconds`.
-    func waitForOutput(containing needle: String, timeoutSeconds: Double = 10) async -> Bool {
+    /// Polls until the output contains `needle`; false after `timeoutSeconds` (generous, for a loaded machine: output
+    /// that comes returns at once).
+    func waitForOutput(containing needle: String, timeoutSeconds: Double = 60) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
         while ContinuousClock.now < deadline {
             if text.contains(needle) {
