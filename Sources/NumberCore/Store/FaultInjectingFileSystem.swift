@@ -19,7 +19,7 @@ import Glibc
 public final class FaultInjectingFileSystem: JournalFileSystem {
     /// The operations a rule can target.
     public enum Operation: String, Sendable, Hashable, CaseIterable {
-        case open, read, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile
+        case open, read, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile, listDirectory
     }
 
     /// What happens when a rule fires.
@@ -67,6 +67,7 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
         var rules: [(rule: Rule, seen: Int)] = []
         var counts: [Operation: Int] = [:]
         var paused: Set<Operation> = []
+        var availableBytes: Int64?
     }
 
     let base: any JournalFileSystem
@@ -161,7 +162,20 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     public func createDirectory(_ path: String) throws { try base.createDirectory(path) }
 
     /// See `JournalFileSystem`.
-    public func listDirectory(_ path: String) throws -> [String] { try base.listDirectory(path) }
+    /// Makes ``availableBytes(_:)`` answer `bytes` (nil: the real file system's answer): a disk nearly full.
+    public func setAvailableBytes(_ bytes: Int64?) {
+        state.withLock { $0.availableBytes = bytes }
+    }
+
+    /// See `JournalFileSystem`.
+    public func availableBytes(_ path: String) throws -> Int64 {
+        try state.withLock { $0.availableBytes } ?? base.availableBytes(path)
+    }
+
+    /// See `JournalFileSystem`.
+    public func listDirectory(_ path: String) throws -> [String] {
+        try run(.listDirectory, path) { try base.listDirectory(path) }
+    }
 
     /// See `JournalFileSystem`.
     public func readFile(_ path: String, limitBytes: Int) throws -> [UInt8] {

@@ -114,13 +114,20 @@ extension FileJournal {
                 segment = try createFirstSegment(firstSeq: 1)
             } else {
                 segment = try replay(firstSeqs: firstSeqs, base: base, state: &state, apply: apply)
-                try checkReach(lastSeq: segment.lastWrittenSeq, names: names)
             }
-            try setDamagedAside()
-            // Always: a crashed predecessor may have created the last segment (rotation) without syncing the
-            // directory; records acknowledged from now on must not sit in a file whose entry can still vanish.
-            // It also makes this open's own changes durable (temp files removed, snapshots set aside, first segment).
-            try fileSystem.fsyncDirectory(layout.directory)
+            // A refusal from here on closes the segment it opened (each refused open leaked a descriptor).
+            do {
+                if !firstSeqs.isEmpty { try checkReach(lastSeq: segment.lastWrittenSeq, names: names) }
+                try setDamagedAside()
+                // Always: a crashed predecessor may have created the last segment (rotation) without syncing the
+                // directory; records acknowledged from now on must not sit in a file whose entry can still vanish.
+                // It also makes this open's own changes durable (temp files removed, snapshots set aside, first
+                // segment).
+                try fileSystem.fsyncDirectory(layout.directory)
+            } catch {
+                if let handle = segment.handle { fileSystem.close(handle) }
+                throw error
+            }
             return Recovered(
                 state: state, lastSeq: max(segment.lastWrittenSeq, base), snapshotSeq: base,
                 snapshotBytes: snapshotBytes, segment: segment)
@@ -205,7 +212,7 @@ extension FileJournal {
 
         func createFirstSegment(firstSeq: UInt64) throws -> SegmentState {
             let path = layout.path(JournalLayout.segmentName(firstSeq: firstSeq))
-            let handle = try fileSystem.open(path, mode: .append)
+            let handle = try fileSystem.open(path, mode: .createNew)
             return SegmentState(firstSeqs: [firstSeq], handle: handle, size: 0, lastWrittenSeq: firstSeq - 1)
         }
     }

@@ -81,6 +81,7 @@ extension FileJournal {
         let temp = layout.path(JournalLayout.snapshotTempName(seq: seq))
         var renaming = false
         do {
+            try requireRoom(for: content.count)
             try writeSnapshotTemp(content, temp: temp)
             renaming = true
             try snapshotStep { try fileSystem.rename(temp, to: path) }
@@ -105,6 +106,19 @@ extension FileJournal {
         }
         options.logger.info("journal snapshot written", metadata: ["seq": "\(seq)", "bytes": "\(content.count)"])
         return deleteOldSnapshots()
+    }
+
+    /// Refuses a snapshot the file system has no room for with ``JournalOptions/Limits/snapshotFreeBytesReserve`` to
+    /// spare (`ENOSPC`), before a byte of it is written: the journal's next write must not find the disk full.
+    func requireRoom(for bytes: Int) throws {
+        let available = try snapshotStep { try fileSystem.availableBytes(layout.directory) }
+        let needed = Int64(bytes) + Int64(options.limits.snapshotFreeBytesReserve)
+        guard available >= needed else {
+            options.logger.warning(
+                "journal snapshot skipped: the disk is nearly full",
+                metadata: ["availableBytes": "\(available)", "neededBytes": "\(needed)"])
+            throw JournalFailure(operation: "statvfs", path: layout.directory, errno: ENOSPC)
+        }
     }
 
     /// Creates the temp file and writes it `snapshotChunkBytes` at a time, each chunk followed by `fdatasync`: the

@@ -77,30 +77,30 @@ extension FileJournal {
                 contentsOf: JournalCodec.recordLine(seq: pending.seq, time: time, eventsJSON: pending.eventsJSON))
         }
         let lastSeq = firstSeq + UInt64(batch.count) - 1
-        shared.withLock { $0.writerIOSince = DispatchTime.now().uptimeNanoseconds }
-        let outcome = segment.withLock { segment -> Result<Bool, JournalFailure> in
-            guard let handle = segment.handle else {
-                return .failure(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))
-            }
-            do {
-                try fileSystem.write(handle, bytes)
-                try fileSystem.fdatasync(handle)
-            } catch {
-                // The batch is not durable, but after a failed writeback Linux keeps its pages readable (and marks
-                // them clean): a restart would replay the unacknowledged records from the page cache and build on
-                // them, and a later power cut or eviction would leave a hole in the middle of the journal, refusing
-                // every start after it. So the batch is cut off before the process stops (best effort: if this fails
-                // too, the restart cuts what it can read as a torn tail, as before).
-                try? fileSystem.truncate(handle, length: segment.size)
-                try? fileSystem.fdatasync(handle)
-                return .failure(Self.failure(error, operation: "write", path: handle.path))
-            }
-            segment.size += bytes.count
-            segment.lastWrittenSeq = lastSeq
-            return .success(segment.size >= options.limits.segmentBytesMax)
-        }
         // The watchdog times the disk only: what the acknowledgements below run (callbacks) is not I/O.
-        shared.withLock { $0.writerIOSince = nil }
+        let outcome = watchedIO {
+            segment.withLock { segment -> Result<Bool, JournalFailure> in
+                guard let handle = segment.handle else {
+                    return .failure(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))
+                }
+                do {
+                    try fileSystem.write(handle, bytes)
+                    try fileSystem.fdatasync(handle)
+                } catch {
+                    // The batch is not durable, but after a failed writeback Linux keeps its pages readable (and marks
+                    // them clean): a restart would replay the unacknowledged records from the page cache and build on
+                    // them, and a later power cut or eviction would leave a hole in the middle of the journal, refusing
+                    // every start after it. So the batch is cut off before the process stops (best effort: if this fails
+                    // too, the restart cuts what it can read as a torn tail, as before).
+                    try? fileSystem.truncate(handle, length: segment.size)
+                    try? fileSystem.fdatasync(handle)
+                    return .failure(Self.failure(error, operation: "write", path: handle.path))
+                }
+                segment.size += bytes.count
+                segment.lastWrittenSeq = lastSeq
+                return .success(segment.size >= options.limits.segmentBytesMax)
+            }
+        }
         switch outcome {
         case .failure(let failure):
             failStop(failure, waiting: batch.map(\.promise))
@@ -143,34 +143,48 @@ extension FileJournal {
     /// Closes the current segment (all of it is synced) and opens `journal-<next seq>.jsonl`; nothing to do if the
     /// current segment is empty. Returns the failure, if any.
     func rotateSegment() -> JournalFailure? {
-        segment.withLock { segment -> JournalFailure? in
-            guard segment.size > 0, let old = segment.handle else { return nil }
-            let firstSeq = segment.lastWrittenSeq + 1
-            let path = layout.path(JournalLayout.segmentName(firstSeq: firstSeq))
-            do {
-                let handle = try fileSystem.open(path, mode: .append)
-                fileSystem.close(old)
-                segment.handle = handle
-                segment.firstSeqs.append(firstSeq)
-                segment.size = 0
-                try fileSystem.fsyncDirectory(layout.directory)
-                return nil
-            } catch {
-                return Self.failure(error, operation: "rotate", path: path)
+        watchedIO {
+            segment.withLock { segment -> JournalFailure? in
+                guard segment.size > 0, let old = segment.handle else { return nil }
+                let firstSeq = segment.lastWrittenSeq + 1
+                let path = layout.path(JournalLayout.segmentName(firstSeq: firstSeq))
+                do {
+                    let handle = try fileSystem.open(path, mode: .createNew)
+                    fileSystem.close(old)
+                    segment.handle = handle
+                    segment.firstSeqs.append(firstSeq)
+                    segment.size = 0
+                    try fileSystem.fsyncDirectory(layout.directory)
+                    return nil
+                } catch {
+                    return Self.failure(error, operation: "rotate", path: path)
+                }
             }
         }
     }
 
+    /// Runs `body`, the writer's disk I/O, under the watchdog's eye (``checkStall(stallNanos:)``): a disk that hangs in it
+    /// stops the process instead of holding every appender — also in a segment's rotation or deletion (an `open`, a
+    /// directory `fsync`, an `unlink`), which it used to miss: the writer wedged, every write waited to its deadline,
+    /// and nothing said the store had stopped.
+    func watchedIO<T>(_ body: () throws -> T) rethrows -> T {
+        shared.withLock { $0.writerIOSince = DispatchTime.now().uptimeNanoseconds }
+        defer { shared.withLock { $0.writerIOSince = nil } }
+        return try body()
+    }
+
     /// Deletes every segment but the open one whose records all have seq ≤ `seq`.
     func deleteSegments(through seq: UInt64) throws {
-        try segment.withLock { segment in
-            var removed = 0
-            while segment.firstSeqs.count > 1, segment.firstSeqs[1] - 1 <= seq {
-                try fileSystem.remove(layout.path(JournalLayout.segmentName(firstSeq: segment.firstSeqs[0])))
-                segment.firstSeqs.removeFirst()
-                removed += 1
+        try watchedIO {
+            try segment.withLock { segment in
+                var removed = 0
+                while segment.firstSeqs.count > 1, segment.firstSeqs[1] - 1 <= seq {
+                    try fileSystem.remove(layout.path(JournalLayout.segmentName(firstSeq: segment.firstSeqs[0])))
+                    segment.firstSeqs.removeFirst()
+                    removed += 1
+                }
+                if removed > 0 { try fileSystem.fsyncDirectory(layout.directory) }
             }
-            if removed > 0 { try fileSystem.fsyncDirectory(layout.directory) }
         }
     }
 

@@ -14,8 +14,11 @@ public struct JournalFileHandle: Sendable, Hashable {
 
 /// How `JournalFileSystem.open` opens a file.
 public enum JournalOpenMode: Sendable, Hashable {
-    /// Write-only, appending, created if missing (journal segments).
+    /// Write-only, appending, created if missing (the last journal segment, reopened).
     case append
+    /// Write-only, appending, created; a file of that name already there is an error (a new journal segment: one the
+    /// directory listing missed must not be appended to).
+    case createNew
     /// Write-only, created or truncated to zero (snapshot temp files, torn-tail files).
     case createTruncate
     /// Read-only, from the start (a snapshot read back in chunks).
@@ -51,6 +54,8 @@ public protocol JournalFileSystem: Sendable {
     func remove(_ path: String) throws
     /// Flushes a directory's entries (creations, renames, deletions) to stable storage.
     func fsyncDirectory(_ path: String) throws
+    /// Bytes an unprivileged writer may still put on the file system holding `path` (`statvfs`'s `f_bavail`).
+    func availableBytes(_ path: String) throws -> Int64
     /// Takes an exclusive lock on the directory (`<directory>/LOCK`), against other processes and this one;
     /// throws `JournalError.locked` if it is held.
     func lockDirectory(_ path: String) throws -> JournalFileHandle

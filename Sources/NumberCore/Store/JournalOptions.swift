@@ -41,6 +41,11 @@ public struct JournalOptions: Sendable {
         /// each chunk (a multi-gigabyte snapshot on a slow disk is progress, not a stall), no one sync has the whole
         /// file to flush, and the read-back holds one chunk, not a second copy. Default 16 MiB.
         public var snapshotChunkBytes: Int
+        /// A snapshot is not written unless the file system has room for it and this many bytes more: the journal
+        /// shares the disk, and a snapshot that took its last free bytes made the next journal write fail, which stops
+        /// the process (a crash at every periodic snapshot once the disk was that full). The snapshot fails alone
+        /// instead (logged; the journal grows until space is freed). Default 64 MiB (one segment).
+        public var snapshotFreeBytesReserve: Int
 
         /// Creates limits.
         public init(
@@ -53,7 +58,8 @@ public struct JournalOptions: Sendable {
             segmentReadBytesMax: Int = 256 << 20,
             snapshotBytesMax: Int = Limits.snapshotBytesLimit,
             ioStallMaxMilliseconds: Int = 60_000,
-            snapshotChunkBytes: Int = 16 << 20
+            snapshotChunkBytes: Int = 16 << 20,
+            snapshotFreeBytesReserve: Int = 64 << 20
         ) {
             self.recordBytesMax = recordBytesMax
             self.queueBytesMax = queueBytesMax
@@ -65,6 +71,7 @@ public struct JournalOptions: Sendable {
             self.snapshotBytesMax = snapshotBytesMax
             self.ioStallMaxMilliseconds = ioStallMaxMilliseconds
             self.snapshotChunkBytes = snapshotChunkBytes
+            self.snapshotFreeBytesReserve = snapshotFreeBytesReserve
         }
 
         /// The documented defaults.
@@ -139,6 +146,7 @@ public struct JournalOptions: Sendable {
             ),
             (limits.ioStallMaxMilliseconds > 0, "ioStallMaxMilliseconds must be positive"),
             (limits.snapshotChunkBytes > 0, "snapshotChunkBytes must be positive"),
+            (limits.snapshotFreeBytesReserve >= 0, "snapshotFreeBytesReserve must not be negative"),
             (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
         ]
         for (ok, message) in checks where !ok {

@@ -25,18 +25,39 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         try fsyncDirectory((path as NSString).deletingLastPathComponent)
     }
 
-    /// The entry names of a directory.
+    /// The entry names of a directory. `readdir` answers NULL both at the end and on an error; an error is thrown, not
+    /// taken for the end: a listing cut short by an I/O error would miss the newest snapshot and segments, and the
+    /// store would open on an older state and append after it.
     public func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw failure("opendir", path) }
         defer { closedir(dir) }
         var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw failure("readdir", path) }
+                return names
             }
-            if name != "." && name != ".." { names.append(name) }
+            if let name = Self.name(of: entry), name != ".", name != ".." { names.append(name) }
         }
-        return names
+    }
+
+    /// `statvfs`: free blocks available to unprivileged users × the fragment size.
+    public func availableBytes(_ path: String) throws -> Int64 {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { throw failure("statvfs", path) }
+        let (bytes, overflow) = Int64(clamping: info.f_bavail).multipliedReportingOverflow(
+            by: Int64(clamping: info.f_frsize))
+        return overflow ? .max : bytes
+    }
+
+    /// An entry's name, read up to its terminating NUL in place. Not `entry.pointee.d_name`: that copies all 256 bytes
+    /// of the field, but glibc sizes each entry to its name (`d_reclen`, 24 bytes for a short one), so an entry at the
+    /// end of `readdir`'s buffer before an unmapped page crashed the process (Foundation's `Process.run` has the same
+    /// bug, swift-corelibs-foundation #5472).
+    static func name(of entry: UnsafeMutablePointer<dirent>) -> String? {
+        guard let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else { return nil }
+        return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
     }
 
     /// Reads a whole file, refusing files larger than `limitBytes`.
@@ -68,6 +89,7 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         let flags: Int32
         switch mode {
         case .append: flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC
+        case .createNew: flags = O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC
         case .createTruncate: flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
         case .read: flags = O_RDONLY | O_CLOEXEC
         }
