@@ -72,6 +72,8 @@ public struct NumberdConfiguration: Sendable {
     /// answer retried after the restart would be credited again. After a real outage that long, start once with a
     /// larger value. Flag `--clock-lead-max`, env `NUMBERD_CLOCK_LEAD_MAX`, file `clock-lead-max`, 0...315360000 s
     /// (0 turns the check off). Default 2678400 s (31 days: at most one missed billing cycle without the operator).
+    /// A clock behind the data at the start may be corrected by as much while numberd runs (``ServiceClock``; 0: any);
+    /// otherwise a running numberd follows no step of the wall clock over ``ServiceClock/stepMaxSeconds``.
     public var clockLeadMaxSeconds: Int
     /// Connection limits of the RPC server. Of them, `connectionsMax` is flag `--connections-max` (env
     /// `NUMBERD_CONNECTIONS_MAX`, file `connections-max`), `connectionsPerAddressMax` (default 1000, loopback

@@ -20,12 +20,16 @@ import Glibc
 /// refund nothing on a release; a clock behind would stamp decisions in the past (a number bought then billed for every
 /// month at once when the clock is set right, a grace counted from a time long gone).
 ///
-/// Time never goes back: a step back within the limit holds it where it was until the wall clock catches up. And it
+/// Time never goes back: a step back within the limit is taken, and holds time where it was until the wall clock
+/// catches up. And it
 /// starts no earlier than `floor` — the latest time the data records anything at, or a numberd running on it saw: a
-/// clock booted behind its data goes on from there, and its correction (by any amount up to `leadMaxSeconds` ahead, as
-/// the time numberd was stopped is unknown) is taken as the first reading in step.
+/// wall clock behind that at the start holds time at the floor until it catches up — or until it is corrected: while
+/// it is behind the floor, a step ahead to at most `leadMaxSeconds` past the floor (plus the time since the start) is
+/// taken as in step, as the start's own check would (how long numberd was stopped is unknown). Holding, not going on
+/// from the floor by the boot clock: a floor itself ahead of the true time (stamped under a clock that was ahead)
+/// would otherwise keep numberd ahead for good.
 ///
-/// `leadMaxSeconds` 0 (`--clock-lead-max 0`: the clock is trusted, as at start) uses the wall clock as it reads.
+/// `leadMaxSeconds` 0 (`--clock-lead-max 0`) allows any such correction; the rest holds whatever its value.
 final class ServiceClock: NumberClock {
     /// How far the wall clock may step from the time that passed and still be used: an NTP step corrects less than
     /// this while running (drift is slewed, and slewing moves both clocks).
@@ -38,18 +42,17 @@ final class ServiceClock: NumberClock {
     private struct State {
         /// The wall and boot clocks at the last reading in step.
         var reference: (wall: Date, boot: Double)
-        /// The latest time given.
+        /// The latest time given (from the start: at least the floor).
         var given: Date
         /// How far the wall clock was from the time that passed at the last reading, when beyond the limit.
         var step: Double?
-        /// Started with the wall clock behind the floor: its first correction ahead may be as large as a stop was long.
-        var settling: Bool
+        /// The floor and the boot clock at the start, while the wall clock has not yet reached the floor.
+        var settling: (floor: Date, boot: Double)?
     }
 
     private let state: Mutex<State>
 
-    /// A clock starting no earlier than `floor` and allowing `leadMaxSeconds` ahead at start (0: the wall clock as it
-    /// reads); the clocks are injectable for tests.
+    /// A clock starting no earlier than `floor`; the clocks are injectable for tests.
     init(
         leadMaxSeconds: Int, floor: Date? = nil, wall: @escaping @Sendable () -> Date = { Date() },
         boot: @escaping @Sendable () -> Double = ServiceClock.bootSeconds
@@ -57,28 +60,39 @@ final class ServiceClock: NumberClock {
         self.leadMaxSeconds = leadMaxSeconds
         self.wall = wall
         self.boot = boot
-        let wallNow = wall()
-        let start = max(wallNow, floor ?? .distantPast)
-        state = Mutex(State(reference: (start, boot()), given: start, step: nil, settling: start > wallNow))
+        let (wallNow, bootNow) = (wall(), boot())
+        let behind = floor.map { $0 > wallNow } ?? false
+        state = Mutex(
+            State(
+                reference: (wallNow, bootNow), given: behind ? floor! : wallNow, step: nil,
+                settling: behind ? (floor!, bootNow) : nil))
     }
 
     func now() -> Date {
-        let wallNow = wall()
-        guard leadMaxSeconds > 0 else { return wallNow }
-        let bootNow = boot()
+        let (wallNow, bootNow) = (wall(), boot())
         return state.withLock { state in
             let passed = state.reference.wall.addingTimeInterval(bootNow - state.reference.boot)
             let step = wallNow.timeIntervalSince(passed)
-            let aheadMax = Double(state.settling ? leadMaxSeconds : Self.stepMaxSeconds)
+            let limit = Double(Self.stepMaxSeconds)
+            var inStep = step >= -limit && step <= limit
+            if !inStep, step > 0, let settling = state.settling {
+                // The correction of a clock that started behind its data: as far ahead as the start would allow.
+                let allowed = settling.floor.addingTimeInterval(bootNow - settling.boot + Double(leadMaxSeconds))
+                inStep = leadMaxSeconds == 0 || wallNow <= allowed
+            }
             var time = passed
-            if step >= -Double(Self.stepMaxSeconds), step <= aheadMax {
-                (time, state.step, state.settling) = (wallNow, nil, false)
-                // A step back keeps the reference: small steps back cannot add up to a clock set far back.
-                if step >= 0 { state.reference = (wallNow, bootNow) }
+            if inStep {
+                // Also a small step back: the wall clock is the truth while in step (a clock stepped back now and
+                // then by its corrections, whose boot clock runs as fast, would otherwise drift out of step for good);
+                // time holds until it catches up.
+                (time, state.step, state.reference) = (wallNow, nil, (wallNow, bootNow))
             } else {
                 state.step = step
             }
-            if time > state.given { state.given = time }
+            if time >= state.given {
+                state.given = time
+                state.settling = nil
+            }
             return state.given
         }
     }

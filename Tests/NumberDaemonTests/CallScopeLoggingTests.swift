@@ -62,6 +62,11 @@ struct AdminAuditLogTests {
                 let trunkSid = try await numberd.createProviderTrunk(name: "ops")
                 _ = try await admin.createTrunk(
                     CreateTrunkRequest(accountId: account.id, name: "ops", providerTrunkSid: trunkSid))
+                for _ in 0..<2 {
+                    _ = try await admin.addFunds(
+                        AddFundsRequest(accountId: account.id, amount: 700, currency: "USD"),
+                        options: CallOptions(idempotencyKey: "top-up"))
+                }
                 _ = try await admin.setAccountStatus(
                     SetAccountStatusRequest(accountId: account.id, status: .suspended))
                 let keys = try await admin.listApiKeys(ListApiKeysRequest(accountId: account.id)).apiKeys
@@ -70,7 +75,9 @@ struct AdminAuditLogTests {
                 #expect(
                     audited.map(\.message) == [
                         "admin: account created", "admin: funds added", "admin: API key created",
-                        "admin: provider trunk registered", "admin: account status set", "admin: API key revoked",
+                        "admin: provider trunk registered", "admin: funds added",
+                        "admin: funds added (a retry: the first result, nothing credited)", "admin: account status set",
+                        "admin: API key revoked",
                     ], "\(audited.map(\.message))")
                 for line in audited {
                     #expect(line.level == .notice)
@@ -82,7 +89,8 @@ struct AdminAuditLogTests {
                 }
                 #expect(audited[1].metadata["amount"] == "500")
                 #expect(audited[3].metadata["provider_trunk_sid"] == trunkSid)
-                #expect(audited[4].metadata["status"] == "suspended")
+                #expect(audited[4].metadata["transaction"] == audited[5].metadata["transaction"])
+                #expect(audited[6].metadata["status"] == "suspended")
             }
         }
     }

@@ -62,7 +62,7 @@ struct ServiceClockTests {
         #expect(Self.near(clock.step(), 10 * 86_400 - 1))
     }
 
-    @Test("the edges: 300 s either way is in step, one second more is not")
+    @Test("the edges: 300 s either way is in step (a step back holds time), one second more is not")
     func edges() {
         let clocks = Clocks()
         let clock = Self.clock(clocks, leadMax: 31 * 86_400)
@@ -72,24 +72,33 @@ struct ServiceClockTests {
         clocks.advance(wall: 301, boot: 0)
         #expect(Self.near(clock.step(), 301))
         #expect(Self.near(clock.now(), start.addingTimeInterval(300)))
-        clocks.advance(wall: -301 - 300, boot: 0)
-        #expect(clock.step() == nil, "300 s behind the reference")
-        #expect(Self.near(clock.now(), start.addingTimeInterval(300)), "held, never back")
-        clocks.advance(wall: -1, boot: 0)
-        #expect(Self.near(clock.step(), -301))
-        // Small steps back do not add up to a clock set far back: the reference stays where it was in step.
+        let back = Self.clock(clocks, leadMax: 31 * 86_400)
+        let held = back.now()
+        clocks.advance(wall: -300, boot: 0)
+        #expect(back.step() == nil)
+        #expect(back.now() == held, "held, never back")
+        let further = Self.clock(clocks, leadMax: 31 * 86_400)
+        let before = further.now()
+        clocks.advance(wall: -301, boot: 0)
+        #expect(Self.near(further.step(), -301))
+        #expect(further.now() == before)
+        // Small steps back are each taken (time holds until the wall clock catches up): they do not add up to a
+        // clock out of step for good.
         let creeping = Self.clock(clocks, leadMax: 31 * 86_400)
-        let held = creeping.now()
-        for _ in 0..<2 {
+        let first = creeping.now()
+        for _ in 0..<3 {
             clocks.advance(wall: -120, boot: 0)
             #expect(creeping.step() == nil)
+            #expect(creeping.now() == first)
         }
-        clocks.advance(wall: -120, boot: 0)
-        #expect(Self.near(creeping.step(), -360))
-        #expect(creeping.now() == held)
+        // Forward again in steps within the limit: held until the wall clock passes the time given, then followed.
+        clocks.advance(wall: 200, boot: 0)
+        #expect(creeping.step() == nil && creeping.now() == first)
+        clocks.advance(wall: 200, boot: 0)
+        #expect(creeping.step() == nil && creeping.now() == clocks.wallNow)
     }
 
-    @Test("a clock set back is not followed: time goes on as it passed, and setting it right again is in step")
+    @Test("a clock set back far is not followed: time goes on as it passed, and setting it right again is in step")
     func neverBack() {
         let clocks = Clocks()
         let clock = Self.clock(clocks, leadMax: 31 * 86_400)
@@ -101,14 +110,14 @@ struct ServiceClockTests {
         #expect(Self.near(clock.now(), before.addingTimeInterval(10)))
         clocks.advance(wall: 3_600, boot: 3_600)
         #expect(Self.near(clock.now(), before.addingTimeInterval(3_610)))
-        // NTP sets it right: in step with the reference kept from before the step back (re-based there, the old guard
-        // took the correction for a jump ahead and paused billing until a restart).
+        // NTP sets it right: in step with the reference from before the step back (the old guard re-based there and
+        // took the correction for a jump ahead, pausing billing until a restart).
         clocks.advance(wall: 40 * 86_400 + 10, boot: 0)
         #expect(clock.step() == nil)
         #expect(clock.now() == clocks.wallNow)
     }
 
-    @Test("started behind its data: time goes on from the data's latest record, and the clock's correction is in step")
+    @Test("started behind its data: time holds at the data's latest record, and the clock's correction is in step")
     func startedBehindTheData() {
         let clocks = Clocks()
         // The data's latest record is a year ahead of this machine's clock (a dead RTC): an hour later NTP corrects
@@ -117,7 +126,8 @@ struct ServiceClockTests {
         let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
         #expect(clock.now() == floor)
         clocks.advance(wall: 3_600, boot: 3_600)
-        #expect(Self.near(clock.now(), floor.addingTimeInterval(3_600)), "not stamped a year before the data")
+        #expect(clock.step() == nil)
+        #expect(clock.now() == floor, "not stamped a year before the data")
         clocks.wall.withLock { $0 = floor.addingTimeInterval(20 * 86_400 + 3_600) }
         #expect(clock.step() == nil)
         #expect(clock.now() == clocks.wallNow)
@@ -126,24 +136,56 @@ struct ServiceClockTests {
         #expect(Self.near(clock.step(), 86_400))
     }
 
+    @Test("started behind its data by 100 s: a later correction by weeks is still taken (the wait did not end it)")
+    func settlingSurvivesReadingsBehindTheFloor() {
+        let clocks = Clocks()
+        let floor = clocks.wallNow.addingTimeInterval(100)
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
+        #expect(clock.now() == floor)
+        clocks.advance(wall: 10, boot: 10)
+        #expect(clock.step() == nil && clock.now() == floor)
+        clocks.advance(wall: 20 * 86_400, boot: 0)
+        #expect(clock.step() == nil)
+        #expect(clock.now() == clocks.wallNow)
+    }
+
+    @Test(
+        "a floor ahead of the true time (stamped under a clock that was ahead) holds time only until the clock gets there"
+    )
+    func floorAheadOfTheTruth() {
+        let clocks = Clocks()
+        let floor = clocks.wallNow.addingTimeInterval(8 * 3_600)
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
+        clocks.advance(wall: 3 * 3_600, boot: 3 * 3_600)
+        #expect(clock.now() == floor, "held, not run on from the floor")
+        clocks.advance(wall: 6 * 3_600, boot: 6 * 3_600)
+        #expect(clock.now() == clocks.wallNow, "the true time again")
+        clocks.advance(wall: 86_400, boot: 0)
+        #expect(Self.near(clock.step(), 86_400))
+    }
+
     @Test("started behind its data, corrected further than clock-lead-max: not used (the start would refuse it too)")
     func startedBehindCorrectedTooFar() {
         let clocks = Clocks()
-        let floor = clocks.wallNow.addingTimeInterval(86_400)
+        let start = clocks.wallNow
+        let floor = start.addingTimeInterval(86_400)
         let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
         clocks.wall.withLock { $0 = floor.addingTimeInterval(40 * 86_400) }
-        #expect(Self.near(clock.step(), 40 * 86_400))
+        #expect(Self.near(clock.step(), 41 * 86_400))
         #expect(clock.now() == floor)
     }
 
-    @Test("clock-lead-max 0: the clock is trusted, the wall clock used as it reads")
-    func off() {
+    @Test("clock-lead-max 0 allows any correction of a clock started behind its data; the running limits still hold")
+    func leadMaxZero() {
         let clocks = Clocks()
-        let clock = Self.clock(clocks, leadMax: 0)
-        clocks.advance(wall: 10 * 365 * 86_400, boot: 1)
+        let floor = clocks.wallNow.addingTimeInterval(86_400)
+        let clock = Self.clock(clocks, leadMax: 0, floor: floor)
+        clocks.wall.withLock { $0 = floor.addingTimeInterval(10 * 365 * 86_400) }
         #expect(clock.step() == nil && clock.now() == clocks.wallNow)
-        clocks.advance(wall: -20 * 365 * 86_400, boot: 1)
-        #expect(clock.now() == clocks.wallNow)
+        let taken = clocks.wallNow
+        clocks.advance(wall: 365 * 86_400, boot: 1)
+        #expect(Self.near(clock.step(), 365 * 86_400 - 1))
+        #expect(Self.near(clock.now(), taken.addingTimeInterval(1)))
     }
 
     @Test("the boot clock advances with real time")

@@ -96,6 +96,14 @@ extension NumberError {
             .failedPrecondition, .alreadyReleased, "number \(number.id) is already released", details: details)
     }
 
+    /// A request sent as a retry of its key's purchase (``PurchaseRequest/replayOnly``) found the key's record gone.
+    static func idempotencyKeyGone(_ key: String?) -> NumberError {
+        NumberError(
+            .aborted, .idempotencyKeyGone,
+            "the idempotency key no longer stands for a purchase (expired or failed); nothing was done",
+            details: ["idempotencyKey": key ?? ""])
+    }
+
     /// The same idempotency key was used with other parameters.
     static func idempotencyKeyReused(_ key: String) -> NumberError {
         NumberError(

@@ -45,6 +45,16 @@ extension NumberService {
     public func addFunds(
         accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil
     ) async throws(NumberError) -> LedgerTransaction {
+        try await addFundsOutcome(
+            accountId: accountId, amount: amount, description: description, idempotencyKey: idempotencyKey
+        ).transaction
+    }
+
+    /// ``addFunds(accountId:amount:description:idempotencyKey:)``, saying whether the transaction is the first one of
+    /// a retried key (nothing credited now).
+    public func addFundsOutcome(
+        accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil
+    ) async throws(NumberError) -> (transaction: LedgerTransaction, replayed: Bool) {
         let limits = config.limits
         guard amount > 0 else { throw .invalid("amount", "amount must be positive") }
         guard amount <= limits.fundsAmountMax else {
@@ -65,7 +75,7 @@ extension NumberService {
                 guard record.operation == .addFunds, record.fingerprint == fingerprint,
                     case .fundsAdded(let transactionId) = record.outcome, let first = state.transaction(transactionId)
                 else { throw .idempotencyKeyReused(key) }
-                return ([], first)
+                return ([], (first, true))
             }
             let (balance, overflow) = account.balance.addingReportingOverflow(amount)
             guard !overflow, balance <= limits.balanceMax else {
@@ -86,7 +96,7 @@ extension NumberService {
                             accountId: accountId, key: key, operation: .addFunds, fingerprint: fingerprint,
                             createdAt: now, outcome: .fundsAdded(transactionId: transaction.id))))
             }
-            return (events, transaction)
+            return (events, (transaction, false))
         }
     }
 

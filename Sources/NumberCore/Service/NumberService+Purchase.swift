@@ -25,6 +25,9 @@ extension NumberService {
         let request = try validated(request)
         let fingerprint = request.fingerprint
         if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
+        // Before the provider calls `prepare` makes, which the caller would only make again (`openIntent` checks under
+        // the lock, which is what counts).
+        if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
         let prepared: (listings: [String: AvailableNumber], quote: PricingPolicy.Quote)
         do {
             prepared = try await prepare(request)
@@ -259,12 +262,7 @@ extension NumberService {
             {
                 return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
             }
-            if request.replayOnly {
-                throw NumberError(
-                    .aborted, .idempotencyKeyGone,
-                    "the idempotency key no longer stands for a purchase (expired or failed); nothing was done",
-                    details: ["idempotencyKey": request.idempotencyKey ?? ""])
-            }
+            if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
             guard account.currency == quote.currency else {
                 throw .currencyMismatch(expected: account.currency, got: quote.currency)
             }

@@ -55,7 +55,8 @@ extension FileJournal {
         case .writer:
             failStop(
                 JournalFailure(
-                    operation: "journal write+fdatasync stalled over \(milliseconds) ms", path: layout.directory,
+                    operation: "journal write, sync or segment change stalled over \(milliseconds) ms",
+                    path: layout.directory,
                     errno: ETIMEDOUT),
                 waiting: [])
         case .snapshot:

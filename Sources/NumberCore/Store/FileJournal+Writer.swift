@@ -173,18 +173,18 @@ extension FileJournal {
         return try body()
     }
 
-    /// Deletes every segment but the open one whose records all have seq ≤ `seq`.
+    /// Deletes every segment but the open one whose records all have seq ≤ `seq`. Each removal is timed on its own
+    /// (a backlog of hundreds of segments, left by snapshots that failed for days, is progress, not a stall).
     func deleteSegments(through seq: UInt64) throws {
-        try watchedIO {
-            try segment.withLock { segment in
-                var removed = 0
-                while segment.firstSeqs.count > 1, segment.firstSeqs[1] - 1 <= seq {
-                    try fileSystem.remove(layout.path(JournalLayout.segmentName(firstSeq: segment.firstSeqs[0])))
-                    segment.firstSeqs.removeFirst()
-                    removed += 1
-                }
-                if removed > 0 { try fileSystem.fsyncDirectory(layout.directory) }
+        try segment.withLock { segment in
+            var removed = 0
+            while segment.firstSeqs.count > 1, segment.firstSeqs[1] - 1 <= seq {
+                let path = layout.path(JournalLayout.segmentName(firstSeq: segment.firstSeqs[0]))
+                try watchedIO { try fileSystem.remove(path) }
+                segment.firstSeqs.removeFirst()
+                removed += 1
             }
+            if removed > 0 { try watchedIO { try fileSystem.fsyncDirectory(layout.directory) } }
         }
     }
 

@@ -29,11 +29,11 @@ extension NumbersAPI {
                     reason: "CURRENCY_MISMATCH",
                     details: ["expected": account.currency, "got": String(request.currency.prefix(16))])
             }
-            let transaction = try await service.addFunds(
+            let (transaction, replayed) = try await service.addFundsOutcome(
                 accountId: accountId, amount: request.amount, description: request.description.nonEmpty,
                 idempotencyKey: context.metadata["idempotency-key"])
             audit(
-                context, caller, "funds added",
+                context, caller, replayed ? "funds added (a retry: the first result, nothing credited)" : "funds added",
                 [
                     "account": "\(accountId)", "amount": "\(transaction.amount)", "currency": "\(transaction.currency)",
                     "transaction": "\(transaction.id)",
