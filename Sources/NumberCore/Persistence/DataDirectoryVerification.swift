@@ -124,9 +124,7 @@ private func storeBytes(_ directory: URL) -> Int {
 
 /// Bytes an unprivileged writer may still use on the file system holding `path` (0 if it cannot be told).
 private func freeBytes(_ path: String) -> Int {
-    var status = statvfs()
-    guard statvfs(path, &status) == 0 else { return 0 }
-    return Int(status.f_bavail) * Int(status.f_frsize)
+    Int((try? POSIXJournalFileSystem().availableBytes(path)) ?? 0)
 }
 
 /// Copies the store's files into a new folder `scratch`, all but `LOCK`: opening and closing the lock file drops every
