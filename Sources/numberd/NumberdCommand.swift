@@ -128,6 +128,9 @@ struct Serve: AsyncParsableCommand {
         // SIGHUP's default action ends the process; until the service that traps it runs (after the journal's replay
         // and the start snapshot, possibly minutes at a million numbers) a reload or a closed terminal must not.
         signal(SIGHUP, SIG_IGN)
+        // A write to a pipe nobody reads (a supervisor gone, `numberd | head -0`) fails with EPIPE instead of killing
+        // numberd: the banner is written before NIO's first socket, which is when NIO ignores SIGPIPE itself.
+        signal(SIGPIPE, SIG_IGN)
         // First, before any secret is read: from here on a crash dumps no core.
         if !allowCoreDumps {
             do {
