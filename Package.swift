@@ -268,9 +268,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // What several test targets share: finding the executables they run as child processes.
+        // glibc's posix_spawn file actions behind _GNU_SOURCE (close every descriptor from 3 up, change directory), for
+        // TestSupport.SpawnedProcess.
+        .target(name: "CPosixSpawn", path: "Tests/CPosixSpawn"),
+        // What several test targets share: finding the executables they run as child processes, and starting them
+        // (SpawnedProcess: Foundation's Process.run() could crash the test process).
         .target(
-            name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")],
+            name: "TestSupport",
+            dependencies: ["CPosixSpawn", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "NumberWireTests",

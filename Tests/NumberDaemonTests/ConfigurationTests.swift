@@ -255,7 +255,7 @@ struct ConfigurationFileTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-proxy-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freeLoopbackPort()
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
         process.arguments = ["--data-dir", directory, "--listen", "127.0.0.1:\(port)", "--metrics-listen", "off"]
         var environment = ProcessInfo.processInfo.environment.filter {
@@ -269,7 +269,7 @@ struct ConfigurationFileTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        defer { if process.isRunning { process.send(SIGKILL) } }
         // The port was free a moment ago; a child that could not bind it (another test took it) exits: say so at
         // once rather than time out on a connection.
         let deadline = ContinuousClock.now + .seconds(60)
@@ -288,7 +288,7 @@ struct ConfigurationFileTests {
             return try await admin.searchNumbers(SearchNumbersRequest(accountId: account.id, country: "US"))
         }
         #expect(!found.numbers.isEmpty)
-        kill(process.processIdentifier, SIGTERM)
+        process.send(SIGTERM)
         #expect(await ChildExit.wait(process, timeout: .seconds(30)) != nil)
     }
 }

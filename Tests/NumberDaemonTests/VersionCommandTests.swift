@@ -9,7 +9,7 @@ import Testing
 /// deploy script) learns which build is installed without starting it.
 @Suite struct VersionCommandTests {
     @Test func versionFlagPrintsTheHealthCheckVersion() throws {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
         process.arguments = ["--version"]
         let pipe = Pipe()
@@ -18,7 +18,7 @@ import Testing
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         guard case .exited(let status) = ChildExit.waitBlocking(process, timeout: .seconds(60)) else {
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             Issue.record("numberd --version did not exit")
             return
         }

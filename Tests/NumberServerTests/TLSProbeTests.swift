@@ -9,7 +9,7 @@ import Testing
 func runSClient(
     _ arguments: [String], input: String = "", holdInput: Duration = .zero, timeout: Duration = .seconds(10)
 ) async throws -> (status: Int32, output: String) {
-    let process = Process()
+    let process = SpawnedProcess()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
     process.arguments = ["s_client"] + arguments
     let stdin = Pipe()
@@ -25,7 +25,7 @@ func runSClient(
     try stdin.fileHandleForWriting.close()
     var ending = await ChildExit.wait(process, timeout: timeout)
     if ending == nil {
-        kill(process.processIdentifier, SIGKILL)
+        process.send(SIGKILL)
         ending = await ChildExit.wait(process, timeout: .seconds(10))
     }
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

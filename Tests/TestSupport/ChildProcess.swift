@@ -40,7 +40,7 @@ public enum ChildProcess {
         public var status: Int32 { ending.status }
     }
 
-    /// The child did not end even after SIGKILL (or Foundation never saw it end).
+    /// The child did not end even after SIGKILL.
     public struct DidNotEnd: Error, CustomStringConvertible {
         /// The command that was run.
         public var command: [String]
@@ -58,7 +58,7 @@ public enum ChildProcess {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: Data? = nil,
         standardError: StandardError = .merged, timeout: Duration = .seconds(120)
     ) async throws -> Result {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
@@ -71,10 +71,6 @@ public enum ChildProcess {
         case .discarded: process.standardError = FileHandle.nullDevice
         }
         try process.run()
-        // The parent keeps only its own ends: the reader sees EOF once the child (and nothing else) holds the
-        // write end. (Foundation closes them too; FileHandle makes a second close harmless.)
-        try? stdout.fileHandleForWriting.close()
-        try? stdin?.fileHandleForReading.close()
         let collected = Collected()
         startReading(stdout.fileHandleForReading, into: collected)
         if let input, let stdin { startWriting(input, to: stdin.fileHandleForWriting) }
@@ -83,7 +79,7 @@ public enum ChildProcess {
         var ending = await ChildExit.wait(process, timeout: timeout)
         if ending == nil {
             timedOut = true
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             ending = await ChildExit.wait(process, timeout: .seconds(10))
         }
         guard let ending else { throw DidNotEnd(command: [executable] + arguments) }

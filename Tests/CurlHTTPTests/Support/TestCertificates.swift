@@ -83,16 +83,16 @@ struct ToolError: Error, CustomStringConvertible {
 
 /// Runs a command found on `PATH` and waits for it without blocking a thread.
 func runTool(_ arguments: [String], in directory: URL) async throws {
-    let process = Process()
+    let process = SpawnedProcess()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
     process.currentDirectoryURL = directory
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
-    // Bounded: Foundation can miss a child's exit (ChildExit), and a hung tool must fail its test, not the run.
+    // Bounded: a hung tool must fail its test, not the run.
     guard let ending = await ChildExit.wait(process, timeout: .seconds(120)) else {
-        kill(process.processIdentifier, SIGKILL)
+        process.send(SIGKILL)
         throw ToolError(description: "\(arguments.joined(separator: " ")) did not exit within 120 s")
     }
     guard ending == .exited(0) else {

@@ -1,11 +1,12 @@
 import CurlHTTP
 import Foundation
+import TestSupport
 
 /// The Python HTTPS test server (see `TestHTTPSServer+Script.swift`) running as a child process on a free port.
 final class TestHTTPSServer: Sendable {
     let port: Int
     let certificates: TestCertificates
-    private let process: Process
+    private let process: SpawnedProcess
     private let stdin: Pipe
 
     /// Longest time the server lives if nothing stops it (it also exits when the test process does, as its stdin
@@ -14,7 +15,7 @@ final class TestHTTPSServer: Sendable {
     /// Longest wait for the server to report its port.
     static let startTimeoutMilliseconds = 15_000
 
-    private init(port: Int, certificates: TestCertificates, process: Process, stdin: Pipe) {
+    private init(port: Int, certificates: TestCertificates, process: SpawnedProcess, stdin: Pipe) {
         self.port = port
         self.certificates = certificates
         self.process = process
@@ -41,7 +42,7 @@ final class TestHTTPSServer: Sendable {
         let scriptFile = directory.appendingPathComponent("server.py")
         try script.write(to: scriptFile, atomically: true, encoding: .utf8)
         let portFile = directory.appendingPathComponent("port.txt")
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "python3", scriptFile.path, certificates.serverCertificateFile, certificates.serverKeyFile, portFile.path,

@@ -67,7 +67,7 @@ struct CrashTests {
             try? FileManager.default.removeItem(at: output)
             try? FileManager.default.removeItem(at: errors)
         }
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = try Self.childBinary()
         process.arguments =
             [directory.path, "\(writers)", "\(perWriter)", "\(snapshotEvery)"] + (rule.map { [$0] } ?? [])
@@ -76,10 +76,10 @@ struct CrashTests {
         try process.run()
         var ending: ChildExit.Ending?
         // Whatever ends this function (a timeout, a cancelled sleep), the child is gone before the caller removes
-        // its directory (bounded: Foundation can miss an exit, and `waitUntilExit` then never returns).
+        // its directory (bounded: a child that does not die must not hang the run).
         defer {
             if ending == nil {
-                kill(process.processIdentifier, SIGKILL)
+                process.send(SIGKILL)
                 ChildExit.waitBlocking(process, timeout: .seconds(10))
             }
         }
@@ -88,7 +88,7 @@ struct CrashTests {
             break
         case .afterStart(let milliseconds):
             try await Task.sleep(for: .milliseconds(milliseconds))
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
         case .afterOpen(let milliseconds):
             // Bounded: the child opens within 30 s or the kill lands anyway.
             for _ in 0..<3000 where process.isRunning {
@@ -96,7 +96,7 @@ struct CrashTests {
                 try await Task.sleep(for: .milliseconds(10))
             }
             try await Task.sleep(for: .milliseconds(milliseconds))
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
         }
         // Bounded wait: a child that neither finishes nor crashes within 60 s is a failure.
         ending = await ChildExit.wait(process, timeout: .seconds(60))

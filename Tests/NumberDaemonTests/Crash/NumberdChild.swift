@@ -98,20 +98,20 @@ final class NumberdChild: Sendable {
         var closedStandardOutput = false
     }
 
-    let process: Process
+    let process: SpawnedProcess
     /// Milliseconds from spawn until the RPC port accepted connections.
     let readyMilliseconds: Double
-    /// How the child ended, once a wait saw it (``ChildExit``: Foundation's `Process` can miss an exit).
+    /// How the child ended, once a wait saw it.
     private let ending = Mutex<ChildExit.Ending?>(nil)
 
-    private init(process: Process, readyMilliseconds: Double) {
+    private init(process: SpawnedProcess, readyMilliseconds: Double) {
         self.process = process
         self.readyMilliseconds = readyMilliseconds
     }
 
     /// Spawns numberd and returns once its RPC port accepts connections (at most `readyTimeoutSeconds`).
     static func start(_ launch: Launch, readyTimeoutSeconds: Double = 60) async throws -> NumberdChild {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
         process.arguments = [
             "serve", "--data-dir", launch.dataDirectory, "--listen", "127.0.0.1:\(launch.port)", "--metrics-listen",
@@ -154,7 +154,7 @@ final class NumberdChild: Sendable {
                 )
             }
             guard ContinuousClock.now < deadline else {
-                kill(process.processIdentifier, SIGKILL)
+                process.send(SIGKILL)
                 ChildExit.waitBlocking(process, timeout: .seconds(10))
                 throw HarnessError("numberd did not listen within \(readyTimeoutSeconds) s; see \(log)")
             }
@@ -169,14 +169,14 @@ final class NumberdChild: Sendable {
     /// killed and waited for: it does not outlive the test, nor write into the data directory as the test removes it.
     deinit {
         if ending.withLock({ $0 }) == nil, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             ChildExit.waitBlocking(process, timeout: .seconds(10))
         }
     }
 
     /// SIGKILL (no cleanup, no final snapshot), then waits until the process is gone.
     func crash() async {
-        kill(process.processIdentifier, SIGKILL)
+        process.send(SIGKILL)
         await waitForExit()
     }
 
@@ -184,7 +184,7 @@ final class NumberdChild: Sendable {
     func waitForExit() async {
         var ended = await ChildExit.wait(process, timeout: .seconds(60))
         if ended == nil {
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             ended = await ChildExit.wait(process, timeout: .seconds(10))
         }
         ending.withLock { $0 = ended }

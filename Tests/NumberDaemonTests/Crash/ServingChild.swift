@@ -10,7 +10,7 @@ import Glibc
 /// process, with its standard output a pipe (as under systemd or Docker) or a terminal (a pseudo-terminal, as
 /// `swift run numberd` in a shell), read until it prints that it serves.
 final class ServingChild {
-    let process = Process()
+    let process = SpawnedProcess()
     let dataDirectory: String
     /// The folder of the binary's copy an unprivileged child runs, removed at `stop()`.
     private var binaryCopy: String?
@@ -115,9 +115,9 @@ final class ServingChild {
 
     /// SIGTERM, then waits for it (SIGKILL after 60 s) and removes its data directory.
     func stop() async {
-        kill(process.processIdentifier, SIGTERM)
+        process.send(SIGTERM)
         if await ChildExit.wait(process, timeout: .seconds(60)) == nil {
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             _ = await ChildExit.wait(process, timeout: .seconds(10))
         }
         try? FileManager.default.removeItem(atPath: dataDirectory)
@@ -126,7 +126,7 @@ final class ServingChild {
 
     deinit {
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             ChildExit.waitBlocking(process, timeout: .seconds(10))
         }
     }

@@ -91,12 +91,12 @@ struct CertificateAuthorityTests {
 
     /// `openssl x509 -text` of a certificate file: an independent parser checks what we generated.
     private func opensslText(_ path: String) throws -> String {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = ["x509", "-in", path, "-noout", "-text"]
         let pipe = Pipe()
         process.standardOutput = pipe
-        try ProcessLauncher.run(process)
+        try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         ChildExit.waitBlocking(process, timeout: .seconds(30))
         return String(decoding: data, as: UTF8.self)

@@ -62,13 +62,13 @@ struct CertificateSummaryTests {
 
     /// `openssl x509 -noout <arguments> -in path`: exit status and standard output.
     static func x509(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = ["x509", "-noout", "-in", path] + arguments
         process.standardInput = FileHandle.nullDevice
         let pipe = Pipe()
         process.standardOutput = pipe
-        try ProcessLauncher.run(process)
+        try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         let ending = ChildExit.waitBlocking(process, timeout: .seconds(30))
         return (ending?.status ?? -1, String(decoding: data, as: UTF8.self))

@@ -77,11 +77,11 @@ struct EncryptedKeyTests {
 
     /// Runs the openssl CLI with standard input closed, bounded.
     static func openssl(_ arguments: [String]) throws {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        try ProcessLauncher.run(process)
+        try process.run()
         let ending = ChildExit.waitBlocking(process, timeout: .seconds(30))
         #expect(ending == .exited(0), "openssl \(arguments)")
     }

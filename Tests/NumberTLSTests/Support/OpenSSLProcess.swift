@@ -5,7 +5,7 @@ import TestSupport
 /// An `openssl` CLI process (s_client / s_server) with its output collected, for tests against a peer no one here
 /// wrote. Every wait is bounded; `terminate()` always runs (the caller defers it).
 final class OpenSSLProcess: @unchecked Sendable {
-    private let process = Process()
+    private let process = SpawnedProcess()
     private let input = Pipe()
     private let output = Pipe()
     private let collected = OutputBuffer()
@@ -20,7 +20,7 @@ final class OpenSSLProcess: @unchecked Sendable {
             let data = handle.availableData
             collected.bytes.withLock { $0.append(contentsOf: data) }
         }
-        try ProcessLauncher.run(process)
+        try process.run()
     }
 
     /// Everything the process printed so far (stdout and stderr).
@@ -79,7 +79,7 @@ final class OpenSSLProcess: @unchecked Sendable {
     func terminate() {
         if process.isRunning {
             // SIGKILL cannot be blocked or ignored: the child ends at once (the wait is bounded all the same).
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             ChildExit.waitBlocking(process, timeout: .seconds(10))
         }
         output.fileHandleForReading.readabilityHandler = nil

@@ -25,7 +25,7 @@ func runNumbers(
 /// The built `numbers` executable started as a child process (as `runNumbers` runs it), for tests that act on it
 /// while it runs: send it a signal, or leave its standard input open and unanswered.
 final class RunningNumbers {
-    let process = Process()
+    let process = SpawnedProcess()
     let arguments: [String]
     private let stdout = Pipe()
     private let stderr = Pipe()
@@ -59,7 +59,7 @@ final class RunningNumbers {
 
     /// Sends it `signal`.
     func send(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        process.send(signal)
     }
 
     /// Waits (up to 60 s) until it has printed `text` on stderr; false if it did not.
@@ -74,10 +74,9 @@ final class RunningNumbers {
 
     /// Waits for it to exit and returns what it did.
     func finish() async throws -> NumbersRun {
-        // Bounded: Foundation can miss a child's exit (ChildExit), and a CLI that hangs must fail its test, not the
-        // run.
+        // Bounded: a CLI that hangs must fail its test, not the run.
         guard let ending = await ChildExit.wait(process, timeout: .seconds(120)) else {
-            kill(process.processIdentifier, SIGKILL)
+            process.send(SIGKILL)
             throw NumbersProcessTimeout(arguments: arguments)
         }
         // Its output is complete at end of file, which a child of its own holding the pipes could delay: bounded.
