@@ -19,8 +19,9 @@ struct ProtocolAbuseTests {
 
     /// Plain TCP slow-loris connections: 150 in CI, `ABUSE_SLOWLORIS_CONNECTIONS` for the long run. Each holds two
     /// descriptors in this process (both ends); with 300 the test process passed 1 024 open descriptors while other
-    /// suites started children, and Foundation's `Process.run()` (swift-corelibs-foundation before PR #5472) then
-    /// crashed the whole run on a pipe numbered above it.
+    /// suites started children, and Foundation's `Process.run()` (swift-corelibs-foundation before PR #5472: it
+    /// over-reads `/proc/self/fd`'s entries, more likely the more there are) crashed the whole run. The tests start
+    /// children with `TestSupport.SpawnedProcess` now, which has no such scan; the count stays where CI measured it.
     static let slowLorisConnections =
         ProcessInfo.processInfo.environment["ABUSE_SLOWLORIS_CONNECTIONS"].flatMap { Int($0) } ?? 150
 
