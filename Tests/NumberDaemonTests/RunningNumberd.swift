@@ -1,12 +1,9 @@
 import CurlHTTP
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 import NumberAPI
 import NumberClient
 import NumberDaemon
-import NumberTLS
 import Prometheus
 import ServiceLifecycle
 import TwilioSimulator
@@ -24,12 +21,14 @@ struct RunningNumberd {
     var simulator: TwilioSimulator { numberd.simulator! }
 
     /// A client of this numberd with `key` (default: the admin key), making one attempt per call. Its connect (and
-    /// SETTINGS) wait is 60 s, not 5 s, and ``withNumbersClient(_:group:_:)`` gives it 60 s for the TLS handshake:
+    /// SETTINGS) wait is 60 s, not 5 s, and its TLS handshake's 60 s, not 10 s:
     /// with one attempt, a handshake that took 15 s on a loaded machine (seen in full runs) failed the test.
     func client(key: String? = nil) -> NumbersClientConfiguration {
-        NumbersClientConfiguration(
+        var configuration = NumbersClientConfiguration(
             host: "127.0.0.1", port: port, apiKey: key ?? adminKey,
             trustRoots: .file(numberd.dataDirectory.caCertificate), connectTimeout: .seconds(60), retry: .none)
+        configuration.handshakeTimeout = .seconds(60)
+        return configuration
     }
 
     /// Creates an Elastic SIP trunk at the simulator over its HTTPS API (as an operator would at Twilio).
@@ -121,32 +120,6 @@ func withNumberd(
     }
     await numberd.close()
     if let failure { throw failure }
-}
-
-/// NumberClient's `withNumbersClient`, as these tests use it (this one shadows it in this module): the same client, but
-/// with 60 s for the TLS handshake instead of 10 s. The clients here make one attempt per call, and in full runs on a
-/// loaded 2-core machine a handshake took over 15 s; no test here waits for a handshake timeout.
-func withNumbersClient<Result: Sendable>(
-    _ configuration: NumbersClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-    _ body: (NumbersClient) async throws -> Result
-) async throws -> Result {
-    var tlsConfiguration = TLSConfiguration.client(trustRoots: configuration.trustRoots)
-    tlsConfiguration.applicationProtocols = ["nrpc/1"]
-    if let certificate = configuration.clientCertificate {
-        tlsConfiguration.certificateChain = certificate.chain
-        tlsConfiguration.privateKey = certificate.key
-    }
-    tlsConfiguration.handshakeTimeout = .seconds(60)
-    let client = NumbersClient(
-        configuration: configuration, tls: try TLSContext(configuration: tlsConfiguration), group: group)
-    do {
-        let result = try await body(client)
-        await client.close()
-        return result
-    } catch {
-        await client.close()
-        throw error
-    }
 }
 
 /// An account with `funds` minor units of USD and an account-scoped key.

@@ -148,14 +148,33 @@ struct ClientConnectDeadlineTests {
     }
 
     /// A client of the listener on `port` that makes one attempt per call and waits 60 s for a TLS handshake.
-    func client(port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws -> NumbersClient {
+    func client(
+        port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handshakeTimeout: Duration = .seconds(60)
+    ) throws -> NumbersClient {
         var configuration = tls.clientConfiguration(port: port)
         configuration.retry = .none
-        var tlsConfiguration = TLSConfiguration.client(trustRoots: configuration.trustRoots)
-        tlsConfiguration.applicationProtocols = ["nrpc/1"]
-        tlsConfiguration.handshakeTimeout = .seconds(60)
-        return NumbersClient(
-            configuration: configuration, tls: try TLSContext(configuration: tlsConfiguration), group: group)
+        configuration.handshakeTimeout = handshakeTimeout
+        return try NumbersClient(configuration: configuration, group: group)
+    }
+
+    @Test("the configuration's handshake timeout ends a stalled TLS handshake: UNAVAILABLE well before the deadline")
+    func handshakeTimeoutIsConfigurable() async throws {
+        let listener = try await SilentListener.start()
+        let client = try client(port: listener.port, handshakeTimeout: .seconds(1))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let error = await #expect(throws: RPCError.self) {
+            try await client.listNumbers(ListNumbersRequest(), options: CallOptions(timeout: .seconds(120)))
+        }
+        let took = clock.now - started
+        await client.close()
+        await listener.stop()
+        #expect(error?.code == .unavailable && error?.reason == "CONNECT_FAILED", "\(String(describing: error))")
+        #expect(
+            error?.message.contains("handshake not finished in 1.0 seconds") == true, "\(String(describing: error))")
+        // 1 s, not the 120 s deadline (nor the default 10 s); generous for a loaded runner.
+        #expect(took < .seconds(60), "took \(took)")
     }
 
     @Test("a stalled TLS handshake: a call with a 300 ms timeout ends DEADLINE_EXCEEDED (~0.3 s; the old way 60 s)")

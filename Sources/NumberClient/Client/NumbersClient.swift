@@ -37,6 +37,7 @@ public final class NumbersClient: Sendable {
     ) throws {
         var tlsConfiguration = TLSConfiguration.client(trustRoots: configuration.trustRoots)
         tlsConfiguration.applicationProtocols = ["nrpc/1"]
+        tlsConfiguration.handshakeTimeout = configuration.handshakeTimeout
         if let certificate = configuration.clientCertificate {
             tlsConfiguration.certificateChain = certificate.chain
             tlsConfiguration.privateKey = certificate.key

@@ -21,10 +21,12 @@ public struct NumbersClientConfiguration: Sendable {
     /// Connections kept to the server; calls spread over them. Default 1 (one connection carries 100 calls).
     public var connectionPoolSize: Int
     /// TCP connect timeout, and then the limit on the wait for the server's SETTINGS once the TLS handshake is done
-    /// (a connection carries calls only after them). Default 5 s. The TLS handshake between has its own (10 s).
-    /// A call waits for a connection being made only until its own deadline or cancellation; the attempt goes on
-    /// for the pool.
+    /// (a connection carries calls only after them). Default 5 s. The TLS handshake between has its own
+    /// (``handshakeTimeout``). A call waits for a connection being made only until its own deadline or cancellation;
+    /// the attempt goes on for the pool.
     public var connectTimeout: TimeAmount
+    /// The TLS handshake's limit, between the TCP connect and the server's SETTINGS. Default 10 s.
+    public var handshakeTimeout: Duration = .seconds(10)
     /// Deadline of a call that sets none. Default 30 s.
     public var defaultTimeout: TimeAmount
     /// Retries of calls that are safe to retry.
