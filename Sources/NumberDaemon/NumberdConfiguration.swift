@@ -41,7 +41,7 @@ public struct NumberdConfiguration: Sendable {
     /// How often a snapshot is written (also once at shutdown). Default 300 s.
     public var snapshotIntervalSeconds: Int
     /// Largest snapshot file written or read (`JournalOptions.Limits.snapshotBytesMax`; default and maximum
-    /// 4 GiB − 1, about 4.8 million owned numbers). Flag `--snapshot-bytes-max`, env `NUMBERD_SNAPSHOT_BYTES_MAX`,
+    /// 4 GiB − 2, about 4.8 million owned numbers). Flag `--snapshot-bytes-max`, env `NUMBERD_SNAPSHOT_BYTES_MAX`,
     /// file `snapshot-bytes-max`; `numberd verify` takes it too.
     public var snapshotBytesMax: Int
     /// An open purchase younger than this that the provider does not fully hold is left for a later pass rather

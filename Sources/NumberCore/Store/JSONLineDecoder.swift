@@ -26,7 +26,7 @@ package enum JSONLineDecoder {
     /// decoding recurse once per level, so the bound also bounds their stack use.
     package static let depthMax = 64
 
-    /// Longest input accepted (4 GiB − 1): token offsets are 32-bit.
+    /// Longest input accepted (4 294 967 294 bytes, 4 GiB − 2): token offsets are 32-bit.
     package static let inputBytesMax = Int(UInt32.max) - 1
 
     /// Decodes a `T` from the JSON in `bytes`.

@@ -28,7 +28,7 @@ public struct JournalOptions: Sendable {
         /// Largest segment file read at open; must hold `segmentBytesMax` plus one batch with its line overhead
         /// (checked by `open`). Default 256 MiB.
         public var segmentReadBytesMax: Int
-        /// Largest snapshot file written or read: at most ``snapshotBytesLimit`` (4 GiB − 1), which a snapshot of about
+        /// Largest snapshot file written or read: at most ``snapshotBytesLimit`` (4 GiB − 2), which a snapshot of about
         /// 4.8 million owned numbers reaches (885 bytes each). Default: that maximum. Reading one takes about three
         /// times its size in memory (the file, the decoder's tokens, the state). 1 GiB before, which about 1.2 million
         /// numbers filled: past it every snapshot failed, and so did the start after a crash.
