@@ -90,7 +90,10 @@ struct ClientConnectionStateMachineTests {
             return
         }
         #expect(failed.count == 1)
-        if case .connectionFailure(_, let retryable) = failed[0].1 { #expect(!retryable) }
+        guard case .connectionFailure(_, false) = failed[0].1 else {
+            Issue.record("a sent call must end as a connection failure that is not retried: \(failed[0].1)")
+            return
+        }
         #expect(machine.closingReason == "connection closed: reset")
     }
 

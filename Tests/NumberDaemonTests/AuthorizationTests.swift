@@ -7,9 +7,9 @@ import Testing
 /// nothing; missing and bad keys are refused. The table must name every method of the service.
 @Suite("Authorization matrix", .serialized)
 struct AuthorizationTests {
-    /// One call per method, aimed at `victim`'s account, number and trunk.
+    /// One call per method, aimed at `victim`'s account, number, trunk and API key.
     private func crossAccountCalls(
-        victim: TestAccount, numberId: String, trunkId: String, phone: String
+        victim: TestAccount, numberId: String, trunkId: String, phone: String, keyId: String
     )
         -> [String: @Sendable (NumbersClient) async throws -> Void]
     {
@@ -59,7 +59,7 @@ struct AuthorizationTests {
             },
             NumbersMethods.listApiKeys.path: { _ = try await $0.listApiKeys(ListApiKeysRequest(accountId: a)) },
             NumbersMethods.revokeApiKey.path: {
-                _ = try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: "KEY_000000000000"))
+                _ = try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
             },
         ]
     }
@@ -73,9 +73,11 @@ struct AuthorizationTests {
         let numbers = try await admin.listNumbers(ListNumbersRequest(accountId: account))
         let ledger = try await admin.listTransactions(ListTransactionsRequest(accountId: account))
         let trunks = try await admin.listTrunks(ListTrunksRequest(accountId: account))
+        // The admin keys and the account's own (a key created or revoked on it shows here).
         let keys = try await admin.listApiKeys(ListApiKeysRequest())
+        let accountKeys = try await admin.listApiKeys(ListApiKeysRequest(accountId: account))
         let accounts = try await admin.listAccounts(ListAccountsRequest())
-        return "\(balance)|\(numbers)|\(ledger)|\(trunks)|\(keys)|\(accounts)"
+        return "\(balance)|\(numbers)|\(ledger)|\(trunks)|\(keys)|\(accountKeys)|\(accounts)"
     }
 
     @Test("another account's key is denied on every RPC and nothing changes")
@@ -96,8 +98,11 @@ struct AuthorizationTests {
                 )
                 let numberId = owned.numbers[0].number.id
 
+                let victimKey = try #require(
+                    try await admin.listApiKeys(ListApiKeysRequest(accountId: victim.id)).apiKeys.first)
                 let calls = crossAccountCalls(
-                    victim: victim, numberId: numberId, trunkId: trunk.id, phone: found.numbers[1].phoneNumber)
+                    victim: victim, numberId: numberId, trunkId: trunk.id, phone: found.numbers[1].phoneNumber,
+                    keyId: victimKey.id)
                 #expect(
                     Set(calls.keys).union(openMethods) == Set(NumbersMethods.allPaths),
                     "every RPC needs a row in the matrix")

@@ -3,6 +3,8 @@ import NumberAPI
 import NumberClient
 import Testing
 
+@testable import NumberCore
+
 /// The seed's flow end to end over real TLS on 127.0.0.1, through the client library, against numberd on its
 /// embedded defaults (Twilio simulator through the real adapter and libcurl), with every value asserted.
 @Suite("numberd end to end", .serialized)
@@ -203,12 +205,22 @@ struct SeedFlowTests {
                     #expect(unavailable?.code == .failedPrecondition)
                     #expect(unavailable?.reason == "NUMBER_UNAVAILABLE")
 
-                    // A batch where the second fails: the first must not stay bought, nothing is charged.
+                    // A batch whose second number fails at the buy itself (Twilio's magic +15005550000, 21422, as
+                    // if sold since a search listed it): the first is bought, then released; nothing is charged.
+                    // (With a number not on offer the purchase is refused before any buy, which shows nothing.)
+                    let soldMeanwhile = "+15005550000"
+                    numberd.numberd.service.remember([
+                        NumberCore.AvailableNumber(
+                            phoneNumber: soldMeanwhile, friendlyName: soldMeanwhile, country: "US", type: .local,
+                            capabilities: NumberCapabilities(voice: true))
+                    ])
                     let batch = await #expect(throws: RPCError.self) {
                         try await client.purchaseNumbers(
-                            PurchaseNumbersRequest(country: "US", numbers: [good.phoneNumber, taken]))
+                            PurchaseNumbersRequest(country: "US", numbers: [good.phoneNumber, soldMeanwhile]))
                     }
                     #expect(batch?.reason == "NUMBER_UNAVAILABLE")
+                    #expect(numberd.simulator.engine.purchaseCount(good.phoneNumber) == 1, "the first was bought")
+                    #expect(numberd.simulator.engine.releaseCount(good.phoneNumber) == 1, "and released")
                     #expect(
                         !numberd.simulator.engine.ownedNumbers.contains { $0.number.phoneNumber == good.phoneNumber })
                     let balance = try await client.getBalance(GetBalanceRequest())

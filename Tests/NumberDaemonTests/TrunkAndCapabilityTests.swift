@@ -32,8 +32,10 @@ struct TrunkAndCapabilityTests {
 
                     _ = try await client.updateNumber(
                         UpdateNumberRequest(numberId: bought.numbers[0].number.id, unassignTrunk: true))
-                    let unrouted = numberd.simulator.engine.ownedNumbers.first { $0.number.phoneNumber == phone }
-                    #expect(unrouted?.trunkSid == nil)
+                    let unrouted = try #require(
+                        numberd.simulator.engine.ownedNumbers.first { $0.number.phoneNumber == phone },
+                        "unassigning the trunk released the number")
+                    #expect(unrouted.trunkSid == nil)
                     _ = try await client.deleteTrunk(DeleteTrunkRequest(trunkId: trunk.id))
                     #expect(!numberd.simulator.engine.trunks.contains { $0.sid == trunk.providerTrunkSid })
                     let after = try await client.listTrunks(ListTrunksRequest())

@@ -183,12 +183,18 @@ struct ProtocolAbuseTests {
                     body: GetBalanceRequest(accountId: "A"))
             }
             connection.channel.writeAndFlush(bytes, promise: nil)
-            // Wait until the server stops making responses (nothing new for 1 s).
+            // Wait until the server has started making responses, then until it stops (nothing new for 2 s): a
+            // server stalled before its first response would otherwise pass the bound below with none made.
+            let started = ContinuousClock.now + .seconds(60)
+            while made.value.load(ordering: .relaxed) == 0, ContinuousClock.now < started {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             var last = -1
             while made.value.load(ordering: .relaxed) != last {
                 last = made.value.load(ordering: .relaxed)
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(for: .seconds(2))
             }
+            #expect(last > 0, "no response made")
             print("non-reading client: \(last) of \(calls) responses made before the server stopped reading")
             // Loopback socket buffers hold a few MiB; without backpressure all 1000 (16 MiB) were made and queued.
             #expect(last * responseBytes <= 8 * 1024 * 1024, "\(last) responses made")

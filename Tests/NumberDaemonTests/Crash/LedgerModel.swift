@@ -154,8 +154,10 @@ final class AccountModel: Sendable {
             switch purchase.heard {
             case .acknowledged:
                 if present.count != purchase.phones.count { fail("acknowledged purchase \(purchase.phones) lost") }
+                // The answer names one number per phone, the ones the state holds (an answer short of an id, or
+                // without any, went unnoticed while the comparison ran only on equal counts).
                 let ids = purchase.phones.compactMap { ownedByPhone[$0]?.id }
-                if ids.count == purchase.numberIds.count && Set(ids) != Set(purchase.numberIds) {
+                if purchase.numberIds.count != purchase.phones.count || Set(ids) != Set(purchase.numberIds) {
                     fail("purchase \(purchase.phones) answered ids \(purchase.numberIds), state has \(ids)")
                 }
                 if purchase.charged != charge * Int64(purchase.phones.count) {

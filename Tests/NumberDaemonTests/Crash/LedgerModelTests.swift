@@ -36,6 +36,11 @@ struct LedgerModelTests {
                         phones: [phones[0]], heard: .acknowledged, numberIds: bought.numbers.map(\.number.id),
                         charged: charge))
                 #expect(truthful.check(state, charge: charge, settled: true).isEmpty)
+                // An acknowledged purchase whose answer named no number is caught.
+                let unnamed = AccountModel(accountId: account.id, key: account.key)
+                unnamed.record(AccountModel.Funds(key: "f1", amount: 100_000, heard: .acknowledged))
+                unnamed.record(AccountModel.Purchase(phones: [phones[0]], heard: .acknowledged, charged: charge))
+                #expect(unnamed.check(state, charge: charge, settled: true).contains { $0.contains("answered ids []") })
                 // The same outcomes heard as "maybe" are allowed either way.
                 let unsure = AccountModel(accountId: account.id, key: account.key)
                 unsure.record(AccountModel.Funds(key: "f1", amount: 100_000, heard: .maybe))

@@ -51,6 +51,8 @@ struct SagaCrashPointTests {
                 #expect(await rig.purchase(rig.phones.take(1)) == .acknowledged)
             }
             owned = rig.model.inner.withLock { $0.purchases.flatMap(\.numberIds) }
+            // One number each, or the loop below would check nothing.
+            try #require(owned.count == Self.hits, "\(owned)")
             await child.crash()
             child = try await rig.start(armed: .afterProviderReleaseBeforeRecord)
             for (hit, numberId) in owned.enumerated() {
