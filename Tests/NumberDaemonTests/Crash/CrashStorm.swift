@@ -34,6 +34,8 @@ struct CrashStorm {
         var acknowledged = 0
         var refused = 0
         var maybe = 0
+        /// Cycles whose kill came before two operations had finished (the load never flowed in 30 s).
+        var idleKills = 0
         var restartMilliseconds: [Double] = []
         var problems: [String] = []
         var numbersHeld = 0
@@ -41,7 +43,8 @@ struct CrashStorm {
 
         var description: String {
             "\(cycles) kill cycles in \(String(format: "%.1f", elapsedSeconds)) s: \(acknowledged) acknowledged, "
-                + "\(refused) refused, \(maybe) unanswered operations; \(numbersHeld) numbers held at the end; "
+                + "\(refused) refused, \(maybe) unanswered operations, \(idleKills) idle kills; "
+                + "\(numbersHeld) numbers held at the end; "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -119,10 +122,13 @@ struct CrashStorm {
                             phones: phones, seed: seeds[index], cycle: cycle, flags: flags)
                     }
                 }
-                // Kill only once the load flows, so every cycle crashes with operations in flight.
-                for _ in 0..<500 where flags.operations.load(ordering: .relaxed) < 2 {
+                // Kill only once the load flows, so every cycle crashes with operations in flight (counted when it
+                // never does: the test expects none).
+                let flowing = ContinuousClock.now + .seconds(30)
+                while flags.operations.load(ordering: .relaxed) < 2, ContinuousClock.now < flowing {
                     try await Task.sleep(for: .milliseconds(5))
                 }
+                if flags.operations.load(ordering: .relaxed) < 2 { report.idleKills += 1 }
                 try await Task.sleep(for: .milliseconds(killAfter))
                 flags.stop.store(true, ordering: .relaxed)
                 await child.crash()

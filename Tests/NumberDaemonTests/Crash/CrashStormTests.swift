@@ -23,5 +23,6 @@ struct CrashStormTests {
         // The kills must land while operations flow, or the run proves nothing.
         #expect(report.acknowledged > cycles, "seed \(seed): \(report)")
         #expect(report.maybe > 0, "seed \(seed): no kill landed during an operation: \(report)")
+        #expect(report.idleKills == 0, "seed \(seed): cycles killed before the load flowed: \(report)")
     }
 }
