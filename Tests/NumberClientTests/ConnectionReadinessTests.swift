@@ -24,7 +24,10 @@ struct ConnectionReadinessTests {
     ) throws -> NumbersClient {
         var configuration = NumbersClientConfiguration(
             host: "127.0.0.1", port: server.port, apiKey: "nk_test", trustRoots: server.pki.authority.trustRoots,
-            connectTimeout: connectTimeout, defaultTimeout: .seconds(20), retry: retry)
+            connectTimeout: connectTimeout, defaultTimeout: .seconds(120), retry: retry)
+        // A loaded run took 26 s for a mutual-TLS handshake and its call (the default 10 s handshake limit, and a 20 s
+        // deadline, failed the call that was to be answered).
+        configuration.handshakeTimeout = .seconds(60)
         configuration.clientCertificate = certificate.map { ($0.certificateChain, $0.privateKey) }
         return try NumbersClient(configuration: configuration)
     }
@@ -72,7 +75,7 @@ struct ConnectionReadinessTests {
         // A deadline far above three quick attempts: a full run on a loaded machine once spent 10 s on the first
         // and had no time left to retry.
         let error = await #expect(throws: RPCError.self) {
-            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(60)))
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(120)))
         }
         let headers = server.headers
         let handshakes = server.handshakes
@@ -95,7 +98,7 @@ struct ConnectionReadinessTests {
         // A deadline beyond the connect and handshake timeouts: a handshake slow on a loaded machine (over 15 s seen
         // in full runs) must end as the connect failure it is, not DEADLINE_EXCEEDED.
         let error = await #expect(throws: RPCError.self) {
-            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(60)))
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(timeout: .seconds(120)))
         }
         let headers = server.headers
         await client.close()
