@@ -9,7 +9,8 @@ import UnixSignals
 /// makes graceful. Without a handler SIGHUP's default action ended numberd at once, with no drain and no final
 /// snapshot, and tools send it expecting a reload (logrotate, `systemctl reload`, a closed terminal).
 struct HangUpReload: Service {
-    let certificates: ServerCertificates
+    /// The certificate check the periodic service runs too (``ServerCertificates/check(nowSeconds:)`` and its gauge).
+    let checkCertificates: @Sendable () throws -> Logger.Metadata
     let logger: Logger
 
     func run() async throws {
@@ -17,7 +18,7 @@ struct HangUpReload: Service {
         await cancelWhenGracefulShutdown {
             for await _ in signals {
                 do {
-                    let metadata = try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
+                    let metadata = try checkCertificates()
                     logger.notice("SIGHUP: TLS certificate files checked", metadata: metadata)
                 } catch {
                     logger.error("SIGHUP: TLS certificate check failed", metadata: ["error": "\(error)"])

@@ -173,6 +173,12 @@ public final class Numberd: Sendable {
             transport: .reloadableTLS(certificates.context), router: router, logger: logger)
         serverBox.withLock { $0 = server }
 
+        // The hourly check and a SIGHUP's: the same work, and the gauge of the certificate served follows either (also
+        // after a failed check: the certificate served is still the one new connections get).
+        let checkCertificates: @Sendable () throws -> Logger.Metadata = {
+            defer { gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds) }
+            return try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
+        }
         var services: [any Service] = [
             // The start snapshot is written in prepare, before serving.
             PeriodicService(
@@ -236,13 +242,9 @@ public final class Numberd: Sendable {
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
                 runAtStart: false, logger: logger,
-                action: {
-                    // Also after a failed check: the certificate served is still the one new connections get.
-                    defer { gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds) }
-                    return try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
-                }, final: nil),
+                action: checkCertificates, final: nil),
         ]
-        services.append(HangUpReload(certificates: certificates, logger: logger))
+        services.append(HangUpReload(checkCertificates: checkCertificates, logger: logger))
         if configuration.providerAuditIntervalSeconds > 0 {
             let recheck = Duration.seconds(configuration.providerAuditRecheckSeconds)
             services.append(

@@ -3,9 +3,9 @@ import Metrics
 import NumberCore
 
 /// The levels the on-call watches, as gauges the background runs set when they read them: open work (reconcile and
-/// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), a clock
-/// jump (billing), the provider audit's differences, and what this process is (set once at start). Levels replace the last reading; what a run did (renewed, released...) stays
-/// in `numberd_background_items_total`.
+/// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), a step of
+/// the wall clock (billing), the provider audit's differences, and what this process is (set once at start). Levels
+/// replace the last reading; what a run did (renewed, released...) stays in `numberd_background_items_total`.
 struct OperationalGauges: Sendable {
     /// `numberd_open_purchase_intents`: purchases held but not yet committed or voided.
     let openPurchaseIntents: Meter
@@ -21,7 +21,8 @@ struct OperationalGauges: Sendable {
     let lastSnapshotBytes: Meter
     /// `numberd_tls_certificate_not_after_timestamp_seconds`: the end of the certificate new connections get.
     let certificateNotAfter: Meter
-    /// `numberd_clock_jump_seconds`: how far the wall clock is ahead of elapsed time when billing paused for it, else 0.
+    /// `numberd_clock_jump_seconds`: how far the wall clock stepped from the time that passed (negative: behind) while
+    /// ``ServiceClock`` keeps time by the boot clock, else 0.
     let clockJump: Meter
     /// `numberd_provider_audit_last_success_timestamp_seconds`: when the last provider audit finished.
     let providerAuditLastSuccess: Meter

@@ -15,11 +15,10 @@ extension CoreEvent {
         switch self {
         case .accountStatusChanged, .apiKeyRevoked, .trunkDeleted:
             return 1_024
-        case .accountCreated, .apiKeyCreated, .trunkCreated:
-            return 1_536
         case .transactionPosted:
             return 3_072
-        case .idempotencyRecorded, .numberTrunkChanged, .numberReleaseRequested,
+        case .accountCreated, .apiKeyCreated, .trunkCreated, .idempotencyRecorded, .numberTrunkChanged,
+            .numberReleaseRequested,
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
         case .apiKeysPurged(let keyIds):

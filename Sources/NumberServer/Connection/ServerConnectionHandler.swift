@@ -259,12 +259,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if failedCalls.quieted > 0 {
-            logger.info(
-                "failed calls logged at debug",
-                metadata: ["calls": "\(failedCalls.quieted)", "peer": "\(peer.address)"])
-            failedCalls.quieted = 0
-        }
+        reportQuietedFailedCalls()
         givePartialFrameBytesBack()
         settingsTimer?.cancel()
         idleTimer?.cancel()
@@ -556,11 +551,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         let now = NIODeadline.now()
         if now - failedCalls.since >= Self.failedCallsWindow {
-            if failedCalls.quieted > 0 {
-                logger.info(
-                    "failed calls logged at debug",
-                    metadata: ["calls": "\(failedCalls.quieted)", "peer": "\(peer.address)"])
-            }
+            reportQuietedFailedCalls()
             failedCalls = (0, now, 0)
         }
         guard failedCalls.logged < Self.failedCallsLoggedMax else {
@@ -569,6 +560,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         failedCalls.logged += 1
         return .info
+    }
+
+    /// One info line with how many failed calls of the window were logged at debug (none if none), at the window's
+    /// end or the connection's.
+    private func reportQuietedFailedCalls() {
+        guard failedCalls.quieted > 0 else { return }
+        logger.info(
+            "failed calls logged at debug", metadata: ["calls": "\(failedCalls.quieted)", "peer": "\(peer.address)"])
+        failedCalls.quieted = 0
     }
 
     /// The level of the next refused call's line: info for the first few on the connection, then debug.

@@ -47,8 +47,8 @@ struct ServerConnectionStateMachine {
         /// Preface read by the decoder; the client's SETTINGS has not arrived.
         case awaitingSettings
         case active
-        /// GOAWAY sent; streams up to `lastStreamID` finish, then the connection closes.
-        case draining(lastStreamID: UInt32)
+        /// GOAWAY sent; streams up to the drain's last (`drainLastStreamID`) finish, then the connection closes.
+        case draining
         case closed
     }
 
@@ -195,7 +195,7 @@ struct ServerConnectionStateMachine {
             phase = .closed
             return .close
         }
-        phase = .draining(lastStreamID: lastStreamID)
+        phase = .draining
         drainLastStreamID = lastStreamID
         return .none
     }
@@ -207,7 +207,7 @@ struct ServerConnectionStateMachine {
             return protocolError("stream id \(id) is not above the last opened stream \(lastStreamID)")
         }
         lastStreamID = id
-        if case .draining(let last) = phase, id > last {
+        if case .draining = phase, let last = drainLastStreamID, id > last {
             // Opened after our GOAWAY: not processed, the client may retry it elsewhere.
             return .none
         }
@@ -347,7 +347,7 @@ struct ServerConnectionStateMachine {
                 phase = .closed
                 return .closeWithGoAway(away)
             }
-            phase = .draining(lastStreamID: lastStreamID)
+            phase = .draining
             drainLastStreamID = lastStreamID
             return .write([Frame(type: .goAway, streamID: 0, payload: away.payload())])
         }
