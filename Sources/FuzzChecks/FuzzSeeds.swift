@@ -131,9 +131,22 @@ public enum FuzzSeeds {
                 seq: UInt64(index + 1), time: 1_764_385_200_123, eventsJSON: json([event]))
         }
         let single = json(events)
+        // Store format 2: records 1–3 one batch, 4–7 the last; then the last batch with a zeroed stretch (a power cut).
+        var batched: [UInt8] = []
+        for (index, event) in events.enumerated() {
+            let seq = UInt64(index + 1)
+            batched += JournalCodec.recordLine(
+                seq: seq, time: 1_764_385_200_123,
+                batch: seq <= 3 ? RecordBatch(first: 1, last: 3) : RecordBatch(first: 4, last: 7),
+                eventsJSON: json([event]))
+        }
+        var powerCut = batched
+        for index in (batched.count - 300)..<(batched.count - 250) { powerCut[index] = 0 }
         return [
             ("seed-segment", [0] + segment),
             ("seed-segment-torn-tail", [0] + segment.dropLast(9)),
+            ("seed-segment-batches", [0] + batched),
+            ("seed-segment-power-cut", [0] + powerCut),
             ("seed-events-all", [1] + single),
             ("seed-events-trunk-deleted", [1] + json([CoreEvent.trunkDeleted(trunkId: trunk.id)])),
             ("seed-events-empty", [1] + Array("[]".utf8)),

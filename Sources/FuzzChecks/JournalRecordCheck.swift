@@ -87,10 +87,11 @@ enum JournalRecordCheck {
         } catch {
             throw FuzzCheckFailure(name, "decoded events do not encode: \(error)")
         }
-        let line = JournalCodec.recordLine(seq: record.seq, time: record.time, eventsJSON: json)
+        let line = JournalCodec.recordLine(seq: record.seq, time: record.time, batch: record.batch, eventsJSON: json)
         let again = SegmentScanner.scan(line, firstSeq: record.seq, as: CoreEvent.self)
         guard again.issues.isEmpty, again.torn == nil, again.records.count == 1,
-            again.records[0].events == record.events, again.records[0].time == record.time
+            again.records[0].events == record.events, again.records[0].time == record.time,
+            again.records[0].batch == record.batch
         else {
             throw FuzzCheckFailure(name, "record \(record.seq) does not round-trip: \(again.issues)")
         }

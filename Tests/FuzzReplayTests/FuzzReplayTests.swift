@@ -68,6 +68,13 @@ struct FuzzSeedDepthTests {
         #expect(scan.issues.isEmpty)
         let torn = Array(try Self.seed(.journalRecord, "seed-segment-torn-tail").dropFirst())
         #expect(SegmentScanner.scan(torn, firstSeq: 1, as: CoreEvent.self).torn != nil)
+        let batches = Array(try Self.seed(.journalRecord, "seed-segment-batches").dropFirst())
+        let batchScan = SegmentScanner.scan(batches, firstSeq: 1, as: CoreEvent.self)
+        #expect(batchScan.records.map(\.batch?.last) == [3, 3, 3, 7, 7, 7, 7] && batchScan.issues.isEmpty)
+        // The zeroed stretch lies in the last batch, with intact records of it after: a torn tail, not corruption.
+        let powerCut = Array(try Self.seed(.journalRecord, "seed-segment-power-cut").dropFirst())
+        let cutScan = SegmentScanner.scan(powerCut, firstSeq: 1, as: CoreEvent.self)
+        #expect(cutScan.issues.isEmpty && cutScan.torn != nil && (4...6).contains(cutScan.records.count))
     }
 
     @Test("the snapshot seed is accepted with its accounts, keys and trunks")

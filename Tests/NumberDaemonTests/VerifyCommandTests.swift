@@ -90,16 +90,16 @@ import Testing
         #expect(current.status == 0, "\(current.output)")
         #expect(
             current.output.contains(
-                "format: 1, opened by numberd of format 1 or later (this numberd reads store formats up to 1)"),
+                "format: 2, opened by numberd of format 1 or later (this numberd reads store formats up to 2)"),
             "\(current.output)")
         try FileManager.default.removeItem(at: format)
         let legacy = try await runNumberdVerify(dataDirectory: directory)
         #expect(legacy.status == 0, "\(legacy.output)")
         #expect(legacy.output.contains("format: no FORMAT file: a store from before it, format 1"), "\(legacy.output)")
-        try Data(#"{"format":2,"readers":2}"#.utf8).write(to: format)
+        try Data(#"{"format":3,"readers":3}"#.utf8).write(to: format)
         let newer = try await runNumberdVerify(dataDirectory: directory)
         #expect(newer.status == 1, "\(newer.output)")
-        #expect(newer.output.contains("format: 2, opened by numberd of format 2 or later"), "\(newer.output)")
+        #expect(newer.output.contains("format: 3, opened by numberd of format 3 or later"), "\(newer.output)")
         #expect(newer.output.contains("journal: error formatTooNew FORMAT"), "\(newer.output)")
         try Data("{".utf8).write(to: format)
         let damaged = try await runNumberdVerify(dataDirectory: directory)

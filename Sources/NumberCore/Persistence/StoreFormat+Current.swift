@@ -17,5 +17,8 @@ extension StoreFormat {
     /// state; a new fixture is generated for the new format (`Tests/NumberCoreTests/Fixtures/README.md`).
     ///
     /// Formats: 1 — every store before the `FORMAT` file, and since (22 event kinds, snapshot tables as of this file).
-    public static let current = StoreFormat(format: 1, readers: 1)
+    /// 2 — each journal record names its group-commit batch (`"batch":[first,last]`), so that recovery can cut damage a
+    /// power cut left inside the last, never-acknowledged batch instead of refusing to start (``SegmentScanner``).
+    /// Format 1 readers lose nothing: they ignore the key and keep format 1's recovery rules, so `readers` stays 1.
+    public static let current = StoreFormat(format: 2, readers: 1)
 }

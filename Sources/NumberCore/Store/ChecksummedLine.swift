@@ -2,9 +2,9 @@
 ///
 /// A line is one JSON object on one line:
 ///
-///     {"seq":12,"time":1764385200123,"events":[...],"crc":"1a2b3c4d"}\n
+///     {"seq":12,"time":1764385200123,"batch":[11,14],"events":[...],"crc":"1a2b3c4d"}\n
 ///
-/// (a snapshot has `"state":{...}` in place of `"events":[...]`). The checksum is the CRC-32C, written as 8
+/// (a snapshot has `"state":{...}` in place of `"batch"` and `"events"`; a record of store format 1 has no `"batch"`). The checksum is the CRC-32C, written as 8
 /// lowercase hex digits, of every byte of the line before the fixed 18-byte trailer `,"crc":"xxxxxxxx"}`; the
 /// trailing newline is not covered. The line stays plain JSON, so any tool can read it, and the checked bytes are
 /// exactly the bytes on disk (no re-encoding at read time).

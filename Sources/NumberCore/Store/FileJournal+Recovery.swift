@@ -7,7 +7,8 @@ extension FileJournal {
     /// Loads the newest snapshot that reads and passes its checksum (one that cannot be read — an I/O error, larger
     /// than `snapshotBytesMax` — is left in place and the previous one used; a damaged one is renamed
     /// `*.damaged-<ms>` and the previous one used; one that passes its checksum but does not decode as `State`
-    /// refuses the open), replays every later record through `apply`, and cuts a torn last record off the last
+    /// refuses the open), replays every later record through `apply`, and cuts a torn tail (a torn last record, or
+    /// damage a power cut left inside the last batch: ``SegmentScanner``) off the last
     /// segment (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset
     /// for a damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
     /// (`missingJournal`: also when an unusable snapshot's name shows the journal reached further than the records

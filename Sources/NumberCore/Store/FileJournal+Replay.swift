@@ -101,7 +101,7 @@ extension FileJournal.Recovery {
         try fileSystem.fdatasync(handle)
         try fileSystem.fsyncDirectory(layout.directory)
         options.logger.warning(
-            "journal torn last record cut off",
+            "journal torn tail cut off",
             metadata: [
                 "file": "\(segmentPath(firstSeq))", "offset": "\(tail.offset)", "bytes": "\(tail.length)",
                 "reason": "\(tail.reason)", "keptIn": "\(name)",

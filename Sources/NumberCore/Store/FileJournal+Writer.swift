@@ -68,15 +68,19 @@ extension FileJournal {
     /// Writes one batch with one write and one `fdatasync`, then acknowledges every record of it.
     func writeBatch(firstSeq: UInt64, _ batch: [PendingAppend]) {
         let time = JournalLayout.nowMillis()
+        let lastSeq = firstSeq + UInt64(batch.count) - 1
+        // Every record names its batch, so that recovery can tell a power cut inside this write (its pages may reach
+        // the disk in any order until the sync returns) from damage to records acknowledged earlier.
+        let span = RecordBatch(first: firstSeq, last: lastSeq)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(batch.reduce(0) { $0 + $1.eventsJSON.count + 80 })
+        bytes.reserveCapacity(batch.reduce(0) { $0 + $1.eventsJSON.count + 120 })
         for (index, pending) in batch.enumerated() {
             // Seqs are assigned in queue order under the lock, so a batch is always consecutive.
             precondition(pending.seq == firstSeq + UInt64(index), "journal queue out of seq order")
             bytes.append(
-                contentsOf: JournalCodec.recordLine(seq: pending.seq, time: time, eventsJSON: pending.eventsJSON))
+                contentsOf: JournalCodec.recordLine(
+                    seq: pending.seq, time: time, batch: span, eventsJSON: pending.eventsJSON))
         }
-        let lastSeq = firstSeq + UInt64(batch.count) - 1
         // The watchdog times the disk only: what the acknowledgements below run (callbacks) is not I/O.
         let outcome = watchedIO {
             segment.withLock { segment -> Result<Bool, JournalFailure> in

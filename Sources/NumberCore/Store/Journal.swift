@@ -45,7 +45,7 @@ public struct JournalRecovery: Sendable, Hashable {
     public var snapshotSeq: UInt64?
     /// How many records were replayed after the snapshot.
     public var replayedRecords: Int
-    /// Files a torn last record was moved to.
+    /// Files a torn tail (a torn last record, or damage inside the last batch) was moved to.
     public var tornFiles: [String]
     /// Damaged snapshots set aside (the previous snapshot was used instead).
     public var damagedSnapshots: [String]

@@ -4,7 +4,37 @@ import Foundation
 package struct RecordFrame<Event: Decodable>: Decodable {
     package var seq: UInt64
     package var time: Int64
+    /// The seqs of the records written with this one by one `write` and one `fdatasync` (store format 2; nil in
+    /// lines of format 1). Recovery uses it to tell a power cut inside the last, never-acknowledged batch from
+    /// damage to acknowledged records (``SegmentScanner``).
+    package var batch: RecordBatch?
     package var events: [Event]
+}
+
+/// The first and last seq of a group-commit batch, written `"batch":[first,last]` in each of its records.
+package struct RecordBatch: Decodable, Sendable, Hashable {
+    package var first: UInt64
+    package var last: UInt64
+
+    package init(first: UInt64, last: UInt64) {
+        precondition(first <= last, "a batch's first seq is at most its last")
+        self.first = first
+        self.last = last
+    }
+
+    package init(from decoder: any Decoder) throws {
+        var pair = try decoder.unkeyedContainer()
+        let first = try pair.decode(UInt64.self)
+        let last = try pair.decode(UInt64.self)
+        guard pair.isAtEnd, first <= last else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "a batch is [first, last] with first ≤ last"))
+        }
+        self.init(first: first, last: last)
+    }
+
+    /// Whether `seq` is one of the batch's records.
+    package func contains(_ seq: UInt64) -> Bool { first <= seq && seq <= last }
 }
 
 /// The decoded form of a snapshot file.
@@ -65,9 +95,14 @@ package enum JournalCodec {
         return bytes
     }
 
-    /// The full journal line of a record whose events are already encoded.
-    package static func recordLine(seq: UInt64, time: Int64, eventsJSON: [UInt8]) -> [UInt8] {
-        ChecksummedLine.encode(head: Array(#"{"seq":\#(seq),"time":\#(time),"events":"#.utf8), body: eventsJSON)
+    /// The full journal line of a record whose events are already encoded: `{"seq":S,"time":T,"batch":[F,L],"events":…}`
+    /// (store format 2; without `batch`, the line of format 1 that tests and fuzz seeds still write).
+    package static func recordLine(
+        seq: UInt64, time: Int64, batch: RecordBatch? = nil, eventsJSON: [UInt8]
+    ) -> [UInt8] {
+        let batchJSON = batch.map { #""batch":[\#($0.first),\#($0.last)],"# } ?? ""
+        return ChecksummedLine.encode(
+            head: Array(#"{"seq":\#(seq),"time":\#(time),\#(batchJSON)"events":"#.utf8), body: eventsJSON)
     }
 
     /// The full content of a snapshot file.

@@ -5,7 +5,8 @@ import Foundation
 /// - `journal-<first seq, 20 digits>.jsonl`: a journal segment; its first record has that sequence number.
 /// - `snapshot-<seq, 20 digits>.json`: a snapshot holding the state through that sequence number.
 /// - `snapshot-<seq>.json.tmp`: a snapshot being written (removed at open: a crash left it).
-/// - `journal-<first>.jsonl.torn-<unix ms>`: bytes of a torn last record cut off at open, kept for inspection.
+/// - `journal-<first>.jsonl.torn-<unix ms>`: bytes of a torn tail (a torn last record, or damage inside the last
+///   batch) cut off at open, kept for inspection.
 /// - `snapshot-<seq>.json.damaged-<unix ms>`: a snapshot that failed its checksum at open, set aside.
 /// - `LOCK`: held with an `fcntl` write lock while a journal is open (a process-wide lock: see `copyStore`).
 /// - `FORMAT`: the ``StoreFormat`` that wrote the store (``StoreFormatFile``); `FORMAT.tmp` while it is being replaced

@@ -5,6 +5,8 @@ package struct ScannedRecord<Event> {
     package var seq: UInt64
     package var time: Int64
     package var offset: Int
+    /// The batch it was written in (nil for a record of store format 1).
+    package var batch: RecordBatch?
     package var events: [Event]
 }
 
@@ -16,7 +18,9 @@ package enum SegmentIssue: Sendable, Hashable {
     case gap(offset: Int, expected: UInt64, found: UInt64)
 }
 
-/// The last line of a segment is incomplete or fails its checksum: a crash cut the last append.
+/// The end of a segment that a crash left damaged and that was never acknowledged: its last line incomplete or failing
+/// its checksum (a crash cut the last append), or damage inside the last batch (a power cut wrote that batch's pages
+/// out of order). Recovery cuts the segment at `offset` and keeps the bytes aside.
 package struct TornTail: Sendable, Hashable {
     /// Where the torn line starts (the length the segment is cut to).
     package var offset: Int
@@ -43,12 +47,18 @@ package enum SegmentScanner {
     /// checksum ends it (a damaged separator merged two records); a damaged line followed by more bytes is
     /// corruption, and so is any line whose checksum holds but which does not decode (a crash cannot produce
     /// it, so cutting it could drop an acknowledged record). Every problem is reported; scanning continues.
+    ///
+    /// One exception, for records that name their batch (store format 2): damage that lies wholly inside the
+    /// segment's last batch is a torn tail from its first damaged byte (``lastBatchDamage(_:_:firstSeq:damaged:)``).
     package static func scan<Event: Decodable>(
         _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
     ) -> SegmentScan<Event> {
         var scan = SegmentScan<Event>(lastSeq: firstSeq &- 1)
         var expected = firstSeq
         var start = 0
+        // Lines failing their checksum (or incomplete), and whether any intact line did not decode.
+        var damaged: [Range<Int>] = []
+        var undecodable = false
         while start < bytes.count {
             let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
             let end = newline ?? bytes.count
@@ -58,10 +68,13 @@ package enum SegmentScanner {
             case .undecodable(let reason):
                 // The checksum holds, so the bytes are what was written: not a torn write, wherever it is.
                 scan.issues.append(.corrupt(offset: start, reason: reason))
+                undecodable = true
             case .failure(let reason):
+                damaged.append(start..<next)
                 if isLast, let inner = embeddedRecordOffset(bytes[start..<end]) {
-                    // A crash leaves a prefix of what it wrote, never a whole record after a damaged one: this is
-                    // a damaged line separator merging an earlier record with the last one.
+                    // A killed process leaves a prefix of what it wrote, never a whole record after a damaged one:
+                    // this is a damaged line separator merging an earlier record with the last one (or a power cut
+                    // inside the last batch, which the batch rule below settles).
                     scan.issues.append(
                         .corrupt(
                             offset: start,
@@ -77,13 +90,86 @@ package enum SegmentScanner {
                     scan.issues.append(.gap(offset: start, expected: expected, found: frame.seq))
                 }
                 scan.records.append(
-                    ScannedRecord(seq: frame.seq, time: frame.time, offset: start, events: frame.events))
+                    ScannedRecord(
+                        seq: frame.seq, time: frame.time, offset: start, batch: frame.batch, events: frame.events))
                 scan.lastSeq = frame.seq
                 expected = frame.seq &+ 1
             }
             start = next
         }
+        if !undecodable, let torn = lastBatchDamage(scan, bytes, firstSeq: firstSeq, damaged: damaged) {
+            scan.records.removeAll { $0.offset >= torn.offset }
+            scan.issues = []
+            scan.torn = torn
+            scan.lastSeq = scan.records.last?.seq ?? firstSeq &- 1
+        }
         return scan
+    }
+
+    /// The torn tail to cut when every damaged line of the scan lies inside the segment's last batch, else nil.
+    ///
+    /// Group commit writes a batch of records with one `write` and acknowledges none of them before its `fdatasync`
+    /// returns, and writes the next batch only after that: a power cut during the sync can leave the batch's pages on
+    /// disk in any order (a page never written reads as zeros), so intact records of the batch may follow damaged
+    /// ones — which a scan by lines would take for damage before the last record and refuse. Nothing earlier can be
+    /// damaged that way. So the damage, from its first byte `d` to the end, is taken for that power cut when:
+    /// - nothing is wrong before `d` (no gap, no damage) and every line after it is damaged or an intact record
+    ///   (including one that ends a damaged line, its separator lost);
+    /// - every intact record after `d` names the same batch, one that began no later than the first damaged record
+    ///   (the record after the last intact one before `d`), holds each of them in increasing order, and agrees with
+    ///   that last intact record (its batch, or a batch that ended with it);
+    /// - damage after the last intact record means the batch went on past it (not a later write's bytes);
+    /// - with no intact record after `d`, either the damage is one last line (the torn last append of format 1) or
+    ///   the last intact record's batch goes on past it.
+    /// Like the torn last line of format 1, the rule cannot tell media damage to a final batch that was acknowledged
+    /// from the power cut; it never cuts records followed by a later batch's.
+    static func lastBatchDamage<Event>(
+        _ scan: SegmentScan<Event>, _ bytes: [UInt8], firstSeq: UInt64, damaged: [Range<Int>]
+    ) -> TornTail? {
+        // A torn last line and nothing else wrong is format 1's torn tail, already found.
+        guard let start = damaged.first?.lowerBound, scan.torn == nil || !scan.issues.isEmpty else { return nil }
+        for issue in scan.issues {
+            if case .gap(let offset, _, _) = issue, offset < start { return nil }
+        }
+        let before = scan.records.last { $0.offset < start }
+        let firstDamagedSeq = before.map { $0.seq &+ 1 } ?? firstSeq
+        // Intact records after the damage: whole lines, and a record that ends a damaged line.
+        var after = scan.records.filter { $0.offset > start }.map { (offset: $0.offset, seq: $0.seq, batch: $0.batch) }
+        for range in damaged {
+            let line = bytes[range].last == UInt8(ascii: "\n") ? bytes[range].dropLast() : bytes[range]
+            guard let inner = embeddedRecordOffset(line),
+                let frame = try? JournalCodec.decode(RecordFrame<AnyJSONValue>.self, line[inner...])
+            else { continue }
+            after.append((inner, frame.seq, frame.batch))
+        }
+        after.sort { $0.offset < $1.offset }
+        let reason: String
+        if let last = after.last {
+            guard let batch = after[0].batch, batch.first <= firstDamagedSeq,
+                after.allSatisfy({ $0.batch == batch && batch.contains($0.seq) && $0.seq > firstDamagedSeq }),
+                zip(after, after.dropFirst()).allSatisfy({ $0.0.seq < $0.1.seq })
+            else { return nil }
+            // The record before the damage is of the same batch, or its own batch ended with it and this one began
+            // right after (a batch never spans segments: a segment's first batch begins at its first seq).
+            if before?.batch != batch {
+                guard batch.first == firstDamagedSeq, before.map({ $0.batch?.last ?? $0.seq }) == before?.seq else {
+                    return nil
+                }
+            }
+            // Damage after the last intact record is the batch's own end only if the batch goes on past it.
+            if last.seq == batch.last, damaged.contains(where: { $0.lowerBound > last.offset }) { return nil }
+            reason =
+                "damage inside the last batch (records \(batch.first)–\(batch.last), written by one write that was never "
+                + "acknowledged): a power cut wrote its pages out of order; \(after.count) intact record(s) after the "
+                + "damage are cut off with it"
+        } else {
+            guard let before, let theirs = before.batch, theirs.last > before.seq else { return nil }
+            reason =
+                "damage from here to the end inside the last batch (records \(theirs.first)–\(theirs.last), written by "
+                + "one write that was never acknowledged; the last intact record is \(before.seq)): a power cut wrote "
+                + "its pages out of order"
+        }
+        return TornTail(offset: start, length: bytes.count - start, reason: reason)
     }
 
     /// The offset of a record line starting inside `line` (after its first byte) and running to its end with a
@@ -116,7 +202,12 @@ package enum SegmentScanner {
         guard hasNewline else { return .failure("incomplete line (no newline)") }
         guard ChecksummedLine.verify(line) else { return .failure("checksum mismatch or malformed trailer") }
         do {
-            return .success(try JournalCodec.decode(RecordFrame<Event>.self, line))
+            let frame = try JournalCodec.decode(RecordFrame<Event>.self, line)
+            if let batch = frame.batch, !batch.contains(frame.seq) {
+                return .undecodable(
+                    "record \(frame.seq) names a batch [\(batch.first),\(batch.last)] that does not hold it")
+            }
+            return .success(frame)
         } catch {
             return .undecodable("checksum is valid but the line does not decode as a record: \(error)")
         }

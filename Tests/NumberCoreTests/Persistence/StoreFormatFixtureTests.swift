@@ -92,7 +92,7 @@ struct StoreFormatFixtureTests {
         }
     }
 
-    @Test("the fixture opens to exactly its expected state, its FORMAT as written")
+    @Test("the fixture opens to exactly its expected state, and its FORMAT moves on to this build's")
     func opensToItsExpectedState() async throws {
         let scratch = try Self.scratchCopy()
         defer { scratch.remove() }
@@ -118,7 +118,13 @@ struct StoreFormatFixtureTests {
         #expect(state.intents.keys.sorted() == ["PIN_FXINTENT005"])
         #expect(Set(state.orphanWatch.keys) == ["+14155550106", "+14155550109"])
         #expect(state.idempotency.count == 5)
-        #expect(try scratch.bytes("FORMAT") == Array(#"{"format":1,"readers":1}"#.utf8) + [10])
+        #expect(
+            [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
+                == Array(#"{"format":1,"readers":1}"#.utf8) + [10])
+        // Opened by a build writing a later format: the files may now hold its records, readable by format 1 still.
+        #expect(
+            try scratch.bytes("FORMAT")
+                == StoreFormatFile.encode(StoreFormat(format: StoreFormat.current.format, readers: 1)))
     }
 
     @Test("every journal line decodes: the journal alone (snapshot dropped) replays to the same state")
@@ -185,18 +191,19 @@ struct StoreFormatFixtureTests {
         #expect(after == before, "the journal and the snapshot are untouched")
     }
 
-    @Test("a FileNumberStore refuses the fixture once its FORMAT asks for format 2 readers, changing nothing")
+    @Test("a FileNumberStore refuses the fixture once its FORMAT asks for newer readers, changing nothing")
     func newerReaderRefused() throws {
         let scratch = try Self.scratchCopy()
         defer { scratch.remove() }
-        try scratch.write("FORMAT", Array(#"{"format":2,"readers":2}"#.utf8) + [10])
+        let newer = StoreFormat.current.format + 1
+        try scratch.write("FORMAT", Array(#"{"format":\#(newer),"readers":\#(newer)}"#.utf8) + [10])
         let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
         let error = #expect(throws: JournalError.self) { _ = try FileNumberStore.open(directory: scratch.url) }
         #expect(error?.code == .formatTooNew)
         #expect(
             error?.description.contains(
-                "written by store format 2 and needs a numberd that reads format 2 or later; this numberd reads store "
-                    + "formats up to 1") == true, "\(String(describing: error))")
+                "written by store format \(newer) and needs a numberd that reads format \(newer) or later; this numberd "
+                    + "reads store formats up to \(newer - 1)") == true, "\(String(describing: error))")
         #expect(scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) } == before)
     }
 
@@ -206,7 +213,7 @@ struct StoreFormatFixtureTests {
         defer { scratch.remove() }
         let report = await verifyDataDirectory(scratch.url)
         #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
-        #expect(report.journal.format == .recorded(.current))
+        #expect(report.journal.format == .recorded(.legacy), "format 1, as its FORMAT says")
         #expect(report.violations.isEmpty)
     }
 }

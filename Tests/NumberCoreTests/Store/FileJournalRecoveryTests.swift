@@ -61,6 +61,79 @@ struct FileJournalRecoveryTests {
         }
     }
 
+    /// A journal whose writer wrote record 1 alone, then records 2–9 as one batch (one write, one sync): the writer is
+    /// held in the first sync while the eight appends queue.
+    func journalWithBatch(in directory: TempDirectory) async throws {
+        let fileSystem = FaultInjectingFileSystem()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        let journal = opened.journal
+        fileSystem.pause(.fdatasync)
+        let syncsBefore = fileSystem.count(.fdatasync)
+        try await withThrowingTaskGroup(of: UInt64.self) { group in
+            defer { fileSystem.resume(.fdatasync) }
+            group.addTask { try await journal.append([.deposit(account: "a", cents: 1)]) }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while fileSystem.count(.fdatasync) == syncsBefore || journal.queuedRecordCount > 0,
+                ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            for cents in 2...9 {
+                group.addTask { try await journal.append([.deposit(account: "a", cents: Int64(cents))]) }
+            }
+            while journal.queuedRecordCount < 8, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try #require(journal.queuedRecordCount == 8)
+            fileSystem.resume(.fdatasync)
+            for try await _ in group {}
+        }
+        await journal.close()
+    }
+
+    @Test("a power cut inside the last batch (a page never written, records after it intact) is cut off, not refused")
+    func powerCutInsideTheLastBatch() async throws {
+        let source = TempDirectory()
+        defer { source.remove() }
+        try await journalWithBatch(in: source)
+        let full = try source.bytes(segment)
+        let starts = lineStarts(full)
+        let lines = full.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines.count == 9)
+        #expect(lines[0].hasPrefix(#"{"seq":1,"time":"#) && lines[0].contains(#""batch":[1,1],"#))
+        #expect(lines[1...].allSatisfy { $0.contains(#""batch":[2,9],"#) }, "\(lines)")
+        // Zero 48 bytes at each place inside the batch (a sector the cut left unwritten): each opens, keeping the
+        // records before the zeroed bytes, the rest kept aside, and the journal goes on after them.
+        for from in stride(from: starts[1], to: full.count - 1, by: 37) {
+            let directory = TempDirectory()
+            defer { directory.remove() }
+            var bytes = full
+            for index in from..<min(from + 48, full.count) { bytes[index] = 0 }
+            try directory.write(segment, bytes)
+            let cut = starts.last { $0 <= from }!
+            let kept = starts.firstIndex(of: cut)!
+            let opened = try open(directory)
+            #expect(opened.lastSeq == UInt64(kept), "zeroed from \(from)")
+            #expect(opened.state.balances == ["a": Int64((1...kept).reduce(0, +))], "zeroed from \(from)")
+            let torn = try #require(opened.recovery.tornFiles.first)
+            #expect(try directory.bytes(torn) == Array(bytes[cut...]), "zeroed from \(from)")
+            #expect(try directory.bytes(segment) == Array(full[..<cut]), "zeroed from \(from)")
+            #expect(try await opened.journal.append([.note("next")]) == UInt64(kept + 1), "zeroed from \(from)")
+            await opened.journal.close()
+        }
+        // The same damage in record 1, acknowledged before the batch was written: refused, nothing changed.
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        var bytes = full
+        for index in 10..<30 { bytes[index] = 0 }
+        try directory.write(segment, bytes)
+        let error = #expect(throws: JournalError.self) { _ = try open(directory) }
+        #expect(error?.code == .corruptRecord && error?.offset == 0)
+        #expect(try directory.bytes(segment) == bytes)
+    }
+
     @Test("a flipped bit in a middle record refuses to start and names file and offset")
     func flippedBitInMiddle() async throws {
         let directory = TempDirectory()

@@ -72,4 +72,169 @@ struct SegmentScannerTests {
         #expect(scan.torn?.offset == line(1).count)
         #expect(scan.records.map(\.seq) == [1])
     }
+
+    // MARK: - Store format 2: records name their batch
+
+    /// One record of the batch `first...last`.
+    func batched(_ seq: UInt64, _ first: UInt64, _ last: UInt64) -> [UInt8] {
+        JournalCodec.recordLine(
+            seq: seq, time: 1, batch: RecordBatch(first: first, last: last),
+            eventsJSON: Array(#"[{"note":{"_0":"n\#(seq)"}}]"#.utf8))
+    }
+
+    /// Records 1–3 (one batch, acknowledged once record 4 was written) then 4–9 (the last batch); the offset where
+    /// the last batch starts.
+    func twoBatches() -> (bytes: [UInt8], lastBatchStart: Int) {
+        let acknowledged = (1...3).flatMap { batched($0, 1, 3) }
+        return (acknowledged + (4...9).flatMap { batched($0, 4, 9) }, acknowledged.count)
+    }
+
+    func lineStarts(_ bytes: [UInt8]) -> [Int] {
+        [0] + bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }.map { $0 + 1 }
+    }
+
+    /// `bytes` with `range` zeroed: a page the power cut never wrote.
+    func zeroed(_ bytes: [UInt8], _ range: Range<Int>) -> [UInt8] {
+        var copy = bytes
+        for index in range.clamped(to: 0..<bytes.count) { copy[index] = 0 }
+        return copy
+    }
+
+    @Test("a format 2 line carries its batch and scans back with it")
+    func batchRoundTrip() {
+        let scan = SegmentScanner.scan(batched(4, 4, 9), firstSeq: 4, as: ToyEvent.self)
+        #expect(scan.issues.isEmpty && scan.torn == nil)
+        #expect(scan.records.first?.batch == RecordBatch(first: 4, last: 9))
+        #expect(SegmentScanner.scan(line(4), firstSeq: 4, as: ToyEvent.self).records.first?.batch == nil)
+    }
+
+    @Test("a record naming a batch that does not hold it is corruption, even last")
+    func batchNotHoldingTheRecord() {
+        let scan = SegmentScanner.scan(batched(1, 1, 1) + batched(2, 3, 4), firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.torn == nil)
+        #expect(scan.issues.count == 1)
+    }
+
+    @Test("every window zeroed inside the last batch (pages written out of order) is a torn tail from its first byte")
+    func zeroedWindowsInTheLastBatch() {
+        let (bytes, lastBatchStart) = twoBatches()
+        let starts = lineStarts(bytes)
+        var checked = 0
+        for width in [1, 7, 64, 150, 512] {
+            for from in stride(from: lastBatchStart, to: bytes.count, by: max(1, width / 3)) {
+                let damaged = zeroed(bytes, from..<(from + width))
+                let scan = SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self)
+                let label = "zeroed \(from)..<\(from + width)"
+                // The cut starts at the line holding the first zeroed byte; every record before it is kept.
+                let cut = starts.last { $0 <= from }!
+                #expect(scan.issues.isEmpty, "\(label): \(scan.issues)")
+                #expect(scan.torn?.offset == cut, "\(label)")
+                #expect(scan.torn.map { $0.offset + $0.length } == bytes.count, "\(label)")
+                #expect(scan.records.map(\.seq) == Array(1...UInt64(starts.firstIndex(of: cut)!)), "\(label)")
+                #expect(scan.lastSeq == UInt64(starts.firstIndex(of: cut)!), "\(label)")
+                checked += 1
+            }
+        }
+        #expect(checked > 100)
+    }
+
+    @Test("damage in an acknowledged batch is corruption, whatever the last batch holds")
+    func damageInAnEarlierBatch() {
+        let (bytes, lastBatchStart) = twoBatches()
+        for from in 0..<lastBatchStart {
+            let scan = SegmentScanner.scan(zeroed(bytes, from..<(from + 40)), firstSeq: 1, as: ToyEvent.self)
+            #expect(!scan.issues.isEmpty, "zeroed from \(from)")
+            #expect(scan.torn == nil || scan.issues.contains { if case .corrupt = $0 { true } else { false } })
+        }
+    }
+
+    @Test("a zeroed separator merging two records of the last batch is a torn tail from the first")
+    func mergedInsideTheLastBatch() {
+        let (bytes, _) = twoBatches()
+        let starts = lineStarts(bytes)
+        // The newline ending record 6 zeroed: record 6 and record 7 become one damaged line that ends with record 7.
+        let damaged = zeroed(bytes, (starts[6] - 1)..<starts[6])
+        let scan = SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.issues.isEmpty)
+        #expect(scan.torn?.offset == starts[5])
+        #expect(scan.records.map(\.seq) == [1, 2, 3, 4, 5])
+        // The same damage in format 1 lines stays corruption.
+        let old = (1...9).flatMap(line)
+        let oldStarts = lineStarts(old)
+        let oldScan = SegmentScanner.scan(
+            zeroed(old, (oldStarts[6] - 1)..<oldStarts[6]), firstSeq: 1, as: ToyEvent.self)
+        #expect(oldScan.torn == nil && !oldScan.issues.isEmpty)
+    }
+
+    @Test("damage after the last batch's last record is a later write's: corruption")
+    func damageAfterTheBatchEnds() {
+        let (bytes, _) = twoBatches()
+        let starts = lineStarts(bytes)
+        // Record 5 zeroed and bytes after record 9, the batch's last, damaged too.
+        let damaged = zeroed(bytes, starts[4]..<(starts[4] + 20)) + Array("garbage\n".utf8) + Array("x".utf8)
+        let scan = SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.torn == nil || !scan.issues.isEmpty)
+        #expect(!scan.issues.isEmpty)
+    }
+
+    @Test("intact records of two batches after the damage: corruption")
+    func twoBatchesAfterTheDamage() {
+        let bytes = batched(1, 1, 2) + batched(2, 1, 2) + batched(3, 3, 4) + batched(4, 3, 4)
+        let starts = lineStarts(bytes)
+        let scan = SegmentScanner.scan(zeroed(bytes, starts[1]..<(starts[1] + 10)), firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.torn == nil && !scan.issues.isEmpty)
+    }
+
+    @Test(
+        "damage running to the end: torn when the last intact record's batch goes on, else corruption if it spans lines"
+    )
+    func damageToTheEnd() {
+        let (bytes, _) = twoBatches()
+        let starts = lineStarts(bytes)
+        // Records 6–9 damaged, two of them keeping their newlines: records 4 and 5 say their batch ends at 9.
+        var damaged = bytes
+        for index in starts[5]..<bytes.count where damaged[index] != UInt8(ascii: "\n") || index < starts[7] {
+            damaged[index] = 0x20
+        }
+        let scan = SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self)
+        #expect(scan.issues.isEmpty)
+        #expect(scan.torn?.offset == starts[5])
+        #expect(scan.records.map(\.seq) == [1, 2, 3, 4, 5])
+        // The same after record 3, whose batch ended with it: a later write is damaged over several lines.
+        var later = bytes
+        for index in starts[3]..<bytes.count where later[index] != UInt8(ascii: "\n") || index < starts[5] {
+            later[index] = 0x20
+        }
+        let refused = SegmentScanner.scan(later, firstSeq: 1, as: ToyEvent.self)
+        #expect(!refused.issues.isEmpty)
+    }
+
+    @Test("damage at a segment's first record: the batch must begin at the segment's first seq")
+    func damageAtTheSegmentStart() {
+        let good = (11...14).flatMap { batched($0, 11, 14) }
+        let scan = SegmentScanner.scan(zeroed(good, 0..<10), firstSeq: 11, as: ToyEvent.self)
+        #expect(scan.issues.isEmpty && scan.torn?.offset == 0 && scan.records.isEmpty && scan.lastSeq == 10)
+        // A batch said to begin in an earlier segment cannot be this segment's: corruption.
+        let odd = (11...14).flatMap { batched($0, 10, 14) }
+        let refused = SegmentScanner.scan(zeroed(odd, 0..<10), firstSeq: 11, as: ToyEvent.self)
+        #expect(refused.torn == nil && !refused.issues.isEmpty)
+    }
+
+    @Test("a gap or an undecodable line anywhere keeps the damage corruption")
+    func otherProblemsKeepTheRefusal() {
+        let (bytes, _) = twoBatches()
+        let starts = lineStarts(bytes)
+        // Record 2 missing (a gap before the damage) and record 7 zeroed.
+        let gapped = Array(bytes[..<starts[1]] + bytes[starts[2]...])
+        let gapStarts = lineStarts(gapped)
+        let gapScan = SegmentScanner.scan(
+            zeroed(gapped, gapStarts[5]..<(gapStarts[5] + 5)), firstSeq: 1, as: ToyEvent.self)
+        #expect(gapScan.torn == nil && gapScan.issues.count >= 2)
+        // A checksummed line that does not decode, after the damage.
+        let undecodable = ChecksummedLine.encode(
+            head: Array(#"{"seq":9,"time":1,"batch":[4,9],"events":"#.utf8), body: Array("[7]".utf8))
+        let mixed = Array(zeroed(bytes, starts[6]..<(starts[6] + 5))[..<starts[8]]) + undecodable
+        let mixedScan = SegmentScanner.scan(mixed, firstSeq: 1, as: ToyEvent.self)
+        #expect(mixedScan.torn == nil && mixedScan.issues.count == 3, "damage, the gap after it, the undecodable line")
+    }
 }
