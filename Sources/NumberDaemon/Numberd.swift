@@ -214,6 +214,7 @@ public final class Numberd: Sendable {
                     return [
                         "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
                         "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
+                        "releases_deferred": "\(report.releasesDeferred)",
                         "expired_keys": "\(report.expiredKeys)", "more": "\(report.more)",
                     ]
                 }, final: nil),

@@ -17,9 +17,11 @@ struct PeriodicService: Service {
     var firstRunAfterSeconds: Int? = nil
 
     func run() async throws {
-        if runAtStart { await tick() }
-        // Sleeping is cancelled at graceful shutdown; the final action runs after.
+        // A run and the sleeps between runs are cancelled at graceful shutdown (the start's run too: a reconciliation
+        // against a provider that does not answer could hold a stop for as long as its pass takes); the final action
+        // runs after.
         try? await cancelWhenGracefulShutdown {
+            if runAtStart { await tick() }
             var wait = firstRunAfterSeconds ?? intervalSeconds
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(wait))

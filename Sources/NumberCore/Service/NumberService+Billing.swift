@@ -11,6 +11,10 @@ public struct BillingReport: Sendable, Hashable {
     public var released = 0
     /// Grace releases that failed at the provider (tried again by the next catch-up, not within this one).
     public var releaseFailures = 0
+    /// Grace releases not tried because the run stopped asking the provider (it failed
+    /// ``NumberServiceConfig/Reconcile/providerFailuresPerPassMax`` times in a row, or numberd is stopping), while
+    /// renewals went on: their release is recorded as requested, so reconciliation finishes them.
+    public var releasesDeferred = 0
     /// Idempotency records dropped after their TTL.
     public var expiredKeys = 0
     /// Whether the run stopped at its action limit and more work is due.
@@ -27,6 +31,7 @@ extension BillingReport {
         markedPastDue += later.markedPastDue
         released += later.released
         releaseFailures += later.releaseFailures
+        releasesDeferred += later.releasesDeferred
         expiredKeys += later.expiredKeys
         more = later.more
     }
@@ -38,7 +43,10 @@ extension NumberService {
     /// `billing.actionsPerRunMax` actions and `billing.expiredKeysPerRunMax` keys (`more` says work is left). Two
     /// decisions, each one journal record within the record limit: the numbers', then the keys'.
     public func runBilling() async throws(NumberError) -> BillingReport {
-        try await billingRun(skipping: []).report
+        var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
+        let report = try await billingRun(skipping: [], pass: &pass).report
+        logStoppedEarly(pass, "billing grace release", left: report.releasesDeferred)
+        return report
     }
 
     /// Billing runs one after another until nothing more is due (`more` false), `runsMax` runs, or the task is
@@ -49,21 +57,25 @@ extension NumberService {
     /// runs' sums.
     public func runBillingUntilCaughtUp(runsMax: Int) async throws(NumberError) -> BillingReport {
         precondition(runsMax > 0, "runsMax must be positive")
-        var (report, refused) = try await billingRun(skipping: [])
+        // One pass for the whole catch-up: once the provider failed the limit in a row, later runs renew and mark but
+        // defer their grace releases instead of each trying again.
+        var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
+        var (report, refused) = try await billingRun(skipping: [], pass: &pass)
         var runs = 1
         while report.more && runs < runsMax && !Task.isCancelled {
-            let next = try await billingRun(skipping: refused)
+            let next = try await billingRun(skipping: refused, pass: &pass)
             report.add(next.report)
             refused.formUnion(next.refused)
             runs += 1
         }
+        logStoppedEarly(pass, "billing grace release", left: report.releasesDeferred)
         return report
     }
 
     /// One billing run, leaving out `skipping` (besides the numbers a running release or trunk change holds);
     /// returns its report and the numbers whose grace release failed.
     private func billingRun(
-        skipping extra: Set<String>
+        skipping extra: Set<String>, pass: inout ProviderPass
     ) async throws(NumberError) -> (report: BillingReport, refused: Set<String>) {
         let now = now()
         let plan = try await coordinator.perform { state throws(NumberError) in
@@ -79,10 +91,17 @@ extension NumberService {
         var refused: Set<String> = []
         for number in plan.toRelease {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
+            guard pass.mayGoOn else {
+                report.releasesDeferred += 1
+                refused.insert(number.id)
+                continue
+            }
             do {
                 _ = try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
                 report.released += 1
+                pass.record(answered: true)
             } catch {
+                pass.record(answered: !ProviderPass.isNoAnswer(error))
                 report.releaseFailures += 1
                 refused.insert(number.id)
                 logger.warning(

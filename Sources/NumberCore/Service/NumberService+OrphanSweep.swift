@@ -40,9 +40,18 @@ extension NumberService {
         let cursor = local.withLock { $0.orphanSweepCursor }
         let chosen = Self.rotation(config.reconcile.orphanLookUpsPerSweep, of: watches.keys, after: cursor)
         local.withLock { $0.orphanSweepCursor = chosen.last }
+        var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
+        var left = 0
         for phone in chosen {
-            if let watch = watches[phone] { await settle(watch, into: &report) }
+            guard let watch = watches[phone] else { continue }
+            guard pass.mayGoOn else {
+                report.pending.append(phone)
+                left += 1
+                continue
+            }
+            pass.record(answered: await settle(watch, into: &report))
         }
+        logStoppedEarly(pass, "orphan sweep", left: left)
         let settled = Set(chosen)
         report.pending += watches.keys.filter { !settled.contains($0) }.sorted()
         if !report.released.isEmpty {
@@ -59,14 +68,16 @@ extension NumberService {
         case lookUp
     }
 
-    private func settle(_ watch: OrphanWatch, into report: inout OrphanSweepReport) async {
+    /// Settles one watch; false when the provider could not answer (the look-up, or the release without a refusal).
+    private func settle(_ watch: OrphanWatch, into report: inout OrphanSweepReport) async -> Bool {
         let phone = watch.phoneNumber
         let now = now()
         let expired = now.timeIntervalSince(watch.since) >= Double(config.reconcile.orphanWatchSeconds)
-        guard await needsProvider(watch, at: now, into: &report) else { return }
+        guard await needsProvider(watch, at: now, into: &report) else { return true }
         switch await lookUpOwned(phone) {
         case .unknown:
             report.pending.append(phone)
+            return false
         case .notOwned:
             // Not at the provider: a release of it that may still be queued there names a SID a new purchase of the
             // number would not get, so purchases of it may go on.
@@ -80,10 +91,10 @@ extension NumberService {
             // Checked again just before the release, under the decision lock, which also keeps purchases off the
             // number until the release is done: one that reserved it after the release started could otherwise
             // find it still listed (a lost answer's look-up) and commit a number the sweep then releases.
-            guard await needsProvider(watch, at: now, into: &report) else { return }
+            guard await needsProvider(watch, at: now, into: &report) else { return true }
             guard claim(watch) else {
                 report.pending.append(phone)
-                return
+                return true
             }
             do {
                 try await provider.release(sid: number.sid)
@@ -100,10 +111,11 @@ extension NumberService {
                         metadata: ["number": "\(phone)", "sid": "\(number.sid)", "error": "\(error)"])
                 }
                 report.pending.append(phone)
-                return
+                return !ProviderPass.isNoAnswer(.fromProvider(error, phoneNumber: phone))
             }
             await end(watch, .released(sid: number.sid), at: now, into: &report)
         }
+        return true
     }
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.

@@ -24,17 +24,31 @@ extension NumberService {
     public func reconcile() async -> ReconcileReport {
         guard let claimed = try? claimOpenWork() else { return ReconcileReport() }
         var report = ReconcileReport()
+        var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
+        var left = 0
         for intent in claimed.intents {
             defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
-            await settle(intent, into: &report)
+            guard pass.mayGoOn else {
+                report.unresolved.append(intent.id)
+                left += 1
+                continue
+            }
+            pass.record(answered: await settle(intent, into: &report))
         }
         for number in claimed.releases {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
+            guard pass.mayGoOn else {
+                report.unresolved.append(number.id)
+                left += 1
+                continue
+            }
             do {
                 _ = try await finishRelease(
                     number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false)
                 report.releasesCompleted.append(number.id)
+                pass.record(answered: true)
             } catch {
+                pass.record(answered: !ProviderPass.isNoAnswer(error))
                 // Kept requested (the customer is no longer billed) while the provider may still bill us: an
                 // operator should see every pass that could not finish it.
                 report.unresolved.append(number.id)
@@ -45,7 +59,16 @@ extension NumberService {
                     ])
             }
         }
+        logStoppedEarly(pass, "reconciliation", left: left)
         return report
+    }
+
+    /// Logs, once per pass, that a pass left items for the next one because it stopped asking the provider.
+    func logStoppedEarly(_ pass: ProviderPass, _ name: String, left: Int) {
+        guard left > 0, let reason = pass.stopReason else { return }
+        logger.warning(
+            "\(name) pass stopped early; the next pass takes the rest",
+            metadata: ["reason": "\(reason)", "left": "\(left)"])
     }
 
     /// An open intent's place in the order a pass takes them in: by age, then id.
@@ -89,7 +112,8 @@ extension NumberService {
         }.result
     }
 
-    private func settle(_ intent: PurchaseIntent, into report: inout ReconcileReport) async {
+    /// Settles one intent; false when the provider could not say what it holds (the intent stays for a later pass).
+    private func settle(_ intent: PurchaseIntent, into report: inout ReconcileReport) async -> Bool {
         var found: [ProvisionedNumber] = []
         var complete = true
         for item in intent.items {
@@ -98,14 +122,14 @@ extension NumberService {
             case .notOwned: complete = false
             case .unknown:
                 report.unresolved.append(intent.id)
-                return
+                return false
             }
         }
         let age = now().timeIntervalSince(intent.createdAt)
         if intent.status == .open && !complete && age < Double(config.reconcile.inFlightHorizonSeconds) {
             // A buy sent just before the crash or timeout may still land: look again on a later pass.
             report.unresolved.append(intent.id)
-            return
+            return true
         }
         if intent.status == .open && complete {
             do {
@@ -114,7 +138,7 @@ extension NumberService {
             } catch {
                 report.unresolved.append(intent.id)
             }
-            return
+            return true
         }
         // Marked compensating (durably) before any release, so a later pass can never commit it instead. A number
         // the provider did not show may still be bought by a request queued there: it is watched for orphans.
@@ -128,5 +152,6 @@ extension NumberService {
             report.voided.append(intent.id)
         }
         logger.info("reconciled purchase intent", metadata: ["intent": "\(intent.id)", "voided": "\(!open)"])
+        return true
     }
 }

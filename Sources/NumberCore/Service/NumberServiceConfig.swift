@@ -125,6 +125,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// provider outage during a mass release). A purchase holds up to `purchaseNumbersMax` numbers, each looked
         /// up. 1...10 000. Default 200.
         public var itemsPerPassMax = 200
+        /// Provider failures in a row (no answer, a timeout, an unavailable provider) after which a background pass —
+        /// reconciliation, the orphan sweep, a billing run's grace releases — stops asking the provider; what is left
+        /// waits for the next pass. A provider outage then costs a pass this many timeouts instead of one per item (at
+        /// up to a minute each with the adapter's retries: hours for a full pass, with later billing runs' renewals
+        /// waiting behind it). A pass also stops taking new items once numberd is stopping. 1...1000. Default 3.
+        public var providerFailuresPerPassMax = 3
 
         /// The defaults.
         public static let defaults = Reconcile()
@@ -188,6 +194,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(1...10_000).contains(reconcile.orphanLookUpsPerSweep) {
             problems.append("reconcile.orphanLookUpsPerSweep must be in 1...10000")
+        }
+        if !(1...1000).contains(reconcile.providerFailuresPerPassMax) {
+            problems.append("reconcile.providerFailuresPerPassMax must be in 1...1000")
         }
         if !(1...10_000).contains(reconcile.itemsPerPassMax) {
             problems.append("reconcile.itemsPerPassMax must be in 1...10000")
