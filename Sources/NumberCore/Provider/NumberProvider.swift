@@ -220,6 +220,9 @@ public protocol NumberProvider: Sendable {
     func createTrunk(friendlyName: String) async throws -> String
     /// Deletes a trunk created with `createTrunk`.
     func deleteTrunk(sid: String) async throws
+    /// The SID of the trunk named exactly `friendlyName` at the provider, or nil: how a `createTrunk` whose answer
+    /// was lost is settled (numberd gives each trunk it creates a name of its own).
+    func findTrunk(friendlyName: String) async throws -> String?
 }
 
 extension NumberProvider {
@@ -236,6 +239,11 @@ extension NumberProvider {
     /// Providers without trunk management refuse.
     public func deleteTrunk(sid: String) async throws {
         throw ProviderError(.invalidArgument, message: "this provider cannot delete trunks")
+    }
+
+    /// Providers without trunk management refuse.
+    public func findTrunk(friendlyName: String) async throws -> String? {
+        throw ProviderError(.invalidArgument, message: "this provider cannot list trunks")
     }
 }
 

@@ -2,46 +2,111 @@ import Foundation
 
 extension NumberService {
     /// Creates a trunk for the account. With an empty `providerTrunkSid`, numberd creates the trunk at the provider
-    /// first (Twilio Elastic SIP Trunking) and manages it: deleting our trunk deletes it there too.
+    /// first (Twilio Elastic SIP Trunking), named `<trunk id> <name>`, and manages it: deleting our trunk deletes it
+    /// there too. It runs to its end even if the calling task is cancelled (``carriedThrough(_:)``): a trunk the
+    /// provider made is recorded (a caller gone or a deadline passed used to leave it at the provider, unknown to
+    /// numberd, which any account could repeat at will), and a creation whose answer was lost is looked up by that
+    /// name at the provider before anything is concluded.
     public func createTrunk(
         accountId: String, name: String, providerTrunkSid: String
     ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let name = try Validation.name(name, field: "name", max: limits.nameLengthMax)
-        var sid = providerTrunkSid
-        let managed = sid.isEmpty
-        if managed {
-            // Check everything that can be checked before creating anything at the provider.
-            try coordinator.read { state throws(NumberError) in try Self.checkNewTrunk(state, accountId, name, limits) }
-            do {
-                sid = try await provider.createTrunk(friendlyName: name)
+        guard providerTrunkSid.isEmpty else {
+            let sid = try Validation.name(providerTrunkSid, field: "providerTrunkSid", max: limits.providerSidLengthMax)
+            guard
+                sid.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }
+                )
+            else { throw .invalid("providerTrunkSid", "provider trunk SID must be letters and digits") }
+            return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: nil)
+        }
+        // Check everything that can be checked before creating anything at the provider, and choose the trunk's id:
+        // its name at the provider, which finds the trunk again when the provider's answer is lost.
+        let id = try coordinator.read { state throws(NumberError) in
+            try Self.checkNewTrunk(state, accountId, name, limits)
+            return Identifier.make(Identifier.trunk, taken: state.isTaken)
+        }
+        return try await carriedThrough { () async throws(NumberError) -> Trunk in
+            let sid = try await self.createProviderTrunk(friendlyName: Self.providerTrunkName(id: id, name: name))
+            do throws(NumberError) {
+                return try await self.recordTrunk(accountId: accountId, name: name, sid: sid, id: id)
             } catch {
-                throw NumberError.fromProvider(error)
+                // A concurrent change refused it after the provider made the trunk: don't leave it there.
+                await self.deleteProviderTrunk(sid)
+                throw error
             }
         }
-        sid = try Validation.name(sid, field: "providerTrunkSid", max: limits.providerSidLengthMax)
-        guard sid.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) })
-        else { throw .invalid("providerTrunkSid", "provider trunk SID must be letters and digits") }
-        let now = now()
+    }
+
+    /// The name numberd gives a trunk it creates at the provider: the trunk's id, a space and its name, cut to
+    /// Twilio's 64 characters (counted in UTF-16 units, never splitting a character). The id makes it unique.
+    static func providerTrunkName(id: String, name: String) -> String {
+        var friendlyName = id
+        for character in " " + name {
+            guard friendlyName.utf16.count + character.utf16.count <= 64 else { break }
+            friendlyName.append(character)
+        }
+        return friendlyName
+    }
+
+    /// Creates the trunk at the provider. A failure that may have created it all the same (a lost answer, a 5xx after
+    /// the request was sent) is settled by looking for `friendlyName` at the provider: found, it is the trunk; not
+    /// found, nothing was made; the look-up failing too, the outcome stays unknown (logged with the name, so an
+    /// operator can find the trunk if it is there).
+    private func createProviderTrunk(friendlyName: String) async throws(NumberError) -> String {
         do {
-            return try await coordinator.perform { [sid] state throws(NumberError) in
-                try Self.checkNewTrunk(state, accountId, name, limits)
-                // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
-                // account's calls. (A trunk the provider just made is new; were it not, it is not deleted below.)
-                guard managed || state.providerTrunks[sid] == nil else {
-                    throw NumberError(
-                        .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
-                        details: ["field": "providerTrunkSid"])
-                }
-                let trunk = Trunk(
-                    id: Identifier.make(Identifier.trunk, taken: state.isTaken), accountId: accountId, name: name,
-                    providerTrunkSid: sid, createdAt: now, providerManaged: managed ? true : nil)
-                return ([.trunkCreated(trunk)], trunk)
-            }
+            return try await provider.createTrunk(friendlyName: friendlyName)
         } catch {
-            // A concurrent change refused it after the provider made the trunk: don't leave it there.
-            if managed { await deleteProviderTrunk(sid) }
-            throw error
+            guard Self.mayHaveHappened(error) else { throw NumberError.fromProvider(error) }
+            let found: String?
+            do {
+                found = try await provider.findTrunk(friendlyName: friendlyName)
+            } catch let lookUp {
+                logger.error(
+                    "a trunk may have been created at the provider and could not be looked up; it is not recorded",
+                    metadata: [
+                        "friendlyName": "\(friendlyName)", "error": "\(error)", "lookUpError": "\(lookUp)",
+                    ])
+                throw NumberError(
+                    .unavailable, .outcomeUnknown,
+                    "the trunk's creation at the provider has an unknown outcome; it was not recorded: retry later",
+                    internalDetail: "\(error); look-up: \(lookUp)")
+            }
+            guard let found else {
+                // Not there: nothing was made, whatever the first answer left open.
+                throw NumberError(
+                    .unavailable, .providerUnavailable, "the provider did not create the trunk; retry later",
+                    internalDetail: "\(error); not found by its name afterwards")
+            }
+            logger.notice(
+                "a trunk whose creation had no answer was found at the provider",
+                metadata: ["friendlyName": "\(friendlyName)", "trunkSid": "\(found)"])
+            return found
+        }
+    }
+
+    /// Records the trunk `sid` (made at the provider by numberd when `id` is given, under that id if still free).
+    private func recordTrunk(
+        accountId: String, name: String, sid: String, id: String?
+    ) async throws(NumberError) -> Trunk {
+        let limits = config.limits
+        let managed = id != nil
+        let now = now()
+        return try await coordinator.perform { state throws(NumberError) in
+            try Self.checkNewTrunk(state, accountId, name, limits)
+            // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
+            // account's calls. (A trunk the provider just made is new; were it not, it is not deleted by the caller.)
+            guard managed || state.providerTrunks[sid] == nil else {
+                throw NumberError(
+                    .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
+                    details: ["field": "providerTrunkSid"])
+            }
+            let trunkId =
+                id.flatMap { state.isTaken($0) ? nil : $0 } ?? Identifier.make(Identifier.trunk, taken: state.isTaken)
+            let trunk = Trunk(
+                id: trunkId, accountId: accountId, name: name, providerTrunkSid: sid, createdAt: now,
+                providerManaged: managed ? true : nil)
+            return ([.trunkCreated(trunk)], trunk)
         }
     }
 

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+/// Trunks numberd creates at Twilio: found again by their name when Twilio's answer is lost, and recorded even when the
+/// caller is gone. Found by a review of limits: a cancelled call, a short deadline or a lost answer left the trunk at
+/// Twilio with nothing recorded (any account could repeat it at will, against the Twilio account's trunk limit).
+@Suite("Trunk creation over the Twilio adapter: lost answers, callers gone")
+struct TrunkCreationOverTwilioTests {
+    private static func account(_ service: NumberService) async throws -> Account {
+        try await service.createAccount(name: "Trunks", currency: "USD")
+    }
+
+    @Test("the name at Twilio is the trunk's id and its name, cut to 64 UTF-16 units without splitting a character")
+    func providerName() {
+        #expect(NumberService.providerTrunkName(id: "TRK_ABCDEFGHJKM", name: "Prod") == "TRK_ABCDEFGHJKM Prod")
+        let flags = String(repeating: "🇫🇷", count: 40)
+        let cut = NumberService.providerTrunkName(id: "TRK_ABCDEFGHJKM", name: flags)
+        #expect(cut.utf16.count <= 64 && cut.utf16.count >= 61)
+        #expect(cut == "TRK_ABCDEFGHJKM " + String(repeating: "🇫🇷", count: (64 - 16) / 4))
+    }
+
+    @Test("a creation whose answer is lost is found by its name and recorded: one trunk at Twilio, ours")
+    func lostAnswerIsFound() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .responseLost, times: 1))
+            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            #expect(twilio.engine.trunks.map(\.sid) == [trunk.providerTrunkSid])
+            #expect(twilio.engine.trunks.first?.friendlyName == "\(trunk.id) Prod")
+            #expect(twilio.requests(.listTrunks).count == 1)
+            #expect(try service.listTrunks(accountId: account.id).map(\.id) == [trunk.id])
+        }
+    }
+
+    @Test(
+        "an answered 5xx after Twilio made it: found and recorded; one that made nothing: nothing recorded, retry works"
+    )
+    func serverErrorsAreSettledByTheList() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .createTrunk, kind: .serverErrorAfterActing(.serviceUnavailable), times: 1))
+            let made = try await service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: "")
+            #expect(twilio.engine.trunks.map(\.sid) == [made.providerTrunkSid])
+            twilio.engine.addFault(
+                FaultRule(endpoint: .createTrunk, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 1))
+            let error = await numberError {
+                _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "")
+            }
+            #expect(error?.reason == .providerUnavailable, "\(String(describing: error))")
+            #expect(twilio.engine.trunks.count == 1)
+            #expect(try service.listTrunks(accountId: account.id).map(\.name) == ["A"])
+            _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "")
+            #expect(twilio.engine.trunks.count == 2)
+        }
+    }
+
+    @Test("a lost answer whose look-up fails too: an unknown outcome, nothing recorded")
+    func lookUpFailing() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .responseLost, times: 1))
+            twilio.engine.addFault(
+                FaultRule(endpoint: .listTrunks, kind: .serverErrorBeforeActing(.serviceUnavailable)))
+            let error = await numberError {
+                _ = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            }
+            #expect(error?.reason == .outcomeUnknown, "\(String(describing: error))")
+            #expect(try service.listTrunks(accountId: account.id).isEmpty)
+            #expect(twilio.engine.trunks.count == 1, "made at Twilio; logged with its name for the operator")
+        }
+    }
+
+    @Test("a caller gone while Twilio creates the trunk: the creation runs to its end and the trunk is recorded")
+    func cancelledCallerStillRecords() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            // Twilio makes the trunk, then holds its answer for 2 s: the caller goes away meanwhile.
+            twilio.engine.addFault(
+                FaultRule(endpoint: .createTrunk, kind: .stallAfterActing(milliseconds: 2_000), times: 1))
+            let call = Task {
+                try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while twilio.engine.trunks.isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            call.cancel()
+            _ = try? await call.value
+            while (try service.listTrunks(accountId: account.id)).isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let recorded = try service.listTrunks(accountId: account.id)
+            #expect(recorded.map(\.providerTrunkSid) == twilio.engine.trunks.map(\.sid) && recorded.count == 1)
+        }
+    }
+}
