@@ -23,6 +23,9 @@ extension NumberService {
     {
         let query = try validated(query)
         let currency = try accountId.map { id throws(NumberError) in try account(id).currency }
+        let holder = accountId ?? ""
+        try takeSearchSlot(holder)
+        defer { endSearch(holder) }
         let quote = try await quote(country: query.country, type: query.type)
         if let currency, currency != quote.currency {
             throw .currencyMismatch(expected: currency, got: quote.currency)
@@ -46,6 +49,30 @@ extension NumberService {
         let page = Array(matches.prefix(query.limit))
         remember(page)
         return SearchResult(numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matches.count)
+    }
+
+    /// Counts a search of `holder` as running, unless it has `searchesInFlightPerAccountMax` running already.
+    private func takeSearchSlot(_ holder: String) throws(NumberError) {
+        let max = config.limits.searchesInFlightPerAccountMax
+        let taken = local.withLock { local in
+            let running = local.searchesInFlight[holder] ?? 0
+            guard running < max else { return false }
+            local.searchesInFlight[holder] = running + 1
+            return true
+        }
+        guard taken else {
+            throw NumberError(
+                .resourceExhausted, .limitExceeded,
+                "at most \(max) searches at a time per account; retry when one has ended", details: ["max": String(max)]
+            )
+        }
+    }
+
+    private func endSearch(_ holder: String) {
+        local.withLock { local in
+            let running = local.searchesInFlight[holder] ?? 1
+            local.searchesInFlight[holder] = running > 1 ? running - 1 : nil
+        }
     }
 
     /// Our price for a kind of number in a country, from the provider's (cached) cost.
@@ -107,7 +134,13 @@ extension NumberService {
         }
         let entriesMax = config.caches.priceEntriesMax
         local.withLock { local in
-            if local.prices.count >= entriesMax { local.prices.removeAll() }
+            // Full: the oldest entry goes (clearing them all, as before, let searches across more kinds than the cache
+            // holds empty it for everyone).
+            if local.prices[key] == nil, local.prices.count >= entriesMax,
+                let oldest = local.prices.min(by: { $0.value.fetchedAt < $1.value.fetchedAt })?.key
+            {
+                local.prices.removeValue(forKey: oldest)
+            }
             local.prices[key] = (price, now)
         }
         return price

@@ -42,6 +42,8 @@ public final class NumberService: Sendable {
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
         /// Search listings by E.164, with the time they were seen.
         var listings = ListingCache()
+        /// Searches at the provider now, by account id ("" for searches for no account).
+        var searchesInFlight: [String: Int] = [:]
     }
 
     let config: NumberServiceConfig

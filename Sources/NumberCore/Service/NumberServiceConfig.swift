@@ -41,6 +41,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var fundsAmountMax: Int64 = 100_000_000
         /// Largest balance, minor units. Default 10 000 000 000 (100 M USD).
         public var balanceMax: Int64 = 10_000_000_000
+        /// Most searches one account (or the admin, searching for no account) has at the provider at once; the next
+        /// is refused RESOURCE_EXHAUSTED / LIMIT_EXCEEDED until one ends. Each search is a provider request, and every
+        /// account's provider calls — purchases, releases, trunk changes, billing — share one HTTP client (16
+        /// transfers, 1 024 queued): without it one account's searches, within its rate limit, filled that queue and
+        /// every other account's provider calls failed. 1...1000. Default 8.
+        public var searchesInFlightPerAccountMax: Int = 8
 
         /// The defaults.
         public static let defaults = Limits()
@@ -231,6 +237,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
             )
         }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
+        if !(1...1000).contains(limits.searchesInFlightPerAccountMax) {
+            problems.append("limits.searchesInFlightPerAccountMax must be in 1...1000")
+        }
         // The journal's size estimates take text at these lengths at most (`CoreEvent.bytesEstimate`): a longer one
         // could make a group commit larger than a journal record, which stops every write.
         if !(1...64).contains(limits.providerTextLengthMax) {

@@ -1,0 +1,89 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// Searches go to the provider one request each, and every account's provider calls share one HTTP client: an account
+/// may have `searchesInFlightPerAccountMax` searches at the provider at once, and the price cache, when full, makes
+/// room by its oldest entry. Found by a review of limits: one read-only key's searches, within its rate limit, filled
+/// the client's queue and every other account's purchases, releases and billing failed.
+@Suite("Searches in flight per account, and the price cache")
+struct SearchLimitTests {
+    static let query = ProviderSearchQuery(country: "US", limit: 1)
+
+    @Test("exactly the limit of searches runs at once; the next is refused; another account still searches")
+    func searchesInFlightAtTheEdge() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.searchesInFlightPerAccountMax = 3
+        let h = try await Harness(.memory, config: config)
+        let busy = try await h.account(name: "Busy")
+        let other = try await h.account(name: "Other")
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 3)
+        let service = h.service
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            defer { h.provider.resume("search") }
+            for _ in 0..<3 {
+                group.addTask { try await service.search(Self.query, accountId: busy.id).numbers.count }
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while h.provider.calls(.search) < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try #require(h.provider.calls(.search) == 3)
+            let refused = await numberError { _ = try await service.search(Self.query, accountId: busy.id) }
+            #expect(refused?.code == .resourceExhausted && refused?.reason == .limitExceeded)
+            #expect(refused?.details["max"] == "3")
+            #expect(h.provider.calls(.search) == 3, "refused before the provider")
+            #expect(try await service.search(Self.query, accountId: other.id).numbers.count == 1)
+            h.provider.resume("search")
+            for try await count in group { #expect(count == 1) }
+        }
+        // All three ended: the account searches again, as many as before.
+        #expect(try await h.service.search(Self.query, accountId: busy.id).numbers.count == 1)
+    }
+
+    @Test("a failed or refused search gives its place back")
+    func failuresGiveThePlaceBack() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.searchesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account()
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.fail(.unavailable), on: .search, times: 2)
+        for _ in 0..<2 {
+            #expect(
+                await numberError { _ = try await h.service.search(Self.query, accountId: account.id) }?.reason
+                    == .providerUnavailable)
+        }
+        #expect(try await h.service.search(Self.query, accountId: account.id).numbers.count == 1)
+    }
+
+    @Test("the limit's range is checked")
+    func limitRange() {
+        var config = NumberServiceConfig.defaults
+        for (value, valid) in [(0, false), (1, true), (1000, true), (1001, false)] {
+            config.limits.searchesInFlightPerAccountMax = value
+            #expect(config.validate().isEmpty == valid, "\(value)")
+        }
+    }
+
+    @Test("a full price cache makes room by its oldest price, not by dropping all of them")
+    func priceCacheEvictsTheOldest() async throws {
+        var config = NumberServiceConfig.defaults
+        config.caches.priceEntriesMax = 2
+        config.caches.priceTTLSeconds = 3_600
+        let h = try await Harness(.memory, config: config)
+        _ = try await h.service.quote(country: "US", type: .local)
+        h.clock.advance(by: 1)
+        _ = try await h.service.quote(country: "GB", type: .local)
+        h.clock.advance(by: 1)
+        _ = try await h.service.quote(country: "US", type: .tollFree)
+        #expect(h.provider.calls(.price) == 3)
+        // GB and US toll-free are still cached; US local, the oldest, went.
+        _ = try await h.service.quote(country: "GB", type: .local)
+        _ = try await h.service.quote(country: "US", type: .tollFree)
+        #expect(h.provider.calls(.price) == 3)
+        _ = try await h.service.quote(country: "US", type: .local)
+        #expect(h.provider.calls(.price) == 4)
+    }
+}
