@@ -445,8 +445,11 @@ import TwilioSimulator
         }
         let store = URL(fileURLWithPath: directory + "/store")
         let format = store.appendingPathComponent("FORMAT")
-        #expect(try Data(contentsOf: format) == Data(#"{"format":1,"readers":1}"#.utf8 + [10]))
-        try Data(#"{"format":2,"readers":2}"#.utf8).write(to: format)
+        let own = StoreFormat.current
+        #expect(
+            try Data(contentsOf: format) == Data(#"{"format":\#(own.format),"readers":\#(own.readers)}"#.utf8 + [10]))
+        let newer = own.format + 1
+        try Data(#"{"format":\#(newer),"readers":\#(newer)}"#.utf8).write(to: format)
         let files = { () throws -> [String: Data] in
             try FileManager.default.contentsOfDirectory(atPath: store.path).reduce(into: [:]) {
                 $0[$1] = try Data(contentsOf: store.appendingPathComponent($1))
@@ -458,12 +461,12 @@ import TwilioSimulator
             Issue.record("started on a store of a newer format")
         } catch let error as JournalError {
             #expect(error.code == .formatTooNew)
-            #expect(error.message.contains("this numberd reads store formats up to 1"), "\(error)")
+            #expect(error.message.contains("this numberd reads store formats up to \(own.format)"), "\(error)")
             #expect(error.message.contains("restore a backup taken before the upgrade"), "\(error)")
         }
         #expect(try files() == before)
         // Its own format back (as if rolled forward): it starts, with its data.
-        try Data(#"{"format":1,"readers":1}"#.utf8 + [10]).write(to: format)
+        try Data(#"{"format":\#(own.format),"readers":\#(own.readers)}"#.utf8 + [10]).write(to: format)
         try await Self.withPrepared(directory) { numberd in
             let kept = try numberd.service.account(account)
             #expect(kept.id == account)
