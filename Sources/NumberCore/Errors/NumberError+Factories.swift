@@ -136,6 +136,14 @@ extension NumberError {
         NumberError(.invalidArgument, .invalidPageToken, "page token is malformed or belongs to another query")
     }
 
+    /// A page token longer than any numberd makes: refused before it is decoded. Still `INVALID_PAGE_TOKEN` (start
+    /// the listing over), but its message and `max` say which check refused it.
+    static func pageTokenTooLong(max: Int) -> NumberError {
+        NumberError(
+            .invalidArgument, .invalidPageToken, "page token is longer than \(max) bytes",
+            details: ["field": "pageToken", "max": String(max)])
+    }
+
     /// The store failed; nothing more is written until a restart. The cause (a file and `errno`) is for the
     /// operator's log only.
     static func storeFailed(_ underlying: any Error) -> NumberError {

@@ -2,6 +2,10 @@ import Foundation
 
 /// Opaque page tokens: a position in an append-only list, bound to the query that produced it.
 enum PageToken {
+    /// Longest token accepted, in bytes (numberd's own are about 50: base64 of a version, a 16-digit hash of the
+    /// query and a position or an id); a longer one is refused before it is decoded, with a message naming this limit.
+    static let lengthMax = 128
+
     /// A token for continuing `query` at `position`.
     static func encode(query: String, position: Int) -> String {
         encode(query: query, payload: "\(position)")
@@ -37,7 +41,7 @@ enum PageToken {
     /// The payload of `token`, checked to be ours and made for `query`.
     private static func payload(_ token: String?, query: String) throws(NumberError) -> String? {
         guard let token, !token.isEmpty else { return nil }
-        guard token.utf8.count <= 128 else { throw .invalidPageToken() }
+        guard token.utf8.count <= lengthMax else { throw .pageTokenTooLong(max: lengthMax) }
         var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.utf8.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else {

@@ -1,6 +1,7 @@
 import Foundation
-import NumberCore
 import Testing
+
+@testable import NumberCore
 
 @Suite("Accounts, funds, ledger and API keys")
 struct AccountServiceTests {
@@ -185,6 +186,31 @@ struct AccountServiceTests {
         let tooBig = await numberError { _ = try h.service.listApiKeys(accountId: account.id, pageSize: 501) }
         #expect(tooBig?.reason == .limitExceeded)
         try await h.check()
+    }
+
+    /// Page tokens are at most `PageToken.lengthMax` (128) bytes. A token of exactly 128 bytes passes that check —
+    /// here one numberd could have made, so the listing is answered — and one of 129 is refused by it:
+    /// `INVALID_PAGE_TOKEN` like any bad token, but with the length message and `max`, told apart from a malformed
+    /// token of 128 bytes, which the length check lets through and the decoding refuses.
+    @Test("a page token of 128 bytes passes the length check, one of 129 is refused by it")
+    func pageTokenLengthEdge() async throws {
+        let h = try await Harness(.memory)
+        for index in 0..<3 { _ = try await h.account(name: "A\(index)") }
+        // The accounts listing's keyset token is base64 without padding of "v1|", 16 hash digits, "|", ">" and the
+        // key: a 75-byte key makes 96 bytes, 128 characters. All zeros sorts before every account id.
+        let atLimit = PageToken.encode(query: "accounts", after: String(repeating: "0", count: 75))
+        try #require(PageToken.lengthMax == 128 && atLimit.utf8.count == 128)
+        #expect(try h.service.listAccounts(pageToken: atLimit).accounts.count == 3)
+        let overLimit = await numberError { _ = try h.service.listAccounts(pageToken: atLimit + "A") }
+        #expect(overLimit?.reason == .invalidPageToken)
+        #expect(overLimit?.message == "page token is longer than 128 bytes")
+        #expect(overLimit?.details["max"] == "128")
+        let malformed = await numberError {
+            _ = try h.service.listAccounts(pageToken: String(repeating: "A", count: 128))
+        }
+        #expect(malformed?.reason == .invalidPageToken)
+        #expect(malformed?.message == "page token is malformed or belongs to another query")
+        #expect(malformed?.details["max"] == nil)
     }
 
     @Test("accounts page in id order, each exactly once, and accounts created meanwhile shift nothing")

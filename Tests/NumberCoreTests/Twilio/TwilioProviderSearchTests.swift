@@ -104,4 +104,13 @@ struct TwilioProviderSearchTests {
             #expect(twilio.engine.requestLog.isEmpty)
         }
     }
+
+    /// The accepted side of the adapter's `Contains` length check (17 characters are refused above).
+    @Test func containsOfSixteenCharactersIsSent() async throws {
+        try await withTwilio { twilio in
+            let pattern = String(repeating: "5", count: 16)
+            _ = try await twilio.provider.search(ProviderSearchQuery(country: "US", contains: pattern, limit: 1))
+            #expect(twilio.requests(.searchNumbers).last?.query.contains("Contains=\(pattern)") == true)
+        }
+    }
 }
