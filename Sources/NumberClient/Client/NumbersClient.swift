@@ -326,7 +326,7 @@ public final class NumbersClient: Sendable {
             host: configuration.host, port: configuration.port, tls: tls,
             serverHostname: configuration.serverHostname ?? configuration.host, sessionCache: sessionCache,
             settings: configuration.settings, connectTimeout: configuration.connectTimeout,
-            liveness: configuration.liveness, group: group)
+            liveness: configuration.liveness, queuedCallsMax: configuration.queuedCallsMax, group: group)
         future.whenComplete { [self] result in
             let orphan: ClientConnection? = pool.withLock { pool in
                 pool.connecting = nil

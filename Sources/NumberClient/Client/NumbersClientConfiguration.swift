@@ -29,6 +29,11 @@ public struct NumbersClientConfiguration: Sendable {
     public var handshakeTimeout: Duration = .seconds(10)
     /// Deadline of a call that sets none. Default 30 s.
     public var defaultTimeout: TimeAmount
+    /// Calls one connection holds, not yet sent, while it cannot send them: the server's concurrent-call limit (its
+    /// SETTINGS; numberd's is 100) is reached, or a PING checks a silent connection. Each waits at most until its own
+    /// deadline; one more fails at once with `RESOURCE_EXHAUSTED` / `CLIENT_QUEUE_FULL`, never sent and not retried.
+    /// At least 0 (0: no call waits). Default 10 000.
+    public var queuedCallsMax = 10_000
     /// Retries of calls that are safe to retry.
     public var retry: RetryPolicy
     /// How a connection that no longer carries anything is noticed and dropped.

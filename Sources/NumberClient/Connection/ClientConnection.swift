@@ -24,12 +24,12 @@ final class ClientConnection: Sendable {
     /// later) fails the connect, with nothing sent, instead of the calls started on it.
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
     /// `liveness` sets the PING timeout of its handler and the keepalive options of its socket (``TCPKeepalive``);
-    /// `resolver` (tests) replaces the system's for `host`.
+    /// at most `queuedCallsMax` calls wait on it for room; `resolver` (tests) replaces the system's for `host`.
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
         settings: ConnectionSettings, connectTimeout: TimeAmount,
-        liveness: NumbersClientConfiguration.LivenessPolicy = .defaults, group: any EventLoopGroup,
-        resolver: (any Resolver & Sendable)? = nil
+        liveness: NumbersClientConfiguration.LivenessPolicy = .defaults, queuedCallsMax: Int = 10_000,
+        group: any EventLoopGroup, resolver: (any Resolver & Sendable)? = nil
     ) -> EventLoopFuture<ClientConnection> {
         let sessionKey = "\(serverHostname):\(port)"
         // NIO runs the initializer once per connection attempt (Happy Eyeballs tries a host's addresses side by
@@ -51,7 +51,8 @@ final class ClientConnection: Sendable {
                     let ready = channel.eventLoop.makePromise(of: Void.self)
                     let handler = ClientConnectionHandler(
                         settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil,
-                        settingsTimeout: connectTimeout, pingTimeout: liveness.pingTimeout)
+                        settingsTimeout: connectTimeout, pingTimeout: liveness.pingTimeout,
+                        queuedCallsMax: queuedCallsMax)
                     do {
                         try pipeline.addHandler(handler)
                     } catch {

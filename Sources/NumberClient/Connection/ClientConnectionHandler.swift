@@ -49,12 +49,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// 1.3 server refusing our certificate sends its alert only then) fails `ready`: nothing was sent on it.
     /// A call's deadline passing on a connection silent since the oldest open call started sends a PING; no answer
     /// within `pingTimeout` ends the connection (``ClientConnectionLiveness``; nil: never, only in tests of other
-    /// things). `firstStreamID` is not 1 only in tests of the last stream ids.
+    /// things). At most `queuedCallsMax` calls wait for room (``NumbersClientConfiguration/queuedCallsMax``).
+    /// `firstStreamID` is not 1 only in tests of the last stream ids.
     init(
         settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
         awaitsHandshake: Bool = false, settingsTimeout: TimeAmount = .seconds(5), pingTimeout: TimeAmount? = nil,
-        firstStreamID: UInt32 = 1
+        queuedCallsMax: Int = 10_000, firstStreamID: UInt32 = 1
     ) {
+        precondition(queuedCallsMax >= 0, "queuedCallsMax must not be negative")
+        self.queuedCallsMax = queuedCallsMax
+        self.queueFull = ClientStatus.queueFull(max: queuedCallsMax)
         self.state = ClientConnectionStateMachine(firstStreamID: firstStreamID)
         self.settings = settings
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(settings), expectsPreface: false))
@@ -226,7 +230,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             // A queued call waits for a stream slot at most until its deadline, not until one frees.
             if let deadline = call.deadline, let context { armDeadlineTimer(deadline, context: context) }
         } else {
-            promise.succeed(.status(ClientStatus.queueFull))
+            promise.succeed(.status(queueFull))
         }
     }
 
@@ -235,8 +239,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         "the connection is closing" + (state.closingReason.map { ": \($0)" } ?? "")
     }
 
-    /// Calls waiting beyond the server's limit, per connection.
-    private let queuedCallsMax = 10_000
+    /// Calls waiting beyond the server's limit (or while a PING probes), per connection.
+    private let queuedCallsMax: Int
+    /// The status of a call refused because `queuedCallsMax` calls wait, made once.
+    private let queueFull: ByteBuffer
 
     private func begin(_ call: QueuedCall) {
         guard let context else { return }

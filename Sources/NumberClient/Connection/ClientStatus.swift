@@ -25,10 +25,15 @@ enum ClientStatus {
             code: StatusCode.cancelled.rawValue, message: "the call was cancelled by the caller before it was sent",
             reason: "CANCELLED", metadata: ["outcome": "not-started"]))
 
-    static let queueFull = encode(
-        RpcStatus(
-            code: StatusCode.resourceExhausted.rawValue, message: "more than 10000 calls queued on one connection",
-            reason: "CLIENT_QUEUE_FULL"))
+    /// A call refused because `max` calls already wait on its connection (`queuedCallsMax`); it was not sent.
+    static func queueFull(max: Int) -> ByteBuffer {
+        encode(
+            RpcStatus(
+                code: StatusCode.resourceExhausted.rawValue,
+                message: "more than \(max) calls queued on one connection; it was not sent",
+                reason: "CLIENT_QUEUE_FULL",
+                metadata: ["outcome": "not-started", "limit": "\(max)"]))
+    }
 
     /// A call with a frame over the server's limit, refused before it was sent: `RESOURCE_EXHAUSTED`, as gRPC
     /// answers a message over its size limit. Not `INVALID_ARGUMENT`: the request is well formed, and a server

@@ -50,9 +50,12 @@ final class FakeNumbersServer: Sendable {
     /// Connections accepted and not closed yet.
     var openConnections: Int { log.connectionsOpen.withLock { $0 } }
 
-    /// Starts listening on 127.0.0.1 at a free port.
-    static func start(_ script: @escaping Script) async throws -> FakeNumbersServer {
-        let log = CallLog(script: script)
+    /// Starts listening on 127.0.0.1 at a free port; `settings` (nil: an empty SETTINGS frame, every default) is what
+    /// it advertises, e.g. a concurrent-call limit.
+    static func start(
+        settings: ConnectionSettings? = nil, _ script: @escaping Script
+    ) async throws -> FakeNumbersServer {
+        let log = CallLog(script: script, settings: settings)
         let listener = try await bootstrap(log).bind(host: "127.0.0.1", port: 0).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
@@ -62,7 +65,7 @@ final class FakeNumbersServer: Sendable {
     static func start(
         listeningSocket socket: NIOBSDSocket.Handle, _ script: @escaping Script
     ) async throws -> FakeNumbersServer {
-        let log = CallLog(script: script)
+        let log = CallLog(script: script, settings: nil)
         let listener = try await bootstrap(log).withBoundSocket(socket).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
@@ -86,13 +89,18 @@ final class FakeNumbersServer: Sendable {
     /// The script, what was read and the listening socket, shared by every connection.
     private final class CallLog: Sendable {
         let script: Script
+        /// The SETTINGS each connection advertises (nil: an empty frame).
+        let settings: ConnectionSettings?
         let recorded = Mutex<[RequestHeaders]>([])
         let connectionOfCall = Mutex<[Int]>([])
         let connectionsAccepted = Mutex(0)
         let connectionsOpen = Mutex(0)
         let listener = Mutex<(any Channel)?>(nil)
 
-        init(script: @escaping Script) { self.script = script }
+        init(script: @escaping Script, settings: ConnectionSettings?) {
+            self.script = script
+            self.settings = settings
+        }
 
         /// Numbers a new connection.
         func accepted() -> Int {
@@ -137,7 +145,9 @@ final class FakeNumbersServer: Sendable {
 
         func channelActive(context: ChannelHandlerContext) {
             log.connectionsOpen.withLock { $0 += 1 }
-            send([Frame(type: .settings, streamID: 0)], context: context)
+            send(
+                [Frame(type: .settings, streamID: 0, payload: log.settings?.payload() ?? ByteBuffer())],
+                context: context)
             context.fireChannelActive()
         }
 
