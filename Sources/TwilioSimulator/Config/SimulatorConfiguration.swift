@@ -45,6 +45,15 @@ public struct SimulatorConfiguration: Sendable {
         public var trunksMax: Int
         /// How long a connection may stay silent between requests before it is closed (default 60 000 ms).
         public var connectionIdleTimeoutMilliseconds: Int
+        /// Client connections open at once; one more is closed as soon as it is accepted, before any TLS handshake
+        /// or byte is read (counted in `TwilioSimulator.refusedConnections`). Default 64: numberd's adapter runs at
+        /// most 16 transfers and keeps at most 16 connections for reuse.
+        public var connectionsMax: Int
+        /// How long a request may take to arrive, from the first byte of its head until it is whole; one that is not
+        /// whole by then is answered 408 (a Twilio error body, code 20001) and its connection closed. Without it a
+        /// half-sent request would hold its connection for good: the idle timeout does not cut a request in
+        /// progress. The time to answer a whole request (a latency fault included) does not count. Default 10 000 ms.
+        public var requestDeadlineMilliseconds: Int
         /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit).
         public var concurrentRequestsMax: Int
         /// With a state file, the journal is folded into a fresh snapshot once it holds this many bytes (default
@@ -61,7 +70,8 @@ public struct SimulatorConfiguration: Sendable {
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
             searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
-            connectionIdleTimeoutMilliseconds: 60_000, concurrentRequestsMax: 100,
+            connectionIdleTimeoutMilliseconds: 60_000, connectionsMax: 64, requestDeadlineMilliseconds: 10_000,
+            concurrentRequestsMax: 100,
             stateJournalBytesMax: 8 * 1024 * 1024, stateJournalRecordsMax: 50_000)
     }
 

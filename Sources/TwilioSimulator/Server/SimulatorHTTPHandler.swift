@@ -16,11 +16,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
-    /// A request is between its head and its answer (or stall): idle timeouts must not cut it.
+    /// A request is between its head and its answer (or stall): idle timeouts must not cut it (the request deadline
+    /// bounds the part before it is whole).
     private var busy = false
+    /// The clock on the request's arrival, in front of the HTTP codec: told when the request is whole and when it
+    /// is answered.
+    private let requestDeadline: RequestDeadlineHandler
 
-    init(engine: SimulatorEngine) {
+    init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler) {
         self.engine = engine
+        self.requestDeadline = requestDeadline
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -44,6 +49,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 body += bytes
             }
         case .end:
+            requestDeadline.requestWhole()
             guard let requestHead = head else { return }
             head = nil
             complete(requestHead, context: context)
@@ -95,7 +101,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func write(_ action: TransportAction, keepAlive: Bool, context: ChannelHandlerContext) {
-        if case .respond = action { busy = false }
+        if case .respond = action {
+            busy = false
+            requestDeadline.requestAnswered()
+        }
         guard context.channel.isActive else { return }
         switch action {
         case .respond(let response):

@@ -17,6 +17,9 @@ import NIOPosix
 /// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
 /// - more than `concurrentRequestsMax` requests at once → 429/20429, without `Retry-After` (as Twilio);
+/// - more than `connectionsMax` connections open → the next one is closed as soon as it is accepted; a request not
+///   whole within `requestDeadlineMilliseconds` of its first byte → 408/20001 and the connection closed (the
+///   simulator's limits: Twilio documents neither);
 /// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`);
 /// - with `stateFile`, owned numbers and trunks survive a restart, as at Twilio (`SimulatorStateFile`: a snapshot and
 ///   a journal of the changes since, each change synced before it is answered).
@@ -56,6 +59,9 @@ public final class TwilioSimulator: Sendable {
     /// Client connections open right now.
     public var openConnections: Int { connections.count }
 
+    /// Connections closed at once because `connectionsMax` were open, since the start.
+    public var refusedConnections: Int { connections.refusedCount }
+
     /// The account credentials the simulator accepts.
     public var credentials: SimulatorCredentials { engine.configuration.credentials }
 
@@ -82,13 +88,22 @@ public final class TwilioSimulator: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                connections.insert(channel)
+                let limits = configuration.limits
+                guard connections.admit(channel, max: limits.connectionsMax) else {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler())
+                    }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandlers(channel)
-                    let idle = TimeAmount.milliseconds(Int64(configuration.limits.connectionIdleTimeoutMilliseconds))
+                    let idle = TimeAmount.milliseconds(Int64(limits.connectionIdleTimeoutMilliseconds))
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                    let deadline = RequestDeadlineHandler(
+                        deadline: .milliseconds(Int64(limits.requestDeadlineMilliseconds)))
+                    try channel.pipeline.syncOperations.addHandler(deadline)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(engine: engine))
+                    try channel.pipeline.syncOperations.addHandler(
+                        SimulatorHTTPHandler(engine: engine, requestDeadline: deadline))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

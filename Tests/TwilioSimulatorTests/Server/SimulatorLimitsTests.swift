@@ -98,6 +98,92 @@ import Testing
         }
     }
 
+    /// `connectionsMax` (64 by default; 3 here): that many connections are admitted and served, the next is closed
+    /// by the simulator as soon as it is accepted, and a connection that closes frees its place.
+    @Test func connectionsPastTheLimitAreClosedAtOnce() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.connectionsMax = 3
+        // No idle close can be taken for the limit's.
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            var admitted: [RawConnection] = []
+            for _ in 0..<3 { admitted.append(try await RawConnection.open(port: sim.port)) }
+            // The simulator accepts a connection after the client's connect returns: wait until it has all three.
+            let end = ContinuousClock.now + .seconds(60)
+            while sim.openConnections < 3, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(sim.openConnections == 3)
+
+            let fourth = try await RawConnection.open(port: sim.port)
+            let refused = await fourth.waitForClose(cutOff: .seconds(30))
+            #expect(refused.closedByServer, "the connection over the limit was not closed by the simulator")
+            #expect(refused.text.isEmpty)
+            #expect(sim.refusedConnections == 1)
+
+            // The three admitted connections are served.
+            let request =
+                "GET /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\nConnection: close\r\n\r\n"
+            for connection in admitted {
+                try await connection.send(request)
+                let answered = await connection.waitForClose(cutOff: .seconds(120))
+                #expect(answered.text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answered.text)")
+            }
+            // Their places are free again.
+            while sim.openConnections > 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+            #expect(sim.refusedConnections == 1)
+        }
+    }
+
+    /// `requestDeadlineMilliseconds` (10 s by default; 1 s here): a request whose body never arrives, and one whose
+    /// head never ends, are answered 408 with a Twilio error body once the deadline has passed, and closed.
+    @Test func aRequestNotWholeByItsDeadlineIsAnswered408AndClosed() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.requestDeadlineMilliseconds = 1_000
+        // The idle timeout must not be what closes these connections.
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            let noBody =
+                "POST /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+                + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16\r\n\r\n"
+            for partial in [noBody, "GET /v1/Tru"] {
+                let connection = try await RawConnection.open(port: sim.port)
+                let sent = ContinuousClock.now
+                try await connection.send(partial)
+                let outcome = await connection.waitForClose(cutOff: .seconds(60))
+                let elapsed = ContinuousClock.now - sent
+                #expect(outcome.closedByServer, "\(partial)")
+                #expect(outcome.text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(outcome.text)")
+                let body = outcome.text.components(separatedBy: "\r\n\r\n").last ?? ""
+                let json = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+                #expect(json["status"] as? Int == 408 && json["code"] as? Int == 20001, "\(body)")
+                #expect(elapsed >= .seconds(1), "answered \(elapsed) after the request's first byte")
+            }
+            #expect(sim.engine.requestLog.isEmpty, "no request reached the router")
+        }
+    }
+
+    /// The request deadline counts from the request's first byte until it is whole: neither the silence before it
+    /// (a fresh connection, or one kept alive between requests) nor the time to answer it counts.
+    @Test func theRequestDeadlineCountsOnlyTheRequestsArrival() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.requestDeadlineMilliseconds = 1_000
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            sim.engine.addFault(FaultRule(endpoint: .listTrunks, kind: .latency(milliseconds: 2_000)))
+            let request = "GET /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+            let connection = try await RawConnection.open(port: sim.port)
+            try await Task.sleep(for: .seconds(2))
+            try await connection.send(request + "\r\n")
+            let first = try await connection.waitForResponses(1)
+            #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(first)")
+            try await Task.sleep(for: .seconds(2))
+            try await connection.send(request + "Connection: close\r\n\r\n")
+            let both = await connection.waitForClose(cutOff: .seconds(120))
+            #expect(both.text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(both.text)")
+            #expect(!both.text.contains("HTTP/1.1 408"))
+        }
+    }
+
     @Test func expectContinueGetsAnInterimResponse() async throws {
         try await withSimulator { sim in
             let body = "FriendlyName=pbx"
