@@ -19,12 +19,21 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
         /// idleness just as the request goes out (which fails the request: it is never sent again) stays rare; 0
         /// opens a new connection for each. Default 20 s (well under the 60 s idle timeout of common load balancers).
         public var nonRepeatableReuseIdleSeconds: Int
+        /// Longest time a request waits in the queue for a transfer slot; past it, it fails `.queueTimeout` without
+        /// having been sent (the transfer's own timeouts start only when it leaves the queue, so a full queue behind
+        /// slow transfers held a request for minutes, long after its caller stopped waiting). Checked at least once a
+        /// second. Default 10 000 ms.
+        public var queueWaitMilliseconds: Int
 
         /// Creates timeouts.
-        public init(connectMilliseconds: Int, totalMilliseconds: Int, nonRepeatableReuseIdleSeconds: Int = 20) {
+        public init(
+            connectMilliseconds: Int, totalMilliseconds: Int, nonRepeatableReuseIdleSeconds: Int = 20,
+            queueWaitMilliseconds: Int = 10_000
+        ) {
             self.connectMilliseconds = connectMilliseconds
             self.totalMilliseconds = totalMilliseconds
             self.nonRepeatableReuseIdleSeconds = nonRepeatableReuseIdleSeconds
+            self.queueWaitMilliseconds = queueWaitMilliseconds
         }
 
         /// 5 s to connect, 30 s in total.
@@ -125,6 +134,7 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
         precondition(timeouts.connectMilliseconds > 0, "connectMilliseconds must be positive")
         precondition(timeouts.nonRepeatableReuseIdleSeconds >= 0, "nonRepeatableReuseIdleSeconds must not be negative")
         precondition(timeouts.totalMilliseconds > 0, "totalMilliseconds must be positive")
+        precondition(timeouts.queueWaitMilliseconds > 0, "queueWaitMilliseconds must be positive")
         precondition(limits.concurrentTransfersMax > 0, "concurrentTransfersMax must be positive")
         precondition(limits.queuedRequestsMax >= 0, "queuedRequestsMax must not be negative")
         precondition(limits.responseBodyLengthMax >= 0, "responseBodyLengthMax must not be negative")

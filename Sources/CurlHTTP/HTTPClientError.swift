@@ -3,7 +3,7 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
     /// What failed.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Value: String, Sendable, Hashable {
-            case invalidRequest, queueFull, shutDown, cancelled, dnsResolution, connect, tlsVerification,
+            case invalidRequest, queueFull, queueTimeout, shutDown, cancelled, dnsResolution, connect, tlsVerification,
                 tlsHandshake, timeout, responseTooLarge, connectionLost, protocolError, internalError
         }
         let value: Value
@@ -12,6 +12,8 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let invalidRequest = Code(value: .invalidRequest)
         /// `queuedRequestsMax` requests are already waiting: back off.
         public static let queueFull = Code(value: .queueFull)
+        /// The request waited `queueWaitMilliseconds` for a transfer slot and was not sent: back off.
+        public static let queueTimeout = Code(value: .queueTimeout)
         /// The client was shut down before the request finished.
         public static let shutDown = Code(value: .shutDown)
         /// The calling task was cancelled; the transfer was removed.

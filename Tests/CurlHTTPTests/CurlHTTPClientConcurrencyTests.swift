@@ -63,6 +63,30 @@ struct CurlHTTPClientConcurrencyTests {
         }
     }
 
+    /// A queued request's transfer timeouts start only when it leaves the queue: without its own limit, a request
+    /// behind slow transfers waited as long as they all took, long after its caller stopped waiting.
+    @Test func aRequestQueuedTooLongFailsUnsent() async throws {
+        try await withServerAndClient(configure: {
+            $0.limits.concurrentTransfersMax = 1
+            $0.timeouts.totalMilliseconds = 60_000
+            $0.timeouts.queueWaitMilliseconds = 500
+        }) { server, client in
+            let blocker = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }
+            defer { blocker.cancel() }
+            try await waitUntil { client.load.running == 1 }
+            let started = ContinuousClock.now
+            let error = await expectFailure(.queueTimeout) {
+                try await client.execute(HTTPRequest(method: .post, url: server.url("/echo")))
+            }
+            let waited = ContinuousClock.now - started
+            #expect(error?.requestMayHaveBeenSent == false)
+            #expect(error?.message.contains("queueWaitMilliseconds") == true)
+            // Not before its 500 ms, and within the loop's one-second check of it (generous for a loaded machine).
+            #expect(waited >= .milliseconds(500) && waited < .seconds(20), "\(waited)")
+            #expect(client.load == HTTPClientLoad(running: 1, queued: 0), "the running transfer goes on")
+        }
+    }
+
     @Test func cancellingARunningRequestRemovesTheTransfer() async throws {
         try await withServerAndClient { server, client in
             let task = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }

@@ -9,6 +9,8 @@ final class CurlEngine: Sendable {
     struct Work {
         var newJobs: [CurlJob] = []
         var cancelled: [CurlJob] = []
+        /// Jobs that waited in the queue longer than `queueWaitMilliseconds`: to fail, unsent.
+        var expired: [CurlJob] = []
         var shuttingDown = false
     }
 
@@ -66,11 +68,17 @@ final class CurlEngine: Sendable {
 
     /// Takes up to `freeSlots` queued jobs and all cancellations; records how many transfers will run.
     func takeWork(freeSlots: Int, running: Int) -> Work {
-        state.withLock { state in
+        let waitMaxNanos = UInt64(configuration.timeouts.queueWaitMilliseconds) * 1_000_000
+        let now = DispatchTime.now().uptimeNanoseconds
+        return state.withLock { state in
             var work = Work()
             let count = min(max(freeSlots, 0), state.pending.count)
             work.newJobs = Array(state.pending.prefix(count))
             state.pending.removeFirst(count)
+            // The queue is in arrival order: the jobs waiting too long are at its front.
+            let expired = state.pending.prefix { now &- $0.createdNanos > waitMaxNanos }.count
+            work.expired = Array(state.pending.prefix(expired))
+            state.pending.removeFirst(expired)
             work.cancelled = state.cancelRequests
             state.cancelRequests.removeAll()
             state.running = running + count

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// One request on its way through the client: shared by the calling task (which may cancel it) and the client's
@@ -11,6 +12,8 @@ final class CurlJob: Sendable {
     }
 
     let request: HTTPRequest
+    /// When the job was made (just before it is queued), in `DispatchTime` nanoseconds: how long it has waited.
+    let createdNanos = DispatchTime.now().uptimeNanoseconds
     private let state = Mutex(State())
 
     init(request: HTTPRequest) {

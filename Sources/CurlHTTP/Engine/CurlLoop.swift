@@ -26,6 +26,12 @@ final class CurlLoop {
                 running: transfers.count
             )
             for job in work.cancelled { remove(job) }
+            for job in work.expired {
+                job.fail(
+                    .queueTimeout,
+                    "waited \(configuration.timeouts.queueWaitMilliseconds) ms for one of "
+                        + "\(configuration.limits.concurrentTransfersMax) transfers (queueWaitMilliseconds); not sent")
+            }
             for job in work.newJobs { start(job) }
             if work.shuttingDown { break }
             var stillRunning: Int32 = 0
