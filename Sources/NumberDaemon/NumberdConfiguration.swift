@@ -105,6 +105,7 @@ public struct NumberdConfiguration: Sendable {
     public static let fileKeys: Set<String> = [
         "listen", "data-dir", "metrics-listen", "tls-cert", "tls-key", "client-ca", "simulator-seed", "rate-limit",
         "purchase-cap", "connections-max", "connections-per-address-max", "partial-frame-bytes-max",
+        "unsent-reply-bytes-max",
         "billing-interval", "grace-period", "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "provider-audit-interval", "provider-audit-recheck", "log-level", "clock-lead-max", "twilio-base-url",
@@ -287,6 +288,15 @@ public struct NumberdConfiguration: Sendable {
                     "partial-frame-bytes-max must be at least \(least) bytes (one whole 4 MiB frame)")
             }
             configuration.connectionLimits.partialFrameBytesMax = parsed
+        }
+        if let bytes = value("unsent-reply-bytes-max") {
+            // Below one whole largest frame, one large answer to a client slow to read would close its connection.
+            let least = configuration.connectionLimits.largestFrameBytes
+            guard let parsed = Int(bytes), parsed >= least else {
+                throw ConfigurationError(
+                    "unsent-reply-bytes-max must be at least \(least) bytes (one whole 4 MiB frame)")
+            }
+            configuration.connectionLimits.unsentReplyBytesMax = parsed
         }
         if let rate = value("rate-limit") {
             guard let parsed = Double(rate), parsed > 0 else { throw ConfigurationError("rate-limit must be positive") }

@@ -62,6 +62,13 @@ struct Serve: AsyncParsableCommand {
             refused (default 268435456, 256 MiB; at least 4194316).
             """)
     var partialFrameBytesMax: String?
+    @Option(
+        name: .customLong("unsent-reply-bytes-max"),
+        help: """
+            Reply bytes written to clients that do not read them, across all connections (beyond 64 KiB each); a \
+            connection that would pass it is closed (default 268435456, 256 MiB; at least 4194316).
+            """)
+    var unsentReplyBytesMax: String?
     @Option(name: .customLong("billing-interval"), help: "Seconds between billing runs (default 60).")
     var billingInterval: String?
     @Option(
@@ -145,7 +152,8 @@ struct Serve: AsyncParsableCommand {
             "tls-key": tlsKey, "client-ca": clientCA, "simulator-seed": simulatorSeed, "rate-limit": rateLimit,
             "purchase-cap": purchaseCap, "connections-max": connectionsMax,
             "connections-per-address-max": connectionsPerAddressMax,
-            "partial-frame-bytes-max": partialFrameBytesMax, "billing-interval": billingInterval,
+            "partial-frame-bytes-max": partialFrameBytesMax, "unsent-reply-bytes-max": unsentReplyBytesMax,
+            "billing-interval": billingInterval,
             "grace-period": gracePeriod,
             "reconcile-interval": reconcileInterval, "snapshot-interval": snapshotInterval,
             "snapshot-bytes-max": snapshotBytesMax,

@@ -88,6 +88,23 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("the unsent reply budget: one whole largest frame is taken, one byte less and garbage are refused")
+    func unsentReplyBytesMax() throws {
+        #expect(
+            try NumberdConfiguration.resolve(flags: [:], environment: [:]).connectionLimits.unsentReplyBytesMax
+                == 256 * 1024 * 1024)
+        let least = try NumberdConfiguration.resolve(flags: ["unsent-reply-bytes-max": "4194316"], environment: [:])
+        #expect(least.connectionLimits.unsentReplyBytesMax == 4_194_316)
+        let large = try NumberdConfiguration.resolve(
+            flags: [:], environment: ["NUMBERD_UNSENT_REPLY_BYTES_MAX": "1073741824"])
+        #expect(large.connectionLimits.unsentReplyBytesMax == 1 << 30)
+        for bad in ["4194315", "0", "-1", "256MiB"] {
+            #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(flags: ["unsent-reply-bytes-max": bad], environment: [:])
+            }
+        }
+    }
+
     @Test("flags beat the environment, which beats the config file")
     func precedence() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-\(UUID()).json")
@@ -196,7 +213,7 @@ struct ConfigurationFileTests {
             "reconcile-interval": "30", "snapshot-interval": "30", "snapshot-bytes-max": "1024",
             "drain-timeout": "5", "reconcile-in-flight-horizon": "60", "orphan-watch": "0", "log-level": "debug",
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
-            "clock-lead-max": "60", "partial-frame-bytes-max": "5000000",
+            "clock-lead-max": "60", "partial-frame-bytes-max": "5000000", "unsent-reply-bytes-max": "6000000",
             "connections-per-address-max": "7", "provider-audit-interval": "0", "provider-audit-recheck": "10",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
@@ -210,6 +227,7 @@ struct ConfigurationFileTests {
         #expect(configuration.clockLeadMaxSeconds == 60)
         #expect(configuration.providerAuditIntervalSeconds == 0 && configuration.providerAuditRecheckSeconds == 10)
         #expect(configuration.connectionLimits.partialFrameBytesMax == 5_000_000)
+        #expect(configuration.connectionLimits.unsentReplyBytesMax == 6_000_000)
         #expect(configuration.connectionLimits.connectionsPerAddressMax == 7)
     }
 

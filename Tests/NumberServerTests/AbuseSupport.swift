@@ -258,7 +258,7 @@ func embeddedServerConnection(
     timeouts: ServerConnectionHandler.Timeouts, router: RPCRouter,
     limits: ServerConnectionStateMachine.Limits = .init(
         settings: .defaults, pingsBetweenCallsMax: 100, cancelsBetweenCompletionsMax: 1000),
-    partialFrames: PartialFrameBudget? = nil, loop: EmbeddedEventLoop = EmbeddedEventLoop()
+    partialFrames: ServerByteBudget? = nil, loop: EmbeddedEventLoop = EmbeddedEventLoop()
 ) throws -> (EmbeddedChannel, EmbeddedEventLoop) {
     let (queue, calls) = AsyncStream.makeStream(of: ServerCall.self)
     let handler = ServerConnectionHandler(

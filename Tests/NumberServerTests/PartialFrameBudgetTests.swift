@@ -13,7 +13,7 @@ import Testing
 struct PartialFrameBudgetTests {
     /// A connection taking its partial frames from `budget`, with a 10 s frame and a 5 s request arrival timeout.
     static func connection(
-        _ budget: PartialFrameBudget, loop: EmbeddedEventLoop = EmbeddedEventLoop()
+        _ budget: ServerByteBudget, loop: EmbeddedEventLoop = EmbeddedEventLoop()
     ) throws -> EmbeddedChannel {
         try embeddedServerConnection(
             timeouts: .init(
@@ -43,7 +43,7 @@ struct PartialFrameBudgetTests {
 
     @Test("exact: partial frames up to the budget are kept, one byte more refuses that connection only")
     func exactEdge() throws {
-        let budget = PartialFrameBudget(limit: 100_000, freePerConnection: 0)
+        let budget = ServerByteBudget(limit: 100_000, freePerConnection: 0)
         // A: a call's request, 60,000 of its bytes (frame header included) arrived.
         let first = try Self.connection(budget)
         try first.writeInbound(Self.partialRequest(stream: 1, length: 80_000, held: 60_000))
@@ -90,8 +90,8 @@ struct PartialFrameBudgetTests {
     /// refused; what is counted beyond it is exact.
     @Test("the first 64 KiB of each connection's partial frame are free, even with the budget spent")
     func ordinaryRequestsAreFree() throws {
-        let free = PartialFrameBudget.freePerConnectionDefault
-        let budget = PartialFrameBudget(limit: 10_000)
+        let free = ServerByteBudget.freePerConnectionDefault
+        let budget = ServerByteBudget(limit: 10_000)
         let hog = try Self.connection(budget)
         try hog.writeInbound(Self.partialRequest(stream: 1, length: 1 << 20, held: free + 10_000))
         #expect(budget.heldBytes == 10_000)
@@ -114,7 +114,7 @@ struct PartialFrameBudgetTests {
     /// even from a budget far smaller than it.
     @Test("a frame that arrives within one read burst takes nothing from the budget")
     func wholeFramesAreFree() throws {
-        let budget = PartialFrameBudget(limit: 1000, freePerConnection: 0)
+        let budget = ServerByteBudget(limit: 1000, freePerConnection: 0)
         let channel = try Self.connection(budget)
         var bytes = try Self.headers(stream: 1)
         let request = ByteBuffer(repeating: 0, count: 1 << 20)
@@ -134,7 +134,7 @@ struct PartialFrameBudgetTests {
             "framing error",
         ])
     func givenBack(ending: String) throws {
-        let budget = PartialFrameBudget(limit: 1 << 20, freePerConnection: 0)
+        let budget = ServerByteBudget(limit: 1 << 20, freePerConnection: 0)
         let loop = EmbeddedEventLoop()
         let channel = try Self.connection(budget, loop: loop)
         var bytes = try Self.headers(stream: 1)

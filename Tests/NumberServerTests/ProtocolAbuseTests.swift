@@ -215,6 +215,44 @@ struct ProtocolAbuseTests {
         }
     }
 
+    /// Running calls finish after their client stopped reading and queue their answers (up to one per open call, each
+    /// up to a page): the server-wide budget of unsent replies closes the connection whose backlog would pass it, so
+    /// what such clients hold stays bounded across all connections; a client that reads is served meanwhile.
+    @Test("the unsent reply budget closes a connection whose client does not read, and serves the others")
+    func unsentReplyBudget() async throws {
+        let budget = 2 * 1024 * 1024
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(unsentReplyBytesMax: budget))
+        try await withTestServer(
+            router: Self.slowLargeAnswers(bytes: 256 * 1024), tls: tls, configuration: configuration
+        ) { server, port in
+            let stalled = try await Self.nonReadingConnection(port: port, tls: tls)
+            // 100 answers of 256 KiB (25 MiB): far more than loopback's socket buffers take.
+            stalled.channel.writeAndFlush(try Self.calls(100), promise: nil)
+            var peak = 0
+            let deadline = ContinuousClock.now + .seconds(60)
+            while server.connectionCount > 0, ContinuousClock.now < deadline {
+                peak = max(peak, server.unsentReplyBytes)
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(server.connectionCount == 0, "the connection that does not read is closed")
+            #expect(peak <= budget, "\(peak) bytes held")
+            #expect(server.unsentReplyBytes == 0, "given back when it closed")
+            // Its client, reading at last, gets part of the answers and then the end of the connection.
+            try await stalled.channel.setOption(ChannelOptions.autoRead, value: true).get()
+            stalled.channel.read()
+            #expect(await stalled.waitForClose(timeout: .seconds(60)) != nil)
+            let answered = try trailerStatuses(stalled.frames()).count
+            #expect(answered < 100, "\(answered) answered")
+            // Another client is served.
+            let reader = try await RawConnection.connect(port: port, tls: tls)
+            var bytes = clientStart()
+            bytes.writeImmutableBuffer(try Self.calls(3))
+            try await reader.send(bytes)
+            let frames = try await reader.waitForFrames(timeout: .seconds(60)) { try trailerStatuses($0).count == 3 }
+            #expect(try trailerStatuses(frames).values.allSatisfy { $0.code == 0 })
+        }
+    }
+
     /// A client that pipelines calls and stops reading for a while, the last call's MESSAGE sent once the answers
     /// have filled the buffers between and the server has stopped processing its frames. That request cannot arrive
     /// while the server holds the connection's frames, so its arrival clock (5 s here) waits for them: before, the
@@ -647,8 +685,8 @@ struct ProtocolAbuseTests {
             try await whileWellBehavedClientCalls("partial frame budget", port: port, tls: tls, minimumCalls: 1) {
                 let (call, messageStart) = try Self.largeHealthCheck(bodyBytes: 2 * 1024 * 1024)
                 let held = Frame.headerLength + 1024 * 1024
-                // Each connection's first 64 KiB are not counted (`PartialFrameBudget.freePerConnection`).
-                let counted = held - PartialFrameBudget.freePerConnectionDefault
+                // Each connection's first 64 KiB are not counted (`ServerByteBudget.freePerConnection`).
+                let counted = held - ServerByteBudget.freePerConnectionDefault
                 var kept: [RawConnection] = []
                 for index in 1...2 {
                     let connection = try await RawConnection.connect(port: port, tls: tls)
@@ -695,7 +733,7 @@ struct ProtocolAbuseTests {
                 bytes.writeRepeatingByte(0, count: 100_000 + index)
                 try await connection.send(bytes)
                 connections.append(connection)
-                expected += Frame.headerLength + 100_000 + index - PartialFrameBudget.freePerConnectionDefault
+                expected += Frame.headerLength + 100_000 + index - ServerByteBudget.freePerConnectionDefault
             }
             #expect(try await Self.partialFrameBytes(of: server, reaching: expected) == expected)
             for connection in connections.prefix(10) { try await connection.channel.close() }

@@ -81,10 +81,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Fires when the partial frame is due (re-armed for a later one).
     private var frameTimer: Scheduled<Void>?
     /// The server's budget of bytes in partially received frames (nil: none, for tests of other things).
-    private let partialFrames: PartialFrameBudget?
+    private let partialFrames: ServerByteBudget?
     /// What this connection has taken from `partialFrames`: the partial frame its reader held at the end of the last
     /// read burst (``settlePartialFrameBytes(_:)``).
     private var partialFrameBytesTaken = 0
+    /// The server's budget of reply bytes written to connections and not yet taken by their clients (nil: none).
+    private let unsentReplies: ServerByteBudget?
+    /// What this connection has taken from `unsentReplies`: what its channel held unsent beyond the allowance when it
+    /// last looked (``settleUnsentReplies(context:)``).
+    private var unsentReplyBytesTaken = 0
     /// Since when the server holds the connection's reads (the channel became unwritable), until processing resumes:
     /// the request arrival clocks stand still meanwhile (``resumeRequestArrivals()``).
     private var pausedSince: NIODeadline?
@@ -134,9 +139,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
         calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
-        unflushedBytesMax: Int = 64 * 1024, partialFrames: PartialFrameBudget? = nil
+        unflushedBytesMax: Int = 64 * 1024, partialFrames: ServerByteBudget? = nil,
+        unsentReplies: ServerByteBudget? = nil
     ) {
         self.partialFrames = partialFrames
+        self.unsentReplies = unsentReplies
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true))
         self.unflushedBytesMax = unflushedBytesMax
         self.state = ServerConnectionStateMachine(limits: limits)
@@ -209,6 +216,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            settleUnsentReplies(context: context)
             resumeAfterBackpressure(context: context)
         } else if pausedSince == nil {
             pausedSince = now
@@ -256,11 +264,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         givePartialFrameBytesBack()
+        giveUnsentReplyBytesBack()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         reportQuietedFailedCalls()
         givePartialFrameBytesBack()
+        giveUnsentReplyBytesBack()
         settingsTimer?.cancel()
         idleTimer?.cancel()
         requestTimer?.cancel()
@@ -621,6 +631,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let chunk = output.readSlice(length: output.readableBytes)!
             context.write(wrapOutboundOut(chunk), promise: nil)
             context.flush()
+            settleUnsentReplies(context: context)
             // The TLS handler encrypted what it was given during the flush and let go of it: the buffer is ours alone
             // again and `clear` keeps its storage while calls are open. A bigger one than needed is dropped, and so is
             // any once the connection has no open call: an idle connection holds no output memory.
@@ -746,7 +757,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// the connection's reader holds now (`held`) and what it took before. Once per read burst that ends with part
     /// of a frame waiting, or the one after it (a frame that arrives within one burst costs nothing). False when the
     /// connection will not keep a partial frame: it is closing (nothing more of it is processed), or the budget
-    /// cannot take its growth and it is refused (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go
+    /// cannot take its growth and it is refused (``refuseForServerByteBudget(_:)``). Either way its reader lets go
     /// of what it held and the connection gives its share back.
     private func settlePartialFrameBytes(_ reader: Int) -> Bool {
         guard let budget = partialFrames else { return true }
@@ -760,7 +771,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if held < partialFrameBytesTaken {
             budget.give(partialFrameBytesTaken - held)
         } else if !budget.take(held - partialFrameBytesTaken) {
-            refuseForPartialFrameBudget(budget)
+            refuseForServerByteBudget(budget)
             return false
         }
         partialFrameBytesTaken = held
@@ -774,10 +785,43 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         partialFrameBytesTaken = 0
     }
 
+    /// Takes from the server's budget of unsent replies, or gives back to it, the difference between what the channel
+    /// holds unsent now beyond the allowance and what the connection took before: after each flush of answers, and
+    /// when the client has read enough for the channel to be writable again. A connection whose growth the budget
+    /// cannot take is closed at once (its client is not reading: a GOAWAY would wait behind the rest), its running
+    /// calls cancelled; the other connections go on.
+    private func settleUnsentReplies(context: ChannelHandlerContext) {
+        guard let budget = unsentReplies, state.phase != .closed else { return }
+        let buffered = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        let held = budget.counted(buffered)
+        if held == unsentReplyBytesTaken { return }
+        if held < unsentReplyBytesTaken {
+            budget.give(unsentReplyBytesTaken - held)
+        } else if !budget.take(held - unsentReplyBytesTaken) {
+            giveUnsentReplyBytesBack()
+            metrics.unsentReplyRefusals.increment()
+            if let refused = budget.noteRefusal(now: now) {
+                logger.warning(
+                    "connections closed: the budget of replies their clients do not read is spent",
+                    metadata: ["unsent_reply_bytes_max": "\(budget.limit)", "closed": "\(refused)"])
+            }
+            context.close(promise: nil)
+            return
+        }
+        unsentReplyBytesTaken = held
+    }
+
+    /// Gives back to the server's budget of unsent replies what this connection took.
+    private func giveUnsentReplyBytesBack() {
+        guard unsentReplyBytesTaken > 0 else { return }
+        unsentReplies?.give(unsentReplyBytesTaken)
+        unsentReplyBytesTaken = 0
+    }
+
     /// The budget of partially received frames cannot take this connection's: its calls still waiting for their
     /// request (never started) are answered RESOURCE_EXHAUSTED / PARTIAL_FRAME_BUDGET, then GOAWAY ENHANCE_YOUR_CALM
     /// closes it. The other connections go on, and so may its client, on a new connection once the budget has room.
-    private func refuseForPartialFrameBudget(_ budget: PartialFrameBudget) {
+    private func refuseForServerByteBudget(_ budget: ServerByteBudget) {
         frameReader.discard()
         givePartialFrameBytesBack()
         metrics.partialFrameRefusals.increment()

@@ -74,7 +74,8 @@ public final class NumberServer: Service, Sendable {
     /// count each.
     static let refusalLogInterval = TimeAmount.seconds(10)
     /// Bytes held in partially received frames, shared by every connection.
-    private let partialFrames: PartialFrameBudget
+    private let partialFrames: ServerByteBudget
+    private let unsentReplies: ServerByteBudget
 
     /// Creates a server; nothing happens until `run()`.
     public init(
@@ -87,7 +88,10 @@ public final class NumberServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.boundAddress = group.any().makePromise(of: SocketAddress.self)
-        self.partialFrames = PartialFrameBudget(limit: configuration.connection.partialFrameBytesMax)
+        self.partialFrames = ServerByteBudget(limit: configuration.connection.partialFrameBytesMax)
+        self.unsentReplies = ServerByteBudget(
+            limit: configuration.connection.unsentReplyBytesMax,
+            freePerConnection: configuration.connection.writeBufferBytesMax)
     }
 
     deinit {
@@ -143,9 +147,15 @@ public final class NumberServer: Service, Sendable {
         return ip
     }
 
-    /// Bytes held in partially received frames across connections now (``PartialFrameBudget``).
+    /// Bytes held in partially received frames across connections now (``ServerByteBudget``).
     package var partialFrameBytes: Int {
         partialFrames.heldBytes
+    }
+
+    /// Reply bytes written to connections and not taken by their clients, beyond each one's allowance, now
+    /// (``NumberServerConfiguration/ConnectionLimits/unsentReplyBytesMax``).
+    package var unsentReplyBytes: Int {
+        unsentReplies.heldBytes
     }
 
     /// Serves until cancelled or gracefully shut down.
@@ -232,7 +242,7 @@ public final class NumberServer: Service, Sendable {
                 idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
                 goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics,
-            unflushedBytesMax: limits.writeBufferBytesMax, partialFrames: partialFrames)
+            unflushedBytesMax: limits.writeBufferBytesMax, partialFrames: partialFrames, unsentReplies: unsentReplies)
         let key = ObjectIdentifier(handler)
         let address = Self.limitedAddress(channel.remoteAddress, exemptingLoopback: limits.loopbackExempt)
         // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the

@@ -60,6 +60,14 @@ public struct NumberServerConfiguration: Sendable {
         /// connections could hold 40 GiB). A value below one whole largest frame (MAX_MESSAGE_PAYLOAD + 12 bytes)
         /// refuses every request of that size that does not arrive in one burst.
         public var partialFrameBytesMax: Int
+        /// Reply bytes written to connections and not yet taken by their clients, across all connections, beyond each
+        /// connection's first `writeBufferBytesMax`. A client that does not read stops the server reading its frames
+        /// (`writeBufferBytesMax`), but its running calls still finish and queue their answers — up to one per open
+        /// call, each up to a whole page — so without this 10,000 such connections could hold many GiB. Measured after
+        /// each flush and given back as clients read; a connection whose unsent replies would take the total over it
+        /// is closed at once (its client is not reading, so a GOAWAY could not reach it) and its calls cancelled,
+        /// counted in `numberd_unsent_reply_refusals_total`; the other connections go on. Default 256 MiB.
+        public var unsentReplyBytesMax: Int
         /// PINGs allowed between two completed calls. Default 100. Only a call whose caller proved an API key
         /// (``CallContext/markAuthenticated()``) and that was not refused counts as completed: not HealthCheck, a
         /// malformed request or an unknown method, which any client can send without a key; the same holds for the
@@ -109,7 +117,7 @@ public struct NumberServerConfiguration: Sendable {
             pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
             cancelsBetweenCompletionsMax: Int = 1000, budgetRenewalInterval: TimeAmount = .seconds(1),
             failedAuthenticationsMax: Int = 10, writeBufferBytesMax: Int = 64 * 1024,
-            goAwayFlushTimeout: TimeAmount = .seconds(1)
+            goAwayFlushTimeout: TimeAmount = .seconds(1), unsentReplyBytesMax: Int = 256 * 1024 * 1024
         ) {
             self.connectionsMax = connectionsMax
             self.connectionsPerAddressMax = connectionsPerAddressMax
@@ -125,6 +133,7 @@ public struct NumberServerConfiguration: Sendable {
             self.budgetRenewalInterval = budgetRenewalInterval
             self.failedAuthenticationsMax = failedAuthenticationsMax
             self.goAwayFlushTimeout = goAwayFlushTimeout
+            self.unsentReplyBytesMax = unsentReplyBytesMax
         }
 
         /// One whole frame of the largest size a client may send: MAX_MESSAGE_PAYLOAD and its 12-byte header. A

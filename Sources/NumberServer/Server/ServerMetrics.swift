@@ -34,6 +34,8 @@ final class ServerMetrics: Sendable {
     let connectionsRefusedPerAddress = Counter(label: "numberd_connections_refused_per_address_total")
     /// Connections refused because the server's budget of bytes in partially received frames could not take theirs.
     let partialFrameRefusals = Counter(label: "numberd_partial_frame_refusals_total")
+    /// Connections closed because the server-wide budget of replies their clients do not read was spent.
+    let unsentReplyRefusals = Counter(label: "numberd_unsent_reply_refusals_total")
 
     /// Counts a finished call and records its latency.
     func recordCall(method: String, status: StatusCode, duration: TimeAmount) {

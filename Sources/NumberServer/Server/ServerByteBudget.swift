@@ -1,13 +1,19 @@
 import NIOCore
 import Synchronization
 
-/// The server-wide budget of bytes held in partially received frames (``NumberServerConfiguration/ConnectionLimits/
-/// partialFrameBytesMax``). Each connection may gather one frame of up to MAX_MESSAGE_PAYLOAD for up to the frame
-/// arrival timeout, so without it 10,000 connections could make the server hold 40 GiB. A connection takes from it
-/// at the end of a read burst that leaves part of a frame waiting, for what that part has grown to, and gives it
-/// back when the frame completes or the connection closes; frames that arrive whole within a read burst (nearly
-/// all) never touch it. What is counted is the bytes that arrived, not the length a frame header announces: a few
-/// bytes announcing 4 MiB each must not reserve the budget away from everyone.
+/// A server-wide budget of bytes that connections hold, each beyond an allowance of its own: the bytes of partially
+/// received frames (``NumberServerConfiguration/ConnectionLimits/partialFrameBytesMax``) and the replies written to
+/// clients that do not read them (``NumberServerConfiguration/ConnectionLimits/unsentReplyBytesMax``). A connection
+/// takes from it what it holds beyond ``freePerConnection`` when that grows, gives back when it shrinks or the
+/// connection closes, and is refused — its calls answered RESOURCE_EXHAUSTED where they can be, then closed — when
+/// the budget cannot take its growth; the others go on.
+///
+/// Partial frames: each connection may gather one frame of up to MAX_MESSAGE_PAYLOAD for up to the frame arrival
+/// timeout, so without it 10,000 connections could make the server hold 40 GiB. A connection takes from it at the end
+/// of a read burst that leaves part of a frame waiting, for what that part has grown to, and gives it back when the
+/// frame completes or the connection closes; frames that arrive whole within a read burst (nearly all) never touch
+/// it. What is counted is the bytes that arrived, not the length a frame header announces: a few bytes announcing
+/// 4 MiB each must not reserve the budget away from everyone.
 ///
 /// The first ``freePerConnection`` bytes of each connection's partial frame are not counted: when the budget is spent
 /// (a client holding large partial frames on many connections can spend it), the connection refused is the one that
@@ -15,7 +21,7 @@ import Synchronization
 /// its running calls lost with it. Ordinary requests (a purchase of 20 numbers is under 4 KiB) stay under the
 /// allowance; only frames larger than it compete for the budget. The allowance bounds what goes uncounted to
 /// `connectionsMax` × 64 KiB (640 MiB at the defaults).
-package final class PartialFrameBudget: Sendable {
+package final class ServerByteBudget: Sendable {
     /// The default ``freePerConnection``.
     package static let freePerConnectionDefault = 64 * 1024
     /// The most bytes held at once across connections.
@@ -26,7 +32,7 @@ package final class PartialFrameBudget: Sendable {
     /// Connections refused since the last line about them, and when that was (``NumberServer/refusalLogInterval``).
     private let refusals = Mutex(ThrottledCount())
 
-    init(limit: Int, freePerConnection: Int = PartialFrameBudget.freePerConnectionDefault) {
+    init(limit: Int, freePerConnection: Int = ServerByteBudget.freePerConnectionDefault) {
         self.limit = limit
         self.freePerConnection = freePerConnection
     }
