@@ -42,11 +42,9 @@ public final class NumberServer: Service, Sendable {
         /// Connections open by remote address, for the addresses the per-address limit applies to (entries at zero
         /// are removed: at most one per open connection).
         var connectionsByAddress: [String: Int] = [:]
-        /// Bound and accepting (set once `run()` has bound its address).
-        var listening = false
-        var draining = false
-        /// `run()` returned (or failed to bind).
-        var stopped = false
+        /// Where the server is in its life: only ever forward (starting → serving → draining → stopped; a failed bind
+        /// goes from starting to stopped).
+        var phase = ServingState.starting
         /// Connections refused at `connectionsMax`, and at `connectionsPerAddressMax`, since the last line about them
         /// (``refusalLogInterval``).
         var refusals = ThrottledCount()
@@ -120,9 +118,7 @@ public final class NumberServer: Service, Sendable {
     /// Where the server is now: serving only while it listens and is not draining.
     public var servingState: ServingState {
         state.withLock { state in
-            if state.stopped { return .stopped }
-            if state.draining { return .draining }
-            return state.listening ? .serving : .starting
+            state.phase
         }
     }
 
@@ -182,13 +178,13 @@ public final class NumberServer: Service, Sendable {
                     child.eventLoop.makeCompletedFuture { try self.configure(child) }
                 }
         } catch {
-            state.withLock { $0.stopped = true }
+            state.withLock { $0.phase = .stopped }
             boundAddress.fail(error)
             throw error
         }
-        defer { state.withLock { $0.stopped = true } }
+        defer { state.withLock { $0.phase = .stopped } }
         let address = channel.channel.localAddress!
-        state.withLock { $0.listening = true }
+        state.withLock { $0.phase = .serving }
         boundAddress.succeed(address)
         logger.info("listening", metadata: ["address": "\(address)"])
 
@@ -209,7 +205,7 @@ public final class NumberServer: Service, Sendable {
     /// Stops accepting, sends GOAWAY everywhere, and closes what is still open after the drain timeout.
     private func beginDraining(serverChannel: any Channel) {
         let connections = state.withLock { state in
-            state.draining = true
+            if state.phase != .stopped { state.phase = .draining }
             return Array(state.connections.values)
         }
         logger.info("draining", metadata: ["connections": "\(connections.count)"])
@@ -248,7 +244,7 @@ public final class NumberServer: Service, Sendable {
         // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the
         // last slot, and one accepted while a drain starts is either refused or in the list the drain sends GOAWAY to.
         let refusal = state.withLock { state -> Refusal? in
-            if state.draining { return .draining }
+            if state.phase == .draining || state.phase == .stopped { return .draining }
             guard state.connections.count < limits.connectionsMax else {
                 return .connectionsMax(log: state.refusals.note(now: .now(), interval: Self.refusalLogInterval))
             }
