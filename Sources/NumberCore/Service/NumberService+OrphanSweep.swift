@@ -25,12 +25,7 @@ extension NumberService {
     /// the last stopped). Run it after `reconcile()`.
     public func sweepOrphans() async -> OrphanSweepReport {
         var report = OrphanSweepReport()
-        let started = local.withLock { local in
-            if local.sweepingOrphans { return false }
-            local.sweepingOrphans = true
-            return true
-        }
-        guard started else { return report }
+        guard claimOneAtATime(\.sweepingOrphans) else { return report }
         defer { local.withLock { $0.sweepingOrphans = false } }
         let watches = (try? coordinator.read { state throws(NumberError) in state.orphanWatch }) ?? [:]
         // A number's block outlives its watch only when something else settled the watch (a purchase's commit).

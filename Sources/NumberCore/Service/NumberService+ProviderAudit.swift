@@ -77,12 +77,9 @@ extension NumberService {
     /// bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or the provider's error)
     /// when it cannot finish.
     public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
-        let started = local.withLock { local in
-            if local.auditing { return false }
-            local.auditing = true
-            return true
+        guard claimOneAtATime(\.auditing) else {
+            throw ProviderAuditError(description: "a provider audit is already running")
         }
-        guard started else { throw ProviderAuditError(description: "a provider audit is already running") }
         defer { local.withLock { $0.auditing = false } }
         let first = try await auditPass()
         try await Task.sleep(for: recheckAfter)

@@ -90,6 +90,16 @@ public final class NumberService: Sendable {
         self.local = Mutex(local)
     }
 
+    /// Sets the flag of work that runs one at a time (the orphan sweep, the provider audit) unless it is set already:
+    /// true when the caller may run it, and must clear the flag when done.
+    func claimOneAtATime(_ flag: WritableKeyPath<Local, Bool>) -> Bool {
+        local.withLock { local in
+            if local[keyPath: flag] { return false }
+            local[keyPath: flag] = true
+            return true
+        }
+    }
+
     /// A copy of the durable state (for `verify`, tests and diagnostics).
     public func durableState() -> CoreState {
         (try? coordinator.read { $0 }) ?? CoreState()
