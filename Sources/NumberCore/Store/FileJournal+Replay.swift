@@ -31,7 +31,8 @@ extension FileJournal.Recovery {
                     .sequenceGap, "segment starts at seq \(first), expected \(lastSeq + 1)", file: path, offset: 0)
             }
             let bytes = try fileSystem.readFile(path, limitBytes: options.limits.segmentReadBytesMax)
-            let scan = SegmentScanner.scan(bytes, firstSeq: first, as: Event.self)
+            let scan = SegmentScanner.scan(
+                bytes, firstSeq: first, as: Event.self, lastSegment: index == firstSeqs.count - 1)
             try Self.throwFirstIssue(scan.issues, path: path)
             if let tail = scan.torn {
                 guard index == firstSeqs.count - 1 else {
@@ -54,7 +55,18 @@ extension FileJournal.Recovery {
                 file: segmentPath(firstSeqs[firstSeqs.count - 1]))
         }
         let handle = try openLastSegment(firstSeqs[firstSeqs.count - 1], cutTo: torn?.offset)
-        return FileJournal.SegmentState(firstSeqs: firstSeqs, handle: handle, size: size, lastWrittenSeq: lastSeq)
+        guard let torn, torn.offset > 0 else {
+            return FileJournal.SegmentState(firstSeqs: firstSeqs, handle: handle, size: size, lastWrittenSeq: lastSeq)
+        }
+        // After a cut, records go to a new segment: the last one kept may name a batch whose later records were cut,
+        // and batches written after it in the same file would make a later power cut there look like damage to
+        // acknowledged records (``SegmentScanner/lastBatchDamage(_:_:firstSeq:damaged:)``). The directory is synced
+        // before the open returns (`run`).
+        fileSystem.close(handle)
+        let next = lastSeq + 1
+        let fresh = try fileSystem.open(segmentPath(next), mode: .createNew)
+        return FileJournal.SegmentState(
+            firstSeqs: firstSeqs + [next], handle: fresh, size: 0, lastWrittenSeq: lastSeq)
     }
 
     func segmentPath(_ firstSeq: UInt64) -> String {

@@ -81,8 +81,9 @@ public struct JournalOptions: Sendable {
         public static let snapshotBytesLimit = JSONLineDecoder.inputBytesMax
 
         /// The most bytes a line adds around its events: `{"seq":` + 20 digits + `,"time":` + 20 characters +
-        /// `,"events":` + the 18-byte trailer + the newline.
-        static let lineOverheadBytesMax = 7 + 20 + 8 + 20 + 10 + 18 + 1
+        /// `,"batch":[` + 20 digits + `,` + 20 digits + `]` (store format 2) + `,"events":` + the 18-byte trailer +
+        /// the newline.
+        static let lineOverheadBytesMax = 7 + 20 + 8 + 20 + (10 + 20 + 1 + 20 + 1) + 10 + 18 + 1
 
         /// The largest a segment can get: just under `segmentBytesMax`, plus one batch (which always takes at
         /// least one record, even one larger than `batchBytesMax`).

@@ -135,10 +135,10 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
                 previousLast = nil
                 continue
             }
-            let scan = SegmentScanner.scan(bytes, firstSeq: first, as: Event.self)
+            let isLast = index == firstSeqs.count - 1
+            let scan = SegmentScanner.scan(bytes, firstSeq: first, as: Event.self, lastSegment: isLast)
             report(scan.issues, file: name)
             if let torn = scan.torn {
-                let isLast = index == firstSeqs.count - 1
                 problem(
                     isLast ? .warning : .error, isLast ? "tornTail" : "corruptRecord", name, offset: torn.offset,
                     "\(torn.reason), \(torn.length) bytes"

@@ -48,10 +48,11 @@ package enum SegmentScanner {
     /// corruption, and so is any line whose checksum holds but which does not decode (a crash cannot produce
     /// it, so cutting it could drop an acknowledged record). Every problem is reported; scanning continues.
     ///
-    /// One exception, for records that name their batch (store format 2): damage that lies wholly inside the
-    /// segment's last batch is a torn tail from its first damaged byte (``lastBatchDamage(_:_:firstSeq:damaged:)``).
+    /// One exception, for records that name their batch (store format 2) in the journal's last segment
+    /// (`lastSegment`: only it can hold a batch whose write was never acknowledged): damage that lies wholly inside
+    /// the segment's last batch is a torn tail from its first damaged byte (``lastBatchDamage(_:_:firstSeq:damaged:)``).
     package static func scan<Event: Decodable>(
-        _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type
+        _ bytes: [UInt8], firstSeq: UInt64, as type: Event.Type, lastSegment: Bool = true
     ) -> SegmentScan<Event> {
         var scan = SegmentScan<Event>(lastSeq: firstSeq &- 1)
         var expected = firstSeq
@@ -97,7 +98,7 @@ package enum SegmentScanner {
             }
             start = next
         }
-        if !undecodable, let torn = lastBatchDamage(scan, bytes, firstSeq: firstSeq, damaged: damaged) {
+        if lastSegment, !undecodable, let torn = lastBatchDamage(scan, bytes, firstSeq: firstSeq, damaged: damaged) {
             scan.records.removeAll { $0.offset >= torn.offset }
             scan.issues = []
             scan.torn = torn
@@ -110,19 +111,24 @@ package enum SegmentScanner {
     ///
     /// Group commit writes a batch of records with one `write` and acknowledges none of them before its `fdatasync`
     /// returns, and writes the next batch only after that: a power cut during the sync can leave the batch's pages on
-    /// disk in any order (a page never written reads as zeros), so intact records of the batch may follow damaged
-    /// ones — which a scan by lines would take for damage before the last record and refuse. Nothing earlier can be
-    /// damaged that way. So the damage, from its first byte `d` to the end, is taken for that power cut when:
+    /// disk in any order — a page never written reads as zeros (or as it was before: the previous batch's bytes, then
+    /// zeros) — so intact records of the batch may follow damaged ones, which a scan by lines would take for damage
+    /// before the last record and refuse. Nothing earlier can be damaged that way. So the damage, from its first byte
+    /// `d` to the end, is taken for that power cut when:
     /// - nothing is wrong before `d` (no gap, no damage) and every line after it is damaged or an intact record
     ///   (including one that ends a damaged line, its separator lost);
+    /// - every damaged line that ends with a newline holds a zero byte (a record's JSON never does: unwritten pages
+    ///   read as zeros, while flipped bits or garbage are media damage; only the last line may be a clean prefix);
     /// - every intact record after `d` names the same batch, one that began no later than the first damaged record
     ///   (the record after the last intact one before `d`), holds each of them in increasing order, and agrees with
     ///   that last intact record (its batch, or a batch that ended with it);
-    /// - damage after the last intact record means the batch went on past it (not a later write's bytes);
-    /// - with no intact record after `d`, either the damage is one last line (the torn last append of format 1) or
-    ///   the last intact record's batch goes on past it.
-    /// Like the torn last line of format 1, the rule cannot tell media damage to a final batch that was acknowledged
-    /// from the power cut; it never cuts records followed by a later batch's.
+    /// - with no intact record after `d`, the last intact record's batch goes on past it;
+    /// - the damaged lines fit in the records the batch leaves for them: between two known records at most one line
+    ///   per record missing there, and after the last one at most one per record the batch still has (zeros merge
+    ///   lines, never split them), so damage running into a later write is refused.
+    /// Like the torn last line of format 1, the rule cannot tell media damage that looks exactly like this from the
+    /// power cut; it never cuts records followed by a later batch's. Recovery starts a new segment after any cut
+    /// (``FileJournal/Recovery``), so the records left name no batch that later writes continue.
     static func lastBatchDamage<Event>(
         _ scan: SegmentScan<Event>, _ bytes: [UInt8], firstSeq: UInt64, damaged: [Range<Int>]
     ) -> TornTail? {
@@ -131,44 +137,63 @@ package enum SegmentScanner {
         for issue in scan.issues {
             if case .gap(let offset, _, _) = issue, offset < start { return nil }
         }
+        let newline = UInt8(ascii: "\n")
+        for range in damaged where bytes[range].last == newline {
+            guard bytes[range].contains(0) else { return nil }
+        }
         let before = scan.records.last { $0.offset < start }
         let firstDamagedSeq = before.map { $0.seq &+ 1 } ?? firstSeq
         // Intact records after the damage: whole lines, and a record that ends a damaged line.
         var after = scan.records.filter { $0.offset > start }.map { (offset: $0.offset, seq: $0.seq, batch: $0.batch) }
         for range in damaged {
-            let line = bytes[range].last == UInt8(ascii: "\n") ? bytes[range].dropLast() : bytes[range]
+            let line = bytes[range].last == newline ? bytes[range].dropLast() : bytes[range]
             guard let inner = embeddedRecordOffset(line),
                 let frame = try? JournalCodec.decode(RecordFrame<AnyJSONValue>.self, line[inner...])
             else { continue }
             after.append((inner, frame.seq, frame.batch))
         }
         after.sort { $0.offset < $1.offset }
+        let batch: RecordBatch
         let reason: String
-        if let last = after.last {
-            guard let batch = after[0].batch, batch.first <= firstDamagedSeq,
-                after.allSatisfy({ $0.batch == batch && batch.contains($0.seq) && $0.seq > firstDamagedSeq }),
+        if !after.isEmpty {
+            guard let named = after[0].batch, named.first <= firstDamagedSeq,
+                after.allSatisfy({ $0.batch == named && named.contains($0.seq) && $0.seq > firstDamagedSeq }),
                 zip(after, after.dropFirst()).allSatisfy({ $0.0.seq < $0.1.seq })
             else { return nil }
             // The record before the damage is of the same batch, or its own batch ended with it and this one began
             // right after (a batch never spans segments: a segment's first batch begins at its first seq).
-            if before?.batch != batch {
-                guard batch.first == firstDamagedSeq, before.map({ $0.batch?.last ?? $0.seq }) == before?.seq else {
+            if before?.batch != named {
+                guard named.first == firstDamagedSeq, before.map({ $0.batch?.last ?? $0.seq }) == before?.seq else {
                     return nil
                 }
             }
-            // Damage after the last intact record is the batch's own end only if the batch goes on past it.
-            if last.seq == batch.last, damaged.contains(where: { $0.lowerBound > last.offset }) { return nil }
+            batch = named
             reason =
                 "damage inside the last batch (records \(batch.first)–\(batch.last), written by one write that was never "
                 + "acknowledged): a power cut wrote its pages out of order; \(after.count) intact record(s) after the "
                 + "damage are cut off with it"
         } else {
             guard let before, let theirs = before.batch, theirs.last > before.seq else { return nil }
+            batch = theirs
             reason =
                 "damage from here to the end inside the last batch (records \(theirs.first)–\(theirs.last), written by "
                 + "one write that was never acknowledged; the last intact record is \(before.seq)): a power cut wrote "
                 + "its pages out of order"
         }
+        // The damaged lines between known records, and after the last, fit in the records missing there.
+        var known = firstDamagedSeq &- 1
+        var lines = 0
+        var pieces = damaged.map(\.lowerBound)[...]
+        for record in after {
+            while let piece = pieces.first, piece < record.offset {
+                lines += 1
+                pieces = pieces.dropFirst()
+            }
+            guard UInt64(lines) < record.seq - known else { return nil }
+            known = record.seq
+            lines = 0
+        }
+        guard UInt64(lines + pieces.count) <= batch.last - known else { return nil }
         return TornTail(offset: start, length: bytes.count - start, reason: reason)
     }
 

@@ -757,7 +757,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// the connection's reader holds now (`held`) and what it took before. Once per read burst that ends with part
     /// of a frame waiting, or the one after it (a frame that arrives within one burst costs nothing). False when the
     /// connection will not keep a partial frame: it is closing (nothing more of it is processed), or the budget
-    /// cannot take its growth and it is refused (``refuseForServerByteBudget(_:)``). Either way its reader lets go
+    /// cannot take its growth and it is refused (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go
     /// of what it held and the connection gives its share back.
     private func settlePartialFrameBytes(_ reader: Int) -> Bool {
         guard let budget = partialFrames else { return true }
@@ -771,7 +771,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if held < partialFrameBytesTaken {
             budget.give(partialFrameBytesTaken - held)
         } else if !budget.take(held - partialFrameBytesTaken) {
-            refuseForServerByteBudget(budget)
+            refuseForPartialFrameBudget(budget)
             return false
         }
         partialFrameBytesTaken = held
@@ -821,7 +821,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The budget of partially received frames cannot take this connection's: its calls still waiting for their
     /// request (never started) are answered RESOURCE_EXHAUSTED / PARTIAL_FRAME_BUDGET, then GOAWAY ENHANCE_YOUR_CALM
     /// closes it. The other connections go on, and so may its client, on a new connection once the budget has room.
-    private func refuseForServerByteBudget(_ budget: ServerByteBudget) {
+    private func refuseForPartialFrameBudget(_ budget: ServerByteBudget) {
         frameReader.discard()
         givePartialFrameBytesBack()
         metrics.partialFrameRefusals.increment()

@@ -123,6 +123,26 @@ struct FileJournalRecoveryTests {
             #expect(try await opened.journal.append([.note("next")]) == UInt64(kept + 1), "zeroed from \(from)")
             await opened.journal.close()
         }
+        // After a cut the journal goes on in a new segment: the records kept still name the batch that was cut, and
+        // a later batch written after them in the same file would make the next power cut there look like damage to
+        // acknowledged records (review finding: refused; `SegmentScannerTests.staleBatchAfterACut`).
+        do {
+            let directory = TempDirectory()
+            defer { directory.remove() }
+            var bytes = full
+            for index in (starts[4] + 5)..<(starts[4] + 40) { bytes[index] = 0 }
+            try directory.write(segment, bytes)
+            let opened = try open(directory)
+            #expect(opened.lastSeq == 4)
+            #expect(directory.segments() == [segment, "journal-00000000000000000005.jsonl"])
+            #expect(try await opened.journal.append([.note("next")]) == 5)
+            await opened.journal.close()
+            #expect(try directory.bytes(segment) == Array(full[..<starts[4]]), "the cut segment is never written again")
+            #expect(try directory.bytes("journal-00000000000000000005.jsonl").count > 0)
+            let again = try open(directory)
+            #expect(again.lastSeq == 5 && again.state.notes == ["next"])
+            await again.journal.close()
+        }
         // The same damage in record 1, acknowledged before the batch was written: refused, nothing changed.
         let directory = TempDirectory()
         defer { directory.remove() }

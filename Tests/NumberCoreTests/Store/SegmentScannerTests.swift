@@ -186,27 +186,73 @@ struct SegmentScannerTests {
     }
 
     @Test(
-        "damage running to the end: torn when the last intact record's batch goes on, else corruption if it spans lines"
+        "damage running to the end: torn when zeros inside the batch's records, refused when it passes the batch or is not zeros"
     )
     func damageToTheEnd() {
         let (bytes, _) = twoBatches()
         let starts = lineStarts(bytes)
-        // Records 6–9 damaged, two of them keeping their newlines: records 4 and 5 say their batch ends at 9.
-        var damaged = bytes
-        for index in starts[5]..<bytes.count where damaged[index] != UInt8(ascii: "\n") || index < starts[7] {
-            damaged[index] = 0x20
+        /// `bytes` from `from` on overwritten with `fill`, keeping the newlines of the lines starting before `keep`.
+        func overwritten(_ bytes: [UInt8], from: Int, keep: Int, fill: UInt8) -> [UInt8] {
+            var copy = bytes
+            for index in from..<bytes.count where copy[index] != UInt8(ascii: "\n") || index >= keep {
+                copy[index] = fill
+            }
+            return copy
         }
-        let scan = SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self)
+        // Records 6–9 zeroed, records 6 and 7 keeping their newlines: records 4 and 5 say their batch ends at 9.
+        let zeroed = overwritten(bytes, from: starts[5], keep: starts[7], fill: 0)
+        let scan = SegmentScanner.scan(zeroed, firstSeq: 1, as: ToyEvent.self)
         #expect(scan.issues.isEmpty)
         #expect(scan.torn?.offset == starts[5])
         #expect(scan.records.map(\.seq) == [1, 2, 3, 4, 5])
+        // The same bytes as garbage, not zeros: media damage, refused.
+        let garbage = overwritten(bytes, from: starts[5], keep: starts[7], fill: 0x20)
+        #expect(!SegmentScanner.scan(garbage, firstSeq: 1, as: ToyEvent.self).issues.isEmpty)
         // The same after record 3, whose batch ended with it: a later write is damaged over several lines.
-        var later = bytes
-        for index in starts[3]..<bytes.count where later[index] != UInt8(ascii: "\n") || index < starts[5] {
-            later[index] = 0x20
-        }
-        let refused = SegmentScanner.scan(later, firstSeq: 1, as: ToyEvent.self)
-        #expect(!refused.issues.isEmpty)
+        let later = overwritten(bytes, from: starts[3], keep: starts[5], fill: 0)
+        #expect(!SegmentScanner.scan(later, firstSeq: 1, as: ToyEvent.self).issues.isEmpty)
+        // More damaged lines than the batch has records left: the damage ran past it (bytes beyond record 9 too).
+        let past = overwritten(bytes, from: starts[5], keep: bytes.count, fill: 0) + [0, 10, 0, 10]
+        #expect(!SegmentScanner.scan(past, firstSeq: 1, as: ToyEvent.self).issues.isEmpty)
+    }
+
+    @Test("flipped bits over the end of an acknowledged batch and all of the next one are refused (review finding)")
+    func flippedBitsAcrossBatches() {
+        let bytes = (1...3).flatMap { batched($0, 1, 3) } + batched(4, 4, 4)
+        let starts = lineStarts(bytes)
+        var damaged = bytes
+        damaged[starts[2] + 3] ^= 1
+        damaged[starts[3] + 3] ^= 1
+        // Refused: record 3's line is corruption (record 4's, the last, is a torn line as in format 1).
+        #expect(!SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self).issues.isEmpty)
+        // Zeros there instead, one line each: two lines for the one record batch 1–3 has left after record 2.
+        let zeros = zeroed(zeroed(bytes, (starts[2] + 3)..<(starts[2] + 9)), (starts[3] + 3)..<(starts[3] + 9))
+        #expect(!SegmentScanner.scan(zeros, firstSeq: 1, as: ToyEvent.self).issues.isEmpty)
+    }
+
+    /// Why recovery starts a new segment after a cut: records kept from a cut batch still name it, and a batch written
+    /// after them in the same file would have the next power cut there taken for damage to acknowledged records.
+    @Test("a batch written after a cut batch's records in the same segment: its power cut is refused")
+    func staleBatchAfterACut() {
+        let bytes = (1...3).flatMap { batched($0, 1, 6) } + (4...7).flatMap { batched($0, 4, 7) }
+        let starts = lineStarts(bytes)
+        let damaged = zeroed(bytes, (starts[3] + 5)..<(starts[3] + 30))
+        #expect(!SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self).issues.isEmpty)
+        // In a segment of its own (as recovery now writes it), the same batch's power cut is a torn tail.
+        let own = (4...7).flatMap { batched($0, 4, 7) }
+        let ownStarts = lineStarts(own)
+        let cut = SegmentScanner.scan(
+            zeroed(own, (ownStarts[0] + 5)..<(ownStarts[0] + 30)), firstSeq: 4, as: ToyEvent.self)
+        #expect(cut.issues.isEmpty && cut.torn?.offset == 0)
+    }
+
+    @Test("the rule is for the journal's last segment only: elsewhere the damage stays corruption")
+    func onlyTheLastSegment() {
+        let (bytes, lastBatchStart) = twoBatches()
+        let damaged = zeroed(bytes, (lastBatchStart + 10)..<(lastBatchStart + 60))
+        #expect(SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self).torn != nil)
+        let notLast = SegmentScanner.scan(damaged, firstSeq: 1, as: ToyEvent.self, lastSegment: false)
+        #expect(notLast.torn == nil && !notLast.issues.isEmpty)
     }
 
     @Test("damage at a segment's first record: the batch must begin at the segment's first seq")
