@@ -236,7 +236,10 @@ struct ProtocolAbuseTests {
             }
             #expect(server.connectionCount == 0, "the connection that does not read is closed")
             #expect(peak <= budget, "\(peak) bytes held")
-            #expect(server.unsentReplyBytes == 0, "given back when it closed")
+            while server.unsentReplyBytes > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(server.unsentReplyBytes == 0, "given back once it closed")
             // Its client, reading at last, gets part of the answers and then the end of the connection.
             try await stalled.channel.setOption(ChannelOptions.autoRead, value: true).get()
             stalled.channel.read()

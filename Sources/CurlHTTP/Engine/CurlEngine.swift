@@ -69,14 +69,16 @@ final class CurlEngine: Sendable {
     /// Takes up to `freeSlots` queued jobs and all cancellations; records how many transfers will run.
     func takeWork(freeSlots: Int, running: Int) -> Work {
         let waitMaxNanos = UInt64(configuration.timeouts.queueWaitMilliseconds) * 1_000_000
-        let now = DispatchTime.now().uptimeNanoseconds
         return state.withLock { state in
+            // Read under the lock: a job made after a reading outside it could be queued before it, and look older
+            // than anything (the difference wrapping around).
+            let now = DispatchTime.now().uptimeNanoseconds
             var work = Work()
             let count = min(max(freeSlots, 0), state.pending.count)
             work.newJobs = Array(state.pending.prefix(count))
             state.pending.removeFirst(count)
             // The queue is in arrival order: the jobs waiting too long are at its front.
-            let expired = state.pending.prefix { now &- $0.createdNanos > waitMaxNanos }.count
+            let expired = state.pending.prefix { now > $0.createdNanos && now - $0.createdNanos > waitMaxNanos }.count
             work.expired = Array(state.pending.prefix(expired))
             state.pending.removeFirst(expired)
             work.cancelled = state.cancelRequests

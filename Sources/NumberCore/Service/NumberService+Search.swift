@@ -51,20 +51,24 @@ extension NumberService {
         return SearchResult(numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matches.count)
     }
 
-    /// Counts a search of `holder` as running, unless it has `searchesInFlightPerAccountMax` running already.
+    /// Counts a search of `holder` as running, unless it has `searchesInFlightPerAccountMax` running already or all
+    /// accounts `searchesInFlightMax`.
     private func takeSearchSlot(_ holder: String) throws(NumberError) {
-        let max = config.limits.searchesInFlightPerAccountMax
-        let taken = local.withLock { local in
+        let perAccount = config.limits.searchesInFlightPerAccountMax
+        let total = config.limits.searchesInFlightMax
+        let refusal = local.withLock { local -> (scope: String, max: Int)? in
             let running = local.searchesInFlight[holder] ?? 0
-            guard running < max else { return false }
+            guard running < perAccount else { return ("per account", perAccount) }
+            guard local.searchesInFlightTotal < total else { return ("for all accounts", total) }
             local.searchesInFlight[holder] = running + 1
-            return true
+            local.searchesInFlightTotal += 1
+            return nil
         }
-        guard taken else {
+        if let refusal {
             throw NumberError(
                 .resourceExhausted, .limitExceeded,
-                "at most \(max) searches at a time per account; retry when one has ended", details: ["max": String(max)]
-            )
+                "at most \(refusal.max) searches at a time \(refusal.scope); retry when one has ended",
+                details: ["max": String(refusal.max)])
         }
     }
 
@@ -72,6 +76,7 @@ extension NumberService {
         local.withLock { local in
             let running = local.searchesInFlight[holder] ?? 1
             local.searchesInFlight[holder] = running > 1 ? running - 1 : nil
+            local.searchesInFlightTotal -= 1
         }
     }
 

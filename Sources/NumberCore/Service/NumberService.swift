@@ -42,8 +42,9 @@ public final class NumberService: Sendable {
         var prices: [String: (price: ProviderPrice, fetchedAt: Date)] = [:]
         /// Search listings by E.164, with the time they were seen.
         var listings = ListingCache()
-        /// Searches at the provider now, by account id ("" for searches for no account).
+        /// Searches at the provider now, by account id ("" for searches for no account), and in all.
         var searchesInFlight: [String: Int] = [:]
+        var searchesInFlightTotal = 0
     }
 
     let config: NumberServiceConfig

@@ -47,6 +47,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// transfers, 1 024 queued): without it one account's searches, within its rate limit, filled that queue and
         /// every other account's provider calls failed. 1...1000. Default 8.
         public var searchesInFlightPerAccountMax: Int = 8
+        /// Most searches at the provider at once across all accounts, refused the same way past it: at half the HTTP
+        /// client's queue, searches alone (128 accounts at their own limit) cannot fill it and fail the purchases,
+        /// releases and billing behind them. 1...100 000. Default 512.
+        public var searchesInFlightMax: Int = 512
 
         /// The defaults.
         public static let defaults = Limits()
@@ -239,6 +243,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
         if !(1...1000).contains(limits.searchesInFlightPerAccountMax) {
             problems.append("limits.searchesInFlightPerAccountMax must be in 1...1000")
+        }
+        if !(1...100_000).contains(limits.searchesInFlightMax) {
+            problems.append("limits.searchesInFlightMax must be in 1...100000")
         }
         // The journal's size estimates take text at these lengths at most (`CoreEvent.bytesEstimate`): a longer one
         // could make a group commit larger than a journal record, which stops every write.

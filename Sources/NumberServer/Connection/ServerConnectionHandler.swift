@@ -90,6 +90,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// What this connection has taken from `unsentReplies`: what its channel held unsent beyond the allowance when it
     /// last looked (``settleUnsentReplies(context:)``).
     private var unsentReplyBytesTaken = 0
+    /// The connection was refused for the unsent reply budget and is closing: it keeps its share until it is closed
+    /// (its bytes are still held until then) and settles no more.
+    private var unsentReplyRefused = false
     /// Since when the server holds the connection's reads (the channel became unwritable), until processing resumes:
     /// the request arrival clocks stand still meanwhile (``resumeRequestArrivals()``).
     private var pausedSince: NIODeadline?
@@ -789,23 +792,30 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// holds unsent now beyond the allowance and what the connection took before: after each flush of answers, and
     /// when the client has read enough for the channel to be writable again. A connection whose growth the budget
     /// cannot take is closed at once (its client is not reading: a GOAWAY would wait behind the rest), its running
-    /// calls cancelled; the other connections go on.
+    /// calls cancelled; the other connections go on. It keeps its share until it is closed, since its bytes are held
+    /// until then.
     private func settleUnsentReplies(context: ChannelHandlerContext) {
-        guard let budget = unsentReplies, state.phase != .closed else { return }
+        guard let budget = unsentReplies, !unsentReplyRefused, state.phase != .closed else { return }
         let buffered = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
         let held = budget.counted(buffered)
         if held == unsentReplyBytesTaken { return }
         if held < unsentReplyBytesTaken {
             budget.give(unsentReplyBytesTaken - held)
         } else if !budget.take(held - unsentReplyBytesTaken) {
-            giveUnsentReplyBytesBack()
+            unsentReplyRefused = true
             metrics.unsentReplyRefusals.increment()
             if let refused = budget.noteRefusal(now: now) {
                 logger.warning(
                     "connections closed: the budget of replies their clients do not read is spent",
                     metadata: ["unsent_reply_bytes_max": "\(budget.limit)", "closed": "\(refused)"])
             }
-            context.close(promise: nil)
+            // Out of the flush that found it, and twice: the first close sends TLS close_notify, which would wait
+            // behind the unread bytes for its own timeout; the second closes the socket at once (as for a limit's
+            // GOAWAY).
+            context.eventLoop.assumeIsolated().execute {
+                context.close(promise: nil)
+                context.close(promise: nil)
+            }
             return
         }
         unsentReplyBytesTaken = held

@@ -42,6 +42,36 @@ struct SearchLimitTests {
         #expect(try await h.service.search(Self.query, accountId: busy.id).numbers.count == 1)
     }
 
+    @Test("the limit for all accounts: exactly it runs at once, the next search of any account is refused")
+    func searchesInFlightInAll() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.searchesInFlightMax = 2
+        let h = try await Harness(.memory, config: config)
+        let first = try await h.account(name: "First")
+        let second = try await h.account(name: "Second")
+        let third = try await h.account(name: "Third")
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 2)
+        let service = h.service
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            defer { h.provider.resume("search") }
+            for account in [first, second] {
+                group.addTask { try await service.search(Self.query, accountId: account.id).numbers.count }
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while h.provider.calls(.search) < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try #require(h.provider.calls(.search) == 2)
+            let refused = await numberError { _ = try await service.search(Self.query, accountId: third.id) }
+            #expect(refused?.reason == .limitExceeded && refused?.details["max"] == "2")
+            #expect(refused?.message.contains("for all accounts") == true)
+            h.provider.resume("search")
+            for try await count in group { #expect(count == 1) }
+        }
+        #expect(try await h.service.search(Self.query, accountId: third.id).numbers.count == 1)
+    }
+
     @Test("a failed or refused search gives its place back")
     func failuresGiveThePlaceBack() async throws {
         var config = NumberServiceConfig.defaults
@@ -63,6 +93,11 @@ struct SearchLimitTests {
         var config = NumberServiceConfig.defaults
         for (value, valid) in [(0, false), (1, true), (1000, true), (1001, false)] {
             config.limits.searchesInFlightPerAccountMax = value
+            #expect(config.validate().isEmpty == valid, "\(value)")
+        }
+        config.limits.searchesInFlightPerAccountMax = 8
+        for (value, valid) in [(0, false), (1, true), (100_000, true), (100_001, false)] {
+            config.limits.searchesInFlightMax = value
             #expect(config.validate().isEmpty == valid, "\(value)")
         }
     }
