@@ -13,7 +13,7 @@ public struct BillingReport: Sendable, Hashable {
     public var releaseFailures = 0
     /// Grace releases not tried because the run stopped asking the provider (it failed
     /// ``NumberServiceConfig/Reconcile/providerFailuresPerPassMax`` times in a row, or numberd is stopping), while
-    /// renewals went on: their release is recorded as requested, so reconciliation finishes them.
+    /// renewals went on: their release request is withdrawn, as for a refused one, and the next catch-up tries them.
     public var releasesDeferred = 0
     /// Idempotency records dropped after their TTL.
     public var expiredKeys = 0
@@ -89,10 +89,11 @@ extension NumberService {
         }
         var report = plan.report
         var refused: Set<String> = []
+        var deferred: [String] = []
         for number in plan.toRelease {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             guard pass.mayGoOn else {
-                report.releasesDeferred += 1
+                deferred.append(number.id)
                 refused.insert(number.id)
                 continue
             }
@@ -107,6 +108,19 @@ extension NumberService {
                 logger.warning(
                     "grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
             }
+        }
+        if !deferred.isEmpty {
+            // The plan recorded their release as requested; not tried, it is withdrawn in one record, as a refused
+            // one's is, so the number stays past due for the next catch-up (reconciliation, which never withdraws a
+            // release, would otherwise keep retrying one the provider refuses). Should this fail, reconciliation
+            // finishes them.
+            let withdrawn = try? await coordinator.perform { state throws(NumberError) in
+                let events = deferred.filter { state.numbers[$0]?.releaseRequestedAt != nil }.map {
+                    CoreEvent.numberReleaseCancelled(numberId: $0)
+                }
+                return (events, events.count)
+            }
+            report.releasesDeferred = withdrawn ?? deferred.count
         }
         // After the releases, so a failure here never leaves their claims behind.
         let keys = try await coordinator.perform { state throws(NumberError) in

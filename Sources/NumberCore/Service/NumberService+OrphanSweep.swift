@@ -37,6 +37,7 @@ extension NumberService {
         local.withLock { $0.orphanSweepCursor = chosen.last }
         var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
         var left = 0
+        var lastTried = cursor
         for phone in chosen {
             guard let watch = watches[phone] else { continue }
             guard pass.mayGoOn else {
@@ -44,8 +45,11 @@ extension NumberService {
                 left += 1
                 continue
             }
+            lastTried = phone
             pass.record(answered: await settle(watch, into: &report))
         }
+        // Stopped early: the next sweep starts at the first watch not tried, not a whole rotation later.
+        if left > 0 { local.withLock { $0.orphanSweepCursor = lastTried } }
         logStoppedEarly(pass, "orphan sweep", left: left)
         let settled = Set(chosen)
         report.pending += watches.keys.filter { !settled.contains($0) }.sorted()

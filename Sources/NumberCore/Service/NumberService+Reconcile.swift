@@ -26,6 +26,11 @@ extension NumberService {
         var report = ReconcileReport()
         var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
         var left = 0
+        // Items are tried in order until the pass stops: a prefix of each kind. A pass that leaves some untried moves
+        // its cursor back to the last one tried (the claim moved it past every item claimed), so the next pass starts
+        // at the untried ones instead of a whole rotation later.
+        var intentsTried = 0
+        var releasesTried = 0
         for intent in claimed.intents {
             defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
             guard pass.mayGoOn else {
@@ -33,6 +38,7 @@ extension NumberService {
                 left += 1
                 continue
             }
+            intentsTried += 1
             pass.record(answered: await settle(intent, into: &report))
         }
         for number in claimed.releases {
@@ -42,6 +48,7 @@ extension NumberService {
                 left += 1
                 continue
             }
+            releasesTried += 1
             do {
                 _ = try await finishRelease(
                     number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false)
@@ -57,6 +64,19 @@ extension NumberService {
                     metadata: [
                         "number": "\(number.id)", "phoneNumber": "\(number.phoneNumber)", "reason": "\(error.reason)",
                     ])
+            }
+        }
+        if intentsTried < claimed.intents.count || releasesTried < claimed.releases.count {
+            let intents = claimed.intents.prefix(intentsTried)
+            let releases = claimed.releases.prefix(releasesTried)
+            local.withLock { local in
+                if intentsTried < claimed.intents.count {
+                    local.reconcileCursor.intent =
+                        intents.last.map { ($0.createdAt, $0.id) } ?? claimed.cursorBefore.intent
+                }
+                if releasesTried < claimed.releases.count {
+                    local.reconcileCursor.release = releases.last?.id ?? claimed.cursorBefore.release
+                }
             }
         }
         logStoppedEarly(pass, "reconciliation", left: left)
@@ -81,6 +101,8 @@ extension NumberService {
     private struct Claimed: Sendable {
         var intents: [PurchaseIntent]
         var releases: [OwnedNumber]
+        /// Where the previous pass had stopped, for a pass that leaves items untried: the next one starts at them.
+        var cursorBefore: (intent: (Date, String)?, release: String?)
     }
 
     /// Claims the open intents and pending releases no live call is driving, at most
@@ -102,11 +124,12 @@ extension NumberService {
                 let releaseIds = Self.rotation(
                     itemsMax - intents.count, of: pending, after: local.reconcileCursor.release)
                 let releases = releaseIds.compactMap { state.numbers[$0] }
+                let cursorBefore = local.reconcileCursor
                 if let last = intents.last { local.reconcileCursor.intent = (last.createdAt, last.id) }
                 if let last = releaseIds.last { local.reconcileCursor.release = last }
                 for intent in intents { local.liveIntents.insert(intent.id) }
                 for number in releases { local.liveReleases.insert(number.id) }
-                return Claimed(intents: intents, releases: releases)
+                return Claimed(intents: intents, releases: releases, cursorBefore: cursorBefore)
             }
             return ([], claimed)
         }.result

@@ -142,16 +142,60 @@ struct ProviderPassTests {
         #expect(h.provider.calls(.release) - before == 3, "three failures in a row, over the whole catch-up")
         #expect(report.releaseFailures == 3 && report.releasesDeferred == 5 && report.released == 0)
         #expect(report.renewed == 3, "the payer's numbers renewed in the same catch-up")
-        // The deferred five stay requested (the customer no longer billed) and reconciliation releases them; the three
-        // refused ones went back to past due, and the next catch-up releases them.
-        let deferred = h.service.durableState().numbers.values.filter { $0.releaseRequestedAt != nil }
-        #expect(deferred.count == 5 && deferred.allSatisfy { $0.status == .pastDue })
+        // The deferred five, like the three refused ones, are past due again with no release requested (nothing left
+        // for reconciliation to retry), and the next catch-up releases all eight.
+        let numbers = h.service.durableState().numbers.values.filter { $0.accountId == broke.id }
+        #expect(numbers.count == 8 && numbers.allSatisfy { $0.status == .pastDue && $0.releaseRequestedAt == nil })
         h.provider.clearFaults()
-        #expect(Set(await h.service.reconcile().releasesCompleted) == Set(deferred.map(\.id)))
+        #expect(await h.service.reconcile().releasesCompleted.isEmpty)
         let next = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
-        #expect(next.released == 3 && next.releasesDeferred == 0)
+        #expect(next.released == 8 && next.releasesDeferred == 0)
         #expect(h.provider.ownedPhoneNumbers == Set(renewing))
         try await h.check()
+    }
+
+    @Test(
+        "items a stopped pass did not try come first in the next pass (the claim had moved past them)",
+        arguments: StoreKind.allCases)
+    func untriedItemsComeNext(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.itemsPerPassMax = 4
+        config.reconcile.orphanLookUpsPerSweep = 4
+        let h = try await Harness(kind, config: config)
+        _ = try await pendingReleases(h)
+        h.provider.inject(.fail(.unavailable), on: .release, times: 3)
+        let stopped = await h.service.reconcile()
+        #expect(stopped.unresolved.count == 4 && stopped.releasesCompleted.isEmpty)
+        let untried = try #require(stopped.unresolved.last)
+        let next = await h.service.reconcile()
+        #expect(next.releasesCompleted.first == untried, "\(next.releasesCompleted) should start at \(untried)")
+        #expect(next.releasesCompleted.count == 4)
+    }
+
+    @Test("watches a stopped sweep did not look up come first in the next sweep", arguments: StoreKind.allCases)
+    func untriedWatchesComeNext(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.orphanLookUpsPerSweep = 4
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133 * 8)
+        h.provider.stock(Self.phones)
+        for phone in Self.phones {
+            h.provider.inject(.fail(.outcomeUnknown), on: .buy)
+            _ = await numberError { _ = try await h.buy([phone], for: account.id) }
+        }
+        let lookUpsBefore = h.provider.calls(.lookUp)
+        h.provider.inject(.fail(.unavailable), on: .lookUp, times: 3)
+        let stopped = await h.service.sweepOrphans()
+        // The four chosen: three looked up and failed, one not tried; the other four were not chosen.
+        #expect(h.provider.calls(.lookUp) - lookUpsBefore == 3)
+        let tried = Self.phones.sorted().prefix(3)
+        let untried = Self.phones.sorted()[3]
+        #expect(Set(stopped.pending).isSuperset(of: Set(tried)) && stopped.pending.contains(untried))
+        let before = h.provider.calls(.lookUp)
+        _ = await h.service.sweepOrphans()
+        #expect(h.provider.calls(.lookUp) - before == 4)
+        // The second sweep looked up the untried one and the three after it, not the next four after it.
+        #expect(h.provider.lookedUp.suffix(4) == Array(Self.phones.sorted()[3..<7]))
     }
 
     @Test("the limit's range is checked")

@@ -53,6 +53,8 @@ final class FakeProvider: NumberProvider {
         var gates: [String: [CheckedContinuation<Void, Never>]] = [:]
         var openGates: Set<String> = []
         var reached: Set<String> = []
+        /// Every number looked up, in order.
+        var lookedUp: [String] = []
     }
 
     private let inner = Mutex(Inner())
@@ -140,6 +142,8 @@ final class FakeProvider: NumberProvider {
     var ownedPhoneNumbers: Set<String> { inner.withLock { Set($0.owned.keys) } }
     func owned(_ phone: String) -> ProvisionedNumber? { inner.withLock { $0.owned[phone] } }
     func calls(_ operation: Operation) -> Int { inner.withLock { $0.calls[operation] ?? 0 } }
+    /// Every number looked up so far, in order.
+    var lookedUp: [String] { inner.withLock { $0.lookedUp } }
     func buyCount(_ phone: String) -> Int { inner.withLock { $0.buys[phone] ?? 0 } }
 
     // MARK: NumberProvider
@@ -215,7 +219,8 @@ final class FakeProvider: NumberProvider {
     }
 
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
-        try await run(.lookUp, phoneNumber: phoneNumber) { inner.withLock { $0.owned[phoneNumber] } }
+        inner.withLock { $0.lookedUp.append(phoneNumber) }
+        return try await run(.lookUp, phoneNumber: phoneNumber) { inner.withLock { $0.owned[phoneNumber] } }
     }
 
     /// Pages of ``listPageSize`` numbers in phone-number order, taken from what is owned when the listing starts.
