@@ -86,7 +86,7 @@ public struct NumberdConfiguration: Sendable {
     public var rateLimits: RateLimiter.Limits
     /// Graceful shutdown waits this long for open calls. Default 30 s.
     public var drainTimeoutSeconds: Int
-    /// Where Twilio's APIs are when real credentials are configured (all three APIs at this base URL, e.g. a
+    /// Where Twilio's APIs are when real credentials are configured (all three APIs at this https:// base URL, e.g. a
     /// `twilio-sim` on loopback whose state must outlive numberd restarts); nil = Twilio's own hosts. Env
     /// `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil.
     public var twilioBaseURL: String?
@@ -358,11 +358,19 @@ public struct NumberdConfiguration: Sendable {
         return configuration
     }
 
-    /// The Twilio endpoint overrides: a base URL (http or https), a CA file, a request timeout.
+    /// The Twilio endpoint overrides: a base URL (https only), a CA file, a request timeout.
     private mutating func applyTwilioEndpoint(_ value: (String) -> String?) throws {
         if let base = value("twilio-base-url") {
-            guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                throw ConfigurationError("twilio-base-url '\(base)' is not an http(s) URL")
+            guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), url.host != nil else {
+                throw ConfigurationError("twilio-base-url '\(base)' is not an https:// URL")
+            }
+            // The adapter's HTTP client refuses every request that is not https:// (TLS verified): a plain http base
+            // URL would start and then fail each Twilio call.
+            guard scheme == "https" else {
+                throw ConfigurationError(
+                    "twilio-base-url '\(base)' is not https://: numberd reaches Twilio only over HTTPS. For a "
+                        + "twilio-sim, start it with --tls-generate DIR (and set twilio-ca-file to "
+                        + "DIR/twilio-sim-ca.pem) or with --tls-cert and --tls-key, and give its https:// URL")
             }
             twilioBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }

@@ -51,7 +51,12 @@ enum TwilioErrorMapping {
         }
         switch error.code {
         case .invalidRequest:
-            return ProviderError(.invalidArgument, message: "\(operation): \(error.message)")
+            // The adapter checks what a caller gives before it builds a request, so one the HTTP client refuses (a
+            // base URL that is not https://, a header with a line break) is numberd's setup, not the customer's input.
+            return ProviderError(
+                .misconfigured,
+                message: "\(operation): the HTTP client refused the request (\(error.message)); check the Twilio "
+                    + "base URL")
         case .tlsVerification, .tlsHandshake:
             return ProviderError(
                 .unavailable, message: "\(operation): TLS to Twilio failed (check the CA file): \(error.message)")

@@ -46,7 +46,8 @@ struct TwilioErrorMappingTests {
         (HTTPClientError.Code.timeout, true, HTTPMethod.post, ProviderError.Kind.outcomeUnknown),
         (.connectionLost, true, .post, .outcomeUnknown), (.cancelled, true, .post, .outcomeUnknown),
         (.connect, false, .post, .unavailable), (.timeout, true, .get, .unavailable),
-        (.tlsVerification, false, .get, .unavailable), (.invalidRequest, false, .post, .invalidArgument),
+        (.tlsVerification, false, .get, .unavailable), (.invalidRequest, false, .post, .misconfigured),
+        (.invalidRequest, false, .get, .misconfigured),
         (.responseTooLarge, true, .post, .outcomeUnknown), (.responseTooLarge, true, .get, .unavailable),
     ])
     func transportFailuresMapByMethodAndWhetherSent(

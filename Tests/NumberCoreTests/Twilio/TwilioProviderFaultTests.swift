@@ -300,6 +300,28 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// The HTTP client refuses an http:// URL before sending: numberd's setup, not the customer's argument, so the
+    /// customer sees PROVIDER_MISCONFIGURED (it was INVALID_ARGUMENT), and nothing is retried.
+    @Test func plainHTTPBaseURLIsMisconfigured() async throws {
+        try await withTwilio { twilio in
+            var configuration = twilio.configuration
+            configuration.endpoints = .all(
+                at: twilio.simulator.baseURL.replacingOccurrences(of: "https:", with: "http:"))
+            let probe = ProviderProbe()
+            let provider = try probe.provider(configuration)
+            let search = await expectProviderError(.misconfigured) { try await provider.search(Self.usLocal) }
+            #expect(search?.message.contains("https") == true, "\(String(describing: search))")
+            await expectProviderError(.misconfigured) {
+                try await provider.buy(phoneNumber: "+14155550100", trunkSid: nil)
+            }
+            #expect(probe.recordedSleeps.isEmpty)
+            #expect(twilio.engine.requestLog.isEmpty)
+            let customer = NumberError.fromProvider(try #require(search))
+            #expect(customer.reason == .providerMisconfigured)
+            await provider.shutdown()
+        }
+    }
+
     @Test func wrongCAIsAClearUnavailableError() async throws {
         try await withTwilio { twilio in
             var configuration = twilio.configuration

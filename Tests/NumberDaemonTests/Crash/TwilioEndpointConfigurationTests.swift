@@ -28,13 +28,31 @@ struct TwilioEndpointConfigurationTests {
         #expect(configuration.twilioRequestTimeoutMilliseconds == 1000)
     }
 
-    @Test("a base URL that is not http(s) is refused", arguments: ["ftp://host", "127.0.0.1:8443", "https://", ""])
+    @Test(
+        "a base URL that is not https is refused",
+        arguments: ["ftp://host", "127.0.0.1:8443", "https://", "", "http://127.0.0.1:8443", "HTTP://127.0.0.1"])
     func badBaseURL(url: String) {
         var environment = base
         environment["NUMBERD_TWILIO_BASE_URL"] = url
         #expect(throws: ConfigurationError.self) {
             try NumberdConfiguration.resolve(flags: [:], environment: environment)
         }
+    }
+
+    /// The adapter's HTTP client sends only https:// requests: an http base URL used to pass here and then fail every
+    /// Twilio call, which customers saw as INVALID_ARGUMENT. The start is refused instead, saying how to get HTTPS from
+    /// a twilio-sim; the scheme's case does not matter for https.
+    @Test func plainHTTPBaseURLIsRefusedSayingHowToServeHTTPS() throws {
+        var environment = base
+        environment["NUMBERD_TWILIO_BASE_URL"] = "http://127.0.0.1:8443"
+        let error = try #require(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        }
+        #expect(error.description.contains("not https://"), "\(error)")
+        #expect(error.description.contains("--tls-generate"), "\(error)")
+        environment["NUMBERD_TWILIO_BASE_URL"] = "HTTPS://127.0.0.1:8443"
+        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        #expect(configuration.twilioBaseURL == "HTTPS://127.0.0.1:8443")
     }
 
     @Test(
