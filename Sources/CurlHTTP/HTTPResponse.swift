@@ -8,13 +8,19 @@ public struct HTTPResponse: Sendable, Hashable {
     public var body: [UInt8]
     /// How the transfer went.
     public var metrics: TransferMetrics
+    /// The HTTP version of the response, as libcurl saw it (the client asks for HTTP/1.1 only, so never HTTP/2).
+    public var httpVersion: HTTPVersion
 
     /// Creates a response.
-    public init(status: Int, headers: [HTTPHeader], body: [UInt8], metrics: TransferMetrics) {
+    public init(
+        status: Int, headers: [HTTPHeader], body: [UInt8], metrics: TransferMetrics,
+        httpVersion: HTTPVersion = .http1_1
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.metrics = metrics
+        self.httpVersion = httpVersion
     }
 
     /// The value of the first header named `name` (compared case-insensitively), or `nil`.
@@ -39,4 +45,21 @@ public struct TransferMetrics: Sendable, Hashable {
 
     /// Whether the transfer ran over a connection that was already open.
     public var reusedConnection: Bool { newConnections == 0 }
+}
+
+/// The HTTP version a response came in.
+public enum HTTPVersion: String, Sendable, Hashable, CustomStringConvertible {
+    /// HTTP/1.0 (a server answering in it).
+    case http1_0 = "HTTP/1.0"
+    /// HTTP/1.1.
+    case http1_1 = "HTTP/1.1"
+    /// HTTP/2.
+    case http2 = "HTTP/2"
+    /// HTTP/3.
+    case http3 = "HTTP/3"
+    /// libcurl did not say (none of the above).
+    case unknown
+
+    /// `HTTP/1.1`, …
+    public var description: String { rawValue }
 }

@@ -27,6 +27,22 @@ struct CurlHTTPClientRequestTests {
         }
     }
 
+    /// The test server offers h2 first in ALPN, as a front end speaking HTTP/2 does, and OpenSSL selects in the
+    /// server's order. libcurl takes HTTP/2 for HTTPS by default, and over it transfers would share one connection as
+    /// streams, which the one-send guard of a POST does not expect. The client offers only http/1.1: the server
+    /// selects it and the answer comes in HTTP/1.1 (without the pin, h2 is selected and this server, speaking HTTP/1.1
+    /// only, fails it).
+    @Test(arguments: [HTTPMethod.get, .post])
+    func requestsStayOnHTTP11WhenTheServerOffersH2(method: HTTPMethod) async throws {
+        try await withServerAndClient { server, client in
+            let response = try await client.execute(
+                HTTPRequest(method: method, url: server.url("/echo"), body: method == .post ? Array("a=1".utf8) : nil))
+            #expect(response.status == 200)
+            #expect(response.httpVersion == .http1_1)
+            #expect(try Echo.decode(response).alpn == "http/1.1")
+        }
+    }
+
     @Test(arguments: [HTTPMethod.post, .put, .patch, .delete])
     func methodsWithBodyReachTheServer(method: HTTPMethod) async throws {
         try await withServerAndClient { server, client in

@@ -8,6 +8,11 @@ extension CurlTransfer {
         // Only HTTPS, never a redirect: a request goes exactly where the caller said, with TLS verified.
         try set(CURLOPT_PROTOCOLS_STR, "https")
         try set(CURLOPT_FOLLOWLOCATION, 0)
+        // HTTP/1.1 only, even with a server that offers h2 in ALPN (libcurl's default for HTTPS is to take it): over
+        // HTTP/2 transfers would share one connection as streams, and the one-send guard (the prereq callback below
+        // counts sends per transfer on its own connection) and the reasoning about a connection lost after a send
+        // assume a connection carries one request at a time.
+        try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         try set(CURLOPT_NOSIGNAL, 1)
         if !request.allowsSilentResend {
             // A kept-alive connection may carry it (no TLS handshake per purchase), but a second send is refused;

@@ -9,7 +9,9 @@ extension CurlTransfer {
         )
         if code == CURLE_OK {
             let status = infoLong(CURLINFO_RESPONSE_CODE)
-            return .success(HTTPResponse(status: status, headers: headers, body: body, metrics: metrics))
+            let version = HTTPVersion(curlValue: infoLong(CURLINFO_HTTP_VERSION))
+            return .success(
+                HTTPResponse(status: status, headers: headers, body: body, metrics: metrics, httpVersion: version))
         }
         return .failure(error(for: code))
     }
@@ -94,5 +96,18 @@ extension CurlTransfer {
     func infoOffset(_ info: CURLINFO) -> curl_off_t {
         var value: curl_off_t = 0
         return numberd_curl_easy_getinfo_off_t(easy, info, &value) == CURLE_OK ? value : 0
+    }
+}
+
+extension HTTPVersion {
+    /// From libcurl's `CURLINFO_HTTP_VERSION` (a `CURL_HTTP_VERSION_*` value).
+    init(curlValue: Int) {
+        switch curlValue {
+        case Int(CURL_HTTP_VERSION_1_0): self = .http1_0
+        case Int(CURL_HTTP_VERSION_1_1): self = .http1_1
+        case Int(CURL_HTTP_VERSION_2_0): self = .http2
+        case Int(CURL_HTTP_VERSION_3): self = .http3
+        default: self = .unknown
+        }
     }
 }

@@ -9,6 +9,8 @@ struct Echo: Decodable {
     let query: String
     let headers: [String: String]
     let body: String
+    /// The ALPN protocol the server's TLS selected (nil: the client offered none).
+    let alpn: String?
 
     var bodyBytes: [UInt8] { Array(Data(base64Encoded: body) ?? Data()) }
 

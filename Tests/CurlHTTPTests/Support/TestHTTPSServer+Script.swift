@@ -1,5 +1,6 @@
 extension TestHTTPSServer {
-    /// The Python server: HTTP/1.1 keep-alive over TLS, one thread per connection, counting accepted connections.
+    /// The Python server: HTTP/1.1 keep-alive over TLS (ALPN offering `h2` first, then `http/1.1`), one thread per
+    /// connection, counting accepted connections.
     /// It writes its port to `port.txt`, exits when its stdin closes (the test process died) or after `lifetime`.
     static let script = #"""
         import base64, json, os, ssl, sys, threading, time
@@ -41,7 +42,8 @@ extension TestHTTPSServer {
                 if url.path == "/echo":
                     echo = {"method": self.command, "path": url.path, "query": url.query,
                             "headers": {k.lower(): v for k, v in self.headers.items()},
-                            "body": base64.b64encode(body).decode()}
+                            "body": base64.b64encode(body).decode(),
+                            "alpn": self.connection.selected_alpn_protocol()}
                     self.send(200, json.dumps(echo).encode(), extra=[("X-Echo", "yes"), ("X-Multi", "1"), ("X-Multi", "2")])
                 elif url.path == "/bytes":
                     n = int(query["n"][0])
@@ -105,6 +107,9 @@ extension TestHTTPSServer {
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certfile, keyfile)
+        # Offered as a front end speaking HTTP/2 offers them, h2 first: OpenSSL selects in the server's order, so a
+        # client offering h2 gets it, and then fails (this server speaks HTTP/1.1 only).
+        context.set_alpn_protocols(["h2", "http/1.1"])
         server = Server(("127.0.0.1", 0), Handler)
         with open(portfile + ".tmp", "w") as f:
             f.write(str(server.server_address[1]))
