@@ -2,9 +2,12 @@ import CurlHTTP
 
 /// How Twilio's answers and transport failures become ``ProviderError``s.
 enum TwilioErrorMapping {
-    /// Twilio codes meaning "you cannot have this number": taken (search→buy race), trial limit, or a regulatory
-    /// requirement (address, bundle, identity) this service does not supply.
-    static let numberUnavailableCodes: Set<Int> = [21422, 21452, 21404, 21613, 21615, 21631, 21649, 21650]
+    /// Twilio codes meaning "you cannot have this number": taken (search→buy race), none left in the area code, or
+    /// a regulatory requirement (address, bundle, identity) this service does not supply.
+    static let numberUnavailableCodes: Set<Int> = [21422, 21452, 21613, 21615, 21631, 21649, 21650]
+    /// Twilio codes about the account rather than the number: 21404, a trial account may own only one number, so
+    /// every purchase fails until the operator upgrades the account (twilio-api.md §6.2). Never the customer's choice.
+    static let accountLimitCodes: Set<Int> = [21404]
     /// Twilio codes meaning "the request's parameters are wrong".
     static let invalidArgumentCodes: Set<Int> = [21421, 21451, 21457, 21458, 21481, 21473, 21474]
     /// Twilio codes meaning "these credentials may not do this": a configuration problem, never retried.
@@ -16,6 +19,12 @@ enum TwilioErrorMapping {
     static func clientError(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
         let code = body?.code
         let detail = body?.message ?? "HTTP \(status)"
+        if let code, accountLimitCodes.contains(code) {
+            return ProviderError(
+                .misconfigured, providerCode: code,
+                message: "\(operation): \(detail) (Twilio error \(code): the account is a trial account, which may "
+                    + "own only one number; upgrade it in Twilio's console)")
+        }
         if let code, numberUnavailableCodes.contains(code) {
             return ProviderError(.numberUnavailable, providerCode: code, message: "\(operation): \(detail)")
         }

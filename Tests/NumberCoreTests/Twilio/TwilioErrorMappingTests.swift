@@ -8,7 +8,7 @@ import TwilioSimulator
 struct TwilioErrorMappingTests {
     @Test(arguments: [
         (400, 21422, ProviderError.Kind.numberUnavailable), (400, 21452, .numberUnavailable),
-        (400, 21404, .numberUnavailable), (400, 21631, .numberUnavailable), (400, 21649, .numberUnavailable),
+        (400, 21404, .misconfigured), (400, 21631, .numberUnavailable), (400, 21649, .numberUnavailable),
         (400, 21421, .invalidArgument), (400, 21451, .invalidArgument), (400, 21457, .invalidArgument),
         (400, 21481, .invalidArgument), (401, 20003, .authentication), (403, 20008, .authentication),
         (400, 20005, .authentication), (404, 20404, .notFound), (400, 99999, .invalidArgument),
@@ -22,6 +22,23 @@ struct TwilioErrorMappingTests {
         let error = TwilioErrorMapping.clientError(status: status, body: body, operation: "op")
         #expect(error.kind == kind)
         #expect(error.providerCode == code)
+    }
+
+    /// 21404 says the account is a trial account, which may own one number: every purchase fails until the operator
+    /// upgrades it, so the customer is told the provider is misconfigured, not that this number is unavailable (which
+    /// invites buying another, failing the same way).
+    @Test func trialAccountLimitIsTheOperatorsProblem() throws {
+        let body = try #require(
+            TwilioResources.decode(
+                TwilioResources.ErrorBody.self,
+                from: Array(
+                    #"{"code": 21404, "message": "Trial accounts are allowed only one Twilio number.", "status": 400}"#
+                        .utf8)))
+        let error = TwilioErrorMapping.clientError(status: 400, body: body, operation: "buy +14155550100")
+        #expect(error.kind == .misconfigured)
+        #expect(error.message.contains("trial account"), "\(error)")
+        #expect(!error.mayStillTakeEffect)
+        #expect(NumberError.fromProvider(error).reason == .providerMisconfigured)
     }
 
     @Test func statusAloneDecidesWithoutABody() {
