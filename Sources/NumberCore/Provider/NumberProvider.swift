@@ -261,8 +261,10 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
         case authentication
         /// The request did not reach the provider's API as configured: a 404 that is not the provider's own "no such
         /// resource" answer (a proxy's or web server's page), or a 404 on a path that always exists for the account
-        /// (a wrong account in the URL); a request the HTTP client refused to send (a base URL that is not
-        /// https://). A configuration error; nothing is known to have happened or not.
+        /// (a wrong account in the URL); any other answer that is not the provider's (a redirect, a 4xx without its
+        /// error code); a request the HTTP client refused to send (a base URL that is not https://); an account
+        /// limit only the operator can lift (Twilio's trial account). A configuration error; nothing is known to have
+        /// happened or not.
         case misconfigured
         /// The provider throttled us (HTTP 429).
         case rateLimited

@@ -15,10 +15,12 @@ enum TwilioErrorMapping {
     /// Twilio's "The requested resource … was not found", with HTTP 404.
     static let notFoundCode = 20404
 
-    /// The error for a non-2xx answer that is not retried (4xx other than 429).
+    /// The error for a non-2xx answer that is not retried (3xx, 4xx other than 429).
     static func clientError(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
         let code = body?.code
         let detail = body?.message ?? "HTTP \(status)"
+        // Twilio answers its REST API with 2xx, 4xx or 5xx; a redirect (never followed) comes from something else.
+        guard status >= 400 else { return notTwilios(status: status, body: body, operation: operation) }
         if let code, accountLimitCodes.contains(code) {
             return ProviderError(
                 .misconfigured, providerCode: code,
@@ -49,7 +51,22 @@ enum TwilioErrorMapping {
             }
             return ProviderError(.notFound, providerCode: code, message: "\(operation): \(detail)")
         }
+        // Twilio refusing a parameter says which with its error code. A 4xx without one — a 405 or a bare 400 from a
+        // proxy or a web server at a wrong base URL — is nothing the customer's input decides (the adapter checks
+        // that before sending): the operator's setup is.
+        guard let code, code > 0 else {
+            return notTwilios(status: status, body: body, operation: operation)
+        }
         return ProviderError(.invalidArgument, providerCode: code, message: "\(operation): HTTP \(status): \(detail)")
+    }
+
+    /// An answer that is not Twilio's to the request (a redirect, a 4xx without Twilio's error code): `.misconfigured`.
+    private static func notTwilios(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
+        let said = body?.message.map { " \"\($0.prefix(200))\"" } ?? ""
+        return ProviderError(
+            .misconfigured, providerCode: body?.code,
+            message: "\(operation): HTTP \(status)\(said) is not Twilio's answer to the request (Twilio refuses "
+                + "with its error code, and never redirects): check the Twilio base URL and any proxy in front of it")
     }
 
     /// The error for a transport failure that is not retried (or no longer).

@@ -12,7 +12,7 @@ struct TwilioErrorMappingTests {
         (400, 21421, .invalidArgument), (400, 21451, .invalidArgument), (400, 21457, .invalidArgument),
         (400, 21481, .invalidArgument), (401, 20003, .authentication), (403, 20008, .authentication),
         (400, 20005, .authentication), (404, 20404, .notFound), (400, 99999, .invalidArgument),
-        (409, 0, .invalidArgument),
+        (409, 0, .misconfigured), (301, 21421, .misconfigured),
     ])
     func codesMapToKinds(status: Int, code: Int, kind: ProviderError.Kind) throws {
         let body = try #require(
@@ -41,9 +41,22 @@ struct TwilioErrorMappingTests {
         #expect(NumberError.fromProvider(error).reason == .providerMisconfigured)
     }
 
-    @Test func statusAloneDecidesWithoutABody() {
+    /// Without Twilio's error code only 401 and 403 say something (the credentials). Any other status — a redirect
+    /// (never followed), a 405, a bare 400 from a proxy — is not Twilio refusing a parameter, so it is not the
+    /// customer's INVALID_ARGUMENT but the operator's setup (a bare 400 was `.invalidArgument` before).
+    @Test(arguments: [301, 302, 307, 308, 400, 405, 409, 410, 413, 418, 422])
+    func statusAloneDecidesWithoutABody(status: Int) {
         #expect(TwilioErrorMapping.clientError(status: 401, body: nil, operation: "op").kind == .authentication)
-        #expect(TwilioErrorMapping.clientError(status: 400, body: nil, operation: "op").kind == .invalidArgument)
+        #expect(TwilioErrorMapping.clientError(status: 403, body: nil, operation: "op").kind == .authentication)
+        let error = TwilioErrorMapping.clientError(status: status, body: nil, operation: "op")
+        #expect(error.kind == .misconfigured, "\(status)")
+        #expect(error.message.contains("HTTP \(status) is not Twilio's answer"), "\(error)")
+        #expect(!error.mayStillTakeEffect)
+        let proxyPage = TwilioResources.decode(
+            TwilioResources.ErrorBody.self, from: Array(#"{"message": "Method Not Allowed"}"#.utf8))
+        let withMessage = TwilioErrorMapping.clientError(status: status, body: proxyPage, operation: "op")
+        #expect(withMessage.kind == .misconfigured)
+        #expect(withMessage.message.contains("HTTP \(status) \"Method Not Allowed\" is not Twilio's"), "\(withMessage)")
     }
 
     /// Only Twilio's own 404 (its 20404 body) says a resource does not exist: a release takes it as done. A proxy's or
