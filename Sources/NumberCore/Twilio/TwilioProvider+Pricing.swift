@@ -31,24 +31,39 @@ extension TwilioProvider {
         let answer = try await transport.perform(
             TwilioTransport.Call(method: .get, url: url, form: nil, operation: "price \(country)"))
         let fetchedAt = monotonicNow()
-        guard let body = TwilioResources.decode(TwilioResources.PricingCountry.self, from: answer.response.body) else {
+        return TwilioPriceCache.Entry(
+            prices: try Self.prices(answer.response.body, country: country), fetchedAt: fetchedAt)
+    }
+
+    /// The monthly prices of the number types sold here in a Pricing v1 country answer. No prices (null, absent or
+    /// empty `phone_number_prices`, or none of a type sold here) is no entry, so each type is `.notFound`, as for a
+    /// country Twilio lists without prices; an entry without `number_type` is skipped. A price of a type sold here
+    /// needs a currency and an exact decimal, or the answer is `.unavailable`.
+    static func prices(_ body: [UInt8], country: String) throws(ProviderError) -> [NumberType: ProviderPrice] {
+        guard let decoded = TwilioResources.decode(TwilioResources.PricingCountry.self, from: body) else {
             throw ProviderError(.unavailable, message: "price \(country): Twilio's answer is not the expected JSON")
         }
-        let currency = body.priceUnit.uppercased()
+        let sold = (decoded.phoneNumberPrices ?? []).compactMap { entry -> (NumberType, TwilioResources.Price)? in
+            guard let name = entry.numberType, let type = numberType(pricingName: name) else { return nil }
+            return (type, entry)
+        }
+        guard !sold.isEmpty else { return [:] }
+        let currency = (decoded.priceUnit ?? "").uppercased()
         guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0) }) else {
             throw ProviderError(
-                .unavailable, message: "price \(country): price_unit \"\(body.priceUnit)\" is no currency")
+                .unavailable,
+                message:
+                    "price \(country): price_unit \(decoded.priceUnit.map { "\"\($0)\"" } ?? "null") is no currency")
         }
         var prices: [NumberType: ProviderPrice] = [:]
-        for entry in body.phoneNumberPrices {
-            guard let type = Self.numberType(pricingName: entry.numberType) else { continue }
+        for (type, entry) in sold {
             guard let text = entry.currentPrice ?? entry.basePrice, let micros = TwilioDecimal.micros(text) else {
                 throw ProviderError(
-                    .unavailable, message: "price \(country): \(entry.numberType) price is not an exact decimal")
+                    .unavailable, message: "price \(country): \(entry.numberType ?? "") price is not an exact decimal")
             }
             prices[type] = ProviderPrice(country: country, type: type, monthlyCostMicros: micros, currency: currency)
         }
-        return TwilioPriceCache.Entry(prices: prices, fetchedAt: fetchedAt)
+        return prices
     }
 
     /// Pricing's `number_type` names: `local`, `toll free`, `mobile` (others, e.g. `national`, are not sold here).

@@ -50,19 +50,21 @@ enum TwilioResources {
         }
     }
 
-    /// `GET /v1/PhoneNumbers/Countries/{ISO}` (Pricing v1).
+    /// `GET /v1/PhoneNumbers/Countries/{ISO}` (Pricing v1). Twilio's OpenAPI marks every field nullable.
     struct PricingCountry: Decodable {
         let isoCountry: String?
-        let phoneNumberPrices: [Price]
-        let priceUnit: String
+        /// Null or absent: the country lists no prices (the same as an empty list).
+        let phoneNumberPrices: [Price]?
+        let priceUnit: String?
         enum CodingKeys: String, CodingKey {
             case isoCountry = "iso_country", phoneNumberPrices = "phone_number_prices", priceUnit = "price_unit"
         }
     }
 
-    /// One number type's monthly price; both prices are decimal strings.
+    /// One number type's monthly price; both prices are decimal strings. An entry without `number_type` (the spec
+    /// does not require it) prices nothing and is skipped.
     struct Price: Decodable {
-        let numberType: String
+        let numberType: String?
         let basePrice: String?
         let currentPrice: String?
         enum CodingKeys: String, CodingKey {

@@ -69,6 +69,53 @@ struct TwilioProviderPricingTests {
         }
     }
 
+    /// Twilio's OpenAPI (pricing_v1_phone_numbers.json) marks `phone_number_prices` and `price_unit` nullable. A null
+    /// used to fail the whole answer as "not the expected JSON" (`.unavailable`, a retry later changing nothing); it
+    /// is a country without prices, so each type is `.notFound`, as for a country whose list is empty.
+    @Test func nullPricesAreACountryWithoutPrices() throws {
+        let bodies = [
+            #"{"country": "Nowhere", "iso_country": "ZZ", "phone_number_prices": null, "price_unit": null, "url": null}"#,
+            #"{"country": "Nowhere", "iso_country": "ZZ", "phone_number_prices": null, "price_unit": "USD"}"#,
+            #"{"iso_country": "ZZ", "phone_number_prices": [], "price_unit": null}"#, #"{"iso_country": "ZZ"}"#,
+        ]
+        for body in bodies {
+            #expect(try TwilioProvider.prices(Array(body.utf8), country: "ZZ").isEmpty, "\(body)")
+        }
+    }
+
+    /// An entry without `number_type` (null or absent; the spec does not require it) prices nothing and is skipped;
+    /// the others count.
+    @Test func anEntryWithoutANumberTypeIsSkipped() throws {
+        let body = """
+            {"iso_country": "US", "price_unit": "usd", "phone_number_prices": [
+              {"base_price": "9.00", "current_price": "9.00"},
+              {"number_type": null, "base_price": "8.00", "current_price": "8.00"},
+              {"number_type": "local", "base_price": "1.15", "current_price": "1.15"},
+              {"number_type": "national", "base_price": "3.00", "current_price": "3.00"}
+            ]}
+            """
+        let prices = try TwilioProvider.prices(Array(body.utf8), country: "US")
+        #expect(
+            prices == [
+                .local: ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD")
+            ])
+    }
+
+    /// A price with no currency cannot be charged, and a body of another shape is not an answer: `.unavailable`.
+    @Test(arguments: [
+        #"{"price_unit": null, "phone_number_prices": [{"number_type": "local", "current_price": "1.15"}]}"#,
+        #"{"phone_number_prices": [{"number_type": "local", "current_price": "1.15"}]}"#,
+        #"{"price_unit": "USD", "phone_number_prices": 5}"#, "not json",
+    ])
+    func anAnswerThatCannotBeChargedIsUnavailable(body: String) {
+        do {
+            let prices = try TwilioProvider.prices(Array(body.utf8), country: "US")
+            Issue.record("expected .unavailable, got \(prices)")
+        } catch {
+            #expect(error.kind == .unavailable, "\(error)")
+        }
+    }
+
     @Test func typeWithoutAPriceIsNotFound() async throws {
         try await withTwilio { twilio in
             await expectProviderError(.notFound) { try await twilio.provider.price(country: "US", type: .mobile) }
