@@ -13,12 +13,40 @@ extension TwilioProvider {
         let answer = try await transport.perform(
             TwilioTransport.Call(
                 method: .post, url: "\(configuration.endpoints.trunking)/v1/Trunks",
-                form: [("FriendlyName", String(friendlyName.prefix(64)))], operation: "create trunk \(friendlyName)"))
+                form: [("FriendlyName", Self.friendlyNamePrefix(friendlyName))],
+                operation: "create trunk \(friendlyName)"))
         guard let trunk = TwilioResources.decode(TrunkResource.self, from: answer.response.body) else {
             throw ProviderError(.unavailable, message: "create trunk: Twilio's answer is not the expected JSON")
         }
         try TwilioValidation.requireSid(trunk.sid, prefix: "TK", field: "trunk SID")
         return trunk.sid
+    }
+
+    /// Twilio's `FriendlyName` limit: "up to 64 characters". Twilio does not say what it counts; this assumes UTF-16
+    /// code units (what its Java and JavaScript stacks count in practice), the strictest reading for text beyond the
+    /// Basic Multilingual Plane: an emoji flag is one `Character` but 4 units.
+    static let friendlyNameUTF16Max = 64
+
+    /// The longest prefix of `name` within ``friendlyNameUTF16Max`` UTF-16 units that ends on a `Character` boundary
+    /// (a flag or a letter with its accents stays whole), or, when the first `Character` alone is longer, on a
+    /// Unicode scalar boundary (a surrogate pair is never split).
+    static func friendlyNamePrefix(_ name: String) -> String {
+        var units = 0
+        var end = name.startIndex
+        for character in name {
+            let size = character.utf16.count
+            guard units + size <= friendlyNameUTF16Max else { break }
+            units += size
+            end = name.index(after: end)
+        }
+        guard end == name.startIndex, let first = name.first else { return String(name[..<end]) }
+        var scalars = String.UnicodeScalarView()
+        for scalar in first.unicodeScalars {
+            guard units + scalar.utf16.count <= friendlyNameUTF16Max else { break }
+            units += scalar.utf16.count
+            scalars.append(scalar)
+        }
+        return String(scalars)
     }
 
     /// `DELETE https://trunking.twilio.com/v1/Trunks/{Sid}` (204); a trunk already gone counts as deleted.

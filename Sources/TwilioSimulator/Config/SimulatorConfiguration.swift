@@ -39,7 +39,7 @@ public struct SimulatorConfiguration: Sendable {
         public var searchScanMax: Int
         /// Entries kept in the request log; the oldest are dropped first (default 10 000).
         public var requestLogEntriesMax: Int
-        /// Longest `FriendlyName` accepted (default 64, Twilio's).
+        /// Longest `FriendlyName` accepted, in UTF-16 code units (default 64, Twilio's).
         public var friendlyNameLengthMax: Int
         /// Most trunks the account may hold (default 100).
         public var trunksMax: Int

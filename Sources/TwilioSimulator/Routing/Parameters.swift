@@ -37,13 +37,17 @@ enum Parameters {
         return raw
     }
 
-    /// A `FriendlyName` within the length limit, nil when absent.
+    /// A `FriendlyName` within the length limit, nil when absent. Twilio documents "up to 64 characters" without
+    /// saying what a character is; this assumes UTF-16 code units (what Twilio's Java and JavaScript stacks count in
+    /// practice), so an emoji flag counts 4, not 1 as a Swift `Character` would.
     static func friendlyName(
         _ params: FormParameters, limits: SimulatorConfiguration.Limits
     ) throws(TwilioError) -> String? {
         guard let name = params["FriendlyName"] else { return nil }
-        guard name.count <= limits.friendlyNameLengthMax else {
-            throw .invalidParameter("FriendlyName", "longer than \(limits.friendlyNameLengthMax) characters")
+        guard name.utf16.count <= limits.friendlyNameLengthMax else {
+            throw .invalidParameter(
+                "FriendlyName",
+                "longer than \(limits.friendlyNameLengthMax) characters (\(name.utf16.count) UTF-16 units)")
         }
         return name
     }

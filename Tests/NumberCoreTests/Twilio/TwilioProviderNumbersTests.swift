@@ -65,6 +65,37 @@ struct TwilioProviderNumbersTests {
         }
     }
 
+    /// Twilio's FriendlyName limit of 64 is taken as UTF-16 code units: 64 flags are 64 `Character`s but 256 units,
+    /// which `prefix(64)` sent whole and Twilio (and the simulator) refuse. The name is cut to 16 flags (64 units),
+    /// never inside one.
+    @Test func aLongTrunkNameIsCutToSixtyFourUTF16Units() async throws {
+        try await withTwilio { twilio in
+            let flags = String(repeating: "🇺🇸", count: 64)
+            let sid = try await twilio.provider.createTrunk(friendlyName: flags)
+            let sent = try #require(twilio.requests(.createTrunk).last?.form["FriendlyName"])
+            #expect(sent == String(repeating: "🇺🇸", count: 16))
+            #expect(twilio.engine.trunks.first { $0.sid == sid }?.friendlyName == sent)
+        }
+    }
+
+    @Test(arguments: [
+        (String(repeating: "a", count: 70), String(repeating: "a", count: 64)),
+        (String(repeating: "a", count: 63) + "🇺🇸", String(repeating: "a", count: 63)),
+        (String(repeating: "a", count: 60) + "🇺🇸" + "b", String(repeating: "a", count: 60) + "🇺🇸"),
+        (String(repeating: "é", count: 64) + "x", String(repeating: "é", count: 64)),
+        (String(repeating: "e\u{301}", count: 40), String(repeating: "e\u{301}", count: 32)),
+        (String(repeating: "😀", count: 33), String(repeating: "😀", count: 32)), ("pbx", "pbx"), ("", ""),
+        // One Character longer than the limit (a letter with 70 combining marks) is cut between its scalars.
+        ("a" + String(repeating: "\u{301}", count: 70), "a" + String(repeating: "\u{301}", count: 63)),
+        ("😀" + String(repeating: "\u{301}", count: 70), "😀" + String(repeating: "\u{301}", count: 62)),
+    ])
+    func friendlyNamePrefixKeepsWholeCharactersWithinSixtyFourUnits(name: String, expected: String) {
+        let cut = TwilioProvider.friendlyNamePrefix(name)
+        #expect(cut == expected)
+        #expect(cut.utf16.count <= 64)
+        #expect(name.unicodeScalars.starts(with: cut.unicodeScalars))
+    }
+
     @Test func aNumberMovesFromOneTrunkToAnotherInOneRequest() async throws {
         try await withTwilio { twilio in
             let (first, second) = (try await twilio.createTrunk("a"), try await twilio.createTrunk("b"))

@@ -65,6 +65,23 @@ import Testing
         #expect(h.send("POST", "/v1/Trunks", form: [("TransferMode", "sometimes")]).status == 400)
     }
 
+    /// FriendlyName's 64 is counted in UTF-16 code units (the simulator's assumption of what Twilio counts): 16 flags
+    /// (64 units) pass, 17 (68) and 64 (256, though 64 `Character`s) are refused; 64 ASCII pass, 65 do not.
+    @Test(arguments: [
+        (String(repeating: "🇺🇸", count: 16), 201), (String(repeating: "🇺🇸", count: 17), 400),
+        (String(repeating: "🇺🇸", count: 64), 400), (String(repeating: "a", count: 64), 201),
+        (String(repeating: "a", count: 65), 400), (String(repeating: "é", count: 64), 201),
+    ])
+    func friendlyNameLimitCountsUTF16Units(name: String, status: Int) throws {
+        var h = RouterHarness()
+        let created = h.send("POST", "/v1/Trunks", form: [("FriendlyName", name)])
+        #expect(created.status == status, "\(name.utf16.count) units")
+        if status == 400 { #expect(created.code == 20001) }
+        let number = try #require(h.search().first?["phone_number"] as? String)
+        let bought = h.buy(number, extra: [("FriendlyName", name)])
+        #expect(bought.status == status, "\(name.utf16.count) units on a number")
+    }
+
     @Test func trunkLimitEdge() {
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.trunksMax = 2
