@@ -391,7 +391,7 @@ public final class Numberd: Sendable {
         switch configuration.provider {
         case .twilio(let credentials):
             var twilio = TwilioConfiguration(credentials: credentials)
-            if let base = configuration.twilioBaseURL { twilio.endpoints = .all(at: base) }
+            if let base = configuration.twilioBaseURL { twilio.endpoints = .simulator(at: base) }
             twilio.http.tls.caFilePath = configuration.twilioCAFile
             twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
             logger.info(
@@ -423,7 +423,7 @@ public final class Numberd: Sendable {
                 metadata: ["url": "\(simulator.baseURL)"])
             let credentials = try TwilioCredentials.authToken(
                 accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
-            var twilio = TwilioConfiguration(credentials: credentials, endpoints: .all(at: simulator.baseURL))
+            var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
             twilio.http.tls.caFilePath = directory.caCertificate
             twilio.http.usesEnvironmentProxy = false  // it is on loopback
             return (try TwilioProvider(configuration: twilio, logger: logger), simulator)

@@ -86,9 +86,10 @@ public struct NumberdConfiguration: Sendable {
     public var rateLimits: RateLimiter.Limits
     /// Graceful shutdown waits this long for open calls. Default 30 s.
     public var drainTimeoutSeconds: Int
-    /// Where Twilio's APIs are when real credentials are configured (all three APIs at this https:// base URL, e.g. a
-    /// `twilio-sim` on loopback whose state must outlive numberd restarts); nil = Twilio's own hosts. Env
-    /// `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil.
+    /// The https:// base URL of a `twilio-sim` to use as Twilio when real credentials are configured (e.g. on
+    /// loopback, its state outliving numberd restarts): the three APIs are under it as the simulator serves them,
+    /// `/api`, `/pricing` and `/trunking` (``TwilioConfiguration/Endpoints/simulator(at:)``); nil = Twilio's own
+    /// hosts. Env `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil.
     public var twilioBaseURL: String?
     /// A PEM CA file to trust for the Twilio endpoints instead of the system store (with `twilioBaseURL`). Env
     /// `NUMBERD_TWILIO_CA_FILE`, file `twilio-ca-file`. Default nil.

@@ -61,7 +61,9 @@ struct TwilioAdapterBenchmark {
         let harness = try await SimulatorHarness.start(directory: directory, requestLogEntriesMax: 1_000_000)
         var configuration = TwilioConfiguration(
             credentials: try TwilioCredentials.authToken(accountSid: harness.accountSid, authToken: harness.authToken),
-            endpoints: .all(at: harness.baseURL))
+            endpoints: TwilioConfiguration.Endpoints(
+                api: harness.simulator.url(for: .api), pricing: harness.simulator.url(for: .pricing),
+                trunking: harness.simulator.url(for: .trunking)))
         configuration.http.tls.caFilePath = harness.caPEMPath
         configuration.http.limits.concurrentTransfersMax = arguments.transfers
         configuration.limits.priceCacheTTLSeconds = 0  // every price call goes to the simulator

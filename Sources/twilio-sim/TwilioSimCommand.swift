@@ -117,8 +117,12 @@ struct TwilioSimCommand: AsyncParsableCommand {
 
     private static func banner(_ simulator: TwilioSimulator) -> String {
         let credentials = simulator.credentials
+        let https = simulator.baseURL.hasPrefix("https:")
         var lines = [
-            "twilio-sim listening on \(simulator.baseURL)",
+            "twilio-sim listening on \(simulator.baseURL)\(https ? " (numberd's NUMBERD_TWILIO_BASE_URL)" : "")",
+            "  2010 API:    \(simulator.url(for: .api)) (Twilio's https://api.twilio.com)",
+            "  Pricing:     \(simulator.url(for: .pricing)) (https://pricing.twilio.com)",
+            "  Trunking:    \(simulator.url(for: .trunking)) (https://trunking.twilio.com)",
             "  account sid: \(credentials.accountSid)",
             "  auth token:  \(credentials.authToken)",
         ]
@@ -126,6 +130,9 @@ struct TwilioSimCommand: AsyncParsableCommand {
             lines.append("  api key:     \(sid):\(secret)")
         }
         if let ca = simulator.caPEMPath { lines.append("  CA PEM:      \(ca)") }
+        if !https {
+            lines.append("  plain HTTP:  numberd reaches Twilio only over HTTPS; start with --tls-generate DIR for it")
+        }
         return lines.joined(separator: "\n")
     }
 }

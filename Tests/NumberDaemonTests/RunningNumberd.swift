@@ -71,7 +71,7 @@ struct RunningNumberd {
         return try await withCurlHTTPClient(configuration: http) { client in
             try await client.execute(
                 HTTPRequest(
-                    method: method, url: simulator.baseURL + path,
+                    method: method, url: simulator.baseURL + TwilioAPI.hostedPath(path),
                     headers: form.isEmpty ? [] : [HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType)],
                     body: form.isEmpty ? [] : Array(FormURLEncoding.encode(form).utf8),
                     basicAuth: BasicCredentials(

@@ -6,9 +6,10 @@ import CurlHTTP
 /// // Real Twilio, credentials from the environment:
 /// let credentials = try TwilioCredentials.fromEnvironment(ProcessInfo.processInfo.environment)!
 /// let twilio = try TwilioProvider(configuration: TwilioConfiguration(credentials: credentials))
-/// // The simulator: one base URL for all three APIs, and its CA.
+/// // The simulator: each API at its own base URL (as at Twilio's hosts), and its CA.
 /// var configuration = TwilioConfiguration(credentials: simulatorCredentials)
-/// configuration.endpoints = .all(at: simulator.baseURL)
+/// configuration.endpoints = TwilioConfiguration.Endpoints(
+///     api: simulator.url(for: .api), pricing: simulator.url(for: .pricing), trunking: simulator.url(for: .trunking))
 /// configuration.http.tls.caFilePath = simulator.caPEMPath
 /// ```
 public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
@@ -33,7 +34,8 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
             api: "https://api.twilio.com", pricing: "https://pricing.twilio.com",
             trunking: "https://trunking.twilio.com")
 
-        /// All three APIs on one server routing by path (the simulator).
+        /// All three APIs at one base URL, on a server routing by path. (The Twilio simulator serves each under its
+        /// own prefix instead, as each has its own host at Twilio: give it each API's URL.)
         public static func all(at baseURL: String) -> Endpoints {
             Endpoints(api: baseURL, pricing: baseURL, trunking: baseURL)
         }

@@ -10,8 +10,12 @@ public struct SimulatorRequest: Sendable, Equatable {
     public var headers: [(String, String)]
     /// The body bytes.
     public var body: [UInt8]
+    /// The Twilio host it was sent to: `.any` unless the transport set it from the path's prefix (then ``path`` is
+    /// the path at that host, without the prefix).
+    public var host: TwilioHost = .any
 
-    /// Creates a request from its parts; `target` is the request target (path plus optional `?query`).
+    /// Creates a request from its parts; `target` is the request target (path plus optional `?query`), at no host in
+    /// particular (``host`` `.any`).
     public init(method: String, target: String, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.method = method.uppercased()
         if let mark = target.firstIndex(of: "?") {
@@ -43,7 +47,7 @@ public struct SimulatorRequest: Sendable, Equatable {
     }
 
     public static func == (lhs: SimulatorRequest, rhs: SimulatorRequest) -> Bool {
-        lhs.method == rhs.method && lhs.path == rhs.path && lhs.rawQuery == rhs.rawQuery
+        lhs.method == rhs.method && lhs.path == rhs.path && lhs.rawQuery == rhs.rawQuery && lhs.host == rhs.host
             && lhs.body == rhs.body && lhs.headers.map { "\($0.0):\($0.1)" } == rhs.headers.map { "\($0.0):\($0.1)" }
     }
 }

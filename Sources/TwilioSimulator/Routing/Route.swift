@@ -97,6 +97,27 @@ public enum Route: Sendable, Equatable {
         }
     }
 
+    /// The API this route belongs to (nil for `.unknown`).
+    public var api: TwilioAPI? {
+        switch self {
+        case .availableCountries, .availableCountry, .availableNumbers, .incomingNumbers, .incomingNumber: .api
+        case .pricingCountries, .pricingCountry: .pricing
+        case .trunks, .trunk, .trunkNumbers, .trunkNumber: .trunking
+        case .unknown: nil
+        }
+    }
+
+    /// The route of `request` at the host it was sent to: a path of another API than that host's is `.unknown` (a
+    /// 404/20404, as Twilio answers a path its host does not serve).
+    public init(_ request: SimulatorRequest) {
+        let route = Route(path: request.path)
+        switch request.host {
+        case .any: self = route
+        case .only(let api): self = route.api == api ? route : .unknown
+        case .none: self = .unknown
+        }
+    }
+
     /// The AccountSid in a 2010 path, or nil for v1 routes.
     public var pathAccount: String? {
         switch self {

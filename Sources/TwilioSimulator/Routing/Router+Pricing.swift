@@ -3,7 +3,7 @@ extension Router {
     static func pricingCountries(
         _ request: SimulatorRequest, context: RouterContext
     ) throws(TwilioError) -> SimulatorResponse {
-        let url = context.baseURL + "/v1/PhoneNumbers/Countries"
+        let url = context.baseURL(of: .pricing) + "/v1/PhoneNumbers/Countries"
         let countries = CountryCatalog.all.sorted { $0.name < $1.name }
         let sequence = Dictionary(uniqueKeysWithValues: countries.enumerated().map { ($1.isoCountry, $0) })
         let window = try PageWindow(
@@ -35,7 +35,7 @@ extension Router {
             .object([
                 ("country", .string(country.name)), ("iso_country", .string(country.isoCountry)),
                 ("phone_number_prices", .array(prices)), ("price_unit", .string("USD")),
-                ("url", .string(context.baseURL + "/v1/PhoneNumbers/Countries/" + country.isoCountry)),
+                ("url", .string(context.baseURL(of: .pricing) + "/v1/PhoneNumbers/Countries/" + country.isoCountry)),
             ]))
     }
 }

@@ -24,8 +24,9 @@ extension Router {
         ])
     }
 
-    static func trunkNumberJSON(_ r: IncomingNumber, account: String, baseURL: String) -> JSONValue {
+    static func trunkNumberJSON(_ r: IncomingNumber, account: String, context: RouterContext) -> JSONValue {
         let trunk = r.trunkSid ?? ""
+        let (baseURL, apiBaseURL) = (context.baseURL(of: .trunking), context.baseURL(of: .api))
         func field(_ name: String) -> (String, JSONValue) { (name, .optional(r.fields[name])) }
         return .object([
             ("sid", .string(r.sid)), ("account_sid", .string(account)), ("trunk_sid", .optional(r.trunkSid)),
@@ -42,7 +43,10 @@ extension Router {
             (
                 "links",
                 .object([
-                    ("phone_number", .string(baseURL + "/2010-04-01/Accounts/\(account)/IncomingPhoneNumbers/\(r.sid)"))
+                    (
+                        "phone_number",
+                        .string(apiBaseURL + "/2010-04-01/Accounts/\(account)/IncomingPhoneNumbers/\(r.sid)")
+                    )
                 ])
             ),
         ])
@@ -53,7 +57,7 @@ extension Router {
         context: RouterContext
     ) throws(TwilioError) -> RouteResult {
         let account = context.configuration.credentials.accountSid
-        let base = context.baseURL
+        let base = context.baseURL(of: .trunking)
         switch (route, endpoint) {
         case (_, .listTrunks):
             let window = try PageWindow(
@@ -136,7 +140,7 @@ extension Router {
         context: RouterContext
     ) throws(TwilioError) -> RouteResult {
         let account = context.configuration.credentials.accountSid
-        let base = context.baseURL
+        let base = context.baseURL(of: .trunking)
         let trunkSid: String
         switch route {
         case .trunkNumbers(let t), .trunkNumber(let t, _): trunkSid = t
@@ -149,7 +153,7 @@ extension Router {
             let window = try PageWindow(
                 onTrunk, sid: \.sid, sequence: { state.numberSequence[$0] }, params: request.queryParameters,
                 limits: context.configuration.limits)
-            let items = window.items.map { trunkNumberJSON($0, account: account, baseURL: base) }
+            let items = window.items.map { trunkNumberJSON($0, account: account, context: context) }
             return read(
                 .json(
                     200,
@@ -169,10 +173,10 @@ extension Router {
             record.fields["voice_application_sid"] = nil
             record.dateUpdated = context.now
             state.updateOwned(record)
-            return wrote(.json(201, trunkNumberJSON(record, account: account, baseURL: base)))
+            return wrote(.json(201, trunkNumberJSON(record, account: account, context: context)))
         case (.trunkNumber(_, let pn), .fetchTrunkNumber):
             guard let record = state.owned[pn], record.trunkSid == trunkSid else { throw .notFound(request.path) }
-            return read(.json(200, trunkNumberJSON(record, account: account, baseURL: base)))
+            return read(.json(200, trunkNumberJSON(record, account: account, context: context)))
         case (.trunkNumber(_, let pn), _):
             guard var record = state.owned[pn], record.trunkSid == trunkSid else { throw .notFound(request.path) }
             record.fields["trunk_sid"] = nil

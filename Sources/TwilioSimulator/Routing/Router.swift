@@ -8,7 +8,7 @@ public enum Router {
     public static func handle(
         _ request: SimulatorRequest, state: inout SimulatorState, context: RouterContext
     ) -> RouteResult {
-        let route = Route(path: request.path)
+        let route = Route(request)
         do throws(TwilioError) {
             try authorize(request, route: route, credentials: context.configuration.credentials)
             return try dispatch(request, route: route, state: &state, context: context)

@@ -4,8 +4,11 @@ import Foundation
 public struct RouterContext: Sendable {
     /// The simulator's configuration.
     public var configuration: SimulatorConfiguration
-    /// Base of absolute URLs in v1 responses, e.g. `https://127.0.0.1:8443` (no trailing slash).
+    /// The simulator's base URL, e.g. `https://127.0.0.1:8443` (no trailing slash); absolute URLs in v1 responses
+    /// are built on ``baseURL(of:)``.
     public var baseURL: String
+    /// The Twilio host the request was sent to (`.any` in memory).
+    public var host: TwilioHost = .any
     /// The current time, stamped on created and updated resources.
     public var now: Date
     /// How long a number this request creates stays out of lists, fetches and deletes (a list-lag fault), ms; 0
@@ -17,6 +20,14 @@ public struct RouterContext: Sendable {
         self.configuration = configuration
         self.baseURL = baseURL
         self.now = now
+    }
+}
+
+extension RouterContext {
+    /// Where `api` is, for absolute URLs in responses: its prefix under ``baseURL`` when the request came to a host
+    /// (over HTTP), so a `url` or `next_page_url` leads to the API that serves it; ``baseURL`` itself in memory.
+    public func baseURL(of api: TwilioAPI) -> String {
+        host == .any ? baseURL : api.url(atSimulator: baseURL)
     }
 }
 

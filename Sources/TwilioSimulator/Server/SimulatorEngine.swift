@@ -68,7 +68,7 @@ public final class SimulatorEngine: Sendable {
 
     /// Decides the faults for a request before it is handled (the transport applies the delay first).
     public func plan(for request: SimulatorRequest) -> (Endpoint, FaultPlan) {
-        let endpoint = Route(path: request.path).endpoint(method: request.method)
+        let endpoint = Route(request).endpoint(method: request.method)
         return (endpoint, state.withLock { $0.faults.plan(for: endpoint) })
     }
 
@@ -114,6 +114,7 @@ public final class SimulatorEngine: Sendable {
     /// Routes the request (unless the fault prevents acting) and, for a change, appends its journal line.
     private func act(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> Acted {
         var context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
+        context.host = request.host
         context.listLagMilliseconds = plan.listLagMilliseconds
         if request.method == "GET" && (plan.fault == nil || plan.fault?.isDelayOnly == true) {
             // Reads run on a copy-on-write snapshot outside the lock, so slow searches do not serialise.
@@ -239,7 +240,7 @@ public final class SimulatorEngine: Sendable {
         // No Retry-After: Twilio documents none on its REST API's 429 (twilio-api.md §6.3), so a client must back off
         // on its own.
         let action = TransportAction.respond(.twilioError(.tooManyRequests))
-        let endpoint = Route(path: request.path).endpoint(method: request.method)
+        let endpoint = Route(request).endpoint(method: request.method)
         record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
         return action
     }
@@ -253,6 +254,6 @@ public final class SimulatorEngine: Sendable {
         for (name, value) in request.formParameters.pairs { form[name] = value }
         return RequestLogEntry(
             method: request.method, path: request.path, query: request.rawQuery, form: form, endpoint: endpoint,
-            status: status, fault: fault, acted: acted)
+            status: status, fault: fault, acted: acted, host: request.host)
     }
 }

@@ -57,9 +57,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func complete(_ requestHead: HTTPRequestHead, context: ChannelHandlerContext) {
-        let request = SimulatorRequest(
+        var request = SimulatorRequest(
             method: requestHead.method.rawValue, target: requestHead.uri,
             headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
+        // Each API is served under its own prefix, as each has its own host at Twilio.
+        if let (api, path) = TwilioAPI.split(request.path) {
+            request.path = path
+            request.host = .only(api)
+        } else {
+            request.host = .none
+        }
         let keepAlive = requestHead.isKeepAlive
         if tooLarge {
             let error = TwilioError(

@@ -3,7 +3,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A local server that speaks Twilio's REST API (2010 numbers, Pricing v1, Trunking v1) on one port, routing by path.
+/// A local server that speaks Twilio's REST API (2010 numbers, Pricing v1, Trunking v1) on one port, each API under
+/// its own path prefix standing for its host at Twilio (``TwilioAPI``: `baseURL/api`, `baseURL/pricing`,
+/// `baseURL/trunking`); a path of one API under another's prefix, or under none, is 404/20404, as a Twilio host
+/// answers a path it does not serve.
 ///
 /// Behaviour follows shared/reference/twilio-api.md; where Twilio's behaviour is unconfirmed the simulator picks:
 /// - search: at most `searchResultsMax` (30) results, no paging fields, `SMS`/`MMS` capability keys, coordinates as
@@ -26,7 +29,7 @@ import NIOPosix
 ///
 /// ```swift
 /// let sim = try await TwilioSimulator.start(configuration: .defaults)
-/// // point api/pricing/trunking base URLs at sim.baseURL, authenticate with sim.credentials
+/// // point the api/pricing/trunking base URLs at sim.url(for: .api), …, authenticate with sim.credentials
 /// try await sim.shutdown()
 /// ```
 public final class TwilioSimulator: Sendable {
@@ -36,7 +39,7 @@ public final class TwilioSimulator: Sendable {
     public let port: Int
     /// The bound host.
     public let host: String
-    /// `http://host:port` or `https://host:port`.
+    /// `http://host:port` or `https://host:port`: the APIs are under it, at ``url(for:)``.
     public let baseURL: String
     /// The CA PEM file clients should trust when TLS is on.
     public let caPEMPath: String?
@@ -55,6 +58,9 @@ public final class TwilioSimulator: Sendable {
         self.baseURL = "\(scheme)://\(host):\(port)"
         self.caPEMPath = caPEMPath
     }
+
+    /// The base URL of one API (`baseURL/pricing`), as its Twilio host's (`https://pricing.twilio.com`).
+    public func url(for api: TwilioAPI) -> String { api.url(atSimulator: baseURL) }
 
     /// Client connections open right now.
     public var openConnections: Int { connections.count }

@@ -2,7 +2,7 @@
 public struct RequestLogEntry: Sendable, Equatable {
     /// Upper-case method.
     public var method: String
-    /// Path without query.
+    /// Path without query, at the Twilio host it was sent to (without the simulator's API prefix).
     public var path: String
     /// Raw query string.
     public var query: String
@@ -16,4 +16,6 @@ public struct RequestLogEntry: Sendable, Equatable {
     public var fault: FaultKind?
     /// True when the request changed state (e.g. a number was bought) whatever the client saw.
     public var acted: Bool
+    /// The Twilio host it was sent to (by the simulator's path prefix; `.any` in memory).
+    public var host: TwilioHost = .any
 }

@@ -322,6 +322,50 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// The fixture gives each API its own base URL, and the simulator serves each only under its own, as Twilio's
+    /// hosts do: every call the adapter makes lands on the API that serves it (none is a 404 at another's host).
+    @Test func everyCallGoesToTheHostOfItsAPI() async throws {
+        try await withTwilio { twilio in
+            let trunk = try await twilio.provider.createTrunk(friendlyName: "pbx")
+            let number = try await TwilioProviderNumbersTests.candidate(twilio)
+            _ = try await twilio.provider.price(country: "US", type: .local)
+            let bought = try await twilio.provider.buy(phoneNumber: number, trunkSid: nil)
+            try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: trunk)
+            try await twilio.provider.setTrunk(sid: bought.sid, trunkSid: nil)
+            _ = try await twilio.provider.lookUp(phoneNumber: number)
+            try await twilio.provider.listOwned { _ in }
+            try await twilio.provider.release(sid: bought.sid)
+            try await twilio.provider.deleteTrunk(sid: trunk)
+            let log = twilio.engine.requestLog
+            #expect(log.count >= 10)
+            for entry in log {
+                #expect(entry.endpoint != .unknown, "\(entry.method) \(entry.path) at \(entry.host)")
+                #expect(entry.host == .only(Route(path: entry.path).api ?? .api), "\(entry.method) \(entry.path)")
+            }
+            #expect(Set(log.map(\.host)) == [.only(.api), .only(.pricing), .only(.trunking)])
+        }
+    }
+
+    /// A call sent to another API's base URL is Twilio's 404/20404 there, as at Twilio's hosts (a price asked at
+    /// api.twilio.com, a trunk created at pricing.twilio.com): the simulator catches a call to the wrong host.
+    @Test func aCallAtAnotherAPIsHostIsNotFound() async throws {
+        try await withTwilio(configure: { configuration in
+            (configuration.endpoints.pricing, configuration.endpoints.trunking) =
+                (configuration.endpoints.api, configuration.endpoints.pricing)
+        }) { twilio in
+            let price = await expectProviderError(.notFound) {
+                try await twilio.provider.price(country: "US", type: .local)
+            }
+            #expect(price?.providerCode == 20404)
+            let trunk = await expectProviderError(.notFound) {
+                try await twilio.provider.createTrunk(friendlyName: "x")
+            }
+            #expect(trunk?.providerCode == 20404)
+            #expect(twilio.engine.requestLog.map(\.endpoint) == [.unknown, .unknown])
+            #expect(twilio.engine.trunks.isEmpty)
+        }
+    }
+
     @Test func wrongCAIsAClearUnavailableError() async throws {
         try await withTwilio { twilio in
             var configuration = twilio.configuration

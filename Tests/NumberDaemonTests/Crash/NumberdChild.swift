@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import Logging
 import NumberCore
+import NumberDaemon
 import Synchronization
 import TestSupport
 import TwilioSimulator
@@ -213,7 +214,7 @@ func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes:
     let store = try FileNumberStore.open(directory: URL(fileURLWithPath: dataDirectory + "/store"))
     let credentials = try TwilioCredentials.authToken(
         accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
-    var twilio = TwilioConfiguration(credentials: credentials, endpoints: .all(at: simulator.baseURL))
+    var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
     twilio.http.tls.caFilePath = simulator.caPEMPath
     let provider = try TwilioProvider(configuration: twilio, logger: logger)
     var state = CoreState()

@@ -1,6 +1,8 @@
 import Foundation
+import NumberCore
 import NumberDaemon
 import Testing
+import TwilioSimulator
 
 /// `NUMBERD_TWILIO_BASE_URL`, `NUMBERD_TWILIO_CA_FILE`, `NUMBERD_TWILIO_TIMEOUT_MS`: how the crash harness points
 /// numberd at a simulator that outlives it.
@@ -26,6 +28,16 @@ struct TwilioEndpointConfigurationTests {
         #expect(configuration.twilioBaseURL == "https://127.0.0.1:8443")
         #expect(configuration.twilioCAFile == "/etc/sim-ca.pem")
         #expect(configuration.twilioRequestTimeoutMilliseconds == 1000)
+    }
+
+    /// `twilio-base-url` is a twilio-sim's base URL: each API at the prefix the simulator serves it under (and only
+    /// there, as each has its own host at Twilio), so numberd's calls reach the API they belong to.
+    @Test func theBaseURLIsASimulatorsWithEachAPIUnderItsPrefix() {
+        let endpoints = TwilioConfiguration.Endpoints.simulator(at: "https://127.0.0.1:8443")
+        #expect(endpoints.api == "https://127.0.0.1:8443/api")
+        #expect(endpoints.pricing == "https://127.0.0.1:8443/pricing")
+        #expect(endpoints.trunking == "https://127.0.0.1:8443/trunking")
+        #expect(endpoints.api == TwilioAPI.api.url(atSimulator: "https://127.0.0.1:8443"))
     }
 
     @Test(

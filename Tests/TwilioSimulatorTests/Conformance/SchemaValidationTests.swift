@@ -15,7 +15,8 @@ import Testing
     private func validate(_ sim: TwilioSimulator) async throws -> (Int32, String) {
         var arguments = [
             "python3", Self.directory.appendingPathComponent("validate_schemas.py").path,
-            "--base-url", sim.baseURL, "--account-sid", sim.credentials.accountSid,
+            "--api-url", sim.url(for: .api), "--pricing-url", sim.url(for: .pricing), "--trunking-url",
+            sim.url(for: .trunking), "--account-sid", sim.credentials.accountSid,
             "--auth-token", sim.credentials.authToken,
             "--spec-dir", Self.directory.appendingPathComponent("twilio-openapi").path,
         ]

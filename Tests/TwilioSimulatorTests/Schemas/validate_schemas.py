@@ -2,8 +2,12 @@
 """Validates every response of a running Twilio simulator against Twilio's OpenAPI schemas.
 
 Usage:
-  validate_schemas.py --base-url http://127.0.0.1:PORT --account-sid AC... --auth-token TOKEN \
+  validate_schemas.py --api-url http://127.0.0.1:PORT/api --pricing-url http://127.0.0.1:PORT/pricing \
+      --trunking-url http://127.0.0.1:PORT/trunking --account-sid AC... --auth-token TOKEN \
       --spec-dir /work/shared/reference/twilio-openapi [--cafile ca.pem]
+
+Each API is called at its own base URL, as each has its own host at Twilio (the simulator serves each under a path
+prefix and refuses the others' paths there).
 
 It walks the endpoints numberd uses (search, buy, list, fetch, update, release, pricing, trunks, trunk numbers,
 error bodies), resolves each response's schema from the spec (path template + method + status, `$ref`s inlined
@@ -159,14 +163,22 @@ def tighten(node):
 
 
 class Client:
-    def __init__(self, base_url, account, token, cafile):
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, bases, account, token, cafile):
+        self.bases = {name: url.rstrip("/") for name, url in bases.items()}
         self.auth = "Basic " + base64.b64encode(f"{account}:{token}".encode()).decode()
         self.context = ssl.create_default_context(cafile=cafile) if cafile else None
 
+    def base_for(self, path):
+        """The base URL of the API that serves `path` (a path at a Twilio host)."""
+        if path.startswith("/2010-04-01/"):
+            return self.bases["api"]
+        if path.startswith("/v1/PhoneNumbers"):
+            return self.bases["pricing"]
+        return self.bases["trunking"]
+
     def call(self, method, path, form=None, auth=None):
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request = urllib.request.Request(self.base_for(path) + path, data=data, method=method)
         request.add_header("Authorization", auth or self.auth)
         request.add_header("Accept", "application/json")
         if data is not None:
@@ -298,7 +310,9 @@ def run(validator, account):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--pricing-url", required=True)
+    parser.add_argument("--trunking-url", required=True)
     parser.add_argument("--account-sid", required=True)
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--spec-dir", required=True)
@@ -309,7 +323,8 @@ def main():
     if problem:
         print(problem)
         return 1
-    validator = Validator(spec, Client(args.base_url, args.account_sid, args.auth_token, args.cafile))
+    bases = {"api": args.api_url, "pricing": args.pricing_url, "trunking": args.trunking_url}
+    validator = Validator(spec, Client(bases, args.account_sid, args.auth_token, args.cafile))
     try:
         run(validator, args.account_sid)
     except (IndexError, KeyError, TypeError, ValueError) as error:

@@ -69,9 +69,10 @@ import Testing
     @Test func keepAliveServesSequentialRequestsOnOneConnection() async throws {
         try await withSimulator { sim in
             let auth = sim.authorization
-            let first = "GET /v1/PhoneNumbers/Countries/US HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\n\r\n"
+            let first =
+                "GET /pricing/v1/PhoneNumbers/Countries/US HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\n\r\n"
             let second =
-                "GET /v1/PhoneNumbers/Countries/GB HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nConnection: close\r\n\r\n"
+                "GET /pricing/v1/PhoneNumbers/Countries/GB HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nConnection: close\r\n\r\n"
             let text = try await RawHTTPClient.exchange(port: sim.port, text: first + second)
             #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
             #expect(text.contains("\"iso_country\": \"US\"") && text.contains("\"iso_country\": \"GB\""))
@@ -188,7 +189,7 @@ import Testing
         try await withSimulator { sim in
             let body = "FriendlyName=pbx"
             let request =
-                "POST /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+                "POST /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
                 + "Content-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n"
                 + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
             let text = try await RawHTTPClient.exchange(port: sim.port, text: request)

@@ -20,10 +20,10 @@ import Testing
         #expect(sim.baseURL == "https://127.0.0.1:\(sim.port)")
         let client = try TLSContext(configuration: .client(trustRoots: .file(caPath)))
         let reply = try await RawHTTPClient.send(
-            port: sim.port, method: "GET", path: "/v1/PhoneNumbers/Countries/US", authorization: sim.authorization,
-            tls: client)
+            port: sim.port, method: "GET", path: "/pricing/v1/PhoneNumbers/Countries/US",
+            authorization: sim.authorization, tls: client)
         #expect(reply.status == 200)
-        #expect(reply.json["url"] as? String == "https://127.0.0.1:\(sim.port)/v1/PhoneNumbers/Countries/US")
+        #expect(reply.json["url"] as? String == "https://127.0.0.1:\(sim.port)/pricing/v1/PhoneNumbers/Countries/US")
         try await sim.shutdown()
     }
 
@@ -37,7 +37,8 @@ import Testing
         // The handshake fails; depending on timing the write sees the TLS error or a closed channel.
         await #expect(throws: (any Error).self) {
             try await RawHTTPClient.send(
-                port: sim.port, method: "GET", path: "/v1/Trunks", authorization: sim.authorization, tls: client)
+                port: sim.port, method: "GET", path: "/trunking/v1/Trunks", authorization: sim.authorization,
+                tls: client)
         }
         #expect(sim.engine.requestLog.isEmpty)
         try await sim.shutdown()

@@ -189,20 +189,24 @@ extension TwilioSimulator {
     var authorization: String { RouterHarness.basic(credentials.accountSid, credentials.authToken) }
     var api: String { "/2010-04-01/Accounts/\(credentials.accountSid)" }
 
+    /// GETs `path` (a path at a Twilio host, `/v1/Trunks`) under the prefix of the API that serves it.
     func get(_ path: String, timeout: TimeAmount = RawHTTPClient.cutOffDefault) async throws -> RawOutcome {
         try await RawHTTPClient.send(
-            port: port, method: "GET", path: path, authorization: authorization, timeout: timeout)
+            port: port, method: "GET", path: TwilioAPI.hostedPath(path), authorization: authorization,
+            timeout: timeout)
     }
 
     func post(
         _ path: String, _ form: [(String, String)], timeout: TimeAmount = RawHTTPClient.cutOffDefault
     ) async throws -> RawOutcome {
         try await RawHTTPClient.send(
-            port: port, method: "POST", path: path, form: form, authorization: authorization, timeout: timeout)
+            port: port, method: "POST", path: TwilioAPI.hostedPath(path), form: form, authorization: authorization,
+            timeout: timeout)
     }
 
     func delete(_ path: String) async throws -> RawOutcome {
-        try await RawHTTPClient.send(port: port, method: "DELETE", path: path, authorization: authorization)
+        try await RawHTTPClient.send(
+            port: port, method: "DELETE", path: TwilioAPI.hostedPath(path), authorization: authorization)
     }
 
     /// The first number an unfiltered US local search shows.

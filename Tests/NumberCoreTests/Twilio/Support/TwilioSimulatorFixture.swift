@@ -88,7 +88,9 @@ final class TwilioSimulatorFixture: Sendable {
         var configuration = TwilioConfiguration(
             credentials: try TwilioCredentials.authToken(
                 accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken),
-            endpoints: .all(at: simulator.baseURL))
+            endpoints: TwilioConfiguration.Endpoints(
+                api: simulator.url(for: .api), pricing: simulator.url(for: .pricing),
+                trunking: simulator.url(for: .trunking)))
         configuration.http.tls.caFilePath = caFile
         configuration.http.timeouts.totalMilliseconds = 5_000
         configure(&configuration)
@@ -112,7 +114,7 @@ final class TwilioSimulatorFixture: Sendable {
         let response = try await withCurlHTTPClient(configuration: http) { client in
             try await client.execute(
                 HTTPRequest(
-                    method: .post, url: "\(simulator.baseURL)/v1/Trunks",
+                    method: .post, url: "\(simulator.url(for: .trunking))/v1/Trunks",
                     headers: [HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType)],
                     body: Array(FormURLEncoding.encode([("FriendlyName", name)]).utf8), basicAuth: credentials))
         }
