@@ -122,7 +122,7 @@ import Testing
 
             // The three admitted connections are served.
             let request =
-                "GET /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\nConnection: close\r\n\r\n"
+                "GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\nConnection: close\r\n\r\n"
             for connection in admitted {
                 try await connection.send(request)
                 let answered = await connection.waitForClose(cutOff: .seconds(120))
@@ -144,9 +144,9 @@ import Testing
         configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
         try await withSimulator(configuration) { sim in
             let noBody =
-                "POST /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+                "POST /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
                 + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16\r\n\r\n"
-            for partial in [noBody, "GET /v1/Tru"] {
+            for partial in [noBody, "GET /trunking/v1/Tru"] {
                 let connection = try await RawConnection.open(port: sim.port)
                 let sent = ContinuousClock.now
                 try await connection.send(partial)
@@ -171,7 +171,7 @@ import Testing
         configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
         try await withSimulator(configuration) { sim in
             sim.engine.addFault(FaultRule(endpoint: .listTrunks, kind: .latency(milliseconds: 2_000)))
-            let request = "GET /v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+            let request = "GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
             let connection = try await RawConnection.open(port: sim.port)
             try await Task.sleep(for: .seconds(2))
             try await connection.send(request + "\r\n")
