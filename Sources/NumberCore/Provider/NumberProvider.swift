@@ -220,9 +220,9 @@ public protocol NumberProvider: Sendable {
     func createTrunk(friendlyName: String) async throws -> String
     /// Deletes a trunk created with `createTrunk`.
     func deleteTrunk(sid: String) async throws
-    /// The SID of the trunk named exactly `friendlyName` at the provider, or nil: how a `createTrunk` whose answer
-    /// was lost is settled (numberd gives each trunk it creates a name of its own).
-    func findTrunk(friendlyName: String) async throws -> String?
+    /// The SID of a trunk at the provider whose name starts with `namePrefix`, or nil: how a `createTrunk` whose
+    /// answer was lost is settled (numberd names each trunk it creates after its own id).
+    func findTrunk(namePrefix: String) async throws -> String?
 }
 
 extension NumberProvider {
@@ -242,7 +242,7 @@ extension NumberProvider {
     }
 
     /// Providers without trunk management refuse.
-    public func findTrunk(friendlyName: String) async throws -> String? {
+    public func findTrunk(namePrefix: String) async throws -> String? {
         throw ProviderError(.invalidArgument, message: "this provider cannot list trunks")
     }
 }

@@ -27,7 +27,8 @@ extension NumberService {
             return Identifier.make(Identifier.trunk, taken: state.isTaken)
         }
         return try await carriedThrough { () async throws(NumberError) -> Trunk in
-            let sid = try await self.createProviderTrunk(friendlyName: Self.providerTrunkName(id: id, name: name))
+            let sid = try await self.createProviderTrunk(
+                friendlyName: Self.providerTrunkName(id: id, name: name), namePrefix: id + " ")
             do throws(NumberError) {
                 return try await self.recordTrunk(accountId: accountId, name: name, sid: sid, id: id)
             } catch {
@@ -50,17 +51,18 @@ extension NumberService {
     }
 
     /// Creates the trunk at the provider. A failure that may have created it all the same (a lost answer, a 5xx after
-    /// the request was sent) is settled by looking for `friendlyName` at the provider: found, it is the trunk; not
-    /// found, nothing was made; the look-up failing too, the outcome stays unknown (logged with the name, so an
-    /// operator can find the trunk if it is there).
-    private func createProviderTrunk(friendlyName: String) async throws(NumberError) -> String {
+    /// the request was sent) is settled by looking for a trunk named with `namePrefix` (its id) at the provider:
+    /// found, it is the trunk; not found after an answer that settles it (Twilio's own 5xx), nothing was made; not
+    /// found while the request may still land (no answer, a gateway's 5xx), or the look-up failing too, the outcome
+    /// stays unknown — logged with the name, so that an operator can find the trunk if it shows up.
+    private func createProviderTrunk(friendlyName: String, namePrefix: String) async throws(NumberError) -> String {
         do {
             return try await provider.createTrunk(friendlyName: friendlyName)
         } catch {
             guard Self.mayHaveHappened(error) else { throw NumberError.fromProvider(error) }
             let found: String?
             do {
-                found = try await provider.findTrunk(friendlyName: friendlyName)
+                found = try await provider.findTrunk(namePrefix: namePrefix)
             } catch let lookUp {
                 logger.error(
                     "a trunk may have been created at the provider and could not be looked up; it is not recorded",
@@ -73,7 +75,17 @@ extension NumberService {
                     internalDetail: "\(error); look-up: \(lookUp)")
             }
             guard let found else {
-                // Not there: nothing was made, whatever the first answer left open.
+                if Self.mayStillTakeEffect(error) {
+                    // The request may still be on its way through (no answer, a gateway's 5xx): it may yet land.
+                    logger.error(
+                        "a trunk creation had no answer and its trunk is not at the provider yet; it may still land, and would not be recorded",
+                        metadata: ["friendlyName": "\(friendlyName)", "error": "\(error)"])
+                    throw NumberError(
+                        .unavailable, .outcomeUnknown,
+                        "the trunk's creation at the provider has an unknown outcome; it was not recorded: retry later",
+                        internalDetail: "\(error); not found by its name afterwards")
+                }
+                // Not there after an answer that settles it: nothing was made.
                 throw NumberError(
                     .unavailable, .providerUnavailable, "the provider did not create the trunk; retry later",
                     internalDetail: "\(error); not found by its name afterwards")

@@ -18,19 +18,19 @@ extension TwilioProvider {
     }
 
     /// `GET https://trunking.twilio.com/v1/Trunks`, following `meta.next_page_url` (only on the trunking host) for at
-    /// most `lookUpPagesMax` pages: the SID of the trunk whose `friendly_name` is exactly `friendlyName`, or nil.
-    public func findTrunk(friendlyName: String) async throws -> String? {
+    /// most `lookUpPagesMax` pages: the SID of the first trunk whose `friendly_name` starts with `namePrefix`, or nil.
+    public func findTrunk(namePrefix: String) async throws -> String? {
         let limits = configuration.limits
         let base = "\(configuration.endpoints.trunking)/v1/Trunks"
         var url = Self.withQuery(base, [("PageSize", String(limits.lookUpPageSize))])
-        let operation = "find trunk \(friendlyName)"
+        let operation = "find trunk \(namePrefix)…"
         for _ in 0..<limits.lookUpPagesMax {
             let answer = try await transport.perform(
                 TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
             guard let page = TwilioResources.decode(TrunkPage.self, from: answer.response.body) else {
                 throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
             }
-            if let match = page.trunks.first(where: { $0.friendlyName == friendlyName }) {
+            if let match = page.trunks.first(where: { $0.friendlyName?.hasPrefix(namePrefix) == true }) {
                 try TwilioValidation.requireSid(match.sid, prefix: "TK", field: "trunk SID")
                 return match.sid
             }

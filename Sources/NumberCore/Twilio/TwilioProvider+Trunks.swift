@@ -7,18 +7,24 @@ extension TwilioProvider {
         var sid: String
     }
 
-    /// `POST https://trunking.twilio.com/v1/Trunks` with `FriendlyName`. Never retried after sending (a POST);
-    /// a lost answer leaves at most an empty trunk behind, which costs nothing.
+    /// `POST https://trunking.twilio.com/v1/Trunks` with `FriendlyName`. Never retried after sending (a POST): a lost
+    /// answer, or a 2xx whose body cannot be read, is an unknown outcome the caller settles by a look-up
+    /// (``findTrunk(namePrefix:)``).
     public func createTrunk(friendlyName: String) async throws -> String {
         let answer = try await transport.perform(
             TwilioTransport.Call(
                 method: .post, url: "\(configuration.endpoints.trunking)/v1/Trunks",
                 form: [("FriendlyName", Self.friendlyNamePrefix(friendlyName))],
                 operation: "create trunk \(friendlyName)"))
-        guard let trunk = TwilioResources.decode(TrunkResource.self, from: answer.response.body) else {
-            throw ProviderError(.unavailable, message: "create trunk: Twilio's answer is not the expected JSON")
+        // Twilio answered 2xx, so the trunk was made: a body we cannot read must not read as "not made", and a list
+        // that does not show it yet proves nothing.
+        guard let trunk = TwilioResources.decode(TrunkResource.self, from: answer.response.body),
+            TwilioValidation.isSid(trunk.sid, prefix: "TK")
+        else {
+            throw TwilioErrorMapping.outcomeUnknown(
+                operation: "create trunk", detail: "HTTP \(answer.response.status) with an unreadable body",
+                mayStillTakeEffect: true)
         }
-        try TwilioValidation.requireSid(trunk.sid, prefix: "TK", field: "trunk SID")
         return trunk.sid
     }
 

@@ -75,6 +75,7 @@ struct ProviderPassTests {
         let pass = await h.service.reconcile()
         #expect(h.provider.calls(.release) - before == 8)
         #expect(pass.unresolved.count == 8)
+        try await h.check()
     }
 
     @Test(
@@ -170,6 +171,7 @@ struct ProviderPassTests {
         let next = await h.service.reconcile()
         #expect(next.releasesCompleted.first == untried, "\(next.releasesCompleted) should start at \(untried)")
         #expect(next.releasesCompleted.count == 4)
+        try await h.check()
     }
 
     @Test("watches a stopped sweep did not look up come first in the next sweep", arguments: StoreKind.allCases)
@@ -196,6 +198,7 @@ struct ProviderPassTests {
         #expect(h.provider.calls(.lookUp) - before == 4)
         // The second sweep looked up the untried one and the three after it, not the next four after it.
         #expect(h.provider.lookedUp.suffix(4) == Array(Self.phones.sorted()[3..<7]))
+        try await h.check()
     }
 
     @Test("the limit's range is checked")

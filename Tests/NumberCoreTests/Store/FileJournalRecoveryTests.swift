@@ -116,7 +116,14 @@ struct FileJournalRecoveryTests {
             let kept = starts.firstIndex(of: cut)!
             let opened = try open(directory)
             #expect(opened.lastSeq == UInt64(kept), "zeroed from \(from)")
-            #expect(opened.state.balances == ["a": Int64((1...kept).reduce(0, +))], "zeroed from \(from)")
+            // The deposits of the records kept (the batch's appenders raced: seq order is not cents order).
+            var expected = ToyState()
+            for line in full[..<cut].split(separator: UInt8(ascii: "\n")) {
+                for event in try JournalCodec.decode(RecordFrame<ToyEvent>.self, line).events {
+                    try toyApply(&expected, event)
+                }
+            }
+            #expect(opened.state.balances == expected.balances, "zeroed from \(from)")
             let torn = try #require(opened.recovery.tornFiles.first)
             #expect(try directory.bytes(torn) == Array(bytes[cut...]), "zeroed from \(from)")
             #expect(try directory.bytes(segment) == Array(full[..<cut]), "zeroed from \(from)")

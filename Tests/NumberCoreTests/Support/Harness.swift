@@ -37,8 +37,10 @@ struct Harness {
         self.service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
     }
 
-    /// Small snapshot interval so tests cross snapshots too.
-    static let fileOptions = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 7)
+    /// Small snapshot interval so tests cross snapshots too. A fail-stop stops the store (every later write fails,
+    /// which the test sees) without ending the test process: a store a finished test left open may still write a
+    /// snapshot, and delete segments, after its directory was removed (which crashed the whole suite once).
+    static let fileOptions = FileNumberStore.Options(journal: JournalOptions(fatal: { _ in }), snapshotEveryRecords: 7)
 
     /// The in-memory store (for tests that inject store faults).
     var memoryStore: InMemoryNumberStore { store as! InMemoryNumberStore }

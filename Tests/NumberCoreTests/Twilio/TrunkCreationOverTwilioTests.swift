@@ -58,6 +58,30 @@ struct TrunkCreationOverTwilioTests {
         }
     }
 
+    @Test("a 2xx whose body cannot be read: the trunk was made, found by its name and recorded")
+    func unreadableAnswerIsFound() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .malformedBodyAfterActing, times: 1))
+            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            #expect(twilio.engine.trunks.map(\.sid) == [trunk.providerTrunkSid])
+        }
+    }
+
+    @Test("no answer and no trunk at Twilio yet: an unknown outcome (it may still land), not 'nothing made'")
+    func noAnswerAndNotFoundIsUnknown() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .connectionReset, times: 1))
+            let error = await numberError {
+                _ = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            }
+            #expect(error?.reason == .outcomeUnknown, "\(String(describing: error))")
+            #expect(twilio.requests(.listTrunks).count == 1)
+            #expect(try service.listTrunks(accountId: account.id).isEmpty && twilio.engine.trunks.isEmpty)
+        }
+    }
+
     @Test("a lost answer whose look-up fails too: an unknown outcome, nothing recorded")
     func lookUpFailing() async throws {
         try await withServiceOverTwilio { twilio, service, _, _ in
