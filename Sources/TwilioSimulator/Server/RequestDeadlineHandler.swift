@@ -60,6 +60,16 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
         context.fireChannelInactive()
     }
 
+    /// A request's head reached the HTTP handler. Its clock normally runs from its first byte already; but when those
+    /// bytes came in the same read as the end of the request before it, nothing started one (the connection was
+    /// still receiving that request), and the head is handed over only once that request is answered: the clock
+    /// starts now, or such a request, never completed, would hold its connection for good.
+    func requestHeadArrived() {
+        guard phase == .idle, !expired, let context else { return }
+        nextStarted = false
+        startClock(context: context)
+    }
+
     /// The request's end was read: its clock stops.
     func requestWhole() {
         stopClock()

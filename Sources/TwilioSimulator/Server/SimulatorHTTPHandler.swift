@@ -31,6 +31,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
+            requestDeadline.requestHeadArrived()
             busy = true
             head = requestHead
             body.removeAll(keepingCapacity: true)

@@ -165,6 +165,27 @@ import Testing
 
     /// The request deadline counts from the request's first byte until it is whole: neither the silence before it
     /// (a fresh connection, or one kept alive between requests) nor the time to answer it counts.
+    /// A request whose first bytes arrive in the same read as the end of the one before it (pipelined) has its own
+    /// deadline too: it was held for good (review finding).
+    @Test func aPipelinedRequestNeverCompletedIsAnswered408() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.requestDeadlineMilliseconds = 1_000
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            let whole = "GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
+            let partial =
+                "POST /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+                + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16\r\n\r\nFriendly"
+            let connection = try await RawConnection.open(port: sim.port)
+            try await connection.send(whole + partial)
+            let outcome = await connection.waitForClose(cutOff: .seconds(60))
+            #expect(outcome.closedByServer)
+            #expect(outcome.text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(outcome.text)")
+            #expect(outcome.text.contains("HTTP/1.1 408 Request Timeout\r\n"), "\(outcome.text)")
+            #expect(sim.engine.requestLog.count == 1, "only the whole request reached the router")
+        }
+    }
+
     @Test func theRequestDeadlineCountsOnlyTheRequestsArrival() async throws {
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.requestDeadlineMilliseconds = 1_000
