@@ -281,23 +281,18 @@ public struct NumberdConfiguration: Sendable {
             }
             configuration.connectionLimits.connectionsPerAddressMax = parsed
         }
-        if let bytes = value("partial-frame-bytes-max") {
-            // Below one whole largest frame, every request that size not read in one burst would be refused.
+        // Server-wide byte budgets, at least one whole largest frame each: below it every request that size not read
+        // in one burst would be refused, and one large answer to a client slow to read would close its connection.
+        let budgets: [(String, WritableKeyPath<NumberServerConfiguration.ConnectionLimits, Int>)] = [
+            ("partial-frame-bytes-max", \.partialFrameBytesMax), ("unsent-reply-bytes-max", \.unsentReplyBytesMax),
+        ]
+        for (key, limit) in budgets {
+            guard let bytes = value(key) else { continue }
             let least = configuration.connectionLimits.largestFrameBytes
             guard let parsed = Int(bytes), parsed >= least else {
-                throw ConfigurationError(
-                    "partial-frame-bytes-max must be at least \(least) bytes (one whole 4 MiB frame)")
+                throw ConfigurationError("\(key) must be at least \(least) bytes (one whole 4 MiB frame)")
             }
-            configuration.connectionLimits.partialFrameBytesMax = parsed
-        }
-        if let bytes = value("unsent-reply-bytes-max") {
-            // Below one whole largest frame, one large answer to a client slow to read would close its connection.
-            let least = configuration.connectionLimits.largestFrameBytes
-            guard let parsed = Int(bytes), parsed >= least else {
-                throw ConfigurationError(
-                    "unsent-reply-bytes-max must be at least \(least) bytes (one whole 4 MiB frame)")
-            }
-            configuration.connectionLimits.unsentReplyBytesMax = parsed
+            configuration.connectionLimits[keyPath: limit] = parsed
         }
         if let rate = value("rate-limit") {
             guard let parsed = Double(rate), parsed > 0 else { throw ConfigurationError("rate-limit must be positive") }

@@ -84,12 +84,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let partialFrames: ServerByteBudget?
     /// What this connection has taken from `partialFrames`: the partial frame its reader held at the end of the last
     /// read burst (``settlePartialFrameBytes(_:)``).
-    private var partialFrameBytesTaken = 0
+    private var partialFrameShare = ServerByteBudget.Share()
     /// The server's budget of reply bytes written to connections and not yet taken by their clients (nil: none).
     private let unsentReplies: ServerByteBudget?
     /// What this connection has taken from `unsentReplies`: what its channel held unsent beyond the allowance when it
     /// last looked (``settleUnsentReplies(context:)``).
-    private var unsentReplyBytesTaken = 0
+    private var unsentReplyShare = ServerByteBudget.Share()
     /// The connection was refused for the unsent reply budget and is closing: it keeps its share until it is closed
     /// (its bytes are still held until then) and settles no more.
     private var unsentReplyRefused = false
@@ -763,29 +763,22 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// cannot take its growth and it is refused (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go
     /// of what it held and the connection gives its share back.
     private func settlePartialFrameBytes(_ reader: Int) -> Bool {
-        guard let budget = partialFrames else { return true }
-        let held = budget.counted(reader)
-        if held == partialFrameBytesTaken { return true }
+        guard let budget = partialFrames, budget.counted(reader) != partialFrameShare.taken else { return true }
         if state.phase == .closed {
             frameReader.discard()
             givePartialFrameBytesBack()
             return false
         }
-        if held < partialFrameBytesTaken {
-            budget.give(partialFrameBytesTaken - held)
-        } else if !budget.take(held - partialFrameBytesTaken) {
+        guard partialFrameShare.settle(reader, in: budget) else {
             refuseForPartialFrameBudget(budget)
             return false
         }
-        partialFrameBytesTaken = held
         return true
     }
 
     /// Gives back to the server's budget what this connection took (its partial frame completed, or it closes).
     private func givePartialFrameBytesBack() {
-        guard partialFrameBytesTaken > 0 else { return }
-        partialFrames?.give(partialFrameBytesTaken)
-        partialFrameBytesTaken = 0
+        partialFrameShare.giveBack(to: partialFrames)
     }
 
     /// Takes from the server's budget of unsent replies, or gives back to it, the difference between what the channel
@@ -797,11 +790,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func settleUnsentReplies(context: ChannelHandlerContext) {
         guard let budget = unsentReplies, !unsentReplyRefused, state.phase != .closed else { return }
         let buffered = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
-        let held = budget.counted(buffered)
-        if held == unsentReplyBytesTaken { return }
-        if held < unsentReplyBytesTaken {
-            budget.give(unsentReplyBytesTaken - held)
-        } else if !budget.take(held - unsentReplyBytesTaken) {
+        if !unsentReplyShare.settle(buffered, in: budget) {
             unsentReplyRefused = true
             metrics.unsentReplyRefusals.increment()
             if let refused = budget.noteRefusal(now: now) {
@@ -816,16 +805,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 context.close(promise: nil)
                 context.close(promise: nil)
             }
-            return
         }
-        unsentReplyBytesTaken = held
     }
 
     /// Gives back to the server's budget of unsent replies what this connection took.
     private func giveUnsentReplyBytesBack() {
-        guard unsentReplyBytesTaken > 0 else { return }
-        unsentReplies?.give(unsentReplyBytesTaken)
-        unsentReplyBytesTaken = 0
+        unsentReplyShare.giveBack(to: unsentReplies)
     }
 
     /// The budget of partially received frames cannot take this connection's: its calls still waiting for their

@@ -66,6 +66,32 @@ package final class ServerByteBudget: Sendable {
     }
 }
 
+extension ServerByteBudget {
+    /// One connection's share of a budget: what it has taken, moved to what it holds now.
+    struct Share {
+        private(set) var taken = 0
+
+        /// Takes from `budget`, or gives back to it, the difference between what holding `bytes` counts for and what
+        /// was taken; false, with nothing changed, when the budget cannot take the growth.
+        mutating func settle(_ bytes: Int, in budget: ServerByteBudget) -> Bool {
+            let held = budget.counted(bytes)
+            if held < taken {
+                budget.give(taken - held)
+            } else if held > taken, !budget.take(held - taken) {
+                return false
+            }
+            taken = held
+            return true
+        }
+
+        /// Gives back everything taken (the connection closes, or lets go of what it held).
+        mutating func giveBack(to budget: ServerByteBudget?) {
+            if taken > 0 { budget?.give(taken) }
+            taken = 0
+        }
+    }
+}
+
 /// Events counted between log lines about them, at most one line per interval: a flood of refusals must not flood
 /// the log too.
 struct ThrottledCount {

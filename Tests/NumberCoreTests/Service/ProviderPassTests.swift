@@ -22,6 +22,17 @@ struct ProviderPassTests {
         return numbers.map(\.id)
     }
 
+    /// Eight numbers watched for orphans: each purchase got an answered 5xx (the number may land later).
+    func watchedOrphans(_ h: Harness) async throws {
+        let account = try await h.account(funds: 133 * 8)
+        h.provider.stock(Self.phones)
+        for phone in Self.phones {
+            h.provider.inject(.fail(.outcomeUnknown), on: .buy)
+            _ = await numberError { _ = try await h.buy([phone], for: account.id) }
+        }
+        #expect(h.service.durableState().orphanWatch.count == 8)
+    }
+
     @Test(
         "reconciliation stops after the limit of unanswered calls in a row; the next pass finishes",
         arguments: StoreKind.allCases)
@@ -101,14 +112,7 @@ struct ProviderPassTests {
     @Test("the orphan sweep stops after the limit of unanswered look-ups in a row", arguments: StoreKind.allCases)
     func orphanSweepStopsAtTheLimit(kind: StoreKind) async throws {
         let h = try await Harness(kind)
-        let account = try await h.account(funds: 133 * 8)
-        h.provider.stock(Self.phones)
-        for phone in Self.phones {
-            // An answered 5xx: the purchase fails, and the number is watched in case it lands later.
-            h.provider.inject(.fail(.outcomeUnknown), on: .buy)
-            _ = await numberError { _ = try await h.buy([phone], for: account.id) }
-        }
-        #expect(h.service.durableState().orphanWatch.count == 8)
+        try await watchedOrphans(h)
         let before = h.provider.calls(.lookUp)
         h.provider.inject(.fail(.unavailable), on: .lookUp, times: 1_000)
         let stopped = await h.service.sweepOrphans()
@@ -179,12 +183,7 @@ struct ProviderPassTests {
         var config = NumberServiceConfig.defaults
         config.reconcile.orphanLookUpsPerSweep = 4
         let h = try await Harness(kind, config: config)
-        let account = try await h.account(funds: 133 * 8)
-        h.provider.stock(Self.phones)
-        for phone in Self.phones {
-            h.provider.inject(.fail(.outcomeUnknown), on: .buy)
-            _ = await numberError { _ = try await h.buy([phone], for: account.id) }
-        }
+        try await watchedOrphans(h)
         let lookUpsBefore = h.provider.calls(.lookUp)
         h.provider.inject(.fail(.unavailable), on: .lookUp, times: 3)
         let stopped = await h.service.sweepOrphans()

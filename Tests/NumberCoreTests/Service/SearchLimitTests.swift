@@ -10,6 +10,30 @@ import Testing
 struct SearchLimitTests {
     static let query = ProviderSearchQuery(country: "US", limit: 1)
 
+    /// Runs `body` while one search of each of `holders` is held at the provider (all of them reached it), then lets
+    /// them finish and checks each found its number.
+    static func withHeldSearches(
+        _ h: Harness, of holders: [Account], _ body: () async throws -> Void
+    ) async throws {
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: holders.count)
+        let service = h.service
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            defer { h.provider.resume("search") }
+            for account in holders {
+                group.addTask { try await service.search(Self.query, accountId: account.id).numbers.count }
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while h.provider.calls(.search) < holders.count, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try #require(h.provider.calls(.search) == holders.count)
+            try await body()
+            h.provider.resume("search")
+            for try await count in group { #expect(count == 1) }
+        }
+    }
+
     @Test("exactly the limit of searches runs at once; the next is refused; another account still searches")
     func searchesInFlightAtTheEdge() async throws {
         var config = NumberServiceConfig.defaults
@@ -17,26 +41,13 @@ struct SearchLimitTests {
         let h = try await Harness(.memory, config: config)
         let busy = try await h.account(name: "Busy")
         let other = try await h.account(name: "Other")
-        h.provider.stock(["+14155550100"])
-        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 3)
-        let service = h.service
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            defer { h.provider.resume("search") }
-            for _ in 0..<3 {
-                group.addTask { try await service.search(Self.query, accountId: busy.id).numbers.count }
-            }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while h.provider.calls(.search) < 3, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(2))
-            }
-            try #require(h.provider.calls(.search) == 3)
-            let refused = await numberError { _ = try await service.search(Self.query, accountId: busy.id) }
+        try await Self.withHeldSearches(h, of: [busy, busy, busy]) {
+            let refused = await numberError { _ = try await h.service.search(Self.query, accountId: busy.id) }
             #expect(refused?.code == .resourceExhausted && refused?.reason == .limitExceeded)
             #expect(refused?.details["max"] == "3")
             #expect(h.provider.calls(.search) == 3, "refused before the provider")
-            #expect(try await service.search(Self.query, accountId: other.id).numbers.count == 1)
-            h.provider.resume("search")
-            for try await count in group { #expect(count == 1) }
+            let found = try await h.service.search(Self.query, accountId: other.id).numbers.count
+            #expect(found == 1)
         }
         // All three ended: the account searches again, as many as before.
         #expect(try await h.service.search(Self.query, accountId: busy.id).numbers.count == 1)
@@ -50,24 +61,10 @@ struct SearchLimitTests {
         let first = try await h.account(name: "First")
         let second = try await h.account(name: "Second")
         let third = try await h.account(name: "Third")
-        h.provider.stock(["+14155550100"])
-        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 2)
-        let service = h.service
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            defer { h.provider.resume("search") }
-            for account in [first, second] {
-                group.addTask { try await service.search(Self.query, accountId: account.id).numbers.count }
-            }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while h.provider.calls(.search) < 2, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(2))
-            }
-            try #require(h.provider.calls(.search) == 2)
-            let refused = await numberError { _ = try await service.search(Self.query, accountId: third.id) }
+        try await Self.withHeldSearches(h, of: [first, second]) {
+            let refused = await numberError { _ = try await h.service.search(Self.query, accountId: third.id) }
             #expect(refused?.reason == .limitExceeded && refused?.details["max"] == "2")
             #expect(refused?.message.contains("for all accounts") == true)
-            h.provider.resume("search")
-            for try await count in group { #expect(count == 1) }
         }
         #expect(try await h.service.search(Self.query, accountId: third.id).numbers.count == 1)
     }
