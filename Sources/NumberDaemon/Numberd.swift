@@ -383,6 +383,11 @@ public final class Numberd: Sendable {
         }
     }
 
+    /// Where numberd reaches Twilio's three APIs: Twilio's own hosts, or a twilio-sim's prefixes below its base URL.
+    package static func twilioEndpoints(_ configuration: NumberdConfiguration) -> TwilioConfiguration.Endpoints {
+        configuration.twilioBaseURL.map { .simulator(at: $0) } ?? .twilio
+    }
+
     /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA, reached through
     /// the same adapter and libcurl.
     private static func makeProvider(
@@ -391,7 +396,7 @@ public final class Numberd: Sendable {
         switch configuration.provider {
         case .twilio(let credentials):
             var twilio = TwilioConfiguration(credentials: credentials)
-            if let base = configuration.twilioBaseURL { twilio.endpoints = .simulator(at: base) }
+            twilio.endpoints = Self.twilioEndpoints(configuration)
             twilio.http.tls.caFilePath = configuration.twilioCAFile
             twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
             logger.info(

@@ -368,6 +368,19 @@ public struct NumberdConfiguration: Sendable {
                         + "twilio-sim, start it with --tls-generate DIR (and set twilio-ca-file to "
                         + "DIR/twilio-sim-ca.pem) or with --tls-cert and --tls-key, and give its https:// URL")
             }
+            // A twilio-sim's base: each API lives under its own path below it (`Endpoints.simulator(at:)`), so the URL
+            // itself has none, and Twilio's own hosts are never named here (without a base URL numberd uses them).
+            let path = URLComponents(string: base)?.percentEncodedPath
+            guard path == "" || path == "/", url.query == nil, url.fragment == nil, url.user == nil else {
+                throw ConfigurationError(
+                    "twilio-base-url '\(base)' must be a twilio-sim's https://host:port with no path (the first URL "
+                        + "twilio-sim prints)")
+            }
+            guard let host = url.host?.lowercased(), host != "twilio.com", !host.hasSuffix(".twilio.com") else {
+                throw ConfigurationError(
+                    "twilio-base-url '\(base)' names Twilio itself: leave it unset to use Twilio (it is for a twilio-sim)"
+                )
+            }
             twilioBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
         twilioCAFile = value("twilio-ca-file")

@@ -14,6 +14,8 @@ enum TwilioErrorMapping {
     static let authenticationCodes: Set<Int> = [20003, 20005, 20008]
     /// Twilio's "The requested resource … was not found", with HTTP 404.
     static let notFoundCode = 20404
+    /// Twilio's error codes have five digits (10001 and up): a proxy's `{"code": 405}` is not one of them.
+    static let twilioCodeMin = 10_000
 
     /// The error for a non-2xx answer that is not retried (3xx, 4xx other than 429).
     static func clientError(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
@@ -54,7 +56,7 @@ enum TwilioErrorMapping {
         // Twilio refusing a parameter says which with its error code. A 4xx without one — a 405 or a bare 400 from a
         // proxy or a web server at a wrong base URL — is nothing the customer's input decides (the adapter checks
         // that before sending): the operator's setup is.
-        guard let code, code > 0 else {
+        guard let code, code >= twilioCodeMin else {
             return notTwilios(status: status, body: body, operation: operation)
         }
         return ProviderError(.invalidArgument, providerCode: code, message: "\(operation): HTTP \(status): \(detail)")

@@ -35,10 +35,14 @@ extension TwilioProvider {
                 return match.sid
             }
             guard let next = page.meta.nextPageURL, !next.isEmpty else { return nil }
-            guard next.hasPrefix(base + "?"), !next.utf8.contains(where: { $0 <= 0x20 }) else {
+            // Only its query is taken, on the configured trunking host: the host Twilio (or a simulator) writes into
+            // it may be spelled otherwise than the configuration, and no other host is ever followed.
+            guard let components = URLComponents(string: next), components.path.hasSuffix("/v1/Trunks"),
+                let query = components.percentEncodedQuery, !query.utf8.contains(where: { $0 <= 0x20 })
+            else {
                 throw ProviderError(.unavailable, message: "\(operation): unexpected next_page_url from Twilio")
             }
-            url = next
+            url = base + "?" + query
         }
         throw ProviderError(
             .unavailable, message: "\(operation): more than \(limits.lookUpPagesMax) pages (lookUpPagesMax)")

@@ -59,6 +59,16 @@ struct TwilioErrorMappingTests {
         #expect(withMessage.message.contains("HTTP \(status) \"Method Not Allowed\" is not Twilio's"), "\(withMessage)")
     }
 
+    /// A proxy's JSON with a small `code` of its own (an HTTP status) is not Twilio's five-digit error code.
+    @Test func aProxysOwnCodeIsNotTwilios() {
+        let proxy = TwilioResources.decode(
+            TwilioResources.ErrorBody.self, from: Array(#"{"code": 405, "message": "Method Not Allowed"}"#.utf8))
+        #expect(TwilioErrorMapping.clientError(status: 405, body: proxy, operation: "op").kind == .misconfigured)
+        let twilio = TwilioResources.decode(
+            TwilioResources.ErrorBody.self, from: Array(#"{"code": 21421, "message": "bad number"}"#.utf8))
+        #expect(TwilioErrorMapping.clientError(status: 400, body: twilio, operation: "op").kind == .invalidArgument)
+    }
+
     /// Only Twilio's own 404 (its 20404 body) says a resource does not exist: a release takes it as done. A proxy's or
     /// web server's 404 (an HTML page, another JSON) says nothing about the number.
     @Test(arguments: [

@@ -42,7 +42,15 @@ struct TwilioEndpointConfigurationTests {
 
     @Test(
         "a base URL that is not https is refused",
-        arguments: ["ftp://host", "127.0.0.1:8443", "https://", "", "http://127.0.0.1:8443", "HTTP://127.0.0.1"])
+        arguments: [
+            "ftp://host", "127.0.0.1:8443", "https://", "", "http://127.0.0.1:8443", "HTTP://127.0.0.1",
+            // A path, query or fragment (the API URLs twilio-sim prints below its base), or Twilio's own hosts (the
+            // base is a simulator's; without it numberd uses Twilio): each was taken, and a call then went where
+            // something answered 404 like Twilio (the review of the adapter commits).
+            "https://127.0.0.1:8443/api", "https://127.0.0.1:8443//", "https://127.0.0.1:8443?x=1",
+            "https://127.0.0.1:8443#f", "https://u:p@127.0.0.1:8443", "https://api.twilio.com",
+            "https://TRUNKING.TWILIO.COM", "https://twilio.com",
+        ])
     func badBaseURL(url: String) {
         var environment = base
         environment["NUMBERD_TWILIO_BASE_URL"] = url
@@ -65,6 +73,30 @@ struct TwilioEndpointConfigurationTests {
         environment["NUMBERD_TWILIO_BASE_URL"] = "HTTPS://127.0.0.1:8443"
         let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
         #expect(configuration.twilioBaseURL == "HTTPS://127.0.0.1:8443")
+    }
+
+    @Test("a twilio-sim's base with or without its trailing slash is taken")
+    func goodBaseURLs() throws {
+        for url in ["https://127.0.0.1:8443", "https://127.0.0.1:8443/", "https://sim.example:443"] {
+            var environment = base
+            environment["NUMBERD_TWILIO_BASE_URL"] = url
+            let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
+            #expect(configuration.twilioBaseURL == (url.hasSuffix("/") ? String(url.dropLast()) : url))
+        }
+    }
+
+    /// Production: without a base URL numberd reaches Twilio's own three hosts, no prefix (no other test covers it:
+    /// every other one runs a simulator).
+    @Test func withoutABaseURLNumberdUsesTwiliosHosts() throws {
+        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: base)
+        let endpoints = Numberd.twilioEndpoints(configuration)
+        #expect(endpoints.api == "https://api.twilio.com")
+        #expect(endpoints.pricing == "https://pricing.twilio.com")
+        #expect(endpoints.trunking == "https://trunking.twilio.com")
+        var simulator = base
+        simulator["NUMBERD_TWILIO_BASE_URL"] = "https://127.0.0.1:8443"
+        let local = Numberd.twilioEndpoints(try NumberdConfiguration.resolve(flags: [:], environment: simulator))
+        #expect(local.trunking == "https://127.0.0.1:8443/trunking")
     }
 
     @Test(
