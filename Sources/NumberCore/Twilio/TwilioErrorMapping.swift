@@ -17,12 +17,20 @@ enum TwilioErrorMapping {
     /// Twilio's error codes have five digits (10001 and up): a proxy's `{"code": 405}` is not one of them.
     static let twilioCodeMin = 10_000
 
-    /// The error for a non-2xx answer that is not retried (3xx, 4xx other than 429).
-    static func clientError(status: Int, body: TwilioResources.ErrorBody?, operation: String) -> ProviderError {
+    /// The error for a non-2xx answer that is not retried (3xx, 4xx other than 429) to a request of `method`.
+    static func clientError(
+        status: Int, body: TwilioResources.ErrorBody?, operation: String, method: HTTPMethod = .get
+    ) -> ProviderError {
         let code = body?.code
         let detail = body?.message ?? "HTTP \(status)"
-        // Twilio answers its REST API with 2xx, 4xx or 5xx; a redirect (never followed) comes from something else.
-        guard status >= 400 else { return notTwilios(status: status, body: body, operation: operation) }
+        // Twilio answers its REST API with 2xx, 4xx or 5xx; a redirect (never followed) comes from something else —
+        // which, in front of Twilio (a gateway), may have passed a POST on: a purchase must look before it concludes
+        // that nothing was bought.
+        guard status >= 400 else {
+            var error = notTwilios(status: status, body: body, operation: operation)
+            error.mayStillTakeEffect = method == .post
+            return error
+        }
         if let code, accountLimitCodes.contains(code) {
             return ProviderError(
                 .misconfigured, providerCode: code,

@@ -144,7 +144,8 @@ struct TwilioTransport: Sendable {
             }
             return
         }
-        throw TwilioErrorMapping.clientError(status: response.status, body: body, operation: call.operation)
+        throw TwilioErrorMapping.clientError(
+            status: response.status, body: body, operation: call.operation, method: call.method)
     }
 
     /// Sleeps before the next attempt, or throws `finalError()` when the policy says stop.

@@ -59,6 +59,19 @@ struct TwilioErrorMappingTests {
         #expect(withMessage.message.contains("HTTP \(status) \"Method Not Allowed\" is not Twilio's"), "\(withMessage)")
     }
 
+    /// A redirect answered to a POST came from something in front of Twilio that may have passed the request on: the
+    /// purchase saga must look the number up (`mayStillTakeEffect`) rather than void it as not bought; to a GET or a
+    /// 4xx it says nothing of the kind.
+    @Test(arguments: [301, 302, 303, 307, 308])
+    func aRedirectToAPostMayHaveActed(status: Int) {
+        let post = TwilioErrorMapping.clientError(status: status, body: nil, operation: "buy", method: .post)
+        #expect(post.kind == .misconfigured && post.mayStillTakeEffect)
+        #expect(NumberService.mayHaveHappened(post))
+        #expect(!TwilioErrorMapping.clientError(status: status, body: nil, operation: "look up").mayStillTakeEffect)
+        #expect(
+            !TwilioErrorMapping.clientError(status: 405, body: nil, operation: "buy", method: .post).mayStillTakeEffect)
+    }
+
     /// A proxy's JSON with a small `code` of its own (an HTTP status) is not Twilio's five-digit error code.
     @Test func aProxysOwnCodeIsNotTwilios() {
         let proxy = TwilioResources.decode(
