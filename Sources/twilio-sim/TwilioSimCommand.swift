@@ -57,6 +57,14 @@ struct TwilioSimCommand: AsyncParsableCommand {
             "Refuse purchases of numbers with address requirements when no AddressSid is sent (21631), as Twilio does.")
     var enforceAddressRequirements = true
 
+    @Option(
+        name: .customLong("approved-bundle"),
+        help: """
+            COUNTRY=BUNDLE_SID: a regulatory Bundle approved for the account (BU + 32 hex), repeatable; purchases of \
+            regulated numbers (GB) need one of their country's, else 400/21649 as at Twilio (default: none).
+            """)
+    var approvedBundles: [String] = []
+
     mutating func run() async throws {
         let configuration = try makeConfiguration()
         let rules = try faults.map { spec in
@@ -112,6 +120,13 @@ struct TwilioSimCommand: AsyncParsableCommand {
         configuration.limits.inventoryDensityPerMille = densityPerMille
         configuration.behavior.enforceAddressRequirements = enforceAddressRequirements
         configuration.stateFile = stateFile
+        for entry in approvedBundles {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0].count == 2, parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }),
+                parts[1].count == 34, parts[1].hasPrefix("BU"), parts[1].dropFirst(2).allSatisfy(\.isHexDigit)
+            else { throw ValidationError("--approved-bundle must be COUNTRY=BU followed by 32 hex digits") }
+            configuration.approvedBundles[parts[0], default: []].insert(parts[1])
+        }
         return configuration
     }
 

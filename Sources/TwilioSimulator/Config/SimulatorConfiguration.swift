@@ -20,6 +20,15 @@ public struct SimulatorConfiguration: Sendable {
     /// and a journal of the changes since at this path + `.journal`; nil keeps it in memory only (tests). See
     /// `SimulatorStateFile`.
     public var stateFile: String?
+    /// Regulatory Bundles approved for the account, by ISO country (`GB`) → Bundle SIDs (`BU` + 32 hex). A purchase
+    /// of a number whose country and type need a Bundle (``CountryCatalog/bundleRequired``) is refused with 21649
+    /// unless its `BundleSid` is one of its country's here. Default none, as a new Twilio account has.
+    public var approvedBundles: [String: Set<String>] = [:]
+
+    /// Whether `sid` is an approved Bundle for numbers of `country`.
+    public func isApprovedBundle(_ sid: String, country: String) -> Bool {
+        approvedBundles[country]?.contains(sid) ?? false
+    }
 
     /// Limits on what the simulator holds and accepts.
     public struct Limits: Sendable {

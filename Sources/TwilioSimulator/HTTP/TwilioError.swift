@@ -51,6 +51,14 @@ public struct TwilioError: Error, Sendable, Equatable {
         TwilioError(status: 400, code: 21422, message: "Phone number \(number) is not available.")
     }
 
+    /// 400/21649: the number is regulated and the purchase carries no approved `BundleSid` (Twilio's reported
+    /// message, "Bundle required and not provided"; twilio-api.md §6.2).
+    public static func bundleRequired(_ number: String, country: String, given: String?) -> TwilioError {
+        let why = given.map { "\($0) is not an approved Bundle for \(country) numbers" } ?? "no BundleSid"
+        return TwilioError(
+            status: 400, code: 21649, message: "Bundle required and not provided: \(number) (\(country)): \(why)")
+    }
+
     /// 400/20001 for a malformed parameter (the simulator's choice where Twilio's code is undocumented).
     public static func invalidParameter(_ name: String, _ detail: String) -> TwilioError {
         TwilioError(status: 400, code: 20001, message: "Invalid parameter \(name): \(detail)")

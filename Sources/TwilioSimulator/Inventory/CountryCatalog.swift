@@ -10,6 +10,13 @@ public struct CountryCatalog: Sendable {
     public var areas: [NumberingArea]
     /// Monthly price per type, as Twilio's Pricing API string (`"1.15"`).
     public var prices: [NumberType: String]
+    /// Types whose purchase needs an approved regulatory Bundle (`BundleSid`), as Twilio requires for most numbers
+    /// outside the US and Canada: a purchase without one is refused with 400/21649 (twilio-api.md §6.2, §8.14).
+    /// Twilio's search results do not say so (only `address_requirements`). None in the US and Canada.
+    public var bundleRequired: Set<NumberType> = []
+
+    /// Whether buying `type` numbers here needs an approved Bundle.
+    public func requiresBundle(_ type: NumberType) -> Bool { bundleRequired.contains(type) }
 
     /// The countries the simulator knows: US, CA and GB, with real area codes and localities.
     public static let all: [CountryCatalog] = [unitedStates, canada, unitedKingdom]
@@ -139,5 +146,7 @@ public struct CountryCatalog: Sendable {
             gb(.tollFree, "44800", 7, nil, postal: [], nil, nil, address: "none"),
             gb(.tollFree, "44808", 7, nil, postal: [], nil, nil, address: "none"),
         ],
-        prices: [.local: "1.15", .mobile: "1.15", .tollFree: "2.00"])
+        prices: [.local: "1.15", .mobile: "1.15", .tollFree: "2.00"],
+        // Ofcom-regulated: every GB number type needs a Bundle at Twilio, toll-free too (it needs no Address).
+        bundleRequired: [.local, .mobile, .tollFree])
 }

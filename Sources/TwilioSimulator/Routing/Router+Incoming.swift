@@ -59,6 +59,7 @@ extension Router {
         }
         var record = IncomingNumber(sid: "", number: number, friendlyName: nil, at: context.now)
         try apply(params, to: &record, state: state, context: context)
+        try requireBundle(params["BundleSid"], for: number, configuration: context.configuration)
         record.sid = state.issueSid("PN")
         state.recordPurchase(record)
         if context.listLagMilliseconds > 0 {
@@ -66,6 +67,18 @@ extension Router {
             state.hide(record.sid, until: until, now: context.now)
         }
         return wrote(.json(201, incomingJSON(record, account: account, typed: type != nil)))
+    }
+
+    /// A number whose country and type need a regulatory Bundle is sold only with a `BundleSid` approved for its
+    /// country (Twilio's 21649 otherwise); other numbers need none.
+    private static func requireBundle(
+        _ given: String?, for number: AvailableNumber, configuration: SimulatorConfiguration
+    ) throws(TwilioError) {
+        guard CountryCatalog.named(number.isoCountry)?.requiresBundle(number.type) == true else { return }
+        let bundle = given.flatMap { $0.isEmpty ? nil : $0 }
+        guard let bundle, configuration.isApprovedBundle(bundle, country: number.isoCountry) else {
+            throw .bundleRequired(number.phoneNumber, country: number.isoCountry, given: bundle)
+        }
     }
 
     private static func chooseNumber(

@@ -97,10 +97,52 @@ import Testing
     @Test func addressRequirementEnforcedWhenConfigured() throws {
         var configuration = SimulatorConfiguration.defaults
         configuration.behavior.enforceAddressRequirements = true
+        let bundle = "BU" + String(repeating: "b", count: 32)
+        configuration.approvedBundles = ["GB": [bundle]]
         var h = RouterHarness(configuration: configuration)
         let gb = try #require(h.search("GB", "Local").first?["phone_number"] as? String)
-        #expect(h.buy(gb).code == 21631)
-        #expect(h.buy(gb, extra: [("AddressSid", "AD" + String(repeating: "a", count: 32))]).status == 201)
+        #expect(h.buy(gb, extra: [("BundleSid", bundle)]).code == 21631)
+        let address = ("AddressSid", "AD" + String(repeating: "a", count: 32))
+        #expect(h.buy(gb, extra: [address, ("BundleSid", bundle)]).status == 201)
+    }
+
+    /// Twilio refuses a regulated number (most outside the US and Canada) without an approved Bundle: 400/21649. GB
+    /// toll-free numbers need no Address, so an Address check alone let them be bought here when Twilio refuses them.
+    @Test(arguments: [("GB", "TollFree"), ("GB", "Local"), ("GB", "Mobile")])
+    func regulatedNumberWithoutAnApprovedBundleIs21649(country: String, type: String) throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.behavior.enforceAddressRequirements = false
+        let approved = "BU" + String(repeating: "1", count: 32)
+        configuration.approvedBundles = [country: [approved], "US": ["BU" + String(repeating: "2", count: 32)]]
+        var h = RouterHarness(configuration: configuration)
+        let number = try #require(h.search(country, type).first?["phone_number"] as? String)
+        for extra in [
+            [], [("BundleSid", "")], [("BundleSid", "BU" + String(repeating: "3", count: 32))],
+            [("BundleSid", "BU" + String(repeating: "2", count: 32))],  // approved, but for another country
+        ] {
+            let refused = h.buy(number, extra: extra)
+            #expect(refused.status == 400 && refused.code == 21649, "\(extra): \(refused.text)")
+            #expect((refused.json["message"] as? String)?.hasPrefix("Bundle required and not provided") == true)
+            #expect(refused.json["more_info"] as? String == "https://www.twilio.com/docs/errors/21649")
+            #expect(refused.json["status"] as? Int == 400)
+        }
+        #expect(h.state.owned.isEmpty, "nothing sold without a Bundle")
+        let bought = h.buy(number, extra: [("BundleSid", approved)])
+        #expect(bought.status == 201, "\(bought.text)")
+        #expect(bought.json["bundle_sid"] as? String == approved)
+        #expect(h.state.owned.count == 1)
+    }
+
+    @Test func defaultsApproveNoBundleAndUSAndCANeedNone() throws {
+        var h = RouterHarness()
+        #expect(h.configuration.approvedBundles.isEmpty)
+        let tollFree = try #require(h.search("GB", "TollFree").first?["phone_number"] as? String)
+        #expect(h.buy(tollFree).code == 21649)
+        for country in ["US", "CA"] {
+            #expect(CountryCatalog.named(country)?.bundleRequired.isEmpty == true)
+            let number = try #require(h.search(country, "Local").first?["phone_number"] as? String)
+            #expect(h.buy(number).status == 201, "\(country)")
+        }
     }
 
     @Test func friendlyNameLengthEdge() throws {
