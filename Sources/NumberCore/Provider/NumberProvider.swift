@@ -205,6 +205,9 @@ public protocol NumberProvider: Sendable {
     func price(country: String, type: NumberType) async throws -> ProviderPrice
     /// Buys `phoneNumber` (E.164), optionally routing it to the provider trunk `trunkSid`.
     func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber
+    /// Buys `phoneNumber` of `country` (ISO, as searched): what the provider needs to know of the country (Twilio's
+    /// regulatory Bundle for it) goes with the purchase. By default, ``buy(phoneNumber:trunkSid:)``.
+    func buy(phoneNumber: String, trunkSid: String?, country: String) async throws -> ProvisionedNumber
     /// Releases the owned number `sid`. A release the provider answers "no such number" throws `.notFound`: the
     /// number is gone — or, right after its purchase, not visible yet (Twilio's lists and deletes can lag a purchase),
     /// so a caller that takes it as gone must keep looking for the number (an orphan watch).
@@ -226,6 +229,11 @@ public protocol NumberProvider: Sendable {
 }
 
 extension NumberProvider {
+    /// Providers with nothing to send per country buy as without it.
+    public func buy(phoneNumber: String, trunkSid: String?, country: String) async throws -> ProvisionedNumber {
+        try await buy(phoneNumber: phoneNumber, trunkSid: trunkSid)
+    }
+
     /// Providers that cannot list what they own refuse: the audit then reports that it could not run.
     public func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws {
         throw ProviderError(.invalidArgument, message: "this provider cannot list the numbers it owns")

@@ -320,7 +320,8 @@ extension NumberService {
         var bought: [ProvisionedNumber] = []
         for item in intent.items {
             do {
-                let number = try await provider.buy(phoneNumber: item.phoneNumber, trunkSid: trunkSid)
+                let number = try await provider.buy(
+                    phoneNumber: item.phoneNumber, trunkSid: trunkSid, country: intent.country)
                 guard number.phoneNumber == item.phoneNumber else {
                     bought.append(number)
                     let error = NumberError(.unavailable, .providerUnavailable, "the provider sold another number")

@@ -90,6 +90,10 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var retry: TwilioRetryPolicy
     /// Bounds.
     public var limits: Limits
+    /// Regulatory Bundles approved for the account in Twilio's console, by ISO country (`GB`) → Bundle SID (`BU` +
+    /// 32 hex): a purchase of a number of that country sends it as `BundleSid`. Twilio refuses most numbers outside
+    /// the US and Canada without one (400/21649, `.misconfigured`). Default none.
+    public var regulatoryBundles: [String: String] = [:]
 
     /// Twilio's hosts and the defaults, with `credentials`.
     public init(
@@ -115,7 +119,8 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
 
     /// Everything but the secret.
     public var description: String {
-        "TwilioConfiguration(endpoints: \(endpoints), credentials: \(credentials), retry: \(retry), limits: \(limits))"
+        "TwilioConfiguration(endpoints: \(endpoints), credentials: \(credentials), retry: \(retry), limits: \(limits), "
+            + "regulatoryBundles: \(regulatoryBundles.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }))"
     }
 
     func validate() {
@@ -127,5 +132,10 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
         precondition(limits.listPageSize >= 1 && limits.listPageSize <= 1_000, "listPageSize in 1...1000")
         precondition(limits.priceCacheTTLSeconds >= 0, "priceCacheTTLSeconds must not be negative")
         precondition(limits.priceCacheCountriesMax >= 1, "priceCacheCountriesMax must be positive")
+        for (country, sid) in regulatoryBundles {
+            precondition(
+                TwilioValidation.isCountry(country), "regulatoryBundles: \(country) is not an ISO country code")
+            precondition(TwilioValidation.isSid(sid, prefix: "BU"), "regulatoryBundles: \(sid) is not a Bundle SID")
+        }
     }
 }

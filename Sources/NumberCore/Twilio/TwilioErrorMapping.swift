@@ -3,8 +3,12 @@ import CurlHTTP
 /// How Twilio's answers and transport failures become ``ProviderError``s.
 enum TwilioErrorMapping {
     /// Twilio codes meaning "you cannot have this number": taken (search→buy race), none left in the area code, or
-    /// a regulatory requirement (address, bundle, identity) this service does not supply.
-    static let numberUnavailableCodes: Set<Int> = [21422, 21452, 21613, 21615, 21631, 21649, 21650]
+    /// a regulatory requirement (address, identity) this service does not supply.
+    static let numberUnavailableCodes: Set<Int> = [21422, 21452, 21613, 21615, 21631, 21650]
+    /// Twilio's "Phone Number Requires a Bundle" (21649): the number's country (most outside the US and Canada) needs
+    /// an approved regulatory Bundle and numberd sent none (or one Twilio does not accept). The operator's setting
+    /// (`twilio-bundles`), not the customer's choice: `.misconfigured`.
+    static let bundleRequiredCode = 21649
     /// Twilio codes about the account rather than the number: 21404, a trial account may own only one number, so
     /// every purchase fails until the operator upgrades the account (twilio-api.md §6.2). Never the customer's choice.
     static let accountLimitCodes: Set<Int> = [21404]
@@ -36,6 +40,12 @@ enum TwilioErrorMapping {
                 .misconfigured, providerCode: code,
                 message: "\(operation): \(detail) (Twilio error \(code): the account is a trial account, which may "
                     + "own only one number; upgrade it in Twilio's console)")
+        }
+        if code == bundleRequiredCode {
+            return ProviderError(
+                .misconfigured, providerCode: code,
+                message: "\(operation): \(detail) (Twilio error 21649: the number needs an approved regulatory "
+                    + "Bundle; approve one in Twilio's console and set it in twilio-bundles)")
         }
         if let code, numberUnavailableCodes.contains(code) {
             return ProviderError(.numberUnavailable, providerCode: code, message: "\(operation): \(detail)")

@@ -2,26 +2,39 @@ import CurlHTTP
 import Foundation
 
 extension TwilioProvider {
-    /// `POST …/IncomingPhoneNumbers.json` with `PhoneNumber` (and `TrunkSid`). Never repeated once it may have
-    /// reached Twilio: an unknown outcome throws `.outcomeUnknown` (look the number up), 21422 and friends
-    /// `.numberUnavailable`.
+    /// `POST …/IncomingPhoneNumbers.json` with `PhoneNumber` (and `TrunkSid`), without a `BundleSid`: see
+    /// ``buy(phoneNumber:trunkSid:country:)``.
     public func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
-        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid)
+        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid, country: nil)
     }
 
-    func buyTyped(phoneNumber: String, trunkSid: String?) async throws(ProviderError) -> ProvisionedNumber {
+    /// `POST …/IncomingPhoneNumbers.json` with `PhoneNumber` (and `TrunkSid`), and the `BundleSid` configured for
+    /// `country` (``TwilioConfiguration/regulatoryBundles``) if any. Never repeated once it may have reached Twilio:
+    /// an unknown outcome throws `.outcomeUnknown` (look the number up), 21422 and friends `.numberUnavailable`,
+    /// 21649 (a Bundle required) `.misconfigured`, naming the country.
+    public func buy(phoneNumber: String, trunkSid: String?, country: String) async throws -> ProvisionedNumber {
+        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid, country: country)
+    }
+
+    func buyTyped(
+        phoneNumber: String, trunkSid: String?, country: String?
+    ) async throws(ProviderError) -> ProvisionedNumber {
         try TwilioValidation.requireE164(phoneNumber)
         var form = [("PhoneNumber", phoneNumber)]
         if let trunkSid {
             try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
             form.append(("TrunkSid", trunkSid))
         }
+        let bundle = country.flatMap { configuration.regulatoryBundles[$0] }
+        if let bundle { form.append(("BundleSid", bundle)) }
         let operation = "buy \(phoneNumber)"
         let answer: TwilioTransport.Answer
         do throws(ProviderError) {
             answer = try await transport.perform(
                 TwilioTransport.Call(
                     method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
+        } catch let error where error.providerCode == TwilioErrorMapping.bundleRequiredCode {
+            throw Self.bundleRequired(error, phoneNumber: phoneNumber, country: country, bundle: bundle)
         } catch let error where error.kind == .notFound {
             // The account's IncomingPhoneNumbers always exist: a 404 here is a wrong account in the URL (an API key
             // SID in place of the account SID, twilio-api.md §8.12), not "no such number" for the customer.
@@ -40,6 +53,26 @@ extension TwilioProvider {
                 mayStillTakeEffect: true)
         }
         return number
+    }
+
+    /// Twilio's 21649 on a purchase: the operator must approve a regulatory Bundle for the country and configure it
+    /// (or the one configured is not approved for this number's type). Never the customer's choice of number.
+    static func bundleRequired(
+        _ error: ProviderError, phoneNumber: String, country: String?, bundle: String?
+    ) -> ProviderError {
+        let place = country.map { "\($0) numbers" } ?? "the country of \(phoneNumber)"
+        let fix =
+            if let bundle, let country {
+                "the Bundle \(bundle) configured for \(country) was not accepted: check in Twilio's console that it "
+                    + "is approved and covers this number type"
+            } else {
+                "approve a regulatory Bundle for \(country ?? "it") in Twilio's console and set it with "
+                    + "--twilio-bundles \(country ?? "XX")=BU…"
+            }
+        return ProviderError(
+            .misconfigured, providerCode: error.providerCode,
+            message: "buy \(phoneNumber): Twilio requires a regulatory Bundle for \(place) (Twilio error 21649: "
+                + "\(error.message)); \(fix)")
     }
 
     /// `DELETE …/IncomingPhoneNumbers/{Sid}.json` (204). Twilio's 404/20404 throws `.notFound` — marked

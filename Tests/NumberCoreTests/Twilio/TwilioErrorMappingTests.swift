@@ -8,7 +8,7 @@ import TwilioSimulator
 struct TwilioErrorMappingTests {
     @Test(arguments: [
         (400, 21422, ProviderError.Kind.numberUnavailable), (400, 21452, .numberUnavailable),
-        (400, 21404, .misconfigured), (400, 21631, .numberUnavailable), (400, 21649, .numberUnavailable),
+        (400, 21404, .misconfigured), (400, 21631, .numberUnavailable), (400, 21649, .misconfigured),
         (400, 21421, .invalidArgument), (400, 21451, .invalidArgument), (400, 21457, .invalidArgument),
         (400, 21481, .invalidArgument), (401, 20003, .authentication), (403, 20008, .authentication),
         (400, 20005, .authentication), (404, 20404, .notFound), (400, 99999, .invalidArgument),

@@ -156,11 +156,14 @@ func withTwilio(
 /// Runs `body` with a ``NumberService`` (in-memory store) over the adapter and a fresh simulator, both on one manual
 /// clock (the simulator stamps and times its list lag with it; the adapter's monotonic clock is `probe`'s).
 func withServiceOverTwilio(
+    simulatorConfiguration: SimulatorConfiguration = .defaults,
     configure: (inout TwilioConfiguration) -> Void = { _ in },
     _ body: (TwilioSimulatorFixture, NumberService, ManualClock, InMemoryNumberStore) async throws -> Void
 ) async throws {
     let clock = ManualClock(Date(timeIntervalSince1970: 1_736_937_000))  // 2025-01-15T10:30:00Z
-    try await withTwilio(clock: { clock.now() }, configure: configure) { twilio in
+    try await withTwilio(
+        simulatorConfiguration: simulatorConfiguration, clock: { clock.now() }, configure: configure
+    ) { twilio in
         let store = InMemoryNumberStore()
         let service = try await NumberService.open(store: store, provider: twilio.provider, clock: clock)
         try await body(twilio, service, clock, store)
