@@ -399,6 +399,7 @@ public final class Numberd: Sendable {
             twilio.endpoints = Self.twilioEndpoints(configuration)
             twilio.http.tls.caFilePath = configuration.twilioCAFile
             twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
+            twilio.regulatoryBundles = configuration.twilioBundles
             logger.info(
                 "using Twilio",
                 metadata: [
@@ -420,6 +421,8 @@ public final class Numberd: Sendable {
             simulatorConfiguration.credentials = SimulatorCredentials(
                 accountSid: SimulatorCredentials.generated(seed: seed).accountSid, authToken: Crypto.randomHex(16))
             simulatorConfiguration.stateFile = directory.simulatorState
+            // The Bundles numberd is configured with stand for ones approved in Twilio's console.
+            simulatorConfiguration.approvedBundles = configuration.twilioBundles.mapValues { [$0] }
             let simulator = try await TwilioSimulator.start(
                 configuration: simulatorConfiguration,
                 tls: .numberTLS(context: try TLSContext(configuration: tls), caPEMPath: directory.caCertificate))
@@ -431,6 +434,7 @@ public final class Numberd: Sendable {
             var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
             twilio.http.tls.caFilePath = directory.caCertificate
             twilio.http.usesEnvironmentProxy = false  // it is on loopback
+            twilio.regulatoryBundles = configuration.twilioBundles
             return (try TwilioProvider(configuration: twilio, logger: logger), simulator)
         }
     }

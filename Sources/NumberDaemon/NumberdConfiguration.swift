@@ -97,6 +97,13 @@ public struct NumberdConfiguration: Sendable {
     /// The whole-request timeout of a Twilio call. Env `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`,
     /// 100...120 000. Default 15 000 ms (``TwilioConfiguration/httpDefaults``).
     public var twilioRequestTimeoutMilliseconds: Int
+    /// Regulatory Bundles approved for the Twilio account, by ISO country → Bundle SID (`BU` + 32 hex), sent with
+    /// every purchase of a number of that country (``NumberCore/TwilioConfiguration/regulatoryBundles``): Twilio
+    /// refuses most numbers outside the US and Canada without one (21649, answered PROVIDER_MISCONFIGURED). Flag
+    /// `--twilio-bundles GB=BU…` (repeatable), env `NUMBERD_TWILIO_BUNDLES`, file `twilio-bundles` (a string, or an
+    /// object `{"GB": "BU…"}`): `COUNTRY=SID` entries separated by commas. The in-process simulator takes them as
+    /// approved. Default none.
+    public var twilioBundles: [String: String]
     /// The lowest level logged (to standard error). Flag `--log-level`, env `NUMBERD_LOG_LEVEL`, file `log-level`:
     /// trace, debug, info, notice, warning, error or critical; anything else is refused. Default info.
     public var logLevel: Logger.Level
@@ -110,7 +117,7 @@ public struct NumberdConfiguration: Sendable {
         "billing-interval", "grace-period", "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "provider-audit-interval", "provider-audit-recheck", "log-level", "clock-lead-max", "twilio-base-url",
-        "twilio-ca-file", "twilio-timeout-ms",
+        "twilio-ca-file", "twilio-timeout-ms", "twilio-bundles",
     ]
 
     /// The provider of numbers.
@@ -200,6 +207,7 @@ public struct NumberdConfiguration: Sendable {
         twilioBaseURL = nil
         twilioCAFile = nil
         twilioRequestTimeoutMilliseconds = TwilioConfiguration.httpDefaults.timeouts.totalMilliseconds
+        twilioBundles = [:]
         logLevel = .info
     }
 
@@ -390,6 +398,41 @@ public struct NumberdConfiguration: Sendable {
             }
             twilioRequestTimeoutMilliseconds = parsed
         }
+        if let bundles = value("twilio-bundles") { twilioBundles = try Self.bundles(parsing: bundles) }
+    }
+
+    /// `COUNTRY=BU…` entries separated by commas (blanks around them ignored): each country an ISO 3166-1 alpha-2
+    /// code in upper case, at most once; each SID `BU` and 32 hex digits, as Twilio issues them.
+    static func bundles(parsing text: String) throws -> [String: String] {
+        var bundles: [String: String] = [:]
+        let usage =
+            "twilio-bundles takes COUNTRY=BUNDLE_SID entries separated by commas, like GB=BU" + "0123456789abcdef"
+            + "0123456789abcdef"
+        for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let entry = entry.trimmingCharacters(in: .whitespaces)
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { throw ConfigurationError("\(usage): '\(entry)' is not COUNTRY=SID") }
+            let (country, sid) = (parts[0], parts[1])
+            guard country.utf8.count == 2,
+                country.utf8.allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) })
+            else {
+                throw ConfigurationError(
+                    "twilio-bundles: '\(country)' is not an ISO 3166-1 alpha-2 country code in upper case (like GB)")
+            }
+            guard sid.utf8.count == 34, sid.hasPrefix("BU"), sid.utf8.dropFirst(2).allSatisfy(Self.isHexDigit) else {
+                throw ConfigurationError(
+                    "twilio-bundles: '\(sid)' for \(country) is not a Bundle SID (BU followed by 32 hex digits)")
+            }
+            guard bundles.updateValue(sid, forKey: country) == nil else {
+                throw ConfigurationError("twilio-bundles: \(country) is given more than once")
+            }
+        }
+        return bundles
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// The setting `key` as a number of seconds within `range` (nil when not given), or an error naming it and the
@@ -431,7 +474,20 @@ public struct NumberdConfiguration: Sendable {
             switch value {
             case let text as String: values[key] = text
             case let number as NSNumber: values[key] = number.stringValue
-            default: throw ConfigurationError("config file \(path): \(key) must be a string or a number")
+            case let bundles as [String: Any] where key == "twilio-bundles":
+                // {"GB": "BU…"}: the same entries as the string form, which checks them.
+                var entries: [String] = []
+                for (country, sid) in bundles.sorted(by: { $0.key < $1.key }) {
+                    guard let sid = sid as? String else {
+                        throw ConfigurationError("config file \(path): twilio-bundles.\(country) must be a string")
+                    }
+                    entries.append("\(country)=\(sid)")
+                }
+                values[key] = entries.joined(separator: ",")
+            default:
+                throw ConfigurationError(
+                    "config file \(path): \(key) must be a string or a number"
+                        + (key == "twilio-bundles" ? " (or an object of countries to Bundle SIDs)" : ""))
             }
         }
         return values

@@ -113,6 +113,14 @@ struct Serve: AsyncParsableCommand {
             """)
     var clockLeadMax: String?
     @Option(
+        name: .customLong("twilio-bundles"),
+        help: """
+            COUNTRY=BUNDLE_SID (BU + 32 hex): the regulatory Bundle approved in Twilio's console to send with \
+            purchases of that country's numbers (Twilio refuses most non-US/CA numbers without one); repeatable, or \
+            comma-separated (default: none).
+            """)
+    var twilioBundles: [String] = []
+    @Option(
         name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
     @Flag(
@@ -161,6 +169,7 @@ struct Serve: AsyncParsableCommand {
             "reconcile-in-flight-horizon": reconcileInFlightHorizon, "orphan-watch": orphanWatch,
             "provider-audit-interval": providerAuditInterval, "provider-audit-recheck": providerAuditRecheck,
             "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax, "log-level": logLevel,
+            "twilio-bundles": twilioBundles.isEmpty ? nil : twilioBundles.joined(separator: ","),
         ]
         let configuration: NumberdConfiguration
         do {

@@ -215,6 +215,7 @@ struct ConfigurationFileTests {
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
             "clock-lead-max": "60", "partial-frame-bytes-max": "5000000", "unsent-reply-bytes-max": "6000000",
             "connections-per-address-max": "7", "provider-audit-interval": "0", "provider-audit-recheck": "10",
+            "twilio-bundles": "GB=BU" + String(repeating: "a", count: 32),
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -229,6 +230,7 @@ struct ConfigurationFileTests {
         #expect(configuration.connectionLimits.partialFrameBytesMax == 5_000_000)
         #expect(configuration.connectionLimits.unsentReplyBytesMax == 6_000_000)
         #expect(configuration.connectionLimits.connectionsPerAddressMax == 7)
+        #expect(configuration.twilioBundles == ["GB": "BU" + String(repeating: "a", count: 32)])
     }
 
     /// `--rebind-provider` would stay set in a file and disarm the provider binding for good: it is no file key.
@@ -308,5 +310,82 @@ struct ConfigurationFileTests {
         #expect(!found.numbers.isEmpty)
         process.send(SIGTERM)
         #expect(await ChildExit.wait(process, timeout: .seconds(30)) != nil)
+    }
+}
+
+/// Twilio refuses most numbers outside the US and Canada without an approved regulatory Bundle (21649): numberd sends
+/// the one configured for the number's country. A setting it cannot use is refused at start, naming what is wrong,
+/// rather than sent to Twilio on a customer's purchase.
+@Suite("numberd configuration: Twilio regulatory Bundles")
+struct TwilioBundleConfigurationTests {
+    static let gb = "BU" + String(repeating: "0123456789abcdef", count: 2)
+    static let au = "BU" + String(repeating: "FEDCBA9876543210", count: 2)
+
+    @Test("none by default; from the flag, the environment or the file, as COUNTRY=SID entries separated by commas")
+    func sources() throws {
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: [:]).twilioBundles.isEmpty)
+        let flagged = try NumberdConfiguration.resolve(
+            flags: ["twilio-bundles": "GB=\(Self.gb), AU=\(Self.au)"], environment: [:])
+        #expect(flagged.twilioBundles == ["GB": Self.gb, "AU": Self.au])
+        let environment = try NumberdConfiguration.resolve(
+            flags: [:], environment: ["NUMBERD_TWILIO_BUNDLES": "AU=\(Self.au)"])
+        #expect(environment.twilioBundles == ["AU": Self.au])
+        let file = try ConfigurationFileTests.configFile(
+            #"{"twilio-bundles": {"GB": "\#(Self.gb)", "AU": "\#(Self.au)"}}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let fromFile = try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+        #expect(fromFile.twilioBundles == ["GB": Self.gb, "AU": Self.au])
+        // The flag wins over the file.
+        let both = try NumberdConfiguration.resolve(
+            flags: ["config": file, "twilio-bundles": "GB=\(Self.au)"], environment: [:])
+        #expect(both.twilioBundles == ["GB": Self.au])
+    }
+
+    @Test(
+        "a country that is not an ISO code in upper case is refused by name",
+        arguments: ["gb", "GBR", "G", "", "1B", "ÉE"])
+    func invalidCountry(country: String) {
+        let error = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["twilio-bundles": "\(country)=\(Self.gb)"], environment: [:])
+        }
+        #expect(
+            error?.description.contains("'\(country)' is not an ISO 3166-1") == true, "\(String(describing: error))")
+    }
+
+    @Test(
+        "a SID that is not BU and 32 hex digits is refused by name",
+        arguments: [
+            "", "BU", "BU" + String(repeating: "0", count: 31), "BU" + String(repeating: "0", count: 33),
+            "AD" + String(repeating: "0", count: 32), "bu" + String(repeating: "0", count: 32),
+            "BU" + String(repeating: "g", count: 32),
+        ])
+    func invalidSid(sid: String) {
+        let error = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["twilio-bundles": "GB=\(sid)"], environment: [:])
+        }
+        #expect(
+            error?.description.contains("'\(sid)' for GB is not a Bundle SID") == true, "\(String(describing: error))")
+    }
+
+    @Test(
+        "an entry that is not COUNTRY=SID, or a country given twice, is refused",
+        arguments: [
+            "GB", "GB=\(TwilioBundleConfigurationTests.gb),", ",GB=\(TwilioBundleConfigurationTests.gb)",
+            "GB=\(TwilioBundleConfigurationTests.gb),GB=\(TwilioBundleConfigurationTests.au)",
+            "GB:\(TwilioBundleConfigurationTests.gb)",
+        ])
+    func malformedList(text: String) {
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["twilio-bundles": text], environment: [:])
+        }
+    }
+
+    @Test("a config file's twilio-bundles object with a value that is not a string is refused")
+    func fileObjectValues() throws {
+        let file = try ConfigurationFileTests.configFile(#"{"twilio-bundles": {"GB": 1}}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+        }
     }
 }
