@@ -73,8 +73,9 @@ extension TwilioProvider {
         for (capability, name) in flags where query.capabilities.contains(capability) {
             pairs.append((name, "true"))
         }
-        // numberd holds no Address or Bundle resources, so a number that needs one (most non-US/CA local and mobile
-        // numbers) would be offered and then refused at purchase (21631/21649): never offer it.
+        // numberd holds no Address resources, so a number that needs one (most non-US/CA local and mobile numbers)
+        // would be offered and then refused at purchase (21631): never offer it. This says nothing about regulatory
+        // Bundles (nor do Twilio's results): those are sent per country at purchase (`regulatoryBundles`, 21649).
         pairs.append(("ExcludeAllAddressRequired", "true"))
         pairs.append(("PageSize", String(min(query.limit, configuration.limits.searchPageSizeMax))))
         return pairs
