@@ -10,6 +10,16 @@ import Testing
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Schemas")
 
+    /// The regulatory Bundle the simulators here approve for GB, which the script buys a GB number with.
+    static let gbBundle = "BU" + String(repeating: "c", count: 32)
+
+    /// The defaults, with `gbBundle` approved for GB.
+    static var configuration: SimulatorConfiguration {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.approvedBundles = ["GB": [gbBundle]]
+        return configuration
+    }
+
     /// Runs the script and returns its exit status and output (killed after 120 s), without blocking a cooperative
     /// thread: the simulator it checks runs in this process.
     private func validate(_ sim: TwilioSimulator) async throws -> (Int32, String) {
@@ -19,6 +29,7 @@ import Testing
             sim.url(for: .trunking), "--account-sid", sim.credentials.accountSid,
             "--auth-token", sim.credentials.authToken,
             "--spec-dir", Self.directory.appendingPathComponent("twilio-openapi").path,
+            "--gb-bundle-sid", Self.gbBundle,
         ]
         if let ca = sim.caPEMPath { arguments += ["--cafile", ca] }
         let result = try await ChildProcess.run("/usr/bin/env", arguments)
@@ -27,7 +38,7 @@ import Testing
     }
 
     @Test func everyResponseValidatesOverHTTP() async throws {
-        try await withSimulator { sim in
+        try await withSimulator(Self.configuration) { sim in
             let (status, output) = try await validate(sim)
             #expect(status == 0, "\(output)")
             #expect(output.contains(", 0 violations"))
@@ -38,7 +49,7 @@ import Testing
         let directory = NSTemporaryDirectory() + "twilio-sim-schema-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let sim = try await TwilioSimulator.start(
-            configuration: .defaults, tls: try SimulatorTLS.generated(directory: directory))
+            configuration: Self.configuration, tls: try SimulatorTLS.generated(directory: directory))
         let (status, output) = try await validate(sim)
         try await sim.shutdown()
         #expect(status == 0, "\(output)")

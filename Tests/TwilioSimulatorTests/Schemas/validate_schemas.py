@@ -245,7 +245,7 @@ def self_test(spec):
     return None
 
 
-def run(validator, account):
+def run(validator, account, gb_bundle):
     v = validator
     api = f"/2010-04-01/Accounts/{account}"
     v.call("GET", f"{api}/AvailablePhoneNumbers.json")
@@ -268,11 +268,16 @@ def run(validator, account):
     v.call("POST", f"{api}/IncomingPhoneNumbers/Local.json", {"PhoneNumber": us[1]}, expect=201)
     v.call("POST", f"{api}/IncomingPhoneNumbers/TollFree.json", {"PhoneNumber": found[("US", "TollFree")][0]},
            expect=201)
-    # GB mobile numbers need an Address, as at Twilio: refused without one (21631), bought with one.
-    v.call("POST", f"{api}/IncomingPhoneNumbers/Mobile.json", {"PhoneNumber": found[("GB", "Mobile")][0]},
-           expect=400)
+    # GB mobile numbers need an Address and a regulatory Bundle, as at Twilio: refused without an Address (21631),
+    # with one but without the Bundle approved for GB (21649), bought with both.
+    gb_mobile = found[("GB", "Mobile")][0]
+    address = "AD" + "a" * 32
+    for form, code in (({"PhoneNumber": gb_mobile}, 21631), ({"PhoneNumber": gb_mobile, "AddressSid": address}, 21649)):
+        refused = v.call("POST", f"{api}/IncomingPhoneNumbers/Mobile.json", form, expect=400)
+        if refused is not None and refused.get("code") != code:
+            v.failures.append(f"GB mobile purchase {sorted(form)}: code {refused.get('code')}, expected {code}")
     v.call("POST", f"{api}/IncomingPhoneNumbers/Mobile.json",
-           {"PhoneNumber": found[("GB", "Mobile")][0], "AddressSid": "AD" + "a" * 32}, expect=201)
+           {"PhoneNumber": gb_mobile, "AddressSid": address, "BundleSid": gb_bundle}, expect=201)
     v.call("POST", f"{api}/IncomingPhoneNumbers.json", {"PhoneNumber": "+15005550000"}, expect=400)
     v.call("POST", f"{api}/IncomingPhoneNumbers.json", {"PhoneNumber": "nonsense"}, expect=400)
     page = v.call("GET", f"{api}/IncomingPhoneNumbers.json?PageSize=2")
@@ -317,6 +322,7 @@ def main():
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--spec-dir", required=True)
     parser.add_argument("--cafile")
+    parser.add_argument("--gb-bundle-sid", required=True, help="a Bundle SID the simulator approves for GB")
     args = parser.parse_args()
     spec = Spec(args.spec_dir)
     problem = self_test(spec)
@@ -326,7 +332,7 @@ def main():
     bases = {"api": args.api_url, "pricing": args.pricing_url, "trunking": args.trunking_url}
     validator = Validator(spec, Client(bases, args.account_sid, args.auth_token, args.cafile))
     try:
-        run(validator, args.account_sid)
+        run(validator, args.account_sid, args.gb_bundle_sid)
     except (IndexError, KeyError, TypeError, ValueError) as error:
         # A broken earlier answer (e.g. an empty search) leaves nothing to continue with.
         validator.failures.append(f"aborted after earlier violations: {error!r}")
