@@ -401,15 +401,17 @@ public struct NumberdConfiguration: Sendable {
         if let bundles = value("twilio-bundles") { twilioBundles = try Self.bundles(parsing: bundles) }
     }
 
-    /// `COUNTRY=BU…` entries separated by commas (blanks around them ignored): each country an ISO 3166-1 alpha-2
-    /// code in upper case, at most once; each SID `BU` and 32 hex digits, as Twilio issues them.
+    /// `COUNTRY=BU…` entries separated by commas (blanks and line breaks around them ignored): each country an ISO
+    /// 3166-1 alpha-2 code in upper case, at most once; each SID `BU` and 32 hex digits, as Twilio issues them. Blank
+    /// text (or `{}` in a file) is none: how an environment variable clears a file's setting.
     static func bundles(parsing text: String) throws -> [String: String] {
         var bundles: [String: String] = [:]
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return bundles }
         let usage =
             "twilio-bundles takes COUNTRY=BUNDLE_SID entries separated by commas, like GB=BU" + "0123456789abcdef"
             + "0123456789abcdef"
         for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let entry = entry.trimmingCharacters(in: .whitespaces)
+            let entry = entry.trimmingCharacters(in: .whitespacesAndNewlines)
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { throw ConfigurationError("\(usage): '\(entry)' is not COUNTRY=SID") }
             let (country, sid) = (parts[0], parts[1])

@@ -198,6 +198,9 @@ struct CLIError: Error, CustomStringConvertible {
     /// response too large for the client, after the call was carried out: that one, like any with
     /// `outcome=unknown`, is no limit to wait out and exits 1.
     static func exitCode(for error: RPCError) -> Int32 {
+        // UNAVAILABLE, but nothing a retry fixes: numberd's provider setup (a regulatory Bundle, credentials, the
+        // base URL) is wrong until its operator fixes it, so scripts that retry exit 7 must not loop on it.
+        if error.reason == "PROVIDER_MISCONFIGURED" { return 9 }
         if error.code == .resourceExhausted,
             error.reason == "RESPONSE_TOO_LARGE" || error.details["outcome"] == "unknown"
         {

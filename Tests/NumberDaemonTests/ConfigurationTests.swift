@@ -380,6 +380,25 @@ struct TwilioBundleConfigurationTests {
         }
     }
 
+    /// Blank text or `{}` is "none" (how the environment clears a file's setting); a line break around an entry is a
+    /// blank like a space (review findings: both refused the start).
+    @Test("blank text or an empty object is none; line breaks around entries are blanks")
+    func blankIsNone() throws {
+        for blank in ["", " ", "\n"] {
+            #expect(
+                try NumberdConfiguration.resolve(flags: ["twilio-bundles": blank], environment: [:]).twilioBundles
+                    .isEmpty)
+        }
+        let file = try ConfigurationFileTests.configFile(#"{"twilio-bundles": {}}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try NumberdConfiguration.resolve(flags: ["config": file], environment: [:]).twilioBundles.isEmpty)
+        let cleared = try NumberdConfiguration.resolve(
+            flags: ["config": file], environment: ["NUMBERD_TWILIO_BUNDLES": ""])
+        #expect(cleared.twilioBundles.isEmpty)
+        let padded = try NumberdConfiguration.resolve(flags: ["twilio-bundles": "GB=\(Self.gb)\n"], environment: [:])
+        #expect(padded.twilioBundles == ["GB": Self.gb])
+    }
+
     @Test("a config file's twilio-bundles object with a value that is not a string is refused")
     func fileObjectValues() throws {
         let file = try ConfigurationFileTests.configFile(#"{"twilio-bundles": {"GB": 1}}"#)

@@ -115,6 +115,23 @@ struct UnknownOutcomeTests {
         }
     }
 
+    /// PROVIDER_MISCONFIGURED is UNAVAILABLE on the wire, but no retry fixes it: its own exit status, not 7 (which
+    /// scripts retry).
+    @Test("the provider's setup refused: exit 9, not 7")
+    func providerMisconfigured() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.purchaseNumbers) { _, _ in
+            throw RPCError(
+                code: .unavailable, message: "numberd's provider account is misconfigured; the operator must fix it",
+                reason: "PROVIDER_MISCONFIGURED")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["buy", "+14155550100"] + Self.connection(server) + Self.deadline)
+            #expect(run.status == 9, "\(run)")
+            #expect(run.stderr.contains("PROVIDER_MISCONFIGURED"), "\(run.stderr)")
+        }
+    }
+
     @Test("a refusal is a known outcome: no rerun advice")
     func refused() async throws {
         var router = RPCRouter()

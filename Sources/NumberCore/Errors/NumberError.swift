@@ -61,6 +61,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidField = Reason(rawValue: "INVALID_FIELD")
         /// A limit on a size or count was exceeded.
         public static let limitExceeded = Reason(rawValue: "LIMIT_EXCEEDED")
+        /// The account (or all accounts) has as many searches at the provider as it may at once: retry when one ends
+        /// (unlike LIMIT_EXCEEDED, a cap that stays).
+        public static let searchesBusy = Reason(rawValue: "SEARCHES_BUSY")
         /// The available balance does not cover the amount (details: required, available, shortfall).
         public static let insufficientBalance = Reason(rawValue: "INSUFFICIENT_BALANCE")
         /// The current price is above the caller's limit (details: the current `setupFee`, `monthlyFee`, `currency`

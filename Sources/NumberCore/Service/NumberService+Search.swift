@@ -66,7 +66,7 @@ extension NumberService {
         }
         if let refusal {
             throw NumberError(
-                .resourceExhausted, .limitExceeded,
+                .resourceExhausted, .searchesBusy,
                 "at most \(refusal.max) searches at a time \(refusal.scope); retry when one has ended",
                 details: ["max": String(refusal.max)])
         }

@@ -42,7 +42,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Largest balance, minor units. Default 10 000 000 000 (100 M USD).
         public var balanceMax: Int64 = 10_000_000_000
         /// Most searches one account (or the admin, searching for no account) has at the provider at once; the next
-        /// is refused RESOURCE_EXHAUSTED / LIMIT_EXCEEDED until one ends. Each search is a provider request, and every
+        /// is refused RESOURCE_EXHAUSTED / SEARCHES_BUSY until one ends. Each search is a provider request, and every
         /// account's provider calls — purchases, releases, trunk changes, billing — share one HTTP client (16
         /// transfers, 1 024 queued): without it one account's searches, within its rate limit, filled that queue and
         /// every other account's provider calls failed. 1...1000. Default 8.

@@ -43,7 +43,7 @@ struct SearchLimitTests {
         let other = try await h.account(name: "Other")
         try await Self.withHeldSearches(h, of: [busy, busy, busy]) {
             let refused = await numberError { _ = try await h.service.search(Self.query, accountId: busy.id) }
-            #expect(refused?.code == .resourceExhausted && refused?.reason == .limitExceeded)
+            #expect(refused?.code == .resourceExhausted && refused?.reason == .searchesBusy)
             #expect(refused?.details["max"] == "3")
             #expect(h.provider.calls(.search) == 3, "refused before the provider")
             let found = try await h.service.search(Self.query, accountId: other.id).numbers.count
@@ -63,7 +63,7 @@ struct SearchLimitTests {
         let third = try await h.account(name: "Third")
         try await Self.withHeldSearches(h, of: [first, second]) {
             let refused = await numberError { _ = try await h.service.search(Self.query, accountId: third.id) }
-            #expect(refused?.reason == .limitExceeded && refused?.details["max"] == "2")
+            #expect(refused?.reason == .searchesBusy && refused?.details["max"] == "2")
             #expect(refused?.message.contains("for all accounts") == true)
         }
         #expect(try await h.service.search(Self.query, accountId: third.id).numbers.count == 1)
