@@ -97,12 +97,12 @@ public struct NumberdConfiguration: Sendable {
     /// The whole-request timeout of a Twilio call. Env `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`,
     /// 100...120 000. Default 15 000 ms (``TwilioConfiguration/httpDefaults``).
     public var twilioRequestTimeoutMilliseconds: Int
-    /// Regulatory Bundles approved for the Twilio account, by ISO country → Bundle SID (`BU` + 32 hex), sent with
-    /// every purchase of a number of that country (``NumberCore/TwilioConfiguration/regulatoryBundles``): Twilio
-    /// refuses most numbers outside the US and Canada without one (21649, answered PROVIDER_MISCONFIGURED). Flag
-    /// `--twilio-bundles GB=BU…` (repeatable), env `NUMBERD_TWILIO_BUNDLES`, file `twilio-bundles` (a string, or an
-    /// object `{"GB": "BU…"}`): `COUNTRY=SID` entries separated by commas. The in-process simulator takes them as
-    /// approved. Default none.
+    /// Regulatory Bundles approved for the Twilio account, by ISO country and number type (`GB/toll_free`) or by
+    /// country (`GB`, for its types without one of their own) → Bundle SID (`BU` + 32 hex), sent with every purchase of
+    /// such a number (``NumberCore/TwilioConfiguration/regulatoryBundles``): Twilio refuses most numbers outside the US
+    /// and Canada without one (21649, answered PROVIDER_MISCONFIGURED). Flag `--twilio-bundles GB=BU…` (repeatable),
+    /// env `NUMBERD_TWILIO_BUNDLES`, file `twilio-bundles` (a string, or an object `{"GB": "BU…"}`): `KEY=SID`
+    /// entries separated by commas. The in-process simulator takes them as approved. Default none.
     public var twilioBundles: [String: String]
     /// The lowest level logged (to standard error). Flag `--log-level`, env `NUMBERD_LOG_LEVEL`, file `log-level`:
     /// trace, debug, info, notice, warning, error or critical; anything else is refused. Default info.
@@ -401,7 +401,7 @@ public struct NumberdConfiguration: Sendable {
         if let bundles = value("twilio-bundles") { twilioBundles = try Self.bundles(parsing: bundles) }
     }
 
-    /// `COUNTRY=BU…` entries separated by commas (blanks and line breaks around them ignored): each country an ISO
+    /// `COUNTRY=BU…` or `COUNTRY/TYPE=BU…` (TYPE local, mobile or toll_free) entries separated by commas (blanks and line breaks around them ignored): each country an ISO
     /// 3166-1 alpha-2 code in upper case, at most once; each SID `BU` and 32 hex digits, as Twilio issues them. Blank
     /// text (or `{}` in a file) is none: how an environment variable clears a file's setting.
     static func bundles(parsing text: String) throws -> [String: String] {
@@ -414,19 +414,27 @@ public struct NumberdConfiguration: Sendable {
             let entry = entry.trimmingCharacters(in: .whitespacesAndNewlines)
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { throw ConfigurationError("\(usage): '\(entry)' is not COUNTRY=SID") }
-            let (country, sid) = (parts[0], parts[1])
+            let (key, sid) = (parts[0], parts[1])
+            // COUNTRY or COUNTRY/TYPE: Twilio approves a Bundle for one number type of one country; a country's own
+            // entry serves its types without one.
+            let keyParts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let country = keyParts[0]
             guard country.utf8.count == 2,
                 country.utf8.allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) })
             else {
                 throw ConfigurationError(
                     "twilio-bundles: '\(country)' is not an ISO 3166-1 alpha-2 country code in upper case (like GB)")
             }
+            if keyParts.count == 2, NumberType(rawValue: keyParts[1]) == nil {
+                throw ConfigurationError(
+                    "twilio-bundles: '\(keyParts[1])' in \(key) is not a number type (local, mobile or toll_free)")
+            }
             guard sid.utf8.count == 34, sid.hasPrefix("BU"), sid.utf8.dropFirst(2).allSatisfy(Self.isHexDigit) else {
                 throw ConfigurationError(
-                    "twilio-bundles: '\(sid)' for \(country) is not a Bundle SID (BU followed by 32 hex digits)")
+                    "twilio-bundles: '\(sid)' for \(key) is not a Bundle SID (BU followed by 32 hex digits)")
             }
-            guard bundles.updateValue(sid, forKey: country) == nil else {
-                throw ConfigurationError("twilio-bundles: \(country) is given more than once")
+            guard bundles.updateValue(sid, forKey: key) == nil else {
+                throw ConfigurationError("twilio-bundles: \(key) is given more than once")
             }
         }
         return bundles

@@ -60,8 +60,9 @@ struct TwilioSimCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("approved-bundle"),
         help: """
-            COUNTRY=BUNDLE_SID: a regulatory Bundle approved for the account (BU + 32 hex), repeatable; purchases of \
-            regulated numbers (GB) need one of their country's, else 400/21649 as at Twilio (default: none).
+            COUNTRY[/TYPE]=BUNDLE_SID: a regulatory Bundle approved for the account (BU + 32 hex) for a country's \
+            numbers of one type (local, mobile, toll_free) or, without one, all; repeatable; purchases of regulated \
+            numbers (GB) need one approved for them, else 400/21649 as at Twilio (default: none).
             """)
     var approvedBundles: [String] = []
 
@@ -122,9 +123,15 @@ struct TwilioSimCommand: AsyncParsableCommand {
         configuration.stateFile = stateFile
         for entry in approvedBundles {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, parts[0].count == 2, parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }),
+            let key = parts.first.map { $0.split(separator: "/", maxSplits: 1).map(String.init) } ?? []
+            guard parts.count == 2, let country = key.first, country.count == 2,
+                country.allSatisfy({ $0.isASCII && $0.isUppercase }),
+                key.count == 1 || NumberType.allCases.contains(where: { $0.bundleKey == key[1] }),
                 parts[1].count == 34, parts[1].hasPrefix("BU"), parts[1].dropFirst(2).allSatisfy(\.isHexDigit)
-            else { throw ValidationError("--approved-bundle must be COUNTRY=BU followed by 32 hex digits") }
+            else {
+                throw ValidationError(
+                    "--approved-bundle must be COUNTRY[/local|/mobile|/toll_free]=BU followed by 32 hex digits")
+            }
             configuration.approvedBundles[parts[0], default: []].insert(parts[1])
         }
         return configuration

@@ -399,6 +399,23 @@ struct TwilioBundleConfigurationTests {
         #expect(padded.twilioBundles == ["GB": Self.gb])
     }
 
+    @Test("an entry may name a number type: GB/local, GB/mobile, GB/toll_free; another type is refused by name")
+    func perType() throws {
+        let typed = try NumberdConfiguration.resolve(
+            flags: ["twilio-bundles": "GB=\(Self.gb), GB/toll_free=\(Self.au), GB/local=\(Self.gb)"], environment: [:])
+        #expect(typed.twilioBundles == ["GB": Self.gb, "GB/toll_free": Self.au, "GB/local": Self.gb])
+        for bad in ["GB/fax", "GB/", "GB/Local", "GB/toll-free"] {
+            let error = #expect(throws: ConfigurationError.self, "\(bad)") {
+                try NumberdConfiguration.resolve(flags: ["twilio-bundles": "\(bad)=\(Self.gb)"], environment: [:])
+            }
+            #expect(error?.description.contains("is not a number type") == true, "\(String(describing: error))")
+        }
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(
+                flags: ["twilio-bundles": "GB/local=\(Self.gb),GB/local=\(Self.au)"], environment: [:])
+        }
+    }
+
     @Test("a config file's twilio-bundles object with a value that is not a string is refused")
     func fileObjectValues() throws {
         let file = try ConfigurationFileTests.configFile(#"{"twilio-bundles": {"GB": 1}}"#)

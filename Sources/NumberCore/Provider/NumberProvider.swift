@@ -205,9 +205,11 @@ public protocol NumberProvider: Sendable {
     func price(country: String, type: NumberType) async throws -> ProviderPrice
     /// Buys `phoneNumber` (E.164), optionally routing it to the provider trunk `trunkSid`.
     func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber
-    /// Buys `phoneNumber` of `country` (ISO, as searched): what the provider needs to know of the country (Twilio's
-    /// regulatory Bundle for it) goes with the purchase. By default, ``buy(phoneNumber:trunkSid:)``.
-    func buy(phoneNumber: String, trunkSid: String?, country: String) async throws -> ProvisionedNumber
+    /// Buys `phoneNumber`, a `type` number of `country` (ISO, as searched): what the provider needs to know of them
+    /// (Twilio's regulatory Bundle) goes with the purchase. By default, ``buy(phoneNumber:trunkSid:)``.
+    func buy(
+        phoneNumber: String, trunkSid: String?, country: String, type: NumberType
+    ) async throws -> ProvisionedNumber
     /// Releases the owned number `sid`. A release the provider answers "no such number" throws `.notFound`: the
     /// number is gone — or, right after its purchase, not visible yet (Twilio's lists and deletes can lag a purchase),
     /// so a caller that takes it as gone must keep looking for the number (an orphan watch).
@@ -230,7 +232,9 @@ public protocol NumberProvider: Sendable {
 
 extension NumberProvider {
     /// Providers with nothing to send per country buy as without it.
-    public func buy(phoneNumber: String, trunkSid: String?, country: String) async throws -> ProvisionedNumber {
+    public func buy(
+        phoneNumber: String, trunkSid: String?, country: String, type: NumberType
+    ) async throws -> ProvisionedNumber {
         try await buy(phoneNumber: phoneNumber, trunkSid: trunkSid)
     }
 

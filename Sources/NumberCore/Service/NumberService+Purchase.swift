@@ -321,7 +321,7 @@ extension NumberService {
         for item in intent.items {
             do {
                 let number = try await provider.buy(
-                    phoneNumber: item.phoneNumber, trunkSid: trunkSid, country: intent.country)
+                    phoneNumber: item.phoneNumber, trunkSid: trunkSid, country: intent.country, type: intent.type)
                 guard number.phoneNumber == item.phoneNumber else {
                     bought.append(number)
                     let error = NumberError(.unavailable, .providerUnavailable, "the provider sold another number")

@@ -90,10 +90,22 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var retry: TwilioRetryPolicy
     /// Bounds.
     public var limits: Limits
-    /// Regulatory Bundles approved for the account in Twilio's console, by ISO country (`GB`) → Bundle SID (`BU` +
-    /// 32 hex): a purchase of a number of that country sends it as `BundleSid`. Twilio refuses most numbers outside
-    /// the US and Canada without one (400/21649, `.misconfigured`). Default none.
+    /// Regulatory Bundles approved for the account in Twilio's console → Bundle SID (`BU` + 32 hex), by ISO country
+    /// and number type (`GB/local`, `GB/mobile`, `GB/toll_free`: Twilio approves a Bundle for one type) or by country
+    /// (`GB`: for its types without one of their own): a purchase sends its number's as `BundleSid`. Twilio refuses
+    /// most numbers outside the US and Canada without one (400/21649, `.misconfigured`). Default none.
     public var regulatoryBundles: [String: String] = [:]
+
+    /// The Bundle a purchase of a `country` number of `type` sends: the type's own, else the country's.
+    func regulatoryBundle(country: String, type: NumberType) -> String? {
+        regulatoryBundles["\(country)/\(type.rawValue)"] ?? regulatoryBundles[country]
+    }
+
+    /// Whether `key` names a country (`GB`) or a country and a number type (`GB/toll_free`).
+    static func isBundleKey(_ key: String) -> Bool {
+        let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        return TwilioValidation.isCountry(parts[0]) && (parts.count == 1 || NumberType(rawValue: parts[1]) != nil)
+    }
 
     /// Twilio's hosts and the defaults, with `credentials`.
     public init(
@@ -132,9 +144,8 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
         precondition(limits.listPageSize >= 1 && limits.listPageSize <= 1_000, "listPageSize in 1...1000")
         precondition(limits.priceCacheTTLSeconds >= 0, "priceCacheTTLSeconds must not be negative")
         precondition(limits.priceCacheCountriesMax >= 1, "priceCacheCountriesMax must be positive")
-        for (country, sid) in regulatoryBundles {
-            precondition(
-                TwilioValidation.isCountry(country), "regulatoryBundles: \(country) is not an ISO country code")
+        for (key, sid) in regulatoryBundles {
+            precondition(Self.isBundleKey(key), "regulatoryBundles: \(key) is not COUNTRY or COUNTRY/TYPE")
             precondition(TwilioValidation.isSid(sid, prefix: "BU"), "regulatoryBundles: \(sid) is not a Bundle SID")
         }
     }

@@ -3,21 +3,23 @@ import Foundation
 
 extension TwilioProvider {
     /// `POST …/IncomingPhoneNumbers.json` with `PhoneNumber` (and `TrunkSid`), without a `BundleSid`: see
-    /// ``buy(phoneNumber:trunkSid:country:)``.
+    /// ``buy(phoneNumber:trunkSid:country:type:)``.
     public func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
-        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid, country: nil)
+        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid, country: nil, type: nil)
     }
 
     /// `POST …/IncomingPhoneNumbers.json` with `PhoneNumber` (and `TrunkSid`), and the `BundleSid` configured for
-    /// `country` (``TwilioConfiguration/regulatoryBundles``) if any. Never repeated once it may have reached Twilio:
-    /// an unknown outcome throws `.outcomeUnknown` (look the number up), 21422 and friends `.numberUnavailable`,
-    /// 21649 (a Bundle required) `.misconfigured`, naming the country.
-    public func buy(phoneNumber: String, trunkSid: String?, country: String) async throws -> ProvisionedNumber {
-        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid, country: country)
+    /// `country` and `type` (``TwilioConfiguration/regulatoryBundle(country:type:)``) if any. Never repeated once it
+    /// may have reached Twilio: an unknown outcome throws `.outcomeUnknown` (look the number up), 21422 and friends
+    /// `.numberUnavailable`, 21649 (a Bundle required) `.misconfigured`, naming the country.
+    public func buy(
+        phoneNumber: String, trunkSid: String?, country: String, type: NumberType
+    ) async throws -> ProvisionedNumber {
+        try await buyTyped(phoneNumber: phoneNumber, trunkSid: trunkSid, country: country, type: type)
     }
 
     func buyTyped(
-        phoneNumber: String, trunkSid: String?, country: String?
+        phoneNumber: String, trunkSid: String?, country: String?, type: NumberType?
     ) async throws(ProviderError) -> ProvisionedNumber {
         try TwilioValidation.requireE164(phoneNumber)
         var form = [("PhoneNumber", phoneNumber)]
@@ -25,7 +27,10 @@ extension TwilioProvider {
             try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
             form.append(("TrunkSid", trunkSid))
         }
-        let bundle = country.flatMap { configuration.regulatoryBundles[$0] }
+        let bundle = country.flatMap { country in
+            type.flatMap { configuration.regulatoryBundle(country: country, type: $0) }
+                ?? configuration.regulatoryBundles[country]
+        }
         if let bundle { form.append(("BundleSid", bundle)) }
         let operation = "buy \(phoneNumber)"
         let answer: TwilioTransport.Answer
@@ -34,7 +39,7 @@ extension TwilioProvider {
                 TwilioTransport.Call(
                     method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
         } catch let error where error.providerCode == TwilioErrorMapping.bundleRequiredCode {
-            throw Self.bundleRequired(error, phoneNumber: phoneNumber, country: country, bundle: bundle)
+            throw Self.bundleRequired(error, phoneNumber: phoneNumber, country: country, type: type, bundle: bundle)
         } catch let error where error.kind == .notFound {
             // The account's IncomingPhoneNumbers always exist: a 404 here is a wrong account in the URL (an API key
             // SID in place of the account SID, twilio-api.md §8.12), not "no such number" for the customer.
@@ -58,8 +63,9 @@ extension TwilioProvider {
     /// Twilio's 21649 on a purchase: the operator must approve a regulatory Bundle for the country and configure it
     /// (or the one configured is not approved for this number's type). Never the customer's choice of number.
     static func bundleRequired(
-        _ error: ProviderError, phoneNumber: String, country: String?, bundle: String?
+        _ error: ProviderError, phoneNumber: String, country: String?, type: NumberType? = nil, bundle: String?
     ) -> ProviderError {
+        let key = [country ?? "XX", type?.rawValue].compactMap { $0 }.joined(separator: "/")
         let place = country.map { "\($0) numbers" } ?? "the country of \(phoneNumber)"
         let fix =
             if let bundle, let country {
@@ -67,7 +73,7 @@ extension TwilioProvider {
                     + "is approved and covers this number type"
             } else {
                 "approve a regulatory Bundle for \(country ?? "it") in Twilio's console and set it with "
-                    + "--twilio-bundles \(country ?? "XX")=BU…"
+                    + "--twilio-bundles \(key)=BU… (or \(country ?? "XX")=BU… for all its types)"
             }
         return ProviderError(
             .misconfigured, providerCode: error.providerCode,

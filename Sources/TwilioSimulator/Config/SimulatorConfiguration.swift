@@ -20,14 +20,17 @@ public struct SimulatorConfiguration: Sendable {
     /// and a journal of the changes since at this path + `.journal`; nil keeps it in memory only (tests). See
     /// `SimulatorStateFile`.
     public var stateFile: String?
-    /// Regulatory Bundles approved for the account, by ISO country (`GB`) → Bundle SIDs (`BU` + 32 hex). A purchase
-    /// of a number whose country and type need a Bundle (``CountryCatalog/bundleRequired``) is refused with 21649
-    /// unless its `BundleSid` is one of its country's here. Default none, as a new Twilio account has.
+    /// Regulatory Bundles approved for the account → Bundle SIDs (`BU` + 32 hex), by ISO country and number type
+    /// (`GB/local`, `GB/mobile`, `GB/toll_free`: Twilio approves a Bundle for one type of one country) or by country
+    /// alone (`GB`: any type, a convenience of the simulator's). A purchase of a number whose country and type need a
+    /// Bundle (``CountryCatalog/bundleRequired``) is refused with 21649 unless its `BundleSid` is approved here for
+    /// them. Default none, as a new Twilio account has.
     public var approvedBundles: [String: Set<String>] = [:]
 
-    /// Whether `sid` is an approved Bundle for numbers of `country`.
-    public func isApprovedBundle(_ sid: String, country: String) -> Bool {
-        approvedBundles[country]?.contains(sid) ?? false
+    /// Whether `sid` is an approved Bundle for numbers of `country` and `type`.
+    public func isApprovedBundle(_ sid: String, country: String, type: NumberType) -> Bool {
+        approvedBundles[country]?.contains(sid) == true
+            || approvedBundles["\(country)/\(type.bundleKey)"]?.contains(sid) == true
     }
 
     /// Limits on what the simulator holds and accepts.

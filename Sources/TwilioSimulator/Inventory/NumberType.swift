@@ -7,6 +7,15 @@ public enum NumberType: String, Sendable, CaseIterable, Hashable, Codable {
     /// Mobile numbers (`Mobile.json`).
     case mobile
 
+    /// How regulatory Bundle settings name the type (`GB/toll_free`): numberd's names.
+    public var bundleKey: String {
+        switch self {
+        case .local: "local"
+        case .tollFree: "toll_free"
+        case .mobile: "mobile"
+        }
+    }
+
     /// The path component in AvailablePhoneNumbers / IncomingPhoneNumbers (`Local`, `TollFree`, `Mobile`).
     public var pathComponent: String {
         switch self {

@@ -76,7 +76,7 @@ extension Router {
     ) throws(TwilioError) {
         guard CountryCatalog.named(number.isoCountry)?.requiresBundle(number.type) == true else { return }
         let bundle = given.flatMap { $0.isEmpty ? nil : $0 }
-        guard let bundle, configuration.isApprovedBundle(bundle, country: number.isoCountry) else {
+        guard let bundle, configuration.isApprovedBundle(bundle, country: number.isoCountry, type: number.type) else {
             throw .bundleRequired(number.phoneNumber, country: number.isoCountry, given: bundle)
         }
     }

@@ -45,7 +45,8 @@ struct RegulatoryBundleOverTwilioTests {
             #expect(refused?.reason == .providerMisconfigured, "\(String(describing: refused))")
             #expect(refused?.details["providerCode"] == "21649")
             #expect(refused?.internalDetail?.contains("regulatory Bundle for GB numbers") == true)
-            #expect(refused?.internalDetail?.contains("--twilio-bundles GB=") == true)
+            #expect(refused?.internalDetail?.contains("--twilio-bundles GB/toll_free=BU") == true)
+            #expect(refused?.internalDetail?.contains("or GB=BU") == true)
             let buys = twilio.requests(.buyNumber)
             #expect(buys.map(\.status) == [400], "one refused buy, not retried")
             #expect(twilio.engine.ownedNumbers.isEmpty, "nothing owned at Twilio")
@@ -80,16 +81,51 @@ struct RegulatoryBundleOverTwilioTests {
             simulatorConfiguration: Self.approvingGB, configure: { $0.regulatoryBundles = ["GB": Self.bundle] }
         ) { twilio in
             let us = try #require(try await twilio.provider.search(ProviderSearchQuery(country: "US")).first)
-            _ = try await twilio.provider.buy(phoneNumber: us.phoneNumber, trunkSid: nil, country: "US")
+            _ = try await twilio.provider.buy(phoneNumber: us.phoneNumber, trunkSid: nil, country: "US", type: .local)
             #expect(twilio.engine.ownedNumbers.first?.fields["bundle_sid"] == nil)
             // A GB number bought as if it were of another country goes without the GB Bundle, and is refused.
             let gb = try #require(
                 try await twilio.provider.search(ProviderSearchQuery(country: "GB", type: .tollFree)).first)
             let error = await expectProviderError(.misconfigured) {
-                try await twilio.provider.buy(phoneNumber: gb.phoneNumber, trunkSid: nil, country: "FR")
+                try await twilio.provider.buy(
+                    phoneNumber: gb.phoneNumber, trunkSid: nil, country: "FR", type: .tollFree)
             }
             #expect(error?.providerCode == 21649)
             #expect(error?.message.contains("FR numbers") == true, "\(String(describing: error))")
+        }
+    }
+
+    /// Twilio approves a Bundle for one number type of one country (review finding: the simulator approved per
+    /// country and numberd configured per country, so a Bundle of another type was invisible and impossible to
+    /// configure around). A `GB/toll_free` entry wins over the country's own; the simulator approves per type.
+    @Test("a Bundle is approved for one type: the type's own entry is sent, another type's Bundle is refused")
+    func bundlesPerType() async throws {
+        let tollFree = "BU" + String(repeating: "1", count: 32)
+        let local = "BU" + String(repeating: "2", count: 32)
+        var simulator = Self.approvingGB
+        simulator.approvedBundles = ["GB/toll_free": [tollFree], "GB/local": [local]]
+        for (configured, sent) in [
+            (["GB/toll_free": tollFree], tollFree), (["GB": local, "GB/toll_free": tollFree], tollFree),
+            (["GB": local], nil), (["GB/local": local], nil),
+        ] {
+            try await withTwilio(simulatorConfiguration: simulator, configure: { $0.regulatoryBundles = configured }) {
+                twilio in
+                let number = try #require(
+                    try await twilio.provider.search(ProviderSearchQuery(country: "GB", type: .tollFree)).first)
+                if let sent {
+                    _ = try await twilio.provider.buy(
+                        phoneNumber: number.phoneNumber, trunkSid: nil, country: "GB", type: .tollFree)
+                    #expect(twilio.engine.ownedNumbers.first?.fields["bundle_sid"] == sent, "\(configured)")
+                } else {
+                    // The local Bundle (sent as the country's, or not at all): not approved for toll-free numbers.
+                    let error = await expectProviderError(.misconfigured) {
+                        try await twilio.provider.buy(
+                            phoneNumber: number.phoneNumber, trunkSid: nil, country: "GB", type: .tollFree)
+                    }
+                    #expect(error?.providerCode == 21649, "\(configured)")
+                    #expect(twilio.engine.ownedNumbers.isEmpty)
+                }
+            }
         }
     }
 
@@ -102,7 +138,8 @@ struct RegulatoryBundleOverTwilioTests {
             let gb = try #require(
                 try await twilio.provider.search(ProviderSearchQuery(country: "GB", type: .tollFree)).first)
             let error = await expectProviderError(.misconfigured) {
-                try await twilio.provider.buy(phoneNumber: gb.phoneNumber, trunkSid: nil, country: "GB")
+                try await twilio.provider.buy(
+                    phoneNumber: gb.phoneNumber, trunkSid: nil, country: "GB", type: .tollFree)
             }
             #expect(error?.message.contains("\(unapproved) configured for GB was not accepted") == true)
             #expect(twilio.requests(.buyNumber).count == 1, "not retried")
