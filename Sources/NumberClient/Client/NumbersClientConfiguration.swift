@@ -33,7 +33,9 @@ public struct NumbersClientConfiguration: Sendable {
     /// SETTINGS; numberd's is 100) is reached, or a PING checks a silent connection. Each waits at most until its own
     /// deadline; one more fails at once with `RESOURCE_EXHAUSTED` / `CLIENT_QUEUE_FULL`, never sent and not retried.
     /// At least 0 (0: no call waits). Default 10 000.
-    public var queuedCallsMax = 10_000
+    public var queuedCallsMax = Self.queuedCallsMaxDefault
+    /// The default ``queuedCallsMax``.
+    public static let queuedCallsMaxDefault = 10_000
     /// Retries of calls that are safe to retry.
     public var retry: RetryPolicy
     /// How a connection that no longer carries anything is noticed and dropped.

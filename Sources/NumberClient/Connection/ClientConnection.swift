@@ -28,7 +28,8 @@ final class ClientConnection: Sendable {
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
         settings: ConnectionSettings, connectTimeout: TimeAmount,
-        liveness: NumbersClientConfiguration.LivenessPolicy = .defaults, queuedCallsMax: Int = 10_000,
+        liveness: NumbersClientConfiguration.LivenessPolicy = .defaults,
+        queuedCallsMax: Int = NumbersClientConfiguration.queuedCallsMaxDefault,
         group: any EventLoopGroup, resolver: (any Resolver & Sendable)? = nil
     ) -> EventLoopFuture<ClientConnection> {
         let sessionKey = "\(serverHostname):\(port)"

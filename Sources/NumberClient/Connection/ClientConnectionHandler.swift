@@ -54,7 +54,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     init(
         settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
         awaitsHandshake: Bool = false, settingsTimeout: TimeAmount = .seconds(5), pingTimeout: TimeAmount? = nil,
-        queuedCallsMax: Int = 10_000, firstStreamID: UInt32 = 1
+        queuedCallsMax: Int = NumbersClientConfiguration.queuedCallsMaxDefault, firstStreamID: UInt32 = 1
     ) {
         precondition(queuedCallsMax >= 0, "queuedCallsMax must not be negative")
         self.queuedCallsMax = queuedCallsMax

@@ -39,15 +39,11 @@ extension NumberService {
         }
     }
 
-    /// The name numberd gives a trunk it creates at the provider: the trunk's id, a space and its name, cut to
-    /// Twilio's 64 characters (counted in UTF-16 units, never splitting a character). The id makes it unique.
+    /// The name numberd gives a trunk it creates at the provider: the trunk's id, a space and its name, cut as the
+    /// adapter cuts a `FriendlyName` (``TwilioProvider/friendlyNamePrefix(_:)``), so the name sent is the name found.
+    /// The id, first, makes it unique and survives the cut.
     static func providerTrunkName(id: String, name: String) -> String {
-        var friendlyName = id
-        for character in " " + name {
-            guard friendlyName.utf16.count + character.utf16.count <= 64 else { break }
-            friendlyName.append(character)
-        }
-        return friendlyName
+        TwilioProvider.friendlyNamePrefix(id + " " + name)
     }
 
     /// Creates the trunk at the provider. A failure that may have created it all the same (a lost answer, a 5xx after
