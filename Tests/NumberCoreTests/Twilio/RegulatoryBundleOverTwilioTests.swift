@@ -21,9 +21,7 @@ struct RegulatoryBundleOverTwilioTests {
     }
 
     private static func account(_ service: NumberService) async throws -> Account {
-        let account = try await service.createAccount(name: "Bundles", currency: "USD")
-        _ = try await service.addFunds(accountId: account.id, amount: 10_000)
-        return account
+        try await fundedAccount(service, name: "Bundles")
     }
 
     /// A GB toll-free number from a search (the only GB numbers offered: the others need an Address).

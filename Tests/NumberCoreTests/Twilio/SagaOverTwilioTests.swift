@@ -15,9 +15,7 @@ struct SagaOverTwilioTests {
     static let lag = 60_000
 
     private static func account(_ service: NumberService) async throws -> Account {
-        let account = try await service.createAccount(name: "Lag", currency: "USD")
-        _ = try await service.addFunds(accountId: account.id, amount: 10_000)
-        return account
+        try await fundedAccount(service, name: "Lag")
     }
 
     /// A San Francisco number from a search (its listing is then cached for the purchase).

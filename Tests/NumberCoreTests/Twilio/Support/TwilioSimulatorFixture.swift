@@ -187,3 +187,10 @@ func expectProviderError<T>(
     }
     return nil
 }
+
+/// A USD account named `name` with `funds` minor units, for tests that buy over the adapter.
+func fundedAccount(_ service: NumberService, name: String, funds: Int64 = 10_000) async throws -> Account {
+    let account = try await service.createAccount(name: name, currency: "USD")
+    _ = try await service.addFunds(accountId: account.id, amount: funds)
+    return account
+}
