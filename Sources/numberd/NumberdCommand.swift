@@ -177,13 +177,16 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
-        }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        // Standard error through a bounded queue and a thread of its own: a reader that stops reading costs log lines
+        // (counted), not service.
+        let standardError = QueuedLogStream(metrics: MetricsSystem.factory)
+        LoggingSystem.bootstrap { label in
+            QueuedLogHandler(label: label, stream: standardError, level: configuration.logLevel)
+        }
+        // The last lines are written before the exit, unless standard error is not being read.
+        defer { standardError.flush(timeout: .seconds(2)) }
         let logger = Logger(label: "numberd")
 
         let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry)

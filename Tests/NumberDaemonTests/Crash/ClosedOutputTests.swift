@@ -1,6 +1,7 @@
 import Foundation
 import NumberAPI
 import NumberClient
+import Synchronization
 import Testing
 
 @Suite("numberd with nobody reading its standard output")
@@ -35,6 +36,74 @@ struct ClosedOutputTests {
         #expect(account.id.hasPrefix("ACC_"))
         #expect(child.process.isRunning, "numberd died writing to a closed stdout")
         await child.crash()
+        try await simulator.shutdown()
+    }
+
+    @Test(
+        "a standard error nobody reads (a stalled log collector) does not stop numberd: calls that log are answered, and what was queued is written when the reader comes back"
+    )
+    func stalledStandardError() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-stderr-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let simulator = try await startExternalSimulator(directory: root)
+        let standardError = Pipe()
+        var launch = NumberdChild.Launch(
+            dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
+            simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials)
+        launch.logLevel = "debug"  // a line for every call
+        launch.standardError = standardError.fileHandleForWriting
+        let child: NumberdChild
+        do {
+            child = try await NumberdChild.start(launch)
+        } catch {
+            try? await simulator.shutdown()
+            throw error
+        }
+        let adminKey = try String(contentsOfFile: launch.dataDirectory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var configuration = NumbersClientConfiguration(
+            host: "127.0.0.1", port: launch.port, apiKey: adminKey,
+            trustRoots: .file(launch.dataDirectory + "/tls/ca.pem"), retry: .none)
+        configuration.defaultTimeout = .seconds(30)
+        // 2,000 calls' lines (~200 bytes each) are 6 pipes' worth: when numberd wrote them itself, the ~300th call's
+        // line blocked its event loop and every later call timed out.
+        let calls = 2000
+        try await withNumbersClient(configuration) { client in
+            for _ in 0..<calls { _ = try await client.healthCheck(HealthCheckRequest()) }
+        }
+        #expect(child.process.isRunning)
+
+        // The reader comes back; numberd stops (SIGTERM) and writes what it queued before it exits.
+        let reader = standardError.fileHandleForReading.fileDescriptor
+        _ = fcntl(reader, F_SETFL, fcntl(reader, F_GETFL) | O_NONBLOCK)
+        let output = Mutex([UInt8]())
+        let reading = Atomic(true)
+        let drain: @Sendable () -> Void = {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(reader, &buffer, buffer.count)
+                guard count > 0 else { return }
+                output.withLock { $0 += buffer[..<count] }
+            }
+        }
+        let drained = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while reading.load(ordering: .relaxed) {
+                drain()
+                usleep(1000)
+            }
+            drained.signal()
+        }
+        child.process.send(SIGTERM)
+        await child.waitForExit()
+        reading.store(false, ordering: .relaxed)
+        drained.wait()
+        drain()
+        let lines = String(decoding: output.withLock { $0 }, as: UTF8.self).split(separator: "\n")
+        let answered = lines.filter { $0.contains("call finished") && $0.contains("HealthCheck") }
+        #expect(answered.count == calls, "\(lines.suffix(5))")
+        #expect(!lines.contains { $0.contains("log lines dropped") })
         try await simulator.shutdown()
     }
 }

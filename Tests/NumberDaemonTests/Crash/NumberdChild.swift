@@ -108,6 +108,10 @@ final class NumberdChild: Sendable {
         /// Standard output is a pipe nobody reads (closed before the spawn), as under a supervisor that went away
         /// or `numberd | head -0`: every write to it fails with EPIPE.
         var closedStandardOutput = false
+        /// `--log-level`.
+        var logLevel = "error"
+        /// Standard error (default: `numberd-child.log` beside the data directory, appended to).
+        var standardError: FileHandle?
     }
 
     let process: SpawnedProcess
@@ -127,7 +131,7 @@ final class NumberdChild: Sendable {
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
         process.arguments = [
             "serve", "--data-dir", launch.dataDirectory, "--listen", "127.0.0.1:\(launch.port)", "--metrics-listen",
-            "off", "--log-level", "error",
+            "off", "--log-level", launch.logLevel,
         ]
         var environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("NUMBERD_") && !$0.key.hasPrefix("TWILIO_")
@@ -149,11 +153,16 @@ final class NumberdChild: Sendable {
             process.standardOutput = FileHandle.nullDevice
         }
         let log = (launch.dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log"
-        if !FileManager.default.fileExists(atPath: log) {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle: FileHandle
+        if let given = launch.standardError {
+            handle = given
+        } else {
+            if !FileManager.default.fileExists(atPath: log) {
+                _ = FileManager.default.createFile(atPath: log, contents: nil)
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
         }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
         process.standardError = handle
         let started = ContinuousClock.now
         try process.run()

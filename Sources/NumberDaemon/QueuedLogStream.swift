@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import Metrics
+
+/// numberd's standard error, written by a thread of its own. A log line is queued and its caller goes on; the writer
+/// thread takes everything queued at once and writes it with `write(2)`.
+///
+/// Before it, every log line was written by the thread that logged it, under stdio's lock: a reader of standard error
+/// that stopped reading (a log collector that stalled, a terminal paused with Ctrl-S, a pipe nobody drains) filled the
+/// pipe, and then every thread that logged — event loops, the journal writer, the provider's threads — blocked in
+/// `fwrite`, so numberd stopped answering anyone. Now such a reader costs log lines, never service: the queue holds at
+/// most ``Limits/queuedBytesMax`` bytes (plus the batch being written), a line that does not fit is dropped and counted
+/// (`numberd_log_lines_dropped_total`), and a line after the drops says how many went missing there.
+///
+/// A line at `critical` level (numberd logs one before it stops itself) waits up to ``Limits/criticalWait`` for
+/// everything queued before it to be written, and so does ``flush(timeout:)`` at the end of a run: the last lines are
+/// not lost to the exit, and a reader that never reads cannot hold the exit either.
+public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
+    /// The bounds.
+    public struct Limits: Sendable {
+        /// Bytes of log lines waiting for the writer thread (not counting the batch it is writing). Default 4 MiB.
+        public var queuedBytesMax: Int
+        /// A longer line is cut to this many bytes and says how many were cut. Default 16 KiB.
+        public var lineBytesMax: Int
+        /// How long a `critical` line waits for the lines before it (and itself) to be written. Default 1 s.
+        public var criticalWait: Duration
+
+        /// Creates limits.
+        public init(queuedBytesMax: Int = 4 << 20, lineBytesMax: Int = 16 << 10, criticalWait: Duration = .seconds(1)) {
+            self.queuedBytesMax = queuedBytesMax
+            self.lineBytesMax = lineBytesMax
+            self.criticalWait = criticalWait
+        }
+
+        /// The documented defaults.
+        public static let defaults = Limits()
+    }
+
+    private struct State {
+        var lines: [String] = []
+        var queuedBytes = 0
+        /// Lines dropped since the last batch was taken.
+        var dropped = 0
+        /// Lines queued or dropped so far, and how many of them the writer has finished with (a dropped line is
+        /// finished when the notice that counts it is written).
+        var accepted: UInt64 = 0
+        var finished: UInt64 = 0
+    }
+
+    private let condition = NSCondition()
+    private var state = State()
+    private let descriptor: Int32
+    private let limits: Limits
+    private let droppedLines: Counter
+
+    /// Starts the writer thread for `descriptor` (numberd's is 2), which stays open for the process's life.
+    public init(descriptor: Int32 = STDERR_FILENO, limits: Limits = .defaults, metrics: any MetricsFactory) {
+        precondition(limits.queuedBytesMax > 0 && limits.lineBytesMax >= 64, "log queue limits out of range")
+        self.descriptor = descriptor
+        self.limits = limits
+        droppedLines = Counter(label: "numberd_log_lines_dropped_total", factory: metrics)
+        let thread = Thread { [self] in writeForever() }
+        thread.name = "numberd-log"
+        thread.start()
+    }
+
+    /// Queues `string` (one whole log line from `StreamLogHandler`); drops it when the queue is full.
+    public func write(_ string: String) {
+        let line = Self.cut(string, toBytes: limits.lineBytesMax)
+        let bytes = line.utf8.count
+        condition.lock()
+        state.accepted += 1
+        guard state.queuedBytes + bytes <= limits.queuedBytesMax else {
+            state.dropped += 1
+            condition.unlock()
+            droppedLines.increment()
+            return
+        }
+        state.lines.append(line)
+        state.queuedBytes += bytes
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until every line queued before this call has been written (or dropped), at most `timeout`; returns
+    /// whether they all were.
+    @discardableResult
+    public func flush(timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let deadline = Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        let target = state.accepted
+        while state.finished < target {
+            guard condition.wait(until: deadline) else { return state.finished >= target }
+        }
+        return true
+    }
+
+    /// The `critical` wait (``Limits/criticalWait``).
+    func flushCritical() { flush(timeout: limits.criticalWait) }
+
+    private func writeForever() {
+        while true {
+            condition.lock()
+            while state.lines.isEmpty && state.dropped == 0 { condition.wait() }
+            let batch = state.lines
+            let dropped = state.dropped
+            let upTo = state.accepted
+            state.lines = []
+            state.queuedBytes = 0
+            state.dropped = 0
+            condition.unlock()
+
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(batch.reduce(0) { $0 + $1.utf8.count } + 200)
+            for line in batch { bytes.append(contentsOf: line.utf8) }
+            // After the batch: the dropped lines came after the ones that were queued.
+            if dropped > 0 { bytes.append(contentsOf: Self.droppedNotice(dropped).utf8) }
+            Self.writeAll(bytes, to: descriptor)
+
+            condition.lock()
+            state.finished = upTo
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// Writes all of `bytes` to `descriptor`, through short writes, `EINTR` and a non-blocking descriptor's `EAGAIN`;
+    /// gives the rest up on any other error (a closed reader: numberd ignores `SIGPIPE`, so `EPIPE`).
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    var waiting = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&waiting, 1, -1)
+                } else {
+                    return
+                }
+            }
+        }
+    }
+
+    /// `line` cut to at most `limit` UTF-8 bytes (at a character's start) with a note of what was cut, and its newline
+    /// kept.
+    static func cut(_ line: String, toBytes limit: Int) -> String {
+        let utf8 = line.utf8
+        guard utf8.count > limit else { return line }
+        let note = " … (\(utf8.count) bytes, cut)\n"
+        var end = utf8.index(utf8.startIndex, offsetBy: max(0, limit - note.utf8.count))
+        // Back to the start of a scalar: UTF-8 continuation bytes are 0b10xxxxxx.
+        while end > utf8.startIndex && utf8[end] & 0xC0 == 0x80 { end = utf8.index(before: end) }
+        return String(Substring(utf8[..<end])) + note
+    }
+
+    /// The line written after `count` dropped ones, in `StreamLogHandler`'s shape.
+    static func droppedNotice(_ count: Int) -> String {
+        var now = time(nil)
+        var parts = tm()
+        var buffer = [CChar](repeating: 0, count: 64)
+        localtime_r(&now, &parts)
+        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+        let timestamp = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(timestamp) warning numberd: dropped=\(count) [NumberDaemon] \(count) log lines dropped here: "
+            + "standard error was not read fast enough (numberd_log_lines_dropped_total)\n"
+    }
+}
+
+/// `StreamLogHandler`'s lines through a ``QueuedLogStream``; a `critical` line waits (briefly) until it is written.
+public struct QueuedLogHandler: LogHandler {
+    private var handler: StreamLogHandler
+    private let stream: QueuedLogStream
+
+    /// A handler for `label` writing to `stream` at `level` and above.
+    public init(label: String, stream: QueuedLogStream, level: Logger.Level) {
+        handler = StreamLogHandler(label: label, stream: stream)
+        handler.logLevel = level
+        self.stream = stream
+    }
+
+    public func log(event: LogEvent) {
+        handler.log(event: event)
+        if event.level == .critical { stream.flushCritical() }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { handler[metadataKey: key] }
+        set { handler[metadataKey: key] = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { handler.metadata }
+        set { handler.metadata = newValue }
+    }
+
+    public var logLevel: Logger.Level {
+        get { handler.logLevel }
+        set { handler.logLevel = newValue }
+    }
+
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { handler.metadataProvider }
+        set { handler.metadataProvider = newValue }
+    }
+}

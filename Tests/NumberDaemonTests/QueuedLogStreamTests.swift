@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import Prometheus
+import Synchronization
+import Testing
+
+@testable import NumberDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// numberd's standard error through a bounded queue and a writer thread of its own: a reader that stops reading costs
+/// log lines (counted, and said where), never a blocked caller.
+@Suite("numberd's log queue")
+struct QueuedLogStreamTests {
+    /// A pipe: the stream writes its write end, the test reads (or does not read) the other.
+    struct LogPipe {
+        let read: Int32
+        let write: Int32
+
+        init() throws {
+            var ends: [Int32] = [0, 0]
+            guard pipe(&ends) == 0 else { throw POSIXError(.EMFILE) }
+            read = ends[0]
+            write = ends[1]
+        }
+
+        /// Everything in the pipe now (its read end made non-blocking).
+        func drain() -> String {
+            _ = fcntl(read, F_SETFL, fcntl(read, F_GETFL) | O_NONBLOCK)
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = Glibc.read(read, &buffer, buffer.count)
+                guard count > 0 else { break }
+                bytes += buffer[..<count]
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+
+        /// Fills the pipe to the brim (as a reader that stopped long ago left it).
+        func fill() {
+            let flags = fcntl(write, F_GETFL)
+            _ = fcntl(write, F_SETFL, flags | O_NONBLOCK)
+            let filler = [UInt8](repeating: UInt8(ascii: "f"), count: 4095) + [UInt8(ascii: "\n")]
+            while Glibc.write(write, filler, filler.count) > 0 {}
+            var one: [UInt8] = [UInt8(ascii: "\n")]
+            while Glibc.write(write, &one, 1) > 0 {}
+            _ = fcntl(write, F_SETFL, flags)
+        }
+
+        func close() {
+            _ = Glibc.close(read)
+            _ = Glibc.close(write)
+        }
+    }
+
+    /// Runs `body` on a thread of its own and waits for it at most `seconds`: whether it returned.
+    static func returns(within seconds: Double, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            body()
+            done.signal()
+        }
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    static func droppedTotal(_ registry: PrometheusCollectorRegistry) -> Double? {
+        OperationalMetricsTests.value(
+            "numberd_log_lines_dropped_total", in: String(decoding: registry.emitToBuffer(), as: UTF8.self))
+    }
+
+    @Test("a reader that stops reading: every log call returns, lines past the queue are dropped, counted and said")
+    func stalledReader() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let registry = PrometheusCollectorRegistry()
+        let stream = QueuedLogStream(
+            descriptor: pipe.write, limits: .init(queuedBytesMax: 8192),
+            metrics: PrometheusMetricsFactory(registry: registry))
+        pipe.fill()
+        // 4,000 lines of 100 bytes: 400 kB, 50 times the queue.
+        let lines = (0..<4000).map { String(format: "line %05d ", $0) + String(repeating: "x", count: 88) + "\n" }
+        // Written straight to a pipe nobody reads (what `StreamLogHandler.standardError` did), the 700th or so blocks.
+        #expect(Self.returns(within: 60) { for line in lines { stream.write(line) } }, "a log call blocked")
+        // Nothing read, so the writer is stuck in the pipe: a flush gives up at its timeout.
+        #expect(!stream.flush(timeout: .milliseconds(100)))
+        let dropped = Self.droppedTotal(registry) ?? 0
+        #expect(dropped > 0)
+
+        // The reader comes back: what was queued arrives in order, then how many lines went missing there.
+        let reader = Mutex("")
+        let reading = Atomic(true)
+        let drained = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while reading.load(ordering: .relaxed) {
+                let text = pipe.drain()
+                reader.withLock { $0 += text }
+                usleep(1000)
+            }
+            drained.signal()
+        }
+        #expect(stream.flush(timeout: .seconds(60)))
+        reading.store(false, ordering: .relaxed)
+        drained.wait()
+        let output = reader.withLock { $0 } + pipe.drain()
+        let written = output.split(separator: "\n").filter { $0.hasPrefix("line ") }
+        let notices = output.split(separator: "\n").filter { $0.contains("log lines dropped here") }
+        #expect(!notices.isEmpty)
+        let said = notices.compactMap { notice in
+            notice.split(separator: " ").first { $0.hasPrefix("dropped=") }.flatMap { Int($0.dropFirst(8)) }
+        }
+        #expect(said.count == notices.count)
+        #expect(Double(said.reduce(0, +)) == dropped)
+        #expect(written.count + said.reduce(0, +) == lines.count)
+        // In order, none twice: the first lines all made it.
+        let numbers = written.map { Int($0.dropFirst(5).prefix(5))! }
+        #expect(numbers == numbers.sorted() && Set(numbers).count == numbers.count)
+        #expect(numbers.first == 0)
+    }
+
+    @Test("a critical line is written before the call that logs it returns")
+    func criticalWaits() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(descriptor: pipe.write, metrics: PrometheusMetricsFactory())
+        let logger = Logger(label: "numberd") { QueuedLogHandler(label: $0, stream: stream, level: .info) }
+        for round in 0..<20 {
+            logger.critical("stopping", metadata: ["round": "\(round)"])
+            #expect(pipe.drain().contains("critical numberd: round=\(round) [NumberDaemonTests] stopping"))
+        }
+    }
+
+    @Test("a critical line waits for a reader at most its bound")
+    func criticalWaitIsBounded() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(
+            descriptor: pipe.write, limits: .init(criticalWait: .milliseconds(200)), metrics: PrometheusMetricsFactory()
+        )
+        let logger = Logger(label: "numberd") { QueuedLogHandler(label: $0, stream: stream, level: .info) }
+        // Fill the pipe (nobody reads it), then a critical line: it must not wait for ever.
+        let filler = String(repeating: "y", count: 1023) + "\n"
+        for _ in 0..<100 { stream.write(filler) }
+        #expect(Self.returns(within: 60) { logger.critical("stopping") }, "a critical line waited for ever")
+        _ = pipe.drain()
+        #expect(stream.flush(timeout: .seconds(60)))
+    }
+
+    @Test("levels and metadata are the handler's: a line below the level is not written")
+    func levels() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(descriptor: pipe.write, metrics: PrometheusMetricsFactory())
+        var logger = Logger(label: "numberd") { QueuedLogHandler(label: $0, stream: stream, level: .notice) }
+        logger[metadataKey: "request"] = "R1"
+        logger.info("not written")
+        logger.notice("written")
+        #expect(stream.flush(timeout: .seconds(60)))
+        let output = pipe.drain()
+        #expect(!output.contains("not written"))
+        #expect(output.contains("notice numberd: request=R1 [NumberDaemonTests] written\n"), "\(output)")
+    }
+
+    @Test("a line longer than the limit is cut at a character's start and says how long it was")
+    func longLines() {
+        let line = String(repeating: "€", count: 10_000) + "\n"  // 3 bytes each: 30,001 bytes
+        let cut = QueuedLogStream.cut(line, toBytes: 1000)
+        #expect(cut.utf8.count <= 1000)
+        #expect(cut.hasSuffix(" … (30001 bytes, cut)\n"))
+        #expect(cut.hasPrefix("€€€"))
+        #expect(!cut.contains("\u{FFFD}"))
+        #expect(QueuedLogStream.cut("short\n", toBytes: 1000) == "short\n")
+        let exact = String(repeating: "a", count: 999) + "\n"
+        #expect(QueuedLogStream.cut(exact, toBytes: 1000) == exact)
+    }
+}
