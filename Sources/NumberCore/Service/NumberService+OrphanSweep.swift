@@ -28,8 +28,12 @@ extension NumberService {
         guard claimOneAtATime(\.sweepingOrphans) else { return report }
         defer { local.withLock { $0.sweepingOrphans = false } }
         let watches = (try? coordinator.read { state throws(NumberError) in state.orphanWatch }) ?? [:]
-        // A number's block outlives its watch only when something else settled the watch (a purchase's commit).
-        local.withLock { $0.releasingOrphans.formIntersection(watches.keys) }
+        // A number's block outlives its watch only when something else settled the watch (a purchase's commit). Under
+        // the decision lock, against the decided watches: a release decided but not durable yet has set its block and
+        // started its watch there only, and the durable watches would lift that block for good.
+        coordinator.readDecisionState { state in
+            local.withLock { $0.releasingOrphans.formIntersection(state.orphanWatch.keys) }
+        }
         // In turn, from where the last pass stopped: oldest first, watches still pending (not listed yet, window not
         // over) took the same places every pass, and after a restart every number past them stayed blocked.
         let cursor = local.withLock { $0.orphanSweepCursor }
@@ -80,7 +84,7 @@ extension NumberService {
         case .notOwned:
             // Not at the provider: a release of it that may still be queued there names a SID a new purchase of the
             // number would not get, so purchases of it may go on.
-            unblock(phone)
+            unblock(watch)
             if expired {
                 await end(watch, .expired, at: now, into: &report)
             } else {
@@ -102,7 +106,7 @@ extension NumberService {
                 // number until a later sweep's look-up no longer lists it: bought meanwhile, Twilio would answer 201
                 // for the number it still has (twilio-api.md §8.7), the purchase would commit, and the DELETE would
                 // then take the customer's number away. A definite refusal leaves nothing in flight.
-                if !Self.mayStillTakeEffect(error) { unblock(phone) }
+                if !Self.mayStillTakeEffect(error) { unblock(watch) }
                 // Twilio's 404: gone already (or not shown yet); the next sweep looks again.
                 if (error as? ProviderError)?.kind != .notFound {
                     logger.error(
@@ -165,9 +169,15 @@ extension NumberService {
         local.withLock { $0.releasingOrphans.formUnion(phones) }
     }
 
-    /// Lets purchases of the number go on: no release of it by the sweep can still land.
-    private func unblock(_ phone: String) {
-        local.withLock { _ = $0.releasingOrphans.remove(phone) }
+    /// Lets purchases of the watched number go on — no release of it by the sweep can still land — if `watch` is
+    /// still its watch in the decided state. The sweep acts on what it read before asking the provider: meanwhile the
+    /// number may have been bought and released again with a DELETE that may still land, whose newer watch keeps its
+    /// own block.
+    private func unblock(_ watch: OrphanWatch) {
+        coordinator.readDecisionState { state in
+            guard state.orphanWatch[watch.phoneNumber] == watch else { return }
+            local.withLock { _ = $0.releasingOrphans.remove(watch.phoneNumber) }
+        }
     }
 
     /// Events that start watching `phones` for orphans — numbers numberd bought or released whose fate at the
@@ -183,9 +193,10 @@ extension NumberService {
     private func end(
         _ watch: OrphanWatch, _ outcome: OrphanWatch.Outcome, at now: Date, into report: inout OrphanSweepReport
     ) async {
-        defer { unblock(watch.phoneNumber) }
         let ended: Bool? = try? await coordinator.perform { state throws(NumberError) in
+            // A newer watch (the number bought and released again meanwhile) keeps its block.
             guard state.orphanWatch[watch.phoneNumber] == watch else { return ([], false) }
+            local.withLock { _ = $0.releasingOrphans.remove(watch.phoneNumber) }
             return ([.orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: outcome, at: now)], true)
         }
         guard ended == true else {

@@ -296,9 +296,17 @@ struct ConcurrencyTests {
 
 /// An in-memory store whose commits, while it is held, wait until it is released: a write the test keeps from
 /// becoming durable for as long as it needs, whatever the machine's load.
-private final class GatedStore: NumberStore {
+final class GatedStore: NumberStore {
+    private struct Gate {
+        var held = false
+        /// While held, only commits with such events wait (nil: all); once one waits, every later one does too, so
+        /// records still reach the store in order.
+        var heldWhen: (@Sendable ([CoreEvent]) -> Bool)?
+        var waiting: [@Sendable () -> Void] = []
+    }
+
     private let inner: InMemoryNumberStore
-    private let gate = Mutex<(held: Bool, waiting: [@Sendable () -> Void])>((false, []))
+    private let gate = Mutex(Gate())
 
     init(_ inner: InMemoryNumberStore) { self.inner = inner }
 
@@ -307,20 +315,26 @@ private final class GatedStore: NumberStore {
     func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         let pass: @Sendable () -> Void = { [inner] in inner.commit(events, completion: completion) }
         let now = gate.withLock { gate in
-            guard gate.held else { return true }
+            guard gate.held, !gate.waiting.isEmpty || gate.heldWhen?(events) ?? true else { return true }
             gate.waiting.append(pass)
             return false
         }
         if now { pass() }
     }
 
-    /// Commits from now on wait for ``release()``.
-    func hold() { gate.withLock { $0.held = true } }
+    /// Commits from now on wait for ``release()``: all of them, or from the first whose events `when` picks.
+    func hold(when: (@Sendable ([CoreEvent]) -> Bool)? = nil) {
+        gate.withLock {
+            $0.held = true
+            $0.heldWhen = when
+        }
+    }
 
     /// Lets the waiting commits (and later ones) through.
     func release() {
         let waiting = gate.withLock { gate in
             gate.held = false
+            gate.heldWhen = nil
             defer { gate.waiting = [] }
             return gate.waiting
         }

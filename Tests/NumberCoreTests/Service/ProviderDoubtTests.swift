@@ -235,6 +235,86 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// The nineteenth session's review: the sweep lifted the blocks of numbers without a watch in the durable state,
+    /// while a release decided but not yet durable has set its block and started its watch in the decided state only.
+    /// A sweep in that moment (one `fdatasync`, longer under load) lifted the block for good, and the number could be
+    /// bought while its DELETE might still land.
+    @Test("a sweep while a release in doubt is decided but not yet durable keeps the number off purchases")
+    func sweepDuringUndurableRelease() async throws {
+        let store = GatedStore(InMemoryNumberStore())
+        let provider = FakeProvider()
+        let service = try await NumberService.open(
+            store: store, provider: provider, clock: ManualClock(Harness.start), config: .defaults)
+        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        _ = try await service.addFunds(accountId: account.id, amount: 10_000)
+        provider.stock([Self.phone])
+        let request = PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone], country: "US")
+        let number = try await service.purchase(request).numbers[0]
+        provider.inject(.notFoundAfterTimeout, on: .release)
+        // The release's record (refund, watch) waits at the store: decided, not durable.
+        store.hold { events in
+            events.contains { if case .orphanWatchStarted = $0 { true } else { false } }
+        }
+        async let released = service.release(accountId: account.id, numberId: number.id)
+        try await store.waitUntilHolding(commits: 1)
+        #expect(service.durableState().orphanWatch[Self.phone] == nil)
+        _ = await service.sweepOrphans()
+        store.release()
+        #expect(try await released.number.status == .released)
+        provider.stock([Self.phone])  // listed again: only the block can refuse it
+        let buys = provider.calls(.buy)
+        let again = await numberError { _ = try await service.purchase(request) }
+        #expect(again?.reason == .numberUnavailable, "\(String(describing: again))")
+        #expect(again?.message.contains("being released at the provider") == true, "\(String(describing: again))")
+        #expect(provider.calls(.buy) == buys, "refused before the provider was asked")
+    }
+
+    /// The same review: a sweep's look-up answered "not there" lifted the number's block whatever happened while it
+    /// waited for the answer. A number whose earlier watch had been looked up (and unblocked) could be bought and
+    /// released again meanwhile with a DELETE that may still land; the stale answer then lifted that release's block.
+    @Test(
+        "a sweep's stale look-up does not lift the block of a release made while it waited",
+        arguments: StoreKind.allCases)
+    func staleLookUpKeepsNewerBlock(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let other = "+14155550199"
+        h.provider.stock([Self.phone, other])
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
+        // The compensating DELETE is answered 404 while Twilio still lists the number: voided and watched.
+        h.provider.inject(.fail(.notFound), on: .release)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone, other], country: "US"))
+        }
+        let first = try #require(h.service.durableState().orphanWatch[Self.phone])
+        // It goes; a sweep finds the number gone and lets purchases of it go on (the watch stays for its window).
+        try await h.provider.release(sid: try #require(h.provider.owned(Self.phone)).sid)
+        h.provider.stock([Self.phone])
+        #expect(await h.service.sweepOrphans().pending == [Self.phone])
+        #expect(h.service.durableState().orphanWatch[Self.phone] == first)
+
+        // The next sweep's look-up is answered "not there" and the answer waits; meanwhile the number is bought and
+        // released, the DELETE in doubt.
+        h.provider.inject(.hangAfter(gate: "look-up"), on: .lookUp, phoneNumber: Self.phone)
+        async let sweep = h.service.sweepOrphans()
+        await h.provider.waitUntilReached("look-up")
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.notFoundAfterTimeout, on: .release)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.intentId == number.id)
+        h.provider.resume("look-up")
+        _ = await sweep
+        let buys = h.provider.calls(.buy)
+        let again = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
+        #expect(again?.reason == .numberUnavailable, "\(String(describing: again))")
+        #expect(again?.message.contains("being released at the provider") == true, "\(String(describing: again))")
+        #expect(h.provider.calls(.buy) == buys, "refused before the provider was asked")
+        // The next sweep finds the number still held there and releases it.
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        try await h.check()
+    }
+
     @Test(
         "after a restart a watched number cannot be bought until a sweep has looked it up (a DELETE of it may be queued)",
         arguments: StoreKind.allCases)
