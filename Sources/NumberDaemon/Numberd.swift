@@ -95,6 +95,15 @@ public final class Numberd: Sendable {
         // here — before the simulator's start-up compaction rewrites the files the running one is appending to, and
         // before the TLS material is generated or renewed (two first starts at once could mix two CAs' files).
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: storeOptions)
+        // A `numberd verify` killed mid-run leaves its copy of the store beside it: the room it took would stop every
+        // snapshot (and then the journal, at a full disk).
+        for place in VerifyCopy.places(besides: URL(fileURLWithPath: directory.store)) {
+            for name in VerifyCopy.removeLeftovers(in: place) {
+                logger.notice(
+                    "removed the store copy of a verify that did not finish",
+                    metadata: ["path": "\(place.appendingPathComponent(name).path)"])
+            }
+        }
         let certificates: ServerCertificates
         let provider: TwilioProvider
         let simulator: TwilioSimulator?

@@ -1,6 +1,7 @@
 import Foundation
 import NumberCore
 import NumberDaemon
+import TestSupport
 import Testing
 
 /// `numberd verify` checks a data directory under the limits numberd opens it with, not always the defaults: the
@@ -142,5 +143,55 @@ import Testing
         files.unlockDirectory(lock)
         let output = try await runNumberdVerify(dataDirectory: directory)
         #expect(output.status == 0 && !output.output.contains("warning"), "\(output.output)")
+    }
+
+    /// A read-only review: `numberd verify` copies the whole store beside it (it checks there is room for the copy and
+    /// a margin) and removed the copy only when it returned. Killed (Ctrl-C, the out-of-memory killer), it left the
+    /// copy for good: the running numberd's snapshots found no room, its segments were never deleted and the journal
+    /// grew until a write failed. Now each copy has an owner file locked while its verify lives, and leftovers whose
+    /// owner is gone are removed by the next verify and by numberd's start.
+    @Test("the store copy of a killed `numberd verify` is removed by the next start (and the next verify)")
+    func killedVerifyLeavesNoCopy() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-killed-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+        // A FIFO in the store: copying it blocks (no writer), so the verify is caught with its copy half made.
+        let fifo = directory + "/store/zz-hold"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        func copies() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+                $0.hasPrefix(".numberd-verify-")
+            }
+        }
+        for round in 0..<2 {
+            let child = SpawnedProcess()
+            child.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+            child.arguments = ["verify", "--data-dir", directory]
+            child.standardOutput = FileHandle.nullDevice
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while copies().count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(copies().count == 2, "a copy and its owner file: \(copies())")
+            child.send(SIGKILL)
+            _ = await ChildExit.wait(child, timeout: .seconds(60))
+            #expect(copies().count == 2, "the killed verify left its copy")
+            if round == 0 {
+                // numberd's start removes it.
+                try FileManager.default.removeItem(atPath: fifo)
+                await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+                #expect(copies().isEmpty, "\(copies())")
+                #expect(mkfifo(fifo, 0o600) == 0)
+            } else {
+                // So does the next verify (whose own copy is gone when it ends).
+                try FileManager.default.removeItem(atPath: fifo)
+                let verified = try await runNumberdVerify(dataDirectory: directory)
+                #expect(verified.status == 0, "\(verified.output)")
+                #expect(copies().isEmpty, "\(copies())")
+            }
+        }
     }
 }

@@ -70,12 +70,12 @@ public func replayDataDirectory(
 package func replayDataDirectory(
     _ directory: URL, limits: JournalOptions.Limits, freeSpace: (String) -> Int
 ) async throws -> CoreState {
-    let name = ".numberd-verify-\(Crypto.randomHex(8))"
-    let places = [
-        directory.standardizedFileURL.deletingLastPathComponent(), FileManager.default.temporaryDirectory,
-    ]
+    let name = VerifyCopy.prefix + Crypto.randomHex(8)
+    let places = VerifyCopy.places(besides: directory)
+    // Copies a killed verify left (Ctrl-C, the out-of-memory killer) go first: each is a whole store.
+    for place in places { VerifyCopy.removeLeftovers(in: place) }
     let needed = storeBytes(directory)
-    var scratch: URL?
+    var scratch: (copy: URL, owner: Int32)?
     var refusals: [String] = []
     for place in places {
         // Room for the copy and a margin (64 MiB, or a tenth of the copy): beside a live store, a copy that filled
@@ -86,12 +86,16 @@ package func replayDataDirectory(
             continue
         }
         let candidate = place.appendingPathComponent(name, isDirectory: true)
+        guard let owner = VerifyCopy.own(candidate) else {
+            refusals.append("\(place.path): cannot create \(candidate.path)\(VerifyCopy.ownerSuffix)")
+            continue
+        }
         do {
             try copyStore(directory, to: candidate)
-            scratch = candidate
+            scratch = (candidate, owner)
             break
         } catch {
-            try? FileManager.default.removeItem(at: candidate)
+            VerifyCopy.remove(candidate, owner: owner)
             refusals.append("\(place.path): \(error)")
         }
     }
@@ -101,16 +105,92 @@ package func replayDataDirectory(
             "no room to copy the store (\(needed) bytes) for its replay: "
                 + refusals.joined(separator: "; "))
     }
-    defer { try? FileManager.default.removeItem(at: scratch) }
+    defer { VerifyCopy.remove(scratch.copy, owner: scratch.owner) }
     var options = JournalOptions.defaults
     options.limits = limits
     options.fatal = { _ in }
     // Under this build's format, as numberd opens it: a store of a newer format is refused here too.
     let opened = try FileJournal<CoreEvent, CoreState>.open(
-        directory: scratch, options: options, format: .current, initialState: CoreState(),
+        directory: scratch.copy, options: options, format: .current, initialState: CoreState(),
         apply: { state, event in try state.applyChecked(event) })
     await opened.journal.close()
     return opened.state
+}
+
+/// The scratch copies `replayDataDirectory` makes, and the ones a killed run left. Each copy `.numberd-verify-<hex>`
+/// has an owner file beside it (`<copy>.owner`), created and locked (`flock`, released by the kernel when its process
+/// dies however it dies) before the copy is made, and removed after it: a copy whose owner file is not locked belongs
+/// to nobody. A verify killed by Ctrl-C or the out-of-memory killer used to leave its copy — a whole store, made only
+/// when the disk had room for it and a margin — beside the live store for good: the running numberd's snapshots then
+/// found no room, its segments were never deleted, and the journal grew until a write failed (fail-stop).
+package enum VerifyCopy {
+    static let prefix = ".numberd-verify-"
+    static let ownerSuffix = ".owner"
+
+    /// Where copies are made: beside the store (its data directory), else the system's temporary folder.
+    package static func places(besides store: URL) -> [URL] {
+        [store.standardizedFileURL.deletingLastPathComponent(), FileManager.default.temporaryDirectory]
+    }
+
+    /// Creates and locks `copy`'s owner file; its descriptor, or nil if it cannot be made.
+    static func own(_ copy: URL) -> Int32? {
+        let descriptor = open(copy.path + ownerSuffix, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return nil }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            return nil
+        }
+        return descriptor
+    }
+
+    /// Removes `copy`, then its owner file, then lets go of the lock (in that order: a copy is never seen without
+    /// its owner file while its process lives).
+    static func remove(_ copy: URL, owner: Int32) {
+        try? FileManager.default.removeItem(at: copy)
+        unlink(copy.path + ownerSuffix)
+        close(owner)
+    }
+
+    /// Removes the copies in `place` whose owner is gone (and owner files left without a copy); returns their names.
+    /// A copy without an owner file is one an older numberd made (before copies had owners): removed once an hour
+    /// old, when no verify is still reading it.
+    @discardableResult
+    package static func removeLeftovers(in place: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: place.path)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) && !name.hasSuffix(ownerSuffix) {
+            let copy = place.appendingPathComponent(name, isDirectory: true)
+            let descriptor = open(copy.path + ownerSuffix, O_RDWR | O_CLOEXEC)
+            if descriptor < 0 {
+                guard errno == ENOENT, isOld(copy) else { continue }
+            } else if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+                close(descriptor)  // its verify is still running
+                continue
+            }
+            try? FileManager.default.removeItem(at: copy)
+            if descriptor >= 0 {
+                unlink(copy.path + ownerSuffix)
+                close(descriptor)
+            }
+            removed.append(name)
+        }
+        // An owner file whose copy was never made (killed between the two).
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(ownerSuffix) {
+            let copy = String(name.dropLast(ownerSuffix.count))
+            guard !names.contains(copy) else { continue }
+            let path = place.appendingPathComponent(name).path
+            let descriptor = open(path, O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { unlink(path) }
+            close(descriptor)
+        }
+        return removed
+    }
+
+    private static func isOld(_ url: URL) -> Bool {
+        let modified = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date
+        return modified.map { Date().timeIntervalSince($0) > 3600 } ?? false
+    }
 }
 
 /// The bytes of the store's files (what a copy of it takes).
