@@ -15,13 +15,11 @@ extension NumberService {
     /// Buys the numbers: holds the amount in a durable intent, buys each at the provider, then commits the debit
     /// and the numbers in one record, or releases what was bought and voids the hold. Nothing is charged unless
     /// every number was bought.
-    /// It runs to its end even if the calling task is cancelled (a caller gone, a deadline passed): see
-    /// ``carriedThrough(_:)``.
+    /// The checks before anything is held (the request, the listings and the price, which may ask the provider) run
+    /// in the calling task and stop when it is cancelled: a caller gone, a deadline passed, numberd stopping (whose
+    /// drain closes the connections it waited for) then starts nothing. From the durable intent on, the purchase runs
+    /// to its end even if the calling task is cancelled: see ``carriedThrough(_:)``.
     public func purchase(_ request: PurchaseRequest) async throws(NumberError) -> PurchaseResult {
-        try await carriedThrough { () async throws(NumberError) -> PurchaseResult in try await self.buy(request) }
-    }
-
-    private func buy(_ request: PurchaseRequest) async throws(NumberError) -> PurchaseResult {
         let request = try validated(request)
         let fingerprint = request.fingerprint
         if let replay = try await replayPurchase(request, fingerprint: fingerprint) { return replay }
@@ -39,6 +37,20 @@ extension NumberService {
             }
             throw error
         }
+        // Checked here, not only by the provider calls above: a purchase whose listings were all fresh asked nothing.
+        guard !Task.isCancelled else {
+            throw NumberError(.cancelled, .providerUnavailable, "cancelled before anything was held")
+        }
+        return try await carriedThrough { () async throws(NumberError) -> PurchaseResult in
+            try await self.buy(request, prepared: prepared, fingerprint: fingerprint)
+        }
+    }
+
+    /// The purchase from its durable intent on: opens it (the hold), buys, then commits or compensates.
+    private func buy(
+        _ request: PurchaseRequest, prepared: (listings: [String: AvailableNumber], quote: PricingPolicy.Quote),
+        fingerprint: String
+    ) async throws(NumberError) -> PurchaseResult {
         let opened = try await openIntent(
             request, quote: prepared.quote, listings: prepared.listings, fingerprint: fingerprint)
         if let replay = opened.replay { return replay }

@@ -442,15 +442,16 @@ struct ProviderDoubtTests {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock([Self.phone])
-        // A buy that takes a while and, like a real HTTP call, would give up if its task were cancelled.
-        h.provider.inject(.stall(nanoseconds: 300_000_000), on: .buy)
+        // The caller goes while the buy is at the provider (the intent holds the money by then).
+        h.provider.inject(.hangThenDo(gate: "buy"), on: .buy)
         let service = h.service
         let purchase = Task {
             try await service.purchase(
                 PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone], country: "US"))
         }
-        try await Task.sleep(nanoseconds: 50_000_000)
+        await h.provider.waitUntilReached("buy")
         purchase.cancel()
+        h.provider.resume("buy")
         let bought = try await purchase.value
         #expect(h.service.durableState().intents.isEmpty)
         #expect(try h.service.balance(accountId: account.id).available == 1_000 - 133)
@@ -461,6 +462,36 @@ struct ProviderDoubtTests {
         _ = try await release.value
         #expect(h.service.durableState().numbers[bought.numbers[0].id]?.status == .released)
         #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
+
+    /// A read-only review (nineteenth session): the whole purchase ran carried through, its checks before the hold
+    /// included — searches and look-ups at the provider, a minute or more each when Twilio is slow. numberd's drain
+    /// closes the connections it waited for, which cancels their calls, yet such a purchase went on after it: it then
+    /// held the customer's money and bought at Twilio for a client long gone, and held up the stop past systemd's
+    /// patience. Now a caller cancelled before the intent is opened stops the purchase there.
+    @Test(
+        "a purchase whose caller is cancelled before anything is held stops: no hold, no buy",
+        arguments: StoreKind.allCases)
+    func cancelledBeforeTheHoldStops(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock([Self.phone])
+        // Never searched, so the purchase checks the listing at the provider first; the caller goes meanwhile.
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search)
+        let service = h.service
+        let purchase = Task {
+            try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone], country: "US"))
+        }
+        await h.provider.waitUntilReached("search")
+        purchase.cancel()
+        h.provider.resume("search")
+        let error = await numberError { _ = try await purchase.value }
+        #expect(error?.code == .cancelled, "\(String(describing: error))")
+        #expect(h.provider.calls(.buy) == 0)
+        #expect(h.service.durableState().intents.isEmpty)
+        #expect(try h.service.balance(accountId: account.id).available == 1_000)
         try await h.check()
     }
 }
