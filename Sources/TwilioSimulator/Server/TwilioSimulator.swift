@@ -43,7 +43,8 @@ public final class TwilioSimulator: Sendable {
     public let baseURL: String
     /// The CA PEM file clients should trust when TLS is on.
     public let caPEMPath: String?
-    private let channel: Channel
+    /// The listener.
+    let channel: Channel
     private let connections: ConnectionSet
 
     private init(
@@ -95,7 +96,8 @@ public final class TwilioSimulator: Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let limits = configuration.limits
-                guard connections.admit(channel, max: limits.connectionsMax) else {
+                guard connections.admit(channel, max: limits.connectionsMax) == .admitted else {
+                    // Over the limit, or accepted just before `shutdown` and handed over after it closed the rest.
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler())
                     }
@@ -121,7 +123,8 @@ public final class TwilioSimulator: Sendable {
         return simulator
     }
 
-    /// Stops accepting connections, closes the listener and every open connection (stalled ones included).
+    /// Stops accepting connections, closes the listener and every open connection (stalled ones included). A
+    /// connection the listener accepted before it closed but whose set-up runs after this is closed at once.
     public func shutdown() async throws {
         try await channel.close()
         for connection in connections.drain() {
