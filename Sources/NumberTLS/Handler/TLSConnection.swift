@@ -37,7 +37,12 @@ final class TLSConnection {
         guard let ssl = SSL_new(context.pointer) else {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "SSL_new failed")
         }
-        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+        guard let input = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw OpenSSLErrorQueue.error(.invalidConfiguration, "cannot allocate memory BIOs")
+        }
+        guard let output = BIO_new(BIO_s_mem()) else {
+            BIO_free(input)  // Not yet the SSL's.
             SSL_free(ssl)
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "cannot allocate memory BIOs")
         }
