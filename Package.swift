@@ -79,7 +79,7 @@ let package = Package(
         // HTTP client over the system libcurl (multi interface on a dedicated thread).
         .target(
             name: "CurlHTTP",
-            dependencies: ["CCurl"],
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Accounts, ledger, numbers, billing, the purchase saga, the JSON store, the Twilio adapter. No NIO.
@@ -362,7 +362,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CCurl", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NumberCoreTests",
             // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback.

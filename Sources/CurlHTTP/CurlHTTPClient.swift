@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 
 /// An HTTPS client over the system libcurl that never blocks the caller's thread.
 ///
@@ -22,8 +23,18 @@ public final class CurlHTTPClient: Sendable {
     private let engine: CurlEngine
 
     /// Starts a client and its thread. Traps on an invalid configuration (e.g. a zero limit); throws
-    /// `.internalError` if libcurl cannot be initialised.
-    public init(configuration: HTTPClientConfiguration = .defaults) throws(HTTPClientError) {
+    /// `.internalError` if libcurl cannot be initialised. `logger` hears when libcurl itself fails (its running
+    /// requests fail then, `.internalError`) and when it works again.
+    public convenience init(
+        configuration: HTTPClientConfiguration = .defaults, logger: Logger = Logger(label: "numberd.http")
+    ) throws(HTTPClientError) {
+        try self.init(configuration: configuration, logger: logger, multiCalls: .system)
+    }
+
+    /// The same, driving transfers with `multiCalls` (a test's, to make libcurl's multi calls fail).
+    init(
+        configuration: HTTPClientConfiguration, logger: Logger, multiCalls: MultiCalls
+    ) throws(HTTPClientError) {
         configuration.validate()
         guard CurlGlobal.initialized else {
             throw HTTPClientError(
@@ -34,7 +45,8 @@ public final class CurlHTTPClient: Sendable {
                 code: .internalError, message: "curl_multi_init failed", requestMayHaveBeenSent: false)
         }
         _ = numberd_curl_multi_setopt_long(raw, CURLMOPT_MAXCONNECTS, configuration.limits.idleConnectionsMax)
-        let engine = CurlEngine(configuration: configuration, multi: MultiHandle(raw: raw))
+        let engine = CurlEngine(
+            configuration: configuration, multi: MultiHandle(raw: raw), multiCalls: multiCalls, logger: logger)
         self.configuration = configuration
         self.engine = engine
         let thread = Thread {

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 import Synchronization
 
 /// The state shared between calling tasks and the client's thread: the queue of waiting jobs, cancellations,
@@ -25,11 +26,17 @@ final class CurlEngine: Sendable {
 
     let configuration: HTTPClientConfiguration
     let multi: MultiHandle
+    /// The libcurl calls the thread drives transfers with (a test's, to make them fail).
+    let multiCalls: MultiCalls
+    /// Where the thread says that libcurl failed, and that it works again.
+    let logger: Logger
     private let state = Mutex(State())
 
-    init(configuration: HTTPClientConfiguration, multi: MultiHandle) {
+    init(configuration: HTTPClientConfiguration, multi: MultiHandle, multiCalls: MultiCalls, logger: Logger) {
         self.configuration = configuration
         self.multi = multi
+        self.multiCalls = multiCalls
+        self.logger = logger
     }
 
     /// Queues a job, or fails it at once when the client is shutting down or the queue is full.

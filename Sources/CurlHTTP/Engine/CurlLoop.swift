@@ -1,11 +1,24 @@
 import CCurl
+import Foundation
+import Logging
 
 /// The client's thread: runs libcurl's multi interface, starting queued jobs, finishing transfers, removing
 /// cancelled ones, and sleeping in `curl_multi_poll` until a socket, a timer or a wake-up needs it.
+///
+/// When `curl_multi_perform` or `curl_multi_poll` itself fails (out of memory, a `poll` that cannot wait:
+/// `CURLM_UNRECOVERABLE_POLL`), the running transfers fail at once (``loopFailed(_:_:)``) and the thread backs off
+/// before its next turn; queued requests wait for that turn (their queue timeout still applies).
 final class CurlLoop {
     private let engine: CurlEngine
     private let multi: UnsafeMutableRawPointer
     private let configuration: HTTPClientConfiguration
+    private let calls: MultiCalls
+    /// Turns in a row on which a multi call failed (0: the last turn went well).
+    private var failedTurns = 0
+    /// Transfers failed by those turns.
+    private var failedTransfers = 0
+    /// The first back-off after a failed turn; it doubles with each further one, up to ``pollMilliseconds``.
+    private let backOffMillisecondsMin = 10
     private var transfers: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     /// Reset easy handles kept for the next transfers (they hold no connection: the multi handle caches those).
     private var idleHandles: [UnsafeMutableRawPointer] = []
@@ -16,6 +29,7 @@ final class CurlLoop {
         self.engine = engine
         self.multi = engine.multi.raw
         self.configuration = engine.configuration
+        self.calls = engine.multiCalls
     }
 
     /// Runs until the engine shuts down, then fails what is left and frees every libcurl handle.
@@ -34,18 +48,70 @@ final class CurlLoop {
             }
             for job in work.newJobs { start(job) }
             if work.shuttingDown { break }
-            var stillRunning: Int32 = 0
-            _ = curl_multi_perform(multi, &stillRunning)
+            let performed = calls.perform(multi)
+            // Transfers libcurl finished are answered with their own outcome, even on a failed turn.
             let finished = collectFinished()
             if !finished.isEmpty {
                 // The count first, so a caller resumed below already sees its transfer gone from `load`.
                 let jobsWaiting = engine.updateRunning(transfers.count)
                 for (job, outcome) in finished { job.finish(outcome) }
-                if jobsWaiting { continue }
+                if jobsWaiting && performed == CURLM_OK { continue }
             }
-            _ = curl_multi_poll(multi, nil, 0, pollMilliseconds, nil)
+            guard performed == CURLM_OK else {
+                loopFailed("curl_multi_perform", performed)
+                continue
+            }
+            let polled = calls.poll(multi, pollMilliseconds)
+            guard polled == CURLM_OK else {
+                loopFailed("curl_multi_poll", polled)
+                continue
+            }
+            if failedTurns > 0 { loopRecovered() }
         }
         stop()
+    }
+
+    /// A multi call failed. Calling it again at once would spin the thread at full CPU while the transfers ended only
+    /// at their timeouts (if ever), so every running transfer fails now — `.internalError`, as possibly sent: it may
+    /// have gone out before the failure, and a request whose fate is unknown is never reported as not sent — and the
+    /// thread sleeps before its next turn: 10 ms, doubling with each failed turn in a row, at most
+    /// ``pollMilliseconds``. The first failed turn of a row is logged; the turn that goes well after it too.
+    private func loopFailed(_ call: String, _ code: CURLMcode) {
+        let reason = "\(call) failed: \(String(cString: curl_multi_strerror(code))) (CURLMcode \(code.rawValue))"
+        let abandoned = transfers.values
+        for easy in transfers.keys {
+            _ = curl_multi_remove_handle(multi, easy)
+            // Not recycled: a handle libcurl failed on is not trusted with the next transfer.
+            curl_easy_cleanup(easy)
+        }
+        transfers.removeAll()
+        if !abandoned.isEmpty { _ = engine.updateRunning(0) }
+        failedTurns += 1
+        failedTransfers += abandoned.count
+        if failedTurns == 1 {
+            engine.logger.error(
+                "HTTP client: libcurl failed; its running requests failed, and it is tried again after a back-off",
+                metadata: ["error": "\(reason)", "failedRequests": "\(abandoned.count)"])
+        }
+        for transfer in abandoned {
+            transfer.job.finish(
+                .failure(
+                    HTTPClientError(
+                        code: .internalError,
+                        message: "libcurl failed while the request was running (\(reason)); it may have been sent",
+                        requestMayHaveBeenSent: true)))
+        }
+        let backOff = min(backOffMillisecondsMin << min(failedTurns - 1, 16), Int(pollMilliseconds))
+        Thread.sleep(forTimeInterval: Double(backOff) / 1_000)
+    }
+
+    /// A turn went well after failed ones: says so once.
+    private func loopRecovered() {
+        engine.logger.notice(
+            "HTTP client: libcurl works again",
+            metadata: ["failedTurns": "\(failedTurns)", "failedRequests": "\(failedTransfers)"])
+        failedTurns = 0
+        failedTransfers = 0
     }
 
     private func start(_ job: CurlJob) {

@@ -44,7 +44,7 @@ public final class TwilioProvider: NumberProvider {
         configuration.validate()
         let client: CurlHTTPClient
         do {
-            client = try CurlHTTPClient(configuration: configuration.http)
+            client = try CurlHTTPClient(configuration: configuration.http, logger: logger)
         } catch {
             throw ProviderError(.unavailable, message: "cannot start the HTTP client: \(error.message)")
         }

@@ -1,0 +1,102 @@
+import CCurl
+import Foundation
+import Logging
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import CurlHTTP
+
+/// `curl_multi_perform` or `curl_multi_poll` failing (libcurl out of memory, a `poll` that cannot wait) was ignored:
+/// the client's thread called them again at once, spinning at full CPU, while running requests ended only at their
+/// timeouts. Now the running requests fail at once (as possibly sent), the thread backs off, and the failure is
+/// logged once.
+@Suite("CurlHTTPClient when libcurl's multi calls fail")
+struct CurlLoopFailureTests {
+    /// Which multi call fails now, and how often each was made.
+    final class Switch: Sendable {
+        let failing = Mutex<String?>(nil)
+        let calls = Mutex<[String: Int]>([:])
+
+        func call(_ name: String) -> Bool {
+            calls.withLock { $0[name, default: 0] += 1 }
+            return failing.withLock { $0 } == name
+        }
+
+        func count(_ name: String) -> Int { calls.withLock { $0[name, default: 0] } }
+    }
+
+    static func calls(_ switcher: Switch) -> MultiCalls {
+        MultiCalls(
+            perform: { multi in
+                switcher.call("curl_multi_perform") ? CURLM_OUT_OF_MEMORY : MultiCalls.system.perform(multi)
+            },
+            poll: { multi, timeout in
+                switcher.call("curl_multi_poll") ? CURLM_UNRECOVERABLE_POLL : MultiCalls.system.poll(multi, timeout)
+            })
+    }
+
+    @Test(arguments: ["curl_multi_perform", "curl_multi_poll"])
+    func aRunningRequestFailsAsPossiblySentAndTheThreadBacksOff(call: String) async throws {
+        let server = try await TestHTTPSServer.shared()
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = server.certificates.caFile
+        configuration.timeouts.totalMilliseconds = 120_000
+        let switcher = Switch()
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+        let client = try CurlHTTPClient(configuration: configuration, logger: logger, multiCalls: Self.calls(switcher))
+
+        // A POST the server holds for a minute: running, and (after a moment) sent.
+        let stalled = Task { () -> Result<HTTPResponse, HTTPClientError> in
+            do throws(HTTPClientError) {
+                return .success(
+                    try await client.execute(HTTPRequest(method: .post, url: server.url("/stall?s=60"), body: [1])))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let end = ContinuousClock.now + .seconds(60)
+        while client.load.running == 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(500))
+
+        switcher.failing.withLock { $0 = call }
+        let started = ContinuousClock.now
+        // A request libcurl no longer drives would never end (its own timeout needs libcurl): cut off, it fails
+        // `.cancelled`.
+        let cutOff = Task {
+            try await Task.sleep(for: .seconds(30))
+            stalled.cancel()
+        }
+        let outcome = await stalled.value
+        cutOff.cancel()
+        // At once, not at the 120 s timeout nor at the server's answer after 60 s.
+        #expect(ContinuousClock.now - started < .seconds(29))
+        guard case .failure(let error) = outcome else {
+            Issue.record("the request did not fail: \(outcome)")
+            await client.shutdown()
+            return
+        }
+        #expect(error.code == .internalError, "\(error)")
+        #expect(error.requestMayHaveBeenSent, "a request whose fate is unknown is reported as not sent: \(error)")
+        #expect(error.message.contains(call), "\(error)")
+        #expect(client.load.running == 0)
+
+        // Backing off: a few turns in a second of failures, not the thousands of a thread calling again at once.
+        let before = switcher.count(call)
+        try await Task.sleep(for: .seconds(1))
+        let turns = switcher.count(call) - before
+        #expect(turns <= 20, "\(turns) calls of \(call) in a second of failures")
+        let failures = lines.all.filter { $0.message.hasPrefix("HTTP client: libcurl failed") }
+        #expect(failures.count == 1, "logged once: \(failures)")
+        #expect(failures.first?.level == .error)
+        #expect(failures.first?.metadata["error"]?.contains(call) == true)
+
+        // It works again as soon as libcurl does.
+        switcher.failing.withLock { $0 = nil }
+        let after = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+        #expect(after.status == 200)
+        #expect(lines.all.contains { $0.message == "HTTP client: libcurl works again" })
+        await client.shutdown()
+    }
+}
