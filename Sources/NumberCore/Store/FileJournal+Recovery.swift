@@ -89,6 +89,8 @@ extension FileJournal {
         var damaged: [String] = []
         /// The seqs of snapshots that could not be read (left in place).
         var unreadableSeqs: Set<UInt64> = []
+        /// The torn-tail file this open kept (new, or one an earlier start kept), if any.
+        var keptTornFile: String?
         var fileSystem: any JournalFileSystem { options.fileSystem }
 
         init(layout: JournalLayout, options: JournalOptions, initialState: State) {
@@ -120,6 +122,7 @@ extension FileJournal {
             do {
                 if !firstSeqs.isEmpty { try checkReach(lastSeq: segment.lastWrittenSeq, names: names) }
                 try setDamagedAside()
+                removeOldTornFiles()
                 // Always: a crashed predecessor may have created the last segment (rotation) without syncing the
                 // directory; records acknowledged from now on must not sit in a file whose entry can still vanish.
                 // It also makes this open's own changes durable (temp files removed, snapshots set aside, first

@@ -103,14 +103,21 @@ extension FileJournal.Recovery {
         }
     }
 
-    /// Saves the torn bytes to `<segment>.torn-<ms>` (synced) before the segment is cut.
+    /// Saves the torn bytes to `<segment>.torn-<ms>` (synced) before the segment is cut. A file that could not be
+    /// written whole and synced is removed again (a full disk left a half-written one at every start that failed
+    /// there). When a torn file of the segment already holds exactly these bytes — an earlier start kept them, then
+    /// failed before its cut — that one is made durable and named instead of a second copy. Once a new one is kept,
+    /// the oldest torn files beyond `tornFilesKept` are removed once the open goes ahead (``removeOldTornFiles()``).
     mutating func keepTornBytes(_ bytes: ArraySlice<UInt8>, segment firstSeq: UInt64, tail: TornTail) throws {
-        let name = JournalLayout.tornName(
-            segment: JournalLayout.segmentName(firstSeq: firstSeq), millis: JournalLayout.nowMillis())
-        let handle = try fileSystem.open(layout.path(name), mode: .createTruncate)
-        defer { fileSystem.close(handle) }
-        try fileSystem.write(handle, Array(bytes))
-        try fileSystem.fdatasync(handle)
+        let segment = JournalLayout.segmentName(firstSeq: firstSeq)
+        let names = try fileSystem.listDirectory(layout.directory)
+        let name: String
+        if let kept = try alreadyKept(bytes, segment: segment, names: names) {
+            name = kept
+        } else {
+            name = JournalLayout.tornName(segment: segment, millis: JournalLayout.nowMillis())
+            try writeSynced(Array(bytes), to: layout.path(name))
+        }
         try fileSystem.fsyncDirectory(layout.directory)
         options.logger.warning(
             "journal torn tail cut off",
@@ -119,6 +126,68 @@ extension FileJournal.Recovery {
                 "reason": "\(tail.reason)", "keptIn": "\(name)",
             ])
         report.tornFiles.append(name)
+        keptTornFile = name
+    }
+
+    /// The torn file of `segment` among `names` that holds exactly `bytes`, synced again; nil if there is none.
+    func alreadyKept(_ bytes: ArraySlice<UInt8>, segment: String, names: [String]) throws -> String? {
+        let candidates = names.filter { $0.hasPrefix(segment + ".torn-") && JournalLayout.tornMillis($0) != nil }
+        for candidate in candidates {
+            // Larger than the tail: not the same bytes (`fileTooLarge`); unreadable: not proof of anything.
+            guard let held = try? fileSystem.readFile(layout.path(candidate), limitBytes: bytes.count),
+                held.elementsEqual(bytes)
+            else { continue }
+            // It may never have been synced (written by a version that did not remove a failed copy).
+            let handle = try fileSystem.open(layout.path(candidate), mode: .append)
+            defer { fileSystem.close(handle) }
+            try fileSystem.fdatasync(handle)
+            return candidate
+        }
+        return nil
+    }
+
+    /// Writes and syncs a new file; one that could not be written whole and synced is removed.
+    func writeSynced(_ bytes: [UInt8], to path: String) throws {
+        let handle = try fileSystem.open(path, mode: .createTruncate)
+        do {
+            try fileSystem.write(handle, bytes)
+            try fileSystem.fdatasync(handle)
+            fileSystem.close(handle)
+        } catch {
+            fileSystem.close(handle)
+            try? fileSystem.remove(path)
+            throw error
+        }
+    }
+
+    /// After a torn file was kept, removes the oldest torn files beyond `tornFilesKept`, never the one kept: called
+    /// once the open goes ahead (a refused open removes none). A removal that fails is logged and left: the start
+    /// does not depend on it.
+    func removeOldTornFiles() {
+        guard let kept = keptTornFile else { return }
+        let names: [String]
+        do {
+            names = try fileSystem.listDirectory(layout.directory)
+        } catch {
+            options.logger.error(
+                "journal could not list old torn-tail files to remove", metadata: ["error": "\(error)"])
+            return
+        }
+        let torn = names.compactMap { name in JournalLayout.tornMillis(name).map { (name, $0) } }
+        guard torn.count > options.tornFilesKept else { return }
+        let oldestFirst = torn.filter { $0.0 != kept }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+        for (name, _) in oldestFirst.prefix(torn.count - options.tornFilesKept) {
+            do {
+                try fileSystem.remove(layout.path(name))
+                options.logger.notice(
+                    "journal removing an old torn-tail file",
+                    metadata: ["file": "\(name)", "tornFilesKept": "\(options.tornFilesKept)"])
+            } catch {
+                options.logger.error(
+                    "journal could not remove an old torn-tail file",
+                    metadata: ["file": "\(name)", "error": "\(error)"])
+            }
+        }
     }
 
     /// Opens the last segment for appending, first cutting a torn tail off, and syncs it: records a killed process

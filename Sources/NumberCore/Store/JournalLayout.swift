@@ -6,7 +6,7 @@ import Foundation
 /// - `snapshot-<seq, 20 digits>.json`: a snapshot holding the state through that sequence number.
 /// - `snapshot-<seq>.json.tmp`: a snapshot being written (removed at open: a crash left it).
 /// - `journal-<first>.jsonl.torn-<unix ms>`: bytes of a torn tail (a torn last record, or damage inside the last
-///   batch) cut off at open, kept for inspection.
+///   batch) cut off at open, kept for inspection (the newest `JournalOptions.tornFilesKept` of them).
 /// - `snapshot-<seq>.json.damaged-<unix ms>`: a snapshot that failed its checksum at open, set aside.
 /// - `LOCK`: held with an `fcntl` write lock while a journal is open (a process-wide lock: see `copyStore`).
 /// - `FORMAT`: the ``StoreFormat`` that wrote the store (``StoreFormatFile``); `FORMAT.tmp` while it is being replaced
@@ -38,6 +38,15 @@ package struct JournalLayout: Sendable {
     package static func damagedSnapshotSeq(_ name: String) -> UInt64? {
         guard let range = name.range(of: ".damaged-") else { return nil }
         return snapshotSeq(String(name[..<range.lowerBound]))
+    }
+    /// The time in a torn-tail file's name (`journal-<first>.jsonl.torn-<ms>`), nil for any other name.
+    package static func tornMillis(_ name: String) -> Int64? {
+        guard let range = name.range(of: ".torn-"), segmentSeq(String(name[..<range.lowerBound])) != nil else {
+            return nil
+        }
+        let digits = name[range.upperBound...]
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int64(digits)
     }
     /// Whether the name is a snapshot temp file.
     package static func isSnapshotTemp(_ name: String) -> Bool {

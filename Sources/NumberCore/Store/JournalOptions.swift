@@ -97,6 +97,11 @@ public struct JournalOptions: Sendable {
     /// How many snapshots are kept (at least 2, so the previous one can stand in for a damaged newest one).
     /// Default 2.
     public var snapshotsKept: Int
+    /// How many torn-tail files (`journal-….jsonl.torn-<ms>`, the bytes a start cut off the journal) are kept: when
+    /// a start keeps one more, the oldest beyond this many are removed (logged), never the one it just kept. A start
+    /// that finds the same torn tail again (one that failed after keeping it) keeps no second copy. At least 1.
+    /// Default 16.
+    public var tornFilesKept: Int
     /// The file layer. Default `POSIXJournalFileSystem()`.
     public var fileSystem: any JournalFileSystem
     /// Called once when a journal write or sync fails (or a segment cannot be started or deleted, or a write + sync
@@ -110,12 +115,14 @@ public struct JournalOptions: Sendable {
     public init(
         limits: Limits = .defaults,
         snapshotsKept: Int = 2,
+        tornFilesKept: Int = 16,
         fileSystem: any JournalFileSystem = POSIXJournalFileSystem(),
         fatal: (@Sendable (JournalFailure) -> Void)? = nil,
         logger: Logger = Logger(label: "numberd.journal")
     ) {
         self.limits = limits
         self.snapshotsKept = snapshotsKept
+        self.tornFilesKept = tornFilesKept
         self.fileSystem = fileSystem
         self.logger = logger
         self.fatal =
@@ -149,6 +156,7 @@ public struct JournalOptions: Sendable {
             (limits.snapshotChunkBytes > 0, "snapshotChunkBytes must be positive"),
             (limits.snapshotFreeBytesReserve >= 0, "snapshotFreeBytesReserve must not be negative"),
             (snapshotsKept >= 2, "snapshotsKept must be at least 2"),
+            (tornFilesKept >= 1, "tornFilesKept must be at least 1"),
         ]
         for (ok, message) in checks where !ok {
             throw JournalError(.invalidOptions, message)
