@@ -386,7 +386,8 @@ private final class GroupSync: @unchecked Sendable {
         let target = written
         let descriptor = self.descriptor
         condition.unlock()
-        let result = fdatasync(descriptor)
+        // The stored `SimulatorFileOperations.fdatasync` (0 or the errno), not libc's `fdatasync` (-1, errno aside).
+        let result = self.fdatasync(descriptor)
         condition.lock()
         syncing = false
         if result == 0 {
