@@ -49,6 +49,33 @@ struct ServingStateTests {
         #expect(server.servingState == .stopped)
     }
 
+    /// The drain's force-close timer held the server — and through its router the service and the store — until it
+    /// fired (`drainTimeout`, 30 s by default) however quickly the drain finished: an in-process shutdown (tests,
+    /// an embedding) kept all of it alive that long. It is cancelled when `run()` returns.
+    @Test("a quick graceful shutdown leaves nothing holding the server")
+    func quickShutdownReleasesTheServer() async throws {
+        let tls = try TestTLS()
+        weak var released: NumberServer?
+        do {
+            let server = NumberServer(
+                configuration: NumberServerConfiguration(port: 0, drainTimeout: .seconds(120)),
+                transport: .tls(tls.serverContext), router: RPCRouter(), logger: quietLogger)
+            released = server
+            let group = ServiceGroup(services: [server], logger: quietLogger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                _ = try await server.listeningAddress()
+                await group.triggerGracefulShutdown()
+                try await tasks.next()
+            }
+            #expect(server.servingState == .stopped)
+        }
+        // Whatever else lets go of it (the listener's channel) does so at once; the timer would hold it for 120 s.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while released != nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(released == nil, "the server is still held after its shutdown")
+    }
+
     @Test("a server that cannot bind is stopped, not starting")
     func bindFailure() async throws {
         let tls = try TestTLS()

@@ -49,6 +49,9 @@ public final class NumberServer: Service, Sendable {
         /// (``refusalLogInterval``).
         var refusals = ThrottledCount()
         var addressRefusals = ThrottledCount()
+        /// The drain's force-close timer, while a drain runs: cancelled when `run()` returns, or it would hold the
+        /// server (and through its router the service and the store) until it fired.
+        var drainTimer: Scheduled<Void>?
 
         /// Forgets an admitted connection.
         mutating func remove(_ key: ObjectIdentifier, address: String?) {
@@ -182,7 +185,14 @@ public final class NumberServer: Service, Sendable {
             boundAddress.fail(error)
             throw error
         }
-        defer { state.withLock { $0.phase = .stopped } }
+        defer {
+            let timer = state.withLock { state in
+                state.phase = .stopped
+                defer { state.drainTimer = nil }
+                return state.drainTimer
+            }
+            timer?.cancel()
+        }
         let address = channel.channel.localAddress!
         state.withLock { $0.phase = .serving }
         boundAddress.succeed(address)
@@ -214,10 +224,15 @@ public final class NumberServer: Service, Sendable {
             connection.eventLoop.execute { connection.value.drain() }
         }
         let timeout = configuration.drainTimeout
-        _ = group.any().scheduleTask(in: timeout) { [self] in
-            let left = self.state.withLock { Array($0.connections.values) }
-            for connection in left {
-                connection.eventLoop.execute { connection.value.forceClose() }
+        let loop = group.any()
+        state.withLock { state in
+            // Not after `run()` returned (it cancels the timer), nor twice.
+            guard state.phase == .draining, state.drainTimer == nil else { return }
+            state.drainTimer = loop.scheduleTask(in: timeout) { [self] in
+                let left = self.state.withLock { Array($0.connections.values) }
+                for connection in left {
+                    connection.eventLoop.execute { connection.value.forceClose() }
+                }
             }
         }
     }
