@@ -46,14 +46,44 @@ struct MetricsEndpoint: Service {
     let openConnections = OpenConnections()
     /// Told why the endpoint could not bind (its `run()` then throws it).
     var onBindFailure: @Sendable (any Error) -> Void = { _ in }
+    /// The socket ``bind()`` opened, which `run()` serves (nil: `run()` binds its own).
+    var bound: (any Channel)?
+
+    /// Binds the endpoint's address and returns its socket, accepting nothing until a `run()` with it as ``bound``
+    /// (the kernel queues connections meanwhile), so a start can fail on a taken port before anything else runs.
+    /// The caller closes it if no `run()` takes it.
+    func bind() async throws -> any Channel {
+        try await listen(accepting: false)
+    }
 
     func run() async throws {
+        let channel: any Channel
+        if let bound {
+            channel = bound
+            do {
+                try await channel.setOption(.autoRead, value: true).get()
+            } catch {
+                try? await channel.close()
+                throw error
+            }
+        } else {
+            channel = try await listen(accepting: true)
+        }
+        logger.info("metrics listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        try? await gracefulShutdown()
+        try await channel.close()
+    }
+
+    /// Binds the address (`accepting`: at once, else once `autoRead` is set); tells ``onListening`` or
+    /// ``onBindFailure``.
+    private func listen(accepting: Bool) async throws -> any Channel {
         let registry = self.registry
         let limits = self.limits
         let readiness = self.readiness
         let open = openConnections
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.autoRead, value: accepting)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
@@ -75,9 +105,7 @@ struct MetricsEndpoint: Service {
             throw error
         }
         if let address = channel.localAddress { onListening(address) }
-        logger.info("metrics listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-        try? await gracefulShutdown()
-        try await channel.close()
+        return channel
     }
 }
 

@@ -52,6 +52,8 @@ public final class NumberServer: Service, Sendable {
         /// The drain's force-close timer, while a drain runs: cancelled when `run()` returns, or it would hold the
         /// server (and through its router the service and the store) until it fired.
         var drainTimer: Scheduled<Void>?
+        /// The listening socket ``bind()`` opened, until `run()` takes it or ``close()`` closes it.
+        var listener = Listener.none
 
         /// Forgets an admitted connection.
         mutating func remove(_ key: ObjectIdentifier, address: String?) {
@@ -59,6 +61,18 @@ public final class NumberServer: Service, Sendable {
             guard let address, let open = connectionsByAddress[address] else { return }
             connectionsByAddress[address] = open > 1 ? open - 1 : nil
         }
+    }
+
+    /// The listening socket's owner.
+    private enum Listener {
+        /// Not bound yet: `run()` binds its own.
+        case none
+        /// Bound by ``bind()``, not accepting until `run()` takes it.
+        case bound(NIOAsyncChannel<ConnectionHandle, Never>)
+        /// `run()` serves it (and closes it when it ends).
+        case taken
+        /// ``close()`` closed it before any `run()`.
+        case closed
     }
 
     /// Why a connection was not admitted, and how many such refusals to log now (nil: no line due).
@@ -78,7 +92,7 @@ public final class NumberServer: Service, Sendable {
     private let partialFrames: ServerByteBudget
     private let unsentReplies: ServerByteBudget
 
-    /// Creates a server; nothing happens until `run()`.
+    /// Creates a server; nothing happens until ``bind()`` or `run()`.
     public init(
         configuration: NumberServerConfiguration, transport: Transport, router: RPCRouter,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
@@ -101,14 +115,14 @@ public final class NumberServer: Service, Sendable {
         boundAddress.fail(ChannelError.ioOnClosedChannel)
     }
 
-    /// The address the server listens on, once `run()` has bound it (useful with port 0).
+    /// The address the server listens on, once ``bind()`` or `run()` has bound it (useful with port 0).
     public func listeningAddress() async throws -> SocketAddress {
         try await boundAddress.futureResult.get()
     }
 
     /// Where the server is in its life, for readiness probes.
     public enum ServingState: String, Sendable, Hashable {
-        /// `run()` has not bound its address yet.
+        /// `run()` has not started serving yet (its address may be bound: ``bind()``).
         case starting
         /// Listening and taking connections.
         case serving
@@ -157,13 +171,38 @@ public final class NumberServer: Service, Sendable {
         unsentReplies.heldBytes
     }
 
-    /// Serves until cancelled or gracefully shut down.
-    public func run() async throws {
+    /// Binds the listening address now and returns it, accepting nothing until `run()` (the kernel queues
+    /// connections meanwhile, up to the backlog): a caller can fail its start on a taken port before it does anything
+    /// else, and have `run()` serve that socket. Throws the bind's error (the server is then stopped); call it at most
+    /// once, before `run()`. A server bound and never run must be closed (``close()``).
+    @discardableResult
+    public func bind() async throws -> SocketAddress {
+        let channel = try await listen(accepting: false)
+        state.withLock { $0.listener = .bound(channel) }
+        return channel.channel.localAddress!
+    }
+
+    /// Closes the socket ``bind()`` opened when no `run()` took it (a start that failed after binding, a server
+    /// prepared and never run); does nothing otherwise (`run()` closes its own).
+    public func close() async {
+        let bound = state.withLock { state -> NIOAsyncChannel<ConnectionHandle, Never>? in
+            guard case .bound(let channel) = state.listener else { return nil }
+            state.listener = .closed
+            state.phase = .stopped
+            return channel
+        }
+        try? await bound?.executeThenClose { _ in }
+    }
+
+    /// Binds the configured address (`accepting`: taking connections at once, else only once `autoRead` is set);
+    /// settles ``listeningAddress()`` either way.
+    private func listen(accepting: Bool) async throws -> NIOAsyncChannel<ConnectionHandle, Never> {
         let channel: NIOAsyncChannel<ConnectionHandle, Never>
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.autoRead, value: accepting)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 // Past the high mark a connection stops reading (ServerConnectionHandler) until below the low one.
                 .childChannelOption(
@@ -185,6 +224,33 @@ public final class NumberServer: Service, Sendable {
             boundAddress.fail(error)
             throw error
         }
+        boundAddress.succeed(channel.channel.localAddress!)
+        return channel
+    }
+
+    /// Serves until cancelled or gracefully shut down: the socket ``bind()`` opened, else one it binds now.
+    public func run() async throws {
+        let listener = state.withLock { state -> Listener in
+            let listener = state.listener
+            if case .bound = listener { state.listener = .taken }
+            return listener
+        }
+        let channel: NIOAsyncChannel<ConnectionHandle, Never>
+        switch listener {
+        case .bound(let bound):
+            channel = bound
+            do {
+                try await channel.channel.setOption(.autoRead, value: true).get()
+            } catch {
+                state.withLock { $0.phase = .stopped }
+                try? await channel.executeThenClose { _ in }
+                throw error
+            }
+        case .closed, .taken:
+            throw ChannelError.ioOnClosedChannel
+        case .none:
+            channel = try await listen(accepting: true)
+        }
         defer {
             let timer = state.withLock { state in
                 state.phase = .stopped
@@ -195,7 +261,6 @@ public final class NumberServer: Service, Sendable {
         }
         let address = channel.channel.localAddress!
         state.withLock { $0.phase = .serving }
-        boundAddress.succeed(address)
         logger.info("listening", metadata: ["address": "\(address)"])
 
         try await withGracefulShutdownHandler {
