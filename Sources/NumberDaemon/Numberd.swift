@@ -36,37 +36,54 @@ public final class Numberd: Sendable {
     /// works), else nil.
     public let createdAdminKey: CreatedAdminKey?
     /// The in-process Twilio simulator, in the default run.
-    public let simulator: TwilioSimulator?
-    private let provider: TwilioProvider
-    private let store: FileNumberStore
-    /// Where the metrics endpoint listens, once bound; nil when there is none.
-    private let metricsBound: EventLoopPromise<SocketAddress>?
+    public var simulator: TwilioSimulator? { resources.simulator }
+    /// What `prepare` opened, closed by ``close()``.
+    private let resources: Resources
+    /// Where the metrics endpoint listens; nil when there is none.
+    private let metricsAddress: SocketAddress?
 
     private init(
         services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
-        createdAdminKey: CreatedAdminKey?, simulator: TwilioSimulator?, provider: TwilioProvider,
-        store: FileNumberStore, metricsBound: EventLoopPromise<SocketAddress>?
+        createdAdminKey: CreatedAdminKey?, resources: Resources, metricsAddress: SocketAddress?
     ) {
         self.services = services
         self.server = server
         self.service = service
         self.dataDirectory = dataDirectory
         self.createdAdminKey = createdAdminKey
-        self.simulator = simulator
-        self.provider = provider
-        self.store = store
-        self.metricsBound = metricsBound
+        self.resources = resources
+        self.metricsAddress = metricsAddress
     }
 
-    deinit {
-        // Settles the promise when the endpoint never ran or bound (a no-op once it did).
-        metricsBound?.fail(ChannelError.ioOnClosedChannel)
+    /// What a start opens, in the order it opens them; closed newest first, by ``close()`` or by a `prepare` that
+    /// fails part way (each resource opened so far).
+    struct Resources: Sendable {
+        /// The store (the data directory's lock).
+        let store: FileNumberStore
+        /// The in-process simulator (its port, its journal).
+        var simulator: TwilioSimulator?
+        /// The provider's HTTP client.
+        var provider: TwilioProvider?
+        /// The RPC server, its socket bound (``NumberServer/bind()``).
+        var server: NumberServer?
+        /// The metrics endpoint's socket.
+        var metricsListener: (any Channel)?
+
+        /// Closes each, newest first. A listener that its service already served (and closed) is left alone.
+        func close() async {
+            if let metricsListener { try? await metricsListener.close() }
+            await server?.close()
+            await provider?.shutdown()
+            try? await simulator?.shutdown()
+            await store.close()
+        }
     }
 
-    /// Where the metrics endpoint (`/metrics`, `/healthz`, `/readyz`) listens once it is bound (useful with port 0);
-    /// nil when numberd runs without one (`metricsListen` off, or no registry given to ``prepare(_:logger:metrics:)``).
+    /// Where the metrics endpoint (`/metrics`, `/healthz`, `/readyz`) listens (useful with port 0: `prepare` binds
+    /// it); nil when numberd runs without one (`metricsListen` off, or no registry given to
+    /// ``prepare(_:logger:metrics:)``).
     public func metricsListeningAddress() async throws -> SocketAddress? {
-        try await metricsBound?.futureResult.get()
+        metricsAddress
     }
 
     /// Why numberd is not ready for traffic now (what `GET /readyz` answers 503 with); nil when it is.
@@ -76,7 +93,9 @@ public final class Numberd: Sendable {
 
     /// Raises the open-files limit (lowering `connectionsMax` to what it holds), then prepares the data directory, the
     /// store (which takes the directory's lock), TLS (generated material checked and renewed under that lock), the
-    /// provider and the core, in that order, and builds the services.
+    /// provider and the core, in that order, builds the services and binds the RPC and metrics listeners (accepting
+    /// nothing until the services run): a taken port fails the start here, before any service has asked the provider
+    /// anything. When it throws, what it opened is closed again.
     public static func prepare(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
     ) async throws -> Numberd {
@@ -104,40 +123,53 @@ public final class Numberd: Sendable {
                     metadata: ["path": "\(place.appendingPathComponent(name).path)"])
             }
         }
-        let certificates: ServerCertificates
-        let provider: TwilioProvider
-        let simulator: TwilioSimulator?
+        // From here on a start that fails closes what it opened, newest first: a supervisor's next attempt (or a
+        // caller's next prepare in this process) finds the lock, the simulator's port and the listeners free.
+        var resources = Resources(store: store)
+        do {
+            return try await assemble(
+                configuration, logger: logger, metrics: metrics, gauges: gauges, connectionLimits: connectionLimits,
+                directory: directory, resources: &resources)
+        } catch {
+            await resources.close()
+            throw error
+        }
+    }
+
+    /// `prepare`'s work once the store is open: each resource it opens goes into `resources` as soon as it is open.
+    private static func assemble(
+        _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry?,
+        gauges: OperationalGauges, connectionLimits: NumberServerConfiguration.ConnectionLimits,
+        directory: DataDirectory, resources: inout Resources
+    ) async throws -> Numberd {
+        let store = resources.store
         let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
             ($0.latestRecordedTime, $0.holdsProviderResources, $0.checkInvariants())
         }
         let latest = [latestRecorded, directory.readClockMark()].compactMap { $0 }.max()
+        // A state whose own rules do not hold (a ledger that does not add up, a number without its debit...) is not
+        // served: every write would build on it. Replay already refuses a record that does not fit; this catches
+        // what a snapshot holds.
+        try checkInvariants(violations, directory: configuration.dataDirectory)
+        // Under the lock, before anything uses the clock (certificates, billing, key expiry) or acts at the provider
+        // (the simulator's start, reconciliation).
+        let now = Date()
+        try checkClock(latest, now: now, configuration, logger: logger)
+        // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below): the
+        // mark is advanced again hourly, and until then the next start compares with the older mark.
         do {
-            // A state whose own rules do not hold (a ledger that does not add up, a number without its debit...) is
-            // not served: every write would build on it. Replay already refuses a record that does not fit; this
-            // catches what a snapshot holds.
-            try checkInvariants(violations, directory: configuration.dataDirectory)
-            // Under the lock, before anything uses the clock (certificates, billing, key expiry) or acts at the
-            // provider (the simulator's start, reconciliation).
-            let now = Date()
-            try checkClock(latest, now: now, configuration, logger: logger)
-            // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below):
-            // the mark is advanced again hourly, and until then the next start compares with the older mark.
-            do {
-                try directory.advanceClockMark(to: now)
-            } catch {
-                logger.warning("clock mark not advanced at start", metadata: ["error": "\(error)"])
-            }
-            try ProviderBinding(configuration.provider).check(
-                directory, holdsProviderResources: holdsProviderResources, rebind: configuration.rebindProvider,
-                logger: logger)
-            certificates = try ServerCertificates.start(
-                configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
-            gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds)
-            (provider, simulator) = try await makeProvider(configuration, directory, logger: logger)
+            try directory.advanceClockMark(to: now)
         } catch {
-            await store.close()
-            throw error
+            logger.warning("clock mark not advanced at start", metadata: ["error": "\(error)"])
         }
+        try ProviderBinding(configuration.provider).check(
+            directory, holdsProviderResources: holdsProviderResources, rebind: configuration.rebindProvider,
+            logger: logger)
+        let certificates = try ServerCertificates.start(
+            configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
+        gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds)
+        let provider = try await makeProvider(configuration, directory, logger: logger, resources: &resources)
+        resources.provider = provider
         // Before serving (a no-op after a clean stop): after a crash the journal tail since the last snapshot is folded
         // into a new one, so crash after crash never makes each start replay more, even when every run is killed
         // before a periodic snapshot could finish. A snapshot that cannot be written — a state larger than
@@ -147,9 +179,6 @@ public final class Numberd: Sendable {
         do {
             try await store.writeSnapshot()
         } catch let error as JournalError where error.code == .failed || error.code == .closed {
-            await provider.shutdown()
-            try? await simulator?.shutdown()
-            await store.close()
             throw error
         } catch {
             logger.error(
@@ -268,23 +297,50 @@ public final class Numberd: Sendable {
                     firstRunAfterSeconds: min(
                         configuration.providerAuditIntervalSeconds, NumberdConfiguration.providerAuditFirstRunSeconds)))
         }
-        var metricsBound: EventLoopPromise<SocketAddress>?
+        // The listeners last, bound before any service runs: the start's billing and reconciliation act at the
+        // provider at once, and a port held by another process used to fail the group only after they had begun —
+        // their requests cut mid-way, each an outcome left for a later reconciliation, at every restart of a loop.
+        // Bound here, a taken port ends the start before anything is asked of the provider. They accept nothing until
+        // their services run (the kernel queues connections meanwhile).
+        resources.server = server
+        do {
+            try await server.bind()
+        } catch {
+            throw listenError(error, address: configuration.listen, flag: "--listen")
+        }
+        var metricsAddress: SocketAddress?
         if let metricsListen = configuration.metricsListen, let metrics {
-            let bound = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: SocketAddress.self)
             var endpoint = MetricsEndpoint(
                 host: metricsListen.host, port: metricsListen.port, registry: metrics, logger: logger)
             let readiness = Readiness(server: server, service: service)
             endpoint.readiness = { readiness.problem() }
-            endpoint.onListening = { bound.succeed($0) }
-            endpoint.onBindFailure = { bound.fail($0) }
+            let listener: any Channel
+            do {
+                listener = try await endpoint.bind()
+            } catch {
+                throw listenError(error, address: metricsListen, flag: "--metrics-listen")
+            }
+            resources.metricsListener = listener
+            metricsAddress = listener.localAddress
+            endpoint.bound = listener
             services.append(endpoint)
-            metricsBound = bound
         }
         services.append(server)
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
-            createdAdminKey: createdAdminKey, simulator: simulator, provider: provider, store: store,
-            metricsBound: metricsBound)
+            createdAdminKey: createdAdminKey, resources: resources, metricsAddress: metricsAddress)
+    }
+
+    /// A listener that could not be bound, said so that the operator knows which flag and that the provider was not
+    /// asked anything.
+    static func listenError(
+        _ error: any Error, address: NumberdConfiguration.HostAndPort, flag: String
+    ) -> ConfigurationError {
+        let reason = (error as? IOError).map { "\(String(cString: strerror($0.errnoCode))) (errno \($0.errnoCode))" }
+        return ConfigurationError(
+            "cannot listen on \(address) (\(flag)): \(reason ?? "\(error)"). Another process may hold the port "
+                + "(another numberd?), or the address is not this machine's; numberd stopped before asking the "
+                + "provider anything")
     }
 
     /// A reconcile run's log line: what the pass did as strings (counted in `numberd_background_items_total`), what
@@ -348,11 +404,10 @@ public final class Numberd: Sendable {
         return banner
     }
 
-    /// Releases what `prepare` opened: the provider's HTTP client, the simulator, the store.
+    /// Releases what `prepare` opened, newest first: the listeners (when their services did not run), the provider's
+    /// HTTP client, the simulator, the store.
     public func close() async {
-        await provider.shutdown()
-        try? await simulator?.shutdown()
-        await store.close()
+        await resources.close()
     }
 
     /// Refuses to serve a state that breaks the core's invariants, naming the first few and where to see them all.
@@ -398,10 +453,12 @@ public final class Numberd: Sendable {
     }
 
     /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA, reached through
-    /// the same adapter and libcurl.
+    /// the same adapter and libcurl. The simulator goes into `resources` as soon as it runs: should the adapter not
+    /// start, `prepare` closes it (its listener and journal stayed open for the life of the process).
     private static func makeProvider(
-        _ configuration: NumberdConfiguration, _ directory: DataDirectory, logger: Logger
-    ) async throws -> (TwilioProvider, TwilioSimulator?) {
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory, logger: Logger,
+        resources: inout Resources
+    ) async throws -> TwilioProvider {
         switch configuration.provider {
         case .twilio(let credentials):
             var twilio = TwilioConfiguration(credentials: credentials)
@@ -415,7 +472,7 @@ public final class Numberd: Sendable {
                     "account": "\(credentials.accountSid)", "base": "\(configuration.twilioBaseURL ?? "twilio")",
                     "secret_from": "\(configuration.twilioSecretSources.joined(separator: ","))",
                 ])
-            return (try TwilioProvider(configuration: twilio, logger: logger), nil)
+            return try TwilioProvider(configuration: twilio, logger: logger)
         case .simulator(let seed):
             let authority = try directory.authority()
             let issued = try authority.issueServerCertificate(commonName: "twilio-sim")
@@ -435,6 +492,7 @@ public final class Numberd: Sendable {
             let simulator = try await TwilioSimulator.start(
                 configuration: simulatorConfiguration,
                 tls: .numberTLS(context: try TLSContext(configuration: tls), caPEMPath: directory.caCertificate))
+            resources.simulator = simulator
             logger.info(
                 "no Twilio credentials: using the in-process Twilio simulator",
                 metadata: ["url": "\(simulator.baseURL)"])
@@ -444,7 +502,7 @@ public final class Numberd: Sendable {
             twilio.http.tls.caFilePath = directory.caCertificate
             twilio.http.usesEnvironmentProxy = false  // it is on loopback
             twilio.regulatoryBundles = configuration.twilioBundles
-            return (try TwilioProvider(configuration: twilio, logger: logger), simulator)
+            return try TwilioProvider(configuration: twilio, logger: logger)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NumberCore
+import Prometheus
 import TestSupport
 import Testing
 import TwilioSimulator
@@ -112,6 +113,59 @@ import TwilioSimulator
         let secret = try #require(created?.secret, "a start with no working admin key makes one")
         #expect(directory.readAdminKey() == secret)
         #expect(try service.authenticate(secret: secret).scope == .admin)
+    }
+
+    /// Where a start can fail after it opened the simulator (and the store, and the listeners): the core refusing its
+    /// configuration, the RPC port taken, the metrics port taken.
+    enum LateFailure: String, CaseIterable, Sendable {
+        case serviceConfiguration, rpcPortTaken, metricsPortTaken
+    }
+
+    /// A start that fails late closes what it opened: before, a failure of `NumberService.open` or of the admin key's
+    /// bootstrap left the store open (its lock held, so the next start in the process failed) and the simulator
+    /// listening, and a provider that could not be made after the simulator started left the simulator open.
+    @Test(arguments: LateFailure.allCases)
+    func aStartThatFailsLateClosesWhatItOpened(failure: LateFailure) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-late-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withPrepared(directory) { _ in }  // a first start: the TLS files and the admin key
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "t") { _ in CapturingLogHandler(lines: lines) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen = .init(host: "127.0.0.1", port: try freeLoopbackPort())
+        configuration.metricsListen = .init(host: "127.0.0.1", port: try freeLoopbackPort())
+        var held: HeldPort?
+        switch failure {
+        case .serviceConfiguration: configuration.gracePeriodSeconds = -1
+        case .rpcPortTaken: held = try HeldPort(port: configuration.listen.port)
+        case .metricsPortTaken: held = try HeldPort(port: configuration.metricsListen!.port)
+        }
+        do {
+            let numberd = try await Numberd.prepare(
+                configuration, logger: logger, metrics: PrometheusCollectorRegistry())
+            await numberd.close()
+            Issue.record("the start did not fail")
+        } catch let error as ConfigurationError {
+            #expect(failure != .serviceConfiguration, "\(error)")
+            let flag = failure == .rpcPortTaken ? "--listen" : "--metrics-listen"
+            #expect(error.description.contains("(\(flag))"), "\(error)")
+        } catch let error as NumberError {
+            #expect(failure == .serviceConfiguration, "\(error)")
+        }
+        held?.close()
+        let simulatorURL = lines.all.first { $0.message.contains("in-process Twilio simulator") }?.metadata["url"]
+        let simulatorPort = try #require(simulatorURL.flatMap { URL(string: $0)?.port }, "\(lines.all)")
+        #expect(!acceptsConnections(port: simulatorPort), "the simulator still listens")
+        if failure == .metricsPortTaken {
+            #expect(!acceptsConnections(port: configuration.listen.port), "the RPC listener is still open")
+        }
+        // The lock, the listeners' ports and the simulator's files are free: the same start succeeds in the process.
+        configuration.gracePeriodSeconds = 604_800
+        let numberd = try await Numberd.prepare(
+            configuration, logger: quietLogger, metrics: PrometheusCollectorRegistry())
+        let port = try await numberd.server.listeningAddress().port
+        await numberd.close()
+        #expect(port == configuration.listen.port)
     }
 
     @Test func aSecondNumberdOnTheSameDirectoryStopsBeforeTouchingTheSimulatorsFiles() async throws {

@@ -77,6 +77,45 @@ private func bindLoopback(port: Int) -> Int? {
     return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
+/// A socket listening on 127.0.0.1:`port`, standing for another program that holds the port (numberd's bind, with
+/// `SO_REUSEADDR` too, fails while it listens); closed by ``close()`` or when let go of.
+final class HeldPort: Sendable {
+    private let descriptor: Mutex<Int32>
+
+    init(port: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket() failed") }
+        // Past connections to the port (a killed numberd's) may be in TIME_WAIT: without it the bind could fail.
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard bound, listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw HarnessError("cannot hold 127.0.0.1:\(port): \(reason)")
+        }
+        descriptor = Mutex(fd)
+    }
+
+    deinit { close() }
+
+    /// Lets the port go.
+    func close() {
+        descriptor.withLock { fd in
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
+    }
+}
+
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 func acceptsConnections(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -112,6 +151,33 @@ final class NumberdChild: Sendable {
         var logLevel = "error"
         /// Standard error (default: `numberd-child.log` beside the data directory, appended to).
         var standardError: FileHandle?
+        /// `--metrics-listen`.
+        var metricsListen = "off"
+
+        /// `numberd`'s arguments.
+        var arguments: [String] {
+            [
+                "serve", "--data-dir", dataDirectory, "--listen", "127.0.0.1:\(port)", "--metrics-listen",
+                metricsListen, "--log-level", logLevel,
+            ]
+        }
+
+        /// `numberd`'s whole environment: the test's without its `NUMBERD_` and `TWILIO_` variables, the simulator's
+        /// account and address, then ``environment``.
+        var childEnvironment: [String: String] {
+            var environment = ProcessInfo.processInfo.environment.filter {
+                !$0.key.hasPrefix("NUMBERD_") && !$0.key.hasPrefix("TWILIO_")
+            }
+            environment["TWILIO_ACCOUNT_SID"] = credentials.accountSid
+            environment["TWILIO_AUTH_TOKEN"] = credentials.authToken
+            environment["NUMBERD_TWILIO_BASE_URL"] = simulatorURL
+            environment["NUMBERD_TWILIO_CA_FILE"] = simulatorCA
+            // High enough that the storm is never throttled: the limits have their own tests.
+            environment["NUMBERD_RATE_LIMIT"] = "100000"
+            environment["NUMBERD_PURCHASE_CAP"] = "1000000"
+            environment.merge(self.environment) { _, new in new }
+            return environment
+        }
     }
 
     let process: SpawnedProcess
@@ -129,22 +195,8 @@ final class NumberdChild: Sendable {
     static func start(_ launch: Launch, readyTimeoutSeconds: Double = 60) async throws -> NumberdChild {
         let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
-        process.arguments = [
-            "serve", "--data-dir", launch.dataDirectory, "--listen", "127.0.0.1:\(launch.port)", "--metrics-listen",
-            "off", "--log-level", launch.logLevel,
-        ]
-        var environment = ProcessInfo.processInfo.environment.filter {
-            !$0.key.hasPrefix("NUMBERD_") && !$0.key.hasPrefix("TWILIO_")
-        }
-        environment["TWILIO_ACCOUNT_SID"] = launch.credentials.accountSid
-        environment["TWILIO_AUTH_TOKEN"] = launch.credentials.authToken
-        environment["NUMBERD_TWILIO_BASE_URL"] = launch.simulatorURL
-        environment["NUMBERD_TWILIO_CA_FILE"] = launch.simulatorCA
-        // High enough that the storm is never throttled: the limits have their own tests.
-        environment["NUMBERD_RATE_LIMIT"] = "100000"
-        environment["NUMBERD_PURCHASE_CAP"] = "1000000"
-        environment.merge(launch.environment) { _, new in new }
-        process.environment = environment
+        process.arguments = launch.arguments
+        process.environment = launch.childEnvironment
         if launch.closedStandardOutput {
             let pipe = Pipe()
             try pipe.fileHandleForReading.close()
