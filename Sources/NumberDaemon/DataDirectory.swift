@@ -87,11 +87,12 @@ public struct DataDirectory: Sendable {
         try files.fsyncDirectory(root)
     }
 
-    /// Refuses a directory whose store is gone while the rest of it is not: `admin.key` is written only after the
-    /// key's record is durable in the store, so an `admin.key` beside a `store/` without a journal segment or a
-    /// snapshot (missing, emptied, or a mount that failed so the folder under it shows) means the store was lost,
-    /// not that this is a first start. Starting would serve an empty state (zero balances, numbers still paid at the
-    /// provider with no owner) and write a second journal that the real one would later hide.
+    /// Refuses a directory whose store is gone while the rest of it is not: `admin.key` is written only once the store
+    /// is open (its first journal segment durable; the key's record follows the file), so an `admin.key` beside a
+    /// `store/` without a journal segment or a snapshot (missing, emptied, or a mount that failed so the folder under
+    /// it shows) means the store was lost, not that this is a first start. Starting would serve an empty state (zero
+    /// balances, numbers still paid at the provider with no owner) and write a second journal that the real one would
+    /// later hide.
     func checkStoreIsThere() throws {
         guard FileManager.default.fileExists(atPath: adminKeyFile) else { return }
         let names: [String]

@@ -507,16 +507,23 @@ public final class Numberd: Sendable {
     }
 
     /// Makes `admin.key` (0600) hold a working admin key: when it does not — the first start, every admin key
-    /// revoked, the file removed, or a crash between creating a key and writing it — creates an admin key, writes it
-    /// in place of the file and returns it (other keys are left as they are). Without this, revoking the last admin
-    /// key left the revoked secret in the file and the new one only on standard output.
+    /// revoked, the file removed, or a start that failed or crashed before the key was recorded — creates an admin
+    /// key, writes it in place of the file and returns it (other keys are left as they are). Without this, revoking
+    /// the last admin key left the revoked secret in the file and the new one only on standard output.
+    ///
+    /// The secret is written before the key is recorded: a start that fails (or crashes) between the two leaves a
+    /// file whose key opens nothing, which the next start replaces, never a working admin key whose secret nobody
+    /// holds. Recorded first, each start of a restart loop that could not write the file added one such key, and
+    /// every one counts toward `apiKeysMax` until revoked. The store is open by then (its first journal segment is
+    /// durable), so a file written ahead of its key does not make the next start take the store for lost.
     static func bootstrapAdminKey(
         _ service: NumberService, _ directory: DataDirectory, logger: Logger
     ) async throws -> CreatedAdminKey? {
         let existing = directory.readAdminKey()
         if let existing, (try? service.authenticate(secret: existing))?.scope == .admin { return nil }
-        let created = try await service.createApiKey(name: "bootstrap admin", scope: .admin, accountId: nil)
-        try directory.writeAdminKey(created.secret)
+        let drawn = service.drawApiKey()
+        try directory.writeAdminKey(drawn.secret)
+        let created = try await service.createApiKey(drawn, name: "bootstrap admin", scope: .admin, accountId: nil)
         logger.info(
             existing == nil ? "created an admin key" : "created an admin key: the one in admin.key no longer works",
             metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])

@@ -115,6 +115,51 @@ import TwilioSimulator
         #expect(try service.authenticate(secret: secret).scope == .admin)
     }
 
+    /// A start whose admin key cannot be saved (here a folder stands where `admin.key` goes: the tests run as root,
+    /// which writes any mode) leaves no key behind. The key used to be recorded before its file was written, so each
+    /// such start — every turn of a supervisor's restart loop — added an active admin key whose secret nobody had,
+    /// each counting toward `apiKeysMax`.
+    @Test func aStartThatCannotSaveItsAdminKeyLeavesNoActiveKey() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-keyfail-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keyFile = DataDirectory(root: directory).adminKeyFile
+        func activeAdminKeys(_ numberd: Numberd) -> [String] {
+            numberd.service.durableState().apiKeys.values.filter { $0.scope == .admin && $0.revokedAt == nil }.map(\.id)
+        }
+        // The first start's key revoked: the next starts must each make one.
+        try await Self.withPrepared(directory) { numberd in
+            _ = try await numberd.service.revokeApiKey(keyId: try #require(numberd.createdAdminKey?.id))
+            #expect(activeAdminKeys(numberd).isEmpty)
+        }
+        try FileManager.default.removeItem(atPath: keyFile)
+        try FileManager.default.createDirectory(atPath: keyFile, withIntermediateDirectories: false)
+        for attempt in 0..<3 {
+            do {
+                try await Self.withPrepared(directory) { _ in }
+                Issue.record("attempt \(attempt): started without saving its admin key")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("admin.key"), "\(error)")
+            }
+        }
+        try FileManager.default.removeItem(atPath: keyFile)
+        try await Self.withPrepared(directory) { numberd in
+            let created = try #require(numberd.createdAdminKey)
+            #expect(activeAdminKeys(numberd) == [created.id], "the failed starts left keys nobody holds")
+            #expect(try Self.fileKey(numberd) == created.secret)
+        }
+        // A crash after the file was written and before the key was recorded leaves a secret that opens nothing: the
+        // next start replaces it, and still one admin key works.
+        try await Self.withPrepared(directory) { numberd in
+            _ = try await numberd.service.revokeApiKey(
+                keyId: try numberd.service.authenticate(secret: Self.fileKey(numberd)).id)
+            try numberd.dataDirectory.writeAdminKey(numberd.service.drawApiKey().secret)
+        }
+        try await Self.withPrepared(directory) { numberd in
+            let created = try #require(numberd.createdAdminKey, "the unrecorded key was taken for a working one")
+            #expect(activeAdminKeys(numberd) == [created.id])
+        }
+    }
+
     /// Where a start can fail after it opened the simulator (and the store, and the listeners): the core refusing its
     /// configuration, the RPC port taken, the metrics port taken.
     enum LateFailure: String, CaseIterable, Sendable {

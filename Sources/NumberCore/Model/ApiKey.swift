@@ -59,3 +59,12 @@ public struct CreatedApiKey: Sendable, Hashable {
     /// `nk_<id>_<64 hex>`: give it to the caller once.
     public var secret: String
 }
+
+/// A new key's id and secret, drawn by ``NumberService/drawApiKey()`` and not recorded: it opens nothing until
+/// ``NumberService/createApiKey(_:name:scope:accountId:)`` records it.
+public struct DrawnApiKey: Sendable, Hashable {
+    /// The id the key will have (`KEY_…`).
+    public let id: String
+    /// `nk_<id>_<64 hex>`.
+    public let secret: String
+}

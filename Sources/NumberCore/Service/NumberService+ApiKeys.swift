@@ -11,6 +11,28 @@ extension NumberService {
     public func createApiKey(
         name: String, scope: ApiKey.Scope, accountId: String?
     ) async throws(NumberError) -> CreatedApiKey {
+        try await recordApiKey(nil, name: name, scope: scope, accountId: accountId)
+    }
+
+    /// Draws a new API key's id and secret and records nothing: ``createApiKey(_:name:scope:accountId:)`` records
+    /// it. For a secret that must be saved before its key works (numberd's `admin.key`): saved first, a failure or a
+    /// crash before the record leaves a secret that opens nothing, never a working key whose secret nobody holds.
+    public func drawApiKey() -> DrawnApiKey {
+        let id = Identifier.makeApiKeyId(taken: { id in (try? coordinator.read { $0.isTaken(id) }) ?? false })
+        return DrawnApiKey(id: id, secret: Self.secret(forKeyId: id))
+    }
+
+    /// Records the key ``drawApiKey()`` drew, as ``createApiKey(name:scope:accountId:)`` records a new one (same
+    /// checks and limit); ABORTED if its id was taken since it was drawn.
+    public func createApiKey(
+        _ drawn: DrawnApiKey, name: String, scope: ApiKey.Scope, accountId: String?
+    ) async throws(NumberError) -> CreatedApiKey {
+        try await recordApiKey(drawn, name: name, scope: scope, accountId: accountId)
+    }
+
+    private func recordApiKey(
+        _ drawn: DrawnApiKey?, name: String, scope: ApiKey.Scope, accountId: String?
+    ) async throws(NumberError) -> CreatedApiKey {
         let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
         switch (scope, accountId) {
         case (.admin, .some): throw .invalid("accountId", "admin keys are not bound to an account")
@@ -28,14 +50,21 @@ extension NumberService {
                     .resourceExhausted, .limitExceeded,
                     "the API key limit of \(keysMax) keys that are not revoked is reached: revoke one to make room")
             }
-            let id = Identifier.makeApiKeyId(taken: state.isTaken)
-            let secret =
-                Self.secretPrefix + id.dropFirst(Identifier.apiKey.count + 1) + Crypto.randomHex(Self.secretRandomBytes)
+            if let drawn, state.isTaken(drawn.id) {
+                throw NumberError(.aborted, .invalidField, "API key id \(drawn.id) was taken since it was drawn")
+            }
+            let id = drawn?.id ?? Identifier.makeApiKeyId(taken: state.isTaken)
+            let secret = drawn?.secret ?? Self.secret(forKeyId: id)
             let key = ApiKey(
                 id: id, name: name, scope: scope, accountId: accountId, secretHash: Crypto.sha256Hex(secret),
                 createdAt: now)
             return ([.apiKeyCreated(key)], CreatedApiKey(key: key, secret: secret))
         }
+    }
+
+    /// A new secret for the key `id`: `nk_`, the id's hex, then fresh random hex.
+    private static func secret(forKeyId id: String) -> String {
+        secretPrefix + id.dropFirst(Identifier.apiKey.count + 1) + Crypto.randomHex(secretRandomBytes)
     }
 
     /// Revokes a key; revoking twice is harmless.
