@@ -190,8 +190,10 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "numberd")
 
         let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry)
-        let banner = numberd.banner(
-            listen: configuration.listen, standardOutputIsTerminal: isatty(STDOUT_FILENO) == 1)
+        var listen = configuration.listen
+        // Port 0 asks for any free port: the banner names the one `prepare` bound, which clients need.
+        if listen.port == 0, let port = try? await numberd.server.listeningAddress().port { listen.port = port }
+        let banner = numberd.banner(listen: listen, standardOutputIsTerminal: isatty(STDOUT_FILENO) == 1)
         // Unbuffered, so the banner reaches a pipe or a file at once.
         try? FileHandle.standardOutput.write(contentsOf: Data(banner.utf8))
         let group = ServiceGroup(

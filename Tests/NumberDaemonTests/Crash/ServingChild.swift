@@ -26,8 +26,7 @@ final class ServingChild {
     /// `coreLimitBlocks`: the soft RLIMIT_CORE it starts with, in `ulimit -c` blocks (set by `sh` before it execs
     /// numberd, so the pid is numberd's); `environment` added to the test's (without its `NUMBERD_` and `TWILIO_` variables).
     /// `unprivileged`: run as uid/gid 65534 (nobody) through `setpriv`, from a copy of the binary in a folder anyone
-    /// may enter (the build folder's parents may not be), with `--listen` in `arguments` (the default port 0 is not
-    /// printed back).
+    /// may enter (the build folder's parents may not be), with `--listen` in `arguments`.
     init(
         arguments: [String] = [], terminal: Bool = false, coreLimitBlocks: Int? = nil,
         environment added: [String: String] = [:], unprivileged: Bool = false
