@@ -179,14 +179,18 @@ struct ConnectionLimitTests {
         }
     }
 
-    @Test("the address the per-address limit counts: IPv4-mapped as IPv4, loopback exempt")
+    @Test("the address the per-address limit counts: IPv4-mapped as IPv4, IPv6 by its /64, loopback exempt")
     func limitedAddresses() throws {
         func limited(_ ip: String, exempting: Bool = true) throws -> String? {
             NumberServer.limitedAddress(try SocketAddress(ipAddress: ip, port: 1), exemptingLoopback: exempting)
         }
         #expect(try limited("10.1.2.3") == "10.1.2.3")
         #expect(try limited("::ffff:10.1.2.3") == "10.1.2.3")
-        #expect(try limited("2001:db8::1") == "2001:db8::1")
+        // A host picks its IPv6 addresses from its /64 at will: one key for all of them.
+        #expect(try limited("2001:db8::1") == "2001:db8:0:0::/64")
+        #expect(try limited("2001:db8:0:0:ffff:1:2:3") == "2001:db8:0:0::/64")
+        #expect(try limited("2001:db8:0:1::1") == "2001:db8:0:1::/64")
+        #expect(try limited("fe80::1") == "fe80:0:0:0::/64")
         #expect(try limited("127.0.0.1") == nil)
         #expect(try limited("127.9.9.9") == nil)
         #expect(try limited("::1") == nil)

@@ -6,6 +6,10 @@ import NumberWire
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The numberd RPC server: accepts TLS connections speaking nrpc/1 and runs each call's handler from `router`.
 ///
 /// It is a ServiceLifecycle `Service`: `run()` serves until the task is cancelled or a graceful shutdown is
@@ -150,14 +154,22 @@ public final class NumberServer: Service, Sendable {
         state.withLock { $0.connectionsByAddress[address] ?? 0 }
     }
 
-    /// The remote address as the per-address connection limit counts it: its IP (an IPv4-mapped IPv6 address as the
-    /// IPv4 one), or nil when the limit does not apply: loopback (127.0.0.0/8, ::1, unless `exemptingLoopback` is
-    /// false: tests), a Unix socket, an unknown address.
+    /// The remote address as the per-address connection limit counts it: its IPv4 address (an IPv4-mapped IPv6 one as
+    /// the IPv4 one), an IPv6 address's /64 network (`2001:db8:0:1::/64`: one host, one LAN, is given a whole /64 and
+    /// picks its addresses from it at will, so counting single IPv6 addresses limited nothing), or nil when the limit
+    /// does not apply: loopback (127.0.0.0/8, ::1, unless `exemptingLoopback` is false: tests), a Unix socket, an
+    /// unknown address.
     package static func limitedAddress(_ address: SocketAddress?, exemptingLoopback: Bool) -> String? {
         guard var ip = address?.ipAddress else { return nil }
         if ip.hasPrefix("::ffff:"), ip.contains(".") { ip.removeFirst("::ffff:".count) }
         if exemptingLoopback, ip.hasPrefix("127.") || ip == "::1" { return nil }
-        return ip
+        guard ip.contains(":") else { return ip }
+        var bytes = in6_addr()
+        guard inet_pton(AF_INET6, ip, &bytes) == 1 else { return ip }
+        let prefix = withUnsafeBytes(of: &bytes) { raw in
+            stride(from: 0, to: 8, by: 2).map { String(UInt16(raw[$0]) << 8 | UInt16(raw[$0 + 1]), radix: 16) }
+        }
+        return prefix.joined(separator: ":") + "::/64"
     }
 
     /// Bytes held in partially received frames across connections now (``ServerByteBudget``).
