@@ -35,16 +35,19 @@ extension NumberService {
             if request.idempotencyKey != nil, let replay = try await replayPurchase(request, fingerprint: fingerprint) {
                 return replay
             }
+            // A provider call the caller's cancellation cut short fails as the provider being unavailable: it was not.
+            if Task.isCancelled { throw Self.cancelledBeforeHold }
             throw error
         }
         // Checked here, not only by the provider calls above: a purchase whose listings were all fresh asked nothing.
-        guard !Task.isCancelled else {
-            throw NumberError(.cancelled, .providerUnavailable, "cancelled before anything was held")
-        }
+        guard !Task.isCancelled else { throw Self.cancelledBeforeHold }
         return try await carriedThrough { () async throws(NumberError) -> PurchaseResult in
             try await self.buy(request, prepared: prepared, fingerprint: fingerprint)
         }
     }
+
+    private static let cancelledBeforeHold = NumberError(
+        .cancelled, .providerUnavailable, "cancelled before anything was held")
 
     /// The purchase from its durable intent on: opens it (the hold), buys, then commits or compensates.
     private func buy(

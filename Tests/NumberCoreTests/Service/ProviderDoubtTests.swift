@@ -470,15 +470,17 @@ struct ProviderDoubtTests {
     /// closes the connections it waited for, which cancels their calls, yet such a purchase went on after it: it then
     /// held the customer's money and bought at Twilio for a client long gone, and held up the stop past systemd's
     /// patience. Now a caller cancelled before the intent is opened stops the purchase there.
+    /// Twice: a search that ends anyway after the caller went (its answer arrived), and one the cancellation cuts
+    /// short as the Twilio adapter does (`.unavailable`, which must not reach the caller as a provider failure).
     @Test(
         "a purchase whose caller is cancelled before anything is held stops: no hold, no buy",
-        arguments: StoreKind.allCases)
-    func cancelledBeforeTheHoldStops(kind: StoreKind) async throws {
+        arguments: StoreKind.allCases, [false, true])
+    func cancelledBeforeTheHoldStops(kind: StoreKind, searchCut: Bool) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         h.provider.stock([Self.phone])
         // Never searched, so the purchase checks the listing at the provider first; the caller goes meanwhile.
-        h.provider.inject(.hangThenDo(gate: "search"), on: .search)
+        h.provider.inject(searchCut ? .untilCancelled(gate: "search") : .hangThenDo(gate: "search"), on: .search)
         let service = h.service
         let purchase = Task {
             try await service.purchase(

@@ -31,6 +31,9 @@ final class FakeProvider: NumberProvider {
         /// Wait until `resume(_:)` is called with this gate name, then do the operation (it sees what happened
         /// meanwhile).
         case hangThenDo(gate: String)
+        /// Reach this gate, then wait until the calling task is cancelled and fail as the Twilio adapter does then
+        /// (its HTTP client gives the request up: `.unavailable`), without doing anything.
+        case untilCancelled(gate: String)
     }
 
     private struct Rule {
@@ -280,6 +283,10 @@ final class FakeProvider: NumberProvider {
         case .hangThenDo(let gate):
             await hang(gate)
             return try body()
+        case .untilCancelled(let gate):
+            inner.withLock { _ = $0.reached.insert(gate) }
+            while !Task.isCancelled { try? await Task.sleep(nanoseconds: 1_000_000) }
+            throw ProviderError(.unavailable, message: "\(operation): cancelled: the request was cancelled")
         }
     }
 
