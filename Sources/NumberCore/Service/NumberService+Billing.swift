@@ -91,12 +91,14 @@ extension NumberService {
         var refused: Set<String> = []
         var deferred: [String] = []
         for number in plan.toRelease {
-            defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             guard pass.mayGoOn else {
+                // Still claimed until the withdrawal below: handed back before it, reconciliation could take the
+                // number and send its DELETE, and the withdrawal then clear the release request under it.
                 deferred.append(number.id)
                 refused.insert(number.id)
                 continue
             }
+            defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
             do {
                 _ = try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
                 report.released += 1
@@ -118,7 +120,12 @@ extension NumberService {
                 let events = deferred.filter { state.numbers[$0]?.releaseRequestedAt != nil }.map {
                     CoreEvent.numberReleaseCancelled(numberId: $0)
                 }
+                // Handed back in the decision that withdraws them.
+                local.withLock { local in for id in deferred { local.liveReleases.remove(id) } }
                 return (events, events.count)
+            }
+            if withdrawn == nil {
+                local.withLock { local in for id in deferred { local.liveReleases.remove(id) } }
             }
             report.releasesDeferred = withdrawn ?? deferred.count
         }

@@ -95,7 +95,7 @@ extension NumberService {
             // number until the release is done: one that reserved it after the release started could otherwise
             // find it still listed (a lost answer's look-up) and commit a number the sweep then releases.
             guard await needsProvider(watch, at: now, into: &report) else { return true }
-            guard claim(watch) else {
+            guard let blockedHere = claim(watch) else {
                 report.pending.append(phone)
                 return true
             }
@@ -105,8 +105,10 @@ extension NumberService {
                 // A DELETE that may still land (no answer, a 5xx, a 404 after such an attempt) keeps purchases off the
                 // number until a later sweep's look-up no longer lists it: bought meanwhile, Twilio would answer 201
                 // for the number it still has (twilio-api.md §8.7), the purchase would commit, and the DELETE would
-                // then take the customer's number away. A definite refusal leaves nothing in flight.
-                if !Self.mayStillTakeEffect(error) { unblock(watch) }
+                // then take the customer's number away. A definite refusal leaves nothing of this sweep's in flight —
+                // but the number may have been blocked before, for an earlier DELETE (a customer's release, a
+                // compensation, any watched number after a restart) that may still land: that block stays.
+                if !Self.mayStillTakeEffect(error), blockedHere { unblock(watch) }
                 // Twilio's 404: gone already (or not shown yet); the next sweep looks again.
                 if (error as? ProviderError)?.kind != .notFound {
                     logger.error(
@@ -136,16 +138,18 @@ extension NumberService {
     }
 
     /// Marks the watched number as being released, if the decision state still lets it be (watched the same way,
-    /// nobody owns or reserves it); purchases refuse a marked number until ``unblock(_:)``.
-    private func claim(_ watch: OrphanWatch) -> Bool {
-        let claimed = try? coordinator.decide { state throws(NumberError) in
+    /// nobody owns or reserves it); purchases refuse a marked number until ``unblock(_:)``. Nil when it may not be
+    /// released; else whether the mark is this claim's (false: the number was blocked already, for an earlier DELETE
+    /// that may still land).
+    private func claim(_ watch: OrphanWatch) -> Bool? {
+        let claimed = try? coordinator.decide { state throws(NumberError) -> (events: [CoreEvent], result: Bool?) in
             let free =
                 state.orphanWatch[watch.phoneNumber] == watch && state.phoneOwners[watch.phoneNumber] == nil
                 && state.reservations[watch.phoneNumber] == nil
-            if free { local.withLock { _ = $0.releasingOrphans.insert(watch.phoneNumber) } }
-            return ([], free)
+            guard free else { return ([], nil) }
+            return ([], local.withLock { $0.releasingOrphans.insert(watch.phoneNumber).inserted })
         }
-        return claimed?.result ?? false
+        return claimed?.result ?? nil
     }
 
     /// What the durable state says about a watch before asking the provider.

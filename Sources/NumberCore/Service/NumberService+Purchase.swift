@@ -466,10 +466,26 @@ extension NumberService {
                 at: now)
         }
         var watched = false
+        // A number sold in place of the one asked for is in no reservation (the intent's items are in its own until the
+        // void): another purchase may be buying it, or own it by now — Twilio answers its buy 201 with the same SID —,
+        // and this DELETE would take it. One held so is left to that purchase (its watch ends when it commits); any
+        // other is kept off purchases from the mark until its DELETE is done.
+        let substitutes = bought.map(\.phoneNumber).filter { phone in
+            !intent.items.contains { $0.phoneNumber == phone }
+        }
+        var heldElsewhere: Set<String> = []
+        var blockedHere: [String] = []
         if !bought.isEmpty && intent.status == .open {
             // Whether this hold of the lock marked it (false: someone else already did; go on releasing).
             let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
                 guard state.intents[intent.id]?.status == .open else { return ([], false) }
+                heldElsewhere = Set(
+                    substitutes.filter { phone in
+                        state.phoneOwners[phone] != nil || state.reservations[phone].map { $0 != intent.id } ?? false
+                    })
+                blockedHere = local.withLock { local in
+                    substitutes.filter { !heldElsewhere.contains($0) && local.releasingOrphans.insert($0).inserted }
+                }
                 return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(watching, state), true)
             }
             guard let marked else { return }
@@ -479,9 +495,13 @@ extension NumberService {
         var unseen: [String] = []
         // Unseen numbers whose DELETE may still land: kept off purchases like the sweep's (``blockPurchases(_:)``).
         var inFlight: [String] = []
-        for number in bought {
+        for number in bought where !heldElsewhere.contains(number.phoneNumber) {
             do {
                 try await provider.release(sid: number.sid)
+                // Gone at the provider: a purchase of it now gets a new SID, which no DELETE of this one can take.
+                if blockedHere.contains(number.phoneNumber) {
+                    local.withLock { _ = $0.releasingOrphans.remove(number.phoneNumber) }
+                }
             } catch let error as ProviderError where error.kind == .notFound {
                 unseen.append(number.phoneNumber)
                 if error.mayStillTakeEffect { inFlight.append(number.phoneNumber) }

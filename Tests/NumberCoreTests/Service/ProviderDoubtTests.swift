@@ -315,6 +315,103 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// A review of check-then-act across awaits (nineteenth session): the sweep's own DELETE refused outright lifted
+    /// the number's block — but that block was often an earlier DELETE's (a customer's release answered 404 after a
+    /// timeout; after a restart every watched number's), which may still land. The number could be bought and the
+    /// queued DELETE then took the customer's number.
+    @Test(
+        "a sweep whose own DELETE is refused keeps the block of an earlier DELETE that may still land",
+        arguments: StoreKind.allCases, [false, true])
+    func refusedSweepKeepsEarlierBlock(kind: StoreKind, restart: Bool) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let other = try await h.account(funds: 10_000, name: "Other")
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.notFoundAfterTimeout, on: .release)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        if restart { try await h.restart() }
+        // The sweep finds the number still listed and its own DELETE is refused (Twilio overloaded: a 5xx).
+        h.provider.inject(.fail(.unavailable), on: .release)
+        #expect(await h.service.sweepOrphans().pending == [Self.phone])
+        h.provider.stock([Self.phone])
+        let buys = h.provider.calls(.buy)
+        let refused = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phone], country: "US"))
+        }
+        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+        #expect(refused?.message.contains("being released at the provider") == true, "\(String(describing: refused))")
+        #expect(h.provider.calls(.buy) == buys, "refused before the provider was asked")
+        // The next sweep's DELETE goes through.
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        try await h.check()
+    }
+
+    /// The same review: a number sold in place of the one asked for is in no reservation, so while its compensating
+    /// DELETE was on its way another purchase could take it (a listing searched within the last minute, the watch
+    /// counting it as numberd's own) — and the DELETE then took that customer's number; or another purchase already
+    /// buying it saw it deleted under it.
+    @Test(
+        "a substitute's compensating DELETE keeps purchases of it off, and spares one another purchase is buying",
+        arguments: StoreKind.allCases)
+    func substituteIsKeptOffAndSpared(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let buyer = try await h.account(funds: 10_000)
+        let other = try await h.account(funds: 10_000, name: "Other")
+        let substitute = "+14155550199"
+        h.provider.stock([Self.phone, substitute])
+        // The other account has the substitute's listing from a search within the minute.
+        _ = try await h.service.search(ProviderSearchQuery(country: "US", limit: 10), accountId: other.id)
+        h.provider.sellInstead(substitute, for: Self.phone)
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        async let first = numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: buyer.id, phoneNumbers: [Self.phone], country: "US"))
+        }
+        await h.provider.waitUntilReached("delete")
+        let refused = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: other.id, phoneNumbers: [substitute], country: "US"))
+        }
+        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+        #expect(h.provider.buyCount(substitute) == 0, "refused before the provider was asked")
+        h.provider.resume("delete")
+        #expect(await first?.reason == .providerUnavailable)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        // Once the DELETE is done the number may be bought again.
+        let bought = try await h.buy([substitute], for: other.id)
+        #expect(bought.numbers.map(\.phoneNumber) == [substitute])
+    }
+
+    /// The same: a purchase already buying a number when another purchase's compensation finds that number sold in
+    /// its place — Twilio answers both buys with the one SID — must not see it deleted under it.
+    @Test("a compensation spares a substitute another purchase is buying", arguments: StoreKind.allCases)
+    func substituteAnotherPurchaseBuysIsSpared(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let buyer = try await h.account(funds: 10_000)
+        let other = try await h.account(funds: 10_000, name: "Other")
+        let asked = "+14155550177"
+        let substitute = "+14155550166"
+        h.provider.stock([asked, substitute])
+        h.provider.inject(.hangThenDo(gate: "buy"), on: .buy, phoneNumber: substitute)
+        async let buying = numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: other.id, phoneNumbers: [substitute], country: "US"))
+        }
+        await h.provider.waitUntilReached("buy")
+        h.provider.sellInstead(substitute, for: asked)
+        let releases = h.provider.calls(.release)
+        let failed = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: buyer.id, phoneNumbers: [asked], country: "US"))
+        }
+        #expect(failed?.reason == .providerUnavailable, "\(String(describing: failed))")
+        #expect(h.provider.calls(.release) == releases, "the number another purchase is buying was not deleted")
+        #expect(h.provider.ownedPhoneNumbers == [substitute])
+        h.provider.resume("buy")
+        _ = await buying
+    }
+
     @Test(
         "after a restart a watched number cannot be bought until a sweep has looked it up (a DELETE of it may be queued)",
         arguments: StoreKind.allCases)
