@@ -23,9 +23,14 @@ thread) scratch=.build-tsan init=__tsan_init ;;
 address) scratch=.build-asan init=__asan_init ;;
 *) echo "usage: $0 [thread|address]"; exit 2 ;;
 esac
+build_log=$(mktemp)
 for product in numberd numbers-load CoreBenchmark; do
-    swift build --sanitize="$sanitizer" --scratch-path "$scratch" --product "$product" 2>&1 | grep -E 'error|Build' || true
+    # A failed build must not leave the last good binaries to be tested in its place.
+    swift build --sanitize="$sanitizer" --scratch-path "$scratch" --product "$product" >"$build_log" 2>&1 ||
+        { cat "$build_log"; echo "the --sanitize=$sanitizer build of $product failed"; exit 1; }
+    tail -1 "$build_log"
 done
+rm -f "$build_log"
 bin=$scratch/debug
 nm -D "$bin/numberd" | grep " $init\$" >/dev/null || { echo "$bin/numberd is not built with --sanitize=$sanitizer"; exit 1; }
 work=$(mktemp -d "/tmp/numberd-$sanitizer.XXXXXX")
