@@ -10,6 +10,23 @@ import Testing
 struct ProviderDoubtTests {
     static let phone = "+14155550100"
 
+    /// Expects `purchase` of `phone` (listed at `provider`) refused because a DELETE of it may still land — before the
+    /// provider was asked to sell it.
+    static func expectKeptOff(
+        _ phone: String, at provider: FakeProvider, sourceLocation: SourceLocation = #_sourceLocation,
+        _ purchase: () async throws -> Void
+    ) async {
+        provider.stock([phone])  // listed: only the block can refuse it
+        let buys = provider.buyCount(phone)
+        let refused = await numberError { try await purchase() }
+        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))", sourceLocation: sourceLocation)
+        #expect(
+            refused?.message.contains("being released at the provider") == true, "\(String(describing: refused))",
+            sourceLocation: sourceLocation)
+        #expect(
+            provider.buyCount(phone) == buys, "refused before the provider was asked", sourceLocation: sourceLocation)
+    }
+
     @Test(
         "an unsearched number is looked up as declared: toll-free declared local is refused, as toll-free costs its price",
         arguments: StoreKind.allCases)
@@ -261,12 +278,7 @@ struct ProviderDoubtTests {
         _ = await service.sweepOrphans()
         store.release()
         #expect(try await released.number.status == .released)
-        provider.stock([Self.phone])  // listed again: only the block can refuse it
-        let buys = provider.calls(.buy)
-        let again = await numberError { _ = try await service.purchase(request) }
-        #expect(again?.reason == .numberUnavailable, "\(String(describing: again))")
-        #expect(again?.message.contains("being released at the provider") == true, "\(String(describing: again))")
-        #expect(provider.calls(.buy) == buys, "refused before the provider was asked")
+        await Self.expectKeptOff(Self.phone, at: provider) { _ = try await service.purchase(request) }
     }
 
     /// The same review: a sweep's look-up answered "not there" lifted the number's block whatever happened while it
@@ -305,11 +317,7 @@ struct ProviderDoubtTests {
         #expect(h.service.durableState().orphanWatch[Self.phone]?.intentId == number.id)
         h.provider.resume("look-up")
         _ = await sweep
-        let buys = h.provider.calls(.buy)
-        let again = await numberError { _ = try await h.buy([Self.phone], for: account.id) }
-        #expect(again?.reason == .numberUnavailable, "\(String(describing: again))")
-        #expect(again?.message.contains("being released at the provider") == true, "\(String(describing: again))")
-        #expect(h.provider.calls(.buy) == buys, "refused before the provider was asked")
+        await Self.expectKeptOff(Self.phone, at: h.provider) { _ = try await h.buy([Self.phone], for: account.id) }
         // The next sweep finds the number still held there and releases it.
         #expect(await h.service.sweepOrphans().released == [Self.phone])
         try await h.check()
@@ -333,15 +341,10 @@ struct ProviderDoubtTests {
         // The sweep finds the number still listed and its own DELETE is refused (Twilio overloaded: a 5xx).
         h.provider.inject(.fail(.unavailable), on: .release)
         #expect(await h.service.sweepOrphans().pending == [Self.phone])
-        h.provider.stock([Self.phone])
-        let buys = h.provider.calls(.buy)
-        let refused = await numberError {
+        await Self.expectKeptOff(Self.phone, at: h.provider) {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phone], country: "US"))
         }
-        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
-        #expect(refused?.message.contains("being released at the provider") == true, "\(String(describing: refused))")
-        #expect(h.provider.calls(.buy) == buys, "refused before the provider was asked")
         // The next sweep's DELETE goes through.
         #expect(await h.service.sweepOrphans().released == [Self.phone])
         try await h.check()
@@ -369,12 +372,10 @@ struct ProviderDoubtTests {
                 PurchaseRequest(accountId: buyer.id, phoneNumbers: [Self.phone], country: "US"))
         }
         await h.provider.waitUntilReached("delete")
-        let refused = await numberError {
+        await Self.expectKeptOff(substitute, at: h.provider) {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: other.id, phoneNumbers: [substitute], country: "US"))
         }
-        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
-        #expect(h.provider.buyCount(substitute) == 0, "refused before the provider was asked")
         h.provider.resume("delete")
         #expect(await first?.reason == .providerUnavailable)
         #expect(h.provider.ownedPhoneNumbers.isEmpty)
