@@ -3,32 +3,41 @@ import NumberAPI
 import NumberClient
 import Synchronization
 import Testing
+import TwilioSimulator
 
 @Suite("numberd with nobody reading its standard output")
 struct ClosedOutputTests {
-    @Test("a closed stdout (a supervisor gone, `numberd | head -0`) does not stop numberd: it starts and serves")
-    func closedStandardOutput() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-stdout-\(UUID())").path
+    /// A new folder for one test's simulator and data directory.
+    static func scratch(_ prefix: String) throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        return root
+    }
+
+    /// A simulator in `root` and a numberd child against it, launched as `configure` says.
+    static func start(
+        in root: String, _ configure: (inout NumberdChild.Launch) -> Void
+    ) async throws -> (NumberdChild, TwilioSimulator, NumberdChild.Launch) {
         let simulator = try await startExternalSimulator(directory: root)
         var launch = NumberdChild.Launch(
             dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
             simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials)
-        launch.closedStandardOutput = true
-        let child: NumberdChild
+        configure(&launch)
         do {
-            child = try await NumberdChild.start(launch)
+            return (try await NumberdChild.start(launch), simulator, launch)
         } catch {
             try? await simulator.shutdown()
             throw error
         }
+    }
+
+    @Test("a closed stdout (a supervisor gone, `numberd | head -0`) does not stop numberd: it starts and serves")
+    func closedStandardOutput() async throws {
+        let root = try Self.scratch("numberd-stdout")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (child, simulator, launch) = try await Self.start(in: root) { $0.closedStandardOutput = true }
         // The banner (with the first admin key) went nowhere; the key file has it.
-        let adminKey = try String(contentsOfFile: launch.dataDirectory + "/admin.key", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let configuration = NumbersClientConfiguration(
-            host: "127.0.0.1", port: launch.port, apiKey: adminKey,
-            trustRoots: .file(launch.dataDirectory + "/tls/ca.pem"), retry: .none)
+        let configuration = try launch.adminClient()
         let account = try await withNumbersClient(configuration) { client in
             _ = try await client.healthCheck(HealthCheckRequest())
             return try await client.createAccount(CreateAccountRequest(name: "stdout", currency: "USD")).account
@@ -43,28 +52,14 @@ struct ClosedOutputTests {
         "a standard error nobody reads (a stalled log collector) does not stop numberd: calls that log are answered, and what was queued is written when the reader comes back"
     )
     func stalledStandardError() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-stderr-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try Self.scratch("numberd-stderr")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let simulator = try await startExternalSimulator(directory: root)
         let standardError = Pipe()
-        var launch = NumberdChild.Launch(
-            dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
-            simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials)
-        launch.logLevel = "debug"  // a line for every call
-        launch.standardError = standardError.fileHandleForWriting
-        let child: NumberdChild
-        do {
-            child = try await NumberdChild.start(launch)
-        } catch {
-            try? await simulator.shutdown()
-            throw error
+        let (child, simulator, launch) = try await Self.start(in: root) { launch in
+            launch.logLevel = "debug"  // a line for every call
+            launch.standardError = standardError.fileHandleForWriting
         }
-        let adminKey = try String(contentsOfFile: launch.dataDirectory + "/admin.key", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        var configuration = NumbersClientConfiguration(
-            host: "127.0.0.1", port: launch.port, apiKey: adminKey,
-            trustRoots: .file(launch.dataDirectory + "/tls/ca.pem"), retry: .none)
+        var configuration = try launch.adminClient()
         configuration.defaultTimeout = .seconds(30)
         // 2,000 calls' lines (~200 bytes each) are 6 pipes' worth: when numberd wrote them itself, the ~300th call's
         // line blocked its event loop and every later call timed out.

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Logging
+import NumberClient
 import NumberCore
 import NumberDaemon
 import Synchronization
@@ -322,4 +323,15 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
     let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
     return sorted[min(max(rank, 0), sorted.count - 1)]
+}
+
+extension NumberdChild.Launch {
+    /// A client of this numberd with the admin key its first start saved, trusting its CA, one attempt per call.
+    func adminClient() throws -> NumbersClientConfiguration {
+        let adminKey = try String(contentsOfFile: dataDirectory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return NumbersClientConfiguration(
+            host: "127.0.0.1", port: port, apiKey: adminKey, trustRoots: .file(dataDirectory + "/tls/ca.pem"),
+            retry: .none)
+    }
 }
