@@ -118,14 +118,22 @@ package func replayDataDirectory(
 }
 
 /// The scratch copies `replayDataDirectory` makes, and the ones a killed run left. Each copy `.numberd-verify-<hex>`
-/// has an owner file beside it (`<copy>.owner`), created and locked (`flock`, released by the kernel when its process
-/// dies however it dies) before the copy is made, and removed after it: a copy whose owner file is not locked belongs
-/// to nobody. A verify killed by Ctrl-C or the out-of-memory killer used to leave its copy — a whole store, made only
-/// when the disk had room for it and a margin — beside the live store for good: the running numberd's snapshots then
-/// found no room, its segments were never deleted, and the journal grew until a write failed (fail-stop).
+/// has an owner file beside it (`<copy>.owner`), locked (`flock`, released by the kernel when its process dies however
+/// it dies) before the copy is made, and removed after it: a copy whose owner file is not locked belongs to nobody.
+/// A verify killed by Ctrl-C or the out-of-memory killer used to leave its copy — a whole store, made only when the
+/// disk had room for it and a margin — beside the live store for good: the running numberd's snapshots then found no
+/// room, its segments were never deleted, and the journal grew until a write failed (fail-stop).
+///
+/// The owner file is created and locked under a name of its own (`<copy>.owner-pending`) and only then renamed to
+/// `<copy>.owner` (the lock belongs to the open file, which the rename keeps), so no cleanup ever finds an owner file
+/// unlocked while its verify lives; a pending file is removed only when unlocked and an hour old. Cleanup acts only on
+/// what `lstat` shows is a directory (a copy) or a regular file (an owner file) of this process's effective user, and
+/// follows no symbolic link: in the system's temporary folder a root numberd must not remove other users' files.
 package enum VerifyCopy {
     static let prefix = ".numberd-verify-"
     static let ownerSuffix = ".owner"
+    /// The owner file's name from its creation until it is locked.
+    static let pendingSuffix = ".owner-pending"
 
     /// Where copies are made: beside the store (its data directory), else the system's temporary folder.
     package static func places(besides store: URL) -> [URL] {
@@ -134,63 +142,126 @@ package enum VerifyCopy {
 
     /// Creates and locks `copy`'s owner file; its descriptor, or nil if it cannot be made.
     static func own(_ copy: URL) -> Int32? {
-        let descriptor = open(copy.path + ownerSuffix, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return nil }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard let descriptor = createOwner(copy) else { return nil }
+        guard nameOwner(copy, descriptor) else {
+            unlink(copy.path + pendingSuffix)
             close(descriptor)
             return nil
         }
         return descriptor
     }
 
-    /// Removes `copy`, then its owner file, then lets go of the lock (in that order: a copy is never seen without
-    /// its owner file while its process lives).
-    static func remove(_ copy: URL, owner: Int32) {
-        try? FileManager.default.removeItem(at: copy)
-        unlink(copy.path + ownerSuffix)
-        close(owner)
+    /// `own`'s first step: creates the owner file under its pending name (unlocked until `nameOwner`).
+    static func createOwner(_ copy: URL) -> Int32? {
+        let descriptor = open(copy.path + pendingSuffix, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        return descriptor >= 0 ? descriptor : nil
     }
 
-    /// Removes the copies in `place` whose owner is gone (and owner files left without a copy); returns their names.
-    /// A copy without an owner file is one an older numberd made (before copies had owners): removed once an hour
-    /// old, when no verify is still reading it.
+    /// `own`'s second step: locks the pending owner file, then renames it to `<copy>.owner`; whether both worked.
+    static func nameOwner(_ copy: URL, _ descriptor: Int32) -> Bool {
+        flock(descriptor, LOCK_EX | LOCK_NB) == 0 && rename(copy.path + pendingSuffix, copy.path + ownerSuffix) == 0
+    }
+
+    /// Removes `copy`, then its owner file, then lets go of the lock (in that order: a copy is never seen without
+    /// its owner file while its process lives). A copy that cannot be removed keeps its owner file, unlocked once
+    /// this returns, so the next cleanup tries again.
+    static func remove(_ copy: URL, owner: Int32) {
+        release(copy, owner: owner, removeItem: removeTree)
+    }
+
+    /// Removes the copies in `place` whose owner is gone (and owner files left without a copy, and pending ones an
+    /// hour old); returns the names of the copies it removed. A copy without an owner file is one an older numberd
+    /// made (before copies had owners): removed once an hour old, when no verify is still reading it. `removeItem`
+    /// removes a copy (tests make it fail).
     @discardableResult
-    package static func removeLeftovers(in place: URL) -> [String] {
+    package static func removeLeftovers(
+        in place: URL, removeItem: (URL) throws -> Void = removeTree
+    ) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: place.path)) ?? []
         var removed: [String] = []
-        for name in names where name.hasPrefix(prefix) && !name.hasSuffix(ownerSuffix) {
+        for name in names where name.hasPrefix(prefix) && !name.hasSuffix(ownerSuffix) && !name.hasSuffix(pendingSuffix)
+        {
             let copy = place.appendingPathComponent(name, isDirectory: true)
-            let descriptor = open(copy.path + ownerSuffix, O_RDWR | O_CLOEXEC)
-            if descriptor < 0 {
-                guard errno == ENOENT, isOld(copy) else { continue }
-            } else if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-                close(descriptor)  // its verify is still running
-                continue
+            guard let status = ownEntry(copy.path, type: S_IFDIR) else { continue }
+            switch lockIfAbandoned(copy.path + ownerSuffix) {
+            case .busy:
+                continue  // its verify is still running (or the owner file is not one of ours)
+            case .missing:
+                guard isOld(status), (try? removeItem(copy)) != nil else { continue }
+                removed.append(name)
+            case .abandoned(let owner):
+                if release(copy, owner: owner, removeItem: removeItem) { removed.append(name) }
             }
-            try? FileManager.default.removeItem(at: copy)
-            if descriptor >= 0 {
-                unlink(copy.path + ownerSuffix)
-                close(descriptor)
-            }
-            removed.append(name)
         }
-        // An owner file whose copy was never made (killed between the two).
-        for name in names where name.hasPrefix(prefix) && name.hasSuffix(ownerSuffix) {
-            let copy = String(name.dropLast(ownerSuffix.count))
-            guard !names.contains(copy) else { continue }
+        // An owner file whose copy was never made (killed between the two), or never named (killed before).
+        for name in names where name.hasPrefix(prefix) {
+            let pending = name.hasSuffix(pendingSuffix)
+            guard pending || (name.hasSuffix(ownerSuffix) && !names.contains(String(name.dropLast(ownerSuffix.count))))
+            else { continue }
             let path = place.appendingPathComponent(name).path
-            let descriptor = open(path, O_RDWR | O_CLOEXEC)
-            guard descriptor >= 0 else { continue }
-            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { unlink(path) }
-            close(descriptor)
+            // A pending file is unlocked for a moment while its verify starts.
+            guard case .abandoned(let owner) = lockIfAbandoned(path, onlyIfOld: pending) else { continue }
+            unlink(path)
+            close(owner)
         }
         return removed
     }
 
-    private static func isOld(_ url: URL) -> Bool {
-        let modified = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date
-        return modified.map { Date().timeIntervalSince($0) > 3600 } ?? false
+    /// What an owner file says of its copy.
+    private enum Owner {
+        /// There is no owner file.
+        case missing
+        /// Locked by a live verify, or not a regular file of this user (then left alone), or gone meanwhile.
+        case busy
+        /// Nobody held its lock: now this process does (the descriptor).
+        case abandoned(Int32)
     }
+
+    /// Locks the owner file at `path` if nobody holds it (and, with `onlyIfOld`, it is an hour old), without
+    /// following a symbolic link.
+    private static func lockIfAbandoned(_ path: String, onlyIfOld: Bool = false) -> Owner {
+        var checked = stat()
+        guard lstat(path, &checked) == 0 else { return errno == ENOENT ? .missing : .busy }
+        guard isOwn(checked, type: S_IFREG), !onlyIfOld || isOld(checked) else { return .busy }
+        let descriptor = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { return .busy }
+        var locked = stat()
+        // Still the file checked, and still named (another cleanup that had it may have removed it meanwhile).
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0, fstat(descriptor, &locked) == 0,
+            locked.st_dev == checked.st_dev, locked.st_ino == checked.st_ino, locked.st_nlink > 0
+        else {
+            close(descriptor)
+            return .busy
+        }
+        return .abandoned(descriptor)
+    }
+
+    /// Removes `copy`, then, once it is gone, its owner file, and closes `owner`: whether this removed the copy.
+    @discardableResult
+    private static func release(_ copy: URL, owner: Int32, removeItem: (URL) throws -> Void) -> Bool {
+        let removed = (try? removeItem(copy)) != nil
+        var status = stat()
+        if removed || (lstat(copy.path, &status) != 0 && errno == ENOENT) { unlink(copy.path + ownerSuffix) }
+        close(owner)
+        return removed
+    }
+
+    /// `path`'s `lstat` if it is of `type` (`S_IFDIR`, `S_IFREG`) and this process's effective user owns it.
+    private static func ownEntry(_ path: String, type: mode_t) -> stat? {
+        var status = stat()
+        guard lstat(path, &status) == 0, isOwn(status, type: type) else { return nil }
+        return status
+    }
+
+    private static func isOwn(_ status: stat, type: mode_t) -> Bool {
+        status.st_mode & S_IFMT == type && status.st_uid == geteuid()
+    }
+
+    private static func isOld(_ status: stat) -> Bool {
+        Date().timeIntervalSince1970 - Double(status.st_mtim.tv_sec) > 3600
+    }
+
+    static func removeTree(_ url: URL) throws { try FileManager.default.removeItem(at: url) }
 }
 
 /// The bytes of the store's files (what a copy of it takes).
