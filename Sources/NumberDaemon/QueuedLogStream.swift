@@ -10,7 +10,8 @@ import Metrics
 /// pipe, and then every thread that logged — event loops, the journal writer, the provider's threads — blocked in
 /// `fwrite`, so numberd stopped answering anyone. Now such a reader costs log lines, never service: the queue holds at
 /// most ``Limits/queuedBytesMax`` bytes (plus the batch being written), a line that does not fit is dropped and counted
-/// (`numberd_log_lines_dropped_total`), and a line after the drops says how many went missing there.
+/// (`numberd_log_lines_dropped_total`), and so is every line after it until the writer takes what is queued: a line
+/// written then, right after the last one queued before the drops, says how many went missing there.
 ///
 /// A line at `critical` level (numberd logs one before it stops itself) waits up to ``Limits/criticalWait`` for
 /// everything queued before it to be written, and so does ``flush(timeout:)`` at the end of a run: the last lines are
@@ -18,7 +19,8 @@ import Metrics
 public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
     /// The bounds.
     public struct Limits: Sendable {
-        /// Bytes of log lines waiting for the writer thread (not counting the batch it is writing). Default 4 MiB.
+        /// Bytes of log lines waiting for the writer thread (not counting the batch it is writing). Default 4 MiB; at
+        /// least ``lineBytesMax``, so a line always fits an empty queue.
         public var queuedBytesMax: Int
         /// A longer line is cut to this many bytes and says how many were cut. Default 16 KiB.
         public var lineBytesMax: Int
@@ -34,12 +36,24 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
 
         /// The documented defaults.
         public static let defaults = Limits()
+
+        /// Why a stream cannot take these limits, or nil: lines of at least 64 bytes (the cut's note fits), and a
+        /// queue that holds a whole line (a line dropped into an empty queue would leave the writer asleep, and its
+        /// notice unwritten).
+        var problem: String? {
+            guard lineBytesMax >= 64 else { return "lineBytesMax \(lineBytesMax) is below 64" }
+            guard queuedBytesMax >= lineBytesMax else {
+                return "queuedBytesMax \(queuedBytesMax) is below lineBytesMax \(lineBytesMax)"
+            }
+            return nil
+        }
     }
 
     private struct State {
         var lines: [String] = []
         var queuedBytes = 0
-        /// Lines dropped since the last batch was taken.
+        /// Lines dropped since the last batch was taken: while there are any, every line is (so the notice that counts
+        /// them, written after the batch, stands where they went missing).
         var dropped = 0
         /// Lines queued or dropped so far, and how many of them the writer has finished with (a dropped line is
         /// finished when the notice that counts it is written).
@@ -47,7 +61,7 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
         var finished: UInt64 = 0
     }
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var state = State()
     private let descriptor: Int32
     private let limits: Limits
@@ -55,7 +69,7 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
 
     /// Starts the writer thread for `descriptor` (numberd's is 2), which stays open for the process's life.
     public init(descriptor: Int32 = STDERR_FILENO, limits: Limits = .defaults, metrics: any MetricsFactory) {
-        precondition(limits.queuedBytesMax > 0 && limits.lineBytesMax >= 64, "log queue limits out of range")
+        if let problem = limits.problem { preconditionFailure("log queue limits: \(problem)") }
         self.descriptor = descriptor
         self.limits = limits
         droppedLines = Counter(label: "numberd_log_lines_dropped_total", factory: metrics)
@@ -64,14 +78,17 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues `string` (one whole log line from `StreamLogHandler`); drops it when the queue is full.
+    /// Queues `string` (one whole log line from `StreamLogHandler`); drops it when the queue is full, or when a line
+    /// was dropped since the writer last took the queue.
     public func write(_ string: String) {
         let line = Self.cut(string, toBytes: limits.lineBytesMax)
         let bytes = line.utf8.count
         condition.lock()
         state.accepted += 1
-        guard state.queuedBytes + bytes <= limits.queuedBytesMax else {
+        guard state.dropped == 0 && state.queuedBytes + bytes <= limits.queuedBytesMax else {
             state.dropped += 1
+            // The writer writes the notice (and a flush waits for it).
+            condition.broadcast()
             condition.unlock()
             droppedLines.increment()
             return
@@ -82,12 +99,11 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until every line queued before this call has been written (or dropped), at most `timeout`; returns
-    /// whether they all were.
+    /// Waits until every line queued before this call has been written (or dropped), at most `timeout` (measured on
+    /// the monotonic clock: a wall clock stepped back does not lengthen it); returns whether they all were.
     @discardableResult
     public func flush(timeout: Duration) -> Bool {
-        let (seconds, attoseconds) = timeout.components
-        let deadline = Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18)
+        let deadline = MonotonicCondition.deadline(after: timeout)
         condition.lock()
         defer { condition.unlock() }
         let target = state.accepted
@@ -99,6 +115,13 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
 
     /// The `critical` wait (``Limits/criticalWait``).
     func flushCritical() { flush(timeout: limits.criticalWait) }
+
+    /// Lines waiting for the writer (not the batch it is writing): tests see when it has taken a batch.
+    var queuedLines: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return state.lines.count
+    }
 
     private func writeForever() {
         while true {
@@ -115,7 +138,7 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(batch.reduce(0) { $0 + $1.utf8.count } + 200)
             for line in batch { bytes.append(contentsOf: line.utf8) }
-            // After the batch: the dropped lines came after the ones that were queued.
+            // After the batch: the dropped lines came after every one that was queued (none is queued after a drop).
             if dropped > 0 { bytes.append(contentsOf: Self.droppedNotice(dropped).utf8) }
             Self.writeAll(bytes, to: descriptor)
 
@@ -169,6 +192,51 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
         let timestamp = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return "\(timestamp) warning numberd: dropped=\(count) [NumberDaemon] \(count) log lines dropped here: "
             + "standard error was not read fast enough (numberd_log_lines_dropped_total)\n"
+    }
+}
+
+/// A mutex and a condition variable whose timed wait runs on `CLOCK_MONOTONIC`: `NSCondition.wait(until:)` takes a
+/// wall-clock `Date`, so a clock stepped back during a `critical` line's wait held the thread that logged it (an event
+/// loop, maybe) for the length of the step.
+private final class MonotonicCondition {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    func broadcast() { pthread_cond_broadcast(condition) }
+    func wait() { pthread_cond_wait(condition, mutex) }
+
+    /// Waits (the lock held) until woken or `deadline` passes; false once it has passed.
+    func wait(until deadline: timespec) -> Bool {
+        var deadline = deadline
+        return pthread_cond_timedwait(condition, mutex, &deadline) == 0
+    }
+
+    /// `CLOCK_MONOTONIC` now plus `duration` (taken between zero and a year).
+    static func deadline(after duration: Duration) -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let (seconds, attoseconds) = min(max(duration, .zero), .seconds(365 * 86_400)).components
+        let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        return timespec(
+            tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
     }
 }
 

@@ -77,7 +77,7 @@ struct QueuedLogStreamTests {
         defer { pipe.close() }
         let registry = PrometheusCollectorRegistry()
         let stream = QueuedLogStream(
-            descriptor: pipe.write, limits: .init(queuedBytesMax: 8192),
+            descriptor: pipe.write, limits: .init(queuedBytesMax: 8192, lineBytesMax: 1024),
             metrics: PrometheusMetricsFactory(registry: registry))
         pipe.fill()
         // 4,000 lines of 100 bytes: 400 kB, 50 times the queue.
@@ -174,5 +174,127 @@ struct QueuedLogStreamTests {
         #expect(QueuedLogStream.cut("short\n", toBytes: 1000) == "short\n")
         let exact = String(repeating: "a", count: 999) + "\n"
         #expect(QueuedLogStream.cut(exact, toBytes: 1000) == exact)
+    }
+
+    /// A line of exactly `bytes` bytes starting with `name` and a space.
+    static func line(_ name: String, _ bytes: Int) -> String {
+        name + " " + String(repeating: "x", count: bytes - name.utf8.count - 2) + "\n"
+    }
+
+    /// Waits until the writer has taken what is queued (and, the pipe being full, is stuck writing it).
+    static func waitUntilTaken(_ stream: QueuedLogStream) throws {
+        let end = ContinuousClock.now + .seconds(30)
+        while stream.queuedLines > 0, ContinuousClock.now < end { usleep(1000) }
+        try #require(stream.queuedLines == 0, "the writer did not take the queue")
+        usleep(20_000)  // into its `write`
+    }
+
+    /// The lines that reach a reader who comes back, once everything queued is written (the pipe's filler left
+    /// out).
+    static func linesRead(_ pipe: LogPipe, _ stream: QueuedLogStream) -> [Substring] {
+        let reader = Mutex("")
+        let reading = Atomic(true)
+        let drained = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while reading.load(ordering: .relaxed) {
+                let text = pipe.drain()
+                reader.withLock { $0 += text }
+                usleep(1000)
+            }
+            drained.signal()
+        }
+        #expect(stream.flush(timeout: .seconds(60)))
+        reading.store(false, ordering: .relaxed)
+        drained.wait()
+        let output = reader.withLock { $0 } + pipe.drain()
+        return output.split(separator: "\n").filter { !$0.hasPrefix("f") }
+    }
+
+    /// The first word of each line, and a notice's `dropped=N`.
+    static func shape(_ lines: [Substring]) -> [String] {
+        lines.map { line in
+            guard line.contains("log lines dropped here") else { return String(line.prefix { $0 != " " }) }
+            return line.split(separator: " ").first { $0.hasPrefix("dropped=") }.map(String.init) ?? "notice?"
+        }
+    }
+
+    @Test("once a line is dropped, the later ones are too until the writer takes the queue: the notice is at the gap")
+    func noticeAtTheGap() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let registry = PrometheusCollectorRegistry()
+        let stream = QueuedLogStream(
+            descriptor: pipe.write, limits: .init(queuedBytesMax: 4096, lineBytesMax: 1024),
+            metrics: PrometheusMetricsFactory(registry: registry))
+        pipe.fill()
+        stream.write(Self.line("L0", 100))
+        try Self.waitUntilTaken(stream)
+        for index in 1...9 { stream.write(Self.line("L\(index)", 400)) }  // 3,600 of 4,096 bytes
+        stream.write(Self.line("D", 1000))  // does not fit
+        stream.write(Self.line("S", 50))  // would fit, but comes after the gap
+        let lines = Self.linesRead(pipe, stream)
+        #expect(Self.shape(lines) == (0...9).map { "L\($0)" } + ["dropped=2"], "\(Self.shape(lines))")
+        #expect(Self.droppedTotal(registry) == 2)
+    }
+
+    @Test("a line that fills the queue exactly is queued; the next is dropped")
+    func exactFit() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(
+            descriptor: pipe.write, limits: .init(queuedBytesMax: 4096, lineBytesMax: 1024),
+            metrics: PrometheusMetricsFactory())
+        pipe.fill()
+        stream.write(Self.line("L0", 100))
+        try Self.waitUntilTaken(stream)
+        for index in 1...4 { stream.write(Self.line("L\(index)", 1024)) }  // 4,096 bytes: exactly the queue
+        stream.write(Self.line("X", 64))
+        let lines = Self.linesRead(pipe, stream)
+        #expect(Self.shape(lines) == (0...4).map { "L\($0)" } + ["dropped=1"], "\(Self.shape(lines))")
+        // Lines of exactly lineBytesMax are whole.
+        #expect(lines.dropFirst().prefix(4).allSatisfy { $0.utf8.count == 1023 })
+    }
+
+    @Test("a line of lineBytesMax bytes is written whole, one of lineBytesMax + 1 is cut")
+    func cutAtTheLimit() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(
+            descriptor: pipe.write, limits: .init(lineBytesMax: 1024), metrics: PrometheusMetricsFactory())
+        let whole = Self.line("whole", 1024)
+        stream.write(whole)
+        stream.write(Self.line("cut", 1025))
+        #expect(stream.flush(timeout: .seconds(60)))
+        let output = pipe.drain()
+        #expect(output.hasPrefix(whole))
+        let cut = output.dropFirst(whole.count)
+        #expect(cut.hasPrefix("cut xxx") && cut.hasSuffix(" … (1025 bytes, cut)\n"), "\(cut)")
+        #expect(cut.utf8.count <= 1024)
+    }
+
+    @Test("a queue smaller than a line is refused: a line dropped into an empty queue would wake no writer")
+    func queueHoldsALine() {
+        typealias Limits = QueuedLogStream.Limits
+        #expect(Limits.defaults.problem == nil)
+        #expect(Limits(queuedBytesMax: 1024, lineBytesMax: 1024).problem == nil)
+        #expect(Limits(queuedBytesMax: 1023, lineBytesMax: 1024).problem != nil)
+        #expect(Limits(queuedBytesMax: 8192, lineBytesMax: 63).problem != nil)
+    }
+
+    @Test("a flush behind a reader that never reads returns at its timeout, neither before nor long after")
+    func flushTimeoutIsBounded() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(descriptor: pipe.write, metrics: PrometheusMetricsFactory())
+        pipe.fill()
+        stream.write("stuck\n")
+        for timeout in [Duration.milliseconds(300), .zero, .milliseconds(-5)] {
+            let started = ContinuousClock.now
+            #expect(!stream.flush(timeout: timeout))
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed >= max(timeout, .zero), "\(elapsed)")
+            #expect(elapsed < max(timeout, .zero) + .seconds(5), "\(elapsed)")
+        }
+        _ = Self.linesRead(pipe, stream)
     }
 }
