@@ -124,11 +124,20 @@ public final class TwilioSimulator: Sendable {
     }
 
     /// Stops accepting connections, closes the listener and every open connection (stalled ones included). A
-    /// connection the listener accepted before it closed but whose set-up runs after this is closed at once.
+    /// connection the listener accepted before it closed but whose set-up runs after this is closed at once. The open
+    /// connections are closed whatever the listener's close answers: a listener already closed (a second call, or
+    /// one that failed after its close) threw first and left them serving. Throws the listener's error, if any other.
     public func shutdown() async throws {
-        try await channel.close()
+        var closeError: (any Error)?
+        do {
+            try await channel.close()
+        } catch ChannelError.alreadyClosed {
+        } catch {
+            closeError = error
+        }
         for connection in connections.drain() {
             try? await connection.close()
         }
+        if let closeError { throw closeError }
     }
 }

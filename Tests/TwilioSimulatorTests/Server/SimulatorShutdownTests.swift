@@ -66,4 +66,28 @@ import Testing
         #expect(connections.refusedCount == 1)
         try await channel.close()
     }
+
+    /// The open connections are closed even when the listener is closed already: `channel.close()` then threw
+    /// `alreadyClosed` before the drain, so a keep-alive connection went on serving until its idle timeout, and
+    /// every later `shutdown()` threw the same. A second `shutdown()` does nothing and does not throw.
+    @Test func aShutdownAfterTheListenerClosedStillClosesTheConnections() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        let sim = try await TwilioSimulator.start(
+            configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: { Date() },
+            fileOperations: .system)
+        let client = try await RawConnection.open(port: sim.port)
+        let request = "GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
+        try await client.send(request)
+        #expect(try await client.waitForResponses(1).hasPrefix("HTTP/1.1 200"))
+        #expect(sim.openConnections == 1)
+
+        // The listener closes first (as a shutdown whose drain did not run left it).
+        try await sim.channel.close()
+        try await sim.shutdown()
+        let outcome = await client.waitForClose(cutOff: .seconds(20))
+        #expect(outcome.closedByServer, "a keep-alive connection outlived the shutdown")
+        #expect(sim.openConnections == 0)
+        try await sim.shutdown()
+    }
 }
