@@ -36,6 +36,19 @@ struct CurlLoopFailureTests {
             })
     }
 
+    /// Waits until the server has `count` requests for `path` (so libcurl has sent them).
+    static func waitUntilServed(
+        _ path: String, count: Int, _ server: TestHTTPSServer, _ client: CurlHTTPClient
+    )
+        async throws
+    {
+        let end = ContinuousClock.now + .seconds(60)
+        while try await CurlHTTPClientResendTests.hits(path, server, client) < count, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try #require(try await CurlHTTPClientResendTests.hits(path, server, client) == count, "not sent")
+    }
+
     @Test(arguments: ["curl_multi_perform", "curl_multi_poll"])
     func aRunningRequestFailsAsPossiblySentAndTheThreadBacksOff(call: String) async throws {
         let server = try await TestHTTPSServer.shared()
@@ -47,18 +60,17 @@ struct CurlLoopFailureTests {
         let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
         let client = try CurlHTTPClient(configuration: configuration, logger: logger, multiCalls: Self.calls(switcher))
 
-        // A POST the server holds for a minute: running, and (after a moment) sent.
+        // A POST the server holds for a minute: running, and sent (the server has it).
+        let path = "/stall-\(UUID())"
         let stalled = Task { () -> Result<HTTPResponse, HTTPClientError> in
             do throws(HTTPClientError) {
                 return .success(
-                    try await client.execute(HTTPRequest(method: .post, url: server.url("/stall?s=60"), body: [1])))
+                    try await client.execute(HTTPRequest(method: .post, url: server.url("\(path)?s=60"), body: [1])))
             } catch {
                 return .failure(error)
             }
         }
-        let end = ContinuousClock.now + .seconds(60)
-        while client.load.running == 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
-        try await Task.sleep(for: .milliseconds(500))
+        try await Self.waitUntilServed(path, count: 1, server, client)
 
         switcher.failing.withLock { $0 = call }
         let started = ContinuousClock.now
@@ -98,5 +110,64 @@ struct CurlLoopFailureTests {
         #expect(after.status == 200)
         #expect(lines.all.contains { $0.message == "HTTP client: libcurl works again" })
         await client.shutdown()
+    }
+
+    /// Only a transfer libcurl had been about to send fails as possibly sent: one still in its TLS handshake (with a
+    /// listener that takes the connection and never answers) sent nothing, and fails as not sent — a POST failed as
+    /// possibly sent became `OUTCOME_UNKNOWN`, holding the customer's money until a look-up. A GET that went out
+    /// (libcurl may send it twice on its own, so it used to count nothing) is possibly sent too.
+    @Test(arguments: ["curl_multi_perform", "curl_multi_poll"])
+    func aTransferThatSentNothingFailsAsNotSent(call: String) async throws {
+        let server = try await TestHTTPSServer.shared()
+        let (silent, silentPort) = try loopbackSocket(listening: true)
+        defer { close(silent) }
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = server.certificates.caFile
+        configuration.timeouts.totalMilliseconds = 120_000
+        configuration.timeouts.connectMilliseconds = 120_000
+        let switcher = Switch()
+        let client = try CurlHTTPClient(
+            configuration: configuration, logger: Logger(label: "test"), multiCalls: Self.calls(switcher))
+        func run(_ request: HTTPRequest) -> Task<Result<HTTPResponse, HTTPClientError>, Never> {
+            Task {
+                do throws(HTTPClientError) {
+                    return .success(try await client.execute(request))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        let path = "/stall-\(UUID())"
+        let sentPost = run(HTTPRequest(method: .post, url: server.url("\(path)?s=60"), body: [1]))
+        let sentGet = run(HTTPRequest(method: .get, url: server.url("\(path)?s=60")))
+        let unsentPost = run(HTTPRequest(method: .post, url: "https://127.0.0.1:\(silentPort)/buy", body: [1]))
+        // Both held at the server; the third running (its handshake cannot end).
+        try await Self.waitUntilServed(path, count: 2, server, client)
+        let end = ContinuousClock.now + .seconds(60)
+        while client.load.running < 3, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(client.load.running == 3)
+
+        switcher.failing.withLock { $0 = call }
+        let cutOff = Task {
+            try await Task.sleep(for: .seconds(30))
+            for task in [sentPost, sentGet, unsentPost] { task.cancel() }
+        }
+        var errors: [HTTPClientError] = []
+        for task in [sentPost, sentGet, unsentPost] {
+            guard case .failure(let error) = await task.value else {
+                Issue.record("a request did not fail")
+                continue
+            }
+            errors.append(error)
+        }
+        cutOff.cancel()
+        switcher.failing.withLock { $0 = nil }
+        await client.shutdown()
+        try #require(errors.count == 3)
+        #expect(errors.allSatisfy { $0.code == .internalError }, "\(errors)")
+        #expect(errors[0].requestMayHaveBeenSent, "a POST that went out is reported as not sent: \(errors[0])")
+        #expect(errors[1].requestMayHaveBeenSent, "a GET that went out is reported as not sent: \(errors[1])")
+        #expect(!errors[2].requestMayHaveBeenSent, "a POST still in its TLS handshake may have been sent: \(errors[2])")
+        #expect(errors[2].message.contains("not sent"), "\(errors[2])")
     }
 }

@@ -72,10 +72,14 @@ final class CurlLoop {
     }
 
     /// A multi call failed. Calling it again at once would spin the thread at full CPU while the transfers ended only
-    /// at their timeouts (if ever), so every running transfer fails now — `.internalError`, as possibly sent: it may
-    /// have gone out before the failure, and a request whose fate is unknown is never reported as not sent — and the
-    /// thread sleeps before its next turn: 10 ms, doubling with each failed turn in a row, at most
-    /// ``pollMilliseconds``. The first failed turn of a row is logged; the turn that goes well after it too.
+    /// at their timeouts (if ever), so every running transfer fails now — `.internalError` — and the thread sleeps
+    /// before its next turn: 10 ms, doubling with each failed turn in a row, at most ``pollMilliseconds``. A transfer
+    /// libcurl had been about to send (its pre-request callback called, ``CurlTransfer/sendAttempts``) fails as
+    /// possibly sent: a request whose fate is unknown is never reported as not sent. One it never was — still
+    /// connecting, or in its TLS handshake: libcurl calls that callback once the connection is set up, right before
+    /// it sends the request — fails as not sent (a POST failed as possibly sent became `OUTCOME_UNKNOWN`, the
+    /// customer's money held until a look-up settled it, for a request that never left). The first failed turn of a
+    /// row is logged; the turn that goes well after it too.
     private func loopFailed(_ call: String, _ code: CURLMcode) {
         let reason = "\(call) failed: \(String(cString: curl_multi_strerror(code))) (CURLMcode \(code.rawValue))"
         let abandoned = transfers.values
@@ -94,12 +98,15 @@ final class CurlLoop {
                 metadata: ["error": "\(reason)", "failedRequests": "\(abandoned.count)"])
         }
         for transfer in abandoned {
+            let sent = transfer.sendAttempts > 0
             transfer.job.finish(
                 .failure(
                     HTTPClientError(
                         code: .internalError,
-                        message: "libcurl failed while the request was running (\(reason)); it may have been sent",
-                        requestMayHaveBeenSent: true)))
+                        message: sent
+                            ? "libcurl failed while the request was running (\(reason)); it may have been sent"
+                            : "libcurl failed before the request was sent (\(reason)); not sent",
+                        requestMayHaveBeenSent: sent)))
         }
         let backOff = min(backOffMillisecondsMin << min(failedTurns - 1, 16), Int(pollMilliseconds))
         Thread.sleep(forTimeInterval: Double(backOff) / 1_000)

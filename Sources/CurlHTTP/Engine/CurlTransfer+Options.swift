@@ -14,13 +14,14 @@ extension CurlTransfer {
         // assume a connection carries one request at a time.
         try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         try set(CURLOPT_NOSIGNAL, 1)
+        // Counts the sends (whether the request may have gone out), and refuses a second one where it must not.
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        try check(numberd_curl_easy_setopt_prereq_callback(easy, Self.prereqCallback), "CURLOPT_PREREQFUNCTION")
+        try check(numberd_curl_easy_setopt_pointer(easy, CURLOPT_PREREQDATA, me), "CURLOPT_PREREQDATA")
         if !request.allowsSilentResend {
             // A kept-alive connection may carry it (no TLS handshake per purchase), but a second send is refused;
             // and a connection idle for long is not reused for it, so that a server's idle close racing the request
             // (the one case where libcurl would re-send) stays rare.
-            let me = Unmanaged.passUnretained(self).toOpaque()
-            try check(numberd_curl_easy_setopt_prereq_callback(easy, Self.prereqCallback), "CURLOPT_PREREQFUNCTION")
-            try check(numberd_curl_easy_setopt_pointer(easy, CURLOPT_PREREQDATA, me), "CURLOPT_PREREQDATA")
             let idleMax = configuration.timeouts.nonRepeatableReuseIdleSeconds
             // libcurl's age check is in whole seconds (a connection idle under a second passes a maximum of 0).
             try set(idleMax == 0 ? CURLOPT_FRESH_CONNECT : CURLOPT_MAXAGE_CONN, idleMax == 0 ? 1 : idleMax)

@@ -24,9 +24,9 @@ extension CurlTransfer {
             code == CURLE_ABORTED_BY_CALLBACK && sendAttempts > 1
             ? (.connectionLost, "connection lost before any answer; not sent again", true)
             : classify(code, maybeSent: maybeSent)
-        // Once a request that must not be sent twice went out, any failure after it may follow a sent request:
-        // libcurl's own retry on a dead reused connection opens a new one first, and a connect or TLS failure there
-        // (never reaching the refused second send) would otherwise read as "not sent", and be repeated.
+        // Once the request went out, any failure after it may follow a sent request: libcurl's own retry on a dead
+        // reused connection opens a new one first, and a connect or TLS failure there (never reaching the second
+        // send) would otherwise read as "not sent", and be repeated.
         let sent = classifiedSent || sendAttempts > 0
         return HTTPClientError(
             code: kind,

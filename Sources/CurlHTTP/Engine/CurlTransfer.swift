@@ -90,14 +90,16 @@ extension CurlTransfer {
         return transfer.receiveBody(bytes) ? length : 0
     }
 
-    /// `CURLOPT_PREREQFUNCTION`, set for requests that must not be sent twice: libcurl calls it each time it is about
-    /// to send the request, on a new or reused connection. A second call is libcurl re-sending by itself after a
-    /// reused connection closed before any answer; it is refused, so the transfer fails (`CURLE_ABORTED_BY_CALLBACK`)
-    /// with the request sent at most once.
+    /// `CURLOPT_PREREQFUNCTION`, set for every request: libcurl calls it each time it is about to send the request,
+    /// on a new or reused connection, once that connection (TLS handshake included) is set up — so a transfer it was
+    /// never called for sent nothing. For a request that must not be sent twice, a second call is libcurl re-sending
+    /// by itself after a reused connection closed before any answer; it is refused, so the transfer fails
+    /// (`CURLE_ABORTED_BY_CALLBACK`) with the request sent at most once.
     static let prereqCallback: curl_prereq_callback = { userData, _, _, _, _ in
         let transfer = Unmanaged<CurlTransfer>.fromOpaque(userData!).takeUnretainedValue()
         transfer.sendAttempts += 1
-        return transfer.sendAttempts == 1 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT
+        let allowed = transfer.sendAttempts == 1 || transfer.job.request.allowsSilentResend
+        return allowed ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT
     }
 
     /// `CURLOPT_HEADERFUNCTION`: called once per header line, status line included.

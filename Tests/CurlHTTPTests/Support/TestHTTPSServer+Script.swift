@@ -62,7 +62,7 @@ extension TestHTTPSServer {
                         self.wfile.write(b"0\r\n\r\n")
                     except OSError:
                         self.close_connection = True
-                elif url.path == "/stall":
+                elif url.path.startswith("/stall"):  # "/stall-<id>": its own count in /hits
                     time.sleep(float(query["s"][0]))
                     self.send(200, b"{}")
                 elif url.path == "/status":
