@@ -111,4 +111,27 @@ struct TornFileTests {
         options.tornFilesKept = 0
         #expect(throws: JournalError.self) { try open(directory, options) }
     }
+
+    @Test(
+        "at the default bound: tornFilesKept files in all, none removed; one more, exactly the oldest removed",
+        arguments: [0, 1])
+    func atTheBound(beyond: Int) async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        _ = try await tornJournal(in: directory)
+        var options = quietOptions()
+        #expect(options.tornFilesKept == 16)
+        // With the one this start keeps: tornFilesKept + beyond torn files.
+        let older = (1...(options.tornFilesKept - 1 + beyond)).map { segment + ".torn-\($0 * 1000)" }
+        for name in older { try directory.write(name, Array(name.utf8)) }
+        let lines = CapturingLogHandler.Lines()
+        options.logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+
+        let opened = try open(directory, options)
+        let kept = try #require(opened.recovery.tornFiles.first)
+        #expect(Set(tornFiles(directory)) == Set([kept] + older.dropFirst(beyond)))
+        let removed = lines.all.filter { $0.message == "journal removing an old torn-tail file" }
+        #expect(removed.compactMap { $0.metadata["file"] } == Array(older.prefix(beyond)))
+        await opened.journal.close()
+    }
 }
