@@ -1,5 +1,7 @@
 /// The Twilio operations the simulator serves; fault rules and the request log are keyed by these.
 public enum Endpoint: String, Sendable, CaseIterable, Hashable {
+    /// `GET /2010-04-01/Accounts/{AccountSid}.json`
+    case fetchAccount
     /// `GET …/AvailablePhoneNumbers.json`
     case availableCountries
     /// `GET …/AvailablePhoneNumbers/{Country}.json`

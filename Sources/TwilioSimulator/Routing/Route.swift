@@ -1,5 +1,7 @@
 /// A request path resolved to a Twilio resource (method not yet considered).
 public enum Route: Sendable, Equatable {
+    /// `/2010-04-01/Accounts/{AC}.json`
+    case account(account: String)
     /// `/2010-04-01/Accounts/{AC}/AvailablePhoneNumbers.json`
     case availableCountries(account: String)
     /// `/2010-04-01/Accounts/{AC}/AvailablePhoneNumbers/{CC}.json`
@@ -43,6 +45,9 @@ public enum Route: Sendable, Equatable {
     }
 
     private static func api2010(_ s: [String]) -> Route {
+        if s.count == 2, s[0] == "Accounts", s[1].hasSuffix(".json"), s[1].count > 5 {
+            return .account(account: String(s[1].dropLast(5)))
+        }
         guard s.count >= 3, s[0] == "Accounts", let last = s.last, last.hasSuffix(".json") else { return .unknown }
         let account = s[1]
         var rest = Array(s.dropFirst(2))
@@ -74,6 +79,7 @@ public enum Route: Sendable, Equatable {
     /// The operation for this route and `method`, or `.unknown` when the method is not served.
     public func endpoint(method: String) -> Endpoint {
         switch (self, method) {
+        case (.account, "GET"): .fetchAccount
         case (.availableCountries, "GET"): .availableCountries
         case (.availableCountry, "GET"): .availableCountry
         case (.availableNumbers, "GET"): .searchNumbers
@@ -100,7 +106,8 @@ public enum Route: Sendable, Equatable {
     /// The API this route belongs to (nil for `.unknown`).
     public var api: TwilioAPI? {
         switch self {
-        case .availableCountries, .availableCountry, .availableNumbers, .incomingNumbers, .incomingNumber: .api
+        case .account, .availableCountries, .availableCountry, .availableNumbers, .incomingNumbers, .incomingNumber:
+            .api
         case .pricingCountries, .pricingCountry: .pricing
         case .trunks, .trunk, .trunkNumbers, .trunkNumber: .trunking
         case .unknown: nil
@@ -121,7 +128,7 @@ public enum Route: Sendable, Equatable {
     /// The AccountSid in a 2010 path, or nil for v1 routes.
     public var pathAccount: String? {
         switch self {
-        case .availableCountries(let a), .availableCountry(let a, _), .availableNumbers(let a, _, _),
+        case .account(let a), .availableCountries(let a), .availableCountry(let a, _), .availableNumbers(let a, _, _),
             .incomingNumbers(let a, _), .incomingNumber(let a, _):
             a
         default: nil

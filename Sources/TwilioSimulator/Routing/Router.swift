@@ -9,22 +9,27 @@ public enum Router {
         _ request: SimulatorRequest, state: inout SimulatorState, context: RouterContext
     ) -> RouteResult {
         let route = Route(request)
+        var credential: RequestCredential?
         do throws(TwilioError) {
-            try authorize(request, route: route, credentials: context.configuration.credentials)
-            return try dispatch(request, route: route, state: &state, context: context)
+            credential = try authorize(request, route: route, credentials: context.configuration.credentials)
+            var result = try dispatch(request, route: route, state: &state, context: context)
+            result.credential = credential
+            return result
         } catch {
-            return RouteResult(response: .twilioError(error), acted: false)
+            return RouteResult(response: .twilioError(error), acted: false, credential: credential)
         }
     }
 
-    /// Checks Basic auth (AccountSid:AuthToken or API key SID:secret) and the AccountSid in a 2010 path.
+    /// Checks Basic auth (AccountSid:AuthToken or API key SID:secret) and the AccountSid in a 2010 path; returns the
+    /// credential that authenticated.
+    @discardableResult
     static func authorize(
         _ request: SimulatorRequest, route: Route, credentials: SimulatorCredentials
-    ) throws(TwilioError) {
+    ) throws(TwilioError) -> RequestCredential {
         guard let (username, password) = basicCredentials(request.header("Authorization")),
-            credentials.accepts(username: username, password: password)
+            let credential = credentials.credential(username: username, password: password)
         else { throw .authenticate }
-        guard let account = route.pathAccount, account != credentials.accountSid else { return }
+        guard let account = route.pathAccount, account != credentials.accountSid else { return credential }
         // An API key SID in the path is a 404 (twilio-api.md §1.2); another account is a 401.
         if account.hasPrefix("SK") { throw .notFound(request.path) }
         throw .authenticate
@@ -46,6 +51,7 @@ public enum Router {
         switch (route, endpoint) {
         case (.unknown, _): throw .notFound(request.path)
         case (_, .unknown): throw .methodNotAllowed
+        case (.account, _): return read(account(context: context))
         case (.availableCountries, _): return read(availableCountries(request))
         case (.availableCountry(_, let country), _): return read(try availableCountry(request, iso: country))
         case (.availableNumbers(_, let country, let type), _):

@@ -37,4 +37,6 @@ public struct RouteResult: Sendable {
     public var response: SimulatorResponse
     /// True when the request changed state (a purchase, a release, an update...).
     public var acted: Bool
+    /// The credential the request authenticated with; nil when it did not.
+    public var credential: RequestCredential? = nil
 }

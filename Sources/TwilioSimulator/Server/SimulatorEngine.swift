@@ -15,6 +15,9 @@ public final class SimulatorEngine: Sendable {
     /// Apart from the state, so a read's copy-on-write snapshot of the state never shares (and copies) the log.
     private let log: Mutex<RequestLog>
     private let base: Mutex<String>
+    /// The account's credentials now: the configuration's, until a secondary auth token is created, promoted or
+    /// deleted.
+    private let accountCredentials: Mutex<SimulatorCredentials>
     private let inFlight = Mutex(0)
     private let clock: @Sendable () -> Date
     /// Where the account's changes go, when `configuration.stateFile` is set.
@@ -52,6 +55,7 @@ public final class SimulatorEngine: Sendable {
         self.state = Mutex(initial)
         self.log = Mutex(RequestLog(capacity: configuration.limits.requestLogEntriesMax))
         self.base = Mutex(configuration.publicBaseURL ?? baseURL)
+        self.accountCredentials = Mutex(configuration.credentials)
         self.clock = clock
     }
 
@@ -59,6 +63,38 @@ public final class SimulatorEngine: Sendable {
     public var baseURL: String {
         get { base.withLock { $0 } }
         set { base.withLock { $0 = newValue } }
+    }
+
+    /// The credentials the account accepts now.
+    public var credentials: SimulatorCredentials {
+        accountCredentials.withLock { $0 }
+    }
+
+    /// Creates a secondary auth token (replacing one there was), as Twilio's `POST /v1/AuthTokens/Secondary`: from
+    /// now on requests authenticate with either token. Returns it.
+    @discardableResult
+    public func createSecondaryAuthToken() -> String {
+        var generator = SeededGenerator(seed: UInt64.random(in: .min ... .max))
+        let token = SidFactory.hex(&generator)
+        accountCredentials.withLock { $0.secondaryAuthToken = token }
+        return token
+    }
+
+    /// Makes the secondary auth token the primary one, as Twilio's `POST /v1/AuthTokens/Promote`: the old primary
+    /// stops working at once. False (and nothing changed) when there is no secondary token.
+    @discardableResult
+    public func promoteSecondaryAuthToken() -> Bool {
+        accountCredentials.withLock { credentials in
+            guard let secondary = credentials.secondaryAuthToken else { return false }
+            credentials.authToken = secondary
+            credentials.secondaryAuthToken = nil
+            return true
+        }
+    }
+
+    /// Deletes the secondary auth token, as Twilio's `DELETE /v1/AuthTokens/Secondary`: it stops working at once.
+    public func deleteSecondaryAuthToken() {
+        accountCredentials.withLock { $0.secondaryAuthToken = nil }
     }
 
     /// Runs `body` on the state under the lock (for inspection and test setup; keep it short).
@@ -105,6 +141,8 @@ public final class SimulatorEngine: Sendable {
         var action: TransportAction
         var fault: FaultKind?
         var acted: Bool
+        /// The credential it authenticated with (nil: refused, or not routed).
+        var credential: RequestCredential?
         /// Whether it wrote a journal line (a change).
         var wroteLine: Bool
         /// The last line the state it saw includes: the answer waits until that is on disk.
@@ -114,22 +152,27 @@ public final class SimulatorEngine: Sendable {
     /// Routes the request (unless the fault prevents acting) and, for a change, appends its journal line.
     private func act(_ request: SimulatorRequest, endpoint: Endpoint, plan: FaultPlan) -> Acted {
         var context = RouterContext(configuration: configuration, baseURL: baseURL, now: clock())
+        context.configuration.credentials = credentials
         context.host = request.host
         context.listLagMilliseconds = plan.listLagMilliseconds
         if request.method == "GET" && (plan.fault == nil || plan.fault?.isDelayOnly == true) {
             // Reads run on a copy-on-write snapshot outside the lock, so slow searches do not serialise.
             let (copy, seen) = state.withLock { ($0, journal?.lastWritten ?? 0) }
             var snapshot = copy
-            let response = Router.handle(request, state: &snapshot, context: context).response
+            let result = Router.handle(request, state: &snapshot, context: context)
             // What it shows must be on disk before it is told; after a failed sync, memory is all there is.
-            return Acted(action: .respond(response), fault: nil, acted: false, wroteLine: false, seen: seen)
+            return Acted(
+                action: .respond(result.response), fault: nil, acted: false, credential: result.credential,
+                wroteLine: false, seen: seen)
         }
         return state.withLock { state in
             var acted = false
+            var credential: RequestCredential?
             var action: TransportAction
             func route() -> SimulatorResponse {
                 let result = Router.handle(request, state: &state, context: context)
                 acted = result.acted
+                credential = result.credential
                 return result.response
             }
             switch plan.fault {
@@ -161,7 +204,8 @@ public final class SimulatorEngine: Sendable {
                 action = .respond(response)
             }
             guard let journal else {
-                return Acted(action: action, fault: plan.fault, acted: acted, wroteLine: false, seen: 0)
+                return Acted(
+                    action: action, fault: plan.fault, acted: acted, credential: credential, wroteLine: false, seen: 0)
             }
             let change = state.takeChange()
             var wroteLine = false
@@ -177,7 +221,8 @@ public final class SimulatorEngine: Sendable {
                 }
             }
             return Acted(
-                action: action, fault: plan.fault, acted: acted, wroteLine: wroteLine, seen: journal.lastWritten)
+                action: action, fault: plan.fault, acted: acted, credential: credential, wroteLine: wroteLine,
+                seen: journal.lastWritten)
         }
     }
 
@@ -189,7 +234,9 @@ public final class SimulatorEngine: Sendable {
     ) -> TransportAction {
         var action = acted.action
         if failure != nil && acted.wroteLine { action = .respond(.twilioError(.internalError)) }
-        record(entry(request, endpoint: endpoint, action: action, fault: acted.fault, acted: acted.acted))
+        var logged = entry(request, endpoint: endpoint, action: action, fault: acted.fault, acted: acted.acted)
+        logged.credential = acted.credential
+        record(logged)
         return action
     }
 

@@ -69,8 +69,8 @@ public final class TwilioSimulator: Sendable {
     /// Connections closed at once because `connectionsMax` were open, since the start.
     public var refusedConnections: Int { connections.refusedCount }
 
-    /// The account credentials the simulator accepts.
-    public var credentials: SimulatorCredentials { engine.configuration.credentials }
+    /// The account credentials the simulator accepts now (``SimulatorEngine/credentials``).
+    public var credentials: SimulatorCredentials { engine.credentials }
 
     /// Binds and starts serving; with `tls` the pipeline is TLS → HTTP/1.1, else plain HTTP.
     public static func start(

@@ -18,4 +18,7 @@ public struct RequestLogEntry: Sendable, Equatable {
     public var acted: Bool
     /// The Twilio host it was sent to (by the simulator's path prefix; `.any` in memory).
     public var host: TwilioHost = .any
+    /// The credential it authenticated with (never the secret); nil when it did not authenticate or was not routed
+    /// (a fault answered it).
+    public var credential: RequestCredential? = nil
 }
