@@ -17,7 +17,8 @@ import Synchronization
 /// await twilio.shutdown()
 /// ```
 public final class TwilioProvider: NumberProvider {
-    /// The configuration (its `description` redacts the secret).
+    /// The configuration (its `description` redacts the secret). Its credentials are the ones of the start; those
+    /// requests send now are ``credentials`` (``rotateCredentials(to:)`` replaces them).
     public let configuration: TwilioConfiguration
     let transport: TwilioTransport
     let priceCache: Mutex<TwilioPriceCache>
@@ -48,11 +49,10 @@ public final class TwilioProvider: NumberProvider {
         } catch {
             throw ProviderError(.unavailable, message: "cannot start the HTTP client: \(error.message)")
         }
-        let credentials = BasicCredentials(
-            username: configuration.credentials.username, password: configuration.credentials.secret)
         self.configuration = configuration
         self.transport = TwilioTransport(
-            client: client, credentials: credentials, retry: configuration.retry, logger: logger, sleep: sleep,
+            client: client, credentials: TwilioTransport.CredentialSlot(configuration.credentials),
+            retry: configuration.retry, logger: logger, sleep: sleep,
             random: random)
         self.priceCache = Mutex(TwilioPriceCache(countriesMax: configuration.limits.priceCacheCountriesMax))
         self.monotonicNow = monotonicNow

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Logging
+import Synchronization
 
 /// Sends one logical Twilio request: Basic auth, form encoding, retries with backoff, and error mapping.
 ///
@@ -21,6 +22,26 @@ struct TwilioTransport: Sendable {
         var form: [(String, String)]?
         /// What the call does, for messages: "buy +14155551234".
         var operation: String
+        /// Credentials to send instead of the adapter's (a check of new credentials before they are used).
+        var credentials: TwilioCredentials? = nil
+    }
+
+    /// The credentials requests are sent with: read once per logical request (its retries send the same), replaced
+    /// as a whole by ``TwilioProvider/rotateCredentials(to:)`` for every later request.
+    final class CredentialSlot: Sendable {
+        private let slot: Mutex<TwilioCredentials>
+
+        init(_ credentials: TwilioCredentials) {
+            slot = Mutex(credentials)
+        }
+
+        var current: TwilioCredentials {
+            slot.withLock { $0 }
+        }
+
+        func replace(with credentials: TwilioCredentials) {
+            slot.withLock { $0 = credentials }
+        }
     }
 
     /// A 2xx answer.
@@ -29,7 +50,7 @@ struct TwilioTransport: Sendable {
     }
 
     let client: CurlHTTPClient
-    let credentials: BasicCredentials
+    let credentials: CredentialSlot
     let retry: TwilioRetryPolicy
     let logger: Logger
     /// Waits between attempts (real sleep; tests may inject a recorder).
@@ -177,10 +198,13 @@ struct TwilioTransport: Sendable {
             headers.append(HTTPHeader(name: "Content-Type", value: FormURLEncoding.contentType))
             body = Array(FormURLEncoding.encode(form).utf8)
         }
+        // Built once per logical request: a rotation while it is retried does not change what it sends.
+        let sent = call.credentials ?? credentials.current
         // Only GETs may be re-sent by libcurl behind our back: a POST must never be, and a DELETE's retries are
         // ours to count (a 404 after a lost answer means done).
         return HTTPRequest(
-            method: call.method, url: call.url, headers: headers, body: body, basicAuth: credentials,
+            method: call.method, url: call.url, headers: headers, body: body,
+            basicAuth: BasicCredentials(username: sent.username, password: sent.secret),
             allowsSilentResend: call.method == .get)
     }
 }
