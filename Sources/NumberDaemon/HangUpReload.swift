@@ -4,13 +4,16 @@ import ServiceLifecycle
 import UnixSignals
 
 /// SIGHUP checks the TLS certificate files at once — an operator's replaced `--tls-cert`/`--tls-key` (or a generated
-/// certificate due for renewal) is served to new connections now, not at the next hourly check — and logs what it did.
-/// Everything else (limits, the Twilio secret, the log level) is read at start: change it with a restart, which SIGTERM
-/// makes graceful. Without a handler SIGHUP's default action ended numberd at once, with no drain and no final
+/// certificate due for renewal) is served to new connections now, not at the next hourly check — then reads a Twilio
+/// secret given by file or systemd credential again (``TwilioCredentialReload``: used once Twilio accepts it), and logs
+/// what it did. Everything else (limits, the account SID, the log level) is read at start: change it with a restart,
+/// which SIGTERM makes graceful. Without a handler SIGHUP's default action ended numberd at once, with no drain and no final
 /// snapshot, and tools send it expecting a reload (logrotate, `systemctl reload`, a closed terminal).
 struct HangUpReload: Service {
     /// The certificate check the periodic service runs too (``ServerCertificates/check(nowSeconds:)`` and its gauge).
     let checkCertificates: @Sendable () throws -> Logger.Metadata
+    /// ``TwilioCredentialReload/reload(environment:)`` (nothing with the in-process simulator); logs what it did.
+    let reloadTwilioCredentials: @Sendable () async -> Void
     let logger: Logger
 
     func run() async throws {
@@ -23,6 +26,7 @@ struct HangUpReload: Service {
                 } catch {
                     logger.error("SIGHUP: TLS certificate check failed", metadata: ["error": "\(error)"])
                 }
+                await reloadTwilioCredentials()
             }
         }
     }

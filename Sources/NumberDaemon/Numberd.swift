@@ -41,11 +41,15 @@ public final class Numberd: Sendable {
     private let resources: Resources
     /// Where the metrics endpoint listens; nil when there is none.
     private let metricsAddress: SocketAddress?
+    /// SIGHUP's reload of the Twilio secret; nil with the in-process simulator (its credentials are made at start).
+    private let twilioReload: TwilioCredentialReload?
 
     private init(
         services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
-        createdAdminKey: CreatedAdminKey?, resources: Resources, metricsAddress: SocketAddress?
+        createdAdminKey: CreatedAdminKey?, resources: Resources, metricsAddress: SocketAddress?,
+        twilioReload: TwilioCredentialReload?
     ) {
+        self.twilioReload = twilioReload
         self.services = services
         self.server = server
         self.service = service
@@ -84,6 +88,20 @@ public final class Numberd: Sendable {
     /// ``prepare(_:logger:metrics:)``).
     public func metricsListeningAddress() async throws -> SocketAddress? {
         metricsAddress
+    }
+
+    /// What SIGHUP does for the Twilio secret (``TwilioCredentialReload``): reads it again from its file or systemd
+    /// credential and, if it changed and Twilio accepts it, sends it from now on. `environment` replaces the start's
+    /// (tests). Nil with the in-process simulator, whose credentials are not reloaded.
+    package func reloadTwilioCredentials(
+        environment: [String: String]? = nil
+    ) async -> TwilioCredentialReload.Outcome? {
+        await twilioReload?.reload(environment: environment)
+    }
+
+    /// The credentials the Twilio adapter sends now (the start's until a reload rotates them).
+    package var twilioCredentials: TwilioCredentials? {
+        resources.provider?.credentials
     }
 
     /// Why numberd is not ready for traffic now (what `GET /readyz` answers 503 with); nil when it is.
@@ -283,7 +301,16 @@ public final class Numberd: Sendable {
                 runAtStart: false, logger: logger,
                 action: checkCertificates, final: nil),
         ]
-        services.append(HangUpReload(checkCertificates: checkCertificates, logger: logger))
+        var twilioReload: TwilioCredentialReload?
+        if case .twilio = configuration.provider {
+            twilioReload = TwilioCredentialReload(
+                provider: provider, environment: configuration.twilioCredentialEnvironment,
+                sources: configuration.twilioSecretSources, gauges: gauges, logger: logger)
+        }
+        services.append(
+            HangUpReload(
+                checkCertificates: checkCertificates,
+                reloadTwilioCredentials: { [twilioReload] in _ = await twilioReload?.reload() }, logger: logger))
         if configuration.providerAuditIntervalSeconds > 0 {
             let recheck = Duration.seconds(configuration.providerAuditRecheckSeconds)
             services.append(
@@ -328,7 +355,8 @@ public final class Numberd: Sendable {
         services.append(server)
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
-            createdAdminKey: createdAdminKey, resources: resources, metricsAddress: metricsAddress)
+            createdAdminKey: createdAdminKey, resources: resources, metricsAddress: metricsAddress,
+            twilioReload: twilioReload)
     }
 
     /// A listener that could not be bound, said so that the operator knows which flag and that the provider was not

@@ -20,8 +20,12 @@ public struct NumberdConfiguration: Sendable {
     /// `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`; each secret also as
     /// `<NAME>_FILE` or a systemd credential: ``TwilioSecrets``), else the in-process simulator.
     public var provider: Provider
-    /// Where the Twilio secret came from (its variable, `_FILE` variable or credential), for the log.
-    var twilioSecretSources: [String] = []
+    /// Where the Twilio secret came from (its variable, `_FILE` variable or credential), for the log and for SIGHUP
+    /// (only a secret from a file or credential can change while numberd runs).
+    package var twilioSecretSources: [String] = []
+    /// The environment the Twilio credentials were resolved from (the `TWILIO_` variables, their `_FILE` paths and
+    /// `CREDENTIALS_DIRECTORY`): SIGHUP resolves them again from it (``TwilioCredentialReload``).
+    package var twilioCredentialEnvironment: [String: String] = [:]
     /// Bind the data directory to `provider` even though it is bound to another provider account
     /// (``ProviderBinding``): only for numbers moved to that account. Flag `--rebind-provider` only (not the environment
     /// or the config file, where it would stay set and disarm the check for good). Default false.
@@ -244,6 +248,9 @@ public struct NumberdConfiguration: Sendable {
             if let credentials = try TwilioCredentials.fromEnvironment(twilioEnvironment) {
                 configuration.provider = .twilio(credentials)
                 configuration.twilioSecretSources = secretSources
+                configuration.twilioCredentialEnvironment = environment.filter { name, _ in
+                    name.hasPrefix("TWILIO_") || name == "CREDENTIALS_DIRECTORY"
+                }
             }
         } catch {
             throw ConfigurationError("Twilio credentials: \(error)")

@@ -80,4 +80,13 @@ struct OperationalGauges: Sendable {
         guard let notAfterSeconds else { return }
         certificateNotAfter.set(notAfterSeconds)
     }
+
+    /// Counts a SIGHUP's reload of the Twilio credentials: `numberd_twilio_credentials_reloads_total{outcome}`
+    /// (``TwilioCredentialReload/Outcome``).
+    func recordCredentialReload(_ outcome: TwilioCredentialReload.Outcome) {
+        Counter(
+            label: "numberd_twilio_credentials_reloads_total", dimensions: [("outcome", outcome.rawValue)],
+            factory: factory
+        ).increment()
+    }
 }

@@ -1,0 +1,125 @@
+import Logging
+import NumberCore
+import Synchronization
+
+/// SIGHUP's reload of the Twilio secret. Operators rotate it — a new auth token (Twilio's secondary token, promoted
+/// once everything uses it) or a new API key secret — and expect `systemctl reload numberd` to take it without a
+/// restart that drops calls.
+///
+/// A secret given by file (`<VAR>_FILE`) or systemd credential is read again with the checks of the start
+/// (``TwilioSecrets``: mode, one way only). When it changed, one cheap authenticated request checks it at Twilio
+/// (``TwilioProvider/rotateCredentials(to:)``), and only when Twilio accepts it do later requests send it (requests
+/// in flight keep theirs). Refused by Twilio, Twilio out of reach, a file that fails its checks or another account
+/// SID: the old credentials stay, with an error in the log saying why. A secret given as a plain variable cannot
+/// change (said once, at notice). The log never shows the secret.
+package final class TwilioCredentialReload: Sendable {
+    /// What a reload did: `numberd_twilio_credentials_reloads_total{outcome}`.
+    package enum Outcome: String, Sendable {
+        /// Twilio accepted the new secret; later requests send it.
+        case rotated
+        /// The secret read is the one in use.
+        case unchanged
+        /// The secret is a plain variable: it cannot change while numberd runs.
+        case variable
+        /// Twilio refused the new secret (401/20003): the old one stays.
+        case refused
+        /// Twilio could not be asked (or answered oddly): the old secret stays.
+        case unreachable
+        /// The secret could not be read or is malformed (mode, missing, given two ways...): the old one stays.
+        case invalid
+        /// The credentials name another account: the old ones stay.
+        case accountChanged = "account_changed"
+    }
+
+    let provider: TwilioProvider
+    /// The start's environment for the Twilio credentials (``NumberdConfiguration/twilioCredentialEnvironment``).
+    let environment: [String: String]
+    /// Where each secret came from (``NumberdConfiguration/twilioSecretSources``).
+    let sources: [String]
+    let gauges: OperationalGauges
+    let logger: Logger
+    /// Whether the notice that a variable cannot change was logged.
+    private let toldVariable = Mutex(false)
+
+    init(
+        provider: TwilioProvider, environment: [String: String], sources: [String], gauges: OperationalGauges,
+        logger: Logger
+    ) {
+        self.provider = provider
+        self.environment = environment
+        self.sources = sources
+        self.gauges = gauges
+        self.logger = logger
+    }
+
+    /// Reads the secret again and rotates to it when Twilio accepts it; `environment` replaces the start's (tests).
+    func reload(environment override: [String: String]? = nil) async -> Outcome {
+        let outcome = await attempt(override ?? environment)
+        gauges.recordCredentialReload(outcome)
+        return outcome
+    }
+
+    private func attempt(_ environment: [String: String]) async -> Outcome {
+        let fromFiles = sources.filter { $0.hasSuffix("_FILE") || $0.hasPrefix("$CREDENTIALS_DIRECTORY/") }
+        guard !fromFiles.isEmpty else {
+            let first = toldVariable.withLock { told in
+                defer { told = true }
+                return !told
+            }
+            if first {
+                logger.notice(
+                    Logger.Message(
+                        stringLiteral:
+                            "SIGHUP: the Twilio secret is given as a variable, which cannot change while numberd runs: "
+                            + "give it as <VARIABLE>_FILE or a systemd credential to rotate it with a reload"),
+                    metadata: ["secret_from": "\(sources.joined(separator: ","))"])
+            }
+            return .variable
+        }
+        let candidate: TwilioCredentials
+        do {
+            let resolved = try TwilioSecrets.resolve(environment)
+            guard let credentials = try TwilioCredentials.fromEnvironment(resolved.environment) else {
+                throw ConfigurationError("no Twilio credentials are configured any more")
+            }
+            candidate = credentials
+        } catch {
+            logger.error(
+                "SIGHUP: Twilio credentials not reloaded, the old ones stay in use: the secret cannot be read",
+                metadata: ["error": "\(error)"])
+            return .invalid
+        }
+        let metadata: Logger.Metadata = [
+            "account": "\(candidate.accountSid)", "username": "\(candidate.username)",
+            "secret_from": "\(fromFiles.joined(separator: ","))",
+        ]
+        let current = provider.credentials
+        guard candidate.accountSid == current.accountSid else {
+            logger.error(
+                Logger.Message(
+                    stringLiteral:
+                        "SIGHUP: Twilio credentials not reloaded, the old ones stay in use: the account SID may not "
+                        + "change on reload (it names the account this data directory's numbers are owned at; restart "
+                        + "numberd, with --rebind-provider only if the numbers were moved)"),
+                metadata: metadata.merging(["was": "\(current.accountSid)"]) { $1 })
+            return .accountChanged
+        }
+        do {
+            switch try await provider.rotateCredentials(to: candidate) {
+            case .unchanged:
+                logger.notice("SIGHUP: the Twilio secret is unchanged", metadata: metadata)
+                return .unchanged
+            case .rotated:
+                logger.notice("SIGHUP: Twilio accepted the new secret; later requests use it", metadata: metadata)
+                return .rotated
+            }
+        } catch {
+            let refused = error.kind == .authentication
+            let why = refused ? "Twilio refused the new secret" : "the new secret could not be checked with Twilio"
+            logger.error(
+                "SIGHUP: Twilio credentials not reloaded, the old ones stay in use: \(why)",
+                metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            return refused ? .refused : .unreachable
+        }
+    }
+}
