@@ -134,12 +134,8 @@ public final class Numberd: Sendable {
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: storeOptions)
         // A `numberd verify` killed mid-run leaves its copy of the store beside it: the room it took would stop every
         // snapshot (and then the journal, at a full disk).
-        for place in VerifyCopy.places(besides: URL(fileURLWithPath: directory.store)) {
-            for name in VerifyCopy.removeLeftovers(in: place) {
-                logger.notice(
-                    "removed the store copy of a verify that did not finish",
-                    metadata: ["path": "\(place.appendingPathComponent(name).path)"])
-            }
+        for path in VerifyCopy.removeLeftovers(besides: URL(fileURLWithPath: directory.store)) {
+            logger.notice("removed the store copy of a verify that did not finish", metadata: ["path": "\(path)"])
         }
         // From here on a start that fails closes what it opened, newest first: a supervisor's next attempt (or a
         // caller's next prepare in this process) finds the lock, the simulator's port and the listeners free.

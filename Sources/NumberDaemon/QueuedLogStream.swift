@@ -81,11 +81,17 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
     /// Queues `string` (one whole log line from `StreamLogHandler`); drops it when the queue is full, or when a line
     /// was dropped since the writer last took the queue.
     public func write(_ string: String) {
+        write(string, evenAfterDrops: false)
+    }
+
+    /// A `critical` line (``Critical``) is queued whenever it fits, drops before it or not: it is the one that says
+    /// why numberd stops itself, and the notice of the drops then follows it.
+    private func write(_ string: String, evenAfterDrops: Bool) {
         let line = Self.cut(string, toBytes: limits.lineBytesMax)
         let bytes = line.utf8.count
         condition.lock()
         state.accepted += 1
-        guard state.dropped == 0 && state.queuedBytes + bytes <= limits.queuedBytesMax else {
+        guard (evenAfterDrops || state.dropped == 0) && state.queuedBytes + bytes <= limits.queuedBytesMax else {
             state.dropped += 1
             // The writer writes the notice (and a flush waits for it).
             condition.broadcast()
@@ -97,6 +103,13 @@ public final class QueuedLogStream: TextOutputStream, @unchecked Sendable {
         state.queuedBytes += bytes
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// The stream a `critical` line goes through (``QueuedLogHandler``).
+    struct Critical: TextOutputStream, Sendable {
+        let stream: QueuedLogStream
+
+        func write(_ string: String) { stream.write(string, evenAfterDrops: true) }
     }
 
     /// Waits until every line queued before this call has been written (or dropped), at most `timeout` (measured on
@@ -243,37 +256,53 @@ private final class MonotonicCondition {
 /// `StreamLogHandler`'s lines through a ``QueuedLogStream``; a `critical` line waits (briefly) until it is written.
 public struct QueuedLogHandler: LogHandler {
     private var handler: StreamLogHandler
+    /// The same lines for `critical` events, queued even right after dropped ones (``QueuedLogStream/Critical``).
+    private var criticalHandler: StreamLogHandler
     private let stream: QueuedLogStream
 
     /// A handler for `label` writing to `stream` at `level` and above.
     public init(label: String, stream: QueuedLogStream, level: Logger.Level) {
         handler = StreamLogHandler(label: label, stream: stream)
-        handler.logLevel = level
+        criticalHandler = StreamLogHandler(label: label, stream: QueuedLogStream.Critical(stream: stream))
         self.stream = stream
+        logLevel = level
     }
 
     public func log(event: LogEvent) {
-        handler.log(event: event)
-        if event.level == .critical { stream.flushCritical() }
+        guard event.level == .critical else { return handler.log(event: event) }
+        criticalHandler.log(event: event)
+        stream.flushCritical()
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { handler[metadataKey: key] }
-        set { handler[metadataKey: key] = newValue }
+        set {
+            handler[metadataKey: key] = newValue
+            criticalHandler[metadataKey: key] = newValue
+        }
     }
 
     public var metadata: Logger.Metadata {
         get { handler.metadata }
-        set { handler.metadata = newValue }
+        set {
+            handler.metadata = newValue
+            criticalHandler.metadata = newValue
+        }
     }
 
     public var logLevel: Logger.Level {
         get { handler.logLevel }
-        set { handler.logLevel = newValue }
+        set {
+            handler.logLevel = newValue
+            criticalHandler.logLevel = newValue
+        }
     }
 
     public var metadataProvider: Logger.MetadataProvider? {
         get { handler.metadataProvider }
-        set { handler.metadataProvider = newValue }
+        set {
+            handler.metadataProvider = newValue
+            criticalHandler.metadataProvider = newValue
+        }
     }
 }

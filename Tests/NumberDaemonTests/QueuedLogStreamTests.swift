@@ -237,6 +237,31 @@ struct QueuedLogStreamTests {
         #expect(Self.droppedTotal(registry) == 2)
     }
 
+    /// A review of the session's fixes: after a drop every line was dropped until the writer took the queue — the
+    /// `critical` one that says why numberd stops itself too, in just the moment it matters.
+    @Test("a critical line right after a drop is still queued, and the notice follows it")
+    func criticalAfterADrop() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(
+            descriptor: pipe.write,
+            limits: .init(queuedBytesMax: 4096, lineBytesMax: 1024, criticalWait: .milliseconds(100)),
+            metrics: PrometheusMetricsFactory())
+        let logger = Logger(label: "numberd") { QueuedLogHandler(label: $0, stream: stream, level: .info) }
+        pipe.fill()
+        stream.write(Self.line("L0", 100))
+        try Self.waitUntilTaken(stream)
+        for index in 1...9 { stream.write(Self.line("L\(index)", 400)) }
+        stream.write(Self.line("D", 1000))  // does not fit
+        logger.critical("STOP")
+        stream.write(Self.line("S", 50))  // after the gap: dropped
+        let lines = Self.linesRead(pipe, stream)
+        let stop = lines.firstIndex { $0.hasSuffix("critical numberd: [NumberDaemonTests] STOP") }
+        let notice = lines.firstIndex { $0.contains("log lines dropped here") }
+        #expect(stop == 10 && notice == 11, "\(Self.shape(lines))")
+        #expect(lines.count == 12 && lines[notice ?? 0].contains("dropped=2"), "\(Self.shape(lines))")
+    }
+
     @Test("a line that fills the queue exactly is queued; the next is dropped")
     func exactFit() throws {
         let pipe = try LogPipe()

@@ -73,7 +73,7 @@ package func replayDataDirectory(
     let name = VerifyCopy.prefix + Crypto.randomHex(8)
     let places = VerifyCopy.places(besides: directory)
     // Copies a killed verify left (Ctrl-C, the out-of-memory killer) go first: each is a whole store.
-    for place in places { VerifyCopy.removeLeftovers(in: place) }
+    VerifyCopy.removeLeftovers(besides: directory)
     let needed = storeBytes(directory)
     var scratch: (copy: URL, owner: Int32)?
     var refusals: [String] = []
@@ -169,21 +169,34 @@ package enum VerifyCopy {
         release(copy, owner: owner, removeItem: removeTree)
     }
 
+    /// Removes the abandoned copies in both ``places(besides:)``: beside the store whoever made them (a data
+    /// directory is its service user's alone, and `sudo numberd verify` killed there leaves a copy the next snapshot
+    /// must find room beside), in the temporary folder — which every user shares — only this user's. Returns the
+    /// paths of the copies removed.
+    @discardableResult
+    package static func removeLeftovers(besides store: URL) -> [String] {
+        let both = places(besides: store)
+        let (beside, temporary) = (both[0], both[1])
+        return removeLeftovers(in: beside, anyUser: true).map { beside.appendingPathComponent($0).path }
+            + removeLeftovers(in: temporary).map { temporary.appendingPathComponent($0).path }
+    }
+
     /// Removes the copies in `place` whose owner is gone (and owner files left without a copy, and pending ones an
     /// hour old); returns the names of the copies it removed. A copy without an owner file is one an older numberd
-    /// made (before copies had owners): removed once an hour old, when no verify is still reading it. `removeItem`
-    /// removes a copy (tests make it fail).
+    /// made (before copies had owners): removed once an hour old, when no verify is still reading it. Only entries of
+    /// this process's user, unless `anyUser`; never through a symbolic link. `removeItem` removes a copy (tests make it
+    /// fail).
     @discardableResult
     package static func removeLeftovers(
-        in place: URL, removeItem: (URL) throws -> Void = removeTree
+        in place: URL, anyUser: Bool = false, removeItem: (URL) throws -> Void = removeTree
     ) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: place.path)) ?? []
         var removed: [String] = []
         for name in names where name.hasPrefix(prefix) && !name.hasSuffix(ownerSuffix) && !name.hasSuffix(pendingSuffix)
         {
             let copy = place.appendingPathComponent(name, isDirectory: true)
-            guard let status = ownEntry(copy.path, type: S_IFDIR) else { continue }
-            switch lockIfAbandoned(copy.path + ownerSuffix) {
+            guard let status = entry(copy.path, type: S_IFDIR, anyUser: anyUser) else { continue }
+            switch lockIfAbandoned(copy.path + ownerSuffix, anyUser: anyUser) {
             case .busy:
                 continue  // its verify is still running (or the owner file is not one of ours)
             case .missing:
@@ -200,7 +213,9 @@ package enum VerifyCopy {
             else { continue }
             let path = place.appendingPathComponent(name).path
             // A pending file is unlocked for a moment while its verify starts.
-            guard case .abandoned(let owner) = lockIfAbandoned(path, onlyIfOld: pending) else { continue }
+            guard case .abandoned(let owner) = lockIfAbandoned(path, anyUser: anyUser, onlyIfOld: pending) else {
+                continue
+            }
             unlink(path)
             close(owner)
         }
@@ -211,7 +226,7 @@ package enum VerifyCopy {
     private enum Owner {
         /// There is no owner file.
         case missing
-        /// Locked by a live verify, or not a regular file of this user (then left alone), or gone meanwhile.
+        /// Locked by a live verify, or not a regular file (of this user, unless any user's go), or gone meanwhile.
         case busy
         /// Nobody held its lock: now this process does (the descriptor).
         case abandoned(Int32)
@@ -219,10 +234,10 @@ package enum VerifyCopy {
 
     /// Locks the owner file at `path` if nobody holds it (and, with `onlyIfOld`, it is an hour old), without
     /// following a symbolic link.
-    private static func lockIfAbandoned(_ path: String, onlyIfOld: Bool = false) -> Owner {
+    private static func lockIfAbandoned(_ path: String, anyUser: Bool, onlyIfOld: Bool = false) -> Owner {
         var checked = stat()
         guard lstat(path, &checked) == 0 else { return errno == ENOENT ? .missing : .busy }
-        guard isOwn(checked, type: S_IFREG), !onlyIfOld || isOld(checked) else { return .busy }
+        guard isEntry(checked, type: S_IFREG, anyUser: anyUser), !onlyIfOld || isOld(checked) else { return .busy }
         let descriptor = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else { return .busy }
         var locked = stat()
@@ -246,15 +261,16 @@ package enum VerifyCopy {
         return removed
     }
 
-    /// `path`'s `lstat` if it is of `type` (`S_IFDIR`, `S_IFREG`) and this process's effective user owns it.
-    private static func ownEntry(_ path: String, type: mode_t) -> stat? {
+    /// `path`'s `lstat` if it is of `type` (`S_IFDIR`, `S_IFREG`) and, unless `anyUser`, this process's effective
+    /// user owns it.
+    private static func entry(_ path: String, type: mode_t, anyUser: Bool) -> stat? {
         var status = stat()
-        guard lstat(path, &status) == 0, isOwn(status, type: type) else { return nil }
+        guard lstat(path, &status) == 0, isEntry(status, type: type, anyUser: anyUser) else { return nil }
         return status
     }
 
-    private static func isOwn(_ status: stat, type: mode_t) -> Bool {
-        status.st_mode & S_IFMT == type && status.st_uid == geteuid()
+    private static func isEntry(_ status: stat, type: mode_t, anyUser: Bool) -> Bool {
+        status.st_mode & S_IFMT == type && (anyUser || status.st_uid == geteuid())
     }
 
     private static func isOld(_ status: stat) -> Bool {

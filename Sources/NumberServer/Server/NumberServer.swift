@@ -189,7 +189,7 @@ public final class NumberServer: Service, Sendable {
     /// once, before `run()`. A server bound and never run must be closed (``close()``).
     @discardableResult
     public func bind() async throws -> SocketAddress {
-        let channel = try await listen(accepting: false)
+        let channel = try await listen()
         state.withLock { $0.listener = .bound(channel) }
         return channel.channel.localAddress!
     }
@@ -206,15 +206,15 @@ public final class NumberServer: Service, Sendable {
         try? await bound?.executeThenClose { _ in }
     }
 
-    /// Binds the configured address (`accepting`: taking connections at once, else only once `autoRead` is set);
-    /// settles ``listeningAddress()`` either way.
-    private func listen(accepting: Bool) async throws -> NIOAsyncChannel<ConnectionHandle, Never> {
+    /// Binds the configured address, taking no connection until `autoRead` is set (`run()`); settles
+    /// ``listeningAddress()`` either way.
+    private func listen() async throws -> NIOAsyncChannel<ConnectionHandle, Never> {
         let channel: NIOAsyncChannel<ConnectionHandle, Never>
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelOption(.autoRead, value: accepting)
+                .serverChannelOption(.autoRead, value: false)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 // Past the high mark a connection stops reading (ServerConnectionHandler) until below the low one.
                 .childChannelOption(
@@ -251,17 +251,10 @@ public final class NumberServer: Service, Sendable {
         switch listener {
         case .bound(let bound):
             channel = bound
-            do {
-                try await channel.channel.setOption(.autoRead, value: true).get()
-            } catch {
-                state.withLock { $0.phase = .stopped }
-                try? await channel.executeThenClose { _ in }
-                throw error
-            }
         case .closed, .taken:
             throw ChannelError.ioOnClosedChannel
         case .none:
-            channel = try await listen(accepting: true)
+            channel = try await listen()
         }
         defer {
             let timer = state.withLock { state in
@@ -271,8 +264,16 @@ public final class NumberServer: Service, Sendable {
             }
             timer?.cancel()
         }
-        let address = channel.channel.localAddress!
+        // Serving before the first connection is read: one queued since `bind()` (or accepted the moment reading
+        // starts) was answered NOT_SERVING by HealthCheck while the phase still said starting.
         state.withLock { $0.phase = .serving }
+        do {
+            try await channel.channel.setOption(.autoRead, value: true).get()
+        } catch {
+            try? await channel.executeThenClose { _ in }
+            throw error
+        }
+        let address = channel.channel.localAddress!
         logger.info("listening", metadata: ["address": "\(address)"])
 
         try await withGracefulShutdownHandler {

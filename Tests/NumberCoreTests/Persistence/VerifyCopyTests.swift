@@ -153,4 +153,21 @@ struct VerifyCopyTests {
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: place.path)) == expected)
         #expect(try Data(contentsOf: target.appendingPathComponent("segment")) == Data("ledger".utf8))
     }
+
+    /// A review of the session's fixes: with only this user's entries touched everywhere, `sudo numberd verify` killed
+    /// beside a store left a whole copy the service's next snapshot must find room beside. Beside the store (a data
+    /// directory is its service user's alone) any user's abandoned copy goes; in the shared temporary folder only ours.
+    @Test("beside the store another user's abandoned copy is removed (root only)")
+    func anyUserBesideTheStore() throws {
+        guard geteuid() == 0 else { return }
+        let place = try Self.place()
+        defer { try? FileManager.default.removeItem(at: place) }
+        let copy = place.appendingPathComponent(VerifyCopy.prefix + "service", isDirectory: true)
+        close(try #require(VerifyCopy.own(copy)))
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: false)
+        for path in [copy.path, copy.path + VerifyCopy.ownerSuffix] { #expect(chown(path, 65534, 65534) == 0) }
+        #expect(VerifyCopy.removeLeftovers(in: place).isEmpty, "not ours: left alone by default")
+        #expect(VerifyCopy.removeLeftovers(in: place, anyUser: true) == [copy.lastPathComponent])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: place.path).isEmpty)
+    }
 }
