@@ -1,10 +1,11 @@
+import Foundation
 import Logging
 import NumberCore
 import Synchronization
 
 /// SIGHUP's reload of the Twilio secret. Operators rotate it — a new auth token (Twilio's secondary token, promoted
-/// once everything uses it) or a new API key secret — and expect `systemctl reload numberd` to take it without a
-/// restart that drops calls.
+/// once everything uses it) and expect `systemctl reload numberd` to take it without a restart that drops calls. (An
+/// API key is replaced, not rotated: a new secret comes with a new SID, read at start.)
 ///
 /// A secret given by file (`<VAR>_FILE`) or systemd credential is read again with the checks of the start
 /// (``TwilioSecrets``: mode, one way only). When it changed, one cheap authenticated request checks it at Twilio
@@ -19,8 +20,10 @@ package final class TwilioCredentialReload: Sendable {
         case rotated
         /// The secret read is the one in use.
         case unchanged
-        /// The secret is a plain variable: it cannot change while numberd runs.
+        /// The secret is a plain variable (or came through a pipe): it cannot change while numberd runs.
         case variable
+        /// The secret is an API key's, which never changes at Twilio (a new secret is a new key).
+        case apiKey = "api_key"
         /// Twilio refused the new secret (401/20003): the old one stays.
         case refused
         /// Twilio could not be asked (or answered oddly): the old secret stays.
@@ -38,7 +41,7 @@ package final class TwilioCredentialReload: Sendable {
     let sources: [String]
     let gauges: OperationalGauges
     let logger: Logger
-    /// Whether the notice that a variable cannot change was logged.
+    /// Whether the notice that the secret cannot change was logged.
     private let toldVariable = Mutex(false)
 
     init(
@@ -52,6 +55,20 @@ package final class TwilioCredentialReload: Sendable {
         self.logger = logger
     }
 
+    /// A secret that cannot change while numberd runs: said once, at notice.
+    private func cannotChange(_ why: String, _ outcome: Outcome) -> Outcome {
+        let first = toldVariable.withLock { told in
+            defer { told = true }
+            return !told
+        }
+        if first {
+            logger.notice(
+                Logger.Message(stringLiteral: "SIGHUP: " + why),
+                metadata: ["secret_from": "\(sources.joined(separator: ","))"])
+        }
+        return outcome
+    }
+
     /// Reads the secret again and rotates to it when Twilio accepts it; `environment` replaces the start's (tests).
     func reload(environment override: [String: String]? = nil) async -> Outcome {
         let outcome = await attempt(override ?? environment)
@@ -61,20 +78,26 @@ package final class TwilioCredentialReload: Sendable {
 
     private func attempt(_ environment: [String: String]) async -> Outcome {
         let fromFiles = sources.filter { $0.hasSuffix("_FILE") || $0.hasPrefix("$CREDENTIALS_DIRECTORY/") }
+        // An API key's secret never changes at Twilio: a new secret is a new key, with a new SID (a plain variable).
+        if provider.credentials.username != provider.credentials.accountSid {
+            return cannotChange(
+                "the Twilio API key's secret cannot change without its SID (TWILIO_API_KEY_SID, read at start): "
+                    + "restart numberd with the new key", .apiKey)
+        }
         guard !fromFiles.isEmpty else {
-            let first = toldVariable.withLock { told in
-                defer { told = true }
-                return !told
+            return cannotChange(
+                "the Twilio secret is given as a variable, which cannot change while numberd runs: give it as "
+                    + "<VARIABLE>_FILE or a systemd credential to rotate it with a reload", .variable)
+        }
+        // Read again only from a regular file: a pipe (`<(pass show twilio)`) is empty once read, and opening a named
+        // FIFO would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it).
+        for source in fromFiles where source.hasSuffix("_FILE") {
+            var status = stat()
+            guard let path = environment[source], stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+                return cannotChange(
+                    "the Twilio secret is given through \(source), which is not a regular file (a pipe is read once): "
+                        + "give it as a file to rotate it with a reload", .variable)
             }
-            if first {
-                logger.notice(
-                    Logger.Message(
-                        stringLiteral:
-                            "SIGHUP: the Twilio secret is given as a variable, which cannot change while numberd runs: "
-                            + "give it as <VARIABLE>_FILE or a systemd credential to rotate it with a reload"),
-                    metadata: ["secret_from": "\(sources.joined(separator: ","))"])
-            }
-            return .variable
         }
         let candidate: TwilioCredentials
         do {
