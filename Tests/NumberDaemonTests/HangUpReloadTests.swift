@@ -12,7 +12,24 @@ import Glibc
 
 /// The suites that send SIGHUP to this test process, one test at a time across them: the signal reaches every numberd
 /// the process runs, so one suite's signal was another's unexpected reload (its exact counts then failed).
-@Suite(.serialized) struct HangUpSignalTests {}
+@Suite(.serialized) struct HangUpSignalTests {
+    /// Sends SIGHUP to this process about once a second (while a trap is installed) until `done` holds, at most 90 s;
+    /// whether it did. Again and again: the trap seen may be an earlier numberd's of this process (the disposition
+    /// stays), whose handler got the signal before the numberd under test had set up its own.
+    static func hangUp(until done: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(90)
+        var nextSignal = ContinuousClock.now
+        while !done() {
+            guard ContinuousClock.now < deadline else { return false }
+            if try HangUpReloadTests.hangUpIsTrapped(), ContinuousClock.now >= nextSignal {
+                kill(getpid(), SIGHUP)
+                nextSignal = ContinuousClock.now + .seconds(1)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+}
 
 extension HangUpSignalTests {
     /// SIGHUP used to end numberd at once (the default action: no drain, no final snapshot), although tools send it
@@ -57,23 +74,14 @@ extension HangUpSignalTests {
                     certificateTo: chain, privateKeyTo: key)
                 var trustingSecond = running.client()
                 trustingSecond.trustRoots = second.trustRoots
-                // SIGHUP again until this numberd logs its check: the trap seen below may be an earlier numberd's of this
-                // process (the disposition stays), whose handler got the signal before this one's was set up.
+                // SIGHUP until this numberd logs its check.
                 let checked = { lines.all.filter { $0.message == "SIGHUP: TLS certificate files checked" }.count }
                 let checkedBefore = checked()
-                let deadline = ContinuousClock.now + .seconds(90)
-                var nextSignal = ContinuousClock.now
-                while checked() == checkedBefore {
-                    guard ContinuousClock.now < deadline else {
-                        Issue.record("numberd did not check its certificate files after SIGHUP")
-                        return
-                    }
-                    if try Self.hangUpIsTrapped(), ContinuousClock.now >= nextSignal {
-                        kill(getpid(), SIGHUP)
-                        nextSignal = ContinuousClock.now + .seconds(1)
-                    }
-                    try await Task.sleep(for: .milliseconds(20))
+                guard try await HangUpSignalTests.hangUp(until: { checked() > checkedBefore }) else {
+                    Issue.record("numberd did not check its certificate files after SIGHUP")
+                    return
                 }
+                let deadline = ContinuousClock.now + .seconds(90)
                 var served = false
                 while !served, ContinuousClock.now < deadline {
                     served =

@@ -90,23 +90,9 @@ struct QueuedLogStreamTests {
         #expect(dropped > 0)
 
         // The reader comes back: what was queued arrives in order, then how many lines went missing there.
-        let reader = Mutex("")
-        let reading = Atomic(true)
-        let drained = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            while reading.load(ordering: .relaxed) {
-                let text = pipe.drain()
-                reader.withLock { $0 += text }
-                usleep(1000)
-            }
-            drained.signal()
-        }
-        #expect(stream.flush(timeout: .seconds(60)))
-        reading.store(false, ordering: .relaxed)
-        drained.wait()
-        let output = reader.withLock { $0 } + pipe.drain()
-        let written = output.split(separator: "\n").filter { $0.hasPrefix("line ") }
-        let notices = output.split(separator: "\n").filter { $0.contains("log lines dropped here") }
+        let output = Self.linesRead(pipe, stream)
+        let written = output.filter { $0.hasPrefix("line ") }
+        let notices = output.filter { $0.contains("log lines dropped here") }
         #expect(!notices.isEmpty)
         let said = notices.compactMap { notice in
             notice.split(separator: " ").first { $0.hasPrefix("dropped=") }.flatMap { Int($0.dropFirst(8)) }

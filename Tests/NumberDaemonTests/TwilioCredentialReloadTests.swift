@@ -134,22 +134,13 @@ extension HangUpSignalTests {
                 let secondary = rig.engine.createSecondaryAuthToken()
                 try rig.writeToken(secondary)
                 rig.engine.clearRequestLog()
-                // SIGHUP until this numberd logs the rotation (as in HangUpReloadTests: the trap may be set up late).
+                // SIGHUP until this numberd logs the rotation.
                 let rotated = {
                     rig.lines.all.contains { $0.message.hasPrefix("SIGHUP: Twilio accepted the new secret") }
                 }
-                let deadline = ContinuousClock.now + .seconds(90)
-                var nextSignal = ContinuousClock.now
-                while !rotated() {
-                    guard ContinuousClock.now < deadline else {
-                        Issue.record("numberd did not rotate its Twilio credentials after SIGHUP")
-                        return
-                    }
-                    if try HangUpReloadTests.hangUpIsTrapped(), ContinuousClock.now >= nextSignal {
-                        kill(getpid(), SIGHUP)
-                        nextSignal = ContinuousClock.now + .seconds(1)
-                    }
-                    try await Task.sleep(for: .milliseconds(20))
+                guard try await HangUpSignalTests.hangUp(until: rotated) else {
+                    Issue.record("numberd did not rotate its Twilio credentials after SIGHUP")
+                    return
                 }
                 // Checked with one request sent with the new token, before any other used it.
                 let log = rig.engine.requestLog
