@@ -108,7 +108,11 @@ struct CurlLoopFailureTests {
         switcher.failing.withLock { $0 = nil }
         let after = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
         #expect(after.status == 200)
-        #expect(lines.all.contains { $0.message == "HTTP client: libcurl works again" })
+        // Said once the turn that answered it ends well (its poll after the answer was handed over).
+        let recovered = { lines.all.contains { $0.message == "HTTP client: libcurl works again" } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !recovered(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(recovered())
         await client.shutdown()
     }
 
@@ -169,5 +173,50 @@ struct CurlLoopFailureTests {
         #expect(errors[1].requestMayHaveBeenSent, "a GET that went out is reported as not sent: \(errors[1])")
         #expect(!errors[2].requestMayHaveBeenSent, "a POST still in its TLS handshake may have been sent: \(errors[2])")
         #expect(errors[2].message.contains("not sent"), "\(errors[2])")
+    }
+
+    /// The same rule when a running request is cancelled or the client shuts down: one libcurl never began to send
+    /// (still in its TLS handshake) is reported not sent — a purchase cut off there by numberd's stop used to become
+    /// `OUTCOME_UNKNOWN`, the customer's money held until a look-up — and one it sent is possibly sent.
+    @Test func cancelAndShutdownSayWhetherSent() async throws {
+        let server = try await TestHTTPSServer.shared()
+        let (silent, silentPort) = try loopbackSocket(listening: true)
+        defer { close(silent) }
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = server.certificates.caFile
+        configuration.timeouts.totalMilliseconds = 120_000
+        configuration.timeouts.connectMilliseconds = 120_000
+        let client = try CurlHTTPClient(configuration: configuration)
+        func run(_ request: HTTPRequest) -> Task<Result<HTTPResponse, HTTPClientError>, Never> {
+            Task {
+                do throws(HTTPClientError) {
+                    return .success(try await client.execute(request))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        let path = "/stall-\(UUID())"
+        let sent = (0..<2).map { _ in run(HTTPRequest(method: .post, url: server.url("\(path)?s=60"), body: [1])) }
+        let unsent = (0..<2).map { _ in
+            run(HTTPRequest(method: .post, url: "https://127.0.0.1:\(silentPort)/buy", body: [1]))
+        }
+        try await Self.waitUntilServed(path, count: 2, server, client)
+        let end = ContinuousClock.now + .seconds(60)
+        while client.load.running < 4, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(client.load.running == 4)
+        sent[0].cancel()
+        unsent[0].cancel()
+        let cancelled = [await sent[0].value, await unsent[0].value]
+        await client.shutdown()
+        let stopped = [await sent[1].value, await unsent[1].value]
+        func error(_ result: Result<HTTPResponse, HTTPClientError>) -> HTTPClientError? {
+            if case .failure(let error) = result { return error }
+            return nil
+        }
+        #expect(cancelled.map { error($0)?.code } == [.cancelled, .cancelled])
+        #expect(cancelled.map { error($0)?.requestMayHaveBeenSent } == [true, false], "\(cancelled)")
+        #expect(stopped.map { error($0)?.code } == [.shutDown, .shutDown])
+        #expect(stopped.map { error($0)?.requestMayHaveBeenSent } == [true, false], "\(stopped)")
     }
 }

@@ -172,11 +172,15 @@ final class CurlLoop {
         // A half-used connection is closed by libcurl, so the next transfer never reads this one's leftovers.
         recycle(entry.key)
         _ = engine.updateRunning(transfers.count)
+        // Not sent unless libcurl was about to send it (its pre-request callback, ``loopFailed(_:_:)``).
+        let sent = entry.value.sendAttempts > 0
         job.finish(
             .failure(
                 HTTPClientError(
-                    code: .cancelled, message: "the request was cancelled while running", requestMayHaveBeenSent: true)
-            ))
+                    code: .cancelled,
+                    message: sent
+                        ? "the request was cancelled while running" : "the request was cancelled before it was sent",
+                    requestMayHaveBeenSent: sent)))
     }
 
     private func recycle(_ easy: UnsafeMutableRawPointer) {
@@ -192,12 +196,15 @@ final class CurlLoop {
         for (easy, transfer) in transfers {
             _ = curl_multi_remove_handle(multi, easy)
             curl_easy_cleanup(easy)
+            let sent = transfer.sendAttempts > 0
             transfer.job.finish(
                 .failure(
                     HTTPClientError(
-                        code: .shutDown, message: "the HTTP client was shut down during the transfer",
-                        requestMayHaveBeenSent: true)
-                ))
+                        code: .shutDown,
+                        message: sent
+                            ? "the HTTP client was shut down during the transfer"
+                            : "the HTTP client was shut down before the request was sent",
+                        requestMayHaveBeenSent: sent)))
         }
         transfers.removeAll()
         for easy in idleHandles { curl_easy_cleanup(easy) }
