@@ -36,6 +36,29 @@ struct CurlLoopFailureTests {
             })
     }
 
+    /// The test server's CA, and room for requests held at the server (or in a handshake that never ends) for the
+    /// whole test.
+    static func patientConfiguration(_ server: TestHTTPSServer) -> HTTPClientConfiguration {
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = server.certificates.caFile
+        configuration.timeouts.totalMilliseconds = 120_000
+        configuration.timeouts.connectMilliseconds = 120_000
+        return configuration
+    }
+
+    /// `request` running in a task of its own, its outcome as a result.
+    static func run(
+        _ client: CurlHTTPClient, _ request: HTTPRequest
+    ) -> Task<Result<HTTPResponse, HTTPClientError>, Never> {
+        Task {
+            do throws(HTTPClientError) {
+                return .success(try await client.execute(request))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
     /// Waits until the server has `count` requests for `path` (so libcurl has sent them).
     static func waitUntilServed(
         _ path: String, count: Int, _ server: TestHTTPSServer, _ client: CurlHTTPClient
@@ -125,21 +148,12 @@ struct CurlLoopFailureTests {
         let server = try await TestHTTPSServer.shared()
         let (silent, silentPort) = try loopbackSocket(listening: true)
         defer { close(silent) }
-        var configuration = HTTPClientConfiguration.defaults
-        configuration.tls.caFilePath = server.certificates.caFile
-        configuration.timeouts.totalMilliseconds = 120_000
-        configuration.timeouts.connectMilliseconds = 120_000
         let switcher = Switch()
         let client = try CurlHTTPClient(
-            configuration: configuration, logger: Logger(label: "test"), multiCalls: Self.calls(switcher))
+            configuration: Self.patientConfiguration(server), logger: Logger(label: "test"),
+            multiCalls: Self.calls(switcher))
         func run(_ request: HTTPRequest) -> Task<Result<HTTPResponse, HTTPClientError>, Never> {
-            Task {
-                do throws(HTTPClientError) {
-                    return .success(try await client.execute(request))
-                } catch {
-                    return .failure(error)
-                }
-            }
+            Self.run(client, request)
         }
         let path = "/stall-\(UUID())"
         let sentPost = run(HTTPRequest(method: .post, url: server.url("\(path)?s=60"), body: [1]))
@@ -182,19 +196,9 @@ struct CurlLoopFailureTests {
         let server = try await TestHTTPSServer.shared()
         let (silent, silentPort) = try loopbackSocket(listening: true)
         defer { close(silent) }
-        var configuration = HTTPClientConfiguration.defaults
-        configuration.tls.caFilePath = server.certificates.caFile
-        configuration.timeouts.totalMilliseconds = 120_000
-        configuration.timeouts.connectMilliseconds = 120_000
-        let client = try CurlHTTPClient(configuration: configuration)
+        let client = try CurlHTTPClient(configuration: Self.patientConfiguration(server))
         func run(_ request: HTTPRequest) -> Task<Result<HTTPResponse, HTTPClientError>, Never> {
-            Task {
-                do throws(HTTPClientError) {
-                    return .success(try await client.execute(request))
-                } catch {
-                    return .failure(error)
-                }
-            }
+            Self.run(client, request)
         }
         let path = "/stall-\(UUID())"
         let sent = (0..<2).map { _ in run(HTTPRequest(method: .post, url: server.url("\(path)?s=60"), body: [1])) }
