@@ -268,17 +268,23 @@ final class NumberdChild: Sendable {
     var killedBySignal: Bool { ending.withLock { $0 } == .signalled(SIGKILL) }
 }
 
+/// The real Twilio adapter against `simulator` (its account's auth token, its CA), for work done in-process on a
+/// child's data directory.
+func twilioAdapter(for simulator: TwilioSimulator, logger: Logger) throws -> TwilioProvider {
+    let credentials = try TwilioCredentials.authToken(
+        accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
+    var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
+    twilio.http.tls.caFilePath = simulator.caPEMPath
+    return try TwilioProvider(configuration: twilio, logger: logger)
+}
+
 /// Settles what numberd left open, offline and in-process: opens the data directory's store with the real
 /// Twilio adapter against the simulator and runs reconciliation and the orphan sweep until nothing is open (at
 /// most `passes`).
 func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes: Int = 5) async throws -> CoreState {
     let logger = Logger(label: "crash-reconcile", factory: { _ in SwiftLogNoOpLogHandler() })
     let store = try FileNumberStore.open(directory: URL(fileURLWithPath: dataDirectory + "/store"))
-    let credentials = try TwilioCredentials.authToken(
-        accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
-    var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
-    twilio.http.tls.caFilePath = simulator.caPEMPath
-    let provider = try TwilioProvider(configuration: twilio, logger: logger)
+    let provider = try twilioAdapter(for: simulator, logger: logger)
     var state = CoreState()
     do {
         let service = try await NumberService.open(store: store, provider: provider, logger: logger)

@@ -88,11 +88,7 @@ struct TakenPortTests {
     private static func buyInThePast(dataDirectory: String, simulator: TwilioSimulator) async throws -> String {
         let logger = Logger(label: "taken-port", factory: { _ in SwiftLogNoOpLogHandler() })
         let store = try FileNumberStore.open(directory: URL(fileURLWithPath: dataDirectory + "/store"))
-        let credentials = try TwilioCredentials.authToken(
-            accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
-        var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
-        twilio.http.tls.caFilePath = simulator.caPEMPath
-        let provider = try TwilioProvider(configuration: twilio, logger: logger)
+        let provider = try twilioAdapter(for: simulator, logger: logger)
         do {
             let service = try await NumberService.open(
                 store: store, provider: provider, clock: ManualClock(Date().addingTimeInterval(-40 * 86_400)),
