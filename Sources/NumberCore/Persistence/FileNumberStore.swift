@@ -88,8 +88,10 @@ public final class FileNumberStore: NumberStore {
         }
     }
 
-    private let journal: FileJournal<CoreEvent, CoreState>
-    private let options: Options
+    let journal: FileJournal<CoreEvent, CoreState>
+    let options: Options
+    /// Whether a backup is being written (``backup(into:kept:including:now:)``): one at a time.
+    let backupRunning = Mutex(false)
     private let inner: Mutex<Inner>
     private let snapshotState: SnapshotState
     private let stateQueue = DispatchQueue(label: "numberd.store.snapshot-state")

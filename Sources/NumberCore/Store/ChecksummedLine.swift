@@ -45,3 +45,34 @@ package enum ChecksummedLine {
         return (0..<8).reversed().map { alphabet[Int((value >> (UInt32($0) * 4)) & 0xF)] }
     }
 }
+
+/// Checks one checksummed line (a whole snapshot file: the line and its newline) read a chunk at a time, so a file
+/// of gigabytes is checked without holding it: the checksum runs over everything but the last 19 bytes seen (the
+/// trailer and the newline), which ``isValid`` then checks.
+package struct ChecksummedLineStream {
+    private var crc: UInt32 = 0
+    private var tail: [UInt8] = []
+    private var count = 0
+
+    package init() {}
+
+    /// Adds the next bytes of the file.
+    package mutating func append(_ bytes: [UInt8]) {
+        count += bytes.count
+        tail.append(contentsOf: bytes)
+        let keep = ChecksummedLine.trailerLength + 1
+        guard tail.count > keep else { return }
+        crc = CRC32C.update(crc, tail[..<(tail.count - keep)])
+        tail.removeFirst(tail.count - keep)
+    }
+
+    /// Whether the bytes seen are one line ending in a newline whose trailer's checksum matches what precedes it.
+    package var isValid: Bool {
+        guard count > ChecksummedLine.trailerLength + 1, tail.last == UInt8(ascii: "\n") else { return false }
+        let trailer = tail.dropLast()
+        guard trailer.prefix(ChecksummedLine.trailerOpen.count).elementsEqual(ChecksummedLine.trailerOpen),
+            trailer.suffix(2).elementsEqual([UInt8(ascii: "\""), UInt8(ascii: "}")])
+        else { return false }
+        return trailer.dropFirst(ChecksummedLine.trailerOpen.count).prefix(8).elementsEqual(ChecksummedLine.hex(crc))
+    }
+}

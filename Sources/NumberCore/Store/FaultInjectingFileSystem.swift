@@ -19,7 +19,9 @@ import Glibc
 public final class FaultInjectingFileSystem: JournalFileSystem {
     /// The operations a rule can target.
     public enum Operation: String, Sendable, Hashable, CaseIterable {
-        case open, read, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile, listDirectory
+        case open, read, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile, listDirectory, link,
+            makeDirectory,
+            removeDirectory
     }
 
     /// What happens when a rule fires.
@@ -235,6 +237,21 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     /// See `JournalFileSystem`.
     public func remove(_ path: String) throws {
         try run(.remove, path) { try base.remove(path) }
+    }
+
+    /// See `JournalFileSystem`.
+    public func link(_ existing: String, to new: String) throws {
+        try run(.link, new) { try base.link(existing, to: new) }
+    }
+
+    /// See `JournalFileSystem`.
+    public func makeDirectory(_ path: String) throws {
+        try run(.makeDirectory, path) { try base.makeDirectory(path) }
+    }
+
+    /// See `JournalFileSystem`.
+    public func removeDirectory(_ path: String) throws {
+        try run(.removeDirectory, path) { try base.removeDirectory(path) }
     }
 
     /// See `JournalFileSystem`.

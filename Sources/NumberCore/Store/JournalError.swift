@@ -44,6 +44,8 @@ public struct JournalError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let formatTooNew = Code("formatTooNew")
         /// The store's `FORMAT` exists but cannot be read or holds no valid format. Nothing was changed.
         public static let formatDamaged = Code("formatDamaged")
+        /// A backup was asked for while another one is being written (one at a time). Nothing was changed.
+        public static let backupInProgress = Code("backupInProgress")
     }
 
     /// What went wrong.

@@ -52,6 +52,13 @@ public protocol JournalFileSystem: Sendable {
     func rename(_ from: String, to: String) throws
     /// Deletes a file.
     func remove(_ path: String) throws
+    /// Makes `new` another name of the file `existing` (a hard link); `EXDEV` when they are on different file
+    /// systems, `EPERM`/`ENOTSUP` where the file system has no hard links.
+    func link(_ existing: String, to new: String) throws
+    /// Creates one directory (not its parents) with mode 0700; an existing one is an error (`EEXIST`).
+    func makeDirectory(_ path: String) throws
+    /// Deletes an empty directory.
+    func removeDirectory(_ path: String) throws
     /// Flushes a directory's entries (creations, renames, deletions) to stable storage.
     func fsyncDirectory(_ path: String) throws
     /// Bytes an unprivileged writer may still put on the file system holding `path` (`statvfs`'s `f_bavail`).

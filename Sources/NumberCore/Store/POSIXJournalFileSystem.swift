@@ -153,6 +153,21 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         guard unlink(path) == 0 else { throw failure("unlink", path) }
     }
 
+    /// `link(2)`.
+    public func link(_ existing: String, to new: String) throws {
+        guard Glibc.link(existing, new) == 0 else { throw failure("link", new) }
+    }
+
+    /// `mkdir(2)`, mode 0700.
+    public func makeDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 else { throw failure("mkdir", path) }
+    }
+
+    /// `rmdir(2)`.
+    public func removeDirectory(_ path: String) throws {
+        guard rmdir(path) == 0 else { throw failure("rmdir", path) }
+    }
+
     /// Opens the directory and `fsync(2)`s it.
     public func fsyncDirectory(_ path: String) throws {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

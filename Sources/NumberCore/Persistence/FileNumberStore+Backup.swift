@@ -1,0 +1,224 @@
+import Foundation
+
+/// Online backups of a running store (`numbers backup`, `numberd backup`).
+extension FileNumberStore {
+    /// A backup ``backup(into:kept:including:now:)`` wrote.
+    public struct Backup: Sendable, Hashable {
+        /// Its folder's name in the backup directory, `backup-<UTC time to the millisecond>`
+        /// (`backup-20261201T041500.123Z`): names sort in the order the backups were made.
+        public var name: String
+        /// Its folder: a data directory holding `store/` (and the files the call included), which
+        /// `numberd verify --data-dir` checks and a restore puts in place of the data directory's own.
+        public var path: String
+        /// The seq its snapshot holds: every record committed before the backup was asked for (and any committed
+        /// while the snapshot was being written).
+        public var seq: UInt64
+        /// The snapshot's size in bytes (0 for a store that held no record).
+        public var snapshotBytes: Int
+        /// Whether the snapshot is a hard link to the store's own file (same file system), else a copy.
+        public var linked: Bool
+        /// When it was asked for.
+        public var createdAt: Date
+        /// The older backups removed so that `kept` remain, oldest first.
+        public var removed: [String]
+    }
+
+    /// Backup folders' names start with this.
+    public static let backupPrefix = "backup-"
+    /// A backup being written is `<prefix><name>` until it is complete; one a crash left is removed by a later
+    /// backup once it is an hour old (a younger one may be another process's, writing now).
+    static let partialPrefix = ".partial-"
+    /// An old backup being removed is renamed `<prefix><name>` first, so a crash mid-removal never leaves a folder
+    /// that looks like a whole backup; a later backup finishes the removal.
+    static let removingPrefix = ".removing-"
+    /// The file size past which an included file is refused (they are small: `provider.json`).
+    static let includedBytesMax = 1 << 20
+
+    /// Writes a backup of everything committed so far into `root` (created if missing) while commits go on:
+    /// a snapshot is written if the newest one is behind, then `<root>/backup-<time>/store/` gets that snapshot (hard
+    /// link or checked copy), the `FORMAT` and an empty journal segment after it, and each file of `files` that exists
+    /// (at most 1 MiB each) is copied beside `store/`; all synced, under a `.partial-` name renamed into place at
+    /// the end, so a backup folder is whole or absent. Then backups beyond the newest `kept` are removed (and a
+    /// crash's leftovers). One backup at a time: another call meanwhile throws `backupInProgress`. Throws the
+    /// snapshot's error (`io`, `fileTooLarge`...) or `io` if a backup file cannot be made; nothing of the failed
+    /// backup is left and commits go on either way.
+    public func backup(
+        into root: URL, kept: Int, including files: [URL] = [], now: Date = Date()
+    ) async throws
+        -> Backup
+    {
+        precondition(kept > 0, "kept must be positive")
+        let started = backupRunning.withLock { running -> Bool in
+            defer { running = true }
+            return !running
+        }
+        guard started else {
+            throw JournalError(.backupInProgress, "a backup is being written; ask again once it has ended")
+        }
+        defer { backupRunning.withLock { $0 = false } }
+        try await writeSnapshot()
+        let fileSystem = options.journal.fileSystem
+        let name = Self.backupPrefix + Self.timestamp(now)
+        let partial = root.path + "/" + Self.partialPrefix + name
+        let folder = root.path + "/" + name
+        let store: FileJournal<CoreEvent, CoreState>.BackupStore
+        do {
+            try fileSystem.createDirectory(root.path)
+            try fileSystem.makeDirectory(partial)
+            do {
+                try fileSystem.makeDirectory(partial + "/store")
+                store = try await journal.writeBackupStore(into: partial + "/store")
+                for file in files { try include(file.path, in: partial) }
+                try fileSystem.fsyncDirectory(partial)
+                try fileSystem.rename(partial, to: folder)
+            } catch {
+                removeTree(partial)
+                throw error
+            }
+            do {
+                try fileSystem.fsyncDirectory(root.path)
+            } catch {
+                // Whether the new name survives a power cut is not known: a backup is reported only once it would.
+                removeTree(folder)
+                throw error
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw JournalError(.io, "backup not written: \(error)", file: root.path)
+        }
+        let removed = removeOldBackups(in: root.path, kept: kept, now: now)
+        options.journal.logger.notice(
+            "store backup written",
+            metadata: [
+                "backup": "\(folder)", "seq": "\(store.seq)", "bytes": "\(store.bytes)", "linked": "\(store.linked)",
+                "removed": "\(removed.joined(separator: ","))",
+            ])
+        return Backup(
+            name: name, path: folder, seq: store.seq, snapshotBytes: store.bytes, linked: store.linked, createdAt: now,
+            removed: removed)
+    }
+
+    /// Copies the small file `source` (if it exists) into `folder` under its own name, synced.
+    private func include(_ source: String, in folder: String) throws {
+        let fileSystem = options.journal.fileSystem
+        let bytes: [UInt8]
+        do {
+            bytes = try fileSystem.readFile(source, limitBytes: Self.includedBytesMax)
+        } catch let failure as JournalFailure where failure.errno == ENOENT {
+            return
+        }
+        let handle = try fileSystem.open(folder + "/" + (source as NSString).lastPathComponent, mode: .createNew)
+        defer { fileSystem.close(handle) }
+        try fileSystem.write(handle, bytes)
+        try fileSystem.fdatasync(handle)
+    }
+
+    /// Removes the backups in `root` beyond the newest `kept`, each renamed `.removing-…` first; and finishes what a
+    /// crash left: `.removing-…` folders, and `.partial-…` ones an hour older than `now`. Never follows a symbolic
+    /// link, touches nothing else, and logs (does not throw) what it cannot remove. The names removed, oldest first.
+    func removeOldBackups(in root: String, kept: Int, now: Date) -> [String] {
+        let fileSystem = options.journal.fileSystem
+        guard let names = try? fileSystem.listDirectory(root) else { return [] }
+        var removed: [String] = []
+        let backups = names.filter { Self.backupTime($0) != nil }.sorted(by: >)
+        for name in backups.dropFirst(kept).reversed() {
+            let removing = root + "/" + Self.removingPrefix + name
+            do {
+                try fileSystem.rename(root + "/" + name, to: removing)
+            } catch {
+                options.journal.logger.warning(
+                    "an old backup could not be removed", metadata: ["backup": "\(root)/\(name)", "error": "\(error)"])
+                continue
+            }
+            removeTree(removing)
+            removed.append(name)
+        }
+        for name in names {
+            let leftover: Bool
+            if name.hasPrefix(Self.removingPrefix) {
+                leftover = Self.backupTime(String(name.dropFirst(Self.removingPrefix.count))) != nil
+            } else if name.hasPrefix(Self.partialPrefix),
+                let time = Self.backupTime(String(name.dropFirst(Self.partialPrefix.count)))
+            {
+                leftover = now.timeIntervalSince(time) > 3600
+            } else {
+                leftover = false
+            }
+            if leftover { removeTree(root + "/" + name) }
+        }
+        try? fileSystem.fsyncDirectory(root)
+        return removed
+    }
+
+    /// Removes a file, or a folder and everything in it; a symbolic link is removed, never followed. Logs what it
+    /// cannot remove.
+    func removeTree(_ path: String) {
+        let fileSystem = options.journal.fileSystem
+        do {
+            do {
+                try fileSystem.remove(path)
+                return
+            } catch let failure as JournalFailure where failure.errno == EISDIR {}
+            for name in try fileSystem.listDirectory(path) { removeTree(path + "/" + name) }
+            try fileSystem.removeDirectory(path)
+        } catch let failure as JournalFailure where failure.errno == ENOENT {
+        } catch {
+            options.journal.logger.warning(
+                "a backup file could not be removed", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    /// `20261201T041500.123Z`: UTC, to the millisecond, of fixed width so that names sort by time.
+    static func timestamp(_ date: Date) -> String {
+        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let seconds = millis.floorDiv(1000)
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        return String(
+            format: "%04d%02d%02dT%02d%02d%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis - seconds * 1000))
+    }
+
+    /// The time in a backup folder's name, nil if `name` is not one.
+    static func backupTime(_ name: String) -> Date? {
+        guard name.hasPrefix(backupPrefix) else { return nil }
+        let stamp = Array(name.utf8.dropFirst(backupPrefix.count))
+        // yyyyMMddTHHmmss.SSSZ
+        guard stamp.count == 20, stamp[8] == UInt8(ascii: "T"), stamp[15] == UInt8(ascii: "."),
+            stamp[19] == UInt8(ascii: "Z")
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in stamp[range] {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
+            let minute = number(11..<13), let second = number(13..<15), let millis = number(16..<19)
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        let seconds = timegm(&parts)
+        // timegm normalizes (month 13 is January): only a name that names its own time is a backup's.
+        let whole = Date(timeIntervalSince1970: TimeInterval(seconds))
+        guard timestamp(whole).prefix(15) == String(decoding: stamp.prefix(15), as: UTF8.self) else { return nil }
+        return whole.addingTimeInterval(TimeInterval(millis) / 1000)
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward negative infinity.
+    fileprivate func floorDiv(_ divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
+}

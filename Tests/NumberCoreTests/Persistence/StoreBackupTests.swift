@@ -1,0 +1,248 @@
+import Foundation
+import Logging
+import NumberCore
+import Testing
+
+@Suite("Online backups of a running store")
+struct StoreBackupTests {
+    /// A fresh data directory and a backup root beside it; `remove()` removes both.
+    struct Places {
+        let store = FileNumberStoreTests.directory()
+        let root = FileNumberStoreTests.directory().appendingPathComponent("backups")
+
+        func remove() {
+            try? FileManager.default.removeItem(at: store)
+            try? FileManager.default.removeItem(at: root.deletingLastPathComponent())
+        }
+
+        /// The entries of the backup root, sorted.
+        func entries() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).sorted()
+        }
+    }
+
+    /// A store, a service over it with one funded account and one number bought, and a snapshot of all of it.
+    static func populated(
+        _ directory: URL, fileSystem: any JournalFileSystem = POSIXJournalFileSystem()
+    ) async throws
+        -> (FileNumberStore, NumberService, Account)
+    {
+        var journal = JournalOptions.defaults
+        journal.fileSystem = fileSystem
+        journal.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let store = try FileNumberStore.open(
+            directory: directory, options: FileNumberStore.Options(journal: journal, snapshotEveryRecords: 1_000))
+        let provider = FakeProvider()
+        let service = try await NumberService.open(store: store, provider: provider, clock: ManualClock(Harness.start))
+        let account = try await service.createAccount(name: "Acme", currency: "USD")
+        _ = try await service.addFunds(accountId: account.id, amount: 10_000)
+        provider.stock(["+14155550100"])
+        _ = try await service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550100"], country: "US"))
+        return (store, service, account)
+    }
+
+    @Test("a backup opens as the state committed before it was asked for; later commits stay out of it")
+    func backupHoldsTheStateAskedFor() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let (store, service, account) = try await Self.populated(places.store)
+        let before = service.durableState()
+        let backup = try await store.backup(into: places.root, kept: 3)
+        _ = try await service.addFunds(accountId: account.id, amount: 1)
+        #expect(backup.linked, "a backup on the store's file system links the snapshot")
+        #expect(backup.removed.isEmpty)
+        #expect(backup.path == places.root.path + "/" + backup.name)
+        #expect(places.entries() == [backup.name], "no partial folder is left")
+        let folder = URL(fileURLWithPath: backup.path)
+        let files = try FileManager.default.contentsOfDirectory(atPath: backup.path + "/store").sorted()
+        let segment = String(format: "journal-%020llu.jsonl", backup.seq + 1)
+        let snapshot = String(format: "snapshot-%020llu.json", backup.seq)
+        #expect(files == ["FORMAT", segment, snapshot])
+        #expect(
+            try FileManager.default.attributesOfItem(atPath: backup.path + "/store/" + snapshot)[.size] as? Int
+                == backup.snapshotBytes)
+        // `numberd verify` checks it as it checks a data directory's store.
+        let report = await verifyDataDirectory(folder.appendingPathComponent("store"))
+        #expect(report.isSound && report.state == before)
+        // Restored, it opens with that state and takes new writes.
+        let restored = try FileNumberStore.open(directory: folder.appendingPathComponent("store"))
+        #expect(try await restored.load() == before)
+        let service2 = try await NumberService.open(
+            store: restored, provider: FakeProvider(), clock: ManualClock(Harness.start))
+        _ = try await service2.addFunds(accountId: account.id, amount: 7)
+        #expect(
+            try service2.balance(accountId: account.id).balance == (try service.balance(accountId: account.id)).balance
+                + 6)
+        await restored.close()
+        // The store itself goes on with everything.
+        let after = service.durableState()
+        await store.close()
+        let reopened = try FileNumberStore.open(directory: places.store)
+        #expect(try await reopened.load() == after)
+        await reopened.close()
+    }
+
+    @Test("a store that holds no record backs up as an empty store")
+    func emptyStore() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let store = try FileNumberStore.open(directory: places.store)
+        let backup = try await store.backup(into: places.root, kept: 1)
+        #expect(backup.seq == 0 && backup.snapshotBytes == 0)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: backup.path + "/store").sorted()
+                == ["FORMAT", "journal-00000000000000000001.jsonl"])
+        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
+        #expect(try await restored.load() == CoreState())
+        await restored.close()
+        await store.close()
+    }
+
+    @Test("the newest `kept` backups stay; older ones and a crash's leftovers go; nothing else is touched")
+    func retention() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let (store, service, account) = try await Self.populated(places.store)
+        let start = Date(timeIntervalSince1970: 1_796_083_200.25)  // 2026-12-01T00:00:00.250Z
+        let first = try await store.backup(into: places.root, kept: 2, now: start)
+        #expect(first.name == "backup-20261201T000000.250Z")
+        // What a backup must never remove, and what a crash left.
+        let manager = FileManager.default
+        let foreign = ["notes.txt", "backup-20261301T000000.000Z", "backup-manual", ".partial-other"]
+        for name in foreign { try Data("x".utf8).write(to: places.root.appendingPathComponent(name)) }
+        let oldPartial = ".partial-backup-20261130T220000.000Z"
+        let youngPartial = ".partial-backup-20261201T000030.000Z"
+        let removing = ".removing-backup-20261101T000000.000Z"
+        for name in [oldPartial, youngPartial, removing] {
+            try manager.createDirectory(
+                at: places.root.appendingPathComponent(name + "/store"), withIntermediateDirectories: true)
+            try Data("x".utf8).write(to: places.root.appendingPathComponent(name + "/store/FORMAT"))
+        }
+        var names = [first.name]
+        for second in 1...3 {
+            _ = try await service.addFunds(accountId: account.id, amount: 1)
+            let backup = try await store.backup(into: places.root, kept: 2, now: start + Double(second))
+            names.append(backup.name)
+            #expect(backup.removed == (second >= 2 ? [names[second - 2]] : []), "\(second)")
+        }
+        #expect(places.entries() == (foreign + [youngPartial] + names.suffix(2)).sorted())
+        for name in names.suffix(2) {
+            #expect(await verifyDataDirectory(places.root.appendingPathComponent(name + "/store")).isSound)
+        }
+        await store.close()
+    }
+
+    @Test("where no hard link can be made the snapshot is copied, checked and synced")
+    func copiedWithoutHardLinks() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, service, _) = try await Self.populated(places.store, fileSystem: fileSystem)
+        let before = service.durableState()
+        fileSystem.addRule(.init(.link, repeats: true, action: .fail(errno: EXDEV)))
+        let syncs = fileSystem.count(.fdatasync)
+        let backup = try await store.backup(into: places.root, kept: 1)
+        #expect(!backup.linked)
+        // The snapshot written first, then its copy, FORMAT and the empty segment.
+        #expect(fileSystem.count(.fdatasync) >= syncs + 4)
+        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
+        #expect(try await restored.load() == before)
+        await restored.close()
+        await store.close()
+    }
+
+    @Test("a backup that fails (no room, a failed write, a damaged snapshot) leaves nothing and commits go on")
+    func failuresLeaveNothing() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, service, account) = try await Self.populated(places.store, fileSystem: fileSystem)
+        try await store.writeSnapshot()
+        fileSystem.addRule(.init(.link, repeats: true, action: .fail(errno: EXDEV)))
+
+        fileSystem.setAvailableBytes(1_000)
+        let noRoom = await #expect(throws: JournalError.self) { try await store.backup(into: places.root, kept: 1) }
+        #expect(noRoom?.code == .io && noRoom?.message.contains("no room") == true)
+        #expect(places.entries() == [])
+        fileSystem.setAvailableBytes(nil)
+
+        fileSystem.addRule(.init(.write, pathContains: "snapshot-", action: .fail(errno: EIO)))
+        let failedWrite = await #expect(throws: JournalError.self) {
+            try await store.backup(into: places.root, kept: 1)
+        }
+        #expect(failedWrite?.code == .io)
+        #expect(places.entries() == [])
+
+        fileSystem.removeAllRules()
+        // A snapshot file damaged on disk since it was written: the backup says so instead of copying it.
+        let snapshot = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: places.store.path).first { $0.hasPrefix("snapshot-") })
+        let path = places.store.appendingPathComponent(snapshot)
+        var bytes = [UInt8](try Data(contentsOf: path))
+        bytes[bytes.count / 2] ^= 0x01
+        let handle = try FileHandle(forWritingTo: path)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        let damaged = await #expect(throws: JournalError.self) { try await store.backup(into: places.root, kept: 1) }
+        #expect(damaged?.message.contains("checksum") == true, "\(String(describing: damaged))")
+        #expect(places.entries() == [])
+
+        // Commits went on throughout, and the next snapshot (a new file) backs up.
+        _ = try await service.addFunds(accountId: account.id, amount: 1)
+        let backup = try await store.backup(into: places.root, kept: 1)
+        #expect(places.entries() == [backup.name])
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: backup.path + "/store")).state == service.durableState())
+        await store.close()
+    }
+
+    @Test("one backup at a time: a second call meanwhile is refused, the first completes")
+    func oneAtATime() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, _, _) = try await Self.populated(places.store, fileSystem: fileSystem)
+        try await store.writeSnapshot()
+        fileSystem.pause(.link)
+        let first = Task { try await store.backup(into: places.root, kept: 5) }
+        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        // Refused at once; a second backup that went ahead would wait for the first's link, so the link goes on
+        // after a second either way and the test ends.
+        let second = Task { try await store.backup(into: places.root, kept: 5) }
+        try await Task.sleep(for: .seconds(1))
+        fileSystem.resume(.link)
+        let refusal = await #expect(throws: JournalError.self) { _ = try await second.value }
+        #expect(refusal?.code == .backupInProgress)
+        let backup = try await first.value
+        #expect(places.entries() == [backup.name])
+        await store.close()
+    }
+
+    @Test("a backup taken while purchases and funds commit holds a consistent state between before and after")
+    func backupUnderCommits() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let (store, service, account) = try await Self.populated(places.store)
+        let before = service.durableState()
+        let backup = try await withThrowingTaskGroup(of: FileNumberStore.Backup?.self) { group in
+            for _ in 0..<200 {
+                group.addTask {
+                    _ = try await service.addFunds(accountId: account.id, amount: 1)
+                    return nil
+                }
+            }
+            group.addTask { try await store.backup(into: places.root, kept: 1) }
+            var backup: FileNumberStore.Backup?
+            for try await result in group { backup = backup ?? result }
+            return try #require(backup)
+        }
+        let after = service.durableState()
+        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
+        let state = try await restored.load()
+        await restored.close()
+        #expect(state.checkInvariants() == [])
+        let count = { (state: CoreState) in state.transactions[account.id]?.count ?? 0 }
+        #expect(count(before) <= count(state) && count(state) <= count(after))
+        await store.close()
+    }
+}
