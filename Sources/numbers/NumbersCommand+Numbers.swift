@@ -158,21 +158,37 @@ struct Buy: AsyncParsableCommand {
 }
 
 enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
-    case active, pastDue = "past-due", released
+    case active, pastDue = "past-due", releasing, released
 
     var api: NumberStatus {
         switch self {
         case .active: return .active
         case .pastDue: return .pastDue
+        case .releasing: return .releasing
         case .released: return .released
         }
     }
 }
 
+extension PhoneNumber {
+    /// Whether it is still billed each month: not releasing (its release asked for, not yet confirmed by Twilio) or
+    /// released. A value this CLI does not know (a newer server's) is shown as billed, as the server counts it.
+    var isBilled: Bool { status != .releasing && status != .released }
+
+    /// The next billing date as shown: `-` for a number that is no longer billed (releasing or released), whose
+    /// stored date is only the end of its last paid cycle.
+    var nextBillingShown: String { isBilled ? Format.date(nextBillingDate) : "-" }
+}
+
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The account's numbers and their monthly cost.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "active, past-due or released (default: all not released).") var status: StatusFilter?
+    @Option(
+        help: """
+            active, past-due, releasing (asked to be released, not yet confirmed by Twilio: not billed) or released \
+            (default: all not released, releasing ones included).
+            """)
+    var status: StatusFilter?
     @Option(help: "Only numbers on this trunk.") var trunk: String?
     @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
     @Option(name: .customLong("page-token")) var pageToken: String?
@@ -190,10 +206,17 @@ struct List: AsyncParsableCommand {
                         [
                             $0.id, $0.phoneNumber, Format.name($0.status, dropping: "NUMBER_STATUS_"),
                             $0.trunkName ?? $0.trunkId ?? "-", Format.money($0.pricing.monthlyFee, $0.pricing.currency),
-                            Format.date($0.nextBillingDate),
+                            $0.nextBillingShown,
                         ]
                     })
+                // The monthly cost counts only billed numbers: a releasing one is listed but costs nothing a month.
                 print("\(response.total) numbers, \(Format.money(response.monthlyCost, response.currency)) per month")
+                let releasing = response.numbers.filter { $0.status == .releasing }.count
+                if releasing > 0 {
+                    print(
+                        "\(releasing) releasing on this page: not billed; the refund is credited once Twilio confirms the release"
+                    )
+                }
                 if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
             }
         }
@@ -226,8 +249,8 @@ func printNumber(_ n: PhoneNumber) {
         ("setup fee", Format.money(n.pricing.setupFee, n.pricing.currency)),
         ("monthly fee", Format.money(n.pricing.monthlyFee, n.pricing.currency)),
         ("billing cycle", Format.name(n.billingCycle, dropping: "BILLING_CYCLE_")),
-        ("purchased", Format.date(n.purchasedAt)), ("next billing", Format.date(n.nextBillingDate)),
-        ("released", Format.date(n.releasedAt)),
+        ("purchased", Format.date(n.purchasedAt)), ("next billing", n.nextBillingShown),
+        ("release asked", Format.date(n.releaseRequestedAt)), ("released", Format.date(n.releasedAt)),
     ]
     for (label, value) in rows { print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(value)") }
 }

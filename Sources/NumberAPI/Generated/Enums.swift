@@ -40,6 +40,10 @@ public struct NumberStatus: ProtoEnum {
     public static let pastDue = NumberStatus(rawValue: 2)
     /// `NUMBER_STATUS_RELEASED`
     public static let released = NumberStatus(rawValue: 3)
+    /// its release was asked for (ReleaseNumber, or the grace period) and Twilio has not confirmed it yet: the call is
+    /// running, or its outcome is in doubt until reconciliation settles it. Never billed again, not in monthly_cost or
+    /// the number limit; the refund (computed at release_requested_at) is credited once, when it becomes RELEASED
+    public static let releasing = NumberStatus(rawValue: 4)
 
     /// Every value this version knows, for names in errors, tables and JSON.
     public static let known: [(value: Self, name: String)] = [
@@ -47,6 +51,7 @@ public struct NumberStatus: ProtoEnum {
         (.active, "NUMBER_STATUS_ACTIVE"),
         (.pastDue, "NUMBER_STATUS_PAST_DUE"),
         (.released, "NUMBER_STATUS_RELEASED"),
+        (.releasing, "NUMBER_STATUS_RELEASING"),
     ]
 }
 

@@ -61,6 +61,7 @@ extension PhoneNumber: ProtoMessage {
         writer.write(billingCycle.rawValue, field: 15)
         try writer.write(nextBillingDate, field: 16)
         try writer.write(releasedAt, field: 17)
+        try writer.write(releaseRequestedAt, field: 18)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -82,7 +83,8 @@ extension PhoneNumber: ProtoMessage {
             purchasedAt: try reader.date(14),
             billingCycle: BillingCycle(rawValue: try reader.int32(15)),
             nextBillingDate: try reader.date(16),
-            releasedAt: try reader.contains(17, .lengthDelimited) ? try reader.date(17) : nil
+            releasedAt: try reader.contains(17, .lengthDelimited) ? try reader.date(17) : nil,
+            releaseRequestedAt: try reader.contains(18, .lengthDelimited) ? try reader.date(18) : nil
         )
     }
 }

@@ -93,10 +93,12 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
     public var purchasedAt: Date
     /// Field 15, `billing_cycle`.
     public var billingCycle: BillingCycle
-    /// Field 16, `next_billing_date`.
+    /// RELEASING or RELEASED: the end of the last paid cycle, never billed
     public var nextBillingDate: Date
     /// Field 17, `released_at`.
     public var releasedAt: Date?
+    /// when its release was asked for: set while RELEASING, and kept once RELEASED
+    public var releaseRequestedAt: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -116,7 +118,8 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         purchasedAt: Date = Date(timeIntervalSince1970: 0),
         billingCycle: BillingCycle = BillingCycle(rawValue: 0),
         nextBillingDate: Date = Date(timeIntervalSince1970: 0),
-        releasedAt: Date? = nil
+        releasedAt: Date? = nil,
+        releaseRequestedAt: Date? = nil
     ) {
         self.id = id
         self.phoneNumber = phoneNumber
@@ -135,6 +138,7 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         self.billingCycle = billingCycle
         self.nextBillingDate = nextBillingDate
         self.releasedAt = releasedAt
+        self.releaseRequestedAt = releaseRequestedAt
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -155,6 +159,7 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         case billingCycle = 15
         case nextBillingDate = 16
         case releasedAt = 17
+        case releaseRequestedAt = 18
     }
 }
 
@@ -528,7 +533,7 @@ public struct PurchaseNumbersResponse: Codable, Sendable, Hashable {
 public struct ListNumbersRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
-    /// UNSPECIFIED = active and past due (not released)
+    /// UNSPECIFIED = every number not released: active, past due and releasing
     public var status: NumberStatus
     /// only numbers on this trunk
     public var trunkId: String?
@@ -567,7 +572,8 @@ public struct ListNumbersResponse: Codable, Sendable, Hashable {
     public var numbers: [PhoneNumber]
     /// seed: total (all numbers matching the filter, over all pages)
     public var total: Int32
-    /// seed: monthlyCost (sum of monthly fees of matching non-released numbers)
+    /// seed: monthlyCost: the sum of the monthly fees of the matching numbers that are billed (active and past due; a
+    /// RELEASING number is listed and counted in total, but costs nothing a month)
     public var monthlyCost: Int64
     /// Field 4, `currency`.
     public var currency: String

@@ -12,6 +12,38 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         case released
     }
 
+    /// What the customer sees of a number: its billing status, except that a number whose release was asked for and
+    /// not yet recorded (``releaseRequestedAt`` set, ``status`` still active or past due: the provider's DELETE is
+    /// running, or its outcome is in doubt until reconciliation settles it) is `releasing`. Derived, never stored:
+    /// the store keeps `status` and `releaseRequestedAt` as before, so stores written before it read the same.
+    public enum ListingStatus: String, Sendable, Hashable, CaseIterable {
+        /// Paid for the current cycle.
+        case active
+        /// The renewal could not be paid; released after the grace period unless funds arrive.
+        case pastDue = "past_due"
+        /// Given back at the customer's (or the grace period's) request, not yet confirmed by the provider: never
+        /// billed again, and not counted in the monthly cost or the account's number limit; its refund (computed at
+        /// the request) is credited once, when the release is recorded. A release is never withdrawn once its outcome
+        /// is in doubt; only one the provider refused outright, while its call still runs, goes back to the status
+        /// it had.
+        case releasing
+        /// Given back to the provider; final.
+        case released
+
+        /// Whether a number of this status is billed each month (and counted in a listing's monthly cost).
+        public var isBilled: Bool { self == .active || self == .pastDue }
+    }
+
+    /// The status the customer sees (``ListingStatus``).
+    public var listingStatus: ListingStatus {
+        switch status {
+        case .released: .released
+        case _ where releaseRequestedAt != nil: .releasing
+        case .pastDue: .pastDue
+        case .active: .active
+        }
+    }
+
     /// The stored values.
     private struct Fields: Codable, Sendable, Hashable {
         var id: String

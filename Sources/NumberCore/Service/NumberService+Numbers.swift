@@ -4,8 +4,10 @@ import Foundation
 public struct ListNumbersRequest: Sendable, Hashable {
     /// The account.
     public var accountId: String
-    /// Only numbers with this status; nil means all but released.
-    public var status: OwnedNumber.Status?
+    /// Only numbers with this status as the customer sees it (``OwnedNumber/listingStatus``: a number whose release
+    /// is running or in doubt is `releasing`, not active or past due); nil means all but released, releasing ones
+    /// included.
+    public var status: OwnedNumber.ListingStatus?
     /// Only numbers on this trunk.
     public var trunkId: String?
     /// Page size; 0 means the default.
@@ -15,7 +17,7 @@ public struct ListNumbersRequest: Sendable, Hashable {
 
     /// Creates a request.
     public init(
-        accountId: String, status: OwnedNumber.Status? = nil, trunkId: String? = nil, pageSize: Int = 0,
+        accountId: String, status: OwnedNumber.ListingStatus? = nil, trunkId: String? = nil, pageSize: Int = 0,
         pageToken: String? = nil
     ) {
         self.accountId = accountId
@@ -40,16 +42,19 @@ public struct NumberPage: Sendable, Hashable {
     public var numbers: [NumberListing]
     /// The token for the next page, nil at the end.
     public var nextPageToken: String?
-    /// How many numbers match the filters (all pages).
+    /// How many numbers match the filters (all pages), releasing ones included when they match.
     public var total: Int
-    /// The sum of the monthly fees of the matching numbers that are not released, minor units.
+    /// The sum of the monthly fees of the matching numbers that are billed (active or past due: not releasing or
+    /// released), minor units.
     public var monthlyCost: Int64
     /// The account's currency.
     public var currency: String
 }
 
 extension NumberService {
-    /// The account's numbers, filtered and paged, with the total count and monthly cost.
+    /// The account's numbers, filtered and paged, with the total count and monthly cost. A number whose release was
+    /// asked for and is not yet recorded (its DELETE running, or its outcome in doubt until reconciliation settles it)
+    /// is listed as `releasing` — never silently dropped — and costs nothing a month: it is never billed again.
     public func listNumbers(_ request: ListNumbersRequest) throws(NumberError) -> NumberPage {
         let size = try Validation.pageSize(request.pageSize, limits: config.limits)
         let query = "numbers|\(request.accountId)|\(request.status?.rawValue ?? "-")|\(request.trunkId ?? "-")"
@@ -64,7 +69,8 @@ extension NumberService {
                     state, account: account, ids: ids, trunkId: request.trunkId, start: start, size: size, query: query)
             }
             let matches = { (number: OwnedNumber) -> Bool in
-                let statusOK = request.status.map { number.status == $0 } ?? (number.status != .released)
+                let shown = number.listingStatus
+                let statusOK = request.status.map { shown == $0 } ?? (shown != .released)
                 return statusOK && (request.trunkId == nil || number.trunkId == request.trunkId)
             }
             // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
@@ -80,7 +86,7 @@ extension NumberService {
                 for position in positions {
                     guard let number = state.numbers[ids[position]], matches(number) else { continue }
                     total += 1
-                    monthlyCost += number.monthlyFee
+                    if number.listingStatus.isBilled { monthlyCost += number.monthlyFee }
                 }
             }
             var page: [NumberListing] = []
@@ -209,6 +215,21 @@ extension NumberService {
 }
 
 extension CoreState {
+    /// The account's numbers that count against its number limit: those not released, less those being released
+    /// (``OwnedNumber/ListingStatus/releasing``) whose release no running call drives (`liveReleases`) — their release
+    /// is in doubt or queued for reconciliation, which never withdraws one. A release a call still drives may be
+    /// withdrawn (the provider refused it outright), so it still counts. `liveReleases` is small (the calls and passes
+    /// running), so this reads no more than it.
+    func countedForLimit(_ accountId: String, liveReleases: Set<String>) -> Int {
+        var driven = 0
+        for id in liveReleases {
+            guard let number = numbers[id], number.accountId == accountId, number.listingStatus == .releasing
+            else { continue }
+            driven += 1
+        }
+        return (heldNumberCounts[accountId] ?? 0) - held.totals(of: accountId).count(.releasing) + driven
+    }
+
     /// The number if it belongs to the account.
     func requireNumber(_ numberId: String, of accountId: String) throws(NumberError) -> OwnedNumber {
         guard let number = numbers[numberId], number.accountId == accountId else { throw .numberNotFound(numberId) }
@@ -221,7 +242,9 @@ extension CoreState {
         guard number.status != .released else { throw .alreadyReleased(number) }
         guard number.releaseRequestedAt == nil else {
             throw NumberError(
-                .aborted, .numberNotActive, "a release of \(numberId) is in progress", details: ["numberId": numberId])
+                .aborted, .numberNotActive,
+                "a release of \(numberId) is in progress (listed as releasing until the provider confirms it)",
+                details: ["numberId": numberId])
         }
         return number
     }

@@ -282,7 +282,7 @@ extension NumberService {
                 throw .currencyMismatch(expected: account.currency, got: quote.currency)
             }
             let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
-            let releasing = local.withLock { $0.releasingOrphans }
+            let (releasing, liveReleases) = local.withLock { ($0.releasingOrphans, $0.liveReleases) }
             for phone in request.phoneNumbers {
                 if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
                 if state.reservations[phone] != nil {
@@ -291,8 +291,12 @@ extension NumberService {
                 if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
             }
             // Numbers held and numbers other purchases of the account are buying: K purchases at once must not
-            // each see room for themselves.
-            let active = (state.heldNumberCounts[account.id] ?? 0) + (state.reservedNumberCounts[account.id] ?? 0)
+            // each see room for themselves. A number being released does not count (the customer gave it back; it
+            // is never billed again), unless a running call still drives its release: one the provider refuses
+            // outright is withdrawn and held again, and must have been counted.
+            let active =
+                state.countedForLimit(account.id, liveReleases: liveReleases)
+                + (state.reservedNumberCounts[account.id] ?? 0)
             guard active + items.count <= numbersMax else {
                 throw NumberError(
                     .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",

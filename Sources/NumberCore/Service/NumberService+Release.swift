@@ -22,7 +22,9 @@ public struct ReleaseResult: Sendable, Hashable {
 extension NumberService {
     /// Releases a number at the provider and credits the prorated refund for the unused whole days of the paid
     /// cycle; with `dryRun` it only computes the refund. A release runs to its end even if the calling task is
-    /// cancelled (``carriedThrough(_:)``).
+    /// cancelled (``carriedThrough(_:)``). From the request until the release is recorded the number is listed as
+    /// ``OwnedNumber/ListingStatus/releasing`` — also when its outcome is unknown and reconciliation finishes it —
+    /// and billed no more; the refund, computed at the request, is credited once, in the record of the release.
     public func release(
         accountId: String, numberId: String, dryRun: Bool = false
     ) async throws(NumberError) -> ReleaseResult {

@@ -28,7 +28,8 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var providerTextLengthMax: Int = 64
         /// Most trunks per account. Default 1000.
         public var trunksPerAccountMax: Int = 1000
-        /// Most numbers (not released) per account. Default 10 000.
+        /// Most numbers per account: those not released, less those being released whose release no running call
+        /// still drives (`CoreState.countedForLimit`). Default 10 000.
         public var numbersPerAccountMax: Int = 10_000
         /// Most accounts. Default 1 000 000.
         public var accountsMax: Int = 1_000_000

@@ -92,13 +92,21 @@ extension CoreState {
             }
             numbers[numberId]!.trunkId = trunkId
         case .numberReleaseRequested(let numberId, let at):
-            guard numbers[numberId] != nil else { throw .init("release requested of unknown number \(numberId)") }
+            guard let number = numbers[numberId] else {
+                throw .init("release requested of unknown number \(numberId)")
+            }
             numbers[numberId]!.releaseRequestedAt = at
-            if numbers[numberId]!.status != .released { work.releaseRequested(numberId) }
+            if number.status != .released {
+                work.releaseRequested(numberId)
+                held.changed(from: number, to: numbers[numberId]!)
+            }
         case .numberReleaseCancelled(let numberId):
-            guard numbers[numberId] != nil else { throw .init("release cancelled of unknown number \(numberId)") }
+            guard let number = numbers[numberId] else {
+                throw .init("release cancelled of unknown number \(numberId)")
+            }
             numbers[numberId]!.releaseRequestedAt = nil
             work.releaseEnded(numberId)
+            if number.status != .released { held.changed(from: number, to: numbers[numberId]!) }
         case .numberReleased(let numberId, let at, let refund):
             try release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):
@@ -107,20 +115,20 @@ extension CoreState {
             }
             try post(transaction)
             work.unfile(number)
-            held.changed(number, to: .active)
             numbers[numberId]!.status = .active
             numbers[numberId]!.pastDueSince = nil
             numbers[numberId]!.cycleStart = cycleStart
             numbers[numberId]!.nextBillingDate = nextBillingDate
+            held.changed(from: number, to: numbers[numberId]!)
             work.file(numbers[numberId]!)
         case .numberPastDue(let numberId, let at):
             guard let number = numbers[numberId], number.status != .released else {
                 throw .init("unknown or released number \(numberId) past due")
             }
             work.unfile(number)
-            held.changed(number, to: .pastDue)
             numbers[numberId]!.status = .pastDue
             numbers[numberId]!.pastDueSince = at
+            held.changed(from: number, to: numbers[numberId]!)
             work.file(numbers[numberId]!)
         case .orphanWatchStarted(let watches):
             for watch in watches {

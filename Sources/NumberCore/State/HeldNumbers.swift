@@ -23,7 +23,7 @@ public struct HeldNumbers: Sendable, Hashable {
             if !held.isEmpty { positions[accountId] = held }
             for position in held {
                 let number = numbers[ids[position]]!
-                totals[accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: 1)
+                totals[accountId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: 1)
             }
         }
     }
@@ -42,20 +42,21 @@ public struct HeldNumbers: Sendable, Hashable {
     /// `number`, not released, was added at `position` (the end of its account's list).
     mutating func bought(_ number: OwnedNumber, position: Int) {
         positions[number.accountId, default: []].append(position)
-        totals[number.accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: 1)
+        totals[number.accountId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: 1)
     }
 
-    /// A held number of the account went from one status to another that is not released.
-    mutating func changed(_ number: OwnedNumber, to status: OwnedNumber.Status) {
-        guard number.status != status else { return }
-        totals[number.accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: -1)
-        totals[number.accountId, default: HeldTotals()].add(status, fee: number.monthlyFee, count: 1)
+    /// A held number of the account changed (`old` before, `new` after; neither released): its status, or a release
+    /// asked for or withdrawn, moves it between the totals' statuses (``OwnedNumber/listingStatus``).
+    mutating func changed(from old: OwnedNumber, to new: OwnedNumber) {
+        guard old.listingStatus != new.listingStatus || old.monthlyFee != new.monthlyFee else { return }
+        totals[old.accountId, default: HeldTotals()].add(old.listingStatus, fee: old.monthlyFee, count: -1)
+        totals[new.accountId, default: HeldTotals()].add(new.listingStatus, fee: new.monthlyFee, count: 1)
     }
 
     /// `number`, held (as it was before), was released; true when its account's list is due for `compact`.
     mutating func released(_ number: OwnedNumber) -> Bool {
         let accountId = number.accountId
-        totals[accountId, default: HeldTotals()].add(number.status, fee: number.monthlyFee, count: -1)
+        totals[accountId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: -1)
         let left = releasedLeft[accountId, default: 0] + 1
         releasedLeft[accountId] = left
         return left * 2 > positions[accountId]?.count ?? 0
@@ -74,7 +75,8 @@ public struct HeldNumbers: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) {}
 }
 
-/// What an account's held numbers add up to, by status: a listing's total and monthly cost without reading them.
+/// What an account's held numbers add up to, by the status the customer sees (``OwnedNumber/listingStatus``): a
+/// listing's total and monthly cost, and the number limit's count, without reading them.
 public struct HeldTotals: Sendable, Hashable {
     /// Active numbers.
     public private(set) var active = 0
@@ -84,11 +86,14 @@ public struct HeldTotals: Sendable, Hashable {
     public private(set) var pastDue = 0
     /// Their monthly fees, minor units.
     public private(set) var pastDueMonthlyCost: Int64 = 0
+    /// Numbers being released (their release asked for, not yet recorded): listed, not billed, so no monthly cost.
+    public private(set) var releasing = 0
 
-    /// Adds (`count` 1) or removes (-1) a number of `status` and monthly `fee`; released numbers are not counted.
-    /// Wrapping arithmetic: fees are bounded by the pricing limits, and a damaged snapshot with absurd ones must not
-    /// trap while its derived indexes are rebuilt (the invariant checker reports it instead).
-    mutating func add(_ status: OwnedNumber.Status, fee: Int64, count: Int) {
+    /// Adds (`count` 1) or removes (-1) a number of `status` and monthly `fee`; released numbers are not counted, and
+    /// releasing ones only in number. Wrapping arithmetic: fees are bounded by the pricing limits, and a damaged
+    /// snapshot with absurd ones must not trap while its derived indexes are rebuilt (the invariant checker reports it
+    /// instead).
+    mutating func add(_ status: OwnedNumber.ListingStatus, fee: Int64, count: Int) {
         switch status {
         case .active:
             active += count
@@ -96,28 +101,32 @@ public struct HeldTotals: Sendable, Hashable {
         case .pastDue:
             pastDue += count
             pastDueMonthlyCost = pastDueMonthlyCost &+ Int64(count) &* fee
+        case .releasing:
+            releasing += count
         case .released:
             break
         }
     }
 
-    /// How many held numbers have `status` (nil: all held).
-    func count(_ status: OwnedNumber.Status?) -> Int {
+    /// How many held numbers have `status` (nil: all held, releasing ones included).
+    func count(_ status: OwnedNumber.ListingStatus?) -> Int {
         switch status {
-        case nil: active + pastDue
+        case nil: active + pastDue + releasing
         case .active: active
         case .pastDue: pastDue
+        case .releasing: releasing
         case .released: 0
         }
     }
 
-    /// The monthly fees of the held numbers with `status` (nil: all held).
-    func monthlyCost(_ status: OwnedNumber.Status?) -> Int64 {
+    /// The monthly fees of the held numbers with `status` that are billed (nil: all held): releasing numbers cost
+    /// nothing a month.
+    func monthlyCost(_ status: OwnedNumber.ListingStatus?) -> Int64 {
         switch status {
         case nil: activeMonthlyCost &+ pastDueMonthlyCost
         case .active: activeMonthlyCost
         case .pastDue: pastDueMonthlyCost
-        case .released: 0
+        case .releasing, .released: 0
         }
     }
 }

@@ -44,20 +44,23 @@ extension Capabilities {
 }
 
 extension NumberStatus {
-    init(_ status: OwnedNumber.Status) {
+    /// The status the customer sees: RELEASING for a number whose release is running or in doubt.
+    init(_ status: OwnedNumber.ListingStatus) {
         switch status {
         case .active: self = .active
         case .pastDue: self = .pastDue
+        case .releasing: self = .releasing
         case .released: self = .released
         }
     }
 
-    /// The core's status filter: UNSPECIFIED = every number not released.
-    func coreFilter() throws -> OwnedNumber.Status? {
+    /// The core's status filter: UNSPECIFIED = every number not released (releasing ones included).
+    func coreFilter() throws -> OwnedNumber.ListingStatus? {
         switch self {
         case .unspecified: return nil
         case .active: return .active
         case .pastDue: return .pastDue
+        case .releasing: return .releasing
         case .released: return .released
         default:
             throw RPCError(
@@ -72,11 +75,12 @@ extension PhoneNumber {
         self.init(
             id: number.id, phoneNumber: number.phoneNumber, friendlyName: number.friendlyName, country: number.country,
             region: number.region ?? "", locality: number.locality ?? "", postalCode: number.postalCode ?? "",
-            type: NumberAPI.NumberType(number.type), status: NumberStatus(number.status), trunkId: number.trunkId,
+            type: NumberAPI.NumberType(number.type), status: NumberStatus(number.listingStatus),
+            trunkId: number.trunkId,
             trunkName: number.trunkId == nil ? nil : trunkName, capabilities: Capabilities(number.capabilities),
             pricing: Pricing(setupFee: number.setupFee, monthlyFee: number.monthlyFee, currency: number.currency),
             purchasedAt: number.purchasedAt, billingCycle: .monthly, nextBillingDate: number.nextBillingDate,
-            releasedAt: number.releasedAt)
+            releasedAt: number.releasedAt, releaseRequestedAt: number.releaseRequestedAt)
     }
 }
 

@@ -216,6 +216,33 @@ struct StoreFormatFixtureTests {
         #expect(report.journal.format == .recorded(.legacy), "format 1, as its FORMAT says")
         #expect(report.violations.isEmpty)
     }
+
+    /// `releasing` is derived from what format 1 already stores (a release requested, not recorded), so stores written
+    /// before it list their releases in doubt as such, with nothing on disk changed.
+    @Test("the fixture's release left requested lists as releasing: not past due, not billed, outside the limit")
+    func requestedReleaseListsAsReleasing() async throws {
+        let scratch = try Self.scratchCopy()
+        defer { scratch.remove() }
+        let store = try FileNumberStore.open(directory: scratch.url)
+        let service = try await NumberService.open(
+            store: store, provider: FakeProvider(),
+            clock: ManualClock(Date(timeIntervalSinceReferenceDate: 763_400_000)),
+            config: .defaults)
+        let account = "ACC_FX7Q2M4RTBA"
+        let stored = try #require(service.durableState().numbers["NUM_FXNUMBER002"])
+        #expect(stored.status == .pastDue && stored.releaseRequestedAt != nil, "the fixture's number as written")
+        let page = try service.listNumbers(ListNumbersRequest(accountId: account))
+        #expect(page.numbers.map(\.number.id) == ["NUM_FXNUMBER001", "NUM_FXNUMBER002"])
+        #expect(page.numbers.map(\.number.listingStatus) == [.active, .releasing])
+        #expect(page.total == 2 && page.monthlyCost == 115)
+        #expect(try service.listNumbers(ListNumbersRequest(accountId: account, status: .pastDue)).total == 0)
+        let releasing = try service.listNumbers(ListNumbersRequest(accountId: account, status: .releasing))
+        #expect(releasing.numbers.map(\.number.id) == ["NUM_FXNUMBER002"] && releasing.monthlyCost == 0)
+        #expect(try service.number(accountId: account, numberId: "NUM_FXNUMBER002").number.listingStatus == .releasing)
+        #expect(service.durableState().countedForLimit(account, liveReleases: []) == 1)
+        #expect(service.durableState().checkInvariants() == [])
+        await store.close()
+    }
 }
 
 /// Any JSON value, to compare states member by member.

@@ -1,0 +1,71 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Testing
+
+/// `numbers list` and `numbers show` with a number whose release is in doubt (`NUMBER_STATUS_RELEASING`): shown as
+/// `releasing`, with no next billing date (it is never billed again) and the time its release was asked for;
+/// `--status releasing` lists only such numbers. The built `numbers` runs as a process against a stub server.
+@Suite("numbers list and show: a releasing number")
+struct ReleasingListTests {
+    static let asked = Date(timeIntervalSince1970: 1_767_000_000)  // 2025-12-29T09:20:00Z
+
+    static func number(_ id: String, _ status: NumberStatus) -> PhoneNumber {
+        PhoneNumber(
+            id: id, phoneNumber: id == "NUM_1" ? "+14155550100" : "+14155550101", status: status,
+            pricing: Pricing(monthlyFee: 133, currency: "USD"), billingCycle: .monthly,
+            nextBillingDate: Date(timeIntervalSince1970: 1_767_225_600),
+            releaseRequestedAt: status == .releasing ? asked : nil)
+    }
+
+    static func router(_ lists: Recorded<ListNumbersRequest>) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.listNumbers) { request, _ in
+            lists.append(request)
+            let numbers = [number("NUM_1", .releasing), number("NUM_2", .active)].filter {
+                request.status == .unspecified || $0.status == request.status
+            }
+            return ListNumbersResponse(
+                numbers: numbers, total: Int32(numbers.count),
+                monthlyCost: numbers.filter { $0.status == .active }.reduce(0) { $0 + $1.pricing.monthlyFee },
+                currency: "USD")
+        }
+        router.register(NumbersMethods.getNumber) { request, _ in
+            GetNumberResponse(number: number(request.numberId, .releasing))
+        }
+        return router
+    }
+
+    @Test("list shows releasing without a next billing date, and says it is not billed; --status releasing is sent")
+    func listShowsReleasing() async throws {
+        let lists = Recorded<ListNumbersRequest>()
+        try await withStubServer(router: Self.router(lists)) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let run = try await runNumbers(["list"] + connection)
+            #expect(run.status == 0, "\(run)")
+            let rows = run.stdout.split(separator: "\n").map(String.init)
+            let releasing = try #require(rows.first { $0.hasPrefix("NUM_1") }, "\(run.stdout)")
+            #expect(releasing.contains(" releasing ") && releasing.hasSuffix(" -"), "\(releasing)")
+            let active = try #require(rows.first { $0.hasPrefix("NUM_2") }, "\(run.stdout)")
+            #expect(active.contains(" active ") && active.hasSuffix("2026-01-01T00:00:00Z"), "\(active)")
+            #expect(run.stdout.contains("2 numbers, 1.33 USD per month"), "\(run.stdout)")
+            #expect(run.stdout.contains("1 releasing on this page: not billed"), "\(run.stdout)")
+            let filtered = try await runNumbers(["list", "--status", "releasing"] + connection)
+            #expect(filtered.status == 0, "\(filtered)")
+            #expect(filtered.stdout.contains("1 numbers, 0.00 USD per month"), "\(filtered.stdout)")
+        }
+        #expect(lists.all.map(\.status) == [.unspecified, .releasing])
+    }
+
+    @Test("show prints releasing, no next billing date, and when the release was asked for")
+    func showShowsReleasing() async throws {
+        try await withStubServer(router: Self.router(Recorded())) { server in
+            let run = try await runNumbers(["show", "NUM_1"] + UnknownOutcomeTests.connection(server))
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("status        releasing"), "\(run.stdout)")
+            #expect(run.stdout.contains("next billing  -\n"), "\(run.stdout)")
+            #expect(run.stdout.contains("release asked 2025-12-29T09:20:00Z"), "\(run.stdout)")
+            #expect(run.stdout.contains("released      -"), "\(run.stdout)")
+        }
+    }
+}
