@@ -3,13 +3,17 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// SIGHUP checks the TLS certificate files at once — an operator's replaced `--tls-cert`/`--tls-key` (or a generated
-/// certificate due for renewal) is served to new connections now, not at the next hourly check — then reads a Twilio
-/// secret given by file or systemd credential again (``TwilioCredentialReload``: used once Twilio accepts it), and logs
-/// what it did. Everything else (limits, the account SID, the log level) is read at start: change it with a restart,
-/// which SIGTERM makes graceful. Without a handler SIGHUP's default action ended numberd at once, with no drain and no final
-/// snapshot, and tools send it expecting a reload (logrotate, `systemctl reload`, a closed terminal).
+/// SIGHUP reads the config file again (``SettingsReload``: the log level, the rate limit and the purchase cap take a
+/// changed value), checks the TLS certificate files at once — an operator's replaced `--tls-cert`/`--tls-key` (or a
+/// generated certificate due for renewal) is served to new connections now, not at the next hourly check — then reads
+/// a Twilio secret given by file or systemd credential again (``TwilioCredentialReload``: used once Twilio accepts it),
+/// and logs what it did. Everything else (the other limits, the account SID, listeners, intervals) is read at start:
+/// change it with a restart, which SIGTERM makes graceful. Without a handler SIGHUP's default action ended numberd at
+/// once, with no drain and no final snapshot, and tools send it expecting a reload (logrotate, `systemctl reload`, a
+/// closed terminal).
 struct HangUpReload: Service {
+    /// ``SettingsReload/reload()``: first, so that a level turned to debug already shows the rest of the reload.
+    let reloadSettings: @Sendable () -> Void
     /// The certificate check the periodic service runs too (``ServerCertificates/check(nowSeconds:)`` and its gauge).
     let checkCertificates: @Sendable () throws -> Logger.Metadata
     /// ``TwilioCredentialReload/reload(environment:)`` (nothing with the in-process simulator); logs what it did.
@@ -20,6 +24,7 @@ struct HangUpReload: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in signals {
+                reloadSettings()
                 do {
                     let metadata = try checkCertificates()
                     logger.notice("SIGHUP: TLS certificate files checked", metadata: metadata)

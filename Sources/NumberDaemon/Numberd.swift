@@ -43,13 +43,16 @@ public final class Numberd: Sendable {
     private let metricsAddress: SocketAddress?
     /// SIGHUP's reload of the Twilio secret; nil with the in-process simulator (its credentials are made at start).
     private let twilioReload: TwilioCredentialReload?
+    /// SIGHUP's reading of the config file (the log level, the per-account limits).
+    private let settingsReload: SettingsReload
 
     private init(
         services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
         createdAdminKey: CreatedAdminKey?, resources: Resources, metricsAddress: SocketAddress?,
-        twilioReload: TwilioCredentialReload?
+        twilioReload: TwilioCredentialReload?, settingsReload: SettingsReload
     ) {
         self.twilioReload = twilioReload
+        self.settingsReload = settingsReload
         self.services = services
         self.server = server
         self.service = service
@@ -99,6 +102,19 @@ public final class Numberd: Sendable {
         await twilioReload?.reload(environment: environment)
     }
 
+    /// What SIGHUP does with the config file (``SettingsReload``): reads it again and applies a changed log level, rate
+    /// limit or purchase cap.
+    @discardableResult
+    package func reloadSettings() -> SettingsReload.Outcome {
+        settingsReload.reload()
+    }
+
+    /// The level numberd's loggers log at now (the start's until a reload changes it).
+    package var logLevel: Logger.Level { settingsReload.logLevel.level }
+
+    /// The per-account limits in force (the start's until a reload changes them).
+    package var rateLimits: RateLimiter.Limits { settingsReload.rateLimiter.limits }
+
     /// The credentials the Twilio adapter sends now (the start's until a reload rotates them).
     package var twilioCredentials: TwilioCredentials? {
         resources.provider?.credentials
@@ -113,9 +129,11 @@ public final class Numberd: Sendable {
     /// store (which takes the directory's lock), TLS (generated material checked and renewed under that lock), the
     /// provider and the core, in that order, builds the services and binds the RPC and metrics listeners (accepting
     /// nothing until the services run): a taken port fails the start here, before any service has asked the provider
-    /// anything. When it throws, what it opened is closed again.
+    /// anything. When it throws, what it opened is closed again. `logLevel` is the level `logger`'s handler follows
+    /// (``QueuedLogHandler``), which SIGHUP changes; without it a reload changes a level no logger reads.
     public static func prepare(
-        _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil
+        _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        logLevel: SharedLogLevel? = nil
     ) async throws -> Numberd {
         let gauges = OperationalGauges(
             factory: metrics.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory)
@@ -143,7 +161,8 @@ public final class Numberd: Sendable {
         do {
             return try await assemble(
                 configuration, logger: logger, metrics: metrics, gauges: gauges, connectionLimits: connectionLimits,
-                directory: directory, resources: &resources)
+                directory: directory, logLevel: logLevel ?? SharedLogLevel(configuration.logLevel),
+                resources: &resources)
         } catch {
             await resources.close()
             throw error
@@ -154,7 +173,7 @@ public final class Numberd: Sendable {
     private static func assemble(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry?,
         gauges: OperationalGauges, connectionLimits: NumberServerConfiguration.ConnectionLimits,
-        directory: DataDirectory, resources: inout Resources
+        directory: DataDirectory, logLevel: SharedLogLevel, resources: inout Resources
     ) async throws -> Numberd {
         let store = resources.store
         let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
@@ -213,8 +232,9 @@ public final class Numberd: Sendable {
         var router = RPCRouter()
         // HealthCheck says NOT_SERVING while the server drains (the server is made after its router, hence the box).
         let serverBox = Mutex<NumberServer?>(nil)
+        let rateLimiter = RateLimiter(limits: configuration.rateLimits)
         NumbersAPI(
-            service: service, rateLimiter: RateLimiter(limits: configuration.rateLimits), version: version,
+            service: service, rateLimiter: rateLimiter, version: version,
             isServing: { serverBox.withLock { $0?.servingState } == .serving }
         ).register(into: &router)
         let server = NumberServer(
@@ -303,9 +323,11 @@ public final class Numberd: Sendable {
                 provider: provider, environment: configuration.twilioCredentialEnvironment,
                 sources: configuration.twilioSecretSources, gauges: gauges, logger: logger)
         }
+        let settingsReload = SettingsReload(
+            origin: configuration.origin, logLevel: logLevel, rateLimiter: rateLimiter, gauges: gauges, logger: logger)
         services.append(
             HangUpReload(
-                checkCertificates: checkCertificates,
+                reloadSettings: { _ = settingsReload.reload() }, checkCertificates: checkCertificates,
                 reloadTwilioCredentials: { [twilioReload] in _ = await twilioReload?.reload() }, logger: logger))
         if configuration.providerAuditIntervalSeconds > 0 {
             let recheck = Duration.seconds(configuration.providerAuditRecheckSeconds)
@@ -352,7 +374,7 @@ public final class Numberd: Sendable {
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
             createdAdminKey: createdAdminKey, resources: resources, metricsAddress: metricsAddress,
-            twilioReload: twilioReload)
+            twilioReload: twilioReload, settingsReload: settingsReload)
     }
 
     /// A listener that could not be bound, said so that the operator knows which flag and that the provider was not

@@ -86,7 +86,9 @@ public struct NumberdConfiguration: Sendable {
     /// received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max` (env
     /// `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
-    /// Per-account rate limits and purchase cap.
+    /// Per-account rate limits and purchase cap: flag `--rate-limit` (calls per second, the burst twice that), env
+    /// `NUMBERD_RATE_LIMIT`, file `rate-limit`; flag `--purchase-cap` (numbers per hour), env `NUMBERD_PURCHASE_CAP`,
+    /// file `purchase-cap`. SIGHUP reads the file's again (``SettingsReload``).
     public var rateLimits: RateLimiter.Limits
     /// Graceful shutdown waits this long for open calls. Default 30 s.
     public var drainTimeoutSeconds: Int
@@ -109,8 +111,54 @@ public struct NumberdConfiguration: Sendable {
     /// entries separated by commas. The in-process simulator takes them as approved. Default none.
     public var twilioBundles: [String: String]
     /// The lowest level logged (to standard error). Flag `--log-level`, env `NUMBERD_LOG_LEVEL`, file `log-level`:
-    /// trace, debug, info, notice, warning, error or critical; anything else is refused. Default info.
+    /// trace, debug, info, notice, warning, error or critical; anything else is refused. Default info. SIGHUP reads
+    /// the file's again (``SettingsReload``), as it does `rate-limit` and `purchase-cap`.
     public var logLevel: Logger.Level
+    /// Where the settings came from: the flags and `NUMBERD_` variables given at start and the config file's values
+    /// as the start read them. SIGHUP reads the file again and resolves it under the same precedence (a flag or
+    /// variable given at start keeps winning over the file): ``SettingsReload``.
+    package var origin = Origin()
+
+    /// The places settings are read from, in order of precedence: the flags, the `NUMBERD_` variables, the config file.
+    package struct Origin: Sendable {
+        /// The flags given (by name, without `--`).
+        package var flags: [String: String] = [:]
+        /// The environment's `NUMBERD_` variables.
+        package var environment: [String: String] = [:]
+        /// The config file's values (empty without a file).
+        package var file: [String: String] = [:]
+
+        /// Nothing given: the embedded defaults.
+        package init() {}
+
+        /// `flags` and `environment` (its `NUMBERD_` variables), and the config file they name (flag `--config`, else
+        /// `NUMBERD_CONFIG`), read now.
+        package init(flags: [String: String], environment: [String: String]) throws {
+            self.flags = flags
+            self.environment = environment.filter { $0.key.hasPrefix("NUMBERD_") }
+            if let configPath { file = try NumberdConfiguration.loadFile(configPath) }
+        }
+
+        /// The config file's path, nil when numberd runs without one.
+        package var configPath: String? { flags["config"] ?? environment["NUMBERD_CONFIG"] }
+
+        /// Where a value of `key` that wins over the config file was given (`--key` or `NUMBERD_KEY`), or nil.
+        package func override(of key: String) -> String? {
+            if flags[key] != nil { return "--" + key }
+            let variable = Self.variable(key)
+            return environment[variable] != nil ? variable : nil
+        }
+
+        /// A setting by its flag name: the flag, else `NUMBERD_<NAME>`, else the config file.
+        func value(_ key: String) -> String? {
+            flags[key] ?? environment[Self.variable(key)] ?? file[key]
+        }
+
+        /// `NUMBERD_<NAME>` of the flag `key`.
+        static func variable(_ key: String) -> String {
+            "NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+        }
+    }
 
     /// Every key a `--config` file may hold: the flags' names, and the settings that have no flag. Any other key is
     /// refused, naming it (a misspelt `rate_limit` would otherwise leave the default in force unnoticed).
@@ -227,8 +275,15 @@ public struct NumberdConfiguration: Sendable {
     public static func resolve(
         flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> NumberdConfiguration {
-        let value = try settings(flags: flags, environment: environment)
+        try resolve(try Origin(flags: flags, environment: environment), environment: environment)
+    }
+
+    /// ``resolve(flags:environment:)`` with the config file already read (`origin`): SIGHUP's reload checks a file it
+    /// read again with every check of the start (``SettingsReload``).
+    package static func resolve(_ origin: Origin, environment: [String: String]) throws -> NumberdConfiguration {
+        let value = origin.value
         var configuration = try storage(value, environment: environment)
+        configuration.origin = origin
         if let listen = value("listen") { configuration.listen = try HostAndPort(parsing: listen) }
         if let metrics = value("metrics-listen") {
             configuration.metricsListen = metrics == "off" ? nil : try HostAndPort(parsing: metrics)
@@ -256,7 +311,7 @@ public struct NumberdConfiguration: Sendable {
             throw ConfigurationError("Twilio credentials: \(error)")
         }
         try configuration.applyTwilioEndpoint(value)
-        if let rebind = flags["rebind-provider"] {
+        if let rebind = origin.flags["rebind-provider"] {
             guard let parsed = ["true": true, "1": true, "false": false, "0": false][rebind] else {
                 throw ConfigurationError("rebind-provider must be true or false")
             }
@@ -336,21 +391,7 @@ public struct NumberdConfiguration: Sendable {
     public static func resolveStorage(
         flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> NumberdConfiguration {
-        try storage(try settings(flags: flags, environment: environment), environment: environment)
-    }
-
-    /// A setting by its flag name: the flag, else `NUMBERD_<NAME>`, else the config file (flag or `NUMBERD_CONFIG`).
-    private static func settings(
-        flags: [String: String], environment: [String: String]
-    ) throws -> (String) -> String? {
-        var file: [String: String] = [:]
-        if let path = flags["config"] ?? environment["NUMBERD_CONFIG"] {
-            file = try loadFile(path)
-        }
-        return { key in
-            flags[key] ?? environment["NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")]
-                ?? file[key]
-        }
+        try storage(try Origin(flags: flags, environment: environment).value, environment: environment)
     }
 
     /// The defaults with the data directory and the snapshot limit applied.
@@ -472,7 +513,9 @@ public struct NumberdConfiguration: Sendable {
         return parsed
     }
 
-    private static func loadFile(_ path: String) throws -> [String: String] {
+    /// The config file's values (numbers as text), refusing a file that is no JSON object of at most 1 MiB or that
+    /// holds an unknown key.
+    package static func loadFile(_ path: String) throws -> [String: String] {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -89,4 +89,11 @@ struct OperationalGauges: Sendable {
             factory: factory
         ).increment()
     }
+
+    /// Counts a SIGHUP's reading of the config file: `numberd_config_reloads_total{outcome}`
+    /// (``SettingsReload/Outcome``).
+    func recordSettingsReload(_ outcome: SettingsReload.Outcome) {
+        Counter(label: "numberd_config_reloads_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
+            .increment()
+    }
 }

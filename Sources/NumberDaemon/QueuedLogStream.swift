@@ -254,18 +254,28 @@ private final class MonotonicCondition {
 }
 
 /// `StreamLogHandler`'s lines through a ``QueuedLogStream``; a `critical` line waits (briefly) until it is written.
+/// Its level is a ``SharedLogLevel``'s, read at each line, so a change there (SIGHUP) reaches every copy of every logger.
 public struct QueuedLogHandler: LogHandler {
     private var handler: StreamLogHandler
     /// The same lines for `critical` events, queued even right after dropped ones (``QueuedLogStream/Critical``).
     private var criticalHandler: StreamLogHandler
     private let stream: QueuedLogStream
+    /// The process's level (numberd's: the one SIGHUP changes).
+    private let sharedLevel: SharedLogLevel
+    /// A level set on this copy (`logger.logLevel = …`), which it keeps whatever the shared level becomes.
+    private var ownLevel: Logger.Level?
 
-    /// A handler for `label` writing to `stream` at `level` and above.
-    public init(label: String, stream: QueuedLogStream, level: Logger.Level) {
+    /// A handler for `label` writing to `stream` at `level`'s level and above, following it when it changes.
+    public init(label: String, stream: QueuedLogStream, level: SharedLogLevel) {
         handler = StreamLogHandler(label: label, stream: stream)
         criticalHandler = StreamLogHandler(label: label, stream: QueuedLogStream.Critical(stream: stream))
         self.stream = stream
-        logLevel = level
+        sharedLevel = level
+    }
+
+    /// A handler for `label` writing to `stream` at `level` and above (a level of its own).
+    public init(label: String, stream: QueuedLogStream, level: Logger.Level) {
+        self.init(label: label, stream: stream, level: SharedLogLevel(level))
     }
 
     public func log(event: LogEvent) {
@@ -291,11 +301,8 @@ public struct QueuedLogHandler: LogHandler {
     }
 
     public var logLevel: Logger.Level {
-        get { handler.logLevel }
-        set {
-            handler.logLevel = newValue
-            criticalHandler.logLevel = newValue
-        }
+        get { ownLevel ?? sharedLevel.level }
+        set { ownLevel = newValue }
     }
 
     public var metadataProvider: Logger.MetadataProvider? {

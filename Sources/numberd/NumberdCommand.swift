@@ -182,14 +182,17 @@ struct Serve: AsyncParsableCommand {
         // Standard error through a bounded queue and a thread of its own: a reader that stops reading costs log lines
         // (counted), not service.
         let standardError = QueuedLogStream(metrics: MetricsSystem.factory)
+        // One level for every logger, read at each line: SIGHUP changes it (the config file's `log-level`), and loggers
+        // copied into long-lived objects at start follow.
+        let logLevel = SharedLogLevel(configuration.logLevel)
         LoggingSystem.bootstrap { label in
-            QueuedLogHandler(label: label, stream: standardError, level: configuration.logLevel)
+            QueuedLogHandler(label: label, stream: standardError, level: logLevel)
         }
         // The last lines are written before the exit, unless standard error is not being read.
         defer { standardError.flush(timeout: .seconds(2)) }
         let logger = Logger(label: "numberd")
 
-        let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry)
+        let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry, logLevel: logLevel)
         var listen = configuration.listen
         // Port 0 asks for any free port: the banner names the one `prepare` bound, which clients need.
         if listen.port == 0, let port = try? await numberd.server.listeningAddress().port { listen.port = port }

@@ -13,16 +13,19 @@ import Glibc
 /// The suites that send SIGHUP to this test process, one test at a time across them: the signal reaches every numberd
 /// the process runs, so one suite's signal was another's unexpected reload (its exact counts then failed).
 @Suite(.serialized) struct HangUpSignalTests {
-    /// Sends SIGHUP to this process about once a second (while a trap is installed) until `done` holds, at most 90 s;
-    /// whether it did. Again and again: the trap seen may be an earlier numberd's of this process (the disposition
-    /// stays), whose handler got the signal before the numberd under test had set up its own.
-    static func hangUp(until done: () -> Bool) async throws -> Bool {
+    /// Sends SIGHUP to this process (or to `child`, a numberd child) about once a second (while a trap is installed)
+    /// until `done` holds, at most 90 s; whether it did. Again and again: the trap seen may be an earlier numberd's of
+    /// this process (the disposition stays), whose handler got the signal before the numberd under test had set up its
+    /// own; a child ignores SIGHUP from its first instruction until the service that handles it runs.
+    static func hangUp(_ child: SpawnedProcess? = nil, until done: () -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(90)
         var nextSignal = ContinuousClock.now
         while !done() {
             guard ContinuousClock.now < deadline else { return false }
-            if try HangUpReloadTests.hangUpIsTrapped(), ContinuousClock.now >= nextSignal {
-                kill(getpid(), SIGHUP)
+            if try HangUpReloadTests.hangUpIsTrapped(by: child?.processIdentifier),
+                ContinuousClock.now >= nextSignal
+            {
+                if let child { child.send(SIGHUP) } else { kill(getpid(), SIGHUP) }
                 nextSignal = ContinuousClock.now + .seconds(1)
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -36,9 +39,10 @@ extension HangUpSignalTests {
     /// expecting a reload. It now checks the TLS certificate files at once.
     @Suite("numberd and SIGHUP", .serialized)
     struct HangUpReloadTests {
-        /// Whether this process ignores or catches SIGHUP (a trap is installed): only then may a test send it to itself.
-        static func hangUpIsTrapped() throws -> Bool {
-            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        /// Whether this process (or the process `pid`) ignores or catches SIGHUP (a trap is installed): only then may a
+        /// test send it.
+        static func hangUpIsTrapped(by pid: pid_t? = nil) throws -> Bool {
+            let status = try String(contentsOfFile: "/proc/\(pid.map(String.init) ?? "self")/status", encoding: .utf8)
             let masks = status.split(separator: "\n").filter { $0.hasPrefix("SigIgn:") || $0.hasPrefix("SigCgt:") }
             return masks.contains { line in
                 UInt64(line.split(separator: "\t").last ?? "", radix: 16).map { $0 & 1 != 0 } ?? false

@@ -149,6 +149,38 @@ struct QueuedLogStreamTests {
         #expect(output.contains("notice numberd: request=R1 [NumberDaemonTests] written\n"), "\(output)")
     }
 
+    /// A `Logger` holds its handler, and so its level, by value: with the level handed to each handler at start, a
+    /// copy kept by a long-lived object (the server, a connection, the store) never saw a change. The level is the
+    /// shared one's, read at each line; a copy given a level of its own keeps it (swift-log's handler contract).
+    @Test("every copy of a logger follows the shared level when it changes; a copy with a level of its own keeps it")
+    func sharedLevel() throws {
+        let pipe = try LogPipe()
+        defer { pipe.close() }
+        let stream = QueuedLogStream(descriptor: pipe.write, metrics: PrometheusMetricsFactory())
+        let level = SharedLogLevel(.info)
+        let logger = Logger(label: "numberd") { QueuedLogHandler(label: $0, stream: stream, level: level) }
+        struct Holder { let logger: Logger }
+        let held = Holder(logger: logger)  // copied at start
+        var own = logger
+        own.logLevel = .error
+        held.logger.debug("debug before")
+        level.level = .debug
+        held.logger.debug("debug after")
+        logger.trace("trace after")
+        own.warning("own warning")
+        level.level = .warning
+        logger.info("info at warning")
+        #expect(held.logger.logLevel == .warning && own.logLevel == .error)
+        #expect(stream.flush(timeout: .seconds(60)))
+        let output = pipe.drain()
+        #expect(!output.contains("debug before") && output.contains("debug after"), "\(output)")
+        #expect(!output.contains("trace after") && !output.contains("own warning") && !output.contains("info at"))
+        for each in Logger.Level.allCases {
+            level.level = each
+            #expect(level.level == each)
+        }
+    }
+
     @Test("a line longer than the limit is cut at a character's start and says how long it was")
     func longLines() {
         let line = String(repeating: "€", count: 10_000) + "\n"  // 3 bytes each: 30,001 bytes

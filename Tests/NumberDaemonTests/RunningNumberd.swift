@@ -83,10 +83,12 @@ struct RunningNumberd {
 /// Runs numberd for the duration of `body`, then shuts it down gracefully; in a temporary data directory removed
 /// afterwards, or in `dataDirectory` (kept, so a later run restarts on it). numberd logs through `logger` and, when
 /// given, makes its own metrics (gauges) in `metrics`, which it also serves if `configure` sets a `metricsListen`;
-/// `configure` changes the configuration before the start.
+/// `configure` changes the configuration before the start; `logLevel` is the level `logger`'s handler follows
+/// (`QueuedLogHandler`), which a reload changes.
 func withNumberd(
     dataDirectory: String? = nil, logger: Logger = quietLogger, metrics: PrometheusCollectorRegistry? = nil,
-    configure: (inout NumberdConfiguration) -> Void = { _ in }, _ body: (RunningNumberd) async throws -> Void
+    logLevel: SharedLogLevel? = nil, configure: (inout NumberdConfiguration) -> Void = { _ in },
+    _ body: (RunningNumberd) async throws -> Void
 ) async throws {
     let directory =
         dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("numberd-e2e-\(UUID())").path
@@ -98,7 +100,7 @@ func withNumberd(
     // handshake has taken (the tests' clients wait 60 s for it too).
     configuration.connectionLimits.settingsTimeout = .seconds(60)
     configure(&configuration)
-    let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: metrics)
+    let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: metrics, logLevel: logLevel)
     let group = ServiceGroup(services: numberd.services, logger: logger)
     var failure: (any Error)?
     try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -82,4 +82,46 @@ struct RateLimiterTests {
         #expect(refusal { try limiter.admit("ACC_999", now: now) }?.reason == "RATE_LIMITED")
         #expect(refusal { try limiter.admit("ACC_0", now: now) } == nil)
     }
+
+    /// SIGHUP re-reads `rate-limit` and `purchase-cap` (`SettingsReload`): what an account spent stays spent. Without
+    /// moving the buckets, a raised cap reached an account that had bought nothing only an hour later (its bucket
+    /// full at the old cap) while a new account had it at once; a lowered one let an account that had bought nothing
+    /// buy the old cap's worth.
+    @Test(
+        "new limits: spent stays spent — a raised cap gives the difference at once, a lowered one never goes below empty"
+    )
+    func limitsChange() {
+        let limiter = RateLimiter(
+            limits: .init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 10, bucketsMax: 50))
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 4, now: start) } == nil)
+        #expect(refusal { try limiter.admit("ACC_2", purchasing: 10, now: start) } == nil)
+        limiter.update(.init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 20), now: start)
+        #expect(limiter.limits.purchasedNumbersPerHour == 20)
+        #expect(limiter.limits.bucketsMax == 50, "the table's bound stays")
+        // Raised by 10: ACC_1 (4 spent) has 16 now, ACC_2 (10 spent) 10, a new account the whole 20.
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 16, now: start) } == nil)
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 1, now: start) }?.reason == "PURCHASE_CAP")
+        #expect(refusal { try limiter.admit("ACC_2", purchasing: 10, now: start) } == nil)
+        #expect(refusal { try limiter.admit("ACC_2", purchasing: 1, now: start) }?.reason == "PURCHASE_CAP")
+        #expect(refusal { try limiter.admit("ACC_3", purchasing: 20, now: start) } == nil)
+        // Lowered to 5: ACC_4 (2 of 20 spent) keeps 3; ACC_1 (20 spent) is empty, not 15 below, and earns one number
+        // back per 12 minutes at the new cap.
+        #expect(refusal { try limiter.admit("ACC_4", purchasing: 2, now: start) } == nil)
+        limiter.update(.init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 5), now: start)
+        #expect(refusal { try limiter.admit("ACC_4", purchasing: 3, now: start) } == nil)
+        #expect(refusal { try limiter.admit("ACC_4", purchasing: 1, now: start) }?.reason == "PURCHASE_CAP")
+        let refused = refusal { try limiter.admit("ACC_1", purchasing: 1, now: start) }
+        #expect(refused?.reason == "PURCHASE_CAP" && refused?.details["retryAfterMs"] == "720000")
+        #expect(refused?.message.contains("purchase cap of 5 numbers per hour") == true)
+        #expect(refusal { try limiter.admit("ACC_1", purchasing: 1, now: start + .seconds(720)) } == nil)
+        // The call burst moves the same way: lowered from 1000 to 2 just after ACC_1's call, ACC_1 has 1 call left, a
+        // new account 2.
+        let later = start + .seconds(720)
+        limiter.update(.init(callsPerSecond: 1, callsBurst: 2, purchasedNumbersPerHour: 5), now: later)
+        #expect(refusal { try limiter.admit("ACC_1", now: later) } == nil)
+        #expect(refusal { try limiter.admit("ACC_1", now: later) }?.reason == "RATE_LIMITED")
+        #expect(refusal { try limiter.admit("ACC_5", now: later) } == nil)
+        #expect(refusal { try limiter.admit("ACC_5", now: later) } == nil)
+        #expect(refusal { try limiter.admit("ACC_5", now: later) }?.reason == "RATE_LIMITED")
+    }
 }

@@ -41,6 +41,16 @@ public final class RateLimiter: Sendable {
         var purchases: Double
         var refilled: NIODeadline
 
+        /// Adds what `limits` refill from `refilled` until `now`, up to the burst and the cap.
+        mutating func refill(at now: NIODeadline, limits: Limits) {
+            let elapsed = Double((now - refilled).nanoseconds) / 1e9
+            guard elapsed > 0 else { return }
+            calls = min(limits.callsBurst, calls + elapsed * limits.callsPerSecond)
+            purchases = min(
+                limits.purchasedNumbersPerHour, purchases + elapsed * limits.purchasedNumbersPerHour / 3600)
+            refilled = now
+        }
+
         /// Whether both buckets would be full at `now`: then the bucket limits nothing and may be dropped.
         func isFull(at now: NIODeadline, limits: Limits) -> Bool {
             let elapsed = Double((now - refilled).nanoseconds) / 1e9
@@ -55,12 +65,44 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    private let limits: Limits
-    private let buckets = Mutex<[String: Bucket]>([:])
+    /// The limits in force and the buckets, under one lock: a change of limits (``update(_:)``) and a call never see
+    /// each other half done.
+    private struct Table {
+        var limits: Limits
+        var buckets: [String: Bucket] = [:]
+    }
+
+    private let table: Mutex<Table>
 
     /// Creates a limiter.
     public init(limits: Limits) {
-        self.limits = limits
+        table = Mutex(Table(limits: limits))
+    }
+
+    /// The limits in force.
+    public var limits: Limits { table.withLock { $0.limits } }
+
+    /// Applies new call rate, burst and purchase cap (SIGHUP re-reading `rate-limit` and `purchase-cap`); `bucketsMax`
+    /// stays, as it sizes the table. What each subject has spent stays spent: its buckets are refilled to `now` under
+    /// the old limits, then moved by the change of the burst and of the cap — raised, an account gets the difference at
+    /// once, as a new subject starts with the whole new cap; lowered, an account that has spent more than the new cap
+    /// allows starts from an empty bucket (never below), which refills at the new rate.
+    public func update(_ new: Limits, now: NIODeadline = .now()) {
+        table.withLock { table in
+            let old = table.limits
+            var limits = new
+            limits.bucketsMax = old.bucketsMax
+            table.limits = limits
+            for (subject, bucket) in table.buckets {
+                var bucket = bucket
+                bucket.refill(at: now, limits: old)
+                bucket.calls = min(limits.callsBurst, max(0, bucket.calls + limits.callsBurst - old.callsBurst))
+                bucket.purchases = min(
+                    limits.purchasedNumbersPerHour,
+                    max(0, bucket.purchases + limits.purchasedNumbersPerHour - old.purchasedNumbersPerHour))
+                table.buckets[subject] = bucket
+            }
+        }
     }
 
     /// Takes `calls` calls (one unless told otherwise) and `numbers` purchased numbers from `subject`'s buckets, or
@@ -68,22 +110,16 @@ public final class RateLimiter: Sendable {
     public func admit(
         _ subject: String, calls: Int = 1, purchasing numbers: Int = 0, now: NIODeadline = .now()
     ) throws(RPCError) {
-        let limits = self.limits
-        let refusal: RPCError? = buckets.withLock { table in
+        let refusal: RPCError? = self.table.withLock { held in
+            let limits = held.limits
             var bucket =
-                table[subject]
+                held.buckets[subject]
                 ?? Bucket(calls: limits.callsBurst, purchases: limits.purchasedNumbersPerHour, refilled: now)
-            let elapsed = Double((now - bucket.refilled).nanoseconds) / 1e9
-            if elapsed > 0 {
-                bucket.calls = min(limits.callsBurst, bucket.calls + elapsed * limits.callsPerSecond)
-                bucket.purchases = min(
-                    limits.purchasedNumbersPerHour, bucket.purchases + elapsed * limits.purchasedNumbersPerHour / 3600)
-                bucket.refilled = now
-            }
+            bucket.refill(at: now, limits: limits)
             if calls > 0, bucket.calls < Double(calls) {
                 // Only a subject already held is written back: a new one refused took nothing (and must not grow
                 // the table past its bound).
-                if table[subject] != nil { table[subject] = bucket }
+                if held.buckets[subject] != nil { held.buckets[subject] = bucket }
                 let wait = (Double(calls) - bucket.calls) / limits.callsPerSecond
                 return RPCError(
                     code: .resourceExhausted,
@@ -91,7 +127,7 @@ public final class RateLimiter: Sendable {
                     reason: "RATE_LIMITED", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
             }
             if numbers > 0, bucket.purchases < Double(numbers) {
-                if table[subject] != nil { table[subject] = bucket }
+                if held.buckets[subject] != nil { held.buckets[subject] = bucket }
                 let wait = (Double(numbers) - bucket.purchases) * 3600 / limits.purchasedNumbersPerHour
                 return RPCError(
                     code: .resourceExhausted,
@@ -100,10 +136,10 @@ public final class RateLimiter: Sendable {
             }
             bucket.calls -= Double(calls)
             bucket.purchases -= Double(numbers)
-            if table[subject] == nil, table.count >= limits.bucketsMax {
-                Self.evict(from: &table, now: now, limits: limits)
+            if held.buckets[subject] == nil, held.buckets.count >= limits.bucketsMax {
+                Self.evict(from: &held.buckets, now: now, limits: limits)
             }
-            table[subject] = bucket
+            held.buckets[subject] = bucket
             return nil
         }
         if let refusal { throw refusal }
@@ -126,15 +162,14 @@ public final class RateLimiter: Sendable {
     }
 
     /// Buckets held (for tests and metrics).
-    public var bucketCount: Int { buckets.withLock { $0.count } }
+    public var bucketCount: Int { table.withLock { $0.buckets.count } }
 
     /// Gives purchased numbers back to the cap (the purchase failed and charged nothing).
     public func refund(_ subject: String, numbers: Int) {
-        let cap = limits.purchasedNumbersPerHour
-        buckets.withLock { table in
-            guard var bucket = table[subject] else { return }
-            bucket.purchases = min(cap, bucket.purchases + Double(numbers))
-            table[subject] = bucket
+        table.withLock { table in
+            guard var bucket = table.buckets[subject] else { return }
+            bucket.purchases = min(table.limits.purchasedNumbersPerHour, bucket.purchases + Double(numbers))
+            table.buckets[subject] = bucket
         }
     }
 }

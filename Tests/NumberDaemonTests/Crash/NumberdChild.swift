@@ -148,8 +148,8 @@ final class NumberdChild: Sendable {
         /// Standard output is a pipe nobody reads (closed before the spawn), as under a supervisor that went away
         /// or `numberd | head -0`: every write to it fails with EPIPE.
         var closedStandardOutput = false
-        /// `--log-level`.
-        var logLevel = "error"
+        /// `--log-level` (nil: none given, so `NUMBERD_LOG_LEVEL` or the config file's `log-level` decides).
+        var logLevel: String? = "error"
         /// Standard error (default: `numberd-child.log` beside the data directory, appended to).
         var standardError: FileHandle?
         /// `--metrics-listen`.
@@ -159,8 +159,8 @@ final class NumberdChild: Sendable {
         var arguments: [String] {
             [
                 "serve", "--data-dir", dataDirectory, "--listen", "127.0.0.1:\(port)", "--metrics-listen",
-                metricsListen, "--log-level", logLevel,
-            ]
+                metricsListen,
+            ] + (logLevel.map { ["--log-level", $0] } ?? [])
         }
 
         /// `numberd`'s whole environment: the test's without its `NUMBERD_` and `TWILIO_` variables, the simulator's
