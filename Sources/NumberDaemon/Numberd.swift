@@ -235,7 +235,17 @@ public final class Numberd: Sendable {
         let rateLimiter = RateLimiter(limits: configuration.rateLimits)
         NumbersAPI(
             service: service, rateLimiter: rateLimiter, version: version,
-            isServing: { serverBox.withLock { $0?.servingState } == .serving }
+            isServing: { serverBox.withLock { $0?.servingState } == .serving },
+            backup: {
+                do {
+                    let backup = try await configuration.writeBackup(of: store)
+                    gauges.recordBackup(.success(backup))
+                    return backup
+                } catch {
+                    gauges.recordBackup(.failure(error))
+                    throw error
+                }
+            }
         ).register(into: &router)
         let server = NumberServer(
             configuration: NumberServerConfiguration(

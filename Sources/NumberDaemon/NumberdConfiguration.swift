@@ -34,6 +34,13 @@ public struct NumberdConfiguration: Sendable {
     public var tlsCertificate: (chain: String, key: String)?
     /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
     public var clientCAFile: String?
+    /// Where online backups go (`numbers backup`, `numberd backup`: ``NumberCore/FileNumberStore/backup(into:kept:including:now:)``),
+    /// each a folder `backup-<UTC time>` holding `store/` and `provider.json`. Flag `--backup-dir`, env
+    /// `NUMBERD_BACKUP_DIR`, file `backup-dir`; not the store folder or inside it. Default `<data-dir>/backups`.
+    public var backupDirectory: String
+    /// How many backups are kept in ``backupDirectory``: after a backup, older ones beyond this many are removed.
+    /// Flag `--backups-kept`, env `NUMBERD_BACKUPS_KEPT`, file `backups-kept`, 1...1000. Default 7.
+    public var backupsKept: Int
     /// How often due renewals and grace-period releases run. Default 60 s. A tick runs billing again while more
     /// is due (each run decides at most 500 actions), up to ``billingRunsPerTickMax`` runs.
     public var billingIntervalSeconds: Int
@@ -169,7 +176,7 @@ public struct NumberdConfiguration: Sendable {
         "billing-interval", "grace-period", "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "provider-audit-interval", "provider-audit-recheck", "log-level", "clock-lead-max", "twilio-base-url",
-        "twilio-ca-file", "twilio-timeout-ms", "twilio-bundles",
+        "twilio-ca-file", "twilio-timeout-ms", "twilio-bundles", "backup-dir", "backups-kept",
     ]
 
     /// The provider of numbers.
@@ -237,6 +244,8 @@ public struct NumberdConfiguration: Sendable {
     public init(dataDirectory: String = NumberdConfiguration.defaultDataDirectory()) {
         listen = HostAndPort(host: "127.0.0.1", port: 7443)
         self.dataDirectory = dataDirectory
+        backupDirectory = dataDirectory + "/backups"
+        backupsKept = 7
         metricsListen = HostAndPort(host: "127.0.0.1", port: 9464)
         provider = .simulator(seed: 1)
         rebindProvider = false
@@ -385,7 +394,8 @@ public struct NumberdConfiguration: Sendable {
         return configuration
     }
 
-    /// Only what decides where the data is and how it is read (`data-dir`, `snapshot-bytes-max`), from the same
+    /// Only what decides where the data is and how it is read and backed up (`data-dir`, `snapshot-bytes-max`,
+    /// `backup-dir`, `backups-kept`), from the same
     /// places and with the same precedence as ``resolve(flags:environment:)``: what `numberd verify` needs, so that a
     /// setting it does not use (a half-set Twilio credential in the environment) does not stop it.
     public static func resolveStorage(
@@ -406,6 +416,22 @@ public struct NumberdConfiguration: Sendable {
                 throw ConfigurationError("snapshot-bytes-max must be 1...\(limit) bytes")
             }
             configuration.snapshotBytesMax = parsed
+        }
+        if let folder = value("backup-dir") {
+            guard !folder.isEmpty else { throw ConfigurationError("backup-dir must name a folder") }
+            configuration.backupDirectory = folder
+        }
+        // A backup folder inside the store would be a folder the store does not know among its files.
+        let store = URL(fileURLWithPath: configuration.dataDirectory + "/store").standardizedFileURL.path
+        let backups = URL(fileURLWithPath: configuration.backupDirectory).standardizedFileURL.path
+        guard backups != store, !backups.hasPrefix(store + "/") else {
+            throw ConfigurationError("backup-dir must not be the store folder \(store) or inside it")
+        }
+        if let kept = value("backups-kept") {
+            guard let parsed = Int(kept), (1...1_000).contains(parsed) else {
+                throw ConfigurationError("backups-kept must be 1...1000")
+            }
+            configuration.backupsKept = parsed
         }
         return configuration
     }
@@ -560,4 +586,15 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var description: String
 
     init(_ description: String) { self.description = description }
+}
+
+extension NumberdConfiguration {
+    /// Writes a backup of `store` (this configuration's, open) into ``backupDirectory``, keeping ``backupsKept``: its
+    /// `store/` and the data directory's `provider.json` (which Twilio account the numbers are owned at), what
+    /// `numbers backup` (CreateBackup) and `numberd backup` write.
+    public func writeBackup(of store: FileNumberStore) async throws -> FileNumberStore.Backup {
+        try await store.backup(
+            into: URL(fileURLWithPath: backupDirectory), kept: backupsKept,
+            including: [URL(fileURLWithPath: DataDirectory(root: dataDirectory).providerBinding)])
+    }
 }

@@ -90,6 +90,21 @@ struct OperationalGauges: Sendable {
         ).increment()
     }
 
+    /// Counts a backup (`numberd_backups_total{outcome}`: `written`, `busy`, `failed`) and, for one written, sets
+    /// `numberd_last_backup_timestamp_seconds` to when it was asked for: an alert on its age finds backups that stopped.
+    func recordBackup(_ result: Result<FileNumberStore.Backup, any Error>) {
+        let outcome: String
+        switch result {
+        case .success(let backup):
+            outcome = "written"
+            Meter(label: "numberd_last_backup_timestamp_seconds", factory: factory)
+                .set(backup.createdAt.timeIntervalSince1970)
+        case .failure(let error as JournalError) where error.code == .backupInProgress: outcome = "busy"
+        case .failure: outcome = "failed"
+        }
+        Counter(label: "numberd_backups_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
     /// Counts a SIGHUP's reading of the config file: `numberd_config_reloads_total{outcome}`
     /// (``SettingsReload/Outcome``).
     func recordSettingsReload(_ outcome: SettingsReload.Outcome) {

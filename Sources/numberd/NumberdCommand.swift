@@ -121,6 +121,14 @@ struct Serve: AsyncParsableCommand {
             """)
     var twilioBundles: [String] = []
     @Option(
+        name: .customLong("backup-dir"),
+        help: "Where `numbers backup` writes backups on this host; not in the store (default <data-dir>/backups).")
+    var backupDir: String?
+    @Option(
+        name: .customLong("backups-kept"),
+        help: "Backups kept; older ones are removed after a backup, 1...1000 (default 7).")
+    var backupsKept: String?
+    @Option(
         name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
     @Flag(
@@ -170,6 +178,7 @@ struct Serve: AsyncParsableCommand {
             "provider-audit-interval": providerAuditInterval, "provider-audit-recheck": providerAuditRecheck,
             "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax, "log-level": logLevel,
             "twilio-bundles": twilioBundles.isEmpty ? nil : twilioBundles.joined(separator: ","),
+            "backup-dir": backupDir, "backups-kept": backupsKept,
         ]
         let configuration: NumberdConfiguration
         do {

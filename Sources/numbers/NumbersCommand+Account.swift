@@ -334,3 +334,30 @@ struct Health: AsyncParsableCommand {
         }
     }
 }
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Back up numberd's store while it runs (admin).",
+        discussion: """
+            numberd writes a consistent copy of its store as of this call (every write acknowledged before it) into \
+            its backup directory on its own host (--backup-dir, default <data-dir>/backups) as backup-<UTC time>/, \
+            and removes backups beyond --backups-kept (default 7). The path printed is on numberd's host: check the \
+            copy there with `numberd verify --data-dir PATH`, then copy it off the host. Exit 5 while another backup \
+            is being written.
+            """)
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reporting {
+            let response = try await global.withClient { try await $0.createBackup(CreateBackupRequest()) }
+            try global.output(response) {
+                print("backup \(response.name) at \(response.path)")
+                print(
+                    "  journal seq \(response.journalSeq), snapshot \(response.snapshotBytes) bytes "
+                        + "(\(response.linked ? "hard link to the store's file" : "copy")), "
+                        + "taken \(Format.date(response.createdAt))")
+                for name in response.removed { print("  removed older backup \(name)") }
+            }
+        }
+    }
+}

@@ -61,6 +61,7 @@ struct AuthorizationTests {
             NumbersMethods.revokeApiKey.path: {
                 _ = try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
             },
+            NumbersMethods.createBackup.path: { _ = try await $0.createBackup(CreateBackupRequest()) },
         ]
     }
 

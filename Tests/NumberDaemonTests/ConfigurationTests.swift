@@ -215,7 +215,7 @@ struct ConfigurationFileTests {
             "twilio-base-url": "https://127.0.0.1:1", "twilio-ca-file": "/t.pem", "twilio-timeout-ms": "1000",
             "clock-lead-max": "60", "partial-frame-bytes-max": "5000000", "unsent-reply-bytes-max": "6000000",
             "connections-per-address-max": "7", "provider-audit-interval": "0", "provider-audit-recheck": "10",
-            "twilio-bundles": "GB=BU" + String(repeating: "a", count: 32),
+            "twilio-bundles": "GB=BU" + String(repeating: "a", count: 32), "backup-dir": "/b", "backups-kept": "3",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -231,6 +231,37 @@ struct ConfigurationFileTests {
         #expect(configuration.connectionLimits.unsentReplyBytesMax == 6_000_000)
         #expect(configuration.connectionLimits.connectionsPerAddressMax == 7)
         #expect(configuration.twilioBundles == ["GB": "BU" + String(repeating: "a", count: 32)])
+        #expect(configuration.backupDirectory == "/b" && configuration.backupsKept == 3)
+    }
+
+    @Test(
+        "backups go to <data-dir>/backups, 7 kept, unless set; a folder in the store and counts out of 1...1000 are refused"
+    )
+    func backupSettings() throws {
+        let defaults = try NumberdConfiguration.resolveStorage(flags: ["data-dir": "/d"], environment: [:])
+        #expect(defaults.backupDirectory == "/d/backups" && defaults.backupsKept == 7)
+        let set = try NumberdConfiguration.resolveStorage(
+            flags: ["data-dir": "/d", "backups-kept": "1000"], environment: ["NUMBERD_BACKUP_DIR": "/mnt/b"])
+        #expect(set.backupDirectory == "/mnt/b" && set.backupsKept == 1000)
+        for (flags, message) in [
+            (["backup-dir": "/d/store"], "backup-dir must not be the store folder"),
+            (["backup-dir": "/d/./store/x"], "backup-dir must not be the store folder"),
+            (["backup-dir": ""], "backup-dir must name a folder"),
+            (["backups-kept": "0"], "backups-kept must be 1...1000"),
+            (["backups-kept": "1001"], "backups-kept must be 1...1000"),
+        ] {
+            let error = #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(
+                    flags: flags.merging(["data-dir": "/d"]) { a, _ in a }, environment: [:])
+            }
+            #expect(error?.description.contains(message) == true, "\(flags): \(String(describing: error))")
+        }
+        // A sibling whose name starts like the store's is not inside it.
+        #expect(
+            try NumberdConfiguration.resolveStorage(
+                flags: ["data-dir": "/d", "backup-dir": "/d/store-backups"],
+                environment: [:]
+            ).backupDirectory == "/d/store-backups")
     }
 
     /// `--rebind-provider` would stay set in a file and disarm the provider binding for good: it is no file key.

@@ -946,6 +946,42 @@ extension RevokeApiKeyResponse: ProtoMessage {
     }
 }
 
+extension CreateBackupRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init()
+    }
+}
+
+extension CreateBackupResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(name, field: 1)
+        writer.write(path, field: 2)
+        writer.write(journalSeq, field: 3)
+        writer.write(snapshotBytes, field: 4)
+        writer.write(linked, field: 5)
+        try writer.write(createdAt, field: 6)
+        writer.write(removed, field: 7)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            name: try reader.string(1),
+            path: try reader.string(2),
+            journalSeq: try reader.uint64(3),
+            snapshotBytes: try reader.int64(4),
+            linked: try reader.bool(5),
+            createdAt: try reader.date(6),
+            removed: try reader.strings(7)
+        )
+    }
+}
+
 extension HealthCheckRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}

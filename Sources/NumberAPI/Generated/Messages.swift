@@ -1485,6 +1485,64 @@ public struct RevokeApiKeyResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// numberd writes the backup into its backup directory (`--backup-dir`, default <data-dir>/backups) as
+/// backup-<UTC time>/: `store/` as of this call (every write acknowledged before it) and `provider.json`. It is a
+/// data directory: `numberd verify --data-dir <path>` checks it, and a restore puts its `store/` in place of the data
+/// directory's. Older backups beyond `--backups-kept` (default 7) are removed. One at a time: ABORTED /
+/// BACKUP_IN_PROGRESS while another is written; FAILED_PRECONDITION / NO_DURABLE_STORE for a numberd without a store
+/// on disk; INTERNAL / BACKUP_FAILED (the message says why: no room, an I/O error, a damaged snapshot) writes nothing.
+public struct CreateBackupRequest: Codable, Sendable, Hashable {
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init() {}
+}
+
+/// `numbers.v1.CreateBackupResponse`.
+public struct CreateBackupResponse: Codable, Sendable, Hashable {
+    /// "backup-20261201T041500.123Z": names sort by time
+    public var name: String
+    /// its folder on numberd's host
+    public var path: String
+    /// the last journal record it holds (0: an empty store)
+    public var journalSeq: UInt64
+    /// its snapshot file's size
+    public var snapshotBytes: Int64
+    /// the snapshot is a hard link to the store's own file (same file system), else a copy
+    public var linked: Bool
+    /// Field 6, `created_at`.
+    public var createdAt: Date
+    /// older backups removed to keep --backups-kept, oldest first
+    public var removed: [String]
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        name: String = "",
+        path: String = "",
+        journalSeq: UInt64 = 0,
+        snapshotBytes: Int64 = 0,
+        linked: Bool = false,
+        createdAt: Date = Date(timeIntervalSince1970: 0),
+        removed: [String] = []
+    ) {
+        self.name = name
+        self.path = path
+        self.journalSeq = journalSeq
+        self.snapshotBytes = snapshotBytes
+        self.linked = linked
+        self.createdAt = createdAt
+        self.removed = removed
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case name = 1
+        case path = 2
+        case journalSeq = 3
+        case snapshotBytes = 4
+        case linked = 5
+        case createdAt = 6
+        case removed = 7
+    }
+}
+
 /// `numbers.v1.HealthCheckRequest`.
 public struct HealthCheckRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -59,6 +59,9 @@ public enum NumbersMethods {
     /// `RevokeApiKey`.
     public static let revokeApiKey = MethodDescriptor<RevokeApiKeyRequest, RevokeApiKeyResponse>(
         service: "numbers.v1.Numbers", method: "RevokeApiKey")
+    /// A consistent backup of the store while numberd runs, written on numberd's host (admin only).
+    public static let createBackup = MethodDescriptor<CreateBackupRequest, CreateBackupResponse>(
+        service: "numbers.v1.Numbers", method: "CreateBackup")
     /// Liveness and readiness; needs no key.
     public static let healthCheck = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>(
         service: "numbers.v1.Numbers", method: "HealthCheck")
@@ -84,6 +87,7 @@ public enum NumbersMethods {
         createApiKey.path,
         listApiKeys.path,
         revokeApiKey.path,
+        createBackup.path,
         healthCheck.path,
     ]
 }

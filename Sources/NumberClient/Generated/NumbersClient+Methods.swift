@@ -136,6 +136,13 @@ extension NumbersClient {
         try await call(NumbersMethods.revokeApiKey, request, options: options)
     }
 
+    /// A consistent backup of the store while numberd runs, written on numberd's host (admin only).
+    public func createBackup(
+        _ request: CreateBackupRequest, options: CallOptions = CallOptions()
+    ) async throws -> CreateBackupResponse {
+        try await call(NumbersMethods.createBackup, request, options: options)
+    }
+
     /// Liveness and readiness; needs no key.
     public func healthCheck(
         _ request: HealthCheckRequest, options: CallOptions = CallOptions()

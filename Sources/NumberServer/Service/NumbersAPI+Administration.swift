@@ -59,5 +59,30 @@ extension NumbersAPI {
                 context, caller, "API key revoked", ["key": "\(revoked.id)", "account": "\(revoked.accountId ?? "-")"])
             return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(revoked))
         }
+
+        router.register(NumbersMethods.createBackup) { _, context in
+            let caller = try authorize(context, .admin, accountId: nil)
+            guard let backup else {
+                throw RPCError(
+                    code: .failedPrecondition, message: "this numberd keeps its store in memory: nothing to back up",
+                    reason: "NO_DURABLE_STORE")
+            }
+            let written: FileNumberStore.Backup
+            do {
+                written = try await backup()
+            } catch let error as JournalError where error.code == .backupInProgress {
+                throw RPCError(code: .aborted, message: error.message, reason: "BACKUP_IN_PROGRESS")
+            } catch {
+                context.logger.error("backup failed", metadata: ["error": "\(error)"])
+                throw RPCError(code: .internal, message: "backup not written: \(error)", reason: "BACKUP_FAILED")
+            }
+            audit(
+                context, caller, "backup written",
+                ["backup": "\(written.path)", "seq": "\(written.seq)", "removed": "\(written.removed.count)"])
+            return CreateBackupResponse(
+                name: written.name, path: written.path, journalSeq: written.seq,
+                snapshotBytes: Int64(written.snapshotBytes), linked: written.linked, createdAt: written.createdAt,
+                removed: written.removed)
+        }
     }
 }

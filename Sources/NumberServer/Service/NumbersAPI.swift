@@ -17,16 +17,20 @@ public struct NumbersAPI: Sendable {
     let version: String
     /// False while the server drains: HealthCheck says NOT_SERVING (as it does once the store stopped writes).
     let isServing: @Sendable () -> Bool
+    /// Writes a backup of the store (CreateBackup); nil when the store keeps nothing on disk.
+    let backup: (@Sendable () async throws -> FileNumberStore.Backup)?
 
     /// Creates the service.
     public init(
         service: NumberService, rateLimiter: RateLimiter, version: String = NumberdVersion.current,
-        isServing: @escaping @Sendable () -> Bool = { true }
+        isServing: @escaping @Sendable () -> Bool = { true },
+        backup: (@Sendable () async throws -> FileNumberStore.Backup)? = nil
     ) {
         self.service = service
         self.rateLimiter = rateLimiter
         self.version = version
         self.isServing = isServing
+        self.backup = backup
     }
 
     /// What a method needs from its caller.

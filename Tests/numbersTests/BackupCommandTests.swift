@@ -1,0 +1,42 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Synchronization
+import Testing
+
+/// `numbers backup`: what the CLI prints of the backup numberd wrote, and its exit status when numberd refuses.
+@Suite("numbers backup")
+struct BackupCommandTests {
+    @Test("prints where numberd wrote the backup and what it removed; exit 5 while another backup is written")
+    func printsTheBackup() async throws {
+        let calls = Mutex(0)
+        var router = RPCRouter()
+        router.register(NumbersMethods.createBackup) { _, _ in
+            let call = calls.withLock { count in
+                count += 1
+                return count
+            }
+            guard call == 1 else {
+                throw RPCError(code: .aborted, message: "a backup is being written", reason: "BACKUP_IN_PROGRESS")
+            }
+            return CreateBackupResponse(
+                name: "backup-20261201T041500.123Z", path: "/var/lib/numberd/backups/backup-20261201T041500.123Z",
+                journalSeq: 42, snapshotBytes: 1234, linked: true,
+                createdAt: Date(timeIntervalSince1970: 1_796_098_500.123), removed: ["backup-20261124T041500.000Z"])
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            let written = try await runNumbers(["backup"] + connection)
+            #expect(written.status == 0, "\(written)")
+            #expect(
+                written.stdout.contains(
+                    "backup backup-20261201T041500.123Z at /var/lib/numberd/backups/backup-20261201T041500.123Z"),
+                "\(written.stdout)")
+            #expect(written.stdout.contains("journal seq 42, snapshot 1234 bytes (hard link"), "\(written.stdout)")
+            #expect(written.stdout.contains("removed older backup backup-20261124T041500.000Z"), "\(written.stdout)")
+            let busy = try await runNumbers(["backup"] + connection)
+            #expect(busy.status == 5, "\(busy)")
+            #expect(busy.stderr.contains("BACKUP_IN_PROGRESS"), "\(busy.stderr)")
+        }
+    }
+}
