@@ -34,7 +34,7 @@ public struct NumberdConfiguration: Sendable {
     public var tlsCertificate: (chain: String, key: String)?
     /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
     public var clientCAFile: String?
-    /// Where online backups go (`numbers backup`, `numberd backup`: ``NumberCore/FileNumberStore/backup(into:kept:including:now:)``),
+    /// Where online backups go (`numbers backup`, the RPC CreateBackup: ``NumberCore/FileNumberStore/backup(into:kept:including:now:)``),
     /// each a folder `backup-<UTC time>` holding `store/` and `provider.json`. Flag `--backup-dir`, env
     /// `NUMBERD_BACKUP_DIR`, file `backup-dir`; not the store folder or inside it. Default `<data-dir>/backups`.
     public var backupDirectory: String
@@ -421,9 +421,10 @@ public struct NumberdConfiguration: Sendable {
             guard !folder.isEmpty else { throw ConfigurationError("backup-dir must name a folder") }
             configuration.backupDirectory = folder
         }
-        // A backup folder inside the store would be a folder the store does not know among its files.
-        let store = URL(fileURLWithPath: configuration.dataDirectory + "/store").standardizedFileURL.path
-        let backups = URL(fileURLWithPath: configuration.backupDirectory).standardizedFileURL.path
+        // A backup folder inside the store would be a folder the store does not know among its files (symbolic links
+        // resolved, as far as the folders exist).
+        let store = resolvedPath(configuration.dataDirectory + "/store")
+        let backups = resolvedPath(configuration.backupDirectory)
         guard backups != store, !backups.hasPrefix(store + "/") else {
             throw ConfigurationError("backup-dir must not be the store folder \(store) or inside it")
         }
@@ -434,6 +435,19 @@ public struct NumberdConfiguration: Sendable {
             configuration.backupsKept = parsed
         }
         return configuration
+    }
+
+    /// `path` absolute and standardized, its longest existing leading part with symbolic links resolved (`realpath`).
+    static func resolvedPath(_ path: String) -> String {
+        var existing = URL(fileURLWithPath: path).standardizedFileURL.path
+        var rest: [String] = []
+        while existing != "/", !FileManager.default.fileExists(atPath: existing) {
+            rest.insert((existing as NSString).lastPathComponent, at: 0)
+            existing = (existing as NSString).deletingLastPathComponent
+        }
+        guard let real = realpath(existing, nil) else { return ([existing] + rest).joined(separator: "/") }
+        defer { free(real) }
+        return ([String(cString: real)] + rest).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
     }
 
     /// The Twilio endpoint overrides: a base URL (https only), a CA file, a request timeout.
@@ -590,8 +604,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
 
 extension NumberdConfiguration {
     /// Writes a backup of `store` (this configuration's, open) into ``backupDirectory``, keeping ``backupsKept``: its
-    /// `store/` and the data directory's `provider.json` (which Twilio account the numbers are owned at), what
-    /// `numbers backup` (CreateBackup) and `numberd backup` write.
+    /// `store/` and the data directory's `provider.json` (which Twilio account the numbers are owned at): what
+    /// `numbers backup` (CreateBackup) asks for and `numberd restore` puts back.
     public func writeBackup(of store: FileNumberStore) async throws -> FileNumberStore.Backup {
         try await store.backup(
             into: URL(fileURLWithPath: backupDirectory), kept: backupsKept,

@@ -24,7 +24,7 @@ struct NumberdCommand: AsyncParsableCommand {
             """,
         // `numberd --version`: the same string HealthCheck reports.
         version: Numberd.version,
-        subcommands: [Serve.self, Verify.self],
+        subcommands: [Serve.self, Verify.self, Restore.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -287,5 +287,53 @@ struct Verify: AsyncParsableCommand {
         case .damaged:
             return "FORMAT damaged, see below (\(reads))"
         }
+    }
+}
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put a backup's store in place of a stopped numberd's (the old store is kept beside it).",
+        discussion: """
+            BACKUP is a folder `numbers backup` wrote (it holds store/). Refused, changing nothing, while a numberd \
+            runs on the data directory, when the backup does not verify, or when its provider.json names another \
+            Twilio account than the data directory's. The replaced store is kept as store.replaced-<time>. Twilio is \
+            ahead of any backup: after the start, the provider audit lists the numbers to settle. Exit 0 restored, \
+            1 refused or failed.
+            """)
+
+    @Argument(help: "The backup folder (backup-<time>, holding store/).") var backup: String
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
+    @Option(
+        name: .customLong("snapshot-bytes-max"),
+        help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")
+    var snapshotBytesMax: String?
+    @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
+    var config: String?
+
+    func run() async throws {
+        let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
+        let configuration: NumberdConfiguration
+        do {
+            configuration = try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let directory = DataDirectory(root: configuration.dataDirectory)
+        print("numberd restore: \(backup) into \(directory.store)")
+        let report: BackupRestore.Report
+        do {
+            report = try await BackupRestore(backup: backup, into: directory, limits: configuration.journalLimits).run()
+        } catch {
+            print("numberd restore: refused or failed: \(error)")
+            throw ExitCode(1)
+        }
+        print("state: \(report.accounts) accounts, \(report.numbers) numbers")
+        if let replaced = report.replacedStore { print("the store it replaced: \(replaced) (remove it when done)") }
+        if report.providerBindingCopied { print("provider.json: copied from the backup") }
+        print(
+            "numberd restore: OK. Twilio is ahead of the backup: once numberd runs, the provider audit (logs, "
+                + "numberd_provider_audit_differences) lists numbers bought or released since it was taken")
     }
 }

@@ -256,6 +256,16 @@ struct ConfigurationFileTests {
             }
             #expect(error?.description.contains(message) == true, "\(flags): \(String(describing: error))")
         }
+        // Through a symbolic link into the store.
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-backup-dir-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        try FileManager.default.createDirectory(atPath: data + "/store", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: data + "/into-store", withDestinationPath: data + "/store")
+        let linked = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolveStorage(
+                flags: ["data-dir": data, "backup-dir": data + "/into-store/backups"], environment: [:])
+        }
+        #expect(linked?.description.contains("must not be the store folder") == true)
         // A sibling whose name starts like the store's is not inside it.
         #expect(
             try NumberdConfiguration.resolveStorage(

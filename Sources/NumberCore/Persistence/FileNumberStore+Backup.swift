@@ -1,6 +1,10 @@
 import Foundation
 
-/// Online backups of a running store (`numbers backup`, `numberd backup`).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Online backups of a running store (`numbers backup`; `numberd restore` puts one back).
 extension FileNumberStore {
     /// A backup ``backup(into:kept:including:now:)`` wrote.
     public struct Backup: Sendable, Hashable {
@@ -63,7 +67,7 @@ extension FileNumberStore {
         let folder = root.path + "/" + name
         let store: FileJournal<CoreEvent, CoreState>.BackupStore
         do {
-            try fileSystem.createDirectory(root.path)
+            try makeDirectories(root.path)
             try fileSystem.makeDirectory(partial)
             do {
                 try fileSystem.makeDirectory(partial + "/store")
@@ -87,7 +91,7 @@ extension FileNumberStore {
         } catch {
             throw JournalError(.io, "backup not written: \(error)", file: root.path)
         }
-        let removed = removeOldBackups(in: root.path, kept: kept, now: now)
+        let removed = removeOldBackups(in: root.path, kept: kept, now: now, sparing: name)
         options.journal.logger.notice(
             "store backup written",
             metadata: [
@@ -115,14 +119,24 @@ extension FileNumberStore {
     }
 
     /// Removes the backups in `root` beyond the newest `kept`, each renamed `.removing-…` first; and finishes what a
-    /// crash left: `.removing-…` folders, and `.partial-…` ones an hour older than `now`. Never follows a symbolic
-    /// link, touches nothing else, and logs (does not throw) what it cannot remove. The names removed, oldest first.
-    func removeOldBackups(in root: String, kept: Int, now: Date) -> [String] {
+    /// crash left: `.removing-…` folders, and `.partial-…` ones an hour older than `now`. Never `sparing` (the backup
+    /// just written: with the clock set back it is not the newest name, and must not remove itself), never follows a
+    /// symbolic link, touches nothing else, and logs (does not throw) what it cannot remove. The names removed, oldest
+    /// first.
+    func removeOldBackups(in root: String, kept: Int, now: Date, sparing: String) -> [String] {
         let fileSystem = options.journal.fileSystem
         guard let names = try? fileSystem.listDirectory(root) else { return [] }
         var removed: [String] = []
-        let backups = names.filter { Self.backupTime($0) != nil }.sorted(by: >)
-        for name in backups.dropFirst(kept).reversed() {
+        let backups = names.filter { Self.backupTime($0) != nil && $0 != sparing }.sorted(by: >)
+        if let newest = backups.first, newest > sparing {
+            options.journal.logger.warning(
+                """
+                a backup in the backup directory is named later than the one just written: the clock was set back, \
+                or another numberd writes there; the one just written is kept
+                """,
+                metadata: ["backup": "\(sparing)", "newest": "\(newest)"])
+        }
+        for name in backups.dropFirst(kept - 1).reversed() {
             let removing = root + "/" + Self.removingPrefix + name
             do {
                 try fileSystem.rename(root + "/" + name, to: removing)
@@ -131,8 +145,7 @@ extension FileNumberStore {
                     "an old backup could not be removed", metadata: ["backup": "\(root)/\(name)", "error": "\(error)"])
                 continue
             }
-            removeTree(removing)
-            removed.append(name)
+            if removeTree(removing) { removed.append(name) }
         }
         for name in names {
             let leftover: Bool
@@ -151,26 +164,73 @@ extension FileNumberStore {
         return removed
     }
 
-    /// Removes a file, or a folder and everything in it; a symbolic link is removed, never followed. Logs what it
-    /// cannot remove.
-    func removeTree(_ path: String) {
+    /// Removes a file, or a folder and everything in it, through descriptors opened `O_NOFOLLOW` and `unlinkat`, so a
+    /// folder swapped for a symbolic link meanwhile is unlinked, never followed out of the backup directory. Logs what
+    /// it cannot remove; whether `path` is gone.
+    @discardableResult
+    func removeTree(_ path: String) -> Bool {
+        let parent = Glibc.open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return logRemoval(path, errno) }
+        defer { Glibc.close(parent) }
+        let code = Self.removeEntry((path as NSString).lastPathComponent, in: parent)
+        return code == 0 || code == ENOENT || logRemoval(path, code)
+    }
+
+    private func logRemoval(_ path: String, _ code: Int32) -> Bool {
+        options.journal.logger.warning(
+            "a backup file could not be removed",
+            metadata: ["path": "\(path)", "error": "\(String(cString: strerror(code)))"])
+        return false
+    }
+
+    /// Removes the entry `name` of the open folder `parent` and, for a folder, what it holds; 0 or an errno.
+    private static func removeEntry(_ name: String, in parent: Int32) -> Int32 {
+        if unlinkat(parent, name, 0) == 0 { return 0 }
+        guard errno == EISDIR || errno == EPERM else { return errno }
+        let folder = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard folder >= 0 else { return errno }
+        // fdopendir takes the descriptor; closedir closes it.
+        guard let listing = fdopendir(folder) else {
+            Glibc.close(folder)
+            return errno
+        }
+        var names: [String] = []
+        while let entry = readdir(listing) {
+            if let entryName = POSIXJournalFileSystem.name(of: entry), entryName != ".", entryName != ".." {
+                names.append(entryName)
+            }
+        }
+        var failure: Int32 = 0
+        for entryName in names {
+            let code = removeEntry(entryName, in: dirfd(listing))
+            if code != 0 && code != ENOENT { failure = code }
+        }
+        closedir(listing)
+        guard failure == 0 else { return failure }
+        return unlinkat(parent, name, AT_REMOVEDIR) == 0 ? 0 : errno
+    }
+
+    /// Creates `path` and each missing folder above it (mode 0700), syncing the folder each new one is in, so a
+    /// backup reported written cannot lose its folder's entry to a power cut.
+    func makeDirectories(_ path: String) throws {
         let fileSystem = options.journal.fileSystem
-        do {
+        var missing: [String] = []
+        var current = path
+        while !current.isEmpty, current != "/", !FileManager.default.fileExists(atPath: current) {
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        for folder in missing.reversed() {
             do {
-                try fileSystem.remove(path)
-                return
-            } catch let failure as JournalFailure where failure.errno == EISDIR {}
-            for name in try fileSystem.listDirectory(path) { removeTree(path + "/" + name) }
-            try fileSystem.removeDirectory(path)
-        } catch let failure as JournalFailure where failure.errno == ENOENT {
-        } catch {
-            options.journal.logger.warning(
-                "a backup file could not be removed", metadata: ["path": "\(path)", "error": "\(error)"])
+                try fileSystem.makeDirectory(folder)
+            } catch let failure as JournalFailure where failure.errno == EEXIST {}
+            let parent = (folder as NSString).deletingLastPathComponent
+            try fileSystem.fsyncDirectory(parent.isEmpty ? "." : parent)
         }
     }
 
     /// `20261201T041500.123Z`: UTC, to the millisecond, of fixed width so that names sort by time.
-    static func timestamp(_ date: Date) -> String {
+    package static func timestamp(_ date: Date) -> String {
         let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         let seconds = millis.floorDiv(1000)
         var time = time_t(seconds)

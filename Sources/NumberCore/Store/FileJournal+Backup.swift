@@ -15,79 +15,102 @@ extension FileJournal {
 
     /// Fills `folder` — an empty directory the caller made — with a store as of the newest snapshot: the snapshot
     /// (a hard link to the store's file, which is never written again once it has its name; a copy where the folder
-    /// is on another file system or that has no hard links), read back against its checksum; the store's `FORMAT`;
+    /// is on another file system or one without hard links), read back against its checksum; the store's `FORMAT`;
     /// an empty journal segment starting after the snapshot (a store opens only with one); each synced, then the
-    /// folder. It runs on the snapshot queue, so no snapshot is written or deleted meanwhile; appends go on. Throws
+    /// folder. Only the link (or, for a copy, opening the store's file, which then outlives its name) runs on the
+    /// snapshot queue, where no snapshot is written or deleted meanwhile; the copy and the read-back run on a queue of
+    /// their own, so a slow backup disk holds up neither snapshots nor `close`, and appends go on throughout. Either
+    /// way the folder's file system must have the snapshot's size and ``JournalOptions/Limits/snapshotFreeBytesReserve``
+    /// free: a linked snapshot takes its room on the store's disk once the store deletes its own name. Throws
     /// `closed`/`failed` when the journal no longer runs, `io` when a file cannot be made, read or synced.
     package func writeBackupStore(into folder: String) async throws -> BackupStore {
-        try await withCheckedThrowingContinuation { continuation in
-            snapshotQueue.async { continuation.resume(with: Result { try self.fillBackupStore(folder) }) }
+        let placed: PlacedSnapshot = try await withCheckedThrowingContinuation { continuation in
+            snapshotQueue.async { continuation.resume(with: Result { try self.placeNewestSnapshot(in: folder) }) }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            backupQueue.async { continuation.resume(with: Result { try self.finishBackupStore(folder, placed) }) }
         }
     }
 
-    /// ``writeBackupStore(into:)``'s work, on the snapshot queue.
-    func fillBackupStore(_ folder: String) throws -> BackupStore {
+    /// The newest snapshot as ``placeNewestSnapshot(in:)`` left it for the backup.
+    struct PlacedSnapshot: Sendable {
+        var seq: UInt64
+        var bytes: Int
+        /// The store's file, open for the copy, when it could not be linked.
+        var source: JournalFileHandle?
+    }
+
+    /// On the snapshot queue: refuses a journal that no longer runs, checks the room, and links the newest snapshot
+    /// into `folder` — or, where no hard link can be made, opens it for the copy.
+    func placeNewestSnapshot(in folder: String) throws -> PlacedSnapshot {
         let (seq, bytes) = try shared.withLock { state -> (UInt64, Int) in
             if let error = Self.refusal(state) { throw error }
             return (state.snapshotSeq, state.snapshotBytes ?? 0)
         }
+        var placed = PlacedSnapshot(seq: seq, bytes: bytes, source: nil)
+        guard seq > 0 else { return placed }
+        try backupStep(folder) {
+            let available = try fileSystem.availableBytes(folder)
+            let needed = Int64(bytes) + Int64(options.limits.snapshotFreeBytesReserve)
+            guard available >= needed else {
+                throw JournalError(
+                    .io,
+                    "no room for the backup's snapshot: \(needed) bytes needed (the snapshot and a reserve of "
+                        + "\(options.limits.snapshotFreeBytesReserve)), \(available) available",
+                    file: folder)
+            }
+            let name = JournalLayout.snapshotName(seq: seq)
+            do {
+                try fileSystem.link(layout.path(name), to: folder + "/" + name)
+            } catch let failure as JournalFailure where Self.noHardLink.contains(failure.errno) {
+                placed.source = try fileSystem.open(layout.path(name), mode: .read)
+            }
+        }
+        return placed
+    }
+
+    /// On the backup queue: copies the snapshot if it was not linked, reads it back against its checksum, and writes
+    /// `FORMAT` and the empty segment.
+    func finishBackupStore(_ folder: String, _ placed: PlacedSnapshot) throws -> BackupStore {
+        defer { if let source = placed.source { fileSystem.close(source) } }
         let target = JournalLayout(directory: folder)
-        var store = BackupStore(seq: seq, bytes: 0, linked: false)
-        do {
-            if seq > 0 {
-                let name = JournalLayout.snapshotName(seq: seq)
-                (store.bytes, store.linked) = try placeSnapshot(layout.path(name), at: target.path(name), bytes: bytes)
+        var store = BackupStore(seq: placed.seq, bytes: 0, linked: placed.source == nil && placed.seq > 0)
+        try backupStep(folder) {
+            if placed.seq > 0 {
+                let path = target.path(JournalLayout.snapshotName(seq: placed.seq))
+                if let source = placed.source { try copyFile(source, to: path) }
+                store.bytes = try checkBackupSnapshot(path)
             }
             try writeNewFile(
                 target.path(JournalLayout.formatName),
                 try fileSystem.readFile(layout.path(JournalLayout.formatName), limitBytes: StoreFormatFile.bytesMax))
-            try writeNewFile(target.path(JournalLayout.segmentName(firstSeq: seq + 1)), [])
+            try writeNewFile(target.path(JournalLayout.segmentName(firstSeq: placed.seq + 1)), [])
             try fileSystem.fsyncDirectory(folder)
+        }
+        return store
+    }
+
+    /// Runs `body`, turning a file error into `io` (a ``JournalError`` passes as it is).
+    private func backupStep(_ folder: String, _ body: () throws -> Void) throws {
+        do {
+            try body()
         } catch let error as JournalError {
             throw error
         } catch {
             throw JournalError(.io, "backup not written: \(error)", file: folder)
         }
-        return store
-    }
-
-    /// Puts the snapshot `source` (`bytes` long) at `destination`: a hard link, or a copy when the link cannot be
-    /// made across file systems or on this one; then reads it there against its checksum, so a backup never holds
-    /// a snapshot that does not read back whole. Its size, and whether it is a link.
-    func placeSnapshot(_ source: String, at destination: String, bytes: Int) throws -> (bytes: Int, linked: Bool) {
-        var linked = true
-        do {
-            try fileSystem.link(source, to: destination)
-        } catch let failure as JournalFailure where Self.noHardLink.contains(failure.errno) {
-            linked = false
-            try copyFile(source, to: destination, bytes: bytes)
-        }
-        return (try checkBackupSnapshot(destination), linked)
     }
 
     /// `link(2)` errors that mean "no hard link here", so the snapshot is copied instead.
     static var noHardLink: Set<Int32> { [EXDEV, EPERM, ENOTSUP, EOPNOTSUPP, EMLINK] }
 
-    /// Copies `source` to a new file `destination` a chunk at a time (`snapshotChunkBytes`, each synced, as a
-    /// snapshot is written), after checking its file system has room for it and ``JournalOptions/Limits/snapshotFreeBytesReserve``:
-    /// a backup beside the store must not take the journal's room.
-    func copyFile(_ source: String, to destination: String, bytes: Int) throws {
-        let directory = (destination as NSString).deletingLastPathComponent
-        let available = try fileSystem.availableBytes(directory)
-        let needed = Int64(bytes) + Int64(options.limits.snapshotFreeBytesReserve)
-        guard available >= needed else {
-            throw JournalError(
-                .io,
-                "no room for the backup's copy of the snapshot: \(needed) bytes needed (the snapshot and a "
-                    + "reserve of \(options.limits.snapshotFreeBytesReserve)), \(available) available",
-                file: directory)
-        }
-        let input = try fileSystem.open(source, mode: .read)
-        defer { fileSystem.close(input) }
+    /// Copies the open file `source` to a new file `destination` a chunk at a time (`snapshotChunkBytes`, each
+    /// synced, as a snapshot is written).
+    func copyFile(_ source: JournalFileHandle, to destination: String) throws {
         let output = try fileSystem.open(destination, mode: .createNew)
         defer { fileSystem.close(output) }
         while true {
-            let chunk = try fileSystem.read(input, count: options.limits.snapshotChunkBytes)
+            let chunk = try fileSystem.read(source, count: options.limits.snapshotChunkBytes)
             if chunk.isEmpty { break }
             try fileSystem.write(output, chunk)
             try fileSystem.fdatasync(output)

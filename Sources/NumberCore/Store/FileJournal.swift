@@ -81,6 +81,8 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     let writerQueue = DispatchQueue(label: "numberd.journal.writer")
     let watchdog = Mutex<WatchdogTimer?>(nil)
     let snapshotQueue = DispatchQueue(label: "numberd.journal.snapshot")
+    /// Where a backup copies and reads back its snapshot, off `snapshotQueue` (snapshots and `close` go on meanwhile).
+    let backupQueue = DispatchQueue(label: "numberd.journal.backup")
 
     init(
         options: JournalOptions, layout: JournalLayout, lock: JournalFileHandle, segment: SegmentState,

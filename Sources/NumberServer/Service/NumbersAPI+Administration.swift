@@ -71,8 +71,10 @@ extension NumbersAPI {
             do {
                 written = try await backup()
             } catch let error as JournalError where error.code == .backupInProgress {
+                audit(context, caller, "backup refused", ["reason": "BACKUP_IN_PROGRESS"])
                 throw RPCError(code: .aborted, message: error.message, reason: "BACKUP_IN_PROGRESS")
             } catch {
+                audit(context, caller, "backup failed", ["reason": "BACKUP_FAILED"])
                 context.logger.error("backup failed", metadata: ["error": "\(error)"])
                 throw RPCError(code: .internal, message: "backup not written: \(error)", reason: "BACKUP_FAILED")
             }

@@ -119,6 +119,12 @@ struct StoreBackupTests {
                 at: places.root.appendingPathComponent(name + "/store"), withIntermediateDirectories: true)
             try Data("x".utf8).write(to: places.root.appendingPathComponent(name + "/store/FORMAT"))
         }
+        // A link in the oldest backup to a folder outside: removing the backup removes the link, not what it names.
+        let outside = places.root.deletingLastPathComponent().appendingPathComponent("outside")
+        try manager.createDirectory(at: outside, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: outside.appendingPathComponent("file"))
+        try manager.createSymbolicLink(
+            at: places.root.appendingPathComponent(first.name + "/link"), withDestinationURL: outside)
         var names = [first.name]
         for second in 1...3 {
             _ = try await service.addFunds(accountId: account.id, amount: 1)
@@ -127,9 +133,24 @@ struct StoreBackupTests {
             #expect(backup.removed == (second >= 2 ? [names[second - 2]] : []), "\(second)")
         }
         #expect(places.entries() == (foreign + [youngPartial] + names.suffix(2)).sorted())
+        #expect(manager.fileExists(atPath: outside.appendingPathComponent("file").path))
         for name in names.suffix(2) {
             #expect(await verifyDataDirectory(places.root.appendingPathComponent(name + "/store")).isSound)
         }
+        await store.close()
+    }
+
+    @Test("a backup written with the clock set back keeps itself and removes the later-named one beyond the count")
+    func clockSetBack() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let (store, _, _) = try await Self.populated(places.store)
+        let later = try await store.backup(into: places.root, kept: 1, now: Date(timeIntervalSince1970: 1_796_090_000))
+        let earlier = try await store.backup(
+            into: places.root, kept: 1, now: Date(timeIntervalSince1970: 1_796_080_000))
+        #expect(earlier.removed == [later.name])
+        #expect(places.entries() == [earlier.name])
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: earlier.path + "/store")).isSound)
         await store.close()
     }
 
@@ -159,9 +180,15 @@ struct StoreBackupTests {
         let fileSystem = FaultInjectingFileSystem()
         let (store, service, account) = try await Self.populated(places.store, fileSystem: fileSystem)
         try await store.writeSnapshot()
+        // A linked snapshot takes its room on the store's disk once the store deletes its own name: checked as a copy.
+        fileSystem.setAvailableBytes(1_000)
+        let noRoomToLink = await #expect(throws: JournalError.self) {
+            try await store.backup(into: places.root, kept: 1)
+        }
+        #expect(noRoomToLink?.message.contains("no room") == true && fileSystem.count(.link) == 0)
+        #expect(places.entries() == [])
         fileSystem.addRule(.init(.link, repeats: true, action: .fail(errno: EXDEV)))
 
-        fileSystem.setAvailableBytes(1_000)
         let noRoom = await #expect(throws: JournalError.self) { try await store.backup(into: places.root, kept: 1) }
         #expect(noRoom?.code == .io && noRoom?.message.contains("no room") == true)
         #expect(places.entries() == [])

@@ -1,0 +1,121 @@
+import Foundation
+import NumberAPI
+import NumberClient
+import NumberCore
+import NumberDaemon
+import TestSupport
+import Testing
+
+/// `numberd restore`: a backup's store put in place of a stopped numberd's, or refused with nothing changed.
+@Suite("numberd restore")
+struct BackupRestoreTests {
+    /// A data directory with one account funded 10 000, backed up, then funded 500 more; the backup's folder and the
+    /// account.
+    static func backedUp(_ directory: String) async throws -> (backup: String, accountId: String) {
+        var result: (String, String)?
+        try await withNumberd(dataDirectory: directory) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let acme = try await makeAccount(admin, name: "Acme", funds: 10_000)
+                let backup = try await admin.createBackup(CreateBackupRequest())
+                _ = try await admin.addFunds(AddFundsRequest(accountId: acme.id, amount: 500, currency: "USD"))
+                result = (backup.path, acme.id)
+            }
+        }
+        return try #require(result)
+    }
+
+    static func balance(_ directory: String, _ accountId: String) async throws -> Int64 {
+        var balance: Int64 = -1
+        try await withNumberd(dataDirectory: directory) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                balance = try await admin.getBalance(GetBalanceRequest(accountId: accountId)).balance
+            }
+        }
+        return balance
+    }
+
+    static func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("numberd-restore-\(name)-\(UUID())").path
+    }
+
+    static func entries(_ directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    }
+
+    @Test("numberd restore puts the backup's store in place, keeps the old one aside, and numberd serves the backup")
+    func restoreReplacesTheStore() async throws {
+        let directory = Self.temporary("same")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (backup, accountId) = try await Self.backedUp(directory)
+        #expect(try await Self.balance(directory, accountId) == 10_500)
+        let result = try await ChildProcess.run(
+            try BuiltProduct.path("numberd"), ["restore", backup, "--data-dir", directory], timeout: .seconds(120))
+        #expect(result.ending == .exited(0), "\(result.text)")
+        #expect(result.text.contains("numberd restore: OK") && result.text.contains("1 accounts"), "\(result.text)")
+        let replaced = Self.entries(directory).filter { $0.hasPrefix("store.replaced-") }
+        #expect(replaced.count == 1 && !Self.entries(directory).contains { $0.hasPrefix("store.restoring-") })
+        #expect(try await Self.balance(directory, accountId) == 10_000)
+        // The replaced store is whole: put back, it serves the later state again.
+        try FileManager.default.removeItem(atPath: directory + "/store")
+        try FileManager.default.moveItem(atPath: directory + "/" + replaced[0], toPath: directory + "/store")
+        #expect(try await Self.balance(directory, accountId) == 10_500)
+    }
+
+    @Test("into a new data directory: the store and provider.json arrive, and numberd serves them")
+    func intoANewDataDirectory() async throws {
+        let directory = Self.temporary("old")
+        let fresh = Self.temporary("new")
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: fresh)
+        }
+        let (backup, accountId) = try await Self.backedUp(directory)
+        let report = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()
+        #expect(report.replacedStore == nil && report.providerBindingCopied && report.accounts == 1)
+        #expect(Self.entries(fresh) == ["provider.json", "store"])
+        #expect(try await Self.balance(fresh, accountId) == 10_000)
+    }
+
+    @Test(
+        "refused, changing nothing: numberd running, a backup that does not verify, another provider account, no store")
+    func refusals() async throws {
+        let directory = Self.temporary("refused")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (backup, _) = try await Self.backedUp(directory)
+        // A running numberd holds the store's lock: a child process sees it as the running service would.
+        try await withNumberd(dataDirectory: directory) { _ in
+            let result = try await ChildProcess.run(
+                try BuiltProduct.path("numberd"), ["restore", backup, "--data-dir", directory], timeout: .seconds(120))
+            #expect(result.ending == .exited(1), "\(result.text)")
+            #expect(result.text.contains("a numberd is running on"), "\(result.text)")
+            #expect(!Self.entries(directory).contains { $0.hasPrefix("store.") }, "\(Self.entries(directory))")
+        }
+        let before = Self.entries(directory + "/store")
+        func expectRefused(_ text: String, _ run: () async throws -> Void) async {
+            let refusal = await #expect(throws: BackupRestore.Refusal.self) { try await run() }
+            #expect(refusal?.description.contains(text) == true, "\(String(describing: refusal))")
+            #expect(Self.entries(directory + "/store") == before)
+            #expect(!Self.entries(directory).contains { $0.hasPrefix("store.") }, "\(Self.entries(directory))")
+        }
+        let restore = BackupRestore(backup: backup, into: DataDirectory(root: directory))
+
+        await expectRefused("holds no store/") {
+            _ = try await BackupRestore(backup: directory + "/nothing", into: DataDirectory(root: directory)).run()
+        }
+        // Another Twilio account's backup.
+        let binding = backup + "/provider.json"
+        let original = try String(contentsOfFile: binding, encoding: .utf8)
+        try original.replacingOccurrences(of: "\"AC", with: "\"ACffff").write(
+            toFile: binding, atomically: true, encoding: .utf8)
+        await expectRefused("this data directory's at") { _ = try await restore.run() }
+        try original.write(toFile: binding, atomically: true, encoding: .utf8)
+        // A backup whose snapshot is damaged (a copy: the backup's file is a hard link to a store snapshot).
+        let store = backup + "/store"
+        let snapshot = try #require(Self.entries(store).first { $0.hasPrefix("snapshot-") })
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: store + "/" + snapshot)))
+        bytes[bytes.count / 2] ^= 0x01
+        try FileManager.default.removeItem(atPath: store + "/" + snapshot)
+        try Data(bytes).write(to: URL(fileURLWithPath: store + "/" + snapshot))
+        await expectRefused("does not verify") { _ = try await restore.run() }
+    }
+}
