@@ -20,19 +20,33 @@ struct HangUpReload: Service {
     let reloadTwilioCredentials: @Sendable () async -> Void
     let logger: Logger
 
+    /// SIGHUPs that arrive while a reload runs (its Twilio check can take a request timeout) make one more reload
+    /// after it, however many they are: each used to queue a whole reload of its own, without bound.
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
+        let (due, request) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await cancelWhenGracefulShutdown {
-            for await _ in signals {
-                reloadSettings()
-                do {
-                    let metadata = try checkCertificates()
-                    logger.notice("SIGHUP: TLS certificate files checked", metadata: metadata)
-                } catch {
-                    logger.error("SIGHUP: TLS certificate check failed", metadata: ["error": "\(error)"])
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in signals { request.yield() }
+                    request.finish()
                 }
-                await reloadTwilioCredentials()
+                group.addTask { await reload(when: due) }
             }
+        }
+    }
+
+    /// One reload for each request `due` holds (at most one waits while a reload runs).
+    private func reload(when due: AsyncStream<Void>) async {
+        for await _ in due {
+            reloadSettings()
+            do {
+                let metadata = try checkCertificates()
+                logger.notice("SIGHUP: TLS certificate files checked", metadata: metadata)
+            } catch {
+                logger.error("SIGHUP: TLS certificate check failed", metadata: ["error": "\(error)"])
+            }
+            await reloadTwilioCredentials()
         }
     }
 }

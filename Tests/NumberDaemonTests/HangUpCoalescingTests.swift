@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import NumberDaemon
+
+extension HangUpSignalTests {
+    /// SIGHUPs sent while a reload waits for Twilio used to queue a whole reload each, without bound.
+    @Suite("SIGHUP: signals during a reload", .serialized)
+    struct HangUpCoalescingTests {
+        @Test("many SIGHUPs while a reload waits for Twilio make one more reload after it, not one each")
+        func signalsDuringAReloadCoalesce() async throws {
+            let reloads = Mutex(0)
+            let twilio = Mutex<CheckedContinuation<Void, Never>?>(nil)
+            let service = HangUpReload(
+                reloadSettings: { reloads.withLock { $0 += 1 } },
+                checkCertificates: { [:] },
+                reloadTwilioCredentials: {
+                    // The first reload's Twilio check hangs until the test lets it go; later ones answer at once.
+                    guard reloads.withLock({ $0 }) == 1 else { return }
+                    await withCheckedContinuation { continuation in twilio.withLock { $0 = continuation } }
+                },
+                logger: Logger(label: "hup", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let running = Task { try await service.run() }
+            defer { running.cancel() }
+            guard
+                try await HangUpSignalTests.hangUp(until: { twilio.withLock { $0 != nil } })
+            else {
+                Issue.record("the first SIGHUP did not start a reload")
+                return
+            }
+            for _ in 0..<20 {
+                kill(getpid(), SIGHUP)
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            // Every signal reached the trap while the first reload waited.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(reloads.withLock { $0 } == 1)
+            twilio.withLock { $0?.resume() }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while reloads.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(reloads.withLock { $0 } == 2, "one reload after the first, for all the signals sent during it")
+        }
+    }
+}
