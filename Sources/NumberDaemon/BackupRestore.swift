@@ -53,6 +53,14 @@ public struct BackupRestore: Sendable {
         guard isDirectory(source) else { throw Refusal(description: "\(backup) holds no store/: not a backup") }
         let binding = try checkProviderBinding()
         let storeExists = isDirectory(directory.store)
+        if storeExists, let store = deviceOf(directory.store), let root = deviceOf(directory.root), store != root {
+            // A folder of its own file system: the new store must land on that volume, not beside it, and a mount
+            // point cannot be renamed.
+            throw Refusal(
+                description: "\(directory.store) is on another file system than \(directory.root) (a mount point, or a "
+                    + "link to one), where the restored store must land: with numberd stopped, move its files aside and "
+                    + "copy the backup's store/ files into it (cp -a), then start numberd")
+        }
         var lock: JournalFileHandle?
         if storeExists {
             do {
@@ -78,7 +86,12 @@ public struct BackupRestore: Sendable {
         }
         let stamp = FileNumberStore.timestamp(now)
         let staging = directory.store + ".restoring-" + stamp
-        try copyStore(source, to: staging, files)
+        do {
+            try copyStore(source, to: staging, files)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
         var replaced: String?
         if storeExists {
             let old = directory.store + ".replaced-" + stamp
@@ -147,6 +160,12 @@ public struct BackupRestore: Sendable {
             try files.fdatasync(output)
         }
         try files.fsyncDirectory(target)
+    }
+
+    /// The device of the file system `path` is on (`stat`), nil if it cannot be read.
+    private func deviceOf(_ path: String) -> UInt64? {
+        var status = stat()
+        return stat(path, &status) == 0 ? UInt64(status.st_dev) : nil
     }
 
     private func isDirectory(_ path: String) -> Bool {

@@ -117,5 +117,22 @@ struct BackupRestoreTests {
         try FileManager.default.removeItem(atPath: store + "/" + snapshot)
         try Data(bytes).write(to: URL(fileURLWithPath: store + "/" + snapshot))
         await expectRefused("does not verify") { _ = try await restore.run() }
+
+        // A store on a file system of its own (here a link to one): the restored store must land there, and a swap
+        // in the data directory would put it beside that volume.
+        let volume = "/dev/shm/numberd-restore-\(UUID())"
+        let elsewhere = Self.temporary("volume")
+        defer {
+            try? FileManager.default.removeItem(atPath: volume)
+            try? FileManager.default.removeItem(atPath: elsewhere)
+        }
+        try FileManager.default.createDirectory(atPath: volume, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: elsewhere + "/store", withDestinationPath: volume)
+        let onVolume = await #expect(throws: BackupRestore.Refusal.self) {
+            _ = try await BackupRestore(backup: backup, into: DataDirectory(root: elsewhere)).run()
+        }
+        #expect(onVolume?.description.contains("on another file system") == true, "\(String(describing: onVolume))")
+        #expect(Self.entries(elsewhere) == ["store"] && Self.entries(volume) == [])
     }
 }
