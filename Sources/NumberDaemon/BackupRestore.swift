@@ -9,18 +9,20 @@ import Glibc
 /// `numberd restore`: puts a backup's store (``NumberCore/FileNumberStore/backup(into:kept:including:now:)``) in place
 /// of a stopped numberd's, keeping the store it replaces.
 ///
-/// In order, changing nothing until the last steps: the backup must hold `store/`, and its `provider.json` (which Twilio
-/// account its numbers are owned at) must name the data directory's account when both have one; the data directory's
-/// store is locked as numberd locks it (a running numberd refuses the restore, and a numberd started meanwhile waits out
-/// of it: it cannot take the lock); the backup must verify as `numberd verify` checks it. Then its files are copied into
-/// `store.restoring-<time>` beside the store, each synced, and swapped with `store/` in one step (`renameat2` with
-/// `RENAME_EXCHANGE`, so there is no moment without a `store/`; two renames on a file system that cannot swap), the old
-/// one renamed `store.replaced-<time>` — never deleted — and the data directory synced; `provider.json` is copied when
-/// the data directory has none.
+/// Refused, changing nothing: a backup without `store/`; a backup whose `provider.json` (which Twilio account its
+/// numbers are owned at) names another account than the data directory's, or is missing or unreadable while the data
+/// directory has one; a `store/` that is a symbolic link or a file system of its own (the restored store must land on
+/// it, and a swap would put it beside); a data directory not owned by the user running the restore (numberd could not
+/// open root's files); a running numberd (it holds the store's lock, which the restore then holds to its end, and the
+/// new store's from before it takes the name, so a numberd started meanwhile refuses to start); too little room; a copy
+/// that does not verify as `numberd verify` checks. The backup's store files are copied into `store.restore-<time>`
+/// beside the store, each synced, the copy verified, then swapped with `store/` in one step (`renameat2` with
+/// `RENAME_EXCHANGE`; two renames where the file system cannot swap), the old one renamed `store.replaced-<time>` —
+/// never deleted — the data directory synced, and `provider.json` copied when the data directory has none.
 public struct BackupRestore: Sendable {
     /// What a restore did.
     public struct Report: Sendable {
-        /// The restored state's accounts, numbers and last journal seq.
+        /// The restored state's accounts and numbers.
         public var accounts: Int
         public var numbers: Int
         /// Where the store it replaced went (`store.replaced-<time>`), nil when the data directory had none.
@@ -29,9 +31,11 @@ public struct BackupRestore: Sendable {
         public var providerBindingCopied: Bool
     }
 
-    /// A refusal: nothing was changed.
+    /// Why the restore stopped; ``changedNothing`` tells whether the data directory is as it was.
     public struct Refusal: Error, CustomStringConvertible {
         public var description: String
+        /// False once the backup's store is in place (a failure after the swap).
+        public var changedNothing = true
     }
 
     let backup: String
@@ -46,36 +50,174 @@ public struct BackupRestore: Sendable {
         self.limits = limits
     }
 
-    /// Restores; throws ``Refusal`` (nothing changed) or the file error of a step that failed.
+    /// The room a restore leaves free beside the copy: the store's own snapshot reserve.
+    var reserveBytes: Int64 { Int64(limits.snapshotFreeBytesReserve) }
+
+    /// Restores; throws ``Refusal`` (with ``Refusal/changedNothing``) or, before the swap, the error of a file step
+    /// (nothing changed then either: the copy is removed).
     public func run(now: Date = Date()) async throws -> Report {
         let files = POSIXJournalFileSystem()
         let source = backup + "/store"
         guard isDirectory(source) else { throw Refusal(description: "\(backup) holds no store/: not a backup") }
         let binding = try checkProviderBinding()
-        let storeExists = isDirectory(directory.store)
-        if storeExists, let store = deviceOf(directory.store), let root = deviceOf(directory.root), store != root {
-            // A folder of its own file system: the new store must land on that volume, not beside it, and a mount
-            // point cannot be renamed.
-            throw Refusal(
-                description: "\(directory.store) is on another file system than \(directory.root) (a mount point, or a "
-                    + "link to one), where the restored store must land: with numberd stopped, move its files aside and "
-                    + "copy the backup's store/ files into it (cp -a), then start numberd")
-        }
-        var lock: JournalFileHandle?
+        let storeExists = try checkStoreFolder()
+        var locks: [JournalFileHandle] = []
+        defer { for lock in locks { files.unlockDirectory(lock) } }
         if storeExists {
-            do {
-                lock = try files.lockDirectory(directory.store)
-            } catch let error as JournalError where error.code == .locked {
-                throw Refusal(
-                    description: "a numberd is running on \(directory.root) (it holds \(directory.store)/LOCK): stop "
-                        + "it, then restore")
-            }
+            locks.append(try lock(directory.store, files))
         } else {
             try FileManager.default.createDirectory(
                 atPath: directory.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        defer { if let lock { files.unlockDirectory(lock) } }
-        let report = await verifyDataDirectory(URL(fileURLWithPath: source), limits: limits)
+        try checkOwner()
+        let stamp = FileNumberStore.timestamp(now)
+        let staging = directory.store + ".restore-" + stamp
+        // What is verified is the copy that goes in place, not the backup it was read from (which could change
+        // meanwhile: a backup directory another numberd prunes, or a live store given as the backup).
+        let state: CoreState
+        do {
+            try checkRoom(for: source, files)
+            try copyStore(source, to: staging, files)
+            state = try await verified(staging)
+            // Locked before it takes the store's name: from the swap to the end, a numberd started meanwhile finds
+            // the new store locked, as it found the old one.
+            locks.append(try lock(staging, files))
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        let replaced = storeExists ? directory.store + ".replaced-" + stamp : nil
+        try swap(staging, replacing: replaced, files)
+        // From here the backup's store is in place: a failure says so.
+        var copied = false
+        do {
+            try files.fsyncDirectory(directory.root)
+            if binding != nil, !FileManager.default.fileExists(atPath: directory.providerBinding) {
+                try directory.replaceFile(directory.providerBinding, with: binding!)
+                copied = true
+            }
+        } catch {
+            throw Refusal(
+                description: "the backup's store is in place\(replaced.map { " (the old one is \($0))" } ?? ""), but "
+                    + "finishing failed: \(error); check the data directory before starting numberd",
+                changedNothing: false)
+        }
+        return Report(
+            accounts: state.accounts.count, numbers: state.numbers.count, replacedStore: replaced,
+            providerBindingCopied: copied)
+    }
+
+    /// Puts `staging` in place of `store/`, the old one (if any) renamed `replaced`: swapped in one step where the
+    /// file system can; else (it answers `EINVAL`, `ENOSYS` or `ENOTSUP`) the old one moves aside first, so a crash
+    /// between the two renames leaves no `store/` — which numberd refuses to start without, its `admin.key` showing it
+    /// served — rather than a mix; a failed second rename moves the old one back.
+    func swap(_ staging: String, replacing replaced: String?, _ files: POSIXJournalFileSystem) throws {
+        guard let replaced else {
+            do {
+                try files.rename(staging, to: directory.store)
+            } catch {
+                try? FileManager.default.removeItem(atPath: staging)
+                throw error
+            }
+            return
+        }
+        if process_control_rename_exchange(staging, directory.store) == 0 {
+            do {
+                try files.rename(staging, to: replaced)
+            } catch {
+                throw Refusal(
+                    description: "the backup's store is in place, but the old one stays at \(staging) (not renamed "
+                        + "\(replaced): \(error))",
+                    changedNothing: false)
+            }
+            return
+        }
+        let code = errno
+        guard [EINVAL, ENOSYS, ENOTSUP].contains(code) else {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw Refusal(
+                description: "cannot swap \(staging) with \(directory.store): \(String(cString: strerror(code)))")
+        }
+        do {
+            try files.rename(directory.store, to: replaced)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        do {
+            try files.rename(staging, to: directory.store)
+        } catch {
+            let back = (try? files.rename(replaced, to: directory.store)) != nil
+            throw Refusal(
+                description: "the backup's store could not take the name \(directory.store) (\(error)); "
+                    + (back
+                        ? "the old store is back in place, the copy stays at \(staging)"
+                        : "the old store is at \(replaced), the copy at \(staging): rename one to store/"),
+                changedNothing: back)
+        }
+    }
+
+    /// Locks `folder` as numberd locks its store; a refusal names a running numberd.
+    func lock(_ folder: String, _ files: POSIXJournalFileSystem) throws -> JournalFileHandle {
+        do {
+            return try files.lockDirectory(folder)
+        } catch let error as JournalError where error.code == .locked {
+            throw Refusal(
+                description:
+                    "a numberd is running on \(directory.root) (it holds \(folder)/LOCK): stop it, then restore")
+        }
+    }
+
+    /// Whether the data directory has a `store/`; refuses one that is a symbolic link or on a file system of its own.
+    func checkStoreFolder() throws -> Bool {
+        var status = stat()
+        guard lstat(directory.store, &status) == 0 else { return false }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            throw Refusal(
+                description: "\(directory.store) is not a folder (a symbolic link?): the restored store must land "
+                    + "where it points; with numberd stopped, move its files aside and copy the backup's store/ files "
+                    + "there (cp -a), then start numberd")
+        }
+        var root = stat()
+        if stat(directory.root, &root) == 0, root.st_dev != status.st_dev {
+            throw Refusal(
+                description: "\(directory.store) is a file system of its own (a mount point), where the restored "
+                    + "store must land: with numberd stopped, move its files aside and copy the backup's store/ files "
+                    + "into it (cp -a), then start numberd")
+        }
+        return true
+    }
+
+    /// Refuses a data directory owned by another user than the one restoring: numberd, as its owner, could not
+    /// open the files the restore would write (`sudo numberd restore` over a `numberd` user's directory).
+    func checkOwner() throws {
+        var status = stat()
+        guard stat(directory.root, &status) == 0 else { return }
+        guard status.st_uid == geteuid() else {
+            throw Refusal(
+                description: "\(directory.root) belongs to user id \(status.st_uid), not to this user (\(geteuid())): "
+                    + "run the restore as its owner (sudo -u <numberd's user> numberd restore …)")
+        }
+    }
+
+    /// Refuses a copy the data directory's file system has no room for (its size and the store's reserve).
+    func checkRoom(for source: String, _ files: POSIXJournalFileSystem) throws {
+        var bytes: Int64 = 0
+        for name in try storeFiles(source, files) {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: source + "/" + name)
+            bytes += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        let available = try files.availableBytes(directory.root)
+        guard available >= bytes + reserveBytes else {
+            throw Refusal(
+                description: "no room for the restored store in \(directory.root): \(bytes + reserveBytes) bytes "
+                    + "needed (the store and a reserve of \(reserveBytes)), \(available) available")
+        }
+    }
+
+    /// The state `staging` replays to, if it verifies as `numberd verify` checks a store; else a refusal listing why.
+    func verified(_ staging: String) async throws -> CoreState {
+        let report = await verifyDataDirectory(URL(fileURLWithPath: staging), limits: limits)
         guard report.isSound, let state = report.state else {
             let problems =
                 report.journal.problems.map { "journal: \($0)" } + report.violations.map { "invariant: \($0)" }
@@ -84,70 +226,67 @@ public struct BackupRestore: Sendable {
                 description: "the backup does not verify; nothing was changed:\n  "
                     + problems.joined(separator: "\n  "))
         }
-        let stamp = FileNumberStore.timestamp(now)
-        let staging = directory.store + ".restoring-" + stamp
-        do {
-            try copyStore(source, to: staging, files)
-        } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
-        }
-        var replaced: String?
-        if storeExists {
-            let old = directory.store + ".replaced-" + stamp
-            if process_control_rename_exchange(staging, directory.store) == 0 {
-                try files.rename(staging, to: old)
-            } else {
-                // No exchange here (EINVAL: the file system cannot): the old store moves aside first, so a crash
-                // between the two renames leaves no `store/`, which numberd refuses to start without (its admin.key
-                // shows it served), rather than a mix.
-                try files.rename(directory.store, to: old)
-                try files.rename(staging, to: directory.store)
-            }
-            replaced = old
-        } else {
-            try files.rename(staging, to: directory.store)
-        }
-        try files.fsyncDirectory(directory.root)
-        var copied = false
-        if let binding, !FileManager.default.fileExists(atPath: directory.providerBinding) {
-            try directory.replaceFile(directory.providerBinding, with: binding)
-            copied = true
-        }
-        return Report(
-            accounts: state.accounts.count, numbers: state.numbers.count, replacedStore: replaced,
-            providerBindingCopied: copied)
+        return state
     }
 
-    /// The backup's `provider.json` text (nil without one); refuses one that names another account than the data
-    /// directory's own: its numbers are owned at another Twilio account, and a numberd on them would act at the wrong
-    /// one (the start's own check would refuse it too, once the store holds numbers).
+    /// The backup's `provider.json` text (nil when neither it nor the data directory has one). Refuses one that names
+    /// another account than the data directory's own — its numbers are owned at another Twilio account, and a numberd
+    /// on them would act at the wrong one, which the start's own check, comparing the data directory's binding with
+    /// the configuration, would not see — and, while the data directory has a binding, one that is missing or cannot
+    /// be read (never taken for the same account).
     func checkProviderBinding() throws -> String? {
         let path = backup + "/" + (directory.providerBinding as NSString).lastPathComponent
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        let decoder = JSONDecoder()
-        guard let backed = try? decoder.decode(ProviderBinding.self, from: Data(text.utf8)) else {
+        let own = try readBinding(directory.providerBinding)
+        guard let text = try readText(path) else {
+            guard let own else { return nil }
+            throw Refusal(
+                description: "the backup has no provider.json, so which Twilio account its numbers are at is not "
+                    + "known, and this data directory is bound to \(own.binding); if the backup is of this account, "
+                    + "copy \(directory.providerBinding) into it first")
+        }
+        guard let backed = try? JSONDecoder().decode(ProviderBinding.self, from: Data(text.utf8)) else {
             throw Refusal(description: "\(path) cannot be read as a provider binding")
         }
-        if let own = try? String(contentsOfFile: directory.providerBinding, encoding: .utf8),
-            let current = try? decoder.decode(ProviderBinding.self, from: Data(own.utf8)), current != backed
-        {
+        if let own, own.binding != backed {
             throw Refusal(
-                description: "the backup's numbers are owned at \(backed), this data directory's at \(current): "
+                description: "the backup's numbers are owned at \(backed), this data directory's at \(own.binding): "
                     + "restore it into a data directory of that account")
         }
         return text
     }
 
-    /// Copies the store files of `source` (snapshots, segments, `FORMAT`; not its lock or a verify's leftovers) into
-    /// the new folder `target` (0700), each 0600 and synced, then the folder.
-    func copyStore(_ source: String, to target: String, _ files: POSIXJournalFileSystem) throws {
-        try files.makeDirectory(target)
-        let names = try files.listDirectory(source).filter {
+    /// A `provider.json`'s text; nil when it does not exist; a refusal when it cannot be read.
+    private func readText(_ path: String) throws -> String? {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            return nil
+        } catch {
+            throw Refusal(description: "\(path) cannot be read: \(error.localizedDescription)")
+        }
+    }
+
+    /// A `provider.json`'s text and binding; nil when it does not exist; a refusal when it cannot be read or decoded.
+    private func readBinding(_ path: String) throws -> (text: String, binding: ProviderBinding)? {
+        guard let text = try readText(path) else { return nil }
+        guard let binding = try? JSONDecoder().decode(ProviderBinding.self, from: Data(text.utf8)) else {
+            throw Refusal(description: "\(path) cannot be read as a provider binding")
+        }
+        return (text, binding)
+    }
+
+    /// The store files of `folder`: snapshots, segments and `FORMAT` (not a lock or a verify's leftovers).
+    func storeFiles(_ folder: String, _ files: POSIXJournalFileSystem) throws -> [String] {
+        try files.listDirectory(folder).filter {
             $0 == JournalLayout.formatName || JournalLayout.segmentSeq($0) != nil
                 || JournalLayout.snapshotSeq($0) != nil
         }
-        for name in names {
+    }
+
+    /// Copies the store files of `source` into the new folder `target` (0700), each 0600 and synced, then the folder.
+    func copyStore(_ source: String, to target: String, _ files: POSIXJournalFileSystem) throws {
+        try files.makeDirectory(target)
+        for name in try storeFiles(source, files) {
             let input = try files.open(source + "/" + name, mode: .read)
             defer { files.close(input) }
             let output = try files.open(target + "/" + name, mode: .createNew)
@@ -160,12 +299,6 @@ public struct BackupRestore: Sendable {
             try files.fdatasync(output)
         }
         try files.fsyncDirectory(target)
-    }
-
-    /// The device of the file system `path` is on (`stat`), nil if it cannot be read.
-    private func deviceOf(_ path: String) -> UInt64? {
-        var status = stat()
-        return stat(path, &status) == 0 ? UInt64(status.st_dev) : nil
     }
 
     private func isDirectory(_ path: String) -> Bool {

@@ -39,6 +39,8 @@ struct HangUpReload: Service {
     /// One reload for each request `due` holds (at most one waits while a reload runs).
     private func reload(when due: AsyncStream<Void>) async {
         for await _ in due {
+            // A request still buffered when shutdown cancelled the service is not carried out.
+            if Task.isCancelled { break }
             reloadSettings()
             do {
                 let metadata = try checkCertificates()

@@ -325,8 +325,11 @@ struct Restore: AsyncParsableCommand {
         let report: BackupRestore.Report
         do {
             report = try await BackupRestore(backup: backup, into: directory, limits: configuration.journalLimits).run()
+        } catch let refusal as BackupRestore.Refusal where !refusal.changedNothing {
+            print("numberd restore: FAILED after the swap: \(refusal)")
+            throw ExitCode(1)
         } catch {
-            print("numberd restore: refused or failed: \(error)")
+            print("numberd restore: refused, nothing changed: \(error)")
             throw ExitCode(1)
         }
         print("state: \(report.accounts) accounts, \(report.numbers) numbers")

@@ -53,7 +53,7 @@ struct BackupRestoreTests {
         #expect(result.ending == .exited(0), "\(result.text)")
         #expect(result.text.contains("numberd restore: OK") && result.text.contains("1 accounts"), "\(result.text)")
         let replaced = Self.entries(directory).filter { $0.hasPrefix("store.replaced-") }
-        #expect(replaced.count == 1 && !Self.entries(directory).contains { $0.hasPrefix("store.restoring-") })
+        #expect(replaced.count == 1 && !Self.entries(directory).contains { $0.hasPrefix("store.restore-") })
         #expect(try await Self.balance(directory, accountId) == 10_000)
         // The replaced store is whole: put back, it serves the later state again.
         try FileManager.default.removeItem(atPath: directory + "/store")
@@ -132,7 +132,26 @@ struct BackupRestoreTests {
         let onVolume = await #expect(throws: BackupRestore.Refusal.self) {
             _ = try await BackupRestore(backup: backup, into: DataDirectory(root: elsewhere)).run()
         }
-        #expect(onVolume?.description.contains("on another file system") == true, "\(String(describing: onVolume))")
+        #expect(onVolume?.description.contains("symbolic link") == true, "\(String(describing: onVolume))")
         #expect(Self.entries(elsewhere) == ["store"] && Self.entries(volume) == [])
+
+        // A backup without provider.json while the data directory is bound: which account its numbers are at is not
+        // known, so it is not taken for this one.
+        try FileManager.default.removeItem(atPath: binding)
+        await expectRefused("the backup has no provider.json") { _ = try await restore.run() }
+        try original.write(toFile: binding, atomically: true, encoding: .utf8)
+
+        // A data directory of another user (root restoring the numberd user's files would leave them unreadable to it).
+        if geteuid() == 0 {
+            let foreign = Self.temporary("foreign")
+            defer { try? FileManager.default.removeItem(atPath: foreign) }
+            try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: true)
+            #expect(chown(foreign, 65_534, 65_534) == 0)
+            let owner = await #expect(throws: BackupRestore.Refusal.self) {
+                _ = try await BackupRestore(backup: backup, into: DataDirectory(root: foreign)).run()
+            }
+            #expect(owner?.description.contains("run the restore as its owner") == true, "\(String(describing: owner))")
+            #expect(Self.entries(foreign) == [])
+        }
     }
 }
