@@ -83,7 +83,10 @@ extension NumberService {
             // A number whose release or trunk change is running waits for the next run.
             planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) }.union(extra))
             local.withLock { local in
-                for number in planner.toRelease { local.liveReleases.insert(number.id) }
+                for number in planner.toRelease {
+                    local.liveReleases.insert(number.id)
+                    local.withdrawableReleases.insert(number.id)
+                }
             }
             return (planner.events, planner.outcome)
         }
@@ -98,7 +101,7 @@ extension NumberService {
                 refused.insert(number.id)
                 continue
             }
-            defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
+            defer { local.withLock { $0.handBack([number.id]) } }
             do {
                 _ = try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
                 report.released += 1
@@ -121,11 +124,11 @@ extension NumberService {
                     CoreEvent.numberReleaseCancelled(numberId: $0)
                 }
                 // Handed back in the decision that withdraws them.
-                local.withLock { local in for id in deferred { local.liveReleases.remove(id) } }
+                local.withLock { $0.handBack(deferred) }
                 return (events, events.count)
             }
             if withdrawn == nil {
-                local.withLock { local in for id in deferred { local.liveReleases.remove(id) } }
+                local.withLock { $0.handBack(deferred) }
             }
             report.releasesDeferred = withdrawn ?? deferred.count
         }

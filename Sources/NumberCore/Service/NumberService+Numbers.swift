@@ -216,13 +216,14 @@ extension NumberService {
 
 extension CoreState {
     /// The account's numbers that count against its number limit: those not released, less those being released
-    /// (``OwnedNumber/ListingStatus/releasing``) whose release no running call drives (`liveReleases`) — their release
-    /// is in doubt or queued for reconciliation, which never withdraws one. A release a call still drives may be
-    /// withdrawn (the provider refused it outright), so it still counts. `liveReleases` is small (the calls and passes
-    /// running), so this reads no more than it.
-    func countedForLimit(_ accountId: String, liveReleases: Set<String>) -> Int {
+    /// (``OwnedNumber/ListingStatus/releasing``) whose release no running call may still withdraw
+    /// (`withdrawableReleases`) — their release is in doubt, queued for reconciliation or driven by a reconciliation
+    /// pass, none of which ever withdraws one. A release a caller's call or a billing run still drives may be withdrawn
+    /// (the provider refused it outright), so it still counts. `withdrawableReleases` is small (the calls and runs
+    /// going on), so this reads no more than it.
+    func countedForLimit(_ accountId: String, withdrawableReleases: Set<String>) -> Int {
         var driven = 0
-        for id in liveReleases {
+        for id in withdrawableReleases {
             guard let number = numbers[id], number.accountId == accountId, number.listingStatus == .releasing
             else { continue }
             driven += 1

@@ -282,7 +282,7 @@ extension NumberService {
                 throw .currencyMismatch(expected: account.currency, got: quote.currency)
             }
             let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
-            let (releasing, liveReleases) = local.withLock { ($0.releasingOrphans, $0.liveReleases) }
+            let (releasing, withdrawable) = local.withLock { ($0.releasingOrphans, $0.withdrawableReleases) }
             for phone in request.phoneNumbers {
                 if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
                 if state.reservations[phone] != nil {
@@ -292,10 +292,11 @@ extension NumberService {
             }
             // Numbers held and numbers other purchases of the account are buying: K purchases at once must not
             // each see room for themselves. A number being released does not count (the customer gave it back; it
-            // is never billed again), unless a running call still drives its release: one the provider refuses
-            // outright is withdrawn and held again, and must have been counted.
+            // is never billed again), unless a running call that may still withdraw it drives its release (a
+            // caller's release, a grace release): one the provider refuses outright is withdrawn and held again, and
+            // must have been counted. Reconciliation's releases are never withdrawn: they do not count.
             let active =
-                state.countedForLimit(account.id, liveReleases: liveReleases)
+                state.countedForLimit(account.id, withdrawableReleases: withdrawable)
                 + (state.reservedNumberCounts[account.id] ?? 0)
             guard active + items.count <= numbersMax else {
                 throw NumberError(

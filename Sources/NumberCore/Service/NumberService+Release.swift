@@ -47,10 +47,11 @@ extension NumberService {
                         throw .trunkChangeInProgress(numberId)
                     }
                     local.liveReleases.insert(numberId)
+                    local.withdrawableReleases.insert(numberId)
                 }
                 return ([.numberReleaseRequested(numberId: numberId, at: now)], number)
             }
-            defer { self.local.withLock { _ = $0.liveReleases.remove(numberId) } }
+            defer { self.local.withLock { $0.handBack([numberId]) } }
             return try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
         }
     }

@@ -18,8 +18,13 @@ public final class NumberService: Sendable {
     struct Local {
         /// Intents a running saga (or reconcile pass) is driving; reconcile leaves them alone.
         var liveIntents: Set<String> = []
-        /// Numbers whose release a running call is driving.
+        /// Numbers whose release a running call is driving (a caller's release, the billing run's grace releases,
+        /// reconciliation's pass).
         var liveReleases: Set<String> = []
+        /// Those of `liveReleases` whose running call may still withdraw the release (the provider refused it
+        /// outright): a caller's release and the billing run's grace releases, never reconciliation's, which never
+        /// withdraws one. Only these count against the number limit while releasing (``CoreState/countedForLimit``).
+        var withdrawableReleases: Set<String> = []
         /// Where the last reconciliation pass stopped in the open intents (by `createdAt`, id) and the pending
         /// releases (by id): the next pass goes on after them, so items that fail on every pass cannot keep the rest
         /// out of a capped pass.
@@ -45,6 +50,14 @@ public final class NumberService: Sendable {
         /// Searches at the provider now, by account id ("" for searches for no account), and in all.
         var searchesInFlight: [String: Int] = [:]
         var searchesInFlightTotal = 0
+
+        /// Hands back releases a call that may withdraw them claimed (``withdrawableReleases``).
+        mutating func handBack(_ ids: some Sequence<String>) {
+            for id in ids {
+                liveReleases.remove(id)
+                withdrawableReleases.remove(id)
+            }
+        }
     }
 
     let config: NumberServiceConfig

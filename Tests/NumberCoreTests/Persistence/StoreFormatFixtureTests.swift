@@ -239,7 +239,7 @@ struct StoreFormatFixtureTests {
         let releasing = try service.listNumbers(ListNumbersRequest(accountId: account, status: .releasing))
         #expect(releasing.numbers.map(\.number.id) == ["NUM_FXNUMBER002"] && releasing.monthlyCost == 0)
         #expect(try service.number(accountId: account, numberId: "NUM_FXNUMBER002").number.listingStatus == .releasing)
-        #expect(service.durableState().countedForLimit(account, liveReleases: []) == 1)
+        #expect(service.durableState().countedForLimit(account, withdrawableReleases: []) == 1)
         #expect(service.durableState().checkInvariants() == [])
         await store.close()
     }

@@ -6,7 +6,7 @@ import Testing
 /// until reconciliation settles it — used to be listed with its old status, counted in the listing's total monthly cost
 /// and in the account's number limit, though billing already skipped it. The customer asked to give it back: it is
 /// now listed as `releasing` (never silently dropped), costs nothing a month, leaves room under the limit once no
-/// running call can withdraw its release, and its refund is credited once, when the release is recorded.
+/// running call can withdraw its release, and any refund (of paid days) is credited once, when the release is recorded.
 @Suite("A number being released: listed as releasing, not billed, outside the number limit")
 struct ReleasingNumberTests {
     static let phones = (0..<4).map { "+1415555020\($0)" }
@@ -155,6 +155,60 @@ struct ReleasingNumberTests {
         #expect(after.numbers.map(\.number.listingStatus) == [.active, .active])
         #expect(after.total == 2 && after.monthlyCost == 2 * 133)
         #expect(h.provider.ownedPhoneNumbers == Set(Self.phones.prefix(2)))
+        try await h.check()
+    }
+
+    @Test(
+        "a release reconciliation drives stays outside the limit: a replacement at the limit is bought during its DELETE",
+        arguments: StoreKind.allCases)
+    func limitLeavesOutReleasesReconciliationDrives(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.numbersPerAccountMax = 4
+        let (h, account, _, numbers) = try await Self.releaseInDoubt(kind, config: config)
+        h.provider.clearFaults()
+        // The next pass claims the release in doubt; its DELETE hangs (Twilio slow or down) for as long as it takes.
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let pass = Task { await h.service.reconcile() }
+        await h.provider.waitUntilReached("delete")
+        // Reconciliation never withdraws a release: the number stays outside the limit, and a replacement fits...
+        _ = try await h.buy(["+14155550299"], for: account.id)
+        // ...but one more does not.
+        let over = await numberError { _ = try await h.buy(["+14155550298"], for: account.id) }
+        #expect(over?.code == .resourceExhausted && over?.reason == .limitExceeded)
+        h.provider.resume("delete")
+        #expect(await pass.value.releasesCompleted == [numbers[0].id])
+        let page = try h.service.listNumbers(ListNumbersRequest(accountId: account.id))
+        #expect(page.total == 4 && page.monthlyCost == 4 * 133)
+        try await h.check()
+    }
+
+    @Test(
+        "a grace release the billing run still drives counts in the limit: refused outright, it is withdrawn",
+        arguments: StoreKind.allCases)
+    func limitCountsGraceReleasesStillDriven(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.numbersPerAccountMax = 1
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phones[0]], for: account.id).numbers[0]
+        // Unpaid at the next billing date, past due, then past its grace period: the billing run releases it.
+        h.clock.advance(by: 86_400 * 32)
+        _ = try await h.service.runBilling()
+        h.clock.advance(by: TimeInterval(h.config.billing.gracePeriodSeconds + 60))
+        // The DELETE is refused outright; the look-up that decides whether the number is still ours waits.
+        h.provider.inject(.fail(.unavailable), on: .release)
+        h.provider.inject(.hangThenDo(gate: "lookUp"), on: .lookUp, phoneNumber: number.phoneNumber)
+        let run = Task { try await h.service.runBilling() }
+        await h.provider.waitUntilReached("lookUp")
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.listingStatus == .releasing)
+        // Still counted: the run may yet withdraw the release (the limit is checked before the balance).
+        let refused = await numberError { _ = try await h.buy([Self.phones[1]], for: account.id) }
+        #expect(refused?.reason == .limitExceeded)
+        h.provider.resume("lookUp")
+        #expect(try await run.value.releaseFailures == 1)
+        // Withdrawn: past due again, and the account holds its limit, not more.
+        let after = try h.service.listNumbers(ListNumbersRequest(accountId: account.id))
+        #expect(after.numbers.map(\.number.listingStatus) == [.pastDue] && after.total == 1)
         try await h.check()
     }
 
