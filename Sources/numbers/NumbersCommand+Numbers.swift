@@ -214,7 +214,7 @@ struct List: AsyncParsableCommand {
                 let releasing = response.numbers.filter { $0.status == .releasing }.count
                 if releasing > 0 {
                     print(
-                        "\(releasing) releasing on this page: not billed; the refund is credited once Twilio confirms the release"
+                        "\(releasing) releasing on this page: not billed; any refund (of paid days) is credited when Twilio confirms the release"
                     )
                 }
                 if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }

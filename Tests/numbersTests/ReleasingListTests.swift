@@ -49,7 +49,11 @@ struct ReleasingListTests {
             let active = try #require(rows.first { $0.hasPrefix("NUM_2") }, "\(run.stdout)")
             #expect(active.contains(" active ") && active.hasSuffix("2026-01-01T00:00:00Z"), "\(active)")
             #expect(run.stdout.contains("2 numbers, 1.33 USD per month"), "\(run.stdout)")
-            #expect(run.stdout.contains("1 releasing on this page: not billed"), "\(run.stdout)")
+            // A past-due number's grace release refunds nothing: the line promises no refund, only any of paid days.
+            #expect(
+                run.stdout.contains(
+                    "1 releasing on this page: not billed; any refund (of paid days) is credited when Twilio confirms"),
+                "\(run.stdout)")
             let filtered = try await runNumbers(["list", "--status", "releasing"] + connection)
             #expect(filtered.status == 0, "\(filtered)")
             #expect(filtered.stdout.contains("1 numbers, 0.00 USD per month"), "\(filtered.stdout)")
