@@ -93,9 +93,10 @@ public struct NumberdConfiguration: Sendable {
     /// received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max` (env
     /// `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
-    /// Per-account rate limits and purchase cap: flag `--rate-limit` (calls per second, the burst twice that), env
-    /// `NUMBERD_RATE_LIMIT`, file `rate-limit`; flag `--purchase-cap` (numbers per hour), env `NUMBERD_PURCHASE_CAP`,
-    /// file `purchase-cap`. SIGHUP reads the file's again (``SettingsReload``).
+    /// Per-account rate limits and purchase cap: flag `--rate-limit` (calls per second, the burst twice that,
+    /// ``rateLimitRange``), env `NUMBERD_RATE_LIMIT`, file `rate-limit`; flag `--purchase-cap` (numbers per hour,
+    /// ``purchaseCapRange``), env `NUMBERD_PURCHASE_CAP`, file `purchase-cap`. SIGHUP reads the file's again
+    /// (``SettingsReload``).
     public var rateLimits: RateLimiter.Limits
     /// Graceful shutdown waits this long for open calls. Default 30 s.
     public var drainTimeoutSeconds: Int
@@ -134,15 +135,25 @@ public struct NumberdConfiguration: Sendable {
         package var environment: [String: String] = [:]
         /// The config file's values (empty without a file).
         package var file: [String: String] = [:]
+        /// The whole environment the start resolved its settings under, less the Twilio credentials' variables
+        /// (`TWILIO_…`, `CREDENTIALS_DIRECTORY`): SIGHUP resolves the file again under it, so the checks that depend on
+        /// more than the `NUMBERD_` variables — the default data directory from `XDG_DATA_HOME` or `HOME`, and so
+        /// `backup-dir`'s check against the store — compare the paths the start compared. The Twilio secret is read
+        /// again by its own reload (``TwilioCredentialReload``), which keeps the one in use when it cannot be read: a
+        /// secret file removed after the start must not stop a change of the log level.
+        package var startEnvironment: [String: String] = [:]
 
         /// Nothing given: the embedded defaults.
         package init() {}
 
-        /// `flags` and `environment` (its `NUMBERD_` variables), and the config file they name (flag `--config`, else
-        /// `NUMBERD_CONFIG`), read now.
+        /// `flags` and `environment` (its `NUMBERD_` variables name the overrides; the rest but the Twilio credentials
+        /// is kept for a reload), and the config file they name (flag `--config`, else `NUMBERD_CONFIG`), read now.
         package init(flags: [String: String], environment: [String: String]) throws {
             self.flags = flags
             self.environment = environment.filter { $0.key.hasPrefix("NUMBERD_") }
+            startEnvironment = environment.filter { name, _ in
+                !name.hasPrefix("TWILIO_") && name != "CREDENTIALS_DIRECTORY"
+            }
             if let configPath { file = try NumberdConfiguration.loadFile(configPath) }
         }
 
@@ -240,6 +251,21 @@ public struct NumberdConfiguration: Sendable {
     /// Most billing runs one billing tick makes while more is due (at 500 actions a run: 500,000 renewals).
     public static let billingRunsPerTickMax = 1_000
 
+    /// `rate-limit`, calls per second per account (the burst is twice it): at least 0.5, so the burst holds one call,
+    /// and at most 1 000 000 000 (in effect no limit, for load tests).
+    public static let rateLimitRange: ClosedRange<Double> = 0.5...1_000_000_000
+    /// `purchase-cap`, numbers per hour per account: at least 1 (a cap below one number would refuse every purchase
+    /// for ever), at most 1 000 000 000 (in effect no cap).
+    public static let purchaseCapRange: ClosedRange<Double> = 1...1_000_000_000
+
+    /// `0.5...1000000000`: a range as the flags take it.
+    static func rangeText(_ range: ClosedRange<Double>) -> String {
+        func text(_ value: Double) -> String {
+            value == value.rounded() ? String(Int(value)) : String(value)
+        }
+        return "\(text(range.lowerBound))...\(text(range.upperBound))"
+    }
+
     /// The embedded defaults.
     public init(dataDirectory: String = NumberdConfiguration.defaultDataDirectory()) {
         listen = HostAndPort(host: "127.0.0.1", port: 7443)
@@ -288,7 +314,8 @@ public struct NumberdConfiguration: Sendable {
     }
 
     /// ``resolve(flags:environment:)`` with the config file already read (`origin`): SIGHUP's reload checks a file it
-    /// read again with every check of the start (``SettingsReload``).
+    /// read again with every check of the start (``SettingsReload``), under the start's environment
+    /// (``Origin/startEnvironment``).
     package static func resolve(_ origin: Origin, environment: [String: String]) throws -> NumberdConfiguration {
         let value = origin.value
         var configuration = try storage(value, environment: environment)
@@ -373,14 +400,20 @@ public struct NumberdConfiguration: Sendable {
             }
             configuration.connectionLimits[keyPath: limit] = parsed
         }
+        // Finite and within sane bounds: `Double` also reads "inf", "nan" and 1e-18, which made buckets NaN or a retry
+        // time past any integer (numberd trapped on the first call refused). Below the floors a bucket never holds one
+        // call (the burst is twice the rate) or one number, so every call or purchase would be refused for ever.
         if let rate = value("rate-limit") {
-            guard let parsed = Double(rate), parsed > 0 else { throw ConfigurationError("rate-limit must be positive") }
+            guard let parsed = Double(rate), Self.rateLimitRange.contains(parsed) else {
+                throw ConfigurationError("rate-limit must be \(Self.rangeText(Self.rateLimitRange)) calls per second")
+            }
             configuration.rateLimits.callsPerSecond = parsed
             configuration.rateLimits.callsBurst = parsed * 2
         }
         if let cap = value("purchase-cap") {
-            guard let parsed = Double(cap), parsed > 0 else {
-                throw ConfigurationError("purchase-cap must be positive")
+            guard let parsed = Double(cap), Self.purchaseCapRange.contains(parsed) else {
+                throw ConfigurationError(
+                    "purchase-cap must be \(Self.rangeText(Self.purchaseCapRange)) numbers per hour")
             }
             configuration.rateLimits.purchasedNumbersPerHour = parsed
         }
@@ -553,17 +586,24 @@ public struct NumberdConfiguration: Sendable {
         return parsed
     }
 
+    /// The largest config file read: 1 MiB.
+    package static let configFileBytesMax = 1 << 20
+
+    /// A config file a reload does not read: not a regular file (a pipe, a FIFO, a device). ``SettingsReload`` says
+    /// there is no file to read again.
+    package struct NotARegularFile: Error, CustomStringConvertible, Sendable {
+        /// The config file's path.
+        package var path: String
+        package var description: String { "config file \(path) is not a regular file" }
+    }
+
     /// The config file's values (numbers as text), refusing a file that is no JSON object of at most 1 MiB or that
-    /// holds an unknown key.
-    package static func loadFile(_ path: String) throws -> [String: String] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigurationError("cannot read config file \(path): \(error.localizedDescription)")
-        }
-        guard data.count <= 1 << 20, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ConfigurationError("config file \(path) is not a JSON object (at most 1 MiB)")
+    /// holds an unknown key. With `regularOnly` (SIGHUP's reload) anything but a regular file throws
+    /// ``NotARegularFile``; at start a pipe (`--config <(…)`) is read too.
+    package static func loadFile(_ path: String, regularOnly: Bool = false) throws -> [String: String] {
+        let data = try readConfigFile(path, regularOnly: regularOnly)
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ConfigurationError("config file \(path) is not a JSON object")
         }
         var values: [String: String] = [:]
         for (key, value) in object.sorted(by: { $0.key < $1.key }) {
@@ -591,6 +631,53 @@ public struct NumberdConfiguration: Sendable {
             }
         }
         return values
+    }
+
+    /// The config file's bytes, at most ``configFileBytesMax``. Opened with `O_NONBLOCK`, so a named FIFO no process
+    /// writes to is not waited for (its open would block for ever: SIGHUP's handler, then the shutdown, stuck behind
+    /// it), and checked by `fstat` of what was opened, so a file replaced between a check and the open cannot slip
+    /// through. A regular file larger than the limit is refused by its size without a byte read; whatever its size
+    /// says, at most one byte past the limit is read (a file growing meanwhile, a pipe). The read is bounded, so a
+    /// reload on the cooperative pool holds a thread for at most 1 MiB of reading.
+    static func readConfigFile(_ path: String, regularOnly: Bool) throws -> Data {
+        func failure(_ what: String) -> ConfigurationError {
+            ConfigurationError("cannot \(what) config file \(path): \(String(cString: strerror(errno)))")
+        }
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure("open") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw failure("read") }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG:
+            guard status.st_size <= configFileBytesMax else {
+                throw ConfigurationError(
+                    "config file \(path) is larger than 1 MiB (\(status.st_size) bytes): not a configuration")
+            }
+        case S_IFIFO where !regularOnly:
+            // A pipe at start (`--config <(…)`): its writer is there, so wait for what it writes, as before. A named
+            // FIFO without a writer reads as empty and is refused.
+            let flags = fcntl(descriptor, F_GETFL)
+            guard flags >= 0, fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw failure("read") }
+        default:
+            if regularOnly { throw NotARegularFile(path: path) }
+            throw ConfigurationError("config file \(path) is not a regular file or a pipe")
+        }
+        var bytes = [UInt8](repeating: 0, count: configFileBytesMax + 1)
+        var count = 0
+        while count < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { buffer in
+                read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+            }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { throw failure("read") }
+            if got == 0 { break }
+            count += got
+        }
+        guard count <= configFileBytesMax else {
+            throw ConfigurationError("config file \(path) holds more than 1 MiB: not a configuration")
+        }
+        return Data(bytes[..<count])
     }
 }
 

@@ -6,9 +6,10 @@ import Synchronization
 /// SIGHUP's reading of the config file again (`systemctl reload numberd`): an operator turns debug logging on in a
 /// running numberd and off again, or changes the per-account limits, without a restart that drops calls.
 ///
-/// The file (`--config`, `NUMBERD_CONFIG`) is read again and resolved with every check of the start, under the start's
-/// flags and `NUMBERD_` variables (``NumberdConfiguration/Origin``: a setting given by flag or variable keeps winning
-/// over the file, as at start). A file the next start would refuse — unreadable, not a JSON object, an unknown key, a
+/// The file (`--config`, `NUMBERD_CONFIG`) is read again (a regular file only, at most 1 MiB, checked on the descriptor
+/// opened) and resolved with every check of the start, under the start's flags and environment
+/// (``NumberdConfiguration/Origin``: a setting given by flag or `NUMBERD_` variable keeps winning over the file, as at
+/// start; the default data directory is the start's; the Twilio credentials are left to their own reload). A file the next start would refuse — unreadable, not a JSON object, an unknown key, a
 /// bad value of any key — changes nothing: an error says why and every setting stays as it was. Otherwise the settings
 /// that can change safely while numberd runs (``reloadableKeys``) take the file's values:
 /// - `log-level`: the ``SharedLogLevel`` every logger reads at each line;
@@ -66,11 +67,7 @@ package final class SettingsReload: Sendable {
     }
 
     private func attempt(toldNoFile: inout Bool) -> Outcome {
-        // Only a regular file is read again: a pipe (`--config <(…)`) is empty once read, and opening a named FIFO
-        // would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it). A file that is gone is read,
-        // and refused as at start.
-        var status = stat()
-        guard let path = origin.configPath, stat(path, &status) != 0 || status.st_mode & S_IFMT == S_IFREG else {
+        func noFile() -> Outcome {
             if !toldNoFile {
                 toldNoFile = true
                 let why =
@@ -83,11 +80,18 @@ package final class SettingsReload: Sendable {
             }
             return .noFile
         }
+        guard let path = origin.configPath else { return noFile() }
         var now = origin
         let resolved: NumberdConfiguration
         do {
-            now.file = try NumberdConfiguration.loadFile(path)
-            resolved = try NumberdConfiguration.resolve(now, environment: origin.environment)
+            // Only a regular file is read again, as the opened descriptor says (no check before the open that a
+            // file replaced meanwhile could pass): a pipe (`--config <(…)`) is empty once read, and a named FIFO is
+            // not waited for. A file that is gone is refused as at start.
+            now.file = try NumberdConfiguration.loadFile(path, regularOnly: true)
+            // The start's environment (its data directory from XDG_DATA_HOME or HOME), not only its NUMBERD_ variables.
+            resolved = try NumberdConfiguration.resolve(now, environment: origin.startEnvironment)
+        } catch is NumberdConfiguration.NotARegularFile {
+            return noFile()
         } catch {
             logger.error(
                 "SIGHUP: config file not applied, every setting stays as it was: a start would refuse it",

@@ -46,8 +46,12 @@ struct Serve: AsyncParsableCommand {
     var clientCA: String?
     @Option(name: .customLong("simulator-seed"), help: "Seed of the simulator's inventory (default 1).")
     var simulatorSeed: String?
-    @Option(name: .customLong("rate-limit"), help: "Calls per second per account (default 500).") var rateLimit: String?
-    @Option(name: .customLong("purchase-cap"), help: "Numbers an account may buy per hour (default 100).")
+    @Option(
+        name: .customLong("rate-limit"),
+        help: "Calls per second per account, 0.5...1000000000; the burst is twice it (default 500).")
+    var rateLimit: String?
+    @Option(
+        name: .customLong("purchase-cap"), help: "Numbers an account may buy per hour, 1...1000000000 (default 100).")
     var purchaseCap: String?
     @Option(name: .customLong("connections-max"), help: "Connections open at once (default 10000).")
     var connectionsMax: String?

@@ -140,6 +140,51 @@ struct ConfigurationTests {
         }
     }
 
+    /// `Double` reads "inf", "nan" and 1e-18, and only > 0 was checked: `"rate-limit": 1e-18` put the first refused
+    /// call's retry time past `Int.max` milliseconds and numberd trapped (at start or, by SIGHUP, while running); an
+    /// infinite one, lowered by a reload, made the buckets NaN. Now finite, within documented ranges whose floors let a
+    /// bucket hold one call (the burst is twice the rate) and one number.
+    @Test("rate-limit 0.5...1e9 and purchase-cap 1...1e9: the edges are taken; inf, nan, 1e-18 and past them refused")
+    func rateLimitAndPurchaseCapRanges() throws {
+        for (text, rate) in [("0.5", 0.5), ("1000000000", 1e9), ("1e9", 1e9), ("500", 500.0)] {
+            let configuration = try NumberdConfiguration.resolve(flags: ["rate-limit": text], environment: [:])
+            #expect(configuration.rateLimits.callsPerSecond == rate && configuration.rateLimits.callsBurst == 2 * rate)
+        }
+        for (text, cap) in [("1", 1.0), ("1000000000", 1e9)] {
+            let configuration = try NumberdConfiguration.resolve(
+                flags: [:], environment: ["NUMBERD_PURCHASE_CAP": text])
+            #expect(configuration.rateLimits.purchasedNumbersPerHour == cap)
+        }
+        let bad = ["0.49", "1000000001", "1e-18", "inf", "infinity", "-inf", "nan", "0", "-1", "1e400", "x"]
+        for text in bad {
+            let error = #expect(throws: ConfigurationError.self, "rate-limit \(text)") {
+                try NumberdConfiguration.resolve(flags: ["rate-limit": text], environment: [:])
+            }
+            #expect(error?.description == "rate-limit must be 0.5...1000000000 calls per second")
+        }
+        for text in ["0.99", "1000000001", "1e-18", "inf", "nan", "0"] {
+            let error = #expect(throws: ConfigurationError.self, "purchase-cap \(text)") {
+                try NumberdConfiguration.resolve(flags: ["purchase-cap": text], environment: [:])
+            }
+            #expect(error?.description == "purchase-cap must be 1...1000000000 numbers per hour")
+        }
+    }
+
+    /// SIGHUP resolves the file again under the start's environment: its default data directory (from XDG_DATA_HOME or
+    /// HOME) is the start's, while the Twilio credentials' variables are left to their own reload.
+    @Test("the origin keeps the start's environment but the Twilio credentials; overrides are still the NUMBERD_ ones")
+    func originKeepsTheStartEnvironment() throws {
+        let environment = [
+            "XDG_DATA_HOME": "/xdg", "HOME": "/h", "NUMBERD_LOG_LEVEL": "debug", "TWILIO_AUTH_TOKEN": "secret",
+            "TWILIO_AUTH_TOKEN_FILE": "/s", "CREDENTIALS_DIRECTORY": "/c",
+        ]
+        let origin = try NumberdConfiguration.Origin(flags: [:], environment: environment)
+        #expect(origin.startEnvironment == ["XDG_DATA_HOME": "/xdg", "HOME": "/h", "NUMBERD_LOG_LEVEL": "debug"])
+        #expect(origin.environment == ["NUMBERD_LOG_LEVEL": "debug"])
+        let again = try NumberdConfiguration.resolve(origin, environment: origin.startEnvironment)
+        #expect(again.dataDirectory == "/xdg/numberd" && again.logLevel == .debug)
+    }
+
     @Test(
         "bad values are refused with a clear message",
         arguments: [
@@ -464,5 +509,126 @@ struct TwilioBundleConfigurationTests {
         #expect(throws: ConfigurationError.self) {
             try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
         }
+    }
+}
+
+/// A value a thread sets before it signals the semaphore its reader waits on.
+private final class ResultBox<T>: @unchecked Sendable { var value: T? }
+
+/// The config file is read through one descriptor, `fstat`ed (a regular file; at start a pipe too), and never more than
+/// 1 MiB + 1 byte of it: it was read whole before its size was checked (a 2 GiB file read into memory, on the
+/// cooperative pool at each SIGHUP), and a reload `stat`ed the path and then opened it, so a file replaced by a named
+/// FIFO in between hung the reload.
+@Suite("numberd configuration: reading the config file")
+struct ConfigurationFileReadingTests {
+    /// `body`'s result when it returns within `seconds` on a thread of its own, else nil (the thread is left to
+    /// `unblock`, called then).
+    static func within<T: Sendable>(
+        _ seconds: Double, unblock: @Sendable () -> Void = {}, _ body: @escaping @Sendable () -> T
+    ) -> T? {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            box.value = body()
+            done.signal()
+        }.start()
+        guard done.wait(timeout: .now() + seconds) == .success else {
+            unblock()
+            return nil
+        }
+        return box.value
+    }
+
+    /// The error `loadFile` throws, described ("" when it returned).
+    static func refusal(_ path: String, regularOnly: Bool = false) -> String {
+        do {
+            _ = try NumberdConfiguration.loadFile(path, regularOnly: regularOnly)
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static func folder() throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-config-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    @Test("exactly 1 MiB is read, one byte more refused; a sparse 2 GiB file is refused by its size, unread")
+    func sizeLimit() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let json = #"{"log-level": "debug"}"#
+        let exact = folder + "/exact.json"
+        let padding = String(repeating: " ", count: NumberdConfiguration.configFileBytesMax - json.utf8.count)
+        try Data((json + padding).utf8).write(to: URL(fileURLWithPath: exact))
+        #expect(try NumberdConfiguration.loadFile(exact, regularOnly: true) == ["log-level": "debug"])
+        let over = folder + "/over.json"
+        try Data((json + padding + " ").utf8).write(to: URL(fileURLWithPath: over))
+        #expect(Self.refusal(over).contains("larger than 1 MiB (1048577 bytes)"), "\(Self.refusal(over))")
+        // 2 GiB of holes: refused by what fstat says, at once, with nothing read into memory.
+        let huge = folder + "/huge.json"
+        #expect(FileManager.default.createFile(atPath: huge, contents: Data(json.utf8)))
+        #expect(truncate(huge, 2 << 30) == 0)
+        let started = ContinuousClock.now
+        let said = Self.within(30) { Self.refusal(huge, regularOnly: true) }
+        #expect(said?.contains("larger than 1 MiB (2147483648 bytes)") == true, "\(String(describing: said))")
+        #expect(ContinuousClock.now - started < .seconds(5), "the file was read")
+    }
+
+    @Test("a pipe at start is read up to the limit, not to its end: one that never ends is refused past 1 MiB")
+    func endlessPipeAtStart() throws {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        let (reader, writer) = (ends[0], ends[1])
+        let release = DispatchSemaphore(value: 0)
+        // Writes 1 MiB and 4 KiB, then keeps the pipe open until the test is done with it.
+        Thread {
+            let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 4096)
+            for _ in 0...(NumberdConfiguration.configFileBytesMax / 4096) {
+                var sent = 0
+                while sent < chunk.count {
+                    let got = chunk.withUnsafeBytes { write(writer, $0.baseAddress! + sent, chunk.count - sent) }
+                    if got < 0 { break }
+                    sent += got
+                }
+            }
+            release.wait()
+            close(writer)
+        }.start()
+        defer { close(reader) }
+        let said = Self.within(30, unblock: { release.signal() }) { Self.refusal("/dev/fd/\(reader)") }
+        #expect(said?.contains("holds more than 1 MiB") == true, "\(String(describing: said))")
+        if said != nil { release.signal() }
+    }
+
+    @Test("a named FIFO: a reload says it is no regular file at once; a start refuses one nobody writes, unhung")
+    func fifoIsNotWaitedFor() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fifo = folder + "/numberd.json"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // A blocked open of the FIFO returns once a writer opens it.
+        let unblock: @Sendable () -> Void = {
+            let descriptor = open(fifo, O_WRONLY | O_NONBLOCK)
+            if descriptor >= 0 { close(descriptor) }
+        }
+        let reload = Self.within(10, unblock: unblock) { () -> String in
+            do {
+                _ = try NumberdConfiguration.loadFile(fifo, regularOnly: true)
+                return "read"
+            } catch let error as NumberdConfiguration.NotARegularFile {
+                return "not regular: \(error)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(reload?.hasPrefix("not regular") == true, "\(String(describing: reload))")
+        let start = Self.within(10, unblock: unblock) { Self.refusal(fifo) }
+        #expect(start?.contains("is not a JSON object") == true, "\(String(describing: start))")
+        // A device is no config file either.
+        #expect(Self.refusal("/dev/zero").contains("is not a regular file or a pipe"))
+        #expect(Self.refusal("/dev/zero", regularOnly: true).contains("is not a regular file"))
     }
 }

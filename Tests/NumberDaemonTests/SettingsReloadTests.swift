@@ -247,6 +247,31 @@ extension HangUpSignalTests {
             }
         }
 
+        /// The reload resolved the file under the start's `NUMBERD_` variables alone: a numberd whose data directory
+        /// came from the default (`XDG_DATA_HOME`, or `HOME`) had it computed without them, so the checks that depend
+        /// on it compared other paths than the start had — here `backup-dir`, outside the start's store but inside the
+        /// one the reload computed, refused every reload, and the log level could not change.
+        @Test("a data directory from XDG_DATA_HOME and a backup-dir in the file: the reload checks the start's paths")
+        func reloadUsesTheStartEnvironment() async throws {
+            let xdg = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-xdg-\(UUID())").path
+            // Inside the store the default would be without XDG_DATA_HOME and HOME; outside the start's.
+            let elsewhere = NSHomeDirectory() + "/.local/share/numberd/store/backups"
+            try await Self.withRig(
+                settings: ["backup-dir": elsewhere, "log-level": "info"], environment: ["XDG_DATA_HOME": xdg]
+            ) { rig in
+                let numberd = rig.running.numberd
+                try Self.writeConfig(rig.config, ["backup-dir": elsewhere, "log-level": "debug"])
+                #expect(numberd.reloadSettings() == .changed, "\(rig.lines("SIGHUP"))")
+                #expect(numberd.logLevel == .debug)
+                // A config file swapped for a named FIFO is not waited for: nothing to read again, said once.
+                try FileManager.default.removeItem(atPath: rig.config)
+                #expect(mkfifo(rig.config, 0o600) == 0)
+                #expect(numberd.reloadSettings() == .noFile)
+                #expect(rig.lines("is not a regular file (a pipe is read once)").count == 1)
+                #expect(numberd.logLevel == .debug)
+            }
+        }
+
         /// The rate limit from the file applies to calls at once, and what an account spent stays spent.
         @Test("rate-limit lowered in the file: the next calls over it are refused RATE_LIMITED")
         func rateLimitApplies() async throws {

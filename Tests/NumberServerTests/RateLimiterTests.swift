@@ -124,4 +124,54 @@ struct RateLimiterTests {
         #expect(refusal { try limiter.admit("ACC_5", now: later) } == nil)
         #expect(refusal { try limiter.admit("ACC_5", now: later) }?.reason == "RATE_LIMITED")
     }
+
+    /// `"rate-limit": 1e-18` (which numberd's configuration accepted, only checking > 0) put the retry time of the first
+    /// refused call past `Int.max` milliseconds, and `Int(_:)` trapped: numberd died on the first refused call (and, by
+    /// SIGHUP, a running one). numberd now refuses such limits (`NumberdConfiguration.rateLimitRange`), and the limiter
+    /// says a year at most, whatever limits it is given.
+    @Test("limits far below any accepted refuse without a trap: the retry time is said as a year at most")
+    func tinyLimitsDoNotTrap() {
+        let limiter = RateLimiter(
+            limits: .init(callsPerSecond: 1e-18, callsBurst: 1, purchasedNumbersPerHour: 1e-18))
+        #expect(refusal { try limiter.admit("ACC_1", now: start) } == nil)
+        let calls = refusal { try limiter.admit("ACC_1", now: start) }
+        #expect(calls?.reason == "RATE_LIMITED")
+        #expect(calls?.details["retryAfterMs"] == String(RateLimiter.retryAfterMillisecondsMax))
+        #expect(calls?.message.contains("rate limit of 1e-18 calls per second") == true, "\(String(describing: calls))")
+        let purchases = refusal { try limiter.admit("ACC_2", purchasing: 1, now: start) }
+        #expect(purchases?.reason == "PURCHASE_CAP")
+        #expect(purchases?.details["retryAfterMs"] == String(RateLimiter.retryAfterMillisecondsMax))
+        // No rate at all: an infinite wait, said as the same year; an infinite limit named without a trap.
+        let stopped = RateLimiter(limits: .init(callsPerSecond: 0, callsBurst: 0, purchasedNumbersPerHour: .infinity))
+        let refused = refusal { try stopped.admit("ACC_1", now: start) }
+        #expect(refused?.details["retryAfterMs"] == String(RateLimiter.retryAfterMillisecondsMax))
+        let infinite = RateLimiter(limits: .init(callsPerSecond: .infinity, callsBurst: 0.5))
+        let named = refusal { try infinite.admit("ACC_1", now: start) }
+        #expect(named?.reason == "RATE_LIMITED" && named?.message.contains("rate limit of inf calls") == true)
+        #expect(named?.details["retryAfterMs"] == "0")
+    }
+
+    /// `update` moves every bucket (written in place now, not by key while iterating, which copied the whole table
+    /// under the lock each call takes): each of many subjects keeps what it spent, under the new limits.
+    @Test("new limits move every bucket of a large table, each by what its subject spent")
+    func limitsChangeEveryBucket() {
+        let limiter = RateLimiter(
+            limits: .init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 10, bucketsMax: 5_000))
+        for index in 0..<3_000 {
+            #expect(refusal { try limiter.admit("ACC_\(index)", purchasing: index % 11, now: start) } == nil)
+        }
+        limiter.update(.init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 15), now: start)
+        #expect(limiter.bucketCount == 3_000)
+        var wrong: [Int] = []
+        for index in 0..<3_000 {
+            // Spent index % 11 of 10, raised by 5: 15 - spent left, and not one more.
+            let left = 15 - index % 11
+            if refusal({ try limiter.admit("ACC_\(index)", purchasing: left, now: start) }) != nil
+                || refusal({ try limiter.admit("ACC_\(index)", purchasing: 1, now: start) })?.reason != "PURCHASE_CAP"
+            {
+                wrong.append(index)
+            }
+        }
+        #expect(wrong.isEmpty, "buckets not moved: \(wrong.prefix(10))")
+    }
 }

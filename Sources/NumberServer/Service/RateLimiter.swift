@@ -93,16 +93,25 @@ public final class RateLimiter: Sendable {
             var limits = new
             limits.bucketsMax = old.bucketsMax
             table.limits = limits
-            for (subject, bucket) in table.buckets {
-                var bucket = bucket
-                bucket.refill(at: now, limits: old)
-                bucket.calls = min(limits.callsBurst, max(0, bucket.calls + limits.callsBurst - old.callsBurst))
-                bucket.purchases = min(
-                    limits.purchasedNumbersPerHour,
-                    max(0, bucket.purchases + limits.purchasedNumbersPerHour - old.purchasedNumbersPerHour))
-                table.buckets[subject] = bucket
+            // In place, through the values' indices: assigning by key while iterating the dictionary held a second
+            // reference to it, so the first write copied the whole table (up to `bucketsMax`) under the lock every
+            // call takes. A native dictionary's index holds no reference to it, and writing a value moves no index.
+            var index = table.buckets.startIndex
+            while index != table.buckets.endIndex {
+                Self.move(&table.buckets.values[index], from: old, to: limits, at: now)
+                table.buckets.formIndex(after: &index)
             }
         }
+    }
+
+    /// Refills `bucket` to `now` under `old`, then moves it by the change of the burst and of the cap, clamped to
+    /// empty and full (``update(_:now:)``).
+    private static func move(_ bucket: inout Bucket, from old: Limits, to limits: Limits, at now: NIODeadline) {
+        bucket.refill(at: now, limits: old)
+        bucket.calls = min(limits.callsBurst, max(0, bucket.calls + limits.callsBurst - old.callsBurst))
+        bucket.purchases = min(
+            limits.purchasedNumbersPerHour,
+            max(0, bucket.purchases + limits.purchasedNumbersPerHour - old.purchasedNumbersPerHour))
     }
 
     /// Takes `calls` calls (one unless told otherwise) and `numbers` purchased numbers from `subject`'s buckets, or
@@ -123,16 +132,16 @@ public final class RateLimiter: Sendable {
                 let wait = (Double(calls) - bucket.calls) / limits.callsPerSecond
                 return RPCError(
                     code: .resourceExhausted,
-                    message: "rate limit of \(Int(limits.callsPerSecond)) calls per second reached",
-                    reason: "RATE_LIMITED", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
+                    message: "rate limit of \(Self.text(limits.callsPerSecond)) calls per second reached",
+                    reason: "RATE_LIMITED", details: ["retryAfterMs": "\(Self.retryAfterMilliseconds(wait))"])
             }
             if numbers > 0, bucket.purchases < Double(numbers) {
                 if held.buckets[subject] != nil { held.buckets[subject] = bucket }
                 let wait = (Double(numbers) - bucket.purchases) * 3600 / limits.purchasedNumbersPerHour
                 return RPCError(
                     code: .resourceExhausted,
-                    message: "purchase cap of \(Int(limits.purchasedNumbersPerHour)) numbers per hour reached",
-                    reason: "PURCHASE_CAP", details: ["retryAfterMs": "\(Int((wait * 1000).rounded(.up)))"])
+                    message: "purchase cap of \(Self.text(limits.purchasedNumbersPerHour)) numbers per hour reached",
+                    reason: "PURCHASE_CAP", details: ["retryAfterMs": "\(Self.retryAfterMilliseconds(wait))"])
             }
             bucket.calls -= Double(calls)
             bucket.purchases -= Double(numbers)
@@ -143,6 +152,22 @@ public final class RateLimiter: Sendable {
             return nil
         }
         if let refusal { throw refusal }
+    }
+
+    /// The longest retry time said: one year. A longer wait (limits far below any numberd accepts) is said as this.
+    public static let retryAfterMillisecondsMax = 365 * 86_400_000
+
+    /// `seconds` as whole milliseconds, rounded up, within 0...``retryAfterMillisecondsMax``: never a trap, whatever the
+    /// limits (a wait past `Int.max` ms, infinite or NaN — a limit of 1e-18, or infinite — used to trap the process).
+    static func retryAfterMilliseconds(_ seconds: Double) -> Int {
+        let milliseconds = (seconds * 1000).rounded(.up)
+        guard !milliseconds.isNaN else { return retryAfterMillisecondsMax }
+        return Int(min(max(milliseconds, 0), Double(retryAfterMillisecondsMax)))
+    }
+
+    /// A limit as said to the client: `50`, `0.5`; never a trap (`Int(_:)` of an infinite or huge value would).
+    static func text(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
     /// Makes room in a full table (see the type's comment).
