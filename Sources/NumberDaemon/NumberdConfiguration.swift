@@ -663,21 +663,11 @@ public struct NumberdConfiguration: Sendable {
             if regularOnly { throw NotARegularFile(path: path) }
             throw ConfigurationError("config file \(path) is not a regular file or a pipe")
         }
-        var bytes = [UInt8](repeating: 0, count: configFileBytesMax + 1)
-        var count = 0
-        while count < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { buffer in
-                read(descriptor, buffer.baseAddress! + count, buffer.count - count)
-            }
-            if got < 0, errno == EINTR { continue }
-            guard got >= 0 else { throw failure("read") }
-            if got == 0 { break }
-            count += got
-        }
-        guard count <= configFileBytesMax else {
+        guard let bytes = readBounded(descriptor, limit: configFileBytesMax + 1) else { throw failure("read") }
+        guard bytes.count <= configFileBytesMax else {
             throw ConfigurationError("config file \(path) holds more than 1 MiB: not a configuration")
         }
-        return Data(bytes[..<count])
+        return Data(bytes)
     }
 }
 

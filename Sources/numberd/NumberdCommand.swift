@@ -235,24 +235,10 @@ struct Verify: AsyncParsableCommand {
             read passes here. Exit 0 sound, 1 problems found, 2 no store.
             """)
 
-    @Option(
-        name: .customLong("data-dir"),
-        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
-    @Option(
-        name: .customLong("snapshot-bytes-max"),
-        help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")
-    var snapshotBytesMax: String?
-    @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
-    var config: String?
+    @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
-        let configuration: NumberdConfiguration
-        do {
-            configuration = try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let configuration = try storage.resolve()
         let store = configuration.dataDirectory + "/store"
         guard FileManager.default.fileExists(atPath: store) else {
             print("numberd verify: no store at \(store)")
@@ -306,24 +292,10 @@ struct Restore: AsyncParsableCommand {
             """)
 
     @Argument(help: "The backup folder (backup-<time>, holding store/).") var backup: String
-    @Option(
-        name: .customLong("data-dir"),
-        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
-    @Option(
-        name: .customLong("snapshot-bytes-max"),
-        help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")
-    var snapshotBytesMax: String?
-    @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
-    var config: String?
+    @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
-        let configuration: NumberdConfiguration
-        do {
-            configuration = try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let configuration = try storage.resolve()
         let directory = DataDirectory(root: configuration.dataDirectory)
         print("numberd restore: \(backup) into \(directory.store)")
         let report: BackupRestore.Report
@@ -342,5 +314,29 @@ struct Restore: AsyncParsableCommand {
         print(
             "numberd restore: OK. Twilio is ahead of the backup: once numberd runs, the provider audit (logs, "
                 + "numberd_provider_audit_differences) lists numbers bought or released since it was taken")
+    }
+}
+
+/// Where the data is and how it is read, for the commands that work on a stopped numberd's data directory (`verify`,
+/// `restore`): the same flags, `NUMBERD_` variables and config file as the service.
+struct StorageOptions: ParsableArguments {
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
+    @Option(
+        name: .customLong("snapshot-bytes-max"),
+        help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")
+    var snapshotBytesMax: String?
+    @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
+    var config: String?
+
+    /// The storage settings (``NumberdConfiguration/resolveStorage(flags:environment:)``); a usage error if invalid.
+    func resolve() throws -> NumberdConfiguration {
+        let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
+        do {
+            return try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }

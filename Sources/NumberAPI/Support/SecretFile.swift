@@ -41,19 +41,10 @@ public enum SecretFile {
                     + "must be readable by its owner only; `chmod 600 \(path)` (or 0400)")
         }
         // Read to one byte past the limit and a CR LF, whatever the size says (it may grow meanwhile; a pipe has none).
-        var bytes = [UInt8](repeating: 0, count: bytesMax + 3)
-        var count = 0
-        while count < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { buffer in
-                readBytes(descriptor, buffer.baseAddress! + count, buffer.count - count)
-            }
-            if got < 0, errno == EINTR { continue }
-            guard got >= 0 else {
-                throw SecretFileError("\(name): cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if got == 0 { break }
-            count += got
+        guard let bytes = readBounded(descriptor, limit: bytesMax + 3) else {
+            throw SecretFileError("\(name): cannot read \(path): \(String(cString: strerror(errno)))")
         }
+        var count = bytes.count
         while count > 0, bytes[count - 1] == UInt8(ascii: "\n") || bytes[count - 1] == UInt8(ascii: "\r") {
             count -= 1
         }
@@ -68,9 +59,20 @@ public enum SecretFile {
     }
 }
 
-/// `read(2)` (inside ``SecretFile`` its own `read` hides the system's).
-private func readBytes(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-    read(descriptor, buffer, count)
+/// What `descriptor` gives, read until `limit` bytes or its end (`EINTR` retried): a bounded read, whatever size the
+/// file says it has (it may grow meanwhile; a pipe says none). Nil on a read error, `errno` telling which.
+package func readBounded(_ descriptor: Int32, limit: Int) -> [UInt8]? {
+    var bytes = [UInt8](repeating: 0, count: limit)
+    var count = 0
+    while count < limit {
+        let got = bytes.withUnsafeMutableBytes { buffer in read(descriptor, buffer.baseAddress! + count, limit - count)
+        }
+        if got < 0, errno == EINTR { continue }
+        guard got >= 0 else { return nil }
+        if got == 0 { break }
+        count += got
+    }
+    return Array(bytes[..<count])
 }
 
 /// A secret file that cannot be used, said in one line (naming the setting and the path, never the contents).
