@@ -3,7 +3,8 @@ import NumberCore
 
 /// The journal's JSON for one purchase's events (the intent with its idempotency record, then the commit with the
 /// number and its debit), encoded and decoded `iterations` times in each of five rounds (the best round counts):
-/// the codec cost a durable purchase pays, and a replay.
+/// the codec cost a durable purchase pays, and a replay. The purchase is made by an API key, as every purchase over
+/// the API is, so the intent and the debit carry its id as their actor (store format 3).
 struct EncodeRun {
     struct Result {
         var events: Int
@@ -18,11 +19,12 @@ struct EncodeRun {
             store: store, provider: InstantProvider(), config: .defaults, logger: PurchaseRun.logger)
         let account = try await service.createAccount(name: "encode", currency: "USD")
         _ = try await service.addFunds(accountId: account.id, amount: 100_000)
+        let key = try await service.createApiKey(name: "encode", scope: .account, accountId: account.id).key
         let before = store.committedEvents.count
         _ = try await service.purchase(
             PurchaseRequest(
                 accountId: account.id, phoneNumbers: ["+12005550100"], country: "US",
-                idempotencyKey: UUID().uuidString))
+                idempotencyKey: UUID().uuidString, authorizedBy: key.id))
         let events = Array(store.committedEvents[before...])
         guard events.count == 3 else { throw BenchmarkError("a purchase made \(events.count) events, not 3") }
         // As the decisions queue them: the intent and its idempotency record together, the commit alone.

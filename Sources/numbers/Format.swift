@@ -24,6 +24,10 @@ enum Format {
             .replacingOccurrences(of: "_", with: "-")
     }
 
+    /// A transaction's actor (a key id or `system:…`); `-` when none was recorded (a transaction from before numberd
+    /// recorded it).
+    static func actor(_ actor: String) -> String { actor.isEmpty ? "-" : actor }
+
     static func capabilities(_ c: Capabilities) -> String {
         [c.voice ? "voice" : nil, c.sms ? "sms" : nil, c.mms ? "mms" : nil, c.fax ? "fax" : nil].compactMap { $0 }
             .joined(separator: ",")

@@ -23,7 +23,13 @@ struct Balance: AsyncParsableCommand {
 }
 
 struct Transactions: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The ledger, newest first.")
+    static let configuration = CommandConfiguration(
+        abstract: "The ledger, newest first, with who caused each transaction.",
+        discussion: """
+            BY is the id of the API key whose call posted the transaction (KEY_…), or numberd itself: system:billing \
+            (a renewal), system:grace-period (a past-due number's release), system:reconcile (reconciliation \
+            finishing a request whose asker was not recorded); - for transactions posted before numberd recorded it.
+            """)
     @OptionGroup var global: GlobalOptions
     @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
     @Option(name: .customLong("page-token")) var pageToken: String?
@@ -37,12 +43,12 @@ struct Transactions: AsyncParsableCommand {
             }
             try global.output(response) {
                 Format.table(
-                    ["ID", "TIME", "KIND", "CHANGE", "BALANCE", "DESCRIPTION"],
+                    ["ID", "TIME", "KIND", "CHANGE", "BALANCE", "BY", "DESCRIPTION"],
                     response.transactions.map {
                         [
                             $0.id, Format.date($0.createdAt), Format.name($0.kind, dropping: "TRANSACTION_KIND_"),
                             Format.money($0.balanceChange, $0.currency), Format.money($0.balanceAfter, $0.currency),
-                            $0.description,
+                            Format.actor($0.actor), $0.description,
                         ]
                     })
                 if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }

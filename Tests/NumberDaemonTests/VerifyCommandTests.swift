@@ -88,19 +88,23 @@ import Testing
         await numberd.close()
         let format = URL(fileURLWithPath: directory + "/store/FORMAT")
         let current = try await runNumberdVerify(dataDirectory: directory)
+        let own = StoreFormat.current
         #expect(current.status == 0, "\(current.output)")
         #expect(
             current.output.contains(
-                "format: 2, opened by numberd of format 1 or later (this numberd reads store formats up to 2)"),
+                "format: \(own.format), opened by numberd of format \(own.readers) or later (this numberd reads store "
+                    + "formats up to \(own.format))"),
             "\(current.output)")
         try FileManager.default.removeItem(at: format)
         let legacy = try await runNumberdVerify(dataDirectory: directory)
         #expect(legacy.status == 0, "\(legacy.output)")
         #expect(legacy.output.contains("format: no FORMAT file: a store from before it, format 1"), "\(legacy.output)")
-        try Data(#"{"format":3,"readers":3}"#.utf8).write(to: format)
+        let next = own.format + 1
+        try Data(#"{"format":\#(next),"readers":\#(next)}"#.utf8).write(to: format)
         let newer = try await runNumberdVerify(dataDirectory: directory)
         #expect(newer.status == 1, "\(newer.output)")
-        #expect(newer.output.contains("format: 3, opened by numberd of format 3 or later"), "\(newer.output)")
+        #expect(
+            newer.output.contains("format: \(next), opened by numberd of format \(next) or later"), "\(newer.output)")
         #expect(newer.output.contains("journal: error formatTooNew FORMAT"), "\(newer.output)")
         try Data("{".utf8).write(to: format)
         let damaged = try await runNumberdVerify(dataDirectory: directory)

@@ -102,6 +102,7 @@ extension Transaction: ProtoMessage {
         writer.write(phoneNumber, field: 8)
         writer.write(description, field: 9)
         try writer.write(createdAt, field: 10)
+        writer.write(actor, field: 11)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -116,7 +117,8 @@ extension Transaction: ProtoMessage {
             numberId: try reader.string(7),
             phoneNumber: try reader.string(8),
             description: try reader.string(9),
-            createdAt: try reader.date(10)
+            createdAt: try reader.date(10),
+            actor: try reader.string(11)
         )
     }
 }

@@ -185,6 +185,12 @@ public struct Transaction: Codable, Sendable, Hashable {
     public var description: String
     /// Field 10, `created_at`.
     public var createdAt: Date
+    /// Who caused it: the id ("KEY_…") of the API key whose call posted it (AddFunds, PurchaseNumbers,
+    /// ReleaseNumber; a purchase or release that reconciliation finished later still names the key that asked for
+    /// it), or numberd itself: "system:billing" (a renewal), "system:grace-period" (a past-due number's release),
+    /// "system:reconcile" (reconciliation finishing a request whose asker was not recorded). Empty for transactions
+    /// posted before numberd recorded it. Never a secret. A later numberd may add other "system:" values.
+    public var actor: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -197,7 +203,8 @@ public struct Transaction: Codable, Sendable, Hashable {
         numberId: String = "",
         phoneNumber: String = "",
         description: String = "",
-        createdAt: Date = Date(timeIntervalSince1970: 0)
+        createdAt: Date = Date(timeIntervalSince1970: 0),
+        actor: String = ""
     ) {
         self.id = id
         self.kind = kind
@@ -209,6 +216,7 @@ public struct Transaction: Codable, Sendable, Hashable {
         self.phoneNumber = phoneNumber
         self.description = description
         self.createdAt = createdAt
+        self.actor = actor
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -222,6 +230,7 @@ public struct Transaction: Codable, Sendable, Hashable {
         case phoneNumber = 8
         case description = 9
         case createdAt = 10
+        case actor = 11
     }
 }
 

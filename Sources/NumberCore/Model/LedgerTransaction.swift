@@ -28,6 +28,7 @@ public struct LedgerTransaction: Codable, Sendable, Hashable {
         var description: String
         var createdAt: Date
         var idempotencyKey: String?
+        var actor: LedgerActor?
     }
 
     /// Shared by every copy until one of them changes: a copy into an event or into each copy of the state's
@@ -94,16 +95,23 @@ public struct LedgerTransaction: Codable, Sendable, Hashable {
         set { storage.value.idempotencyKey = newValue }
     }
 
+    /// Who caused it: the API key whose call posted it, or numberd itself (``LedgerActor``); nil for transactions
+    /// posted before store format 3 recorded it.
+    public var actor: LedgerActor? {
+        get { storage.value.actor }
+        set { storage.value.actor = newValue }
+    }
+
     /// Creates a transaction.
     public init(
         id: String, accountId: String, kind: Kind, amount: Int64, balanceAfter: Int64, currency: String,
-        numberId: String?, description: String, createdAt: Date, idempotencyKey: String?
+        numberId: String?, description: String, createdAt: Date, idempotencyKey: String?, actor: LedgerActor? = nil
     ) {
         storage = CopyOnWrite(
             Fields(
                 id: id, accountId: accountId, kind: kind, amount: amount, balanceAfter: balanceAfter,
                 currency: currency, numberId: numberId, description: description, createdAt: createdAt,
-                idempotencyKey: idempotencyKey))
+                idempotencyKey: idempotencyKey, actor: actor))
     }
 
     /// Decodes the same JSON object as the plain struct did (the journal's and snapshots' format).

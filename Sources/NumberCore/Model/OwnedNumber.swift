@@ -70,6 +70,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         var releaseRequestedAt: Date?
         var releasedAt: Date?
         var refundTransactionId: String?
+        var releaseRequestedBy: LedgerActor?
     }
 
     /// Shared by every copy until one of them changes: a copy into an event or into each copy of the state's
@@ -221,6 +222,14 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         set { storage.value.refundTransactionId = newValue }
     }
 
+    /// Who asked for the release (``releaseRequestedAt``): the refund it posts names it, also when reconciliation
+    /// records the release later. Kept after the release, cleared with a withdrawn request; nil for requests made
+    /// before store format 3.
+    public var releaseRequestedBy: LedgerActor? {
+        get { storage.value.releaseRequestedBy }
+        set { storage.value.releaseRequestedBy = newValue }
+    }
+
     /// Creates a number.
     public init(
         id: String, accountId: String, phoneNumber: String, friendlyName: String, country: String,
@@ -236,7 +245,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
                 status: status, trunkId: trunkId, setupFee: setupFee, monthlyFee: monthlyFee, currency: currency,
                 providerSid: providerSid, purchasedAt: purchasedAt, billingAnchorDay: billingAnchorDay,
                 cycleStart: cycleStart, nextBillingDate: nextBillingDate, pastDueSince: nil, releaseRequestedAt: nil,
-                releasedAt: nil, refundTransactionId: nil))
+                releasedAt: nil, refundTransactionId: nil, releaseRequestedBy: nil))
     }
 
     /// Decodes the same JSON object as the plain struct did (the journal's and snapshots' format).

@@ -45,4 +45,7 @@ public struct PurchaseIntent: Codable, Sendable, Hashable {
     public var createdAt: Date
     /// Where the saga is.
     public var status: Status
+    /// Who asked for the purchase (the key of the call that opened it): its debits name it, also when
+    /// reconciliation commits it. Nil for intents opened before store format 3, or through the core without a key.
+    public var actor: LedgerActor? = nil
 }

@@ -20,5 +20,12 @@ extension StoreFormat {
     /// 2 — each journal record names its group-commit batch (`"batch":[first,last]`), so that recovery can cut damage a
     /// power cut left inside the last, never-acknowledged batch instead of refusing to start (``SegmentScanner``).
     /// Format 1 readers lose nothing: they ignore the key and keep format 1's recovery rules, so `readers` stays 1.
-    public static let current = StoreFormat(format: 2, readers: 1)
+    /// 3 — who caused each money movement: ledger transactions carry `"actor"` (``LedgerActor``: an API key's id or
+    /// `system:…`), and so that purchases and releases reconciliation finishes name their asker too, purchase intents
+    /// carry `"actor"`, owned numbers `"releaseRequestedBy"` and `numberReleaseRequested` events `"by"`. All optional:
+    /// records of formats 1 and 2 read with none (shown empty). An older numberd would read the files without the
+    /// members and its next snapshot would drop every actor for good — the audit trail of the ledger, a loss that
+    /// matters — so `readers` moves to 3: an older numberd refuses the store (restore the backup taken before the
+    /// upgrade to go back).
+    public static let current = StoreFormat(format: 3, readers: 3)
 }

@@ -41,19 +41,23 @@ extension NumberService {
             currency: account.currency)
     }
 
-    /// Credits `amount` minor units (admin). A retry with the same `idempotencyKey` returns the first transaction.
+    /// Credits `amount` minor units (admin), naming `actor` (the admin key) in the transaction. A retry with the same
+    /// `idempotencyKey` returns the first transaction, with the first call's actor, whoever retries.
     public func addFunds(
-        accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil
+        accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil,
+        actor: LedgerActor? = nil
     ) async throws(NumberError) -> LedgerTransaction {
         try await addFundsOutcome(
-            accountId: accountId, amount: amount, description: description, idempotencyKey: idempotencyKey
+            accountId: accountId, amount: amount, description: description, idempotencyKey: idempotencyKey,
+            actor: actor
         ).transaction
     }
 
-    /// ``addFunds(accountId:amount:description:idempotencyKey:)``, saying whether the transaction is the first one of
-    /// a retried key (nothing credited now).
+    /// ``addFunds(accountId:amount:description:idempotencyKey:actor:)``, saying whether the transaction is the first
+    /// one of a retried key (nothing credited now).
     public func addFundsOutcome(
-        accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil
+        accountId: String, amount: Int64, description: String? = nil, idempotencyKey: String? = nil,
+        actor: LedgerActor? = nil
     ) async throws(NumberError) -> (transaction: LedgerTransaction, replayed: Bool) {
         let limits = config.limits
         guard amount > 0 else { throw .invalid("amount", "amount must be positive") }
@@ -87,7 +91,7 @@ extension NumberService {
             let transaction = LedgerTransaction(
                 id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId,
                 kind: .fundsAdded, amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
-                description: description, createdAt: now, idempotencyKey: key)
+                description: description, createdAt: now, idempotencyKey: key, actor: actor)
             var events: [CoreEvent] = [.transactionPosted(transaction)]
             if let key {
                 events.append(
@@ -100,9 +104,9 @@ extension NumberService {
         }
     }
 
-    /// Posts a manual correction (admin); a negative amount cannot exceed the available balance.
+    /// Posts a manual correction (admin), naming `actor`; a negative amount cannot exceed the available balance.
     public func adjustBalance(
-        accountId: String, amount: Int64, description: String
+        accountId: String, amount: Int64, description: String, actor: LedgerActor? = nil
     ) async throws(NumberError) -> LedgerTransaction {
         let limits = config.limits
         guard amount != 0 else { throw .invalid("amount", "amount must not be zero") }
@@ -123,7 +127,7 @@ extension NumberService {
             let transaction = LedgerTransaction(
                 id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId,
                 kind: .adjustment, amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
-                description: description, createdAt: now, idempotencyKey: nil)
+                description: description, createdAt: now, idempotencyKey: nil, actor: actor)
             return ([.transactionPosted(transaction)], transaction)
         }
     }

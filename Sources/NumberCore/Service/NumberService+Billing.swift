@@ -271,7 +271,7 @@ struct BillingPlanner {
             id: Identifier.make(Identifier.transaction) { state.isTaken($0) || scratch.isTaken($0) },
             accountId: account.id, kind: .renewal, amount: -number.monthlyFee,
             balanceAfter: account.balance - number.monthlyFee, currency: account.currency, numberId: number.id,
-            description: "Monthly fee: \(number.phoneNumber)", createdAt: now, idempotencyKey: nil)
+            description: "Monthly fee: \(number.phoneNumber)", createdAt: now, idempotencyKey: nil, actor: .billing)
         return .numberRenewed(
             numberId: number.id, transaction: transaction, cycleStart: cycleStart, nextBillingDate: next)
     }
@@ -281,7 +281,7 @@ struct BillingPlanner {
             since.addingTimeInterval(TimeInterval(config.billing.gracePeriodSeconds)) <= now,
             actions < config.billing.actionsPerRunMax
         else { return }
-        record(.numberReleaseRequested(numberId: numberId, at: now), number: numberId)
+        record(.numberReleaseRequested(numberId: numberId, at: now, by: .gracePeriod), number: numberId)
         toRelease.append(scratch.numbers[numberId]!)
     }
 }

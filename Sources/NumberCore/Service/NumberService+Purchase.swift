@@ -309,7 +309,8 @@ extension NumberService {
             let intent = PurchaseIntent(
                 id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
                 country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
-                heldAmount: total, idempotencyKey: request.idempotencyKey, createdAt: now, status: .open)
+                heldAmount: total, idempotencyKey: request.idempotencyKey, createdAt: now, status: .open,
+                actor: request.authorizedBy.map(LedgerActor.apiKey))
             var events: [CoreEvent] = [.purchaseIntentOpened(intent)]
             if let key = request.idempotencyKey {
                 events.append(
@@ -416,11 +417,13 @@ extension NumberService {
         }
     }
 
-    /// Commits the debit and the numbers and clears the intent, in one record.
+    /// Commits the debit and the numbers and clears the intent, in one record. The debits name who asked for the
+    /// purchase (``PurchaseIntent/actor``), or `actorIfUnrecorded` for an intent opened without one.
     func commitPurchase(
-        _ intent: PurchaseIntent, provisioned: [ProvisionedNumber]
+        _ intent: PurchaseIntent, provisioned: [ProvisionedNumber], actorIfUnrecorded: LedgerActor? = nil
     ) async throws(NumberError) -> PurchaseResult {
         let now = now()
+        let actor = intent.actor ?? actorIfUnrecorded
         let textMax = config.limits.providerTextLengthMax
         return try await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
@@ -443,7 +446,7 @@ extension NumberService {
                     id: Identifier.make(Identifier.transaction, taken: isTaken), accountId: account.id, kind: .purchase,
                     amount: -charge, balanceAfter: balance, currency: account.currency, numberId: number.id,
                     description: "Phone number setup: \(item.phoneNumber)", createdAt: now,
-                    idempotencyKey: intent.idempotencyKey)
+                    idempotencyKey: intent.idempotencyKey, actor: actor)
                 taken.insert(transaction.id)
                 numbers.append(number)
                 transactions.append(transaction)

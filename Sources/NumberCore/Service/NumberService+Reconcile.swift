@@ -51,7 +51,8 @@ extension NumberService {
             releasesTried += 1
             do {
                 _ = try await finishRelease(
-                    number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false)
+                    number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false,
+                    actorIfUnrecorded: .reconciliation)
                 report.releasesCompleted.append(number.id)
                 pass.record(answered: true)
             } catch {
@@ -156,7 +157,7 @@ extension NumberService {
         }
         if intent.status == .open && complete {
             do {
-                _ = try await commitPurchase(intent, provisioned: found)
+                _ = try await commitPurchase(intent, provisioned: found, actorIfUnrecorded: .reconciliation)
                 report.committed.append(intent.id)
             } catch {
                 report.unresolved.append(intent.id)

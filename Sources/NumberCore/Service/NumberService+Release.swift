@@ -25,8 +25,10 @@ extension NumberService {
     /// cancelled (``carriedThrough(_:)``). From the request until the release is recorded the number is listed as
     /// ``OwnedNumber/ListingStatus/releasing`` — also when its outcome is unknown and reconciliation finishes it —
     /// and billed no more; the refund, computed at the request, is credited once, in the record of the release.
+    /// `actor` (the caller's key) is recorded with the request, and the refund names it, also when reconciliation
+    /// records the release.
     public func release(
-        accountId: String, numberId: String, dryRun: Bool = false
+        accountId: String, numberId: String, dryRun: Bool = false, actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         let now = now()
         if dryRun {
@@ -49,7 +51,7 @@ extension NumberService {
                     local.liveReleases.insert(numberId)
                     local.withdrawableReleases.insert(numberId)
                 }
-                return ([.numberReleaseRequested(numberId: numberId, at: now)], number)
+                return ([.numberReleaseRequested(numberId: numberId, at: now, by: actor)], number)
             }
             defer { self.local.withLock { $0.handBack([numberId]) } }
             return try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
@@ -68,8 +70,11 @@ extension NumberService {
     /// list the number — is recorded (with its refund, once) and the number watched for orphans in the same record:
     /// right after a purchase Twilio can answer 404 and list nothing for a number it did sell, which would then stay
     /// paid there by nobody; the orphan sweep releases it if it shows up.
+    ///
+    /// The refund names who asked for the release (``OwnedNumber/releaseRequestedBy``), or `actorIfUnrecorded` for a
+    /// request recorded without one.
     func finishRelease(
-        _ number: OwnedNumber, requestedAt: Date, withdrawIfRefused: Bool
+        _ number: OwnedNumber, requestedAt: Date, withdrawIfRefused: Bool, actorIfUnrecorded: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         var unconfirmed = false
         // A DELETE that may still land: the number is kept off purchases until the sweep's look-up no longer lists it.
@@ -101,14 +106,17 @@ extension NumberService {
         }
         CrashPoint.afterProviderReleaseBeforeRecord.hit()
         return try await recordRelease(
-            number.id, requestedAt: requestedAt, watching: unconfirmed, blocking: inFlight)
+            number.id, requestedAt: requestedAt, watching: unconfirmed, blocking: inFlight,
+            actorIfUnrecorded: actorIfUnrecorded)
     }
 
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With
     /// `watching`, the number gets an orphan watch in the same record; with `blocking` (its DELETE may still land),
-    /// purchases of it are refused until the orphan sweep's look-up no longer lists it.
+    /// purchases of it are refused until the orphan sweep's look-up no longer lists it. The refund names the release's
+    /// asker (``OwnedNumber/releaseRequestedBy``), or `actorIfUnrecorded` when none was recorded.
     func recordRelease(
-        _ numberId: String, requestedAt: Date, watching: Bool = false, blocking: Bool = false
+        _ numberId: String, requestedAt: Date, watching: Bool = false, blocking: Bool = false,
+        actorIfUnrecorded: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
@@ -124,8 +132,7 @@ extension NumberService {
                     kind: .refund, amount: computed.amount, balanceAfter: account.balance + computed.amount,
                     currency: account.currency, numberId: numberId,
                     description: "Prorated refund for \(computed.remainingDays) days remaining in billing cycle",
-                    createdAt: now,
-                    idempotencyKey: nil)
+                    createdAt: now, idempotencyKey: nil, actor: number.releaseRequestedBy ?? actorIfUnrecorded)
             }
             var released = number
             released.status = .released

@@ -91,11 +91,12 @@ extension CoreState {
                 throw .init("number \(numberId) routed to trunk \(trunkId), unknown or of another account")
             }
             numbers[numberId]!.trunkId = trunkId
-        case .numberReleaseRequested(let numberId, let at):
+        case .numberReleaseRequested(let numberId, let at, let actor):
             guard let number = numbers[numberId] else {
                 throw .init("release requested of unknown number \(numberId)")
             }
             numbers[numberId]!.releaseRequestedAt = at
+            numbers[numberId]!.releaseRequestedBy = actor
             if number.status != .released {
                 work.releaseRequested(numberId)
                 held.changed(from: number, to: numbers[numberId]!)
@@ -105,6 +106,7 @@ extension CoreState {
                 throw .init("release cancelled of unknown number \(numberId)")
             }
             numbers[numberId]!.releaseRequestedAt = nil
+            numbers[numberId]!.releaseRequestedBy = nil
             work.releaseEnded(numberId)
             if number.status != .released { held.changed(from: number, to: numbers[numberId]!) }
         case .numberReleased(let numberId, let at, let refund):

@@ -223,8 +223,8 @@ struct JSONTape {
             : String(decoding: rawBytes(at: index), as: UTF8.self)
     }
 
-    /// A member name's bytes, hashed and compared as bytes.
-    private struct RawName: Hashable {
+    /// A member name's (or a plain ASCII string's) bytes, hashed and compared as bytes.
+    struct RawName: Hashable {
         let bytes: UnsafeRawBufferPointer
 
         static func == (lhs: RawName, rhs: RawName) -> Bool { lhs.bytes.elementsEqual(rhs.bytes) }
@@ -407,6 +407,11 @@ final class JSONTapeState {
     let readingDirectly: Bool
     /// Per object depth: the object whose look-ups it remembers, and the key token to try first next time.
     @exclusivity(unchecked) private var cursors: [(object: Int, next: Int)] = []
+    /// Strings that repeat across one decode, each made once (``internedString(at:)``).
+    @exclusivity(unchecked) private var interned: [JSONTape.RawName: String] = [:]
+
+    /// The most strings one decode interns; later ones are made each time.
+    static let internedMax = 1_024
 
     init(tape: JSONTape, readingDirectly: Bool = true) {
         self.tape = tape
@@ -468,6 +473,20 @@ final class JSONTapeState {
         case .false: return false
         default: throw mismatch(Bool.self, at: index)
         }
+    }
+
+    /// ``string(at:)`` for a value that repeats across records — a ledger transaction's actor: a few key ids over
+    /// millions of transactions in a snapshot — made once per decode and shared, so a reloaded ledger holds one copy
+    /// of each, not one allocation per transaction. Only plain ASCII strings too long to be stored inline in a
+    /// `String` (over 15 bytes) are interned, and at most ``internedMax`` of them; the value is the same either way.
+    func internedString(at index: Int) throws -> String {
+        let token = token(index)
+        guard token.kind == .string, token.end - token.start > 15 else { return try string(at: index) }
+        let raw = JSONTape.RawName(bytes: tape.rawBytes(at: index))
+        if let known = interned[raw] { return known }
+        let value = try tape.stringValue(at: index)
+        if interned.count < Self.internedMax { interned[raw] = value }
+        return value
     }
 
     func string(at index: Int) throws -> String {

@@ -29,6 +29,16 @@ struct JSONObjectReader {
 
     func string(ifPresent key: String) throws -> String? { try present(key).map { try state.string(at: $0) } }
 
+    /// An optional string that repeats across records, shared once per decode (``JSONTapeState/internedString(at:)``).
+    func internedString(ifPresent key: String) throws -> String? {
+        try present(key).map { try state.internedString(at: $0) }
+    }
+
+    /// A ``LedgerActor``: a few key ids and numberd's own names, repeated over every transaction.
+    func actor(ifPresent key: String) throws -> LedgerActor? {
+        try internedString(ifPresent: key).map(LedgerActor.init(rawValue:))
+    }
+
     func int64(_ key: String) throws -> Int64 { try state.integer(Int64.self, at: try value(key)) }
 
     func int(_ key: String) throws -> Int { try state.integer(Int.self, at: try value(key)) }
@@ -85,6 +95,7 @@ extension OwnedNumber: JSONLineReadable {
         releaseRequestedAt = try reader.date(ifPresent: "releaseRequestedAt")
         releasedAt = try reader.date(ifPresent: "releasedAt")
         refundTransactionId = try reader.string(ifPresent: "refundTransactionId")
+        releaseRequestedBy = try reader.actor(ifPresent: "releaseRequestedBy")
     }
 }
 
@@ -95,6 +106,7 @@ extension LedgerTransaction: JSONLineReadable {
             kind: try reader.raw("kind", as: Kind.self), amount: try reader.int64("amount"),
             balanceAfter: try reader.int64("balanceAfter"), currency: try reader.string("currency"),
             numberId: try reader.string(ifPresent: "numberId"), description: try reader.string("description"),
-            createdAt: try reader.date("createdAt"), idempotencyKey: try reader.string(ifPresent: "idempotencyKey"))
+            createdAt: try reader.date("createdAt"), idempotencyKey: try reader.string(ifPresent: "idempotencyKey"),
+            actor: try reader.actor(ifPresent: "actor"))
     }
 }

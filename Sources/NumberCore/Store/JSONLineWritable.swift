@@ -168,6 +168,7 @@ extension PurchaseIntent: JSONLineWritable {
         object.write("idempotencyKey", idempotencyKey)
         try object.write("createdAt", createdAt)
         object.write("status", status)
+        object.write("actor", actor?.rawValue)
         object.end()
     }
 }
@@ -250,6 +251,7 @@ extension OwnedNumber: JSONLineWritable {
         try object.write("releaseRequestedAt", releaseRequestedAt)
         try object.write("releasedAt", releasedAt)
         object.write("refundTransactionId", refundTransactionId)
+        object.write("releaseRequestedBy", releaseRequestedBy?.rawValue)
         object.end()
     }
 }
@@ -267,6 +269,7 @@ extension LedgerTransaction: JSONLineWritable {
         object.write("description", description)
         try object.write("createdAt", createdAt)
         object.write("idempotencyKey", idempotencyKey)
+        object.write("actor", actor?.rawValue)
         object.end()
     }
 }

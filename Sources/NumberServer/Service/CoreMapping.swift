@@ -99,7 +99,7 @@ extension Transaction {
             amount: transaction.amount.magnitude > UInt64(Int64.max) ? Int64.max : Int64(transaction.amount.magnitude),
             balanceChange: transaction.amount, currency: transaction.currency, balanceAfter: transaction.balanceAfter,
             numberId: transaction.numberId ?? "", phoneNumber: phoneNumber, description: transaction.description,
-            createdAt: transaction.createdAt)
+            createdAt: transaction.createdAt, actor: transaction.actor?.rawValue ?? "")
     }
 }
 

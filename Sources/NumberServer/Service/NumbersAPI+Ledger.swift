@@ -31,7 +31,7 @@ extension NumbersAPI {
             }
             let (transaction, replayed) = try await service.addFundsOutcome(
                 accountId: accountId, amount: request.amount, description: request.description.nonEmpty,
-                idempotencyKey: context.metadata["idempotency-key"])
+                idempotencyKey: context.metadata["idempotency-key"], actor: .apiKey(caller.key.id))
             audit(
                 context, caller, replayed ? "funds added (a retry: the first result, nothing credited)" : "funds added",
                 [

@@ -113,10 +113,10 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.releaseNumber) { request, context in
-            let accountId = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
-                .accountId
+            let caller = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
             let result = try await service.release(
-                accountId: accountId, numberId: request.numberId, dryRun: request.dryRun)
+                accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
+                actor: .apiKey(caller.key.id))
             let cycleDays =
                 Calendar.utc.dateComponents([.day], from: result.number.cycleStart, to: result.number.nextBillingDate)
                 .day ?? 0

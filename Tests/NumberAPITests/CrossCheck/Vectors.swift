@@ -33,7 +33,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25)), balance: 9223372036854775805)),
+                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805)),
     CrossCheckVector("empty.ApiKey", ApiKey()),
     CrossCheckVector(
         "full.ApiKey",
@@ -303,7 +304,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                     numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25)),
+                    createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                    actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
                 Transaction(
                     id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                     amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -312,7 +314,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                     numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25)),
+                    createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                    actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
             ], nextPageToken: "next_page_token #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.ListTrunksRequest", ListTrunksRequest()),
     CrossCheckVector(
@@ -406,7 +409,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                         numberId: "number_id #207 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                         phoneNumber: "phone_number #208 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                         description: "description #209 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                        createdAt: Date(timeIntervalSince1970: 1587601815 + 0.25))),
+                        createdAt: Date(timeIntervalSince1970: 1587601815 + 0.25),
+                        actor: "actor #211 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
                 PurchasedNumber(
                     number: PhoneNumber(
                         id: "id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
@@ -433,7 +437,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                         numberId: "number_id #207 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                         phoneNumber: "phone_number #208 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                         description: "description #209 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                        createdAt: Date(timeIntervalSince1970: 1587601815 + 0.25))),
+                        createdAt: Date(timeIntervalSince1970: 1587601815 + 0.25),
+                        actor: "actor #211 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
             ], totalCharged: -1000000000000003, currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             balanceAfter: -1000000000000005)),
     CrossCheckVector("empty.PurchasedNumber", PurchasedNumber()),
@@ -467,7 +472,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25)))),
+                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"))),
     CrossCheckVector("empty.ReleaseNumberRequest", ReleaseNumberRequest()),
     CrossCheckVector(
         "full.ReleaseNumberRequest",
@@ -495,7 +501,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25)), dryRun: true)),
+                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), dryRun: true)),
     CrossCheckVector("empty.RequestHeaders", RequestHeaders()),
     CrossCheckVector(
         "full.RequestHeaders",
@@ -590,7 +597,8 @@ let crossCheckVectors: [CrossCheckVector] = [
             numberId: "number_id #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             phoneNumber: "phone_number #8 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             description: "description #9 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            createdAt: Date(timeIntervalSince1970: 1582245015 + 0.25))),
+            createdAt: Date(timeIntervalSince1970: 1582245015 + 0.25),
+            actor: "actor #11 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.Trunk", Trunk()),
     CrossCheckVector(
         "full.Trunk",

@@ -46,9 +46,12 @@ struct StoreFixtureGenerator {
     }
 }
 
-/// The records of the format 1 fixture: every ``CoreEvent`` kind, and at the snapshot every table of ``CoreState``
-/// non-empty (every status and scope and outcome, optional fields both set and not). Each record is one step as the
-/// service takes it. Changing them changes nothing once the fixture is written: they are kept to show what it holds.
+/// The records of the fixtures: every ``CoreEvent`` kind, and at the snapshot every table of ``CoreState`` non-empty
+/// (every status and scope and outcome, optional fields both set and not). Each record is one step as the service
+/// takes it. Changing them changes nothing once a fixture is written: they are kept to show what the newest holds.
+/// Formats 1 and 2 were written before actors existed; format 3's records name them (``LedgerActor``: the admin key
+/// adds funds, the account key buys and releases, an admin key buys for the account, billing renews, the grace
+/// period releases, and some left without one, as records of older formats read).
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -63,13 +66,17 @@ enum StoreFixtureEvents {
 
     static func hex(_ seed: Character, _ count: Int) -> String { String(repeating: seed, count: count) }
 
+    /// The keys that act in the fixture (created in ``accountsAndKeys``).
+    static let adminKey = LedgerActor.apiKey("KEY_a1b2c3d4e5f6")
+    static let serviceKey = LedgerActor.apiKey("KEY_0a1b2c3d4e5f")
+
     static func transaction(
         _ id: String, _ account: String, _ kind: LedgerTransaction.Kind, _ amount: Int64, after: Int64,
-        number: String? = nil, key: String? = nil, _ description: String, at date: Date
+        number: String? = nil, key: String? = nil, _ description: String, at date: Date, by actor: LedgerActor? = nil
     ) -> LedgerTransaction {
         LedgerTransaction(
             id: id, accountId: account, kind: kind, amount: amount, balanceAfter: after, currency: "USD",
-            numberId: number, description: description, createdAt: date, idempotencyKey: key)
+            numberId: number, description: description, createdAt: date, idempotencyKey: key, actor: actor)
     }
 
     static func listing(_ phone: String, locality: String?, type: NumberType = .local) -> AvailableNumber {
@@ -87,12 +94,12 @@ enum StoreFixtureEvents {
 
     static func intent(
         _ id: String, _ phones: [String], key: String?, trunk: String? = nil, type: NumberType = .local,
-        at date: Date, listing: Bool = false
+        at date: Date, listing: Bool = false, by actor: LedgerActor? = nil
     ) -> PurchaseIntent {
         PurchaseIntent(
             id: id, accountId: acme, items: phones.map { item($0, listing: listing) }, country: "US", type: type,
             trunkId: trunk, currency: "USD", heldAmount: Int64(phones.count) * (setupFee + monthlyFee),
-            idempotencyKey: key, createdAt: date, status: .open)
+            idempotencyKey: key, createdAt: date, status: .open, actor: actor)
     }
 
     static func pending(_ key: String, _ intent: String, at date: Date) -> CoreEvent {
@@ -148,7 +155,7 @@ enum StoreFixtureEvents {
             .transactionPosted(
                 transaction(
                     "TXN_FXFUNDS0001", acme, .fundsAdded, 10_000, after: 10_000, key: "fund-1", "Funds added",
-                    at: at(seconds: 400))),
+                    at: at(seconds: 400), by: adminKey)),
             .idempotencyRecorded(
                 IdempotencyRecord(
                     accountId: acme, key: "fund-1", operation: .addFunds, fingerprint: hex("a", 64),
@@ -158,7 +165,7 @@ enum StoreFixtureEvents {
             .transactionPosted(
                 transaction(
                     "TXN_FXFUNDS0002", beta, .fundsAdded, 500, after: 500, key: "fund-b", "Funds added",
-                    at: at(seconds: 410))),
+                    at: at(seconds: 410), by: adminKey)),
             .idempotencyRecorded(
                 IdempotencyRecord(
                     accountId: beta, key: "fund-b", operation: .addFunds, fingerprint: hex("b", 64),
@@ -191,7 +198,7 @@ enum StoreFixtureEvents {
             .purchaseIntentOpened(
                 intent(
                     "PIN_FXINTENT001", ["+14155550101", "+14155550102"], key: "buy-1", trunk: trunk,
-                    at: at(seconds: 600), listing: true)),
+                    at: at(seconds: 600), listing: true, by: serviceKey)),
             pending("buy-1", "PIN_FXINTENT001", at: at(seconds: 600)),
         ],
         [
@@ -207,14 +214,15 @@ enum StoreFixtureEvents {
                 transactions: [
                     transaction(
                         "TXN_FXBUY000001", acme, .purchase, -215, after: 9_760, number: "NUM_FXNUMBER001", key: "buy-1",
-                        "Purchase +14155550101", at: at(seconds: 602)),
+                        "Purchase +14155550101", at: at(seconds: 602), by: serviceKey),
                     transaction(
                         "TXN_FXBUY000002", acme, .purchase, -215, after: 9_545, number: "NUM_FXNUMBER002", key: "buy-1",
-                        "Purchase +14155550102", at: at(seconds: 602)),
+                        "Purchase +14155550102", at: at(seconds: 602), by: serviceKey),
                 ])
         ],
         [
-            .purchaseIntentOpened(intent("PIN_FXINTENT002", ["+14155550103"], key: "buy-2", at: at(seconds: 700))),
+            .purchaseIntentOpened(
+                intent("PIN_FXINTENT002", ["+14155550103"], key: "buy-2", at: at(seconds: 700), by: serviceKey)),
             pending("buy-2", "PIN_FXINTENT002", at: at(seconds: 700)),
         ],
         [.purchaseIntentCompensating(intentId: "PIN_FXINTENT002")],
@@ -252,16 +260,17 @@ enum StoreFixtureEvents {
                 numberId: "NUM_FXNUMBER001",
                 transaction: transaction(
                     "TXN_FXRENEW0001", acme, .renewal, -115, after: 9_430, number: "NUM_FXNUMBER001",
-                    "Renewal +14155550101", at: at(days: 31, seconds: 602)),
+                    "Renewal +14155550101", at: at(days: 31, seconds: 602), by: .billing),
                 cycleStart: at(days: 31, seconds: 602), nextBillingDate: at(days: 59, seconds: 602))
         ],
         [.numberPastDue(numberId: "NUM_FXNUMBER002", at: at(days: 31, seconds: 603))],
-        [.numberReleaseRequested(numberId: "NUM_FXNUMBER001", at: at(days: 36))],
+        [.numberReleaseRequested(numberId: "NUM_FXNUMBER001", at: at(days: 36), by: serviceKey)],
         [.numberReleaseCancelled(numberId: "NUM_FXNUMBER001")],
         [
             .purchaseIntentOpened(
                 intent(
-                    "PIN_FXINTENT004", ["+18005550107"], key: "buy-4", trunk: trunk, type: .tollFree, at: at(days: 37))),
+                    "PIN_FXINTENT004", ["+18005550107"], key: "buy-4", trunk: trunk, type: .tollFree, at: at(days: 37),
+                    by: adminKey)),
             pending("buy-4", "PIN_FXINTENT004", at: at(days: 37)),
         ],
         [
@@ -275,23 +284,25 @@ enum StoreFixtureEvents {
                 transactions: [
                     transaction(
                         "TXN_FXBUY000003", acme, .purchase, -215, after: 9_215, number: "NUM_FXNUMBER003", key: "buy-4",
-                        "Purchase +18005550107", at: at(days: 37, seconds: 5))
+                        "Purchase +18005550107", at: at(days: 37, seconds: 5), by: adminKey)
                 ])
         ],
-        [.numberReleaseRequested(numberId: "NUM_FXNUMBER003", at: at(days: 52))],
+        [.numberReleaseRequested(numberId: "NUM_FXNUMBER003", at: at(days: 52), by: serviceKey)],
         [
             .numberReleased(
                 numberId: "NUM_FXNUMBER003", at: at(days: 52, seconds: 2),
                 refund: transaction(
                     "TXN_FXREFUND001", acme, .refund, 57, after: 9_272, number: "NUM_FXNUMBER003",
-                    "Refund +18005550107", at: at(days: 52, seconds: 2)))
+                    "Refund +18005550107", at: at(days: 52, seconds: 2), by: serviceKey))
         ],
     ]
 
     static let openIntents: [[CoreEvent]] = [
         [
             .purchaseIntentOpened(
-                intent("PIN_FXINTENT005", ["+14155550108"], key: "buy-5", trunk: trunk, at: at(days: 53), listing: true)
+                intent(
+                    "PIN_FXINTENT005", ["+14155550108"], key: "buy-5", trunk: trunk, at: at(days: 53), listing: true,
+                    by: serviceKey)
             ),
             pending("buy-5", "PIN_FXINTENT005", at: at(days: 53)),
         ],
@@ -306,13 +317,13 @@ enum StoreFixtureEvents {
             .transactionPosted(
                 transaction(
                     "TXN_FXFUNDS0003", acme, .fundsAdded, 2_000, after: 11_272, key: "fund-2", "Funds added",
-                    at: at(days: 54))),
+                    at: at(days: 54), by: adminKey)),
             .idempotencyRecorded(
                 IdempotencyRecord(
                     accountId: acme, key: "fund-2", operation: .addFunds, fingerprint: hex("f", 64),
                     createdAt: at(days: 54), outcome: .fundsAdded(transactionId: "TXN_FXFUNDS0003"))),
         ],
-        [.numberReleaseRequested(numberId: "NUM_FXNUMBER002", at: at(days: 54, seconds: 60))],
+        [.numberReleaseRequested(numberId: "NUM_FXNUMBER002", at: at(days: 54, seconds: 60), by: .gracePeriod)],
         [
             .purchaseIntentVoided(intentId: "PIN_FXINTENT006"),
             .orphanWatchStarted([watch("+14155550109", "PIN_FXINTENT006", at: at(days: 54, seconds: 120))]),

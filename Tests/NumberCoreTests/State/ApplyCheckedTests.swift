@@ -35,7 +35,7 @@ struct ApplyCheckedTests {
         (.purchaseCommitted(intentId: "PIN_9", numbers: [], transactions: []), "unknown intent PIN_9"),
         (.numberTrunkChanged(numberId: "NUM_9", trunkId: nil), "NUM_9"),
         (.numberTrunkChanged(numberId: "NUM_1", trunkId: "TRK_9"), "TRK_9"),
-        (.numberReleaseRequested(numberId: "NUM_9", at: now), "NUM_9"),
+        (.numberReleaseRequested(numberId: "NUM_9", at: now, by: nil), "NUM_9"),
         (.numberReleaseCancelled(numberId: "NUM_9"), "NUM_9"),
         (.numberReleased(numberId: "NUM_9", at: now, refund: nil), "unknown number NUM_9"),
         (.numberPastDue(numberId: "NUM_9", at: now), "NUM_9"),

@@ -18,17 +18,21 @@ struct EventSizeTests {
         let long = widest(limits.nameLengthMax)
         let description = widest(limits.descriptionLengthMax)
         let key = String(repeating: "k", count: 128)
+        // Actors are key ids numberd drew (`KEY_` and 12 characters) or its own names, the longest of which this is.
+        let apiKeyId = "KEY_0123456789ab"
+        let longestActor = LedgerActor.gracePeriod
         let at = Date(timeIntervalSince1970: 1_736_937_000.123)
         let account = Account(id: "ACC_0123456789ab", name: long, currency: "USD", createdAt: at)
         let transaction = LedgerTransaction(
             id: "TXN_0123456789ab", accountId: account.id, kind: .fundsAdded, amount: .max, balanceAfter: .max,
-            currency: "USD", numberId: "NUM_0123456789ab", description: description, createdAt: at, idempotencyKey: key)
+            currency: "USD", numberId: "NUM_0123456789ab", description: description, createdAt: at, idempotencyKey: key,
+            actor: .apiKey(apiKeyId))
         // The transactions numberd writes itself (purchase, renewal, refund) carry its own short descriptions.
         let ownTransaction = LedgerTransaction(
             id: "TXN_0123456789ab", accountId: account.id, kind: .refund, amount: .max, balanceAfter: .max,
             currency: "USD", numberId: "NUM_0123456789ab",
             description: "Prorated refund for \(Int.max) days remaining in billing cycle", createdAt: at,
-            idempotencyKey: key)
+            idempotencyKey: key, actor: longestActor)
         let trunk = Trunk(
             id: "TRK_0123456789ab", accountId: account.id, name: long,
             providerTrunkSid: widest(limits.providerSidLengthMax), createdAt: at, providerManaged: true)
@@ -46,7 +50,7 @@ struct EventSizeTests {
         let intent = PurchaseIntent(
             id: "PIN_0123456789ab", accountId: account.id, items: Array(repeating: item, count: 20), country: "US",
             type: .tollFree, trunkId: "TRK_0123456789ab", currency: "USD", heldAmount: .max, idempotencyKey: key,
-            createdAt: at, status: .open)
+            createdAt: at, status: .open, actor: longestActor)
         var number = OwnedNumber.purchased(
             id: "NUM_0123456789ab", intent: intent, item: item,
             provisioned: ProvisionedNumber(
@@ -55,6 +59,7 @@ struct EventSizeTests {
                 capabilities: listing.capabilities, dateCreated: at), trunkId: "TRK_0123456789ab", at: at, textMax: 64)
         number.pastDueSince = at
         number.releaseRequestedAt = at
+        number.releaseRequestedBy = longestActor
         let record = IdempotencyRecord(
             accountId: account.id, key: key, operation: .purchase, fingerprint: String(repeating: "a", count: 64),
             createdAt: at,
@@ -68,6 +73,7 @@ struct EventSizeTests {
             .purchaseCommitted(
                 intentId: intent.id, numbers: Array(repeating: number, count: 20),
                 transactions: Array(repeating: ownTransaction, count: 20)),
+            .numberReleaseRequested(numberId: number.id, at: at, by: longestActor),
             .numberReleased(numberId: number.id, at: at, refund: ownTransaction),
             .numberRenewed(numberId: number.id, transaction: ownTransaction, cycleStart: at, nextBillingDate: at),
             .idempotencyExpired(storageKeys: Array(repeating: account.id + "\u{1F}" + key, count: 50)),
@@ -94,7 +100,7 @@ struct EventSizeTests {
             transaction: LedgerTransaction(
                 id: "TXN_0123456789ab", accountId: "ACC_0123456789ab", kind: .renewal, amount: -133, balanceAfter: 0,
                 currency: "USD", numberId: "NUM_0123456789ab", description: "Monthly fee: +123456789012345",
-                createdAt: Date(), idempotencyKey: nil),
+                createdAt: Date(), idempotencyKey: nil, actor: .billing),
             cycleStart: Date(), nextBillingDate: Date())
         #expect(renewal.bytesEstimate * actions <= limit)
         #expect(try Self.size(Array(repeating: renewal, count: actions)) <= limit)

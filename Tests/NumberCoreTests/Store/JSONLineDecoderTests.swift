@@ -302,4 +302,33 @@ struct JSONLineDecoderTests {
         }
         #expect(accepted > 0)
     }
+
+    @Test("a ledger's actors are made once per decode and shared; the values are the same as JSONDecoder's")
+    func actorsAreShared() throws {
+        let actors: [LedgerActor?] = [
+            .apiKey("KEY_0a1b2c3d4e5f"), .apiKey("KEY_0a1b2c3d4e5f"), .gracePeriod, .gracePeriod, .billing, nil,
+            LedgerActor(rawValue: "KEY_\u{e9}t\u{e9}\"quoted\"_long"),
+            LedgerActor(rawValue: "KEY_\u{e9}t\u{e9}\"quoted\"_long"),
+        ]
+        let transactions = actors.enumerated().map { index, actor in
+            LedgerTransaction(
+                id: "TXN_\(index)", accountId: "ACC_1", kind: .purchase, amount: -1, balanceAfter: 0, currency: "USD",
+                numberId: nil, description: "d", createdAt: Date(timeIntervalSinceReferenceDate: 0),
+                idempotencyKey: nil, actor: actor)
+        }
+        let bytes = try JSONLineEncoder.encode(transactions)
+        let read = try JSONLineDecoder.decode([LedgerTransaction].self, from: bytes[...])
+        #expect(read == transactions)
+        #expect(try JSONDecoder().decode([LedgerTransaction].self, from: Data(bytes)) == transactions)
+        /// Where a string's UTF-8 is stored: one allocation shared by equal interned strings.
+        func storage(_ transaction: LedgerTransaction) -> UnsafeRawPointer? {
+            var text = transaction.actor?.rawValue ?? ""
+            return text.withUTF8 { UnsafeRawPointer($0.baseAddress) }
+        }
+        #expect(storage(read[0]) == storage(read[1]), "one key id, one string")
+        #expect(storage(read[2]) == storage(read[3]), "one system name, one string")
+        #expect(storage(read[0]) != storage(read[2]))
+        // Escaped strings are not interned (they are not compared as bytes): equal values, made each time.
+        #expect(read[6].actor == read[7].actor)
+    }
 }

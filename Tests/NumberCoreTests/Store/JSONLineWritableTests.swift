@@ -175,6 +175,10 @@ private struct RecordGenerator {
 
     mutating func optionalDate() -> Date? { full || random.next() % 2 == 0 ? date() : nil }
 
+    mutating func optionalActor() -> LedgerActor? {
+        full || random.next() % 2 == 0 ? element([LedgerActor.apiKey(string()), .billing, .reconciliation]) : nil
+    }
+
     mutating func element<T>(_ choices: [T]) -> T { choices[Int(random.next() % UInt64(choices.count))] }
 
     mutating func capabilities() -> NumberCapabilities {
@@ -197,7 +201,7 @@ private struct RecordGenerator {
             id: string(), accountId: string(), items: items, country: string(),
             type: element(NumberType.allCases), trunkId: optionalString(), currency: string(),
             heldAmount: amount(), idempotencyKey: optionalString(), createdAt: date(),
-            status: element(PurchaseIntent.Status.allCases))
+            status: element(PurchaseIntent.Status.allCases), actor: optionalActor())
     }
 
     mutating func number() -> OwnedNumber {
@@ -212,6 +216,7 @@ private struct RecordGenerator {
         number.releaseRequestedAt = optionalDate()
         number.releasedAt = optionalDate()
         number.refundTransactionId = optionalString()
+        number.releaseRequestedBy = optionalActor()
         return number
     }
 
@@ -219,7 +224,7 @@ private struct RecordGenerator {
         LedgerTransaction(
             id: string(), accountId: string(), kind: element(LedgerTransaction.Kind.allCases), amount: amount(),
             balanceAfter: amount(), currency: string(), numberId: optionalString(), description: string(),
-            createdAt: date(), idempotencyKey: optionalString())
+            createdAt: date(), idempotencyKey: optionalString(), actor: optionalActor())
     }
 
     mutating func idempotencyRecord() -> IdempotencyRecord {
