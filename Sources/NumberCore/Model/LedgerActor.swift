@@ -48,4 +48,36 @@ public struct LedgerActor: RawRepresentable, Codable, Sendable, Hashable, Custom
 
     /// The raw value.
     public var description: String { rawValue }
+
+    /// The longest actor the core takes from a caller.
+    public static let lengthMax = 64
+
+    /// Refuses an actor a caller names (`addFunds`, `adjustBalance`, `release`) that is not a key id (`KEY_` and hex)
+    /// or one of numberd's own (`system:` and lower-case letters or `-`), or is longer than ``lengthMax``: a stored
+    /// actor must never be a secret passed by mistake, nor make a transaction's record larger than its estimate.
+    /// What the store reads back is taken as it is (a later numberd may name more).
+    static func check(_ actor: LedgerActor?) throws(NumberError) {
+        guard let actor else { return }
+        let raw = actor.rawValue.utf8
+        let valid: Bool
+        if raw.count > lengthMax {
+            valid = false
+        } else if actor.isSystem {
+            valid =
+                raw.count > systemPrefix.utf8.count
+                && raw.dropFirst(systemPrefix.utf8.count).allSatisfy {
+                    ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0 == UInt8(ascii: "-")
+                }
+        } else {
+            valid =
+                actor.rawValue.hasPrefix("KEY_") && raw.count > 4
+                && raw.dropFirst(4).allSatisfy {
+                    ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                        || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "f"))
+                }
+        }
+        guard valid else {
+            throw .invalid("actor", "an actor is a key id (KEY_ and hex) or system:<name>, at most \(lengthMax) bytes")
+        }
+    }
 }

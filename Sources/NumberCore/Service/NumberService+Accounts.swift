@@ -60,6 +60,7 @@ extension NumberService {
         actor: LedgerActor? = nil
     ) async throws(NumberError) -> (transaction: LedgerTransaction, replayed: Bool) {
         let limits = config.limits
+        try LedgerActor.check(actor)
         guard amount > 0 else { throw .invalid("amount", "amount must be positive") }
         guard amount <= limits.fundsAmountMax else {
             throw .limit(
@@ -109,6 +110,7 @@ extension NumberService {
         accountId: String, amount: Int64, description: String, actor: LedgerActor? = nil
     ) async throws(NumberError) -> LedgerTransaction {
         let limits = config.limits
+        try LedgerActor.check(actor)
         guard amount != 0 else { throw .invalid("amount", "amount must not be zero") }
         guard amount.magnitude <= limits.fundsAmountMax.magnitude else {
             throw .limit("amount", max: Int(limits.fundsAmountMax), "amount is larger than \(limits.fundsAmountMax)")

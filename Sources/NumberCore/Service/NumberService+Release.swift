@@ -30,6 +30,7 @@ extension NumberService {
     public func release(
         accountId: String, numberId: String, dryRun: Bool = false, actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
+        try LedgerActor.check(actor)
         let now = now()
         if dryRun {
             return try coordinator.read { state throws(NumberError) in

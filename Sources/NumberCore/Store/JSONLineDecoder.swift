@@ -411,7 +411,7 @@ final class JSONTapeState {
     @exclusivity(unchecked) private var interned: [JSONTape.RawName: String] = [:]
 
     /// The most strings one decode interns; later ones are made each time.
-    static let internedMax = 1_024
+    static let internedMax = 65_536
 
     init(tape: JSONTape, readingDirectly: Bool = true) {
         self.tape = tape

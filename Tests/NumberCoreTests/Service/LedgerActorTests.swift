@@ -38,6 +38,35 @@ struct LedgerActorTests {
                 authorizedBy: key.apiKeyId))
     }
 
+    @Test("an actor a caller names is a key id or numberd's own, never a secret or a long string")
+    func callersNameOnlyKeyIdsOrSystem() async throws {
+        let (h, account, key, admin) = try await Self.setUp(.memory)
+        let phone = Self.phones[0]
+        let number = try #require(try await Self.buy(h, [phone], account.id, by: key).numbers.first)
+        for refused in [
+            "nk_live_4f2a9c0d1e7b8a6f5c3d2e1f0a9b8c7d", "KEY_", "KEY_A1B2", "KEY_a1 b2", "system:", "system:Billing",
+            "KEY_" + String(repeating: "a", count: LedgerActor.lengthMax - 3), "",
+        ] {
+            let actor = LedgerActor(rawValue: refused)
+            let funds = await numberError {
+                _ = try await h.service.addFunds(accountId: account.id, amount: 1, actor: actor)
+            }
+            #expect(funds?.reason == .invalidField && funds?.details["field"] == "actor", "\(refused)")
+            let adjust = await numberError {
+                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, description: "x", actor: actor)
+            }
+            #expect(adjust?.reason == .invalidField, "\(refused)")
+            let release = await numberError {
+                _ = try await h.service.release(accountId: account.id, numberId: number.id, actor: actor)
+            }
+            #expect(release?.reason == .invalidField, "\(refused)")
+        }
+        for accepted in [admin, .billing, LedgerActor(rawValue: "KEY_" + String(repeating: "f", count: 60))] {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 1, actor: accepted)
+        }
+        try await h.check()
+    }
+
     @Test(
         "AddFunds names the admin key; a retry by another key returns the first key, before and after a restart",
         arguments: StoreKind.allCases)
