@@ -112,10 +112,7 @@ extension FileNumberStore {
         } catch let failure as JournalFailure where failure.errno == ENOENT {
             return
         }
-        let handle = try fileSystem.open(folder + "/" + (source as NSString).lastPathComponent, mode: .createNew)
-        defer { fileSystem.close(handle) }
-        try fileSystem.write(handle, bytes)
-        try fileSystem.fdatasync(handle)
+        try journal.writeNewFile(folder + "/" + (source as NSString).lastPathComponent, bytes)
     }
 
     /// Removes the backups in `root` beyond the newest `kept`, each renamed `.removing-…` first; and finishes what a
