@@ -18,8 +18,10 @@ import NumberTLS
 ///   twilio-sim.json.journal   the simulator's changes since that snapshot, one JSON line each (folded into it at
 ///                        every start and every 8 MiB / 50 000 lines)
 ///   provider.json        the provider account the numbers are owned at (ProviderBinding), written at first start
-///   clock                the latest time a running numberd saw (Unix seconds), written at start, hourly and at
-///                        shutdown: what a start compares its clock with (Numberd.checkClock)
+///   clock                the latest time a running numberd saw (Unix seconds), written at start, every minute and
+///                        at shutdown: what a start compares its clock with (Numberd.checkClock)
+///   downtimes            when numberd was not running (one line each, `<from> <to>` in Unix seconds, at most 100),
+///                        written at start: grace periods count only the time outside them (Downtimes)
 /// ```
 public struct DataDirectory: Sendable {
     /// The root.
@@ -60,6 +62,40 @@ public struct DataDirectory: Sendable {
     func advanceClockMark(to now: Date) throws {
         if let mark = readClockMark(), mark >= now { return }
         try replaceFile(clockMark, with: "\(Int64(now.timeIntervalSince1970))\n")
+    }
+
+    /// When numberd was not running, as its starts recorded it (``Downtimes``).
+    var downtimes: String { root + "/downtimes" }
+
+    /// The downtimes in `downtimes`: none when the file is missing, nil when it cannot be read or holds anything but
+    /// downtimes in time order.
+    func readDowntimes() -> Downtimes? {
+        guard FileManager.default.fileExists(atPath: downtimes) else { return Downtimes() }
+        guard let text = try? String(contentsOfFile: downtimes, encoding: .utf8) else { return nil }
+        var intervals: [DateInterval] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let fields = line.split(separator: " ")
+            // Years 1970...9999: what numberd's own clock can have written.
+            let seconds: ClosedRange<Int64> = 0...253_402_300_799
+            guard fields.count == 2, let from = Int64(fields[0]), let to = Int64(fields[1]), from <= to,
+                seconds.contains(from), seconds.contains(to)
+            else {
+                return nil
+            }
+            intervals.append(
+                DateInterval(
+                    start: Date(timeIntervalSince1970: TimeInterval(from)),
+                    end: Date(timeIntervalSince1970: TimeInterval(to))))
+        }
+        return Downtimes(intervals)
+    }
+
+    /// Replaces `downtimes` with `recorded` (written whole, then renamed into place).
+    func writeDowntimes(_ recorded: Downtimes) throws {
+        let lines = recorded.intervals.map {
+            "\(Int64($0.start.timeIntervalSince1970)) \(Int64($0.end.timeIntervalSince1970))\n"
+        }
+        try replaceFile(downtimes, with: lines.joined())
     }
 
     /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries

@@ -188,8 +188,11 @@ public final class Numberd: Sendable {
         // (the simulator's start, reconciliation).
         let now = Date()
         try checkClock(latest, now: now, configuration, logger: logger)
+        // Before the clock mark moves on: a start that fails between the two records the same downtime again, merged.
+        let downtimes = recordDowntime(
+            directory, since: latest, now: now, graceSeconds: Int64(configuration.gracePeriodSeconds), logger: logger)
         // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below): the
-        // mark is advanced again hourly, and until then the next start compares with the older mark.
+        // mark is advanced again every minute, and until then the next start compares with the older mark.
         do {
             try directory.advanceClockMark(to: now)
         } catch {
@@ -223,6 +226,7 @@ public final class Numberd: Sendable {
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
         serviceConfig.billing.gracePeriodSeconds = Int64(configuration.gracePeriodSeconds)
+        serviceConfig.billing.downtimes = downtimes
         // Every decision's time: never before what the data already records, never ahead of the time that passed.
         let clock = ServiceClock(leadMaxSeconds: configuration.clockLeadMaxSeconds, floor: latest)
         let service = try await NumberService.open(
@@ -310,7 +314,8 @@ public final class Numberd: Sendable {
                     gauges.record(levels, now: clock.now())
                     return reconcileMetadata(report, orphans, levels)
                 }, final: nil),
-            // How far time got, so that the next start tells a clock far ahead from a long quiet run.
+            // How far time got, so that the next start tells a clock far ahead from a long quiet run, and dates the
+            // start of its downtime to the minute (grace periods do not count downtime: `recordDowntime`).
             PeriodicService(
                 name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
                 logger: logger,
@@ -320,7 +325,7 @@ public final class Numberd: Sendable {
                     try directory.advanceClockMark(to: clock.now())
                     return [:]
                 },
-                final: { try directory.advanceClockMark(to: clock.now()) }),
+                final: { try directory.advanceClockMark(to: clock.now()) }, ranLevel: .debug),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
@@ -475,6 +480,41 @@ public final class Numberd: Sendable {
             "the data directory's state breaks \(violations.count) invariant(s), so numberd will not serve it: "
                 + "\(shown)\(more). `numberd verify --data-dir \(directory)` lists them all; restore the "
                 + "directory from a backup or repair it before starting")
+    }
+
+    /// Adds the time from `latest` (the latest time the data records, or a numberd running on it saw) to `now` to the
+    /// data directory's `downtimes` and returns them: grace periods count only numberd's uptime. Neither a record
+    /// that cannot be read (it starts again from this downtime) nor one that cannot be written (this run still uses
+    /// it) refuses the start: a crash loop would not free either.
+    static func recordDowntime(
+        _ directory: DataDirectory, since latest: Date?, now: Date, graceSeconds: Int64, logger: Logger
+    ) -> Downtimes {
+        let kept: Downtimes
+        if let read = directory.readDowntimes() {
+            kept = read
+        } else {
+            logger.warning(
+                "the downtimes file cannot be read; grace periods count from this start's downtime only",
+                metadata: ["path": "\(directory.downtimes)"])
+            kept = Downtimes()
+        }
+        guard let latest else { return kept }
+        let recorded = kept.recording(from: latest, to: now, grace: graceSeconds)
+        if latest < now {
+            logger.info(
+                "numberd was down since the data's latest time; grace periods running then end that much later",
+                metadata: [
+                    "latest": "\(latest.formatted(.iso8601))",
+                    "down_seconds": "\(Int64(now.timeIntervalSince(latest)))",
+                ])
+        }
+        guard recorded != kept else { return recorded }
+        do {
+            try directory.writeDowntimes(recorded)
+        } catch {
+            logger.warning("downtimes not recorded", metadata: ["error": "\(error)"])
+        }
+        return recorded
     }
 
     /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data

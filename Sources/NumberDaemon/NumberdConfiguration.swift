@@ -78,7 +78,7 @@ public struct NumberdConfiguration: Sendable {
     public static let providerAuditFirstRunSeconds = 600
     /// How far the clock may be ahead, when numberd starts, of the latest time the data records anything at
     /// (``NumberCore/CoreState/latestRecordedTime``) or a numberd running on it saw (its `clock` file, written at start,
-    /// hourly and at shutdown); further, the start is refused: a clock far ahead (booted before
+    /// every minute and at shutdown); further, the start is refused: a clock far ahead (booted before
     /// NTP set it) would renew every number once for each month skipped and expire every idempotency key, so a lost
     /// answer retried after the restart would be credited again. After a real outage that long, start once with a
     /// larger value. Flag `--clock-lead-max`, env `NUMBERD_CLOCK_LEAD_MAX`, file `clock-lead-max`, 0...315360000 s
@@ -245,8 +245,9 @@ public struct NumberdConfiguration: Sendable {
     public static let certificateRenewalWindowSeconds: Int64 = 30 * 86_400
 
     /// How often a running numberd writes the time it has got to (the data directory's `clock` file, also at start
-    /// and at shutdown), which the next start's clock check compares with: 3600 s.
-    public static let clockMarkIntervalSeconds = 3600
+    /// and at shutdown), which the next start's clock check compares with, and which dates the start of the next
+    /// downtime (``Downtimes``: a crash counts at most this much of the run before it as downtime): 60 s.
+    public static let clockMarkIntervalSeconds = 60
 
     /// Most billing runs one billing tick makes while more is due (at 500 actions a run: 500,000 renewals).
     public static let billingRunsPerTickMax = 1_000

@@ -15,6 +15,9 @@ struct PeriodicService: Service {
     /// When the first run comes, if not at start nor one interval after it: a long interval (the provider audit's
     /// 6 h) would otherwise never run in a numberd restarted more often than that.
     var firstRunAfterSeconds: Int? = nil
+    /// The level of the line each run that did not fail logs: `debug` for a run frequent and uneventful enough (the
+    /// clock mark's, every minute) that an `info` line each time would only crowd the log.
+    var ranLevel: Logger.Level = .info
 
     func run() async throws {
         // A run and the sleeps between runs are cancelled at graceful shutdown (the start's run too: a reconciliation
@@ -53,7 +56,7 @@ struct PeriodicService: Service {
     private func tick() async {
         do {
             let metadata = try await action()
-            logger.info("\(name) ran", metadata: metadata)
+            logger.log(level: ranLevel, "\(name) ran", metadata: metadata)
             Counter(label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", "ok")])
                 .increment()
             for (item, count) in Self.itemCounts(metadata) {

@@ -353,7 +353,7 @@ import TwilioSimulator
             #expect(error.description.contains("--clock-lead-max"), "\(error)")
         }
         // A quiet deployment writes no records, but the running numberd keeps the time it got to (the clock file,
-        // at start, hourly and at shutdown): the check reads it too, so a restart after a long quiet run is not taken
+        // at start, every minute and at shutdown): the check reads it too, so a restart after a long quiet run is not taken
         // for a clock far ahead. (Before the clock file, a numberd idle for 32 days could not be restarted.) Here the
         // records are over a second old and the mark says a running numberd saw a later time: the start is taken.
         let later = Date().addingTimeInterval(3_600)
@@ -368,7 +368,7 @@ import TwilioSimulator
 
     /// The start wrote its clock mark before anything else and refused to start when it could not (a full disk): a
     /// crash loop that never frees the disk, which the start-up snapshot's own tolerance was there to avoid. The
-    /// mark is now only warned about (it is advanced again hourly).
+    /// mark is now only warned about (it is advanced again every minute).
     @Test func aClockMarkThatCannotBeWrittenDoesNotStopTheStart() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-mark-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

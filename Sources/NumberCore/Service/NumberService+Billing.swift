@@ -165,10 +165,16 @@ struct BillingPlanner {
     /// Numbers the run looked at (acted on or not): what a run costs besides its actions.
     private(set) var visited = 0
 
+    /// Numbers marked past due at or before this time are past their grace period: it counts only numberd's uptime
+    /// (``NumberServiceConfig/Billing/downtimes``), so a number whose grace period was running when numberd stopped
+    /// is not released by the first run back, before its customer could pay.
+    let graceOverIfMarkedBy: Date
+
     init(state: CoreState, config: NumberServiceConfig, now: Date) {
         self.state = state
         self.config = config
         self.now = now
+        self.graceOverIfMarkedBy = config.billing.downtimes.graceOver(at: now, grace: config.billing.gracePeriodSeconds)
     }
 
     var outcome: Outcome { Outcome(report: report, toRelease: toRelease) }
@@ -195,7 +201,7 @@ struct BillingPlanner {
                 guard visit(byFee[fee] ?? [], skipping: busy, while: canPay) else { return }
             }
         }
-        let graceOver = WorkIndexes.minute(now.addingTimeInterval(-TimeInterval(config.billing.gracePeriodSeconds)))
+        let graceOver = WorkIndexes.minute(graceOverIfMarkedBy)
         for minute in work.pastDueMinutes.keys.filter({ $0 <= graceOver }).sorted() {
             guard visit(work.pastDueMinutes[minute] ?? [], skipping: busy) else { return }
         }
@@ -278,7 +284,7 @@ struct BillingPlanner {
 
     private mutating func scheduleGraceRelease(_ numberId: String) {
         guard let number = number(numberId), number.status == .pastDue, let since = number.pastDueSince,
-            since.addingTimeInterval(TimeInterval(config.billing.gracePeriodSeconds)) <= now,
+            since <= graceOverIfMarkedBy,
             actions < config.billing.actionsPerRunMax
         else { return }
         record(.numberReleaseRequested(numberId: numberId, at: now, by: .gracePeriod), number: numberId)

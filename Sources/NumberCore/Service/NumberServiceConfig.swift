@@ -59,8 +59,13 @@ public struct NumberServiceConfig: Sendable, Hashable {
 
     /// Billing cadence.
     public struct Billing: Sendable, Hashable {
-        /// How long a past-due number is kept before it is released, seconds. Default 7 days.
+        /// How long a past-due number is kept before it is released, seconds of numberd's uptime (``downtimes`` do
+        /// not count). Default 7 days.
         public var gracePeriodSeconds: Int64 = 7 * 86_400
+        /// When numberd was not running: a grace period counts only the time outside them, so a customer who could
+        /// not pay while numberd was down still gets the whole period while it is up (``Downtimes``). numberd sets it
+        /// at start from its data directory's record. Default none.
+        public var downtimes = Downtimes()
         /// Most renewals, past-due marks and releases decided in one billing run; the run's events form one
         /// journal record, so this bounds its size (at most 2 KiB per action: 1...512 with the default 1 MiB
         /// record limit). Default 500.

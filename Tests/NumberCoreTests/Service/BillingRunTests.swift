@@ -116,6 +116,53 @@ struct BillingRunTests {
         try await h.check()
     }
 
+    /// numberd down while a grace period ran: the first run back released the number (marked Feb 15 00:00:30, down
+    /// Feb 17 to Feb 25: two usable days of seven), and the README protected only numbers marked after a downtime.
+    /// The grace period now counts only numberd's uptime, through the downtimes numberd records at each start.
+    @Test(
+        "a grace period running when numberd stopped ends later by the downtime, and by later restarts' too",
+        arguments: StoreKind.allCases)
+    func graceSkipsDowntime(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let grace = h.config.billing.gracePeriodSeconds
+        let first = try await h.account(funds: 133)
+        let early = try await h.buy(["+14155550100"], for: first.id).numbers[0]  // due 2025-02-15
+        h.clock.set(.utc("2025-01-25T09:00:00Z"))
+        let second = try await h.account(funds: 133, name: "Beta")
+        let late = try await h.buy(["+14155550101"], for: second.id).numbers[0]  // due 2025-02-25
+        h.clock.set(.utc("2025-02-15T00:00:30Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        // Down from Feb 17 to Feb 25; the start records it.
+        var config = h.config
+        config.billing.downtimes = Downtimes().recording(
+            from: .utc("2025-02-17T00:00:00Z"), to: .utc("2025-02-25T00:00:00Z"), grace: grace)
+        h.clock.set(.utc("2025-02-25T00:00:00Z"))
+        try await h.restart(config: config)
+        let back = try await h.service.runBilling()
+        #expect(back.released == 0 && back.markedPastDue == 1)
+        #expect(h.provider.ownedPhoneNumbers.count == 2)
+        // A restart the next day (a deploy) adds its own minute; the outage still counts.
+        config.billing.downtimes = config.billing.downtimes.recording(
+            from: .utc("2025-02-26T00:00:00Z"), to: .utc("2025-02-26T00:01:00Z"), grace: grace)
+        h.clock.set(.utc("2025-02-26T00:01:00Z"))
+        try await h.restart(config: config)
+        #expect(try await h.service.runBilling().released == 0)
+        // Seven days up since the mark: two before the outage, five after it and the deploy's minute.
+        h.clock.set(.utc("2025-03-02T00:01:29Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-03-02T00:01:30Z"))
+        #expect(try await h.service.runBilling().released == 1)
+        #expect(try h.service.number(accountId: first.id, numberId: early.id).number.status == .released)
+        // Marked by the first run back: seven days up from then, the deploy's minute added.
+        h.clock.set(.utc("2025-03-04T00:00:59Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-03-04T00:01:00Z"))
+        #expect(try await h.service.runBilling().released == 1)
+        #expect(try h.service.number(accountId: second.id, numberId: late.id).number.status == .released)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
+
     @Test("a grace release the provider refuses is retried on the next run", arguments: StoreKind.allCases)
     func graceReleaseRetry(kind: StoreKind) async throws {
         let h = try await Harness(kind)

@@ -17,7 +17,7 @@ struct Harness {
     let kind: StoreKind
     let clock: ManualClock
     let provider: FakeProvider
-    let config: NumberServiceConfig
+    private(set) var config: NumberServiceConfig
     /// The data directory of a file store (each test has its own; removed when the last copy of the harness is gone).
     var directory: URL { scratch.url }
     /// Shared by the harness's copies: a copy still in use keeps the directory.
@@ -54,8 +54,10 @@ struct Harness {
     }
 
     /// Models a crash and restart: a new service over exactly what the store committed (re-read from disk for
-    /// the file store); the old service can no longer write.
-    mutating func restart() async throws {
+    /// the file store); the old service can no longer write. With `config`, the new service runs under it (a start
+    /// with other settings, or the downtimes numberd records at start).
+    mutating func restart(config newConfig: NumberServiceConfig? = nil) async throws {
+        if let newConfig { config = newConfig }
         switch kind {
         case .memory:
             store = memoryStore.restarted()

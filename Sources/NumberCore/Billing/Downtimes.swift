@@ -1,0 +1,68 @@
+import Foundation
+
+/// When numberd was not running, as its starts recorded it (numberd keeps them in its data directory's `downtimes`
+/// file): a past-due number's grace period counts only the time outside them, so a customer who could not pay while
+/// numberd was down still gets the whole period while it is up to take the payment (README "Money rules").
+///
+/// Each start adds the time from the latest the data directory knew numberd running (its latest record, or the `clock`
+/// mark kept every minute) to the start. Only the latest ``keptMax`` are kept, and those no grace period can reach any
+/// more are dropped: a crash loop pushes a grace period's end by at most its last ``keptMax`` downtimes, never for
+/// ever.
+public struct Downtimes: Sendable, Hashable {
+    /// How many downtimes are kept at most (the latest).
+    public static let keptMax = 100
+
+    /// In time order; each ends no later than the next starts.
+    public let intervals: [DateInterval]
+
+    /// None.
+    public init() { intervals = [] }
+
+    /// `intervals`, if they are in time order without overlapping and at most ``keptMax``; nil otherwise.
+    public init?(_ intervals: [DateInterval]) {
+        guard intervals.count <= Self.keptMax,
+            zip(intervals, intervals.dropFirst()).allSatisfy({ $0.end <= $1.start })
+        else { return nil }
+        self.intervals = intervals
+    }
+
+    /// The latest time a number may have been marked past due for its grace period of `grace` seconds to be over at
+    /// `now`: the time from which `grace` seconds outside every downtime have passed by `now`. Without downtimes,
+    /// `now - grace`.
+    public func graceOver(at now: Date, grace: Int64) -> Date {
+        var remaining = TimeInterval(grace)
+        var time = now
+        for interval in intervals.reversed() {
+            // One recorded after `time` (a clock set back) skips nothing.
+            guard interval.start < time else { continue }
+            let up = max(0, time.timeIntervalSince(interval.end))
+            if up >= remaining { break }
+            remaining -= up
+            time = interval.start
+        }
+        return time.addingTimeInterval(-remaining)
+    }
+
+    /// These with numberd's downtime from `stop` to `start` added (merged with any it overlaps: a start that recorded
+    /// its downtime and failed before its clock mark moved on), less those that no grace period of `grace` seconds
+    /// can reach from `start` on, and the oldest past ``keptMax``. A `start` not after `stop` (a clock behind the data)
+    /// adds nothing.
+    public func recording(from stop: Date, to start: Date, grace: Int64) -> Downtimes {
+        var kept = intervals
+        if stop < start {
+            var added = DateInterval(start: stop, end: start)
+            while let last = kept.last, last.end > added.start {
+                added = DateInterval(start: min(last.start, added.start), end: max(last.end, added.end))
+                kept.removeLast()
+            }
+            kept.append(added)
+        }
+        kept = Array(kept.suffix(Self.keptMax))
+        // A grace period over at `start` is over at every later time: the downtimes it ended before never count again.
+        let over = Downtimes(unchecked: kept).graceOver(at: start, grace: grace)
+        kept.removeAll { $0.end <= over }
+        return Downtimes(unchecked: kept)
+    }
+
+    private init(unchecked intervals: [DateInterval]) { self.intervals = intervals }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// A grace period counts only numberd's uptime. Before, it ran through downtime: a number marked past due on Feb 15
+/// with a 7-day grace period, numberd down Feb 17 to Feb 25 (the customer could not add funds), was released by the
+/// first billing run back after two usable days instead of seven.
+@Suite("Downtimes: a grace period counts only the time numberd runs")
+struct DowntimesTests {
+    static let week: Int64 = 7 * 86_400
+
+    static func down(_ from: String, _ to: String) -> DateInterval {
+        DateInterval(start: .utc(from), end: .utc(to))
+    }
+
+    @Test("without downtimes a grace period is over `grace` after the mark")
+    func none() {
+        let now = Date.utc("2025-03-01T12:00:00Z")
+        #expect(Downtimes().graceOver(at: now, grace: Self.week) == .utc("2025-02-22T12:00:00Z"))
+        #expect(Downtimes().graceOver(at: now, grace: 0) == now)
+    }
+
+    @Test("a downtime inside a grace period pushes its end by the downtime; one before or after it does not")
+    func pushedByTheDowntime() throws {
+        let outage = try #require(Downtimes([Self.down("2025-02-17T00:00:00Z", "2025-02-25T00:00:00Z")]))
+        // Marked Feb 15 00:00:30: two days up before the outage, the other five after it.
+        #expect(outage.graceOver(at: .utc("2025-03-02T00:00:30Z"), grace: Self.week) == .utc("2025-02-15T00:00:30Z"))
+        #expect(outage.graceOver(at: .utc("2025-03-02T00:00:29Z"), grace: Self.week) < .utc("2025-02-15T00:00:30Z"))
+        // Marked after the outage: a week from the mark.
+        #expect(outage.graceOver(at: .utc("2025-03-04T00:00:00Z"), grace: Self.week) == .utc("2025-02-25T00:00:00Z"))
+        // Over before the outage: the outage is not reached.
+        #expect(outage.graceOver(at: .utc("2025-02-16T00:00:00Z"), grace: Self.week) == .utc("2025-02-09T00:00:00Z"))
+        // Now within the outage (a test clock; numberd is never up then): nothing of it counts.
+        #expect(outage.graceOver(at: .utc("2025-02-20T00:00:00Z"), grace: 86_400) == .utc("2025-02-16T00:00:00Z"))
+    }
+
+    @Test("an outage then a restart a day later: both downtimes count, the second start does not forget the first")
+    func everyDowntimeCounts() {
+        let grace = Self.week
+        let first = Downtimes().recording(
+            from: .utc("2025-02-17T00:00:00Z"), to: .utc("2025-02-25T00:00:00Z"), grace: grace)
+        let second = first.recording(from: .utc("2025-02-26T00:00:00Z"), to: .utc("2025-02-26T00:01:00Z"), grace: grace)
+        #expect(
+            second.intervals == [
+                Self.down("2025-02-17T00:00:00Z", "2025-02-25T00:00:00Z"),
+                Self.down("2025-02-26T00:00:00Z", "2025-02-26T00:01:00Z"),
+            ])
+        #expect(second.graceOver(at: .utc("2025-03-02T00:01:30Z"), grace: grace) == .utc("2025-02-15T00:00:30Z"))
+    }
+
+    @Test("recording: an overlapping downtime is merged; a clock behind the data adds none; old ones are dropped")
+    func recording() {
+        let grace: Int64 = 86_400
+        // A start that recorded its downtime and failed before its clock mark moved on: the next start's downtime
+        // starts at the same latest time, and covers the first.
+        let failed = Downtimes().recording(
+            from: .utc("2025-02-01T00:00:00Z"), to: .utc("2025-02-01T01:00:00Z"), grace: grace)
+        let next = failed.recording(from: .utc("2025-02-01T00:00:00Z"), to: .utc("2025-02-01T01:05:00Z"), grace: grace)
+        #expect(next.intervals == [Self.down("2025-02-01T00:00:00Z", "2025-02-01T01:05:00Z")])
+        // A clock behind the data's latest time: no downtime.
+        #expect(
+            next.recording(from: .utc("2025-02-01T02:00:00Z"), to: .utc("2025-02-01T01:59:00Z"), grace: grace) == next)
+        // Ten days later no grace period of a day reaches back to it.
+        let later = next.recording(from: .utc("2025-02-11T00:00:00Z"), to: .utc("2025-02-11T00:10:00Z"), grace: grace)
+        #expect(later.intervals == [Self.down("2025-02-11T00:00:00Z", "2025-02-11T00:10:00Z")])
+        // Kept while a grace period can still reach it.
+        let soon = next.recording(from: .utc("2025-02-01T12:00:00Z"), to: .utc("2025-02-01T12:10:00Z"), grace: grace)
+        #expect(soon.intervals.count == 2)
+    }
+
+    /// A crash loop: numberd up a minute, down a minute, for hours. Every downtime would push a grace end, and the
+    /// grace period of a number marked before the loop would end only after a day of the loop's uptime. At most the
+    /// last `keptMax` downtimes count: a grace end moves by at most their sum, and releases go on during the loop.
+    @Test("a crash loop pushes a grace end by at most its last 100 downtimes")
+    func crashLoopIsBounded() {
+        let grace: Int64 = 86_400
+        var downtimes = Downtimes()
+        var time = Date.utc("2025-02-01T00:00:00Z")
+        for _ in 0..<1_000 {
+            let start = time.addingTimeInterval(60)
+            downtimes = downtimes.recording(from: time, to: start, grace: grace)
+            time = start.addingTimeInterval(60)
+        }
+        #expect(downtimes.intervals.count == Downtimes.keptMax)
+        let over = downtimes.graceOver(at: time, grace: grace)
+        #expect(over >= time.addingTimeInterval(-TimeInterval(grace) - 100 * 60))
+        #expect(over == time.addingTimeInterval(-TimeInterval(grace) - 100 * 60))
+    }
+
+    @Test("downtimes out of order, overlapping or too many are refused")
+    func validation() {
+        let a = Self.down("2025-02-01T00:00:00Z", "2025-02-02T00:00:00Z")
+        let b = Self.down("2025-02-02T00:00:00Z", "2025-02-03T00:00:00Z")
+        #expect(Downtimes([a, b]) != nil)
+        #expect(Downtimes([b, a]) == nil)
+        #expect(Downtimes([a, Self.down("2025-02-01T12:00:00Z", "2025-02-04T00:00:00Z")]) == nil)
+        let many = (0...Downtimes.keptMax).map {
+            DateInterval(start: Date(timeIntervalSince1970: Double($0) * 100), duration: 10)
+        }
+        #expect(Downtimes(Array(many.prefix(Downtimes.keptMax))) != nil)
+        #expect(Downtimes(many) == nil)
+    }
+}
