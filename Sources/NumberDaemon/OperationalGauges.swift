@@ -13,6 +13,8 @@ struct OperationalGauges: Sendable {
     let oldestOpenPurchaseIntentAge: Meter
     /// `numberd_pending_releases`: releases requested and not yet done at the provider.
     let pendingReleases: Meter
+    /// `numberd_oldest_pending_release_age_seconds`: 0 when none is pending.
+    let oldestPendingReleaseAge: Meter
     /// `numberd_orphan_watches`: numbers the orphan sweep looks up at the provider.
     let orphanWatches: Meter
     /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current).
@@ -34,6 +36,7 @@ struct OperationalGauges: Sendable {
         openPurchaseIntents = Meter(label: "numberd_open_purchase_intents", factory: factory)
         oldestOpenPurchaseIntentAge = Meter(label: "numberd_oldest_open_purchase_intent_age_seconds", factory: factory)
         pendingReleases = Meter(label: "numberd_pending_releases", factory: factory)
+        oldestPendingReleaseAge = Meter(label: "numberd_oldest_pending_release_age_seconds", factory: factory)
         orphanWatches = Meter(label: "numberd_orphan_watches", factory: factory)
         lastSnapshotTimestamp = Meter(label: "numberd_last_snapshot_timestamp_seconds", factory: factory)
         lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
@@ -59,11 +62,12 @@ struct OperationalGauges: Sendable {
         Meter(label: "numberd_start_time_seconds", factory: factory).set(start.timeIntervalSince1970)
     }
 
-    /// Sets the open-work gauges from `levels`, the oldest intent's age as of `now`.
+    /// Sets the open-work gauges from `levels`, the oldest intent's and pending release's ages as of `now`.
     func record(_ levels: WorkLevels, now: Date) {
         openPurchaseIntents.set(levels.openPurchaseIntents)
         oldestOpenPurchaseIntentAge.set(levels.oldestOpenPurchaseIntentAgeSeconds(at: now))
         pendingReleases.set(levels.pendingReleases)
+        oldestPendingReleaseAge.set(levels.oldestPendingReleaseAgeSeconds(at: now))
         orphanWatches.set(levels.orphanWatches)
     }
 

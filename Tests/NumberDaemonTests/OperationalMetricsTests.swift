@@ -64,7 +64,7 @@ struct OperationalMetricsTests {
             #expect(start >= started && start <= now, "\(start)")
             for level in [
                 "numberd_open_purchase_intents", "numberd_oldest_open_purchase_intent_age_seconds",
-                "numberd_pending_releases", "numberd_orphan_watches",
+                "numberd_pending_releases", "numberd_oldest_pending_release_age_seconds", "numberd_orphan_watches",
             ] {
                 #expect(Self.value(level, in: text) == 0, "\(level) in \(text)")
             }
@@ -96,6 +96,7 @@ struct OperationalMetricsTests {
         levels.openPurchaseIntents = 3
         levels.oldestOpenPurchaseIntentCreatedAt = now.addingTimeInterval(-3_700)
         levels.pendingReleases = 2
+        levels.oldestPendingReleaseRequestedAt = now.addingTimeInterval(-90_000)
         levels.orphanWatches = 5
         gauges.record(levels, now: now)
         gauges.record(FileNumberStore.SnapshotStatus(seq: 9, bytes: 4_096, confirmedAt: now))
@@ -104,6 +105,7 @@ struct OperationalMetricsTests {
         #expect(Self.value("numberd_open_purchase_intents", in: text) == 3)
         #expect(Self.value("numberd_oldest_open_purchase_intent_age_seconds", in: text) == 3_700)
         #expect(Self.value("numberd_pending_releases", in: text) == 2)
+        #expect(Self.value("numberd_oldest_pending_release_age_seconds", in: text) == 90_000)
         #expect(Self.value("numberd_orphan_watches", in: text) == 5)
         #expect(Self.value("numberd_last_snapshot_timestamp_seconds", in: text) == 1_736_937_000)
         #expect(Self.value("numberd_last_snapshot_bytes", in: text) == 4_096)
@@ -113,6 +115,7 @@ struct OperationalMetricsTests {
         let settled = String(decoding: registry.emitToBuffer(), as: UTF8.self)
         #expect(Self.value("numberd_open_purchase_intents", in: settled) == 0)
         #expect(Self.value("numberd_oldest_open_purchase_intent_age_seconds", in: settled) == 0)
+        #expect(Self.value("numberd_oldest_pending_release_age_seconds", in: settled) == 0)
     }
 
     @Test("a reconcile run counts what it did as items, never what is left open")

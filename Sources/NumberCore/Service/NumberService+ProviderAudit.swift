@@ -17,6 +17,12 @@ public struct ProviderAuditReport: Sendable, Hashable {
             /// Routed at the provider to another trunk than numberd's (or to one when numberd has none, or to none
             /// when numberd has one): calls do not reach the customer's trunk.
             case trunkDiffers = "trunk_differs"
+            /// Its release was requested longer ago than ``NumberServiceConfig/Audit/releasePendingMaxSeconds`` (a day)
+            /// and is still not done, whether the provider lists it or not: billed to nobody since the request, and
+            /// most likely still paid at the provider, which keeps refusing the DELETE (reconciliation tries it again
+            /// every pass, never giving up nor withdrawing it). Not a difference of the two sides' listings, but the
+            /// one place such a release is named; release it in the provider's console, and the next pass records it.
+            case releaseStuck = "release_stuck"
 
             public static func < (lhs: Kind, rhs: Kind) -> Bool {
                 allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -27,7 +33,8 @@ public struct ProviderAuditReport: Sendable, Hashable {
         public var kind: Kind
         /// The number (E.164).
         public var phoneNumber: String
-        /// The provider's SID of it (`unowned`, `sid_differs`, `trunk_differs`), or numberd's (`missing`).
+        /// The provider's SID of it (`unowned`, `sid_differs`, `trunk_differs`), or numberd's (`missing`,
+        /// `release_stuck`).
         public var providerSid: String
         /// numberd's number id, when numberd holds it.
         public var numberId: String?
@@ -73,7 +80,8 @@ extension NumberService {
     /// The provider's lists lag its purchases and releases by seconds, and purchases, releases and trunk changes go
     /// on meanwhile; so the account is listed twice, `recheckAfter` apart, each listing compared with the store as it
     /// stands then, and only differences both listings show are reported. A number in flight — reserved by an open
-    /// purchase, watched after a voided one, its release requested — is left out. One audit at a time; the listing is
+    /// purchase, watched after a voided one, its release requested — is left out, except a release requested more
+    /// than `audit.releasePendingMaxSeconds` ago, which is reported `release_stuck`. One audit at a time; the listing is
     /// bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or the provider's error)
     /// when it cannot finish.
     public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
@@ -104,6 +112,8 @@ extension NumberService {
         // Held before the listing starts: a number still held by the same id after it ended was held throughout,
         // so the listing should have shown it.
         let heldBefore = try coordinator.read { state in Array(state.phoneOwners) }
+        // A release requested at or before this has been pending too long (numbers being released are still held).
+        let stuckIfRequestedBy = now().addingTimeInterval(-TimeInterval(limits.releasePendingMaxSeconds))
         var seen = Set<String>()
         var differences: [String: ProviderAuditReport.Difference] = [:]
         var pages = 0
@@ -127,11 +137,18 @@ extension NumberService {
             index = chunk.endIndex
             let missing = try coordinator.read { state in
                 chunk.compactMap { phone, id -> ProviderAuditReport.Difference? in
-                    guard !seen.contains(phone), state.phoneOwners[phone] == id, let number = state.numbers[id],
-                        number.releaseRequestedAt == nil
-                    else { return nil }
+                    guard state.phoneOwners[phone] == id, let number = state.numbers[id] else { return nil }
+                    let kind: ProviderAuditReport.Difference.Kind
+                    if let requested = number.releaseRequestedAt {
+                        // In flight, unless for too long.
+                        guard requested <= stuckIfRequestedBy else { return nil }
+                        kind = .releaseStuck
+                    } else {
+                        guard !seen.contains(phone) else { return nil }
+                        kind = .missing
+                    }
                     return ProviderAuditReport.Difference(
-                        kind: .missing, phoneNumber: phone, providerSid: number.providerSid, numberId: id,
+                        kind: kind, phoneNumber: phone, providerSid: number.providerSid, numberId: id,
                         accountId: number.accountId)
                 }
             }

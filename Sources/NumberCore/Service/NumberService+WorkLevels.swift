@@ -10,6 +10,10 @@ public struct WorkLevels: Sendable, Hashable {
     public var oldestOpenPurchaseIntentCreatedAt: Date?
     /// Numbers whose release was requested and has not happened at the provider yet (no longer billed).
     public var pendingReleases = 0
+    /// When the oldest of them was requested; nil when there is none. One that stays old is a release the provider
+    /// keeps refusing (or cannot be reached for): the customer is no longer billed while the number may still be paid
+    /// at the provider.
+    public var oldestPendingReleaseRequestedAt: Date?
     /// Numbers the orphan sweep watches at the provider (``OrphanWatch``).
     public var orphanWatches = 0
 
@@ -20,13 +24,19 @@ public struct WorkLevels: Sendable, Hashable {
     public func oldestOpenPurchaseIntentAgeSeconds(at now: Date) -> Double {
         oldestOpenPurchaseIntentCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
     }
+
+    /// Seconds since the oldest pending release was requested at `now` (0 when there is none, never negative).
+    public func oldestPendingReleaseAgeSeconds(at now: Date) -> Double {
+        oldestPendingReleaseRequestedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
+    }
 }
 
 extension NumberService {
     /// The open work now, read without copying any table out of its lock: the intents and watches from the durable
-    /// state (one pass over the open intents, which reconciliation keeps few), the pending releases' count from the
-    /// index decisions keep (``WorkIndexes``, absent from the durable state; it may count a release decided and not
-    /// yet on disk). Cheap enough for every background run.
+    /// state (one pass over the open intents, which reconciliation keeps few), the pending releases from the index
+    /// decisions keep (``WorkIndexes``, absent from the durable state; it may count a release decided and not yet on
+    /// disk; one pass over them for the oldest, as reconciliation's claim makes). Cheap enough for every background
+    /// run.
     public func workLevels() -> WorkLevels {
         var levels =
             (try? coordinator.read { state in
@@ -36,7 +46,10 @@ extension NumberService {
                 levels.orphanWatches = state.orphanWatch.count
                 return levels
             }) ?? WorkLevels()
-        levels.pendingReleases = coordinator.readDecisionState { $0.work.pendingReleases.count }
+        (levels.pendingReleases, levels.oldestPendingReleaseRequestedAt) = coordinator.readDecisionState { state in
+            let pending = state.work.pendingReleases
+            return (pending.count, pending.lazy.compactMap { state.numbers[$0]?.releaseRequestedAt }.min())
+        }
         return levels
     }
 }

@@ -161,6 +161,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var pagesMax = 10_000
         /// Differences a report lists (every one is counted). 1...10 000. Default 100.
         public var differencesListedMax = 100
+        /// How long a release may stay requested and not done (Twilio refusing its DELETE) before the audit reports it
+        /// `release_stuck`, seconds. 1...2 592 000. Default 86 400 (a day: numberd's reconciliation, every minute,
+        /// will have tried it about 1 440 times).
+        public var releasePendingMaxSeconds: Int64 = 86_400
 
         /// The defaults.
         public static let defaults = Audit()
@@ -221,6 +225,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
             || !(1...10_000).contains(audit.differencesListedMax)
         {
             problems.append("audit: numbersMax 1...10000000, pagesMax 1...100000, differencesListedMax 1...10000")
+        }
+        if !(1...2_592_000).contains(audit.releasePendingMaxSeconds) {
+            problems.append("audit.releasePendingMaxSeconds must be in 1...2592000")
         }
         if limits.pageSizeDefault < 1 || limits.pageSizeDefault > limits.pageSizeMax {
             problems.append("limits.pageSizeDefault must be in 1...pageSizeMax")

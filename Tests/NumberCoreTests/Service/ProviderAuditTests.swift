@@ -45,7 +45,7 @@ struct ProviderAuditTests {
         h.provider.changeOwned("+14155550203") { $0?.trunkSid = nil }
 
         let report = try await h.service.auditProvider(recheckAfter: .zero)
-        #expect(report.counts == [.unowned: 1, .missing: 1, .sidDiffers: 1, .trunkDiffers: 1])
+        #expect(report.counts == [.unowned: 1, .missing: 1, .sidDiffers: 1, .trunkDiffers: 1, .releaseStuck: 0])
         #expect(
             report.differences.map(\.description) == [
                 "unowned +14155550299 PN" + String(repeating: "9", count: 32),
@@ -132,6 +132,38 @@ struct ProviderAuditTests {
         await #expect(throws: ProviderError.self) { _ = try await h.service.auditProvider(recheckAfter: .zero) }
     }
 
+    /// A release Twilio keeps refusing stayed RELEASING for good — billed to nobody, most likely still paid at
+    /// Twilio — and the audit left it out as in flight; only the count `numberd_pending_releases` showed it.
+    @Test(
+        "a release pending longer than a day is reported release_stuck, whether the provider lists the number or not",
+        arguments: StoreKind.allCases)
+    func stuckRelease(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(["+14155550401", "+14155550402"], for: account.id).numbers
+        // Both releases time out; Twilio keeps the first, and the second's DELETE lands later, unseen by numberd.
+        h.provider.inject(.timeOut, on: .release, times: 2)
+        for number in numbers {
+            _ = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        }
+        try await h.provider.release(sid: numbers[1].providerSid)
+        // In flight for a day less a second: no difference.
+        h.clock.advance(by: 86_399)
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).isClean)
+        h.clock.advance(by: 1)
+        let report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.counts[.releaseStuck] == 2 && report.counts.values.reduce(0, +) == 2)
+        #expect(
+            report.differences.map(\.description)
+                == numbers.map {
+                    "release_stuck \($0.phoneNumber) \($0.providerSid) \($0.id) of \(account.id)"
+                })
+        // Settled by reconciliation: no longer reported.
+        _ = await h.service.reconcile()
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).isClean)
+        try await h.check()
+    }
+
     @Test("configuration bounds of the audit")
     func configuration() {
         var config = NumberServiceConfig.defaults
@@ -143,5 +175,10 @@ struct ProviderAuditTests {
         config = .defaults
         config.audit.differencesListedMax = 10_000
         #expect(config.validate().isEmpty)
+        for (seconds, problems) in [(Int64(0), 1), (1, 0), (2_592_000, 0), (2_592_001, 1)] {
+            config = .defaults
+            config.audit.releasePendingMaxSeconds = seconds
+            #expect(config.validate().count == problems, "\(seconds)")
+        }
     }
 }

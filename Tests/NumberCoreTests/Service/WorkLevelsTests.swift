@@ -57,14 +57,20 @@ struct WorkLevelsTests {
         let account = try await h.account(funds: 133)
         let number = try await h.buy([Self.phone], for: account.id).numbers[0]
         h.provider.inject(.timeOut, on: .release)
+        let requested = h.clock.now()
         _ = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
         var expected = WorkLevels()
         expected.pendingReleases = 1
+        expected.oldestPendingReleaseRequestedAt = requested
         #expect(h.service.workLevels() == expected)
+        // Aging with the clock while the provider keeps it (`numberd_oldest_pending_release_age_seconds`).
+        h.clock.advance(by: 3_600)
+        #expect(h.service.workLevels().oldestPendingReleaseAgeSeconds(at: h.clock.now()) == 3_600)
         try await h.provider.release(sid: number.providerSid)
         _ = await h.service.reconcile()
         let settled = h.service.workLevels()
         #expect(settled.pendingReleases == 0 && settled.openPurchaseIntents == 0)
+        #expect(settled.oldestPendingReleaseRequestedAt == nil && settled.oldestPendingReleaseAgeSeconds(at: .now) == 0)
         #expect(settled.orphanWatches == h.service.durableState().orphanWatch.count)
         try await h.check()
     }
@@ -75,5 +81,8 @@ struct WorkLevelsTests {
         levels.oldestOpenPurchaseIntentCreatedAt = Date(timeIntervalSince1970: 1_000)
         #expect(levels.oldestOpenPurchaseIntentAgeSeconds(at: Date(timeIntervalSince1970: 900)) == 0)
         #expect(levels.oldestOpenPurchaseIntentAgeSeconds(at: Date(timeIntervalSince1970: 1_060)) == 60)
+        levels.oldestPendingReleaseRequestedAt = Date(timeIntervalSince1970: 1_000)
+        #expect(levels.oldestPendingReleaseAgeSeconds(at: Date(timeIntervalSince1970: 900)) == 0)
+        #expect(levels.oldestPendingReleaseAgeSeconds(at: Date(timeIntervalSince1970: 1_060)) == 60)
     }
 }
