@@ -122,8 +122,9 @@ extension NumberService {
             if amount < 0, account.available < -amount {
                 throw .insufficientBalance(required: -amount, available: account.available, currency: account.currency)
             }
-            let balance = account.balance + amount
-            guard balance <= limits.balanceMax else {
+            // Checked: refunds can take a balance past `balanceMax`, up to Int64.max.
+            let (balance, overflow) = account.balance.addingReportingOverflow(amount)
+            guard !overflow, balance <= limits.balanceMax else {
                 throw NumberError(.failedPrecondition, .limitExceeded, "the balance would exceed \(limits.balanceMax)")
             }
             let transaction = LedgerTransaction(

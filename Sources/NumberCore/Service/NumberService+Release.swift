@@ -125,7 +125,18 @@ extension NumberService {
                 throw .numberNotFound(numberId)
             }
             guard number.status != .released else { throw .alreadyReleased(number) }
-            let computed = Self.refund(for: number, at: requestedAt)
+            var computed = Self.refund(for: number, at: requestedAt)
+            // A refund is owed whatever the balance, so it is not held to `balanceMax` (refunds can take a balance
+            // past it); one that would take it past Int64.max — only under a configuration near that, or changed
+            // between restarts — is cut to what fits rather than trap (numberd died at the decision, and again at
+            // each reconciliation pass that retried the release after the restart).
+            let room = Int64.max - account.balance
+            if computed.amount > room {
+                self.logger.error(
+                    "refund cut to what the balance can hold",
+                    metadata: ["number": "\(numberId)", "refund": "\(computed.amount)", "credited": "\(room)"])
+                computed.amount = room
+            }
             var refund: LedgerTransaction?
             if computed.amount > 0 {
                 refund = LedgerTransaction(

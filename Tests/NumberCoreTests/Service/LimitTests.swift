@@ -277,6 +277,37 @@ struct LimitTests {
         #expect(config.validate() == ["limits.revokedApiKeysKeptMax must not be negative"])
     }
 
+    /// A refund is owed whatever the balance, so it is not held to `balanceMax`, and `account.balance + refund` was
+    /// unchecked: a balance near Int64.max (a configuration near it, or changed between restarts) trapped at the
+    /// release's record — and again at each reconciliation pass that retried it after the restart. An adjustment
+    /// trapped the same way.
+    @Test("a refund that would take the balance past Int64.max is cut to fit, an adjustment refused: never a trap")
+    func refundNearInt64Max() async throws {
+        var h = try await Harness(.memory)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        // Ten short of Int64.max: posted straight to the store (no configuration lets AddFunds get there in one go).
+        let topUp = LedgerTransaction(
+            id: "TXN_TESTMAX0001", accountId: account.id, kind: .adjustment, amount: Int64.max - 10,
+            balanceAfter: Int64.max - 10, currency: "USD", numberId: nil, description: "near the top",
+            createdAt: h.clock.now(), idempotencyKey: nil)
+        let store = h.memoryStore
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            store.commit([.transactionPosted(topUp)]) { continuation.resume(with: $0) }
+        }
+        try await h.restart()
+        h.clock.advance(by: 86_400 * 10)
+        let adjusted = await numberError {
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: 100, description: "more")
+        }
+        #expect(adjusted?.code == .failedPrecondition && adjusted?.reason == .limitExceeded)
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        // 88 owed (20 of 30 days), 10 credited: what the balance holds.
+        #expect(result.refund == 10 && result.transaction?.amount == 10 && result.transaction?.balanceAfter == .max)
+        #expect(try h.service.balance(accountId: account.id).balance == Int64.max)
+        try await h.check()
+    }
+
     @Test("a billing run's limits keep each of its decisions within one journal record, at their edges")
     func billingLimitsFitARecord() {
         var config = NumberServiceConfig.defaults
