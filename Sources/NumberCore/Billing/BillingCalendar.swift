@@ -5,6 +5,11 @@ public enum BillingCalendar {
     /// Seconds in a day.
     public static let secondsPerDay: Int64 = 86_400
 
+    /// The dates the calendar is meant for: years 1970...9999 (UTC). Its integer arithmetic traps on dates far
+    /// outside them, which only a damaged record could hold (the state's invariants refuse one).
+    public static let supportedDates =
+        Date(timeIntervalSince1970: 0)...Date(timeIntervalSince1970: 253_402_300_799)
+
     /// The UTC day of month of `date` (1...31): the anchor for all later billing dates.
     public static func anchorDay(of date: Date) -> Int {
         civil(fromDays: epochDay(of: date)).day

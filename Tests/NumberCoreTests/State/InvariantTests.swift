@@ -40,6 +40,36 @@ struct InvariantTests {
         #expect(decoded == state)
     }
 
+    /// A damaged or hand-edited record's anchor day (0, 32), or a date far outside the calendar, reached a
+    /// precondition (or an integer conversion) in `BillingCalendar` at the first billing run — at start, start after
+    /// start: a crash loop instead of the start's refusal of a state whose invariants do not hold.
+    @Test("a billing anchor day outside 1...31, or a cycle outside the years 1970...9999, breaks the billing cycle")
+    func billingCycle() {
+        for day in [0, 32, -1, Int.max] {
+            var state = Self.sound()
+            state.numbers["NUM_1"]!.billingAnchorDay = day
+            #expect(
+                state.checkInvariants().map(\.description) == [
+                    "billing-cycle: NUM_1 has billing anchor day \(day), not 1...31"
+                ])
+        }
+        for start in [-86_400 * 400.0, 253_402_300_800, 1e15] {
+            var state = Self.sound()
+            state.numbers["NUM_1"]!.cycleStart = Date(timeIntervalSince1970: start)
+            state.numbers["NUM_1"]!.nextBillingDate = Date(timeIntervalSince1970: start + 86_400 * 28)
+            // (The billing-date index, built with the number, disagrees too.)
+            #expect(
+                state.checkInvariants().map(\.description).contains(
+                    "billing-cycle: NUM_1 has a cycle outside the years 1970...9999"), "\(start)")
+        }
+        // The edges are sound: anchors 1 and 31, the cycle's own dates.
+        for day in [1, 31] {
+            var state = Self.sound()
+            state.numbers["NUM_1"]!.billingAnchorDay = day
+            #expect(state.checkInvariants() == [])
+        }
+    }
+
     @Test("a balance that disagrees with the ledger")
     func balance() {
         var state = Self.sound()
