@@ -1,0 +1,168 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// Where a release meets billing: a release in doubt carried past its billing date, a past-due number released by its
+/// customer, a release on the billing day before and after the day's run, and a customer's release and the billing
+/// run's grace release of the same number. A billing review found none of them tested.
+@Suite("Releases and billing runs on the same number")
+struct ReleaseAndBillingTests {
+    static let phone = "+14155550100"
+    /// When the number bought at ``Harness/start`` (2025-01-15 10:30) is first due.
+    static let due = Date.utc("2025-02-15T00:00:00Z")
+
+    static func balance(_ h: Harness, _ account: Account) throws -> Int64 {
+        try h.service.balance(accountId: account.id).balance
+    }
+
+    static func transactions(
+        _ h: Harness, _ account: Account, _ kind: LedgerTransaction.Kind
+    ) throws
+        -> [LedgerTransaction]
+    {
+        try h.service.listTransactions(accountId: account.id, pageSize: 500).transactions.filter { $0.kind == kind }
+    }
+
+    @Test(
+        "a release in doubt carried past its billing date is not renewed; its refund is the one as of the request",
+        arguments: StoreKind.allCases)
+    func releaseInDoubtIsNotRenewed(kind: StoreKind) async throws {
+        let (h, account, _, numbers) = try await ReleasingNumberTests.releaseInDoubt(kind)
+        let releasing = numbers[0]
+        let before = try Self.balance(h, account)
+        h.provider.clearFaults()
+        // Past its billing date and the next: the three others renew twice, the one being released never.
+        h.clock.set(Self.due.addingTimeInterval(28 * 86_400 + 3_600))
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 6 && report.markedPastDue == 0 && report.released == 0)
+        #expect(try Self.transactions(h, account, .renewal).allSatisfy { $0.numberId != releasing.id })
+        let shown = try h.service.number(accountId: account.id, numberId: releasing.id).number
+        #expect(shown.listingStatus == .releasing && shown.nextBillingDate == Self.due)
+        // The queued DELETE lands; the refund is the paid days left at the request, ten days into the first cycle.
+        try await h.provider.release(sid: releasing.providerSid)
+        #expect(await h.service.reconcile().releasesCompleted == [releasing.id])
+        let refund = BillingCalendar.proratedRefund(
+            monthlyFee: 133, cycleStart: releasing.cycleStart, nextBillingDate: Self.due,
+            releaseAt: Harness.start.addingTimeInterval(86_400 * 10))
+        #expect(refund.amount == 133 * 20 / 30)
+        #expect(try Self.transactions(h, account, .refund).map(\.amount) == [refund.amount])
+        #expect(try Self.balance(h, account) == before - 6 * 133 + refund.amount)
+        try await h.check()
+    }
+
+    @Test(
+        "a past-due number released by its customer: released at the provider, nothing refunded, not billed again",
+        arguments: StoreKind.allCases)
+    func pastDueReleased(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.clock.set(Self.due.addingTimeInterval(30))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        h.clock.set(Self.due.addingTimeInterval(86_400 + 43_200))
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(!result.dryRun && result.number.status == .released && result.releasedAt == h.clock.now())
+        #expect(result.refund == 0 && result.transaction == nil && result.number.refundTransactionId == nil)
+        #expect(h.provider.owned(Self.phone) == nil && h.provider.calls(.release) == 1)
+        // Funds added, then past the grace period: neither renewed (it left the past-due indexes) nor released again.
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1_000)
+        h.clock.set(Self.due.addingTimeInterval(8 * 86_400))
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 0 && report.released == 0 && report.releaseFailures == 0)
+        #expect(try Self.balance(h, account) == 1_000 && h.provider.calls(.release) == 1)
+        #expect(try Self.transactions(h, account, .refund).isEmpty)
+        try await h.check()
+    }
+
+    @Test(
+        "released on its billing day before the day's run, DELETE still running: not renewed, nothing refunded",
+        arguments: StoreKind.allCases)
+    func releasedOnTheBillingDayBeforeTheRun(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        // Due since 00:00; the minute's billing run has not come yet. The release's DELETE is slow.
+        h.clock.set(Self.due.addingTimeInterval(10))
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let release = Task { try await h.service.release(accountId: account.id, numberId: number.id) }
+        await h.provider.waitUntilReached("delete")
+        let run = try await h.service.runBilling()
+        #expect(run.renewed == 0 && run.markedPastDue == 0)
+        h.provider.resume("delete")
+        let result = try await release.value
+        // The paid cycle ended at 00:00: no whole day of it left.
+        #expect(result.refund == 0 && result.transaction == nil && result.number.status == .released)
+        #expect(try await h.service.runBilling().renewed == 0)
+        #expect(try Self.balance(h, account) == before)
+        #expect(try Self.transactions(h, account, .renewal).isEmpty)
+        try await h.check()
+    }
+
+    @Test(
+        "released on its billing day after the day's run: the month just paid is refunded for its whole days left",
+        arguments: StoreKind.allCases)
+    func releasedOnTheBillingDayAfterTheRun(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        h.clock.set(Self.due.addingTimeInterval(30))
+        #expect(try await h.service.runBilling().renewed == 1)
+        h.clock.set(Self.due.addingTimeInterval(8 * 3_600))
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        // Paid Feb 15 to Mar 15 (28 days); at 08:00, 27 whole days left: 133 × 27 / 28, rounded down.
+        #expect(result.remainingDays == 27 && result.refund == 133 * 27 / 28 && result.refund == 128)
+        #expect(try Self.balance(h, account) == before - 133 + 128)
+        #expect(try Self.transactions(h, account, .refund).map(\.amount) == [128])
+        try await h.check()
+    }
+
+    /// A past-due number, past its grace period at Feb 22 00:00:30.
+    static func pastGrace(_ kind: StoreKind) async throws -> (Harness, Account, OwnedNumber) {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.clock.set(Self.due.addingTimeInterval(30))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        h.clock.set(Self.due.addingTimeInterval(30 + TimeInterval(h.config.billing.gracePeriodSeconds)))
+        return (h, account, number)
+    }
+
+    @Test(
+        "the customer's release while the billing run's grace release of the number runs is refused; one DELETE",
+        arguments: StoreKind.allCases)
+    func customerReleaseDuringGraceRelease(kind: StoreKind) async throws {
+        let (h, account, number) = try await Self.pastGrace(kind)
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let run = Task { try await h.service.runBilling() }
+        await h.provider.waitUntilReached("delete")
+        let refused = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(refused?.code == .aborted && refused?.reason == .numberNotActive)
+        h.provider.resume("delete")
+        let report = try await run.value
+        #expect(report.released == 1 && report.releaseFailures == 0)
+        #expect(h.provider.calls(.release) == 1 && h.provider.ownedPhoneNumbers.isEmpty)
+        let released = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(released.status == .released && released.refundTransactionId == nil)
+        try await h.check()
+    }
+
+    @Test(
+        "the billing run leaves a number whose customer's release is running, though its grace period is over",
+        arguments: StoreKind.allCases)
+    func graceReleaseDuringCustomerRelease(kind: StoreKind) async throws {
+        let (h, account, number) = try await Self.pastGrace(kind)
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let release = Task { try await h.service.release(accountId: account.id, numberId: number.id) }
+        await h.provider.waitUntilReached("delete")
+        let report = try await h.service.runBilling()
+        #expect(report.released == 0 && report.releaseFailures == 0 && report.releasesDeferred == 0)
+        h.provider.resume("delete")
+        let result = try await release.value
+        #expect(result.number.status == .released && result.refund == 0)
+        #expect(h.provider.calls(.release) == 1 && h.provider.ownedPhoneNumbers.isEmpty)
+        #expect(try await h.service.runBilling().released == 0)
+        try await h.check()
+    }
+}
