@@ -5,12 +5,18 @@ import Foundation
 /// numberd was down still gets the whole period while it is up to take the payment (README "Money rules").
 ///
 /// Each start adds the time from the latest the data directory knew numberd running (its latest record, or the `clock`
-/// mark kept every minute) to the start. Only the latest ``keptMax`` are kept, and those no grace period can reach any
-/// more are dropped: a crash loop pushes a grace period's end by at most its last ``keptMax`` downtimes, never for
-/// ever.
+/// mark kept every minute) to the start. Downtimes less than ``mergeGapSeconds`` apart are one; at most ``keptMax`` are
+/// kept (past it the shortest goes, so an outage is never forgotten for a crash loop after it, and a grace end moves
+/// by at most the longest ``keptMax``), and those no grace period can reach any more are dropped.
 public struct Downtimes: Sendable, Hashable {
-    /// How many downtimes are kept at most (the latest).
+    /// How many downtimes are kept at most.
     public static let keptMax = 100
+
+    /// A run shorter than this between two downtimes (a start refused or crashed before numberd's first minute — a
+    /// held port, a wrong setting, systemd restarting it every few seconds) gave no customer time to pay: the two are
+    /// recorded as one downtime. Without it a crash loop after an outage added one entry per attempt, and ``keptMax``
+    /// of them pushed the outage itself out of the record, so its grace periods ended as if numberd had been up.
+    public static let mergeGapSeconds: TimeInterval = 60
 
     /// In time order; each ends no later than the next starts.
     public let intervals: [DateInterval]
@@ -43,21 +49,26 @@ public struct Downtimes: Sendable, Hashable {
         return time.addingTimeInterval(-remaining)
     }
 
-    /// These with numberd's downtime from `stop` to `start` added (merged with any it overlaps: a start that recorded
-    /// its downtime and failed before its clock mark moved on), less those that no grace period of `grace` seconds
-    /// can reach from `start` on, and the oldest past ``keptMax``. A `start` not after `stop` (a clock behind the data)
-    /// adds nothing.
+    /// These with numberd's downtime from `stop` to `start` added (merged with any it overlaps or follows within
+    /// ``mergeGapSeconds``: a start that recorded its downtime and failed before its clock mark moved on), the shortest
+    /// dropped while more than ``keptMax``, less those that no grace period of `grace` seconds can reach from `start`
+    /// on. A `start` not after `stop` (a clock behind the data) adds nothing.
     public func recording(from stop: Date, to start: Date, grace: Int64) -> Downtimes {
         var kept = intervals
         if stop < start {
             var added = DateInterval(start: stop, end: start)
-            while let last = kept.last, last.end > added.start {
+            while let last = kept.last, last.end.addingTimeInterval(Self.mergeGapSeconds) > added.start {
                 added = DateInterval(start: min(last.start, added.start), end: max(last.end, added.end))
                 kept.removeLast()
             }
             kept.append(added)
         }
-        kept = Array(kept.suffix(Self.keptMax))
+        // Past the bound the shortest downtime goes (the oldest of equals), not the oldest: an outage stays recorded
+        // however many short restarts follow it, and a grace end moves by at most the longest ``keptMax``.
+        while kept.count > Self.keptMax, let shortest = kept.indices.min(by: { kept[$0].duration < kept[$1].duration })
+        {
+            kept.remove(at: shortest)
+        }
         // A grace period over at `start` is over at every later time: the downtimes it ended before never count again.
         let over = Downtimes(unchecked: kept).graceOver(at: start, grace: grace)
         kept.removeAll { $0.end <= over }

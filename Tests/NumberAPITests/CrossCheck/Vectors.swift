@@ -92,6 +92,19 @@ let crossCheckVectors: [CrossCheckVector] = [
                 createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5),
                 revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)),
             secret: "secret #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+    CrossCheckVector("empty.CreateBackupRequest", CreateBackupRequest()),
+    CrossCheckVector("full.CreateBackupRequest", CreateBackupRequest()),
+    CrossCheckVector("empty.CreateBackupResponse", CreateBackupResponse()),
+    CrossCheckVector(
+        "full.CreateBackupResponse",
+        CreateBackupResponse(
+            name: "name #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            path: "path #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", journalSeq: 18446744073709551612,
+            snapshotBytes: 9223372036854775803, linked: true, createdAt: Date(timeIntervalSince1970: 1785047415 + 0.25),
+            removed: [
+                "removed #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                "removed #14 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            ])),
     CrossCheckVector("empty.CreateTrunkRequest", CreateTrunkRequest()),
     CrossCheckVector(
         "full.CreateTrunkRequest",

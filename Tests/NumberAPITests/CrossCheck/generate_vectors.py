@@ -70,6 +70,8 @@ def scalar_or_message(field, seed, depth):
         return str(-(10**15) - seed if seed % 2 else 9223372036854775807 - seed)
     if t == F.TYPE_INT32:
         return -seed if seed % 2 else 2147483647 - seed
+    if t == F.TYPE_UINT64:
+        return str(18446744073709551615 - seed if seed % 2 else 2**63 + seed)
     if t == F.TYPE_ENUM:
         enum = ENUMS[field.type_name.split(".")[-1]]
         return enum.value[-1].name
@@ -131,7 +133,7 @@ def swift_scalar(field, value):
         return swift_string(value)
     if t == F.TYPE_BOOL:
         return "true" if value else "false"
-    if t in (F.TYPE_INT64, F.TYPE_INT32):
+    if t in (F.TYPE_INT64, F.TYPE_INT32, F.TYPE_UINT64):
         return str(int(value))
     if t == F.TYPE_ENUM:
         return swift_enum(field, value)

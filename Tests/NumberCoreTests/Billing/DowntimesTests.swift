@@ -87,6 +87,34 @@ struct DowntimesTests {
         #expect(over == time.addingTimeInterval(-TimeInterval(grace) - 100 * 60))
     }
 
+    /// An outage, then a crash loop before numberd stays up (a held port, a wrong setting, systemd restarting it):
+    /// each attempt recorded a downtime of its own, and after 100 of them the outage itself was dropped, so the first
+    /// billing run that stayed up released every number whose grace period was running during the outage.
+    @Test("an outage stays recorded through a crash loop after it: attempts within a minute merge, the shortest go")
+    func outageOutlivesACrashLoop() throws {
+        let grace = Self.week
+        let outage = Self.down("2025-02-17T00:00:00Z", "2025-02-25T00:00:00Z")
+        var downtimes = Downtimes().recording(from: outage.start, to: outage.end, grace: grace)
+        var time = outage.end
+        // 150 refused starts 5 s apart: one downtime with the outage.
+        for _ in 0..<150 {
+            let next = time.addingTimeInterval(5)
+            downtimes = downtimes.recording(from: time, to: next, grace: grace)
+            time = next
+        }
+        #expect(downtimes.intervals == [DateInterval(start: outage.start, end: time)])
+        // Then 150 crashes after two minutes up, each down 10 s: separate downtimes, the shortest dropped past 100.
+        for _ in 0..<150 {
+            let crash = time.addingTimeInterval(120)
+            downtimes = downtimes.recording(from: crash, to: crash.addingTimeInterval(10), grace: grace)
+            time = crash.addingTimeInterval(10)
+        }
+        #expect(downtimes.intervals.count == Downtimes.keptMax)
+        #expect(downtimes.intervals.first?.start == outage.start)
+        // A number marked past due Feb 15 00:00:30 (two days up before the outage) still has five days after it.
+        #expect(downtimes.graceOver(at: time, grace: grace) < .utc("2025-02-15T00:00:30Z"))
+    }
+
     @Test("downtimes out of order, overlapping or too many are refused")
     func validation() {
         let a = Self.down("2025-02-01T00:00:00Z", "2025-02-02T00:00:00Z")
