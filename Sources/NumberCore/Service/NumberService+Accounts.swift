@@ -83,7 +83,8 @@ extension NumberService {
                 return ([], (first, true))
             }
             let (balance, overflow) = account.balance.addingReportingOverflow(amount)
-            guard !overflow, balance <= limits.balanceMax else {
+            // A debit is never refused for the ceiling: a refund may have taken the balance past it.
+            guard !overflow, amount < 0 || balance <= limits.balanceMax else {
                 throw NumberError(
                     .failedPrecondition, .limitExceeded,
                     "the balance would exceed \(PricingPolicy.display(limits.balanceMax, account.currency))",
@@ -124,7 +125,8 @@ extension NumberService {
             }
             // Checked: refunds can take a balance past `balanceMax`, up to Int64.max.
             let (balance, overflow) = account.balance.addingReportingOverflow(amount)
-            guard !overflow, balance <= limits.balanceMax else {
+            // A debit is never refused for the ceiling: a refund may have taken the balance past it.
+            guard !overflow, amount < 0 || balance <= limits.balanceMax else {
                 throw NumberError(.failedPrecondition, .limitExceeded, "the balance would exceed \(limits.balanceMax)")
             }
             let transaction = LedgerTransaction(

@@ -305,6 +305,9 @@ struct LimitTests {
         // 88 owed (20 of 30 days), 10 credited: what the balance holds.
         #expect(result.refund == 10 && result.transaction?.amount == 10 && result.transaction?.balanceAfter == .max)
         #expect(try h.service.balance(accountId: account.id).balance == Int64.max)
+        // Above `balanceMax` now, the account can still be debited (a correction is never refused for the ceiling).
+        let debit = try await h.service.adjustBalance(accountId: account.id, amount: -5, description: "correction")
+        #expect(debit.balanceAfter == Int64.max - 5)
         try await h.check()
     }
 
