@@ -289,14 +289,7 @@ public struct BackupRestore: Sendable {
         for name in try storeFiles(source, files) {
             let input = try files.open(source + "/" + name, mode: .read)
             defer { files.close(input) }
-            let output = try files.open(target + "/" + name, mode: .createNew)
-            defer { files.close(output) }
-            while true {
-                let chunk = try files.read(input, count: limits.snapshotChunkBytes)
-                if chunk.isEmpty { break }
-                try files.write(output, chunk)
-            }
-            try files.fdatasync(output)
+            try files.copy(input, to: target + "/" + name, chunkBytes: limits.snapshotChunkBytes)
         }
         try files.fsyncDirectory(target)
     }

@@ -78,7 +78,9 @@ extension FileJournal {
         try backupStep(folder) {
             if placed.seq > 0 {
                 let path = target.path(JournalLayout.snapshotName(seq: placed.seq))
-                if let source = placed.source { try copyFile(source, to: path) }
+                if let source = placed.source {
+                    try fileSystem.copy(source, to: path, chunkBytes: options.limits.snapshotChunkBytes)
+                }
                 store.bytes = try checkBackupSnapshot(path)
             }
             try writeNewFile(
@@ -103,19 +105,6 @@ extension FileJournal {
 
     /// `link(2)` errors that mean "no hard link here", so the snapshot is copied instead.
     static var noHardLink: Set<Int32> { [EXDEV, EPERM, ENOTSUP, EOPNOTSUPP, EMLINK] }
-
-    /// Copies the open file `source` to a new file `destination` a chunk at a time (`snapshotChunkBytes`, each
-    /// synced, as a snapshot is written).
-    func copyFile(_ source: JournalFileHandle, to destination: String) throws {
-        let output = try fileSystem.open(destination, mode: .createNew)
-        defer { fileSystem.close(output) }
-        while true {
-            let chunk = try fileSystem.read(source, count: options.limits.snapshotChunkBytes)
-            if chunk.isEmpty { break }
-            try fileSystem.write(output, chunk)
-            try fileSystem.fdatasync(output)
-        }
-    }
 
     /// Reads a backup's snapshot a chunk at a time and checks its checksum; its size. Throws `io` if it does not
     /// check.

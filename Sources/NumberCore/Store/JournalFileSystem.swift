@@ -69,3 +69,19 @@ public protocol JournalFileSystem: Sendable {
     /// Releases a lock taken by `lockDirectory`.
     func unlockDirectory(_ handle: JournalFileHandle)
 }
+
+extension JournalFileSystem {
+    /// Copies the open file `source`, from its position to its end, into the new file `destination` (it must not
+    /// exist), `chunkBytes` at a time, each chunk synced as a snapshot is written: no single sync has gigabytes to
+    /// flush, and the copy is durable when this returns. What a backup copies its snapshot with, and a restore its store.
+    package func copy(_ source: JournalFileHandle, to destination: String, chunkBytes: Int) throws {
+        let output = try open(destination, mode: .createNew)
+        defer { close(output) }
+        while true {
+            let chunk = try read(source, count: chunkBytes)
+            if chunk.isEmpty { break }
+            try write(output, chunk)
+            try fdatasync(output)
+        }
+    }
+}
