@@ -42,6 +42,19 @@ struct StoreBackupTests {
         return (store, service, account)
     }
 
+    /// The state the store in `backup` opens with, as a restore would open it.
+    static func openedState(_ backup: FileNumberStore.Backup) async throws -> CoreState {
+        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
+        do {
+            let state = try await restored.load()
+            await restored.close()
+            return state
+        } catch {
+            await restored.close()
+            throw error
+        }
+    }
+
     @Test("a backup opens as the state committed before it was asked for; later commits stay out of it")
     func backupHoldsTheStateAskedFor() async throws {
         let places = Places()
@@ -93,9 +106,7 @@ struct StoreBackupTests {
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: backup.path + "/store").sorted()
                 == ["FORMAT", "journal-00000000000000000001.jsonl"])
-        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
-        #expect(try await restored.load() == CoreState())
-        await restored.close()
+        #expect(try await Self.openedState(backup) == CoreState())
         await store.close()
     }
 
@@ -167,9 +178,7 @@ struct StoreBackupTests {
         #expect(!backup.linked)
         // The snapshot written first, then its copy, FORMAT and the empty segment.
         #expect(fileSystem.count(.fdatasync) >= syncs + 4)
-        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
-        #expect(try await restored.load() == before)
-        await restored.close()
+        #expect(try await Self.openedState(backup) == before)
         await store.close()
     }
 
@@ -264,9 +273,7 @@ struct StoreBackupTests {
             return try #require(backup)
         }
         let after = service.durableState()
-        let restored = try FileNumberStore.open(directory: URL(fileURLWithPath: backup.path + "/store"))
-        let state = try await restored.load()
-        await restored.close()
+        let state = try await Self.openedState(backup)
         #expect(state.checkInvariants() == [])
         let count = { (state: CoreState) in state.transactions[account.id]?.count ?? 0 }
         #expect(count(before) <= count(state) && count(state) <= count(after))
