@@ -84,4 +84,23 @@ struct BackupTests {
             }
         }
     }
+
+    @Test("a backup that cannot be written is INTERNAL / BACKUP_FAILED with the reason, counted, and numberd serves on")
+    func failedBackupIsReported() async throws {
+        let registry = PrometheusCollectorRegistry()
+        // A backup directory under a file: its folder can never be made.
+        try await withNumberd(metrics: registry, configure: { $0.backupDirectory = "/dev/null/backups" }) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let failed = await #expect(throws: RPCError.self) {
+                    try await admin.createBackup(CreateBackupRequest())
+                }
+                #expect(failed?.code == .internal && failed?.reason == "BACKUP_FAILED", "\(String(describing: failed))")
+                #expect(failed?.message.contains("/dev/null/backups") == true, "\(String(describing: failed))")
+                let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+                #expect(text.contains(#"numberd_backups_total{outcome="failed"} 1"#), "\(text)")
+                let health = try await admin.healthCheck(HealthCheckRequest())
+                #expect(health.status == .serving)
+            }
+        }
+    }
 }
