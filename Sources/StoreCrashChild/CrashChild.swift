@@ -109,8 +109,8 @@ struct StoreCrashChild {
         case "crashBefore": action = .crashBefore
         case "crashAfter": action = .crashAfter
         case let failure where failure.hasPrefix("fail"):
-            // An I/O error (e.g. `fail5` = EIO, `fail28` = ENOSPC): the journal's default fail-stop handler ends
-            // the process.
+            // An I/O error (e.g. `fail5` = EIO, `fail30` = EROFS; a sync's `fail28` = ENOSPC): the journal's default
+            // fail-stop handler ends the process (a write's ENOSPC only refuses that write).
             guard let code = Int32(failure.dropFirst("fail".count)) else {
                 throw JournalError(.invalidOptions, "bad errno in \(failure)")
             }

@@ -158,6 +158,9 @@ struct Serve: AsyncParsableCommand {
         // A write to a pipe nobody reads (a supervisor gone, `numberd | head -0`) fails with EPIPE instead of killing
         // numberd: the banner is written before NIO's first socket, which is when NIO ignores SIGPIPE itself.
         signal(SIGPIPE, SIG_IGN)
+        // A file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) reached by a journal write fails that write with
+        // EFBIG, which the store handles as no room (refused, nothing written, reads go on), instead of killing numberd.
+        signal(SIGXFSZ, SIG_IGN)
         // First, before any secret is read: from here on a crash dumps no core.
         if !allowCoreDumps {
             do {

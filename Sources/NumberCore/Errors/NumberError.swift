@@ -112,6 +112,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let outcomeUnknown = Reason(rawValue: "OUTCOME_UNKNOWN")
         /// The store failed; the service stopped accepting writes (fail-stop).
         public static let storeFailed = Reason(rawValue: "STORE_FAILED")
+        /// The store had no room for the write (disk or quota full): nothing was changed; writes resume once there
+        /// is room, reads go on meanwhile.
+        public static let storeFull = Reason(rawValue: "STORE_FULL")
         /// An amount would overflow.
         public static let amountOverflow = Reason(rawValue: "AMOUNT_OVERFLOW")
         /// The provider's price cannot be charged (negative, or our price from it out of range): nothing the caller

@@ -78,17 +78,26 @@ extension NumberService {
         skipping extra: Set<String>, pass: inout ProviderPass
     ) async throws(NumberError) -> (report: BillingReport, refused: Set<String>) {
         let now = now()
-        let plan = try await coordinator.perform { state throws(NumberError) in
-            var planner = BillingPlanner(state: state, config: config, now: now)
-            // A number whose release or trunk change is running waits for the next run.
-            planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) }.union(extra))
-            local.withLock { local in
-                for number in planner.toRelease {
-                    local.liveReleases.insert(number.id)
-                    local.withdrawableReleases.insert(number.id)
+        // The grace releases the plan claimed, handed back if its record is refused (a store with no room).
+        var claimed: [String] = []
+        let plan: BillingPlanner.Outcome
+        do throws(NumberError) {
+            plan = try await coordinator.perform { state throws(NumberError) in
+                var planner = BillingPlanner(state: state, config: config, now: now)
+                // A number whose release or trunk change is running waits for the next run.
+                planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) }.union(extra))
+                claimed = planner.toRelease.map(\.id)
+                local.withLock { local in
+                    for id in claimed {
+                        local.liveReleases.insert(id)
+                        local.withdrawableReleases.insert(id)
+                    }
                 }
+                return (planner.events, planner.outcome)
             }
-            return (planner.events, planner.outcome)
+        } catch {
+            local.withLock { $0.handBack(claimed) }
+            throw error
         }
         var report = plan.report
         var refused: Set<String> = []

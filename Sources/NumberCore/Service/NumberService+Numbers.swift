@@ -164,8 +164,6 @@ extension NumberService {
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
-        // A claim whose decision then fails (only on a stopped store, which refuses every write until a restart)
-        // is left as it is: nothing could use the number meanwhile anyway.
         let (number, trunk, claimed) = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
         guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
         defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
@@ -182,7 +180,22 @@ extension NumberService {
                 shown.sid == number.providerSid, shown.trunkSid == trunk?.providerTrunkSid
             else { throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber) }
         }
-        return try await coordinator.perform { state throws(NumberError) in
+        do throws(NumberError) {
+            return try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+        } catch {
+            // As after a crash here: the provider may route the number as asked while the state says otherwise. Only
+            // the caller can settle it (a retry sets the provider again, then records).
+            throw Self.unrecorded(
+                error, "the number's trunk was changed at the provider and the change is not recorded: retry it",
+                details: ["numberId": numberId])
+        }
+    }
+
+    /// Records a trunk change the provider has made.
+    private func recordRoute(
+        accountId: String, numberId: String, trunkId: String?
+    ) async throws(NumberError) -> NumberListing {
+        try await coordinator.perform { state throws(NumberError) in
             var current = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
             current.trunkId = trunk?.id
@@ -193,23 +206,32 @@ extension NumberService {
         }
     }
 
-    /// Checks the number and trunk and, unless the number is already there, claims the number for the change.
+    /// Checks the number and trunk and, unless the number is already there, claims the number for the change. A claim
+    /// whose decision then fails (it waits for what it saw to be durable, which a store with no room can refuse) is
+    /// handed back: left, it would refuse every later change of the number and keep billing off it.
     private func claimRoute(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
-        try await coordinator.perform { state throws(NumberError) in
-            _ = try state.requireActiveAccount(accountId)
-            let number = try state.requireUsableNumber(numberId, of: accountId)
-            let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
-            let claimed = try self.local.withLock { local throws(NumberError) -> Bool in
-                guard local.routing[numberId] == nil else {
-                    throw .trunkChangeInProgress(numberId)
+        var claimedHere = false
+        do throws(NumberError) {
+            return try await coordinator.perform { state throws(NumberError) in
+                _ = try state.requireActiveAccount(accountId)
+                let number = try state.requireUsableNumber(numberId, of: accountId)
+                let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
+                let claimed = try self.local.withLock { local throws(NumberError) -> Bool in
+                    guard local.routing[numberId] == nil else {
+                        throw .trunkChangeInProgress(numberId)
+                    }
+                    guard number.trunkId != trunk?.id else { return false }
+                    local.routing[numberId] = .some(trunk?.id)
+                    return true
                 }
-                guard number.trunkId != trunk?.id else { return false }
-                local.routing[numberId] = .some(trunk?.id)
-                return true
+                claimedHere = claimed
+                return ([], (number, trunk, claimed))
             }
-            return ([], (number, trunk, claimed))
+        } catch {
+            if claimedHere { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
+            throw error
         }
     }
 }

@@ -62,7 +62,16 @@ extension NumberService {
         switch await buyAll(intent, trunkSid: trunkSid) {
         case .bought(let provisioned):
             CrashPoint.afterProviderBuyBeforeCommit.hit()
-            return try await commitPurchase(intent, provisioned: provisioned)
+            do throws(NumberError) {
+                return try await commitPurchase(intent, provisioned: provisioned)
+            } catch {
+                // The intent holds the money durably: reconciliation commits the purchase once there is room.
+                throw Self.unrecorded(
+                    error,
+                    "the numbers were bought at the provider and the purchase is not recorded yet; it will be "
+                        + "reconciled: retry with the same idempotency key for its result",
+                    details: ["intentId": intent.id])
+            }
         case .failed(let error, let bought, let watching):
             await compensate(intent, bought: bought, watching: watching)
             throw error
@@ -267,61 +276,74 @@ extension NumberService {
         guard !overflow else { throw .overflow("purchase total") }
         let ttl = config.idempotency.ttlSeconds
         let numbersMax = config.limits.numbersPerAccountMax
-        return try await coordinator.perform { state throws(NumberError) in
-            if let keyId = request.authorizedBy, state.apiKeys[keyId].map({ $0.revokedAt != nil }) ?? true {
-                throw NumberError.invalidCredentials
-            }
-            let account = try state.requireActiveAccount(request.accountId)
-            if let key = request.idempotencyKey,
-                let record = state.liveIdempotency(accountId: account.id, key: key, now: now, ttl: ttl)
-            {
-                return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
-            }
-            if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
-            guard account.currency == quote.currency else {
-                throw .currencyMismatch(expected: account.currency, got: quote.currency)
-            }
-            let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
-            let (releasing, withdrawable) = local.withLock { ($0.releasingOrphans, $0.withdrawableReleases) }
-            for phone in request.phoneNumbers {
-                if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
-                if state.reservations[phone] != nil {
-                    throw .numberUnavailable(phone, "a purchase of it is in progress")
+        // The intent this decision claimed for its call, handed back if its record is refused (a store with no room).
+        var claimed: String?
+        do throws(NumberError) {
+            return try await coordinator.perform { state throws(NumberError) in
+                if let keyId = request.authorizedBy, state.apiKeys[keyId].map({ $0.revokedAt != nil }) ?? true {
+                    throw NumberError.invalidCredentials
                 }
-                if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
+                let account = try state.requireActiveAccount(request.accountId)
+                if let key = request.idempotencyKey,
+                    let record = state.liveIdempotency(accountId: account.id, key: key, now: now, ttl: ttl)
+                {
+                    return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
+                }
+                if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
+                guard account.currency == quote.currency else {
+                    throw .currencyMismatch(expected: account.currency, got: quote.currency)
+                }
+                let trunk = try request.trunkId.map { id throws(NumberError) in
+                    try state.requireTrunk(id, of: account.id)
+                }
+                let (releasing, withdrawable) = local.withLock { ($0.releasingOrphans, $0.withdrawableReleases) }
+                for phone in request.phoneNumbers {
+                    if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
+                    if state.reservations[phone] != nil {
+                        throw .numberUnavailable(phone, "a purchase of it is in progress")
+                    }
+                    if releasing.contains(phone) {
+                        throw .numberUnavailable(phone, "it is being released at the provider")
+                    }
+                }
+                // Numbers held and numbers other purchases of the account are buying: K purchases at once must not
+                // each see room for themselves. A number being released does not count (the customer gave it back; it
+                // is never billed again), unless a running call that may still withdraw it drives its release (a
+                // caller's release, a grace release): one the provider refuses outright is withdrawn and held again, and
+                // must have been counted. Reconciliation's releases are never withdrawn: they do not count.
+                let active =
+                    state.countedForLimit(account.id, withdrawableReleases: withdrawable)
+                    + (state.reservedNumberCounts[account.id] ?? 0)
+                guard active + items.count <= numbersMax else {
+                    throw NumberError(
+                        .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",
+                        details: ["max": String(numbersMax)])
+                }
+                guard account.available >= total else {
+                    throw .insufficientBalance(
+                        required: total, available: account.available, currency: account.currency)
+                }
+                let intent = PurchaseIntent(
+                    id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
+                    country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
+                    heldAmount: total, idempotencyKey: request.idempotencyKey, createdAt: now, status: .open,
+                    actor: request.authorizedBy.map(LedgerActor.apiKey))
+                var events: [CoreEvent] = [.purchaseIntentOpened(intent)]
+                if let key = request.idempotencyKey {
+                    events.append(
+                        .idempotencyRecorded(
+                            IdempotencyRecord(
+                                accountId: account.id, key: key, operation: .purchase, fingerprint: fingerprint,
+                                createdAt: now, outcome: .pending(intentId: intent.id))))
+                }
+                // Claimed under the decision lock, so a concurrent reconcile can never see it unclaimed.
+                local.withLock { _ = $0.liveIntents.insert(intent.id) }
+                claimed = intent.id
+                return (events, Opened(intent: intent, trunkSid: trunk?.providerTrunkSid))
             }
-            // Numbers held and numbers other purchases of the account are buying: K purchases at once must not
-            // each see room for themselves. A number being released does not count (the customer gave it back; it
-            // is never billed again), unless a running call that may still withdraw it drives its release (a
-            // caller's release, a grace release): one the provider refuses outright is withdrawn and held again, and
-            // must have been counted. Reconciliation's releases are never withdrawn: they do not count.
-            let active =
-                state.countedForLimit(account.id, withdrawableReleases: withdrawable)
-                + (state.reservedNumberCounts[account.id] ?? 0)
-            guard active + items.count <= numbersMax else {
-                throw NumberError(
-                    .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",
-                    details: ["max": String(numbersMax)])
-            }
-            guard account.available >= total else {
-                throw .insufficientBalance(required: total, available: account.available, currency: account.currency)
-            }
-            let intent = PurchaseIntent(
-                id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
-                country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
-                heldAmount: total, idempotencyKey: request.idempotencyKey, createdAt: now, status: .open,
-                actor: request.authorizedBy.map(LedgerActor.apiKey))
-            var events: [CoreEvent] = [.purchaseIntentOpened(intent)]
-            if let key = request.idempotencyKey {
-                events.append(
-                    .idempotencyRecorded(
-                        IdempotencyRecord(
-                            accountId: account.id, key: key, operation: .purchase, fingerprint: fingerprint,
-                            createdAt: now, outcome: .pending(intentId: intent.id))))
-            }
-            // Claimed under the decision lock, so a concurrent reconcile can never see it unclaimed.
-            local.withLock { _ = $0.liveIntents.insert(intent.id) }
-            return (events, Opened(intent: intent, trunkSid: trunk?.providerTrunkSid))
+        } catch {
+            if let claimed { local.withLock { _ = $0.liveIntents.remove(claimed) } }
+            throw error
         }
     }
 

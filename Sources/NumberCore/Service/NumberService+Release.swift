@@ -42,6 +42,10 @@ extension NumberService {
             }
         }
         return try await carriedThrough { () async throws(NumberError) -> ReleaseResult in
+            // Whether the decision claimed the number for this call: handed back however the call ends, also when
+            // the request's record is refused (a store with no room), which leaves nothing to release.
+            var claimed = false
+            defer { if claimed { self.local.withLock { $0.handBack([numberId]) } } }
             let number: OwnedNumber = try await self.coordinator.perform { state throws(NumberError) in
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
@@ -52,9 +56,9 @@ extension NumberService {
                     local.liveReleases.insert(numberId)
                     local.withdrawableReleases.insert(numberId)
                 }
+                claimed = true
                 return ([.numberReleaseRequested(numberId: numberId, at: now, by: actor)], number)
             }
-            defer { self.local.withLock { $0.handBack([numberId]) } }
             return try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
         }
     }
@@ -106,9 +110,17 @@ extension NumberService {
             }
         }
         CrashPoint.afterProviderReleaseBeforeRecord.hit()
-        return try await recordRelease(
-            number.id, requestedAt: requestedAt, watching: unconfirmed, blocking: inFlight,
-            actorIfUnrecorded: actorIfUnrecorded)
+        do throws(NumberError) {
+            return try await recordRelease(
+                number.id, requestedAt: requestedAt, watching: unconfirmed, blocking: inFlight,
+                actorIfUnrecorded: actorIfUnrecorded)
+        } catch {
+            // The request is durable: reconciliation records the release and its refund once there is room.
+            throw Self.unrecorded(
+                error,
+                "the number was released at the provider and the release is not recorded yet; it will be "
+                    + "reconciled", details: ["numberId": number.id])
+        }
     }
 
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With

@@ -97,11 +97,22 @@ public final class NumberService: Sendable {
         self.provider = provider
         self.clock = clock
         self.coordinator = StateCoordinator(
-            store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax)
+            store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax,
+            noRoomRetry: .milliseconds(config.commits.noRoomRetryMilliseconds), logger: logger)
         self.baseLogger = logger
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)
         self.local = Mutex(local)
+    }
+
+    /// `error`, for a record of something the provider already did: `STORE_FULL` says nothing was changed, which is no
+    /// longer true, so it becomes `UNAVAILABLE` / `OUTCOME_UNKNOWN` with `message` (what was done and how it is
+    /// settled); any other error stands.
+    static func unrecorded(_ error: NumberError, _ message: String, details: [String: String] = [:]) -> NumberError {
+        guard error.reason == .storeFull else { return error }
+        return NumberError(
+            .unavailable, .outcomeUnknown, message + " (the service's store has no room to record it)",
+            details: details, internalDetail: error.internalDetail)
     }
 
     /// Sets the flag of work that runs one at a time (the orphan sweep, the provider audit) unless it is set already:

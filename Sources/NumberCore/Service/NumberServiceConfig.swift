@@ -116,6 +116,11 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Most estimated bytes of events one store commit takes from the queue (at least one decision is always
         /// taken); keeps a journal record under the journal's `recordBytesMax` (1 MiB by default). Default 512 KiB.
         public var commitBytesEstimateMax: Int = 512 * 1024
+        /// After a write found no room in the store (a full disk or quota), decisions that would write are refused at
+        /// once (`RESOURCE_EXHAUSTED` / `STORE_FULL`) for this long before the next one tries the disk again: each
+        /// refused write rebuilds the decision state from the durable one, O(state). Reads and decisions that write
+        /// nothing go on. Default 1 000 ms; 0 tries the disk with every write.
+        public var noRoomRetryMilliseconds: Int = 1_000
 
         /// The defaults.
         public static let defaults = Commits()
@@ -206,6 +211,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         if idempotency.ttlSeconds < 86_400 { problems.append("idempotency.ttlSeconds must be at least 86400") }
         if limits.revokedApiKeysKeptMax < 0 { problems.append("limits.revokedApiKeysKeptMax must not be negative") }
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
+        if !(0...60_000).contains(commits.noRoomRetryMilliseconds) {
+            problems.append("commits.noRoomRetryMilliseconds must be in 0...60000")
+        }
         if !(0...86_400).contains(reconcile.inFlightHorizonSeconds) {
             problems.append("reconcile.inFlightHorizonSeconds must be in 0...86400")
         }

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Serializes decisions and makes their events durable with group commit.
@@ -34,6 +35,8 @@ final class StateCoordinator: Sendable {
         var committing = false
         var waiters: [Waiter] = []
         var failure: NumberError?
+        /// After a write found no room: until when decisions that would write are refused without trying the disk.
+        var noRoomUntil: ContinuousClock.Instant?
     }
 
     private let store: any NumberStore
@@ -42,10 +45,18 @@ final class StateCoordinator: Sendable {
     /// What readers see: everything the store acknowledged. Never held together with `inner`.
     private let durable: Mutex<CoreState>
     private let commitBytesEstimateMax: Int
+    private let noRoomRetry: Duration
+    private let logger: Logger
 
-    /// Starts from `state`, which must be what `store` has committed.
-    init(store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024) {
+    /// Starts from `state`, which must be what `store` has committed. After a write finds no room in the store,
+    /// decisions that would write are refused for `noRoomRetry` before the next one tries the disk again.
+    init(
+        store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024,
+        noRoomRetry: Duration = .seconds(1), logger: Logger = Logger(label: "numberd.core")
+    ) {
         self.store = store
+        self.noRoomRetry = noRoomRetry
+        self.logger = logger
         // Decisions need the background runs' indexes; readers never use them (``WorkIndexes``).
         self.inner = Mutex(Inner(speculative: state.keepingWorkIndexes(true)))
         self.durable = Mutex(state.keepingWorkIndexes(false))
@@ -118,6 +129,14 @@ final class StateCoordinator: Sendable {
             guard !decision.events.isEmpty else {
                 return ((.success((observedPending, decision.result)), wait(for: observedPending)), nil)
             }
+            if let until = inner.noRoomUntil {
+                // Nothing is pending (the refused commit took everything decided with it), so there is nothing to wait for.
+                if ContinuousClock.now < until {
+                    CoreMetrics.storeNoRoomRefusals.increment()
+                    return ((.failure(.storeFull("writes paused after the store found no room")), false), nil)
+                }
+                inner.noRoomUntil = nil
+            }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence
             inner.nextSequence += 1
@@ -157,6 +176,9 @@ final class StateCoordinator: Sendable {
     /// A commit's completion: applies it to the durable state, starts the next commit and wakes its waiters; or,
     /// on failure, stops all writes and fails everyone waiting.
     private func committed(_ batches: [Batch], started: ContinuousClock.Instant, result: Result<Void, any Error>) {
+        if case .failure(let error) = result, let noRoom = error as? JournalError, noRoom.code == .noRoom {
+            return refusedForRoom(batches, noRoom)
+        }
         if case .failure(let error) = result {
             CoreMetrics.storeCommitFailures.increment()
             let failure = NumberError.storeFailed(error)
@@ -192,6 +214,33 @@ final class StateCoordinator: Sendable {
         }
         if let next { commit(next) }
         for waiter in ready { waiter.continuation.resume(returning: nil) }
+    }
+
+    /// A commit the store refused for lack of room: nothing of it is on disk, nor of anything queued behind it (the
+    /// store refuses those with it). Every decision not yet durable rested on it, so all of them fail with
+    /// `STORE_FULL` — their callers learn nothing was changed — and the decision state goes back to the durable one,
+    /// exactly what a restart would recover. Writes pause for `noRoomRetry`, then the next one tries the disk again.
+    /// Runs on the store's writer, like every completion: no other commit is in flight, so `durable` holds still.
+    private func refusedForRoom(_ batches: [Batch], _ error: JournalError) {
+        let failure = NumberError.storeFull("\(error)")
+        // Built outside the decision lock: the work indexes are O(state). Decisions meanwhile queue behind the refused
+        // commit (it is still in flight) and are refused below with it.
+        let rebuilt = durable.withLock { $0 }.keepingWorkIndexes(true)
+        let (waiters, refused) = inner.withLock { inner -> ([Waiter], Int) in
+            inner.speculative = rebuilt
+            inner.nextSequence = inner.durableSequence + 1
+            inner.committing = false
+            let refused = batches.count + inner.queue.count
+            inner.queue = []
+            inner.noRoomUntil = ContinuousClock.now + noRoomRetry
+            defer { inner.waiters = [] }
+            return (inner.waiters, refused)
+        }
+        CoreMetrics.storeNoRoomRefusals.increment(by: refused)
+        logger.warning(
+            "the store has no room: decisions refused, decision state back to the durable one",
+            metadata: ["decisions": "\(refused)", "error": "\(error)"])
+        for waiter in waiters { waiter.continuation.resume(returning: failure) }
     }
 
     /// Reads the speculative state (decided, maybe not durable) under the decision lock, which holds up decisions

@@ -34,6 +34,9 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
         case crashAfter
         /// A write puts only its first `bytes` bytes on disk, then the process crashes.
         case partialWriteThenCrash(bytes: Int)
+        /// A write puts only its first `bytes` bytes in the file, then fails with this errno (a disk that fills up
+        /// half-way through a write: a short write, then `ENOSPC`).
+        case partialWriteThenFail(bytes: Int, errno: Int32)
         /// The call waits this long, then runs (a slow disk: lets appenders pile up behind a sync).
         case delay(milliseconds: Int)
     }
@@ -145,7 +148,7 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     /// Runs `body` under the action that fires for this call, if any.
     func run<T>(_ operation: Operation, _ path: String, _ body: () throws -> T) throws -> T {
         switch fire(operation, path) {
-        case .none, .partialWriteThenCrash, .delay:
+        case .none, .partialWriteThenCrash, .partialWriteThenFail, .delay:
             return try body()
         case .fail(let code):
             throw JournalFailure(operation: operation.rawValue, path: path, errno: code)
@@ -203,6 +206,9 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
             crash()
             throw JournalFailure(operation: "write (crashed mid-write)", path: handle.path, errno: EIO)
         case .fail(let code):
+            throw JournalFailure(operation: "write", path: handle.path, errno: code)
+        case .partialWriteThenFail(let count, let code):
+            try base.write(handle, Array(bytes.prefix(max(0, count))))
             throw JournalFailure(operation: "write", path: handle.path, errno: code)
         case .crashBefore:
             crash()

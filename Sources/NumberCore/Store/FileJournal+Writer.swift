@@ -83,51 +83,104 @@ extension FileJournal {
         }
         // The watchdog times the disk only: what the acknowledgements below run (callbacks) is not I/O.
         let outcome = watchedIO {
-            segment.withLock { segment -> Result<Bool, JournalFailure> in
+            segment.withLock { segment -> WriteOutcome in
                 guard let handle = segment.handle else {
-                    return .failure(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))
+                    return .failed(JournalFailure(operation: "write", path: layout.directory, errno: EBADF))
+                }
+                // The batch is not durable, but after a failed writeback Linux keeps its pages readable (and marks them
+                // clean): a restart would replay the unacknowledged records from the page cache and build on them, and
+                // a later power cut or eviction would leave a hole in the middle of the journal, refusing every start
+                // after it. So the batch is cut off before the process stops (best effort: if this fails too, the
+                // restart cuts what it can read as a torn tail, as before). Whether the cut is on disk.
+                func cutOff() -> Bool {
+                    (try? fileSystem.truncate(handle, length: segment.size)) != nil
+                        && (try? fileSystem.fdatasync(handle)) != nil
                 }
                 do {
                     try fileSystem.write(handle, bytes)
+                } catch {
+                    let failure = Self.failure(error, operation: "write", path: handle.path)
+                    // No room (a full disk, a quota, the file size limit): the write itself was refused, nothing was
+                    // handed to writeback yet. Once the part written is cut off and that is synced, the segment is
+                    // exactly what was acknowledged and the journal can go on; a sync's failure never can (above).
+                    if failure.isNoRoom, cutOff() { return .noRoom(failure) }
+                    _ = cutOff()
+                    return .failed(failure)
+                }
+                do {
                     try fileSystem.fdatasync(handle)
                 } catch {
-                    // The batch is not durable, but after a failed writeback Linux keeps its pages readable (and marks
-                    // them clean): a restart would replay the unacknowledged records from the page cache and build on
-                    // them, and a later power cut or eviction would leave a hole in the middle of the journal, refusing
-                    // every start after it. So the batch is cut off before the process stops (best effort: if this fails
-                    // too, the restart cuts what it can read as a torn tail, as before).
-                    try? fileSystem.truncate(handle, length: segment.size)
-                    try? fileSystem.fdatasync(handle)
-                    return .failure(Self.failure(error, operation: "write", path: handle.path))
+                    _ = cutOff()
+                    return .failed(Self.failure(error, operation: "fdatasync", path: handle.path))
                 }
                 segment.size += bytes.count
                 segment.lastWrittenSeq = lastSeq
-                return .success(segment.size >= options.limits.segmentBytesMax)
+                return .written(segmentFull: segment.size >= options.limits.segmentBytesMax)
             }
         }
         switch outcome {
-        case .failure(let failure):
+        case .failed(let failure):
             failStop(failure, waiting: batch.map(\.promise))
-        case .success(let segmentFull):
+        case .noRoom(let failure):
+            refuseForRoom(failure, batch: batch)
+        case .written(let segmentFull):
             // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
-            let failure = shared.withLock { state -> JournalFailure? in
+            let (failure, roomAgain) = shared.withLock { state -> (JournalFailure?, Bool) in
                 if state.failure == nil { state.durableSeq = lastSeq }
-                return state.failure
+                defer { state.noRoomSince = nil }
+                return (state.failure, state.noRoomSince != nil)
             }
             if let failure {
                 let error = JournalError(.failed, "the journal stopped after a failed \(failure)")
                 for pending in batch { pending.promise.settle(.failure(error)) }
                 return
             }
+            if roomAgain { options.logger.notice("the journal has room again: records are written") }
             for pending in batch { pending.promise.settle(.success(())) }
-            if segmentFull, let failure = rotateSegment() { failStop(failure, waiting: []) }
+            if segmentFull { rotateOrStop() }
         }
+    }
+
+    /// What writing a batch came to.
+    enum WriteOutcome {
+        case written(segmentFull: Bool)
+        /// Refused for lack of room and cut off again: nothing of it is on disk.
+        case noRoom(JournalFailure)
+        /// The journal must stop.
+        case failed(JournalFailure)
+    }
+
+    /// A batch that found no room: it and every record queued behind it (whose seqs follow it) are refused with
+    /// `noRoom`, and the next record gets the batch's first seq again — the segment ends where it did. The journal
+    /// goes on: the next record tries the disk again. Logged once until a write succeeds.
+    func refuseForRoom(_ failure: JournalFailure, batch: [PendingAppend]) {
+        let (queued, first) = shared.withLock { state -> ([DurabilityPromise], Bool) in
+            let queued = state.queue[state.queueHead...].map(\.promise)
+            state.queue.removeAll()
+            state.queueHead = 0
+            state.queuedBytes = 0
+            state.nextSeq = batch[0].seq
+            defer { if state.noRoomSince == nil { state.noRoomSince = Date() } }
+            return (queued, state.noRoomSince == nil)
+        }
+        if first {
+            options.logger.error(
+                "no room for the journal: writes are refused until there is room", metadata: ["failure": "\(failure)"])
+        }
+        let error = JournalError(.noRoom, "no room to write the record: \(failure)")
+        for promise in batch.map(\.promise) + queued { promise.settle(.failure(error)) }
     }
 
     /// Starts a new segment and deletes segments covered by the oldest kept snapshot, for each request.
     func serveSegmentRequests(_ requests: [SegmentRequest]) {
         for request in requests {
-            if let failure = rotateSegment() {
+            switch rotateSegment() {
+            case .rotated: break
+            case .noRoom(let failure):
+                // The snapshot fails (nothing of it is written yet); the journal goes on in the segment it has.
+                request.continuation.resume(throwing: JournalError(.noRoom, "no room for a new segment: \(failure)"))
+                continue
+            case .failed(let failure):
                 failStop(failure, waiting: [])
                 request.continuation.resume(throwing: JournalError(.failed, "segment rotation failed: \(failure)"))
                 continue
@@ -144,26 +197,61 @@ extension FileJournal {
         }
     }
 
+    /// How a rotation went.
+    enum Rotation {
+        /// A new segment is open (or the current one was empty: nothing to do).
+        case rotated
+        /// The new segment's file could not be created for lack of room: the current one stays open (a later write
+        /// past the size limit tries again).
+        case noRoom(JournalFailure)
+        /// The journal must stop.
+        case failed(JournalFailure)
+    }
+
     /// Closes the current segment (all of it is synced) and opens `journal-<next seq>.jsonl`; nothing to do if the
-    /// current segment is empty. Returns the failure, if any.
-    func rotateSegment() -> JournalFailure? {
+    /// current segment is empty.
+    func rotateSegment() -> Rotation {
         watchedIO {
-            segment.withLock { segment -> JournalFailure? in
-                guard segment.size > 0, let old = segment.handle else { return nil }
+            segment.withLock { segment -> Rotation in
+                guard segment.size > 0, let old = segment.handle else { return .rotated }
                 let firstSeq = segment.lastWrittenSeq + 1
                 let path = layout.path(JournalLayout.segmentName(firstSeq: firstSeq))
+                let handle: JournalFileHandle
                 do {
-                    let handle = try fileSystem.open(path, mode: .createNew)
-                    fileSystem.close(old)
-                    segment.handle = handle
-                    segment.firstSeqs.append(firstSeq)
-                    segment.size = 0
-                    try fileSystem.fsyncDirectory(layout.directory)
-                    return nil
+                    handle = try fileSystem.open(path, mode: .createNew)
                 } catch {
-                    return Self.failure(error, operation: "rotate", path: path)
+                    // `open` with `O_CREAT | O_EXCL` that fails creates nothing: the current segment goes on.
+                    let failure = Self.failure(error, operation: "rotate", path: path)
+                    return failure.isNoRoom ? .noRoom(failure) : .failed(failure)
+                }
+                fileSystem.close(old)
+                segment.rotationPostponed = false
+                segment.handle = handle
+                segment.firstSeqs.append(firstSeq)
+                segment.size = 0
+                do {
+                    try fileSystem.fsyncDirectory(layout.directory)
+                    return .rotated
+                } catch {
+                    return .failed(Self.failure(error, operation: "rotate", path: path))
                 }
             }
+        }
+    }
+
+    /// Rotates a full segment after a write: a failure stops the journal, no room only postpones it.
+    func rotateOrStop() {
+        switch rotateSegment() {
+        case .rotated: break
+        case .noRoom(let failure):
+            let first = segment.withLock { segment in
+                defer { segment.rotationPostponed = true }
+                return !segment.rotationPostponed
+            }
+            guard first else { return }
+            options.logger.warning(
+                "no room for a new journal segment; the current one goes on", metadata: ["failure": "\(failure)"])
+        case .failed(let failure): failStop(failure, waiting: [])
         }
     }
 

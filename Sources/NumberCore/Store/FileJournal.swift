@@ -45,6 +45,8 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var snapshotBytes: Int?
         var writerScheduled = false
         var failure: JournalFailure?
+        /// Since when writes find no room (a batch refused with `noRoom`), nil once one is written again.
+        var noRoomSince: Date?
         var closing = false
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -70,6 +72,8 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var handle: JournalFileHandle?
         var size: Int
         var lastWrittenSeq: UInt64
+        /// Whether a rotation found no room and the full segment goes on (logged once, until a rotation succeeds).
+        var rotationPostponed = false
     }
 
     let options: JournalOptions

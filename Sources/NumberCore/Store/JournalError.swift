@@ -21,6 +21,11 @@ public struct JournalError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let closed = Code("closed")
         /// A write or sync failed earlier: the journal stopped (fail-stop) and acknowledges nothing more.
         public static let failed = Code("failed")
+        /// The file system had no room for a record (`ENOSPC`, `EDQUOT`, or the file size limit's `EFBIG` on its
+        /// `write`): the part written was cut off again and synced, so nothing of it — nor of any record queued
+        /// behind it — is on disk, and the journal goes on (a later record may find room). Never a sync's failure:
+        /// that one stops the journal (`failed`).
+        public static let noRoom = Code("noRoom")
         /// A line before the last one of the journal is damaged (bad checksum or not parsable).
         public static let corruptRecord = Code("corruptRecord")
         /// Sequence numbers are not contiguous (inside a segment, across segments, or after the snapshot).
@@ -82,6 +87,10 @@ public struct JournalFailure: Error, Sendable, Hashable, CustomStringConvertible
     public var path: String
     /// The `errno` reported, 0 if none.
     public var errno: Int32
+
+    /// Whether the call found no room: the disk or the owner's quota full (`ENOSPC`, `EDQUOT`), or the file size limit
+    /// (`EFBIG`: `RLIMIT_FSIZE`, whose `SIGXFSZ` numberd ignores).
+    public var isNoRoom: Bool { errno == ENOSPC || errno == EDQUOT || errno == EFBIG }
 
     /// Creates a failure report.
     public init(operation: String, path: String, errno: Int32) {

@@ -12,6 +12,9 @@ enum CoreMetrics {
     static let storeCommittedOperations = Counter(label: "numberd_store_committed_operations_total")
     /// Failed commits (each stops writes: fail-stop).
     static let storeCommitFailures = Counter(label: "numberd_store_commit_failures_total")
+    /// Decisions refused because the store had no room for a write (`STORE_FULL`: a full disk or quota), at the disk or
+    /// during the pause after it; writes resume by themselves once there is room.
+    static let storeNoRoomRefusals = Counter(label: "numberd_store_no_room_refusals_total")
     /// Failed snapshots (each fails only itself: the journal holds every record and writes go on).
     static let storeSnapshotFailures = Counter(label: "numberd_store_snapshot_failures_total")
 

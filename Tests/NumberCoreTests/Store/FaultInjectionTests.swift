@@ -4,17 +4,23 @@ import Testing
 
 @testable import NumberCore
 
-/// Write and sync failures: fail-stop through the fatal handler, never a false acknowledgement.
+/// Write and sync failures: fail-stop through the fatal handler, never a false acknowledgement; a write that finds no
+/// room is refused and cut off, and the journal goes on.
 @Suite("FileJournal fault injection")
 struct FaultInjectionTests {
     struct Fault: Sendable, CustomTestStringConvertible {
         var operation: FaultInjectingFileSystem.Operation
         var errno: Int32
-        var testDescription: String { "\(operation.rawValue) \(errno == ENOSPC ? "ENOSPC" : "EIO")" }
+        /// Whether cutting the failed write off fails too (a write with no room can then not go on).
+        var cutOffFails = false
+        var testDescription: String {
+            "\(operation.rawValue) \(errno == ENOSPC ? "ENOSPC" : "EIO")\(cutOffFails ? ", its cut-off failing" : "")"
+        }
     }
 
+    /// A write with no room whose cut-off worked is not here: the journal goes on after it (`noRoom` below).
     static let faults = [
-        Fault(operation: .write, errno: ENOSPC), Fault(operation: .write, errno: EIO),
+        Fault(operation: .write, errno: ENOSPC, cutOffFails: true), Fault(operation: .write, errno: EIO),
         Fault(operation: .fdatasync, errno: ENOSPC), Fault(operation: .fdatasync, errno: EIO),
     ]
 
@@ -32,6 +38,9 @@ struct FaultInjectionTests {
         // The next journal write/sync fails; it is slow to fail so that more appenders wait behind it.
         fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .delay(milliseconds: 100)))
         fileSystem.addRule(.init(fault.operation, pathContains: "journal-", action: .fail(errno: fault.errno)))
+        if fault.cutOffFails {
+            fileSystem.addRule(.init(.truncate, pathContains: "journal-", repeats: true, action: .fail(errno: EIO)))
+        }
         let results = await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
             for index in 0..<20 {
                 group.addTask {
@@ -63,6 +72,64 @@ struct FaultInjectionTests {
         #expect(reopened.lastSeq == 3)
         #expect(reopened.state.balances == ["a": 6])
         #expect(reopened.state.notes.isEmpty)
+        if !fault.cutOffFails {
+            #expect(reopened.recovery.tornFiles.isEmpty, "cut by the writer, not left for recovery as a torn tail")
+        }
+        await reopened.journal.close()
+    }
+
+    @Test(
+        "a write with no room is refused with everything queued behind it, cut off, and the journal goes on",
+        arguments: [ENOSPC, EDQUOT, EFBIG])
+    func noRoom(errno: Int32) async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        var options = recorder.options(fileSystem: fileSystem)
+        options.limits.batchRecordsMax = 4
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        let journal = opened.journal
+        for index in 1...3 { _ = try await journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        // The next write puts part of its batch on disk, then finds no room; it is slow to fail so that more records
+        // queue behind it (batches of 4: 16 wait for the next batch).
+        fileSystem.addRule(.init(.write, pathContains: "journal-", action: .delay(milliseconds: 100)))
+        fileSystem.addRule(
+            .init(.write, pathContains: "journal-", action: .partialWriteThenFail(bytes: 50, errno: errno)))
+        let writesBefore = fileSystem.count(.write)
+        let results = await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    do {
+                        return .success(try await journal.append([.note("n\(index)")]))
+                    } catch {
+                        return .failure(error as! JournalError)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(recorder.recorded.isEmpty, "no room is not a fail-stop")
+        // The failed write's records and every one queued behind it are refused, never acknowledged; a record that
+        // came after the refusal may have been written (and acknowledged) at the seqs given again.
+        let refused = results.filter { if case .failure(let error) = $0 { error.code == .noRoom } else { false } }
+        let written = results.compactMap { try? $0.get() }
+        #expect(refused.count + written.count == 20, "\(results)")
+        #expect(refused.count >= 4)
+        #expect(written.sorted() == Array(4..<(4 + UInt64(written.count))), "seqs go on from the last acknowledged")
+        #expect(fileSystem.count(.write) > writesBefore)
+        // The journal goes on: the next record has the next seq, and it is durable.
+        let next = try await journal.append([.note("later")])
+        #expect(next == 4 + UInt64(written.count))
+        await journal.close()
+
+        // Only acknowledged records are on disk, with no gap and nothing torn: the refused batch was cut off.
+        let reopened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(reopened.lastSeq == next)
+        #expect(reopened.state.balances == ["a": 6])
+        #expect(reopened.state.notes.count == written.count + 1)
         #expect(reopened.recovery.tornFiles.isEmpty, "cut by the writer, not left for recovery as a torn tail")
         await reopened.journal.close()
     }

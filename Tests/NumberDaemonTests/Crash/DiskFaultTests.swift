@@ -8,7 +8,7 @@ import Testing
 import Glibc
 #endif
 
-/// A failed write or fdatasync (ENOSPC, EIO) through the store's fault layer: the write is not acknowledged, the
+/// A failed write or fdatasync (EIO, EROFS, a sync's ENOSPC; a write's ENOSPC is `StoreFullTests`) through the store's fault layer: the write is not acknowledged, the
 /// journal stops (fail-stop: numberd's default handler ends the process), every later write is refused, and a
 /// restart on a healthy disk recovers every acknowledged write and a sound state.
 @Suite("disk faults stop the store without acknowledging (core level)")
@@ -21,7 +21,7 @@ struct DiskFaultTests {
 
     static let faults = [
         Fault(operation: .fdatasync, errno: EIO), Fault(operation: .fdatasync, errno: ENOSPC),
-        Fault(operation: .write, errno: ENOSPC), Fault(operation: .write, errno: EIO),
+        Fault(operation: .write, errno: EROFS), Fault(operation: .write, errno: EIO),
     ]
 
     @Test("the failing write is not acknowledged, later writes are refused, a restart recovers", arguments: faults)

@@ -1,0 +1,286 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import NumberCore
+
+/// A store whose disk is full: a write that finds no room (`ENOSPC` half-way through the journal's write) is refused
+/// with `RESOURCE_EXHAUSTED` / `STORE_FULL` and changes nothing, reads go on, writes resume by themselves once there is
+/// room — no fail-stop, no restart. A write that records what the provider already did (a purchase bought, a number
+/// released, a trunk changed) is an unknown outcome instead, which reconciliation or the caller's retry settles.
+@Suite("a store with no room refuses writes and goes on")
+struct StoreFullTests {
+    /// A service over a file store whose journal writes can be made to find no room.
+    final class Disk: Sendable {
+        let fileSystem = FaultInjectingFileSystem()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-full-\(UUID())")
+        let provider = FakeProvider()
+        let clock = ManualClock(Harness.start)
+        let fatal = FatalRecorder()
+        let config: NumberServiceConfig
+        let store: FileNumberStore
+        let service: NumberService
+
+        init(retryMilliseconds: Int = 0) async throws {
+            var config = NumberServiceConfig.defaults
+            config.commits.noRoomRetryMilliseconds = retryMilliseconds
+            self.config = config
+            let journal = fatal.options(fileSystem: fileSystem)
+            store = try FileNumberStore.open(
+                directory: directory, options: FileNumberStore.Options(journal: journal, snapshotEveryRecords: 10_000))
+            service = try await NumberService.open(
+                store: store, provider: provider, clock: clock, config: config,
+                logger: Logger(label: "full", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+
+        deinit { try? FileManager.default.removeItem(at: directory) }
+
+        /// From now on (or from the `occurrence`-th journal write on), every journal write puts part of its bytes in
+        /// the file and then finds no room.
+        func fill(occurrence: Int = 1, repeats: Bool = true) {
+            fileSystem.addRule(
+                .init(
+                    .write, pathContains: "journal-", occurrence: occurrence, repeats: repeats,
+                    action: .partialWriteThenFail(bytes: 40, errno: ENOSPC)))
+        }
+
+        func makeRoom() { fileSystem.removeAllRules() }
+
+        /// The checks every test ends with: no fail-stop, sound states, the claims of calls handed back, and a
+        /// restart that recovers exactly what the service acknowledged (nothing of a refused write).
+        func check(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            #expect(fatal.recorded.isEmpty, "no room is not a fail-stop", sourceLocation: sourceLocation)
+            #expect(service.storeFailure == nil, sourceLocation: sourceLocation)
+            let durable = service.durableState()
+            #expect(durable.checkInvariants() == [], sourceLocation: sourceLocation)
+            let decided = service.decisionState()
+            #expect(decided.work.kept && decided.checkInvariants() == [], sourceLocation: sourceLocation)
+            #expect(
+                decided.accounts == durable.accounts, "nothing decided is left pending", sourceLocation: sourceLocation)
+            let local = service.local.withLock { $0 }
+            #expect(local.liveIntents.isEmpty && local.liveReleases.isEmpty, sourceLocation: sourceLocation)
+            #expect(local.withdrawableReleases.isEmpty && local.routing.isEmpty, sourceLocation: sourceLocation)
+            await store.close()
+            let reopened = try FileNumberStore.open(
+                directory: directory,
+                options: FileNumberStore.Options(journal: JournalOptions(fatal: { _ in }), snapshotEveryRecords: 10_000)
+            )
+            let recovered = try await reopened.load()
+            #expect(
+                recovered == durable.keepingWorkIndexes(true), "the restart recovers what was acknowledged",
+                sourceLocation: sourceLocation)
+            #expect(reopened.recovery.tornFiles.isEmpty, sourceLocation: sourceLocation)
+            await reopened.close()
+        }
+    }
+
+    @Test("a write with no room changes nothing; reads go on; writes pause, then resume once there is room")
+    func refusedThenResumed() async throws {
+        let disk = try await Disk(retryMilliseconds: 300)
+        let account = try await disk.service.createAccount(name: "Full", currency: "USD")
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 1_000, idempotencyKey: "first")
+        disk.fill()
+        let writes = disk.fileSystem.count(.write)
+        let refused = await numberError {
+            _ = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "second")
+        }
+        #expect(refused?.code == .resourceExhausted && refused?.reason == .storeFull, "\(String(describing: refused))")
+        #expect(disk.fileSystem.count(.write) == writes + 1)
+        #expect(try disk.service.balance(accountId: account.id).balance == 1_000)
+        #expect(disk.service.decisionState().accounts[account.id]?.balance == 1_000)
+        #expect(try disk.service.listTransactions(accountId: account.id).transactions.count == 1)
+
+        // Room again, but within the pause: refused at once, without a write.
+        disk.makeRoom()
+        let paused = await numberError {
+            _ = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "second")
+        }
+        #expect(paused?.reason == .storeFull)
+        #expect(disk.fileSystem.count(.write) == writes + 1, "the pause does not touch the disk")
+        // A decision that writes nothing still runs (its own refusal, not the store's).
+        let invalid = await numberError {
+            _ = try await disk.service.addFunds(accountId: account.id, amount: -5, idempotencyKey: "third")
+        }
+        #expect(invalid?.code == .invalidArgument)
+
+        try await Task.sleep(for: .milliseconds(350))
+        let credit = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "second")
+        #expect(credit.balanceAfter == 1_500)
+        #expect(try disk.service.balance(accountId: account.id).balance == 1_500)
+        try await disk.check()
+    }
+
+    @Test(
+        "decisions queued behind the refused write are refused with it; the decision state goes back to the durable one"
+    )
+    func queuedDecisionsAreRefusedWithIt() async throws {
+        let disk = try await Disk()
+        let account = try await disk.service.createAccount(name: "Queue", currency: "USD")
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 100)
+        // The next journal write is slow, then finds no room: the credits decided meanwhile queue behind it.
+        disk.fileSystem.addRule(.init(.write, pathContains: "journal-", action: .delay(milliseconds: 150)))
+        disk.fill(repeats: false)
+        let outcomes = await withTaskGroup(of: Result<Int64, NumberError>.self) { group in
+            for index in 0..<10 {
+                group.addTask {
+                    do throws(NumberError) {
+                        let credit = try await disk.service.addFunds(
+                            accountId: account.id, amount: 10, idempotencyKey: "credit-\(index)")
+                        return .success(credit.amount)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        var credited: Int64 = 0
+        var refused = 0
+        for outcome in outcomes {
+            switch outcome {
+            case .success(let amount): credited += amount
+            case .failure(let error):
+                #expect(error.reason == .storeFull)
+                refused += 1
+            }
+        }
+        #expect(refused >= 2, "the refused write's decision and those queued behind it")
+        #expect(try disk.service.balance(accountId: account.id).balance == 100 + credited)
+        // The state decisions see is the durable one again: a credit now lands on it.
+        let next = try await disk.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "after")
+        #expect(next.balanceAfter == 100 + credited + 1)
+        try await disk.check()
+    }
+
+    @Test("a purchase whose hold finds no room buys nothing and can be made again")
+    func purchaseHoldRefused() async throws {
+        let disk = try await Disk()
+        let account = try await disk.service.createAccount(name: "Buyer", currency: "USD")
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        disk.provider.stock(["+15550100001"])
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+15550100001"], country: "US", idempotencyKey: "buy-1")
+        disk.fill()
+        let refused = await numberError { _ = try await disk.service.purchase(request) }
+        #expect(refused?.reason == .storeFull)
+        #expect(disk.provider.calls(.buy) == 0, "nothing is bought without a durable hold")
+        #expect(disk.service.durableState().intents.isEmpty)
+        disk.makeRoom()
+        let bought = try await disk.service.purchase(request)
+        #expect(bought.numbers.map(\.phoneNumber) == ["+15550100001"])
+        try await disk.check()
+    }
+
+    @Test("a purchase bought but not recorded is an unknown outcome that reconciliation commits, charged once")
+    func purchaseCommitRefused() async throws {
+        let disk = try await Disk()
+        let account = try await disk.service.createAccount(name: "Buyer", currency: "USD")
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        disk.provider.stock(["+15550100002"])
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+15550100002"], country: "US", idempotencyKey: "buy-2")
+        // The hold is written; the commit after the buy finds no room.
+        disk.fill(occurrence: 2)
+        let unknown = await numberError { _ = try await disk.service.purchase(request) }
+        #expect(unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        #expect(unknown?.details["intentId"] != nil)
+        #expect(disk.provider.owned("+15550100002") != nil, "bought at the provider")
+        let held = try disk.service.balance(accountId: account.id)
+        #expect(held.balance == 10_000 && held.available < 10_000, "the hold stands until the purchase is settled")
+        #expect(disk.service.durableState().intents.count == 1)
+
+        disk.makeRoom()
+        let report = await disk.service.reconcile()
+        #expect(report.committed.count == 1, "\(report)")
+        let replay = try await disk.service.purchase(request)
+        #expect(replay.replayed && replay.numbers.map(\.phoneNumber) == ["+15550100002"])
+        let charged = try disk.service.balance(accountId: account.id)
+        #expect(charged.balance == 10_000 - replay.transactions.reduce(0) { $0 - $1.amount })
+        #expect(charged.available == charged.balance)
+        #expect(disk.provider.buyCount("+15550100002") == 1)
+        try await disk.check()
+    }
+
+    @Test("a release refused before the provider leaves the number as it was; one not recorded after it is reconciled")
+    func releaseRefused() async throws {
+        let disk = try await Disk()
+        let account = try await disk.service.createAccount(name: "Owner", currency: "USD")
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        disk.provider.stock(["+15550100003"])
+        let number = try await disk.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+15550100003"], country: "US")
+        ).numbers[0]
+        disk.clock.advance(by: 86_400 * 3)
+
+        // The request finds no room: nothing is released, nothing claimed stays behind.
+        disk.fill()
+        let refused = await numberError {
+            _ = try await disk.service.release(accountId: account.id, numberId: number.id)
+        }
+        #expect(refused?.reason == .storeFull)
+        #expect(disk.provider.calls(.release) == 0)
+        #expect(disk.service.durableState().numbers[number.id]?.releaseRequestedAt == nil)
+        #expect(disk.service.local.withLock { $0.liveReleases.isEmpty && $0.withdrawableReleases.isEmpty })
+
+        // The request is written, the release at the provider done, its record finds no room.
+        disk.makeRoom()
+        disk.fill(occurrence: 2)
+        let unknown = await numberError {
+            _ = try await disk.service.release(accountId: account.id, numberId: number.id)
+        }
+        #expect(unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        #expect(disk.provider.owned("+15550100003") == nil, "released at the provider")
+        #expect(disk.service.durableState().numbers[number.id]?.listingStatus == .releasing)
+
+        disk.makeRoom()
+        let balanceBefore = try disk.service.balance(accountId: account.id).balance
+        let report = await disk.service.reconcile()
+        #expect(report.releasesCompleted == [number.id], "\(report)")
+        let refunds = try disk.service.listTransactions(accountId: account.id).transactions.filter {
+            $0.kind == .refund
+        }
+        #expect(refunds.count == 1 && refunds[0].amount > 0)
+        #expect(try disk.service.balance(accountId: account.id).balance == balanceBefore + refunds[0].amount)
+        try await disk.check()
+    }
+
+    @Test("a trunk change made at the provider and not recorded is an unknown outcome; the number is free to retry")
+    func trunkChangeRefused() async throws {
+        let disk = try await Disk()
+        let account = try await disk.service.createAccount(name: "Router", currency: "USD")
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        let trunk = try await disk.service.createTrunk(accountId: account.id, name: "Main", providerTrunkSid: "TK1")
+        disk.provider.stock(["+15550100004"])
+        let number = try await disk.service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+15550100004"], country: "US")
+        ).numbers[0]
+        // A change decided while another write is pending waits for it; that write finds no room, so the change is
+        // refused before the provider is asked, and its claim on the number is handed back.
+        disk.fileSystem.addRule(.init(.write, pathContains: "journal-", action: .delay(milliseconds: 200)))
+        disk.fill(repeats: false)
+        let pending = Task { try await disk.service.addFunds(accountId: account.id, amount: 1) }
+        try await Task.sleep(for: .milliseconds(50))
+        let waited = await numberError {
+            _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        }
+        #expect(waited?.reason == .storeFull, "\(String(describing: waited))")
+        #expect((try? await pending.value) == nil)
+        #expect(disk.provider.calls(.setTrunk) == 0)
+        #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
+
+        disk.makeRoom()
+        disk.fill()
+        let unknown = await numberError {
+            _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        }
+        #expect(unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        #expect(disk.service.durableState().numbers[number.id]?.trunkId == nil)
+        #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
+        disk.makeRoom()
+        let routed = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        #expect(routed.number.trunkId == trunk.id)
+        #expect(disk.provider.owned("+15550100004")?.trunkSid == "TK1")
+        try await disk.check()
+    }
+}
