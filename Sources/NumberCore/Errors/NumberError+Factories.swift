@@ -51,6 +51,11 @@ extension NumberError {
     static let invalidCredentials = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
 
     /// Another call is changing the number's trunk at the provider right now (try again when it is recorded).
+    static func releaseInProgress(_ numberId: String) -> NumberError {
+        NumberError(
+            .aborted, .numberNotActive, "a release of \(numberId) is in progress", details: ["numberId": numberId])
+    }
+
     static func trunkChangeInProgress(_ numberId: String) -> NumberError {
         NumberError(
             .aborted, .numberNotActive, "a trunk change of \(numberId) is in progress", details: ["numberId": numberId])

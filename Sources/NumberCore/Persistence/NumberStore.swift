@@ -9,8 +9,10 @@ public protocol NumberStore: Sendable {
     func load() async throws -> CoreState
 
     /// Starts making `events` durable, atomically (all or none after a crash), and calls `completion` exactly
-    /// once when they are, or with the error. A failure is final: the service stops writing (fail-stop) rather
-    /// than retry.
+    /// once when they are, or with the error. A failure is final — the service stops writing (fail-stop) rather
+    /// than retry — except a `JournalError` `.noRoom`: then nothing of these events is durable, nor of any commit
+    /// made after this one and not yet completed (the store refuses those too, with the same error), and the store
+    /// takes later commits again (the service refuses what it decided on them and goes back to its durable state).
     ///
     /// `completion` may run on any thread and even before `commit` returns (the file store calls it on its
     /// journal writer, so the service's next batch goes to the disk without a hop through the cooperative pool; a

@@ -518,8 +518,10 @@ extension NumberService {
                 }
                 return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(watching, state), true)
             }
-            guard let marked else { return }
-            watched = marked
+            // Not marked (no room to record it, or the store stopped): the DELETEs below go on all the same — a number
+            // sold in place of the one asked for is no item of the intent, and reconciliation would never release it;
+            // the intent, still open, is voided by reconciliation once nothing of it is owned at the provider.
+            watched = marked ?? false
         }
         var released = true
         var unseen: [String] = []

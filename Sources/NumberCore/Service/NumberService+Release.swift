@@ -53,7 +53,9 @@ extension NumberService {
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
                     }
-                    local.liveReleases.insert(numberId)
+                    // Claimed only if no one else drives its release: a request refused for lack of room leaves the
+                    // number as it was, and another call may decide on it before this one hands its claim back.
+                    guard local.liveReleases.insert(numberId).inserted else { throw .releaseInProgress(numberId) }
                     local.withdrawableReleases.insert(numberId)
                 }
                 claimed = true
@@ -96,9 +98,18 @@ extension NumberService {
                 inFlight = Self.mayStillTakeEffect(error)
             case .owned where !Self.mayStillTakeEffect(error):
                 if withdrawIfRefused {
-                    _ = try? await coordinator.perform { state throws(NumberError) in
+                    let withdrawn = try? await coordinator.perform { state throws(NumberError) in
                         guard state.numbers[number.id]?.releaseRequestedAt != nil else { return ([], true) }
                         return ([.numberReleaseCancelled(numberId: number.id)], true)
+                    }
+                    // Not withdrawn (no room to record it): the release stays requested, and reconciliation tries it
+                    // again — the caller must not read the provider's refusal as "nothing happened".
+                    if withdrawn == nil {
+                        throw NumberError(
+                            .unavailable, .outcomeUnknown,
+                            "the provider refused the release of \(number.id) and the service could not record it; "
+                                + "the release stays requested and will be reconciled",
+                            details: ["numberId": number.id], internalDetail: "\(error)")
                     }
                 }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)

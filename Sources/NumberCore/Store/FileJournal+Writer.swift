@@ -81,6 +81,19 @@ extension FileJournal {
                 contentsOf: JournalCodec.recordLine(
                     seq: pending.seq, time: time, batch: span, eventsJSON: pending.eventsJSON))
         }
+        // A full segment whose rotation found no room: a new one is tried first, and while there is none the batch is
+        // refused unwritten, so a segment never grows past `segmentBytesMax` by more than one batch (past
+        // `segmentReadBytesMax`, no start could read it) — a disk out of inodes still takes appends to an open file.
+        if segment.withLock({ $0.size >= options.limits.segmentBytesMax }) {
+            switch rotateSegment() {
+            case .rotated: break
+            case .noRoom(let failure):
+                postponedRotation(failure)
+                return refuseForRoom(failure, batch: batch)
+            case .failed(let failure):
+                return failStop(failure, waiting: batch.map(\.promise))
+            }
+        }
         // The watchdog times the disk only: what the acknowledgements below run (callbacks) is not I/O.
         let outcome = watchedIO {
             segment.withLock { segment -> WriteOutcome in
@@ -123,6 +136,9 @@ extension FileJournal {
             failStop(failure, waiting: batch.map(\.promise))
         case .noRoom(let failure):
             refuseForRoom(failure, batch: batch)
+            // At a file size limit below the segment's own, a new segment takes the next writes (a batch larger than
+            // the limit is refused in an empty segment, which is not rotated again).
+            if failure.errno == EFBIG { rotateOrStop() }
         case .written(let segmentFull):
             // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
             let (failure, roomAgain) = shared.withLock { state -> (JournalFailure?, Bool) in
@@ -177,9 +193,9 @@ extension FileJournal {
             switch rotateSegment() {
             case .rotated: break
             case .noRoom(let failure):
-                // The snapshot fails (nothing of it is written yet); the journal goes on in the segment it has.
-                request.continuation.resume(throwing: JournalError(.noRoom, "no room for a new segment: \(failure)"))
-                continue
+                // The snapshot is written and trusted already: it stands, and the segments it covers but the open one
+                // can go. The open one stays open (full ones refuse writes until a rotation finds room).
+                postponedRotation(failure)
             case .failed(let failure):
                 failStop(failure, waiting: [])
                 request.continuation.resume(throwing: JournalError(.failed, "segment rotation failed: \(failure)"))
@@ -243,16 +259,20 @@ extension FileJournal {
     func rotateOrStop() {
         switch rotateSegment() {
         case .rotated: break
-        case .noRoom(let failure):
-            let first = segment.withLock { segment in
-                defer { segment.rotationPostponed = true }
-                return !segment.rotationPostponed
-            }
-            guard first else { return }
-            options.logger.warning(
-                "no room for a new journal segment; the current one goes on", metadata: ["failure": "\(failure)"])
+        case .noRoom(let failure): postponedRotation(failure)
         case .failed(let failure): failStop(failure, waiting: [])
         }
+    }
+
+    /// Notes a rotation that found no room (logged once, until a rotation succeeds).
+    func postponedRotation(_ failure: JournalFailure) {
+        let first = segment.withLock { segment in
+            defer { segment.rotationPostponed = true }
+            return !segment.rotationPostponed
+        }
+        guard first else { return }
+        options.logger.warning(
+            "no room for a new journal segment; the current one stays open", metadata: ["failure": "\(failure)"])
     }
 
     /// Runs `body`, the writer's disk I/O, under the watchdog's eye (``checkStall(stallNanos:)``): a disk that hangs in it

@@ -57,7 +57,8 @@ struct StoreFullTests {
             let decided = service.decisionState()
             #expect(decided.work.kept && decided.checkInvariants() == [], sourceLocation: sourceLocation)
             #expect(
-                decided.accounts == durable.accounts, "nothing decided is left pending", sourceLocation: sourceLocation)
+                decided.keepingWorkIndexes(false) == durable, "nothing decided is left pending",
+                sourceLocation: sourceLocation)
             let local = service.local.withLock { $0 }
             #expect(local.liveIntents.isEmpty && local.liveReleases.isEmpty, sourceLocation: sourceLocation)
             #expect(local.withdrawableReleases.isEmpty && local.routing.isEmpty, sourceLocation: sourceLocation)
@@ -75,9 +76,9 @@ struct StoreFullTests {
         }
     }
 
-    @Test("a write with no room changes nothing; reads go on; writes pause, then resume once there is room")
+    @Test("a write with no room changes nothing; reads go on; writes resume once there is room")
     func refusedThenResumed() async throws {
-        let disk = try await Disk(retryMilliseconds: 300)
+        let disk = try await Disk()
         let account = try await disk.service.createAccount(name: "Full", currency: "USD")
         _ = try await disk.service.addFunds(accountId: account.id, amount: 1_000, idempotencyKey: "first")
         disk.fill()
@@ -91,23 +92,39 @@ struct StoreFullTests {
         #expect(disk.service.decisionState().accounts[account.id]?.balance == 1_000)
         #expect(try disk.service.listTransactions(accountId: account.id).transactions.count == 1)
 
-        // Room again, but within the pause: refused at once, without a write.
+        // Room again (no pause here): the same request, under the same key, is carried out.
         disk.makeRoom()
-        let paused = await numberError {
-            _ = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "second")
-        }
-        #expect(paused?.reason == .storeFull)
-        #expect(disk.fileSystem.count(.write) == writes + 1, "the pause does not touch the disk")
-        // A decision that writes nothing still runs (its own refusal, not the store's).
-        let invalid = await numberError {
-            _ = try await disk.service.addFunds(accountId: account.id, amount: -5, idempotencyKey: "third")
-        }
-        #expect(invalid?.code == .invalidArgument)
-
-        try await Task.sleep(for: .milliseconds(350))
         let credit = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "second")
         #expect(credit.balanceAfter == 1_500)
         #expect(try disk.service.balance(accountId: account.id).balance == 1_500)
+        try await disk.check()
+    }
+
+    @Test("after a write with no room, writes are refused at once for the pause; decisions that write nothing go on")
+    func writesPause() async throws {
+        let disk = try await Disk(retryMilliseconds: 60_000)
+        let account = try await disk.service.createAccount(name: "Paused", currency: "USD")
+        disk.provider.stock(["+15550100009"])
+        disk.fill()
+        let refused = await numberError {
+            _ = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "first")
+        }
+        #expect(refused?.reason == .storeFull)
+        // Room again, but within the pause: refused at once, without a write.
+        disk.makeRoom()
+        let writes = disk.fileSystem.count(.write)
+        let paused = await numberError {
+            _ = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "first")
+        }
+        #expect(paused?.reason == .storeFull)
+        #expect(disk.fileSystem.count(.write) == writes, "the pause does not touch the disk")
+        // A decision that writes nothing still runs to its own answer (the purchase's hold finds no balance).
+        let unfunded = await numberError {
+            _ = try await disk.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+15550100009"], country: "US"))
+        }
+        #expect(unfunded?.reason == .insufficientBalance, "\(String(describing: unfunded))")
+        #expect(try disk.service.balance(accountId: account.id).balance == 0)
         try await disk.check()
     }
 
@@ -257,13 +274,20 @@ struct StoreFullTests {
         ).numbers[0]
         // A change decided while another write is pending waits for it; that write finds no room, so the change is
         // refused before the provider is asked, and its claim on the number is handed back.
-        disk.fileSystem.addRule(.init(.write, pathContains: "journal-", action: .delay(milliseconds: 200)))
         disk.fill(repeats: false)
+        let writes = disk.fileSystem.count(.write)
+        disk.fileSystem.pause(.write)
         let pending = Task { try await disk.service.addFunds(accountId: account.id, amount: 1) }
-        try await Task.sleep(for: .milliseconds(50))
-        let waited = await numberError {
-            _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        while disk.fileSystem.count(.write) == writes { try await Task.sleep(for: .milliseconds(5)) }
+        let change = Task { () async -> NumberError? in
+            await numberError {
+                _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+            }
         }
+        // Claimed and waiting for the pending write, which then finds no room.
+        while disk.service.local.withLock({ $0.routing.isEmpty }) { try await Task.sleep(for: .milliseconds(5)) }
+        disk.fileSystem.resume(.write)
+        let waited = await change.value
         #expect(waited?.reason == .storeFull, "\(String(describing: waited))")
         #expect((try? await pending.value) == nil)
         #expect(disk.provider.calls(.setTrunk) == 0)

@@ -398,3 +398,48 @@ struct FaultInjectionTests {
         await opened.journal.close()
     }
 }
+
+extension FaultInjectionTests {
+    @Test("a full segment whose rotation finds no room refuses writes unwritten, and never grows past one batch more")
+    func fullSegmentWithoutRoomForTheNext() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        var options = recorder.options(fileSystem: fileSystem)
+        options.limits.segmentBytesMax = 1_024
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: options, initialState: ToyState(), apply: toyApply)
+        let journal = opened.journal
+        // No room for a new file (a disk out of inodes still takes appends to the open one).
+        fileSystem.addRule(.init(.open, pathContains: "journal-", repeats: true, action: .fail(errno: ENOSPC)))
+        var acknowledged = 0
+        var refused = 0
+        for index in 0..<40 {
+            do {
+                _ = try await journal.append([.note(String(repeating: "x", count: 100) + "\(index)")])
+                acknowledged += 1
+            } catch let error as JournalError {
+                #expect(error.code == .noRoom)
+                refused += 1
+            }
+        }
+        #expect(recorder.recorded.isEmpty)
+        #expect(refused > 0 && acknowledged > 0)
+        let segments = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
+            .filter { $0.hasPrefix("journal-") && $0.hasSuffix(".jsonl") }
+        #expect(segments.count == 1)
+        let size =
+            try FileManager.default.attributesOfItem(atPath: directory.url.path + "/" + segments[0])[.size] as? Int
+        #expect((size ?? .max) < 1_024 + 200, "one batch past the limit at most: \(String(describing: size))")
+        // Room for a new segment: writes go on there.
+        fileSystem.removeAllRules()
+        let seq = try await journal.append([.note("after")])
+        #expect(seq == UInt64(acknowledged) + 1)
+        await journal.close()
+        let reopened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(reopened.lastSeq == seq && reopened.state.notes.count == acknowledged + 1)
+        await reopened.journal.close()
+    }
+}
