@@ -47,6 +47,13 @@ struct StoreFullTests {
 
         func makeRoom() { fileSystem.removeAllRules() }
 
+        /// A USD account with 10 000 minor units.
+        func fundedAccount(_ name: String) async throws -> Account {
+            let account = try await service.createAccount(name: name, currency: "USD")
+            _ = try await service.addFunds(accountId: account.id, amount: 10_000)
+            return account
+        }
+
         /// The checks every test ends with: no fail-stop, sound states, the claims of calls handed back, and a
         /// restart that recovers exactly what the service acknowledged (nothing of a refused write).
         func check(sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -173,8 +180,7 @@ struct StoreFullTests {
     @Test("a purchase whose hold finds no room buys nothing and can be made again")
     func purchaseHoldRefused() async throws {
         let disk = try await Disk()
-        let account = try await disk.service.createAccount(name: "Buyer", currency: "USD")
-        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        let account = try await disk.fundedAccount("Buyer")
         disk.provider.stock(["+15550100001"])
         let request = PurchaseRequest(
             accountId: account.id, phoneNumbers: ["+15550100001"], country: "US", idempotencyKey: "buy-1")
@@ -192,8 +198,7 @@ struct StoreFullTests {
     @Test("a purchase bought but not recorded is an unknown outcome that reconciliation commits, charged once")
     func purchaseCommitRefused() async throws {
         let disk = try await Disk()
-        let account = try await disk.service.createAccount(name: "Buyer", currency: "USD")
-        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        let account = try await disk.fundedAccount("Buyer")
         disk.provider.stock(["+15550100002"])
         let request = PurchaseRequest(
             accountId: account.id, phoneNumbers: ["+15550100002"], country: "US", idempotencyKey: "buy-2")
@@ -222,8 +227,7 @@ struct StoreFullTests {
     @Test("a release refused before the provider leaves the number as it was; one not recorded after it is reconciled")
     func releaseRefused() async throws {
         let disk = try await Disk()
-        let account = try await disk.service.createAccount(name: "Owner", currency: "USD")
-        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        let account = try await disk.fundedAccount("Owner")
         disk.provider.stock(["+15550100003"])
         let number = try await disk.service.purchase(
             PurchaseRequest(accountId: account.id, phoneNumbers: ["+15550100003"], country: "US")
@@ -265,8 +269,7 @@ struct StoreFullTests {
     @Test("a trunk change made at the provider and not recorded is an unknown outcome; the number is free to retry")
     func trunkChangeRefused() async throws {
         let disk = try await Disk()
-        let account = try await disk.service.createAccount(name: "Router", currency: "USD")
-        _ = try await disk.service.addFunds(accountId: account.id, amount: 10_000)
+        let account = try await disk.fundedAccount("Router")
         let trunk = try await disk.service.createTrunk(accountId: account.id, name: "Main", providerTrunkSid: "TK1")
         disk.provider.stock(["+15550100004"])
         let number = try await disk.service.purchase(

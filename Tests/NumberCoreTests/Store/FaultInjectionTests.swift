@@ -41,18 +41,7 @@ struct FaultInjectionTests {
         if fault.cutOffFails {
             fileSystem.addRule(.init(.truncate, pathContains: "journal-", repeats: true, action: .fail(errno: EIO)))
         }
-        let results = await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
-            for index in 0..<20 {
-                group.addTask {
-                    do {
-                        return .success(try await journal.append([.note("n\(index)")]))
-                    } catch {
-                        return .failure(error as! JournalError)
-                    }
-                }
-            }
-            return await group.reduce(into: []) { $0.append($1) }
-        }
+        let results = await Self.appendTwenty(to: journal)
         #expect(recorder.recorded.count == 1)
         #expect(recorder.recorded.first?.errno == fault.errno)
         let successes = results.compactMap { try? $0.get() }
@@ -98,18 +87,7 @@ struct FaultInjectionTests {
         fileSystem.addRule(
             .init(.write, pathContains: "journal-", action: .partialWriteThenFail(bytes: 50, errno: errno)))
         let writesBefore = fileSystem.count(.write)
-        let results = await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
-            for index in 0..<20 {
-                group.addTask {
-                    do {
-                        return .success(try await journal.append([.note("n\(index)")]))
-                    } catch {
-                        return .failure(error as! JournalError)
-                    }
-                }
-            }
-            return await group.reduce(into: []) { $0.append($1) }
-        }
+        let results = await Self.appendTwenty(to: journal)
         #expect(recorder.recorded.isEmpty, "no room is not a fail-stop")
         // The failed write's records and every one queued behind it are refused, never acknowledged; a record that
         // came after the refusal may have been written (and acknowledged) at the seqs given again.
@@ -441,5 +419,23 @@ extension FaultInjectionTests {
             directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
         #expect(reopened.lastSeq == seq && reopened.state.notes.count == acknowledged + 1)
         await reopened.journal.close()
+    }
+}
+
+extension FaultInjectionTests {
+    /// Twenty notes appended at once (`n0`…`n19`), each one's seq or error.
+    static func appendTwenty(to journal: ToyFileJournal) async -> [Result<UInt64, JournalError>] {
+        await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    do {
+                        return .success(try await journal.append([.note("n\(index)")]))
+                    } catch {
+                        return .failure(error as! JournalError)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
     }
 }
