@@ -2,7 +2,7 @@ import Synchronization
 
 /// A store that keeps committed events in memory: for tests, and to model a crash and restart
 /// (``restarted()`` gives a new store over exactly what was committed and fences the old one off). It can be
-/// told to fail or to delay commits.
+/// told to fail, to refuse for lack of room (as a full disk does), or to delay commits.
 public final class InMemoryNumberStore: NumberStore {
     private struct Inner {
         var state = CoreState()
@@ -13,6 +13,8 @@ public final class InMemoryNumberStore: NumberStore {
         var commitsBeforeFailing: Int?
         var commitDelayNanoseconds: UInt64 = 0
         var generation = 0
+        /// Commits left before some are refused for lack of room, and how many; nil: none.
+        var noRoom: (after: Int, times: Int)?
     }
 
     /// The error a commit throws when told to fail.
@@ -71,6 +73,14 @@ public final class InMemoryNumberStore: NumberStore {
                             guard left > 0 else { throw InjectedFailure() }
                             inner.commitsBeforeFailing = left - 1
                         }
+                        if let noRoom = inner.noRoom {
+                            if noRoom.after > 0 {
+                                inner.noRoom = (noRoom.after - 1, noRoom.times)
+                            } else {
+                                inner.noRoom = noRoom.times > 1 ? (0, noRoom.times - 1) : nil
+                                throw JournalError(.noRoom, "no room (injected)")
+                            }
+                        }
                         inner.state.apply(events)
                         inner.events.append(contentsOf: events)
                         inner.commits += 1
@@ -93,6 +103,12 @@ public final class InMemoryNumberStore: NumberStore {
     /// Lets the next `count` commits succeed, then fails every later one (a disk that breaks mid-run).
     public func failAfterCommits(_ count: Int) {
         storage.inner.withLock { $0.commitsBeforeFailing = count }
+    }
+
+    /// Lets the next `after` commits succeed, then refuses `times` commits for lack of room (`JournalError.noRoom`,
+    /// as the file store does on a full disk: nothing of them is kept, and later commits go on).
+    public func refuseForRoom(after: Int = 0, times: Int = 1) {
+        storage.inner.withLock { $0.noRoom = (after, times) }
     }
 
     /// Delays every commit, to model a slow disk (and let batches form).

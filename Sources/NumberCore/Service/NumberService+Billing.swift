@@ -142,12 +142,18 @@ extension NumberService {
             report.releasesDeferred = withdrawn ?? deferred.count
         }
         // After the releases, so a failure here never leaves their claims behind.
-        let keys = try await coordinator.perform { state throws(NumberError) in
-            let expiry = KeyExpiry(state: state, config: config, now: now)
-            return (expiry.events, expiry.report)
+        do throws(NumberError) {
+            let keys = try await coordinator.perform { state throws(NumberError) in
+                let expiry = KeyExpiry(state: state, config: config, now: now)
+                return (expiry.events, expiry.report)
+            }
+            report.expiredKeys = keys.expiredKeys
+            report.more = report.more || keys.more
+        } catch  where error.reason == .storeFull {
+            // The renewals and releases above are recorded: the run reports them. Expired keys only take room; they are
+            // dropped by the next run.
+            logger.warning("expired idempotency keys not dropped: the store has no room", metadata: ["now": "\(now)"])
         }
-        report.expiredKeys = keys.expiredKeys
-        report.more = report.more || keys.more
         return (report, refused)
     }
 }

@@ -32,9 +32,12 @@ extension NumberService {
             do throws(NumberError) {
                 return try await self.recordTrunk(accountId: accountId, name: name, sid: sid, id: id)
             } catch {
-                // A concurrent change refused it after the provider made the trunk: don't leave it there.
-                await self.deleteProviderTrunk(sid)
-                throw error
+                // A concurrent change (or a store with no room) refused it after the provider made the trunk: don't
+                // leave it there. Left there after all, "nothing was changed" is no longer true.
+                if await self.deleteProviderTrunk(sid) { throw error }
+                throw Self.unrecorded(
+                    error, "a trunk was created at the provider and could neither be recorded nor deleted there",
+                    details: ["trunkSid": sid])
             }
         }
     }
@@ -143,11 +146,15 @@ extension NumberService {
     }
 
     /// Best effort: a trunk left at the provider costs nothing and holds no numbers; it is logged for cleanup.
-    private func deleteProviderTrunk(_ sid: String) async {
+    /// Whether it was deleted.
+    @discardableResult
+    private func deleteProviderTrunk(_ sid: String) async -> Bool {
         do {
             try await provider.deleteTrunk(sid: sid)
+            return true
         } catch {
             logger.warning("could not delete a provider trunk", metadata: ["trunkSid": "\(sid)", "error": "\(error)"])
+            return false
         }
     }
 

@@ -310,4 +310,22 @@ struct StoreFullTests {
         #expect(disk.provider.owned("+15550100004")?.trunkSid == "TK1")
         try await disk.check()
     }
+
+    @Test("a billing run whose last record (expired keys) finds no room still reports the renewals it recorded")
+    func billingKeysRefused() async throws {
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 0
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "expires")
+        _ = try await h.buy(["+15550100010"], for: account.id)
+        h.clock.advance(by: 86_400 * 40)
+        h.memoryStore.refuseForRoom(after: 1)
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 1, "\(report)")
+        #expect(report.expiredKeys == 0)
+        let later = try await h.service.runBilling()
+        #expect(later.expiredKeys == 1, "the next run drops them: \(later)")
+        try await h.check()
+    }
 }

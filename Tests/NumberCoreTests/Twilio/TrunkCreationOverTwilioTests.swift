@@ -122,3 +122,30 @@ struct TrunkCreationOverTwilioTests {
         }
     }
 }
+
+extension TrunkCreationOverTwilioTests {
+    @Test(
+        "a trunk made at Twilio whose record finds no room is deleted there (STORE_FULL), or, left there, an unknown outcome"
+    )
+    func recordWithoutRoom() async throws {
+        try await withServiceOverTwilio { twilio, service, _, store in
+            let account = try await Self.account(service)
+            store.refuseForRoom()
+            let refused = await numberError {
+                _ = try await service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: "")
+            }
+            #expect(refused?.reason == .storeFull, "\(String(describing: refused))")
+            #expect(twilio.engine.trunks.isEmpty, "deleted at Twilio: nothing was changed, as the error says")
+
+            store.refuseForRoom()
+            twilio.engine.addFault(FaultRule(endpoint: .deleteTrunk, kind: .error(.authenticate), times: 1))
+            let unknown = await numberError {
+                _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "")
+            }
+            #expect(
+                unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+            #expect(twilio.engine.trunks.count == 1 && unknown?.details["trunkSid"] == twilio.engine.trunks.first?.sid)
+            #expect(try service.listTrunks(accountId: account.id).isEmpty)
+        }
+    }
+}
