@@ -50,12 +50,13 @@ extension NumberError {
     /// A secret that matches no active key, or a key revoked while its call ran.
     static let invalidCredentials = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
 
-    /// Another call is changing the number's trunk at the provider right now (try again when it is recorded).
+    /// Another call drives the number's release right now (try again when it is done).
     static func releaseInProgress(_ numberId: String) -> NumberError {
         NumberError(
             .aborted, .numberNotActive, "a release of \(numberId) is in progress", details: ["numberId": numberId])
     }
 
+    /// Another call is changing the number's trunk at the provider right now (try again when it is recorded).
     static func trunkChangeInProgress(_ numberId: String) -> NumberError {
         NumberError(
             .aborted, .numberNotActive, "a trunk change of \(numberId) is in progress", details: ["numberId": numberId])

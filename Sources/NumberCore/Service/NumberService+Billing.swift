@@ -63,7 +63,14 @@ extension NumberService {
         var (report, refused) = try await billingRun(skipping: [], pass: &pass)
         var runs = 1
         while report.more && runs < runsMax && !Task.isCancelled {
-            let next = try await billingRun(skipping: refused, pass: &pass)
+            let next: (report: BillingReport, refused: Set<String>)
+            do throws(NumberError) {
+                next = try await billingRun(skipping: refused, pass: &pass)
+            } catch  where error.reason == .storeFull {
+                // The earlier runs are recorded: reported as done; the next catch-up goes on from here.
+                logger.warning("billing catch-up stopped: the store has no room", metadata: ["runs": "\(runs)"])
+                break
+            }
             report.add(next.report)
             refused.formUnion(next.refused)
             runs += 1

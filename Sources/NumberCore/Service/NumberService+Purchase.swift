@@ -505,29 +505,41 @@ extension NumberService {
         }
         var heldElsewhere: Set<String> = []
         var blockedHere: [String] = []
+        // The mark was decided but the store had no room to record it.
+        var unmarked = false
         if !bought.isEmpty && intent.status == .open {
             // Whether this hold of the lock marked it (false: someone else already did; go on releasing).
-            let marked: Bool? = try? await coordinator.perform { state throws(NumberError) in
-                guard state.intents[intent.id]?.status == .open else { return ([], false) }
-                heldElsewhere = Set(
-                    substitutes.filter { phone in
-                        state.phoneOwners[phone] != nil || state.reservations[phone].map { $0 != intent.id } ?? false
-                    })
-                blockedHere = local.withLock { local in
-                    substitutes.filter { !heldElsewhere.contains($0) && local.releasingOrphans.insert($0).inserted }
+            let marked: Bool
+            do throws(NumberError) {
+                marked = try await coordinator.perform { state throws(NumberError) in
+                    guard state.intents[intent.id]?.status == .open else { return ([], false) }
+                    heldElsewhere = Set(
+                        substitutes.filter { phone in
+                            state.phoneOwners[phone] != nil
+                                || state.reservations[phone].map { $0 != intent.id } ?? false
+                        })
+                    blockedHere = local.withLock { local in
+                        substitutes.filter { !heldElsewhere.contains($0) && local.releasingOrphans.insert($0).inserted }
+                    }
+                    return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(watching, state), true)
                 }
-                return ([.purchaseIntentCompensating(intentId: intent.id)] + watches(watching, state), true)
+            } catch  where error.reason == .storeFull {
+                // Decided (its look at who holds each substitute stands) but not recorded. Without the durable mark a
+                // DELETE of an item could race reconciliation committing the open intent, so the items are left to
+                // it; a number sold in place of one asked for is no item, and nothing else would ever release it.
+                unmarked = true
+                marked = false
+            } catch {
+                return
             }
-            // Not marked (no room to record it, or the store stopped): the DELETEs below go on all the same — a number
-            // sold in place of the one asked for is no item of the intent, and reconciliation would never release it;
-            // the intent, still open, is voided by reconciliation once nothing of it is owned at the provider.
-            watched = marked ?? false
+            watched = marked
         }
         var released = true
         var unseen: [String] = []
         // Unseen numbers whose DELETE may still land: kept off purchases like the sweep's (``blockPurchases(_:)``).
         var inFlight: [String] = []
-        for number in bought where !heldElsewhere.contains(number.phoneNumber) {
+        for number in bought
+        where !heldElsewhere.contains(number.phoneNumber) && (!unmarked || substitutes.contains(number.phoneNumber)) {
             do {
                 try await provider.release(sid: number.sid)
                 // Gone at the provider: a purchase of it now gets a new SID, which no DELETE of this one can take.
@@ -544,7 +556,8 @@ extension NumberService {
                     metadata: ["intent": "\(intent.id)", "sid": "\(number.sid)", "error": "\(error)"])
             }
         }
-        guard released else { return }
+        // Unmarked, the intent is left open for reconciliation, which settles its items.
+        guard released, !unmarked else { return }
         let unwatched = watched ? [] : watching
         let withVoid = unwatched + unseen.filter { !unwatched.contains($0) }
         _ = try? await coordinator.perform { state throws(NumberError) in

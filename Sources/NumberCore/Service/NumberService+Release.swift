@@ -98,13 +98,10 @@ extension NumberService {
                 inFlight = Self.mayStillTakeEffect(error)
             case .owned where !Self.mayStillTakeEffect(error):
                 if withdrawIfRefused {
-                    let withdrawn = try? await coordinator.perform { state throws(NumberError) in
-                        guard state.numbers[number.id]?.releaseRequestedAt != nil else { return ([], true) }
-                        return ([.numberReleaseCancelled(numberId: number.id)], true)
-                    }
-                    // Not withdrawn (no room to record it): the release stays requested, and reconciliation tries it
-                    // again — the caller must not read the provider's refusal as "nothing happened".
-                    if withdrawn == nil {
+                    // Not withdrawn (no room to record it, after a few tries past the pause): the release stays
+                    // requested, and reconciliation tries it again — the caller must not read the provider's refusal
+                    // as "nothing happened".
+                    if await !withdrawRelease(number.id) {
                         throw NumberError(
                             .unavailable, .outcomeUnknown,
                             "the provider refused the release of \(number.id) and the service could not record it; "
@@ -133,6 +130,29 @@ extension NumberService {
                     + "reconciled", details: ["numberId": number.id])
         }
     }
+
+    /// Withdraws a release request the provider refused outright (the number stays the customer's, billed again); a
+    /// store with no room is tried again past its pause, at most ``withdrawalAttemptsMax`` times. Whether it is
+    /// withdrawn (or was no longer requested).
+    private func withdrawRelease(_ numberId: String) async -> Bool {
+        for attempt in 1...Self.withdrawalAttemptsMax {
+            do throws(NumberError) {
+                _ = try await coordinator.perform { state throws(NumberError) in
+                    guard state.numbers[numberId]?.releaseRequestedAt != nil else { return ([], true) }
+                    return ([.numberReleaseCancelled(numberId: numberId)], true)
+                }
+                return true
+            } catch  where error.reason == .storeFull && attempt < Self.withdrawalAttemptsMax {
+                try? await Task.sleep(for: .milliseconds(config.commits.noRoomRetryMilliseconds + 10))
+            } catch {
+                return false
+            }
+        }
+        return false
+    }
+
+    /// How many times a withdrawal refused for lack of room is tried (``withdrawRelease(_:)``).
+    static let withdrawalAttemptsMax = 5
 
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With
     /// `watching`, the number gets an orphan watch in the same record; with `blocking` (its DELETE may still land),

@@ -35,9 +35,10 @@ extension NumberService {
                 // A concurrent change (or a store with no room) refused it after the provider made the trunk: don't
                 // leave it there. Left there after all, "nothing was changed" is no longer true.
                 if await self.deleteProviderTrunk(sid) { throw error }
-                throw Self.unrecorded(
-                    error, "a trunk was created at the provider and could neither be recorded nor deleted there",
-                    details: ["trunkSid": sid])
+                throw NumberError(
+                    .unavailable, .outcomeUnknown,
+                    "a trunk was created at the provider and could neither be recorded nor deleted there ("
+                        + error.message + ")", details: ["trunkSid": sid], internalDetail: error.internalDetail)
             }
         }
     }

@@ -7,7 +7,8 @@ extension FileJournal {
     ///
     /// `throughSeq` must be durable (≤ `durableSeq`) and not older than the newest snapshot. Encoding and file work
     /// run on the journal's snapshot queue (appends keep flowing). Once the new
-    /// snapshot reads back intact: snapshots beyond `snapshotsKept` are deleted, a new segment is started, and
+    /// snapshot reads back intact: snapshots beyond `snapshotsKept` are deleted, a new segment is started (unless there is
+    /// no room for its file: the current one stays open), and
     /// segments whose records are all covered by the oldest kept snapshot are deleted — so a damaged newest
     /// snapshot can always fall back to the previous one plus the journal. A snapshot that cannot be written (no
     /// space, no descriptor, an I/O error, a step stalled past `ioStallMaxMilliseconds`) throws `io` and changes

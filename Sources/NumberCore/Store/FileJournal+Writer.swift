@@ -65,8 +65,9 @@ extension FileJournal {
         return .batch(firstSeq: batch[0].seq, batch)
     }
 
-    /// Writes one batch with one write and one `fdatasync`, then acknowledges every record of it.
-    func writeBatch(firstSeq: UInt64, _ batch: [PendingAppend]) {
+    /// Writes one batch with one write and one `fdatasync`, then acknowledges every record of it. `inNewSegment`: a
+    /// second try, in a segment just started because the first found the file size limit.
+    func writeBatch(firstSeq: UInt64, _ batch: [PendingAppend], inNewSegment: Bool = false) {
         let time = JournalLayout.nowMillis()
         let lastSeq = firstSeq + UInt64(batch.count) - 1
         // Every record names its batch, so that recovery can tell a power cut inside this write (its pages may reach
@@ -135,10 +136,17 @@ extension FileJournal {
         case .failed(let failure):
             failStop(failure, waiting: batch.map(\.promise))
         case .noRoom(let failure):
+            // At a file size limit below the segment's own, a new segment may take the batch: the cut left this one
+            // exactly at what was acknowledged, and the new one starts at the batch's first seq. Once: a batch larger
+            // than the limit is refused in the new, empty segment.
+            if failure.errno == EFBIG, !inNewSegment, segment.withLock({ $0.size > 0 }) {
+                switch rotateSegment() {
+                case .rotated: return writeBatch(firstSeq: firstSeq, batch, inNewSegment: true)
+                case .noRoom(let rotation): postponedRotation(rotation)
+                case .failed(let rotation): return failStop(rotation, waiting: batch.map(\.promise))
+                }
+            }
             refuseForRoom(failure, batch: batch)
-            // At a file size limit below the segment's own, a new segment takes the next writes (a batch larger than
-            // the limit is refused in an empty segment, which is not rotated again).
-            if failure.errno == EFBIG { rotateOrStop() }
         case .written(let segmentFull):
             // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
             let (failure, roomAgain) = shared.withLock { state -> (JournalFailure?, Bool) in
@@ -194,8 +202,10 @@ extension FileJournal {
             case .rotated: break
             case .noRoom(let failure):
                 // The snapshot is written and trusted already: it stands, and the segments it covers but the open one
-                // can go. The open one stays open (full ones refuse writes until a rotation finds room).
-                postponedRotation(failure)
+                // can go. The open one stays open (once full, it refuses writes until a rotation finds room).
+                options.logger.warning(
+                    "no room for a new journal segment after a snapshot; the current one stays open",
+                    metadata: ["failure": "\(failure)"])
             case .failed(let failure):
                 failStop(failure, waiting: [])
                 request.continuation.resume(throwing: JournalError(.failed, "segment rotation failed: \(failure)"))

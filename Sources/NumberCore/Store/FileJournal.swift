@@ -8,7 +8,9 @@ import Synchronization
 /// cooperative pool) takes everything queued (up to `batchRecordsMax` / `batchBytesMax`), assigns consecutive
 /// seqs, writes the lines with one `write` and one `fdatasync`, and only then resumes every appender of the batch
 /// (group commit). A failed write or sync of the journal calls `JournalOptions.fatal` (fail-stop) and nobody waiting
-/// is ever resumed with success; a failed snapshot fails only itself (`writeSnapshot`).
+/// is ever resumed with success — except a write that finds no room, which is cut off and refused with everything
+/// queued behind it (`JournalError.noRoom`) while the journal goes on; a failed snapshot fails only itself
+/// (`writeSnapshot`).
 ///
 /// ```swift
 /// let opened = try FileJournal<Event, State>.open(
@@ -72,7 +74,7 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var handle: JournalFileHandle?
         var size: Int
         var lastWrittenSeq: UInt64
-        /// Whether a rotation found no room and the full segment goes on (logged once, until a rotation succeeds).
+        /// Whether a full segment's rotation found no room, so that writes are refused until one succeeds (logged once).
         var rotationPostponed = false
     }
 

@@ -22,9 +22,9 @@ public struct JournalError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A write or sync failed earlier: the journal stopped (fail-stop) and acknowledges nothing more.
         public static let failed = Code("failed")
         /// The file system had no room for a record (`ENOSPC`, `EDQUOT`, or the file size limit's `EFBIG` on its
-        /// `write`): the part written was cut off again and synced, so nothing of it — nor of any record queued
-        /// behind it — is on disk, and the journal goes on (a later record may find room). Never a sync's failure:
-        /// that one stops the journal (`failed`).
+        /// `write`; or no room to create the next segment when the current one is full): what was written was cut off
+        /// again and synced, so nothing of it — nor of any record queued behind it — is on disk, and the journal goes
+        /// on (a later record may find room). Never a sync's failure: that one stops the journal (`failed`).
         public static let noRoom = Code("noRoom")
         /// A line before the last one of the journal is damaged (bad checksum or not parsable).
         public static let corruptRecord = Code("corruptRecord")

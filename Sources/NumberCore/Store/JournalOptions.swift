@@ -105,7 +105,8 @@ public struct JournalOptions: Sendable {
     /// The file layer. Default `POSIXJournalFileSystem()`.
     public var fileSystem: any JournalFileSystem
     /// Called once when a journal write or sync fails (or a segment cannot be started or deleted, or a write + sync
-    /// stalls): the journal stops (fail-stop), acknowledges nothing more and never retries. A failed snapshot does not
+    /// stalls): the journal stops (fail-stop), acknowledges nothing more and never retries. A failed snapshot, and a
+    /// write or a new segment that finds no room (`JournalError.noRoom`: refused, cut off, the journal goes on), do not
     /// call it. The default logs at critical level and terminates the process; tests observe it.
     public var fatal: @Sendable (JournalFailure) -> Void
     /// Where the journal logs (recovery actions, snapshots).

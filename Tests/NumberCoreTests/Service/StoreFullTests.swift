@@ -328,4 +328,75 @@ struct StoreFullTests {
         #expect(later.expiredKeys == 1, "the next run drops them: \(later)")
         try await h.check()
     }
+
+    /// A memory harness whose writes resume at once after a refusal.
+    static func unpaused() async throws -> Harness {
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 0
+        return try await Harness(.memory, config: config)
+    }
+
+    @Test("a compensation whose mark finds no room leaves the items to reconciliation and releases a substitute")
+    func compensationMarkRefused() async throws {
+        let h = try await Self.unpaused()
+        let account = try await h.account(funds: 10_000)
+        // The second number's buy fails outright: the first, bought, must be released; its mark finds no room.
+        let phones = ["+15550100021", "+15550100022"]
+        h.provider.stock(phones)
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: phones[1])
+        h.memoryStore.refuseForRoom(after: 1)
+        let failed = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+        }
+        #expect(failed?.reason == .numberUnavailable, "\(String(describing: failed))")
+        #expect(h.provider.owned(phones[0]) != nil, "an item is left to reconciliation without the durable mark")
+        #expect(h.service.durableState().intents.count == 1)
+        let report = await h.service.reconcile()
+        #expect(report.voided.count == 1, "\(report)")
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+
+        // A number sold in place of the one asked for is no item: it is released even without the mark.
+        let asked = "+15550100023"
+        let substitute = "+15550100024"
+        h.provider.stock([asked, substitute])
+        h.provider.sellInstead(substitute, for: asked)
+        h.memoryStore.refuseForRoom(after: 1)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [asked], country: "US"))
+        }
+        #expect(h.provider.owned(substitute) == nil, "the substitute is released")
+        _ = await h.service.reconcile()
+        #expect(h.service.durableState().intents.isEmpty)
+        #expect(try h.service.balance(accountId: account.id).available == 10_000)
+        try await h.check()
+    }
+
+    @Test("a withdrawal that finds no room is tried again past the pause; one that never finds room is OUTCOME_UNKNOWN")
+    func withdrawalRefused() async throws {
+        let h = try await Self.unpaused()
+        let account = try await h.account(funds: 10_000)
+        let numbers = try await h.buy(["+15550100031", "+15550100032"], for: account.id).numbers
+        h.clock.advance(by: 86_400 * 3)
+        // Refused outright with the number still ours; the withdrawal's first two records find no room.
+        h.provider.inject(.fail(.unavailable), on: .release)
+        h.memoryStore.refuseForRoom(after: 1, times: 2)
+        let refused = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id)
+        }
+        #expect(refused?.reason == .providerUnavailable, "\(String(describing: refused))")
+        #expect(h.service.durableState().numbers[numbers[0].id]?.releaseRequestedAt == nil, "withdrawn")
+
+        h.provider.inject(.fail(.unavailable), on: .release)
+        h.memoryStore.refuseForRoom(after: 1, times: NumberService.withdrawalAttemptsMax)
+        let unknown = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id)
+        }
+        #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        #expect(h.service.durableState().numbers[numbers[1].id]?.releaseRequestedAt != nil, "still requested")
+        let report = await h.service.reconcile()
+        #expect(report.releasesCompleted == [numbers[1].id], "\(report)")
+        try await h.check()
+    }
 }

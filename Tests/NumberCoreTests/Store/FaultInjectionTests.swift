@@ -69,7 +69,7 @@ struct FaultInjectionTests {
 
     @Test(
         "a write with no room is refused with everything queued behind it, cut off, and the journal goes on",
-        arguments: [ENOSPC, EDQUOT, EFBIG])
+        arguments: [ENOSPC, EDQUOT])  // EFBIG tries a new segment first: `fileSizeLimitStartsANewSegment`
     func noRoom(errno: Int32) async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
@@ -437,5 +437,42 @@ extension FaultInjectionTests {
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
+    }
+}
+
+extension FaultInjectionTests {
+    @Test("at the file size limit a batch is written again in a new segment; refused only when it fits in none")
+    func fileSizeLimitStartsANewSegment() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        let journal = opened.journal
+        for index in 1...3 { _ = try await journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        fileSystem.addRule(
+            .init(.write, pathContains: "journal-", action: .partialWriteThenFail(bytes: 20, errno: EFBIG)))
+        #expect(try await journal.append([.note("fits anew")]) == 4)
+        // Both tries refused: no segment takes it.
+        fileSystem.addRule(
+            .init(
+                .write, pathContains: "journal-", repeats: true, action: .partialWriteThenFail(bytes: 20, errno: EFBIG))
+        )
+        let refused = await #expect(throws: JournalError.self) { _ = try await journal.append([.note("never")]) }
+        #expect(refused?.code == .noRoom)
+        fileSystem.removeAllRules()
+        #expect(try await journal.append([.note("after")]) == 5)
+        #expect(recorder.recorded.isEmpty)
+        await journal.close()
+        let segments = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
+            .filter { $0.hasPrefix("journal-") && $0.hasSuffix(".jsonl") }
+        #expect(segments.count >= 2)
+        let reopened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(reopened.lastSeq == 5 && reopened.state.notes == ["fits anew", "after"])
+        #expect(reopened.recovery.tornFiles.isEmpty)
+        await reopened.journal.close()
     }
 }
