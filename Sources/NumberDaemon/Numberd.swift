@@ -426,7 +426,15 @@ public final class Numberd: Sendable {
     ) async throws -> Logger.Metadata {
         let report = try await service.auditProvider(recheckAfter: recheckAfter)
         gauges.record(report, at: Date())
-        for difference in report.differences {
+        for difference in report.differences where difference.isTrunk {
+            logger.warning(
+                "the provider and the store disagree about a trunk",
+                metadata: [
+                    "kind": "\(difference.kind.rawValue)", "trunk_sid": "\(difference.providerSid)",
+                    "trunk_id": "\(difference.trunkId ?? "-")", "account_id": "\(difference.accountId ?? "-")",
+                ])
+        }
+        for difference in report.differences where !difference.isTrunk {
             logger.warning(
                 "the provider and the store disagree about a number",
                 metadata: [
@@ -441,6 +449,7 @@ public final class Numberd: Sendable {
             "provider_numbers": .stringConvertible(report.providerNumbers),
             "held_numbers": .stringConvertible(report.heldNumbers),
         ]
+        if let trunks = report.providerTrunks { metadata["provider_trunks"] = .stringConvertible(trunks) }
         for (kind, count) in report.counts { metadata[kind.rawValue] = .stringConvertible(count) }
         return metadata
     }

@@ -228,6 +228,24 @@ public protocol NumberProvider: Sendable {
     /// The SID of a trunk at the provider whose name starts with `namePrefix`, or nil: how a `createTrunk` whose
     /// answer was lost is settled (numberd names each trunk it creates after its own id).
     func findTrunk(namePrefix: String) async throws -> String?
+    /// Whether ``listTrunks(page:)`` lists the account's trunks (the provider audit then compares them with the store).
+    var listsTrunks: Bool { get }
+    /// Every trunk of the provider account, a page at a time, in the provider's order; `page` may throw to stop.
+    func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws
+}
+
+/// A trunk at the provider, as its listing shows it.
+public struct ProviderTrunk: Sendable, Hashable {
+    /// The provider's SID (`TK…`).
+    public var sid: String
+    /// Its name at the provider (numberd names the trunks it creates `<trunk id> <name>`).
+    public var friendlyName: String?
+
+    /// Creates a listed trunk.
+    public init(sid: String, friendlyName: String?) {
+        self.sid = sid
+        self.friendlyName = friendlyName
+    }
 }
 
 extension NumberProvider {
@@ -255,6 +273,14 @@ extension NumberProvider {
 
     /// Providers without trunk management refuse.
     public func findTrunk(namePrefix: String) async throws -> String? {
+        throw ProviderError(.invalidArgument, message: "this provider cannot list trunks")
+    }
+
+    /// Providers without trunk management list none.
+    public var listsTrunks: Bool { false }
+
+    /// Providers without trunk management refuse.
+    public func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws {
         throw ProviderError(.invalidArgument, message: "this provider cannot list trunks")
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a provider audit found: the numbers on which the provider account and numberd's store disagree.
+/// What a provider audit found: the numbers (and trunks) on which the provider account and numberd's store disagree.
 public struct ProviderAuditReport: Sendable, Hashable {
     /// One disagreement.
     public struct Difference: Sendable, Hashable, CustomStringConvertible {
@@ -23,6 +23,13 @@ public struct ProviderAuditReport: Sendable, Hashable {
             /// every pass, never giving up nor withdrawing it). Not a difference of the two sides' listings, but the
             /// one place such a release is named; release it in the provider's console, and the next pass records it.
             case releaseStuck = "release_stuck"
+            /// A trunk numberd records whose provider SID the provider does not list: numbers routed to it (and
+            /// purchases naming it) do not reach the customer's SIP endpoint. Found for providers that list trunks.
+            case trunkMissing = "trunk_missing"
+            /// A trunk at the provider named as numberd names the trunks it creates (`TRK_… name`) that no trunk in the
+            /// store has: one whose creation numberd could not record (nor delete), or a store restored from a backup
+            /// older than it. Trunks named otherwise are the operator's, registered by SID or not: not reported.
+            case trunkUnrecorded = "trunk_unrecorded"
 
             public static func < (lhs: Kind, rhs: Kind) -> Bool {
                 allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -31,19 +38,26 @@ public struct ProviderAuditReport: Sendable, Hashable {
 
         /// How.
         public var kind: Kind
-        /// The number (E.164).
+        /// The number (E.164); empty for a trunk's difference.
         public var phoneNumber: String
         /// The provider's SID of it (`unowned`, `sid_differs`, `trunk_differs`), or numberd's (`missing`,
-        /// `release_stuck`).
+        /// `release_stuck`); a trunk's SID (`trunk_missing`, `trunk_unrecorded`).
         public var providerSid: String
         /// numberd's number id, when numberd holds it.
         public var numberId: String?
         /// The account holding it through numberd.
         public var accountId: String?
+        /// numberd's trunk id: the recorded trunk (`trunk_missing`), or the one its name at the provider gives
+        /// (`trunk_unrecorded`).
+        public var trunkId: String? = nil
+
+        /// Whether this is about a trunk, not a number.
+        public var isTrunk: Bool { kind == .trunkMissing || kind == .trunkUnrecorded }
 
         public var description: String {
-            "\(kind.rawValue) \(phoneNumber) \(providerSid)"
-                + (numberId.map { " \($0)" } ?? "") + (accountId.map { " of \($0)" } ?? "")
+            "\(kind.rawValue) \(isTrunk ? "" : phoneNumber + " ")\(providerSid)"
+                + (numberId.map { " \($0)" } ?? "") + (trunkId.map { " \($0)" } ?? "")
+                + (accountId.map { " of \($0)" } ?? "")
         }
     }
 
@@ -51,6 +65,8 @@ public struct ProviderAuditReport: Sendable, Hashable {
     public var providerNumbers = 0
     /// Numbers held through numberd when the second listing started.
     public var heldNumbers = 0
+    /// Trunks the provider account has (the second listing), nil when the provider does not list trunks.
+    public var providerTrunks: Int?
     /// Differences seen by both listings, by kind (every kind present, 0 when none).
     public var counts: [Difference.Kind: Int] = Dictionary(
         uniqueKeysWithValues: Difference.Kind.allCases.map { ($0, 0) })
@@ -95,18 +111,21 @@ extension NumberService {
         var report = ProviderAuditReport()
         report.providerNumbers = second.providerNumbers
         report.heldNumbers = second.heldNumbers
+        report.providerTrunks = second.providerTrunks
         let confirmed = second.differences.filter { key, _ in first.differences[key] != nil }.values
         for difference in confirmed { report.counts[difference.kind, default: 0] += 1 }
         report.differences = Array(
-            confirmed.sorted { ($0.kind, $0.phoneNumber) < ($1.kind, $1.phoneNumber) }
-                .prefix(config.audit.differencesListedMax))
+            confirmed.sorted {
+                ($0.kind, $0.phoneNumber, $0.providerSid) < ($1.kind, $1.phoneNumber, $1.providerSid)
+            }
+            .prefix(config.audit.differencesListedMax))
         return report
     }
 
     /// One listing of the provider account compared with the store: differences keyed by kind and number.
     private func auditPass() async throws -> (
         differences: [String: ProviderAuditReport.Difference], providerNumbers: Int,
-        heldNumbers: Int
+        heldNumbers: Int, providerTrunks: Int?
     ) {
         let limits = config.audit
         // Held before the listing starts: a number still held by the same id after it ended was held throughout,
@@ -154,7 +173,59 @@ extension NumberService {
             }
             for difference in missing { differences[Self.key(difference)] = difference }
         }
-        return (differences, seen.count, heldBefore.count)
+        var providerTrunks: Int?
+        if provider.listsTrunks {
+            let trunks = try await auditTrunks()
+            providerTrunks = trunks.listed
+            for difference in trunks.differences { differences[Self.key(difference)] = difference }
+        }
+        return (differences, seen.count, heldBefore.count, providerTrunks)
+    }
+
+    /// The provider's trunks compared with the store's: recorded ones it does not list (recorded before the listing
+    /// started and still, with the same SID, after it ended: the listing should have shown them), and ones named as
+    /// numberd names its trunks that no recorded trunk has. At most `audit.numbersMax` trunks.
+    private func auditTrunks() async throws -> (differences: [ProviderAuditReport.Difference], listed: Int) {
+        let recordedBefore = try coordinator.read { state in state.trunks.values.map { ($0.id, $0.providerTrunkSid) } }
+        var listed: [String: String?] = [:]
+        try await provider.listTrunks { trunks in
+            guard listed.count + trunks.count <= config.audit.numbersMax else {
+                throw ProviderAuditError(
+                    description: "the provider account has more than \(config.audit.numbersMax) trunks")
+            }
+            for trunk in trunks { listed[trunk.sid] = trunk.friendlyName }
+        }
+        let differences = try coordinator.read { state in
+            let recordedSids = Set(state.trunks.values.map(\.providerTrunkSid))
+            var found: [ProviderAuditReport.Difference] = []
+            for (id, sid) in recordedBefore where listed[sid] == nil {
+                guard let trunk = state.trunks[id], trunk.providerTrunkSid == sid else { continue }
+                found.append(
+                    ProviderAuditReport.Difference(
+                        kind: .trunkMissing, phoneNumber: "", providerSid: sid, accountId: trunk.accountId, trunkId: id)
+                )
+            }
+            for (sid, name) in listed where !recordedSids.contains(sid) {
+                guard let id = name.flatMap(Self.numberdTrunkId) else { continue }
+                found.append(
+                    ProviderAuditReport.Difference(
+                        kind: .trunkUnrecorded, phoneNumber: "", providerSid: sid, trunkId: id))
+            }
+            return found
+        }
+        return (differences, listed.count)
+    }
+
+    /// The trunk id a provider trunk's name starts with when numberd named it (``providerTrunkName(id:name:)``:
+    /// `TRK_` and the id's base-32 characters, then a space), else nil.
+    static func numberdTrunkId(_ friendlyName: String) -> String? {
+        let head = Identifier.trunk + "_"
+        guard friendlyName.hasPrefix(head), let space = friendlyName.firstIndex(of: " ") else { return nil }
+        let id = friendlyName[..<space]
+        let tail = id.dropFirst(head.count)
+        let alphabet = Set("\(Crypto.base32Alphabet)")
+        guard tail.count == Identifier.randomLength, tail.allSatisfy(alphabet.contains) else { return nil }
+        return String(id)
     }
 
     /// How the provider's `number` disagrees with `state`, if it does.
@@ -180,6 +251,6 @@ extension NumberService {
     }
 
     private static func key(_ difference: ProviderAuditReport.Difference) -> String {
-        difference.kind.rawValue + " " + difference.phoneNumber
+        difference.kind.rawValue + " " + (difference.isTrunk ? difference.providerSid : difference.phoneNumber)
     }
 }

@@ -20,21 +20,46 @@ extension TwilioProvider {
     /// `GET https://trunking.twilio.com/v1/Trunks`, following `meta.next_page_url` (only on the trunking host) for at
     /// most `lookUpPagesMax` pages: the SID of the first trunk whose `friendly_name` starts with `namePrefix`, or nil.
     public func findTrunk(namePrefix: String) async throws -> String? {
+        var found: String?
+        try await forEachTrunkPage(operation: "find trunk \(namePrefix)…") { trunks in
+            found = trunks.first { $0.friendlyName?.hasPrefix(namePrefix) == true }?.sid
+            return found == nil
+        }
+        return found
+    }
+
+    /// Lists trunks (Elastic SIP Trunking).
+    public var listsTrunks: Bool { true }
+
+    /// Every trunk of the account, `lookUpPageSize` a page for at most `lookUpPagesMax` pages (more is an error: the
+    /// listing would be incomplete).
+    public func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws {
+        try await forEachTrunkPage(operation: "list trunks") { trunks in
+            try await page(trunks)
+            return true
+        }
+    }
+
+    /// `GET /v1/Trunks` page after page, each page's trunks (their SIDs checked) handed to `body` until it returns
+    /// false or the list ends; following `meta.next_page_url` only on the configured trunking host, for at most
+    /// `lookUpPagesMax` pages.
+    private func forEachTrunkPage(
+        operation: String, _ body: ([ProviderTrunk]) async throws -> Bool
+    ) async throws {
         let limits = configuration.limits
         let base = "\(configuration.endpoints.trunking)/v1/Trunks"
         var url = Self.withQuery(base, [("PageSize", String(limits.lookUpPageSize))])
-        let operation = "find trunk \(namePrefix)…"
         for _ in 0..<limits.lookUpPagesMax {
             let answer = try await transport.perform(
                 TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
             guard let page = TwilioResources.decode(TrunkPage.self, from: answer.response.body) else {
                 throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
             }
-            if let match = page.trunks.first(where: { $0.friendlyName?.hasPrefix(namePrefix) == true }) {
-                try TwilioValidation.requireSid(match.sid, prefix: "TK", field: "trunk SID")
-                return match.sid
+            for trunk in page.trunks { try TwilioValidation.requireSid(trunk.sid, prefix: "TK", field: "trunk SID") }
+            guard try await body(page.trunks.map { ProviderTrunk(sid: $0.sid, friendlyName: $0.friendlyName) }) else {
+                return
             }
-            guard let next = page.meta.nextPageURL, !next.isEmpty else { return nil }
+            guard let next = page.meta.nextPageURL, !next.isEmpty else { return }
             // Only its query is taken, on the configured trunking host: the host Twilio (or a simulator) writes into
             // it may be spelled otherwise than the configuration, and no other host is ever followed.
             guard let components = URLComponents(string: next), components.path.hasSuffix("/v1/Trunks"),

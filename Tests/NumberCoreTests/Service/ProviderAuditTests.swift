@@ -45,7 +45,12 @@ struct ProviderAuditTests {
         h.provider.changeOwned("+14155550203") { $0?.trunkSid = nil }
 
         let report = try await h.service.auditProvider(recheckAfter: .zero)
-        #expect(report.counts == [.unowned: 1, .missing: 1, .sidDiffers: 1, .trunkDiffers: 1, .releaseStuck: 0])
+        #expect(
+            report.counts == [
+                .unowned: 1, .missing: 1, .sidDiffers: 1, .trunkDiffers: 1, .releaseStuck: 0, .trunkMissing: 0,
+                .trunkUnrecorded: 0,
+            ])
+        #expect(report.providerTrunks == nil, "this provider lists no trunks")
         #expect(
             report.differences.map(\.description) == [
                 "unowned +14155550299 PN" + String(repeating: "9", count: 32),

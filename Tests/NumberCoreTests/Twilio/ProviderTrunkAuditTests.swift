@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+import TwilioSimulator
+
+@testable import NumberCore
+
+/// The provider audit over the Twilio adapter compares trunks too: a recorded trunk Twilio no longer has, and a trunk at
+/// Twilio named as numberd names its trunks that the store does not record (a creation that could be neither recorded
+/// nor deleted — a full disk, say —, or a store restored from an older backup). Trunks named otherwise are the
+/// operator's and are not reported; numbers are compared as before.
+@Suite("Provider audit over Twilio: trunks")
+struct ProviderTrunkAuditTests {
+    @Test("a recorded trunk Twilio no longer has, and a numberd-named trunk nobody recorded, are reported; others not")
+    func trunkDifferences() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await service.createAccount(name: "Trunks", currency: "USD")
+            let kept = try await service.createTrunk(accountId: account.id, name: "Kept", providerTrunkSid: "")
+            let gone = try await service.createTrunk(accountId: account.id, name: "Gone", providerTrunkSid: "")
+            let clean = try await service.auditProvider(recheckAfter: .zero)
+            #expect(clean.isClean && clean.providerTrunks == 2, "\(clean)")
+
+            // Behind numberd's back: one recorded trunk deleted at Twilio, a numberd-named trunk nobody recorded, and
+            // an operator's own trunk.
+            try await twilio.provider.deleteTrunk(sid: gone.providerTrunkSid)
+            let lostName = NumberService.providerTrunkName(id: "TRK_0123456789a", name: "Lost")
+            let lost = try await twilio.provider.createTrunk(friendlyName: lostName)
+            _ = try await twilio.provider.createTrunk(friendlyName: "operator's trunk")
+            _ = try await twilio.provider.createTrunk(friendlyName: "TRK_notanid Lookalike")
+
+            let report = try await service.auditProvider(recheckAfter: .zero)
+            #expect(report.counts[.trunkMissing] == 1 && report.counts[.trunkUnrecorded] == 1, "\(report.counts)")
+            #expect(report.providerTrunks == 4)
+            let missing = try #require(report.differences.first { $0.kind == .trunkMissing })
+            #expect(missing.providerSid == gone.providerTrunkSid && missing.trunkId == gone.id)
+            #expect(missing.accountId == account.id && missing.isTrunk)
+            let unrecorded = try #require(report.differences.first { $0.kind == .trunkUnrecorded })
+            #expect(unrecorded.providerSid == lost && unrecorded.trunkId == "TRK_0123456789a")
+            #expect(report.differences.allSatisfy { $0.providerSid != kept.providerTrunkSid })
+        }
+    }
+
+    @Test("numberd's trunk names: the id it made, or nothing for any other name")
+    func names() {
+        #expect(NumberService.numberdTrunkId("TRK_0123456789a Prod") == "TRK_0123456789a")
+        #expect(NumberService.numberdTrunkId("TRK_0123456789a") == nil, "no name after the id")
+        #expect(NumberService.numberdTrunkId("TRK_0123456789A Prod") == nil, "not base 32 (upper case)")
+        #expect(NumberService.numberdTrunkId("TRK_0123456789ai Prod") == nil, "too long")
+        #expect(NumberService.numberdTrunkId("trunk Prod") == nil)
+    }
+}
