@@ -172,6 +172,9 @@ public struct DataDirectory: Sendable {
     func replaceFile(_ path: String, with text: String) throws {
         do {
             try PEMFile.write(text, to: path, mode: 0o600)
+        } catch let error as TLSError {
+            // Its message only: the writer's error code names certificates, which this file is not.
+            throw ConfigurationError(error.message)
         } catch {
             throw ConfigurationError("\(error)")
         }

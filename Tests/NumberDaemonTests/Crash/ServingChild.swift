@@ -26,12 +26,15 @@ final class ServingChild {
     /// `coreLimitBlocks`: the soft RLIMIT_CORE it starts with, in `ulimit -c` blocks (set by `sh` before it execs
     /// numberd, so the pid is numberd's); `environment` added to the test's (without its `NUMBERD_` and `TWILIO_` variables).
     /// `unprivileged`: run as uid/gid 65534 (nobody) through `setpriv`, from a copy of the binary in a folder anyone
-    /// may enter (the build folder's parents may not be), with `--listen` in `arguments`.
+    /// may enter (the build folder's parents may not be), with `--listen` in `arguments`. `dataDirectory`: an existing
+    /// one (a restart) instead of a fresh one; `fileSizeLimitBlocks`: the soft RLIMIT_FSIZE it starts with (`ulimit -f`).
     init(
         arguments: [String] = [], terminal: Bool = false, coreLimitBlocks: Int? = nil,
-        environment added: [String: String] = [:], unprivileged: Bool = false
+        environment added: [String: String] = [:], unprivileged: Bool = false, dataDirectory reused: String? = nil,
+        fileSizeLimitBlocks: Int? = nil
     ) throws {
-        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-serving-\(UUID())").path
+        dataDirectory =
+            reused ?? FileManager.default.temporaryDirectory.appendingPathComponent("numberd-serving-\(UUID())").path
         var numberd = try BuiltProduct.path("numberd")
         let command =
             ["serve", "--data-dir", dataDirectory, "--listen", "127.0.0.1:0", "--metrics-listen", "off"] + arguments
@@ -47,6 +50,9 @@ final class ServingChild {
         } else if let coreLimitBlocks {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -S -c \(coreLimitBlocks) && exec \"$0\" \"$@\"", numberd] + command
+        } else if let fileSizeLimitBlocks {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -S -f \(fileSizeLimitBlocks) && exec \"$0\" \"$@\"", numberd] + command
         } else {
             process.executableURL = URL(fileURLWithPath: numberd)
             process.arguments = command

@@ -20,15 +20,7 @@ struct StoreFullProcessTests {
     func fileSizeLimit() async throws {
         let child = try ServingChild(arguments: ["--log-level", "error"])
         try await child.waitUntilServing()
-        let port = try #require(Self.port(in: child.standardOutput), "\(child.standardOutput)")
-        let adminKey = try String(contentsOfFile: child.dataDirectory + "/admin.key", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        var configuration = NumbersClientConfiguration(
-            host: "127.0.0.1", port: port, apiKey: adminKey,
-            trustRoots: .file(child.dataDirectory + "/tls/ca.pem"), connectTimeout: .seconds(60), retry: .none)
-        configuration.handshakeTimeout = .seconds(60)
-
-        try await withNumbersClient(configuration) { client in
+        try await withNumbersClient(try Self.client(of: child)) { client in
             let account = try await client.createAccount(CreateAccountRequest(name: "Full", currency: "USD")).account
             let funds = AddFundsRequest(accountId: account.id, amount: 10_000, currency: "USD")
             _ = try await client.addFunds(funds, options: CallOptions(idempotencyKey: "first"))
@@ -69,6 +61,52 @@ struct StoreFullProcessTests {
         let verify = try await ChildProcess.run(try BuiltProduct.path("numberd"), ["verify", "--data-dir", directory])
         #expect(verify.status == 0, "\(String(decoding: verify.output, as: UTF8.self))")
         await child.stop()
+    }
+
+    @Test("numberd restarted with no room to write any file starts, serves reads, and refuses writes with STORE_FULL")
+    func restartWithoutRoom() async throws {
+        let first = try ServingChild(arguments: ["--log-level", "error"])
+        try await first.waitUntilServing()
+        let account = try await withNumbersClient(try Self.client(of: first)) { client in
+            let account = try await client.createAccount(CreateAccountRequest(name: "Kept", currency: "USD")).account
+            let funds = AddFundsRequest(accountId: account.id, amount: 2_500, currency: "USD")
+            _ = try await client.addFunds(funds, options: CallOptions(idempotencyKey: "funds"))
+            return account
+        }
+        first.process.send(SIGTERM)
+        #expect(await ChildExit.wait(first.process, timeout: .seconds(60)) == .exited(0))
+
+        // The same data directory, no file may grow at all (`ulimit -f 0`): the start's own writes (its snapshot, the
+        // clock mark, the downtimes) are refused and tolerated.
+        let second = try ServingChild(
+            arguments: ["--log-level", "error"], dataDirectory: first.dataDirectory, fileSizeLimitBlocks: 0)
+        try await second.waitUntilServing()
+        try await withNumbersClient(try Self.client(of: second)) { client in
+            let balance = try await client.getBalance(GetBalanceRequest(accountId: account.id)).balance
+            #expect(balance == 2_500)
+            let refused = await #expect(throws: RPCError.self) {
+                _ = try await client.createAccount(CreateAccountRequest(name: "New", currency: "USD"))
+            }
+            #expect(
+                refused?.code == .resourceExhausted && refused?.reason == "STORE_FULL", "\(String(describing: refused))"
+            )
+            let accounts = try await client.listAccounts(ListAccountsRequest()).accounts
+            #expect(accounts.map(\.id) == [account.id])
+        }
+        #expect(second.process.isRunning)
+        await second.stop()
+    }
+
+    /// A client of `child` with its admin key, trusting its CA, one attempt per call.
+    static func client(of child: ServingChild) throws -> NumbersClientConfiguration {
+        let port = try #require(Self.port(in: child.standardOutput), "\(child.standardOutput)")
+        let adminKey = try String(contentsOfFile: child.dataDirectory + "/admin.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var configuration = NumbersClientConfiguration(
+            host: "127.0.0.1", port: port, apiKey: adminKey,
+            trustRoots: .file(child.dataDirectory + "/tls/ca.pem"), connectTimeout: .seconds(60), retry: .none)
+        configuration.handshakeTimeout = .seconds(60)
+        return configuration
     }
 
     /// The port of `numberd: serving nrpc/1 over TLS on 127.0.0.1:PORT; …`.
