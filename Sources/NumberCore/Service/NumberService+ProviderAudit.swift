@@ -114,9 +114,11 @@ extension NumberService {
         report.providerTrunks = second.providerTrunks
         let confirmed = second.differences.filter { key, _ in first.differences[key] != nil }.values
         for difference in confirmed { report.counts[difference.kind, default: 0] += 1 }
+        // Trunks first: few, and a number difference per number of a large store would otherwise crowd them out.
         report.differences = Array(
             confirmed.sorted {
-                ($0.kind, $0.phoneNumber, $0.providerSid) < ($1.kind, $1.phoneNumber, $1.providerSid)
+                ($0.isTrunk ? 0 : 1, $0.kind, $0.phoneNumber, $0.providerSid)
+                    < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
             }
             .prefix(config.audit.differencesListedMax))
         return report
@@ -175,20 +177,31 @@ extension NumberService {
         }
         var providerTrunks: Int?
         if provider.listsTrunks {
-            let trunks = try await auditTrunks()
-            providerTrunks = trunks.listed
-            for difference in trunks.differences { differences[Self.key(difference)] = difference }
+            do {
+                let trunks = try await auditTrunks()
+                providerTrunks = trunks.listed
+                for difference in trunks.differences { differences[Self.key(difference)] = difference }
+            } catch {
+                // The numbers' comparison stands; the report says the trunks were not compared (`providerTrunks` nil).
+                logger.warning("the provider audit could not list the trunks", metadata: ["error": "\(error)"])
+            }
         }
         return (differences, seen.count, heldBefore.count, providerTrunks)
     }
 
     /// The provider's trunks compared with the store's: recorded ones it does not list (recorded before the listing
     /// started and still, with the same SID, after it ended: the listing should have shown them), and ones named as
-    /// numberd names its trunks that no recorded trunk has. At most `audit.numbersMax` trunks.
+    /// numberd names its trunks that no recorded trunk has — unless a call is creating or deleting it right now. At
+    /// most `audit.pagesMax` pages and `audit.numbersMax` trunks.
     private func auditTrunks() async throws -> (differences: [ProviderAuditReport.Difference], listed: Int) {
         let recordedBefore = try coordinator.read { state in state.trunks.values.map { ($0.id, $0.providerTrunkSid) } }
         var listed: [String: String?] = [:]
+        var pages = 0
         try await provider.listTrunks { trunks in
+            pages += 1
+            guard pages <= config.audit.pagesMax else {
+                throw ProviderAuditError(description: "the trunk listing took more than \(config.audit.pagesMax) pages")
+            }
             guard listed.count + trunks.count <= config.audit.numbersMax else {
                 throw ProviderAuditError(
                     description: "the provider account has more than \(config.audit.numbersMax) trunks")
@@ -205,8 +218,9 @@ extension NumberService {
                         kind: .trunkMissing, phoneNumber: "", providerSid: sid, accountId: trunk.accountId, trunkId: id)
                 )
             }
-            for (sid, name) in listed where !recordedSids.contains(sid) {
-                guard let id = name.flatMap(Self.numberdTrunkId) else { continue }
+            let inFlight = local.withLock { $0.trunksInFlight }
+            for (sid, name) in listed where !recordedSids.contains(sid) && !inFlight.contains(sid) {
+                guard let id = name.flatMap(Self.numberdTrunkId), !inFlight.contains(id) else { continue }
                 found.append(
                     ProviderAuditReport.Difference(
                         kind: .trunkUnrecorded, phoneNumber: "", providerSid: sid, trunkId: id))
@@ -250,7 +264,14 @@ extension NumberService {
             kind: kind, phoneNumber: phone, providerSid: number.sid, numberId: id, accountId: held.accountId)
     }
 
+    /// A recorded trunk by its id (two ids may name one SID), a provider's trunk by its SID, a number by itself.
     private static func key(_ difference: ProviderAuditReport.Difference) -> String {
-        difference.kind.rawValue + " " + (difference.isTrunk ? difference.providerSid : difference.phoneNumber)
+        let subject: String
+        switch difference.kind {
+        case .trunkMissing: subject = difference.trunkId ?? difference.providerSid
+        case .trunkUnrecorded: subject = difference.providerSid
+        default: subject = difference.phoneNumber
+        }
+        return difference.kind.rawValue + " " + subject
     }
 }

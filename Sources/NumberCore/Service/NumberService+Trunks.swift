@@ -27,6 +27,8 @@ extension NumberService {
             return Identifier.make(Identifier.trunk, taken: state.isTaken)
         }
         return try await carriedThrough { () async throws(NumberError) -> Trunk in
+            self.local.withLock { _ = $0.trunksInFlight.insert(id) }
+            defer { self.local.withLock { _ = $0.trunksInFlight.remove(id) } }
             let sid = try await self.createProviderTrunk(
                 friendlyName: Self.providerTrunkName(id: id, name: name), namePrefix: id + " ")
             do throws(NumberError) {
@@ -159,8 +161,15 @@ extension NumberService {
         }
     }
 
-    /// Deletes a trunk that routes no numbers; a trunk numberd created at the provider is deleted there too.
+    /// Deletes a trunk that routes no numbers; a trunk numberd created at the provider is deleted there too, to the
+    /// end even if the caller goes away (``carriedThrough(_:)``: a DELETE cut short left it there, recorded nowhere).
     public func deleteTrunk(accountId: String, trunkId: String) async throws(NumberError) {
+        try await carriedThrough { () async throws(NumberError) -> Void in
+            try await self.deleteRecordedTrunk(accountId: accountId, trunkId: trunkId)
+        }
+    }
+
+    private func deleteRecordedTrunk(accountId: String, trunkId: String) async throws(NumberError) {
         let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
             let trunk = try state.requireTrunk(trunkId, of: accountId)
@@ -175,7 +184,11 @@ extension NumberService {
             }
             return ([.trunkDeleted(trunkId: trunkId)], trunk)
         }
-        if trunk.providerManaged == true { await deleteProviderTrunk(trunk.providerTrunkSid) }
+        guard trunk.providerManaged == true else { return }
+        // Unrecorded now, still at the provider until its DELETE is done: the audit leaves it out meanwhile.
+        local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
+        defer { local.withLock { _ = $0.trunksInFlight.remove(trunk.providerTrunkSid) } }
+        await deleteProviderTrunk(trunk.providerTrunkSid)
     }
 }
 

@@ -32,6 +32,9 @@ public final class NumberService: Sendable {
         /// Numbers whose trunk a running call is changing at the provider, with the trunk they go to (nil: none):
         /// another trunk change, a release of the number and a deletion of that trunk wait until it is recorded.
         var routing: [String: String?] = [:]
+        /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
+        /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.
+        var trunksInFlight: Set<String> = []
         /// Whether an orphan sweep is running (one at a time).
         var sweepingOrphans = false
         /// Whether a provider audit is running (one at a time).

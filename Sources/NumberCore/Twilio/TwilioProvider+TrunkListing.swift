@@ -21,7 +21,10 @@ extension TwilioProvider {
     /// most `lookUpPagesMax` pages: the SID of the first trunk whose `friendly_name` starts with `namePrefix`, or nil.
     public func findTrunk(namePrefix: String) async throws -> String? {
         var found: String?
-        try await forEachTrunkPage(operation: "find trunk \(namePrefix)…") { trunks in
+        let limits = configuration.limits
+        try await forEachTrunkPage(
+            operation: "find trunk \(namePrefix)…", pageSize: limits.lookUpPageSize, pagesMax: limits.lookUpPagesMax
+        ) { trunks in
             found = trunks.first { $0.friendlyName?.hasPrefix(namePrefix) == true }?.sid
             return found == nil
         }
@@ -31,10 +34,12 @@ extension TwilioProvider {
     /// Lists trunks (Elastic SIP Trunking).
     public var listsTrunks: Bool { true }
 
-    /// Every trunk of the account, `lookUpPageSize` a page for at most `lookUpPagesMax` pages (more is an error: the
-    /// listing would be incomplete).
+    /// Every trunk of the account, `listPageSize` a page (a trunk is about 1.3 KB of JSON: 250 of them stay well
+    /// under the 1 MiB answer limit), for as many pages as `page` takes (the caller bounds them, as the audit does).
     public func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws {
-        try await forEachTrunkPage(operation: "list trunks") { trunks in
+        try await forEachTrunkPage(
+            operation: "list trunks", pageSize: configuration.limits.listPageSize, pagesMax: nil
+        ) { trunks in
             try await page(trunks)
             return true
         }
@@ -42,14 +47,15 @@ extension TwilioProvider {
 
     /// `GET /v1/Trunks` page after page, each page's trunks (their SIDs checked) handed to `body` until it returns
     /// false or the list ends; following `meta.next_page_url` only on the configured trunking host, for at most
-    /// `lookUpPagesMax` pages.
+    /// `pagesMax` pages (nil: `body` bounds them).
     private func forEachTrunkPage(
-        operation: String, _ body: ([ProviderTrunk]) async throws -> Bool
+        operation: String, pageSize: Int, pagesMax: Int?, _ body: ([ProviderTrunk]) async throws -> Bool
     ) async throws {
-        let limits = configuration.limits
         let base = "\(configuration.endpoints.trunking)/v1/Trunks"
-        var url = Self.withQuery(base, [("PageSize", String(limits.lookUpPageSize))])
-        for _ in 0..<limits.lookUpPagesMax {
+        var url = Self.withQuery(base, [("PageSize", String(pageSize))])
+        var pages = 0
+        while pagesMax.map({ pages < $0 }) ?? true {
+            pages += 1
             let answer = try await transport.perform(
                 TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
             guard let page = TwilioResources.decode(TrunkPage.self, from: answer.response.body) else {
@@ -69,7 +75,6 @@ extension TwilioProvider {
             }
             url = base + "?" + query
         }
-        throw ProviderError(
-            .unavailable, message: "\(operation): more than \(limits.lookUpPagesMax) pages (lookUpPagesMax)")
+        throw ProviderError(.unavailable, message: "\(operation): more than \(pages) pages (lookUpPagesMax)")
     }
 }
