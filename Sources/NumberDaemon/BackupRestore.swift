@@ -191,12 +191,10 @@ public struct BackupRestore: Sendable {
     /// Refuses a data directory owned by another user than the one restoring: numberd, as its owner, could not
     /// open the files the restore would write (`sudo numberd restore` over a `numberd` user's directory).
     func checkOwner() throws {
-        var status = stat()
-        guard stat(directory.root, &status) == 0 else { return }
-        guard status.st_uid == geteuid() else {
-            throw Refusal(
-                description: "\(directory.root) belongs to user id \(status.st_uid), not to this user (\(geteuid())): "
-                    + "run the restore as its owner (sudo -u <numberd's user> numberd restore …)")
+        do {
+            try directory.requireOwnedByThisUser(doing: "restore")
+        } catch {
+            throw Refusal(description: "\(error)")
         }
     }
 

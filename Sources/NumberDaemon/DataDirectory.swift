@@ -166,6 +166,19 @@ public struct DataDirectory: Sendable {
         try replaceFile(adminKeyFile, with: secret + "\n")
     }
 
+    /// Refuses a data directory owned by another user than this process's: numberd, as its owner, could not open the
+    /// files a command run as another (`sudo numberd restore` over a `numberd` user's directory) would write there.
+    /// `command` names the command in the advice. A directory that does not exist passes.
+    public func requireOwnedByThisUser(doing command: String) throws {
+        var status = stat()
+        guard stat(root, &status) == 0 else { return }
+        guard status.st_uid == geteuid() else {
+            throw ConfigurationError(
+                "\(root) belongs to user id \(status.st_uid), not to this user (\(geteuid())): run the \(command) as its "
+                    + "owner (sudo -u <numberd's user> numberd \(command) …)")
+        }
+    }
+
     /// Replaces `path` (mode 0600) with `text`, atomically, through the writer the TLS files use (``PEMFile``: a
     /// temporary file beside it, written whole, synced, renamed over it, then the folder synced), so a crash leaves
     /// the old file or the new one, never a partial one.

@@ -24,7 +24,7 @@ struct NumberdCommand: AsyncParsableCommand {
             """,
         // `numberd --version`: the same string HealthCheck reports.
         version: Numberd.version,
-        subcommands: [Serve.self, Verify.self, Restore.self],
+        subcommands: [Serve.self, Verify.self, BackupStopped.self, Restore.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -320,8 +320,72 @@ struct Restore: AsyncParsableCommand {
     }
 }
 
+struct BackupStopped: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up a stopped numberd's data directory, as `numbers backup` does a running one's.",
+        discussion: """
+            Writes backup-<time>/ (store/ with a snapshot of everything committed, and provider.json) into the backup             directory, keeping the newest --backups-kept, as CreateBackup does; `numberd restore` puts it back. It             opens the store as a start does (a torn tail is cut off, a snapshot written if the newest is behind),             so: refused while a numberd runs on the data directory (use `numbers backup` then), and refused for a             data directory of another user (run it as numberd's user: files it wrote as another could not be             opened by numberd). Exit 0 written, 1 refused or failed, 2 no store.
+            """)
+
+    @OptionGroup var storage: StorageOptions
+    @Option(
+        name: .customLong("backup-dir"),
+        help: "Where backups go (default <data-dir>/backups; not inside store/).") var backupDir: String?
+    @Option(
+        name: .customLong("backups-kept"),
+        help: "Newest backups kept there, 1...1000 (default 7).") var backupsKept: String?
+
+    func run() async throws {
+        let configuration = try storage.resolve(adding: ["backup-dir": backupDir, "backups-kept": backupsKept])
+        let directory = DataDirectory(root: configuration.dataDirectory)
+        guard FileManager.default.fileExists(atPath: directory.store) else {
+            print("numberd backup: no store at \(directory.store)")
+            throw ExitCode(2)
+        }
+        do {
+            try directory.requireOwnedByThisUser(doing: "backup")
+        } catch {
+            print("numberd backup: refused: \(error)")
+            throw ExitCode(1)
+        }
+        var options = FileNumberStore.Options.defaults
+        options.journal.limits = configuration.journalLimits
+        var logger = Logger(label: "numberd.backup")
+        logger.logLevel = .warning
+        options.journal.logger = logger
+        let store: FileNumberStore
+        do {
+            store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: options)
+        } catch let error as JournalError where error.code == .locked {
+            print("numberd backup: refused: a numberd runs on \(directory.root); back it up with `numbers backup`")
+            throw ExitCode(1)
+        } catch {
+            print("numberd backup: refused: the store cannot be opened: \(error)")
+            throw ExitCode(1)
+        }
+        let result: Result<FileNumberStore.Backup, any Error>
+        do {
+            result = .success(try await configuration.writeBackup(of: store))
+        } catch {
+            result = .failure(error)
+        }
+        await store.close()
+        switch result {
+        case .success(let backup):
+            print(
+                "numberd backup: OK \(backup.path) (snapshot of seq \(backup.seq), \(backup.snapshotBytes) bytes, "
+                    + (backup.linked ? "linked" : "copied") + ")")
+            for removed in backup.removed { print("removed the older backup \(removed)") }
+        case .failure(let error):
+            print("numberd backup: FAILED, nothing written: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// Where the data is and how it is read, for the commands that work on a stopped numberd's data directory (`verify`,
-/// `restore`): the same flags, `NUMBERD_` variables and config file as the service.
+/// `backup`, `restore`): the same flags, `NUMBERD_` variables and config file as the service.
 struct StorageOptions: ParsableArguments {
     @Option(
         name: .customLong("data-dir"),
@@ -333,9 +397,11 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
     var config: String?
 
-    /// The storage settings (``NumberdConfiguration/resolveStorage(flags:environment:)``); a usage error if invalid.
-    func resolve() throws -> NumberdConfiguration {
-        let flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
+    /// The storage settings (``NumberdConfiguration/resolveStorage(flags:environment:)``), with a command's own
+    /// storage flags `adding`; a usage error if invalid.
+    func resolve(adding extra: [String: String?] = [:]) throws -> NumberdConfiguration {
+        var flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
+        flags.merge(extra) { own, _ in own }
         do {
             return try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
         } catch {
