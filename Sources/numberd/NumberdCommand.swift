@@ -325,7 +325,14 @@ struct BackupStopped: AsyncParsableCommand {
         commandName: "backup",
         abstract: "Back up a stopped numberd's data directory, as `numbers backup` does a running one's.",
         discussion: """
-            Writes backup-<time>/ (store/ with a snapshot of everything committed, and provider.json) into the backup             directory, keeping the newest --backups-kept, as CreateBackup does; `numberd restore` puts it back. It             opens the store as a start does (a torn tail is cut off, a snapshot written if the newest is behind),             so: refused while a numberd runs on the data directory (use `numbers backup` then), and refused for a             data directory of another user (run it as numberd's user: files it wrote as another could not be             opened by numberd). Exit 0 written, 1 refused or failed, 2 no store.
+            Writes backup-<time>/ (store/ with a snapshot of everything committed, and provider.json) into the backup \
+            directory, keeping the newest --backups-kept, as CreateBackup does; `numberd restore` puts it back. It \
+            opens the store as a start does (a torn tail is cut off, a snapshot written if the newest is behind), \
+            so it is refused, changing nothing: while a numberd runs on the data directory (use `numbers backup` \
+            then); for a data directory or store of another user (run it as numberd's user: files written as another \
+            could not be opened by numberd); and for a store of another format than this numberd writes (opening it \
+            would upgrade it: back it up with the numberd that wrote it, or copy the stopped directory with cp -a). \
+            Exit 0 written, 1 refused or failed, 2 no store.
             """)
 
     @OptionGroup var storage: StorageOptions
@@ -337,16 +344,34 @@ struct BackupStopped: AsyncParsableCommand {
         help: "Newest backups kept there, 1...1000 (default 7).") var backupsKept: String?
 
     func run() async throws {
+        // As `serve`: a file size limit fails a write (EFBIG) instead of killing the command half-way.
+        signal(SIGXFSZ, SIG_IGN)
         let configuration = try storage.resolve(adding: ["backup-dir": backupDir, "backups-kept": backupsKept])
         let directory = DataDirectory(root: configuration.dataDirectory)
+        do {
+            // First: another user's directory (mode 0700) reads as having no store.
+            try directory.requireOwnedByThisUser(doing: "backup")
+            try DataDirectory(root: directory.store).requireOwnedByThisUser(doing: "backup")
+        } catch {
+            print("numberd backup: refused, nothing changed: \(error)")
+            throw ExitCode(1)
+        }
         guard FileManager.default.fileExists(atPath: directory.store) else {
             print("numberd backup: no store at \(directory.store)")
             throw ExitCode(2)
         }
+        let storeURL = URL(fileURLWithPath: directory.store)
         do {
-            try directory.requireOwnedByThisUser(doing: "backup")
-        } catch {
-            print("numberd backup: refused: \(error)")
+            let recorded = try FileNumberStore.recordedFormat(directory: storeURL) ?? StoreFormat(format: 1, readers: 1)
+            guard recorded == .current else {
+                print(
+                    "numberd backup: refused, nothing changed: the store is of format \(recorded.format), this numberd "
+                        + "writes \(StoreFormat.current.format) and opening it would upgrade it: back it up with the "
+                        + "numberd that wrote it, or copy the stopped data directory (cp -a)")
+                throw ExitCode(1)
+            }
+        } catch let error as JournalError {
+            print("numberd backup: refused, nothing changed: \(error)")
             throw ExitCode(1)
         }
         var options = FileNumberStore.Options.defaults
@@ -354,15 +379,25 @@ struct BackupStopped: AsyncParsableCommand {
         var logger = Logger(label: "numberd.backup")
         logger.logLevel = .warning
         options.journal.logger = logger
+        // A failed write or sync fails the backup (exit 1) instead of ending the process; the store's files stay as
+        // a crash would leave them, which the next start recovers.
+        options.journal.fatal = { _ in }
         let store: FileNumberStore
         do {
-            store = try FileNumberStore.open(directory: URL(fileURLWithPath: directory.store), options: options)
+            store = try FileNumberStore.open(directory: storeURL, options: options)
         } catch let error as JournalError where error.code == .locked {
-            print("numberd backup: refused: a numberd runs on \(directory.root); back it up with `numbers backup`")
+            print(
+                "numberd backup: refused, nothing changed: \(directory.root) is in use (a running numberd: back it up "
+                    + "with `numbers backup`; or another numberd backup or restore)")
             throw ExitCode(1)
         } catch {
             print("numberd backup: refused: the store cannot be opened: \(error)")
             throw ExitCode(1)
+        }
+        let recovery = store.recovery
+        if !recovery.tornFiles.isEmpty { print("the store's torn tail was cut off and kept: \(recovery.tornFiles)") }
+        if !recovery.damagedSnapshots.isEmpty {
+            print("damaged snapshots were set aside: \(recovery.damagedSnapshots)")
         }
         let result: Result<FileNumberStore.Backup, any Error>
         do {

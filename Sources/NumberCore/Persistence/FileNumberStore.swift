@@ -120,6 +120,13 @@ public final class FileNumberStore: NumberStore {
         self.snapshotState = SnapshotState(state: opened.state.keepingWorkIndexes(false), seq: opened.lastSeq)
     }
 
+    /// What the store's `FORMAT` says, read without opening it (nil: no file — a new store, or one of format 1);
+    /// throws `formatDamaged` when it exists but holds no format. Opening a store of an older format upgrades it.
+    public static func recordedFormat(directory: URL) throws -> StoreFormat? {
+        try StoreFormatFile(layout: JournalLayout(directory: directory.path), fileSystem: POSIXJournalFileSystem())
+            .read()
+    }
+
     /// The recovered state plus everything committed since (with every derived index).
     public func load() async throws -> CoreState {
         await onStateQueue { self.snapshotState.state }.keepingWorkIndexes(true)

@@ -111,7 +111,8 @@ extension NumberService {
         var report = ProviderAuditReport()
         report.providerNumbers = second.providerNumbers
         report.heldNumbers = second.heldNumbers
-        report.providerTrunks = second.providerTrunks
+        // Compared only when both listings listed them (a difference needs both to confirm it).
+        report.providerTrunks = first.providerTrunks == nil ? nil : second.providerTrunks
         let confirmed = second.differences.filter { key, _ in first.differences[key] != nil }.values
         for difference in confirmed { report.counts[difference.kind, default: 0] += 1 }
         // Trunks first: few, and a number difference per number of a large store would otherwise crowd them out.

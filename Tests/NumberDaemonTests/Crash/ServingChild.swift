@@ -33,6 +33,9 @@ final class ServingChild {
         environment added: [String: String] = [:], unprivileged: Bool = false, dataDirectory reused: String? = nil,
         fileSizeLimitBlocks: Int? = nil
     ) throws {
+        precondition(
+            [coreLimitBlocks != nil, fileSizeLimitBlocks != nil, unprivileged].filter { $0 }.count <= 1,
+            "one of coreLimitBlocks, fileSizeLimitBlocks and unprivileged at most")
         dataDirectory =
             reused ?? FileManager.default.temporaryDirectory.appendingPathComponent("numberd-serving-\(UUID())").path
         var numberd = try BuiltProduct.path("numberd")

@@ -66,6 +66,7 @@ struct StoreFullProcessTests {
     @Test("numberd restarted with no room to write any file starts, serves reads, and refuses writes with STORE_FULL")
     func restartWithoutRoom() async throws {
         let first = try ServingChild(arguments: ["--log-level", "error"])
+        defer { try? FileManager.default.removeItem(atPath: first.dataDirectory) }
         try await first.waitUntilServing()
         let account = try await withNumbersClient(try Self.client(of: first)) { client in
             let account = try await client.createAccount(CreateAccountRequest(name: "Kept", currency: "USD")).account
