@@ -399,4 +399,105 @@ struct StoreFullTests {
         #expect(report.releasesCompleted == [numbers[1].id], "\(report)")
         try await h.check()
     }
+
+    /// What one random call came to.
+    enum Outcome: Sendable {
+        case done
+        case refused
+        case unknown
+    }
+
+    @Test(
+        "random credits, purchases and releases while writes find no room now and then: acknowledged kept, refused gone",
+        arguments: [UInt64(1), 2, 3, 4])
+    func randomized(seed: UInt64) async throws {
+        let disk = try await Disk()
+        var generator = SplitMix64(seed: seed)
+        let account = try await disk.fundedAccount("Random")
+        let phones = (0..<60).map { "+1555020\(String(format: "%04d", $0))" }
+        disk.provider.stock(phones)
+        var nextPhone = 0
+        var credits: [String: Outcome] = [:]
+        var refusals = 0
+        for round in 0..<12 {
+            // One journal write among the next few finds no room (or none this round).
+            disk.makeRoom()
+            if Int.random(in: 0..<3, using: &generator) > 0 {
+                disk.fill(occurrence: Int.random(in: 1...2, using: &generator), repeats: false)
+            }
+            let owned = disk.service.durableState().numbers.values.filter { $0.status == .active }.map(\.id)
+            let toRelease = owned.shuffled(using: &generator).prefix(2)
+            let toBuy = phones[nextPhone..<min(nextPhone + 3, phones.count)]
+            nextPhone += toBuy.count
+            let outcomes = await withTaskGroup(of: (String?, Outcome).self) { group in
+                for index in 0..<4 {
+                    let key = "credit-\(round)-\(index)"
+                    group.addTask {
+                        (
+                            key,
+                            await Self.outcome {
+                                _ = try await disk.service.addFunds(
+                                    accountId: account.id, amount: 7, idempotencyKey: key)
+                            }
+                        )
+                    }
+                }
+                for phone in toBuy {
+                    group.addTask {
+                        (
+                            nil,
+                            await Self.outcome {
+                                _ = try await disk.service.purchase(
+                                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+                            }
+                        )
+                    }
+                }
+                for id in toRelease {
+                    group.addTask {
+                        (
+                            nil,
+                            await Self.outcome {
+                                _ = try await disk.service.release(accountId: account.id, numberId: id)
+                            }
+                        )
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            for case (let key?, let outcome) in outcomes { credits[key] = outcome }
+            refusals += outcomes.filter { if case .refused = $0.1 { true } else { false } }.count
+        }
+        disk.makeRoom()
+        _ = await disk.service.reconcile()
+        let recorded = Set(
+            disk.service.durableState().transactions[account.id, default: []].compactMap(\.idempotencyKey))
+        for (key, outcome) in credits {
+            switch outcome {
+            case .done: #expect(recorded.contains(key), "acknowledged credit \(key) lost")
+            case .refused: #expect(!recorded.contains(key), "refused credit \(key) recorded")
+            case .unknown: break
+            }
+        }
+        #expect(refusals > 0, "no write found no room: the test tested nothing")
+        // Nothing paid at the provider without an owner or an open purchase; everything owned is there.
+        let state = disk.service.durableState()
+        let claimed = Set(state.phoneOwners.keys).union(state.reservations.keys)
+        #expect(disk.provider.ownedPhoneNumbers.subtracting(claimed).isEmpty)
+        #expect(Set(state.phoneOwners.keys).isSubset(of: disk.provider.ownedPhoneNumbers))
+        try await disk.check()
+    }
+
+    /// A call's outcome: done, refused for lack of room (nothing changed), or anything else (its outcome settled by
+    /// reconciliation, or a refusal of its own).
+    static func outcome(_ call: () async throws -> Void) async -> Outcome {
+        do {
+            try await call()
+            return .done
+        } catch let error as NumberError where error.reason == .storeFull {
+            return .refused
+        } catch {
+            return .unknown
+        }
+    }
 }
