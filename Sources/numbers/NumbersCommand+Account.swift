@@ -367,3 +367,41 @@ struct Backup: AsyncParsableCommand {
         }
     }
 }
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the last provider audit: where the Twilio account and numberd's store disagree (admin).",
+        discussion: """
+            numberd lists the Twilio account's numbers and trunks every --provider-audit-interval (6 h), twice a \
+            minute apart, and reports what both listings show: unowned (paid at Twilio, held by no one), missing \
+            (billed, gone at Twilio), sid_differs, trunk_differs, release_stuck, trunk_missing, trunk_unrecorded. \
+            Nothing is changed on either side: what to do is the operator's call. Exit 5 before the first audit has \
+            finished.
+            """)
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reporting {
+            let response = try await global.withClient { try await $0.getProviderAudit(GetProviderAuditRequest()) }
+            try global.output(response) {
+                let trunks = response.trunksCompared ? ", \(response.providerTrunks) trunks" : " (trunks not compared)"
+                print(
+                    "provider audit finished \(Format.date(response.finishedAt)): \(response.providerNumbers) numbers at "
+                        + "Twilio, \(response.heldNumbers) held\(trunks)")
+                let found = response.counts.filter { $0.count > 0 }
+                print(
+                    found.isEmpty
+                        ? "  no differences" : "  " + found.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
+                for difference in response.differences {
+                    let subject =
+                        difference.phoneNumber.isEmpty
+                        ? "trunk \(difference.trunkId.isEmpty ? "-" : difference.trunkId)" : difference.phoneNumber
+                    let holder = [difference.numberId, difference.accountId].filter { !$0.isEmpty }
+                    print(
+                        "  \(difference.kind) \(subject) \(difference.providerSid)"
+                            + (holder.isEmpty ? "" : " (" + holder.joined(separator: " of ") + ")"))
+                }
+            }
+        }
+    }
+}

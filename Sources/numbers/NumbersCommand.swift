@@ -27,7 +27,8 @@ struct NumbersCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
-            Transactions.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Backup.self, Health.self,
+            Transactions.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Backup.self, Audit.self,
+            Health.self,
         ])
 
     /// Parses the arguments and runs the command in a task that SIGINT and SIGTERM cancel (see

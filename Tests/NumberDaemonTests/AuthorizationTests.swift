@@ -62,6 +62,7 @@ struct AuthorizationTests {
                 _ = try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
             },
             NumbersMethods.createBackup.path: { _ = try await $0.createBackup(CreateBackupRequest()) },
+            NumbersMethods.getProviderAudit.path: { _ = try await $0.getProviderAudit(GetProviderAuditRequest()) },
         ]
     }
 

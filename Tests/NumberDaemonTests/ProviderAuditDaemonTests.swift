@@ -8,7 +8,8 @@ import TestSupport
 import Testing
 
 /// numberd runs the provider audit on its own (`--provider-audit-interval`): a number bought behind its back shows up
-/// in its log, and a number it holds that the provider lost too.
+/// in its log, and a number it holds that the provider lost too; GetProviderAudit (`numbers audit`) answers the last
+/// audit's findings.
 @Suite("numberd: the periodic provider audit", .serialized)
 struct ProviderAuditDaemonTests {
     @Test("a number bought in the provider's console and one released there are logged by the periodic audit")
@@ -63,6 +64,39 @@ struct ProviderAuditDaemonTests {
             #expect(text.contains(#"numberd_provider_audit_differences{kind="missing"} 1"#))
             #expect(text.contains("numberd_provider_audit_last_success_timestamp_seconds "))
             #expect(text.contains("numberd_clock_jump_seconds 0"), "billing ran with the clock in step")
+
+            // The same findings over the API.
+            let audit = try await withNumbersClient(numberd.client()) { admin in
+                try await admin.getProviderAudit(GetProviderAuditRequest())
+            }
+            #expect(audit.providerNumbers == 1 && audit.heldNumbers == 1 && audit.trunksCompared, "\(audit)")
+            #expect(
+                audit.counts.map(\.kind) == ProviderAuditReport.Difference.Kind.allCases.map(\.rawValue),
+                "every kind, in order")
+            #expect(audit.counts.first { $0.kind == "unowned" }?.count == 1)
+            #expect(
+                audit.differences.contains {
+                    $0.kind == "unowned" && $0.phoneNumber == phones[1] && $0.providerSid == consoleSid
+                        && $0.numberId.isEmpty
+                }, "\(audit.differences)")
+            #expect(
+                audit.differences.contains {
+                    $0.kind == "missing" && $0.phoneNumber == phones[0] && $0.numberId == held.id
+                        && !$0.accountId.isEmpty
+                }, "\(audit.differences)")
+        }
+    }
+
+    @Test("GetProviderAudit before any audit finished: FAILED_PRECONDITION / NO_AUDIT_YET")
+    func noAuditYet() async throws {
+        try await withNumberd(configure: { $0.providerAuditIntervalSeconds = 0 }) { numberd in
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await withNumbersClient(numberd.client()) { admin in
+                    try await admin.getProviderAudit(GetProviderAuditRequest())
+                }
+            }
+            #expect(
+                error?.code == .failedPrecondition && error?.reason == "NO_AUDIT_YET", "\(String(describing: error))")
         }
     }
 

@@ -984,6 +984,82 @@ extension CreateBackupResponse: ProtoMessage {
     }
 }
 
+extension GetProviderAuditRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init()
+    }
+}
+
+extension ProviderAuditDifference: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(kind, field: 1)
+        writer.write(phoneNumber, field: 2)
+        writer.write(providerSid, field: 3)
+        writer.write(numberId, field: 4)
+        writer.write(accountId, field: 5)
+        writer.write(trunkId, field: 6)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            kind: try reader.string(1),
+            phoneNumber: try reader.string(2),
+            providerSid: try reader.string(3),
+            numberId: try reader.string(4),
+            accountId: try reader.string(5),
+            trunkId: try reader.string(6)
+        )
+    }
+}
+
+extension ProviderAuditCount: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(kind, field: 1)
+        writer.write(count, field: 2)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            kind: try reader.string(1),
+            count: try reader.int64(2)
+        )
+    }
+}
+
+extension GetProviderAuditResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        try writer.write(finishedAt, field: 1)
+        writer.write(providerNumbers, field: 2)
+        writer.write(heldNumbers, field: 3)
+        writer.write(trunksCompared, field: 4)
+        writer.write(providerTrunks, field: 5)
+        for element in counts { try writer.writeMessage(field: 6) { try element.encodeProtoFields(to: $0) } }
+        for element in differences { try writer.writeMessage(field: 7) { try element.encodeProtoFields(to: $0) } }
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            finishedAt: try reader.date(1),
+            providerNumbers: try reader.int64(2),
+            heldNumbers: try reader.int64(3),
+            trunksCompared: try reader.bool(4),
+            providerTrunks: try reader.int64(5),
+            counts: try reader.messageReaders(6).map { try ProviderAuditCount(protoFields: $0) },
+            differences: try reader.messageReaders(7).map { try ProviderAuditDifference(protoFields: $0) }
+        )
+    }
+}
+
 extension HealthCheckRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}

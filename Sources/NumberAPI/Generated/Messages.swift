@@ -1552,6 +1552,123 @@ public struct CreateBackupResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// `numbers.v1.GetProviderAuditRequest`.
+public struct GetProviderAuditRequest: Codable, Sendable, Hashable {
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init() {}
+}
+
+/// One disagreement between the Twilio account and the store.
+public struct ProviderAuditDifference: Codable, Sendable, Hashable {
+    /// unowned, missing, sid_differs, trunk_differs, release_stuck (numbers); trunk_missing, trunk_unrecorded (trunks)
+    public var kind: String
+    /// E.164; empty for a trunk's
+    public var phoneNumber: String
+    /// Twilio's SID (PN… or TK…), or the store's for missing / release_stuck
+    public var providerSid: String
+    /// the store's number, when it holds one
+    public var numberId: String
+    /// the account holding it, when one does
+    public var accountId: String
+    /// the store's trunk id (trunk_missing), or the one a trunk's name gives (trunk_unrecorded)
+    public var trunkId: String
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        kind: String = "",
+        phoneNumber: String = "",
+        providerSid: String = "",
+        numberId: String = "",
+        accountId: String = "",
+        trunkId: String = ""
+    ) {
+        self.kind = kind
+        self.phoneNumber = phoneNumber
+        self.providerSid = providerSid
+        self.numberId = numberId
+        self.accountId = accountId
+        self.trunkId = trunkId
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case kind = 1
+        case phoneNumber = 2
+        case providerSid = 3
+        case numberId = 4
+        case accountId = 5
+        case trunkId = 6
+    }
+}
+
+/// `numbers.v1.ProviderAuditCount`.
+public struct ProviderAuditCount: Codable, Sendable, Hashable {
+    /// Field 1, `kind`.
+    public var kind: String
+    /// Field 2, `count`.
+    public var count: Int64
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        kind: String = "",
+        count: Int64 = 0
+    ) {
+        self.kind = kind
+        self.count = count
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case kind = 1
+        case count = 2
+    }
+}
+
+/// `numbers.v1.GetProviderAuditResponse`.
+public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
+    /// Field 1, `finished_at`.
+    public var finishedAt: Date
+    /// numbers the Twilio account owned (the second listing)
+    public var providerNumbers: Int64
+    /// numbers held through numberd then
+    public var heldNumbers: Int64
+    /// false: the provider lists no trunks, or a listing of them failed
+    public var trunksCompared: Bool
+    /// trunks the Twilio account had (when compared)
+    public var providerTrunks: Int64
+    /// every kind, 0 when none
+    public var counts: [ProviderAuditCount]
+    /// the first 100: trunks first, then by kind and number
+    public var differences: [ProviderAuditDifference]
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        finishedAt: Date = Date(timeIntervalSince1970: 0),
+        providerNumbers: Int64 = 0,
+        heldNumbers: Int64 = 0,
+        trunksCompared: Bool = false,
+        providerTrunks: Int64 = 0,
+        counts: [ProviderAuditCount] = [],
+        differences: [ProviderAuditDifference] = []
+    ) {
+        self.finishedAt = finishedAt
+        self.providerNumbers = providerNumbers
+        self.heldNumbers = heldNumbers
+        self.trunksCompared = trunksCompared
+        self.providerTrunks = providerTrunks
+        self.counts = counts
+        self.differences = differences
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case finishedAt = 1
+        case providerNumbers = 2
+        case heldNumbers = 3
+        case trunksCompared = 4
+        case providerTrunks = 5
+        case counts = 6
+        case differences = 7
+    }
+}
+
 /// `numbers.v1.HealthCheckRequest`.
 public struct HealthCheckRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.

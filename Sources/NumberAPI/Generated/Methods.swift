@@ -62,6 +62,9 @@ public enum NumbersMethods {
     /// A consistent backup of the store while numberd runs, written on numberd's host (admin only).
     public static let createBackup = MethodDescriptor<CreateBackupRequest, CreateBackupResponse>(
         service: "numbers.v1.Numbers", method: "CreateBackup")
+    /// The last provider audit's findings: where the Twilio account and the store disagree (admin only).
+    public static let getProviderAudit = MethodDescriptor<GetProviderAuditRequest, GetProviderAuditResponse>(
+        service: "numbers.v1.Numbers", method: "GetProviderAudit")
     /// Liveness and readiness; needs no key.
     public static let healthCheck = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>(
         service: "numbers.v1.Numbers", method: "HealthCheck")
@@ -88,6 +91,7 @@ public enum NumbersMethods {
         listApiKeys.path,
         revokeApiKey.path,
         createBackup.path,
+        getProviderAudit.path,
         healthCheck.path,
     ]
 }

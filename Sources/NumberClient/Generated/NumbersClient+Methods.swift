@@ -143,6 +143,13 @@ extension NumbersClient {
         try await call(NumbersMethods.createBackup, request, options: options)
     }
 
+    /// The last provider audit's findings: where the Twilio account and the store disagree (admin only).
+    public func getProviderAudit(
+        _ request: GetProviderAuditRequest, options: CallOptions = CallOptions()
+    ) async throws -> GetProviderAuditResponse {
+        try await call(NumbersMethods.getProviderAudit, request, options: options)
+    }
+
     /// Liveness and readiness; needs no key.
     public func healthCheck(
         _ request: HealthCheckRequest, options: CallOptions = CallOptions()

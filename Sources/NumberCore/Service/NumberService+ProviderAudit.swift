@@ -80,6 +80,14 @@ public struct ProviderAuditReport: Sendable, Hashable {
     public init() {}
 }
 
+/// A provider audit that ran to its end, kept for GetProviderAudit (``NumberService/lastProviderAudit``).
+public struct FinishedProviderAudit: Sendable, Hashable {
+    /// What it found.
+    public var report: ProviderAuditReport
+    /// When its second listing ended.
+    public var finishedAt: Date
+}
+
 /// An audit that could not run to its end.
 public struct ProviderAuditError: Error, Sendable, CustomStringConvertible {
     /// Why.
@@ -122,8 +130,14 @@ extension NumberService {
                     < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
             }
             .prefix(config.audit.differencesListedMax))
+        let finished = FinishedProviderAudit(report: report, finishedAt: now())
+        local.withLock { $0.lastAudit = finished }
         return report
     }
+
+    /// The last provider audit that ran to its end in this process (nil before the first: audits start some minutes
+    /// after numberd does, or are off).
+    public var lastProviderAudit: FinishedProviderAudit? { local.withLock { $0.lastAudit } }
 
     /// One listing of the provider account compared with the store: differences keyed by kind and number.
     private func auditPass() async throws -> (

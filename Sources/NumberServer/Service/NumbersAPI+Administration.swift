@@ -86,5 +86,29 @@ extension NumbersAPI {
                 snapshotBytes: Int64(written.snapshotBytes), linked: written.linked, createdAt: written.createdAt,
                 removed: written.removed)
         }
+
+        router.register(NumbersMethods.getProviderAudit) { _, context in
+            _ = try authorize(context, .admin, accountId: nil)
+            guard let audit = service.lastProviderAudit else {
+                throw RPCError(
+                    code: .failedPrecondition,
+                    message: "no provider audit has finished since numberd started (the first runs some minutes after "
+                        + "the start; --provider-audit-interval 0 turns them off)",
+                    reason: "NO_AUDIT_YET")
+            }
+            let report = audit.report
+            return GetProviderAuditResponse(
+                finishedAt: audit.finishedAt, providerNumbers: Int64(report.providerNumbers),
+                heldNumbers: Int64(report.heldNumbers), trunksCompared: report.providerTrunks != nil,
+                providerTrunks: Int64(report.providerTrunks ?? 0),
+                counts: ProviderAuditReport.Difference.Kind.allCases.map {
+                    ProviderAuditCount(kind: $0.rawValue, count: Int64(report.counts[$0] ?? 0))
+                },
+                differences: report.differences.map {
+                    ProviderAuditDifference(
+                        kind: $0.kind.rawValue, phoneNumber: $0.phoneNumber, providerSid: $0.providerSid,
+                        numberId: $0.numberId ?? "", accountId: $0.accountId ?? "", trunkId: $0.trunkId ?? "")
+                })
+        }
     }
 }

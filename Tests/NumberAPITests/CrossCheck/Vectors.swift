@@ -190,6 +190,36 @@ let crossCheckVectors: [CrossCheckVector] = [
                 nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                 releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
                 releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)))),
+    CrossCheckVector("empty.GetProviderAuditRequest", GetProviderAuditRequest()),
+    CrossCheckVector("full.GetProviderAuditRequest", GetProviderAuditRequest()),
+    CrossCheckVector("empty.GetProviderAuditResponse", GetProviderAuditResponse()),
+    CrossCheckVector(
+        "full.GetProviderAuditResponse",
+        GetProviderAuditResponse(
+            finishedAt: Date(timeIntervalSince1970: 1613871015 + 0.5), providerNumbers: 9223372036854775805,
+            heldNumbers: -1000000000000003, trunksCompared: true, providerTrunks: -1000000000000005,
+            counts: [
+                ProviderAuditCount(
+                    kind: "kind #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", count: 9223372036854775705),
+                ProviderAuditCount(
+                    kind: "kind #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", count: 9223372036854775705),
+            ],
+            differences: [
+                ProviderAuditDifference(
+                    kind: "kind #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    phoneNumber: "phone_number #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    providerSid: "provider_sid #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    numberId: "number_id #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    accountId: "account_id #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+                ProviderAuditDifference(
+                    kind: "kind #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    phoneNumber: "phone_number #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    providerSid: "provider_sid #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    numberId: "number_id #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    accountId: "account_id #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+            ])),
     CrossCheckVector("empty.HealthCheckRequest", HealthCheckRequest()),
     CrossCheckVector("full.HealthCheckRequest", HealthCheckRequest()),
     CrossCheckVector("empty.HealthCheckResponse", HealthCheckResponse()),
@@ -378,6 +408,20 @@ let crossCheckVectors: [CrossCheckVector] = [
         Pricing(
             setupFee: -1000000000000001, monthlyFee: 9223372036854775805,
             currency: "currency #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+    CrossCheckVector("empty.ProviderAuditCount", ProviderAuditCount()),
+    CrossCheckVector(
+        "full.ProviderAuditCount",
+        ProviderAuditCount(kind: "kind #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", count: 9223372036854775805)),
+    CrossCheckVector("empty.ProviderAuditDifference", ProviderAuditDifference()),
+    CrossCheckVector(
+        "full.ProviderAuditDifference",
+        ProviderAuditDifference(
+            kind: "kind #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            phoneNumber: "phone_number #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            providerSid: "provider_sid #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            numberId: "number_id #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            accountId: "account_id #5 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            trunkId: "trunk_id #6 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.PurchaseNumbersRequest", PurchaseNumbersRequest()),
     CrossCheckVector(
         "full.PurchaseNumbersRequest",

@@ -1,0 +1,53 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Synchronization
+import Testing
+
+/// `numbers audit`: what the CLI prints of the last provider audit, and its exit status before there is one.
+@Suite("numbers audit")
+struct AuditCommandTests {
+    @Test("prints the audit's counts and each difference; exit 5 before the first audit")
+    func printsTheAudit() async throws {
+        let calls = Mutex(0)
+        var router = RPCRouter()
+        router.register(NumbersMethods.getProviderAudit) { _, _ in
+            let call = calls.withLock { count in
+                count += 1
+                return count
+            }
+            guard call == 1 else {
+                throw RPCError(code: .failedPrecondition, message: "no audit yet", reason: "NO_AUDIT_YET")
+            }
+            return GetProviderAuditResponse(
+                finishedAt: Date(timeIntervalSince1970: 1_796_098_500), providerNumbers: 12, heldNumbers: 11,
+                trunksCompared: true, providerTrunks: 3,
+                counts: [
+                    ProviderAuditCount(kind: "unowned", count: 1), ProviderAuditCount(kind: "missing", count: 0),
+                    ProviderAuditCount(kind: "trunk_unrecorded", count: 1),
+                ],
+                differences: [
+                    ProviderAuditDifference(
+                        kind: "trunk_unrecorded", phoneNumber: "",
+                        providerSid: "TK" + String(repeating: "1", count: 32),
+                        numberId: "", accountId: "", trunkId: "TRK_0123456789a"),
+                    ProviderAuditDifference(
+                        kind: "unowned", phoneNumber: "+14155550199",
+                        providerSid: "PN" + String(repeating: "9", count: 32),
+                        numberId: "", accountId: "", trunkId: ""),
+                ])
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            let shown = try await runNumbers(["audit"] + connection)
+            #expect(shown.status == 0, "\(shown)")
+            #expect(shown.stdout.contains("12 numbers at Twilio, 11 held, 3 trunks"), "\(shown.stdout)")
+            #expect(shown.stdout.contains("unowned 1, trunk_unrecorded 1"), "\(shown.stdout)")
+            #expect(shown.stdout.contains("trunk_unrecorded trunk TRK_0123456789a TK111"), "\(shown.stdout)")
+            #expect(shown.stdout.contains("unowned +14155550199 PN999"), "\(shown.stdout)")
+            let none = try await runNumbers(["audit"] + connection)
+            #expect(none.status == 5, "\(none)")
+            #expect(none.stderr.contains("NO_AUDIT_YET"), "\(none.stderr)")
+        }
+    }
+}
