@@ -392,6 +392,10 @@ struct Audit: AsyncParsableCommand {
                 print(
                     found.isEmpty
                         ? "  no differences" : "  " + found.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
+                let total = response.counts.reduce(0) { $0 + $1.count }
+                if total > response.differences.count {
+                    print("  the first \(response.differences.count) of \(total); the rest are in numberd's log")
+                }
                 for difference in response.differences {
                     let subject =
                         difference.phoneNumber.isEmpty

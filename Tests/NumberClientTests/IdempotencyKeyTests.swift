@@ -28,5 +28,6 @@ struct IdempotencyKeyTests {
         #expect(NumbersClient.retryClass(NumbersMethods.purchaseNumbers.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.addFunds.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.listNumbers.path) == .idempotent)
+        #expect(NumbersClient.retryClass(NumbersMethods.getProviderAudit.path) == .idempotent)
     }
 }

@@ -1552,7 +1552,7 @@ public struct CreateBackupResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.GetProviderAuditRequest`.
+/// FAILED_PRECONDITION / NO_AUDIT_YET before an audit has finished since numberd started (or with audits off).
 public struct GetProviderAuditRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.
     public init() {}
@@ -1560,7 +1560,8 @@ public struct GetProviderAuditRequest: Codable, Sendable, Hashable {
 
 /// One disagreement between the Twilio account and the store.
 public struct ProviderAuditDifference: Codable, Sendable, Hashable {
-    /// unowned, missing, sid_differs, trunk_differs, release_stuck (numbers); trunk_missing, trunk_unrecorded (trunks)
+    /// unowned, missing, sid_differs, trunk_differs, release_stuck (numbers); trunk_missing, trunk_unrecorded
+    /// (trunks). A string, as in numberd_provider_audit_differences{kind}: a later numberd may add kinds.
     public var kind: String
     /// E.164; empty for a trunk's
     public var phoneNumber: String
@@ -1570,7 +1571,7 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
     public var numberId: String
     /// the account holding it, when one does
     public var accountId: String
-    /// the store's trunk id (trunk_missing), or the one a trunk's name gives (trunk_unrecorded)
+    /// the store's trunk id, or the one a trunk's name at Twilio gives
     public var trunkId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
@@ -1600,7 +1601,7 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.ProviderAuditCount`.
+/// How many differences of one kind the audit found (all of them, listed or not).
 public struct ProviderAuditCount: Codable, Sendable, Hashable {
     /// Field 1, `kind`.
     public var kind: String
@@ -1624,7 +1625,7 @@ public struct ProviderAuditCount: Codable, Sendable, Hashable {
 
 /// `numbers.v1.GetProviderAuditResponse`.
 public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
-    /// Field 1, `finished_at`.
+    /// when its second listing ended
     public var finishedAt: Date
     /// numbers the Twilio account owned (the second listing)
     public var providerNumbers: Int64
@@ -1636,7 +1637,7 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
     public var providerTrunks: Int64
     /// every kind, 0 when none
     public var counts: [ProviderAuditCount]
-    /// the first 100: trunks first, then by kind and number
+    /// the first 100 (differencesListedMax): trunks first
     public var differences: [ProviderAuditDifference]
 
     /// Creates the message; omitted fields take their proto3 defaults.

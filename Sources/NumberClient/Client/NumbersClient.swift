@@ -125,7 +125,7 @@ public final class NumbersClient: Sendable {
         NumbersMethods.searchNumbers.path, NumbersMethods.listNumbers.path, NumbersMethods.getNumber.path,
         NumbersMethods.getBalance.path, NumbersMethods.listTransactions.path, NumbersMethods.listTrunks.path,
         NumbersMethods.getAccount.path, NumbersMethods.listAccounts.path, NumbersMethods.listApiKeys.path,
-        NumbersMethods.healthCheck.path,
+        NumbersMethods.healthCheck.path, NumbersMethods.getProviderAudit.path,
     ]
     /// Methods protected by an idempotency key: a retry returns the first result, so they are retried too.
     static let keyedMethods: Set<String> = [NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path]

@@ -87,8 +87,9 @@ extension NumbersAPI {
                 removed: written.removed)
         }
 
-        router.register(NumbersMethods.getProviderAudit) { _, context in
-            _ = try authorize(context, .admin, accountId: nil)
+        // A read of memory under a lock: answered on the event loop.
+        router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
+            try authorize(context, .admin, accountId: nil)
             guard let audit = service.lastProviderAudit else {
                 throw RPCError(
                     code: .failedPrecondition,
