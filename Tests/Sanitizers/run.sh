@@ -4,7 +4,8 @@
 # pointers — the OpenSSL memory BIOs, libcurl's callbacks, the codec's buffers). It runs the core under 64
 # concurrent purchasers with group commit (CoreBenchmark), then numberd (server, core, file store,
 # billing/reconcile/snapshot passes every few seconds, the in-process Twilio simulator over libcurl) driven by
-# numbers-load (the client library): a mixed load, a load whose deadlines cancel most calls mid-way, and 300 new TLS
+# numbers-load (the client library): a mixed load, a load while journal writes find no room half a second in two
+# (the file size limit lowered with prlimit), a load whose deadlines cancel most calls mid-way, and 300 new TLS
 # connections; then a graceful stop. Exits 1 when the sanitizer reports anything (the reports are printed), 0 when clean.
 #
 #   bash Tests/Sanitizers/run.sh [thread|address]
@@ -61,6 +62,21 @@ grep -q 'serving nrpc/1' "$work/numberd.out" || { echo "numberd did not start"; 
 load=(--server "$address" --data-dir "$work/data")
 (run "$bin/numbers-load" run "${load[@]}" --quiet --mix search=1,purchase=3,list=3,get=2,balance=2 --connections 2 \
     --concurrency 8 --duration 30 --warmup 2 --accounts 4 --timeout-ms 30000) >"$work/mixed.out" || failed "mixed load" $?
+# Writes that find no room while the load runs: the soft file size limit of numberd (and of its in-process simulator)
+# drops to 1 byte for half a second in every two, so journal writes are refused (EFBIG), cut off and rolled back while
+# purchases, credits and reads race them. Errors are expected here; numberd must keep serving (the phases after this
+# one need it) and the sanitizer must stay quiet.
+(run "$bin/numbers-load" run "${load[@]}" --quiet --mix purchase=4,list=2,balance=2 --connections 2 \
+    --concurrency 8 --duration 16 --warmup 1 --accounts 4 --timeout-ms 30000) >"$work/noroom.out" &
+noroom=$!
+for _ in $(seq 1 8); do
+    sleep 1.5
+    prlimit --pid "$server" --fsize=1: 2>/dev/null || true
+    sleep 0.5
+    prlimit --pid "$server" --fsize=unlimited: 2>/dev/null || true
+done
+wait "$noroom" || true
+grep -q 'STORE_FULL' "$work/noroom.out" || echo "note: the no-room phase saw no STORE_FULL (load too light?)"
 # Deadlines shorter than most calls take under TSan: cancellations race completions everywhere.
 (run "$bin/numbers-load" run "${load[@]}" --quiet --mix search=1,purchase=3,list=3,get=2,balance=2 --connections 4 \
     --concurrency 16 --duration 20 --warmup 1 --accounts 8 --owned-numbers 0 --timeout-ms 60) >"$work/deadlines.out" ||

@@ -159,13 +159,12 @@ extension NumberError {
     }
 
     /// The store had no room for the write (a full disk or quota): nothing was written and nothing was changed; reads
-    /// go on and writes resume once there is room. The cause is for the operator's log only.
-    static func storeFull(_ detail: String) -> NumberError {
-        NumberError(
-            .resourceExhausted, .storeFull,
-            "the service's store has no room to write (disk or quota full): nothing was changed; retry later",
-            internalDetail: detail)
-    }
+    /// go on and writes resume once there is room. No internal detail: the journal logs the file system's error once
+    /// when writes start finding no room, and a detail here would be logged with every refused call (a flood, while
+    /// the disk the log may be on is full).
+    static let storeFull = NumberError(
+        .resourceExhausted, .storeFull,
+        "the service's store has no room to write (disk or quota full): nothing was changed; retry later")
 
     /// Maps a provider failure to a core error. What the provider said about the request itself (a number sold, a
     /// parameter refused) is the caller's to read; the rest — a resource path with numberd's account SID, a

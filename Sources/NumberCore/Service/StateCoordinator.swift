@@ -133,7 +133,7 @@ final class StateCoordinator: Sendable {
                 // Nothing is pending (the refused commit took everything decided with it), so there is nothing to wait for.
                 if ContinuousClock.now < until {
                     CoreMetrics.storeNoRoomRefusals.increment()
-                    return ((.failure(.storeFull("writes paused after the store found no room")), false), nil)
+                    return ((.failure(.storeFull), false), nil)
                 }
                 inner.noRoomUntil = nil
             }
@@ -222,7 +222,7 @@ final class StateCoordinator: Sendable {
     /// exactly what a restart would recover. Writes pause for `noRoomRetry`, then the next one tries the disk again.
     /// Runs on the store's writer, like every completion: no other commit is in flight, so `durable` holds still.
     private func refusedForRoom(_ batches: [Batch], _ error: JournalError) {
-        let failure = NumberError.storeFull("\(error)")
+        let failure = NumberError.storeFull
         // Built outside the decision lock: the work indexes are O(state). Decisions meanwhile queue behind the refused
         // commit (it is still in flight) and are refused below with it.
         let rebuilt = durable.withLock { $0 }.keepingWorkIndexes(true)
