@@ -103,7 +103,8 @@ public final class NumberService: Sendable {
         self.clock = clock
         self.coordinator = StateCoordinator(
             store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax,
-            noRoomRetry: .milliseconds(config.commits.noRoomRetryMilliseconds), logger: logger)
+            noRoomRetry: .milliseconds(config.commits.noRoomRetryMilliseconds),
+            noRoomRetryMax: .milliseconds(config.commits.noRoomRetryMaxMilliseconds), logger: logger)
         self.baseLogger = logger
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)

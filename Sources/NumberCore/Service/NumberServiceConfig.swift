@@ -118,9 +118,13 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var commitBytesEstimateMax: Int = 512 * 1024
         /// After a write found no room in the store (a full disk or quota), decisions that would write are refused at
         /// once (`RESOURCE_EXHAUSTED` / `STORE_FULL`) for this long before the next one tries the disk again: each
-        /// refused write rebuilds the decision state from the durable one, O(state). Reads and decisions that write
-        /// nothing go on. Default 1 000 ms; 0 tries the disk with every write.
+        /// refused write rebuilds the decision state from the durable one, O(state). Each further refusal in a row
+        /// doubles the pause, up to ``noRoomRetryMaxMilliseconds``; a write that goes through resets it. Reads and
+        /// decisions that write nothing go on. Default 1 000 ms; 0 tries the disk with every write.
         public var noRoomRetryMilliseconds: Int = 1_000
+        /// The longest pause after refusals in a row (a disk full for hours costs one rebuild of the decision state per
+        /// this long, not per second). Default 30 000 ms; at least ``noRoomRetryMilliseconds``, at most 600 000.
+        public var noRoomRetryMaxMilliseconds: Int = 30_000
 
         /// The defaults.
         public static let defaults = Commits()
@@ -213,6 +217,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
         if !(0...60_000).contains(commits.noRoomRetryMilliseconds) {
             problems.append("commits.noRoomRetryMilliseconds must be in 0...60000")
+        }
+        if !(commits.noRoomRetryMilliseconds...600_000).contains(commits.noRoomRetryMaxMilliseconds) {
+            problems.append("commits.noRoomRetryMaxMilliseconds must be in noRoomRetryMilliseconds...600000")
         }
         if !(0...86_400).contains(reconcile.inFlightHorizonSeconds) {
             problems.append("reconcile.inFlightHorizonSeconds must be in 0...86400")

@@ -37,6 +37,8 @@ final class StateCoordinator: Sendable {
         var failure: NumberError?
         /// After a write found no room: until when decisions that would write are refused without trying the disk.
         var noRoomUntil: ContinuousClock.Instant?
+        /// The pause the last refusal set, while refusals follow one another (nil once a commit went through).
+        var noRoomPause: Duration?
     }
 
     private let store: any NumberStore
@@ -46,16 +48,20 @@ final class StateCoordinator: Sendable {
     private let durable: Mutex<CoreState>
     private let commitBytesEstimateMax: Int
     private let noRoomRetry: Duration
+    private let noRoomRetryMax: Duration
     private let logger: Logger
 
     /// Starts from `state`, which must be what `store` has committed. After a write finds no room in the store,
-    /// decisions that would write are refused for `noRoomRetry` before the next one tries the disk again.
+    /// decisions that would write are refused for `noRoomRetry` before the next one tries the disk again; each
+    /// further refusal in a row doubles that, up to `noRoomRetryMax`.
     init(
         store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024,
-        noRoomRetry: Duration = .seconds(1), logger: Logger = Logger(label: "numberd.core")
+        noRoomRetry: Duration = .seconds(1), noRoomRetryMax: Duration = .seconds(30),
+        logger: Logger = Logger(label: "numberd.core")
     ) {
         self.store = store
         self.noRoomRetry = noRoomRetry
+        self.noRoomRetryMax = max(noRoomRetry, noRoomRetryMax)
         self.logger = logger
         // Decisions need the background runs' indexes; readers never use them (``WorkIndexes``).
         self.inner = Mutex(Inner(speculative: state.keepingWorkIndexes(true)))
@@ -204,6 +210,7 @@ final class StateCoordinator: Sendable {
             let through = batches.last!.sequence
             inner.durableSequence = through
             inner.committing = false
+            inner.noRoomPause = nil
             var ready: [Waiter] = []
             inner.waiters.removeAll { waiter in
                 guard waiter.sequence <= through else { return false }
@@ -219,7 +226,8 @@ final class StateCoordinator: Sendable {
     /// A commit the store refused for lack of room: nothing of it is on disk, nor of anything queued behind it (the
     /// store refuses those with it). Every decision not yet durable rested on it, so all of them fail with
     /// `STORE_FULL` — their callers learn nothing was changed — and the decision state goes back to the durable one,
-    /// exactly what a restart would recover. Writes pause for `noRoomRetry`, then the next one tries the disk again.
+    /// exactly what a restart would recover. Writes pause (`noRoomRetry`, doubling with each refusal in a row up to
+    /// `noRoomRetryMax`), then the next one tries the disk again.
     /// Runs on the store's writer, like every completion: no other commit is in flight, so `durable` holds still.
     private func refusedForRoom(_ batches: [Batch], _ error: JournalError) {
         let failure = NumberError.storeFull
@@ -232,7 +240,9 @@ final class StateCoordinator: Sendable {
             inner.committing = false
             let refused = batches.count + inner.queue.count
             inner.queue = []
-            inner.noRoomUntil = ContinuousClock.now + noRoomRetry
+            let pause = Self.nextPause(after: inner.noRoomPause, first: noRoomRetry, max: noRoomRetryMax)
+            inner.noRoomPause = pause
+            inner.noRoomUntil = ContinuousClock.now + pause
             defer { inner.waiters = [] }
             return (inner.waiters, refused)
         }
@@ -242,6 +252,15 @@ final class StateCoordinator: Sendable {
             metadata: ["decisions": "\(refused)", "error": "\(error)"])
         for waiter in waiters { waiter.continuation.resume(returning: failure) }
     }
+
+    /// The pause after a refusal: `first`, or twice the last one (refusals in a row), never past `max`.
+    static func nextPause(after last: Duration?, first: Duration, max: Duration) -> Duration {
+        guard let last else { return first }
+        return min(last * 2, max)
+    }
+
+    /// The pause the last refusal for room set, while refusals follow one another; nil once a commit went through.
+    var noRoomPause: Duration? { inner.withLock { $0.noRoomPause } }
 
     /// Reads the speculative state (decided, maybe not durable) under the decision lock, which holds up decisions
     /// meanwhile: for O(1) reads of what only it keeps (the work indexes), never a copy (see ``read(_:)``).

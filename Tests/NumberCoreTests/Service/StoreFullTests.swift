@@ -22,9 +22,10 @@ struct StoreFullTests {
         let store: FileNumberStore
         let service: NumberService
 
-        init(retryMilliseconds: Int = 0) async throws {
+        init(retryMilliseconds: Int = 0, retryMaxMilliseconds: Int? = nil) async throws {
             var config = NumberServiceConfig.defaults
             config.commits.noRoomRetryMilliseconds = retryMilliseconds
+            config.commits.noRoomRetryMaxMilliseconds = retryMaxMilliseconds ?? max(retryMilliseconds, 30_000)
             self.config = config
             let journal = fatal.options(fileSystem: fileSystem)
             store = try FileNumberStore.open(
@@ -499,5 +500,41 @@ struct StoreFullTests {
         } catch {
             return .unknown
         }
+    }
+
+    @Test("refusals in a row double the pause up to its limit; a write that goes through resets it")
+    func pauseBacksOff() async throws {
+        #expect(StateCoordinator.nextPause(after: nil, first: .seconds(1), max: .seconds(30)) == .seconds(1))
+        #expect(StateCoordinator.nextPause(after: .seconds(1), first: .seconds(1), max: .seconds(30)) == .seconds(2))
+        #expect(StateCoordinator.nextPause(after: .seconds(16), first: .seconds(1), max: .seconds(30)) == .seconds(30))
+        #expect(StateCoordinator.nextPause(after: .zero, first: .zero, max: .zero) == .zero)
+        var config = NumberServiceConfig.defaults
+        #expect(config.commits.noRoomRetryMilliseconds == 1_000 && config.commits.noRoomRetryMaxMilliseconds == 30_000)
+        config.commits.noRoomRetryMaxMilliseconds = 999
+        #expect(config.validate() == ["commits.noRoomRetryMaxMilliseconds must be in noRoomRetryMilliseconds...600000"])
+        config.commits.noRoomRetryMaxMilliseconds = 600_001
+        #expect(config.validate().count == 1)
+        config.commits.noRoomRetryMaxMilliseconds = 600_000
+        #expect(config.validate().isEmpty)
+
+        let disk = try await Disk(retryMilliseconds: 1, retryMaxMilliseconds: 4)
+        let account = try await disk.fundedAccount("Backoff")
+        disk.fill()
+        var pauses: [Duration?] = []
+        for index in 0..<4 {
+            // Past the longest pause: each credit tries the disk and is refused there.
+            try await Task.sleep(for: .milliseconds(20))
+            let refused = await numberError {
+                _ = try await disk.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "k\(index)")
+            }
+            #expect(refused?.reason == .storeFull)
+            pauses.append(disk.service.coordinator.noRoomPause)
+        }
+        #expect(pauses == [.milliseconds(1), .milliseconds(2), .milliseconds(4), .milliseconds(4)])
+        disk.makeRoom()
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try await disk.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "after")
+        #expect(disk.service.coordinator.noRoomPause == nil)
+        try await disk.check()
     }
 }
