@@ -332,7 +332,7 @@ struct BackupStopped: AsyncParsableCommand {
             then); for a data directory or store of another user (run it as numberd's user: files written as another \
             could not be opened by numberd); and for a store of another format than this numberd writes (opening it \
             would upgrade it: back it up with the numberd that wrote it, or copy the stopped directory with cp -a). \
-            Exit 0 written, 1 refused or failed, 2 no store.
+            Exit 0 written, 1 refused or failed, 2 no store, 64 a setting out of range.
             """)
 
     @OptionGroup var storage: StorageOptions
