@@ -249,6 +249,21 @@ public final class Numberd: Sendable {
                     gauges.recordBackup(.failure(error))
                     throw error
                 }
+            },
+            runProviderAudit: {
+                let recheck = configuration.providerAuditRecheckSeconds
+                guard let audit = service.startProviderAudit(recheckAfter: .seconds(recheck)) else { return nil }
+                // Recorded and logged as a periodic audit's; the process may end first (it changes nothing).
+                Task {
+                    do {
+                        let report = try await audit.value
+                        _ = Self.record(report, gauges: gauges, logger: logger)
+                        logger.notice("provider audit ran (asked for)")
+                    } catch {
+                        logger.warning("provider audit (asked for) failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                return Int64(recheck)
             }
         ).register(into: &router)
         let server = NumberServer(
@@ -424,7 +439,11 @@ public final class Numberd: Sendable {
     static func auditProvider(
         _ service: NumberService, recheckAfter: Duration, gauges: OperationalGauges, logger: Logger
     ) async throws -> Logger.Metadata {
-        let report = try await service.auditProvider(recheckAfter: recheckAfter)
+        record(try await service.auditProvider(recheckAfter: recheckAfter), gauges: gauges, logger: logger)
+    }
+
+    /// Sets an audit's gauges, logs each listed difference at warning, and returns the counts for a log line.
+    static func record(_ report: ProviderAuditReport, gauges: OperationalGauges, logger: Logger) -> Logger.Metadata {
         gauges.record(report, at: Date())
         for difference in report.differences where difference.isTrunk {
             logger.warning(

@@ -376,12 +376,25 @@ struct Audit: AsyncParsableCommand {
             minute apart, and reports what both listings show: unowned (paid at Twilio, held by no one), missing \
             (billed, gone at Twilio), sid_differs, trunk_differs, release_stuck, trunk_missing, trunk_unrecorded. \
             Nothing is changed on either side: what to do is the operator's call. Exit 5 before the first audit has \
-            finished.
+            finished. With --run, starts an audit now instead (exit 5 while one runs): its findings come once its two \
+            listings, --provider-audit-recheck apart, are done.
             """)
     @OptionGroup var global: GlobalOptions
+    @Flag(name: .customLong("run"), help: "Start an audit now, in the background.") var start = false
 
     func run() async throws {
         try await reporting {
+            if start {
+                let started = try await global.withClient {
+                    try await $0.runProviderAudit(RunProviderAuditRequest())
+                }
+                try global.output(started) {
+                    print(
+                        "provider audit started: its listings are \(started.recheckSeconds) s apart; "
+                            + "`numbers audit` shows its findings once it ends")
+                }
+                return
+            }
             let response = try await global.withClient { try await $0.getProviderAudit(GetProviderAuditRequest()) }
             try global.output(response) {
                 let trunks = response.trunksCompared ? ", \(response.providerTrunks) trunks" : " (trunks not compared)"

@@ -63,6 +63,7 @@ struct AuthorizationTests {
             },
             NumbersMethods.createBackup.path: { _ = try await $0.createBackup(CreateBackupRequest()) },
             NumbersMethods.getProviderAudit.path: { _ = try await $0.getProviderAudit(GetProviderAuditRequest()) },
+            NumbersMethods.runProviderAudit.path: { _ = try await $0.runProviderAudit(RunProviderAuditRequest()) },
         ]
     }
 

@@ -87,6 +87,39 @@ struct ProviderAuditDaemonTests {
         }
     }
 
+    @Test("RunProviderAudit starts an audit now (periodic ones off); a second while it runs is AUDIT_IN_PROGRESS")
+    func runOnDemand() async throws {
+        try await withNumberd(configure: {
+            $0.providerAuditIntervalSeconds = 0
+            $0.providerAuditRecheckSeconds = 1
+        }) { numberd in
+            let phone = try #require(
+                numberd.simulator.engine.availableNumbers(country: "US", type: .local, limit: 1).first?.phoneNumber)
+            let consoleSid = try await numberd.buyAtProvider(phone)
+            try await withNumbersClient(numberd.client()) { admin in
+                let started = try await admin.runProviderAudit(RunProviderAuditRequest())
+                #expect(started.recheckSeconds == 1)
+                let busy = await #expect(throws: RPCError.self) {
+                    _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+                }
+                #expect(busy?.code == .aborted && busy?.reason == "AUDIT_IN_PROGRESS", "\(String(describing: busy))")
+                let deadline = ContinuousClock.now + .seconds(60)
+                var audit: GetProviderAuditResponse?
+                while audit == nil, ContinuousClock.now < deadline {
+                    audit = try? await admin.getProviderAudit(GetProviderAuditRequest())
+                    if audit == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                let found = try #require(audit, "no audit finished")
+                #expect(
+                    found.differences.contains {
+                        $0.kind == "unowned" && $0.phoneNumber == phone && $0.providerSid == consoleSid
+                    }, "\(found.differences)")
+                // Finished: another may start.
+                #expect(try await admin.runProviderAudit(RunProviderAuditRequest()).recheckSeconds == 1)
+            }
+        }
+    }
+
     @Test("GetProviderAudit before any audit finished: FAILED_PRECONDITION / NO_AUDIT_YET")
     func noAuditYet() async throws {
         try await withNumberd(configure: { $0.providerAuditIntervalSeconds = 0 }) { numberd in

@@ -37,6 +37,7 @@ struct AuditCommandTests {
                         numberId: "", accountId: "", trunkId: ""),
                 ])
         }
+        router.register(NumbersMethods.runProviderAudit) { _, _ in RunProviderAuditResponse(recheckSeconds: 60) }
         try await withStubServer(router: router) { server in
             let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
             let shown = try await runNumbers(["audit"] + connection)
@@ -45,6 +46,8 @@ struct AuditCommandTests {
             #expect(shown.stdout.contains("unowned 1, trunk_unrecorded 1"), "\(shown.stdout)")
             #expect(shown.stdout.contains("trunk_unrecorded trunk TRK_0123456789a TK111"), "\(shown.stdout)")
             #expect(shown.stdout.contains("unowned +14155550199 PN999"), "\(shown.stdout)")
+            let started = try await runNumbers(["audit", "--run"] + connection)
+            #expect(started.status == 0 && started.stdout.contains("listings are 60 s apart"), "\(started)")
             let none = try await runNumbers(["audit"] + connection)
             #expect(none.status == 5, "\(none)")
             #expect(none.stderr.contains("NO_AUDIT_YET"), "\(none.stderr)")

@@ -1060,6 +1060,30 @@ extension GetProviderAuditResponse: ProtoMessage {
     }
 }
 
+extension RunProviderAuditRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init()
+    }
+}
+
+extension RunProviderAuditResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(recheckSeconds, field: 1)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            recheckSeconds: try reader.int64(1)
+        )
+    }
+}
+
 extension HealthCheckRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}

@@ -1670,6 +1670,29 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// ABORTED / AUDIT_IN_PROGRESS while an audit runs (the periodic one, or one asked for earlier).
+public struct RunProviderAuditRequest: Codable, Sendable, Hashable {
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init() {}
+}
+
+/// `numbers.v1.RunProviderAuditResponse`.
+public struct RunProviderAuditResponse: Codable, Sendable, Hashable {
+    /// its two listings are this far apart: the findings come some time after that
+    public var recheckSeconds: Int64
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        recheckSeconds: Int64 = 0
+    ) {
+        self.recheckSeconds = recheckSeconds
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case recheckSeconds = 1
+    }
+}
+
 /// `numbers.v1.HealthCheckRequest`.
 public struct HealthCheckRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -65,6 +65,9 @@ public enum NumbersMethods {
     /// The last provider audit's findings: where the Twilio account and the store disagree (admin only).
     public static let getProviderAudit = MethodDescriptor<GetProviderAuditRequest, GetProviderAuditResponse>(
         service: "numbers.v1.Numbers", method: "GetProviderAudit")
+    /// Starts a provider audit now, in the background (admin only): GetProviderAudit answers its findings once it ends.
+    public static let runProviderAudit = MethodDescriptor<RunProviderAuditRequest, RunProviderAuditResponse>(
+        service: "numbers.v1.Numbers", method: "RunProviderAudit")
     /// Liveness and readiness; needs no key.
     public static let healthCheck = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>(
         service: "numbers.v1.Numbers", method: "HealthCheck")
@@ -92,6 +95,7 @@ public enum NumbersMethods {
         revokeApiKey.path,
         createBackup.path,
         getProviderAudit.path,
+        runProviderAudit.path,
         healthCheck.path,
     ]
 }

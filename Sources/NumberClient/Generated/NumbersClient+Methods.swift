@@ -150,6 +150,13 @@ extension NumbersClient {
         try await call(NumbersMethods.getProviderAudit, request, options: options)
     }
 
+    /// Starts a provider audit now, in the background (admin only): GetProviderAudit answers its findings once it ends.
+    public func runProviderAudit(
+        _ request: RunProviderAuditRequest, options: CallOptions = CallOptions()
+    ) async throws -> RunProviderAuditResponse {
+        try await call(NumbersMethods.runProviderAudit, request, options: options)
+    }
+
     /// Liveness and readiness; needs no key.
     public func healthCheck(
         _ request: HealthCheckRequest, options: CallOptions = CallOptions()

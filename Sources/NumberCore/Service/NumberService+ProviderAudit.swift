@@ -113,6 +113,21 @@ extension NumberService {
             throw ProviderAuditError(description: "a provider audit is already running")
         }
         defer { local.withLock { $0.auditing = false } }
+        return try await runAudit(recheckAfter: recheckAfter)
+    }
+
+    /// Starts ``auditProvider(recheckAfter:)`` in a task of its own unless an audit is running (nil then): what an
+    /// operator's RunProviderAudit does, answered at once while the audit takes its two listings' time.
+    public func startProviderAudit(recheckAfter: Duration) -> Task<ProviderAuditReport, any Error>? {
+        guard claimOneAtATime(\.auditing) else { return nil }
+        return Task {
+            defer { self.local.withLock { $0.auditing = false } }
+            return try await self.runAudit(recheckAfter: recheckAfter)
+        }
+    }
+
+    /// The audit itself; the caller holds the one-at-a-time claim.
+    private func runAudit(recheckAfter: Duration) async throws -> ProviderAuditReport {
         let first = try await auditPass()
         try await Task.sleep(for: recheckAfter)
         let second = try await auditPass()

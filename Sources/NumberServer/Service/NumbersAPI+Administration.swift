@@ -87,6 +87,21 @@ extension NumbersAPI {
                 removed: written.removed)
         }
 
+        router.registerSynchronous(NumbersMethods.runProviderAudit) { _, context in
+            let caller = try authorize(context, .admin, accountId: nil)
+            guard let runProviderAudit else {
+                throw RPCError(
+                    code: .failedPrecondition, message: "this server runs no provider audits", reason: "NO_AUDIT")
+            }
+            guard let recheck = runProviderAudit() else {
+                throw RPCError(
+                    code: .aborted, message: "a provider audit is running; GetProviderAudit answers once it ends",
+                    reason: "AUDIT_IN_PROGRESS")
+            }
+            audit(context, caller, "provider audit started", ["recheck_seconds": "\(recheck)"])
+            return RunProviderAuditResponse(recheckSeconds: recheck)
+        }
+
         // A read of memory under a lock: answered on the event loop.
         router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
             try authorize(context, .admin, accountId: nil)

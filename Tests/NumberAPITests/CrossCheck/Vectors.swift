@@ -587,6 +587,10 @@ let crossCheckVectors: [CrossCheckVector] = [
             code: -1, message: "message #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             reason: "reason #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             metadata: ["": "\u{1f511}", "key-4": "v\u{e4}lue 4"])),
+    CrossCheckVector("empty.RunProviderAuditRequest", RunProviderAuditRequest()),
+    CrossCheckVector("full.RunProviderAuditRequest", RunProviderAuditRequest()),
+    CrossCheckVector("empty.RunProviderAuditResponse", RunProviderAuditResponse()),
+    CrossCheckVector("full.RunProviderAuditResponse", RunProviderAuditResponse(recheckSeconds: -1000000000000001)),
     CrossCheckVector("empty.SearchNumbersRequest", SearchNumbersRequest()),
     CrossCheckVector(
         "full.SearchNumbersRequest",
