@@ -366,7 +366,13 @@ public final class Numberd: Sendable {
                     name: "provider-audit", intervalSeconds: configuration.providerAuditIntervalSeconds,
                     runAtStart: false, logger: logger,
                     action: {
-                        try await Self.auditProvider(service, recheckAfter: recheck, gauges: gauges, logger: logger)
+                        do {
+                            return try await Self.auditProvider(
+                                service, recheckAfter: recheck, gauges: gauges, logger: logger)
+                        } catch let error as ProviderAuditError where error.alreadyRunning {
+                            // One an operator asked for (RunProviderAudit) is running: this run has nothing to do.
+                            return ["skipped": .stringConvertible("an audit asked for is running")]
+                        }
                     },
                     final: nil,
                     firstRunAfterSeconds: min(

@@ -390,8 +390,8 @@ struct Audit: AsyncParsableCommand {
                 }
                 try global.output(started) {
                     print(
-                        "provider audit started: its listings are \(started.recheckSeconds) s apart; "
-                            + "`numbers audit` shows its findings once it ends")
+                        "provider audit started at \(Format.date(Date())): its listings are \(started.recheckSeconds) s "
+                            + "apart; `numbers audit` shows its findings once it has finished after that")
                 }
                 return
             }

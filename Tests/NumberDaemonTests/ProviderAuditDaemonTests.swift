@@ -105,11 +105,16 @@ struct ProviderAuditDaemonTests {
                 #expect(busy?.code == .aborted && busy?.reason == "AUDIT_IN_PROGRESS", "\(String(describing: busy))")
                 let deadline = ContinuousClock.now + .seconds(60)
                 var audit: GetProviderAuditResponse?
+                var lastError: (any Error)?
                 while audit == nil, ContinuousClock.now < deadline {
-                    audit = try? await admin.getProviderAudit(GetProviderAuditRequest())
-                    if audit == nil { try await Task.sleep(for: .milliseconds(100)) }
+                    do {
+                        audit = try await admin.getProviderAudit(GetProviderAuditRequest())
+                    } catch {
+                        lastError = error
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                 }
-                let found = try #require(audit, "no audit finished")
+                let found = try #require(audit, "no audit finished: \(String(describing: lastError))")
                 #expect(
                     found.differences.contains {
                         $0.kind == "unowned" && $0.phoneNumber == phone && $0.providerSid == consoleSid

@@ -7,7 +7,7 @@ import Testing
 /// `numbers audit`: what the CLI prints of the last provider audit, and its exit status before there is one.
 @Suite("numbers audit")
 struct AuditCommandTests {
-    @Test("prints the audit's counts and each difference; exit 5 before the first audit")
+    @Test("prints the audit's counts and each difference; exit 5 before the first audit, and for --run while one runs")
     func printsTheAudit() async throws {
         let calls = Mutex(0)
         var router = RPCRouter()
@@ -37,7 +37,17 @@ struct AuditCommandTests {
                         numberId: "", accountId: "", trunkId: ""),
                 ])
         }
-        router.register(NumbersMethods.runProviderAudit) { _, _ in RunProviderAuditResponse(recheckSeconds: 60) }
+        let runs = Mutex(0)
+        router.register(NumbersMethods.runProviderAudit) { _, _ in
+            let run = runs.withLock { count in
+                count += 1
+                return count
+            }
+            guard run == 1 else {
+                throw RPCError(code: .aborted, message: "a provider audit is running", reason: "AUDIT_IN_PROGRESS")
+            }
+            return RunProviderAuditResponse(recheckSeconds: 60)
+        }
         try await withStubServer(router: router) { server in
             let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
             let shown = try await runNumbers(["audit"] + connection)
@@ -48,6 +58,8 @@ struct AuditCommandTests {
             #expect(shown.stdout.contains("unowned +14155550199 PN999"), "\(shown.stdout)")
             let started = try await runNumbers(["audit", "--run"] + connection)
             #expect(started.status == 0 && started.stdout.contains("listings are 60 s apart"), "\(started)")
+            let running = try await runNumbers(["audit", "--run"] + connection)
+            #expect(running.status == 5 && running.stderr.contains("AUDIT_IN_PROGRESS"), "\(running)")
             let none = try await runNumbers(["audit"] + connection)
             #expect(none.status == 5, "\(none)")
             #expect(none.stderr.contains("NO_AUDIT_YET"), "\(none.stderr)")

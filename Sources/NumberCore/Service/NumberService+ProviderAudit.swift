@@ -92,6 +92,8 @@ public struct FinishedProviderAudit: Sendable, Hashable {
 public struct ProviderAuditError: Error, Sendable, CustomStringConvertible {
     /// Why.
     public var description: String
+    /// Whether it did not start because another audit is running (a periodic run then has nothing to do).
+    public var alreadyRunning = false
 }
 
 extension NumberService {
@@ -110,20 +112,34 @@ extension NumberService {
     /// when it cannot finish.
     public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
         guard claimOneAtATime(\.auditing) else {
-            throw ProviderAuditError(description: "a provider audit is already running")
+            throw ProviderAuditError(description: "a provider audit is already running", alreadyRunning: true)
         }
-        defer { local.withLock { $0.auditing = false } }
-        return try await runAudit(recheckAfter: recheckAfter)
+        return try await runClaimedAudit(recheckAfter: recheckAfter)
     }
 
     /// Starts ``auditProvider(recheckAfter:)`` in a task of its own unless an audit is running (nil then): what an
     /// operator's RunProviderAudit does, answered at once while the audit takes its two listings' time.
     public func startProviderAudit(recheckAfter: Duration) -> Task<ProviderAuditReport, any Error>? {
         guard claimOneAtATime(\.auditing) else { return nil }
-        return Task {
-            defer { self.local.withLock { $0.auditing = false } }
-            return try await self.runAudit(recheckAfter: recheckAfter)
+        return Task { try await self.runClaimedAudit(recheckAfter: recheckAfter) }
+    }
+
+    /// Runs the audit whose one-at-a-time claim the caller took, and lets the claim go — in the same hold of the lock
+    /// that publishes the finished audit, so whoever sees it finished may start the next.
+    private func runClaimedAudit(recheckAfter: Duration) async throws -> ProviderAuditReport {
+        let report: ProviderAuditReport
+        do {
+            report = try await runAudit(recheckAfter: recheckAfter)
+        } catch {
+            local.withLock { $0.auditing = false }
+            throw error
         }
+        let finished = FinishedProviderAudit(report: report, finishedAt: now())
+        local.withLock { local in
+            local.lastAudit = finished
+            local.auditing = false
+        }
+        return report
     }
 
     /// The audit itself; the caller holds the one-at-a-time claim.
@@ -145,8 +161,6 @@ extension NumberService {
                     < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
             }
             .prefix(config.audit.differencesListedMax))
-        let finished = FinishedProviderAudit(report: report, finishedAt: now())
-        local.withLock { $0.lastAudit = finished }
         return report
     }
 

@@ -186,4 +186,19 @@ struct ProviderAuditTests {
             #expect(config.validate().count == problems, "\(seconds)")
         }
     }
+
+    @Test("an audit started in the background holds the one-at-a-time claim; another is refused as already running")
+    func backgroundAuditClaims() async throws {
+        let h = try await Harness(.memory)
+        let started = try #require(h.service.startProviderAudit(recheckAfter: .milliseconds(300)))
+        #expect(h.service.startProviderAudit(recheckAfter: .zero) == nil)
+        let error = await #expect(throws: ProviderAuditError.self) {
+            _ = try await h.service.auditProvider(recheckAfter: .zero)
+        }
+        #expect(error?.alreadyRunning == true)
+        let report = try await started.value
+        #expect(h.service.lastProviderAudit?.report == report)
+        // Finished and published in one hold of the lock: the next may start at once.
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).isClean)
+    }
 }
