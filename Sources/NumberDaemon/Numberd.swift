@@ -326,6 +326,8 @@ public final class Numberd: Sendable {
                     let report = await service.reconcile()
                     let orphans = await service.sweepOrphans()
                     let levels = service.workLevels()
+                    // Before the work levels, which a reader may wait for as the sign that this run set its gauges.
+                    gauges.storeNoRoomSince.set(store.noRoomSince?.timeIntervalSince1970 ?? 0)
                     gauges.record(levels, now: clock.now())
                     return reconcileMetadata(report, orphans, levels)
                 }, final: nil),

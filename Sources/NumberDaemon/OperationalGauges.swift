@@ -28,6 +28,9 @@ struct OperationalGauges: Sendable {
     let clockJump: Meter
     /// `numberd_provider_audit_last_success_timestamp_seconds`: when the last provider audit finished.
     let providerAuditLastSuccess: Meter
+    /// `numberd_store_no_room_since_timestamp_seconds`: since when the store's writes find no room (a full disk), 0
+    /// while they go through.
+    let storeNoRoomSince: Meter
     private let factory: any MetricsFactory
 
     /// Gauges made by `factory` (numberd's Prometheus registry; tests give their own).
@@ -44,6 +47,7 @@ struct OperationalGauges: Sendable {
         clockJump = Meter(label: "numberd_clock_jump_seconds", factory: factory)
         providerAuditLastSuccess = Meter(
             label: "numberd_provider_audit_last_success_timestamp_seconds", factory: factory)
+        storeNoRoomSince = Meter(label: "numberd_store_no_room_since_timestamp_seconds", factory: factory)
     }
 
     /// Sets `numberd_provider_audit_differences{kind}` from `report` and the audit's last success to `at`: the

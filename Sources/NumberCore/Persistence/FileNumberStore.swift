@@ -304,6 +304,10 @@ public final class FileNumberStore: NumberStore {
     /// How many times the writer waited for the snapshot state to catch up (`pendingRecordsMax`).
     public var pendingWaitCount: Int { inner.withLock { $0.pendingWaits } }
 
+    /// Since when the journal's writes find no room (a full disk or quota); nil while they go through
+    /// (`numberd_store_no_room_since_timestamp_seconds`).
+    public var noRoomSince: Date? { journal.noRoomSince }
+
     /// The seq of the newest snapshot (0 when none).
     public var snapshotSeq: UInt64 { journal.snapshotSeq }
 }

@@ -113,6 +113,10 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     /// The seq of the last durable record.
     public var durableSeq: UInt64 { shared.withLock { $0.durableSeq } }
 
+    /// Since when writes find no room (the first batch refused with `noRoom` since one was last written); nil while
+    /// they go through.
+    public var noRoomSince: Date? { shared.withLock { $0.noRoomSince } }
+
     /// The seq the newest snapshot holds.
     public var snapshotSeq: UInt64 { shared.withLock { $0.snapshotSeq } }
 

@@ -96,6 +96,7 @@ struct StoreFullTests {
         }
         #expect(refused?.code == .resourceExhausted && refused?.reason == .storeFull, "\(String(describing: refused))")
         #expect(disk.fileSystem.count(.write) == writes + 1)
+        #expect(disk.store.noRoomSince != nil, "what numberd_store_no_room_since_timestamp_seconds shows")
         #expect(try disk.service.balance(accountId: account.id).balance == 1_000)
         #expect(disk.service.decisionState().accounts[account.id]?.balance == 1_000)
         #expect(try disk.service.listTransactions(accountId: account.id).transactions.count == 1)
@@ -105,6 +106,7 @@ struct StoreFullTests {
         let credit = try await disk.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "second")
         #expect(credit.balanceAfter == 1_500)
         #expect(try disk.service.balance(accountId: account.id).balance == 1_500)
+        #expect(disk.store.noRoomSince == nil)
         try await disk.check()
     }
 
