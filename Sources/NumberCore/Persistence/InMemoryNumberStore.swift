@@ -106,9 +106,9 @@ public final class InMemoryNumberStore: NumberStore {
     }
 
     /// Lets the next `after` commits succeed, then refuses `times` commits for lack of room (`JournalError.noRoom`,
-    /// as the file store does on a full disk: nothing of them is kept, and later commits go on).
+    /// as the file store does on a full disk: nothing of them is kept, and later commits go on). `times` 0 clears it.
     public func refuseForRoom(after: Int = 0, times: Int = 1) {
-        storage.inner.withLock { $0.noRoom = (after, times) }
+        storage.inner.withLock { $0.noRoom = times > 0 ? (after, times) : nil }
     }
 
     /// Delays every commit, to model a slow disk (and let batches form).

@@ -417,18 +417,55 @@ struct StoreFullTests {
         let disk = try await Disk()
         var generator = SplitMix64(seed: seed)
         let account = try await disk.fundedAccount("Random")
-        let phones = (0..<60).map { "+1555020\(String(format: "%04d", $0))" }
-        disk.provider.stock(phones)
-        var nextPhone = 0
-        var credits: [String: Outcome] = [:]
-        var refusals = 0
-        for round in 0..<12 {
+        let (credits, refusals) = await Self.randomRounds(
+            service: disk.service, provider: disk.provider, accountId: account.id, rounds: 12, generator: &generator
+        ) { generator in
             // One journal write among the next few finds no room (or none this round).
             disk.makeRoom()
             if Int.random(in: 0..<3, using: &generator) > 0 {
                 disk.fill(occurrence: Int.random(in: 1...2, using: &generator), repeats: false)
             }
-            let owned = disk.service.durableState().numbers.values.filter { $0.status == .active }.map(\.id)
+        }
+        disk.makeRoom()
+        try await Self.expectSettled(disk.service, disk.provider, accountId: account.id, credits, refusals)
+        try await disk.check()
+    }
+
+    @Test(
+        "the same over the in-memory store, sixteen seeds: acknowledged kept, refused gone, the provider agreeing",
+        arguments: (UInt64(1)...16).map { $0 })
+    func randomizedInMemory(seed: UInt64) async throws {
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 0
+        let h = try await Harness(.memory, config: config)
+        var generator = SplitMix64(seed: seed)
+        let account = try await h.account(funds: 10_000)
+        let (credits, refusals) = await Self.randomRounds(
+            service: h.service, provider: h.provider, accountId: account.id, rounds: 12, generator: &generator
+        ) { generator in
+            if Int.random(in: 0..<3, using: &generator) > 0 {
+                h.memoryStore.refuseForRoom(after: Int.random(in: 0...1, using: &generator))
+            }
+        }
+        h.memoryStore.refuseForRoom(after: 0, times: 0)
+        try await Self.expectSettled(h.service, h.provider, accountId: account.id, credits, refusals)
+        try await h.check()
+    }
+
+    /// Rounds of four credits, up to three purchases and two releases at once, `inject` choosing each round's refusal.
+    /// The credits' outcomes by key, and how many calls of any kind were refused for room.
+    static func randomRounds(
+        service: NumberService, provider: FakeProvider, accountId: String, rounds: Int,
+        generator: inout SplitMix64, inject: (inout SplitMix64) -> Void
+    ) async -> (credits: [String: Outcome], refusals: Int) {
+        let phones = (0..<(rounds * 3)).map { "+1555020\(String(format: "%04d", $0))" }
+        provider.stock(phones)
+        var nextPhone = 0
+        var credits: [String: Outcome] = [:]
+        var refusals = 0
+        for round in 0..<rounds {
+            inject(&generator)
+            let owned = service.durableState().numbers.values.filter { $0.status == .active }.map(\.id)
             let toRelease = owned.shuffled(using: &generator).prefix(2)
             let toBuy = phones[nextPhone..<min(nextPhone + 3, phones.count)]
             nextPhone += toBuy.count
@@ -438,9 +475,8 @@ struct StoreFullTests {
                     group.addTask {
                         (
                             key,
-                            await Self.outcome {
-                                _ = try await disk.service.addFunds(
-                                    accountId: account.id, amount: 7, idempotencyKey: key)
+                            await outcome {
+                                _ = try await service.addFunds(accountId: accountId, amount: 7, idempotencyKey: key)
                             }
                         )
                     }
@@ -449,21 +485,16 @@ struct StoreFullTests {
                     group.addTask {
                         (
                             nil,
-                            await Self.outcome {
-                                _ = try await disk.service.purchase(
-                                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+                            await outcome {
+                                _ = try await service.purchase(
+                                    PurchaseRequest(accountId: accountId, phoneNumbers: [phone], country: "US"))
                             }
                         )
                     }
                 }
                 for id in toRelease {
                     group.addTask {
-                        (
-                            nil,
-                            await Self.outcome {
-                                _ = try await disk.service.release(accountId: account.id, numberId: id)
-                            }
-                        )
+                        (nil, await outcome { _ = try await service.release(accountId: accountId, numberId: id) })
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
@@ -471,10 +502,17 @@ struct StoreFullTests {
             for case (let key?, let outcome) in outcomes { credits[key] = outcome }
             refusals += outcomes.filter { if case .refused = $0.1 { true } else { false } }.count
         }
-        disk.makeRoom()
-        _ = await disk.service.reconcile()
-        let recorded = Set(
-            disk.service.durableState().transactions[account.id, default: []].compactMap(\.idempotencyKey))
+        return (credits, refusals)
+    }
+
+    /// After reconciliation: every acknowledged credit recorded, no refused one, something refused at all, and nothing
+    /// paid at the provider without an owner or an open purchase.
+    static func expectSettled(
+        _ service: NumberService, _ provider: FakeProvider, accountId: String, _ credits: [String: Outcome],
+        _ refusals: Int
+    ) async throws {
+        _ = await service.reconcile()
+        let recorded = Set(service.durableState().transactions[accountId, default: []].compactMap(\.idempotencyKey))
         for (key, outcome) in credits {
             switch outcome {
             case .done: #expect(recorded.contains(key), "acknowledged credit \(key) lost")
@@ -483,12 +521,10 @@ struct StoreFullTests {
             }
         }
         #expect(refusals > 0, "no write found no room: the test tested nothing")
-        // Nothing paid at the provider without an owner or an open purchase; everything owned is there.
-        let state = disk.service.durableState()
+        let state = service.durableState()
         let claimed = Set(state.phoneOwners.keys).union(state.reservations.keys)
-        #expect(disk.provider.ownedPhoneNumbers.subtracting(claimed).isEmpty)
-        #expect(Set(state.phoneOwners.keys).isSubset(of: disk.provider.ownedPhoneNumbers))
-        try await disk.check()
+        #expect(provider.ownedPhoneNumbers.subtracting(claimed).isEmpty)
+        #expect(Set(state.phoneOwners.keys).isSubset(of: provider.ownedPhoneNumbers))
     }
 
     /// A call's outcome: done, refused for lack of room (nothing changed), or anything else (its outcome settled by
