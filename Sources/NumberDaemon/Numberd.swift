@@ -257,8 +257,8 @@ public final class Numberd: Sendable {
                 Task {
                     do {
                         let report = try await audit.value
-                        _ = Self.record(report, gauges: gauges, logger: logger)
-                        logger.notice("provider audit ran (asked for)")
+                        let counts = Self.record(report, gauges: gauges, logger: logger)
+                        logger.notice("provider audit ran (asked for)", metadata: counts)
                     } catch {
                         logger.warning("provider audit (asked for) failed", metadata: ["error": "\(error)"])
                     }

@@ -98,7 +98,7 @@ extension NumberService {
                 inFlight = Self.mayStillTakeEffect(error)
             case .owned where !Self.mayStillTakeEffect(error):
                 if withdrawIfRefused {
-                    // Not withdrawn (no room to record it, after a few tries past the pause): the release stays
+                    // Not withdrawn (no room to record it, after a few tries): the release stays
                     // requested, and reconciliation tries it again — the caller must not read the provider's refusal
                     // as "nothing happened".
                     if await !withdrawRelease(number.id) {
@@ -132,8 +132,9 @@ extension NumberService {
     }
 
     /// Withdraws a release request the provider refused outright (the number stays the customer's, billed again); a
-    /// store with no room is tried again past its pause, at most ``withdrawalAttemptsMax`` times. Whether it is
-    /// withdrawn (or was no longer requested).
+    /// store with no room is tried again `noRoomRetryMilliseconds` + 10 ms later, at most ``withdrawalAttemptsMax``
+    /// times (within a pause that has backed off longer, each is refused at once). Whether it is withdrawn (or was no
+    /// longer requested).
     private func withdrawRelease(_ numberId: String) async -> Bool {
         for attempt in 1...Self.withdrawalAttemptsMax {
             do throws(NumberError) {
