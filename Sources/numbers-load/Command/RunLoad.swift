@@ -109,6 +109,8 @@ struct RunLoad: AsyncParsableCommand {
         } catch {
             measured = .failure(error)
         }
+        // Before the leftovers are settled, whose releases are records of the tear-down, not of the run.
+        let seqAfter = journalDir.flatMap { JournalProbe.lastSeq(directory: $0) }
         let unsettled = await leftovers.settle(client: admin) { log($0) }
         await admin.close()
         if !unsettled.isEmpty {
@@ -116,7 +118,7 @@ struct RunLoad: AsyncParsableCommand {
         }
         var (final, seqBefore) = try measured.get()
         final.unsettled = unsettled
-        if let journalDir, let before = seqBefore, let after = JournalProbe.lastSeq(directory: journalDir) {
+        if let before = seqBefore, let after = seqAfter, after >= before {
             final.journalRecordsAppended = Int(after - before)
         }
         final.serialFsyncsPerSecond = fsyncs
@@ -214,8 +216,11 @@ struct RunLoad: AsyncParsableCommand {
             }
             group.cancelAll()
         }
-        // Calls still running at `end` finish inside the measured window's accounting; divide by the window.
-        let seconds = max(duration, Double((NIODeadline.now() - measureFrom).nanoseconds) / 1e9)
+        // The measured calls are those due in the window, so divide by the window: not by the time until the last of
+        // them ended (one call running into its deadline at the end stretched it by that deadline), and up to where
+        // the drivers stopped when `--calls-max` ended the run before `end`.
+        let stopped = min(end, NIODeadline.now())
+        let seconds = max(0.001, Double((stopped - measureFrom).nanoseconds) / 1e9)
         let merged = recorder.snapshot()
         let spent = cpu.spent()
         let (address, _) = (try? target.address()) ?? ("?", 0)

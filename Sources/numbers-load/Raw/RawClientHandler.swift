@@ -2,7 +2,12 @@ import NIOCore
 import NumberTLS
 
 /// Client side of the raw baseline: keeps `depth` requests in flight on one TLS connection until `end`, recording
-/// each response's latency from its send.
+/// each response's latency from its send. The connection closing with requests unanswered, or answers still missing
+/// `timeout` after `end`, fails the run (its figures would be too low, with no error to say so).
+struct RawConnectionFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
 final class RawClientHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -11,6 +16,7 @@ final class RawClientHandler: ChannelInboundHandler {
     private let responseLength: Int
     private let depth: Int
     private let end: NIODeadline
+    private let timeout: TimeAmount
     private let recorder: LatencyRecorder
     private let stripe: Int
     private let done: EventLoopPromise<Void>
@@ -19,8 +25,8 @@ final class RawClientHandler: ChannelInboundHandler {
     private var running = false
 
     init(
-        requestBytes: Int, responseBytes: Int, depth: Int, end: NIODeadline, recorder: LatencyRecorder, stripe: Int,
-        done: EventLoopPromise<Void>
+        requestBytes: Int, responseBytes: Int, depth: Int, end: NIODeadline, timeout: TimeAmount,
+        recorder: LatencyRecorder, stripe: Int, done: EventLoopPromise<Void>
     ) {
         let payload = max(0, requestBytes - RawProtocol.requestHeaderLength)
         var request = ByteBuffer()
@@ -32,6 +38,7 @@ final class RawClientHandler: ChannelInboundHandler {
             RawProtocol.responseHeaderLength + max(0, responseBytes - RawProtocol.responseHeaderLength)
         self.depth = depth
         self.end = end
+        self.timeout = timeout
         self.recorder = recorder
         self.stripe = stripe
         self.done = done
@@ -42,6 +49,15 @@ final class RawClientHandler: ChannelInboundHandler {
         running = true
         for _ in 0..<depth { send(context: context) }
         context.flush()
+        let bound = NIOLoopBound((handler: self, channel: context.channel), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(deadline: end + timeout) {
+            let (handler, channel) = bound.value
+            guard handler.running, !handler.sent.isEmpty else { return }
+            handler.settle(
+                RawConnectionFailure(
+                    description: "\(handler.sent.count) raw requests unanswered \(handler.timeout) after the end"))
+            channel.close(promise: nil)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -62,7 +78,8 @@ final class RawClientHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        settle(nil)
+        guard running, !sent.isEmpty else { return settle(nil) }
+        settle(RawConnectionFailure(description: "the raw connection closed with \(sent.count) requests unanswered"))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

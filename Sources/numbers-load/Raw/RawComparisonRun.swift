@@ -58,7 +58,7 @@ struct RawComparisonRun {
                             try channel.pipeline.syncOperations.addHandler(
                                 RawClientHandler(
                                     requestBytes: requestBytes, responseBytes: responseBytes, depth: concurrency,
-                                    end: end, recorder: recorder, stripe: index, done: done))
+                                    end: end, timeout: timeout, recorder: recorder, stripe: index, done: done))
                         }
                     }
                     .connect(host: "127.0.0.1", port: child.port).get()

@@ -77,28 +77,39 @@ struct WorkloadRunner: Sendable {
         return response.numbers.map(\.phoneNumber)
     }
 
-    /// Buys one number (searching for candidates first when the pool is empty), then releases it. The wait for a
-    /// candidate is in no latency: a search this operation runs is recorded as a search, and the purchase is due
-    /// from when it could be sent (see `Schedule`), whether it waited for its own search or another worker's.
+    /// Buys one number (searching for candidates first when the pool is empty), then releases it. A search this
+    /// operation runs is recorded as a search and left out of the purchase's latency (it is due that much later); a
+    /// wait for another worker's search stays in it — in open loop that wait is the system's delay, which timing the
+    /// purchase from when it was sent would hide (coordinated omission). An operation that gets no candidate is
+    /// recorded as a purchase with the outcome `NO_CANDIDATE`.
     private func purchaseAndRelease(
         client: any LoadClient, account: LoadAccount, options: CallOptions, stripe: Int, schedule: Schedule
     ) async -> Int {
+        let ownSearch = Mutex(TimeAmount.zero)
         let (candidate, searched) = await candidates.take {
             let found = Mutex<[String]>([])
+            let began = now()
             await measure(.search, stripe: stripe, schedule: schedule) {
                 let numbers = try await search(
                     client: client, account: account, options: options, limit: Self.candidateSearchLimit)
                 found.withLock { $0 = numbers }
             }
+            ownSearch.withLock { $0 = now() - began }
             return found.withLock { $0 }
         }
         var calls = searched ? 1 : 0
-        guard let phone = candidate else { return calls }
+        let purchaseSchedule = Schedule(intended: schedule.intended + ownSearch.withLock { $0 }, started: now())
+        guard let phone = candidate else {
+            recorder.record(
+                stripe: stripe, operation: .purchase, intended: purchaseSchedule.intended, end: now(),
+                outcome: "NO_CANDIDATE", wireBytes: nil)
+            return calls
+        }
         var numberId: String?
         var failure: (any Error)?
         calls += 1
         let request = PurchaseNumbersRequest(accountId: account.id, country: country, numbers: [phone], type: .local)
-        await measure(.purchase, stripe: stripe, schedule: schedule) {
+        await measure(.purchase, stripe: stripe, schedule: purchaseSchedule) {
             do {
                 numberId = try await client.purchaseNumbers(request, options: options).numbers.first?.number.id
             } catch {

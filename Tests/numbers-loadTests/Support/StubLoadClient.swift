@@ -11,6 +11,23 @@ final class StubLoadClient: LoadClient {
     let clock: FakeClock?
     let durations: [Operation: TimeAmount]
     private let counts = Mutex<[Operation: Int]>([:])
+    /// Searches held until ``releaseSearches()`` (nil: none held).
+    private let heldSearches = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
+
+    /// Holds every search from now on until ``releaseSearches()``.
+    func holdSearches() { heldSearches.withLock { $0 = [] } }
+
+    /// Searches being held now.
+    var heldSearchCount: Int { heldSearches.withLock { $0?.count ?? 0 } }
+
+    /// Lets the held searches (and later ones) go on.
+    func releaseSearches() {
+        let held = heldSearches.withLock { held in
+            defer { held = nil }
+            return held ?? []
+        }
+        for search in held { search.resume() }
+    }
 
     init(clock: FakeClock?, durations: [Operation: TimeAmount]) {
         self.clock = clock
@@ -31,6 +48,14 @@ final class StubLoadClient: LoadClient {
     }
 
     func searchNumbers(_ request: SearchNumbersRequest, options: CallOptions) async throws -> SearchNumbersResponse {
+        await withCheckedContinuation { (search: CheckedContinuation<Void, Never>) in
+            let held = heldSearches.withLock { held -> Bool in
+                guard held != nil else { return false }
+                held?.append(search)
+                return true
+            }
+            if !held { search.resume() }
+        }
         await answer(.search)
         return SearchNumbersResponse(
             numbers: (0..<Int(min(request.limit, 3))).map { AvailableNumber(phoneNumber: "+1415555010\($0)") })

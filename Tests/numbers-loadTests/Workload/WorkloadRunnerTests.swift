@@ -68,4 +68,35 @@ struct WorkloadRunnerTests {
         #expect(isClose(maxMicros(recorder, .purchase), to: .seconds(3) + .milliseconds(10)))
         #expect(isClose(maxMicros(recorder, .release), to: .seconds(3) + .milliseconds(1)))
     }
+
+    @Test("a purchase that waited for another worker's search carries the wait; the searching one does not")
+    func waitForAnotherSearchIsInTheLatency() async throws {
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        let runner = runner(recorder)
+        let client = StubLoadClient(clock: clock, durations: durations)
+        client.holdSearches()
+        let intended = clock.now
+        let (clientRef, accountRef) = (client, account)
+        let searching = Task {
+            var random = FastRandom(seed: 1)
+            return await runner.perform(
+                .purchase, client: clientRef, account: accountRef, stripe: 0, intended: intended, random: &random)
+        }
+        while client.heldSearchCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        // Due at the same time, it finds the pool empty while the first worker's search runs, and waits for it.
+        let waiting = Task {
+            var random = FastRandom(seed: 2)
+            return await runner.perform(
+                .purchase, client: clientRef, account: accountRef, stripe: 1, intended: intended, random: &random)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        client.releaseSearches()
+        let calls = (await searching.value, await waiting.value)
+        #expect(calls == (3, 2))
+        let purchases = try #require(recorder.snapshot().byOperation[.purchase])
+        #expect(purchases.totalCount == 2)
+        // One fake clock for both: each call's own duration advances it for the other too, so only the 5 s matter.
+        #expect(purchases.max >= 5_000_000, "the wait is in the waiting one's: \(purchases.max) µs")
+        #expect(purchases.min < 100_000, "its own search is not in the searching one's: \(purchases.min) µs")
+    }
 }
