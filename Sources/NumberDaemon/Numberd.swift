@@ -286,7 +286,7 @@ public final class Numberd: Sendable {
                 name: "snapshot", intervalSeconds: configuration.snapshotIntervalSeconds, runAtStart: false,
                 logger: logger,
                 action: {
-                    try await store.writeSnapshot()
+                    try await store.writeSnapshotIfDue()
                     let snapshot = store.lastSnapshot
                     gauges.record(snapshot)
                     // Sizes, not events: not strings, so PeriodicService does not count them.

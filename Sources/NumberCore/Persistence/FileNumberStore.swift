@@ -17,9 +17,15 @@ public final class FileNumberStore: NumberStore {
     public struct Options: Sendable {
         /// The journal's limits, file layer and fail-stop handler.
         public var journal: JournalOptions
-        /// A snapshot is written after this many records, so start-up replays at most about this many.
-        /// Default 10 000.
+        /// A snapshot is written after this many records (and once the journal grew by `snapshotJournalFraction` of
+        /// the newest snapshot's size). Default 10 000.
         public var snapshotEveryRecords: Int
+        /// A record-count snapshot waits until the journal has grown by at least this fraction of the newest snapshot's
+        /// size since it, and so does a periodic one (``writeSnapshotIfDue()``): the bytes snapshots write stay within
+        /// 1 / fraction of the bytes the journal does — a snapshot of a large state every 10 000 records rewrote it
+        /// all for a few megabytes of journal —, and a start replays at most that much journal beyond its snapshot.
+        /// 0 snapshots by record count alone. Default 0.5.
+        public var snapshotJournalFraction: Double = 0.5
         /// Durable records that may wait to be applied to the state snapshots are taken from (it is updated on its
         /// own queue, off the journal writer). At the limit the writer waits for that queue before acknowledging
         /// more, so memory stays bounded if the queue falls behind (a large table copy after a snapshot).
@@ -44,7 +50,8 @@ public final class FileNumberStore: NumberStore {
         public var seq: UInt64
         /// Its file's size (0 when there is none).
         public var bytes: Int
-        /// When a snapshot last succeeded: written, or asked for and found to hold every committed record already
+        /// When a snapshot last succeeded: written, or asked for and found current — holding every committed record
+        /// already, or (``writeSnapshotIfDue()``) with too little journal since it to be due
         /// (an idle store writes none, yet its snapshot is current).
         public var confirmedAt: Date
 
@@ -81,6 +88,8 @@ public final class FileNumberStore: NumberStore {
         var state: CoreState
         var seq: UInt64
         var recordsSinceSnapshot = 0
+        /// The journal's ``FileJournal/appendedBytes`` when the newest snapshot started.
+        var appendedAtSnapshot: UInt64 = 0
 
         init(state: CoreState, seq: UInt64) {
             self.state = state
@@ -192,13 +201,21 @@ public final class FileNumberStore: NumberStore {
     /// records are applied and when a snapshot ends: a snapshot that came due while another was running starts then,
     /// not only with the next record (which may never come before a crash). Runs on `stateQueue` only.
     private func startSnapshotIfDue() {
-        guard snapshotState.recordsSinceSnapshot >= options.snapshotEveryRecords else { return }
+        guard snapshotState.recordsSinceSnapshot >= options.snapshotEveryRecords, journalGrewEnough else { return }
         inner.withLock { inner in
             guard inner.snapshot == nil, !inner.closing else { return }
             snapshotState.recordsSinceSnapshot = 0
             // A task, never the queue itself: a snapshot asks the writer to rotate the segment.
             startSnapshot(&inner, logFailure: true)
         }
+    }
+
+    /// Whether the journal grew by `snapshotJournalFraction` of the newest snapshot's size since it started (always,
+    /// without a snapshot or with the fraction 0). Runs on `stateQueue` only.
+    private var journalGrewEnough: Bool {
+        let snapshotBytes = Double(journal.snapshotBytes ?? 0)
+        let grown = journal.appendedBytes &- snapshotState.appendedAtSnapshot
+        return Double(grown) >= options.snapshotJournalFraction * snapshotBytes
     }
 
     /// Runs `body` on `stateQueue` after every durable record so far is applied to the snapshot state.
@@ -216,6 +233,7 @@ public final class FileNumberStore: NumberStore {
     @discardableResult
     private func startSnapshot(_ inner: inout Inner, logFailure: Bool) -> Task<Void, any Error> {
         let (state, throughSeq) = (snapshotState.state, snapshotState.seq)
+        snapshotState.appendedAtSnapshot = journal.appendedBytes
         let work = Task {
             do {
                 try await journal.writeSnapshot(state, throughSeq: throughSeq)
@@ -254,12 +272,25 @@ public final class FileNumberStore: NumberStore {
     /// seq finishing second would be refused). Throws the journal's error if it fails (`io`, `fileTooLarge`...; only
     /// `failed` means the journal itself stopped): commits go on either way.
     public func writeSnapshot() async throws {
+        try await writeSnapshot(onlyIfDue: false)
+    }
+
+    /// ``writeSnapshot()`` unless the journal grew by less than `snapshotJournalFraction` of the newest snapshot's size
+    /// since it: then the snapshot counts as current (a start replays little beyond it) and nothing is written — what
+    /// numberd's periodic snapshot does, so a large state is not rewritten every few minutes for a little journal.
+    public func writeSnapshotIfDue() async throws {
+        try await writeSnapshot(onlyIfDue: true)
+    }
+
+    private func writeSnapshot(onlyIfDue: Bool) async throws {
         while true {
             let snapshotSeq = journal.snapshotSeq
             let (running, work): (Task<Void, Never>?, Task<Void, any Error>?) = await onStateQueue {
                 self.inner.withLock { inner in
                     if let running = inner.snapshot { return (running, nil) }
-                    guard self.snapshotState.seq > snapshotSeq else { return (nil, nil) }
+                    guard self.snapshotState.seq > snapshotSeq, !onlyIfDue || self.journalGrewEnough else {
+                        return (nil, nil)
+                    }
                     self.snapshotState.recordsSinceSnapshot = 0
                     return (nil, self.startSnapshot(&inner, logFailure: false))
                 }
@@ -269,7 +300,7 @@ public final class FileNumberStore: NumberStore {
                 continue
             }
             guard let work else {
-                // Nothing committed since the newest snapshot: it is current.
+                // Nothing committed since the newest snapshot (or, asked only if due, too little): it is current.
                 confirmSnapshot(seq: snapshotSeq)
                 return
             }

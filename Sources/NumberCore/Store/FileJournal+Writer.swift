@@ -151,6 +151,7 @@ extension FileJournal {
             // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
             let (failure, roomAgain) = shared.withLock { state -> (JournalFailure?, Bool) in
                 if state.failure == nil { state.durableSeq = lastSeq }
+                state.appendedBytes += UInt64(bytes.count)
                 defer { state.noRoomSince = nil }
                 return (state.failure, state.noRoomSince != nil)
             }

@@ -49,6 +49,8 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var failure: JournalFailure?
         /// Since when writes find no room (a batch refused with `noRoom`), nil once one is written again.
         var noRoomSince: Date?
+        /// Bytes of records written (and synced) since the journal was opened.
+        var appendedBytes: UInt64 = 0
         var closing = false
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -116,6 +118,10 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     /// Since when writes find no room (the first batch refused with `noRoom` since one was last written); nil while
     /// they go through.
     public var noRoomSince: Date? { shared.withLock { $0.noRoomSince } }
+
+    /// Bytes of records written and synced since the journal was opened: how much a start would replay beyond a
+    /// snapshot taken when it was some value is its growth since.
+    public var appendedBytes: UInt64 { shared.withLock { $0.appendedBytes } }
 
     /// The seq the newest snapshot holds.
     public var snapshotSeq: UInt64 { shared.withLock { $0.snapshotSeq } }

@@ -58,4 +58,39 @@ struct SnapshotStatusTests {
         #expect(store.snapshotFailureCount == 1)
         await store.close()
     }
+
+    @Test("a snapshot is due once the journal grew by the fraction of the newest snapshot's size: asked only if due")
+    func dueByJournalGrowth() async throws {
+        let directory = FileNumberStoreTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 10_000)
+        options.snapshotJournalFraction = 0.5
+        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
+        // A state far larger than one record: 200 accounts.
+        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
+        try await store.writeSnapshot()
+        let written = try #require(store.lastSnapshot)
+        // One record is far less than half the snapshot: not due; the snapshot counts as current.
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        try await Task.sleep(for: .milliseconds(20))
+        try await store.writeSnapshotIfDue()
+        let skipped = try #require(store.lastSnapshot)
+        #expect(skipped.seq == written.seq && store.snapshotSeq == written.seq, "nothing written")
+        #expect(skipped.confirmedAt > written.confirmedAt, "confirmed current")
+        // Records up to half its size: due.
+        var index = 0
+        while store.snapshotSeq == written.seq, index < 2_000 {
+            _ = try await service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "k\(index)")
+            index += 1
+            if index % 10 == 0 { try await store.writeSnapshotIfDue() }
+        }
+        #expect(store.snapshotSeq > written.seq, "written once the journal grew enough")
+        #expect(index > 10, "not before: \(index) records")
+        // Asked for outright, a snapshot is written whatever the journal's growth (the shutdown's).
+        _ = try await service.addFunds(accountId: account.id, amount: 1)
+        let before = store.snapshotSeq
+        try await store.writeSnapshot()
+        #expect(store.snapshotSeq > before)
+        await store.close()
+    }
 }

@@ -40,7 +40,12 @@ struct Harness {
     /// Small snapshot interval so tests cross snapshots too. A fail-stop stops the store (every later write fails,
     /// which the test sees) without ending the test process: a store a finished test left open may still write a
     /// snapshot, and delete segments, after its directory was removed (which crashed the whole suite once).
-    static let fileOptions = FileNumberStore.Options(journal: JournalOptions(fatal: { _ in }), snapshotEveryRecords: 7)
+    /// Every 7 records whatever the state's size (`snapshotJournalFraction` 0), so tests cross snapshots.
+    static let fileOptions: FileNumberStore.Options = {
+        var options = FileNumberStore.Options(journal: JournalOptions(fatal: { _ in }), snapshotEveryRecords: 7)
+        options.snapshotJournalFraction = 0
+        return options
+    }()
 
     /// The in-memory store (for tests that inject store faults).
     var memoryStore: InMemoryNumberStore { store as! InMemoryNumberStore }
