@@ -88,8 +88,13 @@ public final class FileNumberStore: NumberStore {
         var state: CoreState
         var seq: UInt64
         var recordsSinceSnapshot = 0
-        /// The journal's ``FileJournal/appendedBytes`` when the newest snapshot started.
+        /// The journal's ``FileJournal/appendedBytes`` when the newest snapshot that succeeded started.
         var appendedAtSnapshot: UInt64 = 0
+        /// Whether the journal's growth beyond the newest snapshot is measured from `appendedAtSnapshot`: not after a
+        /// failed snapshot (what it would have covered is still beyond the last good one), nor at open with records
+        /// replayed after the snapshot loaded (their bytes are not counted). Unmeasured, a snapshot is due by record
+        /// count alone.
+        var growthMeasured = true
 
         init(state: CoreState, seq: UInt64) {
             self.state = state
@@ -127,6 +132,7 @@ public final class FileNumberStore: NumberStore {
         self.inner = Mutex(Inner())
         // Snapshots hold no derived index, and the background runs' indexes are never read here (``WorkIndexes``).
         self.snapshotState = SnapshotState(state: opened.state.keepingWorkIndexes(false), seq: opened.lastSeq)
+        snapshotState.growthMeasured = opened.lastSeq == opened.journal.snapshotSeq
     }
 
     /// What the store's `FORMAT` says, read without opening it (nil: no file — a new store, or one of format 1);
@@ -213,6 +219,7 @@ public final class FileNumberStore: NumberStore {
     /// Whether the journal grew by `snapshotJournalFraction` of the newest snapshot's size since it started (always,
     /// without a snapshot or with the fraction 0). Runs on `stateQueue` only.
     private var journalGrewEnough: Bool {
+        guard snapshotState.growthMeasured else { return true }
         let snapshotBytes = Double(journal.snapshotBytes ?? 0)
         let grown = journal.appendedBytes &- snapshotState.appendedAtSnapshot
         return Double(grown) >= options.snapshotJournalFraction * snapshotBytes
@@ -233,12 +240,19 @@ public final class FileNumberStore: NumberStore {
     @discardableResult
     private func startSnapshot(_ inner: inout Inner, logFailure: Bool) -> Task<Void, any Error> {
         let (state, throughSeq) = (snapshotState.state, snapshotState.seq)
-        snapshotState.appendedAtSnapshot = journal.appendedBytes
+        let appendedAtStart = journal.appendedBytes
         let work = Task {
             do {
                 try await journal.writeSnapshot(state, throughSeq: throughSeq)
                 self.confirmSnapshot(seq: throughSeq)
+                // On the state queue before the slot's follow-up (enqueued once this work ends) looks at it.
+                self.stateQueue.async {
+                    self.snapshotState.appendedAtSnapshot = appendedAtStart
+                    self.snapshotState.growthMeasured = true
+                }
             } catch {
+                // Growth is measured from the last snapshot that succeeded: until the next does, one is due by count.
+                self.stateQueue.async { self.snapshotState.growthMeasured = false }
                 // Counted before anyone awaiting the work hears of it.
                 CoreMetrics.storeSnapshotFailures.increment()
                 self.inner.withLock { $0.snapshotFailures += 1 }

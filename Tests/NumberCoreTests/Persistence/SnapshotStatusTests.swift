@@ -93,4 +93,48 @@ struct SnapshotStatusTests {
         #expect(store.snapshotSeq > before)
         await store.close()
     }
+
+    @Test("after a failed snapshot, the next one asked for if due is written: growth counts from the last good one")
+    func failedSnapshotIsRetried() async throws {
+        let directory = FileNumberStoreTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fileSystem = FaultInjectingFileSystem()
+        var journal = JournalOptions.defaults
+        journal.fileSystem = fileSystem
+        journal.fatal = { _ in }
+        var options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 10_000)
+        options.snapshotJournalFraction = 0.5
+        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
+        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
+        try await store.writeSnapshot()
+        let written = try #require(store.lastSnapshot)
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        // The next snapshot fails; the status stays the last good one's.
+        fileSystem.addRule(.init(.write, pathContains: "snapshot-", action: .fail(errno: EIO)))
+        await #expect(throws: (any Error).self) { try await store.writeSnapshot() }
+        #expect(store.lastSnapshot == written, "a failed snapshot changes nothing")
+        // One record since is far from half the snapshot, but the failure left growth unmeasured: due.
+        try await store.writeSnapshotIfDue()
+        #expect(store.snapshotSeq > written.seq, "retried")
+        #expect(try #require(store.lastSnapshot).seq > written.seq)
+        await store.close()
+    }
+
+    @Test("a store opened with records after its snapshot snapshots when asked if due, whatever their size")
+    func replayedTailIsDue() async throws {
+        let directory = FileNumberStoreTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 10_000)
+        options.snapshotJournalFraction = 0.5
+        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
+        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
+        try await store.writeSnapshot()
+        _ = try await service.addFunds(accountId: account.id, amount: 100)
+        let snapshotSeq = store.snapshotSeq
+        await store.close()  // no snapshot of its own: the record stays after the snapshot
+        let reopened = try FileNumberStore.open(directory: directory, options: options)
+        try await reopened.writeSnapshotIfDue()
+        #expect(reopened.snapshotSeq > snapshotSeq, "the replayed record is not measured: due")
+        await reopened.close()
+    }
 }
