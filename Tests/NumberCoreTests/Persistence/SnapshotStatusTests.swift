@@ -63,13 +63,7 @@ struct SnapshotStatusTests {
     func dueByJournalGrowth() async throws {
         let directory = FileNumberStoreTests.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 10_000)
-        options.snapshotJournalFraction = 0.5
-        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
-        // A state far larger than one record: 200 accounts.
-        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
-        try await store.writeSnapshot()
-        let written = try #require(store.lastSnapshot)
+        let (store, service, account, written) = try await Self.snapshottedStore(directory, journal: .defaults)
         // One record is far less than half the snapshot: not due; the snapshot counts as current.
         _ = try await service.addFunds(accountId: account.id, amount: 100)
         try await Task.sleep(for: .milliseconds(20))
@@ -102,12 +96,7 @@ struct SnapshotStatusTests {
         var journal = JournalOptions.defaults
         journal.fileSystem = fileSystem
         journal.fatal = { _ in }
-        var options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 10_000)
-        options.snapshotJournalFraction = 0.5
-        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
-        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
-        try await store.writeSnapshot()
-        let written = try #require(store.lastSnapshot)
+        let (store, service, account, written) = try await Self.snapshottedStore(directory, journal: journal)
         _ = try await service.addFunds(accountId: account.id, amount: 100)
         // The next snapshot fails; the status stays the last good one's.
         fileSystem.addRule(.init(.write, pathContains: "snapshot-", action: .fail(errno: EIO)))
@@ -124,17 +113,30 @@ struct SnapshotStatusTests {
     func replayedTailIsDue() async throws {
         let directory = FileNumberStoreTests.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var options = FileNumberStore.Options(journal: .defaults, snapshotEveryRecords: 10_000)
-        options.snapshotJournalFraction = 0.5
-        let (store, service, account) = try await FileNumberStoreTests.open(directory, options)
-        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
-        try await store.writeSnapshot()
+        let (store, service, account, _) = try await Self.snapshottedStore(directory, journal: .defaults)
         _ = try await service.addFunds(accountId: account.id, amount: 100)
         let snapshotSeq = store.snapshotSeq
         await store.close()  // no snapshot of its own: the record stays after the snapshot
-        let reopened = try FileNumberStore.open(directory: directory, options: options)
+        let reopened = try FileNumberStore.open(directory: directory, options: Self.growthOptions(.defaults))
         try await reopened.writeSnapshotIfDue()
         #expect(reopened.snapshotSeq > snapshotSeq, "the replayed record is not measured: due")
         await reopened.close()
+    }
+
+    /// Record-count snapshots every 10 000 records, due once the journal grew by half the newest snapshot.
+    static func growthOptions(_ journal: JournalOptions) -> FileNumberStore.Options {
+        var options = FileNumberStore.Options(journal: journal, snapshotEveryRecords: 10_000)
+        options.snapshotJournalFraction = 0.5
+        return options
+    }
+
+    /// A store whose state is far larger than one record (200 accounts), snapshotted: its status then.
+    static func snapshottedStore(
+        _ directory: URL, journal: JournalOptions
+    ) async throws -> (FileNumberStore, NumberService, Account, FileNumberStore.SnapshotStatus) {
+        let (store, service, account) = try await FileNumberStoreTests.open(directory, growthOptions(journal))
+        for index in 0..<200 { _ = try await service.createAccount(name: "Account \(index)", currency: "USD") }
+        try await store.writeSnapshot()
+        return (store, service, account, try #require(store.lastSnapshot))
     }
 }
