@@ -382,6 +382,18 @@ struct Audit: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("run"), help: "Start an audit now, in the background.") var start = false
 
+    /// How long ago `date` was, roughly: `42 s`, `17 min`, `5 h`, `3 d` (an audit's findings age; a stale one may
+    /// mean audits stopped).
+    static func age(since date: Date, now: Date = Date()) -> String {
+        let seconds = max(0, Int(now.timeIntervalSince(date)))
+        switch seconds {
+        case ..<120: return "\(seconds) s"
+        case ..<7_200: return "\(seconds / 60) min"
+        case ..<172_800: return "\(seconds / 3_600) h"
+        default: return "\(seconds / 86_400) d"
+        }
+    }
+
     func run() async throws {
         try await reporting {
             if start {
@@ -399,8 +411,8 @@ struct Audit: AsyncParsableCommand {
             try global.output(response) {
                 let trunks = response.trunksCompared ? ", \(response.providerTrunks) trunks" : " (trunks not compared)"
                 print(
-                    "provider audit finished \(Format.date(response.finishedAt)): \(response.providerNumbers) numbers at "
-                        + "Twilio, \(response.heldNumbers) held\(trunks)")
+                    "provider audit finished \(Format.date(response.finishedAt)) (\(Self.age(since: response.finishedAt)) "
+                        + "ago): \(response.providerNumbers) numbers at Twilio, \(response.heldNumbers) held\(trunks)")
                 let found = response.counts.filter { $0.count > 0 }
                 print(
                     found.isEmpty

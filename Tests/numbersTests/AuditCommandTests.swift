@@ -4,6 +4,8 @@ import NumberServer
 import Synchronization
 import Testing
 
+@testable import numbers
+
 /// `numbers audit`: what the CLI prints of the last provider audit, and its exit status before there is one.
 @Suite("numbers audit")
 struct AuditCommandTests {
@@ -64,5 +66,15 @@ struct AuditCommandTests {
             #expect(none.status == 5, "\(none)")
             #expect(none.stderr.contains("NO_AUDIT_YET"), "\(none.stderr)")
         }
+    }
+
+    @Test("the audit's age, roughly")
+    func age() {
+        let now = Date(timeIntervalSince1970: 1_796_098_500)
+        #expect(Audit.age(since: now - 42, now: now) == "42 s")
+        #expect(Audit.age(since: now - 17 * 60, now: now) == "17 min")
+        #expect(Audit.age(since: now - 5 * 3_600, now: now) == "5 h")
+        #expect(Audit.age(since: now - 3 * 86_400, now: now) == "3 d")
+        #expect(Audit.age(since: now + 10, now: now) == "0 s", "a clock behind the server's")
     }
 }
