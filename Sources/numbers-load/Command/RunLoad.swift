@@ -216,11 +216,7 @@ struct RunLoad: AsyncParsableCommand {
             }
             group.cancelAll()
         }
-        // The measured calls are those due in the window, so divide by the window: not by the time until the last of
-        // them ended (one call running into its deadline at the end stretched it by that deadline), and up to where
-        // the drivers stopped when `--calls-max` ended the run before `end`.
-        let stopped = min(end, NIODeadline.now())
-        let seconds = max(0.001, Double((stopped - measureFrom).nanoseconds) / 1e9)
+        let seconds = Self.measuredSeconds(from: measureFrom, to: end, driversEnded: NIODeadline.now())
         let merged = recorder.snapshot()
         let spent = cpu.spent()
         let (address, _) = (try? target.address()) ?? ("?", 0)
@@ -286,5 +282,14 @@ final class CPUWindow: Sendable {
             serverPID.flatMap(ProcessStatus.cpuSeconds(pid:)).map { $0 - before }
         }
         return (harness, server)
+    }
+}
+
+extension RunLoad {
+    /// The seconds rates divide by: the measured calls are those due in the window, so the window — not the time
+    /// until the last of them ended (one call running into its deadline at the end stretched it by that deadline) —,
+    /// or up to where the drivers ended when `--calls-max` stopped the run before `end`.
+    static func measuredSeconds(from start: NIODeadline, to end: NIODeadline, driversEnded: NIODeadline) -> Double {
+        max(0.001, Double((min(end, driversEnded) - start).nanoseconds) / 1e9)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import Testing
 
 @testable import numbers_load
@@ -71,5 +72,17 @@ struct LoadAdminKeyTests {
             "--data-dir", folder, "--ca", folder + "/other-ca.pem", "--key", "nk_x",
         ])
         #expect(try explicit.adminKey() == "nk_x")
+    }
+
+    @Test("rates divide by the measured window: not stretched by a call ending late, cut where --calls-max stopped")
+    func measuredSeconds() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let end = start + .seconds(10)
+        // The last calls ended 5 s after the window (a deadline): still 10 s.
+        #expect(RunLoad.measuredSeconds(from: start, to: end, driversEnded: end + .seconds(5)) == 10)
+        // The cap stopped the drivers 2.5 s in.
+        #expect(RunLoad.measuredSeconds(from: start, to: end, driversEnded: start + .milliseconds(2_500)) == 2.5)
+        // Stopped during the warm-up: no measured time, and no division by zero.
+        #expect(RunLoad.measuredSeconds(from: start, to: end, driversEnded: start - .seconds(1)) == 0.001)
     }
 }
