@@ -1,7 +1,6 @@
 import Foundation
 import NumberAPI
 import NumberServer
-import Synchronization
 import Testing
 
 @testable import numbers
@@ -11,13 +10,10 @@ import Testing
 struct AuditCommandTests {
     @Test("prints the audit's counts and each difference; exit 5 before the first audit, and for --run while one runs")
     func printsTheAudit() async throws {
-        let calls = Mutex(0)
+        let calls = CallCounter()
         var router = RPCRouter()
         router.register(NumbersMethods.getProviderAudit) { _, _ in
-            let call = calls.withLock { count in
-                count += 1
-                return count
-            }
+            let call = calls.next()
             guard call == 1 else {
                 throw RPCError(code: .failedPrecondition, message: "no audit yet", reason: "NO_AUDIT_YET")
             }
@@ -39,12 +35,9 @@ struct AuditCommandTests {
                         numberId: "", accountId: "", trunkId: ""),
                 ])
         }
-        let runs = Mutex(0)
+        let runs = CallCounter()
         router.register(NumbersMethods.runProviderAudit) { _, _ in
-            let run = runs.withLock { count in
-                count += 1
-                return count
-            }
+            let run = runs.next()
             guard run == 1 else {
                 throw RPCError(code: .aborted, message: "a provider audit is running", reason: "AUDIT_IN_PROGRESS")
             }

@@ -1,7 +1,6 @@
 import Foundation
 import NumberAPI
 import NumberServer
-import Synchronization
 import Testing
 
 /// `numbers backup`: what the CLI prints of the backup numberd wrote, and its exit status when numberd refuses.
@@ -9,13 +8,10 @@ import Testing
 struct BackupCommandTests {
     @Test("prints where numberd wrote the backup and what it removed; exit 5 while another backup is written")
     func printsTheBackup() async throws {
-        let calls = Mutex(0)
+        let calls = CallCounter()
         var router = RPCRouter()
         router.register(NumbersMethods.createBackup) { _, _ in
-            let call = calls.withLock { count in
-                count += 1
-                return count
-            }
+            let call = calls.next()
             guard call == 1 else {
                 throw RPCError(code: .aborted, message: "a backup is being written", reason: "BACKUP_IN_PROGRESS")
             }

@@ -316,9 +316,7 @@ struct StoreFullTests {
 
     @Test("a billing run whose last record (expired keys) finds no room still reports the renewals it recorded")
     func billingKeysRefused() async throws {
-        var config = NumberServiceConfig.defaults
-        config.commits.noRoomRetryMilliseconds = 0
-        let h = try await Harness(.memory, config: config)
+        let h = try await Self.unpaused()
         let account = try await h.account(funds: 100_000)
         _ = try await h.service.addFunds(accountId: account.id, amount: 1, idempotencyKey: "expires")
         _ = try await h.buy(["+15550100010"], for: account.id)
@@ -435,9 +433,7 @@ struct StoreFullTests {
         "the same over the in-memory store, sixteen seeds: acknowledged kept, refused gone, the provider agreeing",
         arguments: (UInt64(1)...16).map { $0 })
     func randomizedInMemory(seed: UInt64) async throws {
-        var config = NumberServiceConfig.defaults
-        config.commits.noRoomRetryMilliseconds = 0
-        let h = try await Harness(.memory, config: config)
+        let h = try await Self.unpaused()
         var generator = SplitMix64(seed: seed)
         let account = try await h.account(funds: 10_000)
         let (credits, refusals) = await Self.randomRounds(

@@ -44,3 +44,16 @@ final class Recorded<Value: Sendable>: Sendable {
     /// Records `value`.
     func append(_ value: Value) { values.withLock { $0.append(value) } }
 }
+
+/// Counts the calls a stub handler answers: `next()` is 1 for the first, 2 for the second… (a stub that answers the
+/// first call and refuses the later ones).
+final class CallCounter: Sendable {
+    private let count = Mutex(0)
+
+    func next() -> Int {
+        count.withLock { count in
+            count += 1
+            return count
+        }
+    }
+}
