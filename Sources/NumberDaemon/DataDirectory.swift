@@ -76,9 +76,10 @@ public struct DataDirectory: Sendable {
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             let fields = line.split(separator: " ")
             // Years 1970...9999: what numberd's own clock can have written.
-            let seconds: ClosedRange<Int64> = 0...253_402_300_799
+            let seconds = BillingCalendar.supportedDates
             guard fields.count == 2, let from = Int64(fields[0]), let to = Int64(fields[1]), from <= to,
-                seconds.contains(from), seconds.contains(to)
+                seconds.contains(Date(timeIntervalSince1970: TimeInterval(from))),
+                seconds.contains(Date(timeIntervalSince1970: TimeInterval(to)))
             else {
                 return nil
             }

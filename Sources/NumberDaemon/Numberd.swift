@@ -453,15 +453,17 @@ public final class Numberd: Sendable {
     /// Sets an audit's gauges, logs each listed difference at warning, and returns the counts for a log line.
     static func record(_ report: ProviderAuditReport, gauges: OperationalGauges, logger: Logger) -> Logger.Metadata {
         gauges.record(report, at: Date())
-        for difference in report.differences where difference.isTrunk {
-            logger.warning(
-                "the provider and the store disagree about a trunk",
-                metadata: [
-                    "kind": "\(difference.kind.rawValue)", "trunk_sid": "\(difference.providerSid)",
-                    "trunk_id": "\(difference.trunkId ?? "-")", "account_id": "\(difference.accountId ?? "-")",
-                ])
-        }
-        for difference in report.differences where !difference.isTrunk {
+        // Trunks come first in the report.
+        for difference in report.differences {
+            guard !difference.isTrunk else {
+                logger.warning(
+                    "the provider and the store disagree about a trunk",
+                    metadata: [
+                        "kind": "\(difference.kind.rawValue)", "trunk_sid": "\(difference.providerSid)",
+                        "trunk_id": "\(difference.trunkId ?? "-")", "account_id": "\(difference.accountId ?? "-")",
+                    ])
+                continue
+            }
             logger.warning(
                 "the provider and the store disagree about a number",
                 metadata: [

@@ -362,7 +362,7 @@ struct BackupStopped: AsyncParsableCommand {
         }
         let storeURL = URL(fileURLWithPath: directory.store)
         do {
-            let recorded = try FileNumberStore.recordedFormat(directory: storeURL) ?? StoreFormat(format: 1, readers: 1)
+            let recorded = try FileNumberStore.recordedFormat(directory: storeURL) ?? .legacy
             guard recorded == .current else {
                 print(
                     "numberd backup: refused, nothing changed: the store is of format \(recorded.format), this numberd "

@@ -88,13 +88,11 @@ public final class FileNumberStore: NumberStore {
         var state: CoreState
         var seq: UInt64
         var recordsSinceSnapshot = 0
-        /// The journal's ``FileJournal/appendedBytes`` when the newest snapshot that succeeded started.
-        var appendedAtSnapshot: UInt64 = 0
-        /// Whether the journal's growth beyond the newest snapshot is measured from `appendedAtSnapshot`: not after a
-        /// failed snapshot (what it would have covered is still beyond the last good one), nor at open with records
-        /// replayed after the snapshot loaded (their bytes are not counted). Unmeasured, a snapshot is due by record
-        /// count alone.
-        var growthMeasured = true
+        /// The journal's ``FileJournal/appendedBytes`` when the newest snapshot that succeeded started; nil when the
+        /// journal's growth beyond the newest snapshot is not measured — after a failed snapshot (what it would have
+        /// covered is still beyond the last good one), or at an open that replayed records after the snapshot it
+        /// loaded (their bytes are not counted). Unmeasured, a snapshot is due by record count alone.
+        var appendedAtSnapshot: UInt64? = 0
 
         init(state: CoreState, seq: UInt64) {
             self.state = state
@@ -132,7 +130,7 @@ public final class FileNumberStore: NumberStore {
         self.inner = Mutex(Inner())
         // Snapshots hold no derived index, and the background runs' indexes are never read here (``WorkIndexes``).
         self.snapshotState = SnapshotState(state: opened.state.keepingWorkIndexes(false), seq: opened.lastSeq)
-        snapshotState.growthMeasured = opened.lastSeq == opened.journal.snapshotSeq
+        if opened.lastSeq != opened.journal.snapshotSeq { snapshotState.appendedAtSnapshot = nil }
     }
 
     /// What the store's `FORMAT` says, read without opening it (nil: no file — a new store, or one of format 1);
@@ -219,9 +217,9 @@ public final class FileNumberStore: NumberStore {
     /// Whether the journal grew by `snapshotJournalFraction` of the newest snapshot's size since it started (always,
     /// without a snapshot or with the fraction 0). Runs on `stateQueue` only.
     private var journalGrewEnough: Bool {
-        guard snapshotState.growthMeasured else { return true }
+        guard let appendedAtSnapshot = snapshotState.appendedAtSnapshot else { return true }
         let snapshotBytes = Double(journal.snapshotBytes ?? 0)
-        let grown = journal.appendedBytes &- snapshotState.appendedAtSnapshot
+        let grown = journal.appendedBytes &- appendedAtSnapshot
         return Double(grown) >= options.snapshotJournalFraction * snapshotBytes
     }
 
@@ -246,13 +244,10 @@ public final class FileNumberStore: NumberStore {
                 try await journal.writeSnapshot(state, throughSeq: throughSeq)
                 self.confirmSnapshot(seq: throughSeq)
                 // On the state queue before the slot's follow-up (enqueued once this work ends) looks at it.
-                self.stateQueue.async {
-                    self.snapshotState.appendedAtSnapshot = appendedAtStart
-                    self.snapshotState.growthMeasured = true
-                }
+                self.stateQueue.async { self.snapshotState.appendedAtSnapshot = appendedAtStart }
             } catch {
                 // Growth is measured from the last snapshot that succeeded: until the next does, one is due by count.
-                self.stateQueue.async { self.snapshotState.growthMeasured = false }
+                self.stateQueue.async { self.snapshotState.appendedAtSnapshot = nil }
                 // Counted before anyone awaiting the work hears of it.
                 CoreMetrics.storeSnapshotFailures.increment()
                 self.inner.withLock { $0.snapshotFailures += 1 }

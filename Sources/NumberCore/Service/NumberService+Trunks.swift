@@ -173,33 +173,27 @@ extension NumberService {
         // A trunk numberd made at the provider is still there from its record's removal until its DELETE is done: the
         // audit leaves it out meanwhile (marked in the decision, so no audit read falls between the two).
         var marked: String?
-        let trunk: Trunk
-        do throws(NumberError) {
-            trunk = try await coordinator.perform { state throws(NumberError) in
-                _ = try state.requireActiveAccount(accountId)
-                let trunk = try state.requireTrunk(trunkId, of: accountId)
-                let inUse = state.heldNumbers(of: accountId).filter { $0.number.trunkId == trunkId }
-                let pending = state.intents.values.contains { $0.trunkId == trunkId }
-                let routing = local.withLock { $0.routing.values.contains(trunkId) }
-                guard inUse.isEmpty && !pending && !routing else {
-                    let what =
-                        pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
-                    throw NumberError(
-                        .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse.count) numbers\(what)",
-                        details: ["trunkId": trunkId, "numbers": String(inUse.count)])
-                }
-                if trunk.providerManaged == true {
-                    local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
-                    marked = trunk.providerTrunkSid
-                }
-                return ([.trunkDeleted(trunkId: trunkId)], trunk)
+        defer { if let marked { local.withLock { _ = $0.trunksInFlight.remove(marked) } } }
+        let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
+            _ = try state.requireActiveAccount(accountId)
+            let trunk = try state.requireTrunk(trunkId, of: accountId)
+            let inUse = state.heldNumbers(of: accountId).filter { $0.number.trunkId == trunkId }
+            let pending = state.intents.values.contains { $0.trunkId == trunkId }
+            let routing = local.withLock { $0.routing.values.contains(trunkId) }
+            guard inUse.isEmpty && !pending && !routing else {
+                let what =
+                    pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
+                throw NumberError(
+                    .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse.count) numbers\(what)",
+                    details: ["trunkId": trunkId, "numbers": String(inUse.count)])
             }
-        } catch {
-            if let marked { local.withLock { _ = $0.trunksInFlight.remove(marked) } }
-            throw error
+            if trunk.providerManaged == true {
+                local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
+                marked = trunk.providerTrunkSid
+            }
+            return ([.trunkDeleted(trunkId: trunkId)], trunk)
         }
-        guard let marked else { return }
-        defer { local.withLock { _ = $0.trunksInFlight.remove(marked) } }
+        guard marked != nil else { return }
         await deleteProviderTrunk(trunk.providerTrunkSid)
     }
 }
