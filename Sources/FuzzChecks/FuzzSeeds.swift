@@ -94,6 +94,7 @@ public enum FuzzSeeds {
             encodedBytes(
                 RpcStatus(
                     code: 9, message: "insufficient", reason: "INSUFFICIENT_BALANCE", metadata: ["shortfall": "5"])),
+            encodedBytes(AdjustBalanceRequest(accountId: "ACC_1", amount: -250, currency: "USD", reason: "correction")),
         ]
         precondition(bodies.count == MessageDecoderCheck.kinds.count, "one seed per message type")
         return bodies.enumerated().map { index, body in

@@ -32,7 +32,7 @@ enum MessageDecoderCheck {
         kind(CreateTrunkRequest.self), kind(ListTrunksRequest.self), kind(DeleteTrunkRequest.self),
         kind(CreateAccountRequest.self), kind(GetAccountRequest.self), kind(ListAccountsRequest.self),
         kind(CreateApiKeyRequest.self), kind(ListApiKeysRequest.self), kind(RevokeApiKeyRequest.self),
-        kind(HealthCheckRequest.self), kind(RequestHeaders.self), kind(RpcStatus.self),
+        kind(HealthCheckRequest.self), kind(RequestHeaders.self), kind(RpcStatus.self), kind(AdjustBalanceRequest.self),
     ]
 
     static func run(_ input: [UInt8]) throws(FuzzCheckFailure) {

@@ -58,7 +58,8 @@ struct Transactions: AsyncParsableCommand {
 }
 
 struct Funds: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Credit an account (admin).", subcommands: [Add.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Credit an account, or correct its balance (admin).", subcommands: [Add.self, Adjust.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -87,6 +88,48 @@ struct Funds: AsyncParsableCommand {
                 try global.output(response) {
                     print(
                         "added \(Format.money(response.transaction.amount, response.transaction.currency)) (\(response.transaction.id)); balance \(Format.money(response.balance, response.transaction.currency))"
+                    )
+                }
+            }
+        }
+    }
+}
+
+extension Funds {
+    struct Adjust: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "numbers funds adjust AMOUNT --reason TEXT [--debit]",
+            discussion: """
+                Posts a manual correction (an ADJUSTMENT transaction naming your admin key): a credit, or with --debit a \
+                debit, which may not exceed the available balance. Run again with the --idempotency-key it prints after \
+                an unknown outcome: the first adjustment is answered, nothing is posted twice.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Amount in major units, e.g. 25 or 25.50 (positive; --debit takes it away).") var amount: String
+        @Option(help: "Why: shown as the transaction's description (required).") var reason: String
+        @Flag(help: "Debit the amount instead of crediting it.") var debit = false
+        @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
+
+        func run() async throws {
+            try await reporting {
+                let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
+                let response = try await global.withClient { client in
+                    let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
+                    guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
+                        throw CLIError(
+                            code: 3, message: "error: '\(amount)' is not a positive amount of \(account.currency)")
+                    }
+                    let request = AdjustBalanceRequest(
+                        accountId: account.id, amount: debit ? -minor : minor, currency: account.currency,
+                        reason: reason)
+                    return try await UnknownOutcome.advising(idempotencyKey: key) {
+                        try await client.adjustBalance(request, options: CallOptions(idempotencyKey: key))
+                    }
+                }
+                try global.output(response) {
+                    let transaction = response.transaction
+                    print(
+                        "adjusted by \(Format.money(transaction.balanceChange, transaction.currency)) (\(transaction.id)); balance \(Format.money(response.balance, transaction.currency))"
                     )
                 }
             }

@@ -23,10 +23,11 @@ struct IdempotencyKeyTests {
         #expect(seen.count == 10_000)
     }
 
-    @Test("purchase and add-funds calls are keyed; reads are not")
+    @Test("purchase, add-funds and adjust-balance calls are keyed; reads are not")
     func keyedMethods() {
         #expect(NumbersClient.retryClass(NumbersMethods.purchaseNumbers.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.addFunds.path) == .keyed)
+        #expect(NumbersClient.retryClass(NumbersMethods.adjustBalance.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.listNumbers.path) == .idempotent)
         #expect(NumbersClient.retryClass(NumbersMethods.getProviderAudit.path) == .idempotent)
     }

@@ -36,6 +36,10 @@ struct AuthorizationTests {
             NumbersMethods.addFunds.path: {
                 _ = try await $0.addFunds(AddFundsRequest(accountId: a, amount: 100, currency: "USD"))
             },
+            NumbersMethods.adjustBalance.path: {
+                _ = try await $0.adjustBalance(
+                    AdjustBalanceRequest(accountId: a, amount: -1, currency: "USD", reason: "correction"))
+            },
             NumbersMethods.listTransactions.path: {
                 _ = try await $0.listTransactions(ListTransactionsRequest(accountId: a))
             },
@@ -164,6 +168,13 @@ struct AuthorizationTests {
                             { _ = try await $0.createTrunk(CreateTrunkRequest(name: "x", providerTrunkSid: "TKx")) }
                         ),
                         ("addFunds", { _ = try await $0.addFunds(AddFundsRequest(accountId: account.id, amount: 1)) }),
+                        (
+                            "adjustBalance",
+                            {
+                                _ = try await $0.adjustBalance(
+                                    AdjustBalanceRequest(accountId: account.id, amount: 1, reason: "x"))
+                            }
+                        ),
                         (
                             "createApiKey",
                             {

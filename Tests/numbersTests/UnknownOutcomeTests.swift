@@ -4,7 +4,7 @@ import NumberServer
 import Synchronization
 import Testing
 
-/// `numbers funds add` and `numbers buy` when the outcome is not known: the CLI makes the idempotency key itself,
+/// `numbers funds add`, `numbers funds adjust` and `numbers buy` when the outcome is not known: the CLI makes the idempotency key itself,
 /// and on a failure that leaves the outcome open it names the key and the flag that reruns the command safely.
 /// The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers: keyed commands whose outcome is unknown")
@@ -32,6 +32,11 @@ struct UnknownOutcomeTests {
             try await Task.sleep(for: .seconds(60))
             return PurchaseNumbersResponse()
         }
+        router.register(NumbersMethods.adjustBalance) { _, context in
+            received.record(context)
+            try await Task.sleep(for: .seconds(60))
+            return AdjustBalanceResponse()
+        }
         return router
     }
 
@@ -48,7 +53,8 @@ struct UnknownOutcomeTests {
     @Test(
         "a call that is never answered: stderr says the outcome is unknown and gives the key the server received",
         arguments: [
-            ["funds", "add", "25"], ["buy", "+14155550100"], ["buy", "+14155550100", "--idempotency-key", "given-key"],
+            ["funds", "add", "25"], ["funds", "adjust", "25", "--debit", "--reason", "fix"], ["buy", "+14155550100"],
+            ["buy", "+14155550100", "--idempotency-key", "given-key"],
         ])
     func neverAnswered(command: [String]) async throws {
         let received = ReceivedKeys()

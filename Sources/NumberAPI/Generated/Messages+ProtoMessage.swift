@@ -540,6 +540,42 @@ extension AddFundsResponse: ProtoMessage {
     }
 }
 
+extension AdjustBalanceRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(accountId, field: 1)
+        writer.write(amount, field: 2)
+        writer.write(currency, field: 3)
+        writer.write(reason, field: 4)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            accountId: try reader.string(1),
+            amount: try reader.int64(2),
+            currency: try reader.string(3),
+            reason: try reader.string(4)
+        )
+    }
+}
+
+extension AdjustBalanceResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        try writer.writeMessage(field: 1) { try transaction.encodeProtoFields(to: $0) }
+        writer.write(balance, field: 2)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            transaction: try Transaction(protoFields: reader.messageReader(1)),
+            balance: try reader.int64(2)
+        )
+    }
+}
+
 extension ListTransactionsRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {

@@ -872,7 +872,7 @@ public struct AddFundsRequest: Codable, Sendable, Hashable {
     public var accountId: String
     /// minor units, > 0
     public var amount: Int64
-    /// must equal the account's currency
+    /// required, the account's currency (INVALID_FIELD without, CURRENCY_MISMATCH if other)
     public var currency: String
     /// Field 4, `description`.
     public var description: String
@@ -903,6 +903,64 @@ public struct AddFundsResponse: Codable, Sendable, Hashable {
     /// Field 1, `transaction`.
     public var transaction: Transaction
     /// Field 2, `balance`.
+    public var balance: Int64
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        transaction: Transaction = Transaction(),
+        balance: Int64 = 0
+    ) {
+        self.transaction = transaction
+        self.balance = balance
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case transaction = 1
+        case balance = 2
+    }
+}
+
+/// A manual correction (admin only): a TRANSACTION_KIND_ADJUSTMENT ledger entry naming the admin key. A debit may not
+/// exceed the available balance (FAILED_PRECONDITION / INSUFFICIENT_BALANCE: the balance never goes negative); a credit
+/// may not take the balance past its ceiling (LIMIT_EXCEEDED). The idempotency key travels in the `idempotency-key`
+/// metadata as for AddFunds: a retry with the same key returns the first transaction and changes nothing; the same key
+/// with another amount or reason is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED.
+public struct AdjustBalanceRequest: Codable, Sendable, Hashable {
+    /// Field 1, `account_id`.
+    public var accountId: String
+    /// minor units, signed and not zero: > 0 credits, < 0 debits
+    public var amount: Int64
+    /// required, the account's currency (INVALID_FIELD without, CURRENCY_MISMATCH if other)
+    public var currency: String
+    /// required: why, shown as the transaction's description (1-500 characters)
+    public var reason: String
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        accountId: String = "",
+        amount: Int64 = 0,
+        currency: String = "",
+        reason: String = ""
+    ) {
+        self.accountId = accountId
+        self.amount = amount
+        self.currency = currency
+        self.reason = reason
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case accountId = 1
+        case amount = 2
+        case currency = 3
+        case reason = 4
+    }
+}
+
+/// `numbers.v1.AdjustBalanceResponse`.
+public struct AdjustBalanceResponse: Codable, Sendable, Hashable {
+    /// Field 1, `transaction`.
+    public var transaction: Transaction
+    /// the balance after the adjustment
     public var balance: Int64
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -26,6 +26,9 @@ public enum NumbersMethods {
     /// Credit the account (admin only).
     public static let addFunds = MethodDescriptor<AddFundsRequest, AddFundsResponse>(
         service: "numbers.v1.Numbers", method: "AddFunds")
+    /// Post a manual correction, a credit or a debit, with its reason (admin only).
+    public static let adjustBalance = MethodDescriptor<AdjustBalanceRequest, AdjustBalanceResponse>(
+        service: "numbers.v1.Numbers", method: "AdjustBalance")
     /// The account's ledger, newest first.
     public static let listTransactions = MethodDescriptor<ListTransactionsRequest, ListTransactionsResponse>(
         service: "numbers.v1.Numbers", method: "ListTransactions")
@@ -82,6 +85,7 @@ public enum NumbersMethods {
         releaseNumber.path,
         getBalance.path,
         addFunds.path,
+        adjustBalance.path,
         listTransactions.path,
         createTrunk.path,
         listTrunks.path,

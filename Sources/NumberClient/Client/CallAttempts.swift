@@ -4,7 +4,7 @@ import NumberAPI
 /// The retry rules of one call as a value: each failed attempt in, whether to try again or what to throw out.
 ///
 /// A call is tried again after a transport failure that cannot do harm: any, for a method that changes nothing; any,
-/// for a keyed method (PurchaseNumbers, AddFunds), whose retries the server answers with the first result; for the
+/// for a keyed method (PurchaseNumbers, AddFunds, AdjustBalance), whose retries the server answers with the first result; for the
 /// others only one that never reached the server. The server's `UNAVAILABLE` / `SHUTTING_DOWN` counts as one of
 /// those: it answers it to a call it never started (see `wasNeverStarted`). At most `attemptsMax` attempts.
 ///

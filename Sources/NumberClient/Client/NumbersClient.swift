@@ -128,7 +128,9 @@ public final class NumbersClient: Sendable {
         NumbersMethods.healthCheck.path, NumbersMethods.getProviderAudit.path,
     ]
     /// Methods protected by an idempotency key: a retry returns the first result, so they are retried too.
-    static let keyedMethods: Set<String> = [NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path]
+    static let keyedMethods: Set<String> = [
+        NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path, NumbersMethods.adjustBalance.path,
+    ]
 
     enum RetryClass {
         /// Changes nothing: retried after any transport failure.

@@ -59,6 +59,13 @@ extension NumbersClient {
         try await call(NumbersMethods.addFunds, request, options: options)
     }
 
+    /// Post a manual correction, a credit or a debit, with its reason (admin only).
+    public func adjustBalance(
+        _ request: AdjustBalanceRequest, options: CallOptions = CallOptions()
+    ) async throws -> AdjustBalanceResponse {
+        try await call(NumbersMethods.adjustBalance, request, options: options)
+    }
+
     /// The account's ledger, newest first.
     public func listTransactions(
         _ request: ListTransactionsRequest, options: CallOptions = CallOptions()

@@ -8,6 +8,8 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
         case purchase
         /// `AddFunds`.
         case addFunds = "add_funds"
+        /// `AdjustBalance` (store format 4).
+        case adjustment
     }
 
     /// The result of the first request.
@@ -18,6 +20,16 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
         case purchased(numberIds: [String], transactionIds: [String])
         /// Funds were added in this transaction.
         case fundsAdded(transactionId: String)
+        /// The balance was adjusted in this transaction (store format 4).
+        case adjusted(transactionId: String)
+    }
+
+    /// The transaction a funds-added or adjusted outcome names; nil for a purchase's.
+    var postedTransactionId: String? {
+        switch outcome {
+        case .fundsAdded(let transactionId), .adjusted(let transactionId): transactionId
+        case .pending, .purchased: nil
+        }
     }
 
     /// The account the key belongs to.

@@ -27,5 +27,8 @@ extension StoreFormat {
     /// members and its next snapshot would drop every actor for good — the audit trail of the ledger, a loss that
     /// matters — so `readers` moves to 3: an older numberd refuses the store (restore the backup taken before the
     /// upgrade to go back).
-    public static let current = StoreFormat(format: 3, readers: 3)
+    /// 4 — manual balance adjustments take an idempotency key (`AdjustBalance`): idempotency records may name the
+    /// operation `"adjustment"` with the outcome `"adjusted"`. A format 3 reader cannot decode either and would refuse
+    /// the journal as damaged at the first such record, so `readers` moves to 4.
+    public static let current = StoreFormat(format: 4, readers: 4)
 }

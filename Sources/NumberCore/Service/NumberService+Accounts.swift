@@ -60,7 +60,6 @@ extension NumberService {
         actor: LedgerActor? = nil
     ) async throws(NumberError) -> (transaction: LedgerTransaction, replayed: Bool) {
         let limits = config.limits
-        try LedgerActor.check(actor)
         guard amount > 0 else { throw .invalid("amount", "amount must be positive") }
         guard amount <= limits.fundsAmountMax else {
             throw .limit(
@@ -70,17 +69,56 @@ extension NumberService {
         let description =
             try Validation.optionalText(description, field: "description", max: limits.descriptionLengthMax)
             ?? "Funds added"
+        return try await post(
+            .fundsAdded, accountId: accountId, amount: amount, description: description, idempotencyKey: idempotencyKey,
+            actor: actor)
+    }
+
+    /// Posts a manual correction (admin), naming `actor`: a credit, or a debit that cannot exceed the available
+    /// balance. `reason` is required (the transaction's description). A retry with the same `idempotencyKey` returns
+    /// the first transaction (`replayed`) and changes nothing; the same key with another amount or reason is refused.
+    public func adjustBalance(
+        accountId: String, amount: Int64, reason: String, idempotencyKey: String? = nil, actor: LedgerActor? = nil
+    ) async throws(NumberError) -> (transaction: LedgerTransaction, replayed: Bool) {
+        let limits = config.limits
+        guard amount != 0 else { throw .invalid("amount", "amount must not be zero") }
+        guard amount.magnitude <= limits.fundsAmountMax.magnitude else {
+            throw .limit(
+                "amount", max: Int(limits.fundsAmountMax),
+                "amount is larger than \(limits.fundsAmountMax) either way (minor units of the account's currency)")
+        }
+        let reason = try Validation.name(reason, field: "reason", max: limits.descriptionLengthMax)
+        return try await post(
+            .adjustment, accountId: accountId, amount: amount, description: reason, idempotencyKey: idempotencyKey,
+            actor: actor)
+    }
+
+    /// Posts one transaction not tied to a number (funds added, an adjustment) under an optional idempotency key,
+    /// whose record names the operation and a fingerprint of the amount and description: a retry with the same key
+    /// returns the first transaction; the key used for anything else is refused. A debit may not exceed the available
+    /// balance, a credit may not take the balance past `balanceMax`.
+    private func post(
+        _ kind: LedgerTransaction.Kind, accountId: String, amount: Int64, description: String, idempotencyKey: String?,
+        actor: LedgerActor?
+    ) async throws(NumberError) -> (transaction: LedgerTransaction, replayed: Bool) {
+        let limits = config.limits
+        try LedgerActor.check(actor)
         let key = try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax)
-        let fingerprint = Crypto.sha256Hex("add_funds|\(amount)|\(description)")
+        let operation: IdempotencyRecord.Operation = kind == .adjustment ? .adjustment : .addFunds
+        let fingerprint = Crypto.sha256Hex("\(operation.rawValue)|\(amount)|\(description)")
         let now = now()
         let ttl = config.idempotency.ttlSeconds
         return try await coordinator.perform { state throws(NumberError) in
             let account = try state.requireAccount(accountId)
             if let key, let record = state.liveIdempotency(accountId: accountId, key: key, now: now, ttl: ttl) {
-                guard record.operation == .addFunds, record.fingerprint == fingerprint,
-                    case .fundsAdded(let transactionId) = record.outcome, let first = state.transaction(transactionId)
+                guard record.operation == operation, record.fingerprint == fingerprint,
+                    let transactionId = record.postedTransactionId,
+                    let first = state.transaction(transactionId)
                 else { throw .idempotencyKeyReused(key) }
                 return ([], (first, true))
+            }
+            if amount < 0, account.available < -amount {
+                throw .insufficientBalance(required: -amount, available: account.available, currency: account.currency)
             }
             let (balance, overflow) = account.balance.addingReportingOverflow(amount)
             // A debit is never refused for the ceiling: a refund may have taken the balance past it.
@@ -91,49 +129,21 @@ extension NumberService {
                     details: ["max": String(limits.balanceMax)])
             }
             let transaction = LedgerTransaction(
-                id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId,
-                kind: .fundsAdded, amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
+                id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId, kind: kind,
+                amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
                 description: description, createdAt: now, idempotencyKey: key, actor: actor)
             var events: [CoreEvent] = [.transactionPosted(transaction)]
             if let key {
+                let outcome: IdempotencyRecord.Outcome =
+                    kind == .adjustment
+                    ? .adjusted(transactionId: transaction.id) : .fundsAdded(transactionId: transaction.id)
                 events.append(
                     .idempotencyRecorded(
                         IdempotencyRecord(
-                            accountId: accountId, key: key, operation: .addFunds, fingerprint: fingerprint,
-                            createdAt: now, outcome: .fundsAdded(transactionId: transaction.id))))
+                            accountId: accountId, key: key, operation: operation, fingerprint: fingerprint,
+                            createdAt: now, outcome: outcome)))
             }
             return (events, (transaction, false))
-        }
-    }
-
-    /// Posts a manual correction (admin), naming `actor`; a negative amount cannot exceed the available balance.
-    public func adjustBalance(
-        accountId: String, amount: Int64, description: String, actor: LedgerActor? = nil
-    ) async throws(NumberError) -> LedgerTransaction {
-        let limits = config.limits
-        try LedgerActor.check(actor)
-        guard amount != 0 else { throw .invalid("amount", "amount must not be zero") }
-        guard amount.magnitude <= limits.fundsAmountMax.magnitude else {
-            throw .limit("amount", max: Int(limits.fundsAmountMax), "amount is larger than \(limits.fundsAmountMax)")
-        }
-        let description = try Validation.name(description, field: "description", max: limits.descriptionLengthMax)
-        let now = now()
-        return try await coordinator.perform { state throws(NumberError) in
-            let account = try state.requireAccount(accountId)
-            if amount < 0, account.available < -amount {
-                throw .insufficientBalance(required: -amount, available: account.available, currency: account.currency)
-            }
-            // Checked: refunds can take a balance past `balanceMax`, up to Int64.max.
-            let (balance, overflow) = account.balance.addingReportingOverflow(amount)
-            // A debit is never refused for the ceiling: a refund may have taken the balance past it.
-            guard !overflow, amount < 0 || balance <= limits.balanceMax else {
-                throw NumberError(.failedPrecondition, .limitExceeded, "the balance would exceed \(limits.balanceMax)")
-            }
-            let transaction = LedgerTransaction(
-                id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId,
-                kind: .adjustment, amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
-                description: description, createdAt: now, idempotencyKey: nil, actor: actor)
-            return ([.transactionPosted(transaction)], transaction)
         }
     }
 

@@ -579,7 +579,7 @@ extension CoreState {
                 numbers: numberIds.compactMap { numbers[$0] },
                 transactions: transactionIds.compactMap { transaction($0) },
                 replayed: true)
-        case .fundsAdded: throw .idempotencyKeyReused(key)
+        case .fundsAdded, .adjusted: throw .idempotencyKeyReused(key)
         }
     }
 }

@@ -105,6 +105,11 @@ extension CoreState {
                 sound =
                     sound && record.operation == .addFunds
                     && transaction(transactionId)?.accountId == record.accountId
+            case .adjusted(let transactionId):
+                let posted = transaction(transactionId)
+                sound =
+                    sound && record.operation == .adjustment && posted?.accountId == record.accountId
+                    && posted?.kind == .adjustment
             }
             if !sound {
                 found.append(

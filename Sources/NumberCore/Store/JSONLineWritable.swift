@@ -209,6 +209,8 @@ extension IdempotencyRecord.Outcome: JSONLineWritable {
             }
         case .fundsAdded(let transactionId):
             state.writeCase("fundsAdded") { $0.write("transactionId", transactionId) }
+        case .adjusted(let transactionId):
+            state.writeCase("adjusted") { $0.write("transactionId", transactionId) }
         }
     }
 }

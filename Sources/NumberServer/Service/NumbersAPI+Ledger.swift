@@ -13,22 +13,7 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.addFunds) { request, context in
             let caller = try authorize(context, .admin, accountId: request.accountId)
-            let accountId = request.accountId
-            guard !accountId.isEmpty else {
-                throw RPCError(
-                    code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
-                    details: ["field": "account_id"])
-            }
-            let account = try service.account(accountId)
-            // Codes are compared as CreateAccount keeps them, upper case ("usd" is the account's USD).
-            let currency = request.currency.uppercased()
-            if !currency.isEmpty, currency != account.currency {
-                throw RPCError(
-                    code: .failedPrecondition,
-                    message: "the account's currency is \(account.currency), not \(request.currency.prefix(16))",
-                    reason: "CURRENCY_MISMATCH",
-                    details: ["expected": account.currency, "got": String(request.currency.prefix(16))])
-            }
+            let accountId = try namedAccount(request.accountId, currency: request.currency).id
             let (transaction, replayed) = try await service.addFundsOutcome(
                 accountId: accountId, amount: request.amount, description: request.description.nonEmpty,
                 idempotencyKey: context.metadata["idempotency-key"], actor: .apiKey(caller.key.id))
@@ -39,6 +24,23 @@ extension NumbersAPI {
                     "transaction": "\(transaction.id)",
                 ])
             return AddFundsResponse(
+                transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
+        }
+
+        router.register(NumbersMethods.adjustBalance) { request, context in
+            let caller = try authorize(context, .admin, accountId: request.accountId)
+            let accountId = try namedAccount(request.accountId, currency: request.currency).id
+            let (transaction, replayed) = try await service.adjustBalance(
+                accountId: accountId, amount: request.amount, reason: request.reason,
+                idempotencyKey: context.metadata["idempotency-key"], actor: .apiKey(caller.key.id))
+            audit(
+                context, caller,
+                replayed ? "balance adjusted (a retry: the first result, nothing changed)" : "balance adjusted",
+                [
+                    "account": "\(accountId)", "amount": "\(transaction.amount)", "currency": "\(transaction.currency)",
+                    "transaction": "\(transaction.id)", "reason": "\(transaction.description)",
+                ])
+            return AdjustBalanceResponse(
                 transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
         }
 
@@ -88,5 +90,33 @@ extension NumbersAPI {
             try await service.deleteTrunk(accountId: accountId, trunkId: request.trunkId)
             return DeleteTrunkResponse()
         }
+    }
+}
+
+extension NumbersAPI {
+    /// The account a call that moves money names (required: an admin key has no account of its own), and the
+    /// request's currency, which must be the account's (codes compared upper case, as CreateAccount keeps them) and is
+    /// required, so that an amount is never read in a currency its caller did not mean (2500 is $25.00 or ¥2500).
+    func namedAccount(_ accountId: String, currency: String) throws -> NumberCore.Account {
+        guard !accountId.isEmpty else {
+            throw RPCError(
+                code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
+                details: ["field": "account_id"])
+        }
+        let account = try service.account(accountId)
+        guard !currency.isEmpty else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "currency is required: the account's (\(account.currency)), in which the amount is counted",
+                reason: "INVALID_FIELD", details: ["field": "currency", "expected": account.currency])
+        }
+        if currency.uppercased() != account.currency {
+            throw RPCError(
+                code: .failedPrecondition,
+                message: "the account's currency is \(account.currency), not \(currency.prefix(16))",
+                reason: "CURRENCY_MISMATCH",
+                details: ["expected": account.currency, "got": String(currency.prefix(16))])
+        }
+        return account
     }
 }

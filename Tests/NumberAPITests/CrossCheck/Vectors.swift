@@ -35,6 +35,27 @@ let crossCheckVectors: [CrossCheckVector] = [
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
                 actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805)),
+    CrossCheckVector("empty.AdjustBalanceRequest", AdjustBalanceRequest()),
+    CrossCheckVector(
+        "full.AdjustBalanceRequest",
+        AdjustBalanceRequest(
+            accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", amount: 9223372036854775805,
+            currency: "currency #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            reason: "reason #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+    CrossCheckVector("empty.AdjustBalanceResponse", AdjustBalanceResponse()),
+    CrossCheckVector(
+        "full.AdjustBalanceResponse",
+        AdjustBalanceResponse(
+            transaction: Transaction(
+                id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
+                amount: -1000000000000103, balanceChange: 9223372036854775703,
+                currency: "currency #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                balanceAfter: 9223372036854775701,
+                numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805)),
     CrossCheckVector("empty.ApiKey", ApiKey()),
     CrossCheckVector(
         "full.ApiKey",

@@ -51,7 +51,9 @@ struct StoreFixtureGenerator {
 /// takes it. Changing them changes nothing once a fixture is written: they are kept to show what the newest holds.
 /// Formats 1 and 2 were written before actors existed; format 3's records name them (``LedgerActor``: the admin key
 /// adds funds, the account key buys and releases, an admin key buys for the account, billing renews, the grace
-/// period releases, and some left without one, as records of older formats read).
+/// period releases, and some left without one, as records of older formats read). Format 4 adds keyed adjustments
+/// (``adjustments``, and the last record after the snapshot), whose idempotency records carry the fingerprint
+/// `NumberService.adjustBalance` computes, so a retry through the service replays them.
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -133,7 +135,8 @@ enum StoreFixtureEvents {
             ApiKey(id: id, name: name, scope: scope, accountId: account, secretHash: hex(hash, 64), createdAt: date))
     }
 
-    static let beforeSnapshot: [[CoreEvent]] = accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents
+    static let beforeSnapshot: [[CoreEvent]] =
+        accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments
 
     static let accountsAndKeys: [[CoreEvent]] = [
         [.accountCreated(Account(id: acme, name: "Acme Voice", currency: "USD", createdAt: at(seconds: 0)))],
@@ -311,12 +314,33 @@ enum StoreFixtureEvents {
         [.accountStatusChanged(accountId: beta, status: .suspended)],
     ]
 
+    /// A keyed adjustment (store format 4): its transaction and its idempotency record, as `adjustBalance` posts them.
+    static func keyedAdjustment(
+        _ id: String, _ amount: Int64, after: Int64, key: String, _ reason: String, at date: Date
+    ) -> [CoreEvent] {
+        [
+            .transactionPosted(
+                transaction(id, acme, .adjustment, amount, after: after, key: key, reason, at: date, by: adminKey)),
+            .idempotencyRecorded(
+                IdempotencyRecord(
+                    accountId: acme, key: key, operation: .adjustment,
+                    fingerprint: Crypto.sha256Hex("adjustment|\(amount)|\(reason)"), createdAt: date,
+                    outcome: .adjusted(transactionId: id))),
+        ]
+    }
+
+    static let adjustments: [[CoreEvent]] = [
+        keyedAdjustment(
+            "TXN_FXADJUST002", 28, after: 9_300, key: "fix-1", "Outage credit, ticket 4711",
+            at: at(days: 53, seconds: 60))
+    ]
+
     /// After the snapshot: what opening the store replays on top of it.
     static let afterSnapshot: [[CoreEvent]] = [
         [
             .transactionPosted(
                 transaction(
-                    "TXN_FXFUNDS0003", acme, .fundsAdded, 2_000, after: 11_272, key: "fund-2", "Funds added",
+                    "TXN_FXFUNDS0003", acme, .fundsAdded, 2_000, after: 11_300, key: "fund-2", "Funds added",
                     at: at(days: 54), by: adminKey)),
             .idempotencyRecorded(
                 IdempotencyRecord(
@@ -329,6 +353,9 @@ enum StoreFixtureEvents {
             .orphanWatchStarted([watch("+14155550109", "PIN_FXINTENT006", at: at(days: 54, seconds: 120))]),
         ],
         [key("KEY_00ff00ff00ff", "beta reader", .readOnly, beta, hash: "5", at: at(days: 54, seconds: 180))],
+        keyedAdjustment(
+            "TXN_FXADJUST003", -300, after: 11_000, key: "fix-2", "Duplicate top-up reversed",
+            at: at(days: 54, seconds: 240)),
     ]
 }
 

@@ -35,7 +35,7 @@ struct StoreFormatThreeFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":3,"readers":3}"#.utf8) + [10])
-        #expect(StoreFormat.current == StoreFormat(format: 3, readers: 3), "a later format adds its own fixture")
+        #expect(StoreFormat.current.format > 3, "format 4 has a fixture of its own")
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
         var text = ""
         var kinds: Set<String> = []

@@ -112,16 +112,74 @@ struct AccountServiceTests {
     func adjustments(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 300)
-        let debit = try await h.service.adjustBalance(accountId: account.id, amount: -100, description: "correction")
-        #expect(debit.kind == .adjustment && debit.balanceAfter == 200)
+        let debit = try await h.service.adjustBalance(accountId: account.id, amount: -100, reason: "correction")
+        #expect(debit.transaction.kind == .adjustment && debit.transaction.balanceAfter == 200)
         let tooMuch = await numberError {
-            _ = try await h.service.adjustBalance(accountId: account.id, amount: -201, description: "x")
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: -201, reason: "x")
         }
         #expect(tooMuch?.reason == .insufficientBalance && tooMuch?.details["shortfall"] == "1")
         let zero = await numberError {
-            _ = try await h.service.adjustBalance(accountId: account.id, amount: 0, description: "x")
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: 0, reason: "x")
         }
         #expect(zero?.code == .invalidArgument)
+        for reason in ["", "   ", "tab\tinside"] {
+            let refused = await numberError {
+                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, reason: reason)
+            }
+            #expect(refused?.code == .invalidArgument && refused?.details["field"] == "reason", "\(reason)")
+        }
+        let max = NumberServiceConfig.defaults.limits.fundsAmountMax
+        let tooLarge = await numberError {
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: -(max + 1), reason: "x")
+        }
+        #expect(tooLarge?.reason == .limitExceeded)
+        #expect(try h.service.balance(accountId: account.id).balance == 200)
+        try await h.check()
+    }
+
+    @Test(
+        "adjustments with an idempotency key: a retry returns the first, after a restart too; other uses of it fail",
+        arguments: StoreKind.allCases)
+    func adjustmentIdempotency(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let first = try await h.service.adjustBalance(
+            accountId: account.id, amount: -400, reason: "double top-up", idempotencyKey: "fix")
+        #expect(!first.replayed && first.transaction.idempotencyKey == "fix")
+        let again = try await h.service.adjustBalance(
+            accountId: account.id, amount: -400, reason: "double top-up", idempotencyKey: "fix")
+        #expect(again.replayed && again.transaction == first.transaction)
+        try await h.restart()
+        let afterRestart = try await h.service.adjustBalance(
+            accountId: account.id, amount: -400, reason: "double top-up", idempotencyKey: "fix")
+        #expect(afterRestart.replayed && afterRestart.transaction == first.transaction)
+        // The balance fell meanwhile below the amount: a replay answers the first result, it does not debit again.
+        _ = try await h.service.adjustBalance(accountId: account.id, amount: -500, reason: "other")
+        let late = try await h.service.adjustBalance(
+            accountId: account.id, amount: -400, reason: "double top-up", idempotencyKey: "fix")
+        #expect(late.replayed && late.transaction == first.transaction)
+        for (amount, reason) in [(Int64(-401), "double top-up"), (400, "double top-up"), (-400, "another reason")] {
+            let reused = await numberError {
+                _ = try await h.service.adjustBalance(
+                    accountId: account.id, amount: amount, reason: reason, idempotencyKey: "fix")
+            }
+            #expect(reused?.reason == .idempotencyKeyReused, "\(amount) \(reason)")
+        }
+        let asFunds = await numberError {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 400, idempotencyKey: "fix")
+        }
+        #expect(asFunds?.reason == .idempotencyKeyReused)
+        _ = try await h.service.addFunds(accountId: account.id, amount: 50, idempotencyKey: "funds")
+        let fundsKey = await numberError {
+            _ = try await h.service.adjustBalance(
+                accountId: account.id, amount: 50, reason: "Funds added", idempotencyKey: "funds")
+        }
+        #expect(fundsKey?.reason == .idempotencyKeyReused, "an AddFunds key with the same amount and text")
+        let badKey = await numberError {
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, reason: "x", idempotencyKey: "a b")
+        }
+        #expect(badKey?.code == .invalidArgument)
+        #expect(try h.service.balance(accountId: account.id).balance == 150)
         try await h.check()
     }
 

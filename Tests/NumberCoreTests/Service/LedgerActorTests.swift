@@ -53,7 +53,7 @@ struct LedgerActorTests {
             }
             #expect(funds?.reason == .invalidField && funds?.details["field"] == "actor", "\(refused)")
             let adjust = await numberError {
-                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, description: "x", actor: actor)
+                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, reason: "x", actor: actor)
             }
             #expect(adjust?.reason == .invalidField, "\(refused)")
             let release = await numberError {
@@ -88,8 +88,8 @@ struct LedgerActorTests {
             accountId: account.id, amount: 500, idempotencyKey: "top-up", actor: other)
         #expect(afterRestart.replayed && afterRestart.transaction.actor == admin)
         let adjusted = try await h.service.adjustBalance(
-            accountId: account.id, amount: -5, description: "goodwill", actor: other)
-        #expect(adjusted.actor == other)
+            accountId: account.id, amount: -5, reason: "goodwill", actor: other)
+        #expect(adjusted.transaction.actor == other)
         try await h.check()
     }
 

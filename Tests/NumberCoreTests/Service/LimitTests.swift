@@ -94,7 +94,7 @@ struct LimitTests {
             },
             await numberError { _ = try await h.service.addFunds(accountId: account.id, amount: 1, description: huge) },
             await numberError {
-                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, description: huge)
+                _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, reason: huge)
             },
         ]
         for refusal in refusals { #expect(refusal?.reason == .limitExceeded, "\(String(describing: refusal))") }
@@ -298,7 +298,7 @@ struct LimitTests {
         try await h.restart()
         h.clock.advance(by: 86_400 * 10)
         let adjusted = await numberError {
-            _ = try await h.service.adjustBalance(accountId: account.id, amount: 100, description: "more")
+            _ = try await h.service.adjustBalance(accountId: account.id, amount: 100, reason: "more")
         }
         #expect(adjusted?.code == .failedPrecondition && adjusted?.reason == .limitExceeded)
         let result = try await h.service.release(accountId: account.id, numberId: number.id)
@@ -306,8 +306,8 @@ struct LimitTests {
         #expect(result.refund == 10 && result.transaction?.amount == 10 && result.transaction?.balanceAfter == .max)
         #expect(try h.service.balance(accountId: account.id).balance == Int64.max)
         // Above `balanceMax` now, the account can still be debited (a correction is never refused for the ceiling).
-        let debit = try await h.service.adjustBalance(accountId: account.id, amount: -5, description: "correction")
-        #expect(debit.balanceAfter == Int64.max - 5)
+        let debit = try await h.service.adjustBalance(accountId: account.id, amount: -5, reason: "correction")
+        #expect(debit.transaction.balanceAfter == Int64.max - 5)
         try await h.check()
     }
 

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// The never-regenerated fixture of store format 4 (`Fixtures/store-format-4`): format 3's records plus two keyed
+/// balance adjustments (`AdjustBalance`), one before the snapshot and one after it, whose idempotency records name the
+/// operation `"adjustment"` and the outcome `"adjusted"`. It pins those, that a retry of either through the service
+/// replays the first transaction, and that a numberd reading only up to format 3 refuses these files instead of
+/// stopping at the first such record as if the journal were damaged.
+@Suite("Store format 4 fixture")
+struct StoreFormatFourFixtureTests {
+    static let folder = StoreFixture.folder(format: 4)
+    static let store = folder.appendingPathComponent("store")
+
+    static func expectedState() throws -> JSONValue {
+        try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
+    }
+
+    @Test("FORMAT says format 4, readers 4; the keyed adjustments' records as written")
+    func formatAndLines() throws {
+        #expect(
+            [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
+                == Array(#"{"format":4,"readers":4}"#.utf8) + [10])
+        #expect(StoreFormat.current == StoreFormat(format: 4, readers: 4), "a later format adds its own fixture")
+        var text = ""
+        var kinds: Set<String> = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
+        where JournalLayout.segmentSeq(name) != nil {
+            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
+            for line in bytes.split(separator: UInt8(ascii: "\n")) {
+                #expect(ChecksummedLine.verify(line))
+                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
+                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
+                text += String(decoding: line, as: UTF8.self)
+            }
+        }
+        #expect(kinds == StoreFormatFixtureTests.formatOneKinds)
+        #expect(text.contains(#""operation":"adjustment","fingerprint":"#))
+        #expect(text.contains(#""outcome":{"adjusted":{"transactionId":"TXN_FXADJUST002"}}"#))
+        #expect(text.contains(#""outcome":{"adjusted":{"transactionId":"TXN_FXADJUST003"}}"#))
+        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
+            JournalLayout.snapshotSeq($0) != nil
+        }
+        #expect(snapshot.count == 1)
+        let snapshotText = String(
+            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        #expect(snapshotText.contains(#"{"adjusted":{"transactionId":"TXN_FXADJUST002"}}"#), "in the snapshot too")
+    }
+
+    @Test("it opens to exactly its expected state, from the snapshot and from the journal alone")
+    func opensToItsExpectedState() async throws {
+        let whole = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { whole.remove() }
+        let (state, json) = try await StoreFormatFixtureTests.openedState(whole)
+        let differences = StoreFormatFixtureTests.differences(try Self.expectedState(), json)
+        #expect(differences.isEmpty, "\(differences.prefix(20))")
+        #expect(state.checkInvariants() == [])
+        let acme = StoreFixtureEvents.acme
+        let adjustments = state.transactions[acme]?.filter { $0.kind == .adjustment }.map(\.amount)
+        #expect(adjustments == [-25, 28, -300])
+        #expect(state.accounts[acme]?.balance == 11_000)
+        for key in ["fix-1", "fix-2"] {
+            let record = state.idempotency[IdempotencyRecord.storageKey(accountId: acme, key: key)]
+            #expect(record?.operation == .adjustment, "\(key)")
+        }
+        let journalOnly = try StoreFormatThreeFixtureTests.scratchCopy(
+            of: Self.store, dropping: { JournalLayout.snapshotSeq($0) != nil })
+        defer { journalOnly.remove() }
+        #expect(try await StoreFormatFixtureTests.openedState(journalOnly).0 == state)
+    }
+
+    @Test("a retry of the recorded adjustment replays it; its key with another amount, or for AddFunds, is refused")
+    func keyedAdjustmentReplays() async throws {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { scratch.remove() }
+        let store = try FileNumberStore.open(directory: scratch.url)
+        // Within a day of the second adjustment; the first one's key (a day and 9 minutes before) has expired.
+        let clock = ManualClock(StoreFixtureEvents.at(days: 54, seconds: 600))
+        let service = try await NumberService.open(
+            store: store, provider: FakeProvider(), clock: clock, config: .defaults)
+        let acme = StoreFixtureEvents.acme
+        let retry = try await service.adjustBalance(
+            accountId: acme, amount: -300, reason: "Duplicate top-up reversed", idempotencyKey: "fix-2",
+            actor: .apiKey("KEY_0a1b2c3d4e5f"))
+        #expect(retry.replayed && retry.transaction.id == "TXN_FXADJUST003")
+        #expect(retry.transaction.actor == StoreFixtureEvents.adminKey, "the first call's actor")
+        let otherAmount = await #expect(throws: NumberError.self) {
+            _ = try await service.adjustBalance(
+                accountId: acme, amount: -301, reason: "Duplicate top-up reversed", idempotencyKey: "fix-2")
+        }
+        #expect(otherAmount?.reason == .idempotencyKeyReused)
+        let asFunds = await #expect(throws: NumberError.self) {
+            _ = try await service.addFunds(accountId: acme, amount: 300, idempotencyKey: "fix-2")
+        }
+        #expect(asFunds?.reason == .idempotencyKeyReused)
+        #expect(try service.balance(accountId: acme).balance == 11_000, "nothing posted twice")
+        let expired = try await service.adjustBalance(
+            accountId: acme, amount: 28, reason: "Outage credit, ticket 4711", idempotencyKey: "fix-1")
+        #expect(!expired.replayed && expired.transaction.id != "TXN_FXADJUST002", "a key lives a day")
+        #expect(service.durableState().checkInvariants() == [])
+        await store.close()
+    }
+
+    @Test("a numberd that reads store formats up to 3 refuses it, changing nothing")
+    func formatThreeReaderRefused() throws {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { scratch.remove() }
+        let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
+        let error = #expect(throws: JournalError.self) {
+            _ = try FileJournal<CoreEvent, CoreState>.open(
+                directory: scratch.url, options: FileNumberStore.Options.defaults.journal,
+                format: StoreFormat(format: 3, readers: 3), initialState: CoreState(),
+                apply: { state, event in try state.applyChecked(event) })
+        }
+        #expect(error?.code == .formatTooNew)
+        #expect(
+            error?.description.contains(
+                "written by store format 4 and needs a numberd that reads format 4 or later; this numberd reads store "
+                    + "formats up to 3") == true, "\(String(describing: error))")
+        #expect(scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) } == before)
+    }
+
+    @Test("numberd verify finds it sound, format 4")
+    func verifiesSound() async throws {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { scratch.remove() }
+        let report = await verifyDataDirectory(scratch.url)
+        #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
+        #expect(report.journal.format == .recorded(StoreFormat(format: 4, readers: 4)))
+        #expect(report.violations.isEmpty)
+    }
+}
