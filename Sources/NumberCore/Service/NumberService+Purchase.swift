@@ -46,6 +46,11 @@ extension NumberService {
         }
     }
 
+    /// Numbers numberd releases at the provider: its orphans, and the releases a running call may still withdraw.
+    private var releasing: (orphans: Set<String>, withdrawable: Set<String>) {
+        local.withLock { ($0.releasingOrphans, $0.withdrawableReleases) }
+    }
+
     private static let cancelledBeforeHold = NumberError(
         .cancelled, .providerUnavailable, "cancelled before anything was held")
 
@@ -83,27 +88,49 @@ extension NumberService {
         }
     }
 
-    /// What is checked before anything is held: the account's currency, the trunk, the listings at the provider and
-    /// the price (against the caller's limits, if any).
+    /// What is checked before anything is held: the account (active), its currency, the trunk, the price (against the
+    /// caller's limits, if any), the numbers' availability here and the balance — all from numberd's own state and the
+    /// cached price, so a request any of them refuses costs no provider call —, then the listings at the provider, with
+    /// at most ``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` purchases of the account doing so at
+    /// once (the others wait their turn). `openIntent` checks again under the decision lock, which is what counts.
     private func prepare(
         _ request: PurchaseRequest
     ) async throws(NumberError) -> (listings: [String: AvailableNumber], quote: PricingPolicy.Quote) {
-        let account = try account(request.accountId)
+        let account = try coordinator.read { state throws(NumberError) in
+            try state.requireActiveAccount(request.accountId)
+        }
         if let currency = request.currency, currency != account.currency {
             throw .currencyMismatch(expected: account.currency, got: currency)
         }
         if let trunkId = request.trunkId {
-            // Checked again when the intent opens; here so a bad trunk is refused before the provider is asked.
             _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
         }
-        let (listings, searchedRecently) = try await checkListings(request)
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
         }
         // This quote is the one the intent holds and the commit charges, so what passes here is what is paid.
         try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
-        // Last: a request refused for its price or currency costs no provider call.
+        let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(request.phoneNumbers.count))
+        guard !overflow else { throw .overflow("purchase total") }
+        let numbersMax = config.limits.numbersPerAccountMax
+        let releasing = self.releasing
+        try coordinator.read { state throws(NumberError) in
+            try state.requirePurchasable(
+                request.phoneNumbers, by: state.requireAccount(account.id), total: total, numbersMax: numbersMax,
+                releasing: releasing)
+        }
+        switch await purchaseChecks.take(account.id) {
+        case .taken: break
+        case .cancelled: throw Self.cancelledBeforeHold
+        case .queueFull:
+            throw NumberError(
+                .resourceExhausted, .purchasesBusy,
+                "too many purchases wait to check their numbers at the provider; retry when one has ended",
+                details: ["max": String(config.limits.purchaseChecksWaitingPerAccountMax)])
+        }
+        defer { purchaseChecks.give(account.id) }
+        let (listings, searchedRecently) = try await checkListings(request)
         for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
         return (listings, quote)
     }
@@ -296,33 +323,9 @@ extension NumberService {
                 let trunk = try request.trunkId.map { id throws(NumberError) in
                     try state.requireTrunk(id, of: account.id)
                 }
-                let (releasing, withdrawable) = local.withLock { ($0.releasingOrphans, $0.withdrawableReleases) }
-                for phone in request.phoneNumbers {
-                    if state.phoneOwners[phone] != nil { throw .numberUnavailable(phone, "it is already owned") }
-                    if state.reservations[phone] != nil {
-                        throw .numberUnavailable(phone, "a purchase of it is in progress")
-                    }
-                    if releasing.contains(phone) {
-                        throw .numberUnavailable(phone, "it is being released at the provider")
-                    }
-                }
-                // Numbers held and numbers other purchases of the account are buying: K purchases at once must not
-                // each see room for themselves. A number being released does not count (the customer gave it back; it
-                // is never billed again), unless a running call that may still withdraw it drives its release (a
-                // caller's release, a grace release): one the provider refuses outright is withdrawn and held again, and
-                // must have been counted. Reconciliation's releases are never withdrawn: they do not count.
-                let active =
-                    state.countedForLimit(account.id, withdrawableReleases: withdrawable)
-                    + (state.reservedNumberCounts[account.id] ?? 0)
-                guard active + items.count <= numbersMax else {
-                    throw NumberError(
-                        .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",
-                        details: ["max": String(numbersMax)])
-                }
-                guard account.available >= total else {
-                    throw .insufficientBalance(
-                        required: total, available: account.available, currency: account.currency)
-                }
+                let releasing = self.releasing
+                try state.requirePurchasable(
+                    request.phoneNumbers, by: account, total: total, numbersMax: numbersMax, releasing: releasing)
                 let intent = PurchaseIntent(
                     id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
                     country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
@@ -569,6 +572,52 @@ extension NumberService {
 }
 
 extension CoreState {
+    /// What a purchase of `phones` by `account` for `total` must find, in this order: every number available to it
+    /// (``requireAvailable(_:to:releasing:)``), room under the account's number limit, and `total` available.
+    /// Numbers held and numbers other purchases of the account are buying count in the limit: K purchases at once must
+    /// not each see room for themselves. A number being released does not count (the customer gave it back; it is
+    /// never billed again), unless a running call that may still withdraw it drives its release (a caller's release, a
+    /// grace release): one the provider refuses outright is withdrawn and held again, and must have been counted.
+    /// Reconciliation's releases are never withdrawn: they do not count.
+    func requirePurchasable(
+        _ phones: [String], by account: Account, total: Int64, numbersMax: Int,
+        releasing: (orphans: Set<String>, withdrawable: Set<String>)
+    ) throws(NumberError) {
+        let withdrawable = releasing.withdrawable
+        let releasing = releasing.orphans
+        for phone in phones { try requireAvailable(phone, to: account.id, releasing: releasing) }
+        let active =
+            countedForLimit(account.id, withdrawableReleases: withdrawable) + (reservedNumberCounts[account.id] ?? 0)
+        guard active + phones.count <= numbersMax else {
+            throw NumberError(
+                .resourceExhausted, .limitExceeded, "an account may hold at most \(numbersMax) numbers",
+                details: ["max": String(numbersMax)])
+        }
+        guard account.available >= total else {
+            throw .insufficientBalance(required: total, available: account.available, currency: account.currency)
+        }
+    }
+
+    /// Refuses `phone` as `NUMBER_UNAVAILABLE` when a number here holds it, a purchase reserves it, or numberd is
+    /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later). Only the account's own
+    /// number or purchase is named as such; another tenant's gets one answer whichever it is, so nothing tells a
+    /// tenant what others own or are buying.
+    func requireAvailable(_ phone: String, to accountId: String, releasing: Set<String>) throws(NumberError) {
+        if let owner = phoneOwners[phone] {
+            if numbers[owner]?.accountId == accountId {
+                throw .numberUnavailable(phone, "this account owns it already")
+            }
+            throw .numberUnavailable(phone, "it is not available")
+        }
+        if let intentId = reservations[phone] {
+            if intents[intentId]?.accountId == accountId {
+                throw .numberUnavailable(phone, "a purchase of it by this account is in progress")
+            }
+            throw .numberUnavailable(phone, "it is not available")
+        }
+        if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
+    }
+
     /// The stored purchase result for an idempotency record, or the error a mismatch or open intent gives.
     func replay(_ record: IdempotencyRecord, key: String, fingerprint: String) throws(NumberError) -> PurchaseResult {
         guard record.operation == .purchase, record.fingerprint == fingerprint else { throw .idempotencyKeyReused(key) }

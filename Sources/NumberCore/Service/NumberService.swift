@@ -73,6 +73,9 @@ public final class NumberService: Sendable {
     /// The service's logger, with the `request-id` of the call it works for when there is one (``CallScope``).
     var logger: Logger { CallScope.decorate(baseLogger) }
     let local: Mutex<Local>
+    /// Purchases checking their numbers at the provider before anything is held, per account
+    /// (``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` and the three limits after it).
+    let purchaseChecks: WaitingSlots
 
     /// Opens a service over the state `store` has committed; throws INVALID_ARGUMENT for an invalid `config`.
     /// Run ``reconcile()`` next to settle purchases a crash interrupted, and again periodically.
@@ -109,6 +112,11 @@ public final class NumberService: Sendable {
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)
         self.local = Mutex(local)
+        self.purchaseChecks = WaitingSlots(
+            perKeyMax: config.limits.purchaseChecksInFlightPerAccountMax,
+            totalMax: config.limits.purchaseChecksInFlightMax,
+            waitingPerKeyMax: config.limits.purchaseChecksWaitingPerAccountMax,
+            waitingMax: config.limits.purchaseChecksWaitingMax)
     }
 
     /// `error`, for a record of something the provider already did: `STORE_FULL` says nothing was changed, which is no

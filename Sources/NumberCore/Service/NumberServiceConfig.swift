@@ -52,6 +52,19 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// client's queue, searches alone (128 accounts at their own limit) cannot fill it and fail the purchases,
         /// releases and billing behind them. 1...100 000. Default 512.
         public var searchesInFlightMax: Int = 512
+        /// Most purchases of one account checking their numbers at the provider at once, before anything is held (a
+        /// search anchored at each number no recent search listed, a look-up of each one that was): the next waits for
+        /// one to end, in arrival order. Those are provider requests on the shared HTTP client too, made for purchases
+        /// that may then fail and give back their purchase cap. 1...1000. Default 8.
+        public var purchaseChecksInFlightPerAccountMax: Int = 8
+        /// Most purchases checking their numbers at the provider at once across all accounts (beside the searches'
+        /// 512: together under the HTTP client's queue of 1 024). 1...100 000. Default 256.
+        public var purchaseChecksInFlightMax: Int = 256
+        /// Most purchases of one account waiting for such a slot; past it a purchase is refused RESOURCE_EXHAUSTED /
+        /// PURCHASES_BUSY, nothing held, to retry when one has ended. 0...100 000. Default 256.
+        public var purchaseChecksWaitingPerAccountMax: Int = 256
+        /// Most purchases waiting for such a slot in all, refused the same way past it. 0...1 000 000. Default 4 096.
+        public var purchaseChecksWaitingMax: Int = 4096
 
         /// The defaults.
         public static let defaults = Limits()
@@ -274,6 +287,18 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(1...100_000).contains(limits.searchesInFlightMax) {
             problems.append("limits.searchesInFlightMax must be in 1...100000")
+        }
+        if !(1...1000).contains(limits.purchaseChecksInFlightPerAccountMax) {
+            problems.append("limits.purchaseChecksInFlightPerAccountMax must be in 1...1000")
+        }
+        if !(1...100_000).contains(limits.purchaseChecksInFlightMax) {
+            problems.append("limits.purchaseChecksInFlightMax must be in 1...100000")
+        }
+        if !(0...100_000).contains(limits.purchaseChecksWaitingPerAccountMax) {
+            problems.append("limits.purchaseChecksWaitingPerAccountMax must be in 0...100000")
+        }
+        if !(0...1_000_000).contains(limits.purchaseChecksWaitingMax) {
+            problems.append("limits.purchaseChecksWaitingMax must be in 0...1000000")
         }
         // The journal's size estimates take text at these lengths at most (`CoreEvent.bytesEstimate`): a longer one
         // could make a group commit larger than a journal record, which stops every write.

@@ -1,0 +1,145 @@
+import Synchronization
+
+/// Slots for work keyed by account, taken by waiting rather than refused: at most `perKeyMax` holders per key and
+/// `totalMax` in all; a caller past either waits in arrival order — a waiter whose key is at its own limit lets later
+/// waiters of other keys by, never later ones of its own key. At most `waitingPerKeyMax` wait per key and
+/// `waitingMax` in all; past those a caller is refused at once. A waiter whose task is cancelled leaves the queue.
+///
+/// ```swift
+/// let slots = WaitingSlots(perKeyMax: 8, totalMax: 256, waitingPerKeyMax: 256, waitingMax: 4096)
+/// guard case .taken = await slots.take("ACC_1") else { return }
+/// defer { slots.give("ACC_1") }
+/// ```
+final class WaitingSlots: Sendable {
+    enum Outcome: Equatable {
+        /// The caller holds a slot: it must `give` it back.
+        case taken
+        /// Too many wait already (for this key or in all): nothing taken.
+        case queueFull
+        /// The caller's task was cancelled while it waited: nothing taken.
+        case cancelled
+    }
+
+    private struct Waiter {
+        var id: UInt64
+        var key: String
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private struct State {
+        var holding: [String: Int] = [:]
+        var holdingTotal = 0
+        var queue: [Waiter] = []
+        var waiting: [String: Int] = [:]
+        var waitingTotal = 0
+        /// Waiters cancelled before they were queued (their cancellation handler ran first).
+        var cancelledEarly: Set<UInt64> = []
+        var nextId: UInt64 = 0
+    }
+
+    let perKeyMax: Int
+    let totalMax: Int
+    let waitingPerKeyMax: Int
+    let waitingMax: Int
+    private let state = Mutex(State())
+
+    init(perKeyMax: Int, totalMax: Int, waitingPerKeyMax: Int, waitingMax: Int) {
+        precondition(perKeyMax > 0 && totalMax > 0 && waitingPerKeyMax >= 0 && waitingMax >= 0)
+        self.perKeyMax = perKeyMax
+        self.totalMax = totalMax
+        self.waitingPerKeyMax = waitingPerKeyMax
+        self.waitingMax = waitingMax
+    }
+
+    /// Takes a slot for `key`, waiting for one if none is free.
+    func take(_ key: String) async -> Outcome {
+        enum Start {
+            case taken, queueFull
+            case wait(UInt64)
+        }
+        let start = state.withLock { state -> Start in
+            // Behind earlier waiters of the same key, never past them.
+            if state.waiting[key] == nil, state.holding[key, default: 0] < perKeyMax, state.holdingTotal < totalMax {
+                state.holding[key, default: 0] += 1
+                state.holdingTotal += 1
+                return .taken
+            }
+            guard state.waiting[key, default: 0] < waitingPerKeyMax, state.waitingTotal < waitingMax else {
+                return .queueFull
+            }
+            state.waiting[key, default: 0] += 1
+            state.waitingTotal += 1
+            defer { state.nextId += 1 }
+            return .wait(state.nextId)
+        }
+        let id: UInt64
+        switch start {
+        case .taken: return .taken
+        case .queueFull: return .queueFull
+        case .wait(let waiter): id = waiter
+        }
+        let taken = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let cancelled = state.withLock { state -> Bool in
+                    if state.cancelledEarly.remove(id) != nil {
+                        Self.leave(key, &state)
+                        return true
+                    }
+                    state.queue.append(Waiter(id: id, key: key, continuation: continuation))
+                    return false
+                }
+                if cancelled { continuation.resume(returning: false) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> Waiter? in
+                guard let index = state.queue.firstIndex(where: { $0.id == id }) else {
+                    // Not queued yet (or handed a slot already: then this changes nothing, the id is never queued again).
+                    state.cancelledEarly.insert(id)
+                    return nil
+                }
+                Self.leave(key, &state)
+                return state.queue.remove(at: index)
+            }
+            waiter?.continuation.resume(returning: false)
+        }
+        if taken { state.withLock { _ = $0.cancelledEarly.remove(id) } }
+        return taken ? .taken : .cancelled
+    }
+
+    /// Gives back a slot `take` handed out for `key`, handing it (or another key's) to the first waiter it allows.
+    func give(_ key: String) {
+        let ready = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            let holding = state.holding[key, default: 1] - 1
+            state.holding[key] = holding > 0 ? holding : nil
+            state.holdingTotal -= 1
+            var ready: [CheckedContinuation<Bool, Never>] = []
+            var index = 0
+            while index < state.queue.count, state.holdingTotal < totalMax {
+                let waiter = state.queue[index]
+                guard state.holding[waiter.key, default: 0] < perKeyMax else {
+                    index += 1
+                    continue
+                }
+                state.queue.remove(at: index)
+                Self.leave(waiter.key, &state)
+                state.holding[waiter.key, default: 0] += 1
+                state.holdingTotal += 1
+                ready.append(waiter.continuation)
+            }
+            return ready
+        }
+        for continuation in ready { continuation.resume(returning: true) }
+    }
+
+    /// One waiter of `key` fewer.
+    private static func leave(_ key: String, _ state: inout State) {
+        let waiting = state.waiting[key, default: 1] - 1
+        state.waiting[key] = waiting > 0 ? waiting : nil
+        state.waitingTotal -= 1
+    }
+
+    /// How many hold a slot for `key` and wait for one (for tests and metrics).
+    func counts(_ key: String) -> (holding: Int, waiting: Int) {
+        state.withLock { ($0.holding[key] ?? 0, $0.waiting[key] ?? 0) }
+    }
+}

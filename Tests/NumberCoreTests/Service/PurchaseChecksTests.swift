@@ -1,0 +1,199 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// What a purchase checks before it asks the provider anything, and how many of one account's purchases check their
+/// numbers at the provider at once. A purchase any of numberd's own checks refuses — a suspended account, a balance
+/// too low, a price over the caller's limit, a number held here — costs no provider call (it used to search or look
+/// up every number first, and a refused purchase gives its purchase cap back, so one account could keep the shared
+/// HTTP client busy for everyone); past those, at most `purchaseChecksInFlightPerAccountMax` purchases of an account
+/// check at the provider at once, the others waiting their turn.
+@Suite("Purchases: checks before the provider, and the provider checks in turn")
+struct PurchaseChecksTests {
+    static let phones = (0..<12).map { "+1415555\(String(format: "%04d", 100 + $0))" }
+
+    /// Provider calls a refused purchase made: searches, look-ups, buys.
+    static func providerCalls(_ provider: FakeProvider) -> Int {
+        provider.calls(.search) + provider.calls(.lookUp) + provider.calls(.buy)
+    }
+
+    @Test(
+        "a suspended account, a balance too low, a price over the limit, a number held here: refused, no provider call",
+        arguments: StoreKind.allCases)
+    func refusedBeforeTheProvider(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let rich = try await h.account(funds: 10_000, name: "Rich")
+        let owned = try await h.buy([Self.phones[0]], for: rich.id).numbers[0]
+        let poor = try await h.account(funds: 100, name: "Poor")
+        let suspended = try await h.account(funds: 10_000, name: "Suspended")
+        _ = try await h.service.setAccountStatus(suspended.id, .suspended)
+        h.provider.stock(Array(Self.phones[1...]))
+        _ = try await h.service.quote(country: "US", type: .local)  // the price cached, as a search before leaves it
+        let before = Self.providerCalls(h.provider)
+
+        func refusal(_ accountId: String, _ phones: [String], maxMonthlyFee: Int64? = nil) async -> NumberError? {
+            await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(
+                        accountId: accountId, phoneNumbers: phones, country: "US", maxMonthlyFee: maxMonthlyFee))
+            }
+        }
+        let inactive = await refusal(suspended.id, [Self.phones[1]])
+        #expect(inactive?.reason == .accountInactive)
+        let broke = await refusal(poor.id, [Self.phones[1]])
+        #expect(broke?.reason == .insufficientBalance && broke?.details["shortfall"] != nil)
+        let tooDear = await refusal(rich.id, [Self.phones[1]], maxMonthlyFee: 1)
+        #expect(tooDear?.reason == .priceChanged, "\(String(describing: tooDear))")
+        let mine = await refusal(rich.id, [owned.phoneNumber])
+        #expect(mine?.reason == .numberUnavailable && mine?.message.contains("this account owns it already") == true)
+        // Another tenant's number: refused, and the answer does not say that someone holds it.
+        let theirs = await refusal(poor.id, [owned.phoneNumber])
+        #expect(theirs?.reason == .numberUnavailable, "\(String(describing: theirs))")
+        #expect(theirs?.message.contains("not available") == true && theirs?.message.contains("own") == false)
+        #expect(Self.providerCalls(h.provider) == before, "no provider call for any of them")
+        try await h.check()
+    }
+
+    @Test(
+        "another tenant's purchase in progress reads as not available; the account's own as its purchase in progress",
+        arguments: StoreKind.allCases)
+    func purchaseInProgressIsNotNamed(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let first = try await h.account(funds: 10_000, name: "First")
+        let second = try await h.account(funds: 10_000, name: "Second")
+        let phone = Self.phones[0]
+        h.provider.stock([phone])
+        h.provider.inject(.hangThenDo(gate: "buy"), on: .buy, phoneNumber: phone)
+        let buying = Task {
+            try await h.service.purchase(PurchaseRequest(accountId: first.id, phoneNumbers: [phone], country: "US"))
+        }
+        await h.provider.waitUntilReached("buy")
+        for (account, expected) in [(second.id, "it is not available"), (first.id, "by this account is in progress")] {
+            let refused = await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: account, phoneNumbers: [phone], country: "US"))
+            }
+            #expect(refused?.reason == .numberUnavailable && refused?.message.contains(expected) == true, "\(account)")
+        }
+        h.provider.resume("buy")
+        #expect(try await buying.value.numbers.count == 1)
+        try await h.check()
+    }
+
+    @Test(
+        "at most 8 of an account's purchases check at the provider at once; the 9th waits its turn, another account not",
+        arguments: StoreKind.allCases)
+    func checksInTurn(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let busy = try await h.account(funds: 100_000, name: "Busy")
+        let other = try await h.account(funds: 100_000, name: "Other")
+        h.provider.stock(Self.phones)
+        _ = try await h.service.quote(country: "US", type: .local)
+        // Each unsearched number is looked up by an anchored search, which waits at the gate.
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 10)
+        let purchases = (0..<9).map { index in
+            Task {
+                try await h.service.purchase(
+                    PurchaseRequest(accountId: busy.id, phoneNumbers: [Self.phones[index]], country: "US"))
+            }
+        }
+        try await waitUntil { h.service.purchaseChecks.counts(busy.id) == (holding: 8, waiting: 1) }
+        // Another account is not held up by the busy one.
+        let elsewhere = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phones[9]], country: "US"))
+        }
+        try await waitUntil { h.service.purchaseChecks.counts(other.id) == (holding: 1, waiting: 0) }
+        #expect(h.provider.calls(.search) == 9, "8 of the busy account's, 1 of the other's: the 9th waits")
+        h.provider.resume("search")
+        for purchase in purchases { #expect(try await purchase.value.numbers.count == 1) }
+        #expect(try await elsewhere.value.numbers.count == 1)
+        #expect(h.service.purchaseChecks.counts(busy.id) == (holding: 0, waiting: 0))
+        #expect(h.provider.calls(.search) == 10)
+        try await h.check()
+    }
+
+    @Test(
+        "a purchase waiting its turn whose caller goes away leaves the queue, nothing held",
+        arguments: StoreKind.allCases)
+    func cancelledWhileWaiting(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.purchaseChecksInFlightPerAccountMax = 1
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(Self.phones)
+        _ = try await h.service.quote(country: "US", type: .local)
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 2)
+        let first = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+        }
+        try await waitUntil { h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 0) }
+        let waiting = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[1]], country: "US"))
+        }
+        try await waitUntil { h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 1) }
+        waiting.cancel()
+        let cancelled = await numberError { _ = try await waiting.value }
+        #expect(cancelled?.code == .cancelled, "\(String(describing: cancelled))")
+        #expect(h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 0))
+        h.provider.resume("search")
+        #expect(try await first.value.numbers.count == 1)
+        #expect(h.provider.calls(.search) == 1, "the cancelled purchase asked nothing")
+        #expect(try h.service.balance(accountId: account.id).held == 0)
+        try await h.check()
+    }
+
+    @Test(
+        "past the waiting limit a purchase is refused RESOURCE_EXHAUSTED / PURCHASES_BUSY at once",
+        arguments: StoreKind.allCases)
+    func queueFull(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.purchaseChecksInFlightPerAccountMax = 1
+        config.limits.purchaseChecksWaitingPerAccountMax = 0
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(Self.phones)
+        _ = try await h.service.quote(country: "US", type: .local)
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search)
+        let first = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+        }
+        try await waitUntil { h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 0) }
+        let refused = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[1]], country: "US"))
+        }
+        #expect(
+            refused?.code == .resourceExhausted && refused?.reason == .purchasesBusy, "\(String(describing: refused))")
+        h.provider.resume("search")
+        #expect(try await first.value.numbers.count == 1)
+        try await h.check()
+    }
+
+    @Test("the limits' ranges are checked")
+    func limitRanges() {
+        var config = NumberServiceConfig.defaults
+        config.limits.purchaseChecksInFlightPerAccountMax = 0
+        config.limits.purchaseChecksInFlightMax = 100_001
+        config.limits.purchaseChecksWaitingPerAccountMax = -1
+        config.limits.purchaseChecksWaitingMax = 1_000_001
+        #expect(config.validate().filter { $0.contains("purchaseChecks") }.count == 4)
+        #expect(NumberServiceConfig.defaults.validate().isEmpty)
+    }
+}
+
+/// Polls `condition` every millisecond for up to 10 s.
+private func waitUntil(_ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out waiting")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}

@@ -1,0 +1,77 @@
+import Synchronization
+import Testing
+
+@testable import NumberCore
+
+/// ``WaitingSlots``: per-key and total limits, waiters served in arrival order — a key at its limit lets other keys'
+/// waiters by, never later ones of its own —, the waiting limits, and cancellation.
+@Suite("WaitingSlots")
+struct WaitingSlotsTests {
+    /// The names of the takers that got a slot, in that order.
+    final class Order: Sendable {
+        let names = Mutex<[String]>([])
+        var all: [String] { names.withLock { $0 } }
+    }
+
+    /// Starts a `take` for `key` that records `name` in `order` once it holds a slot.
+    static func taker(
+        _ slots: WaitingSlots, _ key: String, _ name: String, _ order: Order
+    ) -> Task<WaitingSlots.Outcome, Never> {
+        Task {
+            let outcome = await slots.take(key)
+            if outcome == .taken { order.names.withLock { $0.append(name) } }
+            return outcome
+        }
+    }
+
+    static func settle(_ condition: () -> Bool) async {
+        for _ in 0..<10_000 where !condition() { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    @Test("a key at its limit waits in order; another key goes by it; the total limit holds everyone")
+    func ordering() async {
+        let slots = WaitingSlots(perKeyMax: 1, totalMax: 2, waitingPerKeyMax: 10, waitingMax: 10)
+        let order = Order()
+        #expect(await slots.take("a") == .taken)
+        let a2 = Self.taker(slots, "a", "a2", order)
+        await Self.settle { slots.counts("a").waiting == 1 }
+        let a3 = Self.taker(slots, "a", "a3", order)
+        await Self.settle { slots.counts("a").waiting == 2 }
+        // "a" is at its own limit: "b" takes the second slot past both of its waiters.
+        #expect(await slots.take("b") == .taken)
+        // The total is reached: "c" waits although it holds nothing.
+        let c1 = Self.taker(slots, "c", "c1", order)
+        await Self.settle { slots.counts("c").waiting == 1 }
+        slots.give("b")  // c1 (first allowed: a2 is still held back by "a"'s own limit)
+        #expect(await c1.value == .taken)
+        slots.give("a")  // a2, then a3 after it
+        #expect(await a2.value == .taken)
+        slots.give("a")
+        #expect(await a3.value == .taken)
+        #expect(order.all == ["c1", "a2", "a3"])
+        slots.give("a")
+        slots.give("c")
+        #expect(slots.counts("a") == (0, 0) && slots.counts("c") == (0, 0))
+    }
+
+    @Test("past the waiting limits a take is refused at once; a cancelled waiter leaves the queue")
+    func limitsAndCancellation() async {
+        let slots = WaitingSlots(perKeyMax: 1, totalMax: 10, waitingPerKeyMax: 1, waitingMax: 2)
+        let order = Order()
+        #expect(await slots.take("a") == .taken)
+        #expect(await slots.take("b") == .taken)
+        let a2 = Self.taker(slots, "a", "a2", order)
+        await Self.settle { slots.counts("a").waiting == 1 }
+        #expect(await slots.take("a") == .queueFull, "one waiter per key")
+        let b2 = Self.taker(slots, "b", "b2", order)
+        await Self.settle { slots.counts("b").waiting == 1 }
+        #expect(await slots.take("c") == .taken, "a free key takes at once, whatever waits")
+        #expect(await slots.take("c") == .queueFull, "two waiters in all")
+        a2.cancel()
+        #expect(await a2.value == .cancelled)
+        #expect(slots.counts("a") == (1, 0))
+        slots.give("b")
+        #expect(await b2.value == .taken)
+        #expect(order.all == ["b2"])
+    }
+}
