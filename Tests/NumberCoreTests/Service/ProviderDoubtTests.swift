@@ -41,7 +41,8 @@ struct ProviderDoubtTests {
         }
         #expect(error?.reason == .numberUnavailable && error?.details["phoneNumber"] == tollFree)
         // Priced in GB too, so that the listing is what refuses it (with no GB price the price refuses it first).
-        h.provider.setPrice(ProviderPrice(country: "GB", type: .tollFree, monthlyCostMicros: 1_000_000, currency: "USD"))
+        h.provider.setPrice(
+            ProviderPrice(country: "GB", type: .tollFree, monthlyCostMicros: 1_000_000, currency: "USD"))
         let gb = await numberError {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: account.id, phoneNumbers: [tollFree], country: "GB", type: .tollFree))
