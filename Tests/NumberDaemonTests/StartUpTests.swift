@@ -63,7 +63,7 @@ import TwilioSimulator
             #expect(try Self.fileKey(numberd) == created)
             // Every admin key revoked: only the file's, here.
             let key = try numberd.service.authenticate(secret: created)
-            _ = try await numberd.service.revokeApiKey(keyId: key.id)
+            _ = try await numberd.service.revokeApiKey(keyId: key.id, leavingNoAdminKey: true)
             return created
         }
         let second = try await Self.withPrepared(directory) { numberd in
@@ -128,7 +128,8 @@ import TwilioSimulator
         }
         // The first start's key revoked: the next starts must each make one.
         try await Self.withPrepared(directory) { numberd in
-            _ = try await numberd.service.revokeApiKey(keyId: try #require(numberd.createdAdminKey?.id))
+            _ = try await numberd.service.revokeApiKey(
+                keyId: try #require(numberd.createdAdminKey?.id), leavingNoAdminKey: true)
             #expect(activeAdminKeys(numberd).isEmpty)
         }
         try FileManager.default.removeItem(atPath: keyFile)
@@ -151,7 +152,7 @@ import TwilioSimulator
         // next start replaces it, and still one admin key works.
         try await Self.withPrepared(directory) { numberd in
             _ = try await numberd.service.revokeApiKey(
-                keyId: try numberd.service.authenticate(secret: Self.fileKey(numberd)).id)
+                keyId: try numberd.service.authenticate(secret: Self.fileKey(numberd)).id, leavingNoAdminKey: true)
             try numberd.dataDirectory.writeAdminKey(numberd.service.drawApiKey().secret)
         }
         try await Self.withPrepared(directory) { numberd in

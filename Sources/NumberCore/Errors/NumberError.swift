@@ -96,6 +96,8 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let trunkNotFound = Reason(rawValue: "TRUNK_NOT_FOUND")
         /// The API key was not found.
         public static let apiKeyNotFound = Reason(rawValue: "API_KEY_NOT_FOUND")
+        /// Revoking the key would leave no admin key that works.
+        public static let lastAdminKey = Reason(rawValue: "LAST_ADMIN_KEY")
         /// The credentials are missing, malformed, unknown or revoked.
         public static let invalidCredentials = Reason(rawValue: "INVALID_CREDENTIALS")
         /// The key's scope does not allow this.

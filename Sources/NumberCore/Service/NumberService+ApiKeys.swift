@@ -67,14 +67,28 @@ extension NumberService {
         secretPrefix + id.dropFirst(Identifier.apiKey.count + 1) + Crypto.randomHex(secretRandomBytes)
     }
 
-    /// Revokes a key; revoking twice is harmless.
-    public func revokeApiKey(keyId: String) async throws(NumberError) -> ApiKey {
+    /// Revokes a key; revoking twice is harmless. The last admin key that works is not revoked (FAILED_PRECONDITION /
+    /// LAST_ADMIN_KEY): with none, nothing could be administered over the API until numberd restarts and writes a new
+    /// `admin.key` on its host — create another admin key first, then revoke this one. `leavingNoAdminKey` revokes it
+    /// all the same (for an embedder that knows how it gets one back; the API never passes it).
+    public func revokeApiKey(keyId: String, leavingNoAdminKey: Bool = false) async throws(NumberError) -> ApiKey {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
             guard var key = state.apiKeys[keyId] else {
                 throw NumberError(.notFound, .apiKeyNotFound, "API key \(keyId) not found", details: ["keyId": keyId])
             }
             guard key.revokedAt == nil else { return ([], key) }
+            if key.scope == .admin, !leavingNoAdminKey {
+                let others = (state.accountApiKeys[nil] ?? []).lazy.filter { id in
+                    id != keyId && state.apiKeys[id].map { $0.revokedAt == nil && $0.scope == .admin } == true
+                }
+                guard !others.isEmpty else {
+                    throw NumberError(
+                        .failedPrecondition, .lastAdminKey,
+                        "\(keyId) is the last admin key that works: create another admin key first, then revoke this one",
+                        details: ["keyId": keyId])
+                }
+            }
             key.revokedAt = now
             return ([.apiKeyRevoked(keyId: keyId, at: now)] + self.purge(state, revoking: keyId), key)
         }
@@ -135,6 +149,7 @@ extension NumberService {
         let query = "keys|\(accountId ?? "-")"
         let after = try PageToken.decodeKey(pageToken, query: query)
         return try coordinator.read { state throws(NumberError) in
+            if let accountId { _ = try state.requireAccount(accountId) }
             let (ids, next) = Self.keysetPage(
                 state.accountApiKeys[accountId] ?? [], after: after, size: size, query: query)
             return ApiKeyPage(keys: ids.compactMap { state.apiKeys[$0] }, nextPageToken: next)

@@ -370,6 +370,47 @@ struct AccountServiceTests {
         #expect(unbound?.code == .invalidArgument)
         let missing = await numberError { _ = try await h.service.revokeApiKey(keyId: "KEY_000000000000") }
         #expect(missing?.code == .notFound)
+        let unknownAccount = await numberError { _ = try h.service.listApiKeys(accountId: "ACC_000000000000") }
+        #expect(unknownAccount?.reason == .accountNotFound, "not an empty page for a mistyped account")
+        try await h.check()
+    }
+
+    @Test(
+        "the last admin key that works is not revoked; with another one it is, and revoking twice stays harmless",
+        arguments: StoreKind.allCases)
+    func lastAdminKey(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let first = try await h.service.createApiKey(name: "bootstrap", scope: .admin, accountId: nil)
+        let account = try await h.account()
+        _ = try await h.service.createApiKey(name: "app", scope: .account, accountId: account.id)
+        let last = await numberError { _ = try await h.service.revokeApiKey(keyId: first.key.id) }
+        #expect(last?.code == .failedPrecondition && last?.reason == .lastAdminKey, "\(String(describing: last))")
+        #expect(try h.service.authenticate(secret: first.secret).id == first.key.id, "still works")
+        let second = try await h.service.createApiKey(name: "ops", scope: .admin, accountId: nil)
+        #expect(try await h.service.revokeApiKey(keyId: first.key.id).revokedAt != nil)
+        #expect(try await h.service.revokeApiKey(keyId: first.key.id).revokedAt != nil, "twice: harmless")
+        try await h.restart()
+        let now = await numberError { _ = try await h.service.revokeApiKey(keyId: second.key.id) }
+        #expect(now?.reason == .lastAdminKey, "the revoked one does not count")
+        #expect(try await h.service.revokeApiKey(keyId: second.key.id, leavingNoAdminKey: true).revokedAt != nil)
+        try await h.check()
+    }
+
+    @Test("two admin keys revoked at once: one of them stays", arguments: StoreKind.allCases)
+    func concurrentRevocations(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let keys = [
+            try await h.service.createApiKey(name: "a", scope: .admin, accountId: nil),
+            try await h.service.createApiKey(name: "b", scope: .admin, accountId: nil),
+        ]
+        let outcomes = await withTaskGroup(of: NumberError?.self) { group in
+            for key in keys {
+                group.addTask { await numberError { _ = try await h.service.revokeApiKey(keyId: key.key.id) } }
+            }
+            return await group.reduce(into: [NumberError?]()) { $0.append($1) }
+        }
+        #expect(outcomes.compactMap { $0?.reason } == [.lastAdminKey])
+        #expect(keys.filter { (try? h.service.authenticate(secret: $0.secret)) != nil }.count == 1)
         try await h.check()
     }
 }

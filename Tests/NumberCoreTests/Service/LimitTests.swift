@@ -199,7 +199,7 @@ struct LimitTests {
         config.limits.revokedApiKeysKeptMax = 0
         let h = try await Harness(.memory, config: config)
         let made = try await h.service.createApiKey(name: "one", scope: .admin, accountId: nil)
-        let revoked = try await h.service.revokeApiKey(keyId: made.key.id)
+        let revoked = try await h.service.revokeApiKey(keyId: made.key.id, leavingNoAdminKey: true)
         #expect(revoked.revokedAt != nil)
         #expect(h.service.durableState().apiKeys[made.key.id] == nil)
         #expect(throws: NumberError.self) { try h.service.authenticate(secret: made.secret) }
