@@ -22,13 +22,29 @@ extension NumberService {
         }
         // Check everything that can be checked before creating anything at the provider, and choose the trunk's id:
         // its name at the provider, which finds the trunk again when the provider's answer is lost.
-        let id = try coordinator.read { state throws(NumberError) in
-            try Self.checkNewTrunk(state, accountId, name, limits)
-            return Identifier.make(Identifier.trunk, taken: state.isTaken)
+        let (id, made) = try coordinator.read { state throws(NumberError) in
+            try Self.checkNewTrunk(state, accountId, name, limits, creating: 0)
+            return (
+                Identifier.make(Identifier.trunk, taken: state.isTaken), state.providerManagedTrunkCount(of: accountId)
+            )
         }
+        // Counted as made from here on, so that concurrent creations cannot all pass the limit; the record checks again.
+        let creating = local.withLock { local -> Int? in
+            let running = local.trunkCreations[accountId, default: 0]
+            guard made + running < limits.providerTrunksPerAccountMax else { return nil }
+            local.trunkCreations[accountId] = running + 1
+            return running
+        }
+        guard creating != nil else { throw Self.providerTrunkLimit(limits) }
         return try await carriedThrough { () async throws(NumberError) -> Trunk in
             self.local.withLock { _ = $0.trunksInFlight.insert(id) }
-            defer { self.local.withLock { _ = $0.trunksInFlight.remove(id) } }
+            defer {
+                self.local.withLock { local in
+                    local.trunksInFlight.remove(id)
+                    let running = local.trunkCreations[accountId, default: 1] - 1
+                    local.trunkCreations[accountId] = running > 0 ? running : nil
+                }
+            }
             let sid = try await self.createProviderTrunk(
                 friendlyName: Self.providerTrunkName(id: id, name: name), namePrefix: id + " ")
             do throws(NumberError) {
@@ -107,7 +123,7 @@ extension NumberService {
         let managed = id != nil
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
-            try Self.checkNewTrunk(state, accountId, name, limits)
+            try Self.checkNewTrunk(state, accountId, name, limits, creating: managed ? 1 : 0)
             // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
             // account's calls. (A trunk the provider just made is new; were it not, it is not deleted by the caller.)
             guard managed || state.providerTrunks[sid] == nil else {
@@ -124,11 +140,16 @@ extension NumberService {
         }
     }
 
-    /// The account may get another trunk named `name`.
+    /// The account may get another trunk named `name`; `creating`: 1 for a trunk numberd made at the provider, which
+    /// counts in ``NumberServiceConfig/Limits/providerTrunksPerAccountMax`` too.
     private static func checkNewTrunk(
-        _ state: CoreState, _ accountId: String, _ name: String, _ limits: NumberServiceConfig.Limits
+        _ state: CoreState, _ accountId: String, _ name: String, _ limits: NumberServiceConfig.Limits, creating: Int
     ) throws(NumberError) {
         _ = try state.requireActiveAccount(accountId)
+        if creating > 0, state.providerManagedTrunkCount(of: accountId) + creating > limits.providerTrunksPerAccountMax
+        {
+            throw providerTrunkLimit(limits)
+        }
         let owned = state.trunks(of: accountId)
         guard owned.count < limits.trunksPerAccountMax else {
             throw NumberError(
@@ -138,6 +159,13 @@ extension NumberService {
         guard !owned.contains(where: { $0.name == name }) else {
             throw NumberError(.alreadyExists, .invalidField, "a trunk named \(name) exists", details: ["field": "name"])
         }
+    }
+
+    private static func providerTrunkLimit(_ limits: NumberServiceConfig.Limits) -> NumberError {
+        NumberError(
+            .resourceExhausted, .limitExceeded,
+            "an account may have at most \(limits.providerTrunksPerAccountMax) trunks numberd creates at the provider",
+            details: ["max": String(limits.providerTrunksPerAccountMax)])
     }
 
     /// The account's trunks, oldest first.

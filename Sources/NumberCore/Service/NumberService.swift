@@ -35,6 +35,8 @@ public final class NumberService: Sendable {
         /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
         /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.
         var trunksInFlight: Set<String> = []
+        /// Trunk creations at the provider running, per account (``NumberServiceConfig/Limits/providerTrunksPerAccountMax``).
+        var trunkCreations: [String: Int] = [:]
         /// The last provider audit that finished, and when.
         var lastAudit: FinishedProviderAudit?
         /// Whether an orphan sweep is running (one at a time).

@@ -28,6 +28,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var providerTextLengthMax: Int = 64
         /// Most trunks per account. Default 1000.
         public var trunksPerAccountMax: Int = 1000
+        /// Most trunks numberd creates at the provider for one account (an empty SID in CreateTrunk), counting those
+        /// being created: they all live on the one provider account every tenant shares, whose own trunk quota one
+        /// tenant must not use up. Trunks registered by their SID (admin) do not count. 1...1000. Default 10.
+        public var providerTrunksPerAccountMax: Int = 10
         /// Most numbers per account: those not released, less those being released whose release no running call
         /// still drives (`CoreState.countedForLimit`). Default 10 000.
         public var numbersPerAccountMax: Int = 10_000
@@ -287,6 +291,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(1...100_000).contains(limits.searchesInFlightMax) {
             problems.append("limits.searchesInFlightMax must be in 1...100000")
+        }
+        if !(1...1000).contains(limits.providerTrunksPerAccountMax) {
+            problems.append("limits.providerTrunksPerAccountMax must be in 1...1000")
         }
         if !(1...1000).contains(limits.purchaseChecksInFlightPerAccountMax) {
             problems.append("limits.purchaseChecksInFlightPerAccountMax must be in 1...1000")

@@ -126,6 +126,11 @@ public struct CoreState: Codable, Sendable, Hashable {
         (accountTrunks[accountId] ?? []).compactMap { trunks[$0] }
     }
 
+    /// How many of the account's trunks numberd made at the provider (``Trunk/providerManaged``).
+    func providerManagedTrunkCount(of accountId: String) -> Int {
+        (accountTrunks[accountId] ?? []).count { trunks[$0]?.providerManaged == true }
+    }
+
     /// The number ids of `accountId` in purchase order.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
 

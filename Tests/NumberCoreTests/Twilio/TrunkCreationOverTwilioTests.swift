@@ -22,6 +22,52 @@ struct TrunkCreationOverTwilioTests {
         #expect(cut == "TRK_ABCDEFGHJKM " + String(repeating: "🇫🇷", count: (64 - 16) / 4))
     }
 
+    /// One tenant creating trunks at will used up the Twilio account's trunk quota, which every tenant shares.
+    @Test(
+        "trunks numberd creates are limited per account, concurrent creations included; registered ones do not count"
+    )
+    func providerTrunkLimit() async throws {
+        try await withTwilio { twilio in
+            var config = NumberServiceConfig.defaults
+            config.limits.providerTrunksPerAccountMax = 2
+            let service = try await NumberService.open(
+                store: InMemoryNumberStore(), provider: twilio.provider,
+                clock: ManualClock(Date(timeIntervalSince1970: 1_736_937_000)), config: config)
+            let account = try await Self.account(service)
+            let other = try await service.createAccount(name: "Other", currency: "USD")
+            // Three at once, each slowed at Twilio: two are made, the third is refused before it asks Twilio.
+            twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .latency(milliseconds: 200), times: 3))
+            let outcomes = await withTaskGroup(of: NumberError?.self) { group in
+                for name in ["a", "b", "c"] {
+                    group.addTask {
+                        await numberError {
+                            _ = try await service.createTrunk(accountId: account.id, name: name, providerTrunkSid: "")
+                        }
+                    }
+                }
+                return await group.reduce(into: [NumberError?]()) { $0.append($1) }
+            }
+            #expect(outcomes.compactMap { $0?.reason } == [.limitExceeded], "\(outcomes)")
+            #expect(outcomes.compactMap { $0?.details["max"] } == ["2"])
+            #expect(twilio.engine.trunks.count == 2)
+            #expect(twilio.requests(.createTrunk).count == 2, "the refused one asked Twilio nothing")
+            let again = await numberError {
+                _ = try await service.createTrunk(accountId: account.id, name: "d", providerTrunkSid: "")
+            }
+            #expect(again?.code == .resourceExhausted && again?.reason == .limitExceeded)
+            // A trunk configured elsewhere, registered by its SID, takes nothing from the quota; nor does another tenant.
+            _ = try await service.createTrunk(accountId: account.id, name: "elsewhere", providerTrunkSid: "TK0123")
+            _ = try await service.createTrunk(accountId: other.id, name: "theirs", providerTrunkSid: "")
+            #expect(twilio.engine.trunks.count == 3)
+            // Deleting one makes room again.
+            let first = try #require(try service.listTrunks(accountId: account.id).first { $0.providerManaged == true })
+            try await service.deleteTrunk(accountId: account.id, trunkId: first.id)
+            _ = try await service.createTrunk(accountId: account.id, name: "e", providerTrunkSid: "")
+            #expect(try service.listTrunks(accountId: account.id).count == 3)
+            #expect(service.durableState().checkInvariants() == [])
+        }
+    }
+
     @Test("a creation whose answer is lost is found by its name and recorded: one trunk at Twilio, ours")
     func lostAnswerIsFound() async throws {
         try await withServiceOverTwilio { twilio, service, _, _ in
