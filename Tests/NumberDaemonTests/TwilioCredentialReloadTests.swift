@@ -144,10 +144,12 @@ extension HangUpSignalTests {
                 }
                 // Checked with one request sent with the new token, before any other used it.
                 let log = rig.engine.requestLog
-                let check = try #require(log.first { $0.endpoint == .fetchAccount })
-                #expect(check.credential == .secondaryAuthToken && check.status == 200)
+                let check = try #require(log.first { $0.credential == .secondaryAuthToken })
+                #expect(check.endpoint == .listNumbers && check.query == "PageSize=1" && check.status == 200)
                 #expect(
-                    log.prefix { $0.endpoint != .fetchAccount }.allSatisfy { $0.credential == .primaryAuthToken },
+                    log.prefix { $0.credential != .secondaryAuthToken }.allSatisfy {
+                        $0.credential == .primaryAuthToken
+                    },
                     "\(log)")
                 let now = try #require(rig.running.numberd.twilioCredentials)
                 #expect(now == (try TwilioCredentials.authToken(accountSid: original.accountSid, authToken: secondary)))
@@ -209,7 +211,7 @@ extension HangUpSignalTests {
                 let original = try #require(rig.running.numberd.twilioCredentials)
                 let secondary = rig.engine.createSecondaryAuthToken()
                 try rig.writeToken(secondary)
-                rig.engine.addFault(try FaultRule.parse("fetchAccount:503-before"))
+                rig.engine.addFault(try FaultRule.parse("listNumbers:503-before"))
                 #expect(await rig.running.numberd.reloadTwilioCredentials() == .unreachable)
                 #expect(rig.running.numberd.twilioCredentials == original)
                 #expect(rig.reloadLines(.error).last?.message.contains("could not be checked") == true)

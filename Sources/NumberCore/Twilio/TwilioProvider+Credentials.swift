@@ -14,7 +14,7 @@ extension TwilioProvider {
         transport.credentials.current
     }
 
-    /// Checks `candidate` with one cheap authenticated request (`GET /2010-04-01/Accounts/{AccountSid}.json`) and,
+    /// Checks `candidate` with one cheap authenticated request (a one-entry page of the account's numbers) and,
     /// only if Twilio accepts it, makes every later request send it; requests already sent (and their retries) keep
     /// the credentials they started with. Throws, keeping the old credentials: `.authentication` when Twilio refuses
     /// the candidate (401/20003), `.unavailable` when Twilio cannot be reached, `.invalidArgument` for a candidate of
@@ -35,18 +35,19 @@ extension TwilioProvider {
         return .rotated
     }
 
-    /// `GET /2010-04-01/Accounts/{AccountSid}.json` with `candidate`: returns when Twilio answers it with the account.
+    /// `GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json?PageSize=1` with `candidate`: returns when
+    /// Twilio answers it with a page of the account's numbers. Not the Accounts resource itself
+    /// (`/Accounts/{AccountSid}.json`), which a Standard API key — the kind Twilio's console makes by default, and
+    /// numberd needs no other — may not read: a valid key was refused as if it were wrong, and never taken.
     func checkCredentials(_ candidate: TwilioCredentials) async throws(ProviderError) {
         let operation = "check new credentials"
+        let url = Self.withQuery(
+            "\(configuration.endpoints.api)/2010-04-01/Accounts/\(candidate.accountSid)/IncomingPhoneNumbers.json",
+            [("PageSize", "1")])
         let answer = try await transport.perform(
-            TwilioTransport.Call(
-                method: .get,
-                url: "\(configuration.endpoints.api)/2010-04-01/Accounts/\(candidate.accountSid).json",
-                form: nil, operation: operation, credentials: candidate))
-        guard let account = TwilioResources.decode(TwilioResources.Account.self, from: answer.response.body),
-            account.sid == candidate.accountSid
-        else {
-            throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected account")
+            TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation, credentials: candidate))
+        guard TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body) != nil else {
+            throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected page")
         }
     }
 }

@@ -72,11 +72,6 @@ enum TwilioResources {
         }
     }
 
-    /// The Account resource (`GET /2010-04-01/Accounts/{AccountSid}.json`): only its SID is read.
-    struct Account: Decodable {
-        let sid: String
-    }
-
     /// The error body: `{"code": 21422, "message": "…", "more_info": "…", "status": 400}`.
     struct ErrorBody: Decodable {
         let code: Int?

@@ -12,6 +12,10 @@ public struct SimulatorCredentials: Sendable, Equatable {
     public var secondaryAuthToken: String?
     /// API keys: SID (`SK` + 32 hex) → secret.
     public var apiKeys: [String: String]
+    /// The API keys of type Main (full access). Every other is a Standard key, the kind Twilio's console makes by
+    /// default: it may use every resource but the Accounts resource itself (`/Accounts/{AccountSid}.json`) and Keys,
+    /// which answer it 401 / 20003 here.
+    public var mainApiKeys: Set<String> = []
 
     /// Creates credentials from their parts.
     public init(accountSid: String, authToken: String, apiKeys: [String: String] = [:]) {

@@ -29,6 +29,11 @@ public enum Router {
         guard let (username, password) = basicCredentials(request.header("Authorization")),
             let credential = credentials.credential(username: username, password: password)
         else { throw .authenticate }
+        // A Standard API key may not read the Accounts resource (Twilio's docs, "API keys": "access to all Twilio API
+        // resources, except for Accounts (/Accounts) or Keys").
+        if case .account = route, case .apiKey(let sid) = credential, !credentials.mainApiKeys.contains(sid) {
+            throw .authenticate
+        }
         guard let account = route.pathAccount, account != credentials.accountSid else { return credential }
         // An API key SID in the path is a 404 (twilio-api.md §1.2); another account is a 401.
         if account.hasPrefix("SK") { throw .notFound(request.path) }

@@ -34,6 +34,25 @@ import Testing
         #expect(h.send("GET", "/v1/Trunks", authorization: RouterHarness.basic(sid, secret + "x")).status == 401)
     }
 
+    /// Twilio's docs ("API keys"): a Standard key has "access to all Twilio API resources, except for Accounts
+    /// (/Accounts) or Keys"; a Main key has them all.
+    @Test func standardApiKeysMayNotReadTheAccount() throws {
+        let (sid, secret) = try #require(SimulatorConfiguration.defaults.credentials.apiKeys.first)
+        var standard = RouterHarness()
+        let account = "\(standard.api).json"
+        let refused = standard.send("GET", account, authorization: RouterHarness.basic(sid, secret))
+        #expect(refused.status == 401 && refused.code == 20003)
+        let numbers = standard.send(
+            "GET", "\(standard.api)/IncomingPhoneNumbers.json?PageSize=1",
+            authorization: RouterHarness.basic(sid, secret))
+        #expect(numbers.status == 200, "every other resource")
+        #expect(standard.send("GET", account).status == 200, "the auth token reads it")
+        var configuration = SimulatorConfiguration.defaults
+        configuration.credentials.mainApiKeys = [sid]
+        var main = RouterHarness(configuration: configuration)
+        #expect(main.send("GET", account, authorization: RouterHarness.basic(sid, secret)).status == 200)
+    }
+
     @Test func pathAccountMustBeTheAuthenticatedOne() throws {
         var h = RouterHarness()
         let other = "AC" + String(repeating: "0", count: 32)
