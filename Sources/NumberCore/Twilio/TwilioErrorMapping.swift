@@ -77,6 +77,13 @@ enum TwilioErrorMapping {
         guard let code, code >= twilioCodeMin else {
             return notTwilios(status: status, body: body, operation: operation)
         }
+        // A method the resource does not take (Twilio's own 405 / 20004) is the adapter's request, never the customer's.
+        if status == 405 {
+            return ProviderError(
+                .misconfigured, providerCode: code,
+                message: "\(operation): HTTP 405: \(detail) (Twilio error \(code): the adapter sent a method this "
+                    + "resource does not take; check the Twilio base URL and any proxy in front of it)")
+        }
         return ProviderError(.invalidArgument, providerCode: code, message: "\(operation): HTTP \(status): \(detail)")
     }
 

@@ -174,7 +174,9 @@ extension Router {
     static func updateIncoming(
         _ request: SimulatorRequest, sid: String, state: inout SimulatorState, context: RouterContext
     ) throws(TwilioError) -> RouteResult {
-        guard var record = state.owned[sid] else { throw .notFound(request.path) }
+        guard var record = state.owned[sid], !state.isHidden(sid, at: context.now) else {
+            throw .notFound(request.path)
+        }
         let params = request.formParameters
         if let target = params["AccountSid"], target != context.configuration.credentials.accountSid {
             throw TwilioError(

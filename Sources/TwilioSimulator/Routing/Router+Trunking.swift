@@ -149,7 +149,9 @@ extension Router {
         guard state.trunks[trunkSid] != nil else { throw .notFound(request.path) }
         switch (route, endpoint) {
         case (_, .listTrunkNumbers):
-            let onTrunk = state.ownedInOrder.filter { $0.trunkSid == trunkSid }
+            let onTrunk = state.ownedInOrder.filter {
+                $0.trunkSid == trunkSid && !state.isHidden($0.sid, at: context.now)
+            }
             let window = try PageWindow(
                 onTrunk, sid: \.sid, sequence: { state.numberSequence[$0] }, params: request.queryParameters,
                 limits: context.configuration.limits)
@@ -167,7 +169,9 @@ extension Router {
             guard Parameters.isSid(pn, prefix: "PN") else {
                 throw .invalidParameter("PhoneNumberSid", "'\(pn)' is not a PN SID")
             }
-            guard var record = state.owned[pn] else { throw .notFound(request.path + "/" + pn) }
+            guard var record = state.owned[pn], !state.isHidden(pn, at: context.now) else {
+                throw .notFound(request.path + "/" + pn)
+            }
             // Associating moves the number from any other trunk and clears a voice application (idempotent).
             record.fields["trunk_sid"] = trunkSid
             record.fields["voice_application_sid"] = nil
@@ -175,10 +179,14 @@ extension Router {
             state.updateOwned(record)
             return wrote(.json(201, trunkNumberJSON(record, account: account, context: context)))
         case (.trunkNumber(_, let pn), .fetchTrunkNumber):
-            guard let record = state.owned[pn], record.trunkSid == trunkSid else { throw .notFound(request.path) }
+            guard let record = state.owned[pn], record.trunkSid == trunkSid, !state.isHidden(pn, at: context.now) else {
+                throw .notFound(request.path)
+            }
             return read(.json(200, trunkNumberJSON(record, account: account, context: context)))
         case (.trunkNumber(_, let pn), _):
-            guard var record = state.owned[pn], record.trunkSid == trunkSid else { throw .notFound(request.path) }
+            guard var record = state.owned[pn], record.trunkSid == trunkSid, !state.isHidden(pn, at: context.now) else {
+                throw .notFound(request.path)
+            }
             record.fields["trunk_sid"] = nil
             record.dateUpdated = context.now
             state.updateOwned(record)

@@ -242,4 +242,31 @@ struct SagaOverTwilioTests {
             #expect(service.durableState().checkInvariants().isEmpty)
         }
     }
+
+    /// Right after a purchase Twilio can answer 404 for the number it sold (§8.6): a trunk change then was refused
+    /// NOT_FOUND, as if the customer's own number did not exist.
+    @Test("a trunk change Twilio answers 404 just after the purchase: UNAVAILABLE to retry, which then works")
+    func trunkChangeOfANumberNotShownYet() async throws {
+        try await withServiceOverTwilio { twilio, service, clock, _ in
+            let account = try await Self.account(service)
+            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            let phone = try await Self.searched(service, for: account)
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: Self.lag)))
+            let number = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US")
+            ).numbers[0]
+            let error = await numberError {
+                _ = try await service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+            }
+            #expect(
+                error?.code == .unavailable && error?.reason == .providerUnavailable, "\(String(describing: error))")
+            #expect(error?.message.contains("retry shortly") == true)
+            #expect(try service.number(accountId: account.id, numberId: number.id).number.trunkId == nil)
+            clock.advance(by: Double(Self.lag) / 1_000 + 1)
+            let moved = try await service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+            #expect(moved.number.trunkId == trunk.id)
+            #expect(twilio.engine.ownedNumbers.first?.trunkSid == trunk.providerTrunkSid)
+            #expect(service.durableState().checkInvariants().isEmpty)
+        }
+    }
 }

@@ -80,6 +80,11 @@ struct TwilioErrorMappingTests {
         let twilio = TwilioResources.decode(
             TwilioResources.ErrorBody.self, from: Array(#"{"code": 21421, "message": "bad number"}"#.utf8))
         #expect(TwilioErrorMapping.clientError(status: 400, body: twilio, operation: "op").kind == .invalidArgument)
+        // Twilio's own 405 (20004, as the simulator answers it) is the adapter's method, not the customer's input.
+        let methodNotAllowed = TwilioResources.decode(
+            TwilioResources.ErrorBody.self, from: Array(#"{"code": 20004, "message": "Method not allowed"}"#.utf8))
+        let error = TwilioErrorMapping.clientError(status: 405, body: methodNotAllowed, operation: "op")
+        #expect(error.kind == .misconfigured && error.providerCode == 20004)
     }
 
     /// Only Twilio's own 404 (its 20404 body) says a resource does not exist: a release takes it as done. A proxy's or

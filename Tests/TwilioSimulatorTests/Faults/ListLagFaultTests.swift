@@ -68,6 +68,39 @@ import Testing
         #expect(engine.ownedNumbers.map(\.number.phoneNumber) == [numbers[1]])
     }
 
+    /// The number out of sight is out of sight everywhere: its update (`TrunkSid`, as numberd routes it) and every
+    /// Trunking route answer 404/20404 as its fetch does, and the trunk's list does not show it.
+    @Test func aHiddenNumberCannotBeUpdatedOrAssociatedEither() throws {
+        let engine = try engine()
+        let trunk = send(engine, "POST", "/v1/Trunks", form: [("FriendlyName", "main")])
+        let trunkSid = try #require(trunk.json["sid"] as? String)
+        let number = try #require(engine.availableNumbers(country: "US", type: .local, limit: 1).first?.phoneNumber)
+        engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: 1_000), times: 1))
+        let bought = send(
+            engine, "POST", api(engine) + "/IncomingPhoneNumbers.json",
+            form: [("PhoneNumber", number), ("TrunkSid", trunkSid)])
+        #expect(bought.status == 201)
+        let sid = try #require(bought.json["sid"] as? String)
+        let update = send(
+            engine, "POST", api(engine) + "/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunkSid)])
+        #expect(update.status == 404 && update.json["code"] as? Int == 20404)
+        let onTrunk = { () -> [String] in
+            let list = self.send(engine, "GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers").json
+            return (list["phone_numbers"] as? [[String: Any]] ?? []).compactMap { $0["sid"] as? String }
+        }
+        #expect(onTrunk().isEmpty)
+        #expect(send(engine, "GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 404)
+        #expect(send(engine, "DELETE", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 404)
+        let associate = send(engine, "POST", "/v1/Trunks/\(trunkSid)/PhoneNumbers", form: [("PhoneNumberSid", sid)])
+        #expect(associate.status == 404)
+        clock.advance(by: 1)
+        #expect(onTrunk() == [sid])
+        #expect(send(engine, "GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 200)
+        #expect(
+            send(engine, "POST", api(engine) + "/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunkSid)])
+                .status == 200)
+    }
+
     @Test func theLagGoesWithAnotherFaultAndIsParsed() throws {
         var injector = FaultInjector(seed: 1)
         injector.add(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: 500)))

@@ -26,7 +26,8 @@ import Testing
         #expect(reply.json["auth_token"] == nil)
         #expect(h.send("GET", "/2010-04-01/Accounts/AC\(String(repeating: "0", count: 32)).json").code == 20003)
         let (keySid, secret) = try #require(h.configuration.credentials.apiKeys.first)
-        #expect(h.send("GET", "\(h.api).json", authorization: RouterHarness.basic(keySid, secret)).status == 200)
+        // The simulator's key is a Standard one, which may not read the Accounts resource (RouterAuthTests).
+        #expect(h.send("GET", "\(h.api).json", authorization: RouterHarness.basic(keySid, secret)).status == 401)
         #expect(h.send("GET", "/2010-04-01/Accounts/\(keySid).json").code == 20404)
         #expect(h.send("GET", "\(h.api).json", authorization: RouterHarness.basic(h.account, "nope")).code == 20003)
         #expect(h.send("POST", "\(h.api).json").status == 405)
