@@ -32,6 +32,11 @@ public enum FaultKind: Sendable, Equatable {
     /// answer right after a purchase (twilio-api.md §8.6). Like a latency it lets the request, and later rules, go
     /// on; on requests that create no number it does nothing.
     case listLag(milliseconds: Int)
+    /// Another Twilio account buys the number the purchase asks for (its `PhoneNumber`) just before it: the purchase
+    /// answers 400/21422 and the number is gone from searches for good (``SimulatorState/sellElsewhere(_:)``) — the
+    /// race between a search and a purchase that Twilio warns of (twilio-api.md §8.1). On other requests it does
+    /// nothing but route them.
+    case soldElsewhere
 
     /// True for a latency, which delays the request but lets it (and later rules) proceed.
     public var isDelayOnly: Bool {

@@ -15,7 +15,8 @@ extension FaultRule {
         ENDPOINT:KIND[:ARG][:PROBABILITY][:TIMES]  ENDPOINT = an Endpoint name (buyNumber, searchNumbers, ...) or any; \
         KIND = latency:MS | error:CODE:STATUS | 429 (no Retry-After, as Twilio) | 429-after:RETRY_AFTER_S | 500-before | 503-before | 500-after | 503-after \
         | 503-retry-after:RETRY_AFTER_S | reset | stall:MS | lost | stall-after:MS | garbled | oversized:BYTES \
-        | lag:MS (a number bought is missing from lists and fetches, and its DELETE is 404, for MS); \
+        | lag:MS (a number bought is missing from lists and fetches, and its DELETE is 404, for MS) \
+        | taken (another account buys the number first: 400/21422, and it is gone from searches); \
         PROBABILITY 0...1 (default 1), TIMES = max firings (default unlimited)
         """
 
@@ -64,6 +65,7 @@ extension FaultRule {
         case "garbled": kind = .malformedBodyAfterActing
         case "oversized": kind = .oversizedBodyAfterActing(bytes: try argument("BYTES"))
         case "lag": kind = .listLag(milliseconds: try argument("MS"))
+        case "taken": kind = .soldElsewhere
         default: throw fail("unknown kind '\(parts[1])'")
         }
         if rest.first == "" { rest.removeFirst() }

@@ -30,9 +30,15 @@ extension SimulatorEngine {
         withState { $0.releaseCounts[phoneNumber, default: 0] }
     }
 
-    /// True when the number is in inventory and not owned.
+    /// True when the number is in inventory and not owned (here or by another account).
     public func isAvailable(_ phoneNumber: String) -> Bool {
         withState { $0.isAvailable(phoneNumber) }
+    }
+
+    /// Another Twilio account buys `phoneNumber` (not one this account owns): searches stop offering it and a
+    /// purchase of it answers 400/21422 — the race between a search and a purchase (twilio-api.md §8.1).
+    public func sellElsewhere(_ phoneNumber: String) {
+        withState { $0.sellElsewhere(phoneNumber) }
     }
 
     /// The first `limit` unowned numbers of a country and type, in search order (what an unfiltered search shows).

@@ -177,6 +177,13 @@ public final class SimulatorEngine: Sendable {
             }
             switch plan.fault {
             case nil, .latency, .listLag: action = .respond(route())
+            case .soldElsewhere:
+                if let raw = request.formParameters["PhoneNumber"],
+                    let phoneNumber = try? Router.normalizedNumber(raw)
+                {
+                    state.sellElsewhere(phoneNumber)
+                }
+                action = .respond(route())
             case .error(let error), .serverErrorBeforeActing(let error): action = .respond(.twilioError(error))
             case .tooManyRequests(let seconds):
                 let headers = seconds.map { ["Retry-After": String($0)] } ?? [:]

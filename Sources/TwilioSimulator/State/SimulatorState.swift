@@ -7,6 +7,10 @@ public struct SimulatorState: Sendable {
     public let inventory: VirtualInventory
     /// E.164 numbers currently owned (absent from search).
     public private(set) var sold: Set<String> = []
+    /// E.164 numbers another Twilio account bought (``sellElsewhere(_:)``): gone from search, and a purchase of one
+    /// answers 400/21422, as Twilio does for a number bought between a search and a purchase (twilio-api.md §8.1). In
+    /// memory only, like `hiddenUntil`: another account's numbers are not this account's state.
+    public private(set) var soldElsewhere: Set<String> = []
     /// Owned numbers by PN SID.
     public private(set) var owned: [String: IncomingNumber] = [:]
     /// The PN SID of each owned number by E.164 (so a purchase finds a number already owned without a scan).
@@ -50,9 +54,16 @@ public struct SimulatorState: Sendable {
         inventory.lookup(phoneNumber)
     }
 
-    /// True when the number is in inventory and not owned.
+    /// True when the number is in inventory and not owned, here or by another account.
     public func isAvailable(_ phoneNumber: String) -> Bool {
-        !sold.contains(phoneNumber) && inventory.lookup(phoneNumber) != nil
+        !sold.contains(phoneNumber) && !soldElsewhere.contains(phoneNumber) && inventory.lookup(phoneNumber) != nil
+    }
+
+    /// Another Twilio account buys `phoneNumber` (nothing happens to one this account owns): searches stop offering
+    /// it and a purchase of it answers 400/21422.
+    mutating func sellElsewhere(_ phoneNumber: String) {
+        guard !sold.contains(phoneNumber), inventory.lookup(phoneNumber) != nil else { return }
+        soldElsewhere.insert(phoneNumber)
     }
 
     /// Up to `limit` unowned numbers of `areas` passing `accept`, in search order, examining at most `scanMax`
@@ -65,7 +76,9 @@ public struct SimulatorState: Sendable {
         guard limit > 0 else { return found }
         var seen = Set<String>()
         inventory.enumerate(areas: areas, pattern: pattern, scanMax: scanMax) { number in
-            if !sold.contains(number.phoneNumber) && accept(number) && seen.insert(number.phoneNumber).inserted {
+            if !sold.contains(number.phoneNumber) && !soldElsewhere.contains(number.phoneNumber) && accept(number)
+                && seen.insert(number.phoneNumber).inserted
+            {
                 found.append(number)
             }
             return found.count < limit

@@ -269,4 +269,32 @@ struct SagaOverTwilioTests {
             #expect(service.durableState().checkInvariants().isEmpty)
         }
     }
+
+    /// A number another Twilio account bought between the customer's search and the purchase (§8.1): the simulator
+    /// used to keep it for sale, so numberd's handling of the race was never seen as Twilio plays it.
+    @Test("a number bought elsewhere since the search: NUMBER_UNAVAILABLE, nothing held or charged, gone from searches")
+    func numberBoughtElsewhereSinceTheSearch() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            let phone = try await Self.searched(service, for: account)
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .soldElsewhere, times: 1))
+            let error = await numberError {
+                _ = try await service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US", idempotencyKey: "k"))
+            }
+            #expect(error?.reason == .numberUnavailable, "\(String(describing: error))")
+            #expect(twilio.requests(.buyNumber).map(\.status) == [400])
+            let state = service.durableState()
+            #expect(state.intents.isEmpty && state.numbers.isEmpty && state.checkInvariants().isEmpty)
+            #expect(try service.balance(accountId: account.id).balance == 10_000)
+            #expect(twilio.engine.ownedNumbers.isEmpty)
+            let found = try await service.search(
+                ProviderSearchQuery(country: "US", areaCode: "415", limit: 20), accountId: account.id)
+            #expect(!found.numbers.contains { $0.number.phoneNumber == phone })
+            let other = try #require(found.numbers.first).number.phoneNumber
+            let bought = try await service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [other], country: "US", idempotencyKey: "k2"))
+            #expect(bought.numbers.count == 1)
+        }
+    }
 }

@@ -39,7 +39,7 @@ import Testing
         #expect(json["trunk_sid"] is NSNull)
     }
 
-    @Test func secondBuyerOfSameNumberGets21422() throws {
+    @Test func theSameAccountBuyingItsNumberAgainGets201AsAnUpdate() throws {
         var h = RouterHarness()
         let number = try #require(h.search("CA", "Local").first?["phone_number"] as? String)
         #expect(h.buy(number).status == 201)
@@ -48,6 +48,23 @@ import Testing
         #expect(h.state.purchaseCounts[number] == 1)
         #expect(h.state.repeatPurchaseCounts[number] == 1)
         #expect(h.state.owned.count == 1)
+    }
+
+    /// Twilio: "A number returned by AvailablePhoneNumbers can be bought by someone else before your POST → 400/21422"
+    /// (twilio-api.md §8.1). The number is then gone for good: no search offers it again.
+    @Test func aNumberAnotherAccountBoughtGets21422AndLeavesTheSearch() throws {
+        var h = RouterHarness()
+        let listed = h.search("CA", "Local").compactMap { $0["phone_number"] as? String }
+        let number = try #require(listed.first)
+        h.state.sellElsewhere(number)
+        let reply = h.buy(number)
+        #expect(reply.status == 400 && reply.code == 21422)
+        #expect(!h.search("CA", "Local").contains { $0["phone_number"] as? String == number })
+        #expect(h.state.owned.isEmpty && !h.state.isAvailable(number))
+        #expect(h.buy(listed[1]).status == 201, "the others are still for sale")
+        // One the account owns is not taken from it.
+        h.state.sellElsewhere(listed[1])
+        #expect(h.state.owned.count == 1 && !h.state.soldElsewhere.contains(listed[1]))
     }
 
     @Test(arguments: [
