@@ -274,7 +274,7 @@ public struct SearchNumbersRequest: Codable, Sendable, Hashable {
     public var country: String
     /// default LOCAL
     public var type: NumberType
-    /// seed: area_code
+    /// seed: area_code; US and CA numbers only, 3 digits (elsewhere: contains, e.g. +4420)
     public var areaCode: String
     /// seed: contains; 2+ digits/letters (keypad), '*' (one digit) only at either end
     public var contains: String

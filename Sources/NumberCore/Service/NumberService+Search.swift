@@ -86,6 +86,10 @@ extension NumberService {
         return try config.pricing.quote(await providerPrice(country: country, type: type))
     }
 
+    /// The countries whose numbers a search can narrow by area code: the North American Numbering Plan's that Twilio
+    /// takes an `AreaCode` for.
+    static let areaCodeCountries: Set<String> = ["US", "CA"]
+
     private func validated(_ query: ProviderSearchQuery) throws(NumberError) -> ProviderSearchQuery {
         let limits = config.limits
         var query = query
@@ -95,8 +99,17 @@ extension NumberService {
             throw .limit("limit", max: limits.searchResultsMax, "limit is larger than \(limits.searchResultsMax)")
         }
         if let areaCode = query.areaCode, !areaCode.isEmpty {
-            guard (1...6).contains(areaCode.count), areaCode.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) })
-            else { throw .invalid("areaCode", "area code must be 1 to 6 digits") }
+            // Twilio's `AreaCode` applies to US and Canadian numbers only (twilio-api.md §3.3): sent for another
+            // country it would be ignored or refused, not a narrower search.
+            guard Self.areaCodeCountries.contains(query.country) else {
+                throw .invalid(
+                    "areaCode",
+                    "area codes apply to US and CA numbers; for \(query.country) give the number's start in contains "
+                        + "(its country code first, e.g. +4420 for London)")
+            }
+            guard areaCode.count == 3, areaCode.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) else {
+                throw .invalid("areaCode", "an area code is 3 digits")
+            }
         } else {
             query.areaCode = nil
         }

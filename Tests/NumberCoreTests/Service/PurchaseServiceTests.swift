@@ -42,7 +42,10 @@ struct PurchaseServiceTests {
             ProviderSearchQuery(country: "US", limit: 101), ProviderSearchQuery(country: "US", areaCode: "41a"),
             ProviderSearchQuery(country: "US", contains: "55%"),
             ProviderSearchQuery(country: "US", contains: String(repeating: "5", count: 17)),
-            ProviderSearchQuery(country: "US", areaCode: "4155551"),
+            ProviderSearchQuery(country: "US", areaCode: "4155"), ProviderSearchQuery(country: "US", areaCode: "41"),
+            ProviderSearchQuery(country: "US", areaCode: "41a"),
+            // Twilio's AreaCode is for US and Canadian numbers only: elsewhere it would not narrow the search.
+            ProviderSearchQuery(country: "GB", areaCode: "207"),
             ProviderSearchQuery(country: "US", region: String(repeating: "x", count: 65)),
             ProviderSearchQuery(country: "US", locality: String(repeating: "x", count: 65)),
             ProviderSearchQuery(country: "US", postalCode: String(repeating: "x", count: 65)),
@@ -58,10 +61,10 @@ struct PurchaseServiceTests {
         for pattern in ["FLOWERS", "55", "**555", "555**"] {
             _ = try await h.service.search(ProviderSearchQuery(country: "US", contains: pattern, limit: 100))
         }
-        // The accepted side of each length limit: 6 digits for the area code, 16 characters for `contains`, 64
-        // Unicode scalars for the text fields (one more of each is refused above).
+        // The accepted side of each length limit: 3 digits for the area code (in the US and Canada), 16 characters for
+        // `contains`, 64 Unicode scalars for the text fields (one more of each is refused above).
         let atLimit: [ProviderSearchQuery] = [
-            ProviderSearchQuery(country: "US", areaCode: "415555"),
+            ProviderSearchQuery(country: "US", areaCode: "415"),
             ProviderSearchQuery(country: "US", contains: String(repeating: "5", count: 16)),
             ProviderSearchQuery(country: "US", region: String(repeating: "x", count: 64)),
             ProviderSearchQuery(country: "US", locality: String(repeating: "x", count: 64)),
