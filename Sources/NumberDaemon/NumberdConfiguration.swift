@@ -530,12 +530,14 @@ public struct NumberdConfiguration: Sendable {
         var bundles: [String: String] = [:]
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return bundles }
         let usage =
-            "twilio-bundles takes COUNTRY=BUNDLE_SID entries separated by commas, like GB=BU" + "0123456789abcdef"
-            + "0123456789abcdef"
+            "twilio-bundles takes COUNTRY=BUNDLE_SID or COUNTRY/TYPE=BUNDLE_SID entries (TYPE local, mobile or "
+            + "toll_free) separated by commas, like GB=BU" + "0123456789abcdef" + "0123456789abcdef"
         for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
             let entry = entry.trimmingCharacters(in: .whitespacesAndNewlines)
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2 else { throw ConfigurationError("\(usage): '\(entry)' is not COUNTRY=SID") }
+            guard parts.count == 2 else {
+                throw ConfigurationError("\(usage): '\(entry)' is not COUNTRY=SID or COUNTRY/TYPE=SID")
+            }
             let (key, sid) = (parts[0], parts[1])
             // COUNTRY or COUNTRY/TYPE: Twilio approves a Bundle for one number type of one country; a country's own
             // entry serves its types without one.

@@ -119,9 +119,10 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("twilio-bundles"),
         help: """
-            COUNTRY=BUNDLE_SID (BU + 32 hex): the regulatory Bundle approved in Twilio's console to send with \
-            purchases of that country's numbers (Twilio refuses most non-US/CA numbers without one); repeatable, or \
-            comma-separated (default: none).
+            COUNTRY=BUNDLE_SID or COUNTRY/TYPE=BUNDLE_SID (BU + 32 hex; TYPE local, mobile or toll_free): the \
+            regulatory Bundle approved in Twilio's console to send with purchases of that country's numbers, or of \
+            that type only (a type's own entry wins over its country's; Twilio refuses most non-US/CA numbers \
+            without one); repeatable, or comma-separated (default: none).
             """)
     var twilioBundles: [String] = []
     @Option(
@@ -235,7 +236,7 @@ struct Verify: AsyncParsableCommand {
         discussion: """
             Checks under the limits numberd opens the directory with: give it the same --snapshot-bytes-max (or \
             NUMBERD_SNAPSHOT_BYTES_MAX, or the same --config file) as the service, or a snapshot the service cannot \
-            read passes here. Exit 0 sound, 1 problems found, 2 no store.
+            read passes here. Exit 0 sound, 1 problems found, 2 no store, 64 a setting refused.
             """)
 
     @OptionGroup var storage: StorageOptions
@@ -291,7 +292,7 @@ struct Restore: AsyncParsableCommand {
             runs on the data directory, when the backup does not verify, or when its provider.json names another \
             Twilio account than the data directory's. The replaced store is kept as store.replaced-<time>. Twilio is \
             ahead of any backup: after the start, the provider audit lists the numbers to settle. Exit 0 restored, \
-            1 refused or failed.
+            1 refused or failed, 64 a setting refused.
             """)
 
     @Argument(help: "The backup folder (backup-<time>, holding store/).") var backup: String

@@ -31,7 +31,8 @@ struct Transactions: AsyncParsableCommand {
             finishing a request whose asker was not recorded); - for transactions posted before numberd recorded it.
             """)
     @OptionGroup var global: GlobalOptions
-    @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+    @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
+    var pageSize: Int32 = 0
     @Option(name: .customLong("page-token")) var pageToken: String?
 
     func run() async throws {
@@ -263,7 +264,8 @@ struct Accounts: AsyncParsableCommand {
     struct ListAccounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "numbers accounts list")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+        @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
+        var pageSize: Int32 = 0
         @Option(name: .customLong("page-token")) var pageToken: String?
 
         func run() async throws {
@@ -329,7 +331,8 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list", abstract: "numbers keys list [--account ACC_…] (without --account: the admin keys)")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+        @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
+        var pageSize: Int32 = 0
         @Option(name: .customLong("page-token")) var pageToken: String?
 
         func run() async throws {

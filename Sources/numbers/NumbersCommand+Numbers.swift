@@ -190,7 +190,8 @@ struct List: AsyncParsableCommand {
             """)
     var status: StatusFilter?
     @Option(help: "Only numbers on this trunk.") var trunk: String?
-    @Option(name: .customLong("page-size")) var pageSize: Int32 = 0
+    @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
+    var pageSize: Int32 = 0
     @Option(name: .customLong("page-token")) var pageToken: String?
 
     func run() async throws {

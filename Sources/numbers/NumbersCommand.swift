@@ -20,8 +20,10 @@ struct NumbersCommand: AsyncParsableCommand {
             /proc) and in the shell history.
             Exit codes: 0 ok, 1 other error (a declined question among them; a response too large for the CLI, \
             the call carried out), 3 invalid argument, 4 not found, 5 failed precondition (e.g. insufficient \
-            balance), 6 unauthenticated or permission denied, 7 unavailable or timed out, 8 rate limited or over a \
-            limit (nothing done), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM).
+            balance), 6 unauthenticated or permission denied, 7 unavailable or timed out (or no CA file), 8 rate \
+            limited, over a limit or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's \
+            provider setup is wrong (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 64 usage, \
+            130 interrupted (Ctrl-C; 143 for SIGTERM).
             Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
             with the --idempotency-key to rerun `buy` or `funds add` safely; a second one exits at once.
             """,

@@ -135,7 +135,7 @@ public struct NumbersClientConfiguration: Sendable {
 extension NumbersClientConfiguration {
     /// The local default server as `numberd` with no flags sets it up: `127.0.0.1:7443`, trusting
     /// `<data-dir>/tls/ca.pem`, with the admin key from `<data-dir>/admin.key` when it is readable (the data
-    /// directory is `$NUMBERD_DATA_DIR`, else `~/.local/share/numberd`).
+    /// directory is `$NUMBERD_DATA_DIR`, else `$XDG_DATA_HOME/numberd`, else `~/.local/share/numberd`).
     ///
     /// The key is for that server only: a configuration pointed at another `host` or `trustRoots` must set `apiKey`
     /// itself (``localAdminKey(host:caPath:environment:)`` says when the local key may go there).

@@ -25,7 +25,8 @@ public struct NumberServerConfiguration: Sendable {
         /// local sidecar), and numberd listens only on loopback by default. Default 1000: a tenth of
         /// `connectionsMax`, far above what a client host needs (the client library opens 1 connection per client,
         /// `connectionPoolSize` more), while an attacker needs ten addresses to fill the server. Raise it when many
-        /// clients reach numberd through one address (a NAT or a TCP proxy). IPv6 addresses count one by one.
+        /// clients reach numberd through one address (a NAT or a TCP proxy). An IPv6 client counts by its /64 network,
+        /// which one host picks its addresses from at will (``NumberServer/limitedAddress(_:exemptingLoopback:)``).
         public var connectionsPerAddressMax: Int
         /// SETTINGS this server advertises: message size (4 MiB), concurrent calls (100), header size (16 KiB),
         /// idle timeout (300 s).

@@ -13,7 +13,10 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "CA certificate PEM (env NUMBERS_CA; default the local data directory's).") var ca: String?
     @Option(
         name: .customLong("data-dir"),
-        help: "numberd's data directory for the defaults above (default $NUMBERD_DATA_DIR or ~/.local/share/numberd).")
+        help: """
+            numberd's data directory for the defaults above (default $NUMBERD_DATA_DIR, else $XDG_DATA_HOME/numberd, \
+            else ~/.local/share/numberd).
+            """)
     var dataDir: String?
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
