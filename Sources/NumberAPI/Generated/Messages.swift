@@ -276,9 +276,9 @@ public struct SearchNumbersRequest: Codable, Sendable, Hashable {
     public var type: NumberType
     /// seed: area_code; US and CA numbers only, 3 digits (elsewhere: contains, e.g. +4420)
     public var areaCode: String
-    /// seed: contains; 2+ digits/letters (keypad), '*' (one digit) only at either end
+    /// seed: contains; 2+ digits/letters (keypad), '*' (one digit) only at either end;
     public var contains: String
-    /// Field 6, `region`.
+    /// a leading '+' anchors it at the number's start, country code first (+4420)
     public var region: String
     /// Field 7, `locality`.
     public var locality: String
@@ -1471,9 +1471,9 @@ public struct CreateApiKeyResponse: Codable, Sendable, Hashable {
 
 /// `numbers.v1.ListApiKeysRequest`.
 public struct ListApiKeysRequest: Codable, Sendable, Hashable {
-    /// that account's keys; empty = the admin keys (admin only)
+    /// that account's keys (NOT_FOUND / ACCOUNT_NOT_FOUND if none such); empty = the
     public var accountId: String
-    /// default 50, max 500
+    /// admin keys (admin only)
     public var pageSize: Int32
     /// Field 3, `page_token`.
     public var pageToken: String
@@ -1518,7 +1518,7 @@ public struct ListApiKeysResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.RevokeApiKeyRequest`.
+/// The last admin key that works is not revoked: FAILED_PRECONDITION / LAST_ADMIN_KEY (create another admin key first).
 public struct RevokeApiKeyRequest: Codable, Sendable, Hashable {
     /// Field 1, `key_id`.
     public var keyId: String

@@ -175,19 +175,21 @@ extension NumberService {
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
             // could be deleted under the number. (Shown unchanged, the error stands: a retry of the change settles a
             // request that lands later.)
-            if (error as? ProviderError)?.kind == .notFound {
-                // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
-                // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
-                // that stays missing there shows in the provider audit).
-                throw NumberError(
-                    .unavailable, .providerUnavailable,
-                    "the provider does not show \(number.phoneNumber) yet (a number can take a moment to appear "
-                        + "after its purchase); retry shortly", details: ["phoneNumber": number.phoneNumber])
-            }
             guard Self.mayHaveHappened(error),
                 let shown = try? await provider.lookUp(phoneNumber: number.phoneNumber),
                 shown.sid == number.providerSid, shown.trunkSid == trunk?.providerTrunkSid
-            else { throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber) }
+            else {
+                // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
+                // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
+                // that stays missing there shows in the provider audit).
+                if (error as? ProviderError)?.kind == .notFound {
+                    throw NumberError(
+                        .unavailable, .providerUnavailable,
+                        "the provider does not show \(number.phoneNumber) yet (a number can take a moment to appear "
+                            + "after its purchase); retry shortly", details: ["phoneNumber": number.phoneNumber])
+                }
+                throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
+            }
         }
         do throws(NumberError) {
             return try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)

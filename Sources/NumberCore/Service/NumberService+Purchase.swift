@@ -88,11 +88,12 @@ extension NumberService {
         }
     }
 
-    /// What is checked before anything is held: the account (active), its currency, the trunk, the price (against the
-    /// caller's limits, if any), the numbers' availability here and the balance — all from numberd's own state and the
-    /// cached price, so a request any of them refuses costs no provider call —, then the listings at the provider, with
-    /// at most ``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` purchases of the account doing so at
-    /// once (the others wait their turn). `openIntent` checks again under the decision lock, which is what counts.
+    /// What is checked before anything is held: the account (active), its currency, the trunk, the numbers'
+    /// availability here and the number limit — from numberd's own state, so a request any of them refuses costs no
+    /// provider call —, then, with at most ``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` purchases
+    /// of the account past this point at once (the others wait their turn), the price (cached, or asked for) against
+    /// the caller's limits, the balance, and the listings at the provider. `openIntent` checks again under the decision
+    /// lock, which is what counts.
     private func prepare(
         _ request: PurchaseRequest
     ) async throws(NumberError) -> (listings: [String: AvailableNumber], quote: PricingPolicy.Quote) {
@@ -105,6 +106,28 @@ extension NumberService {
         if let trunkId = request.trunkId {
             _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
         }
+        let numbersMax = config.limits.numbersPerAccountMax
+        let releasing = self.releasing
+        // The numbers and the number limit first (no price needed: a total of 0 passes any balance).
+        try coordinator.read { state throws(NumberError) in
+            try state.requirePurchasable(
+                request.phoneNumbers, by: account, total: 0, numbersMax: numbersMax, releasing: releasing)
+        }
+        switch await purchaseChecks.take(account.id) {
+        case .taken: break
+        case .cancelled: throw Self.cancelledBeforeHold
+        case .queueFull(let perKey):
+            let limits = config.limits
+            throw NumberError(
+                .resourceExhausted, .purchasesBusy,
+                "too many purchases \(perKey ? "of this account" : "in all") wait to check their numbers at the "
+                    + "provider; retry when one has ended",
+                details: [
+                    "max": String(perKey ? limits.purchaseChecksWaitingPerAccountMax : limits.purchaseChecksWaitingMax)
+                ])
+        }
+        defer { purchaseChecks.give(account.id) }
+        // The price (a provider call when it is not cached), within the slot like the listings' calls below.
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
             throw .currencyMismatch(expected: account.currency, got: quote.currency)
@@ -113,23 +136,11 @@ extension NumberService {
         try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(request.phoneNumbers.count))
         guard !overflow else { throw .overflow("purchase total") }
-        let numbersMax = config.limits.numbersPerAccountMax
-        let releasing = self.releasing
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
                 request.phoneNumbers, by: state.requireAccount(account.id), total: total, numbersMax: numbersMax,
                 releasing: releasing)
         }
-        switch await purchaseChecks.take(account.id) {
-        case .taken: break
-        case .cancelled: throw Self.cancelledBeforeHold
-        case .queueFull:
-            throw NumberError(
-                .resourceExhausted, .purchasesBusy,
-                "too many purchases wait to check their numbers at the provider; retry when one has ended",
-                details: ["max": String(config.limits.purchaseChecksWaitingPerAccountMax)])
-        }
-        defer { purchaseChecks.give(account.id) }
         let (listings, searchedRecently) = try await checkListings(request)
         for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
         return (listings, quote)

@@ -109,13 +109,16 @@ enum Validation {
     /// for their keypad digits), with `*` (any one digit) only in runs at its start or its end, never between them
     /// — Twilio's `Contains` rule, checked here so a caller gets a clear error instead of the provider's refusal.
     static func searchPatternProblem(_ pattern: Substring) -> String? {
-        let scalars = Array(pattern.unicodeScalars)
+        // A leading `+` anchors the pattern at the number's start, its country code first (Twilio's `Contains`).
+        let anchored = pattern.hasPrefix("+")
+        let scalars = Array((anchored ? pattern.dropFirst() : pattern).unicodeScalars)
+        if anchored, scalars.first == "*" { return "+ anchors the pattern at the number's start: no * after it" }
         let leading = scalars.prefix { $0 == "*" }.count
         let trailing = leading == scalars.count ? 0 : scalars.reversed().prefix { $0 == "*" }.count
         let core = scalars[leading..<(scalars.count - trailing)]
         if core.contains("*") { return "* may stand only at the start or the end of the pattern, not between digits" }
         guard core.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
-            return "the pattern may hold only digits, letters and *"
+            return "the pattern may hold only digits, letters and *, and + at its start"
         }
         guard core.count >= 2 else { return "the pattern needs at least 2 digits or letters" }
         return nil

@@ -14,8 +14,8 @@ final class WaitingSlots: Sendable {
     enum Outcome: Equatable {
         /// The caller holds a slot: it must `give` it back.
         case taken
-        /// Too many wait already (for this key or in all): nothing taken.
-        case queueFull
+        /// Too many wait already — `waitingPerKeyMax` for this key when `perKey`, else `waitingMax` in all: nothing taken.
+        case queueFull(perKey: Bool)
         /// The caller's task was cancelled while it waited: nothing taken.
         case cancelled
     }
@@ -42,19 +42,26 @@ final class WaitingSlots: Sendable {
     let waitingPerKeyMax: Int
     let waitingMax: Int
     private let state = Mutex(State())
+    /// Runs between a waiter's count and its place in the queue (tests: a slot given back in that gap).
+    private let beforeQueueing: (@Sendable () -> Void)?
 
-    init(perKeyMax: Int, totalMax: Int, waitingPerKeyMax: Int, waitingMax: Int) {
+    init(
+        perKeyMax: Int, totalMax: Int, waitingPerKeyMax: Int, waitingMax: Int,
+        beforeQueueing: (@Sendable () -> Void)? = nil
+    ) {
         precondition(perKeyMax > 0 && totalMax > 0 && waitingPerKeyMax >= 0 && waitingMax >= 0)
         self.perKeyMax = perKeyMax
         self.totalMax = totalMax
         self.waitingPerKeyMax = waitingPerKeyMax
         self.waitingMax = waitingMax
+        self.beforeQueueing = beforeQueueing
     }
 
     /// Takes a slot for `key`, waiting for one if none is free.
     func take(_ key: String) async -> Outcome {
         enum Start {
-            case taken, queueFull
+            case taken
+            case queueFull(perKey: Bool)
             case wait(UInt64)
         }
         let start = state.withLock { state -> Start in
@@ -64,9 +71,8 @@ final class WaitingSlots: Sendable {
                 state.holdingTotal += 1
                 return .taken
             }
-            guard state.waiting[key, default: 0] < waitingPerKeyMax, state.waitingTotal < waitingMax else {
-                return .queueFull
-            }
+            guard state.waiting[key, default: 0] < waitingPerKeyMax else { return .queueFull(perKey: true) }
+            guard state.waitingTotal < waitingMax else { return .queueFull(perKey: false) }
             state.waiting[key, default: 0] += 1
             state.waitingTotal += 1
             defer { state.nextId += 1 }
@@ -75,20 +81,26 @@ final class WaitingSlots: Sendable {
         let id: UInt64
         switch start {
         case .taken: return .taken
-        case .queueFull: return .queueFull
+        case .queueFull(let perKey): return .queueFull(perKey: perKey)
         case .wait(let waiter): id = waiter
         }
+        beforeQueueing?()
         let taken = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let cancelled = state.withLock { state -> Bool in
+                let (cancelled, ready) = state.withLock { state -> (Bool, [CheckedContinuation<Bool, Never>]) in
                     if state.cancelledEarly.remove(id) != nil {
                         Self.leave(key, &state)
-                        return true
+                        return (true, [])
                     }
-                    state.queue.append(Waiter(id: id, key: key, continuation: continuation))
-                    return false
+                    // In arrival (id) order, though another waiter counted later may have got here first.
+                    let index = state.queue.lastIndex { $0.id < id }.map { $0 + 1 } ?? 0
+                    state.queue.insert(Waiter(id: id, key: key, continuation: continuation), at: index)
+                    // Slots given back between the count above and now found no one queued: hand them out now, or
+                    // this waiter (and every later one of its key) would sleep beside a free slot.
+                    return (false, dispatch(&state))
                 }
                 if cancelled { continuation.resume(returning: false) }
+                for waiter in ready { waiter.resume(returning: true) }
             }
         } onCancel: {
             let waiter = state.withLock { state -> Waiter? in
@@ -112,23 +124,29 @@ final class WaitingSlots: Sendable {
             let holding = state.holding[key, default: 1] - 1
             state.holding[key] = holding > 0 ? holding : nil
             state.holdingTotal -= 1
-            var ready: [CheckedContinuation<Bool, Never>] = []
-            var index = 0
-            while index < state.queue.count, state.holdingTotal < totalMax {
-                let waiter = state.queue[index]
-                guard state.holding[waiter.key, default: 0] < perKeyMax else {
-                    index += 1
-                    continue
-                }
-                state.queue.remove(at: index)
-                Self.leave(waiter.key, &state)
-                state.holding[waiter.key, default: 0] += 1
-                state.holdingTotal += 1
-                ready.append(waiter.continuation)
-            }
-            return ready
+            return dispatch(&state)
         }
         for continuation in ready { continuation.resume(returning: true) }
+    }
+
+    /// Hands free slots to queued waiters in order, each whose key is under its limit, while any is free in all; the
+    /// caller resumes what it returns, outside the lock.
+    private func dispatch(_ state: inout State) -> [CheckedContinuation<Bool, Never>] {
+        var ready: [CheckedContinuation<Bool, Never>] = []
+        var index = 0
+        while index < state.queue.count, state.holdingTotal < totalMax {
+            let waiter = state.queue[index]
+            guard state.holding[waiter.key, default: 0] < perKeyMax else {
+                index += 1
+                continue
+            }
+            state.queue.remove(at: index)
+            Self.leave(waiter.key, &state)
+            state.holding[waiter.key, default: 0] += 1
+            state.holdingTotal += 1
+            ready.append(waiter.continuation)
+        }
+        return ready
     }
 
     /// One waiter of `key` fewer.

@@ -52,14 +52,10 @@ extension TwilioProvider {
         if let contains = query.contains {
             // Twilio also takes `+` first (anchored at the number's start: how a purchase looks up one number), but
             // not a wildcard right after it.
-            let anchored = contains.hasPrefix("+")
-            let body = anchored ? contains.dropFirst() : Substring(contains)
             guard contains.utf8.count <= 16 else {
                 throw ProviderError(.invalidArgument, message: "contains must be at most 16 characters")
             }
-            if let problem = Validation.searchPatternProblem(body)
-                ?? (anchored && body.hasPrefix("*") ? "+ may not be followed by *" : nil)
-            {
+            if let problem = Validation.searchPatternProblem(Substring(contains)) {
                 throw ProviderError(.invalidArgument, message: "contains: \(problem)")
             }
             pairs.append(("Contains", contains))

@@ -13,9 +13,9 @@ import Testing
 struct PurchaseChecksTests {
     static let phones = (0..<12).map { "+1415555\(String(format: "%04d", 100 + $0))" }
 
-    /// Provider calls a refused purchase made: searches, look-ups, buys.
+    /// Provider calls a refused purchase made: prices, searches, look-ups, buys.
     static func providerCalls(_ provider: FakeProvider) -> Int {
-        provider.calls(.search) + provider.calls(.lookUp) + provider.calls(.buy)
+        provider.calls(.price) + provider.calls(.search) + provider.calls(.lookUp) + provider.calls(.buy)
     }
 
     @Test(
@@ -29,8 +29,9 @@ struct PurchaseChecksTests {
         let suspended = try await h.account(funds: 10_000, name: "Suspended")
         _ = try await h.service.setAccountStatus(suspended.id, .suspended)
         h.provider.stock(Array(Self.phones[1...]))
-        _ = try await h.service.quote(country: "US", type: .local)  // the price cached, as a search before leaves it
-        let before = Self.providerCalls(h.provider)
+        // The price's cache cold (a new numberd): none of these needs it.
+        h.clock.advance(by: TimeInterval(h.config.caches.priceTTLSeconds + 1))
+        var before = Self.providerCalls(h.provider)
 
         func refusal(_ accountId: String, _ phones: [String], maxMonthlyFee: Int64? = nil) async -> NumberError? {
             await numberError {
@@ -41,17 +42,21 @@ struct PurchaseChecksTests {
         }
         let inactive = await refusal(suspended.id, [Self.phones[1]])
         #expect(inactive?.reason == .accountInactive)
-        let broke = await refusal(poor.id, [Self.phones[1]])
-        #expect(broke?.reason == .insufficientBalance && broke?.details["shortfall"] != nil)
-        let tooDear = await refusal(rich.id, [Self.phones[1]], maxMonthlyFee: 1)
-        #expect(tooDear?.reason == .priceChanged, "\(String(describing: tooDear))")
         let mine = await refusal(rich.id, [owned.phoneNumber])
         #expect(mine?.reason == .numberUnavailable && mine?.message.contains("this account owns it already") == true)
         // Another tenant's number: refused, and the answer does not say that someone holds it.
         let theirs = await refusal(poor.id, [owned.phoneNumber])
         #expect(theirs?.reason == .numberUnavailable, "\(String(describing: theirs))")
         #expect(theirs?.message.contains("not available") == true && theirs?.message.contains("own") == false)
-        #expect(Self.providerCalls(h.provider) == before, "no provider call for any of them")
+        #expect(Self.providerCalls(h.provider) == before, "not even the price")
+        // The price (asked once, then cached) is all the next two cost.
+        _ = try await h.service.quote(country: "US", type: .local)
+        before = Self.providerCalls(h.provider)
+        let broke = await refusal(poor.id, [Self.phones[1]])
+        #expect(broke?.reason == .insufficientBalance && broke?.details["shortfall"] != nil)
+        let tooDear = await refusal(rich.id, [Self.phones[1]], maxMonthlyFee: 1)
+        #expect(tooDear?.reason == .priceChanged, "\(String(describing: tooDear))")
+        #expect(Self.providerCalls(h.provider) == before, "no provider call for either")
         try await h.check()
     }
 
@@ -104,8 +109,9 @@ struct PurchaseChecksTests {
             try await h.service.purchase(
                 PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phones[9]], country: "US"))
         }
-        try await waitUntil { h.service.purchaseChecks.counts(other.id) == (holding: 1, waiting: 0) }
-        #expect(h.provider.calls(.search) == 9, "8 of the busy account's, 1 of the other's: the 9th waits")
+        // 8 of the busy account's at Twilio, 1 of the other's: the 9th waits.
+        try await waitUntil { h.provider.calls(.search) == 9 }
+        #expect(h.service.purchaseChecks.counts(busy.id) == (holding: 8, waiting: 1))
         h.provider.resume("search")
         for purchase in purchases { #expect(try await purchase.value.numbers.count == 1) }
         #expect(try await elsewhere.value.numbers.count == 1)
@@ -171,6 +177,28 @@ struct PurchaseChecksTests {
             refused?.code == .resourceExhausted && refused?.reason == .purchasesBusy, "\(String(describing: refused))")
         h.provider.resume("search")
         #expect(try await first.value.numbers.count == 1)
+        try await h.check()
+    }
+
+    /// The checks that refuse a purchase come after its replay: a keyed retry of a purchase that went through still
+    /// answers its result once the account is suspended or its balance spent.
+    @Test(
+        "a keyed retry of a finished purchase replays after the account was suspended or drained",
+        arguments: StoreKind.allCases)
+    func replayComesFirst(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock([Self.phones[0]])
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US", idempotencyKey: "buy-once")
+        let first = try await h.service.purchase(request)
+        let balance = try h.service.balance(accountId: account.id).available
+        _ = try await h.service.adjustBalance(accountId: account.id, amount: -balance, reason: "drained")
+        _ = try await h.service.setAccountStatus(account.id, .suspended)
+        let before = Self.providerCalls(h.provider)
+        let again = try await h.service.purchase(request)
+        #expect(again.replayed && again.numbers.map(\.id) == first.numbers.map(\.id))
+        #expect(Self.providerCalls(h.provider) == before)
         try await h.check()
     }
 

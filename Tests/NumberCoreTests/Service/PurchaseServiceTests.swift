@@ -53,12 +53,17 @@ struct PurchaseServiceTests {
             ProviderSearchQuery(country: "US", contains: "555*FLOWERS"),
             ProviderSearchQuery(country: "US", contains: "5"),
             ProviderSearchQuery(country: "US", contains: "*5"), ProviderSearchQuery(country: "US", contains: "***"),
+            ProviderSearchQuery(country: "US", contains: "+"), ProviderSearchQuery(country: "US", contains: "+*415"),
+            ProviderSearchQuery(country: "US", contains: "1+415"),
+            ProviderSearchQuery(country: "US", contains: "++1415"),
         ]
         for query in bad {
             let error = await numberError { _ = try await h.service.search(query) }
             #expect(error?.code == .invalidArgument, "\(query)")
         }
-        for pattern in ["FLOWERS", "55", "**555", "555**"] {
+        // `+` first anchors at the number's start, country code first (how numbers outside the US and Canada are
+        // narrowed to an area: +4420 for London).
+        for pattern in ["FLOWERS", "55", "**555", "555**", "+1415", "+1415*"] {
             _ = try await h.service.search(ProviderSearchQuery(country: "US", contains: pattern, limit: 100))
         }
         // The accepted side of each length limit: 3 digits for the area code (in the US and Canada), 16 characters for

@@ -121,6 +121,32 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// A removal whose DELETE was retried after an attempt that did it (its answer lost) gets Twilio's 404: the
+    /// look-up settles it, as any failure that may have acted — not "retry shortly", which a 404 of a number Twilio
+    /// does not show yet gets.
+    @Test(
+        "a trunk removal answered 404 after an attempt that did it is settled by the look-up",
+        arguments: StoreKind.allCases)
+    func removalDoneBeforeItsNotFound(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK1")
+        let number = try await h.buy(["+14155550100"], for: account.id, trunkId: trunk.id).numbers[0]
+        h.provider.inject(.doThenNotFound, on: .setTrunk)
+        let removed = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
+        #expect(removed.number.trunkId == nil)
+        #expect(h.provider.owned("+14155550100")?.trunkSid == nil)
+        // One Twilio does not show: not the customer's NOT_FOUND, a retry.
+        h.provider.inject(.fail(.notFound), on: .setTrunk)
+        let notShown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        }
+        #expect(
+            notShown?.code == .unavailable && notShown?.reason == .providerUnavailable,
+            "\(String(describing: notShown))")
+        try await h.check()
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)

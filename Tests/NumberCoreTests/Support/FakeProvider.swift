@@ -22,6 +22,9 @@ final class FakeProvider: NumberProvider {
         /// Throw Twilio's 404 marked `mayStillTakeEffect` without doing anything: a retried DELETE whose first attempt
         /// timed out (and may still land) answered 404, as Twilio can right after a purchase.
         case notFoundAfterTimeout
+        /// Do the operation, then throw Twilio's 404 marked `mayStillTakeEffect`: a retried request whose first attempt
+        /// did it (its answer lost) answered 404 — a trunk removal already done, say.
+        case doThenNotFound
         /// Do the operation, then wait until `resume(_:)` is called with this gate name (a "crash" mid-call).
         case hangAfter(gate: String)
         /// Wait until `resume(_:)` is called with this gate name, then fail as a dead process would (never do it).
@@ -270,6 +273,10 @@ final class FakeProvider: NumberProvider {
             throw ProviderError(.outcomeUnknown, message: "injected timeout", mayStillTakeEffect: true)
         case .notFoundAfterTimeout:
             throw ProviderError(.notFound, message: "injected 404 after a timed-out attempt", mayStillTakeEffect: true)
+        case .doThenNotFound:
+            _ = try body()
+            throw ProviderError(
+                .notFound, message: "injected 404 after an attempt that acted", mayStillTakeEffect: true)
         case .stall(let nanoseconds):
             try await Task.sleep(nanoseconds: nanoseconds)
             return try body()

@@ -62,16 +62,39 @@ struct WaitingSlotsTests {
         #expect(await slots.take("b") == .taken)
         let a2 = Self.taker(slots, "a", "a2", order)
         await Self.settle { slots.counts("a").waiting == 1 }
-        #expect(await slots.take("a") == .queueFull, "one waiter per key")
+        #expect(await slots.take("a") == .queueFull(perKey: true), "one waiter per key")
         let b2 = Self.taker(slots, "b", "b2", order)
         await Self.settle { slots.counts("b").waiting == 1 }
         #expect(await slots.take("c") == .taken, "a free key takes at once, whatever waits")
-        #expect(await slots.take("c") == .queueFull, "two waiters in all")
+        #expect(await slots.take("c") == .queueFull(perKey: false), "two waiters in all")
         a2.cancel()
         #expect(await a2.value == .cancelled)
         #expect(slots.counts("a") == (1, 0))
         slots.give("b")
         #expect(await b2.value == .taken)
         #expect(order.all == ["b2"])
+    }
+
+    /// A slot given back after a waiter was counted and before it was queued found no one to hand it to: the waiter then
+    /// slept beside a free slot, and so did every later one of its key (they queue behind it).
+    @Test("a slot given back while a waiter is between its count and the queue goes to that waiter")
+    func slotFreedBeforeTheWaiterQueued() async {
+        final class Box: Sendable {
+            let slots = Mutex<WaitingSlots?>(nil)
+        }
+        let box = Box()
+        let slots = WaitingSlots(
+            perKeyMax: 1, totalMax: 10, waitingPerKeyMax: 10, waitingMax: 10,
+            beforeQueueing: { box.slots.withLock { $0 }?.give("a") })
+        box.slots.withLock { $0 = slots }
+        #expect(await slots.take("a") == .taken)
+        let waiter = Task { await slots.take("a") }
+        await Self.settle { slots.counts("a") == (1, 0) }
+        guard slots.counts("a") == (1, 0) else {
+            Issue.record("the waiter sleeps beside a free slot: \(slots.counts("a"))")
+            waiter.cancel()
+            return
+        }
+        #expect(await waiter.value == .taken)
     }
 }

@@ -68,6 +68,32 @@ struct TrunkCreationOverTwilioTests {
         }
     }
 
+    @Test("failed creations give their place in the limit back")
+    func failedCreationsCountNothing() async throws {
+        try await withTwilio { twilio in
+            var config = NumberServiceConfig.defaults
+            config.limits.providerTrunksPerAccountMax = 1
+            let service = try await NumberService.open(
+                store: InMemoryNumberStore(), provider: twilio.provider,
+                clock: ManualClock(Date(timeIntervalSince1970: 1_736_937_000)), config: config)
+            let account = try await Self.account(service)
+            twilio.engine.addFault(
+                FaultRule(
+                    endpoint: .createTrunk,
+                    kind: .error(TwilioError(status: 400, code: 21248, message: "Trunk Domain already taken")), times: 3
+                ))
+            for name in ["a", "b", "c"] {
+                let error = await numberError {
+                    _ = try await service.createTrunk(accountId: account.id, name: name, providerTrunkSid: "")
+                }
+                #expect(error != nil && error?.reason != .limitExceeded, "\(String(describing: error))")
+            }
+            #expect(service.local.withLock { $0.trunkCreations.isEmpty })
+            _ = try await service.createTrunk(accountId: account.id, name: "d", providerTrunkSid: "")
+            #expect(twilio.engine.trunks.count == 1)
+        }
+    }
+
     @Test("a creation whose answer is lost is found by its name and recorded: one trunk at Twilio, ours")
     func lostAnswerIsFound() async throws {
         try await withServiceOverTwilio { twilio, service, _, _ in
