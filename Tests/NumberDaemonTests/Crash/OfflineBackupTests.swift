@@ -69,5 +69,12 @@ struct OfflineBackupTests {
 
         let none = try await ChildProcess.run(numberd, ["backup", "--data-dir", child.dataDirectory + "-none"])
         #expect(none.status == 2, "\(String(decoding: none.output, as: UTF8.self))")
+
+        // A setting out of range is a usage error (64), before anything is opened.
+        for bad in [["--backups-kept", "0"], ["--backups-kept", "1001"], ["--backup-dir", store + "/inside"]] {
+            let refused = try await ChildProcess.run(numberd, ["backup", "--data-dir", child.dataDirectory] + bad)
+            #expect(refused.status == 64, "\(bad): \(String(decoding: refused.output, as: UTF8.self))")
+        }
+        #expect(try String(contentsOfFile: format, encoding: .utf8) == #"{"format":2,"readers":2}"#, "nothing opened")
     }
 }
