@@ -131,8 +131,9 @@ struct SeedFlowTests {
                     #expect(release.message == "Phone number released successfully")
                     #expect(release.id == bought.id)
                     #expect(release.phoneNumber == bought.phoneNumber)
-                    let cycleDays = Int64(
-                        Self.utc.dateComponents([.day], from: bought.purchasedAt, to: bought.nextBillingDate).day!)
+                    // The cycle's UTC calendar days, the purchase day included (however late in it the purchase was).
+                    let utcDay = { (date: Date) in Int64((date.timeIntervalSince1970 / 86_400).rounded(.down)) }
+                    let cycleDays = utcDay(bought.nextBillingDate) - utcDay(bought.purchasedAt)
                     let remaining = Int64(
                         Self.utc.dateComponents([.day], from: release.releasedAt, to: bought.nextBillingDate).day!)
                     let expectedRefund = chosen.pricing.monthlyFee * remaining / cycleDays

@@ -736,9 +736,9 @@ public struct FinalBilling: Codable, Sendable, Hashable {
     public var currency: String
     /// "Prorated refund for 15 days remaining in billing cycle"
     public var description: String
-    /// Field 4, `remaining_days`.
+    /// whole days left until the next billing date
     public var remainingDays: Int32
-    /// Field 5, `days_in_cycle`.
+    /// the cycle's UTC calendar days, the day it started (the purchase day) included
     public var daysInCycle: Int32
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -76,6 +76,11 @@ public enum BillingCalendar {
         (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
     }
 
+    /// The UTC calendar days of a cycle from `start` (its day included, however late in it) to `end` (00:00 UTC).
+    public static func cycleDays(from start: Date, to end: Date) -> Int64 {
+        max(0, epochDay(of: end) - epochDay(of: start))
+    }
+
     /// Whole days from `start` to `end` (rounded down; 0 if `end` is not after `start`).
     public static func wholeDays(from start: Date, to end: Date) -> Int64 {
         let seconds = end.timeIntervalSince(start)
@@ -84,11 +89,14 @@ public enum BillingCalendar {
     }
 
     /// The prorated refund for releasing at `releaseAt` a number whose paid cycle runs from `cycleStart` to
-    /// `nextBillingDate`: `monthlyFee × remainingWholeDays / daysInCycle`, rounded down, so 0 ≤ refund ≤ fee.
+    /// `nextBillingDate`: `monthlyFee × remainingWholeDays / daysInCycle`, rounded down, so 0 ≤ refund ≤ fee. The
+    /// cycle's days are its UTC calendar days, the day it started included: a first cycle starts at the purchase,
+    /// mid-day, and counting only the whole days after that instant left the purchase day out of the cycle — a release
+    /// on that day refunded the whole month, the day used for nothing. (A renewed cycle starts at 00:00 UTC: the same.)
     public static func proratedRefund(
         monthlyFee: Int64, cycleStart: Date, nextBillingDate: Date, releaseAt: Date
     ) -> Refund {
-        let daysInCycle = wholeDays(from: cycleStart, to: nextBillingDate)
+        let daysInCycle = cycleDays(from: cycleStart, to: nextBillingDate)
         let remaining = min(wholeDays(from: releaseAt, to: nextBillingDate), daysInCycle)
         guard monthlyFee > 0, daysInCycle > 0, remaining > 0 else {
             return Refund(amount: 0, remainingDays: remaining, daysInCycle: daysInCycle)
@@ -105,7 +113,7 @@ public enum BillingCalendar {
         public var amount: Int64
         /// Whole days left in the cycle at release.
         public var remainingDays: Int64
-        /// Whole days between cycle start and next billing date.
+        /// UTC calendar days from the cycle's start (its day included) to the next billing date.
         public var daysInCycle: Int64
     }
 }

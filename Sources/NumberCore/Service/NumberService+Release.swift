@@ -11,6 +11,8 @@ public struct ReleaseResult: Sendable, Hashable {
     public var refund: Int64
     /// Whole days left in the cycle.
     public var remainingDays: Int64
+    /// The cycle's UTC calendar days, its first day included (``BillingCalendar/cycleDays(from:to:)``).
+    public var daysInCycle: Int64
     /// E.g. "Prorated refund for 15 days remaining in billing cycle".
     public var description: String
     /// The refund transaction (nil for a dry run or no refund).
@@ -224,6 +226,7 @@ extension NumberService {
     ) -> ReleaseResult {
         ReleaseResult(
             number: number, releasedAt: at, refund: refund.amount, remainingDays: refund.remainingDays,
+            daysInCycle: BillingCalendar.cycleDays(from: number.cycleStart, to: number.nextBillingDate),
             description: "Prorated refund for \(refund.remainingDays) days remaining in billing cycle",
             transaction: transaction, dryRun: dryRun)
     }

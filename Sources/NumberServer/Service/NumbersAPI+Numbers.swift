@@ -117,15 +117,13 @@ extension NumbersAPI {
             let result = try await service.release(
                 accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
                 actor: .apiKey(caller.key.id))
-            let cycleDays =
-                Calendar.utc.dateComponents([.day], from: result.number.cycleStart, to: result.number.nextBillingDate)
-                .day ?? 0
             return ReleaseNumberResponse(
                 message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
                 id: result.number.id, phoneNumber: result.number.phoneNumber, releasedAt: result.releasedAt,
                 finalBilling: FinalBilling(
                     proratedRefund: result.refund, currency: result.number.currency, description: result.description,
-                    remainingDays: Int32(clamping: result.remainingDays), daysInCycle: Int32(clamping: cycleDays)),
+                    remainingDays: Int32(clamping: result.remainingDays),
+                    daysInCycle: Int32(clamping: result.daysInCycle)),
                 transaction: result.transaction.map { Transaction($0, phoneNumber: result.number.phoneNumber) },
                 dryRun: result.dryRun)
         }

@@ -52,16 +52,32 @@ struct BillingCalendarTests {
         }
     }
 
-    @Test("refund examples: whole days rounded down")
+    @Test("refund examples: whole days left, of the cycle's calendar days (its first included), rounded down")
     func refundExamples() {
         let start = Date.utc("2025-01-15T10:30:00Z")
-        let next = Date.utc("2025-02-15T00:00:00Z")  // 30 whole days after the purchase
+        let next = Date.utc("2025-02-15T00:00:00Z")  // 31 calendar days, January 15 (the purchase day) included
         let refund = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-01-31T00:00:00Z"))
-        #expect(refund == BillingCalendar.Refund(amount: 50, remainingDays: 15, daysInCycle: 30))
+        #expect(refund == BillingCalendar.Refund(amount: 100 * 15 / 31, remainingDays: 15, daysInCycle: 31))
+        // Released the instant it was bought: the purchase day is a day of the cycle, used; the 30 after it are not.
         let atStart = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: start)
-        #expect(atStart.amount == 100)
+        #expect(atStart.amount == 100 * 30 / 31)
+        // It used to be 30 / 30: a release on the purchase day refunded the whole month, the day used for nothing —
+        // and a purchase a second after midnight had a shorter cycle than one at midnight.
+        let lateInTheDay = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-01-15T23:59:59Z"))
+        #expect(lateInTheDay.amount == 100 * 30 / 31)
+        for purchase in ["2025-01-15T00:00:00Z", "2025-01-15T00:00:01Z", "2025-01-15T23:59:59Z"] {
+            let cycle = BillingCalendar.proratedRefund(
+                monthlyFee: 100, cycleStart: .utc(purchase), nextBillingDate: next, releaseAt: next)
+            #expect(cycle.daysInCycle == 31, "\(purchase)")
+        }
+        // A renewed cycle starts at 00:00: its calendar days are its whole days.
+        let renewed = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: next, nextBillingDate: .utc("2025-03-15T00:00:00Z"),
+            releaseAt: .utc("2025-02-15T00:05:00Z"))
+        #expect(renewed == BillingCalendar.Refund(amount: 100 * 27 / 28, remainingDays: 27, daysInCycle: 28))
         let late = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-02-14T01:00:00Z"))
         #expect(late.amount == 0)
@@ -70,7 +86,10 @@ struct BillingCalendarTests {
         #expect(afterEnd.amount == 0)
         let huge = BillingCalendar.proratedRefund(
             monthlyFee: .max, cycleStart: start, nextBillingDate: next, releaseAt: start)
-        #expect(huge.amount == .max)
+        #expect(huge.amount == Int64((Int128(Int64.max) * 30 / 31)), "in full width")
+        let whole = BillingCalendar.proratedRefund(
+            monthlyFee: .max, cycleStart: next, nextBillingDate: .utc("2025-03-15T00:00:00Z"), releaseAt: next)
+        #expect(whole.amount == .max)
     }
 
     @Test("property: a million random cases keep 0 ≤ refund ≤ fee, and a released number never refunds again")

@@ -196,21 +196,21 @@ struct NumberServiceTests {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
-        // Bought 2025-01-15 10:30, cycle ends 2025-02-15 00:00: 30 whole days. At 01-31 00:00, 15 remain.
+        // Bought 2025-01-15 10:30, cycle ends 2025-02-15 00:00: 31 calendar days. At 01-31 00:00, 15 whole ones remain.
         h.clock.set(.utc("2025-01-31T00:00:00Z"))
         let dry = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
-        #expect(dry.dryRun && dry.refund == 133 * 15 / 30 && dry.remainingDays == 15 && dry.transaction == nil)
+        #expect(dry.dryRun && dry.refund == 133 * 15 / 31 && dry.remainingDays == 15 && dry.transaction == nil)
         #expect(dry.description == "Prorated refund for 15 days remaining in billing cycle")
         #expect(try h.service.number(accountId: account.id, numberId: number.id).number.status == .active)
         #expect(h.provider.owned("+14155550100") != nil)
         let done = try await h.service.release(accountId: account.id, numberId: number.id)
-        #expect(!done.dryRun && done.refund == 66 && done.number.status == .released)
+        #expect(!done.dryRun && done.refund == 64 && done.number.status == .released)
         #expect(done.releasedAt == .utc("2025-01-31T00:00:00Z"))
         let refund = try #require(done.transaction)
-        #expect(refund.kind == .refund && refund.amount == 66 && refund.numberId == number.id)
+        #expect(refund.kind == .refund && refund.amount == 64 && refund.numberId == number.id)
         #expect(refund.description == "Prorated refund for 15 days remaining in billing cycle")
         #expect(h.provider.owned("+14155550100") == nil)
-        #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 66)
+        #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 64)
         let twice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
         #expect(twice?.code == .failedPrecondition && twice?.reason == .alreadyReleased)
         // A retry whose first answer was lost learns the outcome from the refusal.

@@ -44,7 +44,7 @@ struct ReleaseAndBillingTests {
         let refund = BillingCalendar.proratedRefund(
             monthlyFee: 133, cycleStart: releasing.cycleStart, nextBillingDate: Self.due,
             releaseAt: Harness.start.addingTimeInterval(86_400 * 10))
-        #expect(refund.amount == 133 * 20 / 30)
+        #expect(refund.amount == 133 * 20 / 31)  // 31 calendar days, the purchase day included
         #expect(try Self.transactions(h, account, .refund).map(\.amount) == [refund.amount])
         #expect(try Self.balance(h, account) == before - 6 * 133 + refund.amount)
         try await h.check()

@@ -306,7 +306,7 @@ struct SagaTests {
         _ = await abandoned
         let released = try h.service.number(accountId: account.id, numberId: number.id).number
         #expect(released.status == .released && released.releasedAt == .utc("2025-01-31T00:00:00Z"))
-        #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 66)
+        #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 133 * 15 / 31)
         try await h.check()
     }
 }
