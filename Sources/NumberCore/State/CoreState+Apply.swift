@@ -115,6 +115,17 @@ extension CoreState {
             guard let number = numbers[numberId], number.status != .released else {
                 throw .init("renewal of unknown or released number \(numberId)")
             }
+            // The cycle that was due, paid with the month's fee in the number's own account: a second renewal of one
+            // cycle, or one of another amount, is refused (replay and `numberd verify` included).
+            guard transaction.kind == .renewal, transaction.numberId == numberId,
+                transaction.accountId == number.accountId, transaction.amount == -number.monthlyFee,
+                cycleStart == number.nextBillingDate, nextBillingDate > cycleStart
+            else {
+                throw .init(
+                    "renewal \(transaction.id) of \(numberId) is not its due cycle's fee (\(transaction.kind.rawValue) "
+                        + "\(transaction.amount) from \(cycleStart), due \(number.nextBillingDate), fee \(number.monthlyFee))"
+                )
+            }
             try post(transaction)
             work.unfile(number)
             numbers[numberId]!.status = .active

@@ -45,6 +45,18 @@ extension CoreState {
         return nil
     }
 
+    /// What is wrong with the sign of `transaction`'s amount for its kind: credits (funds added, refunds) are positive,
+    /// debits (purchases, renewals) not positive, an adjustment either but not zero; nil when nothing is.
+    static func signProblem(_ transaction: LedgerTransaction) -> String? {
+        let amount = transaction.amount
+        switch transaction.kind {
+        case .fundsAdded, .refund: return amount > 0 ? nil : "credits \(amount), not a positive amount"
+        // A free number (a zero price, which a pricing policy may allow) is still paid by a debit, of 0.
+        case .purchase, .renewal: return amount <= 0 ? nil : "debits \(amount), a positive amount"
+        case .adjustment: return amount != 0 ? nil : "adjusts by 0"
+        }
+    }
+
     /// What ties money to numbers: every number was paid for by exactly one purchase debit of its setup fee and first
     /// month, in its own account's ledger; a transaction about a number is in that number's account; a refund repays
     /// at most one month (what ``BillingCalendar`` prorates).
@@ -52,7 +64,20 @@ extension CoreState {
         var debits: [String: [LedgerTransaction]] = [:]
         for (accountId, ledger) in transactions.sorted(by: { $0.key < $1.key }) {
             for transaction in ledger {
-                guard let numberId = transaction.numberId else { continue }
+                if let problem = Self.signProblem(transaction) {
+                    found.append(Violation(rule: "kind-sign", message: "\(transaction.id) of \(accountId) \(problem)"))
+                }
+                guard let numberId = transaction.numberId else {
+                    if [.purchase, .renewal, .refund].contains(transaction.kind) {
+                        found.append(
+                            Violation(
+                                rule: "transaction-number",
+                                message:
+                                    "\(transaction.id) of \(accountId), a \(transaction.kind.rawValue), names no number"
+                            ))
+                    }
+                    continue
+                }
                 guard let number = numbers[numberId], number.accountId == accountId else {
                     found.append(
                         Violation(
@@ -67,6 +92,20 @@ extension CoreState {
                         Violation(
                             rule: "refund-range",
                             message: "\(transaction.id) refunds \(transaction.amount) of a \(number.monthlyFee) month"))
+                case .refund where number.refundTransactionId != transaction.id:
+                    found.append(
+                        Violation(
+                            rule: "one-refund",
+                            message:
+                                "\(transaction.id) refunds \(numberId), whose refund is \(number.refundTransactionId ?? "none")"
+                        ))
+                case .renewal where transaction.amount != -number.monthlyFee:
+                    found.append(
+                        Violation(
+                            rule: "renewal-fee",
+                            message:
+                                "\(transaction.id) renews \(numberId) for \(transaction.amount), its fee is \(number.monthlyFee)"
+                        ))
                 default: break
                 }
             }

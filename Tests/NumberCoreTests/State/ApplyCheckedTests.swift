@@ -77,6 +77,41 @@ struct ApplyCheckedTests {
         #expect(checked.checkInvariants() == [])
     }
 
+    /// A renewal is the due cycle's fee, once: a duplicate record, one of another amount or kind, or one for a cycle not
+    /// due passed replay and `numberd verify` (only the number's existence was checked), the balance chain intact.
+    @Test("a renewal that is not the number's due cycle's fee throws; the right one applies, once")
+    func renewalsAreChecked() throws {
+        let due = InvariantTests.sound().numbers["NUM_1"]!.nextBillingDate
+        let next = BillingCalendar.nextBillingDate(after: due, anchorDay: 15)
+        func renewal(
+            _ id: String, amount: Int64 = -133, after: Int64 = 234, kind: LedgerTransaction.Kind = .renewal,
+            number: String? = "NUM_1", cycleStart: Date? = nil
+        ) -> CoreEvent {
+            var transaction = Self.transaction(id, amount: amount, after: after, number: number)
+            transaction.kind = kind
+            return .numberRenewed(
+                numberId: "NUM_1", transaction: transaction, cycleStart: cycleStart ?? due, nextBillingDate: next)
+        }
+        let wrong: [(CoreEvent, String)] = [
+            (renewal("TXN_3", amount: -100, after: 267), "fee 133"),
+            (renewal("TXN_3", kind: .purchase), "purchase"),
+            (renewal("TXN_3", number: nil), "TXN_3"),
+            (renewal("TXN_3", cycleStart: due.addingTimeInterval(86_400)), "TXN_3"),
+        ]
+        for (event, words) in wrong {
+            var state = InvariantTests.sound()
+            let error = #expect(throws: CoreStateInconsistency.self, "\(event)") { try state.applyChecked(event) }
+            #expect(error?.description.contains(words) == true, "\(String(describing: error))")
+        }
+        var state = InvariantTests.sound()
+        try state.applyChecked(renewal("TXN_3"))
+        #expect(state.numbers["NUM_1"]?.nextBillingDate == next && state.checkInvariants() == [])
+        let again = #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked(renewal("TXN_4", after: 101))
+        }
+        #expect(again?.description.contains("TXN_4") == true, "the same cycle twice")
+    }
+
     @Test("a second release of a number throws")
     func releasedTwice() throws {
         var state = InvariantTests.sound()

@@ -176,4 +176,30 @@ struct InvariantTests {
         state.reservations["+14155550199"] = "PIN_9"
         #expect(state.checkInvariants().map(\.rule).contains("reservation"))
     }
+
+    /// Rules on a ledger's kinds: credits positive and debits not, an adjustment never 0, a purchase, renewal or refund
+    /// tied to a number, a renewal of the number's fee, a refund the one its number names. Each used to pass the checker.
+    @Test("a transaction of the wrong sign for its kind, without its number, or not its number's refund is reported")
+    func ledgerKindRules() {
+        let now = Date.utc("2025-01-20T00:00:00Z")
+        func with(_ kind: LedgerTransaction.Kind, _ amount: Int64, number: String?) -> [String] {
+            var state = Self.sound()
+            let account = state.accounts["ACC_1"]!
+            state.apply(
+                .transactionPosted(
+                    LedgerTransaction(
+                        id: "TXN_9", accountId: "ACC_1", kind: kind, amount: amount,
+                        balanceAfter: account.balance + amount, currency: "USD", numberId: number, description: "x",
+                        createdAt: now, idempotencyKey: nil)))
+            return state.checkInvariants().map(\.rule)
+        }
+        #expect(with(.fundsAdded, -5, number: nil).contains("kind-sign"))
+        #expect(with(.refund, 0 + 5, number: nil).contains("transaction-number"), "a refund of no number")
+        #expect(with(.adjustment, 0, number: nil).contains("kind-sign"))
+        #expect(with(.renewal, 5, number: "NUM_1").contains("kind-sign"))
+        #expect(with(.renewal, -100, number: "NUM_1").contains("renewal-fee"))
+        #expect(with(.refund, 5, number: "NUM_1").contains("one-refund"), "NUM_1 names no refund")
+        #expect(with(.adjustment, -5, number: nil) == [], "a debit adjustment is sound")
+        #expect(with(.renewal, -133, number: "NUM_1") == [], "a renewal of the fee is sound")
+    }
 }
