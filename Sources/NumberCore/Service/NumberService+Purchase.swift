@@ -79,6 +79,15 @@ extension NumberService {
             }
         case .failed(let error, let bought, let watching):
             await compensate(intent, bought: bought, watching: watching)
+            // Left open (its mark or void found no room): reconciliation settles it, by the provider's word — which,
+            // for a buy concluded failed by a look-up that did not show it yet, may be a commit. Not a failure, then.
+            if coordinator.readDecisionState({ $0.intents[intent.id]?.status == .open }) {
+                throw NumberError(
+                    .unavailable, .outcomeUnknown,
+                    "the purchase failed at the provider (\(error.message)) and is not settled here yet; it will be "
+                        + "reconciled: retry with the same idempotency key for its result",
+                    details: ["intentId": intent.id], internalDetail: error.internalDetail)
+            }
             throw error
         case .unknown(let error):
             logger.warning(
