@@ -39,12 +39,14 @@ struct CrashStorm {
         var restartMilliseconds: [Double] = []
         var problems: [String] = []
         var numbersHeld = 0
+        /// Balance adjustments posted (credits and debits).
+        var adjustments = 0
         var elapsedSeconds = 0.0
 
         var description: String {
             "\(cycles) kill cycles in \(String(format: "%.1f", elapsedSeconds)) s: \(acknowledged) acknowledged, "
                 + "\(refused) refused, \(maybe) unanswered operations, \(idleKills) idle kills; "
-                + "\(numbersHeld) numbers held at the end; "
+                + "\(numbersHeld) numbers held at the end, \(adjustments) adjustments posted; "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -163,6 +165,7 @@ struct CrashStorm {
         }
         report.problems += providerProblems(settled, simulator: simulator).map { "final: \($0)" }
         report.numbersHeld = settled.numbers.values.filter { $0.status != .released }.count
+        report.adjustments = settled.transactions.values.joined().count { $0.kind == .adjustment }
         let verify = try await runNumberdVerify(dataDirectory: launch.dataDirectory)
         if verify.status != 0 { report.problems.append("numberd verify failed: \(verify.output)") }
         let elapsed = ContinuousClock.now - started
@@ -198,7 +201,7 @@ struct CrashStorm {
         return state
     }
 
-    /// One client's loop: purchases of one or two fresh numbers, releases of its own numbers, credits through the
+    /// One client's loop: purchases of one or two fresh numbers, releases of its own numbers, credits and corrections through the
     /// admin key, until told to stop; every outcome goes into the model.
     static func worker(
         model: AccountModel, admin: NumbersClientConfiguration, own: NumbersClientConfiguration, phones: PhonePool,
@@ -213,7 +216,24 @@ struct CrashStorm {
                     while !flags.stop.load(ordering: .relaxed) {
                         index += 1
                         let roll = random.next() % 10
-                        if roll < 2 {
+                        if roll == 0 {
+                            // A correction, credit or debit, under its key: crashes must not post it twice or lose it.
+                            let key = "adjust-\(model.accountId)-\(cycle)-\(index)"
+                            let amount = Int64(100 + random.next() % 5_000) * (random.next() % 2 == 0 ? 1 : -1)
+                            do {
+                                _ = try await adminClient.adjustBalance(
+                                    AdjustBalanceRequest(
+                                        accountId: model.accountId, amount: amount, currency: "USD", reason: "storm"),
+                                    options: options(key))
+                                model.record(
+                                    AccountModel.Funds(key: key, amount: amount, heard: .acknowledged, adjustment: true)
+                                )
+                            } catch {
+                                model.record(
+                                    AccountModel.Funds(
+                                        key: key, amount: amount, heard: .classify(error), adjustment: true))
+                            }
+                        } else if roll < 2 {
                             let key = "funds-\(model.accountId)-\(cycle)-\(index)"
                             let amount = Int64(100 + random.next() % 5_000)
                             do {

@@ -24,5 +24,6 @@ struct CrashStormTests {
         #expect(report.acknowledged > cycles, "seed \(seed): \(report)")
         #expect(report.maybe > 0, "seed \(seed): no kill landed during an operation: \(report)")
         #expect(report.idleKills == 0, "seed \(seed): cycles killed before the load flowed: \(report)")
+        #expect(report.adjustments > 0, "seed \(seed): the storm posted no adjustment: \(report)")
     }
 }

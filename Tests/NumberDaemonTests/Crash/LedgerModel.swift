@@ -30,10 +30,12 @@ enum Heard: Sendable, Equatable {
 /// durable state: acknowledged operations must be there, refused ones must not, "maybe" ones either way, each
 /// all or nothing, and nothing else may be there.
 final class AccountModel: Sendable {
+    /// AddFunds, or with `adjustment` an AdjustBalance (a credit or a debit), under its idempotency key.
     struct Funds: Sendable {
         var key: String
         var amount: Int64
         var heard: Heard
+        var adjustment = false
     }
 
     struct Purchase: Sendable {
@@ -123,8 +125,9 @@ final class AccountModel: Sendable {
         if sum != account.balance { fail("balance \(account.balance) != sum of transactions \(sum)") }
         if settled && account.held != 0 { fail("\(account.held) still held after reconciliation") }
 
-        // Funds: one transaction per operation that happened, keyed by its idempotency key.
-        let fundsByKey = Dictionary(grouping: transactions.filter { $0.kind == .fundsAdded }, by: \.idempotencyKey)
+        // Funds and adjustments: one transaction per operation that happened, keyed by its idempotency key.
+        let fundsByKey = Dictionary(
+            grouping: transactions.filter { $0.kind == .fundsAdded || $0.kind == .adjustment }, by: \.idempotencyKey)
         let modelFunds = Dictionary(model.funds.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         for (key, found) in fundsByKey {
             guard let key, let funds = modelFunds[key] else {
@@ -134,6 +137,9 @@ final class AccountModel: Sendable {
             if found.count != 1 { fail("funds \(key) credited \(found.count) times") }
             if found.first?.amount != funds.amount { fail("funds \(key) credited \(found.first?.amount ?? 0)") }
             if funds.heard == .refused { fail("refused funds \(key) credited") }
+            if (found.first?.kind == .adjustment) != funds.adjustment {
+                fail("funds \(key) posted as \(found[0].kind)")
+            }
         }
         for funds in model.funds where funds.heard == .acknowledged && fundsByKey[funds.key] == nil {
             fail("acknowledged funds \(funds.key) lost")
@@ -217,7 +223,7 @@ final class AccountModel: Sendable {
             case .maybe: break
             }
         }
-        let other = transactions.filter { ![.fundsAdded, .purchase, .refund].contains($0.kind) }
+        let other = transactions.filter { ![.fundsAdded, .adjustment, .purchase, .refund].contains($0.kind) }
         if !other.isEmpty { fail("unexpected transactions \(other.map(\.kind))") }
         return problems
     }
