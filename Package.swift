@@ -338,7 +338,9 @@ let package = Package(
         .testTarget(
             name: "numbers-loadTests",
             dependencies: [
-                "numbers-load", "NumberAPI", "NumberClient", .product(name: "NIOCore", package: "swift-nio"),
+                "numbers-load", "NumberAPI", "NumberClient", "NumberTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
