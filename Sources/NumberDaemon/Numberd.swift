@@ -189,8 +189,12 @@ public final class Numberd: Sendable {
         let now = Date()
         try checkClock(latest, now: now, configuration, logger: logger)
         // Before the clock mark moves on: a start that fails between the two records the same downtime again, merged.
+        // Kept as far back as a grace period or an idempotency key's life (both count uptime only) can reach.
         let downtimes = recordDowntime(
-            directory, since: latest, now: now, graceSeconds: Int64(configuration.gracePeriodSeconds), logger: logger)
+            directory, since: latest, now: now,
+            graceSeconds: max(
+                Int64(configuration.gracePeriodSeconds), NumberServiceConfig.defaults.idempotency.ttlSeconds),
+            logger: logger)
         // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below): the
         // mark is advanced again every minute, and until then the next start compares with the older mark.
         do {

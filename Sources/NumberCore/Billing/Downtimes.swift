@@ -77,3 +77,11 @@ public struct Downtimes: Sendable, Hashable {
 
     private init(unchecked intervals: [DateInterval]) { self.intervals = intervals }
 }
+
+extension NumberServiceConfig {
+    /// The time up to which idempotency records are expired at `now`: `idempotency.ttlSeconds` of numberd's running
+    /// time before it, the downtimes its starts recorded (`billing.downtimes`) left out as a grace period leaves them.
+    func idempotencyKeysExpired(by now: Date) -> Date {
+        billing.downtimes.graceOver(at: now, grace: idempotency.ttlSeconds)
+    }
+}

@@ -1,6 +1,11 @@
 import Foundation
 
 extension NumberService {
+    /// The time up to which idempotency records are expired at `now`: `ttlSeconds` of numberd's own running time
+    /// before it, the downtimes its starts recorded left out (as a grace period leaves them out), so a client that
+    /// retries once numberd is back from a long outage still gets its first result, not a second credit or purchase.
+    func keysExpired(by now: Date) -> Date { config.idempotencyKeysExpired(by: now) }
+
     /// Creates an account with a zero balance.
     public func createAccount(name: String, currency: String) async throws(NumberError) -> Account {
         let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
@@ -107,10 +112,10 @@ extension NumberService {
         let operation: IdempotencyRecord.Operation = kind == .adjustment ? .adjustment : .addFunds
         let fingerprint = Crypto.sha256Hex("\(operation.rawValue)|\(amount)|\(description)")
         let now = now()
-        let ttl = config.idempotency.ttlSeconds
+        let expiredBy = keysExpired(by: now)
         return try await coordinator.perform { state throws(NumberError) in
             let account = try state.requireAccount(accountId)
-            if let key, let record = state.liveIdempotency(accountId: accountId, key: key, now: now, ttl: ttl) {
+            if let key, let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy) {
                 guard record.operation == operation, record.fingerprint == fingerprint,
                     let transactionId = record.postedTransactionId,
                     let first = state.transaction(transactionId)
@@ -203,10 +208,11 @@ extension CoreState {
         return account
     }
 
-    /// The key's record if it is younger than `ttl` (older records count as gone).
-    func liveIdempotency(accountId: String, key: String, now: Date, ttl: Int64) -> IdempotencyRecord? {
+    /// The key's record unless it dates from `expiredBy` or before (``NumberService/keysExpired(by:)``; older records
+    /// count as gone). A pending one (its purchase still open) lives on.
+    func liveIdempotency(accountId: String, key: String, expiredBy: Date) -> IdempotencyRecord? {
         guard let record = idempotency[IdempotencyRecord.storageKey(accountId: accountId, key: key)] else { return nil }
         if case .pending = record.outcome { return record }
-        return record.createdAt.addingTimeInterval(TimeInterval(ttl)) > now ? record : nil
+        return record.createdAt > expiredBy ? record : nil
     }
 }

@@ -322,16 +322,16 @@ struct KeyExpiry {
     private(set) var report = BillingReport()
 
     init(state: CoreState, config: NumberServiceConfig, now: Date) {
-        let ttl = TimeInterval(config.idempotency.ttlSeconds)
+        let expiredBy = config.idempotencyKeysExpired(by: now)
         let budget = config.billing.expiredKeysPerRunMax
         // Records of a minute after this one are all younger than the time to live.
-        let lastMinute = WorkIndexes.minute(now.addingTimeInterval(-ttl))
+        let lastMinute = WorkIndexes.minute(expiredBy)
         var expired: [String] = []
         walk: for minute in state.work.idempotencyMinutes.keys.filter({ $0 <= lastMinute }).sorted() {
             for key in state.work.idempotencyMinutes[minute] ?? [] {
                 guard let record = state.idempotency[key] else { continue }
                 if case .pending = record.outcome { continue }
-                guard record.createdAt.addingTimeInterval(ttl) <= now else { continue }
+                guard record.createdAt <= expiredBy else { continue }
                 guard expired.count < budget else {
                     report.more = true
                     break walk

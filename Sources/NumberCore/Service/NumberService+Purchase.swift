@@ -273,11 +273,11 @@ extension NumberService {
         _ request: PurchaseRequest, fingerprint: String
     ) async throws(NumberError) -> PurchaseResult? {
         guard let key = request.idempotencyKey else { return nil }
-        let now = now()
-        let ttl = config.idempotency.ttlSeconds
+        let expiredBy = keysExpired(by: now())
         let lookUp = { (state: CoreState) throws(NumberError) -> PurchaseResult? in
             _ = try state.requireAccount(request.accountId)
-            guard let record = state.liveIdempotency(accountId: request.accountId, key: key, now: now, ttl: ttl) else {
+            guard let record = state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
+            else {
                 return nil
             }
             return try state.replay(record, key: key, fingerprint: fingerprint)
@@ -295,9 +295,9 @@ extension NumberService {
     /// request is sent with ``PurchaseRequest/replayOnly``, which the purchase checks under the decision lock.
     public func isPurchaseRetry(_ request: PurchaseRequest) -> Bool {
         guard let key = request.idempotencyKey else { return false }
-        let (now, ttl) = (now(), config.idempotency.ttlSeconds)
+        let expiredBy = keysExpired(by: now())
         let record = try? coordinator.read { state throws(NumberError) in
-            state.liveIdempotency(accountId: request.accountId, key: key, now: now, ttl: ttl)
+            state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
         }
         guard let record = record ?? nil else { return false }
         return record.operation == .purchase && record.fingerprint == request.fingerprint
@@ -321,7 +321,7 @@ extension NumberService {
         }
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(items.count))
         guard !overflow else { throw .overflow("purchase total") }
-        let ttl = config.idempotency.ttlSeconds
+        let expiredBy = keysExpired(by: now)
         let numbersMax = config.limits.numbersPerAccountMax
         // The intent this decision claimed for its call, handed back if its record is refused (a store with no room).
         var claimed: String?
@@ -332,7 +332,7 @@ extension NumberService {
                 }
                 let account = try state.requireActiveAccount(request.accountId)
                 if let key = request.idempotencyKey,
-                    let record = state.liveIdempotency(accountId: account.id, key: key, now: now, ttl: ttl)
+                    let record = state.liveIdempotency(accountId: account.id, key: key, expiredBy: expiredBy)
                 {
                     return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
                 }

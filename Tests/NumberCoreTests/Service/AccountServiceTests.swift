@@ -108,6 +108,37 @@ struct AccountServiceTests {
         try await h.check()
     }
 
+    /// A key's life counts numberd's running time only, as a grace period does: a client whose first call went
+    /// through just before an outage, and that retries once numberd is back a day later, gets its first result — it
+    /// used to find the key expired and be credited (or charged) twice.
+    @Test(
+        "an idempotency key outlives a downtime by its length, at the call and at the billing run's expiry",
+        arguments: StoreKind.allCases)
+    func keyLifeSkipsDowntime(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account()
+        let first = try await h.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "before-outage")
+        // Down from a minute after the call for 25 hours; the start records it.
+        var config = h.config
+        let down = Harness.start.addingTimeInterval(60)
+        config.billing.downtimes = Downtimes().recording(
+            from: down, to: down.addingTimeInterval(25 * 3_600), grace: config.billing.gracePeriodSeconds)
+        h.clock.set(down.addingTimeInterval(25 * 3_600 + 60))
+        try await h.restart(config: config)
+        #expect(try await h.service.runBilling().expiredKeys == 0)
+        #expect(
+            try await h.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "before-outage") == first)
+        #expect(try h.service.balance(accountId: account.id).balance == 500, "credited once")
+        // 24 hours of running time after the call: the minute before the outage and all but a minute since.
+        h.clock.set(down.addingTimeInterval(25 * 3_600 + 86_400 - 61))
+        #expect(try await h.service.runBilling().expiredKeys == 0)
+        h.clock.set(down.addingTimeInterval(25 * 3_600 + 86_400 - 60))
+        #expect(try await h.service.runBilling().expiredKeys == 1)
+        let again = try await h.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "before-outage")
+        #expect(again.id != first.id, "expired: a new credit")
+        try await h.check()
+    }
+
     @Test("adjustments: either sign, never below the available balance", arguments: StoreKind.allCases)
     func adjustments(kind: StoreKind) async throws {
         let h = try await Harness(kind)
