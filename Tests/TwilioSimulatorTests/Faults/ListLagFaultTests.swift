@@ -19,26 +19,9 @@ import Testing
         try SimulatorEngine(configuration: .defaults, clock: { [clock] in clock.now.withLock { $0 } })
     }
 
-    private func send(
-        _ engine: SimulatorEngine, _ method: String, _ path: String, form: [(String, String)] = []
-    ) -> (status: Int, json: [String: Any]) {
-        let credentials = engine.configuration.credentials
-        var headers = [("Authorization", RouterHarness.basic(credentials.accountSid, credentials.authToken))]
-        if !form.isEmpty { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
-        let request = SimulatorRequest(
-            method: method, target: path, headers: headers, body: Array(FormParameters(pairs: form).encoded().utf8))
-        guard case .respond(let response) = engine.handle(request) else { return (0, [:]) }
-        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
-        return (response.status, json)
-    }
-
-    private func api(_ engine: SimulatorEngine) -> String {
-        "/2010-04-01/Accounts/\(engine.configuration.credentials.accountSid)"
-    }
-
     /// The E.164 numbers a list of the account's numbers shows.
     private func listed(_ engine: SimulatorEngine) -> [String] {
-        let list = send(engine, "GET", api(engine) + "/IncomingPhoneNumbers.json").json
+        let list = engine.send("GET", engine.api + "/IncomingPhoneNumbers.json").json
         return (list["incoming_phone_numbers"] as? [[String: Any]] ?? []).compactMap { $0["phone_number"] as? String }
     }
 
@@ -47,24 +30,24 @@ import Testing
         engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: 1_500), times: 1))
         let numbers = engine.availableNumbers(country: "US", type: .local, limit: 2).map(\.phoneNumber)
         let bought = numbers.map {
-            send(engine, "POST", api(engine) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", $0)])
+            engine.send("POST", engine.api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", $0)])
         }
         #expect(bought.map(\.status) == [201, 201])
         let hidden = try #require(bought[0].json["sid"] as? String)
-        let path = api(engine) + "/IncomingPhoneNumbers/\(hidden).json"
+        let path = engine.api + "/IncomingPhoneNumbers/\(hidden).json"
         // Bought (and billed), but not shown, and a DELETE is Twilio's 404; the second purchase had no lag.
         #expect(engine.ownedNumbers.map(\.number.phoneNumber) == numbers)
         #expect(listed(engine) == [numbers[1]])
-        #expect(send(engine, "GET", path).status == 404)
-        let delete = send(engine, "DELETE", path)
+        #expect(engine.send("GET", path).status == 404)
+        let delete = engine.send("DELETE", path)
         #expect(delete.status == 404 && delete.json["code"] as? Int == 20404)
         #expect(engine.ownedNumbers.count == 2 && engine.releaseCount(numbers[0]) == 0)
         clock.advance(by: 1.499)
         #expect(listed(engine) == [numbers[1]])
         clock.advance(by: 0.001)
         #expect(listed(engine) == numbers)
-        #expect(send(engine, "GET", path).status == 200)
-        #expect(send(engine, "DELETE", path).status == 204)
+        #expect(engine.send("GET", path).status == 200)
+        #expect(engine.send("DELETE", path).status == 204)
         #expect(engine.ownedNumbers.map(\.number.phoneNumber) == [numbers[1]])
     }
 
@@ -72,32 +55,32 @@ import Testing
     /// Trunking route answer 404/20404 as its fetch does, and the trunk's list does not show it.
     @Test func aHiddenNumberCannotBeUpdatedOrAssociatedEither() throws {
         let engine = try engine()
-        let trunk = send(engine, "POST", "/v1/Trunks", form: [("FriendlyName", "main")])
+        let trunk = engine.send("POST", "/v1/Trunks", form: [("FriendlyName", "main")])
         let trunkSid = try #require(trunk.json["sid"] as? String)
         let number = try #require(engine.availableNumbers(country: "US", type: .local, limit: 1).first?.phoneNumber)
         engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: 1_000), times: 1))
-        let bought = send(
-            engine, "POST", api(engine) + "/IncomingPhoneNumbers.json",
+        let bought = engine.send(
+            "POST", engine.api + "/IncomingPhoneNumbers.json",
             form: [("PhoneNumber", number), ("TrunkSid", trunkSid)])
         #expect(bought.status == 201)
         let sid = try #require(bought.json["sid"] as? String)
-        let update = send(
-            engine, "POST", api(engine) + "/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunkSid)])
+        let update = engine.send(
+            "POST", engine.api + "/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunkSid)])
         #expect(update.status == 404 && update.json["code"] as? Int == 20404)
         let onTrunk = { () -> [String] in
-            let list = self.send(engine, "GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers").json
+            let list = engine.send("GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers").json
             return (list["phone_numbers"] as? [[String: Any]] ?? []).compactMap { $0["sid"] as? String }
         }
         #expect(onTrunk().isEmpty)
-        #expect(send(engine, "GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 404)
-        #expect(send(engine, "DELETE", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 404)
-        let associate = send(engine, "POST", "/v1/Trunks/\(trunkSid)/PhoneNumbers", form: [("PhoneNumberSid", sid)])
+        #expect(engine.send("GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 404)
+        #expect(engine.send("DELETE", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 404)
+        let associate = engine.send("POST", "/v1/Trunks/\(trunkSid)/PhoneNumbers", form: [("PhoneNumberSid", sid)])
         #expect(associate.status == 404)
         clock.advance(by: 1)
         #expect(onTrunk() == [sid])
-        #expect(send(engine, "GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 200)
+        #expect(engine.send("GET", "/v1/Trunks/\(trunkSid)/PhoneNumbers/\(sid)").status == 200)
         #expect(
-            send(engine, "POST", api(engine) + "/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunkSid)])
+            engine.send("POST", engine.api + "/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", trunkSid)])
                 .status == 200)
     }
 
@@ -121,7 +104,7 @@ import Testing
         let number = try #require(engine.availableNumbers(country: "US", type: .local, limit: 1).first).phoneNumber
         let credentials = engine.configuration.credentials
         let request = SimulatorRequest(
-            method: "POST", target: api(engine) + "/IncomingPhoneNumbers.json",
+            method: "POST", target: engine.api + "/IncomingPhoneNumbers.json",
             headers: [
                 ("Authorization", RouterHarness.basic(credentials.accountSid, credentials.authToken)),
                 ("Content-Type", "application/x-www-form-urlencoded"),

@@ -7,31 +7,18 @@ import Testing
 /// The purchase answers 400/21422 and the number is gone from searches; the injected `error:21422:400` leaves it for
 /// sale, which Twilio never does once someone bought it.
 @Suite struct SoldElsewhereFaultTests {
-    private func send(
-        _ engine: SimulatorEngine, _ method: String, _ path: String, form: [(String, String)] = []
-    ) -> (status: Int, json: [String: Any]) {
-        let credentials = engine.configuration.credentials
-        var headers = [("Authorization", RouterHarness.basic(credentials.accountSid, credentials.authToken))]
-        if !form.isEmpty { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
-        let request = SimulatorRequest(
-            method: method, target: path, headers: headers, body: Array(FormParameters(pairs: form).encoded().utf8))
-        guard case .respond(let response) = engine.handle(request) else { return (0, [:]) }
-        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
-        return (response.status, json)
-    }
-
     @Test func takenBeforeThePurchase() throws {
         let engine = try SimulatorEngine(configuration: .defaults)
-        let api = "/2010-04-01/Accounts/\(engine.configuration.credentials.accountSid)"
+        let api = engine.api
         let numbers = engine.availableNumbers(country: "US", type: .local, limit: 2).map(\.phoneNumber)
         engine.addFault(try FaultRule.parse("buyNumber:taken::1:1"))
-        let taken = send(engine, "POST", api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[0])])
+        let taken = engine.send("POST", api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[0])])
         #expect(taken.status == 400 && taken.json["code"] as? Int == 21422)
         #expect(!engine.isAvailable(numbers[0]) && engine.ownedNumbers.isEmpty)
         #expect(engine.availableNumbers(country: "US", type: .local, limit: 1).first?.phoneNumber == numbers[1])
-        let again = send(engine, "POST", api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[0])])
+        let again = engine.send("POST", api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[0])])
         #expect(again.status == 400 && again.json["code"] as? Int == 21422, "gone for good, not a passing refusal")
-        let other = send(engine, "POST", api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[1])])
+        let other = engine.send("POST", api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[1])])
         #expect(other.status == 201, "the rule fired once")
         #expect(try FaultRule.parse("buyNumber:taken").kind == .soldElsewhere)
     }

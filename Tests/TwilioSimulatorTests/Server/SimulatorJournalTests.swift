@@ -35,27 +35,8 @@ import Testing
         try SimulatorEngine(configuration: configuration ?? self.configuration(), fileOperations: operations)
     }
 
-    /// Sends one request to the engine as the account: the status and the JSON body.
-    @discardableResult
-    private static func send(
-        _ engine: SimulatorEngine, _ method: String, _ path: String, form: [(String, String)] = []
-    ) -> (status: Int, json: [String: Any]) {
-        let credentials = engine.configuration.credentials
-        var headers = [("Authorization", RouterHarness.basic(credentials.accountSid, credentials.authToken))]
-        if !form.isEmpty { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
-        let request = SimulatorRequest(
-            method: method, target: path, headers: headers, body: Array(FormParameters(pairs: form).encoded().utf8))
-        guard case .respond(let response) = engine.handle(request) else { return (0, [:]) }
-        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
-        return (response.status, json)
-    }
-
-    private static func api(_ engine: SimulatorEngine) -> String {
-        "/2010-04-01/Accounts/\(engine.configuration.credentials.accountSid)"
-    }
-
     private static func buy(_ engine: SimulatorEngine, _ number: String) -> (status: Int, sid: String?) {
-        let reply = send(engine, "POST", api(engine) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", number)])
+        let reply = engine.send("POST", engine.api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", number)])
         return (reply.status, reply.json["sid"] as? String)
     }
 
@@ -85,23 +66,23 @@ import Testing
         let first = try engine()
         #expect(!FileManager.default.fileExists(atPath: path), "nothing is written before the first change")
         let trunk = try #require(
-            Self.send(first, "POST", "/v1/Trunks", form: [("DomainName", "a.pstn.twilio.com")]).json["sid"] as? String)
+            first.send("POST", "/v1/Trunks", form: [("DomainName", "a.pstn.twilio.com")]).json["sid"] as? String)
         // The first change wrote the empty account as the snapshot, then its line.
         #expect(try snapshot().numbers.isEmpty && snapshot().trunks.isEmpty && snapshot().journalSequence == 0)
         let numbers = Self.numbers(first, 3)
         let sids = try numbers.map { try #require(Self.buy(first, $0).sid) }
         #expect(
-            Self.send(first, "POST", "/v1/Trunks/\(trunk)/PhoneNumbers", form: [("PhoneNumberSid", sids[0])]).0 == 201)
+            first.send("POST", "/v1/Trunks/\(trunk)/PhoneNumbers", form: [("PhoneNumberSid", sids[0])]).0 == 201)
         #expect(
-            Self.send(
-                first, "POST", Self.api(first) + "/IncomingPhoneNumbers/\(sids[1]).json",
+            first.send(
+                "POST", first.api + "/IncomingPhoneNumbers/\(sids[1]).json",
                 form: [("FriendlyName", "desk"), ("VoiceUrl", "https://pbx.test/in")]
             ).0 == 200)
-        #expect(Self.send(first, "DELETE", Self.api(first) + "/IncomingPhoneNumbers/\(sids[2]).json").0 == 204)
-        #expect(Self.send(first, "POST", "/v1/Trunks/\(trunk)", form: [("FriendlyName", "pbx")]).0 == 200)
+        #expect(first.send("DELETE", first.api + "/IncomingPhoneNumbers/\(sids[2]).json").0 == 204)
+        #expect(first.send("POST", "/v1/Trunks/\(trunk)", form: [("FriendlyName", "pbx")]).0 == 200)
         // Refused and read-only requests write nothing.
-        #expect(Self.send(first, "DELETE", Self.api(first) + "/IncomingPhoneNumbers/\(sids[2]).json").0 == 404)
-        #expect(Self.send(first, "GET", Self.api(first) + "/IncomingPhoneNumbers.json").0 == 200)
+        #expect(first.send("DELETE", first.api + "/IncomingPhoneNumbers/\(sids[2]).json").0 == 404)
+        #expect(first.send("GET", first.api + "/IncomingPhoneNumbers.json").0 == 200)
         #expect(try journalLines().count == 8)
         #expect(try snapshot().journalSequence == 0, "no compaction while running below the bound")
 
@@ -115,7 +96,7 @@ import Testing
 
         let again = try #require(Self.buy(second, numbers[2]).sid)
         #expect(!sids.contains(again))
-        #expect(Self.send(second, "DELETE", "/v1/Trunks/\(trunk)").0 == 204)
+        #expect(second.send("DELETE", "/v1/Trunks/\(trunk)").0 == 204)
         let lines = try journalLines().map { try JSONDecoder().decode(SimulatorJournal.Record.self, from: $0) }
         #expect(lines.map(\.seq) == [9, 10])
         // Deleting the trunk carried the number it cleared.
@@ -141,7 +122,7 @@ import Testing
             #expect(try snapshot().numbers.count == written / 4 * 4)
         }
         for sid in sids.prefix(3) {
-            #expect(Self.send(first, "DELETE", Self.api(first) + "/IncomingPhoneNumbers/\(sid).json").0 == 204)
+            #expect(first.send("DELETE", first.api + "/IncomingPhoneNumbers/\(sid).json").0 == 204)
         }
         #expect(try journalLines().count == 1 && snapshot().journalSequence == 12)
         let second = try engine(configuration(recordsMax: 4))
@@ -150,7 +131,7 @@ import Testing
 
         // The byte bound: a bound below one line compacts after every change, leaving the journal empty.
         let third = try engine(configuration(bytesMax: 1))
-        #expect(Self.send(third, "DELETE", Self.api(third) + "/IncomingPhoneNumbers/\(sids[3]).json").0 == 204)
+        #expect(third.send("DELETE", third.api + "/IncomingPhoneNumbers/\(sids[3]).json").0 == 204)
         #expect(try journalLines().isEmpty && snapshot().journalSequence == 14)
         let fourth = try engine()
         expectSameAccount(fourth, third)
@@ -160,7 +141,7 @@ import Testing
         let first = try engine()
         let numbers = Self.numbers(first, 2)
         for number in numbers { _ = Self.buy(first, number) }
-        _ = Self.send(first, "POST", "/v1/Trunks", form: [("FriendlyName", "old")])
+        _ = first.send("POST", "/v1/Trunks", form: [("FriendlyName", "old")])
         _ = try engine()  // compacts: the snapshot holds everything
         // Rewrite it as the simulator before the journal wrote it: version 1, no journal sequence, no journal.
         var json = try #require(
@@ -178,7 +159,7 @@ import Testing
         #expect(try snapshot().version == 2 && snapshot().journalSequence == 0)
         // It continues with a journal from sequence 1.
         let sid = try #require(second.ownedNumbers.first?.sid)
-        #expect(Self.send(second, "DELETE", Self.api(second) + "/IncomingPhoneNumbers/\(sid).json").0 == 204)
+        #expect(second.send("DELETE", second.api + "/IncomingPhoneNumbers/\(sid).json").0 == 204)
         #expect(try journalLines().count == 1)
         let third = try engine()
         expectSameAccount(third, second)
@@ -338,8 +319,8 @@ import Testing
         #expect(fdatasync.calls.withLock { $0 } == 1)
 
         fdatasync.failing.withLock { $0 = true }
-        let uncertain = Self.send(
-            engine, "POST", Self.api(engine) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[1])])
+        let uncertain = engine.send(
+            "POST", engine.api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[1])])
         #expect(uncertain.status == 500 && uncertain.json["code"] as? Int == 20500)
         // It acted: the change stays in memory (its line may be on disk), as after Twilio's 500 after acting.
         #expect(!engine.isAvailable(numbers[1]) && engine.ownedNumbers.count == 2)
@@ -349,15 +330,15 @@ import Testing
         let refused = Self.buy(engine, numbers[2])
         #expect(refused.status == 500 && engine.isAvailable(numbers[2]))
         #expect(engine.requestLog.last?.acted == false)
-        #expect(Self.send(engine, "DELETE", Self.api(engine) + "/IncomingPhoneNumbers/\(kept).json").0 == 500)
+        #expect(engine.send("DELETE", engine.api + "/IncomingPhoneNumbers/\(kept).json").0 == 500)
         #expect(engine.ownedNumbers.count == 2)
-        #expect(Self.send(engine, "POST", "/v1/Trunks").0 == 500 && engine.trunks.isEmpty)
+        #expect(engine.send("POST", "/v1/Trunks").0 == 500 && engine.trunks.isEmpty)
         #expect(fdatasync.calls.withLock { $0 } == 2)
         // Reads still answer from memory; refused requests that change nothing answer as usual.
-        #expect(Self.send(engine, "GET", Self.api(engine) + "/IncomingPhoneNumbers.json").0 == 200)
-        let unknown = Self.api(engine) + "/IncomingPhoneNumbers/PN" + String(repeating: "0", count: 32) + ".json"
-        #expect(Self.send(engine, "DELETE", unknown).0 == 404)
-        #expect(Self.send(engine, "GET", "/v1/Trunks/TK" + String(repeating: "0", count: 32)).0 == 404)
+        #expect(engine.send("GET", engine.api + "/IncomingPhoneNumbers.json").0 == 200)
+        let unknown = engine.api + "/IncomingPhoneNumbers/PN" + String(repeating: "0", count: 32) + ".json"
+        #expect(engine.send("DELETE", unknown).0 == 404)
+        #expect(engine.send("GET", "/v1/Trunks/TK" + String(repeating: "0", count: 32)).0 == 404)
         #expect(fdatasync.calls.withLock { $0 } == 2)
 
         // The line was written before its sync failed (here the disk kept it): a restart finds both numbers.
@@ -411,8 +392,8 @@ import Testing
         let size = try Data(contentsOf: URL(fileURLWithPath: journalPath)).count
 
         full.failing.withLock { $0 = true }
-        let refused = Self.send(
-            engine, "POST", Self.api(engine) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[1])])
+        let refused = engine.send(
+            "POST", engine.api + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[1])])
         #expect(refused.status == 500 && refused.json["code"] as? Int == 20500)
         #expect(engine.isAvailable(numbers[1]) && engine.ownedNumbers.count == 1)
         #expect(engine.requestLog.last?.acted == false)
@@ -453,19 +434,19 @@ import Testing
                 check(bought.status == 201, "buy \(number): \(bought.status)")
                 if let sid = bought.sid { mine.append(sid) }
                 if index % 3 == 2, let sid = mine.popLast() {
-                    let released = Self.send(engine, "DELETE", Self.api(engine) + "/IncomingPhoneNumbers/\(sid).json")
+                    let released = engine.send("DELETE", engine.api + "/IncomingPhoneNumbers/\(sid).json")
                     check(released.status == 204, "release \(sid): \(released.status)")
                 }
                 if index % 4 == 0 {
-                    let trunk = Self.send(engine, "POST", "/v1/Trunks", form: [("FriendlyName", "t\(thread)-\(index)")])
+                    let trunk = engine.send("POST", "/v1/Trunks", form: [("FriendlyName", "t\(thread)-\(index)")])
                     check(trunk.status == 201, "trunk: \(trunk.status)")
                     if let tk = trunk.json["sid"] as? String, let pn = mine.last {
-                        let linked = Self.send(
-                            engine, "POST", "/v1/Trunks/\(tk)/PhoneNumbers", form: [("PhoneNumberSid", pn)])
+                        let linked = engine.send(
+                            "POST", "/v1/Trunks/\(tk)/PhoneNumbers", form: [("PhoneNumberSid", pn)])
                         check(linked.status == 201, "link: \(linked.status)")
                     }
                 }
-                _ = Self.send(engine, "GET", Self.api(engine) + "/IncomingPhoneNumbers.json")
+                _ = engine.send("GET", engine.api + "/IncomingPhoneNumbers.json")
             }
         }
         #expect(failures.current.isEmpty, "\(failures.current)")
@@ -505,7 +486,7 @@ import Testing
         entered.wait()
         holding.failing.withLock { $0 = false }
         DispatchQueue.global().async {
-            let reply = Self.send(engine, "GET", Self.api(engine) + "/IncomingPhoneNumbers.json")
+            let reply = engine.send("GET", engine.api + "/IncomingPhoneNumbers.json")
             let sids = (reply.json["incoming_phone_numbers"] as? [[String: Any]])?.compactMap {
                 $0["phone_number"] as? String
             }
