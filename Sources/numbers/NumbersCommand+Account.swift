@@ -118,7 +118,9 @@ extension Funds {
                     let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
                     guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
                         throw CLIError(
-                            code: 3, message: "error: '\(amount)' is not a positive amount of \(account.currency)")
+                            code: 3,
+                            message: "error: '\(amount)' is not a positive amount of \(account.currency) in its "
+                                + "minor units (give it without a sign: --debit takes it away)")
                     }
                     let request = AdjustBalanceRequest(
                         accountId: account.id, amount: debit ? -minor : minor, currency: account.currency,
@@ -329,8 +331,10 @@ struct Keys: AsyncParsableCommand {
 
     struct ListKeys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "list", abstract: "numbers keys list [--account ACC_…] (without --account: the admin keys)")
+            commandName: "list",
+            abstract: "numbers keys list [--account ACC_… | --admin] (without an account: the admin keys)")
         @OptionGroup var global: GlobalOptions
+        @Flag(help: "List the admin keys, whatever account --account or NUMBERS_ACCOUNT names.") var admin = false
         @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
         var pageSize: Int32 = 0
         @Option(name: .customLong("page-token")) var pageToken: String?
@@ -339,7 +343,8 @@ struct Keys: AsyncParsableCommand {
             try await reporting {
                 let response = try await global.withClient {
                     try await $0.listApiKeys(
-                        ListApiKeysRequest(accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? ""))
+                        ListApiKeysRequest(
+                            accountId: admin ? "" : global.accountId, pageSize: pageSize, pageToken: pageToken ?? ""))
                 }
                 try global.output(response) {
                     Format.table(

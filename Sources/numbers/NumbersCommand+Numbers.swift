@@ -20,9 +20,13 @@ struct Search: AsyncParsableCommand {
         abstract: "Search the carrier's available numbers, with our prices.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "ISO country code.") var country: String = "US"
-    @Option(name: .customLong("area-code")) var areaCode: String?
+    @Option(name: .customLong("area-code"), help: "3 digits; US and CA numbers only (elsewhere: --contains +4420).")
+    var areaCode: String?
     @Option(
-        help: "Digits or letters (keypad) the number must contain, at least 2; * (any one digit) only at either end.")
+        help: """
+            Digits or letters (keypad) the number must contain, at least 2; * (any one digit) only at either end; a \
+            leading + anchors it at the number's start, country code first (+1415, +4420).
+            """)
     var contains: String?
     @Option var region: String?
     @Option var locality: String?

@@ -18,14 +18,16 @@ struct NumbersCommand: AsyncParsableCommand {
             ::1) checked against that directory's CA; for any other, give a key with --key-file PATH (or \
             NUMBERS_KEY_FILE, or NUMBERS_KEY). --key works too but leaves the key where other users see it (ps, \
             /proc) and in the shell history.
-            Exit codes: 0 ok, 1 other error (a declined question among them; a response too large for the CLI, \
-            the call carried out), 3 invalid argument, 4 not found, 5 failed precondition (e.g. insufficient \
-            balance), 6 unauthenticated or permission denied, 7 unavailable or timed out (or no CA file), 8 rate \
-            limited, over a limit or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's \
-            provider setup is wrong (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 64 usage, \
+            Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
+            5 failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
+            or timed out with nothing done (or no CA file), 8 rate limited, over a limit or numberd's disk full \
+            (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
+            retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
+            or may still be: rerun with the --idempotency-key printed on stderr, never a new one), 64 usage, \
             130 interrupted (Ctrl-C; 143 for SIGTERM).
             Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
-            with the --idempotency-key to rerun `buy` or `funds add` safely; a second one exits at once.
+            with the --idempotency-key to rerun `buy`, `funds add` or `funds adjust` safely; a second one exits at \
+            once.
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
@@ -196,21 +198,23 @@ struct CLIError: Error, CustomStringConvertible {
 
     var description: String { message }
 
-    /// The exit status of a run that failed with `error`: by its status code, except that `RESOURCE_EXHAUSTED`
-    /// means "rate limited" (8) only for a refusal. numberd also answers it (`RESPONSE_TOO_LARGE`) in place of a
-    /// response too large for the client, after the call was carried out: that one, like any with
-    /// `outcome=unknown`, is no limit to wait out and exits 1.
+    /// The exit status of a run that failed with `error`: 10 when its outcome is unknown (`outcome=unknown`: the call
+    /// may have been carried out, or may still be — a script must not rerun it under a new idempotency key, which
+    /// could buy, credit or debit twice: it reruns with the key printed, or checks), else by its status code, except
+    /// that `RESOURCE_EXHAUSTED` means "rate limited" (8) only for a refusal: numberd also answers it
+    /// (`RESPONSE_TOO_LARGE`) in place of a response too large for the client, after the call was carried out (10).
     static func exitCode(for error: RPCError) -> Int32 {
         // UNAVAILABLE, but nothing a retry fixes: numberd's provider setup (a regulatory Bundle, credentials, the
         // base URL) is wrong until its operator fixes it, so scripts that retry exit 7 must not loop on it.
         if error.reason == "PROVIDER_MISCONFIGURED" { return 9 }
-        if error.code == .resourceExhausted,
-            error.reason == "RESPONSE_TOO_LARGE" || error.details["outcome"] == "unknown"
-        {
-            return 1
-        }
+        // Exit 7 ("unavailable, retry") used to cover a connection lost after a keyed call was sent: a script that
+        // retried on 7 without the key printed on stderr did it twice.
+        if error.details["outcome"] == "unknown" || error.reason == "RESPONSE_TOO_LARGE" { return outcomeUnknown }
         return exitCode(for: error.code)
     }
+
+    /// The exit status of a call whose outcome is unknown.
+    static let outcomeUnknown: Int32 = 10
 
     static func exitCode(for status: StatusCode) -> Int32 {
         switch status {

@@ -57,21 +57,28 @@ struct FundsAdjustCommandTests {
     }
 
     @Test(
-        "a missing reason, a negative or malformed amount: a usage error, nothing sent",
+        "a missing reason or a signed amount is a usage error (64), zero or too many decimals invalid (3): nothing posted",
         arguments: [
-            ["funds", "adjust", "25"], ["funds", "adjust", "-25", "--reason", "x"],
-            ["funds", "adjust", "0", "--reason", "x"],
-            ["funds", "adjust", "2.555", "--reason", "x"],
+            (["funds", "adjust", "25"], Int32(64)), (["funds", "adjust", "-25", "--reason", "x"], Int32(64)),
+            (["funds", "adjust", "--reason", "x", "--", "-25"], Int32(3)),
+            (["funds", "adjust", "0", "--reason", "x"], Int32(3)),
+            (["funds", "adjust", "2.555", "--reason", "x"], Int32(3)),
+            (["funds", "adjust", "92233720368547759", "--reason", "x"], Int32(3)),
         ])
-    func refusedBeforeSending(command: [String]) async throws {
+    func refusedBeforeSending(command: [String], status: Int32) async throws {
         let received = Received()
         try await withStubServer(router: Self.router(received)) { server in
             let connection = [
                 "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account",
                 "ACC_7",
             ]
-            let run = try await runNumbers(command + connection)
-            #expect(run.status != 0, "\(run)")
+            // Options before a `--`: the arguments after it are positional.
+            let arguments =
+                command.contains("--")
+                ? Array(command.prefix(2)) + connection + command.dropFirst(2) : command + connection
+            let run = try await runNumbers(arguments)
+            #expect(run.status == status, "\(run)")
+            if status == 3 { #expect(run.stderr.contains("--debit takes it away"), "\(run.stderr)") }
         }
         #expect(received.all.isEmpty)
     }
