@@ -119,8 +119,9 @@ extension Funds {
                     guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
                         throw CLIError(
                             code: 3,
-                            message: "error: '\(amount)' is not a positive amount of \(account.currency) in its "
-                                + "minor units (give it without a sign: --debit takes it away)")
+                            message: "error: '\(amount)' is not a positive amount of \(account.currency) in major "
+                                + "units, e.g. 25 or 25.50, with no more decimals than the currency has (give it "
+                                + "without a sign: --debit takes it away)")
                     }
                     let request = AdjustBalanceRequest(
                         accountId: account.id, amount: debit ? -minor : minor, currency: account.currency,

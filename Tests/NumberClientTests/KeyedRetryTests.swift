@@ -215,4 +215,21 @@ struct KeyedRetryTests {
         }
         #expect(error.reason == "CONNECTION_LOST" && error.details == ["outcome": "unknown"])
     }
+
+    /// A read that may have reached the server changed nothing: its lost connection leaves no outcome open (the CLI
+    /// exits 10 for one that is, and a script retrying reads on 7 stopped retrying them).
+    @Test("a read whose connection was lost after sending is retried, and carries no unknown outcome at the end")
+    func readLeavesNoOutcomeOpen() {
+        var attempts = CallAttempts(retryClass: .idempotent, idempotencyKey: nil, policy: Self.quickRetries())
+        var last: RPCError?
+        for _ in 0..<10 {
+            switch attempts.failed(.connectionLost(message: "reset", unstarted: false)) {
+            case .retry: continue
+            case .fail(let error): last = error
+            }
+            break
+        }
+        #expect(last != nil, "the retries ended")
+        #expect(last?.reason == "CONNECTION_LOST" && last?.details["outcome"] == nil, "\(String(describing: last))")
+    }
 }

@@ -451,8 +451,8 @@ import TwilioSimulator
     }
 
     /// A state that breaks the core's invariants used to be served (nothing checked it at start; only `numberd verify`
-    /// did). Here a record that fits replay (an account's funds) but names a number the account does not own breaks
-    /// `transaction-number`: the start is refused, naming the rule and `numberd verify`, which lists it too; a record
+    /// did). Here a record that fits replay (an adjustment of the balance) but adjusts it by 0 breaks `kind-sign`: the
+    /// start is refused, naming the rule and `numberd verify`, which lists it too; a record
     /// that does not fit at all (a release of an unknown number) is refused by replay with its file and offset, and
     /// verify reports it instead of trapping.
     @Test func aStateThatBreaksItsInvariantsIsNotServed() async throws {
@@ -472,19 +472,18 @@ import TwilioSimulator
         try await append(
             .transactionPosted(
                 LedgerTransaction(
-                    id: "TXN_broken", accountId: account, kind: .fundsAdded, amount: 100, balanceAfter: 100,
-                    currency: "USD", numberId: "NUM_nobodys", description: "funds", createdAt: Date(),
-                    idempotencyKey: nil)))
+                    id: "TXN_broken", accountId: account, kind: .adjustment, amount: 0, balanceAfter: 0,
+                    currency: "USD", numberId: nil, description: "nothing", createdAt: Date(), idempotencyKey: nil)))
         do {
             try await Self.withPrepared(directory) { _ in }
             Issue.record("served a state that breaks its invariants")
         } catch let error as ConfigurationError {
-            #expect(error.description.contains("transaction-number"), "\(error)")
+            #expect(error.description.contains("kind-sign"), "\(error)")
             #expect(error.description.contains("numberd verify --data-dir"), "\(error)")
         }
         let verified = try await runNumberdVerify(dataDirectory: directory)
         #expect(verified.status == 1, "\(verified.output)")
-        #expect(verified.output.contains("transaction-number"), "\(verified.output)")
+        #expect(verified.output.contains("kind-sign"), "\(verified.output)")
 
         try await append(.numberReleased(numberId: "NUM_unknown", at: Date(), refund: nil))
         do {

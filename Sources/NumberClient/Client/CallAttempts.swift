@@ -68,9 +68,12 @@ struct CallAttempts {
             return answered(error)
         case .connectionLost(let message, let unstarted):
             if !unstarted && retryClass == .keyed { mayHaveRun = true }
+            // A read that may have reached the server changed nothing there: no outcome is left open (the CLI
+            // exits 10 for one that is, which a read must not: its caller retries it as any unavailable call).
+            let outcome = unstarted ? "not-started" : retryClass == .idempotent ? nil : "unknown"
             let error = RPCError(
                 code: .unavailable, message: message, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
-                details: ["outcome": unstarted ? "not-started" : "unknown"])
+                details: outcome.map { ["outcome": $0] } ?? [:])
             return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
         case .connectFailed(let message):
             return transportFailed(

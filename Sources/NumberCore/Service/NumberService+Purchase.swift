@@ -81,7 +81,9 @@ extension NumberService {
             await compensate(intent, bought: bought, watching: watching)
             // Left open (its mark or void found no room): reconciliation settles it, by the provider's word — which,
             // for a buy concluded failed by a look-up that did not show it yet, may be a commit. Not a failure, then.
-            if coordinator.readDecisionState({ $0.intents[intent.id]?.status == .open }) {
+            // From the durable state (a failed write's decision stays in the decision state) or writes stopped.
+            let open = (try? coordinator.read { $0.intents[intent.id]?.status == .open }) ?? true
+            if open || coordinator.failure != nil {
                 throw NumberError(
                     .unavailable, .outcomeUnknown,
                     "the purchase failed at the provider (\(error.message)) and is not settled here yet; it will be "

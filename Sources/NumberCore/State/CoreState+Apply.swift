@@ -64,6 +64,13 @@ extension CoreState {
                 providerTrunks.removeValue(forKey: trunk.providerTrunkSid)
             }
         case .transactionPosted(let transaction):
+            // Only what is tied to no other event: funds added and adjustments, of no number. A purchase, renewal or
+            // refund comes with the event that gives it its meaning (and whose checks it must pass).
+            guard transaction.kind == .fundsAdded || transaction.kind == .adjustment, transaction.numberId == nil else {
+                throw .init(
+                    "transaction \(transaction.id) of kind \(transaction.kind.rawValue) posted on its own "
+                        + "(number \(transaction.numberId ?? "none"))")
+            }
             try post(transaction)
         case .idempotencyRecorded(let record):
             if let old = idempotency.updateValue(record, forKey: record.storageKey) {

@@ -377,6 +377,27 @@ struct StoreFullTests {
         try await h.check()
     }
 
+    /// The same when the store fails (an I/O error, not a full disk): the failed write's decision stays in the
+    /// decision state, which read "not open" and answered the provider's failure while the intent stayed open on disk.
+    @Test(
+        "a compensation whose write fails (the store stopped) answers OUTCOME_UNKNOWN, bought or not",
+        arguments: [1, 2])
+    func compensationWriteFailed(numbers: Int) async throws {
+        let h = try await Self.unpaused()
+        let account = try await h.account(funds: 10_000)
+        let phones = Array(["+15550100041", "+15550100042"].prefix(numbers))
+        h.provider.stock(phones)
+        // The last number's buy fails outright; with two, the first was bought and must be undone.
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: phones.last!)
+        h.memoryStore.failAfterCommits(1)  // the intent is written; the mark (or the void) is not
+        let failed = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+        }
+        #expect(failed?.reason == .outcomeUnknown, "\(String(describing: failed))")
+        #expect(h.service.durableState().intents.count == 1, "open on disk, for reconciliation after a restart")
+    }
+
     @Test("a withdrawal that finds no room is tried again past the pause; one that never finds room is OUTCOME_UNKNOWN")
     func withdrawalRefused() async throws {
         let h = try await Self.unpaused()

@@ -15,7 +15,7 @@ struct ApplyCheckedTests {
         _ id: String, account: String = "ACC_1", amount: Int64, after: Int64, number: String? = nil
     ) -> LedgerTransaction {
         LedgerTransaction(
-            id: id, accountId: account, kind: amount >= 0 ? .fundsAdded : .purchase, amount: amount,
+            id: id, accountId: account, kind: amount >= 0 ? .fundsAdded : .adjustment, amount: amount,
             balanceAfter: after, currency: "USD", numberId: number, description: "x", createdAt: now,
             idempotencyKey: nil)
     }
@@ -110,6 +110,28 @@ struct ApplyCheckedTests {
             try state.applyChecked(renewal("TXN_4", after: 101))
         }
         #expect(again?.description.contains("TXN_4") == true, "the same cycle twice")
+    }
+
+    /// A purchase, renewal or refund posted on its own passed every check (a duplicate renewal charge among them):
+    /// only funds added and adjustments, of no number, are posted without an event of their own.
+    @Test("a transaction posted on its own is funds added or an adjustment, of no number")
+    func postedOnItsOwn() throws {
+        for (kind, amount, number) in [
+            (LedgerTransaction.Kind.renewal, Int64(-133), Optional("NUM_1")), (.purchase, -133, "NUM_1"),
+            (.refund, 5, "NUM_1"), (.fundsAdded, 5, "NUM_1"),
+        ] {
+            var state = InvariantTests.sound()
+            var transaction = Self.transaction("TXN_3", amount: amount, after: 367 + amount, number: number)
+            transaction.kind = kind
+            #expect(throws: CoreStateInconsistency.self, "\(kind)") {
+                try state.applyChecked(.transactionPosted(transaction))
+            }
+        }
+        var state = InvariantTests.sound()
+        var adjustment = Self.transaction("TXN_3", amount: -7, after: 360)
+        adjustment.kind = .adjustment
+        try state.applyChecked(.transactionPosted(adjustment))
+        #expect(state.checkInvariants() == [])
     }
 
     @Test("a second release of a number throws")
