@@ -74,11 +74,7 @@ struct Funds: AsyncParsableCommand {
             try await reporting {
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
                 let response = try await global.withClient { client in
-                    let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
-                    guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
-                        throw CLIError(
-                            code: 3, message: "error: '\(amount)' is not a positive amount of \(account.currency)")
-                    }
+                    let (account, minor) = try await Funds.account(global, client, amount: amount)
                     let request = AddFundsRequest(
                         accountId: account.id, amount: minor, currency: account.currency,
                         description: description ?? "")
@@ -97,6 +93,22 @@ struct Funds: AsyncParsableCommand {
 }
 
 extension Funds {
+    /// The account the options name, and `amount` (major units, as typed) in its minor units; exit 3 unless it is a
+    /// positive amount of the account's currency.
+    static func account(
+        _ global: GlobalOptions, _ client: NumbersClient, amount: String, hint: String = ""
+    ) async throws -> (NumberAPI.Account, Int64) {
+        let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
+        guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
+            throw CLIError(
+                code: 3,
+                message:
+                    "error: '\(amount)' is not a positive amount of \(account.currency) in major units, e.g. 25 or "
+                    + "25.50, with no more decimals than the currency has\(hint)")
+        }
+        return (account, minor)
+    }
+
     struct Adjust: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers funds adjust AMOUNT --reason TEXT [--debit]",
@@ -115,14 +127,8 @@ extension Funds {
             try await reporting {
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
                 let response = try await global.withClient { client in
-                    let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
-                    guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
-                        throw CLIError(
-                            code: 3,
-                            message: "error: '\(amount)' is not a positive amount of \(account.currency) in major "
-                                + "units, e.g. 25 or 25.50, with no more decimals than the currency has (give it "
-                                + "without a sign: --debit takes it away)")
-                    }
+                    let (account, minor) = try await Funds.account(
+                        global, client, amount: amount, hint: " (give it without a sign: --debit takes it away)")
                     let request = AdjustBalanceRequest(
                         accountId: account.id, amount: debit ? -minor : minor, currency: account.currency,
                         reason: reason)
