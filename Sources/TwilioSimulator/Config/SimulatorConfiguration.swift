@@ -94,7 +94,8 @@ public struct SimulatorConfiguration: Sendable {
         /// regulated numbers (GB local and mobile) without an Address; off only to test such flows.
         public var enforceAddressRequirements: Bool
         /// Serve Twilio's test-credential magic numbers in live mode: buying `+15005550000` → 21422,
-        /// `+15005550001` → 21421, `AreaCode=533` → 21452 (twilio-api.md §7, suggested extension). Default on.
+        /// `+15005550001` → 21421, `AreaCode=533` → 21452, `+15005550006` or `AreaCode=500` → 201 with
+        /// `+15005550006` (twilio-api.md §7, suggested extension). Default on.
         public var magicNumbers: Bool
 
         /// The documented defaults.

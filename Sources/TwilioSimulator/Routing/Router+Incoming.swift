@@ -89,6 +89,7 @@ extension Router {
             let e164 = try normalizedNumber(raw)
             if magic && e164 == "+15005550000" { throw .numberNotAvailable(e164) }
             if magic && e164 == "+15005550001" { throw .invalidPhoneNumber(e164) }
+            if magic && e164 == magicAvailable.phoneNumber { return magicAvailable }
             guard let number = state.inventoryEntry(e164) else { throw .numberNotAvailable(e164) }
             let ownedByUs = state.ownedNumber(phoneNumber: e164) != nil
             guard ownedByUs || state.isAvailable(e164) else { throw .numberNotAvailable(e164) }
@@ -117,10 +118,19 @@ extension Router {
         let noNumbers = TwilioError(
             status: 400, code: 21452, message: "No phone numbers found in area code \(areaCode)")
         if magic && areaCode == "533" { throw noNumbers }
+        if magic && areaCode == "500" { return magicAvailable }
         let areas = CountryCatalog.all.flatMap(\.areas).filter { $0.type == .local && $0.areaCode == areaCode }
         guard let number = state.available(in: areas, limit: 1, scanMax: scanMax).first else { throw noNumbers }
         return number
     }
+
+    /// Twilio's test-credential number that is "valid and available" (twilio-api.md §7): `PhoneNumber=+15005550006`
+    /// and `AreaCode=500` buy it, whatever the inventory holds.
+    static let magicAvailable = AvailableNumber(
+        phoneNumber: "+15005550006", friendlyName: "(500) 555-0006", isoCountry: "US", type: .local, lata: nil,
+        locality: nil, rateCenter: nil, latitude: nil, longitude: nil, region: nil, postalCode: nil,
+        addressRequirements: "none", beta: false,
+        capabilities: Capabilities(voice: true, sms: true, mms: true, fax: false))
 
     /// E.164 from a `PhoneNumber` value: `+` and 8–15 digits (a bare digit string gets its `+`); else 21421.
     static func normalizedNumber(_ raw: String) throws(TwilioError) -> String {

@@ -78,6 +78,26 @@ import Testing
         #expect(reply.code == code)
     }
 
+    /// Twilio's test-credential magic values (twilio-api.md §7): `+15005550006` is "valid and available", and
+    /// `AreaCode=500` buys it. Bought, it is owned like any other (a repeat is Twilio's 201 update; released, it is
+    /// for sale again).
+    @Test func magicAvailableNumber() {
+        var h = RouterHarness()
+        let bought = h.buy("+15005550006")
+        #expect(bought.status == 201 && bought.json["friendly_name"] as? String == "(500) 555-0006")
+        #expect(
+            h.buy("+15005550006").status == 201 && h.state.owned.count == 1
+                && h.state.purchaseCounts["+15005550006"] == 1)
+        let sid = bought.json["sid"] as? String ?? ""
+        #expect(h.send("DELETE", "\(h.api)/IncomingPhoneNumbers/\(sid).json").status == 204)
+        let byArea = h.send("POST", "\(h.api)/IncomingPhoneNumbers.json", form: [("AreaCode", "500")])
+        #expect(byArea.status == 201 && byArea.json["phone_number"] as? String == "+15005550006")
+        var plain = SimulatorConfiguration.defaults
+        plain.behavior.magicNumbers = false
+        var off = RouterHarness(configuration: plain)
+        #expect(off.buy("+15005550006").code == 21422, "magic values off: a number the carrier does not hold")
+    }
+
     @Test func numberNotHeldByCarrierIs21422() {
         var h = RouterHarness()
         // Find a dialable US number the carrier does not hold.
