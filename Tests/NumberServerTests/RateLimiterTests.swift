@@ -45,6 +45,19 @@ struct RateLimiterTests {
         #expect(refusal { try limiter.admit("ACC_1", purchasing: 2, now: start) } == nil)
     }
 
+    /// A purchase of more numbers than the cap holds was told to retry after a wait, and refused again after it, for
+    /// ever (a cap lowered below a client's usual batch): it is refused as too large, taking nothing.
+    @Test("more numbers than the cap holds is LIMIT_EXCEEDED with the cap, not a wait; nothing taken")
+    func moreThanTheCap() {
+        let limiter = RateLimiter(limits: .init(callsPerSecond: 1000, callsBurst: 1000, purchasedNumbersPerHour: 5))
+        let refused = refusal { try limiter.admit("ACC_1", purchasing: 6, now: start) }
+        #expect(
+            refused?.code == .invalidArgument && refused?.reason == "LIMIT_EXCEEDED", "\(String(describing: refused))")
+        #expect(refused?.details == ["max": "5"], "no retryAfterMs")
+        #expect(
+            refusal { try limiter.admit("ACC_1", purchasing: 5, now: start) } == nil, "the whole cap is still there")
+    }
+
     /// A purchase's numbers are charged apart from its call (after the request's checks): `calls: 0` takes only
     /// numbers and is refused only by the cap, even with the call bucket empty.
     @Test("numbers can be charged without a call")
@@ -138,9 +151,9 @@ struct RateLimiterTests {
         #expect(calls?.reason == "RATE_LIMITED")
         #expect(calls?.details["retryAfterMs"] == String(RateLimiter.retryAfterMillisecondsMax))
         #expect(calls?.message.contains("rate limit of 1e-18 calls per second") == true, "\(String(describing: calls))")
+        // A cap below one number can never hold a purchase: too large, not a wait.
         let purchases = refusal { try limiter.admit("ACC_2", purchasing: 1, now: start) }
-        #expect(purchases?.reason == "PURCHASE_CAP")
-        #expect(purchases?.details["retryAfterMs"] == String(RateLimiter.retryAfterMillisecondsMax))
+        #expect(purchases?.reason == "LIMIT_EXCEEDED" && purchases?.details == ["max": "0"])
         // No rate at all: an infinite wait, said as the same year; an infinite limit named without a trap.
         let stopped = RateLimiter(limits: .init(callsPerSecond: 0, callsBurst: 0, purchasedNumbersPerHour: .infinity))
         let refused = refusal { try stopped.admit("ACC_1", now: start) }

@@ -151,10 +151,15 @@ extension NumberService {
     public func setTrunk(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
-        try await carriedThrough { () async throws(NumberError) -> NumberListing in
+        // A caller gone before anything started starts nothing (from here on the change runs to its end).
+        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+        return try await carriedThrough { () async throws(NumberError) -> NumberListing in
             try await self.routeNumber(accountId: accountId, numberId: numberId, trunkId: trunkId)
         }
     }
+
+    /// A call whose caller was gone (cancelled, its deadline passed) before it started anything.
+    static let cancelledBeforeStart = NumberError(.cancelled, .providerUnavailable, "cancelled before anything started")
 
     /// Claims the number under the decision lock (no other trunk change of it, no release of it and no deletion of
     /// the trunk it goes to can start until the change is recorded), changes it at the provider, then records it. Two
@@ -187,6 +192,15 @@ extension NumberService {
                         .unavailable, .providerUnavailable,
                         "the provider does not show \(number.phoneNumber) yet (a number can take a moment to appear "
                             + "after its purchase); retry shortly", details: ["phoneNumber": number.phoneNumber])
+                }
+                // Nothing reconciles a trunk change (unlike purchases and releases): the caller settles it, by asking
+                // again — the provider then routes the number as asked, and the change is recorded.
+                if Self.mayHaveHappened(error) {
+                    throw NumberError(
+                        .unavailable, .outcomeUnknown,
+                        "the trunk change may have reached the provider and may still take effect there; make it again "
+                            + "to settle it", details: ["numberId": numberId],
+                        internalDetail: "\(error)")
                 }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             }

@@ -43,6 +43,9 @@ extension NumberService {
                     number, at: now, refund: Self.refund(for: number, at: now), transaction: nil, dryRun: true)
             }
         }
+        // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
+        // release runs to its end, and it cannot be undone.
+        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         return try await carriedThrough { () async throws(NumberError) -> ReleaseResult in
             // Whether the decision claimed the number for this call: handed back however the call ends, also when
             // the request's record is refused (a store with no room), which leaves nothing to release.

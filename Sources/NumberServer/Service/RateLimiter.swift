@@ -135,6 +135,17 @@ public final class RateLimiter: Sendable {
                     message: "rate limit of \(Self.text(limits.callsPerSecond)) calls per second reached",
                     reason: "RATE_LIMITED", details: ["retryAfterMs": "\(Self.retryAfterMilliseconds(wait))"])
             }
+            // More numbers than the cap holds at all: no wait would ever let them through (a cap lowered below a
+            // client's batch), so not a wait to retry after — nothing taken.
+            if Double(numbers) > limits.purchasedNumbersPerHour {
+                if held.buckets[subject] != nil { held.buckets[subject] = bucket }
+                let cap = Int(limits.purchasedNumbersPerHour.rounded(.down))
+                return RPCError(
+                    code: .invalidArgument,
+                    message:
+                        "\(numbers) numbers is more than the purchase cap of \(cap) numbers per hour: buy fewer at once",
+                    reason: "LIMIT_EXCEEDED", details: ["max": String(cap)])
+            }
             if numbers > 0, bucket.purchases < Double(numbers) {
                 if held.buckets[subject] != nil { held.buckets[subject] = bucket }
                 let wait = (Double(numbers) - bucket.purchases) * 3600 / limits.purchasedNumbersPerHour

@@ -147,6 +147,47 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// Nothing reconciles a trunk change: one whose outcome is unknown says to make it again (it used to say it
+    /// would be reconciled). A caller gone before it started starts nothing; a release likewise, which cannot be undone.
+    @Test(
+        "a trunk change of unknown outcome says to make it again; a call cancelled before it started changes nothing",
+        arguments: StoreKind.allCases)
+    func unknownChangeAndCancelledCalls(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK1")
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.provider.inject(.dropRequest, on: .setTrunk)
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        }
+        #expect(unknown?.reason == .outcomeUnknown && unknown?.message.contains("make it again") == true)
+        #expect(unknown?.details["numberId"] == number.id)
+        #expect(unknown?.message.contains("reconcil") == false, "\(String(describing: unknown))")
+        let moved = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        #expect(moved.number.trunkId == trunk.id, "made again, it is settled")
+
+        let setTrunkCalls = h.provider.calls(.setTrunk)
+        let releaseCalls = h.provider.calls(.release)
+        let gone = Task {
+            try? await Task.sleep(for: .seconds(600))  // cancelled below: the calls then start cancelled
+            let change = await numberError {
+                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
+            }
+            let release = await numberError {
+                _ = try await h.service.release(accountId: account.id, numberId: number.id)
+            }
+            return (change, release)
+        }
+        gone.cancel()
+        let (change, release) = await gone.value
+        #expect(change?.code == .cancelled && release?.code == .cancelled, "\(String(describing: (change, release)))")
+        #expect(h.provider.calls(.setTrunk) == setTrunkCalls && h.provider.calls(.release) == releaseCalls)
+        let kept = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(kept.status == .active && kept.trunkId == trunk.id)
+        try await h.check()
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)
