@@ -1,5 +1,15 @@
 /// Input checks shared by the operations; each throws a typed ``NumberError`` naming the field.
 enum Validation {
+    /// Whether a name or description may not hold `scalar`: a control character, a line or paragraph separator (it
+    /// breaks a log line as a newline does), or a bidirectional override or isolate (it reorders what a table or a log
+    /// shows around it: an account name that displays as another's).
+    static func isDisallowedInText(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: return true
+        default: return (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+        }
+    }
+
     /// A non-empty name of at most `max` Unicode scalars without control characters.
     ///
     /// Scalars, not characters: one character (a grapheme cluster) may hold any number of combining scalars, so a
@@ -11,7 +21,7 @@ enum Validation {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw .invalid(field, "\(field) must not be empty") }
         try length(trimmed, field: field, max: max)
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !trimmed.unicodeScalars.contains(where: isDisallowedInText) else {
             throw .invalid(field, "\(field) contains control characters")
         }
         return trimmed
@@ -59,7 +69,7 @@ enum Validation {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return nil }
         try length(trimmed, field: field, max: max)
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !trimmed.unicodeScalars.contains(where: isDisallowedInText) else {
             throw .invalid(field, "\(field) contains control characters")
         }
         return trimmed

@@ -143,7 +143,27 @@ public struct NumbersAPI: Sendable {
         if !context.peer.certificateIdentities.isEmpty {
             metadata["peer_identities"] = "\(context.peer.certificateIdentities.joined(separator: ","))"
         }
-        context.logger.notice("admin: \(action)", metadata: metadata)
+        context.logger.notice("admin: \(action)", metadata: metadata.mapValues { .string(Self.auditValue("\($0)")) })
+    }
+
+    /// `text` as one field of an audit line, which the log writes as `key=value` pairs separated by spaces, unquoted:
+    /// a value of printable ASCII without a space, a quote, a backslash or `=` as it is, any other in quotes, with
+    /// quotes and backslashes escaped and every character outside printable ASCII as `\u{hex}` — so free text (an
+    /// adjustment's reason, a name) can neither add a field (`… actor_key=KEY_other`) nor break the line (U+2028).
+    static func auditValue(_ text: String) -> String {
+        let plain = text.unicodeScalars.allSatisfy {
+            (0x21...0x7E).contains($0.value) && !"\"\\=".unicodeScalars.contains($0)
+        }
+        if plain && !text.isEmpty { return text }
+        var quoted = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"", "\\": quoted += "\\" + String(scalar)
+            case " "..."~": quoted.unicodeScalars.append(scalar)
+            default: quoted += "\\u{" + String(scalar.value, radix: 16) + "}"
+            }
+        }
+        return quoted + "\""
     }
 
     /// Takes a purchase's numbers from the caller's purchase cap, and returns the request as it is to be run. Called

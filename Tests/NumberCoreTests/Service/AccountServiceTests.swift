@@ -153,7 +153,7 @@ struct AccountServiceTests {
             _ = try await h.service.adjustBalance(accountId: account.id, amount: 0, reason: "x")
         }
         #expect(zero?.code == .invalidArgument)
-        for reason in ["", "   ", "tab\tinside"] {
+        for reason in ["", "   ", "tab\tinside", "line\u{2028}separator", "bidi \u{202E}override", "isolate\u{2066}"] {
             let refused = await numberError {
                 _ = try await h.service.adjustBalance(accountId: account.id, amount: 1, reason: reason)
             }
