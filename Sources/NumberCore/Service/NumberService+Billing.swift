@@ -91,6 +91,9 @@ extension NumberService {
         do throws(NumberError) {
             plan = try await coordinator.perform { state throws(NumberError) in
                 var planner = BillingPlanner(state: state, config: config, now: now)
+                // Once the provider failed the limit in a row, a release would only be requested to be withdrawn:
+                // two journal events per number, run after run, while the provider is down.
+                planner.graceReleases = pass.mayGoOn
                 // A number whose release or trunk change is running waits for the next run.
                 planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) }.union(extra))
                 claimed = planner.toRelease.map(\.id)
@@ -146,7 +149,7 @@ extension NumberService {
             if withdrawn == nil {
                 local.withLock { $0.handBack(deferred) }
             }
-            report.releasesDeferred = withdrawn ?? deferred.count
+            report.releasesDeferred += withdrawn ?? deferred.count
         }
         // After the releases, so a failure here never leaves their claims behind.
         do throws(NumberError) {
@@ -184,6 +187,9 @@ struct BillingPlanner {
     private(set) var report = BillingReport()
     private(set) var toRelease: [OwnedNumber] = []
     private var actions = 0
+    /// Whether the run requests grace releases: false once the provider stopped answering, when the numbers past
+    /// their grace period are counted as deferred instead (``BillingReport/releasesDeferred``), nothing recorded.
+    var graceReleases = true
     /// Numbers the run looked at (acted on or not): what a run costs besides its actions.
     private(set) var visited = 0
 
@@ -225,6 +231,15 @@ struct BillingPlanner {
         }
         let graceOver = WorkIndexes.minute(graceOverIfMarkedBy)
         for minute in work.pastDueMinutes.keys.filter({ $0 <= graceOver }).sorted() {
+            guard graceReleases else {
+                report.releasesDeferred += (work.pastDueMinutes[minute] ?? []).count { id in
+                    guard !busy.contains(id), let number = state.numbers[id], number.status == .pastDue,
+                        number.releaseRequestedAt == nil, let since = number.pastDueSince
+                    else { return false }
+                    return since <= graceOverIfMarkedBy
+                }
+                continue
+            }
             guard visit(work.pastDueMinutes[minute] ?? [], skipping: busy) else { return }
         }
     }
@@ -305,7 +320,7 @@ struct BillingPlanner {
     }
 
     private mutating func scheduleGraceRelease(_ numberId: String) {
-        guard let number = number(numberId), number.status == .pastDue, let since = number.pastDueSince,
+        guard graceReleases, let number = number(numberId), number.status == .pastDue, let since = number.pastDueSince,
             since <= graceOverIfMarkedBy,
             actions < config.billing.actionsPerRunMax
         else { return }

@@ -142,9 +142,13 @@ struct ProviderPassTests {
         _ = try await h.buy(renewing, for: payer.id)
         h.clock.set(.utc("2025-03-16T00:00:00Z"))
         let before = h.provider.calls(.release)
+        let eventsBefore = h.service.durableState().eventCount
         h.provider.inject(.fail(.unavailable), on: .release, times: 1_000)
         let report = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
         #expect(h.provider.calls(.release) - before == 3, "three failures in a row, over the whole catch-up")
+        // 3 renewals; 5 releases requested (3 refused, 2 not tried once the pass stopped) and withdrawn again. The last
+        // 3 are counted deferred without being requested and withdrawn (19 events before: 6 more each catch-up).
+        #expect(h.service.durableState().eventCount - eventsBefore == 3 + 5 * 2)
         #expect(report.releaseFailures == 3 && report.releasesDeferred == 5 && report.released == 0)
         #expect(report.renewed == 3, "the payer's numbers renewed in the same catch-up")
         // The deferred five, like the three refused ones, are past due again with no release requested (nothing left
