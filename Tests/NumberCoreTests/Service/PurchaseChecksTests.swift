@@ -13,6 +13,11 @@ import Testing
 struct PurchaseChecksTests {
     static let phones = (0..<12).map { "+1415555\(String(format: "%04d", 100 + $0))" }
 
+    /// A purchase of `phone` for `account`, started in a task of its own.
+    static func buying(_ h: Harness, _ account: String, _ phone: String) -> Task<PurchaseResult, any Error> {
+        Task { try await h.service.purchase(PurchaseRequest(accountId: account, phoneNumbers: [phone], country: "US")) }
+    }
+
     /// Provider calls a refused purchase made: prices, searches, look-ups, buys.
     static func providerCalls(_ provider: FakeProvider) -> Int {
         provider.calls(.price) + provider.calls(.search) + provider.calls(.lookUp) + provider.calls(.buy)
@@ -70,9 +75,7 @@ struct PurchaseChecksTests {
         let phone = Self.phones[0]
         h.provider.stock([phone])
         h.provider.inject(.hangThenDo(gate: "buy"), on: .buy, phoneNumber: phone)
-        let buying = Task {
-            try await h.service.purchase(PurchaseRequest(accountId: first.id, phoneNumbers: [phone], country: "US"))
-        }
+        let buying = Self.buying(h, first.id, phone)
         await h.provider.waitUntilReached("buy")
         for (account, expected) in [(second.id, "it is not available"), (first.id, "by this account is in progress")] {
             let refused = await numberError {
@@ -98,17 +101,11 @@ struct PurchaseChecksTests {
         // Each unsearched number is looked up by an anchored search, which waits at the gate.
         h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 10)
         let purchases = (0..<9).map { index in
-            Task {
-                try await h.service.purchase(
-                    PurchaseRequest(accountId: busy.id, phoneNumbers: [Self.phones[index]], country: "US"))
-            }
+            Self.buying(h, busy.id, Self.phones[index])
         }
         try await waitUntil { h.service.purchaseChecks.counts(busy.id) == (holding: 8, waiting: 1) }
         // Another account is not held up by the busy one.
-        let elsewhere = Task {
-            try await h.service.purchase(
-                PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phones[9]], country: "US"))
-        }
+        let elsewhere = Self.buying(h, other.id, Self.phones[9])
         // 8 of the busy account's at Twilio, 1 of the other's: the 9th waits.
         try await waitUntil { h.provider.calls(.search) == 9 }
         #expect(h.service.purchaseChecks.counts(busy.id) == (holding: 8, waiting: 1))
@@ -131,15 +128,9 @@ struct PurchaseChecksTests {
         h.provider.stock(Self.phones)
         _ = try await h.service.quote(country: "US", type: .local)
         h.provider.inject(.hangThenDo(gate: "search"), on: .search, times: 2)
-        let first = Task {
-            try await h.service.purchase(
-                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
-        }
+        let first = Self.buying(h, account.id, Self.phones[0])
         try await waitUntil { h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 0) }
-        let waiting = Task {
-            try await h.service.purchase(
-                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[1]], country: "US"))
-        }
+        let waiting = Self.buying(h, account.id, Self.phones[1])
         try await waitUntil { h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 1) }
         waiting.cancel()
         let cancelled = await numberError { _ = try await waiting.value }
@@ -164,10 +155,7 @@ struct PurchaseChecksTests {
         h.provider.stock(Self.phones)
         _ = try await h.service.quote(country: "US", type: .local)
         h.provider.inject(.hangThenDo(gate: "search"), on: .search)
-        let first = Task {
-            try await h.service.purchase(
-                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
-        }
+        let first = Self.buying(h, account.id, Self.phones[0])
         try await waitUntil { h.service.purchaseChecks.counts(account.id) == (holding: 1, waiting: 0) }
         let refused = await numberError {
             _ = try await h.service.purchase(
