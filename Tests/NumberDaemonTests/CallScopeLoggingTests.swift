@@ -94,4 +94,45 @@ struct AdminAuditLogTests {
             }
         }
     }
+
+    /// An admin key's changes on a tenant's numbers and trunks were in the ledger's actor at most (a trunk, a route
+    /// change: nowhere), without the peer: an operator's console — or a leaked admin key — buying, routing and releasing
+    /// a customer's numbers left no audit line. The tenant's own changes are its own: no audit line.
+    @Test("an admin key buying, routing and releasing a tenant's numbers, creating and deleting its trunks: audited")
+    func adminChangesToTenantsAreAudited() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(logger: logger) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Tenant", funds: 10_000)
+                let found = try await admin.searchNumbers(
+                    SearchNumbersRequest(accountId: account.id, country: "US", areaCode: "415", limit: 2))
+                let phones = found.numbers.map(\.phoneNumber)
+                let before = lines.all.count
+                let trunk = try await admin.createTrunk(CreateTrunkRequest(accountId: account.id, name: "pbx")).trunk
+                let bought = try await admin.purchaseNumbers(
+                    PurchaseNumbersRequest(accountId: account.id, country: "US", numbers: [phones[0]]))
+                let numberId = bought.numbers[0].number.id
+                _ = try await admin.updateNumber(
+                    UpdateNumberRequest(accountId: account.id, numberId: numberId, assignTrunkId: trunk.id))
+                _ = try await admin.releaseNumber(ReleaseNumberRequest(accountId: account.id, numberId: numberId))
+                _ = try await admin.deleteTrunk(DeleteTrunkRequest(accountId: account.id, trunkId: trunk.id))
+                // The tenant's own purchase and release: its own business, no audit line.
+                try await withNumbersClient(numberd.client(key: account.key)) { tenant in
+                    let own = try await tenant.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [phones[1]]))
+                    _ = try await tenant.releaseNumber(ReleaseNumberRequest(numberId: own.numbers[0].number.id))
+                }
+                let audited = lines.all.dropFirst(before).filter { $0.message.hasPrefix("admin: ") }
+                #expect(
+                    audited.map(\.message) == [
+                        "admin: trunk created", "admin: numbers purchased", "admin: number's trunk set",
+                        "admin: number released", "admin: trunk deleted",
+                    ], "\(audited.map(\.message))")
+                #expect(audited.allSatisfy { $0.metadata["account"] == account.id && $0.metadata["actor_key"] != nil })
+                #expect(audited[1].metadata["numbers"] == numberId)
+                #expect(audited[2].metadata["trunk"] == trunk.id && audited[4].metadata["trunk"] == trunk.id)
+            }
+        }
+    }
 }

@@ -75,6 +75,8 @@ extension NumbersAPI {
                         "account": "\(accountId)", "trunk": "\(trunk.id)",
                         "provider_trunk_sid": "\(trunk.providerTrunkSid)",
                     ])
+            } else {
+                auditIfAdmin(context, caller, "trunk created", ["account": "\(accountId)", "trunk": "\(trunk.id)"])
             }
             return CreateTrunkResponse(trunk: NumberAPI.Trunk(trunk, numberCount: 0))
         }
@@ -86,8 +88,10 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.deleteTrunk) { request, context in
-            let accountId = try authorize(context, .write, accountId: request.accountId).accountId
-            try await service.deleteTrunk(accountId: accountId, trunkId: request.trunkId)
+            let caller = try authorize(context, .write, accountId: request.accountId)
+            try await service.deleteTrunk(accountId: caller.accountId, trunkId: request.trunkId)
+            auditIfAdmin(
+                context, caller, "trunk deleted", ["account": "\(caller.accountId)", "trunk": "\(request.trunkId)"])
             return DeleteTrunkResponse()
         }
     }

@@ -61,6 +61,13 @@ extension NumbersAPI {
             }
             // A replay bought nothing new (its first request was charged).
             if result.replayed { caller.refundPurchases(rateLimiter) }
+            auditIfAdmin(
+                context, caller,
+                result.replayed ? "numbers purchased (a retry: the first result)" : "numbers purchased",
+                [
+                    "account": "\(accountId)", "numbers": "\(result.numbers.map(\.id).joined(separator: ","))",
+                    "charged": "\(result.transactions.reduce(0) { $0 - $1.amount })",
+                ])
             let trunks = try service.listTrunks(accountId: accountId)
             let bought = result.numbers.map { number in
                 PurchasedNumber(
@@ -96,7 +103,8 @@ extension NumbersAPI {
         }
 
         router.register(NumbersMethods.updateNumber) { request, context in
-            let accountId = try authorize(context, .write, accountId: request.accountId).accountId
+            let caller = try authorize(context, .write, accountId: request.accountId)
+            let accountId = caller.accountId
             let trunkId: String?
             switch (request.assignTrunkId, request.unassignTrunk) {
             case (.some(let id), false) where !id.isEmpty: trunkId = id
@@ -109,6 +117,9 @@ extension NumbersAPI {
             }
             let listing = try await service.setTrunk(
                 accountId: accountId, numberId: request.numberId, trunkId: trunkId)
+            auditIfAdmin(
+                context, caller, "number's trunk set",
+                ["account": "\(accountId)", "number": "\(listing.number.id)", "trunk": "\(trunkId ?? "none")"])
             return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
         }
 
@@ -117,6 +128,11 @@ extension NumbersAPI {
             let result = try await service.release(
                 accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
                 actor: .apiKey(caller.key.id))
+            if !request.dryRun {
+                auditIfAdmin(
+                    context, caller, "number released",
+                    ["account": "\(caller.accountId)", "number": "\(result.number.id)", "refund": "\(result.refund)"])
+            }
             return ReleaseNumberResponse(
                 message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
                 id: result.number.id, phoneNumber: result.number.phoneNumber, releasedAt: result.releasedAt,

@@ -146,6 +146,13 @@ public struct NumbersAPI: Sendable {
         context.logger.notice("admin: \(action)", metadata: metadata.mapValues { .string(Self.auditValue("\($0)")) })
     }
 
+    /// ``audit(_:_:_:_:)`` of a change an admin key made on a tenant's numbers or trunks (the tenant's own changes are
+    /// theirs, named in the ledger's actor; an operator's are administrative changes like any other).
+    func auditIfAdmin(_ context: CallContext, _ caller: Caller, _ action: String, _ metadata: Logger.Metadata) {
+        guard caller.key.scope == .admin else { return }
+        audit(context, caller, action, metadata)
+    }
+
     /// `text` as one field of an audit line, which the log writes as `key=value` pairs separated by spaces, unquoted:
     /// a value of printable ASCII without a space, a quote, a backslash or `=` as it is, any other in quotes, with
     /// quotes and backslashes escaped and every character outside printable ASCII as `\u{hex}` — so free text (an
