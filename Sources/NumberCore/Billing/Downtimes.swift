@@ -80,7 +80,8 @@ public struct Downtimes: Sendable, Hashable {
 
 extension NumberServiceConfig {
     /// The time up to which idempotency records are expired at `now`: `idempotency.ttlSeconds` of numberd's running
-    /// time before it, the downtimes its starts recorded (`billing.downtimes`) left out as a grace period leaves them.
+    /// time before it, the downtimes its starts recorded (`billing.downtimes`) left out as a grace period leaves them,
+    /// so a client that retries once numberd is back from a long outage still gets its first result.
     func idempotencyKeysExpired(by now: Date) -> Date {
         billing.downtimes.graceOver(at: now, grace: idempotency.ttlSeconds)
     }

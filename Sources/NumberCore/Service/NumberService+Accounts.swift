@@ -1,11 +1,6 @@
 import Foundation
 
 extension NumberService {
-    /// The time up to which idempotency records are expired at `now`: `ttlSeconds` of numberd's own running time
-    /// before it, the downtimes its starts recorded left out (as a grace period leaves them out), so a client that
-    /// retries once numberd is back from a long outage still gets its first result, not a second credit or purchase.
-    func keysExpired(by now: Date) -> Date { config.idempotencyKeysExpired(by: now) }
-
     /// Creates an account with a zero balance.
     public func createAccount(name: String, currency: String) async throws(NumberError) -> Account {
         let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
@@ -112,7 +107,7 @@ extension NumberService {
         let operation: IdempotencyRecord.Operation = kind == .adjustment ? .adjustment : .addFunds
         let fingerprint = Crypto.sha256Hex("\(operation.rawValue)|\(amount)|\(description)")
         let now = now()
-        let expiredBy = keysExpired(by: now)
+        let expiredBy = config.idempotencyKeysExpired(by: now)
         return try await coordinator.perform { state throws(NumberError) in
             let account = try state.requireAccount(accountId)
             if let key, let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy) {
@@ -208,7 +203,7 @@ extension CoreState {
         return account
     }
 
-    /// The key's record unless it dates from `expiredBy` or before (``NumberService/keysExpired(by:)``; older records
+    /// The key's record unless it dates from `expiredBy` or before (``NumberServiceConfig/idempotencyKeysExpired(by:)``; older records
     /// count as gone). A pending one (its purchase still open) lives on.
     func liveIdempotency(accountId: String, key: String, expiredBy: Date) -> IdempotencyRecord? {
         guard let record = idempotency[IdempotencyRecord.storageKey(accountId: accountId, key: key)] else { return nil }

@@ -29,13 +29,13 @@ extension NumberService {
             )
         }
         // Counted as made from here on, so that concurrent creations cannot all pass the limit; the record checks again.
-        let creating = local.withLock { local -> Int? in
+        let admitted = local.withLock { local in
             let running = local.trunkCreations[accountId, default: 0]
-            guard made + running < limits.providerTrunksPerAccountMax else { return nil }
+            guard made + running < limits.providerTrunksPerAccountMax else { return false }
             local.trunkCreations[accountId] = running + 1
-            return running
+            return true
         }
-        guard creating != nil else { throw Self.providerTrunkLimit(limits) }
+        guard admitted else { throw Self.providerTrunkLimit(limits) }
         return try await carriedThrough { () async throws(NumberError) -> Trunk in
             self.local.withLock { _ = $0.trunksInFlight.insert(id) }
             defer {

@@ -22,7 +22,7 @@ enum Validation {
         guard !trimmed.isEmpty else { throw .invalid(field, "\(field) must not be empty") }
         try length(trimmed, field: field, max: max)
         guard !trimmed.unicodeScalars.contains(where: isDisallowedInText) else {
-            throw .invalid(field, "\(field) contains control characters")
+            throw .invalid(field, "\(field) contains control, line-separator or text-direction characters")
         }
         return trimmed
     }
@@ -70,7 +70,7 @@ enum Validation {
         if trimmed.isEmpty { return nil }
         try length(trimmed, field: field, max: max)
         guard !trimmed.unicodeScalars.contains(where: isDisallowedInText) else {
-            throw .invalid(field, "\(field) contains control characters")
+            throw .invalid(field, "\(field) contains control, line-separator or text-direction characters")
         }
         return trimmed
     }
