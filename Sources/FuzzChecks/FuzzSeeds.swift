@@ -95,6 +95,10 @@ public enum FuzzSeeds {
                 RpcStatus(
                     code: 9, message: "insufficient", reason: "INSUFFICIENT_BALANCE", metadata: ["shortfall": "5"])),
             encodedBytes(AdjustBalanceRequest(accountId: "ACC_1", amount: -250, currency: "USD", reason: "correction")),
+            encodedBytes(
+                GetStatementRequest(
+                    accountId: "ACC_1", startTime: Date(timeIntervalSince1970: 1_764_547_200),
+                    endTime: Date(timeIntervalSince1970: 1_767_225_600))),
         ]
         precondition(bodies.count == MessageDecoderCheck.kinds.count, "one seed per message type")
         return bodies.enumerated().map { index, body in

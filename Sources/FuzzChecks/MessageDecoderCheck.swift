@@ -33,6 +33,7 @@ enum MessageDecoderCheck {
         kind(CreateAccountRequest.self), kind(GetAccountRequest.self), kind(ListAccountsRequest.self),
         kind(CreateApiKeyRequest.self), kind(ListApiKeysRequest.self), kind(RevokeApiKeyRequest.self),
         kind(HealthCheckRequest.self), kind(RequestHeaders.self), kind(RpcStatus.self), kind(AdjustBalanceRequest.self),
+        kind(GetStatementRequest.self),
     ]
 
     static func run(_ input: [UInt8]) throws(FuzzCheckFailure) {

@@ -58,6 +58,95 @@ struct Transactions: AsyncParsableCommand {
     }
 }
 
+struct StatementCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "statement",
+        abstract: "The account's statement for a period: opening balance, changes by kind, closing balance.",
+        discussion: """
+            The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or             --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first             instant after the period. A transaction is in it by its time. Closing = opening + credits - debits;             `numbers transactions` lists the entries themselves.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "A calendar month in UTC, YYYY-MM.") var month: String?
+    @Option(help: "The period's start: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var from: String?
+    @Option(help: "The instant after the period: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var to: String?
+
+    func validate() throws { _ = try period(now: Date()) }
+
+    /// The period the options name; the current UTC month so far (up to `now`'s next month) with none.
+    func period(now: Date) throws -> (start: Date, end: Date) {
+        if let month {
+            guard from == nil, to == nil else { throw ValidationError("give --month or --from/--to, not both") }
+            guard let start = Self.monthStart(month) else {
+                throw ValidationError("--month takes YYYY-MM, e.g. 2026-11")
+            }
+            return (start, Self.calendar.date(byAdding: .month, value: 1, to: start)!)
+        }
+        if from == nil, to == nil {
+            let parts = Self.calendar.dateComponents([.year, .month], from: now)
+            let start = Self.calendar.date(from: parts)!
+            return (start, Self.calendar.date(byAdding: .month, value: 1, to: start)!)
+        }
+        guard let from, let to else { throw ValidationError("--from and --to go together") }
+        guard let start = Self.time(from) else { throw ValidationError("--from takes YYYY-MM-DD or an ISO 8601 time") }
+        guard let end = Self.time(to) else { throw ValidationError("--to takes YYYY-MM-DD or an ISO 8601 time") }
+        guard end > start else { throw ValidationError("--to must be after --from") }
+        return (start, end)
+    }
+
+    static let calendar: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+
+    /// `2026-11` → 2026-11-01T00:00:00Z.
+    static func monthStart(_ text: String) -> Date? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let year = Int(parts[0]),
+            let month = Int(parts[1]), (1970...9999).contains(year), (1...12).contains(month)
+        else { return nil }
+        return calendar.date(from: DateComponents(year: year, month: month, day: 1))
+    }
+
+    /// `2026-11-01` (midnight UTC) or an ISO 8601 time with its zone (`2026-11-01T09:30:00Z`).
+    static func time(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        return try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash))
+    }
+
+    func run() async throws {
+        try await reporting {
+            let (start, end) = try period(now: Date())
+            let response = try await global.withClient {
+                try await $0.getStatement(
+                    GetStatementRequest(accountId: global.accountId, startTime: start, endTime: end))
+            }
+            try global.output(response) {
+                let currency = response.currency
+                print("\(response.accountId): \(Format.date(response.startTime)) to \(Format.date(response.endTime))")
+                print("opening balance  \(Format.money(response.openingBalance, currency))")
+                if response.lines.isEmpty { print("no transactions in the period") }
+                if !response.lines.isEmpty {
+                    Format.table(
+                        ["KIND", "COUNT", "CHANGE"],
+                        response.lines.map {
+                            [
+                                Format.name($0.kind, dropping: "TRANSACTION_KIND_"), String($0.count),
+                                Format.money($0.balanceChange, currency),
+                            ]
+                        })
+                }
+                print("credits          \(Format.money(response.credits, currency))")
+                print("debits           \(Format.money(-response.debits, currency))")
+                print("closing balance  \(Format.money(response.closingBalance, currency))")
+                if response.endTime > response.asOf {
+                    print("(the period has not ended: as of \(Format.date(response.asOf)))")
+                }
+            }
+        }
+    }
+}
+
 struct Funds: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Credit an account, or correct its balance (admin).", subcommands: [Add.self, Adjust.self])

@@ -31,7 +31,8 @@ struct NumbersCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
-            Transactions.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Backup.self, Audit.self,
+            Transactions.self, StatementCommand.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Backup.self,
+            Audit.self,
             Health.self,
         ])
 

@@ -43,6 +43,12 @@ struct AuthorizationTests {
             NumbersMethods.listTransactions.path: {
                 _ = try await $0.listTransactions(ListTransactionsRequest(accountId: a))
             },
+            NumbersMethods.getStatement.path: {
+                _ = try await $0.getStatement(
+                    GetStatementRequest(
+                        accountId: a, startTime: Date(timeIntervalSince1970: 1), endTime: Date(timeIntervalSince1970: 2)
+                    ))
+            },
             NumbersMethods.createTrunk.path: {
                 _ = try await $0.createTrunk(CreateTrunkRequest(accountId: a, name: "x", providerTrunkSid: "TKx"))
             },
@@ -155,6 +161,10 @@ struct AuthorizationTests {
                 try await withNumbersClient(numberd.client(key: reader.secret)) { client in
                     let balance = try await client.getBalance(GetBalanceRequest())
                     #expect(balance.balance == 5_000)
+                    let statement = try await client.getStatement(
+                        GetStatementRequest(
+                            startTime: Date(timeIntervalSince1970: 1), endTime: Date().addingTimeInterval(86_400)))
+                    #expect(statement.accountId == account.id && statement.closingBalance == 5_000)
                     let writes: [(String, @Sendable (NumbersClient) async throws -> Void)] = [
                         (
                             "purchase",

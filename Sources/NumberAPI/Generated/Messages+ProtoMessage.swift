@@ -610,6 +610,76 @@ extension ListTransactionsResponse: ProtoMessage {
     }
 }
 
+extension GetStatementRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(accountId, field: 1)
+        try writer.write(startTime, field: 2)
+        try writer.write(endTime, field: 3)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            accountId: try reader.string(1),
+            startTime: try reader.date(2),
+            endTime: try reader.date(3)
+        )
+    }
+}
+
+extension StatementLine: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(kind.rawValue, field: 1)
+        writer.write(count, field: 2)
+        writer.write(balanceChange, field: 3)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            kind: TransactionKind(rawValue: try reader.int32(1)),
+            count: try reader.int32(2),
+            balanceChange: try reader.int64(3)
+        )
+    }
+}
+
+extension GetStatementResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(accountId, field: 1)
+        writer.write(currency, field: 2)
+        try writer.write(startTime, field: 3)
+        try writer.write(endTime, field: 4)
+        writer.write(openingBalance, field: 5)
+        writer.write(closingBalance, field: 6)
+        writer.write(credits, field: 7)
+        writer.write(debits, field: 8)
+        for element in lines { try writer.writeMessage(field: 9) { try element.encodeProtoFields(to: $0) } }
+        writer.write(transactionCount, field: 10)
+        try writer.write(asOf, field: 11)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            accountId: try reader.string(1),
+            currency: try reader.string(2),
+            startTime: try reader.date(3),
+            endTime: try reader.date(4),
+            openingBalance: try reader.int64(5),
+            closingBalance: try reader.int64(6),
+            credits: try reader.int64(7),
+            debits: try reader.int64(8),
+            lines: try reader.messageReaders(9).map { try StatementLine(protoFields: $0) },
+            transactionCount: try reader.int32(10),
+            asOf: try reader.date(11)
+        )
+    }
+}
+
 extension Trunk: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {

@@ -1027,6 +1027,132 @@ public struct ListTransactionsResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// A statement of the account for the period [start_time, end_time): what the balance was at its start, what changed
+/// it in the period (kind by kind), what it was at its end. A transaction is in the period by its created_at. The
+/// balances are the sums of the transactions before each bound, so closing_balance = opening_balance + credits -
+/// debits always holds, and the statement of a period that has ended does not change (the ledger is append-only).
+/// A period that has not ended yet (end_time after as_of) counts what was posted until as_of: its closing balance is
+/// then the current balance. An account key reads its own account's statement; an admin key any account's.
+public struct GetStatementRequest: Codable, Sendable, Hashable {
+    /// Field 1, `account_id`.
+    public var accountId: String
+    /// required: the period's first instant (INVALID_FIELD without)
+    public var startTime: Date
+    /// required: after start_time, the instant after the period
+    public var endTime: Date
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        accountId: String = "",
+        startTime: Date = Date(timeIntervalSince1970: 0),
+        endTime: Date = Date(timeIntervalSince1970: 0)
+    ) {
+        self.accountId = accountId
+        self.startTime = startTime
+        self.endTime = endTime
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case accountId = 1
+        case startTime = 2
+        case endTime = 3
+    }
+}
+
+/// One kind of transaction in a statement's period.
+public struct StatementLine: Codable, Sendable, Hashable {
+    /// Field 1, `kind`.
+    public var kind: TransactionKind
+    /// how many transactions of this kind
+    public var count: Int32
+    /// their signed sum in minor units (credits positive, debits negative)
+    public var balanceChange: Int64
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        kind: TransactionKind = TransactionKind(rawValue: 0),
+        count: Int32 = 0,
+        balanceChange: Int64 = 0
+    ) {
+        self.kind = kind
+        self.count = count
+        self.balanceChange = balanceChange
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case kind = 1
+        case count = 2
+        case balanceChange = 3
+    }
+}
+
+/// `numbers.v1.GetStatementResponse`.
+public struct GetStatementResponse: Codable, Sendable, Hashable {
+    /// Field 1, `account_id`.
+    public var accountId: String
+    /// Field 2, `currency`.
+    public var currency: String
+    /// Field 3, `start_time`.
+    public var startTime: Date
+    /// Field 4, `end_time`.
+    public var endTime: Date
+    /// the sum of every transaction before start_time
+    public var openingBalance: Int64
+    /// the sum of every transaction before end_time (as of as_of)
+    public var closingBalance: Int64
+    /// the sum of the period's credits (>= 0)
+    public var credits: Int64
+    /// the sum of the period's debits, as a magnitude (>= 0)
+    public var debits: Int64
+    /// one per kind with transactions in the period, in TransactionKind order
+    public var lines: [StatementLine]
+    /// the period's transactions
+    public var transactionCount: Int32
+    /// when the statement was read: transactions posted later are not in it
+    public var asOf: Date
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        accountId: String = "",
+        currency: String = "",
+        startTime: Date = Date(timeIntervalSince1970: 0),
+        endTime: Date = Date(timeIntervalSince1970: 0),
+        openingBalance: Int64 = 0,
+        closingBalance: Int64 = 0,
+        credits: Int64 = 0,
+        debits: Int64 = 0,
+        lines: [StatementLine] = [],
+        transactionCount: Int32 = 0,
+        asOf: Date = Date(timeIntervalSince1970: 0)
+    ) {
+        self.accountId = accountId
+        self.currency = currency
+        self.startTime = startTime
+        self.endTime = endTime
+        self.openingBalance = openingBalance
+        self.closingBalance = closingBalance
+        self.credits = credits
+        self.debits = debits
+        self.lines = lines
+        self.transactionCount = transactionCount
+        self.asOf = asOf
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case accountId = 1
+        case currency = 2
+        case startTime = 3
+        case endTime = 4
+        case openingBalance = 5
+        case closingBalance = 6
+        case credits = 7
+        case debits = 8
+        case lines = 9
+        case transactionCount = 10
+        case asOf = 11
+    }
+}
+
 /// `numbers.v1.Trunk`.
 public struct Trunk: Codable, Sendable, Hashable {
     /// "TRK_8f9e0a1b2c3d"

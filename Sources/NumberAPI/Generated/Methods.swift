@@ -32,6 +32,9 @@ public enum NumbersMethods {
     /// The account's ledger, newest first.
     public static let listTransactions = MethodDescriptor<ListTransactionsRequest, ListTransactionsResponse>(
         service: "numbers.v1.Numbers", method: "ListTransactions")
+    /// The account's statement for a period: its opening balance, the period's changes by kind, its closing balance.
+    public static let getStatement = MethodDescriptor<GetStatementRequest, GetStatementResponse>(
+        service: "numbers.v1.Numbers", method: "GetStatement")
     /// SIP trunks that numbers route to.
     public static let createTrunk = MethodDescriptor<CreateTrunkRequest, CreateTrunkResponse>(
         service: "numbers.v1.Numbers", method: "CreateTrunk")
@@ -87,6 +90,7 @@ public enum NumbersMethods {
         addFunds.path,
         adjustBalance.path,
         listTransactions.path,
+        getStatement.path,
         createTrunk.path,
         listTrunks.path,
         deleteTrunk.path,

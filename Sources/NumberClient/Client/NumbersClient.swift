@@ -123,7 +123,8 @@ public final class NumbersClient: Sendable {
     /// Methods that change nothing: retried after any transport failure.
     static let idempotentMethods: Set<String> = [
         NumbersMethods.searchNumbers.path, NumbersMethods.listNumbers.path, NumbersMethods.getNumber.path,
-        NumbersMethods.getBalance.path, NumbersMethods.listTransactions.path, NumbersMethods.listTrunks.path,
+        NumbersMethods.getBalance.path, NumbersMethods.listTransactions.path, NumbersMethods.getStatement.path,
+        NumbersMethods.listTrunks.path,
         NumbersMethods.getAccount.path, NumbersMethods.listAccounts.path, NumbersMethods.listApiKeys.path,
         NumbersMethods.healthCheck.path, NumbersMethods.getProviderAudit.path,
     ]

@@ -73,6 +73,13 @@ extension NumbersClient {
         try await call(NumbersMethods.listTransactions, request, options: options)
     }
 
+    /// The account's statement for a period: its opening balance, the period's changes by kind, its closing balance.
+    public func getStatement(
+        _ request: GetStatementRequest, options: CallOptions = CallOptions()
+    ) async throws -> GetStatementResponse {
+        try await call(NumbersMethods.getStatement, request, options: options)
+    }
+
     /// SIP trunks that numbers route to.
     public func createTrunk(
         _ request: CreateTrunkRequest, options: CallOptions = CallOptions()

@@ -211,3 +211,114 @@ extension CoreState {
         return record.createdAt > expiredBy ? record : nil
     }
 }
+
+extension NumberService {
+    /// How many ledger entries a statement sums per hold of the durable state's lock: a statement of an account with
+    /// a long ledger holds up the commits that wait for that lock (on the journal's writer) a chunk at a time.
+    static let statementChunk = 16_384
+
+    /// The account's statement for `[start, end)`: the sums of its transactions before each bound, and the period's by
+    /// kind. A transaction is in the period by its `createdAt`; the balances are sums (not the `balanceAfter` of some
+    /// entry), so `closing == opening + credits - debits` whatever order concurrent decisions posted them in. The
+    /// ledger is summed as it stood at the first read (``Statement/asOf``), a chunk per read, so the lock is never held
+    /// for a whole long ledger; entries are only ever appended, so the chunks add up to one consistent ledger.
+    public func statement(accountId: String, start: Date, end: Date) async throws(NumberError) -> Statement {
+        try await statement(accountId: accountId, start: start, end: end, chunk: Self.statementChunk)
+    }
+
+    /// ``statement(accountId:start:end:)`` summing `chunk` entries per read (tests cross chunk bounds with small ones).
+    func statement(accountId: String, start: Date, end: Date, chunk: Int) async throws(NumberError) -> Statement {
+        precondition(chunk > 0, "a statement reads at least one entry at a time")
+        guard end > start else { throw .invalid("end_time", "end_time must be after start_time") }
+        let asOf = now()
+        let (account, count) = try coordinator.read { state throws(NumberError) in
+            (try state.requireAccount(accountId), state.transactions[accountId]?.count ?? 0)
+        }
+        var sums = StatementSums()
+        var position = 0
+        while position < count {
+            let upper = min(count, position + chunk)
+            try coordinator.read { state throws(NumberError) in
+                guard let ledger = state.transactions[accountId], ledger.count >= upper else {
+                    throw NumberError(.internal, .invalidField, "the ledger of \(accountId) shrank during a statement")
+                }
+                for transaction in ledger[position..<upper] {
+                    try sums.add(transaction, start: start, end: end)
+                }
+            }
+            position = upper
+            if position < count { await Task.yield() }
+        }
+        return Statement(
+            accountId: account.id, currency: account.currency, start: start, end: end, openingBalance: sums.opening,
+            closingBalance: sums.opening + sums.credits - sums.debits, credits: sums.credits, debits: sums.debits,
+            lines: LedgerTransaction.Kind.allCases.compactMap { kind in
+                sums.lines[kind].map { Statement.Line(kind: kind, count: $0.count, balanceChange: $0.change) }
+            },
+            transactionCount: sums.lines.values.reduce(0) { $0 + $1.count }, asOf: asOf)
+    }
+}
+
+/// What a statement adds up as it reads the ledger.
+private struct StatementSums {
+    var opening: Int64 = 0
+    var credits: Int64 = 0
+    var debits: Int64 = 0
+    var lines: [LedgerTransaction.Kind: (count: Int, change: Int64)] = [:]
+
+    mutating func add(_ transaction: LedgerTransaction, start: Date, end: Date) throws(NumberError) {
+        let amount = transaction.amount
+        guard transaction.createdAt < end else { return }
+        guard transaction.createdAt >= start else { return opening = try Self.sum(opening, amount) }
+        if amount >= 0 {
+            credits = try Self.sum(credits, amount)
+        } else {
+            debits = try Self.sum(debits, -amount)
+        }
+        let line = lines[transaction.kind] ?? (0, 0)
+        lines[transaction.kind] = (line.count + 1, try Self.sum(line.change, amount))
+    }
+
+    /// `a + b`, or an error where it would not fit (sums of a ledger whose every balance fits: only credits and debits
+    /// taken apart, over an enormous ledger near `Int64.max` balances).
+    static func sum(_ a: Int64, _ b: Int64) throws(NumberError) -> Int64 {
+        let (total, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else {
+            throw NumberError(
+                .failedPrecondition, .limitExceeded, "the period's sums do not fit in 64 bits: ask for a shorter period"
+            )
+        }
+        return total
+    }
+}
+
+/// An account's statement for a period (``NumberService/statement(accountId:start:end:)``).
+public struct Statement: Sendable, Hashable {
+    /// One kind of transaction in the period.
+    public struct Line: Sendable, Hashable {
+        public var kind: LedgerTransaction.Kind
+        public var count: Int
+        /// Their signed sum, minor units.
+        public var balanceChange: Int64
+    }
+
+    public var accountId: String
+    public var currency: String
+    /// The period's first instant.
+    public var start: Date
+    /// The instant after the period.
+    public var end: Date
+    /// The sum of every transaction before `start`.
+    public var openingBalance: Int64
+    /// The sum of every transaction before `end` posted by `asOf`: `openingBalance + credits - debits`.
+    public var closingBalance: Int64
+    /// The period's credits (≥ 0).
+    public var credits: Int64
+    /// The period's debits as a magnitude (≥ 0).
+    public var debits: Int64
+    /// One per kind with transactions in the period, in ``LedgerTransaction/Kind`` order.
+    public var lines: [Line]
+    public var transactionCount: Int
+    /// When the ledger was read: transactions posted later are not counted.
+    public var asOf: Date
+}

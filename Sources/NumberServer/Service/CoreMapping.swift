@@ -84,22 +84,40 @@ extension PhoneNumber {
     }
 }
 
+extension TransactionKind {
+    init(_ kind: LedgerTransaction.Kind) {
+        switch kind {
+        case .fundsAdded: self = .fundsAdded
+        case .purchase: self = .purchase
+        case .renewal: self = .renewal
+        case .refund: self = .refund
+        case .adjustment: self = .adjustment
+        }
+    }
+}
+
 extension Transaction {
     init(_ transaction: LedgerTransaction, phoneNumber: String) {
-        let kind: TransactionKind
-        switch transaction.kind {
-        case .fundsAdded: kind = .fundsAdded
-        case .purchase: kind = .purchase
-        case .renewal: kind = .renewal
-        case .refund: kind = .refund
-        case .adjustment: kind = .adjustment
-        }
         self.init(
-            id: transaction.id, kind: kind,
+            id: transaction.id, kind: TransactionKind(transaction.kind),
             amount: transaction.amount.magnitude > UInt64(Int64.max) ? Int64.max : Int64(transaction.amount.magnitude),
             balanceChange: transaction.amount, currency: transaction.currency, balanceAfter: transaction.balanceAfter,
             numberId: transaction.numberId ?? "", phoneNumber: phoneNumber, description: transaction.description,
             createdAt: transaction.createdAt, actor: transaction.actor?.rawValue ?? "")
+    }
+}
+
+extension GetStatementResponse {
+    init(_ statement: Statement) {
+        self.init(
+            accountId: statement.accountId, currency: statement.currency, startTime: statement.start,
+            endTime: statement.end, openingBalance: statement.openingBalance, closingBalance: statement.closingBalance,
+            credits: statement.credits, debits: statement.debits,
+            lines: statement.lines.map {
+                StatementLine(
+                    kind: TransactionKind($0.kind), count: Int32(clamping: $0.count), balanceChange: $0.balanceChange)
+            },
+            transactionCount: Int32(clamping: statement.transactionCount), asOf: statement.asOf)
     }
 }
 

@@ -55,6 +55,19 @@ extension NumbersAPI {
                 nextPageToken: page.nextPageToken ?? "")
         }
 
+        // Async: a long ledger is summed a chunk at a time off the event loop (``NumberService/statement``).
+        router.register(NumbersMethods.getStatement) { request, context in
+            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            for (field, time) in [("start_time", request.startTime), ("end_time", request.endTime)]
+            where time.timeIntervalSince1970 <= 0 {
+                throw RPCError(
+                    code: .invalidArgument, message: "\(field) is required (a time after 1970-01-01T00:00:00Z)",
+                    reason: "INVALID_FIELD", details: ["field": field])
+            }
+            return GetStatementResponse(
+                try await service.statement(accountId: accountId, start: request.startTime, end: request.endTime))
+        }
+
         router.register(NumbersMethods.createTrunk) { request, context in
             let caller = try authorize(context, .write, accountId: request.accountId)
             let accountId = caller.accountId

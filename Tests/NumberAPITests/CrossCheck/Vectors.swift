@@ -241,6 +241,26 @@ let crossCheckVectors: [CrossCheckVector] = [
                     accountId: "account_id #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
             ])),
+    CrossCheckVector("empty.GetStatementRequest", GetStatementRequest()),
+    CrossCheckVector(
+        "full.GetStatementRequest",
+        GetStatementRequest(
+            accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            startTime: Date(timeIntervalSince1970: 1647916215 + 0.25),
+            endTime: Date(timeIntervalSince1970: 1682220615 + 0.5))),
+    CrossCheckVector("empty.GetStatementResponse", GetStatementResponse()),
+    CrossCheckVector(
+        "full.GetStatementResponse",
+        GetStatementResponse(
+            accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            currency: "currency #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            startTime: Date(timeIntervalSince1970: 1682220615 + 0.5),
+            endTime: Date(timeIntervalSince1970: 1716525015 + 0.25), openingBalance: -1000000000000005,
+            closingBalance: 9223372036854775801, credits: -1000000000000007, debits: 9223372036854775799,
+            lines: [
+                StatementLine(kind: TransactionKind(rawValue: 5), count: 2147483545, balanceChange: -1000000000000103),
+                StatementLine(kind: TransactionKind(rawValue: 5), count: 2147483545, balanceChange: -1000000000000103),
+            ], transactionCount: 2147483637, asOf: Date(timeIntervalSince1970: 1616376615 + 0.5))),
     CrossCheckVector("empty.HealthCheckRequest", HealthCheckRequest()),
     CrossCheckVector("full.HealthCheckRequest", HealthCheckRequest()),
     CrossCheckVector("empty.HealthCheckResponse", HealthCheckResponse()),
@@ -669,6 +689,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                 name: "name #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 currency: "currency #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", balance: 9223372036854775703,
                 status: AccountStatus(rawValue: 2), createdAt: Date(timeIntervalSince1970: 1787812215 + 0.25)))),
+    CrossCheckVector("empty.StatementLine", StatementLine()),
+    CrossCheckVector(
+        "full.StatementLine",
+        StatementLine(kind: TransactionKind(rawValue: 5), count: 2147483645, balanceChange: -1000000000000003)),
     CrossCheckVector("empty.Transaction", Transaction()),
     CrossCheckVector(
         "full.Transaction",

@@ -1,0 +1,98 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Synchronization
+import Testing
+
+/// `numbers statement`: the period the CLI asks for (a UTC month, the current one by default, or --from/--to) and what
+/// it prints. The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
+@Suite("numbers statement")
+struct StatementCommandTests {
+    final class Received: Sendable {
+        let calls = Mutex<[GetStatementRequest]>([])
+        var all: [GetStatementRequest] { calls.withLock { $0 } }
+    }
+
+    static func router(_ received: Received) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getStatement) { request, _ in
+            received.calls.withLock { $0.append(request) }
+            return GetStatementResponse(
+                accountId: request.accountId, currency: "USD", startTime: request.startTime, endTime: request.endTime,
+                openingBalance: 10_000, closingBalance: 10_867, credits: 2_000, debits: 1_133,
+                lines: [
+                    StatementLine(kind: .fundsAdded, count: 1, balanceChange: 2_000),
+                    StatementLine(kind: .renewal, count: 3, balanceChange: -1_133),
+                ],
+                transactionCount: 4, asOf: Date(timeIntervalSince1970: 1_764_547_200))
+        }
+        return router
+    }
+
+    static func utc(_ text: String) -> Date { try! Date(text, strategy: .iso8601) }
+
+    @Test(
+        "--month, --from/--to as dates or times, and the current month by default: the period sent and the sums shown")
+    func periods() async throws {
+        let received = Received()
+        try await withStubServer(router: Self.router(received)) { server in
+            let connection = [
+                "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account",
+                "ACC_7",
+            ]
+            let month = try await runNumbers(["statement", "--month", "2024-02"] + connection)
+            #expect(month.status == 0, "\(month)")
+            for line in [
+                "ACC_7: 2024-02-01T00:00:00Z to 2024-03-01T00:00:00Z", "opening balance  100.00 USD",
+                "funds-added  1      20.00 USD", "renewal      3      -11.33 USD", "credits          20.00 USD",
+                "debits           -11.33 USD", "closing balance  108.67 USD",
+            ] {
+                #expect(month.stdout.contains(line), "\(line) in \(month.stdout)")
+            }
+            let range = try await runNumbers(
+                ["statement", "--from", "2026-11-15", "--to", "2026-11-16T09:30:00Z"] + connection)
+            #expect(range.status == 0, "\(range)")
+            let current = try await runNumbers(["statement"] + connection)
+            #expect(current.status == 0, "\(current)")
+            let json = try await runNumbers(["statement", "--month", "2026-12", "--json"] + connection)
+            #expect(json.stdout.contains("\"closingBalance\" : 10867"), "\(json.stdout)")
+        }
+        let calls = received.all
+        try #require(calls.count == 4)
+        #expect(calls.allSatisfy { $0.accountId == "ACC_7" })
+        #expect(
+            calls[0].startTime == Self.utc("2024-02-01T00:00:00Z")
+                && calls[0].endTime == Self.utc("2024-03-01T00:00:00Z"))
+        #expect(
+            calls[1].startTime == Self.utc("2026-11-15T00:00:00Z")
+                && calls[1].endTime == Self.utc("2026-11-16T09:30:00Z"))
+        // The current UTC month: from its first instant to the next month's.
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let monthStart = calendar.date(from: calendar.dateComponents([.year, .month], from: Date()))!
+        #expect(calls[2].startTime == monthStart)
+        #expect(calls[2].endTime == calendar.date(byAdding: .month, value: 1, to: monthStart)!)
+    }
+
+    @Test(
+        "a malformed or contradictory period is a usage error (64): nothing asked",
+        arguments: [
+            ["--month", "2026-13"], ["--month", "2026-1"], ["--month", "nov"], ["--from", "2026-11-01"],
+            ["--to", "2026-11-01"], ["--from", "2026-11-02", "--to", "2026-11-01"],
+            ["--from", "2026-11-01", "--to", "2026-11-01"],
+            ["--month", "2026-11", "--from", "2026-11-01", "--to", "2026-12-01"],
+            ["--from", "yesterday", "--to", "2026-11-01"],
+        ])
+    func refused(options: [String]) async throws {
+        let received = Received()
+        try await withStubServer(router: Self.router(received)) { server in
+            let result = try await runNumbers(
+                ["statement"] + options + [
+                    "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account",
+                    "ACC_7",
+                ])
+            #expect(result.status == 64, "\(result)")
+        }
+        #expect(received.all.isEmpty)
+    }
+}
