@@ -355,6 +355,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["PythonClient"],
             swiftSettings: strict
         ),
         .testTarget(
