@@ -122,6 +122,52 @@ struct RoundTripTests {
         #expect(try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(Event(at: now))).at == now)
     }
 
+    /// A Timestamp as its two fields, as a peer reads and writes it.
+    struct RawTimestamp: Codable, Equatable {
+        enum CodingKeys: Int, CodingKey { case seconds = 1, nanos }
+        var seconds: Int64 = 0
+        var nanos: Int32 = 0
+    }
+
+    struct RawEvent: Codable, Equatable {
+        enum CodingKeys: Int, CodingKey { case at = 1 }
+        var at = RawTimestamp()
+    }
+
+    @Test("a time of whole milliseconds is exactly those milliseconds on the wire, and they read back to its Double")
+    func wholeMilliseconds() throws {
+        var random = SeededGenerator(state: 11)
+        for index in 0..<20_000 {
+            // As numberd stamps its times (`NumberService.now()`), before 1970 too.
+            let milliseconds =
+                index < 10_000
+                ? Int64.random(in: 1_500_000_000_000...2_000_000_000_000, using: &random)
+                : Int64.random(in: -62_135_596_800_000...253_402_300_799_999, using: &random)
+            let stamp = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            let (seconds, millis) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+            let expected =
+                millis < 0
+                ? RawTimestamp(seconds: seconds - 1, nanos: Int32(millis + 1000) * 1_000_000)
+                : RawTimestamp(seconds: seconds, nanos: Int32(millis) * 1_000_000)
+            let wire = try ProtoDecoder().decode(RawEvent.self, from: ProtoEncoder().encode(Event(at: stamp)))
+            #expect(wire.at == expected, "\(milliseconds) ms")
+            // What a peer that keeps milliseconds sends back is the stamp itself (a period bound equal to it).
+            let back = try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(RawEvent(at: expected)))
+            #expect(back.at == stamp, "\(milliseconds) ms")
+        }
+    }
+
+    @Test("the last instants a Timestamp holds read as a date that can be written again")
+    func lastInstants() throws {
+        for nanos: Int32 in [999_999_999, 999_990_000, 999_000_000, 0] {
+            let raw = RawEvent(at: RawTimestamp(seconds: 253_402_300_799, nanos: nanos))
+            let date = try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(raw)).at
+            let again = try ProtoDecoder().decode(RawEvent.self, from: ProtoEncoder().encode(Event(at: date)))
+            #expect(again.at.seconds == 253_402_300_799, "\(nanos)")
+            #expect(abs(Int64(again.at.nanos) - Int64(nanos)) < 100_000, "\(nanos) → \(again.at.nanos)")
+        }
+    }
+
     @Test("deep and wide messages")
     func deepAndWide() throws {
         let deep = Node.chain(depth: 64)
