@@ -90,6 +90,8 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let accountNotFound = Reason(rawValue: "ACCOUNT_NOT_FOUND")
         /// Too many purchases of the account (or in all) wait to check their numbers at the provider.
         public static let purchasesBusy = Reason(rawValue: "PURCHASES_BUSY")
+        /// Too many releases and trunk changes of the account (or in all) wait for the provider.
+        public static let changesBusy = Reason(rawValue: "CHANGES_BUSY")
         /// The number was not found.
         public static let numberNotFound = Reason(rawValue: "NUMBER_NOT_FOUND")
         /// The trunk was not found.

@@ -153,8 +153,17 @@ extension NumberService {
     ) async throws(NumberError) -> NumberListing {
         // A caller gone before anything started starts nothing (from here on the change runs to its end).
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
-        return try await carriedThrough { () async throws(NumberError) -> NumberListing in
-            try await self.routeNumber(accountId: accountId, numberId: numberId, trunkId: trunkId)
+        // What the decision refuses is refused before the caller waits for one of its account's provider slots.
+        try coordinator.read { state throws(NumberError) in
+            _ = try state.requireActiveAccount(accountId)
+            _ = try state.requireUsableNumber(numberId, of: accountId)
+            if let trunkId, !trunkId.isEmpty { _ = try state.requireTrunk(trunkId, of: accountId) }
+        }
+        return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> NumberListing in
+            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+            return try await self.carriedThrough { () async throws(NumberError) -> NumberListing in
+                try await self.routeNumber(accountId: accountId, numberId: numberId, trunkId: trunkId)
+            }
         }
     }
 

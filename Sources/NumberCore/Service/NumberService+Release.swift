@@ -33,8 +33,8 @@ extension NumberService {
         accountId: String, numberId: String, dryRun: Bool = false, actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         try LedgerActor.check(actor)
-        let now = now()
         if dryRun {
+            let now = now()
             return try coordinator.read { state throws(NumberError) in
                 // The same checks as the release itself: a dry run never shows a refund the release would refuse.
                 _ = try state.requireActiveAccount(accountId)
@@ -46,6 +46,24 @@ extension NumberService {
         // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
         // release runs to its end, and it cannot be undone.
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+        // What the decision refuses is refused before the caller waits for one of its account's provider slots.
+        _ = try coordinator.read { state throws(NumberError) in
+            _ = try state.requireActiveAccount(accountId)
+            return try state.requireUsableNumber(numberId, of: accountId)
+        }
+        return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> ReleaseResult in
+            try await self.releaseHoldingSlot(accountId: accountId, numberId: numberId, actor: actor)
+        }
+    }
+
+    /// ``release(accountId:numberId:dryRun:actor:)`` once the caller holds one of its account's provider slots.
+    private func releaseHoldingSlot(
+        accountId: String, numberId: String, actor: LedgerActor?
+    ) async throws(NumberError) -> ReleaseResult {
+        // A caller gone while it waited for the slot starts nothing either. The release is requested (and its refund
+        // computed) as of now, not of the call's arrival: the wait may have been long.
+        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+        let now = now()
         return try await carriedThrough { () async throws(NumberError) -> ReleaseResult in
             // Whether the decision claimed the number for this call: handed back however the call ends, also when
             // the request's record is refused (a store with no room), which leaves nothing to release.

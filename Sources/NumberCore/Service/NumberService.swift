@@ -78,6 +78,9 @@ public final class NumberService: Sendable {
     /// Purchases checking their numbers at the provider before anything is held, per account
     /// (``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` and the three limits after it).
     let purchaseChecks: WaitingSlots
+    /// Releases and trunk changes at the provider, per account
+    /// (``NumberServiceConfig/Limits/providerChangesInFlightPerAccountMax`` and the three limits after it).
+    let providerChanges: WaitingSlots
 
     /// Opens a service over the state `store` has committed; throws INVALID_ARGUMENT for an invalid `config`.
     /// Run ``reconcile()`` next to settle purchases a crash interrupted, and again periodically.
@@ -119,6 +122,35 @@ public final class NumberService: Sendable {
             totalMax: config.limits.purchaseChecksInFlightMax,
             waitingPerKeyMax: config.limits.purchaseChecksWaitingPerAccountMax,
             waitingMax: config.limits.purchaseChecksWaitingMax)
+        self.providerChanges = WaitingSlots(
+            perKeyMax: config.limits.providerChangesInFlightPerAccountMax,
+            totalMax: config.limits.providerChangesInFlightMax,
+            waitingPerKeyMax: config.limits.providerChangesWaitingPerAccountMax,
+            waitingMax: config.limits.providerChangesWaitingMax)
+    }
+
+    /// Runs `body` — a caller's release or trunk change, which asks the provider to change something — holding one of
+    /// the account's ``providerChanges`` slots, waited for in arrival order; refused RESOURCE_EXHAUSTED / CHANGES_BUSY
+    /// past the waiting limits, and `cancelledBeforeStart` for a caller gone while it waited (nothing started).
+    func withProviderChangeSlot<R: Sendable>(
+        _ accountId: String, _ body: () async throws(NumberError) -> R
+    ) async throws(NumberError) -> R {
+        switch await providerChanges.take(accountId) {
+        case .taken: break
+        case .cancelled: throw Self.cancelledBeforeStart
+        case .queueFull(let perKey):
+            let limits = config.limits
+            throw NumberError(
+                .resourceExhausted, .changesBusy,
+                "too many releases and trunk changes \(perKey ? "of this account" : "in all") wait for the provider; "
+                    + "retry when one has ended",
+                details: [
+                    "max": String(
+                        perKey ? limits.providerChangesWaitingPerAccountMax : limits.providerChangesWaitingMax)
+                ])
+        }
+        defer { providerChanges.give(accountId) }
+        return try await body()
     }
 
     /// `error`, for a record of something the provider already did: `STORE_FULL` says nothing was changed, which is no

@@ -69,6 +69,20 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var purchaseChecksWaitingPerAccountMax: Int = 256
         /// Most purchases waiting for such a slot in all, refused the same way past it. 0...1 000 000. Default 4 096.
         public var purchaseChecksWaitingMax: Int = 4096
+        /// Most releases and trunk changes of one account at the provider at once (each a request on the shared HTTP
+        /// client: one tenant releasing thousands of numbers at once filled its queue, and every other account's
+        /// provider calls waited behind them or failed): the next waits for one to end, in arrival order, before
+        /// anything is recorded. Billing's grace releases and reconciliation do not count. 1...1000. Default 8.
+        public var providerChangesInFlightPerAccountMax: Int = 8
+        /// Most releases and trunk changes at the provider at once across all accounts (beside the searches' 512 and
+        /// the purchase checks' 256: together under the HTTP client's queue of 1 024). 1...100 000. Default 128.
+        public var providerChangesInFlightMax: Int = 128
+        /// Most releases and trunk changes of one account waiting for such a slot; past it the next is refused
+        /// RESOURCE_EXHAUSTED / CHANGES_BUSY, nothing done, to retry when one has ended. 0...100 000. Default 256.
+        public var providerChangesWaitingPerAccountMax: Int = 256
+        /// Most releases and trunk changes waiting for such a slot in all, refused the same way past it.
+        /// 0...1 000 000. Default 4 096.
+        public var providerChangesWaitingMax: Int = 4096
 
         /// The defaults.
         public static let defaults = Limits()
@@ -306,6 +320,18 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(0...1_000_000).contains(limits.purchaseChecksWaitingMax) {
             problems.append("limits.purchaseChecksWaitingMax must be in 0...1000000")
+        }
+        if !(1...1000).contains(limits.providerChangesInFlightPerAccountMax) {
+            problems.append("limits.providerChangesInFlightPerAccountMax must be in 1...1000")
+        }
+        if !(1...100_000).contains(limits.providerChangesInFlightMax) {
+            problems.append("limits.providerChangesInFlightMax must be in 1...100000")
+        }
+        if !(0...100_000).contains(limits.providerChangesWaitingPerAccountMax) {
+            problems.append("limits.providerChangesWaitingPerAccountMax must be in 0...100000")
+        }
+        if !(0...1_000_000).contains(limits.providerChangesWaitingMax) {
+            problems.append("limits.providerChangesWaitingMax must be in 0...1000000")
         }
         // The journal's size estimates take text at these lengths at most (`CoreEvent.bytesEstimate`): a longer one
         // could make a group commit larger than a journal record, which stops every write.

@@ -201,15 +201,3 @@ struct PurchaseChecksTests {
         #expect(NumberServiceConfig.defaults.validate().isEmpty)
     }
 }
-
-/// Polls `condition` every millisecond for up to 10 s.
-private func waitUntil(_ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while !condition() {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("timed out waiting")
-            return
-        }
-        try await Task.sleep(for: .milliseconds(1))
-    }
-}

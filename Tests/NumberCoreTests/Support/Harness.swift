@@ -154,3 +154,15 @@ extension Date {
         return date
     }
 }
+
+/// Polls `condition` every millisecond for up to 10 s (a test's wait for work started in other tasks).
+func waitUntil(_ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out waiting")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// How many of one account's releases and trunk changes ask the provider at once. Each is a request on the HTTP client
+/// every account shares: one tenant releasing thousands of numbers at once filled its queue, and every other
+/// account's provider calls waited behind them or failed. At most `providerChangesInFlightPerAccountMax` of an
+/// account's run at once, the others waiting their turn before anything is recorded.
+@Suite("Releases and trunk changes ask the provider in turn, per account")
+struct ProviderChangeSlotsTests {
+    static let phones = (0..<12).map { "+1415555\(String(format: "%04d", 200 + $0))" }
+
+    /// A release of `numberId`, started in a task of its own.
+    static func releasing(_ h: Harness, _ account: String, _ numberId: String) -> Task<ReleaseResult, any Error> {
+        Task { try await h.service.release(accountId: account, numberId: numberId) }
+    }
+
+    @Test("at most 8 of an account's releases at the provider at once; another account's are not held up")
+    func releasesInTurn() async throws {
+        let h = try await Harness(.memory)
+        let busy = try await h.account(funds: 100_000, name: "Busy")
+        let other = try await h.account(funds: 100_000, name: "Other")
+        let numbers = try await h.buy(Array(Self.phones[0..<9]), for: busy.id).numbers
+        let elsewhere = try await h.buy([Self.phones[9]], for: other.id).numbers[0]
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release, times: 10)
+        let releases = numbers.map { Self.releasing(h, busy.id, $0.id) }
+        try await waitUntil { h.service.providerChanges.counts(busy.id) == (holding: 8, waiting: 1) }
+        let otherRelease = Self.releasing(h, other.id, elsewhere.id)
+        try await waitUntil { h.provider.calls(.release) == 9 }
+        #expect(h.service.providerChanges.counts(busy.id) == (holding: 8, waiting: 1))
+        // The one waiting is not requested yet: nothing is recorded before its turn.
+        let requested = h.service.durableState().numbers.values.filter { $0.releaseRequestedAt != nil }
+        #expect(requested.count == 9, "8 of the busy account's and the other's")
+        h.provider.resume("release")
+        for release in releases { #expect(try await release.value.refund >= 0) }
+        #expect(try await otherRelease.value.number.id == elsewhere.id)
+        #expect(h.service.providerChanges.counts(busy.id) == (holding: 0, waiting: 0))
+        #expect(h.provider.calls(.release) == 10)
+        try await h.check()
+    }
+
+    @Test(
+        "a trunk change waits behind the account's releases; a caller gone while waiting starts nothing",
+        arguments: StoreKind.allCases)
+    func trunkChangesShareTheSlotsAndCancel(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 100_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: "TK1")
+        let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let change = Task {
+            try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: trunk.id)
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        let gone = Self.releasing(h, account.id, numbers[2].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 2) }
+        gone.cancel()
+        let cancelled = await numberError { _ = try await gone.value }
+        #expect(cancelled?.code == .cancelled, "\(String(describing: cancelled))")
+        #expect(h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1))
+        #expect(h.provider.calls(.setTrunk) == 0, "the change waits for the release")
+        h.provider.resume("release")
+        _ = try await first.value
+        #expect(try await change.value.number.trunkId == trunk.id)
+        #expect(h.provider.calls(.release) == 1, "the cancelled release asked nothing")
+        let untouched = try #require(h.service.durableState().numbers[numbers[2].id])
+        #expect(untouched.status == .active && untouched.releaseRequestedAt == nil)
+        try await h.check()
+    }
+
+    @Test(
+        "past the waiting limit a release or trunk change is refused CHANGES_BUSY at once; refusals never wait",
+        arguments: StoreKind.allCases)
+    func queueFull(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        config.limits.providerChangesWaitingPerAccountMax = 0
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let release = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id)
+        }
+        let change = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: numbers[2].id, trunkId: nil)
+        }
+        for refused in [release, change] {
+            #expect(
+                refused?.code == .resourceExhausted && refused?.reason == .changesBusy
+                    && refused?.details["max"] == "0",
+                "\(String(describing: refused))")
+        }
+        // What the decision would refuse is answered as such, not CHANGES_BUSY and not after a wait.
+        let unknown = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: "NUM_000000000000")
+        }
+        #expect(unknown?.reason == .numberNotFound, "\(String(describing: unknown))")
+        let dryRun = try await h.service.release(accountId: account.id, numberId: numbers[1].id, dryRun: true)
+        #expect(dryRun.dryRun, "a dry run asks the provider nothing and takes no slot")
+        h.provider.resume("release")
+        _ = try await first.value
+        #expect(h.provider.calls(.release) == 1 && h.provider.calls(.setTrunk) == 0)
+        try await h.check()
+    }
+
+    @Test("the limits' ranges are checked")
+    func limitRanges() {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 0
+        config.limits.providerChangesInFlightMax = 100_001
+        config.limits.providerChangesWaitingPerAccountMax = -1
+        config.limits.providerChangesWaitingMax = 1_000_001
+        #expect(config.validate().filter { $0.contains("providerChanges") }.count == 4)
+        #expect(NumberServiceConfig.defaults.validate().isEmpty)
+    }
+}
