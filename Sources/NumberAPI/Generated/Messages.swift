@@ -234,7 +234,10 @@ public struct Transaction: Codable, Sendable, Hashable {
     }
 }
 
-/// The error detail carried in TRAILERS (like google.rpc.Status + ErrorInfo).
+/// The error detail carried in TRAILERS (like google.rpc.Status + ErrorInfo). `metadata` keys are camelCase
+/// (`shortfall`, `numberId`, `retryAfterMs`) and its values strings: amounts as decimal integers of minor units, times
+/// as ISO 8601. INVALID_FIELD's `field` names the request field for humans, as the proto does (`account_id`) or in
+/// camelCase (`maxMonthlyFee`).
 public struct RpcStatus: Codable, Sendable, Hashable {
     /// gRPC status code number (0 = OK)
     public var code: Int32
@@ -242,7 +245,7 @@ public struct RpcStatus: Codable, Sendable, Hashable {
     public var message: String
     /// machine-readable, e.g. "INSUFFICIENT_BALANCE"
     public var reason: String
-    /// e.g. {"required": "200", "available": "50", "shortfall": "150"}
+    /// e.g. INSUFFICIENT_BALANCE's {"required": "200", "available": "50", "shortfall": "150", "currency": "USD"}
     public var metadata: [String: String]
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -18,6 +18,13 @@ public enum NumbersMethods {
     public static let updateNumber = MethodDescriptor<UpdateNumberRequest, UpdateNumberResponse>(
         service: "numbers.v1.Numbers", method: "UpdateNumber")
     /// DELETE /api/v1/account/{accountId}/numbers/{id}: release a number with a prorated refund (or a dry run).
+    /// A response means the release is recorded: the number RELEASED, its refund credited. One that Twilio has not
+    /// confirmed, or numberd could not record, when the call ends fails UNAVAILABLE / OUTCOME_UNKNOWN (numberId): the
+    /// number stays RELEASING, billed no more, until reconciliation records the release and credits the refund
+    /// (computed as of the request); a ReleaseNumber meanwhile is ABORTED / NUMBER_NOT_ACTIVE, one after it
+    /// FAILED_PRECONDITION / ALREADY_RELEASED (releasedAt, refundTransactionId). A release Twilio refuses outright is
+    /// withdrawn: the number is ACTIVE again and the call fails with the provider's error. A release once started runs
+    /// to its end even if its call is cancelled or its deadline passes: GetNumber then shows where it stands.
     public static let releaseNumber = MethodDescriptor<ReleaseNumberRequest, ReleaseNumberResponse>(
         service: "numbers.v1.Numbers", method: "ReleaseNumber")
     /// The account's balance: total, held by purchases in progress, and available.
