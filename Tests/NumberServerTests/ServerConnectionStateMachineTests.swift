@@ -407,6 +407,33 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(skipped.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
     }
 
+    /// A call refused as it arrives (one too many open, a HEADERS with END_STREAM, a request MESSAGE without it) is a
+    /// call the server ended too: the client's first CANCEL of it is not counted. It was, for these three alone.
+    @Test("the first CANCEL of a call refused on arrival is not counted")
+    func lateCancelOfRefusedCall() {
+        var machine = machine(streams: 1, cancels: 1)
+        _ = machine.received(headers(1))  // open: the next is one too many
+        var id: UInt32 = 3
+        for _ in 0..<50 {
+            #expect(machine.received(headers(id)) != .none)
+            #expect(machine.received(Frame(type: .cancel, streamID: id)) == .none)
+            id += 2
+            #expect(machine.received(headers(id, endStream: true)) != .none)
+            #expect(machine.received(Frame(type: .cancel, streamID: id)) == .none)
+            id += 2
+        }
+        var streaming = self.machine(streams: 10, cancels: 1)
+        for id in stride(from: UInt32(1), through: 99, by: 2) {
+            _ = streaming.received(headers(id))
+            #expect(streaming.received(message(id, endStream: false)) != .none)
+            #expect(streaming.received(Frame(type: .cancel, streamID: id)) == .none)
+        }
+        #expect(machine.phase == .active && streaming.phase == .active)
+        // A second CANCEL of one still counts.
+        #expect(streaming.received(Frame(type: .cancel, streamID: 99)) == .none)
+        #expect(goAwayCode(streaming.received(Frame(type: .cancel, streamID: 99))) == .enhanceYourCalm)
+    }
+
     /// Streams ended by the server are remembered up to twice MAX_CONCURRENT_STREAMS, the most recent: an older one's
     /// CANCEL is counted.
     @Test("ended streams remembered: the bound is exact")

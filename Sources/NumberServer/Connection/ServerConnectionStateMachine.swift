@@ -211,12 +211,16 @@ struct ServerConnectionStateMachine {
             // Opened after our GOAWAY: not processed, the client may retry it elsewhere.
             return .none
         }
+        // A call refused here ended at the server as it began: its client's CANCEL may cross the refusal, as for any call
+        // the server ends (remembered, not counted once).
         guard openStreams.count < Int(limits.settings.maxConcurrentStreams) else {
+            rememberEndedByServer(id)
             return .rejectCall(
                 streamID: id, code: 8,
                 message: "more than \(limits.settings.maxConcurrentStreams) calls open on this connection")
         }
         if frame.flags.contains(.endStream) {
+            rememberEndedByServer(id)
             return .rejectCall(streamID: id, code: 3, message: "the call has no request message")
         }
         openStreams[id] = false
@@ -241,6 +245,7 @@ struct ServerConnectionStateMachine {
         }
         guard frame.flags.contains(.endStream) else {
             openStreams[id] = nil
+            rememberEndedByServer(id)
             return .rejectCall(
                 streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM",
                 thenClose: closesIfDrained())
