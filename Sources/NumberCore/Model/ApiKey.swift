@@ -56,7 +56,7 @@ public struct ApiKey: Codable, Sendable, Hashable {
 public struct CreatedApiKey: Sendable, Hashable {
     /// The stored record.
     public var key: ApiKey
-    /// `nk_<id>_<64 hex>`: give it to the caller once.
+    /// `nk_`, the key id without its `KEY_` prefix, then 64 hex digits: give it to the caller once.
     public var secret: String
 }
 
@@ -65,6 +65,6 @@ public struct CreatedApiKey: Sendable, Hashable {
 public struct DrawnApiKey: Sendable, Hashable {
     /// The id the key will have (`KEY_…`).
     public let id: String
-    /// `nk_<id>_<64 hex>`.
+    /// `nk_`, the key id without its `KEY_` prefix, then 64 hex digits.
     public let secret: String
 }
