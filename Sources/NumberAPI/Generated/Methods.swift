@@ -14,7 +14,9 @@ public enum NumbersMethods {
     /// One number of the account.
     public static let getNumber = MethodDescriptor<GetNumberRequest, GetNumberResponse>(
         service: "numbers.v1.Numbers", method: "GetNumber")
-    /// Assign a number to a trunk or remove it from its trunk.
+    /// Assign a number to a trunk or remove it from its trunk. At most 8 of an account's trunk changes and releases ask
+    /// Twilio at once; the next waits its turn, nothing done until then (RESOURCE_EXHAUSTED / CHANGES_BUSY when too
+    /// many wait).
     public static let updateNumber = MethodDescriptor<UpdateNumberRequest, UpdateNumberResponse>(
         service: "numbers.v1.Numbers", method: "UpdateNumber")
     /// DELETE /api/v1/account/{accountId}/numbers/{id}: release a number with a prorated refund (or a dry run).
@@ -24,7 +26,8 @@ public enum NumbersMethods {
     /// (computed as of the request); a ReleaseNumber meanwhile is ABORTED / NUMBER_NOT_ACTIVE, one after it
     /// FAILED_PRECONDITION / ALREADY_RELEASED (releasedAt, refundTransactionId). A release Twilio refuses outright is
     /// withdrawn: the number is ACTIVE again and the call fails with the provider's error. A release once started runs
-    /// to its end even if its call is cancelled or its deadline passes: GetNumber then shows where it stands.
+    /// to its end even if its call is cancelled or its deadline passes: GetNumber then shows where it stands. It waits its
+    /// turn as UpdateNumber does (CHANGES_BUSY), before the release is requested: a call gone meanwhile started nothing.
     public static let releaseNumber = MethodDescriptor<ReleaseNumberRequest, ReleaseNumberResponse>(
         service: "numbers.v1.Numbers", method: "ReleaseNumber")
     /// The account's balance: total, held by purchases in progress, and available.

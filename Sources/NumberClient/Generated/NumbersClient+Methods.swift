@@ -31,7 +31,9 @@ extension NumbersClient {
         try await call(NumbersMethods.getNumber, request, options: options)
     }
 
-    /// Assign a number to a trunk or remove it from its trunk.
+    /// Assign a number to a trunk or remove it from its trunk. At most 8 of an account's trunk changes and releases ask
+    /// Twilio at once; the next waits its turn, nothing done until then (RESOURCE_EXHAUSTED / CHANGES_BUSY when too
+    /// many wait).
     public func updateNumber(
         _ request: UpdateNumberRequest, options: CallOptions = CallOptions()
     ) async throws -> UpdateNumberResponse {
@@ -45,7 +47,8 @@ extension NumbersClient {
     /// (computed as of the request); a ReleaseNumber meanwhile is ABORTED / NUMBER_NOT_ACTIVE, one after it
     /// FAILED_PRECONDITION / ALREADY_RELEASED (releasedAt, refundTransactionId). A release Twilio refuses outright is
     /// withdrawn: the number is ACTIVE again and the call fails with the provider's error. A release once started runs
-    /// to its end even if its call is cancelled or its deadline passes: GetNumber then shows where it stands.
+    /// to its end even if its call is cancelled or its deadline passes: GetNumber then shows where it stands. It waits its
+    /// turn as UpdateNumber does (CHANGES_BUSY), before the release is requested: a call gone meanwhile started nothing.
     public func releaseNumber(
         _ request: ReleaseNumberRequest, options: CallOptions = CallOptions()
     ) async throws -> ReleaseNumberResponse {
