@@ -6,7 +6,9 @@ import NumberAPI
 /// A call is tried again after a transport failure that cannot do harm: any, for a method that changes nothing; any,
 /// for a keyed method (PurchaseNumbers, AddFunds, AdjustBalance), whose retries the server answers with the first result; for the
 /// others only one that never reached the server. The server's `UNAVAILABLE` / `SHUTTING_DOWN` counts as one of
-/// those: it answers it to a call it never started (see `wasNeverStarted`). At most `attemptsMax` attempts.
+/// those: it answers it to a call it never started (see `wasNeverStarted`). A refusal for the moment before anything
+/// was done (`refusedForNow`: RATE_LIMITED, the BUSY reasons) is tried again too, whatever the method, not before the
+/// server's `retryAfterMs` (`RetryPolicy.retriesWhenBusy`). At most `attemptsMax` attempts.
 ///
 /// Once an attempt of a keyed call may have run (its connection was lost after the request went out), later answers
 /// are read in that light. `ABORTED` / `REQUEST_IN_PROGRESS` means that attempt is still running at the server:
@@ -106,6 +108,15 @@ struct CallAttempts {
             unstarted.details["outcome"] = "not-started"
             return transportFailed(unstarted, retryable: true)
         }
+        if policy.retriesWhenBusy, Self.refusedForNow(error) {
+            attempts += 1
+            if attempts < policy.attemptsMax {
+                // At least the wait the server asked for: an attempt sooner would only be refused again.
+                let asked = error.details["retryAfterMs"].flatMap(Int64.init).map { TimeAmount.milliseconds($0) }
+                let pause = max(nextBackoff(), asked ?? .zero)
+                return .retry(backoff: pause, otherwise: mayHaveRun ? final(error) : error)
+            }
+        }
         guard mayHaveRun else { return .fail(markingOutcome(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
             return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
@@ -113,6 +124,15 @@ struct CallAttempts {
         inProgressRetries += 1
         guard inProgressRetries <= policy.inProgressRetriesMax else { return .fail(final(error)) }
         return .retry(backoff: nextBackoff(), otherwise: final(error))
+    }
+
+    /// Whether the server refused the call for the moment before doing anything (``NumbersClientConfiguration/RetryPolicy/retriesWhenBusy``).
+    static func refusedForNow(_ error: RPCError) -> Bool {
+        guard error.code == .resourceExhausted else { return false }
+        switch error.reason {
+        case "RATE_LIMITED", "PURCHASES_BUSY", "CHANGES_BUSY", "SEARCHES_BUSY": return true
+        default: return false
+        }
     }
 
     /// Whether the server answered before starting the call: `UNAVAILABLE` / `SHUTTING_DOWN`, which numberd answers

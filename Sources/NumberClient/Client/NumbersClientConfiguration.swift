@@ -56,20 +56,28 @@ public struct NumbersClientConfiguration: Sendable {
         /// waits for it (same backoff, never past the call's deadline) instead of failing. At most this many, on
         /// top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average, 11 s at most).
         public var inProgressRetriesMax: Int
+        /// Whether a call the server refused for the moment, before doing anything — `RESOURCE_EXHAUSTED` /
+        /// `RATE_LIMITED` (tried again once its `retryAfterMs` has passed), `PURCHASES_BUSY`, `CHANGES_BUSY` or
+        /// `SEARCHES_BUSY` (the account's purchases, releases and trunk changes, or searches waiting for Twilio) — is
+        /// tried again, within `attemptsMax` and the call's deadline, whatever its method: nothing was done. A wait
+        /// that would pass the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
+        /// minutes: left to the caller.) Default true.
+        public var retriesWhenBusy: Bool
 
         /// Creates a policy.
         public init(
             attemptsMax: Int = 3, initialBackoff: TimeAmount = .milliseconds(50), backoffMax: TimeAmount = .seconds(2),
-            inProgressRetriesMax: Int = 10
+            inProgressRetriesMax: Int = 10, retriesWhenBusy: Bool = true
         ) {
             self.attemptsMax = attemptsMax
             self.initialBackoff = initialBackoff
             self.backoffMax = backoffMax
             self.inProgressRetriesMax = inProgressRetriesMax
+            self.retriesWhenBusy = retriesWhenBusy
         }
 
         /// No retries.
-        public static let none = RetryPolicy(attemptsMax: 1, inProgressRetriesMax: 0)
+        public static let none = RetryPolicy(attemptsMax: 1, inProgressRetriesMax: 0, retriesWhenBusy: false)
     }
 
     /// How the client notices a connection whose path or server is gone — a network partition, a NAT or firewall

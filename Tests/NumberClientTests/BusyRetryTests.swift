@@ -1,0 +1,99 @@
+import NIOCore
+import NumberAPI
+import NumberWire
+import Synchronization
+import Testing
+
+@testable import NumberClient
+
+/// Calls the server refused for the moment, before doing anything (`RESOURCE_EXHAUSTED` / `RATE_LIMITED`,
+/// `PURCHASES_BUSY`, `CHANGES_BUSY`, `SEARCHES_BUSY`), are tried again within the attempts and the deadline, whatever
+/// the method — not before the `retryAfterMs` the server asked for. A refusal for minutes (`PURCHASE_CAP`), one whose
+/// wait would pass the deadline, or a client told not to, gets the refusal as it came.
+@Suite("Retries of calls the server refused for the moment")
+struct BusyRetryTests {
+    static func refusal(_ reason: String, retryAfterMs: Int? = nil) -> RpcStatus {
+        RpcStatus(
+            code: StatusCode.resourceExhausted.rawValue, message: "busy", reason: reason,
+            metadata: retryAfterMs.map { ["retryAfterMs": String($0)] } ?? [:])
+    }
+
+    static var released: ByteBuffer {
+        var buffer = ByteBuffer()
+        try! ProtoEncoder().encode(ReleaseNumberResponse(message: "released", id: "NUM_1"), into: &buffer)
+        return buffer
+    }
+
+    static let release = ReleaseNumberRequest(accountId: "ACC_1", numberId: "NUM_1")
+
+    @Test(
+        "a release refused busy, then rate limited, then done: carried out on the third attempt, after the wait asked",
+        arguments: ["CHANGES_BUSY", "PURCHASES_BUSY", "SEARCHES_BUSY"])
+    func busyThenRateLimitedThenDone(busy: String) async throws {
+        let times = Mutex<[ContinuousClock.Instant]>([])
+        let server = try await FakeNumbersServer.start { index, _ in
+            times.withLock { $0.append(.now) }
+            switch index {
+            case 0: return .status(Self.refusal(busy))
+            case 1: return .status(Self.refusal("RATE_LIMITED", retryAfterMs: 150))
+            default: return .response(Self.released)
+            }
+        }
+        let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
+        let response = try await client.releaseNumber(Self.release)
+        await client.close()
+        await server.stop()
+        #expect(response.id == "NUM_1" && server.calls.count == 3)
+        let seen = times.withLock { $0 }
+        #expect(seen.count == 3 && seen[2] - seen[1] >= .milliseconds(150), "the retry waited for retryAfterMs")
+    }
+
+    @Test("refused every time: the last refusal as it came, no outcome claimed, after attemptsMax attempts")
+    func refusedEveryTime() async throws {
+        let server = try await FakeNumbersServer.start { _, _ in .status(Self.refusal("RATE_LIMITED", retryAfterMs: 1))
+        }
+        let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
+        let error = await #expect(throws: RPCError.self) { try await client.releaseNumber(Self.release) }
+        await client.close()
+        await server.stop()
+        #expect(server.calls.count == 3)
+        #expect(error?.reason == "RATE_LIMITED" && error?.details["outcome"] == nil, "\(String(describing: error))")
+    }
+
+    @Test(
+        "not retried: a purchase cap, a wait past the deadline, a client with retriesWhenBusy off",
+        arguments: [
+            ("PURCHASE_CAP", 1, true, 60), ("RATE_LIMITED", 120_000, true, 30), ("CHANGES_BUSY", 0, false, 60),
+        ])
+    func notRetried(reason: String, retryAfterMs: Int, retries: Bool, deadlineSeconds: Int64) async throws {
+        let server = try await FakeNumbersServer.start { _, _ in
+            .status(Self.refusal(reason, retryAfterMs: retryAfterMs))
+        }
+        var policy = KeyedRetryTests.quickRetries()
+        policy.retriesWhenBusy = retries
+        let client = KeyedRetryTests.client(port: server.port, retry: policy, timeout: .seconds(deadlineSeconds))
+        let error = await #expect(throws: RPCError.self) { try await client.releaseNumber(Self.release) }
+        await client.close()
+        await server.stop()
+        #expect(server.calls.count == 1)
+        #expect(error?.reason == reason, "\(String(describing: error))")
+    }
+
+    @Test("a keyed purchase whose connection was lost, then refused busy, then done: the first key throughout")
+    func keyedAfterLostConnection() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            switch index {
+            case 0: .closeConnection
+            case 1: .status(Self.refusal("PURCHASES_BUSY"))
+            default: .response(KeyedRetryTests.bought)
+            }
+        }
+        let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
+        let response = try await client.purchaseNumbers(KeyedRetryTests.purchase)
+        await client.close()
+        await server.stop()
+        #expect(response.message == "bought")
+        let keys = server.calls.map { $0.metadata["idempotency-key"] }
+        #expect(keys.count == 3 && keys.allSatisfy { $0 != nil && $0 == keys[0] })
+    }
+}
