@@ -103,15 +103,40 @@ struct StatementCommand: AsyncParsableCommand {
     static func monthStart(_ text: String) -> Date? {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let year = Int(parts[0]),
-            let month = Int(parts[1]), (1970...9999).contains(year), (1...12).contains(month)
+            let month = Int(parts[1]), (1900...9998).contains(year), (1...12).contains(month)
         else { return nil }
         return calendar.date(from: DateComponents(year: year, month: month, day: 1))
     }
 
     /// `2026-11-01` (midnight UTC) or an ISO 8601 time with its zone (`2026-11-01T09:30:00Z`).
+    /// Nothing else: a time without its zone, a date with something after it, a day or hour out of range (Foundation's
+    /// parsers read `2026-11-01T09:30Z` as midnight, roll `2026-02-30` into March): nil, a usage error.
     static func time(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        return try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash))
+        let pattern = #"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$"#
+        guard let regex = try? Regex(pattern), let match = try? regex.wholeMatch(in: text) else { return nil }
+        func number(_ index: Int) -> Int? { match.output[index].substring.flatMap { Int($0) } }
+        guard let year = number(1), let month = number(2), let day = number(3), (1...12).contains(month) else {
+            return nil
+        }
+        var parts = DateComponents(year: year, month: month, day: day)
+        guard let first = calendar.date(from: DateComponents(year: year, month: month, day: 1)),
+            let days = calendar.range(of: .day, in: .month, for: first), days.contains(day)
+        else { return nil }
+        var offset = 0
+        var fraction = 0.0
+        if let hour = number(4), let minute = number(5) {
+            let second = number(6) ?? 0
+            guard hour < 24, minute < 60, second < 60, let zone = match.output[8].substring else { return nil }
+            (parts.hour, parts.minute, parts.second) = (hour, minute, second)
+            fraction = match.output[7].substring.flatMap { Double("0" + $0) } ?? 0
+            if zone != "Z" {
+                let digits = zone.dropFirst().filter(\.isNumber)
+                guard let hours = Int(digits.prefix(2)), let minutes = Int(digits.suffix(2)), hours < 24, minutes < 60
+                else { return nil }
+                offset = (zone.hasPrefix("-") ? -1 : 1) * (hours * 3600 + minutes * 60)
+            }
+        }
+        return calendar.date(from: parts)?.addingTimeInterval(fraction - Double(offset))
     }
 
     func run() async throws {

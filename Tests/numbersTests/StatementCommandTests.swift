@@ -18,7 +18,9 @@ struct StatementCommandTests {
         router.register(NumbersMethods.getStatement) { request, _ in
             received.calls.withLock { $0.append(request) }
             return GetStatementResponse(
-                accountId: request.accountId, currency: "USD", startTime: request.startTime, endTime: request.endTime,
+                accountId: request.accountId, currency: "USD",
+                startTime: request.startTime ?? Date(timeIntervalSince1970: 0),
+                endTime: request.endTime ?? Date(timeIntervalSince1970: 0),
                 openingBalance: 10_000, closingBalance: 10_867, credits: 2_000, debits: 1_133,
                 lines: [
                     StatementLine(kind: .fundsAdded, count: 1, balanceChange: 2_000),
@@ -56,9 +58,20 @@ struct StatementCommandTests {
             #expect(current.status == 0, "\(current)")
             let json = try await runNumbers(["statement", "--month", "2026-12", "--json"] + connection)
             #expect(json.stdout.contains("\"closingBalance\" : 10867"), "\(json.stdout)")
+            // Times with offsets, without seconds, with fractions.
+            for (from, to) in [
+                ("2026-11-01T09:30Z", "2026-11-01T12:30:00+02:00"), ("2026-11-01T09:30:00.250-0500", "2026-12-31"),
+            ] {
+                let result = try await runNumbers(["statement", "--from", from, "--to", to] + connection)
+                #expect(result.status == 0, "\(from) \(to): \(result)")
+            }
         }
         let calls = received.all
-        try #require(calls.count == 4)
+        try #require(calls.count == 6)
+        #expect(calls[4].startTime == Self.utc("2026-11-01T09:30:00Z"))
+        #expect(calls[4].endTime == Self.utc("2026-11-01T10:30:00Z"))
+        #expect(calls[5].startTime == Self.utc("2026-11-01T14:30:00Z").addingTimeInterval(0.25))
+        #expect(calls[5].endTime == Self.utc("2026-12-31T00:00:00Z"))
         #expect(calls.allSatisfy { $0.accountId == "ACC_7" })
         #expect(
             calls[0].startTime == Self.utc("2024-02-01T00:00:00Z")
@@ -81,7 +94,13 @@ struct StatementCommandTests {
             ["--to", "2026-11-01"], ["--from", "2026-11-02", "--to", "2026-11-01"],
             ["--from", "2026-11-01", "--to", "2026-11-01"],
             ["--month", "2026-11", "--from", "2026-11-01", "--to", "2026-12-01"],
-            ["--from", "yesterday", "--to", "2026-11-01"],
+            ["--from", "yesterday", "--to", "2026-11-01"], ["--from", "2026-11-01T09:30:00", "--to", "2026-12-01"],
+            ["--from", "2026-11-01 09:30:00Z", "--to", "2026-12-01"],
+            ["--from", "2026-11-01junk", "--to", "2026-12-01"],
+            ["--from", "2026-11-1", "--to", "2026-12-01"], ["--from", "2026-02-30", "--to", "2026-12-01"],
+            ["--from", "2026-11-01T25:00:00Z", "--to", "2026-12-01"],
+            ["--from", "2026-11-01", "--to", "2026-12-01T10:00+25:00"],
+            ["--month", "9999-12"],
         ])
     func refused(options: [String]) async throws {
         let received = Received()

@@ -622,8 +622,8 @@ extension GetStatementRequest: ProtoMessage {
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
             accountId: try reader.string(1),
-            startTime: try reader.date(2),
-            endTime: try reader.date(3)
+            startTime: try reader.contains(2, .lengthDelimited) ? try reader.date(2) : nil,
+            endTime: try reader.contains(3, .lengthDelimited) ? try reader.date(3) : nil
         )
     }
 }

@@ -1033,22 +1033,24 @@ public struct ListTransactionsResponse: Codable, Sendable, Hashable {
 /// A statement of the account for the period [start_time, end_time): what the balance was at its start, what changed
 /// it in the period (kind by kind), what it was at its end. A transaction is in the period by its created_at. The
 /// balances are the sums of the transactions before each bound, so closing_balance = opening_balance + credits -
-/// debits always holds, and the statement of a period that has ended does not change (the ledger is append-only).
+/// debits always holds, and the statement of a period whose end passed more than a moment ago (the sync of a write)
+/// does not change (the ledger is append-only). One statement of an account is read at a time, the next waiting its
+/// turn (RESOURCE_EXHAUSTED / STATEMENTS_BUSY when too many wait).
 /// A period that has not ended yet (end_time after as_of) counts what was posted until as_of: its closing balance is
 /// then the current balance. An account key reads its own account's statement; an admin key any account's.
 public struct GetStatementRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
     /// required: the period's first instant (INVALID_FIELD without)
-    public var startTime: Date
+    public var startTime: Date?
     /// required: after start_time, the instant after the period
-    public var endTime: Date
+    public var endTime: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         accountId: String = "",
-        startTime: Date = Date(timeIntervalSince1970: 0),
-        endTime: Date = Date(timeIntervalSince1970: 0)
+        startTime: Date? = nil,
+        endTime: Date? = nil
     ) {
         self.accountId = accountId
         self.startTime = startTime

@@ -92,6 +92,8 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let purchasesBusy = Reason(rawValue: "PURCHASES_BUSY")
         /// Too many releases and trunk changes of the account (or in all) wait for the provider.
         public static let changesBusy = Reason(rawValue: "CHANGES_BUSY")
+        /// Too many statements of the account (or in all) wait to be read.
+        public static let statementsBusy = Reason(rawValue: "STATEMENTS_BUSY")
         /// The number was not found.
         public static let numberNotFound = Reason(rawValue: "NUMBER_NOT_FOUND")
         /// The trunk was not found.

@@ -131,7 +131,8 @@ extension NumberService {
             let transaction = LedgerTransaction(
                 id: Identifier.make(Identifier.transaction, taken: state.isTaken), accountId: accountId, kind: kind,
                 amount: amount, balanceAfter: balance, currency: account.currency, numberId: nil,
-                description: description, createdAt: now, idempotencyKey: key, actor: actor)
+                description: description, createdAt: state.ledgerStamp(accountId, now), idempotencyKey: key,
+                actor: actor)
             var events: [CoreEvent] = [.transactionPosted(transaction)]
             if let key {
                 let outcome: IdempotencyRecord.Outcome =
@@ -217,11 +218,17 @@ extension NumberService {
     /// a long ledger holds up the commits that wait for that lock (on the journal's writer) a chunk at a time.
     static let statementChunk = 16_384
 
-    /// The account's statement for `[start, end)`: the sums of its transactions before each bound, and the period's by
-    /// kind. A transaction is in the period by its `createdAt`; the balances are sums (not the `balanceAfter` of some
-    /// entry), so `closing == opening + credits - debits` whatever order concurrent decisions posted them in. The
-    /// ledger is summed as it stood at the first read (``Statement/asOf``), a chunk per read, so the lock is never held
-    /// for a whole long ledger; entries are only ever appended, so the chunks add up to one consistent ledger.
+    /// The account's statement for `[start, end)`: its balance before each bound and the period's transactions by kind,
+    /// a transaction being in the period by its `createdAt`. A ledger in time order (every one a decision stamped,
+    /// ``CoreState/ledgerStamp(_:_:)``) is searched for the period's bounds and only the period is read: the opening
+    /// and closing balances are the `balanceAfter` of the entries before each bound, and the period's sums must give
+    /// the one from the other (else INTERNAL: a broken ledger). An older ledger out of order is summed whole. Either way
+    /// the ledger is read as it stood at the first read (``Statement/asOf``), a chunk per hold of the lock (entries are
+    /// only ever appended, so the chunks add up to one ledger); a caller gone between chunks stops it. At most
+    /// ``NumberServiceConfig/Limits/statementsInFlightPerAccountMax`` statements of an account and
+    /// ``NumberServiceConfig/Limits/statementsInFlightMax`` in all run at once, the others waiting their turn
+    /// (RESOURCE_EXHAUSTED / STATEMENTS_BUSY past the waiting limits): a long period of a long ledger costs CPU in
+    /// proportion, and any read key may ask for one.
     public func statement(accountId: String, start: Date, end: Date) async throws(NumberError) -> Statement {
         try await statement(accountId: accountId, start: start, end: end, chunk: Self.statementChunk)
     }
@@ -230,14 +237,38 @@ extension NumberService {
     func statement(accountId: String, start: Date, end: Date, chunk: Int) async throws(NumberError) -> Statement {
         precondition(chunk > 0, "a statement reads at least one entry at a time")
         guard end > start else { throw .invalid("end_time", "end_time must be after start_time") }
-        let asOf = now()
-        let (account, count) = try coordinator.read { state throws(NumberError) in
-            (try state.requireAccount(accountId), state.transactions[accountId]?.count ?? 0)
+        _ = try coordinator.read { state throws(NumberError) in try state.requireAccount(accountId) }
+        switch await statements.take(accountId) {
+        case .taken: break
+        case .cancelled: throw Self.cancelledBeforeStart
+        case .queueFull(let perKey):
+            let limits = config.limits
+            throw NumberError(
+                .resourceExhausted, .statementsBusy,
+                "too many statements \(perKey ? "of this account" : "in all") wait to be read; retry when one has ended",
+                details: ["max": String(perKey ? limits.statementsWaitingPerAccountMax : limits.statementsWaitingMax)])
         }
-        var sums = StatementSums()
-        var position = 0
-        while position < count {
-            let upper = min(count, position + chunk)
+        defer { statements.give(accountId) }
+        // The period's entries and the balance before them, as of the read that fixes the ledger's length: nothing
+        // stamped after it is counted.
+        let (account, asOf, range, balances) = try coordinator.read { state throws(NumberError) in
+            let account = try state.requireAccount(accountId)
+            let ledger = state.transactions[accountId] ?? []
+            guard !state.unsortedLedgers.contains(accountId) else {
+                return (account, now(), 0..<ledger.count, (opening: Int64?.none, closing: Int64?.none))
+            }
+            let lower = Self.firstIndex(in: ledger, notBefore: start)
+            let upper = Self.firstIndex(in: ledger, notBefore: end)
+            let balance = { (index: Int) in index > 0 ? ledger[index - 1].balanceAfter : 0 }
+            return (
+                account, now(), lower..<upper, (opening: Optional(balance(lower)), closing: Optional(balance(upper)))
+            )
+        }
+        var sums = StatementSums(opening: balances.opening ?? 0)
+        var position = range.lowerBound
+        while position < range.upperBound {
+            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+            let upper = min(range.upperBound, position + chunk)
             try coordinator.read { state throws(NumberError) in
                 guard let ledger = state.transactions[accountId], ledger.count >= upper else {
                     throw NumberError(.internal, .invalidField, "the ledger of \(accountId) shrank during a statement")
@@ -247,21 +278,39 @@ extension NumberService {
                 }
             }
             position = upper
-            if position < count { await Task.yield() }
+            if position < range.upperBound { await Task.yield() }
+        }
+        let closing = try StatementSums.sum(sums.opening, sums.credits - sums.debits)
+        if let expected = balances.closing, closing != expected {
+            throw NumberError(
+                .internal, .invalidField,
+                "the ledger of \(accountId) does not add up: \(sums.opening) + \(sums.credits) - \(sums.debits) is not "
+                    + "its balance \(expected) at the period's end")
         }
         return Statement(
             accountId: account.id, currency: account.currency, start: start, end: end, openingBalance: sums.opening,
-            closingBalance: sums.opening + sums.credits - sums.debits, credits: sums.credits, debits: sums.debits,
+            closingBalance: closing, credits: sums.credits, debits: sums.debits,
             lines: LedgerTransaction.Kind.allCases.compactMap { kind in
                 sums.lines[kind].map { Statement.Line(kind: kind, count: $0.count, balanceChange: $0.change) }
             },
             transactionCount: sums.lines.values.reduce(0) { $0 + $1.count }, asOf: asOf)
     }
+
+    /// The position of the first entry of a ledger in time order stamped at or after `time` (its count if none).
+    static func firstIndex(in ledger: [LedgerTransaction], notBefore time: Date) -> Int {
+        var low = 0
+        var high = ledger.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ledger[middle].createdAt < time { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
 }
 
 /// What a statement adds up as it reads the ledger.
 private struct StatementSums {
-    var opening: Int64 = 0
+    var opening: Int64
     var credits: Int64 = 0
     var debits: Int64 = 0
     var lines: [LedgerTransaction.Kind: (count: Int, change: Int64)] = [:]

@@ -94,8 +94,11 @@ extension NumberService {
                 // Once the provider failed the limit in a row, a release would only be requested to be withdrawn:
                 // two journal events per number, run after run, while the provider is down.
                 planner.graceReleases = pass.mayGoOn
-                // A number whose release or trunk change is running waits for the next run.
-                planner.plan(skipping: local.withLock { $0.liveReleases.union($0.routing.keys) }.union(extra))
+                // A number whose release or trunk change is running waits for the next run, and so does one whose
+                // customer's release waits for its turn at the provider: a renewal charged meanwhile would be lost.
+                planner.plan(
+                    skipping: local.withLock { $0.liveReleases.union($0.routing.keys).union($0.waitingReleases) }
+                        .union(extra))
                 claimed = planner.toRelease.map(\.id)
                 local.withLock { local in
                     for id in claimed {
@@ -314,7 +317,10 @@ struct BillingPlanner {
             id: Identifier.make(Identifier.transaction) { state.isTaken($0) || scratch.isTaken($0) },
             accountId: account.id, kind: .renewal, amount: -number.monthlyFee,
             balanceAfter: account.balance - number.monthlyFee, currency: account.currency, numberId: number.id,
-            description: "Monthly fee: \(number.phoneNumber)", createdAt: now, idempotencyKey: nil, actor: .billing)
+            description: "Monthly fee: \(number.phoneNumber)",
+            createdAt: max(state.ledgerStamp(account.id, now), scratch.ledgerStamp(account.id, now)),
+            idempotencyKey: nil,
+            actor: .billing)
         return .numberRenewed(
             numberId: number.id, transaction: transaction, cycleStart: cycleStart, nextBillingDate: next)
     }

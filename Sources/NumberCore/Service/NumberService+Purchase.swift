@@ -482,6 +482,7 @@ extension NumberService {
             var transactions: [LedgerTransaction] = []
             var taken = Set<String>()
             let isTaken = { (id: String) in state.isTaken(id) || taken.contains(id) }
+            let stamp = state.ledgerStamp(account.id, now)
             for (item, bought) in zip(intent.items, provisioned) {
                 let number = OwnedNumber.purchased(
                     id: Identifier.make(Identifier.number, taken: isTaken), intent: intent, item: item,
@@ -492,7 +493,7 @@ extension NumberService {
                 let transaction = LedgerTransaction(
                     id: Identifier.make(Identifier.transaction, taken: isTaken), accountId: account.id, kind: .purchase,
                     amount: -charge, balanceAfter: balance, currency: account.currency, numberId: number.id,
-                    description: "Phone number setup: \(item.phoneNumber)", createdAt: now,
+                    description: "Phone number setup: \(item.phoneNumber)", createdAt: stamp,
                     idempotencyKey: intent.idempotencyKey, actor: actor)
                 taken.insert(transaction.id)
                 numbers.append(number)

@@ -46,11 +46,19 @@ extension NumberService {
         // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
         // release runs to its end, and it cannot be undone.
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
-        // What the decision refuses is refused before the caller waits for one of its account's provider slots.
+        // What the decision refuses is refused before the caller waits for one of its account's provider slots; while
+        // it waits, billing leaves the number alone and another release of it is refused.
         _ = try coordinator.read { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
             return try state.requireUsableNumber(numberId, of: accountId)
         }
+        try local.withLock { local throws(NumberError) in
+            guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
+            guard !local.liveReleases.contains(numberId), local.waitingReleases.insert(numberId).inserted else {
+                throw .releaseInProgress(numberId)
+            }
+        }
+        defer { local.withLock { _ = $0.waitingReleases.remove(numberId) } }
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> ReleaseResult in
             try await self.releaseHoldingSlot(accountId: accountId, numberId: numberId, actor: actor)
         }
@@ -211,7 +219,8 @@ extension NumberService {
                     kind: .refund, amount: computed.amount, balanceAfter: account.balance + computed.amount,
                     currency: account.currency, numberId: numberId,
                     description: "Prorated refund for \(computed.remainingDays) days remaining in billing cycle",
-                    createdAt: now, idempotencyKey: nil, actor: number.releaseRequestedBy ?? actorIfUnrecorded)
+                    createdAt: state.ledgerStamp(account.id, now), idempotencyKey: nil,
+                    actor: number.releaseRequestedBy ?? actorIfUnrecorded)
             }
             var released = number
             released.status = .released

@@ -21,6 +21,10 @@ public final class NumberService: Sendable {
         /// Numbers whose release a running call is driving (a caller's release, the billing run's grace releases,
         /// reconciliation's pass).
         var liveReleases: Set<String> = []
+        /// Numbers whose release a caller's call has asked for and that waits for one of its account's provider slots
+        /// (``NumberService/withProviderChangeSlot(_:_:)``), nothing recorded yet: billing leaves them alone (a renewal
+        /// charged while the release waited would be the customer's loss), and a second release of one is refused.
+        var waitingReleases: Set<String> = []
         /// Those of `liveReleases` whose running call may still withdraw the release (the provider refused it
         /// outright): a caller's release and the billing run's grace releases, never reconciliation's, which never
         /// withdraws one. Only these count against the number limit while releasing (``CoreState/countedForLimit``).
@@ -81,6 +85,9 @@ public final class NumberService: Sendable {
     /// Releases and trunk changes at the provider, per account
     /// (``NumberServiceConfig/Limits/providerChangesInFlightPerAccountMax`` and the three limits after it).
     let providerChanges: WaitingSlots
+    /// Statements being read, per account (``NumberServiceConfig/Limits/statementsInFlightPerAccountMax`` and the three
+    /// limits after it).
+    let statements: WaitingSlots
 
     /// Opens a service over the state `store` has committed; throws INVALID_ARGUMENT for an invalid `config`.
     /// Run ``reconcile()`` next to settle purchases a crash interrupted, and again periodically.
@@ -127,6 +134,10 @@ public final class NumberService: Sendable {
             totalMax: config.limits.providerChangesInFlightMax,
             waitingPerKeyMax: config.limits.providerChangesWaitingPerAccountMax,
             waitingMax: config.limits.providerChangesWaitingMax)
+        self.statements = WaitingSlots(
+            perKeyMax: config.limits.statementsInFlightPerAccountMax, totalMax: config.limits.statementsInFlightMax,
+            waitingPerKeyMax: config.limits.statementsWaitingPerAccountMax,
+            waitingMax: config.limits.statementsWaitingMax)
     }
 
     /// Runs `body` — a caller's release or trunk change, which asks the provider to change something — holding one of

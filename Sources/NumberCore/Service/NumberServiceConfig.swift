@@ -83,6 +83,17 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Most releases and trunk changes waiting for such a slot in all, refused the same way past it.
         /// 0...1 000 000. Default 4 096.
         public var providerChangesWaitingMax: Int = 4096
+        /// Most statements of one account read at once (``NumberService/statement(accountId:start:end:)``: a long period
+        /// of a long ledger costs CPU in proportion, and any read key may ask): the next waits its turn. 1...100.
+        /// Default 1.
+        public var statementsInFlightPerAccountMax: Int = 1
+        /// Most statements read at once in all (numberd's cores, not its callers, bound them). 1...1000. Default 2.
+        public var statementsInFlightMax: Int = 2
+        /// Most statements of one account waiting for their turn; past it the next is refused RESOURCE_EXHAUSTED /
+        /// STATEMENTS_BUSY. 0...10 000. Default 16.
+        public var statementsWaitingPerAccountMax: Int = 16
+        /// Most statements waiting in all, refused the same way past it. 0...100 000. Default 256.
+        public var statementsWaitingMax: Int = 256
 
         /// The defaults.
         public static let defaults = Limits()
@@ -332,6 +343,18 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(0...1_000_000).contains(limits.providerChangesWaitingMax) {
             problems.append("limits.providerChangesWaitingMax must be in 0...1000000")
+        }
+        if !(1...100).contains(limits.statementsInFlightPerAccountMax) {
+            problems.append("limits.statementsInFlightPerAccountMax must be in 1...100")
+        }
+        if !(1...1000).contains(limits.statementsInFlightMax) {
+            problems.append("limits.statementsInFlightMax must be in 1...1000")
+        }
+        if !(0...10_000).contains(limits.statementsWaitingPerAccountMax) {
+            problems.append("limits.statementsWaitingPerAccountMax must be in 0...10000")
+        }
+        if !(0...100_000).contains(limits.statementsWaitingMax) {
+            problems.append("limits.statementsWaitingMax must be in 0...100000")
         }
         // The journal's size estimates take text at these lengths at most (`CoreEvent.bytesEstimate`): a longer one
         // could make a group commit larger than a journal record, which stops every write.

@@ -189,6 +189,9 @@ extension CoreState {
             )
         }
         accounts.values[account].balance = balance
+        if let last = transactions[transaction.accountId]?.last, last.createdAt > transaction.createdAt {
+            unsortedLedgers.insert(transaction.accountId)
+        }
         let index = Self.append(transaction, to: &transactions[transaction.accountId, default: []])
         let sameId = transactionAccounts.updateValue(
             TransactionLocation(accountId: transaction.accountId, index: index), forKey: transaction.id)

@@ -19,6 +19,10 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// Transaction id → its account and position in that account's list, for lookups and id uniqueness. Snapshots
     /// hold it as id → account id (``TransactionLocation/encode(to:)``); reading one rebuilds it from `transactions`.
     public internal(set) var transactionAccounts: [String: TransactionLocation] = [:]
+    /// Accounts whose ledger is not in `createdAt` order: derived (rebuilt when a snapshot is read). A decision stamps
+    /// a transaction no earlier than its account's last (``ledgerStamp(_:_:)``), so only ledgers written before it did
+    /// can be here; the others are searched by time (``NumberService/statement(accountId:start:end:)``).
+    public internal(set) var unsortedLedgers: Set<String> = []
     /// Open purchase intents by id.
     public internal(set) var intents: [String: PurchaseIntent] = [:]
     /// Idempotency records by ``IdempotencyRecord/storageKey``.
@@ -74,6 +78,10 @@ public struct CoreState: Codable, Sendable, Hashable {
         // Not read from the snapshot: derived from the lists, positions included (the snapshot's copy has no
         // positions, and rebuilding costs no more than decoding it).
         transactionAccounts = Self.locate(transactions)
+        unsortedLedgers = Set(
+            transactions.compactMap { accountId, ledger in
+                zip(ledger, ledger.dropFirst()).contains { $0.createdAt > $1.createdAt } ? accountId : nil
+            })
         intents = try container.decode([String: PurchaseIntent].self, forKey: .intents)
         idempotency = try container.decode([String: IdempotencyRecord].self, forKey: .idempotency)
         phoneOwners = try container.decode([String: String].self, forKey: .phoneOwners)
@@ -341,5 +349,15 @@ public struct TransactionLocation: Encodable, Sendable, Hashable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(accountId)
+    }
+}
+
+extension CoreState {
+    /// The time to stamp a new transaction of `accountId` decided at `now`: no earlier than the account's last, so
+    /// its ledger stays in time order (a decision reads the clock before it waits for the decision lock, and one that
+    /// read it later may have gone first).
+    func ledgerStamp(_ accountId: String, _ now: Date) -> Date {
+        guard let last = transactions[accountId]?.last?.createdAt, last > now else { return now }
+        return last
     }
 }

@@ -129,17 +129,23 @@ final class WaitingSlots: Sendable {
         for continuation in ready { continuation.resume(returning: true) }
     }
 
-    /// Hands free slots to queued waiters in order, each whose key is under its limit, while any is free in all; the
-    /// caller resumes what it returns, outside the lock.
+    /// Hands free slots to queued waiters while any is free in all: each to the first waiter of the key that holds
+    /// fewest (under its limit) — so when the total is what holds callers back, a key that holds none is served before
+    /// the next waiter of one that holds many (in arrival order, a few busy keys would keep every slot among them);
+    /// within a key, in arrival order. The caller resumes what it returns, outside the lock.
     private func dispatch(_ state: inout State) -> [CheckedContinuation<Bool, Never>] {
         var ready: [CheckedContinuation<Bool, Never>] = []
-        var index = 0
-        while index < state.queue.count, state.holdingTotal < totalMax {
-            let waiter = state.queue[index]
-            guard state.holding[waiter.key, default: 0] < perKeyMax else {
-                index += 1
-                continue
+        while state.holdingTotal < totalMax {
+            var chosen: Int?
+            var fewest = perKeyMax
+            for (index, waiter) in state.queue.enumerated() {
+                let holding = state.holding[waiter.key, default: 0]
+                guard holding < fewest else { continue }
+                (chosen, fewest) = (index, holding)
+                if holding == 0 { break }
             }
+            guard let index = chosen else { break }
+            let waiter = state.queue[index]
             state.queue.remove(at: index)
             Self.leave(waiter.key, &state)
             state.holding[waiter.key, default: 0] += 1

@@ -58,14 +58,13 @@ extension NumbersAPI {
         // Async: a long ledger is summed a chunk at a time off the event loop (``NumberService/statement``).
         router.register(NumbersMethods.getStatement) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
-            for (field, time) in [("start_time", request.startTime), ("end_time", request.endTime)]
-            where time.timeIntervalSince1970 <= 0 {
+            guard let start = request.startTime, let end = request.endTime else {
+                let field = request.startTime == nil ? "start_time" : "end_time"
                 throw RPCError(
-                    code: .invalidArgument, message: "\(field) is required (a time after 1970-01-01T00:00:00Z)",
-                    reason: "INVALID_FIELD", details: ["field": field])
+                    code: .invalidArgument, message: "\(field) is required", reason: "INVALID_FIELD",
+                    details: ["field": field])
             }
-            return GetStatementResponse(
-                try await service.statement(accountId: accountId, start: request.startTime, end: request.endTime))
+            return GetStatementResponse(try await service.statement(accountId: accountId, start: start, end: end))
         }
 
         router.register(NumbersMethods.createTrunk) { request, context in

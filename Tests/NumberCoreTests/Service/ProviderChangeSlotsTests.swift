@@ -83,6 +83,7 @@ struct ProviderChangeSlotsTests {
         let h = try await Harness(kind, config: config)
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: "TK1")
         h.provider.inject(.hangThenDo(gate: "release"), on: .release)
         let first = Self.releasing(h, account.id, numbers[0].id)
         try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
@@ -90,7 +91,7 @@ struct ProviderChangeSlotsTests {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id)
         }
         let change = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: numbers[2].id, trunkId: nil)
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: numbers[2].id, trunkId: trunk.id)
         }
         for refused in [release, change] {
             #expect(
@@ -108,6 +109,62 @@ struct ProviderChangeSlotsTests {
         h.provider.resume("release")
         _ = try await first.value
         #expect(h.provider.calls(.release) == 1 && h.provider.calls(.setTrunk) == 0)
+        try await h.check()
+    }
+
+    /// A release waiting for its turn has recorded nothing, so billing would renew the number meanwhile — at midnight
+    /// before a billing date, a customer releasing many numbers would pay a month for each one still waiting.
+    @Test("billing leaves a number whose release waits its turn alone; a second release of it is refused at once")
+    func waitingReleaseIsNotRenewed() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: "TK1")
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let waiting = Self.releasing(h, account.id, numbers[1].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        // Another release of it, or a trunk change, is refused without waiting.
+        let again = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id)
+        }
+        #expect(again?.reason == .numberNotActive, "\(String(describing: again))")
+        let routed = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: trunk.id)
+        }
+        #expect(routed?.reason == .numberNotActive, "\(String(describing: routed))")
+        // Its billing date passes while it waits: no renewal.
+        h.clock.set(numbers[1].nextBillingDate.addingTimeInterval(60))
+        let balance = try h.service.balance(accountId: account.id).balance
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 0 && report.markedPastDue == 0, "\(report)")
+        #expect(try h.service.balance(accountId: account.id).balance == balance)
+        h.provider.resume("release")
+        _ = try await first.value
+        let released = try await waiting.value
+        #expect(released.number.status == .released && released.refund == 0, "its cycle ended while it waited")
+        #expect(h.service.durableState().transactions[account.id]?.contains { $0.kind == .renewal } == false)
+        try await h.check()
+    }
+
+    @Test("a trunk change that changes nothing is answered at once, even with every slot taken")
+    func unchangedTrunkTakesNoSlot() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        config.limits.providerChangesWaitingPerAccountMax = 0
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let listing = try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: nil)
+        #expect(listing.number.trunkId == nil && h.provider.calls(.setTrunk) == 0)
+        h.provider.resume("release")
+        _ = try await first.value
         try await h.check()
     }
 

@@ -72,6 +72,75 @@ struct StatementTests {
         #expect(second.transactionCount == 1 && second.openingBalance == 0 && second.closingBalance == 100)
     }
 
+    /// A decision reads the clock before it waits for the decision lock, so one that read it later can go first: its
+    /// transaction is stamped no earlier than the account's last, and the ledger stays in time order for the statement's
+    /// search by time.
+    @Test("a transaction decided after a later-stamped one is stamped no earlier: the ledger stays in time order")
+    func stampsKeepOrder() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 1_000)
+        h.clock.advance(by: -3_600)  // a decision that read the clock earlier
+        let credit = try await h.service.addFunds(accountId: account.id, amount: 5)
+        #expect(credit.createdAt == Harness.start)
+        let ledger = try #require(h.service.durableState().transactions[account.id])
+        #expect(zip(ledger, ledger.dropFirst()).allSatisfy { $0.createdAt <= $1.createdAt })
+        #expect(h.service.durableState().unsortedLedgers.isEmpty)
+        try await h.check()
+    }
+
+    /// A ledger written before decisions kept it in time order (an older numberd) is summed whole, not searched: the
+    /// search would miss an entry out of place. Read back from JSON, it is known to be out of order again.
+    @Test("a ledger out of time order is summed whole, and exactly; a snapshot read back knows it")
+    func unsortedLedger() async throws {
+        var state = CoreState()
+        let t = { (minute: Double) in Date.utc("2025-01-15T10:00:00Z").addingTimeInterval(minute * 60) }
+        state.apply(.accountCreated(Account(id: "ACC_1", name: "A", currency: "USD", createdAt: t(0))))
+        var balance: Int64 = 0
+        for (index, (minute, amount)) in [(1.0, 500), (5, -100), (3, 40), (9, -7), (7, 2)].enumerated() {
+            balance += Int64(amount)
+            state.apply(
+                .transactionPosted(
+                    LedgerTransaction(
+                        id: "TXN_\(index)", accountId: "ACC_1", kind: amount > 0 ? .fundsAdded : .adjustment,
+                        amount: Int64(amount), balanceAfter: balance, currency: "USD", numberId: nil, description: "x",
+                        createdAt: t(minute), idempotencyKey: nil)))
+        }
+        #expect(state.unsortedLedgers == ["ACC_1"])
+        let decoded = try JSONDecoder().decode(CoreState.self, from: JSONEncoder().encode(state))
+        #expect(decoded.unsortedLedgers == ["ACC_1"])
+        let service = NumberService(
+            store: InMemoryNumberStore(), state: state, provider: FakeProvider(), clock: ManualClock(t(60)))
+        // [4, 8): the entries at minutes 5 and 7, out of place between 3 and 9.
+        let statement = try await service.statement(accountId: "ACC_1", start: t(4), end: t(8), chunk: 2)
+        #expect(statement.openingBalance == 540 && statement.credits == 2 && statement.debits == 100)
+        #expect(statement.closingBalance == 442 && statement.transactionCount == 2)
+    }
+
+    @Test("one statement of an account at a time: the next waits its turn, past the waiting limit STATEMENTS_BUSY")
+    func statementsInTurn() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.statementsWaitingPerAccountMax = 0
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100)
+        #expect(await h.service.statements.take(account.id) == .taken)  // one being read
+        let busy = await numberError {
+            _ = try await h.service.statement(
+                accountId: account.id, start: Harness.start, end: Harness.start.addingTimeInterval(1))
+        }
+        #expect(busy?.code == .resourceExhausted && busy?.reason == .statementsBusy, "\(String(describing: busy))")
+        #expect(busy?.details["max"] == "0")
+        // Another account's is read.
+        let other = try await h.account(funds: 7, name: "Other")
+        let theirs = try await h.service.statement(
+            accountId: other.id, start: Harness.start, end: Harness.start.addingTimeInterval(1))
+        #expect(theirs.closingBalance == 7)
+        h.service.statements.give(account.id)
+        let mine = try await h.service.statement(
+            accountId: account.id, start: Harness.start, end: Harness.start.addingTimeInterval(1))
+        #expect(mine.closingBalance == 100)
+        #expect(h.service.statements.counts(account.id) == (holding: 0, waiting: 0))
+    }
+
     /// A random ledger of credits and debits at random times (some at the same instant, some in posting order behind
     /// their neighbours), and random periods, against sums worked out from the ledger's list; with every chunk size from
     /// one entry up, so the chunk bounds fall everywhere.

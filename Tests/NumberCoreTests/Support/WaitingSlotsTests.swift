@@ -54,6 +54,37 @@ struct WaitingSlotsTests {
         #expect(slots.counts("a") == (0, 0) && slots.counts("c") == (0, 0))
     }
 
+    /// With the total what holds callers back, a slot given back goes to the key that holds fewest: a few busy keys
+    /// would otherwise keep every slot among themselves, their own next waiters always ahead of a newcomer.
+    @Test("at the total limit a freed slot goes to the waiting key that holds fewest, within a key in order")
+    func fewestFirst() async {
+        let slots = WaitingSlots(perKeyMax: 3, totalMax: 4, waitingPerKeyMax: 10, waitingMax: 10)
+        let order = Order()
+        for _ in 0..<3 { #expect(await slots.take("busy") == .taken) }
+        #expect(await slots.take("other") == .taken)
+        var busy: [Task<WaitingSlots.Outcome, Never>] = []
+        for index in 0..<3 {
+            busy.append(Self.taker(slots, "busy", "busy\(index)", order))
+            await Self.settle { slots.counts("busy").waiting == index + 1 }
+        }
+        let newcomer = Self.taker(slots, "new", "new", order)
+        await Self.settle { slots.counts("new").waiting == 1 }
+        slots.give("busy")  // "busy" holds 2, "new" none: "new" first, though it came last
+        await Self.settle { order.all.count == 1 }
+        #expect(order.all == ["new"])
+        slots.give("other")  // "busy" holds 2, under its limit: its first waiter
+        await Self.settle { order.all.count == 2 }
+        #expect(order.all == ["new", "busy0"])
+        #expect(await newcomer.value == .taken)
+        for _ in 0..<3 { slots.give("busy") }
+        #expect(await busy[1].value == .taken)
+        #expect(await busy[2].value == .taken)
+        #expect(order.all == ["new", "busy0", "busy1", "busy2"])
+        for _ in 0..<2 { slots.give("busy") }
+        slots.give("new")
+        #expect(slots.counts("busy") == (0, 0) && slots.counts("new") == (0, 0))
+    }
+
     @Test("past the waiting limits a take is refused at once; a cancelled waiter leaves the queue")
     func limitsAndCancellation() async {
         let slots = WaitingSlots(perKeyMax: 1, totalMax: 10, waitingPerKeyMax: 1, waitingMax: 2)
