@@ -238,15 +238,8 @@ extension NumberService {
         precondition(chunk > 0, "a statement reads at least one entry at a time")
         guard end > start else { throw .invalid("end_time", "end_time must be after start_time") }
         _ = try coordinator.read { state throws(NumberError) in try state.requireAccount(accountId) }
-        switch await statements.take(accountId) {
-        case .taken: break
-        case .cancelled: throw Self.cancelledBeforeStart
-        case .queueFull(let perKey):
-            let limits = config.limits
-            throw NumberError(
-                .resourceExhausted, .statementsBusy,
-                "too many statements \(perKey ? "of this account" : "in all") wait to be read; retry when one has ended",
-                details: ["max": String(perKey ? limits.statementsWaitingPerAccountMax : limits.statementsWaitingMax)])
+        try await waitForSlot(statements, accountId, cancelled: Self.cancelledBeforeStart, busy: .statementsBusy) {
+            "too many statements \($0) wait to be read; retry when one has ended"
         }
         defer { statements.give(accountId) }
         // The period's entries and the balance before them, as of the read that fixes the ledger's length: nothing

@@ -124,18 +124,8 @@ extension NumberService {
             try state.requirePurchasable(
                 request.phoneNumbers, by: account, total: 0, numbersMax: numbersMax, releasing: releasing)
         }
-        switch await purchaseChecks.take(account.id) {
-        case .taken: break
-        case .cancelled: throw Self.cancelledBeforeHold
-        case .queueFull(let perKey):
-            let limits = config.limits
-            throw NumberError(
-                .resourceExhausted, .purchasesBusy,
-                "too many purchases \(perKey ? "of this account" : "in all") wait to check their numbers at the "
-                    + "provider; retry when one has ended",
-                details: [
-                    "max": String(perKey ? limits.purchaseChecksWaitingPerAccountMax : limits.purchaseChecksWaitingMax)
-                ])
+        try await waitForSlot(purchaseChecks, account.id, cancelled: Self.cancelledBeforeHold, busy: .purchasesBusy) {
+            "too many purchases \($0) wait to check their numbers at the provider; retry when one has ended"
         }
         defer { purchaseChecks.give(account.id) }
         // The price (a provider call when it is not cached), within the slot like the listings' calls below.

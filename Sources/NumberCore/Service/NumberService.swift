@@ -146,22 +146,28 @@ public final class NumberService: Sendable {
     func withProviderChangeSlot<R: Sendable>(
         _ accountId: String, _ body: () async throws(NumberError) -> R
     ) async throws(NumberError) -> R {
-        switch await providerChanges.take(accountId) {
-        case .taken: break
-        case .cancelled: throw Self.cancelledBeforeStart
-        case .queueFull(let perKey):
-            let limits = config.limits
-            throw NumberError(
-                .resourceExhausted, .changesBusy,
-                "too many releases and trunk changes \(perKey ? "of this account" : "in all") wait for the provider; "
-                    + "retry when one has ended",
-                details: [
-                    "max": String(
-                        perKey ? limits.providerChangesWaitingPerAccountMax : limits.providerChangesWaitingMax)
-                ])
+        try await waitForSlot(providerChanges, accountId, cancelled: Self.cancelledBeforeStart, busy: .changesBusy) {
+            "too many releases and trunk changes \($0) wait for the provider; retry when one has ended"
         }
         defer { providerChanges.give(accountId) }
         return try await body()
+    }
+
+    /// Takes one of `slots` for `accountId`, waiting its turn (the caller gives it back): `cancelled` for a caller gone
+    /// while it waited, RESOURCE_EXHAUSTED / `reason` past the waiting limits, with `message("of this account" or "in
+    /// all")` and the limit in `max`.
+    func waitForSlot(
+        _ slots: WaitingSlots, _ accountId: String, cancelled: NumberError, busy reason: NumberError.Reason,
+        _ message: (String) -> String
+    ) async throws(NumberError) {
+        switch await slots.take(accountId) {
+        case .taken: return
+        case .cancelled: throw cancelled
+        case .queueFull(let perKey):
+            throw NumberError(
+                .resourceExhausted, reason, message(perKey ? "of this account" : "in all"),
+                details: ["max": String(perKey ? slots.waitingPerKeyMax : slots.waitingMax)])
+        }
     }
 
     /// `error`, for a record of something the provider already did: `STORE_FULL` says nothing was changed, which is no
