@@ -115,9 +115,11 @@ struct StatementCommand: AsyncParsableCommand {
         let pattern = #"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$"#
         guard let regex = try? Regex(pattern), let match = try? regex.wholeMatch(in: text) else { return nil }
         func number(_ index: Int) -> Int? { match.output[index].substring.flatMap { Int($0) } }
-        guard let year = number(1), let month = number(2), let day = number(3), (1...12).contains(month) else {
-            return nil
-        }
+        // Years whose dates a Gregorian calendar and a Timestamp both hold whole (before 1582 Foundation's calendar is
+        // Julian, and it rolls the days the switch dropped).
+        guard let year = number(1), let month = number(2), let day = number(3), (1900...9998).contains(year),
+            (1...12).contains(month)
+        else { return nil }
         var parts = DateComponents(year: year, month: month, day: day)
         guard let first = calendar.date(from: DateComponents(year: year, month: month, day: 1)),
             let days = calendar.range(of: .day, in: .month, for: first), days.contains(day)

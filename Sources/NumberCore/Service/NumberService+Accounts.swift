@@ -247,11 +247,16 @@ extension NumberService {
         let (account, asOf, range, balances) = try coordinator.read { state throws(NumberError) in
             let account = try state.requireAccount(accountId)
             let ledger = state.transactions[accountId] ?? []
-            guard !state.unsortedLedgers.contains(accountId) else {
-                return (account, now(), 0..<ledger.count, (opening: Int64?.none, closing: Int64?.none))
+            // A ledger out of order is searched in its ordered tail when every entry before it is before the period.
+            var ordered = ledger.indices
+            if let disorder = state.unsortedLedgers[accountId] {
+                guard disorder.latestBefore < start else {
+                    return (account, now(), 0..<ledger.count, (opening: Int64?.none, closing: Int64?.none))
+                }
+                ordered = disorder.tailStart..<ledger.count
             }
-            let lower = Self.firstIndex(in: ledger, notBefore: start)
-            let upper = Self.firstIndex(in: ledger, notBefore: end)
+            let lower = Self.firstIndex(in: ledger[ordered], notBefore: start)
+            let upper = Self.firstIndex(in: ledger[ordered], notBefore: end)
             let balance = { (index: Int) in index > 0 ? ledger[index - 1].balanceAfter : 0 }
             return (
                 account, now(), lower..<upper, (opening: Optional(balance(lower)), closing: Optional(balance(upper)))
@@ -289,10 +294,10 @@ extension NumberService {
             transactionCount: sums.lines.values.reduce(0) { $0 + $1.count }, asOf: asOf)
     }
 
-    /// The position of the first entry of a ledger in time order stamped at or after `time` (its count if none).
-    static func firstIndex(in ledger: [LedgerTransaction], notBefore time: Date) -> Int {
-        var low = 0
-        var high = ledger.count
+    /// The position of the first entry of a ledger in time order stamped at or after `time` (its end if none).
+    static func firstIndex(in ledger: ArraySlice<LedgerTransaction>, notBefore time: Date) -> Int {
+        var low = ledger.startIndex
+        var high = ledger.endIndex
         while low < high {
             let middle = (low + high) / 2
             if ledger[middle].createdAt < time { low = middle + 1 } else { high = middle }

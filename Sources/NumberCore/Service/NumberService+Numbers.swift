@@ -154,23 +154,25 @@ extension NumberService {
         // A caller gone before anything started starts nothing (from here on the change runs to its end).
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         // What the decision refuses is refused before the caller waits for one of its account's provider slots, and a
-        // change that changes nothing is answered at once.
-        let unchanged = try coordinator.read { state throws(NumberError) -> NumberListing? in
+        // change that changes nothing is answered at once — by a decision (it writes nothing, and answers once what it
+        // saw is durable), checking what ``claimRoute`` checks: a change or release of the number running or waiting
+        // is refused, as it would be after the wait.
+        let unchanged = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing?) in
             _ = try state.requireActiveAccount(accountId)
             let number = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.flatMap { $0.isEmpty ? nil : $0 }.map { id throws(NumberError) in
                 try state.requireTrunk(id, of: accountId)
             }
-            guard number.trunkId == trunk?.id else { return nil }
-            return NumberListing(number: number, trunkName: trunk?.name)
+            try self.local.withLock { local throws(NumberError) in
+                guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
+                guard !local.liveReleases.contains(numberId), !local.waitingReleases.contains(numberId) else {
+                    throw .releaseInProgress(numberId)
+                }
+            }
+            guard number.trunkId == trunk?.id else { return ([], nil) }
+            return ([], NumberListing(number: number, trunkName: trunk?.name))
         }
         if let unchanged { return unchanged }
-        try local.withLock { local throws(NumberError) in
-            guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
-            guard !local.liveReleases.contains(numberId), !local.waitingReleases.contains(numberId) else {
-                throw .releaseInProgress(numberId)
-            }
-        }
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> NumberListing in
             guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
             return try await self.carriedThrough { () async throws(NumberError) -> NumberListing in

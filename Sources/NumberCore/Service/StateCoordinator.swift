@@ -262,6 +262,10 @@ final class StateCoordinator: Sendable {
     /// The pause the last refusal for room set, while refusals follow one another; nil once a commit went through.
     var noRoomPause: Duration? { inner.withLock { $0.noRoomPause } }
 
+    /// How many callers wait for their decision (or what it observed) to be durable (tests: a call parked behind a
+    /// write).
+    var waiterCount: Int { inner.withLock { $0.waiters.count } }
+
     /// Reads the speculative state (decided, maybe not durable) under the decision lock, which holds up decisions
     /// meanwhile: for O(1) reads of what only it keeps (the work indexes), never a copy (see ``read(_:)``).
     func readDecisionState<R: Sendable>(_ body: (CoreState) -> R) -> R {

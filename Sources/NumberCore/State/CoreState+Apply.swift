@@ -190,7 +190,9 @@ extension CoreState {
         }
         accounts.values[account].balance = balance
         if let last = transactions[transaction.accountId]?.last, last.createdAt > transaction.createdAt {
-            unsortedLedgers.insert(transaction.accountId)
+            unsortedLedgers[transaction.accountId] = LedgerDisorder.after(
+                unsortedLedgers[transaction.accountId], appending: transaction,
+                at: transactions[transaction.accountId]!.count, behind: last)
         }
         let index = Self.append(transaction, to: &transactions[transaction.accountId, default: []])
         let sameId = transactionAccounts.updateValue(

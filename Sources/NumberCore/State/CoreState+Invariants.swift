@@ -338,6 +338,11 @@ extension CoreState {
             found.append(
                 Violation(rule: "reserved-count", message: "the numbers counted as reserved disagree with the intents"))
         }
+        if unsortedLedgers != Self.disorder(transactions) {
+            found.append(
+                Violation(
+                    rule: "ledger-order", message: "the ledgers known out of time order disagree with the ledgers"))
+        }
         if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
             found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
         }

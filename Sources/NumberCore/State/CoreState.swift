@@ -19,10 +19,13 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// Transaction id → its account and position in that account's list, for lookups and id uniqueness. Snapshots
     /// hold it as id → account id (``TransactionLocation/encode(to:)``); reading one rebuilds it from `transactions`.
     public internal(set) var transactionAccounts: [String: TransactionLocation] = [:]
-    /// Accounts whose ledger is not in `createdAt` order: derived (rebuilt when a snapshot is read). A decision stamps
-    /// a transaction no earlier than its account's last (``ledgerStamp(_:_:)``), so only ledgers written before it did
-    /// can be here; the others are searched by time (``NumberService/statement(accountId:start:end:)``).
-    public internal(set) var unsortedLedgers: Set<String> = []
+    /// Accounts whose ledger is not in `createdAt` order, with where its ordered tail starts (the position after its
+    /// last entry stamped earlier than the one before it) and the latest stamp before that tail: derived (rebuilt when
+    /// a snapshot is read). A decision stamps a transaction no earlier than its account's last
+    /// (``ledgerStamp(_:_:)``), so only ledgers written before it did are here, and their tails grow in order; a
+    /// statement searches a ledger, or a tail whose period starts after everything before it, by time
+    /// (``NumberService/statement(accountId:start:end:)``).
+    public internal(set) var unsortedLedgers: [String: LedgerDisorder] = [:]
     /// Open purchase intents by id.
     public internal(set) var intents: [String: PurchaseIntent] = [:]
     /// Idempotency records by ``IdempotencyRecord/storageKey``.
@@ -78,10 +81,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         // Not read from the snapshot: derived from the lists, positions included (the snapshot's copy has no
         // positions, and rebuilding costs no more than decoding it).
         transactionAccounts = Self.locate(transactions)
-        unsortedLedgers = Set(
-            transactions.compactMap { accountId, ledger in
-                zip(ledger, ledger.dropFirst()).contains { $0.createdAt > $1.createdAt } ? accountId : nil
-            })
+        unsortedLedgers = Self.disorder(transactions)
         intents = try container.decode([String: PurchaseIntent].self, forKey: .intents)
         idempotency = try container.decode([String: IdempotencyRecord].self, forKey: .idempotency)
         phoneOwners = try container.decode([String: String].self, forKey: .phoneOwners)
@@ -359,5 +359,40 @@ extension CoreState {
     func ledgerStamp(_ accountId: String, _ now: Date) -> Date {
         guard let last = transactions[accountId]?.last?.createdAt, last > now else { return now }
         return last
+    }
+}
+
+/// Where an account's ledger stops being out of time order (``CoreState/unsortedLedgers``).
+public struct LedgerDisorder: Sendable, Hashable {
+    /// The position of the ledger's last entry stamped earlier than the one before it: from here on, in order.
+    public var tailStart: Int
+    /// The latest stamp before `tailStart`: a period that starts after it finds every earlier entry before it.
+    public var latestBefore: Date
+
+    /// The disorder after `transaction` is appended at `index` behind `last`, given the disorder before (nil: none).
+    static func after(
+        _ disorder: LedgerDisorder?, appending transaction: LedgerTransaction, at index: Int,
+        behind last: LedgerTransaction
+    ) -> LedgerDisorder? {
+        guard transaction.createdAt < last.createdAt else { return disorder }
+        // The tail before this entry was in order, so its last entry is its latest.
+        let latest = max(disorder?.latestBefore ?? last.createdAt, last.createdAt)
+        return LedgerDisorder(tailStart: index, latestBefore: latest)
+    }
+}
+
+extension CoreState {
+    /// ``unsortedLedgers`` built from the ledgers.
+    static func disorder(_ transactions: [String: [LedgerTransaction]]) -> [String: LedgerDisorder] {
+        var found: [String: LedgerDisorder] = [:]
+        for (accountId, ledger) in transactions {
+            var disorder: LedgerDisorder?
+            for index in ledger.indices.dropFirst() {
+                disorder = LedgerDisorder.after(
+                    disorder, appending: ledger[index], at: index, behind: ledger[index - 1])
+            }
+            found[accountId] = disorder
+        }
+        return found
     }
 }

@@ -1,8 +1,9 @@
 import Synchronization
 
 /// Slots for work keyed by account, taken by waiting rather than refused: at most `perKeyMax` holders per key and
-/// `totalMax` in all; a caller past either waits in arrival order — a waiter whose key is at its own limit lets later
-/// waiters of other keys by, never later ones of its own key. At most `waitingPerKeyMax` wait per key and
+/// `totalMax` in all; a caller past either waits. A freed slot goes to the first waiter of the key that holds fewest
+/// (under its own limit), so a waiter whose key is at its limit lets other keys' waiters by, and a key holding none is
+/// served before busy ones; within a key, in arrival order. At most `waitingPerKeyMax` wait per key and
 /// `waitingMax` in all; past those a caller is refused at once. A waiter whose task is cancelled leaves the queue.
 ///
 /// ```swift

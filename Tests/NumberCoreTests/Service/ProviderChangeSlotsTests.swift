@@ -168,6 +168,30 @@ struct ProviderChangeSlotsTests {
         try await h.check()
     }
 
+    /// A change back to the trunk a number is on changes nothing — unless another change of it is running: then the
+    /// number ends where that one sends it, and an OK would tell the last caller it stayed.
+    @Test("a trunk change that changes nothing while another change of the number runs is refused, not answered OK")
+    func unchangedWhileChanging() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 100_000)
+        let trunkA = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: "TKA")
+        let trunkB = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: "TKB")
+        let number = try await h.buy([Self.phones[0]], for: account.id, trunkId: trunkA.id).numbers[0]
+        h.provider.inject(.hangThenDo(gate: "route"), on: .setTrunk)
+        let toB = Task { try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkB.id) }
+        try await waitUntil { h.provider.calls(.setTrunk) == 1 }
+        let back = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkA.id)
+        }
+        #expect(back?.reason == .numberNotActive, "\(String(describing: back))")
+        h.provider.resume("route")
+        #expect(try await toB.value.number.trunkId == trunkB.id)
+        // Settled: a change to where it is now is answered at once.
+        let same = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkB.id)
+        #expect(same.number.trunkId == trunkB.id && same.trunkName == "b" && h.provider.calls(.setTrunk) == 1)
+        try await h.check()
+    }
+
     @Test("the limits' ranges are checked")
     func limitRanges() {
         var config = NumberServiceConfig.defaults

@@ -89,14 +89,16 @@ struct StatementTests {
     }
 
     /// A ledger written before decisions kept it in time order (an older numberd) is summed whole, not searched: the
-    /// search would miss an entry out of place. Read back from JSON, it is known to be out of order again.
-    @Test("a ledger out of time order is summed whole, and exactly; a snapshot read back knows it")
+    /// search would miss an entry out of place — unless the period starts after every entry before the ledger's ordered
+    /// tail, which is then searched. Read back from JSON, it is known to be out of order again, its tail with it.
+    @Test("a ledger out of time order is summed whole, or its ordered tail searched; a snapshot read back knows it")
     func unsortedLedger() async throws {
         var state = CoreState()
         let t = { (minute: Double) in Date.utc("2025-01-15T10:00:00Z").addingTimeInterval(minute * 60) }
         state.apply(.accountCreated(Account(id: "ACC_1", name: "A", currency: "USD", createdAt: t(0))))
         var balance: Int64 = 0
-        for (index, (minute, amount)) in [(1.0, 500), (5, -100), (3, 40), (9, -7), (7, 2)].enumerated() {
+        let entries: [(Double, Int64)] = [(1, 500), (5, -100), (3, 40), (9, -7), (7, 2), (11, 30), (13, -1)]
+        for (index, (minute, amount)) in entries.enumerated() {
             balance += Int64(amount)
             state.apply(
                 .transactionPosted(
@@ -105,15 +107,28 @@ struct StatementTests {
                         amount: Int64(amount), balanceAfter: balance, currency: "USD", numberId: nil, description: "x",
                         createdAt: t(minute), idempotencyKey: nil)))
         }
-        #expect(state.unsortedLedgers == ["ACC_1"])
+        // Out of place at minutes 3 and 7: the ordered tail starts at the 7, after a latest stamp of 9.
+        let disorder = LedgerDisorder(tailStart: 4, latestBefore: t(9))
+        #expect(state.unsortedLedgers == ["ACC_1": disorder])
+        #expect(state.checkInvariants() == [])
         let decoded = try JSONDecoder().decode(CoreState.self, from: JSONEncoder().encode(state))
-        #expect(decoded.unsortedLedgers == ["ACC_1"])
+        #expect(decoded.unsortedLedgers == ["ACC_1": disorder])
         let service = NumberService(
             store: InMemoryNumberStore(), state: state, provider: FakeProvider(), clock: ManualClock(t(60)))
         // [4, 8): the entries at minutes 5 and 7, out of place between 3 and 9.
         let statement = try await service.statement(accountId: "ACC_1", start: t(4), end: t(8), chunk: 2)
         #expect(statement.openingBalance == 540 && statement.credits == 2 && statement.debits == 100)
         #expect(statement.closingBalance == 442 && statement.transactionCount == 2)
+        // [10, 12): after everything before the tail, so the tail is searched: the entry at minute 11.
+        let late = try await service.statement(accountId: "ACC_1", start: t(10), end: t(12), chunk: 2)
+        #expect(late.openingBalance == 435 && late.credits == 30 && late.debits == 0 && late.closingBalance == 465)
+        // [9, 12) reaches the 9 before the tail: summed whole.
+        let reaching = try await service.statement(accountId: "ACC_1", start: t(9), end: t(12), chunk: 2)
+        #expect(reaching.openingBalance == 442 && reaching.credits == 30 && reaching.debits == 7)
+        // A broken index is an invariant violation (`numberd verify` reports it).
+        var broken = state
+        broken.unsortedLedgers = [:]
+        #expect(broken.checkInvariants().map(\.rule) == ["ledger-order"])
     }
 
     @Test("one statement of an account at a time: the next waits its turn, past the waiting limit STATEMENTS_BUSY")

@@ -290,8 +290,8 @@ struct StoreFullTests {
                 _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
             }
         }
-        // Claimed and waiting for the pending write, which then finds no room.
-        while disk.service.local.withLock({ $0.routing.isEmpty }) { try await Task.sleep(for: .milliseconds(5)) }
+        // Its checks (a decision that writes nothing) wait for the pending write, which then finds no room.
+        while disk.service.coordinator.waiterCount < 2 { try await Task.sleep(for: .milliseconds(5)) }
         disk.fileSystem.resume(.write)
         let waited = await change.value
         #expect(waited?.reason == .storeFull, "\(String(describing: waited))")

@@ -3,8 +3,8 @@ import Testing
 
 @testable import NumberCore
 
-/// ``WaitingSlots``: per-key and total limits, waiters served in arrival order — a key at its limit lets other keys'
-/// waiters by, never later ones of its own —, the waiting limits, and cancellation.
+/// ``WaitingSlots``: per-key and total limits, waiters served fewest-held key first and in arrival order within a key —
+/// a key at its limit lets other keys' waiters by, never later ones of its own —, the waiting limits, and cancellation.
 @Suite("WaitingSlots")
 struct WaitingSlotsTests {
     /// The names of the takers that got a slot, in that order.
