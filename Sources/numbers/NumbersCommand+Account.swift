@@ -24,7 +24,7 @@ struct Balance: AsyncParsableCommand {
 
 struct Transactions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The ledger, newest first, with who caused each transaction.",
+        abstract: "The ledger (all of it, or a period's), newest first, with who caused each transaction.",
         discussion: """
             BY is the id of the API key whose call posted the transaction (KEY_…), or numberd itself: system:billing \
             (a renewal), system:grace-period (a past-due number's release), system:reconcile (reconciliation \
@@ -33,14 +33,20 @@ struct Transactions: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
     var pageSize: Int32 = 0
-    @Option(name: .customLong("page-token")) var pageToken: String?
+    @Option(name: .customLong("page-token"), help: "From the previous page of the same command (the same period).")
+    var pageToken: String?
+    @OptionGroup(title: "Only a period's transactions (all without these)") var period: PeriodOptions
+
+    func validate() throws { _ = try period.period(currentMonthOf: nil) }
 
     func run() async throws {
         try await reporting {
+            let bounds = try period.period(currentMonthOf: nil)
             let response = try await global.withClient {
                 try await $0.listTransactions(
-                    ListTransactionsRequest(accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? "")
-                )
+                    ListTransactionsRequest(
+                        accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? "",
+                        startTime: bounds?.start, endTime: bounds?.end))
             }
             try global.output(response) {
                 Format.table(
@@ -52,28 +58,23 @@ struct Transactions: AsyncParsableCommand {
                             Format.actor($0.actor), $0.description,
                         ]
                     })
-                if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+                if !response.nextPageToken.isEmpty {
+                    print(
+                        "more: --page-token \(response.nextPageToken)\(bounds == nil ? "" : " (with the same period)")")
+                }
             }
         }
     }
 }
 
-struct StatementCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "statement",
-        abstract: "The account's statement for a period: opening balance, changes by kind, closing balance.",
-        discussion: """
-            The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or             --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first             instant after the period. A transaction is in it by its time. Closing = opening + credits - debits;             `numbers transactions` lists the entries themselves.
-            """)
-    @OptionGroup var global: GlobalOptions
+/// A period of time for `statement` and `transactions`: a UTC calendar month, or `--from`/`--to`.
+struct PeriodOptions: ParsableArguments {
     @Option(help: "A calendar month in UTC, YYYY-MM.") var month: String?
     @Option(help: "The period's start: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var from: String?
     @Option(help: "The instant after the period: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var to: String?
 
-    func validate() throws { _ = try period(now: Date()) }
-
-    /// The period the options name; the current UTC month so far (up to `now`'s next month) with none.
-    func period(now: Date) throws -> (start: Date, end: Date) {
+    /// The period the options name; with none, the month `currentMonthOf` falls in (UTC), or nil without it.
+    func period(currentMonthOf now: Date?) throws -> (start: Date, end: Date)? {
         if let month {
             guard from == nil, to == nil else { throw ValidationError("give --month or --from/--to, not both") }
             guard let start = Self.monthStart(month) else {
@@ -82,6 +83,7 @@ struct StatementCommand: AsyncParsableCommand {
             return (start, Self.calendar.date(byAdding: .month, value: 1, to: start)!)
         }
         if from == nil, to == nil {
+            guard let now else { return nil }
             let parts = Self.calendar.dateComponents([.year, .month], from: now)
             let start = Self.calendar.date(from: parts)!
             return (start, Self.calendar.date(byAdding: .month, value: 1, to: start)!)
@@ -140,10 +142,23 @@ struct StatementCommand: AsyncParsableCommand {
         }
         return calendar.date(from: parts)?.addingTimeInterval(fraction - Double(offset))
     }
+}
+
+struct StatementCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "statement",
+        abstract: "The account's statement for a period: opening balance, changes by kind, closing balance.",
+        discussion: """
+            The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or             --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first             instant after the period. A transaction is in it by its time. Closing = opening + credits - debits;             `numbers transactions` lists the entries themselves.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var period: PeriodOptions
+
+    func validate() throws { _ = try period.period(currentMonthOf: Date()) }
 
     func run() async throws {
         try await reporting {
-            let (start, end) = try period(now: Date())
+            guard let (start, end) = try period.period(currentMonthOf: Date()) else { return }
             let response = try await global.withClient {
                 try await $0.getStatement(
                     GetStatementRequest(accountId: global.accountId, startTime: start, endTime: end))

@@ -87,6 +87,41 @@ struct StatementCommandTests {
         #expect(calls[2].endTime == calendar.date(byAdding: .month, value: 1, to: monthStart)!)
     }
 
+    /// `numbers transactions` takes the same period options: a month or --from/--to, none for the whole ledger.
+    @Test("transactions --month and --from/--to ask for that period; without them, the whole ledger")
+    func transactionsPeriod() async throws {
+        let received = Mutex<[ListTransactionsRequest]>([])
+        var router = RPCRouter()
+        router.register(NumbersMethods.listTransactions) { request, _ in
+            received.withLock { $0.append(request) }
+            return ListTransactionsResponse(nextPageToken: "next")
+        }
+        try await withStubServer(router: router) { server in
+            let connection = [
+                "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account",
+                "ACC_7",
+            ]
+            let month = try await runNumbers(["transactions", "--month", "2026-02"] + connection)
+            #expect(month.status == 0 && month.stdout.contains("more: --page-token next (with the same period)"))
+            let range = try await runNumbers(
+                ["transactions", "--from", "2026-11-15", "--to", "2026-11-16T09:30:00Z"] + connection)
+            #expect(range.status == 0, "\(range)")
+            let all = try await runNumbers(["transactions"] + connection)
+            #expect(all.status == 0 && all.stdout.contains("more: --page-token next\n"), "\(all)")
+            let bad = try await runNumbers(["transactions", "--from", "2026-11-15"] + connection)
+            #expect(bad.status == 64, "\(bad)")
+        }
+        let calls = received.withLock { $0 }
+        try #require(calls.count == 3)
+        #expect(
+            calls[0].startTime == Self.utc("2026-02-01T00:00:00Z")
+                && calls[0].endTime == Self.utc("2026-03-01T00:00:00Z"))
+        #expect(
+            calls[1].startTime == Self.utc("2026-11-15T00:00:00Z")
+                && calls[1].endTime == Self.utc("2026-11-16T09:30:00Z"))
+        #expect(calls[2].startTime == nil && calls[2].endTime == nil)
+    }
+
     @Test(
         "a malformed or contradictory period is a usage error (64): nothing asked",
         arguments: [

@@ -582,6 +582,8 @@ extension ListTransactionsRequest: ProtoMessage {
         writer.write(accountId, field: 1)
         writer.write(pageSize, field: 2)
         writer.write(pageToken, field: 3)
+        try writer.write(startTime, field: 4)
+        try writer.write(endTime, field: 5)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -589,7 +591,9 @@ extension ListTransactionsRequest: ProtoMessage {
         self.init(
             accountId: try reader.string(1),
             pageSize: try reader.int32(2),
-            pageToken: try reader.string(3)
+            pageToken: try reader.string(3),
+            startTime: try reader.contains(4, .lengthDelimited) ? try reader.date(4) : nil,
+            endTime: try reader.contains(5, .lengthDelimited) ? try reader.date(5) : nil
         )
     }
 }

@@ -987,24 +987,36 @@ public struct ListTransactionsRequest: Codable, Sendable, Hashable {
     public var accountId: String
     /// default 50, max 500
     public var pageSize: Int32
-    /// Field 3, `page_token`.
+    /// from the previous page of the same request (the same period)
     public var pageToken: String
+    /// Only transactions stamped in [start_time, end_time) (either bound may be left out): a statement's entries. A ledger
+    /// written before numberd kept ledgers in time order may give pages with fewer entries than page_size (even none) and a
+    /// next_page_token: follow it to the end.
+    public var startTime: Date?
+    /// Field 5, `end_time`.
+    public var endTime: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         accountId: String = "",
         pageSize: Int32 = 0,
-        pageToken: String = ""
+        pageToken: String = "",
+        startTime: Date? = nil,
+        endTime: Date? = nil
     ) {
         self.accountId = accountId
         self.pageSize = pageSize
         self.pageToken = pageToken
+        self.startTime = startTime
+        self.endTime = endTime
     }
 
     enum CodingKeys: Int, CodingKey {
         case accountId = 1
         case pageSize = 2
         case pageToken = 3
+        case startTime = 4
+        case endTime = 5
     }
 }
 

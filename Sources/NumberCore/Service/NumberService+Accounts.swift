@@ -148,28 +148,77 @@ extension NumberService {
         }
     }
 
-    /// The account's transactions, newest first, a page at a time.
+    /// The account's transactions, newest first, a page at a time; with `start` and/or `end`, those stamped in
+    /// `[start, end)` only. A ledger in time order (``CoreState/ledgerStamp(_:_:)``) — or the ordered tail of an older
+    /// one, when the period starts after everything before it — is searched for the period's bounds, and pages within
+    /// them. An older ledger out of order is read backwards from the token's position, at most
+    /// ``periodScanMax`` entries per page: a page may then hold fewer than `pageSize` (or none) and still have a next
+    /// token.
     public func listTransactions(
-        accountId: String, pageSize: Int = 0, pageToken: String? = nil
+        accountId: String, pageSize: Int = 0, pageToken: String? = nil, start: Date? = nil, end: Date? = nil
     ) throws(NumberError) -> TransactionPage {
         let size = try Validation.pageSize(pageSize, limits: config.limits)
-        let query = "transactions|\(accountId)"
-        let start = try PageToken.decode(pageToken, query: query)
+        if let start, let end, end <= start { throw .invalid("end_time", "end_time must be after start_time") }
+        // A period's pages are its own: a token is refused for another period (times in whole milliseconds).
+        let period = [start, end].map { $0.map { String(Int64(($0.timeIntervalSince1970 * 1000).rounded())) } ?? "" }
+        let query =
+            start == nil && end == nil
+            ? "transactions|\(accountId)" : "transactions|\(accountId)|\(period[0])|\(period[1])"
+        let position = try PageToken.decode(pageToken, query: query)
         return try coordinator.read { state throws(NumberError) in
             _ = try state.requireAccount(accountId)
             let all = state.transactions[accountId] ?? []
             // Positions count from the oldest, so a token stays valid while new transactions are appended.
-            let upper = start ?? all.count
-            guard upper <= all.count else { throw .invalidPageToken() }
-            let lower = max(0, upper - size)
-            let page = Array(all[lower..<upper].reversed())
-            let next = lower > 0 ? PageToken.encode(query: query, position: lower) : nil
-            var phones: [String: String] = [:]
-            for numberId in page.lazy.compactMap(\.numberId) where phones[numberId] == nil {
-                phones[numberId] = state.numbers[numberId]?.phoneNumber
+            guard (position ?? 0) <= all.count else { throw .invalidPageToken() }
+            guard let bounds = Self.periodBounds(in: all, disorder: state.unsortedLedgers[accountId], start, end) else {
+                return Self.scanPage(
+                    all, accountId: accountId, state: state, size: size, from: position ?? all.count, query: query,
+                    in: (start ?? .distantPast)..<(end ?? .distantFuture))
             }
-            return TransactionPage(transactions: page, nextPageToken: next, total: all.count, phoneNumbers: phones)
+            let upper = min(position ?? bounds.upperBound, bounds.upperBound)
+            let lower = max(bounds.lowerBound, upper - size)
+            let page = Array(all[lower..<upper].reversed())
+            let next = lower > bounds.lowerBound ? PageToken.encode(query: query, position: lower) : nil
+            return TransactionPage(
+                transactions: page, nextPageToken: next, total: all.count, phoneNumbers: state.phoneNumbers(of: page))
         }
+    }
+
+    /// Most entries an out-of-order ledger's page reads (``listTransactions(accountId:pageSize:pageToken:start:end:)``).
+    static let periodScanMax = 65_536
+
+    /// The positions of a ledger stamped in `[start, end)` (either bound open), found by binary search; nil when the
+    /// ledger is out of order where the period reaches (`disorder`).
+    static func periodBounds(
+        in ledger: [LedgerTransaction], disorder: LedgerDisorder?, _ start: Date?, _ end: Date?
+    ) -> Range<Int>? {
+        guard start != nil || end != nil else { return ledger.indices }
+        var ordered = ledger.indices
+        if let disorder {
+            guard let start, disorder.latestBefore < start else { return nil }
+            ordered = disorder.tailStart..<ledger.count
+        }
+        let lower = start.map { firstIndex(in: ledger[ordered], notBefore: $0) } ?? 0
+        let upper = end.map { firstIndex(in: ledger[ordered], notBefore: $0) } ?? ledger.count
+        return lower..<max(lower, upper)
+    }
+
+    /// A page of an out-of-order ledger's entries in `period`, read backwards from `position`: at most `size` of them,
+    /// and at most ``periodScanMax`` entries read; the next token continues where the reading stopped.
+    private static func scanPage(
+        _ ledger: [LedgerTransaction], accountId: String, state: CoreState, size: Int, from position: Int,
+        query: String, in period: Range<Date>
+    ) -> TransactionPage {
+        var page: [LedgerTransaction] = []
+        var index = position
+        let floor = max(0, position - periodScanMax)
+        while index > floor, page.count < size {
+            index -= 1
+            if period.contains(ledger[index].createdAt) { page.append(ledger[index]) }
+        }
+        return TransactionPage(
+            transactions: page, nextPageToken: index > 0 ? PageToken.encode(query: query, position: index) : nil,
+            total: ledger.count, phoneNumbers: state.phoneNumbers(of: page))
     }
 }
 
@@ -187,6 +236,15 @@ public struct TransactionPage: Sendable, Hashable {
 }
 
 extension CoreState {
+    /// The E.164 number each of `transactions` concerns, by number id (a released number keeps its record).
+    func phoneNumbers(of transactions: [LedgerTransaction]) -> [String: String] {
+        var phones: [String: String] = [:]
+        for numberId in transactions.lazy.compactMap(\.numberId) where phones[numberId] == nil {
+            phones[numberId] = numbers[numberId]?.phoneNumber
+        }
+        return phones
+    }
+
     /// The account, or NOT_FOUND.
     func requireAccount(_ accountId: String) throws(NumberError) -> Account {
         guard let account = accounts[accountId] else { throw .accountNotFound(accountId) }
@@ -248,18 +306,14 @@ extension NumberService {
             let account = try state.requireAccount(accountId)
             let ledger = state.transactions[accountId] ?? []
             // A ledger out of order is searched in its ordered tail when every entry before it is before the period.
-            var ordered = ledger.indices
-            if let disorder = state.unsortedLedgers[accountId] {
-                guard disorder.latestBefore < start else {
-                    return (account, now(), 0..<ledger.count, (opening: Int64?.none, closing: Int64?.none))
-                }
-                ordered = disorder.tailStart..<ledger.count
+            guard let bounds = Self.periodBounds(in: ledger, disorder: state.unsortedLedgers[accountId], start, end)
+            else {
+                return (account, now(), 0..<ledger.count, (opening: Int64?.none, closing: Int64?.none))
             }
-            let lower = Self.firstIndex(in: ledger[ordered], notBefore: start)
-            let upper = Self.firstIndex(in: ledger[ordered], notBefore: end)
             let balance = { (index: Int) in index > 0 ? ledger[index - 1].balanceAfter : 0 }
             return (
-                account, now(), lower..<upper, (opening: Optional(balance(lower)), closing: Optional(balance(upper)))
+                account, now(), bounds,
+                (opening: Optional(balance(bounds.lowerBound)), closing: Optional(balance(bounds.upperBound)))
             )
         }
         var sums = StatementSums(opening: balances.opening ?? 0)

@@ -47,7 +47,8 @@ extension NumbersAPI {
         router.registerSynchronous(NumbersMethods.listTransactions) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let page = try service.listTransactions(
-                accountId: accountId, pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty)
+                accountId: accountId, pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty,
+                start: request.startTime, end: request.endTime)
             return ListTransactionsResponse(
                 transactions: page.transactions.map {
                     Transaction($0, phoneNumber: $0.numberId.flatMap { page.phoneNumbers[$0] } ?? "")

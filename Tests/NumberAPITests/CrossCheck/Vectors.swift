@@ -374,7 +374,9 @@ let crossCheckVectors: [CrossCheckVector] = [
         "full.ListTransactionsRequest",
         ListTransactionsRequest(
             accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", pageSize: 2147483645,
-            pageToken: "page_token #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+            pageToken: "page_token #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            startTime: Date(timeIntervalSince1970: 1716525015 + 0.25),
+            endTime: Date(timeIntervalSince1970: 1750829415 + 0.5))),
     CrossCheckVector("empty.ListTransactionsResponse", ListTransactionsResponse()),
     CrossCheckVector(
         "full.ListTransactionsResponse",

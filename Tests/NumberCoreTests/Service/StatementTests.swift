@@ -125,10 +125,67 @@ struct StatementTests {
         // [9, 12) reaches the 9 before the tail: summed whole.
         let reaching = try await service.statement(accountId: "ACC_1", start: t(9), end: t(12), chunk: 2)
         #expect(reaching.openingBalance == 442 && reaching.credits == 30 && reaching.debits == 7)
+        // Listed by period too: read backwards (pages may come short), or searched in the tail.
+        let listed = try Self.pages(service, "ACC_1", size: 1, t(4), t(8))
+        #expect(listed.ids == ["TXN_4", "TXN_1"])
+        #expect(try Self.pages(service, "ACC_1", size: 5, t(10), t(14)).ids == ["TXN_6", "TXN_5"])
         // A broken index is an invariant violation (`numberd verify` reports it).
         var broken = state
         broken.unsortedLedgers = [:]
         #expect(broken.checkInvariants().map(\.rule) == ["ledger-order"])
+    }
+
+    /// The ids of every page of `listTransactions` for the period, following the tokens, and the pages' sizes.
+    static func pages(
+        _ service: NumberService, _ accountId: String, size: Int, _ start: Date?, _ end: Date?
+    ) throws -> (ids: [String], sizes: [Int]) {
+        var ids: [String] = []
+        var sizes: [Int] = []
+        var token: String?
+        repeat {
+            let page = try service.listTransactions(
+                accountId: accountId, pageSize: size, pageToken: token, start: start, end: end)
+            ids += page.transactions.map(\.id)
+            sizes.append(page.transactions.count)
+            token = page.nextPageToken
+        } while token != nil
+        return (ids, sizes)
+    }
+
+    @Test(
+        "a period's transactions, newest first a page at a time; a token is its period's own",
+        arguments: StoreKind.allCases)
+    func periodPages(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account()
+        var ids: [(String, Date)] = []
+        for day in 0..<10 {
+            h.clock.set(Harness.start.addingTimeInterval(Double(day) * 86_400))
+            ids.append((try await h.service.addFunds(accountId: account.id, amount: Int64(day + 1)).id, h.clock.now()))
+        }
+        let day = { (n: Double) in Harness.start.addingTimeInterval(n * 86_400) }
+        // Days 2...6: newest first, in pages of 2 (2, 2, 1).
+        let middle = try Self.pages(h.service, account.id, size: 2, day(2), day(7))
+        #expect(middle.ids == ids[2...6].reversed().map(\.0) && middle.sizes == [2, 2, 1])
+        // Only a start, only an end, the bounds inclusive and exclusive.
+        #expect(try Self.pages(h.service, account.id, size: 3, day(8), nil).ids == [ids[9].0, ids[8].0])
+        #expect(try Self.pages(h.service, account.id, size: 3, nil, day(1)).ids == [ids[0].0])
+        #expect(try Self.pages(h.service, account.id, size: 3, day(3.5), day(3.6)).ids.isEmpty)
+        // A token made for one period is refused for another, or for the whole ledger.
+        let first = try h.service.listTransactions(
+            accountId: account.id, pageSize: 2, start: day(2), end: day(7))
+        for (start, end) in [(day(2), day(8)), (nil, nil)] as [(Date?, Date?)] {
+            let refused = await numberError {
+                _ = try h.service.listTransactions(
+                    accountId: account.id, pageSize: 2, pageToken: first.nextPageToken, start: start, end: end)
+            }
+            #expect(refused?.reason == .invalidPageToken, "\(String(describing: refused))")
+        }
+        let backwards = await numberError {
+            _ = try h.service.listTransactions(accountId: account.id, start: day(3), end: day(3))
+        }
+        #expect(backwards?.details["field"] == "end_time")
+        try await h.check()
     }
 
     @Test("one statement of an account at a time: the next waits its turn, past the waiting limit STATEMENTS_BUSY")
