@@ -175,6 +175,8 @@ extension NumberService {
                     all, accountId: accountId, state: state, size: size, from: position ?? all.count, query: query,
                     in: (start ?? .distantPast)..<(end ?? .distantFuture))
             }
+            // A token is only made inside the period: one before it is not ours (the ranges below would trap).
+            if let position, position < bounds.lowerBound { throw .invalidPageToken() }
             let upper = min(position ?? bounds.upperBound, bounds.upperBound)
             let lower = max(bounds.lowerBound, upper - size)
             let page = Array(all[lower..<upper].reversed())

@@ -181,6 +181,16 @@ struct StatementTests {
             }
             #expect(refused?.reason == .invalidPageToken, "\(String(describing: refused))")
         }
+        // A token made outside the period (a client can make one: it is base64 of the query's hash and a position) is
+        // refused, not read: the page's range would run backwards and trap numberd.
+        let query =
+            "transactions|\(account.id)|\(Int64(day(2).timeIntervalSince1970 * 1000))|\(Int64(day(7).timeIntervalSince1970 * 1000))"
+        let forged = await numberError {
+            _ = try h.service.listTransactions(
+                accountId: account.id, pageSize: 2, pageToken: PageToken.encode(query: query, position: 1),
+                start: day(2), end: day(7))
+        }
+        #expect(forged?.reason == .invalidPageToken, "\(String(describing: forged))")
         let backwards = await numberError {
             _ = try h.service.listTransactions(accountId: account.id, start: day(3), end: day(3))
         }
