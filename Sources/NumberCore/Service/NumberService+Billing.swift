@@ -94,6 +94,13 @@ extension NumberService {
                 // Once the provider failed the limit in a row, a release would only be requested to be withdrawn:
                 // two journal events per number, run after run, while the provider is down.
                 planner.graceReleases = pass.mayGoOn
+                // Numbers whose last grace release failed wait their retry time (their renewals do not).
+                planner.releasesBackingOff = local.withLock { local in
+                    local.graceRetries = local.graceRetries.filter { id, _ in
+                        state.numbers[id].map { $0.status == .pastDue } ?? false
+                    }
+                    return Set(local.graceRetries.filter { $0.value.notBefore > now }.keys)
+                }
                 // A number whose release or trunk change is running waits for the next run, and so does one whose
                 // customer's release waits for its turn at the provider: a renewal charged meanwhile would be lost.
                 planner.plan(
@@ -128,10 +135,18 @@ extension NumberService {
                 _ = try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
                 report.released += 1
                 pass.record(answered: true)
+                local.withLock { _ = $0.graceRetries.removeValue(forKey: number.id) }
             } catch {
                 pass.record(answered: !ProviderPass.isNoAnswer(error))
                 report.releaseFailures += 1
                 refused.insert(number.id)
+                let billing = config.billing
+                local.withLock { local in
+                    let failures = (local.graceRetries[number.id]?.failures ?? 0) + 1
+                    let wait = min(
+                        billing.graceReleaseRetrySeconds << min(failures - 1, 20), billing.graceReleaseRetryMaxSeconds)
+                    local.graceRetries[number.id] = (failures, now.addingTimeInterval(TimeInterval(wait)))
+                }
                 logger.warning(
                     "grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
             }
@@ -193,6 +208,9 @@ struct BillingPlanner {
     /// Whether the run requests grace releases: false once the provider stopped answering, when the numbers past
     /// their grace period are counted as deferred instead (``BillingReport/releasesDeferred``), nothing recorded.
     var graceReleases = true
+    /// Past-due numbers whose last grace release failed and whose retry time has not come: not released by this run
+    /// (nor counted deferred); renewed as any other if their account can pay.
+    var releasesBackingOff: Set<String> = []
     /// Numbers the run looked at (acted on or not): what a run costs besides its actions.
     private(set) var visited = 0
 
@@ -233,17 +251,18 @@ struct BillingPlanner {
             }
         }
         let graceOver = WorkIndexes.minute(graceOverIfMarkedBy)
+        let releasesSkipped = busy.union(releasesBackingOff)
         for minute in work.pastDueMinutes.keys.filter({ $0 <= graceOver }).sorted() {
             guard graceReleases else {
                 report.releasesDeferred += (work.pastDueMinutes[minute] ?? []).count { id in
-                    guard !busy.contains(id), let number = state.numbers[id], number.status == .pastDue,
+                    guard !releasesSkipped.contains(id), let number = state.numbers[id], number.status == .pastDue,
                         number.releaseRequestedAt == nil, let since = number.pastDueSince
                     else { return false }
                     return since <= graceOverIfMarkedBy
                 }
                 continue
             }
-            guard visit(work.pastDueMinutes[minute] ?? [], skipping: busy) else { return }
+            guard visit(work.pastDueMinutes[minute] ?? [], skipping: releasesSkipped) else { return }
         }
     }
 

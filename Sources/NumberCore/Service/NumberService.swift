@@ -25,6 +25,10 @@ public final class NumberService: Sendable {
         /// (``NumberService/withProviderChangeSlot(_:_:)``), nothing recorded yet: billing leaves them alone (a renewal
         /// charged while the release waited would be the customer's loss), and a second release of one is refused.
         var waitingReleases: Set<String> = []
+        /// Past-due numbers whose grace release failed: how many times in a row, and the time before which the billing
+        /// run does not ask again (``NumberServiceConfig/Billing/graceReleaseRetrySeconds``). Dropped when one goes
+        /// through, or the number is no longer past due.
+        var graceRetries: [String: (failures: Int, notBefore: Date)] = [:]
         /// Those of `liveReleases` whose running call may still withdraw the release (the provider refused it
         /// outright): a caller's release and the billing run's grace releases, never reconciliation's, which never
         /// withdraws one. Only these count against the number limit while releasing (``CoreState/countedForLimit``).

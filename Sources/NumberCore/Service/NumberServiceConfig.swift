@@ -104,6 +104,13 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// How long a past-due number is kept before it is released, seconds of numberd's uptime (``downtimes`` do
         /// not count). Default 7 days.
         public var gracePeriodSeconds: Int64 = 7 * 86_400
+        /// After a grace release fails, the number's next one waits this long, doubling with each failure in a row up
+        /// to ``graceReleaseRetryMaxSeconds`` (a release Twilio refuses outright — a number it holds for a reason of its
+        /// own — was asked again, and withdrawn again, every billing run: two Twilio calls and two journal events a
+        /// minute each, for good). Its customer paying meanwhile still renews it. 1...86 400. Default 60.
+        public var graceReleaseRetrySeconds: Int64 = 60
+        /// The longest wait between a number's grace releases. ≥ ``graceReleaseRetrySeconds``, ≤ 7 days. Default 1 h.
+        public var graceReleaseRetryMaxSeconds: Int64 = 3_600
         /// When numberd was not running: a grace period counts only the time outside them, so a customer who could
         /// not pay while numberd was down still gets the whole period while it is up (``Downtimes``). numberd sets it
         /// at start from its data directory's record. Default none.
@@ -372,6 +379,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
             problems.append("caches.listingEntriesMax and caches.priceEntriesMax must be positive")
         }
         if billing.gracePeriodSeconds < 0 { problems.append("billing.gracePeriodSeconds must not be negative") }
+        if !(1...86_400).contains(billing.graceReleaseRetrySeconds)
+            || !(billing.graceReleaseRetrySeconds...(7 * 86_400)).contains(billing.graceReleaseRetryMaxSeconds)
+        {
+            problems.append(
+                "billing.graceReleaseRetrySeconds must be in 1...86400, graceReleaseRetryMaxSeconds in it...604800")
+        }
         // A billing run's decisions must each fit one journal record, or the store refuses it and stops every write.
         let record = JournalOptions.defaults.limits.recordBytesMax
         let actionsMax = record / CoreEvent.billingActionBytesEstimate

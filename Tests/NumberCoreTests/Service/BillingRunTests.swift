@@ -163,7 +163,9 @@ struct BillingRunTests {
         try await h.check()
     }
 
-    @Test("a grace release the provider refuses is retried on the next run", arguments: StoreKind.allCases)
+    @Test(
+        "a grace release the provider refuses is retried by the first run after its wait (GraceRetryTests)",
+        arguments: StoreKind.allCases)
     func graceReleaseRetry(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 133)
@@ -174,6 +176,7 @@ struct BillingRunTests {
         h.provider.inject(.fail(.unavailable), on: .release)
         let failed = try await h.service.runBilling()
         #expect(failed.released == 0 && failed.releaseFailures == 1)
+        h.clock.advance(by: TimeInterval(h.config.billing.graceReleaseRetrySeconds))
         let retried = try await h.service.runBilling()
         #expect(retried.released == 1)
         #expect(h.provider.ownedPhoneNumbers.isEmpty)
@@ -197,6 +200,7 @@ struct BillingRunTests {
         #expect(refused.releaseFailures == 3 && refused.released == 0)
         #expect(h.provider.calls(.release) == 3, "each refused number asked once in the catch-up")
         h.provider.clearFaults()
+        h.clock.advance(by: TimeInterval(h.config.billing.graceReleaseRetrySeconds))
         let next = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
         #expect(next.released == 3 && !next.more)
         #expect(h.provider.ownedPhoneNumbers.isEmpty)

@@ -152,11 +152,13 @@ struct ProviderPassTests {
         #expect(report.releaseFailures == 3 && report.releasesDeferred == 5 && report.released == 0)
         #expect(report.renewed == 3, "the payer's numbers renewed in the same catch-up")
         // The deferred five, like the three refused ones, are past due again with no release requested (nothing left
-        // for reconciliation to retry), and the next catch-up releases all eight.
+        // for reconciliation to retry), and the first catch-up past the refused ones' retry wait (GraceRetryTests)
+        // releases all eight.
         let numbers = h.service.durableState().numbers.values.filter { $0.accountId == broke.id }
         #expect(numbers.count == 8 && numbers.allSatisfy { $0.status == .pastDue && $0.releaseRequestedAt == nil })
         h.provider.clearFaults()
         #expect(await h.service.reconcile().releasesCompleted.isEmpty)
+        h.clock.advance(by: TimeInterval(h.config.billing.graceReleaseRetrySeconds))
         let next = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
         #expect(next.released == 8 && next.releasesDeferred == 0)
         #expect(h.provider.ownedPhoneNumbers == Set(renewing))
