@@ -45,8 +45,10 @@ struct CurlHTTPClientConcurrencyTests {
         try await withServerAndClient(configure: {
             $0.limits.concurrentTransfersMax = 1
             $0.limits.queuedRequestsMax = 1
-            // The 8 s stall must not run into the total timeout on a loaded machine.
+            // The 8 s stall must not run into the total timeout on a loaded machine, nor the request queued behind it into
+            // its queue wait (10 s by default: a full suite on two cores once took 27 s here).
             $0.timeouts.totalMilliseconds = 60_000
+            $0.timeouts.queueWaitMilliseconds = 60_000
         }) { server, client in
             async let first = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=8")))
             async let second = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=0")))

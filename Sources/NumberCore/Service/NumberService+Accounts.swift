@@ -187,7 +187,7 @@ extension NumberService {
     }
 
     /// Most entries an out-of-order ledger's page reads (``listTransactions(accountId:pageSize:pageToken:start:end:)``).
-    static let periodScanMax = 65_536
+    static let periodScanMax = 16_384
 
     /// The positions of a ledger stamped in `[start, end)` (either bound open), found by binary search; nil when the
     /// ledger is out of order where the period reaches (`disorder`).

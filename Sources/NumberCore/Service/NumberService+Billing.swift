@@ -94,12 +94,22 @@ extension NumberService {
                 // Once the provider failed the limit in a row, a release would only be requested to be withdrawn:
                 // two journal events per number, run after run, while the provider is down.
                 planner.graceReleases = pass.mayGoOn
-                // Numbers whose last grace release failed wait their retry time (their renewals do not).
-                planner.releasesBackingOff = local.withLock { local in
-                    local.graceRetries = local.graceRetries.filter { id, _ in
-                        state.numbers[id].map { $0.status == .pastDue } ?? false
+                // Numbers whose last grace release failed wait their retry time (their renewals do not); after a run
+                // whose provider pass stopped, only a probe's few are requested.
+                let retryMax = TimeInterval(config.billing.graceReleaseRetryMaxSeconds)
+                (planner.releasesBackingOff, planner.graceReleasesMax) = local.withLock { local in
+                    // Dropped once the number is no longer the same past-due one (paid, or past due again since, or
+                    // released), or its time is further than the longest wait (a clock set back).
+                    for (id, retry) in local.graceRetries {
+                        let number = state.numbers[id]
+                        if number?.status != .pastDue || number?.pastDueSince != retry.pastDueSince
+                            || retry.notBefore > now.addingTimeInterval(retryMax)
+                        {
+                            local.graceRetries.removeValue(forKey: id)
+                        }
                     }
-                    return Set(local.graceRetries.filter { $0.value.notBefore > now }.keys)
+                    let waiting = Set(local.graceRetries.filter { $0.value.notBefore > now }.keys)
+                    return (waiting, local.graceProbe ? config.reconcile.providerFailuresPerPassMax : Int.max)
                 }
                 // A number whose release or trunk change is running waits for the next run, and so does one whose
                 // customer's release waits for its turn at the provider: a renewal charged meanwhile would be lost.
@@ -135,22 +145,32 @@ extension NumberService {
                 _ = try await finishRelease(number, requestedAt: now, withdrawIfRefused: true)
                 report.released += 1
                 pass.record(answered: true)
-                local.withLock { _ = $0.graceRetries.removeValue(forKey: number.id) }
+                local.withLock { local in
+                    local.graceRetries.removeValue(forKey: number.id)
+                    local.graceProbe = false
+                }
             } catch {
                 pass.record(answered: !ProviderPass.isNoAnswer(error))
                 report.releaseFailures += 1
                 refused.insert(number.id)
+                // The wait counts from the failure, not from the run's start: a run of many slow refusals would
+                // otherwise outlast the first waits.
                 let billing = config.billing
+                let failedAt = self.now()
                 local.withLock { local in
                     let failures = (local.graceRetries[number.id]?.failures ?? 0) + 1
                     let wait = min(
                         billing.graceReleaseRetrySeconds << min(failures - 1, 20), billing.graceReleaseRetryMaxSeconds)
-                    local.graceRetries[number.id] = (failures, now.addingTimeInterval(TimeInterval(wait)))
+                    local.graceRetries[number.id] = (
+                        failures, failedAt.addingTimeInterval(TimeInterval(wait)), number.pastDueSince
+                    )
                 }
                 logger.warning(
                     "grace release failed", metadata: ["number": "\(number.id)", "reason": "\(error.reason)"])
             }
         }
+        // A pass that stopped asking leaves the next runs a probe's few grace releases until one goes through.
+        if !pass.mayGoOn { local.withLock { $0.graceProbe = true } }
         if !deferred.isEmpty {
             // The plan recorded their release as requested; not tried, it is withdrawn in one record, as a refused
             // one's is, so the number stays past due for the next catch-up (reconciliation, which never withdraws a
@@ -211,6 +231,10 @@ struct BillingPlanner {
     /// Past-due numbers whose last grace release failed and whose retry time has not come: not released by this run
     /// (nor counted deferred); renewed as any other if their account can pay.
     var releasesBackingOff: Set<String> = []
+    /// Most grace releases this run requests; nothing is recorded for the others past their grace period (`more`: the
+    /// next run of the catch-up takes them). ``NumberServiceConfig/Reconcile/providerFailuresPerPassMax`` after a run whose provider pass
+    /// stopped (a probe: the provider still failing, each tick requested and withdrew every number past grace).
+    var graceReleasesMax = Int.max
     /// Numbers the run looked at (acted on or not): what a run costs besides its actions.
     private(set) var visited = 0
 
@@ -345,10 +369,16 @@ struct BillingPlanner {
     }
 
     private mutating func scheduleGraceRelease(_ numberId: String) {
-        guard graceReleases, let number = number(numberId), number.status == .pastDue, let since = number.pastDueSince,
-            since <= graceOverIfMarkedBy,
+        guard graceReleases, !releasesBackingOff.contains(numberId), let number = number(numberId),
+            number.status == .pastDue, let since = number.pastDueSince, since <= graceOverIfMarkedBy,
             actions < config.billing.actionsPerRunMax
         else { return }
+        // A probe after a run whose provider pass stopped: a few, nothing recorded for the rest, which the next run of
+        // the catch-up takes (all of them once the probe went through; counted deferred if the provider still fails).
+        guard toRelease.count < graceReleasesMax else {
+            report.more = true
+            return
+        }
         record(.numberReleaseRequested(numberId: numberId, at: now, by: .gracePeriod), number: numberId)
         toRelease.append(scratch.numbers[numberId]!)
     }

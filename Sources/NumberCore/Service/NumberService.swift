@@ -28,7 +28,10 @@ public final class NumberService: Sendable {
         /// Past-due numbers whose grace release failed: how many times in a row, and the time before which the billing
         /// run does not ask again (``NumberServiceConfig/Billing/graceReleaseRetrySeconds``). Dropped when one goes
         /// through, or the number is no longer past due.
-        var graceRetries: [String: (failures: Int, notBefore: Date)] = [:]
+        var graceRetries: [String: (failures: Int, notBefore: Date, pastDueSince: Date?)] = [:]
+        /// Whether the last billing run's provider pass stopped asking (the provider failing): the next run requests
+        /// only a probe's few grace releases, until one goes through.
+        var graceProbe = false
         /// Those of `liveReleases` whose running call may still withdraw the release (the provider refused it
         /// outright): a caller's release and the billing run's grace releases, never reconciliation's, which never
         /// withdraws one. Only these count against the number limit while releasing (``CoreState/countedForLimit``).

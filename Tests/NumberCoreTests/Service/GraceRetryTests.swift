@@ -64,6 +64,39 @@ struct GraceRetryTests {
         try await h.check()
     }
 
+    /// While the provider fails, each tick's first run used to request the grace release of every number past its
+    /// grace period, try three, and withdraw them all again. After a run whose provider pass stopped, the next requests a
+    /// probe's few; once one goes through, the catch-up takes the rest.
+    @Test(
+        "after a stopped pass the next catch-up requests a probe's three, not every number; one going through ends it")
+    func probeAfterAStoppedPass() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 133 * 10)
+        let phones = (0..<10).map { "+1415555\(String(format: "%04d", 400 + $0))" }
+        _ = try await h.buy(phones, for: account.id)
+        h.clock.set(ReleaseAndBillingTests.due.addingTimeInterval(30))
+        #expect(try await h.service.runBillingUntilCaughtUp(runsMax: 10).markedPastDue == 10)
+        h.clock.advance(by: TimeInterval(h.config.billing.gracePeriodSeconds))
+        h.provider.inject(.fail(.unavailable), on: .release, times: 1_000)
+        let first = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
+        #expect(first.releaseFailures == 3 && first.released == 0)
+        // Still failing, 30 s later (the three refused still wait): three requested and withdrawn, nothing for the
+        // other four — 6 events, where requesting all seven and withdrawing them made 14.
+        h.clock.advance(by: 30)
+        let events = h.service.durableState().eventCount
+        let asked = h.provider.calls(.release)
+        let second = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
+        #expect(h.provider.calls(.release) - asked == 3 && second.releaseFailures == 3)
+        #expect(h.service.durableState().eventCount - events == 6)
+        // Back: the first run's probe goes through, and the catch-up releases every number whose wait is over.
+        h.provider.clearFaults()
+        h.clock.advance(by: TimeInterval(h.config.billing.graceReleaseRetryMaxSeconds))
+        let back = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
+        #expect(back.released == 10, "\(back)")
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
+
     @Test("the retry times' ranges are checked")
     func ranges() {
         var config = NumberServiceConfig.defaults
