@@ -37,16 +37,16 @@ struct Transactions: AsyncParsableCommand {
     var pageToken: String?
     @OptionGroup(title: "Only a period's transactions (all without these)") var period: PeriodOptions
 
-    func validate() throws { _ = try period.period(currentMonthOf: nil) }
+    func validate() throws { _ = try period.openBounds() }
 
     func run() async throws {
         try await reporting {
-            let bounds = try period.period(currentMonthOf: nil)
+            let bounds = try period.openBounds()
             let response = try await global.withClient {
                 try await $0.listTransactions(
                     ListTransactionsRequest(
                         accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? "",
-                        startTime: bounds?.start, endTime: bounds?.end))
+                        startTime: bounds.start, endTime: bounds.end))
             }
             try global.output(response) {
                 Format.table(
@@ -59,8 +59,8 @@ struct Transactions: AsyncParsableCommand {
                         ]
                     })
                 if !response.nextPageToken.isEmpty {
-                    print(
-                        "more: --page-token \(response.nextPageToken)\(bounds == nil ? "" : " (with the same period)")")
+                    let period = bounds.start == nil && bounds.end == nil ? "" : " (with the same period)"
+                    print("more: --page-token \(response.nextPageToken)\(period)")
                 }
             }
         }
@@ -92,6 +92,25 @@ struct PeriodOptions: ParsableArguments {
         guard let start = Self.time(from) else { throw ValidationError("--from takes YYYY-MM-DD or an ISO 8601 time") }
         guard let end = Self.time(to) else { throw ValidationError("--to takes YYYY-MM-DD or an ISO 8601 time") }
         guard end > start else { throw ValidationError("--to must be after --from") }
+        return (start, end)
+    }
+
+    /// The bounds for a listing: a month, or `--from` and/or `--to` (either alone leaves that side open); none, both
+    /// nil.
+    func openBounds() throws -> (start: Date?, end: Date?) {
+        if month != nil || (from != nil && to != nil), let period = try period(currentMonthOf: nil) {
+            return (period.start, period.end)
+        }
+        let start = try from.map { text throws -> Date in
+            guard let date = Self.time(text) else {
+                throw ValidationError("--from takes YYYY-MM-DD or an ISO 8601 time")
+            }
+            return date
+        }
+        let end = try to.map { text throws -> Date in
+            guard let date = Self.time(text) else { throw ValidationError("--to takes YYYY-MM-DD or an ISO 8601 time") }
+            return date
+        }
         return (start, end)
     }
 
