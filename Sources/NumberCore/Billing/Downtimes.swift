@@ -75,6 +75,26 @@ public struct Downtimes: Sendable, Hashable {
         return Downtimes(unchecked: kept)
     }
 
+    /// These and `others` as one record: in time order, overlapping ones (or ones closer than ``mergeGapSeconds``)
+    /// merged, the shortest dropped past ``keptMax``.
+    public func including(_ others: [DateInterval]) -> Downtimes {
+        guard !others.isEmpty else { return self }
+        var merged: [DateInterval] = []
+        for interval in (intervals + others).sorted(by: { $0.start < $1.start }) {
+            if let last = merged.last, last.end.addingTimeInterval(Self.mergeGapSeconds) > interval.start {
+                merged[merged.count - 1] = DateInterval(start: last.start, end: max(last.end, interval.end))
+            } else {
+                merged.append(interval)
+            }
+        }
+        while merged.count > Self.keptMax,
+            let shortest = merged.indices.min(by: { merged[$0].duration < merged[$1].duration })
+        {
+            merged.remove(at: shortest)
+        }
+        return Downtimes(unchecked: merged)
+    }
+
     private init(unchecked intervals: [DateInterval]) { self.intervals = intervals }
 }
 

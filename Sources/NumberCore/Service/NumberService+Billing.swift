@@ -85,12 +85,14 @@ extension NumberService {
         skipping extra: Set<String>, pass: inout ProviderPass
     ) async throws(NumberError) -> (report: BillingReport, refused: Set<String>) {
         let now = now()
+        // A customer could not pay while writes found no room either: those times count as downtime for grace periods.
+        let downtimes = config.billing.downtimes.including(writeOutages.state.withLock { $0.intervals(at: now) })
         // The grace releases the plan claimed, handed back if its record is refused (a store with no room).
         var claimed: [String] = []
         let plan: BillingPlanner.Outcome
         do throws(NumberError) {
             plan = try await coordinator.perform { state throws(NumberError) in
-                var planner = BillingPlanner(state: state, config: config, now: now)
+                var planner = BillingPlanner(state: state, config: config, now: now, downtimes: downtimes)
                 // Once the provider failed the limit in a row, a release would only be requested to be withdrawn:
                 // two journal events per number, run after run, while the provider is down.
                 planner.graceReleases = pass.mayGoOn
@@ -243,11 +245,14 @@ struct BillingPlanner {
     /// is not released by the first run back, before its customer could pay.
     let graceOverIfMarkedBy: Date
 
-    init(state: CoreState, config: NumberServiceConfig, now: Date) {
+    /// `downtimes`: numberd's own (``NumberServiceConfig/Billing/downtimes``) unless given — the billing run adds the
+    /// times writes found no room (``WriteOutages``).
+    init(state: CoreState, config: NumberServiceConfig, now: Date, downtimes: Downtimes? = nil) {
         self.state = state
         self.config = config
         self.now = now
-        self.graceOverIfMarkedBy = config.billing.downtimes.graceOver(at: now, grace: config.billing.gracePeriodSeconds)
+        self.graceOverIfMarkedBy = (downtimes ?? config.billing.downtimes).graceOver(
+            at: now, grace: config.billing.gracePeriodSeconds)
     }
 
     var outcome: Outcome { Outcome(report: report, toRelease: toRelease) }

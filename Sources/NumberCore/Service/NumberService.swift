@@ -86,6 +86,8 @@ public final class NumberService: Sendable {
     /// The service's logger, with the `request-id` of the call it works for when there is one (``CallScope``).
     var logger: Logger { CallScope.decorate(baseLogger) }
     let local: Mutex<Local>
+    /// When writes found no room (``WriteOutages``), for grace periods.
+    let writeOutages = WriteOutageLog()
     /// Purchases checking their numbers at the provider before anything is held, per account
     /// (``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` and the three limits after it).
     let purchaseChecks: WaitingSlots
@@ -123,10 +125,15 @@ public final class NumberService: Sendable {
         self.config = config
         self.provider = provider
         self.clock = clock
+        let outages = writeOutages
         self.coordinator = StateCoordinator(
             store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax,
             noRoomRetry: .milliseconds(config.commits.noRoomRetryMilliseconds),
-            noRoomRetryMax: .milliseconds(config.commits.noRoomRetryMaxMilliseconds), logger: logger)
+            noRoomRetryMax: .milliseconds(config.commits.noRoomRetryMaxMilliseconds), logger: logger,
+            roomChanged: { hasRoom in
+                let now = clock.now()
+                outages.state.withLock { $0.note(hasRoom: hasRoom, at: now) }
+            })
         self.baseLogger = logger
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)
@@ -234,5 +241,36 @@ public final class NumberService: Sendable {
     func now() -> Date {
         let milliseconds = (clock.now().timeIntervalSince1970 * 1000).rounded(.down)
         return Date(timeIntervalSince1970: milliseconds / 1000)
+    }
+}
+
+/// ``WriteOutages`` shared with the decision coordinator's callback.
+final class WriteOutageLog: Sendable {
+    let state = Mutex(WriteOutages())
+}
+
+/// When numberd's writes found no room (a full disk: `STORE_FULL`), kept in memory: a customer could not pay then any
+/// more than while numberd was down, so a grace period does not count them either (``Downtimes``). At most
+/// ``Downtimes/keptMax`` of the last ones.
+struct WriteOutages {
+    /// When the current one began (nil: writes find room).
+    private(set) var since: Date?
+    private(set) var ended: [DateInterval] = []
+
+    /// Writes stopped finding room (`hasRoom` false), or found it again, at `now`.
+    mutating func note(hasRoom: Bool, at now: Date) {
+        if !hasRoom {
+            if since == nil { since = now }
+            return
+        }
+        guard let start = since else { return }
+        since = nil
+        ended.append(DateInterval(start: start, end: max(start, now)))
+        if ended.count > Downtimes.keptMax { ended.removeFirst(ended.count - Downtimes.keptMax) }
+    }
+
+    /// The outages so far, the current one up to `now`.
+    func intervals(at now: Date) -> [DateInterval] {
+        ended + (since.map { [DateInterval(start: $0, end: max($0, now))] } ?? [])
     }
 }

@@ -50,6 +50,9 @@ final class StateCoordinator: Sendable {
     private let noRoomRetry: Duration
     private let noRoomRetryMax: Duration
     private let logger: Logger
+    /// Told (outside the locks) when writes stop finding room — the first refusal in a row — and when one goes
+    /// through again: `false`, then `true`.
+    private let roomChanged: (@Sendable (_ hasRoom: Bool) -> Void)?
 
     /// Starts from `state`, which must be what `store` has committed. After a write finds no room in the store,
     /// decisions that would write are refused for `noRoomRetry` before the next one tries the disk again; each
@@ -57,8 +60,9 @@ final class StateCoordinator: Sendable {
     init(
         store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024,
         noRoomRetry: Duration = .seconds(1), noRoomRetryMax: Duration = .seconds(30),
-        logger: Logger = Logger(label: "numberd.core")
+        logger: Logger = Logger(label: "numberd.core"), roomChanged: (@Sendable (_ hasRoom: Bool) -> Void)? = nil
     ) {
+        self.roomChanged = roomChanged
         self.store = store
         self.noRoomRetry = noRoomRetry
         self.noRoomRetryMax = max(noRoomRetry, noRoomRetryMax)
@@ -206,10 +210,11 @@ final class StateCoordinator: Sendable {
         for batch in batches {
             durable.withLock { state in state.apply(batch.events) }
         }
-        let (ready, next): ([Waiter], [Batch]?) = inner.withLock { inner in
+        let (ready, next, roomAgain): ([Waiter], [Batch]?, Bool) = inner.withLock { inner in
             let through = batches.last!.sequence
             inner.durableSequence = through
             inner.committing = false
+            let roomAgain = inner.noRoomPause != nil
             inner.noRoomPause = nil
             var ready: [Waiter] = []
             inner.waiters.removeAll { waiter in
@@ -217,8 +222,9 @@ final class StateCoordinator: Sendable {
                 ready.append(waiter)
                 return true
             }
-            return (ready, takeBatches(&inner))
+            return (ready, takeBatches(&inner), roomAgain)
         }
+        if roomAgain { roomChanged?(true) }
         if let next { commit(next) }
         for waiter in ready { waiter.continuation.resume(returning: nil) }
     }
@@ -234,7 +240,8 @@ final class StateCoordinator: Sendable {
         // Built outside the decision lock: the work indexes are O(state). Decisions meanwhile queue behind the refused
         // commit (it is still in flight) and are refused below with it.
         let rebuilt = durable.withLock { $0 }.keepingWorkIndexes(true)
-        let (waiters, refused) = inner.withLock { inner -> ([Waiter], Int) in
+        let (waiters, refused, first) = inner.withLock { inner -> ([Waiter], Int, Bool) in
+            let first = inner.noRoomPause == nil
             inner.speculative = rebuilt
             inner.nextSequence = inner.durableSequence + 1
             inner.committing = false
@@ -244,8 +251,9 @@ final class StateCoordinator: Sendable {
             inner.noRoomPause = pause
             inner.noRoomUntil = ContinuousClock.now + pause
             defer { inner.waiters = [] }
-            return (inner.waiters, refused)
+            return (inner.waiters, refused, first)
         }
+        if first { roomChanged?(false) }
         CoreMetrics.storeNoRoomRefusals.increment(by: refused)
         logger.warning(
             "the store has no room: decisions refused, decision state back to the durable one",

@@ -20,6 +20,34 @@ struct DowntimesTests {
         #expect(Downtimes().graceOver(at: now, grace: 0) == now)
     }
 
+    /// The billing run adds the times writes found no room to numberd's downtimes: in order, overlapping or close ones
+    /// as one, the shortest dropped past the bound.
+    @Test("including other intervals: in time order, overlaps and near ones merged, at most keptMax")
+    func including() throws {
+        let down = try #require(Downtimes([Self.down("2025-02-10T00:00:00Z", "2025-02-11T00:00:00Z")]))
+        let merged = down.including([
+            Self.down("2025-02-12T00:00:00Z", "2025-02-12T06:00:00Z"),
+            Self.down("2025-02-10T12:00:00Z", "2025-02-11T00:00:30Z"),  // overlaps the first
+            Self.down("2025-02-11T00:01:00Z", "2025-02-11T01:00:00Z"),  // 30 s after it: one with it
+            Self.down("2025-02-01T00:00:00Z", "2025-02-01T00:10:00Z"),
+        ])
+        #expect(
+            merged.intervals == [
+                Self.down("2025-02-01T00:00:00Z", "2025-02-01T00:10:00Z"),
+                Self.down("2025-02-10T00:00:00Z", "2025-02-11T01:00:00Z"),
+                Self.down("2025-02-12T00:00:00Z", "2025-02-12T06:00:00Z"),
+            ])
+        #expect(down.including([]) == down)
+        let many = (0..<(Downtimes.keptMax + 5)).map { index in
+            DateInterval(
+                start: Date.utc("2025-01-01T00:00:00Z").addingTimeInterval(Double(index) * 3_600),
+                duration: 60 + Double(index))
+        }
+        let kept = Downtimes().including(many)
+        #expect(
+            kept.intervals.count == Downtimes.keptMax && kept.intervals.first == many[5], "the shortest five dropped")
+    }
+
     @Test("a downtime inside a grace period pushes its end by the downtime; one before or after it does not")
     func pushedByTheDowntime() throws {
         let outage = try #require(Downtimes([Self.down("2025-02-17T00:00:00Z", "2025-02-25T00:00:00Z")]))

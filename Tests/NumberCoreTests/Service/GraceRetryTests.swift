@@ -97,6 +97,35 @@ struct GraceRetryTests {
         try await h.check()
     }
 
+    /// A customer could not pay while numberd's writes found no room (a full disk: AddFunds refused STORE_FULL) any more
+    /// than while numberd was down: those times do not count toward a grace period either.
+    @Test("a grace period does not count the time writes found no room")
+    func writeOutageIsDowntime() async throws {
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 5
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 133)
+        let other = try await h.account(funds: 0, name: "Other")
+        _ = try await h.buy([ReleaseAndBillingTests.phone], for: account.id)
+        let marked = ReleaseAndBillingTests.due.addingTimeInterval(30)
+        h.clock.set(marked)
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        // Day 1 to day 3 after the mark: writes find no room.
+        h.clock.set(marked.addingTimeInterval(86_400))
+        h.memoryStore.refuseForRoom()
+        let refused = await numberError { _ = try await h.service.addFunds(accountId: other.id, amount: 1) }
+        #expect(refused?.reason == .storeFull)
+        h.clock.set(marked.addingTimeInterval(3 * 86_400))
+        try await Task.sleep(for: .milliseconds(20))  // past the pause after a refusal
+        _ = try await h.service.addFunds(accountId: other.id, amount: 1)
+        let grace = TimeInterval(h.config.billing.gracePeriodSeconds)
+        h.clock.set(marked.addingTimeInterval(grace + 60))
+        #expect(try await h.service.runBilling().released == 0, "two of its days were an outage")
+        h.clock.set(marked.addingTimeInterval(grace + 2 * 86_400 + 60))
+        #expect(try await h.service.runBilling().released == 1)
+        try await h.check()
+    }
+
     @Test("the retry times' ranges are checked")
     func ranges() {
         var config = NumberServiceConfig.defaults
