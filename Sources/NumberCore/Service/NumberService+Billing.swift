@@ -99,7 +99,8 @@ extension NumberService {
                 // Numbers whose last grace release failed wait their retry time (their renewals do not); after a run
                 // whose provider pass stopped, only a probe's few are requested.
                 let retryMax = TimeInterval(config.billing.graceReleaseRetryMaxSeconds)
-                (planner.releasesBackingOff, planner.graceReleasesMax) = local.withLock { local in
+                let busy: Set<String>
+                (busy, planner.releasesBackingOff, planner.graceReleasesMax) = local.withLock { local in
                     // Dropped once the number is no longer the same past-due one (paid, or past due again since, or
                     // released), or its time is further than the longest wait (a clock set back).
                     for (id, retry) in local.graceRetries {
@@ -111,13 +112,12 @@ extension NumberService {
                         }
                     }
                     let waiting = Set(local.graceRetries.filter { $0.value.notBefore > now }.keys)
-                    return (waiting, local.graceProbe ? config.reconcile.providerFailuresPerPassMax : Int.max)
+                    // A number whose release or trunk change is running waits for the next run, and so does one whose
+                    // customer's release waits for its turn at the provider: a renewal charged meanwhile would be lost.
+                    let busy = local.liveReleases.union(local.routing.keys).union(local.waitingReleases)
+                    return (busy, waiting, local.graceProbe ? config.reconcile.providerFailuresPerPassMax : Int.max)
                 }
-                // A number whose release or trunk change is running waits for the next run, and so does one whose
-                // customer's release waits for its turn at the provider: a renewal charged meanwhile would be lost.
-                planner.plan(
-                    skipping: local.withLock { $0.liveReleases.union($0.routing.keys).union($0.waitingReleases) }
-                        .union(extra))
+                planner.plan(skipping: busy.union(extra))
                 claimed = planner.toRelease.map(\.id)
                 local.withLock { local in
                     for id in claimed {

@@ -189,12 +189,12 @@ extension CoreState {
             )
         }
         accounts.values[account].balance = balance
-        if let last = transactions[transaction.accountId]?.last, last.createdAt > transaction.createdAt {
-            unsortedLedgers[transaction.accountId] = LedgerDisorder.after(
-                unsortedLedgers[transaction.accountId], appending: transaction,
-                at: transactions[transaction.accountId]!.count, behind: last)
-        }
+        let previous = transactions[transaction.accountId]?.last
         let index = Self.append(transaction, to: &transactions[transaction.accountId, default: []])
+        if let previous, previous.createdAt > transaction.createdAt {
+            unsortedLedgers[transaction.accountId] = LedgerDisorder.after(
+                unsortedLedgers[transaction.accountId], appending: transaction, at: index, behind: previous)
+        }
         let sameId = transactionAccounts.updateValue(
             TransactionLocation(accountId: transaction.accountId, index: index), forKey: transaction.id)
         guard sameId == nil else { throw .init("duplicate transaction \(transaction.id)") }
