@@ -362,6 +362,21 @@ def run(pb, conn, admin):
           and sorted(lines) == sorted(kinds) and all(line.count == 1 for line in lines.values()),
           "GetStatement: opening 0, closing = the balance, one line per kind",
           f"{statement.opening_balance} + {statement.credits} - {statement.debits} = {statement.closing_balance}")
+    # The same period's entries, a page at a time (a token is its period's own); one that starts after them holds none.
+    listed, token = [], ""
+    while True:
+        page = conn.call("ListTransactions", pb.ListTransactionsRequest(
+            account_id=acc, page_size=2, page_token=token, start_time={"seconds": min(times) - 86400},
+            end_time={"seconds": max(times) + 86400}), admin)
+        listed += [t.id for t in page.transactions]
+        token = page.next_page_token
+        if not token:
+            break
+    check(listed == [t.id for t in txs], "ListTransactions of the period, 2 a page: the whole ledger, newest first",
+          str(len(listed)))
+    later = conn.call("ListTransactions", pb.ListTransactionsRequest(
+        account_id=acc, start_time={"seconds": max(times) + 1}), admin)
+    check(not later.transactions and not later.next_page_token, "ListTransactions from after the last entry: none")
     expect_error("GetStatement without its period", "INVALID_ARGUMENT", "INVALID_FIELD",
                  lambda: conn.call("GetStatement", pb.GetStatementRequest(account_id=acc), admin))
 
