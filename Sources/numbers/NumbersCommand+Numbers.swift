@@ -282,7 +282,11 @@ struct Release: AsyncParsableCommand {
                     return
                 }
                 if !yes {
-                    let refund = Format.money(preview.finalBilling.proratedRefund, preview.finalBilling.currency)
+                    var refund = Format.money(preview.finalBilling.proratedRefund, preview.finalBilling.currency)
+                    if preview.finalBilling.renewalCharge > 0 {
+                        let charge = Format.money(preview.finalBilling.renewalCharge, preview.finalBilling.currency)
+                        refund += " after a charge of \(charge) for the cycle begun since its billing date"
+                    }
                     // On stderr: stdout carries only the result (JSON with --json).
                     FileHandle.standardError.write(
                         Data(
@@ -303,6 +307,11 @@ struct Release: AsyncParsableCommand {
 
 func printRelease(_ r: ReleaseNumberResponse) {
     print("\(r.message): \(r.phoneNumber) (\(r.id)) at \(Format.date(r.releasedAt))")
+    if r.finalBilling.renewalCharge > 0 {
+        print(
+            "\(r.dryRun ? "would charge" : "charged") \(Format.money(r.finalBilling.renewalCharge, r.finalBilling.currency)) "
+                + "first: its billing date had passed and no billing run had billed the new cycle yet")
+    }
     print(
         "refund \(Format.money(r.finalBilling.proratedRefund, r.finalBilling.currency)): \(r.finalBilling.description)")
 }

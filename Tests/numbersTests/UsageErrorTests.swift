@@ -34,6 +34,27 @@ struct UsageErrorTests {
         #expect(releases.all.map(\.dryRun) == [true, false])
     }
 
+    @Test("a release past the billing date: the question and the answer name the renewal charged first")
+    func renewalChargeShown() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ in
+            ReleaseNumberResponse(
+                message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
+                id: request.numberId, phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(
+                    proratedRefund: 128, currency: "USD", description: "Prorated refund for 27 days remaining",
+                    remainingDays: 27, daysInCycle: 28, renewalCharge: 133))
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: "yes\n")
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stderr.contains("Refund 1.28 USD after a charge of 1.33 USD"), "\(run.stderr)")
+            #expect(run.stdout.contains("charged 1.33 USD first"), "\(run.stdout)")
+            #expect(run.stdout.contains("refund 1.28 USD"), "\(run.stdout)")
+        }
+    }
+
     @Test("a declined question exits 1, 'not released', nothing released", arguments: ["no\n", ""])
     func declined(input: String) async throws {
         let releases = Recorded<ReleaseNumberRequest>()

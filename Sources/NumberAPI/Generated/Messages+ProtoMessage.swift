@@ -427,6 +427,7 @@ extension FinalBilling: ProtoMessage {
         writer.write(description, field: 3)
         writer.write(remainingDays, field: 4)
         writer.write(daysInCycle, field: 5)
+        writer.write(renewalCharge, field: 6)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -436,7 +437,8 @@ extension FinalBilling: ProtoMessage {
             currency: try reader.string(2),
             description: try reader.string(3),
             remainingDays: try reader.int32(4),
-            daysInCycle: try reader.int32(5)
+            daysInCycle: try reader.int32(5),
+            renewalCharge: try reader.int64(6)
         )
     }
 }
@@ -451,6 +453,7 @@ extension ReleaseNumberResponse: ProtoMessage {
         try writer.writeMessage(field: 5) { try finalBilling.encodeProtoFields(to: $0) }
         if let transaction { try writer.writeMessage(field: 6) { try transaction.encodeProtoFields(to: $0) } }
         writer.write(dryRun, field: 7)
+        for element in renewals { try writer.writeMessage(field: 8) { try element.encodeProtoFields(to: $0) } }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -463,7 +466,8 @@ extension ReleaseNumberResponse: ProtoMessage {
             finalBilling: try FinalBilling(protoFields: reader.messageReader(5)),
             transaction: try reader.contains(6, .lengthDelimited)
                 ? try Transaction(protoFields: reader.messageReader(6)) : nil,
-            dryRun: try reader.bool(7)
+            dryRun: try reader.bool(7),
+            renewals: try reader.messageReaders(8).map { try Transaction(protoFields: $0) }
         )
     }
 }

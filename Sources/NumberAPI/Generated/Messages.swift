@@ -743,6 +743,10 @@ public struct FinalBilling: Codable, Sendable, Hashable {
     public var remainingDays: Int32
     /// the cycle's UTC calendar days, the day it started (the purchase day) included
     public var daysInCycle: Int32
+    /// The monthly fees of cycles that began before the release and no billing run had charged yet (numberd bills every
+    /// minute; longer after downtime), charged in the release's own decision — a dry run: would be. The refund is then of
+    /// the new cycle's days left; a number whose account cannot pay is marked past due instead and refunded nothing.
+    public var renewalCharge: Int64
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -750,13 +754,15 @@ public struct FinalBilling: Codable, Sendable, Hashable {
         currency: String = "",
         description: String = "",
         remainingDays: Int32 = 0,
-        daysInCycle: Int32 = 0
+        daysInCycle: Int32 = 0,
+        renewalCharge: Int64 = 0
     ) {
         self.proratedRefund = proratedRefund
         self.currency = currency
         self.description = description
         self.remainingDays = remainingDays
         self.daysInCycle = daysInCycle
+        self.renewalCharge = renewalCharge
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -765,6 +771,7 @@ public struct FinalBilling: Codable, Sendable, Hashable {
         case description = 3
         case remainingDays = 4
         case daysInCycle = 5
+        case renewalCharge = 6
     }
 }
 
@@ -784,6 +791,8 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
     public var transaction: Transaction?
     /// Field 7, `dry_run`.
     public var dryRun: Bool
+    /// the renewals final_billing.renewal_charge posted; empty for a dry run
+    public var renewals: [Transaction]
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -793,7 +802,8 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
         releasedAt: Date = Date(timeIntervalSince1970: 0),
         finalBilling: FinalBilling = FinalBilling(),
         transaction: Transaction? = nil,
-        dryRun: Bool = false
+        dryRun: Bool = false,
+        renewals: [Transaction] = []
     ) {
         self.message = message
         self.id = id
@@ -802,6 +812,7 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
         self.finalBilling = finalBilling
         self.transaction = transaction
         self.dryRun = dryRun
+        self.renewals = renewals
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -812,6 +823,7 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
         case finalBilling = 5
         case transaction = 6
         case dryRun = 7
+        case renewals = 8
     }
 }
 

@@ -113,7 +113,9 @@ extension NumberService {
                     }
                     let waiting = Set(local.graceRetries.filter { $0.value.notBefore > now }.keys)
                     // A number whose release or trunk change is running waits for the next run, and so does one whose
-                    // customer's release waits for its turn at the provider: a renewal charged meanwhile would be lost.
+                    // customer's release waits for its turn at the provider: that release's request bills the cycles
+                    // begun meanwhile itself (``NumberService/billedBeforeRelease``), in the decision that prices its
+                    // refund, so a renewal decided here could not change what the customer pays.
                     let busy = local.liveReleases.union(local.routing.keys).union(local.waitingReleases)
                     return (busy, waiting, local.graceProbe ? config.reconcile.providerFailuresPerPassMax : Int.max)
                 }
@@ -332,6 +334,13 @@ struct BillingPlanner {
         scratch.apply(event)
         events.append(event)
         actions += 1
+    }
+
+    /// Bills one number as a run would — each cycle begun by `now` while its account can pay, else its past-due mark —
+    /// and requests no grace release: what a customer's release decides first (``NumberService/billedBeforeRelease``).
+    mutating func billBeforeRelease(_ numberId: String) {
+        graceReleases = false
+        bill(numberId)
     }
 
     private mutating func bill(_ numberId: String) {

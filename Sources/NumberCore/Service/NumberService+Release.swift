@@ -17,6 +17,12 @@ public struct ReleaseResult: Sendable, Hashable {
     public var description: String
     /// The refund transaction (nil for a dry run or no refund).
     public var transaction: LedgerTransaction?
+    /// The monthly fees of the cycles that had begun before the release and no billing run had charged yet, charged
+    /// in the release's own decision (or, for a dry run, that would be), minor units ≥ 0
+    /// (``NumberService/billedBeforeRelease``).
+    public var renewalCharge: Int64 = 0
+    /// Those renewals' transactions (empty for a dry run).
+    public var renewals: [LedgerTransaction] = []
     /// Whether nothing was changed.
     public var dryRun: Bool
 }
@@ -39,8 +45,13 @@ extension NumberService {
                 // The same checks as the release itself: a dry run never shows a refund the release would refuse.
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
-                return Self.releaseResult(
-                    number, at: now, refund: Self.refund(for: number, at: now), transaction: nil, dryRun: true)
+                let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
+                var result = Self.releaseResult(
+                    billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
+                    dryRun: true)
+                result.number = number
+                result.renewalCharge = Self.charge(of: billed.renewals)
+                return result
             }
         }
         // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
@@ -77,7 +88,7 @@ extension NumberService {
             // the request's record is refused (a store with no room), which leaves nothing to release.
             var claimed = false
             defer { if claimed { self.local.withLock { $0.handBack([numberId]) } } }
-            let number: OwnedNumber = try await self.coordinator.perform { state throws(NumberError) in
+            let (number, renewals) = try await self.coordinator.perform { state throws(NumberError) in
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 try self.local.withLock { local throws(NumberError) in
@@ -90,10 +101,42 @@ extension NumberService {
                     local.withdrawableReleases.insert(numberId)
                 }
                 claimed = true
-                return ([.numberReleaseRequested(numberId: numberId, at: now, by: actor)], number)
+                let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
+                return (
+                    billed.events + [.numberReleaseRequested(numberId: numberId, at: now, by: actor)],
+                    (billed.number, billed.renewals)
+                )
             }
-            return try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
+            var result = try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
+            result.renewals = renewals
+            result.renewalCharge = Self.charge(of: renewals)
+            return result
         }
+    }
+
+    /// What a release of `number` decides before its request, in the same decision: the billing a run would have
+    /// decided for it by `now` — each cycle begun while its account can pay renewed, else the number marked past due
+    /// (``BillingPlanner/billBeforeRelease(_:)``) — so a number whose billing date passed before a billing run renewed
+    /// it (within the run's interval, a catch-up after downtime, a backlog of a million numbers due on one date) is not
+    /// kept those days for nothing while the provider bills the month: the refund is then of the new cycle's days left,
+    /// and a number its account could not pay for is refunded nothing. The events, the number as they leave it, and
+    /// the renewals posted (none when its billing date has not come).
+    static func billedBeforeRelease(
+        _ number: OwnedNumber, in state: CoreState, config: NumberServiceConfig, now: Date
+    ) -> (events: [CoreEvent], number: OwnedNumber, renewals: [LedgerTransaction]) {
+        guard number.status != .released, number.nextBillingDate <= now else { return ([], number, []) }
+        var planner = BillingPlanner(state: state, config: config, now: now)
+        planner.billBeforeRelease(number.id)
+        let renewals = planner.events.compactMap { event -> LedgerTransaction? in
+            guard case .numberRenewed(_, let transaction, _, _) = event else { return nil }
+            return transaction
+        }
+        return (planner.events, planner.scratch.numbers[number.id] ?? number, renewals)
+    }
+
+    /// What `renewals` charged, minor units ≥ 0.
+    private static func charge(of renewals: [LedgerTransaction]) -> Int64 {
+        renewals.reduce(0) { $0 - $1.amount }
     }
 
     /// Releases at the provider, then records the release with its refund. When the provider refuses and the number

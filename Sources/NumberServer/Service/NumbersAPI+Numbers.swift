@@ -139,9 +139,10 @@ extension NumbersAPI {
                 finalBilling: FinalBilling(
                     proratedRefund: result.refund, currency: result.number.currency, description: result.description,
                     remainingDays: Int32(clamping: result.remainingDays),
-                    daysInCycle: Int32(clamping: result.daysInCycle)),
+                    daysInCycle: Int32(clamping: result.daysInCycle), renewalCharge: result.renewalCharge),
                 transaction: result.transaction.map { Transaction($0, phoneNumber: result.number.phoneNumber) },
-                dryRun: result.dryRun)
+                dryRun: result.dryRun,
+                renewals: result.renewals.map { Transaction($0, phoneNumber: result.number.phoneNumber) })
         }
     }
 }

@@ -157,7 +157,7 @@ let crossCheckVectors: [CrossCheckVector] = [
         FinalBilling(
             proratedRefund: -1000000000000001, currency: "currency #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             description: "description #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", remainingDays: 2147483643,
-            daysInCycle: -5)),
+            daysInCycle: -5, renewalCharge: 9223372036854775801)),
     CrossCheckVector("empty.GetAccountRequest", GetAccountRequest()),
     CrossCheckVector(
         "full.GetAccountRequest",
@@ -592,7 +592,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                 proratedRefund: -1000000000000101,
                 currency: "currency #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                remainingDays: 2147483543, daysInCycle: -105),
+                remainingDays: 2147483543, daysInCycle: -105, renewalCharge: 9223372036854775701),
             transaction: Transaction(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                 amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -602,7 +602,29 @@ let crossCheckVectors: [CrossCheckVector] = [
                 phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
-                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), dryRun: true)),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), dryRun: true,
+            renewals: [
+                Transaction(
+                    id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
+                    amount: -1000000000000103, balanceChange: 9223372036854775703,
+                    currency: "currency #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    balanceAfter: 9223372036854775701,
+                    numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                    actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+                Transaction(
+                    id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
+                    amount: -1000000000000103, balanceChange: 9223372036854775703,
+                    currency: "currency #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    balanceAfter: 9223372036854775701,
+                    numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                    actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+            ])),
     CrossCheckVector("empty.RequestHeaders", RequestHeaders()),
     CrossCheckVector(
         "full.RequestHeaders",

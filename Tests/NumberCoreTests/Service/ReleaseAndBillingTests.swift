@@ -75,7 +75,7 @@ struct ReleaseAndBillingTests {
     }
 
     @Test(
-        "released on its billing day before the day's run, DELETE still running: not renewed, nothing refunded",
+        "released on its billing day before the day's run: the release bills the new cycle, then refunds its days left",
         arguments: StoreKind.allCases)
     func releasedOnTheBillingDayBeforeTheRun(kind: StoreKind) async throws {
         let h = try await Harness(kind)
@@ -87,15 +87,120 @@ struct ReleaseAndBillingTests {
         h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
         let release = Task { try await h.service.release(accountId: account.id, numberId: number.id) }
         await h.provider.waitUntilReached("delete")
+        // The release's request renewed it (the provider bills the month too): charged once, by the request.
+        #expect(try Self.balance(h, account) == before - 133)
         let run = try await h.service.runBilling()
         #expect(run.renewed == 0 && run.markedPastDue == 0)
         h.provider.resume("delete")
         let result = try await release.value
-        // The paid cycle ended at 00:00: no whole day of it left.
-        #expect(result.refund == 0 && result.transaction == nil && result.number.status == .released)
+        // Paid Feb 15 to Mar 15 (28 days); 10 s into it, 27 whole days left: 133 × 27 / 28, rounded down.
+        #expect(result.renewalCharge == 133 && result.renewals.map(\.amount) == [-133])
+        #expect(result.renewals.first?.actor == .billing && result.renewals.first?.numberId == number.id)
+        #expect(result.remainingDays == 27 && result.daysInCycle == 28 && result.refund == 128)
+        #expect(result.number.status == .released && result.transaction?.amount == 128)
         #expect(try await h.service.runBilling().renewed == 0)
+        #expect(try Self.balance(h, account) == before - 133 + 128)
+        #expect(try Self.transactions(h, account, .renewal).map(\.id) == result.renewals.map(\.id))
+        try await h.check()
+    }
+
+    @Test(
+        "a dry run past the billing date shows the release's charge and refund, and changes nothing",
+        arguments: StoreKind.allCases)
+    func dryRunShowsTheCharge(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        let events = h.service.durableState().eventCount
+        h.clock.set(Self.due.addingTimeInterval(8 * 3_600))
+        let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(preview.dryRun && preview.renewalCharge == 133 && preview.renewals.isEmpty)
+        #expect(preview.refund == 128 && preview.remainingDays == 27 && preview.daysInCycle == 28)
+        #expect(preview.number == number && preview.transaction == nil)
+        #expect(try h.service.durableState().eventCount == events && Self.balance(h, account) == before)
+        // The release itself does what the preview said.
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(result.renewalCharge == preview.renewalCharge && result.refund == preview.refund)
+        #expect(try Self.balance(h, account) == before - 133 + 128)
+        try await h.check()
+    }
+
+    @Test(
+        "released after two billing dates no run billed: each cycle charged, then the last one's days left refunded",
+        arguments: StoreKind.allCases)
+    func releasedAfterMissedCycles(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        // Feb 15 and Mar 15 passed without a billing run; released Mar 20 at 12:00 (cycle Mar 15 – Apr 15, 31 days).
+        h.clock.set(Date.utc("2025-03-20T12:00:00Z"))
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(result.renewalCharge == 266 && result.renewals.count == 2)
+        #expect(result.remainingDays == 25 && result.daysInCycle == 31 && result.refund == 133 * 25 / 31)
+        #expect(try Self.balance(h, account) == before - 266 + 133 * 25 / 31)
+        #expect(try await h.service.runBilling().renewed == 0)
+        try await h.check()
+    }
+
+    @Test(
+        "released past its billing date by an account that cannot pay: marked past due, nothing charged or refunded",
+        arguments: StoreKind.allCases)
+    func releasedPastDueUnpaid(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        #expect(before < 133)
+        h.clock.set(Self.due.addingTimeInterval(3 * 86_400))
+        let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(preview.renewalCharge == 0 && preview.refund == 0)
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(result.renewalCharge == 0 && result.renewals.isEmpty && result.refund == 0)
+        #expect(result.transaction == nil && result.number.status == .released)
+        #expect(result.number.pastDueSince == h.clock.now())
         #expect(try Self.balance(h, account) == before)
-        #expect(try Self.transactions(h, account, .renewal).isEmpty)
+        #expect(try Self.transactions(h, account, .refund).isEmpty)
+        try await h.check()
+    }
+
+    @Test(
+        "a past-due number whose account was funded since the last run is renewed by its release, then refunded",
+        arguments: StoreKind.allCases)
+    func pastDueFundedReleased(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.clock.set(Self.due.addingTimeInterval(30))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1_000)
+        let before = try Self.balance(h, account)
+        h.clock.set(Self.due.addingTimeInterval(2 * 86_400 + 60))
+        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        // Paid Feb 15 – Mar 15 by the release (as the next run would have); 25 whole days left on Feb 17.
+        #expect(result.renewalCharge == 133 && result.remainingDays == 25 && result.refund == 133 * 25 / 28)
+        #expect(try Self.balance(h, account) == before - 133 + 133 * 25 / 28)
+        try await h.check()
+    }
+
+    @Test(
+        "a refused release after it billed the new cycle: withdrawn, the number active in the cycle paid, not billed again",
+        arguments: StoreKind.allCases)
+    func refusedReleaseKeepsThePaidCycle(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        h.clock.set(Self.due.addingTimeInterval(3_600))
+        h.provider.inject(.fail(.invalidArgument), on: .release)
+        let refused = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(refused != nil)
+        let shown = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(shown.status == .active && shown.releaseRequestedAt == nil)
+        #expect(shown.nextBillingDate == Date.utc("2025-03-15T00:00:00Z"))
+        #expect(try Self.balance(h, account) == before - 133)
+        #expect(try await h.service.runBilling().renewed == 0)
         try await h.check()
     }
 
