@@ -271,12 +271,44 @@ struct Release: AsyncParsableCommand {
     @Argument(help: "NUM_….") var id: String
     @Flag(help: "Do not ask.") var yes = false
     @Flag(name: .customLong("dry-run"), help: "Only show the refund.") var dryRun = false
+    @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
     func run() async throws {
         try await reporting {
             try await global.withClient { client in
-                let preview = try await client.releaseNumber(
-                    ReleaseNumberRequest(accountId: global.accountId, numberId: id, dryRun: true))
+                let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
+                // `maxRenewalCharge`: what the question showed, so a billing date passing after it is not charged unseen.
+                let release = { (maxRenewalCharge: Int64?) async throws -> ReleaseNumberResponse in
+                    do {
+                        return try await UnknownOutcome.advising(idempotencyKey: key) {
+                            try await client.releaseNumber(
+                                ReleaseNumberRequest(
+                                    accountId: global.accountId, numberId: id, maxRenewalCharge: maxRenewalCharge),
+                                options: CallOptions(idempotencyKey: key))
+                        }
+                    } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
+                        let charge = Format.money(
+                            Int64(error.details["renewalCharge"] ?? "") ?? 0, error.details["currency"] ?? "")
+                        throw CLIError(
+                            code: CLIError.exitCode(for: error),
+                            message: "not released: its billing date passed after the question, and the release would "
+                                + "now first charge \(charge) for the new cycle; run it again to see the new refund")
+                    }
+                }
+                let preview: ReleaseNumberResponse
+                do {
+                    preview = try await client.releaseNumber(
+                        ReleaseNumberRequest(accountId: global.accountId, numberId: id, dryRun: true))
+                } catch let error as RPCError
+                    where idempotencyKey != nil && !dryRun
+                    && ["ALREADY_RELEASED", "NUMBER_NOT_ACTIVE"].contains(error.reason)
+                {
+                    // A rerun under the key of a release already made, or still running: asked once already, it gets
+                    // that release's result (or learns it still runs) — released by another call, the refusal.
+                    let response = try await release(nil)
+                    try global.output(response) { printRelease(response) }
+                    return
+                }
                 if dryRun {
                     try global.output(preview) { printRelease(preview) }
                     return
@@ -297,8 +329,7 @@ struct Release: AsyncParsableCommand {
                         throw CLIError(code: 1, message: "not released (pass --yes to skip the question)")
                     }
                 }
-                let response = try await client.releaseNumber(
-                    ReleaseNumberRequest(accountId: global.accountId, numberId: id))
+                let response = try await release(yes ? nil : preview.finalBilling.renewalCharge)
                 try global.output(response) { printRelease(response) }
             }
         }

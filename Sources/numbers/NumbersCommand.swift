@@ -26,7 +26,7 @@ struct NumbersCommand: AsyncParsableCommand {
             or may still be: rerun with the --idempotency-key printed on stderr, never a new one), 64 usage, \
             130 interrupted (Ctrl-C; 143 for SIGTERM).
             Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
-            with the --idempotency-key to rerun `buy`, `funds add` or `funds adjust` safely; a second one exits at \
+            with the --idempotency-key to rerun `buy`, `funds add`, `funds adjust` or `release` safely; a second one exits at \
             once.
             """,
         subcommands: [

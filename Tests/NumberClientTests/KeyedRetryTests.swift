@@ -7,7 +7,7 @@ import Testing
 
 @testable import NumberClient
 
-/// Retries of keyed calls (PurchaseNumbers, AddFunds) against a scripted server. Once an attempt may have run, a
+/// Retries of keyed calls (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber) against a scripted server. Once an attempt may have run, a
 /// retry answered "still in progress" waits for that attempt instead of failing with the answer, and a call that
 /// ends before it knows says its outcome is unknown and names its idempotency key, so the caller can ask again.
 @Suite("Keyed call retries")
@@ -66,6 +66,27 @@ struct KeyedRetryTests {
         let keys = server.calls.map { $0.metadata["idempotency-key"] }
         #expect(keys.count == 3)
         #expect(keys.allSatisfy { $0 != nil && $0 == keys[0] }, "every attempt carries the first one's key")
+    }
+
+    @Test("a ReleaseNumber whose connection was lost is retried under its key: 'still in progress', then its result")
+    func releaseRetriedUnderItsKey() async throws {
+        var buffer = ByteBuffer()
+        try ProtoEncoder().encode(ReleaseNumberResponse(message: "released", id: "NUM_1"), into: &buffer)
+        let released = buffer
+        let server = try await FakeNumbersServer.start { index, _ in
+            switch index {
+            case 0: .closeConnection
+            case 1: .status(.requestInProgress)
+            default: .response(released)
+            }
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let response = try await client.releaseNumber(ReleaseNumberRequest(accountId: "ACC_1", numberId: "NUM_1"))
+        await client.close()
+        await server.stop()
+        #expect(response.id == "NUM_1")
+        let keys = server.calls.map { $0.metadata["idempotency-key"] }
+        #expect(keys.count == 3 && keys.allSatisfy { $0 != nil && $0 == keys[0] }, "\(keys)")
     }
 
     @Test("still in progress until the retries run out: outcome unknown, with the key")

@@ -4,7 +4,7 @@ import Testing
 
 @testable import NumberClient
 
-/// Calls that change something without an idempotency key (CreateTrunk, ReleaseNumber, CreateApiKey, …): one whose
+/// Calls that change something without an idempotency key (CreateTrunk, UpdateNumber, CreateApiKey, …): one whose
 /// deadline passes or whose task is cancelled after its request was sent may have run at the server, so the error
 /// says `outcome=unknown` (as a lost connection does), with no key to name. A read's deadline claims no such thing.
 @Suite("Unkeyed calls whose outcome is unknown")
@@ -28,12 +28,13 @@ struct UnkeyedOutcomeTests {
         #expect(error?.details["idempotencyKey"] == nil, "\(String(describing: error))")
     }
 
-    @Test("a ReleaseNumber cancelled after it was sent: CANCELLED with outcome=unknown and no key")
+    @Test("an UpdateNumber cancelled after it was sent: CANCELLED with outcome=unknown and no key")
     func cancelledAfterSent() async throws {
         let server = try await FakeNumbersServer.start { _, _ in .never }
         let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
         let call = Task {
-            try await client.releaseNumber(ReleaseNumberRequest(accountId: "ACC_1", numberId: "NUM_1"))
+            try await client.updateNumber(
+                UpdateNumberRequest(accountId: "ACC_1", numberId: "NUM_1", unassignTrunk: true))
         }
         while server.calls.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         call.cancel()

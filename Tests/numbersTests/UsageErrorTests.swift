@@ -36,14 +36,16 @@ struct UsageErrorTests {
 
     @Test("a release past the billing date: the question and the answer name the renewal charged first")
     func renewalChargeShown() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
         var router = RPCRouter()
         router.register(NumbersMethods.releaseNumber) { request, _ in
-            ReleaseNumberResponse(
+            releases.append(request)
+            return ReleaseNumberResponse(
                 message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
                 id: request.numberId, phoneNumber: "+14155550100",
                 finalBilling: FinalBilling(
                     proratedRefund: 128, currency: "USD", description: "Prorated refund for 27 days remaining",
-                    remainingDays: 27, daysInCycle: 28, renewalCharge: 133))
+                    remainingDays: 27, daysInCycle: 28, renewalCharge: 133), dryRun: request.dryRun)
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -52,6 +54,35 @@ struct UsageErrorTests {
             #expect(run.stderr.contains("Refund 1.28 USD after a charge of 1.33 USD"), "\(run.stderr)")
             #expect(run.stdout.contains("charged 1.33 USD first"), "\(run.stdout)")
             #expect(run.stdout.contains("refund 1.28 USD"), "\(run.stdout)")
+            let dry = try await runNumbers(["release", "NUM_1", "--dry-run"] + UnknownOutcomeTests.connection(server))
+            #expect(dry.stdout.contains("would charge 1.33 USD first"), "\(dry.stdout)")
+        }
+        // The release is limited to the charge the question showed, and sent under a key.
+        #expect(releases.all.map(\.maxRenewalCharge) == [nil, 133, nil])
+    }
+
+    @Test("the billing date passed after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
+    func renewalChargeAboveTheQuestion() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ in
+            guard request.dryRun else {
+                throw RPCError(
+                    code: .failedPrecondition, message: "the release would first charge $1.33",
+                    reason: "PRICE_CHANGED",
+                    details: ["renewalCharge": "133", "maxRenewalCharge": "0", "currency": "USD"])
+            }
+            return ReleaseNumberResponse(
+                message: "Dry run: nothing was released", id: request.numberId, phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(
+                    proratedRefund: 0, currency: "USD", description: "Prorated refund for 0 days"))
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: "yes\n")
+            #expect(run.status == 5, "\(run)")
+            #expect(run.stderr.contains("not released: its billing date passed after the question"), "\(run.stderr)")
+            #expect(run.stderr.contains("charge 1.33 USD"), "\(run.stderr)")
+            #expect(!run.stdout.contains("charge"), "\(run.stdout)")
         }
     }
 

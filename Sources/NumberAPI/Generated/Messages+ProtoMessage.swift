@@ -407,6 +407,7 @@ extension ReleaseNumberRequest: ProtoMessage {
         writer.write(accountId, field: 1)
         writer.write(numberId, field: 2)
         writer.write(dryRun, field: 3)
+        writer.write(maxRenewalCharge, field: 4)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -414,7 +415,8 @@ extension ReleaseNumberRequest: ProtoMessage {
         self.init(
             accountId: try reader.string(1),
             numberId: try reader.string(2),
-            dryRun: try reader.bool(3)
+            dryRun: try reader.bool(3),
+            maxRenewalCharge: try reader.contains(4, .varint) ? try reader.int64(4) : nil
         )
     }
 }

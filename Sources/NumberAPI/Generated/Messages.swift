@@ -704,7 +704,11 @@ public struct UpdateNumberResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.ReleaseNumberRequest`.
+/// The `idempotency-key` metadata (not for a dry run) makes a retry safe: a retry under the key returns the first
+/// release's result (refund, renewals) instead of ALREADY_RELEASED, is ABORTED / REQUEST_IN_PROGRESS while that release
+/// still waits for its turn, runs at the provider or is in doubt (reconciliation finishes it), and releases again if the
+/// provider refused the first; the key with another number is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED. The bundled
+/// client sends a key and retries ReleaseNumber like PurchaseNumbers.
 public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
@@ -712,22 +716,29 @@ public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
     public var numberId: String
     /// compute the refund, change nothing
     public var dryRun: Bool
+    /// At most this renewal charge (final_billing.renewal_charge, minor units ≥ 0): a release that would first bill more
+    /// (its billing date passed since a dry run showed none) is FAILED_PRECONDITION / PRICE_CHANGED, metadata
+    /// renewalCharge, maxRenewalCharge, currency, nothing done. Absent = no limit. Not a parameter of the idempotency key.
+    public var maxRenewalCharge: Int64?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         accountId: String = "",
         numberId: String = "",
-        dryRun: Bool = false
+        dryRun: Bool = false,
+        maxRenewalCharge: Int64? = nil
     ) {
         self.accountId = accountId
         self.numberId = numberId
         self.dryRun = dryRun
+        self.maxRenewalCharge = maxRenewalCharge
     }
 
     enum CodingKeys: Int, CodingKey {
         case accountId = 1
         case numberId = 2
         case dryRun = 3
+        case maxRenewalCharge = 4
     }
 }
 

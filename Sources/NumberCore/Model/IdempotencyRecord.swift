@@ -10,6 +10,8 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
         case addFunds = "add_funds"
         /// `AdjustBalance` (store format 4).
         case adjustment
+        /// `ReleaseNumber` (store format 5).
+        case release
     }
 
     /// The result of the first request.
@@ -22,13 +24,18 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
         case fundsAdded(transactionId: String)
         /// The balance was adjusted in this transaction (store format 4).
         case adjusted(transactionId: String)
+        /// The number's release was requested, in the decision that posted these renewals of the cycles begun before
+        /// it (``NumberService/billedBeforeRelease``; store format 5). What a retry gets is the number's state: the
+        /// release's result once it is recorded, `REQUEST_IN_PROGRESS` while it is still releasing, or — the provider
+        /// refused it and the release was withdrawn — a new release.
+        case releaseRequested(numberId: String, renewalIds: [String])
     }
 
     /// The transaction a funds-added or adjusted outcome names; nil for a purchase's.
     var postedTransactionId: String? {
         switch outcome {
         case .fundsAdded(let transactionId), .adjusted(let transactionId): transactionId
-        case .pending, .purchased: nil
+        case .pending, .purchased, .releaseRequested: nil
         }
     }
 

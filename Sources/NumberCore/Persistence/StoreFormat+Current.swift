@@ -30,5 +30,8 @@ extension StoreFormat {
     /// 4 — manual balance adjustments take an idempotency key (`AdjustBalance`): idempotency records may name the
     /// operation `"adjustment"` with the outcome `"adjusted"`. A format 3 reader cannot decode either and would refuse
     /// the journal as damaged at the first such record, so `readers` moves to 4.
-    public static let current = StoreFormat(format: 4, readers: 4)
+    /// 5 — releases take an idempotency key (`ReleaseNumber`): idempotency records may name the operation `"release"`
+    /// with the outcome `"releaseRequested"` (the number, and the renewals its request posted). A format 4 reader
+    /// cannot decode either, so `readers` moves to 5.
+    public static let current = StoreFormat(format: 5, readers: 5)
 }

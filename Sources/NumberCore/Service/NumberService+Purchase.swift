@@ -641,7 +641,7 @@ extension CoreState {
                 numbers: numberIds.compactMap { numbers[$0] },
                 transactions: transactionIds.compactMap { transaction($0) },
                 replayed: true)
-        case .fundsAdded, .adjusted: throw .idempotencyKeyReused(key)
+        case .fundsAdded, .adjusted, .releaseRequested: throw .idempotencyKeyReused(key)
         }
     }
 }

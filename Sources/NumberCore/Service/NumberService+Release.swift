@@ -25,6 +25,61 @@ public struct ReleaseResult: Sendable, Hashable {
     public var renewals: [LedgerTransaction] = []
     /// Whether nothing was changed.
     public var dryRun: Bool
+    /// Whether this is the first release's result, returned to a retry under its idempotency key.
+    public var replayed = false
+}
+
+/// A caller's release under an idempotency key: its record, and what a retry under the key gets.
+struct KeyedRelease {
+    let accountId: String
+    let numberId: String
+    let key: String
+
+    var storageKey: String { IdempotencyRecord.storageKey(accountId: accountId, key: key) }
+
+    /// The request's parameters: the number (a release has no other).
+    var fingerprint: String { Crypto.sha256Hex("release|\(numberId)") }
+
+    /// The record a release request writes with the renewals it posted.
+    func record(renewals: [LedgerTransaction], at now: Date) -> IdempotencyRecord {
+        IdempotencyRecord(
+            accountId: accountId, key: key, operation: .release, fingerprint: fingerprint, createdAt: now,
+            outcome: .releaseRequested(numberId: numberId, renewalIds: renewals.map(\.id)))
+    }
+
+    /// What a retry under the key gets from `state`: nil when the key is free — no live record, or the release it
+    /// recorded was withdrawn (the provider refused it; the number is the customer's again) — the first release's
+    /// result once it is recorded, `REQUEST_IN_PROGRESS` while the number is still releasing (at the provider, or in
+    /// doubt until reconciliation settles it), `IDEMPOTENCY_KEY_REUSED` for the key of another request.
+    func replay(in state: CoreState, expiredBy: Date) throws(NumberError) -> ReleaseResult? {
+        guard let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy) else {
+            return nil
+        }
+        guard record.operation == .release, record.fingerprint == fingerprint,
+            case .releaseRequested(let recorded, let renewalIds) = record.outcome, recorded == numberId,
+            let number = state.numbers[numberId], number.accountId == accountId
+        else { throw .idempotencyKeyReused(key) }
+        guard number.status == .released, let releasedAt = number.releasedAt else {
+            if number.releaseRequestedAt != nil { throw .requestInProgress(key) }
+            return nil
+        }
+        // The refund as the release computed it at its request (its release time): of a paid cycle's whole days
+        // left, nothing for a number released past due; the amount as credited (one cut to fit the balance).
+        let transaction = number.refundTransactionId.flatMap { state.transaction($0) }
+        var refund =
+            number.pastDueSince == nil
+            ? BillingCalendar.proratedRefund(
+                monthlyFee: number.monthlyFee, cycleStart: number.cycleStart, nextBillingDate: number.nextBillingDate,
+                releaseAt: releasedAt)
+            : BillingCalendar.Refund(amount: 0, remainingDays: 0, daysInCycle: 0)
+        refund.amount = transaction?.amount ?? 0
+        var result = NumberService.releaseResult(
+            number, at: releasedAt, refund: refund, transaction: transaction, dryRun: false)
+        result.renewals = renewalIds.compactMap { state.transaction($0) }
+        result.renewalCharge = NumberService.charge(of: result.renewals)
+        result.replayed = true
+        return result
+    }
 }
 
 extension NumberService {
@@ -35,10 +90,35 @@ extension NumberService {
     /// and billed no more; the refund, computed at the request, is credited once, in the record of the release.
     /// `actor` (the caller's key) is recorded with the request, and the refund names it, also when reconciliation
     /// records the release.
+    ///
+    /// With an `idempotencyKey` (a dry run ignores it), the request records the key with the number: a retry under it
+    /// returns the first release's result once it is recorded (``ReleaseResult/replayed``), is refused
+    /// `REQUEST_IN_PROGRESS` while that release waits for its turn, runs at the provider or is in doubt, and releases
+    /// again if the provider refused the first and it was withdrawn; the key with another number is
+    /// `IDEMPOTENCY_KEY_REUSED`. Keys live as long as purchases' (``NumberServiceConfig/Idempotency``).
+    ///
+    /// `maxRenewalCharge` (minor units ≥ 0) refuses a release that would first bill more than that
+    /// (``billedBeforeRelease``): `PRICE_CHANGED`, nothing done — a caller that showed a dry run's charge passes it, so a
+    /// billing date passing between the two is not charged unseen. Not a parameter of the idempotency key.
     public func release(
-        accountId: String, numberId: String, dryRun: Bool = false, actor: LedgerActor? = nil
+        accountId: String, numberId: String, dryRun: Bool = false, idempotencyKey: String? = nil,
+        maxRenewalCharge: Int64? = nil, actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         try LedgerActor.check(actor)
+        if let maxRenewalCharge, maxRenewalCharge < 0 {
+            throw .invalid("maxRenewalCharge", "maxRenewalCharge must not be negative")
+        }
+        let key =
+            dryRun ? nil : try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax)
+        let keyed = key.map { KeyedRelease(accountId: accountId, numberId: numberId, key: $0) }
+        if let keyed {
+            let expiredBy = config.idempotencyKeysExpired(by: now())
+            let first = try coordinator.read { state throws(NumberError) in
+                _ = try state.requireAccount(accountId)
+                return try keyed.replay(in: state, expiredBy: expiredBy)
+            }
+            if let first { return first }
+        }
         if dryRun {
             let now = now()
             return try coordinator.read { state throws(NumberError) in
@@ -46,6 +126,7 @@ extension NumberService {
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
+                try Self.checkRenewalCharge(billed.renewals, max: maxRenewalCharge, of: number)
                 var result = Self.releaseResult(
                     billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
                     dryRun: true)
@@ -66,31 +147,49 @@ extension NumberService {
         try local.withLock { local throws(NumberError) in
             guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
             guard !local.liveReleases.contains(numberId), local.waitingReleases.insert(numberId).inserted else {
+                // The same key's first call still waiting or running: its retry learns that, not "not active".
+                if let keyed, local.releaseKeys[numberId] == keyed.storageKey { throw .requestInProgress(keyed.key) }
                 throw .releaseInProgress(numberId)
             }
+            if let keyed { local.releaseKeys[numberId] = keyed.storageKey }
         }
-        defer { local.withLock { _ = $0.waitingReleases.remove(numberId) } }
+        defer {
+            local.withLock { local in
+                local.waitingReleases.remove(numberId)
+                if local.releaseKeys[numberId] == keyed?.storageKey { local.releaseKeys.removeValue(forKey: numberId) }
+            }
+        }
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> ReleaseResult in
-            try await self.releaseHoldingSlot(accountId: accountId, numberId: numberId, actor: actor)
+            try await self.releaseHoldingSlot(
+                accountId: accountId, numberId: numberId, keyed: keyed, maxRenewalCharge: maxRenewalCharge,
+                actor: actor)
         }
     }
 
-    /// ``release(accountId:numberId:dryRun:actor:)`` once the caller holds one of its account's provider slots.
+    /// ``release(accountId:numberId:dryRun:idempotencyKey:actor:)`` once the caller holds one of its account's
+    /// provider slots.
     private func releaseHoldingSlot(
-        accountId: String, numberId: String, actor: LedgerActor?
+        accountId: String, numberId: String, keyed: KeyedRelease?, maxRenewalCharge: Int64?, actor: LedgerActor?
     ) async throws(NumberError) -> ReleaseResult {
         // A caller gone while it waited for the slot starts nothing either. The release is requested (and its refund
         // computed) as of now, not of the call's arrival: the wait may have been long.
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         let now = now()
+        let expiredBy = config.idempotencyKeysExpired(by: now)
         return try await carriedThrough { () async throws(NumberError) -> ReleaseResult in
             // Whether the decision claimed the number for this call: handed back however the call ends, also when
             // the request's record is refused (a store with no room), which leaves nothing to release.
             var claimed = false
             defer { if claimed { self.local.withLock { $0.handBack([numberId]) } } }
             let (number, renewals) = try await self.coordinator.perform { state throws(NumberError) in
+                // Checked again: another call under the same key (one that found none waiting) may have released it.
+                if let keyed, try keyed.replay(in: state, expiredBy: expiredBy) != nil {
+                    throw .requestInProgress(keyed.key)
+                }
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
+                let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
+                try Self.checkRenewalCharge(billed.renewals, max: maxRenewalCharge, of: number)
                 try self.local.withLock { local throws(NumberError) in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
@@ -101,13 +200,23 @@ extension NumberService {
                     local.withdrawableReleases.insert(numberId)
                 }
                 claimed = true
-                let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
-                return (
-                    billed.events + [.numberReleaseRequested(numberId: numberId, at: now, by: actor)],
-                    (billed.number, billed.renewals)
-                )
+                var events = billed.events + [.numberReleaseRequested(numberId: numberId, at: now, by: actor)]
+                if let keyed { events.append(.idempotencyRecorded(keyed.record(renewals: billed.renewals, at: now))) }
+                return (events, (billed.number, billed.renewals))
             }
-            var result = try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
+            var result: ReleaseResult
+            do throws(NumberError) {
+                result = try await self.finishRelease(number, requestedAt: now, withdrawIfRefused: true)
+            } catch {
+                // The renewals stay posted whatever became of the release (a withdrawn one leaves the number in the
+                // cycle they paid): the caller is told what was charged.
+                var error = error
+                if !renewals.isEmpty {
+                    error.details["renewalCharge"] = String(Self.charge(of: renewals))
+                    error.details["renewalTransactionIds"] = renewals.map(\.id).joined(separator: ",")
+                }
+                throw error
+            }
             result.renewals = renewals
             result.renewalCharge = Self.charge(of: renewals)
             return result
@@ -124,7 +233,10 @@ extension NumberService {
     static func billedBeforeRelease(
         _ number: OwnedNumber, in state: CoreState, config: NumberServiceConfig, now: Date
     ) -> (events: [CoreEvent], number: OwnedNumber, renewals: [LedgerTransaction]) {
-        guard number.status != .released, number.nextBillingDate <= now else { return ([], number, []) }
+        guard number.status == .active, number.nextBillingDate <= now else { return ([], number, []) }
+        // Two events fewer than a billing run's budget: the request and the key's record share the journal record.
+        var config = config
+        config.billing.actionsPerRunMax = max(1, config.billing.actionsPerRunMax - 2)
         var planner = BillingPlanner(state: state, config: config, now: now)
         planner.billBeforeRelease(number.id)
         let renewals = planner.events.compactMap { event -> LedgerTransaction? in
@@ -134,8 +246,25 @@ extension NumberService {
         return (planner.events, planner.scratch.numbers[number.id] ?? number, renewals)
     }
 
+    /// Refuses (`PRICE_CHANGED`) a release whose renewals charge more than the caller's `max`.
+    private static func checkRenewalCharge(
+        _ renewals: [LedgerTransaction], max: Int64?, of number: OwnedNumber
+    ) throws(NumberError) {
+        let charge = charge(of: renewals)
+        guard let max, charge > max else { return }
+        throw NumberError(
+            .failedPrecondition, .priceChanged,
+            "the release would first charge \(PricingPolicy.display(charge, number.currency)) for the cycle begun since "
+                + "its billing date, above the limit of \(PricingPolicy.display(max, number.currency)) "
+                + "(maxRenewalCharge); nothing was released",
+            details: [
+                "renewalCharge": String(charge), "maxRenewalCharge": String(max), "currency": number.currency,
+                "numberId": number.id,
+            ])
+    }
+
     /// What `renewals` charged, minor units ≥ 0.
-    private static func charge(of renewals: [LedgerTransaction]) -> Int64 {
+    fileprivate static func charge(of renewals: [LedgerTransaction]) -> Int64 {
         renewals.reduce(0) { $0 - $1.amount }
     }
 

@@ -22,9 +22,13 @@ public final class NumberService: Sendable {
         /// reconciliation's pass).
         var liveReleases: Set<String> = []
         /// Numbers whose release a caller's call has asked for and that waits for one of its account's provider slots
-        /// (``NumberService/withProviderChangeSlot(_:_:)``), nothing recorded yet: billing leaves them alone (a renewal
-        /// charged while the release waited would be the customer's loss), and a second release of one is refused.
+        /// (``NumberService/withProviderChangeSlot(_:_:)``), nothing recorded yet: billing leaves them alone (the
+        /// release's request bills the cycles begun meanwhile), and a second release of one is refused.
         var waitingReleases: Set<String> = []
+        /// The idempotency key (``IdempotencyRecord/storageKey``) of the caller's call that waits for or drives each
+        /// number's release, when it brought one: a retry under that key is told `REQUEST_IN_PROGRESS` instead of
+        /// `NUMBER_NOT_ACTIVE`, which would say nothing of the first call's outcome.
+        var releaseKeys: [String: String] = [:]
         /// Past-due numbers whose grace release failed: how many times in a row, and the time before which the billing
         /// run does not ask again (``NumberServiceConfig/Billing/graceReleaseRetrySeconds``). Dropped when one goes
         /// through, or the number is no longer past due.

@@ -149,6 +149,13 @@ extension CoreState {
                 sound =
                     sound && record.operation == .adjustment && posted?.accountId == record.accountId
                     && posted?.kind == .adjustment
+            case .releaseRequested(let numberId, let renewalIds):
+                sound =
+                    sound && record.operation == .release && numbers[numberId]?.accountId == record.accountId
+                    && renewalIds.allSatisfy {
+                        let renewal = transaction($0)
+                        return renewal?.kind == .renewal && renewal?.numberId == numberId
+                    }
             }
             if !sound {
                 found.append(

@@ -211,6 +211,11 @@ extension IdempotencyRecord.Outcome: JSONLineWritable {
             state.writeCase("fundsAdded") { $0.write("transactionId", transactionId) }
         case .adjusted(let transactionId):
             state.writeCase("adjusted") { $0.write("transactionId", transactionId) }
+        case .releaseRequested(let numberId, let renewalIds):
+            try state.writeCase("releaseRequested") {
+                $0.write("numberId", numberId)
+                try $0.write("renewalIds", renewalIds)
+            }
         }
     }
 }

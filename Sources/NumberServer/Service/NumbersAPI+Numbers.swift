@@ -127,10 +127,13 @@ extension NumbersAPI {
             let caller = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
             let result = try await service.release(
                 accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
-                actor: .apiKey(caller.key.id))
+                idempotencyKey: request.dryRun ? nil : context.metadata["idempotency-key"],
+                maxRenewalCharge: request.maxRenewalCharge, actor: .apiKey(caller.key.id))
             if !request.dryRun {
                 auditIfAdmin(
-                    context, caller, "number released",
+                    context, caller,
+                    result.replayed
+                        ? "number released (a retry: the first result, nothing changed)" : "number released",
                     ["account": "\(caller.accountId)", "number": "\(result.number.id)", "refund": "\(result.refund)"])
             }
             return ReleaseNumberResponse(

@@ -579,7 +579,8 @@ let crossCheckVectors: [CrossCheckVector] = [
         "full.ReleaseNumberRequest",
         ReleaseNumberRequest(
             accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            numberId: "number_id #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", dryRun: true)),
+            numberId: "number_id #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", dryRun: true,
+            maxRenewalCharge: 9223372036854775803)),
     CrossCheckVector("empty.ReleaseNumberResponse", ReleaseNumberResponse()),
     CrossCheckVector(
         "full.ReleaseNumberResponse",

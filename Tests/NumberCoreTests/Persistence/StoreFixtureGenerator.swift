@@ -53,7 +53,9 @@ struct StoreFixtureGenerator {
 /// adds funds, the account key buys and releases, an admin key buys for the account, billing renews, the grace
 /// period releases, and some left without one, as records of older formats read). Format 4 adds keyed adjustments
 /// (``adjustments``, and the last record after the snapshot), whose idempotency records carry the fingerprint
-/// `NumberService.adjustBalance` computes, so a retry through the service replays them.
+/// `NumberService.adjustBalance` computes, so a retry through the service replays them. Format 5 adds a keyed release
+/// (``keyedReleases``: its request before the snapshot, its record after), whose idempotency record names the
+/// operation `"release"` and the outcome `"releaseRequested"`.
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -136,7 +138,7 @@ enum StoreFixtureEvents {
     }
 
     static let beforeSnapshot: [[CoreEvent]] =
-        accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments
+        accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments + keyedReleases
 
     static let accountsAndKeys: [[CoreEvent]] = [
         [.accountCreated(Account(id: acme, name: "Acme Voice", currency: "USD", createdAt: at(seconds: 0)))],
@@ -335,6 +337,19 @@ enum StoreFixtureEvents {
             at: at(days: 53, seconds: 60))
     ]
 
+    /// A keyed release (store format 5), as `release` requests it: the number's billing date had not come, so no
+    /// renewal; still releasing at the snapshot (in doubt), recorded after it (``afterSnapshot``'s last record).
+    static let keyedReleases: [[CoreEvent]] = [
+        [
+            .numberReleaseRequested(numberId: "NUM_FXNUMBER001", at: at(days: 53, seconds: 200), by: serviceKey),
+            .idempotencyRecorded(
+                IdempotencyRecord(
+                    accountId: acme, key: "release-1", operation: .release,
+                    fingerprint: Crypto.sha256Hex("release|NUM_FXNUMBER001"), createdAt: at(days: 53, seconds: 200),
+                    outcome: .releaseRequested(numberId: "NUM_FXNUMBER001", renewalIds: []))),
+        ]
+    ]
+
     /// After the snapshot: what opening the store replays on top of it.
     static let afterSnapshot: [[CoreEvent]] = [
         [
@@ -356,6 +371,14 @@ enum StoreFixtureEvents {
         keyedAdjustment(
             "TXN_FXADJUST003", -300, after: 11_000, key: "fix-2", "Duplicate top-up reversed",
             at: at(days: 54, seconds: 240)),
+        [
+            .numberReleased(
+                numberId: "NUM_FXNUMBER001", at: at(days: 53, seconds: 200),
+                refund: transaction(
+                    "TXN_FXREFUND002", acme, .refund, 24, after: 11_024, number: "NUM_FXNUMBER001",
+                    "Prorated refund for 6 days remaining in billing cycle", at: at(days: 54, seconds: 300),
+                    by: serviceKey))
+        ],
     ]
 }
 

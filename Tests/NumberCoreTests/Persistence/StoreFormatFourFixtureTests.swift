@@ -23,7 +23,7 @@ struct StoreFormatFourFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":4,"readers":4}"#.utf8) + [10])
-        #expect(StoreFormat.current == StoreFormat(format: 4, readers: 4), "a later format adds its own fixture")
+        #expect(StoreFormat.current.format > 4, "format 5 has a fixture of its own")
         var text = ""
         var kinds: Set<String> = []
         for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()

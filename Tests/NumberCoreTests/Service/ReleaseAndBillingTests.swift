@@ -166,7 +166,7 @@ struct ReleaseAndBillingTests {
     }
 
     @Test(
-        "a past-due number whose account was funded since the last run is renewed by its release, then refunded",
+        "a past-due number is not renewed by its release, even funded since the last run: nothing charged or refunded",
         arguments: StoreKind.allCases)
     func pastDueFundedReleased(kind: StoreKind) async throws {
         let h = try await Harness(kind)
@@ -178,9 +178,66 @@ struct ReleaseAndBillingTests {
         let before = try Self.balance(h, account)
         h.clock.set(Self.due.addingTimeInterval(2 * 86_400 + 60))
         let result = try await h.service.release(accountId: account.id, numberId: number.id)
-        // Paid Feb 15 – Mar 15 by the release (as the next run would have); 25 whole days left on Feb 17.
-        #expect(result.renewalCharge == 133 && result.remainingDays == 25 && result.refund == 133 * 25 / 28)
-        #expect(try Self.balance(h, account) == before - 133 + 133 * 25 / 28)
+        // Released as its grace period would release it: the run renews the account's past-due numbers cheapest first,
+        // and this one's money may be another number's (a review: renewing it here charged what no run would).
+        #expect(result.renewalCharge == 0 && result.renewals.isEmpty && result.refund == 0)
+        #expect(try Self.balance(h, account) == before)
+        try await h.check()
+    }
+
+    @Test(
+        "a release whose charge is above the caller's limit is refused PRICE_CHANGED, dry run or not; nothing done",
+        arguments: StoreKind.allCases)
+    func renewalChargeLimit(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        let events = h.service.durableState().eventCount
+        // The dry run a second before the billing date showed no charge; the release comes just after it.
+        h.clock.set(Self.due.addingTimeInterval(-1))
+        let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(preview.renewalCharge == 0 && preview.refund == 0)
+        h.clock.set(Self.due.addingTimeInterval(5))
+        for dryRun in [true, false] {
+            let refused = await numberError {
+                _ = try await h.service.release(
+                    accountId: account.id, numberId: number.id, dryRun: dryRun, maxRenewalCharge: 0)
+            }
+            #expect(refused?.reason == .priceChanged, "\(String(describing: refused))")
+            #expect(refused?.details["renewalCharge"] == "133" && refused?.details["maxRenewalCharge"] == "0")
+        }
+        #expect(try h.service.durableState().eventCount == events && Self.balance(h, account) == before)
+        #expect(h.provider.calls(.release) == 0)
+        let negative = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: number.id, maxRenewalCharge: -1)
+        }
+        #expect(negative?.reason == .invalidField)
+        // At the limit it goes through.
+        let result = try await h.service.release(accountId: account.id, numberId: number.id, maxRenewalCharge: 133)
+        #expect(result.renewalCharge == 133 && result.number.status == .released)
+        try await h.check()
+    }
+
+    @Test(
+        "a release in doubt after it billed a new cycle: reconciliation refunds that cycle's days left, once",
+        arguments: StoreKind.allCases)
+    func inDoubtAfterRenewal(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        h.clock.set(Self.due.addingTimeInterval(8 * 3_600))
+        h.provider.inject(.timeOut, on: .release)
+        let lost = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(lost?.reason == .outcomeUnknown && lost?.details["renewalCharge"] == "133")
+        try await h.provider.release(sid: number.providerSid)
+        h.clock.advance(by: 86_400 * 3)
+        #expect(await h.service.reconcile().releasesCompleted == [number.id])
+        #expect(try await h.service.runBilling().renewed == 0)
+        // The refund as of the request: Feb 15 08:00, 27 of the renewed cycle's 28 days left.
+        #expect(try Self.transactions(h, account, .refund).map(\.amount) == [128])
+        #expect(try Self.balance(h, account) == before - 133 + 128)
         try await h.check()
     }
 
@@ -195,7 +252,11 @@ struct ReleaseAndBillingTests {
         h.clock.set(Self.due.addingTimeInterval(3_600))
         h.provider.inject(.fail(.invalidArgument), on: .release)
         let refused = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
-        #expect(refused != nil)
+        #expect(refused?.code == .invalidArgument, "\(String(describing: refused))")
+        // The refusal says what the release charged before the provider refused it.
+        #expect(refused?.details["renewalCharge"] == "133")
+        let renewals = try Self.transactions(h, account, .renewal)
+        #expect(renewals.count == 1 && refused?.details["renewalTransactionIds"] == renewals.first?.id)
         let shown = try h.service.number(accountId: account.id, numberId: number.id).number
         #expect(shown.status == .active && shown.releaseRequestedAt == nil)
         #expect(shown.nextBillingDate == Date.utc("2025-03-15T00:00:00Z"))

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// A release under an idempotency key: a retry after a lost answer gets the first release's result instead of
+/// `ALREADY_RELEASED`, is told `REQUEST_IN_PROGRESS` while that release still waits, runs or is in doubt, and releases
+/// again when the provider refused the first; the key is one of the account's, refused for another request.
+@Suite("ReleaseNumber under an idempotency key")
+struct ReleaseIdempotencyTests {
+    static let phones = ["+14155550100", "+14155550101"]
+
+    static func setUp(_ kind: StoreKind) async throws -> (Harness, Account, [OwnedNumber]) {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let numbers = try await h.buy(Self.phones, for: account.id).numbers
+        h.clock.advance(by: 86_400 * 10)
+        return (h, account, numbers)
+    }
+
+    @Test("a retry gets the first result, also after a restart: one DELETE, one refund", arguments: StoreKind.allCases)
+    func retryReplays(kind: StoreKind) async throws {
+        var (h, account, numbers) = try await Self.setUp(kind)
+        let first = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(!first.replayed && first.refund > 0 && first.transaction != nil)
+        let balance = try h.service.balance(accountId: account.id).balance
+        h.clock.advance(by: 3_600)
+        if kind == .file { try await h.restart() }
+        let retry = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(retry.replayed && retry.number == first.number && retry.releasedAt == first.releasedAt)
+        #expect(retry.refund == first.refund && retry.remainingDays == first.remainingDays)
+        #expect(retry.daysInCycle == first.daysInCycle && retry.description == first.description)
+        #expect(retry.transaction == first.transaction && retry.renewals.isEmpty && retry.renewalCharge == 0)
+        #expect(try h.provider.calls(.release) == 1 && h.service.balance(accountId: account.id).balance == balance)
+        // Without the key (or with another), the release already made is refused as before.
+        let unkeyed = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id)
+        }
+        #expect(unkeyed?.reason == .alreadyReleased)
+        let other = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-2")
+        }
+        #expect(other?.reason == .alreadyReleased)
+        try await h.check()
+    }
+
+    @Test("a retry of a release that billed a new cycle first gets its renewals too", arguments: StoreKind.allCases)
+    func retryReplaysRenewals(kind: StoreKind) async throws {
+        let (h, account, numbers) = try await Self.setUp(kind)
+        h.clock.set(numbers[0].nextBillingDate.addingTimeInterval(3_600))
+        let first = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(first.renewals.count == 1 && first.renewalCharge == numbers[0].monthlyFee && first.refund > 0)
+        let retry = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(retry.replayed && retry.renewals == first.renewals && retry.renewalCharge == first.renewalCharge)
+        #expect(retry.refund == first.refund && retry.remainingDays == first.remainingDays)
+        try await h.check()
+    }
+
+    @Test("a past-due number's release replays with no refund and no days", arguments: StoreKind.allCases)
+    func pastDueReplay(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phones[0]], for: account.id).numbers[0]
+        h.clock.set(number.nextBillingDate.addingTimeInterval(60))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        let first = try await h.service.release(accountId: account.id, numberId: number.id, idempotencyKey: "r-1")
+        let retry = try await h.service.release(accountId: account.id, numberId: number.id, idempotencyKey: "r-1")
+        #expect(retry.replayed && first.refund == 0 && retry.refund == 0 && retry.transaction == nil)
+        #expect(retry.remainingDays == first.remainingDays && retry.description == first.description)
+        try await h.check()
+    }
+
+    @Test("while the first runs at the provider or waits for a slot, a retry is REQUEST_IN_PROGRESS; another key not")
+    func retryWhileRunning() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 10_000)
+        let numbers = try await h.buy(Self.phones, for: account.id).numbers
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let running = Task {
+            try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        await h.provider.waitUntilReached("delete")
+        let waiting = Task {
+            try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "r-2")
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        for (number, key) in [(numbers[0], "r-1"), (numbers[1], "r-2")] {
+            let retry = await numberError {
+                _ = try await h.service.release(accountId: account.id, numberId: number.id, idempotencyKey: key)
+            }
+            #expect(retry?.reason == .requestInProgress, "\(key): \(String(describing: retry))")
+            let other = await numberError {
+                _ = try await h.service.release(accountId: account.id, numberId: number.id, idempotencyKey: "r-9")
+            }
+            #expect(other?.reason == .numberNotActive, "\(key): \(String(describing: other))")
+        }
+        h.provider.resume("delete")
+        let (first, second) = (try await running.value, try await waiting.value)
+        let replays = (
+            try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1"),
+            try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "r-2")
+        )
+        #expect(replays.0.replayed && replays.0.transaction == first.transaction)
+        #expect(replays.1.replayed && replays.1.transaction == second.transaction)
+        #expect(h.provider.calls(.release) == 2)
+        try await h.check()
+    }
+
+    @Test(
+        "a release in doubt: REQUEST_IN_PROGRESS until reconciliation records it, then its result",
+        arguments: StoreKind.allCases)
+    func inDoubtThenReplayed(kind: StoreKind) async throws {
+        let (h, account, numbers) = try await Self.setUp(kind)
+        h.provider.inject(.timeOut, on: .release)
+        let lost = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(lost?.reason == .outcomeUnknown)
+        let retry = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(retry?.reason == .requestInProgress)
+        // The DELETE landed after all; reconciliation records the release and its refund.
+        try await h.provider.release(sid: numbers[0].providerSid)
+        #expect(await h.service.reconcile().releasesCompleted == [numbers[0].id])
+        let replay = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(replay.replayed && replay.refund > 0 && replay.transaction != nil)
+        #expect(replay.transaction?.id == h.service.durableState().numbers[numbers[0].id]?.refundTransactionId)
+        try await h.check()
+    }
+
+    @Test("refused by the provider and withdrawn: a retry under the key releases again", arguments: StoreKind.allCases)
+    func refusedThenReleasedAgain(kind: StoreKind) async throws {
+        let (h, account, numbers) = try await Self.setUp(kind)
+        h.provider.inject(.fail(.invalidArgument), on: .release)
+        let refused = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(refused != nil && refused?.reason != .outcomeUnknown, "\(String(describing: refused))")
+        #expect(h.service.durableState().numbers[numbers[0].id]?.releaseRequestedAt == nil)
+        let again = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(!again.replayed && again.number.status == .released && again.refund > 0)
+        #expect(h.provider.calls(.release) == 2)
+        try await h.check()
+    }
+
+    @Test("the key of another number, of AddFunds or of a purchase is IDEMPOTENCY_KEY_REUSED; a dry run records none")
+    func keyReused() async throws {
+        let (h, account, numbers) = try await Self.setUp(.memory)
+        _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        let otherNumber = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "r-1")
+        }
+        #expect(otherNumber?.reason == .idempotencyKeyReused)
+        _ = try await h.service.addFunds(accountId: account.id, amount: 100, idempotencyKey: "f-1")
+        let fundsKey = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "f-1")
+        }
+        #expect(fundsKey?.reason == .idempotencyKeyReused)
+        let asFunds = await numberError {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 100, idempotencyKey: "r-1")
+        }
+        #expect(asFunds?.reason == .idempotencyKeyReused)
+        let events = h.service.durableState().eventCount
+        let preview = try await h.service.release(
+            accountId: account.id, numberId: numbers[1].id, dryRun: true, idempotencyKey: "d-1")
+        #expect(preview.dryRun && !preview.replayed && h.service.durableState().eventCount == events)
+        let released = try await h.service.release(
+            accountId: account.id, numberId: numbers[1].id, idempotencyKey: "d-1")
+        #expect(!released.replayed && released.number.status == .released)
+        try await h.check()
+    }
+
+    @Test("a key past its life is free again: the retry of a release made days ago is ALREADY_RELEASED")
+    func expiredKey() async throws {
+        let (h, account, numbers) = try await Self.setUp(.memory)
+        _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        h.clock.advance(by: 86_400 + 60)
+        let late = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(late?.reason == .alreadyReleased)
+        try await h.check()
+    }
+}
