@@ -277,36 +277,42 @@ struct Release: AsyncParsableCommand {
         try await reporting {
             try await global.withClient { client in
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
-                // `maxRenewalCharge`: what the question showed, so a billing date passing after it is not charged unseen.
-                let release = { (maxRenewalCharge: Int64?) async throws -> ReleaseNumberResponse in
+                // `expected`: the end of the cycle the question's refund was of, so a billing date passing after it
+                // (the billing run's or the release's own renewal) is not charged unseen.
+                let release = { (expected: Date?) async throws -> ReleaseNumberResponse in
                     do {
                         return try await UnknownOutcome.advising(idempotencyKey: key) {
                             try await client.releaseNumber(
                                 ReleaseNumberRequest(
-                                    accountId: global.accountId, numberId: id, maxRenewalCharge: maxRenewalCharge),
+                                    accountId: global.accountId, numberId: id, expectedNextBillingDate: expected),
                                 options: CallOptions(idempotencyKey: key))
                         }
                     } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
-                        let charge = Format.money(
-                            Int64(error.details["renewalCharge"] ?? "") ?? 0, error.details["currency"] ?? "")
                         throw CLIError(
                             code: CLIError.exitCode(for: error),
-                            message: "not released: its billing date passed after the question, and the release would "
-                                + "now first charge \(charge) for the new cycle; run it again to see the new refund")
+                            message: "not released: a billing date of the number passed after the question, so its "
+                                + "refund is not the one shown; run it again to see the new figures")
                     }
                 }
                 let preview: ReleaseNumberResponse
                 do {
+                    // A rerun under a key (`--idempotency-key`) asks under it: the release made under it answers.
                     preview = try await client.releaseNumber(
-                        ReleaseNumberRequest(accountId: global.accountId, numberId: id, dryRun: true))
+                        ReleaseNumberRequest(accountId: global.accountId, numberId: id, dryRun: true),
+                        options: CallOptions(idempotencyKey: idempotencyKey))
                 } catch let error as RPCError
                     where idempotencyKey != nil && !dryRun
-                    && ["ALREADY_RELEASED", "NUMBER_NOT_ACTIVE"].contains(error.reason)
+                    && ["REQUEST_IN_PROGRESS", "NUMBER_NOT_ACTIVE"].contains(error.reason)
                 {
-                    // A rerun under the key of a release already made, or still running: asked once already, it gets
-                    // that release's result (or learns it still runs) — released by another call, the refusal.
+                    // The release made under the key still runs (or another does): asked once already, the rerun
+                    // waits for its result under the key, or learns what became of it.
                     let response = try await release(nil)
                     try global.output(response) { printRelease(response) }
+                    return
+                }
+                if preview.replayed {
+                    // The release made under the key: its result, not asked again.
+                    try global.output(preview) { printRelease(preview) }
                     return
                 }
                 if dryRun {
@@ -329,7 +335,7 @@ struct Release: AsyncParsableCommand {
                         throw CLIError(code: 1, message: "not released (pass --yes to skip the question)")
                     }
                 }
-                let response = try await release(yes ? nil : preview.finalBilling.renewalCharge)
+                let response = try await release(yes ? nil : preview.finalBilling.nextBillingDate)
                 try global.output(response) { printRelease(response) }
             }
         }

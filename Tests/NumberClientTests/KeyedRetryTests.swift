@@ -89,6 +89,43 @@ struct KeyedRetryTests {
         #expect(keys.count == 3 && keys.allSatisfy { $0 != nil && $0 == keys[0] }, "\(keys)")
     }
 
+    @Test("a ReleaseNumber retried after a lost attempt and answered ALREADY_RELEASED (an older numberd): unknown")
+    func releaseAlreadyReleasedAfterLostAttempt() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0
+                ? .closeConnection
+                : .status(
+                    RpcStatus(
+                        code: StatusCode.failedPrecondition.rawValue, message: "already released",
+                        reason: "ALREADY_RELEASED"))
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let error = await #expect(throws: RPCError.self) {
+            try await client.releaseNumber(
+                ReleaseNumberRequest(accountId: "ACC_1", numberId: "NUM_1"), options: CallOptions(idempotencyKey: "k"))
+        }
+        await client.close()
+        await server.stop()
+        Self.expectOutcomeUnknown(error, key: "k")
+    }
+
+    @Test("a release's dry run is retried as a read, under no key of its own")
+    func dryRunIsARead() async throws {
+        var buffer = ByteBuffer()
+        try ProtoEncoder().encode(ReleaseNumberResponse(id: "NUM_1", dryRun: true), into: &buffer)
+        let previewed = buffer
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0 ? .closeConnection : .response(previewed)
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let response = try await client.releaseNumber(
+            ReleaseNumberRequest(accountId: "ACC_1", numberId: "NUM_1", dryRun: true))
+        await client.close()
+        await server.stop()
+        #expect(response.dryRun && server.calls.count == 2)
+        #expect(server.calls.allSatisfy { $0.metadata["idempotency-key"] == nil })
+    }
+
     @Test("still in progress until the retries run out: outcome unknown, with the key")
     func inProgressUntilRetriesRunOut() async throws {
         let server = try await FakeNumbersServer.start { index, _ in

@@ -37,15 +37,19 @@ struct UsageErrorTests {
     @Test("a release past the billing date: the question and the answer name the renewal charged first")
     func renewalChargeShown() async throws {
         let releases = Recorded<ReleaseNumberRequest>()
+        let keys = Recorded<String?>()
+        let cycleEnd = Date(timeIntervalSince1970: 1_772_323_200)  // 2026-03-01
         var router = RPCRouter()
-        router.register(NumbersMethods.releaseNumber) { request, _ in
+        router.register(NumbersMethods.releaseNumber) { request, context in
             releases.append(request)
+            keys.append(context.metadata["idempotency-key"])
             return ReleaseNumberResponse(
                 message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
                 id: request.numberId, phoneNumber: "+14155550100",
                 finalBilling: FinalBilling(
                     proratedRefund: 128, currency: "USD", description: "Prorated refund for 27 days remaining",
-                    remainingDays: 27, daysInCycle: 28, renewalCharge: 133), dryRun: request.dryRun)
+                    remainingDays: 27, daysInCycle: 28, renewalCharge: 133, nextBillingDate: cycleEnd),
+                dryRun: request.dryRun)
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -57,11 +61,35 @@ struct UsageErrorTests {
             let dry = try await runNumbers(["release", "NUM_1", "--dry-run"] + UnknownOutcomeTests.connection(server))
             #expect(dry.stdout.contains("would charge 1.33 USD first"), "\(dry.stdout)")
         }
-        // The release is limited to the charge the question showed, and sent under a key.
-        #expect(releases.all.map(\.maxRenewalCharge) == [nil, 133, nil])
+        // The release is held to the cycle the question showed, and sent under a key; the dry runs under none.
+        #expect(releases.all.map(\.expectedNextBillingDate) == [nil, cycleEnd, nil])
+        #expect(keys.all.map { $0 != nil } == [false, true, false], "\(keys.all)")
     }
 
-    @Test("the billing date passed after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
+    @Test("a rerun under --idempotency-key of a release already made: its result, no question, nothing sent again")
+    func rerunUnderKey() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        let keys = Recorded<String?>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, context in
+            releases.append(request)
+            keys.append(context.metadata["idempotency-key"])
+            return ReleaseNumberResponse(
+                message: "Phone number released successfully", id: request.numberId, phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(proratedRefund: 57, currency: "USD", description: "Prorated refund"),
+                replayed: true)
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server), input: "")
+            #expect(run.status == 0, "\(run)")
+            #expect(!run.stderr.contains("for good?"), "\(run.stderr)")
+            #expect(run.stdout.contains("refund 0.57 USD"), "\(run.stdout)")
+        }
+        #expect(releases.all.map(\.dryRun) == [true] && keys.all == ["k-1"])
+    }
+
+    @Test("a billing date passed after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
     func renewalChargeAboveTheQuestion() async throws {
         var router = RPCRouter()
         router.register(NumbersMethods.releaseNumber) { request, _ in
@@ -69,7 +97,7 @@ struct UsageErrorTests {
                 throw RPCError(
                     code: .failedPrecondition, message: "the release would first charge $1.33",
                     reason: "PRICE_CHANGED",
-                    details: ["renewalCharge": "133", "maxRenewalCharge": "0", "currency": "USD"])
+                    details: ["renewalCharge": "133", "nextBillingDate": "2026-03-01T00:00:00Z", "currency": "USD"])
             }
             return ReleaseNumberResponse(
                 message: "Dry run: nothing was released", id: request.numberId, phoneNumber: "+14155550100",
@@ -80,8 +108,9 @@ struct UsageErrorTests {
             let run = try await runNumbers(
                 ["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: "yes\n")
             #expect(run.status == 5, "\(run)")
-            #expect(run.stderr.contains("not released: its billing date passed after the question"), "\(run.stderr)")
-            #expect(run.stderr.contains("charge 1.33 USD"), "\(run.stderr)")
+            #expect(
+                run.stderr.contains("not released: a billing date of the number passed after the question"),
+                "\(run.stderr)")
             #expect(!run.stdout.contains("charge"), "\(run.stdout)")
         }
     }

@@ -407,7 +407,7 @@ extension ReleaseNumberRequest: ProtoMessage {
         writer.write(accountId, field: 1)
         writer.write(numberId, field: 2)
         writer.write(dryRun, field: 3)
-        writer.write(maxRenewalCharge, field: 4)
+        try writer.write(expectedNextBillingDate, field: 5)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -416,7 +416,7 @@ extension ReleaseNumberRequest: ProtoMessage {
             accountId: try reader.string(1),
             numberId: try reader.string(2),
             dryRun: try reader.bool(3),
-            maxRenewalCharge: try reader.contains(4, .varint) ? try reader.int64(4) : nil
+            expectedNextBillingDate: try reader.contains(5, .lengthDelimited) ? try reader.date(5) : nil
         )
     }
 }
@@ -430,6 +430,7 @@ extension FinalBilling: ProtoMessage {
         writer.write(remainingDays, field: 4)
         writer.write(daysInCycle, field: 5)
         writer.write(renewalCharge, field: 6)
+        try writer.write(nextBillingDate, field: 7)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -440,7 +441,8 @@ extension FinalBilling: ProtoMessage {
             description: try reader.string(3),
             remainingDays: try reader.int32(4),
             daysInCycle: try reader.int32(5),
-            renewalCharge: try reader.int64(6)
+            renewalCharge: try reader.int64(6),
+            nextBillingDate: try reader.date(7)
         )
     }
 }
@@ -456,6 +458,7 @@ extension ReleaseNumberResponse: ProtoMessage {
         if let transaction { try writer.writeMessage(field: 6) { try transaction.encodeProtoFields(to: $0) } }
         writer.write(dryRun, field: 7)
         for element in renewals { try writer.writeMessage(field: 8) { try element.encodeProtoFields(to: $0) } }
+        writer.write(replayed, field: 9)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -469,7 +472,8 @@ extension ReleaseNumberResponse: ProtoMessage {
             transaction: try reader.contains(6, .lengthDelimited)
                 ? try Transaction(protoFields: reader.messageReader(6)) : nil,
             dryRun: try reader.bool(7),
-            renewals: try reader.messageReaders(8).map { try Transaction(protoFields: $0) }
+            renewals: try reader.messageReaders(8).map { try Transaction(protoFields: $0) },
+            replayed: try reader.bool(9)
         )
     }
 }

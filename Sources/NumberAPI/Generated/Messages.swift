@@ -704,11 +704,12 @@ public struct UpdateNumberResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// The `idempotency-key` metadata (not for a dry run) makes a retry safe: a retry under the key returns the first
-/// release's result (refund, renewals) instead of ALREADY_RELEASED, is ABORTED / REQUEST_IN_PROGRESS while that release
-/// still waits for its turn, runs at the provider or is in doubt (reconciliation finishes it), and releases again if the
-/// provider refused the first; the key with another number is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED. The bundled
-/// client sends a key and retries ReleaseNumber like PurchaseNumbers.
+/// The `idempotency-key` metadata makes a retry safe: a retry under the key (a dry run too) returns the first
+/// release's result (refund, renewals; `replayed` set) instead of ALREADY_RELEASED, is ABORTED / REQUEST_IN_PROGRESS while
+/// that release still waits for its turn, runs at the provider or is in doubt (reconciliation finishes it; the key lives
+/// until then), and releases again if the provider refused the first; the key with another number is
+/// FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED. The bundled client sends a key and retries ReleaseNumber like
+/// PurchaseNumbers (a dry run like a read).
 public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
@@ -716,29 +717,31 @@ public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
     public var numberId: String
     /// compute the refund, change nothing
     public var dryRun: Bool
-    /// At most this renewal charge (final_billing.renewal_charge, minor units ≥ 0): a release that would first bill more
-    /// (its billing date passed since a dry run showed none) is FAILED_PRECONDITION / PRICE_CHANGED, metadata
-    /// renewalCharge, maxRenewalCharge, currency, nothing done. Absent = no limit. Not a parameter of the idempotency key.
-    public var maxRenewalCharge: Int64?
+    /// Refuse unless the number's paid cycle — after the renewals the release would bill first — ends at this time: pass
+    /// a dry run's final_billing.next_billing_date, and a billing date that passed since (whether the billing run or the
+    /// release bills it) is FAILED_PRECONDITION / PRICE_CHANGED, metadata nextBillingDate, expectedNextBillingDate,
+    /// renewalCharge, currency, nothing done, instead of a charge the caller never saw. Absent = no check. Not a
+    /// parameter of the idempotency key.
+    public var expectedNextBillingDate: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         accountId: String = "",
         numberId: String = "",
         dryRun: Bool = false,
-        maxRenewalCharge: Int64? = nil
+        expectedNextBillingDate: Date? = nil
     ) {
         self.accountId = accountId
         self.numberId = numberId
         self.dryRun = dryRun
-        self.maxRenewalCharge = maxRenewalCharge
+        self.expectedNextBillingDate = expectedNextBillingDate
     }
 
     enum CodingKeys: Int, CodingKey {
         case accountId = 1
         case numberId = 2
         case dryRun = 3
-        case maxRenewalCharge = 4
+        case expectedNextBillingDate = 5
     }
 }
 
@@ -758,6 +761,8 @@ public struct FinalBilling: Codable, Sendable, Hashable {
     /// minute; longer after downtime), charged in the release's own decision — a dry run: would be. The refund is then of
     /// the new cycle's days left; a number whose account cannot pay is marked past due instead and refunded nothing.
     public var renewalCharge: Int64
+    /// the end of the cycle the refund is of (after those renewals)
+    public var nextBillingDate: Date
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -766,7 +771,8 @@ public struct FinalBilling: Codable, Sendable, Hashable {
         description: String = "",
         remainingDays: Int32 = 0,
         daysInCycle: Int32 = 0,
-        renewalCharge: Int64 = 0
+        renewalCharge: Int64 = 0,
+        nextBillingDate: Date = Date(timeIntervalSince1970: 0)
     ) {
         self.proratedRefund = proratedRefund
         self.currency = currency
@@ -774,6 +780,7 @@ public struct FinalBilling: Codable, Sendable, Hashable {
         self.remainingDays = remainingDays
         self.daysInCycle = daysInCycle
         self.renewalCharge = renewalCharge
+        self.nextBillingDate = nextBillingDate
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -783,6 +790,7 @@ public struct FinalBilling: Codable, Sendable, Hashable {
         case remainingDays = 4
         case daysInCycle = 5
         case renewalCharge = 6
+        case nextBillingDate = 7
     }
 }
 
@@ -804,6 +812,8 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
     public var dryRun: Bool
     /// the renewals final_billing.renewal_charge posted; empty for a dry run
     public var renewals: [Transaction]
+    /// the first release's result, answered to a retry under its key
+    public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -814,7 +824,8 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
         finalBilling: FinalBilling = FinalBilling(),
         transaction: Transaction? = nil,
         dryRun: Bool = false,
-        renewals: [Transaction] = []
+        renewals: [Transaction] = [],
+        replayed: Bool = false
     ) {
         self.message = message
         self.id = id
@@ -824,6 +835,7 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
         self.transaction = transaction
         self.dryRun = dryRun
         self.renewals = renewals
+        self.replayed = replayed
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -835,6 +847,7 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
         case transaction = 6
         case dryRun = 7
         case renewals = 8
+        case replayed = 9
     }
 }
 

@@ -118,6 +118,9 @@ struct CallAttempts {
             }
         }
         guard mayHaveRun else { return .fail(markingOutcome(error)) }
+        // A release the earlier attempt may have made: a numberd that keys releases answers the retry with that
+        // release's result, so this answer (an older one's) says nothing of the earlier attempt.
+        if error.reason == "ALREADY_RELEASED" { return .fail(final(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
             return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
         }

@@ -265,11 +265,22 @@ extension CoreState {
     }
 
     /// The key's record unless it dates from `expiredBy` or before (``NumberServiceConfig/idempotencyKeysExpired(by:)``; older records
-    /// count as gone). A pending one (its purchase still open) lives on.
+    /// count as gone). One whose work is unsettled lives on (``isUnsettled(_:)``).
     func liveIdempotency(accountId: String, key: String, expiredBy: Date) -> IdempotencyRecord? {
         guard let record = idempotency[IdempotencyRecord.storageKey(accountId: accountId, key: key)] else { return nil }
-        if case .pending = record.outcome { return record }
-        return record.createdAt > expiredBy ? record : nil
+        return record.createdAt > expiredBy || isUnsettled(record) ? record : nil
+    }
+
+    /// Whether `record`'s request is still unsettled — a purchase still open (pending), or a release still requested
+    /// (at the provider, or in doubt until reconciliation records it) — so that it neither expires nor counts as
+    /// gone: a retry under its key must learn the outcome, however long that takes.
+    func isUnsettled(_ record: IdempotencyRecord) -> Bool {
+        switch record.outcome {
+        case .pending: true
+        case .releaseRequested(let numberId, _):
+            numbers[numberId].map { $0.status != .released && $0.releaseRequestedAt == record.createdAt } ?? false
+        case .purchased, .fundsAdded, .adjusted: false
+        }
     }
 }
 

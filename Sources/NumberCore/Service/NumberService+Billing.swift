@@ -400,7 +400,8 @@ struct BillingPlanner {
 
 /// Decides which expired idempotency records a billing run drops: at most `billing.expiredKeysPerRunMax`, oldest
 /// minute first, found through the idempotency-minute index (it stops at the limit instead of collecting and sorting
-/// the whole backlog). A record still pending (its purchase unsettled) is kept. One event, so one journal record.
+/// the whole backlog). A record still unsettled (a purchase open, a release still requested) is kept. One event, so one
+/// journal record.
 struct KeyExpiry {
     private(set) var events: [CoreEvent] = []
     private(set) var report = BillingReport()
@@ -413,8 +414,7 @@ struct KeyExpiry {
         var expired: [String] = []
         walk: for minute in state.work.idempotencyMinutes.keys.filter({ $0 <= lastMinute }).sorted() {
             for key in state.work.idempotencyMinutes[minute] ?? [] {
-                guard let record = state.idempotency[key] else { continue }
-                if case .pending = record.outcome { continue }
+                guard let record = state.idempotency[key], !state.isUnsettled(record) else { continue }
                 guard record.createdAt <= expiredBy else { continue }
                 guard expired.count < budget else {
                     report.more = true

@@ -27,6 +27,9 @@ public struct ReleaseResult: Sendable, Hashable {
     public var dryRun: Bool
     /// Whether this is the first release's result, returned to a retry under its idempotency key.
     public var replayed = false
+    /// The end of the paid cycle the refund is of (after the renewals billed first; for a dry run, those it would
+    /// bill): what a caller passes as `expectedNextBillingDate`.
+    public var nextBillingDate: Date
 }
 
 /// A caller's release under an idempotency key: its record, and what a retry under the key gets.
@@ -40,17 +43,26 @@ struct KeyedRelease {
     /// The request's parameters: the number (a release has no other).
     var fingerprint: String { Crypto.sha256Hex("release|\(numberId)") }
 
-    /// The record a release request writes with the renewals it posted.
-    func record(renewals: [LedgerTransaction], at now: Date) -> IdempotencyRecord {
-        IdempotencyRecord(
+    /// The record a release request writes with the renewals it posted — after those of an earlier request under the
+    /// key that the provider refused (withdrawn, its renewals kept), so a retry that releases still names every
+    /// renewal the call charged.
+    func record(renewals: [LedgerTransaction], at now: Date, in state: CoreState) -> IdempotencyRecord {
+        var ids: [String] = []
+        if let earlier = state.idempotency[storageKey], earlier.operation == .release,
+            case .releaseRequested(numberId, let earlierIds) = earlier.outcome
+        {
+            ids = earlierIds
+        }
+        return IdempotencyRecord(
             accountId: accountId, key: key, operation: .release, fingerprint: fingerprint, createdAt: now,
-            outcome: .releaseRequested(numberId: numberId, renewalIds: renewals.map(\.id)))
+            outcome: .releaseRequested(numberId: numberId, renewalIds: ids + renewals.map(\.id)))
     }
 
     /// What a retry under the key gets from `state`: nil when the key is free — no live record, or the release it
-    /// recorded was withdrawn (the provider refused it; the number is the customer's again) — the first release's
-    /// result once it is recorded, `REQUEST_IN_PROGRESS` while the number is still releasing (at the provider, or in
-    /// doubt until reconciliation settles it), `IDEMPOTENCY_KEY_REUSED` for the key of another request.
+    /// recorded was withdrawn (the provider refused it; the number is the customer's again, or released since by
+    /// another request) — the first release's result once it is recorded, `REQUEST_IN_PROGRESS` while that release
+    /// is still requested (at the provider, or in doubt until reconciliation settles it; the record lives as long),
+    /// `IDEMPOTENCY_KEY_REUSED` for the key of another request.
     func replay(in state: CoreState, expiredBy: Date) throws(NumberError) -> ReleaseResult? {
         guard let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy) else {
             return nil
@@ -59,8 +71,11 @@ struct KeyedRelease {
             case .releaseRequested(let recorded, let renewalIds) = record.outcome, recorded == numberId,
             let number = state.numbers[numberId], number.accountId == accountId
         else { throw .idempotencyKeyReused(key) }
-        guard number.status == .released, let releasedAt = number.releasedAt else {
-            if number.releaseRequestedAt != nil { throw .requestInProgress(key) }
+        // The request and its record share one time: a number released at another is another request's release.
+        guard number.status == .released, let releasedAt = number.releasedAt, releasedAt == record.createdAt else {
+            if number.status != .released, number.releaseRequestedAt == record.createdAt {
+                throw .requestInProgress(key)
+            }
             return nil
         }
         // The refund as the release computed it at its request (its release time): of a paid cycle's whole days
@@ -91,59 +106,57 @@ extension NumberService {
     /// `actor` (the caller's key) is recorded with the request, and the refund names it, also when reconciliation
     /// records the release.
     ///
-    /// With an `idempotencyKey` (a dry run ignores it), the request records the key with the number: a retry under it
+    /// With an `idempotencyKey`, the request records the key with the number: a retry under it (a dry run too)
     /// returns the first release's result once it is recorded (``ReleaseResult/replayed``), is refused
     /// `REQUEST_IN_PROGRESS` while that release waits for its turn, runs at the provider or is in doubt, and releases
     /// again if the provider refused the first and it was withdrawn; the key with another number is
-    /// `IDEMPOTENCY_KEY_REUSED`. Keys live as long as purchases' (``NumberServiceConfig/Idempotency``).
+    /// `IDEMPOTENCY_KEY_REUSED`. Keys live as long as purchases' (``NumberServiceConfig/Idempotency``), and a record
+    /// whose release is still requested lives until it is recorded.
     ///
-    /// `maxRenewalCharge` (minor units ≥ 0) refuses a release that would first bill more than that
-    /// (``billedBeforeRelease``): `PRICE_CHANGED`, nothing done — a caller that showed a dry run's charge passes it, so a
-    /// billing date passing between the two is not charged unseen. Not a parameter of the idempotency key.
+    /// `expectedNextBillingDate` refuses (`PRICE_CHANGED`, nothing done) a release whose number's paid cycle — after
+    /// the renewals it would bill first (``billedBeforeRelease``) — ends at another date: a caller that showed a dry
+    /// run's figures passes its ``ReleaseResult/nextBillingDate``, so a billing date passing between the two, whether
+    /// the billing run or the release bills it, is not charged unseen. Not a parameter of the idempotency key.
     public func release(
         accountId: String, numberId: String, dryRun: Bool = false, idempotencyKey: String? = nil,
-        maxRenewalCharge: Int64? = nil, actor: LedgerActor? = nil
+        expectedNextBillingDate: Date? = nil, actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         try LedgerActor.check(actor)
-        if let maxRenewalCharge, maxRenewalCharge < 0 {
-            throw .invalid("maxRenewalCharge", "maxRenewalCharge must not be negative")
+        let keyed = try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax).map {
+            KeyedRelease(accountId: accountId, numberId: numberId, key: $0)
         }
-        let key =
-            dryRun ? nil : try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax)
-        let keyed = key.map { KeyedRelease(accountId: accountId, numberId: numberId, key: $0) }
         if let keyed {
-            let expiredBy = config.idempotencyKeysExpired(by: now())
-            let first = try coordinator.read { state throws(NumberError) in
-                _ = try state.requireAccount(accountId)
-                return try keyed.replay(in: state, expiredBy: expiredBy)
-            }
-            if let first { return first }
-        }
-        if dryRun {
-            let now = now()
-            return try coordinator.read { state throws(NumberError) in
-                // The same checks as the release itself: a dry run never shows a refund the release would refuse.
-                _ = try state.requireActiveAccount(accountId)
-                let number = try state.requireUsableNumber(numberId, of: accountId)
-                let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
-                try Self.checkRenewalCharge(billed.renewals, max: maxRenewalCharge, of: number)
-                var result = Self.releaseResult(
-                    billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
-                    dryRun: true)
-                result.number = number
-                result.renewalCharge = Self.charge(of: billed.renewals)
-                return result
+            // A retry under the key of a release still waiting for its turn or running: no record yet, or one that
+            // only says "requested".
+            if local.withLock({ $0.releaseKeys[numberId] == keyed.storageKey }) {
+                throw .requestInProgress(keyed.key)
             }
         }
-        // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
-        // release runs to its end, and it cannot be undone.
-        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
-        // What the decision refuses is refused before the caller waits for one of its account's provider slots; while
-        // it waits, billing leaves the number alone and another release of it is refused.
-        _ = try coordinator.read { state throws(NumberError) in
+        let now = now()
+        let expiredBy = config.idempotencyKeysExpired(by: now)
+        // What the decision refuses is refused before the caller waits for one of its account's provider slots (a
+        // dry run: all it does), in one read with the key's replay.
+        let first = try coordinator.read { state throws(NumberError) -> ReleaseResult? in
+            _ = try state.requireAccount(accountId)
+            if let keyed, let first = try keyed.replay(in: state, expiredBy: expiredBy) { return first }
             _ = try state.requireActiveAccount(accountId)
-            return try state.requireUsableNumber(numberId, of: accountId)
+            let number = try state.requireUsableNumber(numberId, of: accountId)
+            guard dryRun else { return nil }
+            // The same checks as the release itself: a dry run never shows a refund the release would refuse.
+            let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
+            try Self.checkCycle(billed.number, expected: expectedNextBillingDate, renewals: billed.renewals)
+            var result = Self.releaseResult(
+                billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
+                dryRun: true)
+            result.number = number
+            result.renewalCharge = Self.charge(of: billed.renewals)
+            return result
         }
+        if let first { return first }
+        // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
+        // release runs to its end, and it cannot be undone. While it waits for a slot, billing leaves the number
+        // alone and another release of it is refused.
+        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         try local.withLock { local throws(NumberError) in
             guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
             guard !local.liveReleases.contains(numberId), local.waitingReleases.insert(numberId).inserted else {
@@ -161,35 +174,41 @@ extension NumberService {
         }
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> ReleaseResult in
             try await self.releaseHoldingSlot(
-                accountId: accountId, numberId: numberId, keyed: keyed, maxRenewalCharge: maxRenewalCharge,
-                actor: actor)
+                accountId: accountId, numberId: numberId, keyed: keyed,
+                expectedNextBillingDate: expectedNextBillingDate, actor: actor)
         }
     }
 
-    /// ``release(accountId:numberId:dryRun:idempotencyKey:actor:)`` once the caller holds one of its account's
-    /// provider slots.
+    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:actor:)`` once the caller holds one
+    /// of its account's provider slots.
     private func releaseHoldingSlot(
-        accountId: String, numberId: String, keyed: KeyedRelease?, maxRenewalCharge: Int64?, actor: LedgerActor?
+        accountId: String, numberId: String, keyed: KeyedRelease?, expectedNextBillingDate: Date?,
+        actor: LedgerActor?
     ) async throws(NumberError) -> ReleaseResult {
         // A caller gone while it waited for the slot starts nothing either. The release is requested (and its refund
         // computed) as of now, not of the call's arrival: the wait may have been long.
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         let now = now()
         let expiredBy = config.idempotencyKeysExpired(by: now)
+        /// What the decision decided: the release requested, or (another call under the key got there first) the
+        /// first release's result.
+        enum Decided {
+            case requested(OwnedNumber, renewals: [LedgerTransaction])
+            case replayed(ReleaseResult)
+        }
         return try await carriedThrough { () async throws(NumberError) -> ReleaseResult in
             // Whether the decision claimed the number for this call: handed back however the call ends, also when
             // the request's record is refused (a store with no room), which leaves nothing to release.
             var claimed = false
             defer { if claimed { self.local.withLock { $0.handBack([numberId]) } } }
-            let (number, renewals) = try await self.coordinator.perform { state throws(NumberError) in
-                // Checked again: another call under the same key (one that found none waiting) may have released it.
-                if let keyed, try keyed.replay(in: state, expiredBy: expiredBy) != nil {
-                    throw .requestInProgress(keyed.key)
+            let decided = try await self.coordinator.perform { state throws(NumberError) -> ([CoreEvent], Decided) in
+                if let keyed, let first = try keyed.replay(in: state, expiredBy: expiredBy) {
+                    return ([], .replayed(first))
                 }
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
-                try Self.checkRenewalCharge(billed.renewals, max: maxRenewalCharge, of: number)
+                try Self.checkCycle(billed.number, expected: expectedNextBillingDate, renewals: billed.renewals)
                 try self.local.withLock { local throws(NumberError) in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
@@ -201,8 +220,19 @@ extension NumberService {
                 }
                 claimed = true
                 var events = billed.events + [.numberReleaseRequested(numberId: numberId, at: now, by: actor)]
-                if let keyed { events.append(.idempotencyRecorded(keyed.record(renewals: billed.renewals, at: now))) }
-                return (events, (billed.number, billed.renewals))
+                var renewals = billed.renewals
+                if let keyed {
+                    let record = keyed.record(renewals: billed.renewals, at: now, in: state)
+                    if case .releaseRequested(_, let ids) = record.outcome {
+                        renewals = ids.dropLast(billed.renewals.count).compactMap { state.transaction($0) } + renewals
+                    }
+                    events.append(.idempotencyRecorded(record))
+                }
+                return (events, .requested(billed.number, renewals: renewals))
+            }
+            guard case .requested(let number, let renewals) = decided else {
+                if case .replayed(let first) = decided { return first }
+                fatalError("unreachable")
             }
             var result: ReleaseResult
             do throws(NumberError) {
@@ -246,19 +276,24 @@ extension NumberService {
         return (planner.events, planner.scratch.numbers[number.id] ?? number, renewals)
     }
 
-    /// Refuses (`PRICE_CHANGED`) a release whose renewals charge more than the caller's `max`.
-    private static func checkRenewalCharge(
-        _ renewals: [LedgerTransaction], max: Int64?, of number: OwnedNumber
+    /// Refuses (`PRICE_CHANGED`) a release whose number's paid cycle, as the renewals it would bill first leave it
+    /// (`number`), ends at another date than the caller's `expected` one.
+    private static func checkCycle(
+        _ number: OwnedNumber, expected: Date?, renewals: [LedgerTransaction]
     ) throws(NumberError) {
+        guard let expected, number.nextBillingDate != expected else { return }
         let charge = charge(of: renewals)
-        guard let max, charge > max else { return }
         throw NumberError(
             .failedPrecondition, .priceChanged,
-            "the release would first charge \(PricingPolicy.display(charge, number.currency)) for the cycle begun since "
-                + "its billing date, above the limit of \(PricingPolicy.display(max, number.currency)) "
-                + "(maxRenewalCharge); nothing was released",
+            "the number's billing cycle now ends at \(number.nextBillingDate.formatted(.iso8601)), not at "
+                + "\(expected.formatted(.iso8601)) (expectedNextBillingDate): a billing date passed since"
+                + (charge > 0
+                    ? ", and the release would first charge \(PricingPolicy.display(charge, number.currency))" : "")
+                + "; nothing was released",
             details: [
-                "renewalCharge": String(charge), "maxRenewalCharge": String(max), "currency": number.currency,
+                "nextBillingDate": number.nextBillingDate.formatted(.iso8601),
+                "expectedNextBillingDate":
+                    expected.formatted(.iso8601), "renewalCharge": String(charge), "currency": number.currency,
                 "numberId": number.id,
             ])
     }
@@ -430,6 +465,6 @@ extension NumberService {
             number: number, releasedAt: at, refund: refund.amount, remainingDays: refund.remainingDays,
             daysInCycle: BillingCalendar.cycleDays(from: number.cycleStart, to: number.nextBillingDate),
             description: "Prorated refund for \(refund.remainingDays) days remaining in billing cycle",
-            transaction: transaction, dryRun: dryRun)
+            transaction: transaction, dryRun: dryRun, nextBillingDate: number.nextBillingDate)
     }
 }

@@ -17,8 +17,11 @@ extension CoreEvent {
             return 1_024
         case .transactionPosted:
             return 3_072
-        case .accountCreated, .apiKeyCreated, .trunkCreated, .idempotencyRecorded, .numberTrunkChanged,
-            .numberReleaseRequested,
+        case .idempotencyRecorded(let record):
+            // A release's record names the renewals its request posted (ids of at most 64 bytes each, quoted).
+            guard case .releaseRequested(_, let renewalIds) = record.outcome else { return 1_536 }
+            return 1_536 + renewalIds.count * 72
+        case .accountCreated, .apiKeyCreated, .trunkCreated, .numberTrunkChanged, .numberReleaseRequested,
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
         case .apiKeysPurged(let keyIds):

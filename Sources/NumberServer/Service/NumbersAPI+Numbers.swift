@@ -127,9 +127,9 @@ extension NumbersAPI {
             let caller = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
             let result = try await service.release(
                 accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
-                idempotencyKey: request.dryRun ? nil : context.metadata["idempotency-key"],
-                maxRenewalCharge: request.maxRenewalCharge, actor: .apiKey(caller.key.id))
-            if !request.dryRun {
+                idempotencyKey: context.metadata["idempotency-key"],
+                expectedNextBillingDate: request.expectedNextBillingDate, actor: .apiKey(caller.key.id))
+            if !result.dryRun {
                 auditIfAdmin(
                     context, caller,
                     result.replayed
@@ -137,15 +137,17 @@ extension NumbersAPI {
                     ["account": "\(caller.accountId)", "number": "\(result.number.id)", "refund": "\(result.refund)"])
             }
             return ReleaseNumberResponse(
-                message: request.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
+                message: result.dryRun ? "Dry run: nothing was released" : "Phone number released successfully",
                 id: result.number.id, phoneNumber: result.number.phoneNumber, releasedAt: result.releasedAt,
                 finalBilling: FinalBilling(
                     proratedRefund: result.refund, currency: result.number.currency, description: result.description,
                     remainingDays: Int32(clamping: result.remainingDays),
-                    daysInCycle: Int32(clamping: result.daysInCycle), renewalCharge: result.renewalCharge),
+                    daysInCycle: Int32(clamping: result.daysInCycle), renewalCharge: result.renewalCharge,
+                    nextBillingDate: result.nextBillingDate),
                 transaction: result.transaction.map { Transaction($0, phoneNumber: result.number.phoneNumber) },
                 dryRun: result.dryRun,
-                renewals: result.renewals.map { Transaction($0, phoneNumber: result.number.phoneNumber) })
+                renewals: result.renewals.map { Transaction($0, phoneNumber: result.number.phoneNumber) },
+                replayed: result.replayed)
         }
     }
 }

@@ -157,7 +157,8 @@ let crossCheckVectors: [CrossCheckVector] = [
         FinalBilling(
             proratedRefund: -1000000000000001, currency: "currency #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             description: "description #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", remainingDays: 2147483643,
-            daysInCycle: -5, renewalCharge: 9223372036854775801)),
+            daysInCycle: -5, renewalCharge: 9223372036854775801,
+            nextBillingDate: Date(timeIntervalSince1970: 1819351815 + 0.5))),
     CrossCheckVector("empty.GetAccountRequest", GetAccountRequest()),
     CrossCheckVector(
         "full.GetAccountRequest",
@@ -580,7 +581,7 @@ let crossCheckVectors: [CrossCheckVector] = [
         ReleaseNumberRequest(
             accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             numberId: "number_id #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", dryRun: true,
-            maxRenewalCharge: 9223372036854775803)),
+            expectedNextBillingDate: Date(timeIntervalSince1970: 1716525015 + 0.25))),
     CrossCheckVector("empty.ReleaseNumberResponse", ReleaseNumberResponse()),
     CrossCheckVector(
         "full.ReleaseNumberResponse",
@@ -593,7 +594,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 proratedRefund: -1000000000000101,
                 currency: "currency #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                remainingDays: 2147483543, daysInCycle: -105, renewalCharge: 9223372036854775701),
+                remainingDays: 2147483543, daysInCycle: -105, renewalCharge: 9223372036854775701,
+                nextBillingDate: Date(timeIntervalSince1970: 1822116615 + 0.5)),
             transaction: Transaction(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                 amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -625,7 +627,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                     description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
                     actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
-            ])),
+            ], replayed: true)),
     CrossCheckVector("empty.RequestHeaders", RequestHeaders()),
     CrossCheckVector(
         "full.RequestHeaders",

@@ -186,36 +186,43 @@ struct ReleaseAndBillingTests {
     }
 
     @Test(
-        "a release whose charge is above the caller's limit is refused PRICE_CHANGED, dry run or not; nothing done",
+        "a billing date passing after the dry run, billed by the release or by the run: PRICE_CHANGED, nothing done",
         arguments: StoreKind.allCases)
-    func renewalChargeLimit(kind: StoreKind) async throws {
+    func cycleMovedSinceTheDryRun(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
         let number = try await h.buy([Self.phone], for: account.id).numbers[0]
         let before = try Self.balance(h, account)
         let events = h.service.durableState().eventCount
-        // The dry run a second before the billing date showed no charge; the release comes just after it.
+        // The dry run a second before the billing date showed the cycle ending at it, nothing charged.
         h.clock.set(Self.due.addingTimeInterval(-1))
         let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
-        #expect(preview.renewalCharge == 0 && preview.refund == 0)
+        #expect(preview.renewalCharge == 0 && preview.refund == 0 && preview.nextBillingDate == Self.due)
+        // The release comes just after it: it would bill the new cycle first.
         h.clock.set(Self.due.addingTimeInterval(5))
         for dryRun in [true, false] {
             let refused = await numberError {
                 _ = try await h.service.release(
-                    accountId: account.id, numberId: number.id, dryRun: dryRun, maxRenewalCharge: 0)
+                    accountId: account.id, numberId: number.id, dryRun: dryRun, expectedNextBillingDate: Self.due)
             }
             #expect(refused?.reason == .priceChanged, "\(String(describing: refused))")
-            #expect(refused?.details["renewalCharge"] == "133" && refused?.details["maxRenewalCharge"] == "0")
+            #expect(refused?.details["renewalCharge"] == "133")
+            #expect(refused?.details["nextBillingDate"] == Date.utc("2025-03-15T00:00:00Z").formatted(.iso8601))
         }
         #expect(try h.service.durableState().eventCount == events && Self.balance(h, account) == before)
         #expect(h.provider.calls(.release) == 0)
-        let negative = await numberError {
-            _ = try await h.service.release(accountId: account.id, numberId: number.id, maxRenewalCharge: -1)
+        // The billing run got there first: the release bills nothing itself, and is refused all the same.
+        #expect(try await h.service.runBilling().renewed == 1)
+        let afterRun = await numberError {
+            _ = try await h.service.release(
+                accountId: account.id, numberId: number.id, expectedNextBillingDate: Self.due)
         }
-        #expect(negative?.reason == .invalidField)
-        // At the limit it goes through.
-        let result = try await h.service.release(accountId: account.id, numberId: number.id, maxRenewalCharge: 133)
-        #expect(result.renewalCharge == 133 && result.number.status == .released)
+        #expect(afterRun?.reason == .priceChanged && afterRun?.details["renewalCharge"] == "0")
+        #expect(h.provider.calls(.release) == 0)
+        // With the cycle it now has, it goes through.
+        let result = try await h.service.release(
+            accountId: account.id, numberId: number.id, expectedNextBillingDate: Date.utc("2025-03-15T00:00:00Z"))
+        #expect(result.number.status == .released && result.refund == 128)
         try await h.check()
     }
 

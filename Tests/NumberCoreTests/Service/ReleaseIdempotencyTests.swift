@@ -146,7 +146,9 @@ struct ReleaseIdempotencyTests {
         try await h.check()
     }
 
-    @Test("the key of another number, of AddFunds or of a purchase is IDEMPOTENCY_KEY_REUSED; a dry run records none")
+    @Test(
+        "the key of another number, of AddFunds or of a purchase is IDEMPOTENCY_KEY_REUSED, either way; a dry run records none"
+    )
     func keyReused() async throws {
         let (h, account, numbers) = try await Self.setUp(.memory)
         _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
@@ -163,6 +165,20 @@ struct ReleaseIdempotencyTests {
             _ = try await h.service.addFunds(accountId: account.id, amount: 100, idempotencyKey: "r-1")
         }
         #expect(asFunds?.reason == .idempotencyKeyReused)
+        h.provider.stock(["+14155550102", "+14155550103"])
+        _ = try await h.service.purchase(
+            PurchaseRequest(
+                accountId: account.id, phoneNumbers: ["+14155550102"], country: "US", idempotencyKey: "b-1"))
+        let purchaseKey = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "b-1")
+        }
+        #expect(purchaseKey?.reason == .idempotencyKeyReused)
+        let asPurchase = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(
+                    accountId: account.id, phoneNumbers: ["+14155550103"], country: "US", idempotencyKey: "r-1"))
+        }
+        #expect(asPurchase?.reason == .idempotencyKeyReused)
         let events = h.service.durableState().eventCount
         let preview = try await h.service.release(
             accountId: account.id, numberId: numbers[1].id, dryRun: true, idempotencyKey: "d-1")
@@ -170,6 +186,70 @@ struct ReleaseIdempotencyTests {
         let released = try await h.service.release(
             accountId: account.id, numberId: numbers[1].id, idempotencyKey: "d-1")
         #expect(!released.replayed && released.number.status == .released)
+        try await h.check()
+    }
+
+    @Test(
+        "refused after it billed a new cycle, then retried under the key: the release names both calls' renewals",
+        arguments: StoreKind.allCases)
+    func retryAfterRefusalKeepsRenewals(kind: StoreKind) async throws {
+        let (h, account, numbers) = try await Self.setUp(kind)
+        h.clock.set(numbers[0].nextBillingDate.addingTimeInterval(3_600))
+        h.provider.inject(.fail(.invalidArgument), on: .release)
+        let refused = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        let charged = try #require(refused?.details["renewalTransactionIds"])
+        let again = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(!again.replayed && again.renewals.map(\.id) == [charged])
+        #expect(again.renewalCharge == numbers[0].monthlyFee)
+        let replay = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(replay.replayed && replay.renewals == again.renewals && replay.refund == again.refund)
+        try await h.check()
+    }
+
+    @Test("withdrawn, then released by another call: a retry under the first key is ALREADY_RELEASED, not its result")
+    func releasedByAnotherCall() async throws {
+        let (h, account, numbers) = try await Self.setUp(.memory)
+        h.provider.inject(.fail(.invalidArgument), on: .release)
+        _ = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        h.clock.advance(by: 60)
+        _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-2")
+        let retry = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(retry?.reason == .alreadyReleased, "\(String(describing: retry))")
+        try await h.check()
+    }
+
+    @Test("a release in doubt longer than a key lives: the key lives on, and a billing run does not drop it")
+    func keyLivesWhileInDoubt() async throws {
+        let (h, account, numbers) = try await Self.setUp(.memory)
+        h.provider.inject(.timeOut, on: .release)
+        _ = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        h.clock.advance(by: 2 * 86_400)
+        h.provider.inject(.timeOut, on: .lookUp, times: 100)
+        _ = try await h.service.runBilling()
+        let storageKey = h.service.durableState().idempotency.keys.first { $0.hasSuffix("r-1") }
+        #expect(storageKey != nil, "dropped while its release was still requested")
+        let retry = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(retry?.reason == .requestInProgress, "\(String(describing: retry))")
+        try await h.check()
+    }
+
+    @Test("a dry run under the key of a release made answers that release's result")
+    func dryRunUnderTheKeyReplays() async throws {
+        let (h, account, numbers) = try await Self.setUp(.memory)
+        let first = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        let dry = try await h.service.release(
+            accountId: account.id, numberId: numbers[0].id, dryRun: true, idempotencyKey: "r-1")
+        #expect(dry.replayed && !dry.dryRun && dry.transaction == first.transaction && dry.refund == first.refund)
         try await h.check()
     }
 

@@ -66,8 +66,16 @@ struct EventSizeTests {
             outcome: .purchased(
                 numberIds: Array(repeating: number.id, count: 20),
                 transactionIds: Array(repeating: transaction.id, count: 20)))
+        // A release's record naming as many renewals as a release's decision may post.
+        let releaseRecord = IdempotencyRecord(
+            accountId: account.id, key: key, operation: .release, fingerprint: String(repeating: "a", count: 64),
+            createdAt: at,
+            outcome: .releaseRequested(
+                numberId: number.id,
+                renewalIds: Array(repeating: "TXN_" + String(repeating: "f", count: 60), count: 510)))
         return [
             .accountCreated(account), .transactionPosted(transaction), .idempotencyRecorded(record),
+            .idempotencyRecorded(releaseRecord),
             .trunkCreated(trunk), .apiKeyCreated(apiKey),
             .purchaseIntentOpened(intent),
             .purchaseCommitted(

@@ -71,6 +71,12 @@ struct ProviderFaultMatrixTests {
                     simulator: rig.simulator, launch: rig.launch, adminKey: rig.adminKey, model: model,
                     charge: rig.charge, phones: rig.phones)
                 try await runPhase(rigForMode, purchases: Self.purchasesPerMode)
+                // A mode that leaves half its buys in doubt left every purchase in doubt once in a full run on the
+                // loaded machine (its 16 purchases, 8 of two numbers; buys past the 5 s Twilio timeout are in doubt
+                // too): one more round before "nothing succeeded" is read as numberd's failure.
+                if mode.unknown, model.purchaseCounts()[.acknowledged] == nil {
+                    try await runPhase(rigForMode, purchases: Self.purchasesPerMode)
+                }
                 rig.simulator.engine.clearFaults()
                 // The mode's fault was met at all (a rule that no longer matches would leave every purchase clean,
                 // and the modes without a refused or unknown outcome to expect would still pass).
