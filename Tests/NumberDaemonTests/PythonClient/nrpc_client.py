@@ -326,7 +326,25 @@ def run(pb, conn, admin):
           "GetBalance = funds − setup fee − first month", f"{balance.balance} {balance.currency}")
 
     dry = conn.call("ReleaseNumber", pb.ReleaseNumberRequest(account_id=acc, number_id=number.id, dry_run=True), admin)
-    released = conn.call("ReleaseNumber", pb.ReleaseNumberRequest(account_id=acc, number_id=number.id), admin)
+    check(dry.final_billing.next_billing_date == number.next_billing_date and dry.final_billing.renewal_charge == 0,
+          "the dry run names the end of the cycle its refund is of, no renewal charge", str(number.next_billing_date))
+    # Held to a cycle end that is not the number's: refused, nothing released (a billing date passed since the dry run).
+    moved = pb.ReleaseNumberRequest(account_id=acc, number_id=number.id)
+    moved.expected_next_billing_date.seconds = dry.final_billing.next_billing_date.seconds + 86_400
+    expect_error("a release held to another cycle end", "FAILED_PRECONDITION", "PRICE_CHANGED",
+                 lambda: conn.call("ReleaseNumber", moved, admin))
+    release_key = f"py-release-{uuid.uuid4().hex}"
+    release = pb.ReleaseNumberRequest(account_id=acc, number_id=number.id,
+                                      expected_next_billing_date=dry.final_billing.next_billing_date)
+    released = conn.call("ReleaseNumber", release, admin, metadata={"idempotency-key": release_key})
+    replayed = conn.call("ReleaseNumber", release, admin, metadata={"idempotency-key": release_key})
+    check(replayed.replayed and not released.replayed and replayed.final_billing == released.final_billing
+          and replayed.transaction == released.transaction and replayed.released_at == released.released_at,
+          "the same release under the same idempotency key replays the first result",
+          "" if replayed.replayed else f"first {released}, replay {replayed}")
+    expect_error("the release again under another key", "FAILED_PRECONDITION", "ALREADY_RELEASED",
+                 lambda: conn.call("ReleaseNumber", release, admin,
+                                   metadata={"idempotency-key": f"py-release-{uuid.uuid4().hex}"}))
     bill = released.final_billing
     refund = number.pricing.monthly_fee * bill.remaining_days // bill.days_in_cycle
     check(dry.dry_run and not dry.HasField("transaction") and dry.final_billing.prorated_refund == bill.prorated_refund,
