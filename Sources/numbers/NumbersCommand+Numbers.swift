@@ -294,22 +294,7 @@ struct Release: AsyncParsableCommand {
                                 + "refund is not the one shown; run it again to see the new figures")
                     }
                 }
-                let preview: ReleaseNumberResponse
-                do {
-                    // A rerun under a key (`--idempotency-key`) asks under it: the release made under it answers.
-                    preview = try await client.releaseNumber(
-                        ReleaseNumberRequest(accountId: global.accountId, numberId: id, dryRun: true),
-                        options: CallOptions(idempotencyKey: idempotencyKey))
-                } catch let error as RPCError
-                    where idempotencyKey != nil && !dryRun
-                    && ["REQUEST_IN_PROGRESS", "NUMBER_NOT_ACTIVE"].contains(error.reason)
-                {
-                    // The release made under the key still runs (or another does): asked once already, the rerun
-                    // waits for its result under the key, or learns what became of it.
-                    let response = try await release(nil)
-                    try global.output(response) { printRelease(response) }
-                    return
-                }
+                let preview = try await Self.preview(client, global.accountId, id, underKey: idempotencyKey)
                 if preview.replayed {
                     // The release made under the key: its result, not asked again.
                     try global.output(preview) { printRelease(preview) }
@@ -337,6 +322,35 @@ struct Release: AsyncParsableCommand {
                 }
                 let response = try await release(yes ? nil : preview.finalBilling.nextBillingDate)
                 try global.output(response) { printRelease(response) }
+            }
+        }
+    }
+}
+
+extension Release {
+    /// How many times a rerun's dry run asks again while the release made under its key still runs (about a minute).
+    static let inProgressPollsMax = 20
+
+    /// The dry run, under `key` when the command reruns one (`--idempotency-key`): the release made under it answers
+    /// (`replayed`); while that release still runs the dry run is asked again, backing off to 3 s, and an answer still
+    /// "in progress" after ``inProgressPollsMax`` ends the command with the key's advice (exit 10).
+    static func preview(
+        _ client: NumbersClient, _ accountId: String, _ numberId: String, underKey key: String?
+    ) async throws -> ReleaseNumberResponse {
+        let request = ReleaseNumberRequest(accountId: accountId, numberId: numberId, dryRun: true)
+        var pause = Duration.milliseconds(200)
+        var poll = 0
+        while true {
+            poll += 1
+            do {
+                return try await client.releaseNumber(request, options: CallOptions(idempotencyKey: key))
+            } catch let error as RPCError where key != nil && error.reason == "REQUEST_IN_PROGRESS" {
+                guard poll < inProgressPollsMax else {
+                    throw CLIError(
+                        code: 10, message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(3))
             }
         }
     }

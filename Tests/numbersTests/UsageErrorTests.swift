@@ -89,6 +89,32 @@ struct UsageErrorTests {
         #expect(releases.all.map(\.dryRun) == [true] && keys.all == ["k-1"])
     }
 
+    @Test(
+        "a rerun under its key while the first release still runs: asked again until it answers, never released twice")
+    func rerunWhileRunning() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ in
+            releases.append(request)
+            guard releases.all.count > 2 else {
+                throw RPCError(
+                    code: .aborted, message: "a request with this idempotency key is still in progress",
+                    reason: "REQUEST_IN_PROGRESS")
+            }
+            return ReleaseNumberResponse(
+                message: "Phone number released successfully", id: request.numberId, phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(proratedRefund: 57, currency: "USD", description: "Prorated refund"),
+                replayed: true)
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server), input: "")
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("refund 0.57 USD"), "\(run.stdout)")
+        }
+        #expect(releases.all.map(\.dryRun) == [true, true, true], "only dry runs: the release was the first run's")
+    }
+
     @Test("a billing date passed after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
     func renewalChargeAboveTheQuestion() async throws {
         var router = RPCRouter()

@@ -707,7 +707,8 @@ public struct UpdateNumberResponse: Codable, Sendable, Hashable {
 /// The `idempotency-key` metadata makes a retry safe: a retry under the key (a dry run too) returns the first
 /// release's result (refund, renewals; `replayed` set) instead of ALREADY_RELEASED, is ABORTED / REQUEST_IN_PROGRESS while
 /// that release still waits for its turn, runs at the provider or is in doubt (reconciliation finishes it; the key lives
-/// until then), and releases again if the provider refused the first; the key with another number is
+/// until then, and 24 h of numberd's running time from the request once it is recorded), and releases again if the
+/// provider refused the first; the key with another number is
 /// FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED. The bundled client sends a key and retries ReleaseNumber like
 /// PurchaseNumbers (a dry run like a read).
 public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
@@ -812,7 +813,8 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
     public var dryRun: Bool
     /// the renewals final_billing.renewal_charge posted; empty for a dry run
     public var renewals: [Transaction]
-    /// the first release's result, answered to a retry under its key
+    /// The first release's result, answered to a retry under its idempotency key — a dry run under it too, whose answer
+    /// is then that release's (dry_run false, its renewals and refund transaction).
     public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -23,8 +23,9 @@ public enum NumbersMethods {
     /// A response means the release is recorded: the number RELEASED, its refund credited. One that Twilio has not
     /// confirmed, or numberd could not record, when the call ends fails UNAVAILABLE / OUTCOME_UNKNOWN (numberId): the
     /// number stays RELEASING, billed no more, until reconciliation records the release and credits the refund
-    /// (computed as of the request); a ReleaseNumber meanwhile is ABORTED / NUMBER_NOT_ACTIVE, one after it
-    /// FAILED_PRECONDITION / ALREADY_RELEASED (releasedAt, refundTransactionId). A release Twilio refuses outright is
+    /// (computed as of the request); a ReleaseNumber meanwhile is ABORTED / NUMBER_NOT_ACTIVE (REQUEST_IN_PROGRESS under
+    /// the releasing call's own idempotency key), one after it FAILED_PRECONDITION / ALREADY_RELEASED (releasedAt,
+    /// refundTransactionId; under the releasing call's key, the release's result). A release Twilio refuses outright is
     /// withdrawn: the number is ACTIVE again and the call fails with the provider's error. A release once started runs
     /// to its end even if its call is cancelled or its deadline passes: GetNumber then shows where it stands. It waits its
     /// turn as UpdateNumber does (CHANGES_BUSY), before the release is requested: a call gone meanwhile started nothing.

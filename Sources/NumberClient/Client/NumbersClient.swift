@@ -99,7 +99,7 @@ public final class NumbersClient: Sendable {
         var retry = Self.retryClass(method.path)
         // A release's dry run changes nothing: retried as a read, under no key of its own (one the caller gives goes
         // along: the server answers it with the release made under it).
-        if let release = request as? ReleaseNumberRequest, release.dryRun { retry = .idempotent }
+        if retry == .keyed, let release = request as? ReleaseNumberRequest, release.dryRun { retry = .idempotent }
         var idempotencyKey: String?
         if retry == .keyed {
             idempotencyKey = options.idempotencyKey ?? Self.newIdempotencyKey()

@@ -53,6 +53,14 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
     /// The result.
     public var outcome: Outcome
 
+    /// Whether `number`'s release was asked for by this record's request: the number names this record as its
+    /// request's (``OwnedNumber/releaseRequestKey``, store format 6). A release another request asked for — the
+    /// grace period's, another caller's, made after this key's was withdrawn, even in the same instant while numberd's
+    /// clock holds — is not.
+    func askedForRelease(of number: OwnedNumber) -> Bool {
+        number.releaseRequestedAt != nil && number.releaseRequestKey == storageKey
+    }
+
     /// The state's dictionary key: account and key.
     var storageKey: String { IdempotencyRecord.storageKey(accountId: accountId, key: key) }
 

@@ -71,6 +71,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         var releasedAt: Date?
         var refundTransactionId: String?
         var releaseRequestedBy: LedgerActor?
+        var releaseRequestKey: String?
     }
 
     /// Shared by every copy until one of them changes: a copy into an event or into each copy of the state's
@@ -230,6 +231,15 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         set { storage.value.releaseRequestedBy = newValue }
     }
 
+    /// The idempotency record (``IdempotencyRecord/storageKey``) of the keyed call that asked for the release, so a
+    /// retry under that key knows the release for its own (another request's, made after its own was withdrawn, is
+    /// not). Kept after the release, cleared with a withdrawn request; nil for unkeyed requests and those before store
+    /// format 5 recorded it.
+    public var releaseRequestKey: String? {
+        get { storage.value.releaseRequestKey }
+        set { storage.value.releaseRequestKey = newValue }
+    }
+
     /// Creates a number.
     public init(
         id: String, accountId: String, phoneNumber: String, friendlyName: String, country: String,
@@ -245,7 +255,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
                 status: status, trunkId: trunkId, setupFee: setupFee, monthlyFee: monthlyFee, currency: currency,
                 providerSid: providerSid, purchasedAt: purchasedAt, billingAnchorDay: billingAnchorDay,
                 cycleStart: cycleStart, nextBillingDate: nextBillingDate, pastDueSince: nil, releaseRequestedAt: nil,
-                releasedAt: nil, refundTransactionId: nil, releaseRequestedBy: nil))
+                releasedAt: nil, refundTransactionId: nil, releaseRequestedBy: nil, releaseRequestKey: nil))
     }
 
     /// Decodes the same JSON object as the plain struct did (the journal's and snapshots' format).

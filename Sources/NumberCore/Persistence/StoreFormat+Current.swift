@@ -33,5 +33,11 @@ extension StoreFormat {
     /// 5 — releases take an idempotency key (`ReleaseNumber`): idempotency records may name the operation `"release"`
     /// with the outcome `"releaseRequested"` (the number, and the renewals its request posted). A format 4 reader
     /// cannot decode either, so `readers` moves to 5.
-    public static let current = StoreFormat(format: 5, readers: 5)
+    /// 6 — a keyed release's request names its key's record: `numberReleaseRequested` events carry `"key"` and owned
+    /// numbers `"releaseRequestKey"`, so a retry under the key knows the release for its own (format 5 matched them by
+    /// time, which a held clock can make equal for another request). A format 5 reader would drop them at its next
+    /// snapshot — every such retry then answered `ALREADY_RELEASED` — so `readers` moves to 6. Format 5 files read with
+    /// no key: their keyed releases are no longer answered to a retry (it gets `ALREADY_RELEASED`, whose details name
+    /// the refund).
+    public static let current = StoreFormat(format: 6, readers: 6)
 }

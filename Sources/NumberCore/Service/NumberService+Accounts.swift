@@ -278,7 +278,7 @@ extension CoreState {
         switch record.outcome {
         case .pending: true
         case .releaseRequested(let numberId, _):
-            numbers[numberId].map { $0.status != .released && $0.releaseRequestedAt == record.createdAt } ?? false
+            numbers[numberId].map { $0.status != .released && record.askedForRelease(of: $0) } ?? false
         case .purchased, .fundsAdded, .adjusted: false
         }
     }

@@ -46,9 +46,12 @@ struct KeyedRelease {
     /// The record a release request writes with the renewals it posted — after those of an earlier request under the
     /// key that the provider refused (withdrawn, its renewals kept), so a retry that releases still names every
     /// renewal the call charged.
-    func record(renewals: [LedgerTransaction], at now: Date, in state: CoreState) -> IdempotencyRecord {
+    func record(
+        renewals: [LedgerTransaction], at now: Date, in state: CoreState, expiredBy: Date
+    ) -> IdempotencyRecord {
         var ids: [String] = []
-        if let earlier = state.idempotency[storageKey], earlier.operation == .release,
+        if let earlier = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy),
+            earlier.operation == .release,
             case .releaseRequested(numberId, let earlierIds) = earlier.outcome
         {
             ids = earlierIds
@@ -71,13 +74,9 @@ struct KeyedRelease {
             case .releaseRequested(let recorded, let renewalIds) = record.outcome, recorded == numberId,
             let number = state.numbers[numberId], number.accountId == accountId
         else { throw .idempotencyKeyReused(key) }
-        // The request and its record share one time: a number released at another is another request's release.
-        guard number.status == .released, let releasedAt = number.releasedAt, releasedAt == record.createdAt else {
-            if number.status != .released, number.releaseRequestedAt == record.createdAt {
-                throw .requestInProgress(key)
-            }
-            return nil
-        }
+        // A release another request asked for (after this key's was withdrawn) is not this key's.
+        guard record.askedForRelease(of: number) else { return nil }
+        guard number.status == .released, let releasedAt = number.releasedAt else { throw .requestInProgress(key) }
         // The refund as the release computed it at its request (its release time): of a paid cycle's whole days
         // left, nothing for a number released past due; the amount as credited (one cut to fit the balance).
         let transaction = number.refundTransactionId.flatMap { state.transaction($0) }
@@ -110,8 +109,8 @@ extension NumberService {
     /// returns the first release's result once it is recorded (``ReleaseResult/replayed``), is refused
     /// `REQUEST_IN_PROGRESS` while that release waits for its turn, runs at the provider or is in doubt, and releases
     /// again if the provider refused the first and it was withdrawn; the key with another number is
-    /// `IDEMPOTENCY_KEY_REUSED`. Keys live as long as purchases' (``NumberServiceConfig/Idempotency``), and a record
-    /// whose release is still requested lives until it is recorded.
+    /// `IDEMPOTENCY_KEY_REUSED`. A record lives while its release is requested (``CoreState/isUnsettled(_:)``), then
+    /// as long as purchases' keys from the request (``NumberServiceConfig/Idempotency``).
     ///
     /// `expectedNextBillingDate` refuses (`PRICE_CHANGED`, nothing done) a release whose number's paid cycle — after
     /// the renewals it would bill first (``billedBeforeRelease``) — ends at another date: a caller that showed a dry
@@ -219,10 +218,13 @@ extension NumberService {
                     local.withdrawableReleases.insert(numberId)
                 }
                 claimed = true
-                var events = billed.events + [.numberReleaseRequested(numberId: numberId, at: now, by: actor)]
+                var events =
+                    billed.events + [
+                        .numberReleaseRequested(numberId: numberId, at: now, by: actor, key: keyed?.storageKey)
+                    ]
                 var renewals = billed.renewals
                 if let keyed {
-                    let record = keyed.record(renewals: billed.renewals, at: now, in: state)
+                    let record = keyed.record(renewals: billed.renewals, at: now, in: state, expiredBy: expiredBy)
                     if case .releaseRequested(_, let ids) = record.outcome {
                         renewals = ids.dropLast(billed.renewals.count).compactMap { state.transaction($0) } + renewals
                     }
@@ -230,9 +232,11 @@ extension NumberService {
                 }
                 return (events, .requested(billed.number, renewals: renewals))
             }
-            guard case .requested(let number, let renewals) = decided else {
-                if case .replayed(let first) = decided { return first }
-                fatalError("unreachable")
+            let number: OwnedNumber
+            let renewals: [LedgerTransaction]
+            switch decided {
+            case .replayed(let first): return first
+            case .requested(let requested, let posted): (number, renewals) = (requested, posted)
             }
             var result: ReleaseResult
             do throws(NumberError) {

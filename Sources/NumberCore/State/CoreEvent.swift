@@ -36,8 +36,10 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case purchaseIntentVoided(intentId: String)
     /// A number's trunk changed.
     case numberTrunkChanged(numberId: String, trunkId: String?)
-    /// A release was requested (the provider call follows), by `by` (nil in records before store format 3).
-    case numberReleaseRequested(numberId: String, at: Date, by: LedgerActor?)
+    /// A release was requested (the provider call follows), by `by` (nil in records before store format 3), under the
+    /// idempotency key whose record is `key` (``IdempotencyRecord/storageKey``; a keyed caller's request, store format
+    /// 5).
+    case numberReleaseRequested(numberId: String, at: Date, by: LedgerActor?, key: String? = nil)
     /// A release request was withdrawn because the provider still has the number and refused to release it.
     case numberReleaseCancelled(numberId: String)
     /// A number was released, with its refund if any.

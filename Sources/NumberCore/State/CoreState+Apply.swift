@@ -98,12 +98,13 @@ extension CoreState {
                 throw .init("number \(numberId) routed to trunk \(trunkId), unknown or of another account")
             }
             numbers[numberId]!.trunkId = trunkId
-        case .numberReleaseRequested(let numberId, let at, let actor):
+        case .numberReleaseRequested(let numberId, let at, let actor, let key):
             guard let number = numbers[numberId] else {
                 throw .init("release requested of unknown number \(numberId)")
             }
             numbers[numberId]!.releaseRequestedAt = at
             numbers[numberId]!.releaseRequestedBy = actor
+            numbers[numberId]!.releaseRequestKey = key
             if number.status != .released {
                 work.releaseRequested(numberId)
                 held.changed(from: number, to: numbers[numberId]!)
@@ -114,6 +115,7 @@ extension CoreState {
             }
             numbers[numberId]!.releaseRequestedAt = nil
             numbers[numberId]!.releaseRequestedBy = nil
+            numbers[numberId]!.releaseRequestKey = nil
             work.releaseEnded(numberId)
             if number.status != .released { held.changed(from: number, to: numbers[numberId]!) }
         case .numberReleased(let numberId, let at, let refund):

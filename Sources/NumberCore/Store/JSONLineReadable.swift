@@ -96,6 +96,7 @@ extension OwnedNumber: JSONLineReadable {
         releasedAt = try reader.date(ifPresent: "releasedAt")
         refundTransactionId = try reader.string(ifPresent: "refundTransactionId")
         releaseRequestedBy = try reader.actor(ifPresent: "releaseRequestedBy")
+        releaseRequestKey = try reader.string(ifPresent: "releaseRequestKey")
     }
 }
 

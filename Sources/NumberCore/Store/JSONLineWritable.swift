@@ -259,6 +259,7 @@ extension OwnedNumber: JSONLineWritable {
         try object.write("releasedAt", releasedAt)
         object.write("refundTransactionId", refundTransactionId)
         object.write("releaseRequestedBy", releaseRequestedBy?.rawValue)
+        object.write("releaseRequestKey", releaseRequestKey)
         object.end()
     }
 }

@@ -129,7 +129,7 @@ extension NumbersAPI {
                 accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
                 idempotencyKey: context.metadata["idempotency-key"],
                 expectedNextBillingDate: request.expectedNextBillingDate, actor: .apiKey(caller.key.id))
-            if !result.dryRun {
+            if !request.dryRun {
                 auditIfAdmin(
                     context, caller,
                     result.replayed

@@ -55,7 +55,7 @@ struct StoreFixtureGenerator {
 /// (``adjustments``, and the last record after the snapshot), whose idempotency records carry the fingerprint
 /// `NumberService.adjustBalance` computes, so a retry through the service replays them. Format 5 adds a keyed release
 /// (``keyedReleases``: its request before the snapshot, its record after), whose idempotency record names the
-/// operation `"release"` and the outcome `"releaseRequested"`.
+/// operation `"release"` and the outcome `"releaseRequested"`; format 6's request names that record (`"key"`).
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -337,11 +337,13 @@ enum StoreFixtureEvents {
             at: at(days: 53, seconds: 60))
     ]
 
-    /// A keyed release (store format 5), as `release` requests it: the number's billing date had not come, so no
+    /// A keyed release (store format 5; its request names the key's record from format 6), as `release` requests it: the number's billing date had not come, so no
     /// renewal; still releasing at the snapshot (in doubt), recorded after it (``afterSnapshot``'s last record).
     static let keyedReleases: [[CoreEvent]] = [
         [
-            .numberReleaseRequested(numberId: "NUM_FXNUMBER001", at: at(days: 53, seconds: 200), by: serviceKey),
+            .numberReleaseRequested(
+                numberId: "NUM_FXNUMBER001", at: at(days: 53, seconds: 200), by: serviceKey,
+                key: IdempotencyRecord.storageKey(accountId: acme, key: "release-1")),
             .idempotencyRecorded(
                 IdempotencyRecord(
                     accountId: acme, key: "release-1", operation: .release,

@@ -208,15 +208,27 @@ struct ReleaseIdempotencyTests {
         try await h.check()
     }
 
-    @Test("withdrawn, then released by another call: a retry under the first key is ALREADY_RELEASED, not its result")
+    @Test(
+        "withdrawn, then released by another call in the same instant: a retry under the first key is not answered its result"
+    )
     func releasedByAnotherCall() async throws {
         let (h, account, numbers) = try await Self.setUp(.memory)
         h.provider.inject(.fail(.invalidArgument), on: .release)
         _ = await numberError {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
         }
-        h.clock.advance(by: 60)
-        _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-2")
+        // In the same instant (numberd's clock holds after a step back): the request names its key, not its time.
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let other = Task {
+            try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-2")
+        }
+        await h.provider.waitUntilReached("delete")
+        let whileOther = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(whileOther?.reason == .numberNotActive, "\(String(describing: whileOther))")
+        h.provider.resume("delete")
+        _ = try await other.value
         let retry = await numberError {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
         }

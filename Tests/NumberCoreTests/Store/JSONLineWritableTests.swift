@@ -217,6 +217,7 @@ private struct RecordGenerator {
         number.releasedAt = optionalDate()
         number.refundTransactionId = optionalString()
         number.releaseRequestedBy = optionalActor()
+        number.releaseRequestKey = optionalString()
         return number
     }
 
@@ -229,12 +230,16 @@ private struct RecordGenerator {
 
     mutating func idempotencyRecord() -> IdempotencyRecord {
         let outcome: IdempotencyRecord.Outcome =
-            switch random.next() % 3 {
+            switch random.next() % 5 {
             case 0: .pending(intentId: string())
             case 1:
                 .purchased(
                     numberIds: (0..<Int(random.next() % 3)).map { _ in string() },
                     transactionIds: (0..<Int(random.next() % 3)).map { _ in string() })
+            case 2: .adjusted(transactionId: string())
+            case 3:
+                .releaseRequested(
+                    numberId: string(), renewalIds: (0..<Int(random.next() % 3)).map { _ in string() })
             default: .fundsAdded(transactionId: string())
             }
         return IdempotencyRecord(
