@@ -59,8 +59,8 @@ struct Transactions: AsyncParsableCommand {
                         ]
                     })
                 if !response.nextPageToken.isEmpty {
-                    let period = bounds.start == nil && bounds.end == nil ? "" : " (with the same period)"
-                    print("more: --page-token \(response.nextPageToken)\(period)")
+                    // The token is its period's own: the hint repeats the period's options as given.
+                    print((["more: --page-token", response.nextPageToken] + period.arguments).joined(separator: " "))
                 }
             }
         }
@@ -72,6 +72,12 @@ struct PeriodOptions: ParsableArguments {
     @Option(help: "A calendar month in UTC, YYYY-MM.") var month: String?
     @Option(help: "The period's start: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var from: String?
     @Option(help: "The instant after the period: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var to: String?
+
+    /// The options as given, to repeat them (a page token is its period's own): e.g. `["--month", "2026-11"]`. The
+    /// values are dates the parser took (digits, `-`, `:`, `.`, `+`, `T`, `Z`), so they need no shell quoting.
+    var arguments: [String] {
+        [("--month", month), ("--from", from), ("--to", to)].flatMap { name, value in value.map { [name, $0] } ?? [] }
+    }
 
     /// The period the options name; with none, the month `currentMonthOf` falls in (UTC), or nil without it.
     func period(currentMonthOf now: Date?) throws -> (start: Date, end: Date)? {

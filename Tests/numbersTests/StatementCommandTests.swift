@@ -102,10 +102,14 @@ struct StatementCommandTests {
                 "ACC_7",
             ]
             let month = try await runNumbers(["transactions", "--month", "2026-02"] + connection)
-            #expect(month.status == 0 && month.stdout.contains("more: --page-token next (with the same period)"))
+            // The next page's hint repeats the period: a token is its period's own.
+            #expect(month.status == 0 && month.stdout.contains("more: --page-token next --month 2026-02\n"))
             let range = try await runNumbers(
                 ["transactions", "--from", "2026-11-15", "--to", "2026-11-16T09:30:00Z"] + connection)
             #expect(range.status == 0, "\(range)")
+            #expect(
+                range.stdout.contains("more: --page-token next --from 2026-11-15 --to 2026-11-16T09:30:00Z\n"),
+                "\(range.stdout)")
             let all = try await runNumbers(["transactions"] + connection)
             #expect(all.status == 0 && all.stdout.contains("more: --page-token next\n"), "\(all)")
             // Either bound alone leaves the other side open.
