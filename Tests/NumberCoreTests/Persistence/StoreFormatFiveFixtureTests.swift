@@ -104,30 +104,11 @@ struct StoreFormatFiveFixtureTests {
 
     @Test("a numberd that reads store formats up to 4 refuses it, changing nothing")
     func formatFourReaderRefused() throws {
-        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
-        defer { scratch.remove() }
-        let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
-        let error = #expect(throws: JournalError.self) {
-            _ = try FileJournal<CoreEvent, CoreState>.open(
-                directory: scratch.url, options: FileNumberStore.Options.defaults.journal,
-                format: StoreFormat(format: 4, readers: 4), initialState: CoreState(),
-                apply: { state, event in try state.applyChecked(event) })
-        }
-        #expect(error?.code == .formatTooNew)
-        #expect(
-            error?.description.contains(
-                "written by store format 5 and needs a numberd that reads format 5 or later; this numberd reads store "
-                    + "formats up to 4") == true, "\(String(describing: error))")
-        #expect(scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) } == before)
+        try StoreFixtureChecks.olderReaderRefuses(Self.store, format: 5)
     }
 
     @Test("numberd verify finds it sound, format 5")
     func verifiesSound() async throws {
-        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
-        defer { scratch.remove() }
-        let report = await verifyDataDirectory(scratch.url)
-        #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
-        #expect(report.journal.format == .recorded(StoreFormat(format: 5, readers: 5)))
-        #expect(report.violations.isEmpty)
+        try await StoreFixtureChecks.verifiesSound(Self.store, format: 5)
     }
 }

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// The checks every store format's fixture gets alike (from format 4 on): a numberd reading only older formats refuses
+/// it, changing nothing, and `numberd verify` finds it sound.
+enum StoreFixtureChecks {
+    /// A numberd that reads store formats up to `format - 1` refuses the fixture `store` of `format` (whose readers are
+    /// `format`), with the message that says so, and leaves every file as it was.
+    static func olderReaderRefuses(
+        _ store: URL, format: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: store)
+        defer { scratch.remove() }
+        let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
+        let older = format - 1
+        let error = #expect(throws: JournalError.self, sourceLocation: sourceLocation) {
+            _ = try FileJournal<CoreEvent, CoreState>.open(
+                directory: scratch.url, options: FileNumberStore.Options.defaults.journal,
+                format: StoreFormat(format: older, readers: older), initialState: CoreState(),
+                apply: { state, event in try state.applyChecked(event) })
+        }
+        #expect(error?.code == .formatTooNew, sourceLocation: sourceLocation)
+        #expect(
+            error?.description.contains(
+                "written by store format \(format) and needs a numberd that reads format \(format) or later; this "
+                    + "numberd reads store formats up to \(older)") == true, "\(String(describing: error))",
+            sourceLocation: sourceLocation)
+        #expect(
+            scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) } == before,
+            sourceLocation: sourceLocation)
+    }
+
+    /// `numberd verify` finds the fixture `store` sound, its `FORMAT` recorded as `format` with readers `format`.
+    static func verifiesSound(_ store: URL, format: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws
+    {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: store)
+        defer { scratch.remove() }
+        let report = await verifyDataDirectory(scratch.url)
+        #expect(
+            report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")",
+            sourceLocation: sourceLocation)
+        #expect(
+            report.journal.format == .recorded(StoreFormat(format: format, readers: format)),
+            sourceLocation: sourceLocation)
+        #expect(report.violations.isEmpty, sourceLocation: sourceLocation)
+    }
+}
