@@ -269,31 +269,18 @@ struct Release: AsyncParsableCommand {
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "NUM_….") var id: String
-    @Flag(help: "Do not ask.") var yes = false
+    @Flag(
+        help: """
+            Do not ask (and bill whatever billing date has passed by the release: without a question there are no \
+            figures to hold it to).
+            """)
+    var yes = false
     @Flag(name: .customLong("dry-run"), help: "Only show the refund.") var dryRun = false
     @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
     func run() async throws {
         try await reporting {
             try await global.withClient { client in
-                let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
-                // `expected`: the end of the cycle the question's refund was of, so a billing date passing after it
-                // (the billing run's or the release's own renewal) is not charged unseen.
-                let release = { (expected: Date?) async throws -> ReleaseNumberResponse in
-                    do {
-                        return try await UnknownOutcome.advising(idempotencyKey: key) {
-                            try await client.releaseNumber(
-                                ReleaseNumberRequest(
-                                    accountId: global.accountId, numberId: id, expectedNextBillingDate: expected),
-                                options: CallOptions(idempotencyKey: key))
-                        }
-                    } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
-                        throw CLIError(
-                            code: CLIError.exitCode(for: error),
-                            message: "not released: a billing date of the number passed after the question, so its "
-                                + "refund is not the one shown; run it again to see the new figures")
-                    }
-                }
                 let preview = try await Self.preview(client, global.accountId, id, underKey: idempotencyKey)
                 if preview.replayed {
                     // The release made under the key: its result, not asked again.
@@ -320,7 +307,24 @@ struct Release: AsyncParsableCommand {
                         throw CLIError(code: 1, message: "not released (pass --yes to skip the question)")
                     }
                 }
-                let response = try await release(yes ? nil : preview.finalBilling.nextBillingDate)
+                // Held to the cycle the question's refund was of, so a billing date passing after it (the billing
+                // run's renewal, or the release's own) is not charged unseen; `--yes` showed nothing to hold to.
+                let expected = yes ? nil : preview.finalBilling.nextBillingDate
+                let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
+                let response: ReleaseNumberResponse
+                do {
+                    response = try await UnknownOutcome.advising(idempotencyKey: key) {
+                        try await client.releaseNumber(
+                            ReleaseNumberRequest(
+                                accountId: global.accountId, numberId: id, expectedNextBillingDate: expected),
+                            options: CallOptions(idempotencyKey: key))
+                    }
+                } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
+                    throw CLIError(
+                        code: CLIError.exitCode(for: error),
+                        message: "not released: a billing date of the number passed after the question, so its "
+                            + "refund is not the one shown; run it again to see the new figures")
+                }
                 try global.output(response) { printRelease(response) }
             }
         }
@@ -358,6 +362,7 @@ extension Release {
 
 func printRelease(_ r: ReleaseNumberResponse) {
     print("\(r.message): \(r.phoneNumber) (\(r.id)) at \(Format.date(r.releasedAt))")
+    if r.replayed { print("(the release made earlier under this idempotency key: nothing was done now)") }
     if r.finalBilling.renewalCharge > 0 {
         print(
             "\(r.dryRun ? "would charge" : "charged") \(Format.money(r.finalBilling.renewalCharge, r.finalBilling.currency)) "

@@ -85,6 +85,7 @@ struct UsageErrorTests {
             #expect(run.status == 0, "\(run)")
             #expect(!run.stderr.contains("for good?"), "\(run.stderr)")
             #expect(run.stdout.contains("refund 0.57 USD"), "\(run.stdout)")
+            #expect(run.stdout.contains("made earlier under this idempotency key"), "\(run.stdout)")
         }
         #expect(releases.all.map(\.dryRun) == [true] && keys.all == ["k-1"])
     }
@@ -115,10 +116,13 @@ struct UsageErrorTests {
         #expect(releases.all.map(\.dryRun) == [true, true, true], "only dry runs: the release was the first run's")
     }
 
-    @Test("a billing date passed after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
-    func renewalChargeAboveTheQuestion() async throws {
+    @Test("the cycle moved after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
+    func cycleMovedAfterTheQuestion() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        let cycleEnd = Date(timeIntervalSince1970: 1_769_904_000)  // 2026-02-01
         var router = RPCRouter()
         router.register(NumbersMethods.releaseNumber) { request, _ in
+            releases.append(request)
             guard request.dryRun else {
                 throw RPCError(
                     code: .failedPrecondition, message: "the release would first charge $1.33",
@@ -128,7 +132,8 @@ struct UsageErrorTests {
             return ReleaseNumberResponse(
                 message: "Dry run: nothing was released", id: request.numberId, phoneNumber: "+14155550100",
                 finalBilling: FinalBilling(
-                    proratedRefund: 0, currency: "USD", description: "Prorated refund for 0 days"))
+                    proratedRefund: 0, currency: "USD", description: "Prorated refund for 0 days",
+                    nextBillingDate: cycleEnd), dryRun: true)
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -138,7 +143,12 @@ struct UsageErrorTests {
                 run.stderr.contains("not released: a billing date of the number passed after the question"),
                 "\(run.stderr)")
             #expect(!run.stdout.contains("charge"), "\(run.stdout)")
+            // `--yes` asks nothing, so it holds the release to nothing.
+            let unasked = try await runNumbers(["release", "NUM_1", "--yes"] + UnknownOutcomeTests.connection(server))
+            #expect(unasked.status == 5, "\(unasked)")
         }
+        #expect(releases.all.map(\.dryRun) == [true, false, true, false])
+        #expect(releases.all.map(\.expectedNextBillingDate) == [nil, cycleEnd, nil, nil])
     }
 
     @Test("a declined question exits 1, 'not released', nothing released", arguments: ["no\n", ""])

@@ -97,15 +97,15 @@ public final class NumbersClient: Sendable {
         if let authorization, metadata["authorization"] == nil { metadata["authorization"] = authorization }
         if let id = options.requestID { metadata["request-id"] = id }
         var retry = Self.retryClass(method.path)
-        // A release's dry run changes nothing: retried as a read, under no key of its own (one the caller gives goes
-        // along: the server answers it with the release made under it).
-        if retry == .keyed, let release = request as? ReleaseNumberRequest, release.dryRun { retry = .idempotent }
         var idempotencyKey: String?
-        if retry == .keyed {
+        if retry == .keyed, let release = request as? ReleaseNumberRequest, release.dryRun {
+            // A release's dry run changes nothing: retried as a read, under no key of its own; one the caller gives
+            // goes along (the server answers it with the release made under it).
+            retry = .idempotent
+            if let key = options.idempotencyKey { metadata["idempotency-key"] = key }
+        } else if retry == .keyed {
             idempotencyKey = options.idempotencyKey ?? Self.newIdempotencyKey()
             metadata["idempotency-key"] = idempotencyKey
-        } else if let key = options.idempotencyKey {
-            metadata["idempotency-key"] = key
         }
         let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)
         let attempts = CallAttempts(retryClass: retry, idempotencyKey: idempotencyKey, policy: configuration.retry)

@@ -24,7 +24,8 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
         case fundsAdded(transactionId: String)
         /// The balance was adjusted in this transaction (store format 4).
         case adjusted(transactionId: String)
-        /// The number's release was requested, in the decision that posted these renewals of the cycles begun before
+        /// The number's release was requested under the key, with these renewals of the cycles begun before it — those
+        /// its request's decision posted, after any an earlier request under the key posted before the provider refused
         /// it (``NumberService/billedBeforeRelease``; store format 5). What a retry gets is the number's state: the
         /// release's result once it is recorded, `REQUEST_IN_PROGRESS` while it is still releasing, or — the provider
         /// refused it and the release was withdrawn — a new release.

@@ -234,7 +234,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
     /// The idempotency record (``IdempotencyRecord/storageKey``) of the keyed call that asked for the release, so a
     /// retry under that key knows the release for its own (another request's, made after its own was withdrawn, is
     /// not). Kept after the release, cleared with a withdrawn request; nil for unkeyed requests and those before store
-    /// format 5 recorded it.
+    /// format 6 recorded it.
     public var releaseRequestKey: String? {
         get { storage.value.releaseRequestKey }
         set { storage.value.releaseRequestKey = newValue }

@@ -43,22 +43,20 @@ struct KeyedRelease {
     /// The request's parameters: the number (a release has no other).
     var fingerprint: String { Crypto.sha256Hex("release|\(numberId)") }
 
-    /// The record a release request writes with the renewals it posted — after those of an earlier request under the
-    /// key that the provider refused (withdrawn, its renewals kept), so a retry that releases still names every
-    /// renewal the call charged.
-    func record(
-        renewals: [LedgerTransaction], at now: Date, in state: CoreState, expiredBy: Date
-    ) -> IdempotencyRecord {
-        var ids: [String] = []
-        if let earlier = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy),
-            earlier.operation == .release,
-            case .releaseRequested(numberId, let earlierIds) = earlier.outcome
-        {
-            ids = earlierIds
-        }
-        return IdempotencyRecord(
+    /// The renewals an earlier request under the key posted before the provider refused it (withdrawn, its renewals
+    /// kept): a retry that releases names them with its own, every renewal the call charged.
+    func earlierRenewals(in state: CoreState, expiredBy: Date) -> [LedgerTransaction] {
+        guard let earlier = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy),
+            earlier.operation == .release, case .releaseRequested(numberId, let ids) = earlier.outcome
+        else { return [] }
+        return ids.compactMap { state.transaction($0) }
+    }
+
+    /// The record a release request writes: the number, and `renewals` — the earlier attempts' and its own.
+    func record(renewals: [LedgerTransaction], at now: Date) -> IdempotencyRecord {
+        IdempotencyRecord(
             accountId: accountId, key: key, operation: .release, fingerprint: fingerprint, createdAt: now,
-            outcome: .releaseRequested(numberId: numberId, renewalIds: ids + renewals.map(\.id)))
+            outcome: .releaseRequested(numberId: numberId, renewalIds: renewals.map(\.id)))
     }
 
     /// What a retry under the key gets from `state`: nil when the key is free — no live record, or the release it
@@ -143,7 +141,7 @@ extension NumberService {
             guard dryRun else { return nil }
             // The same checks as the release itself: a dry run never shows a refund the release would refuse.
             let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
-            try Self.checkCycle(billed.number, expected: expectedNextBillingDate, renewals: billed.renewals)
+            try Self.checkCycle(number, billed: billed, expected: expectedNextBillingDate)
             var result = Self.releaseResult(
                 billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
                 dryRun: true)
@@ -207,7 +205,7 @@ extension NumberService {
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
-                try Self.checkCycle(billed.number, expected: expectedNextBillingDate, renewals: billed.renewals)
+                try Self.checkCycle(number, billed: billed, expected: expectedNextBillingDate)
                 try self.local.withLock { local throws(NumberError) in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
@@ -224,11 +222,8 @@ extension NumberService {
                     ]
                 var renewals = billed.renewals
                 if let keyed {
-                    let record = keyed.record(renewals: billed.renewals, at: now, in: state, expiredBy: expiredBy)
-                    if case .releaseRequested(_, let ids) = record.outcome {
-                        renewals = ids.dropLast(billed.renewals.count).compactMap { state.transaction($0) } + renewals
-                    }
-                    events.append(.idempotencyRecorded(record))
+                    renewals = keyed.earlierRenewals(in: state, expiredBy: expiredBy) + renewals
+                    events.append(.idempotencyRecorded(keyed.record(renewals: renewals, at: now)))
                 }
                 return (events, .requested(billed.number, renewals: renewals))
             }
@@ -280,19 +275,26 @@ extension NumberService {
         return (planner.events, planner.scratch.numbers[number.id] ?? number, renewals)
     }
 
-    /// Refuses (`PRICE_CHANGED`) a release whose number's paid cycle, as the renewals it would bill first leave it
-    /// (`number`), ends at another date than the caller's `expected` one.
+    /// Refuses (`PRICE_CHANGED`) a release whose number's paid cycle, as the billing it would do first leaves it
+    /// (`billed`), ends at another date than the caller's `expected` one — or which that billing marks past due (the
+    /// cycle's end unchanged, the refund gone: its billing date passed, unpaid, since the caller's figures).
     private static func checkCycle(
-        _ number: OwnedNumber, expected: Date?, renewals: [LedgerTransaction]
+        _ before: OwnedNumber,
+        billed: (events: [CoreEvent], number: OwnedNumber, renewals: [LedgerTransaction]), expected: Date?
     ) throws(NumberError) {
-        guard let expected, number.nextBillingDate != expected else { return }
-        let charge = charge(of: renewals)
+        guard let expected else { return }
+        let number = billed.number
+        let markedPastDue = before.status == .active && number.status == .pastDue
+        guard number.nextBillingDate != expected || markedPastDue else { return }
+        let charge = charge(of: billed.renewals)
         throw NumberError(
             .failedPrecondition, .priceChanged,
-            "the number's billing cycle now ends at \(number.nextBillingDate.formatted(.iso8601)), not at "
-                + "\(expected.formatted(.iso8601)) (expectedNextBillingDate): a billing date passed since"
+            "the number's billing cycle ends at \(number.nextBillingDate.formatted(.iso8601))"
+                + (markedPastDue
+                    ? " and it is past due: its billing date passed unpaid"
+                    : ", not at \(expected.formatted(.iso8601)) (expectedNextBillingDate)")
                 + (charge > 0
-                    ? ", and the release would first charge \(PricingPolicy.display(charge, number.currency))" : "")
+                    ? "; the release would first charge \(PricingPolicy.display(charge, number.currency))" : "")
                 + "; nothing was released",
             details: [
                 "nextBillingDate": number.nextBillingDate.formatted(.iso8601),

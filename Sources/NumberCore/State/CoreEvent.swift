@@ -38,7 +38,7 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case numberTrunkChanged(numberId: String, trunkId: String?)
     /// A release was requested (the provider call follows), by `by` (nil in records before store format 3), under the
     /// idempotency key whose record is `key` (``IdempotencyRecord/storageKey``; a keyed caller's request, store format
-    /// 5).
+    /// 6).
     case numberReleaseRequested(numberId: String, at: Date, by: LedgerActor?, key: String? = nil)
     /// A release request was withdrawn because the provider still has the number and refused to release it.
     case numberReleaseCancelled(numberId: String)

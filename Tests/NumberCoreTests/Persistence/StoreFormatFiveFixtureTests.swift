@@ -5,9 +5,9 @@ import Testing
 
 /// The never-regenerated fixture of store format 5 (`Fixtures/store-format-5`): format 4's records plus a keyed release
 /// (`ReleaseNumber` with an idempotency key), requested before the snapshot and recorded after it, whose idempotency
-/// record names the operation `"release"` and the outcome `"releaseRequested"`. It pins those, that a retry under the key
-/// through the service replays the release, and that a numberd reading only up to format 4 refuses these files instead
-/// of stopping at the first such record as if the journal were damaged.
+/// record names the operation `"release"` and the outcome `"releaseRequested"`. It pins those, that a numberd reading only
+/// up to format 4 refuses these files instead of stopping at the first such record as if the journal were damaged, and
+/// that format 6, which knows a keyed release by the key its request names, no longer answers this one to a retry.
 @Suite("Store format 5 fixture")
 struct StoreFormatFiveFixtureTests {
     static let folder = StoreFixture.folder(format: 5)
@@ -81,7 +81,8 @@ struct StoreFormatFiveFixtureTests {
         let provider = FakeProvider()
         let service = try await NumberService.open(store: store, provider: provider, clock: clock, config: .defaults)
         let acme = StoreFixtureEvents.acme
-        // Format 5 matched a release to its key by time; its request names no key, so the retry is a new release.
+        // Format 5 matched a release to its key by time; its request names no key, so the retry is not answered it: a new
+        // release, refused for a number already released.
         let retry = await #expect(throws: NumberError.self) {
             _ = try await service.release(
                 accountId: acme, numberId: "NUM_FXNUMBER001", idempotencyKey: "release-1",

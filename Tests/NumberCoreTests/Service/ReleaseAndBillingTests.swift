@@ -227,6 +227,28 @@ struct ReleaseAndBillingTests {
     }
 
     @Test(
+        "the dry run before the billing date, the release after it on an account that cannot pay: PRICE_CHANGED",
+        arguments: StoreKind.allCases)
+    func markedPastDueSinceTheDryRun(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.clock.set(Self.due.addingTimeInterval(-2 * 86_400))
+        let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(preview.refund > 0 && preview.nextBillingDate == Self.due)
+        // The answer comes after the billing date: the release would mark it past due and refund nothing.
+        h.clock.set(Self.due.addingTimeInterval(60))
+        let events = h.service.durableState().eventCount
+        let refused = await numberError {
+            _ = try await h.service.release(
+                accountId: account.id, numberId: number.id, expectedNextBillingDate: preview.nextBillingDate)
+        }
+        #expect(refused?.reason == .priceChanged && refused?.details["renewalCharge"] == "0")
+        #expect(h.service.durableState().eventCount == events && h.provider.calls(.release) == 0)
+        try await h.check()
+    }
+
+    @Test(
         "a release in doubt after it billed a new cycle: reconciliation refunds that cycle's days left, once",
         arguments: StoreKind.allCases)
     func inDoubtAfterRenewal(kind: StoreKind) async throws {
