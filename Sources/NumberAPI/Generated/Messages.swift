@@ -707,7 +707,7 @@ public struct UpdateNumberResponse: Codable, Sendable, Hashable {
 /// The `idempotency-key` metadata makes a retry safe: a retry under the key (a dry run too) returns the first
 /// release's result (refund, renewals; `replayed` set) instead of ALREADY_RELEASED, is ABORTED / REQUEST_IN_PROGRESS while
 /// that release still waits for its turn, runs at the provider or is in doubt (reconciliation finishes it; the key lives
-/// until then, and 24 h of numberd's running time from the request once it is recorded), and releases again if the
+/// until then, and 24 h of numberd's running time from the release's record), and releases again if the
 /// provider refused the first; the key with another number is
 /// FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED. The bundled client sends a key and retries ReleaseNumber like
 /// PurchaseNumbers (a dry run like a read).

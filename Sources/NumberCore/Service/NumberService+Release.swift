@@ -108,7 +108,7 @@ extension NumberService {
     /// `REQUEST_IN_PROGRESS` while that release waits for its turn, runs at the provider or is in doubt, and releases
     /// again if the provider refused the first and it was withdrawn; the key with another number is
     /// `IDEMPOTENCY_KEY_REUSED`. A record lives while its release is requested (``CoreState/isUnsettled(_:)``), then
-    /// as long as purchases' keys from the request (``NumberServiceConfig/Idempotency``).
+    /// as long as purchases' keys from the release's record (``NumberServiceConfig/Idempotency``).
     ///
     /// `expectedNextBillingDate` refuses (`PRICE_CHANGED`, nothing done) a release whose number's paid cycle — after
     /// the renewals it would bill first (``billedBeforeRelease``) — ends at another date: a caller that showed a dry
@@ -443,6 +443,14 @@ extension NumberService {
             let result = Self.releaseResult(
                 released, at: requestedAt, refund: computed, transaction: refund, dryRun: false)
             var events: [CoreEvent] = [.numberReleased(numberId: numberId, at: requestedAt, refund: refund)]
+            // A keyed request's record lives from the release's record, not its request: a release in doubt for longer
+            // than a key lives (the record kept while it was requested) is still answered to the retry it asked for.
+            if let storageKey = number.releaseRequestKey, var record = state.idempotency[storageKey],
+                case .releaseRequested(numberId, _) = record.outcome, record.createdAt < now
+            {
+                record.createdAt = now
+                events.append(.idempotencyRecorded(record))
+            }
             if blocking { self.blockPurchases([number.phoneNumber]) }
             if watching {
                 // Owned by nobody once this record's release applies.

@@ -239,7 +239,9 @@ struct ReleaseIdempotencyTests {
         try await h.check()
     }
 
-    @Test("a release in doubt longer than a key lives: the key lives on, and a billing run does not drop it")
+    @Test(
+        "a release in doubt longer than a key lives: the key lives on, unexpired by billing, and a day after its record"
+    )
     func keyLivesWhileInDoubt() async throws {
         let (h, account, numbers) = try await Self.setUp(.memory)
         h.provider.inject(.timeOut, on: .release)
@@ -255,6 +257,14 @@ struct ReleaseIdempotencyTests {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
         }
         #expect(retry?.reason == .requestInProgress, "\(String(describing: retry))")
+        // Reconciliation records it at last: the key lives a day from then, and answers the release.
+        h.provider.clearFaults()
+        try await h.provider.release(sid: numbers[0].providerSid)
+        #expect(await h.service.reconcile().releasesCompleted == [numbers[0].id])
+        h.clock.advance(by: 3_600)
+        _ = try await h.service.runBilling()
+        let replay = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(replay.replayed && replay.refund > 0)
         try await h.check()
     }
 
