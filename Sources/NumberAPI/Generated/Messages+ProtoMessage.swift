@@ -442,7 +442,7 @@ extension FinalBilling: ProtoMessage {
             remainingDays: try reader.int32(4),
             daysInCycle: try reader.int32(5),
             renewalCharge: try reader.int64(6),
-            nextBillingDate: try reader.date(7)
+            nextBillingDate: try reader.contains(7, .lengthDelimited) ? try reader.date(7) : nil
         )
     }
 }

@@ -718,11 +718,11 @@ public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
     public var numberId: String
     /// compute the refund, change nothing
     public var dryRun: Bool
-    /// Refuse unless the number's paid cycle — after the renewals the release would bill first — ends at this time: pass
-    /// a dry run's final_billing.next_billing_date, and a billing date that passed since (whether the billing run or the
-    /// release bills it) is FAILED_PRECONDITION / PRICE_CHANGED, metadata nextBillingDate, expectedNextBillingDate,
-    /// renewalCharge, currency, nothing done, instead of a charge the caller never saw. Absent = no check. Not a
-    /// parameter of the idempotency key.
+    /// Refuse unless the number's paid cycle — after the billing the release would do first — ends at this time: pass a
+    /// dry run's final_billing.next_billing_date, and a billing date that passed since (the number renewed by the billing
+    /// run or by the release, or gone past due unpaid: no paid cycle) is FAILED_PRECONDITION / PRICE_CHANGED, metadata
+    /// nextBillingDate (absent: none paid), expectedNextBillingDate, renewalCharge, currency, nothing done, instead of a
+    /// charge or a lost refund the caller never saw. Absent = no check. Not a parameter of the idempotency key.
     public var expectedNextBillingDate: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
@@ -762,8 +762,9 @@ public struct FinalBilling: Codable, Sendable, Hashable {
     /// minute; longer after downtime), charged in the release's own decision — a dry run: would be. The refund is then of
     /// the new cycle's days left; a number whose account cannot pay is marked past due instead and refunded nothing.
     public var renewalCharge: Int64
-    /// the end of the cycle the refund is of (after those renewals)
-    public var nextBillingDate: Date
+    /// The end of the paid cycle the refund is of (after those renewals); absent when none is paid (the number past due,
+    /// or going past due by this release: nothing refunded). What a release passes as expected_next_billing_date.
+    public var nextBillingDate: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -773,7 +774,7 @@ public struct FinalBilling: Codable, Sendable, Hashable {
         remainingDays: Int32 = 0,
         daysInCycle: Int32 = 0,
         renewalCharge: Int64 = 0,
-        nextBillingDate: Date = Date(timeIntervalSince1970: 0)
+        nextBillingDate: Date? = nil
     ) {
         self.proratedRefund = proratedRefund
         self.currency = currency

@@ -48,8 +48,8 @@ public struct IdempotencyRecord: Codable, Sendable, Hashable {
     public var operation: Operation
     /// SHA-256 hex of the canonical request parameters.
     public var fingerprint: String
-    /// When it was first used, or when its purchase committed if that came later; it is kept at least the
-    /// configured TTL after this.
+    /// When it was first used, or when its purchase committed or its release was recorded if that came later; it is
+    /// kept at least the configured TTL after this.
     public var createdAt: Date
     /// The result.
     public var outcome: Outcome

@@ -27,9 +27,9 @@ public struct ReleaseResult: Sendable, Hashable {
     public var dryRun: Bool
     /// Whether this is the first release's result, returned to a retry under its idempotency key.
     public var replayed = false
-    /// The end of the paid cycle the refund is of (after the renewals billed first; for a dry run, those it would
-    /// bill): what a caller passes as `expectedNextBillingDate`.
-    public var nextBillingDate: Date
+    /// The end of the paid cycle the refund is of (after the billing done first; for a dry run, that it would do), nil
+    /// when none is paid (past due: nothing refunded): what a caller passes as `expectedNextBillingDate`.
+    public var nextBillingDate: Date?
 }
 
 /// A caller's release under an idempotency key: its record, and what a retry under the key gets.
@@ -79,7 +79,7 @@ struct KeyedRelease {
         // left, nothing for a number released past due; the amount as credited (one cut to fit the balance).
         let transaction = number.refundTransactionId.flatMap { state.transaction($0) }
         var refund =
-            number.pastDueSince == nil
+            NumberService.paidCycleEnd(number) != nil
             ? BillingCalendar.proratedRefund(
                 monthlyFee: number.monthlyFee, cycleStart: number.cycleStart, nextBillingDate: number.nextBillingDate,
                 releaseAt: releasedAt)
@@ -141,7 +141,7 @@ extension NumberService {
             guard dryRun else { return nil }
             // The same checks as the release itself: a dry run never shows a refund the release would refuse.
             let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
-            try Self.checkCycle(number, billed: billed, expected: expectedNextBillingDate)
+            try Self.checkCycle(billed: billed, expected: expectedNextBillingDate)
             var result = Self.releaseResult(
                 billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
                 dryRun: true)
@@ -205,7 +205,7 @@ extension NumberService {
                 _ = try state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
-                try Self.checkCycle(number, billed: billed, expected: expectedNextBillingDate)
+                try Self.checkCycle(billed: billed, expected: expectedNextBillingDate)
                 try self.local.withLock { local throws(NumberError) in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
@@ -276,32 +276,40 @@ extension NumberService {
     }
 
     /// Refuses (`PRICE_CHANGED`) a release whose number's paid cycle, as the billing it would do first leaves it
-    /// (`billed`), ends at another date than the caller's `expected` one — or which that billing marks past due (the
-    /// cycle's end unchanged, the refund gone: its billing date passed, unpaid, since the caller's figures).
+    /// (`billed`), does not end at the caller's `expected` date: a billing date passed since the caller's figures —
+    /// renewed (by the billing run or by this release), or gone past due unpaid (by either: no paid cycle, no refund).
     private static func checkCycle(
-        _ before: OwnedNumber,
         billed: (events: [CoreEvent], number: OwnedNumber, renewals: [LedgerTransaction]), expected: Date?
     ) throws(NumberError) {
         guard let expected else { return }
         let number = billed.number
-        let markedPastDue = before.status == .active && number.status == .pastDue
-        guard number.nextBillingDate != expected || markedPastDue else { return }
+        let paidEnd = paidCycleEnd(number)
+        guard paidEnd != expected else { return }
         let charge = charge(of: billed.renewals)
+        var details = [
+            "expectedNextBillingDate": expected.formatted(.iso8601), "renewalCharge": String(charge),
+            "currency": number.currency, "numberId": number.id,
+        ]
+        details["nextBillingDate"] = paidEnd?.formatted(.iso8601)
         throw NumberError(
             .failedPrecondition, .priceChanged,
-            "the number's billing cycle ends at \(number.nextBillingDate.formatted(.iso8601))"
-                + (markedPastDue
-                    ? " and it is past due: its billing date passed unpaid"
-                    : ", not at \(expected.formatted(.iso8601)) (expectedNextBillingDate)")
+            (paidEnd.map { "the number's paid cycle ends at \($0.formatted(.iso8601))" }
+                ?? "the number is past due: its billing date passed unpaid, and nothing would be refunded")
+                + ", not the cycle ending at \(expected.formatted(.iso8601)) (expectedNextBillingDate)"
                 + (charge > 0
                     ? "; the release would first charge \(PricingPolicy.display(charge, number.currency))" : "")
                 + "; nothing was released",
-            details: [
-                "nextBillingDate": number.nextBillingDate.formatted(.iso8601),
-                "expectedNextBillingDate":
-                    expected.formatted(.iso8601), "renewalCharge": String(charge), "currency": number.currency,
-                "numberId": number.id,
-            ])
+            details: details)
+    }
+
+    /// The end of `number`'s paid cycle — the one a release refunds the whole days left of — or nil when none is paid
+    /// (past due, or released past due: nothing refunded).
+    static func paidCycleEnd(_ number: OwnedNumber) -> Date? {
+        switch number.status {
+        case .active: number.nextBillingDate
+        case .pastDue: nil
+        case .released: number.pastDueSince == nil ? number.nextBillingDate : nil
+        }
     }
 
     /// What `renewals` charged, minor units ≥ 0.
@@ -479,6 +487,6 @@ extension NumberService {
             number: number, releasedAt: at, refund: refund.amount, remainingDays: refund.remainingDays,
             daysInCycle: BillingCalendar.cycleDays(from: number.cycleStart, to: number.nextBillingDate),
             description: "Prorated refund for \(refund.remainingDays) days remaining in billing cycle",
-            transaction: transaction, dryRun: dryRun, nextBillingDate: number.nextBillingDate)
+            transaction: transaction, dryRun: dryRun, nextBillingDate: paidCycleEnd(number))
     }
 }

@@ -155,8 +155,10 @@ struct ReleaseAndBillingTests {
         #expect(before < 133)
         h.clock.set(Self.due.addingTimeInterval(3 * 86_400))
         let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
-        #expect(preview.renewalCharge == 0 && preview.refund == 0)
-        let result = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(preview.renewalCharge == 0 && preview.refund == 0 && preview.nextBillingDate == nil)
+        // Held to what the dry run showed (no paid cycle), it goes through: it marks the number past due itself.
+        let result = try await h.service.release(
+            accountId: account.id, numberId: number.id, expectedNextBillingDate: preview.nextBillingDate)
         #expect(result.renewalCharge == 0 && result.renewals.isEmpty && result.refund == 0)
         #expect(result.transaction == nil && result.number.status == .released)
         #expect(result.number.pastDueSince == h.clock.now())
@@ -244,7 +246,22 @@ struct ReleaseAndBillingTests {
                 accountId: account.id, numberId: number.id, expectedNextBillingDate: preview.nextBillingDate)
         }
         #expect(refused?.reason == .priceChanged && refused?.details["renewalCharge"] == "0")
+        #expect(refused?.details["nextBillingDate"] == nil, "no paid cycle")
         #expect(h.service.durableState().eventCount == events && h.provider.calls(.release) == 0)
+        // The same when the billing run marked it past due first (the cycle's end unchanged, the refund gone).
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        let afterRun = await numberError {
+            _ = try await h.service.release(
+                accountId: account.id, numberId: number.id, expectedNextBillingDate: preview.nextBillingDate)
+        }
+        #expect(afterRun?.reason == .priceChanged, "\(String(describing: afterRun))")
+        #expect(h.provider.calls(.release) == 0)
+        // A dry run now shows no paid cycle and no refund; held to that (nothing), the release goes through.
+        let now = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(now.nextBillingDate == nil && now.refund == 0)
+        let released = try await h.service.release(
+            accountId: account.id, numberId: number.id, expectedNextBillingDate: now.nextBillingDate)
+        #expect(released.number.status == .released && released.refund == 0)
         try await h.check()
     }
 
