@@ -51,6 +51,42 @@ struct AccountStatusTests {
         }
     }
 
+    @Test("a suspended account's own key cannot release its number; an operator's admin key can, the refund credited")
+    func operatorReleasesSuspendedAccountsNumber() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let acme = try await makeAccount(admin, name: "Acme", funds: 10_000)
+                let search = try await admin.searchNumbers(
+                    SearchNumbersRequest(accountId: acme.id, country: "US", areaCode: "415", limit: 1))
+                let bought = try await admin.purchaseNumbers(
+                    PurchaseNumbersRequest(
+                        accountId: acme.id, country: "US", numbers: [search.numbers[0].phoneNumber])
+                ).numbers[0].number
+                _ = try await admin.setAccountStatus(SetAccountStatusRequest(accountId: acme.id, status: .suspended))
+                try await withNumbersClient(numberd.client(key: acme.key)) { client in
+                    let own = await #expect(throws: RPCError.self) {
+                        try await client.releaseNumber(ReleaseNumberRequest(numberId: bought.id))
+                    }
+                    #expect(own?.reason == "ACCOUNT_INACTIVE", "\(String(describing: own))")
+                }
+                let before = try await admin.getBalance(GetBalanceRequest(accountId: acme.id)).balance
+                let preview = try await admin.releaseNumber(
+                    ReleaseNumberRequest(accountId: acme.id, numberId: bought.id, dryRun: true))
+                let released = try await admin.releaseNumber(
+                    ReleaseNumberRequest(
+                        accountId: acme.id, numberId: bought.id,
+                        expectedNextBillingDate: preview.finalBilling.nextBillingDate))
+                #expect(released.finalBilling.proratedRefund == preview.finalBilling.proratedRefund)
+                let after = try await admin.getBalance(GetBalanceRequest(accountId: acme.id)).balance
+                #expect(after == before + released.finalBilling.proratedRefund)
+                #expect(!numberd.simulator.engine.ownedNumbers.contains { $0.number.phoneNumber == bought.phoneNumber })
+                // Still suspended: the release changed nothing else.
+                let account = try await admin.getAccount(GetAccountRequest(accountId: acme.id)).account
+                #expect(account.status == .suspended)
+            }
+        }
+    }
+
     @Test("an unspecified status and an unknown account are refused")
     func badRequests() async throws {
         try await withNumberd { numberd in

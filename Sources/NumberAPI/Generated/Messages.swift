@@ -1476,8 +1476,9 @@ public struct GetAccountResponse: Codable, Sendable, Hashable {
 
 /// Suspends or reactivates an account (admin keys only). A suspended account keeps its numbers, and their renewals go
 /// on; it can be read and funded, but it cannot buy numbers, change or release them, or create or delete trunks:
-/// those calls fail FAILED_PRECONDITION / ACCOUNT_INACTIVE until it is active again. Setting the status it already has
-/// changes nothing.
+/// those calls fail FAILED_PRECONDITION / ACCOUNT_INACTIVE until it is active again — except a ReleaseNumber by an
+/// admin key, so an operator can stop what a suspended account's numbers cost at Twilio without reactivating it (which
+/// would let it buy meanwhile). Setting the status it already has changes nothing.
 public struct SetAccountStatusRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String

@@ -114,9 +114,13 @@ extension NumberService {
     /// the renewals it would bill first (``billedBeforeRelease``) — ends at another date: a caller that showed a dry
     /// run's figures passes its ``ReleaseResult/nextBillingDate``, so a billing date passing between the two, whether
     /// the billing run or the release bills it, is not charged unseen. Not a parameter of the idempotency key.
+    ///
+    /// `evenIfSuspended` (an administrator's call) releases a suspended account's number too: suspension keeps the
+    /// account's own keys from changing anything, and an operator who suspended it can stop what its numbers cost at
+    /// the provider without making it active again (which would let it buy meanwhile).
     public func release(
         accountId: String, numberId: String, dryRun: Bool = false, idempotencyKey: String? = nil,
-        expectedNextBillingDate: Date? = nil, actor: LedgerActor? = nil
+        expectedNextBillingDate: Date? = nil, evenIfSuspended: Bool = false, actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         try LedgerActor.check(actor)
         let keyed = try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax).map {
@@ -136,7 +140,7 @@ extension NumberService {
         let first = try coordinator.read { state throws(NumberError) -> ReleaseResult? in
             _ = try state.requireAccount(accountId)
             if let keyed, let first = try keyed.replay(in: state, expiredBy: expiredBy) { return first }
-            _ = try state.requireActiveAccount(accountId)
+            if !evenIfSuspended { _ = try state.requireActiveAccount(accountId) }
             let number = try state.requireUsableNumber(numberId, of: accountId)
             guard dryRun else { return nil }
             // The same checks as the release itself: a dry run never shows a refund the release would refuse.
@@ -172,15 +176,15 @@ extension NumberService {
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> ReleaseResult in
             try await self.releaseHoldingSlot(
                 accountId: accountId, numberId: numberId, keyed: keyed,
-                expectedNextBillingDate: expectedNextBillingDate, actor: actor)
+                expectedNextBillingDate: expectedNextBillingDate, evenIfSuspended: evenIfSuspended, actor: actor)
         }
     }
 
-    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:actor:)`` once the caller holds one
+    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:evenIfSuspended:actor:)`` once the caller holds one
     /// of its account's provider slots.
     private func releaseHoldingSlot(
         accountId: String, numberId: String, keyed: KeyedRelease?, expectedNextBillingDate: Date?,
-        actor: LedgerActor?
+        evenIfSuspended: Bool, actor: LedgerActor?
     ) async throws(NumberError) -> ReleaseResult {
         // A caller gone while it waited for the slot starts nothing either. The release is requested (and its refund
         // computed) as of now, not of the call's arrival: the wait may have been long.
@@ -202,7 +206,7 @@ extension NumberService {
                 if let keyed, let first = try keyed.replay(in: state, expiredBy: expiredBy) {
                     return ([], .replayed(first))
                 }
-                _ = try state.requireActiveAccount(accountId)
+                if !evenIfSuspended { _ = try state.requireActiveAccount(accountId) }
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
                 try Self.checkCycle(billed: billed, expected: expectedNextBillingDate)
