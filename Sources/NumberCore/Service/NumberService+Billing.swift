@@ -338,8 +338,16 @@ struct BillingPlanner {
 
     /// Bills one number as a run would — each cycle begun by `now` while its account can pay, else its past-due mark —
     /// and requests no grace release: what a customer's release decides first (``NumberService/billedBeforeRelease``).
-    mutating func billBeforeRelease(_ numberId: String) {
+    /// `owedFirst`: what the account's numbers a run would bill before this one owe (older billing dates), held back
+    /// from what this one may spend.
+    mutating func billBeforeRelease(_ numberId: String, owedFirst: Int64 = 0) {
         graceReleases = false
+        if owedFirst > 0, let accountId = state.numbers[numberId]?.accountId, var held = account(accountId) {
+            // Only the planner's copy: the events it records do not carry the account's held amount.
+            let (sum, over) = held.held.addingReportingOverflow(owedFirst)
+            held.held = over ? .max : sum
+            scratch.accounts[accountId] = held
+        }
         bill(numberId)
     }
 

@@ -271,12 +271,39 @@ extension NumberService {
         var config = config
         config.billing.actionsPerRunMax = max(1, config.billing.actionsPerRunMax - 2)
         var planner = BillingPlanner(state: state, config: config, now: now)
-        planner.billBeforeRelease(number.id)
+        planner.billBeforeRelease(number.id, owedFirst: owedBefore(number, in: state, now: now, config: config))
         let renewals = planner.events.compactMap { event -> LedgerTransaction? in
             guard case .numberRenewed(_, let transaction, _, _) = event else { return nil }
             return transaction
         }
         return (planner.events, planner.scratch.numbers[number.id] ?? number, renewals)
+    }
+
+    /// What the account's other active numbers due before `number` (an older billing date: a run bills the oldest date
+    /// first, every cycle of a number at once) owe by `now`, at most `cyclesPerNumberMax` cycles each: the account pays
+    /// them before the released number, as it would in the run. Its numbers not released, read through
+    /// ``CoreState/held`` (at most the account's number limit); only when the released number is due.
+    static func owedBefore(
+        _ number: OwnedNumber, in state: CoreState, now: Date, config: NumberServiceConfig
+    ) -> Int64 {
+        let ids = state.accountNumbers[number.accountId] ?? []
+        var owed: Int64 = 0
+        for position in state.held.positions(of: number.accountId) where position < ids.count {
+            guard let other = state.numbers[ids[position]], other.id != number.id, other.status == .active,
+                other.releaseRequestedAt == nil, other.nextBillingDate < number.nextBillingDate
+            else { continue }
+            var due = other.nextBillingDate
+            var cycles = 0
+            while due <= now, cycles < config.billing.cyclesPerNumberMax {
+                cycles += 1
+                due = BillingCalendar.nextBillingDate(after: due, anchorDay: other.billingAnchorDay)
+            }
+            // Saturating: what is owed past Int64 is more than any balance anyway.
+            let (cost, over) = other.monthlyFee.multipliedReportingOverflow(by: Int64(cycles))
+            let (sum, past) = owed.addingReportingOverflow(cost)
+            owed = over || past ? .max : sum
+        }
+        return owed
     }
 
     /// Refuses (`PRICE_CHANGED`) a release whose number's paid cycle, as the billing it would do first leaves it

@@ -168,6 +168,32 @@ struct ReleaseAndBillingTests {
     }
 
     @Test(
+        "an account short of money pays its older billing date first, as the run would, not the released number's",
+        arguments: StoreKind.allCases)
+    func olderBillingDatePaidFirst(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 266)
+        let older = try await h.buy([Self.phone], for: account.id).numbers[0]  // due Feb 15
+        h.clock.set(Date.utc("2025-01-17T09:00:00Z"))
+        h.provider.stock(["+14155550101"])
+        let released = try await h.buy(["+14155550101"], for: account.id).numbers[0]  // due Feb 17
+        _ = try await h.service.addFunds(accountId: account.id, amount: 133)
+        #expect(try Self.balance(h, account) == 133, "one month of one number")
+        // Both due; no billing run yet. Releasing the younger one must not spend the older one's money.
+        h.clock.set(Date.utc("2025-02-18T12:00:00Z"))
+        let preview = try await h.service.release(accountId: account.id, numberId: released.id, dryRun: true)
+        #expect(preview.renewalCharge == 0 && preview.refund == 0 && preview.nextBillingDate == nil)
+        let result = try await h.service.release(accountId: account.id, numberId: released.id)
+        #expect(result.renewalCharge == 0 && result.refund == 0 && result.number.status == .released)
+        #expect(try Self.balance(h, account) == 133)
+        // The run renews the older one with it.
+        #expect(try await h.service.runBilling().renewed == 1)
+        #expect(try Self.transactions(h, account, .renewal).map(\.numberId) == [older.id])
+        #expect(try Self.balance(h, account) == 0)
+        try await h.check()
+    }
+
+    @Test(
         "a past-due number is not renewed by its release, even funded since the last run: nothing charged or refunded",
         arguments: StoreKind.allCases)
     func pastDueFundedReleased(kind: StoreKind) async throws {
