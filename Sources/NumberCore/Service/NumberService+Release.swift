@@ -111,9 +111,10 @@ extension NumberService {
     /// as long as purchases' keys from the release's record (``NumberServiceConfig/Idempotency``).
     ///
     /// `expectedNextBillingDate` refuses (`PRICE_CHANGED`, nothing done) a release whose number's paid cycle — after
-    /// the renewals it would bill first (``billedBeforeRelease``) — ends at another date: a caller that showed a dry
-    /// run's figures passes its ``ReleaseResult/nextBillingDate``, so a billing date passing between the two, whether
-    /// the billing run or the release bills it, is not charged unseen. Not a parameter of the idempotency key.
+    /// the billing it would do first (``billedBeforeRelease``) — does not end then, or is gone (past due: ``paidCycleEnd``):
+    /// a caller that showed a dry run's figures passes its ``ReleaseResult/nextBillingDate``, so a billing date passing
+    /// between the two — the number renewed or gone past due, by the billing run or by the release — is not charged,
+    /// or its refund lost, unseen. Not a parameter of the idempotency key.
     ///
     /// `evenIfSuspended` (an administrator's call) releases a suspended account's number too: suspension keeps the
     /// account's own keys from changing anything, and an operator who suspended it can stop what its numbers cost at
@@ -180,8 +181,8 @@ extension NumberService {
         }
     }
 
-    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:evenIfSuspended:actor:)`` once the caller holds one
-    /// of its account's provider slots.
+    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:evenIfSuspended:actor:)`` once the
+    /// caller holds one of its account's provider slots.
     private func releaseHoldingSlot(
         accountId: String, numberId: String, keyed: KeyedRelease?, expectedNextBillingDate: Date?,
         evenIfSuspended: Bool, actor: LedgerActor?
