@@ -152,6 +152,33 @@ struct ProviderChangeSlotsTests {
         try await h.check()
     }
 
+    @Test("a key revoked while its release waits for its turn: refused at the decision, nothing requested or charged")
+    func keyRevokedWhileWaiting() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
+        let key = try await h.service.createApiKey(name: "leaked", scope: .account, accountId: account.id).key
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let waiting = Task {
+            try await h.service.release(accountId: account.id, numberId: numbers[1].id, actor: .apiKey(key.id))
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        _ = try await h.service.revokeApiKey(keyId: key.id)
+        h.provider.resume("release")
+        _ = try await first.value
+        let refused = await numberError { _ = try await waiting.value }
+        #expect(refused?.reason == .invalidCredentials, "\(String(describing: refused))")
+        let kept = try h.service.number(accountId: account.id, numberId: numbers[1].id).number
+        #expect(kept.status == .active && kept.releaseRequestedAt == nil && h.provider.calls(.release) == 1)
+        let ledger = h.service.durableState().transactions[account.id] ?? []
+        #expect(ledger.filter { $0.numberId == numbers[1].id }.map(\.kind) == [.purchase], "nothing charged")
+        try await h.check()
+    }
+
     @Test("a trunk change that changes nothing is answered at once, even with every slot taken")
     func unchangedTrunkTakesNoSlot() async throws {
         var config = NumberServiceConfig.defaults
