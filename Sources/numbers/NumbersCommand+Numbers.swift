@@ -282,12 +282,8 @@ struct Release: AsyncParsableCommand {
         try await reporting {
             try await global.withClient { client in
                 let preview = try await Self.preview(client, global.accountId, id, underKey: idempotencyKey)
-                if preview.replayed {
-                    // The release made under the key: its result, not asked again.
-                    try global.output(preview) { printRelease(preview) }
-                    return
-                }
-                if dryRun {
+                // A replay is the release made under the key: its result, not asked again.
+                if preview.replayed || dryRun {
                     try global.output(preview) { printRelease(preview) }
                     return
                 }
@@ -351,7 +347,8 @@ extension Release {
             } catch let error as RPCError where key != nil && error.reason == "REQUEST_IN_PROGRESS" {
                 guard poll < inProgressPollsMax else {
                     throw CLIError(
-                        code: 10, message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
+                        code: CLIError.outcomeUnknown,
+                        message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
                 }
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(3))

@@ -66,6 +66,14 @@ struct UsageErrorTests {
         #expect(keys.all.map { $0 != nil } == [false, true, false], "\(keys.all)")
     }
 
+    /// What numberd answers a dry run under the key of a release it made: that release's result.
+    static func replayed(_ numberId: String) -> ReleaseNumberResponse {
+        ReleaseNumberResponse(
+            message: "Phone number released successfully", id: numberId, phoneNumber: "+14155550100",
+            finalBilling: FinalBilling(proratedRefund: 57, currency: "USD", description: "Prorated refund"),
+            replayed: true)
+    }
+
     @Test("a rerun under --idempotency-key of a release already made: its result, no question, nothing sent again")
     func rerunUnderKey() async throws {
         let releases = Recorded<ReleaseNumberRequest>()
@@ -74,10 +82,7 @@ struct UsageErrorTests {
         router.register(NumbersMethods.releaseNumber) { request, context in
             releases.append(request)
             keys.append(context.metadata["idempotency-key"])
-            return ReleaseNumberResponse(
-                message: "Phone number released successfully", id: request.numberId, phoneNumber: "+14155550100",
-                finalBilling: FinalBilling(proratedRefund: 57, currency: "USD", description: "Prorated refund"),
-                replayed: true)
+            return Self.replayed(request.numberId)
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -102,10 +107,7 @@ struct UsageErrorTests {
                     code: .aborted, message: "a request with this idempotency key is still in progress",
                     reason: "REQUEST_IN_PROGRESS")
             }
-            return ReleaseNumberResponse(
-                message: "Phone number released successfully", id: request.numberId, phoneNumber: "+14155550100",
-                finalBilling: FinalBilling(proratedRefund: 57, currency: "USD", description: "Prorated refund"),
-                replayed: true)
+            return Self.replayed(request.numberId)
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
