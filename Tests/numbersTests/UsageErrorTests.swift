@@ -118,6 +118,30 @@ struct UsageErrorTests {
         #expect(releases.all.map(\.dryRun) == [true, true, true], "only dry runs: the release was the first run's")
     }
 
+    /// Takes about 50 s of its own (the CLI's real back-off: 0.2 s doubling to 3 s, 20 asks), sleeping, beside the rest.
+    @Test("a rerun whose first release still runs after a minute of asking: exit 10 with its key, nothing released")
+    func rerunGivesUp() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ -> ReleaseNumberResponse in
+            releases.append(request)
+            throw RPCError(
+                code: .aborted, message: "a request with this idempotency key is still in progress",
+                reason: "REQUEST_IN_PROGRESS")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server),
+                input: "yes\n")
+            #expect(run.status == 10, "\(run)")
+            #expect(run.stderr.contains("REQUEST_IN_PROGRESS"), "\(run.stderr)")
+            #expect(run.stderr.contains("--idempotency-key k-1"), "the key to run it again with: \(run.stderr)")
+            #expect(!run.stderr.contains("for good?"), "no question while the first release runs: \(run.stderr)")
+        }
+        #expect(releases.all.count == 20, "asked 20 times (about a minute), then gave up: \(releases.all.count)")
+        #expect(releases.all.filter { !$0.dryRun }.isEmpty, "only dry runs: the release was the first run's")
+    }
+
     @Test("the cycle moved after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
     func cycleMovedAfterTheQuestion() async throws {
         let releases = Recorded<ReleaseNumberRequest>()

@@ -20,11 +20,16 @@ package enum ChecksummedLine {
         line.reserveCapacity(head.count + body.count + trailerLength + 1)
         line.append(contentsOf: head)
         line.append(contentsOf: body)
+        appendTrailer(to: &line)
+        return line
+    }
+
+    /// Ends `line` (a head and its JSON) with the trailer over all of it and the newline.
+    package static func appendTrailer(to line: inout [UInt8]) {
         let crc = CRC32C.checksum(line)
         line.append(contentsOf: trailerOpen)
         line.append(contentsOf: hex(crc))
         line.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "\n")])
-        return line
     }
 
     /// Whether `line` (without its newline) ends with a well-formed trailer whose checksum matches.

@@ -44,11 +44,14 @@ extension FileJournal {
         try persistSnapshot(try encodeSnapshot(state, seq: seq), seq: seq)
     }
 
-    /// The snapshot file's bytes. The state's JSON they are built from is released on return, so the file work that
-    /// follows holds one copy of the snapshot (plus a chunk), not two.
+    /// The snapshot file's bytes, encoded in one buffer sized from the last snapshot's (a quarter and 1 MiB more:
+    /// pages reserved and never written are never touched), so a growing state's snapshot is not copied as it grows,
+    /// nor again to add its head — the file work that follows holds one copy of it (plus a chunk).
     func encodeSnapshot(_ state: State, seq: UInt64) throws -> [UInt8] {
-        let json = try JournalCodec.encodeJSON(state)
-        let content = JournalCodec.snapshotLine(seq: seq, time: JournalLayout.nowMillis(), stateJSON: json)
+        let last = shared.withLock { $0.snapshotBytes } ?? 0
+        let capacity = min(last + last / 4 + (1 << 20), options.limits.snapshotBytesMax + 1)
+        let content = try JournalCodec.snapshotFile(
+            seq: seq, time: JournalLayout.nowMillis(), state: state, capacity: capacity)
         guard content.count <= options.limits.snapshotBytesMax else {
             throw JournalError(
                 .fileTooLarge, "snapshot has \(content.count) bytes, limit \(options.limits.snapshotBytesMax)")

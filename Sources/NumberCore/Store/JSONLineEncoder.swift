@@ -24,10 +24,17 @@ package enum JSONLineEncoder {
     ///
     /// Values that write their own JSON (``JSONLineWritable``: the journal's records) do so unless
     /// `writingDirectly` is false; the bytes are the same either way (the tests and the journal fuzzer compare them).
+    ///
+    /// The JSON is written after `prefix` (a snapshot's head: one buffer for the whole file, no copy of gigabytes to
+    /// add it) in a buffer of at least `capacity` bytes (a large one grown by doubling copies it, and faults in fresh
+    /// pages, several times over).
     package static func encode<Value: Encodable>(
-        _ value: Value, sortingDictionaries: Bool = false, writingDirectly: Bool = true
+        _ value: Value, sortingDictionaries: Bool = false, writingDirectly: Bool = true, after prefix: [UInt8] = [],
+        capacity: Int = 0
     ) throws -> [UInt8] {
         let state = JSONLineState(sortingDictionaries: sortingDictionaries, writingDirectly: writingDirectly)
+        if capacity > 0 { state.bytes.reserveCapacity(capacity) }
+        state.bytes.append(contentsOf: prefix)
         try state.encodeValue(value, depth: 0, codingPath: [])
         state.close(downTo: 0)
         return state.bytes

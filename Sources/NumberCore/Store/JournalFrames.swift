@@ -107,7 +107,25 @@ package enum JournalCodec {
 
     /// The full content of a snapshot file.
     package static func snapshotLine(seq: UInt64, time: Int64, stateJSON: [UInt8]) -> [UInt8] {
-        ChecksummedLine.encode(head: Array(#"{"seq":\#(seq),"time":\#(time),"state":"#.utf8), body: stateJSON)
+        ChecksummedLine.encode(head: snapshotHead(seq: seq, time: time), body: stateJSON)
+    }
+
+    /// The full content of a snapshot file of `state`: ``snapshotLine(seq:time:stateJSON:)`` of its JSON
+    /// (``encodeJSON(_:)``), byte for byte, encoded in one buffer of at least `capacity` bytes — the file's whole
+    /// size held once, not the JSON and then a copy of it with the head.
+    package static func snapshotFile<State: Encodable>(
+        seq: UInt64, time: Int64, state: State, capacity: Int
+    ) throws(JournalError) -> [UInt8] {
+        var line = try checkedLine {
+            try JSONLineEncoder.encode(
+                state, sortingDictionaries: true, after: snapshotHead(seq: seq, time: time), capacity: capacity)
+        }
+        ChecksummedLine.appendTrailer(to: &line)
+        return line
+    }
+
+    private static func snapshotHead(seq: UInt64, time: Int64) -> [UInt8] {
+        Array(#"{"seq":\#(seq),"time":\#(time),"state":"#.utf8)
     }
 
     /// Decodes a line already checked by `ChecksummedLine.verify`, through ``JSONLineDecoder`` (Foundation's

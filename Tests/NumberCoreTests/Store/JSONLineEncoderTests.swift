@@ -208,4 +208,20 @@ struct JSONLineEncoderTests {
         #expect(Data(bytes) != old)
         #expect(try JSONDecoder().decode(CoreState.self, from: old) == forward)
     }
+
+    @Test("a snapshot file encoded in one buffer is the state's JSON with its head and trailer, byte for byte")
+    func snapshotFileInOneBuffer() throws {
+        var state = CoreState()
+        for id in (0..<40).map({ "ACC_\($0)" }) {
+            state.apply(.accountCreated(Account(id: id, name: "n \"\(id)\"", currency: "USD", createdAt: Self.at)))
+        }
+        let json = try JournalCodec.encodeJSON(state)
+        let expected = JournalCodec.snapshotLine(seq: 7, time: 1_764_385_200_123, stateJSON: json)
+        // Too small (grown as it goes), none, exact, larger.
+        for capacity in [0, 1, expected.count, expected.count * 3] {
+            let file = try JournalCodec.snapshotFile(seq: 7, time: 1_764_385_200_123, state: state, capacity: capacity)
+            #expect(file == expected, "capacity \(capacity)")
+            #expect(ChecksummedLine.verify(file.dropLast()))
+        }
+    }
 }
