@@ -304,22 +304,27 @@ struct Release: AsyncParsableCommand {
                     }
                 }
                 // Held to the cycle the question's refund was of, so a billing date passing after it (the billing
-                // run's renewal, or the release's own) is not charged unseen; `--yes` showed nothing to hold to.
+                // run's renewal, or the release's own) is not charged unseen — or, when it showed none paid (the
+                // number going past due), to none, so money arriving since is not spent on a renewal unseen; `--yes`
+                // showed nothing to hold to.
                 let expected = yes ? nil : preview.finalBilling.nextBillingDate
+                let unpaid = !yes && preview.finalBilling.nextBillingDate == nil
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
                 let response: ReleaseNumberResponse
                 do {
                     response = try await UnknownOutcome.advising(idempotencyKey: key) {
                         try await client.releaseNumber(
                             ReleaseNumberRequest(
-                                accountId: global.accountId, numberId: id, expectedNextBillingDate: expected),
+                                accountId: global.accountId, numberId: id, expectedNextBillingDate: expected,
+                                expectNoPaidCycle: unpaid),
                             options: CallOptions(idempotencyKey: key))
                     }
                 } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
                     throw CLIError(
                         code: CLIError.exitCode(for: error),
-                        message: "not released: a billing date of the number passed after the question, so its "
-                            + "refund is not the one shown; run it again to see the new figures")
+                        message: "not released: the number's billing changed after the question (a billing date "
+                            + "passed, or its account can now pay one it could not), so its figures are not the ones "
+                            + "shown; run it again to see the new figures")
                 }
                 try global.output(response) { printRelease(response) }
             }

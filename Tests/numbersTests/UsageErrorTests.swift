@@ -166,7 +166,7 @@ struct UsageErrorTests {
                 ["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: "yes\n")
             #expect(run.status == 5, "\(run)")
             #expect(
-                run.stderr.contains("not released: a billing date of the number passed after the question"),
+                run.stderr.contains("not released: the number's billing changed after the question"),
                 "\(run.stderr)")
             #expect(!run.stdout.contains("charge"), "\(run.stdout)")
             // `--yes` asks nothing, so it holds the release to nothing.
@@ -175,6 +175,36 @@ struct UsageErrorTests {
         }
         #expect(releases.all.map(\.dryRun) == [true, false, true, false])
         #expect(releases.all.map(\.expectedNextBillingDate) == [nil, cycleEnd, nil, nil])
+        #expect(releases.all.map(\.expectNoPaidCycle) == [false, false, false, false])
+    }
+
+    @Test("a question that showed the number going past due holds the release to that: expect_no_paid_cycle")
+    func questionShowedPastDue() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ in
+            releases.append(request)
+            guard request.dryRun else {
+                throw RPCError(
+                    code: .failedPrecondition, message: "the release would first charge $1.33",
+                    reason: "PRICE_CHANGED",
+                    details: ["renewalCharge": "133", "expectNoPaidCycle": "true", "currency": "USD"])
+            }
+            // Past due by the release (the account short): no paid cycle, nothing charged or refunded.
+            return ReleaseNumberResponse(
+                message: "Dry run: nothing was released", id: request.numberId, phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(proratedRefund: 0, currency: "USD", description: "Past due"), dryRun: true)
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: "yes\n")
+            #expect(run.status == 5, "\(run)")
+            #expect(run.stderr.contains("not released: the number's billing changed"), "\(run.stderr)")
+            let unasked = try await runNumbers(["release", "NUM_1", "--yes"] + UnknownOutcomeTests.connection(server))
+            #expect(unasked.status == 5, "\(unasked)")
+        }
+        #expect(releases.all.map(\.expectNoPaidCycle) == [false, true, false, false], "asked: held; --yes: not")
+        #expect(releases.all.map(\.expectedNextBillingDate) == [nil, nil, nil, nil])
     }
 
     @Test("a declined question exits 1, 'not released', nothing released", arguments: ["no\n", ""])

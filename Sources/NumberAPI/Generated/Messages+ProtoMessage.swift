@@ -408,6 +408,7 @@ extension ReleaseNumberRequest: ProtoMessage {
         writer.write(numberId, field: 2)
         writer.write(dryRun, field: 3)
         try writer.write(expectedNextBillingDate, field: 5)
+        writer.write(expectNoPaidCycle, field: 6)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -416,7 +417,8 @@ extension ReleaseNumberRequest: ProtoMessage {
             accountId: try reader.string(1),
             numberId: try reader.string(2),
             dryRun: try reader.bool(3),
-            expectedNextBillingDate: try reader.contains(5, .lengthDelimited) ? try reader.date(5) : nil
+            expectedNextBillingDate: try reader.contains(5, .lengthDelimited) ? try reader.date(5) : nil,
+            expectNoPaidCycle: try reader.bool(6)
         )
     }
 }

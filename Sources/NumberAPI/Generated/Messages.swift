@@ -724,18 +724,25 @@ public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
     /// nextBillingDate (absent: none paid), expectedNextBillingDate, renewalCharge, currency, nothing done, instead of a
     /// charge or a lost refund the caller never saw. Absent = no check. Not a parameter of the idempotency key.
     public var expectedNextBillingDate: Date?
+    /// Its other half, for a dry run whose final_billing had no next_billing_date (the number going past due: nothing
+    /// charged, nothing refunded): refuse, PRICE_CHANGED as above (metadata expectNoPaidCycle "true"), if the release
+    /// would renew it instead — the account funded, or a hold voided, since. Not with expected_next_billing_date:
+    /// INVALID_ARGUMENT. Not a parameter of the idempotency key.
+    public var expectNoPaidCycle: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         accountId: String = "",
         numberId: String = "",
         dryRun: Bool = false,
-        expectedNextBillingDate: Date? = nil
+        expectedNextBillingDate: Date? = nil,
+        expectNoPaidCycle: Bool = false
     ) {
         self.accountId = accountId
         self.numberId = numberId
         self.dryRun = dryRun
         self.expectedNextBillingDate = expectedNextBillingDate
+        self.expectNoPaidCycle = expectNoPaidCycle
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -743,6 +750,7 @@ public struct ReleaseNumberRequest: Codable, Sendable, Hashable {
         case numberId = 2
         case dryRun = 3
         case expectedNextBillingDate = 5
+        case expectNoPaidCycle = 6
     }
 }
 

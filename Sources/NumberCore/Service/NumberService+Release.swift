@@ -114,16 +114,27 @@ extension NumberService {
     /// the billing it would do first (``billedBeforeRelease``) — does not end then, or is gone (past due: ``paidCycleEnd``):
     /// a caller that showed a dry run's figures passes its ``ReleaseResult/nextBillingDate``, so a billing date passing
     /// between the two — the number renewed or gone past due, by the billing run or by the release — is not charged,
-    /// or its refund lost, unseen. Not a parameter of the idempotency key.
+    /// or its refund lost, unseen. `expectNoPaidCycle` is its other half, for figures that showed no paid cycle (a dry
+    /// run that marked the number past due, nothing charged or refunded): refused if the release would renew it — the
+    /// account funded, or a hold voided, since. Not both (`INVALID_ARGUMENT`); neither is a parameter of the
+    /// idempotency key.
     ///
     /// `evenIfSuspended` (an administrator's call) releases a suspended account's number too: suspension keeps the
     /// account's own keys from changing anything, and an operator who suspended it can stop what its numbers cost at
     /// the provider without making it active again (which would let it buy meanwhile).
     public func release(
         accountId: String, numberId: String, dryRun: Bool = false, idempotencyKey: String? = nil,
-        expectedNextBillingDate: Date? = nil, evenIfSuspended: Bool = false, actor: LedgerActor? = nil
+        expectedNextBillingDate: Date? = nil, expectNoPaidCycle: Bool = false, evenIfSuspended: Bool = false,
+        actor: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         try LedgerActor.check(actor)
+        guard !expectNoPaidCycle || expectedNextBillingDate == nil else {
+            throw .invalid(
+                "expect_no_paid_cycle",
+                "expect_no_paid_cycle and expected_next_billing_date cannot both be set: a paid cycle ends or none is")
+        }
+        let expectedCycle =
+            expectNoPaidCycle ? ExpectedCycle.unpaid : expectedNextBillingDate.map(ExpectedCycle.endingAt)
         let keyed = try Validation.idempotencyKey(idempotencyKey, max: config.idempotency.keyLengthMax).map {
             KeyedRelease(accountId: accountId, numberId: numberId, key: $0)
         }
@@ -146,7 +157,7 @@ extension NumberService {
             guard dryRun else { return nil }
             // The same checks as the release itself: a dry run never shows a refund the release would refuse.
             let billed = Self.billedBeforeRelease(number, in: state, config: config, now: now)
-            try Self.checkCycle(billed: billed, expected: expectedNextBillingDate)
+            try Self.checkCycle(billed: billed, expected: expectedCycle)
             var result = Self.releaseResult(
                 billed.number, at: now, refund: Self.refund(for: billed.number, at: now), transaction: nil,
                 dryRun: true)
@@ -177,14 +188,14 @@ extension NumberService {
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> ReleaseResult in
             try await self.releaseHoldingSlot(
                 accountId: accountId, numberId: numberId, keyed: keyed,
-                expectedNextBillingDate: expectedNextBillingDate, evenIfSuspended: evenIfSuspended, actor: actor)
+                expectedCycle: expectedCycle, evenIfSuspended: evenIfSuspended, actor: actor)
         }
     }
 
-    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:evenIfSuspended:actor:)`` once the
-    /// caller holds one of its account's provider slots.
+    /// ``release(accountId:numberId:dryRun:idempotencyKey:expectedNextBillingDate:expectNoPaidCycle:evenIfSuspended:actor:)``
+    /// once the caller holds one of its account's provider slots.
     private func releaseHoldingSlot(
-        accountId: String, numberId: String, keyed: KeyedRelease?, expectedNextBillingDate: Date?,
+        accountId: String, numberId: String, keyed: KeyedRelease?, expectedCycle: ExpectedCycle?,
         evenIfSuspended: Bool, actor: LedgerActor?
     ) async throws(NumberError) -> ReleaseResult {
         // A caller gone while it waited for the slot starts nothing either. The release is requested (and its refund
@@ -215,7 +226,7 @@ extension NumberService {
                 if !evenIfSuspended { _ = try state.requireActiveAccount(accountId) }
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)
-                try Self.checkCycle(billed: billed, expected: expectedNextBillingDate)
+                try Self.checkCycle(billed: billed, expected: expectedCycle)
                 try self.local.withLock { local throws(NumberError) in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
@@ -312,27 +323,43 @@ extension NumberService {
         return owed
     }
 
+    /// What a caller's figures showed of the paid cycle a release leaves (a dry run's
+    /// ``ReleaseResult/nextBillingDate``, or its absence).
+    enum ExpectedCycle: Equatable {
+        /// The paid cycle ends then.
+        case endingAt(Date)
+        /// None is paid: the number past due, or going past due by the release.
+        case unpaid
+    }
+
     /// Refuses (`PRICE_CHANGED`) a release whose number's paid cycle, as the billing it would do first leaves it
-    /// (`billed`), does not end at the caller's `expected` date: a billing date passed since the caller's figures —
-    /// renewed (by the billing run or by this release), or gone past due unpaid (by either: no paid cycle, no refund).
+    /// (`billed`), is not the one the caller `expected`: a billing date passed since the caller's figures — renewed
+    /// (by the billing run or by this release), or gone past due unpaid (by either: no paid cycle, no refund) — or,
+    /// figures that showed it going past due, the account able to pay since (the release would renew it).
     private static func checkCycle(
-        billed: (events: [CoreEvent], number: OwnedNumber, renewals: [LedgerTransaction]), expected: Date?
+        billed: (events: [CoreEvent], number: OwnedNumber, renewals: [LedgerTransaction]), expected: ExpectedCycle?
     ) throws(NumberError) {
         guard let expected else { return }
         let number = billed.number
         let paidEnd = paidCycleEnd(number)
-        guard paidEnd != expected else { return }
+        guard paidEnd.map(ExpectedCycle.endingAt) ?? .unpaid != expected else { return }
         let charge = charge(of: billed.renewals)
-        var details = [
-            "expectedNextBillingDate": expected.formatted(.iso8601), "renewalCharge": String(charge),
-            "currency": number.currency, "numberId": number.id,
-        ]
+        var details = ["renewalCharge": String(charge), "currency": number.currency, "numberId": number.id]
         details["nextBillingDate"] = paidEnd?.formatted(.iso8601)
+        let asked: String
+        switch expected {
+        case .endingAt(let end):
+            details["expectedNextBillingDate"] = end.formatted(.iso8601)
+            asked = ", not the cycle ending at \(end.formatted(.iso8601)) (expectedNextBillingDate)"
+        case .unpaid:
+            details["expectNoPaidCycle"] = "true"
+            asked = ", not past due unpaid as expected (expectNoPaidCycle): the account can pay its billing date now"
+        }
         throw NumberError(
             .failedPrecondition, .priceChanged,
             (paidEnd.map { "the number's paid cycle ends at \($0.formatted(.iso8601))" }
                 ?? "the number is past due: its billing date passed unpaid, and nothing would be refunded")
-                + ", not the cycle ending at \(expected.formatted(.iso8601)) (expectedNextBillingDate)"
+                + asked
                 + (charge > 0
                     ? "; the release would first charge \(PricingPolicy.display(charge, number.currency))" : "")
                 + "; nothing was released",

@@ -128,8 +128,8 @@ extension NumbersAPI {
             let result = try await service.release(
                 accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
                 idempotencyKey: context.metadata["idempotency-key"],
-                expectedNextBillingDate: request.expectedNextBillingDate, evenIfSuspended: caller.key.scope == .admin,
-                actor: .apiKey(caller.key.id))
+                expectedNextBillingDate: request.expectedNextBillingDate, expectNoPaidCycle: request.expectNoPaidCycle,
+                evenIfSuspended: caller.key.scope == .admin, actor: .apiKey(caller.key.id))
             if !request.dryRun {
                 auditIfAdmin(
                     context, caller,

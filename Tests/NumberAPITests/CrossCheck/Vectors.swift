@@ -581,7 +581,7 @@ let crossCheckVectors: [CrossCheckVector] = [
         ReleaseNumberRequest(
             accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             numberId: "number_id #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", dryRun: true,
-            expectedNextBillingDate: Date(timeIntervalSince1970: 1716525015 + 0.25))),
+            expectedNextBillingDate: Date(timeIntervalSince1970: 1716525015 + 0.25), expectNoPaidCycle: true)),
     CrossCheckVector("empty.ReleaseNumberResponse", ReleaseNumberResponse()),
     CrossCheckVector(
         "full.ReleaseNumberResponse",

@@ -286,8 +286,48 @@ struct ReleaseAndBillingTests {
         let now = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
         #expect(now.nextBillingDate == nil && now.refund == 0)
         let released = try await h.service.release(
-            accountId: account.id, numberId: number.id, expectedNextBillingDate: now.nextBillingDate)
+            accountId: account.id, numberId: number.id, expectNoPaidCycle: now.nextBillingDate == nil)
         #expect(released.number.status == .released && released.refund == 0)
+        try await h.check()
+    }
+
+    @Test(
+        "a dry run that showed the number going past due, the account funded before the release: PRICE_CHANGED",
+        arguments: StoreKind.allCases)
+    func fundedSinceThePastDueDryRun(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        // Past the billing date, no run yet, nothing left to pay it with: the dry run shows it going past due.
+        h.clock.set(Self.due.addingTimeInterval(3_600))
+        let preview = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        #expect(preview.nextBillingDate == nil && preview.renewalCharge == 0 && preview.refund == 0)
+        // Money arrives before the answer: the release would now renew it (and refund the new cycle's days left).
+        _ = try await h.service.addFunds(accountId: account.id, amount: 1_000)
+        let before = try Self.balance(h, account)
+        let events = h.service.durableState().eventCount
+        for dryRun in [true, false] {
+            let refused = await numberError {
+                _ = try await h.service.release(
+                    accountId: account.id, numberId: number.id, dryRun: dryRun, expectNoPaidCycle: true)
+            }
+            #expect(refused?.reason == .priceChanged, "\(String(describing: refused))")
+            #expect(refused?.details["expectNoPaidCycle"] == "true" && refused?.details["renewalCharge"] == "133")
+            #expect(refused?.details["nextBillingDate"] == Date.utc("2025-03-15T00:00:00Z").formatted(.iso8601))
+        }
+        #expect(try h.service.durableState().eventCount == events && Self.balance(h, account) == before)
+        #expect(h.provider.calls(.release) == 0)
+        // Both expectations at once make no sense: refused before anything is read.
+        let both = await numberError {
+            _ = try await h.service.release(
+                accountId: account.id, numberId: number.id, expectedNextBillingDate: Self.due, expectNoPaidCycle: true)
+        }
+        #expect(both?.code == .invalidArgument && both?.details["field"] == "expect_no_paid_cycle")
+        // Held to the figures it now shows, it goes through: renewed, then the new cycle's days left refunded.
+        let again = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
+        let released = try await h.service.release(
+            accountId: account.id, numberId: number.id, expectedNextBillingDate: again.nextBillingDate)
+        #expect(released.number.status == .released && released.renewalCharge == 133 && released.refund > 0)
         try await h.check()
     }
 
