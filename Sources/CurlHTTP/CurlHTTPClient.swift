@@ -64,7 +64,7 @@ public final class CurlHTTPClient: Sendable {
     ///
     /// Throws ``HTTPClientError`` when there is no response: `.invalidRequest` (checked before queueing),
     /// `.queueFull`, `.shutDown`, `.cancelled`, `.dnsResolution`, `.connect`, `.tlsVerification`, `.tlsHandshake`,
-    /// `.timeout`, `.responseTooLarge`, `.connectionLost`, `.protocolError`, `.internalError`.
+    /// `.tlsConfiguration`, `.timeout`, `.responseTooLarge`, `.connectionLost`, `.protocolError`, `.internalError`.
     public func execute(_ request: HTTPRequest) async throws(HTTPClientError) -> HTTPResponse {
         try request.validate(limits: configuration.limits)
         let job = CurlJob(request: request)

@@ -4,7 +4,7 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Value: String, Sendable, Hashable {
             case invalidRequest, queueFull, queueTimeout, shutDown, cancelled, dnsResolution, connect, tlsVerification,
-                tlsHandshake, timeout, responseTooLarge, connectionLost, protocolError, internalError
+                tlsHandshake, tlsConfiguration, timeout, responseTooLarge, connectionLost, protocolError, internalError
         }
         let value: Value
 
@@ -24,8 +24,12 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let connect = Code(value: .connect)
         /// The server's certificate failed verification (unknown CA, wrong host name, expired).
         public static let tlsVerification = Code(value: .tlsVerification)
-        /// The TLS handshake failed for another reason (protocol, cipher, bad CA file).
+        /// The TLS handshake failed for another reason: cut short (a reset in the middle of it), or a protocol or
+        /// alert error. Nothing was sent on the connection.
         public static let tlsHandshake = Code(value: .tlsHandshake)
+        /// The client's own TLS setup could not be used: a CA file, client certificate or CRL file missing or
+        /// unreadable, a cipher list refused. Nothing was sent; another attempt fails the same way.
+        public static let tlsConfiguration = Code(value: .tlsConfiguration)
         /// The connect or total timeout expired.
         public static let timeout = Code(value: .timeout)
         /// The response body or headers exceeded the configured limit.

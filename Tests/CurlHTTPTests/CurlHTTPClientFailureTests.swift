@@ -139,7 +139,7 @@ struct CurlHTTPClientFailureTests {
         var configuration = HTTPClientConfiguration.defaults
         configuration.tls.caFilePath = "/nonexistent/ca.pem"
         try await withCurlHTTPClient(configuration: configuration) { client in
-            await expectFailure(.tlsHandshake) {
+            await expectFailure(.tlsConfiguration) {
                 try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
             }
         }

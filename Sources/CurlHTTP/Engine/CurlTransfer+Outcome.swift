@@ -48,9 +48,11 @@ extension CurlTransfer {
             return (.connect, "could not connect", false)
         case CURLE_PEER_FAILED_VERIFICATION:
             return (.tlsVerification, "server certificate not trusted (\(verifyResultText))", false)
-        case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
-            CURLE_SSL_ISSUER_ERROR, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_SSL_CONNECT_ERROR:
             return (.tlsHandshake, "TLS handshake failed", false)
+        case CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR,
+            CURLE_SSL_CRL_BADFILE, CURLE_SSL_ENGINE_INITFAILED:
+            return (.tlsConfiguration, "the client's TLS setup could not be used", false)
         case CURLE_OPERATION_TIMEDOUT:
             return (.timeout, maybeSent ? "timed out waiting for the response" : "timed out connecting", maybeSent)
         case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE:

@@ -28,11 +28,11 @@ enum TwilioErrorMapping {
         let code = body?.code
         let detail = body?.message ?? "HTTP \(status)"
         // Twilio answers its REST API with 2xx, 4xx or 5xx; a redirect (never followed) comes from something else —
-        // which, in front of Twilio (a gateway), may have passed a POST on: a purchase must look before it concludes
-        // that nothing was bought.
+        // which, in front of Twilio (a gateway), may have passed a POST or a DELETE on: a purchase must look before
+        // it concludes that nothing was bought, and a release before it concludes that nothing was released.
         guard status >= 400 else {
             var error = notTwilios(status: status, body: body, operation: operation)
-            error.mayStillTakeEffect = method == .post
+            error.mayStillTakeEffect = method != .get
             return error
         }
         if let code, accountLimitCodes.contains(code) {
@@ -110,9 +110,18 @@ enum TwilioErrorMapping {
                 .misconfigured,
                 message: "\(operation): the HTTP client refused the request (\(error.message)); check the Twilio "
                     + "base URL")
-        case .tlsVerification, .tlsHandshake:
+        case .tlsVerification:
             return ProviderError(
                 .unavailable, message: "\(operation): TLS to Twilio failed (check the CA file): \(error.message)")
+        case .tlsConfiguration:
+            // numberd's own setup (its CA file missing or unreadable): no retry helps, its operator must fix it.
+            return ProviderError(
+                .misconfigured,
+                message: "\(operation): numberd's TLS setup for Twilio could not be used (check the CA file): "
+                    + error.message)
+        case .tlsHandshake:
+            return ProviderError(
+                .unavailable, message: "\(operation): TLS handshake with Twilio failed: \(error.message)")
         default:
             return ProviderError(.unavailable, message: "\(operation): \(error.code): \(error.message)")
         }
@@ -128,10 +137,11 @@ enum TwilioErrorMapping {
             mayStillTakeEffect: mayStillTakeEffect)
     }
 
-    /// Transport failures worth another attempt when the request may be repeated.
+    /// Transport failures worth another attempt when the request may be repeated: a TLS handshake cut short (a reset
+    /// in the middle of it, `curl: (35)`) among them — nothing was sent; a certificate refused is not retried.
     static func isRetryable(_ error: HTTPClientError) -> Bool {
         switch error.code {
-        case .dnsResolution, .connect, .timeout, .connectionLost, .protocolError: true
+        case .dnsResolution, .connect, .timeout, .connectionLost, .protocolError, .tlsHandshake: true
         default: false
         }
     }

@@ -150,10 +150,12 @@ struct TwilioTransport: Sendable {
         if response.status >= 500 {
             let detail = "HTTP \(response.status)\(body?.message.map { ": \($0)" } ?? "")"
             guard call.method != .post else {
-                // A gateway's 502/504 (or any 5xx without Twilio's own error body, which carries a Twilio error code,
-                // never 0) comes from in front of Twilio while its backend may still complete the request: a look-up
-                // that finds nothing yet proves nothing. Twilio's own 5xx answered for the request: it is conclusive.
-                let gateway = [502, 504].contains(response.status) || (code ?? 0) <= 0
+                // A gateway's 502/504 (or any 5xx without Twilio's own error body, which carries a five-digit Twilio
+                // error code: a proxy's `{"code": 503}` is its HTTP status, as for a 4xx) comes from in front of
+                // Twilio while its backend may still complete the request: a look-up that finds nothing yet proves
+                // nothing. Twilio's own 5xx answered for the request: it is conclusive.
+                let gateway =
+                    [502, 504].contains(response.status) || (code ?? 0) < TwilioErrorMapping.twilioCodeMin
                 throw TwilioErrorMapping.outcomeUnknown(
                     operation: call.operation, detail: detail, providerCode: code, mayStillTakeEffect: gateway)
             }

@@ -70,6 +70,10 @@ struct TwilioErrorMappingTests {
         #expect(!TwilioErrorMapping.clientError(status: status, body: nil, operation: "look up").mayStillTakeEffect)
         #expect(
             !TwilioErrorMapping.clientError(status: 405, body: nil, operation: "buy", method: .post).mayStillTakeEffect)
+        // Nor may a DELETE's: the release must look before it concludes that nothing was released.
+        #expect(
+            TwilioErrorMapping.clientError(status: status, body: nil, operation: "release", method: .delete)
+                .mayStillTakeEffect)
     }
 
     /// A proxy's JSON with a small `code` of its own (an HTTP status) is not Twilio's five-digit error code.
@@ -105,6 +109,7 @@ struct TwilioErrorMappingTests {
         (.connectionLost, true, .post, .outcomeUnknown), (.cancelled, true, .post, .outcomeUnknown),
         (.connect, false, .post, .unavailable), (.timeout, true, .get, .unavailable),
         (.tlsVerification, false, .get, .unavailable), (.invalidRequest, false, .post, .misconfigured),
+        (.tlsHandshake, false, .post, .unavailable), (.tlsConfiguration, false, .get, .misconfigured),
         (.invalidRequest, false, .get, .misconfigured),
         (.responseTooLarge, true, .post, .outcomeUnknown), (.responseTooLarge, true, .get, .unavailable),
     ])
@@ -113,6 +118,20 @@ struct TwilioErrorMappingTests {
     ) {
         let failure = HTTPClientError(code: code, message: "m", requestMayHaveBeenSent: sent)
         #expect(TwilioErrorMapping.transportError(failure, method: method, operation: "op").kind == kind)
+    }
+
+    /// A handshake cut short (a reset in the middle of it: nothing sent) is tried again, a POST's too; numberd's own
+    /// TLS setup refused (its CA file) or a certificate not trusted is not: another attempt fails the same way.
+    @Test func aHandshakeCutShortIsRetried() {
+        #expect(
+            TwilioErrorMapping.isRetryable(
+                HTTPClientError(code: .tlsHandshake, message: "reset", requestMayHaveBeenSent: false)))
+        #expect(
+            !TwilioErrorMapping.isRetryable(
+                HTTPClientError(code: .tlsConfiguration, message: "no CA file", requestMayHaveBeenSent: false)))
+        #expect(
+            !TwilioErrorMapping.isRetryable(
+                HTTPClientError(code: .tlsVerification, message: "untrusted", requestMayHaveBeenSent: false)))
     }
 
     @Test func addressRequirementAtPurchaseIsNumberUnavailable() async throws {

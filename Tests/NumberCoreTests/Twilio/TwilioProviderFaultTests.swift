@@ -140,6 +140,9 @@ struct TwilioProviderFaultTests {
         (.malformedBodyAfterActing, true),
         // A load balancer's JSON without a Twilio error code (none, or 0) is not Twilio's answer.
         (.serverErrorBeforeActing(TwilioError(status: 503, code: 0, message: "Service Unavailable")), true),
+        // Nor a proxy's with a code of its own below Twilio's five digits (an HTTP status), as for a 4xx.
+        (.serverErrorBeforeActing(TwilioError(status: 503, code: 503, message: "upstream timeout")), true),
+        (.serverErrorBeforeActing(TwilioError(status: 500, code: 500, message: "Internal Server Error")), true),
     ])
     func whetherAFailedPostMayStillTakeEffect(fault: FaultKind, mayStillTakeEffect: Bool) async throws {
         try await withTwilio { twilio in
