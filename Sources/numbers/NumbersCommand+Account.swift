@@ -174,7 +174,10 @@ struct StatementCommand: AsyncParsableCommand {
         commandName: "statement",
         abstract: "The account's statement for a period: opening balance, changes by kind, closing balance.",
         discussion: """
-            The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or             --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first             instant after the period. A transaction is in it by its time. Closing = opening + credits - debits;             `numbers transactions` lists the entries themselves.
+            The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or \
+            --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first \
+            instant after the period. A transaction is in it by its time. Closing = opening + credits - debits; \
+            `numbers transactions` lists the entries themselves.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var period: PeriodOptions
@@ -395,8 +398,9 @@ struct Accounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers accounts suspend ACC_…",
             discussion: """
-                A suspended account keeps its numbers (renewals go on) and can be read and funded, but cannot buy, \
-                change or release numbers or create or delete trunks until it is activated again.
+                A suspended account keeps its numbers (renewals go on) and can be read and funded, but its own keys \
+                cannot buy, change or release numbers or create or delete trunks until it is activated again; an \
+                admin key can still release its numbers (to stop what they cost without activating it).
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The account ACC_….") var accountId: String

@@ -23,7 +23,8 @@ struct NumbersCommand: AsyncParsableCommand {
             or timed out with nothing done (or no CA file), 8 rate limited, over a limit or numberd's disk full \
             (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
             retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
-            or may still be: rerun with the --idempotency-key printed on stderr, never a new one), 64 usage, \
+            or may still be: rerun with the --idempotency-key printed on stderr, never a new one; a command without \
+            a key: look before running it again), 64 usage, \
             130 interrupted (Ctrl-C; 143 for SIGTERM).
             Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
             with the --idempotency-key to rerun `buy`, `funds add`, `funds adjust` or `release` safely; a second one exits at \
@@ -174,7 +175,12 @@ struct GlobalOptions: ParsableArguments {
         do {
             return try await withNumbersClient(try clientConfiguration(needsKey: needsKey), body)
         } catch let error as RPCError {
-            throw CLIError(code: CLIError.exitCode(for: error), message: "error: \(error)")
+            var message = "error: \(error)"
+            // A keyed call's advice (its key) was added inside; a call without one can only be looked for.
+            if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil {
+                message += "\n" + UnknownOutcome.unkeyedAdvice
+            }
+            throw CLIError(code: CLIError.exitCode(for: error), message: message)
         }
     }
 
@@ -201,16 +207,18 @@ struct CLIError: Error, CustomStringConvertible {
 
     /// The exit status of a run that failed with `error`: 10 when its outcome is unknown (`outcome=unknown`: the call
     /// may have been carried out, or may still be — a script must not rerun it under a new idempotency key, which
-    /// could buy, credit or debit twice: it reruns with the key printed, or checks), else by its status code, except
-    /// that `RESOURCE_EXHAUSTED` means "rate limited" (8) only for a refusal: numberd also answers it
-    /// (`RESPONSE_TOO_LARGE`) in place of a response too large for the client, after the call was carried out (10).
+    /// could buy, credit or debit twice: it reruns with the key printed, or checks), else by its status code
+    /// (`RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` in place of a response too large for the client is 10 through
+    /// the library's `outcome=unknown` after a call that changes something, 8 after a read).
     static func exitCode(for error: RPCError) -> Int32 {
         // UNAVAILABLE, but nothing a retry fixes: numberd's provider setup (a regulatory Bundle, credentials, the
         // base URL) is wrong until its operator fixes it, so scripts that retry exit 7 must not loop on it.
         if error.reason == "PROVIDER_MISCONFIGURED" { return 9 }
         // Exit 7 ("unavailable, retry") used to cover a connection lost after a keyed call was sent: a script that
         // retried on 7 without the key printed on stderr did it twice.
-        if error.details["outcome"] == "unknown" || error.reason == "RESPONSE_TOO_LARGE" { return outcomeUnknown }
+        // A response too large after a call that changes something is marked so by the client library; after a
+        // read it only says to ask for less (exit 8, "over a limit").
+        if error.details["outcome"] == "unknown" { return outcomeUnknown }
         return exitCode(for: error.code)
     }
 

@@ -45,6 +45,14 @@ enum UnknownOutcome {
     }
 
     /// The lines for stderr after such a failure of a call made under `idempotencyKey`.
+    /// What to do after a call without an idempotency key whose outcome is unknown (creating a trunk, a key, an
+    /// account; deleting, revoking): nothing makes a rerun safe, so look first.
+    static let unkeyedAdvice = """
+        the outcome is unknown: it may have been carried out. Look before running it again (numbers trunks list, \
+        numbers keys list, numbers accounts list, …): a rerun could do it twice — and revoke an API key made whose \
+        secret never reached you.
+        """
+
     static func advice(idempotencyKey: String) -> String {
         """
         the outcome is unknown: it may have been carried out, or may still be. Rerun the same command with \

@@ -71,6 +71,23 @@ struct UnknownOutcomeTests {
         }
     }
 
+    @Test("a call without a key whose outcome is unknown (a trunk the provider may have made): look before a rerun")
+    func unkeyedUnknown() async throws {
+        let created = Mutex(0)
+        var router = RPCRouter()
+        router.register(NumbersMethods.createTrunk) { _, _ -> CreateTrunkResponse in
+            created.withLock { $0 += 1 }
+            throw RPCError(code: .unavailable, message: "the provider's answer was lost", reason: "OUTCOME_UNKNOWN")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["trunks", "create", "--name", "pbx"] + Self.connection(server))
+            #expect(run.status == 10, "\(run)")
+            #expect(run.stderr.contains("Look before running it again"), "\(run.stderr)")
+            #expect(!run.stderr.contains("--idempotency-key"), "no key to rerun with: \(run.stderr)")
+        }
+        #expect(created.withLock { $0 } == 1, "not retried once sent")
+    }
+
     @Test("funds add whose account look-up fails: no rerun advice, the credit was never sent")
     func lookUpFailed() async throws {
         let received = ReceivedKeys()

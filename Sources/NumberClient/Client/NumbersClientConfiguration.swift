@@ -51,14 +51,15 @@ public struct NumbersClientConfiguration: Sendable {
         public var initialBackoff: TimeAmount
         /// Largest delay between attempts. Default 2 s.
         public var backoffMax: TimeAmount
-        /// Retries of a keyed call (PurchaseNumbers, AddFunds, AdjustBalance) answered `ABORTED` / `REQUEST_IN_PROGRESS` after an
+        /// Retries of a keyed call (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber) answered `ABORTED` / `REQUEST_IN_PROGRESS` after an
         /// earlier attempt of it may have reached the server: that attempt is still running there, so the call
         /// waits for it (same backoff, never past the call's deadline) instead of failing. At most this many, on
         /// top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average, 11 s at most).
         public var inProgressRetriesMax: Int
         /// Whether a call the server refused for the moment, before doing anything — `RESOURCE_EXHAUSTED` /
-        /// `RATE_LIMITED` (tried again once its `retryAfterMs` has passed), `PURCHASES_BUSY`, `CHANGES_BUSY` or
-        /// `SEARCHES_BUSY` (the account's purchases, releases and trunk changes, or searches waiting for Twilio) — is
+        /// `RATE_LIMITED` (tried again once its `retryAfterMs` has passed), `PURCHASES_BUSY`, `CHANGES_BUSY`,
+        /// `SEARCHES_BUSY` or `STATEMENTS_BUSY` (the account's purchases, releases and trunk changes, searches waiting
+        /// for Twilio, or statements being read) — is
         /// tried again, within `attemptsMax` and the call's deadline, whatever its method: nothing was done. A wait
         /// that would pass the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
         /// minutes: left to the caller.) Default true.
