@@ -63,7 +63,15 @@ extension NumberService {
             request, quote: prepared.quote, listings: prepared.listings, fingerprint: fingerprint)
         if let replay = opened.replay { return replay }
         let (intent, trunkSid) = (opened.intent!, opened.trunkSid)
-        defer { local.withLock { _ = $0.liveIntents.remove(intent.id) } }
+        defer {
+            // Settled (committed or voided): its last buy's time is of no more use; left open, reconciliation's
+            // window counts from it.
+            let settled = (try? coordinator.read { $0.intents[intent.id] == nil }) ?? false
+            local.withLock { local in
+                local.liveIntents.remove(intent.id)
+                if settled { local.buysSent.removeValue(forKey: intent.id) }
+            }
+        }
         switch await buyAll(intent, trunkSid: trunkSid) {
         case .bought(let provisioned):
             CrashPoint.afterProviderBuyBeforeCommit.hit()
@@ -377,6 +385,8 @@ extension NumberService {
     func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
         var bought: [ProvisionedNumber] = []
         for item in intent.items {
+            let sentAt = now()
+            local.withLock { $0.buysSent[intent.id] = sentAt }
             do {
                 let number = try await provider.buy(
                     phoneNumber: item.phoneNumber, trunkSid: trunkSid, country: intent.country, type: intent.type)

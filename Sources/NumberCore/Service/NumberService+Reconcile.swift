@@ -115,6 +115,8 @@ extension NumberService {
         let itemsMax = config.reconcile.itemsPerPassMax
         return try coordinator.decide { state throws(NumberError) in
             let claimed = local.withLock { local in
+                // The last buys of intents settled since (by this pass's predecessors) are of no more use.
+                local.buysSent = local.buysSent.filter { state.intents[$0.key] != nil }
                 let open = state.intents.values.filter { !local.liveIntents.contains($0.id) }
                 let pending = state.work.pendingReleases.filter { !local.liveReleases.contains($0) }
                 let intentsMax = pending.isEmpty ? itemsMax : max(1, itemsMax / 2)
@@ -149,7 +151,10 @@ extension NumberService {
                 return false
             }
         }
-        let age = now().timeIntervalSince(intent.createdAt)
+        // From the intent's last buy (or this service's start, for one opened before it), not its opening: a purchase
+        // of many numbers sends its last buy long after that.
+        let since = local.withLock { max(intent.createdAt, $0.buysSent[intent.id] ?? $0.startedAt) }
+        let age = now().timeIntervalSince(since)
         if intent.status == .open && !complete && age < Double(config.reconcile.inFlightHorizonSeconds) {
             // A buy sent just before the crash or timeout may still land: look again on a later pass.
             report.unresolved.append(intent.id)

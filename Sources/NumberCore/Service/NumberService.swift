@@ -40,6 +40,14 @@ public final class NumberService: Sendable {
         /// outright): a caller's release and the billing run's grace releases, never reconciliation's, which never
         /// withdraws one. Only these count against the number limit while releasing (``CoreState/countedForLimit``).
         var withdrawableReleases: Set<String> = []
+        /// When the saga driving each intent sent its last buy to the provider: reconciliation's in-flight window
+        /// (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``) counts from it, not from the intent's opening —
+        /// a purchase of many numbers from a slow provider sends its last buy many minutes after that. Dropped once
+        /// the intent is settled.
+        var buysSent: [String: Date] = [:]
+        /// When this service started: an intent opened before it counts its window from here at the earliest, since
+        /// the process before may have sent a buy just before it ended (when is not kept).
+        var startedAt = Date.distantPast
         /// Where the last reconciliation pass stopped in the open intents (by `createdAt`, id) and the pending
         /// releases (by id): the next pass goes on after them, so items that fail on every pass cannot keep the rest
         /// out of a capped pass.
@@ -141,6 +149,7 @@ public final class NumberService: Sendable {
         self.baseLogger = logger
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)
+        local.startedAt = clock.now()
         self.local = Mutex(local)
         self.purchaseChecks = WaitingSlots(
             perKeyMax: config.limits.purchaseChecksInFlightPerAccountMax,

@@ -181,10 +181,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
 
     /// Reconciliation of purchases a crash or a lost answer left open.
     public struct Reconcile: Sendable, Hashable {
-        /// An open purchase younger than this whose numbers the provider does not (all) hold is left for a later
-        /// pass instead of being voided: a buy request sent just before a crash or a timeout may still be queued
-        /// at the provider and land after the look-up, and voiding would leave that number paid without an
-        /// owner. 0 voids at once. At most 86 400. Default 0 (numberd sets 600: `reconcile-in-flight-horizon`).
+        /// An open purchase whose numbers the provider does not (all) hold is left for a later pass instead of being
+        /// voided until this long after its last buy was sent (after the service's start, for one opened before it:
+        /// when the process before sent its last is not kept): a buy request sent just before a crash or a timeout
+        /// may still be queued at the provider and land after the look-up, and voiding would leave that number paid
+        /// without an owner. 0 voids at once. At most 86 400. Default 0 (numberd sets 600:
+        /// `reconcile-in-flight-horizon`).
         public var inFlightHorizonSeconds: Int64 = 0
         /// How long the orphan sweep watches a number whose purchase reconciliation voided without the provider
         /// showing it (its buy may still land): each sweep looks it up and releases it at the provider if it

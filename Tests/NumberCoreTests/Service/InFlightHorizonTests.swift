@@ -1,0 +1,78 @@
+import Foundation
+import NumberCore
+import Testing
+
+/// Reconciliation's in-flight window (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``) counts from a
+/// purchase's last buy, not from its opening: the numbers of a purchase are bought one after another, and against a
+/// slow provider the last buy goes out long after the intent was opened. A review found a window counted from the
+/// opening voiding a purchase whose last buy, sent a moment before, then landed — every number paid at the provider,
+/// none owned.
+@Suite("Reconciliation's in-flight window, from the last buy")
+struct InFlightHorizonTests {
+    static let phones = ["+14155550100", "+14155550101"]
+
+    static func config() -> NumberServiceConfig {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        return config
+    }
+
+    @Test(
+        "a purchase whose last buy timed out 700 s after it opened waits for it, then commits every number",
+        arguments: StoreKind.allCases)
+    func lastBuyLateInAPurchase(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(Self.phones)
+        // The first buy takes 700 s; the second times out at once, queued at the provider (it lands later).
+        h.provider.inject(.hangThenDo(gate: "first"), on: .buy, phoneNumber: Self.phones[0])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phones[1])
+        let purchase = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+        }
+        await h.provider.waitUntilReached("first")
+        h.clock.advance(by: 700)
+        h.provider.resume("first")
+        let lost = await numberError { _ = try await purchase.value }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        // A pass right after: 700 s since the opening, none since the last buy — left for later, nothing released.
+        let early = await h.service.reconcile()
+        #expect(early.voided.isEmpty && early.committed.isEmpty && early.unresolved.count == 1, "\(early)")
+        #expect(h.provider.calls(.release) == 0)
+        // The queued buy lands; the next pass commits both numbers.
+        _ = try await h.provider.buy(phoneNumber: Self.phones[1], trunkSid: nil)
+        h.clock.advance(by: 60)
+        let later = await h.service.reconcile()
+        #expect(later.committed.count == 1 && later.voided.isEmpty, "\(later)")
+        let owned = try h.service.listNumbers(ListNumbersRequest(accountId: account.id)).numbers.map(\.number.phoneNumber)
+        #expect(Set(owned) == Set(Self.phones))
+        try await h.check()
+    }
+
+    @Test(
+        "an intent a process before left open waits a window from this start; past it, voided as before",
+        arguments: StoreKind.allCases)
+    func windowFromTheStart(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config())
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock([Self.phones[0]])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phones[0])
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+        }
+        #expect(lost?.reason == .outcomeUnknown)
+        // A restart long after the opening: the process before may have sent a buy just before it ended.
+        h.clock.advance(by: 3_600)
+        try await h.restart()
+        let early = await h.service.reconcile()
+        #expect(early.voided.isEmpty && early.unresolved.count == 1, "\(early)")
+        // A window after the start with nothing landed: voided, the number watched for a late landing.
+        h.clock.advance(by: 601)
+        let later = await h.service.reconcile()
+        #expect(later.voided.count == 1, "\(later)")
+        #expect(try h.service.balance(accountId: account.id).balance == 10_000)
+        try await h.check()
+    }
+}
