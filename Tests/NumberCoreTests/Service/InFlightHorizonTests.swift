@@ -45,7 +45,8 @@ struct InFlightHorizonTests {
         h.clock.advance(by: 60)
         let later = await h.service.reconcile()
         #expect(later.committed.count == 1 && later.voided.isEmpty, "\(later)")
-        let owned = try h.service.listNumbers(ListNumbersRequest(accountId: account.id)).numbers.map(\.number.phoneNumber)
+        let owned = try h.service.listNumbers(ListNumbersRequest(accountId: account.id)).numbers.map(
+            \.number.phoneNumber)
         #expect(Set(owned) == Set(Self.phones))
         try await h.check()
     }
