@@ -466,6 +466,11 @@ extension NumberService {
 
     /// Commits the debit and the numbers and clears the intent, in one record. The debits name who asked for the
     /// purchase (``PurchaseIntent/actor``), or `actorIfUnrecorded` for an intent opened without one.
+    ///
+    /// The numbers are purchased — their first cycle begins, their billing day is fixed — when the intent was opened
+    /// (its money held, its buys sent right after), not when this records it: reconciliation may commit hours or
+    /// days later (Twilio not answering its look-ups), and the number was the customer's at Twilio, routed to its
+    /// trunk and billed to numberd, from the buy. The debit is posted now, in the ledger's order.
     func commitPurchase(
         _ intent: PurchaseIntent, provisioned: [ProvisionedNumber], actorIfUnrecorded: LedgerActor? = nil
     ) async throws(NumberError) -> PurchaseResult {
@@ -486,7 +491,7 @@ extension NumberService {
             for (item, bought) in zip(intent.items, provisioned) {
                 let number = OwnedNumber.purchased(
                     id: Identifier.make(Identifier.number, taken: isTaken), intent: intent, item: item,
-                    provisioned: bought, trunkId: trunkId, at: now, textMax: textMax)
+                    provisioned: bought, trunkId: trunkId, at: intent.createdAt, textMax: textMax)
                 taken.insert(number.id)
                 let charge = item.setupFee + item.monthlyFee
                 balance -= charge

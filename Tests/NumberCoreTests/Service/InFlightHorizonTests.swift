@@ -76,4 +76,31 @@ struct InFlightHorizonTests {
         #expect(try h.service.balance(accountId: account.id).balance == 10_000)
         try await h.check()
     }
+
+    @Test(
+        "a purchase reconciliation commits two days later is the customer's from its buy: cycle and billing day",
+        arguments: StoreKind.allCases)
+    func committedLateKeepsItsPurchaseTime(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock([Self.phones[0]])
+        // Bought at Twilio, the answer lost and the look-up failing: left to reconciliation.
+        h.provider.inject(.loseAnswer, on: .buy)
+        h.provider.inject(.fail(.unavailable), on: .lookUp)
+        let opened = h.clock.now()
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        h.clock.advance(by: 2 * 86_400)
+        #expect(await h.service.reconcile().committed.count == 1)
+        let number = try #require(
+            try h.service.listNumbers(ListNumbersRequest(accountId: account.id)).numbers.first?.number)
+        #expect(number.purchasedAt == opened && number.cycleStart == opened)
+        #expect(
+            number.nextBillingDate == BillingCalendar.nextBillingDate(after: opened, anchorDay: number.billingAnchorDay)
+        )
+        try await h.check()
+    }
 }
