@@ -292,16 +292,20 @@ public final class FileNumberStore: NumberStore {
     }
 
     private func writeSnapshot(onlyIfDue: Bool) async throws {
+        // A snapshot running to wait for, or the one started, and the newest snapshot's seq the decision saw.
+        typealias Decision = (Task<Void, Never>?, Task<Void, any Error>?, UInt64)
         while true {
-            let snapshotSeq = journal.snapshotSeq
-            let (running, work): (Task<Void, Never>?, Task<Void, any Error>?) = await onStateQueue {
+            let (running, work, snapshotSeq): Decision = await onStateQueue {
                 self.inner.withLock { inner in
-                    if let running = inner.snapshot { return (running, nil) }
+                    if let running = inner.snapshot { return (running, nil, 0) }
+                    // Read here, with the slot free, not before this block: a count-triggered snapshot that ended in
+                    // between raised it, and a snapshot at its seq was written again (and a failed rewrite removed it).
+                    let snapshotSeq = self.journal.snapshotSeq
                     guard self.snapshotState.seq > snapshotSeq, !onlyIfDue || self.journalGrewEnough else {
-                        return (nil, nil)
+                        return (nil, nil, snapshotSeq)
                     }
                     self.snapshotState.recordsSinceSnapshot = 0
-                    return (nil, self.startSnapshot(&inner, logFailure: false))
+                    return (nil, self.startSnapshot(&inner, logFailure: false), snapshotSeq)
                 }
             }
             if let running {

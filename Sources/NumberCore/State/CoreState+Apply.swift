@@ -127,7 +127,7 @@ extension CoreState {
             // The cycle that was due, paid with the month's fee in the number's own account: a second renewal of one
             // cycle, or one of another amount, is refused (replay and `numberd verify` included).
             guard transaction.kind == .renewal, transaction.numberId == numberId,
-                transaction.accountId == number.accountId, transaction.amount == -number.monthlyFee,
+                transaction.accountId == number.accountId, Self.isNegation(transaction.amount, of: number.monthlyFee),
                 cycleStart == number.nextBillingDate, nextBillingDate > cycleStart
             else {
                 throw .init(
@@ -214,7 +214,14 @@ extension CoreState {
         }
         let sameId = intents.updateValue(intent, forKey: intent.id)
         guard sameId == nil else { throw .init("duplicate intent \(intent.id)") }
-        accounts.values[account].held += intent.heldAmount
+        // A damaged record's hold must not trap replay: it is reported, like a balance that overflows (`post`).
+        let (held, overflow) = accounts.values[account].held.addingReportingOverflow(intent.heldAmount)
+        guard !overflow else {
+            throw .init(
+                "intent \(intent.id) holds \(intent.heldAmount) on top of the \(accounts.values[account].held) "
+                    + "\(intent.accountId) holds: it overflows")
+        }
+        accounts.values[account].held = held
         reservedNumberCounts[intent.accountId, default: 0] += intent.items.count
         for item in intent.items {
             let reserved = reservations.updateValue(intent.id, forKey: item.phoneNumber)
@@ -228,7 +235,13 @@ extension CoreState {
         _ intentId: String, dropKey: Bool
     ) throws(CoreStateInconsistency) -> PurchaseIntent {
         guard let intent = intents.removeValue(forKey: intentId) else { throw .init("unknown intent \(intentId)") }
-        accounts[intent.accountId]!.held -= intent.heldAmount
+        let (held, overflow) = accounts[intent.accountId]!.held.subtractingReportingOverflow(intent.heldAmount)
+        guard !overflow else {
+            throw .init(
+                "closing intent \(intentId) takes its \(intent.heldAmount) off the \(accounts[intent.accountId]!.held) "
+                    + "\(intent.accountId) holds: it overflows")
+        }
+        accounts[intent.accountId]!.held = held
         reservedNumberCounts[intent.accountId]! -= intent.items.count
         if reservedNumberCounts[intent.accountId] == 0 { reservedNumberCounts.removeValue(forKey: intent.accountId) }
         for item in intent.items {

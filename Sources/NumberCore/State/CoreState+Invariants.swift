@@ -16,6 +16,7 @@ extension CoreState {
         var found: [Violation] = []
         checkAccounts(&found)
         checkNumbers(&found)
+        checkNumberLists(&found)
         checkIntents(&found)
         checkReferences(&found)
         checkLedgerLinks(&found)
@@ -57,13 +58,35 @@ extension CoreState {
         }
     }
 
+    /// Whether `amount` is exactly `-fee` (an amount of 0 for a fee of 0). Compared by adding the two, which reports an
+    /// overflow instead of trapping: `-fee` traps for a fee of `Int64.min`, which a damaged record can hold, and the
+    /// checker and replay must name such a record, not crash on it.
+    static func isNegation(_ amount: Int64, of fee: Int64) -> Bool {
+        let (sum, overflow) = amount.addingReportingOverflow(fee)
+        return !overflow && sum == 0
+    }
+
     /// What ties money to numbers: every number was paid for by exactly one purchase debit of its setup fee and first
     /// month, in its own account's ledger; a transaction about a number is in that number's account; a refund repays
-    /// at most one month (what ``BillingCalendar`` prorates).
+    /// at most one month (what ``BillingCalendar`` prorates). And what ties a ledger to its account: it is kept under
+    /// an account that exists, and each of its transactions names that account (the balance check sums a ledger by
+    /// the key it is kept under, and listings and statements read it by that key).
     private func checkLedgerLinks(_ found: inout [Violation]) {
         var debits: [String: [LedgerTransaction]] = [:]
         for (accountId, ledger) in transactions.sorted(by: { $0.key < $1.key }) {
+            if accounts[accountId] == nil {
+                found.append(
+                    Violation(
+                        rule: "ledger-account",
+                        message: "a ledger of \(ledger.count) transactions is kept under \(accountId), no account"))
+            }
             for transaction in ledger {
+                if transaction.accountId != accountId {
+                    found.append(
+                        Violation(
+                            rule: "transaction-account",
+                            message: "\(transaction.id) of \(transaction.accountId) is in \(accountId)'s ledger"))
+                }
                 if let problem = Self.signProblem(transaction) {
                     found.append(Violation(rule: "kind-sign", message: "\(transaction.id) of \(accountId) \(problem)"))
                 }
@@ -99,7 +122,7 @@ extension CoreState {
                             message:
                                 "\(transaction.id) refunds \(numberId), whose refund is \(number.refundTransactionId ?? "none")"
                         ))
-                case .renewal where transaction.amount != -number.monthlyFee:
+                case .renewal where !Self.isNegation(transaction.amount, of: number.monthlyFee):
                     found.append(
                         Violation(
                             rule: "renewal-fee",
@@ -113,7 +136,7 @@ extension CoreState {
         for number in numbers.values.sorted(by: { $0.id < $1.id }) {
             let paid = debits[number.id] ?? []
             let (charge, overflow) = number.setupFee.addingReportingOverflow(number.monthlyFee)
-            if paid.count != 1 || overflow || paid[0].amount != -charge {
+            if paid.count != 1 || overflow || !Self.isNegation(paid[0].amount, of: charge) {
                 found.append(
                     Violation(
                         rule: "number-debit",
@@ -290,6 +313,41 @@ extension CoreState {
         }
         if phoneOwners.count != holders.count {
             found.append(Violation(rule: "owner-index", message: "\(phoneOwners.count) indexed, \(holders.count) held"))
+        }
+    }
+
+    /// Each account's list of number ids (`accountNumbers`) is kept under an account that exists and holds that
+    /// account's numbers once each, and nothing else: a snapshot's lists are read as they are, and listings, the held
+    /// numbers' counts and monthly costs (``HeldNumbers``, rebuilt from these lists) read them, so an id in the wrong
+    /// list would show one account's number, and its fee, to another. (That every number is in its own account's list
+    /// is `number-index`, in `checkNumbers`.)
+    private func checkNumberLists(_ found: inout [Violation]) {
+        var owned: [String: Int] = [:]
+        for number in numbers.values { owned[number.accountId, default: 0] += 1 }
+        for (accountId, ids) in accountNumbers.sorted(by: { $0.key < $1.key }) {
+            if accounts[accountId] == nil {
+                found.append(
+                    Violation(
+                        rule: "number-list-account",
+                        message: "a list of \(ids.count) numbers is kept under \(accountId), no account"))
+            }
+            var seen: Set<String> = []
+            for id in ids {
+                let owner = numbers[id]?.accountId
+                if !seen.insert(id).inserted {
+                    found.append(Violation(rule: "number-list", message: "\(accountId) lists \(id) more than once"))
+                } else if owner != accountId {
+                    let whose = owner.map { "a number of \($0)" } ?? "no number"
+                    found.append(Violation(rule: "number-list", message: "\(accountId) lists \(id), \(whose)"))
+                }
+            }
+            let count = owned[accountId] ?? 0
+            if ids.count != count {
+                found.append(
+                    Violation(
+                        rule: "number-list",
+                        message: "\(accountId)'s list has \(ids.count) entries for its \(count) numbers"))
+            }
         }
     }
 

@@ -9,7 +9,8 @@ extension FileJournal {
     /// `*.damaged-<ms>` and the previous one used; one that passes its checksum but does not decode as `State`
     /// refuses the open), replays every later record through `apply`, and cuts a torn tail (a torn last record, or
     /// damage a power cut left inside the last batch: ``SegmentScanner``) off the last
-    /// segment (its bytes go to `journal-….jsonl.torn-<ms>`). Throws `JournalError` naming the file and byte offset
+    /// segment (its bytes go to `journal-….jsonl.torn-<ms>`; with no room for that copy, nowhere: they were never
+    /// acknowledged). Throws `JournalError` naming the file and byte offset
     /// for a damaged record before the last one (`corruptRecord`), a seq gap (`sequenceGap`), a missing journal
     /// (`missingJournal`: also when an unusable snapshot's name shows the journal reached further than the records
     /// found) or a failing `apply` (`replayFailed`); `locked` if the directory is already open.

@@ -108,6 +108,11 @@ extension FileJournal.Recovery {
     /// there). When a torn file of the segment already holds exactly these bytes — an earlier start kept them, then
     /// failed before its cut — that one is made durable and named instead of a second copy. Once a new one is kept,
     /// the oldest torn files beyond `tornFilesKept` are removed once the open goes ahead (``removeOldTornFiles()``).
+    ///
+    /// With no room for the copy (`ENOSPC`, `EDQUOT`) the tail is cut without one, logged as an error with its offset
+    /// and length: its bytes were never acknowledged (a record is acknowledged once synced whole, and a torn one is
+    /// not whole), and refusing the open left a numberd on a full disk unable to start, start after start, when it
+    /// would otherwise serve reads and refuse writes until there is room. Any other failure still refuses the open.
     mutating func keepTornBytes(_ bytes: ArraySlice<UInt8>, segment firstSeq: UInt64, tail: TornTail) throws {
         let segment = JournalLayout.segmentName(firstSeq: firstSeq)
         let names = try fileSystem.listDirectory(layout.directory)
@@ -116,7 +121,17 @@ extension FileJournal.Recovery {
             name = kept
         } else {
             name = JournalLayout.tornName(segment: segment, millis: JournalLayout.nowMillis())
-            try writeSynced(Array(bytes), to: layout.path(name))
+            do {
+                try writeSynced(Array(bytes), to: layout.path(name))
+            } catch let failure as JournalFailure where failure.isDiskFull {
+                options.logger.error(
+                    "journal torn tail cut off without a copy: no room for one",
+                    metadata: [
+                        "file": "\(segmentPath(firstSeq))", "offset": "\(tail.offset)", "bytes": "\(tail.length)",
+                        "reason": "\(tail.reason)", "error": "\(failure)",
+                    ])
+                return
+            }
         }
         try fileSystem.fsyncDirectory(layout.directory)
         options.logger.warning(

@@ -5,8 +5,9 @@ import Foundation
 extension FileJournal {
     /// Writes a snapshot of `state`, which must hold exactly the records through `throughSeq`.
     ///
-    /// `throughSeq` must be durable (≤ `durableSeq`) and not older than the newest snapshot. Encoding and file work
-    /// run on the journal's snapshot queue (appends keep flowing). Once the new
+    /// `throughSeq` must be durable (≤ `durableSeq`) and not older than the newest snapshot; at the newest snapshot's
+    /// seq nothing is written (that snapshot holds those records, read back intact: see `persistSnapshot`).
+    /// Encoding and file work run on the journal's snapshot queue (appends keep flowing). Once the new
     /// snapshot reads back intact: snapshots beyond `snapshotsKept` are deleted, a new segment is started (unless there is
     /// no room for its file: the current one stays open), and
     /// segments whose records are all covered by the oldest kept snapshot are deleted — so a damaged newest
@@ -15,11 +16,13 @@ extension FileJournal {
     /// nothing else: the journal goes on (only its own writes and syncs stop it) and the next snapshot tries again.
     public func writeSnapshot(_ state: State, throughSeq: UInt64) async throws {
         // Encoding a large state takes a while: it runs on the snapshot queue too, off the cooperative pool.
-        let deleteThrough: UInt64 = try await withCheckedThrowingContinuation { continuation in
+        let written: UInt64? = try await withCheckedThrowingContinuation { continuation in
             snapshotQueue.async {
                 continuation.resume(with: Result { try self.encodeAndPersistSnapshot(state, seq: throughSeq) })
             }
         }
+        // Already the newest snapshot's seq: no new segment, nothing more to delete.
+        guard let deleteThrough = written else { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome: Result<Bool, JournalError> = shared.withLock { state in
                 // A closing journal still serves the request (its writer drains before `close` returns); only a
@@ -39,8 +42,9 @@ extension FileJournal {
         }
     }
 
-    /// Encodes the snapshot file and persists it. Runs on `snapshotQueue`.
-    func encodeAndPersistSnapshot(_ state: State, seq: UInt64) throws -> UInt64 {
+    /// Encodes the snapshot file and persists it; nil if `seq` is the newest snapshot's (nothing written). Runs on
+    /// `snapshotQueue`.
+    func encodeAndPersistSnapshot(_ state: State, seq: UInt64) throws -> UInt64? {
         try persistSnapshot(try encodeSnapshot(state, seq: seq), seq: seq)
     }
 
@@ -62,14 +66,20 @@ extension FileJournal {
     /// Writes, syncs, renames and checks the snapshot, then deletes old snapshots; returns the seq through which
     /// segments may be deleted (the oldest kept snapshot's). Runs on `snapshotQueue`.
     ///
+    /// At the newest snapshot's seq it returns nil and touches no file: that snapshot is written and trusted, and
+    /// writing it again under the same name would put it at risk for nothing — a rewrite that failed after its rename
+    /// removed `snapshot-<seq>.json` while the journal still named it the newest (a backup then linked a missing file,
+    /// a start fell back a snapshot). An explicit snapshot that read the seq just before a count-triggered one ended
+    /// asked for exactly that.
+    ///
     /// A failure here fails this snapshot only (`io`): the journal goes on, every record stays in its segments, and
     /// the next snapshot tries again. The file is removed — the temp file before the rename; after it (the directory
     /// sync or the read-back failed, or a step stalled) the renamed file too, since whether its entry is on disk is
     /// unknown, and one that cannot be removed is kept out of retention (`untrustedSnapshots`). Nothing trusts a
     /// snapshot until it reads back intact, and segments are only deleted on the strength of trusted ones, so any
     /// subset of these files surviving a crash recovers the same state.
-    func persistSnapshot(_ content: [UInt8], seq: UInt64) throws -> UInt64 {
-        try shared.withLock { state in
+    func persistSnapshot(_ content: [UInt8], seq: UInt64) throws -> UInt64? {
+        let alreadyNewest = try shared.withLock { state -> Bool in
             if let error = Self.refusal(state) { throw error }
             guard seq <= state.durableSeq, seq >= state.snapshotSeq else {
                 throw JournalError(
@@ -77,9 +87,12 @@ extension FileJournal {
                     "snapshot seq \(seq) must be between the newest snapshot \(state.snapshotSeq) "
                         + "and the durable seq \(state.durableSeq)")
             }
+            if seq == state.snapshotSeq { return true }
             state.snapshotIOSince = DispatchTime.now().uptimeNanoseconds
             state.snapshotStalled = false
+            return false
         }
+        if alreadyNewest { return nil }
         defer { shared.withLock { $0.snapshotIOSince = nil } }
         let path = layout.path(JournalLayout.snapshotName(seq: seq))
         let temp = layout.path(JournalLayout.snapshotTempName(seq: seq))

@@ -148,7 +148,8 @@ extension FileJournal {
             }
             refuseForRoom(failure, batch: batch)
         case .written(let segmentFull):
-            // After a fail-stop elsewhere (a snapshot sync), nothing is acknowledged any more, synced or not.
+            // After a fail-stop elsewhere (the watchdog found this write or sync stalled: a snapshot's failure stops
+            // nothing), nothing is acknowledged any more, synced or not.
             let (failure, roomAgain) = shared.withLock { state -> (JournalFailure?, Bool) in
                 if state.failure == nil { state.durableSeq = lastSeq }
                 state.appendedBytes += UInt64(bytes.count)

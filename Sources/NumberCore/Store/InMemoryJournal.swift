@@ -113,7 +113,8 @@ public final class InMemoryJournal<Event: Codable & Sendable, State: Codable & S
         return PendingRecord(seq: seq, promise: .settled(.success(())))
     }
 
-    /// Keeps `state` as the snapshot through `throughSeq` and drops the records it covers.
+    /// Keeps `state` as the snapshot through `throughSeq` and drops the records it covers; at the newest snapshot's
+    /// seq it keeps the snapshot it has, as `FileJournal` does.
     public func writeSnapshot(_ state: State, throughSeq: UInt64) async throws {
         let json = try JournalCodec.encodeJSON(state)
         guard json.count <= limits.snapshotBytesMax else {
@@ -127,6 +128,7 @@ public final class InMemoryJournal<Event: Codable & Sendable, State: Codable & S
                     "snapshot seq \(throughSeq) must be between the newest snapshot \(shared.snapshotSeq) "
                         + "and the durable seq \(shared.durableSeq)")
             }
+            guard throughSeq > shared.snapshotSeq else { return }
             storage.contents.withLock { contents in
                 contents.snapshot = (throughSeq, state)
                 contents.records.removeAll { $0.seq <= throughSeq }

@@ -26,7 +26,8 @@ public protocol Journal<Event, State>: AnyObject, Sendable {
     func enqueue(_ events: [Event]) throws -> PendingRecord
 
     /// Stores `state`, which must hold exactly the records through `throughSeq` (at most `durableSeq`), so the
-    /// next open replays only later records; older files are then removed.
+    /// next open replays only later records; older files are then removed. At the newest snapshot's seq
+    /// (`snapshotSeq`) nothing changes: that snapshot already holds those records.
     func writeSnapshot(_ state: State, throughSeq: UInt64) async throws
 
     /// The sequence number of the last durable record (0 when none).

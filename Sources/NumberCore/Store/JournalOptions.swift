@@ -20,8 +20,8 @@ public struct JournalOptions: Sendable {
         public var queueRecordsMax: Int
         /// Most records the writer puts in one write + `fdatasync`. Default 4096.
         public var batchRecordsMax: Int
-        /// Most bytes of encoded events the writer puts in one write + `fdatasync` (plus at most 84 bytes of line
-        /// framing per record; one record is always taken, even a larger one). Default 4 MiB.
+        /// Most bytes of encoded events the writer puts in one write + `fdatasync` (plus at most 136 bytes of line
+        /// framing per record, `lineOverheadBytesMax`; one record is always taken, even a larger one). Default 4 MiB.
         public var batchBytesMax: Int
         /// A segment past this size is closed and a new one started, even without a snapshot. Default 64 MiB.
         public var segmentBytesMax: Int

@@ -134,6 +134,25 @@ struct ApplyCheckedTests {
         #expect(state.checkInvariants() == [])
     }
 
+    /// `held += heldAmount` trapped on a hold past `Int64.max`: a damaged record crashed replay and `numberd verify`
+    /// instead of being named.
+    @Test("an intent whose hold overflows the account's holds throws instead of trapping")
+    func holdOverflow() throws {
+        func intent(_ id: String, _ phoneNumber: String, holding amount: Int64) -> PurchaseIntent {
+            let item = PurchaseIntent.Item(phoneNumber: phoneNumber, setupFee: 0, monthlyFee: amount, listing: nil)
+            return PurchaseIntent(
+                id: id, accountId: "ACC_1", items: [item], country: "US", type: .local, trunkId: nil, currency: "USD",
+                heldAmount: amount, idempotencyKey: nil, createdAt: Self.now, status: .open)
+        }
+        var state = InvariantTests.sound()
+        try state.applyChecked(.purchaseIntentOpened(intent("PIN_2", "+14155550102", holding: 1)))
+        #expect(state.accounts["ACC_1"]?.held == 1)
+        let error = #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked(.purchaseIntentOpened(intent("PIN_3", "+14155550103", holding: .max)))
+        }
+        #expect(error?.description.contains("PIN_3") == true, "\(String(describing: error))")
+    }
+
     @Test("a second release of a number throws")
     func releasedTwice() throws {
         var state = InvariantTests.sound()

@@ -200,6 +200,99 @@ struct InvariantTests {
         #expect(with(.adjustment, -5, number: nil) == [], "a debit adjustment is sound")
         #expect(with(.renewal, -133, number: "NUM_1") == [], "a renewal of the fee is sound")
     }
+
+    /// `state` written and read back as a snapshot's state is (``JournalCodec``): the derived indexes — the held
+    /// numbers among them — are rebuilt from the tables, as at a start from a snapshot.
+    static func reloaded(_ state: CoreState) throws -> CoreState {
+        try JournalCodec.decode(CoreState.self, try JournalCodec.encodeJSON(state)[...])
+    }
+
+    /// A snapshot's `accountNumbers` was read as it was, and the held numbers rebuilt from it, so their checks compared
+    /// the lists with themselves: an id listed twice, another account's number in a list (shown to that account, its
+    /// fee in its monthly cost) or a list kept under no account passed `numberd verify` and every start.
+    @Test("a number list with an id twice, another account's number, or under no account is reported after a reload")
+    func numberLists() throws {
+        let at = Date.utc("2025-01-20T00:00:00Z")
+        #expect(try Self.reloaded(Self.sound()).checkInvariants() == [])
+
+        var twice = Self.sound()
+        twice.accountNumbers["ACC_1"]!.append("NUM_1")
+        #expect(
+            try Self.reloaded(twice).checkInvariants().map(\.description) == [
+                "number-list: ACC_1 lists NUM_1 more than once",
+                "number-list: ACC_1's list has 2 entries for its 1 numbers",
+            ])
+
+        var foreign = Self.sound()
+        foreign.apply(.accountCreated(Account(id: "ACC_2", name: "B", currency: "USD", createdAt: at)))
+        foreign.accountNumbers["ACC_2"] = ["NUM_1"]
+        let reloadedForeign = try Self.reloaded(foreign)
+        #expect(reloadedForeign.held.totals(of: "ACC_2").monthlyCost(nil) == 133, "the damage the check is for")
+        #expect(
+            reloadedForeign.checkInvariants().map(\.description) == [
+                "number-list: ACC_2 lists NUM_1, a number of ACC_1",
+                "number-list: ACC_2's list has 1 entries for its 0 numbers",
+            ])
+
+        var unknown = Self.sound()
+        unknown.accountNumbers["ACC_9"] = ["NUM_9"]
+        #expect(
+            try Self.reloaded(unknown).checkInvariants().map(\.description) == [
+                "number-list-account: a list of 1 numbers is kept under ACC_9, no account",
+                "number-list: ACC_9 lists NUM_9, no number",
+                "number-list: ACC_9's list has 1 entries for its 0 numbers",
+            ])
+    }
+
+    /// Nothing compared a transaction's account with the ledger it is kept in, nor saw a ledger kept under no account
+    /// (the balance check reads only the accounts' own ledgers).
+    @Test("a transaction in another account's ledger, or a ledger under no account, is reported after a reload")
+    func ledgerKeys() throws {
+        let at = Date.utc("2025-01-20T00:00:00Z")
+        var misfiled = Self.sound()
+        misfiled.apply(.accountCreated(Account(id: "ACC_2", name: "B", currency: "USD", createdAt: at)))
+        misfiled.forcePost(
+            LedgerTransaction(
+                id: "TXN_3", accountId: "ACC_1", kind: .fundsAdded, amount: 5, balanceAfter: 372, currency: "USD",
+                numberId: nil, description: "f", createdAt: at, idempotencyKey: nil))
+        misfiled.transactions["ACC_1"]![2].accountId = "ACC_2"
+        #expect(
+            try Self.reloaded(misfiled).checkInvariants().map(\.description) == [
+                "transaction-account: TXN_3 of ACC_2 is in ACC_1's ledger"
+            ])
+
+        var orphan = Self.sound()
+        orphan.transactions["ACC_9"] = [
+            LedgerTransaction(
+                id: "TXN_9", accountId: "ACC_9", kind: .fundsAdded, amount: 5, balanceAfter: 5, currency: "USD",
+                numberId: nil, description: "f", createdAt: at, idempotencyKey: nil)
+        ]
+        #expect(
+            try Self.reloaded(orphan).checkInvariants().map(\.description) == [
+                "ledger-account: a ledger of 1 transactions is kept under ACC_9, no account"
+            ])
+    }
+
+    /// `-charge` trapped for a setup fee of `Int64.min` (and `-fee` for a monthly fee of it): a damaged record crashed
+    /// `numberd verify` and every start instead of being named. The checker's sums report overflow, not trap.
+    @Test("a fee of Int64.min is reported, not a trap")
+    func extremeFees() {
+        var setup = Self.sound()
+        setup.numbers["NUM_1"]!.setupFee = .min
+        setup.numbers["NUM_1"]!.monthlyFee = 0
+        #expect(setup.checkInvariants().map(\.rule).contains("number-debit"))
+
+        var monthly = Self.sound()
+        monthly.numbers["NUM_1"]!.setupFee = 0
+        monthly.numbers["NUM_1"]!.monthlyFee = .min
+        monthly.forcePost(
+            LedgerTransaction(
+                id: "TXN_3", accountId: "ACC_1", kind: .renewal, amount: -5, balanceAfter: 362, currency: "USD",
+                numberId: "NUM_1", description: "r", createdAt: Date.utc("2025-02-15T10:30:00Z"),
+                idempotencyKey: nil))
+        let rules = monthly.checkInvariants().map(\.rule)
+        #expect(rules.contains("number-debit") && rules.contains("renewal-fee"), "\(rules)")
+    }
 }
 
 extension CoreState {

@@ -193,6 +193,41 @@ struct FaultInjectionTests {
         await reopened.journal.close()
     }
 
+    /// An explicit snapshot that read the newest snapshot's seq just before a count-triggered one ended asked for a
+    /// second snapshot at that one's seq: it was written again, and a rewrite that failed after its rename removed
+    /// `snapshot-<seq>.json`, the newest and trusted one, while the journal still named it (a backup then linked a
+    /// missing file). A snapshot at the newest snapshot's seq now touches no file.
+    @Test(
+        "a snapshot at the newest snapshot's seq writes nothing and leaves that file in place, whatever fault is armed",
+        arguments: [FaultInjectingFileSystem.Operation.write, .rename, .fsyncDirectory])
+    func snapshotAtTheNewestSeqWritesNothing(failing operation: FaultInjectingFileSystem.Operation) async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let (journal, state) = try await journalWithTwoSnapshots(
+            directory, fileSystem, recorder.options(fileSystem: fileSystem))
+        let newest = "snapshot-00000000000000000004.json"
+        let files = directory.files()
+        let bytes = try directory.bytes(newest)
+        let (opens, renames) = (fileSystem.count(.open), fileSystem.count(.rename))
+        fileSystem.addRule(.init(operation, repeats: true, action: .fail(errno: EIO)))
+        // Another state at the same seq: had it been written, the file would differ.
+        try await journal.writeSnapshot(ToyState(notes: ["other"], applied: 4), throughSeq: 4)
+        #expect(journal.snapshotSeq == 4)
+        #expect(directory.files() == files)
+        #expect(try directory.bytes(newest) == bytes)
+        #expect(fileSystem.count(.open) == opens && fileSystem.count(.rename) == renames, "a file was opened")
+        #expect(recorder.recorded.isEmpty)
+        fileSystem.removeAllRules()
+        await journal.close()
+        let reopened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(reopened.recovery.snapshotSeq == 4)
+        #expect(reopened.state == state)
+        await reopened.journal.close()
+    }
+
     @Test("a snapshot whose directory sync failed and whose file cannot be removed never counts as a fallback")
     func untrustedSnapshotIsNotKept() async throws {
         let directory = TempDirectory()

@@ -62,14 +62,20 @@ struct JournalContractTests {
         _ = try await opened.journal.append([.note("one")])
         _ = try await opened.journal.append([.note("two")])
         await #expect(throws: JournalError.self) { try await opened.journal.writeSnapshot(ToyState(), throughSeq: 3) }
-        try await opened.journal.writeSnapshot(ToyState(), throughSeq: 2)
+        let state = ToyState(notes: ["one", "two"], applied: 2)
+        try await opened.journal.writeSnapshot(state, throughSeq: 2)
         let error = await #expect(throws: JournalError.self) {
             try await opened.journal.writeSnapshot(ToyState(), throughSeq: 1)
         }
         #expect(error?.code == .invalidSnapshotSeq)
-        // Same seq again is allowed (idempotent re-snapshot).
-        try await opened.journal.writeSnapshot(ToyState(), throughSeq: 2)
+        // The same seq again is accepted and changes nothing: the snapshot written first stands.
+        try await opened.journal.writeSnapshot(ToyState(notes: ["other"], applied: 2), throughSeq: 2)
+        #expect(opened.journal.snapshotSeq == 2)
         await opened.journal.close()
+        let reopened = try harness.open()
+        #expect(reopened.recovery.snapshotSeq == 2)
+        #expect(reopened.state == state)
+        await reopened.journal.close()
     }
 
     @Test("recordBytesMax: a record at the limit is taken, one byte over is refused", arguments: JournalKind.allCases)

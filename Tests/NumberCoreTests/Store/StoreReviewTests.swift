@@ -32,8 +32,10 @@ struct StoreReviewTests {
             _ = try await journal.append([event])
             try toyApply(&state, event)
         }
-        try await journal.writeSnapshot(state, throughSeq: 3)
-        let size = Int64(try directory.bytes(JournalLayout.snapshotName(seq: 3)).count)
+        // The snapshot's size, computed (its time has 13 digits, as now's): a second snapshot at the seq of one written
+        // to measure it would write nothing.
+        let stateJSON = try JournalCodec.encodeJSON(state)
+        let size = Int64(JournalCodec.snapshotLine(seq: 3, time: JournalLayout.nowMillis(), stateJSON: stateJSON).count)
         let files = directory.files()
         // One byte short of the snapshot and the reserve: refused before a byte is written (it used to write until
         // the disk was full, and the journal's next write found no room and stopped the process).
@@ -46,6 +48,8 @@ struct StoreReviewTests {
         // Exactly enough: written.
         fileSystem.setAvailableBytes(size + 1000)
         try await journal.writeSnapshot(state, throughSeq: 3)
+        #expect(journal.snapshotSeq == 3)
+        #expect(try directory.bytes(JournalLayout.snapshotName(seq: 3)).count == size)
         fileSystem.setAvailableBytes(nil)
         await journal.close()
     }

@@ -29,6 +29,7 @@ struct TornFileTests {
 
     func tornFiles(_ directory: TempDirectory) -> [String] { directory.files().filter { $0.contains(".torn-") } }
 
+    /// An I/O error, not a full disk (which cuts the tail without a copy: below), refuses the start.
     @Test(
         "a torn file that cannot be written whole and synced is removed, at every failing start",
         arguments: [FaultInjectingFileSystem.Operation.write, .fdatasync])
@@ -37,7 +38,7 @@ struct TornFileTests {
         defer { directory.remove() }
         let (bytes, lastStart) = try await tornJournal(in: directory)
         let fileSystem = FaultInjectingFileSystem()
-        fileSystem.addRule(.init(operation, pathContains: ".torn-", repeats: true, action: .fail(errno: ENOSPC)))
+        fileSystem.addRule(.init(operation, pathContains: ".torn-", repeats: true, action: .fail(errno: EIO)))
         for _ in 0..<3 {
             #expect(throws: JournalFailure.self) { try open(directory, quietOptions(fileSystem: fileSystem)) }
             try await Task.sleep(for: .milliseconds(2))  // a new name each time
@@ -50,6 +51,36 @@ struct TornFileTests {
         let kept = try #require(opened.recovery.tornFiles.first)
         #expect(try directory.bytes(kept) == Array(bytes[lastStart...]))
         #expect(tornFiles(directory) == [kept])
+        await opened.journal.close()
+    }
+
+    /// A start after a crash on a full disk found a torn tail, could not write its copy, and was refused: every
+    /// restart exited while the disk stayed full, where numberd is meant to start and serve reads. The tail was never
+    /// acknowledged, so with no room for its copy it is cut without one (logged as an error).
+    @Test(
+        "with no room for the torn file (ENOSPC, EDQUOT), the tail is cut without one, logged, and the start goes on",
+        arguments: [FaultInjectingFileSystem.Operation.open, .write, .fdatasync], [ENOSPC, EDQUOT])
+    func tornTailCutWithoutRoom(failing operation: FaultInjectingFileSystem.Operation, errno code: Int32) async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let (bytes, lastStart) = try await tornJournal(in: directory)
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.addRule(.init(operation, pathContains: ".torn-", repeats: true, action: .fail(errno: code)))
+        let lines = CapturingLogHandler.Lines()
+        var options = quietOptions(fileSystem: fileSystem)
+        options.logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+
+        let opened = try open(directory, options)
+        #expect(opened.lastSeq == 2)
+        #expect(opened.recovery.tornFiles.isEmpty)
+        #expect(tornFiles(directory).isEmpty, "\(directory.files())")
+        #expect(try directory.bytes(segment) == Array(bytes[..<lastStart]))
+        let logged = try #require(
+            lines.all.first { $0.message == "journal torn tail cut off without a copy: no room for one" })
+        #expect(logged.level == .error)
+        #expect(logged.metadata["offset"] == "\(lastStart)")
+        #expect(logged.metadata["bytes"] == "\(bytes.count - lastStart)")
+        #expect(try await opened.journal.append([.note("after")]) == 3)
         await opened.journal.close()
     }
 
