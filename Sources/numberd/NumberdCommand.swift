@@ -62,8 +62,8 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("partial-frame-bytes-max"),
         help: """
-            Bytes held in partially received frames across all connections; a connection that would pass it is \
-            refused (default 268435456, 256 MiB; at least 4194316).
+            Bytes held in partially received frames (and HEADERS waiting for their MESSAGE) across all \
+            connections; a connection that would pass it is refused (default 268435456, 256 MiB; at least 4194316).
             """)
     var partialFrameBytesMax: String?
     @Option(

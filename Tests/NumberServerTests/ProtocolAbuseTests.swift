@@ -688,8 +688,10 @@ struct ProtocolAbuseTests {
             try await whileWellBehavedClientCalls("partial frame budget", port: port, tls: tls, minimumCalls: 1) {
                 let (call, messageStart) = try Self.largeHealthCheck(bodyBytes: 2 * 1024 * 1024)
                 let held = Frame.headerLength + 1024 * 1024
-                // Each connection's first 64 KiB are not counted (`ServerByteBudget.freePerConnection`).
-                let counted = held - ServerByteBudget.freePerConnectionDefault
+                // The call's HEADERS, waiting for the rest of its MESSAGE, count too; each connection's first 64 KiB
+                // are not (`ServerByteBudget.freePerConnection`).
+                let headers = messageStart - clientStart().readableBytes - Frame.headerLength
+                let counted = held + headers - ServerByteBudget.freePerConnectionDefault
                 var kept: [RawConnection] = []
                 for index in 1...2 {
                     let connection = try await RawConnection.connect(port: port, tls: tls)

@@ -70,4 +70,31 @@ struct RequestArrivalClockTests {
         #expect(try Self.goAwaySent(channel)?.code == .enhanceYourCalm)
         _ = try? channel.finish()
     }
+
+    /// The GOAWAY of a late request names the highest stream processed, which covers calls still waiting for their
+    /// request: never started, they are answered so before it (as for the partial frame budget), or their client
+    /// would count them as possibly run and not send them again.
+    @Test("closing for a late request answers every call whose request never came, before the GOAWAY")
+    func awaitingCallsAnsweredFirst() throws {
+        let (channel, loop) = try Self.connection()
+        var headers = ByteBuffer()
+        try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.healthCheck.path), into: &headers)
+        var bytes = ByteBuffer()
+        bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: headers))
+        bytes.writeFrame(Frame(type: .headers, streamID: 3, payload: headers))
+        try channel.writeInbound(bytes)
+        loop.advanceTime(by: .seconds(11))
+        let frames = try writtenFrames(channel)
+        let firstAnswer = try #require(frames.firstIndex(where: { $0.type == .trailers }))
+        let goAwayIndex = try #require(frames.firstIndex(where: { $0.type == .goAway }))
+        #expect(firstAnswer < goAwayIndex)
+        let statuses = try trailerStatuses(frames)
+        for stream: UInt32 in [1, 3] {
+            #expect(statuses[stream]?.code == StatusCode.resourceExhausted.rawValue, "stream \(stream)")
+            #expect(statuses[stream]?.reason == "REQUEST_NOT_ARRIVED", "stream \(stream)")
+        }
+        let away = try goAway(in: frames)
+        #expect(away?.code == .enhanceYourCalm && away?.lastStreamID == 3)
+        _ = try? channel.finish()
+    }
 }

@@ -27,8 +27,13 @@ struct ServerConnectionStateMachineTests {
         Frame(type: .message, flags: endStream ? .endStream : [], streamID: id, payload: ByteBuffer(string: "m\(id)"))
     }
 
+    private func headers(_ id: UInt32, bytes: Int) -> Frame {
+        Frame(type: .headers, streamID: id, payload: ByteBuffer(repeating: 0x68, count: bytes))
+    }
+
     private func goAwayCode(_ action: ServerConnectionStateMachine.Action) -> GoAway.Code? {
         if case .closeWithGoAway(let away) = action { return away.code }
+        if case .closeWithGoAwayRefusing(_, let away) = action { return away.code }
         return nil
     }
 
@@ -589,6 +594,7 @@ struct ServerConnectionStateMachineTests {
 
     private func goAwayLastStreamID(_ action: Action) -> UInt32? {
         if case .closeWithGoAway(let away) = action { return away.lastStreamID }
+        if case .closeWithGoAwayRefusing(_, let away) = action { return away.lastStreamID }
         return nil
     }
 
@@ -629,5 +635,161 @@ struct ServerConnectionStateMachineTests {
         _ = busy.received(headers(1))
         #expect(busy.idleTimeoutFired() == .none)
         #expect(goAwayCode(busy.drainTimeoutFired()) == .noError)
+    }
+
+    /// The HEADERS of calls waiting for their MESSAGE (up to 16 KiB each, 100 per connection, from clients that need
+    /// not have proved a key) are settled against the server's budget of partially received frames: their bytes are
+    /// counted from their arrival until their call starts or ends, whichever way it ends.
+    @Test("the bytes of HEADERS waiting for their MESSAGE are counted until the call starts or ends, every way")
+    func waitingHeadersCounted() {
+        var machine = machine(streams: 10, cancels: 10)
+        _ = machine.received(headers(1, bytes: 100))
+        _ = machine.received(headers(3, bytes: 200))
+        _ = machine.received(headers(5, bytes: 300))
+        #expect(machine.pendingHeadersBytes == 600)
+        machine.requestAwaited(streamID: 1)  // copied to storage of its own: the same bytes
+        #expect(machine.pendingHeadersBytes == 600)
+        if case .startCall(1, _, _) = machine.received(message(1)) {
+        } else {
+            Issue.record("no call started")
+        }
+        #expect(machine.pendingHeadersBytes == 500)
+        #expect(machine.received(Frame(type: .cancel, streamID: 3)) == .forgetCall(streamID: 3))
+        #expect(machine.pendingHeadersBytes == 300)
+        _ = machine.received(message(5, endStream: false))  // client streaming: refused
+        #expect(machine.pendingHeadersBytes == 0)
+        // Refused on arrival (too many calls, no request): never kept.
+        _ = machine.received(headers(7, endStream: true))
+        #expect(machine.pendingHeadersBytes == 0)
+        var full = self.machine(streams: 1)
+        _ = full.received(headers(1, bytes: 100))
+        #expect(full.received(headers(3, bytes: 100)) != .none)
+        #expect(full.pendingHeadersBytes == 100)
+        // Closed with calls waiting: the budget's refusal, each closing timeout.
+        typealias Close = (inout ServerConnectionStateMachine) -> Void
+        let closes: [(String, Close)] = [
+            ("partial frame budget", { _ = $0.partialFrameRefused(budgetBytes: 1) }),
+            ("request arrival timeout", { _ = $0.requestArrivalTimeoutFired(streamID: 1) }),
+            ("frame arrival timeout", { _ = $0.frameArrivalTimeoutFired() }),
+            ("idle timeout with answers unread", { _ = $0.idleTimeoutFired(framesHeld: true) }),
+        ]
+        for (name, close) in closes {
+            var machine = self.machine(streams: 10)
+            _ = machine.received(headers(1, bytes: 16_384))
+            _ = machine.received(headers(3, bytes: 16_384))
+            #expect(machine.pendingHeadersBytes == 32_768, "\(name)")
+            close(&machine)
+            #expect(machine.pendingHeadersBytes == 0, "\(name)")
+            #expect(machine.openStreamCount == 0, "\(name)")
+        }
+    }
+
+    /// A client that multiplexes many calls sends HEADERS, MESSAGEs and CANCELs until it reads the server's GOAWAY:
+    /// the server ignores the streams opened after it, and their MESSAGEs and CANCELs too. They spent the CANCEL
+    /// budget, and a busy client's 1001st closed the connection with ENHANCE_YOUR_CALM, losing the answers of the calls
+    /// the drain had promised to finish.
+    @Test("during a drain, MESSAGEs and CANCELs on streams opened after it cost nothing; the open call still finishes")
+    func drainIgnoredStreamsAreFree() {
+        for drainedBy in ["server", "client"] {
+            var machine = machine(streams: 10, cancels: 1000, renewal: .zero)
+            _ = machine.received(headers(1))
+            _ = machine.received(message(1))  // running: the drain waits for it
+            if drainedBy == "server" {
+                guard case .write = machine.beginDraining() else {
+                    Issue.record("no GOAWAY")
+                    return
+                }
+            } else {
+                #expect(machine.received(Frame(type: .goAway, streamID: 0)) == .none)
+            }
+            for id in stride(from: UInt32(3), through: 2003, by: 2) {
+                #expect(machine.received(headers(id)) == .none)
+                #expect(machine.received(message(id)) == .none)
+                #expect(machine.received(Frame(type: .cancel, streamID: id)) == .none)
+            }
+            #expect(machine.phase == .draining, "\(drainedBy)")
+            #expect(machine.openStreamCount == 1, "\(drainedBy)")
+            // A frame on a stream never opened is still a protocol error.
+            var never = machine
+            #expect(goAwayCode(never.received(message(2005))) == .protocolError, "\(drainedBy)")
+            let finished = machine.callFinished(streamID: 1)
+            #expect(finished.send && finished.then == .close, "\(drainedBy)")
+        }
+        // Stray frames on a stream the drain covers are counted as before.
+        var covered = machine(streams: 10, cancels: 1, renewal: .zero)
+        _ = covered.received(headers(1))
+        _ = covered.received(message(1))
+        _ = covered.beginDraining()
+        #expect(covered.received(message(1)) == .none)
+        #expect(goAwayCode(covered.received(message(1))) == .enhanceYourCalm)
+    }
+
+    /// GOAWAY names the highest stream processed, and a call still waiting for its request is at or below it, yet
+    /// never started: closed for a late request, a late frame or unread answers without a word about such calls, the
+    /// client counted them as possibly run. They are answered first, as for the partial frame budget.
+    @Test("closing for a late request, a late frame or unread answers first answers the calls whose request never came")
+    func closingTimeoutsAnswerAwaitingCalls() {
+        var late = machine(streams: 10)
+        _ = late.received(headers(1))
+        _ = late.received(headers(3))
+        _ = late.received(message(3))
+        guard case .closeWithGoAwayRefusing(let refused, let away) = late.requestArrivalTimeoutFired(streamID: 1) else {
+            Issue.record("no GOAWAY refusing the waiting call")
+            return
+        }
+        #expect(refused == [1])
+        #expect(away.code == .enhanceYourCalm && away.lastStreamID == 3)
+        #expect(late.phase == .closed)
+        // The running call is not among them: the GOAWAY covers it, it may have run.
+        #expect(late.callFinished(streamID: 3).send)
+        var frame = machine(streams: 10)
+        for id: UInt32 in [1, 3, 5] { _ = frame.received(headers(id)) }
+        _ = frame.received(message(3))
+        if case .closeWithGoAwayRefusing(let refused, let away) = frame.frameArrivalTimeoutFired() {
+            #expect(refused == [1, 5])
+            #expect(away.message == "a frame did not fully arrive in time")
+        } else {
+            Issue.record("frame arrival timeout: no GOAWAY refusing the waiting calls")
+        }
+        var stuck = machine(streams: 10)
+        _ = stuck.received(headers(1))
+        _ = stuck.received(headers(3))
+        if case .closeWithGoAwayRefusing(let refused, let away) = stuck.idleTimeoutFired(framesHeld: true) {
+            #expect(refused == [1, 3])
+            #expect(away.code == .enhanceYourCalm)
+        } else {
+            Issue.record("idle timeout: no GOAWAY refusing the waiting calls")
+        }
+        var draining = machine(streams: 10)
+        _ = draining.received(headers(1))
+        _ = draining.beginDraining()
+        if case .closeWithGoAwayRefusing(let refused, let away) = draining.drainTimeoutFired() {
+            #expect(refused == [1])
+            #expect(away.code == .noError && away.message == "drain timeout")
+        } else {
+            Issue.record("drain timeout: no GOAWAY refusing the waiting call")
+        }
+        // None waiting: the GOAWAY alone.
+        var running = machine(streams: 10)
+        _ = running.received(headers(1))
+        _ = running.received(message(1))
+        guard case .closeWithGoAway = running.frameArrivalTimeoutFired() else {
+            Issue.record("no GOAWAY")
+            return
+        }
+    }
+
+    /// The client's GOAWAY read during the server's own drain must not move the drain's last stream up to HEADERS the
+    /// server ignored since: a later GOAWAY would name them, and their client would not send them again elsewhere.
+    @Test("a client's GOAWAY during the server's drain keeps the last stream the drain announced")
+    func clientGoAwayKeepsDrainLastStream() {
+        var machine = machine(streams: 10)
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.beginDraining()
+        #expect(machine.received(headers(3)) == .none)  // after our GOAWAY: ignored
+        #expect(machine.received(Frame(type: .goAway, streamID: 0)) == .none)
+        #expect(machine.received(headers(5)) == .none)
+        #expect(goAwayLastStreamID(machine.drainTimeoutFired()) == 1)
     }
 }

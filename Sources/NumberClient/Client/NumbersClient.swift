@@ -16,6 +16,11 @@ import Synchronization
 /// }
 /// ```
 public final class NumbersClient: Sendable {
+    /// Decodes the server's responses: bounded by the message size this client accepts, not by a count of fields —
+    /// the default (``ProtoDecoder/Limits/fieldsMax``) guards a server against requests before authentication, and
+    /// a page of an operator's raised `pageSizeMax` may hold more fields than that.
+    static let responseDecoder = ProtoDecoder(limits: ProtoDecoder.Limits(fieldsMax: .max))
+
     private let configuration: NumbersClientConfiguration
     private let tls: TLSContext?
     private let sessionCache = TLSSessionCache()
@@ -112,7 +117,7 @@ public final class NumbersClient: Sendable {
         let payload = try await run(
             path: method.path, metadata: metadata, message: message, deadline: deadline, attempts)
         do {
-            return try ProtoDecoder().decode(Response.self, from: payload)
+            return try Self.responseDecoder.decode(Response.self, from: payload)
         } catch {
             var malformed = RPCError(
                 code: .internal, message: "the server's \(Response.self) did not decode: \(error)",

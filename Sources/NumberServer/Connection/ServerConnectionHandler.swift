@@ -83,7 +83,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The server's budget of bytes in partially received frames (nil: none, for tests of other things).
     private let partialFrames: ServerByteBudget?
     /// What this connection has taken from `partialFrames`: the partial frame its reader held at the end of the last
-    /// read burst (``settlePartialFrameBytes(_:)``).
+    /// read burst, and the HEADERS of its calls then waiting for their MESSAGE (``settlePartialFrameBytes()``).
     private var partialFrameShare = ServerByteBudget.Share()
     /// The server's budget of reply bytes written to connections and not yet taken by their clients (nil: none).
     private let unsentReplies: ServerByteBudget?
@@ -238,6 +238,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         guard !inBurst else { return }
         inReadBurst = false
         settleRequestArrivals()
+        // HEADERS processed just now may wait for their MESSAGE, which no further read may bring for a while.
+        _ = settlePartialFrameBytes()
         if flushPending { flushNow(context: context) }
         if framesHeld.isEmpty, readHeld, context.channel.isWritable {
             readHeld = false
@@ -377,6 +379,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             cancellations.removeValue(forKey: streamID)?.cancel()
             recordCompletion(streamID: streamID, status: .cancelled)
             if state.runningCallCount == 0 { armIdleTimer() }
+        case .closeWithGoAwayRefusing(let streamIDs, let away):
+            // Calls whose request had not arrived: never started, though the GOAWAY names them. Answered before it,
+            // so their client knows (RESOURCE_EXHAUSTED, as for the partial frame budget) and may send them again.
+            let status = RpcStatus(
+                code: StatusCode.resourceExhausted.rawValue,
+                message:
+                    "the connection was closed before the request arrived (\(away.message)): the call was not started",
+                reason: "REQUEST_NOT_ARRIVED")
+            for streamID in streamIDs { reject(streamID, status, context: context) }
+            perform(.closeWithGoAway(away))
         case .closeWithGoAway(let away):
             // After whatever is still unflushed, so the client sees those answers first.
             var buffer = output
@@ -745,7 +757,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// settled with the server's budget here too.
     private func settleFrameArrival() {
         let held = frameReader.partialFrameBytes
-        guard settlePartialFrameBytes(held), held > 0, timeouts.frameArrival > .zero else {
+        guard settlePartialFrameBytes(), held > 0, timeouts.frameArrival > .zero else {
             partialFrame = nil
             return
         }
@@ -757,19 +769,23 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// Takes from the server's budget of partially received frames, or gives back to it, the difference between what
-    /// the connection's reader holds now (`held`) and what it took before. Once per read burst that ends with part
-    /// of a frame waiting, or the one after it (a frame that arrives within one burst costs nothing). False when the
-    /// connection will not keep a partial frame: it is closing (nothing more of it is processed), or the budget
-    /// cannot take its growth and it is refused (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go
-    /// of what it held and the connection gives its share back.
-    private func settlePartialFrameBytes(_ reader: Int) -> Bool {
-        guard let budget = partialFrames, budget.counted(reader) != partialFrameShare.taken else { return true }
+    /// the connection holds now of requests not whole yet and what it took before: the partial frame in its reader,
+    /// and the HEADERS of its calls waiting for their MESSAGE (up to 16 KiB each, for up to the request arrival
+    /// timeout: 100 of them on each connection, from clients that need not have proved a key, would otherwise be
+    /// held outside the budget made for this). Once per read burst that ends with either waiting, or the one after it
+    /// (a call whose frames arrive within one burst costs nothing). False when the connection will not keep them:
+    /// it is closing (nothing more of it is processed), or the budget cannot take its growth and it is refused
+    /// (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go of what it held and the connection gives
+    /// its share back.
+    private func settlePartialFrameBytes() -> Bool {
+        let held = frameReader.partialFrameBytes + state.pendingHeadersBytes
+        guard let budget = partialFrames, budget.counted(held) != partialFrameShare.taken else { return true }
         if state.phase == .closed {
             frameReader.discard()
             givePartialFrameBytesBack()
             return false
         }
-        guard partialFrameShare.settle(reader, in: budget) else {
+        guard partialFrameShare.settle(held, in: budget) else {
             refuseForPartialFrameBudget(budget)
             return false
         }
@@ -813,9 +829,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         unsentReplyShare.giveBack(to: unsentReplies)
     }
 
-    /// The budget of partially received frames cannot take this connection's: its calls still waiting for their
-    /// request (never started) are answered RESOURCE_EXHAUSTED / PARTIAL_FRAME_BUDGET, then GOAWAY ENHANCE_YOUR_CALM
-    /// closes it. The other connections go on, and so may its client, on a new connection once the budget has room.
+    /// The budget of partially received frames cannot take this connection's (its partial frame and waiting
+    /// HEADERS): its calls still waiting for their request (never started) are answered RESOURCE_EXHAUSTED /
+    /// PARTIAL_FRAME_BUDGET, then GOAWAY ENHANCE_YOUR_CALM closes it. The other connections go on, and so may its
+    /// client, on a new connection once the budget has room.
     private func refuseForPartialFrameBudget(_ budget: ServerByteBudget) {
         frameReader.discard()
         givePartialFrameBytesBack()

@@ -66,6 +66,9 @@ struct ServerConnectionStateMachine {
         case forgetCall(streamID: UInt32)
         /// Write GOAWAY and close the connection now.
         case closeWithGoAway(GoAway)
+        /// Answer these streams, whose calls were still waiting for their request, as never started (their client
+        /// may send them again); then write GOAWAY and close the connection now, as `closeWithGoAway`.
+        case closeWithGoAwayRefusing([UInt32], GoAway)
         /// Close the connection now (graceful drain finished, or peer went away).
         case close
     }
@@ -196,7 +199,8 @@ struct ServerConnectionStateMachine {
             return .close
         }
         phase = .draining
-        drainLastStreamID = lastStreamID
+        // A drain already begun (our GOAWAY) keeps the last stream it announced: HEADERS read since were ignored.
+        if drainLastStreamID == nil { drainLastStreamID = lastStreamID }
         return .none
     }
 
@@ -224,22 +228,52 @@ struct ServerConnectionStateMachine {
             return .rejectCall(streamID: id, code: 3, message: "the call has no request message")
         }
         openStreams[id] = false
-        pendingHeaders[id] = frame.payload
+        keepPendingHeaders(frame.payload, of: id)
         return .none
     }
 
     /// HEADERS payloads of streams whose request message has not arrived yet.
     private var pendingHeaders: [UInt32: ByteBuffer] = [:]
+    /// The bytes of the payloads in `pendingHeaders`: up to MAX_CONCURRENT_STREAMS × MAX_HEADERS_PAYLOAD (1.6 MiB at
+    /// the defaults) held for calls that have not started, by a client that need not have proved a key. The handler
+    /// settles them with its reader's partial frame against the server's budget of partially received frames at the
+    /// end of each read burst, when each one still here waits for a MESSAGE not yet read.
+    private(set) var pendingHeadersBytes = 0
+
+    /// Keeps the HEADERS of `id` until its request MESSAGE arrives.
+    private mutating func keepPendingHeaders(_ payload: ByteBuffer, of id: UInt32) {
+        pendingHeaders[id] = payload
+        pendingHeadersBytes += payload.readableBytes
+    }
+
+    /// The HEADERS of `id` if its call still waits for its request, no longer kept.
+    private mutating func takePendingHeaders(of id: UInt32) -> ByteBuffer? {
+        guard let payload = pendingHeaders.removeValue(forKey: id) else { return nil }
+        pendingHeadersBytes -= payload.readableBytes
+        return payload
+    }
+
+    /// Ends every call still waiting for its request (none started) and returns their streams, lowest first.
+    private mutating func endAwaitingCalls() -> [UInt32] {
+        let awaiting = pendingHeaders.keys.sorted()
+        for id in awaiting { openStreams[id] = nil }
+        pendingHeaders.removeAll()
+        pendingHeadersBytes = 0
+        return awaiting
+    }
 
     private mutating func receivedMessage(_ frame: Frame, now: () -> NIODeadline) -> Action {
         let id = frame.streamID
         guard let started = openStreams[id] else {
+            guard id <= lastStreamID else { return protocolError("MESSAGE on stream \(id) that was never opened") }
+            // Opened after the drain began and ignored: its client sent it before it read the GOAWAY, as it did the
+            // HEADERS. Not counted, or a busy client's calls in flight would close the connection before the drain
+            // answered the calls it promised to finish.
+            if let last = drainLastStreamID, id > last { return .none }
             // Ended (or skipped): dropped, and counted, or a client could send them without end for nothing.
-            return id <= lastStreamID
-                ? spendCancel(otherwise: .none, now: now)
-                : protocolError("MESSAGE on stream \(id) that was never opened")
+            return spendCancel(otherwise: .none, now: now)
         }
-        guard !started, let headers = pendingHeaders.removeValue(forKey: id) else {
+        guard !started, let headers = takePendingHeaders(of: id) else {
             // A second request message on a unary call: the call is already running; dropped and counted.
             return spendCancel(otherwise: .none, now: now)
         }
@@ -270,6 +304,8 @@ struct ServerConnectionStateMachine {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
             guard id <= lastStreamID else { return protocolError("CANCEL on stream \(id) that was never opened") }
+            // Opened after the drain began and ignored, as for a MESSAGE: not counted.
+            if let last = drainLastStreamID, id > last { return .none }
             // Crossed the server's own end of the call (its deadline, a refusal): the client could not know.
             if forgetEndedByServer(id) { return .none }
             // Too late for a call the client already cancelled or saw end, or for a skipped stream: nothing to stop,
@@ -277,7 +313,7 @@ struct ServerConnectionStateMachine {
             return spendCancel(otherwise: .none, now: now)
         }
         // A call still waiting for its request has no deadline yet: its CANCEL counts.
-        if pendingHeaders.removeValue(forKey: id) == nil, let times = times(id) {
+        if takePendingHeaders(of: id) == nil, let times = times(id) {
             let now = now()
             // Its deadline came (or all but): the server was about to end it itself, which would cost the client
             // nothing; a client of a slow server sends these by the hundred (a timeout storm). Only after the call
@@ -364,37 +400,45 @@ struct ServerConnectionStateMachine {
     }
 
     /// A call's request did not fully arrive within the request arrival timeout: a client that opens calls and never
-    /// completes them would hold their HEADERS (and a half-received MESSAGE) forever, so the connection ends.
+    /// completes them would hold their HEADERS (and a half-received MESSAGE) forever, so the connection ends. Its
+    /// calls still waiting for their request, this one included, never started and are answered so first.
     mutating func requestArrivalTimeoutFired(streamID: UInt32) -> Action {
         if case .closed = phase { return .none }
         guard isAwaitingRequest(streamID) else { return .none }
-        phase = .closed
-        return .closeWithGoAway(
+        return closeRefusingAwaiting(
             GoAway(
                 lastStreamID: goAwayLastStreamID, code: .enhanceYourCalm,
                 message: "the request of stream \(streamID) did not arrive in time"))
     }
 
     /// A frame started arriving and did not finish within the frame arrival timeout: its bytes (up to
-    /// MAX_MESSAGE_PAYLOAD) would be held until the idle timeout otherwise, whatever stream it names.
+    /// MAX_MESSAGE_PAYLOAD) would be held until the idle timeout otherwise, whatever stream it names. Calls still
+    /// waiting for their request never started and are answered so first.
     mutating func frameArrivalTimeoutFired() -> Action {
         if case .closed = phase { return .none }
-        phase = .closed
-        return .closeWithGoAway(
+        return closeRefusingAwaiting(
             GoAway(
                 lastStreamID: goAwayLastStreamID, code: .enhanceYourCalm,
                 message: "a frame did not fully arrive in time"))
     }
 
+    /// Closes the connection with `away` (for a limit), ending first the calls still waiting for their request:
+    /// `away` names them (they are at or below its last stream), yet none started, so they are answered as not
+    /// started before it; otherwise their client would count them as possibly run, and not send them again.
+    private mutating func closeRefusingAwaiting(_ away: GoAway) -> Action {
+        let awaiting = endAwaitingCalls()
+        phase = .closed
+        return awaiting.isEmpty ? .closeWithGoAway(away) : .closeWithGoAwayRefusing(awaiting, away)
+    }
+
     /// The server's budget of bytes held in partially received frames, shared by all connections, cannot take
-    /// what this connection's unfinished frame holds: the connection closes with GOAWAY `ENHANCE_YOUR_CALM`. Its calls
-    /// still waiting for their request (the frame is most likely one's MESSAGE) never started: they are returned, to
-    /// be answered `RESOURCE_EXHAUSTED` before the GOAWAY, so their clients learn the server refused them.
+    /// what this connection holds of requests not whole yet (its unfinished frame, the HEADERS of its calls waiting
+    /// for their MESSAGE): the connection closes with GOAWAY `ENHANCE_YOUR_CALM`. Its calls still waiting for their
+    /// request (the frame is most likely one's MESSAGE) never started: they are returned, to be answered
+    /// `RESOURCE_EXHAUSTED` before the GOAWAY, so their clients learn the server refused them.
     mutating func partialFrameRefused(budgetBytes: Int) -> (awaiting: [UInt32], then: Action) {
         if case .closed = phase { return ([], .none) }
-        let awaiting = pendingHeaders.keys.sorted()
-        for id in awaiting { openStreams[id] = nil }
-        pendingHeaders.removeAll()
+        let awaiting = endAwaitingCalls()
         phase = .closed
         let message = "the server's budget of partially received frames (\(budgetBytes) bytes) is spent"
         return (
@@ -406,15 +450,14 @@ struct ServerConnectionStateMachine {
     /// The connection was idle (no running call) for the idle timeout. Calls still waiting for their request keep
     /// it open, the request arrival timeout bounds them, unless the server holds the connection's frames (its client
     /// does not read what it is sent, `framesHeld`): then no request can arrive and that clock waits, so the idle
-    /// timeout is what ends a client that never reads again.
+    /// timeout is what ends a client that never reads again. Those calls never started, and are answered so.
     mutating func idleTimeoutFired(framesHeld: Bool = false) -> Action {
         if case .closed = phase { return .none }
         guard openStreams.isEmpty || (framesHeld && runningCallCount == 0) else { return .none }
-        phase = .closed
         // Requests waiting behind answers their client has not read for the whole idle timeout: a limit (its close
         // does not wait for the client to read a close_notify either); otherwise a graceful close.
         let stuck = !openStreams.isEmpty
-        return .closeWithGoAway(
+        return closeRefusingAwaiting(
             GoAway(
                 lastStreamID: goAwayLastStreamID, code: stuck ? .enhanceYourCalm : .noError,
                 message: stuck ? "idle timeout with answers unread" : "idle timeout"))
@@ -423,8 +466,8 @@ struct ServerConnectionStateMachine {
     /// A graceful shutdown waited long enough: close even with calls open (their results are dropped).
     mutating func drainTimeoutFired() -> Action {
         if case .closed = phase { return .none }
-        phase = .closed
-        return .closeWithGoAway(GoAway(lastStreamID: goAwayLastStreamID, code: .noError, message: "drain timeout"))
+        // Calls the drain promised to finish whose request never arrived did not start: answered so, as for a limit.
+        return closeRefusingAwaiting(GoAway(lastStreamID: goAwayLastStreamID, code: .noError, message: "drain timeout"))
     }
 
     /// The client did not send its SETTINGS in time.

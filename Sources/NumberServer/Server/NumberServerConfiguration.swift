@@ -36,7 +36,9 @@ public struct NumberServerConfiguration: Sendable {
         /// From a call's HEADERS until its request MESSAGE (with END_STREAM) has fully arrived. A call still short of
         /// its request then closes the connection with GOAWAY `ENHANCE_YOUR_CALM`: its stored HEADERS and a
         /// half-received MESSAGE would otherwise be held forever, since only running calls keep a connection busy.
-        /// Default 30 s (the client's default deadline: a request later than that is not awaited by its caller).
+        /// Its calls still waiting for their request are answered `RESOURCE_EXHAUSTED` / `REQUEST_NOT_ARRIVED` first
+        /// (never started), as they are when the frame arrival or the idle timeout closes it. Default 30 s (the
+        /// client's default deadline: a request later than that is not awaited by its caller).
         /// The clock waits while the server has stopped reading the connection (past `writeBufferBytesMax`), when no
         /// request can arrive, and goes on with the time each request had left when it reads again; the idle timeout
         /// (`settings`) then ends a client that never reads again, since calls waiting for their request do not keep
@@ -52,8 +54,10 @@ public struct NumberServerConfiguration: Sendable {
         /// Bytes held in partially received frames across all connections. A frame that does not arrive within one
         /// read burst waits in its connection's reader (up to MAX_MESSAGE_PAYLOAD, for up to `frameArrivalTimeout`);
         /// at the end of each read burst that leaves one waiting, the connection takes what it now holds from this
-        /// budget, and gives it back when the frame completes or the connection closes. A connection whose partial
-        /// frame would take the total over it is refused: its calls still waiting for their request are answered
+        /// budget, and gives it back when the frame completes or the connection closes. The HEADERS of its calls
+        /// still waiting for their MESSAGE (up to 16 KiB each, for up to `requestArrivalTimeout`) are counted with it,
+        /// until the MESSAGE arrives or the call ends. A connection whose partial frame and waiting HEADERS would take
+        /// the total over it is refused: its calls still waiting for their request are answered
         /// `RESOURCE_EXHAUSTED` / `PARTIAL_FRAME_BUDGET` (they never started) and it closes with GOAWAY
         /// `ENHANCE_YOUR_CALM`; the other connections go on. Bytes that arrived are counted, not the length a header
         /// announces (12 bytes announcing 4 MiB reserve nothing), so spending it takes sending it. The storage holding

@@ -12,15 +12,17 @@ import Synchronization
 /// timeout, so without it 10,000 connections could make the server hold 40 GiB. A connection takes from it at the end
 /// of a read burst that leaves part of a frame waiting, for what that part has grown to, and gives it back when the
 /// frame completes or the connection closes; frames that arrive whole within a read burst (nearly all) never touch
-/// it. What is counted is the bytes that arrived, not the length a frame header announces: a few bytes announcing
-/// 4 MiB each must not reserve the budget away from everyone.
+/// it. The HEADERS of calls waiting for their MESSAGE count with the partial frame (each up to 16 KiB, up to 100 per
+/// connection, kept until the request arrival timeout): they are held the same way, before any key is proved. What
+/// is counted is the bytes that arrived, not the length a frame header announces: a few bytes announcing 4 MiB each
+/// must not reserve the budget away from everyone.
 ///
-/// The first ``freePerConnection`` bytes of each connection's partial frame are not counted: when the budget is spent
-/// (a client holding large partial frames on many connections can spend it), the connection refused is the one that
-/// asks next, and without the allowance that was any gateway whose ordinary request happened to straddle two reads —
-/// its running calls lost with it. Ordinary requests (a purchase of 20 numbers is under 4 KiB) stay under the
-/// allowance; only frames larger than it compete for the budget. The allowance bounds what goes uncounted to
-/// `connectionsMax` × 64 KiB (640 MiB at the defaults).
+/// The first ``freePerConnection`` bytes each connection holds (its partial frame and waiting HEADERS together) are not
+/// counted: when the budget is spent (a client holding large partial frames on many connections can spend it), the
+/// connection refused is the one that asks next, and without the allowance that was any gateway whose ordinary
+/// request happened to straddle two reads — its running calls lost with it. Ordinary requests (a purchase of 20
+/// numbers is under 4 KiB) stay under the allowance; only frames larger than it compete for the budget. The allowance
+/// bounds what goes uncounted to `connectionsMax` × 64 KiB (640 MiB at the defaults).
 package final class ServerByteBudget: Sendable {
     /// The default ``freePerConnection``.
     package static let freePerConnectionDefault = 64 * 1024

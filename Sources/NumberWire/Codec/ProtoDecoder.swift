@@ -20,14 +20,21 @@ public struct ProtoDecoder: Sendable {
         public var nestingDepthMax: Int
         /// Longest input accepted, in bytes (default 64 MiB; at most 4 GiB - 1).
         public var inputLengthMax: Int
+        /// Most field occurrences indexed in one decode, the top-level message's and its sub-messages' together
+        /// (default 65,536). Each costs 16 bytes of index, unknown fields included, and a field can take two bytes of
+        /// input: without a bound a 4 MiB request of `08 00` repeated held 32 MiB of index (more while it grew)
+        /// before any handler could refuse it. The largest message numberd sends (a ListNumbers page of 500) has
+        /// under 20,000. More is `ProtoDecodingError.Kind.tooManyFields`.
+        public var fieldsMax: Int
 
         /// Creates limits.
-        public init(nestingDepthMax: Int = 64, inputLengthMax: Int = 64 << 20) {
+        public init(nestingDepthMax: Int = 64, inputLengthMax: Int = 64 << 20, fieldsMax: Int = 65_536) {
             self.nestingDepthMax = nestingDepthMax
             self.inputLengthMax = inputLengthMax
+            self.fieldsMax = fieldsMax
         }
 
-        /// Depth 64, 64 MiB.
+        /// Depth 64, 64 MiB, 65,536 fields.
         public static let defaults = Limits()
     }
 

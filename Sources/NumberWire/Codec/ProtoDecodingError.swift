@@ -31,6 +31,8 @@ public struct ProtoDecodingError: Error, Sendable, Hashable, CustomStringConvert
         public static let nestingTooDeep = Kind(code: "NESTING_TOO_DEEP")
         /// The input is longer than `ProtoDecoder.Limits.inputLengthMax`.
         public static let inputTooLong = Kind(code: "INPUT_TOO_LONG")
+        /// The input has more field occurrences than `ProtoDecoder.Limits.fieldsMax`.
+        public static let tooManyFields = Kind(code: "TOO_MANY_FIELDS")
         /// A string field that is not valid UTF-8.
         public static let invalidUTF8 = Kind(code: "INVALID_UTF8")
         /// A value that does not fit its Swift type (e.g. 300 for a `UInt8`).

@@ -140,6 +140,35 @@ struct MalformedInputTests {
         #expect(error?.kind == .inputTooLong)
     }
 
+    /// Each field occurrence costs 16 bytes of index, unknown ones included, and can take two bytes of input: a 4 MiB
+    /// request of `08 00` repeated indexed 2 million of them (32 MiB) before any handler could refuse it.
+    @Test("field count: 65,536 fields decode, one more is rejected, sub-messages' and unknown ones included")
+    func fieldsLimit() throws {
+        /// `count` occurrences of `tag 00` (a varint 0).
+        func fields(_ count: Int, tag: UInt8 = 0x08) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: 2 * count)
+            for index in stride(from: 0, to: bytes.count, by: 2) { bytes[index] = tag }
+            return bytes
+        }
+        #expect(ProtoDecoder.Limits.defaults.fieldsMax == 65_536)
+        #expect(try ProtoDecoder().decode(Inner.self, from: fields(65_536)) == Inner(a: 0))
+        let error = protoError(Inner.self, fields(65_537))
+        #expect(error?.kind == .tooManyFields)
+        #expect(error?.fieldNumber == 1)
+        #expect(error?.offset == 2 * 65_536)
+        // Unknown fields (3 is not Inner's) count alike, and 4 MiB of them stop at the limit.
+        #expect(try ProtoDecoder().decode(Inner.self, from: fields(65_536, tag: 0x18)) == Inner())
+        #expect(protoError(Inner.self, fields(65_537, tag: 0x18))?.kind == .tooManyFields)
+        #expect(protoError(Inner.self, fields(2 << 20))?.kind == .tooManyFields)
+        // A custom limit, and a sub-message's fields counted with its parent's: Outer's field 1 is one, the two
+        // inside it two more.
+        let limits = ProtoDecoder.Limits(fieldsMax: 3)
+        let nested = Hex.bytes("0a 04 08 01 08 02")
+        #expect(try ProtoDecoder(limits: limits).decode(Outer.self, from: nested) == Outer(inner: Inner(a: 2)))
+        #expect(protoError(Outer.self, Hex.bytes("0a 04 08 01 08 02 10 01"), limits: limits)?.kind == .tooManyFields)
+        #expect(protoError(Outer.self, Hex.bytes("0a 06 08 01 08 02 08 03"), limits: limits)?.kind == .tooManyFields)
+    }
+
     @Test("nesting depth: 64 levels decode, 65 are rejected")
     func depthLimit() throws {
         let deep = ProtoEncoder(options: .init(nestingDepthMax: 100))

@@ -18,7 +18,8 @@ extension ProtoDecodingState {
         return first..<entries.count
     }
 
-    /// Appends one entry per field found in `start..<end`, validating tags, lengths and wire types.
+    /// Appends one entry per field found in `start..<end`, validating tags, lengths and wire types, up to
+    /// `fieldsMax` entries in all (entry 0, the top-level message itself, is not a field).
     private func scan(from start: Int, to end: Int) throws {
         var offset = start
         while offset < end {
@@ -27,6 +28,10 @@ extension ProtoDecodingState {
             let (value, next) = try skipValue(
                 wireType: wireType, at: offset, end: end, field: field, tagOffset: tagOffset, groupDepth: 0)
             offset = next
+            guard entries.count <= limits.fieldsMax else {
+                throw fail(
+                    .tooManyFields, "more than fieldsMax (\(limits.fieldsMax)) fields", field: field, offset: tagOffset)
+            }
             entries.append(
                 FieldEntry(
                     field: field, wireType: wireType, start: UInt32(value.lowerBound), end: UInt32(value.upperBound)))
