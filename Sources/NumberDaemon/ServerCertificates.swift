@@ -44,29 +44,64 @@ final class ServerCertificates: Sendable {
     private let uptime: @Sendable () -> Int64
     /// Held by a check (``check(nowSeconds:)``).
     private let checking = Mutex(())
+    /// The files a check watches for an operator's change: `--tls-cert` and `--tls-key` (operator files) and
+    /// `--client-ca`. Any byte of them changed makes a new context — a renewed leaf, an intermediate added to a chain
+    /// first deployed without it, a CA added for mutual TLS — not only a new leaf.
+    private let watchedFiles: [String]
+    /// What ``watchedFiles`` held (nil: unreadable) when the served context was made from them.
+    private let watchedContents: Mutex<[[UInt8]?]>
 
     /// Seconds since boot, on the monotonic clock.
     static let monotonicSeconds: @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000_000) }
 
     private init(
         source: Source, context: ReloadableTLSContext, makeContext: @escaping @Sendable () throws -> TLSContext,
-        logger: Logger, uptime: @escaping @Sendable () -> Int64
+        watchedFiles: [String], watchedContents: [[UInt8]?], logger: Logger, uptime: @escaping @Sendable () -> Int64
     ) {
         self.source = source
         self.context = context
         self.makeContext = makeContext
+        self.watchedFiles = watchedFiles
+        self.watchedContents = Mutex(watchedContents)
         self.logger = logger
         self.uptime = uptime
         self.contextMadeAt = Mutex(uptime())
     }
 
+    /// What `paths` hold now, nil for one that cannot be read.
+    private static func contents(_ paths: [String]) -> [[UInt8]?] {
+        paths.map { path in (try? Data(contentsOf: URL(fileURLWithPath: path))).map { [UInt8]($0) } }
+    }
+
     /// When the certificate new connections get ends (seconds since 1970), nil if the context has none to read.
     var notAfterSeconds: Int64? { context.current.certificate?.notAfterSeconds }
 
-    /// Makes new connections use `fresh`, made now.
-    private func install(_ fresh: TLSContext) {
+    /// Makes new connections use `fresh`, made now from the watched files holding `files`.
+    private func install(_ fresh: TLSContext, files: [[UInt8]?]) {
         context.replace(with: fresh)
         contextMadeAt.withLock { $0 = uptime() }
+        watchedContents.withLock { $0 = files }
+    }
+
+    /// A new context from the files, unless its certificate is expired or not valid yet while the one served is
+    /// neither: installed, it would refuse every new connection's handshake (a deploy that rolled back to last year's
+    /// pair, the wrong files copied) — which a start would have refused. Logged at error, and nil: the served one
+    /// stays. Throws as ``makeContext`` does for files it cannot use.
+    private func usableContext(nowSeconds: Int64, files: inout [[UInt8]?]) throws -> TLSContext? {
+        files = Self.contents(watchedFiles)
+        let fresh = try makeContext()
+        let problem = { (context: TLSContext) in
+            context.certificate.flatMap {
+                GeneratedCertificates.timeProblem($0, nowSeconds: nowSeconds, windowSeconds: 0)
+            }
+        }
+        guard let refused = problem(fresh), problem(context.current) == nil else { return fresh }
+        logger.error(
+            "the server certificate on disk is not served: it \(refused); new connections keep the previous one",
+            metadata: [
+                "certificate": "\(watchedFiles.first ?? "?")", "serial": "\(fresh.certificate?.serialNumberHex ?? "?")",
+            ])
+        return nil
     }
 
     /// Checks (and for generated material renews) the certificate, then compiles the server context. Call with the
@@ -90,13 +125,17 @@ final class ServerCertificates: Sendable {
             log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
         }
         let makeContext: @Sendable () throws -> TLSContext = { try serverContext(configuration, directory) }
+        let watched =
+            (configuration.tlsCertificate.map { [$0.chain, $0.key] } ?? [])
+            + (configuration.clientCAFile.map { [$0] } ?? [])
+        let contents = Self.contents(watched)
         let context = try makeContext()
         if case .operatorFiles(let chain) = source {
             try checkOperatorCertificate(context, path: chain, nowSeconds: nowSeconds, atStart: true, logger: logger)
         }
         return ServerCertificates(
-            source: source, context: ReloadableTLSContext(context), makeContext: makeContext, logger: logger,
-            uptime: uptime)
+            source: source, context: ReloadableTLSContext(context), makeContext: makeContext, watchedFiles: watched,
+            watchedContents: contents, logger: logger, uptime: uptime)
     }
 
     /// The periodic check: renews a generated certificate that became due and makes new connections use it, or warns
@@ -114,20 +153,23 @@ final class ServerCertificates: Sendable {
         do {
             metadata = try checkCertificate(nowSeconds: nowSeconds)
         } catch {
-            _ = rotateTicketKeyIfDue()
+            _ = rotateTicketKeyIfDue(nowSeconds: nowSeconds)
             throw error
         }
-        metadata["ticket_key_rotated"] = rotateTicketKeyIfDue() ? "1" : "0"
+        metadata["ticket_key_rotated"] = rotateTicketKeyIfDue(nowSeconds: nowSeconds) ? "1" : "0"
         return metadata
     }
 
     /// Replaces a context older than ``ticketKeyLifetimeSeconds`` (a renewal or reload just made one) with a fresh
     /// one from the same files; if they cannot make one now (an operator's files caught mid-replacement), the current
-    /// one serves on and the next check tries again. Whether it replaced it.
-    private func rotateTicketKeyIfDue() -> Bool {
+    /// one serves on and the next check tries again (so too when their certificate is expired or not valid yet:
+    /// ``usableContext(nowSeconds:files:)``). Whether it replaced it.
+    private func rotateTicketKeyIfDue(nowSeconds: Int64) -> Bool {
         guard uptime() - contextMadeAt.withLock({ $0 }) >= Self.ticketKeyLifetimeSeconds else { return false }
         do {
-            install(try makeContext())
+            var files: [[UInt8]?] = []
+            guard let fresh = try usableContext(nowSeconds: nowSeconds, files: &files) else { return false }
+            install(fresh, files: files)
             logger.info("new connections use a new session ticket key")
             return true
         } catch {
@@ -141,7 +183,7 @@ final class ServerCertificates: Sendable {
     private func checkCertificate(nowSeconds: Int64) throws -> Logger.Metadata {
         switch source {
         case .operatorFiles(let chain):
-            let reloaded = reloadOperatorFilesIfReplaced(chain)
+            let reloaded = reloadIfFilesChanged(nowSeconds: nowSeconds)
             try Self.checkOperatorCertificate(
                 context.current, path: chain, nowSeconds: nowSeconds, atStart: false, logger: logger)
             return ["not_after": "\(Self.notAfter(context.current))", "renewed": reloaded ? "1" : "0"]
@@ -149,12 +191,15 @@ final class ServerCertificates: Sendable {
             let check = try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: false)
             Self.log(check, generated.directory, logger)
             // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
-            let renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
+            var renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
             if renewed {
-                install(try makeContext())
+                install(try makeContext(), files: Self.contents(watchedFiles))
                 logger.info(
                     "new connections use the renewed server certificate",
                     metadata: ["serial": "\(check.server.serialNumberHex)"])
+            } else {
+                // `--client-ca` replaced.
+                renewed = reloadIfFilesChanged(nowSeconds: nowSeconds)
             }
             if let problem = check.authorityProblem {
                 logger.warning(
@@ -168,29 +213,32 @@ final class ServerCertificates: Sendable {
         }
     }
 
-    /// An operator who renews `--tls-cert` in place (certbot, a deploy) gets it served without a restart: when the
-    /// file's certificate is not the one served, a new context is made from the files and new connections use it
-    /// (open ones keep theirs). Files caught mid-replacement (a key that does not match yet, a partial file) make no
-    /// context: the one served stays, and the next check tries again. Whether it reloaded.
-    private func reloadOperatorFilesIfReplaced(_ chain: String) -> Bool {
-        guard let pem = try? String(contentsOfFile: chain, encoding: .utf8),
-            let onDisk = try? CertificateSummary(certificatePEM: pem),
-            onDisk.sha256Fingerprint != context.current.certificate?.sha256Fingerprint
-        else { return false }
+    /// An operator who renews `--tls-cert` in place (certbot, a deploy), completes its chain or changes
+    /// `--client-ca` gets it served without a restart: when a watched file's bytes are not those the served context
+    /// was made from, a new context is made from the files and new connections use it (open ones keep theirs). Files
+    /// caught mid-replacement (a key that does not match yet, a partial file) make no context, and a certificate
+    /// expired or not valid yet is not served: the one served stays, and the next check tries again. Whether it
+    /// reloaded.
+    private func reloadIfFilesChanged(nowSeconds: Int64) -> Bool {
+        guard !watchedFiles.isEmpty, Self.contents(watchedFiles) != watchedContents.withLock({ $0 }) else {
+            return false
+        }
+        let named = watchedFiles.first ?? "?"
         do {
-            let fresh = try makeContext()
-            install(fresh)
+            var files: [[UInt8]?] = []
+            guard let fresh = try usableContext(nowSeconds: nowSeconds, files: &files) else { return false }
+            install(fresh, files: files)
             logger.notice(
-                "new connections use the replaced server certificate (--tls-cert)",
+                "new connections use the replaced server certificate or client CA (--tls-cert, --client-ca)",
                 metadata: [
-                    "certificate": "\(chain)", "serial": "\(fresh.certificate?.serialNumberHex ?? "?")",
+                    "certificate": "\(named)", "serial": "\(fresh.certificate?.serialNumberHex ?? "?")",
                     "not_after": "\(Self.notAfter(fresh))",
                 ])
             return true
         } catch {
             logger.warning(
                 "the server certificate (--tls-cert) changed on disk but cannot be used yet; still serving the previous one",
-                metadata: ["certificate": "\(chain)", "error": "\(error)"])
+                metadata: ["certificate": "\(named)", "error": "\(error)"])
             return false
         }
     }

@@ -413,6 +413,60 @@ struct CertificateRenewalTests {
         #expect(warning?.metadata["problem"]?.contains("within the renewal window") == true)
     }
 
+    /// Waits (up to 90 s: checks run every second, a loaded CI machine can delay one) for a log line containing `text`.
+    static func waitForLine(_ lines: CapturingLogHandler.Lines, containing text: String) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(90)
+        while !lines.all.contains(where: { $0.message.contains(text) }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return lines.all.contains { $0.message.contains(text) }
+    }
+
+    @Test("an expired certificate written over the served one is not served: new connections keep the previous one")
+    func expiredReplacementIsNotServed() async throws {
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await files.serve(logger: logger) { running, configuration in
+            try await withNumbersClient(configuration) { client in
+                _ = try await client.healthCheck(HealthCheckRequest())
+                let first = try await Self.serial(files.chain)
+                // A deploy rolled back to last year's pair: whole, its key matching, expired.
+                try files.authority.issueServerCertificate(validity: .expired)
+                    .write(certificateTo: files.chain, privateKeyTo: files.key)
+                #expect(try await Self.waitForLine(lines, containing: "on disk is not served"))
+                #expect(try await presentedSerial(port: running.port) == first)
+                #expect(!lines.all.contains { $0.message.contains("replaced server certificate") })
+                #expect(try await client.healthCheck(HealthCheckRequest()).status == .serving)
+            }
+        }
+    }
+
+    @Test("a chain completed with its issuer, the same leaf, is served from the next check")
+    func completedChainIsServed() async throws {
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await files.serve(logger: logger) { running, _ in
+            let chainLength = {
+                let probe = try await openssl([
+                    "s_client", "-connect", "127.0.0.1:\(running.port)", "-alpn", "nrpc/1", "-showcerts",
+                ])
+                return probe.output.components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1
+            }
+            #expect(try await chainLength() == 1)
+            // The intermediate (here the CA itself) added after the leaf: the leaf's fingerprint is unchanged.
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: files.chain))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(files.authority.certificatePEM.utf8))
+            try handle.close()
+            #expect(try await Self.waitForLine(lines, containing: "replaced server certificate or client CA"))
+            #expect(try await chainLength() == 2)
+        }
+    }
+
     @Test("an operator certificate replaced on disk reaches new connections without a restart; a half-done one waits")
     func replacedOperatorCertificateIsServed() async throws {
         let files = try OperatorFiles(validity: .leafDefaults)
