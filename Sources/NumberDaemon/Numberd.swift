@@ -32,6 +32,9 @@ public final class Numberd: Sendable {
     public let service: NumberService
     /// The data directory's layout.
     public let dataDirectory: DataDirectory
+    /// The operator's server certificate chain served (`--tls-cert`), nil when numberd serves the one it generated from
+    /// the data directory's CA: the banner names which CA clients trust.
+    public let operatorCertificateFile: String?
     /// The admin key this start created (the first start of a data directory, or one whose `admin.key` no longer
     /// works), else nil.
     public let createdAdminKey: CreatedAdminKey?
@@ -48,9 +51,10 @@ public final class Numberd: Sendable {
 
     private init(
         services: [any Service], server: NumberServer, service: NumberService, dataDirectory: DataDirectory,
-        createdAdminKey: CreatedAdminKey?, resources: Resources, metricsAddress: SocketAddress?,
-        twilioReload: TwilioCredentialReload?, settingsReload: SettingsReload
+        operatorCertificateFile: String?, createdAdminKey: CreatedAdminKey?, resources: Resources,
+        metricsAddress: SocketAddress?, twilioReload: TwilioCredentialReload?, settingsReload: SettingsReload
     ) {
+        self.operatorCertificateFile = operatorCertificateFile
         self.twilioReload = twilioReload
         self.settingsReload = settingsReload
         self.services = services
@@ -138,6 +142,16 @@ public final class Numberd: Sendable {
         let gauges = OperationalGauges(
             factory: metrics.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory)
         gauges.recordStart(version: version, at: Date())
+        // A config file's unknown key refuses the start; a variable cannot (a test's children inherit the test's), so
+        // one that names no setting — NUMBERD_RATE_LIMT, leaving the default in force — is named here.
+        let ignored = NumberdConfiguration.ignoredVariables(in: configuration.origin.environment).sorted {
+            $0.key < $1.key
+        }
+        for (variable, reason) in ignored {
+            logger.warning(
+                "a NUMBERD_ environment variable is ignored",
+                metadata: ["variable": "\(variable)", "reason": "\(reason)"])
+        }
         var connectionLimits = configuration.connectionLimits
         connectionLimits.connectionsMax = try FileDescriptorLimit.prepare(
             connectionsMax: connectionLimits.connectionsMax, logger: logger)
@@ -415,8 +429,9 @@ public final class Numberd: Sendable {
         services.append(server)
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
-            createdAdminKey: createdAdminKey, resources: resources, metricsAddress: metricsAddress,
-            twilioReload: twilioReload, settingsReload: settingsReload)
+            operatorCertificateFile: configuration.tlsCertificate?.chain, createdAdminKey: createdAdminKey,
+            resources: resources, metricsAddress: metricsAddress, twilioReload: twilioReload,
+            settingsReload: settingsReload)
     }
 
     /// A listener that could not be bound, said so that the operator knows which flag and that the provider was not
@@ -487,8 +502,9 @@ public final class Numberd: Sendable {
         return metadata
     }
 
-    /// What numberd prints on standard output once it is ready: where it serves, the CA clients trust and, when
-    /// this start made an admin key, that key. Its secret only when standard output is a terminal (someone at the
+    /// What numberd prints on standard output once it is ready: where it serves, the CA clients trust (the data
+    /// directory's `tls/ca.pem`, or with `--tls-cert` the CA that issued that file, which numberd does not know) and,
+    /// when this start made an admin key, that key. Its secret only when standard output is a terminal (someone at the
     /// screen, as `swift run numberd`); otherwise — systemd's journal, a container's log, a pipe, all readable by
     /// others and often shipped elsewhere — the key's id and the file (mode 0600) that holds the secret.
     public func banner(listen: NumberdConfiguration.HostAndPort, standardOutputIsTerminal: Bool) -> String {
@@ -503,7 +519,8 @@ public final class Numberd: Sendable {
                     + "(mode 0600), not printed: standard output is not a terminal\n"
             }
         }
-        banner += "numberd: serving nrpc/1 over TLS on \(listen); clients trust \(dataDirectory.caCertificate)\n"
+        let trusted = operatorCertificateFile.map { "the CA that issued \($0)" } ?? dataDirectory.caCertificate
+        banner += "numberd: serving nrpc/1 over TLS on \(listen); clients trust \(trusted)\n"
         return banner
     }
 

@@ -3,6 +3,7 @@ import Logging
 import NumberAPI
 import NumberCore
 import NumberServer
+import NumberTLS
 
 /// Everything `numberd` can be told, with the embedded defaults: no flags at all gives a working service on
 /// `127.0.0.1:7443` with a JSON store and TLS material in the default data directory and an in-process Twilio
@@ -106,7 +107,8 @@ public struct NumberdConfiguration: Sendable {
     /// hosts. Env `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil.
     public var twilioBaseURL: String?
     /// A PEM CA file to trust for the Twilio endpoints instead of the system store (with `twilioBaseURL`). Env
-    /// `NUMBERD_TWILIO_CA_FILE`, file `twilio-ca-file`. Default nil.
+    /// `NUMBERD_TWILIO_CA_FILE`, file `twilio-ca-file`; with Twilio credentials a file that cannot be read or holds no
+    /// PEM certificate refuses the start (``checkCAFile(_:key:)``). Default nil.
     public var twilioCAFile: String?
     /// The whole-request timeout of a Twilio call. Env `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`,
     /// 100...120 000. Default 15 000 ms (``TwilioConfiguration/httpDefaults``).
@@ -154,7 +156,14 @@ public struct NumberdConfiguration: Sendable {
             startEnvironment = environment.filter { name, _ in
                 !name.hasPrefix("TWILIO_") && name != "CREDENTIALS_DIRECTORY"
             }
-            if let configPath { file = try NumberdConfiguration.loadFile(configPath) }
+            if let configPath {
+                guard !configPath.isEmpty else {
+                    throw ConfigurationError(
+                        "config must name a file, not an empty value: an empty NUMBERD_CONFIG (a compose file's unset "
+                            + "variable) counts as set; unset it to run without a config file")
+                }
+                file = try NumberdConfiguration.loadFile(configPath)
+            }
         }
 
         /// The config file's path, nil when numberd runs without one.
@@ -189,6 +198,34 @@ public struct NumberdConfiguration: Sendable {
         "provider-audit-interval", "provider-audit-recheck", "log-level", "clock-lead-max", "twilio-base-url",
         "twilio-ca-file", "twilio-timeout-ms", "twilio-bundles", "backup-dir", "backups-kept",
     ]
+
+    /// `NUMBERD_` variables that name no setting but that numberd or its tests read themselves: the crash tests' armed
+    /// point (``NumberCore/CrashPoint``, read by numberd), and the knobs of the crash, fault and fixture tests.
+    static let variablesReadElsewhere: Set<String> = [
+        CrashPoint.environmentVariable, "NUMBERD_CRASH_CYCLES", "NUMBERD_CRASH_SEED", "NUMBERD_SAGA_CRASH_HITS",
+        "NUMBERD_FAULT_MODES", "NUMBERD_FAULT_PURCHASES", "NUMBERD_WRITE_STORE_FIXTURE",
+    ]
+
+    /// The flags read from the command line only: kept in the environment or a config file, each would stay on
+    /// unnoticed.
+    static let commandLineOnlyKeys: Set<String> = ["rebind-provider", "allow-core-dumps"]
+
+    /// The `NUMBERD_` variables of `environment` that numberd does not read, each with why, for the start's warning.
+    /// A config file's unknown key is refused, but a variable only warned about: a test's children inherit the test's
+    /// variables, and a misspelt one (`NUMBERD_RATE_LIMT`) otherwise left the default in force without a word.
+    package static func ignoredVariables(in environment: [String: String]) -> [String: String] {
+        let settings = Set(fileKeys.map(Origin.variable)).union(["NUMBERD_CONFIG"])
+        var ignored: [String: String] = [:]
+        for name in environment.keys where name.hasPrefix("NUMBERD_") {
+            guard !settings.contains(name), !variablesReadElsewhere.contains(name) else { continue }
+            if let key = commandLineOnlyKeys.first(where: { Origin.variable($0) == name }) {
+                ignored[name] = "--\(key) is read from the command line only"
+            } else {
+                ignored[name] = "it names no setting (misspelt?)"
+            }
+        }
+        return ignored
+    }
 
     /// The provider of numbers.
     public enum Provider: Sendable, Hashable {
@@ -325,12 +362,14 @@ public struct NumberdConfiguration: Sendable {
         if let metrics = value("metrics-listen") {
             configuration.metricsListen = metrics == "off" ? nil : try HostAndPort(parsing: metrics)
         }
-        if let chain = value("tls-cert"), let key = value("tls-key") {
-            configuration.tlsCertificate = (chain, key)
-        } else if value("tls-cert") != nil || value("tls-key") != nil {
+        let chain = try path("tls-cert", from: value, naming: "file")
+        let privateKey = try path("tls-key", from: value, naming: "file")
+        if let chain, let privateKey {
+            configuration.tlsCertificate = (chain, privateKey)
+        } else if chain != nil || privateKey != nil {
             throw ConfigurationError("tls-cert and tls-key go together")
         }
-        configuration.clientCAFile = value("client-ca")
+        configuration.clientCAFile = try path("client-ca", from: value, naming: "file")
         if let seed = value("simulator-seed") {
             guard let parsed = UInt64(seed) else { throw ConfigurationError("simulator-seed must be a number") }
             configuration.provider = .simulator(seed: parsed)
@@ -443,7 +482,8 @@ public struct NumberdConfiguration: Sendable {
         _ value: (String) -> String?, environment: [String: String]
     ) throws -> NumberdConfiguration {
         var configuration = NumberdConfiguration(
-            dataDirectory: value("data-dir") ?? defaultDataDirectory(environment: environment))
+            dataDirectory: try path("data-dir", from: value, naming: "folder")
+                ?? defaultDataDirectory(environment: environment))
         if let bytes = value("snapshot-bytes-max") {
             let limit = JournalOptions.Limits.snapshotBytesLimit
             guard let parsed = Int(bytes), (1...limit).contains(parsed) else {
@@ -451,8 +491,7 @@ public struct NumberdConfiguration: Sendable {
             }
             configuration.snapshotBytesMax = parsed
         }
-        if let folder = value("backup-dir") {
-            guard !folder.isEmpty else { throw ConfigurationError("backup-dir must name a folder") }
+        if let folder = try path("backup-dir", from: value, naming: "folder") {
             configuration.backupDirectory = folder
         }
         // A backup folder inside the store would be a folder the store does not know among its files (symbolic links
@@ -469,6 +508,51 @@ public struct NumberdConfiguration: Sendable {
             configuration.backupsKept = parsed
         }
         return configuration
+    }
+
+    /// The path setting `key` (nil when not given). An empty one is refused by name: `NUMBERD_DATA_DIR=` (a compose
+    /// file's `${DATA_DIR}` unset) overrode the config file with "", and the start then failed at the file system's
+    /// root with no word of the setting. `what` is what the path names (a folder, a file).
+    private static func path(_ key: String, from value: (String) -> String?, naming what: String) throws -> String? {
+        guard let path = value(key) else { return nil }
+        guard !path.isEmpty else {
+            throw ConfigurationError(
+                "\(key) must name a \(what), not an empty value: an empty \(Origin.variable(key)) (a compose file's "
+                    + "unset variable) counts as set; unset it, or drop the empty value, for the default")
+        }
+        return path
+    }
+
+    /// The largest CA file ``checkCAFile(_:key:)`` reads: 8 MiB (the system's whole bundle is about 200 KiB).
+    static let caFileBytesMax = 8 << 20
+
+    /// Refuses a CA file libcurl could not use: one that cannot be opened or read, that is no regular file, larger
+    /// than ``caFileBytesMax``, or that holds no PEM certificate (or a block that cannot be read). libcurl reads it
+    /// only at a request, so without this check numberd started ready and every Twilio call failed
+    /// (CURLE_SSL_CACERT_BADFILE).
+    static func checkCAFile(_ path: String, key: String) throws {
+        let setting = "\(key) \(path) (\(Origin.variable(key)) or the config file's \(key))"
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw ConfigurationError("\(setting) cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigurationError("\(setting) is not a regular file")
+        }
+        guard let bytes = readBounded(descriptor, limit: caFileBytesMax + 1) else {
+            throw ConfigurationError("\(setting) cannot be read: \(String(cString: strerror(errno)))")
+        }
+        guard bytes.count <= caFileBytesMax else {
+            throw ConfigurationError("\(setting) is larger than 8 MiB: not a CA file")
+        }
+        do {
+            _ = try CertificateSummary(certificatePEM: String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw ConfigurationError(
+                "\(setting) holds no PEM certificate that can be read: every Twilio request would fail")
+        }
     }
 
     /// `path` absolute and standardized, its longest existing leading part with symbolic links resolved (`realpath`).
@@ -513,7 +597,11 @@ public struct NumberdConfiguration: Sendable {
             }
             twilioBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
-        twilioCAFile = value("twilio-ca-file")
+        twilioCAFile = try Self.path("twilio-ca-file", from: value, naming: "file")
+        // Checked only for Twilio, which reads it at every request (the in-process simulator is trusted through the
+        // data directory's CA): a file that cannot be used would let numberd start ready and then fail each Twilio
+        // call. SIGHUP's reload resolves without the Twilio credentials, so a file moved later does not stop it.
+        if case .twilio = provider, let file = twilioCAFile { try Self.checkCAFile(file, key: "twilio-ca-file") }
         if let timeout = value("twilio-timeout-ms") {
             guard let parsed = Int(timeout), (100...120_000).contains(parsed) else {
                 throw ConfigurationError("twilio-timeout-ms must be 100...120000")

@@ -236,17 +236,40 @@ struct Verify: AsyncParsableCommand {
         discussion: """
             Checks under the limits numberd opens the directory with: give it the same --snapshot-bytes-max (or \
             NUMBERD_SNAPSHOT_BYTES_MAX, or the same --config file) as the service, or a snapshot the service cannot \
-            read passes here. Exit 0 sound, 1 problems found, 2 no store, 64 a setting refused.
+            read passes here. Run it as numberd's user: a data directory or store of another user is refused. Exit 0 \
+            sound, 1 problems found or the store cannot be read, 2 no store, 64 a setting refused.
             """)
 
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
         let configuration = try storage.resolve()
-        let store = configuration.dataDirectory + "/store"
-        guard FileManager.default.fileExists(atPath: store) else {
+        let directory = DataDirectory(root: configuration.dataDirectory)
+        let store = directory.store
+        do {
+            // First, as `numberd backup` does: another user's data directory (mode 0700) reads as having no store,
+            // which a monitoring job takes for a fresh directory (exit 2) rather than for a check that did not run.
+            try directory.requireOwnedByThisUser(doing: "verify")
+            try DataDirectory(root: store).requireOwnedByThisUser(doing: "verify")
+        } catch {
+            print("numberd verify: refused: \(error)")
+            throw ExitCode(1)
+        }
+        // Only a store that is not there is "no store"; one this user may not reach or read (a folder on the way it
+        // cannot search, a store without read permission) is a failure with its reason.
+        var status = stat()
+        if stat(store, &status) != 0 {
+            let error = errno
+            guard error == ENOENT || error == ENOTDIR else {
+                print("numberd verify: cannot read \(store): \(String(cString: strerror(error)))")
+                throw ExitCode(1)
+            }
             print("numberd verify: no store at \(store)")
             throw ExitCode(2)
+        }
+        guard access(store, R_OK | X_OK) == 0 else {
+            print("numberd verify: cannot read \(store): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
         }
         let limits = configuration.journalLimits
         print("numberd verify: \(store) (snapshot-bytes-max \(limits.snapshotBytesMax))")

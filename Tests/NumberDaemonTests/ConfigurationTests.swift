@@ -185,6 +185,70 @@ struct ConfigurationTests {
         #expect(again.dataDirectory == "/xdg/numberd" && again.logLevel == .debug)
     }
 
+    /// `NUMBERD_DATA_DIR=` (a compose file's `${DATA_DIR}` unset) overrode the config file with "", and the start
+    /// failed later at the file system's root (exit 1, not the 64 of a refused setting). Every path setting now refuses
+    /// an empty value by name, from a flag, the environment or the config file, as `backup-dir` did.
+    @Test("an empty path is refused by name, whether from a flag, the environment or the config file")
+    func emptyPathsAreRefused() throws {
+        for key in ["data-dir", "tls-cert", "tls-key", "client-ca", "backup-dir", "twilio-ca-file"] {
+            let variable = "NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+            let error = #expect(throws: ConfigurationError.self, "\(variable)") {
+                try NumberdConfiguration.resolve(flags: [:], environment: ["HOME": "/home/u", variable: ""])
+            }
+            #expect(error?.description.hasPrefix("\(key) must name a") == true, "\(String(describing: error))")
+        }
+        // The empty variable wins over the file's folder, so it is refused rather than taken; numberd verify too.
+        let file = try ConfigurationFileTests.configFile(#"{"data-dir": "/srv/numberd"}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let overriding = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: ["NUMBERD_DATA_DIR": ""])
+        }
+        #expect(overriding?.description.hasPrefix("data-dir must name a folder") == true)
+        #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolveStorage(flags: ["config": file], environment: ["NUMBERD_DATA_DIR": ""])
+        }
+        let flagged = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["tls-cert": "", "tls-key": "/k.pem"], environment: [:])
+        }
+        #expect(flagged?.description.hasPrefix("tls-cert must name a file") == true, "\(String(describing: flagged))")
+        let emptyInFile = try ConfigurationFileTests.configFile(#"{"client-ca": ""}"#)
+        defer { try? FileManager.default.removeItem(atPath: emptyInFile) }
+        let fromFile = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": emptyInFile], environment: [:])
+        }
+        #expect(fromFile?.description.hasPrefix("client-ca must name a file") == true)
+        let noConfig = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: ["NUMBERD_CONFIG": ""])
+        }
+        #expect(noConfig?.description.hasPrefix("config must name a file") == true, "\(String(describing: noConfig))")
+    }
+
+    /// A config file's unknown key is refused, but a misspelt variable (`NUMBERD_RATE_LIMT=5`) left the default in
+    /// force without a word. The start now warns about each `NUMBERD_` variable that names no setting; those numberd
+    /// or its tests read themselves are not named, and a flag read from the command line only is said to be one.
+    @Test("the NUMBERD_ variables that name no setting are found; settings, test knobs and other variables are not")
+    func ignoredVariables() {
+        let ignored = NumberdConfiguration.ignoredVariables(in: [
+            "NUMBERD_RATE_LIMT": "5", "NUMBERD_DATADIR": "/d", "NUMBERD_REBIND_PROVIDER": "true",
+            "NUMBERD_ALLOW_CORE_DUMPS": "true", "NUMBERD_RATE_LIMIT": "5", "NUMBERD_DATA_DIR": "/d",
+            "NUMBERD_CONFIG": "/c.json", "NUMBERD_TWILIO_CA_FILE": "/t.pem", "NUMBERD_CRASH_POINT": "x",
+            "NUMBERD_CRASH_CYCLES": "5", "NUMBERD_CRASH_SEED": "1", "NUMBERD_SAGA_CRASH_HITS": "2",
+            "NUMBERD_FAULT_MODES": "a", "NUMBERD_FAULT_PURCHASES": "3", "NUMBERD_WRITE_STORE_FIXTURE": "1",
+            "HOME": "/h", "TWILIO_AUTH_TOKEN": "t",
+        ])
+        #expect(
+            Set(ignored.keys)
+                == ["NUMBERD_RATE_LIMT", "NUMBERD_DATADIR", "NUMBERD_REBIND_PROVIDER", "NUMBERD_ALLOW_CORE_DUMPS"])
+        #expect(ignored["NUMBERD_RATE_LIMT"]?.contains("names no setting") == true, "\(ignored)")
+        #expect(ignored["NUMBERD_REBIND_PROVIDER"] == "--rebind-provider is read from the command line only")
+        #expect(ignored["NUMBERD_ALLOW_CORE_DUMPS"] == "--allow-core-dumps is read from the command line only")
+        // Every setting's variable is known.
+        let every = NumberdConfiguration.fileKeys.map {
+            ("NUMBERD_" + $0.uppercased().replacingOccurrences(of: "-", with: "_"), "1")
+        }
+        #expect(NumberdConfiguration.ignoredVariables(in: Dictionary(uniqueKeysWithValues: every)).isEmpty)
+    }
+
     @Test(
         "bad values are refused with a clear message",
         arguments: [

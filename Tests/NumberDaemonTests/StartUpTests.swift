@@ -450,6 +450,25 @@ import TwilioSimulator
         #expect(held > 0 && held < Int(Int32.max), "\(String(describing: warning))")
     }
 
+    /// A misspelt `NUMBERD_` variable left its default in force without a word (a config file's unknown key is
+    /// refused): the start names each variable that names no setting, and says which flags are read from the command
+    /// line only.
+    @Test func ignoredEnvironmentVariablesAreNamedAtStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-env-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lines = CapturingLogHandler.Lines()
+        let configuration = try NumberdConfiguration.resolve(
+            flags: ["data-dir": directory, "listen": "127.0.0.1:0", "metrics-listen": "off"],
+            environment: ["NUMBERD_RATE_LIMT": "5", "NUMBERD_REBIND_PROVIDER": "true", "NUMBERD_LOG_LEVEL": "info"])
+        let numberd = try await Numberd.prepare(
+            configuration, logger: Logger(label: "t") { _ in CapturingLogHandler(lines: lines) })
+        await numberd.close()
+        let warnings = lines.all.filter { $0.message == "a NUMBERD_ environment variable is ignored" }
+        #expect(warnings.map { $0.metadata["variable"] } == ["NUMBERD_RATE_LIMT", "NUMBERD_REBIND_PROVIDER"])
+        #expect(warnings.allSatisfy { $0.level == .warning })
+        #expect(warnings.last?.metadata["reason"] == "--rebind-provider is read from the command line only")
+    }
+
     /// A state that breaks the core's invariants used to be served (nothing checked it at start; only `numberd verify`
     /// did). Here a record that fits replay (an adjustment of the balance) but adjusts it by 0 breaks `kind-sign`: the
     /// start is refused, naming the rule and `numberd verify`, which lists it too; a record

@@ -4,6 +4,10 @@ import NumberDaemon
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `numberd verify` checks a data directory under the limits numberd opens it with, not always the defaults: the
 /// same `--snapshot-bytes-max` (flag, `NUMBERD_SNAPSHOT_BYTES_MAX`, or the config file). Its default is also its
 /// maximum, so a directory can only be valid under the default and not under a smaller limit: a snapshot larger than
@@ -110,6 +114,42 @@ import Testing
         let damaged = try await runNumberdVerify(dataDirectory: directory)
         #expect(damaged.status == 1, "\(damaged.output)")
         #expect(damaged.output.contains("journal: error formatDamaged FORMAT"), "\(damaged.output)")
+    }
+
+    /// Run as another user on numberd's data directory (mode 0700), verify said "no store" and exited 2, which a
+    /// monitoring job reads as a fresh directory. A data directory or store of another user is now refused (exit 1,
+    /// with the reason) as `numberd backup` refuses it, and one this user cannot reach is "cannot read" (exit 1);
+    /// only a store that is not there is exit 2.
+    @Test func verifyTellsAStoreItCannotReadFromNoStore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        await numberd.close()
+        let none = try await runNumberdVerify(dataDirectory: directory + "-none")
+        #expect(none.status == 2 && none.output.contains("no store at"), "\(none.output)")
+        if geteuid() == 0 {
+            // Root reads every folder: another user's directory is told by its owner, as the restore test does.
+            for folder in [directory, directory + "/store"] {
+                #expect(chown(folder, 65_534, 65_534) == 0)
+                let foreign = try await runNumberdVerify(dataDirectory: directory)
+                #expect(chown(folder, 0, 0) == 0)
+                #expect(foreign.status == 1, "\(folder): \(foreign.output)")
+                #expect(foreign.output.contains("belongs to user id 65534"), "\(folder): \(foreign.output)")
+                #expect(!foreign.output.contains("no store"), "\(folder): \(foreign.output)")
+            }
+        } else {
+            // A data directory this user may not search: its store cannot be reached, which is not "no store".
+            #expect(chmod(directory, 0) == 0)
+            let unreachable = try await runNumberdVerify(dataDirectory: directory)
+            #expect(chmod(directory, 0o700) == 0)
+            #expect(unreachable.status == 1, "\(unreachable.output)")
+            #expect(unreachable.output.contains("cannot read"), "\(unreachable.output)")
+        }
+        let own = try await runNumberdVerify(dataDirectory: directory)
+        #expect(own.status == 0, "\(own.output)")
     }
 
     @Test func verifyHelpNamesTheLimitFlags() async throws {

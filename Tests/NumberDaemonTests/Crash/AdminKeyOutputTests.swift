@@ -1,5 +1,6 @@
 import Foundation
 import NumberDaemon
+import NumberTLS
 import Testing
 
 /// The admin key's secret on standard output only when someone is at a terminal: under systemd or Docker standard
@@ -51,5 +52,31 @@ struct AdminKeyOutputTests {
         #expect(!logged.contains(created.secret), "\(logged)")
         #expect(logged.contains(created.id) && logged.contains(numberd.dataDirectory.adminKeyFile), "\(logged)")
         #expect(numberd.banner(listen: configuration.listen, standardOutputIsTerminal: true).contains(created.secret))
+    }
+
+    /// Serving the operator's `--tls-cert`, the banner still told clients to trust the data directory's `tls/ca.pem`,
+    /// which did not issue that certificate (it exists only for the in-process simulator): a client following it failed
+    /// its handshake. It now names the CA that issued the file; generated certificates keep the data directory's CA.
+    @Test("serving --tls-cert, the banner names the CA that issued that file, not the data directory's ca.pem")
+    func operatorCertificate() async throws {
+        let files = try CertificateRenewalTests.OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        var configuration = NumberdConfiguration(dataDirectory: files.folder + "/data")
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        configuration.tlsCertificate = (files.chain, files.key)
+        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        await numberd.close()
+        let banner = numberd.banner(listen: configuration.listen, standardOutputIsTerminal: false)
+        #expect(banner.contains("; clients trust the CA that issued \(files.chain)\n"), "\(banner)")
+        #expect(!banner.contains(numberd.dataDirectory.caCertificate), "\(banner)")
+
+        var generated = NumberdConfiguration(dataDirectory: files.folder + "/generated")
+        generated.listen.port = 0
+        generated.metricsListen = nil
+        let own = try await Numberd.prepare(generated, logger: quietLogger)
+        await own.close()
+        let ownBanner = own.banner(listen: generated.listen, standardOutputIsTerminal: false)
+        #expect(ownBanner.contains("; clients trust \(own.dataDirectory.caCertificate)\n"), "\(ownBanner)")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NumberCore
 import NumberDaemon
+import NumberTLS
 import Testing
 import TwilioSimulator
 
@@ -28,6 +29,51 @@ struct TwilioEndpointConfigurationTests {
         #expect(configuration.twilioBaseURL == "https://127.0.0.1:8443")
         #expect(configuration.twilioCAFile == "/etc/sim-ca.pem")
         #expect(configuration.twilioRequestTimeoutMilliseconds == 1000)
+    }
+
+    /// libcurl reads the CA file only at a request: a path that was not there (a typo, a file holding no certificate)
+    /// let numberd start ready and then failed every Twilio call (CURLE_SSL_CACERT_BADFILE). With Twilio credentials
+    /// it must now be a readable file holding a PEM certificate, and the refusal names the setting.
+    @Test("with Twilio credentials the CA file must be a readable file holding a PEM certificate, else it is named")
+    func twilioCAFileIsCheckedAtStart() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-twilio-ca-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let good = folder + "/ca.pem"
+        let authority = try CertificateAuthority.generate(commonName: "sim CA")
+        try Data(authority.certificatePEM.utf8).write(to: URL(fileURLWithPath: good))
+        let empty = folder + "/empty.pem"
+        try Data().write(to: URL(fileURLWithPath: empty))
+        let text = folder + "/text.pem"
+        try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: text))
+        var environment = base
+        environment["TWILIO_ACCOUNT_SID"] = "AC" + String(repeating: "a", count: 32)
+        environment["TWILIO_AUTH_TOKEN"] = String(repeating: "b", count: 32)
+        for (file, reason) in [
+            ("/nonexistent/ca.pem", "cannot be opened"), (empty, "holds no PEM certificate"),
+            (text, "holds no PEM certificate"), (folder, "is not a regular file"),
+        ] {
+            environment["NUMBERD_TWILIO_CA_FILE"] = file
+            let error = #expect(throws: ConfigurationError.self, "\(file)") {
+                try NumberdConfiguration.resolve(flags: [:], environment: environment)
+            }
+            let said = error?.description ?? ""
+            #expect(said.contains("twilio-ca-file \(file) (NUMBERD_TWILIO_CA_FILE"), "\(said)")
+            #expect(said.contains(reason), "\(said)")
+        }
+        environment["NUMBERD_TWILIO_CA_FILE"] = ""
+        let blank = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        }
+        #expect(blank?.description.hasPrefix("twilio-ca-file must name a file") == true, "\(String(describing: blank))")
+        environment["NUMBERD_TWILIO_CA_FILE"] = good
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: environment).twilioCAFile == good)
+        // The in-process simulator is trusted through the data directory's CA: without Twilio credentials the file is
+        // not read (nor by SIGHUP's reload, which resolves without them).
+        var simulator = base
+        simulator["NUMBERD_TWILIO_CA_FILE"] = "/nonexistent/ca.pem"
+        let unread = try NumberdConfiguration.resolve(flags: [:], environment: simulator)
+        #expect(unread.twilioCAFile == "/nonexistent/ca.pem")
     }
 
     /// `twilio-base-url` is a twilio-sim's base URL: each API at the prefix the simulator serves it under (and only
