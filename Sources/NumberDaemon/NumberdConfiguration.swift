@@ -56,8 +56,9 @@ public struct NumberdConfiguration: Sendable {
     /// 4 GiB − 2, about 4.8 million owned numbers). Flag `--snapshot-bytes-max`, env `NUMBERD_SNAPSHOT_BYTES_MAX`,
     /// file `snapshot-bytes-max`; `numberd verify` takes it too.
     public var snapshotBytesMax: Int
-    /// An open purchase younger than this that the provider does not fully hold is left for a later pass rather
-    /// than voided (a buy sent before a crash or timeout may still land). Flag/env
+    /// An open purchase that the provider does not fully hold is left for a later pass rather than voided until this
+    /// long after its last buy ended (after numberd's start, for one an earlier process left open): a buy sent
+    /// before a crash or timeout may still land (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``). Flag/env
     /// `NUMBERD_RECONCILE_IN_FLIGHT_HORIZON`, file `reconcile-in-flight-horizon`, 0...86400 s. Default 600 s.
     public var reconcileInFlightHorizonSeconds: Int
     /// How long a number of a purchase that reconciliation voided (its buy may still land at Twilio) is watched by

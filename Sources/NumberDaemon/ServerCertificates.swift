@@ -35,7 +35,8 @@ final class ServerCertificates: Sendable {
     let source: Source
     /// What the server presents to new connections.
     let context: ReloadableTLSContext
-    private let makeContext: @Sendable () throws -> TLSContext
+    /// A server context from the files, or — given what ``watchedFiles`` held — from those bytes for them.
+    private let makeContext: @Sendable (_ pinned: [[UInt8]?]?) throws -> TLSContext
     private let logger: Logger
     /// When the current context was made, on `uptime`'s clock.
     private let contextMadeAt: Mutex<Int64>
@@ -55,7 +56,8 @@ final class ServerCertificates: Sendable {
     static let monotonicSeconds: @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000_000) }
 
     private init(
-        source: Source, context: ReloadableTLSContext, makeContext: @escaping @Sendable () throws -> TLSContext,
+        source: Source, context: ReloadableTLSContext,
+        makeContext: @escaping @Sendable (_ pinned: [[UInt8]?]?) throws -> TLSContext,
         watchedFiles: [String], watchedContents: [[UInt8]?], logger: Logger, uptime: @escaping @Sendable () -> Int64
     ) {
         self.source = source
@@ -89,7 +91,7 @@ final class ServerCertificates: Sendable {
     /// stays. Throws as ``makeContext`` does for files it cannot use.
     private func usableContext(nowSeconds: Int64, files: inout [[UInt8]?]) throws -> TLSContext? {
         files = Self.contents(watchedFiles)
-        let fresh = try makeContext()
+        let fresh = try makeContext(files)
         let problem = { (context: TLSContext) in
             context.certificate.flatMap {
                 GeneratedCertificates.timeProblem($0, nowSeconds: nowSeconds, windowSeconds: 0)
@@ -124,12 +126,12 @@ final class ServerCertificates: Sendable {
             source = .generated(generated)
             log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
         }
-        let makeContext: @Sendable () throws -> TLSContext = { try serverContext(configuration, directory) }
-        let watched =
-            (configuration.tlsCertificate.map { [$0.chain, $0.key] } ?? [])
-            + (configuration.clientCAFile.map { [$0] } ?? [])
+        let makeContext: @Sendable ([[UInt8]?]?) throws -> TLSContext = {
+            try serverContext(configuration, directory, pinned: $0)
+        }
+        let watched = watchedFiles(configuration)
         let contents = Self.contents(watched)
-        let context = try makeContext()
+        let context = try makeContext(contents)
         if case .operatorFiles(let chain) = source {
             try checkOperatorCertificate(context, path: chain, nowSeconds: nowSeconds, atStart: true, logger: logger)
         }
@@ -161,15 +163,15 @@ final class ServerCertificates: Sendable {
     }
 
     /// Replaces a context older than ``ticketKeyLifetimeSeconds`` (a renewal or reload just made one) with a fresh
-    /// one from the same files; if they cannot make one now (an operator's files caught mid-replacement), the current
-    /// one serves on and the next check tries again (so too when their certificate is expired or not valid yet:
-    /// ``usableContext(nowSeconds:files:)``). Whether it replaced it.
+    /// one from the bytes the served one was made from (what the operator's files held then: a change on disk is the
+    /// reload's to take or refuse, and one refused — a certificate expired on disk — must not keep the ticket key for
+    /// good); if they cannot make one now, the current one serves on and the next check tries again. Whether it
+    /// replaced it.
     private func rotateTicketKeyIfDue(nowSeconds: Int64) -> Bool {
         guard uptime() - contextMadeAt.withLock({ $0 }) >= Self.ticketKeyLifetimeSeconds else { return false }
         do {
-            var files: [[UInt8]?] = []
-            guard let fresh = try usableContext(nowSeconds: nowSeconds, files: &files) else { return false }
-            install(fresh, files: files)
+            let served = watchedContents.withLock { $0 }
+            install(try makeContext(served), files: served)
             logger.info("new connections use a new session ticket key")
             return true
         } catch {
@@ -193,7 +195,8 @@ final class ServerCertificates: Sendable {
             // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
             var renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
             if renewed {
-                install(try makeContext(), files: Self.contents(watchedFiles))
+                let files = Self.contents(watchedFiles)
+                install(try makeContext(files), files: files)
                 logger.info(
                     "new connections use the renewed server certificate",
                     metadata: ["serial": "\(check.server.serialNumberHex)"])
@@ -237,22 +240,35 @@ final class ServerCertificates: Sendable {
             return true
         } catch {
             logger.warning(
-                "the server certificate (--tls-cert) changed on disk but cannot be used yet; still serving the previous one",
+                "the TLS files (--tls-cert, --tls-key, --client-ca) changed on disk but cannot be used yet; still serving the previous ones",
                 metadata: ["certificate": "\(named)", "error": "\(error)"])
             return false
         }
     }
 
-    /// The server context from the operator's files or the generated ones, as `configuration` says.
+    /// The files a check watches for an operator's change (``watchedFiles``), in that order.
+    private static func watchedFiles(_ configuration: NumberdConfiguration) -> [String] {
+        (configuration.tlsCertificate.map { [$0.chain, $0.key] } ?? [])
+            + (configuration.clientCAFile.map { [$0] } ?? [])
+    }
+
+    /// The server context from the operator's files or the generated ones, as `configuration` says; with `pinned`
+    /// (what ``watchedFiles(_:)`` held), a watched file is taken from those bytes, not read again.
     private static func serverContext(
-        _ configuration: NumberdConfiguration, _ directory: DataDirectory
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory, pinned: [[UInt8]?]?
     ) throws -> TLSContext {
+        var held: [String: String] = [:]
+        for (path, bytes) in zip(watchedFiles(configuration), pinned ?? []) {
+            if let bytes { held[path] = String(decoding: bytes, as: UTF8.self) }
+        }
         let files = configuration.tlsCertificate ?? (directory.serverCertificate, directory.serverKey)
-        var tls = TLSConfiguration.server(certificateChain: .file(files.chain), privateKey: .file(files.key))
+        var tls = TLSConfiguration.server(
+            certificateChain: held[files.chain].map { .pem($0) } ?? .file(files.chain),
+            privateKey: held[files.key].map { .pem($0) } ?? .file(files.key))
         tls.applicationProtocols = ["nrpc/1"]
         if let clientCA = configuration.clientCAFile {
             tls.clientAuthentication = .required
-            tls.trustRoots = .file(clientCA)
+            tls.trustRoots = held[clientCA].map { .pem($0) } ?? .file(clientCA)
         }
         return try TLSContext(configuration: tls)
     }

@@ -91,7 +91,10 @@ struct Serve: AsyncParsableCommand {
     var drainTimeout: String?
     @Option(
         name: .customLong("reconcile-in-flight-horizon"),
-        help: "Seconds a young purchase Twilio does not fully hold is left for a later reconciliation (default 600).")
+        help: """
+            Seconds after its last buy (or numberd's start) a purchase Twilio does not fully hold is left for a \
+            later reconciliation (default 600).
+            """)
     var reconcileInFlightHorizon: String?
     @Option(
         name: .customLong("orphan-watch"),

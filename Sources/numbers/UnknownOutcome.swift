@@ -44,7 +44,6 @@ enum UnknownOutcome {
         }
     }
 
-    /// The lines for stderr after such a failure of a call made under `idempotencyKey`.
     /// What to do after a call without an idempotency key whose outcome is unknown (creating a trunk, a key, an
     /// account; deleting, revoking): nothing makes a rerun safe, so look first.
     static let unkeyedAdvice = """
@@ -53,6 +52,7 @@ enum UnknownOutcome {
         secret never reached you.
         """
 
+    /// The lines for stderr after such a failure of a call made under `idempotencyKey`.
     static func advice(idempotencyKey: String) -> String {
         """
         the outcome is unknown: it may have been carried out, or may still be. Rerun the same command with \

@@ -6,10 +6,22 @@ import Testing
 @testable import NumberClient
 
 /// numberd answers `UNAVAILABLE` / `SHUTTING_DOWN` only to a call it never started (its connection could no longer
-/// hand it to a handler). The client retries it like a call a GOAWAY refused, whatever the method, on another
-/// connection; once the attempts run out the error says `outcome=not-started`.
-@Suite("SHUTTING_DOWN is retried as never started")
+/// hand it to a handler), and `RESOURCE_EXHAUSTED` / `REQUEST_NOT_ARRIVED` or `PARTIAL_FRAME_BUDGET` to one whose
+/// request had not all arrived when it closed the connection. The client retries each like a call a GOAWAY refused,
+/// whatever the method, on another connection; once the attempts run out the error says `outcome=not-started`.
+@Suite("SHUTTING_DOWN, REQUEST_NOT_ARRIVED and PARTIAL_FRAME_BUDGET are retried as never started")
 struct ShuttingDownRetryTests {
+    /// The answers of a call numberd never started.
+    static let neverStarted: [RpcStatus] = [
+        .shuttingDown,
+        RpcStatus(
+            code: StatusCode.resourceExhausted.rawValue, message: "the request did not arrive in time",
+            reason: "REQUEST_NOT_ARRIVED"),
+        RpcStatus(
+            code: StatusCode.resourceExhausted.rawValue, message: "the partial-frame budget is spent",
+            reason: "PARTIAL_FRAME_BUDGET"),
+    ]
+
     static var trunkCreated: ByteBuffer {
         var buffer = ByteBuffer()
         try! ProtoEncoder().encode(CreateTrunkResponse(trunk: Trunk(id: "TRK_1")), into: &buffer)
@@ -17,11 +29,11 @@ struct ShuttingDownRetryTests {
     }
 
     @Test(
-        "a call answered SHUTTING_DOWN is made again on a new connection, a read and a call that changes something",
-        arguments: [false, true])
-    func retriedElsewhere(read: Bool) async throws {
+        "a call answered as never started is made again on a new connection, a read and a call that changes something",
+        arguments: [false, true], neverStarted)
+    func retriedElsewhere(read: Bool, answer: RpcStatus) async throws {
         let server = try await FakeNumbersServer.start { index, _ in
-            index == 0 ? .status(.shuttingDown) : .response(Self.trunkCreated)
+            index == 0 ? .status(answer) : .response(Self.trunkCreated)
         }
         let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
         if read {
@@ -36,9 +48,10 @@ struct ShuttingDownRetryTests {
         #expect(server.callConnections == [0, 1], "the retry went to another connection")
     }
 
-    @Test("SHUTTING_DOWN on every attempt: the call fails with it, outcome not-started")
-    func attemptsRunOut() async throws {
-        let server = try await FakeNumbersServer.start { _, _ in .status(.shuttingDown) }
+    @Test(
+        "never started on every attempt: the call fails with that answer, outcome not-started", arguments: neverStarted)
+    func attemptsRunOut(answer: RpcStatus) async throws {
+        let server = try await FakeNumbersServer.start { _, _ in .status(answer) }
         let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
         let error = await #expect(throws: RPCError.self) {
             try await client.deleteTrunk(DeleteTrunkRequest(accountId: "ACC_1", trunkId: "TRK_1"))
@@ -46,7 +59,7 @@ struct ShuttingDownRetryTests {
         await client.close()
         await server.stop()
         #expect(server.calls.count == 3)
-        #expect(error?.reason == "SHUTTING_DOWN", "\(String(describing: error))")
+        #expect(error?.reason == answer.reason, "\(String(describing: error))")
         #expect(error?.details["outcome"] == "not-started", "\(String(describing: error))")
     }
 }

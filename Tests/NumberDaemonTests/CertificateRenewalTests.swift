@@ -314,6 +314,31 @@ struct CertificateRenewalTests {
         #expect(certificates.context.current !== second)
     }
 
+    @Test("the ticket key rotates from the pair being served while an expired one sits on disk, refused")
+    func ticketKeyRotatesPastARefusedPair() throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        var configuration = NumberdConfiguration(dataDirectory: seeded.root)
+        configuration.tlsCertificate = (files.chain, files.key)
+        let now = Int64(Date().timeIntervalSince1970)
+        let uptime = Mutex<Int64>(1_000)
+        let certificates = try ServerCertificates.start(
+            configuration, seeded.layout, nowSeconds: now, logger: quietLogger, uptime: { uptime.withLock { $0 } })
+        let first = certificates.context.current
+        // A rolled-back pair on disk: refused at every check.
+        try files.authority.issueServerCertificate(validity: .expired)
+            .write(certificateTo: files.chain, privateKeyTo: files.key)
+        #expect(try certificates.check(nowSeconds: now)["renewed"].map { "\($0)" } == "0")
+        #expect(certificates.context.current === first)
+        // Its key's lifetime over: a new context (a new ticket key) of the certificate still served.
+        uptime.withLock { $0 = 1_000 + ServerCertificates.ticketKeyLifetimeSeconds }
+        #expect(try certificates.check(nowSeconds: now)["ticket_key_rotated"].map { "\($0)" } == "1")
+        #expect(certificates.context.current !== first)
+        #expect(certificates.context.current.certificate?.sha256Fingerprint == first.certificate?.sha256Fingerprint)
+    }
+
     @Test("a running numberd whose CA files are deleted logs that a restart is needed, and keeps its certificate")
     func runningNumberdKeepsItsAuthority() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-noca-\(UUID())").path

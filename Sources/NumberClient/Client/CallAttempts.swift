@@ -139,10 +139,18 @@ struct CallAttempts {
     }
 
     /// Whether the server answered before starting the call: `UNAVAILABLE` / `SHUTTING_DOWN`, which numberd answers
-    /// only to a call its connection could no longer hand to a handler (the server is stopping). Like a call above a
-    /// GOAWAY's last stream, it is retried whatever its method, on another connection.
+    /// only to a call its connection could no longer hand to a handler (the server is stopping), and
+    /// `RESOURCE_EXHAUSTED` / `REQUEST_NOT_ARRIVED` or `PARTIAL_FRAME_BUDGET`, which it answers, before closing the
+    /// connection, to a call whose request had not all arrived (a timeout, a drain's end, its budget of unfinished
+    /// requests spent). Like a call above a GOAWAY's last stream, it is retried whatever its method, on another
+    /// connection.
     static func wasNeverStarted(_ error: RPCError) -> Bool {
-        error.code == .unavailable && error.reason == "SHUTTING_DOWN"
+        switch (error.code, error.reason) {
+        case (.unavailable, "SHUTTING_DOWN"), (.resourceExhausted, "REQUEST_NOT_ARRIVED"),
+            (.resourceExhausted, "PARTIAL_FRAME_BUDGET"):
+            true
+        default: false
+        }
     }
 
     /// Whether a status refuses the request itself, so the earlier attempt of the same request was refused alike

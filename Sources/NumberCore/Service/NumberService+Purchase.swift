@@ -385,8 +385,12 @@ extension NumberService {
     func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
         var bought: [ProvisionedNumber] = []
         for item in intent.items {
-            let sentAt = now()
-            local.withLock { $0.buysSent[intent.id] = sentAt }
+            // When the buy ended (answered, failed, or settled by a look-up): its POST left at the latest then —
+            // after its turn in the HTTP client's queue and any retries before it was sent, which take minutes.
+            defer {
+                let ended = now()
+                local.withLock { $0.buysSent[intent.id] = ended }
+            }
             do {
                 let number = try await provider.buy(
                     phoneNumber: item.phoneNumber, trunkSid: trunkSid, country: intent.country, type: intent.type)

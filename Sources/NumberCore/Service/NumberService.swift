@@ -40,10 +40,11 @@ public final class NumberService: Sendable {
         /// outright): a caller's release and the billing run's grace releases, never reconciliation's, which never
         /// withdraws one. Only these count against the number limit while releasing (``CoreState/countedForLimit``).
         var withdrawableReleases: Set<String> = []
-        /// When the saga driving each intent sent its last buy to the provider: reconciliation's in-flight window
-        /// (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``) counts from it, not from the intent's opening —
-        /// a purchase of many numbers from a slow provider sends its last buy many minutes after that. Dropped once
-        /// the intent is settled.
+        /// When the last buy of the saga driving each intent ended (answered, failed or settled by a look-up: its
+        /// request left at the latest then, after its turn in the HTTP client's queue and any retries before it was
+        /// sent): reconciliation's in-flight window (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``) counts
+        /// from it, not from the intent's opening — a purchase of many numbers from a slow provider sends its last
+        /// buy many minutes after that. Dropped once the intent is settled.
         var buysSent: [String: Date] = [:]
         /// When this service started: an intent opened before it counts its window from here at the earliest, since
         /// the process before may have sent a buy just before it ended (when is not kept).

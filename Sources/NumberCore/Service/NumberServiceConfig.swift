@@ -182,7 +182,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
     /// Reconciliation of purchases a crash or a lost answer left open.
     public struct Reconcile: Sendable, Hashable {
         /// An open purchase whose numbers the provider does not (all) hold is left for a later pass instead of being
-        /// voided until this long after its last buy was sent (after the service's start, for one opened before it:
+        /// voided until this long after its last buy ended (after the service's start, for one opened before it:
         /// when the process before sent its last is not kept): a buy request sent just before a crash or a timeout
         /// may still be queued at the provider and land after the look-up, and voiding would leave that number paid
         /// without an owner. 0 voids at once. At most 86 400. Default 0 (numberd sets 600:

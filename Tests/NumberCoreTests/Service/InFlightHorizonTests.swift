@@ -103,4 +103,31 @@ struct InFlightHorizonTests {
         )
         try await h.check()
     }
+
+    @Test(
+        "a buy that waited 90 s before it went out and timed out: a 60 s window counts from its end, not its start",
+        arguments: StoreKind.allCases)
+    func windowFromTheBuysEnd(kind: StoreKind) async throws {
+        var config = Self.config()
+        config.reconcile.inFlightHorizonSeconds = 60
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock([Self.phones[0]])
+        // Queued at the HTTP client, retried before it was sent: 90 s before the POST left, then no answer.
+        h.provider.inject(.hangThenTimeOut(gate: "queued"), on: .buy)
+        let purchase = Task {
+            try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+        }
+        await h.provider.waitUntilReached("queued")
+        h.clock.advance(by: 90)
+        h.provider.resume("queued")
+        let lost = await numberError { _ = try await purchase.value }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        let early = await h.service.reconcile()
+        #expect(early.voided.isEmpty && early.unresolved.count == 1, "\(early)")
+        h.clock.advance(by: 61)
+        #expect(await h.service.reconcile().voided.count == 1)
+        try await h.check()
+    }
 }

@@ -34,6 +34,9 @@ final class FakeProvider: NumberProvider {
         /// Wait until `resume(_:)` is called with this gate name, then do the operation (it sees what happened
         /// meanwhile).
         case hangThenDo(gate: String)
+        /// Wait until `resume(_:)` is called with this gate name, then time out as `timeOut` does: a request that
+        /// waited its turn (or was retried before it was sent) for as long as the test lets it, then went unanswered.
+        case hangThenTimeOut(gate: String)
         /// Reach this gate, then wait until the calling task is cancelled and fail as the Twilio adapter does then
         /// (its HTTP client gives the request up: `.unavailable`), without doing anything.
         case untilCancelled(gate: String)
@@ -290,6 +293,9 @@ final class FakeProvider: NumberProvider {
         case .hangThenDo(let gate):
             await hang(gate)
             return try body()
+        case .hangThenTimeOut(let gate):
+            await hang(gate)
+            throw ProviderError(.outcomeUnknown, message: "injected timeout", mayStillTakeEffect: true)
         case .untilCancelled(let gate):
             inner.withLock { _ = $0.reached.insert(gate) }
             while !Task.isCancelled { try? await Task.sleep(nanoseconds: 1_000_000) }
