@@ -507,14 +507,7 @@ struct CertificateRenewalTests {
                 let renewed = try files.authority.issueServerCertificate(validity: .leafDefaults)
                 try Data(renewed.certificatePEM.utf8).write(to: URL(fileURLWithPath: files.chain))
                 let second = try await Self.serial(files.chain)
-                // Checks run every second; a loaded CI machine can delay one by tens of seconds.
-                let deadline = ContinuousClock.now + .seconds(90)
-                while !lines.all.contains(where: { $0.message.contains("cannot be used yet") }),
-                    ContinuousClock.now < deadline
-                {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                #expect(lines.all.contains { $0.message.contains("cannot be used yet") })
+                #expect(try await Self.waitForLine(lines, containing: "cannot be used yet"))
                 #expect(try await presentedSerial(port: running.port) == first)
                 // Done: the key follows, and the next check serves the new pair.
                 try renewed.write(certificateTo: files.chain, privateKeyTo: files.key)
@@ -527,12 +520,7 @@ struct CertificateRenewalTests {
                 }
                 #expect(served == second, "the replaced certificate was not served")
                 // Logged just after the new pair is installed: a connection in between sees it served first.
-                while !lines.all.contains(where: { $0.message.contains("replaced server certificate") }),
-                    ContinuousClock.now < servedDeadline
-                {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                #expect(lines.all.contains { $0.message.contains("replaced server certificate") })
+                #expect(try await Self.waitForLine(lines, containing: "replaced server certificate"))
                 // The connection opened before carries on.
                 #expect(try await client.healthCheck(HealthCheckRequest()).status == .serving)
             }

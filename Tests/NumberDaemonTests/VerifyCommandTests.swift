@@ -14,6 +14,16 @@ import Glibc
 /// the limit, which numberd run with it cannot read (its start falls back to an older snapshot or the whole journal,
 /// and no new snapshot fits). Before, verify said OK to that directory.
 @Suite struct VerifyCommandTests {
+    /// A data directory a numberd started in once and closed: an empty store.
+    static func emptyStore() async throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+        return directory
+    }
+
     /// A data directory whose newest snapshot (written at the second start) holds 200 accounts: about 20 KiB.
     static func directoryWithALargeSnapshot() async throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
@@ -83,13 +93,8 @@ import Glibc
     /// Verify prints the store's format; one numberd must not open (a newer reader asked for, a damaged `FORMAT`) is a
     /// problem, a store from before the file is not.
     @Test func verifyReportsTheStoreFormat() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
+        let directory = try await Self.emptyStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = NumberdConfiguration(dataDirectory: directory)
-        configuration.listen.port = 0
-        configuration.metricsListen = nil
-        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
-        await numberd.close()
         let format = URL(fileURLWithPath: directory + "/store/FORMAT")
         let current = try await runNumberdVerify(dataDirectory: directory)
         let own = StoreFormat.current
@@ -121,13 +126,8 @@ import Glibc
     /// with the reason) as `numberd backup` refuses it, and one this user cannot reach is "cannot read" (exit 1);
     /// only a store that is not there is exit 2.
     @Test func verifyTellsAStoreItCannotReadFromNoStore() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-verify-\(UUID())").path
+        let directory = try await Self.emptyStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = NumberdConfiguration(dataDirectory: directory)
-        configuration.listen.port = 0
-        configuration.metricsListen = nil
-        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
-        await numberd.close()
         let none = try await runNumberdVerify(dataDirectory: directory + "-none")
         #expect(none.status == 2 && none.output.contains("no store at"), "\(none.output)")
         if geteuid() == 0 {

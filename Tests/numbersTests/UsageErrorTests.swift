@@ -142,19 +142,22 @@ struct UsageErrorTests {
         #expect(releases.all.filter { !$0.dryRun }.isEmpty, "only dry runs: the release was the first run's")
     }
 
-    @Test("the cycle moved after the question: PRICE_CHANGED is told as such, nothing released (exit 5)")
-    func cycleMovedAfterTheQuestion() async throws {
+    /// The release is held to what its question showed: the end of the paid cycle, or — a number going past due —
+    /// none paid (`expect_no_paid_cycle`); `--yes` asks nothing, so it holds the release to nothing.
+    @Test(
+        "the billing moved after the question: PRICE_CHANGED is told as such, nothing released (exit 5)",
+        arguments: [Date?(Date(timeIntervalSince1970: 1_769_904_000)), nil])
+    func heldToTheQuestion(shown cycleEnd: Date?) async throws {
         let releases = Recorded<ReleaseNumberRequest>()
-        let cycleEnd = Date(timeIntervalSince1970: 1_769_904_000)  // 2026-02-01
         var router = RPCRouter()
         router.register(NumbersMethods.releaseNumber) { request, _ in
             releases.append(request)
             guard request.dryRun else {
                 throw RPCError(
                     code: .failedPrecondition, message: "the release would first charge $1.33",
-                    reason: "PRICE_CHANGED",
-                    details: ["renewalCharge": "133", "nextBillingDate": "2026-03-01T00:00:00Z", "currency": "USD"])
+                    reason: "PRICE_CHANGED", details: ["renewalCharge": "133", "currency": "USD"])
             }
+            // A paid cycle ending at `cycleEnd`, or (nil) the number going past due: nothing charged or refunded.
             return ReleaseNumberResponse(
                 message: "Dry run: nothing was released", id: request.numberId, phoneNumber: "+14155550100",
                 finalBilling: FinalBilling(
@@ -169,42 +172,12 @@ struct UsageErrorTests {
                 run.stderr.contains("not released: the number's billing changed after the question"),
                 "\(run.stderr)")
             #expect(!run.stdout.contains("charge"), "\(run.stdout)")
-            // `--yes` asks nothing, so it holds the release to nothing.
             let unasked = try await runNumbers(["release", "NUM_1", "--yes"] + UnknownOutcomeTests.connection(server))
             #expect(unasked.status == 5, "\(unasked)")
         }
         #expect(releases.all.map(\.dryRun) == [true, false, true, false])
         #expect(releases.all.map(\.expectedNextBillingDate) == [nil, cycleEnd, nil, nil])
-        #expect(releases.all.map(\.expectNoPaidCycle) == [false, false, false, false])
-    }
-
-    @Test("a question that showed the number going past due holds the release to that: expect_no_paid_cycle")
-    func questionShowedPastDue() async throws {
-        let releases = Recorded<ReleaseNumberRequest>()
-        var router = RPCRouter()
-        router.register(NumbersMethods.releaseNumber) { request, _ in
-            releases.append(request)
-            guard request.dryRun else {
-                throw RPCError(
-                    code: .failedPrecondition, message: "the release would first charge $1.33",
-                    reason: "PRICE_CHANGED",
-                    details: ["renewalCharge": "133", "expectNoPaidCycle": "true", "currency": "USD"])
-            }
-            // Past due by the release (the account short): no paid cycle, nothing charged or refunded.
-            return ReleaseNumberResponse(
-                message: "Dry run: nothing was released", id: request.numberId, phoneNumber: "+14155550100",
-                finalBilling: FinalBilling(proratedRefund: 0, currency: "USD", description: "Past due"), dryRun: true)
-        }
-        try await withStubServer(router: router) { server in
-            let run = try await runNumbers(
-                ["release", "NUM_1"] + UnknownOutcomeTests.connection(server), input: "yes\n")
-            #expect(run.status == 5, "\(run)")
-            #expect(run.stderr.contains("not released: the number's billing changed"), "\(run.stderr)")
-            let unasked = try await runNumbers(["release", "NUM_1", "--yes"] + UnknownOutcomeTests.connection(server))
-            #expect(unasked.status == 5, "\(unasked)")
-        }
-        #expect(releases.all.map(\.expectNoPaidCycle) == [false, true, false, false], "asked: held; --yes: not")
-        #expect(releases.all.map(\.expectedNextBillingDate) == [nil, nil, nil, nil])
+        #expect(releases.all.map(\.expectNoPaidCycle) == [false, cycleEnd == nil, false, false])
     }
 
     @Test("a declined question exits 1, 'not released', nothing released", arguments: ["no\n", ""])
