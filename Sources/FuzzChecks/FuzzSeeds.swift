@@ -99,6 +99,10 @@ public enum FuzzSeeds {
                 GetStatementRequest(
                     accountId: "ACC_1", startTime: Date(timeIntervalSince1970: 1_764_547_200),
                     endTime: Date(timeIntervalSince1970: 1_767_225_600))),
+            encodedBytes(SetAccountStatusRequest(accountId: "ACC_1", status: AccountStatus(rawValue: 2))),
+            encodedBytes(CreateBackupRequest()),
+            encodedBytes(GetProviderAuditRequest()),
+            encodedBytes(RunProviderAuditRequest()),
         ]
         precondition(bodies.count == MessageDecoderCheck.kinds.count, "one seed per message type")
         return bodies.enumerated().map { index, body in

@@ -73,6 +73,10 @@ def doc(lines, text, indent):
 
 
 def field_type(field, fd, maps):
+    if field.HasField("oneof_index") and not field.proto3_optional:
+        # A real oneof's members are written even at their default and only one at a time: the plain-field code below
+        # would drop a member set to its default and could not tell which one is set.
+        raise SystemExit(f"{field.name}: oneof members have no generated code; use separate fields (or extend it)")
     if field.type_name:
         short = field.type_name.split(".")[-1]
         if field.type_name == ".google.protobuf.Timestamp":

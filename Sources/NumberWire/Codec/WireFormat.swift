@@ -14,6 +14,9 @@ enum Wire {
     static let fieldNumberMax = (1 << 29) - 1
     /// A varint never takes more than ten bytes (64 bits, seven per byte).
     static let varintLengthMax = 10
+    /// The longest tag or length prefix (a 32-bit value, five bytes of seven bits); longer ones are refused as
+    /// Google's C++ and upb parsers refuse them.
+    static let tagLengthMax = 5
 
     /// The number of bytes `value` takes as a varint.
     @inline(__always)

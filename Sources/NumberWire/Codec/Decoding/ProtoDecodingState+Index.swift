@@ -43,6 +43,11 @@ extension ProtoDecodingState {
     private func readTag(at offset: inout Int, end: Int, field: UInt32?) throws -> (field: UInt32, wireType: UInt8) {
         let tagOffset = offset
         let tag = try readVarint(at: &offset, end: end, field: field)
+        // A tag is 32 bits on the wire: Google's C++ and upb parsers refuse one written in more than five bytes, so it
+        // must mean nothing here either.
+        guard offset - tagOffset <= Wire.tagLengthMax else {
+            throw fail(.varintTooLong, "tag longer than five bytes", field: field, offset: tagOffset)
+        }
         let number = tag >> 3
         guard number >= 1, number <= UInt64(Wire.fieldNumberMax) else {
             throw fail(
@@ -74,6 +79,10 @@ extension ProtoDecodingState {
         case WireType.lengthDelimited.rawValue:
             let lengthOffset = offset
             let length = try readVarint(at: &offset, end: end, field: field)
+            // A length is 32 bits on the wire, as a tag is (Google's C++ and upb parsers refuse a longer one).
+            guard offset - lengthOffset <= Wire.tagLengthMax else {
+                throw fail(.varintTooLong, "length longer than five bytes", field: field, offset: lengthOffset)
+            }
             // Checked against what is left before anything is sized from it.
             guard length <= UInt64(end - offset) else {
                 throw fail(
