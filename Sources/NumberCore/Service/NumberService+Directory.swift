@@ -63,8 +63,7 @@ extension NumberService {
     }
 
     /// How many of the account's numbers (not released) route to each of its trunks, by trunk id (trunks without
-    /// numbers are absent). One pass over the account's held numbers, so listing T trunks costs O(numbers), not
-    /// O(T × numbers), and released numbers cost nothing.
+    /// numbers are absent), from the totals kept per trunk: O(trunks), whatever the account holds.
     public func trunkNumberCounts(accountId: String) throws(NumberError) -> [String: Int] {
         try coordinator.read { state throws(NumberError) in
             _ = try state.requireAccount(accountId)
@@ -84,11 +83,13 @@ extension NumberService {
 }
 
 extension CoreState {
-    /// Numbers (not released) per trunk id of the account, in one pass over its held numbers.
+    /// Numbers (not released) per trunk id of the account, from the totals kept per trunk
+    /// (``HeldNumbers/totals(ofTrunk:)``).
     func trunkNumberCounts(of accountId: String) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for (_, number) in heldNumbers(of: accountId) {
-            if let trunkId = number.trunkId { counts[trunkId, default: 0] += 1 }
+        for trunk in trunks(of: accountId) {
+            let count = held.totals(ofTrunk: trunk.id).count(nil)
+            if count > 0 { counts[trunk.id] = count }
         }
         return counts
     }

@@ -75,19 +75,13 @@ extension NumberService {
             }
             // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
             let positions = state.held.positions(of: account.id)
-            var total = 0
-            var monthlyCost: Int64 = 0
-            if request.trunkId == nil {
-                // The account's totals are kept as numbers change, so a page costs its own numbers (plus held ones
-                // of another status it steps over), not all the account holds.
-                let totals = state.held.totals(of: account.id)
-                (total, monthlyCost) = (totals.count(request.status), totals.monthlyCost(request.status))
-            } else {
-                for position in positions {
-                    guard let number = state.numbers[ids[position]], matches(number) else { continue }
-                    total += 1
-                    if number.listingStatus.isBilled { monthlyCost += number.monthlyFee }
-                }
+            // The account's and each trunk's totals are kept as numbers change, so a page costs its own numbers (plus
+            // held ones of another status or trunk it steps over), not all the account holds.
+            let totals = request.trunkId.map { state.held.totals(ofTrunk: $0) } ?? state.held.totals(of: account.id)
+            let (total, monthlyCost) = (totals.count(request.status), totals.monthlyCost(request.status))
+            // None to list (a trunk with no numbers, say): no page to look for among the account's numbers.
+            guard total > 0 else {
+                return NumberPage(numbers: [], nextPageToken: nil, total: 0, monthlyCost: 0, currency: account.currency)
             }
             var page: [NumberListing] = []
             var next: String?

@@ -205,15 +205,17 @@ extension NumberService {
         let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
             _ = try state.requireActiveAccount(accountId)
             let trunk = try state.requireTrunk(trunkId, of: accountId)
-            let inUse = state.heldNumbers(of: accountId).filter { $0.number.trunkId == trunkId }
+            // Kept as numbers change (``HeldNumbers/totals(ofTrunk:)``): a refusal read every number the account held,
+            // under the lock every account's writes wait for, as often as a caller asked.
+            let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
             let pending = state.intents.values.contains { $0.trunkId == trunkId }
             let routing = local.withLock { $0.routing.values.contains(trunkId) }
-            guard inUse.isEmpty && !pending && !routing else {
+            guard inUse == 0 && !pending && !routing else {
                 let what =
                     pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
                 throw NumberError(
-                    .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse.count) numbers\(what)",
-                    details: ["trunkId": trunkId, "numbers": String(inUse.count)])
+                    .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse) numbers\(what)",
+                    details: ["trunkId": trunkId, "numbers": String(inUse)])
             }
             if trunk.providerManaged == true {
                 local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }

@@ -98,6 +98,7 @@ extension CoreState {
                 throw .init("number \(numberId) routed to trunk \(trunkId), unknown or of another account")
             }
             numbers[numberId]!.trunkId = trunkId
+            held.changed(from: number, to: numbers[numberId]!)
         case .numberReleaseRequested(let numberId, let at, let actor, let key):
             guard let number = numbers[numberId] else {
                 throw .init("release requested of unknown number \(numberId)")

@@ -12,6 +12,10 @@ public struct HeldNumbers: Sendable, Hashable {
     private var releasedLeft: [String: Int] = [:]
     /// What each account's held numbers add up to (absent: none held).
     private var totals: [String: HeldTotals] = [:]
+    /// What the held numbers routed to each trunk add up to, by trunk id (absent: none): whether a trunk is in use,
+    /// and a trunk's listing totals, without reading its account's numbers (which a caller could otherwise make
+    /// numberd do hundreds of times a second, under the locks every account's calls share).
+    private var trunkTotals: [String: HeldTotals] = [:]
 
     /// Empty.
     init() {}
@@ -24,6 +28,7 @@ public struct HeldNumbers: Sendable, Hashable {
             for position in held {
                 let number = numbers[ids[position]]!
                 totals[accountId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: 1)
+                addToTrunk(number, count: 1)
             }
         }
     }
@@ -34,21 +39,38 @@ public struct HeldNumbers: Sendable, Hashable {
     /// What the account's held numbers add up to.
     func totals(of accountId: String) -> HeldTotals { totals[accountId] ?? HeldTotals() }
 
+    /// What the held numbers routed to the trunk add up to.
+    func totals(ofTrunk trunkId: String) -> HeldTotals { trunkTotals[trunkId] ?? HeldTotals() }
+
     /// Whether the totals are those of `rebuilt` (a rebuild from the tables), for the invariant checker.
     func totalsAgree(with rebuilt: HeldNumbers) -> Bool {
         totals.filter { $0.value != HeldTotals() } == rebuilt.totals
+            && trunkTotals.filter { $0.value != HeldTotals() } == rebuilt.trunkTotals
+    }
+
+    /// Adds (`count` 1) or removes (-1) `number` to or from its trunk's totals, if it has a trunk.
+    private mutating func addToTrunk(_ number: OwnedNumber, count: Int) {
+        guard let trunkId = number.trunkId else { return }
+        trunkTotals[trunkId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: count)
+        if count < 0, trunkTotals[trunkId] == HeldTotals() { trunkTotals.removeValue(forKey: trunkId) }
     }
 
     /// `number`, not released, was added at `position` (the end of its account's list).
     mutating func bought(_ number: OwnedNumber, position: Int) {
         positions[number.accountId, default: []].append(position)
         totals[number.accountId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: 1)
+        addToTrunk(number, count: 1)
     }
 
     /// A held number of the account changed (`old` before, `new` after; neither released): its status, or a release
-    /// asked for or withdrawn, moves it between the totals' statuses (``OwnedNumber/listingStatus``).
+    /// asked for or withdrawn, moves it between the totals' statuses (``OwnedNumber/listingStatus``), and a trunk
+    /// change between its trunks' totals.
     mutating func changed(from old: OwnedNumber, to new: OwnedNumber) {
-        guard old.listingStatus != new.listingStatus || old.monthlyFee != new.monthlyFee else { return }
+        let moved = old.listingStatus != new.listingStatus || old.monthlyFee != new.monthlyFee
+        guard moved || old.trunkId != new.trunkId else { return }
+        addToTrunk(old, count: -1)
+        addToTrunk(new, count: 1)
+        guard moved else { return }
         totals[old.accountId, default: HeldTotals()].add(old.listingStatus, fee: old.monthlyFee, count: -1)
         totals[new.accountId, default: HeldTotals()].add(new.listingStatus, fee: new.monthlyFee, count: 1)
     }
@@ -56,6 +78,7 @@ public struct HeldNumbers: Sendable, Hashable {
     /// `number`, held (as it was before), was released; true when its account's list is due for `compact`.
     mutating func released(_ number: OwnedNumber) -> Bool {
         let accountId = number.accountId
+        addToTrunk(number, count: -1)
         totals[accountId, default: HeldTotals()].add(number.listingStatus, fee: number.monthlyFee, count: -1)
         let left = releasedLeft[accountId, default: 0] + 1
         releasedLeft[accountId] = left

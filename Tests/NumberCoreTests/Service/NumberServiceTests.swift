@@ -22,6 +22,14 @@ struct NumberServiceTests {
         for index in [1, 5, 6, 13, 22] {
             _ = try await h.service.release(accountId: account.id, numberId: bought[index].id)
         }
+        // Routing moves numbers between the trunks' kept totals: one off the trunk, one onto it; a second trunk holds
+        // one number for a moment, then none (its listing answered from its totals, without a look at the numbers).
+        let empty = try await h.service.createTrunk(accountId: account.id, name: "E", providerTrunkSid: "TK2")
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[0].id, trunkId: nil)
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[4].id, trunkId: trunk.id)
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[7].id, trunkId: empty.id)
+        #expect(try h.service.trunkNumberCounts(accountId: account.id)[empty.id] == 1)
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[7].id, trunkId: nil)
         h.clock.set(.utc("2025-02-15T00:00:01Z"))
         let billed = try await h.service.runBilling()
         // The releases refunded most of their month, so a few more renewals than six; some go past due.
@@ -43,7 +51,7 @@ struct NumberServiceTests {
         let numbers = (state.accountNumbers[account.id] ?? []).compactMap { state.numbers[$0] }
         #expect(numbers.filter { $0.listingStatus == .releasing }.count == 2)
         for status in [nil, OwnedNumber.ListingStatus.active, .pastDue, .releasing, .released] {
-            for trunkId in [nil, trunk.id] {
+            for trunkId in [nil, trunk.id, empty.id] {
                 let expected = numbers.filter { number in
                     (status.map { number.listingStatus == $0 } ?? (number.listingStatus != .released))
                         && (trunkId == nil || number.trunkId == trunkId)
