@@ -127,10 +127,12 @@ extension NumberService {
         }
         let numbersMax = config.limits.numbersPerAccountMax
         let releasing = self.releasing
-        // The numbers and the number limit first (no price needed: a total of 0 passes any balance).
+        // The account's own numbers and purchases, and the number limit, first (no price needed: a total of 0 passes
+        // any balance); other tenants' numbers only after the price and the balance, below.
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
-                request.phoneNumbers, by: account, total: 0, numbersMax: numbersMax, releasing: releasing)
+                request.phoneNumbers, by: account, total: 0, numbersMax: numbersMax, releasing: releasing,
+                offeredAs: nil)
         }
         try await waitForSlot(purchaseChecks, account.id, cancelled: Self.cancelledBeforeHold, busy: .purchasesBusy) {
             "too many purchases \($0) wait to check their numbers at the provider; retry when one has ended"
@@ -148,12 +150,19 @@ extension NumberService {
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
                 request.phoneNumbers, by: state.requireAccount(account.id), total: total, numbersMax: numbersMax,
-                releasing: releasing)
+                releasing: releasing, offeredAs: Self.offering(request))
         }
         let (listings, searchedRecently) = try await checkListings(request)
         for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
         return (listings, quote)
     }
+
+    /// What a purchase asked for, as its refusals name it: "US local".
+    static func offering(_ request: PurchaseRequest) -> String { "\(request.country) \(request.type.rawValue)" }
+
+    /// Why a number the provider does not offer as `offering` is refused — and one another tenant holds or is buying,
+    /// in the same words (``CoreState/requireAvailable(_:to:releasing:offeredAs:)``).
+    static func notOffered(_ offering: String) -> String { "the provider does not offer it as a \(offering) number" }
 
     /// The request checked by every rule that needs no state (how many numbers, their form, no number twice, the
     /// country, currency and fee limits, the idempotency key) and normalized; INVALID_ARGUMENT otherwise. The
@@ -213,8 +222,7 @@ extension NumberService {
                 }
             }
             guard let listing = found else {
-                throw .numberUnavailable(
-                    phone, "the provider does not offer it as a \(request.country) \(request.type.rawValue) number")
+                throw .numberUnavailable(phone, Self.notOffered(Self.offering(request)))
             }
             guard listing.country == request.country, listing.type == request.type else {
                 throw .invalid("type", "\(phone) is a \(listing.country) \(listing.type.rawValue) number")
@@ -345,7 +353,8 @@ extension NumberService {
                 }
                 let releasing = self.releasing
                 try state.requirePurchasable(
-                    request.phoneNumbers, by: account, total: total, numbersMax: numbersMax, releasing: releasing)
+                    request.phoneNumbers, by: account, total: total, numbersMax: numbersMax, releasing: releasing,
+                    offeredAs: Self.offering(request))
                 let intent = PurchaseIntent(
                     id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
                     country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
@@ -604,8 +613,13 @@ extension NumberService {
 }
 
 extension CoreState {
-    /// What a purchase of `phones` by `account` for `total` must find, in this order: every number available to it
-    /// (``requireAvailable(_:to:releasing:)``), room under the account's number limit, and `total` available.
+    /// What a purchase of `phones` by `account` for `total` must find, in this order: none of them the account's own
+    /// or being bought by it, or being released by numberd (``requireAvailable(_:to:releasing:offeredAs:)``), room
+    /// under the account's number limit, `total` available, then none held or being bought by another tenant — after
+    /// the balance, so an account without the money cannot learn which numbers others hold (every purchase it asks
+    /// for is INSUFFICIENT_BALANCE alike), and refused in the words the provider's refusal of a number it does not
+    /// offer gets (`offeredAs`, "US local"), so a funded one cannot tell them apart by the answer either; with
+    /// `offeredAs` nil, other tenants' numbers are not looked at (the first checks, before the price is known).
     /// Numbers held and numbers other purchases of the account are buying count in the limit: K purchases at once must
     /// not each see room for themselves. A number being released does not count (the customer gave it back; it is
     /// never billed again), unless a running call that may still withdraw it drives its release (a caller's release, a
@@ -613,11 +627,11 @@ extension CoreState {
     /// Reconciliation's releases are never withdrawn: they do not count.
     func requirePurchasable(
         _ phones: [String], by account: Account, total: Int64, numbersMax: Int,
-        releasing: (orphans: Set<String>, withdrawable: Set<String>)
+        releasing: (orphans: Set<String>, withdrawable: Set<String>), offeredAs: String?
     ) throws(NumberError) {
         let withdrawable = releasing.withdrawable
         let releasing = releasing.orphans
-        for phone in phones { try requireAvailable(phone, to: account.id, releasing: releasing) }
+        for phone in phones { try requireAvailable(phone, to: account.id, releasing: releasing, offeredAs: nil) }
         let active =
             countedForLimit(account.id, withdrawableReleases: withdrawable) + (reservedNumberCounts[account.id] ?? 0)
         guard active + phones.count <= numbersMax else {
@@ -628,24 +642,29 @@ extension CoreState {
         guard account.available >= total else {
             throw .insufficientBalance(required: total, available: account.available, currency: account.currency)
         }
+        guard let offeredAs else { return }
+        for phone in phones { try requireAvailable(phone, to: account.id, releasing: releasing, offeredAs: offeredAs) }
     }
 
     /// Refuses `phone` as `NUMBER_UNAVAILABLE` when a number here holds it, a purchase reserves it, or numberd is
     /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later). Only the account's own
-    /// number or purchase is named as such; another tenant's gets one answer whichever it is, so nothing tells a
-    /// tenant what others own or are buying.
-    func requireAvailable(_ phone: String, to accountId: String, releasing: Set<String>) throws(NumberError) {
+    /// number or purchase is named as such; another tenant's — looked at only with `offeredAs` — gets the answer a
+    /// number the provider does not offer as that country and type gets, whichever it is, so nothing tells a tenant
+    /// what others own or are buying.
+    func requireAvailable(
+        _ phone: String, to accountId: String, releasing: Set<String>, offeredAs: String?
+    ) throws(NumberError) {
         if let owner = phoneOwners[phone] {
             if numbers[owner]?.accountId == accountId {
                 throw .numberUnavailable(phone, "this account owns it already")
             }
-            throw .numberUnavailable(phone, "it is not available")
+            if let offeredAs { throw .numberUnavailable(phone, NumberService.notOffered(offeredAs)) }
         }
         if let intentId = reservations[phone] {
             if intents[intentId]?.accountId == accountId {
                 throw .numberUnavailable(phone, "a purchase of it by this account is in progress")
             }
-            throw .numberUnavailable(phone, "it is not available")
+            if let offeredAs { throw .numberUnavailable(phone, NumberService.notOffered(offeredAs)) }
         }
         if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
     }
