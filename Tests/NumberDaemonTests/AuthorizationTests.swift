@@ -156,15 +156,25 @@ struct AuthorizationTests {
                 let reader = try await admin.createApiKey(
                     CreateApiKeyRequest(accountId: account.id, scope: .readOnly, name: "ro"))
                 let found = try await admin.searchNumbers(
-                    SearchNumbersRequest(accountId: account.id, country: "US", areaCode: "415", limit: 1))
+                    SearchNumbersRequest(accountId: account.id, country: "US", areaCode: "415", limit: 2))
+                // A number and a trunk of the account's own, for the calls that change them.
+                let owned = try await admin.purchaseNumbers(
+                    PurchaseNumbersRequest(
+                        accountId: account.id, country: "US", numbers: [found.numbers[1].phoneNumber])
+                ).numbers[0].number
+                let trunk = try await admin.createTrunk(CreateTrunkRequest(accountId: account.id, name: "pbx")).trunk
                 let before = try await snapshot(admin, account.id)
+                let funds = try await admin.getBalance(GetBalanceRequest(accountId: account.id)).balance
                 try await withNumbersClient(numberd.client(key: reader.secret)) { client in
+                    // A release's dry run is a read.
+                    let dry = try await client.releaseNumber(ReleaseNumberRequest(numberId: owned.id, dryRun: true))
+                    #expect(dry.dryRun)
                     let balance = try await client.getBalance(GetBalanceRequest())
-                    #expect(balance.balance == 5_000)
+                    #expect(balance.balance == funds)
                     let statement = try await client.getStatement(
                         GetStatementRequest(
                             startTime: Date(timeIntervalSince1970: 1), endTime: Date().addingTimeInterval(86_400)))
-                    #expect(statement.accountId == account.id && statement.closingBalance == 5_000)
+                    #expect(statement.accountId == account.id && statement.closingBalance == funds)
                     let writes: [(String, @Sendable (NumbersClient) async throws -> Void)] = [
                         (
                             "purchase",
@@ -177,6 +187,16 @@ struct AuthorizationTests {
                             "createTrunk",
                             { _ = try await $0.createTrunk(CreateTrunkRequest(name: "x", providerTrunkSid: "TKx")) }
                         ),
+                        ("createTrunk without a SID", { _ = try await $0.createTrunk(CreateTrunkRequest(name: "x")) }),
+                        (
+                            "updateNumber",
+                            {
+                                _ = try await $0.updateNumber(
+                                    UpdateNumberRequest(numberId: owned.id, assignTrunkId: trunk.id))
+                            }
+                        ),
+                        ("releaseNumber", { _ = try await $0.releaseNumber(ReleaseNumberRequest(numberId: owned.id)) }),
+                        ("deleteTrunk", { _ = try await $0.deleteTrunk(DeleteTrunkRequest(trunkId: trunk.id)) }),
                         ("addFunds", { _ = try await $0.addFunds(AddFundsRequest(accountId: account.id, amount: 1)) }),
                         (
                             "adjustBalance",

@@ -135,4 +135,41 @@ struct AdminAuditLogTests {
             }
         }
     }
+
+    /// A change an admin key asked for whose outcome is unknown (Twilio's answer lost: the release may have been done,
+    /// and reconciliation records it later) was left out of the audit log, which only wrote successes (an
+    /// authorization review). It gets its line, with `outcome=unknown`; a refusal, which changed nothing, gets none.
+    @Test("an admin's change whose outcome is unknown is audited with outcome=unknown; a refusal is not")
+    func unknownOutcomesAreAudited() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(logger: logger) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Tenant", funds: 10_000)
+                let found = try await admin.searchNumbers(
+                    SearchNumbersRequest(accountId: account.id, country: "US", areaCode: "415", limit: 1))
+                let bought = try await admin.purchaseNumbers(
+                    PurchaseNumbersRequest(
+                        accountId: account.id, country: "US", numbers: [found.numbers[0].phoneNumber]))
+                let numberId = bought.numbers[0].number.id
+                let before = lines.all.count
+                // Refused (no such trunk): nothing changed, no line.
+                _ = await #expect(throws: RPCError.self) {
+                    try await admin.updateNumber(
+                        UpdateNumberRequest(accountId: account.id, numberId: numberId, assignTrunkId: "TRK_none"))
+                }
+                numberd.simulator.engine.addFault(try FaultRule.parse("releaseNumber:reset"))
+                let error = await #expect(throws: RPCError.self) {
+                    try await admin.releaseNumber(ReleaseNumberRequest(accountId: account.id, numberId: numberId))
+                }
+                #expect(error?.reason == "OUTCOME_UNKNOWN", "\(String(describing: error))")
+                numberd.simulator.engine.clearFaults()
+                let audited = lines.all.dropFirst(before).filter { $0.message.hasPrefix("admin: ") }
+                #expect(audited.map(\.message) == ["admin: number released"], "\(audited.map(\.message))")
+                #expect(audited.first?.metadata["outcome"] == "unknown")
+                #expect(
+                    audited.first?.metadata["number"] == numberId && audited.first?.metadata["account"] == account.id)
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NumberAPI
 import NumberCore
 
@@ -57,6 +58,10 @@ extension NumbersAPI {
                 // A purchase whose outcome is unknown may still be committed by reconciliation: it keeps its share
                 // of the cap, or retrying it would go past the cap.
                 if (error as? NumberError)?.reason != .outcomeUnknown { caller.refundPurchases(rateLimiter) }
+                auditIfAdmin(
+                    context, caller, "numbers purchased",
+                    ["account": "\(accountId)", "phone_numbers": "\(purchase.phoneNumbers.joined(separator: ","))"],
+                    failedWith: error)
                 throw error
             }
             // A replay bought nothing new (its first request was charged).
@@ -115,21 +120,37 @@ extension NumbersAPI {
                     message: "set exactly one of assign_trunk_id (non-empty) and unassign_trunk",
                     reason: "INVALID_FIELD", details: ["field": "assign_trunk_id"])
             }
-            let listing = try await service.setTrunk(
-                accountId: accountId, numberId: request.numberId, trunkId: trunkId)
-            auditIfAdmin(
-                context, caller, "number's trunk set",
-                ["account": "\(accountId)", "number": "\(listing.number.id)", "trunk": "\(trunkId ?? "none")"])
+            let audited: Logger.Metadata = [
+                "account": "\(accountId)", "number": "\(request.numberId)", "trunk": "\(trunkId ?? "none")",
+            ]
+            let listing: NumberListing
+            do {
+                listing = try await service.setTrunk(accountId: accountId, numberId: request.numberId, trunkId: trunkId)
+            } catch {
+                auditIfAdmin(context, caller, "number's trunk set", audited, failedWith: error)
+                throw error
+            }
+            auditIfAdmin(context, caller, "number's trunk set", audited)
             return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
         }
 
         router.register(NumbersMethods.releaseNumber) { request, context in
             let caller = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
-            let result = try await service.release(
-                accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
-                idempotencyKey: context.metadata["idempotency-key"],
-                expectedNextBillingDate: request.expectedNextBillingDate, expectNoPaidCycle: request.expectNoPaidCycle,
-                evenIfSuspended: caller.key.scope == .admin, actor: .apiKey(caller.key.id))
+            let result: ReleaseResult
+            do {
+                result = try await service.release(
+                    accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
+                    idempotencyKey: context.metadata["idempotency-key"],
+                    expectedNextBillingDate: request.expectedNextBillingDate,
+                    expectNoPaidCycle: request.expectNoPaidCycle, evenIfSuspended: caller.key.scope == .admin,
+                    actor: .apiKey(caller.key.id))
+            } catch {
+                auditIfAdmin(
+                    context, caller, "number released",
+                    ["account": "\(caller.accountId)", "number": "\(request.numberId)"],
+                    failedWith: error)
+                throw error
+            }
             if !request.dryRun {
                 auditIfAdmin(
                     context, caller,

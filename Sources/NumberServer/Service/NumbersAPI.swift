@@ -153,6 +153,20 @@ public struct NumbersAPI: Sendable {
         audit(context, caller, action, metadata)
     }
 
+    /// The ``auditIfAdmin(_:_:_:_:)`` line of a change that failed with `error`, when its outcome is unknown
+    /// (`OUTCOME_UNKNOWN`: the provider's answer lost, or the provider acted and the record found no room) — it may
+    /// have been made, or reconciliation may yet make it, so a change an admin key asked for is not left out of the
+    /// log for failing — with `outcome=unknown`. Any other failure changed nothing and writes nothing.
+    func auditIfAdmin(
+        _ context: CallContext, _ caller: Caller, _ action: String, _ metadata: Logger.Metadata,
+        failedWith error: any Error
+    ) {
+        guard (error as? NumberError)?.reason == .outcomeUnknown else { return }
+        var metadata = metadata
+        metadata["outcome"] = "unknown"
+        auditIfAdmin(context, caller, action, metadata)
+    }
+
     /// `text` as one field of an audit line, which the log writes as `key=value` pairs separated by spaces, unquoted:
     /// a value of printable ASCII without a space, a quote, a backslash or `=` as it is, any other in quotes, with
     /// quotes and backslashes escaped and every character outside printable ASCII as `\u{hex}` — so free text (an

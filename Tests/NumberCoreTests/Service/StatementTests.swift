@@ -223,6 +223,33 @@ struct StatementTests {
         #expect(h.service.statements.counts(account.id) == (holding: 0, waiting: 0))
     }
 
+    @Test(
+        "two statements at once in all (statementsInFlightMax): a third account's waits, past statementsWaitingMax busy"
+    )
+    func statementsInTurnAcrossAccounts() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.statementsWaitingMax = 0
+        let h = try await Harness(.memory, config: config)
+        let (first, second, third) = (
+            try await h.account(funds: 1, name: "A"), try await h.account(funds: 2, name: "B"),
+            try await h.account(funds: 3, name: "C")
+        )
+        // Two being read, of two accounts: the limit in all, though neither account is at its own.
+        #expect(await h.service.statements.take(first.id) == .taken)
+        #expect(await h.service.statements.take(second.id) == .taken)
+        let busy = await numberError {
+            _ = try await h.service.statement(
+                accountId: third.id, start: Harness.start, end: Harness.start.addingTimeInterval(1))
+        }
+        #expect(busy?.code == .resourceExhausted && busy?.reason == .statementsBusy, "\(String(describing: busy))")
+        h.service.statements.give(first.id)
+        let theirs = try await h.service.statement(
+            accountId: third.id, start: Harness.start, end: Harness.start.addingTimeInterval(1))
+        #expect(theirs.closingBalance == 3)
+        h.service.statements.give(second.id)
+        #expect(h.service.statements.counts(third.id) == (holding: 0, waiting: 0))
+    }
+
     /// A random ledger of credits and debits at random times (some at the same instant, some in posting order behind
     /// their neighbours), and random periods, against sums worked out from the ledger's list; with every chunk size from
     /// one entry up, so the chunk bounds fall everywhere.
