@@ -104,7 +104,7 @@ struct CoreBenchmark {
         say(
             "purchasers  purchases/s  x serial  p50 ms  p99 ms  commits/purchase  events/commit  fdatasync/purchase  CPU ms/purchase  kernel ms/purchase"
         )
-        var last: PurchaseRun.Result?
+        var results: [PurchaseRun.Result] = []
         for purchasers in counts {
             let result = try await PurchaseRun.run(
                 directory: root.appendingPathComponent("purchases-\(purchasers)"), purchasers: purchasers,
@@ -118,18 +118,19 @@ struct CoreBenchmark {
                     Double(result.commits) / purchases, Double(result.events) / Double(max(1, result.commits)),
                     Double(result.syncs) / purchases, result.cpuSeconds * 1000 / purchases,
                     result.kernelCPUSeconds * 1000 / purchases))
-            last = result
+            results.append(result)
         }
         // What the CPUs allow at all: if purchases are CPU-bound, no rate can exceed cores / CPU per purchase, and
-        // the kernel's share alone (syscalls, the sync path) caps it even if user space cost nothing.
-        if let last, last.purchases > 0 {
-            let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-            let perPurchase = last.cpuSeconds / Double(last.purchases)
-            let kernelPerPurchase = last.kernelCPUSeconds / Double(last.purchases)
+        // the kernel's share alone (syscalls, the sync path) caps it even if user space cost nothing. CPU per purchase
+        // changes with the number of purchasers (batching), so each count has its own ceiling.
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        for result in results where result.purchases > 0 {
+            let perPurchase = result.cpuSeconds / Double(result.purchases)
+            let kernelPerPurchase = result.kernelCPUSeconds / Double(result.purchases)
             say(
                 String(
                     format: "CPU ceiling at %d purchasers: %.0f purchases/s (%.1fx serial) with this CPU per purchase "
-                        + "on %.0f CPUs; %.0f/s (%.1fx) if user space cost nothing", last.purchasers,
+                        + "on %.0f CPUs; %.0f/s (%.1fx) if user space cost nothing", result.purchasers,
                     cores / perPurchase, cores / perPurchase / serial, cores, cores / kernelPerPurchase,
                     cores / kernelPerPurchase / serial))
         }

@@ -29,7 +29,7 @@ struct CandidatePoolTests {
         #expect(searches.load(ordering: .relaxed) == 1)
     }
 
-    @Test("a search that finds nothing leaves the pool empty, and the next worker searches again")
+    @Test("a search that finds nothing is tried again up to the bound, then the worker gives up; the next one searches")
     func emptySearchIsTriedAgain() async {
         let pool = CandidatePool()
         let searches = Atomic(0)
@@ -39,8 +39,30 @@ struct CandidatePoolTests {
         }
         let first = await pool.take(refillingWith: nothing)
         #expect(first.number == nil && first.searched)
+        #expect(searches.load(ordering: .relaxed) == CandidatePool.refillAttemptsMax)
         let second = await pool.take(refillingWith: { ["+14155550100"] })
         #expect(second.number == "+14155550100" && second.searched)
-        #expect(searches.load(ordering: .relaxed) == 1)
+        #expect(searches.load(ordering: .relaxed) == CandidatePool.refillAttemptsMax)
+    }
+
+    /// A refill yields one search's numbers (30 at most at the simulator), fewer than the workers that may wait for
+    /// it (64 at depth 64): those left without one got nil and were recorded as purchases with no candidate.
+    @Test("40 workers finding the pool empty, each search yielding 30 numbers: all 40 get one, over two searches")
+    func workersLeftWithoutANumberWaitForTheNextRefill() async {
+        let pool = CandidatePool()
+        let searches = Atomic(0)
+        let search: @Sendable () async -> [String] = {
+            let round = searches.add(1, ordering: .relaxed).oldValue
+            try? await Task.sleep(for: .milliseconds(100))
+            return (0..<30).map { "+1415555\(String(format: "%04d", round * 30 + $0))" }
+        }
+        let taken = await withTaskGroup(of: (String?, Bool).self) { group in
+            for _ in 0..<40 { group.addTask { await pool.take(refillingWith: search) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let numbers = taken.compactMap(\.0)
+        #expect(numbers.count == 40, "no worker left without a number")
+        #expect(Set(numbers).count == 40, "no number handed to two workers")
+        #expect(searches.load(ordering: .relaxed) == 2)
     }
 }

@@ -2,7 +2,7 @@ import NIOCore
 import NumberClient
 
 /// What every driver shares: one client per connection (each holds exactly one connection), the accounts, the
-/// mix, and the run's time bounds.
+/// mix, and the run's bounds in time and in calls.
 struct LoadPlan: Sendable {
     let clients: [any LoadClient]
     /// For each client, the executor its calls run on (its connection's event loop), or nil for the cooperative pool.
@@ -16,4 +16,21 @@ struct LoadPlan: Sendable {
     let end: NIODeadline
     /// Calls in all, at most (a bound independent of time).
     let callsMax: Int
+    /// The calls left of `callsMax`, taken by every operation before it starts.
+    let budget: CallBudget
+
+    init(
+        clients: [any LoadClient], executors: [EventLoopTaskExecutor?], accounts: [LoadAccount], mix: WorkloadMix,
+        runner: WorkloadRunner, measureFrom: NIODeadline, end: NIODeadline, callsMax: Int
+    ) {
+        self.clients = clients
+        self.executors = executors
+        self.accounts = accounts
+        self.mix = mix
+        self.runner = runner
+        self.measureFrom = measureFrom
+        self.end = end
+        self.callsMax = callsMax
+        self.budget = CallBudget(callsMax)
+    }
 }

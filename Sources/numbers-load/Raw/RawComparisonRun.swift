@@ -5,7 +5,7 @@ import NumberTLS
 import Synchronization
 
 /// The raw TLS baseline of a run: a child `raw-server` process with a freshly issued certificate, loaded with the
-/// RPC run's connections, depth and per-call wire bytes; reports the RPC/raw throughput ratio.
+/// RPC run's connections, depth and per-call wire bytes; reports the RPC/raw throughput ratio (OK RPC calls only).
 struct RawComparisonRun {
     let target: TargetOptions
     let connections: Int
@@ -39,35 +39,55 @@ struct RawComparisonRun {
         var clientTLS = TLSConfiguration.client(trustRoots: authority.trustRoots)
         clientTLS.applicationProtocols = ["nrpc/1"]
         let context = try TLSContext(configuration: clientTLS)
+        // Every connection is made and its handshake done before the clock starts, as the RPC side connects every
+        // client before its start: with the clock started first, the connects (awaited in turn) took the warm-up of
+        // the later connections, and past it their time counted against the raw rate.
+        var channels: [any Channel] = []
+        var handshakes: [EventLoopFuture<Void>] = []
+        var finished: [EventLoopFuture<Void>] = []
+        do {
+            for index in 0..<connections {
+                let loop = MultiThreadedEventLoopGroup.singleton.next()
+                let done = loop.makePromise(of: Void.self)
+                let handshaken = loop.makePromise(of: Void.self)
+                do {
+                    let connected = try await ClientBootstrap(group: loop)
+                        .connectTimeout(.seconds(5))
+                        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addTLSClientHandler(
+                                    context: context, serverHostname: "localhost")
+                                try channel.pipeline.syncOperations.addHandler(
+                                    RawClientHandler(
+                                        requestBytes: requestBytes, responseBytes: responseBytes, depth: concurrency,
+                                        timeout: timeout, stripe: index, done: done, handshaken: handshaken))
+                            }
+                        }
+                        .connect(host: "127.0.0.1", port: child.port).get()
+                    channels.append(connected)
+                } catch {
+                    // No channel became active, so its handler never completes its promises (a dropped promise traps
+                    // in debug).
+                    done.fail(error)
+                    handshaken.fail(error)
+                    throw error
+                }
+                handshakes.append(handshaken.futureResult)
+                finished.append(done.futureResult)
+            }
+            for handshake in handshakes { try await handshake.get() }
+        } catch {
+            // The connections made so far wait for a start that will not come: closing them settles their promises.
+            for channel in channels { channel.close(promise: nil) }
+            throw error
+        }
         let start = NIODeadline.now()
         let measureFrom = start + .nanoseconds(Int64(warmup * 1e9))
         let end = measureFrom + .nanoseconds(Int64(duration * 1e9))
         let recorder = LatencyRecorder(measureFrom: measureFrom)
-        var finished: [EventLoopFuture<Void>] = []
-        for index in 0..<connections {
-            let loop = MultiThreadedEventLoopGroup.singleton.next()
-            let done = loop.makePromise(of: Void.self)
-            do {
-                _ = try await ClientBootstrap(group: loop)
-                    .connectTimeout(.seconds(5))
-                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addTLSClientHandler(
-                                context: context, serverHostname: "localhost")
-                            try channel.pipeline.syncOperations.addHandler(
-                                RawClientHandler(
-                                    requestBytes: requestBytes, responseBytes: responseBytes, depth: concurrency,
-                                    end: end, timeout: timeout, recorder: recorder, stripe: index, done: done))
-                        }
-                    }
-                    .connect(host: "127.0.0.1", port: child.port).get()
-            } catch {
-                // No channel became active, so its handler never completes `done` (a dropped promise traps in debug).
-                done.fail(error)
-                throw error
-            }
-            finished.append(done.futureResult)
+        for channel in channels {
+            channel.pipeline.fireUserInboundEventTriggered(RawClientHandler.Start(end: end, recorder: recorder))
         }
         for future in finished { try await future.get() }
         let seconds = Double((end - measureFrom).nanoseconds) / 1e9
@@ -75,7 +95,7 @@ struct RawComparisonRun {
         let raw = LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: seconds)
         return LoadReport.RawComparison(
             requestBytes: requestBytes, responseBytes: responseBytes, raw: raw,
-            rpcToRawRatio: raw.callsPerSecond == 0 ? 0 : rpc.total.callsPerSecond / raw.callsPerSecond)
+            rpcToRawRatio: LoadReport.RawComparison.ratio(rpc: rpc.total, raw: raw))
     }
 }
 

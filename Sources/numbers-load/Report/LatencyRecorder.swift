@@ -14,6 +14,13 @@ final class LatencyRecorder: Sendable {
     /// The outcome of an open-loop call that was due but never sent: in the latency histograms (from when it was due
     /// to when the run stopped), counted as unsent, neither a call made nor an error.
     static let notSent = "NOT_SENT"
+    /// The outcome of a purchase operation that got no candidate number to buy (the pool stayed empty through its
+    /// refills): no purchase call was made, so, like `notSent`, it is in the latency histograms (its wait for a
+    /// candidate) and the outcomes, neither a call made nor an error.
+    static let noCandidate = "NO_CANDIDATE"
+
+    /// Whether `outcome` is that of a call never made (`notSent`, `noCandidate`).
+    static func isUnmade(_ outcome: String) -> Bool { outcome == notSent || outcome == noCandidate }
 
     struct Stripe {
         var total = LatencyRecorder.makeHistogram()
@@ -23,19 +30,21 @@ final class LatencyRecorder: Sendable {
         var errors = 0
         /// Calls recorded as `notSent` (in `total` and the outcomes, not in the interval).
         var unsent = 0
+        /// Purchases recorded as `noCandidate` (likewise).
+        var noCandidates = 0
         /// Since the last progress line.
         var interval = LatencyRecorder.makeHistogram()
         var intervalErrors = 0
         /// Calls due during the warm-up that were sent (not measured).
         var warmupCalls = 0
-        /// Frame bytes of the measured calls whose operation has sampled wire sizes, and how many calls those are
-        /// (the divisor of the average bytes per call).
+        /// Frame bytes of the measured calls recorded with wire sizes (OK calls of sampled operations), and how many
+        /// calls those are (the divisor of the average bytes per call).
         var requestBytes = 0
         var responseBytes = 0
         var sizedCalls = 0
 
         /// Measured calls that were sent (whatever their outcome).
-        var sentCalls: UInt64 { total.totalCount - UInt64(unsent) }
+        var sentCalls: UInt64 { total.totalCount - UInt64(unsent + noCandidates) }
 
         /// Average frame bytes per call over the calls with sampled sizes; 0 when there were none.
         var averageWireBytes: (request: Double, response: Double) {
@@ -60,24 +69,30 @@ final class LatencyRecorder: Sendable {
 
     /// Records one call that was due at `intended` (its send time in closed loop, its scheduled time in open loop)
     /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes,
-    /// nil when not known (the call is then left out of the average bytes per call). A call never sent (`notSent`)
-    /// stays out of the interval, whose figures are of calls made.
+    /// nil when not known or not those sampled (a failed call: it is then left out of the average bytes per call). A
+    /// call never made (`notSent`, `noCandidate`) stays out of the interval, whose figures are of calls made.
     func record(
         stripe index: Int, operation: Operation, intended: NIODeadline, end: NIODeadline, outcome: String,
         wireBytes: (request: Int, response: Int)? = nil
     ) {
         let micros = UInt64(max(1, min(Int64(Self.latencyMaxMicros), (end - intended).nanoseconds / 1000)))
         let measured = intended >= measureFrom
-        let unsent = outcome == Self.notSent
-        let isError = outcome != "OK" && !unsent
+        let unmade = Self.isUnmade(outcome)
+        let isError = outcome != "OK" && !unmade
         stripes[index % Self.stripeCount].state.withLock { stripe in
             guard measured else {
-                if !unsent { stripe.warmupCalls += 1 }
+                if !unmade { stripe.warmupCalls += 1 }
                 return
             }
             _ = stripe.total.record(micros)
             _ = stripe.byOperation[operation, default: Self.makeHistogram()].record(micros)
-            if unsent { stripe.unsent += 1 } else { _ = stripe.interval.record(micros) }
+            if outcome == Self.notSent {
+                stripe.unsent += 1
+            } else if outcome == Self.noCandidate {
+                stripe.noCandidates += 1
+            } else {
+                _ = stripe.interval.record(micros)
+            }
             stripe.outcomes[outcome, default: 0] += 1
             stripe.outcomesByOperation[operation, default: [:]][outcome, default: 0] += 1
             if let wireBytes {
@@ -124,6 +139,7 @@ final class LatencyRecorder: Sendable {
                 }
                 merged.errors += stripe.errors
                 merged.unsent += stripe.unsent
+                merged.noCandidates += stripe.noCandidates
                 merged.warmupCalls += stripe.warmupCalls
                 merged.requestBytes += stripe.requestBytes
                 merged.responseBytes += stripe.responseBytes

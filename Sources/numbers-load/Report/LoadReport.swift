@@ -29,13 +29,16 @@ struct LoadReport: Codable, Sendable {
         var calls: UInt64
         /// `calls` per second of the measured window.
         var callsPerSecond: Double
-        /// Calls that failed (unsent ones are not errors).
+        /// Calls that succeeded (`OK`) per second of the measured window: what the server served. A server that
+        /// refuses most calls (rate limited) shows as many `callsPerSecond` as one that serves them; not this.
+        var okCallsPerSecond: Double
+        /// Calls that failed (unsent ones, and purchases that got no candidate, are not errors).
         var errors: Int
         /// Open loop: calls due in the window but never sent, because the dispatcher was behind or waiting at
         /// `--outstanding-max` when the run ended (`NOT_SENT` in `outcomes`).
         var unsent: Int
-        /// Of the calls and the unsent ones (an unsent call counts from when it was due to the end of the run, a
-        /// lower bound of its latency).
+        /// Of the calls, the unsent ones (an unsent call counts from when it was due to the end of the run, a
+        /// lower bound of its latency) and the purchases that got no candidate (their wait for one).
         var latencyMicros: Latency
         var outcomes: [String: Int]
     }
@@ -45,8 +48,15 @@ struct LoadReport: Codable, Sendable {
         var requestBytes: Int
         var responseBytes: Int
         var raw: Figures
-        /// RPC calls/s divided by raw messages/s.
+        /// RPC calls that succeeded per second divided by raw messages per second (``ratio(rpc:raw:)``).
         var rpcToRawRatio: Double
+
+        /// OK RPC calls per second over raw messages per second; 0 without raw messages. Failed calls are left out:
+        /// a refusal (rate limited) costs the server far less than a call served, so counting it would let a server
+        /// that mostly refuses look as fast as one that serves.
+        static func ratio(rpc: Figures, raw: Figures) -> Double {
+            raw.okCallsPerSecond == 0 ? 0 : rpc.okCallsPerSecond / raw.okCallsPerSecond
+        }
     }
 
     var tool = "numbers-load"
@@ -64,8 +74,9 @@ struct LoadReport: Codable, Sendable {
     var warmupCalls: Int
     var total: Figures
     var byOperation: [String: Figures]
-    /// Average frame bytes per measured call (request, response), over the calls of sampled operations only
-    /// (purchase and release are not sampled).
+    /// Average frame bytes per measured call (request, response), over the OK calls of sampled operations only
+    /// (purchase and release are not sampled; a failed call's answer is not the sampled one). The raw baseline sends
+    /// and answers these sizes.
     var averageRequestBytes: Double
     var averageResponseBytes: Double
     var rawComparison: RawComparison?
@@ -87,15 +98,18 @@ struct LoadReport: Codable, Sendable {
     /// The measured window interval by interval (`--report-every`).
     var intervals: [IntervalFigures] = []
 
-    /// The figures of `histogram` (every call recorded, unsent ones included) and its `outcomes` over `seconds`.
+    /// The figures of `histogram` (every call recorded, unsent ones and purchases without a candidate included) and
+    /// its `outcomes` over `seconds`.
     static func figures(
         _ histogram: Histogram<UInt64>, outcomes: [String: Int], seconds: Double
     ) -> Figures {
         let unsent = outcomes[LatencyRecorder.notSent] ?? 0
-        let calls = histogram.totalCount - UInt64(unsent)
+        let unmade = outcomes.filter { LatencyRecorder.isUnmade($0.key) }.reduce(0) { $0 + $1.value }
+        let calls = histogram.totalCount - UInt64(unmade)
         return Figures(
             calls: calls, callsPerSecond: Double(calls) / seconds,
-            errors: outcomes.filter { $0.key != "OK" && $0.key != LatencyRecorder.notSent }.reduce(0) { $0 + $1.value },
+            okCallsPerSecond: Double(outcomes["OK"] ?? 0) / seconds,
+            errors: outcomes.filter { $0.key != "OK" && !LatencyRecorder.isUnmade($0.key) }.reduce(0) { $0 + $1.value },
             unsent: unsent, latencyMicros: Latency(histogram), outcomes: outcomes)
     }
 
@@ -125,6 +139,8 @@ struct LoadReport: Codable, Sendable {
             "warm-up \(warmupSeconds) s (\(warmupCalls) calls), measured \(durationSeconds) s, deadline \(timeoutMilliseconds) ms"
         )
         lines.append(row("total", total))
+        // The calls/s above count failed calls too: what was served is this.
+        lines.append("total OK  \(total.outcomes["OK"] ?? 0) calls, \(Format.rate(total.okCallsPerSecond)) calls/s")
         for (name, figures) in byOperation.sorted(by: { $0.key < $1.key }) where byOperation.count > 1 {
             lines.append(row(name, figures))
         }
@@ -136,7 +152,11 @@ struct LoadReport: Codable, Sendable {
                 format: "wire bytes per call: request %.0f, response %.0f", averageRequestBytes, averageResponseBytes))
         if let raw = rawComparison {
             lines.append(row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back)")
-            lines.append(String(format: "RPC / raw TLS messages per second: %.2f", raw.rpcToRawRatio))
+            var ratio = String(format: "RPC (OK calls) / raw TLS messages per second: %.2f", raw.rpcToRawRatio)
+            if total.errors > 0 {
+                ratio += " (warning: \(total.errors) calls failed: the ratio counts only the OK ones)"
+            }
+            lines.append(ratio)
         }
         if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
         if !unsettled.isEmpty {

@@ -5,6 +5,8 @@ import Synchronization
 final class CandidatePool: Sendable {
     /// Numbers kept waiting at most.
     static let sizeMax = 10_000
+    /// Refills a worker waits for (or runs) before it gives up on a candidate; each of its own is a search call.
+    static let refillAttemptsMax = 3
 
     private struct State {
         var waiting: [String] = []
@@ -26,26 +28,35 @@ final class CandidatePool: Sendable {
 
     /// A number to buy, refilling the pool with `search` when it is empty — one refill at a time: a worker that finds
     /// the pool empty while another refills waits for that search instead of searching too (64 workers finding it
-    /// empty at once made 64 searches of 50 numbers for the next 64 purchases). `searched` says whether this worker's
-    /// `search` ran; nil if the pool is still empty after the refill.
+    /// empty at once made 64 searches of 50 numbers for the next 64 purchases). A refill yields at most one search's
+    /// numbers not handed out already (30 at most at the simulator), fewer than the workers that may wait for it (64
+    /// at depth 64), so a worker left without one waits for, or runs, the next refill: `refillAttemptsMax` rounds in
+    /// all, each as long as one search, bounded by its call deadline. `searched` says whether this worker's `search`
+    /// ran; nil if the pool is still empty after the last round.
     func take(refillingWith search: @escaping @Sendable () async -> [String]) async -> (number: String?, searched: Bool)
     {
-        let (number, refill, started) = state.withLock { state -> (String?, Task<Void, Never>?, Bool) in
-            if let number = state.waiting.popLast() {
-                state.handedOut.insert(number)
-                return (number, nil, false)
+        var searched = false
+        for _ in 0..<Self.refillAttemptsMax {
+            let (number, refill, started) = state.withLock { state -> (String?, Task<Void, Never>?, Bool) in
+                if let number = state.waiting.popLast() {
+                    state.handedOut.insert(number)
+                    return (number, nil, false)
+                }
+                if let running = state.refill { return (nil, running, false) }
+                let refill = Task {
+                    self.add(await search())
+                    self.state.withLock { $0.refill = nil }
+                }
+                state.refill = refill
+                return (nil, refill, true)
             }
-            if let running = state.refill { return (nil, running, false) }
-            let refill = Task {
-                self.add(await search())
-                self.state.withLock { $0.refill = nil }
-            }
-            state.refill = refill
-            return (nil, refill, true)
+            if let number { return (number, searched) }
+            searched = searched || started
+            await refill?.value
+            if let number = take() { return (number, searched) }
+            if Task.isCancelled { break }
         }
-        if let number { return (number, false) }
-        await refill?.value
-        return (take(), started)
+        return (nil, searched)
     }
 
     /// Adds search results that are neither waiting nor handed out.

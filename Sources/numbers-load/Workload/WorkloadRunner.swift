@@ -13,7 +13,7 @@ struct WorkloadRunner: Sendable {
     let country: String
     /// Per-call deadline.
     let timeout: TimeAmount
-    /// Search results fetched when the candidate pool is empty.
+    /// Search results asked for when the candidate pool is empty (the simulator answers 30 at most).
     static let candidateSearchLimit: Int32 = 50
     /// The clock calls are timed with (a test's fake clock advances only when its stub's calls take time).
     var now: @Sendable () -> NIODeadline = { NIODeadline.now() }
@@ -30,7 +30,15 @@ struct WorkloadRunner: Sendable {
         func due(sentAt sent: NIODeadline) -> NIODeadline { intended + (sent - started) }
     }
 
-    /// Performs `operation` (a purchase also releases what it bought) due at `intended`; returns the calls made.
+    /// The calls `operation` makes at most: a purchase runs up to one search per refill round of the candidate pool,
+    /// then buys and releases; every other operation is one call. A driver takes this many from the run's call budget
+    /// before it starts the operation, so that `--calls-max` bounds the calls made.
+    static func callsMax(of operation: Operation) -> Int {
+        operation == .purchase ? CandidatePool.refillAttemptsMax + 2 : 1
+    }
+
+    /// Performs `operation` (a purchase also releases what it bought) due at `intended`; returns the calls made (at
+    /// most `callsMax(of: operation)`).
     @discardableResult
     func perform(
         _ operation: Operation, client: any LoadClient, account: LoadAccount, stripe: Int, intended: NIODeadline,
@@ -81,12 +89,13 @@ struct WorkloadRunner: Sendable {
     /// operation runs is recorded as a search and left out of the purchase's latency (it is due that much later); a
     /// wait for another worker's search stays in it — in open loop that wait is the system's delay, which timing the
     /// purchase from when it was sent would hide (coordinated omission). An operation that gets no candidate is
-    /// recorded as a purchase with the outcome `NO_CANDIDATE`.
+    /// recorded as a purchase with the outcome `NO_CANDIDATE`: in the outcomes and latencies, not a call made.
     private func purchaseAndRelease(
         client: any LoadClient, account: LoadAccount, options: CallOptions, stripe: Int, schedule: Schedule
     ) async -> Int {
-        let ownSearch = Mutex(TimeAmount.zero)
-        let (candidate, searched) = await candidates.take {
+        // This worker's own searches (one per refill round it ran): how many, and how long they took in all.
+        let ownSearches = Mutex((count: 0, time: TimeAmount.zero))
+        let (candidate, _) = await candidates.take {
             let found = Mutex<[String]>([])
             let began = now()
             await measure(.search, stripe: stripe, schedule: schedule) {
@@ -94,15 +103,20 @@ struct WorkloadRunner: Sendable {
                     client: client, account: account, options: options, limit: Self.candidateSearchLimit)
                 found.withLock { $0 = numbers }
             }
-            ownSearch.withLock { $0 = now() - began }
+            let took = now() - began
+            ownSearches.withLock {
+                $0.count += 1
+                $0.time = $0.time + took
+            }
             return found.withLock { $0 }
         }
-        var calls = searched ? 1 : 0
-        let purchaseSchedule = Schedule(intended: schedule.intended + ownSearch.withLock { $0 }, started: now())
+        let searched = ownSearches.withLock { $0 }
+        var calls = searched.count
+        let purchaseSchedule = Schedule(intended: schedule.intended + searched.time, started: now())
         guard let phone = candidate else {
             recorder.record(
                 stripe: stripe, operation: .purchase, intended: purchaseSchedule.intended, end: now(),
-                outcome: "NO_CANDIDATE", wireBytes: nil)
+                outcome: LatencyRecorder.noCandidate, wireBytes: nil)
             return calls
         }
         var numberId: String?
@@ -161,9 +175,11 @@ struct WorkloadRunner: Sendable {
         } catch {
             outcome = "CLIENT_ERROR"
         }
+        // A failed call's answer is not the sampled one (an error's trailers): its bytes would skew the average the
+        // raw baseline sends.
         recorder.record(
             stripe: stripe, operation: operation, intended: due, end: now(), outcome: outcome,
-            wireBytes: wireSizes[operation])
+            wireBytes: outcome == "OK" ? wireSizes[operation] : nil)
         return outcome == "OK"
     }
 }

@@ -27,20 +27,36 @@ struct RawClientHandlerTests {
         applicationProtocol: nil, protocolVersion: "TLSv1.3", cipherSuite: "TLS_AES_128_GCM_SHA256", peer: nil,
         sessionReused: false)
 
-    /// A handler of `depth` 4 on an embedded channel, its handshake done (so 4 requests are out), and its outcome.
-    static func started(end: NIODeadline, timeout: TimeAmount) throws -> (EmbeddedChannel, Outcome) {
+    /// A handler of `depth` 4 on an embedded channel, its outcome and its handshake's.
+    static func connected(timeout: TimeAmount) throws -> (EmbeddedChannel, done: Outcome, handshaken: Outcome) {
         let channel = EmbeddedChannel()
         let done = channel.eventLoop.makePromise(of: Void.self)
-        let outcome = Outcome()
+        let handshaken = channel.eventLoop.makePromise(of: Void.self)
+        let (outcome, handshake) = (Outcome(), Outcome())
         done.futureResult.whenComplete { result in outcome.result.withLock { $0 = result } }
+        handshaken.futureResult.whenComplete { result in handshake.result.withLock { $0 = result } }
         let handler = RawClientHandler(
-            requestBytes: 40, responseBytes: 420, depth: 4, end: end, timeout: timeout,
-            recorder: LatencyRecorder(measureFrom: .now()), stripe: 0, done: done)
+            requestBytes: 40, responseBytes: 420, depth: 4, timeout: timeout, stripe: 0, done: done,
+            handshaken: handshaken)
         try channel.pipeline.syncOperations.addHandler(handler)
-        channel.pipeline.fireUserInboundEventTriggered(handshake)
+        return (channel, outcome, handshake)
+    }
+
+    /// Requests written so far.
+    static func requestsOut(_ channel: EmbeddedChannel) throws -> Int {
         var sent = 0
         while try channel.readOutbound(as: ByteBuffer.self) != nil { sent += 1 }
-        #expect(sent == 4, "depth 4 in flight")
+        return sent
+    }
+
+    /// A handler of `depth` 4 on an embedded channel, its handshake done and the run started (so 4 requests are
+    /// out), and its outcome.
+    static func started(end: NIODeadline, timeout: TimeAmount) throws -> (EmbeddedChannel, Outcome) {
+        let (channel, outcome, _) = try connected(timeout: timeout)
+        channel.pipeline.fireUserInboundEventTriggered(handshake)
+        channel.pipeline.fireUserInboundEventTriggered(
+            RawClientHandler.Start(end: end, recorder: LatencyRecorder(measureFrom: .now())))
+        #expect(try requestsOut(channel) == 4, "depth 4 in flight")
         return (channel, outcome)
     }
 
@@ -66,5 +82,42 @@ struct RawClientHandlerTests {
         let (answered, done) = try Self.started(end: NIODeadline.now(), timeout: .seconds(5))
         try answered.writeInbound(ByteBuffer(repeating: 0, count: 4 * 420))
         #expect(done.settled && done.error == nil, "every request answered after the end: the run is sound")
+    }
+}
+
+/// The raw baseline's clock started before its connections existed (each connect awaited in turn, its handshake in
+/// the measured time) while the RPC side connects every client first: a handler now only announces its handshake, and
+/// sends when the run fires its start, once every connection's handshake is done.
+@Suite("Raw baseline: no request goes out before the run's start")
+struct RawClientHandlerStartTests {
+    @Test("the handshake announces itself and sends nothing; the start sends depth requests, once")
+    func handshakeThenStart() throws {
+        let (channel, done, handshaken) = try RawClientHandlerTests.connected(timeout: .seconds(5))
+        let start = RawClientHandler.Start(end: .now() + .seconds(600), recorder: LatencyRecorder(measureFrom: .now()))
+        channel.pipeline.fireUserInboundEventTriggered(start)
+        #expect(try RawClientHandlerTests.requestsOut(channel) == 0, "no request before the handshake")
+        channel.pipeline.fireUserInboundEventTriggered(RawClientHandlerTests.handshake)
+        #expect(handshaken.settled && handshaken.error == nil)
+        #expect(try RawClientHandlerTests.requestsOut(channel) == 0, "the handshake alone starts nothing")
+        channel.pipeline.fireUserInboundEventTriggered(start)
+        #expect(try RawClientHandlerTests.requestsOut(channel) == 4)
+        channel.pipeline.fireUserInboundEventTriggered(start)
+        #expect(try RawClientHandlerTests.requestsOut(channel) == 0, "a second start sends nothing more")
+        #expect(!done.settled)
+        channel.pipeline.fireChannelInactive()
+        #expect(done.error != nil)
+    }
+
+    @Test("a connection that closes before the start fails the run; one closing before its handshake fails that too")
+    func closedBeforeTheStart() throws {
+        let (shaken, done, _) = try RawClientHandlerTests.connected(timeout: .seconds(5))
+        shaken.pipeline.fireUserInboundEventTriggered(RawClientHandlerTests.handshake)
+        shaken.pipeline.fireChannelInactive()
+        let error = try #require(done.error as? RawConnectionFailure)
+        #expect(error.description.contains("closed before the run started"), "\(error)")
+
+        let (unshaken, _, handshaken) = try RawClientHandlerTests.connected(timeout: .seconds(5))
+        unshaken.pipeline.fireChannelInactive()
+        #expect(handshaken.error is RawConnectionFailure)
     }
 }

@@ -52,3 +52,94 @@ struct LoadReportUnsentRunTests {
         #expect(LoadReport.microsPerCall(nil, calls: 1000) == nil)
     }
 }
+
+/// Failed calls counted as throughput, also in the RPC/raw ratio: a server that mostly refused (rate limited) looked
+/// as fast as one that served.
+@Suite("LoadReport: the RPC/raw ratio and the OK calls/s count the calls served, not the refused ones")
+struct LoadReportOKCallsTests {
+    /// `count` calls of `operation` over 1 s, the first `ok` of them OK and the others refused.
+    static func figures(_ operation: Operation, count: Int, ok: Int) -> LoadReport.Figures {
+        let from = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let recorder = LatencyRecorder(measureFrom: from)
+        for index in 0..<count {
+            recorder.record(
+                stripe: index, operation: operation, intended: from, end: from + .milliseconds(1),
+                outcome: index < ok ? "OK" : "RESOURCE_EXHAUSTED/RATE_LIMITED")
+        }
+        let merged = recorder.snapshot()
+        return LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: 1)
+    }
+
+    @Test("1,000 calls of which 990 failed, against 1,000 raw messages/s: a ratio of 0.01, with a warning")
+    func ratioCountsOKCallsOnly() {
+        let rpc = Self.figures(.list, count: 1000, ok: 10)
+        let raw = Self.figures(.raw, count: 1000, ok: 1000)
+        #expect(rpc.callsPerSecond == 1000, "calls/s as before: every call made")
+        #expect(rpc.okCallsPerSecond == 10)
+        #expect(raw.okCallsPerSecond == 1000)
+        let ratio = LoadReport.RawComparison.ratio(rpc: rpc, raw: raw)
+        #expect(abs(ratio - 0.01) < 1e-12, "\(ratio)")
+        #expect(LoadReport.RawComparison.ratio(rpc: rpc, raw: Self.figures(.raw, count: 0, ok: 0)) == 0)
+
+        var report = LoadReport.fixture()
+        report.total = rpc
+        report.rawComparison = LoadReport.RawComparison(
+            requestBytes: 184, responseBytes: 391, raw: raw, rpcToRawRatio: ratio)
+        let summary = report.summary()
+        #expect(summary.contains("1000 calls, 1000.0 calls/s, 990 errors;"), "the calls/s line is as it was")
+        #expect(summary.contains("total OK  10 calls, 10.0 calls/s"))
+        #expect(
+            summary.contains(
+                "RPC (OK calls) / raw TLS messages per second: 0.01 (warning: 990 calls failed: the ratio counts only "
+                    + "the OK ones)"))
+
+        report.total = Self.figures(.list, count: 1000, ok: 1000)
+        #expect(report.summary().contains("RPC (OK calls) / raw TLS messages per second: 0.01"))
+        #expect(!report.summary().contains("warning"), "no error, no warning")
+    }
+
+    @Test("only OK calls count towards the wire bytes per call the raw baseline sends")
+    func wireBytesOfOKCallsOnly() async {
+        let clock = FakeClock()
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        let runner = WorkloadRunner(
+            recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(),
+            wireSizes: WireSizes(sizes: [.list: (request: 100, response: 400), .balance: (request: 90, response: 90)]),
+            country: "US", timeout: .seconds(5), now: { clock.now })
+        let client = StubLoadClient(clock: clock, durations: [:], failing: [.balance])
+        let account = LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])
+        var random = FastRandom(seed: 1)
+        await runner.perform(.list, client: client, account: account, stripe: 0, intended: clock.now, random: &random)
+        await runner.perform(
+            .balance, client: client, account: account, stripe: 1, intended: clock.now, random: &random)
+        let merged = recorder.snapshot()
+        #expect(merged.errors == 1)
+        #expect(merged.sizedCalls == 1, "the failed balance call is not in the average")
+        #expect(merged.averageWireBytes.request == 100 && merged.averageWireBytes.response == 400)
+    }
+}
+
+/// A purchase that got no candidate was counted as a purchase call, though no call was made.
+@Suite("LoadReport: a purchase without a candidate is an outcome, not a call")
+struct LoadReportNoCandidateTests {
+    @Test("NO_CANDIDATE is in the outcomes and latencies, not in the calls, calls/s, errors or interval")
+    func noCandidateIsNotACall() {
+        let from = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let recorder = LatencyRecorder(measureFrom: from)
+        for index in 0..<4 {
+            recorder.record(
+                stripe: index, operation: .purchase, intended: from, end: from + .milliseconds(2),
+                outcome: index < 3 ? "OK" : LatencyRecorder.noCandidate)
+        }
+        let merged = recorder.snapshot()
+        let figures = LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: 1)
+        #expect(figures.calls == 3)
+        #expect(figures.callsPerSecond == 3)
+        #expect(figures.errors == 0)
+        #expect(figures.outcomes[LatencyRecorder.noCandidate] == 1)
+        #expect(figures.latencyMicros.max >= 2000)
+        #expect(merged.sentCalls == 3)
+        #expect(merged.errors == 0)
+        #expect(recorder.takeInterval().calls == 3)
+    }
+}

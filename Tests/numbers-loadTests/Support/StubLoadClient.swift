@@ -5,11 +5,13 @@ import Synchronization
 
 @testable import numbers_load
 
-/// Stands in for numberd: every call succeeds after its operation's duration, which advances `clock` when there is
-/// one (exact latencies) or is slept otherwise (real time); counts the calls of each operation.
+/// Stands in for numberd: every call succeeds after its operation's duration (a call of a `failing` operation throws
+/// instead), which advances `clock` when there is one (exact latencies) or is slept otherwise (real time); counts the
+/// calls of each operation.
 final class StubLoadClient: LoadClient {
     let clock: FakeClock?
     let durations: [Operation: TimeAmount]
+    let failing: Set<Operation>
     private let counts = Mutex<[Operation: Int]>([:])
     /// Searches held until ``releaseSearches()`` (nil: none held).
     private let heldSearches = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
@@ -29,15 +31,19 @@ final class StubLoadClient: LoadClient {
         for search in held { search.resume() }
     }
 
-    init(clock: FakeClock?, durations: [Operation: TimeAmount]) {
+    init(clock: FakeClock?, durations: [Operation: TimeAmount], failing: Set<Operation> = []) {
         self.clock = clock
         self.durations = durations
+        self.failing = failing
     }
+
+    /// What a call of a `failing` operation throws.
+    struct Refused: Error {}
 
     /// Calls made of `operation`.
     func calls(_ operation: Operation) -> Int { counts.withLock { $0[operation] ?? 0 } }
 
-    private func answer(_ operation: Operation) async {
+    private func answer(_ operation: Operation) async throws {
         counts.withLock { $0[operation, default: 0] += 1 }
         let duration = durations[operation] ?? .zero
         if let clock {
@@ -45,6 +51,7 @@ final class StubLoadClient: LoadClient {
         } else if duration > .zero {
             try? await Task.sleep(nanoseconds: UInt64(duration.nanoseconds))
         }
+        if failing.contains(operation) { throw Refused() }
     }
 
     func searchNumbers(_ request: SearchNumbersRequest, options: CallOptions) async throws -> SearchNumbersResponse {
@@ -56,7 +63,7 @@ final class StubLoadClient: LoadClient {
             }
             if !held { search.resume() }
         }
-        await answer(.search)
+        try await answer(.search)
         return SearchNumbersResponse(
             numbers: (0..<Int(min(request.limit, 3))).map { AvailableNumber(phoneNumber: "+1415555010\($0)") })
     }
@@ -64,28 +71,28 @@ final class StubLoadClient: LoadClient {
     func purchaseNumbers(
         _ request: PurchaseNumbersRequest, options: CallOptions
     ) async throws -> PurchaseNumbersResponse {
-        await answer(.purchase)
+        try await answer(.purchase)
         return PurchaseNumbersResponse(
             numbers: request.numbers.map { PurchasedNumber(number: PhoneNumber(id: "NUM_\($0)", phoneNumber: $0)) })
     }
 
     func listNumbers(_ request: ListNumbersRequest, options: CallOptions) async throws -> ListNumbersResponse {
-        await answer(.list)
+        try await answer(.list)
         return ListNumbersResponse()
     }
 
     func getNumber(_ request: GetNumberRequest, options: CallOptions) async throws -> GetNumberResponse {
-        await answer(.get)
+        try await answer(.get)
         return GetNumberResponse()
     }
 
     func releaseNumber(_ request: ReleaseNumberRequest, options: CallOptions) async throws -> ReleaseNumberResponse {
-        await answer(.release)
+        try await answer(.release)
         return ReleaseNumberResponse()
     }
 
     func getBalance(_ request: GetBalanceRequest, options: CallOptions) async throws -> GetBalanceResponse {
-        await answer(.balance)
+        try await answer(.balance)
         return GetBalanceResponse()
     }
 

@@ -1,0 +1,65 @@
+import NIOCore
+import Testing
+
+@testable import numbers_load
+
+/// `--calls-max` gave every worker max(1, callsMax / workers) operations (64 workers made 64 calls of a budget of 10),
+/// and a purchase operation, up to five calls, counted as one.
+@Suite("Drivers: --calls-max bounds the calls made, whatever the number of workers")
+struct CallBudgetTests {
+    /// A plan over one stub connection with `mix`, ending far later than the budget lasts.
+    static func plan(_ mix: String, client: StubLoadClient, callsMax: Int) throws -> (LoadPlan, LatencyRecorder) {
+        let start = NIODeadline.now()
+        let recorder = LatencyRecorder(measureFrom: start)
+        let plan = LoadPlan(
+            clients: [client], executors: [nil],
+            accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
+            mix: try WorkloadMix(parsing: mix),
+            runner: WorkloadRunner(
+                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+                country: "US", timeout: .seconds(5)),
+            measureFrom: start, end: start + .seconds(30), callsMax: callsMax)
+        return (plan, recorder)
+    }
+
+    /// Calls the stub answered, of every operation.
+    static func callsMade(_ client: StubLoadClient) -> Int {
+        Operation.allCases.reduce(0) { $0 + client.calls($1) }
+    }
+
+    @Test("closed loop, 64 workers and --calls-max 10: at most 10 calls", arguments: ["list=1", "purchase=1"])
+    func closedLoop(mix: String) async throws {
+        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(1), .purchase: .milliseconds(1)])
+        let (plan, recorder) = try Self.plan(mix, client: client, callsMax: 10)
+        await ClosedLoopDriver(concurrency: 64).run(plan)
+        let made = Self.callsMade(client)
+        #expect(made > 0)
+        #expect(made <= 10, "\(made) calls")
+        #expect(recorder.snapshot().sentCalls <= 10)
+        if mix == "list=1" { #expect(made == 10, "single calls use the whole budget") }
+    }
+
+    @Test("open loop at 1,000 operations/s and --calls-max 10: at most 10 calls, none recorded as not sent")
+    func openLoop() async throws {
+        let client = StubLoadClient(clock: nil, durations: [.purchase: .milliseconds(1)])
+        let (plan, recorder) = try Self.plan("purchase=1", client: client, callsMax: 10)
+        let dispatched = await OpenLoopDriver(rate: 1000, outstandingMax: 64).run(plan)
+        let made = Self.callsMade(client)
+        #expect(made > 0)
+        #expect(made <= 10, "\(made) calls")
+        #expect(recorder.snapshot().outcomes[LatencyRecorder.notSent] == nil, "the budget ended the run, not a stall")
+        #expect(dispatched.planned == dispatched.sent)
+    }
+
+    @Test("the budget: an operation takes all its calls or none, and gives back those it did not make")
+    func budget() {
+        let budget = CallBudget(10)
+        #expect(budget.take(5))
+        #expect(budget.take(5))
+        #expect(!budget.take(1))
+        budget.giveBack(3)
+        #expect(!budget.take(5), "a purchase that cannot have all its calls does not start")
+        #expect(budget.take(1))
+        #expect(budget.remaining == 2)
+    }
+}
