@@ -249,6 +249,23 @@ public final class Numberd: Sendable {
         let clock = ServiceClock(leadMaxSeconds: configuration.clockLeadMaxSeconds, floor: latest)
         let service = try await NumberService.open(
             store: store, provider: provider, clock: clock, config: serviceConfig, logger: logger)
+        // A clock that started behind the data and is corrected now reveals how long numberd was stopped: counted as
+        // downtime from then on, and recorded for the next starts (off the clock's caller: a file write and sync).
+        let graceSeconds = max(
+            Int64(configuration.gracePeriodSeconds), NumberServiceConfig.defaults.idempotency.ttlSeconds)
+        clock.onCorrection { [service] interval in
+            service.noteDowntime(interval)
+            logger.notice(
+                "the clock was corrected after a start behind the data: numberd was stopped longer than the start knew",
+                metadata: [
+                    "from": "\(interval.start.formatted(.iso8601))", "to": "\(interval.end.formatted(.iso8601))",
+                    "down_seconds": "\(Int64(interval.duration))",
+                ])
+            Task.detached {
+                _ = recordDowntime(
+                    directory, since: interval.start, now: interval.end, graceSeconds: graceSeconds, logger: logger)
+            }
+        }
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
         var router = RPCRouter()

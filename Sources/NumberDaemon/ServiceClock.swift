@@ -38,6 +38,22 @@ final class ServiceClock: NumberClock {
     private let leadMaxSeconds: Int
     private let wall: @Sendable () -> Date
     private let boot: @Sendable () -> Double
+    /// Told, outside the clock's lock, of the downtime a correction revealed (``now()``); one revealed before anyone
+    /// asked is kept for the first to ask.
+    private let corrected = Mutex<(body: (@Sendable (DateInterval) -> Void)?, unheard: DateInterval?)>((nil, nil))
+
+    /// Calls `body` with the downtime a correction of a clock that started behind its data reveals: from the floor
+    /// to the true time of the start (the corrected wall clock less the boot clock's time since). The start recorded
+    /// none (its clock read no time since the data's latest), so without it grace periods and idempotency keys would
+    /// count that stop as running time — a past-due number released days early, a retry's key gone.
+    func onCorrection(_ body: @escaping @Sendable (DateInterval) -> Void) {
+        let unheard = corrected.withLock { corrected in
+            corrected.body = body
+            defer { corrected.unheard = nil }
+            return corrected.unheard
+        }
+        if let unheard { body(unheard) }
+    }
 
     private struct State {
         /// The wall and boot clocks at the last reading in step.
@@ -70,6 +86,16 @@ final class ServiceClock: NumberClock {
 
     func now() -> Date {
         let (wallNow, bootNow) = (wall(), boot())
+        var revealed: DateInterval?
+        defer {
+            if let revealed {
+                let body = corrected.withLock { corrected in
+                    if corrected.body == nil { corrected.unheard = revealed }
+                    return corrected.body
+                }
+                body?(revealed)
+            }
+        }
         return state.withLock { state in
             let passed = state.reference.wall.addingTimeInterval(bootNow - state.reference.boot)
             let step = wallNow.timeIntervalSince(passed)
@@ -90,6 +116,14 @@ final class ServiceClock: NumberClock {
                 state.step = step
             }
             if time >= state.given {
+                // The end of a hold at the floor: the clock caught up, or was corrected. The stop before the start
+                // lasted until the corrected time less what ran since; nothing when it merely caught up.
+                if let settling = state.settling {
+                    let startedAt = wallNow.addingTimeInterval(-(bootNow - settling.boot))
+                    if inStep, startedAt > settling.floor {
+                        revealed = DateInterval(start: settling.floor, end: startedAt)
+                    }
+                }
                 state.given = time
                 state.settling = nil
             }

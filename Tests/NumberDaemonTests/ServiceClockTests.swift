@@ -136,6 +136,37 @@ struct ServiceClockTests {
         #expect(Self.near(clock.step(), 86_400))
     }
 
+    /// The start recorded no downtime (its clock read no time since the data's latest): the correction is what tells
+    /// how long numberd was stopped — 20 days here, the hour it ran on held at the floor not among them. A clock that
+    /// merely catches up reveals nothing (a time-review's finding: a corrected clock's gap counted as running time).
+    @Test("a correction of a clock that started behind its data reveals the stop as downtime; catching up reveals none")
+    func correctionRevealsTheStop() {
+        let clocks = Clocks()
+        let floor = clocks.wallNow.addingTimeInterval(365 * 86_400)
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
+        let heard = Mutex<[DateInterval]>([])
+        #expect(clock.now() == floor)
+        clocks.advance(wall: 3_600, boot: 3_600)
+        #expect(clock.now() == floor)
+        clocks.wall.withLock { $0 = floor.addingTimeInterval(20 * 86_400 + 3_600) }
+        #expect(clock.now() == clocks.wallNow)
+        // Revealed before anyone asked: kept for the first to ask, once.
+        clock.onCorrection { interval in heard.withLock { $0.append(interval) } }
+        #expect(heard.withLock { $0 } == [DateInterval(start: floor, end: floor.addingTimeInterval(20 * 86_400))])
+        clocks.advance(wall: 60, boot: 60)
+        _ = clock.now()
+        #expect(heard.withLock { $0.count } == 1)
+        // A clock 100 s behind its data that simply catches up: nothing was hidden.
+        let caughtUp = Clocks()
+        let near = caughtUp.wallNow.addingTimeInterval(100)
+        let second = Self.clock(caughtUp, leadMax: 31 * 86_400, floor: near)
+        let none = Mutex<[DateInterval]>([])
+        second.onCorrection { interval in none.withLock { $0.append(interval) } }
+        caughtUp.advance(wall: 150, boot: 150)
+        #expect(second.now() == caughtUp.wallNow)
+        #expect(none.withLock { $0 }.isEmpty)
+    }
+
     @Test("started behind its data by 100 s: a later correction by weeks is still taken (the wait did not end it)")
     func settlingSurvivesReadingsBehindTheFloor() {
         let clocks = Clocks()

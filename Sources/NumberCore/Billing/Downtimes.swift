@@ -100,9 +100,10 @@ public struct Downtimes: Sendable, Hashable {
 
 extension NumberServiceConfig {
     /// The time up to which idempotency records are expired at `now`: `idempotency.ttlSeconds` of numberd's running
-    /// time before it, the downtimes its starts recorded (`billing.downtimes`) left out as a grace period leaves them,
-    /// so a client that retries once numberd is back from a long outage still gets its first result.
-    func idempotencyKeysExpired(by now: Date) -> Date {
-        billing.downtimes.graceOver(at: now, grace: idempotency.ttlSeconds)
+    /// time before it, the downtimes its starts recorded (`billing.downtimes`) and those found since (`revealed`: a
+    /// clock corrected while running, ``NumberService/noteDowntime(_:)``) left out as a grace period leaves them, so a
+    /// client that retries once numberd is back from a long outage still gets its first result.
+    func idempotencyKeysExpired(by now: Date, revealed: [DateInterval] = []) -> Date {
+        billing.downtimes.including(revealed).graceOver(at: now, grace: idempotency.ttlSeconds)
     }
 }

@@ -107,7 +107,7 @@ extension NumberService {
         let operation: IdempotencyRecord.Operation = kind == .adjustment ? .adjustment : .addFunds
         let fingerprint = Crypto.sha256Hex("\(operation.rawValue)|\(amount)|\(description)")
         let now = now()
-        let expiredBy = config.idempotencyKeysExpired(by: now)
+        let expiredBy = idempotencyKeysExpired(by: now)
         return try await coordinator.perform { state throws(NumberError) in
             let account = try state.requireAccount(accountId)
             if let key, let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy) {
@@ -264,7 +264,7 @@ extension CoreState {
         return account
     }
 
-    /// The key's record unless it dates from `expiredBy` or before (``NumberServiceConfig/idempotencyKeysExpired(by:)``; older records
+    /// The key's record unless it dates from `expiredBy` or before (``NumberServiceConfig/idempotencyKeysExpired(by:revealed:)``; older records
     /// count as gone). One whose work is unsettled lives on (``isUnsettled(_:)``).
     func liveIdempotency(accountId: String, key: String, expiredBy: Date) -> IdempotencyRecord? {
         guard let record = idempotency[IdempotencyRecord.storageKey(accountId: accountId, key: key)] else { return nil }

@@ -86,7 +86,8 @@ extension NumberService {
     ) async throws(NumberError) -> (report: BillingReport, refused: Set<String>) {
         let now = now()
         // A customer could not pay while writes found no room either: those times count as downtime for grace periods.
-        let downtimes = config.billing.downtimes.including(writeOutages.state.withLock { $0.intervals(at: now) })
+        let downtimes = config.billing.downtimes.including(
+            writeOutages.state.withLock { $0.intervals(at: now) } + revealed)
         // The grace releases the plan claimed, handed back if its record is refused (a store with no room).
         var claimed: [String] = []
         let plan: BillingPlanner.Outcome
@@ -195,8 +196,9 @@ extension NumberService {
         }
         // After the releases, so a failure here never leaves their claims behind.
         do throws(NumberError) {
+            let revealed = self.revealed
             let keys = try await coordinator.perform { state throws(NumberError) in
-                let expiry = KeyExpiry(state: state, config: config, now: now)
+                let expiry = KeyExpiry(state: state, config: config, now: now, revealed: revealed)
                 return (expiry.events, expiry.report)
             }
             report.expiredKeys = keys.expiredKeys
@@ -414,8 +416,8 @@ struct KeyExpiry {
     private(set) var events: [CoreEvent] = []
     private(set) var report = BillingReport()
 
-    init(state: CoreState, config: NumberServiceConfig, now: Date) {
-        let expiredBy = config.idempotencyKeysExpired(by: now)
+    init(state: CoreState, config: NumberServiceConfig, now: Date, revealed: [DateInterval] = []) {
+        let expiredBy = config.idempotencyKeysExpired(by: now, revealed: revealed)
         let budget = config.billing.expiredKeysPerRunMax
         // Records of a minute after this one are all younger than the time to live.
         let lastMinute = WorkIndexes.minute(expiredBy)

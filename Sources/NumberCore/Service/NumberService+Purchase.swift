@@ -281,7 +281,7 @@ extension NumberService {
         _ request: PurchaseRequest, fingerprint: String
     ) async throws(NumberError) -> PurchaseResult? {
         guard let key = request.idempotencyKey else { return nil }
-        let expiredBy = config.idempotencyKeysExpired(by: now())
+        let expiredBy = idempotencyKeysExpired(by: now())
         let lookUp = { (state: CoreState) throws(NumberError) -> PurchaseResult? in
             _ = try state.requireAccount(request.accountId)
             guard let record = state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
@@ -303,7 +303,7 @@ extension NumberService {
     /// request is sent with ``PurchaseRequest/replayOnly``, which the purchase checks under the decision lock.
     public func isPurchaseRetry(_ request: PurchaseRequest) -> Bool {
         guard let key = request.idempotencyKey else { return false }
-        let expiredBy = config.idempotencyKeysExpired(by: now())
+        let expiredBy = idempotencyKeysExpired(by: now())
         let record = try? coordinator.read { state throws(NumberError) in
             state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
         }
@@ -329,7 +329,7 @@ extension NumberService {
         }
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(items.count))
         guard !overflow else { throw .overflow("purchase total") }
-        let expiredBy = config.idempotencyKeysExpired(by: now)
+        let expiredBy = idempotencyKeysExpired(by: now)
         let numbersMax = config.limits.numbersPerAccountMax
         // The intent this decision claimed for its call, handed back if its record is refused (a store with no room).
         var claimed: String?

@@ -146,7 +146,7 @@ extension NumberService {
             }
         }
         let now = now()
-        let expiredBy = config.idempotencyKeysExpired(by: now)
+        let expiredBy = idempotencyKeysExpired(by: now)
         // What the decision refuses is refused before the caller waits for one of its account's provider slots (a
         // dry run: all it does), in one read with the key's replay.
         let first = try coordinator.read { state throws(NumberError) -> ReleaseResult? in
@@ -202,7 +202,7 @@ extension NumberService {
         // computed) as of now, not of the call's arrival: the wait may have been long.
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         let now = now()
-        let expiredBy = config.idempotencyKeysExpired(by: now)
+        let expiredBy = idempotencyKeysExpired(by: now)
         /// What the decision decided: the release requested, or (another call under the key got there first) the
         /// first release's result.
         enum Decided {

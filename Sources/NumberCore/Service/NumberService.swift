@@ -101,6 +101,8 @@ public final class NumberService: Sendable {
     let local: Mutex<Local>
     /// When writes found no room (``WriteOutages``), for grace periods.
     let writeOutages = WriteOutageLog()
+    /// Downtimes found while running (``noteDowntime(_:)``), at most ``Downtimes/keptMax`` of the last ones.
+    private let revealedDowntimes = Mutex<[DateInterval]>([])
     /// Purchases checking their numbers at the provider before anything is held, per account
     /// (``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` and the three limits after it).
     let purchaseChecks: WaitingSlots
@@ -255,6 +257,26 @@ public final class NumberService: Sendable {
     func now() -> Date {
         let milliseconds = (clock.now().timeIntervalSince1970 * 1000).rounded(.down)
         return Date(timeIntervalSince1970: milliseconds / 1000)
+    }
+}
+
+extension NumberService {
+    /// Counts `interval` as downtime from now on, for grace periods and idempotency keys alike, as the downtimes its
+    /// start recorded (``NumberServiceConfig/Billing/downtimes``): numberd finds one while running when a clock that
+    /// started behind its data is corrected — the start could not tell how long it had been stopped.
+    public func noteDowntime(_ interval: DateInterval) {
+        revealedDowntimes.withLock { kept in
+            kept.append(interval)
+            if kept.count > Downtimes.keptMax { kept.removeFirst(kept.count - Downtimes.keptMax) }
+        }
+    }
+
+    /// Downtimes found while running (``noteDowntime(_:)``).
+    var revealed: [DateInterval] { revealedDowntimes.withLock { $0 } }
+
+    /// ``NumberServiceConfig/idempotencyKeysExpired(by:revealed:)`` with the downtimes found while running.
+    func idempotencyKeysExpired(by now: Date) -> Date {
+        config.idempotencyKeysExpired(by: now, revealed: revealed)
     }
 }
 

@@ -163,6 +163,37 @@ struct BillingRunTests {
         try await h.check()
     }
 
+    /// A downtime found while running (a clock that started behind its data, corrected: ``NumberService/noteDowntime``)
+    /// counts as one recorded at a start, for grace periods and idempotency keys alike (a time review: it counted as
+    /// running time, so a grace ended days early and a retry's key was gone).
+    @Test(
+        "a downtime found while running pushes a grace period's end and keeps an idempotency key alive",
+        arguments: StoreKind.allCases)
+    func downtimeFoundWhileRunning(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        _ = try await h.buy(["+14155550100"], for: account.id)  // due 2025-02-15
+        h.clock.set(.utc("2025-02-15T00:00:30Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        // A credit whose answer was lost, a minute before the stop.
+        h.clock.set(.utc("2025-02-16T23:59:00Z"))
+        let credit = try await h.service.addFunds(accountId: account.id, amount: 5, idempotencyKey: "lost-answer")
+        // Stopped from Feb 17 to Feb 27; the start could not tell (its clock behind the data), the correction does.
+        h.service.noteDowntime(DateInterval(start: .utc("2025-02-17T00:00:00Z"), end: .utc("2025-02-27T00:00:00Z")))
+        h.clock.set(.utc("2025-02-27T00:10:00Z"))
+        let back = try await h.service.runBilling()
+        #expect(back.released == 0 && back.expiredKeys == 0, "\(back)")
+        let retried = try await h.service.addFundsOutcome(
+            accountId: account.id, amount: 5, idempotencyKey: "lost-answer")
+        #expect(retried.replayed && retried.transaction.id == credit.id, "the first credit, not a second one")
+        // Seven days of running time after the mark: two before the stop, five after it.
+        h.clock.set(.utc("2025-03-04T00:00:29Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-03-04T00:00:30Z"))
+        #expect(try await h.service.runBilling().released == 1)
+        try await h.check()
+    }
+
     @Test(
         "a grace release the provider refuses is retried by the first run after its wait (GraceRetryTests)",
         arguments: StoreKind.allCases)
