@@ -263,12 +263,12 @@ final class ServerCertificates: Sendable {
         }
         let files = configuration.tlsCertificate ?? (directory.serverCertificate, directory.serverKey)
         var tls = TLSConfiguration.server(
-            certificateChain: held[files.chain].map { .pem($0) } ?? .file(files.chain),
-            privateKey: held[files.key].map { .pem($0) } ?? .file(files.key))
+            certificateChain: held[files.chain].map { .read(path: files.chain, text: $0) } ?? .file(files.chain),
+            privateKey: held[files.key].map { .read(path: files.key, text: $0) } ?? .file(files.key))
         tls.applicationProtocols = ["nrpc/1"]
         if let clientCA = configuration.clientCAFile {
             tls.clientAuthentication = .required
-            tls.trustRoots = held[clientCA].map { .pem($0) } ?? .file(clientCA)
+            tls.trustRoots = held[clientCA].map { .read(path: clientCA, text: $0) } ?? .file(clientCA)
         }
         return try TLSContext(configuration: tls)
     }

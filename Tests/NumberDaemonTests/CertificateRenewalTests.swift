@@ -574,6 +574,8 @@ struct CertificateRenewalTests {
         #expect(ending != .exited(0))
         #expect(text.contains("encrypted private keys are not supported"), "\(text)")
         #expect(text.contains("openssl pkey"), "\(text)")
+        // The file is named (numberd reads the files itself, to reload what changed: a review found "in-memory PEM").
+        #expect(text.contains(encrypted), "\(text)")
     }
 
     // MARK: Helpers

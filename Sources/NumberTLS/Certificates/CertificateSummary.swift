@@ -43,7 +43,8 @@ public struct CertificateSummary: Sendable, Hashable {
 
     /// Whether the certificate is valid at `nowSeconds` (inside `notBefore...notAfter`).
     public func isValid(atSeconds nowSeconds: Int64) -> Bool {
-        (notBeforeSeconds...notAfterSeconds).contains(nowSeconds)
+        // Not a range: a certificate whose dates are inverted (valid nowhere) must not trap.
+        notBeforeSeconds <= nowSeconds && nowSeconds <= notAfterSeconds
     }
 
     private static func seconds(_ time: UnsafePointer<ASN1_TIME>?, what: String) throws -> Int64 {

@@ -106,6 +106,8 @@ public final class TLSContext: @unchecked Sendable {
             try addTrusted(PEM.certificates(.file(path)))
         case .pem(let text):
             try addTrusted(PEM.certificates(.pem(text)))
+        case .read(let path, let text):
+            try addTrusted(PEM.certificates(.read(path: path, text: text)))
         }
     }
 

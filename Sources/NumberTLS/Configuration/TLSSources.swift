@@ -4,6 +4,9 @@ public enum TLSCertificateSource: Sendable, Hashable {
     case file(String)
     /// PEM text in memory, leaf first.
     case pem(String)
+    /// PEM text read from the file at `path` (named in errors, as `.file` is): what a caller that reads its files
+    /// itself (to compare them with what it serves) gives.
+    case read(path: String, text: String)
 }
 
 /// Where a PEM private key comes from.
@@ -12,6 +15,8 @@ public enum TLSPrivateKeySource: Sendable, Hashable {
     case file(String)
     /// PEM text in memory.
     case pem(String)
+    /// PEM text read from the file at `path` (named in errors, as `.file` is).
+    case read(path: String, text: String)
 }
 
 /// Which certificate authorities a peer's certificate must chain to.
@@ -22,6 +27,8 @@ public enum TLSTrustRoots: Sendable, Hashable {
     case file(String)
     /// PEM text of one or more CA certificates.
     case pem(String)
+    /// PEM text of one or more CA certificates read from the file at `path` (named in errors, as `.file` is).
+    case read(path: String, text: String)
 }
 
 /// A TLS protocol version.

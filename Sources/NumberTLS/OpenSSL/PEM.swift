@@ -31,6 +31,14 @@ enum PEM {
         while certificates.count < certificatesMax, let x509 = PEM_read_bio_X509(bio, nil, nil, nil) {
             certificates.append(x509)
         }
+        // At the limit, one more is looked for: a bundle cut there silently would lack the CAs after it.
+        if certificates.count == certificatesMax, let extra = PEM_read_bio_X509(bio, nil, nil, nil) {
+            X509_free(extra)
+            certificates.forEach { X509_free($0) }
+            OpenSSLErrorQueue.clear()
+            throw TLSError(
+                code: .invalidConfiguration, message: "\(what) holds more than \(certificatesMax) certificates")
+        }
         // Reaching the end of the input leaves a "no start line" entry: the normal way out. Anything else is a block
         // that could not be read (bad base64, a damaged certificate). Dropped, it would leave a chain without its
         // intermediate or trust roots without a CA, which fails only at a handshake that needs it.
@@ -83,6 +91,8 @@ enum PEM {
             try withBIO(file: path, text: nil) { try readCertificates($0, what: path) }
         case .pem(let text):
             try withBIO(file: nil, text: text) { try readCertificates($0, what: "in-memory PEM") }
+        case .read(let path, let text):
+            try withBIO(file: nil, text: text) { try readCertificates($0, what: path) }
         }
     }
 
@@ -93,6 +103,8 @@ enum PEM {
             try withBIO(file: path, text: nil) { try readPrivateKey($0, what: path) }
         case .pem(let text):
             try withBIO(file: nil, text: text) { try readPrivateKey($0, what: "in-memory PEM") }
+        case .read(let path, let text):
+            try withBIO(file: nil, text: text) { try readPrivateKey($0, what: path) }
         }
     }
 

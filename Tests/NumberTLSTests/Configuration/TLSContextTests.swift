@@ -81,6 +81,27 @@ struct TLSContextTests {
         _ = try TLSContext(configuration: configuration)
     }
 
+    @Test("a CA file of 1,024 certificates loads; one more is refused, naming it, rather than cut silently")
+    func certificatesAtTheLimit() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-pem-\(UUID()).pem").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let authority = pki.authority.certificatePEM
+        try String(repeating: authority, count: 1_024).write(toFile: path, atomically: true, encoding: .utf8)
+        _ = try TLSContext(configuration: .client(trustRoots: .file(path)))
+        try String(repeating: authority, count: 1_025).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect {
+            try TLSContext(configuration: .client(trustRoots: .file(path)))
+        } throws: {
+            guard let error = $0 as? TLSError else { return false }
+            return error.code == .invalidConfiguration && error.message.contains(path)
+                && error.message.contains("more than 1024")
+        }
+        // Text read by the caller is named by the path it came from.
+        #expect {
+            try TLSContext(configuration: .client(trustRoots: .read(path: "/etc/ca.pem", text: "no PEM here")))
+        } throws: { ($0 as? TLSError)?.message.contains("/etc/ca.pem") == true }
+    }
+
     @Test("defaults: TLS 1.2 minimum, 1.3 maximum, 10 s handshake timeout, resumption on")
     func defaults() {
         let configuration = TLSConfiguration.clientDefaults
