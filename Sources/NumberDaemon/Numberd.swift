@@ -374,10 +374,11 @@ public final class Numberd: Sendable {
                 action: {
                     // The service's time, not a time the wall clock jumped to: the next start would take it for how
                     // far time got.
-                    try directory.advanceClockMark(to: clock.now())
+                    try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: clock.now())
                     return [:]
                 },
-                final: { try directory.advanceClockMark(to: clock.now()) }, ranLevel: .debug),
+                final: { try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: clock.now()) },
+                ranLevel: .debug),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
@@ -591,6 +592,22 @@ public final class Numberd: Sendable {
             logger.warning("downtimes not recorded", metadata: ["error": "\(error)"])
         }
         return recorded
+    }
+
+    /// Writes the downtimes numberd counts (`counted`) to the `downtimes` file when it lacks any, then advances the
+    /// clock mark to `now`: a downtime whose write failed at the start (a full disk) or when found while running is
+    /// written again at the next minute, and the mark never moves past a downtime the file does not hold (the next start
+    /// would date its own downtime from the mark, and forget that one). A write that fails throws, the mark unmoved.
+    static func keepDowntimes(_ counted: Downtimes, _ directory: DataDirectory, thenMarkAt now: Date) throws {
+        if !counted.intervals.isEmpty {
+            // In whole seconds, as the file keeps them: compared with what it holds, not rewritten every minute.
+            let seconds = { (date: Date) in Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)) }
+            let onDisk = directory.readDowntimes() ?? Downtimes()
+            let kept = onDisk.including(
+                counted.intervals.map { DateInterval(start: seconds($0.start), end: seconds($0.end)) })
+            if kept != onDisk { try directory.writeDowntimes(kept) }
+        }
+        try directory.advanceClockMark(to: now)
     }
 
     /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data

@@ -54,6 +54,38 @@ struct DowntimeRecordTests {
         #expect(directory.readDowntimes()?.intervals.count == 2)
     }
 
+    /// A downtime whose write failed at the start (a full disk), or found while running, is written by the clock's
+    /// next minute before the mark moves past it; a write that fails leaves the mark where it was (a time review: the
+    /// next start dated its downtime from a mark past the outage, and forgot it).
+    @Test("the clock's minute writes the downtimes the file lacks before the mark moves; one it cannot write stops it")
+    func downtimesKeptBeforeTheMark() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = DataDirectory(root: root)
+        let outage = DateInterval(start: Self.at(days: 2), end: Self.at(days: 10, seconds: 0.75))
+        let counted = Downtimes().including([outage])
+        // The file cannot be written (its temp name taken by a folder): the mark does not move.
+        try directory.advanceClockMark(to: Self.at(days: 10))
+        try FileManager.default.createDirectory(
+            atPath: directory.downtimes + ".tmp", withIntermediateDirectories: false)
+        #expect(throws: (any Error).self) {
+            try Numberd.keepDowntimes(counted, directory, thenMarkAt: Self.at(days: 10, seconds: 60))
+        }
+        #expect(directory.readClockMark() == Self.at(days: 10))
+        // Room again: written (in whole seconds), then the mark moves.
+        try FileManager.default.removeItem(atPath: directory.downtimes + ".tmp")
+        try Numberd.keepDowntimes(counted, directory, thenMarkAt: Self.at(days: 10, seconds: 120))
+        #expect(directory.readDowntimes()?.intervals == [DateInterval(start: Self.at(days: 2), end: Self.at(days: 10))])
+        #expect(directory.readClockMark() == Self.at(days: 10, seconds: 120))
+        // Already there: not written again (the file's time unchanged).
+        let written = try FileManager.default.attributesOfItem(atPath: directory.downtimes)[.modificationDate] as? Date
+        Thread.sleep(forTimeInterval: 0.05)
+        try Numberd.keepDowntimes(counted, directory, thenMarkAt: Self.at(days: 10, seconds: 180))
+        #expect(
+            try FileManager.default.attributesOfItem(atPath: directory.downtimes)[.modificationDate] as? Date == written
+        )
+    }
+
     @Test("a start records the downtime since the previous run's latest time and gives it to the core")
     func wiredIntoTheStart() async throws {
         let root = try Self.scratch()

@@ -274,6 +274,9 @@ extension NumberService {
     /// Downtimes found while running (``noteDowntime(_:)``).
     var revealed: [DateInterval] { revealedDowntimes.withLock { $0 } }
 
+    /// Every downtime the service counts: those its start recorded and those found since.
+    public var countedDowntimes: Downtimes { config.billing.downtimes.including(revealed) }
+
     /// ``NumberServiceConfig/idempotencyKeysExpired(by:revealed:)`` with the downtimes found while running.
     func idempotencyKeysExpired(by now: Date) -> Date {
         config.idempotencyKeysExpired(by: now, revealed: revealed)
