@@ -21,7 +21,8 @@ import NumberTLS
 ///   clock                the latest time a running numberd saw (Unix seconds), written at start, every minute and
 ///                        at shutdown: what a start compares its clock with (Numberd.checkClock)
 ///   downtimes            when numberd was not running (one line each, `<from> <to>` in Unix seconds, at most 100),
-///                        written at start: grace periods count only the time outside them (Downtimes)
+///                        written at start (and by the clock's minute when it lacks one numberd counts: a write that
+///                        failed, a clock's correction): grace periods and keys count only the time outside them
 /// ```
 public struct DataDirectory: Sendable {
     /// The root.

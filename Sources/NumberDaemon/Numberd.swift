@@ -211,8 +211,10 @@ public final class Numberd: Sendable {
             logger: logger)
         // Not a reason to refuse the start (a full disk would make it a crash loop, as for the snapshot below): the
         // mark is advanced again every minute, and until then the next start compares with the older mark.
+        // Only once the file holds this start's downtime: a mark past it with the file lacking it would make the next
+        // start forget it (the clock's minute writes it and moves the mark once it can).
         do {
-            try directory.advanceClockMark(to: now)
+            try keepDowntimes(downtimes, directory, thenMarkAt: now)
         } catch {
             logger.warning("clock mark not advanced at start", metadata: ["error": "\(error)"])
         }
@@ -250,9 +252,8 @@ public final class Numberd: Sendable {
         let service = try await NumberService.open(
             store: store, provider: provider, clock: clock, config: serviceConfig, logger: logger)
         // A clock that started behind the data and is corrected now reveals how long numberd was stopped: counted as
-        // downtime from then on, and recorded for the next starts (off the clock's caller: a file write and sync).
-        let graceSeconds = max(
-            Int64(configuration.gracePeriodSeconds), NumberServiceConfig.defaults.idempotency.ttlSeconds)
+        // downtime from then on (before any reading returns the corrected time), and written to the `downtimes` file
+        // by the clock's next minute, before the mark moves past it (`keepDowntimes`).
         clock.onCorrection { [service] interval in
             service.noteDowntime(interval)
             logger.notice(
@@ -261,10 +262,6 @@ public final class Numberd: Sendable {
                     "from": "\(interval.start.formatted(.iso8601))", "to": "\(interval.end.formatted(.iso8601))",
                     "down_seconds": "\(Int64(interval.duration))",
                 ])
-            Task.detached {
-                _ = recordDowntime(
-                    directory, since: interval.start, now: interval.end, graceSeconds: graceSeconds, logger: logger)
-            }
         }
         let createdAdminKey = try await bootstrapAdminKey(service, directory, logger: logger)
 
@@ -374,10 +371,15 @@ public final class Numberd: Sendable {
                 action: {
                     // The service's time, not a time the wall clock jumped to: the next start would take it for how
                     // far time got.
-                    try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: clock.now())
+                    // The time first: a reading that reveals a correction adds its downtime to those counted.
+                    let now = clock.now()
+                    try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: now)
                     return [:]
                 },
-                final: { try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: clock.now()) },
+                final: {
+                    let now = clock.now()
+                    try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: now)
+                },
                 ranLevel: .debug),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(

@@ -548,11 +548,19 @@ public struct NumberdConfiguration: Sendable {
         guard bytes.count <= caFileBytesMax else {
             throw ConfigurationError("\(setting) is larger than 8 MiB: not a CA file")
         }
+        // Its first certificate only: libcurl reads the whole bundle, without numberd's cap on a chain's length.
+        let text = String(decoding: bytes, as: UTF8.self)
+        let end = "-----END CERTIFICATE-----"
+        guard let begin = text.range(of: "-----BEGIN CERTIFICATE-----"),
+            let close = text.range(of: end, range: begin.upperBound..<text.endIndex)
+        else {
+            throw ConfigurationError("\(setting) holds no PEM certificate: every Twilio request would fail")
+        }
         do {
-            _ = try CertificateSummary(certificatePEM: String(decoding: bytes, as: UTF8.self))
+            _ = try CertificateSummary(certificatePEM: String(text[begin.lowerBound..<close.upperBound]) + "\n")
         } catch {
             throw ConfigurationError(
-                "\(setting) holds no PEM certificate that can be read: every Twilio request would fail")
+                "\(setting) holds no PEM certificate that can be read (\(error)): every Twilio request would fail")
         }
     }
 

@@ -38,14 +38,16 @@ final class ServiceClock: NumberClock {
     private let leadMaxSeconds: Int
     private let wall: @Sendable () -> Date
     private let boot: @Sendable () -> Double
-    /// Told, outside the clock's lock, of the downtime a correction revealed (``now()``); one revealed before anyone
-    /// asked is kept for the first to ask.
+    /// Told of the downtime a correction revealed (``now()``), under the clock's lock; one revealed before anyone asked
+    /// is kept for the first to ask.
     private let corrected = Mutex<(body: (@Sendable (DateInterval) -> Void)?, unheard: DateInterval?)>((nil, nil))
 
     /// Calls `body` with the downtime a correction of a clock that started behind its data reveals: from the floor
     /// to the true time of the start (the corrected wall clock less the boot clock's time since). The start recorded
     /// none (its clock read no time since the data's latest), so without it grace periods and idempotency keys would
-    /// count that stop as running time — a past-due number released days early, a retry's key gone.
+    /// count that stop as running time — a past-due number released days early, a retry's key gone. `body` runs under
+    /// the clock's lock, before any reading returns the corrected time (a billing run reading it would otherwise plan
+    /// without the stop): it must be quick, and must not read this clock.
     func onCorrection(_ body: @escaping @Sendable (DateInterval) -> Void) {
         let unheard = corrected.withLock { corrected in
             corrected.body = body
@@ -86,16 +88,6 @@ final class ServiceClock: NumberClock {
 
     func now() -> Date {
         let (wallNow, bootNow) = (wall(), boot())
-        var revealed: DateInterval?
-        defer {
-            if let revealed {
-                let body = corrected.withLock { corrected in
-                    if corrected.body == nil { corrected.unheard = revealed }
-                    return corrected.body
-                }
-                body?(revealed)
-            }
-        }
         return state.withLock { state in
             let passed = state.reference.wall.addingTimeInterval(bootNow - state.reference.boot)
             let step = wallNow.timeIntervalSince(passed)
@@ -121,7 +113,7 @@ final class ServiceClock: NumberClock {
                 if let settling = state.settling {
                     let startedAt = wallNow.addingTimeInterval(-(bootNow - settling.boot))
                     if inStep, startedAt > settling.floor {
-                        revealed = DateInterval(start: settling.floor, end: startedAt)
+                        reveal(DateInterval(start: settling.floor, end: startedAt))
                     }
                 }
                 state.given = time
@@ -129,6 +121,15 @@ final class ServiceClock: NumberClock {
             }
             return state.given
         }
+    }
+
+    /// Tells ``onCorrection(_:)``'s body of `interval` (called under the state lock), or keeps it for the first to ask.
+    private func reveal(_ interval: DateInterval) {
+        let body = corrected.withLock { corrected in
+            if corrected.body == nil { corrected.unheard = interval }
+            return corrected.body
+        }
+        body?(interval)
     }
 
     /// How many seconds the wall clock is from the time that passed since the last reading in step (negative: behind)

@@ -68,6 +68,11 @@ struct TwilioEndpointConfigurationTests {
         #expect(blank?.description.hasPrefix("twilio-ca-file must name a file") == true, "\(String(describing: blank))")
         environment["NUMBERD_TWILIO_CA_FILE"] = good
         #expect(try NumberdConfiguration.resolve(flags: [:], environment: environment).twilioCAFile == good)
+        // A bundle longer than numberd's own cap on a chain (libcurl reads it whole): its first certificate is checked.
+        let bundle = folder + "/bundle.pem"
+        try Data(String(repeating: authority.certificatePEM, count: 1_100).utf8).write(to: URL(fileURLWithPath: bundle))
+        environment["NUMBERD_TWILIO_CA_FILE"] = bundle
+        #expect(try NumberdConfiguration.resolve(flags: [:], environment: environment).twilioCAFile == bundle)
         // The in-process simulator is trusted through the data directory's CA: without Twilio credentials the file is
         // not read (nor by SIGHUP's reload, which resolves without them).
         var simulator = base
