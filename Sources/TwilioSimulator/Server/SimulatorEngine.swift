@@ -235,12 +235,14 @@ public final class SimulatorEngine: Sendable {
 
     /// The answer once the request's durability is known, logged. A change whose line may not be on disk (the
     /// journal stopped) is answered 500 — its outcome is uncertain, as from Twilio's 500 after acting; the change
-    /// stays in memory and the journal refuses every later one. A read is answered from memory.
+    /// stays in memory and the journal refuses every later one. A read is answered from memory — unless it saw such
+    /// a change (`failure` is set only then): answered 500 too, or a purchase a crash could take back would be shown
+    /// bought to the look-up that settles it (numberd charging for a number the simulator may lose).
     private func settle(
         _ acted: Acted, _ request: SimulatorRequest, endpoint: Endpoint, failure: StateFileError?
     ) -> TransportAction {
         var action = acted.action
-        if failure != nil && acted.wroteLine { action = .respond(.twilioError(.internalError)) }
+        if failure != nil { action = .respond(.twilioError(.internalError)) }
         var logged = entry(request, endpoint: endpoint, action: action, fault: acted.fault, acted: acted.acted)
         logged.credential = acted.credential
         record(logged)

@@ -95,8 +95,17 @@ public struct SimulatorStateFile: Sendable {
         var failure = operations.writeAll(descriptor, Array(data))
         if failure == 0 { failure = operations.fsync(descriptor) }
         close(descriptor)
-        guard failure == 0 else { throw StateFileError("cannot write \(temporary): errno \(failure)") }
-        guard rename(temporary, path) == 0 else { throw StateFileError("cannot rename \(temporary): errno \(errno)") }
+        guard failure == 0 else {
+            // Not left behind: a partial copy would hold the last free bytes of a full disk (the store's and the
+            // journal's) until the next save, one fold bound of journal away.
+            unlink(temporary)
+            throw StateFileError("cannot write \(temporary): errno \(failure)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let renameError = errno
+            unlink(temporary)
+            throw StateFileError("cannot rename \(temporary): errno \(renameError)")
+        }
         let synced = operations.syncFolder(of: path)
         guard synced == 0 else {
             throw StateFileError("cannot sync the folder of \(path): errno \(synced)", committed: true)
