@@ -35,8 +35,9 @@ final class ServerCertificates: Sendable {
     let source: Source
     /// What the server presents to new connections.
     let context: ReloadableTLSContext
-    /// A server context from the files, or — given what ``watchedFiles`` held — from those bytes for them.
-    private let makeContext: @Sendable (_ pinned: [[UInt8]?]?) throws -> TLSContext
+    /// A server context from the bytes ``watchedFiles`` held (read again for one that could not be read), and the
+    /// other files as they are.
+    private let makeContext: @Sendable (_ watched: [[UInt8]?]) throws -> TLSContext
     private let logger: Logger
     /// When the current context was made, on `uptime`'s clock.
     private let contextMadeAt: Mutex<Int64>
@@ -57,7 +58,7 @@ final class ServerCertificates: Sendable {
 
     private init(
         source: Source, context: ReloadableTLSContext,
-        makeContext: @escaping @Sendable (_ pinned: [[UInt8]?]?) throws -> TLSContext,
+        makeContext: @escaping @Sendable (_ watched: [[UInt8]?]) throws -> TLSContext,
         watchedFiles: [String], watchedContents: [[UInt8]?], logger: Logger, uptime: @escaping @Sendable () -> Int64
     ) {
         self.source = source
@@ -85,12 +86,11 @@ final class ServerCertificates: Sendable {
         watchedContents.withLock { $0 = files }
     }
 
-    /// A new context from the files, unless its certificate is expired or not valid yet while the one served is
-    /// neither: installed, it would refuse every new connection's handshake (a deploy that rolled back to last year's
-    /// pair, the wrong files copied) — which a start would have refused. Logged at error, and nil: the served one
-    /// stays. Throws as ``makeContext`` does for files it cannot use.
-    private func usableContext(nowSeconds: Int64, files: inout [[UInt8]?]) throws -> TLSContext? {
-        files = Self.contents(watchedFiles)
+    /// A new context from `files` (what ``watchedFiles`` hold now), unless its certificate is expired or not valid
+    /// yet while the one served is neither: installed, it would refuse every new connection's handshake (a deploy
+    /// that rolled back to last year's pair, the wrong files copied) — which a start would have refused. Logged at
+    /// error, and nil: the served one stays. Throws as ``makeContext`` does for files it cannot use.
+    private func usableContext(from files: [[UInt8]?], nowSeconds: Int64) throws -> TLSContext? {
         let fresh = try makeContext(files)
         let problem = { (context: TLSContext) in
             context.certificate.flatMap {
@@ -126,8 +126,8 @@ final class ServerCertificates: Sendable {
             source = .generated(generated)
             log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
         }
-        let makeContext: @Sendable ([[UInt8]?]?) throws -> TLSContext = {
-            try serverContext(configuration, directory, pinned: $0)
+        let makeContext: @Sendable ([[UInt8]?]) throws -> TLSContext = {
+            try serverContext(configuration, directory, watched: $0)
         }
         let watched = watchedFiles(configuration)
         let contents = Self.contents(watched)
@@ -223,13 +223,11 @@ final class ServerCertificates: Sendable {
     /// expired or not valid yet is not served: the one served stays, and the next check tries again. Whether it
     /// reloaded.
     private func reloadIfFilesChanged(nowSeconds: Int64) -> Bool {
-        guard !watchedFiles.isEmpty, Self.contents(watchedFiles) != watchedContents.withLock({ $0 }) else {
-            return false
-        }
+        let files = Self.contents(watchedFiles)
+        guard !watchedFiles.isEmpty, files != watchedContents.withLock({ $0 }) else { return false }
         let named = watchedFiles.first ?? "?"
         do {
-            var files: [[UInt8]?] = []
-            guard let fresh = try usableContext(nowSeconds: nowSeconds, files: &files) else { return false }
+            guard let fresh = try usableContext(from: files, nowSeconds: nowSeconds) else { return false }
             install(fresh, files: files)
             logger.notice(
                 "new connections use the replaced server certificate or client CA (--tls-cert, --client-ca)",
@@ -252,13 +250,14 @@ final class ServerCertificates: Sendable {
             + (configuration.clientCAFile.map { [$0] } ?? [])
     }
 
-    /// The server context from the operator's files or the generated ones, as `configuration` says; with `pinned`
-    /// (what ``watchedFiles(_:)`` held), a watched file is taken from those bytes, not read again.
+    /// The server context from the operator's files or the generated ones, as `configuration` says; a watched file
+    /// (``watchedFiles(_:)``) is taken from the bytes `watched` holds for it (the ones compared with later), not read
+    /// again, unless it could not be read then.
     private static func serverContext(
-        _ configuration: NumberdConfiguration, _ directory: DataDirectory, pinned: [[UInt8]?]?
+        _ configuration: NumberdConfiguration, _ directory: DataDirectory, watched: [[UInt8]?]
     ) throws -> TLSContext {
         var held: [String: String] = [:]
-        for (path, bytes) in zip(watchedFiles(configuration), pinned ?? []) {
+        for (path, bytes) in zip(watchedFiles(configuration), watched) {
             if let bytes { held[path] = String(decoding: bytes, as: UTF8.self) }
         }
         let files = configuration.tlsCertificate ?? (directory.serverCertificate, directory.serverKey)

@@ -79,13 +79,10 @@ extension NumbersAPI {
                     message: "registering a provider trunk SID needs an admin key; an empty SID creates a trunk",
                     reason: "SCOPE_DENIED")
             }
-            let trunk: NumberCore.Trunk
-            do {
-                trunk = try await service.createTrunk(
+            let trunk = try await auditingUnknownOutcome(context, caller, "trunk created", ["account": "\(accountId)"])
+            {
+                try await service.createTrunk(
                     accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid)
-            } catch {
-                auditIfAdmin(context, caller, "trunk created", ["account": "\(accountId)"], failedWith: error)
-                throw error
             }
             if !request.providerTrunkSid.isEmpty {
                 audit(

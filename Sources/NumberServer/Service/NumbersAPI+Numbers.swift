@@ -123,12 +123,8 @@ extension NumbersAPI {
             let audited: Logger.Metadata = [
                 "account": "\(accountId)", "number": "\(request.numberId)", "trunk": "\(trunkId ?? "none")",
             ]
-            let listing: NumberListing
-            do {
-                listing = try await service.setTrunk(accountId: accountId, numberId: request.numberId, trunkId: trunkId)
-            } catch {
-                auditIfAdmin(context, caller, "number's trunk set", audited, failedWith: error)
-                throw error
+            let listing = try await auditingUnknownOutcome(context, caller, "number's trunk set", audited) {
+                try await service.setTrunk(accountId: accountId, numberId: request.numberId, trunkId: trunkId)
             }
             auditIfAdmin(context, caller, "number's trunk set", audited)
             return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
@@ -136,20 +132,15 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.releaseNumber) { request, context in
             let caller = try authorize(context, request.dryRun ? .read : .write, accountId: request.accountId)
-            let result: ReleaseResult
-            do {
-                result = try await service.release(
+            let result = try await auditingUnknownOutcome(
+                context, caller, "number released", ["account": "\(caller.accountId)", "number": "\(request.numberId)"]
+            ) {
+                try await service.release(
                     accountId: caller.accountId, numberId: request.numberId, dryRun: request.dryRun,
                     idempotencyKey: context.metadata["idempotency-key"],
                     expectedNextBillingDate: request.expectedNextBillingDate,
                     expectNoPaidCycle: request.expectNoPaidCycle, evenIfSuspended: caller.key.scope == .admin,
                     actor: .apiKey(caller.key.id))
-            } catch {
-                auditIfAdmin(
-                    context, caller, "number released",
-                    ["account": "\(caller.accountId)", "number": "\(request.numberId)"],
-                    failedWith: error)
-                throw error
             }
             if !request.dryRun {
                 auditIfAdmin(

@@ -167,6 +167,20 @@ public struct NumbersAPI: Sendable {
         auditIfAdmin(context, caller, action, metadata)
     }
 
+    /// Runs `change`, a change `caller` asks of a tenant's numbers or trunks; when it fails with its outcome unknown,
+    /// its ``auditIfAdmin(_:_:_:_:failedWith:)`` line is written before the error goes on.
+    func auditingUnknownOutcome<T: Sendable>(
+        _ context: CallContext, _ caller: Caller, _ action: String, _ metadata: Logger.Metadata,
+        _ change: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await change()
+        } catch {
+            auditIfAdmin(context, caller, action, metadata, failedWith: error)
+            throw error
+        }
+    }
+
     /// `text` as one field of an audit line, which the log writes as `key=value` pairs separated by spaces, unquoted:
     /// a value of printable ASCII without a space, a quote, a backslash or `=` as it is, any other in quotes, with
     /// quotes and backslashes escaped and every character outside printable ASCII as `\u{hex}` — so free text (an
