@@ -16,7 +16,8 @@ import Glibc
 /// open root's files); a running numberd (it holds the store's lock, which the restore then holds to its end, and the
 /// new store's from before it takes the name, so a numberd started meanwhile refuses to start); too little room; a copy
 /// that does not verify as `numberd verify` checks. The backup's store files are copied into `store.restore-<time>`
-/// beside the store, each synced, the copy verified, then swapped with `store/` in one step (`renameat2` with
+/// beside the store (locked and marked as a copy while it is made: one a killed restore left is removed by the next
+/// restore or numberd start), each synced, the copy verified, then swapped with `store/` in one step (`renameat2` with
 /// `RENAME_EXCHANGE`; two renames where the file system cannot swap), the old one renamed `store.replaced-<time>` —
 /// never deleted — the data directory synced, and `provider.json` copied when the data directory has none.
 public struct BackupRestore: Sendable {
@@ -70,18 +71,28 @@ public struct BackupRestore: Sendable {
                 atPath: directory.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         try checkOwner()
+        // A restore killed mid-copy (Ctrl-C during a copy of gigabytes) left its copy beside the store: the room it
+        // takes would stop the service's snapshots, and then its journal at a full disk.
+        Self.removeLeftovers(of: directory)
         let stamp = FileNumberStore.timestamp(now)
-        let staging = directory.store + ".restore-" + stamp
+        let staging = directory.store + Self.stagingInfix + stamp
         // What is verified is the copy that goes in place, not the backup it was read from (which could change
         // meanwhile: a backup directory another numberd prunes, or a live store given as the backup).
         let state: CoreState
         do {
             try checkRoom(for: source, files)
+            try files.makeDirectory(staging)
+            // Locked from its start, as a store is (so no cleanup takes a live copy for a dead one's) — and before it
+            // takes the store's name: from the swap to the end, a numberd started meanwhile finds the new store
+            // locked, as it found the old one.
+            locks.append(try lock(staging, files))
+            files.close(try files.open(staging + "/" + Self.copyMarker, mode: .createNew))
             try copyStore(source, to: staging, files)
             state = try await verified(staging)
-            // Locked before it takes the store's name: from the swap to the end, a numberd started meanwhile finds
-            // the new store locked, as it found the old one.
-            locks.append(try lock(staging, files))
+            // Unmarked before the swap: after an exchange the old store carries this name until it is renamed
+            // `store.replaced-<time>`, and a restore killed in between must leave it for the operator, not a cleanup.
+            try files.remove(staging + "/" + Self.copyMarker)
+            try files.fsyncDirectory(staging)
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
             throw error
@@ -155,6 +166,35 @@ public struct BackupRestore: Sendable {
                         : "the old store is at \(replaced), the copy at \(staging): rename one to store/"),
                 changedNothing: back)
         }
+    }
+
+    /// What a copy's folder name adds to the store's: `store.restore-<time>`.
+    static let stagingInfix = ".restore-"
+    /// The file that marks a folder named `store.restore-<time>` as a restore's copy, from just after its lock is
+    /// taken until the copy is verified (what else bears that name — the old store for a moment after the swap —
+    /// never has it).
+    static let copyMarker = "RESTORE-COPY"
+
+    /// Removes the copies restores that did not finish left in `directory` (killed mid-copy or mid-verify): each
+    /// `store.restore-<time>` folder holding the copy marker whose lock nobody holds (a live restore holds its
+    /// copy's). numberd's start calls it too. The paths removed.
+    @discardableResult
+    public static func removeLeftovers(of directory: DataDirectory) -> [String] {
+        let files = POSIXJournalFileSystem()
+        let prefix = (directory.store as NSString).lastPathComponent + stagingInfix
+        var removed: [String] = []
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.root)) ?? []
+        for name in names where name.hasPrefix(prefix) {
+            let path = directory.root + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR,
+                lstat(path + "/" + copyMarker, &status) == 0, status.st_mode & S_IFMT == S_IFREG,
+                let lock = try? files.lockDirectory(path)
+            else { continue }
+            defer { files.unlockDirectory(lock) }
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        return removed
     }
 
     /// Locks `folder` as numberd locks its store; a refusal names a running numberd.
@@ -281,9 +321,9 @@ public struct BackupRestore: Sendable {
         }
     }
 
-    /// Copies the store files of `source` into the new folder `target` (0700), each 0600 and synced, then the folder.
+    /// Copies the store files of `source` into the folder `target` (made 0700, empty but for the lock and the copy's
+    /// marker), each 0600 and synced, then the folder.
     func copyStore(_ source: String, to target: String, _ files: POSIXJournalFileSystem) throws {
-        try files.makeDirectory(target)
         for name in try storeFiles(source, files) {
             let input = try files.open(source + "/" + name, mode: .read)
             defer { files.close(input) }

@@ -169,6 +169,10 @@ public final class Numberd: Sendable {
         for path in VerifyCopy.removeLeftovers(besides: URL(fileURLWithPath: directory.store)) {
             logger.notice("removed the store copy of a verify that did not finish", metadata: ["path": "\(path)"])
         }
+        // So does a `numberd restore` killed mid-copy (its `store.restore-<time>`).
+        for path in BackupRestore.removeLeftovers(of: directory) {
+            logger.notice("removed the store copy of a restore that did not finish", metadata: ["path": "\(path)"])
+        }
         // From here on a start that fails closes what it opened, newest first: a supervisor's next attempt (or a
         // caller's next prepare in this process) finds the lock, the simulator's port and the listeners free.
         var resources = Resources(store: store)

@@ -6,6 +6,10 @@ import NumberDaemon
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `numberd restore`: a backup's store put in place of a stopped numberd's, or refused with nothing changed.
 @Suite("numberd restore")
 struct BackupRestoreTests {
@@ -152,6 +156,50 @@ struct BackupRestoreTests {
             }
             #expect(owner?.description.contains("run the restore as its owner") == true, "\(String(describing: owner))")
             #expect(Self.entries(foreign) == [])
+        }
+    }
+
+    @Test("a killed restore's copy is removed by numberd's start and by the next restore, a live restore's is not")
+    func killedRestoreLeavesNoCopy() async throws {
+        let directory = Self.temporary("killed")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (backup, accountId) = try await Self.backedUp(directory)
+        // A FIFO named as a segment in the backup: copying it blocks (no writer), so the restore is caught mid-copy.
+        let fifo = backup + "/store/" + JournalLayout.segmentName(firstSeq: 999_999_999)
+        // What else bears a copy's name: the old store for a moment after the swap, which has no marker and stays.
+        let unmarked = "store.restore-19700101T000000Z"
+        try FileManager.default.createDirectory(atPath: directory + "/" + unmarked, withIntermediateDirectories: false)
+        func copies() -> [String] { Self.entries(directory).filter { $0.hasPrefix("store.restore-") } }
+        func marked() -> Int {
+            copies().filter { FileManager.default.fileExists(atPath: directory + "/" + $0 + "/RESTORE-COPY") }.count
+        }
+        for round in 0..<2 {
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let child = SpawnedProcess()
+            child.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+            child.arguments = ["restore", backup, "--data-dir", directory]
+            child.standardOutput = FileHandle.nullDevice
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while marked() == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(copies().count == 2, "\(copies())")
+            // A live restore's copy is locked: no cleanup takes it.
+            #expect(BackupRestore.removeLeftovers(of: DataDirectory(root: directory)).isEmpty)
+            child.send(SIGKILL)
+            _ = await ChildExit.wait(child, timeout: .seconds(60))
+            #expect(copies().count == 2 && marked() == 1, "the killed restore left its copy: \(copies())")
+            try FileManager.default.removeItem(atPath: fifo)
+            if round == 0 {
+                // numberd's start removes it; the store is as it was.
+                #expect(try await Self.balance(directory, accountId) == 10_500)
+            } else {
+                // So does the next restore, which then puts the backup in place.
+                let report = try await BackupRestore(backup: backup, into: DataDirectory(root: directory)).run()
+                #expect(report.accounts == 1)
+                #expect(try await Self.balance(directory, accountId) == 10_000)
+            }
+            #expect(copies() == [unmarked], "\(copies())")
         }
     }
 }
