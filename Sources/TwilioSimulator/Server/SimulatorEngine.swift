@@ -48,7 +48,7 @@ public final class SimulatorEngine: Sendable {
             journal = SimulatorJournal(
                 file: file, seed: configuration.seed, lastSequence: recovered.lastSequence,
                 bytesMax: configuration.limits.stateJournalBytesMax,
-                recordsMax: configuration.limits.stateJournalRecordsMax)
+                recordsMax: configuration.limits.stateJournalRecordsMax, kept: recovered.keptJournal)
         } else {
             journal = nil
         }

@@ -66,16 +66,25 @@ final class SimulatorJournal: Sendable {
     private let writer: Mutex<Writer>
     private let synchronizer: GroupSync
 
-    /// A journal continuing after `lastSequence` (what `SimulatorStateFile.recover` returned); nothing is opened
-    /// until the first change. It is compacted when it reaches `bytesMax` bytes or `recordsMax` lines.
-    init(file: SimulatorStateFile, seed: UInt64, lastSequence: Int, bytesMax: Int, recordsMax: Int) {
+    /// A journal continuing after `lastSequence` (what `SimulatorStateFile.recover` returned, with the journal it
+    /// kept when it could not fold it); nothing is opened until the first change. It is compacted when it reaches
+    /// `bytesMax` bytes or `recordsMax` lines (beyond a kept journal's: its fold failed once already).
+    init(
+        file: SimulatorStateFile, seed: UInt64, lastSequence: Int, bytesMax: Int, recordsMax: Int,
+        kept: (bytes: Int, records: Int)? = nil
+    ) {
         self.file = file
         self.seed = seed
         self.bytesMax = max(1, bytesMax)
         self.recordsMax = max(1, recordsMax)
-        writer = Mutex(
-            Writer(lastSequence: lastSequence, compactAtBytes: self.bytesMax, compactAtRecords: self.recordsMax))
-        // What recovery read is on disk already (the start-up compaction synced it).
+        var start = Writer(lastSequence: lastSequence, compactAtBytes: self.bytesMax, compactAtRecords: self.recordsMax)
+        if let kept {
+            start.records = kept.records
+            start.compactAtBytes = kept.bytes + self.bytesMax
+            start.compactAtRecords = kept.records + self.recordsMax
+        }
+        writer = Mutex(start)
+        // What recovery read is on disk already (the start-up compaction, or the kept journal's sync, made sure).
         synchronizer = GroupSync(syncedThrough: lastSequence, fdatasync: file.operations.fdatasync)
     }
 
@@ -406,6 +415,9 @@ extension SimulatorStateFile {
         var contents: Contents?
         /// The sequence of the last journal line included.
         var lastSequence: Int
+        /// The journal's size and lines when the start could not fold it into a fresh snapshot (a full disk): it is
+        /// kept, and the running journal appends to it and folds it one bound later. Nil: folded and empty.
+        var keptJournal: (bytes: Int, records: Int)?
     }
 
     /// Loads the snapshot, replays the journal lines above its sequence, and compacts: a fresh snapshot with them,
@@ -451,10 +463,46 @@ extension SimulatorStateFile {
         // rewritten too, so that a simulator knowing only version 1 refuses the files instead of loading the
         // snapshot without the journal that will follow it.
         if !data.isEmpty || replay.journalSequence != snapshotSequence || snapshot.version != Self.version {
-            try save(contents)
+            do {
+                try save(contents)
+            } catch {
+                // A snapshot that cannot be written (a full disk) leaves the journal as a running compaction that
+                // cannot be written does: numberd's start on a full disk must not fail on the simulator's fold.
+                guard !error.committed, snapshot.version == Self.version else { throw error }
+                let kept = records.last.map { data.prefix(through: Self.endOfLine($0.line, in: data)).count } ?? 0
+                try keepJournal(bytes: kept, of: data.count)
+                return Recovered(
+                    contents: contents, lastSequence: replay.journalSequence,
+                    keptJournal: (bytes: kept, records: records.count))
+            }
         }
         if !data.isEmpty { try truncateJournal() }
         return Recovered(contents: contents, lastSequence: replay.journalSequence)
+    }
+
+    /// The index of the newline that ends line `line` (from 1) of `data`, which has at least that many.
+    static func endOfLine(_ line: Int, in data: Data) -> Data.Index {
+        var seen = 0
+        for index in data.indices where data[index] == UInt8(ascii: "\n") {
+            seen += 1
+            if seen == line { return index }
+        }
+        preconditionFailure("line \(line) has no newline")
+    }
+
+    /// Keeps the journal for the running one to append to, when the start could not fold it into a snapshot: what
+    /// that snapshot's save would have made sure of is made sure of here — a torn tail (bytes past `bytes` of
+    /// `total`, never answered) cut off so the next line does not follow it, the lines synced (a run that died may
+    /// have written lines it never synced, and this one will answer from them), and the snapshot's folder entry
+    /// synced (a compaction's rename that may not be on disk). None of it needs room on the disk.
+    private func keepJournal(bytes: Int, of total: Int) throws {
+        let descriptor = open(journalPath, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StateFileError("cannot open \(journalPath): errno \(errno)") }
+        defer { close(descriptor) }
+        var failure = bytes < total ? operations.truncate(descriptor, bytes) : 0
+        if failure == 0 { failure = operations.fsync(descriptor) }
+        if failure == 0 { failure = operations.syncFolder(of: path) }
+        guard failure == 0 else { throw StateFileError("cannot keep \(journalPath): errno \(failure)") }
     }
 
     /// The complete, decodable records of a journal with their line numbers (from 1), in order and consecutive.

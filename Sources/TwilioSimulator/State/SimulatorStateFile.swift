@@ -10,8 +10,9 @@ import Foundation
 /// a sequence number). The snapshot records the last journal sequence it includes; the state is the snapshot plus
 /// the journal's later lines. A change is answered only once its line is on disk (`fdatasync`, grouped across
 /// requests). At start the journal is replayed (a torn last line, never answered, is cut off) and compacted into
-/// a fresh snapshot; while running it is compacted when it reaches `stateJournalBytesMax` or
-/// `stateJournalRecordsMax`.
+/// a fresh snapshot — or, when that snapshot cannot be written (a full disk), kept, synced, and appended to; while
+/// running it is compacted when it reaches `stateJournalBytesMax` or `stateJournalRecordsMax` (one bound later after
+/// a compaction that could not be written).
 ///
 /// Not kept: the request log, the purchase/release counters (they count from the process's start) and the creation
 /// order of released numbers, so a page token anchored at a number released before the restart is refused (21481)

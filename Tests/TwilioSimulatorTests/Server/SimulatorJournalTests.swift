@@ -219,6 +219,67 @@ import Testing
         #expect(calls.current == ["fsync"])
     }
 
+    /// numberd's start on a full disk: the simulator's start cannot write its fresh snapshot, so it keeps the journal
+    /// (its torn tail cut, its lines synced) and starts, as a running fold that cannot be written does. It refused
+    /// the start before, and with it numberd's.
+    @Test func aStartThatCannotWriteItsSnapshotKeepsTheJournal() throws {
+        let (snapshotBefore, journal, _, live) = try threeChanges()
+        // A torn line after the three: never answered, cut off.
+        try (journal + Data("{\"seq\":4,\"numb".utf8)).write(to: URL(fileURLWithPath: journalPath))
+        let calls = Shared<[String]>([])
+        var full = SimulatorFileOperations.system
+        full.write = { _, _ in -Int(ENOSPC) }
+        full.fsync = { descriptor in
+            calls.value.withLock { $0.append("fsync") }
+            return SimulatorFileOperations.system.fsync(descriptor)
+        }
+        full.truncate = { descriptor, length in
+            calls.value.withLock { $0.append("truncate \(length)") }
+            return SimulatorFileOperations.system.truncate(descriptor, length)
+        }
+        let restarted = try engine(operations: full)
+        expectSameAccount(restarted, live)
+        // The journal cut to its three lines and synced, then the snapshot's folder; the snapshot as it was.
+        #expect(calls.current == ["truncate \(journal.count)", "fsync", "fsync"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: journalPath)) == journal)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == snapshotBefore)
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+        // A change while the disk is full is refused, and loses nothing.
+        let number = Self.numbers(restarted, 1)[0]
+        #expect(Self.buy(restarted, number).status == 500)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: journalPath)) == journal)
+
+        // With room again, the next start folds it all, and the journal goes on from the fourth line.
+        let again = try engine()
+        expectSameAccount(again, live)
+        #expect(try snapshot().journalSequence == 3 && (try journalLines()).isEmpty)
+        #expect(Self.buy(again, number).status == 201)
+        #expect(try JSONDecoder().decode(SimulatorJournal.Record.self, from: journalLines()[0]).seq == 4)
+        expectSameAccount(try engine(), again)
+    }
+
+    /// A journal kept at a start continues where its lines end, and its fold comes one bound later (it failed once).
+    @Test func aKeptJournalContinuesAndFoldsOneBoundLater() throws {
+        let (_, journal, _, live) = try threeChanges()
+        let disk = Switch()
+        disk.failing.withLock { $0 = true }
+        var operations = SimulatorFileOperations.system
+        operations.write = { descriptor, bytes in
+            disk.failing.withLock { $0 } ? -Int(ENOSPC) : SimulatorFileOperations.system.write(descriptor, bytes)
+        }
+        // Bounds of 2 lines and of the kept journal's size: both count beyond what was kept.
+        let restarted = try engine(configuration(recordsMax: 2, bytesMax: journal.count), operations: operations)
+        disk.failing.withLock { $0 = false }
+        // The fourth line is appended, the fifth folds all five.
+        let numbers = Self.numbers(restarted, 2)
+        #expect(Self.buy(restarted, numbers[0]).status == 201)
+        #expect(try journalLines().count == 4 && snapshot().journalSequence == 0)
+        #expect(Self.buy(restarted, numbers[1]).status == 201)
+        #expect(try journalLines().isEmpty && snapshot().journalSequence == 5)
+        #expect(restarted.ownedNumbers.count == live.ownedNumbers.count + 2)
+        expectSameAccount(try engine(), restarted)
+    }
+
     @Test func aTornLastLineIsCutOffAtEveryOffset() throws {
         // About a thousand starts, each writing and truncating files: in memory where there is a tmpfs (what is
         // tested here is the reading), else on disk, without syncs.
