@@ -344,6 +344,7 @@ public final class Numberd: Sendable {
                     } else {
                         gauges.clockJump.set(0)
                     }
+                    gauges.clockHeld.set(clock.heldSeconds())
                     let report = try await service.runBillingUntilCaughtUp(
                         runsMax: NumberdConfiguration.billingRunsPerTickMax)
                     // Releases it started may be left pending at the provider.

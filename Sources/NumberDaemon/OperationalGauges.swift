@@ -26,6 +26,9 @@ struct OperationalGauges: Sendable {
     /// `numberd_clock_jump_seconds`: how far the wall clock stepped from the time that passed (negative: behind) while
     /// ``ServiceClock`` keeps time by the boot clock, else 0.
     let clockJump: Meter
+    /// `numberd_clock_held_seconds`: how far numberd's time is ahead of the wall clock while it holds time (a clock
+    /// behind the data's latest record, or stepped back), else 0 (``ServiceClock/heldSeconds()``).
+    let clockHeld: Meter
     /// `numberd_provider_audit_last_success_timestamp_seconds`: when the last provider audit finished.
     let providerAuditLastSuccess: Meter
     /// `numberd_store_no_room_since_timestamp_seconds`: since when the store's writes find no room (a full disk), 0
@@ -45,6 +48,7 @@ struct OperationalGauges: Sendable {
         lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
         certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
         clockJump = Meter(label: "numberd_clock_jump_seconds", factory: factory)
+        clockHeld = Meter(label: "numberd_clock_held_seconds", factory: factory)
         providerAuditLastSuccess = Meter(
             label: "numberd_provider_audit_last_success_timestamp_seconds", factory: factory)
         storeNoRoomSince = Meter(label: "numberd_store_no_room_since_timestamp_seconds", factory: factory)

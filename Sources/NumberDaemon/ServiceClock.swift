@@ -139,6 +139,15 @@ final class ServiceClock: NumberClock {
         return state.withLock { $0.step }
     }
 
+    /// How many seconds the time given is ahead of the wall clock, 0 when it is not: time held at the data's latest
+    /// record (a clock booted behind it) or after a step back, every decision stamped at a time the wall clock has not
+    /// reached. A long hold means a clock that is wrong one way or the other — the machine's, or the one that stamped
+    /// the data — and nothing else shows it (`numberd_clock_held_seconds`).
+    func heldSeconds() -> Double {
+        let time = now()
+        return max(0, time.timeIntervalSince(wall()))
+    }
+
     /// Seconds since boot, suspended time included.
     static func bootSeconds() -> Double {
         var time = timespec()

@@ -64,6 +64,7 @@ struct ProviderAuditDaemonTests {
             #expect(text.contains(#"numberd_provider_audit_differences{kind="missing"} 1"#))
             #expect(text.contains("numberd_provider_audit_last_success_timestamp_seconds "))
             #expect(text.contains("numberd_clock_jump_seconds 0"), "billing ran with the clock in step")
+            #expect(text.contains("numberd_clock_held_seconds 0"), "and not held")
 
             // The same findings over the API.
             let audit = try await withNumbersClient(numberd.client()) { admin in

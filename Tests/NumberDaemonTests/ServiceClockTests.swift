@@ -91,6 +91,7 @@ struct ServiceClockTests {
             #expect(creeping.step() == nil)
             #expect(creeping.now() == first)
         }
+        #expect(Self.near(creeping.heldSeconds(), 360), "held 360 s ahead of the wall clock")
         // Forward again in steps within the limit: held until the wall clock passes the time given, then followed.
         clocks.advance(wall: 200, boot: 0)
         #expect(creeping.step() == nil && creeping.now() == first)
@@ -125,12 +126,15 @@ struct ServiceClockTests {
         let floor = clocks.wallNow.addingTimeInterval(365 * 86_400)
         let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
         #expect(clock.now() == floor)
+        #expect(Self.near(clock.heldSeconds(), 365 * 86_400), "held, shown by numberd_clock_held_seconds")
         clocks.advance(wall: 3_600, boot: 3_600)
         #expect(clock.step() == nil)
         #expect(clock.now() == floor, "not stamped a year before the data")
+        #expect(Self.near(clock.heldSeconds(), 365 * 86_400 - 3_600))
         clocks.wall.withLock { $0 = floor.addingTimeInterval(20 * 86_400 + 3_600) }
         #expect(clock.step() == nil)
         #expect(clock.now() == clocks.wallNow)
+        #expect(clock.heldSeconds() == 0)
         // Settled: the next step is held to the running limit again.
         clocks.advance(wall: 86_400, boot: 0)
         #expect(Self.near(clock.step(), 86_400))
