@@ -9,7 +9,7 @@ import Glibc
 /// `numberd restore`: puts a backup's store (``NumberCore/FileNumberStore/backup(into:kept:including:now:)``) in place
 /// of a stopped numberd's, keeping the store it replaces.
 ///
-/// Refused, changing nothing: a backup without `store/`; a backup whose `provider.json` (which Twilio account its
+/// Refused, changing nothing: a backup without `store/`, or whose `store/` holds no journal or snapshot; a backup whose `provider.json` (which Twilio account its
 /// numbers are owned at) names another account than the data directory's, or is missing or unreadable while the data
 /// directory has one; a `store/` that is a symbolic link or a file system of its own (the restored store must land on
 /// it, and a swap would put it beside); a data directory not owned by the user running the restore (numberd could not
@@ -60,6 +60,12 @@ public struct BackupRestore: Sendable {
         let files = POSIXJournalFileSystem()
         let source = backup + "/store"
         guard isDirectory(source) else { throw Refusal(description: "\(backup) holds no store/: not a backup") }
+        // An empty store/ (a backup that never finished, a copy of a store whose volume was not mounted) would
+        // verify as an empty state and replace every balance with none.
+        guard try storeFiles(source, files).contains(where: { $0 != JournalLayout.formatName }) else {
+            throw Refusal(
+                description: "\(source) holds no journal or snapshot: not a backup (one that did not finish?)")
+        }
         let binding = try checkProviderBinding()
         let storeExists = try checkStoreFolder()
         var locks: [JournalFileHandle] = []
@@ -67,8 +73,9 @@ public struct BackupRestore: Sendable {
         if storeExists {
             locks.append(try lock(directory.store, files))
         } else {
-            try FileManager.default.createDirectory(
-                atPath: directory.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            // Each new folder's entry synced: a restore onto a new host that a power cut then took back whole would
+            // make the next start a first one (zero balances, numbers paid at Twilio with no owner).
+            try files.makeDirectories(directory.root)
         }
         try checkOwner()
         // A restore killed mid-copy (Ctrl-C during a copy of gigabytes) left its copy beside the store: the room it

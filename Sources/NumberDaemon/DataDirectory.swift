@@ -131,23 +131,28 @@ public struct DataDirectory: Sendable {
     /// it shows) means the store was lost, not that this is a first start. Starting would serve an empty state (zero
     /// balances, numbers still paid at the provider with no owner) and write a second journal that the real one would
     /// later hide.
-    func checkStoreIsThere() throws {
+    /// `numberd verify` and `numberd backup` check it too: a lost store is not "sound" nor "no store".
+    public func checkStoreIsThere() throws {
         guard FileManager.default.fileExists(atPath: adminKeyFile) else { return }
+        guard try !storeHasRecords() else { return }
+        throw ConfigurationError(
+            "\(store) holds no journal or snapshot, but \(adminKeyFile) shows this directory has served before: its "
+                + "store was lost or is not mounted. numberd will not start on an empty state in its place. Restore "
+                + "or mount the store; to start afresh on purpose, use a new data directory")
+    }
+
+    /// Whether `store/` holds a journal segment or a snapshot (false when it is missing); throws when it cannot be
+    /// read (EACCES: say so, not "lost" or "none").
+    public func storeHasRecords() throws -> Bool {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: store)
         } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
             names = []
         } catch {
-            // Unreadable (EACCES): say so, not "lost".
             throw ConfigurationError("cannot read \(store): \(error.localizedDescription)")
         }
-        let hasRecords = names.contains { JournalLayout.segmentSeq($0) != nil || JournalLayout.snapshotSeq($0) != nil }
-        guard !hasRecords else { return }
-        throw ConfigurationError(
-            "\(store) holds no journal or snapshot, but \(adminKeyFile) shows this directory has served before: its "
-                + "store was lost or is not mounted. numberd will not start on an empty state in its place. Restore "
-                + "or mount the store; to start afresh on purpose, use a new data directory")
+        return names.contains { JournalLayout.segmentSeq($0) != nil || JournalLayout.snapshotSeq($0) != nil }
     }
 
     /// The local CA (to issue the server's and the simulator's certificates); throws when it is unreadable or its key

@@ -240,7 +240,8 @@ struct Verify: AsyncParsableCommand {
             Checks under the limits numberd opens the directory with: give it the same --snapshot-bytes-max (or \
             NUMBERD_SNAPSHOT_BYTES_MAX, or the same --config file) as the service, or a snapshot the service cannot \
             read passes here. Run it as numberd's user: a data directory or store of another user is refused. Exit 0 \
-            sound, 1 problems found or the store cannot be read, 2 no store, 64 a setting refused.
+            sound, 1 problems found, the store cannot be read, or it is lost (admin.key shows the directory served, \
+            its store holds no journal or snapshot: as the start refuses it), 2 no store, 64 a setting refused.
             """)
 
     @OptionGroup var storage: StorageOptions
@@ -256,6 +257,14 @@ struct Verify: AsyncParsableCommand {
             try DataDirectory(root: store).requireOwnedByThisUser(doing: "verify")
         } catch {
             print("numberd verify: refused: \(error)")
+            throw ExitCode(1)
+        }
+        // As the start: a directory that served (its admin.key) whose store is missing or holds nothing lost its
+        // store (a volume not mounted) — neither sound nor "no store", which monitoring reads as a fresh directory.
+        do {
+            try directory.checkStoreIsThere()
+        } catch {
+            print("numberd verify: \(error)")
             throw ExitCode(1)
         }
         // Only a store that is not there is "no store"; one this user may not reach or read (a folder on the way it
@@ -383,8 +392,17 @@ struct BackupStopped: AsyncParsableCommand {
             print("numberd backup: refused, nothing changed: \(error)")
             throw ExitCode(1)
         }
-        guard FileManager.default.fileExists(atPath: directory.store) else {
-            print("numberd backup: no store at \(directory.store)")
+        let hasRecords: Bool
+        do {
+            // A lost store (admin.key beside a store/ holding nothing) is refused as the start refuses it.
+            try directory.checkStoreIsThere()
+            hasRecords = try directory.storeHasRecords()
+        } catch {
+            print("numberd backup: refused, nothing changed: \(error)")
+            throw ExitCode(1)
+        }
+        guard hasRecords else {
+            print("numberd backup: no store at \(directory.store) (no journal or snapshot): nothing to back up")
             throw ExitCode(2)
         }
         let storeURL = URL(fileURLWithPath: directory.store)

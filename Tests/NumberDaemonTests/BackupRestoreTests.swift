@@ -202,4 +202,66 @@ struct BackupRestoreTests {
             #expect(copies() == [unmarked], "\(copies())")
         }
     }
+
+    @Test(
+        "a lost store (admin.key beside a store/ holding nothing) fails verify and backup, and is no backup to restore")
+    func lostStoreIsNotSound() async throws {
+        let directory = Self.temporary("lost")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (backup, _) = try await Self.backedUp(directory)
+        let numberd = try BuiltProduct.path("numberd")
+        // The store's volume not mounted: the folder under it shows, empty.
+        let mounted = directory + "/store.mounted"
+        try FileManager.default.moveItem(atPath: directory + "/store", toPath: mounted)
+        try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: false)
+        for missing in [false, true] {
+            if missing { try FileManager.default.removeItem(atPath: directory + "/store") }
+            let verified = try await runNumberdVerify(dataDirectory: directory)
+            #expect(verified.status == 1, "\(verified.output)")
+            #expect(verified.output.contains("its store was lost or is not mounted"), "\(verified.output)")
+            let backedUp = try await ChildProcess.run(
+                numberd, ["backup", "--data-dir", directory], timeout: .seconds(120))
+            #expect(backedUp.ending == .exited(1), "\(backedUp.text)")
+            #expect(backedUp.text.contains("its store was lost or is not mounted"), "\(backedUp.text)")
+        }
+        // Without admin.key (a directory that never served), an empty store/ is "no store" to back up.
+        try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: false)
+        try FileManager.default.moveItem(atPath: directory + "/admin.key", toPath: directory + "/admin.key.aside")
+        let none = try await ChildProcess.run(numberd, ["backup", "--data-dir", directory], timeout: .seconds(120))
+        #expect(none.ending == .exited(2) && none.text.contains("no journal or snapshot"), "\(none.text)")
+        try FileManager.default.moveItem(atPath: directory + "/admin.key.aside", toPath: directory + "/admin.key")
+        try FileManager.default.removeItem(atPath: directory + "/store")
+        try FileManager.default.moveItem(atPath: mounted, toPath: directory + "/store")
+        #expect(try await runNumberdVerify(dataDirectory: directory).status == 0)
+
+        // A backup whose store/ holds only FORMAT (one that never finished) is refused, changing nothing.
+        let store = backup + "/store"
+        for name in Self.entries(store) where name != "FORMAT" {
+            try FileManager.default.removeItem(atPath: store + "/" + name)
+        }
+        let before = Self.entries(directory + "/store")
+        let refusal = await #expect(throws: BackupRestore.Refusal.self) {
+            _ = try await BackupRestore(backup: backup, into: DataDirectory(root: directory)).run()
+        }
+        #expect(refusal?.description.contains("holds no journal or snapshot") == true, "\(String(describing: refusal))")
+        #expect(Self.entries(directory + "/store") == before)
+    }
+
+    @Test("a restore into a new data directory makes each missing folder above it, 0700")
+    func intoNewFolders() async throws {
+        let directory = Self.temporary("deep-source")
+        let parent = Self.temporary("deep")
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: parent)
+        }
+        let (backup, accountId) = try await Self.backedUp(directory)
+        let fresh = parent + "/a/b"
+        _ = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()
+        for folder in [parent, parent + "/a", fresh] {
+            let mode = try FileManager.default.attributesOfItem(atPath: folder)[.posixPermissions] as? Int
+            #expect(mode == 0o700, "\(folder)")
+        }
+        #expect(try await Self.balance(fresh, accountId) == 10_000)
+    }
 }

@@ -67,7 +67,7 @@ extension FileNumberStore {
         let folder = root.path + "/" + name
         let store: FileJournal<CoreEvent, CoreState>.BackupStore
         do {
-            try makeDirectories(root.path)
+            try options.journal.fileSystem.makeDirectories(root.path)
             try fileSystem.makeDirectory(partial)
             do {
                 try fileSystem.makeDirectory(partial + "/store")
@@ -205,25 +205,6 @@ extension FileNumberStore {
         closedir(listing)
         guard failure == 0 else { return failure }
         return unlinkat(parent, name, AT_REMOVEDIR) == 0 ? 0 : errno
-    }
-
-    /// Creates `path` and each missing folder above it (mode 0700), syncing the folder each new one is in, so a
-    /// backup reported written cannot lose its folder's entry to a power cut.
-    func makeDirectories(_ path: String) throws {
-        let fileSystem = options.journal.fileSystem
-        var missing: [String] = []
-        var current = path
-        while !current.isEmpty, current != "/", !FileManager.default.fileExists(atPath: current) {
-            missing.append(current)
-            current = (current as NSString).deletingLastPathComponent
-        }
-        for folder in missing.reversed() {
-            do {
-                try fileSystem.makeDirectory(folder)
-            } catch let failure as JournalFailure where failure.errno == EEXIST {}
-            let parent = (folder as NSString).deletingLastPathComponent
-            try fileSystem.fsyncDirectory(parent.isEmpty ? "." : parent)
-        }
     }
 
     /// `20261201T041500.123Z`: UTC, to the millisecond, of fixed width so that names sort by time.

@@ -1,3 +1,9 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An open file of the journal's file layer: the descriptor and the path it was opened with.
 public struct JournalFileHandle: Sendable, Hashable {
     /// The POSIX file descriptor.
@@ -71,6 +77,25 @@ public protocol JournalFileSystem: Sendable {
 }
 
 extension JournalFileSystem {
+    /// Creates `path` and each missing folder above it (mode 0700), syncing the folder each new one is in, so a
+    /// backup reported written, or a store restored into a new data directory, cannot lose its folder's entry to a
+    /// power cut.
+    package func makeDirectories(_ path: String) throws {
+        var missing: [String] = []
+        var current = path
+        while !current.isEmpty, current != "/", !FileManager.default.fileExists(atPath: current) {
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        for folder in missing.reversed() {
+            do {
+                try makeDirectory(folder)
+            } catch let failure as JournalFailure where failure.errno == EEXIST {}
+            let parent = (folder as NSString).deletingLastPathComponent
+            try fsyncDirectory(parent.isEmpty ? "." : parent)
+        }
+    }
+
     /// Copies the open file `source`, from its position to its end, into the new file `destination` (it must not
     /// exist), `chunkBytes` at a time, each chunk synced as a snapshot is written: no single sync has gigabytes to
     /// flush, and the copy is durable when this returns. What a backup copies its snapshot with, and a restore its store.
