@@ -11,10 +11,63 @@ enum Format {
         CurrencyMinorUnits.parse(text, currency: currency)
     }
 
-    /// ISO 8601 in UTC; `-` for the epoch (unset).
+    /// ISO 8601 in UTC, with milliseconds when the time has any (`2026-11-01T09:30:00.500Z`; a whole second as
+    /// `2026-11-01T09:30:00Z`); `-` for the epoch (unset). numberd stamps its ledger to the millisecond, and a time
+    /// copied from here into `--from` / `--to` must be the stamp itself, not the second it falls in.
     static func date(_ date: Date?) -> String {
         guard let date, date.timeIntervalSince1970 != 0 else { return "-" }
-        return date.formatted(.iso8601)
+        return timestamp(date, wholeSecondsShort: true)
+    }
+
+    /// `date` in ISO 8601 UTC to the millisecond, `2026-11-01T09:30:00.500Z` (`--json`'s times); with
+    /// `wholeSecondsShort`, a whole second without them. Rounded to the nearest millisecond, not cut: numberd's stamps
+    /// are whole milliseconds whose Double may lie just under them (.123 s is .12299990654), which a formatter that
+    /// cuts prints as .122, a time before the stamp.
+    static func timestamp(_ date: Date, wholeSecondsShort: Bool = false) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        // Division truncates toward zero: a time before 1970 takes its milliseconds from the second before.
+        if fraction < 0 { (seconds, fraction) = (seconds - 1, fraction + 1000) }
+        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(.iso8601)  // …T09:30:00Z
+        guard fraction != 0 || !wholeSecondsShort else { return whole }
+        let digits = String(fraction)
+        return String(whole.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
+
+    /// `text` with every Unicode scalar that shows nothing or rearranges what follows — controls (Cc), format
+    /// characters (Cf: the bidi overrides such as U+202E, zero-width spaces and joiners) and line and paragraph
+    /// separators (Zl, Zp) — written as `\u{XXXX}`. Names and places come from Twilio and from customers, and numberd
+    /// strips only controls from them: a right-to-left override would show `A\u{202E}BC` as `ACB`, and a trunk name
+    /// with a zero-width space would read as another's.
+    static func visible(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isHidden) else { return text }
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            guard isHidden(scalar) else {
+                shown.unicodeScalars.append(scalar)
+                continue
+            }
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            shown += "\\u{" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex + "}"
+        }
+        return shown
+    }
+
+    /// Whether `scalar` is one ``visible(_:)`` escapes.
+    static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
+    }
+
+    /// A number's trunk: its id and, when it has one, its name in parentheses (`TRK_1 (Production)`); `-` for none.
+    /// The id first: names are free text, so a trunk named `-` read as no trunk and two trunks of one name looked
+    /// alike.
+    static func trunk(id: String?, name: String?) -> String {
+        guard let id else { return "-" }
+        guard let name, !name.isEmpty else { return id }
+        return "\(id) (\(name))"
     }
 
     /// `NUMBER_STATUS_PAST_DUE` → `past-due`.
@@ -33,8 +86,9 @@ enum Format {
             .joined(separator: ",")
     }
 
-    /// Prints rows under headers with columns padded to their widest cell.
+    /// Prints rows under headers with columns padded to their widest cell, each cell ``visible(_:)``.
     static func table(_ headers: [String], _ rows: [[String]]) {
+        let rows = rows.map { $0.map { visible($0) } }
         let widths = headers.indices.map { column in
             ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
         }

@@ -2,14 +2,15 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// What `numbers` does on SIGINT (Ctrl-C) and SIGTERM, as a value: each signal in, what to do out.
+/// What `numbers` does on SIGINT (Ctrl-C), SIGTERM and SIGHUP (its terminal closed, its SSH session dropped), as a
+/// value: each signal in, what to do out.
 ///
 /// The first signal cancels the running command. Its call ends `CANCELLED` through the client's cancellation path —
 /// with `outcome=unknown` and the idempotency key once the request was sent, so the command prints how to rerun it
-/// safely — and the process exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM). A second signal exits
-/// at once with 128 + its number, printing the rerun advice first if a keyed call was in flight. While the command
-/// waits for the operator's answer to a question (nothing in flight), the first signal exits at once with the
-/// question's refusal message.
+/// safely — and the process exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP). A
+/// second signal exits at once with 128 + its number, printing the rerun advice first if a keyed call was in flight.
+/// While the command waits for the operator's answer to a question (nothing in flight), the first signal exits at once
+/// with the question's refusal message.
 struct InterruptionState: Sendable {
     /// What to do about a signal.
     enum Action: Equatable, Sendable {
@@ -53,7 +54,8 @@ struct InterruptionState: Sendable {
     mutating func keyedCall(_ key: String?) { idempotencyKey = key }
 }
 
-/// Carries out `InterruptionState` for this process: installs the SIGINT and SIGTERM handling and keeps the state.
+/// Carries out `InterruptionState` for this process: installs the SIGINT, SIGTERM and SIGHUP handling and keeps the
+/// state.
 final class Interruption: Sendable {
     /// The process's one instance.
     static let shared = Interruption()
@@ -65,10 +67,11 @@ final class Interruption: Sendable {
     /// The exit status of a run that a signal interrupted (128 + its number), nil if none came.
     var exitCode: Int32? { state.withLock { $0.exitCode } }
 
-    /// From now on SIGINT and SIGTERM no longer kill the process: the first calls `cancel`, see `InterruptionState`.
+    /// From now on SIGINT, SIGTERM and SIGHUP no longer kill the process: the first calls `cancel`, see
+    /// `InterruptionState`. SIGHUP used to end a run whose terminal closed mid-call at once, its key unsaid.
     /// Called once, at the start.
     func install(cancel: @escaping @Sendable () -> Void) {
-        let made = [SIGINT, SIGTERM].map { number in
+        let made = [SIGINT, SIGTERM, SIGHUP].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
@@ -76,7 +79,8 @@ final class Interruption: Sendable {
                 case .cancel:
                     cancel()
                 case .exit(let code, let message):
-                    if let message { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+                    // `try?`: after SIGHUP stderr may be a closed terminal, whose write fails; exit all the same.
+                    if let message { try? FileHandle.standardError.write(contentsOf: Data((message + "\n").utf8)) }
                     Foundation.exit(code)
                 }
             }

@@ -152,12 +152,12 @@ struct PeriodOptions: ParsableArguments {
             let days = calendar.range(of: .day, in: .month, for: first), days.contains(day)
         else { return nil }
         var offset = 0
-        var fraction = 0.0
+        var fractionDigits = ""  // the second's fraction, as written
         if let hour = number(4), let minute = number(5) {
             let second = number(6) ?? 0
             guard hour < 24, minute < 60, second < 60, let zone = match.output[8].substring else { return nil }
             (parts.hour, parts.minute, parts.second) = (hour, minute, second)
-            fraction = match.output[7].substring.flatMap { Double("0" + $0) } ?? 0
+            fractionDigits = match.output[7].substring.map { String($0.dropFirst()) } ?? ""
             if zone != "Z" {
                 let digits = zone.dropFirst().filter(\.isNumber)
                 guard let hours = Int(digits.prefix(2)), let minutes = Int(digits.suffix(2)), hours < 24, minutes < 60
@@ -165,7 +165,17 @@ struct PeriodOptions: ParsableArguments {
                 offset = (zone.hasPrefix("-") ? -1 : 1) * (hours * 3600 + minutes * 60)
             }
         }
-        return calendar.date(from: parts)?.addingTimeInterval(fraction - Double(offset))
+        guard let whole = calendar.date(from: parts)?.addingTimeInterval(-Double(offset)) else { return nil }
+        // Whole milliseconds (`.500`, `.123`, `.120000`) make the Double numberd's own stamps are,
+        // `Date(timeIntervalSince1970: ms / 1000)`: a `createdAt` copied from `--json` or the TIME column then names
+        // that very transaction's time. Added as seconds plus a fraction it could land on the Double beside it, and go
+        // out as other nanoseconds than the stamp's.
+        let nanoseconds = fractionDigits.padding(toLength: 9, withPad: "0", startingAt: 0)
+        if nanoseconds.dropFirst(3).allSatisfy({ $0 == "0" }), let milliseconds = Int64(nanoseconds.prefix(3)) {
+            let seconds = Int64(whole.timeIntervalSince1970)
+            return Date(timeIntervalSince1970: Double(seconds * 1000 + milliseconds) / 1000)
+        }
+        return whole.addingTimeInterval(Double("0." + nanoseconds) ?? 0)
     }
 }
 
@@ -323,7 +333,9 @@ struct Trunks: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient {
+                // Without --sid numberd creates the trunk at Twilio, where a lost answer may leave one unrecorded.
+                let advice = sid.isEmpty ? UnknownOutcome.Unkeyed.trunkCreate : UnknownOutcome.Unkeyed.lookFirst
+                let response = try await global.withClient(unkeyedAdvice: advice) {
                     try await $0.createTrunk(
                         CreateTrunkRequest(accountId: global.accountId, name: name, providerTrunkSid: sid))
                 }
@@ -362,7 +374,7 @@ struct Trunks: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient {
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.trunkDelete) {
                     try await $0.deleteTrunk(DeleteTrunkRequest(accountId: global.accountId, trunkId: id))
                 }
                 try global.output(response) { print("deleted \(id)") }
@@ -422,7 +434,7 @@ struct Accounts: AsyncParsableCommand {
 
     /// Sets the account's status and prints it.
     static func setStatus(_ status: AccountStatus, _ accountId: String, _ global: GlobalOptions) async throws {
-        let response = try await global.withClient {
+        let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.accountStatus) {
             try await $0.setAccountStatus(SetAccountStatusRequest(accountId: accountId, status: status))
         }
         try global.output(response) {
@@ -504,7 +516,8 @@ struct Keys: AsyncParsableCommand {
         @Flag(help: "List the admin keys, whatever account --account or NUMBERS_ACCOUNT names.") var admin = false
         @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
         var pageSize: Int32 = 0
-        @Option(name: .customLong("page-token")) var pageToken: String?
+        @Option(name: .customLong("page-token"), help: "From the previous page, of the same account's (or admin) keys.")
+        var pageToken: String?
 
         func run() async throws {
             try await reporting {
@@ -523,7 +536,12 @@ struct Keys: AsyncParsableCommand {
                                 Format.date($0.createdAt), Format.date($0.revokedAt),
                             ]
                         })
-                    if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+                    if !response.nextPageToken.isEmpty {
+                        // The token is its account's own: the hint names it (or --admin) whatever the environment
+                        // says by the next run.
+                        let whose = admin || global.accountId.isEmpty ? ["--admin"] : ["--account", global.accountId]
+                        print((["more: --page-token", response.nextPageToken] + whose).joined(separator: " "))
+                    }
                 }
             }
         }
@@ -536,7 +554,9 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient { try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: id)) }
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) {
+                    try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: id))
+                }
                 try global.output(response) { print("revoked \(response.apiKey.id)") }
             }
         }
@@ -645,8 +665,9 @@ struct Audit: AsyncParsableCommand {
                         ? "trunk \(difference.trunkId.isEmpty ? "-" : difference.trunkId)" : difference.phoneNumber
                     let holder = [difference.numberId, difference.accountId].filter { !$0.isEmpty }
                     print(
-                        "  \(difference.kind) \(subject) \(difference.providerSid)"
-                            + (holder.isEmpty ? "" : " (" + holder.joined(separator: " of ") + ")"))
+                        Format.visible(
+                            "  \(difference.kind) \(subject) \(difference.providerSid)"
+                                + (holder.isEmpty ? "" : " (" + holder.joined(separator: " of ") + ")")))
                 }
             }
         }

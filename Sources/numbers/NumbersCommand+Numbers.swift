@@ -196,7 +196,8 @@ struct List: AsyncParsableCommand {
     @Option(help: "Only numbers on this trunk.") var trunk: String?
     @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
     var pageSize: Int32 = 0
-    @Option(name: .customLong("page-token")) var pageToken: String?
+    @Option(name: .customLong("page-token"), help: "From the previous page, with the same --status and --trunk.")
+    var pageToken: String?
 
     func run() async throws {
         try await reporting {
@@ -210,7 +211,8 @@ struct List: AsyncParsableCommand {
                     response.numbers.map {
                         [
                             $0.id, $0.phoneNumber, Format.name($0.status, dropping: "NUMBER_STATUS_"),
-                            $0.trunkName ?? $0.trunkId ?? "-", Format.money($0.pricing.monthlyFee, $0.pricing.currency),
+                            Format.trunk(id: $0.trunkId, name: $0.trunkName),
+                            Format.money($0.pricing.monthlyFee, $0.pricing.currency),
                             $0.nextBillingShown,
                         ]
                     })
@@ -222,9 +224,18 @@ struct List: AsyncParsableCommand {
                         "\(releasing) releasing on this page: not billed; any refund (of paid days) is credited when Twilio confirms the release"
                     )
                 }
-                if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+                if !response.nextPageToken.isEmpty {
+                    // The token is its filters' own: the hint repeats them as given.
+                    print((["more: --page-token", response.nextPageToken] + filterArguments).joined(separator: " "))
+                }
             }
         }
+    }
+
+    /// The filters as given, to repeat them with the next page's token (numberd refuses a token with others):
+    /// e.g. `["--status", "past-due", "--trunk", "TRK_1"]`.
+    var filterArguments: [String] {
+        [("--status", status?.rawValue), ("--trunk", trunk)].flatMap { name, value in value.map { [name, $0] } ?? [] }
     }
 }
 
@@ -250,14 +261,16 @@ func printNumber(_ n: PhoneNumber) {
         ("type", Format.name(n.type, dropping: "NUMBER_TYPE_")),
         ("location", [n.locality, n.region, n.postalCode, n.country].filter { !$0.isEmpty }.joined(separator: ", ")),
         ("capabilities", Format.capabilities(n.capabilities)),
-        ("trunk", n.trunkId.map { "\($0) \(n.trunkName ?? "")" } ?? "-"),
+        ("trunk", Format.trunk(id: n.trunkId, name: n.trunkName)),
         ("setup fee", Format.money(n.pricing.setupFee, n.pricing.currency)),
         ("monthly fee", Format.money(n.pricing.monthlyFee, n.pricing.currency)),
         ("billing cycle", Format.name(n.billingCycle, dropping: "BILLING_CYCLE_")),
         ("purchased", Format.date(n.purchasedAt)), ("next billing", n.nextBillingShown),
         ("release asked", Format.date(n.releaseRequestedAt)), ("released", Format.date(n.releasedAt)),
     ]
-    for (label, value) in rows { print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(value)") }
+    for (label, value) in rows {
+        print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(Format.visible(value))")
+    }
 }
 
 struct Release: AsyncParsableCommand {
@@ -387,7 +400,7 @@ struct TrunkCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient {
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.trunkChange) {
                     try await $0.updateNumber(
                         UpdateNumberRequest(accountId: global.accountId, numberId: number, assignTrunkId: trunk))
                 }
@@ -403,7 +416,7 @@ struct TrunkCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient {
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.trunkChange) {
                     try await $0.updateNumber(
                         UpdateNumberRequest(accountId: global.accountId, numberId: number, unassignTrunk: true))
                 }

@@ -24,11 +24,13 @@ struct NumbersCommand: AsyncParsableCommand {
             (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
             retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
             or may still be: rerun with the --idempotency-key printed on stderr, never a new one; a command without \
-            a key: look before running it again), 64 usage, \
-            130 interrupted (Ctrl-C; 143 for SIGTERM).
-            Ctrl-C (or SIGTERM) cancels the running call and says on stderr whether it may have been carried out, \
-            with the --idempotency-key to rerun `buy`, `funds add`, `funds adjust` or `release` safely; a second one exits at \
-            once.
+            a key: a create says to look before running it again, a change a rerun settles says to run it again), \
+            64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
+            `buy`, `funds add`, `funds adjust` and `release` print their idempotency key on stderr just before they \
+            send the call (numbers: idempotency key KEY), so a run killed meanwhile leaves it in the scrollback or \
+            log. Ctrl-C (or SIGTERM, SIGHUP) cancels the running call and says on stderr whether it may have been \
+            carried out, with the --idempotency-key to rerun `buy`, `funds add`, `funds adjust` or `release` safely; \
+            a second one exits at once.
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
@@ -37,7 +39,7 @@ struct NumbersCommand: AsyncParsableCommand {
             Health.self,
         ])
 
-    /// Parses the arguments and runs the command in a task that SIGINT and SIGTERM cancel (see
+    /// Parses the arguments and runs the command in a task that SIGINT, SIGTERM and SIGHUP cancel (see
     /// `InterruptionState`), instead of dying silently mid-call with the idempotency key lost.
     static func main() async {
         let running = Task {
@@ -60,14 +62,17 @@ struct NumbersCommand: AsyncParsableCommand {
         guard let interrupted = Interruption.shared.exitCode else { exit(withError: error) }
         // Interrupted: the command printed its own error (a `CLIError`, reported as an `ExitCode`); any other one
         // is printed here. Either way the status says it was interrupted.
-        if !(error is ExitCode) { FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8)) }
+        // `try?`: after SIGHUP stderr may be a closed terminal; the status still says what happened.
+        if !(error is ExitCode) {
+            try? FileHandle.standardError.write(contentsOf: Data((fullMessage(for: error) + "\n").utf8))
+        }
         exit(withError: ExitCode(interrupted))
     }
 }
 
 /// Connection and output options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "Server host:port (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
+    @Option(help: "Server host:port, [IPv6]:port (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
     @Option(help: "API key nk_…: other users see it in ps, and the shell history keeps it; prefer --key-file.")
     var key: String?
     @Option(
@@ -126,16 +131,31 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The server's host and port (`--server`, `NUMBERS_SERVER`, the local default): `host:port` or `[v6]:port`,
-    /// the port 1...65535.
+    /// the port 1...65535. An IPv6 address must be in brackets: bare, its own colons split it (`::1` read as host
+    /// `:`, port 1), so a host with a colon outside them is a usage error saying so.
     func serverAddress() throws -> (host: String, port: Int) {
         let address = server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
             (1...65535).contains(port)
         else {
-            throw ValidationError("--server must be host:port with a port 1...65535, not \(address)")
+            throw ValidationError(
+                "--server must be host:port or [IPv6]:port with a port 1...65535, not \(address)"
+                    + (address.filter { $0 == ":" }.count > 1 && !address.hasPrefix("[")
+                        ? " (an IPv6 address goes in brackets: [::1]:7443)" : ""))
         }
-        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard !host.isEmpty else { throw ValidationError("--server must be host:port, not \(address)") }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") || host.hasSuffix("]") {
+            guard host.count > 2, host.hasPrefix("["), host.hasSuffix("]") else {
+                throw ValidationError("--server must be [IPv6]:port, e.g. [::1]:7443, not \(address)")
+            }
+            host = String(host.dropFirst().dropLast())
+        } else if host.contains(":") {
+            throw ValidationError(
+                "--server \(address): an IPv6 address goes in brackets with its port, e.g. [::1]:7443")
+        }
+        guard !host.isEmpty, !host.contains("["), !host.contains("]") else {
+            throw ValidationError("--server must be host:port or [IPv6]:port, not \(address)")
+        }
         return (host, port)
     }
 
@@ -167,24 +187,30 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class. A keyed
-    /// call inside runs under `UnknownOutcome.advising`, which adds how to rerun it when its outcome is open.
+    /// call inside runs under `UnknownOutcome.advising`, which adds how to rerun it when its outcome is open; a call
+    /// without a key whose outcome is open gets `unkeyedAdvice`, what a rerun of that command would do
+    /// (`UnknownOutcome.Unkeyed`: look first unless a rerun settles it).
     /// `needsKey` false: the call works without an API key (HealthCheck), so none is no usage error.
     func withClient<T: Sendable>(
-        needsKey: Bool = true, _ body: (NumbersClient) async throws -> T
+        needsKey: Bool = true, unkeyedAdvice: String = UnknownOutcome.Unkeyed.lookFirst,
+        _ body: (NumbersClient) async throws -> T
     ) async throws -> T {
         do {
             return try await withNumbersClient(try clientConfiguration(needsKey: needsKey), body)
         } catch let error as RPCError {
             var message = "error: \(error)"
-            // A keyed call's advice (its key) was added inside; a call without one can only be looked for.
+            // A keyed call's advice (its key) was added inside.
             if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil {
-                message += "\n" + UnknownOutcome.unkeyedAdvice
+                message += "\n" + unkeyedAdvice
             }
             throw CLIError(code: CLIError.exitCode(for: error), message: message)
         }
     }
 
-    /// Prints `message` as JSON (enum names, camelCase fields) when `--json`, else runs `human`.
+    /// Prints `message` as JSON (enum names, camelCase fields, times in ISO 8601 UTC to the millisecond) when
+    /// `--json`, else runs `human`. Milliseconds: numberd stamps its times in them, and a `createdAt` a script feeds
+    /// back to `--from` / `--to` must be that stamp — in whole seconds it fell before it, and a page of a period ending
+    /// at it missed or counted twice the transactions of that second.
     func output<M: Encodable>(_ message: M, human: () -> Void) throws {
         guard json else {
             human()
@@ -192,7 +218,10 @@ struct GlobalOptions: ParsableArguments {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, dateEncoder in
+            var container = dateEncoder.singleValueContainer()
+            try container.encode(Format.timestamp(date))
+        }
         encoder.userInfo[.protoEnumNames] = true
         print(String(decoding: try encoder.encode(message), as: UTF8.self))
     }

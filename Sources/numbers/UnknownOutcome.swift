@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NumberAPI
 
 /// What the CLI tells an operator whose purchase or credit (a keyed call) failed without a known outcome: that it
@@ -10,7 +11,7 @@ enum UnknownOutcome {
     static let keyHelp = ArgumentHelp(
         """
         A rerun with the same key returns the first result instead of doing it again (default: a new key for this \
-        run, printed when the outcome is unknown).
+        run, printed on stderr before the call is sent).
         """)
 
     /// Whether a keyed call that failed with `error` may still have been carried out (or may still be): the client
@@ -32,9 +33,15 @@ enum UnknownOutcome {
     /// Runs `call`, the keyed call of a command, made under `idempotencyKey`: a failure that leaves its outcome open
     /// becomes the error line and how to rerun the command safely. Only around that call: a call before it (the
     /// account look-up of `funds add`) did nothing under the key, and its failure gets no such advice.
+    ///
+    /// The key is printed on stderr (`numbers: idempotency key K`) just before the call is sent, whatever comes of it:
+    /// a run killed outright (SIGKILL, an OOM kill) prints nothing after it, and a terminal that closes mid-call
+    /// (SIGHUP) shows nothing more, yet the key is in the scrollback or the log, to rerun with.
     static func advising<T: Sendable>(
         idempotencyKey: String, _ call: () async throws -> T
     ) async throws -> T {
+        // `try?`: stderr may be gone (a closed terminal); the call goes on all the same.
+        try? FileHandle.standardError.write(contentsOf: Data("numbers: idempotency key \(idempotencyKey)\n".utf8))
         do {
             return try await Interruption.shared.keyedCall(idempotencyKey, call)
         } catch let error as RPCError where covers(error) {
@@ -44,13 +51,52 @@ enum UnknownOutcome {
         }
     }
 
-    /// What to do after a call without an idempotency key whose outcome is unknown (creating a trunk, a key, an
-    /// account; deleting, revoking): nothing makes a rerun safe, so look first.
-    static let unkeyedAdvice = """
-        the outcome is unknown: it may have been carried out. Look before running it again (numbers trunks list, \
-        numbers keys list, numbers accounts list, …): a rerun could do it twice — and revoke an API key made whose \
-        secret never reached you.
-        """
+    /// What to do after a call without an idempotency key whose outcome is unknown, by what a rerun would do. The
+    /// library retries none of them once sent (README: the calls that change something without a key).
+    enum Unkeyed {
+        /// A creation (an account, a key, a trunk registered by its SID): a rerun makes a second one, so look first.
+        static let lookFirst = """
+            the outcome is unknown: it may have been carried out. Look before running it again (numbers trunks list, \
+            numbers keys list, numbers accounts list, …): a rerun could do it twice — and revoke an API key made \
+            whose secret never reached you.
+            """
+
+        /// `trunks create` without `--sid`: numberd creates the trunk at Twilio first, and a creation whose answer
+        /// it lost may leave one there that it never recorded (a rerun makes another).
+        static let trunkCreate = """
+            the outcome is unknown: the trunk may have been created, at Twilio too, perhaps without numberd recording \
+            it. Look before running it again: numbers trunks list shows it if it was recorded; one made at Twilio \
+            and not recorded shows as trunk_unrecorded in numbers audit (after the next audit, or numbers audit \
+            --run). A rerun could create it twice.
+            """
+
+        /// `trunk assign` / `trunk unassign` (UpdateNumber): nothing reconciles a trunk change but the caller asking
+        /// again, which sets the provider as asked and records it; a number already on that trunk is left as it is.
+        static let trunkChange = """
+            the outcome is unknown: the trunk change may have been carried out, or may still take effect. To settle \
+            it, run it again: the change is made once, however often it is asked for (while the first still runs, \
+            the rerun is refused as in progress: run it again a moment later).
+            """
+
+        /// `trunks delete`: a trunk is deleted by its id, once; a rerun after it was deleted answers not found.
+        static let trunkDelete = """
+            the outcome is unknown: the trunk may have been deleted. To settle it, run it again: a trunk already \
+            deleted answers not found (exit 4), and nothing else is deleted.
+            """
+
+        /// `keys revoke`: revoking a revoked key answers with it, changing nothing.
+        static let keyRevoke = """
+            the outcome is unknown: the key may have been revoked. To settle it, run it again: a key already revoked \
+            is answered as revoked, nothing changed.
+            """
+
+        /// `accounts suspend` / `accounts activate` (SetAccountStatus): setting the status an account has changes
+        /// nothing.
+        static let accountStatus = """
+            the outcome is unknown: the account's status may have been set. To settle it, run it again: setting the \
+            status it already has changes nothing.
+            """
+    }
 
     /// The lines for stderr after such a failure of a call made under `idempotencyKey`.
     static func advice(idempotencyKey: String) -> String {

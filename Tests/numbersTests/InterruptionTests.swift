@@ -5,8 +5,9 @@ import Testing
 
 @testable import numbers
 
-/// Ctrl-C (SIGINT) and SIGTERM: the first cancels the running call, and a keyed one sent already ends with its
-/// outcome unknown, so stderr names the idempotency key to rerun with; the status is 128 + the signal's number. The
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed): the first cancels the running call, and a keyed one
+/// sent already ends with its outcome unknown, so stderr names the idempotency key to rerun with; the status is 128 +
+/// the signal's number (129 for SIGHUP, which used to kill the run at once, its key unsaid). The
 /// built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers: interrupted")
 struct InterruptionTests {
@@ -32,6 +33,7 @@ struct InterruptionTests {
         "a keyed call interrupted after it was sent: stderr says the outcome is unknown and names the key",
         arguments: [
             (["funds", "add", "25"], SIGINT), (["buy", "+14155550100"], SIGINT), (["funds", "add", "5"], SIGTERM),
+            (["funds", "add", "5"], SIGHUP),
         ]
     )
     func interruptedAfterSent(command: [String], signal: Int32) async throws {
@@ -81,6 +83,10 @@ struct InterruptionTests {
         #expect(unkeyed.received(SIGTERM) == .cancel)
         #expect(unkeyed.received(SIGINT) == .exit(code: 130, message: nil))
         #expect(unkeyed.exitCode == 143, "the first signal decides the run's status")
+
+        var hungUp = InterruptionState()
+        #expect(hungUp.received(SIGHUP) == .cancel)
+        #expect(hungUp.exitCode == 129)
     }
 
     @Test("the rules at a question: a signal while it waits exits at once; one before it means do not ask")

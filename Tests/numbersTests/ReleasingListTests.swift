@@ -72,4 +72,49 @@ struct ReleasingListTests {
             #expect(run.stdout.contains("released      -"), "\(run.stdout)")
         }
     }
+
+    /// A server whose one number is on trunk TRK_1, named "-" (free text: what "no trunk" looks like), and whose list
+    /// always has a next page; it records the list requests.
+    static func onTrunk(_ lists: Recorded<ListNumbersRequest>) -> RPCRouter {
+        var router = RPCRouter()
+        router.register(NumbersMethods.listNumbers) { request, _ in
+            lists.append(request)
+            var listed = number("NUM_2", .active)
+            listed.trunkId = "TRK_1"
+            listed.trunkName = "-"
+            return ListNumbersResponse(
+                numbers: [listed], total: 2, monthlyCost: 266, currency: "USD", nextPageToken: "next")
+        }
+        return router
+    }
+
+    @Test("list shows a number's trunk by its id, the name beside it: a trunk named - is not read as none")
+    func trunkById() async throws {
+        try await withStubServer(router: Self.onTrunk(Recorded())) { server in
+            let run = try await runNumbers(["list"] + UnknownOutcomeTests.connection(server))
+            #expect(run.status == 0, "\(run)")
+            let row = try #require(run.stdout.split(separator: "\n").first { $0.hasPrefix("NUM_2") }, "\(run.stdout)")
+            #expect(row.contains(" TRK_1 (-) "), "\(row)")
+        }
+    }
+
+    /// numberd's page token is bound to the filters it was made for: a next page asked without them is refused.
+    @Test("the next page's hint repeats --status and --trunk as given")
+    func moreKeepsFilters() async throws {
+        let lists = Recorded<ListNumbersRequest>()
+        try await withStubServer(router: Self.onTrunk(lists)) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let filtered = try await runNumbers(["list", "--status", "active", "--trunk", "TRK_1"] + connection)
+            #expect(filtered.status == 0, "\(filtered)")
+            #expect(
+                filtered.stdout.contains("more: --page-token next --status active --trunk TRK_1\n"),
+                "\(filtered.stdout)")
+            let past = try await runNumbers(["list", "--status", "past-due"] + connection)
+            #expect(past.stdout.contains("more: --page-token next --status past-due\n"), "\(past.stdout)")
+            let all = try await runNumbers(["list"] + connection)
+            #expect(all.stdout.contains("more: --page-token next\n"), "\(all.stdout)")
+        }
+        #expect(lists.all.map(\.status) == [.active, .pastDue, .unspecified])
+        #expect(lists.all.map(\.trunkId) == ["TRK_1", nil, nil])
+    }
 }

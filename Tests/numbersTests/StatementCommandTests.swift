@@ -130,6 +130,39 @@ struct StatementCommandTests {
         #expect(calls[2].startTime == nil && calls[2].endTime == nil)
     }
 
+    /// Two ledger stamps as numberd makes them, whole milliseconds: `Date(timeIntervalSince1970: ms / 1000)`.
+    static let halfSecond = Date(timeIntervalSince1970: Double(1_767_000_000_500) / 1000)  // 2025-12-29T09:20:00.500Z
+    static let odd = Date(timeIntervalSince1970: Double(1_767_000_000_123) / 1000)  // 2025-12-29T09:20:00.123Z
+
+    /// `--json` wrote whole seconds, so a `createdAt` a script fed back to `--from` / `--to` fell before its
+    /// transaction: a period's pages missed or counted twice the transactions of that second.
+    @Test("transactions --json and TIME keep the milliseconds, and a time fed back to --from is the stamp itself")
+    func millisecondsKept() async throws {
+        let received = Mutex<[ListTransactionsRequest]>([])
+        var router = RPCRouter()
+        router.register(NumbersMethods.listTransactions) { request, _ in
+            received.withLock { $0.append(request) }
+            return ListTransactionsResponse(transactions: [
+                Transaction(id: "TXN_half", currency: "USD", createdAt: Self.halfSecond),
+                Transaction(id: "TXN_odd", currency: "USD", createdAt: Self.odd),
+            ])
+        }
+        try await withStubServer(router: router) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let json = try await runNumbers(["transactions", "--json"] + connection)
+            #expect(json.status == 0, "\(json)")
+            #expect(json.stdout.contains(#""createdAt" : "2025-12-29T09:20:00.500Z""#), "\(json.stdout)")
+            #expect(json.stdout.contains(#""createdAt" : "2025-12-29T09:20:00.123Z""#), "\(json.stdout)")
+            let table = try await runNumbers(["transactions"] + connection)
+            #expect(table.stdout.contains("TXN_half  2025-12-29T09:20:00.500Z "), "\(table.stdout)")
+            let from = try await runNumbers(["transactions", "--from", "2025-12-29T09:20:00.123Z"] + connection)
+            #expect(from.status == 0, "\(from)")
+        }
+        let calls = received.withLock { $0 }
+        try #require(calls.count == 3)
+        #expect(calls[2].startTime == Self.odd, "\(String(describing: calls[2].startTime))")
+    }
+
     @Test(
         "a malformed or contradictory period is a usage error (64): nothing asked",
         arguments: [

@@ -3,6 +3,8 @@ import NumberAPI
 import NumberServer
 import Testing
 
+@testable import numbers
+
 /// Edges of the command line: what `--json` keeps on stdout, how a declined question ends, and the connection
 /// options refused as usage errors (exit 64) before anything is sent. The built `numbers` runs as a process against
 /// a stub server (`swift build --build-tests` first).
@@ -196,7 +198,9 @@ struct UsageErrorTests {
         "a deadline or server out of range is a usage error (64), nothing sent",
         arguments: [
             ["--timeout", "0"], ["--timeout=-5"], ["--timeout", "86401"], ["--server", "127.0.0.1:70000"],
-            ["--server", "127.0.0.1:0"], ["--server", ":7443"], ["--server", "localhost"],
+            ["--server", "127.0.0.1:0"], ["--server", ":7443"], ["--server", "localhost"], ["--server", "::1"],
+            ["--server", "::1:7443"], ["--server", "[::1"], ["--server", "::1]:7443"], ["--server", "[]:7443"],
+            ["--server", "[::1]"],
         ])
     func usageError(flags: [String]) async throws {
         let calls = Recorded<HealthCheckRequest>()
@@ -211,5 +215,24 @@ struct UsageErrorTests {
             #expect(run.status == 64, "\(run)")
         }
         #expect(calls.all.isEmpty)
+    }
+
+    /// A bare IPv6 address used to be split at its last colon: `::1` went to host `:` on port 1.
+    @Test("an IPv6 address outside brackets is a usage error (64) saying to bracket it, nothing sent")
+    func bareIPv6() async throws {
+        let run = try await runNumbers(["health", "--server", "::1", "--ca", "/dev/null", "--key", "nk_test"])
+        #expect(run.status == 64, "\(run)")
+        #expect(run.stderr.contains("[::1]:7443"), "\(run.stderr)")
+        #expect(run.stderr.contains("brackets"), "\(run.stderr)")
+    }
+
+    @Test("[v6]:port is the host inside the brackets and the port; host:port as before")
+    func bracketedIPv6() throws {
+        let v6 = try GlobalOptions.parse(["--server", "[::1]:7443"]).serverAddress()
+        #expect(v6.host == "::1" && v6.port == 7443, "\(v6)")
+        let full = try GlobalOptions.parse(["--server", "[2001:db8::5]:443"]).serverAddress()
+        #expect(full.host == "2001:db8::5" && full.port == 443, "\(full)")
+        let v4 = try GlobalOptions.parse(["--server", "127.0.0.1:7443"]).serverAddress()
+        #expect(v4.host == "127.0.0.1" && v4.port == 7443, "\(v4)")
     }
 }

@@ -1,0 +1,53 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Testing
+
+@testable import numbers
+
+/// What `Format` makes of text and times for people: invisible and reordering characters from Twilio or customers
+/// escaped, times to the millisecond. The built `numbers` runs as a process against a stub server for the search.
+@Suite("numbers: formatting")
+struct FormatTests {
+    @Test("controls, format characters and line and paragraph separators are escaped; the rest is kept")
+    func visible() {
+        #expect(Format.visible("San Francisco") == "San Francisco")
+        #expect(Format.visible("Zürich 東京 ☎") == "Zürich 東京 ☎")
+        #expect(Format.visible("A\u{202E}B") == #"A\u{202E}B"#)  // Cf: right-to-left override
+        #expect(Format.visible("pbx\u{200B}") == #"pbx\u{200B}"#)  // Cf: zero-width space
+        #expect(Format.visible("a\u{7}b\u{1B}[2J") == #"a\u{0007}b\u{001B}[2J"#)  // Cc
+        #expect(Format.visible("x\u{2028}y\u{2029}") == #"x\u{2028}y\u{2029}"#)  // Zl, Zp
+        #expect(Format.visible("\u{E0041}") == #"\u{E0041}"#)  // Cf: a tag character, past the BMP
+    }
+
+    @Test("times to the millisecond, rounded to the nearest; human ones drop a whole second's")
+    func timestamps() {
+        let odd = Date(timeIntervalSince1970: Double(1_767_000_000_123) / 1000)
+        #expect(Format.timestamp(odd) == "2025-12-29T09:20:00.123Z")
+        #expect(Format.timestamp(Date(timeIntervalSince1970: 1_767_000_000)) == "2025-12-29T09:20:00.000Z")
+        #expect(Format.date(Date(timeIntervalSince1970: 1_767_000_000)) == "2025-12-29T09:20:00Z")
+        #expect(Format.date(Date(timeIntervalSince1970: 1_767_000_000.05)) == "2025-12-29T09:20:00.050Z")
+        #expect(Format.timestamp(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750Z")
+    }
+
+    @Test("search prints a locality holding a bidi override escaped, not reordering the row")
+    func searchEscaped() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.searchNumbers) { _, _ in
+            SearchNumbersResponse(
+                numbers: [
+                    AvailableNumber(
+                        phoneNumber: "+14155550100", locality: "A\u{202E}B", region: "C\u{2029}A",
+                        pricing: Pricing(setupFee: 0, monthlyFee: 133, currency: "USD"))
+                ], totalFound: 1)
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["search"] + UnknownOutcomeTests.connection(server))
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains(#"+14155550100  A\u{202E}B"#), "\(run.stdout)")
+            #expect(run.stdout.contains(#"C\u{2029}A"#), "\(run.stdout)")
+            #expect(!run.stdout.unicodeScalars.contains("\u{202E}"), "\(run.stdout)")
+            #expect(!run.stdout.unicodeScalars.contains("\u{2029}"), "\(run.stdout)")
+        }
+    }
+}
