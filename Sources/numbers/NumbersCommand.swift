@@ -19,7 +19,8 @@ struct NumbersCommand: AsyncParsableCommand {
             NUMBERS_KEY_FILE, or NUMBERS_KEY). --key works too but leaves the key where other users see it (ps, \
             /proc) and in the shell history.
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
-            5 failed precondition (e.g. insufficient balance), 6 unauthenticated or permission denied, 7 unavailable \
+            5 failed precondition (e.g. insufficient balance, or a numberd too old for an option given: \
+            SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable \
             or timed out with nothing done (or no CA file), 8 rate limited, over a limit or numberd's disk full \
             (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
             retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
@@ -203,6 +204,8 @@ struct GlobalOptions: ParsableArguments {
             if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil {
                 message += "\n" + unkeyedAdvice
             }
+            // Refused by the client library, unsent: which flag to leave out, or to upgrade numberd.
+            if error.reason == "SERVER_TOO_OLD" { message += "\n" + ServerTooOld.advice(error) }
             throw CLIError(code: CLIError.exitCode(for: error), message: message)
         }
     }

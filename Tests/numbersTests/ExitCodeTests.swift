@@ -31,6 +31,8 @@ struct ExitCodeTests {
             (Self.error(.resourceExhausted, "RATE_LIMITED", ["retryAfterMs": "20"]), 8),
             (Self.error(.failedPrecondition, "LAST_ADMIN_KEY"), 5),
             (Self.error(.failedPrecondition, "INSUFFICIENT_BALANCE"), 5),
+            // The client library's refusal, unsent: nothing done, and the same run would be refused again.
+            (Self.error(.failedPrecondition, "SERVER_TOO_OLD", ["field": "expect_no_paid_cycle"]), 5),
             (Self.error(.notFound, "ACCOUNT_NOT_FOUND"), 4),
             (Self.error(.invalidArgument, "INVALID_FIELD"), 3),
             (Self.error(.permissionDenied, "SCOPE_DENIED"), 6),
@@ -39,5 +41,21 @@ struct ExitCodeTests {
         for (error, status) in cases {
             #expect(CLIError.exitCode(for: error) == status, "\(error.reason) \(error.details)")
         }
+    }
+
+    @Test("a SERVER_TOO_OLD refusal names what to leave out: --yes, the price flags, or the period")
+    func serverTooOldAdvice() {
+        func advice(_ field: String) -> String {
+            ServerTooOld.advice(
+                Self.error(.failedPrecondition, "SERVER_TOO_OLD", ["field": field, "serverRevision": "0"]))
+        }
+        let release = advice("expect_no_paid_cycle")
+        #expect(release.contains("not released") && release.contains("numbers release --yes"), "\(release)")
+        #expect(release.contains("API revision 0"), "\(release)")
+        let buy = advice("max_monthly_fee,max_setup_fee")
+        #expect(buy.contains("nothing bought") && buy.contains("--max-monthly-fee"), "\(buy)")
+        let period = advice("end_time")
+        #expect(period.contains("without --month, --from and --to"), "\(period)")
+        #expect(advice("a_later_field").contains("Upgrade numberd"))
     }
 }

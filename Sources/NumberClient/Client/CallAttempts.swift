@@ -118,6 +118,9 @@ struct CallAttempts {
             }
         }
         guard mayHaveRun else { return .fail(markingOutcome(error)) }
+        // This client's own refusal, before sending, on a connection to an older numberd: it says nothing of the
+        // earlier attempt, which went out on another connection, maybe to a newer one that carried it out.
+        if error.reason == "SERVER_TOO_OLD" { return .fail(final(error)) }
         // A release the earlier attempt may have made: a numberd that keys releases answers the retry with that
         // release's result, so this answer (an older one's) says nothing of the earlier attempt.
         if error.reason == "ALREADY_RELEASED" { return .fail(final(error)) }

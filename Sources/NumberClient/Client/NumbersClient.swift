@@ -86,7 +86,10 @@ public final class NumbersClient: Sendable {
 
     // MARK: Calls
 
-    /// Calls `method` with `request`; throws `RPCError` for every failure (server status or transport).
+    /// Calls `method` with `request`; throws `RPCError` for every failure (server status or transport). A request
+    /// that sets a field the server predates (``APIRevision/guardedFields``, above the API revision of the server the
+    /// call would go to) fails `FAILED_PRECONDITION` / `SERVER_TOO_OLD` without being sent: that server would skip the
+    /// field and act without the guard it carries.
     public func call<Request, Response>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
     ) async throws -> Response {
@@ -114,8 +117,10 @@ public final class NumbersClient: Sendable {
         }
         let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)
         let attempts = CallAttempts(retryClass: retry, idempotencyKey: idempotencyKey, policy: configuration.retry)
+        let guardedFields = APIRevision.guardedFieldsSet(in: request)
         let payload = try await run(
-            path: method.path, metadata: metadata, message: message, deadline: deadline, attempts)
+            path: method.path, metadata: metadata, message: message, guardedFields: guardedFields, deadline: deadline,
+            attempts)
         do {
             return try Self.responseDecoder.decode(Response.self, from: payload)
         } catch {
@@ -175,10 +180,10 @@ public final class NumbersClient: Sendable {
 
     /// Makes attempts of one call until one is answered or `attempts` says to stop, all within `deadline`: the
     /// instant fixed when the call started, which every wait (for a connection, a stream slot, the answer, a backoff)
-    /// shares.
+    /// shares. Each attempt checks `guardedFields` against the server of the connection it goes out on.
     private func run(
-        path: String, metadata: [String: String], message: ByteBuffer, deadline: NIODeadline,
-        _ attempts: CallAttempts
+        path: String, metadata: [String: String], message: ByteBuffer, guardedFields: [APIRevision.GuardedField],
+        deadline: NIODeadline, _ attempts: CallAttempts
     ) async throws -> ByteBuffer {
         var attempts = attempts
         var headersBuffer = ByteBuffer()
@@ -187,7 +192,8 @@ public final class NumbersClient: Sendable {
             let outcome: Result<ByteBuffer, CallAttempts.Failure>
             do {
                 outcome = try await attempt(
-                    path: path, metadata: metadata, headers: &headersBuffer, message: message, deadline: deadline)
+                    path: path, metadata: metadata, headers: &headersBuffer, message: message,
+                    guardedFields: guardedFields, deadline: deadline)
             } catch WaitEnded.deadline {
                 throw attempts.deadlinePassed()
             } catch WaitEnded.cancelled {
@@ -219,10 +225,12 @@ public final class NumbersClient: Sendable {
     /// passes or its task is cancelled while it waits for a connection (nothing sent). The request's HEADERS
     /// (encoded into `headers`, reused across attempts) are made once the connection is there, so the timeout they
     /// tell the server is what is left of `deadline` after the wait; the call on the connection ends at `deadline`
-    /// too.
+    /// too. The connection is one whose server's SETTINGS have arrived (the pool takes no other), so its API revision
+    /// is known when `guardedFields` are checked against it: waiting for them is the wait for the connection, within
+    /// `deadline`.
     private func attempt(
         path: String, metadata: [String: String], headers: inout ByteBuffer, message: ByteBuffer,
-        deadline: NIODeadline
+        guardedFields: [APIRevision.GuardedField], deadline: NIODeadline
     ) async throws -> Result<ByteBuffer, CallAttempts.Failure> {
         let connection: ClientConnection
         do {
@@ -236,7 +244,9 @@ public final class NumbersClient: Sendable {
         try ProtoEncoder().encode(
             RequestHeaders(method: path, timeoutMicros: Self.timeoutMicros(remaining), metadata: metadata),
             into: &headers)
-        switch try await connection.call(headers: headers, message: message, deadline: deadline) {
+        switch try await connection.call(
+            headers: headers, message: message, deadline: deadline, guardedFields: guardedFields)
+        {
         case .response(let payload):
             return .success(payload)
         case .status(let payload):

@@ -77,9 +77,12 @@ final class ClientConnection: Sendable {
 
     /// Makes one call: HEADERS + MESSAGE out, the outcome back. Cancelling the task cancels the call. It ends at
     /// `deadline` (nil: none), queued or sent: the caller's instant, not a timeout counted from when the call
-    /// reaches the connection's event loop.
+    /// reaches the connection's event loop. `guardedFields`, those its request sets
+    /// (``APIRevision/guardedFieldsSet(in:)``), are checked against this connection's server: one too old for them
+    /// fails the call `SERVER_TOO_OLD`, unsent.
     func call(
-        headers: ByteBuffer, message: ByteBuffer, deadline: NIODeadline?
+        headers: ByteBuffer, message: ByteBuffer, deadline: NIODeadline?,
+        guardedFields: [APIRevision.GuardedField] = []
     ) async throws
         -> ClientConnectionStateMachine.CallOutcome
     {
@@ -93,12 +96,12 @@ final class ClientConnection: Sendable {
                 // Already on the connection's thread (a task preferring `EventLoopTaskExecutor`): no hop.
                 handler.value.start(
                     headers: headers, message: message, timeout: deadline.map { $0 - .now() }, promise: promise,
-                    token: token)
+                    token: token, guardedFields: guardedFields)
             } else {
                 handler.eventLoop.execute {
                     handler.value.start(
                         headers: headers, message: message, timeout: deadline.map { $0 - .now() }, promise: promise,
-                        token: token)
+                        token: token, guardedFields: guardedFields)
                 }
             }
             return try await promise.futureResult.get()

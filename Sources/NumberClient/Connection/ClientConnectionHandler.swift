@@ -1,4 +1,5 @@
 import NIOCore
+import NumberAPI
 import NumberTLS
 import NumberWire
 
@@ -195,15 +196,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var message: ByteBuffer
         var promise: EventLoopPromise<Outcome>
         var deadline: NIODeadline?
+        /// The guarded request fields the call sets, checked against the server's API revision.
+        var guardedFields: [APIRevision.GuardedField]
     }
 
     private var queue = CircularBuffer<QueuedCall>()
 
     /// Starts a call, or queues it while the server's concurrent-call limit is reached; the promise completes with
-    /// its outcome. `timeout` nil = no deadline.
+    /// its outcome. `timeout` nil = no deadline. A call setting `guardedFields` the server is too old for fails
+    /// `SERVER_TOO_OLD` unsent.
     func start(
         headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount?, promise: EventLoopPromise<Outcome>,
-        token: CallCancellationToken
+        token: CallCancellationToken, guardedFields: [APIRevision.GuardedField] = []
     ) {
         guard token.markStarted() else {
             // The caller was cancelled before the call reached the event loop.
@@ -214,10 +218,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             promise.succeed(.status(ClientStatus.requestTooLarge(oversize)))
             return
         }
+        if let refusal = serverTooOld(guardedFields) {
+            promise.succeed(.status(refusal))
+            return
+        }
         // The event loop's clock (a test's embedded loop moves it by hand).
         let now = context?.eventLoop.now ?? .now()
         let call = QueuedCall(
-            headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 })
+            headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 },
+            guardedFields: guardedFields)
         guard state.phase == .active else {
             promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
             return
@@ -232,6 +241,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else {
             promise.succeed(.status(queueFull))
         }
+    }
+
+    /// The refusal of a call whose guarded fields the server would skip as unknown (its API revision is below
+    /// theirs), nil when it understands them all. Checked against this connection's server: another connection of
+    /// the pool may reach another numberd (a rolling upgrade or rollback behind one address).
+    private func serverTooOld(_ fields: [APIRevision.GuardedField]) -> ByteBuffer? {
+        let tooNew = state.fieldsTooNew(fields)
+        guard !tooNew.isEmpty else { return nil }
+        return ClientStatus.serverTooOld(tooNew, serverRevision: state.serverAPIRevision)
     }
 
     /// The error text of a call refused because the connection stopped taking calls, with the reason.
@@ -250,9 +268,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent))
             return
         }
-        // Checked again here: new SETTINGS may have lowered a limit while the call was queued.
+        // Checked again here: new SETTINGS may have lowered a limit (or the API revision) while the call was queued.
         if let oversize = state.oversize(headers: call.headers, message: call.message) {
             call.promise.succeed(.status(ClientStatus.requestTooLarge(oversize)))
+            return
+        }
+        if let refusal = serverTooOld(call.guardedFields) {
+            call.promise.succeed(.status(refusal))
             return
         }
         guard let (id, frames) = state.startCall(headers: call.headers, message: call.message) else {

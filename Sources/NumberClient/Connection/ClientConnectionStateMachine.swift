@@ -117,6 +117,21 @@ struct ClientConnectionStateMachine {
         return nil
     }
 
+    /// The API revision the server advertised (its SETTINGS' API_REVISION, ``APIRevision``): what request fields it
+    /// understands. 0 when it sent none, a server older than the setting, and until its SETTINGS arrive: the pool
+    /// hands out no connection before then (``ClientConnection/connect``), so a call is checked against the
+    /// server's own word.
+    var serverAPIRevision: UInt32 { serverSettings.apiRevision ?? APIRevision.unadvertised }
+
+    /// Those of a call's guarded fields (``APIRevision/guardedFieldsSet(in:)``) that the server would skip as
+    /// unknown, their revision above its own; empty when it understands them all. Such a call must fail before it
+    /// is sent: at the server its guard would fail open.
+    func fieldsTooNew(_ fields: [APIRevision.GuardedField]) -> [APIRevision.GuardedField] {
+        guard !fields.isEmpty else { return [] }
+        let revision = serverAPIRevision
+        return fields.filter { $0.revision > revision }
+    }
+
     /// The preface and our SETTINGS.
     func greeting(settings: ConnectionSettings) -> (preface: Bool, frames: [Frame]) {
         (true, [Frame(type: .settings, streamID: 0, payload: settings.payload())])

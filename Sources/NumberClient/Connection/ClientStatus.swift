@@ -51,6 +51,28 @@ enum ClientStatus {
                 metadata: ["frame": oversize.frame, "size": "\(oversize.size)", "limit": "\(oversize.limit)"]))
     }
 
+    /// A call that sets request fields the server would skip as unknown, `fields` (their revision above the server's
+    /// `serverRevision`, ``APIRevision``), refused before it was sent: the guard they carry would fail open there (a
+    /// release without its billing check, a purchase without its price limit). `FAILED_PRECONDITION`, as for any
+    /// refusal by the state of things, here the server's version; not retried (a status is final): the same call
+    /// would be refused again on this connection. `field` names them (numbers.proto names, comma-separated).
+    static func serverTooOld(_ fields: [APIRevision.GuardedField], serverRevision: UInt32) -> ByteBuffer {
+        let names = fields.map { "\($0.message).\($0.field)" }.joined(separator: ", ")
+        let required = fields.map(\.revision).max() ?? APIRevision.current
+        return encode(
+            RpcStatus(
+                code: StatusCode.failedPrecondition.rawValue,
+                message:
+                    "the request sets \(names), which needs numberd API revision \(required), and the server is "
+                    + "revision \(serverRevision): it would ignore the field and act without it, so the request was "
+                    + "not sent; upgrade numberd, or send the request without that field",
+                reason: "SERVER_TOO_OLD",
+                metadata: [
+                    "field": fields.map(\.field).joined(separator: ","), "requiredRevision": "\(required)",
+                    "serverRevision": "\(serverRevision)",
+                ]))
+    }
+
     private static func encode(_ status: RpcStatus) -> ByteBuffer {
         var buffer = ByteBuffer()
         try! ProtoEncoder().encode(status, into: &buffer)

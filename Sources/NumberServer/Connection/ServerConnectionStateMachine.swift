@@ -1,4 +1,5 @@
 import NIOCore
+import NumberAPI
 import NumberWire
 
 /// The server side of one nrpc/1 connection as a pure state machine: frames and events in, actions out
@@ -105,9 +106,13 @@ struct ServerConnectionStateMachine {
         cancels = FloodBudget(max: limits.cancelsBetweenCompletionsMax, renewal: limits.budgetRenewal)
     }
 
-    /// Frames the server sends as soon as the connection is up: its SETTINGS.
+    /// Frames the server sends as soon as the connection is up: its SETTINGS, with its API revision
+    /// (``APIRevision/current``: what this build understands, so no configuration sets it), by which a client
+    /// refuses to send a request whose guard fields this server would skip.
     func greeting() -> [Frame] {
-        [Frame(type: .settings, streamID: 0, payload: limits.settings.payload())]
+        var advertised = limits.settings
+        advertised.apiRevision = APIRevision.current
+        return [Frame(type: .settings, streamID: 0, payload: advertised.payload())]
     }
 
     var openStreamCount: Int { openStreams.count }

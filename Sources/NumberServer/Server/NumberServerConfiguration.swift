@@ -29,7 +29,8 @@ public struct NumberServerConfiguration: Sendable {
         /// which one host picks its addresses from at will (``NumberServer/limitedAddress(_:exemptingLoopback:)``).
         public var connectionsPerAddressMax: Int
         /// SETTINGS this server advertises: message size (4 MiB), concurrent calls (100), header size (16 KiB),
-        /// idle timeout (300 s).
+        /// idle timeout (300 s). Its `apiRevision` is not used: the server always sends its own,
+        /// `APIRevision.current`, which says what it understands.
         public var settings: ConnectionSettings
         /// From accept until the client's SETTINGS (after the TLS handshake). Default 10 s.
         public var settingsTimeout: TimeAmount

@@ -24,6 +24,19 @@ struct ConnectionSettingsTests {
         #expect(try ConnectionSettings(payload: payload) == settings)
     }
 
+    @Test("API_REVISION is id 0x5, sent only when given; absent it reads as nil, and a later SETTINGS keeps it")
+    func apiRevision() throws {
+        let server = ConnectionSettings(apiRevision: 1)
+        let payload = server.payload()
+        #expect(payload.readableBytes == 30)
+        #expect(Array(payload.readableBytesView.suffix(6)) == [0x00, 0x05, 0x00, 0x00, 0x00, 0x01])
+        #expect(try ConnectionSettings(payload: payload) == server)
+        // A client's SETTINGS, and an older server's, carry none.
+        #expect(ConnectionSettings.defaults.payload().readableBytes == 24)
+        #expect(try ConnectionSettings(payload: ConnectionSettings.defaults.payload()).apiRevision == nil)
+        #expect(try ConnectionSettings(payload: ByteBuffer(), base: server).apiRevision == 1)
+    }
+
     @Test("unknown ids are ignored, missing ids keep the base value")
     func unknownIgnored() throws {
         var payload = ByteBuffer()
