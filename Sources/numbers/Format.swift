@@ -70,6 +70,16 @@ enum Format {
         return "\(id) (\(name))"
     }
 
+    /// The line after a keyed command's result that the server answered from an earlier run under the same
+    /// idempotency key (`replayed`): `what` (the purchase, credit, adjustment or release) was done then, not now.
+    static func replayNote(_ what: String) -> String {
+        "(the \(what) made earlier under this idempotency key: nothing was done now)"
+    }
+
+    /// What a keyed command's balance is: the balance after the earlier run a replay answers with (money may have
+    /// moved since), else the balance now.
+    static func balanceLabel(replayed: Bool) -> String { replayed ? "balance after it" : "balance" }
+
     /// `NUMBER_STATUS_PAST_DUE` → `past-due`.
     static func name<E: ProtoEnum>(_ value: E, dropping prefix: String) -> String {
         let text = value.description

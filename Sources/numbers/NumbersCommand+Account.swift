@@ -252,9 +252,12 @@ struct Funds: AsyncParsableCommand {
                     }
                 }
                 try global.output(response) {
+                    let transaction = response.transaction
                     print(
-                        "added \(Format.money(response.transaction.amount, response.transaction.currency)) (\(response.transaction.id)); balance \(Format.money(response.balance, response.transaction.currency))"
-                    )
+                        "added \(Format.money(transaction.amount, transaction.currency)) (\(transaction.id)); "
+                            + "\(Format.balanceLabel(replayed: response.replayed)) "
+                            + Format.money(response.balance, transaction.currency))
+                    if response.replayed { print(Format.replayNote("credit")) }
                 }
             }
         }
@@ -308,8 +311,10 @@ extension Funds {
                 try global.output(response) {
                     let transaction = response.transaction
                     print(
-                        "adjusted by \(Format.money(transaction.balanceChange, transaction.currency)) (\(transaction.id)); balance \(Format.money(response.balance, transaction.currency))"
-                    )
+                        "adjusted by \(Format.money(transaction.balanceChange, transaction.currency)) "
+                            + "(\(transaction.id)); \(Format.balanceLabel(replayed: response.replayed)) "
+                            + Format.money(response.balance, transaction.currency))
+                    if response.replayed { print(Format.replayNote("adjustment")) }
                 }
             }
         }

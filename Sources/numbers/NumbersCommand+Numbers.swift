@@ -113,8 +113,10 @@ struct Buy: AsyncParsableCommand {
                         ]
                     })
                 print(
-                    "\(response.message): charged \(Format.money(response.totalCharged, response.currency)), balance \(Format.money(response.balanceAfter, response.currency))"
-                )
+                    "\(response.message): charged \(Format.money(response.totalCharged, response.currency)), "
+                        + "\(Format.balanceLabel(replayed: response.replayed)) "
+                        + Format.money(response.balanceAfter, response.currency))
+                if response.replayed { print(Format.replayNote("purchase")) }
             }
         }
     }
@@ -377,7 +379,7 @@ extension Release {
 
 func printRelease(_ r: ReleaseNumberResponse) {
     print("\(r.message): \(r.phoneNumber) (\(r.id)) at \(Format.date(r.releasedAt))")
-    if r.replayed { print("(the release made earlier under this idempotency key: nothing was done now)") }
+    if r.replayed { print(Format.replayNote("release")) }
     if r.finalBilling.renewalCharge > 0 {
         print(
             "\(r.dryRun ? "would charge" : "charged") \(Format.money(r.finalBilling.renewalCharge, r.finalBilling.currency)) "

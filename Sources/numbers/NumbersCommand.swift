@@ -24,9 +24,10 @@ struct NumbersCommand: AsyncParsableCommand {
             or timed out with nothing done (or no CA file), 8 rate limited, over a limit or numberd's disk full \
             (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
             retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
-            or may still be: rerun with the --idempotency-key printed on stderr, never a new one; a command without \
-            a key: a create says to look before running it again, a change a rerun settles says to run it again), \
-            64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
+            or may still be: rerun with the --idempotency-key printed on stderr, never a new one, within the 24 \
+            hours of numberd's running time it keeps the key; a command without a key: a create says to look before \
+            running it again, a change a rerun settles says to run it again), 64 usage, 130 interrupted (Ctrl-C; 143 \
+            for SIGTERM, 129 for SIGHUP: the terminal closed).
             `buy`, `funds add`, `funds adjust` and `release` print their idempotency key on stderr just before they \
             send the call (numbers: idempotency key KEY), so a run killed meanwhile leaves it in the scrollback or \
             log. Ctrl-C (or SIGTERM, SIGHUP) cancels the running call and says on stderr whether it may have been \

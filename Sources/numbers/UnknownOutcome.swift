@@ -98,11 +98,18 @@ enum UnknownOutcome {
             """
     }
 
-    /// The lines for stderr after such a failure of a call made under `idempotencyKey`.
+    /// How long numberd keeps a key, in hours of its running time (`NumberServiceConfig.Idempotency.ttlSeconds`,
+    /// 86 400 s: numberd has no flag for it; a downtime does not count).
+    static let keyKeptHours = 24
+
+    /// The lines for stderr after such a failure of a call made under `idempotencyKey`. The key answers a rerun only
+    /// while numberd keeps it: a rerun after that is a new request, which could do it a second time.
     static func advice(idempotencyKey: String) -> String {
         """
         the outcome is unknown: it may have been carried out, or may still be. Rerun the same command with \
-        --idempotency-key \(idempotencyKey) to finish it or see its result without doing it twice.
+        --idempotency-key \(idempotencyKey) to finish it or see its result without doing it twice. numberd keeps \
+        the key for \(keyKeptHours) hours of its running time; after that a rerun is a new request, which could do \
+        it twice: check numbers transactions before rerunning.
         """
     }
 }

@@ -87,7 +87,7 @@ struct AccountStatusTests {
         }
     }
 
-    @Test("an unspecified status and an unknown account are refused")
+    @Test("an unspecified status, no account and an unknown account are refused")
     func badRequests() async throws {
         try await withNumberd { numberd in
             try await withNumbersClient(numberd.client()) { admin in
@@ -101,6 +101,13 @@ struct AccountStatusTests {
                         SetAccountStatusRequest(accountId: "ACC_000000000000", status: .suspended))
                 }
                 #expect(unknown?.code == .notFound)
+                // An empty account_id names no account (an admin key has none of its own): INVALID_FIELD, as the
+                // proto's header promises, not NOT_FOUND for an account named "".
+                let unnamed = await #expect(throws: RPCError.self) {
+                    try await admin.setAccountStatus(SetAccountStatusRequest(status: .suspended))
+                }
+                #expect(unnamed?.code == .invalidArgument && unnamed?.reason == "INVALID_FIELD")
+                #expect(unnamed?.details["field"] == "account_id", "\(String(describing: unnamed))")
             }
         }
     }

@@ -21,13 +21,15 @@ struct AdjustBalanceEndToEndTests {
                 #expect(first.transaction.kind == .adjustment && first.transaction.balanceChange == -2_500)
                 #expect(first.transaction.description == "Duplicate top-up reversed")
                 #expect(first.transaction.actor == adminKey)
+                #expect(!first.replayed)
                 let retried = try await admin.adjustBalance(debit, options: CallOptions(idempotencyKey: "fix-1"))
                 #expect(retried.transaction == first.transaction && retried.balance == 7_500, "posted once")
+                #expect(retried.replayed, "the answer says it is the first adjustment's, nothing posted now")
 
                 let credit = try await admin.adjustBalance(
                     AdjustBalanceRequest(
                         accountId: account.id, amount: 300, currency: "USD", reason: "Outage credit, ticket 4711"))
-                #expect(credit.balance == 7_800 && credit.transaction.balanceChange == 300)
+                #expect(credit.balance == 7_800 && credit.transaction.balanceChange == 300 && !credit.replayed)
 
                 let refusals: [(String, AdjustBalanceRequest, CallOptions, StatusCode, String)] = [
                     (

@@ -32,6 +32,8 @@ struct LedgerActorEndToEndTests {
                     try await other.addFunds(funds, options: CallOptions(idempotencyKey: "top-up-1"))
                 }
                 #expect(retried.transaction == added.transaction, "the first result, its actor included")
+                #expect(!added.replayed && retried.replayed, "the retry's answer says nothing was credited now")
+                #expect(retried.balance == added.balance, "the balance after the first credit")
 
                 let (bought, kept) = try await withNumbersClient(numberd.client(key: service.secret)) { client in
                     let found = try await client.searchNumbers(

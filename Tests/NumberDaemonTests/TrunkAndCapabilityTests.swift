@@ -29,6 +29,11 @@ struct TrunkAndCapabilityTests {
                     #expect(inUse?.reason == "TRUNK_IN_USE")
                     let listed = try await client.listTrunks(ListTrunksRequest())
                     #expect(listed.trunks.first?.numberCount == 1)
+                    // An empty trunk_id is no filter, as in PurchaseNumbers (it was TRUNK_NOT_FOUND).
+                    let unfiltered = try await client.listNumbers(ListNumbersRequest(trunkId: ""))
+                    #expect(unfiltered.total == 1 && unfiltered.numbers.map(\.id) == [bought.numbers[0].number.id])
+                    let onTrunk = try await client.listNumbers(ListNumbersRequest(trunkId: trunk.id))
+                    #expect(onTrunk.numbers.map(\.id) == [bought.numbers[0].number.id])
 
                     _ = try await client.updateNumber(
                         UpdateNumberRequest(numberId: bought.numbers[0].number.id, unassignTrunk: true))

@@ -93,6 +93,7 @@ struct PurchaseCapRetryTests {
                 let bought = try await client.purchaseNumbers(
                     PurchaseNumbersRequest(country: "US", numbers: [provider.stock[0]]),
                     options: CallOptions(idempotencyKey: "K"))
+                #expect(!bought.replayed)
                 _ = try await client.releaseNumber(ReleaseNumberRequest(numberId: bought.numbers[0].number.id))
                 try await body(clock, service, client, account.id)
             }
@@ -140,6 +141,8 @@ struct PurchaseCapRetryTests {
                 PurchaseNumbersRequest(country: "US", numbers: ["+14155550100"]),
                 options: CallOptions(idempotencyKey: "K"))
             #expect(replayed.numbers.map(\.number.phoneNumber) == ["+14155550100"])
+            // Said so on the wire: nothing bought or charged now; balance_after is the one after the first purchase.
+            #expect(replayed.replayed && replayed.balanceAfter == 10_000 - replayed.totalCharged)
         }
     }
 }

@@ -384,6 +384,22 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
     }
 
+    /// FRAMING.md §5: a frame for an ended stream is ignored when its id is not above the last opened one — the last
+    /// opened stream itself included: a CANCEL that crossed its call's answer — and PROTOCOL_ERROR above it. (The
+    /// spec said "below the last opened id", which made that CANCEL a PROTOCOL_ERROR on paper.)
+    @Test("a CANCEL or MESSAGE on the last opened stream after its answer is ignored; one above it is PROTOCOL_ERROR")
+    func lateFramesOnTheLastOpenedStream() {
+        var machine = machine(streams: 10, cancels: 2)
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        #expect(machine.callFinished(streamID: 1, authenticated: true).send)
+        #expect(machine.lastStreamID == 1)
+        #expect(machine.received(Frame(type: .cancel, streamID: 1)) == .none)
+        #expect(machine.received(message(1)) == .none)
+        #expect(machine.phase == .active)
+        #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .protocolError)
+    }
+
     /// The client's CANCEL of a call the server ended itself (its deadline, a refusal) crossed the server's answer:
     /// not counted, once per call. A second one, a MESSAGE on such a stream, or a CANCEL on a skipped stream is.
     @Test("the first CANCEL of a call the server ended is not counted; stray frames still are")

@@ -67,7 +67,62 @@ struct UnknownOutcomeTests {
             if command.contains("--idempotency-key") { #expect(key == "given-key") }
             #expect(run.stderr.contains("outcome is unknown"), "\(run.stderr)")
             #expect(run.stderr.contains("--idempotency-key \(key)"), "\(run.stderr)")
+            // The key answers a rerun only while numberd keeps it (24 h of its running time): after that, look first.
+            #expect(run.stderr.contains("keeps the key for 24 hours of its running time"), "\(run.stderr)")
+            #expect(run.stderr.contains("check numbers transactions before rerunning"), "\(run.stderr)")
             #expect(received.all == [key])
+        }
+    }
+
+    /// The rerun the advice asks for, answered with the first run's result (`replayed`): the command says nothing was
+    /// done now and labels the balance as the one after that first run (money may have moved since). It printed the
+    /// first run's line as if it had just been done.
+    @Test(
+        "a rerun under the key answered with the first result: 'nothing was done now', the balance after it",
+        arguments: [
+            (["funds", "add", "25"], "added 25.00 USD (TXN_1); balance after it 125.00 USD", "credit"),
+            (
+                ["funds", "adjust", "25", "--debit", "--reason", "fix"],
+                "adjusted by -25.00 USD (TXN_2); balance after it 75.00 USD", "adjustment"
+            ),
+            (["buy", "+14155550100"], "charged 1.33 USD, balance after it 98.67 USD", "purchase"),
+        ])
+    func replayedAnswer(command: [String], result: String, what: String) async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getAccount) { request, _ in
+            GetAccountResponse(account: Account(id: request.accountId, currency: "USD"))
+        }
+        router.register(NumbersMethods.addFunds) { _, _ in
+            AddFundsResponse(
+                transaction: Transaction(
+                    id: "TXN_1", kind: .fundsAdded, amount: 2_500, balanceChange: 2_500, currency: "USD"),
+                balance: 12_500, replayed: true)
+        }
+        router.register(NumbersMethods.adjustBalance) { _, _ in
+            AdjustBalanceResponse(
+                transaction: Transaction(
+                    id: "TXN_2", kind: .adjustment, amount: 2_500, balanceChange: -2_500, currency: "USD"),
+                balance: 7_500, replayed: true)
+        }
+        router.register(NumbersMethods.purchaseNumbers) { _, _ in
+            PurchaseNumbersResponse(
+                message: "Phone number purchased successfully",
+                numbers: [
+                    PurchasedNumber(
+                        number: PhoneNumber(id: "NUM_1", phoneNumber: "+14155550100"),
+                        transaction: Transaction(
+                            id: "TXN_3", kind: .purchase, amount: 133, balanceChange: -133, currency: "USD"))
+                ],
+                totalCharged: 133, currency: "USD", balanceAfter: 9_867, replayed: true)
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                command + ["--idempotency-key", "first-run"] + Self.connection(server) + Self.deadline)
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains(result), "\(run.stdout)")
+            #expect(
+                run.stdout.contains("(the \(what) made earlier under this idempotency key: nothing was done now)"),
+                "\(run.stdout)")
         }
     }
 

@@ -279,6 +279,7 @@ extension PurchaseNumbersResponse: ProtoMessage {
         writer.write(totalCharged, field: 3)
         writer.write(currency, field: 4)
         writer.write(balanceAfter, field: 5)
+        writer.write(replayed, field: 6)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -288,7 +289,8 @@ extension PurchaseNumbersResponse: ProtoMessage {
             numbers: try reader.messageReaders(2).map { try PurchasedNumber(protoFields: $0) },
             totalCharged: try reader.int64(3),
             currency: try reader.string(4),
-            balanceAfter: try reader.int64(5)
+            balanceAfter: try reader.int64(5),
+            replayed: try reader.bool(6)
         )
     }
 }
@@ -541,13 +543,15 @@ extension AddFundsResponse: ProtoMessage {
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         try writer.writeMessage(field: 1) { try transaction.encodeProtoFields(to: $0) }
         writer.write(balance, field: 2)
+        writer.write(replayed, field: 3)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
             transaction: try Transaction(protoFields: reader.messageReader(1)),
-            balance: try reader.int64(2)
+            balance: try reader.int64(2),
+            replayed: try reader.bool(3)
         )
     }
 }
@@ -577,13 +581,15 @@ extension AdjustBalanceResponse: ProtoMessage {
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         try writer.writeMessage(field: 1) { try transaction.encodeProtoFields(to: $0) }
         writer.write(balance, field: 2)
+        writer.write(replayed, field: 3)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
             transaction: try Transaction(protoFields: reader.messageReader(1)),
-            balance: try reader.int64(2)
+            balance: try reader.int64(2),
+            replayed: try reader.bool(3)
         )
     }
 }

@@ -236,8 +236,9 @@ public struct Transaction: Codable, Sendable, Hashable {
 
 /// The error detail carried in TRAILERS (like google.rpc.Status + ErrorInfo). `metadata` keys are camelCase
 /// (`shortfall`, `numberId`, `retryAfterMs`) and its values strings: amounts as decimal integers of minor units, times
-/// as ISO 8601. INVALID_FIELD's `field` names the request field for humans, as the proto does (`account_id`) or in
-/// camelCase (`maxMonthlyFee`).
+/// as ISO 8601 in UTC with milliseconds (`2026-01-31T10:00:00.123Z`). INVALID_FIELD's `field` names the request field
+/// for humans, as the proto does (`account_id`) or in camelCase (`maxMonthlyFee`). Every reason, its status, whether
+/// a retry helps and its metadata keys: proto/ERRORS.md.
 public struct RpcStatus: Codable, Sendable, Hashable {
     /// gRPC status code number (0 = OK)
     public var code: Int32
@@ -392,7 +393,8 @@ public struct AvailableNumber: Codable, Sendable, Hashable {
 public struct SearchNumbersResponse: Codable, Sendable, Hashable {
     /// Field 1, `numbers`.
     public var numbers: [AvailableNumber]
-    /// seed: totalFound (matches at the carrier before the limit)
+    /// seed: totalFound: the matches in the one page of at most 100 that numberd asks the carrier for, before the
+    /// limit; not a count of the carrier's whole inventory: a lower bound when it is 100
     public var totalFound: Int32
 
     /// Creates the message; omitted fields take their proto3 defaults.
@@ -516,6 +518,9 @@ public struct PurchaseNumbersResponse: Codable, Sendable, Hashable {
     public var currency: String
     /// Field 5, `balance_after`.
     public var balanceAfter: Int64
+    /// The first purchase's result, answered again to a retry under its idempotency key: nothing was bought or charged
+    /// now, and balance_after is the balance after that first purchase.
+    public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -523,13 +528,15 @@ public struct PurchaseNumbersResponse: Codable, Sendable, Hashable {
         numbers: [PurchasedNumber] = [],
         totalCharged: Int64 = 0,
         currency: String = "",
-        balanceAfter: Int64 = 0
+        balanceAfter: Int64 = 0,
+        replayed: Bool = false
     ) {
         self.message = message
         self.numbers = numbers
         self.totalCharged = totalCharged
         self.currency = currency
         self.balanceAfter = balanceAfter
+        self.replayed = replayed
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -538,6 +545,7 @@ public struct PurchaseNumbersResponse: Codable, Sendable, Hashable {
         case totalCharged = 3
         case currency = 4
         case balanceAfter = 5
+        case replayed = 6
     }
 }
 
@@ -547,7 +555,7 @@ public struct ListNumbersRequest: Codable, Sendable, Hashable {
     public var accountId: String
     /// UNSPECIFIED = every number not released: active, past due and releasing
     public var status: NumberStatus
-    /// only numbers on this trunk
+    /// only numbers on this trunk; absent or empty = any trunk or none
     public var trunkId: String?
     /// default 50, max 500
     public var pageSize: Int32
@@ -952,29 +960,35 @@ public struct AddFundsRequest: Codable, Sendable, Hashable {
 public struct AddFundsResponse: Codable, Sendable, Hashable {
     /// Field 1, `transaction`.
     public var transaction: Transaction
-    /// Field 2, `balance`.
+    /// the balance after the credit
     public var balance: Int64
+    /// The first credit's result, answered again to a retry under its idempotency key: nothing was credited now, and
+    /// balance is the balance after that first credit.
+    public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         transaction: Transaction = Transaction(),
-        balance: Int64 = 0
+        balance: Int64 = 0,
+        replayed: Bool = false
     ) {
         self.transaction = transaction
         self.balance = balance
+        self.replayed = replayed
     }
 
     enum CodingKeys: Int, CodingKey {
         case transaction = 1
         case balance = 2
+        case replayed = 3
     }
 }
 
 /// A manual correction (admin only): a TRANSACTION_KIND_ADJUSTMENT ledger entry naming the admin key. A debit may not
 /// exceed the available balance (FAILED_PRECONDITION / INSUFFICIENT_BALANCE: the balance never goes negative); a credit
 /// may not take the balance past its ceiling (LIMIT_EXCEEDED). The idempotency key travels in the `idempotency-key`
-/// metadata as for AddFunds: a retry with the same key returns the first transaction and changes nothing; the same key
-/// with another amount or reason is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED.
+/// metadata as for AddFunds: a retry with the same key returns the first transaction (`replayed` set) and changes
+/// nothing; the same key with another amount or reason is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED.
 public struct AdjustBalanceRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
@@ -1012,19 +1026,25 @@ public struct AdjustBalanceResponse: Codable, Sendable, Hashable {
     public var transaction: Transaction
     /// the balance after the adjustment
     public var balance: Int64
+    /// The first adjustment's result, answered again to a retry under its idempotency key: nothing was posted now, and
+    /// balance is the balance after that first adjustment.
+    public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         transaction: Transaction = Transaction(),
-        balance: Int64 = 0
+        balance: Int64 = 0,
+        replayed: Bool = false
     ) {
         self.transaction = transaction
         self.balance = balance
+        self.replayed = replayed
     }
 
     enum CodingKeys: Int, CodingKey {
         case transaction = 1
         case balance = 2
+        case replayed = 3
     }
 }
 

@@ -96,7 +96,7 @@ extension NumberError {
     /// whose answer it lost learns the outcome from the refusal (releases take no idempotency key).
     static func alreadyReleased(_ number: OwnedNumber) -> NumberError {
         var details = ["numberId": number.id]
-        if let at = number.releasedAt { details["releasedAt"] = at.formatted(.iso8601) }
+        if let at = number.releasedAt { details["releasedAt"] = at.iso8601Milliseconds }
         if let refund = number.refundTransactionId { details["refundTransactionId"] = refund }
         return NumberError(
             .failedPrecondition, .alreadyReleased, "number \(number.id) is already released", details: details)

@@ -345,19 +345,19 @@ extension NumberService {
         guard paidEnd.map(ExpectedCycle.endingAt) ?? .unpaid != expected else { return }
         let charge = charge(of: billed.renewals)
         var details = ["renewalCharge": String(charge), "currency": number.currency, "numberId": number.id]
-        details["nextBillingDate"] = paidEnd?.formatted(.iso8601)
+        details["nextBillingDate"] = paidEnd?.iso8601Milliseconds
         let asked: String
         switch expected {
         case .endingAt(let end):
-            details["expectedNextBillingDate"] = end.formatted(.iso8601)
-            asked = ", not the cycle ending at \(end.formatted(.iso8601)) (expectedNextBillingDate)"
+            details["expectedNextBillingDate"] = end.iso8601Milliseconds
+            asked = ", not the cycle ending at \(end.iso8601Milliseconds) (expectedNextBillingDate)"
         case .unpaid:
             details["expectNoPaidCycle"] = "true"
             asked = ", not past due unpaid as expected (expectNoPaidCycle): the account can pay its billing date now"
         }
         throw NumberError(
             .failedPrecondition, .priceChanged,
-            (paidEnd.map { "the number's paid cycle ends at \($0.formatted(.iso8601))" }
+            (paidEnd.map { "the number's paid cycle ends at \($0.iso8601Milliseconds)" }
                 ?? "the number is past due: its billing date passed unpaid, and nothing would be refunded")
                 + asked
                 + (charge > 0

@@ -76,8 +76,8 @@ struct ServerConnectionStateMachine {
 
     private(set) var phase: Phase = .awaitingSettings
     private(set) var peerSettings = ConnectionSettings.defaults
-    /// The highest stream id the client opened (HEADERS): a new one must be above it, frames for streams below it
-    /// that have ended are ignored.
+    /// The highest stream id the client opened (HEADERS): a new one must be above it, frames for streams not above it
+    /// (itself included) that have ended are ignored.
     private(set) var lastStreamID: UInt32 = 0
     /// The last stream of the drain, once one began (our GOAWAY, or the client's): streams opened after it are never
     /// processed.

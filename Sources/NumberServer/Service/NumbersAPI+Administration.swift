@@ -25,7 +25,8 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.setAccountStatus) { request, context in
             let caller = try authorize(context, .admin, accountId: nil)
-            let account = try await service.setAccountStatus(request.accountId, try request.status.core())
+            let account = try await service.setAccountStatus(
+                try requiredAccountId(request.accountId), try request.status.core())
             audit(context, caller, "account status set", ["account": "\(account.id)", "status": "\(account.status)"])
             return SetAccountStatusResponse(account: NumberAPI.Account(account))
         }

@@ -24,7 +24,8 @@ extension NumbersAPI {
                     "transaction": "\(transaction.id)",
                 ])
             return AddFundsResponse(
-                transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
+                transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter,
+                replayed: replayed)
         }
 
         router.register(NumbersMethods.adjustBalance) { request, context in
@@ -41,7 +42,8 @@ extension NumbersAPI {
                     "transaction": "\(transaction.id)", "reason": "\(transaction.description)",
                 ])
             return AdjustBalanceResponse(
-                transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter)
+                transaction: Transaction(transaction, phoneNumber: ""), balance: transaction.balanceAfter,
+                replayed: replayed)
         }
 
         router.registerSynchronous(NumbersMethods.listTransactions) { request, context in
@@ -118,12 +120,7 @@ extension NumbersAPI {
     /// request's currency, which must be the account's (codes compared upper case, as CreateAccount keeps them) and is
     /// required, so that an amount is never read in a currency its caller did not mean (2500 is $25.00 or ¥2500).
     func namedAccount(_ accountId: String, currency: String) throws -> NumberCore.Account {
-        guard !accountId.isEmpty else {
-            throw RPCError(
-                code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
-                details: ["field": "account_id"])
-        }
-        let account = try service.account(accountId)
+        let account = try service.account(try requiredAccountId(accountId))
         guard !currency.isEmpty else {
             throw RPCError(
                 code: .invalidArgument,
@@ -138,5 +135,17 @@ extension NumbersAPI {
                 details: ["expected": account.currency, "got": String(currency.prefix(16))])
         }
         return account
+    }
+
+    /// `accountId`, which an admin-only call on one account requires: an admin key has no account of its own to
+    /// stand for an empty one (INVALID_ARGUMENT / INVALID_FIELD, field account_id, as the proto's header says; not
+    /// NOT_FOUND for an account named "").
+    func requiredAccountId(_ accountId: String) throws -> String {
+        guard !accountId.isEmpty else {
+            throw RPCError(
+                code: .invalidArgument, message: "account_id is required", reason: "INVALID_FIELD",
+                details: ["field": "account_id"])
+        }
+        return accountId
     }
 }

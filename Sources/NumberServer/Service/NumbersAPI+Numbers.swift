@@ -86,14 +86,16 @@ extension NumbersAPI {
                 message: bought.count == 1
                     ? "Phone number purchased successfully" : "Phone numbers purchased successfully",
                 numbers: bought, totalCharged: result.transactions.reduce(0) { $0 - $1.amount },
-                currency: balance.currency, balanceAfter: result.transactions.last?.balanceAfter ?? balance.balance)
+                currency: balance.currency, balanceAfter: result.transactions.last?.balanceAfter ?? balance.balance,
+                replayed: result.replayed)
         }
 
         router.registerSynchronous(NumbersMethods.listNumbers) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            // An empty trunk_id is no filter, as in PurchaseNumbers: it was TRUNK_NOT_FOUND.
             let page = try service.listNumbers(
                 NumberCore.ListNumbersRequest(
-                    accountId: accountId, status: try request.status.coreFilter(), trunkId: request.trunkId,
+                    accountId: accountId, status: try request.status.coreFilter(), trunkId: request.trunkId?.nonEmpty,
                     pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty))
             return ListNumbersResponse(
                 numbers: page.numbers.map { PhoneNumber($0.number, trunkName: $0.trunkName) },

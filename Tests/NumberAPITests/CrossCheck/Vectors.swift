@@ -34,7 +34,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
-                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805)),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805,
+            replayed: true)),
     CrossCheckVector("empty.AdjustBalanceRequest", AdjustBalanceRequest()),
     CrossCheckVector(
         "full.AdjustBalanceRequest",
@@ -55,7 +56,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
-                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805)),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805,
+            replayed: true)),
     CrossCheckVector("empty.ApiKey", ApiKey()),
     CrossCheckVector(
         "full.ApiKey",
@@ -541,7 +543,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                         createdAt: Date(timeIntervalSince1970: 1587601815 + 0.25),
                         actor: "actor #211 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
             ], totalCharged: -1000000000000003, currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            balanceAfter: -1000000000000005)),
+            balanceAfter: -1000000000000005, replayed: true)),
     CrossCheckVector("empty.PurchasedNumber", PurchasedNumber()),
     CrossCheckVector(
         "full.PurchasedNumber",

@@ -222,7 +222,7 @@ struct NumberServiceTests {
         let twice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
         #expect(twice?.code == .failedPrecondition && twice?.reason == .alreadyReleased)
         // A retry whose first answer was lost learns the outcome from the refusal.
-        #expect(twice?.details["releasedAt"] == "2025-01-31T00:00:00Z", "\(String(describing: twice?.details))")
+        #expect(twice?.details["releasedAt"] == "2025-01-31T00:00:00.000Z", "\(String(describing: twice?.details))")
         #expect(twice?.details["refundTransactionId"] == refund.id)
         let dryTwice = await numberError {
             _ = try await h.service.release(accountId: account.id, numberId: number.id, dryRun: true)
@@ -234,6 +234,22 @@ struct NumberServiceTests {
         #expect(assign?.reason == .alreadyReleased)
         #expect(
             try h.service.listTransactions(accountId: account.id).transactions.filter { $0.kind == .refund }.count == 1)
+        try await h.check()
+    }
+
+    /// Times in error metadata keep the milliseconds numberd keeps: `releasedAt` was cut to whole seconds, so a retry
+    /// comparing it with the release's Timestamp (GetNumber's released_at) saw another time.
+    @Test("ALREADY_RELEASED's releasedAt is ISO 8601 with milliseconds", arguments: StoreKind.allCases)
+    func alreadyReleasedKeepsMilliseconds(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.clock.set(Date.utc("2025-01-31T00:00:00Z").addingTimeInterval(0.123))
+        let done = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(done.releasedAt.iso8601Milliseconds == "2025-01-31T00:00:00.123Z")
+        let twice = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(twice?.reason == .alreadyReleased)
+        #expect(twice?.details["releasedAt"] == "2025-01-31T00:00:00.123Z", "\(String(describing: twice?.details))")
         try await h.check()
     }
 

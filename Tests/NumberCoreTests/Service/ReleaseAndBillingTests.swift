@@ -235,7 +235,7 @@ struct ReleaseAndBillingTests {
             }
             #expect(refused?.reason == .priceChanged, "\(String(describing: refused))")
             #expect(refused?.details["renewalCharge"] == "133")
-            #expect(refused?.details["nextBillingDate"] == Date.utc("2025-03-15T00:00:00Z").formatted(.iso8601))
+            #expect(refused?.details["nextBillingDate"] == "2025-03-15T00:00:00.000Z")
         }
         #expect(try h.service.durableState().eventCount == events && Self.balance(h, account) == before)
         #expect(h.provider.calls(.release) == 0)
@@ -252,6 +252,23 @@ struct ReleaseAndBillingTests {
             accountId: account.id, numberId: number.id, expectedNextBillingDate: Date.utc("2025-03-15T00:00:00Z"))
         #expect(result.number.status == .released && result.refund == 128)
         try await h.check()
+    }
+
+    /// The dates PRICE_CHANGED names are ISO 8601 with milliseconds: an expected cycle end a fraction of a second off
+    /// the real one was shown as the same second, the refusal naming two equal-looking times.
+    @Test("PRICE_CHANGED names an expected cycle end .123 s off the paid one to the millisecond")
+    func priceChangedDatesKeepMilliseconds() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let refused = await numberError {
+            _ = try await h.service.release(
+                accountId: account.id, numberId: number.id, expectedNextBillingDate: Self.due.addingTimeInterval(0.123))
+        }
+        #expect(refused?.reason == .priceChanged, "\(String(describing: refused))")
+        #expect(refused?.details["expectedNextBillingDate"] == "2025-02-15T00:00:00.123Z")
+        #expect(refused?.details["nextBillingDate"] == "2025-02-15T00:00:00.000Z")
+        #expect(h.provider.calls(.release) == 0)
     }
 
     @Test(
@@ -313,7 +330,7 @@ struct ReleaseAndBillingTests {
             }
             #expect(refused?.reason == .priceChanged, "\(String(describing: refused))")
             #expect(refused?.details["expectNoPaidCycle"] == "true" && refused?.details["renewalCharge"] == "133")
-            #expect(refused?.details["nextBillingDate"] == Date.utc("2025-03-15T00:00:00Z").formatted(.iso8601))
+            #expect(refused?.details["nextBillingDate"] == "2025-03-15T00:00:00.000Z")
         }
         #expect(try h.service.durableState().eventCount == events && Self.balance(h, account) == before)
         #expect(h.provider.calls(.release) == 0)

@@ -78,6 +78,20 @@ struct TwilioProviderSearchTests {
         }
     }
 
+    /// `total_found` counts the one page numberd asks for, at most 100 (`searchResultsMax`, `searchPageSizeMax`): with
+    /// a carrier holding far more matches than that it is 100, a lower bound, never the carrier's whole count.
+    @Test("total found is at most 100, one page's count, with the carrier holding more matches")
+    func totalFoundIsOnePageOfAtMost100() async throws {
+        var simulator = SimulatorConfiguration.defaults
+        simulator.limits.searchResultsMax = 1_000  // Twilio answers about 30; here a search fills its page
+        try await withServiceOverTwilio(simulatorConfiguration: simulator) { twilio, service, _, _ in
+            #expect(twilio.engine.availableNumbers(country: "US", type: .local, limit: 500).count == 500)
+            let found = try await service.search(ProviderSearchQuery(country: "US", limit: 10))
+            #expect(found.numbers.count == 10 && found.totalFound == 100)
+            #expect(twilio.requests(.searchNumbers).last?.query.contains("PageSize=100") == true)
+        }
+    }
+
     @Test func typeNotSoldInCountryIsNotFound() async throws {
         try await withTwilio { twilio in
             let error = await expectProviderError(.notFound) {

@@ -307,6 +307,9 @@ def run(pb, conn, admin):
           f"{charge}, balance after {bought.balance_after}")
 
     again = conn.call("PurchaseNumbers", purchase, admin, metadata={"idempotency-key": key})
+    check(again.replayed and not bought.replayed, "the replay says it is one (replayed); the first purchase does not",
+          f"first {bought.replayed}, replay {again.replayed}")
+    again.ClearField("replayed")
     check(again == bought, "the same purchase under the same idempotency key replays the first result",
           "" if again == bought else f"first {bought}, replay {again}")
     expect_error("the same key with other parameters", "FAILED_PRECONDITION", "IDEMPOTENCY_KEY_REUSED",

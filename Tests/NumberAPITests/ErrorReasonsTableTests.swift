@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// Pins proto/ERRORS.md to the code: every reason numberd can send — each `NumberError.Reason` the core declares and
+/// each reason the server's own code writes — has a row in its table, and every row names a reason the code still
+/// has, so the contract cannot fall behind a new reason or keep one that is gone. (proto/ alone did not say which
+/// reasons exist.)
+@Suite("proto/ERRORS.md")
+struct ErrorReasonsTableTests {
+    /// The package's root, from this file's path (Tests/NumberAPITests/…).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The reasons of the table under the `## heading` of ERRORS.md: each row's first cell, `REASON` in backticks.
+    static func tableReasons(under heading: String) throws -> [String] {
+        let text = try String(contentsOf: root.appendingPathComponent("proto/ERRORS.md"), encoding: .utf8)
+        var inSection = false
+        var reasons: [String] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("## ") {
+                inSection = line == "## \(heading)"
+                continue
+            }
+            guard inSection, line.hasPrefix("| `") else { continue }
+            reasons.append(String(line.dropFirst(3).prefix { $0 != "`" }))
+        }
+        return reasons
+    }
+
+    /// The text of every `.swift` file under `folder` (a path from the package's root).
+    static func sources(_ folder: String) throws -> [String] {
+        let directory = root.appendingPathComponent(folder)
+        guard let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else {
+            return []
+        }
+        return try files.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }.map {
+            try String(contentsOf: $0, encoding: .utf8)
+        }
+    }
+
+    /// The first capture group of every match of `pattern` in `texts`.
+    static func captures(_ pattern: String, in texts: [String]) throws -> Set<String> {
+        let regex = try Regex(pattern)
+        var found: Set<String> = []
+        for text in texts {
+            for match in text.matches(of: regex) {
+                if let value = match.output[1].substring { found.insert(String(value)) }
+            }
+        }
+        return found
+    }
+
+    /// Every reason numberd's code can send: the core's `Reason(rawValue: "…")` declarations, and in the server's
+    /// code each `reason: "…"` and each upper snake case string (a reason chosen by a conditional, `"BAD_CALL"`).
+    static func reasonsInCode() throws -> Set<String> {
+        let core = try captures(#"Reason\(rawValue: "([A-Z_]+)"\)"#, in: sources("Sources/NumberCore"))
+        let server = try sources("Sources/NumberServer")
+        let written = try captures(#"reason: "([A-Z_]+)""#, in: server)
+        let named = try captures(#""([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)""#, in: server)
+        return core.union(written).union(named)
+    }
+
+    @Test("every reason in numberd's code has a row in proto/ERRORS.md, and every row's reason is in the code")
+    func serverReasons() throws {
+        let code = try Self.reasonsInCode()
+        let rows = try Self.tableReasons(under: "Reasons numberd sends")
+        #expect(code.count > 50, "the scan found the code's reasons: \(code.sorted())")
+        #expect(Set(rows).count == rows.count, "a reason listed twice: \(rows)")
+        let missing = code.subtracting(rows).sorted()
+        #expect(missing.isEmpty, "reasons in the code without a row in proto/ERRORS.md: \(missing)")
+        let stale = Set(rows).subtracting(code).sorted()
+        #expect(stale.isEmpty, "rows of proto/ERRORS.md whose reason the code no longer has: \(stale)")
+        #expect(rows == rows.sorted(), "rows in code point order (`_` after the letters): \(rows.sorted())")
+    }
+
+    @Test("every reason of the client's table in proto/ERRORS.md is one the bundled client makes")
+    func clientReasons() throws {
+        let client = try Self.sources("Sources/NumberClient").joined(separator: "\n")
+        let rows = try Self.tableReasons(under: "Reasons numberd's client makes itself")
+        #expect(rows.count > 5)
+        for reason in rows {
+            #expect(client.contains("\"\(reason)\""), "\(reason) is made nowhere in Sources/NumberClient")
+        }
+    }
+}
