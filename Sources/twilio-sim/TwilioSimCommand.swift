@@ -9,7 +9,7 @@ struct TwilioSimCommand: AsyncParsableCommand {
         commandName: "twilio-sim",
         abstract: "A local server that speaks Twilio's phone-number REST API (2010 numbers, Pricing v1, Trunking v1).")
 
-    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    @Option(help: "Address to listen on, HOST:PORT or [IPV6]:PORT (port 0 picks a free one).")
     var listen = "127.0.0.1:0"
 
     @Option(help: "Seed of the inventory, SIDs and fault decisions.")
@@ -97,11 +97,11 @@ struct TwilioSimCommand: AsyncParsableCommand {
     }
 
     private func makeConfiguration() throws -> SimulatorConfiguration {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { throw ValidationError("--listen must be HOST:PORT") }
+        guard let (host, port) = ListenAddress.parse(listen) else {
+            throw ValidationError("--listen must be HOST:PORT, an IPv6 host in brackets ([::1]:8443)")
+        }
         var configuration = SimulatorConfiguration.defaults
-        configuration.host = String(listen[..<colon])
+        configuration.host = host
         configuration.port = port
         configuration.seed = seed
         var credentials = SimulatorCredentials.generated(seed: seed)

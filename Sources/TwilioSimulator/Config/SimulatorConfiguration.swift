@@ -57,9 +57,12 @@ public struct SimulatorConfiguration: Sendable {
         public var trunksMax: Int
         /// How long a connection may stay silent between requests before it is closed (default 60 000 ms).
         public var connectionIdleTimeoutMilliseconds: Int
-        /// Client connections open at once; one more is closed as soon as it is accepted, before any TLS handshake
-        /// or byte is read (counted in `TwilioSimulator.refusedConnections`). Default 64: numberd's adapter runs at
-        /// most 16 transfers and keeps at most 16 connections for reuse.
+        /// Client connections open at once. One more takes the place of the oldest open connection that never sent
+        /// the account's credentials, which is closed (counted in `TwilioSimulator.evictedConnections`), so
+        /// connections that say nothing cannot keep a client out; when every open one has sent them, the newcomer is
+        /// closed as soon as it is accepted, before any TLS handshake or byte is read (counted in
+        /// `TwilioSimulator.refusedConnections`). Default 64: numberd's adapter runs at most 16 transfers and keeps
+        /// at most 16 connections for reuse.
         public var connectionsMax: Int
         /// How long a request may take to arrive, from the first byte of its head until it is whole; one that is not
         /// whole by then is answered 408 (a Twilio error body, code 20001) and its connection closed. Without it a

@@ -87,12 +87,21 @@ extension Router {
         let magic = context.configuration.behavior.magicNumbers
         if let raw = params["PhoneNumber"] {
             let e164 = try normalizedNumber(raw)
-            if magic && e164 == "+15005550000" { throw .numberNotAvailable(e164) }
-            if magic && e164 == "+15005550001" { throw .invalidPhoneNumber(e164) }
-            if magic && e164 == magicAvailable.phoneNumber { return magicAvailable }
-            guard let number = state.inventoryEntry(e164) else { throw .numberNotAvailable(e164) }
-            let ownedByUs = state.ownedNumber(phoneNumber: e164) != nil
-            guard ownedByUs || state.isAvailable(e164) else { throw .numberNotAvailable(e164) }
+            // A number the account owns is answered from its record (`buy` treats it as the repeat it is), whatever
+            // the inventory holds now: after a restart with another inventory density it may not be in it, and
+            // Twilio answers 201 to such a POST (twilio-api.md §8.7), not 21422.
+            let number: AvailableNumber
+            if let owned = state.ownedNumber(phoneNumber: e164) {
+                number = owned.number
+            } else {
+                if magic && e164 == "+15005550000" { throw .numberNotAvailable(e164) }
+                if magic && e164 == "+15005550001" { throw .invalidPhoneNumber(e164) }
+                if magic && e164 == magicAvailable.phoneNumber { return magicAvailable }
+                guard let entry = state.inventoryEntry(e164), state.isAvailable(e164) else {
+                    throw .numberNotAvailable(e164)
+                }
+                number = entry
+            }
             if let type, type != number.type {
                 throw TwilioError(
                     status: 400, code: 21458,
@@ -213,7 +222,11 @@ extension Router {
         let origin = try Parameters.oneOf(params, "Origin", ["twilio", "hosted"])
         let pattern = params["PhoneNumber"].map(PhoneNumberPattern.init)
         let friendlyName = params["FriendlyName"]
-        let matching = state.ownedInOrder.filter { record in
+        // A whole number (numberd's look-up after each purchase) is found through the E.164 index; the same filter
+        // then runs on what it found, so the page and its paging fields are those of the scan.
+        let candidates =
+            params["PhoneNumber"].flatMap { state.ownedNumbers(matchingExactly: $0) } ?? state.ownedInOrder
+        let matching = candidates.filter { record in
             !state.isHidden(record.sid, at: context.now) && (type == nil || record.number.type == type)
                 && (includeBeta || !record.number.beta)
                 && origin != "hosted" && (pattern?.matches(record.number.phoneNumber) ?? true)

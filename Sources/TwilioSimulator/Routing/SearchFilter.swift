@@ -76,8 +76,12 @@ struct SearchFilter {
         near = (lat, lon, Double(distance))
     }
 
-    /// True when a numbering area can hold matches (area code, region, locality, LATA, rate center).
+    /// True when a numbering area can hold matches (area code, region, locality, LATA, rate center, address
+    /// requirement). Every number of an area has the area's address requirement, so an area whose requirement the
+    /// `Exclude*AddressRequired` filters refuse holds no match: dropped here, its candidates are never examined (a GB
+    /// local search with `ExcludeAllAddressRequired=true`, which numberd sends, would scan `searchScanMax` for none).
     func matchesArea(_ area: NumberingArea) -> Bool {
+        if excludesAddress(area.addressRequirements) { return false }
         if let areaCode, area.areaCode != areaCode { return false }
         if let region, area.region?.lowercased() != region.lowercased() { return false }
         if let locality, area.locality?.lowercased() != locality.lowercased() { return false }
@@ -95,11 +99,15 @@ struct SearchFilter {
         if let contains, !contains.matches(n.phoneNumber) { return false }
         let caps = n.capabilities
         if (voice && !caps.voice) || (sms && !caps.sms) || (mms && !caps.mms) || (fax && !caps.fax) { return false }
-        if excludeAll && n.addressRequirements != "none" { return false }
-        if excludeLocal && n.addressRequirements == "local" { return false }
-        if excludeForeign && n.addressRequirements == "foreign" { return false }
+        if excludesAddress(n.addressRequirements) { return false }
         if !includeBeta && n.beta { return false }
         return matchesPlace(n)
+    }
+
+    /// True when the `Exclude*AddressRequired` filters refuse numbers with this `address_requirements` value.
+    private func excludesAddress(_ requirement: String) -> Bool {
+        (excludeAll && requirement != "none") || (excludeLocal && requirement == "local")
+            || (excludeForeign && requirement == "foreign")
     }
 
     private func matchesPlace(_ n: AvailableNumber) -> Bool {

@@ -22,10 +22,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     /// The clock on the request's arrival, in front of the HTTP codec: told when the request is whole and when it
     /// is answered.
     private let requestDeadline: RequestDeadlineHandler
+    /// The open connections, told once this one sends the account's credentials (it then keeps its place when the
+    /// set is full); nil when none is kept.
+    private let connections: ConnectionSet?
+    /// A request on this connection carried the account's credentials.
+    private var authenticated = false
 
-    init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler) {
+    init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler, connections: ConnectionSet? = nil) {
         self.engine = engine
         self.requestDeadline = requestDeadline
+        self.connections = connections
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -69,6 +75,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             request.host = .none
         }
         let keepAlive = requestHead.isKeepAlive
+        if !authenticated, let (username, password) = Router.basicCredentials(request.header("Authorization")),
+            engine.credentials.accepts(username: username, password: password)
+        {
+            authenticated = true
+            connections?.markAuthenticated(context.channel)
+        }
         if tooLarge {
             let error = TwilioError(
                 status: 413, code: 20001,
@@ -135,7 +147,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
-    private func send(_ response: SimulatorResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func send(_ response: SimulatorResponse, keepAlive requested: Bool, context: ChannelHandlerContext) {
+        // An authentication failure closes its connection (HTTP lets a server close after any response; Twilio
+        // documents nothing either way): a client without the credentials gets no connection to hold, and the
+        // ones numberd opens find a place.
+        let keepAlive = requested && response.status != 401
         var headers = HTTPHeaders()
         for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
         headers.add(name: "Content-Length", value: String(response.body.count))

@@ -20,9 +20,10 @@ import NIOPosix
 /// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
 /// - more than `concurrentRequestsMax` requests at once → 429/20429, without `Retry-After` (as Twilio);
-/// - more than `connectionsMax` connections open → the next one is closed as soon as it is accepted; a request not
-///   whole within `requestDeadlineMilliseconds` of its first byte → 408/20001 and the connection closed (the
-///   simulator's limits: Twilio documents neither);
+/// - more than `connectionsMax` connections open → the oldest that never sent the account's credentials is closed
+///   for the newcomer, or, when all have, the newcomer is closed as soon as it is accepted; a 401 closes its
+///   connection; a request not whole within `requestDeadlineMilliseconds` of its first byte → 408/20001 and the
+///   connection closed (the simulator's limits: Twilio documents none of them);
 /// - unset optional strings and SIDs are `null` (the schemas' SID patterns refuse `""`);
 /// - with `stateFile`, owned numbers and trunks survive a restart, as at Twilio (`SimulatorStateFile`: a snapshot and
 ///   a journal of the changes since, each change synced before it is answered).
@@ -37,9 +38,9 @@ public final class TwilioSimulator: Sendable {
     public let engine: SimulatorEngine
     /// The bound port (useful with port 0).
     public let port: Int
-    /// The bound host.
+    /// The bound host, as given to the bind (an IPv6 address without brackets).
     public let host: String
-    /// `http://host:port` or `https://host:port`: the APIs are under it, at ``url(for:)``.
+    /// `http://host:port` or `https://host:port` (an IPv6 host in brackets): the APIs are under it, at ``url(for:)``.
     public let baseURL: String
     /// The CA PEM file clients should trust when TLS is on.
     public let caPEMPath: String?
@@ -56,8 +57,13 @@ public final class TwilioSimulator: Sendable {
         self.connections = connections
         self.host = host
         self.port = port
-        self.baseURL = "\(scheme)://\(host):\(port)"
+        self.baseURL = Self.makeBaseURL(scheme: scheme, host: host, port: port)
         self.caPEMPath = caPEMPath
+    }
+
+    /// `scheme://host:port`, an IPv6 `host` in brackets (`https://[::1]:8443`) as URLs need it.
+    static func makeBaseURL(scheme: String, host: String, port: Int) -> String {
+        "\(scheme)://\(ListenAddress.urlHost(host)):\(port)"
     }
 
     /// The base URL of one API (`baseURL/pricing`), as its Twilio host's (`https://pricing.twilio.com`).
@@ -66,8 +72,12 @@ public final class TwilioSimulator: Sendable {
     /// Client connections open right now.
     public var openConnections: Int { connections.count }
 
-    /// Connections closed at once because `connectionsMax` were open, since the start.
+    /// Connections closed at once because `connectionsMax` were open, all of them authenticated, since the start.
     public var refusedConnections: Int { connections.refusedCount }
+
+    /// Connections that never sent the account's credentials, closed to make room for a newcomer when
+    /// `connectionsMax` were open, since the start.
+    public var evictedConnections: Int { connections.evictedCount }
 
     /// The account credentials the simulator accepts now (``SimulatorEngine/credentials``).
     public var credentials: SimulatorCredentials { engine.credentials }
@@ -111,7 +121,7 @@ public final class TwilioSimulator: Sendable {
                     try channel.pipeline.syncOperations.addHandler(deadline)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        SimulatorHTTPHandler(engine: engine, requestDeadline: deadline))
+                        SimulatorHTTPHandler(engine: engine, requestDeadline: deadline, connections: connections))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

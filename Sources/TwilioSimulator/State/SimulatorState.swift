@@ -15,6 +15,13 @@ public struct SimulatorState: Sendable {
     public private(set) var owned: [String: IncomingNumber] = [:]
     /// The PN SID of each owned number by E.164 (so a purchase finds a number already owned without a scan).
     private var ownedSids: [String: String] = [:]
+    /// How many owned numbers have each length (in characters of their E.164 form): an exact `PhoneNumber` filter is
+    /// answered from `ownedSids` only when no owned number is longer, so none can hold it as a part.
+    private var ownedLengths: [Int: Int] = [:]
+    /// The owned PN SIDs with their creation sequence, in creation order, so lists need no sort. Released SIDs stay
+    /// until they are half of it (skipped meanwhile), so a release costs no shift of the array. Derived from `owned`
+    /// and `numberSequence`: kept in step by `store`, rebuilt by `restore`, never saved.
+    private var ownedOrder: [(sequence: Int, sid: String)] = []
     /// Creation sequence of every PN SID ever issued (kept after release so page tokens stay valid).
     public private(set) var numberSequence: [String: Int] = [:]
     /// Trunks by TK SID.
@@ -91,14 +98,29 @@ public struct SimulatorState: Sendable {
         ownedSids[phoneNumber].flatMap { owned[$0] }
     }
 
+    /// The owned numbers an IncomingPhoneNumbers `PhoneNumber` filter of `pattern` matches (it matches where it
+    /// occurs anywhere in a number, `*` for any one character), found through the E.164 index without a scan; nil
+    /// when the index cannot tell, so the caller filters every owned number instead. It can when `pattern` is `+`
+    /// and digits and no owned number is longer: a `+` occurs only first in a number, so the pattern matches only a
+    /// number it begins, and a number no longer than it only by being equal to it.
+    public func ownedNumbers(matchingExactly pattern: String) -> [IncomingNumber]? {
+        let digits = pattern.utf8.dropFirst()
+        guard pattern.utf8.first == UInt8(ascii: "+"), !digits.isEmpty,
+            digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
+        let length = pattern.count
+        guard ownedLengths.keys.allSatisfy({ $0 <= length }) else { return nil }
+        return ownedNumber(phoneNumber: pattern).map { [$0] } ?? []
+    }
+
     /// Whether the owned number `sid` is out of sight at `now` (a list-lag fault).
     public func isHidden(_ sid: String, at now: Date) -> Bool {
         hiddenUntil[sid].map { now < $0 } ?? false
     }
 
-    /// Owned numbers in creation order.
+    /// Owned numbers in creation order (no sort: `ownedOrder` keeps it).
     public var ownedInOrder: [IncomingNumber] {
-        owned.values.sorted { numberSequence[$0.sid, default: 0] < numberSequence[$1.sid, default: 0] }
+        ownedOrder.compactMap { owned[$0.sid] }
     }
 
     /// Trunks in creation order.
@@ -190,11 +212,59 @@ public struct SimulatorState: Sendable {
         store(sid, record)
     }
 
-    /// Stores or removes an owned number's record, keeping `ownedSids` in step.
+    /// Stores or removes an owned number's record, keeping `ownedSids`, `ownedLengths` and `ownedOrder` in step.
     private mutating func store(_ sid: String, _ record: IncomingNumber?) {
-        if let old = owned[sid] { ownedSids[old.number.phoneNumber] = nil }
-        if let record { ownedSids[record.number.phoneNumber] = sid }
+        let old = owned[sid]
+        if let old {
+            ownedSids[old.number.phoneNumber] = nil
+            countLength(of: old.number.phoneNumber, by: -1)
+        }
+        if let record {
+            ownedSids[record.number.phoneNumber] = sid
+            countLength(of: record.number.phoneNumber, by: 1)
+        }
         owned[sid] = record
+        if old == nil && record != nil {
+            placeInOrder(sid)
+        } else if old != nil && record == nil && ownedOrder.count > 2 * owned.count {
+            // Released SIDs are more than half of it: dropped in one pass, which the releases since the last pass
+            // (at least as many as the SIDs left) pay for. (A copy to read: `self` is being modified.)
+            let current = owned
+            ownedOrder.removeAll { current[$0.sid] == nil }
+        }
+    }
+
+    private mutating func countLength(of phoneNumber: String, by change: Int) {
+        let length = phoneNumber.count
+        let count = ownedLengths[length, default: 0] + change
+        ownedLengths[length] = count > 0 ? count : nil
+    }
+
+    /// Puts a newly owned SID in `ownedOrder` by its creation sequence: appended when it is the newest (a purchase),
+    /// else inserted where it belongs (an undone release, a restore out of order). An entry with the same sequence
+    /// that is this SID's own (kept since its release) or no longer owned (a purchase undone, whose sequence was
+    /// issued again) is taken over rather than kept beside it.
+    private mutating func placeInOrder(_ sid: String) {
+        let sequence = numberSequence[sid] ?? 0
+        guard let last = ownedOrder.last, last.sequence >= sequence else {
+            ownedOrder.append((sequence, sid))
+            return
+        }
+        var index = 0
+        var high = ownedOrder.count
+        while index < high {
+            let middle = (index + high) / 2
+            if ownedOrder[middle].sequence < sequence { index = middle + 1 } else { high = middle }
+        }
+        while index < ownedOrder.count && ownedOrder[index].sequence == sequence {
+            let other = ownedOrder[index].sid
+            if other == sid || owned[other] == nil {
+                ownedOrder[index] = (sequence, sid)
+                return
+            }
+            index += 1
+        }
+        ownedOrder.insert((sequence, sid), at: index)
     }
 
     private mutating func setTrunk(_ sid: String, _ trunk: Trunk?) {
@@ -252,12 +322,14 @@ public struct SimulatorState: Sendable {
         return record
     }
 
-    /// Puts back what `durableContents` kept, on a fresh state (nothing is tracked).
+    /// Puts back what `durableContents` kept, on a fresh state (nothing is tracked). The derived indexes
+    /// (`ownedSids`, `ownedLengths`, `ownedOrder`) are rebuilt as each number is stored: its sequence first, which
+    /// places it.
     mutating func restore(_ contents: SimulatorStateFile.Contents) {
         for entry in contents.numbers {
             sold.insert(entry.value.number.phoneNumber)
-            store(entry.value.sid, entry.value)
             numberSequence[entry.value.sid] = entry.sequence
+            store(entry.value.sid, entry.value)
         }
         for entry in contents.trunks {
             trunks[entry.value.sid] = entry.value

@@ -65,6 +65,63 @@ import Testing
         #expect((wildcard.json["incoming_phone_numbers"] as? [Any])?.count == 1)
     }
 
+    /// A whole number as the `PhoneNumber` filter (numberd's look-up after each purchase) is found through the E.164
+    /// index instead of a scan of every owned number: among many it finds just that one, with the paging fields the
+    /// scan gives (the same filter through a wildcard, which is scanned, finds the same); a number not owned finds
+    /// none; a part of a number, or a number some longer owned number could hold, is left to the scan.
+    @Test func anExactNumberAmongManyIsFoundAloneWithTheScansPagingFields() throws {
+        let bundle = "BU" + String(repeating: "a", count: 32)
+        var configuration = SimulatorConfiguration.defaults
+        configuration.approvedBundles = ["GB": [bundle]]
+        var h = RouterHarness(configuration: configuration)
+        let areas = CountryCatalog.unitedStates.areas.filter { $0.type == .local }
+        let candidates = h.state.available(in: areas, limit: 121, scanMax: 200_000).map(\.phoneNumber)
+        try #require(candidates.count == 121)
+        for number in candidates.dropLast() { #expect(h.buy(number).status == 201) }
+        let target = try #require(h.state.ownedInOrder.dropFirst(70).first)
+        let number = target.number.phoneNumber
+        #expect(h.state.ownedNumbers(matchingExactly: number)?.map(\.sid) == [target.sid])
+
+        let path = "\(h.api)/IncomingPhoneNumbers.json"
+        func sids(_ reply: Reply) -> [String] {
+            (reply.json["incoming_phone_numbers"] as? [[String: Any]] ?? []).compactMap { $0["sid"] as? String }
+        }
+        let reply = h.send("GET", path, query: [("PhoneNumber", number)])
+        #expect(reply.status == 200)
+        #expect(sids(reply) == [target.sid])
+        let first = "\(path)?PhoneNumber=\(FormParameters.encode(number))&PageSize=50&Page=0"
+        #expect(reply.json["first_page_uri"] as? String == first)
+        #expect(reply.json["uri"] as? String == first)
+        #expect(reply.json["page"] as? Int == 0 && reply.json["page_size"] as? Int == 50)
+        #expect(reply.json["start"] as? Int == 0 && reply.json["end"] as? Int == 0)
+        #expect(reply.json["next_page_uri"] is NSNull && reply.json["previous_page_uri"] is NSNull)
+        let scanned = h.send("GET", path, query: [("PhoneNumber", "*" + String(number.dropFirst()))])
+        #expect(sids(scanned) == [target.sid])
+        #expect(scanned.json["start"] as? Int == 0 && scanned.json["end"] as? Int == 0)
+        // The other filters still apply, and so does the page asked for.
+        let tollFree = h.send("GET", "\(h.api)/IncomingPhoneNumbers/TollFree.json", query: [("PhoneNumber", number)])
+        #expect(tollFree.status == 200 && sids(tollFree).isEmpty)
+        let second = h.send("GET", path, query: [("PhoneNumber", number), ("Page", "1")])
+        #expect(sids(second).isEmpty && second.json["start"] as? Int == 50)
+        // A number not owned, and parts of numbers.
+        let notOwned = try #require(candidates.last)
+        #expect(h.state.ownedNumbers(matchingExactly: notOwned)?.isEmpty == true)
+        let none = h.send("GET", path, query: [("PhoneNumber", notOwned)])
+        #expect(none.status == 200 && sids(none).isEmpty && none.json["end"] as? Int == 0)
+        #expect(h.state.ownedNumbers(matchingExactly: String(number.prefix(5))) == nil)
+        #expect(h.state.ownedNumbers(matchingExactly: String(number.dropFirst())) == nil)
+        #expect(h.state.ownedNumbers(matchingExactly: "*" + String(number.dropFirst())) == nil)
+
+        // A longer number owned (GB, 12 digits): the US number could be part of one, so it is left to the scan,
+        // which finds the same.
+        let gb = CountryCatalog.unitedKingdom.areas.filter { $0.type == .tollFree }
+        let british = try #require(h.state.available(in: gb, limit: 1, scanMax: 200_000).first).phoneNumber
+        #expect(h.buy(british, extra: [("BundleSid", bundle)]).status == 201)
+        #expect(h.state.ownedNumbers(matchingExactly: number) == nil)
+        #expect(sids(h.send("GET", path, query: [("PhoneNumber", number)])) == [target.sid])
+        #expect(h.state.ownedNumbers(matchingExactly: british)?.count == 1)
+    }
+
     @Test func friendlyNameFilterAndEmptyList() {
         var h = harness(owning: 2)
         let none = h.send("GET", "\(h.api)/IncomingPhoneNumbers.json", query: [("FriendlyName", "nope")])

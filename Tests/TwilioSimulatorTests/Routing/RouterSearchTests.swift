@@ -96,6 +96,42 @@ import Testing
         for n in anchored { #expect(pattern.matches(n["phone_number"] as? String ?? "")) }
     }
 
+    /// Every number of a numbering area has the area's address requirement, so an area the `Exclude*AddressRequired`
+    /// filters refuse is dropped before any of its candidates is examined: a GB local or mobile search with
+    /// `ExcludeAllAddressRequired=true` (numberd sends it on every search) examined `searchScanMax` (200 000)
+    /// candidates to answer nothing. It answers nothing at once; where the filter refuses no area (US, GB
+    /// toll-free), or is not given, the results are as before.
+    @Test func anAreaWhoseAddressRequirementIsExcludedIsNeverScanned() throws {
+        var h = RouterHarness()
+        let excludeAll = FormParameters(pairs: [("ExcludeAllAddressRequired", "true")])
+        for type in [NumberType.local, .mobile] {
+            let filter = try SearchFilter(excludeAll, isoCountry: "GB", type: type)
+            let areas = CountryCatalog.unitedKingdom.areas.filter { $0.type == type && filter.matchesArea($0) }
+            let examined = h.state.inventory.enumerate(areas: areas, pattern: nil, scanMax: 200_000) { _ in true }
+            #expect(examined == 0, "\(type)")
+            let reply = h.send(
+                "GET", "\(h.api)/AvailablePhoneNumbers/GB/\(type.pathComponent).json",
+                query: [("ExcludeAllAddressRequired", "true")])
+            #expect(reply.status == 200)
+            #expect((reply.json["available_phone_numbers"] as? [Any])?.isEmpty == true)
+        }
+        // GB local numbers need "any" address: the local-only and foreign-only filters keep them.
+        for name in ["ExcludeLocalAddressRequired", "ExcludeForeignAddressRequired"] {
+            let filter = try SearchFilter(FormParameters(pairs: [(name, "true")]), isoCountry: "GB", type: .local)
+            let kept = CountryCatalog.unitedKingdom.areas.filter { $0.type == .local && filter.matchesArea($0) }
+            #expect(kept.count == 6, "\(name)")
+        }
+        for (country, type) in [("US", "Local"), ("GB", "TollFree"), ("CA", "TollFree")] {
+            let plain = h.search(country, type).compactMap { $0["phone_number"] as? String }
+            let excluding = h.search(country, type, [("ExcludeAllAddressRequired", "true")]).compactMap {
+                $0["phone_number"] as? String
+            }
+            #expect(plain.count == 30 && excluding == plain, "\(country) \(type)")
+        }
+        #expect(h.search("GB", "Local").count == 30)
+        #expect(h.search("GB", "Mobile").count == 30)
+    }
+
     @Test func noMatchIsAnEmptyList() {
         var h = RouterHarness()
         let reply = h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("Contains", "+44")])

@@ -99,8 +99,9 @@ import Testing
         }
     }
 
-    /// `connectionsMax` (64 by default; 3 here): that many connections are admitted and served, the next is closed
-    /// by the simulator as soon as it is accepted, and a connection that closes frees its place.
+    /// `connectionsMax` (64 by default; 3 here): that many connections are admitted and served; once all of them
+    /// have sent the account's credentials the next is closed by the simulator as soon as it is accepted, and a
+    /// connection that closes frees its place.
     @Test func connectionsPastTheLimitAreClosedAtOnce() async throws {
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.connectionsMax = 3
@@ -113,6 +114,14 @@ import Testing
             let end = ContinuousClock.now + .seconds(60)
             while sim.openConnections < 3, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
             try #require(sim.openConnections == 3)
+            // Each authenticates (kept alive), so none gives its place to a newcomer.
+            let keptAlive =
+                "GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
+            for connection in admitted {
+                try await connection.send(keptAlive)
+                let answered = try await connection.waitForResponses(1)
+                #expect(answered.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answered)")
+            }
 
             let fourth = try await RawConnection.open(port: sim.port)
             let refused = await fourth.waitForClose(cutOff: .seconds(30))
@@ -120,7 +129,7 @@ import Testing
             #expect(refused.text.isEmpty)
             #expect(sim.refusedConnections == 1)
 
-            // The three admitted connections are served.
+            // The three admitted connections are served again.
             let request =
                 "GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\nConnection: close\r\n\r\n"
             for connection in admitted {
@@ -132,6 +141,64 @@ import Testing
             while sim.openConnections > 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
             #expect(try await sim.get("/v1/Trunks").status == 200)
             #expect(sim.refusedConnections == 1)
+            #expect(sim.evictedConnections == 0)
+        }
+    }
+
+    /// Connections that never send the account's credentials cannot keep others out (a local user holding
+    /// `connectionsMax` of them made every connection numberd opened be closed at once): at the limit a newcomer
+    /// takes the place of the oldest of them, which the simulator closes.
+    @Test func silentConnectionsGiveWayToANewcomer() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.connectionsMax = 3
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            var silent: [RawConnection] = []
+            let end = ContinuousClock.now + .seconds(60)
+            for count in 1...3 {
+                silent.append(try await RawConnection.open(port: sim.port))
+                // One at a time, so that the first is the oldest.
+                while sim.openConnections < count, ContinuousClock.now < end {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            try #require(sim.openConnections == 3)
+
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+            let oldest = await silent[0].waitForClose(cutOff: .seconds(30))
+            #expect(oldest.closedByServer, "the oldest silent connection kept its place")
+            #expect(oldest.text.isEmpty)
+            #expect(sim.evictedConnections == 1)
+            #expect(sim.refusedConnections == 0)
+            // The newcomer's place is free once it closed; another silent connection fills it, and the next
+            // newcomer takes the place of the next oldest.
+            while sim.openConnections > 2, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+            silent.append(try await RawConnection.open(port: sim.port))
+            while sim.openConnections < 3, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(sim.openConnections == 3)
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+            #expect(await silent[1].waitForClose(cutOff: .seconds(30)).closedByServer)
+            #expect(!silent[2].isClosed && !silent[3].isClosed)
+            #expect(sim.evictedConnections == 2)
+            for connection in silent { await connection.close() }
+        }
+    }
+
+    /// A request without the account's credentials is answered 401 with `Connection: close` and its connection
+    /// closed, even one that asked to be kept alive: a connection that keeps sending such requests holds no place.
+    @Test func a401ClosesItsConnection() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            let wrong = RouterHarness.basic(sim.credentials.accountSid, "wrong")
+            for authorization in ["", "Authorization: \(wrong)\r\n"] {
+                let connection = try await RawConnection.open(port: sim.port)
+                try await connection.send("GET /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\n\(authorization)\r\n")
+                let outcome = await connection.waitForClose(cutOff: .seconds(30))
+                #expect(outcome.closedByServer, "a 401 kept its connection open")
+                #expect(outcome.text.hasPrefix("HTTP/1.1 401 Unauthorized\r\n"), "\(outcome.text)")
+                #expect(outcome.text.lowercased().contains("\r\nconnection: close\r\n"), "\(outcome.text)")
+            }
         }
     }
 

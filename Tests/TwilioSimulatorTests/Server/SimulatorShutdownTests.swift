@@ -59,6 +59,8 @@ import Testing
             .bind(host: "127.0.0.1", port: 0).get()
         let connections = ConnectionSet()
         #expect(connections.admit(channel, max: 1) == .admitted)
+        // Authenticated, so that it keeps its place rather than give it to the newcomer.
+        connections.markAuthenticated(channel)
         #expect(connections.admit(channel, max: 1) == .full)
         #expect(connections.drain().count == 1)
         #expect(connections.admit(channel, max: 1) == .closed)

@@ -68,6 +68,9 @@ final class RawConnection: Sendable {
     /// Everything received so far, as text.
     var text: String { String(decoding: state.received.withLock { $0 }, as: UTF8.self) }
 
+    /// Whether the connection has closed, by either side.
+    var isClosed: Bool { state.isClosed.withLock { $0 } }
+
     /// Writes `text` as is.
     func send(_ text: String) async throws {
         try await channel.writeAndFlush(channel.allocator.buffer(string: text))
