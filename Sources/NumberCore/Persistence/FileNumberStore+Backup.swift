@@ -46,6 +46,10 @@ extension FileNumberStore {
     /// crash's leftovers). One backup at a time: another call meanwhile throws `backupInProgress`. Throws the
     /// snapshot's error (`io`, `fileTooLarge`...) or `io` if a backup file cannot be made; nothing of the failed
     /// backup is left and commits go on either way.
+    ///
+    /// Only opening the store's snapshot runs on the journal's snapshot queue; everything that touches the backup
+    /// directory runs on the journal's backup queue, so a backup disk that stalls (a hard-mounted NFS share) holds
+    /// up neither snapshots, nor a shutdown, nor the cooperative pool's few threads — only the next backup.
     public func backup(
         into root: URL, kept: Int, including files: [URL] = [], now: Date = Date()
     ) async throws
@@ -61,37 +65,13 @@ extension FileNumberStore {
         }
         defer { backupRunning.withLock { $0 = false } }
         try await writeSnapshot()
-        let fileSystem = options.journal.fileSystem
         let name = Self.backupPrefix + Self.timestamp(now)
-        let partial = root.path + "/" + Self.partialPrefix + name
         let folder = root.path + "/" + name
-        let store: FileJournal<CoreEvent, CoreState>.BackupStore
-        do {
-            try options.journal.fileSystem.makeDirectories(root.path)
-            try fileSystem.makeDirectory(partial)
-            do {
-                try fileSystem.makeDirectory(partial + "/store")
-                store = try await journal.writeBackupStore(into: partial + "/store")
-                for file in files { try include(file.path, in: partial) }
-                try fileSystem.fsyncDirectory(partial)
-                try fileSystem.rename(partial, to: folder)
-            } catch {
-                removeTree(partial)
-                throw error
-            }
-            do {
-                try fileSystem.fsyncDirectory(root.path)
-            } catch {
-                // Whether the new name survives a power cut is not known: a backup is reported only once it would.
-                removeTree(folder)
-                throw error
-            }
-        } catch let error as JournalError {
-            throw error
-        } catch {
-            throw JournalError(.io, "backup not written: \(error)", file: root.path)
+        let source = try await journal.openNewestSnapshot()
+        let (store, removed): (FileJournal<CoreEvent, CoreState>.BackupStore, [String]) = try await onBackupQueue {
+            let store = try self.writeBackupFolder(name, in: root.path, from: source, including: files)
+            return (store, self.removeOldBackups(in: root.path, kept: kept, now: now, sparing: name))
         }
-        let removed = removeOldBackups(in: root.path, kept: kept, now: now, sparing: name)
         options.journal.logger.notice(
             "store backup written",
             metadata: [
@@ -101,6 +81,53 @@ extension FileNumberStore {
         return Backup(
             name: name, path: folder, seq: store.seq, snapshotBytes: store.bytes, linked: store.linked, createdAt: now,
             removed: removed)
+    }
+
+    /// Runs `body` on the journal's backup queue (serial: one backup's file work at a time) and returns its result.
+    private func onBackupQueue<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            journal.backupQueue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// On the backup queue: makes `<root>/.partial-<name>/store/`, fills it from `source` (released here, whatever
+    /// happens), copies `files` beside it, syncs and renames it `<root>/<name>`, then syncs `root`. Removes what it
+    /// made when a step fails; throws that step's `JournalError`, or `io` for a file error.
+    private func writeBackupFolder(
+        _ name: String, in root: String, from source: FileJournal<CoreEvent, CoreState>.BackupSource,
+        including files: [URL]
+    ) throws -> FileJournal<CoreEvent, CoreState>.BackupStore {
+        defer { journal.releaseBackupSource(source) }
+        let fileSystem = options.journal.fileSystem
+        let partial = root + "/" + Self.partialPrefix + name
+        let folder = root + "/" + name
+        do {
+            try fileSystem.makeDirectories(root)
+            try fileSystem.makeDirectory(partial)
+            let store: FileJournal<CoreEvent, CoreState>.BackupStore
+            do {
+                try fileSystem.makeDirectory(partial + "/store")
+                store = try journal.writeBackupStore(into: partial + "/store", from: source)
+                for file in files { try include(file.path, in: partial) }
+                try fileSystem.fsyncDirectory(partial)
+                try fileSystem.rename(partial, to: folder)
+            } catch {
+                removeTree(partial)
+                throw error
+            }
+            do {
+                try fileSystem.fsyncDirectory(root)
+            } catch {
+                // Whether the new name survives a power cut is not known: a backup is reported only once it would.
+                removeTree(folder)
+                throw error
+            }
+            return store
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw JournalError(.io, "backup not written: \(error)", file: root)
+        }
     }
 
     /// Copies the small file `source` (if it exists) into `folder` under its own name, synced.

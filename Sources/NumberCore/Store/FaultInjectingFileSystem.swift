@@ -250,6 +250,12 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
         try run(.link, new) { try base.link(existing, to: new) }
     }
 
+    /// See `JournalFileSystem`; counted, paused and failed as `link`, so a rule on `link` reaches a backup's link
+    /// whichever way it is made.
+    public func linkOpen(_ handle: JournalFileHandle, to new: String) throws {
+        try run(.link, new) { try base.linkOpen(handle, to: new) }
+    }
+
     /// See `JournalFileSystem`.
     public func makeDirectory(_ path: String) throws {
         try run(.makeDirectory, path) { try base.makeDirectory(path) }

@@ -61,6 +61,10 @@ public protocol JournalFileSystem: Sendable {
     /// Makes `new` another name of the file `existing` (a hard link); `EXDEV` when they are on different file
     /// systems, `EPERM`/`ENOTSUP` where the file system has no hard links.
     func link(_ existing: String, to new: String) throws
+    /// Makes `new` another name of the open file `handle` — the file itself, whatever became of the name it was
+    /// opened by (a backup links the snapshot it opened, which the store may have deleted since); `ENOENT` when that
+    /// file has no name left (a deleted file cannot be given one back), else the errors of ``link(_:to:)``.
+    func linkOpen(_ handle: JournalFileHandle, to new: String) throws
     /// Creates one directory (not its parents) with mode 0700; an existing one is an error (`EEXIST`).
     func makeDirectory(_ path: String) throws
     /// Deletes an empty directory.

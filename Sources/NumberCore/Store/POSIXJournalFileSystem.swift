@@ -158,6 +158,15 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         guard Glibc.link(existing, new) == 0 else { throw failure("link", new) }
     }
 
+    /// `linkat(2)` of `/proc/self/fd/<descriptor>` with `AT_SYMLINK_FOLLOW`: the kernel follows that link to the open
+    /// file, not to the name it was opened by (`AT_EMPTY_PATH` would need `CAP_DAC_READ_SEARCH`). `ENOENT` also where
+    /// `/proc` is not mounted: the caller copies then, as for a deleted file.
+    public func linkOpen(_ handle: JournalFileHandle, to new: String) throws {
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(handle.descriptor)", AT_FDCWD, new, AT_SYMLINK_FOLLOW) == 0 else {
+            throw failure("linkat", new)
+        }
+    }
+
     /// `mkdir(2)`, mode 0700.
     public func makeDirectory(_ path: String) throws {
         guard mkdir(path, 0o700) == 0 else { throw failure("mkdir", path) }

@@ -55,6 +55,28 @@ struct StoreBackupTests {
         }
     }
 
+    /// Whether `body` ends within `seconds`: a bound only a hang outlasts, never a timing the test relies on. When
+    /// it runs out, `unblock` lets the body end (the task group waits for it) and the answer is false.
+    static func finishes(
+        within seconds: Int, unblock: @escaping @Sendable () -> Void,
+        _ body: @escaping @Sendable () async throws -> Void
+    ) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return false
+            }
+            let first = try await group.next() ?? false
+            if !first { unblock() }
+            group.cancelAll()
+            return first
+        }
+    }
+
     @Test("a backup opens as the state committed before it was asked for; later commits stay out of it")
     func backupHoldsTheStateAskedFor() async throws {
         let places = Places()
@@ -251,6 +273,81 @@ struct StoreBackupTests {
         #expect(refusal?.code == .backupInProgress)
         let backup = try await first.value
         #expect(places.entries() == [backup.name])
+        await store.close()
+    }
+
+    @Test("a backup whose disk stalls holds up neither a snapshot nor a close, and completes once the disk answers")
+    func stalledBackupDiskHoldsUpNothing() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, service, account) = try await Self.populated(places.store, fileSystem: fileSystem)
+        let before = service.durableState()
+        // The link into the backup directory hangs, as on a stalled disk (only a backup links). It comes after the
+        // store's snapshot is open; when it ran on the snapshot queue, the snapshot and the close below waited for it.
+        fileSystem.pause(.link)
+        defer { fileSystem.resume(.link) }
+        let backup = Task { try await store.backup(into: places.root, kept: 1) }
+        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        _ = try await service.addFunds(accountId: account.id, amount: 1)
+        let seq = store.snapshotSeq
+        let snapshotted = try await Self.finishes(within: 60, unblock: { fileSystem.resume(.link) }) {
+            try await store.writeSnapshot()
+        }
+        #expect(snapshotted, "a snapshot waited for the backup's disk")
+        #expect(store.snapshotSeq > seq)
+        let closed = try await Self.finishes(within: 60, unblock: { fileSystem.resume(.link) }) { await store.close() }
+        #expect(closed, "a close waited for the backup's disk")
+        fileSystem.resume(.link)
+        let written = try await backup.value
+        #expect(written.seq == seq)
+        #expect(places.entries() == [written.name])
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: written.path + "/store")).state == before)
+    }
+
+    @Test("a snapshot whose name is gone when the backup links it is copied from the open file and reads back sound")
+    func unlinkableSnapshotIsCopied() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, service, _) = try await Self.populated(places.store, fileSystem: fileSystem)
+        let before = service.durableState()
+        // What linking an open file whose last name was deleted answers.
+        fileSystem.addRule(.init(.link, action: .fail(errno: ENOENT)))
+        let backup = try await store.backup(into: places.root, kept: 1)
+        #expect(!backup.linked && fileSystem.count(.link) == 1)
+        #expect(places.entries() == [backup.name])
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: backup.path + "/store")).isSound)
+        #expect(try await Self.openedState(backup) == before)
+        await store.close()
+    }
+
+    @Test("a snapshot the store deletes while the backup waits for its disk is copied from the file the backup opened")
+    func snapshotDeletedMeanwhileIsCopied() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, service, account) = try await Self.populated(places.store, fileSystem: fileSystem)
+        let before = service.durableState()
+        fileSystem.pause(.link)
+        defer { fileSystem.resume(.link) }
+        let backup = Task { try await store.backup(into: places.root, kept: 1) }
+        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let opened = places.store.appendingPathComponent(String(format: "snapshot-%020llu.json", store.snapshotSeq))
+        // Two newer snapshots: the store keeps two (`snapshotsKept`), so it deletes the one the backup opened.
+        let snapshotted = try await Self.finishes(within: 60, unblock: { fileSystem.resume(.link) }) {
+            for _ in 0..<2 {
+                _ = try await service.addFunds(accountId: account.id, amount: 1)
+                try await store.writeSnapshot()
+            }
+        }
+        #expect(snapshotted, "a snapshot waited for the backup's disk")
+        #expect(!FileManager.default.fileExists(atPath: opened.path))
+        fileSystem.resume(.link)
+        let written = try await backup.value
+        #expect(!written.linked, "a file with no name left cannot be linked: the backup copies it")
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: written.path + "/store")).isSound)
+        #expect(try await Self.openedState(written) == before)
         await store.close()
     }
 
