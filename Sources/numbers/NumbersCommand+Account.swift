@@ -592,13 +592,22 @@ struct Backup: AsyncParsableCommand {
             its backup directory on its own host (--backup-dir, default <data-dir>/backups) as backup-<UTC time>/, \
             and removes backups beyond --backups-kept (default 7). The path printed is on numberd's host: check the \
             copy there with `numberd verify --data-dir PATH`, then copy it off the host. Exit 5 while another backup \
-            is being written.
+            is being written. Its deadline is 30 minutes unless --timeout says otherwise: a large store's snapshot \
+            takes a while to write and read back, and a deadline that passes meanwhile leaves the outcome unknown \
+            (exit 10) while the backup goes on.
             """)
     @OptionGroup var global: GlobalOptions
 
+    /// The deadline of a backup without `--timeout`: writing and reading back a 4 GiB snapshot takes about a minute
+    /// on a fast disk, many on a slow one.
+    static let timeoutSeconds = 1_800
+
     func run() async throws {
         try await reporting {
-            let response = try await global.withClient { try await $0.createBackup(CreateBackupRequest()) }
+            let options = CallOptions(timeout: .seconds(Int64(global.deadlineSeconds(Self.timeoutSeconds))))
+            let response = try await global.withClient {
+                try await $0.createBackup(CreateBackupRequest(), options: options)
+            }
             try global.output(response) {
                 print("backup \(response.name) at \(response.path)")
                 print(

@@ -84,10 +84,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "CA certificate PEM to trust (env NUMBERS_CA; default the local data directory's).") var ca: String?
     @Option(help: "Account ACC_… (needed with an admin key; env NUMBERS_ACCOUNT).") var account: String?
     @Flag(help: "Print the response message as JSON.") var json = false
-    @Option(help: "Call deadline in seconds, 1...86400 (default 30).") var timeout: Int = 30
+    @Option(help: "Call deadline in seconds, 1...86400 (default 30; `backup` 1800).") var timeout: Int?
 
     /// The longest `--timeout`: a day.
     static let timeoutSecondsMax = 86_400
+    /// The deadline of a call when `--timeout` is not given.
+    static let timeoutSecondsDefault = 30
+
+    /// `--timeout`, else `fallback`.
+    func deadlineSeconds(_ fallback: Int = timeoutSecondsDefault) -> Int { timeout ?? fallback }
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
@@ -96,7 +101,7 @@ struct GlobalOptions: ParsableArguments {
     /// Usage errors (exit 64) before anything is sent: a deadline out of range, a server that is not host:port, two
     /// keys. A key on the command line is warned about (once, here).
     func validate() throws {
-        guard (1...Self.timeoutSecondsMax).contains(timeout) else {
+        if let timeout, !(1...Self.timeoutSecondsMax).contains(timeout) {
             throw ValidationError("--timeout must be 1...\(Self.timeoutSecondsMax) seconds, not \(timeout)")
         }
         _ = try serverAddress()
@@ -184,7 +189,7 @@ struct GlobalOptions: ParsableArguments {
         }
         var configuration = NumbersClientConfiguration(
             host: host, port: port, apiKey: apiKey, trustRoots: .file(caPath))
-        configuration.defaultTimeout = .seconds(Int64(timeout))
+        configuration.defaultTimeout = .seconds(Int64(deadlineSeconds()))
         return configuration
     }
 

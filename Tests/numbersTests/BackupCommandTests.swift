@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import Synchronization
 import NumberAPI
 import NumberServer
 import Testing
@@ -34,5 +36,34 @@ struct BackupCommandTests {
             #expect(busy.status == 5, "\(busy)")
             #expect(busy.stderr.contains("BACKUP_IN_PROGRESS"), "\(busy.stderr)")
         }
+    }
+
+    @Test("a backup's deadline is 30 minutes unless --timeout says otherwise (a large store's backup outlasts 30 s)")
+    func backupDeadline() async throws {
+        let deadlines = Deadlines()
+        var router = RPCRouter()
+        router.register(NumbersMethods.createBackup) { _, context in
+            deadlines.record(context.deadline.map { ($0 - .now()).nanoseconds / 1_000_000_000 })
+            return CreateBackupResponse(
+                name: "backup-20261201T041500.123Z", path: "/b/backup-20261201T041500.123Z", journalSeq: 1,
+                snapshotBytes: 1, linked: true, createdAt: Date(timeIntervalSince1970: 1_796_098_500), removed: [])
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            let byDefault = try await runNumbers(["backup"] + connection)
+            let given = try await runNumbers(["backup", "--timeout", "90"] + connection)
+            #expect(byDefault.status == 0 && given.status == 0, "\(byDefault) \(given)")
+            let seen = deadlines.seen
+            #expect(seen.count == 2, "\(seen)")
+            #expect((1_700...1_800).contains(seen.first.flatMap { $0 } ?? 0), "\(seen)")
+            #expect((60...90).contains(seen.last.flatMap { $0 } ?? 0), "\(seen)")
+        }
+    }
+
+    /// The deadlines the stub saw, in seconds from when it saw them.
+    final class Deadlines: Sendable {
+        private let value = Mutex<[Int64?]>([])
+        func record(_ seconds: Int64?) { value.withLock { $0.append(seconds) } }
+        var seen: [Int64?] { value.withLock { $0 } }
     }
 }
