@@ -1,8 +1,8 @@
 import Foundation
 import NIOCore
-import Synchronization
 import NumberAPI
 import NumberServer
+import Synchronization
 import Testing
 
 /// `numbers backup`: what the CLI prints of the backup numberd wrote, and its exit status when numberd refuses.
