@@ -69,9 +69,10 @@ final class Interruption: Sendable {
 
     /// From now on SIGINT, SIGTERM and SIGHUP no longer kill the process: the first calls `cancel`, see
     /// `InterruptionState`. SIGHUP used to end a run whose terminal closed mid-call at once, its key unsaid.
-    /// Called once, at the start.
+    /// Called once, at the start. A signal the process was started ignoring stays ignored: `nohup numbers buy …` (or
+    /// `trap '' HUP`, a background job's SIGINT) asked for the call to outlive a closed terminal, not to be cancelled.
     func install(cancel: @escaping @Sendable () -> Void) {
-        let made = [SIGINT, SIGTERM, SIGHUP].map { number in
+        let made = [SIGINT, SIGTERM, SIGHUP].filter { !Self.ignoredAtStart($0) }.map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
@@ -88,6 +89,15 @@ final class Interruption: Sendable {
             return source
         }
         sources = made
+    }
+
+    /// Whether the process was started with `number` ignored (`SIG_IGN`, inherited across `exec`).
+    static func ignoredAtStart(_ number: Int32) -> Bool {
+        var current = sigaction()
+        guard sigaction(number, nil, &current) == 0 else { return false }
+        // SIG_IGN is the handler address 1; function pointers do not compare in Swift.
+        return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
+            == unsafeBitCast(SIG_IGN, to: Int.self)
     }
 
     /// Reads the answer to a question (printed already) from standard input; nil when there is none, or when a

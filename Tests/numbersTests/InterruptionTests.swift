@@ -45,6 +45,38 @@ struct InterruptionTests {
         #expect(run.stderr.contains("--idempotency-key \(sent)"), "\(run.stderr)")
     }
 
+    @Test("started under nohup (SIGHUP ignored): a hang-up does not cancel the call, which ends as answered")
+    func hangUpIgnoredUnderNohup() async throws {
+        let received = UnknownOutcomeTests.ReceivedKeys()
+        var router = UnknownOutcomeTests.answering(received)
+        router.register(NumbersMethods.addFunds) { _, context in
+            received.record(context)
+            try await Task.sleep(for: .seconds(2))
+            return AddFundsResponse(balance: 2_500)
+        }
+        try await withStubServer(router: router) { server in
+            let running = try RunningNumbers(
+                ["funds", "add", "25"] + UnknownOutcomeTests.connection(server) + UnknownOutcomeTests.deadline,
+                input: "", ignoringHangUp: true)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while received.all.isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            running.send(SIGHUP)
+            let run = try await running.finish()
+            #expect(run.status == 0, "\(run)")
+            #expect(!run.stderr.contains("CANCELLED"), "\(run.stderr)")
+        }
+    }
+
+    @Test("a run killed outright mid-call has already printed the key it sent the call under")
+    func killedMidCallLeavesItsKey() async throws {
+        let (run, key) = try await Self.interrupt(["funds", "add", "25"], with: SIGKILL)
+        let sent = try #require(key, "the server received no call")
+        #expect(run.status != 0, "\(run)")
+        #expect(run.stderr.contains("numbers: idempotency key \(sent)\n"), "\(run.stderr)")
+    }
+
     @Test("interrupted at the release question: exits at once, not released, the release never sent")
     func interruptedAtTheQuestion() async throws {
         let releases = Recorded<ReleaseNumberRequest>()

@@ -38,6 +38,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
             requestDeadline.requestHeadArrived()
+            // At the head, which holds the credentials: a request whose body is still coming (libcurl waits for
+            // `100 Continue`) must not be evicted as a silent connection's.
+            noteCredentials(requestHead, context: context)
             busy = true
             head = requestHead
             body.removeAll(keepingCapacity: true)
@@ -63,6 +66,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
+    /// Marks the connection as one that sent the account's credentials (it keeps its place when the table is full).
+    private func noteCredentials(_ requestHead: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard !authenticated,
+            let (username, password) = Router.basicCredentials(requestHead.headers.first(name: "Authorization")),
+            engine.credentials.accepts(username: username, password: password)
+        else { return }
+        authenticated = true
+        connections?.markAuthenticated(context.channel)
+    }
+
     private func complete(_ requestHead: HTTPRequestHead, context: ChannelHandlerContext) {
         var request = SimulatorRequest(
             method: requestHead.method.rawValue, target: requestHead.uri,
@@ -75,12 +88,6 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             request.host = .none
         }
         let keepAlive = requestHead.isKeepAlive
-        if !authenticated, let (username, password) = Router.basicCredentials(request.header("Authorization")),
-            engine.credentials.accepts(username: username, password: password)
-        {
-            authenticated = true
-            connections?.markAuthenticated(context.channel)
-        }
         if tooLarge {
             let error = TwilioError(
                 status: 413, code: 20001,

@@ -184,6 +184,33 @@ import Testing
         }
     }
 
+    /// A connection counts as authenticated from its request's head: one whose body is still coming (libcurl waits
+    /// for `100 Continue` before a body over 1 KiB) keeps its place when a newcomer finds the table full.
+    @Test func aRequestWaitingForItsBodyKeepsItsPlace() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.connectionsMax = 2
+        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
+        try await withSimulator(configuration) { sim in
+            let end = ContinuousClock.now + .seconds(60)
+            let waiting = try await RawConnection.open(port: sim.port)
+            try await waiting.send(
+                "POST /trunking/v1/Trunks HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+                    + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16\r\n\r\n")
+            while sim.openConnections < 1, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+            // Let the head arrive before the silent connections do.
+            try await Task.sleep(for: .milliseconds(200))
+            let silent = try await RawConnection.open(port: sim.port)
+            while sim.openConnections < 2, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+            let newcomer = try await RawConnection.open(port: sim.port)
+            #expect(await silent.waitForClose(cutOff: .seconds(30)).closedByServer, "the silent one gave way")
+            #expect(!waiting.isClosed, "the request waiting for its body was evicted")
+            try await waiting.send("FriendlyName=abc")
+            let answer = try await waiting.waitForResponses(1, cutOff: .seconds(30))
+            #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
+            for connection in [waiting, newcomer] { await connection.close() }
+        }
+    }
+
     /// A request without the account's credentials is answered 401 with `Connection: close` and its connection
     /// closed, even one that asked to be kept alive: a connection that keeps sending such requests holds no place.
     @Test func a401ClosesItsConnection() async throws {

@@ -36,10 +36,20 @@ final class RunningNumbers {
     /// Starts `numbers` with `arguments`; `input` is written to its standard input, which is then closed. With nil
     /// its standard input stays open and unwritten until it ends (a question it asks waits for an answer).
     /// `environment` is added to the inherited one (without its `NUMBERS_` variables) and the empty data directory.
-    init(_ arguments: [String], input: String? = nil, environment added: [String: String] = [:]) throws {
+    /// `ignoringHangUp`: started with SIGHUP ignored, as `nohup` starts it (through `sh`, which execs it).
+    init(
+        _ arguments: [String], input: String? = nil, environment added: [String: String] = [:],
+        ignoringHangUp: Bool = false
+    ) throws {
         self.arguments = arguments
-        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numbers"))
-        process.arguments = arguments
+        let numbers = try BuiltProduct.path("numbers")
+        if ignoringHangUp {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "trap '' HUP; exec \"$0\" \"$@\"", numbers] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: numbers)
+            process.arguments = arguments
+        }
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-data-\(UUID())").path
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NUMBERS_") }
         environment["NUMBERD_DATA_DIR"] = dataDirectory
