@@ -80,6 +80,26 @@ enum Format {
     /// moved since), else the balance now.
     static func balanceLabel(replayed: Bool) -> String { replayed ? "balance after it" : "balance" }
 
+    /// The line telling how to ask for the next page: `more: --page-token T` and the options its token is tied to
+    /// (numberd refuses a token with other filters, period or account), each quoted for a POSIX shell where it needs
+    /// it, so the line can be pasted as it is.
+    static func moreHint(_ token: String, _ arguments: [String]) -> String {
+        (["more:", "--page-token"] + ([token] + arguments).map(shellQuoted)).joined(separator: " ")
+    }
+
+    /// `word` as a POSIX shell reads it back: as it is when it holds only characters no shell treats specially (and
+    /// is not empty), else in single quotes (a quote inside as `'\''`).
+    static func shellQuoted(_ word: String) -> String {
+        let plain =
+            !word.isEmpty
+            && word.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                        || "_-.,:/+@=%".unicodeScalars.contains(scalar))
+            }
+        return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
     /// `NUMBER_STATUS_PAST_DUE` → `past-due`.
     static func name<E: ProtoEnum>(_ value: E, dropping prefix: String) -> String {
         let text = value.description

@@ -59,8 +59,8 @@ struct Transactions: AsyncParsableCommand {
                         ]
                     })
                 if !response.nextPageToken.isEmpty {
-                    // The token is its period's own: the hint repeats the period's options as given.
-                    print((["more: --page-token", response.nextPageToken] + period.arguments).joined(separator: " "))
+                    // The token is its period's and its account's own: the hint repeats them as given.
+                    print(Format.moreHint(response.nextPageToken, period.arguments + global.accountArguments))
                 }
             }
         }
@@ -468,7 +468,7 @@ struct Accounts: AsyncParsableCommand {
                                 Format.name($0.status, dropping: "ACCOUNT_STATUS_"),
                             ]
                         })
-                    if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+                    if !response.nextPageToken.isEmpty { print(Format.moreHint(response.nextPageToken, [])) }
                 }
             }
         }
@@ -545,7 +545,7 @@ struct Keys: AsyncParsableCommand {
                         // The token is its account's own: the hint names it (or --admin) whatever the environment
                         // says by the next run.
                         let whose = admin || global.accountId.isEmpty ? ["--admin"] : ["--account", global.accountId]
-                        print((["more: --page-token", response.nextPageToken] + whose).joined(separator: " "))
+                        print(Format.moreHint(response.nextPageToken, whose))
                     }
                 }
             }

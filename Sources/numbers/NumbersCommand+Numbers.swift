@@ -227,8 +227,8 @@ struct List: AsyncParsableCommand {
                     )
                 }
                 if !response.nextPageToken.isEmpty {
-                    // The token is its filters' own: the hint repeats them as given.
-                    print((["more: --page-token", response.nextPageToken] + filterArguments).joined(separator: " "))
+                    // The token is its filters' and its account's own: the hint repeats them as given.
+                    print(Format.moreHint(response.nextPageToken, filterArguments + global.accountArguments))
                 }
             }
         }

@@ -98,6 +98,10 @@ struct GlobalOptions: ParsableArguments {
 
     var accountId: String { account ?? environment["NUMBERS_ACCOUNT"] ?? "" }
 
+    /// `--account ACC_…` when the account was given (flag or environment), for a page hint: a page token is its
+    /// account's own, whatever the environment says by the next run.
+    var accountArguments: [String] { accountId.isEmpty ? [] : ["--account", accountId] }
+
     /// Usage errors (exit 64) before anything is sent: a deadline out of range, a server that is not host:port, two
     /// keys. A key on the command line is warned about (once, here).
     func validate() throws {

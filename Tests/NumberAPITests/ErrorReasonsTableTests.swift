@@ -73,13 +73,20 @@ struct ErrorReasonsTableTests {
         #expect(rows == rows.sorted(), "rows in code point order (`_` after the letters): \(rows.sorted())")
     }
 
-    @Test("every reason of the client's table in proto/ERRORS.md is one the bundled client makes")
+    @Test("the client's table in proto/ERRORS.md and the reasons the bundled client makes agree both ways")
     func clientReasons() throws {
-        let client = try Self.sources("Sources/NumberClient").joined(separator: "\n")
+        let sources = try Self.sources("Sources/NumberClient")
+        let client = sources.joined(separator: "\n")
         let rows = try Self.tableReasons(under: "Reasons numberd's client makes itself")
         #expect(rows.count > 5)
         for reason in rows {
             #expect(client.contains("\"\(reason)\""), "\(reason) is made nowhere in Sources/NumberClient")
         }
+        // Each reason the client writes has a row: its own table's, or the server's when it passes one on.
+        let written = try Self.captures(#"reason: "([A-Z_]+)""#, in: sources)
+        #expect(written.count > 5, "the scan found the client's reasons: \(written.sorted())")
+        let known = Set(rows).union(try Self.tableReasons(under: "Reasons numberd sends"))
+        let missing = written.subtracting(known).sorted()
+        #expect(missing.isEmpty, "reasons the client makes without a row in proto/ERRORS.md: \(missing)")
     }
 }

@@ -99,7 +99,7 @@ struct ReleasingListTests {
     }
 
     /// numberd's page token is bound to the filters it was made for: a next page asked without them is refused.
-    @Test("the next page's hint repeats --status and --trunk as given")
+    @Test("the next page's hint repeats --status, --trunk and --account as given, quoted for a shell")
     func moreKeepsFilters() async throws {
         let lists = Recorded<ListNumbersRequest>()
         try await withStubServer(router: Self.onTrunk(lists)) { server in
@@ -107,14 +107,19 @@ struct ReleasingListTests {
             let filtered = try await runNumbers(["list", "--status", "active", "--trunk", "TRK_1"] + connection)
             #expect(filtered.status == 0, "\(filtered)")
             #expect(
-                filtered.stdout.contains("more: --page-token next --status active --trunk TRK_1\n"),
+                filtered.stdout.contains("more: --page-token next --status active --trunk TRK_1 --account ACC_1\n"),
                 "\(filtered.stdout)")
             let past = try await runNumbers(["list", "--status", "past-due"] + connection)
-            #expect(past.stdout.contains("more: --page-token next --status past-due\n"), "\(past.stdout)")
+            #expect(
+                past.stdout.contains("more: --page-token next --status past-due --account ACC_1\n"), "\(past.stdout)")
             let all = try await runNumbers(["list"] + connection)
-            #expect(all.stdout.contains("more: --page-token next\n"), "\(all.stdout)")
+            #expect(all.stdout.contains("more: --page-token next --account ACC_1\n"), "\(all.stdout)")
+            // A value a shell would split or expand is quoted, so the line can be pasted as it is.
+            let odd = try await runNumbers(["list", "--trunk", "TRK 1's"] + connection)
+            #expect(
+                odd.stdout.contains("more: --page-token next --trunk 'TRK 1'\\''s' --account ACC_1\n"), "\(odd.stdout)")
         }
-        #expect(lists.all.map(\.status) == [.active, .pastDue, .unspecified])
-        #expect(lists.all.map(\.trunkId) == ["TRK_1", nil, nil])
+        #expect(lists.all.map(\.status) == [.active, .pastDue, .unspecified, .unspecified])
+        #expect(lists.all.map(\.trunkId) == ["TRK_1", nil, nil, "TRK 1's"])
     }
 }

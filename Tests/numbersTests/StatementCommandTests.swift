@@ -103,15 +103,17 @@ struct StatementCommandTests {
             ]
             let month = try await runNumbers(["transactions", "--month", "2026-02"] + connection)
             // The next page's hint repeats the period: a token is its period's own.
-            #expect(month.status == 0 && month.stdout.contains("more: --page-token next --month 2026-02\n"))
+            #expect(
+                month.status == 0 && month.stdout.contains("more: --page-token next --month 2026-02 --account ACC_7\n"))
             let range = try await runNumbers(
                 ["transactions", "--from", "2026-11-15", "--to", "2026-11-16T09:30:00Z"] + connection)
             #expect(range.status == 0, "\(range)")
             #expect(
-                range.stdout.contains("more: --page-token next --from 2026-11-15 --to 2026-11-16T09:30:00Z\n"),
+                range.stdout.contains(
+                    "more: --page-token next --from 2026-11-15 --to 2026-11-16T09:30:00Z --account ACC_7\n"),
                 "\(range.stdout)")
             let all = try await runNumbers(["transactions"] + connection)
-            #expect(all.status == 0 && all.stdout.contains("more: --page-token next\n"), "\(all)")
+            #expect(all.status == 0 && all.stdout.contains("more: --page-token next --account ACC_7\n"), "\(all)")
             // Either bound alone leaves the other side open.
             let since = try await runNumbers(["transactions", "--from", "2026-11-15"] + connection)
             #expect(since.status == 0, "\(since)")
