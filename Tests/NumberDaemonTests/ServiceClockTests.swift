@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import Prometheus
 import Synchronization
 import Testing
 
@@ -246,5 +247,30 @@ struct ServiceClockTests {
         let report = try await service.runBillingUntilCaughtUp(runsMax: 10)
         #expect(report.expiredKeys == 0)
         #expect(try await service.addFunds(accountId: account.id, amount: 10_000, idempotencyKey: "K").id == first.id)
+    }
+
+    @Test(
+        "numberd_clock_held_seconds: a start behind its data's clock mark holds time there, and the gauge shows by how much"
+    )
+    func heldTimeGauge() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-held-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The data's latest time an hour ahead of this machine's clock (stamped under a clock that was ahead).
+        try "\(Int64(Date().timeIntervalSince1970) + 3_600)\n".write(
+            toFile: directory + "/clock", atomically: true, encoding: .utf8)
+        let registry = PrometheusCollectorRegistry()
+        try await withNumberd(dataDirectory: directory, metrics: registry) { _ in
+            let deadline = ContinuousClock.now + .seconds(60)
+            var held: Double?
+            while held == nil, ContinuousClock.now < deadline {
+                let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+                held = text.split(separator: "\n").first { $0.hasPrefix("numberd_clock_held_seconds ") }
+                    .flatMap { Double($0.split(separator: " ")[1]) }
+                if held == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let seconds = try #require(held, "no numberd_clock_held_seconds")
+            #expect((3_000...3_600).contains(seconds), "\(seconds)")
+        }
     }
 }
