@@ -68,6 +68,26 @@ struct KeyedRetryTests {
         #expect(keys.allSatisfy { $0 != nil && $0 == keys[0] }, "every attempt carries the first one's key")
     }
 
+    @Test(
+        "a key given in the metadata under its wire name is the call's key, on every attempt; two that differ are refused"
+    )
+    func keyInMetadata() async throws {
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0 ? .closeConnection : .response(Self.bought)
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        _ = try await client.purchaseNumbers(
+            Self.purchase, options: CallOptions(metadata: ["idempotency-key": "inv-42"]))
+        let conflict = await #expect(throws: RPCError.self) {
+            _ = try await client.purchaseNumbers(
+                Self.purchase, options: CallOptions(idempotencyKey: "a", metadata: ["idempotency-key": "b"]))
+        }
+        await client.close()
+        await server.stop()
+        #expect(server.calls.map { $0.metadata["idempotency-key"] } == ["inv-42", "inv-42"], "nothing else sent")
+        #expect(conflict?.reason == "CONFLICTING_KEYS", "\(String(describing: conflict))")
+    }
+
     @Test("a ReleaseNumber whose connection was lost is retried under its key: 'still in progress', then its result")
     func releaseRetriedUnderItsKey() async throws {
         var buffer = ByteBuffer()

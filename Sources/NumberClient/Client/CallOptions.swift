@@ -11,6 +11,8 @@ public struct CallOptions: Sendable, Hashable {
     /// the server's `UNAVAILABLE` / `OUTCOME_UNKNOWN`, `ABORTED` / `REQUEST_IN_PROGRESS`, `INTERNAL` or `UNKNOWN`,
     /// and — whatever the last attempt met — `UNAVAILABLE` / `CONNECTION_LOST` once a connection was lost after the
     /// request went out. A call never sent (queued past its deadline, no connection) has a known outcome: nothing.
+    /// A key in ``metadata`` under its wire name (`idempotency-key`) counts as this one; the two differing is refused
+    /// (`INVALID_ARGUMENT` / `CONFLICTING_KEYS`, nothing sent).
     public var idempotencyKey: String?
     /// Sent as `request-id` (logs, traces); the server makes one when nil.
     public var requestID: String?

@@ -112,7 +112,17 @@ public final class NumbersClient: Sendable {
             retry = .idempotent
             if let key = options.idempotencyKey { metadata["idempotency-key"] = key }
         } else if retry == .keyed {
-            idempotencyKey = options.idempotencyKey ?? Self.newIdempotencyKey()
+            // A key given in the metadata under its wire name (FRAMING.md) is the caller's key as much as one given
+            // in `idempotencyKey`: replaced by a fresh one, every retry of theirs would be a new credit or purchase.
+            let given = options.metadata["idempotency-key"]
+            if let given, let explicit = options.idempotencyKey, given != explicit {
+                throw RPCError(
+                    code: .invalidArgument,
+                    message: "two idempotency keys for one call: CallOptions.idempotencyKey \"\(explicit)\" and the "
+                        + "metadata's idempotency-key \"\(given)\"; give one",
+                    reason: "CONFLICTING_KEYS")
+            }
+            idempotencyKey = options.idempotencyKey ?? given ?? Self.newIdempotencyKey()
             metadata["idempotency-key"] = idempotencyKey
         }
         let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)

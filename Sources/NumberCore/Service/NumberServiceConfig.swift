@@ -131,7 +131,8 @@ public struct NumberServiceConfig: Sendable, Hashable {
 
     /// Idempotency keys.
     public struct Idempotency: Sendable, Hashable {
-        /// Longest key. Default 128.
+        /// Longest key, 1...128 (``NumberServiceConfig/validate()``: the journal's record-size estimates — a billing
+        /// run's expired keys, a transaction's key — assume at most 128 bytes). Default 128.
         public var keyLengthMax: Int = 128
         /// How long a key is remembered, seconds; at least 24 h. Default 24 h.
         public var ttlSeconds: Int64 = 86_400
@@ -264,6 +265,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
     public func validate() -> [String] {
         var problems: [String] = []
         if idempotency.ttlSeconds < 86_400 { problems.append("idempotency.ttlSeconds must be at least 86400") }
+        if !(1...128).contains(idempotency.keyLengthMax) {
+            problems.append("idempotency.keyLengthMax must be in 1...128")
+        }
         if limits.revokedApiKeysKeptMax < 0 { problems.append("limits.revokedApiKeysKeptMax must not be negative") }
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
         if !(0...60_000).contains(commits.noRoomRetryMilliseconds) {

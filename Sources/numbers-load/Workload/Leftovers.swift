@@ -7,8 +7,9 @@ import Synchronization
 /// a failure left in doubt (a deadline, a lost connection, `OUTCOME_UNKNOWN`: numberd carries a started purchase
 /// through, so the number may be owned and billed every month), releases that failed, and the API keys it made. The run
 /// settles them at its end, also when it fails part-way (``settle(client:deadline:log:)``): a doubtful purchase is asked
-/// again under its idempotency key, which answers what the first attempt did, and whatever it bought is released; a
-/// failed release is tried again. What cannot be settled is reported, one line each.
+/// again under its idempotency key, which answers what the first attempt did (or, when numberd no longer has the key
+/// because that attempt never took effect, buys it now: logged), and whatever it bought is released; a failed release
+/// is tried again. What cannot be settled is reported, one line each.
 final class Leftovers: Sendable {
     /// A purchase whose outcome is open, with the `authorization` it was made under (an account's key in the
     /// measured run; none for the set-up's, made with the admin key the settling client carries): the idempotency
@@ -96,6 +97,13 @@ final class Leftovers: Sendable {
             }
             switch outcome {
             case .success(let response):
+                if !response.replayed {
+                    // numberd no longer had the key (the first attempt never arrived, or reconciliation voided it):
+                    // this was a new purchase, made by the clean-up itself — said so, and released as the rest.
+                    log(
+                        "purchase in doubt \(purchase.request.numbers) key \(purchase.idempotencyKey): the first "
+                            + "attempt never took effect; asking again bought it now (released below)")
+                }
                 toRelease += response.numbers.map {
                     Release(accountId: purchase.request.accountId, numberId: $0.number.id)
                 }

@@ -221,12 +221,20 @@ struct LimitTests {
         #expect(h.provider.calls(.price) == 2 && fresh.monthlyFee == 345)
     }
 
-    @Test("configuration is validated: keys must live at least 24 hours")
+    @Test("configuration is validated: keys must live at least 24 hours and be at most 128 bytes")
     func configValidation() {
         var config = NumberServiceConfig.defaults
         #expect(config.validate().isEmpty)
         config.idempotency.ttlSeconds = 86_399
         #expect(config.validate() == ["idempotency.ttlSeconds must be at least 86400"])
+        // Keys of 1...128 bytes: the journal's size estimates assume no longer (a billing run's expired keys).
+        for length in [0, 129, 4_096] {
+            config = .defaults
+            config.idempotency.keyLengthMax = length
+            #expect(config.validate() == ["idempotency.keyLengthMax must be in 1...128"], "\(length)")
+        }
+        config.idempotency.keyLengthMax = 128
+        #expect(config.validate().isEmpty)
         config = .defaults
         config.limits.pageSizeDefault = 501
         #expect(config.validate().count == 1)

@@ -17,6 +17,8 @@ final class OwningLoadClient: LoadClient {
         var byKey: [String: String] = [:]
         var purchasesToLose = 0
         var releasesToFail = 0
+        /// A lost purchase never reached numberd (nothing bought, no key kept).
+        var lostNeverArrive = false
     }
     let state: Mutex<State>
 
@@ -35,14 +37,16 @@ final class OwningLoadClient: LoadClient {
     ) async throws -> PurchaseNumbersResponse {
         // The client library gives every purchase a key; the harness's first attempt leaves it to the library.
         let key = options.idempotencyKey ?? "key-\(request.numbers[0])"
-        let (id, lose) = state.withLock { state -> (String, Bool) in
+        let (id, lose, replayed) = state.withLock { state -> (String, Bool, Bool) in
+            let lose = state.purchasesToLose > 0
+            if lose { state.purchasesToLose -= 1 }
+            let replayed = state.byKey[key] != nil
             let id = state.byKey[key] ?? "NUM_\(request.numbers[0])"
-            if state.byKey[key] == nil {
+            if !replayed, !(lose && state.lostNeverArrive) {
                 state.byKey[key] = id
                 state.owned.insert(id)
             }
-            defer { if state.purchasesToLose > 0 { state.purchasesToLose -= 1 } }
-            return (id, state.purchasesToLose > 0)
+            return (id, lose, replayed)
         }
         if lose {
             throw RPCError(
@@ -50,7 +54,8 @@ final class OwningLoadClient: LoadClient {
                 details: ["outcome": "unknown", "idempotencyKey": key])
         }
         return PurchaseNumbersResponse(
-            numbers: [PurchasedNumber(number: PhoneNumber(id: id, phoneNumber: request.numbers[0]))])
+            numbers: [PurchasedNumber(number: PhoneNumber(id: id, phoneNumber: request.numbers[0]))],
+            replayed: replayed)
     }
 
     func listNumbers(_ request: ListNumbersRequest, options: CallOptions) async throws -> ListNumbersResponse {
@@ -124,10 +129,28 @@ struct LeftoversTests {
         }
         #expect(client.owned.count == 2, "both numbers are owned when the measured window ends")
         #expect(leftovers.count == 2)
-        let left = await leftovers.settle(client: client) { _ in }
+        let lines = Mutex<[String]>([])
+        let left = await leftovers.settle(client: client) { line in lines.withLock { $0.append(line) } }
         #expect(left.isEmpty, "\(left)")
         #expect(client.owned.isEmpty)
         #expect(leftovers.count == 0)
+        #expect(lines.withLock { $0 }.isEmpty, "a replay is no new purchase: \(lines.withLock { $0 })")
+    }
+
+    @Test(
+        "a purchase in doubt that never reached numberd: asking again buys it, which the clean-up says, then releases")
+    func inDoubtNeverArrived() async {
+        let leftovers = Leftovers()
+        let client = OwningLoadClient(purchasesToLose: 1, releasesToFail: 0)
+        client.state.withLock { $0.lostNeverArrive = true }
+        var random = FastRandom(seed: 1)
+        await runner(leftovers).perform(
+            .purchase, client: client, account: account, stripe: 0, intended: .now(), random: &random)
+        #expect(client.owned.isEmpty && leftovers.count == 1)
+        let lines = Mutex<[String]>([])
+        let left = await leftovers.settle(client: client) { line in lines.withLock { $0.append(line) } }
+        #expect(left.isEmpty && client.owned.isEmpty, "\(left)")
+        #expect(lines.withLock { $0 }.contains { $0.contains("never took effect") }, "\(lines.withLock { $0 })")
     }
 
     @Test("the set-up's numbers are released and its keys revoked; a number already released counts as given back")
