@@ -110,11 +110,32 @@ extension NumberError {
             details: ["idempotencyKey": key ?? ""])
     }
 
-    /// The same idempotency key was used with other parameters.
-    static func idempotencyKeyReused(_ key: String) -> NumberError {
-        NumberError(
+    /// The same idempotency key was used with other parameters. The details say what the key's first request did
+    /// (`operation`, and `transactionId`, `numberIds`, `intentId` or `numberId`): a caller who reran a call whose
+    /// outcome was unknown with a reworded description was told only "other parameters", and took a new key for a
+    /// credit that had been made already.
+    static func idempotencyKeyReused(_ key: String, record: IdempotencyRecord) -> NumberError {
+        var details = ["idempotencyKey": key, "operation": record.operation.rawValue]
+        let done: String
+        switch record.outcome {
+        case .pending(let intentId):
+            details["intentId"] = intentId
+            done = "a purchase still in progress (\(intentId))"
+        case .purchased(let numberIds, _):
+            details["numberIds"] = numberIds.joined(separator: ",")
+            done = "a purchase of \(numberIds.joined(separator: ", "))"
+        case .fundsAdded(let transactionId), .adjusted(let transactionId):
+            details["transactionId"] = transactionId
+            done = "transaction \(transactionId)"
+        case .releaseRequested(let numberId, _):
+            details["numberId"] = numberId
+            done = "the release of \(numberId)"
+        }
+        return NumberError(
             .failedPrecondition, .idempotencyKeyReused,
-            "idempotency key was already used with other parameters", details: ["idempotencyKey": key])
+            "idempotency key was already used with other parameters, for \(done): nothing was done now; check that "
+                + "first request before sending this one under a new key",
+            details: details)
     }
 
     /// The first request with this key is still running.

@@ -114,7 +114,7 @@ extension NumberService {
                 guard record.operation == operation, record.fingerprint == fingerprint,
                     let transactionId = record.postedTransactionId,
                     let first = state.transaction(transactionId)
-                else { throw .idempotencyKeyReused(key) }
+                else { throw .idempotencyKeyReused(key, record: record) }
                 return ([], (first, true))
             }
             if amount < 0, account.available < -amount {

@@ -671,7 +671,7 @@ extension CoreState {
 
     /// The stored purchase result for an idempotency record, or the error a mismatch or open intent gives.
     func replay(_ record: IdempotencyRecord, key: String, fingerprint: String) throws(NumberError) -> PurchaseResult {
-        guard record.operation == .purchase, record.fingerprint == fingerprint else { throw .idempotencyKeyReused(key) }
+        guard record.operation == .purchase, record.fingerprint == fingerprint else { throw .idempotencyKeyReused(key, record: record) }
         switch record.outcome {
         case .pending: throw .requestInProgress(key)
         case .purchased(let numberIds, let transactionIds):
@@ -679,7 +679,7 @@ extension CoreState {
                 numbers: numberIds.compactMap { numbers[$0] },
                 transactions: transactionIds.compactMap { transaction($0) },
                 replayed: true)
-        case .fundsAdded, .adjusted, .releaseRequested: throw .idempotencyKeyReused(key)
+        case .fundsAdded, .adjusted, .releaseRequested: throw .idempotencyKeyReused(key, record: record)
         }
     }
 }

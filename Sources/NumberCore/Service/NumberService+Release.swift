@@ -71,7 +71,7 @@ struct KeyedRelease {
         guard record.operation == .release, record.fingerprint == fingerprint,
             case .releaseRequested(let recorded, let renewalIds) = record.outcome, recorded == numberId,
             let number = state.numbers[numberId], number.accountId == accountId
-        else { throw .idempotencyKeyReused(key) }
+        else { throw .idempotencyKeyReused(key, record: record) }
         // A release another request asked for (after this key's was withdrawn) is not this key's.
         guard record.askedForRelease(of: number) else { return nil }
         guard number.status == .released, let releasedAt = number.releasedAt else { throw .requestInProgress(key) }

@@ -156,11 +156,20 @@ struct ReleaseIdempotencyTests {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "r-1")
         }
         #expect(otherNumber?.reason == .idempotencyKeyReused)
-        _ = try await h.service.addFunds(accountId: account.id, amount: 100, idempotencyKey: "f-1")
+        // The refusal says what the key did: a caller must not take a new key for it.
+        #expect(otherNumber?.details["operation"] == "release" && otherNumber?.details["numberId"] == numbers[0].id)
+        let credit = try await h.service.addFunds(accountId: account.id, amount: 100, idempotencyKey: "f-1")
         let fundsKey = await numberError {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id, idempotencyKey: "f-1")
         }
         #expect(fundsKey?.reason == .idempotencyKeyReused)
+        #expect(fundsKey?.details["operation"] == "add_funds" && fundsKey?.details["transactionId"] == credit.id)
+        #expect(fundsKey?.message.contains("transaction \(credit.id)") == true, "\(String(describing: fundsKey))")
+        let reworded = await numberError {
+            _ = try await h.service.addFunds(
+                accountId: account.id, amount: 100, description: "Invoice 42", idempotencyKey: "f-1")
+        }
+        #expect(reworded?.details["transactionId"] == credit.id, "\(String(describing: reworded))")
         let asFunds = await numberError {
             _ = try await h.service.addFunds(accountId: account.id, amount: 100, idempotencyKey: "r-1")
         }
