@@ -671,7 +671,9 @@ extension CoreState {
 
     /// The stored purchase result for an idempotency record, or the error a mismatch or open intent gives.
     func replay(_ record: IdempotencyRecord, key: String, fingerprint: String) throws(NumberError) -> PurchaseResult {
-        guard record.operation == .purchase, record.fingerprint == fingerprint else { throw .idempotencyKeyReused(key, record: record) }
+        guard record.operation == .purchase, record.fingerprint == fingerprint else {
+            throw .idempotencyKeyReused(key, record: record)
+        }
         switch record.outcome {
         case .pending: throw .requestInProgress(key)
         case .purchased(let numberIds, let transactionIds):
