@@ -335,15 +335,18 @@ extension NumberService {
         var claimed: String?
         do throws(NumberError) {
             return try await coordinator.perform { state throws(NumberError) in
+                // The key first, as `replayPurchase` does: a retry whose first attempt is being carried out gets
+                // that attempt's answer (or REQUEST_IN_PROGRESS), not a definite refusal for a key revoked or an
+                // account suspended since — which would say "not bought" of a purchase that was.
+                if let key = request.idempotencyKey,
+                    let record = state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
+                {
+                    return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
+                }
                 if let keyId = request.authorizedBy, state.apiKeys[keyId].map({ $0.revokedAt != nil }) ?? true {
                     throw NumberError.invalidCredentials
                 }
                 let account = try state.requireActiveAccount(request.accountId)
-                if let key = request.idempotencyKey,
-                    let record = state.liveIdempotency(accountId: account.id, key: key, expiredBy: expiredBy)
-                {
-                    return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
-                }
                 if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
                 guard account.currency == quote.currency else {
                     throw .currencyMismatch(expected: account.currency, got: quote.currency)
