@@ -18,11 +18,13 @@ extension MetricsEndpoint {
         }
     }
 
-    /// `GET /metrics`: the registry in Prometheus's text format. `GET /healthz` (liveness): 200 `ok` whenever the
-    /// process answers. `GET /readyz` (readiness): 200 `ready`, or 503 with `readiness`'s one-line reason. Anything
-    /// else: 404. A query string is ignored; `metrics` and `readiness` are only asked on their own path.
+    /// `GET /metrics`: the registry in Prometheus's text format. `GET /healthz` (liveness): 200 `ok` while the process
+    /// answers and `liveness` finds nothing wrong, else 503 with its one-line reason (restart numberd). `GET /readyz`
+    /// (readiness): 200 `ready`, or 503 with `readiness`'s one-line reason. Anything else: 404. A query string is
+    /// ignored; `metrics`, `readiness` and `liveness` are only asked on their own path.
     static func answer(
-        method: HTTPMethod, uri: String, metrics: () -> [UInt8], readiness: () -> String?
+        method: HTTPMethod, uri: String, metrics: () -> [UInt8], readiness: () -> String?,
+        liveness: () -> String? = { nil }
     ) -> Answer {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard method == .GET else { return notFound }
@@ -30,7 +32,8 @@ extension MetricsEndpoint {
         case "/metrics":
             return Answer(.ok, metrics(), contentType: "text/plain; version=0.0.4")
         case "/healthz":
-            return Answer(.ok, "ok\n")
+            guard let problem = liveness() else { return Answer(.ok, "ok\n") }
+            return Answer(.serviceUnavailable, "not alive: \(problem)\n")
         case "/readyz":
             guard let problem = readiness() else { return Answer(.ok, "ready\n") }
             return Answer(.serviceUnavailable, "not ready: \(problem)\n")

@@ -7,9 +7,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// Serves `GET /metrics` in the Prometheus text format from `registry`, on loopback by default, and the probes of
-/// supervisors that cannot speak nrpc/TLS: `GET /healthz` (liveness: 200 `ok` while the process answers) and
-/// `GET /readyz` (readiness: 200 `ready`, else 503 and the reason, from ``readiness``). Plain HTTP: put it on an
-/// address only the scraper and the probes reach.
+/// supervisors that cannot speak nrpc/TLS: `GET /healthz` (liveness: 200 `ok` while the process answers and
+/// ``liveness`` finds nothing wrong, else 503 and the reason) and `GET /readyz` (readiness: 200 `ready`, else 503 and
+/// the reason, from ``readiness``). Plain HTTP: put it on an address only the scraper and the probes reach.
 ///
 /// Bounded like everything else (``Limits``): one request per connection (answered with `connection: close`), a
 /// request of at most 8 KiB, a connection closed 10 s after it was accepted whatever it did, and 64 connections at
@@ -39,6 +39,9 @@ struct MetricsEndpoint: Service {
     /// Why numberd is not ready for traffic (`/readyz` answers 503 with it), nil when it is. Asked on the event loop
     /// for each `/readyz`: it must be quick and must not block.
     var readiness: @Sendable () -> String? = { nil }
+    /// Why numberd should be restarted (`/healthz` answers 503 with it), nil while it is alive. Asked on the event loop
+    /// for each `/healthz`, like ``readiness``.
+    var liveness: @Sendable () -> String? = { nil }
     /// Told where the endpoint listens once it is bound (tests bind port 0).
     var onListening: @Sendable (SocketAddress) -> Void = { _ in }
     /// The connections admitted under the cap and not closed yet (shared by copies: tests read it to know when
@@ -80,6 +83,7 @@ struct MetricsEndpoint: Service {
         let registry = self.registry
         let limits = self.limits
         let readiness = self.readiness
+        let liveness = self.liveness
         let open = openConnections
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -94,7 +98,8 @@ struct MetricsEndpoint: Service {
                     channel.closeFuture.whenComplete { _ in open.release() }
                     try pipeline.addHandler(MetricsConnectionGuard(limits: limits))
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry, readiness: readiness))
+                    try pipeline.addHandler(
+                        MetricsHTTPHandler(registry: registry, readiness: readiness, liveness: liveness))
                 }
             }
         let channel: any Channel
@@ -139,13 +144,18 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
 
     private let registry: PrometheusCollectorRegistry
     private let readiness: @Sendable () -> String?
+    private let liveness: @Sendable () -> String?
     private var head: HTTPRequestHead?
     /// The one request was answered: the rest of what the client sends is ignored until the connection closes.
     private var answered = false
 
-    init(registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> String?) {
+    init(
+        registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> String?,
+        liveness: @escaping @Sendable () -> String?
+    ) {
         self.registry = registry
         self.readiness = readiness
+        self.liveness = liveness
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -157,7 +167,8 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
             guard let head else { return }
             answered = true
             let answer = MetricsEndpoint.answer(
-                method: head.method, uri: head.uri, metrics: { registry.emitToBuffer() }, readiness: readiness)
+                method: head.method, uri: head.uri, metrics: { registry.emitToBuffer() }, readiness: readiness,
+                liveness: liveness)
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: answer.contentType)
             headers.add(name: "content-length", value: "\(answer.body.count)")

@@ -129,6 +129,11 @@ public final class Numberd: Sendable {
         Readiness(server: server, service: service).problem()
     }
 
+    /// Why numberd should be restarted now (what `GET /healthz` answers 503 with); nil while it is alive.
+    public func livenessProblem() -> String? {
+        Readiness(server: server, service: service).livenessProblem()
+    }
+
     /// Raises the open-files limit (lowering `connectionsMax` to what it holds), then prepares the data directory, the
     /// store (which takes the directory's lock), TLS (generated material checked and renewed under that lock), the
     /// provider and the core, in that order, builds the services and binds the RPC and metrics listeners (accepting
@@ -246,6 +251,7 @@ public final class Numberd: Sendable {
                 metadata: ["error": "\(error)"])
         }
         gauges.record(store.lastSnapshot)
+        gauges.recordNewestBackup(in: configuration.backupDirectory)
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
@@ -293,7 +299,11 @@ public final class Numberd: Sendable {
                 Task {
                     do {
                         let report = try await audit.value
-                        let counts = Self.record(report, gauges: gauges, logger: logger)
+                        // Its success is the periodic audits' only while they run: with them off, nothing is to
+                        // watch, and a timestamp would make the "audits stopped" alert fire for ever after it.
+                        let counts = Self.record(
+                            report, gauges: gauges, logger: logger,
+                            stampSuccess: configuration.providerAuditIntervalSeconds > 0)
                         logger.notice("provider audit ran (asked for)", metadata: counts)
                     } catch {
                         logger.warning("provider audit (asked for) failed", metadata: ["error": "\(error)"])
@@ -366,7 +376,14 @@ public final class Numberd: Sendable {
                     // Before the work levels, which a reader may wait for as the sign that this run set its gauges.
                     gauges.storeNoRoomSince.set(store.noRoomSince?.timeIntervalSince1970 ?? 0)
                     gauges.record(levels, now: clock.now())
-                    return reconcileMetadata(report, orphans, levels)
+                    let metadata = reconcileMetadata(report, orphans, levels)
+                    // Neither pass throws: items the provider could not answer for stay open for the next pass. Such a
+                    // run is still a failed one for the alerts: while Twilio is down every run is. Not one a stop cut
+                    // short (its provider calls end cancelled).
+                    if let reason = reconcileFailure(report, orphans), !Task.isCancelled {
+                        throw PeriodicService.IncompleteRun(reason: reason, metadata: metadata)
+                    }
+                    return metadata
                 }, final: nil),
             // How far time got, so that the next start tells a clock far ahead from a long quiet run, and dates the
             // start of its downtime to the minute (grace periods do not count downtime: `recordDowntime`).
@@ -440,6 +457,7 @@ public final class Numberd: Sendable {
                 host: metricsListen.host, port: metricsListen.port, registry: metrics, logger: logger)
             let readiness = Readiness(server: server, service: service)
             endpoint.readiness = { readiness.problem() }
+            endpoint.liveness = { readiness.livenessProblem() }
             let listener: any Channel
             do {
                 listener = try await endpoint.bind()
@@ -452,6 +470,14 @@ public final class Numberd: Sendable {
             services.append(endpoint)
         }
         services.append(server)
+        // The background runs count in numberd's registry, each outcome's series there at 0 before any run: the first
+        // failure is then an increase.
+        services = services.map { service -> any Service in
+            guard var periodic = service as? PeriodicService else { return service }
+            periodic.metrics = gauges.factory
+            periodic.createRunSeries()
+            return periodic
+        }
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,
             operatorCertificateFile: configuration.tlsCertificate?.chain, createdAdminKey: createdAdminKey,
@@ -480,10 +506,20 @@ public final class Numberd: Sendable {
             "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
             "releases": "\(report.releasesCompleted.count)", "orphans_released": "\(orphans.released.count)",
             "unresolved": .stringConvertible(report.unresolved.count),
+            "provider_failures": .stringConvertible(report.providerFailures + orphans.providerFailures),
             "orphans_watched": .stringConvertible(orphans.pending.count),
             "open_intents": .stringConvertible(levels.openPurchaseIntents),
             "pending_releases": .stringConvertible(levels.pendingReleases),
         ]
+    }
+
+    /// Why a reconcile run counts as failed, or nil: items the provider could not answer for (a look-up or a release
+    /// that got no answer, which includes a pass that stopped asking after failures in a row) stay open for the next
+    /// pass, and a run that could not settle them did not do its work.
+    static func reconcileFailure(_ report: ReconcileReport, _ orphans: OrphanSweepReport) -> String? {
+        let failures = report.providerFailures + orphans.providerFailures
+        guard failures > 0 else { return nil }
+        return "the provider did not answer for \(failures) item(s); they stay open for the next pass"
     }
 
     /// Runs the provider audit: sets its gauges (so an alert can watch it), logs each listed difference at warning,
@@ -494,9 +530,12 @@ public final class Numberd: Sendable {
         record(try await service.auditProvider(recheckAfter: recheckAfter), gauges: gauges, logger: logger)
     }
 
-    /// Sets an audit's gauges, logs each listed difference at warning, and returns the counts for a log line.
-    static func record(_ report: ProviderAuditReport, gauges: OperationalGauges, logger: Logger) -> Logger.Metadata {
-        gauges.record(report, at: Date())
+    /// Sets an audit's gauges — its success's timestamp only when `stampSuccess` (periodic audits are on) —, logs each
+    /// listed difference at warning, and returns the counts for a log line.
+    static func record(
+        _ report: ProviderAuditReport, gauges: OperationalGauges, logger: Logger, stampSuccess: Bool = true
+    ) -> Logger.Metadata {
+        gauges.record(report, at: stampSuccess ? Date() : nil)
         // Trunks come first in the report.
         for difference in report.differences {
             guard !difference.isTrunk else {

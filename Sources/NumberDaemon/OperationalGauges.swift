@@ -6,6 +6,10 @@ import NumberCore
 /// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), a step of
 /// the wall clock (billing), the provider audit's differences, and what this process is (set once at start). Levels
 /// replace the last reading; what a run did (renewed, released...) stays in `numberd_background_items_total`.
+///
+/// Every outcome's counter (a reload's, a backup's) is there at 0 from the start: Prometheus needs a sample before
+/// the first increment to see it as one, so a counter that appeared only at its first event made an `increase(…) > 0`
+/// alert miss that event.
 struct OperationalGauges: Sendable {
     /// `numberd_open_purchase_intents`: purchases held but not yet committed or voided.
     let openPurchaseIntents: Meter
@@ -17,7 +21,8 @@ struct OperationalGauges: Sendable {
     let oldestPendingReleaseAge: Meter
     /// `numberd_orphan_watches`: numbers the orphan sweep looks up at the provider.
     let orphanWatches: Meter
-    /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current).
+    /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current); 0 until
+    /// one did, which an alert on its age takes for long ago, as it should.
     let lastSnapshotTimestamp: Meter
     /// `numberd_last_snapshot_bytes`: the newest snapshot's size.
     let lastSnapshotBytes: Meter
@@ -29,14 +34,17 @@ struct OperationalGauges: Sendable {
     /// `numberd_clock_held_seconds`: how far numberd's time is ahead of the wall clock while it holds time (a clock
     /// behind the data's latest record, or stepped back), else 0 (``ServiceClock/heldSeconds()``).
     let clockHeld: Meter
-    /// `numberd_provider_audit_last_success_timestamp_seconds`: when the last provider audit finished.
-    let providerAuditLastSuccess: Meter
     /// `numberd_store_no_room_since_timestamp_seconds`: since when the store's writes find no room (a full disk), 0
     /// while they go through.
     let storeNoRoomSince: Meter
-    private let factory: any MetricsFactory
+    /// Where they are made: numberd's Prometheus registry (tests give their own); the background runs' counters too.
+    let factory: any MetricsFactory
 
-    /// Gauges made by `factory` (numberd's Prometheus registry; tests give their own).
+    /// `numberd_backups_total{outcome}`'s outcomes.
+    static let backupOutcomes = ["written", "busy", "failed"]
+
+    /// Gauges made by `factory` (numberd's Prometheus registry; tests give their own), and every outcome's counter at
+    /// 0.
     init(factory: any MetricsFactory) {
         self.factory = factory
         openPurchaseIntents = Meter(label: "numberd_open_purchase_intents", factory: factory)
@@ -49,19 +57,31 @@ struct OperationalGauges: Sendable {
         certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
         clockJump = Meter(label: "numberd_clock_jump_seconds", factory: factory)
         clockHeld = Meter(label: "numberd_clock_held_seconds", factory: factory)
-        providerAuditLastSuccess = Meter(
-            label: "numberd_provider_audit_last_success_timestamp_seconds", factory: factory)
         storeNoRoomSince = Meter(label: "numberd_store_no_room_since_timestamp_seconds", factory: factory)
+        for outcome in SettingsReload.Outcome.allCases {
+            _ = settingsReloads(outcome)
+        }
+        for outcome in TwilioCredentialReload.Outcome.allCases {
+            _ = credentialReloads(outcome)
+        }
+        for outcome in Self.backupOutcomes {
+            _ = backups(outcome)
+        }
     }
 
-    /// Sets `numberd_provider_audit_differences{kind}` from `report` and the audit's last success to `at`: the
-    /// differences are as of then, so an alert on them must also watch that audits still succeed.
-    func record(_ report: ProviderAuditReport, at: Date) {
+    /// Sets `numberd_provider_audit_differences{kind}` from `report` and, when `at` is given,
+    /// `numberd_provider_audit_last_success_timestamp_seconds` to it: the differences are as of then, so an alert on
+    /// them must also watch that audits still succeed. The timestamp is made here, at the first audit that succeeded:
+    /// made at start it read 0 — an age of decades, which fired the "audits stopped" alert at every start, and for
+    /// ever with audits off. `at` is nil for an audit asked for while periodic ones are off (nothing is to watch then).
+    func record(_ report: ProviderAuditReport, at: Date?) {
         for (kind, count) in report.counts {
             Meter(label: "numberd_provider_audit_differences", dimensions: [("kind", kind.rawValue)], factory: factory)
                 .set(count)
         }
-        providerAuditLastSuccess.set(at.timeIntervalSince1970)
+        guard let at else { return }
+        Meter(label: "numberd_provider_audit_last_success_timestamp_seconds", factory: factory)
+            .set(at.timeIntervalSince1970)
     }
 
     /// Sets `numberd_build_info{version}` to 1 and `numberd_start_time_seconds` (once, at start).
@@ -79,8 +99,8 @@ struct OperationalGauges: Sendable {
         orphanWatches.set(levels.orphanWatches)
     }
 
-    /// Sets the snapshot gauges; nothing before the first snapshot succeeded (the timestamp then stays absent, which
-    /// an alert on its age must treat as old).
+    /// Sets the snapshot gauges; nothing before the first snapshot succeeded (both then read 0: an alert on the
+    /// timestamp's age fires, as it should).
     func record(_ snapshot: FileNumberStore.SnapshotStatus?) {
         guard let snapshot else { return }
         lastSnapshotTimestamp.set(snapshot.confirmedAt.timeIntervalSince1970)
@@ -96,31 +116,56 @@ struct OperationalGauges: Sendable {
     /// Counts a SIGHUP's reload of the Twilio credentials: `numberd_twilio_credentials_reloads_total{outcome}`
     /// (``TwilioCredentialReload/Outcome``).
     func recordCredentialReload(_ outcome: TwilioCredentialReload.Outcome) {
-        Counter(
-            label: "numberd_twilio_credentials_reloads_total", dimensions: [("outcome", outcome.rawValue)],
-            factory: factory
-        ).increment()
+        credentialReloads(outcome).increment()
     }
 
     /// Counts a backup (`numberd_backups_total{outcome}`: `written`, `busy`, `failed`) and, for one written, sets
-    /// `numberd_last_backup_timestamp_seconds` to when it was asked for: an alert on its age finds backups that stopped.
+    /// `numberd_last_backup_timestamp_seconds` to when it was asked for: an alert on its age finds backups that
+    /// stopped.
     func recordBackup(_ result: Result<FileNumberStore.Backup, any Error>) {
         let outcome: String
         switch result {
         case .success(let backup):
             outcome = "written"
-            Meter(label: "numberd_last_backup_timestamp_seconds", factory: factory)
-                .set(backup.createdAt.timeIntervalSince1970)
+            lastBackupTimestamp(backup.createdAt)
         case .failure(let error as JournalError) where error.code == .backupInProgress: outcome = "busy"
         case .failure: outcome = "failed"
         }
-        Counter(label: "numberd_backups_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+        backups(outcome).increment()
+    }
+
+    /// Sets `numberd_last_backup_timestamp_seconds` from the newest backup folder in `directory` (the time its name
+    /// gives, to the millisecond), at start: otherwise the gauge was absent after every restart until the next
+    /// backup, so the "backups stopped" alert could never fire after a redeploy. Nothing when the directory holds no
+    /// backup or cannot be read (the gauge then stays absent, as before the first backup).
+    func recordNewestBackup(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
+            let newest = names.compactMap({ FileNumberStore.backupTime($0) }).max()
+        else { return }
+        lastBackupTimestamp(newest)
     }
 
     /// Counts a SIGHUP's reading of the config file: `numberd_config_reloads_total{outcome}`
     /// (``SettingsReload/Outcome``).
     func recordSettingsReload(_ outcome: SettingsReload.Outcome) {
+        settingsReloads(outcome).increment()
+    }
+
+    private func lastBackupTimestamp(_ date: Date) {
+        Meter(label: "numberd_last_backup_timestamp_seconds", factory: factory).set(date.timeIntervalSince1970)
+    }
+
+    private func settingsReloads(_ outcome: SettingsReload.Outcome) -> Counter {
         Counter(label: "numberd_config_reloads_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
-            .increment()
+    }
+
+    private func credentialReloads(_ outcome: TwilioCredentialReload.Outcome) -> Counter {
+        Counter(
+            label: "numberd_twilio_credentials_reloads_total", dimensions: [("outcome", outcome.rawValue)],
+            factory: factory)
+    }
+
+    private func backups(_ outcome: String) -> Counter {
+        Counter(label: "numberd_backups_total", dimensions: [("outcome", outcome)], factory: factory)
     }
 }

@@ -4,8 +4,22 @@ import ServiceLifecycle
 
 /// Runs `action` every `intervalSeconds` until graceful shutdown, then `final` once (e.g. the last snapshot).
 /// Each run is logged with what it did and counted in metrics (`numberd_background_runs_total{service,outcome}`,
-/// `numberd_background_items_total{service,item}`); a failing run is logged and the next one comes on time.
+/// `numberd_background_items_total{service,item}`); a failing run is logged and the next one comes on time. An action
+/// that did part of its work and could not do the rest throws ``IncompleteRun``: counted as `error`, what it did still
+/// counted in its items.
 struct PeriodicService: Service {
+    /// Thrown by an action whose run did part of its work and could not do the rest (a reconciliation pass whose
+    /// provider could not answer for some items): the run counts as `error` — an alert on failing runs must see it —
+    /// and `metadata`, what it did, is logged and counted as a run's that did not fail.
+    struct IncompleteRun: Error, CustomStringConvertible {
+        /// Why the run is incomplete, in one line.
+        var reason: String
+        /// What the run did, as an action returns it.
+        var metadata: Logger.Metadata
+
+        var description: String { reason }
+    }
+
     let name: String
     let intervalSeconds: Int
     let runAtStart: Bool
@@ -18,6 +32,15 @@ struct PeriodicService: Service {
     /// The level of the line each run that did not fail logs: `debug` for a run frequent and uneventful enough (the
     /// clock mark's, every minute) that an `info` line each time would only crowd the log.
     var ranLevel: Logger.Level = .info
+    /// Where its counters are made: numberd's registry (``OperationalGauges/factory``).
+    var metrics: any MetricsFactory = MetricsSystem.factory
+
+    /// Makes its `numberd_background_runs_total` series, `ok` and `error`, at 0 — at start, before its first run: a
+    /// series that appeared only at its first increment gave Prometheus no sample before it, so an `increase(…) > 0`
+    /// alert missed a service's first failure (and with it every failure of a service that fails at each run).
+    func createRunSeries() {
+        for outcome in ["ok", "error"] { _ = runs(outcome) }
+    }
 
     func run() async throws {
         // A run and the sleeps between runs are cancelled at graceful shutdown (the start's run too: a reconciliation
@@ -57,16 +80,32 @@ struct PeriodicService: Service {
         do {
             let metadata = try await action()
             logger.log(level: ranLevel, "\(name) ran", metadata: metadata)
-            Counter(label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", "ok")])
-                .increment()
-            for (item, count) in Self.itemCounts(metadata) {
-                Counter(label: "numberd_background_items_total", dimensions: [("service", name), ("item", item)])
-                    .increment(by: count)
-            }
+            runs("ok").increment()
+            countItems(metadata)
+        } catch let incomplete as IncompleteRun {
+            var metadata = incomplete.metadata
+            metadata["error"] = "\(incomplete.reason)"
+            logger.warning("\(name) ran, incomplete", metadata: metadata)
+            runs("error").increment()
+            countItems(incomplete.metadata)
         } catch {
             logger.error("\(name) failed", metadata: ["error": "\(error)"])
-            Counter(label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", "error")])
-                .increment()
+            runs("error").increment()
+        }
+    }
+
+    private func runs(_ outcome: String) -> Counter {
+        Counter(
+            label: "numberd_background_runs_total", dimensions: [("service", name), ("outcome", outcome)],
+            factory: metrics)
+    }
+
+    private func countItems(_ metadata: Logger.Metadata) {
+        for (item, count) in Self.itemCounts(metadata) {
+            Counter(
+                label: "numberd_background_items_total", dimensions: [("service", name), ("item", item)],
+                factory: metrics
+            ).increment(by: count)
         }
     }
 }

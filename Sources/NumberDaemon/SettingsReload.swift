@@ -21,7 +21,7 @@ import Synchronization
 /// read again: said once, at notice.
 package final class SettingsReload: Sendable {
     /// What a reload did: `numberd_config_reloads_total{outcome}`.
-    package enum Outcome: String, Sendable {
+    package enum Outcome: String, Sendable, CaseIterable {
         /// A setting took a new value (the log level, the rate limit, the purchase cap).
         case changed
         /// The file was read again; no setting a reload applies changed.

@@ -15,7 +15,7 @@ import Synchronization
 /// change (said once, at notice). The log never shows the secret.
 package final class TwilioCredentialReload: Sendable {
     /// What a reload did: `numberd_twilio_credentials_reloads_total{outcome}`.
-    package enum Outcome: String, Sendable {
+    package enum Outcome: String, Sendable, CaseIterable {
         /// Twilio accepted the new secret; later requests send it.
         case rotated
         /// The secret read is the one in use.

@@ -7,8 +7,9 @@ import Testing
 @testable import NumberDaemon
 
 /// `/healthz` and `/readyz` on the metrics listener, for supervisors that cannot speak nrpc/TLS (Kubernetes, Docker):
-/// liveness answers while the process does, readiness only while the RPC server listens, is not draining and the store
-/// takes writes. Before, the listener knew only `/metrics`, so such a probe could check no more than the TCP port.
+/// liveness answers while the process does and its store has not stopped taking writes, readiness only while the RPC
+/// server listens, is not draining and the store takes writes. Before, the listener knew only `/metrics`, so such a
+/// probe could check no more than the TCP port.
 @Suite("Health and readiness on the metrics listener")
 struct HealthEndpointTests {
     static func answer(
@@ -22,6 +23,9 @@ struct HealthEndpointTests {
         #expect(Self.answer("/metrics") == .init(.ok, Array("m 1\n".utf8), contentType: "text/plain; version=0.0.4"))
         #expect(Self.answer("/healthz") == .init(.ok, "ok\n"))
         #expect(Self.answer("/healthz", readiness: "draining") == .init(.ok, "ok\n"), "liveness ignores readiness")
+        let stopped = MetricsEndpoint.answer(
+            method: .GET, uri: "/healthz", metrics: { [] }, readiness: { nil }, liveness: { "the store stopped" })
+        #expect(stopped == .init(.serviceUnavailable, "not alive: the store stopped\n"))
         #expect(Self.answer("/readyz?verbose=1") == .init(.ok, "ready\n"))
         #expect(
             Self.answer("/readyz", readiness: "the RPC server is draining")

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NumberAPI
 import NumberClient
@@ -62,7 +63,10 @@ struct ProviderAuditDaemonTests {
             let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
             #expect(text.contains(#"numberd_provider_audit_differences{kind="unowned"} 1"#), "\(text)")
             #expect(text.contains(#"numberd_provider_audit_differences{kind="missing"} 1"#))
-            #expect(text.contains("numberd_provider_audit_last_success_timestamp_seconds "))
+            // Made by the first audit that succeeded (absent before it, never 0), and set by each one.
+            let succeeded = OperationalMetricsTests.value(
+                "numberd_provider_audit_last_success_timestamp_seconds", in: text)
+            #expect((succeeded ?? 0) > Date().timeIntervalSince1970 - 600, "\(text)")
             #expect(text.contains("numberd_clock_jump_seconds 0"), "billing ran with the clock in step")
             #expect(text.contains("numberd_clock_held_seconds 0"), "and not held")
 

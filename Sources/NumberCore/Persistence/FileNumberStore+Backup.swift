@@ -246,8 +246,9 @@ extension FileNumberStore {
             Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis - seconds * 1000))
     }
 
-    /// The time in a backup folder's name, nil if `name` is not one.
-    static func backupTime(_ name: String) -> Date? {
+    /// The time in a backup folder's name, nil if `name` is not one (numberd also reads its newest backup's time at
+    /// start, for `numberd_last_backup_timestamp_seconds`).
+    package static func backupTime(_ name: String) -> Date? {
         guard name.hasPrefix(backupPrefix) else { return nil }
         let stamp = Array(name.utf8.dropFirst(backupPrefix.count))
         // yyyyMMddTHHmmss.SSSZ

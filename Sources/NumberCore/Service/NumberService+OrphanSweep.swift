@@ -12,6 +12,9 @@ public struct OrphanSweepReport: Sendable, Hashable {
     /// Watches left for a later sweep: still inside the window, reserved by an open purchase, or the provider could
     /// not answer.
     public var pending: [String] = []
+    /// Watches the provider did not answer for (the look-up, or the release without a refusal), each among
+    /// `pending`: numberd counts a run with any as failed.
+    public var providerFailures = 0
 
     /// An empty report.
     public init() {}
@@ -50,7 +53,9 @@ extension NumberService {
                 continue
             }
             lastTried = phone
-            pass.record(answered: await settle(watch, into: &report))
+            let answered = await settle(watch, into: &report)
+            pass.record(answered: answered)
+            if !answered { report.providerFailures += 1 }
         }
         // Stopped early: the next sweep starts at the first watch not tried, not a whole rotation later.
         if left > 0 { local.withLock { $0.orphanSweepCursor = lastTried } }

@@ -11,6 +11,10 @@ public struct ReconcileReport: Sendable, Hashable {
     public var releasesCompleted: [String] = []
     /// Intents or numbers that could not be settled now (provider unreachable); the next pass retries.
     public var unresolved: [String] = []
+    /// Items the provider did not answer for (a look-up or a release without an answer: unreachable, timed out,
+    /// misconfigured), each among `unresolved`. Not 0 also when the pass stopped asking the provider after such
+    /// failures in a row and left the rest untried: numberd counts the run as failed.
+    public var providerFailures = 0
 
     /// An empty report.
     public init() {}
@@ -39,7 +43,9 @@ extension NumberService {
                 continue
             }
             intentsTried += 1
-            pass.record(answered: await settle(intent, into: &report))
+            let answered = await settle(intent, into: &report)
+            pass.record(answered: answered)
+            if !answered { report.providerFailures += 1 }
         }
         for number in claimed.releases {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
@@ -56,7 +62,9 @@ extension NumberService {
                 report.releasesCompleted.append(number.id)
                 pass.record(answered: true)
             } catch {
-                pass.record(answered: !ProviderPass.isNoAnswer(error))
+                let answered = !ProviderPass.isNoAnswer(error)
+                pass.record(answered: answered)
+                if !answered { report.providerFailures += 1 }
                 // Kept requested (the customer is no longer billed) while the provider may still bill us: an
                 // operator should see every pass that could not finish it.
                 report.unresolved.append(number.id)

@@ -17,6 +17,9 @@ public struct CallContext: Sendable {
     public let connection: ConnectionMemo
     /// Set by ``markAuthenticated()``.
     let authentication: CallAuthentication
+    /// The server's budgets of log lines (``RPCError/mapping(_:context:)`` takes its warnings from them); one set
+    /// shared by every context made outside a server.
+    let logBudgets: ServerLogBudgets
     /// A logger carrying the request id and method.
     public var logger: Logger {
         guard decorateLogger else { return baseLogger }
@@ -43,6 +46,7 @@ public struct CallContext: Sendable {
         self.peer = peer
         self.connection = connection
         self.authentication = CallAuthentication()
+        self.logBudgets = .outsideServers
         self.baseLogger = logger
         self.decorateLogger = false
     }
@@ -50,7 +54,8 @@ public struct CallContext: Sendable {
     /// A context whose logger is the connection's, with the request id and method added when first used.
     init(
         method: String, metadata: [String: String], deadline: NIODeadline?, requestID: String, peer: PeerInfo,
-        connectionLogger: Logger, connection: ConnectionMemo, authentication: CallAuthentication
+        connectionLogger: Logger, connection: ConnectionMemo, authentication: CallAuthentication,
+        logBudgets: ServerLogBudgets
     ) {
         self.method = method
         self.metadata = metadata
@@ -59,6 +64,7 @@ public struct CallContext: Sendable {
         self.peer = peer
         self.connection = connection
         self.authentication = authentication
+        self.logBudgets = logBudgets
         self.baseLogger = connectionLogger
         self.decorateLogger = true
     }

@@ -138,13 +138,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     static let failedCallsWindow = TimeAmount.seconds(10)
     /// Failed calls logged at info in the current window, when it started, and those logged at debug in it.
     private var failedCalls = (logged: 0, since: NIODeadline.uptimeNanoseconds(0), quieted: 0)
+    /// The server's budgets of the lines above (and of the notices of closed connections), shared with its other
+    /// connections: each connection's own limits start afresh with it, so a client that reconnects got them anew.
+    private let logBudgets: ServerLogBudgets
 
     init(
         limits: ServerConnectionStateMachine.Limits, timeouts: Timeouts, router: RPCRouter,
         calls: AsyncStream<ServerCall>.Continuation, logger: Logger, metrics: ServerMetrics,
         unflushedBytesMax: Int = 64 * 1024, partialFrames: ServerByteBudget? = nil,
-        unsentReplies: ServerByteBudget? = nil
+        unsentReplies: ServerByteBudget? = nil, logBudgets: ServerLogBudgets = ServerLogBudgets()
     ) {
+        self.logBudgets = logBudgets
         self.partialFrames = partialFrames
         self.unsentReplies = unsentReplies
         self.frameReader = FrameReader(FrameDecoder(limits: FrameLimits(limits.settings), expectsPreface: true))
@@ -258,8 +262,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let framing = error as? FramingError {
             metrics.protocolErrors.increment()
-            logger.notice(
-                "closing connection: framing error", metadata: ["peer": "\(peer.address)", "error": "\(framing)"])
+            let level = budgeted(
+                .notice, logBudgets.connectionClosings, key: "framing",
+                held: "connections closed for a framing error logged at debug (server-wide limit)")
+            logger.log(
+                level: level, "closing connection: framing error",
+                metadata: ["peer": "\(peer.address)", "error": "\(framing)"])
             perform(state.framingError(framing))
         } else {
             logger.debug("closing connection", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
@@ -312,8 +320,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             authenticationFailed: unauthenticated)
         guard send else { return }
         if unauthenticated, state.failedAuthentications == state.limits.failedAuthenticationsMax + 1 {
-            logger.notice(
-                "draining connection: too many failed authentications",
+            let level = budgeted(
+                .notice, logBudgets.connectionClosings, key: "authentication",
+                held: "connections drained for failed authentications logged at debug (server-wide limit)")
+            logger.log(
+                level: level, "draining connection: too many failed authentications",
                 metadata: ["peer": "\(peer.address)", "failed": "\(state.failedAuthentications)"])
         }
         deadlineTimers.removeValue(forKey: streamID)?.timer.cancel()
@@ -484,13 +495,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             synchronousAuthentication.reset()
             let callContext = CallContext(
                 method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID,
-                peer: peer, connectionLogger: logger, connection: memo, authentication: synchronousAuthentication)
+                peer: peer, connectionLogger: logger, connection: memo, authentication: synchronousAuthentication,
+                logBudgets: logBudgets)
             let result = handler(message, callContext)
             complete(streamID: streamID, result: result, authenticated: synchronousAuthentication.isProved)
         case .asynchronous(let handler):
             let callContext = CallContext(
                 method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID,
-                peer: peer, connectionLogger: logger, connection: memo, authentication: CallAuthentication())
+                peer: peer, connectionLogger: logger, connection: memo, authentication: CallAuthentication(),
+                logBudgets: logBudgets)
             if let deadline { armDeadline(streamID: streamID, deadline: deadline, context: context) }
             let cancellation = CallCancellation()
             cancellations[streamID] = cancellation
@@ -568,10 +581,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The level of the next failed call's line: info for the first ``failedCallsLoggedMax`` of each window on the
     /// connection, then debug; a new window first says how many the last one logged at debug. The server's own
     /// failures (`INTERNAL`, `UNKNOWN`, `UNAVAILABLE`, `DATA_LOSS`: a store or provider problem, an outcome left
-    /// unknown) are always at info: a flood of refusals must not hide them.
+    /// unknown) are not limited per connection: a flood of refusals must not hide them. Either is at info only while
+    /// the server-wide budget (``ServerLogBudgets/failedCallsLinesMax``, the server's own failures apart per status)
+    /// has room.
     private func failedCallLogLevel(_ status: StatusCode) -> Logger.Level {
+        let held: Logger.Message = "failed calls logged at debug (server-wide limit)"
         switch status {
-        case .internal, .unknown, .unavailable, .dataLoss: return .info
+        case .internal, .unknown, .unavailable, .dataLoss:
+            return budgeted(.info, logBudgets.failedCalls, key: "\(status)", held: held)
         default: break
         }
         let now = NIODeadline.now()
@@ -584,7 +601,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return .debug
         }
         failedCalls.logged += 1
-        return .info
+        return budgeted(.info, logBudgets.failedCalls, key: "request", held: held)
     }
 
     /// One info line with how many failed calls of the window were logged at debug (none if none), at the window's
@@ -596,10 +613,33 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         failedCalls.quieted = 0
     }
 
-    /// The level of the next refused call's line: info for the first few on the connection, then debug.
+    /// The level of the next refused call's line: info for the first few on the connection while the server-wide
+    /// budget (``ServerLogBudgets/refusedCallsLinesMax``) has room, else debug.
     private func refusalLogLevel() -> Logger.Level {
         refusedCallsLogged += 1
-        return refusedCallsLogged > Self.refusedCallsLoggedMax ? .debug : .info
+        guard refusedCallsLogged <= Self.refusedCallsLoggedMax else { return .debug }
+        return budgeted(.info, logBudgets.refusedCalls, held: "refused calls logged at debug (server-wide limit)")
+    }
+
+    /// `level` while the server-wide `budget` has room for one more line of `key` now, else debug. The first line a
+    /// later window lets through is preceded, at `level`, by `held` with how many lines of `key` earlier windows held
+    /// back (so they are counted when the next line passes, not when the window ends). A line the logger would not
+    /// write at `level` anyway takes nothing from the budget (nor its lock).
+    private func budgeted(
+        _ level: Logger.Level, _ budget: LogBudget, key: String = "", held: @autoclosure () -> Logger.Message
+    ) -> Logger.Level {
+        guard logger.logLevel <= level else { return level }
+        switch budget.take(key, now: .now()) {
+        case .held:
+            return .debug
+        case .log(let heldBefore):
+            if heldBefore > 0 {
+                var metadata: Logger.Metadata = ["lines": "\(heldBefore)"]
+                if !key.isEmpty { metadata["kind"] = "\(key)" }
+                logger.log(level: level, held(), metadata: metadata)
+            }
+            return level
+        }
     }
 
     /// Writes TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).

@@ -94,6 +94,8 @@ public final class NumberServer: Service, Sendable {
     static let refusalLogInterval = TimeAmount.seconds(10)
     /// Bytes held in partially received frames, shared by every connection.
     private let partialFrames: ServerByteBudget
+    /// The log lines any client can cause, budgeted across connections: a client that reconnects gets no new allowance.
+    private let logBudgets = ServerLogBudgets()
     private let unsentReplies: ServerByteBudget
 
     /// Creates a server; nothing happens until ``bind()`` or `run()`.
@@ -331,7 +333,8 @@ public final class NumberServer: Service, Sendable {
                 idle: .milliseconds(Int64(limits.settings.idleTimeoutMilliseconds)),
                 goAwayFlush: limits.goAwayFlushTimeout),
             router: router, calls: continuation, logger: logger, metrics: metrics,
-            unflushedBytesMax: limits.writeBufferBytesMax, partialFrames: partialFrames, unsentReplies: unsentReplies)
+            unflushedBytesMax: limits.writeBufferBytesMax, partialFrames: partialFrames, unsentReplies: unsentReplies,
+            logBudgets: logBudgets)
         let key = ObjectIdentifier(handler)
         let address = Self.limitedAddress(channel.remoteAddress, exemptingLoopback: limits.loopbackExempt)
         // Checked and taken under one lock: connections accepted on two event loops at once cannot both take the

@@ -93,19 +93,3 @@ extension ServerByteBudget {
         }
     }
 }
-
-/// Events counted between log lines about them, at most one line per interval: a flood of refusals must not flood
-/// the log too.
-struct ThrottledCount {
-    private var unlogged = 0
-    private var logged: NIODeadline?
-
-    /// Counts one event; returns how many to report (this one included) if a line is due now.
-    mutating func note(now: NIODeadline, interval: TimeAmount) -> Int? {
-        unlogged += 1
-        if let last = logged, now - last < interval { return nil }
-        defer { unlogged = 0 }
-        logged = now
-        return unlogged
-    }
-}

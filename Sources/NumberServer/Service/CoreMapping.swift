@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NumberAPI
 import NumberCore
 
@@ -192,11 +193,28 @@ extension RPCError {
     /// Maps any error a handler lets escape: core errors keep their status; anything else is INTERNAL and opaque.
     /// A core error's internal detail (the provider's or the file system's own words) is logged with the call's
     /// request id, which the caller gets in `details["requestId"]` to quote; the detail itself is never sent.
+    ///
+    /// At warning for the first ``ServerLogBudgets/callFailureWarningsMax`` calls of each reason in a window across
+    /// the server's connections, then at debug: any tenant can make calls fail at the provider (a search of a
+    /// country Twilio does not know is a 404 with a detail), and while Twilio is down every call is one; the first
+    /// warning of a later window first says how many the earlier ones logged at debug.
     static func mapping(_ error: any Error, context: CallContext) -> RPCError {
         if let error = error as? NumberError {
             guard let detail = error.internalDetail else { return RPCError(error) }
-            context.logger.warning(
-                "call failed: \(error.message)",
+            let level: Logger.Level
+            switch context.logBudgets.callFailureWarnings.take(error.reason.rawValue) {
+            case .held:
+                level = .debug
+            case .log(let heldBefore):
+                level = .warning
+                if heldBefore > 0 {
+                    context.logger.warning(
+                        "call failures logged at debug (server-wide limit)",
+                        metadata: ["reason": "\(error.reason)", "calls": "\(heldBefore)"])
+                }
+            }
+            context.logger.log(
+                level: level, "call failed: \(error.message)",
                 metadata: ["reason": "\(error.reason)", "detail": "\(detail)"])
             var sent = RPCError(error)
             sent.details["requestId"] = context.requestID

@@ -1,0 +1,48 @@
+import NIOCore
+
+/// Events counted between log lines about them, at most a few lines per interval: a flood of refusals or failures
+/// must not flood the log too. The events an interval gives no line are counted and reported with the first line of a
+/// later one. ``note(now:interval:)`` is the one-line form (connections refused at a limit: the line says how many);
+/// ``take(now:interval:linesMax:)`` the form for lines that each tell one event (a failed call), which the caller
+/// precedes with one line counting those held back.
+struct ThrottledCount {
+    /// Whether an event gets its line.
+    enum Decision: Hashable {
+        /// Log it; `heldBefore` events of earlier intervals got no line (to report first, when not 0).
+        case log(heldBefore: Int)
+        /// No line at its level: counted for the next event that gets one.
+        case held
+    }
+
+    /// Events held back since the last line.
+    private var held = 0
+    /// When the current interval began (with its first line); nil before any event.
+    private var intervalStart: NIODeadline?
+    /// Lines the current interval has had.
+    private var linesInInterval = 0
+
+    /// Counts one event; returns how many to report (this one included) if a line is due now: one line per interval.
+    mutating func note(now: NIODeadline, interval: TimeAmount) -> Int? {
+        switch take(now: now, interval: interval, linesMax: 1) {
+        case .log(let heldBefore): return heldBefore + 1
+        case .held: return nil
+        }
+    }
+
+    /// Counts one event: a line for it while the interval has had fewer than `linesMax`, else none. An interval begins
+    /// with the first event after the last one ended.
+    mutating func take(now: NIODeadline, interval: TimeAmount, linesMax: Int) -> Decision {
+        if let start = intervalStart, now - start < interval {
+            guard linesInInterval < linesMax else {
+                held += 1
+                return .held
+            }
+            linesInInterval += 1
+            return .log(heldBefore: 0)
+        }
+        defer { held = 0 }
+        intervalStart = now
+        linesInInterval = 1
+        return .log(heldBefore: held)
+    }
+}

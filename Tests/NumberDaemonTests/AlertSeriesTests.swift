@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import NumberAPI
+import NumberClient
+import NumberDaemon
+import Prometheus
+import TestSupport
+import Testing
+import TwilioSimulator
+
+/// What README's alerts read, checked on a running numberd (an operations review): every outcome's counter is there
+/// at 0 from the start (Prometheus needs a sample before the first increment, so `increase(…) > 0` missed the first
+/// event of a counter that appeared with it); the provider audit's success timestamp is absent until an audit
+/// succeeded (made at start it read 0, and the "audits stopped" alert fired at every start); the last backup's time
+/// survives a restart; a reconcile run whose provider does not answer counts as `error`.
+@Suite("numberd: the series the alerts read", .serialized)
+struct AlertSeriesTests {
+    /// The registry's text, line by line.
+    static func lines(_ registry: PrometheusCollectorRegistry) -> [Substring] {
+        String(decoding: registry.emitToBuffer(), as: UTF8.self).split(separator: "\n")
+    }
+
+    @Test("right after the start every outcome's counter is there at 0, each background service's ok and error too")
+    func outcomeCountersFromTheStart() async throws {
+        let registry = PrometheusCollectorRegistry()
+        try await withNumberd(metrics: registry) { _ in
+            let lines = Self.lines(registry)
+            // The labels in the order the registry prints them: the order numberd gives them.
+            for line in [
+                #"numberd_config_reloads_total{outcome="invalid"} 0"#,
+                #"numberd_config_reloads_total{outcome="no_file"} 0"#,
+                #"numberd_backups_total{outcome="failed"} 0"#,
+                #"numberd_backups_total{outcome="written"} 0"#,
+                #"numberd_twilio_credentials_reloads_total{outcome="refused"} 0"#,
+                #"numberd_background_runs_total{service="certificates",outcome="error"} 0"#,
+                #"numberd_background_runs_total{service="certificates",outcome="ok"} 0"#,
+                #"numberd_background_runs_total{service="provider-audit",outcome="error"} 0"#,
+            ] {
+                #expect(lines.contains(Substring(line)), "\(line) in \(lines)")
+            }
+        }
+    }
+
+    @Test("the audit's success timestamp: absent until an audit succeeded; never set by one asked for with audits off")
+    func auditTimestampOnlyFromASuccess() async throws {
+        let name = "numberd_provider_audit_last_success_timestamp_seconds"
+        let registry = PrometheusCollectorRegistry()
+        // The default interval: the first audit comes 10 minutes after the start.
+        try await withNumberd(metrics: registry) { _ in
+            let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+            #expect(OperationalMetricsTests.value(name, in: text) == nil, "\(text)")
+        }
+
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        let off = PrometheusCollectorRegistry()
+        try await withNumberd(
+            logger: logger, metrics: off,
+            configure: {
+                $0.providerAuditIntervalSeconds = 0
+                $0.providerAuditRecheckSeconds = 0
+            }
+        ) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+            }
+            // Logged once its gauges are set.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !lines.all.contains(where: { $0.message == "provider audit ran (asked for)" }),
+                ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(
+                lines.all.contains { $0.message == "provider audit ran (asked for)" },
+                "\(lines.all.filter { $0.message.contains("audit") })")
+            let text = String(decoding: off.emitToBuffer(), as: UTF8.self)
+            #expect(text.contains("numberd_provider_audit_differences{"), "the differences are set: \(text)")
+            #expect(OperationalMetricsTests.value(name, in: text) == nil, "\(text)")
+        }
+    }
+
+    @Test("the last backup's time survives a restart: read from the newest backup folder at start")
+    func lastBackupAfterARestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-alerts-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var created: Date?
+        try await withNumberd(dataDirectory: directory) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                created = try await admin.createBackup(CreateBackupRequest()).createdAt
+            }
+        }
+        let registry = PrometheusCollectorRegistry()
+        try await withNumberd(dataDirectory: directory, metrics: registry) { _ in
+            let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+            let value = try #require(
+                OperationalMetricsTests.value("numberd_last_backup_timestamp_seconds", in: text), "\(text)")
+            // The folder's name gives the time to the millisecond.
+            let expected = (try #require(created).timeIntervalSince1970 * 1000).rounded(.down) / 1000
+            #expect(abs(value - expected) < 0.002, "\(value) against \(expected)")
+        }
+    }
+
+    @Test("a reconcile run that gets no answer from the provider counts as error")
+    func reconcileWithoutAnswersIsAnError() async throws {
+        let registry = PrometheusCollectorRegistry()
+        try await withNumberd(metrics: registry, configure: { $0.reconcileIntervalSeconds = 1 }) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let acme = try await makeAccount(admin, name: "Acme", funds: 10_000)
+                try await withNumbersClient(numberd.client(key: acme.key)) { client in
+                    let search = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "415", limit: 1))
+                    let bought = try await client.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [search.numbers[0].phoneNumber])
+                    ).numbers[0].number
+                    // Every DELETE's connection reset: the release is left in doubt, and each reconcile run that tries
+                    // to finish it gets no answer either.
+                    numberd.simulator.engine.addFault(try FaultRule.parse("releaseNumber:reset"))
+                    let error = await #expect(throws: RPCError.self) {
+                        try await client.releaseNumber(ReleaseNumberRequest(numberId: bought.id))
+                    }
+                    #expect(error?.reason == "OUTCOME_UNKNOWN", "\(String(describing: error))")
+                }
+            }
+            let prefix = #"numberd_background_runs_total{service="reconcile",outcome="error"} "#
+            func errors(_ text: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap {
+                    Double($0.dropFirst(prefix.count))
+                }
+            }
+            let text = try await OperationalMetricsTests.metrics(registry) { (errors($0) ?? 0) >= 1 }
+            #expect((errors(text) ?? 0) >= 1, "\(text)")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Logging
+import NIOCore
+import NumberAPI
+import NumberClient
+import NumberCore
+import TestSupport
+import Testing
+
+@testable import NumberServer
+
+/// The log lines a client can cause at will are budgeted across the server's connections, not only per connection:
+/// an operations review found that a call failing at the provider wrote a warning each (any tenant can make one: a
+/// search Twilio answers 404), and that a client reconnecting got each connection's allowance of refused-call lines
+/// anew.
+@Suite("Server: log lines budgeted across connections")
+struct ServerLogBudgetTests {
+    let tls: TestTLS
+
+    init() throws { tls = try TestTLS() }
+
+    /// How many windows of ``ServerLogBudgets/window`` a run that took `took` may have begun.
+    static func windows(_ took: Duration) -> Int {
+        Int(took.components.seconds / (ServerLogBudgets.window.nanoseconds / 1_000_000_000)) + 1
+    }
+
+    @Test("a budget: its lines a window, the rest held and counted by the next window's first line, keys apart")
+    func budgetOnPlainValues() {
+        let budget = LogBudget(linesMax: 3, window: .seconds(10))
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let first = (0..<5).map { _ in budget.take("A", now: start + .seconds(1)) }
+        #expect(first == [.log(heldBefore: 0), .log(heldBefore: 0), .log(heldBefore: 0), .held, .held])
+        #expect(budget.take("B", now: start + .seconds(2)) == .log(heldBefore: 0), "another key has its own lines")
+        #expect(budget.take("A", now: start + .seconds(10)) == .held, "the window runs from its first line")
+        #expect(budget.take("A", now: start + .seconds(11)) == .log(heldBefore: 3))
+        #expect(budget.take("A", now: start + .seconds(12)) == .log(heldBefore: 0))
+        // The one-line form (connections refused at a limit) is unchanged: one line a window, saying how many.
+        var refusals = ThrottledCount()
+        #expect(refusals.note(now: start, interval: .seconds(10)) == 1)
+        #expect(refusals.note(now: start + .seconds(5), interval: .seconds(10)) == nil)
+        #expect(refusals.note(now: start + .seconds(6), interval: .seconds(10)) == nil)
+        #expect(refusals.note(now: start + .seconds(10), interval: .seconds(10)) == 3)
+    }
+
+    @Test("200 calls failing at the provider for one reason: at most 20 warnings a window, the rest at debug")
+    func providerFailureWarningsAreBudgeted() async throws {
+        let failure = ProviderError(.unavailable, message: "Failed to connect to proxy.corp.example port 3128")
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
+        let account = try await service.createAccount(name: "A", currency: "USD")
+        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
+        var router = RPCRouter()
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        let calls = 200
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+            var configuration = tls.clientConfiguration(port: port, apiKey: key.secret)
+            configuration.retry = .none
+            let started = ContinuousClock.now
+            try await withNumbersClient(configuration) { client in
+                for _ in 0..<calls {
+                    let error = await #expect(throws: RPCError.self) {
+                        _ = try await client.searchNumbers(SearchNumbersRequest(country: "US"))
+                    }
+                    #expect(error?.reason == "PROVIDER_UNAVAILABLE", "\(String(describing: error))")
+                }
+            }
+            let took = ContinuousClock.now - started
+            // Logged before the answer is written: every call's line is there once its client has the answer.
+            let failed = lines.all.filter { $0.message.hasPrefix("call failed: ") }
+            #expect(failed.count == calls, "each call is still logged, its detail with it")
+            #expect(failed.allSatisfy { $0.metadata["detail"] == failure.message })
+            let warnings = failed.filter { $0.level == .warning }.count
+            let windows = Self.windows(took)
+            #expect(warnings >= ServerLogBudgets.callFailureWarningsMax, "\(warnings)")
+            #expect(warnings <= ServerLogBudgets.callFailureWarningsMax * windows, "\(warnings) in \(took)")
+            #expect(failed.filter { $0.level == .debug }.count == calls - warnings)
+            let summaries = lines.all.filter { $0.message == "call failures logged at debug (server-wide limit)" }
+            #expect(summaries.count <= windows - 1, "one at most for each later window: \(summaries)")
+        }
+    }
+
+    @Test("50 connections each making unauthenticated calls: at most the server-wide budget of info lines")
+    func reconnectingGetsNoNewAllowance() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getBalance) { _, _ in
+            throw RPCError(code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
+        }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        let connections = 50
+        // Under the connection's limit of failed authentications (10): none is drained.
+        let callsEach = 5
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+            var configuration = tls.clientConfiguration(port: port, apiKey: "nk_wrong")
+            configuration.retry = .none
+            let started = ContinuousClock.now
+            for _ in 0..<connections {
+                try await withNumbersClient(configuration) { client in
+                    for _ in 0..<callsEach {
+                        _ = try? await client.getBalance(GetBalanceRequest(accountId: "ACC_x"))
+                    }
+                }
+            }
+            let took = ContinuousClock.now - started
+            let deadline = ContinuousClock.now + .seconds(60)
+            var failed: [CapturingLogHandler.Line] = []
+            while failed.count < connections * callsEach, ContinuousClock.now < deadline {
+                failed = lines.all.filter { $0.message == "call failed" }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(failed.count == connections * callsEach, "every refused call is still logged")
+            let info = failed.filter { $0.level == .info }.count
+            // Per connection alone, 3 each: 150.
+            #expect(info <= ServerLogBudgets.refusedCallsLinesMax * Self.windows(took), "\(info) in \(took)")
+            #expect(info >= ServerLogBudgets.refusedCallsLinesMax)
+        }
+    }
+}
