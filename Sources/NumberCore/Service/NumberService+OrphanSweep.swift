@@ -96,6 +96,21 @@ extension NumberService {
                 report.pending.append(phone)
             }
         case .owned(let number):
+            guard mayBeTheOrphan(number, of: watch) else {
+                // Someone's number now, not the one the watch was for: after a restore from a backup older than a
+                // customer's purchase of it (a store that forgot it), or one bought outside numberd. Never released
+                // here — a release cannot be undone —; the watch ends, and the provider audit names the number if
+                // nobody owns it through numberd.
+                unblock(watch)
+                logger.warning(
+                    "a watched number is at the provider, but not as the one the watch was for: not released",
+                    metadata: [
+                        "number": "\(phone)", "sid": "\(number.sid)", "watch": "\(watch.intentId)",
+                        "date_created": "\(number.dateCreated.formatted(.iso8601))",
+                    ])
+                await end(watch, .expired, at: now, into: &report)
+                return true
+            }
             // Checked again just before the release, under the decision lock, which also keeps purchases off the
             // number until the release is done: one that reserved it after the release started could otherwise
             // find it still listed (a lost answer's look-up) and commit a number the sweep then releases.
@@ -126,6 +141,24 @@ extension NumberService {
             await end(watch, .released(sid: number.sid), at: now, into: &report)
         }
         return true
+    }
+
+    /// How long after a voided purchase's watch began its buy may still have been created at the provider: the
+    /// in-flight horizon, and an hour for the two clocks and the provider's own lag.
+    static let orphanCreationSlackSeconds: Int64 = 3_600
+
+    /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
+    /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
+    /// that was queued when it was voided: the provider created it by the in-flight horizon after that (and
+    /// ``orphanCreationSlackSeconds``), not days later.
+    private func mayBeTheOrphan(_ number: ProvisionedNumber, of watch: OrphanWatch) -> Bool {
+        if watch.intentId.hasPrefix(Identifier.number) {
+            let sid = try? coordinator.read { state throws(NumberError) in state.numbers[watch.intentId]?.providerSid }
+            return (sid ?? nil) == number.sid
+        }
+        let latest = watch.since.addingTimeInterval(
+            Double(config.reconcile.inFlightHorizonSeconds + Self.orphanCreationSlackSeconds))
+        return number.dateCreated <= latest
     }
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.

@@ -192,6 +192,61 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// A review: the sweep released whatever SID the look-up of a watched number returned. After a restore from a
+    /// backup older than a customer's purchase of it (numberd forgot that purchase), the sweep would delete the
+    /// customer's number at Twilio — a release cannot be undone. A released number's watch is for its own SID only.
+    @Test(
+        "a watched released number found at the provider under another SID (bought since) is not released; the watch ends",
+        arguments: StoreKind.allCases)
+    func watchedNumberUnderAnotherSidIsLeftAlone(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.fail(.notFound), on: .release)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        #expect(h.service.durableState().orphanWatch[Self.phone] != nil)
+        // Released at Twilio after all, then bought by someone else two days later.
+        h.provider.changeOwned(Self.phone) { owned in
+            owned?.sid = "PN_bought_later"
+            owned?.dateCreated = h.clock.now().addingTimeInterval(2 * 86_400)
+        }
+        h.clock.advance(by: 2 * 86_400)
+        let report = await h.service.sweepOrphans()
+        #expect(report.released.isEmpty, "\(report)")
+        #expect(h.provider.owned(Self.phone)?.sid == "PN_bought_later", "the later owner's number is kept")
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil, "the watch ended")
+        // The later owner's number is not numberd's: the harness's provider check counts only numberd's.
+        h.provider.changeOwned(Self.phone) { $0 = nil }
+        try await h.check()
+    }
+
+    @Test(
+        "a voided purchase's watched number the provider created days after the purchase is not released",
+        arguments: StoreKind.allCases)
+    func voidedPurchaseWatchSparesALaterPurchase(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let other = "+14155550199"
+        h.provider.stock([Self.phone, other])
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
+        h.provider.inject(.fail(.notFound), on: .release)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone, other], country: "US"))
+        }
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.intentId.hasPrefix("PIN") == true)
+        // Created at the provider two days after the watch began: not the voided purchase's buy.
+        h.provider.changeOwned(Self.phone) { owned in
+            owned?.sid = "PN_bought_later"
+            owned?.dateCreated = h.clock.now().addingTimeInterval(2 * 86_400)
+        }
+        let report = await h.service.sweepOrphans()
+        #expect(report.released.isEmpty && h.provider.owned(Self.phone) != nil, "\(report)")
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
+        h.provider.changeOwned(Self.phone) { $0 = nil }
+        try await h.check()
+    }
+
     @Test(
         "a compensating release answered 404 while the provider has the number: voided, watched, released by the sweep",
         arguments: StoreKind.allCases)
