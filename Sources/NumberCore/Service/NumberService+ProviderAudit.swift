@@ -191,7 +191,12 @@ extension NumberService {
                 throw ProviderAuditError(
                     description: "the provider account owns more than \(limits.numbersMax) numbers (audit.numbersMax)")
             }
-            let found = try coordinator.read { state in numbers.compactMap { Self.difference($0, in: state) } }
+            // Numbers a running call is re-routing: the provider may route them to the new trunk before the store
+            // records it (a lost answer's look-up takes minutes), which is no difference to report.
+            let routing = local.withLock { Set($0.routing.keys) }
+            let found = try coordinator.read { state in
+                numbers.compactMap { Self.difference($0, in: state, routing: routing) }
+            }
             for number in numbers { seen.insert(number.phoneNumber) }
             for difference in found { differences[Self.key(difference)] = difference }
         }
@@ -286,9 +291,11 @@ extension NumberService {
         return String(id)
     }
 
-    /// How the provider's `number` disagrees with `state`, if it does.
-    private static func difference(_ number: ProvisionedNumber, in state: CoreState) -> ProviderAuditReport.Difference?
-    {
+    /// How the provider's `number` disagrees with `state`, if it does; the trunks of the numbers in `routing` (being
+    /// re-routed) are not compared.
+    private static func difference(
+        _ number: ProvisionedNumber, in state: CoreState, routing: Set<String>
+    ) -> ProviderAuditReport.Difference? {
         let phone = number.phoneNumber
         guard let id = state.phoneOwners[phone], let held = state.numbers[id] else {
             // In flight: a purchase reserves it, or a voided purchase's watch will release it if it landed.
@@ -299,7 +306,8 @@ extension NumberService {
         let kind: ProviderAuditReport.Difference.Kind
         if held.providerSid != number.sid {
             kind = .sidDiffers
-        } else if held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSid }) != number.trunkSid {
+        } else if !routing.contains(id), held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSid }) != number.trunkSid
+        {
             kind = .trunkDiffers
         } else {
             return nil
