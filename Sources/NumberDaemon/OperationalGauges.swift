@@ -75,7 +75,11 @@ struct OperationalGauges: Sendable {
     /// made at start it read 0 — an age of decades, which fired the "audits stopped" alert at every start, and for
     /// ever with audits off. `at` is nil for an audit asked for while periodic ones are off (nothing is to watch then).
     func record(_ report: ProviderAuditReport, at: Date?) {
-        for (kind, count) in report.counts {
+        // An audit whose trunk listing failed compared no trunks: their kinds keep what the last audit that did found
+        // (0 would clear a firing trunk_missing alert, or hide trunk differences for as long as the listing fails —
+        // a key without Trunking access, say).
+        let trunkKinds: Set<ProviderAuditReport.Difference.Kind> = [.trunkMissing, .trunkUnrecorded]
+        for (kind, count) in report.counts where report.providerTrunks != nil || !trunkKinds.contains(kind) {
             Meter(label: "numberd_provider_audit_differences", dimensions: [("kind", kind.rawValue)], factory: factory)
                 .set(count)
         }

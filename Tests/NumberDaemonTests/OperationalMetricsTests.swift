@@ -88,6 +88,23 @@ struct OperationalMetricsTests {
         #expect(stopped?.readinessProblem()?.contains("stopped") == true)
     }
 
+    @Test("an audit that compared no trunks leaves the trunk kinds' gauges as the last audit that did set them")
+    func auditWithoutTrunksKeepsTrunkGauges() {
+        let registry = PrometheusCollectorRegistry()
+        let gauges = OperationalGauges(factory: PrometheusMetricsFactory(registry: registry))
+        var compared = ProviderAuditReport()
+        compared.providerTrunks = 3
+        compared.counts[.trunkMissing] = 1
+        compared.counts[.unowned] = 2
+        gauges.record(compared, at: Date())
+        var notCompared = ProviderAuditReport()
+        notCompared.providerTrunks = nil
+        gauges.record(notCompared, at: Date())
+        let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        #expect(text.contains(#"numberd_provider_audit_differences{kind="trunk_missing"} 1"#), "\(text)")
+        #expect(text.contains(#"numberd_provider_audit_differences{kind="unowned"} 0"#), "\(text)")
+    }
+
     @Test("the gauges read what they are given: levels, the oldest intent's age, the snapshot, the certificate")
     func gauges() throws {
         let registry = PrometheusCollectorRegistry()
