@@ -147,6 +147,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
     /// problem, a file path, a hint about credentials). The RPC layer logs it with the call's request id and never
     /// sends it; `message` stays generic.
     public var internalDetail: String?
+    /// The provider answered, and what failed was recording its answer (the store had no room): reconciliation's
+    /// passes must not count it as the provider's silence (``ProviderPass/isNoAnswer(_:)``).
+    var recordingFailed = false
 
     /// Creates an error.
     public init(

@@ -205,9 +205,11 @@ public final class NumberService: Sendable {
     /// settled); any other error stands.
     static func unrecorded(_ error: NumberError, _ message: String, details: [String: String] = [:]) -> NumberError {
         guard error.reason == .storeFull else { return error }
-        return NumberError(
+        var unrecorded = NumberError(
             .unavailable, .outcomeUnknown, message + " (the service's store has no room to record it)",
             details: details, internalDetail: error.internalDetail)
+        unrecorded.recordingFailed = true
+        return unrecorded
     }
 
     /// Sets the flag of work that runs one at a time (the orphan sweep, the provider audit) unless it is set already:

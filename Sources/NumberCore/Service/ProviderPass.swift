@@ -36,8 +36,11 @@ struct ProviderPass {
         failuresInARow = answered ? 0 : failuresInARow + 1
     }
 
-    /// Whether `error` says the provider could not answer (rather than refused): what counts towards stopping.
+    /// Whether `error` says the provider could not answer (rather than refused): what counts towards stopping. An
+    /// answer the store had no room to record is the store's failure, not the provider's (a full disk made every
+    /// pending release's pass an "incomplete" run blaming Twilio).
     static func isNoAnswer(_ error: NumberError) -> Bool {
-        error.code == .unavailable || error.code == .cancelled || error.reason == .providerMisconfigured
+        guard !error.recordingFailed else { return false }
+        return error.code == .unavailable || error.code == .cancelled || error.reason == .providerMisconfigured
     }
 }

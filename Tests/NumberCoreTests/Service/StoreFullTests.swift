@@ -337,6 +337,25 @@ struct StoreFullTests {
         return try await Harness(.memory, config: config)
     }
 
+    /// A review: a release reconciliation carried out at Twilio whose record found no room was counted as the
+    /// provider's silence, so every pass during a full disk was an "incomplete" run blaming Twilio.
+    @Test("a release done at the provider whose record finds no room is not counted as the provider's failure")
+    func unrecordedReleaseIsNotAProviderFailure() async throws {
+        let h = try await Self.unpaused()
+        let account = try await h.account(funds: 10_000)
+        let number = try await h.buy(["+15550100031"], for: account.id).numbers[0]
+        h.provider.inject(.timeOut, on: .release)
+        _ = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(h.service.durableState().numbers[number.id]?.releaseRequestedAt != nil, "pending")
+        h.memoryStore.refuseForRoom()
+        let report = await h.service.reconcile()
+        #expect(report.unresolved == [number.id], "\(report)")
+        #expect(report.providerFailures == 0, "Twilio answered; the store had no room: \(report)")
+        let recorded = await h.service.reconcile()
+        #expect(recorded.releasesCompleted == [number.id], "\(recorded)")
+        try await h.check()
+    }
+
     @Test("a compensation whose mark finds no room leaves the items to reconciliation and releases a substitute")
     func compensationMarkRefused() async throws {
         let h = try await Self.unpaused()
