@@ -199,6 +199,8 @@ struct Serve: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        // The store's failure counters at 0 from the start, in this registry, before the first failure.
+        CoreMetrics.createStoreSeries()
         // Standard error through a bounded queue and a thread of its own: a reader that stops reading costs log lines
         // (counted), not service.
         let standardError = QueuedLogStream(metrics: MetricsSystem.factory)

@@ -132,4 +132,22 @@ struct AlertSeriesTests {
             #expect((errors(text) ?? 0) >= 1, "\(text)")
         }
     }
+
+    @Test("a numberd process's store failure counters read 0 from its start (they live in its global metrics)")
+    func storeCountersFromTheStart() async throws {
+        let port = try freeLoopbackPort()
+        let child = try ServingChild(arguments: ["--log-level", "error", "--metrics-listen", "127.0.0.1:\(port)"])
+        try await child.waitUntilServing()
+        let connection = try await TCPConnection.connect(port: port)
+        try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        _ = await connection.waitForClose(timeout: .seconds(30))
+        let text = connection.text
+        await child.stop()
+        for name in [
+            "numberd_store_commit_failures_total", "numberd_store_no_room_refusals_total",
+            "numberd_store_snapshot_failures_total",
+        ] {
+            #expect(text.contains("\n\(name) 0\n"), "\(name) missing: \(text.prefix(2_000))")
+        }
+    }
 }

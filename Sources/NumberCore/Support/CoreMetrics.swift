@@ -3,7 +3,7 @@ import Metrics
 
 /// The core's metrics (swift-metrics; whatever backend the process bootstraps exports them, e.g. numberd's
 /// Prometheus endpoint). Created lazily, after the process bootstrapped its backend.
-enum CoreMetrics {
+package enum CoreMetrics {
     /// How long one group commit (one store call for several operations) took to be durable.
     static let storeCommitDuration = Timer(label: "numberd_store_commit_duration_seconds")
     /// Group commits made.
@@ -17,6 +17,13 @@ enum CoreMetrics {
     static let storeNoRoomRefusals = Counter(label: "numberd_store_no_room_refusals_total")
     /// Failed snapshots (each fails only itself: the journal holds every record and writes go on).
     static let storeSnapshotFailures = Counter(label: "numberd_store_snapshot_failures_total")
+
+    /// Makes the store's failure counters, so that they read 0 from the start: an alert on `increase(…) > 0` needs a
+    /// sample before the first failure (a counter made at its first increment shows 1 at its first sample, and misses
+    /// it). Call once the metrics backend is bootstrapped.
+    package static func createStoreSeries() {
+        _ = [storeCommitFailures, storeNoRoomRefusals, storeSnapshotFailures]
+    }
 
     /// Records one provider call: its latency (retries included) and outcome.
     static func recordProviderCall(method: String, resource: String, outcome: String, seconds: Double) {
