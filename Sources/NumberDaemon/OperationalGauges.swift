@@ -40,8 +40,10 @@ struct OperationalGauges: Sendable {
     /// Where they are made: numberd's Prometheus registry (tests give their own); the background runs' counters too.
     let factory: any MetricsFactory
 
-    /// `numberd_backups_total{outcome}`'s outcomes.
-    static let backupOutcomes = ["written", "busy", "failed"]
+    /// `numberd_backups_total{outcome}`'s outcomes (each made at 0 at start: one enum, so a new outcome cannot miss it).
+    enum BackupOutcome: String, CaseIterable {
+        case written, busy, failed
+    }
 
     /// Gauges made by `factory` (numberd's Prometheus registry; tests give their own), and every outcome's counter at
     /// 0.
@@ -64,7 +66,7 @@ struct OperationalGauges: Sendable {
         for outcome in TwilioCredentialReload.Outcome.allCases {
             _ = credentialReloads(outcome)
         }
-        for outcome in Self.backupOutcomes {
+        for outcome in BackupOutcome.allCases {
             _ = backups(outcome)
         }
     }
@@ -127,13 +129,13 @@ struct OperationalGauges: Sendable {
     /// `numberd_last_backup_timestamp_seconds` to when it was asked for: an alert on its age finds backups that
     /// stopped.
     func recordBackup(_ result: Result<FileNumberStore.Backup, any Error>) {
-        let outcome: String
+        let outcome: BackupOutcome
         switch result {
         case .success(let backup):
-            outcome = "written"
+            outcome = .written
             lastBackupTimestamp(backup.createdAt)
-        case .failure(let error as JournalError) where error.code == .backupInProgress: outcome = "busy"
-        case .failure: outcome = "failed"
+        case .failure(let error as JournalError) where error.code == .backupInProgress: outcome = .busy
+        case .failure: outcome = .failed
         }
         backups(outcome).increment()
     }
@@ -169,7 +171,7 @@ struct OperationalGauges: Sendable {
             factory: factory)
     }
 
-    private func backups(_ outcome: String) -> Counter {
-        Counter(label: "numberd_backups_total", dimensions: [("outcome", outcome)], factory: factory)
+    private func backups(_ outcome: BackupOutcome) -> Counter {
+        Counter(label: "numberd_backups_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
     }
 }

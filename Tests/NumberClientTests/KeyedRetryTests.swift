@@ -82,10 +82,18 @@ struct KeyedRetryTests {
             _ = try await client.purchaseNumbers(
                 Self.purchase, options: CallOptions(idempotencyKey: "a", metadata: ["idempotency-key": "b"]))
         }
+        // A release's dry run, too: it carries its key to the server.
+        let dryRun = await #expect(throws: RPCError.self) {
+            _ = try await client.releaseNumber(
+                ReleaseNumberRequest(numberId: "NUM_1", dryRun: true),
+                options: CallOptions(idempotencyKey: "a", metadata: ["idempotency-key": "b"]))
+        }
         await client.close()
         await server.stop()
         #expect(server.calls.map { $0.metadata["idempotency-key"] } == ["inv-42", "inv-42"], "nothing else sent")
         #expect(conflict?.reason == "CONFLICTING_KEYS", "\(String(describing: conflict))")
+        #expect(conflict?.details["outcome"] == "not-started")
+        #expect(dryRun?.reason == "CONFLICTING_KEYS", "\(String(describing: dryRun))")
     }
 
     @Test("a ReleaseNumber whose connection was lost is retried under its key: 'still in progress', then its result")

@@ -106,22 +106,22 @@ public final class NumbersClient: Sendable {
         if let id = options.requestID { metadata["request-id"] = id }
         var retry = Self.retryClass(method.path)
         var idempotencyKey: String?
+        // A key given in the metadata under its wire name (FRAMING.md) is the caller's key as much as one given in
+        // `idempotencyKey`: replaced by a fresh one, every retry of theirs would be a new credit or purchase.
+        let given = options.metadata["idempotency-key"]
+        if retry == .keyed, let given, let explicit = options.idempotencyKey, given != explicit {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "two idempotency keys for one call: CallOptions.idempotencyKey \"\(explicit)\" and the "
+                    + "metadata's idempotency-key \"\(given)\"; give one",
+                reason: "CONFLICTING_KEYS", details: ["outcome": "not-started"])
+        }
         if retry == .keyed, let release = request as? ReleaseNumberRequest, release.dryRun {
             // A release's dry run changes nothing: retried as a read, under no key of its own; one the caller gives
             // goes along (the server answers it with the release made under it).
             retry = .idempotent
-            if let key = options.idempotencyKey { metadata["idempotency-key"] = key }
+            if let key = options.idempotencyKey ?? given { metadata["idempotency-key"] = key }
         } else if retry == .keyed {
-            // A key given in the metadata under its wire name (FRAMING.md) is the caller's key as much as one given
-            // in `idempotencyKey`: replaced by a fresh one, every retry of theirs would be a new credit or purchase.
-            let given = options.metadata["idempotency-key"]
-            if let given, let explicit = options.idempotencyKey, given != explicit {
-                throw RPCError(
-                    code: .invalidArgument,
-                    message: "two idempotency keys for one call: CallOptions.idempotencyKey \"\(explicit)\" and the "
-                        + "metadata's idempotency-key \"\(given)\"; give one",
-                    reason: "CONFLICTING_KEYS")
-            }
             idempotencyKey = options.idempotencyKey ?? given ?? Self.newIdempotencyKey()
             metadata["idempotency-key"] = idempotencyKey
         }
