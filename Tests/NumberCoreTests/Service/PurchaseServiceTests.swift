@@ -195,6 +195,36 @@ struct PurchaseServiceTests {
         try await h.check()
     }
 
+    /// A review: the purchase checked the account's status before looking its key up, so a retry racing its first
+    /// attempt (the first opened its intent while the retry asked the provider) got ACCOUNT_INACTIVE — "not bought" —
+    /// for an account suspended meanwhile, while the first attempt bought and committed.
+    @Test(
+        "a retry racing its first attempt gets REQUEST_IN_PROGRESS, not a refusal, when the account is suspended meanwhile"
+    )
+    func retryRacingItsFirstAttempt() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(["+14155550100"])
+        let request = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "order-7")
+        // The retry passes its key look-up, then waits at the provider before its decision.
+        h.provider.inject(.hangThenDo(gate: "retry-checked"), on: .search, times: 1)
+        let retry = Task { try await h.service.purchase(request) }
+        await h.provider.waitUntilReached("retry-checked")
+        // The first attempt opens its intent and waits at its buy.
+        h.provider.inject(.hangThenDo(gate: "bought"), on: .buy, times: 1)
+        let first = Task { try await h.service.purchase(request) }
+        await h.provider.waitUntilReached("bought")
+        _ = try await h.service.setAccountStatus(account.id, .suspended)
+        h.provider.resume("retry-checked")
+        let retried = await numberError { _ = try await retry.value }
+        #expect(retried?.reason == .requestInProgress, "\(String(describing: retried))")
+        h.provider.resume("bought")
+        let bought = try await first.value
+        #expect(bought.numbers.map(\.phoneNumber) == ["+14155550100"])
+        try await h.check()
+    }
+
     @Test(
         "a retried purchase with the same key returns the first result, even after a restart",
         arguments: StoreKind.allCases)
