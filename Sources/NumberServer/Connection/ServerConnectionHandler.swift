@@ -137,7 +137,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The window of ``failedCallsLoggedMax``. 10 s.
     static let failedCallsWindow = TimeAmount.seconds(10)
     /// Failed calls logged at info in the current window, when it started, and those logged at debug in it.
-    private var failedCalls = (logged: 0, since: NIODeadline.uptimeNanoseconds(0), quieted: 0)
+    private var failedCalls = ThrottledCount()
     /// The server's budgets of the lines above (and of the notices of closed connections), shared with its other
     /// connections: each connection's own limits start afresh with it, so a client that reconnects got them anew.
     private let logBudgets: ServerLogBudgets
@@ -281,7 +281,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        reportQuietedFailedCalls()
+        reportQuietedFailedCalls(failedCalls.takeHeld())
         givePartialFrameBytesBack()
         giveUnsentReplyBytesBack()
         settingsTimer?.cancel()
@@ -579,7 +579,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// The level of the next failed call's line: info for the first ``failedCallsLoggedMax`` of each window on the
-    /// connection, then debug; a new window first says how many the last one logged at debug. The server's own
+    /// connection, then debug (``ThrottledCount``); the first line of a later window first says how many were. The server's own
     /// failures (`INTERNAL`, `UNKNOWN`, `UNAVAILABLE`, `DATA_LOSS`: a store or provider problem, an outcome left
     /// unknown) are not limited per connection: a flood of refusals must not hide them. Either is at info only while
     /// the server-wide budget (``ServerLogBudgets/failedCallsLinesMax``, the server's own failures apart per status)
@@ -591,26 +591,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return budgeted(.info, logBudgets.failedCalls, key: "\(status)", held: held)
         default: break
         }
-        let now = NIODeadline.now()
-        if now - failedCalls.since >= Self.failedCallsWindow {
-            reportQuietedFailedCalls()
-            failedCalls = (0, now, 0)
-        }
-        guard failedCalls.logged < Self.failedCallsLoggedMax else {
-            failedCalls.quieted += 1
+        switch failedCalls.take(now: .now(), interval: Self.failedCallsWindow, linesMax: Self.failedCallsLoggedMax) {
+        case .held:
             return .debug
+        case .log(let heldBefore):
+            reportQuietedFailedCalls(heldBefore)
+            return budgeted(.info, logBudgets.failedCalls, key: "request", held: held)
         }
-        failedCalls.logged += 1
-        return budgeted(.info, logBudgets.failedCalls, key: "request", held: held)
     }
 
-    /// One info line with how many failed calls of the window were logged at debug (none if none), at the window's
-    /// end or the connection's.
-    private func reportQuietedFailedCalls() {
-        guard failedCalls.quieted > 0 else { return }
-        logger.info(
-            "failed calls logged at debug", metadata: ["calls": "\(failedCalls.quieted)", "peer": "\(peer.address)"])
-        failedCalls.quieted = 0
+    /// One info line with how many failed calls of the connection were logged at debug (none if none): with the
+    /// first line a later window lets through, or at the connection's end.
+    private func reportQuietedFailedCalls(_ calls: Int) {
+        guard calls > 0 else { return }
+        logger.info("failed calls logged at debug", metadata: ["calls": "\(calls)", "peer": "\(peer.address)"])
     }
 
     /// The level of the next refused call's line: info for the first few on the connection while the server-wide

@@ -29,6 +29,12 @@ struct ThrottledCount {
         }
     }
 
+    /// The events held back since the last line, now reported elsewhere (a connection's end): counted from zero again.
+    mutating func takeHeld() -> Int {
+        defer { held = 0 }
+        return held
+    }
+
     /// Counts one event: a line for it while the interval has had fewer than `linesMax`, else none. An interval begins
     /// with the first event after the last one ended.
     mutating func take(now: NIODeadline, interval: TimeAmount, linesMax: Int) -> Decision {
