@@ -194,8 +194,9 @@ extension NumberService {
             // Numbers a running call is re-routing: the provider may route them to the new trunk before the store
             // records it (a lost answer's look-up takes minutes), which is no difference to report.
             let routing = local.withLock { Set($0.routing.keys) }
+            let watchedSince = now().addingTimeInterval(-Double(config.reconcile.orphanWatchSeconds))
             let found = try coordinator.read { state in
-                numbers.compactMap { Self.difference($0, in: state, routing: routing) }
+                numbers.compactMap { Self.difference($0, in: state, routing: routing, watchedSince: watchedSince) }
             }
             for number in numbers { seen.insert(number.phoneNumber) }
             for difference in found { differences[Self.key(difference)] = difference }
@@ -292,14 +293,17 @@ extension NumberService {
     }
 
     /// How the provider's `number` disagrees with `state`, if it does; the trunks of the numbers in `routing` (being
-    /// re-routed) are not compared.
+    /// re-routed) are not compared. A watched number is in flight only while its watch is younger than its window
+    /// (began after `watchedSince`): one the sweep has been unable to release past it (Twilio refusing its DELETE) is a
+    /// number paid with no owner, which nothing else would name.
     private static func difference(
-        _ number: ProvisionedNumber, in state: CoreState, routing: Set<String>
+        _ number: ProvisionedNumber, in state: CoreState, routing: Set<String>, watchedSince: Date
     ) -> ProviderAuditReport.Difference? {
         let phone = number.phoneNumber
         guard let id = state.phoneOwners[phone], let held = state.numbers[id] else {
             // In flight: a purchase reserves it, or a voided purchase's watch will release it if it landed.
-            guard !state.accountsFor(phone) else { return nil }
+            if state.reservations[phone] != nil { return nil }
+            if let watch = state.orphanWatch[phone], watch.since > watchedSince { return nil }
             return ProviderAuditReport.Difference(kind: .unowned, phoneNumber: phone, providerSid: number.sid)
         }
         guard held.releaseRequestedAt == nil else { return nil }

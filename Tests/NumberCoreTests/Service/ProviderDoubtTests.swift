@@ -220,6 +220,25 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// A review: a watched number the sweep cannot release (Twilio refusing its DELETE) stayed out of the audit for as
+    /// long as the watch lived — for good — a number paid with no owner that nothing named.
+    @Test("a watched number still at the provider past its watch's window is reported unowned by the audit")
+    func orphanPastItsWindowIsAudited() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.fail(.notFound), on: .release)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        // The sweep's DELETE refused outright, every time.
+        h.provider.inject(.fail(.invalidArgument), on: .release, times: 1_000)
+        #expect(await h.service.sweepOrphans().released.isEmpty)
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).isClean, "in flight while watched")
+        h.clock.advance(by: 25 * 3_600)
+        #expect(await h.service.sweepOrphans().released.isEmpty)
+        let report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.counts[.unowned] == 1, "\(report.differences)")
+    }
+
     @Test(
         "a voided purchase's watched number the provider created days after the purchase is not released",
         arguments: StoreKind.allCases)
