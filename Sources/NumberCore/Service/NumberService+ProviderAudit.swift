@@ -144,35 +144,71 @@ extension NumberService {
 
     /// The audit itself; the caller holds the one-at-a-time claim.
     private func runAudit(recheckAfter: Duration) async throws -> ProviderAuditReport {
-        let first = try await auditPass()
+        let listedMax = config.audit.differencesListedMax
+        let first = try await auditPass(AuditFindings(confirming: nil, listedMax: listedMax))
         try await Task.sleep(for: recheckAfter)
-        let second = try await auditPass()
+        let second = try await auditPass(AuditFindings(confirming: first.findings.keys, listedMax: listedMax))
         var report = ProviderAuditReport()
         report.providerNumbers = second.providerNumbers
         report.heldNumbers = second.heldNumbers
         // Compared only when both listings listed them (a difference needs both to confirm it).
         report.providerTrunks = first.providerTrunks == nil ? nil : second.providerTrunks
-        let confirmed = second.differences.filter { key, _ in first.differences[key] != nil }.values
-        for difference in confirmed { report.counts[difference.kind, default: 0] += 1 }
-        // Trunks first: few, and a number difference per number of a large store would otherwise crowd them out.
-        report.differences = Array(
-            confirmed.sorted {
-                ($0.isTrunk ? 0 : 1, $0.kind, $0.phoneNumber, $0.providerSid)
-                    < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
-            }
-            .prefix(config.audit.differencesListedMax))
+        for (kind, count) in second.findings.counts { report.counts[kind, default: 0] += count }
+        report.differences = second.findings.listedInOrder
         return report
+    }
+
+    /// What a pass keeps of its differences. The first pass (`confirming` nil) keeps their keys alone; the second,
+    /// given those, keeps only the differences both found — each counted once by kind, and the first `listedMax` in
+    /// the report's order (trunks first: few, and a number difference per number of a large store would otherwise
+    /// crowd them out). Not every difference whole, twice: an empty data directory started on a production account
+    /// finds every number `unowned`, hundreds of bytes each, which at a million numbers was most of a gigabyte.
+    struct AuditFindings {
+        let confirming: Set<String>?
+        let listedMax: Int
+        private(set) var keys = Set<String>()
+        private(set) var counts: [ProviderAuditReport.Difference.Kind: Int] = [:]
+        private var listed: [ProviderAuditReport.Difference] = []
+
+        init(confirming: Set<String>?, listedMax: Int) {
+            self.confirming = confirming
+            self.listedMax = max(0, listedMax)
+        }
+
+        mutating func add(_ difference: ProviderAuditReport.Difference) {
+            let key = NumberService.key(difference)
+            if let confirming, !confirming.contains(key) { return }
+            guard keys.insert(key).inserted, confirming != nil else { return }
+            counts[difference.kind, default: 0] += 1
+            listed.append(difference)
+            // Sorted and cut now and then, so at most twice the listed number are held.
+            if listed.count >= 2 * max(listedMax, 1) { listed = Self.first(listedMax, of: listed) }
+        }
+
+        /// The differences listed, in the report's order.
+        var listedInOrder: [ProviderAuditReport.Difference] { Self.first(listedMax, of: listed) }
+
+        private static func first(
+            _ count: Int, of differences: [ProviderAuditReport.Difference]
+        ) -> [ProviderAuditReport.Difference] {
+            Array(
+                differences.sorted {
+                    ($0.isTrunk ? 0 : 1, $0.kind, $0.phoneNumber, $0.providerSid)
+                        < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
+                }
+                .prefix(count))
+        }
     }
 
     /// The last provider audit that ran to its end in this process (nil before the first: audits start some minutes
     /// after numberd does, or are off).
     public var lastProviderAudit: FinishedProviderAudit? { local.withLock { $0.lastAudit } }
 
-    /// One listing of the provider account compared with the store: differences keyed by kind and number.
-    private func auditPass() async throws -> (
-        differences: [String: ProviderAuditReport.Difference], providerNumbers: Int,
-        heldNumbers: Int, providerTrunks: Int?
+    /// One listing of the provider account compared with the store, its differences added to `findings`.
+    private func auditPass(_ findings: AuditFindings) async throws -> (
+        findings: AuditFindings, providerNumbers: Int, heldNumbers: Int, providerTrunks: Int?
     ) {
+        var findings = findings
         let limits = config.audit
         // Held before the listing starts: a number still held by the same id after it ended was held throughout,
         // so the listing should have shown it.
@@ -180,7 +216,6 @@ extension NumberService {
         // A release requested at or before this has been pending too long (numbers being released are still held).
         let stuckIfRequestedBy = now().addingTimeInterval(-TimeInterval(limits.releasePendingMaxSeconds))
         var seen = Set<String>()
-        var differences: [String: ProviderAuditReport.Difference] = [:]
         var pages = 0
         try await provider.listOwned { numbers in
             pages += 1
@@ -199,7 +234,7 @@ extension NumberService {
                 numbers.compactMap { Self.difference($0, in: state, routing: routing, watchedSince: watchedSince) }
             }
             for number in numbers { seen.insert(number.phoneNumber) }
-            for difference in found { differences[Self.key(difference)] = difference }
+            for difference in found { findings.add(difference) }
         }
         // In chunks, so readers and commits wait for one chunk's look-ups at most, not for the whole store's.
         var index = 0
@@ -223,20 +258,20 @@ extension NumberService {
                         accountId: number.accountId)
                 }
             }
-            for difference in missing { differences[Self.key(difference)] = difference }
+            for difference in missing { findings.add(difference) }
         }
         var providerTrunks: Int?
         if provider.listsTrunks {
             do {
                 let trunks = try await auditTrunks()
                 providerTrunks = trunks.listed
-                for difference in trunks.differences { differences[Self.key(difference)] = difference }
+                for difference in trunks.differences { findings.add(difference) }
             } catch {
                 // The numbers' comparison stands; the report says the trunks were not compared (`providerTrunks` nil).
                 logger.warning("the provider audit could not list the trunks", metadata: ["error": "\(error)"])
             }
         }
-        return (differences, seen.count, heldBefore.count, providerTrunks)
+        return (findings, seen.count, heldBefore.count, providerTrunks)
     }
 
     /// The provider's trunks compared with the store's: recorded ones it does not list (recorded before the listing
@@ -321,7 +356,7 @@ extension NumberService {
     }
 
     /// A recorded trunk by its id (two ids may name one SID), a provider's trunk by its SID, a number by itself.
-    private static func key(_ difference: ProviderAuditReport.Difference) -> String {
+    static func key(_ difference: ProviderAuditReport.Difference) -> String {
         let subject: String
         switch difference.kind {
         case .trunkMissing: subject = difference.trunkId ?? difference.providerSid

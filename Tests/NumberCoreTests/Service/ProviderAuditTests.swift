@@ -107,6 +107,25 @@ struct ProviderAuditTests {
         try await h.check()
     }
 
+    @Test("many differences: each counted once, the first differencesListedMax listed in order, trunks first")
+    func manyDifferencesAreCountedAndTheFirstListed() async throws {
+        let h = try await Harness(.memory)
+        _ = try await h.account(funds: 100_000)
+        let phones = (0..<250).map { "+1415556\(String(format: "%04d", 9_999 - $0))" }
+        for (index, phone) in phones.enumerated() {
+            h.provider.changeOwned(phone) { number in
+                number = ProvisionedNumber(
+                    sid: "PN" + String(format: "%032d", index), phoneNumber: phone, friendlyName: "console",
+                    capabilities: NumberCapabilities(voice: true), dateCreated: Date())
+            }
+        }
+        let report = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(report.counts[.unowned] == 250)
+        let listedMax = NumberServiceConfig.defaults.audit.differencesListedMax
+        #expect(report.differences.count == min(250, listedMax))
+        #expect(report.differences.map(\.phoneNumber) == Array(phones.sorted().prefix(listedMax)))
+    }
+
     @Test("a difference only one of the two listings shows (the provider's lists lag) is not reported")
     func transientDifferenceIsNotReported() async throws {
         let h = try await Harness(.memory)
