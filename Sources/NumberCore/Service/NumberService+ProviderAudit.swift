@@ -205,7 +205,9 @@ extension NumberService {
     public var lastProviderAudit: FinishedProviderAudit? { local.withLock { $0.lastAudit } }
 
     /// One listing of the provider account compared with the store, its differences added to `findings`.
-    private func auditPass(_ findings: AuditFindings) async throws -> (
+    private func auditPass(
+        _ findings: AuditFindings
+    ) async throws -> (
         findings: AuditFindings, providerNumbers: Int, heldNumbers: Int, providerTrunks: Int?
     ) {
         var findings = findings
