@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NumberWire
+import Synchronization
 import Testing
 
 @testable import NumberClient
@@ -80,15 +81,63 @@ extension ClientConnectionLivenessTests {
     typealias Outcome = ClientConnectionStateMachine.CallOutcome
 
     /// A handler on an embedded loop that has had the server's SETTINGS, with a PING timeout of `pingTimeout`.
+    /// A client review: the expired calls were failed before the PING went out, so a call waiting in the queue for
+    /// their place was written into the suspect connection and failed with it, its outcome unknown.
+    @Test("a queued call does not take an expired call's place before the PING that tests the connection")
+    func queuedCallWaitsForThePingAtItsTurn() throws {
+        let (handler, channel, loop, _) = try Self.connected(
+            pingTimeout: .seconds(2), serverSettings: ConnectionSettings(maxConcurrentStreams: 1))
+        let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
+        let queued = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        #expect(try Self.written(channel).map(\.type) == [.headers, .message], "the second waits for a place")
+        loop.advanceTime(by: .milliseconds(100))
+        _ = try expiring.wait()
+        #expect(try Self.written(channel).map(\.type) == [.ping, .cancel], "the queued call is held for the PING")
+        loop.advanceTime(by: .seconds(2))
+        guard case .connectionFailure(_, let retryable) = try queued.wait() else {
+            Issue.record("the queued call did not fail with the connection")
+            return
+        }
+        #expect(retryable, "never sent: safe to send on another connection")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// The same review: a GOAWAY that refused none of the open calls completed none, which is what drains the queue;
+    /// its calls waited for their deadline instead of going to another connection.
+    @Test("a GOAWAY that refuses no open call sends the queued ones elsewhere at once")
+    func goAwayReleasesTheQueue() throws {
+        let (handler, channel, loop, _) = try Self.connected(
+            pingTimeout: .seconds(2), serverSettings: ConnectionSettings(maxConcurrentStreams: 1))
+        let open = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        let queued = ClientDeadlineTests.start(handler, loop, timeout: .seconds(1))
+        _ = try Self.written(channel)
+        let away = GoAway(lastStreamID: 1, code: .noError, message: "draining").payload()
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .goAway, streamID: 0, payload: away)))
+        loop.run()
+        let released = Mutex(false)
+        queued.whenComplete { _ in released.withLock { $0 = true } }
+        #expect(released.withLock { $0 }, "released at the GOAWAY, not at its deadline")
+        loop.advanceTime(by: .seconds(2))  // (its deadline: ends it if the GOAWAY did not, so a failure cannot hang)
+        guard case .connectionFailure(_, let retryable) = try queued.wait() else {
+            Issue.record("the queued call was not released")
+            return
+        }
+        #expect(retryable)
+        _ = open
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     private static func connected(
-        pingTimeout: TimeAmount
+        pingTimeout: TimeAmount, serverSettings: ConnectionSettings? = nil
     ) throws -> (ClientConnectionHandler, EmbeddedChannel, EmbeddedEventLoop, ClientConnectionStatus) {
         let loop = EmbeddedEventLoop()
         let status = ClientConnectionStatus()
         let handler = ClientConnectionHandler(settings: .defaults, status: status, pingTimeout: pingTimeout)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .settings, streamID: 0)))
+        try channel.writeInbound(
+            ClientDeadlineTests.bytes(
+                Frame(type: .settings, streamID: 0, payload: serverSettings?.payload() ?? ByteBuffer())))
         loop.advanceTime(by: .milliseconds(10))
         while try channel.readOutbound(as: ByteBuffer.self) != nil {}  // preface, SETTINGS, SETTINGS ACK
         return (handler, channel, loop, status)
@@ -121,7 +170,7 @@ extension ClientConnectionLivenessTests {
             return
         }
         let frames = try Self.written(channel)
-        #expect(frames.map(\.type) == [.cancel, .ping], "\(frames)")
+        #expect(frames.map(\.type) == [.ping, .cancel], "\(frames)")
         loop.advanceTime(by: .seconds(2) - .nanoseconds(1))
         #expect(channel.isActive && status.isAlive, "not before the PING timeout")
         loop.advanceTime(by: .nanoseconds(1))
@@ -191,7 +240,7 @@ extension ClientConnectionLivenessTests {
         _ = try Self.written(channel)
         loop.advanceTime(by: .milliseconds(100))
         _ = try expiring.wait()
-        #expect(try Self.written(channel).map(\.type) == [.cancel, .ping])
+        #expect(try Self.written(channel).map(\.type) == [.ping, .cancel])
         loop.advanceTime(by: .seconds(2))
         try #require(!status.isAlive, "taken for dead at the PING timeout")
         guard case .connectionFailure(_, let retryable) = try long.wait() else {

@@ -313,12 +313,19 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         // The expiring calls' own starts, not the oldest open call's: a long call started before the last answer
         // must not hide a connection that has carried nothing since the expiring ones were sent.
         var expiringStart: NIODeadline?
+        var expiring: [UInt32] = []
         for (id, call) in deadlines where call.deadline <= now {
-            deadlines[id] = nil
+            expiring.append(id)
             expiringStart = min(expiringStart ?? call.started, call.started)
+        }
+        // The PING first: failing the expired calls frees places that queued calls take at once, and a connection
+        // under suspicion must hold them until it answers (sent meanwhile, they would fail with it, their outcome
+        // unknown, having waited in this client's queue).
+        if let expiringStart { checkLiveness(callStart: expiringStart, context: context) }
+        for id in expiring {
+            deadlines[id] = nil
             fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
         }
-        if let expiringStart { checkLiveness(callStart: expiringStart, context: context) }
         expireQueuedCalls(now: now)
         let earliestQueued = queue.lazy.compactMap(\.deadline).min()
         if let earliest = [deadlines.values.lazy.map(\.deadline).min(), earliestQueued].compactMap({ $0 }).min() {
@@ -422,7 +429,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             complete(id, outcome)
         case .finishMany(let outcomes, let close):
             for (id, outcome) in outcomes { complete(id, outcome) }
-            if state.phase != .active { usable.markUnusable() }
+            if state.phase != .active {
+                usable.markUnusable()
+                // A GOAWAY that refused none of the open calls completes none, which is what drains the queue
+                // otherwise: its calls, never sent, go to another connection now, not at their deadline.
+                drainQueue()
+            }
             if close { context.close(promise: nil) }
         case .closeWithGoAway(let away):
             usable.markUnusable()
