@@ -615,25 +615,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         return budgeted(.info, logBudgets.refusedCalls, held: "refused calls logged at debug (server-wide limit)")
     }
 
-    /// `level` while the server-wide `budget` has room for one more line of `key` now, else debug. The first line a
-    /// later window lets through is preceded, at `level`, by `held` with how many lines of `key` earlier windows held
-    /// back (so they are counted when the next line passes, not when the window ends). A line the logger would not
-    /// write at `level` anyway takes nothing from the budget (nor its lock).
+    /// `level` while the server-wide `budget` has room for one more line of `key`, else debug
+    /// (``LogBudget/level(_:key:logger:held:)``).
     private func budgeted(
         _ level: Logger.Level, _ budget: LogBudget, key: String = "", held: @autoclosure () -> Logger.Message
     ) -> Logger.Level {
-        guard logger.logLevel <= level else { return level }
-        switch budget.take(key, now: .now()) {
-        case .held:
-            return .debug
-        case .log(let heldBefore):
-            if heldBefore > 0 {
-                var metadata: Logger.Metadata = ["lines": "\(heldBefore)"]
-                if !key.isEmpty { metadata["kind"] = "\(key)" }
-                logger.log(level: level, held(), metadata: metadata)
-            }
-            return level
-        }
+        budget.level(level, key: key, logger: logger, held: held())
     }
 
     /// Writes TRAILERS within the client's MAX_HEADERS_PAYLOAD (the message shortened if need be).

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Synchronization
 
@@ -20,6 +21,27 @@ final class LogBudget: Sendable {
         precondition(linesMax > 0, "linesMax must be positive")
         self.linesMax = linesMax
         self.window = window
+    }
+
+    /// The level to log one line of `key` at: `level` while the budget has room, else debug. The first line a later
+    /// window lets through is preceded, on `logger` at `level`, by `held` with how many lines of `key` earlier windows
+    /// held back (counted when the next line passes: there is no timer). A line `logger` would not write at `level`
+    /// anyway takes nothing from the budget (nor its lock).
+    func level(
+        _ level: Logger.Level, key: String = "", logger: Logger, held: @autoclosure () -> Logger.Message
+    ) -> Logger.Level {
+        guard logger.logLevel <= level else { return level }
+        switch take(key) {
+        case .held:
+            return .debug
+        case .log(let heldBefore):
+            if heldBefore > 0 {
+                var metadata: Logger.Metadata = ["lines": "\(heldBefore)"]
+                if !key.isEmpty { metadata["kind"] = "\(key)" }
+                logger.log(level: level, held(), metadata: metadata)
+            }
+            return level
+        }
     }
 
     /// Counts one line of `key` at `now`: whether it is logged at its level, and how many lines of the key earlier

@@ -201,18 +201,9 @@ extension RPCError {
     static func mapping(_ error: any Error, context: CallContext) -> RPCError {
         if let error = error as? NumberError {
             guard let detail = error.internalDetail else { return RPCError(error) }
-            let level: Logger.Level
-            switch context.logBudgets.callFailureWarnings.take(error.reason.rawValue) {
-            case .held:
-                level = .debug
-            case .log(let heldBefore):
-                level = .warning
-                if heldBefore > 0 {
-                    context.logger.warning(
-                        "call failures logged at debug (server-wide limit)",
-                        metadata: ["reason": "\(error.reason)", "calls": "\(heldBefore)"])
-                }
-            }
+            let level = context.logBudgets.callFailureWarnings.level(
+                .warning, key: error.reason.rawValue, logger: context.logger,
+                held: "call failures logged at debug (server-wide limit)")
             context.logger.log(
                 level: level, "call failed: \(error.message)",
                 metadata: ["reason": "\(error.reason)", "detail": "\(detail)"])
