@@ -326,6 +326,12 @@ public final class Numberd: Sendable {
             defer { gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds) }
             return try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
         }
+        // The service's time, not a time the wall clock jumped to (the next start would take it for how far time got);
+        // read first: a reading that reveals a correction adds its downtime to those counted.
+        let markClock: @Sendable () throws -> Void = {
+            let now = clock.now()
+            try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: now)
+        }
         var services: [any Service] = [
             // The start snapshot is written in prepare, before serving.
             PeriodicService(
@@ -391,17 +397,10 @@ public final class Numberd: Sendable {
                 name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
                 logger: logger,
                 action: {
-                    // The service's time, not a time the wall clock jumped to: the next start would take it for how
-                    // far time got.
-                    // The time first: a reading that reveals a correction adds its downtime to those counted.
-                    let now = clock.now()
-                    try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: now)
+                    try markClock()
                     return [:]
                 },
-                final: {
-                    let now = clock.now()
-                    try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: now)
-                },
+                final: markClock,
                 ranLevel: .debug),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
