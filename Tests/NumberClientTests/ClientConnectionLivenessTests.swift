@@ -127,7 +127,7 @@ extension ClientConnectionLivenessTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
-    private static func connected(
+    static func connected(
         pingTimeout: TimeAmount, serverSettings: ConnectionSettings? = nil
     ) throws -> (ClientConnectionHandler, EmbeddedChannel, EmbeddedEventLoop, ClientConnectionStatus) {
         let loop = EmbeddedEventLoop()
@@ -144,7 +144,7 @@ extension ClientConnectionLivenessTests {
     }
 
     /// The frames the handler wrote since the last look (the greeting is read away by `connected`).
-    private static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
+    static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
         channel.embeddedEventLoop.run()
         var bytes = ByteBuffer()
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&buffer) }

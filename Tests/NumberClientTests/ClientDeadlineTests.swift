@@ -197,6 +197,30 @@ extension ClientDeadlineTests {
     }
 }
 
+extension ClientDeadlineTests {
+    @Test("a call that waited in the queue tells the server the time left when it is sent, not its first timeout")
+    func queuedCallSendsItsTimeLeft() throws {
+        let (handler, channel, loop, _) = try ClientConnectionLivenessTests.connected(
+            pingTimeout: .seconds(60), serverSettings: ConnectionSettings(maxConcurrentStreams: 1))
+        let running = Self.start(handler, loop, timeout: nil)
+        let request = RequestHeaders(method: "/numbers.v1.Numbers/GetBalance", timeoutMicros: 10_000_000)
+        let promise = loop.makePromise(of: Outcome.self)
+        handler.start(
+            headers: ByteBuffer(bytes: try ProtoEncoder().encode(request)), message: ByteBuffer(),
+            timeout: .seconds(10), promise: promise, token: CallCancellationToken(), requestHeaders: request)
+        #expect(try ClientConnectionLivenessTests.written(channel).map(\.streamID) == [1, 1], "only the first call")
+        loop.advanceTime(by: .seconds(3))
+        try channel.writeInbound(Self.bytes(Frame(type: .trailers, streamID: 1)))
+        _ = try running.wait()
+        let frames = try ClientConnectionLivenessTests.written(channel)
+        let headers = try #require(frames.first { $0.type == .headers && $0.streamID == 3 })
+        let sent = try ProtoDecoder().decode(RequestHeaders.self, from: headers.payload)
+        #expect(sent.method == request.method)
+        #expect(sent.timeoutMicros == 7_000_000, "the 3 s spent queued came off the 10 s")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
 @Suite("Client call deadlines on the wire")
 struct ClientTimeoutMicrosTests {
     @Test(

@@ -234,8 +234,9 @@ public final class NumbersClient: Sendable {
     /// One attempt: the response message, or why there is none. Throws `WaitEnded` when the call's `deadline`
     /// passes or its task is cancelled while it waits for a connection (nothing sent). The request's HEADERS
     /// (encoded into `headers`, reused across attempts) are made once the connection is there, so the timeout they
-    /// tell the server is what is left of `deadline` after the wait; the call on the connection ends at `deadline`
-    /// too. The connection is one whose server's SETTINGS have arrived (the pool takes no other), so its API revision
+    /// tell the server is what is left of `deadline` after the wait (and again after a wait in the connection's queue
+    /// behind the server's concurrent-call limit: the connection re-encodes them from `RequestHeaders`); the call on
+    /// the connection ends at `deadline` too. The connection is one whose server's SETTINGS have arrived (the pool takes no other), so its API revision
     /// is known when `guardedFields` are checked against it: waiting for them is the wait for the connection, within
     /// `deadline`.
     private func attempt(
@@ -251,11 +252,12 @@ public final class NumbersClient: Sendable {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw WaitEnded.deadline }
         headers.clear()
-        try ProtoEncoder().encode(
-            RequestHeaders(method: path, timeoutMicros: Self.timeoutMicros(remaining), metadata: metadata),
-            into: &headers)
+        let requestHeaders = RequestHeaders(
+            method: path, timeoutMicros: Self.timeoutMicros(remaining), metadata: metadata)
+        try ProtoEncoder().encode(requestHeaders, into: &headers)
         switch try await connection.call(
-            headers: headers, message: message, deadline: deadline, guardedFields: guardedFields)
+            headers: headers, message: message, deadline: deadline, guardedFields: guardedFields,
+            requestHeaders: requestHeaders)
         {
         case .response(let payload):
             return .success(payload)

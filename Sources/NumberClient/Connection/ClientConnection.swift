@@ -82,7 +82,7 @@ final class ClientConnection: Sendable {
     /// fails the call `SERVER_TOO_OLD`, unsent.
     func call(
         headers: ByteBuffer, message: ByteBuffer, deadline: NIODeadline?,
-        guardedFields: [APIRevision.GuardedField] = []
+        guardedFields: [APIRevision.GuardedField] = [], requestHeaders: RequestHeaders? = nil
     ) async throws
         -> ClientConnectionStateMachine.CallOutcome
     {
@@ -96,12 +96,12 @@ final class ClientConnection: Sendable {
                 // Already on the connection's thread (a task preferring `EventLoopTaskExecutor`): no hop.
                 handler.value.start(
                     headers: headers, message: message, timeout: deadline.map { $0 - .now() }, promise: promise,
-                    token: token, guardedFields: guardedFields)
+                    token: token, guardedFields: guardedFields, requestHeaders: requestHeaders)
             } else {
                 handler.eventLoop.execute {
                     handler.value.start(
                         headers: headers, message: message, timeout: deadline.map { $0 - .now() }, promise: promise,
-                        token: token, guardedFields: guardedFields)
+                        token: token, guardedFields: guardedFields, requestHeaders: requestHeaders)
                 }
             }
             return try await promise.futureResult.get()

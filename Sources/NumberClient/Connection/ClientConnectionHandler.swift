@@ -198,6 +198,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var deadline: NIODeadline?
         /// The guarded request fields the call sets, checked against the server's API revision.
         var guardedFields: [APIRevision.GuardedField]
+        /// What `headers` encode, when the caller gave it: a call that waited in the queue is sent with HEADERS
+        /// re-encoded to tell the server the time left then, not the timeout from before the wait.
+        var requestHeaders: RequestHeaders?
     }
 
     private var queue = CircularBuffer<QueuedCall>()
@@ -207,7 +210,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// `SERVER_TOO_OLD` unsent.
     func start(
         headers: ByteBuffer, message: ByteBuffer, timeout: TimeAmount?, promise: EventLoopPromise<Outcome>,
-        token: CallCancellationToken, guardedFields: [APIRevision.GuardedField] = []
+        token: CallCancellationToken, guardedFields: [APIRevision.GuardedField] = [],
+        requestHeaders: RequestHeaders? = nil
     ) {
         guard token.markStarted() else {
             // The caller was cancelled before the call reached the event loop.
@@ -226,7 +230,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let now = context?.eventLoop.now ?? .now()
         let call = QueuedCall(
             headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 },
-            guardedFields: guardedFields)
+            guardedFields: guardedFields, requestHeaders: requestHeaders)
         guard state.phase == .active else {
             promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
             return
@@ -262,11 +266,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// The status of a call refused because `queuedCallsMax` calls wait, made once.
     private let queueFull: ByteBuffer
 
-    private func begin(_ call: QueuedCall) {
+    private func begin(_ call: QueuedCall, waited: Bool = false) {
         guard let context else { return }
         if let deadline = call.deadline, deadline <= context.eventLoop.now {
             call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent))
             return
+        }
+        var call = call
+        if waited, let deadline = call.deadline, var request = call.requestHeaders {
+            // The wait in the queue came off the call's time: the server must not believe it has more.
+            request.timeoutMicros = NumbersClient.timeoutMicros(deadline - context.eventLoop.now)
+            if let headers = try? ProtoEncoder().encode(request) { call.headers = ByteBuffer(bytes: headers) }
         }
         // Checked again here: new SETTINGS may have lowered a limit (or the API revision) while the call was queued.
         if let oversize = state.oversize(headers: call.headers, message: call.message) {
@@ -379,7 +389,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.
     private func drainQueue() {
-        while state.canStartCall, !isProbing, let next = queue.popFirst() { begin(next) }
+        while state.canStartCall, !isProbing, let next = queue.popFirst() { begin(next, waited: true) }
         if state.phase != .active {
             while let next = queue.popFirst() {
                 next.promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
