@@ -33,3 +33,28 @@ struct ClientLifetimeTests {
         #expect(server.openConnections == 0, "the dropped client's connection is still open")
     }
 }
+
+extension ClientLifetimeTests {
+    @Test("close() cuts a connection being made short: the call waiting for it fails CLIENT_CLOSED, not at its timeout")
+    func closeCutsTheConnectShort() async throws {
+        // The server completes TLS and never greets: without the cut, the wait lasts the 60 s connect timeout.
+        let server = try await FakeTLSServer.start(.neverSendsSettings)
+        let client = try ConnectionReadinessTests.client(server, connectTimeout: .seconds(60))
+        let call = Task {
+            try await client.purchaseNumbers(
+                ConnectionReadinessTests.purchase, options: CallOptions(timeout: .seconds(120)))
+        }
+        let deadline = ContinuousClock.now + .seconds(50)
+        while server.handshakes == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(server.handshakes == 1, "the connect never reached the server")
+        let started = ContinuousClock.now
+        await client.close()
+        let error = await #expect(throws: RPCError.self) { try await call.value }
+        let took = ContinuousClock.now - started
+        await server.stop()
+        #expect(error?.reason == "CLIENT_CLOSED", "\(String(describing: error))")
+        #expect(error?.details["outcome"] == nil, "nothing was sent: \(String(describing: error))")
+        #expect(server.headers.isEmpty)
+        #expect(took < .seconds(30), "the call waited \(took) for the connect after close()")
+    }
+}

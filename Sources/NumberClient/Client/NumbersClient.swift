@@ -32,6 +32,8 @@ public final class NumbersClient: Sendable {
     private struct Pool {
         var connections: [ClientConnection] = []
         var connecting: EventLoopFuture<ClientConnection>?
+        /// The attempts of `connecting`, which `close()` cuts short.
+        var connectingAttempts: ConnectionAttempts?
         var next = 0
         var closed = false
     }
@@ -74,13 +76,15 @@ public final class NumbersClient: Sendable {
     /// client: a connection counts as gone only once its open calls have been failed).
     var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }
 
-    /// Closes every connection; calls in flight fail and later calls throw.
+    /// Closes every connection; calls in flight fail and later calls throw. A connection being made is cut short:
+    /// the calls waiting for it fail `CLIENT_CLOSED` now, not after its connect, handshake and greeting time out.
     public func close() async {
-        let connections = pool.withLock { pool in
+        let (connections, attempts) = pool.withLock { pool in
             pool.closed = true
             defer { pool.connections.removeAll() }
-            return pool.connections
+            return (pool.connections, pool.connectingAttempts)
         }
+        attempts?.cancel()
         for connection in connections { await connection.close() }
     }
 
@@ -290,7 +294,9 @@ public final class NumbersClient: Sendable {
             pool.connections.removeAll { !$0.status.isAlive }
             if pool.closed { return .closed }
             if pool.connecting == nil, pool.connections.count < configuration.connectionPoolSize {
-                pool.connecting = startConnecting()
+                let attempts = ConnectionAttempts()
+                pool.connecting = startConnecting(attempts)
+                pool.connectingAttempts = attempts
             }
             // Round-robin, preferring connections with room below the server's limit; a saturated one still
             // queues the call. Scans in place: this runs on every call and must not allocate.
@@ -340,6 +346,9 @@ public final class NumbersClient: Sendable {
         } catch let ended as WaitEnded {
             throw ended
         } catch {
+            if pool.withLock({ $0.closed }) {
+                throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+            }
             throw ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
         }
     }
@@ -356,16 +365,19 @@ public final class NumbersClient: Sendable {
         }
     }
 
-    /// Starts a connection attempt; on success it joins the pool, either way the pool may try again.
-    private func startConnecting() -> EventLoopFuture<ClientConnection> {
+    /// Starts a connection attempt (`attempts` cuts it short); on success it joins the pool, either way the pool may
+    /// try again.
+    private func startConnecting(_ attempts: ConnectionAttempts) -> EventLoopFuture<ClientConnection> {
         let future = ClientConnection.connect(
             host: configuration.host, port: configuration.port, tls: tls,
             serverHostname: configuration.serverHostname ?? configuration.host, sessionCache: sessionCache,
             settings: configuration.settings, connectTimeout: configuration.connectTimeout,
-            liveness: configuration.liveness, queuedCallsMax: configuration.queuedCallsMax, group: group)
+            liveness: configuration.liveness, queuedCallsMax: configuration.queuedCallsMax, group: group,
+            attempts: attempts)
         future.whenComplete { [self] result in
             let orphan: ClientConnection? = pool.withLock { pool in
                 pool.connecting = nil
+                pool.connectingAttempts = nil
                 guard case .success(let connection) = result else { return nil }
                 if pool.closed { return connection }
                 pool.connections.append(connection)

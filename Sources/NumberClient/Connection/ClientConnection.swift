@@ -24,18 +24,19 @@ final class ClientConnection: Sendable {
     /// later) fails the connect, with nothing sent, instead of the calls started on it.
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
     /// `liveness` sets the PING timeout of its handler and the keepalive options of its socket (``TCPKeepalive``);
-    /// at most `queuedCallsMax` calls wait on it for room; `resolver` (tests) replaces the system's for `host`.
+    /// at most `queuedCallsMax` calls wait on it for room; `resolver` (tests) replaces the system's for `host`;
+    /// `attempts.cancel()` cuts the connect short.
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
         settings: ConnectionSettings, connectTimeout: TimeAmount,
         liveness: NumbersClientConfiguration.LivenessPolicy = .defaults,
         queuedCallsMax: Int = NumbersClientConfiguration.queuedCallsMaxDefault,
-        group: any EventLoopGroup, resolver: (any Resolver & Sendable)? = nil
+        group: any EventLoopGroup, resolver: (any Resolver & Sendable)? = nil,
+        attempts: ConnectionAttempts = ConnectionAttempts()
     ) -> EventLoopFuture<ClientConnection> {
         let sessionKey = "\(serverHostname):\(port)"
         // NIO runs the initializer once per connection attempt (Happy Eyeballs tries a host's addresses side by
         // side): each channel gets a connection of its own, and the one that connected is picked by its channel.
-        let attempts = ConnectionAttempts()
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -62,7 +63,12 @@ final class ClientConnection: Sendable {
                     }
                     let connection = ClientConnection(
                         channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), status: status)
-                    attempts.record(connection, ready: ready.futureResult)
+                    guard attempts.record(connection, ready: ready.futureResult) else {
+                        let error = RPCError(
+                            code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+                        ready.fail(error)
+                        throw error
+                    }
                 }
             }
         let connecting = TCPKeepalive(liveness).apply(to: bootstrap).connect(host: host, port: port)
