@@ -15,7 +15,10 @@ struct ConnectionLimitTests {
 
     @Test("the connection over the limit is closed at once; a freed slot is taken again")
     func overTheLimit() async throws {
-        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsMax: 4))
+        // The connections send nothing: a loaded full run once took over 10 s here, and the server's default SETTINGS
+        // timeout (10 s) closed the ones the test keeps open.
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(connectionsMax: 4, settingsTimeout: .seconds(600)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             var open: [RawConnection] = []
             for count in 1...4 {
