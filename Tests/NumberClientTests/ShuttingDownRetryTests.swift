@@ -63,3 +63,63 @@ struct ShuttingDownRetryTests {
         #expect(error?.details["outcome"] == "not-started", "\(String(describing: error))")
     }
 }
+
+extension ShuttingDownRetryTests {
+    @Test("after SHUTTING_DOWN, attempts that cannot connect wait for the restart instead of spending the attempts")
+    func restartIsWaitedFor() {
+        let policy = NumbersClientConfiguration.RetryPolicy(attemptsMax: 3, restartRetriesMax: 4)
+        var attempts = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: policy)
+        let stopping = RPCError(status: .shuttingDown)!
+        guard case .retry = attempts.failed(.status(stopping)) else {
+            Issue.record("SHUTTING_DOWN was not retried")
+            return
+        }
+        // 4 waits for the restart, then the one attempt left before the last (SHUTTING_DOWN's was the first).
+        for index in 0..<5 {
+            guard case .retry = attempts.failed(.connectFailed(message: "refused")) else {
+                Issue.record("connect failure \(index + 1) was not retried")
+                return
+            }
+        }
+        guard case .fail(let error) = attempts.failed(.connectFailed(message: "refused")) else {
+            Issue.record("the retries did not end")
+            return
+        }
+        #expect(error.reason == "CONNECT_FAILED")
+        // Without a SHUTTING_DOWN first, connect failures spend the attempts as before.
+        var plain = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: policy)
+        for _ in 0..<2 {
+            guard case .retry = plain.failed(.connectFailed(message: "refused")) else {
+                Issue.record("a connect failure was not retried")
+                return
+            }
+        }
+        guard case .fail = plain.failed(.connectFailed(message: "refused")) else {
+            Issue.record("connect failures were retried past attemptsMax")
+            return
+        }
+    }
+
+    @Test("a call answered SHUTTING_DOWN is carried out by the numberd that listens again on the same port")
+    func carriedThroughARestart() async throws {
+        let first = try await FakeNumbersServer.start { _, _ in .status(.shuttingDown) }
+        let port = first.port
+        let client = KeyedRetryTests.client(
+            port: port,
+            retry: .init(
+                attemptsMax: 3, initialBackoff: .milliseconds(20), backoffMax: .milliseconds(100),
+                restartRetriesMax: 600))
+        let call = Task { try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "main")) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while first.calls.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        await first.stop()
+        // Down for a while: without the wait, the two attempts left were spent on refused connects in ~100 ms.
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try await FakeNumbersServer.start(port: port) { _, _ in .response(Self.trunkCreated) }
+        let response = try await call.value
+        await client.close()
+        await second.stop()
+        #expect(response.trunk.id == "TRK_1")
+        #expect(first.calls.count == 1 && second.calls.count == 1)
+    }
+}

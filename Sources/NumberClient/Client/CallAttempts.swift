@@ -50,6 +50,9 @@ struct CallAttempts {
     /// Attempts that count against `attemptsMax`: all but those answered "still in progress".
     private var attempts = 0
     private var inProgressRetries = 0
+    /// Whether a server answered `SHUTTING_DOWN`: attempts that cannot connect then wait for it to listen again.
+    private var serverStopping = false
+    private var restartRetries = 0
     /// Whether an earlier attempt may have been carried out at the server (only kept for keyed calls).
     private(set) var mayHaveRun = false
     private var backoff: TimeAmount
@@ -78,8 +81,13 @@ struct CallAttempts {
                 details: outcome.map { ["outcome": $0] } ?? [:])
             return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
         case .connectFailed(let message):
-            return transportFailed(
-                RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED"), retryable: true)
+            let error = RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED")
+            // A stopping server is not listening until it has restarted: waiting for it does not spend attempts.
+            if serverStopping, restartRetries < policy.restartRetriesMax {
+                restartRetries += 1
+                return .retry(backoff: nextBackoff(), otherwise: final(error))
+            }
+            return transportFailed(error, retryable: true)
         }
     }
 
@@ -104,6 +112,7 @@ struct CallAttempts {
     /// it, and an answer about this attempt alone (see `isAboutTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
         if Self.wasNeverStarted(error) {
+            if error.reason == "SHUTTING_DOWN" { serverStopping = true }
             var unstarted = error
             unstarted.details["outcome"] = "not-started"
             return transportFailed(unstarted, retryable: true)

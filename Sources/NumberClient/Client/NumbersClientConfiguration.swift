@@ -64,21 +64,29 @@ public struct NumbersClientConfiguration: Sendable {
         /// that would pass the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
         /// minutes: left to the caller.) Default true.
         public var retriesWhenBusy: Bool
+        /// Retries of a call whose server answered `UNAVAILABLE` / `SHUTTING_DOWN` (it is stopping: a restart, a
+        /// rolling upgrade) and that then cannot connect: the server is not listening yet, so the call waits for it
+        /// (same backoff, never past the call's deadline) instead of spending its attempts in the first 150 ms. At
+        /// most this many, on top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average, 11 s
+        /// at most).
+        public var restartRetriesMax: Int
 
         /// Creates a policy.
         public init(
             attemptsMax: Int = 3, initialBackoff: TimeAmount = .milliseconds(50), backoffMax: TimeAmount = .seconds(2),
-            inProgressRetriesMax: Int = 10, retriesWhenBusy: Bool = true
+            inProgressRetriesMax: Int = 10, retriesWhenBusy: Bool = true, restartRetriesMax: Int = 10
         ) {
             self.attemptsMax = attemptsMax
             self.initialBackoff = initialBackoff
             self.backoffMax = backoffMax
             self.inProgressRetriesMax = inProgressRetriesMax
             self.retriesWhenBusy = retriesWhenBusy
+            self.restartRetriesMax = restartRetriesMax
         }
 
         /// No retries.
-        public static let none = RetryPolicy(attemptsMax: 1, inProgressRetriesMax: 0, retriesWhenBusy: false)
+        public static let none = RetryPolicy(
+            attemptsMax: 1, inProgressRetriesMax: 0, retriesWhenBusy: false, restartRetriesMax: 0)
     }
 
     /// How the client notices a connection whose path or server is gone — a network partition, a NAT or firewall

@@ -53,10 +53,10 @@ final class FakeNumbersServer: Sendable {
     /// Starts listening on 127.0.0.1 at a free port; `settings` (nil: an empty SETTINGS frame, every default) is what
     /// it advertises, e.g. a concurrent-call limit.
     static func start(
-        settings: ConnectionSettings? = nil, _ script: @escaping Script
+        port: Int = 0, settings: ConnectionSettings? = nil, _ script: @escaping Script
     ) async throws -> FakeNumbersServer {
         let log = CallLog(script: script, settings: settings)
-        let listener = try await bootstrap(log).bind(host: "127.0.0.1", port: 0).get()
+        let listener = try await bootstrap(log).bind(host: "127.0.0.1", port: port).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
     }
