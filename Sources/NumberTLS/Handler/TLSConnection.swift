@@ -133,15 +133,19 @@ final class TLSConnection {
         sink.cache.store(TLSSession(session), for: sink.key)
     }
 
-    /// Decrypts at most one chunk into `buffer`; `.complete` means bytes were appended.
+    /// Decrypts into `buffer` until it holds at most `chunkBytes` (the caller hands up a buffer that holds that many
+    /// before reading more); `.complete` means bytes were appended. Records read one after another fill the space
+    /// the first read sized from the ciphertext waiting (plaintext is never more than its ciphertext): the buffer
+    /// grows only when more ciphertext arrived than that.
     func read(into buffer: inout ByteBuffer, chunkBytes: Int) -> Step {
         OpenSSLErrorQueue.clear()
         let inputBytes = Int(BIO_ctrl_pending(input)) + Int(SSL_pending(ssl))
-        let capacity = max(1, min(chunkBytes, inputBytes))
+        let room = max(1, chunkBytes - buffer.readableBytes)
+        let capacity = buffer.writableBytes > 0 ? min(buffer.writableBytes, room) : max(1, min(room, inputBytes))
         var status: Int32 = 0
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { bytes in
             var count = 0
-            status = SSL_read_ex(ssl, bytes.baseAddress, min(bytes.count, chunkBytes), &count)
+            status = SSL_read_ex(ssl, bytes.baseAddress, min(bytes.count, room), &count)
             return status == 1 ? count : 0
         }
         if status == 1 {

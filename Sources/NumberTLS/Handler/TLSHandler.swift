@@ -164,28 +164,41 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Decrypts what the input BIO holds and hands it up in buffers of `readChunkBytes` (the last one less). Records'
+    /// plaintext goes into the same buffer (sized from the ciphertext waiting, which is more than its plaintext):
+    /// a buffer per record made a slice of tiny records — 34 bytes of ciphertext each, one
+    /// 12-byte frame — into hundreds of buffers of up to 16 KiB, each kept alive by the frame sliced from it (300
+    /// times the bytes received, held while the connection's frames wait for it to become writable).
     private func readApplicationData(context: ChannelHandlerContext) {
         let chunkBytes = tlsContext.configuration.readChunkBytes
         // Each turn consumes a record or stops; the bound only guards against an OpenSSL that misreports progress.
         var turnsLeft = Int(BIO_ctrl_pending(SSL_get_rbio(connection.ssl))) + 64
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        /// Hands up what was decrypted so far (before a close or a failure, as it came before them).
+        func deliver() {
+            guard buffer.readableBytes > 0 else { return }
+            context.fireChannelRead(wrapInboundOut(buffer))
+            buffer = context.channel.allocator.buffer(capacity: 0)
+        }
+        defer { deliver() }
         while stateMachine.isActive, turnsLeft > 0 {
             turnsLeft -= 1
-            var buffer = context.channel.allocator.buffer(capacity: 0)
             switch connection.read(into: &buffer, chunkBytes: chunkBytes) {
             case .complete:
-                if buffer.readableBytes > 0 {
-                    context.fireChannelRead(wrapInboundOut(buffer))
-                }
+                if buffer.readableBytes >= chunkBytes { deliver() }
             case .wantInput:
+                deliver()
                 flushNetworkOutput(context: context)  // Post-handshake messages may need an answer.
                 return
             case .closed:
+                deliver()
                 if stateMachine.closeNotifyReceived() == .sendCloseNotify {
                     failPendingWrites(TLSError(code: .connectionClosed, message: "the peer sent close_notify"))
                     sendCloseNotifyThenClose(context: context, mode: .all, promise: nil)
                 }
                 return
             case .failed(let error):
+                deliver()
                 fail(context: context, error)
                 return
             }

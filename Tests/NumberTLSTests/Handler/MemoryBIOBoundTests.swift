@@ -114,3 +114,29 @@ struct MemoryBIOBoundTests {
         #expect(capacities.output <= Self.capacityMax)
     }
 }
+
+extension MemoryBIOBoundTests {
+    @Test(
+        "a socket read of 380 tiny records goes up as one buffer, not a buffer of up to 16 KiB per record",
+        arguments: Self.versions)
+    func tinyRecordsShareABuffer(version: TLSVersion) throws {
+        let pair = try connectedPair(version)
+        // 380 writes flushed one by one: a record each, 12 bytes of plaintext (a SETTINGS-ACK frame's size), 34 (TLS
+        // 1.3) or 41 (TLS 1.2) of ciphertext: one socket read's slice.
+        var sent = ByteBuffer()
+        var ciphertext = ByteBuffer()
+        for index in 0..<380 {
+            let record = ByteBuffer(bytes: (0..<12).map { UInt8(truncatingIfNeeded: index &+ $0) })
+            sent.writeImmutableBuffer(record)
+            try pair.client.writeAndFlush(record).wait()
+            while var buffer = try pair.client.readOutbound(as: ByteBuffer.self) { ciphertext.writeBuffer(&buffer) }
+        }
+        #expect(ciphertext.readableBytes <= 16 * 1024, "one slice: \(ciphertext.readableBytes) bytes")
+        try pair.server.writeInbound(ciphertext)
+        #expect(pair.serverEvents.received == sent)
+        #expect(pair.serverEvents.readSizes.count <= 2, "\(pair.serverEvents.readSizes.count) buffers")
+        let held = pair.serverEvents.readCapacities.reduce(0, +)
+        #expect(held <= 32 * 1024, "the buffers hold \(held) bytes for \(sent.readableBytes) received")
+        #expect(pair.clientEvents.errors.isEmpty && pair.serverEvents.errors.isEmpty)
+    }
+}

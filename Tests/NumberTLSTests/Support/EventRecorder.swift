@@ -7,6 +7,8 @@ final class EventRecorder: ChannelInboundHandler {
 
     var received = ByteBuffer()
     var readSizes: [Int] = []
+    /// The storage capacity of each buffer read: what it keeps alive while a slice of it is held.
+    var readCapacities: [Int] = []
     var handshake: TLSHandshakeCompleted?
     var errors: [any Error] = []
     var inactive = false
@@ -14,6 +16,7 @@ final class EventRecorder: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         readSizes.append(buffer.readableBytes)
+        readCapacities.append(buffer.capacity)
         received.writeBuffer(&buffer)
     }
 
