@@ -139,6 +139,10 @@ public final class TLSContext: @unchecked Sendable {
         }
     }
 
+    /// Sessions held in this context's own cache (none: the server resumes from tickets, the client keeps its
+    /// sessions in ``TLSSessionCache``), for tests of that bound.
+    package var internallyCachedSessions: Int { numberd_SSL_CTX_sess_number(pointer) }
+
     /// Tickets on the server, an external per-server cache on the client (see ``TLSSessionCache``).
     private func configureSessions() {
         let configuration = configuration

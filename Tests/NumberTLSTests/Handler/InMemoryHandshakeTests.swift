@@ -204,6 +204,31 @@ struct InMemoryHandshakeTests {
         }
     }
 
+    @Test("ticketless TLS 1.2 clients that close cleanly leave no session in the server context's memory")
+    func noInternalSessionStore() throws {
+        var serverConfiguration = pki.serverConfiguration()
+        serverConfiguration.maximumVersion = .v1_2
+        let serverContext = try TLSContext(configuration: serverConfiguration)
+        var clientConfiguration = pki.clientConfiguration()
+        clientConfiguration.sessionResumption = false  // no ticket extension: the server gives a session id
+        let clientContext = try TLSContext(configuration: clientConfiguration)
+        for _ in 0..<20 {
+            let client = EmbeddedChannel()
+            let server = EmbeddedChannel()
+            try client.pipeline.syncOperations.addTLSClientHandler(context: clientContext, serverHostname: "localhost")
+            try server.pipeline.syncOperations.addTLSServerHandler(context: serverContext)
+            try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+            try exchange(client, server)
+            let closed = client.close()
+            try exchange(client, server)  // close_notify both ways: OpenSSL caches a session only then
+            client.embeddedEventLoop.run()
+            _ = try? closed.wait()
+            _ = try? server.finish(acceptAlreadyClosed: true)
+        }
+        #expect(serverContext.internallyCachedSessions == 0)
+    }
+
     private func exchange(_ a: EmbeddedChannel, _ b: EmbeddedChannel) throws {
         for _ in 0..<100 {
             var moved = false
