@@ -199,7 +199,9 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
     }
 
     /// When the billing run that found its renewal unpaid marked it past due (normally within a run's interval of the
-    /// due date); the grace period counts from here.
+    /// due date); the grace period counts from here. A past-due number a run renews for some of the cycles it owes, not
+    /// the next, keeps the later of its mark and that next cycle's start: a partial payment does not start the grace
+    /// period again.
     public var pastDueSince: Date? {
         get { storage.value.pastDueSince }
         set { storage.value.pastDueSince = newValue }

@@ -266,7 +266,8 @@ struct BillingPlanner {
     /// past-due numbers whose grace period is over, oldest first. Each walks its index and stops at the limit, so a run
     /// costs what it does, not a collect-and-sort of everything due: a million numbers due on one date are a thousand
     /// runs of 500, each short — and the numbers marked past due by the earlier ones are not passed again (they leave
-    /// the billing-date index), nor are past-due numbers still in their grace period.
+    /// the billing-date index), nor are past-due numbers still in their grace period, nor numbers whose release was
+    /// requested (out of every index here until it is recorded or withdrawn).
     mutating func plan(skipping busy: Set<String>) {
         let work = state.work
         for date in work.billingDates.keys.filter({ $0 <= now }).sorted() {
@@ -314,7 +315,7 @@ struct BillingPlanner {
                 report.more = true
                 return false
             }
-            bill(id)
+            guard bill(id) else { return false }
         }
         return true
     }
@@ -353,28 +354,53 @@ struct BillingPlanner {
         bill(numberId)
     }
 
-    private mutating func bill(_ numberId: String) {
+    /// Bills `numberId`: each cycle begun by `now` while its account can pay, else its past-due mark (and its grace
+    /// release, if due). False when the action limit stopped it (`more`): the run goes no further.
+    @discardableResult
+    private mutating func bill(_ numberId: String) -> Bool {
+        // The mark of a number that comes in past due: paying some of the cycles it owes must not start its grace
+        // period again, or paying one month in every grace period would keep it for good. Its renewals leave the run
+        // one action to mark it again (unless the run has only one): a run stopped by its limit between the two would
+        // leave it active with a billing date passed, for the next run to mark from its own time.
+        let markedBefore = self.number(numberId).flatMap { $0.status == .pastDue ? $0.pastDueSince : nil }
+        let actionsMax = config.billing.actionsPerRunMax
+        let renewalsEnd = markedBefore == nil ? actionsMax : max(1, actionsMax - 1)
         var cycles = 0
         while let number = number(numberId), number.nextBillingDate <= now {
-            guard cycles < config.billing.cyclesPerNumberMax, actions < config.billing.actionsPerRunMax else {
+            guard actions < actionsMax else {
                 report.more = true
-                return
+                return false
             }
             let account = account(number.accountId)!
-            guard account.available >= number.monthlyFee else {
-                if number.status == .active {
+            let canPay = account.available >= number.monthlyFee
+            let outOfActions = canPay && actions >= renewalsEnd
+            let stopped = outOfActions || cycles >= config.billing.cyclesPerNumberMax
+            guard canPay, !stopped else {
+                // Stopped by a limit, a number that came in past due and was renewed above is marked again even if its
+                // account could pay on (the next run's past-due renewals go on from there); one that came in active is
+                // left active for the next run.
+                if number.status == .active && (!stopped || markedBefore != nil) {
                     // From this run, not from the due date: a billing job that was down for longer than the grace
-                    // period must not release the number on its first run back, before the customer could pay.
-                    record(.numberPastDue(numberId: numberId, at: now), number: numberId)
+                    // period must not release the number on its first run back, before the customer could pay. One
+                    // that came in past due and was renewed above still owes this cycle: its grace counts from the
+                    // earlier mark, or from this cycle's start if that is later (the cycles before it are paid),
+                    // never from after now.
+                    let at = markedBefore.map { min(now, max($0, number.nextBillingDate)) } ?? now
+                    record(.numberPastDue(numberId: numberId, at: at), number: numberId)
                     report.markedPastDue += 1
                 }
-                scheduleGraceRelease(numberId)
-                return
+                if stopped {
+                    report.more = true
+                } else {
+                    scheduleGraceRelease(numberId)
+                }
+                return !outOfActions
             }
             record(renewal(of: number, account: account), number: numberId)
             report.renewed += 1
             cycles += 1
         }
+        return true
     }
 
     private func renewal(of number: OwnedNumber, account: Account) -> CoreEvent {

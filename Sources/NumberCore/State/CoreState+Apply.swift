@@ -107,6 +107,8 @@ extension CoreState {
             numbers[numberId]!.releaseRequestedBy = actor
             numbers[numberId]!.releaseRequestKey = key
             if number.status != .released {
+                // Out of the billing indexes until the request ends (``WorkIndexes/file(_:)``).
+                work.unfile(number)
                 work.releaseRequested(numberId)
                 held.changed(from: number, to: numbers[numberId]!)
             }
@@ -118,7 +120,12 @@ extension CoreState {
             numbers[numberId]!.releaseRequestedBy = nil
             numbers[numberId]!.releaseRequestKey = nil
             work.releaseEnded(numberId)
-            if number.status != .released { held.changed(from: number, to: numbers[numberId]!) }
+            if number.status != .released {
+                // Billed again: back in the billing indexes, under a billing date or past-due mark that may be past.
+                work.unfile(number)
+                work.file(numbers[numberId]!)
+                held.changed(from: number, to: numbers[numberId]!)
+            }
         case .numberReleased(let numberId, let at, let refund):
             try release(numberId: numberId, at: at, refund: refund)
         case .numberRenewed(let numberId, let transaction, let cycleStart, let nextBillingDate):

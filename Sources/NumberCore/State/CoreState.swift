@@ -222,15 +222,16 @@ public struct CoreState: Codable, Sendable, Hashable {
 public struct WorkIndexes: Sendable, Hashable {
     /// Whether the indexes are kept up to date (false: empty and ignored).
     public private(set) var kept = true
-    /// Ids of the active numbers (not released, not past due), by next billing date: a billing run reads the dates up
-    /// to now instead of every number.
+    /// Ids of the active numbers (not released, not past due, no release requested), by next billing date: a billing
+    /// run reads the dates up to now instead of every number.
     public internal(set) var billingDates: [Date: Set<String>] = [:]
-    /// Ids of the past-due numbers by the minute they became past due (``minute(_:)``): a billing run reads the
-    /// minutes whose grace period is over instead of passing every past-due number on every run (a large account out
-    /// of funds made each run of a catch-up walk all of its numbers marked so far: quadratic).
+    /// Ids of the past-due numbers (no release requested) by the minute of their past-due mark (``minute(_:)``,
+    /// ``OwnedNumber/pastDueSince``): a billing run reads the minutes whose grace period is over instead of passing
+    /// every past-due number on every run (a large account out of funds made each run of a catch-up walk all of its
+    /// numbers marked so far: quadratic).
     public internal(set) var pastDueMinutes: [Int64: Set<String>] = [:]
-    /// Ids of the past-due numbers by account and monthly fee: a billing run renews those of an account that can now
-    /// pay the cheapest (funds added) without reading the others.
+    /// Ids of the past-due numbers (no release requested) by account and monthly fee: a billing run renews those of an
+    /// account that can now pay the cheapest (funds added) without reading the others.
     public internal(set) var pastDueAccounts: [String: [Int64: Set<String>]] = [:]
     /// Ids of the numbers whose release was requested and has not happened (the provider call failed or is in
     /// flight): reconcile reads these instead of every number.
@@ -267,9 +268,11 @@ public struct WorkIndexes: Sendable, Hashable {
     // removed with its bucket, as a rebuild would have it.
 
     /// Files a number that is not released: by billing date if active, else by when it became past due and by its
-    /// account and fee.
+    /// account and fee. A number whose release was requested is not filed: billing skips it until the release is
+    /// recorded or withdrawn (``CoreEvent/numberReleaseCancelled(numberId:)`` files it again), and a run must not walk
+    /// it meanwhile (a provider incident leaving 100 000 releases in doubt made every run of a catch-up pass them all).
     mutating func file(_ number: OwnedNumber) {
-        guard kept else { return }
+        guard kept, number.releaseRequestedAt == nil else { return }
         if let since = number.pastDueSince, number.status == .pastDue {
             pastDueMinutes[Self.minute(since), default: []].insert(number.id)
             pastDueAccounts[number.accountId, default: [:]][number.monthlyFee, default: []].insert(number.id)
@@ -278,9 +281,9 @@ public struct WorkIndexes: Sendable, Hashable {
         }
     }
 
-    /// Removes a number filed by ``file(_:)`` as it was then.
+    /// Removes a number filed by ``file(_:)`` as it was then (one with a release requested was not).
     mutating func unfile(_ number: OwnedNumber) {
-        guard kept else { return }
+        guard kept, number.releaseRequestedAt == nil else { return }
         if let since = number.pastDueSince, number.status == .pastDue {
             Self.remove(number.id, under: Self.minute(since), from: &pastDueMinutes)
             guard let account = pastDueAccounts.index(forKey: number.accountId) else { return }

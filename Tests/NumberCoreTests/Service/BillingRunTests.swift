@@ -94,6 +94,118 @@ struct BillingRunTests {
         try await h.check()
     }
 
+    /// A number owing two cycles whose account paid one was renewed for it and marked past due again as of that
+    /// run: its grace period started over, so paying one month in every grace period (45 days here) kept the number
+    /// for good. The grace of the cycle still owed counts from that cycle's start.
+    @Test(
+        "paying one of two cycles owed keeps the grace period running from the owed cycle's start",
+        arguments: StoreKind.allCases)
+    func partialPaymentDoesNotRestartGrace(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.gracePeriodSeconds = 45 * 86_400
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.clock.set(.utc("2025-02-15T00:00:30Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        // The first grace period would end Apr 1 00:00:30; a month's fee arrives the day before.
+        h.clock.set(.utc("2025-03-31T00:00:00Z"))
+        _ = try await h.service.addFunds(accountId: account.id, amount: 133)
+        let paid = try await h.service.runBilling()
+        #expect(paid.renewed == 1 && paid.released == 0, "\(paid)")
+        let owing = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(owing.status == .pastDue && owing.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        #expect(owing.pastDueSince == .utc("2025-03-15T00:00:00Z"), "the owed cycle's start, not the run (Mar 31)")
+        // 45 days from Mar 15: Apr 29, not May 15 (nor Apr 1, the first mark's end: Feb 15 to Mar 15 is paid).
+        h.clock.set(.utc("2025-04-01T00:00:31Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-04-28T23:59:59Z"))
+        #expect(try await h.service.runBilling().released == 0)
+        h.clock.set(.utc("2025-04-29T00:00:00Z"))
+        #expect(try await h.service.runBilling().released == 1)
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.status == .released)
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        try await h.check()
+    }
+
+    /// Marked past due by the first run after two billing dates went by unpaid: its mark is later than the start of
+    /// the cycle still owed once the older one is paid, and stays (the grace goes on, neither restarted nor shortened).
+    @Test(
+        "paying the older of two cycles owed keeps a mark later than the owed cycle's start",
+        arguments: StoreKind.allCases)
+    func partialPaymentKeepsLaterMark(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.gracePeriodSeconds = 45 * 86_400
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        // Due Feb 15 and Mar 15; the first run comes Mar 20.
+        h.clock.set(.utc("2025-03-20T12:00:00Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        h.clock.set(.utc("2025-04-01T00:00:00Z"))
+        _ = try await h.service.addFunds(accountId: account.id, amount: 133)
+        #expect(try await h.service.runBilling().renewed == 1)
+        let owing = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(owing.status == .pastDue && owing.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        #expect(owing.pastDueSince == .utc("2025-03-20T12:00:00Z"))
+        try await h.check()
+    }
+
+    /// A run whose action limit fell between a past-due number's renewal and its mark again left it active with its
+    /// billing date passed: the next run marked it from its own time, the grace started over all the same.
+    @Test(
+        "a run at its action limit does not leave a partly paid past-due number active for the next run to mark",
+        arguments: StoreKind.allCases)
+    func partialPaymentAtActionLimit(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.gracePeriodSeconds = 60 * 86_400
+        config.billing.actionsPerRunMax = 2
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133)
+        let owing = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.clock.set(.utc("2025-02-15T00:00:30Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        h.clock.set(.utc("2025-03-01T12:00:00Z"))
+        _ = try await h.service.addFunds(accountId: account.id, amount: 133)
+        let other = try await h.buy(["+14155550101"], for: account.id).numbers[0]  // due 2025-04-01
+        // The first number owes Feb 15 and Mar 15, the other Apr 1; money for two cycles. The other is renewed
+        // first (the billing-date index), then the first number's older cycle, which leaves it past due.
+        h.clock.set(.utc("2025-04-01T00:00:30Z"))
+        _ = try await h.service.addFunds(accountId: account.id, amount: 2 * 133)
+        let caughtUp = try await h.service.runBillingUntilCaughtUp(runsMax: 10)
+        #expect(caughtUp.renewed == 2 && !caughtUp.more, "\(caughtUp)")
+        let state = h.service.durableState()
+        #expect(state.numbers[other.id]?.nextBillingDate == .utc("2025-05-01T00:00:00Z"))
+        let first = try #require(state.numbers[owing.id])
+        #expect(first.status == .pastDue && first.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        #expect(first.pastDueSince == .utc("2025-03-15T00:00:00Z"), "not the run's time (Apr 1)")
+        try await h.check()
+    }
+
+    @Test("a past-due number owing one cycle, paid in full, is active again", arguments: StoreKind.allCases)
+    func pastDuePaidInFullIsActive(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.billing.gracePeriodSeconds = 45 * 86_400
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.clock.set(.utc("2025-02-15T00:00:30Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        h.clock.set(.utc("2025-03-10T00:00:00Z"))
+        _ = try await h.service.addFunds(accountId: account.id, amount: 133)
+        let paid = try await h.service.runBilling()
+        #expect(paid.renewed == 1 && paid.markedPastDue == 0)
+        let active = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(active.status == .active && active.pastDueSince == nil)
+        #expect(active.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        // Its next billing date unpaid: marked past due from that run, as any active number.
+        h.clock.set(.utc("2025-03-15T00:00:30Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        let again = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(again.status == .pastDue && again.pastDueSince == .utc("2025-03-15T00:00:30Z"))
+        try await h.check()
+    }
+
     /// Billing down for longer than the grace period: the first run back marks the number past due and releases
     /// nothing; the grace counts from that run.
     @Test("the grace period counts from the run that marked the number past due", arguments: StoreKind.allCases)
@@ -324,6 +436,57 @@ struct BillingRunTests {
         #expect(released.released == 10 && released.renewed == 0 && !released.more)
         let held = try h.service.listNumbers(ListNumbersRequest(accountId: account.id))
         #expect(held.total == 2 && held.numbers.allSatisfy { $0.number.status == .active })
+        try await h.check()
+    }
+
+    /// Numbers whose release was in doubt stayed in the billing-date and past-due indexes: every run (a catch-up of a
+    /// thousand, after a Twilio incident left 100 000 of them) walked them all under the decision lock, to skip them.
+    @Test(
+        "numbers whose release is requested leave the billing indexes; one whose release is withdrawn is billed again",
+        arguments: StoreKind.allCases)
+    func releasingNumbersAreNotPassed(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 6 * 133)
+        let inDoubt = try await h.buy((0..<4).map { "+14155550\(100 + $0)" }, for: account.id).numbers
+        // Their DELETEs time out: in doubt, requested until reconciliation (not run here) settles them.
+        h.provider.inject(.timeOut, on: .release, times: 4)
+        for number in inDoubt {
+            let error = await numberError {
+                _ = try await h.service.release(accountId: account.id, numberId: number.id)
+            }
+            #expect(error?.reason == .outcomeUnknown)
+        }
+        h.clock.set(.utc("2025-01-20T08:00:00Z"))
+        let kept = try await h.buy(["+14155550104"], for: account.id).numbers[0]  // due 2025-02-20
+        func visited(_ state: CoreState) -> Int {
+            var planner = BillingPlanner(state: state.keepingWorkIndexes(true), config: h.config, now: h.clock.now())
+            planner.plan(skipping: [])
+            return planner.visited
+        }
+        // Their billing date passed: neither the decisions' index nor one rebuilt at load holds them.
+        h.clock.set(.utc("2025-02-16T00:00:00Z"))
+        #expect(visited(h.service.decisionState()) == 0)
+        #expect(visited(h.service.durableState()) == 0)
+        let skipped = try await h.service.runBilling()
+        #expect(skipped.renewed == 0 && skipped.markedPastDue == 0)
+        try await h.restart()
+        #expect(visited(h.service.decisionState()) == 0, "after a restart")
+        // A release the provider refuses outright is withdrawn: the number is filed again and billed on its date.
+        h.provider.inject(.fail(.unavailable), on: .release)
+        let refused = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: kept.id)
+        }
+        #expect(refused != nil && refused?.reason != .outcomeUnknown)
+        let withdrawn = try h.service.number(accountId: account.id, numberId: kept.id).number
+        #expect(withdrawn.status == .active && withdrawn.releaseRequestedAt == nil)
+        h.clock.set(.utc("2025-02-20T00:00:01Z"))
+        #expect(visited(h.service.decisionState()) == 1)
+        let billed = try await h.service.runBilling()
+        #expect(billed.renewed == 1 && billed.markedPastDue == 0)
+        let renewed = try h.service.number(accountId: account.id, numberId: kept.id).number
+        #expect(renewed.status == .active && renewed.nextBillingDate == .utc("2025-03-20T00:00:00Z"))
+        #expect(visited(h.service.decisionState()) == 0)
+        #expect(h.service.durableState().numbers[inDoubt[0].id]?.releaseRequestedAt != nil)
         try await h.check()
     }
 
