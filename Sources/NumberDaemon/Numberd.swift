@@ -750,6 +750,9 @@ public final class Numberd: Sendable {
     /// holds. Recorded first, each start of a restart loop that could not write the file added one such key, and
     /// every one counts toward `apiKeysMax` until revoked. The store is open by then (its first journal segment is
     /// durable), so a file written ahead of its key does not make the next start take the store for lost.
+    ///
+    /// The key is made even when `apiKeysMax` keys already work (one past it per start that makes one): refused, the
+    /// start failed for good, since making room means revoking a key over the API, which a failed start never serves.
     static func bootstrapAdminKey(
         _ service: NumberService, _ directory: DataDirectory, logger: Logger
     ) async throws -> CreatedAdminKey? {
@@ -757,7 +760,8 @@ public final class Numberd: Sendable {
         if let existing, (try? service.authenticate(secret: existing))?.scope == .admin { return nil }
         let drawn = service.drawApiKey()
         try directory.writeAdminKey(drawn.secret)
-        let created = try await service.createApiKey(drawn, name: "bootstrap admin", scope: .admin, accountId: nil)
+        let created = try await service.createApiKey(
+            drawn, name: "bootstrap admin", scope: .admin, accountId: nil, evenAtKeyLimit: true)
         logger.info(
             existing == nil ? "created an admin key" : "created an admin key: the one in admin.key no longer works",
             metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])

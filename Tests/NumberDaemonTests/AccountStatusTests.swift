@@ -87,6 +87,54 @@ struct AccountStatusTests {
         }
     }
 
+    /// An operator could release a suspended account's numbers with an admin key, but not take them off a trunk, nor
+    /// delete its trunks, without making the account active again (which lets it buy meanwhile): both were refused
+    /// ACCOUNT_INACTIVE. An admin key now may; the account's own key still may not, and no one creates a trunk for it.
+    @Test("an admin key unassigns a suspended account's number and deletes its trunks; the account's own key cannot")
+    func operatorUnroutesSuspendedAccountsNumbers() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let acme = try await makeAccount(admin, name: "Acme", funds: 10_000)
+                let search = try await admin.searchNumbers(
+                    SearchNumbersRequest(accountId: acme.id, country: "US", areaCode: "415", limit: 1))
+                let phone = search.numbers[0].phoneNumber
+                let trunk = try await admin.createTrunk(CreateTrunkRequest(accountId: acme.id, name: "pbx")).trunk
+                let spare = try await admin.createTrunk(CreateTrunkRequest(accountId: acme.id, name: "spare")).trunk
+                let bought = try await admin.purchaseNumbers(
+                    PurchaseNumbersRequest(accountId: acme.id, country: "US", numbers: [phone], trunkId: trunk.id)
+                ).numbers[0].number
+                _ = try await admin.setAccountStatus(SetAccountStatusRequest(accountId: acme.id, status: .suspended))
+                try await withNumbersClient(numberd.client(key: acme.key)) { client in
+                    let unassign = await #expect(throws: RPCError.self) {
+                        try await client.updateNumber(UpdateNumberRequest(numberId: bought.id, unassignTrunk: true))
+                    }
+                    #expect(unassign?.reason == "ACCOUNT_INACTIVE", "\(String(describing: unassign))")
+                    let delete = await #expect(throws: RPCError.self) {
+                        try await client.deleteTrunk(DeleteTrunkRequest(trunkId: spare.id))
+                    }
+                    #expect(delete?.reason == "ACCOUNT_INACTIVE", "\(String(describing: delete))")
+                }
+                let unassigned = try await admin.updateNumber(
+                    UpdateNumberRequest(accountId: acme.id, numberId: bought.id, unassignTrunk: true))
+                #expect(unassigned.number.trunkId == nil)
+                let atProvider = try #require(
+                    numberd.simulator.engine.ownedNumbers.first { $0.number.phoneNumber == phone })
+                #expect(atProvider.trunkSid == nil, "taken off the trunk at the provider too")
+                _ = try await admin.deleteTrunk(DeleteTrunkRequest(accountId: acme.id, trunkId: trunk.id))
+                _ = try await admin.deleteTrunk(DeleteTrunkRequest(accountId: acme.id, trunkId: spare.id))
+                #expect(try await admin.listTrunks(ListTrunksRequest(accountId: acme.id)).trunks.isEmpty)
+                #expect(!numberd.simulator.engine.trunks.contains { $0.sid == trunk.providerTrunkSid })
+                // Creating a trunk for it is still refused, to an admin key too.
+                let created = await #expect(throws: RPCError.self) {
+                    try await admin.createTrunk(CreateTrunkRequest(accountId: acme.id, name: "new"))
+                }
+                #expect(created?.reason == "ACCOUNT_INACTIVE", "\(String(describing: created))")
+                let account = try await admin.getAccount(GetAccountRequest(accountId: acme.id)).account
+                #expect(account.status == .suspended)
+            }
+        }
+    }
+
     @Test("an unspecified status, no account and an unknown account are refused")
     func badRequests() async throws {
         try await withNumberd { numberd in

@@ -95,6 +95,41 @@ struct AdminAuditLogTests {
         }
     }
 
+    /// Revoking a revoked key, or setting the status an account already had, wrote "admin: API key revoked" or
+    /// "admin: account status set" again: an incident's timeline showed the key revoked twice, the second time later
+    /// than it was. The call that changes nothing now gets a line saying so (kept, not dropped: it shows who asked
+    /// again, and when), with the time of the first revocation.
+    @Test("revoking a key twice and setting a status twice: one change line each, then one saying nothing changed")
+    func repeatedAdminActionsAreNotLoggedAsChanges() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(logger: logger) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Twice", funds: 0)
+                let keys = try await admin.listApiKeys(ListApiKeysRequest(accountId: account.id)).apiKeys
+                let keyId = try #require(keys.first).id
+                let before = lines.all.count
+                for _ in 0..<2 {
+                    _ = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
+                    _ = try await admin.setAccountStatus(
+                        SetAccountStatusRequest(accountId: account.id, status: .suspended))
+                }
+                let audited = lines.all.dropFirst(before).filter { $0.message.hasPrefix("admin: ") }
+                #expect(
+                    audited.map(\.message) == [
+                        "admin: API key revoked", "admin: account status set",
+                        "admin: API key already revoked (nothing changed)",
+                        "admin: account status unchanged (it had that status)",
+                    ], "\(audited.map(\.message))")
+                #expect(audited.filter { $0.message == "admin: API key revoked" }.count == 1)
+                let again = try #require(audited.dropFirst(2).first)
+                #expect(again.metadata["key"] == keyId && again.metadata["revoked_at"] != nil, "\(again)")
+                #expect(audited.allSatisfy { $0.metadata["account"] == account.id }, "\(audited)")
+                #expect(audited.last?.metadata["status"] == "suspended")
+            }
+        }
+    }
+
     /// An admin key's changes on a tenant's numbers and trunks were in the ledger's actor at most (a trunk, a route
     /// change: nowhere), without the peer: an operator's console — or a leaked admin key — buying, routing and releasing
     /// a customer's numbers left no audit line. The tenant's own changes are its own: no audit line.

@@ -115,6 +115,44 @@ import TwilioSimulator
         #expect(try service.authenticate(secret: secret).scope == .admin)
     }
 
+    /// At `apiKeysMax` keys that all work, a start whose `admin.key` is gone, or holds a key an operator revoked when
+    /// rotating it, still makes an admin key, past the limit. Before, the start failed RESOURCE_EXHAUSTED ("revoke one
+    /// to make room", which takes the working admin key nobody had) at every restart, each writing a new secret to
+    /// `admin.key` that opened nothing. The API's keys still stop at the limit.
+    @Test func anAdminKeyIsMadeAtStartEvenWhenWorkingKeysFillTheKeyCap() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-keycapfull-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = DataDirectory(root: root)
+        try directory.prepare()
+        var config = NumberServiceConfig.defaults
+        config.limits.apiKeysMax = 2
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: NoProvider(), config: config, logger: quietLogger)
+        let account = try await service.createAccount(name: "a", currency: "USD")
+        _ = try await service.createApiKey(name: "ops", scope: .admin, accountId: nil)
+        _ = try await service.createApiKey(name: "svc", scope: .account, accountId: account.id)
+        // The cap (2) is full of working keys, and there is no admin.key.
+        #expect(directory.readAdminKey() == nil)
+        let created = try await Numberd.bootstrapAdminKey(service, directory, logger: quietLogger)
+        let secret = try #require(created?.secret, "a start with no working admin key in admin.key makes one")
+        #expect(directory.readAdminKey() == secret)
+        let key = try service.authenticate(secret: secret)
+        #expect(key.scope == .admin)
+        let refused = await #expect(throws: NumberError.self) {
+            _ = try await service.createApiKey(name: "more", scope: .admin, accountId: nil)
+        }
+        #expect(refused?.code == .resourceExhausted && refused?.details["max"] == "2")
+        // The file's key works: nothing is made.
+        let again = try await Numberd.bootstrapAdminKey(service, directory, logger: quietLogger)
+        #expect(again == nil)
+        // Rotated: the file's key revoked (with "ops" still working), the two others fill the cap again.
+        _ = try await service.revokeApiKey(keyId: key.id)
+        let rotated = try await Numberd.bootstrapAdminKey(service, directory, logger: quietLogger)
+        let replacement = try #require(rotated?.secret, "a start whose admin.key was revoked makes a new one")
+        #expect(directory.readAdminKey() == replacement)
+        #expect(try service.authenticate(secret: replacement).scope == .admin)
+    }
+
     /// A start whose admin key cannot be saved (here a folder stands where `admin.key` goes: the tests run as root,
     /// which writes any mode) leaves no key behind. The key used to be recorded before its file was written, so each
     /// such start — every turn of a supervisor's restart loop — added an active admin key whose secret nobody had,

@@ -1504,9 +1504,10 @@ public struct GetAccountResponse: Codable, Sendable, Hashable {
 
 /// Suspends or reactivates an account (admin keys only). A suspended account keeps its numbers, and their renewals go
 /// on; it can be read and funded, but it cannot buy numbers, change or release them, or create or delete trunks:
-/// those calls fail FAILED_PRECONDITION / ACCOUNT_INACTIVE until it is active again — except a ReleaseNumber by an
-/// admin key, so an operator can stop what a suspended account's numbers cost at Twilio without reactivating it (which
-/// would let it buy meanwhile). Setting the status it already has changes nothing.
+/// those calls fail FAILED_PRECONDITION / ACCOUNT_INACTIVE until it is active again — except a ReleaseNumber, an
+/// UpdateNumber or a DeleteTrunk by an admin key, so an operator can stop what a suspended account's numbers cost at
+/// Twilio, or take them off its trunks, without reactivating it (which would let it buy meanwhile). Setting the status
+/// it already has changes nothing.
 public struct SetAccountStatusRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
@@ -1680,11 +1681,11 @@ public struct CreateApiKeyResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.ListApiKeysRequest`.
+/// Admin keys only (an account key: PERMISSION_DENIED / SCOPE_DENIED, its own keys included).
 public struct ListApiKeysRequest: Codable, Sendable, Hashable {
-    /// that account's keys (NOT_FOUND / ACCOUNT_NOT_FOUND if none such); empty = the
+    /// That account's keys (NOT_FOUND / ACCOUNT_NOT_FOUND if none such); empty = the admin keys.
     public var accountId: String
-    /// admin keys (admin only)
+    /// default 50, max 500
     public var pageSize: Int32
     /// Field 3, `page_token`.
     public var pageToken: String

@@ -61,7 +61,7 @@ public struct CreatedApiKey: Sendable, Hashable {
 }
 
 /// A new key's id and secret, drawn by ``NumberService/drawApiKey()`` and not recorded: it opens nothing until
-/// ``NumberService/createApiKey(_:name:scope:accountId:)`` records it.
+/// ``NumberService/createApiKey(_:name:scope:accountId:evenAtKeyLimit:)`` records it.
 public struct DrawnApiKey: Sendable, Hashable {
     /// The id the key will have (`KEY_…`).
     public let id: String

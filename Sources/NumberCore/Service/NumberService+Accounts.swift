@@ -9,7 +9,9 @@ extension NumberService {
         let accountsMax = config.limits.accountsMax
         return try await coordinator.perform { state throws(NumberError) in
             guard state.accounts.count < accountsMax else {
-                throw NumberError(.resourceExhausted, .limitExceeded, "the account limit of \(accountsMax) is reached")
+                throw NumberError(
+                    .resourceExhausted, .limitExceeded, "the account limit of \(accountsMax) is reached",
+                    details: ["max": String(accountsMax)])
             }
             let account = Account(
                 id: Identifier.make(Identifier.account, taken: state.isTaken), name: name, currency: currency,
@@ -23,13 +25,22 @@ extension NumberService {
         try coordinator.read { state throws(NumberError) in try state.requireAccount(accountId) }
     }
 
-    /// Suspends or reactivates an account (suspended accounts can read but not buy, add trunks, or release).
+    /// Suspends or reactivates an account (suspended accounts can read but not buy, add trunks, or release; an
+    /// administrator's release, trunk change or trunk deletion excepted: `evenIfSuspended`).
     public func setAccountStatus(_ accountId: String, _ status: Account.Status) async throws(NumberError) -> Account {
+        try await setAccountStatusReportingChange(accountId, status).account
+    }
+
+    /// ``setAccountStatus(_:_:)``, saying too whether this call changed the status: `changed` is false when the
+    /// account had it already and nothing was written, so that an audit log does not show a change that was not made.
+    public func setAccountStatusReportingChange(
+        _ accountId: String, _ status: Account.Status
+    ) async throws(NumberError) -> (account: Account, changed: Bool) {
         try await coordinator.perform { state throws(NumberError) in
             var account = try state.requireAccount(accountId)
-            guard account.status != status else { return ([], account) }
+            guard account.status != status else { return ([], (account, false)) }
             account.status = status
-            return ([.accountStatusChanged(accountId: accountId, status: status)], account)
+            return ([.accountStatusChanged(accountId: accountId, status: status)], (account, true))
         }
     }
 

@@ -14,9 +14,10 @@ extension NumberService {
         try await recordApiKey(nil, name: name, scope: scope, accountId: accountId)
     }
 
-    /// Draws a new API key's id and secret and records nothing: ``createApiKey(_:name:scope:accountId:)`` records
-    /// it. For a secret that must be saved before its key works (numberd's `admin.key`): saved first, a failure or a
-    /// crash before the record leaves a secret that opens nothing, never a working key whose secret nobody holds.
+    /// Draws a new API key's id and secret and records nothing:
+    /// ``createApiKey(_:name:scope:accountId:evenAtKeyLimit:)`` records it. For a secret that must be saved before its
+    /// key works (numberd's `admin.key`): saved first, a failure or a crash before the record leaves a secret that
+    /// opens nothing, never a working key whose secret nobody holds.
     public func drawApiKey() -> DrawnApiKey {
         let id = Identifier.makeApiKeyId(taken: { id in (try? coordinator.read { $0.isTaken(id) }) ?? false })
         return DrawnApiKey(id: id, secret: Self.secret(forKeyId: id))
@@ -24,14 +25,19 @@ extension NumberService {
 
     /// Records the key ``drawApiKey()`` drew, as ``createApiKey(name:scope:accountId:)`` records a new one (same
     /// checks and limit); ABORTED if its id was taken since it was drawn.
+    ///
+    /// `evenAtKeyLimit` records it past `apiKeysMax` all the same. It is for the admin key numberd makes at start-up
+    /// when `admin.key` no longer opens anything (one per start, at most): at the limit, making room means revoking a
+    /// key over the API, which a start that fails never serves, so the start failed for good, and each restart of a
+    /// supervisor's loop wrote yet another secret that opened nothing. The API never passes it.
     public func createApiKey(
-        _ drawn: DrawnApiKey, name: String, scope: ApiKey.Scope, accountId: String?
+        _ drawn: DrawnApiKey, name: String, scope: ApiKey.Scope, accountId: String?, evenAtKeyLimit: Bool = false
     ) async throws(NumberError) -> CreatedApiKey {
-        try await recordApiKey(drawn, name: name, scope: scope, accountId: accountId)
+        try await recordApiKey(drawn, name: name, scope: scope, accountId: accountId, evenAtKeyLimit: evenAtKeyLimit)
     }
 
     private func recordApiKey(
-        _ drawn: DrawnApiKey?, name: String, scope: ApiKey.Scope, accountId: String?
+        _ drawn: DrawnApiKey?, name: String, scope: ApiKey.Scope, accountId: String?, evenAtKeyLimit: Bool = false
     ) async throws(NumberError) -> CreatedApiKey {
         let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
         switch (scope, accountId) {
@@ -43,12 +49,12 @@ extension NumberService {
         let keysMax = config.limits.apiKeysMax
         return try await coordinator.perform { state throws(NumberError) in
             if let accountId { _ = try state.requireAccount(accountId) }
-            // Only keys that work count: revoked ones, still listed, never block a new key (an admin key at start-up
-            // included, when the one in admin.key was revoked).
-            guard state.activeApiKeyCount < keysMax else {
+            // Only keys that work count: revoked ones, still listed, never block a new key.
+            guard evenAtKeyLimit || state.activeApiKeyCount < keysMax else {
                 throw NumberError(
                     .resourceExhausted, .limitExceeded,
-                    "the API key limit of \(keysMax) keys that are not revoked is reached: revoke one to make room")
+                    "the API key limit of \(keysMax) keys that are not revoked is reached: revoke one to make room",
+                    details: ["max": String(keysMax)])
             }
             if let drawn, state.isTaken(drawn.id) {
                 throw NumberError(.aborted, .invalidField, "API key id \(drawn.id) was taken since it was drawn")
@@ -72,12 +78,20 @@ extension NumberService {
     /// `admin.key` on its host — create another admin key first, then revoke this one. `leavingNoAdminKey` revokes it
     /// all the same (for an embedder that knows how it gets one back; the API never passes it).
     public func revokeApiKey(keyId: String, leavingNoAdminKey: Bool = false) async throws(NumberError) -> ApiKey {
+        try await revokeApiKeyReportingChange(keyId: keyId, leavingNoAdminKey: leavingNoAdminKey).key
+    }
+
+    /// ``revokeApiKey(keyId:leavingNoAdminKey:)``, saying too whether this call revoked the key: `changed` is false
+    /// when it was revoked already and nothing was written, so that an audit log does not show it revoked twice.
+    public func revokeApiKeyReportingChange(
+        keyId: String, leavingNoAdminKey: Bool = false
+    ) async throws(NumberError) -> (key: ApiKey, changed: Bool) {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
             guard var key = state.apiKeys[keyId] else {
                 throw NumberError(.notFound, .apiKeyNotFound, "API key \(keyId) not found", details: ["keyId": keyId])
             }
-            guard key.revokedAt == nil else { return ([], key) }
+            guard key.revokedAt == nil else { return ([], (key, false)) }
             if key.scope == .admin, !leavingNoAdminKey {
                 let others = (state.accountApiKeys[nil] ?? []).lazy.filter { id in
                     id != keyId && state.apiKeys[id].map { $0.revokedAt == nil && $0.scope == .admin } == true
@@ -90,7 +104,7 @@ extension NumberService {
                 }
             }
             key.revokedAt = now
-            return ([.apiKeyRevoked(keyId: keyId, at: now)] + self.purge(state, revoking: keyId), key)
+            return ([.apiKeyRevoked(keyId: keyId, at: now)] + self.purge(state, revoking: keyId), (key, true))
         }
     }
 

@@ -141,9 +141,11 @@ extension NumberService {
 
     /// Routes the number to a trunk (nil removes it from its trunk), at the provider first, then in our state; once
     /// started it runs to its end even if the calling task is cancelled (``carriedThrough(_:)``), so our state is not
-    /// left behind the provider's.
+    /// left behind the provider's. `evenIfSuspended` (an administrator's call) changes a suspended account's number
+    /// too, as the same flag of `release` releases one: an operator can take a suspended account's numbers off its
+    /// trunks (or move them) without making the account active again, which would let it buy meanwhile.
     public func setTrunk(
-        accountId: String, numberId: String, trunkId: String?
+        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool = false
     ) async throws(NumberError) -> NumberListing {
         // A caller gone before anything started starts nothing (from here on the change runs to its end).
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
@@ -152,7 +154,7 @@ extension NumberService {
         // saw is durable), checking what ``claimRoute`` checks: a change or release of the number running or waiting
         // is refused, as it would be after the wait.
         let unchanged = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing?) in
-            _ = try state.requireActiveAccount(accountId)
+            _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
             let number = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.flatMap { $0.isEmpty ? nil : $0 }.map { id throws(NumberError) in
                 try state.requireTrunk(id, of: accountId)
@@ -170,7 +172,8 @@ extension NumberService {
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> NumberListing in
             guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
             return try await self.carriedThrough { () async throws(NumberError) -> NumberListing in
-                try await self.routeNumber(accountId: accountId, numberId: numberId, trunkId: trunkId)
+                try await self.routeNumber(
+                    accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
             }
         }
     }
@@ -183,10 +186,11 @@ extension NumberService {
     /// changes of one number, or a change racing the deletion of its trunk, used to leave the provider and our state
     /// on different trunks.
     private func routeNumber(
-        accountId: String, numberId: String, trunkId: String?
+        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
-        let (number, trunk, claimed) = try await claimRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+        let (number, trunk, claimed) = try await claimRoute(
+            accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
         guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
         defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
         do {
@@ -252,12 +256,12 @@ extension NumberService {
     /// whose decision then fails (it waits for what it saw to be durable, which a store with no room can refuse) is
     /// handed back: left, it would refuse every later change of the number and keep billing off it.
     private func claimRoute(
-        accountId: String, numberId: String, trunkId: String?
+        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
         var claimedHere = false
         do throws(NumberError) {
             return try await coordinator.perform { state throws(NumberError) in
-                _ = try state.requireActiveAccount(accountId)
+                _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
                 let claimed = try self.local.withLock { local throws(NumberError) -> Bool in

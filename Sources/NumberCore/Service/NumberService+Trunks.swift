@@ -191,19 +191,25 @@ extension NumberService {
 
     /// Deletes a trunk that routes no numbers; a trunk numberd created at the provider is deleted there too, to the
     /// end even if the caller goes away (``carriedThrough(_:)``: a DELETE cut short left it there, recorded nowhere).
-    public func deleteTrunk(accountId: String, trunkId: String) async throws(NumberError) {
+    /// `evenIfSuspended` (an administrator's call) deletes a suspended account's trunk too, as its numbers can be
+    /// taken off it and released, without making the account active again.
+    public func deleteTrunk(
+        accountId: String, trunkId: String, evenIfSuspended: Bool = false
+    ) async throws(NumberError) {
         try await carriedThrough { () async throws(NumberError) -> Void in
-            try await self.deleteRecordedTrunk(accountId: accountId, trunkId: trunkId)
+            try await self.deleteRecordedTrunk(accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
         }
     }
 
-    private func deleteRecordedTrunk(accountId: String, trunkId: String) async throws(NumberError) {
+    private func deleteRecordedTrunk(
+        accountId: String, trunkId: String, evenIfSuspended: Bool
+    ) async throws(NumberError) {
         // A trunk numberd made at the provider is still there from its record's removal until its DELETE is done: the
         // audit leaves it out meanwhile (marked in the decision, so no audit read falls between the two).
         var marked: String?
         defer { if let marked { local.withLock { _ = $0.trunksInFlight.remove(marked) } } }
         let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
-            _ = try state.requireActiveAccount(accountId)
+            _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
             let trunk = try state.requireTrunk(trunkId, of: accountId)
             // Kept as numbers change (``HeldNumbers/totals(ofTrunk:)``): a refusal read every number the account held,
             // under the lock every account's writes wait for, as often as a caller asked.

@@ -38,9 +38,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Most accounts. Default 1 000 000.
         public var accountsMax: Int = 1_000_000
         /// Most API keys that are not revoked (revoked keys are kept, and listed, but do not count). Default 100 000.
+        /// The admin key numberd makes at start-up when `admin.key` no longer works is made past it: refused, the
+        /// start failed, and only a running numberd (a key revoked over the API) could have made room.
         public var apiKeysMax: Int = 100_000
         /// Most revoked API keys kept (listed with their revocation time): a revocation past it drops the oldest
-        /// revoked keys for good, so the key table holds at most `apiKeysMax` + this. Default 10 000.
+        /// revoked keys for good, so the key table holds at most `apiKeysMax` + this (plus any admin keys start-ups
+        /// made past `apiKeysMax`). Default 10 000.
         public var revokedApiKeysKeptMax: Int = 10_000
         /// Largest single AddFunds amount, minor units. Default 100 000 000 (1 M USD).
         public var fundsAmountMax: Int64 = 100_000_000

@@ -34,10 +34,14 @@ enum Validation {
         }
     }
 
-    /// An ISO 4217 code: three upper-case letters.
+    /// An ISO 4217 code of a currency or fund that has a minor unit (``PricingPolicy/iso4217MinorUnits``), upper case.
+    /// Any three letters passed before: an account in `ZZZ` could be funded, and then bought nothing, ever.
     static func currency(_ value: String) throws(NumberError) -> String {
         guard value.count == 3, value.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) }) else {
             throw .invalid("currency", "currency must be an ISO 4217 code like USD")
+        }
+        guard PricingPolicy.iso4217MinorUnits[value] != nil else {
+            throw .invalid("currency", "\(value) is not an ISO 4217 currency code")
         }
         return value
     }

@@ -1,3 +1,4 @@
+import Logging
 import NumberAPI
 import NumberCore
 
@@ -25,9 +26,13 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.setAccountStatus) { request, context in
             let caller = try authorize(context, .admin, accountId: nil)
-            let account = try await service.setAccountStatus(
+            let (account, changed) = try await service.setAccountStatusReportingChange(
                 try requiredAccountId(request.accountId), try request.status.core())
-            audit(context, caller, "account status set", ["account": "\(account.id)", "status": "\(account.status)"])
+            // A status set again is logged as such, not as a change: an incident's timeline shows when the account
+            // was suspended, and who asked again after (a retry, a second operator), without a second suspension.
+            audit(
+                context, caller, changed ? "account status set" : "account status unchanged (it had that status)",
+                ["account": "\(account.id)", "status": "\(account.status)"])
             return SetAccountStatusResponse(account: NumberAPI.Account(account))
         }
 
@@ -55,9 +60,12 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.revokeApiKey) { request, context in
             let caller = try authorize(context, .admin, accountId: nil)
-            let revoked = try await service.revokeApiKey(keyId: request.keyId)
-            audit(
-                context, caller, "API key revoked", ["key": "\(revoked.id)", "account": "\(revoked.accountId ?? "-")"])
+            let (revoked, changed) = try await service.revokeApiKeyReportingChange(keyId: request.keyId)
+            var audited: Logger.Metadata = ["key": "\(revoked.id)", "account": "\(revoked.accountId ?? "-")"]
+            if !changed, let at = revoked.revokedAt { audited["revoked_at"] = "\(at.iso8601Milliseconds)" }
+            // Revoking a revoked key again is logged as such, with when it was revoked: the timeline keeps one
+            // revocation, and still shows who asked again (a retry, or a leaked admin key probing).
+            audit(context, caller, changed ? "API key revoked" : "API key already revoked (nothing changed)", audited)
             return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(revoked))
         }
 

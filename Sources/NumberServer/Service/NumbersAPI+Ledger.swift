@@ -107,7 +107,8 @@ extension NumbersAPI {
 
         router.register(NumbersMethods.deleteTrunk) { request, context in
             let caller = try authorize(context, .write, accountId: request.accountId)
-            try await service.deleteTrunk(accountId: caller.accountId, trunkId: request.trunkId)
+            try await service.deleteTrunk(
+                accountId: caller.accountId, trunkId: request.trunkId, evenIfSuspended: caller.key.scope == .admin)
             auditIfAdmin(
                 context, caller, "trunk deleted", ["account": "\(caller.accountId)", "trunk": "\(request.trunkId)"])
             return DeleteTrunkResponse()

@@ -126,7 +126,9 @@ extension NumbersAPI {
                 "account": "\(accountId)", "number": "\(request.numberId)", "trunk": "\(trunkId ?? "none")",
             ]
             let listing = try await auditingUnknownOutcome(context, caller, "number's trunk set", audited) {
-                try await service.setTrunk(accountId: accountId, numberId: request.numberId, trunkId: trunkId)
+                try await service.setTrunk(
+                    accountId: accountId, numberId: request.numberId, trunkId: trunkId,
+                    evenIfSuspended: caller.key.scope == .admin)
             }
             auditIfAdmin(context, caller, "number's trunk set", audited)
             return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))

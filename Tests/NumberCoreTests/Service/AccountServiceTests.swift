@@ -40,6 +40,25 @@ struct AccountServiceTests {
         try await h.check()
     }
 
+    /// Any three upper-case letters used to make an account: one in `ZZZ` could be funded, and then every search and
+    /// purchase failed CURRENCY_MISMATCH, since no price is in that currency. Only ISO 4217 codes with a minor unit
+    /// (`PricingPolicy.iso4217MinorUnits`) are accepted; codes without one (XXX, XTS, XAU) and withdrawn ones are not.
+    @Test("a currency that is not an ISO 4217 code is refused INVALID_FIELD; ISO 4217 codes make accounts")
+    func currencyMustBeISO4217() async throws {
+        let h = try await Harness(.memory)
+        for currency in ["ZZZ", "ABC", "XXX", "XTS", "XAU", "HRK"] {
+            let error = await numberError { _ = try await h.service.createAccount(name: "a", currency: currency) }
+            #expect(error?.code == .invalidArgument && error?.reason == .invalidField, "\(currency)")
+            #expect(error?.details["field"] == "currency", "\(currency)")
+        }
+        for currency in ["USD", "EUR", "JPY", "KWD", "CLF", "XOF", "ZWG"] {
+            let account = try await h.service.createAccount(name: currency, currency: currency)
+            #expect(account.currency == currency)
+        }
+        #expect(PricingPolicy.iso4217MinorUnits.keys.allSatisfy { $0.count == 3 && $0 == $0.uppercased() })
+        try await h.check()
+    }
+
     @Test("add funds: amount limits at their edges", arguments: StoreKind.allCases)
     func fundLimits(kind: StoreKind) async throws {
         var config = NumberServiceConfig.defaults

@@ -14,12 +14,15 @@ struct LimitTests {
         let account = try await h.service.createAccount(name: "a", currency: "USD")
         _ = try await h.service.createAccount(name: "b", currency: "USD")
         let third = await numberError { _ = try await h.service.createAccount(name: "c", currency: "USD") }
-        #expect(third?.code == .resourceExhausted)
+        #expect(third?.code == .resourceExhausted && third?.reason == .limitExceeded)
+        // The limit travels in `max`, as proto/ERRORS.md says (both refusals carried no metadata).
+        #expect(third?.details == ["max": "2"], "\(String(describing: third))")
         _ = try await h.service.createApiKey(name: "k", scope: .admin, accountId: nil)
         let secondKey = await numberError {
             _ = try await h.service.createApiKey(name: "k2", scope: .admin, accountId: nil)
         }
-        #expect(secondKey?.code == .resourceExhausted)
+        #expect(secondKey?.code == .resourceExhausted && secondKey?.reason == .limitExceeded)
+        #expect(secondKey?.details == ["max": "1"], "\(String(describing: secondKey))")
         _ = try await h.service.addFunds(
             accountId: account.id, amount: 1, description: String(repeating: "d", count: 10))
         let long = await numberError {
