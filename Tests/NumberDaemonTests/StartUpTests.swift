@@ -290,7 +290,8 @@ import TwilioSimulator
         try await Self.withPrepared(directory) { running in
             try Self.changeAtTheSimulator(running)
             let account = try await running.service.createAccount(name: "Acme", currency: "USD")
-            _ = try await running.service.createTrunk(accountId: account.id, name: "t", providerTrunkSid: "TK1")
+            _ = try await running.service.createTrunk(
+                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
         }
         #expect(try binding() == ProviderBinding(.simulator(seed: 1)))
         try await Self.withPrepared(directory) { _ in }  // the same provider starts again

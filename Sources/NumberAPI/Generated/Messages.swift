@@ -1245,7 +1245,7 @@ public struct Trunk: Codable, Sendable, Hashable {
     public var accountId: String
     /// seed: trunkName, "Production SIP Trunk"
     public var name: String
-    /// Twilio Elastic SIP trunk SID, "TK…"; empty = routing configured elsewhere
+    /// Twilio Elastic SIP trunk SID, "TK" + 32 hex digits: made by numberd or registered
     public var providerTrunkSid: String
     /// Field 5, `created_at`.
     public var createdAt: Date
@@ -1287,7 +1287,9 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     public var name: String
     /// Empty: numberd creates the trunk at Twilio and deletes it there with ours. Else a trunk configured elsewhere,
     /// registered with an admin key only (an account key: PERMISSION_DENIED, SCOPE_DENIED), by one trunk of one account
-    /// at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid).
+    /// at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid): "TK" and 32 hex digits, kept with its hex
+    /// digits in lower case as Twilio writes them (another form: INVALID_ARGUMENT / INVALID_FIELD,
+    /// field=providerTrunkSid).
     public var providerTrunkSid: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

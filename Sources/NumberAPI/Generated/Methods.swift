@@ -46,13 +46,15 @@ public enum NumbersMethods {
     /// The account's statement for a period: its opening balance, the period's changes by kind, its closing balance.
     public static let getStatement = MethodDescriptor<GetStatementRequest, GetStatementResponse>(
         service: "numbers.v1.Numbers", method: "GetStatement")
-    /// SIP trunks that numbers route to.
+    /// SIP trunks that numbers route to. Without a SID, numberd creates the trunk at Twilio: that waits its turn as
+    /// UpdateNumber does (CHANGES_BUSY), before anything is done; a call gone meanwhile created nothing.
     public static let createTrunk = MethodDescriptor<CreateTrunkRequest, CreateTrunkResponse>(
         service: "numbers.v1.Numbers", method: "CreateTrunk")
     /// `ListTrunks`.
     public static let listTrunks = MethodDescriptor<ListTrunksRequest, ListTrunksResponse>(
         service: "numbers.v1.Numbers", method: "ListTrunks")
-    /// `DeleteTrunk`.
+    /// A trunk numberd created at Twilio is deleted there too, after its turn as UpdateNumber's (CHANGES_BUSY): a call
+    /// gone before then deleted nothing.
     public static let deleteTrunk = MethodDescriptor<DeleteTrunkRequest, DeleteTrunkResponse>(
         service: "numbers.v1.Numbers", method: "DeleteTrunk")
     /// Administration (admin keys only, except GetAccount for an account's own key).

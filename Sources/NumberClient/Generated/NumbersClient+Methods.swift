@@ -91,7 +91,8 @@ extension NumbersClient {
         try await call(NumbersMethods.getStatement, request, options: options)
     }
 
-    /// SIP trunks that numbers route to.
+    /// SIP trunks that numbers route to. Without a SID, numberd creates the trunk at Twilio: that waits its turn as
+    /// UpdateNumber does (CHANGES_BUSY), before anything is done; a call gone meanwhile created nothing.
     public func createTrunk(
         _ request: CreateTrunkRequest, options: CallOptions = CallOptions()
     ) async throws -> CreateTrunkResponse {
@@ -105,7 +106,8 @@ extension NumbersClient {
         try await call(NumbersMethods.listTrunks, request, options: options)
     }
 
-    /// Calls `DeleteTrunk`.
+    /// A trunk numberd created at Twilio is deleted there too, after its turn as UpdateNumber's (CHANGES_BUSY): a call
+    /// gone before then deleted nothing.
     public func deleteTrunk(
         _ request: DeleteTrunkRequest, options: CallOptions = CallOptions()
     ) async throws -> DeleteTrunkResponse {

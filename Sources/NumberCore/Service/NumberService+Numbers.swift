@@ -152,20 +152,22 @@ extension NumberService {
         // What the decision refuses is refused before the caller waits for one of its account's provider slots, and a
         // change that changes nothing is answered at once — by a decision (it writes nothing, and answers once what it
         // saw is durable), checking what ``claimRoute`` checks: a change or release of the number running or waiting
-        // is refused, as it would be after the wait.
+        // is refused, as it would be after the wait. A number whose last change ended unknown or unrecorded
+        // (`Local.unsettledRoutes`) is sent to the provider even so: it may route the number to the other trunk.
         let unchanged = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing?) in
             _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
             let number = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.flatMap { $0.isEmpty ? nil : $0 }.map { id throws(NumberError) in
                 try state.requireTrunk(id, of: accountId)
             }
-            try self.local.withLock { local throws(NumberError) in
+            let unsettled = try self.local.withLock { local throws(NumberError) -> Bool in
                 guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
                 guard !local.liveReleases.contains(numberId), !local.waitingReleases.contains(numberId) else {
                     throw .releaseInProgress(numberId)
                 }
+                return local.unsettledRoutes.contains(numberId)
             }
-            guard number.trunkId == trunk?.id else { return ([], nil) }
+            guard number.trunkId == trunk?.id, !unsettled else { return ([], nil) }
             return ([], NumberListing(number: number, trunkName: trunk?.name))
         }
         if let unchanged { return unchanged }
@@ -200,11 +202,13 @@ extension NumberService {
             // have reached the provider: the provider may route the number as asked already. Recorded only as the
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
             // could be deleted under the number. (Shown unchanged, the error stands: a retry of the change settles a
-            // request that lands later.)
+            // request that lands later — as does any later change of the number, one back to the recorded trunk
+            // included, which `Local.unsettledRoutes` sends to the provider instead of answering it unchanged.)
             guard Self.mayHaveHappened(error),
                 let shown = try? await provider.lookUp(phoneNumber: number.phoneNumber),
                 shown.sid == number.providerSid, shown.trunkSid == trunk?.providerTrunkSid
             else {
+                if Self.mayHaveHappened(error) { local.withLock { _ = $0.unsettledRoutes.insert(numberId) } }
                 // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
                 // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
                 // that stays missing there shows in the provider audit).
@@ -227,10 +231,13 @@ extension NumberService {
             }
         }
         do throws(NumberError) {
-            return try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+            let listing = try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+            local.withLock { _ = $0.unsettledRoutes.remove(numberId) }
+            return listing
         } catch {
             // As after a crash here: the provider may route the number as asked while the state says otherwise. Only
             // the caller can settle it (a retry sets the provider again, then records).
+            local.withLock { _ = $0.unsettledRoutes.insert(numberId) }
             throw Self.unrecorded(
                 error, "the number's trunk was changed at the provider and the change is not recorded: retry it",
                 details: ["numberId": numberId])
@@ -252,9 +259,10 @@ extension NumberService {
         }
     }
 
-    /// Checks the number and trunk and, unless the number is already there, claims the number for the change. A claim
-    /// whose decision then fails (it waits for what it saw to be durable, which a store with no room can refuse) is
-    /// handed back: left, it would refuse every later change of the number and keep billing off it.
+    /// Checks the number and trunk and, unless the number is already there and its last change is settled
+    /// (`Local.unsettledRoutes`), claims the number for the change. A claim whose decision then fails (it waits for
+    /// what it saw to be durable, which a store with no room can refuse) is handed back: left, it would refuse every
+    /// later change of the number and keep billing off it.
     private func claimRoute(
         accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
@@ -268,7 +276,9 @@ extension NumberService {
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
                     }
-                    guard number.trunkId != trunk?.id else { return false }
+                    guard number.trunkId != trunk?.id || local.unsettledRoutes.contains(numberId) else {
+                        return false
+                    }
                     local.routing[numberId] = .some(trunk?.id)
                     return true
                 }

@@ -6,18 +6,16 @@ extension NumberService {
     /// there too. It runs to its end even if the calling task is cancelled (``carriedThrough(_:)``): a trunk the
     /// provider made is recorded (a caller gone or a deadline passed used to leave it at the provider, unknown to
     /// numberd, which any account could repeat at will), and a creation whose answer was lost is looked up by that
-    /// name at the provider before anything is concluded.
+    /// name at the provider before anything is concluded. The creation at the provider (and the DELETE that undoes
+    /// it when its record is refused) waits for one of the account's provider slots (``withProviderChangeSlot(_:_:)``)
+    /// like a release: a caller gone while it waited (or before) creates nothing.
     public func createTrunk(
         accountId: String, name: String, providerTrunkSid: String
     ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let name = try Validation.name(name, field: "name", max: limits.nameLengthMax)
         guard providerTrunkSid.isEmpty else {
-            let sid = try Validation.name(providerTrunkSid, field: "providerTrunkSid", max: limits.providerSidLengthMax)
-            guard
-                sid.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }
-                )
-            else { throw .invalid("providerTrunkSid", "provider trunk SID must be letters and digits") }
+            let sid = try Validation.providerTrunkSid(providerTrunkSid, max: limits.providerSidLengthMax)
             return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: nil)
         }
         // Check everything that can be checked before creating anything at the provider, and choose the trunk's id:
@@ -36,28 +34,41 @@ extension NumberService {
             return true
         }
         guard admitted else { throw Self.providerTrunkLimit(limits) }
-        return try await carriedThrough { () async throws(NumberError) -> Trunk in
-            self.local.withLock { _ = $0.trunksInFlight.insert(id) }
-            defer {
-                self.local.withLock { local in
-                    local.trunksInFlight.remove(id)
-                    let running = local.trunkCreations[accountId, default: 1] - 1
-                    local.trunkCreations[accountId] = running > 0 ? running : nil
-                }
+        // Given back however the call ends: the creation run to its end (``carriedThrough(_:)`` returns only then),
+        // or never started (the caller gone, too many waiting for a slot).
+        defer {
+            local.withLock { local in
+                let running = local.trunkCreations[accountId, default: 1] - 1
+                local.trunkCreations[accountId] = running > 0 ? running : nil
             }
-            let sid = try await self.createProviderTrunk(
-                friendlyName: Self.providerTrunkName(id: id, name: name), namePrefix: id + " ")
-            do throws(NumberError) {
-                return try await self.recordTrunk(accountId: accountId, name: name, sid: sid, id: id)
-            } catch {
-                // A concurrent change (or a store with no room) refused it after the provider made the trunk: don't
-                // leave it there. Left there after all, "nothing was changed" is no longer true.
-                if await self.deleteProviderTrunk(sid) { throw error }
-                throw NumberError(
-                    .unavailable, .outcomeUnknown,
-                    "a trunk was created at the provider and could neither be recorded nor deleted there ("
-                        + error.message + ")", details: ["trunkSid": sid], internalDetail: error.internalDetail)
+        }
+        // One request (or a few) on the HTTP client every tenant shares, as a release is: an account looping
+        // CreateTrunk and DeleteTrunk with a short deadline kept any number of them running after their callers.
+        return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> Trunk in
+            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+            return try await self.carriedThrough { () async throws(NumberError) -> Trunk in
+                try await self.createManagedTrunk(accountId: accountId, name: name, id: id)
             }
+        }
+    }
+
+    /// Creates the trunk `id` at the provider and records it, once the caller holds one of its account's provider
+    /// slots; deletes it there again if its record is refused.
+    private func createManagedTrunk(accountId: String, name: String, id: String) async throws(NumberError) -> Trunk {
+        local.withLock { _ = $0.trunksInFlight.insert(id) }
+        defer { local.withLock { _ = $0.trunksInFlight.remove(id) } }
+        let sid = try await createProviderTrunk(
+            friendlyName: Self.providerTrunkName(id: id, name: name), namePrefix: id + " ")
+        do throws(NumberError) {
+            return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: id)
+        } catch {
+            // A concurrent change (or a store with no room) refused it after the provider made the trunk: don't
+            // leave it there. Left there after all, "nothing was changed" is no longer true.
+            if await deleteProviderTrunk(sid) { throw error }
+            throw NumberError(
+                .unavailable, .outcomeUnknown,
+                "a trunk was created at the provider and could neither be recorded nor deleted there ("
+                    + error.message + ")", details: ["trunkSid": sid], internalDetail: error.internalDetail)
         }
     }
 
@@ -191,13 +202,35 @@ extension NumberService {
 
     /// Deletes a trunk that routes no numbers; a trunk numberd created at the provider is deleted there too, to the
     /// end even if the caller goes away (``carriedThrough(_:)``: a DELETE cut short left it there, recorded nowhere).
+    /// That deletion waits for one of the account's provider slots (``withProviderChangeSlot(_:_:)``) before its
+    /// record is removed: a caller gone before it started (or while it waited) deletes nothing.
     /// `evenIfSuspended` (an administrator's call) deletes a suspended account's trunk too, as its numbers can be
     /// taken off it and released, without making the account active again.
     public func deleteTrunk(
         accountId: String, trunkId: String, evenIfSuspended: Bool = false
     ) async throws(NumberError) {
-        try await carriedThrough { () async throws(NumberError) -> Void in
-            try await self.deleteRecordedTrunk(accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+        // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
+        // deletion runs to its end. An account looping CreateTrunk and DeleteTrunk with a 1 ms deadline left every
+        // DELETE running after its caller, the record gone first so that the next creation was allowed at once.
+        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+        // What the decision refuses is refused before the caller waits for a slot; a trunk registered by its SID
+        // changes nothing at the provider and waits for none.
+        let managed = try coordinator.read { state throws(NumberError) in
+            try self.deletableTrunk(state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+                .providerManaged == true
+        }
+        guard managed else {
+            return try await carriedThrough { () async throws(NumberError) -> Void in
+                try await self.deleteRecordedTrunk(
+                    accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+            }
+        }
+        try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> Void in
+            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+            try await self.carriedThrough { () async throws(NumberError) -> Void in
+                try await self.deleteRecordedTrunk(
+                    accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+            }
         }
     }
 
@@ -209,28 +242,37 @@ extension NumberService {
         var marked: String?
         defer { if let marked { local.withLock { _ = $0.trunksInFlight.remove(marked) } } }
         let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
-            _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
-            let trunk = try state.requireTrunk(trunkId, of: accountId)
-            // Kept as numbers change (``HeldNumbers/totals(ofTrunk:)``): a refusal read every number the account held,
-            // under the lock every account's writes wait for, as often as a caller asked.
-            let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
-            let pending = state.intents.values.contains { $0.trunkId == trunkId }
-            let routing = local.withLock { $0.routing.values.contains(trunkId) }
-            guard inUse == 0 && !pending && !routing else {
-                let what =
-                    pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
-                throw NumberError(
-                    .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse) numbers\(what)",
-                    details: ["trunkId": trunkId, "numbers": String(inUse)])
-            }
+            let trunk = try self.deletableTrunk(
+                state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
             if trunk.providerManaged == true {
-                local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
+                self.local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
                 marked = trunk.providerTrunkSid
             }
             return ([.trunkDeleted(trunkId: trunkId)], trunk)
         }
         guard marked != nil else { return }
         await deleteProviderTrunk(trunk.providerTrunkSid)
+    }
+
+    /// The account's trunk `trunkId` if it may be deleted now: no number on it, no purchase in progress naming it, no
+    /// number being routed to it.
+    private func deletableTrunk(
+        _ state: CoreState, accountId: String, trunkId: String, evenIfSuspended: Bool
+    ) throws(NumberError) -> Trunk {
+        _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
+        let trunk = try state.requireTrunk(trunkId, of: accountId)
+        // Kept as numbers change (``HeldNumbers/totals(ofTrunk:)``): a refusal read every number the account held,
+        // under the lock every account's writes wait for, as often as a caller asked.
+        let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
+        let pending = state.intents.values.contains { $0.trunkId == trunkId }
+        let routing = local.withLock { $0.routing.values.contains(trunkId) }
+        guard inUse == 0 && !pending && !routing else {
+            let what = pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
+            throw NumberError(
+                .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse) numbers\(what)",
+                details: ["trunkId": trunkId, "numbers": String(inUse)])
+        }
+        return trunk
     }
 }
 

@@ -56,6 +56,12 @@ public final class NumberService: Sendable {
         /// Numbers whose trunk a running call is changing at the provider, with the trunk they go to (nil: none):
         /// another trunk change, a release of the number and a deletion of that trunk wait until it is recorded.
         var routing: [String: String?] = [:]
+        /// Numbers whose last trunk change ended unknown (no answer, the provider may still route it as asked) or
+        /// unrecorded (made at the provider, refused by the store): the provider may route each to another trunk than
+        /// the recorded one. A change of one is sent to the provider even when it asks for the recorded trunk (it does
+        /// not "change nothing"), and a recorded change drops it. Nothing reconciles a trunk change: the caller settles
+        /// it by making a change again.
+        var unsettledRoutes: Set<String> = []
         /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
         /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.
         var trunksInFlight: Set<String> = []
@@ -106,7 +112,7 @@ public final class NumberService: Sendable {
     /// Purchases checking their numbers at the provider before anything is held, per account
     /// (``NumberServiceConfig/Limits/purchaseChecksInFlightPerAccountMax`` and the three limits after it).
     let purchaseChecks: WaitingSlots
-    /// Releases and trunk changes at the provider, per account
+    /// Releases, trunk changes, and trunk creations and deletions at the provider, per account
     /// (``NumberServiceConfig/Limits/providerChangesInFlightPerAccountMax`` and the three limits after it).
     let providerChanges: WaitingSlots
     /// Statements being read, per account (``NumberServiceConfig/Limits/statementsInFlightPerAccountMax`` and the three
@@ -170,9 +176,10 @@ public final class NumberService: Sendable {
             waitingMax: config.limits.statementsWaitingMax)
     }
 
-    /// Runs `body` — a caller's release or trunk change, which asks the provider to change something — holding one of
-    /// the account's ``providerChanges`` slots, waited for in arrival order; refused RESOURCE_EXHAUSTED / CHANGES_BUSY
-    /// past the waiting limits, and `cancelledBeforeStart` for a caller gone while it waited (nothing started).
+    /// Runs `body` — a caller's release, trunk change, or creation or deletion of a trunk at the provider, which asks
+    /// the provider to change something — holding one of the account's ``providerChanges`` slots, waited for in
+    /// arrival order; refused RESOURCE_EXHAUSTED / CHANGES_BUSY past the waiting limits, and `cancelledBeforeStart`
+    /// for a caller gone while it waited (nothing started).
     func withProviderChangeSlot<R: Sendable>(
         _ accountId: String, _ body: () async throws(NumberError) -> R
     ) async throws(NumberError) -> R {

@@ -72,10 +72,11 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var purchaseChecksWaitingPerAccountMax: Int = 256
         /// Most purchases waiting for such a slot in all, refused the same way past it. 0...1 000 000. Default 4 096.
         public var purchaseChecksWaitingMax: Int = 4096
-        /// Most releases and trunk changes of one account at the provider at once (each a request on the shared HTTP
-        /// client: one tenant releasing thousands of numbers at once filled its queue, and every other account's
-        /// provider calls waited behind them or failed): the next waits for one to end, in arrival order, before
-        /// anything is recorded. Billing's grace releases and reconciliation do not count. 1...1000. Default 8.
+        /// Most releases and trunk changes of one account at the provider at once, the creations and deletions of the
+        /// trunks numberd makes there included (each a request on the shared HTTP client: one tenant releasing
+        /// thousands of numbers at once filled its queue, and every other account's provider calls waited behind them
+        /// or failed): the next waits for one to end, in arrival order, before anything is recorded. Billing's grace
+        /// releases and reconciliation do not count. 1...1000. Default 8.
         public var providerChangesInFlightPerAccountMax: Int = 8
         /// Most releases and trunk changes at the provider at once across all accounts (beside the searches' 512 and
         /// the purchase checks' 256: together under the HTTP client's queue of 1 024). 1...100 000. Default 128.

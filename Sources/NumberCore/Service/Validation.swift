@@ -34,6 +34,19 @@ enum Validation {
         }
     }
 
+    /// A Twilio trunk SID as an administrator registers one: `TK` and 32 hex digits, what the Twilio adapter sends
+    /// (``TwilioValidation/isSid(_:prefix:)``) — checked here, or a typo would fail every purchase naming the trunk
+    /// with an error about a value the customer never sent. The hex digits come back in lower case, as Twilio writes
+    /// them: SIDs are compared exactly (one trunk of one account per SID, the provider audit's listing), so the same
+    /// trunk typed in upper case is the same SID.
+    static func providerTrunkSid(_ value: String, max: Int) throws(NumberError) -> String {
+        let sid = try name(value, field: "providerTrunkSid", max: max)
+        guard TwilioValidation.isSid(sid, prefix: "TK") else {
+            throw .invalid("providerTrunkSid", "provider trunk SID must be TK followed by 32 hex digits")
+        }
+        return "TK" + sid.dropFirst(2).lowercased()
+    }
+
     /// An ISO 4217 code of a currency or fund that has a minor unit (``PricingPolicy/iso4217MinorUnits``), upper case.
     /// Any three letters passed before: an account in `ZZZ` could be funded, and then bought nothing, ever.
     static func currency(_ value: String) throws(NumberError) -> String {

@@ -12,7 +12,7 @@ struct NumberServiceTests {
         // Funds for 24 purchases and 6 renewals: of the 19 numbers held when they come due, some are renewed and the
         // others go past due.
         let account = try await h.account(funds: 30 * 133)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "T", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "T", providerTrunkSid: trunkSid(1))
         let phones = (0..<24).map { "+1415555\(String(format: "%04d", $0))" }
         var bought: [OwnedNumber] = []
         for batch in 0..<6 {
@@ -24,7 +24,7 @@ struct NumberServiceTests {
         }
         // Routing moves numbers between the trunks' kept totals: one off the trunk, one onto it; a second trunk holds
         // one number for a moment, then none (its listing answered from its totals, without a look at the numbers).
-        let empty = try await h.service.createTrunk(accountId: account.id, name: "E", providerTrunkSid: "TK2")
+        let empty = try await h.service.createTrunk(accountId: account.id, name: "E", providerTrunkSid: trunkSid(2))
         _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[0].id, trunkId: nil)
         _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[4].id, trunkId: trunk.id)
         _ = try await h.service.setTrunk(accountId: account.id, numberId: bought[7].id, trunkId: empty.id)
@@ -80,7 +80,7 @@ struct NumberServiceTests {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
         let trunk = try await h.service.createTrunk(
-            accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK1")
+            accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: trunkSid(1))
         let phones = (0..<5).map { "+1415555010\($0)" }
         _ = try await h.buy(Array(phones.prefix(2)), for: account.id, trunkId: trunk.id)
         h.clock.advance(by: 60)
@@ -145,11 +145,11 @@ struct NumberServiceTests {
     func assignTrunk(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK9")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: trunkSid(9))
         let id = try await h.buy(["+14155550100"], for: account.id).numbers[0].id
         let assigned = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: trunk.id)
         #expect(assigned.number.trunkId == trunk.id && assigned.trunkName == "Prod")
-        #expect(h.provider.owned("+14155550100")?.trunkSid == "TK9")
+        #expect(h.provider.owned("+14155550100")?.trunkSid == trunkSid(9))
         h.provider.inject(.fail(.unavailable), on: .setTrunk)
         let failed = await numberError {
             _ = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: nil)
@@ -169,11 +169,11 @@ struct NumberServiceTests {
     func trunkChangeWithUnknownOutcome(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 1_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK9")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: trunkSid(9))
         let id = try await h.buy(["+14155550100"], for: account.id).numbers[0].id
         h.provider.inject(.loseAnswer, on: .setTrunk)
         let assigned = try await h.service.setTrunk(accountId: account.id, numberId: id, trunkId: trunk.id)
-        #expect(assigned.number.trunkId == trunk.id && h.provider.owned("+14155550100")?.trunkSid == "TK9")
+        #expect(assigned.number.trunkId == trunk.id && h.provider.owned("+14155550100")?.trunkSid == trunkSid(9))
         let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
         #expect(inUse?.code == .failedPrecondition)
         // Never arrived: the provider still shows the old trunk, so the change is refused and nothing recorded.

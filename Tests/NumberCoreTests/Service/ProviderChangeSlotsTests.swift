@@ -48,7 +48,7 @@ struct ProviderChangeSlotsTests {
         config.limits.providerChangesInFlightPerAccountMax = 1
         let h = try await Harness(kind, config: config)
         let account = try await h.account(funds: 100_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
         let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
         h.provider.inject(.hangThenDo(gate: "release"), on: .release)
         let first = Self.releasing(h, account.id, numbers[0].id)
@@ -83,7 +83,7 @@ struct ProviderChangeSlotsTests {
         let h = try await Harness(kind, config: config)
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
         h.provider.inject(.hangThenDo(gate: "release"), on: .release)
         let first = Self.releasing(h, account.id, numbers[0].id)
         try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
@@ -121,7 +121,7 @@ struct ProviderChangeSlotsTests {
         let h = try await Harness(.memory, config: config)
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
         h.provider.inject(.hangThenDo(gate: "release"), on: .release)
         let first = Self.releasing(h, account.id, numbers[0].id)
         try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
@@ -203,8 +203,8 @@ struct ProviderChangeSlotsTests {
     func unchangedWhileChanging() async throws {
         let h = try await Harness(.memory)
         let account = try await h.account(funds: 100_000)
-        let trunkA = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: "TKA")
-        let trunkB = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: "TKB")
+        let trunkA = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: trunkSid(0xA))
+        let trunkB = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: trunkSid(0xB))
         let number = try await h.buy([Self.phones[0]], for: account.id, trunkId: trunkA.id).numbers[0]
         h.provider.inject(.hangThenDo(gate: "route"), on: .setTrunk)
         let toB = Task { try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkB.id) }
@@ -218,6 +218,58 @@ struct ProviderChangeSlotsTests {
         // Settled: a change to where it is now is answered at once.
         let same = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkB.id)
         #expect(same.number.trunkId == trunkB.id && same.trunkName == "b" && h.provider.calls(.setTrunk) == 1)
+        try await h.check()
+    }
+
+    /// A trunk numberd creates at the provider, and its deletion there, are requests on the HTTP client every tenant
+    /// shares too. They took no slot: an account looping CreateTrunk and DeleteTrunk with a 1 ms deadline left each
+    /// DELETE running after its caller (its record gone first, so the next creation passed the trunk limit at once),
+    /// and against a slow provider every tenant's purchases failed PROVIDER_UNAVAILABLE.
+    @Test("trunk creations and deletions at the provider take the account's slots; a caller gone first starts nothing")
+    func trunkCreationsAndDeletionsInTurn() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 2
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account()
+        h.provider.inject(.hangThenDo(gate: "create"), on: .createTrunk, times: 3)
+        let creations = ["a", "b", "c"].map { name in
+            Task { try await h.service.createTrunk(accountId: account.id, name: name, providerTrunkSid: "") }
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 2, waiting: 1) }
+        try await waitUntil { h.provider.calls(.createTrunk) == 2 }
+        #expect(h.service.providerChanges.counts(account.id) == (holding: 2, waiting: 1))
+        #expect(h.provider.calls(.createTrunk) == 2, "the third waits for a slot before it asks the provider")
+        h.provider.resume("create")
+        var created: [Trunk] = []
+        for creation in creations { created.append(try await creation.value) }
+        let trunks = created
+        #expect(trunks.allSatisfy { $0.providerManaged == true } && h.provider.trunkSids.count == 3)
+        #expect(h.service.providerChanges.counts(account.id) == (holding: 0, waiting: 0))
+
+        // A caller gone before the deletion started deletes nothing, here or at the provider.
+        let gone = Task {
+            try? await Task.sleep(for: .seconds(600))  // cancelled below: the call then starts cancelled
+            return await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunks[0].id) }
+        }
+        gone.cancel()
+        let cancelled = await gone.value
+        #expect(cancelled?.code == .cancelled, "\(String(describing: cancelled))")
+        #expect(try h.service.listTrunks(accountId: account.id).count == 3 && h.provider.calls(.deleteTrunk) == 0)
+
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .deleteTrunk, times: 3)
+        let deletions = trunks.map { trunk in
+            Task { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 2, waiting: 1) }
+        try await waitUntil { h.provider.calls(.deleteTrunk) == 2 }
+        #expect(h.service.providerChanges.counts(account.id) == (holding: 2, waiting: 1))
+        // The one waiting has removed nothing yet: its trunk still counts against the account's limits.
+        #expect(try h.service.listTrunks(accountId: account.id).count == 1)
+        h.provider.resume("delete")
+        for deletion in deletions { try await deletion.value }
+        #expect(h.provider.calls(.deleteTrunk) == 3 && h.provider.trunkSids.isEmpty)
+        #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
+        #expect(h.service.providerChanges.counts(account.id) == (holding: 0, waiting: 0))
         try await h.check()
     }
 

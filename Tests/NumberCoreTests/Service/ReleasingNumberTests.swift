@@ -18,7 +18,7 @@ struct ReleasingNumberTests {
     ) async throws -> (Harness, Account, Trunk, [OwnedNumber]) {
         let h = try await Harness(kind, config: config)
         let account = try await h.account(funds: 10_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Main", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Main", providerTrunkSid: trunkSid(1))
         let onTrunk = try await h.buy(Array(phones.prefix(2)), for: account.id, trunkId: trunk.id).numbers
         let off = try await h.buy(Array(phones.suffix(2)), for: account.id).numbers
         h.clock.advance(by: 86_400 * 10)

@@ -273,7 +273,8 @@ struct StoreFullTests {
     func trunkChangeRefused() async throws {
         let disk = try await Disk()
         let account = try await disk.fundedAccount("Router")
-        let trunk = try await disk.service.createTrunk(accountId: account.id, name: "Main", providerTrunkSid: "TK1")
+        let trunk = try await disk.service.createTrunk(
+            accountId: account.id, name: "Main", providerTrunkSid: trunkSid(1))
         disk.provider.stock(["+15550100004"])
         let number = try await disk.service.purchase(
             PurchaseRequest(accountId: account.id, phoneNumbers: ["+15550100004"], country: "US")
@@ -307,10 +308,13 @@ struct StoreFullTests {
         #expect(unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
         #expect(disk.service.durableState().numbers[number.id]?.trunkId == nil)
         #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
+        // Until a change of it is recorded, any change of it goes to the provider (which routes it to the trunk).
+        #expect(disk.service.local.withLock { $0.unsettledRoutes == [number.id] })
         disk.makeRoom()
         let routed = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
         #expect(routed.number.trunkId == trunk.id)
-        #expect(disk.provider.owned("+15550100004")?.trunkSid == "TK1")
+        #expect(disk.service.local.withLock { $0.unsettledRoutes.isEmpty })
+        #expect(disk.provider.owned("+15550100004")?.trunkSid == trunkSid(1))
         try await disk.check()
     }
 

@@ -8,12 +8,14 @@ struct TrunkServiceTests {
         let h = try await Harness(kind)
         let account = try await h.account()
         let trunk = try await h.service.createTrunk(
-            accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: "TK123")
+            accountId: account.id, name: "Production SIP Trunk", providerTrunkSid: trunkSid(0x123))
         #expect(trunk.id.hasPrefix("TRK_") && trunk.accountId == account.id)
-        let second = try await h.service.createTrunk(accountId: account.id, name: "Staging", providerTrunkSid: "TK456")
+        let second = try await h.service.createTrunk(
+            accountId: account.id, name: "Staging", providerTrunkSid: trunkSid(0x456))
         #expect(try h.service.listTrunks(accountId: account.id).map(\.id).sorted() == [trunk.id, second.id].sorted())
         let duplicate = await numberError {
-            _ = try await h.service.createTrunk(accountId: account.id, name: "Staging", providerTrunkSid: "TK789")
+            _ = try await h.service.createTrunk(
+                accountId: account.id, name: "Staging", providerTrunkSid: trunkSid(0x789))
         }
         #expect(duplicate?.code == .alreadyExists)
         let badSid = await numberError {
@@ -32,10 +34,10 @@ struct TrunkServiceTests {
         let h = try await Harness(.memory)
         let account = try await h.account(funds: 100_000)
         let other = try await h.account(funds: 100_000, name: "Other")
-        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: "TK1")
-        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "TK2")
-        let empty = try await h.service.createTrunk(accountId: account.id, name: "Empty", providerTrunkSid: "TK3")
-        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: "TK4")
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: trunkSid(1))
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(2))
+        let empty = try await h.service.createTrunk(accountId: account.id, name: "Empty", providerTrunkSid: trunkSid(3))
+        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: trunkSid(4))
         h.provider.stock((0..<7).map { "+1415555010\($0)" })
         let onA = try await h.buy(["+14155550100", "+14155550101", "+14155550102"], for: account.id, trunkId: a.id)
         _ = try await h.buy(["+14155550103"], for: account.id, trunkId: b.id)
@@ -61,7 +63,7 @@ struct TrunkServiceTests {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
         let other = try await h.account(name: "Other")
-        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: "TK1")
+        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: trunkSid(1))
         let delete = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: theirs.id) }
         #expect(delete?.code == .notFound && delete?.reason == .trunkNotFound)
         h.provider.stock(["+14155550100"])
@@ -87,22 +89,22 @@ struct TrunkServiceTests {
         var h = try await Harness(kind)
         let account = try await h.account()
         let other = try await h.account(name: "Other")
-        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: "TK1")
+        let theirs = try await h.service.createTrunk(accountId: other.id, name: "Theirs", providerTrunkSid: trunkSid(1))
         for (accountId, name) in [(account.id, "Mine"), (other.id, "Again")] {
             let taken = await numberError {
-                _ = try await h.service.createTrunk(accountId: accountId, name: name, providerTrunkSid: "TK1")
+                _ = try await h.service.createTrunk(accountId: accountId, name: name, providerTrunkSid: trunkSid(1))
             }
             #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
             #expect(taken?.message.contains(other.id) == false, "the message names no other account")
         }
         try await h.restart()  // the index is rebuilt from the trunks
         let again = await numberError {
-            _ = try await h.service.createTrunk(accountId: account.id, name: "Mine", providerTrunkSid: "TK1")
+            _ = try await h.service.createTrunk(accountId: account.id, name: "Mine", providerTrunkSid: trunkSid(1))
         }
         #expect(again?.code == .alreadyExists)
         try await h.service.deleteTrunk(accountId: other.id, trunkId: theirs.id)
-        let mine = try await h.service.createTrunk(accountId: account.id, name: "Mine", providerTrunkSid: "TK1")
-        #expect(mine.providerTrunkSid == "TK1")
+        let mine = try await h.service.createTrunk(accountId: account.id, name: "Mine", providerTrunkSid: trunkSid(1))
+        #expect(mine.providerTrunkSid == trunkSid(1))
         try await h.check()
     }
 
@@ -112,10 +114,10 @@ struct TrunkServiceTests {
         config.limits.trunksPerAccountMax = 2
         let h = try await Harness(kind, config: config)
         let account = try await h.account()
-        _ = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: "TK1")
-        _ = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: "TK2")
+        _ = try await h.service.createTrunk(accountId: account.id, name: "a", providerTrunkSid: trunkSid(1))
+        _ = try await h.service.createTrunk(accountId: account.id, name: "b", providerTrunkSid: trunkSid(2))
         let third = await numberError {
-            _ = try await h.service.createTrunk(accountId: account.id, name: "c", providerTrunkSid: "TK3")
+            _ = try await h.service.createTrunk(accountId: account.id, name: "c", providerTrunkSid: trunkSid(3))
         }
         #expect(third?.code == .resourceExhausted)
         try await h.check()
@@ -130,7 +132,7 @@ struct TrunkServiceTests {
     func removalDoneBeforeItsNotFound(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: trunkSid(1))
         let number = try await h.buy(["+14155550100"], for: account.id, trunkId: trunk.id).numbers[0]
         h.provider.inject(.doThenNotFound, on: .setTrunk)
         let removed = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
@@ -155,7 +157,7 @@ struct TrunkServiceTests {
     func unknownChangeAndCancelledCalls(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: trunkSid(1))
         let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
         h.provider.inject(.dropRequest, on: .setTrunk)
         let unknown = await numberError {
@@ -188,13 +190,74 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// A trunk change whose outcome was unknown (numberd records trunk A, the provider may route the number to B) was
+    /// never settled by asking for A again: "it changes nothing" was answered at once, without the provider, so the
+    /// number stayed on B there — and B could then be deleted while the provider routed the number to it.
+    @Test(
+        "after a trunk change of unknown outcome, a change back to the recorded trunk is sent to the provider",
+        arguments: StoreKind.allCases)
+    func unknownChangeThenBack(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: trunkSid(0xA))
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xB))
+        let number = try await h.buy(["+14155550100"], for: account.id, trunkId: a.id).numbers[0]
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.trunkId == a.id)
+        // The timed-out request lands at the provider after all.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        let calls = h.provider.calls(.setTrunk)
+        let back = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(back.number.trunkId == a.id && h.provider.calls(.setTrunk) == calls + 1)
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == a.providerTrunkSid)
+        // Settled once recorded: the same change again changes nothing, and asks the provider nothing.
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(h.provider.calls(.setTrunk) == calls + 1)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.check()
+    }
+
+    /// A registered SID was checked only as letters and digits of at most 64, while the Twilio adapter sends `TK` and
+    /// 32 hex digits: a typo was taken, and every purchase naming the trunk then failed on a value its customer never
+    /// sent. Twilio writes the hex digits in lower case, and SIDs are compared exactly: they are kept so.
+    @Test("a registered trunk SID is TK and 32 hex digits, kept in lower case", arguments: StoreKind.allCases)
+    func registeredSidForm(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account()
+        let hex = "0123456789ABCDEF0123456789abcdef"
+        let short = "TK" + String(hex.dropLast())
+        let malformed: [String] = ["TK1", short, short + "00", short + "g", "tk" + hex, "PN" + hex, " TK" + hex + "x"]
+        for sid in malformed {
+            let refused = await numberError {
+                _ = try await h.service.createTrunk(accountId: account.id, name: "x", providerTrunkSid: sid)
+            }
+            #expect(
+                refused?.code == .invalidArgument && refused?.reason == .invalidField
+                    && refused?.details["field"] == "providerTrunkSid", "\(sid): \(String(describing: refused))")
+        }
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: "TK" + hex)
+        #expect(trunk.providerTrunkSid == "TK" + hex.lowercased())
+        // The same SID in lower case is the same trunk: taken.
+        let again = await numberError {
+            _ = try await h.service.createTrunk(
+                accountId: account.id, name: "again", providerTrunkSid: "TK" + hex.lowercased())
+        }
+        #expect(again?.code == .alreadyExists && again?.details["field"] == "providerTrunkSid")
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.name) == ["pbx"])
+        try await h.check()
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: trunkSid(1))
         let bought = try await h.buy(["+14155550100", "+14155550101"], for: account.id, trunkId: trunk.id)
-        #expect(h.provider.owned("+14155550100")?.trunkSid == "TK1")
+        #expect(h.provider.owned("+14155550100")?.trunkSid == trunkSid(1))
         let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
         #expect(inUse?.code == .failedPrecondition && inUse?.reason == .trunkInUse && inUse?.details["numbers"] == "2")
         _ = try await h.service.setTrunk(accountId: account.id, numberId: bought.numbers[0].id, trunkId: nil)
@@ -210,8 +273,9 @@ struct TrunkServiceTests {
     func trunkChangeClaimsTheNumber(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 100_000)
-        let first = try await h.service.createTrunk(accountId: account.id, name: "First", providerTrunkSid: "TK1")
-        let second = try await h.service.createTrunk(accountId: account.id, name: "Second", providerTrunkSid: "TK2")
+        let first = try await h.service.createTrunk(accountId: account.id, name: "First", providerTrunkSid: trunkSid(1))
+        let second = try await h.service.createTrunk(
+            accountId: account.id, name: "Second", providerTrunkSid: trunkSid(2))
         let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
         h.provider.inject(.hangAfter(gate: "route"), on: .setTrunk)
         let routing = Task {
@@ -232,11 +296,11 @@ struct TrunkServiceTests {
         h.provider.resume("route")
         #expect(try await routing.value.number.trunkId == first.id)
         // The provider and our state agree, and the claim is gone: the number moves and the trunk goes again.
-        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == "TK1")
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == trunkSid(1))
         #expect(
             try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: second.id).number.trunkId
                 == second.id)
-        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == "TK2")
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == trunkSid(2))
         try await h.service.deleteTrunk(accountId: account.id, trunkId: first.id)
         try await h.check()
     }

@@ -94,8 +94,8 @@ struct DerivedIndexTests {
         var made: [String: [String]] = [:]
         for index in 0..<5 {
             for account in [first.id, second.id] {
-                let trunk = try await service.createTrunk(
-                    accountId: account, name: "t\(index)", providerTrunkSid: "TK\(account.suffix(4))\(index)")
+                let sid = trunkSid(index * 2 + (account == first.id ? 0 : 1))
+                let trunk = try await service.createTrunk(accountId: account, name: "t\(index)", providerTrunkSid: sid)
                 made[account, default: []].append(trunk.id)
             }
         }
@@ -227,7 +227,7 @@ struct DerivedIndexTests {
             token = page.nextPageToken
         } while token != nil
         #expect(releasedIds == [0, 1, 2, 3, 5, 6, 8, 9, 11].map { bought[$0].id })
-        let trunk = try await h.service.createTrunk(accountId: account.id, name: "T", providerTrunkSid: "TK1")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "T", providerTrunkSid: trunkSid(1))
         let onTrunk = try h.service.listNumbers(
             ListNumbersRequest(accountId: account.id, status: .released, trunkId: trunk.id))
         #expect(onTrunk.numbers.isEmpty && onTrunk.total == 0)

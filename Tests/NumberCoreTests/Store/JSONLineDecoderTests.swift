@@ -256,7 +256,8 @@ struct JSONLineDecoderTests {
     static func serviceBuiltState() async throws -> CoreState {
         let harness = try await Harness(.memory)
         let trunk = try await harness.account(funds: 100_000, name: "Trunked \"quotes\" ☎️")
-        let edge = try await harness.service.createTrunk(accountId: trunk.id, name: "edge/1", providerTrunkSid: "TK1")
+        let edge = try await harness.service.createTrunk(
+            accountId: trunk.id, name: "edge/1", providerTrunkSid: trunkSid(1))
         _ = try await harness.buy(["+14155550100", "+14155550101"], for: trunk.id, trunkId: edge.id)
         let other = try await harness.account(funds: 50_000, name: "Other")
         let bought = try await harness.buy(["+14155550102"], for: other.id)

@@ -6,7 +6,7 @@ import Synchronization
 /// step; the test double of the Twilio adapter.
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
-        case search, price, buy, release, setTrunk, lookUp, list
+        case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk
     }
 
     enum Fault: Sendable {
@@ -64,6 +64,8 @@ final class FakeProvider: NumberProvider {
         var reached: Set<String> = []
         /// Every number looked up, in order.
         var lookedUp: [String] = []
+        /// Trunks made with ``createTrunk(friendlyName:)``: SID → name.
+        var trunks: [String: String] = [:]
     }
 
     private let inner = Mutex(Inner())
@@ -154,6 +156,8 @@ final class FakeProvider: NumberProvider {
     /// Every number looked up so far, in order.
     var lookedUp: [String] { inner.withLock { $0.lookedUp } }
     func buyCount(_ phone: String) -> Int { inner.withLock { $0.buys[phone] ?? 0 } }
+    /// The SIDs of the trunks made here and not deleted.
+    var trunkSids: Set<String> { inner.withLock { Set($0.trunks.keys) } }
 
     // MARK: NumberProvider
 
@@ -230,6 +234,34 @@ final class FakeProvider: NumberProvider {
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
         inner.withLock { $0.lookedUp.append(phoneNumber) }
         return try await run(.lookUp, phoneNumber: phoneNumber) { inner.withLock { $0.owned[phoneNumber] } }
+    }
+
+    /// A trunk SID as Twilio's: `TK` and 32 hex digits (decimal ones here, as for numbers).
+    func createTrunk(friendlyName: String) async throws -> String {
+        try await run(.createTrunk, phoneNumber: nil) {
+            inner.withLock { inner in
+                let sid = String(format: "TK%032d", inner.nextSid)
+                inner.nextSid += 1
+                inner.trunks[sid] = friendlyName
+                return sid
+            }
+        }
+    }
+
+    func deleteTrunk(sid: String) async throws {
+        try await run(.deleteTrunk, phoneNumber: nil) { () throws in
+            try inner.withLock { inner in
+                guard inner.trunks.removeValue(forKey: sid) != nil else {
+                    throw ProviderError(.notFound, providerCode: 20404, message: "no trunk \(sid)")
+                }
+            }
+        }
+    }
+
+    func findTrunk(namePrefix: String) async throws -> String? {
+        try await run(.findTrunk, phoneNumber: nil) {
+            inner.withLock { inner in inner.trunks.first(where: { $0.value.hasPrefix(namePrefix) })?.key }
+        }
     }
 
     /// Pages of ``listPageSize`` numbers in phone-number order, taken from what is owned when the listing starts.

@@ -155,6 +155,12 @@ extension Date {
     }
 }
 
+/// A trunk SID of the form numberd registers (`TK` and 32 hex digits): `n` in hex, padded with zeros.
+func trunkSid(_ n: Int) -> String {
+    let hex = String(n, radix: 16)
+    return "TK" + String(repeating: "0", count: 32 - hex.count) + hex
+}
+
 /// Polls `condition` every millisecond for up to 10 s (a test's wait for work started in other tasks).
 func waitUntil(_ condition: () -> Bool) async throws {
     let deadline = ContinuousClock.now + .seconds(10)

@@ -56,7 +56,8 @@ struct TrunkCreationOverTwilioTests {
             }
             #expect(again?.code == .resourceExhausted && again?.reason == .limitExceeded)
             // A trunk configured elsewhere, registered by its SID, takes nothing from the quota; nor does another tenant.
-            _ = try await service.createTrunk(accountId: account.id, name: "elsewhere", providerTrunkSid: "TK0123")
+            _ = try await service.createTrunk(
+                accountId: account.id, name: "elsewhere", providerTrunkSid: trunkSid(0x123))
             _ = try await service.createTrunk(accountId: other.id, name: "theirs", providerTrunkSid: "")
             #expect(twilio.engine.trunks.count == 3)
             // Deleting one makes room again.
