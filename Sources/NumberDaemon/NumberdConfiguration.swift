@@ -105,7 +105,8 @@ public struct NumberdConfiguration: Sendable {
     /// The https:// base URL of a `twilio-sim` to use as Twilio when real credentials are configured (e.g. on
     /// loopback, its state outliving numberd restarts): the three APIs are under it as the simulator serves them,
     /// `/api`, `/pricing` and `/trunking` (``TwilioConfiguration/Endpoints/simulator(at:)``); nil = Twilio's own
-    /// hosts. Env `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil.
+    /// hosts. Env `NUMBERD_TWILIO_BASE_URL`, file `twilio-base-url`. Default nil. It and the two below need Twilio
+    /// credentials: a start given any of them without is refused (``checkTwilioEndpoint(_:provider:)``).
     public var twilioBaseURL: String?
     /// A PEM CA file to trust for the Twilio endpoints instead of the system store (with `twilioBaseURL`). Env
     /// `NUMBERD_TWILIO_CA_FILE`, file `twilio-ca-file`; with Twilio credentials a file that cannot be read or holds no
@@ -345,11 +346,37 @@ public struct NumberdConfiguration: Sendable {
     }
 
     /// Applies, in order of precedence, explicit `flags` (already parsed, nil = not given), then the environment,
-    /// then the JSON config file (path from the flag or `NUMBERD_CONFIG`), over the defaults.
+    /// then the JSON config file (path from the flag or `NUMBERD_CONFIG`), over the defaults. What the start resolves:
+    /// it also refuses Twilio endpoint settings without Twilio credentials (``checkTwilioEndpoint(_:provider:)``).
     public static func resolve(
         flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> NumberdConfiguration {
-        try resolve(try Origin(flags: flags, environment: environment), environment: environment)
+        let origin = try Origin(flags: flags, environment: environment)
+        let configuration = try resolve(origin, environment: environment)
+        try checkTwilioEndpoint(origin, provider: configuration.provider)
+        return configuration
+    }
+
+    /// The settings of the way to Twilio, which only a numberd with Twilio credentials uses: the in-process simulator
+    /// is reached at its own loopback address, trusted through the data directory's CA, with the default timeout.
+    static let twilioEndpointKeys = ["twilio-base-url", "twilio-ca-file", "twilio-timeout-ms"]
+
+    /// Refuses ``twilioEndpointKeys`` given without Twilio credentials. They used to be ignored: a numberd pointed at a
+    /// separate twilio-sim without its credentials ran the in-process simulator instead, and bound the data directory
+    /// to it (`provider.json`), so the start that then had them was refused as another account's. Checked at start
+    /// only: SIGHUP's reload resolves without the credentials' variables (``Origin/startEnvironment``), and these
+    /// settings are read at start only anyway.
+    static func checkTwilioEndpoint(_ origin: Origin, provider: Provider) throws {
+        guard case .simulator = provider else { return }
+        let given = twilioEndpointKeys.filter { origin.value($0) != nil }
+        guard !given.isEmpty else { return }
+        let named = given.map { "\($0) (\(origin.override(of: $0) ?? "the config file"))" }.joined(separator: ", ")
+        let them = given.count == 1 ? "it" : "them"
+        throw ConfigurationError(
+            "\(named) set without Twilio credentials: numberd would ignore \(them) and use its in-process simulator, "
+                + "binding the data directory to that simulator. Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (for a "
+                + "twilio-sim, the account sid and auth token it prints), or TWILIO_API_KEY_SID and "
+                + "TWILIO_API_KEY_SECRET; or unset \(them) to use the in-process simulator")
     }
 
     /// ``resolve(flags:environment:)`` with the config file already read (`origin`): SIGHUP's reload checks a file it

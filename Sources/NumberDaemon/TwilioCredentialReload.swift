@@ -10,9 +10,10 @@ import Synchronization
 /// A secret given by file (`<VAR>_FILE`) or systemd credential is read again with the checks of the start
 /// (``TwilioSecrets``: mode, one way only). When it changed, one cheap authenticated request checks it at Twilio
 /// (``TwilioProvider/rotateCredentials(to:)``), and only when Twilio accepts it do later requests send it (requests
-/// in flight keep theirs). Refused by Twilio, Twilio out of reach, a file that fails its checks or another account
-/// SID: the old credentials stay, with an error in the log saying why. A secret given as a plain variable cannot
-/// change (said once, at notice). The log never shows the secret.
+/// in flight keep theirs, through their retries: the notice names the seconds until none can send the old secret,
+/// ``NumberCore/TwilioConfiguration/requestMillisecondsMax``). Refused by Twilio, Twilio out of reach, a file that
+/// fails its checks or another account SID: the old credentials stay, with an error in the log saying why. A secret
+/// given as a plain variable cannot change (said once, at notice). The log never shows the secret.
 package final class TwilioCredentialReload: Sendable {
     /// What a reload did: `numberd_twilio_credentials_reloads_total{outcome}`.
     package enum Outcome: String, Sendable, CaseIterable {
@@ -133,7 +134,15 @@ package final class TwilioCredentialReload: Sendable {
                 logger.notice("SIGHUP: the Twilio secret is unchanged", metadata: metadata)
                 return .unchanged
             case .rotated:
-                logger.notice("SIGHUP: Twilio accepted the new secret; later requests use it", metadata: metadata)
+                // Requests that read the old secret send it through their retries: Twilio's old token must keep
+                // working until the longest of them has ended, so the notice says when the new one may be promoted.
+                let seconds = (provider.configuration.requestMillisecondsMax + 999) / 1_000
+                logger.notice(
+                    """
+                    SIGHUP: Twilio accepted the new secret; later requests use it; promote it at Twilio (retiring \
+                    the old one) once promote_after_seconds have passed, when no retry can send the old one
+                    """,
+                    metadata: metadata.merging(["promote_after_seconds": "\(seconds)"]) { $1 })
                 return .rotated
             }
         } catch {

@@ -17,7 +17,8 @@ struct NumbersCommand: AsyncParsableCommand {
             ~/.local/share/numberd). That admin key goes only to a server on this machine (localhost, 127.0.0.0/8, \
             ::1) checked against that directory's CA; for any other, give a key with --key-file PATH (or \
             NUMBERS_KEY_FILE, or NUMBERS_KEY). --key works too but leaves the key where other users see it (ps, \
-            /proc) and in the shell history.
+            /proc) and in the shell history. A numberd run with --client-ca (mutual TLS) also wants a client \
+            certificate, on loopback too: --cert PATH --cert-key PATH (or NUMBERS_CERT, NUMBERS_CERT_KEY).
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
             5 failed precondition (e.g. insufficient balance, or a numberd too old for an option given: \
             SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable \
@@ -82,6 +83,10 @@ struct GlobalOptions: ParsableArguments {
         help: "A file holding the API key, mode 0600 (env NUMBERS_KEY_FILE, or the key itself in NUMBERS_KEY).")
     var keyFile: String?
     @Option(help: "CA certificate PEM to trust (env NUMBERS_CA; default the local data directory's).") var ca: String?
+    @Option(help: "Client certificate PEM for a numberd run with --client-ca (env NUMBERS_CERT; with --cert-key).")
+    var cert: String?
+    @Option(name: .customLong("cert-key"), help: "The private key PEM of --cert (env NUMBERS_CERT_KEY).")
+    var certKey: String?
     @Option(help: "Account ACC_… (needed with an admin key; env NUMBERS_ACCOUNT).") var account: String?
     @Flag(help: "Print the response message as JSON.") var json = false
     @Option(help: "Call deadline in seconds, 1...86400 (default 30; `backup` 1800).") var timeout: Int?
@@ -170,10 +175,34 @@ struct GlobalOptions: ParsableArguments {
         return (host, port)
     }
 
+    /// The client certificate for a numberd that requires one (`numberd serve --client-ca`, mutual TLS, on every
+    /// connection, loopback included): `--cert` and `--cert-key`, else `NUMBERS_CERT` and `NUMBERS_CERT_KEY` (each
+    /// flag over its variable), PEM files read when the client's TLS context is made; nil when neither is given.
+    /// One without the other, or a path with no file, is a usage error (64) here: the server would refuse the
+    /// handshake, which the client can only report as a connect failure (exit 7).
+    func clientCertificate() throws -> (chain: TLSCertificateSource, key: TLSPrivateKeySource)? {
+        let chain = cert ?? environment["NUMBERS_CERT"]
+        let key = certKey ?? environment["NUMBERS_CERT_KEY"]
+        guard let chain, let key else {
+            guard chain == nil, key == nil else {
+                throw ValidationError(
+                    "--cert and --cert-key (or NUMBERS_CERT and NUMBERS_CERT_KEY) go together: give the client "
+                        + "certificate and its private key, or neither")
+            }
+            return nil
+        }
+        for (path, name) in [(chain, "--cert"), (key, "--cert-key")]
+        where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("no file at \(path) (\(name))")
+        }
+        return (.file(chain), .file(key))
+    }
+
     /// The client's configuration; with `needsKey`, a usage error (64, nothing sent) when no key is to be had,
     /// saying how to give one.
     func clientConfiguration(needsKey: Bool = true) throws -> NumbersClientConfiguration {
         let (host, port) = try serverAddress()
+        let certificate = try clientCertificate()
         let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
         let caPath = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         guard FileManager.default.fileExists(atPath: caPath) else {
@@ -193,6 +222,7 @@ struct GlobalOptions: ParsableArguments {
         }
         var configuration = NumbersClientConfiguration(
             host: host, port: port, apiKey: apiKey, trustRoots: .file(caPath))
+        configuration.clientCertificate = certificate
         configuration.defaultTimeout = .seconds(Int64(deadlineSeconds()))
         return configuration
     }

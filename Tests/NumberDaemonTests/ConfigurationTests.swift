@@ -140,6 +140,49 @@ struct ConfigurationTests {
         }
     }
 
+    /// `twilio-base-url`, `twilio-ca-file` and `twilio-timeout-ms` are for Twilio, or a twilio-sim reached as Twilio:
+    /// without Twilio credentials numberd ignored them and ran its in-process simulator, binding the data directory to
+    /// it (`provider.json`). The start is refused instead (exit 64, as every refused setting), naming the setting,
+    /// where it was given and the credentials it lacks.
+    @Test(
+        "a Twilio endpoint setting without Twilio credentials refuses the start, naming it and the credentials",
+        arguments: [
+            ("twilio-base-url", "https://127.0.0.1:8443"), ("twilio-ca-file", "/sim/ca.pem"),
+            ("twilio-timeout-ms", "5000"),
+        ])
+    func twilioEndpointNeedsCredentials(key: String, value: String) throws {
+        let variable = "NUMBERD_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+        let error = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: ["HOME": "/home/u", variable: value])
+        }
+        let said = error?.description ?? ""
+        #expect(said.hasPrefix("\(key) (\(variable)) set without Twilio credentials"), "\(said)")
+        #expect(said.contains("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"), "\(said)")
+        let file = try ConfigurationFileTests.configFile(#"{"\#(key)": "\#(value)"}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let fromFile = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: ["HOME": "/home/u"])
+        }
+        #expect(
+            fromFile?.description.hasPrefix("\(key) (the config file) set without Twilio credentials") == true,
+            "\(String(describing: fromFile))")
+    }
+
+    @Test("with Twilio credentials the endpoint settings are taken, at start and by SIGHUP's reload (without them)")
+    func twilioEndpointWithCredentials() throws {
+        let environment = [
+            "HOME": "/home/u", "TWILIO_ACCOUNT_SID": "AC" + String(repeating: "a", count: 32),
+            "TWILIO_AUTH_TOKEN": String(repeating: "b", count: 32), "NUMBERD_TWILIO_BASE_URL": "https://127.0.0.1:8443",
+            "NUMBERD_TWILIO_TIMEOUT_MS": "5000",
+        ]
+        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        #expect(configuration.twilioBaseURL == "https://127.0.0.1:8443")
+        #expect(configuration.twilioRequestTimeoutMilliseconds == 5000)
+        let origin = try NumberdConfiguration.Origin(flags: [:], environment: environment)
+        let reloaded = try NumberdConfiguration.resolve(origin, environment: origin.startEnvironment)
+        #expect(reloaded.twilioBaseURL == "https://127.0.0.1:8443")
+    }
+
     /// `Double` reads "inf", "nan" and 1e-18, and only > 0 was checked: `"rate-limit": 1e-18` put the first refused
     /// call's retry time past `Int.max` milliseconds and numberd trapped (at start or, by SIGHUP, while running); an
     /// infinite one, lowered by a reload, made the buckets NaN. Now finite, within documented ranges whose floors let a
@@ -330,7 +373,10 @@ struct ConfigurationFileTests {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
         let file = try Self.configFile(json)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let configuration = try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+        // As SIGHUP's reload resolves the file: a start refuses the Twilio endpoint keys without Twilio credentials
+        // (``ConfigurationTests``), and with them it would read the CA file `/t.pem`.
+        let origin = try NumberdConfiguration.Origin(flags: ["config": file], environment: [:])
+        let configuration = try NumberdConfiguration.resolve(origin, environment: [:])
         #expect(configuration.listen.port == 1111)
         #expect(configuration.gracePeriodSeconds == 0)
         #expect(configuration.logLevel == .debug)

@@ -4,6 +4,7 @@ import NumberClient
 import NumberDaemon
 import NumberTLS
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("Mutual TLS (--client-ca)")
@@ -62,9 +63,42 @@ struct MutualTLSTests {
             #expect(purchase?.reason == "CONNECT_FAILED", "\(String(describing: purchase))")
             #expect(purchase?.details["outcome"] == nil, "\(String(describing: purchase))")
             #expect(purchase?.details["idempotencyKey"] == nil, "\(String(describing: purchase))")
+            try await cliPresentsCertificate(service, port: port, caFile: numberd.dataDirectory.caCertificate)
             await group.triggerGracefulShutdown()
             try await tasks.next()
         }
         await numberd.close()
+    }
+
+    /// The `numbers` CLI against that numberd: it had no way to present a certificate, so it could not connect at
+    /// all. `--cert`/`--cert-key`, or `NUMBERS_CERT`/`NUMBERS_CERT_KEY`, present `issued`; without them it still
+    /// fails to connect (exit 7: unavailable, nothing done), and half a pair is a usage error (64), nothing sent.
+    func cliPresentsCertificate(_ issued: IssuedCertificate, port: Int, caFile: String) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-mtls-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (chain, key) = (folder + "/service.pem", folder + "/service-key.pem")
+        try issued.write(certificateTo: chain, privateKeyTo: key)
+        let numbers = try BuiltProduct.path("numbers")
+        // An empty data directory: no local admin key or CA; HealthCheck needs no key.
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NUMBERS_") }
+        environment["NUMBERD_DATA_DIR"] = folder + "/cli-data"
+        let health = ["health", "--server", "127.0.0.1:\(port)", "--ca", caFile]
+
+        let presented = try await ChildProcess.run(
+            numbers, health + ["--cert", chain, "--cert-key", key], environment: environment)
+        #expect(presented.status == 0, "\(presented.text)")
+        #expect(presented.text.contains("serving"), "\(presented.text)")
+        var variables = environment
+        variables["NUMBERS_CERT"] = chain
+        variables["NUMBERS_CERT_KEY"] = key
+        let fromVariables = try await ChildProcess.run(numbers, health, environment: variables)
+        #expect(fromVariables.status == 0, "\(fromVariables.text)")
+
+        let without = try await ChildProcess.run(numbers, health, environment: environment)
+        #expect(without.status == 7, "\(without.text)")
+        let half = try await ChildProcess.run(numbers, health + ["--cert", chain], environment: environment)
+        #expect(half.status == 64, "\(half.text)")
+        #expect(half.text.contains("--cert-key"), "\(half.text)")
     }
 }

@@ -166,6 +166,9 @@ extension HangUpSignalTests {
                 // Said at notice, never with the secret; counted.
                 let notice = try #require(rig.reloadLines(.notice).first { $0.message.contains("accepted") })
                 #expect(notice.metadata["secret_from"] == "TWILIO_AUTH_TOKEN_FILE")
+                // When the old token may be retired: the longest request with its retries under this numberd's
+                // Twilio timeout (the default 15 s: 4 × (10 s queued + 15 s) + 3 × 10 s between).
+                #expect(notice.metadata["promote_after_seconds"] == "130", "\(notice)")
                 #expect(!"\(rig.lines.all)".contains(secondary))
                 #expect(rig.reloads("rotated") == 1)
             }

@@ -96,6 +96,19 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// most numbers outside the US and Canada without one (400/21649, `.misconfigured`). Default none.
     public var regulatoryBundles: [String: String] = [:]
 
+    /// The longest one request to Twilio can take, its retries included: each attempt waits its whole turn in the HTTP
+    /// client's queue (`http.timeouts.queueWaitMilliseconds`) and runs to its whole timeout (`totalMilliseconds`),
+    /// with the longest wait the policy allows between attempts (a `Retry-After` up to
+    /// `retry.retryAfterMaxMilliseconds`, else the backoff's `delayMaxMilliseconds`). A request keeps the credentials
+    /// it started with through its retries, so after a rotation the old secret may still be sent this long: 130 s
+    /// with the defaults (4 × (10 s + 15 s) + 3 × 10 s), 550 s with a 120 s timeout.
+    public var requestMillisecondsMax: Int {
+        let attempts = max(1, retry.attemptsMax)
+        let attempt = http.timeouts.queueWaitMilliseconds + http.timeouts.totalMilliseconds
+        let between = max(retry.retryAfterMaxMilliseconds, retry.delayMaxMilliseconds)
+        return attempts * attempt + (attempts - 1) * between
+    }
+
     /// The Bundle a purchase of a `country` number of `type` sends: the type's own, else the country's.
     func regulatoryBundle(country: String, type: NumberType) -> String? {
         regulatoryBundles["\(country)/\(type.rawValue)"] ?? regulatoryBundles[country]

@@ -84,6 +84,7 @@ struct RunLoad: AsyncParsableCommand {
         }
         _ = try WorkloadMix(parsing: mix)
         _ = try target.address()
+        _ = try target.clientCertificate()
     }
 
     func run() async throws {

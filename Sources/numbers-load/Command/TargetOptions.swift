@@ -3,14 +3,19 @@ import Foundation
 import NIOCore
 import NumberAPI
 import NumberClient
+import NumberTLS
 
 /// Where the server is and how to reach it as an administrator: the same flags and local defaults as the `numbers`
-/// CLI (admin key and CA from the local data directory when not given).
+/// CLI (admin key and CA from the local data directory when not given; a client certificate only when given).
 struct TargetOptions: ParsableArguments {
     @Option(help: "Server host:port, loopback only (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
     @Option(help: "Admin API key nk_… (env NUMBERS_KEY; default the local data directory's admin key).") var key:
         String?
     @Option(help: "CA certificate PEM (env NUMBERS_CA; default the local data directory's).") var ca: String?
+    @Option(help: "Client certificate PEM for a numberd run with --client-ca (env NUMBERS_CERT; with --cert-key).")
+    var cert: String?
+    @Option(name: .customLong("cert-key"), help: "The private key PEM of --cert (env NUMBERS_CERT_KEY).")
+    var certKey: String?
     @Option(
         name: .customLong("data-dir"),
         help: """
@@ -37,6 +42,28 @@ struct TargetOptions: ParsableArguments {
         return path
     }
 
+    /// The client certificate for a numberd that requires one (`--client-ca`, mutual TLS, loopback included), as the
+    /// `numbers` CLI takes it: `--cert` and `--cert-key`, else `NUMBERS_CERT` and `NUMBERS_CERT_KEY` (each flag over
+    /// its variable); nil when neither is given. One without the other, or a path with no file, is a usage error:
+    /// the server would refuse every connection, which the run could only count as connect failures.
+    func clientCertificate() throws -> (chain: TLSCertificateSource, key: TLSPrivateKeySource)? {
+        let chain = cert ?? environment["NUMBERS_CERT"]
+        let key = certKey ?? environment["NUMBERS_CERT_KEY"]
+        guard let chain, let key else {
+            guard chain == nil, key == nil else {
+                throw ValidationError(
+                    "--cert and --cert-key (or NUMBERS_CERT and NUMBERS_CERT_KEY) go together: give the client "
+                        + "certificate and its private key, or neither")
+            }
+            return nil
+        }
+        for (path, name) in [(chain, "--cert"), (key, "--cert-key")]
+        where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("no file at \(path) (\(name))")
+        }
+        return (.file(chain), .file(key))
+    }
+
     /// The admin key: flag, environment, or the data directory's `admin.key` — the last only under the `numbers` CLI's
     /// rule (``NumbersClientConfiguration/localAdminKey(host:caPath:dataDirectory:)``): the server is loopback here,
     /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get it.
@@ -57,9 +84,11 @@ struct TargetOptions: ParsableArguments {
     /// connection, no retries (a load test must see every failure), and `timeout` as the default deadline.
     func clientConfiguration(apiKey: String?, timeout: TimeAmount) throws -> NumbersClientConfiguration {
         let (host, port) = try address()
-        return NumbersClientConfiguration(
+        var configuration = NumbersClientConfiguration(
             host: host, port: port, apiKey: apiKey, trustRoots: .file(try caPath()), connectionPoolSize: 1,
             defaultTimeout: timeout, retry: .none)
+        configuration.clientCertificate = try clientCertificate()
+        return configuration
     }
 }
 

@@ -26,6 +26,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
         guard (0...280).contains(hold) else { throw ValidationError("--hold must be 0...280") }
         _ = try target.address()
+        _ = try target.clientCertificate()
     }
 
     struct Report: Codable {
@@ -52,6 +53,10 @@ struct ConnectionsCommand: AsyncParsableCommand {
         }
         var tls = TLSConfiguration.client(trustRoots: .file(try target.caPath()))
         tls.applicationProtocols = ["nrpc/1"]
+        if let certificate = try target.clientCertificate() {
+            tls.certificateChain = certificate.chain
+            tls.privateKey = certificate.key
+        }
         let context = try TLSContext(configuration: tls)
         let (host, port) = try target.address()
         let rssBefore = serverPID.flatMap(ProcessStatus.residentMiB(pid:))

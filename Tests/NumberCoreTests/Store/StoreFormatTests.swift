@@ -263,4 +263,19 @@ struct StoreFormatTests {
         try directory.write("FORMAT.tmp", [])
         #expect(verify().problems.contains { $0.code == "leftoverFile" && $0.file == "FORMAT.tmp" })
     }
+
+    /// README's upgrade section showed `{"format":4,"readers":4}` while numberd wrote format 6: an operator checking
+    /// `store/FORMAT` before a rollback read the wrong figures.
+    @Test("README's store/FORMAT example is what this build writes (StoreFormat.current)")
+    func readmeExampleIsCurrent() throws {
+        // This file is <package>/Tests/NumberCoreTests/Store/StoreFormatTests.swift.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let lead = "`store/FORMAT`, `"
+        let start = try #require(readme.range(of: lead), "README no longer shows store/FORMAT's contents")
+        let example = readme[start.upperBound...].prefix { $0 != "`" }
+        let written = String(decoding: StoreFormatFile.encode(.current).dropLast(), as: UTF8.self)
+        #expect(String(example) == written, "README shows \(example); this build writes \(written)")
+    }
 }

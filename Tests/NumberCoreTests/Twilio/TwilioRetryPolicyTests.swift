@@ -1,3 +1,4 @@
+import CurlHTTP
 import Testing
 
 @testable import NumberCore
@@ -51,5 +52,22 @@ struct TwilioRetryPolicyTests {
         ] as [(String, Int?)])
     func retryAfterHeaderParsing(header: String, milliseconds: Int?) {
         #expect(TwilioRetryPolicy.retryAfterMilliseconds(header) == milliseconds)
+    }
+
+    /// README told operators to promote a rotated auth token three minutes after the rotation, true only under the
+    /// default 15 s timeout: with `twilio-timeout-ms` 120000 a retry may send the old token about 9 minutes later.
+    /// The bound is now computed from the configuration (and logged at rotation).
+    @Test("the longest request with its retries: 130 s under the default timeout, 550 s under 120 s")
+    func requestMillisecondsMax() throws {
+        let credentials = try TwilioCredentials.authToken(
+            accountSid: "AC" + String(repeating: "a", count: 32), authToken: String(repeating: "b", count: 32))
+        var configuration = TwilioConfiguration(credentials: credentials)
+        // 4 attempts × (10 s queued + 15 s) + 3 waits of at most 10 s (a Retry-After; the backoff's cap is 3 s).
+        #expect(configuration.requestMillisecondsMax == 130_000)
+        configuration.http.timeouts.totalMilliseconds = 120_000
+        #expect(configuration.requestMillisecondsMax == 550_000)
+        configuration.retry = .defaults
+        configuration.retry.attemptsMax = 1
+        #expect(configuration.requestMillisecondsMax == 130_000)
     }
 }

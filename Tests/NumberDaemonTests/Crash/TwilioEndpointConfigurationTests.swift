@@ -10,6 +10,14 @@ import TwilioSimulator
 @Suite("Twilio endpoint configuration")
 struct TwilioEndpointConfigurationTests {
     private let base = ["NUMBERD_DATA_DIR": "/tmp/numberd-config-test"]
+    /// `base` with Twilio credentials: the endpoint settings are Twilio's, and a start given one without them is
+    /// refused (``ConfigurationTests``).
+    private var withCredentials: [String: String] {
+        base.merging([
+            "TWILIO_ACCOUNT_SID": "AC" + String(repeating: "a", count: 32),
+            "TWILIO_AUTH_TOKEN": String(repeating: "b", count: 32),
+        ]) { _, new in new }
+    }
 
     @Test("defaults: Twilio's hosts, the system CA store, 15 s")
     func defaults() throws {
@@ -25,7 +33,9 @@ struct TwilioEndpointConfigurationTests {
         environment["NUMBERD_TWILIO_BASE_URL"] = "https://127.0.0.1:8443/"
         environment["NUMBERD_TWILIO_CA_FILE"] = "/etc/sim-ca.pem"
         environment["NUMBERD_TWILIO_TIMEOUT_MS"] = "1000"
-        let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
+        // As SIGHUP's reload resolves them (without the credentials, so the CA file is not read).
+        let origin = try NumberdConfiguration.Origin(flags: [:], environment: environment)
+        let configuration = try NumberdConfiguration.resolve(origin, environment: origin.startEnvironment)
         #expect(configuration.twilioBaseURL == "https://127.0.0.1:8443")
         #expect(configuration.twilioCAFile == "/etc/sim-ca.pem")
         #expect(configuration.twilioRequestTimeoutMilliseconds == 1000)
@@ -73,11 +83,18 @@ struct TwilioEndpointConfigurationTests {
         try Data(String(repeating: authority.certificatePEM, count: 1_100).utf8).write(to: URL(fileURLWithPath: bundle))
         environment["NUMBERD_TWILIO_CA_FILE"] = bundle
         #expect(try NumberdConfiguration.resolve(flags: [:], environment: environment).twilioCAFile == bundle)
-        // The in-process simulator is trusted through the data directory's CA: without Twilio credentials the file is
-        // not read (nor by SIGHUP's reload, which resolves without them).
+        // The in-process simulator is trusted through the data directory's CA: without Twilio credentials the start
+        // is refused for the missing credentials, the file unread, and SIGHUP's reload, which resolves without them,
+        // neither reads it nor refuses.
         var simulator = base
         simulator["NUMBERD_TWILIO_CA_FILE"] = "/nonexistent/ca.pem"
-        let unread = try NumberdConfiguration.resolve(flags: [:], environment: simulator)
+        let refused = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: simulator)
+        }
+        #expect(
+            refused?.description.contains("without Twilio credentials") == true, "\(String(describing: refused))")
+        let origin = try NumberdConfiguration.Origin(flags: [:], environment: simulator)
+        let unread = try NumberdConfiguration.resolve(origin, environment: origin.startEnvironment)
         #expect(unread.twilioCAFile == "/nonexistent/ca.pem")
     }
 
@@ -103,7 +120,7 @@ struct TwilioEndpointConfigurationTests {
             "https://TRUNKING.TWILIO.COM", "https://twilio.com",
         ])
     func badBaseURL(url: String) {
-        var environment = base
+        var environment = withCredentials
         environment["NUMBERD_TWILIO_BASE_URL"] = url
         #expect(throws: ConfigurationError.self) {
             try NumberdConfiguration.resolve(flags: [:], environment: environment)
@@ -114,7 +131,7 @@ struct TwilioEndpointConfigurationTests {
     /// Twilio call, which customers saw as INVALID_ARGUMENT. The start is refused instead, saying how to get HTTPS from
     /// a twilio-sim; the scheme's case does not matter for https.
     @Test func plainHTTPBaseURLIsRefusedSayingHowToServeHTTPS() throws {
-        var environment = base
+        var environment = withCredentials
         environment["NUMBERD_TWILIO_BASE_URL"] = "http://127.0.0.1:8443"
         let error = try #require(throws: ConfigurationError.self) {
             try NumberdConfiguration.resolve(flags: [:], environment: environment)
@@ -129,7 +146,7 @@ struct TwilioEndpointConfigurationTests {
     @Test("a twilio-sim's base with or without its trailing slash is taken")
     func goodBaseURLs() throws {
         for url in ["https://127.0.0.1:8443", "https://127.0.0.1:8443/", "https://sim.example:443"] {
-            var environment = base
+            var environment = withCredentials
             environment["NUMBERD_TWILIO_BASE_URL"] = url
             let configuration = try NumberdConfiguration.resolve(flags: [:], environment: environment)
             #expect(configuration.twilioBaseURL == (url.hasSuffix("/") ? String(url.dropLast()) : url))
@@ -144,7 +161,7 @@ struct TwilioEndpointConfigurationTests {
         #expect(endpoints.api == "https://api.twilio.com")
         #expect(endpoints.pricing == "https://pricing.twilio.com")
         #expect(endpoints.trunking == "https://trunking.twilio.com")
-        var simulator = base
+        var simulator = withCredentials
         simulator["NUMBERD_TWILIO_BASE_URL"] = "https://127.0.0.1:8443"
         let local = Numberd.twilioEndpoints(try NumberdConfiguration.resolve(flags: [:], environment: simulator))
         #expect(local.trunking == "https://127.0.0.1:8443/trunking")
@@ -154,7 +171,7 @@ struct TwilioEndpointConfigurationTests {
         "the timeout is 100...120000 ms",
         arguments: [("99", false), ("100", true), ("120000", true), ("120001", false), ("x", false)])
     func timeoutEdges(text: String, accepted: Bool) {
-        var environment = base
+        var environment = withCredentials
         environment["NUMBERD_TWILIO_TIMEOUT_MS"] = text
         let result = Result { try NumberdConfiguration.resolve(flags: [:], environment: environment) }
         switch result {
