@@ -147,6 +147,17 @@ extension NumberService {
     /// in-flight horizon, and an hour for the two clocks and the provider's own lag.
     static let orphanCreationSlackSeconds: Int64 = 3_600
 
+    /// The window after a voided purchase's watch began (`PIN_…`) in which its buy may still land at the provider: the
+    /// in-flight horizon and ``orphanCreationSlackSeconds``. The sweep takes a number created within it for the orphan;
+    /// another account's purchase of the number is refused within it (``lateBuysSince(_:)``).
+    var lateBuySeconds: Int64 { config.reconcile.inFlightHorizonSeconds + Self.orphanCreationSlackSeconds }
+
+    /// The earliest start, at `now`, of a voided purchase's watch whose buy may still land: a watch begun at or after
+    /// it keeps other accounts' purchases off its number. Twilio answers a POST of a number its account owns as an
+    /// update applying that POST's trunk (twilio-api.md §8.7), so a late buy would route the new owner's number to
+    /// the voided purchase's trunk.
+    func lateBuysSince(_ now: Date) -> Date { now.addingTimeInterval(-Double(lateBuySeconds)) }
+
     /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
     /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
     /// that was queued when it was voided: the provider created it by the in-flight horizon after that (and
@@ -156,9 +167,7 @@ extension NumberService {
             let sid = try? coordinator.read { state throws(NumberError) in state.numbers[watch.intentId]?.providerSid }
             return (sid ?? nil) == number.sid
         }
-        let latest = watch.since.addingTimeInterval(
-            Double(config.reconcile.inFlightHorizonSeconds + Self.orphanCreationSlackSeconds))
-        return number.dateCreated <= latest
+        return number.dateCreated <= watch.since.addingTimeInterval(Double(lateBuySeconds))
     }
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.

@@ -127,12 +127,13 @@ extension NumberService {
         }
         let numbersMax = config.limits.numbersPerAccountMax
         let releasing = self.releasing
+        let lateBuysSince = self.lateBuysSince(now())
         // The account's own numbers and purchases, and the number limit, first (no price needed: a total of 0 passes
         // any balance); other tenants' numbers only after the price and the balance, below.
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
                 request.phoneNumbers, by: account, total: 0, numbersMax: numbersMax, releasing: releasing,
-                offeredAs: nil)
+                lateBuysSince: lateBuysSince, offeredAs: nil)
         }
         try await waitForSlot(purchaseChecks, account.id, cancelled: Self.cancelledBeforeHold, busy: .purchasesBusy) {
             "too many purchases \($0) wait to check their numbers at the provider; retry when one has ended"
@@ -150,7 +151,7 @@ extension NumberService {
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
                 request.phoneNumbers, by: state.requireAccount(account.id), total: total, numbersMax: numbersMax,
-                releasing: releasing, offeredAs: Self.offering(request))
+                releasing: releasing, lateBuysSince: lateBuysSince, offeredAs: Self.offering(request))
         }
         let (listings, searchedRecently) = try await checkListings(request)
         for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
@@ -161,7 +162,7 @@ extension NumberService {
     static func offering(_ request: PurchaseRequest) -> String { "\(request.country) \(request.type.rawValue)" }
 
     /// Why a number the provider does not offer as `offering` is refused — and one another tenant holds or is buying,
-    /// in the same words (``CoreState/requireAvailable(_:to:releasing:offeredAs:)``).
+    /// in the same words (``CoreState/requireAvailable(_:to:releasing:lateBuysSince:offeredAs:)``).
     static func notOffered(_ offering: String) -> String { "the provider does not offer it as a \(offering) number" }
 
     /// The request checked by every rule that needs no state (how many numbers, their form, no number twice, the
@@ -247,9 +248,11 @@ extension NumberService {
     /// looked up on the account first, and one owned there that numberd does not account for
     /// (``CoreState/accountsFor(_:)``) is refused: `NUMBER_UNAVAILABLE`, nothing held or bought. One numberd
     /// accounts for goes on to the intent, which refuses what a customer holds or a purchase reserves and lets a
-    /// purchase take over numberd's own orphan. A look-up that fails refuses the purchase the same way a failed
-    /// search does (nothing held; the caller may retry). A search anchored at the number needs no look-up: the
-    /// provider offers no number its account owns.
+    /// purchase take over numberd's own orphan — another tenant's voided purchase's only once that purchase's buy can
+    /// no longer land (``CoreState/requireAvailable(_:to:releasing:lateBuysSince:offeredAs:)``); a lost answer's
+    /// look-up that finds it routed to another trunk routes it to the buyer's (``routeFound(_:to:)``). A look-up that
+    /// fails refuses the purchase the same way a failed search does (nothing held; the caller may retry). A search
+    /// anchored at the number needs no look-up: the provider offers no number its account owns.
     private func requireNotBoughtElsewhere(_ phone: String) async throws(NumberError) {
         let owned: ProvisionedNumber?
         do {
@@ -330,6 +333,7 @@ extension NumberService {
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(items.count))
         guard !overflow else { throw .overflow("purchase total") }
         let expiredBy = idempotencyKeysExpired(by: now)
+        let lateBuysSince = self.lateBuysSince(now)
         let numbersMax = config.limits.numbersPerAccountMax
         // The intent this decision claimed for its call, handed back if its record is refused (a store with no room).
         var claimed: String?
@@ -357,7 +361,7 @@ extension NumberService {
                 let releasing = self.releasing
                 try state.requirePurchasable(
                     request.phoneNumbers, by: account, total: total, numbersMax: numbersMax, releasing: releasing,
-                    offeredAs: Self.offering(request))
+                    lateBuysSince: lateBuysSince, offeredAs: Self.offering(request))
                 let intent = PurchaseIntent(
                     id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
                     country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
@@ -393,7 +397,8 @@ extension NumberService {
         case unknown(NumberError)
     }
 
-    /// Buys each number in turn; a lost answer is settled by a look-up, never by buying again.
+    /// Buys each number in turn; a lost answer is settled by a look-up, never by buying again (a number it finds routed
+    /// to another trunk is routed to the purchase's first: ``routeFound(_:to:)``).
     func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
         var bought: [ProvisionedNumber] = []
         for item in intent.items {
@@ -418,7 +423,19 @@ extension NumberService {
             } catch {
                 // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
                 switch await lookUpOwned(item.phoneNumber) {
-                case .owned(let number): bought.append(number)
+                case .owned(let number):
+                    do {
+                        try await routeFound(number, to: trunkSid)
+                    } catch {
+                        // Owned, routed elsewhere: left open for reconciliation, which looks and routes again.
+                        return .unknown(
+                            NumberError(
+                                .unavailable, .outcomeUnknown,
+                                "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
+                                details: ["phoneNumber": item.phoneNumber, "intentId": intent.id],
+                                internalDetail: "\(error)"))
+                    }
+                    bought.append(number)
                 case .notOwned where Self.mayStillTakeEffect(error):
                     // No answer came back: the request may still land after this look-up (a timed-out request
                     // queued at the provider). Voiding now would leave that number paid without an owner, so the
@@ -469,6 +486,21 @@ extension NumberService {
         case owned(ProvisionedNumber)
         case notOwned
         case unknown(NumberError)
+    }
+
+    /// Routes `number` — found owned at the provider by a look-up that settles a buy whose answer was lost — to
+    /// `trunkSid`, the purchase's trunk, when the provider routes it elsewhere: it may be another account's late buy of
+    /// it (that account's purchase voided while its POST was queued at the provider, landed since) and route to that
+    /// account's trunk, which would get this buyer's calls. Throws the provider's error when the change fails.
+    func routeFound(_ number: ProvisionedNumber, to trunkSid: String?) async throws {
+        guard number.trunkSid != trunkSid else { return }
+        logger.warning(
+            "a looked-up number routes to another trunk at the provider; routing it to the purchase's",
+            metadata: [
+                "phoneNumber": "\(number.phoneNumber)", "sid": "\(number.sid)",
+                "found": "\(number.trunkSid ?? "none")", "trunk": "\(trunkSid ?? "none")",
+            ])
+        try await provider.setTrunk(sid: number.sid, trunkSid: trunkSid)
     }
 
     func lookUpOwned(_ phoneNumber: String) async -> LookUp {
@@ -532,8 +564,10 @@ extension NumberService {
     /// the provider sold in place of the one asked for): each gets an orphan watch (unless the watch window is 0)
     /// in the first record this writes — with the compensating mark when something must be released, so a number
     /// that is not one of the intent's items is remembered even if its release fails and reconciliation voids the
-    /// intent — or else with the void. A bought number whose release the provider answers "not found" is watched in
-    /// the void's record too: right after a purchase Twilio can answer 404 for a number it did sell (its lists and
+    /// intent — or else with the void; one such number whose release went through is no orphan, and its watch ends with
+    /// the void. When the store has no room for the mark, such a number whose release fails is watched in a record of
+    /// its own (``watchUnmarked(_:of:at:)``). A bought number whose release the provider answers "not found" is watched
+    /// in the void's record too: right after a purchase Twilio can answer 404 for a number it did sell (its lists and
     /// deletes lag the purchase), and it would stay paid there with nobody owning it.
     func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async {
         let now = now()
@@ -585,10 +619,13 @@ extension NumberService {
         var unseen: [String] = []
         // Unseen numbers whose DELETE may still land: kept off purchases like the sweep's (``blockPurchases(_:)``).
         var inFlight: [String] = []
+        // Numbers whose DELETE went through: E.164 → the SID gone.
+        var deleted: [String: String] = [:]
         for number in bought
         where !heldElsewhere.contains(number.phoneNumber) && (!unmarked || substitutes.contains(number.phoneNumber)) {
             do {
                 try await provider.release(sid: number.sid)
+                deleted[number.phoneNumber] = number.sid
                 // Gone at the provider: a purchase of it now gets a new SID, which no DELETE of this one can take.
                 if blockedHere.contains(number.phoneNumber) {
                     local.withLock { _ = $0.releasingOrphans.remove(number.phoneNumber) }
@@ -603,38 +640,81 @@ extension NumberService {
                     metadata: ["intent": "\(intent.id)", "sid": "\(number.sid)", "error": "\(error)"])
             }
         }
-        // Unmarked, the intent is left open for reconciliation, which settles its items.
-        guard released, !unmarked else { return }
+        if unmarked {
+            // The intent is left open for reconciliation, which settles its items — and only them: the mark's watch of
+            // a substitute was never recorded, and the sweep lifts the block of a number nobody watches. A substitute
+            // whose DELETE did not go through is watched in a record of its own, or nothing would ever release it.
+            await watchUnmarked(
+                substitutes.filter { !heldElsewhere.contains($0) && deleted[$0] == nil }, of: intent, at: now)
+            return
+        }
+        guard released else { return }
         let unwatched = watched ? [] : watching
-        let withVoid = unwatched + unseen.filter { !unwatched.contains($0) }
+        let withVoid = (unwatched + unseen.filter { !unwatched.contains($0) }).filter { deleted[$0] == nil }
         _ = try? await coordinator.perform { state throws(NumberError) in
             self.blockPurchases(inFlight)
             guard state.intents[intent.id] != nil else { return ([], true) }
-            return ([.purchaseIntentVoided(intentId: intent.id)] + watches(withVoid, state), true)
+            // A substitute the mark watched and the DELETE took is no orphan, and no buy of it is in flight: its
+            // watch would only keep other accounts' purchases of it off for nothing (`CoreState.requireAvailable`).
+            let gone: [CoreEvent] = deleted.keys.sorted().compactMap { phone -> CoreEvent? in
+                guard state.orphanWatch[phone]?.intentId == intent.id, let sid = deleted[phone] else { return nil }
+                return CoreEvent.orphanWatchEnded(phoneNumber: phone, outcome: .released(sid: sid), at: now)
+            }
+            return ([.purchaseIntentVoided(intentId: intent.id)] + watches(withVoid, state) + gone, true)
+        }
+    }
+
+    /// Watches `phones` — substitutes a compensation could not delete after the store had no room for its mark, which
+    /// was to watch them — in a record of their own; a store with no room is tried again as a refused release's
+    /// withdrawal is, `noRoomRetryMilliseconds` + 10 ms later, at most ``withdrawalAttemptsMax`` times. Numbers owned
+    /// through numberd or watched already are left out. Given up, the provider audit names the number (`unowned`).
+    private func watchUnmarked(_ phones: [String], of intent: PurchaseIntent, at now: Date) async {
+        guard !phones.isEmpty else { return }
+        for attempt in 1...Self.withdrawalAttemptsMax {
+            do throws(NumberError) {
+                _ = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Bool) in
+                    let unwatched = phones.filter { state.phoneOwners[$0] == nil && state.orphanWatch[$0] == nil }
+                    let events = self.orphanWatchEvents(
+                        unwatched, accountId: intent.accountId, startedBy: intent.id, at: now)
+                    return (events, true)
+                }
+                return
+            } catch where error.reason == .storeFull && attempt < Self.withdrawalAttemptsMax {
+                try? await Task.sleep(for: .milliseconds(config.commits.noRoomRetryMilliseconds + 10))
+            } catch {
+                logger.error(
+                    "a number the provider sold in place of another could be neither released nor watched",
+                    metadata: ["intent": "\(intent.id)", "numbers": "\(phones)", "error": "\(error)"])
+                return
+            }
         }
     }
 }
 
 extension CoreState {
     /// What a purchase of `phones` by `account` for `total` must find, in this order: none of them the account's own
-    /// or being bought by it, or being released by numberd (``requireAvailable(_:to:releasing:offeredAs:)``), room
-    /// under the account's number limit, `total` available, then none held or being bought by another tenant — after
-    /// the balance, so an account without the money cannot learn which numbers others hold (every purchase it asks
-    /// for is INSUFFICIENT_BALANCE alike), and refused in the words the provider's refusal of a number it does not
-    /// offer gets (`offeredAs`, "US local"), so a funded one cannot tell them apart by the answer either; with
-    /// `offeredAs` nil, other tenants' numbers are not looked at (the first checks, before the price is known).
-    /// Numbers held and numbers other purchases of the account are buying count in the limit: K purchases at once must
-    /// not each see room for themselves. A number being released does not count (the customer gave it back; it is
-    /// never billed again), unless a running call that may still withdraw it drives its release (a caller's release, a
-    /// grace release): one the provider refuses outright is withdrawn and held again, and must have been counted.
-    /// Reconciliation's releases are never withdrawn: they do not count.
+    /// or being bought by it, or being released by numberd
+    /// (``requireAvailable(_:to:releasing:lateBuysSince:offeredAs:)``), room under the account's number limit, `total`
+    /// available, then none held or being bought by another tenant, nor one whose purchase by another tenant was voided
+    /// while its buy may still land (`lateBuysSince`) — after the balance, so an account without the money cannot learn
+    /// which numbers others hold (every purchase it asks for is INSUFFICIENT_BALANCE alike), and refused in the words
+    /// the provider's refusal of a number it does not offer gets (`offeredAs`, "US local"), so a funded one cannot tell
+    /// them apart by the answer either; with `offeredAs` nil, other tenants' numbers are not looked at (the first
+    /// checks, before the price is known). Numbers held and numbers other purchases of the account are buying count in
+    /// the limit: K purchases at once must not each see room for themselves. A number being released does not count
+    /// (the customer gave it back; it is never billed again), unless a running call that may still withdraw it drives
+    /// its release (a caller's release, a grace release): one the provider refuses outright is withdrawn and held
+    /// again, and must have been counted. Reconciliation's releases are never withdrawn: they do not count.
     func requirePurchasable(
         _ phones: [String], by account: Account, total: Int64, numbersMax: Int,
-        releasing: (orphans: Set<String>, withdrawable: Set<String>), offeredAs: String?
+        releasing: (orphans: Set<String>, withdrawable: Set<String>), lateBuysSince: Date, offeredAs: String?
     ) throws(NumberError) {
         let withdrawable = releasing.withdrawable
         let releasing = releasing.orphans
-        for phone in phones { try requireAvailable(phone, to: account.id, releasing: releasing, offeredAs: nil) }
+        for phone in phones {
+            try requireAvailable(
+                phone, to: account.id, releasing: releasing, lateBuysSince: lateBuysSince, offeredAs: nil)
+        }
         let active =
             countedForLimit(account.id, withdrawableReleases: withdrawable) + (reservedNumberCounts[account.id] ?? 0)
         guard active + phones.count <= numbersMax else {
@@ -646,16 +726,22 @@ extension CoreState {
             throw .insufficientBalance(required: total, available: account.available, currency: account.currency)
         }
         guard let offeredAs else { return }
-        for phone in phones { try requireAvailable(phone, to: account.id, releasing: releasing, offeredAs: offeredAs) }
+        for phone in phones {
+            try requireAvailable(
+                phone, to: account.id, releasing: releasing, lateBuysSince: lateBuysSince, offeredAs: offeredAs)
+        }
     }
 
-    /// Refuses `phone` as `NUMBER_UNAVAILABLE` when a number here holds it, a purchase reserves it, or numberd is
-    /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later). Only the account's own
-    /// number or purchase is named as such; another tenant's — looked at only with `offeredAs` — gets the answer a
-    /// number the provider does not offer as that country and type gets, whichever it is, so nothing tells a tenant
-    /// what others own or are buying.
+    /// Refuses `phone` as `NUMBER_UNAVAILABLE` when a number here holds it, a purchase reserves it, numberd is
+    /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later), or another tenant's purchase
+    /// of it was voided while its buy may still land at the provider (a `PIN_…` orphan watch begun at or after
+    /// `lateBuysSince`, ``NumberService/lateBuysSince(_:)``): Twilio takes that late POST as an update of the number
+    /// its account then owns and routes it to the voided purchase's trunk, so this buyer's calls would reach another
+    /// tenant. Only the account's own number or purchase is named as such; another tenant's — looked at only with
+    /// `offeredAs` — gets the answer a number the provider does not offer as that country and type gets, whichever it
+    /// is, so nothing tells a tenant what others own or are buying.
     func requireAvailable(
-        _ phone: String, to accountId: String, releasing: Set<String>, offeredAs: String?
+        _ phone: String, to accountId: String, releasing: Set<String>, lateBuysSince: Date, offeredAs: String?
     ) throws(NumberError) {
         if let owner = phoneOwners[phone] {
             if numbers[owner]?.accountId == accountId {
@@ -670,6 +756,11 @@ extension CoreState {
             if let offeredAs { throw .numberUnavailable(phone, NumberService.notOffered(offeredAs)) }
         }
         if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
+        if let offeredAs, let watch = orphanWatch[phone], watch.accountId != accountId,
+            watch.intentId.hasPrefix(Identifier.intent), watch.since >= lateBuysSince
+        {
+            throw .numberUnavailable(phone, NumberService.notOffered(offeredAs))
+        }
     }
 
     /// The stored purchase result for an idempotency record, or the error a mismatch or open intent gives.

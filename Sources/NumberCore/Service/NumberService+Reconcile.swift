@@ -169,6 +169,19 @@ extension NumberService {
             return true
         }
         if intent.status == .open && complete {
+            // Routed to the intent's trunk first: a number found may be another account's late buy of it, on that
+            // account's trunk (``routeFound(_:to:)``). Left for the next pass if the provider does not route it.
+            let trunk = try? coordinator.read { state throws(NumberError) in
+                intent.trunkId.flatMap { state.trunks[$0]?.providerTrunkSid }
+            }
+            for number in found {
+                do {
+                    try await routeFound(number, to: trunk ?? nil)
+                } catch {
+                    report.unresolved.append(intent.id)
+                    return !ProviderPass.isNoAnswer(.fromProvider(error, phoneNumber: number.phoneNumber))
+                }
+            }
             do {
                 _ = try await commitPurchase(intent, provisioned: found, actorIfUnrecorded: .reconciliation)
                 report.committed.append(intent.id)

@@ -383,7 +383,9 @@ extension NumberService {
 
     /// Releases at the provider, then records the release with its refund. When the provider refuses and the number
     /// is certainly still ours, a caller's release or a grace-period release (`withdrawIfRefused`) is withdrawn and
-    /// the refusal returned (the caller may try again; the next billing run does); one that reconciliation finishes
+    /// the refusal returned (the caller may try again; the next billing run does), its details naming the number's
+    /// status after the withdrawal (`status`: `active`, or `past_due` when the release billed it first and the account
+    /// could not pay — a withdrawal undoes no billing); one that reconciliation finishes
     /// — the caller was told it would be done — stays requested for the next pass. An unknown outcome — including a
     /// refusal after a request that may still land, such as a timed-out DELETE that a look-up cannot yet see —
     /// always stays requested: withdrawing it would bill the customer every month for a number the provider may
@@ -424,6 +426,12 @@ extension NumberService {
                                 + "the release stays requested and will be reconciled",
                             details: ["numberId": number.id], internalDetail: "\(error)")
                     }
+                    // Withdrawn, the number is as the release's own decision left it: active in the cycle it paid, or
+                    // past due when it billed the number first and the account could not pay (`status`).
+                    var refused = NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
+                    let status = try? coordinator.read { state throws(NumberError) in state.numbers[number.id]?.status }
+                    if let status = status ?? nil { refused.details["status"] = status.rawValue }
+                    throw refused
                 }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             case .owned, .unknown:
@@ -468,7 +476,8 @@ extension NumberService {
         return false
     }
 
-    /// How many times a withdrawal refused for lack of room is tried (``withdrawRelease(_:)``).
+    /// How many times a withdrawal refused for lack of room is tried (``withdrawRelease(_:)``); the watch of a number a
+    /// compensation could neither mark nor delete is tried as often (``watchUnmarked(_:of:at:)``).
     static let withdrawalAttemptsMax = 5
 
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With

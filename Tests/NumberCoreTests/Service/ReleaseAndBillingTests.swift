@@ -386,11 +386,34 @@ struct ReleaseAndBillingTests {
         #expect(refused?.details["renewalCharge"] == "133")
         let renewals = try Self.transactions(h, account, .renewal)
         #expect(renewals.count == 1 && refused?.details["renewalTransactionIds"] == renewals.first?.id)
+        #expect(refused?.details["status"] == "active")
         let shown = try h.service.number(accountId: account.id, numberId: number.id).number
         #expect(shown.status == .active && shown.releaseRequestedAt == nil)
         #expect(shown.nextBillingDate == Date.utc("2025-03-15T00:00:00Z"))
         #expect(try Self.balance(h, account) == before - 133)
         #expect(try await h.service.runBilling().renewed == 0)
+        try await h.check()
+    }
+
+    /// A read-only review: the README said a release the provider refuses outright leaves the number "active again and
+    /// billed as before", but a release whose own decision billed a passed billing date the account could not pay had
+    /// marked the number past due, and it stays so after the withdrawal — which the refusal did not say.
+    @Test(
+        "a refused release that first marked its number past due is withdrawn past due, and its refusal says so",
+        arguments: StoreKind.allCases)
+    func refusedReleaseLeavesItPastDue(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.clock.set(Self.due.addingTimeInterval(3_600))
+        h.provider.inject(.fail(.invalidArgument), on: .release)
+        let refused = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(refused?.code == .invalidArgument, "\(String(describing: refused))")
+        #expect(refused?.details["status"] == "past_due", "\(String(describing: refused))")
+        #expect(refused?.details["renewalCharge"] == nil, "nothing was charged")
+        let shown = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(shown.status == .pastDue && shown.releaseRequestedAt == nil)
+        #expect(h.provider.ownedPhoneNumbers == [Self.phone])
         try await h.check()
     }
 

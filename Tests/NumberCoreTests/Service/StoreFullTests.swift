@@ -400,6 +400,38 @@ struct StoreFullTests {
         try await h.check()
     }
 
+    /// A read-only review of interleavings: a compensation whose mark — which watches a number sold in place of the
+    /// one asked for — found no room, and whose DELETE of that number failed too (a 5xx, or Twilio's 404 just after
+    /// the purchase), remembered the number nowhere: no item of the intent (reconciliation looks at those only), no
+    /// watch, and the next sweep lifted its block. It stayed paid at Twilio by nobody. Now it is watched in a record of
+    /// its own; after a restart, reconciliation and a sweep, it is released.
+    @Test(
+        "a substitute whose DELETE fails after the mark found no room is watched, and the sweep releases it",
+        arguments: [false, true])
+    func unmarkedSubstituteIsWatched(notFound: Bool) async throws {
+        var h = try await Self.unpaused()
+        let account = try await h.account(funds: 10_000)
+        let asked = "+15550100025"
+        let substitute = "+15550100026"
+        h.provider.stock([asked, substitute])
+        h.provider.sellInstead(substitute, for: asked)
+        h.provider.inject(.fail(notFound ? ProviderError.Kind.notFound : .unavailable), on: .release)
+        h.memoryStore.refuseForRoom(after: 1)
+        let failed = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [asked], country: "US"))
+        }
+        #expect(failed?.reason == .outcomeUnknown, "\(String(describing: failed))")
+        #expect(h.provider.owned(substitute) != nil, "its DELETE failed")
+        #expect(h.service.durableState().orphanWatch[substitute]?.accountId == account.id)
+        try await h.restart()
+        #expect(await h.service.reconcile().voided.count == 1)
+        #expect(await h.service.sweepOrphans().released == [substitute])
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        #expect(try h.service.balance(accountId: account.id).available == 10_000)
+        try await h.check()
+    }
+
     /// The same when the store fails (an I/O error, not a full disk): the failed write's decision stays in the
     /// decision state, which read "not open" and answered the provider's failure while the intent stayed open on disk.
     @Test(
