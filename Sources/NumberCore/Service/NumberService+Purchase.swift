@@ -679,7 +679,7 @@ extension NumberService {
                     return (events, true)
                 }
                 return
-            } catch where error.reason == .storeFull && attempt < Self.withdrawalAttemptsMax {
+            } catch  where error.reason == .storeFull && attempt < Self.withdrawalAttemptsMax {
                 try? await Task.sleep(for: .milliseconds(config.commits.noRoomRetryMilliseconds + 10))
             } catch {
                 logger.error(
