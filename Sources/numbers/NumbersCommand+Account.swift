@@ -326,13 +326,21 @@ struct Trunks: AsyncParsableCommand {
         abstract: "SIP trunks.", subcommands: [Create.self, ListTrunks.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "numbers trunks create --name NAME [--sid TK…]")
+        static let configuration = CommandConfiguration(
+            abstract: "numbers trunks create --name NAME (--origination sip:… | --sid TK…)")
         @OptionGroup var global: GlobalOptions
         @Option var name: String
         @Option(
             help: """
-                Register a Twilio Elastic SIP trunk configured elsewhere (TK…; admin key only). Without it numberd \
-                creates the trunk at Twilio.
+                Where Twilio sends the trunk's inbound calls: your PBX or SIP server's URI, sip:host[:port][;params] \
+                (not sips:). Required unless --sid is given: numberd creates the trunk on its own Twilio account, \
+                which you cannot configure.
+                """)
+        var origination: String = ""
+        @Option(
+            help: """
+                Register a Twilio Elastic SIP trunk configured elsewhere (TK…; admin key only), routed where it was \
+                configured (no --origination). Without it numberd creates the trunk at Twilio.
                 """)
         var sid: String = ""
 
@@ -342,9 +350,15 @@ struct Trunks: AsyncParsableCommand {
                 let advice = sid.isEmpty ? UnknownOutcome.Unkeyed.trunkCreate : UnknownOutcome.Unkeyed.lookFirst
                 let response = try await global.withClient(unkeyedAdvice: advice) {
                     try await $0.createTrunk(
-                        CreateTrunkRequest(accountId: global.accountId, name: name, providerTrunkSid: sid))
+                        CreateTrunkRequest(
+                            accountId: global.accountId, name: name, providerTrunkSid: sid,
+                            originationSipUri: origination))
                 }
-                try global.output(response) { print("created \(response.trunk.id) \(response.trunk.name)") }
+                try global.output(response) {
+                    let trunk = response.trunk
+                    let route = trunk.originationSipUri.isEmpty ? "" : ", its calls sent to \(trunk.originationSipUri)"
+                    print("created \(trunk.id) \(trunk.name)\(route)")
+                }
             }
         }
     }
@@ -360,11 +374,11 @@ struct Trunks: AsyncParsableCommand {
                 }
                 try global.output(response) {
                     Format.table(
-                        ["ID", "NAME", "PROVIDER SID", "NUMBERS"],
+                        ["ID", "NAME", "PROVIDER SID", "ORIGINATION", "NUMBERS"],
                         response.trunks.map {
                             [
                                 $0.id, $0.name, $0.providerTrunkSid.isEmpty ? "-" : $0.providerTrunkSid,
-                                "\($0.numberCount)",
+                                $0.originationSipUri.isEmpty ? "-" : $0.originationSipUri, "\($0.numberCount)",
                             ]
                         })
                 }

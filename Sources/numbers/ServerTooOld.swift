@@ -30,6 +30,12 @@ enum ServerTooOld {
                 `numbers transactions` without --month, --from and --to.
                 """
         }
+        if fields.contains("origination_sip_uri") {
+            return """
+                no trunk created: \(server) and would create it at Twilio without --origination, its numbers \
+                ringing nowhere. Upgrade numberd, or register a trunk configured at Twilio with --sid.
+                """
+        }
         return "nothing was sent: \(server). Upgrade numberd, or leave out the option that sets the field named above."
     }
 }

@@ -29,11 +29,14 @@ struct APIRevisionTableTests {
         try Self.check(ReleaseNumberRequest(expectNoPaidCycle: true), "expect_no_paid_cycle")
         try Self.check(ListTransactionsRequest(startTime: instant), "start_time")
         try Self.check(ListTransactionsRequest(endTime: instant), "end_time")
+        try Self.check(CreateTrunkRequest(originationSipUri: "sip:pbx.example.com"), "origination_sip_uri")
+        let origination = APIRevision.guardedFieldsSet(in: CreateTrunkRequest(originationSipUri: "sip:pbx.example.com"))
+        #expect(origination.map(\.revision) == [2], "a trunk's origination came with revision 2")
         let both = APIRevision.guardedFieldsSet(in: PurchaseNumbersRequest(maxMonthlyFee: 100, maxSetupFee: 0))
         #expect(both.map(\.field) == ["max_monthly_fee", "max_setup_fee"])
     }
 
-    @Test("requests without a guarded field set, a dry run and a statement's period among them, find none")
+    @Test("requests without a guarded field set, a dry run, a statement's period or a trunk SID among them, find none")
     func unguarded() {
         let instant = Date(timeIntervalSince1970: 1_767_225_600)
         // dry_run has been in the contract from the start; GetStatement is a method an older numberd does not serve.
@@ -43,6 +46,8 @@ struct APIRevisionTableTests {
         #expect(APIRevision.guardedFieldsSet(in: ListTransactionsRequest(pageSize: 10)).isEmpty)
         #expect(APIRevision.guardedFieldsSet(in: GetStatementRequest(startTime: instant, endTime: instant)).isEmpty)
         #expect(APIRevision.guardedFieldsSet(in: GetBalanceRequest()).isEmpty)
+        // A trunk registered by its SID sets no origination: any numberd registers it as asked.
+        #expect(APIRevision.guardedFieldsSet(in: CreateTrunkRequest(name: "pbx", providerTrunkSid: "TK1")).isEmpty)
     }
 
     @Test("every guarded field is at a revision from 1 to this build's, with its message's name")

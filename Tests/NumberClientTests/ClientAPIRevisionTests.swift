@@ -70,6 +70,31 @@ struct ClientAPIRevisionTests {
             server.calls.map(\.method) == [NumbersMethods.releaseNumber.path, NumbersMethods.listTransactions.path])
     }
 
+    /// A numberd of revision 1 skips `origination_sip_uri` and would create a trunk at Twilio with nowhere to send
+    /// its calls: the client refuses the creation unsent; a registration by SID (no origination) still goes out.
+    @Test("a revision 1 server gets no CreateTrunk with an origination SIP URI (SERVER_TOO_OLD); one by SID goes out")
+    func revisionOneServerAndOrigination() async throws {
+        var created = ByteBuffer()
+        try ProtoEncoder().encode(CreateTrunkResponse(trunk: Trunk(id: "TRK_1")), into: &created)
+        let answer = created
+        let server = try await FakeNumbersServer.start(settings: ConnectionSettings(apiRevision: 1)) { _, _ in
+            .response(answer)
+        }
+        let client = Self.client(port: server.port)
+        let error = await #expect(throws: RPCError.self) {
+            try await client.createTrunk(CreateTrunkRequest(name: "pbx", originationSipUri: "sip:pbx.example.com"))
+        }
+        let callsAfterRefusal = server.calls.count
+        let registered = try await client.createTrunk(CreateTrunkRequest(name: "pbx", providerTrunkSid: "TK1"))
+        await client.close()
+        await server.stop()
+        #expect(error?.code == .failedPrecondition && error?.reason == "SERVER_TOO_OLD")
+        #expect(error?.details == ["field": "origination_sip_uri", "requiredRevision": "2", "serverRevision": "1"])
+        #expect(callsAfterRefusal == 0, "the refused creation reached the server")
+        #expect(registered.trunk.id == "TRK_1")
+        #expect(server.calls.map(\.method) == [NumbersMethods.createTrunk.path])
+    }
+
     @Test("a SETTINGS id the client does not know is ignored; API_REVISION beside it is read, and kept after")
     func unknownSettingIgnored() {
         var machine = ClientConnectionStateMachine()

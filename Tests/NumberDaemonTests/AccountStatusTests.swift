@@ -28,7 +28,8 @@ struct AccountStatusTests {
                     }
                     #expect(purchase?.code == .failedPrecondition && purchase?.reason == "ACCOUNT_INACTIVE")
                     let trunk = await #expect(throws: RPCError.self) {
-                        try await client.createTrunk(CreateTrunkRequest(name: "t", providerTrunkSid: ""))
+                        try await client.createTrunk(
+                            CreateTrunkRequest(name: "t", originationSipUri: "sip:pbx.example.com"))
                     }
                     #expect(trunk?.reason == "ACCOUNT_INACTIVE", "\(String(describing: trunk))")
                     let account = try await client.getAccount(GetAccountRequest()).account
@@ -98,8 +99,12 @@ struct AccountStatusTests {
                 let search = try await admin.searchNumbers(
                     SearchNumbersRequest(accountId: acme.id, country: "US", areaCode: "415", limit: 1))
                 let phone = search.numbers[0].phoneNumber
-                let trunk = try await admin.createTrunk(CreateTrunkRequest(accountId: acme.id, name: "pbx")).trunk
-                let spare = try await admin.createTrunk(CreateTrunkRequest(accountId: acme.id, name: "spare")).trunk
+                let trunk = try await admin.createTrunk(
+                    CreateTrunkRequest(accountId: acme.id, name: "pbx", originationSipUri: "sip:pbx.example.com")
+                ).trunk
+                let spare = try await admin.createTrunk(
+                    CreateTrunkRequest(accountId: acme.id, name: "spare", originationSipUri: "sip:pbx.example.com")
+                ).trunk
                 let bought = try await admin.purchaseNumbers(
                     PurchaseNumbersRequest(accountId: acme.id, country: "US", numbers: [phone], trunkId: trunk.id)
                 ).numbers[0].number
@@ -126,7 +131,8 @@ struct AccountStatusTests {
                 #expect(!numberd.simulator.engine.trunks.contains { $0.sid == trunk.providerTrunkSid })
                 // Creating a trunk for it is still refused, to an admin key too.
                 let created = await #expect(throws: RPCError.self) {
-                    try await admin.createTrunk(CreateTrunkRequest(accountId: acme.id, name: "new"))
+                    try await admin.createTrunk(
+                        CreateTrunkRequest(accountId: acme.id, name: "new", originationSipUri: "sip:pbx.example.com"))
                 }
                 #expect(created?.reason == "ACCOUNT_INACTIVE", "\(String(describing: created))")
                 let account = try await admin.getAccount(GetAccountRequest(accountId: acme.id)).account

@@ -162,7 +162,9 @@ struct AuthorizationTests {
                     PurchaseNumbersRequest(
                         accountId: account.id, country: "US", numbers: [found.numbers[1].phoneNumber])
                 ).numbers[0].number
-                let trunk = try await admin.createTrunk(CreateTrunkRequest(accountId: account.id, name: "pbx")).trunk
+                let trunk = try await admin.createTrunk(
+                    CreateTrunkRequest(accountId: account.id, name: "pbx", originationSipUri: "sip:pbx.example.com")
+                ).trunk
                 let before = try await snapshot(admin, account.id)
                 let funds = try await admin.getBalance(GetBalanceRequest(accountId: account.id)).balance
                 try await withNumbersClient(numberd.client(key: reader.secret)) { client in

@@ -144,7 +144,9 @@ struct AdminAuditLogTests {
                     SearchNumbersRequest(accountId: account.id, country: "US", areaCode: "415", limit: 2))
                 let phones = found.numbers.map(\.phoneNumber)
                 let before = lines.all.count
-                let trunk = try await admin.createTrunk(CreateTrunkRequest(accountId: account.id, name: "pbx")).trunk
+                let trunk = try await admin.createTrunk(
+                    CreateTrunkRequest(accountId: account.id, name: "pbx", originationSipUri: "sip:pbx.example.com")
+                ).trunk
                 let bought = try await admin.purchaseNumbers(
                     PurchaseNumbersRequest(accountId: account.id, country: "US", numbers: [phones[0]]))
                 let numberId = bought.numbers[0].number.id

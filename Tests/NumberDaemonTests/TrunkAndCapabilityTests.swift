@@ -11,9 +11,16 @@ struct TrunkAndCapabilityTests {
             try await withNumbersClient(numberd.client()) { admin in
                 let account = try await makeAccount(admin, name: "Trunks", funds: 10_000)
                 try await withNumbersClient(numberd.client(key: account.key)) { client in
-                    let trunk = try await client.createTrunk(CreateTrunkRequest(name: "Edge")).trunk
+                    let trunk = try await client.createTrunk(
+                        CreateTrunkRequest(name: "Edge", originationSipUri: "sip:pbx.example.com:5060")
+                    ).trunk
                     #expect(trunk.providerTrunkSid.hasPrefix("TK"))
-                    #expect(numberd.simulator.engine.trunks.contains { $0.sid == trunk.providerTrunkSid })
+                    #expect(trunk.originationSipUri == "sip:pbx.example.com:5060")
+                    // Its calls go to the customer's PBX: the trunk has that Origination URL at Twilio.
+                    let atTwilio = numberd.simulator.engine.trunks.first { $0.sid == trunk.providerTrunkSid }
+                    #expect(atTwilio?.originationUrls?.map(\.sipUrl) == ["sip:pbx.example.com:5060"])
+                    let routed = try await client.listTrunks(ListTrunksRequest()).trunks
+                    #expect(routed.map(\.originationSipUri) == ["sip:pbx.example.com:5060"])
 
                     let found = try await client.searchNumbers(
                         SearchNumbersRequest(country: "US", areaCode: "312", limit: 1))
@@ -95,7 +102,9 @@ struct TrunkAndCapabilityTests {
             try await withNumbersClient(numberd.client()) { admin in
                 let account = try await makeAccount(admin, name: "Restart", funds: 10_000)
                 try await withNumbersClient(numberd.client(key: account.key)) { client in
-                    let trunk = try await client.createTrunk(CreateTrunkRequest(name: "Edge")).trunk
+                    let trunk = try await client.createTrunk(
+                        CreateTrunkRequest(name: "Edge", originationSipUri: "sip:pbx.example.com")
+                    ).trunk
                     let phone = try await client.searchNumbers(
                         SearchNumbersRequest(country: "US", areaCode: "415", limit: 1)
                     ).numbers[0].phoneNumber

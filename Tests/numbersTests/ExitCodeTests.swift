@@ -43,7 +43,7 @@ struct ExitCodeTests {
         }
     }
 
-    @Test("a SERVER_TOO_OLD refusal names what to leave out: --yes, the price flags, or the period")
+    @Test("a SERVER_TOO_OLD refusal names what to leave out: --yes, the price flags, the period, or --origination")
     func serverTooOldAdvice() {
         func advice(_ field: String) -> String {
             ServerTooOld.advice(
@@ -56,6 +56,9 @@ struct ExitCodeTests {
         #expect(buy.contains("nothing bought") && buy.contains("--max-monthly-fee"), "\(buy)")
         let period = advice("end_time")
         #expect(period.contains("without --month, --from and --to"), "\(period)")
+        let trunk = advice("origination_sip_uri")
+        #expect(trunk.contains("no trunk created") && trunk.contains("--origination"), "\(trunk)")
+        #expect(trunk.contains("--sid"), "\(trunk)")
         #expect(advice("a_later_field").contains("Upgrade numberd"))
     }
 }

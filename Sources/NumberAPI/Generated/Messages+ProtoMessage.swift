@@ -711,6 +711,7 @@ extension Trunk: ProtoMessage {
         writer.write(providerTrunkSid, field: 4)
         try writer.write(createdAt, field: 5)
         writer.write(numberCount, field: 6)
+        writer.write(originationSipUri, field: 7)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -721,7 +722,8 @@ extension Trunk: ProtoMessage {
             name: try reader.string(3),
             providerTrunkSid: try reader.string(4),
             createdAt: try reader.date(5),
-            numberCount: try reader.int32(6)
+            numberCount: try reader.int32(6),
+            originationSipUri: try reader.string(7)
         )
     }
 }
@@ -732,6 +734,7 @@ extension CreateTrunkRequest: ProtoMessage {
         writer.write(accountId, field: 1)
         writer.write(name, field: 2)
         writer.write(providerTrunkSid, field: 3)
+        writer.write(originationSipUri, field: 4)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -739,7 +742,8 @@ extension CreateTrunkRequest: ProtoMessage {
         self.init(
             accountId: try reader.string(1),
             name: try reader.string(2),
-            providerTrunkSid: try reader.string(3)
+            providerTrunkSid: try reader.string(3),
+            originationSipUri: try reader.string(4)
         )
     }
 }

@@ -1251,6 +1251,10 @@ public struct Trunk: Codable, Sendable, Hashable {
     public var createdAt: Date
     /// Field 6, `number_count`.
     public var numberCount: Int32
+    /// Where Twilio sends the trunk's inbound calls (its Origination URL), for a trunk numberd created; empty for one
+    /// registered by its SID, whose routing is configured where it was made (and for trunks numberd created before it
+    /// recorded this).
+    public var originationSipUri: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -1259,7 +1263,8 @@ public struct Trunk: Codable, Sendable, Hashable {
         name: String = "",
         providerTrunkSid: String = "",
         createdAt: Date = Date(timeIntervalSince1970: 0),
-        numberCount: Int32 = 0
+        numberCount: Int32 = 0,
+        originationSipUri: String = ""
     ) {
         self.id = id
         self.accountId = accountId
@@ -1267,6 +1272,7 @@ public struct Trunk: Codable, Sendable, Hashable {
         self.providerTrunkSid = providerTrunkSid
         self.createdAt = createdAt
         self.numberCount = numberCount
+        self.originationSipUri = originationSipUri
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -1276,6 +1282,7 @@ public struct Trunk: Codable, Sendable, Hashable {
         case providerTrunkSid = 4
         case createdAt = 5
         case numberCount = 6
+        case originationSipUri = 7
     }
 }
 
@@ -1291,22 +1298,34 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     /// digits in lower case as Twilio writes them (another form: INVALID_ARGUMENT / INVALID_FIELD,
     /// field=providerTrunkSid).
     public var providerTrunkSid: String
+    /// The SIP URI Twilio sends the trunk's inbound calls to, "sip:pbx.example.com:5060;transport=tcp": required when
+    /// numberd creates the trunk (a trunk without one rings nowhere, and the customer cannot configure a trunk on
+    /// numberd's Twilio account), refused with a provider_trunk_sid (INVALID_ARGUMENT / INVALID_FIELD, metadata
+    /// field=originationSipUri). The `sip:` scheme (Twilio takes no `sips:`), an optional user part, a host name, IPv4
+    /// address or [IPv6] address, an optional port and `;` parameters; printable ASCII without spaces, at most 255
+    /// bytes (longer: INVALID_ARGUMENT / LIMIT_EXCEEDED). numberd adds it to the trunk at Twilio (weight 10, priority
+    /// 10, enabled) before it records the trunk; if Twilio refuses it, the trunk is deleted there again and nothing is
+    /// recorded. A field a server must understand, API revision 2 (this file's header).
+    public var originationSipUri: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         accountId: String = "",
         name: String = "",
-        providerTrunkSid: String = ""
+        providerTrunkSid: String = "",
+        originationSipUri: String = ""
     ) {
         self.accountId = accountId
         self.name = name
         self.providerTrunkSid = providerTrunkSid
+        self.originationSipUri = originationSipUri
     }
 
     enum CodingKeys: Int, CodingKey {
         case accountId = 1
         case name = 2
         case providerTrunkSid = 3
+        case originationSipUri = 4
     }
 }
 

@@ -14,15 +14,17 @@
 /// ```
 public enum APIRevision {
     /// This build's revision: what its server advertises and what its client's table is written for. Revision 1
-    /// brought the setting itself. The next request field whose loss at an older server would do harm raises it by
-    /// one, and goes into ``guardedFields`` at the new revision; a field whose loss is harmless needs neither.
-    public static let current: UInt32 = 1
+    /// brought the setting itself; revision 2, a trunk's origination SIP URI. The next request field whose loss at an
+    /// older server would do harm raises it by one, and goes into ``guardedFields`` at the new revision; a field whose
+    /// loss is harmless needs neither.
+    public static let current: UInt32 = 2
 
     /// The revision of a server whose SETTINGS carry no API_REVISION: one older than the setting.
     public static let unadvertised: UInt32 = 0
 
     /// Request fields a server must understand before a client may send them set (numbers.proto, "Fields a server
-    /// must understand"): those added after the first numberd, whose loss would change money or what is returned.
+    /// must understand"): those added after the first numberd, whose loss would change money, what is returned or
+    /// where calls go.
     /// Left out on purpose: `dry_run` (in the contract from the start: every numberd honours it), GetStatement's
     /// period (a method an older server does not serve: `UNIMPLEMENTED`, nothing done), and filters whose loss only
     /// widens a search or refuses a purchase.
@@ -38,6 +40,9 @@ public enum APIRevision {
         // A bound dropped: a period's entries read as the whole ledger (a statement's lines wrong).
         GuardedField(ListTransactionsRequest.self, "start_time", 4, revision: 1) { $0.startTime != nil },
         GuardedField(ListTransactionsRequest.self, "end_time", 5, revision: 1) { $0.endTime != nil },
+        // A route dropped: a trunk created at Twilio with nowhere to send its calls, on an account the customer
+        // cannot configure.
+        GuardedField(CreateTrunkRequest.self, "origination_sip_uri", 4, revision: 2) { !$0.originationSipUri.isEmpty },
     ]
 
     /// ``guardedFields`` by message type: a call looks its request up with one hash, and most find nothing.
@@ -65,8 +70,8 @@ extension APIRevision {
         public let revision: UInt32
         /// The message's Swift type, for the look-up by a request's type.
         let messageType: ObjectIdentifier
-        /// Whether a request sets the field: present for an `optional` field, true for a `bool` (false for a value
-        /// of another type).
+        /// Whether a request sets the field: present for an `optional` field, true for a `bool`, not empty for a
+        /// `string` (false for a value of another type).
         let isSet: @Sendable (Any) -> Bool
 
         /// The field `field` (number `number`) of `Request`, understood from `revision` on; `isSet` says whether a

@@ -15,11 +15,15 @@ public struct Trunk: Codable, Sendable, Hashable {
     /// True when numberd created the trunk at the provider (and deletes it there with the trunk); nil or false when
     /// the caller named an existing provider trunk.
     public var providerManaged: Bool?
+    /// Where the provider sends the trunk's inbound calls (Twilio's Origination URL, a `sip:` URI), set by numberd at
+    /// the provider when it created the trunk. Nil for a trunk registered by its SID (its routing is the operator's)
+    /// and in records written before numberd set one (store formats up to 6), which read without it.
+    public var originationSipUri: String?
 
     /// Creates a trunk.
     public init(
         id: String, accountId: String, name: String, providerTrunkSid: String, createdAt: Date,
-        providerManaged: Bool? = nil
+        providerManaged: Bool? = nil, originationSipUri: String? = nil
     ) {
         self.id = id
         self.accountId = accountId
@@ -27,5 +31,6 @@ public struct Trunk: Codable, Sendable, Hashable {
         self.providerTrunkSid = providerTrunkSid
         self.createdAt = createdAt
         self.providerManaged = providerManaged
+        self.originationSipUri = originationSipUri
     }
 }

@@ -39,5 +39,10 @@ extension StoreFormat {
     /// snapshot — every such retry then answered `ALREADY_RELEASED` — so `readers` moves to 6. Format 5 files read with
     /// no key: their keyed releases are no longer answered to a retry (it gets `ALREADY_RELEASED`, whose details name
     /// the refund).
-    public static let current = StoreFormat(format: 6, readers: 6)
+    /// 7 — a trunk numberd creates records where its calls go: `trunkCreated` events and snapshot trunks carry
+    /// `"originationSipUri"` (optional: records of formats 1 to 6, and trunks registered by their SID, have none). A
+    /// format 6 reader ignores the key and its next snapshot drops it, which loses only what List and Get show: the
+    /// route itself is set at the provider, and the trunk, its numbers and its deletion work without it. So `readers`
+    /// stays 6, and a rollback to a format 6 numberd still opens the store.
+    public static let current = StoreFormat(format: 7, readers: 6)
 }

@@ -223,6 +223,9 @@ public protocol NumberProvider: Sendable {
     func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws
     /// Creates a SIP trunk at the provider (Twilio Elastic SIP Trunking) and returns its SID.
     func createTrunk(friendlyName: String) async throws -> String
+    /// Sends the inbound calls of the trunk `trunkSid`, made with `createTrunk`, to `sipUri` (Twilio: an Origination
+    /// URL on the trunk), naming that route `friendlyName`. Until it is set, the trunk's numbers ring nowhere.
+    func addOrigination(trunkSid: String, sipUri: String, friendlyName: String) async throws
     /// Deletes a trunk created with `createTrunk`.
     func deleteTrunk(sid: String) async throws
     /// The SID of a trunk at the provider whose name starts with `namePrefix`, or nil: how a `createTrunk` whose
@@ -264,6 +267,11 @@ extension NumberProvider {
     /// Providers without trunk management refuse: trunks must then be created elsewhere and named by SID.
     public func createTrunk(friendlyName: String) async throws -> String {
         throw ProviderError(.invalidArgument, message: "this provider cannot create trunks: give the trunk's SID")
+    }
+
+    /// Providers without trunk management refuse.
+    public func addOrigination(trunkSid: String, sipUri: String, friendlyName: String) async throws {
+        throw ProviderError(.invalidArgument, message: "this provider cannot route trunks: give the trunk's SID")
     }
 
     /// Providers without trunk management refuse.

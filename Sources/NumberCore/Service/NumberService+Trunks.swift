@@ -8,12 +8,17 @@ extension NumberService {
     /// numberd, which any account could repeat at will), and a creation whose answer was lost is looked up by that
     /// name at the provider before anything is concluded. The creation at the provider (and the DELETE that undoes
     /// it when its record is refused) waits for one of the account's provider slots (``withProviderChangeSlot(_:_:)``)
-    /// like a release: a caller gone while it waited (or before) creates nothing.
+    /// like a release: a caller gone while it waited (or before) creates nothing. A trunk numberd creates needs
+    /// `originationSipUri`, where the provider sends its calls, set on it before it is recorded
+    /// (``addProviderOrigination(trunkSid:sipUri:name:)``): the trunk is on numberd's provider account, which the
+    /// customer cannot configure, so without it the trunk's numbers would ring nowhere. A trunk registered by its SID
+    /// takes none: its routing is the operator's.
     public func createTrunk(
-        accountId: String, name: String, providerTrunkSid: String
+        accountId: String, name: String, providerTrunkSid: String, originationSipUri: String = ""
     ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let name = try Validation.name(name, field: "name", max: limits.nameLengthMax)
+        let origination = try Self.origination(originationSipUri, registering: !providerTrunkSid.isEmpty)
         guard providerTrunkSid.isEmpty else {
             let sid = try Validation.providerTrunkSid(providerTrunkSid, max: limits.providerSidLengthMax)
             return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: nil)
@@ -47,20 +52,25 @@ extension NumberService {
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> Trunk in
             guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
             return try await self.carriedThrough { () async throws(NumberError) -> Trunk in
-                try await self.createManagedTrunk(accountId: accountId, name: name, id: id)
+                try await self.createManagedTrunk(
+                    accountId: accountId, name: name, id: id, origination: origination)
             }
         }
     }
 
-    /// Creates the trunk `id` at the provider and records it, once the caller holds one of its account's provider
-    /// slots; deletes it there again if its record is refused.
-    private func createManagedTrunk(accountId: String, name: String, id: String) async throws(NumberError) -> Trunk {
+    /// Creates the trunk `id` at the provider, sets where it sends its calls (`origination`) and records it, once the
+    /// caller holds one of its account's provider slots; deletes it there again if either of the last two fails.
+    private func createManagedTrunk(
+        accountId: String, name: String, id: String, origination: String
+    ) async throws(NumberError) -> Trunk {
         local.withLock { _ = $0.trunksInFlight.insert(id) }
         defer { local.withLock { _ = $0.trunksInFlight.remove(id) } }
-        let sid = try await createProviderTrunk(
-            friendlyName: Self.providerTrunkName(id: id, name: name), namePrefix: id + " ")
+        let providerName = Self.providerTrunkName(id: id, name: name)
+        let sid = try await createProviderTrunk(friendlyName: providerName, namePrefix: id + " ")
+        try await addProviderOrigination(trunkSid: sid, sipUri: origination, name: providerName)
         do throws(NumberError) {
-            return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: id)
+            return try await recordTrunk(
+                accountId: accountId, name: name, sid: sid, id: id, originationSipUri: origination)
         } catch {
             // A concurrent change (or a store with no room) refused it after the provider made the trunk: don't
             // leave it there. Left there after all, "nothing was changed" is no longer true.
@@ -69,6 +79,73 @@ extension NumberService {
                 .unavailable, .outcomeUnknown,
                 "a trunk was created at the provider and could neither be recorded nor deleted there ("
                     + error.message + ")", details: ["trunkSid": sid], internalDetail: error.internalDetail)
+        }
+    }
+
+    /// The checked `originationSipUri` (``Validation/originationSipUri(_:)``) of a trunk numberd creates, which needs
+    /// one; empty for a trunk `registering` by its SID, which must not have one: numberd sets nothing on a trunk it
+    /// did not make.
+    private static func origination(_ value: String, registering: Bool) throws(NumberError) -> String {
+        guard !registering else {
+            guard value.isEmpty else {
+                throw .invalid(
+                    "originationSipUri",
+                    "originationSipUri is for a trunk numberd creates; a trunk registered by its SID is routed "
+                        + "where it was configured")
+            }
+            return ""
+        }
+        guard !value.isEmpty else {
+            throw .invalid(
+                "originationSipUri",
+                "originationSipUri is required to create a trunk: the SIP URI its calls go to, such as "
+                    + "sip:pbx.example.com:5060 (or give the SID of a trunk configured elsewhere)")
+        }
+        return try Validation.originationSipUri(value)
+    }
+
+    /// Sets where the trunk `trunkSid`, just made at the provider, sends its calls, naming the route as the trunk
+    /// (`name`). When the provider does not set it — a refusal, an error, a lost answer — the trunk is deleted there
+    /// again (the route goes with it if it was made all the same), so that no trunk that rings nowhere is left at the
+    /// provider unrecorded and the call changed nothing; one that cannot be deleted either is an unknown outcome
+    /// naming its SID, as when its record fails.
+    private func addProviderOrigination(trunkSid: String, sipUri: String, name: String) async throws(NumberError) {
+        do {
+            try await provider.addOrigination(trunkSid: trunkSid, sipUri: sipUri, friendlyName: name)
+        } catch {
+            let refused = Self.originationNotSet(error)
+            logger.warning(
+                "the provider did not set a new trunk's origination; deleting the trunk there",
+                metadata: ["trunkSid": "\(trunkSid)", "error": "\(error)"])
+            if await deleteProviderTrunk(trunkSid) { throw refused }
+            throw NumberError(
+                .unavailable, .outcomeUnknown,
+                "a trunk was created at the provider and could neither be given its origination nor be deleted there ("
+                    + refused.message + ")", details: ["trunkSid": trunkSid], internalDetail: refused.internalDetail)
+        }
+    }
+
+    /// What a creation whose origination the provider did not set answers once the trunk is deleted again: the
+    /// provider refusing the URI is the caller's field to fix; its configuration or throttling is said as for any
+    /// call; anything else — an outage, a lost answer (the deletion settled it) — made nothing, to retry later.
+    private static func originationNotSet(_ error: any Error) -> NumberError {
+        guard let error = error as? ProviderError else {
+            return NumberError(
+                .unavailable, .providerUnavailable, "the provider did not set the trunk's origination; retry later",
+                internalDetail: "\(error)")
+        }
+        switch error.kind {
+        case .invalidArgument:
+            var refused = NumberError.provider(error)
+            refused.details["field"] = "originationSipUri"
+            refused.message = "the provider refused the origination SIP URI: " + error.message
+            return refused
+        case .authentication, .misconfigured, .rateLimited:
+            return NumberError.provider(error)
+        case .numberUnavailable, .notFound, .unavailable, .outcomeUnknown:
+            return NumberError(
+                .unavailable, .providerUnavailable, "the provider did not set the trunk's origination; retry later",
+                details: ["providerKind": error.kind.rawValue], internalDetail: error.message)
         }
     }
 
@@ -126,9 +203,10 @@ extension NumberService {
         }
     }
 
-    /// Records the trunk `sid` (made at the provider by numberd when `id` is given, under that id if still free).
+    /// Records the trunk `sid` (made at the provider by numberd when `id` is given, under that id if still free, with
+    /// the origination numberd set on it).
     private func recordTrunk(
-        accountId: String, name: String, sid: String, id: String?
+        accountId: String, name: String, sid: String, id: String?, originationSipUri: String? = nil
     ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let managed = id != nil
@@ -146,7 +224,7 @@ extension NumberService {
                 id.flatMap { state.isTaken($0) ? nil : $0 } ?? Identifier.make(Identifier.trunk, taken: state.isTaken)
             let trunk = Trunk(
                 id: trunkId, accountId: accountId, name: name, providerTrunkSid: sid, createdAt: now,
-                providerManaged: managed ? true : nil)
+                providerManaged: managed ? true : nil, originationSipUri: originationSipUri)
             return ([.trunkCreated(trunk)], trunk)
         }
     }

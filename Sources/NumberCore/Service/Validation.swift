@@ -47,6 +47,87 @@ enum Validation {
         return "TK" + sid.dropFirst(2).lowercased()
     }
 
+    /// The longest origination SIP URI, in bytes (fixed). Twilio documents no limit for an Origination URL's
+    /// `SipUrl`; 255 is a host name's limit and more than any PBX address needs, and it bounds the journal record of
+    /// the trunk that holds it (``CoreEvent/bytesEstimate``).
+    static let originationSipUriBytesMax = 255
+
+    /// A SIP URI Twilio may send a trunk's calls to (an Origination URL's `SipUrl`): `sip:`, an optional
+    /// `user[:password]@`, a host — a name of letters, digits and hyphens in dot-separated labels, an IPv4 address
+    /// (which reads as such a name) or an IPv6 address in brackets —, an optional port 1...65535, then optional
+    /// `;parameters` and `?headers`. Twilio takes no `sips:` (its docs: "`sips` is NOT supported"), so a trunk
+    /// created with one would be refused at Twilio after the trunk was made. Printable ASCII only, without spaces or
+    /// the characters a URI never holds unescaped (quotes, angle brackets, backslashes, braces, `|`, `^`, backticks),
+    /// at most ``originationSipUriBytesMax`` bytes: the text goes into a form body, a journal record and the CLI's
+    /// tables as it is. The scheme is returned in lower case (RFC 3261 compares schemes without case), the rest as
+    /// given.
+    static func originationSipUri(_ value: String) throws(NumberError) -> String {
+        let field = "originationSipUri"
+        let max = originationSipUriBytesMax
+        guard value.utf8.count <= max else {
+            throw .limit(field, max: max, "\(field) is longer than \(max) bytes")
+        }
+        let forbidden = Set("\"<>\\^`{|}".utf8)
+        guard value.utf8.allSatisfy({ (0x21...0x7e).contains($0) && !forbidden.contains($0) }) else {
+            throw .invalid(
+                field, "\(field) must be printable ASCII without spaces, quotes, angle brackets or backslashes")
+        }
+        let scheme = value.prefix { $0 != ":" }.lowercased()
+        guard scheme != "sips" else {
+            throw .invalid(field, "\(field) must use the sip: scheme: Twilio does not take sips: origination URIs")
+        }
+        guard scheme == "sip", value.count > 4 else {
+            throw .invalid(field, "\(field) must be a SIP URI such as sip:pbx.example.com:5060")
+        }
+        let rest = value.dropFirst(4)
+        // The user part, if any, ends at its `@`, which it cannot hold unescaped (RFC 3261): one `@` at most.
+        let beforeParameters = rest.prefix { $0 != ";" && $0 != "?" }
+        let hostPort = beforeParameters.split(separator: "@", omittingEmptySubsequences: false)
+        guard hostPort.count <= 2, hostPort.count == 1 || !hostPort[0].isEmpty else {
+            throw .invalid(field, "\(field) has a malformed user part before its host")
+        }
+        guard let problem = hostPortProblem(hostPort[hostPort.count - 1]) else {
+            return "sip:" + String(rest)
+        }
+        throw .invalid(field, "\(field) \(problem), as in sip:pbx.example.com:5060")
+    }
+
+    /// Why `text` is not `host[:port]` (nil when it is): a host name of dot-separated labels of letters, digits and
+    /// hyphens (an IPv4 address is one), or an IPv6 address in brackets; a port of 1 to 5 digits, 1...65535.
+    private static func hostPortProblem(_ text: Substring) -> String? {
+        var host = text
+        var port: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return "has an IPv6 address without its closing ]" }
+            let address = text[text.index(after: text.startIndex)..<close]
+            guard address.contains(":"), address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                return "has a malformed IPv6 address"
+            }
+            let after = text[text.index(after: close)...]
+            guard after.isEmpty || after.hasPrefix(":") else { return "has text after its IPv6 address" }
+            host = text[...close]
+            port = after.isEmpty ? nil : after.dropFirst()
+        } else if let colon = text.firstIndex(of: ":") {
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        if !host.hasPrefix("[") {
+            let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard !host.isEmpty,
+                labels.allSatisfy({ label in
+                    !label.isEmpty && !label.hasPrefix("-") && !label.hasSuffix("-")
+                        && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+                })
+            else { return "needs a host: a name such as pbx.example.com, an IPv4 address or an [IPv6] address" }
+        }
+        if let port {
+            guard (1...5).contains(port.count), port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port),
+                (1...65_535).contains(number)
+            else { return "has a port that is not 1...65535" }
+        }
+        return nil
+    }
+
     /// An ISO 4217 code of a currency or fund that has a minor unit (``PricingPolicy/iso4217MinorUnits``), upper case.
     /// Any three letters passed before: an account in `ZZZ` could be funded, and then bought nothing, ever.
     static func currency(_ value: String) throws(NumberError) -> String {

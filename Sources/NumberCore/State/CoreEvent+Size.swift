@@ -8,7 +8,8 @@ extension CoreEvent {
     /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record
     /// without encoding twice. Text fields are bounded by the service's limits, in Unicode scalars of up to four
     /// UTF-8 bytes each (names 200, descriptions 500, trunk SIDs 64, the provider's text 64: the configuration
-    /// cannot raise them, ``NumberServiceConfig/validate()``); the figures are measured sizes of the largest allowed
+    /// cannot raise them, ``NumberServiceConfig/validate()``), and origination SIP URIs of at most 255 ASCII bytes
+    /// (``Validation/originationSipUriBytesMax``, fixed); the figures are measured sizes of the largest allowed
     /// values, rounded up (`EventSizeTests`). An estimate below the real size could let a group commit exceed the
     /// journal's record limit, which stops every write.
     var bytesEstimate: Int {
@@ -21,9 +22,12 @@ extension CoreEvent {
             // A release's record names the renewals its request posted (ids of at most 64 bytes each, quoted).
             guard case .releaseRequested(_, let renewalIds) = record.outcome else { return 1_536 }
             return 1_536 + renewalIds.count * 72
-        case .accountCreated, .apiKeyCreated, .trunkCreated, .numberTrunkChanged, .numberReleaseRequested,
+        case .accountCreated, .apiKeyCreated, .numberTrunkChanged, .numberReleaseRequested,
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
+        case .trunkCreated:
+            // A name and a SID at their limits, and an origination SIP URI of up to 255 ASCII bytes.
+            return 2_048
         case .apiKeysPurged(let keyIds):
             return 256 + keyIds.count * 64
         case .idempotencyExpired(let keys):

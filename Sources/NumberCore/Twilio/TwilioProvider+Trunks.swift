@@ -55,6 +55,28 @@ extension TwilioProvider {
         return String(scalars)
     }
 
+    /// Twilio's default weight and priority of an Origination URL. numberd gives a trunk one route, so neither
+    /// chooses anything; Twilio's schema requires both all the same.
+    static let originationWeight = 10
+    static let originationPriority = 10
+
+    /// `POST https://trunking.twilio.com/v1/Trunks/{TrunkSid}/OriginationUrls` with every field Twilio's schema
+    /// requires: `SipUrl`, `FriendlyName` (cut as a trunk's name is), `Weight` and `Priority` (Twilio's defaults, 10),
+    /// `Enabled` true. Never retried after sending (a POST); a 2xx means the route exists, whatever its body says. The
+    /// caller deletes the trunk when this fails in any way, which takes a route made all the same with it.
+    public func addOrigination(trunkSid: String, sipUri: String, friendlyName: String) async throws {
+        try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
+        _ = try await transport.perform(
+            TwilioTransport.Call(
+                method: .post, url: "\(configuration.endpoints.trunking)/v1/Trunks/\(trunkSid)/OriginationUrls",
+                form: [
+                    ("SipUrl", sipUri), ("FriendlyName", Self.friendlyNamePrefix(friendlyName)),
+                    ("Weight", String(Self.originationWeight)), ("Priority", String(Self.originationPriority)),
+                    ("Enabled", "true"),
+                ],
+                operation: "add origination to trunk \(trunkSid)"))
+    }
+
     /// `DELETE https://trunking.twilio.com/v1/Trunks/{Sid}` (204); a trunk already gone counts as deleted.
     public func deleteTrunk(sid: String) async throws {
         try TwilioValidation.requireSid(sid, prefix: "TK", field: "trunk SID")

@@ -147,7 +147,8 @@ extension NumberAPI.Trunk {
     init(_ trunk: NumberCore.Trunk, numberCount: Int) {
         self.init(
             id: trunk.id, accountId: trunk.accountId, name: trunk.name, providerTrunkSid: trunk.providerTrunkSid,
-            createdAt: trunk.createdAt, numberCount: Int32(clamping: numberCount))
+            createdAt: trunk.createdAt, numberCount: Int32(clamping: numberCount),
+            originationSipUri: trunk.originationSipUri ?? "")
     }
 }
 

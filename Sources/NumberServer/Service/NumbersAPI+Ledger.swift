@@ -84,7 +84,8 @@ extension NumbersAPI {
             let trunk = try await auditingUnknownOutcome(context, caller, "trunk created", ["account": "\(accountId)"])
             {
                 try await service.createTrunk(
-                    accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid)
+                    accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid,
+                    originationSipUri: request.originationSipUri)
             }
             if !request.providerTrunkSid.isEmpty {
                 audit(

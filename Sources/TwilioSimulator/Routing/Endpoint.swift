@@ -40,6 +40,10 @@ public enum Endpoint: String, Sendable, CaseIterable, Hashable {
     case fetchTrunkNumber
     /// `DELETE /v1/Trunks/{Sid}/PhoneNumbers/{PN}`
     case removeTrunkNumber
+    /// `POST /v1/Trunks/{Sid}/OriginationUrls`
+    case createOriginationUrl
+    /// `GET /v1/Trunks/{Sid}/OriginationUrls`
+    case listOriginationUrls
     /// A path the simulator does not serve (answered 404).
     case unknown
 }

@@ -24,6 +24,8 @@ public enum Route: Sendable, Equatable {
     case trunkNumbers(trunk: String)
     /// `/v1/Trunks/{TK}/PhoneNumbers/{PN}`
     case trunkNumber(trunk: String, sid: String)
+    /// `/v1/Trunks/{TK}/OriginationUrls`
+    case originationUrls(trunk: String)
     /// Anything else.
     case unknown
 
@@ -72,6 +74,7 @@ public enum Route: Sendable, Equatable {
         case 2 where s[0] == "Trunks": return .trunk(sid: s[1])
         case 3 where s[0] == "Trunks" && s[2] == "PhoneNumbers": return .trunkNumbers(trunk: s[1])
         case 4 where s[0] == "Trunks" && s[2] == "PhoneNumbers": return .trunkNumber(trunk: s[1], sid: s[3])
+        case 3 where s[0] == "Trunks" && s[2] == "OriginationUrls": return .originationUrls(trunk: s[1])
         default: return .unknown
         }
     }
@@ -99,6 +102,8 @@ public enum Route: Sendable, Equatable {
         case (.trunkNumbers, "POST"): .addTrunkNumber
         case (.trunkNumber, "GET"): .fetchTrunkNumber
         case (.trunkNumber, "DELETE"): .removeTrunkNumber
+        case (.originationUrls, "GET"): .listOriginationUrls
+        case (.originationUrls, "POST"): .createOriginationUrl
         default: .unknown
         }
     }
@@ -109,7 +114,7 @@ public enum Route: Sendable, Equatable {
         case .account, .availableCountries, .availableCountry, .availableNumbers, .incomingNumbers, .incomingNumber:
             .api
         case .pricingCountries, .pricingCountry: .pricing
-        case .trunks, .trunk, .trunkNumbers, .trunkNumber: .trunking
+        case .trunks, .trunk, .trunkNumbers, .trunkNumber, .originationUrls: .trunking
         case .unknown: nil
         }
     }

@@ -77,6 +77,8 @@ public enum Router {
             return try trunking(request, route: route, endpoint: endpoint, state: &state, context: context)
         case (.trunkNumbers, _), (.trunkNumber, _):
             return try trunkNumbers(request, route: route, endpoint: endpoint, state: &state, context: context)
+        case (.originationUrls(let trunk), _):
+            return try originationUrls(request, trunkSid: trunk, endpoint: endpoint, state: &state, context: context)
         }
     }
 

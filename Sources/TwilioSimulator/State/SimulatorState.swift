@@ -128,7 +128,8 @@ public struct SimulatorState: Sendable {
         trunks.values.sorted { trunkSequence[$0.sid, default: 0] < trunkSequence[$1.sid, default: 0] }
     }
 
-    /// A fresh SID with `prefix`, recording its creation sequence.
+    /// A fresh SID with `prefix`, recording the creation sequence of a number's (`PN`) or a trunk's (`TK`); another
+    /// resource's (a trunk's Origination URL, `OU`) is ordered where it is kept.
     mutating func issueSid(_ prefix: String) -> String {
         remember { [generator = sidGenerator, last = nextSequence] in
             $0.sidGenerator = generator
@@ -140,11 +141,11 @@ public struct SimulatorState: Sendable {
             sid = SidFactory.make(prefix, rng: &sidGenerator)
         }
         nextSequence += 1
-        let isTrunk = prefix == "TK"
+        let (isTrunk, isNumber) = (prefix == "TK", prefix == "PN")
         remember { [sid] in
-            if isTrunk { $0.trunkSequence[sid] = nil } else { $0.numberSequence[sid] = nil }
+            if isTrunk { $0.trunkSequence[sid] = nil } else if isNumber { $0.numberSequence[sid] = nil }
         }
-        if isTrunk { trunkSequence[sid] = nextSequence } else { numberSequence[sid] = nextSequence }
+        if isTrunk { trunkSequence[sid] = nextSequence } else if isNumber { numberSequence[sid] = nextSequence }
         return sid
     }
 

@@ -24,4 +24,6 @@ public struct Trunk: Sendable, Equatable, Codable {
     public var dateCreated: Date
     /// Last change.
     public var dateUpdated: Date
+    /// Its Origination URLs, oldest first; nil (none) in state written before the simulator kept them.
+    public var originationUrls: [OriginationUrl]?
 }

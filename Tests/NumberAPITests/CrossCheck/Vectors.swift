@@ -134,7 +134,8 @@ let crossCheckVectors: [CrossCheckVector] = [
         CreateTrunkRequest(
             accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             name: "name #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            providerTrunkSid: "provider_trunk_sid #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+            providerTrunkSid: "provider_trunk_sid #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            originationSipUri: "origination_sip_uri #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.CreateTrunkResponse", CreateTrunkResponse()),
     CrossCheckVector(
         "full.CreateTrunkResponse",
@@ -144,7 +145,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 name: "name #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 providerTrunkSid: "provider_trunk_sid #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541))),
+                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541,
+                originationSipUri: "origination_sip_uri #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"))),
     CrossCheckVector("empty.DeleteTrunkRequest", DeleteTrunkRequest()),
     CrossCheckVector(
         "full.DeleteTrunkRequest",
@@ -419,13 +421,15 @@ let crossCheckVectors: [CrossCheckVector] = [
                 accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 name: "name #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 providerTrunkSid: "provider_trunk_sid #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541),
+                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541,
+                originationSipUri: "origination_sip_uri #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
             Trunk(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 name: "name #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 providerTrunkSid: "provider_trunk_sid #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541),
+                createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541,
+                originationSipUri: "origination_sip_uri #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
         ])),
     CrossCheckVector("empty.PhoneNumber", PhoneNumber()),
     CrossCheckVector(
@@ -742,7 +746,8 @@ let crossCheckVectors: [CrossCheckVector] = [
             accountId: "account_id #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             name: "name #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             providerTrunkSid: "provider_trunk_sid #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            createdAt: Date(timeIntervalSince1970: 1750829415 + 0.5), numberCount: 2147483641)),
+            createdAt: Date(timeIntervalSince1970: 1750829415 + 0.5), numberCount: 2147483641,
+            originationSipUri: "origination_sip_uri #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.UpdateNumberRequest", UpdateNumberRequest()),
     CrossCheckVector(
         "full.UpdateNumberRequest",

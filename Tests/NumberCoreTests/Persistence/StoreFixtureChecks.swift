@@ -6,15 +6,16 @@ import Testing
 /// The checks every store format's fixture gets alike (from format 4 on): a numberd reading only older formats refuses
 /// it, changing nothing, and `numberd verify` finds it sound.
 enum StoreFixtureChecks {
-    /// A numberd that reads store formats up to `format - 1` refuses the fixture `store` of `format` (whose readers are
-    /// `format`), with the message that says so, and leaves every file as it was.
+    /// A numberd that reads store formats up to `readers - 1` refuses the fixture `store` of `format` (whose readers
+    /// are `readers`, by default `format`), with the message that says so, and leaves every file as it was.
     static func olderReaderRefuses(
-        _ store: URL, format: Int, sourceLocation: SourceLocation = #_sourceLocation
+        _ store: URL, format: Int, readers: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: store)
         defer { scratch.remove() }
         let before = scratch.files().reduce(into: [String: [UInt8]]()) { $0[$1] = try? scratch.bytes($1) }
-        let older = format - 1
+        let needed = readers ?? format
+        let older = needed - 1
         let error = #expect(throws: JournalError.self, sourceLocation: sourceLocation) {
             _ = try FileJournal<CoreEvent, CoreState>.open(
                 directory: scratch.url, options: FileNumberStore.Options.defaults.journal,
@@ -24,7 +25,7 @@ enum StoreFixtureChecks {
         #expect(error?.code == .formatTooNew, sourceLocation: sourceLocation)
         #expect(
             error?.description.contains(
-                "written by store format \(format) and needs a numberd that reads format \(format) or later; this "
+                "written by store format \(format) and needs a numberd that reads format \(needed) or later; this "
                     + "numberd reads store formats up to \(older)") == true, "\(String(describing: error))",
             sourceLocation: sourceLocation)
         #expect(

@@ -55,7 +55,8 @@ struct StoreFixtureGenerator {
 /// (``adjustments``, and the last record after the snapshot), whose idempotency records carry the fingerprint
 /// `NumberService.adjustBalance` computes, so a retry through the service replays them. Format 5 adds a keyed release
 /// (``keyedReleases``: its request before the snapshot, its record after), whose idempotency record names the
-/// operation `"release"` and the outcome `"releaseRequested"`; format 6's request names that record (`"key"`).
+/// operation `"release"` and the outcome `"releaseRequested"`; format 6's request names that record (`"key"`). Format
+/// 7's main trunk, made by numberd at the provider, records its origination SIP URI; the registered one has none.
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -64,6 +65,8 @@ enum StoreFixtureEvents {
     static let acme = "ACC_FX7Q2M4RTBA"
     static let beta = "ACC_FX3K6N2WLCB"
     static let trunk = "TRK_FX5MAINSIPA"
+    /// Where the main trunk, which numberd made at the provider, sends its calls (store format 7).
+    static let originationSipUri = "sip:pbx.acme.example:5060;transport=tcp"
     static let stagingTrunk = "TRK_FX6STAGINGB"
     static let setupFee: Int64 = 100
     static let monthlyFee: Int64 = 115
@@ -187,7 +190,7 @@ enum StoreFixtureEvents {
             .trunkCreated(
                 Trunk(
                     id: trunk, accountId: acme, name: "Production SIP Trunk", providerTrunkSid: "TK" + hex("d", 32),
-                    createdAt: at(seconds: 500), providerManaged: true))
+                    createdAt: at(seconds: 500), providerManaged: true, originationSipUri: originationSipUri))
         ],
         [
             .trunkCreated(

@@ -22,7 +22,7 @@ struct StoreFormatSixFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":6,"readers":6}"#.utf8) + [10])
-        #expect(StoreFormat.current == StoreFormat(format: 6, readers: 6), "a later format adds its own fixture")
+        #expect(StoreFormat.current.format > 6, "format 7 has a fixture of its own")
         var text = ""
         var kinds: Set<String> = []
         for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()

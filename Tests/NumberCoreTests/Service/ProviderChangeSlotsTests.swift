@@ -233,7 +233,10 @@ struct ProviderChangeSlotsTests {
         let account = try await h.account()
         h.provider.inject(.hangThenDo(gate: "create"), on: .createTrunk, times: 3)
         let creations = ["a", "b", "c"].map { name in
-            Task { try await h.service.createTrunk(accountId: account.id, name: name, providerTrunkSid: "") }
+            Task {
+                try await h.service.createTrunk(
+                    accountId: account.id, name: name, providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
+            }
         }
         try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 2, waiting: 1) }
         try await waitUntil { h.provider.calls(.createTrunk) == 2 }

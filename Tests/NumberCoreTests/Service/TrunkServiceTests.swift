@@ -29,6 +29,36 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// A trunk numberd created at Twilio had no Origination URL: its numbers rang nowhere, and the customer could not
+    /// configure a trunk on numberd's Twilio account. Creating one now needs the SIP URI; registering one by its SID
+    /// refuses it (its routing is the operator's). Both are refused before the provider is asked anything.
+    @Test("a created trunk needs an origination SIP URI; a registered one takes none; refused before the provider")
+    func originationRequiredOrRefused() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let missing = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+        }
+        #expect(missing?.code == .invalidArgument && missing?.reason == .invalidField)
+        #expect(missing?.details["field"] == "originationSipUri")
+        #expect(missing?.message.contains("required") == true, "\(String(describing: missing))")
+        let secure = await numberError {
+            _ = try await h.service.createTrunk(
+                accountId: account.id, name: "Prod", providerTrunkSid: "", originationSipUri: "sips:pbx.example.com")
+        }
+        #expect(secure?.details["field"] == "originationSipUri" && secure?.message.contains("sips") == true)
+        let sid = "TK" + String(repeating: "0", count: 32)
+        let registered = await numberError {
+            _ = try await h.service.createTrunk(
+                accountId: account.id, name: "Prod", providerTrunkSid: sid, originationSipUri: "sip:pbx.example.com")
+        }
+        #expect(registered?.code == .invalidArgument && registered?.details["field"] == "originationSipUri")
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: sid)
+        #expect(trunk.originationSipUri == nil && trunk.providerManaged == nil)
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.id) == [trunk.id])
+        try await h.check()
+    }
+
     @Test("numbers per trunk: one pass over the account's numbers; released and unrouted numbers not counted")
     func numberCounts() async throws {
         let h = try await Harness(.memory)

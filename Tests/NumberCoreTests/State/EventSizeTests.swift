@@ -33,9 +33,12 @@ struct EventSizeTests {
             currency: "USD", numberId: "NUM_0123456789ab",
             description: "Prorated refund for \(Int.max) days remaining in billing cycle", createdAt: at,
             idempotencyKey: key, actor: longestActor)
+        // An origination SIP URI is printable ASCII without quotes or backslashes: one byte each in JSON.
+        let origination = "sip:" + String(repeating: "a", count: Validation.originationSipUriBytesMax - 4)
         let trunk = Trunk(
             id: "TRK_0123456789ab", accountId: account.id, name: long,
-            providerTrunkSid: widest(limits.providerSidLengthMax), createdAt: at, providerManaged: true)
+            providerTrunkSid: widest(limits.providerSidLengthMax), createdAt: at, providerManaged: true,
+            originationSipUri: origination)
         let apiKey = ApiKey(
             id: "KEY_0123456789ab", name: long, scope: .readOnly, accountId: account.id,
             secretHash: String(repeating: "f", count: 64), createdAt: at, revokedAt: at)

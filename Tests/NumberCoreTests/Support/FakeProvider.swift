@@ -6,7 +6,7 @@ import Synchronization
 /// step; the test double of the Twilio adapter.
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
-        case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk
+        case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk, addOrigination
     }
 
     enum Fault: Sendable {
@@ -66,6 +66,8 @@ final class FakeProvider: NumberProvider {
         var lookedUp: [String] = []
         /// Trunks made with ``createTrunk(friendlyName:)``: SID → name.
         var trunks: [String: String] = [:]
+        /// Where each trunk made here sends its calls (``addOrigination(trunkSid:sipUri:friendlyName:)``).
+        var originations: [String: String] = [:]
     }
 
     private let inner = Mutex(Inner())
@@ -248,12 +250,24 @@ final class FakeProvider: NumberProvider {
         }
     }
 
+    func addOrigination(trunkSid: String, sipUri: String, friendlyName: String) async throws {
+        try await run(.addOrigination, phoneNumber: nil) { () throws in
+            try inner.withLock { inner in
+                guard inner.trunks[trunkSid] != nil else {
+                    throw ProviderError(.notFound, providerCode: 20404, message: "no trunk \(trunkSid)")
+                }
+                inner.originations[trunkSid] = sipUri
+            }
+        }
+    }
+
     func deleteTrunk(sid: String) async throws {
         try await run(.deleteTrunk, phoneNumber: nil) { () throws in
             try inner.withLock { inner in
                 guard inner.trunks.removeValue(forKey: sid) != nil else {
                     throw ProviderError(.notFound, providerCode: 20404, message: "no trunk \(sid)")
                 }
+                inner.originations[sid] = nil
             }
         }
     }

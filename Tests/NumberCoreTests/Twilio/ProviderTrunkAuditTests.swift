@@ -14,8 +14,8 @@ struct ProviderTrunkAuditTests {
     func trunkDifferences() async throws {
         try await withServiceOverTwilio { twilio, service, _, _ in
             let account = try await service.createAccount(name: "Trunks", currency: "USD")
-            let kept = try await service.createTrunk(accountId: account.id, name: "Kept", providerTrunkSid: "")
-            let gone = try await service.createTrunk(accountId: account.id, name: "Gone", providerTrunkSid: "")
+            let kept = try await service.createManagedTrunk(accountId: account.id, name: "Kept")
+            let gone = try await service.createManagedTrunk(accountId: account.id, name: "Gone")
             let clean = try await service.auditProvider(recheckAfter: .zero)
             #expect(clean.isClean && clean.providerTrunks == 2, "\(clean)")
 
@@ -57,7 +57,7 @@ struct ProviderTrunkAuditTests {
             twilio.engine.addFault(
                 FaultRule(endpoint: .createTrunk, kind: .stallAfterActing(milliseconds: 1_500), times: 1))
             let creating = Task {
-                try await service.createTrunk(accountId: account.id, name: "Slow", providerTrunkSid: "")
+                try await service.createManagedTrunk(accountId: account.id, name: "Slow")
             }
             while twilio.engine.trunks.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
             let during = try await service.auditProvider(recheckAfter: .zero)

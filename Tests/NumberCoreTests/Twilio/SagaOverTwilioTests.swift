@@ -226,7 +226,7 @@ struct SagaOverTwilioTests {
     func trunkRemovalThatMayHaveHappenedIsLookedUp() async throws {
         try await withServiceOverTwilio { twilio, service, _, _ in
             let account = try await Self.account(service)
-            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            let trunk = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             let phone = try await Self.searched(service, for: account)
             let number = try await service.purchase(
                 PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US", trunkId: trunk.id)
@@ -253,7 +253,7 @@ struct SagaOverTwilioTests {
     func trunkChangeOfANumberNotShownYet() async throws {
         try await withServiceOverTwilio { twilio, service, clock, _ in
             let account = try await Self.account(service)
-            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            let trunk = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             let phone = try await Self.searched(service, for: account)
             twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .listLag(milliseconds: Self.lag)))
             let number = try await service.purchase(

@@ -41,7 +41,7 @@ struct TrunkCreationOverTwilioTests {
                 for name in ["a", "b", "c"] {
                     group.addTask {
                         await numberError {
-                            _ = try await service.createTrunk(accountId: account.id, name: name, providerTrunkSid: "")
+                            _ = try await service.createManagedTrunk(accountId: account.id, name: name)
                         }
                     }
                 }
@@ -52,18 +52,18 @@ struct TrunkCreationOverTwilioTests {
             #expect(twilio.engine.trunks.count == 2)
             #expect(twilio.requests(.createTrunk).count == 2, "the refused one asked Twilio nothing")
             let again = await numberError {
-                _ = try await service.createTrunk(accountId: account.id, name: "d", providerTrunkSid: "")
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "d")
             }
             #expect(again?.code == .resourceExhausted && again?.reason == .limitExceeded)
             // A trunk configured elsewhere, registered by its SID, takes nothing from the quota; nor does another tenant.
             _ = try await service.createTrunk(
                 accountId: account.id, name: "elsewhere", providerTrunkSid: trunkSid(0x123))
-            _ = try await service.createTrunk(accountId: other.id, name: "theirs", providerTrunkSid: "")
+            _ = try await service.createManagedTrunk(accountId: other.id, name: "theirs")
             #expect(twilio.engine.trunks.count == 3)
             // Deleting one makes room again.
             let first = try #require(try service.listTrunks(accountId: account.id).first { $0.providerManaged == true })
             try await service.deleteTrunk(accountId: account.id, trunkId: first.id)
-            _ = try await service.createTrunk(accountId: account.id, name: "e", providerTrunkSid: "")
+            _ = try await service.createManagedTrunk(accountId: account.id, name: "e")
             #expect(try service.listTrunks(accountId: account.id).count == 3)
             #expect(service.durableState().checkInvariants() == [])
         }
@@ -85,12 +85,12 @@ struct TrunkCreationOverTwilioTests {
                 ))
             for name in ["a", "b", "c"] {
                 let error = await numberError {
-                    _ = try await service.createTrunk(accountId: account.id, name: name, providerTrunkSid: "")
+                    _ = try await service.createManagedTrunk(accountId: account.id, name: name)
                 }
                 #expect(error != nil && error?.reason != .limitExceeded, "\(String(describing: error))")
             }
             #expect(service.local.withLock { $0.trunkCreations.isEmpty })
-            _ = try await service.createTrunk(accountId: account.id, name: "d", providerTrunkSid: "")
+            _ = try await service.createManagedTrunk(accountId: account.id, name: "d")
             #expect(twilio.engine.trunks.count == 1)
         }
     }
@@ -100,7 +100,7 @@ struct TrunkCreationOverTwilioTests {
         try await withServiceOverTwilio { twilio, service, _, _ in
             let account = try await Self.account(service)
             twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .responseLost, times: 1))
-            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            let trunk = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             #expect(twilio.engine.trunks.map(\.sid) == [trunk.providerTrunkSid])
             #expect(twilio.engine.trunks.first?.friendlyName == "\(trunk.id) Prod")
             #expect(twilio.requests(.listTrunks).count == 1)
@@ -116,17 +116,17 @@ struct TrunkCreationOverTwilioTests {
             let account = try await Self.account(service)
             twilio.engine.addFault(
                 FaultRule(endpoint: .createTrunk, kind: .serverErrorAfterActing(.serviceUnavailable), times: 1))
-            let made = try await service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: "")
+            let made = try await service.createManagedTrunk(accountId: account.id, name: "A")
             #expect(twilio.engine.trunks.map(\.sid) == [made.providerTrunkSid])
             twilio.engine.addFault(
                 FaultRule(endpoint: .createTrunk, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 1))
             let error = await numberError {
-                _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "")
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "B")
             }
             #expect(error?.reason == .providerUnavailable, "\(String(describing: error))")
             #expect(twilio.engine.trunks.count == 1)
             #expect(try service.listTrunks(accountId: account.id).map(\.name) == ["A"])
-            _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "")
+            _ = try await service.createManagedTrunk(accountId: account.id, name: "B")
             #expect(twilio.engine.trunks.count == 2)
         }
     }
@@ -136,7 +136,7 @@ struct TrunkCreationOverTwilioTests {
         try await withServiceOverTwilio { twilio, service, _, _ in
             let account = try await Self.account(service)
             twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .malformedBodyAfterActing, times: 1))
-            let trunk = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+            let trunk = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             #expect(twilio.engine.trunks.map(\.sid) == [trunk.providerTrunkSid])
         }
     }
@@ -147,7 +147,7 @@ struct TrunkCreationOverTwilioTests {
             let account = try await Self.account(service)
             twilio.engine.addFault(FaultRule(endpoint: .createTrunk, kind: .connectionReset, times: 1))
             let error = await numberError {
-                _ = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             }
             #expect(error?.reason == .outcomeUnknown, "\(String(describing: error))")
             #expect(twilio.requests(.listTrunks).count == 1)
@@ -163,7 +163,7 @@ struct TrunkCreationOverTwilioTests {
             twilio.engine.addFault(
                 FaultRule(endpoint: .listTrunks, kind: .serverErrorBeforeActing(.serviceUnavailable)))
             let error = await numberError {
-                _ = try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             }
             #expect(error?.reason == .outcomeUnknown, "\(String(describing: error))")
             #expect(try service.listTrunks(accountId: account.id).isEmpty)
@@ -179,7 +179,7 @@ struct TrunkCreationOverTwilioTests {
             twilio.engine.addFault(
                 FaultRule(endpoint: .createTrunk, kind: .stallAfterActing(milliseconds: 2_000), times: 1))
             let call = Task {
-                try await service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
+                try await service.createManagedTrunk(accountId: account.id, name: "Prod")
             }
             let deadline = ContinuousClock.now + .seconds(60)
             while twilio.engine.trunks.isEmpty, ContinuousClock.now < deadline {
@@ -205,7 +205,7 @@ extension TrunkCreationOverTwilioTests {
             let account = try await Self.account(service)
             store.refuseForRoom()
             let refused = await numberError {
-                _ = try await service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: "")
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "A")
             }
             #expect(refused?.reason == .storeFull, "\(String(describing: refused))")
             #expect(twilio.engine.trunks.isEmpty, "deleted at Twilio: nothing was changed, as the error says")
@@ -213,12 +213,111 @@ extension TrunkCreationOverTwilioTests {
             store.refuseForRoom()
             twilio.engine.addFault(FaultRule(endpoint: .deleteTrunk, kind: .error(.authenticate), times: 1))
             let unknown = await numberError {
-                _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: "")
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "B")
             }
             #expect(
                 unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
             #expect(twilio.engine.trunks.count == 1 && unknown?.details["trunkSid"] == twilio.engine.trunks.first?.sid)
             #expect(try service.listTrunks(accountId: account.id).isEmpty)
+        }
+    }
+}
+
+/// A trunk numberd created at Twilio had no Origination URL, so its numbers rang nowhere and the customer could not
+/// configure it (the trunk is on numberd's Twilio account). The creation now sets one before it records the trunk, and
+/// a trunk whose origination Twilio does not set is deleted there again, as one whose record fails.
+extension TrunkCreationOverTwilioTests {
+    @Test("the trunk gets its Origination URL at Twilio, every field Twilio's schema requires, and records the URI")
+    func originationIsSet() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            let trunk = try await service.createManagedTrunk(
+                accountId: account.id, name: "Prod", origination: "SIP:pbx.example.com:5061;transport=tls")
+            let uri = "sip:pbx.example.com:5061;transport=tls"
+            #expect(trunk.originationSipUri == uri && trunk.providerManaged == true)
+            let sent = try #require(twilio.requests(.createOriginationUrl).first)
+            #expect(twilio.requests(.createOriginationUrl).count == 1 && sent.status == 201)
+            #expect(sent.method == "POST" && sent.path == "/v1/Trunks/\(trunk.providerTrunkSid)/OriginationUrls")
+            #expect(
+                sent.form == [
+                    "SipUrl": uri, "FriendlyName": "\(trunk.id) Prod", "Weight": "10", "Priority": "10",
+                    "Enabled": "true",
+                ])
+            let routes = try #require(twilio.engine.trunks.first?.originationUrls)
+            #expect(routes.map(\.sipUrl) == [uri] && routes.allSatisfy { $0.enabled })
+            #expect(try service.listTrunks(accountId: account.id).map(\.originationSipUri) == [uri])
+            #expect(service.durableState().trunks[trunk.id]?.originationSipUri == uri)
+        }
+    }
+
+    @Test("Twilio refusing the origination: the trunk is deleted there, nothing recorded, the field named")
+    func refusedOriginationDeletesTheTrunk() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(
+                FaultRule(
+                    endpoint: .createOriginationUrl, kind: .error(.invalidParameter("SipUrl", "unroutable")), times: 1))
+            let refused = await numberError {
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
+            }
+            #expect(
+                refused?.code == .invalidArgument && refused?.reason == .invalidField, "\(String(describing: refused))")
+            #expect(refused?.details["field"] == "originationSipUri")
+            #expect(twilio.requests(.createTrunk).count == 1 && twilio.requests(.deleteTrunk).count == 1)
+            #expect(twilio.engine.trunks.isEmpty, "no trunk that rings nowhere left at Twilio")
+            #expect(try service.listTrunks(accountId: account.id).isEmpty)
+            #expect(service.local.withLock { $0.trunkCreations.isEmpty && $0.trunksInFlight.isEmpty })
+            // Nothing was changed: the same creation goes through once Twilio takes the URI.
+            let trunk = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
+            #expect(twilio.engine.trunks.map(\.sid) == [trunk.providerTrunkSid])
+        }
+    }
+
+    @Test("an origination whose answer is lost: the trunk (and any route made) deleted, PROVIDER_UNAVAILABLE")
+    func lostOriginationDeletesTheTrunk() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(FaultRule(endpoint: .createOriginationUrl, kind: .responseLost, times: 1))
+            let error = await numberError {
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
+            }
+            #expect(
+                error?.code == .unavailable && error?.reason == .providerUnavailable, "\(String(describing: error))")
+            #expect(twilio.requests(.createOriginationUrl).first?.acted == true, "Twilio made the route")
+            #expect(twilio.engine.trunks.isEmpty && twilio.requests(.deleteTrunk).count == 1)
+            #expect(try service.listTrunks(accountId: account.id).isEmpty)
+        }
+    }
+
+    @Test("an origination that fails and a trunk that cannot be deleted either: an unknown outcome naming its SID")
+    func originationAndDeletionFailing() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            twilio.engine.addFault(
+                FaultRule(endpoint: .createOriginationUrl, kind: .serverErrorBeforeActing(.internalError), times: 1))
+            twilio.engine.addFault(FaultRule(endpoint: .deleteTrunk, kind: .error(.authenticate), times: 1))
+            let unknown = await numberError {
+                _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod")
+            }
+            #expect(
+                unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+            #expect(twilio.engine.trunks.count == 1 && unknown?.details["trunkSid"] == twilio.engine.trunks.first?.sid)
+            #expect(twilio.engine.trunks.first?.originationUrls ?? [] == [], "left at Twilio without a route")
+            #expect(try service.listTrunks(accountId: account.id).isEmpty)
+        }
+    }
+
+    @Test("a bad origination SIP URI asks Twilio nothing")
+    func invalidOriginationAsksNothing() async throws {
+        try await withServiceOverTwilio { twilio, service, _, _ in
+            let account = try await Self.account(service)
+            for uri in ["", "sips:pbx.example.com", "sip:pbx.example.com:99999"] {
+                let error = await numberError {
+                    _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod", origination: uri)
+                }
+                #expect(error?.code == .invalidArgument && error?.details["field"] == "originationSipUri")
+            }
+            #expect(twilio.engine.requestLog.isEmpty)
         }
     }
 }

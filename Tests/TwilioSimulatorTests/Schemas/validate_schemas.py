@@ -10,7 +10,7 @@ Each API is called at its own base URL, as each has its own host at Twilio (the 
 prefix and refuses the others' paths there).
 
 It walks the endpoints numberd uses (search, buy, list, fetch, update, release, pricing, trunks, trunk numbers,
-error bodies), resolves each response's schema from the spec (path template + method + status, `$ref`s inlined
+origination URLs, error bodies), resolves each response's schema from the spec (path template + method + status, `$ref`s inlined
 from components/schemas) and validates the body with `jsonschema`. The spec schemas are loose (no `required`, extra
 keys allowed), so the check tightens them: every property the schema lists must be present and no other key may
 appear. The documented spec-vs-live differences (shared/reference/twilio-api.md §2.3, §8) are handled narrowly:
@@ -301,6 +301,12 @@ def run(validator, account, gb_bundle):
     v.call("GET", "/v1/Trunks")
     v.call("GET", f"/v1/Trunks/{tk}")
     v.call("POST", f"/v1/Trunks/{tk}", {"FriendlyName": "schema 2"})
+    v.call("POST", f"/v1/Trunks/{tk}/OriginationUrls",
+           {"SipUrl": "sip:pbx.example.com:5060", "FriendlyName": "schema", "Weight": "10", "Priority": "10",
+            "Enabled": "true"}, expect=201)
+    v.call("GET", f"/v1/Trunks/{tk}/OriginationUrls")
+    v.call("POST", f"/v1/Trunks/{tk}/OriginationUrls", {"FriendlyName": "no SipUrl", "Weight": "10",
+                                                         "Priority": "10", "Enabled": "true"}, expect=400)
     v.call("POST", f"/v1/Trunks/{tk}/PhoneNumbers", {"PhoneNumberSid": sid}, expect=201)
     v.call("GET", f"/v1/Trunks/{tk}/PhoneNumbers")
     v.call("GET", f"/v1/Trunks/{tk}/PhoneNumbers/{sid}")

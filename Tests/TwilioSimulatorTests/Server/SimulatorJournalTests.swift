@@ -109,6 +109,28 @@ import Testing
         #expect(third.isAvailable(numbers[2]) == false)
     }
 
+    @Test func originationUrlsSurviveRestartsAndGoWithTheirTrunk() throws {
+        let first = try engine()
+        let trunk = try #require(first.send("POST", "/v1/Trunks").json["sid"] as? String)
+        let form = [
+            ("SipUrl", "sip:pbx.example.com"), ("FriendlyName", "pbx"), ("Weight", "10"), ("Priority", "10"),
+            ("Enabled", "true"),
+        ]
+        let route = try #require(
+            first.send("POST", "/v1/Trunks/\(trunk)/OriginationUrls", form: form).json["sid"] as? String)
+        let second = try engine()
+        expectSameAccount(second, first)
+        #expect(second.trunks.first?.originationUrls?.map(\.sid) == [route])
+        let listed = second.send("GET", "/v1/Trunks/\(trunk)/OriginationUrls").json["origination_urls"]
+        #expect((listed as? [[String: Any]])?.map { $0["sip_url"] as? String } == ["sip:pbx.example.com"])
+        // The SID generator's position came back with them: the next route's SID is a new one.
+        let another = try #require(
+            second.send("POST", "/v1/Trunks/\(trunk)/OriginationUrls", form: form).json["sid"] as? String)
+        #expect(another != route)
+        #expect(second.send("DELETE", "/v1/Trunks/\(trunk)").0 == 204)
+        #expect(try engine().trunks.isEmpty, "the trunk's routes went with it")
+    }
+
     @Test func theJournalCompactsAtItsBound() throws {
         let first = try engine(configuration(recordsMax: 4))
         let numbers = Self.numbers(first, 10)

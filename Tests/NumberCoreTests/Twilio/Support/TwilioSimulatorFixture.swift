@@ -194,3 +194,15 @@ func fundedAccount(_ service: NumberService, name: String, funds: Int64 = 10_000
     _ = try await service.addFunds(accountId: account.id, amount: funds)
     return account
 }
+
+/// The origination SIP URI the trunks tests create are routed to.
+let testOriginationSipUri = "sip:pbx.example.com:5060"
+
+extension NumberService {
+    /// Creates a trunk numberd makes at the provider (no SID), its calls sent to `origination`.
+    func createManagedTrunk(
+        accountId: String, name: String, origination: String = testOriginationSipUri
+    ) async throws(NumberError) -> NumberCore.Trunk {
+        try await createTrunk(accountId: accountId, name: name, providerTrunkSid: "", originationSipUri: origination)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// The never-regenerated fixture of store format 7 (`Fixtures/store-format-7`): format 6's records, the trunk numberd
+/// made at the provider recording where its calls go (`"originationSipUri"` on its `trunkCreated` event and in the
+/// snapshot's trunk). Format 6 readers may open it (`readers` stays 6): they would lose only that display.
+///
+/// Written once by ``StoreFixtureGenerator`` (`NUMBERD_WRITE_STORE_FIXTURE=1 swift test --filter
+/// StoreFixtureGenerator`, see `Fixtures/README.md`), then never again.
+@Suite("Store format 7 fixture")
+struct StoreFormatSevenFixtureTests {
+    static let folder = StoreFixture.folder(format: 7)
+    static let store = folder.appendingPathComponent("store")
+    static let uriMember = #""originationSipUri":"\#(StoreFixtureEvents.originationSipUri)""#
+
+    static func expectedState() throws -> JSONValue {
+        try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
+    }
+
+    @Test("FORMAT says format 7, readers 6; the created trunk's origination SIP URI in its journal line and snapshot")
+    func formatAndLines() throws {
+        #expect(
+            [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
+                == Array(#"{"format":7,"readers":6}"#.utf8) + [10])
+        #expect(StoreFormat.current == StoreFormat(format: 7, readers: 6), "a later format adds its own fixture")
+        var text = ""
+        var kinds: Set<String> = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
+        where JournalLayout.segmentSeq(name) != nil {
+            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
+            for line in bytes.split(separator: UInt8(ascii: "\n")) {
+                #expect(ChecksummedLine.verify(line))
+                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
+                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
+                text += String(decoding: line, as: UTF8.self) + "\n"
+            }
+        }
+        #expect(kinds == StoreFormatFixtureTests.formatOneKinds)
+        // The main trunk's creation carries it; the registered trunk's does not (absent, never null).
+        #expect(text.components(separatedBy: Self.uriMember).count == 2, "once, on the managed trunk")
+        #expect(!text.contains(#""originationSipUri":null"#))
+        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
+            JournalLayout.snapshotSeq($0) != nil
+        }
+        #expect(snapshot.count == 1)
+        let snapshotText = String(
+            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        #expect(snapshotText.contains(Self.uriMember), "in the snapshot too")
+    }
+
+    @Test("it opens to exactly its expected state, the trunk's URI included, from the snapshot and the journal alone")
+    func opensToItsExpectedState() async throws {
+        let whole = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { whole.remove() }
+        let (state, json) = try await StoreFormatFixtureTests.openedState(whole)
+        let differences = StoreFormatFixtureTests.differences(try Self.expectedState(), json)
+        #expect(differences.isEmpty, "\(differences.prefix(20))")
+        #expect(state.checkInvariants() == [])
+        let trunk = try #require(state.trunks[StoreFixtureEvents.trunk])
+        #expect(trunk.originationSipUri == StoreFixtureEvents.originationSipUri && trunk.providerManaged == true)
+        #expect(state.trunks.values.filter { $0.originationSipUri != nil }.map(\.id) == [trunk.id])
+        let journalOnly = try StoreFormatThreeFixtureTests.scratchCopy(
+            of: Self.store, dropping: { JournalLayout.snapshotSeq($0) != nil })
+        defer { journalOnly.remove() }
+        #expect(try await StoreFormatFixtureTests.openedState(journalOnly).0 == state)
+    }
+
+    @Test("a numberd that reads store formats up to 6 may open it; one up to 5 refuses it, changing nothing")
+    func formatSixReadersOpenIt() throws {
+        let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
+        let format = try StoreFormatFile.decode(bytes).get()
+        #expect(format.isReadable(by: 6) && !format.isReadable(by: 5))
+        try StoreFixtureChecks.olderReaderRefuses(Self.store, format: 7, readers: 6)
+    }
+
+    @Test("numberd verify finds it sound, format 7 (readers 6)")
+    func verifiesSound() async throws {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { scratch.remove() }
+        let report = await verifyDataDirectory(scratch.url)
+        #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
+        #expect(report.journal.format == .recorded(StoreFormat(format: 7, readers: 6)))
+        #expect(report.violations.isEmpty)
+    }
+}

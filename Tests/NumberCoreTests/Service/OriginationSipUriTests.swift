@@ -1,0 +1,53 @@
+import Testing
+
+@testable import NumberCore
+
+/// The origination SIP URI of a trunk numberd creates (`Validation.originationSipUri`): what Twilio takes as an
+/// Origination URL's `SipUrl` — `sip:` only, a host, an optional port and parameters — checked before any trunk is
+/// made, so a URI Twilio would refuse fails the call instead of a trunk made and deleted again.
+@Suite("Trunks: the origination SIP URI")
+struct OriginationSipUriTests {
+    @Test(
+        "SIP URIs with a host name, an IPv4 or [IPv6] address, a user part, a port and parameters are taken",
+        arguments: [
+            "sip:pbx.example.com", "sip:pbx.example.com:5060", "sip:10.0.0.7:5080;transport=tcp", "sip:[2001:db8::7]",
+            "sip:[2001:db8::7]:5060;transport=udp", "sip:trunk@pbx.example.com", "sip:alice:secret@sip-1.example.net",
+            "sip:pbx.example.com;transport=tls?X-Route=a%20b", "sip:localhost:1", "sip:pbx.example.com:65535",
+        ])
+    func accepted(uri: String) throws {
+        #expect(try Validation.originationSipUri(uri) == uri)
+    }
+
+    @Test("the scheme is taken in any case and returned as sip:")
+    func schemeCase() throws {
+        #expect(try Validation.originationSipUri("SIP:pbx.example.com") == "sip:pbx.example.com")
+        #expect(try Validation.originationSipUri("Sip:pbx.example.com") == "sip:pbx.example.com")
+    }
+
+    @Test(
+        "anything Twilio would refuse, or that is not a SIP URI, is INVALID_ARGUMENT naming the field",
+        arguments: [
+            "sips:pbx.example.com", "SIPS:pbx.example.com", "https://pbx.example.com", "pbx.example.com", "sip:",
+            "sip", "sip:pbx.example.com:0", "sip:pbx.example.com:65536", "sip:pbx.example.com:50a0",
+            "sip:pbx.example.com:", "sip:pbx..example.com", "sip:-pbx.example.com", "sip:pbx_1.example.com",
+            "sip:[2001:db8::7", "sip:[not:v6]", "sip:[2001:db8::7]x", "sip:@pbx.example.com", "sip:a@b@pbx.example.com",
+            "sip:pbx.example.com\r\nX-Injected: 1", "sip:pbx.example.com extra", "sip:pbx.example.com\"",
+            "sip:pbx\u{e9}.com", "sip:<pbx.example.com>", "sip://sip-box.com:1234", "\u{0}sip:pbx.example.com",
+        ])
+    func refused(uri: String) {
+        let error = #expect(throws: NumberError.self) { _ = try Validation.originationSipUri(uri) }
+        #expect(error?.code == .invalidArgument && error?.reason == .invalidField, "\(String(describing: error))")
+        #expect(error?.details["field"] == "originationSipUri")
+    }
+
+    @Test("255 bytes are taken; 256 are LIMIT_EXCEEDED with the field and the limit")
+    func length() throws {
+        let host = String(repeating: "a", count: 60) + "."
+        let at255 = "sip:" + String(repeating: host, count: 4) + String(repeating: "b", count: 255 - 4 - 4 * 61)
+        #expect(at255.utf8.count == 255 && Validation.originationSipUriBytesMax == 255)
+        #expect(try Validation.originationSipUri(at255) == at255)
+        let error = #expect(throws: NumberError.self) { _ = try Validation.originationSipUri(at255 + "c") }
+        #expect(error?.code == .invalidArgument && error?.reason == .limitExceeded)
+        #expect(error?.details == ["field": "originationSipUri", "max": "255"])
+    }
+}
