@@ -87,6 +87,11 @@ static inline void *numberd_SSL_get_app_data(const SSL *ssl) {
     return SSL_get_ex_data(ssl, 0);
 }
 
+/// Sets the argument OpenSSL hands `ssl`'s message callback (`SSL_set_msg_callback`).
+static inline long numberd_SSL_set_msg_callback_arg(SSL *ssl, void *arg) {
+    return SSL_set_msg_callback_arg(ssl, arg);
+}
+
 static inline long numberd_BIO_set_mem_eof_return(BIO *bio, long value) {
     return BIO_set_mem_eof_return(bio, value);
 }

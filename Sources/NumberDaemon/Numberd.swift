@@ -40,6 +40,8 @@ public final class Numberd: Sendable {
     public let createdAdminKey: CreatedAdminKey?
     /// The in-process Twilio simulator, in the default run.
     public var simulator: TwilioSimulator? { resources.simulator }
+    /// The in-process simulator's certificate, in the default run.
+    var simulatorCertificate: SimulatorCertificate? { resources.simulatorCertificate }
     /// What `prepare` opened, closed by ``close()``.
     private let resources: Resources
     /// Where the metrics endpoint listens; nil when there is none.
@@ -73,6 +75,8 @@ public final class Numberd: Sendable {
         let store: FileNumberStore
         /// The in-process simulator (its port, its journal).
         var simulator: TwilioSimulator?
+        /// The in-process simulator's certificate, which the certificate check renews (nothing to close).
+        var simulatorCertificate: SimulatorCertificate?
         /// The provider's HTTP client.
         var provider: TwilioProvider?
         /// The RPC server, its socket bound (``NumberServer/bind()``).
@@ -235,6 +239,7 @@ public final class Numberd: Sendable {
         gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds)
         let provider = try await makeProvider(configuration, directory, logger: logger, resources: &resources)
         resources.provider = provider
+        let simulatorCertificate = resources.simulatorCertificate
         // Before serving (a no-op after a clean stop): after a crash the journal tail since the last snapshot is folded
         // into a new one, so crash after crash never makes each start replay more, even when every run is killed
         // before a periodic snapshot could finish. A snapshot that cannot be written — a state larger than
@@ -317,14 +322,20 @@ public final class Numberd: Sendable {
                 host: configuration.listen.host, port: configuration.listen.port,
                 connection: connectionLimits,
                 drainTimeout: .seconds(Int64(configuration.drainTimeoutSeconds))),
-            transport: .reloadableTLS(certificates.context), router: router, logger: logger)
+            transport: .reloadableTLS(certificates.context), router: router, logger: logger,
+            metricsFactory: gauges.factory)
         serverBox.withLock { $0 = server }
 
         // The hourly check and a SIGHUP's: the same work, and the gauge of the certificate served follows either (also
-        // after a failed check: the certificate served is still the one new connections get).
+        // after a failed check: the certificate served is still the one new connections get). The in-process
+        // simulator's certificate is checked too, first: a failure of either check leaves the other done.
         let checkCertificates: @Sendable () throws -> Logger.Metadata = {
             defer { gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds) }
-            return try certificates.check(nowSeconds: Int64(Date().timeIntervalSince1970))
+            let nowSeconds = Int64(Date().timeIntervalSince1970)
+            let simulatorRenewed = Result { try simulatorCertificate?.check(nowSeconds: nowSeconds) }
+            var metadata = try certificates.check(nowSeconds: nowSeconds)
+            if let renewed = try simulatorRenewed.get() { metadata["simulator_renewed"] = renewed ? "1" : "0" }
+            return metadata
         }
         // The service's time, not a time the wall clock jumped to (the next start would take it for how far time got);
         // read first: a reading that reveals a correction adds its downtime to those counted.
@@ -686,9 +697,10 @@ public final class Numberd: Sendable {
         configuration.twilioBaseURL.map { .simulator(at: $0) } ?? .twilio
     }
 
-    /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA, reached through
-    /// the same adapter and libcurl. The simulator goes into `resources` as soon as it runs: should the adapter not
-    /// start, `prepare` closes it (its listener and journal stayed open for the life of the process).
+    /// Twilio itself, or the simulator on loopback over HTTPS with a certificate from the local CA (renewed by the
+    /// certificate check: ``SimulatorCertificate``), reached through the same adapter and libcurl. The simulator goes
+    /// into `resources` as soon as it runs: should the adapter not start, `prepare` closes it (its listener and journal
+    /// stayed open for the life of the process).
     private static func makeProvider(
         _ configuration: NumberdConfiguration, _ directory: DataDirectory, logger: Logger,
         resources: inout Resources
@@ -708,10 +720,8 @@ public final class Numberd: Sendable {
                 ])
             return try TwilioProvider(configuration: twilio, logger: logger)
         case .simulator(let seed):
-            let authority = try directory.authority()
-            let issued = try authority.issueServerCertificate(commonName: "twilio-sim")
-            var tls = TLSConfiguration.server(certificateChain: issued.certificateChain, privateKey: issued.privateKey)
-            tls.applicationProtocols = ["http/1.1"]
+            let certificate = try SimulatorCertificate(directory: directory, logger: logger)
+            resources.simulatorCertificate = certificate
             var simulatorConfiguration = SimulatorConfiguration.defaults
             simulatorConfiguration.seed = seed
             // The account SID follows the seed (the directory is bound to it: provider.json); the auth token is
@@ -725,7 +735,7 @@ public final class Numberd: Sendable {
             simulatorConfiguration.approvedBundles = configuration.twilioBundles.mapValues { [$0] }
             let simulator = try await TwilioSimulator.start(
                 configuration: simulatorConfiguration,
-                tls: .numberTLS(context: try TLSContext(configuration: tls), caPEMPath: directory.caCertificate))
+                tls: .numberTLS(reloadable: certificate.context, caPEMPath: directory.caCertificate))
             resources.simulator = simulator
             logger.info(
                 "no Twilio credentials: using the in-process Twilio simulator",

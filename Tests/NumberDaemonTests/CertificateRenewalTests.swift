@@ -262,6 +262,35 @@ struct CertificateRenewalTests {
         }
     }
 
+    /// The in-process Twilio simulator's certificate (the default run's provider) was issued once at start, for 398
+    /// days: after that much uptime every provider call failed verification. The certificate check re-issues it from
+    /// the same CA, which the Twilio adapter trusts, and the simulator serves it to new connections.
+    @Test("the in-process simulator's certificate is renewed by the certificate check, from the CA the adapter trusts")
+    func simulatorCertificateIsRenewed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-sim-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await withNumberd(dataDirectory: directory) { running in
+            let port = try #require(running.numberd.simulator).port
+            let certificate = try #require(running.numberd.simulatorCertificate)
+            let served = try #require(try await presentedSerial(port: port, alpn: "http/1.1"))
+            let now = Int64(Date().timeIntervalSince1970)
+            // Far from its end: kept.
+            #expect(try certificate.check(nowSeconds: now) == false)
+            #expect(try await presentedSerial(port: port, alpn: "http/1.1") == served)
+            // 370 days on, 28 days before the end of its 398: re-issued, and new connections get it.
+            #expect(try certificate.check(nowSeconds: now + 370 * 86_400))
+            let renewed = try #require(try await presentedSerial(port: port, alpn: "http/1.1"))
+            #expect(renewed != served)
+            // Issued by the CA the adapter trusts (tls/ca.pem), for the address it connects to.
+            let authority = running.numberd.dataDirectory.caCertificate
+            let verified = try await openssl([
+                "s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "http/1.1", "-CAfile", authority,
+                "-verify_return_error", "-verify_ip", "127.0.0.1",
+            ])
+            #expect(verified.output.contains("Verify return code: 0 (ok)"), "\(verified.output)")
+        }
+    }
+
     @Test("the check while serving never makes a CA: with ca.pem and its key deleted it writes nothing, serves on")
     func missingAuthorityWhileServingWritesNothing() throws {
         let seeded = try Seeded()
@@ -619,10 +648,11 @@ func openssl(_ arguments: [String], input: String? = nil) async throws -> (statu
     return (result.timedOut ? -1 : result.status, result.text)
 }
 
-/// The serial (`serial=…`) of the certificate numberd presents to a new connection on 127.0.0.1:`port`, read by
-/// `openssl s_client -showcerts` and `openssl x509`; nil when no certificate came back.
-func presentedSerial(port: Int) async throws -> String? {
-    let probe = try await openssl(["s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "nrpc/1", "-showcerts"])
+/// The serial (`serial=…`) of the certificate numberd (or its in-process simulator, ALPN `http/1.1`) presents to a new
+/// connection on 127.0.0.1:`port`, read by `openssl s_client -showcerts` and `openssl x509`; nil when no certificate
+/// came back.
+func presentedSerial(port: Int, alpn: String = "nrpc/1") async throws -> String? {
+    let probe = try await openssl(["s_client", "-connect", "127.0.0.1:\(port)", "-alpn", alpn, "-showcerts"])
     guard let begin = probe.output.range(of: "-----BEGIN CERTIFICATE-----"),
         let end = probe.output.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<probe.output.endIndex)
     else { return nil }

@@ -3,6 +3,7 @@ import NIOCore
 import NumberAPI
 import NumberServer
 import NumberWire
+import ServiceLifecycle
 import Testing
 
 /// Protocol abuse over real TLS: each attack is bounded by a documented limit, the server's memory stays bounded,
@@ -330,6 +331,47 @@ struct ProtocolAbuseTests {
             // About 2.5 s; over 60 s when the close waited for close_notify too. Slack for a loaded machine below that.
             #expect(closedAfter <= .seconds(30), "let go of after \(closedAfter)")
             try? await connection.channel.close()
+        }
+    }
+
+    /// A drain that times out while its client does not read: the drain timeout's GOAWAY (`NO_ERROR`) cannot be
+    /// written, and its close used to wait for TLS `close_notify` too (5 s; 60 s on this test's server), so the
+    /// connection outlived the drain by `goAwayFlushTimeout` plus that wait: 36 s for the documented 30. It is closed
+    /// as for a limit now. Here a HEADERS whose MESSAGE never comes keeps the drain waiting for its timeout (1 s),
+    /// behind answers that fill the buffers: the server lets go of the connection about 2 s after the drain began.
+    @Test("a drain timeout lets go of a client that does not read 1 s after it, without waiting for close_notify")
+    func drainTimeoutCloseOfNonReadingClient() async throws {
+        let tls = try TestTLS(closeNotifyTimeout: .seconds(60))
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(600)), drainTimeout: .seconds(1))
+        let server = NumberServer(
+            configuration: configuration, transport: .tls(tls.serverContext),
+            router: Self.slowLargeAnswers(bytes: 256 * 1024), logger: quietLogger)
+        let services = ServiceGroup(services: [server], logger: quietLogger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await services.run() }
+            let port = try await server.listeningAddress().port!
+            let connection = try await Self.nonReadingConnection(port: port, tls: tls)
+            var bytes = try Self.calls(40)
+            var headers = ByteBuffer()
+            try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.getBalance.path), into: &headers)
+            bytes.writeFrame(Frame(type: .headers, streamID: 81, payload: headers))
+            try await connection.send(bytes)
+            // The answers (10 MiB, after 300 ms) fill the socket buffers: nothing more reaches the client.
+            try await Task.sleep(for: .seconds(1))
+            #expect(server.connectionCount == 1)
+            let drainStarted = ContinuousClock.now
+            await services.triggerGracefulShutdown()
+            while server.connectionCount > 0, ContinuousClock.now < drainStarted + .seconds(90) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let closedAfter = ContinuousClock.now - drainStarted
+            print("non-reading client at the drain timeout: let go of after \(closedAfter)")
+            #expect(server.connectionCount == 0)
+            // About 2 s; over 61 s when the close waited for close_notify too. Slack for a loaded machine below that.
+            #expect(closedAfter <= .seconds(30), "let go of after \(closedAfter)")
+            try? await connection.channel.close()
+            try await tasks.next()
         }
     }
 

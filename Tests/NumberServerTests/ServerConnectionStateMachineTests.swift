@@ -384,6 +384,55 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(machine.received(Frame(type: .cancel, streamID: 3))) == .enhanceYourCalm)
     }
 
+    /// Frames that answer nothing the server sent — a PING ACK (the server sends no PING), a SETTINGS ACK after the
+    /// one of its greeting, a client's GOAWAY after its first — were read, decrypted and dropped for free, without
+    /// end. Each now spends the budget of its kind, and is still not answered.
+    @Test("unsolicited PING and SETTINGS ACKs and repeated client GOAWAYs spend the PING, SETTINGS and stray budgets")
+    func unsolicitedControlFramesAreCounted() {
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        let pingAck = Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)
+        var pings = machine(pings: 3, renewal: .zero)
+        for _ in 0..<3 { #expect(pings.received(pingAck) == .none) }
+        #expect(goAwayCode(pings.received(pingAck)) == .enhanceYourCalm)
+        // PINGs and ACKs share the budget.
+        var mixed = machine(pings: 3, renewal: .zero)
+        #expect(mixed.received(ping) == .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)]))
+        #expect(mixed.received(pingAck) == .none)
+        #expect(mixed.received(pingAck) == .none)
+        #expect(goAwayCode(mixed.received(ping)) == .enhanceYourCalm)
+
+        let settingsAck = Frame(type: .settings, flags: .ack, streamID: 0)
+        var settings = ServerConnectionStateMachine(
+            limits: .init(
+                settings: .defaults, pingsBetweenCallsMax: 1, settingsBetweenCallsMax: 3,
+                cancelsBetweenCompletionsMax: 1, budgetRenewal: .zero))
+        #expect(settings.received(Frame(type: .settings, streamID: 0)) == .write([settingsAck]))  // 1 of 3
+        #expect(settings.received(settingsAck) == .none)  // the ACK of the server's SETTINGS: free
+        #expect(settings.received(settingsAck) == .none)  // 2 of 3
+        #expect(settings.received(settingsAck) == .none)  // 3 of 3
+        #expect(goAwayCode(settings.received(settingsAck)) == .enhanceYourCalm)
+
+        let goAway = Frame(type: .goAway, streamID: 0)
+        var goAways = machine(streams: 10, cancels: 2, renewal: .zero)
+        _ = goAways.received(headers(1))
+        _ = goAways.received(message(1))  // running: the client's GOAWAY drains the connection
+        #expect(goAways.received(goAway) == .none)  // the first: free
+        #expect(goAways.phase == .draining)
+        for _ in 0..<2 { #expect(goAways.received(goAway) == .none) }
+        #expect(goAwayCode(goAways.received(goAway)) == .enhanceYourCalm)
+        // A completed call renews the budgets as for any stray frame.
+        var renewed = machine(streams: 10, cancels: 1, renewal: .zero)
+        for id: UInt32 in [1, 3] {
+            _ = renewed.received(headers(id))
+            _ = renewed.received(message(id))
+        }
+        #expect(renewed.received(goAway) == .none)
+        #expect(renewed.received(goAway) == .none)  // 1 of 1
+        _ = renewed.callFinished(streamID: 1, authenticated: true)
+        #expect(renewed.received(goAway) == .none)  // 1 of 1 again
+        #expect(renewed.phase == .draining)
+    }
+
     /// FRAMING.md §5: a frame for an ended stream is ignored when its id is not above the last opened one — the last
     /// opened stream itself included: a CANCEL that crossed its call's answer — and PROTOCOL_ERROR above it. (The
     /// spec said "below the last opened id", which made that CANCEL a PROTOCOL_ERROR on paper.)

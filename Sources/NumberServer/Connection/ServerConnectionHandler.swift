@@ -43,6 +43,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let metrics: ServerMetrics
     private var context: ChannelHandlerContext?
     private var peer = PeerInfo(address: "unknown")
+    /// The drain timeout fired: its GOAWAY (`NO_ERROR`) closes the connection abortively all the same.
+    private var drainTimedOut = false
+    /// Whether the TLS handshake completed: a TLS error before it is a failed handshake.
+    private var handshakeCompleted = false
     private let memo = ConnectionMemo()
     /// Whether the synchronous call running now proved its caller's key (reset before each one).
     private let synchronousAuthentication = CallAuthentication()
@@ -252,9 +256,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let handshake = event as? TLSHandshakeCompleted, let identity = handshake.peer {
-            peer.certificateIdentities =
-                ([identity.commonName].compactMap { $0 } + identity.dnsNames + identity.ipAddresses)
+        if let handshake = event as? TLSHandshakeCompleted {
+            handshakeCompleted = true
+            if let identity = handshake.peer {
+                peer.certificateIdentities =
+                    ([identity.commonName].compactMap { $0 } + identity.dnsNames + identity.ipAddresses)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -269,10 +276,39 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 level: level, "closing connection: framing error",
                 metadata: ["peer": "\(peer.address)", "error": "\(framing)"])
             perform(state.framingError(framing))
+        } else if let tls = error as? TLSError, !handshakeCompleted {
+            handshakeFailed(tls, context: context)
         } else {
-            logger.debug("closing connection", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
+            // A KeyUpdate flood or a bad record after the handshake is abuse or breakage worth a line; a client that
+            // closes without close_notify (most do) is not.
+            let level =
+                (error as? TLSError)?.code == .protocolError
+                ? budgeted(
+                    .notice, logBudgets.connectionClosings, key: "tls",
+                    held: "connections closed for a TLS protocol error logged at debug (server-wide limit)")
+                : .debug
+            logger.log(
+                level: level, "closing connection", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
             context.close(promise: nil)
         }
+    }
+
+    /// A TLS handshake failed (the TLS handler closes the connection): counted by reason, and a notice within the
+    /// server-wide budget of connection-closing lines, so that a wrong `--client-ca` or an expired certificate, which
+    /// fail every connection, are seen. A client that closed during the handshake (a TCP health check) only at debug.
+    private func handshakeFailed(_ error: TLSError, context: ChannelHandlerContext) {
+        let reason = ServerMetrics.HandshakeFailure(error)
+        metrics.recordHandshakeFailure(reason)
+        let level =
+            reason == .closed
+            ? Logger.Level.debug
+            : budgeted(
+                .notice, logBudgets.connectionClosings, key: "handshake-\(reason.rawValue)",
+                held: "failed TLS handshakes logged at debug (server-wide limit)")
+        logger.log(
+            level: level, "TLS handshake failed",
+            metadata: ["peer": "\(peer.address)", "reason": "\(reason.rawValue)", "error": "\(error)"])
+        context.close(promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -362,8 +398,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         perform(state.beginDraining())
     }
 
-    /// Ends the connection now (the drain timeout passed).
+    /// Ends the connection now (the drain timeout passed): abortively, as for a limit, so that a client that does not
+    /// read is let go of within `goAwayFlush`, not that plus the close_notify wait (5 s) past the documented drain.
     func forceClose() {
+        drainTimedOut = true
         perform(state.drainTimeoutFired())
     }
 
@@ -411,9 +449,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             // that does not read. Close anyway once the flush timeout passes, so every limit really ends it. For a
             // limit, twice: the first close sends TLS close_notify, which would wait behind the same unread bytes for
             // a timeout of its own (5 s); a close while that waits closes the socket at once (TLSHandler). A graceful
-            // close (a drain, idle) keeps the close_notify wait, so a slow reader still gets the answers before it.
+            // close (a drain, idle) keeps the close_notify wait, so a slow reader still gets the answers before it;
+            // not the drain timeout's: the drain has had its time.
             let loop = context.eventLoop.assumeIsolated()
-            let abortive = away.code != .noError
+            let abortive = away.code != .noError || drainTimedOut
             let giveUp = loop.scheduleTask(in: timeouts.goAwayFlush) {
                 context.close(promise: nil)
                 if abortive { context.close(promise: nil) }

@@ -10,16 +10,18 @@ struct ServerConnectionStateMachine {
     struct Limits: Hashable {
         /// What this server advertises in SETTINGS.
         var settings: ConnectionSettings
-        /// PINGs accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`.
+        /// PINGs accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`. A PING ACK counts as one:
+        /// the server sends no PING, so an ACK answers nothing, yet costs a read and a decryption like a PING.
         var pingsBetweenCallsMax: Int
-        /// SETTINGS (not ACKs; the first one included) accepted between two completed calls before GOAWAY
-        /// `ENHANCE_YOUR_CALM`: each one is answered with an ACK.
+        /// SETTINGS (the first one included) accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`:
+        /// each one is answered with an ACK. The ACK of the server's own SETTINGS is free; any further ACK answers
+        /// nothing and counts as a SETTINGS.
         var settingsBetweenCallsMax: Int = 10
         /// CANCELs and stray frames (a MESSAGE or CANCEL on a stream that has ended or was skipped, a second MESSAGE
-        /// on a running call) accepted between two completed calls before GOAWAY `ENHANCE_YOUR_CALM`: request+cancel
-        /// floods, and frames that are read, decrypted and dropped at no cost to their sender. The first CANCEL of a
-        /// call the server ended without renewing the budgets (its deadline, a refusal) is not counted: the client
-        /// may have sent it before it could know (``endedStreamsRememberedMax``).
+        /// on a running call, a GOAWAY after the client's first) accepted between two completed calls before GOAWAY
+        /// `ENHANCE_YOUR_CALM`: request+cancel floods, and frames that are read, decrypted and dropped at no cost to
+        /// their sender. The first CANCEL of a call the server ended without renewing the budgets (its deadline, a
+        /// refusal) is not counted: the client may have sent it before it could know (``endedStreamsRememberedMax``).
         var cancelsBetweenCompletionsMax: Int
         /// Calls answered UNAUTHENTICATED on the connection since the last call whose caller proved a key, before it
         /// is drained with GOAWAY `ENHANCE_YOUR_CALM`: authentication comes before any per-account rate limit, so a
@@ -92,6 +94,11 @@ struct ServerConnectionStateMachine {
     private var pings: FloodBudget
     private var settingsFrames: FloodBudget
     private var cancels: FloodBudget
+    /// Whether the ACK of the server's SETTINGS (its greeting, the only SETTINGS it sends) came: a later ACK answers
+    /// nothing and spends the SETTINGS budget.
+    private var settingsAcknowledged = false
+    /// Whether the client's GOAWAY came: a later one tells nothing new and spends the stray frame budget.
+    private var clientGoAwayReceived = false
     /// Calls that failed authentication on this connection since the last one whose caller proved a key.
     private(set) var failedAuthentications = 0
     /// Streams the server ended without renewing the budgets, oldest first, whose CANCEL has not come: the first
@@ -141,7 +148,7 @@ struct ServerConnectionStateMachine {
         switch frame.type {
         case .settings: return receivedSettings(frame, now: now)
         case .ping: return receivedPing(frame, now: now)
-        case .goAway: return receivedGoAway()
+        case .goAway: return receivedGoAway(now: now)
         case .headers: return receivedHeaders(frame)
         case .message: return receivedMessage(frame, now: now)
         case .cancel: return receivedCancel(frame, now: now, times: times)
@@ -150,10 +157,15 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func receivedSettings(_ frame: Frame, now: () -> NIODeadline) -> Action {
-        if frame.flags.contains(.ack) { return .none }
+        if frame.flags.contains(.ack), !settingsAcknowledged {
+            settingsAcknowledged = true
+            return .none
+        }
         if let away = Self.spend(&settingsFrames, of: "SETTINGS", now: now, goAwayLastStreamID) {
             return closeOverBudget(away)
         }
+        // An unsolicited ACK: counted above, not answered.
+        if frame.flags.contains(.ack) { return .none }
         do {
             peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
         } catch {
@@ -165,10 +177,11 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func receivedPing(_ frame: Frame, now: () -> NIODeadline) -> Action {
-        if frame.flags.contains(.ack) { return .none }
+        // An ACK (the server sends no PING) is counted like a PING, and not answered.
         if let away = Self.spend(&pings, of: "PINGs", now: now, goAwayLastStreamID) {
             return closeOverBudget(away)
         }
+        if frame.flags.contains(.ack) { return .none }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
     }
 
@@ -197,7 +210,10 @@ struct ServerConnectionStateMachine {
         return .closeWithGoAway(away)
     }
 
-    private mutating func receivedGoAway() -> Action {
+    private mutating func receivedGoAway(now: () -> NIODeadline) -> Action {
+        // A second GOAWAY changes nothing: a stray frame. (After a first one with no call open, nothing is read.)
+        if clientGoAwayReceived { return spendCancel(otherwise: .none, now: now) }
+        clientGoAwayReceived = true
         // The client will open no more calls; finish the open ones, then close.
         if openStreams.isEmpty {
             phase = .closed

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NumberTLS
@@ -37,7 +38,7 @@ public final class NumberServer: Service, Sendable {
     private let router: RPCRouter
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let metrics = ServerMetrics()
+    private let metrics: ServerMetrics
     private let state = Mutex(State())
     private let boundAddress: EventLoopPromise<SocketAddress>
 
@@ -98,11 +99,14 @@ public final class NumberServer: Service, Sendable {
     private let logBudgets = ServerLogBudgets()
     private let unsentReplies: ServerByteBudget
 
-    /// Creates a server; nothing happens until ``bind()`` or `run()`.
+    /// Creates a server; nothing happens until ``bind()`` or `run()`. Its metrics are made by `metricsFactory`
+    /// (default: the backend the process bootstrapped), every counter's series at 0 from the start.
     public init(
         configuration: NumberServerConfiguration, transport: Transport, router: RPCRouter,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.metrics = ServerMetrics(factory: metricsFactory)
         self.configuration = configuration
         self.transport = transport
         self.router = router

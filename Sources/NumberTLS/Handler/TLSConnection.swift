@@ -31,6 +31,9 @@ final class TLSConnection {
     private let output: OpaquePointer
     /// Keeps the session sink alive as long as OpenSSL holds a raw pointer to it (app data).
     private let sessionSink: TLSSessionSink?
+    /// A server's count of the handshake messages its peer sent after the handshake (KeyUpdates), which OpenSSL
+    /// reports through the message callback (its argument: a raw pointer to this object, valid until `SSL_free`).
+    let postHandshakeMessages = TLSPostHandshakeMessages()
 
     init(context: TLSContext, serverHostname: String?, sessionSink: TLSSessionSink?) throws {
         OpenSSLErrorQueue.clear()
@@ -53,6 +56,9 @@ final class TLSConnection {
         self.sessionSink = sessionSink
         switch context.configuration.role {
         case .server:
+            // A server only: numberd's clients send no KeyUpdate, and a server answers only those it is asked for.
+            SSL_set_msg_callback(ssl, TLSPostHandshakeMessages.callback)
+            _ = numberd_SSL_set_msg_callback_arg(ssl, Unmanaged.passUnretained(postHandshakeMessages).toOpaque())
             SSL_set_accept_state(ssl)
         case .client:
             try configureClient(hostname: serverHostname)
@@ -112,9 +118,24 @@ final class TLSConnection {
         let status = SSL_do_handshake(ssl)
         if status == 1 {
             storeResumedSession()
+            postHandshakeMessages.handshakeCompleted()
             return .complete
         }
         return classify(status, during: "handshake")
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate that asks the peer to update its keys too (into the output BIO), for tests of the
+    /// peer's limit on such messages; false when OpenSSL refuses (TLS 1.2, handshake not done).
+    func requestKeyUpdate() -> Bool {
+        OpenSSLErrorQueue.clear()
+        guard SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 else {
+            OpenSSLErrorQueue.clear()
+            return false
+        }
+        // SSL_key_update only schedules the message; the next handshake step writes it.
+        _ = SSL_do_handshake(ssl)
+        OpenSSLErrorQueue.clear()
+        return true
     }
 
     /// Puts a resumed TLS 1.2 session back into the cache it was taken from. OpenSSL calls the new-session callback

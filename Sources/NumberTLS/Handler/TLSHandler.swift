@@ -10,7 +10,9 @@ import NIOCore
 /// `close_notify` and closes the socket once it is written (or after ``TLSConfiguration/closeNotifyTimeout``);
 /// closing again meanwhile closes the socket at once, for a peer that does not read. A peer's `close_notify` is
 /// answered and the channel closed; a connection that ends without one is reported as
-/// ``TLSError/Code/uncleanShutdown``.
+/// ``TLSError/Code/uncleanShutdown``. A server fails a connection whose peer sends more than 32 handshake messages
+/// after the handshake with no application data between them (KeyUpdates, each of which OpenSSL answers:
+/// `TLSPostHandshakeMessages`) with ``TLSError/Code/protocolError``.
 ///
 /// Add it with `addTLSServerHandler(context:)` / `addTLSClientHandler(context:serverHostname:...)` on
 /// `ChannelPipeline.SynchronousOperations`. When to do what is decided by ``TLSStateMachine``; this class carries
@@ -183,8 +185,16 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         defer { deliver() }
         while stateMachine.isActive, turnsLeft > 0 {
             turnsLeft -= 1
-            switch connection.read(into: &buffer, chunkBytes: chunkBytes) {
+            let step = connection.read(into: &buffer, chunkBytes: chunkBytes)
+            // OpenSSL takes a peer's KeyUpdates in (and answers each) inside a read: past the limit, fail.
+            if let flood = connection.postHandshakeMessages.limitExceeded {
+                deliver()
+                fail(context: context, flood)
+                return
+            }
+            switch step {
             case .complete:
+                connection.postHandshakeMessages.applicationDataReceived()
                 if buffer.readableBytes >= chunkBytes { deliver() }
             case .wantInput:
                 deliver()
@@ -208,6 +218,14 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes allocated for this connection's input and output memory BIOs, for tests of their bound.
     package var memoryBIOCapacities: (input: Int, output: Int) {
         connection.memoryBIOCapacities
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate asking the peer for one back, for tests of a server's limit on handshake messages
+    /// after the handshake (`TLSPostHandshakeMessages`). `context` is this handler's. Whether OpenSSL sent it.
+    package func requestKeyUpdate(context: ChannelHandlerContext) -> Bool {
+        guard stateMachine.isActive, connection.requestKeyUpdate() else { return false }
+        flushNetworkOutput(context: context)
+        return true
     }
 
     private func handshakeCompleted() -> TLSHandshakeCompleted {

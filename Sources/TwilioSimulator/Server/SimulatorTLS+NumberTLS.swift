@@ -11,6 +11,14 @@ extension SimulatorTLS {
         }
     }
 
+    /// TLS with the server context `reloadable` holds when a connection is accepted: replacing it (a renewed
+    /// certificate) changes what new connections get; open ones keep theirs.
+    public static func numberTLS(reloadable: ReloadableTLSContext, caPEMPath: String?) -> SimulatorTLS {
+        SimulatorTLS(caPEMPath: caPEMPath) { channel in
+            try channel.pipeline.syncOperations.addTLSServerHandler(context: reloadable.current)
+        }
+    }
+
     /// TLS with a certificate chain and key from PEM files (leaf first), offering ALPN `http/1.1`.
     public static func files(
         certificatePath: String, privateKeyPath: String, caPEMPath: String?
