@@ -549,7 +549,12 @@ public struct PurchaseNumbersResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.ListNumbersRequest`.
+/// The account's numbers, in the order numberd recorded them. A page reads at most 4 × page_size of them (at least
+/// 1000), matching the filter or not, so it may hold fewer than page_size numbers (even none) and still have a
+/// next_page_token: follow it to the end. A walk lists each number that matches throughout it once; numbers bought
+/// during it appear on later pages, and numbers released (or no longer matching) before their page is read drop out.
+/// A page token is bound to the account, status and trunk filter it was made for: with another, it is refused
+/// (INVALID_PAGE_TOKEN).
 public struct ListNumbersRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
@@ -559,7 +564,7 @@ public struct ListNumbersRequest: Codable, Sendable, Hashable {
     public var trunkId: String?
     /// default 50, max 500
     public var pageSize: Int32
-    /// Field 5, `page_token`.
+    /// from the previous page of the same request (same status and trunk_id)
     public var pageToken: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
@@ -588,7 +593,8 @@ public struct ListNumbersRequest: Codable, Sendable, Hashable {
 
 /// `numbers.v1.ListNumbersResponse`.
 public struct ListNumbersResponse: Codable, Sendable, Hashable {
-    /// Field 1, `numbers`.
+    /// In the order numberd recorded them: a purchase that reconciliation settles late is listed after numbers bought
+    /// in between, though its purchased_at is earlier.
     public var numbers: [PhoneNumber]
     /// seed: total (all numbers matching the filter, over all pages)
     public var total: Int32
@@ -1048,7 +1054,8 @@ public struct AdjustBalanceResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.ListTransactionsRequest`.
+/// The account's transactions, newest first. A walk goes back from where its first page started: transactions posted
+/// after that are not shown in it (a new walk shows them).
 public struct ListTransactionsRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
@@ -1567,9 +1574,10 @@ public struct SetAccountStatusResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// `numbers.v1.ListAccountsRequest`.
+/// Every account, by id (admin keys only). Ids are random: an account created during a walk is listed in it only if its
+/// id sorts after the page token's (the last id of the page before); none is listed twice.
 public struct ListAccountsRequest: Codable, Sendable, Hashable {
-    /// Field 1, `page_size`.
+    /// default 50, max 500
     public var pageSize: Int32
     /// Field 2, `page_token`.
     public var pageToken: String
@@ -1702,7 +1710,9 @@ public struct CreateApiKeyResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// Admin keys only (an account key: PERMISSION_DENIED / SCOPE_DENIED, its own keys included).
+/// Admin keys only (an account key: PERMISSION_DENIED / SCOPE_DENIED, its own keys included). Keys by id, revoked ones
+/// included. Ids are random: a key created during a walk is listed in it only if its id sorts after the page token's
+/// (the last id of the page before); none is listed twice.
 public struct ListApiKeysRequest: Codable, Sendable, Hashable {
     /// That account's keys (NOT_FOUND / ACCOUNT_NOT_FOUND if none such); empty = the admin keys.
     public var accountId: String

@@ -93,10 +93,10 @@ extension NumberService {
             }
             guard key.revokedAt == nil else { return ([], (key, false)) }
             if key.scope == .admin, !leavingNoAdminKey {
-                let others = (state.accountApiKeys[nil] ?? []).lazy.filter { id in
+                let anotherWorks = (state.accountApiKeys[nil] ?? []).contains { id in
                     id != keyId && state.apiKeys[id].map { $0.revokedAt == nil && $0.scope == .admin } == true
                 }
-                guard !others.isEmpty else {
+                guard anotherWorks else {
                     throw NumberError(
                         .failedPrecondition, .lastAdminKey,
                         "\(keyId) is the last admin key that works: create another admin key first, then revoke this one",
@@ -154,8 +154,9 @@ extension NumberService {
     }
 
     /// The account's keys, or with no account the admin keys (keys of no account), without secrets, by id, a page at
-    /// a time (keyset paging, as ``listAccounts(pageSize:pageToken:)``): an account may hold up to `apiKeysMax` +
-    /// `revokedApiKeysKeptMax` keys, far more than one response carries.
+    /// a time (keyset paging, as ``listAccounts(pageSize:pageToken:)``, by binary search in the sorted ids kept per
+    /// account, ``CoreState/accountApiKeys``): an account may hold up to `apiKeysMax` + `revokedApiKeysKeptMax` keys,
+    /// far more than one response carries. Revoked keys are listed, with when.
     public func listApiKeys(
         accountId: String?, pageSize: Int = 0, pageToken: String? = nil
     ) throws(NumberError) -> ApiKeyPage {
@@ -164,7 +165,7 @@ extension NumberService {
         let after = try PageToken.decodeKey(pageToken, query: query)
         return try coordinator.read { state throws(NumberError) in
             if let accountId { _ = try state.requireAccount(accountId) }
-            let (ids, next) = Self.keysetPage(
+            let (ids, next, _) = Self.keysetPage(
                 state.accountApiKeys[accountId] ?? [], after: after, size: size, query: query)
             return ApiKeyPage(keys: ids.compactMap { state.apiKeys[$0] }, nextPageToken: next)
         }

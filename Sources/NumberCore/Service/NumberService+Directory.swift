@@ -10,28 +10,33 @@ public struct AccountPage: Sendable, Hashable {
 
 extension NumberService {
     /// Every account (admin), a page at a time, in id order. The token holds the last id of its page (keyset
-    /// paging), so accounts created while a client pages never shift or repeat rows; one pass over the accounts
-    /// keeps only the page's smallest ids (most ids are rejected by one comparison with the largest kept), instead of
-    /// sorting every id. Tokens are keys: a position token from an older numberd is refused (INVALID_PAGE_TOKEN).
+    /// paging), so accounts created while a client pages never shift or repeat rows: ids are random, so one created
+    /// mid-walk is listed only if its id sorts after the token's. A page is found by binary search in the sorted ids
+    /// the state keeps (``CoreState/accountIds``), O(log n + page size) under the durable state's lock, whatever the
+    /// number of accounts. Tokens are keys: a position token from an older numberd is refused (INVALID_PAGE_TOKEN).
     public func listAccounts(pageSize: Int = 0, pageToken: String? = nil) throws(NumberError) -> AccountPage {
         let size = try Validation.pageSize(pageSize, limits: config.limits)
         let query = "accounts"
         let after = try PageToken.decodeKey(pageToken, query: query)
         return try coordinator.read { state throws(NumberError) in
-            let (ids, next) = Self.keysetPage(state.accounts.keys, after: after, size: size, query: query)
+            let (ids, next, _) = Self.keysetPage(state.accountIds, after: after, size: size, query: query)
             return AccountPage(accounts: ids.compactMap { state.accounts[$0] }, nextPageToken: next)
         }
     }
 
-    /// One page of `keys` in ascending order after `after`, and the token of the next page (nil at the end): one
-    /// pass keeps the `size + 1` smallest keys after the token (the extra one tells whether more follow; most keys
-    /// are rejected by one comparison with the largest kept), instead of sorting every key.
+    /// One page of `keys` in ascending order after `after` (from the first when nil), the token of the next page (nil
+    /// at the end) and how many keys the page examined: the binary search for its start (at most ⌈log2(n + 1)⌉ keys)
+    /// and the page's own. Whether more follow is known from the position, without reading another key.
     static func keysetPage(
-        _ keys: some Sequence<String>, after: String?, size: Int, query: String
-    ) -> (keys: ArraySlice<String>, next: String?) {
-        let smallest = smallest(size + 1, of: keys, after: after)
-        let page = smallest.prefix(size)
-        return (page, smallest.count > size ? page.last.map { PageToken.encode(query: query, after: $0) } : nil)
+        _ keys: SortedKeys, after: String?, size: Int, query: String
+    ) -> (keys: [String], next: String?, examined: Int) {
+        var examined = 0
+        var start = 0
+        if let after { start = keys.firstPosition(after: after, examined: &examined) }
+        let page = keys.keys(from: start, limit: size)
+        examined += page.count
+        let more = start + page.count < keys.count
+        return (page, more ? page.last.map { PageToken.encode(query: query, after: $0) } : nil, examined)
     }
 
     /// The `count` smallest of `keys` greater than `after` (all keys when nil), ascending, in one pass.

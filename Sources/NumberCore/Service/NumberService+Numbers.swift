@@ -38,7 +38,8 @@ public struct NumberListing: Sendable, Hashable {
 
 /// A page of numbers.
 public struct NumberPage: Sendable, Hashable {
-    /// Oldest purchase first.
+    /// In the order numberd recorded them (a purchase that reconciliation settles late is listed after numbers bought
+    /// meanwhile, though its `purchasedAt` is earlier).
     public var numbers: [NumberListing]
     /// The token for the next page, nil at the end.
     public var nextPageToken: String?
@@ -55,6 +56,11 @@ extension NumberService {
     /// The account's numbers, filtered and paged, with the total count and monthly cost. A number whose release was
     /// asked for and is not yet recorded (its DELETE running, or its outcome in doubt until reconciliation settles it)
     /// is listed as `releasing` — never silently dropped — and costs nothing a month: it is never billed again.
+    ///
+    /// A token is a position in the account's numbers, bound to the request's status and trunk filter. A page reads
+    /// at most ``numberPageReadMax(pageSize:)`` of them, matching or not, so a filtered page may come back short (even
+    /// empty) with a token: a walk lists every number that matches throughout it once, in the order numberd recorded
+    /// them; numbers bought meanwhile come on later pages, and those released before their page is read drop out.
     public func listNumbers(_ request: ListNumbersRequest) throws(NumberError) -> NumberPage {
         let size = try Validation.pageSize(request.pageSize, limits: config.limits)
         let query = "numbers|\(request.accountId)|\(request.status?.rawValue ?? "-")|\(request.trunkId ?? "-")"
@@ -68,34 +74,55 @@ extension NumberService {
                 return Self.releasedPage(
                     state, account: account, ids: ids, trunkId: request.trunkId, start: start, size: size, query: query)
             }
-            let matches = { (number: OwnedNumber) -> Bool in
+            let listing = { (position: Int) -> NumberListing? in
+                guard let number = state.numbers[ids[position]] else { return nil }
                 let shown = number.listingStatus
                 let statusOK = request.status.map { shown == $0 } ?? (shown != .released)
-                return statusOK && (request.trunkId == nil || number.trunkId == request.trunkId)
+                guard statusOK, request.trunkId == nil || number.trunkId == request.trunkId else { return nil }
+                return NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name })
             }
             // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
             let positions = state.held.positions(of: account.id)
-            // The account's and each trunk's totals are kept as numbers change, so a page costs its own numbers (plus
-            // held ones of another status or trunk it steps over), not all the account holds.
+            // The account's and each trunk's totals are kept as numbers change, so a page costs at most the numbers it
+            // may read (``numberPageReadMax(pageSize:)``), not all the account holds.
             let totals = request.trunkId.map { state.held.totals(ofTrunk: $0) } ?? state.held.totals(of: account.id)
             let (total, monthlyCost) = (totals.count(request.status), totals.monthlyCost(request.status))
             // None to list (a trunk with no numbers, say): no page to look for among the account's numbers.
             guard total > 0 else {
                 return NumberPage(numbers: [], nextPageToken: nil, total: 0, monthlyCost: 0, currency: account.currency)
             }
-            var page: [NumberListing] = []
-            var next: String?
-            for position in positions[Self.firstIndex(in: positions, atLeast: start)...] {
-                guard let number = state.numbers[ids[position]], matches(number) else { continue }
-                guard page.count < size else {
-                    next = PageToken.encode(query: query, position: position)
-                    break
-                }
-                page.append(NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name }))
-            }
+            let (page, next, _) = Self.readPage(
+                positions[Self.firstIndex(in: positions, atLeast: start)...], size: size,
+                readMax: Self.numberPageReadMax(pageSize: size), entry: listing)
             return NumberPage(
-                numbers: page, nextPageToken: next, total: total, monthlyCost: monthlyCost, currency: account.currency)
+                numbers: page, nextPageToken: next.map { PageToken.encode(query: query, position: $0) }, total: total,
+                monthlyCost: monthlyCost, currency: account.currency)
         }
+    }
+
+    /// Most of the account's numbers a page of ListNumbers reads, matching its filter or not: 4 × the page size, at
+    /// least 1000. A filtered page steps over the numbers that do not match, and without a bound every page of
+    /// `status: PAST_DUE` on an account of 10 000 active numbers and 1 past-due one read all 10 000 (under the durable
+    /// state's lock, which the journal writer needs after every commit) to learn there was no next page.
+    static func numberPageReadMax(pageSize: Int) -> Int { max(4 * pageSize, 1_000) }
+
+    /// A page read from `positions` (ascending), keeping what `entry` makes of each (nil: not listed), and where the
+    /// next page starts (nil: no next page), with how many positions it read. It stops once it holds `size` entries
+    /// and finds the next one (which starts the next page), when the positions end, or when it has read `readMax`
+    /// positions: the next page then starts at the first position not read, and this one may be short, even empty.
+    static func readPage<Entry>(
+        _ positions: some Sequence<Int>, size: Int, readMax: Int, entry: (Int) -> Entry?
+    ) -> (entries: [Entry], next: Int?, read: Int) {
+        var entries: [Entry] = []
+        var read = 0
+        for position in positions {
+            guard read < readMax else { return (entries, position, read) }
+            read += 1
+            guard let found = entry(position) else { continue }
+            guard entries.count < size else { return (entries, position, read) }
+            entries.append(found)
+        }
+        return (entries, nil, read)
     }
 
     /// The index of the first of `positions` (ascending) that is at least `start`.
@@ -108,27 +135,27 @@ extension NumberService {
         return low
     }
 
-    /// A page of the account's released numbers, costing its page plus the held numbers it steps over — not every
-    /// number the account ever had (a year of churn at the purchase cap is most of a million, and this runs under
-    /// the durable state's lock, which the journal writer needs after every commit). Released numbers keep no trunk,
-    /// so a trunk filter matches none; their total is every number minus the held ones, and they cost nothing a month.
+    /// A page of the account's released numbers, reading at most ``numberPageReadMax(pageSize:)`` of its numbers,
+    /// released or held — not every number the account ever had (a year of churn at the purchase cap is most of a
+    /// million, and this runs under the durable state's lock, which the journal writer needs after every commit).
+    /// Released numbers keep no trunk, so a trunk filter matches none; their total is every number minus the held
+    /// ones, and they cost nothing a month.
     private static func releasedPage(
         _ state: CoreState, account: Account, ids: [String], trunkId: String?, start: Int, size: Int, query: String
     ) -> NumberPage {
-        let total = trunkId == nil ? ids.count - (state.heldNumberCounts[account.id] ?? 0) : 0
-        var page: [NumberListing] = []
-        var next: String?
-        if trunkId == nil {
-            for position in start..<ids.count {
-                guard let number = state.numbers[ids[position]], number.status == .released else { continue }
-                guard page.count < size else {
-                    next = PageToken.encode(query: query, position: position)
-                    break
-                }
-                page.append(NumberListing(number: number, trunkName: nil))
-            }
+        guard trunkId == nil else {
+            return NumberPage(numbers: [], nextPageToken: nil, total: 0, monthlyCost: 0, currency: account.currency)
         }
-        return NumberPage(numbers: page, nextPageToken: next, total: total, monthlyCost: 0, currency: account.currency)
+        let total = ids.count - (state.heldNumberCounts[account.id] ?? 0)
+        let released = { (position: Int) -> NumberListing? in
+            guard let number = state.numbers[ids[position]], number.status == .released else { return nil }
+            return NumberListing(number: number, trunkName: nil)
+        }
+        let (page, next, _) = readPage(
+            start..<ids.count, size: size, readMax: numberPageReadMax(pageSize: size), entry: released)
+        return NumberPage(
+            numbers: page, nextPageToken: next.map { PageToken.encode(query: query, position: $0) }, total: total,
+            monthlyCost: 0, currency: account.currency)
     }
 
     /// One number of the account (another account's number is NOT_FOUND).

@@ -22,6 +22,7 @@ extension CoreState {
         case .accountCreated(let account):
             guard accounts[account.id] == nil else { throw .init("duplicate account \(account.id)") }
             accounts[account.id] = account
+            accountIds.insert(account.id)
         case .accountStatusChanged(let accountId, let status):
             guard accounts[accountId] != nil else { throw .init("unknown account \(accountId)") }
             accounts[accountId]!.status = status

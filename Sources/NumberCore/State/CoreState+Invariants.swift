@@ -408,7 +408,11 @@ extension CoreState {
                 Violation(
                     rule: "ledger-order", message: "the ledgers known out of time order disagree with the ledgers"))
         }
-        if accountApiKeys != Self.index(apiKeys, by: \.accountId) {
+        if !accountIds.isWellFormed || accountIds != SortedKeys(accounts.keys) {
+            found.append(Violation(rule: "account-index", message: "the sorted account ids disagree with the accounts"))
+        }
+        let keyRunsBroken = accountApiKeys.values.contains { !$0.isWellFormed }
+        if keyRunsBroken || accountApiKeys != Self.keysByAccount(apiKeys) {
             found.append(Violation(rule: "key-index", message: "the per-account key index disagrees with the keys"))
         }
         let activeKeys = Self.activeKeys(apiKeys)

@@ -10,7 +10,8 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var trunks: [String: Trunk] = [:]
     /// Numbers (all statuses) by id.
     public internal(set) var numbers: [String: OwnedNumber] = [:]
-    /// Each account's number ids in purchase order.
+    /// Each account's number ids in the order their purchases were recorded (a purchase that reconciliation settles
+    /// late comes after numbers bought meanwhile).
     public internal(set) var accountNumbers: [String: [String]] = [:]
     /// Each account's count of numbers that are not released (checked against its limit on every purchase).
     public internal(set) var heldNumberCounts: [String: Int] = [:]
@@ -47,8 +48,12 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// How many numbers each account's open purchases reserve, so the numbers-per-account limit counts purchases in
     /// progress as well as numbers held. Derived like `accountTrunks`.
     public internal(set) var reservedNumberCounts: [String: Int] = [:]
-    /// API key ids by the account they belong to (nil: admin keys). Derived like `accountTrunks`.
-    public internal(set) var accountApiKeys: [String?: Set<String>] = [:]
+    /// Every account id, ascending, so a page of ListAccounts finds its ids by binary search instead of a pass over
+    /// every account. Derived like `accountTrunks`.
+    public internal(set) var accountIds = SortedKeys()
+    /// API key ids by the account they belong to (nil: admin keys), ascending, so a page of ListApiKeys finds its ids
+    /// by binary search. Derived like `accountTrunks`.
+    public internal(set) var accountApiKeys: [String?: SortedKeys] = [:]
     /// How many API keys are not revoked: what `apiKeysMax` bounds, read on every key creation without counting
     /// the table (revoked keys stay in `apiKeys`, listed with their revocation time, but no longer count). Derived
     /// like `accountTrunks`.
@@ -92,7 +97,8 @@ public struct CoreState: Codable, Sendable, Hashable {
         accountTrunks = Self.index(trunks, by: \.accountId)
         providerTrunks = Self.index(trunks, by: \.providerTrunkSid)
         reservedNumberCounts = Self.reservedCounts(intents)
-        accountApiKeys = Self.index(apiKeys, by: \.accountId)
+        accountIds = SortedKeys(accounts.keys)
+        accountApiKeys = Self.keysByAccount(apiKeys)
         activeApiKeyCount = Self.activeKeys(apiKeys)
         held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
         work = WorkIndexes(of: self)
@@ -139,17 +145,8 @@ public struct CoreState: Codable, Sendable, Hashable {
         (accountTrunks[accountId] ?? []).count { trunks[$0]?.providerManaged == true }
     }
 
-    /// The number ids of `accountId` in purchase order.
+    /// The number ids of `accountId` in the order their purchases were recorded.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
-
-    /// The numbers of `accountId` that are not released, in purchase order, with their positions in
-    /// ``numberIDs(of:)``.
-    func heldNumbers(of accountId: String) -> [(position: Int, number: OwnedNumber)] {
-        let ids = numberIDs(of: accountId)
-        return held.positions(of: accountId).compactMap { position in
-            numbers[ids[position]].flatMap { $0.status == .released ? nil : (position, $0) }
-        }
-    }
 
     /// The transaction with `id`, found through its location (an idempotent retry's answer must not scan a ledger
     /// of millions under the decision lock).
@@ -160,7 +157,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         return ledger[location.index]
     }
 
-    /// The ids (keys) of `table`'s records grouped by `owner`: how `accountTrunks`, `providerTrunks`, `accountApiKeys` and
+    /// The ids (keys) of `table`'s records grouped by `owner`: how `accountTrunks`, `providerTrunks` and
     /// ``WorkIndexes/idempotencyMinutes`` are rebuilt.
     static func index<Record, Owner: Hashable>(
         _ table: [String: Record], by owner: (Record) -> Owner
@@ -168,6 +165,11 @@ public struct CoreState: Codable, Sendable, Hashable {
         var index: [Owner: Set<String>] = [:]
         for (id, record) in table { index[owner(record), default: []].insert(id) }
         return index
+    }
+
+    /// The ids of `keys` by the account they belong to (nil: admin keys), ascending: how `accountApiKeys` is rebuilt.
+    static func keysByAccount(_ keys: [String: ApiKey]) -> [String?: SortedKeys] {
+        Self.index(keys, by: \.accountId).mapValues { SortedKeys($0) }
     }
 
     /// The numbers `intents` reserve per account: how `reservedNumberCounts` is rebuilt.

@@ -123,10 +123,45 @@ struct DerivedIndexTests {
         state.accountTrunks["ACC_a"] = ["TRK_missing"]
         state.accountApiKeys[nil] = ["KEY_missing"]
         state.activeApiKeyCount += 1
+        state.accountIds.remove("ACC_b")
         let rules = state.checkInvariants().map(\.rule)
         #expect(rules.contains("trunk-index"))
         #expect(rules.contains("key-index"))
         #expect(rules.contains("key-count"))
+        #expect(rules.contains("account-index"))
+    }
+
+    @Test("sorted ids stay sorted, each once, in well-formed runs through insertions and removals across many runs")
+    func sortedKeys() {
+        var keys = SortedKeys()
+        var reference = Set<String>()
+        var disagreements = 0
+        // Keys from 0..<20 000 in a scrambled order (7 919 is prime to it), each third step removing one: runs split
+        // (at most 512 ids each); removing every id at the end empties them all.
+        for step in 0..<60_000 {
+            let key = "K\(step * 7_919 % 20_000)"
+            if step % 3 == 2 {
+                if keys.remove(key) != (reference.remove(key) != nil) { disagreements += 1 }
+            } else {
+                if keys.insert(key) != reference.insert(key).inserted { disagreements += 1 }
+            }
+        }
+        #expect(disagreements == 0)
+        let sorted = reference.sorted()
+        #expect(keys.isWellFormed && keys.count == sorted.count && Array(keys) == sorted)
+        #expect(keys == SortedKeys(reference) && keys.hashValue == SortedKeys(reference).hashValue)
+        let byPosition = sorted.indices.allSatisfy { keys[$0] == sorted[$0] }
+        #expect(byPosition)
+        var examined = 0
+        let afterTenth = keys.firstPosition(after: sorted[10], examined: &examined)
+        let beforeAll = keys.firstPosition(after: "", examined: &examined)
+        let afterAll = keys.firstPosition(after: "L", examined: &examined)
+        #expect(afterTenth == 11 && beforeAll == 0 && afterAll == sorted.count)
+        #expect(examined > 0 && examined <= 3 * 14, "three binary searches over \(sorted.count) ids")
+        #expect(keys.keys(from: sorted.count - 3, limit: 10) == Array(sorted.suffix(3)))
+        for key in sorted { keys.remove(key) }
+        let removedAgain = keys.remove("K1")
+        #expect(keys.isEmpty && keys.isWellFormed && Array(keys).isEmpty && !removedAgain)
     }
 
     @Test("a voided keyed purchase frees its key in the index too; a retry with it records it again")
@@ -192,6 +227,13 @@ struct DerivedIndexTests {
         #expect(h.service.coordinator.speculativeState.work.pendingReleases.isEmpty)
         try await h.check()
     }
+
+    /// The account's numbers not released, in the order recorded, as the held index gives them.
+    static func heldNumberIds(_ state: CoreState, of accountId: String) -> [String] {
+        let ids = state.numberIDs(of: accountId)
+        return state.held.positions(of: accountId).map { ids[$0] }.filter { state.numbers[$0]?.status != .released }
+    }
+
     @Test("held numbers: listings read only the numbers not released, in purchase order, pages stable across releases")
     func heldNumbers() async throws {
         var h = try await Harness(.file)
@@ -206,7 +248,7 @@ struct DerivedIndexTests {
             _ = try await h.service.release(accountId: account.id, numberId: bought[index].id)
         }
         let held = [4, 7, 10].map { bought[$0].id }
-        #expect(h.service.durableState().heldNumbers(of: account.id).map(\.number.id) == held)
+        #expect(Self.heldNumberIds(h.service.durableState(), of: account.id) == held)
         // Compacted at the 7th release (7 of 12 left in place), then 2 more left in place among the 5 kept.
         #expect(h.service.durableState().held.positions(of: account.id).count == 5)
         let rest = try h.service.listNumbers(
@@ -233,8 +275,7 @@ struct DerivedIndexTests {
         #expect(onTrunk.numbers.isEmpty && onTrunk.total == 0)
         let more = try await h.buy(["+14155559990", "+14155559991"], for: account.id).numbers
         try await h.restart()
-        #expect(
-            h.service.durableState().heldNumbers(of: account.id).map(\.number.id) == held + more.map(\.id))
+        #expect(Self.heldNumberIds(h.service.durableState(), of: account.id) == held + more.map(\.id))
         try await h.check()
     }
 }
