@@ -296,6 +296,7 @@ struct Verify: AsyncParsableCommand {
         print("format: \(Self.describe(report.journal.format))")
         for problem in report.journal.problems { print("journal: \(problem)") }
         for violation in report.violations { print("invariant: \(violation)") }
+        for warning in report.warnings { print("warning: \(warning)") }
         if let error = report.replayError { print("replay: \(error)") }
         if let state = report.state {
             print(

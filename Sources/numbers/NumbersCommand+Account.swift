@@ -332,9 +332,9 @@ struct Trunks: AsyncParsableCommand {
         @Option var name: String
         @Option(
             help: """
-                Where Twilio sends the trunk's inbound calls: your PBX or SIP server's URI, sip:host[:port][;params] \
-                (not sips:). Required unless --sid is given: numberd creates the trunk on its own Twilio account, \
-                which you cannot configure.
+                Where Twilio sends the trunk's inbound calls: your PBX or SIP server's URI, \
+                sip:[user@]host[:port][;params] (not sips:, no user:password: it is stored and shown). Required \
+                unless --sid is given: numberd creates the trunk on its own Twilio account, which you cannot configure.
                 """)
         var origination: String = ""
         @Option(

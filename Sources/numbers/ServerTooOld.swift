@@ -30,10 +30,13 @@ enum ServerTooOld {
                 `numbers transactions` without --month, --from and --to.
                 """
         }
+        // Said for both commands that send it: `--origination` alone (a trunk numberd would create ringing nowhere)
+        // and with `--sid` (which takes none: telling that caller to register with --sid, as it did, was no help).
         if fields.contains("origination_sip_uri") {
             return """
-                no trunk created: \(server) and would create it at Twilio without --origination, its numbers \
-                ringing nowhere. Upgrade numberd, or register a trunk configured at Twilio with --sid.
+                no trunk created: \(server) and would skip --origination: a trunk it created at Twilio would ring \
+                nowhere. Upgrade numberd, or register a trunk configured at Twilio: --sid without --origination (a \
+                trunk registered by its SID takes none; its calls go where it was configured).
                 """
         }
         return "nothing was sent: \(server). Upgrade numberd, or leave out the option that sets the field named above."

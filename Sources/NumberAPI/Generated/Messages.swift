@@ -1308,11 +1308,18 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     /// The SIP URI Twilio sends the trunk's inbound calls to, "sip:pbx.example.com:5060;transport=tcp": required when
     /// numberd creates the trunk (a trunk without one rings nowhere, and the customer cannot configure a trunk on
     /// numberd's Twilio account), refused with a provider_trunk_sid (INVALID_ARGUMENT / INVALID_FIELD, metadata
-    /// field=originationSipUri). The `sip:` scheme (Twilio takes no `sips:`), an optional user part, a host name, IPv4
-    /// address or [IPv6] address, an optional port and `;` parameters; printable ASCII without spaces, at most 255
+    /// field=originationSipUri). Exactly: the `sip:` scheme (any case; Twilio takes no `sips:`), an optional `user@`
+    /// (no `user:password@`: the URI is stored and shown to every key that reads the trunk), a host name of
+    /// dot-separated letters, digits and hyphens, an IPv4 address or a valid [IPv6] address, an optional port
+    /// 1...65535, then optional `;` parameters and `?` headers, passed to Twilio as they are, with no `@` in either;
+    /// printable ASCII without spaces, quotes, angle brackets, backslashes, braces, `|`, `^` or backticks, at most 255
     /// bytes (longer: INVALID_ARGUMENT / LIMIT_EXCEEDED). numberd adds it to the trunk at Twilio (weight 10, priority
-    /// 10, enabled) before it records the trunk; if Twilio refuses it, the trunk is deleted there again and nothing is
-    /// recorded. A field a server must understand, API revision 2 (this file's header).
+    /// 10, enabled) before it records the trunk. If Twilio does not set it, the trunk is deleted there again and
+    /// nothing is recorded: Twilio's refusal is INVALID_ARGUMENT (field=originationSipUri), its configuration or
+    /// throttling UNAVAILABLE / PROVIDER_MISCONFIGURED or PROVIDER_RATE_LIMITED, anything else UNAVAILABLE /
+    /// PROVIDER_UNAVAILABLE — except when that DELETE fails too: then UNAVAILABLE / OUTCOME_UNKNOWN with the trunk's
+    /// `trunkSid`, the trunk left at Twilio unrecorded (the provider audit's trunk_unrecorded). A field a server must
+    /// understand, API revision 2 (this file's header).
     public var originationSipUri: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -34,3 +34,18 @@ public struct Trunk: Codable, Sendable, Hashable {
         self.originationSipUri = originationSipUri
     }
 }
+
+extension Trunk {
+    /// What a provider trunk SID is indexed and compared by (``CoreState/providerTrunks``, the provider audit): a SID
+    /// of Twilio's form, `TK` and 32 hex digits, with its hex digits in lower case, as Twilio writes them; any other
+    /// text as it is. A registration has kept its SID in lower case since ``Validation/providerTrunkSid(_:max:)`` did
+    /// so, but a record from before may hold `TK…ABCDEF`: compared exactly, the same trunk registered again in lower
+    /// case for another account passed the one-account-per-SID check, and the audit reported the trunk missing at
+    /// every run.
+    static func sidKey(_ sid: String) -> String {
+        TwilioValidation.isSid(sid, prefix: "TK") ? "TK" + sid.dropFirst(2).lowercased() : sid
+    }
+
+    /// ``sidKey(_:)`` of this trunk's SID.
+    var providerTrunkSidKey: String { Self.sidKey(providerTrunkSid) }
+}

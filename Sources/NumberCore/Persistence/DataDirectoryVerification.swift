@@ -14,6 +14,9 @@ public struct DataDirectoryReport: Sendable {
     /// Whether another process (a running numberd) held the directory's lock: its files may have changed while
     /// they were read, so a problem at the newest segment or snapshot may be a write in progress, not damage.
     public var inUse = false
+    /// What the replayed state holds that an operator should look at, though it serves as it is
+    /// (``CoreState/checkWarnings()``): not counted against ``isSound``.
+    public var warnings: [Violation] = []
 
     /// Whether there is nothing worse than a warning the journal repairs by itself.
     public var isSound: Bool {
@@ -47,6 +50,7 @@ public func verifyDataDirectory(
         let state = try await replayDataDirectory(directory, limits: limits)
         report.state = state
         report.violations = state.checkInvariants()
+        report.warnings = state.checkWarnings()
     } catch {
         report.replayError = "\(error)"
     }

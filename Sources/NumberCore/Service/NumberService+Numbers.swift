@@ -176,28 +176,25 @@ extension NumberService {
     ) async throws(NumberError) -> NumberListing {
         // A caller gone before anything started starts nothing (from here on the change runs to its end).
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
-        // What the decision refuses is refused before the caller waits for one of its account's provider slots, and a
-        // change that changes nothing is answered at once — by a decision (it writes nothing, and answers once what it
-        // saw is durable), checking what ``claimRoute`` checks: a change or release of the number running or waiting
-        // is refused, as it would be after the wait. A number whose last change ended unknown or unrecorded
-        // (`Local.unsettledRoutes`) is sent to the provider even so: it may route the number to the other trunk.
-        let unchanged = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing?) in
+        // What the decision refuses is refused before the caller waits for one of its account's provider slots — by a
+        // decision (it writes nothing, and answers once what it saw is durable), checking what ``claimRoute`` checks: a
+        // change or release of the number running or waiting is refused, as it would be after the wait. A change to
+        // the trunk the number is recorded on is sent to the provider all the same, in its turn: the request is
+        // idempotent there, and it repairs a number the provider routes elsewhere — after a change whose outcome was
+        // unknown or unrecorded, which a restart forgets (`Local.unsettledRoutes`), or a change made in Twilio's
+        // console. Answered at once without the provider, "it changes nothing" left such a number where it was.
+        try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Void) in
             _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
-            let number = try state.requireUsableNumber(numberId, of: accountId)
-            let trunk = try trunkId.flatMap { $0.isEmpty ? nil : $0 }.map { id throws(NumberError) in
-                try state.requireTrunk(id, of: accountId)
-            }
-            let unsettled = try self.local.withLock { local throws(NumberError) -> Bool in
+            _ = try state.requireUsableNumber(numberId, of: accountId)
+            if let id = trunkId, !id.isEmpty { _ = try state.requireTrunk(id, of: accountId) }
+            try self.local.withLock { local throws(NumberError) -> Void in
                 guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
                 guard !local.liveReleases.contains(numberId), !local.waitingReleases.contains(numberId) else {
                     throw .releaseInProgress(numberId)
                 }
-                return local.unsettledRoutes.contains(numberId)
             }
-            guard number.trunkId == trunk?.id, !unsettled else { return ([], nil) }
-            return ([], NumberListing(number: number, trunkName: trunk?.name))
+            return ([], ())
         }
-        if let unchanged { return unchanged }
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> NumberListing in
             guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
             return try await self.carriedThrough { () async throws(NumberError) -> NumberListing in
@@ -218,9 +215,8 @@ extension NumberService {
         accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
-        let (number, trunk, claimed) = try await claimRoute(
+        let (number, trunk) = try await claimRoute(
             accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
-        guard claimed else { return NumberListing(number: number, trunkName: trunk?.name) }
         defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
         do {
             try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
@@ -230,12 +226,15 @@ extension NumberService {
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
             // could be deleted under the number. (Shown unchanged, the error stands: a retry of the change settles a
             // request that lands later — as does any later change of the number, one back to the recorded trunk
-            // included, which `Local.unsettledRoutes` sends to the provider instead of answering it unchanged.)
+            // included, since every change is sent to the provider. Until then `Local.unsettledRoutes` keeps the
+            // trunk asked for from being deleted under the number.)
             guard Self.mayHaveHappened(error),
                 let shown = try? await provider.lookUp(phoneNumber: number.phoneNumber),
                 shown.sid == number.providerSid, shown.trunkSid == trunk?.providerTrunkSid
             else {
-                if Self.mayHaveHappened(error) { local.withLock { _ = $0.unsettledRoutes.insert(numberId) } }
+                if Self.mayHaveHappened(error) {
+                    local.withLock { $0.unsettledRoutes[numberId] = .some(trunk?.id) }
+                }
                 // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
                 // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
                 // that stays missing there shows in the provider audit).
@@ -259,25 +258,29 @@ extension NumberService {
         }
         do throws(NumberError) {
             let listing = try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
-            local.withLock { _ = $0.unsettledRoutes.remove(numberId) }
+            local.withLock { _ = $0.unsettledRoutes.removeValue(forKey: numberId) }
             return listing
         } catch {
             // As after a crash here: the provider may route the number as asked while the state says otherwise. Only
             // the caller can settle it (a retry sets the provider again, then records).
-            local.withLock { _ = $0.unsettledRoutes.insert(numberId) }
+            local.withLock { $0.unsettledRoutes[numberId] = .some(trunk?.id) }
             throw Self.unrecorded(
                 error, "the number's trunk was changed at the provider and the change is not recorded: retry it",
                 details: ["numberId": numberId])
         }
     }
 
-    /// Records a trunk change the provider has made.
+    /// Records a trunk change the provider has made; nothing new when the record already says so (a change to the
+    /// recorded trunk, sent to the provider all the same).
     private func recordRoute(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
-        try await coordinator.perform { state throws(NumberError) in
+        try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing) in
             var current = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
+            guard current.trunkId != trunk?.id else {
+                return ([], NumberListing(number: current, trunkName: trunk?.name))
+            }
             current.trunkId = trunk?.id
             return (
                 [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)],
@@ -286,31 +289,27 @@ extension NumberService {
         }
     }
 
-    /// Checks the number and trunk and, unless the number is already there and its last change is settled
-    /// (`Local.unsettledRoutes`), claims the number for the change. A claim whose decision then fails (it waits for
-    /// what it saw to be durable, which a store with no room can refuse) is handed back: left, it would refuse every
-    /// later change of the number and keep billing off it.
+    /// Checks the number and trunk and claims the number for the change, one to the trunk it is recorded on included
+    /// (see ``setTrunk(accountId:numberId:trunkId:evenIfSuspended:)``). A claim whose decision then fails (it waits
+    /// for what it saw to be durable, which a store with no room can refuse) is handed back: left, it would refuse
+    /// every later change of the number and keep billing off it.
     private func claimRoute(
         accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
-    ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?, claimed: Bool) {
+    ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?) {
         var claimedHere = false
         do throws(NumberError) {
             return try await coordinator.perform { state throws(NumberError) in
                 _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
-                let claimed = try self.local.withLock { local throws(NumberError) -> Bool in
+                try self.local.withLock { local throws(NumberError) -> Void in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
                     }
-                    guard number.trunkId != trunk?.id || local.unsettledRoutes.contains(numberId) else {
-                        return false
-                    }
                     local.routing[numberId] = .some(trunk?.id)
-                    return true
                 }
-                claimedHere = claimed
-                return ([], (number, trunk, claimed))
+                claimedHere = true
+                return ([], (number, trunk))
             }
         } catch {
             if claimedHere { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }

@@ -279,7 +279,9 @@ extension NumberService {
     /// The provider's trunks compared with the store's: recorded ones it does not list (recorded before the listing
     /// started and still, with the same SID, after it ended: the listing should have shown them), and ones named as
     /// numberd names its trunks that no recorded trunk has — unless a call is creating or deleting it right now. At
-    /// most `audit.pagesMax` pages and `audit.numbersMax` trunks.
+    /// most `audit.pagesMax` pages and `audit.numbersMax` trunks. SIDs are compared by ``Trunk/sidKey(_:)``: a record
+    /// from before SIDs were kept in lower case, `TK…ABCDEF`, is the trunk Twilio lists as `TK…abcdef` (it was
+    /// reported `trunk_missing` at every audit).
     private func auditTrunks() async throws -> (differences: [ProviderAuditReport.Difference], listed: Int) {
         let recordedBefore = try coordinator.read { state in state.trunks.values.map { ($0.id, $0.providerTrunkSid) } }
         var listed: [String: String?] = [:]
@@ -295,10 +297,11 @@ extension NumberService {
             }
             for trunk in trunks { listed[trunk.sid] = trunk.friendlyName }
         }
+        let listedKeys = Set(listed.keys.map(Trunk.sidKey))
         let differences = try coordinator.read { state in
-            let recordedSids = Set(state.trunks.values.map(\.providerTrunkSid))
+            let recordedKeys = Set(state.trunks.values.map(\.providerTrunkSidKey))
             var found: [ProviderAuditReport.Difference] = []
-            for (id, sid) in recordedBefore where listed[sid] == nil {
+            for (id, sid) in recordedBefore where !listedKeys.contains(Trunk.sidKey(sid)) {
                 guard let trunk = state.trunks[id], trunk.providerTrunkSid == sid else { continue }
                 found.append(
                     ProviderAuditReport.Difference(
@@ -306,7 +309,7 @@ extension NumberService {
                 )
             }
             let inFlight = local.withLock { $0.trunksInFlight }
-            for (sid, name) in listed where !recordedSids.contains(sid) && !inFlight.contains(sid) {
+            for (sid, name) in listed where !recordedKeys.contains(Trunk.sidKey(sid)) && !inFlight.contains(sid) {
                 guard let id = name.flatMap(Self.numberdTrunkId), !inFlight.contains(id) else { continue }
                 found.append(
                     ProviderAuditReport.Difference(
@@ -347,7 +350,8 @@ extension NumberService {
         let kind: ProviderAuditReport.Difference.Kind
         if held.providerSid != number.sid {
             kind = .sidDiffers
-        } else if !routing.contains(id), held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSid }) != number.trunkSid
+        } else if !routing.contains(id),
+            held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSidKey }) != number.trunkSid.map(Trunk.sidKey)
         {
             kind = .trunkDiffers
         } else {

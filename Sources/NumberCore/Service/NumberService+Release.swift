@@ -483,13 +483,15 @@ extension NumberService {
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With
     /// `watching`, the number gets an orphan watch in the same record; with `blocking` (its DELETE may still land),
     /// purchases of it are refused until the orphan sweep's look-up no longer lists it. The refund names the release's
-    /// asker (``OwnedNumber/releaseRequestedBy``), or `actorIfUnrecorded` when none was recorded.
+    /// asker (``OwnedNumber/releaseRequestedBy``), or `actorIfUnrecorded` when none was recorded. Once recorded, a
+    /// trunk change of the number left unsettled (`Local.unsettledRoutes`) no longer holds the trunk it asked for: the
+    /// provider routes a released number nowhere.
     func recordRelease(
         _ numberId: String, requestedAt: Date, watching: Bool = false, blocking: Bool = false,
         actorIfUnrecorded: LedgerActor? = nil
     ) async throws(NumberError) -> ReleaseResult {
         let now = now()
-        return try await coordinator.perform { state throws(NumberError) in
+        let recorded: ReleaseResult = try await coordinator.perform { state throws(NumberError) in
             guard let number = state.numbers[numberId], let account = state.accounts[number.accountId] else {
                 throw .numberNotFound(numberId)
             }
@@ -540,6 +542,8 @@ extension NumberService {
             }
             return (events, result)
         }
+        local.withLock { _ = $0.unsettledRoutes.removeValue(forKey: numberId) }
+        return recorded
     }
 
     /// The refund for releasing `number` at `at`: only a paid (active) cycle is refunded, and only once.

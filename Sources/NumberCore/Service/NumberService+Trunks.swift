@@ -215,7 +215,9 @@ extension NumberService {
             try Self.checkNewTrunk(state, accountId, name, limits, creating: managed ? 1 : 0)
             // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
             // account's calls. (A trunk the provider just made is new; were it not, it is not deleted by the caller.)
-            guard managed || state.providerTrunks[sid] == nil else {
+            // Looked up by ``Trunk/sidKey(_:)``: a record from before SIDs were kept in lower case may hold the same
+            // trunk in upper case.
+            guard managed || state.providerTrunks[Trunk.sidKey(sid)] == nil else {
                 throw NumberError(
                     .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
                     details: ["field": "providerTrunkSid"])
@@ -333,7 +335,9 @@ extension NumberService {
     }
 
     /// The account's trunk `trunkId` if it may be deleted now: no number on it, no purchase in progress naming it, no
-    /// number being routed to it.
+    /// number being routed to it, and no number whose change to it ended unknown or unrecorded
+    /// (`Local.unsettledRoutes`): the provider may route that number to the trunk, and deleting the trunk there would
+    /// leave the number ringing nowhere, still billed. Making the change again, or releasing the number, settles it.
     private func deletableTrunk(
         _ state: CoreState, accountId: String, trunkId: String, evenIfSuspended: Bool
     ) throws(NumberError) -> Trunk {
@@ -343,9 +347,22 @@ extension NumberService {
         // under the lock every account's writes wait for, as often as a caller asked.
         let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
         let pending = state.intents.values.contains { $0.trunkId == trunkId }
-        let routing = local.withLock { $0.routing.values.contains(trunkId) }
-        guard inUse == 0 && !pending && !routing else {
-            let what = pending ? " and a purchase in progress" : routing ? " and a number being routed to it" : ""
+        let (routing, unsettled) = local.withLock { local in
+            (local.routing.values.contains(trunkId), local.unsettledRoutes.values.contains(trunkId))
+        }
+        guard inUse == 0 && !pending && !routing && !unsettled else {
+            let what: String
+            if pending {
+                what = " and a purchase in progress"
+            } else if routing {
+                what = " and a number being routed to it"
+            } else if unsettled {
+                what =
+                    " and a number whose change to it is unsettled (its outcome unknown or unrecorded: make that "
+                    + "change again, or release the number, to settle it)"
+            } else {
+                what = ""
+            }
             throw NumberError(
                 .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse) numbers\(what)",
                 details: ["trunkId": trunkId, "numbers": String(inUse)])

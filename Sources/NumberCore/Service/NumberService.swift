@@ -57,11 +57,13 @@ public final class NumberService: Sendable {
         /// another trunk change, a release of the number and a deletion of that trunk wait until it is recorded.
         var routing: [String: String?] = [:]
         /// Numbers whose last trunk change ended unknown (no answer, the provider may still route it as asked) or
-        /// unrecorded (made at the provider, refused by the store): the provider may route each to another trunk than
-        /// the recorded one. A change of one is sent to the provider even when it asks for the recorded trunk (it does
-        /// not "change nothing"), and a recorded change drops it. Nothing reconciles a trunk change: the caller settles
-        /// it by making a change again.
-        var unsettledRoutes: Set<String> = []
+        /// unrecorded (made at the provider, refused by the store), with the trunk that change asked for (nil: none):
+        /// the provider may route each there instead of to the recorded trunk, so that trunk is not deleted
+        /// (TRUNK_IN_USE) while the entry stands. A recorded change of the number, or its recorded release, drops it.
+        /// Nothing reconciles a trunk change: the caller settles it by making a change again (every change is sent to
+        /// the provider, one to the recorded trunk included). Not durable: a restart forgets them, and the provider
+        /// audit's `trunk_differs` names a number the provider still routes elsewhere.
+        var unsettledRoutes: [String: String?] = [:]
         /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
         /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.
         var trunksInFlight: Set<String> = []

@@ -78,14 +78,16 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// or failed): the next waits for one to end, in arrival order, before anything is recorded. Billing's grace
         /// releases and reconciliation do not count. 1...1000. Default 8.
         public var providerChangesInFlightPerAccountMax: Int = 8
-        /// Most releases and trunk changes at the provider at once across all accounts (beside the searches' 512 and
-        /// the purchase checks' 256: together under the HTTP client's queue of 1 024). 1...100 000. Default 128.
+        /// Most releases, trunk changes, and creations and deletions of the trunks numberd makes, at the provider at
+        /// once across all accounts (beside the searches' 512 and the purchase checks' 256: together under the HTTP
+        /// client's queue of 1 024). 1...100 000. Default 128.
         public var providerChangesInFlightMax: Int = 128
-        /// Most releases and trunk changes of one account waiting for such a slot; past it the next is refused
-        /// RESOURCE_EXHAUSTED / CHANGES_BUSY, nothing done, to retry when one has ended. 0...100 000. Default 256.
+        /// Most releases, trunk changes, and trunk creations and deletions of one account waiting for such a slot; past
+        /// it the next is refused RESOURCE_EXHAUSTED / CHANGES_BUSY, nothing done, to retry when one has ended.
+        /// 0...100 000. Default 256.
         public var providerChangesWaitingPerAccountMax: Int = 256
-        /// Most releases and trunk changes waiting for such a slot in all, refused the same way past it.
-        /// 0...1 000 000. Default 4 096.
+        /// Most releases, trunk changes, and trunk creations and deletions waiting for such a slot in all, refused the
+        /// same way past it. 0...1 000 000. Default 4 096.
         public var providerChangesWaitingMax: Int = 4096
         /// Most statements of one account read at once (``NumberService/statement(accountId:start:end:)``: a long period
         /// of a long ledger costs CPU in proportion, and any read key may ask): the next waits its turn. 1...100.

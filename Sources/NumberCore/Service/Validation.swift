@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Input checks shared by the operations; each throws a typed ``NumberError`` naming the field.
 enum Validation {
     /// Whether a name or description may not hold `scalar`: a control character, a line or paragraph separator (it
@@ -37,8 +43,8 @@ enum Validation {
     /// A Twilio trunk SID as an administrator registers one: `TK` and 32 hex digits, what the Twilio adapter sends
     /// (``TwilioValidation/isSid(_:prefix:)``) — checked here, or a typo would fail every purchase naming the trunk
     /// with an error about a value the customer never sent. The hex digits come back in lower case, as Twilio writes
-    /// them: SIDs are compared exactly (one trunk of one account per SID, the provider audit's listing), so the same
-    /// trunk typed in upper case is the same SID.
+    /// them, so the same trunk typed in upper case is the same SID (SIDs are compared by ``Trunk/sidKey(_:)``, which
+    /// lower-cases a record from before this too: one trunk of one account per SID, the provider audit's listing).
     static func providerTrunkSid(_ value: String, max: Int) throws(NumberError) -> String {
         let sid = try name(value, field: "providerTrunkSid", max: max)
         guard TwilioValidation.isSid(sid, prefix: "TK") else {
@@ -52,15 +58,18 @@ enum Validation {
     /// the trunk that holds it (``CoreEvent/bytesEstimate``).
     static let originationSipUriBytesMax = 255
 
-    /// A SIP URI Twilio may send a trunk's calls to (an Origination URL's `SipUrl`): `sip:`, an optional
-    /// `user[:password]@`, a host — a name of letters, digits and hyphens in dot-separated labels, an IPv4 address
-    /// (which reads as such a name) or an IPv6 address in brackets —, an optional port 1...65535, then optional
-    /// `;parameters` and `?headers`. Twilio takes no `sips:` (its docs: "`sips` is NOT supported"), so a trunk
-    /// created with one would be refused at Twilio after the trunk was made. Printable ASCII only, without spaces or
-    /// the characters a URI never holds unescaped (quotes, angle brackets, backslashes, braces, `|`, `^`, backticks),
-    /// at most ``originationSipUriBytesMax`` bytes: the text goes into a form body, a journal record and the CLI's
-    /// tables as it is. The scheme is returned in lower case (RFC 3261 compares schemes without case), the rest as
-    /// given.
+    /// A SIP URI Twilio may send a trunk's calls to (an Origination URL's `SipUrl`): `sip:`, an optional `user@`, a
+    /// host — a name of letters, digits and hyphens in dot-separated labels, an IPv4 address (which reads as such a
+    /// name) or an IPv6 address in brackets (one `inet_pton` reads) —, an optional port 1...65535, then optional
+    /// `;parameters` and `?headers` (RFC 3261's URI headers, passed to Twilio as they are), neither holding an `@`.
+    /// Twilio takes no `sips:` (its docs: "`sips` is NOT supported"), so a trunk created with one would be refused at
+    /// Twilio after the trunk was made. Refused too: a password in the user part (`user:password@`), which would be
+    /// stored, shown to every key that may read the account's trunks, printed by the CLI and logged; and an `@` after
+    /// the host, which makes the host another than the one checked (`sip:h;x=@e` is user `h;x=` at host `e`).
+    /// Printable ASCII only, without spaces or the characters a URI never holds unescaped (quotes, angle brackets,
+    /// backslashes, braces, `|`, `^`, backticks), at most ``originationSipUriBytesMax`` bytes: the text goes into a
+    /// form body, a journal record and the CLI's tables as it is. The scheme is returned in lower case (RFC 3261
+    /// compares schemes without case), the rest as given.
     static func originationSipUri(_ value: String) throws(NumberError) -> String {
         let field = "originationSipUri"
         let max = originationSipUriBytesMax
@@ -80,11 +89,22 @@ enum Validation {
             throw .invalid(field, "\(field) must be a SIP URI such as sip:pbx.example.com:5060")
         }
         let rest = value.dropFirst(4)
-        // The user part, if any, ends at its `@`, which it cannot hold unescaped (RFC 3261): one `@` at most.
+        // The user part, if any, ends at its `@`, which it cannot hold unescaped (RFC 3261): one `@` at most, before
+        // any `;` or `?`. One after them would end a user part holding them (RFC 3261 allows `;` and `?` there), so
+        // the host Twilio reads would be the text after it, not the one checked here.
         let beforeParameters = rest.prefix { $0 != ";" && $0 != "?" }
+        guard !rest.dropFirst(beforeParameters.count).contains("@") else {
+            throw .invalid(field, "\(field) has an @ after its host, in its parameters or headers")
+        }
         let hostPort = beforeParameters.split(separator: "@", omittingEmptySubsequences: false)
         guard hostPort.count <= 2, hostPort.count == 1 || !hostPort[0].isEmpty else {
             throw .invalid(field, "\(field) has a malformed user part before its host")
+        }
+        guard hostPort.count == 1 || !hostPort[0].contains(":") else {
+            throw .invalid(
+                field,
+                "\(field) has a password in its user part (user:password@): it would be stored and shown to every "
+                    + "key that reads the trunk")
         }
         guard let problem = hostPortProblem(hostPort[hostPort.count - 1]) else {
             return "sip:" + String(rest)
@@ -93,16 +113,15 @@ enum Validation {
     }
 
     /// Why `text` is not `host[:port]` (nil when it is): a host name of dot-separated labels of letters, digits and
-    /// hyphens (an IPv4 address is one), or an IPv6 address in brackets; a port of 1 to 5 digits, 1...65535.
+    /// hyphens (an IPv4 address is one), or an IPv6 address in brackets that `inet_pton` reads (`[:]`, `[1:2]` are
+    /// not addresses); a port of 1 to 5 digits, 1...65535.
     private static func hostPortProblem(_ text: Substring) -> String? {
         var host = text
         var port: Substring?
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return "has an IPv6 address without its closing ]" }
             let address = text[text.index(after: text.startIndex)..<close]
-            guard address.contains(":"), address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-                return "has a malformed IPv6 address"
-            }
+            guard isIPv6Address(address) else { return "has a malformed IPv6 address" }
             let after = text[text.index(after: close)...]
             guard after.isEmpty || after.hasPrefix(":") else { return "has text after its IPv6 address" }
             host = text[...close]
@@ -126,6 +145,14 @@ enum Validation {
             else { return "has a port that is not 1...65535" }
         }
         return nil
+    }
+
+    /// Whether `text` is an IPv6 address as `inet_pton(AF_INET6)` reads one (the forms RFC 4291 allows, an IPv4 tail
+    /// included; no zone). Only hex digits, colons and dots reach it, so nothing else is taken as an address.
+    private static func isIPv6Address(_ text: Substring) -> Bool {
+        guard text.contains(":"), text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        var address = in6_addr()
+        return inet_pton(AF_INET6, String(text), &address) == 1
     }
 
     /// An ISO 4217 code of a currency or fund that has a minor unit (``PricingPolicy/iso4217MinorUnits``), upper case.

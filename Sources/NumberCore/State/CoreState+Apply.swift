@@ -54,16 +54,15 @@ extension CoreState {
             let sameId = trunks.updateValue(trunk, forKey: trunk.id)
             guard sameId == nil else { throw .init("duplicate trunk \(trunk.id)") }
             accountTrunks[trunk.accountId, default: []].insert(trunk.id)
-            providerTrunks[trunk.providerTrunkSid, default: []].insert(trunk.id)
+            providerTrunks[trunk.providerTrunkSidKey, default: []].insert(trunk.id)
         case .trunkDeleted(let trunkId):
             guard let trunk = trunks.removeValue(forKey: trunkId) else { throw .init("unknown trunk \(trunkId)") }
             // An account without trunks has no entry, as when the index is rebuilt from a snapshot.
             accountTrunks[trunk.accountId]?.remove(trunkId)
             if accountTrunks[trunk.accountId]?.isEmpty == true { accountTrunks.removeValue(forKey: trunk.accountId) }
-            providerTrunks[trunk.providerTrunkSid]?.remove(trunkId)
-            if providerTrunks[trunk.providerTrunkSid]?.isEmpty == true {
-                providerTrunks.removeValue(forKey: trunk.providerTrunkSid)
-            }
+            let sidKey = trunk.providerTrunkSidKey
+            providerTrunks[sidKey]?.remove(trunkId)
+            if providerTrunks[sidKey]?.isEmpty == true { providerTrunks.removeValue(forKey: sidKey) }
         case .transactionPosted(let transaction):
             // Only what is tied to no other event: funds added and adjustments, of no number. A purchase, renewal or
             // refund comes with the event that gives it its meaning (and whose checks it must pass).

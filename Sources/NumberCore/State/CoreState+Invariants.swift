@@ -24,6 +24,20 @@ extension CoreState {
         return found
     }
 
+    /// What `numberd verify` reports as a warning, not a failure: the state serves as it is, but holds something an
+    /// operator should look at. A trunk whose provider SID is not Twilio's form, `TK` and 32 hex digits
+    /// (`trunk-sid-form`): numberd registered any letters and digits before it checked the form, and the Twilio
+    /// adapter refuses such a SID, so every purchase or trunk change naming the trunk fails until the trunk is deleted
+    /// and registered again by its SID at Twilio. Refusing the store would turn that into an outage.
+    public func checkWarnings() -> [Violation] {
+        trunks.values.filter { !TwilioValidation.isSid($0.providerTrunkSid, prefix: "TK") }.sorted { $0.id < $1.id }
+            .map { trunk in
+                Violation(
+                    rule: "trunk-sid-form",
+                    message: "\(trunk.id) has provider trunk SID \(trunk.providerTrunkSid), not TK and 32 hex digits")
+            }
+    }
+
     /// What is wrong with `number`'s billing cycle, if anything: an anchor day that is no day of a month, or a cycle
     /// start or next billing date outside the years the calendar is meant for (``BillingCalendar/supportedDates``).
     /// ``BillingCalendar`` traps on either, so a damaged or hand-edited record is refused at start (`numberd verify`
@@ -394,7 +408,7 @@ extension CoreState {
             found.append(
                 Violation(rule: "trunk-index", message: "the per-account trunk index disagrees with the trunks"))
         }
-        if providerTrunks != Self.index(trunks, by: \.providerTrunkSid) {
+        if providerTrunks != Self.index(trunks, by: \.providerTrunkSidKey) {
             found.append(
                 Violation(rule: "trunk-sid-index", message: "the trunk index by provider SID disagrees with the trunks")
             )

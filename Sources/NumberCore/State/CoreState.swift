@@ -42,7 +42,8 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// Each account's trunk ids, so listing or adding an account's trunks never scans every account's. Derived:
     /// not in snapshots, rebuilt from `trunks` when one is read.
     public internal(set) var accountTrunks: [String: Set<String>] = [:]
-    /// Trunk ids by their provider trunk SID, so a SID registered by one account is refused to another without a
+    /// Trunk ids by their provider trunk SID (``Trunk/sidKey(_:)``: Twilio's hex digits in lower case, so a record
+    /// from before SIDs were kept so matches), so a SID registered by one account is refused to another without a
     /// scan of every trunk. Derived like `accountTrunks`.
     public internal(set) var providerTrunks: [String: Set<String>] = [:]
     /// How many numbers each account's open purchases reserve, so the numbers-per-account limit counts purchases in
@@ -95,7 +96,7 @@ public struct CoreState: Codable, Sendable, Hashable {
         eventCount = try container.decode(UInt64.self, forKey: .eventCount)
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
-        providerTrunks = Self.index(trunks, by: \.providerTrunkSid)
+        providerTrunks = Self.index(trunks, by: \.providerTrunkSidKey)
         reservedNumberCounts = Self.reservedCounts(intents)
         accountIds = SortedKeys(accounts.keys)
         accountApiKeys = Self.keysByAccount(apiKeys)

@@ -58,6 +58,10 @@ public struct SimulatorConfiguration: Sendable {
         /// Most Origination URLs one trunk may hold (default 10, the simulator's choice: Twilio documents none);
         /// one more is a 400/20001.
         public var originationUrlsPerTrunkMax: Int
+        /// Longest Origination URL `SipUrl` accepted, in bytes (default 255, the simulator's choice: Twilio's schema
+        /// says only `format: uri`, with no length, and numberd sends at most 255 bytes); longer is a 400/20001. It
+        /// bounds what a trunk keeps in the simulator's state.
+        public var sipUrlBytesMax: Int
         /// How long a connection may stay silent between requests before it is closed (default 60 000 ms).
         public var connectionIdleTimeoutMilliseconds: Int
         /// Client connections open at once. One more takes the place of the oldest open connection that never sent
@@ -88,7 +92,8 @@ public struct SimulatorConfiguration: Sendable {
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
             searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
-            originationUrlsPerTrunkMax: 10, connectionIdleTimeoutMilliseconds: 60_000, connectionsMax: 64,
+            originationUrlsPerTrunkMax: 10, sipUrlBytesMax: 255, connectionIdleTimeoutMilliseconds: 60_000,
+            connectionsMax: 64,
             requestDeadlineMilliseconds: 10_000, concurrentRequestsMax: 100,
             stateJournalBytesMax: 8 * 1024 * 1024, stateJournalRecordsMax: 50_000)
     }

@@ -44,6 +44,8 @@ public enum Endpoint: String, Sendable, CaseIterable, Hashable {
     case createOriginationUrl
     /// `GET /v1/Trunks/{Sid}/OriginationUrls`
     case listOriginationUrls
+    /// `GET /v1/Trunks/{Sid}/OriginationUrls/{OU}`
+    case fetchOriginationUrl
     /// A path the simulator does not serve (answered 404).
     case unknown
 }

@@ -26,6 +26,8 @@ public enum Route: Sendable, Equatable {
     case trunkNumber(trunk: String, sid: String)
     /// `/v1/Trunks/{TK}/OriginationUrls`
     case originationUrls(trunk: String)
+    /// `/v1/Trunks/{TK}/OriginationUrls/{OU}`
+    case originationUrl(trunk: String, sid: String)
     /// Anything else.
     case unknown
 
@@ -75,6 +77,7 @@ public enum Route: Sendable, Equatable {
         case 3 where s[0] == "Trunks" && s[2] == "PhoneNumbers": return .trunkNumbers(trunk: s[1])
         case 4 where s[0] == "Trunks" && s[2] == "PhoneNumbers": return .trunkNumber(trunk: s[1], sid: s[3])
         case 3 where s[0] == "Trunks" && s[2] == "OriginationUrls": return .originationUrls(trunk: s[1])
+        case 4 where s[0] == "Trunks" && s[2] == "OriginationUrls": return .originationUrl(trunk: s[1], sid: s[3])
         default: return .unknown
         }
     }
@@ -104,6 +107,7 @@ public enum Route: Sendable, Equatable {
         case (.trunkNumber, "DELETE"): .removeTrunkNumber
         case (.originationUrls, "GET"): .listOriginationUrls
         case (.originationUrls, "POST"): .createOriginationUrl
+        case (.originationUrl, "GET"): .fetchOriginationUrl
         default: .unknown
         }
     }
@@ -114,7 +118,7 @@ public enum Route: Sendable, Equatable {
         case .account, .availableCountries, .availableCountry, .availableNumbers, .incomingNumbers, .incomingNumber:
             .api
         case .pricingCountries, .pricingCountry: .pricing
-        case .trunks, .trunk, .trunkNumbers, .trunkNumber, .originationUrls: .trunking
+        case .trunks, .trunk, .trunkNumbers, .trunkNumber, .originationUrls, .originationUrl: .trunking
         case .unknown: nil
         }
     }

@@ -79,6 +79,8 @@ public enum Router {
             return try trunkNumbers(request, route: route, endpoint: endpoint, state: &state, context: context)
         case (.originationUrls(let trunk), _):
             return try originationUrls(request, trunkSid: trunk, endpoint: endpoint, state: &state, context: context)
+        case (.originationUrl(let trunk, let sid), _):
+            return read(try fetchOriginationUrl(request, trunkSid: trunk, sid: sid, state: state, context: context))
         }
     }
 

@@ -179,8 +179,11 @@ struct ProviderChangeSlotsTests {
         try await h.check()
     }
 
-    @Test("a trunk change that changes nothing is answered at once, even with every slot taken")
-    func unchangedTrunkTakesNoSlot() async throws {
+    /// A change to the trunk a number is recorded on used to be answered at once, without the provider: a number the
+    /// provider routed elsewhere (a change of unknown outcome before a restart) stayed there. It is sent to the
+    /// provider now, in its turn like any change, and records nothing new.
+    @Test("a trunk change to the recorded trunk waits its turn, is sent to the provider and records nothing new")
+    func unchangedTrunkTakesASlot() async throws {
         var config = NumberServiceConfig.defaults
         config.limits.providerChangesInFlightPerAccountMax = 1
         config.limits.providerChangesWaitingPerAccountMax = 0
@@ -190,16 +193,22 @@ struct ProviderChangeSlotsTests {
         h.provider.inject(.hangThenDo(gate: "release"), on: .release)
         let first = Self.releasing(h, account.id, numbers[0].id)
         try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
-        let listing = try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: nil)
-        #expect(listing.number.trunkId == nil && h.provider.calls(.setTrunk) == 0)
+        let busy = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: nil)
+        }
+        #expect(busy?.reason == .changesBusy && h.provider.calls(.setTrunk) == 0, "\(String(describing: busy))")
         h.provider.resume("release")
         _ = try await first.value
+        let commits = h.commitCount
+        let listing = try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: nil)
+        #expect(listing.number.trunkId == nil && h.provider.calls(.setTrunk) == 1)
+        #expect(h.commitCount == commits, "the record already says so: nothing written")
         try await h.check()
     }
 
-    /// A change back to the trunk a number is on changes nothing — unless another change of it is running: then the
-    /// number ends where that one sends it, and an OK would tell the last caller it stayed.
-    @Test("a trunk change that changes nothing while another change of the number runs is refused, not answered OK")
+    /// A change back to the trunk a number is on, while another change of it is running, is refused: the number ends
+    /// where that one sends it, and an OK would tell the last caller it stayed.
+    @Test("a trunk change to the recorded trunk while another change of the number runs is refused, not answered OK")
     func unchangedWhileChanging() async throws {
         let h = try await Harness(.memory)
         let account = try await h.account(funds: 100_000)
@@ -215,9 +224,9 @@ struct ProviderChangeSlotsTests {
         #expect(back?.reason == .numberNotActive, "\(String(describing: back))")
         h.provider.resume("route")
         #expect(try await toB.value.number.trunkId == trunkB.id)
-        // Settled: a change to where it is now is answered at once.
+        // Settled: a change to where it is now is sent to the provider again (idempotent there) and answered so.
         let same = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkB.id)
-        #expect(same.number.trunkId == trunkB.id && same.trunkName == "b" && h.provider.calls(.setTrunk) == 1)
+        #expect(same.number.trunkId == trunkB.id && same.trunkName == "b" && h.provider.calls(.setTrunk) == 2)
         try await h.check()
     }
 

@@ -308,8 +308,8 @@ struct StoreFullTests {
         #expect(unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
         #expect(disk.service.durableState().numbers[number.id]?.trunkId == nil)
         #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
-        // Until a change of it is recorded, any change of it goes to the provider (which routes it to the trunk).
-        #expect(disk.service.local.withLock { $0.unsettledRoutes == [number.id] })
+        // Until a change of it is recorded, the trunk it asked for is held (it cannot be deleted under the number).
+        #expect(disk.service.local.withLock { $0.unsettledRoutes == [number.id: .some(trunk.id)] })
         disk.makeRoom()
         let routed = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
         #expect(routed.number.trunkId == trunk.id)

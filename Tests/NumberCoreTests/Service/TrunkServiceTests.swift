@@ -238,15 +238,87 @@ struct TrunkServiceTests {
         }
         #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
         #expect(try h.service.number(accountId: account.id, numberId: number.id).number.trunkId == a.id)
-        // The timed-out request lands at the provider after all.
+        // The timed-out request lands at the provider after all: B, which it asked for, is not deleted meanwhile.
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        #expect(held?.message.contains("unsettled") == true, "\(String(describing: held))")
         let calls = h.provider.calls(.setTrunk)
+        let commits = h.commitCount
         let back = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
         #expect(back.number.trunkId == a.id && h.provider.calls(.setTrunk) == calls + 1)
         #expect(h.provider.owned(number.phoneNumber)?.trunkSid == a.providerTrunkSid)
-        // Settled once recorded: the same change again changes nothing, and asks the provider nothing.
+        #expect(h.commitCount == commits, "the record already said A: nothing new is written")
+        // Every change is sent: the same change again asks the provider again (idempotent there), and writes nothing.
         _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
-        #expect(h.provider.calls(.setTrunk) == calls + 1)
+        #expect(h.provider.calls(.setTrunk) == calls + 2 && h.commitCount == commits)
+        // Settled: B is free to go.
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.check()
+    }
+
+    /// The scenario of a review: N recorded on A; a change to B reaches the provider but its record finds no room
+    /// (OUTCOME_UNKNOWN); numberd restarts, forgetting that; a change back to A was answered at once (the record says
+    /// A) without the provider, and DeleteTrunk(B), with no number recorded on it, deleted at the provider the trunk
+    /// the provider routed N to: N rang nowhere, still billed. A change to the recorded trunk is sent to the provider
+    /// now, and, until the restart, B is held.
+    @Test(
+        "after a change to B left unrecorded and a restart, a change back to the recorded A is sent to the provider",
+        arguments: StoreKind.allCases)
+    func unrecordedChangeThenRestart(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 0
+        var h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 10_000)
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: trunkSid(0xA))
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xB))
+        let number = try await h.buy(["+14155550100"], for: account.id, trunkId: a.id).numbers[0]
+        // Made at the provider, its record refused (the change's one write); over the file store, whose writes the
+        // harness cannot refuse, a request that times out and lands afterwards.
+        if kind == .memory {
+            h.memoryStore.refuseForRoom()
+        } else {
+            h.provider.inject(.timeOut, on: .setTrunk)
+        }
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.trunkId == a.id)
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(held?.code == .failedPrecondition && held?.reason == .trunkInUse, "\(String(describing: held))")
+
+        try await h.restart()
+        let calls = h.provider.calls(.setTrunk)
+        let back = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(back.number.trunkId == a.id && h.provider.calls(.setTrunk) == calls + 1)
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == a.providerTrunkSid, "routed back to A")
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.check()
+    }
+
+    /// A number whose change to a trunk is unsettled holds that trunk only while it is held: once its release is
+    /// recorded the provider routes it nowhere, and the trunk may go.
+    @Test("a trunk a number's unsettled change asked for is TRUNK_IN_USE until the number's release is recorded")
+    func unsettledChangeHoldsItsTrunkUntilRelease() async throws {
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 0
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 10_000)
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: trunkSid(0xA))
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xB))
+        let number = try await h.buy(["+14155550100"], for: account.id, trunkId: a.id).numbers[0]
+        h.memoryStore.refuseForRoom()
+        let unrecorded = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(unrecorded?.reason == .outcomeUnknown, "\(String(describing: unrecorded))")
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == b.providerTrunkSid, "made at the provider")
+        let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(inUse?.code == .failedPrecondition && inUse?.reason == .trunkInUse, "\(String(describing: inUse))")
+        #expect(inUse?.details["numbers"] == "0" && inUse?.message.contains("unsettled") == true)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
         try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
         try await h.check()
     }
@@ -278,6 +350,38 @@ struct TrunkServiceTests {
         }
         #expect(again?.code == .alreadyExists && again?.details["field"] == "providerTrunkSid")
         #expect(try h.service.listTrunks(accountId: account.id).map(\.name) == ["pbx"])
+        try await h.check()
+    }
+
+    /// A store from before SIDs were kept in lower case may hold `TK…ABCDEF`: compared exactly, the same trunk
+    /// registered in lower case for another account passed the one-account-per-SID check, and that account's numbers
+    /// were routed into the first account's trunk. The index is keyed by the lower-cased form now.
+    @Test("a SID recorded in upper case by an older numberd is taken: its lower-case form is ALREADY_EXISTS")
+    func upperCaseRecordIsTaken() async throws {
+        var h = try await Harness(.memory)
+        let x = try await h.account(name: "X")
+        let y = try await h.account(name: "Y")
+        let hex = "0123456789ABCDEF0123456789ABCDEF"
+        // As an older numberd recorded it: straight to the store, then a start over it.
+        let old = Trunk(
+            id: "TRK_0123456789a", accountId: x.id, name: "pbx", providerTrunkSid: "TK" + hex, createdAt: h.clock.now())
+        let store = h.memoryStore
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            store.commit([.trunkCreated(old)]) { continuation.resume(with: $0) }
+        }
+        try await h.restart()
+        for (accountId, name) in [(y.id, "theirs"), (x.id, "again")] {
+            let taken = await numberError {
+                _ = try await h.service.createTrunk(
+                    accountId: accountId, name: name, providerTrunkSid: "TK" + hex.lowercased())
+            }
+            #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
+        }
+        #expect(try h.service.listTrunks(accountId: y.id).isEmpty)
+        // Deleted, its SID is free again.
+        try await h.service.deleteTrunk(accountId: x.id, trunkId: old.id)
+        let mine = try await h.service.createTrunk(accountId: y.id, name: "mine", providerTrunkSid: "TK" + hex)
+        #expect(mine.providerTrunkSid == "TK" + hex.lowercased())
         try await h.check()
     }
 

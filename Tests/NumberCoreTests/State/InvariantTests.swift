@@ -293,6 +293,32 @@ struct InvariantTests {
         let rules = monthly.checkInvariants().map(\.rule)
         #expect(rules.contains("number-debit") && rules.contains("renewal-fee"), "\(rules)")
     }
+
+    /// Before SIDs were checked and kept in lower case, a trunk could be registered as any letters and digits, or with
+    /// upper-case hex digits. Neither breaks the state: the SID index is keyed by the lower-cased form, and a SID not
+    /// of Twilio's form is a warning of `numberd verify`, not a failure (refusing the store would be an outage).
+    @Test("an old trunk SID in upper case is indexed in lower case; one not of Twilio's form is a warning only")
+    func oldTrunkSids() {
+        var state = Self.sound()
+        let now = Date.utc("2025-01-15T10:30:00Z")
+        let upper = "TK" + String(repeating: "ABCDEF01", count: 4)
+        state.apply(
+            .trunkCreated(
+                Trunk(id: "TRK_1", accountId: "ACC_1", name: "old", providerTrunkSid: upper, createdAt: now)))
+        state.apply(
+            .trunkCreated(
+                Trunk(id: "TRK_2", accountId: "ACC_1", name: "typo", providerTrunkSid: "TKpbx1", createdAt: now)))
+        #expect(state.providerTrunks["TK" + String(repeating: "abcdef01", count: 4)] == ["TRK_1"])
+        #expect(state.providerTrunks["TKpbx1"] == ["TRK_2"])
+        #expect(state.checkInvariants() == [])
+        #expect(
+            state.checkWarnings().map(\.description) == [
+                "trunk-sid-form: TRK_2 has provider trunk SID TKpbx1, not TK and 32 hex digits"
+            ])
+        #expect(Self.sound().checkWarnings() == [])
+        state.apply(.trunkDeleted(trunkId: "TRK_1"))
+        #expect(state.providerTrunks[Trunk.sidKey(upper)] == nil && state.checkInvariants() == [])
+    }
 }
 
 extension CoreState {

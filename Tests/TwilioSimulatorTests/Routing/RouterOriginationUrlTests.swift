@@ -4,8 +4,9 @@ import Testing
 @testable import TwilioSimulator
 
 /// A trunk's Origination URLs (Trunking v1 `/v1/Trunks/{TK}/OriginationUrls`), where Twilio sends its calls: created
-/// with every field Twilio's schema requires and answered in its shape, listed in the v1 envelope, 404 for an unknown
-/// trunk, 400 for a missing or malformed field, and gone with their trunk.
+/// with every field Twilio's schema requires and answered in its shape, listed in the v1 envelope, fetched one by one,
+/// 404 for an unknown trunk, 400 for a missing or malformed field, 405 for a method not served, and gone with their
+/// trunk.
 @Suite struct RouterOriginationUrlTests {
     static let form = [
         ("SipUrl", "sip:pbx.example.com:5060"), ("FriendlyName", "pbx"), ("Weight", "10"), ("Priority", "10"),
@@ -71,6 +72,10 @@ import Testing
         "a creation missing a field, or with one out of its range, is refused 400 and makes nothing",
         arguments: [
             ("SipUrl", nil), ("SipUrl", ""), ("SipUrl", "sips:pbx.example.com"), ("SipUrl", "https://pbx.example.com"),
+            // A sip: URI with no host routes nowhere; a longer one than sipUrlBytesMax is refused.
+            ("SipUrl", "sip:"), ("SipUrl", "sip:;transport=tcp"), ("SipUrl", "sip:trunk@"), ("SipUrl", "sip://"),
+            ("SipUrl", "sip:[]:5060"), ("SipUrl", "sip: pbx.example.com"),
+            ("SipUrl", "sip:\(String(repeating: "a", count: 252))"),
             ("FriendlyName", nil), ("FriendlyName", String(repeating: "a", count: 65)), ("Weight", nil),
             ("Weight", "0"),
             ("Weight", "65536"), ("Priority", nil), ("Priority", "65536"), ("Priority", "-1"), ("Enabled", nil),
@@ -86,6 +91,52 @@ import Testing
         #expect(refused.status == 400 && refused.code == 20001, "\(refused.text)")
         #expect(refused.text.contains(field), "\(refused.text)")
         #expect(h.state.trunks[trunk]?.originationUrls == nil, "nothing added")
+    }
+
+    /// The `SipUrl` was checked only for its `sip:` prefix: `sip:` alone, or with only parameters, made a route to
+    /// nowhere. A host is required now, in the forms Twilio's own examples use, up to `sipUrlBytesMax` bytes.
+    @Test(
+        "a SipUrl with a host is taken: a name, an [IPv6] address, a user part, Twilio's sip:// form, 255 bytes",
+        arguments: [
+            "sip:pbx.example.com", "SIP:pbx.example.com:5060;transport=tcp", "sip:[2001:db8::1]:5060",
+            "sip:trunk@10.0.0.7", "sip://sip-box.com:1234", "sip:pbx.example.com?X-Route=a",
+            "sip:\(String(repeating: "a", count: 251))",
+        ])
+    func aSipUrlWithAHostIsTaken(sipUrl: String) throws {
+        var h = RouterHarness()
+        let trunk = try #require(h.send("POST", "/v1/Trunks").json["sid"] as? String)
+        var form = Self.form
+        form[0] = ("SipUrl", sipUrl)
+        let created = h.send("POST", "/v1/Trunks/\(trunk)/OriginationUrls", form: form)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(created.json["sip_url"] as? String == sipUrl)
+        #expect(SimulatorConfiguration.defaults.limits.sipUrlBytesMax == 255)
+    }
+
+    @Test("one origination URL is fetched by its SID; another SID or trunk is 404; other methods are 405")
+    func fetchedAndOtherMethods() throws {
+        var h = RouterHarness()
+        let trunk = try #require(h.send("POST", "/v1/Trunks").json["sid"] as? String)
+        let created = h.send("POST", "/v1/Trunks/\(trunk)/OriginationUrls", form: Self.form)
+        let sid = try #require(created.json["sid"] as? String)
+        let fetched = h.send("GET", "/v1/Trunks/\(trunk)/OriginationUrls/\(sid)")
+        #expect(fetched.status == 200, "\(fetched.text)")
+        #expect(fetched.text == created.text, "the shape a creation answers")
+        let other = "OU" + String(repeating: "0", count: 32)
+        let unknown = h.send("GET", "/v1/Trunks/\(trunk)/OriginationUrls/\(other)")
+        #expect(unknown.status == 404 && unknown.code == 20404)
+        let missingTrunk = "TK" + String(repeating: "a", count: 32)
+        #expect(h.send("GET", "/v1/Trunks/\(missingTrunk)/OriginationUrls/\(sid)").code == 20404)
+        // Neither a route's update nor its deletion is served (numberd does neither), nor any other method.
+        for (method, path) in [
+            ("PUT", "/v1/Trunks/\(trunk)/OriginationUrls"), ("DELETE", "/v1/Trunks/\(trunk)/OriginationUrls"),
+            ("POST", "/v1/Trunks/\(trunk)/OriginationUrls/\(sid)"),
+            ("DELETE", "/v1/Trunks/\(trunk)/OriginationUrls/\(sid)"),
+        ] {
+            let refused = h.send(method, path, form: method == "POST" ? Self.form : [])
+            #expect(refused.status == 405 && refused.code == 20004, "\(method) \(path): \(refused.text)")
+        }
+        #expect(h.state.trunks[trunk]?.originationUrls?.map(\.sid) == [sid], "nothing changed")
     }
 
     @Test("a trunk takes at most originationUrlsPerTrunkMax origination URLs")

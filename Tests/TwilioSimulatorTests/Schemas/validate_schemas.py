@@ -301,10 +301,11 @@ def run(validator, account, gb_bundle):
     v.call("GET", "/v1/Trunks")
     v.call("GET", f"/v1/Trunks/{tk}")
     v.call("POST", f"/v1/Trunks/{tk}", {"FriendlyName": "schema 2"})
-    v.call("POST", f"/v1/Trunks/{tk}/OriginationUrls",
-           {"SipUrl": "sip:pbx.example.com:5060", "FriendlyName": "schema", "Weight": "10", "Priority": "10",
-            "Enabled": "true"}, expect=201)
+    route = v.call("POST", f"/v1/Trunks/{tk}/OriginationUrls",
+                   {"SipUrl": "sip:pbx.example.com:5060", "FriendlyName": "schema", "Weight": "10", "Priority": "10",
+                    "Enabled": "true"}, expect=201)
     v.call("GET", f"/v1/Trunks/{tk}/OriginationUrls")
+    v.call("GET", f"/v1/Trunks/{tk}/OriginationUrls/{(route or {}).get('sid', 'OU' + '0' * 32)}")
     v.call("POST", f"/v1/Trunks/{tk}/OriginationUrls", {"FriendlyName": "no SipUrl", "Weight": "10",
                                                          "Priority": "10", "Enabled": "true"}, expect=400)
     v.call("POST", f"/v1/Trunks/{tk}/PhoneNumbers", {"PhoneNumberSid": sid}, expect=201)
