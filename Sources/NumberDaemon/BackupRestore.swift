@@ -6,8 +6,9 @@ import NumberCore
 import Glibc
 #endif
 
-/// `numberd restore`: puts a backup's store (``NumberCore/FileNumberStore/backup(into:kept:including:now:)``) in place
-/// of a stopped numberd's, keeping the store it replaces.
+/// `numberd restore`: puts a backup's store
+/// (``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:)``) in place of a stopped numberd's,
+/// keeping the store it replaces.
 ///
 /// Refused, changing nothing: a backup without `store/`, or whose `store/` holds no journal or snapshot; a backup whose `provider.json` (which Twilio account its
 /// numbers are owned at) names another account than the data directory's, or is missing or unreadable while the data

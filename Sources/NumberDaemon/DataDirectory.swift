@@ -125,18 +125,21 @@ public struct DataDirectory: Sendable {
         try files.fsyncDirectory(root)
     }
 
-    /// Refuses a directory whose store is gone while the rest of it is not: `admin.key` is written only once the store
-    /// is open (its first journal segment durable; the key's record follows the file), so an `admin.key` beside a
-    /// `store/` without a journal segment or a snapshot (missing, emptied, or a mount that failed so the folder under
-    /// it shows) means the store was lost, not that this is a first start. Starting would serve an empty state (zero
-    /// balances, numbers still paid at the provider with no owner) and write a second journal that the real one would
-    /// later hide.
+    /// Refuses a directory whose store is gone while the rest of it is not: `admin.key`, `clock` and `provider.json`
+    /// are each written only once the store is open (its first journal segment durable; the admin key's record
+    /// follows its file), so any of them beside a `store/` without a journal segment or a snapshot (missing, emptied,
+    /// or a mount that failed so the folder under it shows) means the store was lost, not that this is a first start.
+    /// Starting would serve an empty state (zero balances, numbers still paid at the provider with no owner) and write
+    /// a second journal that the real one would later hide. Not `admin.key` alone: README tells an operator to remove
+    /// it to get a new admin key, and with the store unmounted at that moment the directory looked new.
     /// `numberd verify` and `numberd backup` check it too: a lost store is not "sound" nor "no store".
     public func checkStoreIsThere() throws {
-        guard FileManager.default.fileExists(atPath: adminKeyFile) else { return }
+        guard let witness = [adminKeyFile, clockMark, providerBinding].first(where: {
+            FileManager.default.fileExists(atPath: $0)
+        }) else { return }
         guard try !storeHasRecords() else { return }
         throw ConfigurationError(
-            "\(store) holds no journal or snapshot, but \(adminKeyFile) shows this directory has served before: its "
+            "\(store) holds no journal or snapshot, but \(witness) shows this directory has served before: its "
                 + "store was lost or is not mounted. numberd will not start on an empty state in its place. Restore "
                 + "or mount the store; to start afresh on purpose, use a new data directory")
     }

@@ -11,6 +11,11 @@ import NumberTLS
 /// where nothing is being served from it yet. While serving, a missing or unreadable CA throws (the periodic check
 /// logs it) and nothing is written; one near its end is reported in ``Check/authorityProblem``. Call it only with the
 /// data directory's lock held (the store's), so two numberd starting at once cannot mix the files of two CAs.
+///
+/// A renewal that cannot be written (a full disk) of material that is still valid — a certificate or CA only within
+/// the renewal window, its pair on disk matching — keeps it, reported in ``Check/renewalFailure``: a restart on a full
+/// disk used to fail there, though the pair on disk had up to 30 days left. The files of a renewal are all written
+/// and synced before any replaces the old one, so a failed write leaves the old set whole.
 struct GeneratedCertificates: Sendable {
     /// The data directory's layout.
     let directory: DataDirectory
@@ -19,7 +24,8 @@ struct GeneratedCertificates: Sendable {
 
     /// What a check did.
     enum Action: Sendable, Hashable {
-        /// Everything was usable; nothing written.
+        /// Everything was usable, or a renewal could not be written while what is on disk still serves
+        /// (``Check/renewalFailure``); nothing written.
         case kept
         /// There was no CA: a new CA and server certificate were made (a first start).
         case created
@@ -35,8 +41,11 @@ struct GeneratedCertificates: Sendable {
         var action: Action
         /// Why a certificate was replaced (nil when kept or created).
         var reason: String?
-        /// A reason the CA should be replaced that this check was not allowed to act on (at runtime).
+        /// A reason the CA should be replaced that this check was not allowed to act on (at runtime), or failed to.
         var authorityProblem: String?
+        /// Why a renewal that was due failed (the error writing the files), when the material on disk was kept
+        /// because it is still valid and matches; nil otherwise.
+        var renewalFailure: String?
         /// The server certificate on disk after the check.
         var server: CertificateSummary
         /// The CA on disk after the check.
@@ -68,12 +77,25 @@ struct GeneratedCertificates: Sendable {
             // a new CA would make every client trust a new ca.pem, and be replaced again once the clock is right.
             // It is kept, and reported.
             let clockBehind = nowSeconds < summary.notBeforeSeconds
+            var failure: String?
             if let due, mayRegenerateAuthority, !clockBehind {
-                return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + due)
+                do {
+                    return try regenerate(action: .regeneratedAuthority, reason: "the local CA " + due)
+                } catch {
+                    // Nothing was replaced (the four files are renamed only once all are written): a CA that is only
+                    // within its renewal window still issues and verifies, so a full disk does not stop the start.
+                    guard Self.timeProblem(summary, nowSeconds: nowSeconds, windowSeconds: 0) == nil else {
+                        throw error
+                    }
+                    failure = "replacing the local CA failed: \(error)"
+                }
             }
             var check = try ensureServer(authority: authority, authoritySummary: summary, nowSeconds: nowSeconds)
             check.authorityProblem = due.map {
                 "the local CA " + $0 + (clockBehind ? "; this machine's clock looks behind, so the CA is kept" : "")
+            }
+            if let failure {
+                check.renewalFailure = [failure, check.renewalFailure].compactMap { $0 }.joined(separator: "; ")
             }
             return check
         }
@@ -130,6 +152,8 @@ struct GeneratedCertificates: Sendable {
         authority: CertificateAuthority, authoritySummary: CertificateSummary, nowSeconds: Int64
     ) throws -> Check {
         let reason: String
+        // The pair on disk when it matches, is this CA's and is valid now (only within the renewal window).
+        var servable: CertificateSummary?
         do {
             let certificatePEM = try String(contentsOfFile: directory.serverCertificate, encoding: .utf8)
             let privateKeyPEM = try String(contentsOfFile: directory.serverKey, encoding: .utf8)
@@ -141,24 +165,38 @@ struct GeneratedCertificates: Sendable {
                 return Check(action: .kept, server: summary, authority: authoritySummary)
             }
             reason = "the server certificate " + problem
+            if Self.timeProblem(summary, nowSeconds: nowSeconds, windowSeconds: 0) == nil { servable = summary }
         } catch {
             reason = "the server certificate is unusable (\(error))"
         }
-        let issued = try authority.issueServerCertificate(commonName: "localhost")
-        try issued.write(certificateTo: directory.serverCertificate, privateKeyTo: directory.serverKey)
-        return Check(
-            action: .renewedServer, reason: reason,
-            server: try CertificateSummary(certificatePEM: issued.certificatePEM),
-            authority: authoritySummary)
+        do {
+            let issued = try authority.issueServerCertificate(commonName: "localhost")
+            try issued.write(certificateTo: directory.serverCertificate, privateKeyTo: directory.serverKey)
+            return Check(
+                action: .renewedServer, reason: reason,
+                server: try CertificateSummary(certificatePEM: issued.certificatePEM),
+                authority: authoritySummary)
+        } catch {
+            // The pair on disk is whole (written together, or not at all) and still serves: kept, said at error.
+            guard let servable else { throw error }
+            return Check(
+                action: .kept, reason: reason, renewalFailure: "renewing the server certificate failed: \(error)",
+                server: servable, authority: authoritySummary)
+        }
     }
 
     private func regenerate(action: Action, reason: String?) throws -> Check {
         let authority = try CertificateAuthority.generate(commonName: "numberd local CA")
-        // Four files, each replaced atomically: a crash between two leaves a CA whose key does not match it, or a server
-        // certificate the new CA did not issue, and the next start replaces what does not fit.
-        try authority.write(certificateTo: directory.caCertificate, privateKeyTo: directory.caKey)
         let issued = try authority.issueServerCertificate(commonName: "localhost")
-        try issued.write(certificateTo: directory.serverCertificate, privateKeyTo: directory.serverKey)
+        // Four files, all written and synced before the first replaces the old one: a write that fails (a full disk)
+        // leaves the old set whole. A crash (or a failed rename) between two renames leaves a CA whose key does not
+        // match it, or a server certificate the new CA did not issue, and the next start replaces what does not fit.
+        try PEMFile.write([
+            (text: authority.privateKeyPEM, path: directory.caKey, mode: 0o600),
+            (text: authority.certificatePEM, path: directory.caCertificate, mode: 0o644),
+            (text: issued.privateKeyPEM, path: directory.serverKey, mode: 0o600),
+            (text: issued.certificatePEM, path: directory.serverCertificate, mode: 0o644),
+        ])
         return Check(
             action: action, reason: reason, server: try CertificateSummary(certificatePEM: issued.certificatePEM),
             authority: try CertificateSummary(certificatePEM: authority.certificatePEM))

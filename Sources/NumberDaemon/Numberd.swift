@@ -169,6 +169,10 @@ public final class Numberd: Sendable {
 
         var storeOptions = FileNumberStore.Options.defaults
         storeOptions.journal.limits = configuration.journalLimits
+        // Read before the open, which records a FORMAT in a store that has none: a store with one was written by a
+        // numberd that also keeps provider.json, so a missing binding there was lost (see ProviderBinding).
+        let storeURL = URL(fileURLWithPath: directory.store)
+        let storeHadFormat = (try? FileNumberStore.recordedFormat(directory: storeURL)) != nil
         // The store first: opening it takes the data directory's lock, so a second numberd on the same directory stops
         // here — before the simulator's start-up compaction rewrites the files the running one is appending to, and
         // before the TLS material is generated or renewed (two first starts at once could mix two CAs' files).
@@ -188,8 +192,8 @@ public final class Numberd: Sendable {
         do {
             return try await assemble(
                 configuration, logger: logger, metrics: metrics, gauges: gauges, connectionLimits: connectionLimits,
-                directory: directory, logLevel: logLevel ?? SharedLogLevel(configuration.logLevel),
-                resources: &resources)
+                directory: directory, storeHadFormat: storeHadFormat,
+                logLevel: logLevel ?? SharedLogLevel(configuration.logLevel), resources: &resources)
         } catch {
             await resources.close()
             throw error
@@ -200,7 +204,7 @@ public final class Numberd: Sendable {
     private static func assemble(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry?,
         gauges: OperationalGauges, connectionLimits: NumberServerConfiguration.ConnectionLimits,
-        directory: DataDirectory, logLevel: SharedLogLevel, resources: inout Resources
+        directory: DataDirectory, storeHadFormat: Bool, logLevel: SharedLogLevel, resources: inout Resources
     ) async throws -> Numberd {
         let store = resources.store
         let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
@@ -232,8 +236,8 @@ public final class Numberd: Sendable {
             logger.warning("clock mark not advanced at start", metadata: ["error": "\(error)"])
         }
         try ProviderBinding(configuration.provider).check(
-            directory, holdsProviderResources: holdsProviderResources, rebind: configuration.rebindProvider,
-            logger: logger)
+            directory, holdsProviderResources: holdsProviderResources, storeHadFormat: storeHadFormat,
+            rebind: configuration.rebindProvider, logger: logger)
         let certificates = try ServerCertificates.start(
             configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
         gauges.recordCertificate(notAfterSeconds: certificates.notAfterSeconds)
@@ -256,7 +260,10 @@ public final class Numberd: Sendable {
                 metadata: ["error": "\(error)"])
         }
         gauges.record(store.lastSnapshot)
-        gauges.recordNewestBackup(in: configuration.backupDirectory)
+        // On the backup queue, not waited for: a backup directory whose disk stalls (a hard-mounted NFS share that is
+        // down) held up the start, and then the stop. A backup asked for meanwhile runs after it, as it would anyway.
+        let (backupDirectory, probe) = (configuration.backupDirectory, configuration.backupDirectoryProbe)
+        store.enqueueOnBackupQueue { gauges.recordNewestBackup(among: probe.list(backupDirectory)) }
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
@@ -292,6 +299,10 @@ public final class Numberd: Sendable {
                     let backup = try await configuration.writeBackup(of: store)
                     gauges.recordBackup(.success(backup))
                     return backup
+                } catch is CancellationError {
+                    // The caller stopped waiting (a stop's drain timed out): the backup goes on, neither failed nor
+                    // written yet (the store logs how it ends).
+                    throw CancellationError()
                 } catch {
                     gauges.recordBackup(.failure(error))
                     throw error

@@ -35,13 +35,18 @@ public struct NumberdConfiguration: Sendable {
     public var tlsCertificate: (chain: String, key: String)?
     /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
     public var clientCAFile: String?
-    /// Where online backups go (`numbers backup`, the RPC CreateBackup: ``NumberCore/FileNumberStore/backup(into:kept:including:now:)``),
-    /// each a folder `backup-<UTC time>` holding `store/` and `provider.json`. Flag `--backup-dir`, env
-    /// `NUMBERD_BACKUP_DIR`, file `backup-dir`; not the store folder or inside it. Default `<data-dir>/backups`.
+    /// Where online backups go (`numbers backup`, the RPC CreateBackup:
+    /// ``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:)``), each a folder
+    /// `backup-<UTC time>` holding `store/` and `provider.json`. Flag `--backup-dir`, env `NUMBERD_BACKUP_DIR`, file
+    /// `backup-dir`; not the store folder or inside it (a start compares the paths as written, each backup with
+    /// symbolic links resolved). Default `<data-dir>/backups`.
     public var backupDirectory: String
     /// How many backups are kept in ``backupDirectory``: after a backup, older ones beyond this many are removed.
     /// Flag `--backups-kept`, env `NUMBERD_BACKUPS_KEPT`, file `backups-kept`, 1...1000. Default 7.
     public var backupsKept: Int
+    /// How numberd looks at ``backupDirectory`` (resolving its links, listing it): only ever on the store's backup
+    /// queue. Tests hand in one that blocks, as a backup disk that stalls does.
+    package var backupDirectoryProbe = BackupDirectoryProbe.system
     /// How often due renewals and grace-period releases run. Default 60 s. A tick runs billing again while more
     /// is due (each run decides at most 500 actions), up to ``billingRunsPerTickMax`` runs.
     public var billingIntervalSeconds: Int
@@ -384,7 +389,7 @@ public struct NumberdConfiguration: Sendable {
     /// (``Origin/startEnvironment``).
     package static func resolve(_ origin: Origin, environment: [String: String]) throws -> NumberdConfiguration {
         let value = origin.value
-        var configuration = try storage(value, environment: environment)
+        var configuration = try storage(value, environment: environment, resolvingLinks: false)
         configuration.origin = origin
         if let listen = value("listen") { configuration.listen = try HostAndPort(parsing: listen) }
         if let metrics = value("metrics-listen") {
@@ -498,16 +503,22 @@ public struct NumberdConfiguration: Sendable {
     /// Only what decides where the data is and how it is read and backed up (`data-dir`, `snapshot-bytes-max`,
     /// `backup-dir`, `backups-kept`), from the same
     /// places and with the same precedence as ``resolve(flags:environment:)``: what `numberd verify` needs, so that a
-    /// setting it does not use (a half-set Twilio credential in the environment) does not stop it.
+    /// setting it does not use (a half-set Twilio credential in the environment) does not stop it. The offline
+    /// commands' own: `backup-dir` is checked against the store with symbolic links resolved.
     public static func resolveStorage(
         flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> NumberdConfiguration {
-        try storage(try Origin(flags: flags, environment: environment).value, environment: environment)
+        try storage(
+            try Origin(flags: flags, environment: environment).value, environment: environment, resolvingLinks: true)
     }
 
-    /// The defaults with the data directory and the snapshot limit applied.
+    /// The defaults with the data directory and the snapshot limit applied. `backup-dir` is compared with the store
+    /// with symbolic links resolved when `resolvingLinks` (the offline commands), else as written: a start and a
+    /// reload look at nothing in the backup directory, whose disk may stall (a hard-mounted NFS share that is down)
+    /// and would hold them up, and the stop after them; each backup checks the resolved paths again on the store's
+    /// backup queue (``writeBackup(of:)``).
     private static func storage(
-        _ value: (String) -> String?, environment: [String: String]
+        _ value: (String) -> String?, environment: [String: String], resolvingLinks: Bool
     ) throws -> NumberdConfiguration {
         var configuration = NumberdConfiguration(
             dataDirectory: try path("data-dir", from: value, naming: "folder")
@@ -522,13 +533,9 @@ public struct NumberdConfiguration: Sendable {
         if let folder = try path("backup-dir", from: value, naming: "folder") {
             configuration.backupDirectory = folder
         }
-        // A backup folder inside the store would be a folder the store does not know among its files (symbolic links
-        // resolved, as far as the folders exist).
-        let store = resolvedPath(configuration.dataDirectory + "/store")
-        let backups = resolvedPath(configuration.backupDirectory)
-        guard backups != store, !backups.hasPrefix(store + "/") else {
-            throw ConfigurationError("backup-dir must not be the store folder \(store) or inside it")
-        }
+        try checkBackupDirectory(
+            configuration.backupDirectory, dataDirectory: configuration.dataDirectory,
+            resolve: resolvingLinks ? { resolvedPath($0) } : { lexicalPath($0) })
         if let kept = value("backups-kept") {
             guard let parsed = Int(kept), (1...1_000).contains(parsed) else {
                 throw ConfigurationError("backups-kept must be 1...1000")
@@ -589,6 +596,35 @@ public struct NumberdConfiguration: Sendable {
             throw ConfigurationError(
                 "\(setting) holds no PEM certificate that can be read (\(error)): every Twilio request would fail")
         }
+    }
+
+    /// Refuses a backup directory that is the store folder or inside it: a backup folder there would be a folder the
+    /// store does not know among its files. `resolve` makes each path comparable: ``resolvedPath(_:)`` (symbolic links
+    /// resolved as far as the folders exist, which may block on the backup directory's disk) or ``lexicalPath(_:)``
+    /// (the text alone).
+    static func checkBackupDirectory(
+        _ backups: String, dataDirectory: String, resolve: (String) -> String
+    ) throws {
+        let store = resolve(dataDirectory + "/store")
+        let resolved = resolve(backups)
+        guard resolved != store, !resolved.hasPrefix(store + "/") else {
+            throw ConfigurationError("backup-dir must not be the store folder \(store) or inside it")
+        }
+    }
+
+    /// `path` absolute (against the working directory) with `.`, `..` and repeated slashes taken out by its text
+    /// alone: nothing on the file system is looked at (not even whether the path is a folder, as `URL` would).
+    static func lexicalPath(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/") where part != "." {
+            if part == ".." {
+                _ = parts.popLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// `path` absolute and standardized, its longest existing leading part with symbolic links resolved (`realpath`).
@@ -810,9 +846,20 @@ extension NumberdConfiguration {
     /// Writes a backup of `store` (this configuration's, open) into ``backupDirectory``, keeping ``backupsKept``: its
     /// `store/` and the data directory's `provider.json` (which Twilio account the numbers are owned at): what
     /// `numbers backup` (CreateBackup) asks for and `numberd restore` puts back.
+    ///
+    /// Nothing here looks at the backup directory (a `URL` made without saying it is a folder would `stat` it): every
+    /// look — `backup-dir` checked against the store with symbolic links resolved (``backupDirectoryProbe``), then
+    /// the backup — runs on the store's backup queue, so a stalled backup disk holds up only backups, whose callers
+    /// can stop waiting.
     public func writeBackup(of store: FileNumberStore) async throws -> FileNumberStore.Backup {
-        try await store.backup(
-            into: URL(fileURLWithPath: backupDirectory), kept: backupsKept,
-            including: [URL(fileURLWithPath: DataDirectory(root: dataDirectory).providerBinding)])
+        let (backups, data, probe) = (backupDirectory, dataDirectory, backupDirectoryProbe)
+        return try await store.backup(
+            into: URL(fileURLWithPath: backupDirectory, isDirectory: true), kept: backupsKept,
+            including: [URL(fileURLWithPath: DataDirectory(root: dataDirectory).providerBinding)],
+            checkingRoot: { _ in
+                try Self.checkBackupDirectory(backups, dataDirectory: data) { path in
+                    path == backups ? probe.resolve(path) : Self.resolvedPath(path)
+                }
+            })
     }
 }

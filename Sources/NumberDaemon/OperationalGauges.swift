@@ -140,14 +140,13 @@ struct OperationalGauges: Sendable {
         backups(outcome).increment()
     }
 
-    /// Sets `numberd_last_backup_timestamp_seconds` from the newest backup folder in `directory` (the time its name
-    /// gives, to the millisecond), at start: otherwise the gauge was absent after every restart until the next
-    /// backup, so the "backups stopped" alert could never fire after a redeploy. Nothing when the directory holds no
-    /// backup or cannot be read (the gauge then stays absent, as before the first backup).
-    func recordNewestBackup(in directory: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
-            let newest = names.compactMap({ FileNumberStore.backupTime($0) }).max()
-        else { return }
+    /// Sets `numberd_last_backup_timestamp_seconds` from the newest backup folder among `names`, the backup
+    /// directory's (the time its name gives, to the millisecond), after a start: otherwise the gauge was absent after
+    /// every restart until the next backup, so the "backups stopped" alert could never fire after a redeploy. Nothing
+    /// when they hold no backup, or the directory could not be listed (nil): the gauge then stays absent, as before the
+    /// first backup. Listed on the store's backup queue, off the start's way (``BackupDirectoryProbe``).
+    func recordNewestBackup(among names: [String]?) {
+        guard let newest = names?.compactMap({ FileNumberStore.backupTime($0) }).max() else { return }
         lastBackupTimestamp(newest)
     }
 

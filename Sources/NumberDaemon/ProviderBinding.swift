@@ -51,8 +51,14 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
     /// such things and is bound to another account (or its binding is unreadable); a directory from before
     /// `provider.json` is bound at its first start unless what it holds was plainly bought elsewhere: through the
     /// in-process simulator (its `twilio-sim.json` is there) while Twilio is configured, or the other way round.
+    ///
+    /// Only a store without `FORMAT` before this start opened it (`storeHadFormat` false) can be from before
+    /// `provider.json`: `FORMAT` came later, and every numberd that writes it keeps the binding. With the file missing
+    /// beside a store that had one, the binding was lost (deleted, not restored with the store), and binding such a
+    /// directory to whatever account is configured would act on its numbers at that account: refused, naming
+    /// `--rebind-provider`.
     public func check(
-        _ directory: DataDirectory, holdsProviderResources: Bool, rebind: Bool, logger: Logger
+        _ directory: DataDirectory, holdsProviderResources: Bool, storeHadFormat: Bool, rebind: Bool, logger: Logger
     ) throws {
         let path = directory.providerBinding
         let guarded = holdsProviderResources && !rebind
@@ -84,6 +90,13 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
                 "data directory bound to another provider account", ["was": "\(bound)"])
         }
         if guarded {
+            guard !storeHadFormat else {
+                throw ConfigurationError(
+                    "\(path) is missing, but this data directory holds numbers or trunks and its store was written "
+                        + "by a numberd that keeps that file (store/FORMAT is there): the record of the provider "
+                        + "account its numbers are owned at was lost. Restore it (a backup holds it beside store/), "
+                        + "or, only if they are owned at \(self), start once with --rebind-provider")
+            }
             // Written by a numberd from before provider.json: the simulator's state file tells where it bought.
             let simulatorUsed = FileManager.default.fileExists(atPath: directory.simulatorState)
             if simulatorUsed != (kind == .simulator) {

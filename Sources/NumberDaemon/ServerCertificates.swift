@@ -191,6 +191,11 @@ final class ServerCertificates: Sendable {
             return ["not_after": "\(Self.notAfter(context.current))", "renewed": reloaded ? "1" : "0"]
         case .generated(let generated):
             let check = try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: false)
+            // While serving, a renewal that could not be written fails the run (counted, and logged once by the
+            // caller), as it did before the start learned to serve on: the certificate served is the one on disk.
+            if let failure = check.renewalFailure {
+                throw TLSError(code: .certificateTooling, message: failure)
+            }
             Self.log(check, generated.directory, logger)
             // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
             var renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
@@ -325,6 +330,12 @@ final class ServerCertificates: Sendable {
         }
         if let problem = check.authorityProblem, check.action != .regeneratedAuthority {
             logger.warning("the local CA has a problem", metadata: metadata.merging(["problem": "\(problem)"]) { $1 })
+        }
+        // A start on a full disk serves the pair it could not replace (valid, matching) instead of failing.
+        if let failure = check.renewalFailure {
+            logger.error(
+                "renewed TLS material could not be written; serving the valid pair on disk until it can",
+                metadata: metadata.merging(["error": "\(failure)"]) { $1 })
         }
     }
 }

@@ -26,6 +26,14 @@ struct NumberdCommand: AsyncParsableCommand {
         version: Numberd.version,
         subcommands: [Serve.self, Verify.self, BackupStopped.self, Restore.self],
         defaultSubcommand: Serve.self)
+
+    /// Every subcommand's start: standard descriptors that were closed at exec are opened on `/dev/null` before
+    /// anything opens a file, or the store's first files would take their numbers and log lines would go into the
+    /// journal (``StandardDescriptors``).
+    static func main() async {
+        StandardDescriptors.openClosedOnDevNull()
+        await main(nil)
+    }
 }
 
 struct Serve: AsyncParsableCommand {

@@ -92,7 +92,15 @@ struct AlertSeriesTests {
         }
         let registry = PrometheusCollectorRegistry()
         try await withNumberd(dataDirectory: directory, metrics: registry) { _ in
-            let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+            // Read on the store's backup queue after the start, not on its way (a stalled backup disk held it up).
+            var text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while OperationalMetricsTests.value("numberd_last_backup_timestamp_seconds", in: text) == nil,
+                ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(20))
+                text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+            }
             let value = try #require(
                 OperationalMetricsTests.value("numberd_last_backup_timestamp_seconds", in: text), "\(text)")
             // The folder's name gives the time to the millisecond.

@@ -224,12 +224,18 @@ struct BackupRestoreTests {
             #expect(backedUp.ending == .exited(1), "\(backedUp.text)")
             #expect(backedUp.text.contains("its store was lost or is not mounted"), "\(backedUp.text)")
         }
-        // Without admin.key (a directory that never served), an empty store/ is "no store" to back up.
+        // Without admin.key, clock and provider.json (a directory that never served), an empty store/ is "no store" to
+        // back up; with any one of them it is a lost store.
         try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: false)
-        try FileManager.default.moveItem(atPath: directory + "/admin.key", toPath: directory + "/admin.key.aside")
+        let witnesses = ["admin.key", "clock", "provider.json"]
+        for name in witnesses {
+            try FileManager.default.moveItem(atPath: directory + "/" + name, toPath: directory + "/" + name + ".aside")
+        }
         let none = try await ChildProcess.run(numberd, ["backup", "--data-dir", directory], timeout: .seconds(120))
         #expect(none.ending == .exited(2) && none.text.contains("no journal or snapshot"), "\(none.text)")
-        try FileManager.default.moveItem(atPath: directory + "/admin.key.aside", toPath: directory + "/admin.key")
+        for name in witnesses {
+            try FileManager.default.moveItem(atPath: directory + "/" + name + ".aside", toPath: directory + "/" + name)
+        }
         try FileManager.default.removeItem(atPath: directory + "/store")
         try FileManager.default.moveItem(atPath: mounted, toPath: directory + "/store")
         #expect(try await runNumberdVerify(dataDirectory: directory).status == 0)

@@ -4,8 +4,13 @@ import NumberClient
 import NumberCore
 import NumberDaemon
 import Prometheus
+import Synchronization
 import TestSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// CreateBackup end to end over TLS: an operator backs up a running numberd, checks the copy with `numberd verify`,
 /// and a numberd started on a restored copy serves the state as of the backup.
@@ -102,5 +107,112 @@ struct BackupTests {
                 #expect(health.status == .serving)
             }
         }
+    }
+
+    /// A backup disk that stalls (a hard-mounted NFS share whose server is down): every look at it waits until
+    /// `open()` — or two minutes, so that a test that fails ends — and is counted.
+    final class StalledDisk: Sendable {
+        private struct State {
+            var opened = false
+            var resolves = 0
+            var lists = 0
+        }
+
+        private let state = Mutex(State())
+        private let openedBy = ContinuousClock.now + .seconds(120)
+
+        /// The looks at the backup directory numberd makes, each held until the disk answers.
+        var probe: BackupDirectoryProbe {
+            BackupDirectoryProbe(
+                resolve: { path in
+                    self.state.withLock { $0.resolves += 1 }
+                    self.waitUntilOpen()
+                    return BackupDirectoryProbe.system.resolve(path)
+                },
+                list: { path in
+                    self.state.withLock { $0.lists += 1 }
+                    self.waitUntilOpen()
+                    return BackupDirectoryProbe.system.list(path)
+                })
+        }
+
+        var resolves: Int { state.withLock { $0.resolves } }
+        var lists: Int { state.withLock { $0.lists } }
+
+        /// Lets every look, held or later, through.
+        func open() { state.withLock { $0.opened = true } }
+
+        private func waitUntilOpen() {
+            while !state.withLock({ $0.opened }), ContinuousClock.now < openedBy { usleep(10_000) }
+        }
+    }
+
+    @Test("a backup directory whose disk stalls holds up neither the start, nor a reload, nor the stop")
+    func stalledBackupDirectory() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-stalled-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let disk = StalledDisk()
+        defer { disk.open() }
+        let backups = folder + "/backups"
+        let config = folder + "/numberd.json"
+        try Data(#"{"log-level": "info"}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let origin = try NumberdConfiguration.Origin(flags: ["config": config], environment: [:])
+        let began = ContinuousClock.now
+        try await withNumberd(
+            configure: {
+                $0.origin = origin
+                $0.backupDirectory = backups
+                $0.backupDirectoryProbe = disk.probe
+            }
+        ) { numberd in
+            #expect(ContinuousClock.now - began < .seconds(60), "the start waited for the backup disk")
+            try Data(#"{"log-level": "debug"}"#.utf8).write(to: URL(fileURLWithPath: config))
+            #expect(numberd.numberd.reloadSettings() == .changed)
+            #expect(disk.resolves == 0, "a start or a reload looked at the backup directory")
+            // A backup waits for the disk, behind the start's listing of the backups there; its caller stops waiting.
+            try await withNumbersClient(numberd.client()) { admin in
+                _ = try await admin.healthCheck(HealthCheckRequest())  // connected: the deadline is the backup's
+                let waited = await #expect(throws: RPCError.self) {
+                    try await admin.createBackup(CreateBackupRequest(), options: CallOptions(timeout: .seconds(2)))
+                }
+                #expect(waited?.code == .deadlineExceeded, "\(String(describing: waited))")
+            }
+        }
+        // The stop did not wait for the backup the disk still holds (the drain is 30 s; the disk answers at 120 s).
+        #expect(ContinuousClock.now - began < .seconds(100), "the stop waited for the backup disk")
+        #expect(disk.lists == 1, "the start's listing of the backups is on the backup queue, which waits for the disk")
+        // The disk answers: the backup it held runs on alone, after numberd stopped; it ends before the folder goes.
+        disk.open()
+        func backupRuns() -> Bool {
+            guard disk.resolves > 0, let names = try? FileManager.default.contentsOfDirectory(atPath: backups) else {
+                return true
+            }
+            return names.contains(where: { $0.hasPrefix(".") })
+        }
+        let settled = ContinuousClock.now + .seconds(60)
+        while backupRuns(), ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    @Test("a backup-dir that reaches into the store through a symbolic link starts, and each backup is refused")
+    func backupDirectoryLinkedIntoTheStore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-linked-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: directory + "/into-store", withDestinationPath: directory + "/store")
+        // The start compares the paths as written, looking at nothing in the backup directory.
+        try await withNumberd(
+            dataDirectory: directory, configure: { $0.backupDirectory = directory + "/into-store/backups" }
+        ) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let refused = await #expect(throws: RPCError.self) {
+                    try await admin.createBackup(CreateBackupRequest())
+                }
+                #expect(refused?.reason == "BACKUP_FAILED", "\(String(describing: refused))")
+                #expect(refused?.message.contains("must not be the store folder") == true)
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/store/backups"), "nothing written in the store")
     }
 }

@@ -96,6 +96,38 @@ struct CertificateRenewalTests {
         #expect(try seeded.files() == before)
     }
 
+    /// A start on a full disk: the generated material is due (a certificate with 10 days left, or a CA with 20), and
+    /// the renewed file cannot be written — its temporary file is a folder, so creating it fails as a full disk's
+    /// write does. The start used to fail (exit 1) though the pair on disk was valid for days.
+    @Test(
+        "a renewal at start that cannot be written serves the valid pair on disk, whole, with an error logged",
+        arguments: ["server.pem", "ca.pem"])
+    func unwritableRenewalServesThePairOnDisk(blocked: String) async throws {
+        let seeded = try Seeded(
+            server: blocked == "server.pem" ? .days(10) : .leafDefaults,
+            authority: blocked == "ca.pem" ? .days(20) : .authorityDefaults)
+        defer { seeded.remove() }
+        let temporary = seeded.root + "/tls/" + blocked + ".tmp"
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        let before = try seeded.files()
+        let servedSerial = try await Self.serial(seeded.layout.serverCertificate)
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        try await withNumberd(dataDirectory: seeded.root, logger: logger) { running in
+            try await Self.expectHealthyCall(running.client())
+            #expect(try await presentedSerial(port: running.port) == servedSerial)
+        }
+        // Neither file of a pair was replaced: the files of a renewal are all written before any is renamed.
+        #expect(try seeded.files() == before)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: seeded.root + "/tls").filter {
+            $0.hasSuffix(".tmp") && $0 != blocked + ".tmp"
+        }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        let error = lines.all.first { $0.message.contains("could not be written") }
+        #expect(error?.level == .error, "\(lines.all.map(\.message))")
+        #expect(error?.metadata["error"]?.contains(temporary) == true, "\(String(describing: error))")
+    }
+
     /// How a generated file is damaged.
     enum Damage: String, CaseIterable, Sendable {
         case truncatedKey, truncatedCertificate, missingKey, emptyCertificate, keyOfAnotherCertificate

@@ -256,7 +256,9 @@ struct ServiceClockTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-held-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // The data's latest time an hour ahead of this machine's clock (stamped under a clock that was ahead).
+        // A directory that served (a clock file beside no store is refused as a lost store), then the data's latest
+        // time an hour ahead of this machine's clock (stamped under a clock that was ahead).
+        try await withNumberd(dataDirectory: directory) { _ in }
         try "\(Int64(Date().timeIntervalSince1970) + 3_600)\n".write(
             toFile: directory + "/clock", atomically: true, encoding: .utf8)
         let registry = PrometheusCollectorRegistry()

@@ -276,6 +276,7 @@ import TwilioSimulator
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-bind-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bindingFile = directory + "/provider.json"
+        let formatFile = directory + "/store/FORMAT"
         let binding = {
             try JSONDecoder().decode(ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
         }
@@ -315,13 +316,17 @@ import TwilioSimulator
         let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         #expect(after == before, "a refused start touched the binding or the simulator's files")
 
-        // A directory from before provider.json that holds what the simulator sold: Twilio is refused, the
-        // simulator binds it.
+        // A directory from before provider.json (and so before store/FORMAT, which came later) that holds what the
+        // simulator sold: Twilio is refused, the simulator binds it.
         try FileManager.default.removeItem(atPath: bindingFile)
+        try FileManager.default.removeItem(atPath: formatFile)
         await #expect(throws: ConfigurationError.self) {
             try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         }
         #expect(!FileManager.default.fileExists(atPath: bindingFile))
+        // That refused start's open recorded a FORMAT (the store is opened before the binding is checked): the
+        // directory now reads as one whose binding was lost. Gone again, as for a directory never started since.
+        try FileManager.default.removeItem(atPath: formatFile)
         try await Self.withPrepared(directory) { _ in }
         #expect(try binding() == ProviderBinding(.simulator(seed: 1)))
 
@@ -356,10 +361,57 @@ import TwilioSimulator
         // A directory from before provider.json that holds a trunk but never ran the simulator: the simulator is
         // refused (its numbers are at Twilio).
         try FileManager.default.removeItem(atPath: bindingFile)
+        try FileManager.default.removeItem(atPath: formatFile)
         for file in files.dropFirst() { try FileManager.default.removeItem(atPath: file) }
         await #expect(throws: ConfigurationError.self) { try await Self.withPrepared(directory) { _ in } }
+        try FileManager.default.removeItem(atPath: formatFile)
         try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         #expect(try binding() == ProviderBinding(.twilio(twilio)))
+    }
+
+    /// A `provider.json` lost from a directory whose store has `FORMAT` (which every numberd that writes it keeps
+    /// beside the binding) was taken for a directory from before the file, and bound silently to whatever account was
+    /// configured: its numbers were then looked up, released and refunded at that account.
+    @Test func aLostBindingBesideAFormattedStoreIsNotReboundSilently() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-lost-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bindingFile = directory + "/provider.json"
+        try await Self.withPrepared(directory) { running in
+            try Self.changeAtTheSimulator(running)
+            let account = try await running.service.createAccount(name: "Acme", currency: "USD")
+            _ = try await running.service.createTrunk(
+                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+        }
+        #expect(FileManager.default.fileExists(atPath: directory + "/store/FORMAT"))
+        try FileManager.default.removeItem(atPath: bindingFile)
+        let twilio = try TwilioCredentials.authToken(
+            accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token")
+        // Another simulator account, Twilio, even the simulator account it was run with (nothing says which it was):
+        // refused, naming the way out. Before, both simulator accounts were bound, as the simulator's files are there.
+        let configurations: [(inout NumberdConfiguration) -> Void] = [
+            { $0.provider = .simulator(seed: 2) }, { $0.provider = .twilio(twilio) }, { _ in },
+        ]
+        for configure in configurations {
+            do {
+                try await Self.withPrepared(directory, configure: configure) { _ in }
+                Issue.record("a directory that lost its provider.json was bound to the configured account")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("--rebind-provider"), "\(error)")
+                #expect(error.description.contains("provider.json is missing"), "\(error)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: bindingFile), "a refused start wrote a binding")
+        }
+        // The operator says which account: bound.
+        try await Self.withPrepared(
+            directory,
+            configure: {
+                $0.provider = .twilio(twilio)
+                $0.rebindProvider = true
+            }
+        ) { _ in }
+        #expect(
+            try JSONDecoder().decode(ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
+                == ProviderBinding(.twilio(twilio)))
     }
 
     /// A machine that boots with its clock far ahead (before NTP sets it) used to start billing on it at once: every
@@ -590,6 +642,45 @@ import TwilioSimulator
         let fresh = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-fresh-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: fresh) }
         try await Self.withPrepared(fresh) { _ in }
+    }
+
+    /// README tells an operator to remove `admin.key` to get a new admin key; done while the store's volume was not
+    /// mounted, the directory looked new (`admin.key` was the only sign it had served), and numberd started afresh on
+    /// an empty state. `clock` and `provider.json`, each written at every start once the store is open, tell it too.
+    @Test func aDirectoryWithoutItsAdminKeyWhoseStoreIsGoneIsNotStartedAfresh() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-nokey-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let account = try await Self.withPrepared(directory) { numberd in
+            try await numberd.service.createAccount(name: "a", currency: "USD").id
+        }
+        try FileManager.default.removeItem(atPath: directory + "/admin.key")
+        let store = directory + "/store"
+        let moved = directory + "/store-elsewhere"
+        try FileManager.default.moveItem(atPath: store, toPath: moved)
+        try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: false)
+        // Each one alone is enough.
+        for (witness, aside) in [("clock", "provider.json"), ("provider.json", "clock")] {
+            let (kept, setAside) = (directory + "/" + aside, directory + "/" + aside + ".aside")
+            try FileManager.default.moveItem(atPath: kept, toPath: setAside)
+            do {
+                try await Self.withPrepared(directory) { _ in }
+                Issue.record("started afresh on a lost store beside \(witness)")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("store was lost or is not mounted"), "\(error)")
+                #expect(error.description.contains(directory + "/" + witness), "\(error)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: store).isEmpty, "nothing written in its place")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/admin.key"), "no admin key made")
+            try FileManager.default.moveItem(atPath: setAside, toPath: kept)
+        }
+        // Mounted again: it starts with its data, and makes the new admin key the operator asked for.
+        try FileManager.default.removeItem(atPath: store)
+        try FileManager.default.moveItem(atPath: moved, toPath: store)
+        try await Self.withPrepared(directory) { numberd in
+            let found = try numberd.service.account(account)
+            #expect(found.id == account)
+            #expect(numberd.createdAdminKey != nil)
+        }
     }
 
     /// A store whose `FORMAT` asks for a newer numberd (a rollback after an upgrade moved the format on) is not

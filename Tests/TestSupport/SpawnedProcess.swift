@@ -47,6 +47,7 @@ public final class SpawnedProcess: Sendable {
         var standardInput = Given()
         var standardOutput = Given()
         var standardError = Given()
+        var closedStandardDescriptors: Set<Int32> = []
         /// The child's pid once `run()` started it; 0 before.
         var pid: pid_t = 0
         /// How it ended, once reaped.
@@ -114,6 +115,13 @@ public final class SpawnedProcess: Sendable {
             let given = Given(value: newValue)
             state.withLock { $0.standardError = given }
         }
+    }
+
+    /// Which of descriptors 0, 1 and 2 the child starts with closed, as a shell's `>&- 2>&-` starts it (whatever
+    /// ``standardInput``, ``standardOutput`` or ``standardError`` say for them). Default none.
+    public var closedStandardDescriptors: Set<Int32> {
+        get { state.withLock { $0.closedStandardDescriptors } }
+        set { state.withLock { $0.closedStandardDescriptors = newValue } }
     }
 
     /// The child's pid; 0 before ``run()``.
@@ -287,6 +295,9 @@ public final class SpawnedProcess: Sendable {
             }
             try check(
                 posix_spawn_file_actions_adddup2(&actions, source, Int32(target)), "posix_spawn_file_actions_adddup2")
+        }
+        for descriptor in state.closedStandardDescriptors.sorted() where (0...2).contains(descriptor) {
+            try check(posix_spawn_file_actions_addclose(&actions, descriptor), "posix_spawn_file_actions_addclose")
         }
         try check(c_posix_spawn_file_actions_add_close_from(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
         if let directory = state.currentDirectoryURL?.path {

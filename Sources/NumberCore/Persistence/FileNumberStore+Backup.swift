@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -6,7 +7,7 @@ import Glibc
 
 /// Online backups of a running store (`numbers backup`; `numberd restore` puts one back).
 extension FileNumberStore {
-    /// A backup ``backup(into:kept:including:now:)`` wrote.
+    /// A backup ``backup(into:kept:including:now:checkingRoot:)`` wrote.
     public struct Backup: Sendable, Hashable {
         /// Its folder's name in the backup directory, `backup-<UTC time to the millisecond>`
         /// (`backup-20261201T041500.123Z`): names sort in the order the backups were made.
@@ -50,8 +51,17 @@ extension FileNumberStore {
     /// Only opening the store's snapshot runs on the journal's snapshot queue; everything that touches the backup
     /// directory runs on the journal's backup queue, so a backup disk that stalls (a hard-mounted NFS share) holds
     /// up neither snapshots, nor a shutdown, nor the cooperative pool's few threads — only the next backup.
+    ///
+    /// A cancelled caller stops waiting at once with `CancellationError` (a stop's drain timeout must not wait for a
+    /// stalled disk); the backup queue cannot be interrupted mid-call, so the backup's file work finishes (or fails
+    /// and removes what it made) alone, and until then another backup is still refused as in progress.
+    ///
+    /// `checkRoot`, when given, runs first on the backup queue with `root`'s path and refuses the backup by throwing
+    /// (nothing is written): a check that looks at the backup directory on its disk (numberd resolves its symbolic
+    /// links there) belongs where a stalled disk holds up only backups.
     public func backup(
-        into root: URL, kept: Int, including files: [URL] = [], now: Date = Date()
+        into root: URL, kept: Int, including files: [URL] = [], now: Date = Date(),
+        checkingRoot checkRoot: (@Sendable (String) throws -> Void)? = nil
     ) async throws
         -> Backup
     {
@@ -63,13 +73,20 @@ extension FileNumberStore {
         guard started else {
             throw JournalError(.backupInProgress, "a backup is being written; ask again once it has ended")
         }
-        defer { backupRunning.withLock { $0 = false } }
+        // Once the work is on the backup queue, the queue ends the backup (its caller may have stopped waiting).
+        var handedToQueue = false
+        defer { if !handedToQueue { backupRunning.withLock { $0 = false } } }
         try await writeSnapshot()
         let name = Self.backupPrefix + Self.timestamp(now)
         let folder = root.path + "/" + name
         let source = try await journal.openNewestSnapshot()
-        let (store, removed): (FileJournal<CoreEvent, CoreState>.BackupStore, [String]) = try await onBackupQueue {
-            let store = try self.writeBackupFolder(name, in: root.path, from: source, including: files)
+        handedToQueue = true
+        let (store, removed): (FileJournal<CoreEvent, CoreState>.BackupStore, [String]) = try await onBackupQueue(
+            folder: folder
+        ) {
+            defer { self.backupRunning.withLock { $0 = false } }
+            let store = try self.writeBackupFolder(
+                name, in: root.path, from: source, including: files, checkingRoot: checkRoot)
             return (store, self.removeOldBackups(in: root.path, kept: kept, now: now, sparing: name))
         }
         options.journal.logger.notice(
@@ -83,21 +100,47 @@ extension FileNumberStore {
             removed: removed)
     }
 
-    /// Runs `body` on the journal's backup queue (serial: one backup's file work at a time) and returns its result.
-    private func onBackupQueue<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
-        try await withCheckedThrowingContinuation { continuation in
-            journal.backupQueue.async { continuation.resume(with: Result { try body() }) }
+    /// Runs `body` on the journal's backup queue (serial: one backup's file work at a time) and returns its result,
+    /// or throws `CancellationError` as soon as the calling task is cancelled: `body` still runs to its end (a call
+    /// stuck on a stalled disk cannot be interrupted), and what it did then is logged, naming `folder`, since nobody
+    /// waits for its result any more.
+    private func onBackupQueue<R: Sendable>(
+        folder: String, _ body: @escaping @Sendable () throws -> R
+    ) async throws -> R {
+        let wait = BackupWait<R>()
+        let logger = options.journal.logger
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                wait.attach(continuation)
+                journal.backupQueue.async {
+                    let result = Result { try body() }
+                    guard !wait.resume(with: result) else { return }
+                    switch result {
+                    case .success:
+                        logger.notice(
+                            "store backup written after its caller stopped waiting", metadata: ["backup": "\(folder)"])
+                    case .failure(let error):
+                        logger.warning(
+                            "store backup failed after its caller stopped waiting",
+                            metadata: ["backup": "\(folder)", "error": "\(error)"])
+                    }
+                }
+            }
+        } onCancel: {
+            wait.resume(with: .failure(CancellationError()))
         }
     }
 
-    /// On the backup queue: makes `<root>/.partial-<name>/store/`, fills it from `source` (released here, whatever
-    /// happens), copies `files` beside it, syncs and renames it `<root>/<name>`, then syncs `root`. Removes what it
-    /// made when a step fails; throws that step's `JournalError`, or `io` for a file error.
+    /// On the backup queue: runs `checkRoot` (its error thrown as it is), makes `<root>/.partial-<name>/store/`,
+    /// fills it from `source` (released here, whatever happens), copies `files` beside it, syncs and renames it
+    /// `<root>/<name>`, then syncs `root`. Removes what it made when a step fails; throws that step's `JournalError`,
+    /// or `io` for a file error.
     private func writeBackupFolder(
         _ name: String, in root: String, from source: FileJournal<CoreEvent, CoreState>.BackupSource,
-        including files: [URL]
+        including files: [URL], checkingRoot checkRoot: (@Sendable (String) throws -> Void)?
     ) throws -> FileJournal<CoreEvent, CoreState>.BackupStore {
         defer { journal.releaseBackupSource(source) }
+        try checkRoot?(root)
         let fileSystem = options.journal.fileSystem
         let partial = root + "/" + Self.partialPrefix + name
         let folder = root + "/" + name
@@ -128,6 +171,13 @@ extension FileNumberStore {
         } catch {
             throw JournalError(.io, "backup not written: \(error)", file: root)
         }
+    }
+
+    /// Runs `work` on the backup queue, behind the backups asked for before it, and returns without waiting for it:
+    /// for work that looks at the backup directory (numberd's start reads the newest backup's time there), which may
+    /// block as long as that directory's disk does and must hold up only the backups behind it.
+    package func enqueueOnBackupQueue(_ work: @escaping @Sendable () -> Void) {
+        journal.backupQueue.async { work() }
     }
 
     /// Copies the small file `source` (if it exists) into `folder` under its own name, synced.
@@ -278,6 +328,61 @@ extension FileNumberStore {
         let whole = Date(timeIntervalSince1970: TimeInterval(seconds))
         guard timestamp(whole).prefix(15) == String(decoding: stamp.prefix(15), as: UTF8.self) else { return nil }
         return whole.addingTimeInterval(TimeInterval(millis) / 1000)
+    }
+}
+
+/// The wait for one backup's work on the backup queue, resumed exactly once: by the queue with the work's result, or
+/// earlier by the caller's cancellation (the work then finishes alone). Either may come first, and a cancellation may
+/// come before the continuation is attached.
+private final class BackupWait<R: Sendable>: Sendable {
+    private enum State {
+        /// Neither attached nor resumed.
+        case idle
+        /// The caller waits.
+        case waiting(CheckedContinuation<R, any Error>)
+        /// Resumed before the continuation was attached: it gets this result as soon as it is.
+        case resolved(Result<R, any Error>)
+        /// The continuation was resumed.
+        case done
+    }
+
+    private let state = Mutex(State.idle)
+
+    /// Hands over the caller's continuation; resumes it at once when a result (a cancellation) came first.
+    func attach(_ continuation: CheckedContinuation<R, any Error>) {
+        let early = state.withLock { state -> Result<R, any Error>? in
+            switch state {
+            case .idle:
+                state = .waiting(continuation)
+                return nil
+            case .resolved(let result):
+                state = .done
+                return result
+            case .waiting, .done:
+                preconditionFailure("a backup wait's continuation is attached once")
+            }
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Resumes the caller with `result` unless it was resumed already; whether this call's result is the one the
+    /// caller gets (false: it stopped waiting, cancelled).
+    @discardableResult
+    func resume(with result: Result<R, any Error>) -> Bool {
+        let waiting = state.withLock { state -> (taken: Bool, continuation: CheckedContinuation<R, any Error>?) in
+            switch state {
+            case .idle:
+                state = .resolved(result)
+                return (true, nil)
+            case .waiting(let continuation):
+                state = .done
+                return (true, continuation)
+            case .resolved, .done:
+                return (false, nil)
+            }
+        }
+        waiting.continuation?.resume(with: result)
+        return waiting.taken
     }
 }
 

@@ -82,6 +82,13 @@ extension NumbersAPI {
             } catch let error as JournalError where error.code == .backupInProgress {
                 audit(context, caller, "backup refused", ["reason": "BACKUP_IN_PROGRESS"])
                 throw RPCError(code: .aborted, message: error.message, reason: "BACKUP_IN_PROGRESS")
+            } catch is CancellationError {
+                // The client went, or a stop's drain timed out: the call stopped waiting, not the backup, which its
+                // queue finishes alone (the store logs how it ended).
+                audit(context, caller, "backup no longer awaited", ["reason": "CANCELLED"])
+                throw RPCError(
+                    code: .cancelled, message: "the call was cancelled; the backup may still be written",
+                    reason: "CANCELLED")
             } catch {
                 audit(context, caller, "backup failed", ["reason": "BACKUP_FAILED"])
                 context.logger.error("backup failed", metadata: ["error": "\(error)"])

@@ -24,9 +24,12 @@ public struct IssuedCertificate: Sendable, Hashable {
         .pem(privateKeyPEM)
     }
 
-    /// Writes the certificate (mode 0644) and private key (mode 0600).
+    /// Writes the certificate (mode 0644) and private key (mode 0600): both written and synced before either replaces
+    /// its file (the key first), so a write that fails (a full disk) leaves the old pair, never a mismatched one.
     public func write(certificateTo certificatePath: String, privateKeyTo privateKeyPath: String) throws {
-        try PEMFile.write(certificatePEM, to: certificatePath, mode: 0o644)
-        try PEMFile.write(privateKeyPEM, to: privateKeyPath, mode: 0o600)
+        try PEMFile.write([
+            (text: privateKeyPEM, path: privateKeyPath, mode: 0o600),
+            (text: certificatePEM, path: certificatePath, mode: 0o644),
+        ])
     }
 }

@@ -36,6 +36,44 @@ package enum PEMFile {
 
     /// Replaces `path` with `text` (mode exactly `mode`), atomically; throws ``TLSError/Code/certificateTooling``.
     package static func write(_ text: String, to path: String, mode: mode_t, system: System = .posix) throws {
+        try write([(text: text, path: path, mode: mode)], system: system)
+    }
+
+    /// Replaces each file of `files` with its text, in order, all written and synced under their temporary names
+    /// before the first is renamed into place: a write that fails for any of them (a full disk) leaves every file as
+    /// it was, so a certificate and its key are never left a mismatched pair by one. Only a failed rename (or a crash)
+    /// between two renames leaves the files before it replaced and the others not. Throws
+    /// ``TLSError/Code/certificateTooling``; no temporary file is left either way.
+    package static func write(
+        _ files: [(text: String, path: String, mode: mode_t)], system: System = .posix
+    ) throws {
+        var staged: [String] = []
+        do {
+            for file in files {
+                try stage(file.text, to: file.path, mode: file.mode, system: system)
+                staged.append(temporaryPath(for: file.path))
+            }
+        } catch {
+            for temporary in staged { unlink(temporary) }
+            throw error
+        }
+        for (index, file) in files.enumerated() {
+            let temporary = temporaryPath(for: file.path)
+            guard system.rename(temporary, file.path) == 0 else {
+                let error = fileError("cannot rename \(temporary) to \(file.path)")
+                for left in staged[index...] { unlink(left) }
+                throw error
+            }
+        }
+        var synced: Set<String> = []
+        for file in files {
+            guard synced.insert(directory(of: file.path)).inserted else { continue }
+            try syncDirectory(of: file.path)
+        }
+    }
+
+    /// Writes `text` to `<path>.tmp` (mode exactly `mode`) and syncs it; removes it again when a step fails.
+    private static func stage(_ text: String, to path: String, mode: mode_t, system: System) throws {
         let temporary = temporaryPath(for: path)
         // A leftover of a crash mid-write: O_EXCL below refuses to follow or reuse anything already there.
         unlink(temporary)
@@ -58,12 +96,6 @@ package enum PEMFile {
             throw error
         }
         close(descriptor)
-        guard system.rename(temporary, path) == 0 else {
-            let error = fileError("cannot rename \(temporary) to \(path)")
-            unlink(temporary)
-            throw error
-        }
-        try syncDirectory(of: path)
     }
 
     /// `<path>.tmp`: in the same folder as `path`, so the rename never crosses a file system.

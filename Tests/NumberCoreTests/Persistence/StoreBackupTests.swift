@@ -305,6 +305,45 @@ struct StoreBackupTests {
         #expect(await verifyDataDirectory(URL(fileURLWithPath: written.path + "/store")).state == before)
     }
 
+    @Test("a cancelled backup stops waiting for a stalled disk at once; the queue finishes the backup alone")
+    func cancelledBackupStopsWaiting() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let (store, _, _) = try await Self.populated(places.store, fileSystem: fileSystem)
+        // The link into the backup directory hangs, as on a stalled disk: the backup's work is on its queue.
+        fileSystem.pause(.link)
+        defer { fileSystem.resume(.link) }
+        let backup = Task { try await store.backup(into: places.root, kept: 1) }
+        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        // A stop's drain timeout cancels the call: its wait ends though the disk still does not answer.
+        backup.cancel()
+        let ended = try await Self.finishes(within: 30, unblock: { fileSystem.resume(.link) }) {
+            let stopped = await #expect(throws: CancellationError.self) { _ = try await backup.value }
+            #expect(stopped != nil)
+        }
+        #expect(ended, "a cancelled backup waited for the backup's disk")
+        // The work still runs on the queue: another backup meanwhile is refused, not queued behind it.
+        let refusal = await #expect(throws: JournalError.self) {
+            _ = try await store.backup(into: places.root, kept: 1)
+        }
+        #expect(refusal?.code == .backupInProgress)
+        // Once the disk answers, the queue completes the backup alone, and the next one runs.
+        fileSystem.resume(.link)
+        var next: FileNumberStore.Backup?
+        for _ in 0..<6_000 where next == nil {
+            do {
+                next = try await store.backup(into: places.root, kept: 1, now: Date().addingTimeInterval(1))
+            } catch let error as JournalError where error.code == .backupInProgress {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let written = try #require(next)
+        #expect(places.entries() == [written.name])
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: written.path + "/store")).isSound)
+        await store.close()
+    }
+
     @Test("a snapshot whose name is gone when the backup links it is copied from the open file and reads back sound")
     func unlinkableSnapshotIsCopied() async throws {
         let places = Places()

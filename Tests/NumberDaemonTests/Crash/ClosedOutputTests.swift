@@ -101,4 +101,36 @@ struct ClosedOutputTests {
         #expect(!lines.contains { $0.contains("log lines dropped") })
         try await simulator.shutdown()
     }
+
+    @Test(
+        "numberd started with stdout and stderr closed (`numberd >&- 2>&-`) serves, and no log line lands in its store"
+    )
+    func closedStandardDescriptors() async throws {
+        let root = try Self.scratch("numberd-closed-fds")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // A line for every call: when the store's first files took descriptors 1 and 2, each went into one of them.
+        let (child, simulator, launch) = try await Self.start(in: root) { launch in
+            launch.closedStandardDescriptors = [1, 2]
+            launch.logLevel = "debug"
+        }
+        let account = try await withNumbersClient(try launch.adminClient()) { client in
+            _ = try await client.healthCheck(HealthCheckRequest())
+            return try await client.createAccount(CreateAccountRequest(name: "closed", currency: "USD")).account
+        }
+        #expect(account.id.hasPrefix("ACC_"))
+        #expect(child.process.isRunning)
+        child.process.send(SIGTERM)
+        await child.waitForExit()
+        try await simulator.shutdown()
+        let verified = try await runNumberdVerify(dataDirectory: launch.dataDirectory)
+        #expect(verified.status == 0, "\(verified.output)")
+        // Every log line names its module in brackets (`[NumberServer] listening`); no journal record does.
+        let store = launch.dataDirectory + "/store"
+        for name in try FileManager.default.contentsOfDirectory(atPath: store) {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: store + "/" + name))) ?? Data()
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains("[Number"), "\(name) holds log lines")
+            #expect(!text.contains("numberd: serving"), "\(name) holds the banner")
+        }
+    }
 }

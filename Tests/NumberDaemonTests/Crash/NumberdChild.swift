@@ -154,6 +154,8 @@ final class NumberdChild: Sendable {
         var standardError: FileHandle?
         /// `--metrics-listen`.
         var metricsListen = "off"
+        /// Standard descriptors the child starts with closed (`numberd >&- 2>&-`: `[1, 2]`).
+        var closedStandardDescriptors: Set<Int32> = []
 
         /// `numberd`'s arguments.
         var arguments: [String] {
@@ -217,6 +219,7 @@ final class NumberdChild: Sendable {
             handle.seekToEndOfFile()
         }
         process.standardError = handle
+        process.closedStandardDescriptors = launch.closedStandardDescriptors
         let started = ContinuousClock.now
         try process.run()
         try? handle.close()

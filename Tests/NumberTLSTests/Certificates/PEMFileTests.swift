@@ -86,6 +86,39 @@ struct PEMFileTests {
         #expect(!FileManager.default.fileExists(atPath: PEMFile.temporaryPath(for: path)))
     }
 
+    @Test("files written together: one that cannot be written leaves every one as it was, and no temporary file")
+    func filesWrittenTogether() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificate = directory + "/server.pem"
+        try PEMFile.write("old key\n", to: path, mode: 0o600)
+        try PEMFile.write("old certificate\n", to: certificate, mode: 0o644)
+        // The certificate's temporary name taken by a folder: its file cannot be created (as on a full disk, the key's
+        // is written first and would have been renamed over the old key, leaving a mismatched pair).
+        try FileManager.default.createDirectory(
+            atPath: PEMFile.temporaryPath(for: certificate), withIntermediateDirectories: false)
+        #expect(throws: TLSError.self) {
+            try PEMFile.write([
+                (text: newText, path: path, mode: 0o600), (text: "new certificate\n", path: certificate, mode: 0o644),
+            ])
+        }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "old key\n")
+        #expect(try String(contentsOfFile: certificate, encoding: .utf8) == "old certificate\n")
+        #expect(!FileManager.default.fileExists(atPath: PEMFile.temporaryPath(for: path)))
+        // Once it can be written, both are replaced.
+        try FileManager.default.removeItem(atPath: PEMFile.temporaryPath(for: certificate))
+        try PEMFile.write([
+            (text: newText, path: path, mode: 0o600), (text: "new certificate\n", path: certificate, mode: 0o644),
+        ])
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == newText)
+        #expect(try String(contentsOfFile: certificate, encoding: .utf8) == "new certificate\n")
+        #expect(try Self.mode(path) == 0o600)
+        #expect(try Self.mode(certificate) == 0o644)
+    }
+
+    static func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? -1) & 0o777
+    }
+
     @Test("a temporary file left by a crash is replaced, and a symlink planted there is not followed")
     func leftoverTemporaryFile() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
