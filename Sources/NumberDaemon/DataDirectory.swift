@@ -134,9 +134,11 @@ public struct DataDirectory: Sendable {
     /// it to get a new admin key, and with the store unmounted at that moment the directory looked new.
     /// `numberd verify` and `numberd backup` check it too: a lost store is not "sound" nor "no store".
     public func checkStoreIsThere() throws {
-        guard let witness = [adminKeyFile, clockMark, providerBinding].first(where: {
-            FileManager.default.fileExists(atPath: $0)
-        }) else { return }
+        guard
+            let witness = [adminKeyFile, clockMark, providerBinding].first(where: {
+                FileManager.default.fileExists(atPath: $0)
+            })
+        else { return }
         guard try !storeHasRecords() else { return }
         throw ConfigurationError(
             "\(store) holds no journal or snapshot, but \(witness) shows this directory has served before: its "
