@@ -15,8 +15,13 @@ struct RunLoad: AsyncParsableCommand {
     @Option(help: "closed (connections x concurrency workers) or open (a fixed --rate).") var mode: Mode = .closed
     @Option(help: "TLS connections (1...1024).") var connections = 1
     @Option(help: "Closed loop: calls in flight per connection (1...10000).") var concurrency = 64
-    @Option(help: "Open loop: calls per second (1...1000000).") var rate: Double = 1000
-    @Option(name: .customLong("outstanding-max"), help: "Open loop: calls in flight at most (1...100000).")
+    @Option(
+        help: """
+            Open loop: operations per second (1...1000000); each is one call, except a purchase: a search when its \
+            candidate pool is empty, the purchase and its release (2 to 5 calls).
+            """)
+    var rate: Double = 1000
+    @Option(name: .customLong("outstanding-max"), help: "Open loop: operations in flight at most (1...100000).")
     var outstandingMax = 10_000
     @Option(help: "Weights of search, purchase, list, get, balance.") var mix = "list=40,balance=40,get=20"
     @Option(help: "Seconds measured (0.1...3600).") var duration: Double = 10
@@ -42,8 +47,8 @@ struct RunLoad: AsyncParsableCommand {
     @Flag(
         name: .customLong("compare-raw"),
         help: """
-            Then run the raw TLS request/response transport at the same sizes and depth (a child raw-server); \
-            closed loop only.
+            Then run the raw TLS request/response transport at the same sizes and depth (a child raw-server; \
+            at most 100 in flight per connection, the calls numberd runs at once); closed loop only.
             """)
     var compareRaw = false
     @Option(
@@ -103,19 +108,37 @@ struct RunLoad: AsyncParsableCommand {
         // Leave nothing bought behind (against a numberd with real Twilio credentials it is paid every month): what
         // the set-up and the run made is settled at the end, also when a step fails part-way.
         let leftovers = Leftovers()
-        let measured: Result<(LoadReport, UInt64?), any Error>
-        do {
-            measured = .success(
-                try await setUpAndMeasure(workload, admin: admin, fixture: fixture, leftovers: leftovers))
-        } catch {
-            measured = .failure(error)
+        // Set-up and measurement run in a task of their own, which the first SIGINT, SIGTERM or SIGHUP cancels (the
+        // drivers stop, calls in flight end CANCELLED): the clean-up below then runs as after any failure. Killed
+        // outright by the signal, the run left its accounts, keys and numbers behind, billed every month.
+        Interruption.shared.install()
+        let measuring = Task {
+            try await setUpAndMeasure(workload, admin: admin, fixture: fixture, leftovers: leftovers)
         }
+        Interruption.shared.onFirstSignal { measuring.cancel() }
+        let measured = await measuring.result
         // Before the leftovers are settled, whose releases are records of the tear-down, not of the run.
         let seqAfter = journalDir.flatMap { JournalProbe.lastSeq(directory: $0) }
+        if let signal = Interruption.shared.firstSignal {
+            log("interrupted (signal \(signal)): settling what the run made; a second signal exits at once")
+        }
         let unsettled = await leftovers.settle(client: admin) { log($0) }
         await admin.close()
         if !unsettled.isEmpty {
             log("\(unsettled.count) thing(s) this run made may still be owned or valid: see the lines above")
+        }
+        if let interrupted = Interruption.shared.exitCode {
+            // The figures of a window cut short, when it had begun: printed and written, marked, not compared.
+            switch measured {
+            case .success(let result):
+                var cutShort = result.0
+                cutShort.unsettled = unsettled
+                cutShort.interruptedBySignal = Interruption.shared.firstSignal
+                try publish(cutShort)
+            case .failure(let error):
+                log("\(error)")
+            }
+            throw ExitCode(interrupted)
         }
         var (final, seqBefore) = try measured.get()
         final.unsettled = unsettled
@@ -154,8 +177,7 @@ struct RunLoad: AsyncParsableCommand {
         var clients: [NumbersClient] = []
         do {
             for _ in 0..<connections {
-                clients.append(
-                    try NumbersClient(configuration: target.clientConfiguration(apiKey: nil, timeout: timeout)))
+                clients.append(try NumbersClient(configuration: loadClientConfiguration(timeout: timeout)))
             }
             // Calls run where their connection's I/O runs (EventLoopTaskExecutor) unless --no-pin: no thread hop per
             // call.
@@ -171,6 +193,19 @@ struct RunLoad: AsyncParsableCommand {
             for client in clients { await client.close() }
             throw error
         }
+    }
+
+    /// The configuration of each load connection's client: ``TargetOptions/clientConfiguration(apiKey:timeout:)``,
+    /// holding unsent as many calls as the run may have in flight on one connection — `--concurrency` in closed loop,
+    /// `--outstanding-max` in open loop (spread round robin, but a slow connection can hold more than its share) —,
+    /// at least the client's default. numberd runs 100 at once per connection; with the default 10,000 waiting
+    /// beyond that, an `--outstanding-max` above it made the harness refuse its own calls `CLIENT_QUEUE_FULL`, in
+    /// no time, counted as the server's errors.
+    func loadClientConfiguration(timeout: TimeAmount) throws -> NumbersClientConfiguration {
+        var configuration = try target.clientConfiguration(apiKey: nil, timeout: timeout)
+        configuration.queuedCallsMax = max(
+            NumbersClientConfiguration.queuedCallsMaxDefault, mode == .closed ? concurrency : outstandingMax)
+        return configuration
     }
 
     /// Prints the summary and writes the JSON report, then fails the run if the raw comparison failed: a failure of
@@ -203,7 +238,7 @@ struct RunLoad: AsyncParsableCommand {
         let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
         let intervals = IntervalLog()
         let (reportEvery, serverPID) = (self.reportEvery, self.serverPID)
-        await withTaskGroup(of: Void.self) { group in
+        let driversEnded = await withTaskGroup(of: Void.self) { group -> NIODeadline in
             group.addTask { await cpu.sampleAtStart() }
             group.addTask {
                 await ProgressReporter(
@@ -211,13 +246,16 @@ struct RunLoad: AsyncParsableCommand {
                     intervals: intervals
                 ).run()
             }
+            // The instant the drivers stopped starting work, not once their last calls ended.
+            let stopped: NIODeadline
             switch mode {
-            case .closed: await ClosedLoopDriver(concurrency: concurrency).run(plan)
-            case .open: await OpenLoopDriver(rate: rate, outstandingMax: outstandingMax).run(plan)
+            case .closed: stopped = await ClosedLoopDriver(concurrency: concurrency).run(plan)
+            case .open: stopped = await OpenLoopDriver(rate: rate, outstandingMax: outstandingMax).run(plan).stoppedAt
             }
             group.cancelAll()
+            return stopped
         }
-        let seconds = Self.measuredSeconds(from: measureFrom, to: end, driversEnded: NIODeadline.now())
+        let seconds = Self.measuredSeconds(from: measureFrom, to: end, driversEnded: driversEnded)
         let merged = recorder.snapshot()
         let spent = cpu.spent()
         let (address, _) = (try? target.address()) ?? ("?", 0)
@@ -289,7 +327,8 @@ final class CPUWindow: Sendable {
 extension RunLoad {
     /// The seconds rates divide by: the measured calls are those due in the window, so the window — not the time
     /// until the last of them ended (one call running into its deadline at the end stretched it by that deadline) —,
-    /// or up to where the drivers ended when `--calls-max` stopped the run before `end`.
+    /// or up to where the drivers stopped starting work when `--calls-max` (or an interruption) stopped the run before
+    /// `end`.
     static func measuredSeconds(from start: NIODeadline, to end: NIODeadline, driversEnded: NIODeadline) -> Double {
         max(0.001, Double((min(end, driversEnded) - start).nanoseconds) / 1e9)
     }

@@ -1,25 +1,30 @@
 import NIOCore
 
-/// Open loop: calls are due at a fixed rate whatever the server does, and each call's latency is measured from the
-/// time it was due, not from when it could be sent, so a stall shows as latency instead of silently lowering the
-/// rate (no coordinated omission). A call due before the end that was never sent (the dispatcher was behind, or
-/// waited at `outstandingMax`, when the run ended) is recorded as `NOT_SENT` with its wait until then as latency: a
-/// lower bound, but leaving those calls out would drop exactly the slowest ones from the percentiles. Dispatching stops
-/// at the end, or when the run's call budget no longer holds every call the next operation may make; the operations
-/// after that one are not due (`--calls-max` ended the run) and are not recorded.
+/// Open loop: operations are due at a fixed rate whatever the server does, and each call's latency is measured from
+/// the time it was due, not from when it could be sent, so a stall shows as latency instead of silently lowering the
+/// rate (no coordinated omission). The rate counts operations: each is one call, except a purchase, which makes two to
+/// five (a search when the candidate pool is empty, the purchase, its release). An operation due before the end that
+/// was never sent (the dispatcher was behind, or waited at `outstandingMax`, when the run ended) is recorded as
+/// `NOT_SENT` with its wait until then as latency: a lower bound, but leaving those out would drop exactly the slowest
+/// ones from the percentiles. Dispatching stops at the end, when the run is cancelled (interrupted), or when the run's
+/// call budget no longer holds every call the next operation may make; the operations after that one are not due
+/// (`--calls-max` ended the run) and are not recorded.
 struct OpenLoopDriver {
-    /// Calls per second.
+    /// Operations per second.
     var rate: Double
-    /// Calls in flight at most; when reached, the next calls wait (and their wait counts as latency).
+    /// Operations in flight at most; when reached, the next ones wait (and their wait counts as latency).
     var outstandingMax: Int
     /// How long a dispatcher waits between checks when the outstanding limit is reached.
     static let backoff = TimeAmount.microseconds(100)
 
     /// What a run dispatched: `planned` operations were due before the end (or before the call budget was spent),
-    /// `sent` of them were sent (the others are recorded as not sent).
+    /// `sent` of them were sent (the others are recorded as not sent); `stoppedAt` is the instant the dispatcher
+    /// stopped, which rates divide by when `--calls-max` ended the run (not the end of the last call, whose latency
+    /// it would add).
     struct Dispatched: Equatable {
         var planned: Int
         var sent: Int
+        var stoppedAt: NIODeadline
     }
 
     @discardableResult
@@ -31,13 +36,16 @@ struct OpenLoopDriver {
         var picker = FastRandom(seed: 0x5EED)
         var sent = 0
         var budgetSpent = false
+        var stoppedAt = plan.end
         await withDiscardingTaskGroup { group in
             while sent < total {
                 let index = sent
                 let intended = start + .nanoseconds(Int64(Double(index) * interval))
                 let wait = intended - .now()
                 if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
-                while outstanding.value.load(ordering: .relaxed) >= outstandingMax, NIODeadline.now() < plan.end {
+                while outstanding.value.load(ordering: .relaxed) >= outstandingMax, NIODeadline.now() < plan.end,
+                    !Task.isCancelled
+                {
                     try? await Task.sleep(nanoseconds: UInt64(Self.backoff.nanoseconds))
                 }
                 if Task.isCancelled || NIODeadline.now() >= plan.end { break }
@@ -60,26 +68,59 @@ struct OpenLoopDriver {
                 }
                 sent += 1
             }
+            stoppedAt = .now()
             // Now, not once the calls in flight have finished: the unsent calls waited until the dispatcher stopped.
             if !budgetSpent {
-                recordUnsent(plan, indices: sent..<total, start: start, interval: interval, picker: &picker)
+                recordUnsent(
+                    plan, indices: sent..<total, start: start, interval: interval, stopped: stoppedAt, picker: &picker)
             }
         }
-        return Dispatched(planned: budgetSpent ? sent : total, sent: sent)
+        return Dispatched(planned: budgetSpent ? sent : total, sent: sent, stoppedAt: stoppedAt)
     }
 
-    /// Records the calls of `indices` that were due by now as not sent, each as the operation it would have been
-    /// (the same pick sequence, so the mix keeps its shares).
+    /// Records the operations of `indices` that were due by `stopped` as not sent, each as the operation it would have
+    /// been (the same pick sequence, so the mix keeps its shares). In bulk: their latencies fall from the first one's
+    /// wait down to nothing, so those the histograms cannot tell apart are recorded as one value with their count —
+    /// a dispatcher stalled at a high rate left millions, each recorded under a stripe's lock while the report waited.
     private func recordUnsent(
-        _ plan: LoadPlan, indices: Range<Int>, start: NIODeadline, interval: Double, picker: inout FastRandom
+        _ plan: LoadPlan, indices: Range<Int>, start: NIODeadline, interval: Double, stopped: NIODeadline,
+        picker: inout FastRandom
     ) {
-        let stopped = NIODeadline.now()
+        let recorder = plan.runner.recorder
+        var batch = UnsentBatch()
         for index in indices {
             let intended = start + .nanoseconds(Int64(Double(index) * interval))
-            guard intended < stopped else { return }  // cancelled early: the later calls were not due yet
-            plan.runner.recorder.record(
-                stripe: index, operation: plan.mix.pick(picker.next()), intended: intended, end: stopped,
-                outcome: LatencyRecorder.notSent)
+            guard intended < stopped else { break }  // cancelled early: the later calls were not due yet
+            let operation = plan.mix.pick(picker.next())
+            // Due during the warm-up: not measured (an unsent warm-up call is not counted either).
+            guard intended >= recorder.measureFrom else { continue }
+            let micros = LatencyRecorder.micros(from: intended, to: stopped)
+            if let first = batch.micros, !LatencyRecorder.equivalent(first, micros) {
+                batch.record(into: recorder, stripe: index)
+            }
+            batch.add(operation, micros: micros)
         }
+        batch.record(into: recorder, stripe: indices.lowerBound)
+    }
+}
+
+/// Unsent operations whose latencies the histograms cannot tell apart, counted by operation until recorded.
+private struct UnsentBatch {
+    /// The latency of the batch (of its first call); nil while it is empty.
+    var micros: UInt64?
+    var counts: [Operation: Int] = [:]
+
+    mutating func add(_ operation: Operation, micros: UInt64) {
+        if self.micros == nil { self.micros = micros }
+        counts[operation, default: 0] += 1
+    }
+
+    /// Records the batch, if any, and empties it.
+    mutating func record(into recorder: LatencyRecorder, stripe: Int) {
+        guard let micros else { return }
+        for (operation, count) in counts {
+            recorder.recordUnsent(stripe: stripe, operation: operation, micros: micros, count: count)
+        }
+        self = UnsentBatch()
     }
 }

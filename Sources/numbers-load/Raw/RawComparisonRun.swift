@@ -2,10 +2,12 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NumberTLS
+import NumberWire
 import Synchronization
 
 /// The raw TLS baseline of a run: a child `raw-server` process with a freshly issued certificate, loaded with the
-/// RPC run's connections, depth and per-call wire bytes; reports the RPC/raw throughput ratio (OK RPC calls only).
+/// RPC run's connections, depth (``depth(concurrency:)``) and per-call wire bytes; reports the RPC/raw throughput
+/// ratio (OK RPC calls only).
 struct RawComparisonRun {
     let target: TargetOptions
     let connections: Int
@@ -16,8 +18,17 @@ struct RawComparisonRun {
     let rpc: LoadReport
     /// How long the child may take to report its port.
     static let startTimeoutSeconds = 20.0
+    /// Calls numberd runs at once on one connection (its SETTINGS' `maxConcurrentStreams`: the protocol's default,
+    /// which numberd has no option to change); the client holds the rest of a deeper `--concurrency` unsent.
+    static let serverCallsPerConnection = Int(ConnectionSettings.defaults.maxConcurrentStreams)
+
+    /// The raw side's depth per connection: the RPC run's calls in flight at the server, `--concurrency` up to
+    /// `serverCallsPerConnection`. At `--concurrency` above it the raw side kept more messages in flight than numberd
+    /// ever ran, and the ratio compared unequal depths.
+    static func depth(concurrency: Int) -> Int { min(concurrency, serverCallsPerConnection) }
 
     func run(log: (String) -> Void) async throws -> LoadReport.RawComparison {
+        let depth = Self.depth(concurrency: concurrency)
         let requestBytes = max(RawProtocol.requestHeaderLength, Int(rpc.averageRequestBytes.rounded()))
         let responseBytes = max(RawProtocol.responseHeaderLength, Int(rpc.averageResponseBytes.rounded()))
         let authority = try CertificateAuthority.generate(commonName: "numbers-load raw baseline CA")
@@ -34,7 +45,7 @@ struct RawComparisonRun {
                 "--lifetime", "\(Int(warmup + duration + 60))",
             ], timeoutSeconds: Self.startTimeoutSeconds)
         defer { child.kill() }
-        log("raw baseline: \(requestBytes) B out / \(responseBytes) B back, port \(child.port)")
+        log("raw baseline: \(requestBytes) B out / \(responseBytes) B back, depth \(depth), port \(child.port)")
 
         var clientTLS = TLSConfiguration.client(trustRoots: authority.trustRoots)
         clientTLS.applicationProtocols = ["nrpc/1"]
@@ -60,7 +71,7 @@ struct RawComparisonRun {
                                     context: context, serverHostname: "localhost")
                                 try channel.pipeline.syncOperations.addHandler(
                                     RawClientHandler(
-                                        requestBytes: requestBytes, responseBytes: responseBytes, depth: concurrency,
+                                        requestBytes: requestBytes, responseBytes: responseBytes, depth: depth,
                                         timeout: timeout, stripe: index, done: done, handshaken: handshaken))
                             }
                         }
@@ -95,7 +106,7 @@ struct RawComparisonRun {
         let raw = LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: seconds)
         return LoadReport.RawComparison(
             requestBytes: requestBytes, responseBytes: responseBytes, raw: raw,
-            rpcToRawRatio: LoadReport.RawComparison.ratio(rpc: rpc.total, raw: raw))
+            rpcToRawRatio: LoadReport.RawComparison.ratio(rpc: rpc.total, raw: raw), depth: depth)
     }
 }
 

@@ -35,6 +35,9 @@ final class LatencyRecorder: Sendable {
         /// Since the last progress line.
         var interval = LatencyRecorder.makeHistogram()
         var intervalErrors = 0
+        /// The warm-up's calls since the last progress line (made, not measured), which it shows marked as warm-up.
+        var warmupInterval = LatencyRecorder.makeHistogram()
+        var warmupIntervalErrors = 0
         /// Calls due during the warm-up that were sent (not measured).
         var warmupCalls = 0
         /// Frame bytes of the measured calls recorded with wire sizes (OK calls of sampled operations), and how many
@@ -67,6 +70,20 @@ final class LatencyRecorder: Sendable {
             lowestDiscernibleValue: 1, highestTrackableValue: latencyMaxMicros, numberOfSignificantValueDigits: .three)
     }
 
+    /// A histogram of the recorder's shape, only asked which values it tells apart.
+    private static let shape = makeHistogram()
+
+    /// The latency recorded for a call due at `intended` that ended at `end`: microseconds, at least 1, at most
+    /// `latencyMaxMicros`.
+    static func micros(from intended: NIODeadline, to end: NIODeadline) -> UInt64 {
+        UInt64(max(1, min(Int64(latencyMaxMicros), (end - intended).nanoseconds / 1000)))
+    }
+
+    /// Whether the histograms record `first` and `second` as the same value (3 significant digits).
+    static func equivalent(_ first: UInt64, _ second: UInt64) -> Bool {
+        shape.valuesAreEquivalent(first, second)
+    }
+
     /// Records one call that was due at `intended` (its send time in closed loop, its scheduled time in open loop)
     /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes,
     /// nil when not known or not those sampled (a failed call: it is then left out of the average bytes per call). A
@@ -75,13 +92,16 @@ final class LatencyRecorder: Sendable {
         stripe index: Int, operation: Operation, intended: NIODeadline, end: NIODeadline, outcome: String,
         wireBytes: (request: Int, response: Int)? = nil
     ) {
-        let micros = UInt64(max(1, min(Int64(Self.latencyMaxMicros), (end - intended).nanoseconds / 1000)))
+        let micros = Self.micros(from: intended, to: end)
         let measured = intended >= measureFrom
         let unmade = Self.isUnmade(outcome)
         let isError = outcome != "OK" && !unmade
         stripes[index % Self.stripeCount].state.withLock { stripe in
             guard measured else {
-                if !unmade { stripe.warmupCalls += 1 }
+                guard !unmade else { return }
+                stripe.warmupCalls += 1
+                _ = stripe.warmupInterval.record(micros)
+                if isError { stripe.warmupIntervalErrors += 1 }
                 return
             }
             _ = stripe.total.record(micros)
@@ -107,21 +127,52 @@ final class LatencyRecorder: Sendable {
         }
     }
 
-    /// The interval since the last call: calls, errors, p99 (µs); resets the interval.
-    func takeInterval() -> (calls: UInt64, errors: Int, p99Micros: UInt64, warmupCalls: Int) {
-        var merged = Self.makeHistogram()
+    /// Records `count` operations of `operation` that were due in the measured window but never sent (`notSent`),
+    /// all with the latency `micros`: what `record` does for each, at once (``OpenLoopDriver`` records a stalled
+    /// dispatcher's unsent operations in bulk).
+    func recordUnsent(stripe index: Int, operation: Operation, micros: UInt64, count: Int) {
+        guard count > 0 else { return }
+        stripes[index % Self.stripeCount].state.withLock { stripe in
+            _ = stripe.total.record(micros, count: UInt64(count))
+            _ = stripe.byOperation[operation, default: Self.makeHistogram()].record(micros, count: UInt64(count))
+            stripe.unsent += count
+            stripe.outcomes[Self.notSent, default: 0] += count
+            stripe.outcomesByOperation[operation, default: [:]][Self.notSent, default: 0] += count
+        }
+    }
+
+    /// The calls made in one progress interval, of one phase.
+    struct IntervalCalls: Sendable, Equatable {
+        var calls: UInt64 = 0
         var errors = 0
-        var warmup = 0
+        var p99Micros: UInt64 = 0
+    }
+
+    /// The interval since the last call, of the measured window and of the warm-up apart (an interval that straddles
+    /// the warm-up's end has some of each): calls, errors, p99 (µs). Resets the interval.
+    func takeInterval() -> (measured: IntervalCalls, warmup: IntervalCalls) {
+        var merged = Self.makeHistogram()
+        var warmup = Self.makeHistogram()
+        var errors = 0
+        var warmupErrors = 0
         for stripe in stripes {
             stripe.state.withLock { stripe in
                 merged.add(stripe.interval)
+                warmup.add(stripe.warmupInterval)
                 errors += stripe.intervalErrors
-                warmup += stripe.warmupCalls
+                warmupErrors += stripe.warmupIntervalErrors
                 stripe.interval.reset()
+                stripe.warmupInterval.reset()
                 stripe.intervalErrors = 0
+                stripe.warmupIntervalErrors = 0
             }
         }
-        return (merged.totalCount, errors, merged.totalCount == 0 ? 0 : merged.valueAtPercentile(99), warmup)
+        func figures(_ histogram: Histogram<UInt64>, errors: Int) -> IntervalCalls {
+            IntervalCalls(
+                calls: histogram.totalCount, errors: errors,
+                p99Micros: histogram.totalCount == 0 ? 0 : histogram.valueAtPercentile(99))
+        }
+        return (figures(merged, errors: errors), figures(warmup, errors: warmupErrors))
     }
 
     /// Everything recorded, merged.

@@ -50,6 +50,9 @@ struct LoadReport: Codable, Sendable {
         var raw: Figures
         /// RPC calls that succeeded per second divided by raw messages per second (``ratio(rpc:raw:)``).
         var rpcToRawRatio: Double
+        /// Messages the raw side kept in flight per connection: `--concurrency`, at most the calls numberd runs at
+        /// once on a connection (``RawComparisonRun/depth(concurrency:)``); nil in reports written before it was kept.
+        var depth: Int?
 
         /// OK RPC calls per second over raw messages per second; 0 without raw messages. Failed calls are left out:
         /// a refusal (rate limited) costs the server far less than a call served, so counting it would let a server
@@ -66,6 +69,8 @@ struct LoadReport: Codable, Sendable {
     var mix: String
     var connections: Int
     var concurrencyPerConnection: Int?
+    /// Open loop: the target rate in operations per second (`--rate`; a purchase operation makes 2 to 5 calls). The
+    /// field keeps its name, which says no unit.
     var targetRate: Double?
     var warmupSeconds: Double
     var durationSeconds: Double
@@ -90,9 +95,12 @@ struct LoadReport: Codable, Sendable {
     /// what a call costs whatever else the machine runs.
     var harnessCPUMicrosPerCall: Double?
     var serverCPUMicrosPerCall: Double?
-    /// What the run made (numbers bought, purchases in doubt, API keys) that may still be owned or valid after it
-    /// settled them at its end, one line each (empty when everything was given back).
+    /// What the run made (numbers bought, purchases in doubt, API keys, accounts) that may still be owned or valid
+    /// after it settled them at its end, one line each (empty when everything was given back).
     var unsettled: [String] = []
+    /// The signal (SIGINT 2, SIGTERM 15, SIGHUP 1) that cut the run short, when one did: the figures are of the
+    /// window up to it, the raw comparison was not run, and the run exits 128 + its number after the clean-up.
+    var interruptedBySignal: Int32?
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
     /// The measured window interval by interval (`--report-every`).
@@ -133,7 +141,7 @@ struct LoadReport: Codable, Sendable {
         var lines: [String] = []
         var shape = "\(mode) loop, \(connections) connection(s)"
         if let concurrencyPerConnection { shape += " x \(concurrencyPerConnection) in flight" }
-        if let targetRate { shape += ", target \(Format.rate(targetRate)) calls/s" }
+        if let targetRate { shape += ", target \(Format.rate(targetRate)) operations/s" }
         lines.append("numbers-load against \(target): \(shape), mix \(mix)")
         lines.append(
             "warm-up \(warmupSeconds) s (\(warmupCalls) calls), measured \(durationSeconds) s, deadline \(timeoutMilliseconds) ms"
@@ -151,7 +159,9 @@ struct LoadReport: Codable, Sendable {
             String(
                 format: "wire bytes per call: request %.0f, response %.0f", averageRequestBytes, averageResponseBytes))
         if let raw = rawComparison {
-            lines.append(row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back)")
+            lines.append(
+                row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back"
+                    + (raw.depth.map { ", depth \($0))" } ?? ")"))
             var ratio = String(format: "RPC (OK calls) / raw TLS messages per second: %.2f", raw.rpcToRawRatio)
             if total.errors > 0 {
                 ratio += " (warning: \(total.errors) calls failed: the ratio counts only the OK ones)"
@@ -159,6 +169,9 @@ struct LoadReport: Codable, Sendable {
             lines.append(ratio)
         }
         if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
+        if let interruptedBySignal {
+            lines.append("interrupted by signal \(interruptedBySignal): the figures are of the window up to it")
+        }
         if !unsettled.isEmpty {
             lines.append("left by the run (may still be owned or valid): \(unsettled.count)")
             lines += unsettled.map { "  " + $0 }

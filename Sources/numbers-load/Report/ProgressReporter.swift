@@ -4,7 +4,8 @@ import Synchronization
 
 /// Every `every` seconds while a run goes on: a line to stderr (elapsed time, phase, calls/s, errors, p99 of the
 /// interval, server RSS) and, in the measured window, an `IntervalFigures` kept for the report (a soak run's
-/// minute-by-minute p99 and memory).
+/// minute-by-minute p99 and memory). A warm-up line shows the warm-up's own calls (it showed 0 calls/s and 0 errors,
+/// as if nothing ran, however many calls failed).
 struct ProgressReporter {
     let recorder: LatencyRecorder
     let start: NIODeadline
@@ -21,25 +22,40 @@ struct ProgressReporter {
             try? await Task.sleep(nanoseconds: UInt64(every * 1e9))
             let now = NIODeadline.now()
             let interval = recorder.takeInterval()
-            let callsPerSecond = Self.callsPerSecond(
-                measuredCalls: interval.calls, from: last, to: now, measureFrom: recorder.measureFrom)
-            last = now
             let measuring = now >= recorder.measureFrom
+            let callsPerSecond = Self.callsPerSecond(
+                measuredCalls: interval.measured.calls, from: last, to: now, measureFrom: recorder.measureFrom)
+            // A warm-up line's interval lies wholly before the measured window: its calls over its whole length.
+            let warmupCallsPerSecond = Self.callsPerSecond(
+                measuredCalls: interval.warmup.calls, from: last, to: now, measureFrom: last)
+            last = now
             let rss = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
             let elapsed = Double((now - start).nanoseconds) / 1e9
             if measuring {
                 intervals.append(
                     IntervalFigures(
-                        endSeconds: elapsed, calls: interval.calls, callsPerSecond: callsPerSecond,
-                        errors: interval.errors, p99Micros: interval.p99Micros, serverRSSMiB: rss))
+                        endSeconds: elapsed, calls: interval.measured.calls, callsPerSecond: callsPerSecond,
+                        errors: interval.measured.errors, p99Micros: interval.measured.p99Micros, serverRSSMiB: rss))
             }
             guard !quiet else { continue }
-            let rate = String(format: "%9.0f calls/s", callsPerSecond)
-            var line = String(format: "[%6.1fs] ", elapsed) + (measuring ? "measure" : "warm-up") + rate
-            line += "  errors \(interval.errors)  p99 \(Format.micros(interval.p99Micros))"
-            if let rss { line += String(format: "  server RSS %.1f MiB", rss) }
+            let line = Self.line(
+                elapsed: elapsed, measuring: measuring,
+                calls: measuring ? interval.measured : interval.warmup,
+                callsPerSecond: measuring ? callsPerSecond : warmupCallsPerSecond, serverRSSMiB: rss)
             try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
         }
+    }
+
+    /// One progress line: the phase (`warm-up` or `measure`) and that phase's calls of the interval.
+    static func line(
+        elapsed: Double, measuring: Bool, calls: LatencyRecorder.IntervalCalls, callsPerSecond: Double,
+        serverRSSMiB rss: Double?
+    ) -> String {
+        var line = String(format: "[%6.1fs] ", elapsed) + (measuring ? "measure" : "warm-up")
+        line += String(format: "%9.0f calls/s", callsPerSecond)
+        line += "  errors \(calls.errors)  p99 \(Format.micros(calls.p99Micros))"
+        if let rss { line += String(format: "  server RSS %.1f MiB", rss) }
+        return line
     }
 }
 

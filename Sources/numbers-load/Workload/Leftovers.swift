@@ -3,13 +3,17 @@ import NumberAPI
 import NumberClient
 import Synchronization
 
-/// What a run made that must not outlive it: the numbers it bought (the set-up's, recorded as each is bought), purchases
-/// a failure left in doubt (a deadline, a lost connection, `OUTCOME_UNKNOWN`: numberd carries a started purchase
-/// through, so the number may be owned and billed every month), releases that failed, and the API keys it made. The run
-/// settles them at its end, also when it fails part-way (``settle(client:deadline:log:)``): a doubtful purchase is asked
-/// again under its idempotency key, which answers what the first attempt did (or, when numberd no longer has the key
-/// because that attempt never took effect, buys it now: logged), and whatever it bought is released; a failed release
-/// is tried again. What cannot be settled is reported, one line each.
+/// What a run made that must not outlive it: the numbers it bought (the set-up's, recorded as each is bought),
+/// purchases a failure left in doubt (a deadline, a lost connection, `OUTCOME_UNKNOWN`: numberd carries a started
+/// purchase through, so the number may be owned and billed every month), releases that failed, the API keys it made
+/// and its accounts. The run settles them at its end, also when it fails part-way or is interrupted
+/// (``settle(client:deadline:log:)``): a doubtful purchase is asked again under its idempotency key, which answers what
+/// the first attempt did (or, when numberd no longer has the key because that attempt never took effect, buys it now:
+/// logged), and whatever it bought is released; a failed release is tried again; the keys are revoked and the accounts
+/// suspended. Each is asked again, with a growing pause, until its answer is final (``verdict(on:)``) or the deadline
+/// comes: a purchase still running at numberd, a release still under way or a refusal for the moment (the account's
+/// rate limit, spent by the run) is waited for, not given up after a few quick attempts. What cannot be settled is
+/// reported, one line each.
 final class Leftovers: Sendable {
     /// A purchase whose outcome is open, with the `authorization` it was made under (an account's key in the
     /// measured run; none for the set-up's, made with the admin key the settling client carries): the idempotency
@@ -25,14 +29,20 @@ final class Leftovers: Sendable {
         var numberId: String
     }
 
-    /// Attempts per leftover while settling (each with `settleTimeout`).
-    static let attemptsMax = 3
     /// The deadline of each settling call: long, so a purchase still running at the server is waited for.
     static let settleTimeout = TimeAmount.seconds(30)
     /// How long settling may take in all by default; what is left then is reported unsettled.
     static let settleTimeMax = TimeAmount.minutes(5)
+    /// The pause before a leftover is asked again the first time, doubled after each answer that leaves it open up to
+    /// `retryPauseMax`; at least the `retryAfterMs` the server names. Asked again at once, a purchase still running
+    /// at numberd answered `REQUEST_IN_PROGRESS` three times within milliseconds and was reported unsettled, then
+    /// committed: a number owned and billed that nothing released.
+    static let retryPauseInitial = TimeAmount.milliseconds(100)
+    /// The longest pause between two attempts.
+    static let retryPauseMax = TimeAmount.seconds(5)
 
-    private let state = Mutex<(purchases: [Purchase], releases: [Release], keyIds: [String])>(([], [], []))
+    private let state = Mutex<(purchases: [Purchase], releases: [Release], keyIds: [String], accountIds: [String])>(
+        ([], [], [], []))
 
     /// Keeps a purchase that failed with its outcome open (the client marks it `outcome=unknown` with its key).
     /// Returns whether it was kept; a purchase that failed for sure bought nothing.
@@ -63,37 +73,33 @@ final class Leftovers: Sendable {
         state.withLock { $0.keyIds.append(keyId) }
     }
 
-    /// Leftovers not settled yet (numbers and purchases; keys apart).
+    /// An account the run made, suspended at its end: it keeps the funds the set-up gave it, which its key — revoked
+    /// too — could otherwise spend until an operator noticed.
+    func madeAccount(_ accountId: String) {
+        state.withLock { $0.accountIds.append(accountId) }
+    }
+
+    /// Leftovers not settled yet (numbers and purchases; keys and accounts apart).
     var count: Int { state.withLock { $0.purchases.count + $0.releases.count } }
 
     /// Settles every leftover with `client` (which carries the admin key: the set-up's purchases were made with it,
-    /// and a release names its account), revokes the keys, and returns what may still be owned or valid, one line
-    /// each (empty when everything was given back). Stops trying at `deadline`; what is left is in the lines.
+    /// and a release names its account), revokes the keys, suspends the accounts, and returns what may still be owned
+    /// or valid, one line each (empty when everything was given back). Stops asking at `deadline`; what is left is in
+    /// the lines.
     func settle(
         client: any LoadClient, deadline: NIODeadline = .now() + Leftovers.settleTimeMax, log: (String) -> Void
     ) async -> [String] {
-        let (purchases, releases, keyIds) = state.withLock { state in
-            defer { state = ([], [], []) }
-            return (state.purchases, state.releases, state.keyIds)
+        let (purchases, releases, keyIds, accountIds) = state.withLock { state in
+            defer { state = ([], [], [], []) }
+            return (state.purchases, state.releases, state.keyIds, state.accountIds)
         }
         var toRelease = releases
         var unsettled: [String] = []
         for purchase in purchases {
-            guard NIODeadline.now() < deadline else {
-                unsettled.append("purchase in doubt: \(purchase.request.numbers) key \(purchase.idempotencyKey)")
-                continue
-            }
             let options = CallOptions(
                 timeout: Self.settleTimeout, idempotencyKey: purchase.idempotencyKey, metadata: purchase.metadata)
-            var outcome: Result<PurchaseNumbersResponse, any Error>?
-            for _ in 0..<Self.attemptsMax where NIODeadline.now() < deadline {
-                do {
-                    outcome = .success(try await client.purchaseNumbers(purchase.request, options: options))
-                    break
-                } catch {
-                    outcome = .failure(error)
-                    if !Self.leavesOutcomeOpen(error) { break }
-                }
+            let outcome = await Self.asking(until: deadline) {
+                try await client.purchaseNumbers(purchase.request, options: options)
             }
             switch outcome {
             case .success(let response):
@@ -107,8 +113,8 @@ final class Leftovers: Sendable {
                 toRelease += response.numbers.map {
                     Release(accountId: purchase.request.accountId, numberId: $0.number.id)
                 }
-            case .failure(let error) where !Self.leavesOutcomeOpen(error):
-                break  // refused: nothing was bought
+            case .failure(let error) where Self.verdict(on: error) == .refused:
+                break  // the request itself refused: nothing was bought under it
             default:
                 unsettled.append(
                     "purchase in doubt: \(purchase.request.numbers) key \(purchase.idempotencyKey): "
@@ -116,44 +122,117 @@ final class Leftovers: Sendable {
             }
         }
         for release in toRelease {
-            var done = false
-            var last: (any Error)?
-            for _ in 0..<Self.attemptsMax where !done && NIODeadline.now() < deadline {
-                do {
-                    _ = try await client.releaseNumber(
-                        ReleaseNumberRequest(accountId: release.accountId, numberId: release.numberId),
-                        options: CallOptions(timeout: Self.settleTimeout))
-                    done = true
-                } catch {
-                    last = error
-                    done = Self.isGone(error)
-                }
-            }
-            if !done {
-                unsettled.append(
-                    "number \(release.numberId) of \(release.accountId) not released: \(last.map { "\($0)" } ?? "not asked")"
-                )
-            }
+            if let line = await settle(release, client: client, deadline: deadline) { unsettled.append(line) }
         }
         for keyId in keyIds {
-            do {
-                guard NIODeadline.now() < deadline else { throw HarnessError(message: "settling took too long") }
-                _ = try await client.revokeApiKey(
+            let outcome = await Self.asking(until: deadline) {
+                try await client.revokeApiKey(
                     RevokeApiKeyRequest(keyId: keyId), options: CallOptions(timeout: Self.settleTimeout))
-            } catch {
-                unsettled.append("API key \(keyId) not revoked: \(error)")
             }
+            if case .success = outcome { continue }
+            unsettled.append("API key \(keyId) not revoked: \(outcome.map { "\($0)" } ?? "settling took too long")")
+        }
+        // Last: a suspended account's own key could no longer ask again for its purchases in doubt.
+        for accountId in accountIds {
+            let outcome = await Self.asking(until: deadline) {
+                try await client.setAccountStatus(
+                    SetAccountStatusRequest(accountId: accountId, status: .suspended),
+                    options: CallOptions(timeout: Self.settleTimeout))
+            }
+            if case .success = outcome { continue }
+            unsettled.append(
+                "account \(accountId) not suspended: \(outcome.map { "\($0)" } ?? "settling took too long")")
         }
         for line in unsettled { log(line) }
         return unsettled
     }
 
-    /// Whether a failure leaves a purchase's outcome open (asked again, it may still answer what it did).
-    static func leavesOutcomeOpen(_ error: any Error) -> Bool {
-        guard let error = error as? RPCError else { return true }
-        return error.details["outcome"] == "unknown" || error.details["outcome"] == "not-started"
-            || error.code == .unavailable || error.code == .deadlineExceeded
-            || (error.code == .aborted && error.reason == "REQUEST_IN_PROGRESS")
+    /// Releases one number; nil once it is given back, else the line that says why it may still be owned. Every
+    /// attempt goes under one idempotency key, so one whose answer a deadline lost is answered, asked again, with that
+    /// release's result (`REQUEST_IN_PROGRESS` while it runs) instead of a refusal of a second release.
+    private func settle(_ release: Release, client: any LoadClient, deadline: NIODeadline) async -> String? {
+        let request = ReleaseNumberRequest(accountId: release.accountId, numberId: release.numberId)
+        let options = CallOptions(timeout: Self.settleTimeout, idempotencyKey: NumbersClient.newIdempotencyKey())
+        var releasing = false
+        let outcome = await Self.asking(until: deadline) { () async throws -> Void in
+            do {
+                _ = try await client.releaseNumber(request, options: options)
+            } catch let error where Self.isGone(error) {
+                return  // released already (by the run's release whose answer was lost)
+            } catch let error as RPCError where error.code == .aborted && error.reason == "NUMBER_NOT_ACTIVE" {
+                // Another release of it is under way or in doubt (the run's, under its own key): given back once
+                // numberd records it, which GetNumber shows; until then it is asked again like the rest.
+                let status = try? await client.getNumber(
+                    GetNumberRequest(accountId: release.accountId, numberId: release.numberId),
+                    options: CallOptions(timeout: Self.settleTimeout)
+                ).number.status
+                if status == .released { return }
+                releasing = status == .releasing
+                throw error
+            }
+        }
+        if case .success = outcome { return nil }
+        return "number \(release.numberId) of \(release.accountId) not released"
+            + (releasing ? " (releasing at numberd: billed no more, its reconciliation ends it)" : "")
+            + ": \(outcome.map { "\($0)" } ?? "not asked")"
+    }
+
+    /// What an answer to a settling call says to do.
+    enum Verdict: Equatable {
+        /// The request itself is refused — a bad or unknown request, a state that refuses it (the codes NumberClient's
+        /// `CallAttempts.isAboutTheRequest` names): asking again gets the same, and a purchase so refused bought
+        /// nothing.
+        case refused
+        /// The caller's key may not (`UNAUTHENTICATED`, `PERMISSION_DENIED`): asking again cannot help, and the
+        /// answer says nothing of what an earlier attempt did.
+        case denied
+        /// Asked again, after at least this pause: the answer is about this attempt only — a deadline, a lost
+        /// connection, a request still running under its key (`ABORTED` / `REQUEST_IN_PROGRESS`), a release under
+        /// way (`ABORTED` / `NUMBER_NOT_ACTIVE`), a refusal for the moment (`RESOURCE_EXHAUSTED` / `RATE_LIMITED`,
+        /// with the server's `retryAfterMs`), the server unavailable.
+        case askAgain(after: TimeAmount)
+    }
+
+    /// The verdict on a settling call's failure. Only a refusal of the request itself is final: any other answer, read
+    /// as "nothing was bought", dropped purchases a rate limit or a request still running had only put off.
+    static func verdict(on error: any Error) -> Verdict {
+        guard let error = error as? RPCError else { return .askAgain(after: .zero) }
+        switch error.code {
+        case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange, .unimplemented:
+            return error.details["outcome"] == "unknown" ? .askAgain(after: .zero) : .refused
+        // A count at its limit (the account's numbers): nothing done, and no pause ends it.
+        case .resourceExhausted where error.reason == "LIMIT_EXCEEDED":
+            return .refused
+        case .unauthenticated, .permissionDenied:
+            return .denied
+        default:
+            let asked = error.details["retryAfterMs"].flatMap { Int64($0) }.map { TimeAmount.milliseconds($0) }
+            return .askAgain(after: asked ?? .zero)
+        }
+    }
+
+    /// Makes `call` until it succeeds, its failure is final (``verdict(on:)``) or `deadline` comes, pausing between
+    /// attempts (from `retryPauseInitial`, doubling up to `retryPauseMax`, at least what the server asked for; a pause
+    /// that would pass the deadline is not taken). Returns the last outcome; nil when the deadline had passed before
+    /// the first attempt.
+    static func asking<Value: Sendable>(
+        until deadline: NIODeadline, _ call: () async throws -> Value
+    ) async -> Result<Value, any Error>? {
+        var outcome: Result<Value, any Error>?
+        var pause = retryPauseInitial
+        while NIODeadline.now() < deadline {
+            do {
+                return .success(try await call())
+            } catch {
+                outcome = .failure(error)
+                guard case .askAgain(let after) = verdict(on: error) else { break }
+                let wait = max(pause, after)
+                guard deadline - .now() > wait else { break }
+                try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
+                pause = min(pause * 2, retryPauseMax)
+            }
+        }
+        return outcome
     }
 
     /// Whether a release's answer says the number is no longer the account's to release.

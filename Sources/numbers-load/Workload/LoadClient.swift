@@ -12,6 +12,9 @@ protocol LoadClient: Sendable {
     func releaseNumber(_ request: ReleaseNumberRequest, options: CallOptions) async throws -> ReleaseNumberResponse
     func getBalance(_ request: GetBalanceRequest, options: CallOptions) async throws -> GetBalanceResponse
     func revokeApiKey(_ request: RevokeApiKeyRequest, options: CallOptions) async throws -> RevokeApiKeyResponse
+    func setAccountStatus(
+        _ request: SetAccountStatusRequest, options: CallOptions
+    ) async throws -> SetAccountStatusResponse
 }
 
 extension NumbersClient: LoadClient {}

@@ -18,13 +18,15 @@ struct LoadFixture {
     var runID: String
 
     /// Creates the accounts; throws the first RPC error (a run on a half-made fixture would measure nonsense). Every
-    /// key made and number bought is in `leftovers` as soon as it exists, so a failure part-way leaves nothing behind.
+    /// account and key made and number bought is in `leftovers` as soon as it exists, so a failure part-way leaves
+    /// nothing behind: the numbers are released, the keys revoked and the accounts (funds and all) suspended.
     func prepare(admin: NumbersClient, leftovers: Leftovers, log: (String) -> Void) async throws -> [LoadAccount] {
         var made: [LoadAccount] = []
         for index in 0..<accounts {
             let account = try await admin.createAccount(
                 CreateAccountRequest(name: "load-\(runID)-\(index)", currency: "USD")
             ).account
+            leftovers.madeAccount(account.id)
             let key = try await admin.createApiKey(
                 CreateApiKeyRequest(accountId: account.id, scope: .account, name: "load-\(runID)-\(index)"))
             leftovers.madeKey(key.apiKey.id)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import NumberClient
 import Testing
 
 @testable import numbers_load
@@ -15,6 +16,44 @@ struct RunLoadTests {
         #expect(RunLoad.message(for: try #require(error)).contains("--compare-raw"))
         _ = try RunLoad.parse(["--mode", "closed", "--compare-raw"])
         _ = try RunLoad.parse(["--mode", "open", "--rate", "500"])
+    }
+}
+
+/// `--outstanding-max` above what one connection's client holds unsent (numberd runs 100 calls at once on it, the
+/// client queued 10,000 more) made the harness refuse its own calls `CLIENT_QUEUE_FULL`, in no time, counted among the
+/// server's errors; and `--compare-raw` kept `--concurrency` raw messages in flight where numberd ran 100 calls.
+@Suite("RunLoad: the load clients and the raw baseline match the depth the run can have")
+struct RunLoadDepthTests {
+    /// A data directory with a CA file, which the client configuration checks exists.
+    static func dataDirectory() throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-depth-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder + "/tls", withIntermediateDirectories: true)
+        try Data("local CA".utf8).write(to: URL(fileURLWithPath: folder + "/tls/ca.pem"))
+        return folder
+    }
+
+    @Test("each load connection holds unsent every call the run may have in flight on it, at least the default")
+    func queuedCallsCoverTheRun() throws {
+        let folder = try Self.dataDirectory()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let open = try RunLoad.parse([
+            "--data-dir", folder, "--mode", "open", "--rate", "500", "--outstanding-max", "50000",
+        ])
+        #expect(try open.loadClientConfiguration(timeout: .seconds(1)).queuedCallsMax >= 50_000)
+        let closed = try RunLoad.parse(["--data-dir", folder, "--concurrency", "64"])
+        let configuration = try closed.loadClientConfiguration(timeout: .seconds(1))
+        #expect(configuration.queuedCallsMax == NumbersClientConfiguration.queuedCallsMaxDefault)
+        #expect(
+            configuration.retry == NumbersClientConfiguration.RetryPolicy.none,
+            "still one attempt per call: a load test sees every failure")
+    }
+
+    @Test("the raw baseline's depth: --concurrency, at most the 100 calls numberd runs at once on a connection")
+    func rawDepth() {
+        #expect(RawComparisonRun.depth(concurrency: 1) == 1)
+        #expect(RawComparisonRun.depth(concurrency: 64) == 64)
+        #expect(RawComparisonRun.depth(concurrency: 100) == 100)
+        #expect(RawComparisonRun.depth(concurrency: 1000) == 100)
     }
 }
 

@@ -51,6 +51,42 @@ struct CallBudgetTests {
         #expect(dispatched.planned == dispatched.sent)
     }
 
+    /// Rates divided by the time until the drivers' task group ended, which held the last calls' whole latency: one
+    /// call running 1 s (a deadline) after the budget was spent cut the calls/s of a 50 ms run twentyfold.
+    @Test("open loop, --calls-max 10 at 100 operations/s, calls of 1 s: the run lasted until the dispatcher stopped")
+    func openLoopStopInstant() async throws {
+        let client = StubLoadClient(clock: nil, durations: [.list: .seconds(1)])
+        let (plan, _) = try Self.plan("list=1", client: client, callsMax: 10)
+        let dispatched = await OpenLoopDriver(rate: 100, outstandingMax: 64).run(plan)
+        #expect(NIODeadline.now() - plan.measureFrom >= .seconds(1), "the driver waited for its calls")
+        let seconds = RunLoad.measuredSeconds(
+            from: plan.measureFrom, to: plan.end, driversEnded: dispatched.stoppedAt)
+        // The eleventh operation was due at 100 ms, when the budget refused it.
+        #expect(seconds >= 0.09 && seconds < 0.6, "\(seconds) s")
+    }
+
+    @Test("closed loop, 2 workers, --calls-max 11, one call of 1 s among calls of 5 ms: not stretched by the slow one")
+    func closedLoopStopInstant() async throws {
+        let client = StubLoadClient(
+            clock: nil, durations: [.list: .milliseconds(5)], firstCallDuration: .seconds(1))
+        let (plan, _) = try Self.plan("list=1", client: client, callsMax: 11)
+        let stopped = await ClosedLoopDriver(concurrency: 2).run(plan)
+        #expect(NIODeadline.now() - plan.measureFrom >= .seconds(1), "the driver waited for the slow call")
+        #expect(client.calls(.list) == 11)
+        // The other worker made the ten other calls, then found the budget spent.
+        let seconds = RunLoad.measuredSeconds(from: plan.measureFrom, to: plan.end, driversEnded: stopped)
+        #expect(seconds < 0.6, "\(seconds) s")
+    }
+
+    @Test("closed loop, a budget smaller than the workers, every call 300 ms: the run lasted as long as the calls")
+    func closedLoopSmallBudget() async throws {
+        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(300)])
+        let (plan, _) = try Self.plan("list=1", client: client, callsMax: 4)
+        let stopped = await ClosedLoopDriver(concurrency: 16).run(plan)
+        let seconds = RunLoad.measuredSeconds(from: plan.measureFrom, to: plan.end, driversEnded: stopped)
+        #expect(seconds >= 0.3, "\(seconds) s: the calls all started at once, and the workers stopped once they ended")
+    }
+
     @Test("the budget: an operation takes all its calls or none, and gives back those it did not make")
     func budget() {
         let budget = CallBudget(10)

@@ -41,4 +41,31 @@ struct OpenLoopDriverTests {
         #expect(figures.unsent == unsent)
         #expect(figures.errors == 0)
     }
+
+    @Test("a dispatcher stalled at 100,000 operations/s: every unsent one is recorded, with its own wait as latency")
+    func stalledDispatcherRecordsInBulk() async throws {
+        // One operation in flight at most, and it outlasts the 1 s window: the other 99,999 are never sent.
+        let start = NIODeadline.now()
+        let recorder = LatencyRecorder(measureFrom: start)
+        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(1_200)])
+        let plan = LoadPlan(
+            clients: [client], executors: [nil],
+            accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
+            mix: try WorkloadMix(parsing: "list=1"),
+            runner: WorkloadRunner(
+                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+                country: "US", timeout: .seconds(5)),
+            measureFrom: start, end: start + .seconds(1), callsMax: 1_000_000)
+
+        let dispatched = await OpenLoopDriver(rate: 100_000, outstandingMax: 1).run(plan)
+
+        let merged = recorder.snapshot()
+        let unsent = merged.outcomes[LatencyRecorder.notSent] ?? 0
+        #expect(dispatched.sent == 1)
+        #expect(unsent == dispatched.planned - 1 && unsent == merged.unsent)
+        #expect(merged.total.totalCount == UInt64(dispatched.planned))
+        // Due evenly over the window and waiting until it ended: from about 1 s down to nothing, half past 0.5 s.
+        let median = merged.total.valueAtPercentile(50)
+        #expect(median > 400_000 && median < 650_000, "\(median) µs")
+    }
 }

@@ -35,4 +35,33 @@ struct LatencyRecorderTests {
         #expect(recorder.snapshot().averageWireBytes.request == 0)
         #expect(recorder.snapshot().averageWireBytes.response == 0)
     }
+
+    @Test("unsent operations recorded in bulk: the same counts, outcomes and percentiles as one at a time")
+    func bulkUnsent() {
+        let single = LatencyRecorder(measureFrom: measureFrom)
+        let bulk = LatencyRecorder(measureFrom: measureFrom)
+        let stopped = measureFrom + .milliseconds(250)
+        for index in 0..<1000 {
+            single.record(
+                stripe: index, operation: .list, intended: measureFrom, end: stopped, outcome: LatencyRecorder.notSent)
+        }
+        bulk.recordUnsent(
+            stripe: 3, operation: .list, micros: LatencyRecorder.micros(from: measureFrom, to: stopped), count: 1000)
+        let (one, many) = (single.snapshot(), bulk.snapshot())
+        #expect(many.unsent == 1000 && one.unsent == many.unsent)
+        #expect(one.total.totalCount == many.total.totalCount)
+        #expect(one.outcomes == many.outcomes)
+        #expect(one.outcomesByOperation == many.outcomesByOperation)
+        #expect(one.total.valueAtPercentile(99) == many.total.valueAtPercentile(99))
+        #expect(one.byOperation[.list]?.totalCount == many.byOperation[.list]?.totalCount)
+        #expect(many.sentCalls == 0 && many.errors == 0, "an unsent call is neither a call made nor an error")
+        #expect(bulk.takeInterval().measured.calls == 0, "nor in the progress interval")
+    }
+
+    @Test("latencies the histograms cannot tell apart are equivalent; others are not")
+    func equivalence() {
+        #expect(LatencyRecorder.equivalent(1_000_000, 1_000_100))
+        #expect(!LatencyRecorder.equivalent(1_000_000, 1_100_000))
+        #expect(!LatencyRecorder.equivalent(10, 11))
+    }
 }

@@ -24,7 +24,7 @@ struct LoadReportTests {
         #expect(figures.latencyMicros.max >= 900_000, "the unsent calls' wait is in the percentiles")
         #expect(merged.errors == 2)
         #expect(merged.sentCalls == 12)
-        #expect(recorder.takeInterval().calls == 12, "the progress interval counts calls made")
+        #expect(recorder.takeInterval().measured.calls == 12, "the progress interval counts calls made")
 
         var report = LoadReport.fixture()
         report.total = figures
@@ -140,6 +140,35 @@ struct LoadReportNoCandidateTests {
         #expect(figures.latencyMicros.max >= 2000)
         #expect(merged.sentCalls == 3)
         #expect(merged.errors == 0)
-        #expect(recorder.takeInterval().calls == 3)
+        #expect(recorder.takeInterval().measured.calls == 3)
+    }
+}
+
+/// `--rate` counts operations (a purchase operation makes 2 to 5 calls) but the help and the summary called it
+/// calls/s, so an open-loop purchase run seemed to send a third of the calls it did.
+@Suite("LoadReport: the open loop's rate is in operations per second")
+struct LoadReportOperationRateTests {
+    @Test("the summary says operations/s for the target rate; --rate's help says what an operation is")
+    func targetRateInOperations() {
+        var report = LoadReport.fixture()
+        report.mode = "open"
+        report.concurrencyPerConnection = nil
+        report.targetRate = 500
+        #expect(report.summary().contains("target 500.0 operations/s"), "\(report.summary())")
+        #expect(!report.summary().contains("target 500.0 calls/s"))
+        let help = RunLoad.helpMessage(includeHidden: false, columns: 1_000)
+        #expect(help.contains("operations per second"), "\(help)")
+        #expect(help.contains("operations in flight"), "\(help)")
+    }
+
+    @Test("an interrupted run's report says so; a raw comparison names its depth")
+    func interruptedAndDepth() {
+        var report = LoadReport.fixture()
+        #expect(!report.summary().contains("interrupted"))
+        report.interruptedBySignal = 2
+        #expect(report.summary().contains("interrupted by signal 2"))
+        report.rawComparison = LoadReport.RawComparison(
+            requestBytes: 184, responseBytes: 391, raw: report.total, rpcToRawRatio: 1, depth: 100)
+        #expect(report.summary().contains("(184 B out / 391 B back, depth 100)"), "\(report.summary())")
     }
 }

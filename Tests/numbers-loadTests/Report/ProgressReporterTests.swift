@@ -33,3 +33,34 @@ struct ProgressReporterTests {
                 measuredCalls: 0, from: start + .seconds(2), to: measureFrom, measureFrom: measureFrom) == 0)
     }
 }
+
+/// The progress line showed 0 calls/s and 0 errors through the whole warm-up, however many calls ran and failed: the
+/// recorder kept no interval of warm-up calls.
+@Suite("ProgressReporter: a warm-up line shows the warm-up's calls")
+struct ProgressReporterWarmupTests {
+    let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    var measureFrom: NIODeadline { start + .seconds(2) }
+
+    @Test("warm-up calls are in the warm-up interval, apart from the measured one, and the line says warm-up")
+    func warmupInterval() {
+        let recorder = LatencyRecorder(measureFrom: measureFrom)
+        for index in 0..<10 {
+            let intended = start + .milliseconds(500)
+            recorder.record(
+                stripe: index, operation: .list, intended: intended, end: intended + .milliseconds(2),
+                outcome: index < 8 ? "OK" : "RESOURCE_EXHAUSTED/RATE_LIMITED")
+        }
+        recorder.record(
+            stripe: 0, operation: .list, intended: measureFrom, end: measureFrom + .milliseconds(1), outcome: "OK")
+        let interval = recorder.takeInterval()
+        #expect(interval.warmup.calls == 10 && interval.warmup.errors == 2)
+        #expect(interval.warmup.p99Micros >= 2000)
+        #expect(interval.measured.calls == 1 && interval.measured.errors == 0)
+        let line = ProgressReporter.line(
+            elapsed: 1, measuring: false, calls: interval.warmup, callsPerSecond: 10, serverRSSMiB: nil)
+        #expect(line.contains("warm-up") && line.contains(" 10 calls/s") && line.contains("errors 2"), "\(line)")
+        let next = recorder.takeInterval()
+        #expect(next.warmup.calls == 0 && next.measured.calls == 0, "taking the interval resets both")
+        #expect(recorder.snapshot().warmupCalls == 10, "still counted for the report")
+    }
+}

@@ -7,11 +7,12 @@ import Synchronization
 
 /// Stands in for numberd: every call succeeds after its operation's duration (a call of a `failing` operation throws
 /// instead), which advances `clock` when there is one (exact latencies) or is slept otherwise (real time); counts the
-/// calls of each operation.
+/// calls of each operation. The first call answered may take `firstCallDuration` instead (one slow call in a run).
 final class StubLoadClient: LoadClient {
     let clock: FakeClock?
     let durations: [Operation: TimeAmount]
     let failing: Set<Operation>
+    let firstCallDuration: TimeAmount?
     private let counts = Mutex<[Operation: Int]>([:])
     /// Searches held until ``releaseSearches()`` (nil: none held).
     private let heldSearches = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
@@ -31,10 +32,14 @@ final class StubLoadClient: LoadClient {
         for search in held { search.resume() }
     }
 
-    init(clock: FakeClock?, durations: [Operation: TimeAmount], failing: Set<Operation> = []) {
+    init(
+        clock: FakeClock?, durations: [Operation: TimeAmount], failing: Set<Operation> = [],
+        firstCallDuration: TimeAmount? = nil
+    ) {
         self.clock = clock
         self.durations = durations
         self.failing = failing
+        self.firstCallDuration = firstCallDuration
     }
 
     /// What a call of a `failing` operation throws.
@@ -44,8 +49,11 @@ final class StubLoadClient: LoadClient {
     func calls(_ operation: Operation) -> Int { counts.withLock { $0[operation] ?? 0 } }
 
     private func answer(_ operation: Operation) async throws {
-        counts.withLock { $0[operation, default: 0] += 1 }
-        let duration = durations[operation] ?? .zero
+        let first = counts.withLock { counts -> Bool in
+            defer { counts[operation, default: 0] += 1 }
+            return counts.values.reduce(0, +) == 0
+        }
+        let duration = (first ? firstCallDuration : nil) ?? durations[operation] ?? .zero
         if let clock {
             clock.advance(by: duration)
         } else if duration > .zero {
@@ -98,5 +106,11 @@ final class StubLoadClient: LoadClient {
 
     func revokeApiKey(_ request: RevokeApiKeyRequest, options: CallOptions) async throws -> RevokeApiKeyResponse {
         RevokeApiKeyResponse()
+    }
+
+    func setAccountStatus(
+        _ request: SetAccountStatusRequest, options: CallOptions
+    ) async throws -> SetAccountStatusResponse {
+        SetAccountStatusResponse()
     }
 }
