@@ -12,9 +12,8 @@ struct ClosedLoopDriver {
     /// (``WorkStop/instant(otherwise:)``), which rates divide by when `--calls-max` ended the run: the time until the
     /// last call ended held that call's whole latency (one call running into its deadline added seconds).
     @discardableResult
-    func run(_ plan: LoadPlan) async -> NIODeadline {
+    func run(_ plan: LoadPlan, stop: WorkStop = WorkStop()) async -> NIODeadline {
         let workers = plan.clients.count * concurrency
-        let stop = WorkStop()
         await withDiscardingTaskGroup { group in
             for worker in 0..<workers {
                 let client = plan.clients[worker % plan.clients.count]
@@ -61,6 +60,9 @@ final class WorkStop: Sendable {
     func stopped(at instant: NIODeadline) {
         _ = firstStop.min(Int(truncatingIfNeeded: instant.uptimeNanoseconds), ordering: .relaxed)
     }
+
+    /// Whether a worker that had made calls has stopped (tests wait for it).
+    var hasStopped: Bool { firstStop.load(ordering: .relaxed) != Int.max }
 
     /// The instant the workers stopped starting work; `fallback` when none started any.
     func instant(otherwise fallback: NIODeadline) -> NIODeadline {

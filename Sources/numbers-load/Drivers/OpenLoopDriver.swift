@@ -27,8 +27,9 @@ struct OpenLoopDriver {
         var stoppedAt: NIODeadline
     }
 
+    /// `dispatcherStopped` (tests) is told the instant the dispatcher stopped, before the calls in flight end.
     @discardableResult
-    func run(_ plan: LoadPlan) async -> Dispatched {
+    func run(_ plan: LoadPlan, dispatcherStopped: (@Sendable (NIODeadline) -> Void)? = nil) async -> Dispatched {
         let interval = 1e9 / rate
         let start = NIODeadline.now()
         let total = Int(Double((plan.end - start).nanoseconds) / interval)
@@ -69,6 +70,7 @@ struct OpenLoopDriver {
                 sent += 1
             }
             stoppedAt = .now()
+            dispatcherStopped?(stoppedAt)
             // Now, not once the calls in flight have finished: the unsent calls waited until the dispatcher stopped.
             if !budgetSpent {
                 recordUnsent(

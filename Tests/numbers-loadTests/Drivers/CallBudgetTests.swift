@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import numbers_load
@@ -52,30 +53,53 @@ struct CallBudgetTests {
     }
 
     /// Rates divided by the time until the drivers' task group ended, which held the last calls' whole latency: one
-    /// call running 1 s (a deadline) after the budget was spent cut the calls/s of a 50 ms run twentyfold.
-    @Test("open loop, --calls-max 10 at 100 operations/s, calls of 1 s: the run lasted until the dispatcher stopped")
+    /// call running 1 s (a deadline) after the budget was spent cut the calls/s of a 50 ms run twentyfold. The calls
+    /// are held until the dispatcher has stopped (not slept: a loaded machine stretched the dispatching past them).
+    @Test("open loop, --calls-max 10 at 100 operations/s, calls held: the run lasted until the dispatcher stopped")
     func openLoopStopInstant() async throws {
-        let client = StubLoadClient(clock: nil, durations: [.list: .seconds(1)])
+        let client = StubLoadClient(clock: nil, durations: [:])
+        client.holdCalls(firstOnly: false)
         let (plan, _) = try Self.plan("list=1", client: client, callsMax: 10)
-        let dispatched = await OpenLoopDriver(rate: 100, outstandingMax: 64).run(plan)
-        #expect(NIODeadline.now() - plan.measureFrom >= .seconds(1), "the driver waited for its calls")
+        let stopped = Mutex<NIODeadline?>(nil)
+        let run = Task {
+            await OpenLoopDriver(rate: 100, outstandingMax: 64).run(plan) { at in stopped.withLock { $0 = at } }
+        }
+        try await Self.waitUntil { stopped.withLock { $0 } != nil }
+        let released = NIODeadline.now()
+        client.releaseCalls()
+        let dispatched = await run.value
+        #expect(dispatched.stoppedAt == stopped.withLock { $0 } && dispatched.stoppedAt <= released)
+        #expect(client.calls(.list) == 10)
         let seconds = RunLoad.measuredSeconds(
             from: plan.measureFrom, to: plan.end, driversEnded: dispatched.stoppedAt)
-        // The eleventh operation was due at 100 ms, when the budget refused it.
-        #expect(seconds >= 0.09 && seconds < 0.6, "\(seconds) s")
+        // The eleventh operation was due at 100 ms, when the budget refused it; the held calls ended later.
+        #expect(seconds >= 0.09, "\(seconds) s")
+        #expect(dispatched.stoppedAt < NIODeadline.now(), "\(seconds) s")
     }
 
-    @Test("closed loop, 2 workers, --calls-max 11, one call of 1 s among calls of 5 ms: not stretched by the slow one")
+    @Test("closed loop, 2 workers, --calls-max 11, the first call held: not stretched by that slow one")
     func closedLoopStopInstant() async throws {
-        let client = StubLoadClient(
-            clock: nil, durations: [.list: .milliseconds(5)], firstCallDuration: .seconds(1))
+        let client = StubLoadClient(clock: nil, durations: [:])
+        client.holdCalls(firstOnly: true)
         let (plan, _) = try Self.plan("list=1", client: client, callsMax: 11)
-        let stopped = await ClosedLoopDriver(concurrency: 2).run(plan)
-        #expect(NIODeadline.now() - plan.measureFrom >= .seconds(1), "the driver waited for the slow call")
+        let stop = WorkStop()
+        let run = Task { await ClosedLoopDriver(concurrency: 2).run(plan, stop: stop) }
+        // The other worker made the ten other calls, then found the budget spent, while the first call was held.
+        try await Self.waitUntil { stop.hasStopped }
+        let released = NIODeadline.now()
+        client.releaseCalls()
+        let stopped = await run.value
         #expect(client.calls(.list) == 11)
-        // The other worker made the ten other calls, then found the budget spent.
-        let seconds = RunLoad.measuredSeconds(from: plan.measureFrom, to: plan.end, driversEnded: stopped)
-        #expect(seconds < 0.6, "\(seconds) s")
+        #expect(stopped <= released, "the stop instant waited for the held call")
+    }
+
+    /// Polls `condition` every 5 ms, for at most 60 s.
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition() {
+            try #require(ContinuousClock.now < deadline, "the condition never held")
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     @Test("closed loop, a budget smaller than the workers, every call 300 ms: the run lasted as long as the calls")

@@ -48,11 +48,39 @@ final class StubLoadClient: LoadClient {
     /// Calls made of `operation`.
     func calls(_ operation: Operation) -> Int { counts.withLock { $0[operation] ?? 0 } }
 
+    /// Calls held until ``releaseCalls()``: the first call only, or every call (nil: none held).
+    private let heldCalls = Mutex<(firstOnly: Bool, waiting: [CheckedContinuation<Void, Never>])?>(nil)
+
+    /// Holds the first call answered (`firstOnly`) or every call from now on, until ``releaseCalls()``: a slow call
+    /// whose end the test chooses, instead of a duration a loaded machine stretches.
+    func holdCalls(firstOnly: Bool) { heldCalls.withLock { $0 = (firstOnly, []) } }
+
+    /// Lets the held calls (and later ones) go on.
+    func releaseCalls() {
+        let waiting = heldCalls.withLock { held in
+            defer { held = nil }
+            return held?.waiting ?? []
+        }
+        for call in waiting { call.resume() }
+    }
+
+    private func waitIfHeld(first: Bool) async {
+        await withCheckedContinuation { (call: CheckedContinuation<Void, Never>) in
+            let held = heldCalls.withLock { held -> Bool in
+                guard let current = held, first || !current.firstOnly else { return false }
+                held?.waiting.append(call)
+                return true
+            }
+            if !held { call.resume() }
+        }
+    }
+
     private func answer(_ operation: Operation) async throws {
         let first = counts.withLock { counts -> Bool in
             defer { counts[operation, default: 0] += 1 }
             return counts.values.reduce(0, +) == 0
         }
+        await waitIfHeld(first: first)
         let duration = (first ? firstCallDuration : nil) ?? durations[operation] ?? .zero
         if let clock {
             clock.advance(by: duration)
