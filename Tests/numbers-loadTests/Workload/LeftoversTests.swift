@@ -238,7 +238,7 @@ struct LeftoversTests {
         #expect(client.revoked.isEmpty)
     }
 
-    @Test("what cannot be settled by the deadline is reported: a release failing every attempt; the key revoked")
+    @Test("what cannot be settled by the deadline is reported: a release failing every attempt; the key revoked or reported")
     func unsettledIsReported() async {
         let leftovers = Leftovers()
         let client = OwningLoadClient(purchasesToLose: 0, releasesToFail: 1_000)
@@ -247,13 +247,15 @@ struct LeftoversTests {
         leftovers.bought([bought?.numbers.first?.number.id ?? ""], accountId: account.id)
         leftovers.madeKey("KEY_a")
         var lines: [String] = []
-        let left = await leftovers.settle(client: client, deadline: .now() + .seconds(3)) { lines.append($0) }
-        // The release stops asking when its next pause would pass the deadline (after 0.1 + 0.2 + 0.4 + 0.8 s of
-        // pauses, 1.6 s more would), leaving the key its turn with ~1.5 s to spare on a loaded machine.
-        #expect(left.count == 1 && lines == left, "\(left)")
+        let left = await leftovers.settle(client: client, deadline: .now() + .seconds(1)) { lines.append($0) }
+        #expect(lines == left)
         #expect(left.first?.contains("CONNECTION_LOST") == true, "\(left)")
         #expect(client.owned.count == 1)
-        #expect(client.revoked == ["KEY_a"])
+        // The release stops asking when its next pause would pass the deadline, which leaves the key its turn unless
+        // a loaded machine stretched the pauses past it: revoked or reported, never dropped.
+        let keyReported = left.contains { $0.contains("KEY_a") }
+        #expect((client.revoked == ["KEY_a"]) != keyReported, "\(left)")
+        #expect(left.count == (keyReported ? 2 : 1), "\(left)")
     }
 }
 
