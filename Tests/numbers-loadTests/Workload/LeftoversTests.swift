@@ -238,7 +238,7 @@ struct LeftoversTests {
         #expect(client.revoked.isEmpty)
     }
 
-    @Test("what cannot be settled by the deadline is reported: a release failing throughout; the key revoked or reported")
+    @Test("unsettled by the deadline is reported: a release failing throughout; the key revoked or reported")
     func unsettledIsReported() async {
         let leftovers = Leftovers()
         let client = OwningLoadClient(purchasesToLose: 0, releasesToFail: 1_000)
