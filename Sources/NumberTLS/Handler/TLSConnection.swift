@@ -1,3 +1,4 @@
+import Dispatch
 import COpenSSL
 import NIOCore
 
@@ -118,7 +119,7 @@ final class TLSConnection {
         let status = SSL_do_handshake(ssl)
         if status == 1 {
             storeResumedSession()
-            postHandshakeMessages.handshakeCompleted()
+            postHandshakeMessages.handshakeCompleted(now: DispatchTime.now().uptimeNanoseconds)
             return .complete
         }
         return classify(status, during: "handshake")

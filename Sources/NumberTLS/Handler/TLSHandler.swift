@@ -10,9 +10,9 @@ import NIOCore
 /// `close_notify` and closes the socket once it is written (or after ``TLSConfiguration/closeNotifyTimeout``);
 /// closing again meanwhile closes the socket at once, for a peer that does not read. A peer's `close_notify` is
 /// answered and the channel closed; a connection that ends without one is reported as
-/// ``TLSError/Code/uncleanShutdown``. A server fails a connection whose peer sends more than 32 handshake messages
-/// after the handshake with no application data between them (KeyUpdates, each of which OpenSSL answers:
-/// `TLSPostHandshakeMessages`) with ``TLSError/Code/protocolError``.
+/// ``TLSError/Code/uncleanShutdown``. A server fails a connection whose peer sends handshake messages after the
+/// handshake (KeyUpdates, each of which OpenSSL answers) past 32 at once and one a second (`TLSPostHandshakeMessages`)
+/// with ``TLSError/Code/protocolError``.
 ///
 /// Add it with `addTLSServerHandler(context:)` / `addTLSClientHandler(context:serverHostname:...)` on
 /// `ChannelPipeline.SynchronousOperations`. When to do what is decided by ``TLSStateMachine``; this class carries
@@ -194,7 +194,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             switch step {
             case .complete:
-                connection.postHandshakeMessages.applicationDataReceived()
                 if buffer.readableBytes >= chunkBytes { deliver() }
             case .wantInput:
                 deliver()
