@@ -1,5 +1,5 @@
-import Dispatch
 import COpenSSL
+import Dispatch
 import NIOCore
 
 /// One OpenSSL `SSL` object wired to two memory BIOs: ciphertext from the network goes into `input`,
