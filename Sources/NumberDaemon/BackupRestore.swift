@@ -7,8 +7,8 @@ import Glibc
 #endif
 
 /// `numberd restore`: puts a backup's store
-/// (``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:)``) in place of a stopped numberd's,
-/// keeping the store it replaces.
+/// (``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:ended:)``) in place of a stopped
+/// numberd's, keeping the store it replaces.
 ///
 /// Refused, changing nothing: a backup without `store/`, or whose `store/` holds no journal or snapshot; a backup whose `provider.json` (which Twilio account its
 /// numbers are owned at) names another account than the data directory's, or is missing or unreadable while the data
@@ -20,7 +20,8 @@ import Glibc
 /// beside the store (locked and marked as a copy while it is made: one a killed restore left is removed by the next
 /// restore or numberd start), each synced, the copy verified, then swapped with `store/` in one step (`renameat2` with
 /// `RENAME_EXCHANGE`; two renames where the file system cannot swap), the old one renamed `store.replaced-<time>` —
-/// never deleted — the data directory synced, and `provider.json` copied when the data directory has none.
+/// never deleted — the data directory synced, and `provider.json` copied when the data directory has none (when
+/// neither has one, the directory is marked as one from before that file: ``ProviderBinding/markLegacy(_:)``).
 public struct BackupRestore: Sendable {
     /// What a restore did.
     public struct Report: Sendable {
@@ -114,6 +115,11 @@ public struct BackupRestore: Sendable {
             if binding != nil, !FileManager.default.fileExists(atPath: directory.providerBinding) {
                 try directory.replaceFile(directory.providerBinding, with: binding!)
                 copied = true
+            } else if binding == nil {
+                // Neither the backup nor this directory names the account (a backup of a directory from before
+                // provider.json): the restored store has the backup's FORMAT, which alone would read as a binding
+                // lost. The start checks it as a directory from before the file (ProviderBinding.markLegacy).
+                try directory.markBindingLegacy()
             }
         } catch {
             throw Refusal(

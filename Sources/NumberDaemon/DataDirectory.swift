@@ -18,6 +18,8 @@ import NumberTLS
 ///   twilio-sim.json.journal   the simulator's changes since that snapshot, one JSON line each (folded into it at
 ///                        every start and every 8 MiB / 50 000 lines)
 ///   provider.json        the provider account the numbers are owned at (ProviderBinding), written at first start
+///   provider.legacy      from a start that found neither provider.json nor store/FORMAT (a store from before
+///                        both, or a new one) until provider.json is written (ProviderBinding.markLegacy)
 ///   clock                the latest time a running numberd saw (Unix seconds), written at start, every minute and
 ///                        at shutdown: what a start compares its clock with (Numberd.checkClock)
 ///   downtimes            when numberd was not running (one line each, `<from> <to>` in Unix seconds, at most 100),
@@ -47,6 +49,18 @@ public struct DataDirectory: Sendable {
 
     /// The provider account this directory's numbers are owned at (``ProviderBinding``).
     public var providerBinding: String { root + "/provider.json" }
+
+    /// Present while the directory awaits its first `provider.json` and may be from before that file
+    /// (``ProviderBinding/markLegacy(_:)``): what its store's missing `FORMAT` said before a start wrote one, or
+    /// what a restore of a backup without `provider.json` says.
+    public var legacyBindingMarker: String { root + "/provider.legacy" }
+
+    /// Writes ``legacyBindingMarker`` (synced, as ``replaceFile(_:with:)`` writes).
+    func markBindingLegacy() throws {
+        try replaceFile(
+            legacyBindingMarker,
+            with: "a store from before provider.json: the next start that passes the provider check binds it\n")
+    }
 
     /// The latest time a numberd running on this directory saw (Unix seconds, one line).
     var clockMark: String { root + "/clock" }

@@ -169,10 +169,10 @@ public final class Numberd: Sendable {
 
         var storeOptions = FileNumberStore.Options.defaults
         storeOptions.journal.limits = configuration.journalLimits
-        // Read before the open, which records a FORMAT in a store that has none: a store with one was written by a
-        // numberd that also keeps provider.json, so a missing binding there was lost (see ProviderBinding).
-        let storeURL = URL(fileURLWithPath: directory.store)
-        let storeHadFormat = (try? FileNumberStore.recordedFormat(directory: storeURL)) != nil
+        // Decided before the open, which records a FORMAT in a store that has none (a store with one was written by
+        // a numberd that also keeps provider.json, so a missing binding there was lost), and kept on disk until the
+        // binding is written: a start refused after the open must not leave the next one a store that reads as lost.
+        let legacy = try ProviderBinding.markLegacy(directory)
         // The store first: opening it takes the data directory's lock, so a second numberd on the same directory stops
         // here — before the simulator's start-up compaction rewrites the files the running one is appending to, and
         // before the TLS material is generated or renewed (two first starts at once could mix two CAs' files).
@@ -192,7 +192,7 @@ public final class Numberd: Sendable {
         do {
             return try await assemble(
                 configuration, logger: logger, metrics: metrics, gauges: gauges, connectionLimits: connectionLimits,
-                directory: directory, storeHadFormat: storeHadFormat,
+                directory: directory, legacy: legacy,
                 logLevel: logLevel ?? SharedLogLevel(configuration.logLevel), resources: &resources)
         } catch {
             await resources.close()
@@ -204,7 +204,7 @@ public final class Numberd: Sendable {
     private static func assemble(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry?,
         gauges: OperationalGauges, connectionLimits: NumberServerConfiguration.ConnectionLimits,
-        directory: DataDirectory, storeHadFormat: Bool, logLevel: SharedLogLevel, resources: inout Resources
+        directory: DataDirectory, legacy: Bool, logLevel: SharedLogLevel, resources: inout Resources
     ) async throws -> Numberd {
         let store = resources.store
         let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
@@ -236,7 +236,7 @@ public final class Numberd: Sendable {
             logger.warning("clock mark not advanced at start", metadata: ["error": "\(error)"])
         }
         try ProviderBinding(configuration.provider).check(
-            directory, holdsProviderResources: holdsProviderResources, storeHadFormat: storeHadFormat,
+            directory, holdsProviderResources: holdsProviderResources, legacy: legacy,
             rebind: configuration.rebindProvider, logger: logger)
         let certificates = try ServerCertificates.start(
             configuration, directory, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
@@ -295,18 +295,10 @@ public final class Numberd: Sendable {
             service: service, rateLimiter: rateLimiter, version: version,
             isServing: { serverBox.withLock { $0?.servingState } == .serving },
             backup: {
-                do {
-                    let backup = try await configuration.writeBackup(of: store)
-                    gauges.recordBackup(.success(backup))
-                    return backup
-                } catch is CancellationError {
-                    // The caller stopped waiting (a stop's drain timed out): the backup goes on, neither failed nor
-                    // written yet (the store logs how it ends).
-                    throw CancellationError()
-                } catch {
-                    gauges.recordBackup(.failure(error))
-                    throw error
-                }
+                // Counted where the backup ends, not here: a caller that stops waiting (its deadline, a client gone, a
+                // stop's drain) gets CancellationError at once while the backup goes on, and counted here a backup
+                // written (or failed) after that was never counted, nor its time recorded.
+                try await configuration.writeBackup(of: store, ended: { gauges.recordBackup($0) })
             },
             runProviderAudit: {
                 let recheck = configuration.providerAuditRecheckSeconds

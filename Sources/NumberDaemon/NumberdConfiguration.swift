@@ -36,7 +36,7 @@ public struct NumberdConfiguration: Sendable {
     /// A CA file: when set, clients must present a certificate it issued (mutual TLS). Default off.
     public var clientCAFile: String?
     /// Where online backups go (`numbers backup`, the RPC CreateBackup:
-    /// ``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:)``), each a folder
+    /// ``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:ended:)``), each a folder
     /// `backup-<UTC time>` holding `store/` and `provider.json`. Flag `--backup-dir`, env `NUMBERD_BACKUP_DIR`, file
     /// `backup-dir`; not the store folder or inside it (a start compares the paths as written, each backup with
     /// symbolic links resolved). Default `<data-dir>/backups`.
@@ -850,8 +850,12 @@ extension NumberdConfiguration {
     /// Nothing here looks at the backup directory (a `URL` made without saying it is a folder would `stat` it): every
     /// look — `backup-dir` checked against the store with symbolic links resolved (``backupDirectoryProbe``), then
     /// the backup — runs on the store's backup queue, so a stalled backup disk holds up only backups, whose callers
-    /// can stop waiting.
-    public func writeBackup(of store: FileNumberStore) async throws -> FileNumberStore.Backup {
+    /// can stop waiting. `ended` gets the backup's outcome where it ends, also after its caller stopped waiting
+    /// (``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:ended:)``).
+    public func writeBackup(
+        of store: FileNumberStore,
+        ended: (@Sendable (Result<FileNumberStore.Backup, any Error>) -> Void)? = nil
+    ) async throws -> FileNumberStore.Backup {
         let (backups, data, probe) = (backupDirectory, dataDirectory, backupDirectoryProbe)
         return try await store.backup(
             into: URL(fileURLWithPath: backupDirectory, isDirectory: true), kept: backupsKept,
@@ -860,6 +864,7 @@ extension NumberdConfiguration {
                 try Self.checkBackupDirectory(backups, dataDirectory: data) { path in
                     path == backups ? probe.resolve(path) : Self.resolvedPath(path)
                 }
-            })
+            },
+            ended: ended)
     }
 }

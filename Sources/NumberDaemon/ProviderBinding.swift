@@ -52,13 +52,54 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
     /// `provider.json` is bound at its first start unless what it holds was plainly bought elsewhere: through the
     /// in-process simulator (its `twilio-sim.json` is there) while Twilio is configured, or the other way round.
     ///
-    /// Only a store without `FORMAT` before this start opened it (`storeHadFormat` false) can be from before
-    /// `provider.json`: `FORMAT` came later, and every numberd that writes it keeps the binding. With the file missing
-    /// beside a store that had one, the binding was lost (deleted, not restored with the store), and binding such a
-    /// directory to whatever account is configured would act on its numbers at that account: refused, naming
-    /// `--rebind-provider`.
+    /// Only a directory that is `legacy` (``markLegacy(_:)``: its store had no `FORMAT` when a start first found it
+    /// without the file) can be from before `provider.json`: `FORMAT` came later, and every numberd that writes it
+    /// keeps the binding. With the file missing from a directory that is not, the binding was lost (deleted, not
+    /// restored with the store), and binding such a directory to whatever account is configured would act on its
+    /// numbers at that account: refused, naming `--rebind-provider`. Once `provider.json` names the account, the
+    /// directory is no longer `legacy` (its marker is removed).
     public func check(
-        _ directory: DataDirectory, holdsProviderResources: Bool, storeHadFormat: Bool, rebind: Bool, logger: Logger
+        _ directory: DataDirectory, holdsProviderResources: Bool, legacy: Bool, rebind: Bool, logger: Logger
+    ) throws {
+        try checkOrBind(
+            directory, holdsProviderResources: holdsProviderResources, legacy: legacy, rebind: rebind, logger: logger)
+        // provider.json names the account now: from here on a missing one was lost, whatever the store was. A marker
+        // left behind only weakens that test, so it does not refuse the start; the next start removes it again.
+        let marker = directory.legacyBindingMarker
+        guard FileManager.default.fileExists(atPath: marker) else { return }
+        do {
+            try FileManager.default.removeItem(atPath: marker)
+        } catch {
+            logger.warning(
+                "the legacy provider marker could not be removed", metadata: ["path": "\(marker)", "error": "\(error)"])
+        }
+    }
+
+    /// Whether a missing `provider.json` may be from before the file, decided before the store is opened: opening
+    /// writes `FORMAT` into a store that has none, and `provider.json` is written only later, so a start refused in
+    /// between (this binding's check, the invariants, the clock) left a store that read as one whose binding was
+    /// lost, and the corrected start was refused, pointed at `--rebind-provider`, which skips the check that tells a
+    /// simulator's directory from a Twilio one. So a directory without `provider.json` whose store has no `FORMAT` gets
+    /// ``DataDirectory/legacyBindingMarker`` first (synced), which keeps the answer until
+    /// ``check(_:holdsProviderResources:legacy:rebind:logger:)`` has written the binding; `numberd restore` writes it
+    /// too when neither the backup nor the directory has `provider.json`. A `FORMAT` that cannot be read is not
+    /// legacy: the open refuses that store.
+    public static func markLegacy(_ directory: DataDirectory) throws -> Bool {
+        if FileManager.default.fileExists(atPath: directory.legacyBindingMarker) { return true }
+        if FileManager.default.fileExists(atPath: directory.providerBinding) { return false }
+        do {
+            let format = try FileNumberStore.recordedFormat(directory: URL(fileURLWithPath: directory.store))
+            guard format == nil else { return false }
+        } catch {
+            return false
+        }
+        try directory.markBindingLegacy()
+        return true
+    }
+
+    /// ``check(_:holdsProviderResources:legacy:rebind:logger:)`` up to the binding written (or found in place).
+    private func checkOrBind(
+        _ directory: DataDirectory, holdsProviderResources: Bool, legacy: Bool, rebind: Bool, logger: Logger
     ) throws {
         let path = directory.providerBinding
         let guarded = holdsProviderResources && !rebind
@@ -90,7 +131,7 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
                 "data directory bound to another provider account", ["was": "\(bound)"])
         }
         if guarded {
-            guard !storeHadFormat else {
+            guard legacy else {
                 throw ConfigurationError(
                     "\(path) is missing, but this data directory holds numbers or trunks and its store was written "
                         + "by a numberd that keeps that file (store/FORMAT is there): the record of the provider "

@@ -253,6 +253,43 @@ struct BackupRestoreTests {
         #expect(Self.entries(directory + "/store") == before)
     }
 
+    /// A backup without provider.json (of a directory that had none yet) restored where there is none either: its
+    /// store has the backup's FORMAT, which alone made the start take the binding for lost and refuse even the right
+    /// provider. The restore marks it as a directory from before provider.json, checked as such at its start.
+    @Test("a backup without provider.json, restored where there is none, is bound at the start as one from before it")
+    func backupWithoutBindingIsBoundAsFromBeforeIt() async throws {
+        let directory = Self.temporary("unbound")
+        let fresh = Self.temporary("unbound-new")
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: fresh)
+        }
+        // A trunk recorded (something at the provider: the binding matters), then a backup without provider.json.
+        var backup = ""
+        try await withNumberd(dataDirectory: directory) { numberd in
+            let account = try await numberd.numberd.service.createAccount(name: "Acme", currency: "USD")
+            _ = try await numberd.numberd.service.createTrunk(
+                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+            try await withNumbersClient(numberd.client()) { admin in
+                backup = try await admin.createBackup(CreateBackupRequest()).path
+            }
+        }
+        try FileManager.default.removeItem(atPath: backup + "/provider.json")
+        let report = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()
+        #expect(!report.providerBindingCopied)
+        #expect(Self.entries(fresh) == ["provider.legacy", "store"])
+        #expect(FileManager.default.fileExists(atPath: fresh + "/store/FORMAT"))
+        // No twilio-sim.json came with it: as far as the directory shows, its trunk is at Twilio, which binds it.
+        var configuration = NumberdConfiguration(dataDirectory: fresh)
+        configuration.provider = .twilio(
+            try TwilioCredentials.authToken(accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token"))
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+        await numberd.close()
+        #expect(Self.entries(fresh).contains("provider.json") && !Self.entries(fresh).contains("provider.legacy"))
+    }
+
     @Test("a restore into a new data directory makes each missing folder above it, 0700")
     func intoNewFolders() async throws {
         let directory = Self.temporary("deep-source")

@@ -194,6 +194,41 @@ struct BackupTests {
         while backupRuns(), ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(20)) }
     }
 
+    /// A backup outlives its call (a client deadline shorter than a slow backup): it was counted only where the call
+    /// waited, so one written after the call stopped waiting was never counted nor its time recorded, and the
+    /// "backups stopped" alert fired while backups were written.
+    @Test("a backup that ends after its call stopped waiting is counted written and its time recorded")
+    func backupEndingAfterItsCallIsCounted() async throws {
+        let registry = PrometheusCollectorRegistry()
+        let disk = StalledDisk()
+        defer { disk.open() }
+        try await withNumberd(metrics: registry, configure: { $0.backupDirectoryProbe = disk.probe }) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                _ = try await admin.healthCheck(HealthCheckRequest())  // connected: the deadline is the backup's
+                let waited = await #expect(throws: RPCError.self) {
+                    try await admin.createBackup(CreateBackupRequest(), options: CallOptions(timeout: .seconds(1)))
+                }
+                #expect(
+                    waited?.code == .deadlineExceeded || waited?.code == .cancelled, "\(String(describing: waited))")
+            }
+            let metrics = { String(decoding: registry.emitToBuffer(), as: UTF8.self) }
+            let written = #"numberd_backups_total{outcome="written"} 1"#
+            #expect(metrics().contains(#"numberd_backups_total{outcome="written"} 0"#), "\(metrics())")
+            // The disk answers: the backup the call left goes on alone, and ends written.
+            disk.open()
+            let settled = ContinuousClock.now + .seconds(60)
+            while !metrics().contains(written), ContinuousClock.now < settled {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let text = metrics()
+            #expect(text.contains(written), "\(text)")
+            #expect(text.contains(#"numberd_backups_total{outcome="failed"} 0"#), "\(text)")
+            #expect(text.contains("numberd_last_backup_timestamp_seconds"), "\(text)")
+            let names = try FileManager.default.contentsOfDirectory(atPath: numberd.dataDirectory + "/backups")
+            #expect(names.count == 1 && names.allSatisfy { $0.hasPrefix("backup-") }, "\(names)")
+        }
+    }
+
     @Test("a backup-dir that reaches into the store through a symbolic link starts, and each backup is refused")
     func backupDirectoryLinkedIntoTheStore() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-linked-\(UUID())").path

@@ -277,6 +277,7 @@ import TwilioSimulator
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bindingFile = directory + "/provider.json"
         let formatFile = directory + "/store/FORMAT"
+        let legacyFile = directory + "/provider.legacy"
         let binding = {
             try JSONDecoder().decode(ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
         }
@@ -324,11 +325,13 @@ import TwilioSimulator
             try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         }
         #expect(!FileManager.default.fileExists(atPath: bindingFile))
-        // That refused start's open recorded a FORMAT (the store is opened before the binding is checked): the
-        // directory now reads as one whose binding was lost. Gone again, as for a directory never started since.
-        try FileManager.default.removeItem(atPath: formatFile)
+        // That refused start's open recorded a FORMAT (the store is opened before the binding is checked), and the
+        // directory still reads as one from before provider.json (provider.legacy), not as one whose binding was lost.
+        #expect(FileManager.default.fileExists(atPath: formatFile))
+        #expect(FileManager.default.fileExists(atPath: legacyFile))
         try await Self.withPrepared(directory) { _ in }
         #expect(try binding() == ProviderBinding(.simulator(seed: 1)))
+        #expect(!FileManager.default.fileExists(atPath: legacyFile), "the marker outlived the binding")
 
         // The operator moved the numbers: one start with --rebind-provider binds the directory anew.
         try await Self.withPrepared(
@@ -364,9 +367,54 @@ import TwilioSimulator
         try FileManager.default.removeItem(atPath: formatFile)
         for file in files.dropFirst() { try FileManager.default.removeItem(atPath: file) }
         await #expect(throws: ConfigurationError.self) { try await Self.withPrepared(directory) { _ in } }
-        try FileManager.default.removeItem(atPath: formatFile)
         try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
         #expect(try binding() == ProviderBinding(.twilio(twilio)))
+    }
+
+    /// A start on a directory from before provider.json writes FORMAT when it opens the store, before the binding is
+    /// checked. One refused in between (here the other provider configured) left a store that read as one whose
+    /// binding was lost: the corrected start was refused too, pointed at --rebind-provider, which skips the check that
+    /// tells the simulator's directory from a Twilio one.
+    @Test func aDirectoryFromBeforeTheBindingIsBoundAfterARefusedStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-legacy-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bindingFile = directory + "/provider.json"
+        let formatFile = directory + "/store/FORMAT"
+        let legacyFile = directory + "/provider.legacy"
+        let twilio = try TwilioCredentials.authToken(
+            accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token")
+        try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { running in
+            let account = try await running.service.createAccount(name: "Acme", currency: "USD")
+            _ = try await running.service.createTrunk(
+                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+        }
+        // As a numberd from before provider.json and FORMAT left it: a store holding a trunk at Twilio.
+        try FileManager.default.removeItem(atPath: bindingFile)
+        try FileManager.default.removeItem(atPath: formatFile)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/twilio-sim.json"))
+        do {
+            try await Self.withPrepared(directory) { _ in }
+            Issue.record("the simulator was bound to a directory whose trunk is at Twilio")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("bought through Twilio"), "\(error)")
+        }
+        #expect(FileManager.default.fileExists(atPath: formatFile), "the refused start's open wrote no FORMAT")
+        #expect(FileManager.default.fileExists(atPath: legacyFile))
+        #expect(!FileManager.default.fileExists(atPath: bindingFile))
+        // The operator configures Twilio again: bound, without --rebind-provider.
+        try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
+        #expect(
+            try JSONDecoder().decode(ProviderBinding.self, from: Data(contentsOf: URL(fileURLWithPath: bindingFile)))
+                == ProviderBinding(.twilio(twilio)))
+        #expect(!FileManager.default.fileExists(atPath: legacyFile), "the marker outlived the binding")
+        // From here a missing provider.json was lost, as beside any store with FORMAT.
+        try FileManager.default.removeItem(atPath: bindingFile)
+        do {
+            try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { _ in }
+            Issue.record("a directory that lost its provider.json was bound to the configured account")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("provider.json is missing"), "\(error)")
+        }
     }
 
     /// A `provider.json` lost from a directory whose store has `FORMAT` (which every numberd that writes it keeps

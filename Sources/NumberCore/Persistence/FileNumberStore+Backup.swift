@@ -7,7 +7,7 @@ import Glibc
 
 /// Online backups of a running store (`numbers backup`; `numberd restore` puts one back).
 extension FileNumberStore {
-    /// A backup ``backup(into:kept:including:now:checkingRoot:)`` wrote.
+    /// A backup ``backup(into:kept:including:now:checkingRoot:ended:)`` wrote.
     public struct Backup: Sendable, Hashable {
         /// Its folder's name in the backup directory, `backup-<UTC time to the millisecond>`
         /// (`backup-20261201T041500.123Z`): names sort in the order the backups were made.
@@ -59,9 +59,16 @@ extension FileNumberStore {
     /// `checkRoot`, when given, runs first on the backup queue with `root`'s path and refuses the backup by throwing
     /// (nothing is written): a check that looks at the backup directory on its disk (numberd resolves its symbolic
     /// links there) belongs where a stalled disk holds up only backups.
+    ///
+    /// `ended`, when given, gets the backup's outcome exactly once, where the backup ends: on the backup queue once its
+    /// file work is done — also when the caller stopped waiting long before, which is why numberd counts backups
+    /// there and not where it waits (a 90 s backup behind a 30 s deadline was written and never counted) — or in this
+    /// call for a backup that never reached the queue (`backupInProgress`, a snapshot that failed). Never the
+    /// caller's `CancellationError`: that ends the wait, not the backup.
     public func backup(
         into root: URL, kept: Int, including files: [URL] = [], now: Date = Date(),
-        checkingRoot checkRoot: (@Sendable (String) throws -> Void)? = nil
+        checkingRoot checkRoot: (@Sendable (String) throws -> Void)? = nil,
+        ended: (@Sendable (Result<Backup, any Error>) -> Void)? = nil
     ) async throws
         -> Backup
     {
@@ -71,33 +78,45 @@ extension FileNumberStore {
             return !running
         }
         guard started else {
-            throw JournalError(.backupInProgress, "a backup is being written; ask again once it has ended")
+            let busy = JournalError(.backupInProgress, "a backup is being written; ask again once it has ended")
+            ended?(.failure(busy))
+            throw busy
         }
         // Once the work is on the backup queue, the queue ends the backup (its caller may have stopped waiting).
         var handedToQueue = false
         defer { if !handedToQueue { backupRunning.withLock { $0 = false } } }
-        try await writeSnapshot()
         let name = Self.backupPrefix + Self.timestamp(now)
         let folder = root.path + "/" + name
-        let source = try await journal.openNewestSnapshot()
+        let source: FileJournal<CoreEvent, CoreState>.BackupSource
+        do {
+            try await writeSnapshot()
+            source = try await journal.openNewestSnapshot()
+        } catch {
+            ended?(.failure(error))
+            throw error
+        }
         handedToQueue = true
-        let (store, removed): (FileJournal<CoreEvent, CoreState>.BackupStore, [String]) = try await onBackupQueue(
-            folder: folder
-        ) {
-            defer { self.backupRunning.withLock { $0 = false } }
-            let store = try self.writeBackupFolder(
-                name, in: root.path, from: source, including: files, checkingRoot: checkRoot)
-            return (store, self.removeOldBackups(in: root.path, kept: kept, now: now, sparing: name))
+        let backup: Backup = try await onBackupQueue(folder: folder) {
+            let result = Result<Backup, any Error> {
+                let store = try self.writeBackupFolder(
+                    name, in: root.path, from: source, including: files, checkingRoot: checkRoot)
+                let removed = self.removeOldBackups(in: root.path, kept: kept, now: now, sparing: name)
+                return Backup(
+                    name: name, path: folder, seq: store.seq, snapshotBytes: store.bytes, linked: store.linked,
+                    createdAt: now, removed: removed)
+            }
+            // Free before it is reported: whoever learns that it ended may ask for the next one at once.
+            self.backupRunning.withLock { $0 = false }
+            ended?(result)
+            return try result.get()
         }
         options.journal.logger.notice(
             "store backup written",
             metadata: [
-                "backup": "\(folder)", "seq": "\(store.seq)", "bytes": "\(store.bytes)", "linked": "\(store.linked)",
-                "removed": "\(removed.joined(separator: ","))",
+                "backup": "\(folder)", "seq": "\(backup.seq)", "bytes": "\(backup.snapshotBytes)",
+                "linked": "\(backup.linked)", "removed": "\(backup.removed.joined(separator: ","))",
             ])
-        return Backup(
-            name: name, path: folder, seq: store.seq, snapshotBytes: store.bytes, linked: store.linked, createdAt: now,
-            removed: removed)
+        return backup
     }
 
     /// Runs `body` on the journal's backup queue (serial: one backup's file work at a time) and returns its result,

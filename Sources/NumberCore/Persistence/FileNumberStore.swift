@@ -102,8 +102,9 @@ public final class FileNumberStore: NumberStore {
 
     let journal: FileJournal<CoreEvent, CoreState>
     let options: Options
-    /// Whether a backup is being written (``backup(into:kept:including:now:checkingRoot:)``): one at a time, from the
-    /// call until its work on the backup queue has ended (which may be after a cancelled caller stopped waiting).
+    /// Whether a backup is being written (``backup(into:kept:including:now:checkingRoot:ended:)``): one at a time,
+    /// from the call until its work on the backup queue has ended (which may be after a cancelled caller stopped
+    /// waiting).
     let backupRunning = Mutex(false)
     private let inner: Mutex<Inner>
     private let snapshotState: SnapshotState

@@ -90,9 +90,9 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
     let watchdog = Mutex<WatchdogTimer?>(nil)
     let snapshotQueue = DispatchQueue(label: "numberd.journal.snapshot")
     /// Where a backup's file work runs — everything on the backup's disk, from its folders to the removal of old
-    /// backups (``FileNumberStore/backup(into:kept:including:now:checkingRoot:)``): off `snapshotQueue`, so snapshots
-    /// and `close` go on while that disk stalls, and off the cooperative pool. Serial: one backup's file work at a
-    /// time.
+    /// backups (``FileNumberStore/backup(into:kept:including:now:checkingRoot:ended:)``): off `snapshotQueue`, so
+    /// snapshots and `close` go on while that disk stalls, and off the cooperative pool. Serial: one backup's file
+    /// work at a time.
     let backupQueue = DispatchQueue(label: "numberd.journal.backup")
 
     init(

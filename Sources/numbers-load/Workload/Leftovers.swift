@@ -9,11 +9,13 @@ import Synchronization
 /// and its accounts. The run settles them at its end, also when it fails part-way or is interrupted
 /// (``settle(client:deadline:log:)``): a doubtful purchase is asked again under its idempotency key, which answers what
 /// the first attempt did (or, when numberd no longer has the key because that attempt never took effect, buys it now:
-/// logged), and whatever it bought is released; a failed release is tried again; the keys are revoked and the accounts
-/// suspended. Each is asked again, with a growing pause, until its answer is final (``verdict(on:)``) or the deadline
-/// comes: a purchase still running at numberd, a release still under way or a refusal for the moment (the account's
-/// rate limit, spent by the run) is waited for, not given up after a few quick attempts. What cannot be settled is
-/// reported, one line each.
+/// logged); the keys are revoked and the accounts suspended; then whatever the purchases bought is released and a
+/// failed release is tried again. Each is asked again, with a growing pause, until its answer is final
+/// (``verdict(on:)``) or its share of the time left runs out (``itemDeadline(_:itemsLeft:now:)``): a purchase still
+/// running at numberd, a release waiting for its turn or a refusal for the moment (the account's rate limit, spent by
+/// the run) is waited for, not given up after a few quick attempts, yet one that never settles (Twilio down, a release
+/// in doubt) leaves the rest their turn. A number that numberd lists as releasing is left to it. What cannot be settled
+/// is reported, one line each.
 final class Leftovers: Sendable {
     /// A purchase whose outcome is open, with the `authorization` it was made under (an account's key in the
     /// measured run; none for the set-up's, made with the admin key the settling client carries): the idempotency
@@ -40,6 +42,14 @@ final class Leftovers: Sendable {
     static let retryPauseInitial = TimeAmount.milliseconds(100)
     /// The longest pause between two attempts.
     static let retryPauseMax = TimeAmount.seconds(5)
+    /// The least time one leftover is asked for, whatever its share of the time left (the deadline allowing): a few
+    /// settling calls.
+    static let itemTimeMin = TimeAmount.seconds(30)
+    /// How long a purchase numberd still runs (`ABORTED` / `REQUEST_IN_PROGRESS`) is waited for when its share is
+    /// shorter: one buy at Twilio whose answer is lost (10 s queued and 15 s running, numberd's default Twilio
+    /// timeout), then the look-up that settles it (4 attempts of as long, up to 10 s between), about 155 s. Given up
+    /// earlier, a purchase numberd then commits is owned and billed every month, and nothing releases it.
+    static let purchaseRunningMax = TimeAmount.seconds(155)
 
     private let state = Mutex<(purchases: [Purchase], releases: [Release], keyIds: [String], accountIds: [String])>(
         ([], [], [], []))
@@ -86,6 +96,13 @@ final class Leftovers: Sendable {
     /// and a release names its account), revokes the keys, suspends the accounts, and returns what may still be owned
     /// or valid, one line each (empty when everything was given back). Stops asking at `deadline`; what is left is in
     /// the lines.
+    ///
+    /// The purchases come first: one of the run's is asked again with its account's own key, which a revocation or a
+    /// suspension would refuse. The keys and the accounts come next, before the releases: they need no provider, so
+    /// they settle while Twilio is down, and the releases do not need them — the admin key releases a suspended
+    /// account's numbers too. Each leftover is asked until its own deadline, its share of the time left: asked until
+    /// the one deadline, the first release Twilio could not make took all five minutes, and no later release, key
+    /// or account was asked at all. A purchase counts twice, for the number it may have bought.
     func settle(
         client: any LoadClient, deadline: NIODeadline = .now() + Leftovers.settleTimeMax, log: (String) -> Void
     ) async -> [String] {
@@ -95,10 +112,14 @@ final class Leftovers: Sendable {
         }
         var toRelease = releases
         var unsettled: [String] = []
-        for purchase in purchases {
+        for (index, purchase) in purchases.enumerated() {
             let options = CallOptions(
                 timeout: Self.settleTimeout, idempotencyKey: purchase.idempotencyKey, metadata: purchase.metadata)
-            let outcome = await Self.asking(until: deadline) {
+            let itemsLeft = 2 * (purchases.count - index) + keyIds.count + accountIds.count + toRelease.count
+            let outcome = await Self.asking(
+                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft),
+                whileRunningUntil: min(deadline, NIODeadline.now() + Self.purchaseRunningMax)
+            ) {
                 try await client.purchaseNumbers(purchase.request, options: options)
             }
             switch outcome {
@@ -121,20 +142,18 @@ final class Leftovers: Sendable {
                         + (outcome.map { "\($0)" } ?? "not asked"))
             }
         }
-        for release in toRelease {
-            if let line = await settle(release, client: client, deadline: deadline) { unsettled.append(line) }
-        }
-        for keyId in keyIds {
-            let outcome = await Self.asking(until: deadline) {
+        for (index, keyId) in keyIds.enumerated() {
+            let itemsLeft = keyIds.count - index + accountIds.count + toRelease.count
+            let outcome = await Self.asking(until: Self.itemDeadline(deadline, itemsLeft: itemsLeft)) {
                 try await client.revokeApiKey(
                     RevokeApiKeyRequest(keyId: keyId), options: CallOptions(timeout: Self.settleTimeout))
             }
             if case .success = outcome { continue }
             unsettled.append("API key \(keyId) not revoked: \(outcome.map { "\($0)" } ?? "settling took too long")")
         }
-        // Last: a suspended account's own key could no longer ask again for its purchases in doubt.
-        for accountId in accountIds {
-            let outcome = await Self.asking(until: deadline) {
+        for (index, accountId) in accountIds.enumerated() {
+            let itemsLeft = accountIds.count - index + toRelease.count
+            let outcome = await Self.asking(until: Self.itemDeadline(deadline, itemsLeft: itemsLeft)) {
                 try await client.setAccountStatus(
                     SetAccountStatusRequest(accountId: accountId, status: .suspended),
                     options: CallOptions(timeout: Self.settleTimeout))
@@ -143,14 +162,28 @@ final class Leftovers: Sendable {
             unsettled.append(
                 "account \(accountId) not suspended: \(outcome.map { "\($0)" } ?? "settling took too long")")
         }
+        for (index, release) in toRelease.enumerated() {
+            let until = Self.itemDeadline(deadline, itemsLeft: toRelease.count - index)
+            if let line = await settle(release, client: client, deadline: until, log: log) { unsettled.append(line) }
+        }
         for line in unsettled { log(line) }
         return unsettled
     }
 
-    /// Releases one number; nil once it is given back, else the line that says why it may still be owned. Every
-    /// attempt goes under one idempotency key, so one whose answer a deadline lost is answered, asked again, with that
-    /// release's result (`REQUEST_IN_PROGRESS` while it runs) instead of a refusal of a second release.
-    private func settle(_ release: Release, client: any LoadClient, deadline: NIODeadline) async -> String? {
+    /// Until when one leftover is asked, of `itemsLeft` still to settle by `deadline` (itself included): its share of
+    /// the time left, at least `itemTimeMin`, never past `deadline`.
+    static func itemDeadline(_ deadline: NIODeadline, itemsLeft: Int, now: NIODeadline = .now()) -> NIODeadline {
+        let share = TimeAmount.nanoseconds((deadline - now).nanoseconds / Int64(max(itemsLeft, 1)))
+        return min(deadline, now + max(Self.itemTimeMin, share))
+    }
+
+    /// Releases one number; nil once it is given back or numberd lists it as releasing, else the line that says why
+    /// it may still be owned. Every attempt goes under one idempotency key, so one whose answer a deadline lost is
+    /// answered, asked again, with that release's result (`REQUEST_IN_PROGRESS` while it runs) instead of a refusal of
+    /// a second release.
+    private func settle(
+        _ release: Release, client: any LoadClient, deadline: NIODeadline, log: (String) -> Void
+    ) async -> String? {
         let request = ReleaseNumberRequest(accountId: release.accountId, numberId: release.numberId)
         let options = CallOptions(timeout: Self.settleTimeout, idempotencyKey: NumbersClient.newIdempotencyKey())
         var releasing = false
@@ -159,22 +192,33 @@ final class Leftovers: Sendable {
                 _ = try await client.releaseNumber(request, options: options)
             } catch let error where Self.isGone(error) {
                 return  // released already (by the run's release whose answer was lost)
-            } catch let error as RPCError where error.code == .aborted && error.reason == "NUMBER_NOT_ACTIVE" {
-                // Another release of it is under way or in doubt (the run's, under its own key): given back once
-                // numberd records it, which GetNumber shows; until then it is asked again like the rest.
+            } catch let error where Self.mayBeUnderWay(error) {
+                // A release of it is under way or in doubt (the run's under its own key, or this one's). Listed as
+                // releasing, it was requested: numberd bills it no more and carries it through (the call, or
+                // reconciliation for one in doubt), so there is nothing left for the harness to do; a release that
+                // waits for its turn, or a trunk change, leaves it active: asked again.
                 let status = try? await client.getNumber(
                     GetNumberRequest(accountId: release.accountId, numberId: release.numberId),
                     options: CallOptions(timeout: Self.settleTimeout)
                 ).number.status
                 if status == .released { return }
-                releasing = status == .releasing
+                if status == .releasing {
+                    releasing = true
+                    return
+                }
                 throw error
             }
         }
-        if case .success = outcome { return nil }
-        return "number \(release.numberId) of \(release.accountId) not released"
-            + (releasing ? " (releasing at numberd: billed no more, its reconciliation ends it)" : "")
-            + ": \(outcome.map { "\($0)" } ?? "not asked")"
+        if case .success = outcome {
+            if releasing {
+                log(
+                    "number \(release.numberId) of \(release.accountId) is releasing at numberd, which carries the "
+                        + "release through (billed no more): not asked again")
+            }
+            return nil
+        }
+        return "number \(release.numberId) of \(release.accountId) not released: "
+            + (outcome.map { "\($0)" } ?? "not asked")
     }
 
     /// What an answer to a settling call says to do.
@@ -211,28 +255,46 @@ final class Leftovers: Sendable {
         }
     }
 
-    /// Makes `call` until it succeeds, its failure is final (``verdict(on:)``) or `deadline` comes, pausing between
-    /// attempts (from `retryPauseInitial`, doubling up to `retryPauseMax`, at least what the server asked for; a pause
-    /// that would pass the deadline is not taken). Returns the last outcome; nil when the deadline had passed before
-    /// the first attempt.
+    /// Makes `call` until it succeeds, its failure is final (``verdict(on:)``) or `deadline` comes — or, while the
+    /// answer is that numberd still runs the request under its key (``isRunning(_:)``), `runningDeadline` when that
+    /// is later —, pausing between attempts (from `retryPauseInitial`, doubling up to `retryPauseMax`, at least what
+    /// the server asked for; a pause that would pass the deadline is not taken). Returns the last outcome; nil when
+    /// the deadline had passed before the first attempt.
     static func asking<Value: Sendable>(
-        until deadline: NIODeadline, _ call: () async throws -> Value
+        until deadline: NIODeadline, whileRunningUntil runningDeadline: NIODeadline? = nil,
+        _ call: () async throws -> Value
     ) async -> Result<Value, any Error>? {
         var outcome: Result<Value, any Error>?
         var pause = retryPauseInitial
-        while NIODeadline.now() < deadline {
+        var until = deadline
+        while NIODeadline.now() < until {
             do {
                 return .success(try await call())
             } catch {
                 outcome = .failure(error)
                 guard case .askAgain(let after) = verdict(on: error) else { break }
+                until = isRunning(error) ? max(deadline, runningDeadline ?? deadline) : deadline
                 let wait = max(pause, after)
-                guard deadline - .now() > wait else { break }
+                guard until - .now() > wait else { break }
                 try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
                 pause = min(pause * 2, retryPauseMax)
             }
         }
         return outcome
+    }
+
+    /// Whether an answer says numberd is still running the request under its idempotency key (`ABORTED` /
+    /// `REQUEST_IN_PROGRESS`): it ends on its own, with the result asking again then gets.
+    static func isRunning(_ error: any Error) -> Bool {
+        (error as? RPCError)?.reason == "REQUEST_IN_PROGRESS"
+    }
+
+    /// Whether a release's answer says a release of the number may be under way already (`ABORTED` /
+    /// `NUMBER_NOT_ACTIVE`: another call's, or a trunk change; `REQUEST_IN_PROGRESS`: an earlier attempt of this one),
+    /// which the number's status tells apart.
+    static func mayBeUnderWay(_ error: any Error) -> Bool {
+        guard let error = error as? RPCError, error.code == .aborted else { return false }
+        return error.reason == "NUMBER_NOT_ACTIVE" || error.reason == "REQUEST_IN_PROGRESS"
     }
 
     /// Whether a release's answer says the number is no longer the account's to release.

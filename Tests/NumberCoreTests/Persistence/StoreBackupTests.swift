@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NumberCore
+import Synchronization
 import Testing
 
 @Suite("Online backups of a running store")
@@ -311,10 +312,21 @@ struct StoreBackupTests {
         defer { places.remove() }
         let fileSystem = FaultInjectingFileSystem()
         let (store, _, _) = try await Self.populated(places.store, fileSystem: fileSystem)
+        // Each call's outcome as `ended` reports it, where its backup ends (numberd counts backups there).
+        let outcomes = Mutex<[String]>([])
+        let record: @Sendable (Result<FileNumberStore.Backup, any Error>) -> Void = { result in
+            let outcome: String
+            switch result {
+            case .success(let backup): outcome = "written " + backup.name
+            case .failure(let error as JournalError) where error.code == .backupInProgress: outcome = "busy"
+            case .failure(let error): outcome = "failed \(error)"
+            }
+            outcomes.withLock { $0.append(outcome) }
+        }
         // The link into the backup directory hangs, as on a stalled disk: the backup's work is on its queue.
         fileSystem.pause(.link)
         defer { fileSystem.resume(.link) }
-        let backup = Task { try await store.backup(into: places.root, kept: 1) }
+        let backup = Task { try await store.backup(into: places.root, kept: 1, ended: record) }
         while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
         // A stop's drain timeout cancels the call: its wait ends though the disk still does not answer.
         backup.cancel()
@@ -325,9 +337,11 @@ struct StoreBackupTests {
         #expect(ended, "a cancelled backup waited for the backup's disk")
         // The work still runs on the queue: another backup meanwhile is refused, not queued behind it.
         let refusal = await #expect(throws: JournalError.self) {
-            _ = try await store.backup(into: places.root, kept: 1)
+            _ = try await store.backup(into: places.root, kept: 1, ended: record)
         }
         #expect(refusal?.code == .backupInProgress)
+        // The cancelled caller's end is not the backup's: nothing reported it yet.
+        #expect(outcomes.withLock { $0 } == ["busy"])
         // Once the disk answers, the queue completes the backup alone, and the next one runs.
         fileSystem.resume(.link)
         var next: FileNumberStore.Backup?
@@ -341,6 +355,10 @@ struct StoreBackupTests {
         let written = try #require(next)
         #expect(places.entries() == [written.name])
         #expect(await verifyDataDirectory(URL(fileURLWithPath: written.path + "/store")).isSound)
+        // The cancelled call's backup was reported once, written, by the queue that ended it (before the next ran).
+        let reported = outcomes.withLock { $0 }
+        #expect(reported.count == 2 && reported.first == "busy", "\(reported)")
+        #expect(reported.last?.hasPrefix("written backup-") == true && reported.last != "written " + written.name)
         await store.close()
     }
 
