@@ -181,21 +181,12 @@ struct GlobalOptions: ParsableArguments {
     /// One without the other, or a path with no file, is a usage error (64) here: the server would refuse the
     /// handshake, which the client can only report as a connect failure (exit 7).
     func clientCertificate() throws -> (chain: TLSCertificateSource, key: TLSPrivateKeySource)? {
-        let chain = cert ?? environment["NUMBERS_CERT"]
-        let key = certKey ?? environment["NUMBERS_CERT_KEY"]
-        guard let chain, let key else {
-            guard chain == nil, key == nil else {
-                throw ValidationError(
-                    "--cert and --cert-key (or NUMBERS_CERT and NUMBERS_CERT_KEY) go together: give the client "
-                        + "certificate and its private key, or neither")
-            }
-            return nil
+        do {
+            return try NumbersClientConfiguration.clientCertificateFiles(
+                certPath: cert, keyPath: certKey, environment: environment)
+        } catch {
+            throw ValidationError(error.message)
         }
-        for (path, name) in [(chain, "--cert"), (key, "--cert-key")]
-        where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("no file at \(path) (\(name))")
-        }
-        return (.file(chain), .file(key))
     }
 
     /// The client's configuration; with `needsKey`, a usage error (64, nothing sent) when no key is to be had,

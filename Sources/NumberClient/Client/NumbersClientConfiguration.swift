@@ -194,4 +194,34 @@ extension NumbersClientConfiguration {
         return (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    /// A client certificate given as files, as the bundled tools take it: `certPath` and `keyPath` (their `--cert` and
+    /// `--cert-key` flags), else `NUMBERS_CERT` and `NUMBERS_CERT_KEY` (each flag over its variable), PEM files read
+    /// when the client's TLS context is made; nil when neither is given. Throws, with the text a usage error shows,
+    /// when one comes without the other or a path names no file: a numberd under `--client-ca` would refuse the
+    /// handshake, which a client could only report as a connect failure.
+    public static func clientCertificateFiles(
+        certPath: String?, keyPath: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ClientCertificateFilesError) -> (chain: TLSCertificateSource, key: TLSPrivateKeySource)? {
+        let chain = certPath ?? environment["NUMBERS_CERT"]
+        let key = keyPath ?? environment["NUMBERS_CERT_KEY"]
+        guard let chain, let key else {
+            guard chain == nil, key == nil else {
+                throw ClientCertificateFilesError(
+                    message: "--cert and --cert-key (or NUMBERS_CERT and NUMBERS_CERT_KEY) go together: give the "
+                        + "client certificate and its private key, or neither")
+            }
+            return nil
+        }
+        for (path, name) in [(chain, "--cert"), (key, "--cert-key")]
+        where !FileManager.default.fileExists(atPath: path) {
+            throw ClientCertificateFilesError(message: "no file at \(path) (\(name))")
+        }
+        return (.file(chain), .file(key))
+    }
+
+    /// Why ``clientCertificateFiles(certPath:keyPath:environment:)`` refused its paths.
+    public struct ClientCertificateFilesError: Error, Sendable {
+        public var message: String
+    }
 }

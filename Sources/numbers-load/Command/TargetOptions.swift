@@ -47,21 +47,12 @@ struct TargetOptions: ParsableArguments {
     /// its variable); nil when neither is given. One without the other, or a path with no file, is a usage error:
     /// the server would refuse every connection, which the run could only count as connect failures.
     func clientCertificate() throws -> (chain: TLSCertificateSource, key: TLSPrivateKeySource)? {
-        let chain = cert ?? environment["NUMBERS_CERT"]
-        let key = certKey ?? environment["NUMBERS_CERT_KEY"]
-        guard let chain, let key else {
-            guard chain == nil, key == nil else {
-                throw ValidationError(
-                    "--cert and --cert-key (or NUMBERS_CERT and NUMBERS_CERT_KEY) go together: give the client "
-                        + "certificate and its private key, or neither")
-            }
-            return nil
+        do {
+            return try NumbersClientConfiguration.clientCertificateFiles(
+                certPath: cert, keyPath: certKey, environment: environment)
+        } catch {
+            throw ValidationError(error.message)
         }
-        for (path, name) in [(chain, "--cert"), (key, "--cert-key")]
-        where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("no file at \(path) (\(name))")
-        }
-        return (.file(chain), .file(key))
     }
 
     /// The admin key: flag, environment, or the data directory's `admin.key` — the last only under the `numbers` CLI's
