@@ -48,10 +48,10 @@ extension NumbersClient {
     /// the releasing call's own idempotency key), one after it FAILED_PRECONDITION / ALREADY_RELEASED (releasedAt,
     /// refundTransactionId; under the releasing call's key, the release's result). A release Twilio refuses outright is
     /// withdrawn and the call fails with the provider's error: the number is kept as the release left it, ACTIVE,
-    /// or PAST_DUE if the release billed a billing date that had passed and the account could not pay (the error's
-    /// `status` detail: active or past_due). A release once started runs to its end even if its call is cancelled or
-    /// its deadline passes: GetNumber then shows where it stands. It waits its turn as UpdateNumber does
-    /// (CHANGES_BUSY), before the release is requested: a call gone meanwhile started nothing.
+    /// or PAST_DUE if it was past due already or the release billed a billing date that had passed and the account
+    /// could not pay (the error's `status` detail: active or past_due). A release once started runs to its end even if
+    /// its call is cancelled or its deadline passes: GetNumber then shows where it stands. It waits its turn as
+    /// UpdateNumber does (CHANGES_BUSY), before the release is requested: a call gone meanwhile started nothing.
     public func releaseNumber(
         _ request: ReleaseNumberRequest, options: CallOptions = CallOptions()
     ) async throws -> ReleaseNumberResponse {

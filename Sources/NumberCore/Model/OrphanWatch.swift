@@ -23,12 +23,18 @@ public struct OrphanWatch: Codable, Sendable, Hashable {
     public var intentId: String
     /// When the intent was voided or the release recorded.
     public var since: Date
+    /// The provider trunk SID the voided purchase's buy (its POST) carried, `""` when it carried none: a late POST
+    /// lands as an update routing the number there (twilio-api.md §8.7), so until it can no longer land the
+    /// account buys the number again only on that trunk. Nil in a released number's watch and in a record written
+    /// before it was kept (not known: such a purchase is refused until the window ends).
+    public var buyTrunkSid: String?
 
     /// Creates a watch.
-    public init(phoneNumber: String, accountId: String, intentId: String, since: Date) {
+    public init(phoneNumber: String, accountId: String, intentId: String, since: Date, buyTrunkSid: String? = nil) {
         self.phoneNumber = phoneNumber
         self.accountId = accountId
         self.intentId = intentId
         self.since = since
+        self.buyTrunkSid = buyTrunkSid
     }
 }

@@ -42,7 +42,10 @@ extension StoreFormat {
     /// 7 — a trunk numberd creates records where its calls go: `trunkCreated` events and snapshot trunks carry
     /// `"originationSipUri"` (optional: records of formats 1 to 6, and trunks registered by their SID, have none). A
     /// format 6 reader ignores the key and its next snapshot drops it, which loses only what List and Get show: the
-    /// route itself is set at the provider, and the trunk, its numbers and its deletion work without it. So `readers`
-    /// stays 6, and a rollback to a format 6 numberd still opens the store.
+    /// route itself is set at the provider, and the trunk, its numbers and its deletion work without it. Orphan
+    /// watches of voided purchases carry the trunk SID their buys carried (`"buyTrunkSid"`, optional: watches of
+    /// earlier records have none, and keep their account's own purchases of the number off until the late-buy window
+    /// ends); a format 6 reader, which has no such check, loses nothing by dropping it. So `readers` stays 6, and a
+    /// rollback to a format 6 numberd still opens the store.
     public static let current = StoreFormat(format: 7, readers: 6)
 }

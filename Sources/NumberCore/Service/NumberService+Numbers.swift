@@ -227,10 +227,11 @@ extension NumberService {
             // could be deleted under the number. (Shown unchanged, the error stands: a retry of the change settles a
             // request that lands later — as does any later change of the number, one back to the recorded trunk
             // included, since every change is sent to the provider. Until then `Local.unsettledRoutes` keeps the
-            // trunk asked for from being deleted under the number.)
+            // trunk asked for from being deleted under the number. SIDs compare by ``Trunk/sidKey(_:)``: Twilio shows
+            // a trunk recorded in upper case in lower case.)
             guard Self.mayHaveHappened(error),
                 let shown = try? await provider.lookUp(phoneNumber: number.phoneNumber),
-                shown.sid == number.providerSid, shown.trunkSid == trunk?.providerTrunkSid
+                shown.sid == number.providerSid, shown.trunkSid.map(Trunk.sidKey) == trunk?.providerTrunkSidKey
             else {
                 if Self.mayHaveHappened(error) {
                     local.withLock { $0.unsettledRoutes[numberId] = .some(trunk?.id) }

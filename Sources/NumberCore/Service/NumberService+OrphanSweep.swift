@@ -149,14 +149,18 @@ extension NumberService {
 
     /// The window after a voided purchase's watch began (`PIN_…`) in which its buy may still land at the provider: the
     /// in-flight horizon and ``orphanCreationSlackSeconds``. The sweep takes a number created within it for the orphan;
-    /// another account's purchase of the number is refused within it (``lateBuysSince(_:)``).
+    /// another account's purchase of the number, and the account's own on another trunk, are refused within it
+    /// (``lateBuys(at:)``). `reconcile.orphanWatchSeconds`, when not 0, is at least this long: the watch carries it.
     var lateBuySeconds: Int64 { config.reconcile.inFlightHorizonSeconds + Self.orphanCreationSlackSeconds }
 
     /// The earliest start, at `now`, of a voided purchase's watch whose buy may still land: a watch begun at or after
-    /// it keeps other accounts' purchases off its number. Twilio answers a POST of a number its account owns as an
-    /// update applying that POST's trunk (twilio-api.md §8.7), so a late buy would route the new owner's number to
-    /// the voided purchase's trunk.
+    /// it keeps other accounts' purchases off its number, and the account's own on another trunk. Twilio answers a
+    /// POST of a number its account owns as an update applying that POST's trunk (twilio-api.md §8.7), so a late buy
+    /// would route the new owner's number to the voided purchase's trunk.
     func lateBuysSince(_ now: Date) -> Date { now.addingTimeInterval(-Double(lateBuySeconds)) }
+
+    /// The voided purchases' buys that may still land, as a purchase's checks at `now` see them.
+    func lateBuys(at now: Date) -> LateBuyWindow { LateBuyWindow(since: lateBuysSince(now), seconds: lateBuySeconds) }
 
     /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
     /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
@@ -233,11 +237,17 @@ extension NumberService {
 
     /// Events that start watching `phones` for orphans — numbers numberd bought or released whose fate at the
     /// provider is not certain, none of them owned through numberd once the record applies — for `accountId`;
-    /// `startedBy` is the voided intent (`PIN_…`) or the released number (`NUM_…`). None when the watch is off
+    /// `startedBy` is the voided intent (`PIN_…`) or the released number (`NUM_…`), and `buyTrunkSid` the trunk SID a
+    /// voided intent's buys carried (``OrphanWatch/buyTrunkSid``). None when the watch is off
     /// (`reconcile.orphanWatchSeconds` 0).
-    func orphanWatchEvents(_ phones: [String], accountId: String, startedBy: String, at now: Date) -> [CoreEvent] {
+    func orphanWatchEvents(
+        _ phones: [String], accountId: String, startedBy: String, buyTrunkSid: String? = nil, at now: Date
+    ) -> [CoreEvent] {
         guard config.reconcile.orphanWatchSeconds > 0, !phones.isEmpty else { return [] }
-        let watches = phones.map { OrphanWatch(phoneNumber: $0, accountId: accountId, intentId: startedBy, since: now) }
+        let watches = phones.map {
+            OrphanWatch(
+                phoneNumber: $0, accountId: accountId, intentId: startedBy, since: now, buyTrunkSid: buyTrunkSid)
+        }
         return [.orphanWatchStarted(watches)]
     }
 
@@ -263,4 +273,20 @@ extension NumberService {
             "orphan watch ended",
             metadata: ["number": "\(watch.phoneNumber)", "intent": "\(watch.intentId)", "outcome": "\(outcome)"])
     }
+}
+
+/// The voided purchases' buys that may still land at the provider, as a purchase's checks see them at one time
+/// (``NumberService/lateBuys(at:)``): those of the `PIN_…` orphan watches begun at or after `since`, each until
+/// `seconds` after its start.
+struct LateBuyWindow: Sendable {
+    /// The earliest start of a watch whose buy may still land (``NumberService/lateBuysSince(_:)``).
+    var since: Date
+    /// How long after a watch's start its buy may still land (``NumberService/lateBuySeconds``).
+    var seconds: Int64
+
+    /// Whether `watch` is a voided purchase's whose buy may still land.
+    func contains(_ watch: OrphanWatch) -> Bool { watch.intentId.hasPrefix(Identifier.intent) && watch.since >= since }
+
+    /// The last moment `watch`'s buy may land: the purchases it keeps off may go on after it.
+    func end(of watch: OrphanWatch) -> Date { watch.since.addingTimeInterval(Double(seconds)) }
 }

@@ -122,18 +122,22 @@ extension NumberService {
         if let currency = request.currency, currency != account.currency {
             throw .currencyMismatch(expected: account.currency, got: currency)
         }
+        // The trunk's SID: a voided purchase of the account's whose buy may still land routes the number to its own.
+        var trunkSid: String?
         if let trunkId = request.trunkId {
-            _ = try coordinator.read { state throws(NumberError) in try state.requireTrunk(trunkId, of: account.id) }
+            trunkSid = try coordinator.read { state throws(NumberError) in
+                try state.requireTrunk(trunkId, of: account.id).providerTrunkSid
+            }
         }
         let numbersMax = config.limits.numbersPerAccountMax
         let releasing = self.releasing
-        let lateBuysSince = self.lateBuysSince(now())
+        let lateBuys = self.lateBuys(at: now())
         // The account's own numbers and purchases, and the number limit, first (no price needed: a total of 0 passes
         // any balance); other tenants' numbers only after the price and the balance, below.
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
-                request.phoneNumbers, by: account, total: 0, numbersMax: numbersMax, releasing: releasing,
-                lateBuysSince: lateBuysSince, offeredAs: nil)
+                request.phoneNumbers, by: account, onTrunk: trunkSid, total: 0, numbersMax: numbersMax,
+                releasing: releasing, lateBuys: lateBuys, offeredAs: nil)
         }
         try await waitForSlot(purchaseChecks, account.id, cancelled: Self.cancelledBeforeHold, busy: .purchasesBusy) {
             "too many purchases \($0) wait to check their numbers at the provider; retry when one has ended"
@@ -150,8 +154,8 @@ extension NumberService {
         guard !overflow else { throw .overflow("purchase total") }
         try coordinator.read { state throws(NumberError) in
             try state.requirePurchasable(
-                request.phoneNumbers, by: state.requireAccount(account.id), total: total, numbersMax: numbersMax,
-                releasing: releasing, lateBuysSince: lateBuysSince, offeredAs: Self.offering(request))
+                request.phoneNumbers, by: state.requireAccount(account.id), onTrunk: trunkSid, total: total,
+                numbersMax: numbersMax, releasing: releasing, lateBuys: lateBuys, offeredAs: Self.offering(request))
         }
         let (listings, searchedRecently) = try await checkListings(request)
         for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
@@ -162,7 +166,7 @@ extension NumberService {
     static func offering(_ request: PurchaseRequest) -> String { "\(request.country) \(request.type.rawValue)" }
 
     /// Why a number the provider does not offer as `offering` is refused — and one another tenant holds or is buying,
-    /// in the same words (``CoreState/requireAvailable(_:to:releasing:lateBuysSince:offeredAs:)``).
+    /// in the same words (``CoreState/requireAvailable(_:to:onTrunk:releasing:lateBuys:offeredAs:)``).
     static func notOffered(_ offering: String) -> String { "the provider does not offer it as a \(offering) number" }
 
     /// The request checked by every rule that needs no state (how many numbers, their form, no number twice, the
@@ -249,10 +253,11 @@ extension NumberService {
     /// (``CoreState/accountsFor(_:)``) is refused: `NUMBER_UNAVAILABLE`, nothing held or bought. One numberd
     /// accounts for goes on to the intent, which refuses what a customer holds or a purchase reserves and lets a
     /// purchase take over numberd's own orphan — another tenant's voided purchase's only once that purchase's buy can
-    /// no longer land (``CoreState/requireAvailable(_:to:releasing:lateBuysSince:offeredAs:)``); a lost answer's
-    /// look-up that finds it routed to another trunk routes it to the buyer's (``routeFound(_:to:)``). A look-up that
-    /// fails refuses the purchase the same way a failed search does (nothing held; the caller may retry). A search
-    /// anchored at the number needs no look-up: the provider offers no number its account owns.
+    /// no longer land, and the account's own until then only on the trunk that buy carried
+    /// (``CoreState/requireAvailable(_:to:onTrunk:releasing:lateBuys:offeredAs:)``); a buy's answer, or a lost
+    /// answer's look-up, that finds it routed to another trunk routes it to the buyer's (``routeFound(_:to:)``). A
+    /// look-up that fails refuses the purchase the same way a failed search does (nothing held; the caller may retry).
+    /// A search anchored at the number needs no look-up: the provider offers no number its account owns.
     private func requireNotBoughtElsewhere(_ phone: String) async throws(NumberError) {
         let owned: ProvisionedNumber?
         do {
@@ -333,7 +338,7 @@ extension NumberService {
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(items.count))
         guard !overflow else { throw .overflow("purchase total") }
         let expiredBy = idempotencyKeysExpired(by: now)
-        let lateBuysSince = self.lateBuysSince(now)
+        let lateBuys = self.lateBuys(at: now)
         let numbersMax = config.limits.numbersPerAccountMax
         // The intent this decision claimed for its call, handed back if its record is refused (a store with no room).
         var claimed: String?
@@ -360,8 +365,9 @@ extension NumberService {
                 }
                 let releasing = self.releasing
                 try state.requirePurchasable(
-                    request.phoneNumbers, by: account, total: total, numbersMax: numbersMax, releasing: releasing,
-                    lateBuysSince: lateBuysSince, offeredAs: Self.offering(request))
+                    request.phoneNumbers, by: account, onTrunk: trunk?.providerTrunkSid, total: total,
+                    numbersMax: numbersMax, releasing: releasing, lateBuys: lateBuys,
+                    offeredAs: Self.offering(request))
                 let intent = PurchaseIntent(
                     id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
                     country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,
@@ -397,8 +403,8 @@ extension NumberService {
         case unknown(NumberError)
     }
 
-    /// Buys each number in turn; a lost answer is settled by a look-up, never by buying again (a number it finds routed
-    /// to another trunk is routed to the purchase's first: ``routeFound(_:to:)``).
+    /// Buys each number in turn; a lost answer is settled by a look-up, never by buying again. A number the answer or
+    /// the look-up shows routed to another trunk is routed to the purchase's first (``routeBeforeCommit(_:to:)``).
     func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
         var bought: [ProvisionedNumber] = []
         for item in intent.items {
@@ -417,6 +423,12 @@ extension NumberService {
                     // Not one of the intent's items: if its release fails, only a watch remembers it.
                     return .failed(error, bought: bought, watching: [number.phoneNumber])
                 }
+                // Twilio answers a POST of a number its account owns as an update (twilio-api.md §8.7): one another
+                // account's late buy landed on, and the sweep has not released yet, keeps that account's trunk under a
+                // POST that names none.
+                if let noAnswer = await routeBeforeCommit(number, to: trunkSid) {
+                    return .unknown(Self.outcomeUnknown(item.phoneNumber, of: intent, "\(noAnswer)"))
+                }
                 bought.append(number)
             } catch let error as ProviderError where !Self.mayHaveHappened(error) {
                 return .failed(.provider(error, phoneNumber: item.phoneNumber), bought: bought, watching: [])
@@ -424,28 +436,17 @@ extension NumberService {
                 // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
                 switch await lookUpOwned(item.phoneNumber) {
                 case .owned(let number):
-                    do {
-                        try await routeFound(number, to: trunkSid)
-                    } catch {
-                        // Owned, routed elsewhere: left open for reconciliation, which looks and routes again.
-                        return .unknown(
-                            NumberError(
-                                .unavailable, .outcomeUnknown,
-                                "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                                details: ["phoneNumber": item.phoneNumber, "intentId": intent.id],
-                                internalDetail: "\(error)"))
+                    if let noAnswer = await routeBeforeCommit(number, to: trunkSid) {
+                        // Owned, maybe routed elsewhere still: left open for reconciliation, which looks and routes
+                        // again.
+                        return .unknown(Self.outcomeUnknown(item.phoneNumber, of: intent, "\(noAnswer)"))
                     }
                     bought.append(number)
                 case .notOwned where Self.mayStillTakeEffect(error):
                     // No answer came back: the request may still land after this look-up (a timed-out request
                     // queued at the provider). Voiding now would leave that number paid without an owner, so the
                     // intent stays open and reconciliation settles it later.
-                    return .unknown(
-                        NumberError(
-                            .unavailable, .outcomeUnknown,
-                            "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id],
-                            internalDetail: "\(error)"))
+                    return .unknown(Self.outcomeUnknown(item.phoneNumber, of: intent, "\(error)"))
                 case .notOwned:
                     let failure = NumberError(
                         .unavailable, .providerUnavailable,
@@ -455,16 +456,21 @@ extension NumberService {
                     // look-up can lag a purchase that did happen, so the number is watched like a voided one.
                     return .failed(failure, bought: bought, watching: [item.phoneNumber])
                 case .unknown(let lookUpError):
-                    return .unknown(
-                        NumberError(
-                            .unavailable, .outcomeUnknown,
-                            "the purchase of \(item.phoneNumber) has an unknown outcome; it will be reconciled",
-                            details: ["phoneNumber": item.phoneNumber, "intentId": intent.id],
-                            internalDetail: "\(lookUpError)"))
+                    return .unknown(Self.outcomeUnknown(item.phoneNumber, of: intent, "\(lookUpError)"))
                 }
             }
         }
         return .bought(bought)
+    }
+
+    /// The error of a buy of `phoneNumber` whose outcome reconciliation settles; `detail` says why, to the log only.
+    private static func outcomeUnknown(
+        _ phoneNumber: String, of intent: PurchaseIntent, _ detail: String
+    ) -> NumberError {
+        NumberError(
+            .unavailable, .outcomeUnknown,
+            "the purchase of \(phoneNumber) has an unknown outcome; it will be reconciled",
+            details: ["phoneNumber": phoneNumber, "intentId": intent.id], internalDetail: detail)
     }
 
     /// Whether a failed buy may still take effect at the provider (no answer came back); errors that are not
@@ -488,19 +494,44 @@ extension NumberService {
         case unknown(NumberError)
     }
 
-    /// Routes `number` — found owned at the provider by a look-up that settles a buy whose answer was lost — to
-    /// `trunkSid`, the purchase's trunk, when the provider routes it elsewhere: it may be another account's late buy of
-    /// it (that account's purchase voided while its POST was queued at the provider, landed since) and route to that
-    /// account's trunk, which would get this buyer's calls. Throws the provider's error when the change fails.
+    /// Routes `number` — as a buy's answer or the look-up that settles a lost one shows it — to `trunkSid`, the
+    /// purchase's trunk, when the provider routes it elsewhere: it may be another account's late buy of it (that
+    /// account's purchase voided while its POST was queued at the provider, landed since) and route to that account's
+    /// trunk, which would get this buyer's calls. SIDs are compared by ``Trunk/sidKey(_:)``: a trunk recorded in upper
+    /// case is the one Twilio shows in lower case. Throws the provider's error when the change fails.
     func routeFound(_ number: ProvisionedNumber, to trunkSid: String?) async throws {
-        guard number.trunkSid != trunkSid else { return }
+        guard number.trunkSid.map(Trunk.sidKey) != trunkSid.map(Trunk.sidKey) else { return }
         logger.warning(
-            "a looked-up number routes to another trunk at the provider; routing it to the purchase's",
+            "a bought number routes to another trunk at the provider; routing it to the purchase's",
             metadata: [
                 "phoneNumber": "\(number.phoneNumber)", "sid": "\(number.sid)",
                 "found": "\(number.trunkSid ?? "none")", "trunk": "\(trunkSid ?? "none")",
             ])
         try await provider.setTrunk(sid: number.sid, trunkSid: trunkSid)
+    }
+
+    /// Routes `number` to the purchase's trunk (``routeFound(_:to:)``) before it is committed; nil when the purchase
+    /// may commit it: routed so, or the provider refused the change outright — a trunk deleted in Twilio's console,
+    /// say, which every later pass would be refused alike while the intent kept the customer's hold, the number's
+    /// reservation and the idempotency key "in progress" for ever, and numberd paid for the number. That refusal is
+    /// logged and the number committed as before; the provider audit reports it (`trunk_differs`). The error when
+    /// the provider gave no answer and the change may yet be made (or land): the intent is left for reconciliation,
+    /// which looks the number up and routes it again.
+    func routeBeforeCommit(_ number: ProvisionedNumber, to trunkSid: String?) async -> NumberError? {
+        do {
+            try await routeFound(number, to: trunkSid)
+            return nil
+        } catch {
+            let refused = NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
+            if ProviderPass.isNoAnswer(refused) || Self.mayStillTakeEffect(error) { return refused }
+            logger.warning(
+                "the provider refused to route a bought number to its purchase's trunk; committed all the same",
+                metadata: [
+                    "phoneNumber": "\(number.phoneNumber)", "sid": "\(number.sid)",
+                    "found": "\(number.trunkSid ?? "none")", "trunk": "\(trunkSid ?? "none")", "error": "\(error)",
+                ])
+            return nil
+        }
     }
 
     func lookUpOwned(_ phoneNumber: String) async -> LookUp {
@@ -574,7 +605,7 @@ extension NumberService {
         func watches(_ phones: [String], _ state: CoreState) -> [CoreEvent] {
             orphanWatchEvents(
                 phones.filter { state.phoneOwners[$0] == nil }, accountId: intent.accountId, startedBy: intent.id,
-                at: now)
+                buyTrunkSid: state.buyTrunkSid(of: intent), at: now)
         }
         var watched = false
         // A number sold in place of the one asked for is in no reservation (the intent's items are in its own until the
@@ -675,7 +706,8 @@ extension NumberService {
                 _ = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Bool) in
                     let unwatched = phones.filter { state.phoneOwners[$0] == nil && state.orphanWatch[$0] == nil }
                     let events = self.orphanWatchEvents(
-                        unwatched, accountId: intent.accountId, startedBy: intent.id, at: now)
+                        unwatched, accountId: intent.accountId, startedBy: intent.id,
+                        buyTrunkSid: state.buyTrunkSid(of: intent), at: now)
                     return (events, true)
                 }
                 return
@@ -692,28 +724,29 @@ extension NumberService {
 }
 
 extension CoreState {
-    /// What a purchase of `phones` by `account` for `total` must find, in this order: none of them the account's own
-    /// or being bought by it, or being released by numberd
-    /// (``requireAvailable(_:to:releasing:lateBuysSince:offeredAs:)``), room under the account's number limit, `total`
-    /// available, then none held or being bought by another tenant, nor one whose purchase by another tenant was voided
-    /// while its buy may still land (`lateBuysSince`) — after the balance, so an account without the money cannot learn
-    /// which numbers others hold (every purchase it asks for is INSUFFICIENT_BALANCE alike), and refused in the words
-    /// the provider's refusal of a number it does not offer gets (`offeredAs`, "US local"), so a funded one cannot tell
-    /// them apart by the answer either; with `offeredAs` nil, other tenants' numbers are not looked at (the first
-    /// checks, before the price is known). Numbers held and numbers other purchases of the account are buying count in
-    /// the limit: K purchases at once must not each see room for themselves. A number being released does not count
-    /// (the customer gave it back; it is never billed again), unless a running call that may still withdraw it drives
-    /// its release (a caller's release, a grace release): one the provider refuses outright is withdrawn and held
-    /// again, and must have been counted. Reconciliation's releases are never withdrawn: they do not count.
+    /// What a purchase of `phones` by `account` on the provider trunk `trunkSid` (nil: none) for `total` must find, in
+    /// this order: none of them the account's own or being bought by it, or being released by numberd, or of a purchase
+    /// of the account's voided on another trunk while its buy may still land
+    /// (``requireAvailable(_:to:onTrunk:releasing:lateBuys:offeredAs:)``), room under the account's number limit,
+    /// `total` available, then none held or being bought by another tenant, nor one whose purchase by another tenant
+    /// was voided while its buy may still land (`lateBuys`) — after the balance, so an account without the money cannot
+    /// learn which numbers others hold (every purchase it asks for is INSUFFICIENT_BALANCE alike), and refused in the
+    /// words the provider's refusal of a number it does not offer gets (`offeredAs`, "US local"), so a funded one
+    /// cannot tell them apart by the answer either; with `offeredAs` nil, other tenants' numbers are not looked at (the
+    /// first checks, before the price is known). Numbers held and numbers other purchases of the account are buying
+    /// count in the limit: K purchases at once must not each see room for themselves. A number being released does not
+    /// count (the customer gave it back; it is never billed again), unless a running call that may still withdraw it
+    /// drives its release (a caller's release, a grace release): one the provider refuses outright is withdrawn and
+    /// held again, and must have been counted. Reconciliation's releases are never withdrawn: they do not count.
     func requirePurchasable(
-        _ phones: [String], by account: Account, total: Int64, numbersMax: Int,
-        releasing: (orphans: Set<String>, withdrawable: Set<String>), lateBuysSince: Date, offeredAs: String?
+        _ phones: [String], by account: Account, onTrunk trunkSid: String?, total: Int64, numbersMax: Int,
+        releasing: (orphans: Set<String>, withdrawable: Set<String>), lateBuys: LateBuyWindow, offeredAs: String?
     ) throws(NumberError) {
         let withdrawable = releasing.withdrawable
         let releasing = releasing.orphans
         for phone in phones {
             try requireAvailable(
-                phone, to: account.id, releasing: releasing, lateBuysSince: lateBuysSince, offeredAs: nil)
+                phone, to: account.id, onTrunk: trunkSid, releasing: releasing, lateBuys: lateBuys, offeredAs: nil)
         }
         let active =
             countedForLimit(account.id, withdrawableReleases: withdrawable) + (reservedNumberCounts[account.id] ?? 0)
@@ -728,20 +761,25 @@ extension CoreState {
         guard let offeredAs else { return }
         for phone in phones {
             try requireAvailable(
-                phone, to: account.id, releasing: releasing, lateBuysSince: lateBuysSince, offeredAs: offeredAs)
+                phone, to: account.id, onTrunk: trunkSid, releasing: releasing, lateBuys: lateBuys,
+                offeredAs: offeredAs)
         }
     }
 
     /// Refuses `phone` as `NUMBER_UNAVAILABLE` when a number here holds it, a purchase reserves it, numberd is
-    /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later), or another tenant's purchase
-    /// of it was voided while its buy may still land at the provider (a `PIN_…` orphan watch begun at or after
-    /// `lateBuysSince`, ``NumberService/lateBuysSince(_:)``): Twilio takes that late POST as an update of the number
-    /// its account then owns and routes it to the voided purchase's trunk, so this buyer's calls would reach another
-    /// tenant. Only the account's own number or purchase is named as such; another tenant's — looked at only with
-    /// `offeredAs` — gets the answer a number the provider does not offer as that country and type gets, whichever it
-    /// is, so nothing tells a tenant what others own or are buying.
+    /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later), or a purchase of it was
+    /// voided while its buy may still land at the provider (a `PIN_…` orphan watch in `lateBuys`,
+    /// ``NumberService/lateBuys(at:)``): Twilio takes that late POST as an update of the number its account then owns
+    /// and routes it to the voided purchase's trunk. Another tenant's would send this buyer's calls to that tenant; the
+    /// account's own, made on another trunk than `trunkSid` (this purchase's, nil for none), would route the number
+    /// away from the trunk numberd records — which could then be deleted while the number still goes there — so the
+    /// account may buy it only on the trunk that buy carried (``OrphanWatch/buyTrunkSid``; not known: not at all) until
+    /// the window ends. Only the account's own number, purchase or voided purchase is named as such; another tenant's —
+    /// looked at only with `offeredAs` — gets the answer a number the provider does not offer as that country and type
+    /// gets, whichever it is, so nothing tells a tenant what others own or are buying.
     func requireAvailable(
-        _ phone: String, to accountId: String, releasing: Set<String>, lateBuysSince: Date, offeredAs: String?
+        _ phone: String, to accountId: String, onTrunk trunkSid: String?, releasing: Set<String>,
+        lateBuys: LateBuyWindow, offeredAs: String?
     ) throws(NumberError) {
         if let owner = phoneOwners[phone] {
             if numbers[owner]?.accountId == accountId {
@@ -756,11 +794,25 @@ extension CoreState {
             if let offeredAs { throw .numberUnavailable(phone, NumberService.notOffered(offeredAs)) }
         }
         if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
-        if let offeredAs, let watch = orphanWatch[phone], watch.accountId != accountId,
-            watch.intentId.hasPrefix(Identifier.intent), watch.since >= lateBuysSince
-        {
+        guard let watch = orphanWatch[phone], lateBuys.contains(watch) else { return }
+        if watch.accountId == accountId {
+            // "" stands for no trunk on both sides (``OrphanWatch/buyTrunkSid``).
+            guard let buyTrunkSid = watch.buyTrunkSid, Trunk.sidKey(buyTrunkSid) == Trunk.sidKey(trunkSid ?? "") else {
+                throw .numberUnavailable(
+                    phone,
+                    "a purchase of it by this account was voided while its request may still reach the provider; buy "
+                        + "it with the same trunk, or after \(lateBuys.end(of: watch).iso8601Milliseconds)")
+            }
+        } else if let offeredAs {
             throw .numberUnavailable(phone, NumberService.notOffered(offeredAs))
         }
+    }
+
+    /// The provider trunk SID `intent`'s buys carried (``OrphanWatch/buyTrunkSid``): its trunk's, `""` for none; nil
+    /// when its trunk is no longer recorded (an open intent's trunk cannot be deleted: not known, then).
+    func buyTrunkSid(of intent: PurchaseIntent) -> String? {
+        guard let trunkId = intent.trunkId else { return "" }
+        return trunks[trunkId]?.providerTrunkSid
     }
 
     /// The stored purchase result for an idempotency record, or the error a mismatch or open intent gives.

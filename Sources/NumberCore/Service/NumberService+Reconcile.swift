@@ -170,16 +170,15 @@ extension NumberService {
         }
         if intent.status == .open && complete {
             // Routed to the intent's trunk first: a number found may be another account's late buy of it, on that
-            // account's trunk (``routeFound(_:to:)``). Left for the next pass if the provider does not route it.
+            // account's trunk (``routeBeforeCommit(_:to:)``). Left for the next pass only if the provider did not
+            // answer; one that refuses the change outright would refuse it at every pass, and the intent never settle.
             let trunk = try? coordinator.read { state throws(NumberError) in
                 intent.trunkId.flatMap { state.trunks[$0]?.providerTrunkSid }
             }
             for number in found {
-                do {
-                    try await routeFound(number, to: trunk ?? nil)
-                } catch {
+                if let noAnswer = await routeBeforeCommit(number, to: trunk ?? nil) {
                     report.unresolved.append(intent.id)
-                    return !ProviderPass.isNoAnswer(.fromProvider(error, phoneNumber: number.phoneNumber))
+                    return !ProviderPass.isNoAnswer(noAnswer)
                 }
             }
             do {

@@ -381,15 +381,15 @@ extension NumberService {
         renewals.reduce(0) { $0 - $1.amount }
     }
 
-    /// Releases at the provider, then records the release with its refund. When the provider refuses and the number
-    /// is certainly still ours, a caller's release or a grace-period release (`withdrawIfRefused`) is withdrawn and
-    /// the refusal returned (the caller may try again; the next billing run does), its details naming the number's
-    /// status after the withdrawal (`status`: `active`, or `past_due` when the release billed it first and the account
-    /// could not pay — a withdrawal undoes no billing); one that reconciliation finishes
-    /// — the caller was told it would be done — stays requested for the next pass. An unknown outcome — including a
-    /// refusal after a request that may still land, such as a timed-out DELETE that a look-up cannot yet see —
-    /// always stays requested: withdrawing it would bill the customer every month for a number the provider may
-    /// already have taken back. Releasing again is safe (a number already gone is a 404).
+    /// Releases at the provider, then records the release with its refund. When the provider refuses and the number is
+    /// certainly still ours, a caller's release or a grace-period release (`withdrawIfRefused`) is withdrawn and the
+    /// refusal returned (the caller may try again; the next billing run does), its details naming the number's status
+    /// after the withdrawal (`status`: `active`, or `past_due` when it was past due already or the release billed it
+    /// first and the account could not pay — a withdrawal undoes no billing); one that reconciliation finishes — the
+    /// caller was told it would be done — stays requested for the next pass. An unknown outcome — including a refusal
+    /// after a request that may still land, such as a timed-out DELETE that a look-up cannot yet see — always stays
+    /// requested: withdrawing it would bill the customer every month for a number the provider may already have taken
+    /// back. Releasing again is safe (a number already gone is a 404).
     ///
     /// A release the provider did not confirm — its DELETE answered Twilio's 404, or failed while a look-up does not
     /// list the number — is recorded (with its refund, once) and the number watched for orphans in the same record:
@@ -427,7 +427,8 @@ extension NumberService {
                             details: ["numberId": number.id], internalDetail: "\(error)")
                     }
                     // Withdrawn, the number is as the release's own decision left it: active in the cycle it paid, or
-                    // past due when it billed the number first and the account could not pay (`status`).
+                    // past due when it was already or the release billed it first and the account could not pay
+                    // (`status`).
                     var refused = NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
                     let status = try? coordinator.read { state throws(NumberError) in state.numbers[number.id]?.status }
                     if let status = status ?? nil { refused.details["status"] = status.rawValue }

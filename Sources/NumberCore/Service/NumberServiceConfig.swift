@@ -197,7 +197,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var inFlightHorizonSeconds: Int64 = 0
         /// How long the orphan sweep watches a number whose purchase reconciliation voided without the provider
         /// showing it (its buy may still land): each sweep looks it up and releases it at the provider if it
-        /// appeared with nobody owning it. 0 turns the watch off. At most 2 592 000 (30 days). Default 86 400.
+        /// appeared with nobody owning it. 0 turns the watch off — and with it the block on purchases of such a
+        /// number while that buy may still land (another account's, or the account's own on another trunk), which
+        /// the watch carries. Otherwise at least ``inFlightHorizonSeconds`` + 3600, that block's window; at most
+        /// 2 592 000 (30 days). Default 86 400.
         public var orphanWatchSeconds: Int64 = 86_400
         /// Watched numbers one sweep looks up at most (oldest watch first; the rest wait for the next sweep), so a
         /// burst of voided purchases cannot turn a sweep into thousands of provider calls. 1...10 000. Default 200.
@@ -287,6 +290,16 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(0...2_592_000).contains(reconcile.orphanWatchSeconds) {
             problems.append("reconcile.orphanWatchSeconds must be in 0...2592000")
+        }
+        // The watch of a voided purchase is what keeps purchases of its number off while its buy may still land
+        // (`NumberService.lateBuySeconds`): one that ended sooner would let them through.
+        let horizon = min(max(reconcile.inFlightHorizonSeconds, 0), 86_400)  // out of range: refused above
+        let lateBuySeconds = horizon + NumberService.orphanCreationSlackSeconds
+        if reconcile.orphanWatchSeconds > 0 && reconcile.orphanWatchSeconds < lateBuySeconds {
+            problems.append(
+                "reconcile.orphanWatchSeconds must be 0 (off) or at least inFlightHorizonSeconds + "
+                    + "\(NumberService.orphanCreationSlackSeconds) (\(lateBuySeconds)): a voided purchase's watch "
+                    + "keeps purchases of its number off while its buy may still land")
         }
         if !(1...10_000).contains(reconcile.orphanLookUpsPerSweep) {
             problems.append("reconcile.orphanLookUpsPerSweep must be in 1...10000")

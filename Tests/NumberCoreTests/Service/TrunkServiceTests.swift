@@ -385,6 +385,32 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// A read-only review: the look-up that settles a trunk change whose answer was lost compared the SID Twilio shows
+    /// (lower case) with the recorded one exactly, so a change to a trunk an older numberd recorded in upper case
+    /// failed OUTCOME_UNKNOWN although the provider had made it. SIDs compare by their lower-case form now.
+    @Test("a lost answer's change to a trunk recorded in upper case is settled by a look-up showing it in lower case")
+    func upperCaseTrunkChangeSettled() async throws {
+        var h = try await Harness(.memory)
+        let account = try await h.account(funds: 10_000)
+        let hex = "0123456789ABCDEF0123456789ABCDEF"
+        // As an older numberd recorded it: straight to the store, then a start over it.
+        let old = Trunk(
+            id: "TRK_0123456789a", accountId: account.id, name: "pbx", providerTrunkSid: "TK" + hex,
+            createdAt: h.clock.now())
+        let store = h.memoryStore
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            store.commit([.trunkCreated(old)]) { continuation.resume(with: $0) }
+        }
+        try await h.restart()
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.provider.writeTrunkSidsInLowerCase()
+        h.provider.inject(.loseAnswer, on: .setTrunk)
+        let moved = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: old.id)
+        #expect(moved.number.trunkId == old.id)
+        #expect(h.provider.owned("+14155550100")?.trunkSid == "TK" + hex.lowercased())
+        try await h.check()
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)

@@ -10,6 +10,11 @@ struct JSONLineEncoderTests {
     /// Every event kind, the maximal ones of the size tests plus the rest.
     static func everyEvent() -> [CoreEvent] {
         let watch = OrphanWatch(phoneNumber: "+14155550100", accountId: "ACC_1", intentId: "PIN_1", since: at)
+        // A voided purchase's buys carried a trunk, or none (""): written; not known (nil): left out.
+        let routed = OrphanWatch(
+            phoneNumber: "+14155550101", accountId: "ACC_1", intentId: "PIN_2", since: at, buyTrunkSid: "TK1")
+        var unrouted = routed
+        unrouted.buyTrunkSid = ""
         return EventSizeTests.maximalEvents() + [
             .accountStatusChanged(accountId: "ACC_1", status: .suspended),
             .apiKeyCreated(
@@ -35,6 +40,7 @@ struct JSONLineEncoderTests {
             .numberPastDue(numberId: "NUM_1", at: at),
             .idempotencyExpired(storageKeys: []),
             .orphanWatchStarted([watch, watch]),
+            .orphanWatchStarted([routed, unrouted]),
             .orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: .released(sid: "PN1"), at: at),
             .orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: .claimed, at: at),
             .orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: .expired, at: at),

@@ -68,6 +68,10 @@ final class FakeProvider: NumberProvider {
         var trunks: [String: String] = [:]
         /// Where each trunk made here sends its calls (``addOrigination(trunkSid:sipUri:friendlyName:)``).
         var originations: [String: String] = [:]
+        /// Set: a buy of a number the account owns answers as Twilio's does (``answerBuysOfOwnedAsUpdates()``).
+        var buysOfOwnedUpdate = false
+        /// Set: trunk SIDs are kept with their hex digits in lower case (``writeTrunkSidsInLowerCase()``).
+        var trunkSidsInLowerCase = false
     }
 
     private let inner = Mutex(Inner())
@@ -104,6 +108,23 @@ final class FakeProvider: NumberProvider {
     /// Makes the next buy of `phoneNumber` sell `other` instead (a provider mix-up the saga must survive).
     func sellInstead(_ other: String, for phoneNumber: String) {
         inner.withLock { $0.substitutes[phoneNumber] = other }
+    }
+
+    /// Makes a buy of a number the account owns answer as Twilio's POST does (twilio-api.md §3.1, §8.7): 201 with
+    /// the number as owned, updated — routed to the POST's trunk when it names one, left where it was when not.
+    func answerBuysOfOwnedAsUpdates() {
+        inner.withLock { $0.buysOfOwnedUpdate = true }
+    }
+
+    /// Makes buys and trunk changes keep a trunk SID's hex digits in lower case, as Twilio writes them, whatever case
+    /// numberd sent (a trunk recorded in upper case by an older numberd).
+    func writeTrunkSidsInLowerCase() {
+        inner.withLock { $0.trunkSidsInLowerCase = true }
+    }
+
+    /// A trunk SID as Twilio writes it: `TK` and its hex digits in lower case.
+    private static func lowerCased(_ sid: String) -> String {
+        sid.hasPrefix("TK") ? "TK" + sid.dropFirst(2).lowercased() : sid
     }
 
     func setPrice(_ price: ProviderPrice) {
@@ -196,6 +217,12 @@ final class FakeProvider: NumberProvider {
             try inner.withLock { inner in
                 inner.buys[phoneNumber, default: 0] += 1
                 let phoneNumber = inner.substitutes.removeValue(forKey: phoneNumber) ?? phoneNumber
+                let trunkSid = inner.trunkSidsInLowerCase ? trunkSid.map(Self.lowerCased) : trunkSid
+                if inner.buysOfOwnedUpdate, var number = inner.owned[phoneNumber] {
+                    if let trunkSid { number.trunkSid = trunkSid }
+                    inner.owned[phoneNumber] = number
+                    return number
+                }
                 guard let listing = inner.inventory.removeValue(forKey: phoneNumber) else {
                     throw ProviderError(
                         .numberUnavailable, providerCode: 21422, message: "\(phoneNumber) is not available")
@@ -228,7 +255,7 @@ final class FakeProvider: NumberProvider {
                 guard let phone = inner.owned.first(where: { $0.value.sid == sid })?.key else {
                     throw ProviderError(.notFound, providerCode: 20404, message: "no number \(sid)")
                 }
-                inner.owned[phone]!.trunkSid = trunkSid
+                inner.owned[phone]!.trunkSid = inner.trunkSidsInLowerCase ? trunkSid.map(Self.lowerCased) : trunkSid
             }
         }
     }

@@ -305,6 +305,23 @@ struct LateLandingPurchaseTests {
         #expect(config.validate().isEmpty == valid)
     }
 
+    /// A read-only review: a voided purchase's watch carries the block on purchases of its number while its buy may
+    /// still land (the in-flight horizon + 3600 s), so a shorter watch lifted that block early. Off (0) stays allowed,
+    /// and turns the block off with the watch.
+    @Test(
+        "an orphan watch that is on lasts at least the in-flight horizon + 3600 s, the late-buy window",
+        arguments: [(Int64(0), true), (1, false), (4_199, false), (4_200, true)])
+    func orphanWatchCoversTheLateBuyWindow(seconds: Int64, valid: Bool) {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        config.reconcile.orphanWatchSeconds = seconds
+        let problems = config.validate()
+        #expect(problems.isEmpty == valid, "\(problems)")
+        if !valid {
+            #expect(problems.count == 1 && problems[0].contains("at least inFlightHorizonSeconds + 3600 (4200)"))
+        }
+    }
+
     @Test("a sweep looks up 1...10000 watches", arguments: [(0, false), (1, true), (10_000, true), (10_001, false)])
     func lookUpsPerSweepEdges(count: Int, valid: Bool) {
         var config = NumberServiceConfig.defaults
