@@ -293,6 +293,8 @@ struct LateLandingPurchaseTests {
     func horizonEdges(seconds: Int64, valid: Bool) {
         var config = NumberServiceConfig.defaults
         config.reconcile.inFlightHorizonSeconds = seconds
+        // The watch must cover the horizon and an hour (the default 24 h does not cover 86,400 s and an hour).
+        config.reconcile.orphanWatchSeconds = 2_592_000
         #expect(config.validate().isEmpty == valid)
     }
 
