@@ -115,10 +115,13 @@ public struct BackupRestore: Sendable {
             if binding != nil, !FileManager.default.fileExists(atPath: directory.providerBinding) {
                 try directory.replaceFile(directory.providerBinding, with: binding!)
                 copied = true
-            } else if binding == nil {
-                // Neither the backup nor this directory names the account (a backup of a directory from before
-                // provider.json): the restored store has the backup's FORMAT, which alone would read as a binding
-                // lost. The start checks it as a directory from before the file (ProviderBinding.markLegacy).
+            } else if binding == nil, FileManager.default.fileExists(atPath: backup + "/provider.legacy") {
+                // Neither the backup nor this directory names the account, and the backup is of a directory from
+                // before provider.json (it carries that mark): the restored store has the backup's FORMAT, which
+                // alone would read as a binding lost. The start checks it as a directory from before the file
+                // (ProviderBinding.markLegacy). A backup with FORMAT and no binding nor mark lost its provider.json
+                // (a copy of store/ alone): its start is refused, as a data directory's would be, not bound to
+                // whatever account is configured.
                 try directory.markBindingLegacy()
             }
         } catch {

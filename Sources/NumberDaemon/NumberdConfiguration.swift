@@ -68,8 +68,9 @@ public struct NumberdConfiguration: Sendable {
     public var reconcileInFlightHorizonSeconds: Int
     /// How long a number of a purchase that reconciliation voided (its buy may still land at Twilio) is watched by
     /// the orphan sweep, which runs after each reconciliation and releases it at Twilio if it appears with nobody
-    /// owning it. Flag `--orphan-watch`, env `NUMBERD_ORPHAN_WATCH`, file `orphan-watch`, 0...2592000 s (0 = off).
-    /// Default 86400 s.
+    /// owning it. Flag `--orphan-watch`, env `NUMBERD_ORPHAN_WATCH`, file `orphan-watch`, 0...2592000 s (0 = off; on,
+    /// at least the in-flight horizon + 3600 s, the window in which other purchases of the number are refused). Default
+    /// 86400 s, or that window when a horizon makes it longer.
     public var orphanWatchSeconds: Int
     /// How often the provider audit runs (``NumberCore/NumberService/auditProvider(recheckAfter:)``: every number the
     /// provider account owns compared with the store, twice `providerAuditRecheckSeconds` apart; differences logged
@@ -436,7 +437,19 @@ public struct NumberdConfiguration: Sendable {
             configuration.reconcileInFlightHorizonSeconds = parsed
         }
         if let parsed = try seconds("orphan-watch", from: value, in: 0...2_592_000) {
+            // On, the watch covers the window in which a voided purchase's request may still land (the horizon and an
+            // hour): a shorter one would lift the block on other purchases of its number too early.
+            let window = configuration.reconcileInFlightHorizonSeconds + Int(NumberService.orphanCreationSlackSeconds)
+            guard parsed == 0 || parsed >= window else {
+                throw ConfigurationError(
+                    "orphan-watch must be 0 (off) or at least reconcile-in-flight-horizon + 3600 s (\(window) s)")
+            }
             configuration.orphanWatchSeconds = parsed
+        } else {
+            // Not given: the default day, or the window if a horizon raised it past that.
+            configuration.orphanWatchSeconds = max(
+                configuration.orphanWatchSeconds,
+                configuration.reconcileInFlightHorizonSeconds + Int(NumberService.orphanCreationSlackSeconds))
         }
         if let parsed = try seconds("provider-audit-interval", from: value, in: 0...604_800) {
             configuration.providerAuditIntervalSeconds = parsed
@@ -859,7 +872,10 @@ extension NumberdConfiguration {
         let (backups, data, probe) = (backupDirectory, dataDirectory, backupDirectoryProbe)
         return try await store.backup(
             into: URL(fileURLWithPath: backupDirectory, isDirectory: true), kept: backupsKept,
-            including: [URL(fileURLWithPath: DataDirectory(root: dataDirectory).providerBinding)],
+            including: [
+                URL(fileURLWithPath: DataDirectory(root: dataDirectory).providerBinding),
+                URL(fileURLWithPath: DataDirectory(root: dataDirectory).legacyBindingMarker),
+            ],
             checkingRoot: { _ in
                 try Self.checkBackupDirectory(backups, dataDirectory: data) { path in
                     path == backups ? probe.resolve(path) : Self.resolvedPath(path)

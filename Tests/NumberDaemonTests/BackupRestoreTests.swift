@@ -253,10 +253,12 @@ struct BackupRestoreTests {
         #expect(Self.entries(directory + "/store") == before)
     }
 
-    /// A backup without provider.json (of a directory that had none yet) restored where there is none either: its
-    /// store has the backup's FORMAT, which alone made the start take the binding for lost and refuse even the right
-    /// provider. The restore marks it as a directory from before provider.json, checked as such at its start.
-    @Test("a backup without provider.json, restored where there is none, is bound at the start as one from before it")
+    /// A backup without provider.json (of a directory that had none yet: it carries `provider.legacy`) restored where
+    /// there is none either: its store has the backup's FORMAT, which alone made the start take the binding for lost
+    /// and refuse even the right provider. The restore marks it as a directory from before provider.json, checked as
+    /// such at its start. One without the mark lost its binding (a copy of store/ alone): its start is refused, not
+    /// bound to whatever account is configured.
+    @Test("a backup from before provider.json is bound at its start; one that lost its provider.json is refused")
     func backupWithoutBindingIsBoundAsFromBeforeIt() async throws {
         let directory = Self.temporary("unbound")
         let fresh = Self.temporary("unbound-new")
@@ -275,16 +277,29 @@ struct BackupRestoreTests {
             }
         }
         try FileManager.default.removeItem(atPath: backup + "/provider.json")
-        let report = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()
-        #expect(!report.providerBindingCopied)
-        #expect(Self.entries(fresh) == ["provider.legacy", "store"])
-        #expect(FileManager.default.fileExists(atPath: fresh + "/store/FORMAT"))
-        // No twilio-sim.json came with it: as far as the directory shows, its trunk is at Twilio, which binds it.
         var configuration = NumberdConfiguration(dataDirectory: fresh)
         configuration.provider = .twilio(
             try TwilioCredentials.authToken(accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token"))
         configuration.listen.port = 0
         configuration.metricsListen = nil
+        // Lost, not from before the binding: refused, nothing bound.
+        let lost = Self.temporary("unbound-lost")
+        defer { try? FileManager.default.removeItem(atPath: lost) }
+        _ = try await BackupRestore(backup: backup, into: DataDirectory(root: lost)).run()
+        #expect(Self.entries(lost) == ["store"])
+        var refused = configuration
+        refused.dataDirectory = lost
+        await #expect { _ = try await Numberd.prepare(refused, logger: quietLogger) } throws: { error in
+            "\(error)".contains("provider.json is missing")
+        }
+        #expect(!Self.entries(lost).contains("provider.json"))
+        // From before the binding (the backup carries the mark): bound at the start.
+        #expect(FileManager.default.createFile(atPath: backup + "/provider.legacy", contents: Data()))
+        let report = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()
+        #expect(!report.providerBindingCopied)
+        #expect(Self.entries(fresh) == ["provider.legacy", "store"])
+        #expect(FileManager.default.fileExists(atPath: fresh + "/store/FORMAT"))
+        // No twilio-sim.json came with it: as far as the directory shows, its trunk is at Twilio, which binds it.
         let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
         await numberd.close()
         #expect(Self.entries(fresh).contains("provider.json") && !Self.entries(fresh).contains("provider.legacy"))

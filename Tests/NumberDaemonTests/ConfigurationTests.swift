@@ -36,6 +36,22 @@ struct ConfigurationTests {
         }
     }
 
+    /// The orphan watch is what refuses other purchases of a voided purchase's number while its request may still
+    /// land (the in-flight horizon and an hour): a shorter one was refused late, by the core, exit 1, in its own names.
+    @Test("--orphan-watch: 0 or at least the horizon + 3600 s, refused at resolve; not given, it covers the window")
+    func orphanWatchCoversTheLateBuyWindow() throws {
+        let resolve = { (flags: [String: String]) in try NumberdConfiguration.resolve(flags: flags, environment: [:]) }
+        #expect(try resolve([:]).orphanWatchSeconds == 86_400)
+        #expect(try resolve(["reconcile-in-flight-horizon": "86400"]).orphanWatchSeconds == 90_000)
+        #expect(try resolve(["orphan-watch": "0"]).orphanWatchSeconds == 0)
+        #expect(try resolve(["orphan-watch": "4200"]).orphanWatchSeconds == 4_200)
+        let error = #expect(throws: ConfigurationError.self) { try resolve(["orphan-watch": "4199"]) }
+        #expect("\(String(describing: error))".contains("orphan-watch"))
+        #expect(throws: ConfigurationError.self) {
+            try resolve(["orphan-watch": "86400", "reconcile-in-flight-horizon": "86400"])
+        }
+    }
+
     /// Kept set in the environment or a config file, the flag would disarm the provider binding for good.
     @Test("--rebind-provider is read from the command line only")
     func rebindProviderIsAFlagOnly() throws {

@@ -145,7 +145,7 @@ extension NumberService {
 
     /// How long after a voided purchase's watch began its buy may still have been created at the provider: the
     /// in-flight horizon, and an hour for the two clocks and the provider's own lag.
-    static let orphanCreationSlackSeconds: Int64 = 3_600
+    public static let orphanCreationSlackSeconds: Int64 = 3_600
 
     /// The window after a voided purchase's watch began (`PIN_…`) in which its buy may still land at the provider: the
     /// in-flight horizon and ``orphanCreationSlackSeconds``. The sweep takes a number created within it for the orphan;

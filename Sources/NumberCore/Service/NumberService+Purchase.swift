@@ -798,10 +798,12 @@ extension CoreState {
         if watch.accountId == accountId {
             // "" stands for no trunk on both sides (``OrphanWatch/buyTrunkSid``).
             guard let buyTrunkSid = watch.buyTrunkSid, Trunk.sidKey(buyTrunkSid) == Trunk.sidKey(trunkSid ?? "") else {
+                // A watch that does not know its POST's trunk (an older record, a trunk since deleted) admits none.
+                let when = watch.buyTrunkSid == nil ? "" : "with the same trunk, or "
                 throw .numberUnavailable(
                     phone,
                     "a purchase of it by this account was voided while its request may still reach the provider; buy "
-                        + "it with the same trunk, or after \(lateBuys.end(of: watch).iso8601Milliseconds)")
+                        + "it \(when)after \(lateBuys.end(of: watch).iso8601Milliseconds)")
             }
         } else if let offeredAs {
             throw .numberUnavailable(phone, NumberService.notOffered(offeredAs))

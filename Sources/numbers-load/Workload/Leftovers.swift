@@ -14,7 +14,7 @@ import Synchronization
 /// (``verdict(on:)``) or its share of the time left runs out (``itemDeadline(_:itemsLeft:now:)``): a purchase still
 /// running at numberd, a release waiting for its turn or a refusal for the moment (the account's rate limit, spent by
 /// the run) is waited for, not given up after a few quick attempts, yet one that never settles (Twilio down, a release
-/// in doubt) leaves the rest their turn. A number that numberd lists as releasing is left to it. What cannot be settled
+/// in doubt) leaves the rest their turn. A number numberd lists as releasing is asked again until released. What cannot be settled
 /// is reported, one line each.
 final class Leftovers: Sendable {
     /// A purchase whose outcome is open, with the `authorization` it was made under (an account's key in the
@@ -177,10 +177,11 @@ final class Leftovers: Sendable {
         return min(deadline, now + max(Self.itemTimeMin, share))
     }
 
-    /// Releases one number; nil once it is given back or numberd lists it as releasing, else the line that says why
-    /// it may still be owned. Every attempt goes under one idempotency key, so one whose answer a deadline lost is
-    /// answered, asked again, with that release's result (`REQUEST_IN_PROGRESS` while it runs) instead of a refusal of
-    /// a second release.
+    /// Releases one number; nil once it is given back, else the line that says why it may still be owned. Every
+    /// attempt goes under one idempotency key, so one whose answer a deadline lost is answered, asked again, with that
+    /// release's result (`REQUEST_IN_PROGRESS` while it runs) instead of a refusal of a second release. A number numberd
+    /// lists as releasing is asked again too, until released or the item's deadline: a release a running call drives
+    /// is withdrawn, the number active again, if Twilio refuses it outright.
     private func settle(
         _ release: Release, client: any LoadClient, deadline: NIODeadline, log: (String) -> Void
     ) async -> String? {
@@ -193,31 +194,20 @@ final class Leftovers: Sendable {
             } catch let error where Self.isGone(error) {
                 return  // released already (by the run's release whose answer was lost)
             } catch let error where Self.mayBeUnderWay(error) {
-                // A release of it is under way or in doubt (the run's under its own key, or this one's). Listed as
-                // releasing, it was requested: numberd bills it no more and carries it through (the call, or
-                // reconciliation for one in doubt), so there is nothing left for the harness to do; a release that
-                // waits for its turn, or a trunk change, leaves it active: asked again.
+                // A release of it is under way or in doubt (the run's under its own key, or this one's), or waits for
+                // its turn, or a trunk change runs: released is done; anything else is asked again.
                 let status = try? await client.getNumber(
                     GetNumberRequest(accountId: release.accountId, numberId: release.numberId),
                     options: CallOptions(timeout: Self.settleTimeout)
                 ).number.status
                 if status == .released { return }
-                if status == .releasing {
-                    releasing = true
-                    return
-                }
+                releasing = status == .releasing
                 throw error
             }
         }
-        if case .success = outcome {
-            if releasing {
-                log(
-                    "number \(release.numberId) of \(release.accountId) is releasing at numberd, which carries the "
-                        + "release through (billed no more): not asked again")
-            }
-            return nil
-        }
-        return "number \(release.numberId) of \(release.accountId) not released: "
+        if case .success = outcome { return nil }
+        let state = releasing ? " (releasing at numberd when last asked: done unless Twilio refuses it outright)" : ""
+        return "number \(release.numberId) of \(release.accountId) not released\(state): "
             + (outcome.map { "\($0)" } ?? "not asked")
     }
 
