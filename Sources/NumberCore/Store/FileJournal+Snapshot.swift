@@ -153,7 +153,8 @@ extension FileJournal {
     }
 
     /// Reads the snapshot back a chunk at a time, comparing as it goes (no second copy in memory): the journal
-    /// trusts it (and deletes older files) only if the disk returns it intact.
+    /// trusts it (and deletes older files) only if it reads back intact through the file system. The page cache
+    /// answers, so this catches a faulty file layer (FUSE, NFS) or a file overwritten meanwhile, not the medium.
     func checkWrittenSnapshot(_ path: String, expected: [UInt8]) throws {
         let handle = try snapshotStep { try fileSystem.open(path, mode: .read) }
         defer { fileSystem.close(handle) }

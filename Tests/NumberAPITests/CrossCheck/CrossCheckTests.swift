@@ -50,6 +50,7 @@ struct CrossCheckTests {
         "PurchaseNumbersRequest": { try sameReading(PurchaseNumbersRequest.self, $0, $1) },
         "SearchNumbersRequest": { try sameReading(SearchNumbersRequest.self, $0, $1) },
         "ReleaseNumberResponse": { try sameReading(ReleaseNumberResponse.self, $0, $1) },
+        "ReleaseNumberRequest": { try sameReading(ReleaseNumberRequest.self, $0, $1) },
     ]
 
     /// nil when numberd reads `input` as Google's runtime does (its reading re-encoded canonically as `google`).
@@ -86,8 +87,9 @@ struct CrossCheckTests {
             }
             let google = try [UInt8](Data(contentsOf: work.appendingPathComponent("\(name).python.bin")))
             if testCase["numberd"] == "refuses" {
-                // A field whose presence counts, present only in a form that cannot be read: Google's runtime drops
-                // it (reads "not set"); numberd refuses the message rather than act without it.
+                // A field whose presence counts (or a bool, whose false is a value), present only in a form that
+                // cannot be read: Google's runtime drops it (reads "not set"); numberd refuses the message rather
+                // than act without it.
                 #expect(throws: DecodingError.self, "\(name)") { try compare(input, google) }
                 continue
             }

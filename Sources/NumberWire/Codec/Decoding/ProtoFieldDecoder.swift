@@ -121,6 +121,9 @@ extension ProtoFieldDecoder {
             }
             return try state.readScalar(S.self, entry: index)
         }
+        // A bool's false is a value too (a release that is no dry run, no billing guard): an occurrence of another
+        // wire type is refused, not dropped to read as false (``ProtoDecodingState/presence``).
+        if S.self == Bool.self { _ = try state.presence(field: field, wireType: .varint, lo: Int(lo), hi: Int(hi)) }
         guard let index = state.lastEntry(field: field, wireType: S.wireType, lo: Int(lo), hi: Int(hi)) else {
             return S.protoDefault
         }
