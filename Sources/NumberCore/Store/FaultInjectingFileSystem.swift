@@ -21,7 +21,7 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     public enum Operation: String, Sendable, Hashable, CaseIterable {
         case open, read, write, fdatasync, truncate, rename, remove, fsyncDirectory, readFile, listDirectory, link,
             makeDirectory,
-            removeDirectory
+            removeDirectory, dropCachedPages
     }
 
     /// What happens when a rule fires.
@@ -225,6 +225,12 @@ public final class FaultInjectingFileSystem: JournalFileSystem {
     /// See `JournalFileSystem`.
     public func fdatasync(_ handle: JournalFileHandle) throws {
         try run(.fdatasync, handle.path) { try base.fdatasync(handle) }
+    }
+
+    /// See `JournalFileSystem` (counted; never fails).
+    public func dropCachedPages(_ handle: JournalFileHandle) {
+        _ = fire(.dropCachedPages, handle.path)
+        base.dropCachedPages(handle)
     }
 
     /// See `JournalFileSystem`.

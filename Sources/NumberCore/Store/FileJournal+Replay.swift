@@ -214,6 +214,11 @@ extension FileJournal.Recovery {
             if let offset { try fileSystem.truncate(handle, length: offset) }
             try fileSystem.fdatasync(handle)
         } catch {
+            // The sync makes durable what a killed process wrote and never synced; failed, Linux keeps those pages
+            // in its cache, clean, and the next start would read them and its sync "succeed": records the disk may
+            // not hold, served and built on. Dropped, the next start reads what the disk has (a torn tail cut as
+            // such, nothing of it acknowledged).
+            fileSystem.dropCachedPages(handle)
             fileSystem.close(handle)
             throw error
         }

@@ -50,6 +50,10 @@ public protocol JournalFileSystem: Sendable {
     func write(_ handle: JournalFileHandle, _ bytes: [UInt8]) throws
     /// Flushes the file's data (and the metadata needed to read it) to stable storage.
     func fdatasync(_ handle: JournalFileHandle) throws
+    /// Drops the file's pages from the page cache (`POSIX_FADV_DONTNEED`), so that later reads see what the disk
+    /// holds: after a failed `fdatasync`, Linux keeps the pages whose writeback failed in its cache, clean, and a
+    /// later open would read (and a later sync would "succeed" on) bytes the disk may not have. Best effort.
+    func dropCachedPages(_ handle: JournalFileHandle)
     /// Cuts the file to `length` bytes.
     func truncate(_ handle: JournalFileHandle, length: Int) throws
     /// Closes the file.

@@ -133,6 +133,11 @@ public struct POSIXJournalFileSystem: JournalFileSystem {
         guard Glibc.fdatasync(handle.descriptor) == 0 else { throw failure("fdatasync", handle.path) }
     }
 
+    /// `posix_fadvise(2)` with `POSIX_FADV_DONTNEED` over the whole file.
+    public func dropCachedPages(_ handle: JournalFileHandle) {
+        _ = posix_fadvise(handle.descriptor, 0, 0, POSIX_FADV_DONTNEED)
+    }
+
     /// `ftruncate(2)`.
     public func truncate(_ handle: JournalFileHandle, length: Int) throws {
         guard ftruncate(handle.descriptor, off_t(length)) == 0 else { throw failure("ftruncate", handle.path) }

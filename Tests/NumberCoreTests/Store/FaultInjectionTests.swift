@@ -364,6 +364,32 @@ struct FaultInjectionTests {
         #expect(ioStalled(since: 3_999, now: 5_000, limit: 1_000))
     }
 
+    /// The open's sync of the last segment makes durable what a killed process wrote and never synced. Failed, Linux
+    /// keeps those pages in its cache, clean: the next start read them and its sync "succeeded", serving records the
+    /// disk may not hold. The refused open drops the segment's cached pages, so the next start reads the disk.
+    @Test("an open whose sync of the last segment fails drops the segment's cached pages before refusing")
+    func failedOpenSyncDropsTheCache() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        for index in 1...3 { _ = try await opened.journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        await opened.journal.close()
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", occurrence: 1, action: .fail(errno: EIO)))
+        #expect(throws: (any Error).self) {
+            _ = try ToyFileJournal.open(
+                directory: directory.url, options: quietOptions(fileSystem: fileSystem), initialState: ToyState(),
+                apply: toyApply)
+        }
+        #expect(fileSystem.count(.dropCachedPages) == 1)
+        // Nothing else changed: the next open (whose sync works) reads the records the disk holds.
+        let reopened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(reopened.lastSeq == 3)
+        await reopened.journal.close()
+    }
+
     @Test("ioStallMaxMilliseconds: a sync hanging past the limit stops the journal; a slow one within it does not")
     func stalledSync() async throws {
         let directory = TempDirectory()
