@@ -23,6 +23,9 @@ extension FileJournal.Recovery {
         var lastSeq = firstSeqs[start] - 1
         var size = 0
         var torn: TornTail?
+        // Whether the last record kept names a batch that runs past it (its later records cut, now or by an earlier
+        // start, or never written whole by a process killed mid-write).
+        var batchCut = false
         for index in start..<firstSeqs.count {
             let first = firstSeqs[index]
             let path = segmentPath(first)
@@ -48,6 +51,7 @@ extension FileJournal.Recovery {
             }
             lastSeq = scan.lastSeq
             size = torn?.offset ?? bytes.count
+            if let last = scan.records.last { batchCut = (last.batch?.last ?? last.seq) > last.seq }
         }
         guard lastSeq >= base else {
             throw JournalError(
@@ -55,13 +59,15 @@ extension FileJournal.Recovery {
                 file: segmentPath(firstSeqs[firstSeqs.count - 1]))
         }
         let handle = try openLastSegment(firstSeqs[firstSeqs.count - 1], cutTo: torn?.offset)
-        guard let torn, torn.offset > 0 else {
+        guard batchCut || (torn.map { $0.offset > 0 } ?? false) else {
             return FileJournal.SegmentState(firstSeqs: firstSeqs, handle: handle, size: size, lastWrittenSeq: lastSeq)
         }
         // After a cut, records go to a new segment: the last one kept may name a batch whose later records were cut,
         // and batches written after it in the same file would make a later power cut there look like damage to
-        // acknowledged records (``SegmentScanner/lastBatchDamage(_:_:firstSeq:damaged:)``). The directory is synced
-        // before the open returns (`run`).
+        // acknowledged records (``SegmentScanner/lastBatchDamage(_:_:firstSeq:damaged:)``). Decided from the records
+        // kept, not only from this open's cut: a segment can end on whole lines of a cut batch with nothing torn (a
+        // write stopped at a line's end, or an earlier start that cut the tail and failed before making the next
+        // segment). The directory is synced before the open returns (`run`).
         fileSystem.close(handle)
         let next = lastSeq + 1
         let fresh = try fileSystem.open(segmentPath(next), mode: .createNew)

@@ -93,6 +93,35 @@ struct FileJournalRecoveryTests {
         await journal.close()
     }
 
+    /// A segment can end on whole lines of a batch whose later records never arrived (a write stopped at a line's
+    /// end, or an earlier start that cut the tail and failed before making the next segment): nothing is torn, yet the
+    /// next batch must go to a new segment, or a power cut during it would read as damage before the last record.
+    @Test("a segment ending on whole lines of a cut batch, nothing torn: the journal goes on in a new segment")
+    func cutBatchWithoutTornTail() async throws {
+        let source = TempDirectory()
+        defer { source.remove() }
+        try await journalWithBatch(in: source)
+        let full = try source.bytes(segment)
+        let starts = lineStarts(full)
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try directory.write(segment, Array(full[..<starts[4]]))  // records 1...4, the batch [2,9] cut after 4
+        let opened = try open(directory)
+        #expect(opened.lastSeq == 4)
+        #expect(opened.recovery.tornFiles.isEmpty)
+        #expect(directory.segments() == [segment, "journal-00000000000000000005.jsonl"])
+        #expect(try await opened.journal.append([.note("next")]) == 5)
+        await opened.journal.close()
+        #expect(try directory.bytes(segment) == Array(full[..<starts[4]]), "the cut segment is never written again")
+        // A whole batch at the end keeps the segment.
+        let whole = TempDirectory()
+        defer { whole.remove() }
+        try whole.write(segment, full)
+        let reopened = try open(whole)
+        #expect(reopened.lastSeq == 9 && whole.segments() == [segment])
+        await reopened.journal.close()
+    }
+
     @Test("a power cut inside the last batch (a page never written, records after it intact) is cut off, not refused")
     func powerCutInsideTheLastBatch() async throws {
         let source = TempDirectory()
