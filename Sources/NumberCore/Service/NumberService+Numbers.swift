@@ -196,8 +196,7 @@ extension NumberService {
             return ([], ())
         }
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> NumberListing in
-            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
-            return try await self.carriedThrough { () async throws(NumberError) -> NumberListing in
+            try await self.carriedThrough { () async throws(NumberError) -> NumberListing in
                 try await self.routeNumber(
                     accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
             }

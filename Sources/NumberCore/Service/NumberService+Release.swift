@@ -198,9 +198,8 @@ extension NumberService {
         accountId: String, numberId: String, keyed: KeyedRelease?, expectedCycle: ExpectedCycle?,
         evenIfSuspended: Bool, actor: LedgerActor?
     ) async throws(NumberError) -> ReleaseResult {
-        // A caller gone while it waited for the slot starts nothing either. The release is requested (and its refund
-        // computed) as of now, not of the call's arrival: the wait may have been long.
-        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+        // A caller gone while it waited for the slot started nothing (``withProviderChangeSlot(_:_:)``). The release is
+        // requested (and its refund computed) as of now, not of the call's arrival: the wait may have been long.
         let now = now()
         let expiredBy = idempotencyKeysExpired(by: now)
         /// What the decision decided: the release requested, or (another call under the key got there first) the

@@ -50,8 +50,7 @@ extension NumberService {
         // One request (or a few) on the HTTP client every tenant shares, as a release is: an account looping
         // CreateTrunk and DeleteTrunk with a short deadline kept any number of them running after their callers.
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> Trunk in
-            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
-            return try await self.carriedThrough { () async throws(NumberError) -> Trunk in
+            try await self.carriedThrough { () async throws(NumberError) -> Trunk in
                 try await self.createManagedTrunk(
                     accountId: accountId, name: name, id: id, origination: origination)
             }
@@ -299,19 +298,14 @@ extension NumberService {
             try self.deletableTrunk(state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
                 .providerManaged == true
         }
-        guard managed else {
-            return try await carriedThrough { () async throws(NumberError) -> Void in
-                try await self.deleteRecordedTrunk(
-                    accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
-            }
-        }
-        try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> Void in
-            guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
+        let delete = { () async throws(NumberError) -> Void in
             try await self.carriedThrough { () async throws(NumberError) -> Void in
                 try await self.deleteRecordedTrunk(
                     accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
             }
         }
+        guard managed else { return try await delete() }
+        try await withProviderChangeSlot(accountId, delete)
     }
 
     private func deleteRecordedTrunk(

@@ -189,6 +189,8 @@ public final class NumberService: Sendable {
             "too many releases and trunk changes \($0) wait for the provider; retry when one has ended"
         }
         defer { providerChanges.give(accountId) }
+        // A caller gone while it waited starts nothing: every body is something to start at the provider.
+        guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         return try await body()
     }
 

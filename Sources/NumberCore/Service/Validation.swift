@@ -50,7 +50,7 @@ enum Validation {
         guard TwilioValidation.isSid(sid, prefix: "TK") else {
             throw .invalid("providerTrunkSid", "provider trunk SID must be TK followed by 32 hex digits")
         }
-        return "TK" + sid.dropFirst(2).lowercased()
+        return Trunk.sidKey(sid)
     }
 
     /// The longest origination SIP URI, in bytes (fixed). Twilio documents no limit for an Origination URL's

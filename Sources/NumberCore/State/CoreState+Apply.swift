@@ -121,8 +121,8 @@ extension CoreState {
             numbers[numberId]!.releaseRequestKey = nil
             work.releaseEnded(numberId)
             if number.status != .released {
-                // Billed again: back in the billing indexes, under a billing date or past-due mark that may be past.
-                work.unfile(number)
+                // Billed again: back in the billing indexes (a requested release kept it out of them), under a
+                // billing date or past-due mark that may be past.
                 work.file(numbers[numberId]!)
                 held.changed(from: number, to: numbers[numberId]!)
             }
