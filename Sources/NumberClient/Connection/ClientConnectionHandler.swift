@@ -276,7 +276,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if waited, let deadline = call.deadline, var request = call.requestHeaders {
             // The wait in the queue came off the call's time: the server must not believe it has more.
             request.timeoutMicros = NumbersClient.timeoutMicros(deadline - context.eventLoop.now)
-            if let headers = try? ProtoEncoder().encode(request) { call.headers = ByteBuffer(bytes: headers) }
+            var headers = ByteBuffer()
+            if (try? ProtoEncoder().encode(request, into: &headers)) != nil { call.headers = headers }
         }
         // Checked again here: new SETTINGS may have lowered a limit (or the API revision) while the call was queued.
         if let oversize = state.oversize(headers: call.headers, message: call.message) {

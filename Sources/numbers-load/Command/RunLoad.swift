@@ -176,9 +176,8 @@ struct RunLoad: AsyncParsableCommand {
             client: admin, account: prepared[0], country: country, timeout: timeout)
         var clients: [NumbersClient] = []
         do {
-            for _ in 0..<connections {
-                clients.append(try NumbersClient(configuration: loadClientConfiguration(timeout: timeout)))
-            }
+            let configuration = try loadClientConfiguration(timeout: timeout)
+            for _ in 0..<connections { clients.append(try NumbersClient(configuration: configuration)) }
             // Calls run where their connection's I/O runs (EventLoopTaskExecutor) unless --no-pin: no thread hop per
             // call.
             var executors: [EventLoopTaskExecutor?] = []
