@@ -109,7 +109,7 @@ struct CallAttempts {
     }
 
     /// An answer from the server. Final, unless an earlier attempt may have run: then "still in progress" waits for
-    /// it, and an answer about this attempt alone (see `isAboutTheRequest`) leaves the outcome unknown.
+    /// it, and an answer about this attempt alone (see `StatusCode.refusesTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
         if Self.wasNeverStarted(error) {
             if error.reason == "SHUTTING_DOWN" { serverStopping = true }
@@ -134,7 +134,7 @@ struct CallAttempts {
         // release's result, so this answer (an older one's) says nothing of the earlier attempt.
         if error.reason == "ALREADY_RELEASED" { return .fail(final(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
-            return .fail(Self.isAboutTheRequest(error.code) ? error : final(error))
+            return .fail(error.code.refusesTheRequest ? error : final(error))
         }
         inProgressRetries += 1
         guard inProgressRetries <= policy.inProgressRetriesMax else { return .fail(final(error)) }
@@ -161,17 +161,6 @@ struct CallAttempts {
         case (.unavailable, "SHUTTING_DOWN"), (.resourceExhausted, "REQUEST_NOT_ARRIVED"),
             (.resourceExhausted, "PARTIAL_FRAME_BUDGET"):
             true
-        default: false
-        }
-    }
-
-    /// Whether a status refuses the request itself, so the earlier attempt of the same request was refused alike
-    /// and did nothing (or the server answered it from the key's record). The others — `DEADLINE_EXCEEDED`,
-    /// `CANCELLED`, `UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `ABORTED`, `INTERNAL`, `UNAUTHENTICATED`, … — are about
-    /// this attempt and say nothing of the earlier one.
-    static func isAboutTheRequest(_ code: StatusCode) -> Bool {
-        switch code {
-        case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange, .unimplemented: true
         default: false
         }
     }
@@ -228,5 +217,18 @@ struct CallAttempts {
         let jittered = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
         backoff = min(backoff * 2, policy.backoffMax)
         return jittered
+    }
+}
+
+extension StatusCode {
+    /// Whether a status refuses the request itself, so an earlier attempt of the same request was refused alike
+    /// and did nothing (or the server answered it from the key's record), and asking again gets the same. The
+    /// others — `DEADLINE_EXCEEDED`, `CANCELLED`, `UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `ABORTED`, `INTERNAL`,
+    /// `UNAUTHENTICATED`, … — are about this attempt and say nothing of an earlier one.
+    public var refusesTheRequest: Bool {
+        switch self {
+        case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange, .unimplemented: true
+        default: false
+        }
     }
 }

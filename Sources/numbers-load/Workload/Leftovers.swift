@@ -213,8 +213,8 @@ final class Leftovers: Sendable {
 
     /// What an answer to a settling call says to do.
     enum Verdict: Equatable {
-        /// The request itself is refused — a bad or unknown request, a state that refuses it (the codes NumberClient's
-        /// `CallAttempts.isAboutTheRequest` names): asking again gets the same, and a purchase so refused bought
+        /// The request itself is refused — a bad or unknown request, a state that refuses it
+        /// (`StatusCode.refusesTheRequest`): asking again gets the same, and a purchase so refused bought
         /// nothing.
         case refused
         /// The caller's key may not (`UNAUTHENTICATED`, `PERMISSION_DENIED`): asking again cannot help, and the
@@ -232,7 +232,7 @@ final class Leftovers: Sendable {
     static func verdict(on error: any Error) -> Verdict {
         guard let error = error as? RPCError else { return .askAgain(after: .zero) }
         switch error.code {
-        case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange, .unimplemented:
+        case let code where code.refusesTheRequest:
             return error.details["outcome"] == "unknown" ? .askAgain(after: .zero) : .refused
         // A count at its limit (the account's numbers): nothing done, and no pause ends it.
         case .resourceExhausted where error.reason == "LIMIT_EXCEEDED":
