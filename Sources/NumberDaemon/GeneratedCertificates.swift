@@ -191,12 +191,13 @@ struct GeneratedCertificates: Sendable {
         // Four files, all written and synced before the first replaces the old one: a write that fails (a full disk)
         // leaves the old set whole. A crash (or a failed rename) between two renames leaves a CA whose key does not
         // match it, or a server certificate the new CA did not issue, and the next start replaces what does not fit.
-        try PEMFile.write([
-            (text: authority.privateKeyPEM, path: directory.caKey, mode: 0o600),
-            (text: authority.certificatePEM, path: directory.caCertificate, mode: 0o644),
-            (text: issued.privateKeyPEM, path: directory.serverKey, mode: 0o600),
-            (text: issued.certificatePEM, path: directory.serverCertificate, mode: 0o644),
-        ])
+        try PEMFile.write(
+            PEMFile.pair(
+                certificatePEM: authority.certificatePEM, to: directory.caCertificate,
+                privateKeyPEM: authority.privateKeyPEM, to: directory.caKey)
+                + PEMFile.pair(
+                    certificatePEM: issued.certificatePEM, to: directory.serverCertificate,
+                    privateKeyPEM: issued.privateKeyPEM, to: directory.serverKey))
         return Check(
             action: action, reason: reason, server: try CertificateSummary(certificatePEM: issued.certificatePEM),
             authority: try CertificateSummary(certificatePEM: authority.certificatePEM))

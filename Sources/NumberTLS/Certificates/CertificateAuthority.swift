@@ -66,10 +66,9 @@ public struct CertificateAuthority: Sendable, Hashable {
     /// replaces its file (the key first), so a write that fails (a full disk) leaves the old pair, never a mismatched
     /// one.
     public func write(certificateTo certificatePath: String, privateKeyTo privateKeyPath: String) throws {
-        try PEMFile.write([
-            (text: privateKeyPEM, path: privateKeyPath, mode: 0o600),
-            (text: certificatePEM, path: certificatePath, mode: 0o644),
-        ])
+        try PEMFile.write(
+            PEMFile.pair(
+                certificatePEM: certificatePEM, to: certificatePath, privateKeyPEM: privateKeyPEM, to: privateKeyPath))
     }
 
     /// Checks that `certificatePEM` (a leaf, first in the PEM) was issued by this CA — its issuer name and key

@@ -27,9 +27,8 @@ public struct IssuedCertificate: Sendable, Hashable {
     /// Writes the certificate (mode 0644) and private key (mode 0600): both written and synced before either replaces
     /// its file (the key first), so a write that fails (a full disk) leaves the old pair, never a mismatched one.
     public func write(certificateTo certificatePath: String, privateKeyTo privateKeyPath: String) throws {
-        try PEMFile.write([
-            (text: privateKeyPEM, path: privateKeyPath, mode: 0o600),
-            (text: certificatePEM, path: certificatePath, mode: 0o644),
-        ])
+        try PEMFile.write(
+            PEMFile.pair(
+                certificatePEM: certificatePEM, to: certificatePath, privateKeyPEM: privateKeyPEM, to: privateKeyPath))
     }
 }

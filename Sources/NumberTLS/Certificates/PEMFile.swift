@@ -72,6 +72,17 @@ package enum PEMFile {
         }
     }
 
+    /// A private key and its certificate as files for ``write(_:system:)``: the key first (mode 0600, readable by
+    /// numberd's user alone), then the certificate (0644).
+    package static func pair(
+        certificatePEM: String, to certificatePath: String, privateKeyPEM: String, to privateKeyPath: String
+    ) -> [(text: String, path: String, mode: mode_t)] {
+        [
+            (text: privateKeyPEM, path: privateKeyPath, mode: 0o600),
+            (text: certificatePEM, path: certificatePath, mode: 0o644),
+        ]
+    }
+
     /// Writes `text` to `<path>.tmp` (mode exactly `mode`) and syncs it; removes it again when a step fails.
     private static func stage(_ text: String, to path: String, mode: mode_t, system: System) throws {
         let temporary = temporaryPath(for: path)
