@@ -734,6 +734,9 @@ public final class Numberd: Sendable {
             simulatorConfiguration.credentials = SimulatorCredentials(
                 accountSid: SimulatorCredentials.generated(seed: seed).accountSid, authToken: Crypto.randomHex(16))
             simulatorConfiguration.stateFile = directory.simulatorState
+            // numberd never reads the request log, which anyone reaching the port fills: 100 entries of a few KiB,
+            // not the default 10 000. Not none: numberd's tests read the newest few (what a refused purchase asked).
+            simulatorConfiguration.limits.requestLogEntriesMax = 100
             // The Bundles numberd is configured with stand for ones approved in Twilio's console.
             simulatorConfiguration.approvedBundles = configuration.twilioBundles.mapValues { [$0] }
             let simulator = try await TwilioSimulator.start(

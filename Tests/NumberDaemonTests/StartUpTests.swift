@@ -803,6 +803,19 @@ import TwilioSimulator
         #expect(tokens[0] != tokens[1])
     }
 
+    /// The in-process simulator kept the default 10 000 request log entries, each with the request's whole form and
+    /// query whoever sent it: a local user without credentials could fill numberd's heap with gigabytes. numberd never
+    /// reads the log (its tests read the newest few entries), so it keeps 100, each bounded.
+    @Test func theInProcessSimulatorKeepsASmallRequestLog() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-simlog-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withPrepared(directory) { numberd in
+            let limits = try #require(numberd.simulator).engine.configuration.limits
+            #expect(limits.requestLogEntriesMax == 100)
+            #expect(limits.requestLogEntryBytesMax == SimulatorConfiguration.Limits.defaults.requestLogEntryBytesMax)
+        }
+    }
+
     /// Journal segments and snapshots were created 0644, relying on `store/` being 0700; a `store/` restored from a
     /// backup as 0755 kept that mode, so every local user could read the ledger.
     @Test func theStoreAndItsFilesAreOnlyTheOwners() async throws {

@@ -51,6 +51,12 @@ public struct SimulatorConfiguration: Sendable {
         public var searchScanMax: Int
         /// Entries kept in the request log; the oldest are dropped first (default 10 000).
         public var requestLogEntriesMax: Int
+        /// Most bytes one request log entry keeps of its path, and of its query and form together, each form pair
+        /// counting ``RequestLogEntry/pairOverheadBytes`` besides its name and value (default 1024); the rest is
+        /// dropped and the entry marked `truncated`. Query and form are kept only for a request that authenticated.
+        /// So an entry holds a few KiB at most whatever anyone sends: kept whole, a stranger's 64 KiB bodies of
+        /// thousands of distinct names took ~1 MiB an entry, gigabytes over `requestLogEntriesMax` entries.
+        public var requestLogEntryBytesMax: Int
         /// Longest `FriendlyName` accepted, in UTF-16 code units (default 64, Twilio's).
         public var friendlyNameLengthMax: Int
         /// Most trunks the account may hold (default 100).
@@ -62,6 +68,11 @@ public struct SimulatorConfiguration: Sendable {
         /// says only `format: uri`, with no length, and numberd sends at most 255 bytes); longer is a 400/20001. It
         /// bounds what a trunk keeps in the simulator's state.
         public var sipUrlBytesMax: Int
+        /// Longest URL accepted in a number's `VoiceUrl`, `VoiceFallbackUrl`, `SmsUrl`, `SmsFallbackUrl` and
+        /// `StatusCallback` and a trunk's `DisasterRecoveryUrl`, in bytes (default 255, the simulator's choice, as
+        /// `sipUrlBytesMax`: Twilio's schema says only `format: uri`, with no length); longer is a 400/20001. It
+        /// bounds what a number or trunk keeps in the simulator's state.
+        public var callbackUrlBytesMax: Int
         /// How long a connection may stay silent between requests before it is closed (default 60 000 ms).
         public var connectionIdleTimeoutMilliseconds: Int
         /// Client connections open at once. One more takes the place of the oldest open connection that never sent
@@ -91,8 +102,9 @@ public struct SimulatorConfiguration: Sendable {
         public static let defaults = Limits(
             requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
-            searchScanMax: 200_000, requestLogEntriesMax: 10_000, friendlyNameLengthMax: 64, trunksMax: 100,
-            originationUrlsPerTrunkMax: 10, sipUrlBytesMax: 255, connectionIdleTimeoutMilliseconds: 60_000,
+            searchScanMax: 200_000, requestLogEntriesMax: 10_000, requestLogEntryBytesMax: 1024,
+            friendlyNameLengthMax: 64, trunksMax: 100, originationUrlsPerTrunkMax: 10, sipUrlBytesMax: 255,
+            callbackUrlBytesMax: 255, connectionIdleTimeoutMilliseconds: 60_000,
             connectionsMax: 64,
             requestDeadlineMilliseconds: 10_000, concurrentRequestsMax: 100,
             stateJournalBytesMax: 8 * 1024 * 1024, stateJournalRecordsMax: 50_000)

@@ -38,6 +38,19 @@ public struct VirtualInventory: Sendable {
         return nil
     }
 
+    /// The numbering area an E.164 number falls in (its prefix, and as many digits as the area's numbers have),
+    /// whether or not the carrier holds the number; of areas sharing the prefix, the first that has coordinates.
+    /// Nil when no area knows it.
+    public func area(of phoneNumber: String) -> NumberingArea? {
+        guard phoneNumber.hasPrefix("+") else { return nil }
+        let digits = Array(phoneNumber.utf8.dropFirst())
+        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let holding = areas.filter {
+            digits.count == $0.prefixDigits.count + $0.subscriberDigits && digits.starts(with: $0.prefixDigits)
+        }
+        return holding.first { $0.latitude != nil && $0.longitude != nil } ?? holding.first
+    }
+
     /// Visits inventory numbers of `areas` in a seeded, area-interleaved order, matching `pattern` when given,
     /// until `visit` returns false or `scanMax` candidates were examined. Returns the candidates examined.
     @discardableResult

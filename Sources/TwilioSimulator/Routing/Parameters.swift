@@ -52,6 +52,18 @@ enum Parameters {
         return name
     }
 
+    /// A callback URL (`VoiceUrl`, `DisasterRecoveryUrl`, ...) of at most `callbackUrlBytesMax` bytes, nil when
+    /// absent (empty clears). Only its length is checked: Twilio's schema says `format: uri` and nothing more.
+    static func url(
+        _ params: FormParameters, _ name: String, limits: SimulatorConfiguration.Limits
+    ) throws(TwilioError) -> String? {
+        guard let url = params[name] else { return nil }
+        guard url.utf8.count <= limits.callbackUrlBytesMax else {
+            throw .invalidParameter(name, "is longer than \(limits.callbackUrlBytesMax) bytes")
+        }
+        return url
+    }
+
     /// A SID with `prefix` + 32 hex digits, nil when absent or empty (empty clears).
     static func sid(_ params: FormParameters, _ name: String, prefix: String) throws(TwilioError) -> String? {
         guard let raw = params[name], !raw.isEmpty else { return nil }

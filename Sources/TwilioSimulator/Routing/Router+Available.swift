@@ -38,7 +38,7 @@ extension Router {
         else { throw .notFound(request.path) }
         let params = request.queryParameters
         let filter = try SearchFilter(
-            params, isoCountry: country.isoCountry, type: type, locate: state.inventoryEntry)
+            params, isoCountry: country.isoCountry, type: type, locate: state.inventory.area(of:))
         let limit = min(
             try Parameters.pageSize(params, limits: context.configuration.limits),
             context.configuration.limits.searchResultsMax)

@@ -162,7 +162,8 @@ extension Router {
         }
         _ = try Parameters.oneOf(params, "VoiceReceiveMode", ["voice", "fax"])
         _ = try Parameters.oneOf(params, "EmergencyStatus", ["Active", "Inactive"])
-        if let trunk = try Parameters.sid(params, "TrunkSid", prefix: "TK"), state.trunks[trunk] == nil {
+        let trunk = try Parameters.sid(params, "TrunkSid", prefix: "TK")
+        if let trunk, state.trunks[trunk] == nil {
             throw .invalidParameter("TrunkSid", "trunk \(trunk) does not exist")
         }
         for (prefix, name) in [
@@ -171,13 +172,22 @@ extension Router {
         ] {
             _ = try Parameters.sid(params, name, prefix: prefix)
         }
+        // TrunkSid and VoiceApplicationSid exclude each other: setting one clears the other (twilio-api.md §3.1).
+        // Both set in one request would clear both; Twilio documents no answer, so it is refused as a bad
+        // combination, nothing changed.
+        let application = params["VoiceApplicationSid"].flatMap { $0.isEmpty ? nil : $0 }
+        if trunk != nil && application != nil {
+            throw .invalidParameter("TrunkSid", "TrunkSid and VoiceApplicationSid cannot both be set; give one")
+        }
+        for name in ["VoiceUrl", "VoiceFallbackUrl", "SmsUrl", "SmsFallbackUrl", "StatusCallback"] {
+            _ = try Parameters.url(params, name, limits: context.configuration.limits)
+        }
         for entry in IncomingNumber.settable {
             guard let value = params[entry.param] else { continue }
             record.fields[entry.field] = value.isEmpty ? entry.initial : value
         }
-        // TrunkSid and VoiceApplicationSid exclude each other: setting one clears the other (twilio-api.md §3.1).
-        if let trunk = params["TrunkSid"], !trunk.isEmpty { record.fields["voice_application_sid"] = nil }
-        if let app = params["VoiceApplicationSid"], !app.isEmpty { record.fields["trunk_sid"] = nil }
+        if trunk != nil { record.fields["voice_application_sid"] = nil }
+        if application != nil { record.fields["trunk_sid"] = nil }
         record.dateUpdated = context.now
     }
 

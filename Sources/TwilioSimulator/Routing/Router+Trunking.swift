@@ -120,7 +120,9 @@ extension Router {
             }
             trunk.domainName = domain
         }
-        if let url = params["DisasterRecoveryUrl"] { trunk.disasterRecoveryUrl = url.isEmpty ? nil : url }
+        if let url = try Parameters.url(params, "DisasterRecoveryUrl", limits: context.configuration.limits) {
+            trunk.disasterRecoveryUrl = url.isEmpty ? nil : url
+        }
         if let method = try Parameters.oneOf(params, "DisasterRecoveryMethod", ["GET", "POST"]) {
             trunk.disasterRecoveryMethod = method
         }

@@ -24,10 +24,10 @@ struct SearchFilter {
     /// `Distance` when none is given (Twilio's).
     static let distanceMilesDefault = 25
 
-    /// Parses the filters; `locate` gives the coordinates of a number for `NearNumber`.
+    /// Parses the filters; `locate` gives the numbering area of a number for `NearNumber`.
     init(
         _ params: FormParameters, isoCountry: String, type: NumberType,
-        locate: (String) -> AvailableNumber? = { _ in nil }
+        locate: (String) -> NumberingArea? = { _ in nil }
     ) throws(TwilioError) {
         if let code = params["AreaCode"] {
             guard code.count == 3, code.allSatisfy(\.isNumber), let first = code.first, first != "0", first != "1"
@@ -54,17 +54,19 @@ struct SearchFilter {
         try parseNear(params, locate: locate)
     }
 
+    /// `NearNumber` is placed where its numbering area is, as Twilio places any US or CA number, not only one the
+    /// carrier holds (a customer's own number, say); it is a 400 only when no area with coordinates knows its prefix.
     private mutating func parseNear(
-        _ params: FormParameters, locate: (String) -> AvailableNumber?
+        _ params: FormParameters, locate: (String) -> NumberingArea?
     ) throws(TwilioError) {
         let distance = try Parameters.int(params, "Distance") ?? SearchFilter.distanceMilesDefault
         guard distance <= SearchFilter.distanceMilesMax else {
             throw .invalidParameter("Distance", "must be at most \(SearchFilter.distanceMilesMax)")
         }
         if let number = params["NearNumber"] {
-            guard let entry = locate(number), let lat = entry.latitude.flatMap(Double.init),
-                let lon = entry.longitude.flatMap(Double.init)
-            else { throw .invalidParameter("NearNumber", "no location known for '\(number)'") }
+            guard let area = locate(number), let lat = area.latitude, let lon = area.longitude else {
+                throw .invalidParameter("NearNumber", "no location known for '\(number)'")
+            }
             near = (lat, lon, Double(distance))
             return
         }

@@ -243,9 +243,10 @@ public final class SimulatorEngine: Sendable {
     ) -> TransportAction {
         var action = acted.action
         if failure != nil { action = .respond(.twilioError(.internalError)) }
-        var logged = entry(request, endpoint: endpoint, action: action, fault: acted.fault, acted: acted.acted)
-        logged.credential = acted.credential
-        record(logged)
+        record(
+            entry(
+                request, endpoint: endpoint, action: action, fault: acted.fault, acted: acted.acted,
+                credential: acted.credential))
         return action
     }
 
@@ -297,19 +298,28 @@ public final class SimulatorEngine: Sendable {
         // on its own.
         let action = TransportAction.respond(.twilioError(.tooManyRequests))
         let endpoint = Route(request).endpoint(method: request.method)
-        record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false))
+        record(entry(request, endpoint: endpoint, action: action, fault: nil, acted: false, credential: nil))
         return action
     }
 
+    /// The log entry of a request, within `requestLogEntryBytesMax`, its query and form kept only when it
+    /// authenticated (`credential`): the log holds `requestLogEntriesMax` entries, and anyone who reaches the port
+    /// fills them. Kept whole, a stranger's POSTs of 64 KiB bodies of thousands of distinct names took ~1 MiB an
+    /// entry, gigabytes in numberd's heap.
     private func entry(
-        _ request: SimulatorRequest, endpoint: Endpoint, action: TransportAction, fault: FaultKind?, acted: Bool
+        _ request: SimulatorRequest, endpoint: Endpoint, action: TransportAction, fault: FaultKind?, acted: Bool,
+        credential: RequestCredential?
     ) -> RequestLogEntry {
         var status: Int?
         if case .respond(let response) = action { status = response.status }
-        var form: [String: String] = [:]
-        for (name, value) in request.formParameters.pairs { form[name] = value }
-        return RequestLogEntry(
-            method: request.method, path: request.path, query: request.rawQuery, form: form, endpoint: endpoint,
-            status: status, fault: fault, acted: acted, host: request.host)
+        let bytesMax = configuration.limits.requestLogEntryBytesMax
+        var logged = RequestLogEntry(
+            method: request.method, path: "", query: "", form: [:], endpoint: endpoint, status: status, fault: fault,
+            acted: acted, host: request.host, credential: credential)
+        logged.keep(path: request.path, bytesMax: bytesMax)
+        if credential != nil {
+            logged.keep(query: request.rawQuery, form: request.formParameters.pairs, bytesMax: bytesMax)
+        }
+        return logged
     }
 }

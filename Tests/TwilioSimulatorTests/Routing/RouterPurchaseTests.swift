@@ -208,4 +208,49 @@ import Testing
         #expect(
             h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [("AccountSid", other)]).code == 21473)
     }
+
+    /// Each of `TrunkSid` and `VoiceApplicationSid` clears the other, so both in one request cleared both: the number
+    /// routed nowhere after a 200. Twilio documents no answer for it; the simulator refuses it, nothing changed.
+    @Test("TrunkSid and VoiceApplicationSid in one request are refused 400/20001 naming both, the number untouched")
+    func trunkAndApplicationTogetherAreRefused() throws {
+        var h = RouterHarness()
+        let numbers = h.search("US", "Local").compactMap { $0["phone_number"] as? String }
+        let app = "AP" + String(repeating: "1", count: 32)
+        let trunk = try #require(
+            h.send("POST", "/v1/Trunks", form: [("FriendlyName", "pbx")]).json["sid"] as? String)
+        let sid = try #require(h.buy(numbers[0], extra: [("TrunkSid", trunk)]).json["sid"] as? String)
+        let both = [("TrunkSid", trunk), ("VoiceApplicationSid", app)]
+        let refused = h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: both)
+        #expect(refused.status == 400 && refused.code == 20001)
+        let message = try #require(refused.json["message"] as? String)
+        #expect(message.contains("TrunkSid") && message.contains("VoiceApplicationSid"), "\(message)")
+        #expect(h.state.owned[sid]?.trunkSid == trunk && h.state.owned[sid]?.fields["voice_application_sid"] == nil)
+        // A purchase too; an empty one of the two only clears it.
+        #expect(h.buy(numbers[1], extra: both).code == 20001)
+        #expect(h.state.ownedNumber(phoneNumber: numbers[1]) == nil)
+        let cleared = h.send(
+            "POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", ""), ("VoiceApplicationSid", app)])
+        #expect(cleared.status == 200)
+        #expect(cleared.json["trunk_sid"] is NSNull && cleared.json["voice_application_sid"] as? String == app)
+    }
+
+    /// The callback URLs had no length limit (a number kept whatever a 64 KiB body held); `callbackUrlBytesMax`
+    /// (255) bounds them now, as `sipUrlBytesMax` bounds an Origination URL.
+    @Test(arguments: ["VoiceUrl", "VoiceFallbackUrl", "SmsUrl", "SmsFallbackUrl", "StatusCallback"])
+    func callbackUrlLengthEdge(name: String) throws {
+        var h = RouterHarness()
+        let limit = h.configuration.limits.callbackUrlBytesMax
+        #expect(limit == 255)
+        let base = "https://pbx.test/"
+        let atLimit = base + String(repeating: "a", count: limit - base.utf8.count)
+        let numbers = h.search("US", "Local").compactMap { $0["phone_number"] as? String }
+        let bought = h.buy(numbers[0], extra: [(name, atLimit)])
+        #expect(bought.status == 201)
+        let sid = try #require(bought.json["sid"] as? String)
+        let longer = h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [(name, atLimit + "a")])
+        #expect(longer.status == 400 && longer.code == 20001)
+        #expect(h.buy(numbers[1], extra: [(name, atLimit + "a")]).code == 20001)
+        let field = try #require(IncomingNumber.settable.first { $0.param == name }?.field)
+        #expect(h.state.owned[sid]?.fields[field] == atLimit)
+    }
 }

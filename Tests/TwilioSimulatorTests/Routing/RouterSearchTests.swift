@@ -187,6 +187,21 @@ import Testing
         #expect(unknown.status == 400)
     }
 
+    /// `NearNumber` found a location only for a number in the simulated carrier's inventory, so a customer's own
+    /// number (a 555 one, never in it) was a 400; Twilio places any US or CA number. Its numbering area places it.
+    @Test("NearNumber places a number the carrier does not hold by its area code: nearby numbers, not a 400")
+    func nearNumberOutsideTheInventoryIsPlacedByItsArea() {
+        var h = RouterHarness()
+        let number = "+14155550123"
+        #expect(h.state.inventoryEntry(number) == nil)
+        let reply = h.send(
+            "GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("NearNumber", number), ("Distance", "25")])
+        #expect(reply.status == 200)
+        let found = reply.json["available_phone_numbers"] as? [[String: Any]] ?? []
+        #expect(!found.isEmpty)
+        for n in found { #expect(["San Francisco", "Oakland"].contains(n["locality"] as? String ?? "")) }
+    }
+
     @Test func countriesListAndFetch() {
         var h = RouterHarness()
         let list = h.send("GET", "\(h.api)/AvailablePhoneNumbers.json")

@@ -82,6 +82,23 @@ import Testing
         #expect(bought.status == status, "\(name.utf16.count) units on a number")
     }
 
+    /// A trunk's `DisasterRecoveryUrl` had no length limit; it is held to `callbackUrlBytesMax` (255) bytes now.
+    @Test func disasterRecoveryUrlLengthEdge() throws {
+        var h = RouterHarness()
+        let limit = h.configuration.limits.callbackUrlBytesMax
+        let base = "https://pbx.test/"
+        let atLimit = base + String(repeating: "a", count: limit - base.utf8.count)
+        let created = h.send("POST", "/v1/Trunks", form: [("DisasterRecoveryUrl", atLimit)])
+        #expect(created.status == 201)
+        #expect(created.json["disaster_recovery_url"] as? String == atLimit)
+        let trunk = try #require(created.json["sid"] as? String)
+        let longer = h.send("POST", "/v1/Trunks/\(trunk)", form: [("DisasterRecoveryUrl", atLimit + "a")])
+        #expect(longer.status == 400 && longer.code == 20001)
+        #expect(h.state.trunks[trunk]?.disasterRecoveryUrl == atLimit)
+        #expect(h.send("POST", "/v1/Trunks", form: [("DisasterRecoveryUrl", atLimit + "a")]).code == 20001)
+        #expect(h.state.trunks.count == 1)
+    }
+
     @Test func trunkLimitEdge() {
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.trunksMax = 2

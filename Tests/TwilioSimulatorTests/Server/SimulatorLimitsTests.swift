@@ -45,6 +45,47 @@ import Testing
         #expect(none.entries.isEmpty)
     }
 
+    /// The log kept every request's decoded form and raw query, whoever sent it: a stranger's POSTs of ~60 KB bodies
+    /// of distinct names held ~1 MiB an entry, gigabytes over 10 000 entries in numberd's heap. A request that did not
+    /// authenticate keeps neither now, and one that did keeps at most `requestLogEntryBytesMax` bytes of them.
+    @Test("the request log keeps no form or query of a request that did not authenticate, a bounded part of others")
+    func requestLogEntriesKeepABoundedPart() throws {
+        let engine = try SimulatorEngine(configuration: .defaults)
+        let bytesMax = engine.configuration.limits.requestLogEntryBytesMax
+        #expect(bytesMax == 1024)
+        let body = Array(FormParameters(pairs: (0..<6_000).map { ("Key\($0)", "v") }).encoded().utf8)
+        #expect(body.count > 55_000 && body.count <= engine.configuration.limits.requestBodyBytesMax)
+        let query = "Note=" + String(repeating: "q", count: 600)
+        let credentials = engine.credentials
+        let stranger = RouterHarness.basic(credentials.accountSid, "not-the-token")
+        func post(_ authorization: String, path: String = "/v1/Trunks") -> RequestLogEntry? {
+            let request = SimulatorRequest(
+                method: "POST", target: path + "?" + query,
+                headers: [("Authorization", authorization), ("Content-Type", "application/x-www-form-urlencoded")],
+                body: body)
+            _ = engine.handle(request)
+            return engine.requestLog.last
+        }
+
+        let refused = try #require(post(stranger))
+        #expect(refused.status == 401 && refused.credential == nil)
+        #expect(refused.form.isEmpty && refused.query.isEmpty && !refused.truncated)
+
+        let accepted = try #require(post(RouterHarness.basic(credentials.accountSid, credentials.authToken)))
+        #expect(accepted.status == 201 && accepted.credential == .primaryAuthToken)
+        #expect(accepted.query == query && accepted.truncated)
+        #expect(accepted.form["Key0"] == "v" && accepted.form["Key5999"] == nil)
+        let kept = accepted.form.reduce(accepted.query.utf8.count) { total, pair in
+            total + pair.key.utf8.count + pair.value.utf8.count + RequestLogEntry.pairOverheadBytes
+        }
+        #expect(kept <= bytesMax && kept > bytesMax - 64, "\(kept)")
+
+        // A stranger's path is cut too.
+        let long = try #require(post(stranger, path: "/v1/" + String(repeating: "p", count: 4_000)))
+        #expect(long.status == 401 && long.path.utf8.count == bytesMax && long.truncated)
+        #expect(RequestLogEntry.prefix("aé", bytesMax: 2) == "a", "never half a character")
+    }
+
     @Test func searchResultsMaxEdge() {
         var configuration = SimulatorConfiguration.defaults
         configuration.limits.searchResultsMax = 5
