@@ -126,8 +126,10 @@ struct PeriodOptions: ParsableArguments {
         return calendar
     }()
 
-    /// `2026-11` → 2026-11-01T00:00:00Z.
+    /// `2026-11` → 2026-11-01T00:00:00Z: four digits and two, nothing else (`Int` reads a sign too: `2026-+1` was
+    /// January).
     static func monthStart(_ text: String) -> Date? {
+        guard text.allSatisfy({ $0 == "-" || ($0.isASCII && $0.isNumber) }) else { return nil }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let year = Int(parts[0]),
             let month = Int(parts[1]), (1900...9998).contains(year), (1...12).contains(month)
@@ -203,7 +205,11 @@ struct StatementCommand: AsyncParsableCommand {
             }
             try global.output(response) {
                 let currency = response.currency
-                print("\(response.accountId): \(Format.date(response.startTime)) to \(Format.date(response.endTime))")
+                // A period's bounds are always set: the Unix epoch is a start like any other, not `-` (unset).
+                let bounds = [response.startTime, response.endTime].map {
+                    Format.timestamp($0, wholeSecondsShort: true)
+                }
+                print("\(response.accountId): \(bounds[0]) to \(bounds[1])")
                 print("opening balance  \(Format.money(response.openingBalance, currency))")
                 if response.lines.isEmpty { print("no transactions in the period") }
                 if !response.lines.isEmpty {

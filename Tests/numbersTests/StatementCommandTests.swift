@@ -4,6 +4,8 @@ import NumberServer
 import Synchronization
 import Testing
 
+@testable import numbers
+
 /// `numbers statement`: the period the CLI asks for (a UTC month, the current one by default, or --from/--to) and what
 /// it prints. The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers statement")
@@ -87,6 +89,28 @@ struct StatementCommandTests {
         #expect(calls[2].endTime == calendar.date(byAdding: .month, value: 1, to: monthStart)!)
     }
 
+    @Test("a period from the Unix epoch shows its start as that instant, not as unset")
+    func epochStart() async throws {
+        let received = Received()
+        try await withStubServer(router: Self.router(received)) { server in
+            let result = try await runNumbers(
+                ["statement", "--from", "1970-01-01", "--to", "2026-01-01"] + UnknownOutcomeTests.connection(server))
+            #expect(result.status == 0, "\(result)")
+            #expect(
+                result.stdout.contains("ACC_1: 1970-01-01T00:00:00Z to 2026-01-01T00:00:00Z\n"), "\(result.stdout)")
+        }
+        #expect(received.all.map(\.startTime) == [Date(timeIntervalSince1970: 0)])
+    }
+
+    @Test("--month takes four ASCII digits, a dash and two: no sign, no other digits")
+    func monthDigits() {
+        #expect(PeriodOptions.monthStart("2026-01") == Self.utc("2026-01-01T00:00:00Z"))
+        #expect(PeriodOptions.monthStart("2026-12") == Self.utc("2026-12-01T00:00:00Z"))
+        for text in ["2026-+1", "+026-01", "2026--1", "2026-1", "２０２６-01", "2026-０1", "2026-01-"] {
+            #expect(PeriodOptions.monthStart(text) == nil, "\(text)")
+        }
+    }
+
     /// `numbers transactions` takes the same period options: a month or --from/--to, none for the whole ledger.
     @Test("transactions --month and --from/--to ask for that period; without them, the whole ledger")
     func transactionsPeriod() async throws {
@@ -168,8 +192,8 @@ struct StatementCommandTests {
     @Test(
         "a malformed or contradictory period is a usage error (64): nothing asked",
         arguments: [
-            ["--month", "2026-13"], ["--month", "2026-1"], ["--month", "nov"], ["--from", "2026-11-01"],
-            ["--to", "2026-11-01"], ["--from", "2026-11-02", "--to", "2026-11-01"],
+            ["--month", "2026-13"], ["--month", "2026-1"], ["--month", "2026-+1"], ["--month", "nov"],
+            ["--from", "2026-11-01"], ["--to", "2026-11-01"], ["--from", "2026-11-02", "--to", "2026-11-01"],
             ["--from", "2026-11-01", "--to", "2026-11-01"],
             ["--month", "2026-11", "--from", "2026-11-01", "--to", "2026-12-01"],
             ["--from", "yesterday", "--to", "2026-11-01"], ["--from", "2026-11-01T09:30:00", "--to", "2026-12-01"],

@@ -157,6 +157,58 @@ struct RoundTripTests {
         }
     }
 
+    /// The date numberd stamps for whole milliseconds (`NumberService.now()`).
+    static func stamp(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+    /// The Timestamp of `milliseconds` since 1970 and `nanos` more (either sign), as a peer writes it.
+    static func raw(milliseconds: Int64, plus nanos: Int64) -> RawTimestamp {
+        // Seconds apart from the rest: milliseconds × 10^6 overflows an Int64 past year 2262.
+        var (seconds, millis) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        if millis < 0 { (seconds, millis) = (seconds - 1, millis + 1000) }
+        var rest = millis * 1_000_000 + nanos
+        if rest < 0 { (seconds, rest) = (seconds - 1, rest + 1_000_000_000) }
+        if rest >= 1_000_000_000 { (seconds, rest) = (seconds + 1, rest - 1_000_000_000) }
+        return RawTimestamp(seconds: seconds, nanos: Int32(rest))
+    }
+
+    static func read(_ raw: RawTimestamp) throws -> Date {
+        try ProtoDecoder().decode(Event.self, from: ProtoEncoder().encode(RawEvent(at: raw))).at
+    }
+
+    @Test("a time 1 ns either side of a stamp reads on that side of it, and goes out on that side again")
+    func besideStamps() throws {
+        // The Double nearest 1 ns after this stamp is the stamp itself.
+        let after = try Self.read(RawTimestamp(seconds: 1_784_982_559, nanos: 221_000_001))
+        #expect(after > Self.stamp(1_784_982_559_221) && after < Self.stamp(1_784_982_559_222))
+        let before = try Self.read(RawTimestamp(seconds: 1_784_982_559, nanos: 220_999_999))
+        #expect(before < Self.stamp(1_784_982_559_221) && before > Self.stamp(1_784_982_559_220))
+        var random = SeededGenerator(state: 13)
+        for index in 0..<10_000 {
+            // Near now, then anywhere a millisecond and its two neighbours fit in a Timestamp.
+            let milliseconds =
+                index < 5_000
+                ? Int64.random(in: 1_500_000_000_000...2_000_000_000_000, using: &random)
+                : Int64.random(in: -62_135_596_799_999...253_402_300_799_998, using: &random)
+            for nanos: Int64 in [1, -1, 999_999, -999_999] {
+                let date = try Self.read(Self.raw(milliseconds: milliseconds, plus: nanos))
+                let (low, high) = nanos > 0 ? (milliseconds, milliseconds + 1) : (milliseconds - 1, milliseconds)
+                #expect(date > Self.stamp(low) && date < Self.stamp(high), "\(milliseconds) ms \(nanos) ns")
+                // Written again, it stays inside the same millisecond and reads back to itself.
+                let again = try ProtoDecoder().decode(RawEvent.self, from: ProtoEncoder().encode(Event(at: date))).at
+                #expect(again.seconds * 1000 + Int64(again.nanos / 1_000_000) == low, "\(milliseconds) ms \(nanos) ns")
+                #expect(again.nanos % 1_000_000 != 0, "\(milliseconds) ms \(nanos) ns")
+                #expect(try Self.read(again) == date, "\(milliseconds) ms \(nanos) ns")
+            }
+        }
+        // Near 2001-01-01 a Double is finer than a nanosecond and a stamp is tens of them off its millisecond: a time
+        // read as the Double next to a stamp still goes out as a Timestamp that reads back to that Double.
+        for nanos: Int32 in [1_000_001, 1_999_999, 302_000_030] {
+            let date = try Self.read(RawTimestamp(seconds: 978_307_200, nanos: nanos))
+            let again = try ProtoDecoder().decode(RawEvent.self, from: ProtoEncoder().encode(Event(at: date))).at
+            #expect(try Self.read(again) == date, "\(nanos) ns")
+        }
+    }
+
     @Test("the last instants a Timestamp holds read as a date that can be written again")
     func lastInstants() throws {
         for nanos: Int32 in [999_999_999, 999_990_000, 999_000_000, 0] {
