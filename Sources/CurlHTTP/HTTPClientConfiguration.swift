@@ -111,14 +111,23 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     /// server on this machine, such as the in-process simulator, which a proxy in the environment would otherwise
     /// be asked to reach.
     public var usesEnvironmentProxy: Bool
+    /// The proxy every request goes through, in libcurl's `CURLOPT_PROXY` form (`http://proxy.example:3128`), in
+    /// place of the environment's: when set, neither the proxy variables nor `NO_PROXY` are read, whatever
+    /// ``usesEnvironmentProxy`` says. Requests reach their https:// server through a `CONNECT` tunnel, TLS still
+    /// end to end with the server. `""` means no proxy at all. Default `nil`: the environment decides.
+    public var proxy: String?
 
     /// Creates a configuration.
-    public init(timeouts: Timeouts, limits: Limits, tls: TLS, userAgent: String, usesEnvironmentProxy: Bool = true) {
+    public init(
+        timeouts: Timeouts, limits: Limits, tls: TLS, userAgent: String, usesEnvironmentProxy: Bool = true,
+        proxy: String? = nil
+    ) {
         self.timeouts = timeouts
         self.limits = limits
         self.tls = tls
         self.userAgent = userAgent
         self.usesEnvironmentProxy = usesEnvironmentProxy
+        self.proxy = proxy
     }
 
     /// The defaults of every sub-configuration.

@@ -20,7 +20,8 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let cancelled = Code(value: .cancelled)
         /// The host name did not resolve.
         public static let dnsResolution = Code(value: .dnsResolution)
-        /// The TCP connection could not be made (refused, unreachable).
+        /// The TCP connection could not be made (refused, unreachable), or the proxy refused to open a tunnel to the
+        /// server (its HTTP status, e.g. 407 for missing proxy credentials, is in the message).
         public static let connect = Code(value: .connect)
         /// The server's certificate failed verification (unknown CA, wrong host name, expired).
         public static let tlsVerification = Code(value: .tlsVerification)
@@ -50,8 +51,8 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
     /// A message for people saying what failed and where.
     public var message: String
     /// Whether some of the request may have reached the server, so a non-idempotent request may have taken
-    /// effect. `false` only when the failure certainly happened before the request was sent (DNS, connect,
-    /// TLS, queue, invalid request).
+    /// effect. `false` only when the failure certainly happened before libcurl was about to send the request (DNS,
+    /// connect, a proxy's tunnel, TLS, queue, invalid request).
     public var requestMayHaveBeenSent: Bool
     /// The libcurl error number, when libcurl reported the failure.
     public var curlCode: Int?

@@ -14,6 +14,12 @@ extension CurlTransfer {
         // assume a connection carries one request at a time.
         try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         try set(CURLOPT_NOSIGNAL, 1)
+        // A transfer that ends while its host name is still being resolved (a connect timeout, a request cancelled
+        // or shut down) leaves Debian's threaded resolver to finish on its own: without this, libcurl waits for that
+        // thread's getaddrinfo to return, blocking the client's one thread — every other transfer, the queue,
+        // cancellations — for as long as a slow DNS server takes (8 s stalls measured). The resolver thread then
+        // ends by itself when getaddrinfo returns, its answer dropped.
+        try set(CURLOPT_QUICK_EXIT, 1)
         // Counts the sends (whether the request may have gone out), and refuses a second one where it must not.
         let me = Unmanaged.passUnretained(self).toOpaque()
         try check(numberd_curl_easy_setopt_prereq_callback(easy, Self.prereqCallback), "CURLOPT_PREREQFUNCTION")
@@ -26,8 +32,14 @@ extension CurlTransfer {
             // libcurl's age check is in whole seconds (a connection idle under a second passes a maximum of 0).
             try set(idleMax == 0 ? CURLOPT_FRESH_CONNECT : CURLOPT_MAXAGE_CONN, idleMax == 0 ? 1 : idleMax)
         }
-        // An empty proxy string turns off libcurl's reading of the environment's proxy variables.
-        if !configuration.usesEnvironmentProxy { try set(CURLOPT_PROXY, "") }
+        if let proxy = configuration.proxy {
+            // The configured proxy replaces the environment's; an empty NO_PROXY list exempts no host from it.
+            try set(CURLOPT_PROXY, proxy)
+            try set(CURLOPT_NOPROXY, "")
+        } else if !configuration.usesEnvironmentProxy {
+            // An empty proxy string turns off libcurl's reading of the environment's proxy variables.
+            try set(CURLOPT_PROXY, "")
+        }
         try set(CURLOPT_TCP_KEEPALIVE, 1)
         try set(CURLOPT_SSL_VERIFYPEER, 1)
         try set(CURLOPT_SSL_VERIFYHOST, 2)

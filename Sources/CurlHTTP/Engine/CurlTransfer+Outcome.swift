@@ -17,17 +17,18 @@ extension CurlTransfer {
     }
 
     private func error(for code: CURLcode) -> HTTPClientError {
-        // Conservative: once libcurl reached "about to send", part of the request may be at the server.
-        let maybeSent = infoOffset(CURLINFO_PRETRANSFER_TIME_T) > 0 || infoLong(CURLINFO_REQUEST_SIZE) > 0
+        // Sent only if libcurl was about to send it, as the engine judges elsewhere (``CurlLoop``): the pre-request
+        // callback (``prereqCallback``) runs in libcurl's DO step, which every attempt passes before it writes a
+        // byte of the request — after the name lookup, the TCP connect, a proxy's CONNECT tunnel and the TLS
+        // handshake —, and each of libcurl's own re-sends (a reused connection found dead, on sending or before any
+        // answer) goes back through CONNECT and DO, so it runs again. Once it ran, any later failure may follow a sent
+        // request, even a connect or TLS failure of such a re-send that never reached its own send. libcurl's
+        // counters are no such proof: through an HTTP proxy `CURLINFO_REQUEST_SIZE` counts the CONNECT request, so a
+        // proxy's 407 or a tunnel that stayed silent read as "may have been sent" — every purchase an unknown outcome
+        // — though nothing of the request left the machine.
+        let sent = sendAttempts > 0
         let detail = errorMessage.isEmpty ? String(cString: curl_easy_strerror(code)) : errorMessage
-        let (kind, summary, classifiedSent) =
-            code == CURLE_ABORTED_BY_CALLBACK && sendAttempts > 1
-            ? (.connectionLost, "connection lost before any answer; not sent again", true)
-            : classify(code, maybeSent: maybeSent)
-        // Once the request went out, any failure after it may follow a sent request: libcurl's own retry on a dead
-        // reused connection opens a new one first, and a connect or TLS failure there (never reaching the second
-        // send) would otherwise read as "not sent", and be repeated.
-        let sent = classifiedSent || sendAttempts > 0
+        let (kind, summary) = classify(code, sent: sent)
         return HTTPClientError(
             code: kind,
             message: "\(summary) (\(job.request.method.rawValue) \(hostAndPath)): \(detail)",
@@ -36,36 +37,45 @@ extension CurlTransfer {
         )
     }
 
-    private func classify(_ code: CURLcode, maybeSent: Bool) -> (HTTPClientError.Code, String, Bool) {
+    private func classify(_ code: CURLcode, sent: Bool) -> (HTTPClientError.Code, String) {
+        if code == CURLE_ABORTED_BY_CALLBACK && sendAttempts > 1 {
+            return (.connectionLost, "connection lost before any answer; not sent again")
+        }
+        // A proxy that answered the CONNECT with an error (407: it wants credentials; 403: it will not reach the
+        // host) refused the tunnel: libcurl reports it as a receive error, which reads as a lost connection.
+        let proxyStatus = infoLong(CURLINFO_HTTP_CONNECTCODE)
+        if !sent && proxyStatus >= 300 {
+            return (.connect, "the proxy refused the tunnel to the server with HTTP \(proxyStatus) (check the proxy)")
+        }
         switch code {
         case CURLE_WRITE_ERROR where overflow == .body, CURLE_FILESIZE_EXCEEDED:
-            return (.responseTooLarge, "response body larger than responseBodyLengthMax", true)
+            return (.responseTooLarge, "response body larger than responseBodyLengthMax")
         case CURLE_WRITE_ERROR where overflow == .headers:
-            return (.responseTooLarge, "response headers larger than responseHeadersLengthMax", true)
+            return (.responseTooLarge, "response headers larger than responseHeadersLengthMax")
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
-            return (.dnsResolution, "host name did not resolve", false)
+            return (.dnsResolution, "host name did not resolve")
         case CURLE_COULDNT_CONNECT:
-            return (.connect, "could not connect", false)
+            return (.connect, "could not connect")
         case CURLE_PEER_FAILED_VERIFICATION:
-            return (.tlsVerification, "server certificate not trusted (\(verifyResultText))", false)
+            return (.tlsVerification, "server certificate not trusted (\(verifyResultText))")
         case CURLE_SSL_CONNECT_ERROR:
-            return (.tlsHandshake, "TLS handshake failed", false)
+            return (.tlsHandshake, "TLS handshake failed")
         case CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR,
             CURLE_SSL_CRL_BADFILE, CURLE_SSL_ENGINE_INITFAILED:
-            return (.tlsConfiguration, "the client's TLS setup could not be used", false)
+            return (.tlsConfiguration, "the client's TLS setup could not be used")
         case CURLE_OPERATION_TIMEDOUT:
-            return (.timeout, maybeSent ? "timed out waiting for the response" : "timed out connecting", maybeSent)
+            return (.timeout, sent ? "timed out waiting for the response" : "timed out connecting")
         case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE:
-            return (.connectionLost, "connection lost", maybeSent)
+            return (.connectionLost, "connection lost")
         case CURLE_URL_MALFORMAT, CURLE_BAD_FUNCTION_ARGUMENT:
-            return (.invalidRequest, "request rejected before sending", false)
+            return (.invalidRequest, "request rejected before sending")
         // The URL was checked to be https:// before queueing, so "unsupported protocol" means an HTTP/0.9 reply.
         case CURLE_UNSUPPORTED_PROTOCOL, CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM,
             CURLE_BAD_CONTENT_ENCODING,
             CURLE_RANGE_ERROR:
-            return (.protocolError, "invalid HTTP response", true)
+            return (.protocolError, "invalid HTTP response")
         default:
-            return (.internalError, "transfer failed", maybeSent)
+            return (.internalError, "transfer failed")
         }
     }
 

@@ -176,13 +176,14 @@ public struct ProvisionedNumber: Codable, Sendable, Hashable {
     public var trunkSid: String?
     /// What it can do.
     public var capabilities: NumberCapabilities
-    /// When the provider created it.
-    public var dateCreated: Date
+    /// When the provider created it; nil when its answer gave no readable date (never a stand-in: the orphan sweep
+    /// tells a voided purchase's late buy from a later purchase by it).
+    public var dateCreated: Date?
 
     /// Creates a provisioned number.
     public init(
         sid: String, phoneNumber: String, friendlyName: String, trunkSid: String? = nil,
-        capabilities: NumberCapabilities, dateCreated: Date
+        capabilities: NumberCapabilities, dateCreated: Date?
     ) {
         self.sid = sid
         self.phoneNumber = phoneNumber

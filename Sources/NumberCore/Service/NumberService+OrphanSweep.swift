@@ -106,7 +106,7 @@ extension NumberService {
                     "a watched number is at the provider, but not as the one the watch was for: not released",
                     metadata: [
                         "number": "\(phone)", "sid": "\(number.sid)", "watch": "\(watch.intentId)",
-                        "date_created": "\(number.dateCreated.formatted(.iso8601))",
+                        "date_created": "\(number.dateCreated?.formatted(.iso8601) ?? "unreadable")",
                     ])
                 await end(watch, .expired, at: now, into: &report)
                 return true
@@ -165,13 +165,17 @@ extension NumberService {
     /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
     /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
     /// that was queued when it was voided: the provider created it by the in-flight horizon after that (and
-    /// ``orphanCreationSlackSeconds``), not days later.
+    /// ``orphanCreationSlackSeconds``), not days later. Without a creation date (the provider's answer gave none that
+    /// reads) the two cannot be told apart, and the number may be the orphan: left alone, a late buy would stay paid
+    /// with no owner, while a number a customer owns or reserves through numberd is never released by the sweep
+    /// (``claim(_:)``).
     private func mayBeTheOrphan(_ number: ProvisionedNumber, of watch: OrphanWatch) -> Bool {
         if watch.intentId.hasPrefix(Identifier.number) {
             let sid = try? coordinator.read { state throws(NumberError) in state.numbers[watch.intentId]?.providerSid }
             return (sid ?? nil) == number.sid
         }
-        return number.dateCreated <= watch.since.addingTimeInterval(Double(lateBuySeconds))
+        guard let created = number.dateCreated else { return true }
+        return created <= watch.since.addingTimeInterval(Double(lateBuySeconds))
     }
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.

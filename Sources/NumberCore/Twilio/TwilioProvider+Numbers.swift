@@ -170,7 +170,8 @@ extension TwilioProvider {
     /// Routes the number to `trunkSid` by updating the number's `TrunkSid` (`POST …/IncomingPhoneNumbers/{PN}.json`:
     /// documented to replace whatever trunk or voice application it had, in one step, also when it is on another
     /// trunk — where Trunking v1's association, used before, is not documented to move it), or, with `nil`, removes
-    /// it from its current trunk (read from the number, then `DELETE /v1/Trunks/{TK}/PhoneNumbers/{PN}`).
+    /// it from its current trunk (read from the number, then `DELETE /v1/Trunks/{TK}/PhoneNumbers/{PN}`; a malformed
+    /// `trunk_sid` in the number fails `.unavailable`, with nothing deleted).
     public func setTrunk(sid: String, trunkSid: String?) async throws {
         try await setTrunkTyped(sid: sid, trunkSid: trunkSid)
     }
@@ -187,6 +188,14 @@ extension TwilioProvider {
             return
         }
         guard let current = try await fetch(sid: sid).trunkSid else { return }
+        // The SID Twilio answered goes into the DELETE's path: checked like every other SID there, so a malformed one
+        // ("TK../x") cannot aim the DELETE at another resource. Twilio's answer is wrong, not the caller's request.
+        guard TwilioValidation.isSid(current, prefix: "TK") else {
+            throw ProviderError(
+                .unavailable,
+                message: "remove \(sid) from its trunk: Twilio's answer names a malformed trunk SID "
+                    + "(\"\(current.prefix(40))\"); nothing removed")
+        }
         _ = try await transport.perform(
             TwilioTransport.Call(
                 method: .delete, url: "\(trunking)/v1/Trunks/\(current)/PhoneNumbers/\(sid)", form: nil,
@@ -213,8 +222,10 @@ extension TwilioProvider {
         return configuration.endpoints.api + next
     }
 
-    /// Maps an IncomingPhoneNumber; `nil` when its SID or number is malformed. Without a readable
-    /// `date_created` the time of the answer stands in (the date is informational; the SID is what matters).
+    /// Maps an IncomingPhoneNumber; `nil` when its SID or number is malformed. Without a readable `date_created` the
+    /// date is nil, not the time of the answer: the orphan sweep decides on it (``NumberService/sweepOrphans()``), and
+    /// a stand-in from this machine's wall clock, hours after a watch began, made a voided purchase's late buy read as
+    /// someone's later purchase, left paid with no owner.
     static func provisioned(_ incoming: TwilioResources.Incoming) -> ProvisionedNumber? {
         guard TwilioValidation.isSid(incoming.sid, prefix: "PN"), TwilioValidation.isE164(incoming.phoneNumber) else {
             return nil
@@ -224,6 +235,6 @@ extension TwilioProvider {
             sid: incoming.sid, phoneNumber: incoming.phoneNumber,
             friendlyName: incoming.friendlyName ?? incoming.phoneNumber, trunkSid: trunkSid,
             capabilities: incoming.capabilities?.value ?? NumberCapabilities(),
-            dateCreated: incoming.dateCreated.flatMap(TwilioDateParser.rfc2822) ?? Date())
+            dateCreated: incoming.dateCreated.flatMap(TwilioDateParser.rfc2822))
     }
 }

@@ -25,7 +25,10 @@ extension TwilioProvider {
     }
 
     /// What a search page offers: its first `query.limit` numbers, less any that could not be bought — a malformed
-    /// number, or one that needs an Address, should Twilio list it despite `ExcludeAllAddressRequired`.
+    /// number, or one that needs an Address, should Twilio list it despite `ExcludeAllAddressRequired`. A capability
+    /// the search filtered on (`FaxEnabled=true`…) that a result does not list counts as present: Twilio returned the
+    /// number for that filter, and its search answers often leave `fax` out (twilio-api.md §2.3), which read as
+    /// "no fax" made the service drop every result of a fax search.
     static func offered(
         _ page: TwilioResources.AvailablePage, query: ProviderSearchQuery, country: String
     ) -> [AvailableNumber] {
@@ -33,11 +36,12 @@ extension TwilioProvider {
             guard TwilioValidation.isE164(available.phoneNumber),
                 (available.addressRequirements ?? "none").lowercased() == "none"
             else { return nil }
+            let capabilities = available.capabilities ?? TwilioResources.Capabilities()
             return AvailableNumber(
                 phoneNumber: available.phoneNumber, friendlyName: available.friendlyName ?? available.phoneNumber,
                 locality: available.locality, region: available.region, postalCode: available.postalCode,
                 country: available.isoCountry ?? country, type: query.type,
-                capabilities: available.capabilities?.value ?? NumberCapabilities())
+                capabilities: capabilities.numberCapabilities(assuming: query.capabilities))
         }
     }
 

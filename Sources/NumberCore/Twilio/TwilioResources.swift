@@ -82,6 +82,11 @@ enum TwilioResources {
     struct Capabilities: Decodable {
         let flags: [String: Bool]
 
+        /// Capabilities with these flags (lower-case keys); none for a result that has no `capabilities` object.
+        init(flags: [String: Bool] = [:]) {
+            self.flags = flags
+        }
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: AnyCodingKey.self)
             var flags: [String: Bool] = [:]
@@ -92,10 +97,15 @@ enum TwilioResources {
             self.flags = flags
         }
 
-        var value: NumberCapabilities {
-            NumberCapabilities(
-                voice: flags["voice"] ?? false, sms: flags["sms"] ?? false, mms: flags["mms"] ?? false,
-                fax: flags["fax"] ?? false)
+        /// A flag the answer does not have counts as "not capable".
+        var value: NumberCapabilities { numberCapabilities(assuming: []) }
+
+        /// A flag the answer does not have counts as "capable" for the capabilities in `present`, "not capable" for
+        /// the others; a flag it has counts as it says.
+        func numberCapabilities(assuming present: Set<Capability>) -> NumberCapabilities {
+            func flag(_ key: String, _ capability: Capability) -> Bool { flags[key] ?? present.contains(capability) }
+            return NumberCapabilities(
+                voice: flag("voice", .voice), sms: flag("sms", .sms), mms: flag("mms", .mms), fax: flag("fax", .fax))
         }
     }
 

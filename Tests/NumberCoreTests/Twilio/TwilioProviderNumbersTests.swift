@@ -21,7 +21,8 @@ struct TwilioProviderNumbersTests {
             #expect(bought.sid.hasPrefix("PN") && bought.sid.count == 34)
             #expect(bought.trunkSid == nil)
             #expect(bought.capabilities.voice)
-            #expect(bought.dateCreated >= before && bought.dateCreated <= Date().addingTimeInterval(5))
+            let created = try #require(bought.dateCreated)
+            #expect(created >= before && created <= Date().addingTimeInterval(5))
             let form = try #require(twilio.requests(.buyNumber).last?.form)
             #expect(form == ["PhoneNumber": phoneNumber])
             #expect(twilio.engine.purchaseCount(phoneNumber) == 1)
@@ -189,6 +190,21 @@ struct TwilioProviderNumbersTests {
         #expect(Int(west.timeIntervalSince1970.rounded()) == 1_438_298_344 + 5_400)
         #expect(TwilioDateParser.rfc2822("2015-07-30T23:19:04Z") == nil)
         #expect(TwilioDateParser.rfc2822("Thu, 30 Foo 2015 23:19:04 +0000") == nil)
+    }
+
+    /// A review: an unreadable `date_created` became the time of the answer, by this machine's wall clock, which the
+    /// orphan sweep then took for the number's creation (a voided purchase's late buy, hours after its watch began,
+    /// read as someone's later purchase and was left paid with no owner). No date now says so.
+    @Test(arguments: [#""date_created": null, "#, #""date_created": "yesterday", "#, ""])
+    func anUnreadableCreationDateIsNil(dateField: String) throws {
+        let body = """
+            {"sid": "PN\(String(repeating: "0", count: 32))", "phone_number": "+14155550100", \(dateField)\
+            "capabilities": {"voice": true, "sms": true, "mms": false, "fax": false}}
+            """
+        let incoming = try #require(TwilioResources.decode(TwilioResources.Incoming.self, from: Array(body.utf8)))
+        let number = try #require(TwilioProvider.provisioned(incoming))
+        #expect(number.dateCreated == nil)
+        #expect(number.phoneNumber == "+14155550100" && number.capabilities.voice)
     }
 }
 
