@@ -239,29 +239,35 @@ struct Funds: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "numbers funds add AMOUNT (in the account's currency, e.g. 25.00)")
+            abstract: "numbers funds add AMOUNT --currency CODE (the account's currency: 25.00 --currency USD)")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Amount in major units, e.g. 25 or 25.50.") var amount: String
+        @Argument(help: Funds.amountHelp) var amount: String
+        @Option(help: Funds.currencyHelp) var currency: String
         @Option var description: String?
         @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
         func run() async throws {
             try await reporting {
+                let code = currency.uppercased()
+                let minor = try Funds.minorUnits(amount, code)
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
-                let response = try await global.withClient { client in
-                    let (account, minor) = try await Funds.account(global, client, amount: amount)
+                let (account, response) = try await global.withClient { client in
+                    let account = try await Funds.account(global, client)
                     let request = AddFundsRequest(
-                        accountId: account.id, amount: minor, currency: account.currency,
-                        description: description ?? "")
-                    return try await UnknownOutcome.advising(idempotencyKey: key) {
+                        accountId: account.id, amount: minor, currency: code, description: description ?? "")
+                    let response = try await Funds.send(under: key, currency: code) {
                         try await client.addFunds(request, options: CallOptions(idempotencyKey: key))
                     }
+                    return (account, response)
                 }
-                try global.output(response) {
+                let result = FundsResult(
+                    accountId: account.id, transaction: response.transaction, balance: response.balance,
+                    replayed: response.replayed)
+                try global.output(result, unwritten: UnknownOutcome.rerunToSee("the credit", idempotencyKey: key)) {
                     let transaction = response.transaction
                     print(
-                        "added \(Format.money(transaction.amount, transaction.currency)) (\(transaction.id)); "
-                            + "\(Format.balanceLabel(replayed: response.replayed)) "
+                        "added \(Format.money(transaction.amount, transaction.currency)) to \(Funds.named(account)) "
+                            + "as \(transaction.id); \(Format.balanceLabel(replayed: response.replayed)) "
                             + Format.money(response.balance, transaction.currency))
                     if response.replayed { print(Format.replayNote("credit")) }
                 }
@@ -271,54 +277,53 @@ struct Funds: AsyncParsableCommand {
 }
 
 extension Funds {
-    /// The account the options name, and `amount` (major units, as typed) in its minor units; exit 3 unless it is a
-    /// positive amount of the account's currency.
-    static func account(
-        _ global: GlobalOptions, _ client: NumbersClient, amount: String, hint: String = ""
-    ) async throws -> (NumberAPI.Account, Int64) {
-        let account = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account
-        guard let minor = Format.minorUnits(amount, currency: account.currency), minor > 0 else {
-            throw CLIError(
-                code: 3,
-                message:
-                    "error: '\(amount)' is not a positive amount of \(account.currency) in major units, e.g. 25 or "
-                    + "25.50, with no more decimals than the currency has\(hint)")
-        }
-        return (account, minor)
-    }
-
     struct Adjust: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "numbers funds adjust AMOUNT --reason TEXT [--debit]",
+            abstract: "numbers funds adjust AMOUNT --currency CODE --reason TEXT [--debit [--yes]]",
             discussion: """
-                Posts a manual correction (an ADJUSTMENT transaction naming your admin key): a credit, or with --debit a \
-                debit, which may not exceed the available balance. Run again with the --idempotency-key it prints after \
-                an unknown outcome: the first adjustment is answered, nothing is posted twice.
+                Posts a manual correction (an ADJUSTMENT transaction naming your admin key): a credit, or with \
+                --debit a debit, which may not exceed the available balance. A debit asks first on stderr, naming the \
+                amount and the account, and reads the answer from stdin: anything but 'yes' (or end of input) debits \
+                nothing and exits 1; --yes skips the question. Run again with the --idempotency-key it prints after an \
+                unknown outcome: the first adjustment is answered, nothing is posted twice.
                 """)
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Amount in major units, e.g. 25 or 25.50 (positive; --debit takes it away).") var amount: String
+        @Argument(help: Funds.amountHelp) var amount: String
+        @Option(help: Funds.currencyHelp) var currency: String
         @Option(help: "Why: shown as the transaction's description (required).") var reason: String
-        @Flag(help: "Debit the amount instead of crediting it.") var debit = false
+        @Flag(help: "Debit the amount instead of crediting it (asks first).") var debit = false
+        @Flag(help: "Do not ask before a debit.") var yes = false
         @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
         func run() async throws {
             try await reporting {
+                let code = currency.uppercased()
+                let minor = try Funds.minorUnits(
+                    amount, code, hint: " (give it without a sign: --debit takes it away)")
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
-                let response = try await global.withClient { client in
-                    let (account, minor) = try await Funds.account(
-                        global, client, amount: amount, hint: " (give it without a sign: --debit takes it away)")
+                let (account, response) = try await global.withClient { client in
+                    let account = try await Funds.account(global, client)
+                    if debit, !yes {
+                        try Question.confirm(
+                            "Debit \(Format.money(minor, code)) from \(Funds.named(account))?", refusal: "not debited")
+                    }
                     let request = AdjustBalanceRequest(
-                        accountId: account.id, amount: debit ? -minor : minor, currency: account.currency,
-                        reason: reason)
-                    return try await UnknownOutcome.advising(idempotencyKey: key) {
+                        accountId: account.id, amount: debit ? -minor : minor, currency: code, reason: reason)
+                    let response = try await Funds.send(under: key, currency: code) {
                         try await client.adjustBalance(request, options: CallOptions(idempotencyKey: key))
                     }
+                    return (account, response)
                 }
-                try global.output(response) {
+                let result = FundsResult(
+                    accountId: account.id, transaction: response.transaction, balance: response.balance,
+                    replayed: response.replayed)
+                let unwritten = UnknownOutcome.rerunToSee("the adjustment", idempotencyKey: key)
+                try global.output(result, unwritten: unwritten) {
                     let transaction = response.transaction
+                    let change = Format.money(transaction.balanceChange, transaction.currency)
                     print(
-                        "adjusted by \(Format.money(transaction.balanceChange, transaction.currency)) "
-                            + "(\(transaction.id)); \(Format.balanceLabel(replayed: response.replayed)) "
+                        "adjusted \(Funds.named(account)) by \(change) as \(transaction.id); "
+                            + "\(Format.balanceLabel(replayed: response.replayed)) "
                             + Format.money(response.balance, transaction.currency))
                     if response.replayed { print(Format.replayNote("adjustment")) }
                 }
@@ -525,8 +530,12 @@ struct Keys: AsyncParsableCommand {
                         CreateApiKeyRequest(
                             accountId: scope == .admin ? "" : global.accountId, scope: scope.api, name: name))
                 }
-                try global.output(response) {
-                    print("created \(response.apiKey.id) (\(scope.rawValue)); the secret is shown once:")
+                let id = response.apiKey.id
+                let unwritten =
+                    "the key \(id) was created and its secret, shown only once, is lost: revoke it "
+                    + "(numbers keys revoke \(id)) and create another"
+                try global.output(response, unwritten: unwritten) {
+                    print("created \(id) (\(scope.rawValue)); the secret is shown once:")
                     print(response.secret)
                 }
             }
@@ -573,14 +582,24 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "numbers keys revoke KEY_…")
+        static let configuration = CommandConfiguration(
+            abstract: "numbers keys revoke KEY_… [--yes]",
+            discussion: """
+                Asks first on stderr and reads the answer from stdin: anything but 'yes' (or end of input) revokes \
+                nothing and exits 1; --yes skips the question. A revoked key is refused from then on, for good.
+                """)
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
+        @Flag(help: "Do not ask.") var yes = false
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) {
-                    try await $0.revokeApiKey(RevokeApiKeyRequest(keyId: id))
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) { client in
+                    if !yes {
+                        try Question.confirm(
+                            "Revoke \(id) for good? Calls with it are refused from then on.", refusal: "not revoked")
+                    }
+                    return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }
                 try global.output(response) { print("revoked \(response.apiKey.id)") }
             }

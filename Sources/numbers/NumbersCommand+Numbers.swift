@@ -66,8 +66,9 @@ struct Buy: AsyncParsableCommand {
         discussion: """
             --max-monthly-fee and --max-setup-fee protect against a price that changed since the search: a number \
             whose current price is above either is not bought (PRICE_CHANGED, exit 5, nothing charged), and at or \
-            below them the current price is charged. --voice, --sms and --mms refuse the purchase (exit 5, nothing \
-            bought) unless every number has that capability; --currency refuses it unless it is the account's.
+            below them the current price is charged. They are amounts of --currency, which they require. --voice, \
+            --sms and --mms refuse the purchase (exit 5, nothing bought) unless every number has that capability; \
+            --currency refuses it unless it is the account's.
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "E.164 numbers, e.g. +14155550100.") var numbers: [String]
@@ -77,23 +78,38 @@ struct Buy: AsyncParsableCommand {
     @Flag(help: "Every number must have voice.") var voice = false
     @Flag(help: "Every number must have SMS.") var sms = false
     @Flag(help: "Every number must have MMS.") var mms = false
-    @Option(help: "The account's currency (ISO 4217, e.g. USD): the purchase is refused if it is another.")
+    @Option(
+        help: """
+            The account's currency (ISO 4217, e.g. USD): the purchase is refused if it is another. Required with \
+            --max-monthly-fee or --max-setup-fee, whose amounts are in it.
+            """)
     var currency: String?
     @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
     @Option(
         name: .customLong("max-monthly-fee"),
-        help: "At most this monthly fee per number, in the account's currency (e.g. 1.33, as search shows it).")
+        help: "At most this monthly fee per number, in --currency's major units, as search shows it.")
     var maxMonthlyFee: String?
     @Option(
         name: .customLong("max-setup-fee"),
-        help: "At most this setup fee per number, in the account's currency (e.g. 0 or 2.00).")
+        help: "At most this setup fee per number, in --currency's major units, as search shows it.")
     var maxSetupFee: String?
+
+    /// A price limit without `--currency` is a usage error (64), nothing sent: read in whatever currency the account
+    /// has and sent with it, a limit meant in dollars capped a KWD account's fees at as many dinars, and no check could
+    /// refuse it.
+    func validate() throws {
+        if currency == nil, maxMonthlyFee != nil || maxSetupFee != nil {
+            throw ValidationError(
+                "--max-monthly-fee and --max-setup-fee are amounts of --currency: give it too, the account's currency "
+                    + "as search shows it (e.g. --currency USD)")
+        }
+    }
 
     func run() async throws {
         try await reporting {
+            let request = try purchaseRequest()
             let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
             let response = try await global.withClient { client in
-                let request = try await purchaseRequest(client)
                 do {
                     return try await UnknownOutcome.advising(idempotencyKey: key) {
                         try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
@@ -102,7 +118,7 @@ struct Buy: AsyncParsableCommand {
                     throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
                 }
             }
-            try global.output(response) {
+            try global.output(response, unwritten: UnknownOutcome.rerunToSee("the purchase", idempotencyKey: key)) {
                 Format.table(
                     ["ID", "NUMBER", "TRUNK", "CHARGED", "NEXT BILLING"],
                     response.numbers.map {
@@ -121,19 +137,14 @@ struct Buy: AsyncParsableCommand {
         }
     }
 
-    /// The request, with the price limits in minor units of the account's currency when a limit flag is given. That
-    /// currency is `--currency`, else looked up (before the keyed call, so a failure there did nothing under the
-    /// key), and sent with them, so the server checks that the amounts are in the currency meant.
-    func purchaseRequest(_ client: NumbersClient) async throws -> PurchaseNumbersRequest {
+    /// The request, with the price limits in minor units of `--currency` (upper-cased, as numberd keeps codes, so a
+    /// typed `kwd` reads three decimals, not two), sent with them so the server refuses them unless it is the
+    /// account's (`CURRENCY_MISMATCH`).
+    func purchaseRequest() throws -> PurchaseNumbersRequest {
+        let currency = self.currency?.uppercased() ?? ""
         var request = PurchaseNumbersRequest(
             accountId: global.accountId, country: country, numbers: numbers, voice: voice, sms: sms,
-            currency: currency ?? "", trunkId: trunk, mms: mms, type: type.api)
-        guard maxMonthlyFee != nil || maxSetupFee != nil else { return request }
-        var currency = request.currency
-        if currency.isEmpty {
-            currency = try await client.getAccount(GetAccountRequest(accountId: global.accountId)).account.currency
-        }
-        request.currency = currency
+            currency: currency, trunkId: trunk, mms: mms, type: type.api)
         request.maxMonthlyFee = try Self.limit(maxMonthlyFee, "--max-monthly-fee", currency)
         request.maxSetupFee = try Self.limit(maxSetupFee, "--max-setup-fee", currency)
         return request
@@ -143,7 +154,10 @@ struct Buy: AsyncParsableCommand {
     static func limit(_ text: String?, _ flag: String, _ currency: String) throws -> Int64? {
         guard let text else { return nil }
         guard let minor = Format.minorUnits(text, currency: currency) else {
-            throw CLIError(code: 3, message: "error: \(flag) '\(text)' is not an amount of \(currency), e.g. 1.33")
+            throw CLIError(
+                code: 3,
+                message: "error: \(flag) '\(text)' is not an amount of \(currency) in its major units, with at most "
+                    + "its minor digits (1.33 USD; 150 JPY)")
         }
         return minor
     }
@@ -158,7 +172,7 @@ struct Buy: AsyncParsableCommand {
         return """
             error: \(error)
             the current price per number is \(fees[0]) a month and \(fees[1]) setup; nothing was bought or charged. \
-            To buy at it: --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1])
+            To buy at it: --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1]) --currency \(currency)
             """
     }
 }
@@ -308,15 +322,9 @@ struct Release: AsyncParsableCommand {
                         let charge = Format.money(preview.finalBilling.renewalCharge, preview.finalBilling.currency)
                         refund += " after a charge of \(charge) for the cycle begun since its billing date"
                     }
-                    // On stderr: stdout carries only the result (JSON with --json).
-                    FileHandle.standardError.write(
-                        Data(
-                            "Release \(preview.phoneNumber) (\(preview.id)) for good? Refund \(refund). Type 'yes' to go on: "
-                                .utf8))
-                    let answer = Interruption.shared.answer(refusal: "not released")
-                    guard answer?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
-                        throw CLIError(code: 1, message: "not released (pass --yes to skip the question)")
-                    }
+                    try Question.confirm(
+                        "Release \(preview.phoneNumber) (\(preview.id)) for good? Refund \(refund).",
+                        refusal: "not released")
                 }
                 // Held to the cycle the question's refund was of, so a billing date passing after it (the billing
                 // run's renewal, or the release's own) is not charged unseen — or, when it showed none paid (the
@@ -341,7 +349,8 @@ struct Release: AsyncParsableCommand {
                             + "passed, or its account can now pay one it could not), so its figures are not the ones "
                             + "shown; run it again to see the new figures")
                 }
-                try global.output(response) { printRelease(response) }
+                let unwritten = UnknownOutcome.rerunToSee("the release", idempotencyKey: key)
+                try global.output(response, unwritten: unwritten) { printRelease(response) }
             }
         }
     }
@@ -370,7 +379,16 @@ extension Release {
                         code: CLIError.outcomeUnknown,
                         message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
                 }
-                try await Task.sleep(for: pause)
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    // Interrupted (Ctrl-C) while the release made under the key still runs: its outcome is open. The
+                    // CancellationError itself used to be all it printed.
+                    throw CLIError(
+                        code: CLIError.outcomeUnknown,
+                        message: "error: interrupted while the release made under this idempotency key was still in "
+                            + "progress\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
+                }
                 pause = min(pause * 2, .seconds(3))
             }
         }

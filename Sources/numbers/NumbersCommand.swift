@@ -22,13 +22,15 @@ struct NumbersCommand: AsyncParsableCommand {
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
             5 failed precondition (e.g. insufficient balance, or a numberd too old for an option given: \
             SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable \
-            or timed out with nothing done (or no CA file), 8 rate limited, over a limit or numberd's disk full \
+            or timed out with nothing done (or no usable CA file), 8 rate limited, over a limit or numberd's disk full \
             (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
             retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
             or may still be: rerun with the --idempotency-key printed on stderr, never a new one, within the 24 \
             hours of numberd's running time it keeps the key; a command without a key: a create says to look before \
-            running it again, a change a rerun settles says to run it again), 64 usage, 130 interrupted (Ctrl-C; 143 \
-            for SIGTERM, 129 for SIGHUP: the terminal closed).
+            running it again, a change a rerun settles says to run it again), 11 the result could not be written to \
+            standard output (a full disk, a closed pipe) though the command was carried out: stderr says how to see it \
+            again or undo it (the --idempotency-key to rerun with, the key to revoke), 64 usage, 130 interrupted \
+            (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
             `buy`, `funds add`, `funds adjust` and `release` print their idempotency key on stderr just before they \
             send the call (numbers: idempotency key KEY), so a run killed meanwhile leaves it in the scrollback or \
             log. Ctrl-C (or SIGTERM, SIGHUP) cancels the running call and says on stderr whether it may have been \
@@ -50,6 +52,11 @@ struct NumbersCommand: AsyncParsableCommand {
             do {
                 parsed = try await asyncParseAsRoot(nil)
             } catch {
+                // ArgumentParser reads `funds add -5.00` as an option and says the amount is missing.
+                if let hint = Funds.signedAmountHint(Array(CommandLine.arguments.dropFirst()), error: error) {
+                    try? FileHandle.standardError.write(contentsOf: Data(("Error: " + hint + "\n").utf8))
+                    exit(withError: ExitCode.validationFailure)
+                }
                 exit(withError: error)  // --help among them
             }
             if var command = parsed as? any AsyncParsableCommand {
@@ -179,7 +186,8 @@ struct GlobalOptions: ParsableArguments {
     /// connection, loopback included): `--cert` and `--cert-key`, else `NUMBERS_CERT` and `NUMBERS_CERT_KEY` (each
     /// flag over its variable), PEM files read when the client's TLS context is made; nil when neither is given.
     /// One without the other, or a path with no file, is a usage error (64) here: the server would refuse the
-    /// handshake, which the client can only report as a connect failure (exit 7).
+    /// handshake, which the client can only report as a connect failure (exit 7). A file that holds no PEM certificate
+    /// or unencrypted key is one too, once the client reads it (`unusableTLSFiles`).
     func clientCertificate() throws -> (chain: TLSCertificateSource, key: TLSPrivateKeySource)? {
         do {
             return try NumbersClientConfiguration.clientCertificateFiles(
@@ -221,14 +229,19 @@ struct GlobalOptions: ParsableArguments {
     /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class. A keyed
     /// call inside runs under `UnknownOutcome.advising`, which adds how to rerun it when its outcome is open; a call
     /// without a key whose outcome is open gets `unkeyedAdvice`, what a rerun of that command would do
-    /// (`UnknownOutcome.Unkeyed`: look first unless a rerun settles it).
+    /// (`UnknownOutcome.Unkeyed`: look first unless a rerun settles it). A CA, client certificate or key file the
+    /// client cannot make its TLS context of is one line too, with its documented exit code (`unusableTLSFiles`).
     /// `needsKey` false: the call works without an API key (HealthCheck), so none is no usage error.
     func withClient<T: Sendable>(
         needsKey: Bool = true, unkeyedAdvice: String = UnknownOutcome.Unkeyed.lookFirst,
         _ body: (NumbersClient) async throws -> T
     ) async throws -> T {
+        let configuration = try clientConfiguration(needsKey: needsKey)
         do {
-            return try await withNumbersClient(try clientConfiguration(needsKey: needsKey), body)
+            return try await withNumbersClient(configuration, body)
+        } catch let error as TLSError {
+            // Only making the client throws one: a connection's TLS failure reaches here as CONNECT_FAILED.
+            throw Self.unusableTLSFiles(error, trustRoots: configuration.trustRoots)
         } catch let error as RPCError {
             var message = "error: \(error)"
             // A keyed call's advice (its key) was added inside.
@@ -241,13 +254,36 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// Which file kept the client from making its TLS context (`error`), as the help says: the CA (exit 7, as a CA
+    /// file missing: nothing sent) when it alone makes none, else the client certificate or its key (a usage error,
+    /// 64, as one missing). It used to end as `Error: TLSError.invalidConfiguration: …`, exit 1, whichever it was.
+    /// The CA is read again only on this failure path.
+    static func unusableTLSFiles(_ error: TLSError, trustRoots: TLSTrustRoots) -> CLIError {
+        do {
+            _ = try TLSContext(configuration: .client(trustRoots: trustRoots))
+        } catch let failure as TLSError {
+            return CLIError(
+                code: 7,
+                message: "the CA certificate cannot be used: \(failure.message); pass --ca (or NUMBERS_CA) the PEM "
+                    + "of the CA that issued numberd's certificate")
+        } catch {
+            return CLIError(code: 7, message: "the CA certificate cannot be used: \(error)")
+        }
+        return CLIError(
+            code: 64,
+            message: "the client certificate or its key cannot be used: \(error.message); --cert and --cert-key (or "
+                + "NUMBERS_CERT and NUMBERS_CERT_KEY) take PEM files, the key unencrypted")
+    }
+
     /// Prints `message` as JSON (enum names, camelCase fields, times in ISO 8601 UTC to the millisecond) when
     /// `--json`, else runs `human`. Milliseconds: numberd stamps its times in them, and a `createdAt` a script feeds
     /// back to `--from` / `--to` must be that stamp — in whole seconds it fell before it, and a page of a period ending
-    /// at it missed or counted twice the transactions of that second.
-    func output<M: Encodable>(_ message: M, human: () -> Void) throws {
+    /// at it missed or counted twice the transactions of that second. Then checks that the result was written
+    /// (`flushResult`); `unwritten` says, when it was not, how to see or undo what the command did.
+    func output<M: Encodable>(_ message: M, unwritten: String? = nil, human: () -> Void) throws {
         guard json else {
             human()
+            try Self.flushResult(unwritten: unwritten)
             return
         }
         let encoder = JSONEncoder()
@@ -258,6 +294,22 @@ struct GlobalOptions: ParsableArguments {
         }
         encoder.userInfo[.protoEnumNames] = true
         print(String(decoding: try encoder.encode(message), as: UTF8.self))
+        try Self.flushResult(unwritten: unwritten)
+    }
+
+    /// Flushes standard output, where the result went. A result that could not be written (a full disk, a closed
+    /// pipe) used to exit 0 with it lost — a new key's one-time secret, a credit's transaction; now stderr says the
+    /// command was carried out all the same, with `unwritten` (how to see or undo what it did), and the run exits
+    /// ``CLIError/resultUnwritten``. `fflush(nil)`, every stream: Swift 6 refuses a reference to C's `stdout` (shared
+    /// mutable state), and stderr is unbuffered. glibc keeps the bytes a write failed to take, so this flush fails
+    /// whether the first failed write was this one or one while printing.
+    static func flushResult(unwritten: String?) throws {
+        guard fflush(nil) != 0 else { return }
+        let reason = String(cString: strerror(errno))
+        throw CLIError(
+            code: CLIError.resultUnwritten,
+            message: "numbers: the command was carried out, but its result could not be written to standard output "
+                + "(\(reason))" + (unwritten.map { ": " + $0 } ?? ""))
     }
 }
 
@@ -287,6 +339,10 @@ struct CLIError: Error, CustomStringConvertible {
 
     /// The exit status of a call whose outcome is unknown.
     static let outcomeUnknown: Int32 = 10
+
+    /// The exit status of a command carried out whose result could not be written to standard output
+    /// (`GlobalOptions.flushResult`).
+    static let resultUnwritten: Int32 = 11
 
     static func exitCode(for status: StatusCode) -> Int32 {
         switch status {

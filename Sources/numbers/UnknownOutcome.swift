@@ -102,6 +102,14 @@ enum UnknownOutcome {
     /// 86 400 s: numberd has no flag for it; a downtime does not count).
     static let keyKeptHours = 24
 
+    /// What to do about `what` (the credit, the purchase…), carried out under `idempotencyKey`, whose result could
+    /// not be written (`GlobalOptions.flushResult`): a rerun under the key shows it without doing it again.
+    static func rerunToSee(_ what: String, idempotencyKey: String) -> String {
+        "\(what) was made under idempotency key \(idempotencyKey): rerun the same command with --idempotency-key "
+            + "\(idempotencyKey) to see its result without doing it again (numberd keeps the key for \(keyKeptHours) "
+            + "hours of its running time)"
+    }
+
     /// The lines for stderr after such a failure of a call made under `idempotencyKey`. The key answers a rerun only
     /// while numberd keeps it: a rerun after that is a new request, which could do it a second time.
     static func advice(idempotencyKey: String) -> String {

@@ -4,9 +4,9 @@ import NumberServer
 import Synchronization
 import Testing
 
-/// `numbers funds adjust`: the request the CLI sends (a credit, or a debit with `--debit`, in the account's currency,
-/// with its reason and an idempotency key) and what it prints. The built `numbers` runs as a process against a stub
-/// server (`swift build --build-tests` first).
+/// `numbers funds adjust`: the request the CLI sends (a credit, or a debit with `--debit` once the operator agreed, in
+/// the currency `--currency` names, with its reason and an idempotency key) and what it prints. The built `numbers`
+/// runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers funds adjust")
 struct FundsAdjustCommandTests {
     final class Received: Sendable {
@@ -17,7 +17,7 @@ struct FundsAdjustCommandTests {
     static func router(_ received: Received) -> RPCRouter {
         var router = RPCRouter()
         router.register(NumbersMethods.getAccount) { request, _ in
-            GetAccountResponse(account: Account(id: request.accountId, currency: "USD"))
+            GetAccountResponse(account: Account(id: request.accountId, name: "Acme", currency: "USD"))
         }
         router.register(NumbersMethods.adjustBalance) { request, context in
             received.calls.withLock { $0.append((request, context.metadata["idempotency-key"] ?? "")) }
@@ -30,22 +30,33 @@ struct FundsAdjustCommandTests {
         return router
     }
 
-    @Test("a credit, and a debit with --debit: the signed amount in minor units, the reason, a key; the new balance")
+    /// The connection flags, and the currency, of a run against `server`.
+    static func connection(_ server: StubServer) -> [String] {
+        [
+            "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account", "ACC_7",
+            "--currency", "USD",
+        ]
+    }
+
+    @Test("a credit, and a debit agreed to: the signed amount in minor units, the reason, a key; account and balance")
     func creditAndDebit() async throws {
         let received = Received()
         try await withStubServer(router: Self.router(received)) { server in
-            let connection = [
-                "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account",
-                "ACC_7",
-            ]
+            let connection = Self.connection(server)
             let credit = try await runNumbers(["funds", "adjust", "2.50", "--reason", "outage credit"] + connection)
             #expect(credit.status == 0, "\(credit)")
-            #expect(credit.stdout.contains("adjusted by 2.50 USD (TXN_1); balance 102.50 USD"), "\(credit.stdout)")
+            #expect(
+                credit.stdout.contains("adjusted ACC_7 (Acme) by 2.50 USD as TXN_1; balance 102.50 USD"),
+                "\(credit.stdout)")
+            #expect(!credit.stderr.contains("Type 'yes'"), "a credit asks nothing: \(credit.stderr)")
             let debit = try await runNumbers(
                 ["funds", "adjust", "25", "--debit", "--reason", "double top-up", "--idempotency-key", "fix-1"]
-                    + connection)
+                    + connection, input: "yes\n")
             #expect(debit.status == 0, "\(debit)")
-            #expect(debit.stdout.contains("adjusted by -25.00 USD (TXN_1); balance 75.00 USD"), "\(debit.stdout)")
+            #expect(debit.stderr.contains("Debit 25.00 USD from ACC_7 (Acme)? Type 'yes'"), "\(debit.stderr)")
+            #expect(
+                debit.stdout.contains("adjusted ACC_7 (Acme) by -25.00 USD as TXN_1; balance 75.00 USD"),
+                "\(debit.stdout)")
         }
         let calls = received.all
         #expect(calls.map(\.0.amount) == [250, -2_500])
@@ -68,10 +79,7 @@ struct FundsAdjustCommandTests {
     func refusedBeforeSending(command: [String], status: Int32) async throws {
         let received = Received()
         try await withStubServer(router: Self.router(received)) { server in
-            let connection = [
-                "--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin", "--account",
-                "ACC_7",
-            ]
+            let connection = Self.connection(server)
             // Options before a `--`: the arguments after it are positional.
             let arguments =
                 command.contains("--")
@@ -79,7 +87,31 @@ struct FundsAdjustCommandTests {
             let run = try await runNumbers(arguments)
             #expect(run.status == status, "\(run)")
             if status == 3 { #expect(run.stderr.contains("--debit takes it away"), "\(run.stderr)") }
+            // ArgumentParser reads `-25` as an option; the CLI says what it is.
+            if command.contains("-25"), !command.contains("--") {
+                #expect(run.stderr.contains("amounts are unsigned: give 25, not -25"), "\(run.stderr)")
+            }
         }
         #expect(received.all.isEmpty)
+    }
+
+    /// A debit used to be posted at once: a slip of the account or the amount took money without a word.
+    @Test("a debit with stdin closed: asked, declined as a release is (exit 1), nothing posted")
+    func debitDeclined() async throws {
+        let received = Received()
+        try await withStubServer(router: Self.router(received)) { server in
+            let run = try await runNumbers(
+                ["funds", "adjust", "5", "--debit", "--reason", "x"] + Self.connection(server), input: "")
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("Debit 5.00 USD from ACC_7 (Acme)?"), "\(run.stderr)")
+            #expect(run.stderr.contains("not debited (pass --yes to skip the question)"), "\(run.stderr)")
+            #expect(!run.stderr.contains("idempotency key"), "no keyed call was made: \(run.stderr)")
+            #expect(run.stdout.isEmpty, "\(run.stdout)")
+            let unasked = try await runNumbers(
+                ["funds", "adjust", "5", "--debit", "--reason", "x", "--yes"] + Self.connection(server), input: "")
+            #expect(unasked.status == 0, "\(unasked)")
+            #expect(!unasked.stderr.contains("Type 'yes'"), "\(unasked.stderr)")
+        }
+        #expect(received.all.map(\.0.amount) == [-500], "only the debit given --yes")
     }
 }

@@ -32,8 +32,9 @@ struct InterruptionTests {
     @Test(
         "a keyed call interrupted after it was sent: stderr says the outcome is unknown and names the key",
         arguments: [
-            (["funds", "add", "25"], SIGINT), (["buy", "+14155550100"], SIGINT), (["funds", "add", "5"], SIGTERM),
-            (["funds", "add", "5"], SIGHUP),
+            (["funds", "add", "25", "--currency", "USD"], SIGINT), (["buy", "+14155550100"], SIGINT),
+            (["funds", "add", "5", "--currency", "USD"], SIGTERM),
+            (["funds", "add", "5", "--currency", "USD"], SIGHUP),
         ]
     )
     func interruptedAfterSent(command: [String], signal: Int32) async throws {
@@ -56,7 +57,8 @@ struct InterruptionTests {
         }
         try await withStubServer(router: router) { server in
             let running = try RunningNumbers(
-                ["funds", "add", "25"] + UnknownOutcomeTests.connection(server) + UnknownOutcomeTests.deadline,
+                ["funds", "add", "25", "--currency", "USD"] + UnknownOutcomeTests.connection(server)
+                    + UnknownOutcomeTests.deadline,
                 input: "", ignoringHangUp: true)
             let deadline = ContinuousClock.now + .seconds(30)
             while received.all.isEmpty, ContinuousClock.now < deadline {
@@ -71,7 +73,7 @@ struct InterruptionTests {
 
     @Test("a run killed outright mid-call has already printed the key it sent the call under")
     func killedMidCallLeavesItsKey() async throws {
-        let (run, key) = try await Self.interrupt(["funds", "add", "25"], with: SIGKILL)
+        let (run, key) = try await Self.interrupt(["funds", "add", "25", "--currency", "USD"], with: SIGKILL)
         let sent = try #require(key, "the server received no call")
         #expect(run.status != 0, "\(run)")
         #expect(run.stderr.contains("numbers: idempotency key \(sent)\n"), "\(run.stderr)")
@@ -95,6 +97,36 @@ struct InterruptionTests {
             #expect(run.stderr.contains("not released"), "\(run.stderr)")
         }
         #expect(releases.all.map(\.dryRun) == [true], "only the preview was sent")
+    }
+
+    /// A rerun waits between its dry runs while the release made under its key still runs; Ctrl-C in that wait used to
+    /// end with nothing but `CancellationError()` printed.
+    @Test("interrupted while a rerun waits for its key's release: exit 130, the key to rerun with, no Swift error")
+    func interruptedWhileTheReleaseRuns() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ -> ReleaseNumberResponse in
+            releases.append(request)
+            throw RPCError(
+                code: .aborted, message: "a request with this idempotency key is still in progress",
+                reason: "REQUEST_IN_PROGRESS")
+        }
+        try await withStubServer(router: router) { server in
+            let running = try RunningNumbers(
+                ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server), input: "")
+            // The third answer starts a pause of 0.8 s (0.2 s doubling): the signal comes within it.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while releases.all.count < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            running.send(SIGINT)
+            let run = try await running.finish()
+            #expect(run.status == 130, "\(run)")
+            #expect(!run.stderr.contains("CancellationError"), "\(run.stderr)")
+            #expect(run.stderr.contains("k-1"), "\(run.stderr)")
+        }
+        #expect(releases.all.allSatisfy { $0.dryRun }, "only dry runs: the release was the first run's")
     }
 
     @Test("the rules: the first signal cancels, a second exits at once naming the key of a keyed call in flight")

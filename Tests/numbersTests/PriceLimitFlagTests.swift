@@ -4,8 +4,8 @@ import NumberServer
 import Synchronization
 import Testing
 
-/// `numbers buy --max-monthly-fee / --max-setup-fee`: amounts in the account's currency as the CLI writes money,
-/// sent as minor units with that currency; a `PRICE_CHANGED` refusal shows the current price in the flags' form.
+/// `numbers buy --max-monthly-fee / --max-setup-fee`: amounts of `--currency` (required with them) as the CLI writes
+/// money, sent as minor units with that currency; a `PRICE_CHANGED` refusal shows the current price in the flags' form.
 /// The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers buy: price limits")
 struct PriceLimitFlagTests {
@@ -44,26 +44,29 @@ struct PriceLimitFlagTests {
         ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_test", "--account", "ACC_1"]
     }
 
-    @Test("the limits go out in minor units with the account's currency; a refusal shows the price to buy at")
+    @Test("the limits go out in minor units with --currency; a refusal shows the price to buy at")
     func limitsAreSentAndARefusalShowsThePrice() async throws {
         let received = Received()
         try await withStubServer(router: Self.pricing(received)) { server in
             let refused = try await runNumbers(
-                ["buy", "+14155550100", "--max-monthly-fee", "1.33", "--max-setup-fee", "0"] + Self.connection(server))
+                ["buy", "+14155550100", "--max-monthly-fee", "1.33", "--max-setup-fee", "0", "--currency", "USD"]
+                    + Self.connection(server))
             #expect(refused.status == 5, "\(refused)")
             #expect(refused.stderr.contains("PRICE_CHANGED"), "\(refused.stderr)")
             #expect(refused.stderr.contains("1.40 USD a month and 0.00 USD setup"), "\(refused.stderr)")
-            #expect(refused.stderr.contains("--max-monthly-fee 1.40 --max-setup-fee 0.00"), "\(refused.stderr)")
+            let flags = "--max-monthly-fee 1.40 --max-setup-fee 0.00 --currency USD"
+            #expect(refused.stderr.contains(flags), "\(refused.stderr)")
             #expect(!refused.stderr.contains("--idempotency-key"), "a refusal is a known outcome: \(refused.stderr)")
 
             let bought = try await runNumbers(
-                ["buy", "+14155550100", "--max-monthly-fee", "1.40"] + Self.connection(server))
+                ["buy", "+14155550100", "--max-monthly-fee", "1.40", "--currency", "usd"] + Self.connection(server))
             #expect(bought.status == 0, "\(bought)")
             let plain = try await runNumbers(["buy", "+14155550100"] + Self.connection(server))
             #expect(plain.status == 0, "\(plain)")
 
             let sent = received.all.map { [$0.maxMonthlyFee, $0.maxSetupFee] }
             #expect(sent == [[133, 0], [140, nil], [nil, nil]])
+            // Upper-cased as typed `usd`: read with USD's two decimals, sent as numberd keeps codes.
             #expect(received.all.map(\.currency) == ["USD", "USD", ""])
         }
     }
@@ -74,9 +77,25 @@ struct PriceLimitFlagTests {
     func malformedAmount(flags: [String]) async throws {
         let received = Received()
         try await withStubServer(router: Self.pricing(received)) { server in
-            let run = try await runNumbers(["buy", "+14155550100"] + flags + Self.connection(server))
+            let run = try await runNumbers(
+                ["buy", "+14155550100", "--currency", "USD"] + flags + Self.connection(server))
             #expect(run.status == 3, "\(run)")
             #expect(run.stderr.contains("is not an amount of USD"), "\(run.stderr)")
+            #expect(received.all.isEmpty)
+        }
+    }
+
+    /// A limit used to be read in whatever currency the account had and sent with it: `--max-monthly-fee 1.50` meant
+    /// in dollars capped a KWD account's fee at 1.500 KWD (about $4.90), and no check could refuse it.
+    @Test(
+        "a price limit without --currency is a usage error (64) naming the fix, nothing sent",
+        arguments: [["--max-monthly-fee", "1.50"], ["--max-setup-fee", "0"]])
+    func limitWithoutCurrency(flags: [String]) async throws {
+        let received = Received()
+        try await withStubServer(router: Self.pricing(received)) { server in
+            let run = try await runNumbers(["buy", "+14155550100"] + flags + Self.connection(server))
+            #expect(run.status == 64, "\(run)")
+            #expect(run.stderr.contains("--currency"), "\(run.stderr)")
             #expect(received.all.isEmpty)
         }
     }

@@ -53,8 +53,9 @@ struct UnknownOutcomeTests {
     @Test(
         "a call that is never answered: stderr says the outcome is unknown and gives the key the server received",
         arguments: [
-            ["funds", "add", "25"], ["funds", "adjust", "25", "--debit", "--reason", "fix"], ["buy", "+14155550100"],
-            ["buy", "+14155550100", "--idempotency-key", "given-key"],
+            ["funds", "add", "25", "--currency", "USD"],
+            ["funds", "adjust", "25", "--currency", "USD", "--debit", "--yes", "--reason", "fix"],
+            ["buy", "+14155550100"], ["buy", "+14155550100", "--idempotency-key", "given-key"],
         ])
     func neverAnswered(command: [String]) async throws {
         let received = ReceivedKeys()
@@ -80,10 +81,13 @@ struct UnknownOutcomeTests {
     @Test(
         "a rerun under the key answered with the first result: 'nothing was done now', the balance after it",
         arguments: [
-            (["funds", "add", "25"], "added 25.00 USD (TXN_1); balance after it 125.00 USD", "credit"),
             (
-                ["funds", "adjust", "25", "--debit", "--reason", "fix"],
-                "adjusted by -25.00 USD (TXN_2); balance after it 75.00 USD", "adjustment"
+                ["funds", "add", "25", "--currency", "USD"],
+                "added 25.00 USD to ACC_1 as TXN_1; balance after it 125.00 USD", "credit"
+            ),
+            (
+                ["funds", "adjust", "25", "--currency", "USD", "--debit", "--yes", "--reason", "fix"],
+                "adjusted ACC_1 by -25.00 USD as TXN_2; balance after it 75.00 USD", "adjustment"
             ),
             (["buy", "+14155550100"], "charged 1.33 USD, balance after it 98.67 USD", "purchase"),
         ])
@@ -176,7 +180,7 @@ struct UnknownOutcomeTests {
         "an unkeyed change a repeat settles, its outcome unknown: run it again, not 'look first'",
         arguments: [
             ["trunk", "assign", "NUM_1", "TRK_1"], ["trunk", "unassign", "NUM_1"], ["trunks", "delete", "TRK_1"],
-            ["keys", "revoke", "KEY_1"], ["accounts", "suspend", "ACC_7"], ["accounts", "activate", "ACC_7"],
+            ["keys", "revoke", "KEY_1", "--yes"], ["accounts", "suspend", "ACC_7"], ["accounts", "activate", "ACC_7"],
         ])
     func unkeyedSettledByRerun(command: [String]) async throws {
         let calls = Recorded<String>()
@@ -224,8 +228,10 @@ struct UnknownOutcomeTests {
     @Test(
         "a keyed command prints its idempotency key on stderr before sending, whatever the outcome",
         arguments: [
-            ["funds", "add", "25"], ["funds", "adjust", "25", "--reason", "fix"], ["buy", "+14155550100"],
-            ["release", "NUM_1", "--yes"], ["buy", "+14155550100", "--idempotency-key", "given-key"],
+            ["funds", "add", "25", "--currency", "USD"],
+            ["funds", "adjust", "25", "--currency", "USD", "--reason", "fix"], ["buy", "+14155550100"],
+            ["release", "NUM_1", "--yes"],
+            ["buy", "+14155550100", "--idempotency-key", "given-key"],
         ])
     func keyPrintedBeforeSending(command: [String]) async throws {
         let received = ReceivedKeys()
@@ -248,7 +254,7 @@ struct UnknownOutcomeTests {
             throw RPCError(code: .internal, message: "the store failed", reason: "STORE_FAILED")
         }
         try await withStubServer(router: router) { server in
-            let run = try await runNumbers(["funds", "add", "25"] + Self.connection(server))
+            let run = try await runNumbers(["funds", "add", "25", "--currency", "USD"] + Self.connection(server))
             #expect(run.status == 1, "\(run)")
             #expect(run.stderr.contains("STORE_FAILED"), "\(run.stderr)")
             #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")

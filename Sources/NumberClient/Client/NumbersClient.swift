@@ -349,8 +349,32 @@ public final class NumbersClient: Sendable {
             if pool.withLock({ $0.closed }) {
                 throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
             }
-            throw ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            throw ConnectError(
+                message: "cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))")
         }
+    }
+
+    /// Why a connect attempt failed, in a line: for the addresses tried, the system's words for their error
+    /// (`Connection refused`, the errno's `strerror`), each said once. NIO's own description of a failed connect
+    /// (`NIOConnectionError`) dumps its `SingleConnectionFailure` values, which the CLI printed as they were. Any other
+    /// failure (a TLS handshake's, a timeout) as it describes itself.
+    static func connectFailure(_ error: any Error) -> String {
+        guard let failure = error as? NIOConnectionError else { return systemReason(error) }
+        if let lookup = failure.dnsAError ?? failure.dnsAAAAError {
+            return "cannot resolve \(failure.host): \(systemReason(lookup))"
+        }
+        var reasons: [String] = []
+        for attempt in failure.connectionErrors {
+            let reason = systemReason(attempt.error)
+            if !reasons.contains(reason) { reasons.append(reason) }
+        }
+        return reasons.isEmpty ? "no address to connect to" : reasons.joined(separator: "; ")
+    }
+
+    /// An `IOError` as the system's words for its errno; any other error as it describes itself.
+    private static func systemReason(_ error: any Error) -> String {
+        guard let error = error as? IOError else { return "\(error)" }
+        return String(cString: strerror(error.errnoCode))
     }
 
     /// An executor over the event loop of a connection of this client (connecting if none is open yet): tasks

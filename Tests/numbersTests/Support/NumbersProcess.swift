@@ -15,11 +15,12 @@ struct NumbersRun: Sendable {
 /// Runs the built `numbers` executable with `arguments` and waits for it to exit. Its data directory is an empty
 /// temporary one, so no local admin key or CA is found: the arguments must name the server, key and CA.
 /// `input` is its whole standard input (default none: a question it asks reads end of input); `environment` is added
-/// to (and may replace) what it inherits, its data directory (`NUMBERD_DATA_DIR`) included.
+/// to (and may replace) what it inherits, its data directory (`NUMBERD_DATA_DIR`) included. `output`, when given, is
+/// its standard output instead of a pipe (`/dev/full`: a result that cannot be written); its `stdout` is then empty.
 func runNumbers(
-    _ arguments: [String], input: String = "", environment: [String: String] = [:]
+    _ arguments: [String], input: String = "", environment: [String: String] = [:], output: FileHandle? = nil
 ) async throws -> NumbersRun {
-    try await RunningNumbers(arguments, input: input, environment: environment).finish()
+    try await RunningNumbers(arguments, input: input, environment: environment, output: output).finish()
 }
 
 /// The built `numbers` executable started as a child process (as `runNumbers` runs it), for tests that act on it
@@ -36,10 +37,11 @@ final class RunningNumbers {
     /// Starts `numbers` with `arguments`; `input` is written to its standard input, which is then closed. With nil
     /// its standard input stays open and unwritten until it ends (a question it asks waits for an answer).
     /// `environment` is added to the inherited one (without its `NUMBERS_` variables) and the empty data directory.
-    /// `ignoringHangUp`: started with SIGHUP ignored, as `nohup` starts it (through `sh`, which execs it).
+    /// `ignoringHangUp`: started with SIGHUP ignored, as `nohup` starts it (through `sh`, which execs it). `output`:
+    /// its standard output instead of a pipe, nothing read from it.
     init(
         _ arguments: [String], input: String? = nil, environment added: [String: String] = [:],
-        ignoringHangUp: Bool = false
+        ignoringHangUp: Bool = false, output: FileHandle? = nil
     ) throws {
         self.arguments = arguments
         let numbers = try BuiltProduct.path("numbers")
@@ -55,11 +57,15 @@ final class RunningNumbers {
         environment["NUMBERD_DATA_DIR"] = dataDirectory
         environment.merge(added) { _, new in new }
         process.environment = environment
-        process.standardOutput = stdout
+        process.standardOutput = output ?? stdout
         process.standardError = stderr
         process.standardInput = stdin
         try process.run()
-        printed.stdout.read(stdout.fileHandleForReading)
+        if output == nil {
+            printed.stdout.read(stdout.fileHandleForReading)
+        } else {
+            printed.stdout.end()
+        }
         printed.stderr.read(stderr.fileHandleForReading)
         if let input {
             try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
@@ -105,6 +111,9 @@ final class RunningNumbers {
         var text: String { String(decoding: state.withLock { $0.data }, as: UTF8.self) }
         /// Whether end of file was read.
         var ended: Bool { state.withLock { $0.ended } }
+
+        /// Marks it read to its end without reading anything: the child's stream went elsewhere.
+        func end() { state.withLock { $0.ended = true } }
 
         /// Starts reading `handle` until end of file.
         func read(_ handle: FileHandle) {

@@ -1,0 +1,34 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Testing
+
+/// `numbers keys revoke` asks first, as `release` does: a revoked key is refused for good, and it used to be revoked
+/// at once, a slip of the id cutting off a service. The built `numbers` runs as a process against a stub server
+/// (`swift build --build-tests` first).
+@Suite("numbers keys revoke")
+struct KeysRevokeCommandTests {
+    @Test("asked on stderr: stdin closed declines (exit 1, nothing revoked), 'yes' or --yes revokes")
+    func asksFirst() async throws {
+        let revoked = Recorded<String>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.revokeApiKey) { request, _ in
+            revoked.append(request.keyId)
+            return RevokeApiKeyResponse(apiKey: ApiKey(id: request.keyId, revokedAt: Date()))
+        }
+        try await withStubServer(router: router) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let declined = try await runNumbers(["keys", "revoke", "KEY_1"] + connection, input: "")
+            #expect(declined.status == 1, "\(declined)")
+            #expect(declined.stderr.contains("Revoke KEY_1 for good?"), "\(declined.stderr)")
+            #expect(declined.stderr.contains("not revoked (pass --yes to skip the question)"), "\(declined.stderr)")
+            #expect(declined.stdout.isEmpty, "\(declined.stdout)")
+            let agreed = try await runNumbers(["keys", "revoke", "KEY_2"] + connection, input: "yes\n")
+            #expect(agreed.status == 0 && agreed.stdout.contains("revoked KEY_2"), "\(agreed)")
+            let unasked = try await runNumbers(["keys", "revoke", "KEY_3", "--yes"] + connection, input: "")
+            #expect(unasked.status == 0, "\(unasked)")
+            #expect(!unasked.stderr.contains("for good?"), "\(unasked.stderr)")
+        }
+        #expect(revoked.all == ["KEY_2", "KEY_3"])
+    }
+}
