@@ -390,6 +390,13 @@ extension Release {
                             + "progress\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
                 }
                 pause = min(pause * 2, .seconds(3))
+            } catch let error as RPCError where key != nil && (error.code == .cancelled || UnknownOutcome.covers(error))
+            {
+                // Interrupted (or cut off) while asking, rather than in the pause: the same open outcome, the same
+                // advice — the release made under the key may be running or done.
+                throw CLIError(
+                    code: CLIError.exitCode(for: error),
+                    message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
             }
         }
     }

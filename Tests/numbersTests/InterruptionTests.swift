@@ -100,7 +100,8 @@ struct InterruptionTests {
     }
 
     /// A rerun waits between its dry runs while the release made under its key still runs; Ctrl-C in that wait used to
-    /// end with nothing but `CancellationError()` printed.
+    /// end with nothing but `CancellationError()` printed. On a loaded machine the signal may come during the fourth
+    /// dry run rather than in the pause: that ended `CANCELLED` without the key, and now names it too.
     @Test("interrupted while a rerun waits for its key's release: exit 130, the key to rerun with, no Swift error")
     func interruptedWhileTheReleaseRuns() async throws {
         let releases = Recorded<ReleaseNumberRequest>()
@@ -127,6 +128,32 @@ struct InterruptionTests {
             #expect(run.stderr.contains("k-1"), "\(run.stderr)")
         }
         #expect(releases.all.allSatisfy { $0.dryRun }, "only dry runs: the release was the first run's")
+    }
+
+    @Test("interrupted during a rerun's dry run itself: exit 130, the key to rerun with")
+    func interruptedDuringTheRerunsDryRun() async throws {
+        let releases = Recorded<ReleaseNumberRequest>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, _ -> ReleaseNumberResponse in
+            releases.append(request)
+            // The second dry run is not answered: the signal comes while it is in flight.
+            if releases.all.count >= 2 { try await Task.sleep(for: .seconds(60)) }
+            throw RPCError(
+                code: .aborted, message: "a request with this idempotency key is still in progress",
+                reason: "REQUEST_IN_PROGRESS")
+        }
+        try await withStubServer(router: router) { server in
+            let running = try RunningNumbers(
+                ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server), input: "")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while releases.all.count < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            running.send(SIGINT)
+            let run = try await running.finish()
+            #expect(run.status == 130, "\(run)")
+            #expect(run.stderr.contains("--idempotency-key k-1"), "\(run.stderr)")
+        }
     }
 
     @Test("the rules: the first signal cancels, a second exits at once naming the key of a keyed call in flight")
