@@ -767,6 +767,8 @@ public final class Numberd: Sendable {
     /// every one counts toward `apiKeysMax` until revoked. The store is open by then (its first journal segment is
     /// durable), so a file written ahead of its key does not make the next start take the store for lost.
     ///
+    /// The key made is logged as every API key made is, at notice: `admin: API key created`, its actor `start`.
+    ///
     /// The key is made even when `apiKeysMax` keys already work (one past it per start that makes one): refused, the
     /// start failed for good, since making room means revoking a key over the API, which a failed start never serves.
     static func bootstrapAdminKey(
@@ -778,9 +780,16 @@ public final class Numberd: Sendable {
         try directory.writeAdminKey(drawn.secret)
         let created = try await service.createApiKey(
             drawn, name: "bootstrap admin", scope: .admin, accountId: nil, evenAtKeyLimit: true)
-        logger.info(
-            existing == nil ? "created an admin key" : "created an admin key: the one in admin.key no longer works",
-            metadata: ["key": "\(created.key.id)", "file": "\(directory.adminKeyFile)"])
+        // The `admin: API key created` notice every key the API makes gets (``NumberServer/NumbersAPI``'s audit), with
+        // the start as its actor: logged at info, it was not the line the README promises, and under
+        // `--log-level notice` a new admin key appeared without a word.
+        let audited: Logger.Metadata = [
+            "key": "\(created.key.id)", "scope": "\(created.key.scope.rawValue)", "account": "-", "actor": "start",
+            "reason": .string(existing == nil ? "ADMIN_KEY_FILE_MISSING" : "ADMIN_KEY_NOT_WORKING"),
+            "file": "\(directory.adminKeyFile)",
+        ]
+        logger.notice(
+            "admin: API key created", metadata: audited.mapValues { .string(NumbersAPI.auditValue("\($0)")) })
         return CreatedAdminKey(id: created.key.id, secret: created.secret)
     }
 }

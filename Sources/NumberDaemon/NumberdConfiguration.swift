@@ -14,12 +14,13 @@ public struct NumberdConfiguration: Sendable {
     /// The data directory (store, TLS material, admin key). Flag `--data-dir`, env `NUMBERD_DATA_DIR`, file
     /// `data-dir`. Default `$XDG_DATA_HOME/numberd` or `~/.local/share/numberd`.
     public var dataDirectory: String
-    /// Prometheus text endpoint (`GET /metrics`), nil = off. Flag `--metrics-listen` (`off` disables), env
-    /// `NUMBERD_METRICS_LISTEN`, file `metrics-listen`. Default `127.0.0.1:9464`.
+    /// Prometheus text endpoint (`GET /metrics`), nil = off. Flag `--metrics-listen` (`off`, in any case, disables),
+    /// env `NUMBERD_METRICS_LISTEN`, file `metrics-listen`. Default `127.0.0.1:9464`.
     public var metricsListen: HostAndPort?
     /// Where numbers come from: Twilio itself when credentials are configured (`TWILIO_ACCOUNT_SID` with
     /// `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`; each secret also as
-    /// `<NAME>_FILE` or a systemd credential: ``TwilioSecrets``), else the in-process simulator.
+    /// `<NAME>_FILE` or a systemd credential: ``TwilioSecrets``), else the in-process simulator. `simulator-seed`
+    /// given with credentials refuses the start (``checkSimulatorSeed(_:configuration:)``).
     public var provider: Provider
     /// Where the Twilio secret came from (its variable, `_FILE` variable or credential), for the log and for SIGHUP
     /// (only a secret from a file or credential can change while numberd runs).
@@ -47,15 +48,16 @@ public struct NumberdConfiguration: Sendable {
     /// How numberd looks at ``backupDirectory`` (resolving its links, listing it): only ever on the store's backup
     /// queue. Tests hand in one that blocks, as a backup disk that stalls does.
     package var backupDirectoryProbe = BackupDirectoryProbe.system
-    /// How often due renewals and grace-period releases run. Default 60 s. A tick runs billing again while more
-    /// is due (each run decides at most 500 actions), up to ``billingRunsPerTickMax`` runs.
+    /// How often due renewals and grace-period releases run, 1...86400 s. Default 60 s. A tick runs billing again
+    /// while more is due (each run decides at most 500 actions), up to ``billingRunsPerTickMax`` runs.
     public var billingIntervalSeconds: Int
     /// How long a past-due number is kept (its owner can still pay) before it is released. Flag `--grace-period`,
     /// env `NUMBERD_GRACE_PERIOD`, file `grace-period`, 0...7776000 s (90 days). Default 604800 s (7 days).
     public var gracePeriodSeconds: Int
-    /// How often open purchase intents are reconciled with the provider (also once at start). Default 60 s.
+    /// How often open purchase intents are reconciled with the provider (also once at start), 1...86400 s. Default
+    /// 60 s.
     public var reconcileIntervalSeconds: Int
-    /// How often a snapshot is written (also once at shutdown). Default 300 s.
+    /// How often a snapshot is written (also once at shutdown), 1...86400 s. Default 300 s.
     public var snapshotIntervalSeconds: Int
     /// Largest snapshot file written or read (`JournalOptions.Limits.snapshotBytesMax`; default and maximum
     /// 4 GiB − 2, about 4.8 million owned numbers). Flag `--snapshot-bytes-max`, env `NUMBERD_SNAPSHOT_BYTES_MAX`,
@@ -106,7 +108,7 @@ public struct NumberdConfiguration: Sendable {
     /// ``purchaseCapRange``), env `NUMBERD_PURCHASE_CAP`, file `purchase-cap`. SIGHUP reads the file's again
     /// (``SettingsReload``).
     public var rateLimits: RateLimiter.Limits
-    /// Graceful shutdown waits this long for open calls. Default 30 s.
+    /// Graceful shutdown waits this long for open calls, 1...86400 s. Default 30 s.
     public var drainTimeoutSeconds: Int
     /// The https:// base URL of a `twilio-sim` to use as Twilio when real credentials are configured (e.g. on
     /// loopback, its state outliving numberd restarts): the three APIs are under it as the simulator serves them,
@@ -256,15 +258,24 @@ public struct NumberdConfiguration: Sendable {
             self.port = port
         }
 
-        /// Parses `host:port` (IPv6 as `[::1]:7443`).
-        public init(parsing text: String) throws {
+        /// Parses `host:port` (IPv6 as `[::1]:7443`), the value of the setting `key` (`listen`, `metrics-listen`),
+        /// which an error names: "'localhost' is not host:port" alone did not say which of the settings it was.
+        public init(parsing text: String, setting key: String) throws {
+            guard !text.isEmpty else {
+                throw ConfigurationError(
+                    "\(key) must be host:port, not an empty value: an empty \(Origin.variable(key)) (a compose file's "
+                        + "unset variable) counts as set; unset it, or drop the empty value, for the default")
+            }
             let pattern = text.hasPrefix("[") ? "]:" : ":"
             guard let range = text.range(of: pattern, options: .backwards), let port = Int(text[range.upperBound...]),
                 (0...65535).contains(port)
-            else { throw ConfigurationError("'\(text)' is not host:port") }
+            else {
+                throw ConfigurationError(
+                    "\(key) '\(text)' is not host:port (a port 0...65535 after the host, IPv6 as [::1]:port)")
+            }
             var host = String(text[..<range.lowerBound])
             if host.hasPrefix("[") { host.removeFirst() }
-            guard !host.isEmpty else { throw ConfigurationError("'\(text)' has no host") }
+            guard !host.isEmpty else { throw ConfigurationError("\(key) '\(text)' has no host") }
             self.init(host: host, port: port)
         }
 
@@ -353,14 +364,35 @@ public struct NumberdConfiguration: Sendable {
 
     /// Applies, in order of precedence, explicit `flags` (already parsed, nil = not given), then the environment,
     /// then the JSON config file (path from the flag or `NUMBERD_CONFIG`), over the defaults. What the start resolves:
-    /// it also refuses Twilio endpoint settings without Twilio credentials (``checkTwilioEndpoint(_:provider:)``).
+    /// it also refuses Twilio endpoint settings without Twilio credentials (``checkTwilioEndpoint(_:provider:)``), and
+    /// a simulator seed with them (``checkSimulatorSeed(_:configuration:)``).
     public static func resolve(
         flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> NumberdConfiguration {
         let origin = try Origin(flags: flags, environment: environment)
         let configuration = try resolve(origin, environment: environment)
         try checkTwilioEndpoint(origin, provider: configuration.provider)
+        try checkSimulatorSeed(origin, configuration: configuration)
         return configuration
+    }
+
+    /// Refuses `simulator-seed` given with Twilio credentials, the mirror of ``checkTwilioEndpoint(_:provider:)``. The
+    /// credentials used to win in silence: a developer with Twilio's variables exported who ran
+    /// `numberd --simulator-seed 7 --data-dir /tmp/fresh` for a load run bought real numbers at Twilio. Checked at
+    /// start only: SIGHUP's reload resolves without the credentials' variables, and the provider is made at start.
+    static func checkSimulatorSeed(_ origin: Origin, configuration: NumberdConfiguration) throws {
+        guard case .twilio(let credentials) = configuration.provider, origin.value("simulator-seed") != nil else {
+            return
+        }
+        let seed = "simulator-seed (\(origin.override(of: "simulator-seed") ?? "the config file"))"
+        let secret = configuration.twilioSecretSources.joined(separator: ", ")
+        let twilio =
+            "Twilio credentials (TWILIO_ACCOUNT_SID \(credentials.accountSid)"
+            + (secret.isEmpty ? ")" : ", the secret from \(secret))")
+        throw ConfigurationError(
+            "\(seed) set with \(twilio): numberd would ignore the seed and use Twilio itself, buying real numbers. "
+                + "Unset the Twilio credentials (the TWILIO_ variables, their _FILE forms, systemd credentials) to run "
+                + "the in-process simulator, or unset simulator-seed to use Twilio")
     }
 
     /// The settings of the way to Twilio, which only a numberd with Twilio credentials uses: the in-process simulator
@@ -392,9 +424,11 @@ public struct NumberdConfiguration: Sendable {
         let value = origin.value
         var configuration = try storage(value, environment: environment, resolvingLinks: false)
         configuration.origin = origin
-        if let listen = value("listen") { configuration.listen = try HostAndPort(parsing: listen) }
+        if let listen = value("listen") { configuration.listen = try HostAndPort(parsing: listen, setting: "listen") }
         if let metrics = value("metrics-listen") {
-            configuration.metricsListen = metrics == "off" ? nil : try HostAndPort(parsing: metrics)
+            // `off` in any case: `OFF` was refused as "not host:port".
+            configuration.metricsListen =
+                metrics.lowercased() == "off" ? nil : try HostAndPort(parsing: metrics, setting: "metrics-listen")
         }
         let chain = try path("tls-cert", from: value, naming: "file")
         let privateKey = try path("tls-key", from: value, naming: "file")
@@ -427,12 +461,18 @@ public struct NumberdConfiguration: Sendable {
             }
             configuration.rebindProvider = parsed
         }
-        configuration.billingIntervalSeconds = try seconds(value("billing-interval"), default: 60)
+        if let parsed = try seconds("billing-interval", from: value, in: intervalSecondsRange) {
+            configuration.billingIntervalSeconds = parsed
+        }
         if let parsed = try seconds("grace-period", from: value, in: 0...7_776_000) {
             configuration.gracePeriodSeconds = parsed
         }
-        configuration.reconcileIntervalSeconds = try seconds(value("reconcile-interval"), default: 60)
-        configuration.snapshotIntervalSeconds = try seconds(value("snapshot-interval"), default: 300)
+        if let parsed = try seconds("reconcile-interval", from: value, in: intervalSecondsRange) {
+            configuration.reconcileIntervalSeconds = parsed
+        }
+        if let parsed = try seconds("snapshot-interval", from: value, in: intervalSecondsRange) {
+            configuration.snapshotIntervalSeconds = parsed
+        }
         if let parsed = try seconds("reconcile-in-flight-horizon", from: value, in: 0...86_400) {
             configuration.reconcileInFlightHorizonSeconds = parsed
         }
@@ -460,7 +500,9 @@ public struct NumberdConfiguration: Sendable {
         if let parsed = try seconds("clock-lead-max", from: value, in: 0...315_360_000) {
             configuration.clockLeadMaxSeconds = parsed
         }
-        configuration.drainTimeoutSeconds = try seconds(value("drain-timeout"), default: 30)
+        if let parsed = try seconds("drain-timeout", from: value, in: intervalSecondsRange) {
+            configuration.drainTimeoutSeconds = parsed
+        }
         if let max = value("connections-max") {
             guard let parsed = Int(max), parsed > 0 else {
                 throw ConfigurationError("connections-max must be positive")
@@ -742,25 +784,21 @@ public struct NumberdConfiguration: Sendable {
             || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
-    /// The setting `key` as a number of seconds within `range` (nil when not given), or an error naming it and the
-    /// range.
+    /// The setting `key` as a number of seconds within `range` (nil when not given), or an error naming it, the
+    /// range and the value given (a start refused, or a SIGHUP reload logged as invalid, says which setting to fix).
     private static func seconds(
         _ key: String, from value: (String) -> String?, in range: ClosedRange<Int>
     ) throws -> Int? {
         guard let text = value(key) else { return nil }
         guard let parsed = Int(text), range.contains(parsed) else {
-            throw ConfigurationError("\(key) must be \(range.lowerBound)...\(range.upperBound) seconds")
+            throw ConfigurationError(
+                "\(key) must be \(range.lowerBound)...\(range.upperBound) seconds, not '\(text)'")
         }
         return parsed
     }
 
-    private static func seconds(_ text: String?, default value: Int) throws -> Int {
-        guard let text else { return value }
-        guard let parsed = Int(text), parsed > 0, parsed <= 86_400 else {
-            throw ConfigurationError("'\(text)' is not a number of seconds between 1 and 86400")
-        }
-        return parsed
-    }
+    /// The range of `billing-interval`, `reconcile-interval`, `snapshot-interval` and `drain-timeout`: 1...86400 s.
+    static let intervalSecondsRange = 1...86_400
 
     /// The largest config file read: 1 MiB.
     package static let configFileBytesMax = 1 << 20
@@ -774,8 +812,8 @@ public struct NumberdConfiguration: Sendable {
     }
 
     /// The config file's values (numbers as text), refusing a file that is no JSON object of at most 1 MiB or that
-    /// holds an unknown key. With `regularOnly` (SIGHUP's reload) anything but a regular file throws
-    /// ``NotARegularFile``; at start a pipe (`--config <(…)`) is read too.
+    /// holds an unknown key or a `true` or `false` (``isJSONBoolean(_:)``). With `regularOnly` (SIGHUP's reload)
+    /// anything but a regular file throws ``NotARegularFile``; at start a pipe (`--config <(…)`) is read too.
     package static func loadFile(_ path: String, regularOnly: Bool = false) throws -> [String: String] {
         let data = try readConfigFile(path, regularOnly: regularOnly)
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -789,6 +827,10 @@ public struct NumberdConfiguration: Sendable {
             }
             switch value {
             case let text as String: values[key] = text
+            case let number as NSNumber where isJSONBoolean(number):
+                // No key takes a boolean; its `stringValue` is "1" or "0", so `"grace-period": true` was one second.
+                throw ConfigurationError(
+                    "config file \(path): \(key) must be a string or a number, not \(number.boolValue)")
             case let number as NSNumber: values[key] = number.stringValue
             case let bundles as [String: Any] where key == "twilio-bundles":
                 // {"GB": "BU…"}: the same entries as the string form, which checks them.
@@ -807,6 +849,13 @@ public struct NumberdConfiguration: Sendable {
             }
         }
         return values
+    }
+
+    /// Whether `number`, from `JSONSerialization`, was a JSON `true` or `false` rather than a number. Foundation gives
+    /// booleans as `NSNumber` of type `c` (char), on Linux as on Darwin, and numbers as integer or double types, never
+    /// `c`. `value is Bool` cannot tell them apart: on Linux an `NSNumber` 1 or 0 casts to `Bool` too.
+    static func isJSONBoolean(_ number: NSNumber) -> Bool {
+        String(cString: number.objCType) == "c"
     }
 
     /// The config file's bytes, at most ``configFileBytesMax``. Opened with `O_NONBLOCK`, so a named FIFO no process

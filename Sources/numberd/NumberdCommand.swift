@@ -44,7 +44,11 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("data-dir"),
         help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
     @Option(
-        name: .customLong("metrics-listen"), help: "Prometheus endpoint host:port, or off (default 127.0.0.1:9464).")
+        name: .customLong("metrics-listen"),
+        help: """
+            Prometheus endpoint (and /healthz, /readyz) host:port, or off (default 127.0.0.1:9464: loopback, which \
+            Kubernetes httpGet probes do not reach; give 0.0.0.0:9464 there, or use exec probes).
+            """)
     var metricsListen: String?
     @Option(help: "A JSON config file of the same keys as the flags.") var config: String?
     @Option(name: .customLong("tls-cert"), help: "Server certificate chain PEM (default: generated).") var tlsCert:
@@ -52,7 +56,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "Server private key PEM.") var tlsKey: String?
     @Option(name: .customLong("client-ca"), help: "Require client certificates from this CA (mutual TLS).")
     var clientCA: String?
-    @Option(name: .customLong("simulator-seed"), help: "Seed of the simulator's inventory (default 1).")
+    @Option(
+        name: .customLong("simulator-seed"),
+        help: "Seed of the simulator's inventory (default 1); refused with Twilio credentials, which would win.")
     var simulatorSeed: String?
     @Option(
         name: .customLong("rate-limit"),
@@ -61,7 +67,12 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("purchase-cap"), help: "Numbers an account may buy per hour, 1...1000000000 (default 100).")
     var purchaseCap: String?
-    @Option(name: .customLong("connections-max"), help: "Connections open at once (default 10000).")
+    @Option(
+        name: .customLong("connections-max"),
+        help: """
+            Connections open at once (default 10000); lowered at start, with a warning, to what the open-files \
+            limit holds beside 1024 descriptors (a quarter of a smaller limit) kept for everything else.
+            """)
     var connectionsMax: String?
     @Option(
         name: .customLong("connections-per-address-max"),
@@ -81,32 +92,38 @@ struct Serve: AsyncParsableCommand {
             connection that would pass it is closed (default 268435456, 256 MiB; at least 4194316).
             """)
     var unsentReplyBytesMax: String?
-    @Option(name: .customLong("billing-interval"), help: "Seconds between billing runs (default 60).")
+    @Option(name: .customLong("billing-interval"), help: "Seconds between billing runs, 1...86400 (default 60).")
     var billingInterval: String?
     @Option(
         name: .customLong("grace-period"),
         help: "Seconds a past-due number is kept before it is released, 0...7776000 (default 604800, 7 days).")
     var gracePeriod: String?
-    @Option(name: .customLong("reconcile-interval"), help: "Seconds between reconciliations (default 60).")
+    @Option(
+        name: .customLong("reconcile-interval"), help: "Seconds between reconciliations, 1...86400 (default 60).")
     var reconcileInterval: String?
-    @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots (default 300).")
+    @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots, 1...86400 (default 300).")
     var snapshotInterval: String?
     @Option(
         name: .customLong("snapshot-bytes-max"),
         help: "Largest snapshot file written or read, bytes (default and maximum 4294967294, ~4.8M numbers).")
     var snapshotBytesMax: String?
-    @Option(name: .customLong("drain-timeout"), help: "Seconds a graceful shutdown waits for calls (default 30).")
+    @Option(
+        name: .customLong("drain-timeout"),
+        help: "Seconds a graceful shutdown waits for calls, 1...86400 (default 30).")
     var drainTimeout: String?
     @Option(
         name: .customLong("reconcile-in-flight-horizon"),
         help: """
             Seconds after its last buy (or numberd's start) a purchase Twilio does not fully hold is left for a \
-            later reconciliation (default 600).
+            later reconciliation, 0...86400 (default 600).
             """)
     var reconcileInFlightHorizon: String?
     @Option(
         name: .customLong("orphan-watch"),
-        help: "Seconds a voided purchase's numbers are watched at Twilio, released if they land (default 86400).")
+        help: """
+            Seconds a voided purchase's numbers are watched at Twilio, released if they land, 0...2592000, 0 = off; \
+            on, at least --reconcile-in-flight-horizon + 3600 (default 86400, or the horizon + 3600 when longer).
+            """)
     var orphanWatch: String?
     @Option(
         name: .customLong("provider-audit-interval"),

@@ -308,16 +308,128 @@ struct ConfigurationTests {
         #expect(NumberdConfiguration.ignoredVariables(in: Dictionary(uniqueKeysWithValues: every)).isEmpty)
     }
 
+    /// Each refusal names its setting: `--drain-timeout 0` said only "'0' is not a number of seconds between 1 and
+    /// 86400" (as did the other intervals, at start and in a SIGHUP reload's log), `--metrics-listen localhost` only
+    /// "'localhost' is not host:port".
     @Test(
-        "bad values are refused with a clear message",
+        "bad values are refused with a clear message naming the setting",
         arguments: [
-            ["listen": "localhost"], ["listen": "1.2.3.4:99999"], ["metrics-listen": ":80"], ["tls-cert": "a.pem"],
-            ["billing-interval": "0"], ["billing-interval": "x"], ["connections-max": "-1"],
+            ["listen": "localhost"], ["listen": "1.2.3.4:99999"], ["listen": ""], ["metrics-listen": ":80"],
+            ["metrics-listen": "localhost"], ["metrics-listen": "of"], ["tls-cert": "a.pem"],
+            ["billing-interval": "0"], ["billing-interval": "x"], ["reconcile-interval": "86401"],
+            ["snapshot-interval": "-1"], ["drain-timeout": "0"], ["connections-max": "-1"],
             ["connections-per-address-max": "0"], ["rate-limit": "0"],
             ["simulator-seed": "seed"], ["config": "/nonexistent/numberd.json"],
         ])
-    func badValues(flags: [String: String]) {
-        #expect(throws: ConfigurationError.self) { try NumberdConfiguration.resolve(flags: flags, environment: [:]) }
+    func badValues(flags: [String: String]) throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: flags, environment: [:])
+        }
+        let key = try #require(flags.keys.first)
+        #expect(error?.description.contains(key) == true, "\(String(describing: error))")
+        // The addresses and intervals quote the value given too.
+        if let given = flags[key], !given.isEmpty, key.hasSuffix("listen") || key.hasSuffix("interval") {
+            #expect(error?.description.contains("'\(given)'") == true, "\(String(describing: error))")
+        }
+    }
+
+    /// The same refusals from the environment and the config file, and as SIGHUP's reload resolves a file read again:
+    /// `NUMBERD_LISTEN=` (a compose file's unset variable) said "'' is not host:port", a file's
+    /// `"reconcile-interval": 0` the interval's unnamed text in the reload's log line.
+    @Test("refusals from the environment, the file and a reload name the setting; metrics-listen off in any case")
+    func refusalsNameTheirSetting() throws {
+        let empty = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: ["NUMBERD_LISTEN": ""])
+        }
+        #expect(empty?.description.hasPrefix("listen must be host:port") == true, "\(String(describing: empty))")
+        #expect(empty?.description.contains("NUMBERD_LISTEN") == true, "\(String(describing: empty))")
+        let file = try ConfigurationFileTests.configFile(#"{"reconcile-interval": 0}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let origin = try NumberdConfiguration.Origin(flags: ["config": file], environment: [:])
+        let reloaded = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(origin, environment: origin.startEnvironment)
+        }
+        #expect(
+            reloaded?.description == "reconcile-interval must be 1...86400 seconds, not '0'",
+            "\(String(describing: reloaded))")
+        for off in ["off", "OFF", "Off"] {
+            let configuration = try NumberdConfiguration.resolve(flags: ["metrics-listen": off], environment: [:])
+            #expect(configuration.metricsListen == nil, "\(off)")
+            let fromVariable = try NumberdConfiguration.resolve(
+                flags: [:], environment: ["NUMBERD_METRICS_LISTEN": off])
+            #expect(fromVariable.metricsListen == nil, "\(off)")
+        }
+        let intervals = try NumberdConfiguration.resolve(
+            flags: ["billing-interval": "1", "drain-timeout": "86400"],
+            environment: ["NUMBERD_RECONCILE_INTERVAL": "86400", "NUMBERD_SNAPSHOT_INTERVAL": "1"])
+        #expect(intervals.billingIntervalSeconds == 1 && intervals.drainTimeoutSeconds == 86_400)
+        #expect(intervals.reconcileIntervalSeconds == 86_400 && intervals.snapshotIntervalSeconds == 1)
+        let defaults = try NumberdConfiguration.resolve(flags: [:], environment: [:])
+        #expect(defaults.billingIntervalSeconds == 60 && defaults.reconcileIntervalSeconds == 60)
+        #expect(defaults.snapshotIntervalSeconds == 300 && defaults.drainTimeoutSeconds == 30)
+    }
+
+    /// Twilio credentials in the environment silently beat `simulator-seed`: a developer with them exported who ran
+    /// `numberd --simulator-seed 7 --data-dir /tmp/fresh` for a load run bought real numbers. The start is refused
+    /// (exit 64), naming both, as a Twilio endpoint setting without credentials is.
+    @Test("simulator-seed with Twilio credentials refuses the start, naming both; either alone is taken")
+    func simulatorSeedWithTwilioCredentials() async throws {
+        let sid = "AC" + String(repeating: "a", count: 32)
+        let token = String(repeating: "b", count: 32)
+        let twilio = ["HOME": "/home/u", "TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token]
+        let flagged = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["simulator-seed": "7"], environment: twilio)
+        }
+        let said = flagged?.description ?? ""
+        #expect(said.hasPrefix("simulator-seed (--simulator-seed) set with Twilio credentials"), "\(said)")
+        #expect(said.contains("TWILIO_ACCOUNT_SID \(sid)") && said.contains("TWILIO_AUTH_TOKEN"), "\(said)")
+        #expect(!said.contains(token), "the secret is in the message")
+        var seeded = twilio
+        seeded["NUMBERD_SIMULATOR_SEED"] = "7"
+        let fromVariable = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: [:], environment: seeded)
+        }
+        #expect(
+            fromVariable?.description.hasPrefix("simulator-seed (NUMBERD_SIMULATOR_SEED) set with Twilio") == true,
+            "\(String(describing: fromVariable))")
+        let file = try ConfigurationFileTests.configFile(#"{"simulator-seed": 7}"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let fromFile = #expect(throws: ConfigurationError.self) {
+            try NumberdConfiguration.resolve(flags: ["config": file], environment: twilio)
+        }
+        #expect(
+            fromFile?.description.hasPrefix("simulator-seed (the config file) set with Twilio") == true,
+            "\(String(describing: fromFile))")
+        // Either alone is taken; SIGHUP's reload resolves without the credentials' variables, so the file's seed is no
+        // refusal there.
+        let simulator = try NumberdConfiguration.resolve(flags: ["simulator-seed": "7"], environment: ["HOME": "/h"])
+        #expect(simulator.provider == .simulator(seed: 7))
+        guard case .twilio = try NumberdConfiguration.resolve(flags: [:], environment: twilio).provider else {
+            Issue.record("the credentials did not make Twilio the provider")
+            return
+        }
+        let origin = try NumberdConfiguration.Origin(flags: ["config": file], environment: twilio)
+        let reloaded = try NumberdConfiguration.resolve(origin, environment: origin.startEnvironment)
+        #expect(reloaded.provider == .simulator(seed: 7))
+        // numberd itself: a usage error, exit 64, before anything is opened.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-seed-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("TWILIO_") && !$0.key.hasPrefix("NUMBERD_") && $0.key != "CREDENTIALS_DIRECTORY"
+        }
+        environment["TWILIO_ACCOUNT_SID"] = sid
+        environment["TWILIO_AUTH_TOKEN"] = token
+        let result = try await ChildProcess.run(
+            try BuiltProduct.path("numberd"),
+            ["--simulator-seed", "7", "--data-dir", directory, "--listen", "127.0.0.1:0", "--metrics-listen", "off"],
+            environment: environment, timeout: .seconds(30))
+        guard !result.timedOut else {
+            Issue.record("numberd started with --simulator-seed and Twilio credentials instead of refusing them")
+            return
+        }
+        #expect(result.ending == .exited(64), "\(result.text)")
+        #expect(result.text.contains("simulator-seed (--simulator-seed) set with"), "\(result.text)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/provider.json"))
     }
 }
 
@@ -443,6 +555,36 @@ struct ConfigurationFileTests {
                 flags: ["data-dir": "/d", "backup-dir": "/d/store-backups"],
                 environment: [:]
             ).backupDirectory == "/d/store-backups")
+    }
+
+    /// JSON `true` and `false` were read through `NSNumber.stringValue` as 1 and 0: `"grace-period": true` was a grace
+    /// period of one second, `"clock-lead-max": false` turned the clock check off. No key takes a boolean, so one is
+    /// refused by name; the numbers 1 and 0 are still numbers (on Linux an `NSNumber` 1 casts to `Bool`, so the check
+    /// must look at the number's type).
+    @Test("a JSON true or false is refused by name, at start and by a reload; the numbers 1 and 0 are taken")
+    func booleansAreRefused() throws {
+        let booleans = [
+            ("grace-period", "true"), ("clock-lead-max", "false"), ("connections-max", "true"), ("rate-limit", "false"),
+        ]
+        for (key, boolean) in booleans {
+            let file = try Self.configFile(#"{"\#(key)": \#(boolean)}"#)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let error = #expect(throws: ConfigurationError.self) {
+                try NumberdConfiguration.resolve(flags: ["config": file], environment: [:])
+            }
+            #expect(
+                error?.description.contains("\(key) must be a string or a number, not \(boolean)") == true,
+                "\(String(describing: error))")
+            #expect(throws: ConfigurationError.self) { try NumberdConfiguration.loadFile(file, regularOnly: true) }
+        }
+        let numbers = try Self.configFile(#"{"grace-period": 1, "clock-lead-max": 0, "connections-max": 1}"#)
+        defer { try? FileManager.default.removeItem(atPath: numbers) }
+        #expect(
+            try NumberdConfiguration.loadFile(numbers)
+                == ["grace-period": "1", "clock-lead-max": "0", "connections-max": "1"])
+        let configuration = try NumberdConfiguration.resolve(flags: ["config": numbers], environment: [:])
+        #expect(configuration.gracePeriodSeconds == 1 && configuration.clockLeadMaxSeconds == 0)
+        #expect(configuration.connectionLimits.connectionsMax == 1)
     }
 
     /// `--rebind-provider` would stay set in a file and disarm the provider binding for good: it is no file key.

@@ -153,6 +153,50 @@ import TwilioSimulator
         #expect(try service.authenticate(secret: replacement).scope == .admin)
     }
 
+    /// The admin key a start makes was logged at info ("created an admin key"), not as the `admin: API key created`
+    /// notice every key made through the API gets: under `--log-level notice` a new admin key appeared without a
+    /// word. It is now that notice, with the start as its actor, the key, why it was made and the file that holds it.
+    @Test("an admin key a start makes is an admin: notice naming the start, the key and the file, even at notice level")
+    func aStartsAdminKeyIsAnAuditNotice() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-keyaudit-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = DataDirectory(root: root)
+        try directory.prepare()
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: NoProvider(), logger: quietLogger)
+        let lines = CapturingLogHandler.Lines()
+        var logger = Logger(label: "t") { _ in CapturingLogHandler(lines: lines) }
+        logger.logLevel = .notice
+        func audited(_ created: CreatedAdminKey, reason: String) throws {
+            let found = lines.all.filter { $0.message == "admin: API key created" && $0.metadata["key"] == created.id }
+            #expect(found.count == 1, "\(lines.all)")
+            let line = try #require(found.first)
+            #expect(line.level == .notice)
+            #expect(line.metadata["actor"] == "start" && line.metadata["scope"] == "admin", "\(line)")
+            #expect(line.metadata["reason"] == reason, "\(line)")
+            #expect(line.metadata["file"]?.hasSuffix("/admin.key") == true, "\(line)")
+            let secret = created.secret
+            #expect(
+                !lines.all.contains { logged in
+                    logged.message.contains(secret) || logged.metadata.values.contains { $0.contains(secret) }
+                }, "the secret was logged")
+        }
+        // No admin.key: the first start.
+        let made = try await Numberd.bootstrapAdminKey(service, directory, logger: logger)
+        let first = try #require(made, "a start without admin.key makes an admin key")
+        try audited(first, reason: "ADMIN_KEY_FILE_MISSING")
+        // Its key revoked: replaced.
+        _ = try await service.revokeApiKey(keyId: first.id, leavingNoAdminKey: true)
+        let remade = try await Numberd.bootstrapAdminKey(service, directory, logger: logger)
+        let replaced = try #require(remade, "a start whose admin key was revoked makes one")
+        try audited(replaced, reason: "ADMIN_KEY_NOT_WORKING")
+        // The file's key works: nothing made, nothing logged.
+        let count = lines.all.count
+        let again = try await Numberd.bootstrapAdminKey(service, directory, logger: logger)
+        #expect(again == nil)
+        #expect(lines.all.count == count, "\(lines.all)")
+    }
+
     /// A start whose admin key cannot be saved (here a folder stands where `admin.key` goes: the tests run as root,
     /// which writes any mode) leaves no key behind. The key used to be recorded before its file was written, so each
     /// such start — every turn of a supervisor's restart loop — added an active admin key whose secret nobody had,

@@ -19,6 +19,12 @@ struct ServerLogBudgetTests {
     init() throws { tls = try TestTLS() }
 
     /// How many windows of ``ServerLogBudgets/window`` a run that took `took` may have begun.
+    /// The lines of `message` so far. A function of its own: inline in the test's async closure, the Swift 6.3.1
+    /// compiler gave two such filters with different messages the same result (and crashed on another shape).
+    static func lines(_ lines: CapturingLogHandler.Lines, _ message: String) -> [CapturingLogHandler.Line] {
+        lines.all.filter { $0.message == message }
+    }
+
     static func windows(_ took: Duration) -> Int {
         Int(took.components.seconds / (ServerLogBudgets.window.nanoseconds / 1_000_000_000)) + 1
     }
@@ -114,6 +120,51 @@ struct ServerLogBudgetTests {
             // Per connection alone, 3 each: 150.
             #expect(info <= ServerLogBudgets.refusedCallsLinesMax * Self.windows(took), "\(info) in \(took)")
             #expect(info >= ServerLogBudgets.refusedCallsLinesMax)
+        }
+    }
+
+    /// Each connection counts its failed calls past its own 20 a window in one line, written at its close (or with the
+    /// next window's first line). That line went at info outside the server-wide budget, so a client that reconnected
+    /// after every 21 failed calls added one info line per connection to the budget's. It now takes its place in the
+    /// budget of failed calls' lines, and past it goes at debug like them.
+    @Test("30 connections each making 21 failing calls: their counting lines stay within the server-wide budget")
+    func failedCallCountsAreBudgeted() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getBalance) { _, _ in
+            throw RPCError(code: .notFound, message: "no such account", reason: "ACCOUNT_NOT_FOUND")
+        }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        let connections = 30
+        // One past each connection's own limit: every connection has one call to count at its close.
+        let callsEach = ServerConnectionHandler.failedCallsLoggedMax + 1
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+            var configuration = tls.clientConfiguration(port: port)
+            configuration.retry = .none
+            let started = ContinuousClock.now
+            for _ in 0..<connections {
+                try await withNumbersClient(configuration) { client in
+                    for _ in 0..<callsEach {
+                        _ = try? await client.getBalance(GetBalanceRequest(accountId: "ACC_x"))
+                    }
+                }
+            }
+            // A connection's count is written when the server sees it close, just after its client is done.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while Self.lines(lines, "failed calls logged at debug").count < connections, ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let counts = Self.lines(lines, "failed calls logged at debug")
+            let took = ContinuousClock.now - started
+            #expect(counts.count == connections, "one count per connection, at info or debug")
+            #expect(counts.allSatisfy { $0.metadata["calls"] == "1" }, "\(counts)")
+            let failed = Self.lines(lines, "call failed")
+            #expect(failed.count == connections * callsEach, "every failed call is still logged")
+            let info = (failed + counts).filter { $0.level == .info }.count
+            // Per connection alone, 20 calls and a count each: 630. Before, the 30 counts came on top of the budget.
+            #expect(info <= ServerLogBudgets.failedCallsLinesMax * Self.windows(took), "\(info) in \(took)")
+            #expect(info >= ServerLogBudgets.failedCallsLinesMax, "\(info)")
         }
     }
 }

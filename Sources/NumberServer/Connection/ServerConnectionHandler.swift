@@ -135,8 +135,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// traffic flood the log. `numberd_calls_total` still counts every one.
     static let refusedCallsLoggedMax = 3
     /// Failed calls of callers with a key logged at info per connection in one window (``failedCallsWindow``); the
-    /// rest at debug, and counted in one info line when the next window starts: a client retrying into
-    /// `RATE_LIMITED` at thousands of calls a second wrote a line each, on the event loop. 20.
+    /// rest at debug, and counted in one line when the next window starts (at info within the server-wide budget):
+    /// a client retrying into `RATE_LIMITED` at thousands of calls a second wrote a line each, on the event loop. 20.
     static let failedCallsLoggedMax = 20
     /// The window of ``failedCallsLoggedMax``. 10 s.
     static let failedCallsWindow = TimeAmount.seconds(10)
@@ -639,11 +639,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// One info line with how many failed calls of the connection were logged at debug (none if none): with the
-    /// first line a later window lets through, or at the connection's end.
+    /// One line with how many failed calls of the connection were logged at debug (none if none): with the first line
+    /// a later window lets through, or at the connection's end. At info only while the server-wide budget of failed
+    /// calls' lines (``ServerLogBudgets/failedCallsLinesMax``, shared with the calls' own lines) has room, else debug:
+    /// written at info outside it, a client that reconnected after each 21 failed calls got one more info line per
+    /// connection, however many connections.
     private func reportQuietedFailedCalls(_ calls: Int) {
         guard calls > 0 else { return }
-        logger.info("failed calls logged at debug", metadata: ["calls": "\(calls)", "peer": "\(peer.address)"])
+        let level = budgeted(
+            .info, logBudgets.failedCalls, key: "request", held: "failed calls logged at debug (server-wide limit)")
+        logger.log(
+            level: level, "failed calls logged at debug", metadata: ["calls": "\(calls)", "peer": "\(peer.address)"])
     }
 
     /// The level of the next refused call's line: info for the first few on the connection while the server-wide

@@ -185,7 +185,7 @@ public struct NumbersAPI: Sendable {
     /// a value of printable ASCII without a space, a quote, a backslash or `=` as it is, any other in quotes, with
     /// quotes and backslashes escaped and every character outside printable ASCII as `\u{hex}` — so free text (an
     /// adjustment's reason, a name) can neither add a field (`… actor_key=KEY_other`) nor break the line (U+2028).
-    static func auditValue(_ text: String) -> String {
+    package static func auditValue(_ text: String) -> String {
         let plain = text.unicodeScalars.allSatisfy {
             (0x21...0x7E).contains($0.value) && !"\"\\=".unicodeScalars.contains($0)
         }
