@@ -369,8 +369,12 @@ let package = Package(
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CCurl", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NumberCoreTests",
-            // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback.
-            dependencies: ["NumberCore", "CurlHTTP", "TwilioSimulator", "NumberTLS", "TestSupport"],
+            // The Twilio adapter's tests run against the simulator over real HTTPS (NumberTLS) on loopback; its
+            // metrics go to a Prometheus registry of the test's own.
+            dependencies: [
+                "NumberCore", "CurlHTTP", "TwilioSimulator", "NumberTLS", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             // The store fixtures, read from the source tree (never regenerated: Fixtures/README.md).
             exclude: ["Fixtures"],
             swiftSettings: strict

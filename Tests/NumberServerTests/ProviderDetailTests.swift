@@ -87,4 +87,40 @@ struct ProviderDetailTests {
         #expect(error?.message == words)
         #expect(error?.internalDetail == nil)
     }
+
+    /// A request the caller's cancellation ended (its deadline, a CANCEL, a disconnect) was the provider being
+    /// unavailable: PROVIDER_UNAVAILABLE with a "call failed" warning for each such caller. It is CANCELLED, unlogged.
+    @Test("a provider request the caller's cancellation ended is CANCELLED, with no warning in the log")
+    func cancelledRequestIsNotAProviderFailure() async throws {
+        var failure = ProviderError(.unavailable, message: "search US local: cancelled: the request was cancelled")
+        failure.cancelled = true
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
+        let account = try await service.createAccount(name: "A", currency: "USD")
+        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
+        var router = RPCRouter()
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var bytes = ByteBuffer()
+            try writeCall(
+                &bytes, stream: 1, method: NumbersMethods.searchNumbers.path,
+                metadata: ["authorization": "Bearer \(key.secret)", "request-id": "req-43"],
+                body: SearchNumbersRequest(country: "US"))
+            try await connection.send(bytes)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+            let status = try #require(try trailerStatuses(frames)[1])
+            #expect(status.code == Int32(NumberError.Code.cancelled.rawValue), "\(status)")
+            // The call's own "call failed" line (with its status) stays; the warning with the provider's words
+            // ("call failed: the provider is unavailable…"), written before the answer, is not.
+            let finished = try await lines.line("call failed", "request-id", "req-43")
+            #expect(finished?.metadata["status"] == "CANCELLED", "\(lines.all)")
+            let warned = lines.all.filter { $0.message.hasPrefix("call failed:") || $0.metadata["detail"] != nil }
+            #expect(warned.isEmpty, "\(warned)")
+            try await connection.channel.close()
+        }
+    }
 }

@@ -191,7 +191,14 @@ extension NumberError {
     /// parameter refused) is the caller's to read; the rest — a resource path with numberd's account SID, a
     /// credentials hint, libcurl's words about a proxy or a TLS problem — goes to `internalDetail`, for the
     /// operator's log, behind a message of its own.
+    ///
+    /// A request its caller's cancellation ended is `CANCELLED` with no internal detail, as a `CancellationError` is
+    /// (``fromProvider(_:phoneNumber:)``): the provider did not fail, so the server logs no "provider unavailable"
+    /// warning for a caller that went away. An unknown outcome stays one: the request may have been made.
     static func provider(_ error: ProviderError, phoneNumber: String? = nil) -> NumberError {
+        if error.cancelled && error.kind != .outcomeUnknown {
+            return NumberError(.cancelled, .providerUnavailable, "cancelled")
+        }
         var details: [String: String] = ["providerKind": error.kind.rawValue]
         if let code = error.providerCode { details["providerCode"] = String(code) }
         if let phoneNumber { details["phoneNumber"] = phoneNumber }

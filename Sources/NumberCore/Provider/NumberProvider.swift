@@ -335,6 +335,12 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     /// DELETE that gave up (whatever its kind, `.notFound` included): an earlier attempt may have reached the provider
     /// and may still land, so a look-up that still finds the number proves nothing either.
     public var mayStillTakeEffect: Bool
+    /// The calling task was cancelled (its caller gone, its deadline passed, numberd stopping) and that ended the
+    /// request, not the provider: the caller's error is `CANCELLED` with nothing for the operator's log, and the
+    /// adapter counts it as `cancelled`, not as the provider failing. ``kind`` and ``mayStillTakeEffect`` still say
+    /// what may have happened, which is what the saga acts on: a POST cancelled after it was sent is
+    /// `.outcomeUnknown`, a maybe-bought number to look up.
+    public var cancelled = false
 
     /// Creates an error.
     public init(_ kind: Kind, providerCode: Int? = nil, message: String, mayStillTakeEffect: Bool = false) {

@@ -25,11 +25,23 @@ package enum CoreMetrics {
         _ = [storeCommitFailures, storeNoRoomRefusals, storeSnapshotFailures]
     }
 
-    /// Records one provider call: its latency (retries included) and outcome.
-    static func recordProviderCall(method: String, resource: String, outcome: String, seconds: Double) {
+    /// Records one provider call: its latency (retries included) and outcome, made with `factory` (the process's
+    /// bootstrapped backend unless a test gives its own).
+    static func recordProviderCall(
+        method: String, resource: String, outcome: String, seconds: Double,
+        factory: any MetricsFactory = MetricsSystem.factory
+    ) {
         let dimensions = [("method", method), ("resource", resource)]
-        Timer(label: "numberd_twilio_call_duration_seconds", dimensions: dimensions)
+        Timer(label: "numberd_twilio_call_duration_seconds", dimensions: dimensions, factory: factory)
             .recordNanoseconds(Int64(seconds * 1e9))
-        Counter(label: "numberd_twilio_calls_total", dimensions: dimensions + [("outcome", outcome)]).increment()
+        Counter(label: "numberd_twilio_calls_total", dimensions: dimensions + [("outcome", outcome)], factory: factory)
+            .increment()
+    }
+
+    /// Counts one retry of a provider request (a wait before another attempt) by why it was retried, one of a fixed
+    /// set: how much of the provider's traffic is numberd's own retrying, while the calls' outcomes show only how
+    /// each call ended.
+    static func recordProviderRetry(reason: String, factory: any MetricsFactory = MetricsSystem.factory) {
+        Counter(label: "numberd_twilio_retries_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 }

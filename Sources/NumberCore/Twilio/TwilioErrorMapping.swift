@@ -96,8 +96,19 @@ enum TwilioErrorMapping {
                 + "with its error code, and never redirects): check the Twilio base URL and any proxy in front of it")
     }
 
-    /// The error for a transport failure that is not retried (or no longer).
+    /// The error for a transport failure that is not retried (or no longer). A transfer the calling task's
+    /// cancellation removed (`.cancelled`) is marked ``ProviderError/cancelled``: its kind is what it would be
+    /// otherwise — `.unavailable`, or for a POST that may have been sent `.outcomeUnknown`, which the saga settles
+    /// by a look-up as any lost answer —, but it is the caller's doing, not the provider's failure.
     static func transportError(_ error: HTTPClientError, method: HTTPMethod, operation: String) -> ProviderError {
+        var mapped = transportFailure(error, method: method, operation: operation)
+        mapped.cancelled = error.code == .cancelled
+        return mapped
+    }
+
+    private static func transportFailure(
+        _ error: HTTPClientError, method: HTTPMethod, operation: String
+    ) -> ProviderError {
         if method == .post && error.requestMayHaveBeenSent {
             return outcomeUnknown(
                 operation: operation, detail: "\(error.code): \(error.message)", mayStillTakeEffect: true)

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// The ``NumberProvider`` that talks to Twilio (or the simulator) over HTTPS through ``CurlHTTPClient``.
@@ -36,11 +37,13 @@ public final class TwilioProvider: NumberProvider {
             random: { Int.random(in: $0) }, monotonicNow: { ContinuousClock.now })
     }
 
-    /// Starts the adapter with injected waiting, randomness and clock (for tests of retries and the cache).
+    /// Starts the adapter with injected waiting, randomness and clock (for tests of retries and the cache), its metrics
+    /// made with `metricsFactory` (the process's bootstrapped backend unless a test gives its own).
     init(
         configuration: TwilioConfiguration, logger: Logger, sleep: @escaping @Sendable (Int) async throws -> Void,
         random: @escaping @Sendable (ClosedRange<Int>) -> Int,
-        monotonicNow: @escaping @Sendable () -> ContinuousClock.Instant
+        monotonicNow: @escaping @Sendable () -> ContinuousClock.Instant,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) throws(ProviderError) {
         configuration.validate()
         let client: CurlHTTPClient
@@ -53,7 +56,7 @@ public final class TwilioProvider: NumberProvider {
         self.transport = TwilioTransport(
             client: client, credentials: TwilioTransport.CredentialSlot(configuration.credentials),
             retry: configuration.retry, logger: logger, sleep: sleep,
-            random: random)
+            random: random, metrics: metricsFactory)
         self.priceCache = Mutex(TwilioPriceCache(countriesMax: configuration.limits.priceCacheCountriesMax))
         self.monotonicNow = monotonicNow
     }

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// Sends one logical Twilio request: Basic auth, form encoding, retries with backoff, and error mapping.
@@ -13,7 +14,10 @@ import Synchronization
 ///   (and nothing documents that a 503 comes before), so the saga must look the number up.
 /// - POST that timed out or lost its connection after sending, or whose 2xx body cannot be read, is
 ///   `.outcomeUnknown`.
-/// Every retry waits per ``TwilioRetryPolicy`` (full jitter, bounded; `Retry-After` honoured up to its cap).
+/// Every retry waits per ``TwilioRetryPolicy`` (full jitter, bounded; `Retry-After` honoured up to its cap), is
+/// counted in `numberd_twilio_retries_total{reason}` and logged at info within ``retryLogLinesMax`` a window per
+/// reason. A request its caller's cancellation ended is not retried and is counted as `cancelled`
+/// (``ProviderError/cancelled``).
 struct TwilioTransport: Sendable {
     /// One request to make.
     struct Call: Sendable {
@@ -57,6 +61,16 @@ struct TwilioTransport: Sendable {
     let sleep: @Sendable (Int) async throws -> Void
     /// Uniform draw for the jitter.
     let random: @Sendable (ClosedRange<Int>) -> Int
+    /// Where its metrics are made: the process's bootstrapped backend unless a test gives its own.
+    let metrics: any MetricsFactory
+    /// The retry lines at info: while Twilio fails, every request tenants make is retried, a line each (a hundred a
+    /// second in a 503 incident), so past ``retryLogLinesMax`` a window per reason they go to debug, counted.
+    let retryLog = LogLineBudget(linesMax: TwilioTransport.retryLogLinesMax, window: TwilioTransport.retryLogWindow)
+
+    /// Retry lines at info per reason and ``retryLogWindow``, across the adapter's requests; the rest at debug. 20.
+    static let retryLogLinesMax = 20
+    /// The window of ``retryLogLinesMax``. 10 s, as the server's log budgets.
+    static let retryLogWindow = Duration.seconds(10)
 
     /// Sends `call`, retrying as described above. A 404 is thrown like any refusal, also on a DELETE after an attempt
     /// that may have acted (`.notFound` marked `mayStillTakeEffect`): "gone" can also be Twilio not showing a number
@@ -68,7 +82,9 @@ struct TwilioTransport: Sendable {
             record(call, outcome: "ok", since: started)
             return answer
         } catch {
-            record(call, outcome: error.kind.rawValue, since: started)
+            // The caller's cancellation is not Twilio failing: counted apart, never as `unavailable` or
+            // `outcomeUnknown`, so a tenant's own cancelled calls cannot fire the "Twilio failing" alert.
+            record(call, outcome: error.cancelled ? "cancelled" : error.kind.rawValue, since: started)
             throw error
         }
     }
@@ -84,7 +100,8 @@ struct TwilioTransport: Sendable {
         let resource = named.map { String($0.prefix { $0 != "." }) } ?? "other"
         let elapsed = started.duration(to: .now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        CoreMetrics.recordProviderCall(method: "\(call.method)", resource: resource, outcome: outcome, seconds: seconds)
+        CoreMetrics.recordProviderCall(
+            method: "\(call.method)", resource: resource, outcome: outcome, seconds: seconds, factory: metrics)
     }
 
     private func performWithRetries(_ call: Call) async throws(ProviderError) -> Answer {
@@ -124,11 +141,21 @@ struct TwilioTransport: Sendable {
 
     private func handleTransportFailure(_ error: HTTPClientError, call: Call, attempt: Int) async throws(ProviderError)
     {
+        // The caller's cancellation removed the transfer (`.cancelled`), or broke it as it went: not retried, and not
+        // the provider's failure. The error's kind stays what the failure says (a POST sent: an unknown outcome).
+        if Task.isCancelled && TwilioErrorMapping.isRetryable(error) {
+            var ended = TwilioErrorMapping.transportError(error, method: call.method, operation: call.operation)
+            ended.cancelled = true
+            throw ended
+        }
         let repeatable = call.method != .post || !error.requestMayHaveBeenSent
         guard repeatable, TwilioErrorMapping.isRetryable(error) else {
             throw TwilioErrorMapping.transportError(error, method: call.method, operation: call.operation)
         }
-        try await wait(afterAttempt: attempt, retryAfter: nil, call: call, reason: "\(error.code)") {
+        try await wait(
+            afterAttempt: attempt, retryAfter: nil, call: call, reason: RetryReason(error.code),
+            detail: "\(error.code)"
+        ) {
             TwilioErrorMapping.transportError(error, method: call.method, operation: call.operation)
         }
     }
@@ -140,7 +167,9 @@ struct TwilioTransport: Sendable {
         // request that may be repeated) is honoured up to the policy's cap.
         let retryAfter = TwilioRetryPolicy.retryAfterMilliseconds(response.header("Retry-After"))
         if response.status == 429 || code == 20429 {
-            try await wait(afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: "HTTP 429") {
+            try await wait(
+                afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: .rateLimited, detail: "HTTP 429"
+            ) {
                 ProviderError(
                     .rateLimited, providerCode: code,
                     message: "\(call.operation): Twilio is throttling requests (\(attempt) attempts)")
@@ -160,7 +189,8 @@ struct TwilioTransport: Sendable {
                     operation: call.operation, detail: detail, providerCode: code, mayStillTakeEffect: gateway)
             }
             try await wait(
-                afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: "HTTP \(response.status)"
+                afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: .serverError,
+                detail: "HTTP \(response.status)"
             ) {
                 ProviderError(
                     .unavailable, providerCode: code, message: "\(call.operation): \(detail) after \(attempt) attempts")
@@ -171,25 +201,34 @@ struct TwilioTransport: Sendable {
             status: response.status, body: body, operation: call.operation, method: call.method)
     }
 
-    /// Sleeps before the next attempt, or throws `finalError()` when the policy says stop.
+    /// Sleeps before the next attempt, or throws `finalError()` when the policy says stop. The retry is counted by
+    /// `reason` and logged with `detail` (the status or the transport failure), at info within ``retryLog``.
     private func wait(
-        afterAttempt attempt: Int, retryAfter: Int?, call: Call, reason: String,
+        afterAttempt attempt: Int, retryAfter: Int?, call: Call, reason: RetryReason, detail: String,
         finalError: () -> ProviderError
     ) async throws(ProviderError) {
         guard
             let delay = retry.delayMilliseconds(
                 afterAttempt: attempt, retryAfterMilliseconds: retryAfter, random: random)
         else { throw finalError() }
-        CallScope.decorate(logger).info(
-            "retrying Twilio request",
+        CoreMetrics.recordProviderRetry(reason: reason.rawValue, factory: metrics)
+        let decorated = CallScope.decorate(logger)
+        let level = retryLog.level(
+            .info, key: reason.rawValue, logger: decorated,
+            held: "retries of Twilio requests logged at debug (limit per window)")
+        decorated.log(
+            level: level, "retrying Twilio request",
             metadata: [
-                "operation": "\(call.operation)", "attempt": "\(attempt)", "reason": "\(reason)",
+                "operation": "\(call.operation)", "attempt": "\(attempt)", "reason": "\(detail)",
                 "delayMilliseconds": "\(delay)",
             ])
         do {
             try await sleep(delay)
         } catch {
-            throw ProviderError(.unavailable, message: "\(call.operation): cancelled while waiting to retry")
+            // Only the calling task's cancellation ends the wait: the caller is gone, Twilio did not fail this time.
+            var cancelled = ProviderError(.unavailable, message: "\(call.operation): cancelled while waiting to retry")
+            cancelled.cancelled = true
+            throw cancelled
         }
     }
 
@@ -208,5 +247,43 @@ struct TwilioTransport: Sendable {
             method: call.method, url: call.url, headers: headers, body: body,
             basicAuth: BasicCredentials(username: sent.username, password: sent.secret),
             allowsSilentResend: call.method == .get)
+    }
+}
+
+extension TwilioTransport {
+    /// Why a request is tried again, as `numberd_twilio_retries_total{reason}` says it: a fixed set derived from how
+    /// the failure was classified, never Twilio's or libcurl's words, so the series stay few.
+    enum RetryReason: String, CaseIterable {
+        /// A 429 or Twilio's 20429: Twilio is throttling numberd.
+        case rateLimited = "rate_limited"
+        /// A 5xx to a request that may be repeated.
+        case serverError = "server_error"
+        /// The host name did not resolve.
+        case dns
+        /// The TCP connection, or a proxy's tunnel, could not be made.
+        case connect
+        /// The TLS handshake was cut short.
+        case tlsHandshake = "tls_handshake"
+        /// The connect or total timeout expired.
+        case timeout
+        /// The connection broke while sending or receiving.
+        case connectionLost = "connection_lost"
+        /// The answer was not valid HTTP.
+        case protocolError = "protocol_error"
+        /// Any other transport failure (``TwilioErrorMapping/isRetryable(_:)`` retries none today).
+        case other
+
+        /// The reason of a retried transport failure.
+        init(_ code: HTTPClientError.Code) {
+            switch code {
+            case .dnsResolution: self = .dns
+            case .connect: self = .connect
+            case .tlsHandshake: self = .tlsHandshake
+            case .timeout: self = .timeout
+            case .connectionLost: self = .connectionLost
+            case .protocolError: self = .protocolError
+            default: self = .other
+            }
+        }
     }
 }

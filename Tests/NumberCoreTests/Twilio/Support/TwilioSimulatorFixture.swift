@@ -2,20 +2,43 @@ import CurlHTTP
 import Foundation
 import Logging
 import NumberTLS
+import Prometheus
 import Synchronization
 import Testing
 import TwilioSimulator
 
 @testable import NumberCore
 
-/// What a test provider did instead of sleeping, and the clock its price cache reads.
+/// What a test provider did instead of sleeping, the clock its price cache reads, and its metrics.
 final class ProviderProbe: Sendable {
     /// Backoff delays the provider asked for, in order.
     let sleeps = Mutex<[Int]>([])
     /// Added to the real monotonic clock (tests move it forward to expire the price cache).
     let clockOffset = Mutex<Duration>(.zero)
+    /// Where the provider's metrics go (`numberd_twilio_calls_total`...), instead of the process's global backend.
+    let metrics = PrometheusCollectorRegistry()
 
     var recordedSleeps: [Int] { sleeps.withLock { $0 } }
+
+    /// The sum of the samples of the counter `name` whose labels include each of `labels` (0 when there is none).
+    func count(_ name: String, _ labels: [String: String] = [:]) -> Double {
+        Self.count(name, labels, in: metrics)
+    }
+
+    /// The sum of the samples of the counter `name` in `registry` whose labels include each of `labels`.
+    static func count(
+        _ name: String, _ labels: [String: String] = [:], in registry: PrometheusCollectorRegistry
+    )
+        -> Double
+    {
+        let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        var total = 0.0
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            guard labels.allSatisfy({ line.contains("\($0.key)=\"\($0.value)\"") }) else { continue }
+            total += line.split(separator: " ").last.flatMap { Double($0) } ?? 0
+        }
+        return total
+    }
 
     func advanceClock(by duration: Duration) { clockOffset.withLock { $0 += duration } }
 
@@ -26,7 +49,8 @@ final class ProviderProbe: Sendable {
             configuration: configuration, logger: Logger(label: "test.twilio"),
             sleep: { [self] milliseconds in sleeps.withLock { $0.append(milliseconds) } },
             random: { $0.upperBound },
-            monotonicNow: { [self] in ContinuousClock.now + clockOffset.withLock { $0 } })
+            monotonicNow: { [self] in ContinuousClock.now + clockOffset.withLock { $0 } },
+            metricsFactory: PrometheusMetricsFactory(registry: metrics))
     }
 }
 
