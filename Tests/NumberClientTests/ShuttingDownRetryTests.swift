@@ -123,3 +123,121 @@ extension ShuttingDownRetryTests {
         #expect(first.calls.count == 1 && second.calls.count == 1)
     }
 }
+
+/// A restart seldom shows as `SHUTTING_DOWN`: numberd's drain closes the listener and sends GOAWAY, a kill only drops
+/// the connection. A call that may be tried again waits for the restart after either as after `SHUTTING_DOWN`.
+extension ShuttingDownRetryTests {
+    /// Retries quick enough for a test, and enough of them to wait out half a second of refused connects.
+    static let restartRetries = NumbersClientConfiguration.RetryPolicy(
+        attemptsMax: 3, initialBackoff: .milliseconds(20), backoffMax: .milliseconds(100), restartRetriesMax: 600)
+
+    static func encoded<Message: Encodable>(_ message: Message) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        try! ProtoEncoder().encode(message, into: &buffer)
+        return buffer
+    }
+
+    /// Waits until `server` has read a call (a minute at most: a loaded full run is slow).
+    static func waitForACall(_ server: FakeNumbersServer) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while server.calls.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    @Test("after a lost connection or a GOAWAY's refusal, attempts that cannot connect wait for the restart")
+    func restartIsWaitedForAfterALostConnection() {
+        let policy = NumbersClientConfiguration.RetryPolicy(attemptsMax: 3, restartRetriesMax: 4)
+        let failures: [(NumbersClient.RetryClass, CallAttempts.Failure)] = [
+            (.keyed, .connectionLost(message: "reset", unstarted: false)),
+            (.idempotent, .connectionLost(message: "reset", unstarted: false)),
+            // Refused by a GOAWAY: never started, so retried whatever the method, as after SHUTTING_DOWN.
+            (.keyed, .connectionLost(message: "server going away", unstarted: true)),
+            (.unsafe, .connectionLost(message: "server going away", unstarted: true)),
+        ]
+        for (retryClass, failure) in failures {
+            var attempts = CallAttempts(retryClass: retryClass, idempotencyKey: "k", policy: policy)
+            guard case .retry = attempts.failed(failure) else {
+                Issue.record("\(retryClass) after \(failure) was not retried")
+                continue
+            }
+            // 4 waits for the restart, then the one attempt left before the last.
+            for index in 0..<5 {
+                guard case .retry = attempts.failed(.connectFailed(message: "refused")) else {
+                    Issue.record("\(retryClass): connect failure \(index + 1) after \(failure) was not retried")
+                    break
+                }
+            }
+            guard case .fail = attempts.failed(.connectFailed(message: "refused")) else {
+                Issue.record("\(retryClass): the retries after \(failure) did not end")
+                continue
+            }
+        }
+        // A call that is neither a read nor keyed, lost after it was sent, is still not tried again: no wait.
+        var unsafe = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: policy)
+        guard case .fail(let error) = unsafe.failed(.connectionLost(message: "reset", unstarted: false)) else {
+            Issue.record("an unsafe call lost after it was sent was retried")
+            return
+        }
+        #expect(error.reason == "CONNECTION_LOST" && error.details == ["outcome": "unknown"])
+    }
+
+    @Test("a keyed AddFunds whose connection was lost as the server stopped is carried out after its restart, same key")
+    func lostConnectionCarriedThroughARestart() async throws {
+        // Closes the connection once the request is read and stops listening: a SIGKILL, or a drain that
+        // force-closed the call.
+        let first = try await FakeNumbersServer.start { _, _ in .closeConnectionAndStopListening }
+        let port = first.port
+        let client = KeyedRetryTests.client(port: port, retry: Self.restartRetries)
+        let call = Task { try await client.addFunds(AddFundsRequest(accountId: "ACC_1", amount: 100)) }
+        try await Self.waitForACall(first)
+        // Down for a while: without the wait, the two attempts left were spent on refused connects in ~100 ms and
+        // the call ended UNAVAILABLE / CONNECTION_LOST, outcome unknown.
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try await FakeNumbersServer.start(port: port) { _, _ in
+            .response(Self.encoded(AddFundsResponse(balance: 100)))
+        }
+        let response = try await call.value
+        await client.close()
+        await first.stop()
+        await second.stop()
+        #expect(response.balance == 100)
+        #expect(first.calls.count == 1 && second.calls.count == 1)
+        let key = first.calls.first?.metadata["idempotency-key"]
+        #expect(key != nil && second.calls.first?.metadata["idempotency-key"] == key, "the retry carries the key")
+    }
+
+    @Test(
+        "a call a GOAWAY refused as the server stopped is carried out after its restart: keyed, a read, any other",
+        arguments: ["AddFunds", "ListTrunks", "CreateTrunk"])
+    func refusedByGoAwayCarriedThroughARestart(method: String) async throws {
+        let first = try await FakeNumbersServer.start { _, _ in .goAwayAndStopListening }
+        let port = first.port
+        let client = KeyedRetryTests.client(port: port, retry: Self.restartRetries)
+        let call = Task {
+            switch method {
+            case "AddFunds": _ = try await client.addFunds(AddFundsRequest(accountId: "ACC_1", amount: 100))
+            case "ListTrunks": _ = try await client.listTrunks(ListTrunksRequest(accountId: "ACC_1"))
+            default: _ = try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "main"))
+            }
+        }
+        try await Self.waitForACall(first)
+        // Down for a while: without the wait, the attempts left were spent on refused connects in ~100 ms and the
+        // call ended UNAVAILABLE / CONNECT_FAILED.
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try await FakeNumbersServer.start(port: port) { _, _ in
+            switch method {
+            case "AddFunds": .response(Self.encoded(AddFundsResponse(balance: 100)))
+            case "ListTrunks": .response(Self.encoded(ListTrunksResponse(trunks: [Trunk(id: "TRK_1")])))
+            default: .response(Self.trunkCreated)
+            }
+        }
+        try await call.value
+        await client.close()
+        await first.stop()
+        await second.stop()
+        #expect(first.calls.count == 1 && second.calls.count == 1)
+        if method == "AddFunds" {
+            let key = first.calls.first?.metadata["idempotency-key"]
+            #expect(key != nil && second.calls.first?.metadata["idempotency-key"] == key, "the retry carries the key")
+        }
+    }
+}

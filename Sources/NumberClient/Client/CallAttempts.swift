@@ -10,6 +10,12 @@ import NumberAPI
 /// was done (`refusedForNow`: RATE_LIMITED, the BUSY reasons) is tried again too, whatever the method, not before the
 /// server's `retryAfterMs` (`RetryPolicy.retriesWhenBusy`). At most `attemptsMax` attempts.
 ///
+/// Once the server was seen going away — the connection lost (the request sent or not), the call refused by a
+/// GOAWAY, or answered as never started (`SHUTTING_DOWN`, …) — an attempt that then cannot connect waits for it to
+/// listen again, as a restarted numberd does within seconds: at most `restartRetriesMax` such attempts, on top of
+/// `attemptsMax`, with the same jittered backoff. This changes only how long a retry may wait, never which calls are
+/// retried: a call that is neither a read nor keyed, lost after it was sent, still ends at once, its outcome unknown.
+///
 /// Once an attempt of a keyed call may have run (its connection was lost after the request went out), later answers
 /// are read in that light. `ABORTED` / `REQUEST_IN_PROGRESS` means that attempt is still running at the server:
 /// the call waits for it, at most `inProgressRetriesMax` more times and never past its deadline. A call that ends
@@ -50,8 +56,11 @@ struct CallAttempts {
     /// Attempts that count against `attemptsMax`: all but those answered "still in progress".
     private var attempts = 0
     private var inProgressRetries = 0
-    /// Whether a server answered `SHUTTING_DOWN`: attempts that cannot connect then wait for it to listen again.
-    private var serverStopping = false
+    /// Whether the server was seen going away (a lost connection, a GOAWAY's refusal, an answer that it never started
+    /// the call): attempts that cannot connect then wait for it to listen again. A restart seldom shows as
+    /// `SHUTTING_DOWN`, which numberd answers only on a connection it no longer takes calls from: its drain closes the
+    /// listener and sends GOAWAY, and a kill only drops the connection.
+    private var serverGoingAway = false
     private var restartRetries = 0
     /// Whether an earlier attempt may have been carried out at the server (only kept for keyed calls).
     private(set) var mayHaveRun = false
@@ -73,6 +82,8 @@ struct CallAttempts {
             return answered(error)
         case .connectionLost(let message, let unstarted):
             if !unstarted && retryClass == .keyed { mayHaveRun = true }
+            // How a restart shows. Whether this call is tried again at all is still `transportFailed`'s to say.
+            serverGoingAway = true
             // A read that may have reached the server changed nothing there: no outcome is left open (the CLI
             // exits 10 for one that is, which a read must not: its caller retries it as any unavailable call).
             let outcome = unstarted ? "not-started" : retryClass == .idempotent ? nil : "unknown"
@@ -82,8 +93,8 @@ struct CallAttempts {
             return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
         case .connectFailed(let message):
             let error = RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED")
-            // A stopping server is not listening until it has restarted: waiting for it does not spend attempts.
-            if serverStopping, restartRetries < policy.restartRetriesMax {
+            // A server going away is not listening until it has restarted: waiting for it does not spend attempts.
+            if serverGoingAway, restartRetries < policy.restartRetriesMax {
                 restartRetries += 1
                 return .retry(backoff: nextBackoff(), otherwise: final(error))
             }
@@ -112,7 +123,8 @@ struct CallAttempts {
     /// it, and an answer about this attempt alone (see `StatusCode.refusesTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
         if Self.wasNeverStarted(error) {
-            if error.reason == "SHUTTING_DOWN" { serverStopping = true }
+            // Each is followed by the connection's end (a drain's, at a restart).
+            serverGoingAway = true
             var unstarted = error
             unstarted.details["outcome"] = "not-started"
             return transportFailed(unstarted, retryable: true)

@@ -28,20 +28,62 @@ public final class NumbersClient: Sendable {
     private let pool = Mutex(Pool())
     /// `Bearer <apiKey>`, made once.
     private let authorization: String?
+    /// Ends the backoffs of calls between attempts when the client closes.
+    private let closing = CloseSignal()
 
     private struct Pool {
+        /// The pool's connections until they end, those going away (a GOAWAY, or retired after `SHUTTING_DOWN`)
+        /// included: they take no new calls, but `close()` must close them too, or their open calls would run on
+        /// after it. A connection leaves once its channel is closed.
         var connections: [ClientConnection] = []
-        var connecting: EventLoopFuture<ClientConnection>?
-        /// The attempts of `connecting`, which `close()` cuts short.
-        var connectingAttempts: ConnectionAttempts?
+        /// The connection attempts under way: with the connections taking calls, at most `connectionPoolSize`.
+        var attempts: [Attempt] = []
+        /// Calls waiting for an attempt of `attempts`: as many attempts are started as calls wait (within the pool's
+        /// size), so a burst of calls at cold start or after a reconnect brings every connection up at once.
+        var waiting = 0
         var next = 0
         var closed = false
+        /// Connect attempts failed in a row (reset by one that succeeds), and until when no attempt starts while a
+        /// connection takes calls (``NumbersClient/connectBackoff(failures:)``): against a numberd at its connection
+        /// limits each attempt is accepted and closed, and without the pause every call would make one.
+        var failures = 0
+        var backoffUntil: NIODeadline?
+        var attemptIDs = 0
+
+        /// Whether another connection attempt may start, with `alive` connections taking calls: the pool's `size`
+        /// leaves room and, while a connection takes calls, the backoff after failed attempts has passed. With none,
+        /// a call connects whatever came before (its own retries back off), unless it `sawFailure`: the attempt it
+        /// waited for failed, which it reports instead of making another.
+        func mayConnect(alive: Int, size: Int, sawFailure: Bool) -> Bool {
+            guard alive + attempts.count < size else { return false }
+            if alive == 0 { return !sawFailure }
+            guard let backoffUntil else { return true }
+            return backoffUntil <= .now()
+        }
     }
 
-    /// Creates a client; connections open on first use.
+    /// A connection attempt under way.
+    private struct Attempt {
+        var id: Int
+        var future: EventLoopFuture<ClientConnection>
+        /// What `close()` cuts it short with.
+        var connectionAttempts: ConnectionAttempts
+    }
+
+    /// The first pause after a failed connect attempt during which a pool with a connection taking calls starts no
+    /// other (100 ms); it doubles with each failure in a row up to ``connectBackoffMax``.
+    static let connectBackoffInitial = TimeAmount.milliseconds(100)
+    /// The longest such pause (30 s).
+    static let connectBackoffMax = TimeAmount.seconds(30)
+
+    /// Creates a client; connections open on first use. Throws
+    /// ``NumbersClientConfiguration/ConfigurationError``, naming the field, for a configuration the client cannot work
+    /// with (``NumbersClientConfiguration/validate()``): its fields are `var`s, set after its initializer checked
+    /// them, and a bad one would otherwise fail every call with the wrong error, or trap at the first connect.
     public convenience init(
         configuration: NumbersClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
+        try configuration.validate()
         var tlsConfiguration = TLSConfiguration.client(trustRoots: configuration.trustRoots)
         tlsConfiguration.applicationProtocols = ["nrpc/1"]
         tlsConfiguration.handshakeTimeout = configuration.handshakeTimeout
@@ -76,15 +118,18 @@ public final class NumbersClient: Sendable {
     /// client: a connection counts as gone only once its open calls have been failed).
     var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }
 
-    /// Closes every connection; calls in flight fail and later calls throw. A connection being made is cut short:
-    /// the calls waiting for it fail `CLIENT_CLOSED` now, not after its connect, handshake and greeting time out.
+    /// Closes every connection, those going away included; calls in flight fail and later calls throw. A connection
+    /// being made is cut short: the calls waiting for it fail `CLIENT_CLOSED` now, not after its connect, handshake
+    /// and greeting time out; so do calls waiting out a backoff between attempts, not when it ends (a `retryAfterMs`
+    /// can be many seconds).
     public func close() async {
         let (connections, attempts) = pool.withLock { pool in
             pool.closed = true
             defer { pool.connections.removeAll() }
-            return (pool.connections, pool.connectingAttempts)
+            return (pool.connections, pool.attempts.map(\.connectionAttempts))
         }
-        attempts?.cancel()
+        closing.close()
+        for attempt in attempts { attempt.cancel() }
         for connection in connections { await connection.close() }
     }
 
@@ -226,9 +271,15 @@ public final class NumbersClient: Sendable {
                 throw error
             case .retry(let backoff, let otherwise):
                 guard NIODeadline.now() + backoff < deadline else { throw otherwise }
-                do {
-                    try await Task.sleep(nanoseconds: UInt64(backoff.nanoseconds))
-                } catch {
+                // Ended early by close(): the call throws CLIENT_CLOSED now (with its key and outcome when an
+                // attempt may have run), not once the backoff is over.
+                switch await closing.pause(backoff, on: group.next()) {
+                case .elapsed:
+                    break
+                case .closed:
+                    throw attempts.final(
+                        RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED"))
+                case .cancelled:
                     throw attempts.cancelled()
                 }
             }
@@ -253,6 +304,8 @@ public final class NumbersClient: Sendable {
         } catch let error as ConnectError {
             return .failure(.connectFailed(message: error.message))
         }
+        // Counted on the connection by the pool (which picks the one given the fewest calls) until the attempt ends.
+        defer { connection.status.callEnded() }
         let remaining = deadline - .now()
         guard remaining > .zero else { throw WaitEnded.deadline }
         headers.clear()
@@ -287,46 +340,106 @@ public final class NumbersClient: Sendable {
         return nanoseconds / 1000 + (nanoseconds % 1000 == 0 ? 0 : 1)
     }
 
-    /// A usable connection: an open one (round-robin, those below the server's call limit first) while the pool
-    /// grows to its size in the background, or the connection being made, waited for until `deadline` (nil: none).
-    private func connection(deadline: NIODeadline?) async throws -> ClientConnection {
-        let decision: Either = pool.withLock { pool in
-            pool.connections.removeAll { !$0.status.isAlive }
-            if pool.closed { return .closed }
-            if pool.connecting == nil, pool.connections.count < configuration.connectionPoolSize {
-                let attempts = ConnectionAttempts()
-                pool.connecting = startConnecting(attempts)
-                pool.connectingAttempts = attempts
-            }
-            // Round-robin, preferring connections with room below the server's limit; a saturated one still
-            // queues the call. Scans in place: this runs on every call and must not allocate.
-            let count = pool.connections.count
-            if count > 0 {
-                pool.next &+= 1
-                let first = Int(UInt(bitPattern: pool.next) % UInt(count))
-                for offset in 0..<count {
-                    let candidate = pool.connections[(first + offset) % count]
-                    if candidate.status.acceptsCalls { return .ready(candidate) }
+    /// A usable connection: of those taking calls, the one given the fewest that still has room below the server's
+    /// concurrent-call limit (round-robin among equals), while the pool grows to its size in the background. When
+    /// none has room, the call waits, until `deadline` (nil: none), for a connection being made — as many attempts
+    /// start as calls wait, within the pool's size — and then picks again, rather than queueing behind a full one:
+    /// a burst of calls at cold start or after a reconnect spreads over every connection, instead of running the
+    /// server's limit on the first and queueing the rest there until their deadlines. Only when the pool is at its
+    /// size (or connects back off after failures) is the call queued, on the connection given the fewest calls.
+    /// `forCall`: the call is counted on the connection, and the caller must end it with `status.callEnded()`.
+    private func connection(deadline: NIODeadline?, forCall: Bool = true) async throws -> ClientConnection {
+        var failure: ConnectError?
+        while true {
+            let pick = pool.withLock { pool in choose(&pool, forCall: forCall, sawFailure: failure != nil) }
+            switch pick {
+            case .closed:
+                throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+            case .ready(let connection):
+                return connection
+            case .failed:
+                throw failure ?? ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port)")
+            case .wait(let future):
+                defer { pool.withLock { $0.waiting -= 1 } }
+                do {
+                    // Its connection may go to another call meanwhile: the next pick takes whichever has room.
+                    _ = try await wait(for: future, until: deadline)
+                } catch let error as ConnectError {
+                    failure = error
                 }
-                return .ready(pool.connections[first])
             }
-            if let pending = pool.connecting { return .wait(pending) }
-            return .closed
-        }
-        switch decision {
-        case .closed:
-            throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
-        case .ready(let connection):
-            return connection
-        case .wait(let future):
-            return try await wait(for: future, until: deadline)
         }
     }
 
-    /// Waits for the connection being made until `deadline` (nil: none) or the task's cancellation, which throw
-    /// `WaitEnded`; a failed attempt throws `ConnectError`. Only this caller stops waiting: the attempt, which may
-    /// take the connect timeout, the TLS handshake's and the connect timeout again for the server's SETTINGS, goes
-    /// on for the pool and the other calls waiting on it.
+    /// One pick of ``connection(deadline:forCall:)``, under the pool's lock; it counts the call on the connection it
+    /// returns (`forCall`) and on the pool's waiting calls when it returns `.wait`. `sawFailure`: the attempt the call
+    /// waited for failed; with no connection taking calls it then fails, rather than starting another attempt (its
+    /// retries decide). Scans in place: this runs on every call and must not allocate.
+    private func choose(_ state: inout Pool, forCall: Bool, sawFailure: Bool) -> Pick {
+        // Connections that ended leave; those going away stay until then, for `close()`.
+        state.connections.removeAll { !$0.channel.isActive }
+        if state.closed { return .closed }
+        var alive = 0
+        var roomy: ClientConnection?
+        var roomyCalls = Int.max
+        var leastLoaded: ClientConnection?
+        var leastLoadedCalls = Int.max
+        let count = state.connections.count
+        state.next &+= 1
+        if count > 0 {
+            let first = Int(UInt(bitPattern: state.next) % UInt(count))
+            for offset in 0..<count {
+                let candidate = state.connections[(first + offset) % count]
+                guard candidate.status.isAlive else { continue }
+                alive += 1
+                let calls = candidate.status.callCount
+                if calls < leastLoadedCalls {
+                    leastLoaded = candidate
+                    leastLoadedCalls = calls
+                }
+                if calls < roomyCalls, candidate.status.hasRoom {
+                    roomy = candidate
+                    roomyCalls = calls
+                }
+            }
+        }
+        let size = configuration.connectionPoolSize
+        if let ready = roomy ?? (forCall ? nil : leastLoaded) {
+            // The pool grows in the background, one attempt at a time.
+            if state.attempts.isEmpty, state.mayConnect(alive: alive, size: size, sawFailure: sawFailure) {
+                _ = startConnecting(&state)
+            }
+            if forCall { ready.status.callStarted() }
+            return .ready(ready)
+        }
+        // No room: wait for a connection being made, starting one for each call waiting, within the pool's size.
+        var awaited: EventLoopFuture<ClientConnection>?
+        while state.attempts.count < state.waiting + 1,
+            state.mayConnect(alive: alive, size: size, sawFailure: sawFailure)
+        {
+            awaited = startConnecting(&state)
+        }
+        if awaited == nil, !state.attempts.isEmpty {
+            // Waiters spread over the attempts under way (round-robin), each woken when its own ends.
+            awaited = state.attempts[Int(UInt(bitPattern: state.next) % UInt(state.attempts.count))].future
+        }
+        if let awaited {
+            state.waiting += 1
+            return .wait(awaited)
+        }
+        // The pool is at its size (or backs off) and every connection is full: queue on the least loaded.
+        if let leastLoaded {
+            if forCall { leastLoaded.status.callStarted() }
+            return .ready(leastLoaded)
+        }
+        return .failed
+    }
+
+    /// Waits for a connection attempt to end until `deadline` (nil: none) or the task's cancellation, which throw
+    /// `WaitEnded`; a failed attempt throws `ConnectError`. Its connection is returned, but the caller picks again
+    /// (another call may have taken it). Only this caller stops waiting: the attempt, which may take the connect
+    /// timeout, the TLS handshake's and the connect timeout again for the server's SETTINGS, goes on for the pool and
+    /// the other calls waiting on it.
     private func wait(
         for future: EventLoopFuture<ClientConnection>, until deadline: NIODeadline?
     ) async throws -> ClientConnection {
@@ -381,7 +494,7 @@ public final class NumbersClient: Sendable {
     /// that prefer it make their calls without thread hops. See `EventLoopTaskExecutor`.
     public func preferredTaskExecutor() async throws -> EventLoopTaskExecutor {
         do {
-            return EventLoopTaskExecutor(try await connection(deadline: nil).channel.eventLoop)
+            return EventLoopTaskExecutor(try await connection(deadline: nil, forCall: false).channel.eventLoop)
         } catch let error as ConnectError {
             throw RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
         } catch is WaitEnded {
@@ -389,22 +502,34 @@ public final class NumbersClient: Sendable {
         }
     }
 
-    /// Starts a connection attempt (`attempts` cuts it short); on success it joins the pool, either way the pool may
-    /// try again.
-    private func startConnecting(_ attempts: ConnectionAttempts) -> EventLoopFuture<ClientConnection> {
+    /// Starts a connection attempt and records it in `state` (the pool, under its lock): on success its connection
+    /// joins the pool and the failures in a row start over; a failure counts one more and backs the pool off
+    /// (``connectBackoff(failures:)``). `close()` cuts it short. The future never completes before this returns (NIO
+    /// resolves and connects from the event loop), so its completion cannot run under the lock held here.
+    private func startConnecting(_ state: inout Pool) -> EventLoopFuture<ClientConnection> {
+        state.attemptIDs &+= 1
+        let id = state.attemptIDs
+        let attempts = ConnectionAttempts()
         let future = ClientConnection.connect(
             host: configuration.host, port: configuration.port, tls: tls,
             serverHostname: configuration.serverHostname ?? configuration.host, sessionCache: sessionCache,
             settings: configuration.settings, connectTimeout: configuration.connectTimeout,
             liveness: configuration.liveness, queuedCallsMax: configuration.queuedCallsMax, group: group,
             attempts: attempts)
+        state.attempts.append(Attempt(id: id, future: future, connectionAttempts: attempts))
         future.whenComplete { [self] result in
             let orphan: ClientConnection? = pool.withLock { pool in
-                pool.connecting = nil
-                pool.connectingAttempts = nil
-                guard case .success(let connection) = result else { return nil }
-                if pool.closed { return connection }
-                pool.connections.append(connection)
+                pool.attempts.removeAll { $0.id == id }
+                switch result {
+                case .success(let connection):
+                    if pool.closed { return connection }
+                    pool.failures = 0
+                    pool.backoffUntil = nil
+                    pool.connections.append(connection)
+                case .failure:
+                    pool.failures += 1
+                    pool.backoffUntil = .now() + Self.connectBackoff(failures: pool.failures)
+                }
                 return nil
             }
             orphan?.channel.close(promise: nil)
@@ -412,10 +537,23 @@ public final class NumbersClient: Sendable {
         return future
     }
 
-    private enum Either {
+    /// The pause after `failures` (at least 1) failed connect attempts in a row: ``connectBackoffInitial`` doubled
+    /// for each failure after the first, at most ``connectBackoffMax``, drawn between half of that and all of it so
+    /// that clients refused together do not all come back together.
+    static func connectBackoff(failures: Int) -> TimeAmount {
+        let doublings = min(max(failures - 1, 0), 30)
+        let bound = min(connectBackoffInitial.nanoseconds << doublings, connectBackoffMax.nanoseconds)
+        return .nanoseconds(Int64.random(in: (bound / 2)...bound))
+    }
+
+    /// What ``choose(_:forCall:sawFailure:)`` decided.
+    private enum Pick {
         case closed
         case ready(ClientConnection)
+        /// Wait for this attempt to end, then pick again.
         case wait(EventLoopFuture<ClientConnection>)
+        /// The attempt the call waited for failed, and nothing else can carry it.
+        case failed
     }
 
     private struct ConnectError: Error {

@@ -5,6 +5,12 @@ import NumberTLS
 import NumberWire
 
 /// How a `NumbersClient` reaches numberd. Every limit has a documented default.
+///
+/// A `NumbersClient` reads the CA file of ``trustRoots`` and the files of ``clientCertificate`` once, when it is
+/// made: they are compiled into one TLS context that every connection it opens, reconnects included, shares (files
+/// read and parsed per connection would cost each reconnect, and could catch one half rewritten). A CA or client
+/// certificate rotated on disk therefore takes effect only in a new `NumbersClient`: make one with the same
+/// configuration, move the calls to it, and close the old one (its calls in flight fail with it).
 public struct NumbersClientConfiguration: Sendable {
     /// Server host name or IP (also the name its certificate must carry unless `serverHostname` is set).
     public var host: String
@@ -18,7 +24,9 @@ public struct NumbersClientConfiguration: Sendable {
     public var serverHostname: String?
     /// A client certificate for mutual TLS, if the server wants one.
     public var clientCertificate: (chain: TLSCertificateSource, key: TLSPrivateKeySource)?
-    /// Connections kept to the server; calls spread over them. Default 1 (one connection carries 100 calls).
+    /// Connections kept to the server; calls spread over them (each to the one carrying fewest, below the server's
+    /// concurrent-call limit; when all are at it and the pool is below this size, a call waits for another being
+    /// made rather than queue behind them). Default 1 (one connection carries 100 calls).
     public var connectionPoolSize: Int
     /// TCP connect timeout, and then the limit on the wait for the server's SETTINGS once the TLS handshake is done
     /// (a connection carries calls only after them). Default 5 s. The TLS handshake between has its own
@@ -64,11 +72,15 @@ public struct NumbersClientConfiguration: Sendable {
         /// that would pass the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
         /// minutes: left to the caller.) Default true.
         public var retriesWhenBusy: Bool
-        /// Retries of a call whose server answered `UNAVAILABLE` / `SHUTTING_DOWN` (it is stopping: a restart, a
-        /// rolling upgrade) and that then cannot connect: the server is not listening yet, so the call waits for it
-        /// (same backoff, never past the call's deadline) instead of spending its attempts in the first 150 ms. At
-        /// most this many, on top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average, 11 s
-        /// at most).
+        /// Retries of a call that saw its server go away (a restart, a rolling upgrade, a crash) and then cannot
+        /// connect: the server is not listening yet, so the call waits for it (same backoff, never past the call's
+        /// deadline) instead of spending its attempts in the first 150 ms. The server went away when the call's
+        /// connection was lost (the request sent or not), a GOAWAY refused the call, or the server answered it as
+        /// never started (`UNAVAILABLE` / `SHUTTING_DOWN`, …). Only calls that may be tried again at all wait: a call
+        /// that is neither a read nor keyed, lost after it was sent, still ends at once with its outcome unknown. A
+        /// call whose every connect is refused from the first saw nothing go away, and spends its attempts as before.
+        /// At most this many, on top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average,
+        /// 11 s at most).
         public var restartRetriesMax: Int
 
         /// Creates a policy.
@@ -97,7 +109,7 @@ public struct NumbersClientConfiguration: Sendable {
         /// started, the client sends a PING (at most one unanswered, one a second at most); if nothing at all
         /// arrives within this time after it, the connection is taken for dead: its open calls fail `UNAVAILABLE` /
         /// `CONNECTION_LOST` with `outcome=unknown` (they were sent), and the next call opens a new connection.
-        /// Default 5 s (the default `connectTimeout`). Must be positive.
+        /// Default 5 s (the default `connectTimeout`). Must be positive (``validate()``; the initializer traps).
         public var pingTimeout: TimeAmount
         /// Idle time after which the kernel starts TCP keepalive probes on a connection (`SO_KEEPALIVE`,
         /// `TCP_KEEPIDLE`, whole seconds, at least 1), so an idle connection to a peer that is gone ends too; nil:
@@ -116,25 +128,29 @@ public struct NumbersClientConfiguration: Sendable {
             pingTimeout: TimeAmount = .seconds(5), tcpKeepaliveIdle: TimeAmount? = .seconds(30),
             tcpKeepaliveInterval: TimeAmount = .seconds(10), tcpUserTimeout: TimeAmount? = .seconds(30)
         ) {
-            precondition(pingTimeout > .zero, "the PING timeout must be positive")
             self.pingTimeout = pingTimeout
             self.tcpKeepaliveIdle = tcpKeepaliveIdle
             self.tcpKeepaliveInterval = tcpKeepaliveInterval
             self.tcpUserTimeout = tcpUserTimeout
+            do throws(ConfigurationError) {
+                try validate()
+            } catch {
+                preconditionFailure("\(error.under("liveness"))")
+            }
         }
 
         /// The defaults above.
         public static let defaults = LivenessPolicy()
     }
 
-    /// Creates a configuration.
+    /// Creates a configuration; traps on a value the client cannot work with (``validate()``, which
+    /// `NumbersClient(configuration:)` runs again, and throws).
     public init(
         host: String = "127.0.0.1", port: Int = 7443, apiKey: String? = nil, trustRoots: TLSTrustRoots,
         serverHostname: String? = nil, connectionPoolSize: Int = 1, connectTimeout: TimeAmount = .seconds(5),
         defaultTimeout: TimeAmount = .seconds(30), retry: RetryPolicy = RetryPolicy(),
         liveness: LivenessPolicy = .defaults, settings: ConnectionSettings = .defaults
     ) {
-        precondition(connectionPoolSize >= 1, "a client needs at least one connection")
         self.host = host
         self.port = port
         self.apiKey = apiKey
@@ -146,6 +162,11 @@ public struct NumbersClientConfiguration: Sendable {
         self.retry = retry
         self.liveness = liveness
         self.settings = settings
+        do throws(ConfigurationError) {
+            try validate()
+        } catch {
+            preconditionFailure("\(error)")
+        }
     }
 }
 

@@ -160,6 +160,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if let failure {
             errorCaught(context: context, error: failure)
         } else {
+            // Before `checkReady`: the pool reads the limit as soon as the connection joins it.
+            usable.setCallsMax(Int(state.serverSettings.maxConcurrentStreams))
             checkReady()
             // The connection answered its PING (or anything): the calls held meanwhile go out.
             if wasProbing { drainQueue() }

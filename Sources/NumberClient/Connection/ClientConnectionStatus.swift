@@ -1,15 +1,33 @@
 import Synchronization
 
-/// What the connection pool may read without hopping to the event loop: whether the connection takes new calls.
+/// What the connection pool may read without hopping to the event loop: whether the connection takes new calls, and
+/// how many it was given against how many the server runs at once.
 final class ClientConnectionStatus: Sendable {
     private let unusable = Atomic<Bool>(false)
     private let saturated = Atomic<Bool>(false)
+    /// Calls the pool gave this connection that have not ended, queued ones included. Counted by the pool when it
+    /// picks the connection (under its lock), not when the call reaches the event loop: calls picking at once must
+    /// see each other, or they all take the same connection.
+    private let calls = Atomic<Int>(0)
+    /// The server's concurrent-call limit (its SETTINGS' `maxConcurrentStreams`; unknown, unlimited, until set).
+    private let callsMax = Atomic<Int>(.max)
 
     /// True while the connection is up, not going away, and below the server's concurrent-call limit.
     var acceptsCalls: Bool { !unusable.load(ordering: .relaxed) && !saturated.load(ordering: .relaxed) }
     /// False once the connection is closing or closed; it never becomes usable again.
     var isAlive: Bool { !unusable.load(ordering: .relaxed) }
+    /// Calls given to this connection and not ended (``callStarted()``, ``callEnded()``).
+    var callCount: Int { calls.load(ordering: .relaxed) }
+    /// Whether one more call given to it now starts at once: it accepts calls and those it was given are below the
+    /// server's limit.
+    var hasRoom: Bool { acceptsCalls && calls.load(ordering: .relaxed) < callsMax.load(ordering: .relaxed) }
 
     func markUnusable() { unusable.store(true, ordering: .relaxed) }
     func setSaturated(_ value: Bool) { saturated.store(value, ordering: .relaxed) }
+    /// The server's concurrent-call limit, from its SETTINGS.
+    func setCallsMax(_ value: Int) { callsMax.store(value, ordering: .relaxed) }
+    /// The pool gave this connection a call.
+    func callStarted() { calls.wrappingAdd(1, ordering: .relaxed) }
+    /// A call the pool gave this connection ended (whatever its outcome).
+    func callEnded() { calls.wrappingSubtract(1, ordering: .relaxed) }
 }

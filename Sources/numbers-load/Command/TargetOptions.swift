@@ -28,9 +28,12 @@ struct TargetOptions: ParsableArguments {
 
     var dataDirectory: String { dataDir ?? LocalDefaults.dataDirectory(environment: environment) }
 
-    /// The validated loopback address.
+    /// The validated loopback address. Port 0, which `LoopbackAddress` lets a listener take (any free port), is no
+    /// server's: a usage error here, where the client's configuration would trap on it.
     func address() throws -> (host: String, port: Int) {
-        try LoopbackAddress.parse(server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server)
+        let (host, port) = try LoopbackAddress.parse(server ?? environment["NUMBERS_SERVER"] ?? LocalDefaults.server)
+        guard port != 0 else { throw ValidationError("the server address needs a port 1...65535, not 0") }
+        return (host, port)
     }
 
     /// The CA file the server's certificate must chain to.

@@ -6,8 +6,8 @@ import Synchronization
 
 /// A scripted nrpc/1 server on 127.0.0.1:0 without TLS, for the client's tests against a real socket: it reads each
 /// call as numberd does (preface, SETTINGS, HEADERS + MESSAGE with `END_STREAM`) and answers it as the test's script
-/// says — a response, a status, silence, or the connection dropped once the request is read — remembering every
-/// call's headers in arrival order.
+/// says — a response, a status, silence, a GOAWAY, or the connection dropped once the request is read — remembering
+/// every call's headers in arrival order.
 ///
 /// ```swift
 /// let server = try await FakeNumbersServer.start { index, _ in index == 0 ? .closeConnection : .response(ByteBuffer()) }
@@ -26,9 +26,15 @@ final class FakeNumbersServer: Sendable {
         case closeConnection
         /// Closes the connection and stops listening: every later connect is refused.
         case closeConnectionAndStopListening
+        /// Stops listening, then sends GOAWAY with a last stream below this call's, refusing it (never started), and
+        /// closes the connection: numberd's drain at a restart, as its client sees it.
+        case goAwayAndStopListening
         /// Stops reading the connection and never sends anything on it again (PING ACKs included), keeping it open:
         /// a server frozen or wedged, or a path that lost its packets, as its client sees it.
         case stopReading
+        /// Sends GOAWAY naming this call's stream as the last it runs, and never answers the call: the connection goes
+        /// away with the call still open on it (a server draining a long call).
+        case goAway
     }
 
     /// Picks the answer to a call from its index (0 for the first call the server read) and headers.
@@ -206,9 +212,23 @@ final class FakeNumbersServer: Sendable {
                 let channel = context.channel
                 let stopped = log.stopListening() ?? channel.eventLoop.makeSucceededVoidFuture()
                 stopped.whenComplete { _ in channel.close(promise: nil) }
+            case .goAwayAndStopListening:
+                // Sent once nothing listens, so the client's retry of the refused call is refused too, not accepted.
+                let channel = context.channel
+                var buffer = channel.allocator.buffer(capacity: 64)
+                let away = GoAway(lastStreamID: streamID > 2 ? streamID - 2 : 0, code: .noError, message: "draining")
+                buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
+                let frame = buffer
+                let stopped = log.stopListening() ?? channel.eventLoop.makeSucceededVoidFuture()
+                stopped.whenComplete { _ in
+                    channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+                }
             case .stopReading:
                 frozen = true
                 context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+            case .goAway:
+                let away = GoAway(lastStreamID: streamID, code: .noError, message: "draining")
+                send([Frame(type: .goAway, streamID: 0, payload: away.payload())], context: context)
             }
         }
 
