@@ -79,7 +79,7 @@ struct ConnectionLimitTests {
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         let took = ContinuousClock.now - started
-        let interval = Duration.nanoseconds(NumberServer.refusalLogInterval.nanoseconds)
+        let interval = NumberServer.refusalLogInterval
         if took < interval {
             #expect(refused.count == 1, "\(refused)", sourceLocation: sourceLocation)
         } else {

@@ -65,7 +65,7 @@ struct TwilioTransport: Sendable {
     let metrics: any MetricsFactory
     /// The retry lines at info: while Twilio fails, every request tenants make is retried, a line each (a hundred a
     /// second in a 503 incident), so past ``retryLogLinesMax`` a window per reason they go to debug, counted.
-    let retryLog = LogLineBudget(linesMax: TwilioTransport.retryLogLinesMax, window: TwilioTransport.retryLogWindow)
+    let retryLog = LogBudget(linesMax: TwilioTransport.retryLogLinesMax, window: TwilioTransport.retryLogWindow)
 
     /// Retry lines at info per reason and ``retryLogWindow``, across the adapter's requests; the rest at debug. 20.
     static let retryLogLinesMax = 20

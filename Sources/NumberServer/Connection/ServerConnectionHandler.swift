@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NumberAPI
+import NumberCore
 import NumberTLS
 import NumberWire
 
@@ -139,7 +140,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// a client retrying into `RATE_LIMITED` at thousands of calls a second wrote a line each, on the event loop. 20.
     static let failedCallsLoggedMax = 20
     /// The window of ``failedCallsLoggedMax``. 10 s.
-    static let failedCallsWindow = TimeAmount.seconds(10)
+    static let failedCallsWindow = Duration.seconds(10)
     /// Failed calls logged at info in the current window, when it started, and those logged at debug in it.
     private var failedCalls = ThrottledCount()
     /// The server's budgets of the lines above (and of the notices of closed connections), shared with its other
@@ -630,7 +631,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return budgeted(.info, logBudgets.failedCalls, key: "\(status)", held: held)
         default: break
         }
-        switch failedCalls.take(now: .now(), interval: Self.failedCallsWindow, linesMax: Self.failedCallsLoggedMax) {
+        switch failedCalls.take(now: .now, interval: Self.failedCallsWindow, linesMax: Self.failedCallsLoggedMax) {
         case .held:
             return .debug
         case .log(let heldBefore):
@@ -875,7 +876,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if !unsentReplyShare.settle(buffered, in: budget) {
             unsentReplyRefused = true
             metrics.unsentReplyRefusals.increment()
-            if let refused = budget.noteRefusal(now: now) {
+            if let refused = budget.noteRefusal() {
                 logger.warning(
                     "connections closed: the budget of replies their clients do not read is spent",
                     metadata: ["unsent_reply_bytes_max": "\(budget.limit)", "closed": "\(refused)"])
@@ -903,7 +904,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         frameReader.discard()
         givePartialFrameBytesBack()
         metrics.partialFrameRefusals.increment()
-        if let refused = budget.noteRefusal(now: now) {
+        if let refused = budget.noteRefusal() {
             logger.warning(
                 "connections refused: the budget of partially received frames is spent",
                 metadata: ["partial_frame_bytes_max": "\(budget.limit)", "refused": "\(refused)"])

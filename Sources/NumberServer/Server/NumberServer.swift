@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import NumberCore
 import NumberTLS
 import NumberWire
 import ServiceLifecycle
@@ -92,7 +93,7 @@ public final class NumberServer: Service, Sendable {
     /// many were refused since the last one: a flood at a limit must not flood the log too. The counters
     /// `numberd_connections_refused_total` (with `_per_address_total`) and `numberd_partial_frame_refusals_total`
     /// count each.
-    static let refusalLogInterval = TimeAmount.seconds(10)
+    static let refusalLogInterval = Duration.seconds(10)
     /// Bytes held in partially received frames, shared by every connection.
     private let partialFrames: ServerByteBudget
     /// The log lines any client can cause, budgeted across connections: a client that reconnects gets no new allowance.
@@ -346,11 +347,11 @@ public final class NumberServer: Service, Sendable {
         let refusal = state.withLock { state -> Refusal? in
             if state.phase == .draining || state.phase == .stopped { return .draining }
             guard state.connections.count < limits.connectionsMax else {
-                return .connectionsMax(log: state.refusals.note(now: .now(), interval: Self.refusalLogInterval))
+                return .connectionsMax(log: state.refusals.note(now: .now, interval: Self.refusalLogInterval))
             }
             if let address {
                 guard state.connectionsByAddress[address, default: 0] < limits.connectionsPerAddressMax else {
-                    return .perAddress(log: state.addressRefusals.note(now: .now(), interval: Self.refusalLogInterval))
+                    return .perAddress(log: state.addressRefusals.note(now: .now, interval: Self.refusalLogInterval))
                 }
                 state.connectionsByAddress[address, default: 0] += 1
             }

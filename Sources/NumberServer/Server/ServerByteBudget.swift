@@ -1,4 +1,5 @@
 import NIOCore
+import NumberCore
 import Synchronization
 
 /// A server-wide budget of bytes that connections hold, each beyond an allowance of its own: the bytes of partially
@@ -63,7 +64,7 @@ package final class ServerByteBudget: Sendable {
     }
 
     /// Counts a connection refused for the budget; returns how many to report if a line is due now.
-    func noteRefusal(now: NIODeadline) -> Int? {
+    func noteRefusal(now: ContinuousClock.Instant = .now) -> Int? {
         refusals.withLock { $0.note(now: now, interval: NumberServer.refusalLogInterval) }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NumberCore
 
 /// The server-wide budgets of the log lines a client can cause at will, on top of each connection's own limits:
 /// refused calls (no key needed), failed calls, connections closed for a framing error, failed authentications, a
@@ -7,7 +8,7 @@ import NIOCore
 /// call). One per ``NumberServer`` — numberd runs one, so these are the process's. Every window is ``window``.
 final class ServerLogBudgets: Sendable {
     /// The window of every budget. 10 s.
-    static let window = TimeAmount.seconds(10)
+    static let window = Duration.seconds(10)
     /// Calls refused before their handler ran or for their caller (`UNAUTHENTICATED`, `PERMISSION_DENIED`), each
     /// connection's first 3 (``ServerConnectionHandler/refusedCallsLoggedMax``) at info: 20 a window across
     /// connections.

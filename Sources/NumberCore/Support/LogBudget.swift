@@ -1,23 +1,29 @@
 import Logging
-import NIOCore
 import Synchronization
 
-/// A budget of log lines shared by every connection of a server, per key (a reason, a status): at most ``linesMax``
-/// lines of a key per ``window`` at their level, the rest at debug, counted; the first line of the key that a later
-/// window lets through is preceded by one line saying how many were held back (``ThrottledCount``). A limit per
-/// connection alone lets a client that reconnects start every connection with a fresh allowance.
-final class LogBudget: Sendable {
+/// A budget of log lines per key (a reason, a status), shared by everything that logs them: at most ``linesMax`` lines
+/// of a key per ``window`` at their level, the rest at debug, counted; the first line of the key that a later window
+/// lets through is preceded by one line saying how many were held back (``ThrottledCount``). For the lines that
+/// others' traffic multiplies: the server's of what clients can cause (a limit per connection alone lets a client
+/// that reconnects start every connection with a fresh allowance), the core's retries of Twilio requests while
+/// Twilio fails (one per request tenants make).
+///
+/// ```swift
+/// let level = budget.level(.info, key: "server_error", logger: logger, held: "retries logged at debug")
+/// logger.log(level: level, "retrying Twilio request")
+/// ```
+package final class LogBudget: Sendable {
     /// Lines of one key per window.
-    let linesMax: Int
+    package let linesMax: Int
     /// The window.
-    let window: TimeAmount
+    package let window: Duration
     /// Keys counted apart at most; lines of any further key share one count, so the table stays bounded whatever
     /// the keys are.
     static let keysMax = 64
     private static let otherKey = "other"
     private let counts = Mutex<[String: ThrottledCount]>([:])
 
-    init(linesMax: Int, window: TimeAmount) {
+    package init(linesMax: Int, window: Duration) {
         precondition(linesMax > 0, "linesMax must be positive")
         self.linesMax = linesMax
         self.window = window
@@ -27,7 +33,7 @@ final class LogBudget: Sendable {
     /// window lets through is preceded, on `logger` at `level`, by `held` with how many lines of `key` earlier windows
     /// held back (counted when the next line passes: there is no timer). A line `logger` would not write at `level`
     /// anyway takes nothing from the budget (nor its lock).
-    func level(
+    package func level(
         _ level: Logger.Level, key: String = "", logger: Logger, held: @autoclosure () -> Logger.Message
     ) -> Logger.Level {
         guard logger.logLevel <= level else { return level }
@@ -46,7 +52,7 @@ final class LogBudget: Sendable {
 
     /// Counts one line of `key` at `now`: whether it is logged at its level, and how many lines of the key earlier
     /// windows held back.
-    func take(_ key: String = "", now: NIODeadline = .now()) -> ThrottledCount.Decision {
+    package func take(_ key: String = "", now: ContinuousClock.Instant = .now) -> ThrottledCount.Decision {
         counts.withLock { table in
             let slot = table[key] != nil || table.count < Self.keysMax ? key : Self.otherKey
             return table[slot, default: ThrottledCount()].take(now: now, interval: window, linesMax: linesMax)
