@@ -96,6 +96,21 @@ extension NumberService {
                 report.pending.append(phone)
             }
         case .owned(let number):
+            if number.dateCreated == nil, !watch.intentId.hasPrefix(Identifier.number) {
+                // Without a creation date a voided purchase's late buy cannot be told from someone's later purchase
+                // of the number (in Twilio's console, or one a restore forgot), and a release cannot be undone: kept
+                // watched, said at error, until the watch ends; then the provider audit names it if nobody owns it.
+                logger.error(
+                    "a watched number's creation date at the provider cannot be read: not released",
+                    metadata: ["number": "\(phone)", "sid": "\(number.sid)", "watch": "\(watch.intentId)"])
+                if expired {
+                    unblock(watch)
+                    await end(watch, .expired, at: now, into: &report)
+                } else {
+                    report.pending.append(phone)
+                }
+                return true
+            }
             guard mayBeTheOrphan(number, of: watch) else {
                 // Someone's number now, not the one the watch was for: after a restore from a backup older than a
                 // customer's purchase of it (a store that forgot it), or one bought outside numberd. Never released
@@ -165,16 +180,14 @@ extension NumberService {
     /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
     /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
     /// that was queued when it was voided: the provider created it by the in-flight horizon after that (and
-    /// ``orphanCreationSlackSeconds``), not days later. Without a creation date (the provider's answer gave none that
-    /// reads) the two cannot be told apart, and the number may be the orphan: left alone, a late buy would stay paid
-    /// with no owner, while a number a customer owns or reserves through numberd is never released by the sweep
-    /// (``claim(_:)``).
+    /// ``orphanCreationSlackSeconds``), not days later; one without a readable creation date is not asked about here
+    /// (``settle(_:into:)`` keeps its watch).
     private func mayBeTheOrphan(_ number: ProvisionedNumber, of watch: OrphanWatch) -> Bool {
         if watch.intentId.hasPrefix(Identifier.number) {
             let sid = try? coordinator.read { state throws(NumberError) in state.numbers[watch.intentId]?.providerSid }
             return (sid ?? nil) == number.sid
         }
-        guard let created = number.dateCreated else { return true }
+        guard let created = number.dateCreated else { return false }
         return created <= watch.since.addingTimeInterval(Double(lateBuySeconds))
     }
 
