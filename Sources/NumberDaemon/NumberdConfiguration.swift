@@ -263,8 +263,9 @@ public struct NumberdConfiguration: Sendable {
         public init(parsing text: String, setting key: String) throws {
             guard !text.isEmpty else {
                 throw ConfigurationError(
-                    "\(key) must be host:port, not an empty value: an empty \(Origin.variable(key)) (a compose file's "
-                        + "unset variable) counts as set; unset it, or drop the empty value, for the default")
+                    "\(key) must be host:port, not an empty value (an empty --\(key), config file value or "
+                        + "\(Origin.variable(key)), e.g. a compose file's unset variable, counts as set): drop it for "
+                        + "the default")
             }
             let pattern = text.hasPrefix("[") ? "]:" : ":"
             guard let range = text.range(of: pattern, options: .backwards), let port = Int(text[range.upperBound...]),

@@ -304,8 +304,15 @@ extension Funds {
                 let (account, response) = try await global.withClient { client in
                     let account = try await Funds.account(global, client)
                     if debit, !yes {
+                        // Under a key given, this may be the rerun an unknown outcome asked for: the first run may
+                        // have debited already, which "not debited" would deny.
+                        let refusal =
+                            idempotencyKey.map {
+                                "not sent now; an earlier run under idempotency key \($0) may have debited already: "
+                                    + "rerun with --yes and the same key to see its result without a second debit"
+                            } ?? "not debited"
                         try Question.confirm(
-                            "Debit \(Format.money(minor, code)) from \(Funds.named(account))?", refusal: "not debited")
+                            "Debit \(Format.money(minor, code)) from \(Funds.named(account))?", refusal: refusal)
                     }
                     let request = AdjustBalanceRequest(
                         accountId: account.id, amount: debit ? -minor : minor, currency: code, reason: reason)
@@ -596,8 +603,10 @@ struct Keys: AsyncParsableCommand {
             try await reporting {
                 let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) { client in
                     if !yes {
+                        // "by this run": a rerun after an unknown outcome may find it revoked already.
                         try Question.confirm(
-                            "Revoke \(id) for good? Calls with it are refused from then on.", refusal: "not revoked")
+                            "Revoke \(id) for good? Calls with it are refused from then on.",
+                            refusal: "not revoked by this run (numbers keys list shows whether an earlier one did)")
                     }
                     return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }

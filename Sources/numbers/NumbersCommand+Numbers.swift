@@ -392,11 +392,12 @@ extension Release {
                 pause = min(pause * 2, .seconds(3))
             } catch let error as RPCError where key != nil && (error.code == .cancelled || UnknownOutcome.covers(error))
             {
-                // Interrupted (or cut off) while asking, rather than in the pause: the same open outcome, the same
-                // advice — the release made under the key may be running or done.
+                // Interrupted (or cut off) while asking, rather than in the pause: the dry run changed nothing, but a
+                // release an earlier run made under the key may be running or done — the key's advice.
                 throw CLIError(
                     code: CLIError.exitCode(for: error),
-                    message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
+                    message: "error: \(error)\nthis run's dry run changed nothing; an earlier run under the key may "
+                        + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
             }
         }
     }

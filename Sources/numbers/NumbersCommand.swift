@@ -300,12 +300,17 @@ struct GlobalOptions: ParsableArguments {
     /// Flushes standard output, where the result went. A result that could not be written (a full disk, a closed
     /// pipe) used to exit 0 with it lost — a new key's one-time secret, a credit's transaction; now stderr says the
     /// command was carried out all the same, with `unwritten` (how to see or undo what it did), and the run exits
-    /// ``CLIError/resultUnwritten``. `fflush(nil)`, every stream: Swift 6 refuses a reference to C's `stdout` (shared
-    /// mutable state), and stderr is unbuffered. glibc keeps the bytes a write failed to take, so this flush fails
-    /// whether the first failed write was this one or one while printing.
+    /// ``CLIError/resultUnwritten``. A command with nothing to see again or undo (`unwritten` nil: a listing, a look)
+    /// whose reader went away (`EPIPE`: `numbers list --json | head -1`) ends as it would have, 0: NIO ignores
+    /// SIGPIPE for the process, which would otherwise have ended it quietly. `fflush(nil)`, every stream: Swift 6
+    /// refuses a reference to C's `stdout` (shared mutable state), and stderr is unbuffered. It reports a failure of
+    /// this flush only: a flush glibc made while printing (its 4 KiB buffer full) that failed and dropped its bytes
+    /// may go unseen here (`ferror` would need `stdout`).
     static func flushResult(unwritten: String?) throws {
         guard fflush(nil) != 0 else { return }
-        let reason = String(cString: strerror(errno))
+        let failure = errno
+        if unwritten == nil, failure == EPIPE { return }
+        let reason = String(cString: strerror(failure))
         throw CLIError(
             code: CLIError.resultUnwritten,
             message: "numbers: the command was carried out, but its result could not be written to standard output "

@@ -111,6 +111,15 @@ struct FundsAdjustCommandTests {
                 ["funds", "adjust", "5", "--debit", "--reason", "x", "--yes"] + Self.connection(server), input: "")
             #expect(unasked.status == 0, "\(unasked)")
             #expect(!unasked.stderr.contains("Type 'yes'"), "\(unasked.stderr)")
+            // A rerun under a key (an unknown outcome's advice) declined: the earlier run may have debited, so not
+            // "not debited".
+            let rerun = try await runNumbers(
+                ["funds", "adjust", "5", "--debit", "--reason", "x", "--idempotency-key", "fix-1"]
+                    + Self.connection(server), input: "")
+            #expect(rerun.status == 1, "\(rerun)")
+            #expect(!rerun.stderr.contains("not debited"), "\(rerun.stderr)")
+            #expect(rerun.stderr.contains("may have debited already"), "\(rerun.stderr)")
+            #expect(rerun.stderr.contains("--yes and the same key"), "\(rerun.stderr)")
         }
         #expect(received.all.map(\.0.amount) == [-500], "only the debit given --yes")
     }

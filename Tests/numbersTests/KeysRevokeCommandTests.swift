@@ -21,7 +21,7 @@ struct KeysRevokeCommandTests {
             let declined = try await runNumbers(["keys", "revoke", "KEY_1"] + connection, input: "")
             #expect(declined.status == 1, "\(declined)")
             #expect(declined.stderr.contains("Revoke KEY_1 for good?"), "\(declined.stderr)")
-            #expect(declined.stderr.contains("not revoked (pass --yes to skip the question)"), "\(declined.stderr)")
+            #expect(declined.stderr.contains("not revoked by this run"), "\(declined.stderr)")
             #expect(declined.stdout.isEmpty, "\(declined.stdout)")
             let agreed = try await runNumbers(["keys", "revoke", "KEY_2"] + connection, input: "yes\n")
             #expect(agreed.status == 0 && agreed.stdout.contains("revoked KEY_2"), "\(agreed)")

@@ -17,6 +17,9 @@ struct UnwrittenResultTests {
                 apiKey: ApiKey(id: "KEY_9", accountId: request.accountId, scope: .account, name: request.name),
                 secret: "nk_once")
         }
+        router.register(NumbersMethods.getBalance) { request, _ in
+            GetBalanceResponse(accountId: request.accountId, balance: 100, currency: "USD", available: 100)
+        }
         router.register(NumbersMethods.getAccount) { request, _ in
             GetAccountResponse(account: Account(id: request.accountId, currency: "USD"))
         }
@@ -61,5 +64,27 @@ struct UnwrittenResultTests {
             #expect(run.stderr.contains("--idempotency-key \(key)"), "\(run.stderr)")
         }
         #expect(keys.all.count == 1)
+    }
+
+    /// A pipe whose reader has gone (`numbers … | head -1` once head exits): every write fails with EPIPE.
+    static func closedPipe() -> FileHandle {
+        let pipe = Pipe()
+        pipe.fileHandleForReading.closeFile()
+        return pipe.fileHandleForWriting
+    }
+
+    @Test("a look into a pipe whose reader went away ends 0; a credit into one still exits 11")
+    func closedPipe() async throws {
+        let keys = Recorded<String>()
+        try await withStubServer(router: Self.router(keys)) { server in
+            let look = try await runNumbers(
+                ["balance", "--json"] + UnknownOutcomeTests.connection(server), output: Self.closedPipe())
+            #expect(look.status == 0, "\(look)")
+            #expect(!look.stderr.contains("could not be written"), "\(look.stderr)")
+            let credit = try await runNumbers(
+                ["funds", "add", "1", "--currency", "USD", "--json"] + UnknownOutcomeTests.connection(server),
+                output: Self.closedPipe())
+            #expect(credit.status == 11, "\(credit)")
+        }
     }
 }

@@ -19,7 +19,8 @@ extension CurlTransfer {
         // thread's getaddrinfo to return, blocking the client's one thread — every other transfer, the queue,
         // cancellations — for as long as a slow DNS server takes (8 s stalls measured). The resolver thread then
         // ends by itself when getaddrinfo returns, its answer dropped.
-        try set(CURLOPT_QUICK_EXIT, 1)
+        // Since libcurl 7.87 (Debian 12 has 7.88): an older library does without, rather than failing every request.
+        try? set(CURLOPT_QUICK_EXIT, 1)
         // Counts the sends (whether the request may have gone out), and refuses a second one where it must not.
         let me = Unmanaged.passUnretained(self).toOpaque()
         try check(numberd_curl_easy_setopt_prereq_callback(easy, Self.prereqCallback), "CURLOPT_PREREQFUNCTION")
