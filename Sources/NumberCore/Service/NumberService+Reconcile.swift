@@ -149,9 +149,15 @@ extension NumberService {
     /// Settles one intent; false when the provider could not say what it holds (the intent stays for a later pass).
     private func settle(_ intent: PurchaseIntent, into report: inout ReconcileReport) async -> Bool {
         var found: [ProvisionedNumber] = []
+        // Numbers the provider has that this intent cannot have bought (``latestBuy(of:)``): someone's later purchase.
+        var others: [ProvisionedNumber] = []
         var complete = true
+        let latest = latestBuy(of: intent)
         for item in intent.items {
             switch await lookUpOwned(item.phoneNumber) {
+            case .owned(let number) where number.dateCreated.map { $0 > latest } ?? false:
+                others.append(number)
+                complete = false
             case .owned(let number): found.append(number)
             case .notOwned: complete = false
             case .unknown:
@@ -190,10 +196,24 @@ extension NumberService {
             return true
         }
         // Marked compensating (durably) before any release, so a later pass can never commit it instead. A number
-        // the provider did not show may still be bought by a request queued there: it is watched for orphans.
-        let shown = Set(found.map(\.phoneNumber))
+        // the provider did not show may still be bought by a request queued there: it is watched for orphans. One
+        // that is someone's later purchase, or whose creation date does not read (it may be), is neither released
+        // nor watched — a release cannot be undone, and the sweep would take it for the orphan —: the provider audit
+        // names it if nobody owns it through numberd.
+        let undated = found.filter { $0.dateCreated == nil }
+        let leftAlone = others + undated
+        if !leftAlone.isEmpty {
+            logger.warning(
+                "numbers at the provider that this purchase may not have bought: not released, not watched",
+                metadata: [
+                    "intent": "\(intent.id)", "numbers": "\(leftAlone.map(\.phoneNumber))",
+                    "latest_buy": "\(latest.formatted(.iso8601))",
+                ])
+        }
+        let shown = Set(found.map(\.phoneNumber) + others.map(\.phoneNumber))
         await compensate(
-            intent, bought: found, watching: intent.items.map(\.phoneNumber).filter { !shown.contains($0) })
+            intent, bought: found.filter { $0.dateCreated != nil },
+            watching: intent.items.map(\.phoneNumber).filter { !shown.contains($0) })
         let open = (try? coordinator.read { state throws(NumberError) in state.intents[intent.id] != nil }) ?? true
         if open {
             report.unresolved.append(intent.id)
@@ -202,5 +222,15 @@ extension NumberService {
         }
         logger.info("reconciled purchase intent", metadata: ["intent": "\(intent.id)", "voided": "\(!open)"])
         return true
+    }
+
+    /// The latest a buy of `intent` can have been created at the provider: its buys are sent one after another from
+    /// its opening, each landing within the in-flight horizon, and never again after a restart (an unknown buy is
+    /// never repeated), plus the hour of ``orphanCreationSlackSeconds`` for the clocks. A number created after it is
+    /// someone's later purchase of it — in Twilio's console, or a customer's after a restore from a backup that still
+    /// held this intent open —, which reconciliation must neither commit to the intent's account nor release.
+    func latestBuy(of intent: PurchaseIntent) -> Date {
+        let seconds = lateBuySeconds + Int64(intent.items.count) * config.reconcile.inFlightHorizonSeconds
+        return intent.createdAt.addingTimeInterval(Double(seconds))
     }
 }

@@ -77,6 +77,47 @@ struct InFlightHorizonTests {
         try await h.check()
     }
 
+    /// After a restore from a backup that still held a purchase open, the provider may have a number of it that
+    /// someone bought since (a customer's purchase the restore forgot, or one made in Twilio's console): created after
+    /// the intent's buys could have landed (``NumberService/latestBuy(of:)``), it is not the intent's. Reconciliation
+    /// released it (a purchase of several whose other buy was lost), or committed it to the intent's account and
+    /// routed it to that account's trunk (a purchase of one); it now leaves it alone, for the provider audit.
+    @Test(
+        "a number the provider has, created after the intent could have bought it, is neither released nor committed",
+        arguments: StoreKind.allCases, [false, true])
+    func laterPurchaseIsNotTheIntents(kind: StoreKind, alone: Bool) async throws {
+        var h = try await Harness(kind, config: Self.config())
+        let account = try await h.account(funds: 10_000)
+        let phones = alone ? [Self.phones[0]] : Self.phones
+        h.provider.stock(phones)
+        if alone {
+            h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phones[0])
+        } else {
+            h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phones[1])
+        }
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        // Two days on, the provider has the first number under a SID of a purchase made then.
+        h.clock.advance(by: 2 * 86_400)
+        let later = h.clock.now()
+        h.provider.changeOwned(Self.phones[0]) { number in
+            number = ProvisionedNumber(
+                sid: "PN" + String(repeating: "7", count: 32), phoneNumber: Self.phones[0], friendlyName: "",
+                trunkSid: nil, capabilities: NumberCapabilities(voice: true), dateCreated: later)
+        }
+        try await h.restart()
+        h.clock.advance(by: 601)
+        let report = await h.service.reconcile()
+        #expect(report.voided.count == 1 && report.committed.isEmpty, "\(report)")
+        #expect(h.provider.owned(Self.phones[0])?.sid == "PN" + String(repeating: "7", count: 32), "left alone")
+        #expect(h.service.durableState().orphanWatch[Self.phones[0]] == nil, "not watched: the sweep would take it")
+        #expect(try h.service.balance(accountId: account.id).balance == 10_000)
+        try await h.check(leftForTheAudit: [Self.phones[0]])
+    }
+
     @Test(
         "a purchase reconciliation commits two days later is the customer's from its buy: cycle and billing day",
         arguments: StoreKind.allCases)
