@@ -544,7 +544,8 @@ public final class Numberd: Sendable {
     }
 
     /// Sets an audit's gauges — its success's timestamp only when `stampSuccess` (periodic audits are on) —, logs each
-    /// listed difference at warning, and returns the counts for a log line.
+    /// listed difference at warning (the report lists the first `differencesListedMax` of each kind; the rest are only
+    /// counted, here too), and returns the counts for a log line.
     static func record(
         _ report: ProviderAuditReport, gauges: OperationalGauges, logger: Logger, stampSuccess: Bool = true
     ) -> Logger.Metadata {
@@ -565,7 +566,7 @@ public final class Numberd: Sendable {
                 metadata: [
                     "kind": "\(difference.kind.rawValue)", "number": "\(difference.phoneNumber)",
                     "provider_sid": "\(difference.providerSid)", "number_id": "\(difference.numberId ?? "-")",
-                    "account_id": "\(difference.accountId ?? "-")",
+                    "account_id": "\(difference.accountId ?? "-")", "intent_id": "\(difference.intentId ?? "-")",
                 ])
         }
         // Levels, not things the run did: not strings, so PeriodicService does not add them to its item counters (the

@@ -673,11 +673,27 @@ struct Audit: AsyncParsableCommand {
         abstract: "Show the last provider audit: where the Twilio account and numberd's store disagree (admin).",
         discussion: """
             numberd lists the Twilio account's numbers and trunks every --provider-audit-interval (6 h), twice a \
-            minute apart, and reports what both listings show: unowned (paid at Twilio, held by no one), missing \
-            (billed, gone at Twilio), sid_differs, trunk_differs, release_stuck, trunk_missing, trunk_unrecorded. \
-            Nothing is changed on either side: what to do is the operator's call. Exit 5 before the first audit has \
-            finished. With --run, starts an audit now instead (exit 5 while one runs): its findings come once its two \
-            listings, --provider-audit-recheck apart, are done.
+            minute apart, and reports what both listings show: every difference counted, the first 100 of each kind \
+            listed (and logged). Nothing is changed on either side: what to do is the operator's call. By kind (the \
+            numbers commands with --account, the difference's account):
+              unowned (paid at Twilio, held by no one): release it in Twilio's console. numberd cannot give a number \
+            to an account: a customer who bought it through numberd before a restore from an older backup loses it.
+              missing (billed, gone at Twilio): numbers release NUM_… (its refund computed as usual).
+              sid_differs (held under another SID): numbers release NUM_…, then release the number in Twilio's \
+            console.
+              trunk_differs: numbers trunk assign NUM_… TRK_… to the trunk numberd records (numbers trunk unassign \
+            NUM_… when it records none): the change is sent to Twilio even when it is recorded already.
+              release_stuck (a release requested, or a past-due number's grace release due, more than a day ago; \
+            Twilio refuses its DELETE): release it in Twilio's console; numberd's next try records it.
+              purchase_stuck (reserved by a purchase open for more than a day; Twilio refuses its DELETE): release \
+            it in Twilio's console; the next reconciliation voids the purchase, nothing charged, the money held \
+            freed.
+              trunk_missing (recorded, not at Twilio): numbers trunks create a new one, numbers trunk assign its \
+            numbers to it, then numbers trunks delete the old one's TRK_….
+              trunk_unrecorded (at Twilio, named as numberd names its trunks, recorded nowhere): delete it in \
+            Twilio's console, only if no number routes to it.
+            Exit 5 before the first audit has finished. With --run, starts an audit now instead (exit 5 while one \
+            runs): its findings come once its two listings, --provider-audit-recheck apart, are done.
             """)
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("run"), help: "Start an audit now, in the background.") var start = false
@@ -691,6 +707,18 @@ struct Audit: AsyncParsableCommand {
         case ..<7_200: return "\(seconds / 60) min"
         case ..<172_800: return "\(seconds / 3_600) h"
         default: return "\(seconds / 86_400) d"
+        }
+    }
+
+    /// A line for each kind with more differences than the audit lists: numberd lists the first
+    /// `differencesListedMax` of each kind (and logs those alone), and keeps no list of the rest.
+    static func unlisted(_ response: GetProviderAuditResponse) -> [String] {
+        response.counts.compactMap { counted -> String? in
+            let listed = Int64(response.differences.count { $0.kind == counted.kind })
+            guard counted.count > listed else { return nil }
+            let rest = counted.count - listed
+            return "  \(counted.kind): \(listed) of \(counted.count) listed; the other \(rest) are counted, not listed "
+                + "anywhere (nor in numberd's log): the next audit lists them once these are settled"
         }
     }
 
@@ -717,15 +745,12 @@ struct Audit: AsyncParsableCommand {
                 print(
                     found.isEmpty
                         ? "  no differences" : "  " + found.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
-                let total = response.counts.reduce(0) { $0 + $1.count }
-                if total > response.differences.count {
-                    print("  the first \(response.differences.count) of \(total); the rest are in numberd's log")
-                }
+                for line in Self.unlisted(response) { print(line) }
                 for difference in response.differences {
                     let subject =
                         difference.phoneNumber.isEmpty
                         ? "trunk \(difference.trunkId.isEmpty ? "-" : difference.trunkId)" : difference.phoneNumber
-                    let holder = [difference.numberId, difference.accountId].filter { !$0.isEmpty }
+                    let holder = [difference.numberId, difference.intentId, difference.accountId].filter { !$0.isEmpty }
                     print(
                         Format.visible(
                             "  \(difference.kind) \(subject) \(difference.providerSid)"

@@ -1135,6 +1135,7 @@ extension ProviderAuditDifference: ProtoMessage {
         writer.write(numberId, field: 4)
         writer.write(accountId, field: 5)
         writer.write(trunkId, field: 6)
+        writer.write(intentId, field: 7)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -1145,7 +1146,8 @@ extension ProviderAuditDifference: ProtoMessage {
             providerSid: try reader.string(3),
             numberId: try reader.string(4),
             accountId: try reader.string(5),
-            trunkId: try reader.string(6)
+            trunkId: try reader.string(6),
+            intentId: try reader.string(7)
         )
     }
 }

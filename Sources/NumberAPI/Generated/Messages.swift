@@ -1868,8 +1868,9 @@ public struct GetProviderAuditRequest: Codable, Sendable, Hashable {
 
 /// One disagreement between the Twilio account and the store.
 public struct ProviderAuditDifference: Codable, Sendable, Hashable {
-    /// unowned, missing, sid_differs, trunk_differs, release_stuck (numbers); trunk_missing, trunk_unrecorded
-    /// (trunks). A string, as in numberd_provider_audit_differences{kind}: a later numberd may add kinds.
+    /// unowned, missing, sid_differs, trunk_differs, release_stuck, purchase_stuck (numbers); trunk_missing,
+    /// trunk_unrecorded (trunks). A string, as in numberd_provider_audit_differences{kind}: a later numberd may add
+    /// kinds.
     public var kind: String
     /// E.164; empty for a trunk's
     public var phoneNumber: String
@@ -1877,10 +1878,12 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
     public var providerSid: String
     /// the store's number, when it holds one
     public var numberId: String
-    /// the account holding it, when one does
+    /// the account holding it, when one does (purchase_stuck: the buyer)
     public var accountId: String
     /// the store's trunk id, or the one a trunk's name at Twilio gives
     public var trunkId: String
+    /// the purchase (PIN_…) reserving it: purchase_stuck
+    public var intentId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -1889,7 +1892,8 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
         providerSid: String = "",
         numberId: String = "",
         accountId: String = "",
-        trunkId: String = ""
+        trunkId: String = "",
+        intentId: String = ""
     ) {
         self.kind = kind
         self.phoneNumber = phoneNumber
@@ -1897,6 +1901,7 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
         self.numberId = numberId
         self.accountId = accountId
         self.trunkId = trunkId
+        self.intentId = intentId
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -1906,6 +1911,7 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
         case numberId = 4
         case accountId = 5
         case trunkId = 6
+        case intentId = 7
     }
 }
 
@@ -1945,7 +1951,7 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
     public var providerTrunks: Int64
     /// every kind, 0 when none
     public var counts: [ProviderAuditCount]
-    /// the first 100 (differencesListedMax): trunks first
+    /// the first 100 of each kind (differencesListedMax); trunks first
     public var differences: [ProviderAuditDifference]
 
     /// Creates the message; omitted fields take their proto3 defaults.

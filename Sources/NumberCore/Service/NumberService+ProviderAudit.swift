@@ -20,9 +20,19 @@ public struct ProviderAuditReport: Sendable, Hashable {
             /// Its release was requested longer ago than ``NumberServiceConfig/Audit/releasePendingMaxSeconds`` (a day)
             /// and is still not done, whether the provider lists it or not: billed to nobody since the request, and
             /// most likely still paid at the provider, which keeps refusing the DELETE (reconciliation tries it again
-            /// every pass, never giving up nor withdrawing it). Not a difference of the two sides' listings, but the
-            /// one place such a release is named; release it in the provider's console, and the next pass records it.
+            /// every pass, never giving up nor withdrawing it). Also a past-due number whose grace period ended longer
+            /// ago than that and is still held: the provider refuses its grace release, which billing withdraws and
+            /// asks again every hour or so (`billing.graceReleaseRetryMaxSeconds`), the number paid at the provider
+            /// every month by numberd, its customer no longer billed. Not a difference of the two sides' listings, but
+            /// the one place such a release is named; release it in the provider's console, and the next pass
+            /// (reconciliation's, or billing's next grace release) records it.
             case releaseStuck = "release_stuck"
+            /// Owned at the provider and reserved by a purchase opened longer ago than
+            /// ``NumberServiceConfig/Audit/releasePendingMaxSeconds`` that is still not settled: most likely one whose
+            /// compensating DELETE the provider keeps refusing (reconciliation tries it again every pass, never giving
+            /// up), the number paid at the provider and the buyer's money held. Release it in the provider's console:
+            /// the next reconciliation pass voids the purchase, charging nothing, and lets the hold go.
+            case purchaseStuck = "purchase_stuck"
             /// A trunk numberd records whose provider SID the provider does not list: numbers routed to it (and
             /// purchases naming it) do not reach the customer's SIP endpoint. Found for providers that list trunks.
             case trunkMissing = "trunk_missing"
@@ -40,16 +50,18 @@ public struct ProviderAuditReport: Sendable, Hashable {
         public var kind: Kind
         /// The number (E.164); empty for a trunk's difference.
         public var phoneNumber: String
-        /// The provider's SID of it (`unowned`, `sid_differs`, `trunk_differs`), or numberd's (`missing`,
-        /// `release_stuck`); a trunk's SID (`trunk_missing`, `trunk_unrecorded`).
+        /// The provider's SID of it (`unowned`, `sid_differs`, `trunk_differs`, `purchase_stuck`), or numberd's
+        /// (`missing`, `release_stuck`); a trunk's SID (`trunk_missing`, `trunk_unrecorded`).
         public var providerSid: String
         /// numberd's number id, when numberd holds it.
         public var numberId: String?
-        /// The account holding it through numberd.
+        /// The account holding it through numberd (for `purchase_stuck`, the buyer).
         public var accountId: String?
         /// numberd's trunk id: the recorded trunk (`trunk_missing`), or the one its name at the provider gives
         /// (`trunk_unrecorded`).
         public var trunkId: String? = nil
+        /// The purchase intent (`PIN_…`) reserving it (`purchase_stuck`).
+        public var intentId: String? = nil
 
         /// Whether this is about a trunk, not a number.
         public var isTrunk: Bool { kind == .trunkMissing || kind == .trunkUnrecorded }
@@ -57,7 +69,7 @@ public struct ProviderAuditReport: Sendable, Hashable {
         public var description: String {
             "\(kind.rawValue) \(isTrunk ? "" : phoneNumber + " ")\(providerSid)"
                 + (numberId.map { " \($0)" } ?? "") + (trunkId.map { " \($0)" } ?? "")
-                + (accountId.map { " of \($0)" } ?? "")
+                + (intentId.map { " \($0)" } ?? "") + (accountId.map { " of \($0)" } ?? "")
         }
     }
 
@@ -70,7 +82,9 @@ public struct ProviderAuditReport: Sendable, Hashable {
     /// Differences seen by both listings, by kind (every kind present, 0 when none).
     public var counts: [Difference.Kind: Int] = Dictionary(
         uniqueKeysWithValues: Difference.Kind.allCases.map { ($0, 0) })
-    /// The first `audit.differencesListedMax` of them, by kind then number.
+    /// The first `audit.differencesListedMax` of each kind (by number), trunks first, then by kind and number: a kind
+    /// with many (every number `unowned` after an empty data directory was started on the account) crowds no other
+    /// kind out. The rest are only counted: no list of them is kept, not even in the log.
     public var differences: [Difference] = []
 
     /// Whether both sides agree.
@@ -107,9 +121,10 @@ extension NumberService {
     /// on meanwhile; so the account is listed twice, `recheckAfter` apart, each listing compared with the store as it
     /// stands then, and only differences both listings show are reported. A number in flight — reserved by an open
     /// purchase, watched after a voided one, its release requested — is left out, except a release requested more
-    /// than `audit.releasePendingMaxSeconds` ago, which is reported `release_stuck`. One audit at a time; the listing is
-    /// bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or the provider's error)
-    /// when it cannot finish.
+    /// than `audit.releasePendingMaxSeconds` ago, or a past-due number's grace release due that long ago, which is
+    /// reported `release_stuck`, and a number reserved by a purchase opened that long ago, `purchase_stuck`. One audit
+    /// at a time; the listing is bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or
+    /// the provider's error) when it cannot finish.
     public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
         guard claimOneAtATime(\.auditing) else {
             throw ProviderAuditError(description: "a provider audit is already running", alreadyRunning: true)
@@ -159,16 +174,17 @@ extension NumberService {
     }
 
     /// What a pass keeps of its differences. The first pass (`confirming` nil) keeps their keys alone; the second,
-    /// given those, keeps only the differences both found — each counted once by kind, and the first `listedMax` in
-    /// the report's order (trunks first: few, and a number difference per number of a large store would otherwise
-    /// crowd them out). Not every difference whole, twice: an empty data directory started on a production account
-    /// finds every number `unowned`, hundreds of bytes each, which at a million numbers was most of a gigabyte.
+    /// given those, keeps only the differences both found — each counted once by kind, and the first `listedMax` of
+    /// each kind by number: a cap on all kinds together let 150 `unowned` crowd out every `missing` (a customer billed
+    /// for a number the provider no longer has), listed and logged nowhere. Not every difference whole, twice: an
+    /// empty data directory started on a production account finds every number `unowned`, hundreds of bytes each,
+    /// which at a million numbers was most of a gigabyte.
     struct AuditFindings {
         let confirming: Set<String>?
         let listedMax: Int
         private(set) var keys = Set<String>()
         private(set) var counts: [ProviderAuditReport.Difference.Kind: Int] = [:]
-        private var listed: [ProviderAuditReport.Difference] = []
+        private var listed: [ProviderAuditReport.Difference.Kind: [ProviderAuditReport.Difference]] = [:]
 
         init(confirming: Set<String>?, listedMax: Int) {
             self.confirming = confirming
@@ -180,23 +196,32 @@ extension NumberService {
             if let confirming, !confirming.contains(key) { return }
             guard keys.insert(key).inserted, confirming != nil else { return }
             counts[difference.kind, default: 0] += 1
-            listed.append(difference)
-            // Sorted and cut now and then, so at most twice the listed number are held.
-            if listed.count >= 2 * max(listedMax, 1) { listed = Self.first(listedMax, of: listed) }
+            var kept = listed.removeValue(forKey: difference.kind) ?? []
+            kept.append(difference)
+            // Sorted and cut now and then, so at most twice the listed number of each kind are held.
+            if kept.count >= 2 * max(listedMax, 1) { kept = Self.first(listedMax, of: kept) }
+            listed[difference.kind] = kept
         }
 
-        /// The differences listed, in the report's order.
-        var listedInOrder: [ProviderAuditReport.Difference] { Self.first(listedMax, of: listed) }
+        /// The differences listed — the first `listedMax` of each kind — in the report's order.
+        var listedInOrder: [ProviderAuditReport.Difference] {
+            Self.inReportOrder(listed.values.flatMap { Self.first(listedMax, of: $0) })
+        }
 
         private static func first(
             _ count: Int, of differences: [ProviderAuditReport.Difference]
         ) -> [ProviderAuditReport.Difference] {
-            Array(
-                differences.sorted {
-                    ($0.isTrunk ? 0 : 1, $0.kind, $0.phoneNumber, $0.providerSid)
-                        < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
-                }
-                .prefix(count))
+            Array(inReportOrder(differences).prefix(count))
+        }
+
+        /// Trunks first (few, and read first), then by kind, number and SID.
+        private static func inReportOrder(
+            _ differences: [ProviderAuditReport.Difference]
+        ) -> [ProviderAuditReport.Difference] {
+            differences.sorted {
+                ($0.isTrunk ? 0 : 1, $0.kind, $0.phoneNumber, $0.providerSid)
+                    < ($1.isTrunk ? 0 : 1, $1.kind, $1.phoneNumber, $1.providerSid)
+            }
         }
     }
 
@@ -215,8 +240,16 @@ extension NumberService {
         // Held before the listing starts: a number still held by the same id after it ended was held throughout,
         // so the listing should have shown it.
         let heldBefore = try coordinator.read { state in Array(state.phoneOwners) }
-        // A release requested at or before this has been pending too long (numbers being released are still held).
-        let stuckIfRequestedBy = now().addingTimeInterval(-TimeInterval(limits.releasePendingMaxSeconds))
+        // A release requested at or before this has been pending too long (numbers being released are still held),
+        // and so has a purchase opened by then.
+        let started = now()
+        let stuckIfRequestedBy = started.addingTimeInterval(-TimeInterval(limits.releasePendingMaxSeconds))
+        // A past-due number marked at or before this was due its grace release that long ago: its grace period counted
+        // as billing counts it (numberd's downtimes and the times writes found no room left out), so a number whose
+        // customer could not pay while numberd was down is not named before billing would release it.
+        let downtimes = config.billing.downtimes.including(
+            writeOutages.state.withLock { $0.intervals(at: started) } + revealed)
+        let overdueIfPastDueBy = downtimes.graceOver(at: stuckIfRequestedBy, grace: config.billing.gracePeriodSeconds)
         var seen = Set<String>()
         var pages = 0
         try await provider.listOwned { numbers in
@@ -233,7 +266,11 @@ extension NumberService {
             let routing = local.withLock { Set($0.routing.keys) }
             let watchedSince = now().addingTimeInterval(-Double(config.reconcile.orphanWatchSeconds))
             let found = try coordinator.read { state in
-                numbers.compactMap { Self.difference($0, in: state, routing: routing, watchedSince: watchedSince) }
+                numbers.compactMap {
+                    Self.difference(
+                        $0, in: state, routing: routing, watchedSince: watchedSince,
+                        stuckIfOpenedBy: stuckIfRequestedBy)
+                }
             }
             for number in numbers { seen.insert(number.phoneNumber) }
             for difference in found { findings.add(difference) }
@@ -250,6 +287,10 @@ extension NumberService {
                     if let requested = number.releaseRequestedAt {
                         // In flight, unless for too long.
                         guard requested <= stuckIfRequestedBy else { return nil }
+                        kind = .releaseStuck
+                    } else if number.status == .pastDue, let since = number.pastDueSince, since <= overdueIfPastDueBy {
+                        // Its grace release is that late: the provider refused it (a refused one is withdrawn, so
+                        // no release is requested), or billing cannot reach the provider. Whatever the provider lists.
                         kind = .releaseStuck
                     } else {
                         guard !seen.contains(phone) else { return nil }
@@ -335,14 +376,21 @@ extension NumberService {
     /// How the provider's `number` disagrees with `state`, if it does; the trunks of the numbers in `routing` (being
     /// re-routed) are not compared. A watched number is in flight only while its watch is younger than its window
     /// (began after `watchedSince`): one the sweep has been unable to release past it (Twilio refusing its DELETE) is a
-    /// number paid with no owner, which nothing else would name.
+    /// number paid with no owner, which nothing else would name. Likewise a reserved number only while its purchase was
+    /// opened after `stuckIfOpenedBy`: one stuck compensating (Twilio refusing its DELETE) is `purchase_stuck`.
     private static func difference(
-        _ number: ProvisionedNumber, in state: CoreState, routing: Set<String>, watchedSince: Date
+        _ number: ProvisionedNumber, in state: CoreState, routing: Set<String>, watchedSince: Date,
+        stuckIfOpenedBy: Date
     ) -> ProviderAuditReport.Difference? {
         let phone = number.phoneNumber
         guard let id = state.phoneOwners[phone], let held = state.numbers[id] else {
             // In flight: a purchase reserves it, or a voided purchase's watch will release it if it landed.
-            if state.reservations[phone] != nil { return nil }
+            if let intentId = state.reservations[phone] {
+                guard let intent = state.intents[intentId], intent.createdAt <= stuckIfOpenedBy else { return nil }
+                return ProviderAuditReport.Difference(
+                    kind: .purchaseStuck, phoneNumber: phone, providerSid: number.sid, accountId: intent.accountId,
+                    intentId: intent.id)
+            }
             if let watch = state.orphanWatch[phone], watch.since > watchedSince { return nil }
             return ProviderAuditReport.Difference(kind: .unowned, phoneNumber: phone, providerSid: number.sid)
         }

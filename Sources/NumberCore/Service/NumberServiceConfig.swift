@@ -229,11 +229,14 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var numbersMax = 2_000_000
         /// Pages one listing may take (a provider paging in circles fails the audit). 1...100 000. Default 10 000.
         public var pagesMax = 10_000
-        /// Differences a report lists (every one is counted). 1...10 000. Default 100.
+        /// Differences of each kind a report lists (every one is counted), so that many of one kind crowd no other
+        /// out. 1...1 000: every kind at its most (8 000 differences, about 1 MiB) still fits one 4 MiB answer.
+        /// Default 100.
         public var differencesListedMax = 100
         /// How long a release may stay requested and not done (Twilio refusing its DELETE) before the audit reports it
-        /// `release_stuck`, seconds. 1...2 592 000. Default 86 400 (a day: numberd's reconciliation, every minute,
-        /// will have tried it about 1 440 times).
+        /// `release_stuck`, seconds; likewise a past-due number past its grace period by this much (`release_stuck`),
+        /// and a purchase open this long (`purchase_stuck`). 1...2 592 000. Default 86 400 (a day: numberd's
+        /// reconciliation, every minute, will have tried it about 1 440 times).
         public var releasePendingMaxSeconds: Int64 = 86_400
 
         /// The defaults.
@@ -311,9 +314,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
             problems.append("reconcile.itemsPerPassMax must be in 1...10000")
         }
         if !(1...10_000_000).contains(audit.numbersMax) || !(1...100_000).contains(audit.pagesMax)
-            || !(1...10_000).contains(audit.differencesListedMax)
+            || !(1...1_000).contains(audit.differencesListedMax)
         {
-            problems.append("audit: numbersMax 1...10000000, pagesMax 1...100000, differencesListedMax 1...10000")
+            problems.append("audit: numbersMax 1...10000000, pagesMax 1...100000, differencesListedMax 1...1000")
         }
         if !(1...2_592_000).contains(audit.releasePendingMaxSeconds) {
             problems.append("audit.releasePendingMaxSeconds must be in 1...2592000")

@@ -139,7 +139,8 @@ extension NumbersAPI {
                 differences: report.differences.map {
                     ProviderAuditDifference(
                         kind: $0.kind.rawValue, phoneNumber: $0.phoneNumber, providerSid: $0.providerSid,
-                        numberId: $0.numberId ?? "", accountId: $0.accountId ?? "", trunkId: $0.trunkId ?? "")
+                        numberId: $0.numberId ?? "", accountId: $0.accountId ?? "", trunkId: $0.trunkId ?? "",
+                        intentId: $0.intentId ?? "")
                 })
         }
     }

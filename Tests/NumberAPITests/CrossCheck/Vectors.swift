@@ -237,14 +237,16 @@ let crossCheckVectors: [CrossCheckVector] = [
                     providerSid: "provider_sid #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     numberId: "number_id #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     accountId: "account_id #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+                    trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    intentId: "intent_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
                 ProviderAuditDifference(
                     kind: "kind #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     phoneNumber: "phone_number #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     providerSid: "provider_sid #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     numberId: "number_id #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     accountId: "account_id #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+                    trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    intentId: "intent_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
             ])),
     CrossCheckVector("empty.GetStatementRequest", GetStatementRequest()),
     CrossCheckVector(
@@ -471,7 +473,8 @@ let crossCheckVectors: [CrossCheckVector] = [
             providerSid: "provider_sid #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             numberId: "number_id #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             accountId: "account_id #5 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-            trunkId: "trunk_id #6 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+            trunkId: "trunk_id #6 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            intentId: "intent_id #7 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.PurchaseNumbersRequest", PurchaseNumbersRequest()),
     CrossCheckVector(
         "full.PurchaseNumbersRequest",
