@@ -429,7 +429,12 @@ struct Accounts: AsyncParsableCommand {
             abstract: "numbers accounts create --name NAME [--currency USD]")
         @OptionGroup var global: GlobalOptions
         @Option var name: String
-        @Option var currency: String = "USD"
+        @Option(
+            help: """
+                The account's currency: the one numberd's Twilio account is billed in (USD for the simulator); in \
+                another it can be funded but can buy nothing.
+                """)
+        var currency: String = "USD"
 
         func run() async throws {
             try await reporting {

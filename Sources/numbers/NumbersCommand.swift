@@ -197,27 +197,39 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The CA certificate to trust: `--ca`, else `NUMBERS_CA`, else the local data directory's `tls/ca.pem`
+    /// (`isDefault`), the CA numberd generates there — which a numberd serving a certificate of its own (`--tls-cert`)
+    /// is not checked against with any success.
+    func caCertificate() -> (path: String, isDefault: Bool) {
+        if let given = ca ?? environment["NUMBERS_CA"] { return (given, false) }
+        let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
+        return (LocalDefaults.caCertificate(dataDirectory: dataDirectory), true)
+    }
+
     /// The client's configuration; with `needsKey`, a usage error (64, nothing sent) when no key is to be had,
     /// saying how to give one.
     func clientConfiguration(needsKey: Bool = true) throws -> NumbersClientConfiguration {
         let (host, port) = try serverAddress()
         let certificate = try clientCertificate()
         let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
-        let caPath = ca ?? environment["NUMBERS_CA"] ?? LocalDefaults.caCertificate(dataDirectory: dataDirectory)
+        let (caPath, caIsDefault) = caCertificate()
         guard FileManager.default.fileExists(atPath: caPath) else {
-            throw CLIError(code: 7, message: "no CA certificate at \(caPath): pass --ca or start numberd first")
+            throw CLIError(code: 7, message: Self.noCACertificate(at: caPath, isDefault: caIsDefault))
         }
         let apiKey = try apiKey(host: host, caPath: caPath)
         if needsKey, apiKey == nil {
             let adminKey = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
+            let hasAdminKey = FileManager.default.fileExists(atPath: adminKey)
             let local =
-                FileManager.default.fileExists(atPath: adminKey)
+                hasAdminKey
                 ? "the local admin key (\(adminKey)) goes only to a numberd on this machine (localhost, 127.0.0.0/8, "
                     + "::1) checked against its own CA (\(LocalDefaults.caCertificate(dataDirectory: dataDirectory)))"
                 : "there is no local admin key (\(adminKey))"
+            // With no admin key here, numberd may keep its own in another data directory.
+            let elsewhere = hasAdminKey ? "" : ", \(Self.dataDirectoryHint)"
             throw ValidationError(
                 "no API key for \(host):\(port): \(local); give one with --key-file PATH or NUMBERS_KEY_FILE "
-                    + "(a file of mode 0600 holding it), or NUMBERS_KEY")
+                    + "(a file of mode 0600 holding it), or NUMBERS_KEY" + elsewhere)
         }
         var configuration = NumbersClientConfiguration(
             host: host, port: port, apiKey: apiKey, trustRoots: .file(caPath))
@@ -250,7 +262,55 @@ struct GlobalOptions: ParsableArguments {
             }
             // Refused by the client library, unsent: which flag to leave out, or to upgrade numberd.
             if error.reason == "SERVER_TOO_OLD" { message += "\n" + ServerTooOld.advice(error) }
+            if let advice = Self.fieldAdvice(error) { message += "\n" + advice }
+            let (caPath, caIsDefault) = caCertificate()
+            if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
+                message += "\n" + advice
+            }
             throw CLIError(code: CLIError.exitCode(for: error), message: message)
+        }
+    }
+
+    /// How the CLI finds a numberd run with `--data-dir`: the variable is the only way to point it there, and a
+    /// missing CA or admin key said nothing of it.
+    static let dataDirectoryHint = "or set NUMBERD_DATA_DIR to numberd's --data-dir"
+
+    /// Why no call is made: no CA file at `path`. The default one (`isDefault`) is looked for in the local data
+    /// directory, so the message also says how to name numberd's.
+    static func noCACertificate(at path: String, isDefault: Bool) -> String {
+        "no CA certificate at \(path): pass --ca or start numberd first" + (isDefault ? ", \(dataDirectoryHint)" : "")
+    }
+
+    /// What to add to a connect failure whose cause is numberd's certificate not verifying, when it was checked
+    /// against the default CA (`defaultCA`: no `--ca` or `NUMBERS_CA` given): that file is the CA numberd generates,
+    /// which a numberd serving a certificate of its own (`--tls-cert`, the README's systemd unit) did not use. The
+    /// failure alone ("certificate verify failed") named no CA, and the operator had no hint that one was used at all.
+    /// nil for any other failure, or a CA that was given.
+    static func defaultCAAdvice(_ error: RPCError, defaultCA: String?) -> String? {
+        // The TLS handler's code and OpenSSL's words, as the connect failure's message carries them.
+        let rejected = ["certificateVerificationFailed", "certificate verify failed"].contains {
+            error.message.contains($0)
+        }
+        guard let defaultCA, error.reason == "CONNECT_FAILED", rejected else { return nil }
+        return "numberd's certificate was checked against \(defaultCA) (the default: numberd's generated CA); a "
+            + "numberd serving its own certificate (--tls-cert) needs --ca (or NUMBERS_CA) naming the CA that issued it"
+    }
+
+    /// For an `INVALID_FIELD` refusal, the CLI's way to give that field (`details["field"]`, as numberd names it):
+    /// numberd's own words name the request's field, not a flag — an admin key with no account named got
+    /// "account_id is required with an admin key; field=account_id" from `balance`, `list`, `search`, `funds add`
+    /// or `trunks create`, with nothing saying that `--account` gives it. nil for a field with no flag of its own.
+    static func fieldAdvice(_ error: RPCError) -> String? {
+        guard error.reason == "INVALID_FIELD", let field = error.details["field"] else { return nil }
+        switch field {
+        case "account_id":
+            return "give the account: --account ACC_… or NUMBERS_ACCOUNT"
+        case "originationSipUri", "origination_sip_uri":
+            return "give where the trunk's calls go: --origination sip:… (or --sid TK… for a trunk made elsewhere)"
+        case "providerTrunkSid", "provider_trunk_sid":
+            return "the trunk's SID is --sid TK… (TK and 32 hex digits)"
+        default:
+            return nil
         }
     }
 

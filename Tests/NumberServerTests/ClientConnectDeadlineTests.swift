@@ -177,7 +177,7 @@ struct ClientConnectDeadlineTests {
         #expect(took < .seconds(60), "took \(took)")
     }
 
-    @Test("a stalled TLS handshake: a call with a 300 ms timeout ends DEADLINE_EXCEEDED (~0.3 s; the old way 60 s)")
+    @Test("a stalled TLS handshake: a 300 ms timeout ends DEADLINE_EXCEEDED, not started (~0.3 s; the old way 60 s)")
     func deadlineWhileConnecting() async throws {
         let listener = try await SilentListener.start()
         let client = try client(listener)
@@ -190,13 +190,15 @@ struct ClientConnectDeadlineTests {
         await client.close()
         await listener.stop()
         #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
-        #expect(error?.details["outcome"] == nil, "nothing was sent: \(String(describing: error))")
+        // Nothing was sent, and the error says so: it used to come without an outcome, as if it might have run.
+        #expect(error?.details == ["outcome": "not-started"], "nothing was sent: \(String(describing: error))")
+        #expect(error?.message.contains("before it was sent") == true, "\(String(describing: error))")
         // Well under the 60 s handshake timeout it used to wait; 30 s leaves room for a runner whose cooperative
         // threads the rest of the suite keeps busy (12.8 s seen once).
         #expect(took < .seconds(30), "took \(took)")
     }
 
-    @Test("a stalled TLS handshake: a call whose task is cancelled ends CANCELLED at once")
+    @Test("a stalled TLS handshake: a call whose task is cancelled ends CANCELLED at once, not started")
     func cancelledWhileConnecting() async throws {
         let listener = try await SilentListener.start()
         let client = try client(listener)
@@ -216,6 +218,8 @@ struct ClientConnectDeadlineTests {
             return
         }
         #expect((failure as? RPCError)?.code == .cancelled, "\(failure)")
+        #expect((failure as? RPCError)?.details == ["outcome": "not-started"], "nothing was sent: \(failure)")
+        #expect((failure as? RPCError)?.message.contains("before it was sent") == true, "\(failure)")
         #expect(took < .seconds(30), "took \(took)")
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import NumberAPI
 import NumberServer
+import NumberTLS
 import Testing
 
 /// What the CLI says when it cannot reach numberd or make its TLS context: one line naming the cause, with the exit
@@ -66,5 +67,60 @@ struct ConnectionErrorTests {
             #expect(!run.stderr.contains("SingleConnectionFailure"), "\(run.stderr)")
             #expect(!run.stderr.contains("errno"), "\(run.stderr)")
         }
+    }
+
+    /// A data directory for one test, named in `NUMBERD_DATA_DIR`; removed by the caller.
+    static func dataDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("numbers-data-\(UUID())").path
+    }
+
+    /// A numberd started with `--tls-cert` serves a certificate its generated CA did not issue, and the CLI checked it
+    /// against that CA all the same (no `--ca`): `numbers backup` from the README's systemd unit failed
+    /// "CONNECT_FAILED … certificate verify failed", nothing naming the CA used or `--ca`.
+    @Test("a certificate the default CA does not verify: exit 7, naming the default CA's path and --ca")
+    func defaultCARejects() async throws {
+        let data = Self.dataDirectory()
+        try FileManager.default.createDirectory(atPath: data + "/tls", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        // Where numberd keeps its generated CA: another one than the CA that issued the stub's certificate.
+        try CertificateAuthority.generate().certificatePEM.write(
+            toFile: data + "/tls/ca.pem", atomically: true, encoding: .utf8)
+        try await withStubServer(router: RPCRouter()) { server in
+            let environment = ["NUMBERD_DATA_DIR": data]
+            let run = try await runNumbers(
+                ["health", "--server", "127.0.0.1:\(server.port)"], environment: environment)
+            #expect(run.status == 7, "\(run)")
+            #expect(run.stderr.contains("CONNECT_FAILED"), "\(run.stderr)")
+            #expect(
+                run.stderr.contains("checked against \(data)/tls/ca.pem (the default: numberd's generated CA)"),
+                "\(run.stderr)")
+            #expect(run.stderr.contains("(--tls-cert) needs --ca"), "\(run.stderr)")
+            // The same CA given with --ca: the failure is the CA the operator chose, nothing said of a default.
+            let given = try await runNumbers(
+                ["health", "--server", "127.0.0.1:\(server.port)", "--ca", data + "/tls/ca.pem"],
+                environment: environment)
+            #expect(given.status == 7, "\(given)")
+            #expect(given.stderr.contains("CONNECT_FAILED"), "\(given.stderr)")
+            #expect(!given.stderr.contains("the default"), "\(given.stderr)")
+        }
+    }
+
+    /// `NUMBERD_DATA_DIR` is the only way to point the CLI at a numberd run with `--data-dir`; the messages for a
+    /// missing CA and a missing admin key did not mention it.
+    @Test("no CA in the data directory, no admin key there: each message names NUMBERD_DATA_DIR")
+    func dataDirectoryNamed() async throws {
+        let data = Self.dataDirectory()
+        let environment = ["NUMBERD_DATA_DIR": data]
+        let noCA = try await runNumbers(["health", "--server", "127.0.0.1:7443"], environment: environment)
+        #expect(noCA.status == 7, "\(noCA)")
+        #expect(noCA.stderr.contains("no CA certificate at \(data)/tls/ca.pem"), "\(noCA.stderr)")
+        #expect(noCA.stderr.contains("set NUMBERD_DATA_DIR to numberd's --data-dir"), "\(noCA.stderr)")
+        // A CA given (any file: nothing is sent), no key: the usage error names the variable too.
+        let noKey = try await runNumbers(
+            ["balance", "--server", "127.0.0.1:7443", "--ca", "/dev/null", "--account", "ACC_1"],
+            environment: environment)
+        #expect(noKey.status == 64, "\(noKey)")
+        #expect(noKey.stderr.contains("there is no local admin key (\(data)/admin.key)"), "\(noKey.stderr)")
+        #expect(noKey.stderr.contains("set NUMBERD_DATA_DIR to numberd's --data-dir"), "\(noKey.stderr)")
     }
 }

@@ -271,6 +271,7 @@ struct UnknownOutcomeTests {
             let run = try await runNumbers(["buy", "+14155550100", "--timeout", "1"] + connection)
             #expect(run.status == 7, "\(run)")
             #expect(run.stderr.contains("DEADLINE_EXCEEDED"), "\(run.stderr)")
+            #expect(run.stderr.contains("before it was sent; outcome=not-started"), "\(run.stderr)")
             #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
         }
         withExtendedLifetime(listener) {}

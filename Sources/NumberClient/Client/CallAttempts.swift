@@ -64,6 +64,10 @@ struct CallAttempts {
     private var restartRetries = 0
     /// Whether an earlier attempt may have been carried out at the server (only kept for keyed calls).
     private(set) var mayHaveRun = false
+    /// Whether an attempt's request went out, or may have: the server answered it, or a connection was lost with it
+    /// open. Until then a deadline or cancellation ends a call that was never sent (every attempt failed to connect,
+    /// or the first still waits for its connection), whose outcome is known: nothing was done.
+    private var requestSent = false
     private var backoff: TimeAmount
 
     /// The rules for a call of `retryClass` (keyed calls carry `idempotencyKey`) under `policy`.
@@ -79,8 +83,11 @@ struct CallAttempts {
     mutating func failed(_ failure: Failure) -> Decision {
         switch failure {
         case .status(let error):
+            // The request reached the server, unless this client answered for it, unsent (a full queue, say).
+            if error.details["outcome"] != "not-started" { requestSent = true }
             return answered(error)
         case .connectionLost(let message, let unstarted):
+            requestSent = true
             if !unstarted && retryClass == .keyed { mayHaveRun = true }
             // How a restart shows. Whether this call is tried again at all is still `transportFailed`'s to say.
             serverGoingAway = true
@@ -102,14 +109,30 @@ struct CallAttempts {
         }
     }
 
-    /// The error for a call whose deadline passed before its next attempt.
+    /// The error for a call whose deadline passed before its next attempt, or while the attempt waited for its
+    /// connection. With no request sent yet it is `outcome=not-started`, as for a call that passed its deadline
+    /// queued on a connection (`ClientStatus.deadlineExceededNotSent`): it used to come without, so a caller could
+    /// not tell it from one that ended after its request went out.
     func deadlinePassed() -> RPCError {
-        final(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+        guard requestSent else {
+            return RPCError(
+                code: .deadlineExceeded, message: "the call's deadline passed before it was sent",
+                reason: "DEADLINE_EXCEEDED", details: ["outcome": "not-started"])
+        }
+        return final(
+            RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
     }
 
-    /// The error for a call whose task was cancelled between attempts.
+    /// The error for a call whose task was cancelled between attempts, or while the attempt waited for its
+    /// connection: `outcome=not-started` with no request sent yet (a Ctrl-C while `numbers` connects), as
+    /// `ClientStatus.cancelledNotSent` says of a call cancelled while queued.
     func cancelled() -> RPCError {
-        final(RPCError(code: .cancelled, message: "the call was cancelled by the caller", reason: "CANCELLED"))
+        guard requestSent else {
+            return RPCError(
+                code: .cancelled, message: "the call was cancelled by the caller before it was sent",
+                reason: "CANCELLED", details: ["outcome": "not-started"])
+        }
+        return final(RPCError(code: .cancelled, message: "the call was cancelled by the caller", reason: "CANCELLED"))
     }
 
     /// A transport failure: retried while it may be and attempts remain.

@@ -91,6 +91,18 @@ extension NumberError {
             details: ["expected": expected, "got": got])
     }
 
+    /// The provider prices numbers in `price`, not in the account's `account` currency. No retry or other number
+    /// helps: the account was made in a currency numberd's Twilio account is not billed in, so the message says so
+    /// (it used to read as if the request had named the wrong currency). Reason and details are those of
+    /// ``currencyMismatch(expected:got:)``.
+    static func priceCurrencyMismatch(account: String, price: String) -> NumberError {
+        NumberError(
+            .failedPrecondition, .currencyMismatch,
+            "Twilio prices these numbers in \(price); this account holds \(account) and can buy none of them: an "
+                + "account's currency must be the one numberd's Twilio account is billed in",
+            details: ["expected": account, "got": price])
+    }
+
     /// The number was released already.
     /// The number is released. The details say when and which refund went with it, so a caller retrying a release
     /// whose answer it lost learns the outcome from the refusal (releases take no idempotency key).

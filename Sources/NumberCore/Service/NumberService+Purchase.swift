@@ -146,7 +146,7 @@ extension NumberService {
         // The price (a provider call when it is not cached), within the slot like the listings' calls below.
         let quote = try await quote(country: request.country, type: request.type)
         guard quote.currency == account.currency else {
-            throw .currencyMismatch(expected: account.currency, got: quote.currency)
+            throw .priceCurrencyMismatch(account: account.currency, price: quote.currency)
         }
         // This quote is the one the intent holds and the commit charges, so what passes here is what is paid.
         try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
@@ -358,7 +358,7 @@ extension NumberService {
                 let account = try state.requireActiveAccount(request.accountId)
                 if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
                 guard account.currency == quote.currency else {
-                    throw .currencyMismatch(expected: account.currency, got: quote.currency)
+                    throw .priceCurrencyMismatch(account: account.currency, price: quote.currency)
                 }
                 let trunk = try request.trunkId.map { id throws(NumberError) in
                     try state.requireTrunk(id, of: account.id)

@@ -28,7 +28,7 @@ extension NumberService {
         defer { endSearch(holder) }
         let quote = try await quote(country: query.country, type: query.type)
         if let currency, currency != quote.currency {
-            throw .currencyMismatch(expected: currency, got: quote.currency)
+            throw .priceCurrencyMismatch(account: currency, price: quote.currency)
         }
         // Ask for as many as the provider gives in one answer, so `totalFound` counts the matches at the carrier
         // (the seed's "totalFound": 47 for a limit of 10), not just the page returned.

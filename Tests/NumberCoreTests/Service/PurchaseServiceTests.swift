@@ -86,6 +86,10 @@ struct PurchaseServiceTests {
         #expect(down?.code == .unavailable && down?.reason == .providerUnavailable)
     }
 
+    /// A price in another currency is no fault of the request: the account was made in a currency numberd's Twilio
+    /// account is not billed in, and no search or purchase of it can ever succeed. The message said "currency USD does
+    /// not match the account currency JPY", which read as if the caller had named the wrong one; it now says both
+    /// currencies and what an account's currency must be.
     @Test("a price in another currency than the account's is a currency mismatch", arguments: StoreKind.allCases)
     func currencyMismatch(kind: StoreKind) async throws {
         let h = try await Harness(kind)
@@ -94,12 +98,17 @@ struct PurchaseServiceTests {
             _ = try await h.service.search(ProviderSearchQuery(country: "US"), accountId: euro.id)
         }
         #expect(search?.reason == .currencyMismatch && search?.details["expected"] == "EUR")
+        #expect(search?.details["got"] == "USD")
+        let wording = "Twilio prices these numbers in USD; this account holds EUR and can buy none of them"
+        #expect(search?.message.hasPrefix(wording) == true, "\(String(describing: search))")
+        #expect(search?.message.hasSuffix("must be the one numberd's Twilio account is billed in") == true)
         h.provider.stock(["+14155550100"])
         let purchase = await numberError {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: euro.id, phoneNumbers: ["+14155550100"], country: "US"))
         }
         #expect(purchase?.reason == .currencyMismatch && purchase?.code == .failedPrecondition)
+        #expect(purchase?.message.hasPrefix(wording) == true, "\(String(describing: purchase))")
         let dollars = try await h.account(funds: 1_000)
         let asked = await numberError {
             _ = try await h.service.purchase(

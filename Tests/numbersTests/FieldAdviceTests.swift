@@ -1,0 +1,70 @@
+import Foundation
+import NumberAPI
+import NumberServer
+import Testing
+
+/// numberd refuses a missing or malformed field by its request name (`INVALID_FIELD`, `field=account_id`), which is
+/// no flag of the CLI: an admin key with no account named got "account_id is required with an admin key;
+/// field=account_id" from `balance`, `list`, `search`, `funds add` and `trunks create`, and nothing saying that
+/// `--account` gives it. The CLI now adds the flag for the fields it has one for. The built `numbers` runs as a
+/// process against a stub server (`swift build --build-tests` first).
+@Suite("numbers: the flag for a field numberd refuses")
+struct FieldAdviceTests {
+    /// What numberd answers a call on one account made with an admin key and no account.
+    static let missingAccount = RPCError(
+        code: .invalidArgument, message: "account_id is required with an admin key", reason: "INVALID_FIELD",
+        details: ["field": "account_id"])
+
+    /// The server, CA and (admin) key, no account.
+    static func connection(_ server: StubServer) -> [String] {
+        ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile]
+    }
+
+    static let adminKey = ["NUMBERS_KEY": "nk_admin"]
+
+    @Test("balance with an admin key and no account: exit 3, numberd's words, then --account or NUMBERS_ACCOUNT")
+    func accountMissing() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getBalance) { _, _ -> GetBalanceResponse in throw Self.missingAccount }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(["balance"] + Self.connection(server), environment: Self.adminKey)
+            #expect(run.status == 3, "\(run)")
+            #expect(run.stderr.contains("account_id is required with an admin key"), "\(run.stderr)")
+            #expect(run.stderr.contains("give the account: --account ACC_… or NUMBERS_ACCOUNT"), "\(run.stderr)")
+        }
+    }
+
+    @Test("trunks create refused for its origination: exit 3, then --origination sip:…")
+    func originationMissing() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.createTrunk) { _, _ -> CreateTrunkResponse in
+            throw RPCError(
+                code: .invalidArgument, message: "originationSipUri is required to create a trunk",
+                reason: "INVALID_FIELD", details: ["field": "originationSipUri"])
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["trunks", "create", "--name", "pbx", "--account", "ACC_1"] + Self.connection(server),
+                environment: Self.adminKey)
+            #expect(run.status == 3, "\(run)")
+            #expect(run.stderr.contains("--origination sip:…"), "\(run.stderr)")
+            #expect(!run.stderr.contains("--account ACC_…"), "\(run.stderr)")
+        }
+    }
+
+    @Test("a field with no flag of its own: numberd's words alone")
+    func otherField() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getBalance) { _, _ -> GetBalanceResponse in
+            throw RPCError(
+                code: .invalidArgument, message: "page_size is out of range", reason: "INVALID_FIELD",
+                details: ["field": "page_size"])
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["balance", "--account", "ACC_1"] + Self.connection(server), environment: Self.adminKey)
+            #expect(run.status == 3, "\(run)")
+            #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+        }
+    }
+}
