@@ -263,12 +263,25 @@ struct GlobalOptions: ParsableArguments {
             // Refused by the client library, unsent: which flag to leave out, or to upgrade numberd.
             if error.reason == "SERVER_TOO_OLD" { message += "\n" + ServerTooOld.advice(error) }
             if let advice = Self.fieldAdvice(error) { message += "\n" + advice }
+            if let advice = localAdminKeyAdvice(error) { message += "\n" + advice }
             let (caPath, caIsDefault) = caCertificate()
             if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
                 message += "\n" + advice
             }
             throw CLIError(code: CLIError.exitCode(for: error), message: message)
         }
+    }
+
+    /// What to do when the key refused was the local admin key (no `--key`, `--key-file`, `NUMBERS_KEY` or
+    /// `NUMBERS_KEY_FILE`): revoked, or another numberd's, it said only "the API key is not valid" — and numberd makes
+    /// a new one at its next start when the one in `admin.key` no longer works.
+    func localAdminKeyAdvice(_ error: RPCError) -> String? {
+        guard error.code == .unauthenticated, key == nil, keyFile == nil, environment["NUMBERS_KEY"] == nil,
+            environment["NUMBERS_KEY_FILE"] == nil
+        else { return nil }
+        let file = LocalDefaults.adminKeyFile(dataDirectory: LocalDefaults.dataDirectory(environment: environment))
+        return "the key refused is the local admin key (\(file)): revoked, or not this numberd's; numberd makes a new "
+            + "one at its next start (restart it), or pass --key-file with a working key"
     }
 
     /// How the CLI finds a numberd run with `--data-dir`: the variable is the only way to point it there, and a

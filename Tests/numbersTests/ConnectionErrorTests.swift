@@ -105,6 +105,32 @@ struct ConnectionErrorTests {
         }
     }
 
+    /// The local admin key refused (revoked, or another numberd's) said only "the API key is not valid"; numberd makes
+    /// a new one at its next start, which the CLI now says — only when that key was the one sent.
+    @Test("the local admin key refused: the advice names admin.key and the restart; a key given gets none")
+    func localAdminKeyRefused() async throws {
+        let data = Self.dataDirectory()
+        try FileManager.default.createDirectory(atPath: data + "/tls", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var router = RPCRouter()
+        router.register(NumbersMethods.getBalance) { _, _ -> GetBalanceResponse in
+            throw RPCError(code: .unauthenticated, message: "the API key is not valid", reason: "INVALID_CREDENTIALS")
+        }
+        try await withStubServer(router: router) { server in
+            try FileManager.default.copyItem(atPath: server.caFile, toPath: data + "/tls/ca.pem")
+            try "nk_local\n".write(toFile: data + "/admin.key", atomically: true, encoding: .utf8)
+            let arguments = ["balance", "--account", "ACC_1", "--server", "127.0.0.1:\(server.port)"]
+            let local = try await runNumbers(arguments, environment: ["NUMBERD_DATA_DIR": data])
+            #expect(local.status == 6, "\(local)")
+            #expect(local.stderr.contains("the local admin key (\(data)/admin.key)"), "\(local.stderr)")
+            #expect(local.stderr.contains("restart it"), "\(local.stderr)")
+            let given = try await runNumbers(
+                arguments, environment: ["NUMBERD_DATA_DIR": data, "NUMBERS_KEY": "nk_other"])
+            #expect(given.status == 6, "\(given)")
+            #expect(!given.stderr.contains("local admin key"), "\(given.stderr)")
+        }
+    }
+
     /// `NUMBERD_DATA_DIR` is the only way to point the CLI at a numberd run with `--data-dir`; the messages for a
     /// missing CA and a missing admin key did not mention it.
     @Test("no CA in the data directory, no admin key there: each message names NUMBERD_DATA_DIR")
