@@ -86,6 +86,9 @@ final class ServiceClock: NumberClock {
                 settling: behind ? (floor!, bootNow) : nil))
     }
 
+    /// The wall clock's forward step this clock ignores (until a restart); 0 in step or behind (``step()``).
+    var behindWallClockSeconds: TimeInterval { max(0, step() ?? 0) }
+
     func now() -> Date {
         let (wallNow, bootNow) = (wall(), boot())
         return state.withLock { state in

@@ -51,6 +51,8 @@ struct ServiceClockTests {
         // A year ahead in one minute: not used; time goes on by the boot clock, at the next readings too.
         clocks.advance(wall: 365 * 86_400 + 60, boot: 60)
         #expect(Self.near(clock.step(), 365 * 86_400))
+        #expect(
+            Self.near(clock.behindWallClockSeconds, 365 * 86_400), "what reconciliation allows the provider's dates")
         #expect(Self.near(clock.now(), inStep.addingTimeInterval(60)))
         clocks.advance(wall: 60, boot: 60)
         #expect(Self.near(clock.step(), 365 * 86_400))
@@ -58,6 +60,7 @@ struct ServiceClockTests {
         // Set right again: in step with the last reference.
         clocks.wall.withLock { $0 = $0.addingTimeInterval(-365 * 86_400) }
         #expect(clock.step() == nil && clock.now() == clocks.wallNow)
+        #expect(clock.behindWallClockSeconds == 0)
         // Ten days ahead (below clock-lead-max, which only the start uses): not used either.
         clocks.advance(wall: 10 * 86_400, boot: 1)
         #expect(Self.near(clock.step(), 10 * 86_400 - 1))

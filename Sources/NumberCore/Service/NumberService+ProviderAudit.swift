@@ -386,7 +386,12 @@ extension NumberService {
         guard let id = state.phoneOwners[phone], let held = state.numbers[id] else {
             // In flight: a purchase reserves it, or a voided purchase's watch will release it if it landed.
             if let intentId = state.reservations[phone] {
-                guard let intent = state.intents[intentId], intent.createdAt <= stuckIfOpenedBy else { return nil }
+                // Only one compensating: an open one whose numbers are all bought may wait a day to commit (a full
+                // disk, a re-route unanswered), and releasing its numbers, as `purchase_stuck`'s advice says, would
+                // void a purchase Twilio completed.
+                guard let intent = state.intents[intentId], intent.status == .compensating,
+                    intent.createdAt <= stuckIfOpenedBy
+                else { return nil }
                 return ProviderAuditReport.Difference(
                     kind: .purchaseStuck, phoneNumber: phone, providerSid: number.sid, accountId: intent.accountId,
                     intentId: intent.id)

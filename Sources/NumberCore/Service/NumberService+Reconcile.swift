@@ -224,13 +224,25 @@ extension NumberService {
         return true
     }
 
-    /// The latest a buy of `intent` can have been created at the provider: its buys are sent one after another from
-    /// its opening, each landing within the in-flight horizon, and never again after a restart (an unknown buy is
-    /// never repeated), plus the hour of ``orphanCreationSlackSeconds`` for the clocks. A number created after it is
-    /// someone's later purchase of it — in Twilio's console, or a customer's after a restore from a backup that still
-    /// held this intent open —, which reconciliation must neither commit to the intent's account nor release.
+    /// The latest a buy of `intent` can have been created at the provider, by numberd's clock: its buys are sent one
+    /// after another from its opening and never again after a restart (an unknown buy is never repeated) — by the end
+    /// of the last one this process saw (`buysSent`), else by ``buySecondsMax`` (or the in-flight horizon, if longer)
+    /// a number —, each landing within ``lateBuySeconds`` of it (the horizon and the hour of slack for the provider's
+    /// clock), plus how far numberd's clock runs behind the wall clock (``NumberClock/behindWallClockSeconds``). A
+    /// number created after it is someone's later purchase — in Twilio's console, or a customer's after a restore from
+    /// a backup that still held this intent open —, which reconciliation must neither commit to the intent's account
+    /// nor release.
     func latestBuy(of intent: PurchaseIntent) -> Date {
-        let seconds = lateBuySeconds + Int64(intent.items.count) * config.reconcile.inFlightHorizonSeconds
-        return intent.createdAt.addingTimeInterval(Double(seconds))
+        let perBuy = max(config.reconcile.inFlightHorizonSeconds, Self.buySecondsMax)
+        let lastSent =
+            local.withLock { $0.buysSent[intent.id] }
+            ?? intent.createdAt.addingTimeInterval(Double(Int64(intent.items.count) * perBuy))
+        return max(lastSent, intent.createdAt).addingTimeInterval(
+            Double(lateBuySeconds) + max(0, clock.behindWallClockSeconds))
     }
+
+    /// How long one buy of a purchase may take, at most, for ``latestBuy(of:)`` when this process did not see the
+    /// buys: the POST, a look-up of a lost answer and a trunk change, each up to the adapter's ~2 minutes of retries
+    /// at its default timeout, and more at a longer one. 30 minutes.
+    static let buySecondsMax: Int64 = 1_800
 }

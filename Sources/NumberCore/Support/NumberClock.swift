@@ -6,6 +6,16 @@ import Synchronization
 public protocol NumberClock: Sendable {
     /// The current time.
     func now() -> Date
+
+    /// How far the wall clock is ahead of the time this clock gives, when this clock runs behind it (numberd's clock
+    /// ignores a wall clock that stepped forward too far until a restart); 0 otherwise. Times other systems stamp
+    /// (the provider's creation date of a number) are compared with this clock's allowing for it.
+    var behindWallClockSeconds: TimeInterval { get }
+}
+
+extension NumberClock {
+    /// In step with the wall clock.
+    public var behindWallClockSeconds: TimeInterval { 0 }
 }
 
 /// The wall clock.
@@ -20,6 +30,7 @@ public struct SystemClock: NumberClock {
 /// A clock that only moves when told to; for tests and simulations.
 public final class ManualClock: NumberClock {
     private let current: Mutex<Date>
+    private let behind = Mutex<TimeInterval>(0)
 
     /// Creates a clock showing `start`.
     public init(_ start: Date) {
@@ -34,6 +45,12 @@ public final class ManualClock: NumberClock {
     /// Moves the clock forward (or back, for skew tests) by `seconds`.
     public func advance(by seconds: TimeInterval) {
         current.withLock { $0 = $0.addingTimeInterval(seconds) }
+    }
+
+    /// How far the wall clock it stands for is ahead of it (a test of a clock that ignored a forward step).
+    public var behindWallClockSeconds: TimeInterval {
+        get { behind.withLock { $0 } }
+        set { behind.withLock { $0 = newValue } }
     }
 
     /// Sets the clock to `date`.

@@ -118,6 +118,37 @@ struct InFlightHorizonTests {
         try await h.check(leftForTheAudit: [Self.phones[0]])
     }
 
+    /// The bound above is numberd's clock against Twilio's: while numberd's clock ignores a wall clock that stepped
+    /// forward (2 h here), the intent's own number, landed late, carries a Twilio date that far past numberd's. It is
+    /// still the intent's: committed, not left at the provider unowned.
+    @Test(
+        "a purchase's own late number, dated by a provider clock 2 h ahead of numberd's lagging one, is committed",
+        arguments: StoreKind.allCases)
+    func ownNumberWithALaggingClock(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config())
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock([Self.phones[0]])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phones[0])
+        let opened = h.clock.now()
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        // The queued buy lands; Twilio dates it by its clock, 2 h ahead of numberd's, which ignored the step.
+        h.clock.behindWallClockSeconds = 7_200
+        h.provider.changeOwned(Self.phones[0]) { number in
+            number = ProvisionedNumber(
+                sid: "PN" + String(repeating: "8", count: 32), phoneNumber: Self.phones[0], friendlyName: "",
+                trunkSid: nil, capabilities: NumberCapabilities(voice: true), dateCreated: opened + 7_200)
+        }
+        try await h.restart()
+        h.clock.advance(by: 601)
+        let report = await h.service.reconcile()
+        #expect(report.committed.count == 1 && report.voided.isEmpty, "\(report)")
+        try await h.check()
+    }
+
     @Test(
         "a purchase reconciliation commits two days later is the customer's from its buy: cycle and billing day",
         arguments: StoreKind.allCases)
