@@ -690,7 +690,7 @@ struct Audit: AsyncParsableCommand {
             NUM_… when it records none): the change is sent to Twilio even when it is recorded already.
               release_stuck (a release requested, or a past-due number's grace release due, more than a day ago; \
             Twilio refuses its DELETE): release it in Twilio's console; numberd's next try records it.
-              purchase_stuck (reserved by a purchase open for more than a day; Twilio refuses its DELETE): release \
+              purchase_stuck (reserved by a purchase being undone for more than a day; Twilio refuses its DELETE): release \
             it in Twilio's console; the next reconciliation voids the purchase, nothing charged, the money held \
             freed.
               trunk_missing (recorded, not at Twilio): numbers trunks create a new one, numbers trunk assign its \

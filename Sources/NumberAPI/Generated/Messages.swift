@@ -1882,7 +1882,7 @@ public struct ProviderAuditDifference: Codable, Sendable, Hashable {
     public var accountId: String
     /// the store's trunk id, or the one a trunk's name at Twilio gives
     public var trunkId: String
-    /// the purchase (PIN_…) reserving it: purchase_stuck
+    /// the purchase (PIN_…) being undone that reserves it: purchase_stuck
     public var intentId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

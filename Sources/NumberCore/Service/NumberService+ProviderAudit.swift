@@ -28,8 +28,8 @@ public struct ProviderAuditReport: Sendable, Hashable {
             /// (reconciliation's, or billing's next grace release) records it.
             case releaseStuck = "release_stuck"
             /// Owned at the provider and reserved by a purchase opened longer ago than
-            /// ``NumberServiceConfig/Audit/releasePendingMaxSeconds`` that is still not settled: most likely one whose
-            /// compensating DELETE the provider keeps refusing (reconciliation tries it again every pass, never giving
+            /// ``NumberServiceConfig/Audit/releasePendingMaxSeconds`` that is being undone (compensating) and still
+            /// not settled: one whose compensating DELETE the provider keeps refusing (reconciliation tries it again every pass, never giving
             /// up), the number paid at the provider and the buyer's money held. Release it in the provider's console:
             /// the next reconciliation pass voids the purchase, charging nothing, and lets the hold go.
             case purchaseStuck = "purchase_stuck"
@@ -122,7 +122,8 @@ extension NumberService {
     /// stands then, and only differences both listings show are reported. A number in flight — reserved by an open
     /// purchase, watched after a voided one, its release requested — is left out, except a release requested more
     /// than `audit.releasePendingMaxSeconds` ago, or a past-due number's grace release due that long ago, which is
-    /// reported `release_stuck`, and a number reserved by a purchase opened that long ago, `purchase_stuck`. One audit
+    /// reported `release_stuck`, and a number reserved by a purchase opened that long ago and being undone,
+    /// `purchase_stuck`. One audit
     /// at a time; the listing is bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or
     /// the provider's error) when it cannot finish.
     public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
