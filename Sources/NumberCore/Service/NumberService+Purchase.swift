@@ -26,6 +26,12 @@ extension NumberService {
         // Before the provider calls `prepare` makes, which the caller would only make again (`openIntent` checks under
         // the lock, which is what counts).
         if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
+        // One attempt under a key at a time until its intent is open (``Local/purchaseKeys``).
+        let running = request.idempotencyKey.map { IdempotencyRecord.storageKey(accountId: request.accountId, key: $0) }
+        if let running, let key = request.idempotencyKey {
+            guard local.withLock({ $0.purchaseKeys.insert(running).inserted }) else { throw .requestInProgress(key) }
+        }
+        defer { if let running { local.withLock { _ = $0.purchaseKeys.remove(running) } } }
         let prepared: (listings: [String: AvailableNumber], quote: PricingPolicy.Quote)
         do {
             prepared = try await prepare(request)

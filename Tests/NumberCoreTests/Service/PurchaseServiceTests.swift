@@ -205,32 +205,35 @@ struct PurchaseServiceTests {
     }
 
     /// A review: the purchase checked the account's status before looking its key up, so a retry racing its first
-    /// attempt (the first opened its intent while the retry asked the provider) got ACCOUNT_INACTIVE — "not bought" —
-    /// for an account suspended meanwhile, while the first attempt bought and committed.
-    @Test(
-        "a retry racing its first attempt gets REQUEST_IN_PROGRESS, not a refusal, when the account is suspended meanwhile"
-    )
+    /// attempt got ACCOUNT_INACTIVE — "not bought" — for an account suspended meanwhile, while the first attempt
+    /// bought and committed. A later review: any refusal of the retry's own checks (the balance held meanwhile by
+    /// another purchase, the number reserved, the price refreshed) could be made untrue by the first attempt going on,
+    /// since nothing marked the key before the first attempt's intent. One attempt under a key runs at a time now; a
+    /// retry meanwhile is REQUEST_IN_PROGRESS, and the client library waits and asks again.
+    @Test("a retry while its first attempt still checks gets REQUEST_IN_PROGRESS, whatever its own checks would say")
     func retryRacingItsFirstAttempt() async throws {
         let h = try await Harness(.memory)
         let account = try await h.account(funds: 1_000)
         h.provider.stock(["+14155550100"])
         let request = PurchaseRequest(
             accountId: account.id, phoneNumbers: ["+14155550100"], country: "US", idempotencyKey: "order-7")
-        // The retry passes its key look-up, then waits at the provider before its decision.
-        h.provider.inject(.hangThenDo(gate: "retry-checked"), on: .search, times: 1)
-        let retry = Task { try await h.service.purchase(request) }
-        await h.provider.waitUntilReached("retry-checked")
-        // The first attempt opens its intent and waits at its buy.
-        h.provider.inject(.hangThenDo(gate: "bought"), on: .buy, times: 1)
+        // The first attempt waits at the provider in its checks, before its intent.
+        h.provider.inject(.hangThenDo(gate: "first-checking"), on: .search, times: 1)
         let first = Task { try await h.service.purchase(request) }
-        await h.provider.waitUntilReached("bought")
+        await h.provider.waitUntilReached("first-checking")
+        // Meanwhile its own checks would refuse a retry: the account suspended.
         _ = try await h.service.setAccountStatus(account.id, .suspended)
-        h.provider.resume("retry-checked")
-        let retried = await numberError { _ = try await retry.value }
+        let retried = await numberError { _ = try await h.service.purchase(request) }
         #expect(retried?.reason == .requestInProgress, "\(String(describing: retried))")
-        h.provider.resume("bought")
-        let bought = try await first.value
-        #expect(bought.numbers.map(\.phoneNumber) == ["+14155550100"])
+        h.provider.resume("first-checking")
+        // The first attempt, past its account check before the suspension, buys.
+        let bought = await numberError { _ = try await first.value }
+        #expect(bought == nil || bought?.reason == .accountInactive, "\(String(describing: bought))")
+        // Another key is not held back by this one.
+        var other = request
+        other.idempotencyKey = "order-8"
+        let otherError = await numberError { _ = try await h.service.purchase(other) }
+        #expect(otherError?.reason != .requestInProgress, "\(String(describing: otherError))")
         try await h.check()
     }
 
@@ -393,8 +396,12 @@ struct PurchaseServiceTests {
         try await h.check()
     }
 
+    /// Two calls under one key at once (a client's retry racing its first attempt): the later is REQUEST_IN_PROGRESS
+    /// at once, without asking the provider; the earlier buys; a call after it gets that purchase. Before, the later
+    /// ran its own checks, and its search, finding the number gone to the earlier, said NUMBER_UNAVAILABLE unless it
+    /// looked the key up again.
     @Test(
-        "a keyed retry whose number was bought meanwhile by its own first attempt gets that purchase, not NUMBER_UNAVAILABLE",
+        "two keyed calls at once: the later is REQUEST_IN_PROGRESS, the earlier buys, a later retry gets its purchase",
         arguments: StoreKind.allCases)
     func retryRefusedBecauseItsFirstAttemptBought(kind: StoreKind) async throws {
         let h = try await Harness(kind)
@@ -402,15 +409,17 @@ struct PurchaseServiceTests {
         let phone = "+14155550100"
         h.provider.stock([phone])
         let request = PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US", idempotencyKey: "K")
-        // The retry looked for the key before the first attempt opened, then waits at the provider's search.
-        h.provider.inject(.hangThenDo(gate: "retry"), on: .search)
-        let retry = Task { try await h.service.purchase(request) }
-        await h.provider.waitUntilReached("retry")
-        let first = try await h.service.purchase(request)
+        h.provider.inject(.hangThenDo(gate: "earlier"), on: .search)
+        let earlier = Task { try await h.service.purchase(request) }
+        await h.provider.waitUntilReached("earlier")
+        let searches = h.provider.calls(.search)
+        let later = await numberError { _ = try await h.service.purchase(request) }
+        #expect(later?.reason == .requestInProgress, "\(String(describing: later))")
+        #expect(h.provider.calls(.search) == searches, "the later call asked the provider nothing")
+        h.provider.resume("earlier")
+        let first = try await earlier.value
         #expect(!first.replayed)
-        h.provider.resume("retry")
-        // Its search no longer offers the number (the first attempt has it): the answer is the first purchase's.
-        let answer = try await retry.value
+        let answer = try await h.service.purchase(request)
         #expect(answer.replayed && answer.numbers.map(\.id) == first.numbers.map(\.id))
         #expect(h.provider.calls(.buy) == 1)
         try await h.check()
