@@ -239,21 +239,28 @@ struct ProviderDoubtTests {
         #expect(report.counts[.unowned] == 1, "\(report.differences)")
     }
 
+    /// A purchase of ``phone`` and another number, the other refused and ``phone``'s compensating release answered
+    /// 404 while the provider keeps it: voided, ``phone`` under a `PIN_` watch. Returns the buyer.
+    static func voidedPurchaseWatching(_ h: Harness) async throws -> Account {
+        let account = try await h.account(funds: 10_000)
+        let other = "+14155550199"
+        h.provider.stock([phone, other])
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
+        h.provider.inject(.fail(.notFound), on: .release)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: [phone, other], country: "US"))
+        }
+        #expect(h.service.durableState().orphanWatch[phone]?.intentId.hasPrefix("PIN") == true)
+        return account
+    }
+
     @Test(
         "a voided purchase's watched number the provider created days after the purchase is not released",
         arguments: StoreKind.allCases)
     func voidedPurchaseWatchSparesALaterPurchase(kind: StoreKind) async throws {
         let h = try await Harness(kind)
-        let account = try await h.account(funds: 10_000)
-        let other = "+14155550199"
-        h.provider.stock([Self.phone, other])
-        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
-        h.provider.inject(.fail(.notFound), on: .release)
-        _ = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone, other], country: "US"))
-        }
-        #expect(h.service.durableState().orphanWatch[Self.phone]?.intentId.hasPrefix("PIN") == true)
+        _ = try await Self.voidedPurchaseWatching(h)
         // Created at the provider two days after the watch began: not the voided purchase's buy.
         h.provider.changeOwned(Self.phone) { owned in
             owned?.sid = "PN_bought_later"
@@ -266,27 +273,16 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
-    /// A review: an unreadable `date_created` became the time of the answer, by the wall clock, so a voided purchase's
-    /// buy that landed after its watch's first hour read as someone's later purchase and was left paid with no owner.
-    /// Without a date the number may be the orphan: released, as no customer owns or reserves it through numberd.
-    /// A voided purchase's watched number whose creation date does not read could be its late buy or someone's later
-    /// purchase (in Twilio's console, or one a restore forgot): a release cannot be undone, so it is kept watched, not
-    /// released, and at the watch's end left to the provider audit.
+    /// An unreadable `date_created` used to become the time of the answer by the wall clock. A voided purchase's
+    /// watched number whose creation date does not read could be its late buy or someone's later purchase (in Twilio's
+    /// console, or one a restore forgot): a release cannot be undone, so it is kept watched, not released, and at the
+    /// watch's end left to the provider audit.
     @Test(
         "a voided purchase's watched number without a readable creation date is not released",
         arguments: StoreKind.allCases)
     func voidedPurchaseWatchKeepsANumberWithoutADate(kind: StoreKind) async throws {
         let h = try await Harness(kind)
-        let account = try await h.account(funds: 10_000)
-        let other = "+14155550199"
-        h.provider.stock([Self.phone, other])
-        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: other)
-        h.provider.inject(.fail(.notFound), on: .release)
-        _ = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phone, other], country: "US"))
-        }
-        #expect(h.service.durableState().orphanWatch[Self.phone]?.intentId.hasPrefix("PIN") == true)
+        let account = try await Self.voidedPurchaseWatching(h)
         h.provider.changeOwned(Self.phone) { $0?.dateCreated = nil }
         h.clock.advance(by: 2 * 3_600)
         let report = await h.service.sweepOrphans()
