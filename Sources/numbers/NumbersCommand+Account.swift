@@ -615,7 +615,10 @@ struct Keys: AsyncParsableCommand {
                     }
                     return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }
-                try global.output(response) { print("revoked \(response.apiKey.id)") }
+                // With when: revoking a key revoked before changes nothing, and its earlier time says so.
+                try global.output(response) {
+                    print("revoked \(response.apiKey.id) at \(Format.date(response.apiKey.revokedAt))")
+                }
             }
         }
     }

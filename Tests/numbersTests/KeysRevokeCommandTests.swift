@@ -14,7 +14,9 @@ struct KeysRevokeCommandTests {
         var router = RPCRouter()
         router.register(NumbersMethods.revokeApiKey) { request, _ in
             revoked.append(request.keyId)
-            return RevokeApiKeyResponse(apiKey: ApiKey(id: request.keyId, revokedAt: Date()))
+            // KEY_3 was revoked before: the answer keeps its time.
+            let at = request.keyId == "KEY_3" ? Date(timeIntervalSince1970: 1_767_225_600) : Date()
+            return RevokeApiKeyResponse(apiKey: ApiKey(id: request.keyId, revokedAt: at))
         }
         try await withStubServer(router: router) { server in
             let connection = UnknownOutcomeTests.connection(server)
@@ -28,6 +30,7 @@ struct KeysRevokeCommandTests {
             let unasked = try await runNumbers(["keys", "revoke", "KEY_3", "--yes"] + connection, input: "")
             #expect(unasked.status == 0, "\(unasked)")
             #expect(!unasked.stderr.contains("for good?"), "\(unasked.stderr)")
+            #expect(unasked.stdout.contains("revoked KEY_3 at 2026-01-01T00:00:00"), "\(unasked.stdout)")
         }
         #expect(revoked.all == ["KEY_2", "KEY_3"])
     }
