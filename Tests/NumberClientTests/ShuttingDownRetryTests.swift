@@ -205,6 +205,36 @@ extension ShuttingDownRetryTests {
         #expect(key != nil && second.calls.first?.metadata["idempotency-key"] == key, "the retry carries the key")
     }
 
+    /// A call started after the client's connection went away — during a drain, or just after a kill — saw nothing
+    /// go away itself: its connects refused, it ended CONNECT_FAILED in ~150 ms, though numberd was back in ~1 s. The
+    /// pool remembers a connection gone (``NumbersClient/wentAwayRecentSeconds``), and the call waits for the restart.
+    @Test("a call started after the server went away waits for its restart rather than failing CONNECT_FAILED at once")
+    func callStartedDuringARestart() async throws {
+        // The server drops the connection of an unkeyed CreateTrunk (never retried once sent) and stops listening.
+        let first = try await FakeNumbersServer.start { _, _ in .closeConnectionAndStopListening }
+        let port = first.port
+        let client = KeyedRetryTests.client(port: port, retry: Self.restartRetries)
+        let lost = await #expect(throws: RPCError.self) {
+            _ = try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "main"))
+        }
+        #expect(lost?.reason == "CONNECTION_LOST", "\(String(describing: lost))")
+        await first.stop()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while client.liveConnectionCount > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let call = Task { try await client.listTrunks(ListTrunksRequest(accountId: "ACC_1")) }
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try await FakeNumbersServer.start(port: port) { _, _ in
+            .response(Self.encoded(ListTrunksResponse()))
+        }
+        let result = await call.result
+        await client.close()
+        await second.stop()
+        #expect((try? result.get()) != nil, "\(result)")
+        #expect(second.calls.count == 1)
+    }
+
     @Test(
         "a call a GOAWAY refused as the server stopped is carried out after its restart: keyed, a read, any other",
         arguments: ["AddFunds", "ListTrunks", "CreateTrunk"])

@@ -38,8 +38,9 @@ struct CallAttempts {
         case status(RPCError)
         /// The connection ended before the answer; `unstarted` when the server is known not to have started the call.
         case connectionLost(message: String, unstarted: Bool)
-        /// No connection could be made: nothing was sent.
-        case connectFailed(message: String)
+        /// No connection could be made: nothing was sent. `serverWentAway`: the client saw a connection to the server
+        /// go away shortly before (a restart under way), which turns the restart wait on as a lost connection does.
+        case connectFailed(message: String, serverWentAway: Bool = false)
     }
 
     /// What to do after a failed attempt.
@@ -98,7 +99,8 @@ struct CallAttempts {
                 code: .unavailable, message: message, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
                 details: outcome.map { ["outcome": $0] } ?? [:])
             return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
-        case .connectFailed(let message):
+        case .connectFailed(let message, let wentAway):
+            if wentAway { serverGoingAway = true }
             let error = RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED")
             // A server going away is not listening until it has restarted: waiting for it does not spend attempts.
             if serverGoingAway, restartRetries < policy.restartRetriesMax {

@@ -48,6 +48,10 @@ public final class NumbersClient: Sendable {
         /// limits each attempt is accepted and closed, and without the pause every call would make one.
         var failures = 0
         var backoffUntil: NIODeadline?
+        /// When the pool last saw a connection go away (closed, or taking no more calls after a GOAWAY): calls that
+        /// then cannot connect wait for a restart (``ConnectError/afterServerWentAway``), though they saw nothing go
+        /// away themselves — those started during a drain.
+        var wentAway: NIODeadline?
         var attemptIDs = 0
 
         /// Whether another connection attempt may start, with `alive` connections taking calls: the pool's `size`
@@ -302,7 +306,7 @@ public final class NumbersClient: Sendable {
         do {
             connection = try await self.connection(deadline: deadline)
         } catch let error as ConnectError {
-            return .failure(.connectFailed(message: error.message))
+            return .failure(.connectFailed(message: error.message, serverWentAway: error.afterServerWentAway))
         }
         // Counted on the connection by the pool (which picks the one given the fewest calls) until the attempt ends.
         defer { connection.status.callEnded() }
@@ -358,7 +362,12 @@ public final class NumbersClient: Sendable {
             case .ready(let connection):
                 return connection
             case .failed:
-                throw failure ?? ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port)")
+                var error =
+                    failure ?? ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port)")
+                error.afterServerWentAway = pool.withLock { pool in
+                    pool.wentAway.map { .now() - $0 < .seconds(Self.wentAwayRecentSeconds) } ?? false
+                }
+                throw error
             case .wait(let future):
                 defer { pool.withLock { $0.waiting -= 1 } }
                 do {
@@ -377,7 +386,9 @@ public final class NumbersClient: Sendable {
     /// retries decide). Scans in place: this runs on every call and must not allocate.
     private func choose(_ state: inout Pool, forCall: Bool, sawFailure: Bool) -> Pick {
         // Connections that ended leave; those going away stay until then, for `close()`.
+        let before = state.connections.count
         state.connections.removeAll { !$0.channel.isActive }
+        if state.connections.count < before { state.wentAway = .now() }
         if state.closed { return .closed }
         var alive = 0
         var roomy: ClientConnection?
@@ -390,7 +401,10 @@ public final class NumbersClient: Sendable {
             let first = Int(UInt(bitPattern: state.next) % UInt(count))
             for offset in 0..<count {
                 let candidate = state.connections[(first + offset) % count]
-                guard candidate.status.isAlive else { continue }
+                guard candidate.status.isAlive else {
+                    state.wentAway = .now()
+                    continue
+                }
                 alive += 1
                 let calls = candidate.status.callCount
                 if calls < leastLoadedCalls {
@@ -558,7 +572,14 @@ public final class NumbersClient: Sendable {
 
     private struct ConnectError: Error {
         var message: String
+        /// Whether the pool saw a connection go away shortly before (``Pool/wentAway``): a server restarting, whose
+        /// refused connects the call waits out as it would after losing its own connection.
+        var afterServerWentAway = false
     }
+
+    /// How long after the pool saw a connection go away a failed connect counts as the server restarting
+    /// (``CallAttempts``' restart wait): 60 s, a restart's ~1 s with room for a slow one.
+    static let wentAwayRecentSeconds: Int64 = 60
 
     /// Why a call stopped waiting for a connection being made: nothing was sent.
     private enum WaitEnded: Error {

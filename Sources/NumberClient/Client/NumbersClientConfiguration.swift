@@ -76,9 +76,11 @@ public struct NumbersClientConfiguration: Sendable {
         /// connect: the server is not listening yet, so the call waits for it (same backoff, never past the call's
         /// deadline) instead of spending its attempts in the first 150 ms. The server went away when the call's
         /// connection was lost (the request sent or not), a GOAWAY refused the call, or the server answered it as
-        /// never started (`UNAVAILABLE` / `SHUTTING_DOWN`, …). Only calls that may be tried again at all wait: a call
-        /// that is neither a read nor keyed, lost after it was sent, still ends at once with its outcome unknown. A
-        /// call whose every connect is refused from the first saw nothing go away, and spends its attempts as before.
+        /// never started (`UNAVAILABLE` / `SHUTTING_DOWN`, …), or the client saw a connection to it go away within
+        /// the 60 s before a call's connect failed (a call started during a drain). Only calls that may be tried again
+        /// at all wait: a call that is neither a read nor keyed, lost after it was sent, still ends at once with its
+        /// outcome unknown. A call whose every connect is refused, with nothing gone away before, spends its attempts
+        /// as before.
         /// At most this many, on top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average,
         /// 11 s at most).
         public var restartRetriesMax: Int
