@@ -17,6 +17,36 @@ struct ProviderDetailTests {
 
     init() throws { tls = try TestTLS() }
 
+    /// A SearchNumbers call over TLS, as a client makes it, against a service whose provider fails with `failure`:
+    /// the call's status and what the server logged.
+    func search(
+        failing failure: ProviderError, requestID: String
+    ) async throws -> (RpcStatus, CapturingLogHandler.Lines) {
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
+        let account = try await service.createAccount(name: "A", currency: "USD")
+        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
+        var router = RPCRouter()
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
+        var answered: RpcStatus?
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var bytes = ByteBuffer()
+            try writeCall(
+                &bytes, stream: 1, method: NumbersMethods.searchNumbers.path,
+                metadata: ["authorization": "Bearer \(key.secret)", "request-id": requestID],
+                body: SearchNumbersRequest(country: "US"))
+            try await connection.send(bytes)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+            answered = try trailerStatuses(frames)[1]
+            try await connection.channel.close()
+        }
+        return (try #require(answered), lines)
+    }
+
     static let secrets: [(ProviderError, String)] = [
         (
             ProviderError(.unavailable, message: "Failed to connect to proxy.corp.example port 3128"),
@@ -41,34 +71,14 @@ struct ProviderDetailTests {
         "the caller gets the reason, a message of numberd's own and the request id; the log gets the provider's words")
     func detailIsLoggedNotSent() async throws {
         for (failure, reason) in Self.secrets {
-            let service = try await NumberService.open(
-                store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
-            let account = try await service.createAccount(name: "A", currency: "USD")
-            let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
-            var router = RPCRouter()
-            NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
-            let lines = CapturingLogHandler.Lines()
-            let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
-            try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
-                let connection = try await RawConnection.connect(port: port, tls: tls)
-                try await connection.send(clientStart())
-                var bytes = ByteBuffer()
-                try writeCall(
-                    &bytes, stream: 1, method: NumbersMethods.searchNumbers.path,
-                    metadata: ["authorization": "Bearer \(key.secret)", "request-id": "req-42"],
-                    body: SearchNumbersRequest(country: "US"))
-                try await connection.send(bytes)
-                let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
-                let status = try #require(try trailerStatuses(frames)[1])
-                #expect(status.reason == reason)
-                let hidden = ["proxy.corp", "TWILIO_", "/2010-04-01"]
-                #expect(!hidden.contains { status.message.contains($0) }, "\(status)")
-                #expect(!status.metadata.values.contains { value in hidden.contains { value.contains($0) } })
-                #expect(status.metadata["requestId"] == "req-42", "\(status)")
-                let logged = lines.all.first { $0.metadata["detail"] == failure.message }
-                #expect(logged?.metadata["request-id"] == "req-42", "\(lines.all)")
-                try await connection.channel.close()
-            }
+            let (status, lines) = try await search(failing: failure, requestID: "req-42")
+            #expect(status.reason == reason)
+            let hidden = ["proxy.corp", "TWILIO_", "/2010-04-01"]
+            #expect(!hidden.contains { status.message.contains($0) }, "\(status)")
+            #expect(!status.metadata.values.contains { value in hidden.contains { value.contains($0) } })
+            #expect(status.metadata["requestId"] == "req-42", "\(status)")
+            let logged = lines.all.first { $0.metadata["detail"] == failure.message }
+            #expect(logged?.metadata["request-id"] == "req-42", "\(lines.all)")
         }
     }
 
@@ -94,33 +104,13 @@ struct ProviderDetailTests {
     func cancelledRequestIsNotAProviderFailure() async throws {
         var failure = ProviderError(.unavailable, message: "search US local: cancelled: the request was cancelled")
         failure.cancelled = true
-        let service = try await NumberService.open(
-            store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
-        let account = try await service.createAccount(name: "A", currency: "USD")
-        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
-        var router = RPCRouter()
-        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
-        let lines = CapturingLogHandler.Lines()
-        let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
-        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
-            let connection = try await RawConnection.connect(port: port, tls: tls)
-            try await connection.send(clientStart())
-            var bytes = ByteBuffer()
-            try writeCall(
-                &bytes, stream: 1, method: NumbersMethods.searchNumbers.path,
-                metadata: ["authorization": "Bearer \(key.secret)", "request-id": "req-43"],
-                body: SearchNumbersRequest(country: "US"))
-            try await connection.send(bytes)
-            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
-            let status = try #require(try trailerStatuses(frames)[1])
-            #expect(status.code == Int32(NumberError.Code.cancelled.rawValue), "\(status)")
-            // The call's own "call failed" line (with its status) stays; the warning with the provider's words
-            // ("call failed: the provider is unavailable…"), written before the answer, is not.
-            let finished = try await lines.line("call failed", "request-id", "req-43")
-            #expect(finished?.metadata["status"] == "CANCELLED", "\(lines.all)")
-            let warned = lines.all.filter { $0.message.hasPrefix("call failed:") || $0.metadata["detail"] != nil }
-            #expect(warned.isEmpty, "\(warned)")
-            try await connection.channel.close()
-        }
+        let (status, lines) = try await search(failing: failure, requestID: "req-43")
+        #expect(status.code == Int32(NumberError.Code.cancelled.rawValue), "\(status)")
+        // The call's own "call failed" line (with its status) stays; the warning with the provider's words
+        // ("call failed: the provider is unavailable…"), written before the answer, is not.
+        let finished = try await lines.line("call failed", "request-id", "req-43")
+        #expect(finished?.metadata["status"] == "CANCELLED", "\(lines.all)")
+        let warned = lines.all.filter { $0.message.hasPrefix("call failed:") || $0.metadata["detail"] != nil }
+        #expect(warned.isEmpty, "\(warned)")
     }
 }
