@@ -789,8 +789,7 @@ public final class Numberd: Sendable {
             "reason": .string(existing == nil ? "ADMIN_KEY_FILE_MISSING" : "ADMIN_KEY_NOT_WORKING"),
             "file": "\(directory.adminKeyFile)",
         ]
-        logger.notice(
-            "admin: API key created", metadata: audited.mapValues { .string(NumbersAPI.auditValue("\($0)")) })
+        NumbersAPI.auditNotice(logger, "API key created", audited)
         return CreatedAdminKey(id: created.key.id, secret: created.secret)
     }
 }

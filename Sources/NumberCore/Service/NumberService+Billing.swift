@@ -85,9 +85,7 @@ extension NumberService {
         skipping extra: Set<String>, pass: inout ProviderPass
     ) async throws(NumberError) -> (report: BillingReport, refused: Set<String>) {
         let now = now()
-        // A customer could not pay while writes found no room either: those times count as downtime for grace periods.
-        let downtimes = config.billing.downtimes.including(
-            writeOutages.state.withLock { $0.intervals(at: now) } + revealed)
+        let downtimes = graceDowntimes(at: now)
         // The grace releases the plan claimed, handed back if its record is refused (a store with no room).
         var claimed: [String] = []
         let plan: BillingPlanner.Outcome

@@ -248,9 +248,8 @@ extension NumberService {
         // A past-due number marked at or before this was due its grace release that long ago: its grace period counted
         // as billing counts it (numberd's downtimes and the times writes found no room left out), so a number whose
         // customer could not pay while numberd was down is not named before billing would release it.
-        let downtimes = config.billing.downtimes.including(
-            writeOutages.state.withLock { $0.intervals(at: started) } + revealed)
-        let overdueIfPastDueBy = downtimes.graceOver(at: stuckIfRequestedBy, grace: config.billing.gracePeriodSeconds)
+        let overdueIfPastDueBy = graceDowntimes(at: started).graceOver(
+            at: stuckIfRequestedBy, grace: config.billing.gracePeriodSeconds)
         var seen = Set<String>()
         var pages = 0
         try await provider.listOwned { numbers in

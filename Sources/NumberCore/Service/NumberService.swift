@@ -295,6 +295,13 @@ extension NumberService {
     /// Every downtime the service counts: those its start recorded and those found since.
     public var countedDowntimes: Downtimes { config.billing.downtimes.including(revealed) }
 
+    /// The downtimes a grace period does not count at `now`: ``countedDowntimes`` and the times writes found no room
+    /// (a customer could not pay then either). Billing releases by them, and the provider audit names a past-due
+    /// number overdue by them, so the two agree.
+    func graceDowntimes(at now: Date) -> Downtimes {
+        config.billing.downtimes.including(writeOutages.state.withLock { $0.intervals(at: now) } + revealed)
+    }
+
     /// ``NumberServiceConfig/idempotencyKeysExpired(by:revealed:)`` with the downtimes found while running.
     func idempotencyKeysExpired(by now: Date) -> Date {
         config.idempotencyKeysExpired(by: now, revealed: revealed)

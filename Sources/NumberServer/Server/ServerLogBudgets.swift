@@ -1,4 +1,3 @@
-import NIOCore
 import NumberCore
 
 /// The server-wide budgets of the log lines a client can cause at will, on top of each connection's own limits:

@@ -143,7 +143,13 @@ public struct NumbersAPI: Sendable {
         if !context.peer.certificateIdentities.isEmpty {
             metadata["peer_identities"] = "\(context.peer.certificateIdentities.joined(separator: ","))"
         }
-        context.logger.notice("admin: \(action)", metadata: metadata.mapValues { .string(Self.auditValue("\($0)")) })
+        Self.auditNotice(context.logger, action, metadata)
+    }
+
+    /// The administrative change's line: `admin: <action>` at notice, every value escaped (``auditValue(_:)``). Also
+    /// for the admin key a start makes, whose actor is the start.
+    package static func auditNotice(_ logger: Logger, _ action: String, _ metadata: Logger.Metadata) {
+        logger.notice("admin: \(action)", metadata: metadata.mapValues { .string(auditValue("\($0)")) })
     }
 
     /// ``audit(_:_:_:_:)`` of a change an admin key made on a tenant's numbers or trunks (the tenant's own changes are
@@ -185,7 +191,7 @@ public struct NumbersAPI: Sendable {
     /// a value of printable ASCII without a space, a quote, a backslash or `=` as it is, any other in quotes, with
     /// quotes and backslashes escaped and every character outside printable ASCII as `\u{hex}` — so free text (an
     /// adjustment's reason, a name) can neither add a field (`… actor_key=KEY_other`) nor break the line (U+2028).
-    package static func auditValue(_ text: String) -> String {
+    static func auditValue(_ text: String) -> String {
         let plain = text.unicodeScalars.allSatisfy {
             (0x21...0x7E).contains($0.value) && !"\"\\=".unicodeScalars.contains($0)
         }

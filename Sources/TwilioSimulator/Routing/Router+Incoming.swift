@@ -166,16 +166,16 @@ extension Router {
         if let trunk, state.trunks[trunk] == nil {
             throw .invalidParameter("TrunkSid", "trunk \(trunk) does not exist")
         }
+        let application = try Parameters.sid(params, "VoiceApplicationSid", prefix: "AP")
         for (prefix, name) in [
-            ("AP", "VoiceApplicationSid"), ("AP", "SmsApplicationSid"), ("AD", "AddressSid"),
-            ("RI", "IdentitySid"), ("BU", "BundleSid"), ("AD", "EmergencyAddressSid"),
+            ("AP", "SmsApplicationSid"), ("AD", "AddressSid"), ("RI", "IdentitySid"), ("BU", "BundleSid"),
+            ("AD", "EmergencyAddressSid"),
         ] {
             _ = try Parameters.sid(params, name, prefix: prefix)
         }
         // TrunkSid and VoiceApplicationSid exclude each other: setting one clears the other (twilio-api.md §3.1).
         // Both set in one request would clear both; Twilio documents no answer, so it is refused as a bad
         // combination, nothing changed.
-        let application = params["VoiceApplicationSid"].flatMap { $0.isEmpty ? nil : $0 }
         if trunk != nil && application != nil {
             throw .invalidParameter("TrunkSid", "TrunkSid and VoiceApplicationSid cannot both be set; give one")
         }
