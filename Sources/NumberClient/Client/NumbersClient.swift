@@ -52,7 +52,6 @@ public final class NumbersClient: Sendable {
         /// then cannot connect wait for a restart (``ConnectError/afterServerWentAway``), though they saw nothing go
         /// away themselves — those started during a drain.
         var wentAway: NIODeadline?
-        var attemptIDs = 0
 
         /// Whether another connection attempt may start, with `alive` connections taking calls: the pool's `size`
         /// leaves room and, while a connection takes calls, the backoff after failed attempts has passed. With none,
@@ -68,7 +67,6 @@ public final class NumbersClient: Sendable {
 
     /// A connection attempt under way.
     private struct Attempt {
-        var id: Int
         var future: EventLoopFuture<ClientConnection>
         /// What `close()` cuts it short with.
         var connectionAttempts: ConnectionAttempts
@@ -521,8 +519,6 @@ public final class NumbersClient: Sendable {
     /// (``connectBackoff(failures:)``). `close()` cuts it short. The future never completes before this returns (NIO
     /// resolves and connects from the event loop), so its completion cannot run under the lock held here.
     private func startConnecting(_ state: inout Pool) -> EventLoopFuture<ClientConnection> {
-        state.attemptIDs &+= 1
-        let id = state.attemptIDs
         let attempts = ConnectionAttempts()
         let future = ClientConnection.connect(
             host: configuration.host, port: configuration.port, tls: tls,
@@ -530,10 +526,10 @@ public final class NumbersClient: Sendable {
             settings: configuration.settings, connectTimeout: configuration.connectTimeout,
             liveness: configuration.liveness, queuedCallsMax: configuration.queuedCallsMax, group: group,
             attempts: attempts)
-        state.attempts.append(Attempt(id: id, future: future, connectionAttempts: attempts))
+        state.attempts.append(Attempt(future: future, connectionAttempts: attempts))
         future.whenComplete { [self] result in
             let orphan: ClientConnection? = pool.withLock { pool in
-                pool.attempts.removeAll { $0.id == id }
+                pool.attempts.removeAll { $0.connectionAttempts === attempts }
                 switch result {
                 case .success(let connection):
                     if pool.closed { return connection }

@@ -164,7 +164,7 @@ final class Leftovers: Sendable {
         }
         for (index, release) in toRelease.enumerated() {
             let until = Self.itemDeadline(deadline, itemsLeft: toRelease.count - index)
-            if let line = await settle(release, client: client, deadline: until, log: log) { unsettled.append(line) }
+            if let line = await settle(release, client: client, deadline: until) { unsettled.append(line) }
         }
         for line in unsettled { log(line) }
         return unsettled
@@ -183,7 +183,7 @@ final class Leftovers: Sendable {
     /// lists as releasing is asked again too, until released or the item's deadline: a release a running call drives
     /// is withdrawn, the number active again, if Twilio refuses it outright.
     private func settle(
-        _ release: Release, client: any LoadClient, deadline: NIODeadline, log: (String) -> Void
+        _ release: Release, client: any LoadClient, deadline: NIODeadline
     ) async -> String? {
         let request = ReleaseNumberRequest(accountId: release.accountId, numberId: release.numberId)
         let options = CallOptions(timeout: Self.settleTimeout, idempotencyKey: NumbersClient.newIdempotencyKey())
