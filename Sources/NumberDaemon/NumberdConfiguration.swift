@@ -480,7 +480,8 @@ public struct NumberdConfiguration: Sendable {
         if let parsed = try seconds("orphan-watch", from: value, in: 0...2_592_000) {
             // On, the watch covers the window in which a voided purchase's request may still land (the horizon and an
             // hour): a shorter one would lift the block on other purchases of its number too early.
-            let window = configuration.reconcileInFlightHorizonSeconds + Int(NumberService.orphanCreationSlackSeconds)
+            let window = Int(
+                NumberService.lateBuySeconds(horizon: Int64(configuration.reconcileInFlightHorizonSeconds)))
             guard parsed == 0 || parsed >= window else {
                 throw ConfigurationError(
                     "orphan-watch must be 0 (off) or at least reconcile-in-flight-horizon + 3600 s (\(window) s)")
@@ -490,7 +491,7 @@ public struct NumberdConfiguration: Sendable {
             // Not given: the default day, or the window if a horizon raised it past that.
             configuration.orphanWatchSeconds = max(
                 configuration.orphanWatchSeconds,
-                configuration.reconcileInFlightHorizonSeconds + Int(NumberService.orphanCreationSlackSeconds))
+                Int(NumberService.lateBuySeconds(horizon: Int64(configuration.reconcileInFlightHorizonSeconds))))
         }
         if let parsed = try seconds("provider-audit-interval", from: value, in: 0...604_800) {
             configuration.providerAuditIntervalSeconds = parsed

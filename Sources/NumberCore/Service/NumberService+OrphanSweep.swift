@@ -166,16 +166,19 @@ extension NumberService {
     /// in-flight horizon and ``orphanCreationSlackSeconds``. The sweep takes a number created within it for the orphan;
     /// another account's purchase of the number, and the account's own on another trunk, are refused within it
     /// (``lateBuys(at:)``). `reconcile.orphanWatchSeconds`, when not 0, is at least this long: the watch carries it.
-    var lateBuySeconds: Int64 { config.reconcile.inFlightHorizonSeconds + Self.orphanCreationSlackSeconds }
+    var lateBuySeconds: Int64 { Self.lateBuySeconds(horizon: config.reconcile.inFlightHorizonSeconds) }
 
-    /// The earliest start, at `now`, of a voided purchase's watch whose buy may still land: a watch begun at or after
-    /// it keeps other accounts' purchases off its number, and the account's own on another trunk. Twilio answers a
-    /// POST of a number its account owns as an update applying that POST's trunk (twilio-api.md §8.7), so a late buy
-    /// would route the new owner's number to the voided purchase's trunk.
-    func lateBuysSince(_ now: Date) -> Date { now.addingTimeInterval(-Double(lateBuySeconds)) }
+    /// ``lateBuySeconds`` for an in-flight horizon of `horizon` seconds: the horizon and
+    /// ``orphanCreationSlackSeconds`` (also what `reconcile.orphanWatchSeconds`, when on, must cover).
+    public static func lateBuySeconds(horizon: Int64) -> Int64 { horizon + orphanCreationSlackSeconds }
 
-    /// The voided purchases' buys that may still land, as a purchase's checks at `now` see them.
-    func lateBuys(at now: Date) -> LateBuyWindow { LateBuyWindow(since: lateBuysSince(now), seconds: lateBuySeconds) }
+    /// The voided purchases' buys that may still land, as a purchase's checks at `now` see them: a watch begun at or
+    /// after `now` less ``lateBuySeconds`` keeps other accounts' purchases off its number, and the account's own on
+    /// another trunk. Twilio answers a POST of a number its account owns as an update applying that POST's trunk
+    /// (twilio-api.md §8.7), so a late buy would route the new owner's number to the voided purchase's trunk.
+    func lateBuys(at now: Date) -> LateBuyWindow {
+        LateBuyWindow(since: now.addingTimeInterval(-Double(lateBuySeconds)), seconds: lateBuySeconds)
+    }
 
     /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
     /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
@@ -188,7 +191,7 @@ extension NumberService {
             return (sid ?? nil) == number.sid
         }
         guard let created = number.dateCreated else { return false }
-        return created <= watch.since.addingTimeInterval(Double(lateBuySeconds))
+        return created <= lateBuys(at: now()).end(of: watch)
     }
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.
@@ -296,7 +299,7 @@ extension NumberService {
 /// (``NumberService/lateBuys(at:)``): those of the `PIN_…` orphan watches begun at or after `since`, each until
 /// `seconds` after its start.
 struct LateBuyWindow: Sendable {
-    /// The earliest start of a watch whose buy may still land (``NumberService/lateBuysSince(_:)``).
+    /// The earliest start of a watch whose buy may still land (``NumberService/lateBuys(at:)``).
     var since: Date
     /// How long after a watch's start its buy may still land (``NumberService/lateBuySeconds``).
     var seconds: Int64

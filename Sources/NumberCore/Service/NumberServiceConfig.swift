@@ -297,7 +297,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
         // The watch of a voided purchase is what keeps purchases of its number off while its buy may still land
         // (`NumberService.lateBuySeconds`): one that ended sooner would let them through.
         let horizon = min(max(reconcile.inFlightHorizonSeconds, 0), 86_400)  // out of range: refused above
-        let lateBuySeconds = horizon + NumberService.orphanCreationSlackSeconds
+        let lateBuySeconds = NumberService.lateBuySeconds(horizon: horizon)
         if reconcile.orphanWatchSeconds > 0 && reconcile.orphanWatchSeconds < lateBuySeconds {
             problems.append(
                 "reconcile.orphanWatchSeconds must be 0 (off) or at least inFlightHorizonSeconds + "

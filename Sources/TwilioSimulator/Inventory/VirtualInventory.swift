@@ -28,11 +28,8 @@ public struct VirtualInventory: Sendable {
 
     /// The inventory entry for an E.164 number, or nil when the carrier does not hold it.
     public func lookup(_ phoneNumber: String) -> AvailableNumber? {
-        guard phoneNumber.hasPrefix("+") else { return nil }
-        let digits = Array(phoneNumber.utf8.dropFirst())
-        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        for area in areas where digits.count == area.prefixDigits.count + area.subscriberDigits {
-            guard digits.starts(with: area.prefixDigits) else { continue }
+        guard let (digits, holding) = areasHolding(phoneNumber) else { return nil }
+        for area in holding {
             if let number = entry(digits.map { $0 - 48 }, area: area) { return number }
         }
         return nil
@@ -42,13 +39,23 @@ public struct VirtualInventory: Sendable {
     /// whether or not the carrier holds the number; of areas sharing the prefix, the first that has coordinates.
     /// Nil when no area knows it.
     public func area(of phoneNumber: String) -> NumberingArea? {
+        guard let (_, holding) = areasHolding(phoneNumber) else { return nil }
+        return holding.first { $0.latitude != nil && $0.longitude != nil } ?? holding.first
+    }
+
+    /// An E.164 number's ASCII digits and the areas whose prefix and length it has; nil when it is not `+` and digits.
+    private func areasHolding(
+        _ phoneNumber: String
+    ) -> (digits: [UInt8], areas: LazyFilterSequence<[NumberingArea]>)? {
         guard phoneNumber.hasPrefix("+") else { return nil }
         let digits = Array(phoneNumber.utf8.dropFirst())
         guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        let holding = areas.filter {
-            digits.count == $0.prefixDigits.count + $0.subscriberDigits && digits.starts(with: $0.prefixDigits)
-        }
-        return holding.first { $0.latitude != nil && $0.longitude != nil } ?? holding.first
+        return (
+            digits,
+            areas.lazy.filter {
+                digits.count == $0.prefixDigits.count + $0.subscriberDigits && digits.starts(with: $0.prefixDigits)
+            }
+        )
     }
 
     /// Visits inventory numbers of `areas` in a seeded, area-interleaved order, matching `pattern` when given,
