@@ -23,8 +23,8 @@ extension FileJournal.Recovery {
         var lastSeq = firstSeqs[start] - 1
         var size = 0
         var torn: TornTail?
-        // Whether the last record kept names a batch that runs past it (its later records cut, now or by an earlier
-        // start, or never written whole by a process killed mid-write).
+        // Whether the last segment's last record kept names a batch that runs past it (its later records cut, now or
+        // by an earlier start, or never written whole by a process killed mid-write).
         var batchCut = false
         for index in start..<firstSeqs.count {
             let first = firstSeqs[index]
@@ -51,7 +51,12 @@ extension FileJournal.Recovery {
             }
             lastSeq = scan.lastSeq
             size = torn?.offset ?? bytes.count
-            if let last = scan.records.last { batchCut = (last.batch?.last ?? last.seq) > last.seq }
+            // Per segment: only the last one takes writes, and a batch never spans two (the writer writes a whole
+            // batch to one file, and one that met the file size limit is cut off and written again in the next). An
+            // empty or wholly cut last segment is named after the next seq already: it takes the next batch itself.
+            // Kept from the segment before, it made the start below create that same file again (EEXIST at every
+            // start, after a start that made the new segment and failed before writing to it).
+            batchCut = scan.records.last.map { ($0.batch?.last ?? $0.seq) > $0.seq } ?? false
         }
         guard lastSeq >= base else {
             throw JournalError(
@@ -68,9 +73,25 @@ extension FileJournal.Recovery {
         // kept, not only from this open's cut: a segment can end on whole lines of a cut batch with nothing torn (a
         // write stopped at a line's end, or an earlier start that cut the tail and failed before making the next
         // segment). The directory is synced before the open returns (`run`).
-        fileSystem.close(handle)
         let next = lastSeq + 1
-        let fresh = try fileSystem.open(segmentPath(next), mode: .createNew)
+        let fresh: JournalFileHandle
+        do {
+            fresh = try fileSystem.open(segmentPath(next), mode: .createNew)
+        } catch let failure as JournalFailure where failure.isNoRoom {
+            // No room for the file (a disk out of inodes, a quota): as the writer does with a rotation that finds none,
+            // the segment stays open with its rotation postponed, and each write tries the rotation first and is
+            // refused `noRoom` until one succeeds — never written after the cut batch. Refusing the start instead
+            // left a numberd that would serve reads unable to start, start after start, while the disk stayed full.
+            options.logger.warning(
+                "no room for a new journal segment after a cut batch; writes are refused until there is room",
+                metadata: ["file": "\(segmentPath(next))", "failure": "\(failure)"])
+            return FileJournal.SegmentState(
+                firstSeqs: firstSeqs, handle: handle, size: size, lastWrittenSeq: lastSeq, rotationPostponed: true)
+        } catch {
+            fileSystem.close(handle)
+            throw error
+        }
+        fileSystem.close(handle)
         return FileJournal.SegmentState(
             firstSeqs: firstSeqs + [next], handle: fresh, size: 0, lastWrittenSeq: lastSeq)
     }
@@ -115,10 +136,11 @@ extension FileJournal.Recovery {
     /// failed before its cut — that one is made durable and named instead of a second copy. Once a new one is kept,
     /// the oldest torn files beyond `tornFilesKept` are removed once the open goes ahead (``removeOldTornFiles()``).
     ///
-    /// With no room for the copy (`ENOSPC`, `EDQUOT`) the tail is cut without one, logged as an error with its offset
-    /// and length: its bytes were never acknowledged (a record is acknowledged once synced whole, and a torn one is
-    /// not whole), and refusing the open left a numberd on a full disk unable to start, start after start, when it
-    /// would otherwise serve reads and refuse writes until there is room. Any other failure still refuses the open.
+    /// With no room for the copy (`ENOSPC`, `EDQUOT`, or `EFBIG` at the file size limit: ``JournalFailure/isNoRoom``,
+    /// as for a journal write) the tail is cut without one, logged as an error with its offset and length: its bytes
+    /// were never acknowledged (a record is acknowledged once synced whole, and a torn one is not whole), and refusing
+    /// the open left a numberd on a full disk unable to start, start after start, when it would otherwise serve reads
+    /// and refuse writes until there is room. Any other failure still refuses the open.
     mutating func keepTornBytes(_ bytes: ArraySlice<UInt8>, segment firstSeq: UInt64, tail: TornTail) throws {
         let segment = JournalLayout.segmentName(firstSeq: firstSeq)
         let names = try fileSystem.listDirectory(layout.directory)
@@ -129,7 +151,7 @@ extension FileJournal.Recovery {
             name = JournalLayout.tornName(segment: segment, millis: JournalLayout.nowMillis())
             do {
                 try writeSynced(Array(bytes), to: layout.path(name))
-            } catch let failure as JournalFailure where failure.isDiskFull {
+            } catch let failure as JournalFailure where failure.isNoRoom {
                 options.logger.error(
                     "journal torn tail cut off without a copy: no room for one",
                     metadata: [

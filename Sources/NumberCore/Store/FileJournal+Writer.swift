@@ -85,7 +85,9 @@ extension FileJournal {
         // A full segment whose rotation found no room: a new one is tried first, and while there is none the batch is
         // refused unwritten, so a segment never grows past `segmentBytesMax` by more than one batch (past
         // `segmentReadBytesMax`, no start could read it) — a disk out of inodes still takes appends to an open file.
-        if segment.withLock({ $0.size >= options.limits.segmentBytesMax }) {
+        // The same for any postponed rotation, full or not: one the start could not make after a cut batch must not
+        // take the next batch in the same file (`Recovery.replay`).
+        if segment.withLock({ $0.size >= options.limits.segmentBytesMax || $0.rotationPostponed }) {
             switch rotateSegment() {
             case .rotated: break
             case .noRoom(let failure):
@@ -230,7 +232,7 @@ extension FileJournal {
         /// A new segment is open (or the current one was empty: nothing to do).
         case rotated
         /// The new segment's file could not be created for lack of room: the current one stays open (a later write
-        /// past the size limit tries again).
+        /// tries again once the segment is full or its rotation postponed).
         case noRoom(JournalFailure)
         /// The journal must stop.
         case failed(JournalFailure)

@@ -76,7 +76,8 @@ public final class FileJournal<Event: Codable & Sendable, State: Codable & Senda
         var handle: JournalFileHandle?
         var size: Int
         var lastWrittenSeq: UInt64
-        /// Whether a full segment's rotation found no room, so that writes are refused until one succeeds (logged once).
+        /// Whether a rotation found no room — a full segment's, one at the file size limit, or the new segment a start
+        /// makes after a cut batch — so that each write tries it first and is refused until one succeeds (logged once).
         var rotationPostponed = false
     }
 

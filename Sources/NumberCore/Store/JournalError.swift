@@ -92,10 +92,6 @@ public struct JournalFailure: Error, Sendable, Hashable, CustomStringConvertible
     /// (`EFBIG`: `RLIMIT_FSIZE`, whose `SIGXFSZ` numberd ignores).
     public var isNoRoom: Bool { errno == ENOSPC || errno == EDQUOT || errno == EFBIG }
 
-    /// Whether the disk or the owner's quota is full (`ENOSPC`, `EDQUOT`): ``isNoRoom`` without the file size limit's
-    /// `EFBIG`, which is the process's own limit, not a full disk.
-    var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
-
     /// Creates a failure report.
     public init(operation: String, path: String, errno: Int32) {
         self.operation = operation

@@ -393,8 +393,12 @@ enum StoreFixture {
     static let expectedStateName = "expected-state.json"
 
     /// `Tests/NumberCoreTests/Fixtures/store-format-<format>`.
-    static func folder(format: Int) -> URL {
+    static func folder(format: Int) -> URL { folder(named: "store-format-\(format)") }
+
+    /// `Tests/NumberCoreTests/Fixtures/<name>`: a format's fixture, or a later one of the same format
+    /// (`store-format-7b`, see `Fixtures/README.md`).
+    static func folder(named name: String) -> URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/store-format-\(format)", isDirectory: true)
+            .appendingPathComponent("Fixtures/\(name)", isDirectory: true)
     }
 }

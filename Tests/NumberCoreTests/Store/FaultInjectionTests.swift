@@ -537,3 +537,83 @@ extension FaultInjectionTests {
         await reopened.journal.close()
     }
 }
+
+extension FaultInjectionTests {
+    static let firstSegment = "journal-00000000000000000001.jsonl"
+
+    /// Records 1...4 of a segment a crash cut inside a batch: record 1 alone, then the first three of the batch [2,9],
+    /// whole lines (nothing torn); deposits of 1...4 cents.
+    static func cutBatchSegment() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for seq in UInt64(1)...4 {
+            let events = try JournalCodec.encodeEventsJSON([ToyEvent.deposit(account: "a", cents: Int64(seq))])
+            let batch = seq == 1 ? RecordBatch(first: 1, last: 1) : RecordBatch(first: 2, last: 9)
+            bytes += JournalCodec.recordLine(seq: seq, time: 1, batch: batch, eventsJSON: events)
+        }
+        return bytes
+    }
+
+    /// After a cut batch the journal must go on in a new segment; with no room to create it (a disk out of inodes, a
+    /// quota), the start used to be refused, start after start, where the running writer only postpones a rotation
+    /// that finds no room. Now the start goes ahead in that state: writes are refused `noRoom` until the new segment
+    /// can be made, and never land in the cut segment.
+    @Test("no room for the new segment after a cut batch: the start opens, writes are refused until there is room")
+    func noRoomForTheSegmentAfterACutBatch() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let kept = try Self.cutBatchSegment()
+        try directory.write(Self.firstSegment, kept)
+        let next = "journal-00000000000000000005.jsonl"
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.addRule(.init(.open, pathContains: next, repeats: true, action: .fail(errno: ENOSPC)))
+        let recorder = FatalRecorder()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        let journal = opened.journal
+        #expect(opened.lastSeq == 4 && opened.state.balances == ["a": 10])
+        #expect(directory.segments() == [Self.firstSegment])
+        for _ in 0..<2 {
+            let refused = await #expect(throws: JournalError.self) { _ = try await journal.append([.note("refused")]) }
+            #expect(refused?.code == .noRoom)
+        }
+        #expect(try directory.bytes(Self.firstSegment) == kept, "the cut segment takes no batch")
+        #expect(journal.durableSeq == 4)
+        // Room again: the rotation goes through first, and the record lands in the new segment.
+        fileSystem.removeAllRules()
+        #expect(try await journal.append([.note("after")]) == 5)
+        #expect(recorder.recorded.isEmpty)
+        await journal.close()
+        #expect(directory.segments() == [Self.firstSegment, next])
+        #expect(try directory.bytes(Self.firstSegment) == kept)
+        #expect(try directory.bytes(next).count > 0)
+        let reopened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(), initialState: ToyState(), apply: toyApply)
+        #expect(reopened.lastSeq == 5 && reopened.state.notes == ["after"])
+        #expect(directory.segments() == [Self.firstSegment, next])
+        await reopened.journal.close()
+    }
+
+    /// `EFBIG` is no room too (the file size limit, `ulimit -f`, `LimitFSIZE=`), as for a journal write: the torn
+    /// tail is cut without a copy and the start goes on, where it used to be refused.
+    @Test("the torn tail's copy refused at the file size limit (EFBIG): the tail is cut without one, the start opens")
+    func tornCopyAtTheFileSizeLimit() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let whole = try Self.cutBatchSegment()
+        let lastStart = whole.dropLast().lastIndex(of: UInt8(ascii: "\n"))! + 1
+        let bytes = Array(whole.dropLast(7))  // record 4 torn: cut inside its checksum, no newline
+        try directory.write(Self.firstSegment, bytes)
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.addRule(.init(.write, pathContains: ".torn-", repeats: true, action: .fail(errno: EFBIG)))
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: quietOptions(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        #expect(opened.lastSeq == 3 && opened.state.balances == ["a": 6])
+        #expect(opened.recovery.tornFiles.isEmpty)
+        #expect(!directory.files().contains { $0.contains(".torn-") }, "\(directory.files())")
+        #expect(try directory.bytes(Self.firstSegment) == Array(whole[..<lastStart]))
+        #expect(try await opened.journal.append([.note("after")]) == 4)
+        await opened.journal.close()
+    }
+}

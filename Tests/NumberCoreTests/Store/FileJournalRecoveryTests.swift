@@ -122,6 +122,47 @@ struct FileJournalRecoveryTests {
         await reopened.journal.close()
     }
 
+    /// The new segment a start makes after a cut batch is named after the next seq. Left empty (the start failed
+    /// after making it, or nothing was written before the next stop), or holding only a torn first line, it takes the
+    /// next batch itself: the next start used to judge it by the cut batch of the segment before and create the same
+    /// file again, refused with `EEXIST` at every start.
+    @Test("an empty or wholly torn segment after a cut batch takes the next batch: every later start opens")
+    func emptySegmentAfterACutBatch() async throws {
+        let source = TempDirectory()
+        defer { source.remove() }
+        try await journalWithBatch(in: source)
+        let full = try source.bytes(segment)
+        let kept = Array(full[..<lineStarts(full)[4]])  // records 1...4, the batch [2,9] cut after 4
+        let next = "journal-00000000000000000005.jsonl"
+        for torn in [false, true] {
+            let directory = TempDirectory()
+            defer { directory.remove() }
+            try directory.write(segment, kept)
+            let first = try open(directory)
+            #expect(first.lastSeq == 4 && directory.segments() == [segment, next], "torn: \(torn)")
+            await first.journal.close()
+            if torn {
+                // The first batch of the new segment, cut inside its first line (no newline).
+                let line = JournalCodec.recordLine(
+                    seq: 5, time: 1, batch: RecordBatch(first: 5, last: 6),
+                    eventsJSON: Array(#"[{"note":{"_0":"x"}}]"#.utf8))
+                try directory.write(next, Array(line.prefix(30)))
+            }
+            let second = try open(directory)
+            #expect(second.lastSeq == 4, "torn: \(torn)")
+            #expect(second.recovery.tornFiles.count == (torn ? 1 : 0), "torn: \(torn)")
+            #expect(directory.segments() == [segment, next], "torn: \(torn)")
+            #expect(try directory.bytes(next).isEmpty, "torn: \(torn)")
+            #expect(try await second.journal.append([.note("next")]) == 5, "torn: \(torn)")
+            await second.journal.close()
+            #expect(try directory.bytes(segment) == kept, "the cut segment is never written again (torn: \(torn))")
+            let third = try open(directory)
+            #expect(third.lastSeq == 5 && third.state.notes == ["next"], "torn: \(torn)")
+            #expect(directory.segments() == [segment, next], "torn: \(torn)")
+            await third.journal.close()
+        }
+    }
+
     @Test("a power cut inside the last batch (a page never written, records after it intact) is cut off, not refused")
     func powerCutInsideTheLastBatch() async throws {
         let source = TempDirectory()
