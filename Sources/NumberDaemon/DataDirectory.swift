@@ -182,6 +182,28 @@ public struct DataDirectory: Sendable {
             privateKeyPEM: String(contentsOfFile: caKey, encoding: .utf8))
     }
 
+    /// Takes group and other permissions off `admin.key` when it has any and this user owns it, and returns the mode
+    /// it had (for the warning the start logs); nil when there was nothing to change (no file, not a regular file, or
+    /// mode 0600 or 0400 already). The file is written 0600, but a copy, `install -m 644` or a Kubernetes `fsGroup`
+    /// leaves it readable by others, which gives the all-powerful key to every local user. A file another user owns
+    /// (which numberd cannot chmod) is refused, as a Twilio secret file others can read is (``SecretFile``).
+    func tightenAdminKey() throws -> Int? {
+        var status = stat()
+        guard stat(adminKeyFile, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        let permissions = Int(status.st_mode & 0o777)
+        guard permissions & 0o077 != 0 else { return nil }
+        guard status.st_uid == geteuid() else {
+            throw ConfigurationError(
+                "\(adminKeyFile) is accessible by group or others (mode \(String(permissions, radix: 8))) and belongs "
+                    + "to user id \(status.st_uid), not to this user (\(geteuid())): the admin key must be readable by "
+                    + "its owner only; `chmod 600 \(adminKeyFile)` as its owner")
+        }
+        guard chmod(adminKeyFile, 0o600) == 0 else {
+            throw ConfigurationError("cannot chmod 600 \(adminKeyFile): \(String(cString: strerror(errno)))")
+        }
+        return permissions
+    }
+
     /// The secret in `admin.key`, if the file exists and is readable.
     func readAdminKey() -> String? {
         (try? String(contentsOfFile: adminKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)

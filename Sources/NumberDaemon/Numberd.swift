@@ -166,6 +166,12 @@ public final class Numberd: Sendable {
             connectionsMax: connectionLimits.connectionsMax, logger: logger)
         let directory = DataDirectory(root: configuration.dataDirectory)
         try directory.prepare()
+        // Before its key is read (and kept, when it works): a key others can read is no longer the owner's alone.
+        if let loosened = try directory.tightenAdminKey() {
+            logger.warning(
+                "admin.key was accessible by group or others: its mode is now 0600",
+                metadata: ["file": "\(directory.adminKeyFile)", "mode": "\(String(loosened, radix: 8))"])
+        }
 
         var storeOptions = FileNumberStore.Options.defaults
         storeOptions.journal.limits = configuration.journalLimits

@@ -452,9 +452,10 @@ struct Accounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers accounts suspend ACC_…",
             discussion: """
-                A suspended account keeps its numbers (renewals go on) and can be read and funded, but its own keys \
-                cannot buy, change or release numbers or create or delete trunks until it is activated again; an \
-                admin key can still release its numbers (to stop what they cost without activating it).
+                A suspended account keeps its numbers (renewals go on) and can be read, searched and funded, but its \
+                own keys cannot buy, change or release numbers (nor dry-run a release) or create or delete trunks \
+                until it is activated again; an admin key can still release its numbers (to stop what they cost \
+                without activating it).
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The account ACC_….") var accountId: String

@@ -142,7 +142,12 @@ struct GlobalOptions: ParsableArguments {
         }
         if let value { return value }
         if let file { return try readKeyFile(file, name: "NUMBERS_KEY_FILE") }
-        return NumbersClientConfiguration.localAdminKey(host: host, caPath: caPath, environment: environment)
+        do {
+            return try NumbersClientConfiguration.localAdminKey(host: host, caPath: caPath, environment: environment)
+        } catch {
+            // Readable by group or others: refused as a --key-file would be, with the chmod to fix it.
+            throw ValidationError("\(error)")
+        }
     }
 
     private func readKeyFile(_ path: String, name: String) throws -> String {

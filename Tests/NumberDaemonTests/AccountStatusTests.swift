@@ -3,7 +3,7 @@ import NumberClient
 import Testing
 
 /// SetAccountStatus end to end over TLS: an operator suspends an account and its writes stop until it is active
-/// again, while reads and funding go on.
+/// again, while reads, searches and funding go on.
 @Suite("numberd: suspending and reactivating an account")
 struct AccountStatusTests {
     @Test("a suspended account reads and is funded but cannot buy or change trunks; reactivated, it buys again")
@@ -52,7 +52,10 @@ struct AccountStatusTests {
         }
     }
 
-    @Test("a suspended account's own key cannot release its number; an operator's admin key can, the refund credited")
+    /// The account's own key is refused a release's dry run too (deliberately: `requireActiveAccount` comes before the
+    /// dry-run branch, so it does not preview a release it may not make), while its searches go on: the proto and the
+    /// README said only "read and funded".
+    @Test("a suspended account's own key cannot release its number nor dry-run it but may search; an admin key can")
     func operatorReleasesSuspendedAccountsNumber() async throws {
         try await withNumberd { numberd in
             try await withNumbersClient(numberd.client()) { admin in
@@ -69,6 +72,15 @@ struct AccountStatusTests {
                         try await client.releaseNumber(ReleaseNumberRequest(numberId: bought.id))
                     }
                     #expect(own?.reason == "ACCOUNT_INACTIVE", "\(String(describing: own))")
+                    let dryRun = await #expect(throws: RPCError.self) {
+                        try await client.releaseNumber(ReleaseNumberRequest(numberId: bought.id, dryRun: true))
+                    }
+                    #expect(
+                        dryRun?.code == .failedPrecondition && dryRun?.reason == "ACCOUNT_INACTIVE",
+                        "\(String(describing: dryRun))")
+                    let found = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "415", limit: 1))
+                    #expect(found.numbers.count == 1, "a suspended account's key still searches")
                 }
                 let before = try await admin.getBalance(GetBalanceRequest(accountId: acme.id)).balance
                 let preview = try await admin.releaseNumber(

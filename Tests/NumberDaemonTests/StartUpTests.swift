@@ -889,4 +889,51 @@ import TwilioSimulator
         try await Self.withPrepared(directory) { _ in }
         #expect(try mode(directory + "/store") == 0o770)
     }
+
+    /// `admin.key` was read, and its key kept, whatever the file's mode: one made readable by others (a copy,
+    /// `install -m 644`, a Kubernetes `fsGroup`) gave the all-powerful key to every local user, while a Twilio secret
+    /// file such as that is refused. A start now makes a file it owns 0600, with a warning naming it, and refuses one
+    /// another user owns (it cannot chmod that), as the Twilio secret file rule does.
+    @Test func anAdminKeyOthersCanReadIsMadeTheOwnersOnlyAtStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-keymode-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keyFile = DataDirectory(root: directory).adminKeyFile
+        func mode() throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int ?? -1) & 0o777
+        }
+        let secret = try await Self.withPrepared(directory) { numberd in
+            try #require(numberd.createdAdminKey?.secret)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyFile)
+        let lines = CapturingLogHandler.Lines()
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        let numberd = try await Numberd.prepare(
+            configuration, logger: Logger(label: "t") { _ in CapturingLogHandler(lines: lines) })
+        let kept = try Self.fileKey(numberd)
+        await numberd.close()
+        #expect(numberd.createdAdminKey == nil && kept == secret, "the file's key works: kept")
+        #expect(try mode() == 0o600)
+        let warning = lines.all.first { $0.metadata["file"] == keyFile && $0.level == .warning }
+        #expect(warning?.metadata["mode"] == "644", "\(lines.all)")
+        #expect(warning?.message.contains("0600") == true, "\(String(describing: warning))")
+        // A file already the owner's only: no warning.
+        let quiet = CapturingLogHandler.Lines()
+        let again = try await Numberd.prepare(
+            configuration, logger: Logger(label: "t") { _ in CapturingLogHandler(lines: quiet) })
+        await again.close()
+        #expect(!quiet.all.contains { $0.metadata["file"] == keyFile && $0.level == .warning }, "\(quiet.all)")
+        // Another user's file: refused, left as it is. The tests run as root, which may chown.
+        guard geteuid() == 0 else { return }
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: keyFile)
+        #expect(chown(keyFile, 65_534, 65_534) == 0)
+        do {
+            try await Self.withPrepared(directory) { _ in }
+            Issue.record("started with another user's admin.key that others can read")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("chmod 600 \(keyFile)"), "\(error)")
+        }
+        #expect(try mode() == 0o640)
+    }
 }

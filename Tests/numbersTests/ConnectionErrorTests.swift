@@ -119,6 +119,7 @@ struct ConnectionErrorTests {
         try await withStubServer(router: router) { server in
             try FileManager.default.copyItem(atPath: server.caFile, toPath: data + "/tls/ca.pem")
             try "nk_local\n".write(toFile: data + "/admin.key", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: data + "/admin.key")
             let arguments = ["balance", "--account", "ACC_1", "--server", "127.0.0.1:\(server.port)"]
             let local = try await runNumbers(arguments, environment: ["NUMBERD_DATA_DIR": data])
             #expect(local.status == 6, "\(local)")

@@ -131,6 +131,25 @@ struct KeySourceTests {
         #expect(received.all == ["Bearer nk_local_admin", "Bearer nk_local_admin"])
     }
 
+    /// `admin.key` was sent whatever its mode, while a `--key-file` others can read is refused: a copy of it made 0644
+    /// handed the admin key to every local user without a word. It is refused the same way now, nothing sent.
+    @Test("a local admin.key that others can read is a usage error naming the chmod, and nothing is sent")
+    func localAdminKeyOthersCanRead() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let received = Recorded<String>()
+        try await withStubServer(router: Self.recording(received)) { server in
+            let data = try Self.localDirectory(folder, server: server)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: data + "/admin.key")
+            let run = try await runNumbers(
+                ["accounts", "list", "--server", "127.0.0.1:\(server.port)"], environment: ["NUMBERD_DATA_DIR": data])
+            #expect(run.status == 64, "\(run)")
+            #expect(run.stderr.contains("chmod 600 \(data)/admin.key"), "\(run.stderr)")
+            #expect(!run.stderr.contains("nk_local_admin"), "the file's contents are never shown: \(run.stderr)")
+        }
+        #expect(received.all.isEmpty)
+    }
+
     /// Before, the local admin key went to whatever `--server` named: another host with its own `--ca` (or a loopback
     /// port forwarded to one) received the local numberd's admin key.
     @Test("the local admin key is not sent to a server checked against another CA (a port forwarded elsewhere)")

@@ -41,9 +41,11 @@ public struct NumberStatus: ProtoEnum {
     /// `NUMBER_STATUS_RELEASED`
     public static let released = NumberStatus(rawValue: 3)
     /// its release was asked for (ReleaseNumber, or the grace period) and Twilio has not confirmed it yet: the call is
-    /// running, or its outcome is in doubt until reconciliation settles it. Never billed again, not in monthly_cost or
-    /// the number limit; any refund (of the paid days left, computed at release_requested_at; none for a past-due
-    /// number) is credited once, when it becomes RELEASED
+    /// running, or its outcome is in doubt until reconciliation settles it. Never billed again, not in monthly_cost,
+    /// and not counted against the number limit once no running call that may still withdraw it drives its release —
+    /// the customer's ReleaseNumber or the billing run's grace release, never reconciliation, which never withdraws
+    /// one; any refund (of the paid days left, computed at release_requested_at; none for a past-due number) is
+    /// credited once, when it becomes RELEASED
     public static let releasing = NumberStatus(rawValue: 4)
 
     /// Every value this version knows, for names in errors, tables and JSON.

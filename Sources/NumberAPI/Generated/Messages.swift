@@ -67,7 +67,7 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
     public var id: String
     /// E.164, "+14155551234"
     public var phoneNumber: String
-    /// "+1 (415) 555-1234"
+    /// the carrier's display form, e.g. "(415) 555-1234"
     public var friendlyName: String
     /// ISO 3166-1 alpha-2
     public var country: String
@@ -1538,11 +1538,12 @@ public struct GetAccountResponse: Codable, Sendable, Hashable {
 }
 
 /// Suspends or reactivates an account (admin keys only). A suspended account keeps its numbers, and their renewals go
-/// on; it can be read and funded, but it cannot buy numbers, change or release them, or create or delete trunks:
-/// those calls fail FAILED_PRECONDITION / ACCOUNT_INACTIVE until it is active again — except a ReleaseNumber, an
-/// UpdateNumber or a DeleteTrunk by an admin key, so an operator can stop what a suspended account's numbers cost at
-/// Twilio, or take them off its trunks, without reactivating it (which would let it buy meanwhile). Setting the status
-/// it already has changes nothing.
+/// on; it can be read, searched for numbers (SearchNumbers) and funded, but it cannot buy numbers, change or release
+/// them (its own keys' release dry runs included), or create or delete trunks: those calls fail FAILED_PRECONDITION /
+/// ACCOUNT_INACTIVE until it is active again — except a ReleaseNumber (dry run or not), an UpdateNumber or a
+/// DeleteTrunk by an admin key, so an operator can stop what a suspended account's numbers cost at Twilio, or take them
+/// off its trunks, without reactivating it (which would let it buy meanwhile). Setting the status it already has
+/// changes nothing.
 public struct SetAccountStatusRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String

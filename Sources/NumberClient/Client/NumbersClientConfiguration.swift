@@ -175,47 +175,55 @@ public struct NumbersClientConfiguration: Sendable {
 extension NumbersClientConfiguration {
     /// The local default server as `numberd` with no flags sets it up: `127.0.0.1:7443`, trusting
     /// `<data-dir>/tls/ca.pem`, with the admin key from `<data-dir>/admin.key` when it is readable (the data
-    /// directory is `$NUMBERD_DATA_DIR`, else `$XDG_DATA_HOME/numberd`, else `~/.local/share/numberd`).
+    /// directory is `$NUMBERD_DATA_DIR`, else `$XDG_DATA_HOME/numberd`, else `~/.local/share/numberd`). Throws when
+    /// that file is one group or others may read (``localAdminKey(host:caPath:environment:)``).
     ///
     /// The key is for that server only: a configuration pointed at another `host` or `trustRoots` must set `apiKey`
     /// itself (``localAdminKey(host:caPath:environment:)`` says when the local key may go there).
     ///
     /// ```swift
-    /// let balance = try await withNumbersClient(.localDefault()) { try await $0.getBalance(.init(accountId: id)) }
+    /// let balance = try await withNumbersClient(try .localDefault()) { try await $0.getBalance(.init(accountId: id)) }
     /// ```
     public static func localDefault(
         environment: [String: String] = ProcessInfo.processInfo.environment
-    )
-        -> NumbersClientConfiguration
-    {
+    ) throws(SecretFileError) -> NumbersClientConfiguration {
         let dataDirectory = LocalDefaults.dataDirectory(environment: environment)
         let caPath = LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         return NumbersClientConfiguration(
             host: "127.0.0.1", port: 7443,
-            apiKey: localAdminKey(host: "127.0.0.1", caPath: caPath, environment: environment),
+            apiKey: try localAdminKey(host: "127.0.0.1", caPath: caPath, environment: environment),
             trustRoots: .file(caPath))
     }
 
-    /// The local data directory's admin key (`<data-dir>/admin.key`, when readable) for a server at `host` whose
-    /// certificate is checked against the CA file `caPath`; nil unless `host` is this machine's loopback
+    /// The local data directory's admin key (`<data-dir>/admin.key`, when this user can read it) for a server at
+    /// `host` whose certificate is checked against the CA file `caPath`; nil unless `host` is this machine's loopback
     /// (``LocalDefaults/isLoopback(host:)``) and `caPath` is that data directory's own CA (`tls/ca.pem`). So the key
     /// goes only to a server on this machine that holds the local CA's private key, which sits beside `admin.key`:
     /// not to another host, nor through a loopback port forwarded to one (`ssh -L`) with that host's CA.
+    ///
+    /// The file is read as every key file is (``SecretFile``): one group or others may read or write (a copy,
+    /// `install -m 644`) is refused with the advice `chmod 600 <path>`, not used — the admin key can do anything,
+    /// and such a file gives it to every local user. numberd makes its own file 0600 at each start.
     public static func localAdminKey(
         host: String, caPath: String, environment: [String: String] = ProcessInfo.processInfo.environment
-    ) -> String? {
-        localAdminKey(host: host, caPath: caPath, dataDirectory: LocalDefaults.dataDirectory(environment: environment))
+    ) throws(SecretFileError) -> String? {
+        try localAdminKey(
+            host: host, caPath: caPath, dataDirectory: LocalDefaults.dataDirectory(environment: environment))
     }
 
     /// The same for the data directory `dataDirectory` (a tool given `--data-dir`).
-    public static func localAdminKey(host: String, caPath: String, dataDirectory: String) -> String? {
+    public static func localAdminKey(
+        host: String, caPath: String, dataDirectory: String
+    ) throws(SecretFileError) -> String? {
         let localCA = LocalDefaults.caCertificate(dataDirectory: dataDirectory)
         func canonical(_ path: String) -> String {
             URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
         }
         guard LocalDefaults.isLoopback(host: host), canonical(caPath) == canonical(localCA) else { return nil }
-        return (try? String(contentsOfFile: LocalDefaults.adminKeyFile(dataDirectory: dataDirectory), encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
+        // Missing, or not this user's to read (numberd runs as another): no local key, as before.
+        guard FileManager.default.isReadableFile(atPath: path) else { return nil }
+        return try SecretFile.read(path, name: "the local admin key")
     }
 
     /// A client certificate given as files, as the bundled tools take it: `certPath` and `keyPath` (their `--cert` and

@@ -101,7 +101,7 @@ public struct ProviderSearchQuery: Sendable, Hashable {
 public struct AvailableNumber: Codable, Sendable, Hashable {
     /// E.164, e.g. "+14155551234".
     public var phoneNumber: String
-    /// Display form, e.g. "+1 (415) 555-1234".
+    /// The carrier's display form, passed through, e.g. "(415) 555-1234".
     public var friendlyName: String
     /// City, if known.
     public var locality: String?

@@ -182,15 +182,16 @@ extension NumberService {
     public func validated(_ request: PurchaseRequest) throws(NumberError) -> PurchaseRequest {
         var request = request
         let limits = config.limits
-        guard !request.phoneNumbers.isEmpty else { throw .invalid("phoneNumbers", "no numbers to purchase") }
+        // `field` names the proto's field (PurchaseNumbersRequest.numbers), as every INVALID_FIELD does.
+        guard !request.phoneNumbers.isEmpty else { throw .invalid("numbers", "no numbers to purchase") }
         guard request.phoneNumbers.count <= limits.purchaseNumbersMax else {
             throw .limit(
-                "phoneNumbers", max: limits.purchaseNumbersMax,
+                "numbers", max: limits.purchaseNumbersMax,
                 "at most \(limits.purchaseNumbersMax) numbers per purchase")
         }
         for phone in request.phoneNumbers { _ = try Validation.phoneNumber(phone) }
         guard Set(request.phoneNumbers).count == request.phoneNumbers.count else {
-            throw .invalid("phoneNumbers", "a number appears twice")
+            throw .invalid("numbers", "a number appears twice")
         }
         request.country = try Validation.country(request.country)
         if let currency = request.currency { request.currency = try Validation.currency(currency) }
@@ -235,7 +236,11 @@ extension NumberService {
             guard let listing = found else {
                 throw .numberUnavailable(phone, Self.notOffered(Self.offering(request)))
             }
-            guard listing.country == request.country, listing.type == request.type else {
+            // The field named is the one that differs: the country when it does (whatever the type), else the type.
+            guard listing.country == request.country else {
+                throw .invalid("country", "\(phone) is a \(listing.country) number, not a \(request.country) one")
+            }
+            guard listing.type == request.type else {
                 throw .invalid("type", "\(phone) is a \(listing.country) \(listing.type.rawValue) number")
             }
             let missing = request.requiredCapabilities.filter { !listing.capabilities.has($0) }.map { $0.rawValue }

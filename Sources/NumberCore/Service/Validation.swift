@@ -175,7 +175,8 @@ enum Validation {
         return value
     }
 
-    /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits.
+    /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits. Refused naming the field as the proto does
+    /// (`numbers`, PurchaseNumbersRequest's list), the one request field it checks.
     static func phoneNumber(_ value: String) throws(NumberError) -> String {
         let scalars = Array(value.unicodeScalars)
         guard scalars.count >= 3, scalars.count <= 16, scalars[0] == "+", scalars[1] != "0",
@@ -183,7 +184,7 @@ enum Validation {
         else {
             throw NumberError(
                 .invalidArgument, .invalidField, "\(value.prefix(32)) is not an E.164 number",
-                details: ["field": "phoneNumbers"])
+                details: ["field": "numbers"])
         }
         return value
     }

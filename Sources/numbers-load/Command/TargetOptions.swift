@@ -63,10 +63,17 @@ struct TargetOptions: ParsableArguments {
     /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get it.
     func adminKey() throws -> String {
         if let explicit = key ?? environment["NUMBERS_KEY"] { return explicit }
-        guard
-            let local = NumbersClientConfiguration.localAdminKey(
-                host: try address().host, caPath: try caPath(), dataDirectory: dataDirectory)
-        else {
+        let host = try address().host
+        let caFile = try caPath()
+        let found: String?
+        do {
+            found = try NumbersClientConfiguration.localAdminKey(
+                host: host, caPath: caFile, dataDirectory: dataDirectory)
+        } catch {
+            // Readable by group or others: refused, with the chmod to fix it.
+            throw ValidationError("\(error)")
+        }
+        guard let local = found else {
             throw ValidationError(
                 "no admin key: pass --key (\(LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)) is not readable, "
                     + "or --ca names another CA than the data directory's, whose server must not get it)")

@@ -6,7 +6,9 @@
     crosscheck.py lenient DIR parse every input of noncanonical.json with Google's runtime (unknown fields
                               dropped) and write its canonical bytes to DIR/<name>.python.bin: numberd must read
                               the input with the same meaning; an input marked "google": "refuses" must raise
-                              DecodeError instead (and numberd must refuse it too)
+                              DecodeError instead (and numberd must refuse it too); one marked "numberd": "refuses"
+                              is one numberd refuses and Google reads; one marked "disagrees" (saying how) is a
+                              known difference: numberd reads it, not as Google does (the Swift test checks both)
 
 Vectors come from vectors.generated.json (see generate_vectors.py). Run by the Swift test CrossCheckTests.
 """

@@ -153,6 +153,7 @@ struct PurchaseServiceTests {
                 PurchaseRequest(accountId: account.id, phoneNumbers: tooMany, country: "US"))
         }
         #expect(limit?.reason == .limitExceeded && limit?.details["max"] == "20")
+        #expect(limit?.details["field"] == "numbers", "the proto's field, not the Swift property phoneNumbers")
         #expect(h.provider.calls(.buy) == 0)
         #expect(try h.service.balance(accountId: account.id).balance == 100_000)
         let twenty = Array(tooMany.prefix(20))
@@ -274,6 +275,46 @@ struct PurchaseServiceTests {
         #expect(error?.code == .unavailable)
         let retry = try await h.service.purchase(request)
         #expect(!retry.replayed && retry.numbers.count == 1)
+        try await h.check()
+    }
+
+    /// Errors about a purchase's numbers named `field=phoneNumbers`, the Swift property, where the proto's field is
+    /// `numbers` (RpcStatus says `field` names the field as the proto does, or in camelCase).
+    @Test("errors about the list of numbers name the proto's field, numbers", arguments: StoreKind.allCases)
+    func numberListFieldName(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 100_000)
+        let lists: [[String]] = [[], ["4155550100"], ["+14155550100", "+14155550100"]]
+        for phones in lists {
+            let error = await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: phones, country: "US"))
+            }
+            #expect(error?.reason == .invalidField && error?.details["field"] == "numbers", "\(phones)")
+        }
+        #expect(h.provider.calls(.buy) == 0)
+        try await h.check()
+    }
+
+    /// A number from a recent search of another country was refused naming `type` ("is a GB local number") when the
+    /// request's type was right and its country was not: the field named is now the one that differs — the country
+    /// when it does, whatever the type, and the type only when the country matches.
+    @Test("a number searched as another country is refused naming country, not type", arguments: StoreKind.allCases)
+    func countryMustMatchListing(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(["+442071234567"], country: "GB")
+        let found = try await h.service.search(ProviderSearchQuery(country: "GB"))
+        #expect(found.numbers.map(\.number.phoneNumber) == ["+442071234567"])
+        for type in [NumberType.local, .tollFree] {
+            let refused = await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: ["+442071234567"], country: "US", type: type))
+            }
+            #expect(refused?.code == .invalidArgument && refused?.details["field"] == "country", "\(type)")
+            #expect(refused?.message.contains("is a GB number") == true, "\(String(describing: refused))")
+        }
+        #expect(h.provider.calls(.buy) == 0)
         try await h.check()
     }
 

@@ -101,6 +101,7 @@ struct LoadAdminKeyTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder + "/tls", withIntermediateDirectories: true)
         try Data("nk_local\n".utf8).write(to: URL(fileURLWithPath: folder + "/admin.key"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: folder + "/admin.key")
         try Data("local CA".utf8).write(to: URL(fileURLWithPath: folder + "/tls/ca.pem"))
         try Data("their CA".utf8).write(to: URL(fileURLWithPath: folder + "/other-ca.pem"))
         let local = try TargetOptions.parse(["--data-dir", folder])
@@ -111,6 +112,10 @@ struct LoadAdminKeyTests {
             "--data-dir", folder, "--ca", folder + "/other-ca.pem", "--key", "nk_x",
         ])
         #expect(try explicit.adminKey() == "nk_x")
+        // One that group or others may read is refused, as the `numbers` CLI refuses it, with the chmod to fix it.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: folder + "/admin.key")
+        let refused = #expect(throws: ValidationError.self) { try local.adminKey() }
+        #expect(refused?.message.contains("chmod 600 \(folder)/admin.key") == true, "\(String(describing: refused))")
     }
 
     @Test("rates divide by the measured window: not stretched by a call ending late, cut where --calls-max stopped")
