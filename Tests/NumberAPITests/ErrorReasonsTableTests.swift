@@ -73,6 +73,79 @@ struct ErrorReasonsTableTests {
         #expect(rows == rows.sorted(), "rows in code point order (`_` after the letters): \(rows.sorted())")
     }
 
+    /// The status cell of each row of the table under the `## heading` of ERRORS.md, by reason: the gRPC status
+    /// names it lists (`INVALID_ARGUMENT; ALREADY_EXISTS (a trunk name …)`: both).
+    static func tableStatuses(under heading: String) throws -> [String: Set<String>] {
+        let text = try String(contentsOf: root.appendingPathComponent("proto/ERRORS.md"), encoding: .utf8)
+        let status = try Regex(#"[A-Z][A-Z_]+"#)
+        var inSection = false
+        var statuses: [String: Set<String>] = [:]
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("## ") {
+                inSection = line == "## \(heading)"
+                continue
+            }
+            guard inSection, line.hasPrefix("| `") else { continue }
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false)
+            guard cells.count > 2 else { continue }
+            let reason = String(line.dropFirst(3).prefix { $0 != "`" })
+            statuses[reason] = Set(cells[2].matches(of: status).map { String(cells[2][$0.range]) })
+        }
+        return statuses
+    }
+
+    /// A status's gRPC name from its Swift name in `NumberError.Code`: `failedPrecondition` → `FAILED_PRECONDITION`.
+    static func statusName(_ swiftName: String) -> String {
+        swiftName.reduce(into: "") { name, character in
+            if character.isUppercase { name += "_" }
+            name += character.uppercased()
+        }
+    }
+
+    /// Status and reason pairs the core makes that never reach a client, so the table rightly does not list them.
+    static let pairsNeverSent: Set<String> = [
+        // The id of the admin key numberd records at start-up was taken since it was drawn: the API never draws one.
+        "ABORTED INVALID_FIELD",
+        // The caller was gone (its CANCEL, its deadline, its connection's end) before anything started: the server
+        // drops the answer of such a call.
+        "CANCELLED PROVIDER_UNAVAILABLE",
+    ]
+
+    /// A reason's row says which statuses it comes with; a core error made with another (an INTERNAL failure given
+    /// INVALID_FIELD, which the table lists with INVALID_ARGUMENT and ALREADY_EXISTS only) breaks the contract a
+    /// client switches on.
+    @Test("every status and reason the core pairs in a NumberError is a pair the table of proto/ERRORS.md lists")
+    func corePairs() throws {
+        let core = try Self.sources("Sources/NumberCore")
+        let declaration = try Regex(#"static let `?(\w+)`? = Reason\(rawValue: "([A-Z_]+)"\)"#)
+        let made = try Regex(#"NumberError\(\s*\.(\w+),\s*\.(\w+)"#)
+        var reasons: [String: String] = [:]
+        var pairs: Set<String> = []
+        for text in core {
+            for match in text.matches(of: declaration) {
+                if let name = match.output[1].substring, let value = match.output[2].substring {
+                    reasons[String(name)] = String(value)
+                }
+            }
+        }
+        for text in core {
+            for match in text.matches(of: made) {
+                guard let code = match.output[1].substring, let reason = match.output[2].substring else { continue }
+                pairs.insert(Self.statusName(String(code)) + " " + (reasons[String(reason)] ?? String(reason)))
+            }
+        }
+        #expect(reasons.count > 30 && pairs.count > 20, "the scan found the core's pairs: \(pairs.sorted())")
+        let statuses = try Self.tableStatuses(under: "Reasons numberd sends")
+        let unlisted = pairs.filter { pair in
+            let parts = pair.split(separator: " ").map(String.init)
+            return !(statuses[parts[1]]?.contains(parts[0]) ?? false)
+        }
+        let wrong = unlisted.subtracting(Self.pairsNeverSent).sorted()
+        #expect(wrong.isEmpty, "status and reason pairs without their status in the reason's row: \(wrong)")
+        let gone = Self.pairsNeverSent.subtracting(pairs).sorted()
+        #expect(gone.isEmpty, "pairs said never to be sent that the core no longer makes: \(gone)")
+    }
+
     @Test("the client's table in proto/ERRORS.md and the reasons the bundled client makes agree both ways")
     func clientReasons() throws {
         let sources = try Self.sources("Sources/NumberClient")

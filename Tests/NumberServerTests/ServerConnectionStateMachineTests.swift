@@ -504,6 +504,29 @@ struct ServerConnectionStateMachineTests {
         #expect(goAwayCode(streaming.received(Frame(type: .cancel, streamID: 99))) == .enhanceYourCalm)
     }
 
+    /// A HEADERS beyond MAX_CONCURRENT_STREAMS is refused before its client can know, and the request MESSAGE it sent
+    /// with them arrives after the refusal: each was counted as a stray frame, so a client retrying such refusals was
+    /// closed with ENHANCE_YOUR_CALM, losing the answers of its running calls. A second MESSAGE still counts.
+    @Test("the request MESSAGE of a call refused for too many open calls is not counted; a second one is")
+    func messageOfCallRefusedAtHeaders() {
+        var machine = machine(streams: 1, cancels: 2, renewal: .zero)
+        _ = machine.received(headers(1))
+        #expect(machine.received(message(1)) != .none)  // running: each next call is one too many
+        for id: UInt32 in [3, 5, 7] {
+            #expect(
+                machine.received(headers(id))
+                    == .rejectCall(streamID: id, code: 8, message: "more than 1 calls open on this connection"))
+            #expect(machine.received(message(id)) == .none)
+        }
+        #expect(machine.phase == .active)
+        // Its CANCEL, which may cross the refusal too, is still not counted.
+        #expect(machine.received(Frame(type: .cancel, streamID: 7)) == .none)
+        #expect(machine.received(message(5)) == .none)  // a second MESSAGE: counted (1 of 2)
+        #expect(machine.received(message(7)) == .none)  // after its CANCEL: counted (2 of 2)
+        #expect(machine.phase == .active)
+        #expect(goAwayCode(machine.received(message(5))) == .enhanceYourCalm)
+    }
+
     /// Streams ended by the server are remembered up to twice MAX_CONCURRENT_STREAMS, the most recent: an older one's
     /// CANCEL is counted.
     @Test("ended streams remembered: the bound is exact")

@@ -47,6 +47,12 @@ extension NumberError {
             .failedPrecondition, .priceChanged, "the price changed: " + over.joined(separator: "; "), details: details)
     }
 
+    /// A bug or broken invariant: INTERNAL, with a message that says no more. What went wrong (`detail`: ids, sums,
+    /// another error's words) is the operator's, logged with the call's request id, which the caller gets to quote.
+    static func internalFailure(_ detail: String) -> NumberError {
+        NumberError(.internal, .internal, "internal error", internalDetail: detail)
+    }
+
     /// A secret that matches no active key, or a key revoked while its call ran.
     static let invalidCredentials = NumberError(.unauthenticated, .invalidCredentials, "invalid or revoked API key")
 

@@ -130,6 +130,8 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let providerPriceInvalid = Reason(rawValue: "PROVIDER_PRICE_INVALID")
         /// A page token is malformed or belongs to another query.
         public static let invalidPageToken = Reason(rawValue: "INVALID_PAGE_TOKEN")
+        /// A bug or broken invariant (with code INTERNAL): nothing the caller can change.
+        public static let `internal` = Reason(rawValue: "INTERNAL")
 
         /// The raw value.
         public var description: String { rawValue }

@@ -347,7 +347,7 @@ extension NumberService {
             let upper = min(range.upperBound, position + chunk)
             try coordinator.read { state throws(NumberError) in
                 guard let ledger = state.transactions[accountId], ledger.count >= upper else {
-                    throw NumberError(.internal, .invalidField, "the ledger of \(accountId) shrank during a statement")
+                    throw NumberError.internalFailure("the ledger of \(accountId) shrank during a statement")
                 }
                 for transaction in ledger[position..<upper] {
                     try sums.add(transaction, start: start, end: end)
@@ -358,8 +358,7 @@ extension NumberService {
         }
         let closing = try StatementSums.sum(sums.opening, sums.credits - sums.debits)
         if let expected = balances.closing, closing != expected {
-            throw NumberError(
-                .internal, .invalidField,
+            throw NumberError.internalFailure(
                 "the ledger of \(accountId) does not add up: \(sums.opening) + \(sums.credits) - \(sums.debits) is not "
                     + "its balance \(expected) at the period's end")
         }

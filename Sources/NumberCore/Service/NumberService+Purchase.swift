@@ -569,7 +569,7 @@ extension NumberService {
         let textMax = config.limits.providerTextLengthMax
         return try await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
-                throw NumberError(.internal, .invalidField, "intent \(intent.id) vanished")
+                throw NumberError.internalFailure("intent \(intent.id) vanished")
             }
             let trunkId = intent.trunkId.flatMap { state.trunks[$0] != nil ? $0 : nil }
             var balance = account.balance

@@ -257,7 +257,7 @@ public final class NumberService: Sendable {
         } catch let error as NumberError {
             throw error
         } catch {
-            throw NumberError(.internal, .invalidField, "unexpected error: \(error)")
+            throw NumberError.internalFailure("unexpected error: \(error)")
         }
     }
 

@@ -65,7 +65,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// unseen by the channel's writability.
     private let unflushedBytesMax: Int
     /// Frames that arrived while the channel was not writable, processed when it is again (at most what the last
-    /// read brought: no read is issued meanwhile).
+    /// read brought: no read is issued meanwhile). Each payload is in storage not far bigger than itself
+    /// (`withoutExcessStorage()`): not a slice keeping the reader's grown buffer alive.
     private var framesHeld = CircularBuffer<Frame>()
     /// A read was asked for while the channel was not writable; issued once it is.
     private var readHeld = false
@@ -193,7 +194,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         inReadBurst = true
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in
             guard framesHeld.isEmpty, context.channel.isWritable else {
-                framesHeld.append(frame)
+                // Held until the client reads, maybe long: in storage of its own when the buffer it was read into is
+                // far bigger (after a large frame), which a slice would keep whole after the reader let go of it.
+                var held = frame
+                held.payload = frame.payload.withoutExcessStorage()
+                framesHeld.append(held)
                 return
             }
             process(frame)

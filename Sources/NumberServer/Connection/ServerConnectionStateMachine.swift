@@ -22,6 +22,7 @@ struct ServerConnectionStateMachine {
         /// `ENHANCE_YOUR_CALM`: request+cancel floods, and frames that are read, decrypted and dropped at no cost to
         /// their sender. The first CANCEL of a call the server ended without renewing the budgets (its deadline, a
         /// refusal) is not counted: the client may have sent it before it could know (``endedStreamsRememberedMax``).
+        /// Nor is the first MESSAGE of a call refused at its HEADERS (one too many open): sent with them.
         var cancelsBetweenCompletionsMax: Int
         /// Calls answered UNAUTHENTICATED on the connection since the last call whose caller proved a key, before it
         /// is drained with GOAWAY `ENHANCE_YOUR_CALM`: authentication comes before any per-account rate limit, so a
@@ -39,10 +40,10 @@ struct ServerConnectionStateMachine {
         /// trip apart, and the server may read the CANCEL a little before its own deadline timer fires.
         var cancelAtDeadlineSlack: TimeAmount = .milliseconds(100)
 
-        /// Streams the server ended without renewing the budgets whose first CANCEL is not counted: the most recent
-        /// ones, twice MAX_CONCURRENT_STREAMS (200), so a storm of calls ending at their deadline, all open ones at
-        /// once, is covered while their clients' CANCELs are under way. 4 bytes each; one forgotten sooner only has
-        /// its CANCEL counted.
+        /// Streams the server ended without renewing the budgets whose first CANCEL is not counted (nor, for one
+        /// refused at its HEADERS, its first MESSAGE): the most recent ones, twice MAX_CONCURRENT_STREAMS (200), so a
+        /// storm of calls ending at their deadline, all open ones at once, is covered while their clients' CANCELs
+        /// are under way. 8 bytes each; one forgotten sooner only has its CANCEL (and MESSAGE) counted.
         var endedStreamsRememberedMax: Int { 2 * Int(settings.maxConcurrentStreams) }
     }
 
@@ -101,9 +102,17 @@ struct ServerConnectionStateMachine {
     private var clientGoAwayReceived = false
     /// Calls that failed authentication on this connection since the last one whose caller proved a key.
     private(set) var failedAuthentications = 0
+    /// A stream the server ended without renewing the budgets, whose CANCEL has not come.
+    private struct EndedStream {
+        var id: UInt32
+        /// Refused at its HEADERS, so the request MESSAGE its client sent with them is still to come: the first
+        /// MESSAGE is not counted either.
+        var messageDue: Bool
+    }
     /// Streams the server ended without renewing the budgets, oldest first, whose CANCEL has not come: the first
-    /// CANCEL of each is not counted (at most ``Limits/endedStreamsRememberedMax``).
-    private var endedByServer = CircularBuffer<UInt32>(initialCapacity: 0)
+    /// CANCEL of each is not counted, nor the first MESSAGE of one refused at its HEADERS (at most
+    /// ``Limits/endedStreamsRememberedMax``).
+    private var endedByServer = CircularBuffer<EndedStream>(initialCapacity: 0)
     let limits: Limits
 
     init(limits: Limits) {
@@ -236,10 +245,10 @@ struct ServerConnectionStateMachine {
             // Opened after our GOAWAY: not processed, the client may retry it elsewhere.
             return .none
         }
-        // A call refused here ended at the server as it began: its client's CANCEL may cross the refusal, as for any call
-        // the server ends (remembered, not counted once).
+        // A call refused here ended at the server as it began: its client's CANCEL may cross the refusal, as for any
+        // call the server ends (remembered, not counted once), and so may the request MESSAGE sent with the HEADERS.
         guard openStreams.count < Int(limits.settings.maxConcurrentStreams) else {
-            rememberEndedByServer(id)
+            rememberEndedByServer(id, messageDue: true)
             return .rejectCall(
                 streamID: id, code: 8,
                 message: "more than \(limits.settings.maxConcurrentStreams) calls open on this connection")
@@ -291,6 +300,9 @@ struct ServerConnectionStateMachine {
             // HEADERS. Not counted, or a busy client's calls in flight would close the connection before the drain
             // answered the calls it promised to finish.
             if let last = drainLastStreamID, id > last { return .none }
+            // The request of a call refused at its HEADERS (one too many open), sent with them before the client could
+            // know: dropped, not counted (once), or a client retrying such refusals would close its connection.
+            if takeDueMessage(of: id) { return .none }
             // Ended (or skipped): dropped, and counted, or a client could send them without end for nothing.
             return spendCancel(otherwise: .none, now: now)
         }
@@ -383,19 +395,29 @@ struct ServerConnectionStateMachine {
         return (true, closeIfDrained(otherwise: .none))
     }
 
-    /// Remembers a stream the server ended without renewing the budgets (the oldest is forgotten past the bound).
-    private mutating func rememberEndedByServer(_ streamID: UInt32) {
+    /// Remembers a stream the server ended without renewing the budgets (the oldest is forgotten past the bound);
+    /// `messageDue` when it was refused at its HEADERS, before its request MESSAGE came.
+    private mutating func rememberEndedByServer(_ streamID: UInt32, messageDue: Bool = false) {
         let max = limits.endedStreamsRememberedMax
         guard max > 0 else { return }
         if endedByServer.count >= max { _ = endedByServer.popFirst() }
-        endedByServer.append(streamID)
+        endedByServer.append(EndedStream(id: streamID, messageDue: messageDue))
     }
 
     /// Whether `streamID` is a stream the server ended whose CANCEL had not come; forgets it (a second CANCEL counts).
     /// A linear search of at most ``Limits/endedStreamsRememberedMax`` ids, for CANCELs on ended streams only.
     private mutating func forgetEndedByServer(_ streamID: UInt32) -> Bool {
-        guard let index = endedByServer.firstIndex(of: streamID) else { return false }
+        guard let index = endedByServer.firstIndex(where: { $0.id == streamID }) else { return false }
         endedByServer.remove(at: index)
+        return true
+    }
+
+    /// Whether `streamID` is a stream refused at its HEADERS whose request MESSAGE had not come; it is no longer due
+    /// (a second MESSAGE counts), and the stream stays remembered for its CANCEL. The same linear search, for
+    /// MESSAGEs on ended streams only.
+    private mutating func takeDueMessage(of streamID: UInt32) -> Bool {
+        guard let index = endedByServer.firstIndex(where: { $0.id == streamID && $0.messageDue }) else { return false }
+        endedByServer[index].messageDue = false
         return true
     }
 

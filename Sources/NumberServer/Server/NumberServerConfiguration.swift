@@ -90,7 +90,8 @@ public struct NumberServerConfiguration: Sendable {
         /// Cancelled calls and stray frames (a MESSAGE or CANCEL for a stream that has ended, a second MESSAGE on a
         /// running call) allowed without a completed call in between. Default 1000. The first CANCEL of a call the
         /// server ended itself without it counting as completed (its deadline passed, it was refused) is not counted:
-        /// the client sent it before it could know. The server remembers the last 2 × MAX_CONCURRENT_STREAMS such
+        /// the client sent it before it could know, nor the first MESSAGE of a call refused at its HEADERS for too
+        /// many open calls, sent with them. The server remembers the last 2 × MAX_CONCURRENT_STREAMS such
         /// streams; a CANCEL for an older one counts. Nor is the CANCEL of a running call whose deadline, by the
         /// server's clock, has passed or is at most 100 ms off: its client gave up at its deadline, which the server
         /// was about to answer (a slow server's timeout storm is no cancel flood).

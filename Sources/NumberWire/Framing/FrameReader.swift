@@ -4,12 +4,27 @@ import NIOCore
 /// `ByteToMessageHandler` in front of it: each frame reaches the handler as a value, not boxed in `NIOAny` and sent
 /// along the pipeline. After a framing error it reads nothing more (nothing after bad framing can be trusted).
 ///
+/// It keeps the bytes not yet decoded itself, not in NIO's `NIOSingleStepByteToMessageProcessor`: a frame gathered
+/// from many reads grows that buffer (to the next power of two) and NIO never shrinks it, so a read that ended one
+/// byte into the next frame kept the whole storage of a 4 MiB frame for that byte, for as long as every later read
+/// also ended part-way into a frame, unseen by the server's budget of partially received frames (which counts
+/// bytes). Here the storage kept after a read is at most twice its bytes plus ``excessCapacityMax``.
+///
 /// A class, used from its connection's event loop only: a read may re-enter it (NIO reads what is left on a socket
 /// whose write failed, inside that write), which a mutating method of a stored struct would turn into an
 /// overlapping access.
 public final class FrameReader {
-    /// Nil after a framing error or ``discard()``: nothing more is read.
-    private var processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>?
+    /// How much more storage than twice its bytes the partial frame kept after a read may have before it is copied
+    /// into storage of its own size: more than a receive buffer of small frames ever grows to (a TLS read is at most
+    /// 16 KiB), so only what is left after a large frame, in the buffer that grew for it, is copied.
+    static let excessCapacityMax = 64 * 1024
+
+    private var decoder: FrameDecoder
+    /// What has arrived and is not decoded yet; frames are handed out as slices of it. Empty between reads unless
+    /// part of a frame waits.
+    private var buffer = ByteBuffer()
+    /// False after a framing error or ``discard()``: nothing more is read.
+    private var reading = true
 
     /// Frames decoded so far (wrapping): a partial frame seen before and after a read is the same frame only if
     /// this did not change in between.
@@ -19,41 +34,72 @@ public final class FrameReader {
     public var holdsPartialFrame: Bool { partialFrameBytes > 0 }
 
     /// The bytes of a frame (or of the preface) that has started arriving and not finished, which wait here. (The
-    /// storage holding them may be up to twice as large: a buffer grows to the next power of two.)
-    public var partialFrameBytes: Int { processor?.unprocessedBytes ?? 0 }
+    /// storage holding them after a read is at most twice as large plus ``excessCapacityMax``.)
+    public var partialFrameBytes: Int { buffer.readableBytes }
+
+    /// The size of the storage this reader keeps (what the frames it handed out may share of it aside): for tests.
+    var storageCapacity: Int { buffer.storageCapacity }
 
     /// Reads with `decoder` (its limits and whether a preface is due).
     public init(_ decoder: FrameDecoder) {
-        processor = NIOSingleStepByteToMessageProcessor(decoder)
+        self.decoder = decoder
     }
 
     /// Hands every whole frame in what has arrived so far to `receive`, in order; returns the framing error that
     /// stopped it, once (later calls do nothing).
     ///
-    /// When nothing is left over, the reader lets go of what it read: NIO's processor keeps its last buffer until the
-    /// next read, which for a connection that then idles meant keeping its last socket read, or the whole storage a
-    /// large frame was gathered in (a 1 MiB request: 1 MiB held per idle connection).
-    public func read(_ buffer: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
-        guard let processor else { return nil }
+    /// When nothing is left over, the reader lets go of what it read: for a connection that then idles, its last
+    /// socket read, or the whole storage a large frame was gathered in (a 1 MiB request: 1 MiB held per idle
+    /// connection). When part of a frame is left in storage far bigger than it, that part is copied out.
+    public func read(_ bytes: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
+        guard reading else { return nil }
+        if buffer.readableBytes == 0 {
+            buffer = bytes
+        } else {
+            var bytes = bytes
+            buffer.writeBuffer(&bytes)
+        }
         do {
-            try processor.process(buffer: buffer) { frame in
+            // `buffer` is in place while `receive` runs: a read it re-enters appends to it and decodes what is there
+            // first, so frames keep their order.
+            while reading, let frame = try decodeNext() {
                 framesRead &+= 1
                 receive(frame)
             }
-            if processor.unprocessedBytes == 0 {
-                // An empty buffer (no allocation: NIO shares one) takes the place of the spent one; nothing decodes.
-                try processor.process(buffer: ByteBuffer()) { _ in }
-            }
-            return nil
         } catch {
-            self.processor = nil  // nothing after bad framing is read: what is left of it goes too
+            discard()  // nothing after bad framing is read: what is left of it goes too
             return error
         }
+        guard reading else { return nil }
+        let left = buffer.readableBytes
+        if left == 0 {
+            // An empty buffer (no allocation: NIO shares one) takes the place of the spent one.
+            buffer = ByteBuffer()
+        } else if buffer.storageCapacity > 2 * left + Self.excessCapacityMax {
+            var compact = ByteBufferAllocator().buffer(capacity: left)
+            compact.writeImmutableBuffer(buffer)
+            buffer = compact
+        } else if buffer.readerIndex > 0, decoder.shouldReclaimBytes(buffer: buffer) {
+            // What NIO's processor does after each read: the bytes already decoded make room for the rest.
+            buffer.discardReadBytes()
+        }
+        return nil
+    }
+
+    /// The next whole frame in `buffer`, if one is there. The buffer is moved out while the decoder reads it, so that
+    /// it is not copied (it is uniquely referenced).
+    private func decodeNext() throws -> Frame? {
+        guard buffer.readableBytes > 0 else { return nil }
+        var bytes = buffer
+        buffer = ByteBuffer()
+        defer { buffer = bytes }
+        return try decoder.decode(buffer: &bytes)
     }
 
     /// Lets go of everything read and not yet decoded (a partial frame) and reads nothing more: for a connection that
-    /// is closing, whose further bytes nobody will process. Not from inside `read`'s `receive`.
+    /// is closing, whose further bytes nobody will process.
     public func discard() {
-        processor = nil
+        reading = false
+        buffer = ByteBuffer()
     }
 }

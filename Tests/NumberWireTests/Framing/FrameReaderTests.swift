@@ -45,6 +45,39 @@ struct FrameReaderTests {
         #expect(before == after, "the reader still holds the frame's bytes")
     }
 
+    /// NIO's processor grew its buffer to gather a large frame and never shrank it: a read that ended one byte into
+    /// the next frame kept the whole storage (2 MiB for a 1 MiB frame) for that byte, for as long as each later read
+    /// also ended part-way into a frame, while the server's budget of partially received frames counted one byte.
+    @Test("a partial frame left after a large one is kept in storage of about its own size, not the grown buffer")
+    func compactsWhatIsLeftAfterALargeFrame() {
+        let large = Frame(type: .message, streamID: 1, payload: ByteBuffer(repeating: 7, count: 1 << 20))
+        let ping = Self.frames[2]
+        var stream = ByteBuffer()
+        stream.writeFrame(large)
+        stream.writeFrame(ping)
+        // `length` bytes of the stream in a buffer of their own, as a socket read brings them.
+        func socketRead(_ length: Int) -> ByteBuffer {
+            var piece = ByteBufferAllocator().buffer(capacity: length)
+            piece.writeImmutableBuffer(stream.readSlice(length: length)!)
+            return piece
+        }
+        let reader = FrameReader(FrameDecoder(expectsPreface: false))
+        var received: [Frame] = []
+        let frameBytes = Frame.headerLength + (1 << 20)
+        let first = socketRead(frameBytes / 2)
+        let second = socketRead(frameBytes - frameBytes / 2 + 1)  // the frame's rest and the next one's first byte
+        let rest = socketRead(stream.readableBytes)
+        #expect(reader.read(first) { received.append($0) } == nil)
+        #expect(reader.read(second) { received.append($0) } == nil)
+        #expect(received == [large])
+        #expect(reader.partialFrameBytes == 1)
+        #expect(reader.storageCapacity <= 64 * 1024, "the reader keeps \(reader.storageCapacity) bytes for one")
+        // What is kept still reads as the start of the next frame.
+        #expect(reader.read(rest) { received.append($0) } == nil)
+        #expect(received == [large, ping])
+        #expect(reader.partialFrameBytes == 0)
+    }
+
     @Test("a framing error is returned once, after the frames before it; nothing is read afterwards")
     func stopsAfterAnError() throws {
         var stream = ByteBuffer()
