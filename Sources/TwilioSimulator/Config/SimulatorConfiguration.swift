@@ -97,6 +97,12 @@ public struct SimulatorConfiguration: Sendable {
         /// (O(owned numbers)) under the state lock, so it happens once per many changes; a start replays at most
         /// this much.
         public var stateJournalRecordsMax: Int
+        /// Released numbers whose SID's creation sequence and whose purchase, repeat-purchase and release counts are
+        /// kept (default 10 000); a release past it forgets the oldest released number's: a page token naming it is
+        /// then refused 400/21481, as Twilio refuses an expired token (and as after a restart, which keeps none), and
+        /// its counts read 0. Numbers owned keep theirs. Kept for every release, they took ~200 bytes a number bought
+        /// since the start, hundreds of MB an hour under numbers-load's churn.
+        public var releasedNumbersKeptMax: Int
 
         /// The documented defaults.
         public static let defaults = Limits(
@@ -107,7 +113,7 @@ public struct SimulatorConfiguration: Sendable {
             callbackUrlBytesMax: 255, connectionIdleTimeoutMilliseconds: 60_000,
             connectionsMax: 64,
             requestDeadlineMilliseconds: 10_000, concurrentRequestsMax: 100,
-            stateJournalBytesMax: 8 * 1024 * 1024, stateJournalRecordsMax: 50_000)
+            stateJournalBytesMax: 8 * 1024 * 1024, stateJournalRecordsMax: 50_000, releasedNumbersKeptMax: 10_000)
     }
 
     /// Behaviours that can be switched.

@@ -7,9 +7,12 @@ struct PageWindow<Item> {
     var start: Int
     var nextToken: String?
     var previousToken: String?
+    /// Entries of the owned numbers' creation order looked at to cut the page (`init(ownedIn:where:params:limits:)`;
+    /// 0 for a page cut from an array): what a page cost, which tests check.
+    var visited = 0
 
     /// Slices `all` (in creation order) by `PageSize`, `Page` and `PageToken`; `sequence` maps a SID to its
-    /// creation order (also for deleted SIDs, so a token stays valid after its item is gone).
+    /// creation order (also for deleted SIDs the state still keeps, so a token stays valid after its item is gone).
     init(
         _ all: [Item], sid: (Item) -> String, sequence: (String) -> Int?, params: FormParameters,
         limits: SimulatorConfiguration.Limits

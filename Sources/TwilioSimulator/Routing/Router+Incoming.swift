@@ -232,19 +232,24 @@ extension Router {
         let origin = try Parameters.oneOf(params, "Origin", ["twilio", "hosted"])
         let pattern = params["PhoneNumber"].map(PhoneNumberPattern.init)
         let friendlyName = params["FriendlyName"]
-        // A whole number (numberd's look-up after each purchase) is found through the E.164 index; the same filter
-        // then runs on what it found, so the page and its paging fields are those of the scan.
-        let candidates =
-            params["PhoneNumber"].flatMap { state.ownedNumbers(matchingExactly: $0) } ?? state.ownedInOrder
-        let matching = candidates.filter { record in
+        func accepts(_ record: IncomingNumber) -> Bool {
             !state.isHidden(record.sid, at: context.now) && (type == nil || record.number.type == type)
                 && (includeBeta || !record.number.beta)
                 && origin != "hosted" && (pattern?.matches(record.number.phoneNumber) ?? true)
                 && (friendlyName == nil || record.friendlyName == friendlyName)
         }
-        let window = try PageWindow(
-            matching, sid: \.sid, sequence: { state.numberSequence[$0] }, params: params,
-            limits: context.configuration.limits)
+        // A whole number (numberd's look-up after each purchase) is found through the E.164 index, any other list is
+        // cut from the creation order where its page starts; the same filter runs either way, so the page and its
+        // paging fields are those of a scan of every owned number.
+        let window: PageWindow<IncomingNumber>
+        if let found = params["PhoneNumber"].flatMap({ state.ownedNumbers(matchingExactly: $0) }) {
+            window = try PageWindow(
+                found.filter(accepts), sid: \.sid, sequence: { state.numberSequence[$0] }, params: params,
+                limits: context.configuration.limits)
+        } else {
+            window = try PageWindow(
+                ownedIn: state, where: accepts, params: params, limits: context.configuration.limits)
+        }
         let account = context.configuration.credentials.accountSid
         let body = envelope2010(
             path: request.path,

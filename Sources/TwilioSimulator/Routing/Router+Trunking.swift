@@ -151,12 +151,9 @@ extension Router {
         guard state.trunks[trunkSid] != nil else { throw .notFound(request.path) }
         switch (route, endpoint) {
         case (_, .listTrunkNumbers):
-            let onTrunk = state.ownedInOrder.filter {
-                $0.trunkSid == trunkSid && !state.isHidden($0.sid, at: context.now)
-            }
-            let window = try PageWindow(
-                onTrunk, sid: \.sid, sequence: { state.numberSequence[$0] }, params: request.queryParameters,
-                limits: context.configuration.limits)
+            let window = try PageWindow<IncomingNumber>(
+                ownedIn: state, where: { $0.trunkSid == trunkSid && !state.isHidden($0.sid, at: context.now) },
+                params: request.queryParameters, limits: context.configuration.limits)
             let items = window.items.map { trunkNumberJSON($0, account: account, context: context) }
             return read(
                 .json(

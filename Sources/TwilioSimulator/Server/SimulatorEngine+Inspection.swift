@@ -10,7 +10,8 @@ extension SimulatorEngine {
         withState { $0.trunksInOrder }
     }
 
-    /// How many times `phoneNumber` (E.164) was acquired; above 1 without releases between means a double buy.
+    /// How many times `phoneNumber` (E.164) was acquired; above 1 without releases between means a double buy. Kept
+    /// while the number is owned and for the last `releasedNumbersKeptMax` released (0 for one released before).
     public func purchaseCount(_ phoneNumber: String) -> Int {
         withState { $0.purchaseCounts[phoneNumber, default: 0] }
     }
@@ -20,12 +21,12 @@ extension SimulatorEngine {
         withState { $0.repeatPurchaseCounts[phoneNumber, default: 0] }
     }
 
-    /// Successful purchases per number.
+    /// Successful purchases per number, of the numbers owned and the last `releasedNumbersKeptMax` released.
     public var purchaseCounts: [String: Int] {
         withState { $0.purchaseCounts }
     }
 
-    /// How many times `phoneNumber` was released.
+    /// How many times `phoneNumber` was released (kept as `purchaseCount(_:)` is).
     public func releaseCount(_ phoneNumber: String) -> Int {
         withState { $0.releaseCounts[phoneNumber, default: 0] }
     }

@@ -17,8 +17,9 @@ import NIOPosix
 ///   `AreaCode` on typed paths → 21457, type mismatch on typed paths → 21458, magic numbers of §7 honoured;
 ///   typed sub-resources omit `type` like their schemas;
 /// - release → 204 and the number is back in search at once (no aging);
-/// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481; `TrunkSid` and
-///   `VoiceApplicationSid` both set in one request → 400/20001 (either alone clears the other); a callback URL
+/// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481 (so is one naming a number
+///   released before the last `releasedNumbersKeptMax` releases, as Twilio refuses an expired token); `TrunkSid`
+///   and `VoiceApplicationSid` both set in one request → 400/20001 (either alone clears the other); a callback URL
 ///   (`VoiceUrl`, ..., a trunk's `DisasterRecoveryUrl`) longer than `callbackUrlBytesMax` → 400/20001;
 /// - `NearNumber` is placed where its numbering area is, whether or not the carrier holds it;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;

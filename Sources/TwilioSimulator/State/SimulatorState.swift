@@ -15,25 +15,34 @@ public struct SimulatorState: Sendable {
     public private(set) var owned: [String: IncomingNumber] = [:]
     /// The PN SID of each owned number by E.164 (so a purchase finds a number already owned without a scan).
     private var ownedSids: [String: String] = [:]
-    /// How many owned numbers have each length (in characters of their E.164 form): an exact `PhoneNumber` filter is
-    /// answered from `ownedSids` only when no owned number is longer, so none can hold it as a part.
+    /// How many owned numbers have each length (in characters of their E.164 form): a whole number as the
+    /// `PhoneNumber` filter may also be the start of a longer owned number, which is looked up by each completion.
     private var ownedLengths: [Int: Int] = [:]
     /// The owned PN SIDs with their creation sequence, in creation order, so lists need no sort. Released SIDs stay
     /// until they are half of it (skipped meanwhile), so a release costs no shift of the array. Derived from `owned`
     /// and `numberSequence`: kept in step by `store`, rebuilt by `restore`, never saved.
     private var ownedOrder: [(sequence: Int, sid: String)] = []
-    /// Creation sequence of every PN SID ever issued (kept after release so page tokens stay valid).
+    /// Creation sequence of the PN SIDs owned and of the last `releasedNumbersKeptMax` released (so a page token
+    /// naming a number released since stays valid); an older released SID's is forgotten (`forgetOldestReleased`).
     public private(set) var numberSequence: [String: Int] = [:]
     /// Trunks by TK SID.
     public private(set) var trunks: [String: Trunk] = [:]
     /// Creation sequence of every TK SID ever issued.
     public private(set) var trunkSequence: [String: Int] = [:]
-    /// Successful purchases per E.164 number (a count above 1 without a release between is a double buy).
+    /// Successful purchases per E.164 number (a count above 1 without a release between is a double buy). Kept for
+    /// the numbers owned and the last `releasedNumbersKeptMax` released, as are the two counts below; an older
+    /// released number's three counts are dropped together (they read 0 again).
     public private(set) var purchaseCounts: [String: Int] = [:]
     /// Purchases of a number the account already owned (Twilio answers 201 and changes nothing billable).
     public private(set) var repeatPurchaseCounts: [String: Int] = [:]
     /// Releases per E.164 number.
     public private(set) var releaseCounts: [String: Int] = [:]
+    /// The released numbers whose SID's creation sequence and whose counts are still kept, oldest first from
+    /// `releasedHead` (the entries before it are forgotten, dropped in bulk). In memory only, like the counts.
+    private var released: [ReleasedNumber] = []
+    private var releasedHead = 0
+    /// How many released numbers `released` keeps (`Limits.releasedNumbersKeptMax`).
+    private let releasedNumbersKeptMax: Int
     /// The fault rules.
     public var faults: FaultInjector
     /// PN SIDs a list-lag fault keeps out of sight until the given time: lists and fetches do not show them and a
@@ -54,6 +63,7 @@ public struct SimulatorState: Sendable {
         faults = FaultInjector(seed: configuration.seed)
         for rule in configuration.faults { faults.add(rule) }
         sidGenerator = SeededGenerator(seed: configuration.seed ^ 0x5151_5151_5151_5151)
+        releasedNumbersKeptMax = max(0, configuration.limits.releasedNumbersKeptMax)
     }
 
     /// The inventory entry for an E.164 number (sold or not), or nil when the carrier has no such number.
@@ -99,18 +109,30 @@ public struct SimulatorState: Sendable {
     }
 
     /// The owned numbers an IncomingPhoneNumbers `PhoneNumber` filter of `pattern` matches (it matches where it
-    /// occurs anywhere in a number, `*` for any one character), found through the E.164 index without a scan; nil
-    /// when the index cannot tell, so the caller filters every owned number instead. It can when `pattern` is `+`
-    /// and digits and no owned number is longer: a `+` occurs only first in a number, so the pattern matches only a
-    /// number it begins, and a number no longer than it only by being equal to it.
+    /// occurs anywhere in a number, `*` for any one character), in creation order, found through the E.164 index
+    /// without a scan; nil when the index cannot tell, so the caller filters every owned number instead. It can when
+    /// `pattern` is `+` and digits and no owned number is more than 3 characters longer: a `+` occurs only first in a
+    /// number, so the pattern matches the number equal to it and the longer numbers it begins, and each of those is
+    /// one of its completions by 1 to 3 digits, looked up one by one (10 for a US number while GB numbers, one
+    /// character longer, are owned; none while no owned number is longer).
     public func ownedNumbers(matchingExactly pattern: String) -> [IncomingNumber]? {
         let digits = pattern.utf8.dropFirst()
         guard pattern.utf8.first == UInt8(ascii: "+"), !digits.isEmpty,
             digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         else { return nil }
         let length = pattern.count
-        guard ownedLengths.keys.allSatisfy({ $0 <= length }) else { return nil }
-        return ownedNumber(phoneNumber: pattern).map { [$0] } ?? []
+        let extraDigits = ownedLengths.keys.filter { $0 > length }.map { $0 - length }
+        guard extraDigits.allSatisfy({ $0 <= 3 }) else { return nil }
+        var found = ownedNumber(phoneNumber: pattern).map { [$0] } ?? []
+        for extra in extraDigits {
+            for completion in 0..<[1, 10, 100, 1_000][extra] {
+                let tail = String(completion)
+                let number = pattern + String(repeating: "0", count: extra - tail.count) + tail
+                if let record = ownedNumber(phoneNumber: number) { found.append(record) }
+            }
+        }
+        guard found.count > 1 else { return found }
+        return found.sorted { (numberSequence[$0.sid] ?? 0) < (numberSequence[$1.sid] ?? 0) }
     }
 
     /// Whether the owned number `sid` is out of sight at `now` (a list-lag fault).
@@ -118,9 +140,30 @@ public struct SimulatorState: Sendable {
         hiddenUntil[sid].map { now < $0 } ?? false
     }
 
-    /// Owned numbers in creation order (no sort: `ownedOrder` keeps it).
+    /// Owned numbers in creation order (no sort: `ownedOrder` keeps it). A copy of every one: lists walk the order
+    /// instead (``ownedOrderIndex(firstAbove:)``, ``ownedNumber(atOrderIndex:)``).
     public var ownedInOrder: [IncomingNumber] {
         ownedOrder.compactMap { owned[$0.sid] }
+    }
+
+    /// How many entries the creation order of owned numbers has (released SIDs among them until they are dropped).
+    var ownedOrderCount: Int { ownedOrder.count }
+
+    /// The owned number at `index` of the creation order (`0..<ownedOrderCount`); nil for a SID released since.
+    func ownedNumber(atOrderIndex index: Int) -> IncomingNumber? {
+        owned[ownedOrder[index].sid]
+    }
+
+    /// The index of the first entry of the creation order created after `sequence` (`ownedOrderCount` when none is):
+    /// a binary search, so a page starts at its token's anchor without a walk from the oldest number.
+    func ownedOrderIndex(firstAbove sequence: Int) -> Int {
+        var low = 0
+        var high = ownedOrder.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ownedOrder[middle].sequence <= sequence { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// Trunks in creation order.
@@ -193,6 +236,50 @@ public struct SimulatorState: Sendable {
         setOwned(sid, nil)
         sold.remove(phoneNumber)
         releaseCounts[phoneNumber, default: 0] += 1
+        remember { _ = $0.released.removeLast() }
+        released.append(
+            ReleasedNumber(sid: sid, phoneNumber: phoneNumber, releases: releaseCounts[phoneNumber, default: 0]))
+        while released.count - releasedHead > releasedNumbersKeptMax { forgetOldestReleased() }
+    }
+
+    /// Forgets the oldest released number kept: its SID's creation sequence (a page token naming it is refused
+    /// 21481 from now on, as Twilio refuses an expired one, and as after a restart, which keeps only the owned
+    /// numbers' sequences) and, unless the number was bought again since, its counts. Nothing else needs them: a SID
+    /// is 128 random bits, so one forgotten is not drawn again, and a number bought again counts from 0.
+    private mutating func forgetOldestReleased() {
+        let oldest = released[releasedHead]
+        let phoneNumber = oldest.phoneNumber
+        // Bought again since (owned, or released again: a later entry forgets the counts then), its counts stay.
+        let dropsCounts = ownedSids[phoneNumber] == nil && releaseCounts[phoneNumber] == oldest.releases
+        let sequence = numberSequence[oldest.sid]
+        let counts = (purchaseCounts[phoneNumber], repeatPurchaseCounts[phoneNumber], releaseCounts[phoneNumber])
+        remember { [oldest, dropsCounts, sequence, counts] in
+            $0.numberSequence[oldest.sid] = sequence
+            if dropsCounts {
+                $0.purchaseCounts[phoneNumber] = counts.0
+                $0.repeatPurchaseCounts[phoneNumber] = counts.1
+                $0.releaseCounts[phoneNumber] = counts.2
+            }
+            if $0.releasedHead > 0 {
+                let head = $0.releasedHead - 1
+                $0.releasedHead = head
+                $0.released[head] = oldest
+            } else {
+                $0.released.insert(oldest, at: 0)
+            }
+        }
+        numberSequence[oldest.sid] = nil
+        if dropsCounts {
+            purchaseCounts[phoneNumber] = nil
+            repeatPurchaseCounts[phoneNumber] = nil
+            releaseCounts[phoneNumber] = nil
+        }
+        releasedHead += 1
+        // The forgotten entries are dropped once they outnumber those kept: a shift the forgetting since paid for.
+        if releasedHead > released.count - releasedHead {
+            released.removeFirst(releasedHead)
+            releasedHead = 0
+        }
     }
 
     /// Stores a new or changed trunk.
@@ -324,8 +411,8 @@ public struct SimulatorState: Sendable {
     }
 
     /// Puts back what `durableContents` kept, on a fresh state (nothing is tracked). The derived indexes
-    /// (`ownedSids`, `ownedLengths`, `ownedOrder`) are rebuilt as each number is stored: its sequence first, which
-    /// places it.
+    /// (`ownedSids`, `ownedLengths`, `ownedOrder`) are rebuilt as each number is stored: its sequence first,
+    /// which places it. No released number is kept: their page tokens and counts end with the process.
     mutating func restore(_ contents: SimulatorStateFile.Contents) {
         for entry in contents.numbers {
             sold.insert(entry.value.number.phoneNumber)
@@ -339,4 +426,13 @@ public struct SimulatorState: Sendable {
         sidGenerator = SeededGenerator(seed: contents.sidGenerator)
         nextSequence = contents.sequence
     }
+}
+
+/// A released number `SimulatorState` still keeps the SID's creation sequence and the counts of.
+private struct ReleasedNumber {
+    var sid: String
+    var phoneNumber: String
+    /// `releaseCounts` of the number just after this release: when it is higher by the time this entry is forgotten,
+    /// the number was released again since, and the later entry forgets its counts.
+    var releases: Int
 }
