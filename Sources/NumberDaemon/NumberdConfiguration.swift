@@ -100,8 +100,9 @@ public struct NumberdConfiguration: Sendable {
     /// `NUMBERD_CONNECTIONS_MAX`, file `connections-max`), `connectionsPerAddressMax` (default 1000, loopback
     /// exempt) flag `--connections-per-address-max` (env `NUMBERD_CONNECTIONS_PER_ADDRESS_MAX`, file
     /// `connections-per-address-max`), and `partialFrameBytesMax` (the server-wide budget of bytes in partially
-    /// received frames, default 256 MiB, at least one whole 4 MiB frame) flag `--partial-frame-bytes-max` (env
-    /// `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file `partial-frame-bytes-max`).
+    /// received frames, default 256 MiB, at least one whole largest request frame: 65,548 bytes, for the server's
+    /// 64 KiB MAX_MESSAGE_PAYLOAD) flag `--partial-frame-bytes-max` (env `NUMBERD_PARTIAL_FRAME_BYTES_MAX`, file
+    /// `partial-frame-bytes-max`).
     public var connectionLimits: NumberServerConfiguration.ConnectionLimits
     /// Per-account rate limits and purchase cap: flag `--rate-limit` (calls per second, the burst twice that,
     /// ``rateLimitRange``), env `NUMBERD_RATE_LIMIT`, file `rate-limit`; flag `--purchase-cap` (numbers per hour,
@@ -518,15 +519,22 @@ public struct NumberdConfiguration: Sendable {
             configuration.connectionLimits.connectionsPerAddressMax = parsed
         }
         // Server-wide byte budgets, at least one whole largest frame each: below it every request that size not read
-        // in one burst would be refused, and one large answer to a client slow to read would close its connection.
-        let budgets: [(String, WritableKeyPath<NumberServerConfiguration.ConnectionLimits, Int>)] = [
-            ("partial-frame-bytes-max", \.partialFrameBytesMax), ("unsent-reply-bytes-max", \.unsentReplyBytesMax),
+        // in one burst would be refused (the largest request the server takes, its MAX_MESSAGE_PAYLOAD), and one large
+        // answer to a client slow to read would close its connection (the largest a client takes by default, 4 MiB).
+        let budgets: [(String, WritableKeyPath<NumberServerConfiguration.ConnectionLimits, Int>, Int, String)] = [
+            (
+                "partial-frame-bytes-max", \.partialFrameBytesMax, configuration.connectionLimits.largestFrameBytes,
+                "one whole largest request frame"
+            ),
+            (
+                "unsent-reply-bytes-max", \.unsentReplyBytesMax,
+                NumberServerConfiguration.ConnectionLimits.largestResponseFrameBytes, "one whole 4 MiB response frame"
+            ),
         ]
-        for (key, limit) in budgets {
+        for (key, limit, least, frame) in budgets {
             guard let bytes = value(key) else { continue }
-            let least = configuration.connectionLimits.largestFrameBytes
             guard let parsed = Int(bytes), parsed >= least else {
-                throw ConfigurationError("\(key) must be at least \(least) bytes (one whole 4 MiB frame)")
+                throw ConfigurationError("\(key) must be at least \(least) bytes (\(frame))")
             }
             configuration.connectionLimits[keyPath: limit] = parsed
         }

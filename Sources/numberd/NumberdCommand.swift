@@ -82,7 +82,7 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("partial-frame-bytes-max"),
         help: """
             Bytes held in partially received frames (and HEADERS waiting for their MESSAGE) across all \
-            connections; a connection that would pass it is refused (default 268435456, 256 MiB; at least 4194316).
+            connections; a connection that would pass it is refused (default 268435456, 256 MiB; at least 65548).
             """)
     var partialFrameBytesMax: String?
     @Option(

@@ -18,6 +18,7 @@ struct ConfigurationTests {
         #expect(configuration.connectionLimits.connectionsMax == 10_000)
         #expect(configuration.connectionLimits.partialFrameBytesMax == 256 * 1024 * 1024)
         #expect(configuration.connectionLimits.connectionsPerAddressMax == 1000)
+        #expect(configuration.connectionLimits.settings.maxMessagePayload == 64 * 1024)
         #expect(configuration.snapshotBytesMax == 4_294_967_294)
         #expect(configuration.gracePeriodSeconds == 604_800)
     }
@@ -87,23 +88,26 @@ struct ConfigurationTests {
         }
     }
 
-    /// The server-wide budget of partially received frames: below one whole largest frame (4 MiB + its 12-byte
-    /// header) every request that size not read in one burst would be refused, so the start is.
+    /// The server-wide budget of partially received frames: below one whole largest request frame (the server's
+    /// 64 KiB MAX_MESSAGE_PAYLOAD + its 12-byte header) every request that size not read in one burst would be
+    /// refused, so the start is.
     @Test("the partial frame budget: one whole largest frame is taken, one byte less and garbage are refused")
     func partialFrameBytesMax() throws {
-        let least = try NumberdConfiguration.resolve(flags: ["partial-frame-bytes-max": "4194316"], environment: [:])
-        #expect(least.connectionLimits.partialFrameBytesMax == 4_194_316)
-        #expect(least.connectionLimits.largestFrameBytes == 4_194_316)
+        let least = try NumberdConfiguration.resolve(flags: ["partial-frame-bytes-max": "65548"], environment: [:])
+        #expect(least.connectionLimits.partialFrameBytesMax == 65_548)
+        #expect(least.connectionLimits.largestFrameBytes == 65_548)
         let large = try NumberdConfiguration.resolve(
             flags: [:], environment: ["NUMBERD_PARTIAL_FRAME_BYTES_MAX": "1073741824"])
         #expect(large.connectionLimits.partialFrameBytesMax == 1 << 30)
-        for bad in ["4194315", "0", "-1", "256MiB"] {
+        for bad in ["65547", "0", "-1", "256MiB"] {
             #expect(throws: ConfigurationError.self) {
                 try NumberdConfiguration.resolve(flags: ["partial-frame-bytes-max": bad], environment: [:])
             }
         }
     }
 
+    /// The unsent reply budget's floor is one whole largest response a client takes by default (4 MiB + 12 bytes),
+    /// not the server's smaller request limit: a response is bounded by the client's SETTINGS.
     @Test("the unsent reply budget: one whole largest frame is taken, one byte less and garbage are refused")
     func unsentReplyBytesMax() throws {
         #expect(

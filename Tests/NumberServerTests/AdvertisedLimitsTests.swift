@@ -72,4 +72,35 @@ struct AdvertisedLimitsTests {
         }
         _ = try? channel.finish()
     }
+
+    /// numberd's server takes request messages of up to 64 KiB unless configured otherwise (the largest valid request
+    /// is about 2 KiB), not the protocol's 4 MiB, and advertises it in its SETTINGS: it bounds what a request costs
+    /// before any check, its bytes and the decoded message its call holds while it runs or waits in the core. A
+    /// MESSAGE of exactly 64 KiB (an unknown field pads a HealthCheck) is served; one byte more closes the connection
+    /// with GOAWAY FRAME_TOO_LARGE, its payload never read.
+    @Test("on its defaults the server takes and advertises request messages of 64 KiB; one byte more: FRAME_TOO_LARGE")
+    func defaultRequestLimit() async throws {
+        let tls = try TestTLS()
+        #expect(NumberServerConfiguration.ConnectionLimits.defaults.settings.maxMessagePayload == 64 * 1024)
+        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+            for length in [64 * 1024, 64 * 1024 + 1] {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                try await connection.send(ProtocolAbuseTests.largeHealthCheck(bodyBytes: length).bytes)
+                if length == 64 * 1024 {
+                    let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+                    #expect(try trailerStatuses(frames)[1]?.code == 0, "a MESSAGE of \(length) bytes")
+                    #expect(try goAway(in: frames) == nil)
+                    // The server's own SETTINGS: the first frame it sent, before the ACK of the client's.
+                    let settings = try #require(frames.first)
+                    #expect(settings.type == .settings)
+                    #expect(try ConnectionSettings(payload: settings.payload).maxMessagePayload == 64 * 1024)
+                    try await connection.channel.close()
+                } else {
+                    #expect(await connection.waitForClose(timeout: .seconds(60)) != nil)
+                    let away = try goAway(in: connection.frames())
+                    #expect(away?.code == .frameTooLarge, "a MESSAGE of \(length) bytes: \(String(describing: away))")
+                }
+            }
+        }
+    }
 }

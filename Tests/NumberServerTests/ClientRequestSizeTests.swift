@@ -66,4 +66,30 @@ struct ClientRequestSizeTests {
             }
         }
     }
+
+    /// A server on its defaults takes request messages of up to 64 KiB: the client reads that from its SETTINGS, sends
+    /// a request of exactly 64 KiB, and fails one a byte larger alone, before sending it.
+    @Test("against a server on its defaults, a request of 64 KiB is sent and one byte more fails REQUEST_TOO_LARGE")
+    func defaultServerLimit() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.healthCheck) { _, _ in HealthCheckResponse(status: .serving, version: "t") }
+        try await withTestServer(router: router, tls: tls) { _, port in
+            try await withNumbersClient(tls.clientConfiguration(port: port)) { client in
+                let big = MethodDescriptor<BigRequest, HealthCheckResponse>(
+                    service: "numbers.v1.Numbers", method: "HealthCheck")
+                // Field 1's tag (1 byte) and length (3 bytes), then the text: 65,536 bytes in all.
+                let padding = String(repeating: "x", count: 64 * 1024 - 4)
+                let served = try await client.call(big, BigRequest(padding: padding))
+                #expect(served.status == .serving)
+                let error = await #expect(throws: RPCError.self) {
+                    _ = try await client.call(big, BigRequest(padding: padding + "x"))
+                }
+                #expect(error?.reason == "REQUEST_TOO_LARGE", "\(String(describing: error))")
+                #expect(error?.details["limit"] == "65536")
+                // Failed alone: the connection is still there.
+                let health = try await client.healthCheck(HealthCheckRequest())
+                #expect(health.status == .serving)
+            }
+        }
+    }
 }

@@ -666,11 +666,12 @@ struct ProtocolAbuseTests {
     /// its handshake completes). No request clock runs (no HEADERS) and no call is
     /// open, so the connection, and the 4 MiB gathered for the frame, stayed until the idle timeout (300 s).
     /// `frameArrivalTimeout` (1 s here) closes it with ENHANCE_YOUR_CALM, not before (the upper bound is only slack
-    /// for a loaded machine, far below the idle timeout); a client on another connection is served meanwhile.
+    /// for a loaded machine, far below the idle timeout); a client on another connection is served meanwhile. The
+    /// server takes requests of up to 4 MiB here (the protocol's default; numberd's own limit is 64 KiB).
     @Test("a frame that stops short of its announced length closes the connection at the frame arrival timeout")
     func frameNeverCompletes() async throws {
         let configuration = NumberServerConfiguration(
-            port: 0, connection: .init(frameArrivalTimeout: .seconds(1)))
+            port: 0, connection: .init(settings: Self.largeRequests, frameArrivalTimeout: .seconds(1)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
             try await whileWellBehavedClientCalls("stalled frame", port: port, tls: tls, minimumCalls: 1) {
                 let connection = try await RawConnection.connect(port: port, tls: tls)
@@ -688,6 +689,10 @@ struct ProtocolAbuseTests {
             }
         }
     }
+
+    /// The SETTINGS of a server that takes requests of up to 4 MiB, the protocol's default, for the tests of frames
+    /// larger than numberd's own 64 KiB limit (`NumberServerConfiguration.ConnectionLimits.defaultSettings`).
+    static let largeRequests = ConnectionSettings.defaults
 
     /// A client's bytes for a HealthCheck call on stream 1 whose request MESSAGE is `bodyBytes` long (an unknown
     /// length-delimited field, skipped): preface, SETTINGS, HEADERS and the MESSAGE, and where the MESSAGE starts.
@@ -721,11 +726,12 @@ struct ProtocolAbuseTests {
     /// RESOURCE_EXHAUSTED / PARTIAL_FRAME_BUDGET for its call (never started) and closed with ENHANCE_YOUR_CALM, while
     /// the first two and a client on another connection go on: the first's request completes and is served, the
     /// second's client closes mid-frame, and the budget is back to zero. Without it, each of 10,000 connections could
-    /// hold 4 MiB for the frame arrival timeout (30 s): 40 GiB.
+    /// hold 4 MiB for the frame arrival timeout (30 s): 40 GiB, with the server taking requests of up to 4 MiB, as
+    /// here.
     @Test("the budget of partially received frames refuses the connection that would pass it, and only it")
     func partialFrameBudget() async throws {
         let configuration = NumberServerConfiguration(
-            port: 0, connection: .init(partialFrameBytesMax: 3 * 1024 * 1024))
+            port: 0, connection: .init(partialFrameBytesMax: 3 * 1024 * 1024, settings: Self.largeRequests))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             try await whileWellBehavedClientCalls("partial frame budget", port: port, tls: tls, minimumCalls: 1) {
                 let (call, messageStart) = try Self.largeHealthCheck(bodyBytes: 2 * 1024 * 1024)
@@ -766,10 +772,12 @@ struct ProtocolAbuseTests {
     }
 
     /// Connections holding part of a frame that close mid-frame, by their client or at the server's frame arrival
-    /// timeout (3 s here): what they held goes back to the budget, to the byte.
+    /// timeout (3 s here): what they held goes back to the budget, to the byte. Their 1 MiB frames need a server that
+    /// takes requests of up to 4 MiB.
     @Test("bytes of partial frames go back to the budget when their connections close mid-frame, by either side")
     func partialFramesGoBack() async throws {
-        let configuration = NumberServerConfiguration(port: 0, connection: .init(frameArrivalTimeout: .seconds(3)))
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(settings: Self.largeRequests, frameArrivalTimeout: .seconds(3)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             var connections: [RawConnection] = []
             var expected = 0

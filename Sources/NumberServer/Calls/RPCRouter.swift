@@ -17,10 +17,18 @@ public struct RPCRouter: Sendable {
     /// A type-erased handler that never suspends: it runs inline on the connection's event loop.
     public typealias SynchronousHandler = @Sendable (ByteBuffer, CallContext) -> Result<ByteBuffer, RPCError>
 
+    /// A decoded request's call: runs the method's handler with the request it holds and encodes the response, or
+    /// turns the error into a status.
+    package typealias DecodedCall = @Sendable (CallContext) async -> Result<ByteBuffer, RPCError>
+
     /// How a method runs.
     package enum Entry: Sendable {
-        /// In a task of the connection's task group (it may suspend: disk, provider).
-        case asynchronous(Handler)
+        /// In a task of the connection's task group (it may suspend: disk, provider). The request is decoded first,
+        /// on the connection's event loop as it arrives (as a synchronous method's is), and only the call made from
+        /// it goes to the task: a call waiting in the core (for a provider-change slot, a purchase check) holds its
+        /// decoded message, not the request's bytes (up to MAX_MESSAGE_PAYLOAD, an unknown field's included) nor the
+        /// receive buffer they are a slice of. A request that does not decode is the failure.
+        case asynchronous(@Sendable (ByteBuffer) -> Result<DecodedCall, RPCError>)
         /// Inline on the event loop where its request arrived: no task, no thread hop.
         case synchronous(SynchronousHandler)
     }
@@ -46,19 +54,23 @@ public struct RPCRouter: Sendable {
         _ body: @escaping @Sendable (Request, CallContext) async throws -> Response
     ) {
         let mapper = self.errorMapper
-        entries[method.path] = .asynchronous { payload, context in
+        entries[method.path] = .asynchronous { payload in
             let request: Request
             switch Self.decode(Request.self, payload) {
             case .success(let decoded): request = decoded
             case .failure(let error): return .failure(error)
             }
-            do {
-                return try Self.encode(try await body(request, context))
-            } catch let error as RPCError {
-                return .failure(error)
-            } catch {
-                return .failure(mapper(error, context))
+            // Holds the decoded request only: the payload is let go once this returns.
+            let call: DecodedCall = { context in
+                do {
+                    return try Self.encode(try await body(request, context))
+                } catch let error as RPCError {
+                    return .failure(error)
+                } catch {
+                    return .failure(mapper(error, context))
+                }
             }
+            return .success(call)
         }
     }
 
@@ -89,7 +101,13 @@ public struct RPCRouter: Sendable {
     /// The handler of a method path as an async function (synchronous ones included), nil if none.
     public func handler(for path: String) -> Handler? {
         switch entries[path] {
-        case .asynchronous(let handler): return handler
+        case .asynchronous(let decode):
+            return { payload, context in
+                switch decode(payload) {
+                case .success(let call): return await call(context)
+                case .failure(let error): return .failure(error)
+                }
+            }
         case .synchronous(let handler): return { payload, context in handler(payload, context) }
         case nil: return nil
         }

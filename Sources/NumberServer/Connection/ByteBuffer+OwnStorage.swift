@@ -1,13 +1,9 @@
 import NIOCore
+import NumberWire
 
 extension ByteBuffer {
-    /// How much bigger than twice its readable bytes the storage of a payload kept past its read burst may be before
-    /// the payload is copied: more than a receive buffer of small frames ever grows to (a TLS read is at most 16 KiB),
-    /// so only a payload read after a large frame, into the buffer that grew for it, is copied.
-    static let excessStorageBytesMax = 64 * 1024
-
     /// The readable bytes in storage of their own size. A frame's payload is a slice of the buffer it was received
-    /// in, and a slice keeps that whole buffer alive, up to 4 MiB after a large frame.
+    /// in, and a slice keeps that whole buffer alive, up to MAX_MESSAGE_PAYLOAD after a large frame.
     func copiedToOwnStorage() -> ByteBuffer {
         var copy = ByteBufferAllocator().buffer(capacity: readableBytes)
         copy.writeImmutableBuffer(self)
@@ -15,8 +11,9 @@ extension ByteBuffer {
     }
 
     /// This buffer, or a copy in storage of its own when the storage it shares is far bigger than it (more than twice
-    /// its readable bytes plus ``excessStorageBytesMax``): the usual payload costs no copy.
+    /// its readable bytes plus `FrameReader.excessCapacityMax`, the reader's own rule): a frame held while the client
+    /// does not read, which costs no copy unless it was read into a buffer that grew for a large frame.
     func withoutExcessStorage() -> ByteBuffer {
-        storageCapacity > 2 * readableBytes + Self.excessStorageBytesMax ? copiedToOwnStorage() : self
+        storageCapacity > 2 * readableBytes + FrameReader.excessCapacityMax ? copiedToOwnStorage() : self
     }
 }

@@ -2,12 +2,14 @@ import NIOCore
 import NumberAPI
 import NumberCore
 
-/// One call ready to run: the handler, its request bytes and context, and the way back to its connection.
+/// One call ready to run: the handler with its decoded request, its context, and the way back to its connection. It
+/// holds no request bytes (the request was decoded when it arrived, ``RPCRouter/Entry/asynchronous(_:)``): the task
+/// group that runs it keeps it for the whole call, which may wait in the core for long.
 struct ServerCall: Sendable {
     let streamID: UInt32
-    let payload: ByteBuffer
     let context: CallContext
-    let handler: RPCRouter.Handler
+    /// The method's handler, bound to the decoded request.
+    let handler: RPCRouter.DecodedCall
     let connection: NIOLoopBound<ServerConnectionHandler>
     /// How the connection stops this call's work once nobody awaits its result.
     let cancellation: CallCancellation
@@ -15,14 +17,13 @@ struct ServerCall: Sendable {
     /// Runs the handler and hands the result to the connection's event loop; when the connection cancels the call
     /// first, the handler's task is cancelled and its result, if any, dropped.
     func run() async {
-        let payload = self.payload
         let context = self.context
         let handler = self.handler
         let cancellation = self.cancellation
         let result = await withTaskGroup(of: Result<ByteBuffer, RPCError>?.self) { group in
             // The core's log lines about this call (the saga's, the Twilio adapter's) carry its request id.
             group.addTask {
-                await CallScope.$requestID.withValue(context.requestID) { await handler(payload, context) }
+                await CallScope.$requestID.withValue(context.requestID) { await handler(context) }
             }
             group.addTask {
                 await cancellation.cancelled()

@@ -544,7 +544,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 logBudgets: logBudgets)
             let result = handler(message, callContext)
             complete(streamID: streamID, result: result, authenticated: synchronousAuthentication.isProved)
-        case .asynchronous(let handler):
+        case .asynchronous(let decode):
+            // Decoded here, in the read burst that brought it: the call's task gets the request, not its bytes, which
+            // are let go with this burst however long the call then waits in the core. One that does not decode
+            // still goes through the task, which answers its MALFORMED_REQUEST as before (after SHUTTING_DOWN).
+            let handler: RPCRouter.DecodedCall
+            switch decode(message) {
+            case .success(let decoded): handler = decoded
+            case .failure(let error): handler = { _ in .failure(error) }
+            }
             let callContext = CallContext(
                 method: headers.method, metadata: headers.metadata, deadline: deadline, requestID: requestID,
                 peer: peer, connectionLogger: logger, connection: memo, authentication: CallAuthentication(),
@@ -553,7 +561,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let cancellation = CallCancellation()
             cancellations[streamID] = cancellation
             let call = ServerCall(
-                streamID: streamID, payload: message, context: callContext, handler: handler,
+                streamID: streamID, context: callContext, handler: handler,
                 connection: NIOLoopBound(self, eventLoop: context.eventLoop), cancellation: cancellation)
             // The stream is unbounded, so a call is refused only once nothing takes calls from it any more (the
             // server's task was cancelled): never started, which the client retries elsewhere.
@@ -823,10 +831,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     /// After a read burst, starts the frame arrival clock when the reader holds part of a frame it did not hold
     /// before (a new frame started), and stops it when it holds none. A request's clock starts only at its HEADERS,
-    /// and the idle timeout only looks at calls: without this, a frame header announcing 4 MiB followed by most of
-    /// them, then silence, held those bytes for the idle timeout (300 s), on any stream, opened or not. Once per
-    /// burst: a large frame that takes many reads starts one clock, not one per read. The partial frame's bytes are
-    /// settled with the server's budget here too.
+    /// and the idle timeout only looks at calls: without this, a frame header announcing MAX_MESSAGE_PAYLOAD followed
+    /// by most of it, then silence, held those bytes for the idle timeout (300 s), on any stream, opened or not. Once
+    /// per burst: a large frame that takes many reads starts one clock, not one per read. The partial frame's bytes
+    /// are settled with the server's budget here too.
     private func settleFrameArrival() {
         let held = frameReader.partialFrameBytes
         guard settlePartialFrameBytes(), held > 0, timeouts.frameArrival > .zero else {

@@ -318,14 +318,15 @@ struct ServerConnectionStateMachine {
                 thenClose: closesIfDrained())
         }
         openStreams[id] = true
-        // A running call keeps its message until it ends: not the whole, maybe far bigger, buffer it was read into.
-        return .startCall(streamID: id, headers: headers, message: frame.payload.withoutExcessStorage())
+        // Handed on as it is, a slice of the buffer it was read into: the handler decodes it at once and keeps only
+        // the decoded request (``RPCRouter/Entry``), so no call holds it, or that buffer, while it runs.
+        return .startCall(streamID: id, headers: headers, message: frame.payload)
     }
 
     /// The read burst that brought the HEADERS of `streamID` ended without its request MESSAGE: the HEADERS now waits
     /// (up to the request arrival timeout) in storage of its own size. Until then it is a slice of the receive buffer
-    /// it came in, which it would keep alive whole (up to 4 MiB after a large frame) for every waiting call. Copied
-    /// here, not on arrival: the usual call, whose MESSAGE comes in the same burst, costs no copy.
+    /// it came in, which it would keep alive whole (up to MAX_MESSAGE_PAYLOAD after a large frame) for every waiting
+    /// call. Copied here, not on arrival: the usual call, whose MESSAGE comes in the same burst, costs no copy.
     mutating func requestAwaited(streamID: UInt32) {
         guard let headers = pendingHeaders[streamID] else { return }
         pendingHeaders[streamID] = headers.copiedToOwnStorage()

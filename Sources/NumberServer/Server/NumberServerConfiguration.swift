@@ -28,8 +28,10 @@ public struct NumberServerConfiguration: Sendable {
         /// clients reach numberd through one address (a NAT or a TCP proxy). An IPv6 client counts by its /64 network,
         /// which one host picks its addresses from at will (``NumberServer/limitedAddress(_:exemptingLoopback:)``).
         public var connectionsPerAddressMax: Int
-        /// SETTINGS this server advertises: message size (4 MiB), concurrent calls (100), header size (16 KiB),
-        /// idle timeout (300 s). Its `apiRevision` is not used: the server always sends its own,
+        /// SETTINGS this server advertises, the limits of what it receives: request message size (64 KiB,
+        /// ``defaultSettings``), concurrent calls (100), header size (16 KiB), idle timeout (300 s). A larger
+        /// MESSAGE closes the connection with GOAWAY `FRAME_TOO_LARGE`; the size of a response is bounded by the
+        /// client's own SETTINGS instead. Its `apiRevision` is not used: the server always sends its own,
         /// `APIRevision.current`, which says what it understands.
         public var settings: ConnectionSettings
         /// From accept until the client's SETTINGS (after the TLS handshake). Default 10 s.
@@ -49,8 +51,8 @@ public struct NumberServerConfiguration: Sendable {
         /// `ENHANCE_YOUR_CALM`: a frame header announcing up to MAX_MESSAGE_PAYLOAD, most of the payload, then silence
         /// would otherwise keep those bytes until the idle timeout, on any stream (the request arrival timeout covers
         /// only calls whose HEADERS arrived). Each frame has its own clock: a client whose reads always end inside the
-        /// next frame is not at fault. Default 30 s (as `requestArrivalTimeout`: 4 MiB in 30 s is 140 KB/s). Like
-        /// that clock it waits while the server has stopped reading the connection. 0 turns it off.
+        /// next frame is not at fault. Default 30 s (as `requestArrivalTimeout`: 64 KiB in 30 s is 2.2 KB/s, 4 MiB
+        /// 140 KB/s). Like that clock it waits while the server has stopped reading the connection. 0 turns it off.
         public var frameArrivalTimeout: TimeAmount
         /// Bytes held in partially received frames across all connections. A frame that does not arrive within one
         /// read burst waits in its connection's reader (up to MAX_MESSAGE_PAYLOAD, for up to `frameArrivalTimeout`);
@@ -61,10 +63,11 @@ public struct NumberServerConfiguration: Sendable {
         /// the total over it is refused: its calls still waiting for their request are answered
         /// `RESOURCE_EXHAUSTED` / `PARTIAL_FRAME_BUDGET` (they never started) and it closes with GOAWAY
         /// `ENHANCE_YOUR_CALM`; the other connections go on. Bytes that arrived are counted, not the length a header
-        /// announces (12 bytes announcing 4 MiB reserve nothing), so spending it takes sending it. The storage holding
-        /// them can be up to twice as large (buffers grow by powers of two). Default 256 MiB (without it, 10,000
-        /// connections could hold 40 GiB). A value below one whole largest frame (MAX_MESSAGE_PAYLOAD + 12 bytes)
-        /// refuses every request of that size that does not arrive in one burst.
+        /// announces (12 bytes announcing 64 KiB reserve nothing), so spending it takes sending it. The storage
+        /// holding them can be up to twice as large (buffers grow by powers of two). Default 256 MiB (without it,
+        /// 10,000 connections could hold 16 GiB: each a 64 KiB frame and 100 HEADERS of 16 KiB waiting for their
+        /// MESSAGE). A value below one whole largest frame (MAX_MESSAGE_PAYLOAD + 12 bytes) refuses every request of
+        /// that size that does not arrive in one burst.
         public var partialFrameBytesMax: Int
         /// Reply bytes written to connections and not yet taken by their clients, across all connections, beyond each
         /// connection's first `writeBufferBytesMax`. A client that does not read stops the server reading its frames
@@ -118,7 +121,7 @@ public struct NumberServerConfiguration: Sendable {
         public init(
             connectionsMax: Int = 10_000, connectionsPerAddressMax: Int = 1000,
             partialFrameBytesMax: Int = 256 * 1024 * 1024,
-            settings: ConnectionSettings = .defaults,
+            settings: ConnectionSettings = ConnectionLimits.defaultSettings,
             settingsTimeout: TimeAmount = .seconds(10), requestArrivalTimeout: TimeAmount = .seconds(30),
             frameArrivalTimeout: TimeAmount = .seconds(30),
             pingsBetweenCallsMax: Int = 100, settingsBetweenCallsMax: Int = 10,
@@ -143,9 +146,26 @@ public struct NumberServerConfiguration: Sendable {
             self.unsentReplyBytesMax = unsentReplyBytesMax
         }
 
-        /// One whole frame of the largest size a client may send: MAX_MESSAGE_PAYLOAD and its 12-byte header. A
-        /// `partialFrameBytesMax` below it refuses such frames unless they arrive within one read burst.
+        /// The SETTINGS a server advertises unless told otherwise: the protocol's defaults, but a MAX_MESSAGE_PAYLOAD
+        /// of 64 KiB instead of 4 MiB. The largest valid request is about 2 KiB (an AdjustBalance or AddFunds with a
+        /// 500-character reason or description, 2,000 bytes of UTF-8 at most; a purchase of 20 numbers is under
+        /// 1 KiB, a trunk's name, SID and SIP URI about 1.1 KiB), so 64 KiB is ample. What a request costs before any
+        /// check is bounded by it: its bytes, read and decoded on the event loop, and its decoded message, which its
+        /// call holds while it runs or waits in the core (a text field as long as the message decodes before its
+        /// handler looks at it). At 4 MiB, one tenant's waiting calls (264 provider changes) could hold 1 GiB. A
+        /// response is bounded by the client's SETTINGS instead (4 MiB unless it says otherwise).
+        public static let defaultSettings = ConnectionSettings(maxMessagePayload: 64 * 1024)
+
+        /// One whole frame of the largest size a client may send: MAX_MESSAGE_PAYLOAD and its 12-byte header (65,548
+        /// bytes at the defaults). A `partialFrameBytesMax` below it refuses such frames unless they arrive within one
+        /// read burst.
         public var largestFrameBytes: Int { Int(settings.maxMessagePayload) + Frame.headerLength }
+
+        /// One whole frame of the largest response a client takes unless its SETTINGS say otherwise: the protocol's
+        /// default MAX_MESSAGE_PAYLOAD (4 MiB, which numberd's client advertises) and its 12-byte header, 4,194,316
+        /// bytes. An `unsentReplyBytesMax` below it closes a connection whose client is slow to read one such answer.
+        public static let largestResponseFrameBytes =
+            Int(ConnectionSettings.defaults.maxMessagePayload) + Frame.headerLength
 
         /// The defaults.
         public static let defaults = ConnectionLimits()

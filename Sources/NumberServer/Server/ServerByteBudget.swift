@@ -8,14 +8,15 @@ import Synchronization
 /// connection closes, and is refused — its calls answered RESOURCE_EXHAUSTED where they can be, then closed — when
 /// the budget cannot take its growth; the others go on.
 ///
-/// Partial frames: each connection may gather one frame of up to MAX_MESSAGE_PAYLOAD for up to the frame arrival
-/// timeout, so without it 10,000 connections could make the server hold 40 GiB. A connection takes from it at the end
-/// of a read burst that leaves part of a frame waiting, for what that part has grown to, and gives it back when the
-/// frame completes or the connection closes; frames that arrive whole within a read burst (nearly all) never touch
-/// it. The HEADERS of calls waiting for their MESSAGE count with the partial frame (each up to 16 KiB, up to 100 per
-/// connection, kept until the request arrival timeout): they are held the same way, before any key is proved. What
-/// is counted is the bytes that arrived, not the length a frame header announces: a few bytes announcing 4 MiB each
-/// must not reserve the budget away from everyone.
+/// Partial frames: each connection may gather one frame of up to MAX_MESSAGE_PAYLOAD (64 KiB by default, up to 16 MiB
+/// configured) for up to the frame arrival timeout, and the HEADERS below, so without it 10,000 connections could make
+/// the server hold 16 GiB at the defaults. A connection takes from it at the end of a read burst that leaves part of a
+/// frame waiting, for what that part has grown to, and gives it back when the frame completes or the connection
+/// closes; frames that arrive whole within a read burst (nearly all) never touch it. The HEADERS of calls waiting for
+/// their MESSAGE count with the partial frame (each up to 16 KiB, up to 100 per connection, kept until the request
+/// arrival timeout): they are held the same way, before any key is proved. What is counted is the bytes that arrived,
+/// not the length a frame header announces: a few bytes announcing 64 KiB each must not reserve the budget away from
+/// everyone.
 ///
 /// The first ``freePerConnection`` bytes each connection holds (its partial frame and waiting HEADERS together) are not
 /// counted: when the budget is spent (a client holding large partial frames on many connections can spend it), the

@@ -17,7 +17,7 @@ public final class FrameReader {
     /// How much more storage than twice its bytes the partial frame kept after a read may have before it is copied
     /// into storage of its own size: more than a receive buffer of small frames ever grows to (a TLS read is at most
     /// 16 KiB), so only what is left after a large frame, in the buffer that grew for it, is copied.
-    static let excessCapacityMax = 64 * 1024
+    public static let excessCapacityMax = 64 * 1024
 
     private var decoder: FrameDecoder
     /// What has arrived and is not decoded yet; frames are handed out as slices of it. Empty between reads unless
