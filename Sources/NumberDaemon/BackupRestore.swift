@@ -10,18 +10,22 @@ import Glibc
 /// (``NumberCore/FileNumberStore/backup(into:kept:including:now:checkingRoot:ended:)``) in place of a stopped
 /// numberd's, keeping the store it replaces.
 ///
-/// Refused, changing nothing: a backup without `store/`, or whose `store/` holds no journal or snapshot; a backup whose `provider.json` (which Twilio account its
-/// numbers are owned at) names another account than the data directory's, or is missing or unreadable while the data
-/// directory has one; a `store/` that is a symbolic link or a file system of its own (the restored store must land on
-/// it, and a swap would put it beside); a data directory not owned by the user running the restore (numberd could not
-/// open root's files); a running numberd (it holds the store's lock, which the restore then holds to its end, and the
-/// new store's from before it takes the name, so a numberd started meanwhile refuses to start); too little room; a copy
-/// that does not verify as `numberd verify` checks. The backup's store files are copied into `store.restore-<time>`
-/// beside the store (locked and marked as a copy while it is made: one a killed restore left is removed by the next
-/// restore or numberd start), each synced, the copy verified, then swapped with `store/` in one step (`renameat2` with
-/// `RENAME_EXCHANGE`; two renames where the file system cannot swap), the old one renamed `store.replaced-<time>` —
-/// never deleted — the data directory synced, and `provider.json` copied when the data directory has none (when
-/// neither has one, the directory is marked as one from before that file: ``ProviderBinding/markLegacy(_:)``).
+/// Refused, changing nothing: a backup without `store/`, or whose `store/` holds no journal or snapshot; a backup whose
+/// `provider.json` (which Twilio account its numbers are owned at) names another account than the data directory's, or
+/// is missing or unreadable while the data directory has one; a `store/` that is a symbolic link or a file system of
+/// its own (the restored store must land on it, and a swap would put it beside), or empty in a directory that has
+/// served (a store volume not mounted: the restored store would land on the disk under it, hidden once the volume is
+/// mounted again); a data directory not owned by the user running the restore (numberd could not open root's files),
+/// or, for one that does not exist yet, whose nearest existing folder above is another user's; a running numberd (it
+/// holds the store's lock, which the restore then holds to its end, and the new store's from before it takes the name,
+/// so a numberd started meanwhile refuses to start); too little room, for the copy and for the copy its verify makes of
+/// it; a copy that does not verify as `numberd verify` checks, or whose check cannot run. The backup's store files are
+/// copied into `store.restore-<time>` beside the store (locked and marked as a copy while it is made: one a killed
+/// restore left is removed by the next restore or numberd start), each synced, the copy verified, then swapped with
+/// `store/` in one step (`renameat2` with `RENAME_EXCHANGE`; two renames where the file system cannot swap), the old
+/// one renamed `store.replaced-<time>` — never deleted — the data directory synced, and `provider.json` copied when the
+/// data directory has none (when neither has one, the backup's `provider.legacy` mark is carried over,
+/// ``ProviderBinding/markLegacy(_:)``, or, when the backup has none, the data directory's own is removed).
 public struct BackupRestore: Sendable {
     /// What a restore did.
     public struct Report: Sendable {
@@ -56,6 +60,11 @@ public struct BackupRestore: Sendable {
     /// The room a restore leaves free beside the copy: the store's own snapshot reserve.
     var reserveBytes: Int64 { Int64(limits.snapshotFreeBytesReserve) }
 
+    /// Bytes this user may still write on the file system holding a path (`statvfs`; tests give their own).
+    package var availableBytes: @Sendable (String) throws -> Int64 = {
+        try POSIXJournalFileSystem().availableBytes($0)
+    }
+
     /// Restores; throws ``Refusal`` (with ``Refusal/changedNothing``) or, before the swap, the error of a file step
     /// (nothing changed then either: the copy is removed).
     public func run(now: Date = Date()) async throws -> Report {
@@ -70,6 +79,9 @@ public struct BackupRestore: Sendable {
         }
         let binding = try checkProviderBinding()
         let storeExists = try checkStoreFolder()
+        // Before anything is made: the lock file, or new folders, written as root in numberd's user's directory would
+        // be files numberd cannot open.
+        try checkOwner()
         var locks: [JournalFileHandle] = []
         defer { for lock in locks { files.unlockDirectory(lock) } }
         if storeExists {
@@ -79,7 +91,6 @@ public struct BackupRestore: Sendable {
             // make the next start a first one (zero balances, numbers paid at Twilio with no owner).
             try files.makeDirectories(directory.root)
         }
-        try checkOwner()
         // A restore killed mid-copy (Ctrl-C during a copy of gigabytes) left its copy beside the store: the room it
         // takes would stop the service's snapshots, and then its journal at a full disk.
         Self.removeLeftovers(of: directory)
@@ -123,6 +134,12 @@ public struct BackupRestore: Sendable {
                 // (a copy of store/ alone): its start is refused, as a data directory's would be, not bound to
                 // whatever account is configured.
                 try directory.markBindingLegacy()
+            } else if binding == nil, FileManager.default.fileExists(atPath: directory.legacyBindingMarker) {
+                // That backup, restored where this directory's own mark is left (its old store was from before
+                // provider.json, and no start has bound it yet): the mark spoke of the store just replaced, and left,
+                // it would have the start bind the backup's numbers to whatever account is configured.
+                try files.remove(directory.legacyBindingMarker)
+                try files.fsyncDirectory(directory.root)
             }
         } catch {
             throw Refusal(
@@ -225,7 +242,9 @@ public struct BackupRestore: Sendable {
         }
     }
 
-    /// Whether the data directory has a `store/`; refuses one that is a symbolic link or on a file system of its own.
+    /// Whether the data directory has a `store/`; refuses one that is a symbolic link or on a file system of its own,
+    /// or one holding no journal or snapshot in a directory that has served (as the start refuses it,
+    /// ``DataDirectory/checkStoreIsThere()``).
     func checkStoreFolder() throws -> Bool {
         var status = stat()
         guard lstat(directory.store, &status) == 0 else { return false }
@@ -242,37 +261,102 @@ public struct BackupRestore: Sendable {
                     + "store must land: with numberd stopped, move its files aside and copy the backup's store/ files "
                     + "into it (cp -a), then start numberd")
         }
+        // The folder a store volume is mounted on, while it is not: the restored store would land on the disk under
+        // it, numberd would serve it, and the volume, mounted over it at the next boot, would hide every write since.
+        if let witness = directory.servedWitness {
+            let hasRecords = try directory.storeHasRecords()
+            guard hasRecords else {
+                throw Refusal(
+                    description: "\(directory.store) holds no journal or snapshot, but \(witness) shows this "
+                        + "directory has served: its store's volume is not mounted, or the store was lost. Mount the "
+                        + "volume, then restore; if the store was lost, remove the empty \(directory.store) folder, "
+                        + "then restore again")
+            }
+        }
         return true
     }
 
     /// Refuses a data directory owned by another user than the one restoring: numberd, as its owner, could not
-    /// open the files the restore would write (`sudo numberd restore` over a `numberd` user's directory).
+    /// open the files the restore would write (`sudo numberd restore` over a `numberd` user's directory). One that
+    /// does not exist yet is judged by the nearest folder above it that does: another user's (not root's) is
+    /// numberd's (`sudo numberd restore B --data-dir /home/numberd/new` would make a tree numberd cannot open). A
+    /// root-owned folder above (`/var/lib`) tells nothing of which user numberd runs as, so it passes: README says to
+    /// make a new data directory as numberd's user first.
     func checkOwner() throws {
         do {
             try directory.requireOwnedByThisUser(doing: "restore")
         } catch {
             throw Refusal(description: "\(error)")
         }
+        var status = stat()
+        guard stat(directory.root, &status) != 0, let above = Self.nearestExistingFolder(above: directory.root),
+            above.owner != geteuid(), above.owner != 0
+        else { return }
+        throw Refusal(
+            description: "\(directory.root) does not exist, and \(above.path) above it belongs to user id "
+                + "\(above.owner), not to this user (\(geteuid())): the data directory the restore would make there "
+                + "could not be opened by numberd; run the restore as its owner (sudo -u <numberd's user> numberd "
+                + "restore …)")
     }
 
-    /// Refuses a copy the data directory's file system has no room for (its size and the store's reserve).
+    /// The nearest folder above `path` that exists, and its owner; nil when none can be read.
+    static func nearestExistingFolder(above path: String) -> (path: String, owner: uid_t)? {
+        var current = path
+        while current != "/" && !current.isEmpty {
+            current = (current as NSString).deletingLastPathComponent
+            var status = stat()
+            if stat(current.isEmpty ? "." : current, &status) == 0 { return (current, status.st_uid) }
+            guard errno == ENOENT else { return nil }
+        }
+        return nil
+    }
+
+    /// Refuses, before a byte is copied, a restore the disks have no room for: its copy of the store with the store's
+    /// reserve in the data directory, and the copy of that copy its verify replays, where the verify looks for room
+    /// (``NumberCore/VerifyCopy``: beside it — where the restore's own copy has taken its room by then — or in the
+    /// temporary folder). Checked for the first copy alone, a restore with room for one found none for the second
+    /// once gigabytes were copied, and reported a backup that does not verify.
     func checkRoom(for source: String, _ files: POSIXJournalFileSystem) throws {
         var bytes: Int64 = 0
         for name in try storeFiles(source, files) {
             let attributes = try? FileManager.default.attributesOfItem(atPath: source + "/" + name)
             bytes += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
         }
-        let available = try files.availableBytes(directory.root)
+        let available = try availableBytes(directory.root)
         guard available >= bytes + reserveBytes else {
             throw Refusal(
                 description: "no room for the restored store in \(directory.root): \(bytes + reserveBytes) bytes "
                     + "needed (the store and a reserve of \(reserveBytes)), \(available) available")
         }
+        let replay = Int64(VerifyCopy.roomNeeded(forCopyOf: Int(bytes)))
+        let device = Self.device(directory.root)
+        var refusals: [String] = []
+        for place in VerifyCopy.places(besides: URL(fileURLWithPath: directory.store)) {
+            let taken = Self.device(place.path) == device ? bytes : 0
+            let free = ((try? availableBytes(place.path)) ?? 0) - taken
+            if free >= replay { return }
+            refusals.append("\(place.path): \(free) bytes free once the restore's copy is made")
+        }
+        throw Refusal(
+            description: "no room to verify the restored store: its check copies it once more (\(replay) bytes with "
+                + "a margin), beside it or in the temporary folder; " + refusals.joined(separator: "; "))
+    }
+
+    /// The device of the file system holding `path`; nil when it cannot be read.
+    private static func device(_ path: String) -> dev_t? {
+        var status = stat()
+        return stat(path, &status) == 0 ? status.st_dev : nil
     }
 
     /// The state `staging` replays to, if it verifies as `numberd verify` checks a store; else a refusal listing why.
     func verified(_ staging: String) async throws -> CoreState {
         let report = await verifyDataDirectory(URL(fileURLWithPath: staging), limits: limits)
+        if !report.foundProblems, let notFinished = report.notFinished {
+            // Nothing was found wrong with the backup: its check could not run (the disk filled up since the room
+            // was checked). Not "does not verify", which would send the operator looking for another backup.
+            let why = notFinished.reason == .noRoomForCopy ? "no room for its copy" : "the copy changed under it"
+            throw Refusal(description: "could not verify the backup (\(why)); nothing was changed: \(notFinished)")
+        }
         guard report.isSound, let state = report.state else {
             let problems =
                 report.journal.problems.map { "journal: \($0)" } + report.violations.map { "invariant: \($0)" }

@@ -52,7 +52,7 @@ public struct DataDirectory: Sendable {
 
     /// Present while the directory awaits its first `provider.json` and may be from before that file
     /// (``ProviderBinding/markLegacy(_:)``): what its store's missing `FORMAT` said before a start wrote one, or
-    /// what a restore of a backup without `provider.json` says.
+    /// what a restore of a backup without `provider.json` that carries this mark says.
     public var legacyBindingMarker: String { root + "/provider.legacy" }
 
     /// Writes ``legacyBindingMarker`` (synced, as ``replaceFile(_:with:)`` writes).
@@ -148,16 +148,18 @@ public struct DataDirectory: Sendable {
     /// it to get a new admin key, and with the store unmounted at that moment the directory looked new.
     /// `numberd verify` and `numberd backup` check it too: a lost store is not "sound" nor "no store".
     public func checkStoreIsThere() throws {
-        guard
-            let witness = [adminKeyFile, clockMark, providerBinding].first(where: {
-                FileManager.default.fileExists(atPath: $0)
-            })
-        else { return }
+        guard let witness = servedWitness else { return }
         guard try !storeHasRecords() else { return }
         throw ConfigurationError(
             "\(store) holds no journal or snapshot, but \(witness) shows this directory has served before: its "
                 + "store was lost or is not mounted. numberd will not start on an empty state in its place. Restore "
                 + "or mount the store; to start afresh on purpose, use a new data directory")
+    }
+
+    /// The first of `admin.key`, `clock` and `provider.json` that exists: what shows this directory has served (each
+    /// is written only once the store is open, ``checkStoreIsThere()``); nil for a directory that never did.
+    public var servedWitness: String? {
+        [adminKeyFile, clockMark, providerBinding].first { FileManager.default.fileExists(atPath: $0) }
     }
 
     /// Whether `store/` holds a journal segment or a snapshot (false when it is missing); throws when it cannot be

@@ -269,7 +269,13 @@ public final class Numberd: Sendable {
         // On the backup queue, not waited for: a backup directory whose disk stalls (a hard-mounted NFS share that is
         // down) held up the start, and then the stop. A backup asked for meanwhile runs after it, as it would anyway.
         let (backupDirectory, probe) = (configuration.backupDirectory, configuration.backupDirectoryProbe)
-        store.enqueueOnBackupQueue { gauges.recordNewestBackup(among: probe.list(backupDirectory)) }
+        store.enqueueOnBackupQueue {
+            let ahead = gauges.recordNewestBackup(among: probe.list(backupDirectory))
+            guard !ahead.isEmpty else { return }
+            logger.warning(
+                "backups named later than now (a clock that was ahead) are left out of the last backup's time",
+                metadata: ["backups": "\(ahead.joined(separator: ","))"])
+        }
         var serviceConfig = NumberServiceConfig.defaults
         serviceConfig.reconcile.inFlightHorizonSeconds = Int64(configuration.reconcileInFlightHorizonSeconds)
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)

@@ -144,10 +144,24 @@ struct OperationalGauges: Sendable {
     /// directory's (the time its name gives, to the millisecond), after a start: otherwise the gauge was absent after
     /// every restart until the next backup, so the "backups stopped" alert could never fire after a redeploy. Nothing
     /// when they hold no backup, or the directory could not be listed (nil): the gauge then stays absent, as before the
-    /// first backup. Listed on the store's backup queue, off the start's way (``BackupDirectoryProbe``).
-    func recordNewestBackup(among names: [String]?) {
-        guard let newest = names?.compactMap({ FileNumberStore.backupTime($0) }).max() else { return }
-        lastBackupTimestamp(newest)
+    /// first backup. Listed on the store's backup queue, off the start's way (``BackupDirectoryProbe``). A backup named
+    /// later than `now` allows (``NumberCore/FileNumberStore/isNamedAhead(_:of:)``: written under a clock that was
+    /// ahead) is left out, or the gauge would read the future and a "backups stopped" alert could not fire; their
+    /// names are returned, for the caller to log.
+    @discardableResult
+    func recordNewestBackup(among names: [String]?, now: Date = Date()) -> [String] {
+        var ahead: [String] = []
+        var newest: Date?
+        for name in names ?? [] {
+            guard let time = FileNumberStore.backupTime(name) else { continue }
+            if FileNumberStore.isNamedAhead(time, of: now) {
+                ahead.append(name)
+            } else if newest.map({ time > $0 }) ?? true {
+                newest = time
+            }
+        }
+        if let newest { lastBackupTimestamp(newest) }
+        return ahead
     }
 
     /// Counts a SIGHUP's reading of the config file: `numberd_config_reloads_total{outcome}`

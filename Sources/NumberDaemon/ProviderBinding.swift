@@ -82,8 +82,9 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
     /// simulator's directory from a Twilio one. So a directory without `provider.json` whose store has no `FORMAT` gets
     /// ``DataDirectory/legacyBindingMarker`` first (synced), which keeps the answer until
     /// ``check(_:holdsProviderResources:legacy:rebind:logger:)`` has written the binding; `numberd restore` writes it
-    /// too when neither the backup nor the directory has `provider.json`. A `FORMAT` that cannot be read is not
-    /// legacy: the open refuses that store.
+    /// too when neither the backup nor the directory has `provider.json` and the backup carries the marker, and
+    /// removes the directory's own when the backup does not (the marker spoke of the store it replaced). A `FORMAT`
+    /// that cannot be read is not legacy: the open refuses that store.
     public static func markLegacy(_ directory: DataDirectory) throws -> Bool {
         if FileManager.default.fileExists(atPath: directory.legacyBindingMarker) { return true }
         if FileManager.default.fileExists(atPath: directory.providerBinding) { return false }

@@ -268,7 +268,9 @@ struct Verify: AsyncParsableCommand {
             NUMBERD_SNAPSHOT_BYTES_MAX, or the same --config file) as the service, or a snapshot the service cannot \
             read passes here. Run it as numberd's user: a data directory or store of another user is refused. Exit 0 \
             sound, 1 problems found, the store cannot be read, or it is lost (admin.key shows the directory served, \
-            its store holds no journal or snapshot: as the start refuses it), 2 no store, 64 a setting refused.
+            its store holds no journal or snapshot: as the start refuses it), 2 no store, 3 not checked though \
+            nothing was found wrong (no room for the copy its replay needs; or a running numberd removed files as \
+            they were read, three times over: stop it, or verify a backup), 64 a setting refused.
             """)
 
     @OptionGroup var storage: StorageOptions
@@ -318,6 +320,11 @@ struct Verify: AsyncParsableCommand {
                 "numberd verify: warning: a running numberd holds this directory; files may change while they are "
                     + "read, so a problem at the newest segment or snapshot may be a write in progress")
         }
+        // Not "problems found": an operator told so might restore an older backup over a sound store.
+        if report.journal.changedTooFast, let notFinished = report.notFinished {
+            print("numberd verify: NOT CHECKED: \(notFinished)")
+            throw ExitCode(3)
+        }
         print("format: \(Self.describe(report.journal.format))")
         for problem in report.journal.problems { print("journal: \(problem)") }
         for violation in report.violations { print("invariant: \(violation)") }
@@ -328,6 +335,13 @@ struct Verify: AsyncParsableCommand {
                 "state: \(state.accounts.count) accounts, \(state.numbers.count) numbers, "
                     + "\(state.transactions.values.reduce(0) { $0 + $1.count }) transactions, \(state.intents.count) open intents"
             )
+        }
+        if let notFinished = report.notFinished {
+            guard report.foundProblems else {
+                print("numberd verify: NOT CHECKED: \(notFinished)")
+                throw ExitCode(3)
+            }
+            print("replay: not run: \(notFinished)")
         }
         print(report.isSound ? "numberd verify: OK" : "numberd verify: PROBLEMS FOUND")
         if !report.isSound { throw ExitCode(1) }
@@ -352,10 +366,11 @@ struct Restore: AsyncParsableCommand {
         abstract: "Put a backup's store in place of a stopped numberd's (the old store is kept beside it).",
         discussion: """
             BACKUP is a folder `numbers backup` wrote (it holds store/). Refused, changing nothing, while a numberd \
-            runs on the data directory, when the backup does not verify, or when its provider.json names another \
-            Twilio account than the data directory's. The replaced store is kept as store.replaced-<time>. Twilio is \
-            ahead of any backup: after the start, the provider audit lists the numbers to settle. Exit 0 restored, \
-            1 refused or failed, 64 a setting refused.
+            runs on the data directory, when the backup does not verify, when its provider.json names another \
+            Twilio account than the data directory's, or when store/ holds nothing in a data directory that has \
+            served (its volume not mounted: mount it; if the store was lost, remove the empty folder). The replaced \
+            store is kept as store.replaced-<time>. Twilio is ahead of any backup: after the start, the provider \
+            audit lists the numbers to settle. Exit 0 restored, 1 refused or failed, 64 a setting refused.
             """)
 
     @Argument(help: "The backup folder (backup-<time>, holding store/).") var backup: String

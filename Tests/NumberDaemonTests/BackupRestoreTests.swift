@@ -156,7 +156,72 @@ struct BackupRestoreTests {
             }
             #expect(owner?.description.contains("run the restore as its owner") == true, "\(String(describing: owner))")
             #expect(Self.entries(foreign) == [])
+            // A data directory that does not exist yet, inside that user's folder: judged by the folder, before
+            // anything is made (root made the new folders, then found them its own).
+            let inside = await #expect(throws: BackupRestore.Refusal.self) {
+                _ = try await BackupRestore(backup: backup, into: DataDirectory(root: foreign + "/new/data")).run()
+            }
+            #expect(
+                inside?.description.contains("run the restore as its owner") == true, "\(String(describing: inside))")
+            #expect(Self.entries(foreign) == [])
         }
+    }
+
+    /// A store volume that is not mounted leaves its folder, empty, on the disk under it. A restore there put the
+    /// backup on that disk and numberd served it, until the next boot mounted the volume over it and hid every write
+    /// since. Refused, as the start refuses that directory; removing the empty folder says the store was lost.
+    @Test("an empty store/ in a directory that has served is refused, changing nothing; removed, the restore goes")
+    func emptyStoreFolderIsRefused() async throws {
+        let directory = Self.temporary("unmounted")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (backup, accountId) = try await Self.backedUp(directory)
+        try FileManager.default.moveItem(atPath: directory + "/store", toPath: directory + "/store.mounted")
+        try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: false)
+        let before = Self.entries(directory)
+        #expect(before.contains("admin.key") && before.contains("provider.json"), "\(before)")
+        let numberd = try BuiltProduct.path("numberd")
+        let refused = try await ChildProcess.run(
+            numberd, ["restore", backup, "--data-dir", directory], timeout: .seconds(120))
+        #expect(refused.ending == .exited(1), "\(refused.text)")
+        #expect(refused.text.contains("its store's volume is not mounted"), "\(refused.text)")
+        #expect(Self.entries(directory) == before && Self.entries(directory + "/store").isEmpty)
+        // The store was lost: the empty folder removed, the backup goes in place.
+        try FileManager.default.removeItem(atPath: directory + "/store")
+        let restored = try await ChildProcess.run(
+            numberd, ["restore", backup, "--data-dir", directory], timeout: .seconds(120))
+        #expect(restored.ending == .exited(0), "\(restored.text)")
+        #expect(try await Self.balance(directory, accountId) == 10_000)
+    }
+
+    /// A restore copies the store once, then its verify copies that copy again (beside it, or in the temporary
+    /// folder). With room for one copy only, it copied gigabytes, then said the backup "does not verify".
+    @Test("room for the restore's copy but not for its verify's copy is refused before anything is copied")
+    func roomForBothCopies() async throws {
+        let directory = Self.temporary("room")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (backup, _) = try await Self.backedUp(directory)
+        let store = backup + "/store"
+        var bytes: Int64 = 0
+        for name in Self.entries(store) {
+            bytes += Int64(try FileManager.default.attributesOfItem(atPath: store + "/" + name)[.size] as? Int ?? 0)
+        }
+        let reserve = Int64(JournalOptions.Limits.defaults.snapshotFreeBytesReserve)
+        // The data directory's disk has `free` bytes; the temporary folder none (it is the same disk here).
+        func restore(free: Int64) -> BackupRestore {
+            var restore = BackupRestore(backup: backup, into: DataDirectory(root: directory))
+            restore.availableBytes = { path in path.hasPrefix(directory) ? free : 0 }
+            return restore
+        }
+        let before = Self.entries(directory + "/store")
+        let tight = restore(free: bytes + reserve)
+        let refusal = await #expect(throws: BackupRestore.Refusal.self) { _ = try await tight.run() }
+        #expect(
+            refusal?.description.contains("no room to verify the restored store") == true,
+            "\(String(describing: refusal))")
+        #expect(Self.entries(directory + "/store") == before)
+        #expect(!Self.entries(directory).contains { $0.hasPrefix("store.") }, "\(Self.entries(directory))")
+        // Room for both: the same restore goes.
+        #expect(try await restore(free: 2 * (bytes + reserve)).run().accounts == 1)
     }
 
     @Test("a killed restore's copy is removed by numberd's start and by the next restore, a live restore's is not")
@@ -293,6 +358,21 @@ struct BackupRestoreTests {
             "\(error)".contains("provider.json is missing")
         }
         #expect(!Self.entries(lost).contains("provider.json"))
+        // The same where the data directory kept a mark of its own (its store was from before provider.json, and no
+        // start had bound it yet): the mark spoke of the store replaced and goes, so the start is refused as above,
+        // not bound to whatever account is configured.
+        let marked = Self.temporary("unbound-marked")
+        defer { try? FileManager.default.removeItem(atPath: marked) }
+        try FileManager.default.createDirectory(atPath: marked, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: marked + "/provider.legacy", contents: Data()))
+        _ = try await BackupRestore(backup: backup, into: DataDirectory(root: marked)).run()
+        #expect(Self.entries(marked) == ["store"])
+        var markedStart = configuration
+        markedStart.dataDirectory = marked
+        await #expect { _ = try await Numberd.prepare(markedStart, logger: quietLogger) } throws: { error in
+            "\(error)".contains("provider.json is missing")
+        }
+        #expect(!Self.entries(marked).contains("provider.json"))
         // From before the binding (the backup carries the mark): bound at the start.
         #expect(FileManager.default.createFile(atPath: backup + "/provider.legacy", contents: Data()))
         let report = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()

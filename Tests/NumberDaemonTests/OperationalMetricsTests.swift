@@ -136,6 +136,20 @@ struct OperationalMetricsTests {
         #expect(Self.value("numberd_oldest_pending_release_age_seconds", in: settled) == 0)
     }
 
+    /// A backup named under a clock that was ahead made the gauge read the future after every restart, so the
+    /// "backups stopped" alert on its age could not fire until that time came.
+    @Test("the last backup's time read at start leaves out backups named ahead of the clock")
+    func lastBackupLeavesOutNamesAhead() {
+        let registry = PrometheusCollectorRegistry()
+        let gauges = OperationalGauges(factory: PrometheusMetricsFactory(registry: registry))
+        let now = Date(timeIntervalSince1970: 1_796_083_200)
+        let written = FileNumberStore.backupPrefix + FileNumberStore.timestamp(now.addingTimeInterval(-3_600))
+        let ahead = FileNumberStore.backupPrefix + FileNumberStore.timestamp(now.addingTimeInterval(86_400))
+        #expect(gauges.recordNewestBackup(among: [ahead, written, "notes.txt"], now: now) == [ahead])
+        let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        #expect(Self.value("numberd_last_backup_timestamp_seconds", in: text) == 1_796_079_600, "\(text)")
+    }
+
     @Test("a reconcile run counts what it did as items, never what is left open")
     func levelsAreNotCounted() {
         var report = ReconcileReport()

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What `verifyDataDirectory(_:limits:)` found: the journal's own checks, and the core invariants of the state the
 /// directory replays to.
 public struct DataDirectoryReport: Sendable {
@@ -17,11 +21,51 @@ public struct DataDirectoryReport: Sendable {
     /// What the replayed state holds that an operator should look at, though it serves as it is
     /// (``CoreState/checkWarnings()``): not counted against ``isSound``.
     public var warnings: [Violation] = []
+    /// Why the check did not finish, through no fault of the store's (no room for the replay's copy, a store that a
+    /// running numberd changed faster than it could be read): not damage, and not sound either.
+    public var notFinished: VerificationNotFinished?
 
-    /// Whether there is nothing worse than a warning the journal repairs by itself.
-    public var isSound: Bool {
-        replayError == nil && violations.isEmpty && !journal.problems.contains { $0.severity == .error }
+    /// Whether something read was found wrong: an error of the journal's checks, a broken invariant, a replay that
+    /// failed.
+    public var foundProblems: Bool {
+        replayError != nil || !violations.isEmpty || journal.problems.contains { $0.severity == .error }
     }
+
+    /// Whether the check finished and found nothing worse than a warning the journal repairs by itself.
+    public var isSound: Bool { notFinished == nil && !foundProblems }
+}
+
+/// Why `verifyDataDirectory(_:limits:)` could not finish its check, though nothing it read was found wrong: an
+/// operator told "problems found" might restore an older backup over a sound store and lose the writes since.
+public struct VerificationNotFinished: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What stopped the check.
+    public enum Reason: Sendable, Hashable {
+        /// No place had room for the replay's copy of the store (its size and a margin), or the copy ran out of it
+        /// (`ENOSPC`, `EDQUOT`).
+        case noRoomForCopy
+        /// A running numberd removed files between their listing and their read (or copy), each time the check
+        /// started again (``JournalVerifier/attemptsWhileInUseMax``).
+        case changedTooFast
+    }
+
+    /// What stopped the check.
+    public var reason: Reason
+    /// What to tell the operator.
+    public var message: String
+
+    /// Creates one.
+    public init(_ reason: Reason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+
+    /// The store's files kept vanishing under the check.
+    static let changedTooFast = VerificationNotFinished(
+        .changedTooFast,
+        "the store changed too fast to check (a running numberd removed files as they were read, "
+            + "\(JournalVerifier.attemptsWhileInUseMax) times): stop numberd, or verify a backup")
+
+    public var description: String { message }
 }
 
 /// Checks a data directory offline without modifying it (`numberd verify`): the journal's structure, then a replay
@@ -43,14 +87,21 @@ public func verifyDataDirectory(
     } catch {}
     defer { if let lock { files.unlockDirectory(lock) } }
     let journal = JournalVerifier.verify(
-        directory: directory, event: CoreEvent.self, state: CoreState.self, limits: limits, reader: .current)
+        directory: directory, event: CoreEvent.self, state: CoreState.self, limits: limits, reader: .current,
+        inUse: inUse)
     var report = DataDirectoryReport(journal: journal, violations: [], replayError: nil, state: nil)
     report.inUse = inUse
+    guard !journal.changedTooFast else {
+        report.notFinished = .changedTooFast
+        return report
+    }
     do {
         let state = try await replayDataDirectory(directory, limits: limits)
         report.state = state
         report.violations = state.checkInvariants()
         report.warnings = state.checkWarnings()
+    } catch let notFinished as VerificationNotFinished {
+        report.notFinished = notFinished
     } catch {
         report.replayError = "\(error)"
     }
@@ -63,7 +114,11 @@ public func verifyDataDirectory(
 /// as the service would open it. The copy is made beside `directory` (on the same file system, which has room for
 /// a store), in the system's temporary folder only if that cannot be written or has not room enough: `/tmp` is often a
 /// small tmpfs, and a copy of a multi-gigabyte store that did not fit there was reported as a problem of a sound
-/// directory; and a copy beside a live store must leave its disk room (it needs the copy's size and a margin free).
+/// directory; and a copy beside a live store must leave its disk room (it needs the copy's size and a margin free:
+/// ``VerifyCopy/roomNeeded(forCopyOf:)``). Throws ``VerificationNotFinished`` when no place had room for the copy
+/// (nothing wrong with the store: "no room to copy the store…"), or when a running numberd kept removing the files
+/// the copy listed (it starts again from a new listing when one is gone, ``JournalVerifier/attemptsWhileInUseMax``
+/// times in all).
 public func replayDataDirectory(
     _ directory: URL, limits: JournalOptions.Limits = .defaults
 ) async throws -> CoreState {
@@ -81,16 +136,18 @@ package func replayDataDirectory(
     let needed = storeBytes(directory)
     var scratch: (copy: URL, owner: Int32)?
     var refusals: [String] = []
+    // Whether every place was refused for room alone: only then is it "no room", not a copy that failed.
+    var noRoomOnly = true
     for place in places {
-        // Room for the copy and a margin (64 MiB, or a tenth of the copy): beside a live store, a copy that filled
-        // the disk would stop the running numberd at its next journal write.
+        // Beside a live store, a copy that filled the disk would stop the running numberd at its next journal write.
         let free = freeSpace(place.path)
-        guard free >= needed + max(64 << 20, needed / 10) else {
+        guard free >= VerifyCopy.roomNeeded(forCopyOf: needed) else {
             refusals.append("\(place.path): \(free) bytes free")
             continue
         }
         let candidate = place.appendingPathComponent(name, isDirectory: true)
         guard let owner = VerifyCopy.own(candidate) else {
+            noRoomOnly = false
             refusals.append("\(place.path): cannot create \(candidate.path)\(VerifyCopy.ownerSuffix)")
             continue
         }
@@ -98,16 +155,23 @@ package func replayDataDirectory(
             try copyStore(directory, to: candidate)
             scratch = (candidate, owner)
             break
+        } catch let notFinished as VerificationNotFinished {
+            // The store changing under the copy would change as fast under a copy made elsewhere.
+            VerifyCopy.remove(candidate, owner: owner)
+            throw notFinished
         } catch {
             VerifyCopy.remove(candidate, owner: owner)
+            if !isOutOfRoom(error) { noRoomOnly = false }
             refusals.append("\(place.path): \(error)")
         }
     }
     guard let scratch else {
-        throw JournalError(
-            .io,
-            "no room to copy the store (\(needed) bytes) for its replay: "
-                + refusals.joined(separator: "; "))
+        let reasons = refusals.joined(separator: "; ")
+        guard noRoomOnly else {
+            throw JournalError(.io, "cannot copy the store (\(needed) bytes) for its replay: " + reasons)
+        }
+        throw VerificationNotFinished(
+            .noRoomForCopy, "no room to copy the store (\(needed) bytes) for its replay: " + reasons)
     }
     defer { VerifyCopy.remove(scratch.copy, owner: scratch.owner) }
     var options = JournalOptions.defaults
@@ -142,6 +206,12 @@ package enum VerifyCopy {
     /// Where copies are made: beside the store (its data directory), else the system's temporary folder.
     package static func places(besides store: URL) -> [URL] {
         [store.standardizedFileURL.deletingLastPathComponent(), FileManager.default.temporaryDirectory]
+    }
+
+    /// The free bytes a place needs for a copy of a store of `bytes`: the copy and a margin (64 MiB, or a tenth of
+    /// the copy). `numberd restore` checks it up front too, for the verify of the copy it makes.
+    package static func roomNeeded(forCopyOf bytes: Int) -> Int {
+        bytes + max(64 << 20, bytes / 10)
     }
 
     /// Creates and locks `copy`'s owner file; its descriptor, or nil if it cannot be made.
@@ -298,15 +368,46 @@ private func freeBytes(_ path: String) -> Int {
     Int((try? POSIXJournalFileSystem().availableBytes(path)) ?? 0)
 }
 
-/// Copies the store's files into a new folder `scratch`, all but `LOCK`: opening and closing the lock file drops every
-/// `fcntl` lock this process holds on it (POSIX record locks belong to the process, not the descriptor), so copying
-/// it from inside a running numberd, as tests do, released the running store's lock.
+/// Copies the store's files into a new folder `scratch`, all but `LOCK` — opening and closing the lock file drops
+/// every `fcntl` lock this process holds on it (POSIX record locks belong to the process, not the descriptor), so
+/// copying it from inside a running numberd, as tests do, released the running store's lock — and a snapshot's
+/// temporary file (open removes it; a running numberd renames it away when its snapshot ends). A file listed and gone
+/// before its copy was removed by a running numberd (a snapshot prunes the segments and snapshot it replaces): the
+/// copy starts again from a new listing, ``JournalVerifier/attemptsWhileInUseMax`` times in all, then throws
+/// ``VerificationNotFinished`` (`changedTooFast`).
 private func copyStore(_ directory: URL, to scratch: URL) throws {
-    // 0700: the copy is the whole ledger, and it may land in the system's temporary folder.
-    try FileManager.default.createDirectory(
-        at: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name != "LOCK" {
-        try FileManager.default.copyItem(
-            at: directory.appendingPathComponent(name), to: scratch.appendingPathComponent(name))
+    for attempt in 1...JournalVerifier.attemptsWhileInUseMax {
+        if attempt > 1 { try FileManager.default.removeItem(at: scratch) }
+        // 0700: the copy is the whole ledger, and it may land in the system's temporary folder.
+        try FileManager.default.createDirectory(
+            at: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        if try copyFiles(directory, to: scratch) { return }
     }
+    throw VerificationNotFinished.changedTooFast
+}
+
+/// ``copyStore(_:to:)``'s one pass: false when a file it listed was gone before it was copied.
+private func copyFiles(_ directory: URL, to scratch: URL) throws -> Bool {
+    let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+    for name in names where name != "LOCK" && !JournalLayout.isSnapshotTemp(name) {
+        let source = directory.appendingPathComponent(name)
+        do {
+            try FileManager.default.copyItem(at: source, to: scratch.appendingPathComponent(name))
+        } catch {
+            var status = stat()
+            if lstat(source.path, &status) != 0 && errno == ENOENT { return false }
+            throw error
+        }
+    }
+    return true
+}
+
+/// Whether a copy failed for lack of room: the disk or the owner's quota full or the file size limit (`ENOSPC`,
+/// `EDQUOT`, `EFBIG`), which Foundation's copy reports as `fileWriteOutOfSpace` (or a `POSIXError`), the journal's
+/// file layer as its errno (``JournalFailure/isNoRoom``).
+private func isOutOfRoom(_ error: any Error) -> Bool {
+    if let failure = error as? JournalFailure { return failure.isNoRoom }
+    if let cocoa = error as? CocoaError { return cocoa.code == .fileWriteOutOfSpace }
+    if let posix = error as? POSIXError { return [.ENOSPC, .EDQUOT, .EFBIG].contains(posix.code) }
+    return false
 }

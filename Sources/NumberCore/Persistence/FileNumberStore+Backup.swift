@@ -214,14 +214,18 @@ extension FileNumberStore {
     /// Removes the backups in `root` beyond the newest `kept`, each renamed `.removing-…` first; and finishes what a
     /// crash left: `.removing-…` folders, and `.partial-…` ones an hour older than `now`. Never `sparing` (the backup
     /// just written: with the clock set back it is not the newest name, and must not remove itself), never follows a
-    /// symbolic link, touches nothing else, and logs (does not throw) what it cannot remove. The names removed, oldest
-    /// first.
+    /// symbolic link, touches nothing else, and logs (does not throw) what it cannot remove. A backup named later than
+    /// `now` allows (``isNamedAhead(_:of:)``) counts as the oldest, with a warning. The names removed, oldest first.
     func removeOldBackups(in root: String, kept: Int, now: Date, sparing: String) -> [String] {
         let fileSystem = options.journal.fileSystem
         guard let names = try? fileSystem.listDirectory(root) else { return [] }
         var removed: [String] = []
-        let backups = names.filter { Self.backupTime($0) != nil && $0 != sparing }.sorted(by: >)
-        if let newest = backups.first, newest > sparing {
+        let named = names.filter { Self.backupTime($0) != nil && $0 != sparing }.sorted(by: >)
+        // Written under a clock that was ahead, set right since: counted as the newest, each would outlast every
+        // backup written after it, and each of those would be removed by the next.
+        let ahead = named.filter { name in Self.backupTime(name).map { Self.isNamedAhead($0, of: now) } ?? false }
+        let current = named.filter { !ahead.contains($0) }
+        if let newest = current.first, newest > sparing {
             options.journal.logger.warning(
                 """
                 a backup in the backup directory is named later than the one just written: the clock was set back, \
@@ -229,7 +233,15 @@ extension FileNumberStore {
                 """,
                 metadata: ["backup": "\(sparing)", "newest": "\(newest)"])
         }
-        for name in backups.dropFirst(kept - 1).reversed() {
+        if !ahead.isEmpty {
+            options.journal.logger.warning(
+                """
+                backups in the backup directory are named later than now: written under a clock that was ahead; \
+                counted as the oldest, removed first
+                """,
+                metadata: ["backups": "\(ahead.joined(separator: ","))", "now": "\(Self.timestamp(now))"])
+        }
+        for name in (current + ahead).dropFirst(kept - 1).reversed() {
             let removing = root + "/" + Self.removingPrefix + name
             do {
                 try fileSystem.rename(root + "/" + name, to: removing)
@@ -313,6 +325,18 @@ extension FileNumberStore {
         return String(
             format: "%04d%02d%02dT%02d%02d%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
             Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis - seconds * 1000))
+    }
+
+    /// How far past now a backup's name may be and still count as written by now (another numberd writing in the same
+    /// directory, a clock stepped a little: an NTP step corrects less than this).
+    package static let backupNameLeadMaxSeconds: TimeInterval = 300
+
+    /// Whether a backup named for `time` is named later than `now` allows (``backupNameLeadMaxSeconds``): written under
+    /// a clock that was ahead (set right since). Taken as the newest, it would be kept by retention for as long as the
+    /// clock was ahead, ahead of the backups written since, and `numberd_last_backup_timestamp_seconds` read at start
+    /// would be in the future, so a "backups stopped" alert could not fire.
+    package static func isNamedAhead(_ time: Date, of now: Date) -> Bool {
+        time.timeIntervalSince(now) > backupNameLeadMaxSeconds
     }
 
     /// The time in a backup folder's name, nil if `name` is not one (numberd also reads its newest backup's time at

@@ -85,9 +85,13 @@ public struct JournalVerificationReport: Sendable, Hashable {
     public var keptAside: [String] = []
     /// The last good record's seq over all segments, 0 if none.
     public var lastSeq: UInt64 = 0
+    /// Whether the check did not finish: a running numberd removed files between their listing and their read (a
+    /// snapshot prunes the segments and snapshot it replaces) each time the check started again. Nothing was found
+    /// wrong, and nothing is reported: the store was not checked.
+    public var changedTooFast = false
 
-    /// No problem at all.
-    public var isClean: Bool { problems.isEmpty }
+    /// No problem at all (and the check finished).
+    public var isClean: Bool { problems.isEmpty && !changedTooFast }
     /// No error: `open` would start (possibly after repairing warnings).
     public var opensWithoutError: Bool { !problems.contains { $0.severity == .error } }
 
@@ -98,7 +102,9 @@ public struct JournalVerificationReport: Sendable, Hashable {
         var lines = [
             "\(directory): \(segments.count) segments, \(records) records, last seq \(lastSeq); "
                 + "snapshots \(validSnapshots.isEmpty ? "none" : validSnapshots.joined(separator: ", ")); \(format)",
-            isClean ? "no problem found" : "\(problems.count) problem(s):",
+            changedTooFast
+                ? "not checked: the store changed too fast (stop numberd, or verify a backup)"
+                : isClean ? "no problem found" : "\(problems.count) problem(s):",
         ]
         lines += problems.map { "  \($0)" }
         if !keptAside.isEmpty { lines.append("kept aside by earlier recoveries: \(keptAside.joined(separator: ", "))") }

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Checks a data directory offline and reports every problem, modifying nothing (`numberd verify`).
 ///
 /// ```swift
@@ -21,16 +25,33 @@ public enum JournalVerifier {
     /// Like `verify(directory:)`, and also decodes every event and snapshot as the given types. With a `reader` (the
     /// format a build reads up to), a `FORMAT` asking for a newer reader is an error (`formatTooNew`), as open refuses
     /// it; a damaged `FORMAT` is one in any case (`formatDamaged`).
+    ///
+    /// `inUse`: a running numberd holds the directory. Its snapshots then remove the segments and the snapshot they
+    /// replace, maybe between the listing and the read of a file (reading a large store takes minutes): a file listed
+    /// and gone (`ENOENT`) is not damage, and the check starts again from a new listing, at most
+    /// ``attemptsWhileInUseMax`` times in all; after that the report is
+    /// ``JournalVerificationReport/changedTooFast``, with no problem listed. Without it, a file gone is an `io` error
+    /// (nothing else removes a store's files while the check holds its lock).
     public static func verify<Event: Decodable, State: Decodable>(
         directory: URL, event: Event.Type, state: State.Type,
         fileSystem: any JournalFileSystem = POSIXJournalFileSystem(), limits: JournalOptions.Limits = .defaults,
-        reader: StoreFormat? = nil
+        reader: StoreFormat? = nil, inUse: Bool = false
     ) -> JournalVerificationReport {
-        var run = VerifierRun<Event, State>(
-            directory: directory.standardizedFileURL.path, fileSystem: fileSystem, limits: limits, reader: reader)
-        run.verify()
-        return run.report
+        let path = directory.standardizedFileURL.path
+        for _ in 1...attemptsWhileInUseMax {
+            var run = VerifierRun<Event, State>(
+                directory: path, fileSystem: fileSystem, limits: limits, reader: reader, inUse: inUse)
+            run.verify()
+            guard run.removedMeanwhile else { return run.report }
+        }
+        var report = JournalVerificationReport(directory: path)
+        report.changedTooFast = true
+        return report
     }
+
+    /// How many times a check of a store in use starts again from a new listing when a file it listed is gone before
+    /// it is read (`verifyDataDirectory`'s copy for its replay too).
+    public static let attemptsWhileInUseMax = 3
 }
 
 /// One verification pass.
@@ -39,13 +60,22 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
     let fileSystem: any JournalFileSystem
     let limits: JournalOptions.Limits
     let reader: StoreFormat?
+    /// Whether a running numberd holds the directory (its snapshots may remove files this pass listed).
+    let inUse: Bool
     var report: JournalVerificationReport
+    /// Whether a file listed was gone when it was to be read, removed by the running numberd: this pass's report
+    /// is not the store's (``JournalVerifier/verify(directory:event:state:fileSystem:limits:reader:inUse:)``).
+    var removedMeanwhile = false
 
-    init(directory: String, fileSystem: any JournalFileSystem, limits: JournalOptions.Limits, reader: StoreFormat?) {
+    init(
+        directory: String, fileSystem: any JournalFileSystem, limits: JournalOptions.Limits, reader: StoreFormat?,
+        inUse: Bool = false
+    ) {
         self.layout = JournalLayout(directory: directory)
         self.fileSystem = fileSystem
         self.limits = limits
         self.reader = reader
+        self.inUse = inUse
         self.report = JournalVerificationReport(directory: directory)
     }
 
@@ -94,8 +124,13 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
     }
 
     mutating func read(_ name: String, limit: Int, note: String = "") -> [UInt8]? {
+        // This pass starts again anyway: the files after the one gone need not be read.
+        guard !removedMeanwhile else { return nil }
         do {
             return try fileSystem.readFile(layout.path(name), limitBytes: limit)
+        } catch let failure as JournalFailure where inUse && failure.errno == ENOENT {
+            removedMeanwhile = true
+            return nil
         } catch {
             problem(.error, "io", name, "cannot read: \(error)\(note)")
             return nil

@@ -188,6 +188,31 @@ struct StoreBackupTests {
         await store.close()
     }
 
+    /// Backups written while the clock was a year ahead, then the clock set right: taken as the newest by their names,
+    /// they were kept for good, and each backup written since was removed by the next.
+    @Test("backups named ahead of the clock count as the oldest: the ones written since are kept")
+    func namedAheadCountAsOldest() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let (store, _, _) = try await Self.populated(places.store)
+        let now = Date(timeIntervalSince1970: 1_796_083_200)
+        let year = 365 * 86_400.0
+        var ahead: [String] = []
+        for second in 0..<2 {
+            ahead.append(
+                try await store.backup(into: places.root, kept: 2, now: now + year + Double(second)).name)
+        }
+        let first = try await store.backup(into: places.root, kept: 2, now: now)
+        #expect(first.removed == [ahead[0]])
+        let second = try await store.backup(into: places.root, kept: 2, now: now + 1)
+        #expect(second.removed == [ahead[1]])
+        #expect(places.entries() == [first.name, second.name])
+        // Within the lead allowed (another numberd writing there, a clock stepped a little) a name counts as it reads.
+        #expect(!FileNumberStore.isNamedAhead(now + FileNumberStore.backupNameLeadMaxSeconds, of: now))
+        #expect(FileNumberStore.isNamedAhead(now + FileNumberStore.backupNameLeadMaxSeconds + 1, of: now))
+        await store.close()
+    }
+
     @Test("where no hard link can be made the snapshot is copied, checked and synced")
     func copiedWithoutHardLinks() async throws {
         let places = Places()

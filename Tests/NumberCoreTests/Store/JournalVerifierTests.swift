@@ -102,6 +102,51 @@ struct JournalVerifierTests {
         #expect(JournalVerifier.verify(directory: directory.url).isClean)
     }
 
+    /// A running numberd's snapshot prunes the segments and the snapshot it replaces, maybe between the verifier's
+    /// listing and its read of them (minutes, on a large store): that read failed `io`, coverage could add a gap, and
+    /// `numberd verify` said PROBLEMS FOUND of a healthy store.
+    @Test("a segment a running numberd removes between the listing and its read is no damage: the check starts again")
+    func segmentRemovedWhileInUse() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await makeJournal(directory, count: 5, snapshotAt: 3)
+        let fileSystem = FaultInjectingFileSystem()
+        fileSystem.pause(.readFile)
+        let url = directory.url
+        let verifying = Task.detached {
+            JournalVerifier.verify(
+                directory: url, event: ToyEvent.self, state: ToyState.self, fileSystem: fileSystem, inUse: true)
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while fileSystem.count(.readFile) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        // Listed, not read yet: the snapshot through seq 3 is what let numberd prune the first segment.
+        try FileManager.default.removeItem(at: directory.file(segment))
+        fileSystem.resume(.readFile)
+        let report = await verifying.value
+        #expect(report.isClean, "\(report.problems)")
+        #expect(report.segments.map(\.firstSeq) == [4] && report.lastSeq == 5, "\(report.segments)")
+    }
+
+    @Test("files that keep vanishing end the check as not checked; with no numberd running a vanished file is an error")
+    func filesVanishingTooFast() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        try await makeJournal(directory, count: 5, snapshotAt: 3)
+        let gone = FaultInjectingFileSystem.Rule(
+            .readFile, pathContains: "journal-", repeats: true, action: .fail(errno: ENOENT))
+        let live = JournalVerifier.verify(
+            directory: directory.url, event: ToyEvent.self, state: ToyState.self,
+            fileSystem: FaultInjectingFileSystem(rules: [gone]), inUse: true)
+        #expect(live.changedTooFast && live.problems.isEmpty && !live.isClean, "\(live.problems)")
+        #expect(live.summary.contains("not checked"), "\(live.summary)")
+        let idle = JournalVerifier.verify(
+            directory: directory.url, event: ToyEvent.self, state: ToyState.self,
+            fileSystem: FaultInjectingFileSystem(rules: [gone]))
+        #expect(!idle.changedTooFast && idle.problems.map(\.code).contains("io"), "\(idle.problems)")
+    }
+
     @Test("a directory that cannot be listed is an error, not a crash")
     func unreadable() {
         let report = JournalVerifier.verify(directory: URL(fileURLWithPath: "/nonexistent/numberd-\(UUID())"))
