@@ -64,8 +64,14 @@ struct ReleasingNumberEndToEndTests {
                         $0.kind == .refund
                     }
                     #expect(refunds.count == 1 && refunds.first?.numberId == doubtful.id)
-                    let refunded = refunds.first?.amount ?? 0
-                    #expect(try await client.getBalance(GetBalanceRequest()).balance == balance + refunded)
+                    // The refund as of the request, computed here from the purchase: the monthly fee × the whole days
+                    // then left of the first cycle / its UTC calendar days (the purchase day included), rounded down.
+                    let utcDay = { (date: Date) in Int64((date.timeIntervalSince1970 / 86_400).rounded(.down)) }
+                    let cycleDays = utcDay(doubtful.nextBillingDate) - utcDay(doubtful.purchasedAt)
+                    let remaining = Int64((doubtful.nextBillingDate.timeIntervalSince(asked) / 86_400).rounded(.down))
+                    let expectedRefund = doubtful.pricing.monthlyFee * remaining / cycleDays
+                    #expect(expectedRefund > 0 && refunds.first?.amount == expectedRefund, "\(refunds)")
+                    #expect(try await client.getBalance(GetBalanceRequest()).balance == balance + expectedRefund)
                 }
             }
         }

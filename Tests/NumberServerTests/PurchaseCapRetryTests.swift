@@ -136,13 +136,17 @@ struct PurchaseCapRetryTests {
 
     @Test("a retry of the same request within the key's life replays its first result, uncharged, at the cap")
     func retryReplaysAtTheCap() async throws {
-        try await withBoughtAndReleased { _, _, client, _ in
+        try await withBoughtAndReleased { _, service, client, accountId in
+            let balance = try service.balance(accountId: accountId).balance
             let replayed = try await client.purchaseNumbers(
                 PurchaseNumbersRequest(country: "US", numbers: ["+14155550100"]),
                 options: CallOptions(idempotencyKey: "K"))
             #expect(replayed.numbers.map(\.number.phoneNumber) == ["+14155550100"])
+            // The first purchase's charge, the price of the number: $1.15 at cost + 15 %, no setup fee.
+            #expect(replayed.totalCharged == 133 && replayed.numbers.map(\.transaction.amount) == [133])
             // Said so on the wire: nothing bought or charged now; balance_after is the one after the first purchase.
-            #expect(replayed.replayed && replayed.balanceAfter == 10_000 - replayed.totalCharged)
+            #expect(replayed.replayed && replayed.balanceAfter == 10_000 - 133)
+            #expect(try service.balance(accountId: accountId).balance == balance, "nothing charged by the replay")
         }
     }
 }

@@ -84,6 +84,17 @@ struct BillingCalendarTests {
         let afterEnd = BillingCalendar.proratedRefund(
             monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: .utc("2025-03-01T00:00:00Z"))
         #expect(afterEnd.amount == 0)
+        // Released exactly at the billing date: no whole day left, nothing back; a millisecond before, still less than
+        // a day; a whole day before, one day.
+        let atTheEnd = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: next)
+        #expect(atTheEnd == BillingCalendar.Refund(amount: 0, remainingDays: 0, daysInCycle: 31))
+        let justBefore = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: next.addingTimeInterval(-0.001))
+        #expect(justBefore == BillingCalendar.Refund(amount: 0, remainingDays: 0, daysInCycle: 31))
+        let dayBefore = BillingCalendar.proratedRefund(
+            monthlyFee: 100, cycleStart: start, nextBillingDate: next, releaseAt: next.addingTimeInterval(-86_400))
+        #expect(dayBefore == BillingCalendar.Refund(amount: 100 * 1 / 31, remainingDays: 1, daysInCycle: 31))
         let huge = BillingCalendar.proratedRefund(
             monthlyFee: .max, cycleStart: start, nextBillingDate: next, releaseAt: start)
         #expect(huge.amount == Int64((Int128(Int64.max) * 30 / 31)), "in full width")
@@ -103,14 +114,17 @@ struct BillingCalendarTests {
             let fee = Int64(generator.next() % 1_000_001)
             var purchase = low + Int64(generator.next() % UInt64(high - low))
             if index % 10 == 0 {
-                // Force Feb 29 and month-end purchases to be common.
-                let day = BillingCalendar.days(fromCivil: 2024, 2, 29) + Int64(index % 3) * 366
+                // Force Feb 29 and month-end purchases to be common: one case in twenty on a Feb 29, one on the last
+                // day of a month (28, 29, 30 or 31), at any time of the day.
+                let days = index % 20 == 0 ? Self.leapDays : Self.monthEnds
+                let day = days[Int(generator.next() % UInt64(days.count))]
                 purchase = day * 86_400 + Int64(generator.next() % 86_400)
             }
             let purchaseDate = Date(timeIntervalSince1970: TimeInterval(purchase))
             let anchor = BillingCalendar.anchorDay(of: purchaseDate)
-            if anchor == 29 { leapDayCases += 1 }
-            if anchor >= 30 { monthEndCases += 1 }
+            let civil = BillingCalendar.civil(fromDays: BillingCalendar.epochDay(of: purchaseDate))
+            if civil.month == 2 && civil.day == 29 { leapDayCases += 1 }
+            if civil.day == BillingCalendar.daysInMonth(year: civil.year, month: civil.month) { monthEndCases += 1 }
             let next = BillingCalendar.nextBillingDate(after: purchaseDate, anchorDay: anchor)
             let span = Int64(next.timeIntervalSince(purchaseDate))
             let release = purchase - 86_400 + Int64(generator.next() % UInt64(span + 2 * 86_400))
@@ -135,7 +149,20 @@ struct BillingCalendarTests {
                 return
             }
         }
-        #expect(leapDayCases > 1000 && monthEndCases > 1000)
+        // 50 000 forced Feb 29s and as many forced month ends (Feb 29s are month ends too), besides the random ones.
+        #expect(leapDayCases >= 50_000 && monthEndCases >= 100_000, "\(leapDayCases) \(monthEndCases)")
+    }
+
+    /// The Feb 29s of the property's years, as days since 1970.
+    static let leapDays: [Int64] = (2023...2030).filter { BillingCalendar.isLeapYear($0) }.map {
+        BillingCalendar.days(fromCivil: $0, 2, 29)
+    }
+
+    /// The last day of each month of the property's years, as days since 1970.
+    static let monthEnds: [Int64] = (2023...2030).flatMap { year in
+        (1...12).map { month in
+            BillingCalendar.days(fromCivil: year, month, BillingCalendar.daysInMonth(year: year, month: month))
+        }
     }
 
     static func number(fee: Int64, purchasedAt: Date, next: Date, anchor: Int) -> OwnedNumber {

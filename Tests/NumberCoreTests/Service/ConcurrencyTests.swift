@@ -266,6 +266,7 @@ struct ConcurrencyTests {
         #expect(Set(stored) == Set(acknowledged) && stored.count == acknowledged.count)
         let later = await numberError { _ = try await h.service.addFunds(accountId: account.id, amount: 5) }
         #expect(later?.reason == .storeFailed)
+        try await h.check()
     }
 
     @Test(

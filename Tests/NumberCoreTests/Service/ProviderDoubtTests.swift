@@ -237,6 +237,8 @@ struct ProviderDoubtTests {
         #expect(await h.service.sweepOrphans().released.isEmpty)
         let report = try await h.service.auditProvider(recheckAfter: .zero)
         #expect(report.counts[.unowned] == 1, "\(report.differences)")
+        // Left at the provider for the audit (its DELETE refused), and nothing else.
+        try await h.check(leftForTheAudit: [Self.phone])
     }
 
     /// A purchase of ``phone`` and another number, the other refused and ``phone``'s compensating release answered
@@ -493,6 +495,7 @@ struct ProviderDoubtTests {
         // Once the DELETE is done the number may be bought again.
         let bought = try await h.buy([substitute], for: other.id)
         #expect(bought.numbers.map(\.phoneNumber) == [substitute])
+        try await h.check()
     }
 
     /// The same: a purchase already buying a number when another purchase's compensation finds that number sold in
@@ -505,6 +508,8 @@ struct ProviderDoubtTests {
         let asked = "+14155550177"
         let substitute = "+14155550166"
         h.provider.stock([asked, substitute])
+        // Twilio answers a buy of a number the account owns 201, the number as it is (one SID for both buys).
+        h.provider.answerBuysOfOwnedAsUpdates()
         h.provider.inject(.hangThenDo(gate: "buy"), on: .buy, phoneNumber: substitute)
         async let buying = numberError {
             _ = try await h.service.purchase(
@@ -520,8 +525,16 @@ struct ProviderDoubtTests {
         #expect(failed?.reason == .providerUnavailable, "\(String(describing: failed))")
         #expect(h.provider.calls(.release) == releases, "the number another purchase is buying was not deleted")
         #expect(h.provider.ownedPhoneNumbers == [substitute])
+        let sid = try #require(h.provider.owned(substitute)?.sid)
         h.provider.resume("buy")
-        _ = await buying
+        // The spared purchase goes through: committed, the other account holding the number under the one SID.
+        let spared = await buying
+        #expect(spared == nil, "\(String(describing: spared))")
+        let state = h.service.durableState()
+        let owner = try #require(state.phoneOwners[substitute].flatMap { state.numbers[$0] })
+        #expect(owner.accountId == other.id && owner.providerSid == sid && owner.status == .active)
+        #expect(state.intents.isEmpty && h.provider.owned(substitute)?.sid == sid)
+        try await h.check()
     }
 
     @Test(

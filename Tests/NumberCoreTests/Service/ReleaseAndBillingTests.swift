@@ -104,6 +104,64 @@ struct ReleaseAndBillingTests {
         try await h.check()
     }
 
+    /// The billing date is due from its first instant (a run at 00:00:00.000 renews; `<=` in the run's walk of its
+    /// billing dates and in its loop over a number's cycles), and not a millisecond before.
+    @Test(
+        "a billing run at 00:00:00 of the billing date renews; one a millisecond before does not",
+        arguments: StoreKind.allCases)
+    func billingRunAtTheBillingInstant(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        let before = try Self.balance(h, account)
+        h.clock.set(Self.due.addingTimeInterval(-0.001))
+        let early = try await h.service.runBilling()
+        #expect(early.renewed == 0 && early.markedPastDue == 0)
+        #expect(try Self.balance(h, account) == before)
+        h.clock.set(Self.due)
+        let onTime = try await h.service.runBilling()
+        #expect(onTime.renewed == 1 && onTime.markedPastDue == 0)
+        let renewed = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(renewed.cycleStart == Self.due && renewed.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        #expect(try Self.balance(h, account) == before - 133)
+        #expect(try Self.transactions(h, account, .renewal).map(\.amount) == [-133])
+        try await h.check()
+    }
+
+    /// A release decides the billing due by its time first (``NumberService/billedBeforeRelease``): at 00:00:00 of the
+    /// billing date the new cycle is due, so the release renews it and refunds all its 28 days; a millisecond before,
+    /// the paid cycle has less than a whole day left, so nothing is charged or refunded.
+    @Test(
+        "a release at 00:00:00 of the billing date renews, then refunds the whole new cycle; just before, neither",
+        arguments: StoreKind.allCases)
+    func releaseAtTheBillingInstant(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000)
+        let other = "+14155550101"
+        let numbers = try await h.buy([Self.phone, other], for: account.id).numbers
+        let early = try #require(numbers.first { $0.phoneNumber == Self.phone })
+        let onTime = try #require(numbers.first { $0.phoneNumber == other })
+        let before = try Self.balance(h, account)
+
+        h.clock.set(Self.due.addingTimeInterval(-0.001))
+        let first = try await h.service.release(accountId: account.id, numberId: early.id)
+        #expect(first.renewalCharge == 0 && first.renewals.isEmpty)
+        #expect(first.refund == 0 && first.remainingDays == 0 && first.daysInCycle == 31 && first.transaction == nil)
+        #expect(first.nextBillingDate == Self.due)
+
+        h.clock.set(Self.due)
+        let preview = try await h.service.release(accountId: account.id, numberId: onTime.id, dryRun: true)
+        #expect(preview.renewalCharge == 133 && preview.refund == 133)
+        let second = try await h.service.release(accountId: account.id, numberId: onTime.id)
+        // Paid Feb 15 to Mar 15 (28 days), all of them left.
+        #expect(second.renewalCharge == 133 && second.renewals.map(\.amount) == [-133])
+        #expect(second.refund == 133 && second.remainingDays == 28 && second.daysInCycle == 28)
+        #expect(second.transaction?.amount == 133 && second.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
+        #expect(try Self.balance(h, account) == before - 133 + 133)
+        #expect(try await h.service.runBilling().renewed == 0)
+        try await h.check()
+    }
+
     @Test(
         "a dry run past the billing date shows the release's charge and refund, and changes nothing",
         arguments: StoreKind.allCases)
@@ -269,6 +327,9 @@ struct ReleaseAndBillingTests {
         #expect(refused?.details["expectedNextBillingDate"] == "2025-02-15T00:00:00.123Z")
         #expect(refused?.details["nextBillingDate"] == "2025-02-15T00:00:00.000Z")
         #expect(h.provider.calls(.release) == 0)
+        let kept = try h.service.number(accountId: account.id, numberId: number.id).number
+        #expect(kept.status == .active && kept.releaseRequestedAt == nil, "nothing released")
+        try await h.check()
     }
 
     @Test(

@@ -220,8 +220,12 @@ struct StoreFullTests {
         #expect(report.committed.count == 1, "\(report)")
         let replay = try await disk.service.purchase(request)
         #expect(replay.replayed && replay.numbers.map(\.phoneNumber) == ["+15550100002"])
+        // Charged once, the price the search would have shown: a US local number, $1.15 at cost + 15 %, no setup fee.
+        let ledger = disk.service.durableState().transactions[account.id, default: []]
+        #expect(ledger.filter { $0.kind == .purchase }.map(\.amount) == [-133])
+        #expect(replay.transactions.map(\.amount) == [-133])
         let charged = try disk.service.balance(accountId: account.id)
-        #expect(charged.balance == 10_000 - replay.transactions.reduce(0) { $0 - $1.amount })
+        #expect(charged.balance == 10_000 - 133)
         #expect(charged.available == charged.balance)
         #expect(disk.provider.buyCount("+15550100002") == 1)
         try await disk.check()
@@ -494,7 +498,7 @@ struct StoreFullTests {
         let disk = try await Disk()
         var generator = SplitMix64(seed: seed)
         let account = try await disk.fundedAccount("Random")
-        let (credits, refusals) = await Self.randomRounds(
+        let outcomes = await Self.randomRounds(
             service: disk.service, provider: disk.provider, accountId: account.id, rounds: 12, generator: &generator
         ) { generator in
             // One journal write among the next few finds no room (or none this round).
@@ -504,7 +508,7 @@ struct StoreFullTests {
             }
         }
         disk.makeRoom()
-        try await Self.expectSettled(disk.service, disk.provider, accountId: account.id, credits, refusals)
+        try await Self.expectSettled(disk.service, disk.provider, accountId: account.id, outcomes)
         try await disk.check()
     }
 
@@ -515,7 +519,7 @@ struct StoreFullTests {
         let h = try await Self.unpaused()
         var generator = SplitMix64(seed: seed)
         let account = try await h.account(funds: 10_000)
-        let (credits, refusals) = await Self.randomRounds(
+        let outcomes = await Self.randomRounds(
             service: h.service, provider: h.provider, accountId: account.id, rounds: 12, generator: &generator
         ) { generator in
             if Int.random(in: 0..<3, using: &generator) > 0 {
@@ -523,33 +527,48 @@ struct StoreFullTests {
             }
         }
         h.memoryStore.refuseForRoom(after: 0, times: 0)
-        try await Self.expectSettled(h.service, h.provider, accountId: account.id, credits, refusals)
+        try await Self.expectSettled(h.service, h.provider, accountId: account.id, outcomes)
         try await h.check()
     }
 
+    /// What the random calls came to: each credit's by its key, each purchase's by its number (bought once at most),
+    /// each release's by the number's id — a list: a number whose release is in doubt may be asked again in a later
+    /// round — and how many calls of any kind were refused for room.
+    struct Outcomes {
+        var credits: [String: Outcome] = [:]
+        var purchases: [String: Outcome] = [:]
+        var releases: [String: [Outcome]] = [:]
+        var refusals = 0
+    }
+
+    /// One random call.
+    enum Call: Sendable {
+        case credit(key: String)
+        case purchase(phone: String)
+        case release(numberId: String)
+    }
+
     /// Rounds of four credits, up to three purchases and two releases at once, `inject` choosing each round's refusal.
-    /// The credits' outcomes by key, and how many calls of any kind were refused for room.
     static func randomRounds(
         service: NumberService, provider: FakeProvider, accountId: String, rounds: Int,
         generator: inout SplitMix64, inject: (inout SplitMix64) -> Void
-    ) async -> (credits: [String: Outcome], refusals: Int) {
+    ) async -> Outcomes {
         let phones = (0..<(rounds * 3)).map { "+1555020\(String(format: "%04d", $0))" }
         provider.stock(phones)
         var nextPhone = 0
-        var credits: [String: Outcome] = [:]
-        var refusals = 0
+        var result = Outcomes()
         for round in 0..<rounds {
             inject(&generator)
             let owned = service.durableState().numbers.values.filter { $0.status == .active }.map(\.id)
             let toRelease = owned.shuffled(using: &generator).prefix(2)
             let toBuy = phones[nextPhone..<min(nextPhone + 3, phones.count)]
             nextPhone += toBuy.count
-            let outcomes = await withTaskGroup(of: (String?, Outcome).self) { group in
+            let outcomes = await withTaskGroup(of: (Call, Outcome).self) { group in
                 for index in 0..<4 {
                     let key = "credit-\(round)-\(index)"
                     group.addTask {
                         (
-                            key,
+                            .credit(key: key),
                             await outcome {
                                 _ = try await service.addFunds(accountId: accountId, amount: 7, idempotencyKey: key)
                             }
@@ -559,7 +578,7 @@ struct StoreFullTests {
                 for phone in toBuy {
                     group.addTask {
                         (
-                            nil,
+                            .purchase(phone: phone),
                             await outcome {
                                 _ = try await service.purchase(
                                     PurchaseRequest(accountId: accountId, phoneNumbers: [phone], country: "US"))
@@ -569,34 +588,94 @@ struct StoreFullTests {
                 }
                 for id in toRelease {
                     group.addTask {
-                        (nil, await outcome { _ = try await service.release(accountId: accountId, numberId: id) })
+                        (
+                            .release(numberId: id),
+                            await outcome { _ = try await service.release(accountId: accountId, numberId: id) }
+                        )
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
             }
-            for case (let key?, let outcome) in outcomes { credits[key] = outcome }
-            refusals += outcomes.filter { if case .refused = $0.1 { true } else { false } }.count
+            for (call, outcome) in outcomes {
+                switch call {
+                case .credit(let key): result.credits[key] = outcome
+                case .purchase(let phone): result.purchases[phone] = outcome
+                case .release(let numberId): result.releases[numberId, default: []].append(outcome)
+                }
+                if case .refused = outcome { result.refusals += 1 }
+            }
         }
-        return (credits, refusals)
+        return result
     }
 
-    /// After reconciliation: every acknowledged credit recorded, no refused one, something refused at all, and nothing
-    /// paid at the provider without an owner or an open purchase.
+    /// After reconciliation: every acknowledged credit recorded, no refused one; every acknowledged purchase's number
+    /// held (or released by a release asked for) and charged once, none of a refused one; every acknowledged release
+    /// recorded with its refund, a number whose every release was refused still held, unrefunded; an unknown outcome
+    /// either way, as the ledger has it; something refused at all; and nothing paid at the provider without an owner
+    /// or an open purchase.
     static func expectSettled(
-        _ service: NumberService, _ provider: FakeProvider, accountId: String, _ credits: [String: Outcome],
-        _ refusals: Int
+        _ service: NumberService, _ provider: FakeProvider, accountId: String, _ outcomes: Outcomes
     ) async throws {
         _ = await service.reconcile()
-        let recorded = Set(service.durableState().transactions[accountId, default: []].compactMap(\.idempotencyKey))
-        for (key, outcome) in credits {
+        let state = service.durableState()
+        let ledger = state.transactions[accountId, default: []]
+        let recorded = Set(ledger.compactMap(\.idempotencyKey))
+        for (key, outcome) in outcomes.credits {
             switch outcome {
             case .done: #expect(recorded.contains(key), "acknowledged credit \(key) lost")
             case .refused: #expect(!recorded.contains(key), "refused credit \(key) recorded")
             case .unknown: break
             }
         }
-        #expect(refusals > 0, "no write found no room: the test tested nothing")
-        let state = service.durableState()
+        let numbers = state.numbers.values.filter { $0.accountId == accountId }
+        for (phone, outcome) in outcomes.purchases {
+            let bought = numbers.filter { $0.phoneNumber == phone }
+            #expect(bought.count <= 1, "\(phone) bought \(bought.count) times")
+            switch outcome {
+            case .done: #expect(bought.count == 1, "acknowledged purchase of \(phone) lost")
+            case .refused:
+                #expect(bought.isEmpty, "refused purchase of \(phone) recorded")
+                #expect(provider.owned(phone) == nil, "refused purchase of \(phone) bought at the provider")
+            case .unknown: break
+            }
+            // Whatever the outcome, a number recorded is charged once, its setup fee and first month; one released
+            // was released by a call the test made.
+            for number in bought {
+                let debits = ledger.filter { $0.kind == .purchase && $0.numberId == number.id }.map(\.amount)
+                #expect(debits == [-(number.setupFee + number.monthlyFee)], "\(phone) charged \(debits)")
+                #expect(
+                    number.status != .released || outcomes.releases[number.id] != nil,
+                    "\(phone) released by nobody's call")
+            }
+        }
+        #expect(
+            numbers.allSatisfy { outcomes.purchases[$0.phoneNumber] != nil }, "a number recorded that nobody bought")
+        for (numberId, heard) in outcomes.releases {
+            let number = try #require(state.numbers[numberId])
+            let refunds = ledger.filter { $0.kind == .refund && $0.numberId == numberId }
+            if heard.contains(.done) {
+                #expect(number.status == .released, "acknowledged release of \(numberId) lost")
+            }
+            if heard.allSatisfy({ $0 == .refused }) {
+                #expect(number.status != .released, "refused release of \(numberId) recorded")
+                #expect(number.releaseRequestedAt == nil, "refused release of \(numberId) left requested")
+                #expect(provider.owned(number.phoneNumber)?.sid == number.providerSid, "released at the provider")
+            }
+            // Released or not, the ledger agrees: the refund of the paid cycle's whole days left at the request
+            // (the clock stands still: no renewal came between), credited once and linked; none while it is held.
+            if number.status == .released, let releasedAt = number.releasedAt {
+                let refund = BillingCalendar.proratedRefund(
+                    monthlyFee: number.monthlyFee, cycleStart: number.cycleStart,
+                    nextBillingDate: number.nextBillingDate, releaseAt: releasedAt
+                ).amount
+                #expect(refunds.map(\.amount) == (refund > 0 ? [refund] : []), "\(numberId) refunded \(refunds)")
+                #expect(number.refundTransactionId == refunds.first?.id)
+                #expect(provider.owned(number.phoneNumber) == nil, "released here, still paid at the provider")
+            } else {
+                #expect(refunds.isEmpty, "\(numberId) refunded while held")
+            }
+        }
+        #expect(outcomes.refusals > 0, "no write found no room: the test tested nothing")
         let claimed = Set(state.phoneOwners.keys).union(state.reservations.keys)
         #expect(provider.ownedPhoneNumbers.subtracting(claimed).isEmpty)
         #expect(Set(state.phoneOwners.keys).isSubset(of: provider.ownedPhoneNumbers))

@@ -1,12 +1,23 @@
 import Foundation
 import NumberCore
 import Synchronization
+import Testing
 
 /// A provider with real inventory and ownership state that can be told to fail, stall or lose its answer at any
 /// step; the test double of the Twilio adapter.
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
         case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk, addOrigination
+
+        /// Whether a call of this operation concerns one number, which a fault for that number matches: a buy and a
+        /// look-up name it, a release and a trunk change name its SID (the number owned under it). The others never
+        /// concern one, so a fault given one for them would never fire.
+        var concernsOneNumber: Bool {
+            switch self {
+            case .buy, .lookUp, .release, .setTrunk: true
+            case .search, .price, .list, .createTrunk, .deleteTrunk, .findTrunk, .addOrigination: false
+            }
+        }
     }
 
     enum Fault: Sendable {
@@ -131,8 +142,13 @@ final class FakeProvider: NumberProvider {
         inner.withLock { $0.prices["\(price.country)/\(price.type.rawValue)"] = price }
     }
 
-    /// Makes the next `times` calls of `operation` (for `phoneNumber`, if given) suffer `fault`.
+    /// Makes the next `times` calls of `operation` (for `phoneNumber`, if given) suffer `fault`. A release or trunk
+    /// change is for the number the account owns under its SID when the call comes. A phone number given for an
+    /// operation that never concerns one is a mistake in the test (the fault would never fire), recorded as an issue.
     func inject(_ fault: Fault, on operation: Operation, phoneNumber: String? = nil, times: Int = 1) {
+        if phoneNumber != nil && !operation.concernsOneNumber {
+            Issue.record("a fault for \(phoneNumber ?? "") on \(operation) never fires: that call names no number")
+        }
         inner.withLock {
             $0.rules.append(Rule(operation: operation, phoneNumber: phoneNumber, fault: fault, remaining: times))
         }
@@ -239,7 +255,7 @@ final class FakeProvider: NumberProvider {
     }
 
     func release(sid: String) async throws {
-        try await run(.release, phoneNumber: nil) { () throws in
+        try await run(.release, phoneNumber: phoneNumber(ownedAs: sid)) { () throws in
             try inner.withLock { inner in
                 guard let phone = inner.owned.first(where: { $0.value.sid == sid })?.key else {
                     throw ProviderError(.notFound, providerCode: 20404, message: "no number \(sid)")
@@ -250,7 +266,7 @@ final class FakeProvider: NumberProvider {
     }
 
     func setTrunk(sid: String, trunkSid: String?) async throws {
-        try await run(.setTrunk, phoneNumber: nil) { () throws in
+        try await run(.setTrunk, phoneNumber: phoneNumber(ownedAs: sid)) { () throws in
             try inner.withLock { inner in
                 guard let phone = inner.owned.first(where: { $0.value.sid == sid })?.key else {
                     throw ProviderError(.notFound, providerCode: 20404, message: "no number \(sid)")
@@ -318,6 +334,12 @@ final class FakeProvider: NumberProvider {
     }
 
     // MARK: Faults
+
+    /// The number the account owns under `sid`, nil if none: what a fault for one number is matched against on a call
+    /// that names only the SID (a release, a trunk change). Without it such a fault never fired.
+    private func phoneNumber(ownedAs sid: String) -> String? {
+        inner.withLock { inner in inner.owned.first(where: { $0.value.sid == sid })?.key }
+    }
 
     private func takeFault(_ operation: Operation, phoneNumber: String?) -> Fault? {
         inner.withLock { inner in

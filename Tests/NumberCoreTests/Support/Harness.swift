@@ -89,7 +89,9 @@ struct Harness {
 
     /// The invariants, the store agreeing with the service, and the provider agreeing with both: no number
     /// paid at the provider without an owner or an open intent (but `leftForTheAudit`, which the test means to leave
-    /// there), and every owned number really owned there.
+    /// there), and every number held (not released) owned there under the SID numberd recorded — the same number
+    /// bought again there, or another's, is not the one numberd holds (the crash harness's `providerProblems` compares
+    /// so too).
     func check(leftForTheAudit: Set<String> = [], sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let durable = service.durableState()
         #expect(durable.checkInvariants() == [], sourceLocation: sourceLocation)
@@ -118,6 +120,13 @@ struct Harness {
         #expect(
             Set(durable.phoneOwners.keys).isSubset(of: atProvider), "owned numbers missing at the provider",
             sourceLocation: sourceLocation)
+        for number in durable.numbers.values where number.status != .released {
+            let sid = provider.owned(number.phoneNumber)?.sid
+            #expect(
+                sid == number.providerSid,
+                "\(number.phoneNumber) held under \(number.providerSid), the provider has \(sid ?? "nothing")",
+                sourceLocation: sourceLocation)
+        }
     }
 }
 
