@@ -3,13 +3,15 @@
 public struct PricingPolicy: Sendable, Hashable {
     /// Markup over the provider's monthly cost, in percent (15 = cost × 1.15).
     public var markupPercent: Int
-    /// The lowest monthly fee, in minor units.
+    /// The lowest monthly fee, in minor units; at most `feeMax` (``NumberServiceConfig/validate()``).
     public var minimumMonthlyFee: Int64
     /// Setup fee when no entry in `setupFees` matches, in minor units.
     public var defaultSetupFee: Int64
     /// Setup fees by `"<country>/<type>"`, e.g. `"US/toll_free": 200`.
     public var setupFees: [String: Int64]
-    /// Minor-unit exponent per currency (USD 2, JPY 0); `defaultMinorUnitExponent` for others.
+    /// Minor-unit exponent per currency (USD 2, JPY 0); `defaultMinorUnitExponent` for others. With it, each ISO 4217
+    /// currency must get the digits ``iso4217MinorUnits`` gives it, which clients read amounts with
+    /// (``NumberServiceConfig/validate()``).
     public var minorUnitExponents: [String: Int]
     /// Minor-unit exponent of currencies not in `minorUnitExponents`.
     public var defaultMinorUnitExponent: Int

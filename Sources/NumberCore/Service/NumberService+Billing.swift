@@ -79,7 +79,8 @@ extension NumberService {
         return report
     }
 
-    /// One billing run, leaving out `skipping` (besides the numbers a running release or trunk change holds);
+    /// One billing run, leaving out `skipping` (besides the numbers a running release, or a waiting one asked for
+    /// before their billing date, holds; a running trunk change keeps only the grace release off its number);
     /// returns its report and the numbers whose grace release failed.
     private func billingRun(
         skipping extra: Set<String>, pass: inout ProviderPass
@@ -99,7 +100,8 @@ extension NumberService {
                 // whose provider pass stopped, only a probe's few are requested.
                 let retryMax = TimeInterval(config.billing.graceReleaseRetryMaxSeconds)
                 let busy: Set<String>
-                (busy, planner.releasesBackingOff, planner.graceReleasesMax) = local.withLock { local in
+                let routing: Set<String>
+                (busy, routing, planner.releasesBackingOff, planner.graceReleasesMax) = local.withLock { local in
                     // Dropped once the number is no longer the same past-due one (paid, or past due again since, or
                     // released), or its time is further than the longest wait (a clock set back).
                     for (id, retry) in local.graceRetries {
@@ -111,13 +113,24 @@ extension NumberService {
                         }
                     }
                     let waiting = Set(local.graceRetries.filter { $0.value.notBefore > now }.keys)
-                    // A number whose release or trunk change is running waits for the next run, and so does one whose
-                    // customer's release waits for its turn at the provider: that release's request bills the cycles
-                    // begun meanwhile itself (``NumberService/billedBeforeRelease``), in the decision that prices its
-                    // refund, so a renewal decided here could not change what the customer pays.
-                    let busy = local.liveReleases.union(local.routing.keys).union(local.waitingReleases)
-                    return (busy, waiting, local.graceProbe ? config.reconcile.providerFailuresPerPassMax : Int.max)
+                    // A number whose release is running waits for the next run, and so does one whose customer's
+                    // release, asked for before its billing date, waits for its turn at the provider: that release's
+                    // request bills the cycle begun meanwhile itself (``NumberService/billedBeforeRelease``), in the
+                    // decision that prices its refund, so a renewal decided here could not change what the customer
+                    // pays (at midnight before a billing date, one releasing many numbers would pay a month for each
+                    // one still waiting). A release asked for after the date hides nothing: a caller asking again and
+                    // again, each refused after its wait, would otherwise keep a due number from billing for days.
+                    let held = local.waitingReleases.filter { id, askedAt in
+                        state.numbers[id].map { askedAt < $0.nextBillingDate } ?? true
+                    }
+                    let busy = local.liveReleases.union(held.keys)
+                    // A trunk change records only the trunk: the number is renewed or marked past due as any other,
+                    // and only its grace release waits (it would race the change at the provider).
+                    let routing = Set(local.routing.keys)
+                    let probe = local.graceProbe ? config.reconcile.providerFailuresPerPassMax : Int.max
+                    return (busy, routing, waiting, probe)
                 }
+                planner.routing = routing
                 planner.plan(skipping: busy.union(extra))
                 claimed = planner.toRelease.map(\.id)
                 local.withLock { local in
@@ -235,6 +248,10 @@ struct BillingPlanner {
     /// Past-due numbers whose last grace release failed and whose retry time has not come: not released by this run
     /// (nor counted deferred); renewed as any other if their account can pay.
     var releasesBackingOff: Set<String> = []
+    /// Numbers whose trunk a call is changing at the provider: renewed and marked past due as any other (the change
+    /// records only the trunk), but not released by this run (nor counted deferred): the DELETE would race the change,
+    /// whose record would then find the number gone.
+    var routing: Set<String> = []
     /// Most grace releases this run requests; nothing is recorded for the others past their grace period (`more`: the
     /// next run of the catch-up takes them). ``NumberServiceConfig/Reconcile/providerFailuresPerPassMax`` after a run whose provider pass
     /// stopped (a probe: the provider still failing, each tick requested and withdrew every number past grace).
@@ -283,7 +300,7 @@ struct BillingPlanner {
             }
         }
         let graceOver = WorkIndexes.minute(graceOverIfMarkedBy)
-        let releasesSkipped = busy.union(releasesBackingOff)
+        let releasesSkipped = busy.union(releasesBackingOff).union(routing)
         for minute in work.pastDueMinutes.keys.filter({ $0 <= graceOver }).sorted() {
             guard graceReleases else {
                 report.releasesDeferred += (work.pastDueMinutes[minute] ?? []).count { id in
@@ -339,8 +356,8 @@ struct BillingPlanner {
 
     /// Bills one number as a run would — each cycle begun by `now` while its account can pay, else its past-due mark —
     /// and requests no grace release: what a customer's release decides first (``NumberService/billedBeforeRelease``).
-    /// `owedFirst`: what the account's numbers a run would bill before this one owe (older billing dates), held back
-    /// from what this one may spend.
+    /// `owedFirst`: what a run would spend before this one on the account's numbers with older billing dates
+    /// (``NumberService/owedBefore(_:in:now:config:)``), held back from what this one may spend.
     mutating func billBeforeRelease(_ numberId: String, owedFirst: Int64 = 0) {
         graceReleases = false
         if owedFirst > 0, let accountId = state.numbers[numberId]?.accountId, var held = account(accountId) {
@@ -350,6 +367,28 @@ struct BillingPlanner {
             scratch.accounts[accountId] = held
         }
         bill(numberId)
+    }
+
+    /// What a run would spend of `accountId`'s money billing `numberIds` in that order, each by the run's own rule
+    /// (``bill(_:)``): each cycle begun by `now` while the account can pay, else the number marked past due — which
+    /// costs nothing, and the run goes on to the next one, which the money left may pay. No action limit (the runs of
+    /// a catch-up bill them all before a later billing date) and no grace release; the events are not kept. It stops
+    /// once less than `needed` is left — the first cycle of the number billed after these, which it then cannot pay
+    /// whatever more they spend.
+    static func spent(
+        billing numberIds: [String], of accountId: String, in state: CoreState, config: NumberServiceConfig,
+        now: Date, needed: Int64
+    ) -> Int64 {
+        var config = config
+        config.billing.actionsPerRunMax = .max
+        var planner = BillingPlanner(state: state, config: config, now: now)
+        planner.graceReleases = false
+        for numberId in numberIds {
+            guard let left = planner.account(accountId)?.available, left >= needed else { break }
+            planner.bill(numberId)
+        }
+        let before = state.accounts[accountId]?.balance ?? 0
+        return before - (planner.account(accountId)?.balance ?? before)
     }
 
     /// Bills `numberId`: each cycle begun by `now` while its account can pay, else its past-due mark (and its grace
@@ -417,7 +456,8 @@ struct BillingPlanner {
     }
 
     private mutating func scheduleGraceRelease(_ numberId: String) {
-        guard graceReleases, !releasesBackingOff.contains(numberId), let number = number(numberId),
+        guard graceReleases, !releasesBackingOff.contains(numberId), !routing.contains(numberId),
+            let number = number(numberId),
             number.status == .pastDue, let since = number.pastDueSince, since <= graceOverIfMarkedBy,
             actions < config.billing.actionsPerRunMax
         else { return }

@@ -189,7 +189,7 @@ extension NumberService {
             if let id = trunkId, !id.isEmpty { _ = try state.requireTrunk(id, of: accountId) }
             try self.local.withLock { local throws(NumberError) -> Void in
                 guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
-                guard !local.liveReleases.contains(numberId), !local.waitingReleases.contains(numberId) else {
+                guard !local.liveReleases.contains(numberId), local.waitingReleases[numberId] == nil else {
                     throw .releaseInProgress(numberId)
                 }
             }
@@ -292,7 +292,7 @@ extension NumberService {
     /// Checks the number and trunk and claims the number for the change, one to the trunk it is recorded on included
     /// (see ``setTrunk(accountId:numberId:trunkId:evenIfSuspended:)``). A claim whose decision then fails (it waits
     /// for what it saw to be durable, which a store with no room can refuse) is handed back: left, it would refuse
-    /// every later change of the number and keep billing off it.
+    /// every later change or release of the number and keep billing's grace release off it.
     private func claimRoute(
         accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?) {
@@ -305,6 +305,12 @@ extension NumberService {
                 try self.local.withLock { local throws(NumberError) -> Void in
                     guard local.routing[numberId] == nil else {
                         throw .trunkChangeInProgress(numberId)
+                    }
+                    // A release of the number asked for while this change waited for its slot, waiting or running:
+                    // refused as the check before the wait refuses it. Claimed, the change would run for a number
+                    // being given up, and the release behind it be refused after its wait (a trunk change running).
+                    guard !local.liveReleases.contains(numberId), local.waitingReleases[numberId] == nil else {
+                        throw .releaseInProgress(numberId)
                     }
                     local.routing[numberId] = .some(trunk?.id)
                 }

@@ -167,21 +167,24 @@ extension NumberService {
         }
         if let first { return first }
         // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
-        // release runs to its end, and it cannot be undone. While it waits for a slot, billing leaves the number
-        // alone and another release of it is refused.
+        // release runs to its end, and it cannot be undone. While it waits for a slot, another release of it or a
+        // trunk change is refused, and billing leaves the number alone if its billing date comes after now (the
+        // request, once it has its slot, bills that cycle itself).
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
         try local.withLock { local throws(NumberError) in
             guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
-            guard !local.liveReleases.contains(numberId), local.waitingReleases.insert(numberId).inserted else {
+            guard !local.liveReleases.contains(numberId), local.waitingReleases[numberId] == nil else {
                 // The same key's first call still waiting or running: its retry learns that, not "not active".
                 if let keyed, local.releaseKeys[numberId] == keyed.storageKey { throw .requestInProgress(keyed.key) }
                 throw .releaseInProgress(numberId)
             }
+            local.waitingReleases[numberId] = now
             if let keyed { local.releaseKeys[numberId] = keyed.storageKey }
         }
         defer {
             local.withLock { local in
-                local.waitingReleases.remove(numberId)
+                // Only this call's: no other release of the number could wait while its entry stood.
+                local.waitingReleases.removeValue(forKey: numberId)
                 if local.releaseKeys[numberId] == keyed?.storageKey { local.releaseKeys.removeValue(forKey: numberId) }
             }
         }
@@ -295,31 +298,33 @@ extension NumberService {
         return (planner.events, planner.scratch.numbers[number.id] ?? number, renewals)
     }
 
-    /// What the account's other active numbers due before `number` (an older billing date: a run bills the oldest date
-    /// first, every cycle of a number at once) owe by `now`, at most `cyclesPerNumberMax` cycles each: the account pays
-    /// them before the released number, as it would in the run. Its numbers not released, read through
-    /// ``CoreState/held`` (at most the account's number limit); only when the released number is due.
+    /// What a billing run would spend by `now` before it reached `number`, on the account's other active numbers due
+    /// before it (an older billing date: a run bills the oldest date first, every cycle of a number at once, at most
+    /// `cyclesPerNumberMax` each), billed oldest first by the run's own rule
+    /// (``BillingPlanner/spent(billing:of:in:config:now:needed:)``): the account pays them before the released number,
+    /// as it would in the run, and only what the run would pay. An older number the account cannot pay is marked past
+    /// due by the run, at no cost, and the run goes on to renew the younger ones with what is left: holding back all
+    /// the older numbers owed (as the release once did) marked the released number past due, refunded nothing, for a
+    /// month the run would have renewed and Twilio bills. Its numbers not released, read through ``CoreState/held``
+    /// (at most the account's number limit, in practice the few due since the last run); only when the released
+    /// number is due.
     static func owedBefore(
         _ number: OwnedNumber, in state: CoreState, now: Date, config: NumberServiceConfig
     ) -> Int64 {
         let ids = state.accountNumbers[number.accountId] ?? []
-        var owed: Int64 = 0
+        var older: [OwnedNumber] = []
         for position in state.held.positions(of: number.accountId) where position < ids.count {
             guard let other = state.numbers[ids[position]], other.id != number.id, other.status == .active,
                 other.releaseRequestedAt == nil, other.nextBillingDate < number.nextBillingDate
             else { continue }
-            var due = other.nextBillingDate
-            var cycles = 0
-            while due <= now, cycles < config.billing.cyclesPerNumberMax {
-                cycles += 1
-                due = BillingCalendar.nextBillingDate(after: due, anchorDay: other.billingAnchorDay)
-            }
-            // Saturating: what is owed past Int64 is more than any balance anyway.
-            let (cost, over) = other.monthlyFee.multipliedReportingOverflow(by: Int64(cycles))
-            let (sum, past) = owed.addingReportingOverflow(cost)
-            owed = over || past ? .max : sum
+            older.append(other)
         }
-        return owed
+        guard !older.isEmpty else { return 0 }
+        // The run's order: billing date by billing date, oldest first (within a date, any: by id here).
+        older.sort { ($0.nextBillingDate, $0.id) < ($1.nextBillingDate, $1.id) }
+        return BillingPlanner.spent(
+            billing: older.map(\.id), of: number.accountId, in: state, config: config, now: now,
+            needed: number.monthlyFee)
     }
 
     /// What a caller's figures showed of the paid cycle a release leaves (a dry run's

@@ -22,9 +22,12 @@ public final class NumberService: Sendable {
         /// reconciliation's pass).
         var liveReleases: Set<String> = []
         /// Numbers whose release a caller's call has asked for and that waits for one of its account's provider slots
-        /// (``NumberService/withProviderChangeSlot(_:_:)``), nothing recorded yet: billing leaves them alone (the
-        /// release's request bills the cycles begun meanwhile), and a second release of one is refused.
-        var waitingReleases: Set<String> = []
+        /// (``NumberService/withProviderChangeSlot(_:_:)``), nothing recorded yet, with when it was asked for
+        /// (numberd's clock): a second release of one, or a trunk change, is refused. Billing leaves one alone only if
+        /// its release was asked for before its billing date (the release's request bills the cycle begun meanwhile);
+        /// a release asked for later would otherwise hide a due number from billing for as long as its caller kept
+        /// asking again (refused after each wait, say, by a wrong `expected_next_billing_date`).
+        var waitingReleases: [String: Date] = [:]
         /// The idempotency key (``IdempotencyRecord/storageKey``) of the caller's call that waits for or drives each
         /// number's release, when it brought one: a retry under that key is told `REQUEST_IN_PROGRESS` instead of
         /// `NUMBER_NOT_ACTIVE`, which would say nothing of the first call's outcome.
@@ -59,7 +62,9 @@ public final class NumberService: Sendable {
         /// out of a capped pass.
         var reconcileCursor: (intent: (Date, String)?, release: String?) = (nil, nil)
         /// Numbers whose trunk a running call is changing at the provider, with the trunk they go to (nil: none):
-        /// another trunk change, a release of the number and a deletion of that trunk wait until it is recorded.
+        /// another trunk change, a release of the number (a billing run's grace release included) and a deletion of
+        /// that trunk wait until it is recorded. Billing renews them and marks them past due all the same: the change
+        /// records only the trunk.
         var routing: [String: String?] = [:]
         /// Numbers whose last trunk change ended unknown (no answer, the provider may still route it as asked) or
         /// unrecorded (made at the provider, refused by the store), with the trunk that change asked for (nil: none):

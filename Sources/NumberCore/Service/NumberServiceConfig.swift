@@ -345,6 +345,24 @@ public struct NumberServiceConfig: Sendable, Hashable {
                 "pricing: markupPercent 0...10000, minimumMonthlyFee ≥ 0, minor unit exponents 0...6, setup fees 0...feeMax"
             )
         }
+        // Every monthly fee is at least the minimum, and one over feeMax is refused: each quote would fail
+        // PROVIDER_PRICE_INVALID, blaming Twilio for a setting.
+        if pricing.minimumMonthlyFee > pricing.feeMax {
+            problems.append("pricing.minimumMonthlyFee must be at most feeMax: every price would be refused")
+        }
+        // Clients, the CLI and messages read amounts with the ISO 4217 digits (`PricingPolicy.iso4217MinorUnits`, the
+        // table `NumberAPI.CurrencyMinorUnits` is): a fee computed with other digits would be charged and shown a
+        // factor of ten or more off. Entries for codes the table lacks pass: no account holds one, so none is charged.
+        let misread = PricingPolicy.iso4217MinorUnits.filter {
+            (pricing.minorUnitExponents[$0.key] ?? pricing.defaultMinorUnitExponent) != $0.value
+        }.keys.sorted()
+        if !misread.isEmpty {
+            var named = misread.prefix(5).joined(separator: ", ")
+            if misread.count > 5 { named += " and \(misread.count - 5) more" }
+            problems.append(
+                "pricing.minorUnitExponents and defaultMinorUnitExponent must give each ISO 4217 currency its own "
+                    + "digits (PricingPolicy.iso4217MinorUnits), which clients read amounts with: not so for \(named)")
+        }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
         if !(1...1000).contains(limits.searchesInFlightPerAccountMax) {
             problems.append("limits.searchesInFlightPerAccountMax must be in 1...1000")

@@ -560,4 +560,51 @@ struct BillingRunTests {
         #expect(h.service.durableState().idempotency.isEmpty)
         try await h.check()
     }
+
+    /// A running trunk change kept its number out of every billing run: an account chaining trunk changes of a number
+    /// kept it unbilled for days. A change records only the trunk, so the run renews the number, or marks it past due,
+    /// all the same; only a grace release, whose DELETE would race the change, waits for the change's record.
+    @Test(
+        "a number whose trunk change is running is renewed by the run; a past-due one's grace release waits for it",
+        arguments: StoreKind.allCases)
+    func runningTrunkChange(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let paying = try await h.account(funds: 100_000, name: "Paying")
+        let unpaid = try await h.account(funds: 133, name: "Unpaid")
+        let renewed = try await h.buy(["+14155550100"], for: paying.id).numbers[0]
+        let overdue = try await h.buy(["+14155550101"], for: unpaid.id).numbers[0]
+        let trunkA = try await h.service.createTrunk(accountId: paying.id, name: "p", providerTrunkSid: trunkSid(1))
+        let trunkB = try await h.service.createTrunk(accountId: unpaid.id, name: "u", providerTrunkSid: trunkSid(2))
+        h.clock.set(.utc("2025-02-15T00:00:01Z"))
+        let before = try await h.service.runBilling()
+        #expect(before.renewed == 1 && before.markedPastDue == 1, "\(before)")
+        h.provider.inject(.hangThenDo(gate: "route"), on: .setTrunk, times: 2)
+        let payingChange = Task {
+            try await h.service.setTrunk(accountId: paying.id, numberId: renewed.id, trunkId: trunkA.id)
+        }
+        let unpaidChange = Task {
+            try await h.service.setTrunk(accountId: unpaid.id, numberId: overdue.id, trunkId: trunkB.id)
+        }
+        try await waitUntil { h.provider.calls(.setTrunk) == 2 }
+        // While both changes run, the paying number's next billing date passes, and so does the overdue one's grace
+        // period (7 days from its mark).
+        h.clock.set(.utc("2025-03-15T00:01:00Z"))
+        let balance = try h.service.balance(accountId: paying.id).balance
+        let during = try await h.service.runBilling()
+        #expect(during.renewed == 1 && during.released == 0 && during.releasesDeferred == 0, "\(during)")
+        #expect(try h.service.balance(accountId: paying.id).balance == balance - renewed.monthlyFee)
+        let state = h.service.durableState()
+        #expect(state.numbers[renewed.id]?.nextBillingDate == .utc("2025-04-15T00:00:00Z"))
+        #expect(state.numbers[overdue.id]?.status == .pastDue && state.numbers[overdue.id]?.releaseRequestedAt == nil)
+        #expect(h.provider.calls(.release) == 0)
+        h.provider.resume("route")
+        #expect(try await payingChange.value.number.trunkId == trunkA.id)
+        #expect(try await unpaidChange.value.number.trunkId == trunkB.id)
+        #expect(h.provider.owned(renewed.phoneNumber)?.trunkSid == trunkSid(1))
+        // Recorded, the change no longer holds the grace release back.
+        let after = try await h.service.runBilling()
+        #expect(after.renewed == 0 && after.released == 1, "\(after)")
+        #expect(h.service.durableState().numbers[overdue.id]?.status == .released)
+        try await h.check()
+    }
 }

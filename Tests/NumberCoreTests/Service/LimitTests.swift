@@ -288,6 +288,40 @@ struct LimitTests {
         #expect(config.validate() == ["limits.revokedApiKeysKeptMax must not be negative"])
     }
 
+    /// A minimum monthly fee over `feeMax` passed, and every quote then failed PROVIDER_PRICE_INVALID, blaming
+    /// Twilio. A currency's digits other than ISO 4217's passed if within 0...6, while clients, the CLI and messages
+    /// read amounts with ISO's: its fees a factor of ten or more off what they showed.
+    @Test("configuration is validated: the minimum monthly fee within feeMax, each ISO currency's digits its own")
+    func pricingValidation() {
+        var config = NumberServiceConfig.defaults
+        config.pricing.minimumMonthlyFee = config.pricing.feeMax
+        #expect(config.validate().isEmpty)
+        config.pricing.minimumMonthlyFee += 1
+        #expect(config.validate() == ["pricing.minimumMonthlyFee must be at most feeMax: every price would be refused"])
+
+        let digits: (String) -> String = { named in
+            "pricing.minorUnitExponents and defaultMinorUnitExponent must give each ISO 4217 currency its own digits "
+                + "(PricingPolicy.iso4217MinorUnits), which clients read amounts with: not so for \(named)"
+        }
+        config = .defaults
+        config.pricing.minorUnitExponents["USD"] = 3
+        #expect(config.validate() == [digits("USD")])
+        // Listing a currency with its own digits changes nothing.
+        config.pricing.minorUnitExponents["USD"] = 2
+        #expect(config.validate().isEmpty)
+        // Left out, a currency takes the default: two digits for the yen, which has none.
+        config.pricing.minorUnitExponents["JPY"] = nil
+        #expect(config.validate() == [digits("JPY")])
+        // A code the table lacks prices nothing an account pays.
+        config = .defaults
+        config.pricing.minorUnitExponents["ZZZ"] = 3
+        #expect(config.validate().isEmpty)
+        // Another default misreads every two-digit currency not listed: the first five named.
+        config.pricing.defaultMinorUnitExponent = 3
+        let twoDigits = PricingPolicy.iso4217MinorUnits.values.count { $0 == 2 }
+        #expect(config.validate() == [digits("AED, AFN, ALL, AMD, ANG and \(twoDigits - 5) more")])
+    }
+
     /// A refund is owed whatever the balance, so it is not held to `balanceMax`, and `account.balance + refund` was
     /// unchecked: a balance near Int64.max (a configuration near it, or changed between restarts) trapped at the
     /// release's record — and again at each reconciliation pass that retried it after the restart. An adjustment

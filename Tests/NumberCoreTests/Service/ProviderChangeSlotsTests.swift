@@ -152,6 +152,77 @@ struct ProviderChangeSlotsTests {
         try await h.check()
     }
 
+    /// Every waiting release kept billing off its number, so a release asked for after the billing date hid a due
+    /// number for as long as it waited: a tenant keeping its slots busy, and asking again each time its release was
+    /// refused after the wait (a wrong `expected_next_billing_date`), kept a number unbilled for days. Only a release
+    /// asked for before the date (`waitingReleaseIsNotRenewed`) keeps the run off it.
+    @Test("billing renews a number whose release, asked for after its billing date, still waits its turn")
+    func releaseAskedAfterTheDateHidesNoRenewal() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        // Its billing date has passed when its release is asked for, and the release waits behind the first.
+        h.clock.set(numbers[1].nextBillingDate.addingTimeInterval(60))
+        let waiting = Self.releasing(h, account.id, numbers[1].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        let balance = try h.service.balance(accountId: account.id).balance
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 1 && report.markedPastDue == 0, "\(report)")
+        let renewed = try #require(h.service.durableState().numbers[numbers[1].id])
+        #expect(renewed.nextBillingDate > numbers[1].nextBillingDate && renewed.releaseRequestedAt == nil)
+        #expect(try h.service.balance(accountId: account.id).balance == balance - numbers[1].monthlyFee)
+        h.provider.resume("release")
+        _ = try await first.value
+        let released = try await waiting.value
+        // The run paid the cycle begun before the release was asked for: the release charges nothing more, and
+        // refunds that cycle's days left.
+        #expect(released.number.status == .released && released.renewalCharge == 0 && released.renewals.isEmpty)
+        #expect(released.refund > 0)
+        #expect(h.service.durableState().transactions[account.id]?.count { $0.kind == .renewal } == 1)
+        try await h.check()
+    }
+
+    /// A trunk change that passed its check before the wait was claimed once its turn came even if a release of the
+    /// number had been asked for meanwhile (the claim looked only at running changes): the change ran for a number
+    /// being given up, and the release behind it was refused after its wait. The claim now refuses what the check
+    /// before the wait refuses.
+    @Test("a trunk change whose turn comes while a release of its number waits is refused, nothing sent")
+    func changeRefusedForAWaitingRelease() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = Self.releasing(h, account.id, numbers[0].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let change = Task {
+            try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: trunk.id)
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        // Asked for after the change passed its check: it waits behind the change.
+        let release = Self.releasing(h, account.id, numbers[1].id)
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 2) }
+        h.provider.resume("release")
+        _ = try await first.value
+        let refused = await numberError { _ = try await change.value }
+        #expect(
+            refused?.code == .aborted && refused?.reason == .numberNotActive
+                && refused?.message.hasPrefix("a release of") == true,
+            "\(String(describing: refused))")
+        #expect(h.provider.calls(.setTrunk) == 0, "nothing sent to the provider")
+        let released = try await release.value
+        #expect(released.number.status == .released && released.number.trunkId == nil)
+        #expect(h.provider.calls(.release) == 2)
+        try await h.check()
+    }
+
     @Test("a key revoked while its release waits for its turn: refused at the decision, nothing requested or charged")
     func keyRevokedWhileWaiting() async throws {
         var config = NumberServiceConfig.defaults

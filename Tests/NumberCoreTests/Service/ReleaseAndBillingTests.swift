@@ -251,6 +251,83 @@ struct ReleaseAndBillingTests {
         try await h.check()
     }
 
+    /// The US local price at 2.15 USD a month from Twilio: 2.15 × 1.15 = 2.4725, rounded up to 248 cents.
+    static let dearer = ProviderPrice(country: "US", type: .local, monthlyCostMicros: 2_150_000, currency: "USD")
+    /// The fake provider's usual US local price: 133 cents a month.
+    static let usual = ProviderPrice(country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD")
+
+    /// The run does not spend money the account lacks: an older number it cannot pay is marked past due, at no cost,
+    /// and the run goes on to renew the younger one. A release held back all the older number owed instead, and marked
+    /// the released number past due, refunded nothing, for a month the run would have renewed (and Twilio bills).
+    @Test(
+        "an older billing date the account cannot pay holds nothing back: the release renews as the run would",
+        arguments: StoreKind.allCases)
+    func unaffordableOlderNumberIsNotOwed(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 248 + 133 + 133)
+        h.provider.setPrice(Self.dearer)
+        let older = try await h.buy([Self.phone], for: account.id).numbers[0]  // due Feb 15
+        #expect(older.monthlyFee == 248)
+        // Two days on, the price cache has expired and the price is back.
+        h.clock.set(Date.utc("2025-01-17T09:00:00Z"))
+        h.provider.setPrice(Self.usual)
+        let released = try await h.buy(["+14155550101"], for: account.id).numbers[0]  // due Feb 17
+        #expect(released.monthlyFee == 133)
+        #expect(try Self.balance(h, account) == 133, "one month of the younger number, not of the older")
+        // Both due; no billing run yet. The run would mark the older one past due and renew the younger one.
+        h.clock.set(Date.utc("2025-02-18T12:00:00Z"))
+        let renewedUntil = Date.utc("2025-03-17T00:00:00Z")
+        let preview = try await h.service.release(accountId: account.id, numberId: released.id, dryRun: true)
+        // Paid Feb 17 to Mar 17 (28 days); 26 whole days left at Feb 18 12:00: 133 × 26 / 28, rounded down.
+        #expect(preview.renewalCharge == 133 && preview.refund == 123 && preview.nextBillingDate == renewedUntil)
+        let result = try await h.service.release(
+            accountId: account.id, numberId: released.id, expectedNextBillingDate: preview.nextBillingDate)
+        #expect(result.renewalCharge == 133 && result.renewals.map(\.amount) == [-133])
+        #expect(result.refund == 123 && result.remainingDays == 26 && result.daysInCycle == 28)
+        #expect(result.number.status == .released && result.nextBillingDate == renewedUntil)
+        #expect(try Self.balance(h, account) == 123)
+        // The run marks the older one past due, as the release supposed.
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 0 && report.markedPastDue == 1)
+        #expect(try h.service.number(accountId: account.id, numberId: older.id).number.status == .pastDue)
+        #expect(try Self.balance(h, account) == 123)
+        try await h.check()
+    }
+
+    /// An older number the account can pay only some of the cycles of: the run pays those, marks it past due at the
+    /// first it cannot, and renews the younger one with what is left. The release holds back those cycles only.
+    @Test(
+        "an older number the account pays two of three cycles of: the release holds back those two, then renews",
+        arguments: StoreKind.allCases)
+    func olderNumberPartlyPaidFirst(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 248 + 133 + 650)
+        h.provider.setPrice(Self.dearer)
+        let older = try await h.buy([Self.phone], for: account.id).numbers[0]  // due Feb 15, Mar 15, Apr 15
+        #expect(older.monthlyFee == 248)
+        h.clock.set(Date.utc("2025-03-20T09:00:00Z"))
+        h.provider.setPrice(Self.usual)
+        let released = try await h.buy(["+14155550101"], for: account.id).numbers[0]  // due Apr 20
+        #expect(try released.monthlyFee == 133 && Self.balance(h, account) == 650)
+        // No billing run yet. The run would pay two of the older one's three cycles (496, 154 left), mark it past due
+        // at the third (248), and renew the younger one (133, 21 left).
+        h.clock.set(Date.utc("2025-04-21T12:00:00Z"))
+        let renewedUntil = Date.utc("2025-05-20T00:00:00Z")
+        let preview = try await h.service.release(accountId: account.id, numberId: released.id, dryRun: true)
+        // Paid Apr 20 to May 20 (30 days); 28 whole days left at Apr 21 12:00: 133 × 28 / 30, rounded down.
+        #expect(preview.renewalCharge == 133 && preview.refund == 124 && preview.nextBillingDate == renewedUntil)
+        let result = try await h.service.release(
+            accountId: account.id, numberId: released.id, expectedNextBillingDate: preview.nextBillingDate)
+        #expect(result.renewalCharge == 133 && result.refund == 124 && result.number.status == .released)
+        #expect(try Self.balance(h, account) == 650 - 133 + 124)
+        // The run pays the older one's two cycles it can and marks it past due at the third.
+        let report = try await h.service.runBilling()
+        #expect(report.renewed == 2 && report.markedPastDue == 1)
+        #expect(try Self.transactions(h, account, .renewal).filter { $0.numberId == older.id }.count == 2)
+        #expect(try Self.balance(h, account) == 650 - 133 + 124 - 2 * 248)
+        try await h.check()
+    }
+
     @Test(
         "a past-due number is not renewed by its release, even funded since the last run: nothing charged or refunded",
         arguments: StoreKind.allCases)
