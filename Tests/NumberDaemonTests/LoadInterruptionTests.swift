@@ -65,4 +65,91 @@ struct LoadInterruptionTests {
             }
         }
     }
+
+    /// Starts the built `numbers-load` with `arguments`, its stdout and stderr in files under `folder`, no
+    /// `NUMBERS_*` variable and a data directory of its own that does not exist.
+    static func spawnLoad(_ arguments: [String], folder: String) throws -> (SpawnedProcess, out: String, err: String) {
+        let (outPath, errPath) = (folder + "/stdout.txt", folder + "/stderr.txt")
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let stdout = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let process = SpawnedProcess()
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numbers-load"))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NUMBERS_") }
+        environment["NUMBERD_DATA_DIR"] = folder + "/data"
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        try stdout.close()
+        try stderr.close()
+        return (process, outPath, errPath)
+    }
+
+    /// The first signal during `--compare-raw` only cancelled the measurement, already over: the raw baseline ran on,
+    /// and a second signal exited before the RPC figures were printed, leaving the child raw-server running.
+    @Test("SIGINT during the raw comparison: exit 130 within seconds, the RPC summary printed, the raw server gone")
+    func interruptedRawComparison() async throws {
+        try await withNumberd { numberd in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-raw-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            // --calls-max ends the RPC window at once; the raw side runs the whole --duration.
+            let (process, out, err) = try Self.spawnLoad(
+                [
+                    "run", "--server", "127.0.0.1:\(numberd.port)", "--key", numberd.adminKey,
+                    "--ca", numberd.numberd.dataDirectory.caCertificate, "--accounts", "1", "--owned-numbers", "0",
+                    "--mix", "balance=1", "--concurrency", "2", "--duration", "600", "--warmup", "0",
+                    "--calls-max", "200", "--compare-raw", "--quiet",
+                ], folder: folder)
+            defer { if process.isRunning { process.send(SIGKILL) } }
+            func printed(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+            let started = ContinuousClock.now + .seconds(120)
+            while !printed(err).contains("raw baseline:"), process.isRunning, ContinuousClock.now < started {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let line = try #require(
+                printed(err).split(separator: "\n").first(where: { $0.contains("raw baseline:") }), "\(printed(err))")
+            let port = try #require(line.components(separatedBy: ", port ").last.flatMap { Int($0) }, "\(line)")
+            process.send(SIGINT)
+            let ending = await ChildExit.wait(process, timeout: .seconds(30))
+            #expect(ending == .exited(130), "\(String(describing: ending)): \(printed(err))")
+            #expect(printed(out).contains("numbers-load against"), "the RPC summary: \(printed(out))")
+            #expect(!acceptsConnections(port: port), "the raw server on port \(port) was left running")
+        }
+    }
+
+    /// The fsync probe ran before the signal handling was installed: Ctrl-C killed the run with the probe's file
+    /// still in the directory (the store's file system).
+    @Test("SIGINT during the fsync probe: exit 130, its file removed")
+    func interruptedFsyncProbe() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-probe-\(UUID())").path
+        let probe = folder + "/probe"
+        try FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Data("a CA".utf8).write(to: URL(fileURLWithPath: folder + "/ca.pem"))
+        // No server on port 1: the probe (2 s) comes before anything connects.
+        let (process, _, err) = try Self.spawnLoad(
+            [
+                "run", "--server", "127.0.0.1:1", "--key", "nk_unused", "--ca", folder + "/ca.pem",
+                "--fsync-probe-dir", probe, "--mix", "list=1", "--owned-numbers", "0",
+            ], folder: folder)
+        defer { if process.isRunning { process.send(SIGKILL) } }
+        func probeFiles() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: probe)) ?? [] }
+
+        let started = ContinuousClock.now + .seconds(60)
+        while probeFiles().isEmpty, process.isRunning, ContinuousClock.now < started {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try #require(!probeFiles().isEmpty, "the probe never started")
+        process.send(SIGINT)
+        let ending = await ChildExit.wait(process, timeout: .seconds(30))
+        let printed = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        #expect(ending == .exited(130), "\(String(describing: ending)): \(printed)")
+        #expect(probeFiles().isEmpty, "\(probeFiles())")
+    }
 }

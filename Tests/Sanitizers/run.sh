@@ -79,7 +79,7 @@ wait "$noroom" || true
 grep -q 'STORE_FULL' "$work/noroom.out" || echo "note: the no-room phase saw no STORE_FULL (load too light?)"
 # Deadlines shorter than most calls take under TSan: cancellations race completions everywhere.
 (run "$bin/numbers-load" run "${load[@]}" --quiet --mix search=1,purchase=3,list=3,get=2,balance=2 --connections 4 \
-    --concurrency 16 --duration 20 --warmup 1 --accounts 8 --owned-numbers 0 --timeout-ms 60) >"$work/deadlines.out" ||
+    --concurrency 16 --duration 20 --warmup 1 --accounts 8 --owned-numbers 1 --timeout-ms 60) >"$work/deadlines.out" ||
     failed "deadline load" $?
 (run "$bin/numbers-load" connections "${load[@]}" --count 300 --concurrency 32 --hold 1) >"$work/connections.out" ||
     failed "connections" $?

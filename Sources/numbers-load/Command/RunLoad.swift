@@ -23,6 +23,13 @@ struct RunLoad: AsyncParsableCommand {
     var rate: Double = 1000
     @Option(name: .customLong("outstanding-max"), help: "Open loop: operations in flight at most (1...100000).")
     var outstandingMax = 10_000
+    @Flag(
+        name: .customLong("allow-provider-charges"),
+        help: """
+            Run although the data directory's numberd buys at Twilio (its provider.json), or it cannot tell while the \
+            run buys with its admin key: funds in that ledger, real numbers paid to Twilio.
+            """)
+    var allowProviderCharges = false
     @Option(help: "Weights of search, purchase, list, get, balance.") var mix = "list=40,balance=40,get=20"
     @Option(help: "Seconds measured (0.1...3600).") var duration: Double = 10
     @Option(help: "Seconds of load before measuring (0...600).") var warmup: Double = 2
@@ -65,11 +72,25 @@ struct RunLoad: AsyncParsableCommand {
         case closed, open
     }
 
+    /// Calls in flight at most: the open loop's `--outstanding-max`, and the closed loop's `--connections` x
+    /// `--concurrency` (one worker task each: 1024 x 10,000 made 10.24 M tasks).
+    static let inFlightMax = 100_000
+    /// Descriptors the open-files limit keeps beyond the load connections: the admin connection, the event loops,
+    /// pipes and files.
+    static let descriptorsReserved = 64
+
     func validate() throws {
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be 1...1024") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be 1...10000") }
+        guard mode == .open || connections * concurrency <= Self.inFlightMax else {
+            throw ValidationError(
+                "--connections x --concurrency must be at most \(Self.inFlightMax) in closed loop (one worker each), "
+                    + "not \(connections * concurrency)")
+        }
         guard (1...1_000_000).contains(rate) else { throw ValidationError("--rate must be 1...1000000") }
-        guard (1...100_000).contains(outstandingMax) else { throw ValidationError("--outstanding-max: 1...100000") }
+        guard (1...Self.inFlightMax).contains(outstandingMax) else {
+            throw ValidationError("--outstanding-max: 1...\(Self.inFlightMax)")
+        }
         guard (0.1...3600).contains(duration) else { throw ValidationError("--duration must be 0.1...3600") }
         guard (0...600).contains(warmup) else { throw ValidationError("--warmup must be 0...600") }
         guard (0.1...3600).contains(reportEvery) else { throw ValidationError("--report-every must be 0.1...3600") }
@@ -87,36 +108,87 @@ struct RunLoad: AsyncParsableCommand {
         guard (0...LoadFixture.ownedNumbersMax).contains(ownedNumbers) else {
             throw ValidationError("--owned-numbers must be 0...\(LoadFixture.ownedNumbersMax)")
         }
-        _ = try WorkloadMix(parsing: mix)
+        // A get reads one of its account's own numbers, so it needs one: 0 was made 1 without a word, and a run
+        // meant to buy nothing bought a number per account.
+        let workload = try WorkloadMix(parsing: mix)
+        guard ownedNumbers > 0 || !workload.includes(.get) else {
+            throw ValidationError(
+                "--mix has get, which reads the accounts' own numbers: --owned-numbers must be 1 or more")
+        }
         _ = try target.address()
         _ = try target.clientCertificate()
     }
 
+    /// Refuses `connections` that the open-files limit (`openFilesLimit`, 0 when it cannot be read) cannot hold with
+    /// ``descriptorsReserved`` to spare: past it connects fail (EMFILE), which the run counts as the server's errors.
+    static func checkConnections(_ connections: Int, openFilesLimit: Int) throws {
+        guard openFilesLimit > 0, connections > openFilesLimit - descriptorsReserved else { return }
+        throw ValidationError(
+            "--connections \(connections) does not fit the open-files limit \(openFilesLimit) (\(descriptorsReserved) "
+                + "descriptors kept for the rest): raise the hard limit (ulimit -Hn) or use fewer connections")
+    }
+
+    /// Refuses (a usage error) a run that would charge a real provider account, unless `--allow-provider-charges`:
+    /// the data directory that chose the target (``TargetOptions/usesDataDirectory``) binds its numberd to Twilio
+    /// (`provider.json`), or has no readable binding while the admin key is its own and the run buys numbers
+    /// (`--owned-numbers` above 0, or purchases in the mix). The defaults (127.0.0.1:7443 and the local data
+    /// directory's admin key) are a production set-up's: a run there made 8 accounts funded with 1 M USD each in its
+    /// ledger and bought real numbers at Twilio. With `--key` and `--ca` given and no `--data-dir`, the operator chose
+    /// the target: nothing is checked.
+    func checkProviderCharges(_ workload: WorkloadMix) throws {
+        guard !allowProviderCharges, target.usesDataDirectory else { return }
+        let binding = target.dataDirectory + "/provider.json"
+        let kind = target.providerKind()
+        if kind == "twilio" {
+            throw ValidationError(
+                "\(binding) binds this numberd to Twilio: the run would fund its accounts in that ledger and buy real "
+                    + "numbers, paid to Twilio. Target a numberd run with the simulator, or pass "
+                    + "--allow-provider-charges")
+        }
+        if kind == nil, target.keyFromDataDirectory, ownedNumbers > 0 || workload.includes(.purchase) {
+            throw ValidationError(
+                "\(binding) cannot be read, so whether this numberd buys at Twilio is unknown, and the run would buy "
+                    + "numbers with its admin key: pass --allow-provider-charges, or run with --owned-numbers 0 and "
+                    + "no purchase in --mix")
+        }
+    }
+
     func run() async throws {
+        try Self.checkConnections(connections, openFilesLimit: OpenFilesLimit.raiseToHard())
         let workload = try WorkloadMix(parsing: mix)
+        let adminKey = try target.adminKey()
+        try checkProviderCharges(workload)
         let timeout = TimeAmount.milliseconds(timeoutMilliseconds)
+        // Set-up and measurement run in a task of their own, which the first SIGINT, SIGTERM or SIGHUP cancels (the
+        // drivers stop, calls in flight end CANCELLED): the clean-up below then runs as after any failure. Killed
+        // outright by the signal, the run left its accounts, keys and numbers behind, billed every month. Installed
+        // before the fsync probe, which the signal stops too: killed during it, the run left the probe's file.
+        Interruption.shared.install()
         var fsyncs: Double?
         if let directory = fsyncProbeDir {
-            fsyncs = try FsyncProbe(directory: directory, seconds: 2).run()
+            fsyncs = try FsyncProbe(directory: directory, seconds: 2).run { Interruption.shared.firstSignal != nil }
+            if let interrupted = Interruption.shared.exitCode {
+                log("interrupted (signal \(interrupted - 128)) during the fsync probe: nothing was made yet")
+                throw ExitCode(interrupted)
+            }
             log(String(format: "serial write+fdatasync in %@: %.1f /s", directory, fsyncs!))
         }
         let admin = try NumbersClient(
-            configuration: target.clientConfiguration(apiKey: try target.adminKey(), timeout: .seconds(30)))
+            configuration: target.clientConfiguration(apiKey: adminKey, timeout: .seconds(30)))
         let fixture = LoadFixture(
-            accounts: accounts, ownedNumbers: workload.includes(.get) ? max(1, ownedNumbers) : ownedNumbers,
-            country: country, runID: String(UInt32.random(in: 0...UInt32.max), radix: 36))
+            accounts: accounts, ownedNumbers: ownedNumbers, country: country,
+            runID: String(UInt32.random(in: 0...UInt32.max), radix: 36))
         // Leave nothing bought behind (against a numberd with real Twilio credentials it is paid every month): what
         // the set-up and the run made is settled at the end, also when a step fails part-way.
         let leftovers = Leftovers()
-        // Set-up and measurement run in a task of their own, which the first SIGINT, SIGTERM or SIGHUP cancels (the
-        // drivers stop, calls in flight end CANCELLED): the clean-up below then runs as after any failure. Killed
-        // outright by the signal, the run left its accounts, keys and numbers behind, billed every month.
-        Interruption.shared.install()
         let measuring = Task {
             try await setUpAndMeasure(workload, admin: admin, fixture: fixture, leftovers: leftovers)
         }
         Interruption.shared.onFirstSignal { measuring.cancel() }
         let measured = await measuring.result
+        // Whether the signal cut the measured window short: one after it (during the clean-up or the raw comparison)
+        // leaves its figures whole, not marked.
+        let signalWhileMeasuring = Interruption.shared.firstSignal
         // Before the leftovers are settled, whose releases are records of the tear-down, not of the run.
         let seqAfter = journalDir.flatMap { JournalProbe.lastSeq(directory: $0) }
         if let signal = Interruption.shared.firstSignal {
@@ -133,7 +205,7 @@ struct RunLoad: AsyncParsableCommand {
             case .success(let result):
                 var cutShort = result.0
                 cutShort.unsettled = unsettled
-                cutShort.interruptedBySignal = Interruption.shared.firstSignal
+                cutShort.interruptedBySignal = signalWhileMeasuring
                 try publish(cutShort)
             case .failure(let error):
                 log("\(error)")
@@ -147,17 +219,31 @@ struct RunLoad: AsyncParsableCommand {
         }
         final.serialFsyncsPerSecond = fsyncs
         if let serverPID { final.serverRSSMiB = ProcessStatus.residentMiB(pid: serverPID) }
-        if compareRaw {
-            do {
-                final.rawComparison = try await RawComparisonRun(
-                    target: target, connections: connections, concurrency: concurrency, duration: duration,
-                    warmup: warmup, timeout: timeout, rpc: final
-                ).run(log: log)
-            } catch {
-                final.rawComparisonFailure = "\(error)"
-            }
-        }
+        // The RPC figures are printed and written before the raw comparison starts: a baseline that fails or is
+        // interrupted cannot lose them.
         try publish(final)
+        guard compareRaw else { return }
+        let rpc = final
+        let baseline = Task {
+            try await RawComparisonRun(
+                target: target, connections: connections, concurrency: concurrency, duration: duration,
+                warmup: warmup, timeout: timeout, rpc: rpc
+            ).run(log: log)
+        }
+        // The first signal now cancels the comparison, which kills its child raw-server at once. It only cancelled
+        // the measurement, already over: the signal did nothing, and a second one exited before the report, leaving
+        // the child running.
+        Interruption.shared.onFirstSignal { baseline.cancel() }
+        let compared = await baseline.result
+        if let interrupted = Interruption.shared.exitCode {
+            log("interrupted (signal \(interrupted - 128)): raw TLS comparison stopped (the RPC report is complete)")
+            throw ExitCode(interrupted)
+        }
+        switch compared {
+        case .success(let comparison): final.rawComparison = comparison
+        case .failure(let error): final.rawComparisonFailure = "\(error)"
+        }
+        try publishRawComparison(final)
     }
 
     /// Sets up the accounts, samples the wire sizes and runs the measured window; returns its report and the journal's
@@ -211,6 +297,17 @@ struct RunLoad: AsyncParsableCommand {
     /// the baseline that follows the RPC run must not lose the RPC figures already measured.
     func publish(_ report: LoadReport) throws {
         print(report.summary())
+        try writeAndCheck(report)
+    }
+
+    /// After ``publish(_:)`` printed the RPC summary before the baseline ran: prints the raw comparison's lines and
+    /// writes the JSON report again, now with them, then fails the run if the comparison failed.
+    func publishRawComparison(_ report: LoadReport) throws {
+        print(report.rawComparisonLines().joined(separator: "\n"))
+        try writeAndCheck(report)
+    }
+
+    private func writeAndCheck(_ report: LoadReport) throws {
         if let jsonReport { try report.write(to: jsonReport) }
         if let failure = report.rawComparisonFailure {
             throw HarnessError(message: "the raw TLS comparison failed (the RPC report is complete): \(failure)")
@@ -232,7 +329,7 @@ struct RunLoad: AsyncParsableCommand {
             runner: WorkloadRunner(
                 recorder: recorder, candidates: CandidatePool(), leftovers: leftovers, wireSizes: wireSizes,
                 country: country, timeout: .milliseconds(timeoutMilliseconds)),
-            measureFrom: measureFrom, end: end, callsMax: callsMax)
+            start: start, measureFrom: measureFrom, end: end, callsMax: callsMax)
         let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
         let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
         let intervals = IntervalLog()

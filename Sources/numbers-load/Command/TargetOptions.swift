@@ -58,6 +58,28 @@ struct TargetOptions: ParsableArguments {
         }
     }
 
+    /// Whether the admin key is the data directory's: neither `--key` nor `NUMBERS_KEY` gives one
+    /// (``adminKey()``).
+    var keyFromDataDirectory: Bool { (key ?? environment["NUMBERS_KEY"]) == nil }
+
+    /// Whether the data directory chose anything about the target: `--data-dir` names it, or the admin key or the
+    /// CA is its own. Not when `--key` (or `NUMBERS_KEY`) and `--ca` (or `NUMBERS_CA`) are both given and
+    /// `--data-dir` is not: the operator chose the target.
+    var usesDataDirectory: Bool {
+        dataDir != nil || keyFromDataDirectory || (ca ?? environment["NUMBERS_CA"]) == nil
+    }
+
+    /// The provider the data directory's numberd is bound to: the `kind` of its `provider.json` (`twilio`, also for a
+    /// `twilio-sim` reached as Twilio; `simulator` for the in-process one; numberd's `ProviderBinding`, read here
+    /// without its module); nil when the file is missing or cannot be read.
+    func providerKind() -> String? {
+        struct Binding: Decodable {
+            var kind: String
+        }
+        guard let data = FileManager.default.contents(atPath: dataDirectory + "/provider.json") else { return nil }
+        return (try? JSONDecoder().decode(Binding.self, from: data))?.kind
+    }
+
     /// The admin key: flag, environment, or the data directory's `admin.key` — the last only under the `numbers` CLI's
     /// rule (``NumbersClientConfiguration/localAdminKey(host:caPath:dataDirectory:)``): the server is loopback here,
     /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get it.

@@ -10,6 +10,8 @@ struct LoadPlan: Sendable {
     let accounts: [LoadAccount]
     let mix: WorkloadMix
     let runner: WorkloadRunner
+    /// The run starts here (the warm-up's start): the open loop's first operation is due at this instant.
+    let start: NIODeadline
     /// Measurement starts here (calls due earlier are warm-up).
     let measureFrom: NIODeadline
     /// No call is started at or after this instant.
@@ -21,13 +23,14 @@ struct LoadPlan: Sendable {
 
     init(
         clients: [any LoadClient], executors: [EventLoopTaskExecutor?], accounts: [LoadAccount], mix: WorkloadMix,
-        runner: WorkloadRunner, measureFrom: NIODeadline, end: NIODeadline, callsMax: Int
+        runner: WorkloadRunner, start: NIODeadline = .now(), measureFrom: NIODeadline, end: NIODeadline, callsMax: Int
     ) {
         self.clients = clients
         self.executors = executors
         self.accounts = accounts
         self.mix = mix
         self.runner = runner
+        self.start = start
         self.measureFrom = measureFrom
         self.end = end
         self.callsMax = callsMax

@@ -18,9 +18,10 @@ struct OpenLoopDriver {
     static let backoff = TimeAmount.microseconds(100)
 
     /// What a run dispatched: `planned` operations were due before the end (or before the call budget was spent),
-    /// `sent` of them were sent (the others are recorded as not sent); `stoppedAt` is the instant the dispatcher
-    /// stopped, which rates divide by when `--calls-max` ended the run (not the end of the last call, whose latency
-    /// it would add).
+    /// `sent` of them were sent (the others are recorded as not sent); `stoppedAt` is where rates divide: the plan's
+    /// end, or the instant the dispatcher stopped when `--calls-max` or an interruption stopped it early (not the end
+    /// of the last call, whose latency it would add). The instant of the last dispatch it is not: at `--rate 1` that
+    /// cut a second from the window (9 operations over 8 s of a 10 s window).
     struct Dispatched: Equatable {
         var planned: Int
         var sent: Int
@@ -28,15 +29,19 @@ struct OpenLoopDriver {
     }
 
     /// `dispatcherStopped` (tests) is told the instant the dispatcher stopped, before the calls in flight end.
+    ///
+    /// The operations are due from the plan's start, every `1 / rate` seconds, all those before its end: counted from
+    /// the driver's own start (a little later) and rounded down, the last one due in the window was left out.
     @discardableResult
     func run(_ plan: LoadPlan, dispatcherStopped: (@Sendable (NIODeadline) -> Void)? = nil) async -> Dispatched {
         let interval = 1e9 / rate
-        let start = NIODeadline.now()
-        let total = Int(Double((plan.end - start).nanoseconds) / interval)
+        let start = plan.start
+        let total = Int((Double((plan.end - start).nanoseconds) / interval).rounded(.up))
         let outstanding = SharedCounter()
         var picker = FastRandom(seed: 0x5EED)
         var sent = 0
         var budgetSpent = false
+        var cancelled = false
         var stoppedAt = plan.end
         await withDiscardingTaskGroup { group in
             while sent < total {
@@ -49,7 +54,11 @@ struct OpenLoopDriver {
                 {
                     try? await Task.sleep(nanoseconds: UInt64(Self.backoff.nanoseconds))
                 }
-                if Task.isCancelled || NIODeadline.now() >= plan.end { break }
+                if Task.isCancelled {
+                    cancelled = true
+                    break
+                }
+                if NIODeadline.now() >= plan.end { break }
                 let operation = plan.mix.pick(picker.next())
                 let reserved = WorkloadRunner.callsMax(of: operation)
                 guard plan.budget.take(reserved) else {
@@ -69,12 +78,14 @@ struct OpenLoopDriver {
                 }
                 sent += 1
             }
-            stoppedAt = .now()
-            dispatcherStopped?(stoppedAt)
+            let dispatcherStoppedAt = NIODeadline.now()
+            if budgetSpent || cancelled { stoppedAt = dispatcherStoppedAt }
+            dispatcherStopped?(dispatcherStoppedAt)
             // Now, not once the calls in flight have finished: the unsent calls waited until the dispatcher stopped.
             if !budgetSpent {
                 recordUnsent(
-                    plan, indices: sent..<total, start: start, interval: interval, stopped: stoppedAt, picker: &picker)
+                    plan, indices: sent..<total, start: start, interval: interval, stopped: dispatcherStoppedAt,
+                    picker: &picker)
             }
         }
         return Dispatched(planned: budgetSpent ? sent : total, sent: sent, stoppedAt: stoppedAt)

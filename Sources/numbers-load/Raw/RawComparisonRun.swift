@@ -50,6 +50,25 @@ struct RawComparisonRun {
         var clientTLS = TLSConfiguration.client(trustRoots: authority.trustRoots)
         clientTLS.applicationProtocols = ["nrpc/1"]
         let context = try TLSContext(configuration: clientTLS)
+        // Cancelled (the run interrupted), the child is killed at once: every connection to it ends, and with it each
+        // wait below (a connect refused, a handshake or the run failed), instead of lasting the whole window while
+        // the signal did nothing.
+        let pid = child.process.processIdentifier
+        let comparison = try await withTaskCancellationHandler {
+            try await measure(
+                port: child.port, context: context, depth: depth, requestBytes: requestBytes,
+                responseBytes: responseBytes)
+        } onCancel: {
+            _ = Foundation.kill(pid, SIGKILL)
+        }
+        try Task.checkCancellation()
+        return comparison
+    }
+
+    /// Connects to the child server on `port`, runs the window and returns its figures.
+    private func measure(
+        port: Int, context: TLSContext, depth: Int, requestBytes: Int, responseBytes: Int
+    ) async throws -> LoadReport.RawComparison {
         // Every connection is made and its handshake done before the clock starts, as the RPC side connects every
         // client before its start: with the clock started first, the connects (awaited in turn) took the warm-up of
         // the later connections, and past it their time counted against the raw rate.
@@ -75,7 +94,7 @@ struct RawComparisonRun {
                                         timeout: timeout, stripe: index, done: done, handshaken: handshaken))
                             }
                         }
-                        .connect(host: "127.0.0.1", port: child.port).get()
+                        .connect(host: "127.0.0.1", port: port).get()
                     channels.append(connected)
                 } catch {
                     // No channel became active, so its handler never completes its promises (a dropped promise traps
@@ -152,9 +171,10 @@ struct ChildServer {
         return ChildServer(process: process, port: port)
     }
 
-    /// SIGKILL: cannot be blocked, unlike SIGTERM which Swift runtime threads (and so children) may have masked.
+    /// SIGKILL: cannot be blocked, unlike SIGTERM which Swift runtime threads (and so children) may have masked. Not
+    /// sent to a child already reaped (killed by a cancelled run), whose pid the system may have given another.
     func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 

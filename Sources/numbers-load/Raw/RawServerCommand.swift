@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import NumberAPI
 import NumberTLS
 
 /// `numbers-load raw-server`: the raw TLS request/response server of the transport baseline, in its own process
@@ -21,6 +22,8 @@ struct RawServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // One descriptor per connection of the run it serves (up to 1024): the soft default, often 1024, refused some.
+        _ = OpenFilesLimit.raiseToHard()
         let (host, port) = try LoopbackAddress.parse(listen)
         var tls = TLSConfiguration.server(certificateChain: .file(cert), privateKey: .file(key))
         tls.applicationProtocols = ["nrpc/1"]

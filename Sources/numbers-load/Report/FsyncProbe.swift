@@ -10,8 +10,9 @@ struct FsyncProbe {
     /// Writes at most, whatever the time.
     static let writesMax = 1_000_000
 
-    /// Writes per second.
-    func run() throws -> Double {
+    /// Writes per second. Stops early once `stop` says so (the run interrupted: Ctrl-C during the probe left its file
+    /// behind), its file removed all the same.
+    func run(stop: () -> Bool = { false }) throws -> Double {
         let path = directory + "/numbers-load-fsync-probe-\(getpid())"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o600)
         guard fd >= 0 else { throw ChildServerError(message: "cannot create \(path): errno \(errno)") }
@@ -22,7 +23,7 @@ struct FsyncProbe {
         let record = [UInt8](repeating: 0x7B, count: Self.recordBytes)
         let start = Date()
         var writes = 0
-        while writes < Self.writesMax, Date().timeIntervalSince(start) < seconds {
+        while writes < Self.writesMax, Date().timeIntervalSince(start) < seconds, !stop() {
             let written = record.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard written == record.count, fdatasync(fd) == 0 else {
                 throw ChildServerError(message: "write+fdatasync failed in \(directory): errno \(errno)")

@@ -98,8 +98,9 @@ struct LoadReport: Codable, Sendable {
     /// What the run made (numbers bought, purchases in doubt, API keys, accounts) that may still be owned or valid
     /// after it settled them at its end, one line each (empty when everything was given back).
     var unsettled: [String] = []
-    /// The signal (SIGINT 2, SIGTERM 15, SIGHUP 1) that cut the run short, when one did: the figures are of the
-    /// window up to it, the raw comparison was not run, and the run exits 128 + its number after the clean-up.
+    /// The signal (SIGINT 2, SIGTERM 15, SIGHUP 1) that cut the measured window short, when one came before it ended:
+    /// the figures are of the window up to it, the raw comparison was not run, and the run exits 128 + its number
+    /// after the clean-up. One that came later (during the clean-up or the raw comparison) leaves it nil.
     var interruptedBySignal: Int32?
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
@@ -158,17 +159,7 @@ struct LoadReport: Codable, Sendable {
         lines.append(
             String(
                 format: "wire bytes per call: request %.0f, response %.0f", averageRequestBytes, averageResponseBytes))
-        if let raw = rawComparison {
-            lines.append(
-                row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back"
-                    + (raw.depth.map { ", depth \($0))" } ?? ")"))
-            var ratio = String(format: "RPC (OK calls) / raw TLS messages per second: %.2f", raw.rpcToRawRatio)
-            if total.errors > 0 {
-                ratio += " (warning: \(total.errors) calls failed: the ratio counts only the OK ones)"
-            }
-            lines.append(ratio)
-        }
-        if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
+        lines += rawComparisonLines()
         if let interruptedBySignal {
             lines.append("interrupted by signal \(interruptedBySignal): the figures are of the window up to it")
         }
@@ -200,6 +191,24 @@ struct LoadReport: Codable, Sendable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The lines of the raw comparison, or of its failure; none without either. `numbers-load run --compare-raw`
+    /// prints them after the RPC summary, which it prints before the baseline starts.
+    func rawComparisonLines() -> [String] {
+        var lines: [String] = []
+        if let raw = rawComparison {
+            lines.append(
+                row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back"
+                    + (raw.depth.map { ", depth \($0))" } ?? ")"))
+            var ratio = String(format: "RPC (OK calls) / raw TLS messages per second: %.2f", raw.rpcToRawRatio)
+            if total.errors > 0 {
+                ratio += " (warning: \(total.errors) calls failed: the ratio counts only the OK ones)"
+            }
+            lines.append(ratio)
+        }
+        if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
+        return lines
     }
 
     private func row(_ name: String, _ figures: Figures) -> String {

@@ -80,6 +80,28 @@ struct RunLoadPublishTests {
         #expect(written.rawComparisonFailure == "the child server did not report its port")
     }
 
+    /// With `--compare-raw` the RPC report is published before the baseline starts (an interruption there lost it),
+    /// then the baseline's lines are printed and the JSON report written again with them.
+    @Test("the raw comparison published after the RPC report: the JSON report rewritten with it, a failure thrown")
+    func rawComparisonPublishedAfter() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-load-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("report.json").path
+        let command = try RunLoad.parse(["--compare-raw", "--json-report", path])
+        var report = LoadReport.fixture()
+        try command.publish(report)
+        let failure = "the raw connection closed before the run started"
+        report.rawComparisonFailure = failure
+        #expect(report.rawComparisonLines() == ["raw TLS comparison failed: \(failure)"])
+        #expect(throws: HarnessError.self) { try command.publishRawComparison(report) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let written = try decoder.decode(LoadReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(written.total.calls == 1000)
+        #expect(written.rawComparisonFailure == failure)
+    }
+
     @Test("without a failure, publishing writes the report and does not throw")
     func publishWithoutFailure() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-load-\(UUID())")
@@ -128,5 +150,103 @@ struct LoadAdminKeyTests {
         #expect(RunLoad.measuredSeconds(from: start, to: end, driversEnded: start + .milliseconds(2_500)) == 2.5)
         // Stopped during the warm-up: no measured time, and no division by zero.
         #expect(RunLoad.measuredSeconds(from: start, to: end, driversEnded: start - .seconds(1)) == 0.001)
+    }
+}
+
+/// The defaults (127.0.0.1:7443 and the local data directory's admin key) are a production set-up's: a run there made
+/// 8 accounts funded with 1 M USD each in its ledger and bought real numbers at Twilio; `--owned-numbers 0` with get
+/// in the mix bought one per account all the same.
+@Suite("RunLoad: a run that would charge a real provider account is refused")
+struct RunLoadProviderTests {
+    /// A data directory with a CA, an admin key and, when `provider` is given, a `provider.json` of that kind (as
+    /// numberd writes it).
+    static func dataDirectory(provider: String?) throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-provider-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder + "/tls", withIntermediateDirectories: true)
+        try Data("local CA".utf8).write(to: URL(fileURLWithPath: folder + "/tls/ca.pem"))
+        try Data("nk_local\n".utf8).write(to: URL(fileURLWithPath: folder + "/admin.key"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: folder + "/admin.key")
+        if let provider {
+            let binding = "{\"accountSid\":\"AC0123456789abcdef0123456789abcdef\",\"kind\":\"\(provider)\"}\n"
+            try Data(binding.utf8).write(to: URL(fileURLWithPath: folder + "/provider.json"))
+        }
+        return folder
+    }
+
+    /// Parses `arguments` and makes the check `run()` makes before anything is sent.
+    static func check(_ arguments: [String]) throws {
+        let command = try RunLoad.parse(arguments)
+        try command.checkProviderCharges(try WorkloadMix(parsing: command.mix))
+    }
+
+    @Test("a data directory bound to Twilio: refused (exit 64) without --allow-provider-charges, passed with it")
+    func twilioIsRefused() throws {
+        let folder = try Self.dataDirectory(provider: "twilio")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let refused = #expect(throws: ValidationError.self) { try Self.check(["--data-dir", folder]) }
+        #expect(refused?.message.contains("--allow-provider-charges") == true, "\(String(describing: refused))")
+        #expect(RunLoad.exitCode(for: try #require(refused)) == ExitCode.validationFailure)
+        // Buying nothing does not make it safe: the accounts are funded in that ledger all the same.
+        #expect(throws: ValidationError.self) {
+            try Self.check(["--data-dir", folder, "--owned-numbers", "0", "--mix", "list=1"])
+        }
+        // An explicit key, but the data directory's CA: still that numberd.
+        #expect(throws: ValidationError.self) { try Self.check(["--data-dir", folder, "--key", "nk_x"]) }
+        try Self.check(["--data-dir", folder, "--allow-provider-charges"])
+    }
+
+    @Test("the simulator passes; no readable binding is refused only when the run buys with the directory's key")
+    func simulatorAndUnreadableBinding() throws {
+        let simulator = try Self.dataDirectory(provider: "simulator")
+        defer { try? FileManager.default.removeItem(atPath: simulator) }
+        try Self.check(["--data-dir", simulator])
+        let none = try Self.dataDirectory(provider: nil)
+        defer { try? FileManager.default.removeItem(atPath: none) }
+        #expect(throws: ValidationError.self) { try Self.check(["--data-dir", none]) }
+        #expect(throws: ValidationError.self) {
+            try Self.check(["--data-dir", none, "--owned-numbers", "0", "--mix", "list=1,purchase=1"])
+        }
+        try Self.check(["--data-dir", none, "--owned-numbers", "0", "--mix", "list=1"])
+        try Self.check(["--data-dir", none, "--key", "nk_x"])
+        try Self.check(["--data-dir", none, "--allow-provider-charges"])
+        // --key and --ca without --data-dir: the operator chose the target, nothing is read.
+        try Self.check(["--key", "nk_x", "--ca", none + "/tls/ca.pem"])
+    }
+
+    @Test("--owned-numbers 0 with get in the mix is a usage error instead of a number bought per account")
+    func getNeedsOwnedNumbers() throws {
+        // The default mix has get.
+        let error = #expect(throws: (any Error).self) { try RunLoad.parse(["--owned-numbers", "0"]) }
+        #expect(RunLoad.message(for: try #require(error)).contains("--owned-numbers must be 1 or more"))
+        #expect(throws: (any Error).self) { try RunLoad.parse(["--owned-numbers", "0", "--mix", "list=1,get=1"]) }
+        _ = try RunLoad.parse(["--owned-numbers", "0", "--mix", "list=1,get=0"])
+        _ = try RunLoad.parse(["--owned-numbers", "1", "--mix", "get=1"])
+    }
+}
+
+/// Closed loop ran one task per connection and slot, uncapped (`--connections 1024 --concurrency 10000`: 10.24 M
+/// tasks), and `run` kept the soft open-files limit (often 1024), so connections past it failed as the server's errors.
+@Suite("RunLoad: the run's size fits its limits")
+struct RunLoadSizeTests {
+    @Test("closed loop: --connections x --concurrency above 100,000 is a usage error; open loop does not use it")
+    func closedLoopWorkersAreCapped() throws {
+        let error = #expect(throws: (any Error).self) {
+            try RunLoad.parse(["--connections", "1024", "--concurrency", "10000"])
+        }
+        #expect(RunLoad.message(for: try #require(error)).contains("--connections x --concurrency"))
+        _ = try RunLoad.parse(["--connections", "10", "--concurrency", "10000"])
+        _ = try RunLoad.parse(["--mode", "open", "--connections", "1024", "--concurrency", "10000"])
+    }
+
+    @Test("--connections above the open-files limit less 64 is a usage error naming the limit")
+    func connectionsFitTheOpenFilesLimit() throws {
+        let refused = #expect(throws: ValidationError.self) {
+            try RunLoad.checkConnections(1000, openFilesLimit: 1024)
+        }
+        #expect(refused?.message.contains("open-files limit 1024") == true, "\(String(describing: refused))")
+        try RunLoad.checkConnections(960, openFilesLimit: 1024)
+        try RunLoad.checkConnections(1024, openFilesLimit: 1_048_576)
+        // A limit that cannot be read (0) refuses nothing.
+        try RunLoad.checkConnections(1024, openFilesLimit: 0)
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import numbers_load
@@ -57,7 +58,10 @@ struct OpenLoopDriverTests {
                 country: "US", timeout: .seconds(5)),
             measureFrom: start, end: start + .seconds(1), callsMax: 1_000_000)
 
-        let dispatched = await OpenLoopDriver(rate: 100_000, outstandingMax: 1).run(plan)
+        let stoppedAt = Mutex<NIODeadline?>(nil)
+        let dispatched = await OpenLoopDriver(rate: 100_000, outstandingMax: 1).run(plan) { at in
+            stoppedAt.withLock { $0 = at }
+        }
 
         let merged = recorder.snapshot()
         let unsent = merged.outcomes[LatencyRecorder.notSent] ?? 0
@@ -65,9 +69,38 @@ struct OpenLoopDriverTests {
         #expect(unsent == dispatched.planned - 1 && unsent == merged.unsent)
         #expect(merged.total.totalCount == UInt64(dispatched.planned))
         // Due evenly over the 1 s window, each waiting until the dispatcher stopped: from about `stopped` down to
-        // `stopped` - 1 s, the median `stopped` - 0.5 s (the stop measured, not assumed: a loaded machine delays it).
-        let stopped = Double((dispatched.stoppedAt - start).nanoseconds) / 1000
+        // `stopped` - 1 s, the median `stopped` - 0.5 s (the stop measured, not assumed: a loaded machine delays it;
+        // rates divide by the plan's end, which `stoppedAt` holds).
+        #expect(dispatched.stoppedAt == plan.end)
+        let stopped = Double(((stoppedAt.withLock { $0 } ?? dispatched.stoppedAt) - start).nanoseconds) / 1000
         let median = Double(merged.total.valueAtPercentile(50))
         #expect(abs(median - (stopped - 500_000)) < 50_000, "median \(median) µs, stopped at \(stopped) µs")
+    }
+
+    /// The operations were counted from the driver's own start, a little after the plan's, and rounded down, and
+    /// rates divided by the time up to the last dispatch: `--mode open --rate 1 --duration 10 --warmup 2` reported
+    /// 9 operations over 8 s.
+    @Test("rate 10 over a 1 s window: 10 operations due, and rates divide by the whole window")
+    func wholeWindowAtALowRate() async throws {
+        let start = NIODeadline.now()
+        let recorder = LatencyRecorder(measureFrom: start)
+        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(1)])
+        let plan = LoadPlan(
+            clients: [client], executors: [nil],
+            accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
+            mix: try WorkloadMix(parsing: "list=1"),
+            runner: WorkloadRunner(
+                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+                country: "US", timeout: .seconds(5)),
+            start: start, measureFrom: start, end: start + .seconds(1), callsMax: 1000)
+
+        let dispatched = await OpenLoopDriver(rate: 10, outstandingMax: 64).run(plan)
+
+        #expect(dispatched.planned == 10)
+        #expect(dispatched.stoppedAt >= plan.end)
+        let seconds = RunLoad.measuredSeconds(from: plan.measureFrom, to: plan.end, driversEnded: dispatched.stoppedAt)
+        #expect(seconds == 1)
+        let merged = recorder.snapshot()
+        #expect(merged.total.totalCount == 10, "every operation due is recorded, sent or not")
     }
 }
