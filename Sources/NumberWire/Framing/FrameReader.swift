@@ -20,9 +20,10 @@ public final class FrameReader {
     public static let excessCapacityMax = 64 * 1024
 
     private var decoder: FrameDecoder
-    /// What has arrived and is not decoded yet; frames are handed out as slices of it. Empty between reads unless
-    /// part of a frame waits.
-    private var buffer = ByteBuffer()
+    /// What has arrived and is not decoded yet; frames are handed out as slices of it. Nil between reads unless part
+    /// of a frame waits — nil, not an empty `ByteBuffer`, whose shared storage every event loop's readers would retain
+    /// and release (an atomic count on one cache line) at each frame, as `decodeNext` moves the buffer out and back.
+    private var buffer: ByteBuffer?
     /// False after a framing error or ``discard()``: nothing more is read.
     private var reading = true
 
@@ -35,10 +36,10 @@ public final class FrameReader {
 
     /// The bytes of a frame (or of the preface) that has started arriving and not finished, which wait here. (The
     /// storage holding them after a read is at most twice as large plus ``excessCapacityMax``.)
-    public var partialFrameBytes: Int { buffer.readableBytes }
+    public var partialFrameBytes: Int { buffer?.readableBytes ?? 0 }
 
     /// The size of the storage this reader keeps (what the frames it handed out may share of it aside): for tests.
-    var storageCapacity: Int { buffer.storageCapacity }
+    var storageCapacity: Int { buffer?.storageCapacity ?? 0 }
 
     /// Reads with `decoder` (its limits and whether a preface is due).
     public init(_ decoder: FrameDecoder) {
@@ -53,11 +54,13 @@ public final class FrameReader {
     /// connection). When part of a frame is left in storage far bigger than it, that part is copied out.
     public func read(_ bytes: ByteBuffer, _ receive: (Frame) -> Void) -> (any Error)? {
         guard reading else { return nil }
-        if buffer.readableBytes == 0 {
-            buffer = bytes
-        } else {
+        if var held = buffer, held.readableBytes > 0 {
+            buffer = nil  // uniquely referenced while appended to
             var bytes = bytes
-            buffer.writeBuffer(&bytes)
+            held.writeBuffer(&bytes)
+            buffer = held
+        } else {
+            buffer = bytes
         }
         do {
             // `buffer` is in place while `receive` runs: a read it re-enters appends to it and decodes what is there
@@ -70,28 +73,27 @@ public final class FrameReader {
             discard()  // nothing after bad framing is read: what is left of it goes too
             return error
         }
-        guard reading else { return nil }
-        let left = buffer.readableBytes
-        if left == 0 {
-            // An empty buffer (no allocation: NIO shares one) takes the place of the spent one.
-            buffer = ByteBuffer()
-        } else if buffer.storageCapacity > 2 * left + Self.excessCapacityMax {
-            var compact = ByteBufferAllocator().buffer(capacity: left)
-            compact.writeImmutableBuffer(buffer)
-            buffer = compact
-        } else if buffer.readerIndex > 0, decoder.shouldReclaimBytes(buffer: buffer) {
+        guard reading, var left = buffer else { return nil }
+        buffer = nil  // uniquely referenced while changed
+        if left.readableBytes == 0 {
+            return nil  // the spent buffer goes
+        } else if left.storageCapacity > 2 * left.readableBytes + Self.excessCapacityMax {
+            var compact = ByteBufferAllocator().buffer(capacity: left.readableBytes)
+            compact.writeImmutableBuffer(left)
+            left = compact
+        } else if left.readerIndex > 0, decoder.shouldReclaimBytes(buffer: left) {
             // What NIO's processor does after each read: the bytes already decoded make room for the rest.
-            buffer.discardReadBytes()
+            left.discardReadBytes()
         }
+        buffer = left
         return nil
     }
 
     /// The next whole frame in `buffer`, if one is there. The buffer is moved out while the decoder reads it, so that
     /// it is not copied (it is uniquely referenced).
     private func decodeNext() throws -> Frame? {
-        guard buffer.readableBytes > 0 else { return nil }
-        var bytes = buffer
-        buffer = ByteBuffer()
+        guard var bytes = buffer, bytes.readableBytes > 0 else { return nil }
+        buffer = nil
         defer { buffer = bytes }
         return try decoder.decode(buffer: &bytes)
     }
@@ -100,6 +102,6 @@ public final class FrameReader {
     /// is closing, whose further bytes nobody will process.
     public func discard() {
         reading = false
-        buffer = ByteBuffer()
+        buffer = nil
     }
 }
