@@ -132,11 +132,12 @@ struct LoadInterruptionTests {
         try FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Data("a CA".utf8).write(to: URL(fileURLWithPath: folder + "/ca.pem"))
-        // No server on port 1: the probe (2 s) comes before anything connects.
+        // No server on port 1: the probe comes before anything connects. It is given 600 s, so a run that ends
+        // within the wait below was stopped by the signal (a 2 s probe could end before a loaded test saw its file).
         let (process, _, err) = try Self.spawnLoad(
             [
                 "run", "--server", "127.0.0.1:1", "--key", "nk_unused", "--ca", folder + "/ca.pem",
-                "--fsync-probe-dir", probe, "--mix", "list=1", "--owned-numbers", "0",
+                "--fsync-probe-dir", probe, "--fsync-probe-seconds", "600", "--mix", "list=1", "--owned-numbers", "0",
             ], folder: folder)
         defer { if process.isRunning { process.send(SIGKILL) } }
         func probeFiles() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: probe)) ?? [] }
@@ -145,7 +146,9 @@ struct LoadInterruptionTests {
         while probeFiles().isEmpty, process.isRunning, ContinuousClock.now < started {
             try await Task.sleep(for: .milliseconds(5))
         }
-        try #require(!probeFiles().isEmpty, "the probe never started")
+        try #require(
+            !probeFiles().isEmpty,
+            "the probe never started: \((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
         process.send(SIGINT)
         let ending = await ChildExit.wait(process, timeout: .seconds(30))
         let printed = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""

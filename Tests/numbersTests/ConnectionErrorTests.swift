@@ -57,8 +57,11 @@ struct ConnectionErrorTests {
 
     @Test("a port nobody listens on: exit 7, 'cannot connect to HOST:PORT: Connection refused', no NIO dump")
     func connectionRefused() async throws {
-        // A port that was free a moment ago, closed again: connecting to it is refused.
-        let port = try SilentListener().port
+        // A port bound and not listening, held to the end: connecting to it is refused. (A port freed again was
+        // taken by another test's server in a loaded run, which answered the handshake.)
+        let bound = try SilentListener(listening: false)
+        let port = bound.port
+        defer { withExtendedLifetime(bound) {} }
         try await withStubServer(router: RPCRouter()) { server in
             let run = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(port)", "--ca", server.caFile, "--timeout", "10"])

@@ -62,6 +62,10 @@ struct RunLoad: AsyncParsableCommand {
         name: .customLong("fsync-probe-dir"),
         help: "Measure serial write+fdatasync per second in this directory first (same file system as the store).")
     var fsyncProbeDir: String?
+    @Option(
+        name: .customLong("fsync-probe-seconds"),
+        help: "How long the fsync probe runs, 1...600 seconds (default 2; longer evens out a busy disk).")
+    var fsyncProbeSeconds: Double = 2
     @Option(name: .customLong("server-pid"), help: "Report this server process's RSS at the end.") var serverPID: Int32?
     @Option(
         name: .customLong("journal-dir"),
@@ -101,6 +105,9 @@ struct RunLoad: AsyncParsableCommand {
             throw ValidationError(
                 "--compare-raw compares closed-loop throughput (the raw transport's maximum at --concurrency); "
                     + "use it with --mode closed, not with --mode open")
+        }
+        guard (1...600).contains(fsyncProbeSeconds) else {
+            throw ValidationError("--fsync-probe-seconds must be 1...600")
         }
         guard (1...LoadFixture.accountsMax).contains(accounts) else {
             throw ValidationError("--accounts must be 1...\(LoadFixture.accountsMax)")
@@ -166,7 +173,9 @@ struct RunLoad: AsyncParsableCommand {
         Interruption.shared.install()
         var fsyncs: Double?
         if let directory = fsyncProbeDir {
-            fsyncs = try FsyncProbe(directory: directory, seconds: 2).run { Interruption.shared.firstSignal != nil }
+            fsyncs = try FsyncProbe(directory: directory, seconds: fsyncProbeSeconds).run {
+                Interruption.shared.firstSignal != nil
+            }
             if let interrupted = Interruption.shared.exitCode {
                 log("interrupted (signal \(interrupted - 128)) during the fsync probe: nothing was made yet")
                 throw ExitCode(interrupted)
