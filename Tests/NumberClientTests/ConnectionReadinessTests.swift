@@ -180,6 +180,26 @@ struct ConnectionHandlerReadinessTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    /// The handler kept its channel context, which holds the handler: each connection the client closed or lost
+    /// (a server's idle timeout, a restart, a GOAWAY) leaked the pair, with the handler's state machine and buffers.
+    @Test("a closed connection's handler is freed")
+    func closedConnectionFreesItsHandler() throws {
+        weak var released: ClientConnectionHandler?
+        try {
+            let loop = EmbeddedEventLoop()
+            let handler = ClientConnectionHandler(
+                settings: .defaults, status: ClientConnectionStatus(), ready: loop.makePromise(of: Void.self),
+                awaitsHandshake: true, settingsTimeout: .seconds(5))
+            released = handler
+            let channel = EmbeddedChannel(handler: handler, loop: loop)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            channel.pipeline.fireUserInboundEventTriggered(Self.handshake)
+            try channel.writeInbound(Self.bytes(Frame(type: .settings, streamID: 0)))
+            _ = try channel.finish(acceptAlreadyClosed: true)
+        }()
+        #expect(released == nil, "the closed connection's handler is still alive")
+    }
+
     @Test("closed before SETTINGS: the connect fails")
     func closedBeforeSettings() throws {
         let (channel, _, readiness) = try Self.connected()

@@ -77,6 +77,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         notReady(ConnectionEnded())
+        // The context holds this handler: kept here, the pair outlived the connection (each reconnect leaked one).
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
