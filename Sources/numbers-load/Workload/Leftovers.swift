@@ -260,10 +260,16 @@ final class Leftovers: Sendable {
                             Self.roundsUp(accountLeft, by: Self.releasesInFlightPerAccountMax))
                         let until = Self.itemDeadline(deadline, itemsLeft: rounds)
                         notStarted -= 1
-                        inFlight[accountId, default: 0] += 1
-                        running += 1
                         started = true
                         emptied = emptied || accountLeft == 1
+                        // Its turn came after the deadline: not asked. One whose turn came before is asked at least
+                        // once, however late its task starts (a busy machine).
+                        guard NIODeadline.now() < until else {
+                            lines[next.index] = Self.unsettledLine(next.release, releasing: false, outcome: nil)
+                            continue
+                        }
+                        inFlight[accountId, default: 0] += 1
+                        running += 1
                         group.addTask {
                             let line = await self.settle(next.release, client: client, deadline: until)
                             return ReleaseSettled(index: next.index, accountId: accountId, line: line)
@@ -295,7 +301,7 @@ final class Leftovers: Sendable {
         let request = ReleaseNumberRequest(accountId: release.accountId, numberId: release.numberId)
         let options = CallOptions(timeout: Self.settleTimeout, idempotencyKey: NumbersClient.newIdempotencyKey())
         var releasing = false
-        let outcome = await Self.asking(until: deadline) { () async throws -> Void in
+        let outcome = await Self.asking(until: deadline, atLeastOnce: true) { () async throws -> Void in
             do {
                 _ = try await client.releaseNumber(request, options: options)
             } catch let error where Self.isGone(error) {
@@ -313,9 +319,13 @@ final class Leftovers: Sendable {
             }
         }
         if case .success = outcome { return nil }
+        return Self.unsettledLine(release, releasing: releasing, outcome: outcome.map { "\($0)" })
+    }
+
+    /// The line of a release that may still be owned: `outcome` its last answer, nil when it was not asked.
+    static func unsettledLine(_ release: Release, releasing: Bool, outcome: String?) -> String {
         let state = releasing ? " (releasing at numberd when last asked: done unless Twilio refuses it outright)" : ""
-        return "number \(release.numberId) of \(release.accountId) not released\(state): "
-            + (outcome.map { "\($0)" } ?? "not asked")
+        return "number \(release.numberId) of \(release.accountId) not released\(state): " + (outcome ?? "not asked")
     }
 
     /// What an answer to a settling call says to do.
@@ -356,15 +366,18 @@ final class Leftovers: Sendable {
     /// answer is that numberd still runs the request under its key (``isRunning(_:)``), `runningDeadline` when that
     /// is later —, pausing between attempts (from `retryPauseInitial`, doubling up to `retryPauseMax`, at least what
     /// the server asked for; a pause that would pass the deadline is not taken). Returns the last outcome; nil when
-    /// the deadline had passed before the first attempt.
+    /// the deadline had passed before the first attempt, unless `atLeastOnce` (an item whose turn was decided before
+    /// the deadline, run by a task that may only start later, when the machine is busy).
     static func asking<Value: Sendable>(
-        until deadline: NIODeadline, whileRunningUntil runningDeadline: NIODeadline? = nil,
+        until deadline: NIODeadline, whileRunningUntil runningDeadline: NIODeadline? = nil, atLeastOnce: Bool = false,
         _ call: () async throws -> Value
     ) async -> Result<Value, any Error>? {
         var outcome: Result<Value, any Error>?
         var pause = retryPauseInitial
         var until = deadline
-        while NIODeadline.now() < until {
+        var first = atLeastOnce
+        while first || NIODeadline.now() < until {
+            first = false
             do {
                 return .success(try await call())
             } catch {
