@@ -37,8 +37,9 @@ extension NumberService {
         coordinator.readDecisionState { state in
             local.withLock { $0.releasingOrphans.formIntersection(state.orphanWatch.keys) }
         }
-        // In turn, from where the last pass stopped: oldest first, watches still pending (not listed yet, window not
-        // over) took the same places every pass, and after a restart every number past them stayed blocked.
+        // In turn by number, from where the last pass stopped: taken oldest first, watches still pending (not listed
+        // yet, window not over) took the same places every pass, and after a restart every number past them stayed
+        // blocked.
         let cursor = local.withLock { $0.orphanSweepCursor }
         let chosen = Self.rotation(config.reconcile.orphanLookUpsPerSweep, of: watches.keys, after: cursor)
         local.withLock { $0.orphanSweepCursor = chosen.last }
@@ -172,6 +173,16 @@ extension NumberService {
     /// ``orphanCreationSlackSeconds`` (also what `reconcile.orphanWatchSeconds`, when on, must cover).
     public static func lateBuySeconds(horizon: Int64) -> Int64 { horizon + orphanCreationSlackSeconds }
 
+    /// The latest creation date, by numberd's clock, the provider can give a buy sent by `sent`: ``lateBuySeconds``
+    /// after it, plus how far numberd's clock runs behind the wall clock (``NumberClock/behindWallClockSeconds``):
+    /// a clock that ignored a forward step reads the provider's `date_created` that much later than its own times. A
+    /// number created after it is someone's later purchase. Reconciliation (``latestBuy(of:)``) and the sweep
+    /// (``mayBeTheOrphan(_:of:)``) both judge by it: the sweep once took a voided purchase's late buy, dated by a
+    /// provider 2 h ahead of a lagging numberd, for someone's purchase and left it paid with nobody owning it.
+    func latestCreation(ofBuySentBy sent: Date) -> Date {
+        sent.addingTimeInterval(Double(lateBuySeconds) + max(0, clock.behindWallClockSeconds))
+    }
+
     /// The voided purchases' buys that may still land, as a purchase's checks at `now` see them: a watch begun at or
     /// after `now` less ``lateBuySeconds`` keeps other accounts' purchases off its number, and the account's own on
     /// another trunk. Twilio answers a POST of a number its account owns as an update applying that POST's trunk
@@ -183,15 +194,15 @@ extension NumberService {
     /// Whether `number`, found at the provider under `watch`, can be what the watch is for. A released number's
     /// watch (`NUM_…`) is for its own SID: another SID is a later purchase. A voided purchase's (`PIN_…`) is for a buy
     /// that was queued when it was voided: the provider created it by the in-flight horizon after that (and
-    /// ``orphanCreationSlackSeconds``), not days later; one without a readable creation date is not asked about here
-    /// (``settle(_:into:)`` keeps its watch).
+    /// ``orphanCreationSlackSeconds``, and numberd's clock lag: ``latestCreation(ofBuySentBy:)``), not days later; one
+    /// without a readable creation date is not asked about here (``settle(_:into:)`` keeps its watch).
     private func mayBeTheOrphan(_ number: ProvisionedNumber, of watch: OrphanWatch) -> Bool {
         if watch.intentId.hasPrefix(Identifier.number) {
             let sid = try? coordinator.read { state throws(NumberError) in state.numbers[watch.intentId]?.providerSid }
             return (sid ?? nil) == number.sid
         }
         guard let created = number.dateCreated else { return false }
-        return created <= lateBuys(at: now()).end(of: watch)
+        return created <= latestCreation(ofBuySentBy: watch.since)
     }
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.

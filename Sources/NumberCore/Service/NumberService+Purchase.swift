@@ -92,7 +92,9 @@ extension NumberService {
                     details: ["intentId": intent.id])
             }
         case .failed(let error, let bought, let watching):
-            await compensate(intent, bought: bought, watching: watching)
+            // A release without an answer stops the compensation there, not to keep the caller through a timeout per
+            // number: the intent stays compensating, as after any failed release, and reconciliation releases the rest.
+            _ = await compensate(intent, bought: bought, watching: watching)
             // Left open (its mark or void found no room): reconciliation settles it, by the provider's word — which,
             // for a buy concluded failed by a look-up that did not show it yet, may be a commit. Not a failure, then.
             // From the durable state (a failed write's decision stays in the decision state) or writes stopped.
@@ -418,12 +420,13 @@ extension NumberService {
     /// the look-up shows routed to another trunk is routed to the purchase's first (``routeBeforeCommit(_:to:)``).
     func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
         var bought: [ProvisionedNumber] = []
-        for item in intent.items {
+        for (index, item) in intent.items.enumerated() {
             // When the buy ended (answered, failed, or settled by a look-up): its POST left at the latest then —
-            // after its turn in the HTTP client's queue and any retries before it was sent, which take minutes.
+            // after its turn in the HTTP client's queue and any retries before it was sent, which take minutes —, and
+            // how many items' buys were sent (the rest, after a return here, never were).
             defer {
                 let ended = now()
-                local.withLock { $0.buysSent[intent.id] = ended }
+                local.withLock { $0.buysSent[intent.id] = (ended: ended, attempted: index + 1) }
             }
             do {
                 let number = try await provider.buy(
@@ -611,7 +614,13 @@ extension NumberService {
     /// its own (``watchUnmarked(_:of:at:)``). A bought number whose release the provider answers "not found" is watched
     /// in the void's record too: right after a purchase Twilio can answer 404 for a number it did sell (its lists and
     /// deletes lag the purchase), and it would stay paid there with nobody owning it.
-    func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async {
+    ///
+    /// Returns false when a release got no answer (``ProviderPass/isNoAnswer(_:)``: a timeout, an unavailable or
+    /// misconfigured provider; a 404 or a refusal is an answer). The releases after it are not sent: each would cost
+    /// another timeout, a minute with the adapter's retries, while a live purchase's caller waits or a reconciliation
+    /// pass, which counts the failure against its limit, holds up the sweep and the next passes. The intent stays
+    /// compensating either way, and a later pass releases the rest.
+    func compensate(_ intent: PurchaseIntent, bought: [ProvisionedNumber], watching: [String] = []) async -> Bool {
         let now = now()
         func watches(_ phones: [String], _ state: CoreState) -> [CoreEvent] {
             orphanWatchEvents(
@@ -653,11 +662,13 @@ extension NumberService {
                 unmarked = true
                 marked = false
             } catch {
-                return
+                return true
             }
             watched = marked
         }
         var released = true
+        // False once a DELETE got no answer: the rest are not sent.
+        var answered = true
         var unseen: [String] = []
         // Unseen numbers whose DELETE may still land: kept off purchases like the sweep's (``blockPurchases(_:)``).
         var inFlight: [String] = []
@@ -680,6 +691,10 @@ extension NumberService {
                 logger.error(
                     "compensating release failed; left for reconciliation",
                     metadata: ["intent": "\(intent.id)", "sid": "\(number.sid)", "error": "\(error)"])
+                if ProviderPass.isNoAnswer(.fromProvider(error, phoneNumber: number.phoneNumber)) {
+                    answered = false
+                    break
+                }
             }
         }
         if unmarked {
@@ -688,9 +703,9 @@ extension NumberService {
             // whose DELETE did not go through is watched in a record of its own, or nothing would ever release it.
             await watchUnmarked(
                 substitutes.filter { !heldElsewhere.contains($0) && deleted[$0] == nil }, of: intent, at: now)
-            return
+            return answered
         }
-        guard released else { return }
+        guard released else { return answered }
         let unwatched = watched ? [] : watching
         let withVoid = (unwatched + unseen.filter { !unwatched.contains($0) }).filter { deleted[$0] == nil }
         _ = try? await coordinator.perform { state throws(NumberError) in
@@ -704,6 +719,7 @@ extension NumberService {
             }
             return ([.purchaseIntentVoided(intentId: intent.id)] + watches(withVoid, state) + gone, true)
         }
+        return answered
     }
 
     /// Watches `phones` — substitutes a compensation could not delete after the store had no room for its mark, which

@@ -146,16 +146,22 @@ extension NumberService {
         }.result
     }
 
-    /// Settles one intent; false when the provider could not say what it holds (the intent stays for a later pass).
+    /// Settles one intent; false when the provider could not say what it holds, or did not answer a compensating
+    /// release (the intent stays for a later pass).
     private func settle(_ intent: PurchaseIntent, into report: inout ReconcileReport) async -> Bool {
         var found: [ProvisionedNumber] = []
-        // Numbers the provider has that this intent cannot have bought (``latestBuy(of:)``): someone's later purchase.
+        // Numbers the provider has that this intent cannot have bought (``latestBuy(of:)``, or items whose buy was
+        // never sent): someone's later purchase.
         var others: [ProvisionedNumber] = []
         var complete = true
         let latest = latestBuy(of: intent)
-        for item in intent.items {
+        // How many of its items had their buy sent, in order, when this process drove it (``Local/buysSent``); all of
+        // them when not known (opened before this process started). A purchase whose k-th buy lost its answer never
+        // sent the rest: none of those can be at the provider as its number, nor land there later.
+        let sent = local.withLock { $0.buysSent[intent.id]?.attempted } ?? intent.items.count
+        for (index, item) in intent.items.enumerated() {
             switch await lookUpOwned(item.phoneNumber) {
-            case .owned(let number) where number.dateCreated.map { $0 > latest } ?? false:
+            case .owned(let number) where index >= sent || number.dateCreated.map { $0 > latest } ?? false:
                 others.append(number)
                 complete = false
             case .owned(let number): found.append(number)
@@ -167,7 +173,7 @@ extension NumberService {
         }
         // From the intent's last buy (or this service's start, for one opened before it), not its opening: a purchase
         // of many numbers sends its last buy long after that.
-        let since = local.withLock { max(intent.createdAt, $0.buysSent[intent.id] ?? $0.startedAt) }
+        let since = local.withLock { max(intent.createdAt, $0.buysSent[intent.id]?.ended ?? $0.startedAt) }
         let age = now().timeIntervalSince(since)
         if intent.status == .open && !complete && age < Double(config.reconcile.inFlightHorizonSeconds) {
             // A buy sent just before the crash or timeout may still land: look again on a later pass.
@@ -196,7 +202,8 @@ extension NumberService {
             return true
         }
         // Marked compensating (durably) before any release, so a later pass can never commit it instead. A number
-        // the provider did not show may still be bought by a request queued there: it is watched for orphans. One
+        // the provider did not show may still be bought by a request queued there, if its buy was sent: it is watched
+        // for orphans (one never sent is not: the watch would refuse other accounts' purchases of it for nothing). One
         // that is someone's later purchase, or whose creation date does not read (it may be), is neither released
         // nor watched — a release cannot be undone, and the sweep would take it for the orphan —: the provider audit
         // names it if nobody owns it through numberd.
@@ -211,9 +218,10 @@ extension NumberService {
                 ])
         }
         let shown = Set(found.map(\.phoneNumber) + others.map(\.phoneNumber))
-        await compensate(
+        // A release without an answer counts against the pass, which stops after a few in a row (``ProviderPass``).
+        let answered = await compensate(
             intent, bought: found.filter { $0.dateCreated != nil },
-            watching: intent.items.map(\.phoneNumber).filter { !shown.contains($0) })
+            watching: intent.items.prefix(sent).map(\.phoneNumber).filter { !shown.contains($0) })
         let open = (try? coordinator.read { state throws(NumberError) in state.intents[intent.id] != nil }) ?? true
         if open {
             report.unresolved.append(intent.id)
@@ -221,24 +229,23 @@ extension NumberService {
             report.voided.append(intent.id)
         }
         logger.info("reconciled purchase intent", metadata: ["intent": "\(intent.id)", "voided": "\(!open)"])
-        return true
+        return answered
     }
 
     /// The latest a buy of `intent` can have been created at the provider, by numberd's clock: its buys are sent one
     /// after another from its opening and never again after a restart (an unknown buy is never repeated) — by the end
     /// of the last one this process saw (`buysSent`), else by ``buySecondsMax`` (or the in-flight horizon, if longer)
     /// a number —, each landing within ``lateBuySeconds`` of it (the horizon and the hour of slack for the provider's
-    /// clock), plus how far numberd's clock runs behind the wall clock (``NumberClock/behindWallClockSeconds``). A
-    /// number created after it is someone's later purchase — in Twilio's console, or a customer's after a restore from
-    /// a backup that still held this intent open —, which reconciliation must neither commit to the intent's account
-    /// nor release.
+    /// clock), plus how far numberd's clock runs behind the wall clock (``NumberClock/behindWallClockSeconds``), as
+    /// ``latestCreation(ofBuySentBy:)`` allows, which the orphan sweep judges by too. A number created after it is
+    /// someone's later purchase — in Twilio's console, or a customer's after a restore from a backup that still held
+    /// this intent open —, which reconciliation must neither commit to the intent's account nor release.
     func latestBuy(of intent: PurchaseIntent) -> Date {
         let perBuy = max(config.reconcile.inFlightHorizonSeconds, Self.buySecondsMax)
         let lastSent =
-            local.withLock { $0.buysSent[intent.id] }
+            local.withLock { $0.buysSent[intent.id]?.ended }
             ?? intent.createdAt.addingTimeInterval(Double(Int64(intent.items.count) * perBuy))
-        return max(lastSent, intent.createdAt).addingTimeInterval(
-            Double(lateBuySeconds) + max(0, clock.behindWallClockSeconds))
+        return latestCreation(ofBuySentBy: max(lastSent, intent.createdAt))
     }
 
     /// How long one buy of a purchase may take, at most, for ``latestBuy(of:)`` when this process did not see the

@@ -50,10 +50,12 @@ public final class NumberService: Sendable {
         var withdrawableReleases: Set<String> = []
         /// When the last buy of the saga driving each intent ended (answered, failed or settled by a look-up: its
         /// request left at the latest then, after its turn in the HTTP client's queue and any retries before it was
-        /// sent): reconciliation's in-flight window (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``) counts
-        /// from it, not from the intent's opening — a purchase of many numbers from a slow provider sends its last
-        /// buy many minutes after that. Dropped once the intent is settled.
-        var buysSent: [String: Date] = [:]
+        /// sent), and how many of its items had their buy sent by then (in item order): reconciliation's in-flight
+        /// window (``NumberServiceConfig/Reconcile/inFlightHorizonSeconds``) counts from `ended`, not from the
+        /// intent's opening — a purchase of many numbers from a slow provider sends its last buy many minutes after
+        /// that —, and only the first `attempted` items may land late and are watched for orphans: a buy whose answer
+        /// was lost ends the saga, and the items after it were never sent. Dropped once the intent is settled.
+        var buysSent: [String: (ended: Date, attempted: Int)] = [:]
         /// When this service started: an intent opened before it counts its window from here at the earliest, since
         /// the process before may have sent a buy just before it ended (when is not kept).
         var startedAt = Date.distantPast

@@ -202,8 +202,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// the watch carries. Otherwise at least ``inFlightHorizonSeconds`` + 3600, that block's window; at most
         /// 2 592 000 (30 days). Default 86 400.
         public var orphanWatchSeconds: Int64 = 86_400
-        /// Watched numbers one sweep looks up at most (oldest watch first; the rest wait for the next sweep), so a
-        /// burst of voided purchases cannot turn a sweep into thousands of provider calls. 1...10 000. Default 200.
+        /// Watched numbers one sweep looks up at most (in turn by number, from where the last sweep stopped; the rest
+        /// wait for the next sweep), so a burst of voided purchases cannot turn a sweep into thousands of provider
+        /// calls. 1...10 000. Default 200.
         public var orphanLookUpsPerSweep = 200
         /// Open purchases and pending releases one reconciliation pass takes on at most (half of them for purchases
         /// while releases wait; each kind in order from where the previous pass stopped); the rest wait for the next

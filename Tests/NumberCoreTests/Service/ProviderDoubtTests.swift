@@ -275,6 +275,29 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// A review: the sweep judged the provider's creation date by numberd's clock without the allowance for a clock
+    /// behind the wall clock that reconciliation makes (`InFlightHorizonTests.ownNumberWithALaggingClock`). With
+    /// numberd 2 h behind (its clock ignored a forward step), a voided purchase's late buy, which Twilio dates 2 h past
+    /// the watch's start, was taken for someone's later purchase: the watch ended, the number paid by nobody.
+    @Test(
+        "a voided purchase's late buy dated by a provider 2 h ahead of a lagging numberd is released by the sweep",
+        arguments: StoreKind.allCases)
+    func voidedPurchaseWatchWithALaggingClock(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await Self.voidedPurchaseWatching(h)
+        let watch = try #require(h.service.durableState().orphanWatch[Self.phone])
+        let since = watch.since
+        // The late buy lands; Twilio dates it by its clock, 2 h ahead of numberd's, which ignored the step.
+        h.clock.behindWallClockSeconds = 7_200
+        h.provider.changeOwned(Self.phone) { $0?.dateCreated = since.addingTimeInterval(7_260) }
+        let report = await h.service.sweepOrphans()
+        #expect(report.released == [Self.phone], "\(report)")
+        #expect(h.provider.owned(Self.phone) == nil, "released at the provider")
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
+        #expect(try h.service.balance(accountId: account.id).available == 10_000)
+        try await h.check()
+    }
+
     /// An unreadable `date_created` used to become the time of the answer by the wall clock. A voided purchase's
     /// watched number whose creation date does not read could be its late buy or someone's later purchase (in Twilio's
     /// console, or one a restore forgot): a release cannot be undone, so it is kept watched, not released, and at the

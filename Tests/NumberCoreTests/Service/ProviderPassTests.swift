@@ -89,6 +89,43 @@ struct ProviderPassTests {
         try await h.check()
     }
 
+    /// A review: a compensating release without an answer counted as an answer. Through an outage in which look-ups
+    /// worked but DELETEs timed out, reconciliation sent one per compensating purchase — a timeout each, the orphan
+    /// sweep waiting behind them — and the run reported no provider failure.
+    @Test(
+        "compensating releases without an answer count against the pass: it stops at the limit and reports them",
+        arguments: StoreKind.allCases)
+    func unansweredCompensationsStopThePass(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        // Five purchases of two numbers: the first bought, the second refused, the first's release unanswered.
+        let phones = (10..<20).map { "+141555504\($0)" }
+        h.provider.stock(phones)
+        for first in stride(from: 0, to: phones.count, by: 2) {
+            let pair = [phones[first], phones[first + 1]]
+            h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: pair[1])
+            h.provider.inject(.fail(.unavailable), on: .release)
+            let error = await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: pair, country: "US"))
+            }
+            #expect(error?.reason == .numberUnavailable, "\(String(describing: error))")
+        }
+        let intents = h.service.durableState().intents.values
+        #expect(intents.count == 5 && intents.allSatisfy { $0.status == .compensating })
+        let before = h.provider.calls(.release)
+        h.provider.inject(.fail(.unavailable), on: .release, times: 1_000)
+        let stopped = await h.service.reconcile()
+        #expect(h.provider.calls(.release) - before == 3, "the default limit, 3")
+        #expect(stopped.providerFailures == 3 && stopped.unresolved.count == 5 && stopped.voided.isEmpty, "\(stopped)")
+        h.provider.clearFaults()
+        let done = await h.service.reconcile()
+        #expect(done.voided.count == 5 && done.providerFailures == 0, "\(done)")
+        #expect(h.provider.ownedPhoneNumbers.isEmpty)
+        #expect(try h.service.balance(accountId: account.id).held == 0)
+        try await h.check()
+    }
+
     @Test(
         "a cancelled pass (numberd stopping) takes no item and leaves every one for the next",
         arguments: StoreKind.allCases)
