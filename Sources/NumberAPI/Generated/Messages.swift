@@ -1256,7 +1256,8 @@ public struct Trunk: Codable, Sendable, Hashable {
     public var providerTrunkSid: String
     /// Field 5, `created_at`.
     public var createdAt: Date
-    /// Field 6, `number_count`.
+    /// The account's numbers on the trunk that are not released: active, past due and releasing (a number keeps its
+    /// trunk until its release is recorded). Any of them makes DeleteTrunk fail (TRUNK_IN_USE). CreateTrunk answers 0.
     public var numberCount: Int32
     /// Where Twilio sends the trunk's inbound calls (its Origination URL), for a trunk numberd created; empty for one
     /// registered by its SID, whose routing is configured where it was made (and for trunks numberd created before it
@@ -1398,7 +1399,8 @@ public struct ListTrunksResponse: Codable, Sendable, Hashable {
 public struct DeleteTrunkRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
-    /// a trunk with numbers cannot be deleted (FAILED_PRECONDITION, TRUNK_IN_USE)
+    /// A trunk with numbers (Trunk.number_count, releasing ones included) cannot be deleted: FAILED_PRECONDITION,
+    /// TRUNK_IN_USE.
     public var trunkId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

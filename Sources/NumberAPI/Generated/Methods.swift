@@ -16,7 +16,8 @@ public enum NumbersMethods {
         service: "numbers.v1.Numbers", method: "GetNumber")
     /// Assign a number to a trunk or remove it from its trunk. At most 8 of an account's trunk changes and releases ask
     /// Twilio at once; the next waits its turn, nothing done until then (RESOURCE_EXHAUSTED / CHANGES_BUSY when too
-    /// many wait).
+    /// many wait). A past-due number whose grace period is over is refused FAILED_PRECONDITION / NUMBER_NOT_ACTIVE,
+    /// nothing sent to Twilio: the next billing run releases it unless its account can pay the monthly fee by then.
     public static let updateNumber = MethodDescriptor<UpdateNumberRequest, UpdateNumberResponse>(
         service: "numbers.v1.Numbers", method: "UpdateNumber")
     /// DELETE /api/v1/account/{accountId}/numbers/{id}: release a number with a prorated refund (or a dry run).
@@ -56,7 +57,9 @@ public enum NumbersMethods {
     public static let listTrunks = MethodDescriptor<ListTrunksRequest, ListTrunksResponse>(
         service: "numbers.v1.Numbers", method: "ListTrunks")
     /// A trunk numberd created at Twilio is deleted there too, after its turn as UpdateNumber's (CHANGES_BUSY): a call
-    /// gone before then deleted nothing.
+    /// gone before then deleted nothing. Its record goes first, and the call answers OK once it is gone: a DELETE that
+    /// still fails after the Twilio adapter's retries is logged and leaves the trunk there (unless it was done and only
+    /// its answer lost); the provider audit then names it trunk_unrecorded, for the operator to delete.
     public static let deleteTrunk = MethodDescriptor<DeleteTrunkRequest, DeleteTrunkResponse>(
         service: "numbers.v1.Numbers", method: "DeleteTrunk")
     /// Administration (admin keys only, except GetAccount for an account's own key).

@@ -33,7 +33,8 @@ extension NumbersClient {
 
     /// Assign a number to a trunk or remove it from its trunk. At most 8 of an account's trunk changes and releases ask
     /// Twilio at once; the next waits its turn, nothing done until then (RESOURCE_EXHAUSTED / CHANGES_BUSY when too
-    /// many wait).
+    /// many wait). A past-due number whose grace period is over is refused FAILED_PRECONDITION / NUMBER_NOT_ACTIVE,
+    /// nothing sent to Twilio: the next billing run releases it unless its account can pay the monthly fee by then.
     public func updateNumber(
         _ request: UpdateNumberRequest, options: CallOptions = CallOptions()
     ) async throws -> UpdateNumberResponse {
@@ -109,7 +110,9 @@ extension NumbersClient {
     }
 
     /// A trunk numberd created at Twilio is deleted there too, after its turn as UpdateNumber's (CHANGES_BUSY): a call
-    /// gone before then deleted nothing.
+    /// gone before then deleted nothing. Its record goes first, and the call answers OK once it is gone: a DELETE that
+    /// still fails after the Twilio adapter's retries is logged and leaves the trunk there (unless it was done and only
+    /// its answer lost); the provider audit then names it trunk_unrecorded, for the operator to delete.
     public func deleteTrunk(
         _ request: DeleteTrunkRequest, options: CallOptions = CallOptions()
     ) async throws -> DeleteTrunkResponse {

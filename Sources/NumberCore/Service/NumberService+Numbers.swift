@@ -170,7 +170,9 @@ extension NumberService {
     /// started it runs to its end even if the calling task is cancelled (``carriedThrough(_:)``), so our state is not
     /// left behind the provider's. `evenIfSuspended` (an administrator's call) changes a suspended account's number
     /// too, as the same flag of `release` releases one: an operator can take a suspended account's numbers off its
-    /// trunks (or move them) without making the account active again, which would let it buy meanwhile.
+    /// trunks (or move them) without making the account active again, which would let it buy meanwhile. A past-due
+    /// number whose grace period is over is refused FAILED_PRECONDITION / NUMBER_NOT_ACTIVE before anything is sent
+    /// (``refuseIfGraceOver(_:graceOverIfMarkedBy:)``).
     public func setTrunk(
         accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool = false
     ) async throws(NumberError) -> NumberListing {
@@ -183,9 +185,11 @@ extension NumberService {
         // idempotent there, and it repairs a number the provider routes elsewhere — after a change whose outcome was
         // unknown or unrecorded, which a restart forgets (`Local.unsettledRoutes`), or a change made in Twilio's
         // console. Answered at once without the provider, "it changes nothing" left such a number where it was.
+        let graceOver = graceOverIfMarkedBy(at: now())
         try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Void) in
             _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
-            _ = try state.requireUsableNumber(numberId, of: accountId)
+            let number = try state.requireUsableNumber(numberId, of: accountId)
+            try Self.refuseIfGraceOver(number, graceOverIfMarkedBy: graceOver)
             if let id = trunkId, !id.isEmpty { _ = try state.requireTrunk(id, of: accountId) }
             try self.local.withLock { local throws(NumberError) -> Void in
                 guard local.routing[numberId] == nil else { throw .trunkChangeInProgress(numberId) }
@@ -223,17 +227,31 @@ extension NumberService {
             // No answer (a timeout, a lost connection), or a removal whose DELETE gave up after an attempt that may
             // have reached the provider: the provider may route the number as asked already. Recorded only as the
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
-            // could be deleted under the number. (Shown unchanged, the error stands: a retry of the change settles a
-            // request that lands later — as does any later change of the number, one back to the recorded trunk
-            // included, since every change is sent to the provider. Until then `Local.unsettledRoutes` keeps the
-            // trunk asked for from being deleted under the number. SIDs compare by ``Trunk/sidKey(_:)``: Twilio shows
-            // a trunk recorded in upper case in lower case.)
-            guard Self.mayHaveHappened(error),
-                let shown = try? await provider.lookUp(phoneNumber: number.phoneNumber),
-                shown.sid == number.providerSid, shown.trunkSid.map(Trunk.sidKey) == trunk?.providerTrunkSidKey
-            else {
+            // could be deleted under the number. (Shown otherwise, the error stands: a retry of the change settles
+            // it, as does any later change of the number, one back to the recorded trunk included, since every change
+            // is sent to the provider. Until then `Local.unsettledRoutes` keeps the trunk asked for, and the one the
+            // look-up showed, from being deleted under the number — added to what earlier unsettled changes hold: a
+            // change back to the recorded trunk that got no answer either, its look-up showing the first change
+            // landed, used to replace the first change's trunk with the recorded one, and the trunk the provider
+            // routed the number to could be deleted. A request that got no answer may also land after a later change
+            // is recorded, routing the number back: its trunk stays held until it no longer can, as long as a voided
+            // purchase's buy may land. SIDs compare by ``Trunk/sidKey(_:)``: Twilio shows a trunk recorded in upper
+            // case in lower case.)
+            if Self.mayStillTakeEffect(error), let asked = trunk?.id {
+                let until = now().addingTimeInterval(Double(lateBuySeconds))
+                local.withLock { $0.unsettledRoutes.holdLate(asked, of: numberId, until: until) }
+            }
+            var lookedUp: ProvisionedNumber?
+            if Self.mayHaveHappened(error) {
+                lookedUp = try? await provider.lookUp(phoneNumber: number.phoneNumber)
+                // Another SID is another purchase of the number: it says nothing of where this one is routed.
+                if lookedUp?.sid != number.providerSid { lookedUp = nil }
+            }
+            guard let shown = lookedUp, shown.trunkSid.map(Trunk.sidKey) == trunk?.providerTrunkSidKey else {
                 if Self.mayHaveHappened(error) {
-                    local.withLock { $0.unsettledRoutes[numberId] = .some(trunk?.id) }
+                    var held = trunkIds(providerTrunkSid: lookedUp?.trunkSid, of: accountId)
+                    if let asked = trunk?.id { held.insert(asked) }
+                    local.withLock { $0.unsettledRoutes.hold(held, of: numberId) }
                 }
                 // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
                 // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
@@ -258,12 +276,13 @@ extension NumberService {
         }
         do throws(NumberError) {
             let listing = try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
-            local.withLock { _ = $0.unsettledRoutes.removeValue(forKey: numberId) }
+            let recordedAt = now()
+            local.withLock { $0.unsettledRoutes.settle(numberId, at: recordedAt) }
             return listing
         } catch {
             // As after a crash here: the provider may route the number as asked while the state says otherwise. Only
             // the caller can settle it (a retry sets the provider again, then records).
-            local.withLock { $0.unsettledRoutes[numberId] = .some(trunk?.id) }
+            if let asked = trunk?.id { local.withLock { $0.unsettledRoutes.hold([asked], of: numberId) } }
             throw Self.unrecorded(
                 error, "the number's trunk was changed at the provider and the change is not recorded: retry it",
                 details: ["numberId": numberId])
@@ -292,15 +311,18 @@ extension NumberService {
     /// Checks the number and trunk and claims the number for the change, one to the trunk it is recorded on included
     /// (see ``setTrunk(accountId:numberId:trunkId:evenIfSuspended:)``). A claim whose decision then fails (it waits
     /// for what it saw to be durable, which a store with no room can refuse) is handed back: left, it would refuse
-    /// every later change or release of the number and keep billing's grace release off it.
+    /// every later change or release of the number and keep billing's grace release off it. A past-due number whose
+    /// grace period is over is not claimed (``refuseIfGraceOver(_:graceOverIfMarkedBy:)``).
     private func claimRoute(
         accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?) {
         var claimedHere = false
+        let graceOver = graceOverIfMarkedBy(at: now())
         do throws(NumberError) {
             return try await coordinator.perform { state throws(NumberError) in
                 _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
+                try Self.refuseIfGraceOver(number, graceOverIfMarkedBy: graceOver)
                 let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
                 try self.local.withLock { local throws(NumberError) -> Void in
                     guard local.routing[numberId] == nil else {
@@ -320,6 +342,28 @@ extension NumberService {
         } catch {
             if claimedHere { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
             throw error
+        }
+    }
+
+    /// Refuses a trunk change of `number` when it is past due and its grace period is over (marked at or before
+    /// `graceOver`, ``graceOverIfMarkedBy(at:)``): billing's grace release of a number waits while a change of it
+    /// runs (its DELETE would race the change at the provider), so a tenant that cannot pay kept its number past its
+    /// grace period by sending the same change again and again. Funds added renew it at the next billing run, which
+    /// makes it active again; without them that run releases it.
+    static func refuseIfGraceOver(_ number: OwnedNumber, graceOverIfMarkedBy graceOver: Date) throws(NumberError) {
+        guard number.status == .pastDue, let since = number.pastDueSince, since <= graceOver else { return }
+        throw NumberError(
+            .failedPrecondition, .numberNotActive,
+            "\(number.id) is past due and its grace period is over: billing releases it unless its account can pay "
+                + "the monthly fee by the next billing run", details: ["numberId": number.id])
+    }
+
+    /// The account's trunks whose provider SID is `sid` (none for nil, or one numberd does not know): where a number
+    /// the provider routes to `sid` goes, as numberd records it.
+    private func trunkIds(providerTrunkSid sid: String?, of accountId: String) -> Set<String> {
+        guard let sid else { return [] }
+        return coordinator.readDecisionState { state in
+            (state.providerTrunks[Trunk.sidKey(sid)] ?? []).filter { state.trunks[$0]?.accountId == accountId }
         }
     }
 }

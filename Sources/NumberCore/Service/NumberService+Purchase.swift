@@ -826,7 +826,9 @@ extension CoreState {
             // "" stands for no trunk on both sides (``OrphanWatch/buyTrunkSid``).
             guard let buyTrunkSid = watch.buyTrunkSid, Trunk.sidKey(buyTrunkSid) == Trunk.sidKey(trunkSid ?? "") else {
                 // A watch that does not know its POST's trunk (an older record, a trunk since deleted) admits none.
-                let when = watch.buyTrunkSid == nil ? "" : "with the same trunk, or "
+                // The same trunk is offered only while the account has a trunk with its SID: once that trunk is
+                // deleted no purchase can name it, and the refusal said to buy on it all the same.
+                let when = hasTrunk(providerSid: watch.buyTrunkSid, of: accountId) ? "with the same trunk, or " : ""
                 throw .numberUnavailable(
                     phone,
                     "a purchase of it by this account was voided while its request may still reach the provider; buy "
@@ -835,6 +837,14 @@ extension CoreState {
         } else if let offeredAs {
             throw .numberUnavailable(phone, NumberService.notOffered(offeredAs))
         }
+    }
+
+    /// Whether a purchase by the account can carry the provider trunk SID `sid` (``OrphanWatch/buyTrunkSid``): `""`
+    /// (no trunk) always, another when one of the account's trunks has it, nil (not known) never.
+    func hasTrunk(providerSid sid: String?, of accountId: String) -> Bool {
+        guard let sid else { return false }
+        guard !sid.isEmpty else { return true }
+        return (providerTrunks[Trunk.sidKey(sid)] ?? []).contains { trunks[$0]?.accountId == accountId }
     }
 
     /// The provider trunk SID `intent`'s buys carried (``OrphanWatch/buyTrunkSid``): its trunk's, `""` for none; nil

@@ -488,9 +488,9 @@ extension NumberService {
     /// Records a release the provider has done; the refund (if the cycle was paid) is computed at `requestedAt`. With
     /// `watching`, the number gets an orphan watch in the same record; with `blocking` (its DELETE may still land),
     /// purchases of it are refused until the orphan sweep's look-up no longer lists it. The refund names the release's
-    /// asker (``OwnedNumber/releaseRequestedBy``), or `actorIfUnrecorded` when none was recorded. Once recorded, a
-    /// trunk change of the number left unsettled (`Local.unsettledRoutes`) no longer holds the trunk it asked for: the
-    /// provider routes a released number nowhere.
+    /// asker (``OwnedNumber/releaseRequestedBy``), or `actorIfUnrecorded` when none was recorded. Once recorded, the
+    /// trunk changes of the number left unsettled (`Local.unsettledRoutes`) no longer hold any trunk, not even one a
+    /// request that got no answer may still land on: the provider routes a released number nowhere.
     func recordRelease(
         _ numberId: String, requestedAt: Date, watching: Bool = false, blocking: Bool = false,
         actorIfUnrecorded: LedgerActor? = nil
@@ -547,7 +547,7 @@ extension NumberService {
             }
             return (events, result)
         }
-        local.withLock { _ = $0.unsettledRoutes.removeValue(forKey: numberId) }
+        local.withLock { $0.unsettledRoutes.remove(numberId) }
         return recorded
     }
 

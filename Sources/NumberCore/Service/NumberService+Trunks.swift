@@ -281,6 +281,8 @@ extension NumberService {
 
     /// Deletes a trunk that routes no numbers; a trunk numberd created at the provider is deleted there too, to the
     /// end even if the caller goes away (``carriedThrough(_:)``: a DELETE cut short left it there, recorded nowhere).
+    /// That DELETE is asked for once, after the record is removed: one that fails is logged and leaves the trunk
+    /// there, the call succeeding all the same (``deleteProviderTrunk(_:)``; the audit's `trunk_unrecorded`).
     /// That deletion waits for one of the account's provider slots (``withProviderChangeSlot(_:_:)``) before its
     /// record is removed: a caller gone before it started (or while it waited) deletes nothing.
     /// `evenIfSuspended` (an administrator's call) deletes a suspended account's trunk too, as its numbers can be
@@ -328,10 +330,14 @@ extension NumberService {
         await deleteProviderTrunk(trunk.providerTrunkSid)
     }
 
-    /// The account's trunk `trunkId` if it may be deleted now: no number on it, no purchase in progress naming it, no
-    /// number being routed to it, and no number whose change to it ended unknown or unrecorded
-    /// (`Local.unsettledRoutes`): the provider may route that number to the trunk, and deleting the trunk there would
-    /// leave the number ringing nowhere, still billed. Making the change again, or releasing the number, settles it.
+    /// The account's trunk `trunkId` if it may be deleted now: no number on it, no number being routed to it, none
+    /// the provider may route to it after a trunk change that ended unknown or unrecorded (`Local.unsettledRoutes`:
+    /// the trunk it asked for, the trunk a look-up then showed it on, and for a request that got no answer the trunk
+    /// it asked for until it can no longer land; deleting the trunk at the provider would leave that number ringing
+    /// nowhere, still billed — making the change again, or releasing the number, settles it), and no purchase in
+    /// progress naming it. The cheapest checks come first and the first that fails answers: a trunk with numbers is
+    /// refused without a look at anything else, and the open purchases, which no index finds by trunk, are looked at
+    /// last and only when the account has one (its numbers reserved).
     private func deletableTrunk(
         _ state: CoreState, accountId: String, trunkId: String, evenIfSuspended: Bool
     ) throws(NumberError) -> Trunk {
@@ -340,28 +346,32 @@ extension NumberService {
         // Kept as numbers change (``HeldNumbers/totals(ofTrunk:)``): a refusal read every number the account held,
         // under the lock every account's writes wait for, as often as a caller asked.
         let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
-        let pending = state.intents.values.contains { $0.trunkId == trunkId }
+        guard inUse == 0 else { throw Self.trunkInUse(trunkId, numbers: inUse, also: "") }
+        let now = now()
         let (routing, unsettled) = local.withLock { local in
-            (local.routing.values.contains(trunkId), local.unsettledRoutes.values.contains(trunkId))
+            (local.routing.values.contains(trunkId), local.unsettledRoutes.holds(trunkId, at: now))
         }
-        guard inUse == 0 && !pending && !routing && !unsettled else {
-            let what: String
-            if pending {
-                what = " and a purchase in progress"
-            } else if routing {
-                what = " and a number being routed to it"
-            } else if unsettled {
-                what =
-                    " and a number whose change to it is unsettled (its outcome unknown or unrecorded: make that "
-                    + "change again, or release the number, to settle it)"
-            } else {
-                what = ""
-            }
-            throw NumberError(
-                .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(inUse) numbers\(what)",
-                details: ["trunkId": trunkId, "numbers": String(inUse)])
+        guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: " and a number being routed to it") }
+        guard !unsettled else {
+            throw Self.trunkInUse(
+                trunkId, numbers: 0,
+                also: " and a number the provider may route to it, its trunk change unsettled (its outcome unknown or "
+                    + "unrecorded: make that change again, or release the number, to settle it; a change request that "
+                    + "got no answer may land up to \(lateBuySeconds) s after it, and holds the trunk until then)")
         }
+        // An intent names a trunk of its own account, and reserves its numbers while open.
+        let pending =
+            state.reservedNumberCounts[accountId, default: 0] > 0
+            && state.intents.values.contains { $0.trunkId == trunkId }
+        guard !pending else { throw Self.trunkInUse(trunkId, numbers: 0, also: " and a purchase in progress") }
         return trunk
+    }
+
+    /// TRUNK_IN_USE for `trunkId`, which has `numbers` numbers and what `also` says.
+    private static func trunkInUse(_ trunkId: String, numbers: Int, also: String) -> NumberError {
+        NumberError(
+            .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(numbers) numbers\(also)",
+            details: ["trunkId": trunkId, "numbers": String(numbers)])
     }
 }
 

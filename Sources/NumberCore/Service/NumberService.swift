@@ -68,14 +68,15 @@ public final class NumberService: Sendable {
         /// that trunk wait until it is recorded. Billing renews them and marks them past due all the same: the change
         /// records only the trunk.
         var routing: [String: String?] = [:]
-        /// Numbers whose last trunk change ended unknown (no answer, the provider may still route it as asked) or
-        /// unrecorded (made at the provider, refused by the store), with the trunk that change asked for (nil: none):
-        /// the provider may route each there instead of to the recorded trunk, so that trunk is not deleted
-        /// (TRUNK_IN_USE) while the entry stands. A recorded change of the number, or its recorded release, drops it.
-        /// Nothing reconciles a trunk change: the caller settles it by making a change again (every change is sent to
-        /// the provider, one to the recorded trunk included). Not durable: a restart forgets them, and the provider
-        /// audit's `trunk_differs` names a number the provider still routes elsewhere.
-        var unsettledRoutes: [String: String?] = [:]
+        /// Numbers whose trunk changes ended unknown (no answer, the provider may still route it as asked) or
+        /// unrecorded (made at the provider, refused by the store), with every trunk the provider may route each to
+        /// instead of the recorded one: those the changes asked for and those the look-ups after them showed. None of
+        /// them is deleted (TRUNK_IN_USE) while held. A recorded change of the number drops them, but for the trunk of
+        /// a change that got no answer, whose request may land later still (held until it no longer can); its recorded
+        /// release drops them all. Nothing reconciles a trunk change: the caller settles it by making a change again
+        /// (every change is sent to the provider, one to the recorded trunk included). Not durable: a restart forgets
+        /// them, and the provider audit's `trunk_differs` names a number the provider still routes elsewhere.
+        var unsettledRoutes = UnsettledRoutes()
         /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
         /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.
         var trunksInFlight: Set<String> = []
@@ -307,6 +308,13 @@ extension NumberService {
     /// number overdue by them, so the two agree.
     func graceDowntimes(at now: Date) -> Downtimes {
         config.billing.downtimes.including(writeOutages.state.withLock { $0.intervals(at: now) } + revealed)
+    }
+
+    /// A number marked past due at or before this time is past its grace period at `now`, counted as billing counts
+    /// it (``graceDowntimes(at:)``, ``BillingPlanner/graceOverIfMarkedBy``): the next billing run releases it, and a
+    /// trunk change of it is refused.
+    func graceOverIfMarkedBy(at now: Date) -> Date {
+        graceDowntimes(at: now).graceOver(at: now, grace: config.billing.gracePeriodSeconds)
     }
 
     /// ``NumberServiceConfig/idempotencyKeysExpired(by:revealed:)`` with the downtimes found while running.

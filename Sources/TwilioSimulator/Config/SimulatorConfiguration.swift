@@ -101,7 +101,9 @@ public struct SimulatorConfiguration: Sendable {
         /// kept (default 10 000); a release past it forgets the oldest released number's: a page token naming it is
         /// then refused 400/21481, as Twilio refuses an expired token (and as after a restart, which keeps none), and
         /// its counts read 0. Numbers owned keep theirs. Kept for every release, they took ~200 bytes a number bought
-        /// since the start, hundreds of MB an hour under numbers-load's churn.
+        /// since the start, hundreds of MB an hour under numbers-load's churn. Deleted trunks are kept as many, and
+        /// alike: a deletion past it forgets the oldest deleted trunk's creation sequence (a page token naming it is
+        /// refused 400/21481); kept for every trunk, a CreateTrunk and DeleteTrunk loop grew the state without bound.
         public var releasedNumbersKeptMax: Int
 
         /// The documented defaults.

@@ -91,9 +91,11 @@ extension Router {
             return wrote(.json(200, trunkJSON(trunk, account: account, baseURL: base)))
         case (.trunk(let sid), _):
             guard state.removeTrunk(sid: sid) != nil else { throw .notFound(request.path) }
-            // Numbers on a deleted trunk lose their trunk_sid (twilio-api.md §5.3, simulator's choice).
-            // (Collected first: iterating `owned` while storing into it would copy the whole dictionary.)
-            for var record in state.owned.values.filter({ $0.trunkSid == sid }) {
+            // Numbers on a deleted trunk lose their trunk_sid (twilio-api.md §5.3, simulator's choice), found through
+            // the state's index of each trunk's numbers (a copy of its set: storing each record changes the index),
+            // not by filtering every owned number under the state lock at every trunk's DELETE.
+            for numberSid in state.numberSids(onTrunk: sid) {
+                guard var record = state.owned[numberSid] else { continue }
                 record.fields["trunk_sid"] = nil
                 record.dateUpdated = context.now
                 state.updateOwned(record)

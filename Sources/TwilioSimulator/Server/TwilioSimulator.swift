@@ -18,8 +18,9 @@ import NIOPosix
 ///   typed sub-resources omit `type` like their schemas;
 /// - release → 204 and the number is back in search at once (no aging);
 /// - unknown `TrunkSid`/malformed parameters → 400/20001; invalid `PageToken` → 400/21481 (so is one naming a number
-///   released before the last `releasedNumbersKeptMax` releases, as Twilio refuses an expired token); `TrunkSid`
-///   and `VoiceApplicationSid` both set in one request → 400/20001 (either alone clears the other); a callback URL
+///   released before the last `releasedNumbersKeptMax` releases, or a trunk deleted before the last as many
+///   deletions, as Twilio refuses an expired token); `TrunkSid` and `VoiceApplicationSid` both set in one request →
+///   400/20001 (either alone clears the other); a callback URL
 ///   (`VoiceUrl`, ..., a trunk's `DisasterRecoveryUrl`) longer than `callbackUrlBytesMax` → 400/20001;
 /// - `NearNumber` is placed where its numbering area is, whether or not the carrier holds it;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;

@@ -27,7 +27,13 @@ public struct SimulatorState: Sendable {
     public private(set) var numberSequence: [String: Int] = [:]
     /// Trunks by TK SID.
     public private(set) var trunks: [String: Trunk] = [:]
-    /// Creation sequence of every TK SID ever issued.
+    /// The owned PN SIDs on each trunk, by TK SID: a trunk's DELETE clears their `trunk_sid` without filtering every
+    /// owned number under the state lock. Derived from `owned`: kept in step by `store`, never saved.
+    private var numbersOnTrunk: [String: Set<String>] = [:]
+    /// Creation sequence of the TK SIDs of the trunks that exist and of the last `releasedNumbersKeptMax` deleted (so
+    /// a page token naming a trunk deleted since stays valid); an older deleted SID's is forgotten
+    /// (`forgetOldestDeletedTrunk`). Kept for every trunk ever issued, a CreateTrunk and DeleteTrunk loop grew it
+    /// (and numberd's memory, with the simulator in process) without bound.
     public private(set) var trunkSequence: [String: Int] = [:]
     /// Successful purchases per E.164 number (a count above 1 without a release between is a double buy). Kept for
     /// the numbers owned and the last `releasedNumbersKeptMax` released, as are the two counts below; an older
@@ -37,11 +43,13 @@ public struct SimulatorState: Sendable {
     public private(set) var repeatPurchaseCounts: [String: Int] = [:]
     /// Releases per E.164 number.
     public private(set) var releaseCounts: [String: Int] = [:]
-    /// The released numbers whose SID's creation sequence and whose counts are still kept, oldest first from
-    /// `releasedHead` (the entries before it are forgotten, dropped in bulk). In memory only, like the counts.
-    private var released: [ReleasedNumber] = []
-    private var releasedHead = 0
-    /// How many released numbers `released` keeps (`Limits.releasedNumbersKeptMax`).
+    /// The released numbers whose SID's creation sequence and whose counts are still kept, oldest first. In memory
+    /// only, like the counts.
+    private var released = KeptHistory<ReleasedNumber>()
+    /// The deleted trunks whose SID's creation sequence is still kept, oldest first. In memory only.
+    private var deletedTrunks = KeptHistory<String>()
+    /// How many released numbers `released` keeps, and how many deleted trunks `deletedTrunks` does
+    /// (`Limits.releasedNumbersKeptMax`).
     private let releasedNumbersKeptMax: Int
     /// The fault rules.
     public var faults: FaultInjector
@@ -236,10 +244,10 @@ public struct SimulatorState: Sendable {
         setOwned(sid, nil)
         sold.remove(phoneNumber)
         releaseCounts[phoneNumber, default: 0] += 1
-        remember { _ = $0.released.removeLast() }
+        remember { $0.released.removeNewest() }
         released.append(
             ReleasedNumber(sid: sid, phoneNumber: phoneNumber, releases: releaseCounts[phoneNumber, default: 0]))
-        while released.count - releasedHead > releasedNumbersKeptMax { forgetOldestReleased() }
+        while released.count > releasedNumbersKeptMax { forgetOldestReleased() }
     }
 
     /// Forgets the oldest released number kept: its SID's creation sequence (a page token naming it is refused
@@ -247,7 +255,7 @@ public struct SimulatorState: Sendable {
     /// numbers' sequences) and, unless the number was bought again since, its counts. Nothing else needs them: a SID
     /// is 128 random bits, so one forgotten is not drawn again, and a number bought again counts from 0.
     private mutating func forgetOldestReleased() {
-        let oldest = released[releasedHead]
+        let oldest = released.oldest
         let phoneNumber = oldest.phoneNumber
         // Bought again since (owned, or released again: a later entry forgets the counts then), its counts stay.
         let dropsCounts = ownedSids[phoneNumber] == nil && releaseCounts[phoneNumber] == oldest.releases
@@ -260,13 +268,7 @@ public struct SimulatorState: Sendable {
                 $0.repeatPurchaseCounts[phoneNumber] = counts.1
                 $0.releaseCounts[phoneNumber] = counts.2
             }
-            if $0.releasedHead > 0 {
-                let head = $0.releasedHead - 1
-                $0.releasedHead = head
-                $0.released[head] = oldest
-            } else {
-                $0.released.insert(oldest, at: 0)
-            }
+            $0.released.putBackOldest(oldest)
         }
         numberSequence[oldest.sid] = nil
         if dropsCounts {
@@ -274,12 +276,7 @@ public struct SimulatorState: Sendable {
             repeatPurchaseCounts[phoneNumber] = nil
             releaseCounts[phoneNumber] = nil
         }
-        releasedHead += 1
-        // The forgotten entries are dropped once they outnumber those kept: a shift the forgetting since paid for.
-        if releasedHead > released.count - releasedHead {
-            released.removeFirst(releasedHead)
-            releasedHead = 0
-        }
+        released.forgetOldest()
     }
 
     /// Stores a new or changed trunk.
@@ -287,11 +284,33 @@ public struct SimulatorState: Sendable {
         setTrunk(trunk.sid, trunk)
     }
 
-    /// Deletes a trunk; nil when there is none with `sid`.
+    /// Deletes a trunk; nil when there is none with `sid`. Its SID's creation sequence is kept for the last
+    /// `releasedNumbersKeptMax` deletions, as a released number's is.
     mutating func removeTrunk(sid: String) -> Trunk? {
         guard let trunk = trunks[sid] else { return nil }
         setTrunk(sid, nil)
+        remember { $0.deletedTrunks.removeNewest() }
+        deletedTrunks.append(sid)
+        while deletedTrunks.count > releasedNumbersKeptMax { forgetOldestDeletedTrunk() }
         return trunk
+    }
+
+    /// Forgets the oldest deleted trunk kept: its SID's creation sequence, so a page token naming it is refused 21481
+    /// from now on, as a forgotten released number's is (``forgetOldestReleased()``).
+    private mutating func forgetOldestDeletedTrunk() {
+        let oldest = deletedTrunks.oldest
+        let sequence = trunkSequence[oldest]
+        remember { [oldest, sequence] in
+            $0.trunkSequence[oldest] = sequence
+            $0.deletedTrunks.putBackOldest(oldest)
+        }
+        trunkSequence[oldest] = nil
+        deletedTrunks.forgetOldest()
+    }
+
+    /// The owned PN SIDs whose `trunk_sid` is the trunk `sid`.
+    func numberSids(onTrunk sid: String) -> Set<String> {
+        numbersOnTrunk[sid] ?? []
     }
 
     private mutating func setOwned(_ sid: String, _ record: IncomingNumber?) {
@@ -300,7 +319,8 @@ public struct SimulatorState: Sendable {
         store(sid, record)
     }
 
-    /// Stores or removes an owned number's record, keeping `ownedSids`, `ownedLengths` and `ownedOrder` in step.
+    /// Stores or removes an owned number's record, keeping `ownedSids`, `ownedLengths`, `numbersOnTrunk` and
+    /// `ownedOrder` in step.
     private mutating func store(_ sid: String, _ record: IncomingNumber?) {
         let old = owned[sid]
         if let old {
@@ -310,6 +330,13 @@ public struct SimulatorState: Sendable {
         if let record {
             ownedSids[record.number.phoneNumber] = sid
             countLength(of: record.number.phoneNumber, by: 1)
+        }
+        if old?.trunkSid != record?.trunkSid {
+            if let trunkSid = old?.trunkSid {
+                numbersOnTrunk[trunkSid]?.remove(sid)
+                if numbersOnTrunk[trunkSid]?.isEmpty == true { numbersOnTrunk[trunkSid] = nil }
+            }
+            if let trunkSid = record?.trunkSid { numbersOnTrunk[trunkSid, default: []].insert(sid) }
         }
         owned[sid] = record
         if old == nil && record != nil {
@@ -411,8 +438,9 @@ public struct SimulatorState: Sendable {
     }
 
     /// Puts back what `durableContents` kept, on a fresh state (nothing is tracked). The derived indexes
-    /// (`ownedSids`, `ownedLengths`, `ownedOrder`) are rebuilt as each number is stored: its sequence first,
-    /// which places it. No released number is kept: their page tokens and counts end with the process.
+    /// (`ownedSids`, `ownedLengths`, `numbersOnTrunk`, `ownedOrder`) are rebuilt as each number is stored: its
+    /// sequence first, which places it. No released number or deleted trunk is kept: their page tokens and counts end
+    /// with the process.
     mutating func restore(_ contents: SimulatorStateFile.Contents) {
         for entry in contents.numbers {
             sold.insert(entry.value.number.phoneNumber)
@@ -428,8 +456,51 @@ public struct SimulatorState: Sendable {
     }
 }
 
+/// The last entries of a history, oldest first: each is forgotten from the oldest on, and the forgotten ones are
+/// dropped from storage once they outnumber those kept (a shift the forgetting since paid for), so neither costs a
+/// shift of the array. What `SimulatorState` keeps of released numbers and deleted trunks.
+private struct KeptHistory<Element: Sendable>: Sendable {
+    private var entries: [Element] = []
+    /// The first entry kept; those before it are forgotten.
+    private var head = 0
+
+    /// How many entries are kept.
+    var count: Int { entries.count - head }
+
+    /// The oldest entry kept (`count` must be positive).
+    var oldest: Element { entries[head] }
+
+    mutating func append(_ element: Element) {
+        entries.append(element)
+    }
+
+    /// Takes back the newest entry: the undo of `append`.
+    mutating func removeNewest() {
+        entries.removeLast()
+    }
+
+    /// Forgets the oldest entry kept.
+    mutating func forgetOldest() {
+        head += 1
+        if head > entries.count - head {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Keeps `element` again as the oldest entry: the undo of `forgetOldest`.
+    mutating func putBackOldest(_ element: Element) {
+        if head > 0 {
+            head -= 1
+            entries[head] = element
+        } else {
+            entries.insert(element, at: 0)
+        }
+    }
+}
+
 /// A released number `SimulatorState` still keeps the SID's creation sequence and the counts of.
-private struct ReleasedNumber {
+private struct ReleasedNumber: Sendable {
     var sid: String
     var phoneNumber: String
     /// `releaseCounts` of the number just after this release: when it is higher by the time this entry is forgotten,

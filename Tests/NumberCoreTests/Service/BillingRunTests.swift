@@ -607,4 +607,39 @@ struct BillingRunTests {
         #expect(h.service.durableState().numbers[overdue.id]?.status == .released)
         try await h.check()
     }
+
+    /// A running trunk change keeps a past-due number's grace release waiting (above), so a tenant that could not pay
+    /// kept its number for as long as it sent `trunk assign` again and again. Within its grace period the change goes
+    /// through; past it, it is refused before the provider is asked, and the next billing run releases the number.
+    @Test(
+        "a past-due number's trunk change goes through within its grace period and is refused after it",
+        arguments: StoreKind.allCases)
+    func trunkChangePastGrace(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "t", providerTrunkSid: trunkSid(1))
+        h.clock.set(.utc("2025-02-15T00:00:01Z"))
+        #expect(try await h.service.runBilling().markedPastDue == 1)
+        // The last second of its grace period (seven days from the mark): changed at the provider and recorded.
+        h.clock.set(.utc("2025-02-22T00:00:00Z"))
+        let within = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        #expect(within.number.trunkId == trunk.id && within.number.status == .pastDue)
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == trunkSid(1))
+        h.clock.set(.utc("2025-02-22T00:00:01Z"))
+        let calls = h.provider.calls(.setTrunk)
+        for trunkId in [trunk.id, nil] {
+            let refused = await numberError {
+                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkId)
+            }
+            #expect(
+                refused?.code == .failedPrecondition && refused?.reason == .numberNotActive
+                    && refused?.details["numberId"] == number.id, "\(String(describing: refused))")
+        }
+        #expect(h.provider.calls(.setTrunk) == calls, "nothing sent to the provider")
+        #expect(h.service.local.withLock { $0.routing.isEmpty })
+        #expect(try await h.service.runBilling().released == 1)
+        #expect(h.service.durableState().numbers[number.id]?.status == .released)
+        try await h.check()
+    }
 }

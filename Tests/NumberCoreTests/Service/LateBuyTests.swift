@@ -143,6 +143,40 @@ struct LateBuyTests {
         try await h.check()
     }
 
+    /// A review of SIP trunks: once the trunk a voided purchase's POST carried was deleted, the account's rebuy of the
+    /// number was still told to "buy it with the same trunk", which no purchase could name any more. The refusal
+    /// offers that trunk only while the account has a trunk with its SID.
+    @Test(
+        "a refused rebuy offers the voided purchase's trunk only while the account has a trunk with its SID",
+        arguments: StoreKind.allCases)
+    func rebuyAfterItsTrunkIsDeleted(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        let first = try await h.service.createTrunk(accountId: a.id, name: "first", providerTrunkSid: trunkSid(0xa1))
+        let request = PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US")
+        h.provider.stock([Self.phone])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: first.id))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1)
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.buyTrunkSid == trunkSid(0xa1))
+        try await h.service.deleteTrunk(accountId: a.id, trunkId: first.id)
+        let refused = await numberError { _ = try await h.service.purchase(request) }
+        #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+        #expect(refused?.message.contains("; buy it after ") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("same trunk") == false, "\(String(describing: refused))")
+        // Registered again by its SID, the trunk can be named again, and is offered.
+        _ = try await h.service.createTrunk(accountId: a.id, name: "again", providerTrunkSid: trunkSid(0xa1))
+        let offered = await numberError { _ = try await h.service.purchase(request) }
+        #expect(offered?.message.contains("with the same trunk, or after ") == true, "\(String(describing: offered))")
+        #expect(try h.service.balance(accountId: a.id).held == 0)
+        try await h.check()
+    }
+
     /// A read-only review of interleavings: past the window, B's late POST has landed (the number at the provider, on
     /// B's trunk) and the sweep has not released it yet; A buys it with no trunk from a search's listing. Twilio
     /// answers A's POST 201 as an update naming no trunk, so the number stayed on B's trunk while numberd recorded it

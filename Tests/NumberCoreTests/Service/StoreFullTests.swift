@@ -313,11 +313,14 @@ struct StoreFullTests {
         #expect(disk.service.durableState().numbers[number.id]?.trunkId == nil)
         #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
         // Until a change of it is recorded, the trunk it asked for is held (it cannot be deleted under the number).
-        #expect(disk.service.local.withLock { $0.unsettledRoutes == [number.id: .some(trunk.id)] })
+        #expect(
+            disk.service.local.withLock {
+                $0.unsettledRoutes.entries == [number.id: UnsettledRoutes.Entry(untilSettled: [trunk.id])]
+            })
         disk.makeRoom()
         let routed = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
         #expect(routed.number.trunkId == trunk.id)
-        #expect(disk.service.local.withLock { $0.unsettledRoutes.isEmpty })
+        #expect(disk.service.local.withLock { $0.unsettledRoutes.entries.isEmpty })
         #expect(disk.provider.owned("+15550100004")?.trunkSid == trunkSid(1))
         try await disk.check()
     }

@@ -252,7 +252,72 @@ struct TrunkServiceTests {
         // Every change is sent: the same change again asks the provider again (idempotent there), and writes nothing.
         _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
         #expect(h.provider.calls(.setTrunk) == calls + 2 && h.commitCount == commits)
-        // Settled: B is free to go.
+        // Settled, but for the timed-out request to B, which may land later still: B is held until it no longer can,
+        // then free to go.
+        let late = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(late?.reason == .trunkInUse, "\(String(describing: late))")
+        h.clock.advance(by: Self.lateSeconds(h) + 1)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.check()
+    }
+
+    /// How long after a request that got no answer it may still land: the in-flight horizon and an hour.
+    static func lateSeconds(_ h: Harness) -> Double {
+        Double(NumberService.lateBuySeconds(horizon: h.config.reconcile.inFlightHorizonSeconds))
+    }
+
+    /// The scenario of a review: N recorded on A; a change to B times out, its look-up still showing A; the customer
+    /// changes back to A, which times out too, and its look-up shows B (the first request landed). numberd kept one
+    /// trunk per number, the last one asked for — A —, so DeleteTrunk(B) passed and deleted at the provider the trunk
+    /// N was routed to: N rang nowhere, still billed. Each unsettled change adds the trunk it asked for and the one its
+    /// look-up showed (C, moved to in Twilio's console, below); a recorded change drops them, but for the trunk of a
+    /// request that got no answer, held while that request may still land.
+    @Test(
+        "unsettled changes hold every trunk asked for and every trunk shown; a timed-out one until it cannot land",
+        arguments: StoreKind.allCases)
+    func unsettledChangesAddUp(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: trunkSid(0xA))
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xB))
+        let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
+        let number = try await h.buy(["+14155550100"], for: account.id, trunkId: a.id).numbers[0]
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let toB = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(toB?.reason == .outcomeUnknown, "\(String(describing: toB))")
+        // The request lands after its look-up; the change back to A times out too, and its look-up shows B.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let backToA = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        }
+        #expect(backToA?.reason == .outcomeUnknown, "\(String(describing: backToA))")
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.trunkId == a.id)
+        for trunk in [b, a] {
+            let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
+            #expect(held?.reason == .trunkInUse, "\(trunk.name): \(String(describing: held))")
+        }
+        // Moved to C in Twilio's console; a change to A times out and its look-up shows C, never asked for: held.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = c.providerTrunkSid }
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let shownC = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        }
+        #expect(shownC?.reason == .outcomeUnknown, "\(String(describing: shownC))")
+        let heldC = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: c.id) }
+        #expect(heldC?.reason == .trunkInUse && heldC?.message.contains("unsettled") == true)
+        // Made and recorded: C, only shown, may go; B stays held while the timed-out request to it may land.
+        let settled = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(settled.number.trunkId == a.id && h.provider.owned(number.phoneNumber)?.trunkSid == trunkSid(0xA))
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: c.id)
+        let late = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(late?.reason == .trunkInUse && late?.details["numbers"] == "0", "\(String(describing: late))")
+        h.clock.advance(by: Self.lateSeconds(h) - 1)
+        let stillLate = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(stillLate?.reason == .trunkInUse, "\(String(describing: stillLate))")
+        h.clock.advance(by: 2)
         try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
         try await h.check()
     }
