@@ -116,7 +116,10 @@ public struct DataDirectory: Sendable {
 
     /// Creates the folders (mode 0700) if missing, then syncs the root's parent and the root, so their entries
     /// survive a power cut (the store syncs what it creates inside `store/`, but only a folder it created itself).
+    /// First, before anything is written, refuses root on another user's directory
+    /// (``requireOwnedByThisUserAsRoot()``).
     func prepare() throws {
+        try requireOwnedByThisUserAsRoot()
         try checkStoreIsThere()
         for folder in [root, root + "/tls", store] {
             try FileManager.default.createDirectory(
@@ -227,6 +230,19 @@ public struct DataDirectory: Sendable {
                 "\(root) belongs to user id \(status.st_uid), not to this user (\(geteuid())): run the \(command) as its "
                     + "owner (sudo -u <numberd's user> numberd \(command) …)")
         }
+    }
+
+    /// Refuses a start as root on a data directory or `store/` another user owns, as `numberd verify`, `backup` and
+    /// `restore` refuse one: `sudo numberd serve --data-dir /var/lib/numberd` with the unit stopped rewrote `clock`,
+    /// `downtimes`, the simulator's state and journal, snapshots and certificates as root's, mode 0600; the service's
+    /// user then could not read them (the simulator's state refused every start; with Twilio the unreadable
+    /// `downtimes` was written again without the earlier outages, so past-due numbers were released early). Only as
+    /// root: any other user writes its own files, and a directory another owns that it may write in is the
+    /// operator's choice (a mount point root:numberd 0770, a Kubernetes `fsGroup` volume).
+    func requireOwnedByThisUserAsRoot() throws {
+        guard geteuid() == 0 else { return }
+        try requireOwnedByThisUser(doing: "serve")
+        try DataDirectory(root: store).requireOwnedByThisUser(doing: "serve")
     }
 
     /// Replaces `path` (mode 0600) with `text`, atomically, through the writer the TLS files use (``PEMFile``: a

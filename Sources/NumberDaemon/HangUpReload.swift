@@ -19,11 +19,20 @@ struct HangUpReload: Service {
     /// ``TwilioCredentialReload/reload(environment:)`` (nothing with the in-process simulator); logs what it did.
     let reloadTwilioCredentials: @Sendable () async -> Void
     let logger: Logger
+    /// SIGHUP as the start trapped it (``HangUpSignals``), so signals sent during the start are carried out; nil: the
+    /// service traps it when it runs.
+    var trapped: HangUpSignals? = nil
 
     /// SIGHUPs that arrive while a reload runs (its Twilio check can take a request timeout) make one more reload
-    /// after it, however many they are: each used to queue a whole reload of its own, without bound.
+    /// after it, however many they are: each used to queue a whole reload of its own, without bound. So do those the
+    /// start's trap holds.
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
+        let signals: UnixSignalsSequence
+        if let trapped {
+            signals = trapped.sequence
+        } else {
+            signals = await UnixSignalsSequence(trapping: .sighup)
+        }
         let (due, request) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in

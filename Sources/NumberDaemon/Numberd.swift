@@ -143,10 +143,12 @@ public final class Numberd: Sendable {
     /// provider and the core, in that order, builds the services and binds the RPC and metrics listeners (accepting
     /// nothing until the services run): a taken port fails the start here, before any service has asked the provider
     /// anything. When it throws, what it opened is closed again. `logLevel` is the level `logger`'s handler follows
-    /// (``QueuedLogHandler``), which SIGHUP changes; without it a reload changes a level no logger reads.
+    /// (``QueuedLogHandler``), which SIGHUP changes; without it a reload changes a level no logger reads. `hangUps` is
+    /// SIGHUP trapped before this start (``HangUpSignals``): a reload asked for meanwhile runs once the services do;
+    /// without it SIGHUP is trapped when they run.
     public static func prepare(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
-        logLevel: SharedLogLevel? = nil
+        logLevel: SharedLogLevel? = nil, hangUps: HangUpSignals? = nil
     ) async throws -> Numberd {
         let gauges = OperationalGauges(
             factory: metrics.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory)
@@ -199,7 +201,7 @@ public final class Numberd: Sendable {
             return try await assemble(
                 configuration, logger: logger, metrics: metrics, gauges: gauges, connectionLimits: connectionLimits,
                 directory: directory, legacy: legacy,
-                logLevel: logLevel ?? SharedLogLevel(configuration.logLevel), resources: &resources)
+                logLevel: logLevel ?? SharedLogLevel(configuration.logLevel), hangUps: hangUps, resources: &resources)
         } catch {
             await resources.close()
             throw error
@@ -210,7 +212,8 @@ public final class Numberd: Sendable {
     private static func assemble(
         _ configuration: NumberdConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry?,
         gauges: OperationalGauges, connectionLimits: NumberServerConfiguration.ConnectionLimits,
-        directory: DataDirectory, legacy: Bool, logLevel: SharedLogLevel, resources: inout Resources
+        directory: DataDirectory, legacy: Bool, logLevel: SharedLogLevel, hangUps: HangUpSignals?,
+        resources: inout Resources
     ) async throws -> Numberd {
         let store = resources.store
         let (latestRecorded, holdsProviderResources, violations) = await store.inspect {
@@ -445,7 +448,8 @@ public final class Numberd: Sendable {
         services.append(
             HangUpReload(
                 reloadSettings: { _ = settingsReload.reload() }, checkCertificates: checkCertificates,
-                reloadTwilioCredentials: { [twilioReload] in _ = await twilioReload?.reload() }, logger: logger))
+                reloadTwilioCredentials: { [twilioReload] in _ = await twilioReload?.reload() }, logger: logger,
+                trapped: hangUps))
         if configuration.providerAuditIntervalSeconds > 0 {
             let recheck = Duration.seconds(configuration.providerAuditRecheckSeconds)
             services.append(

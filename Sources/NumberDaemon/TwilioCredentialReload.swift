@@ -91,7 +91,9 @@ package final class TwilioCredentialReload: Sendable {
                     + "<VARIABLE>_FILE or a systemd credential to rotate it with a reload", .variable)
         }
         // Read again only from a regular file: a pipe (`<(pass show twilio)`) is empty once read, and opening a named
-        // FIFO would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it).
+        // FIFO would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it). This check names a pipe
+        // given at start; the read below checks what it opened again (`regularOnly`), so a FIFO swapped in after it is
+        // refused at once, not waited on.
         for source in fromFiles where source.hasSuffix("_FILE") {
             var status = stat()
             guard let path = environment[source], stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
@@ -102,7 +104,7 @@ package final class TwilioCredentialReload: Sendable {
         }
         let candidate: TwilioCredentials
         do {
-            let resolved = try TwilioSecrets.resolve(environment)
+            let resolved = try TwilioSecrets.resolve(environment, regularOnly: true)
             guard let credentials = try TwilioCredentials.fromEnvironment(resolved.environment) else {
                 throw ConfigurationError("no Twilio credentials are configured any more")
             }

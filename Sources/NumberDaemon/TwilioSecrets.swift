@@ -20,8 +20,11 @@ enum TwilioSecrets {
     ]
 
     /// `environment` with each secret given by file or credential set as its variable (and the `_FILE` variables
-    /// gone), ready for `TwilioCredentials.fromEnvironment`; and, per variable, where its value came from.
-    static func resolve(_ environment: [String: String]) throws -> (environment: [String: String], sources: [String]) {
+    /// gone), ready for `TwilioCredentials.fromEnvironment`; and, per variable, where its value came from. With
+    /// `regularOnly` (SIGHUP's reload) each file must be a regular one, opened without waiting (``SecretFile``).
+    static func resolve(
+        _ environment: [String: String], regularOnly: Bool = false
+    ) throws -> (environment: [String: String], sources: [String]) {
         var resolved = environment
         var sources: [String] = []
         for (variable, credential) in secrets {
@@ -42,10 +45,11 @@ enum TwilioSecrets {
             }
             do {
                 if let file {
-                    resolved[variable] = try SecretFile.read(file, name: fileVariable)
+                    resolved[variable] = try SecretFile.read(file, name: fileVariable, regularOnly: regularOnly)
                 } else if let credentialFile {
                     // systemd made it readable by the unit's user alone (an ACL on tmpfs shows in the group bits).
-                    resolved[variable] = try SecretFile.read(credentialFile, name: credential, requirePrivate: false)
+                    resolved[variable] = try SecretFile.read(
+                        credentialFile, name: credential, requirePrivate: false, regularOnly: regularOnly)
                 }
             } catch {
                 throw ConfigurationError("Twilio credentials: \(error)")

@@ -109,7 +109,10 @@ struct Serve: AsyncParsableCommand {
     var snapshotBytesMax: String?
     @Option(
         name: .customLong("drain-timeout"),
-        help: "Seconds a graceful shutdown waits for calls, 1...86400 (default 30).")
+        help: """
+            Seconds a graceful shutdown waits for calls, 1...86400 (default 30); a purchase, release or trunk change \
+            already at Twilio holds the stop until it ends.
+            """)
     var drainTimeout: String?
     @Option(
         name: .customLong("reconcile-in-flight-horizon"),
@@ -181,9 +184,11 @@ struct Serve: AsyncParsableCommand {
     var allowCoreDumps = false
 
     func run() async throws {
-        // SIGHUP's default action ends the process; until the service that traps it runs (after the journal's replay
-        // and the start snapshot, possibly minutes at a million numbers) a reload or a closed terminal must not.
+        // SIGHUP's default action ends the process; a reload or a closed terminal must not. Ignored at once, then
+        // trapped before the start (the journal's replay and the start snapshot, possibly minutes at a million
+        // numbers): a reload asked for meanwhile is held and carried out once the services run, not thrown away.
         signal(SIGHUP, SIG_IGN)
+        let hangUps = await HangUpSignals.trap()
         // A write to a pipe nobody reads (a supervisor gone, `numberd | head -0`) fails with EPIPE instead of killing
         // numberd: the banner is written before NIO's first socket, which is when NIO ignores SIGPIPE itself.
         signal(SIGPIPE, SIG_IGN)
@@ -239,7 +244,8 @@ struct Serve: AsyncParsableCommand {
         defer { standardError.flush(timeout: .seconds(2)) }
         let logger = Logger(label: "numberd")
 
-        let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: registry, logLevel: logLevel)
+        let numberd = try await Numberd.prepare(
+            configuration, logger: logger, metrics: registry, logLevel: logLevel, hangUps: hangUps)
         var listen = configuration.listen
         // Port 0 asks for any free port: the banner names the one `prepare` bound, which clients need.
         if listen.port == 0, let port = try? await numberd.server.listeningAddress().port { listen.port = port }

@@ -883,10 +883,16 @@ import TwilioSimulator
             #expect(try mode(directory + "/store/" + file) == 0o600, "\(file)")
         }
         // A folder numberd does not own (a mount point root:numberd 0770) is the operator's: left as it is (chmod
-        // there failed the start). Here another uid owns it; the tests run as root, which may still write in it.
+        // there failed the start; `UnprivilegedUserTests` serves one as its group). Here another uid owns it and the
+        // tests run as root, which is refused such a store before it writes anything: files root wrote there would be
+        // unreadable to their owner.
+        guard geteuid() == 0 else { return }
         #expect(chown(directory + "/store", 12_345, 12_345) == 0)
         try FileManager.default.setAttributes([.posixPermissions: 0o770], ofItemAtPath: directory + "/store")
-        try await Self.withPrepared(directory) { _ in }
+        let refused = await #expect(throws: ConfigurationError.self) {
+            try await Self.withPrepared(directory) { _ in }
+        }
+        #expect(refused?.description.contains("belongs to user id 12345") == true, "\(String(describing: refused))")
         #expect(try mode(directory + "/store") == 0o770)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import NumberAPI
 import NumberCore
 import NumberDaemon
+import Synchronization
 import Testing
 
 /// The Twilio secrets from a file (`TWILIO_AUTH_TOKEN_FILE`, `TWILIO_API_KEY_SECRET_FILE`) or a systemd credential
@@ -139,5 +140,46 @@ struct TwilioSecretFileTests {
         }
         writer.start()
         #expect(try SecretFile.read(pipe, name: "T") == "piped-secret")
+    }
+
+    /// SIGHUP's reload checked the secret file with `stat`, then opened it blocking: a named FIFO swapped in between
+    /// made the open wait for a writer for ever, and the reload, then the stop, with it. Read as a regular file only
+    /// (`regularOnly`, what the reload asks), a FIFO with no writer is refused at once.
+    @Test("a FIFO with no writer, read as a regular file only (SIGHUP's reload), is refused at once")
+    func fifoWithoutWriterIsRefusedAtOnce() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fifo = folder + "/token"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // On a thread of its own: a read that waits for a writer must not hold a cooperative thread.
+        let outcome = Outcome()
+        Thread.detachNewThread {
+            let message: String
+            do {
+                let secret = try SecretFile.read(fifo, name: "TWILIO_AUTH_TOKEN_FILE", regularOnly: true)
+                message = "read: " + secret
+            } catch {
+                message = "\(error)"
+            }
+            outcome.message.withLock { $0 = message }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while outcome.message.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard let message = outcome.message.withLock({ $0 }) else {
+            Issue.record("the read waited for a writer of the FIFO")
+            // Lets the waiting open go (a writer that opens and closes at once), so the thread ends.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            if writer >= 0 { close(writer) }
+            return
+        }
+        #expect(message.contains("TWILIO_AUTH_TOKEN_FILE: \(fifo) is not a regular file"), "\(message)")
+        #expect(!message.contains("or a pipe"), "\(message)")
+    }
+
+    /// What the reading thread ended with.
+    private final class Outcome: Sendable {
+        let message = Mutex<String?>(nil)
     }
 }

@@ -14,14 +14,21 @@ import Darwin
 /// no longer one, and one others can write can be swapped), unless `requirePrivate` is false (a file systemd put in
 /// `$CREDENTIALS_DIRECTORY`, which only the unit's user can reach whatever its mode shows). Trailing line ends are
 /// dropped (`echo "$TOKEN" > file` writes one); anything else is the secret, checked by its user.
+///
+/// With `regularOnly` (numberd's SIGHUP reading a Twilio secret again) only a regular file is read, and the open does
+/// not wait: a named FIFO put in the file's place after the caller checked it is refused at once, where a blocking open
+/// would wait for a writer for ever (the reload, then the stop, stuck behind it).
 public enum SecretFile {
     /// The largest secret file read: 4 KiB.
     public static let bytesMax = 4096
 
-    /// The secret in `path`, named `name` in errors (the variable or flag that gave the path).
-    public static func read(_ path: String, name: String, requirePrivate: Bool = true) throws(SecretFileError) -> String
-    {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    /// The secret in `path`, named `name` in errors (the variable or flag that gave the path); with `regularOnly`,
+    /// only from a regular file, opened without waiting.
+    public static func read(
+        _ path: String, name: String, requirePrivate: Bool = true, regularOnly: Bool = false
+    ) throws(SecretFileError) -> String {
+        // O_NONBLOCK only there: at start a named FIFO is waited on until its writer opens it, as before.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | (regularOnly ? O_NONBLOCK : 0))
         guard descriptor >= 0 else {
             throw SecretFileError("\(name): cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -31,8 +38,9 @@ public enum SecretFile {
         guard fstat(descriptor, &status) == 0 else {
             throw SecretFileError("\(name): cannot read \(path): \(String(cString: strerror(errno)))")
         }
-        guard status.st_mode & S_IFMT == S_IFREG || status.st_mode & S_IFMT == S_IFIFO else {
-            throw SecretFileError("\(name): \(path) is not a regular file or a pipe")
+        let type = status.st_mode & S_IFMT
+        guard type == S_IFREG || (type == S_IFIFO && !regularOnly) else {
+            throw SecretFileError("\(name): \(path) is not a regular file" + (regularOnly ? "" : " or a pipe"))
         }
         let permissions = Int(status.st_mode & 0o777)
         if requirePrivate, permissions & 0o077 != 0 {

@@ -1,6 +1,8 @@
 import Foundation
 import NumberAPI
 import NumberClient
+import NumberDaemon
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -43,5 +45,79 @@ struct UnprivilegedUserTests {
             throw error
         }
         await child.stop()
+    }
+
+    /// `sudo numberd serve --data-dir /var/lib/numberd`, the unit stopped, rewrote `clock`, `downtimes`, the
+    /// simulator's state, snapshots and certificates as root's (mode 0600): the service's user could no longer read
+    /// them, and its next start was refused (or, with Twilio, forgot the earlier downtimes). As root on a data
+    /// directory another user owns, the start is now refused before it writes anything, as `numberd verify` is.
+    @Test(
+        "as root on another user's data directory, numberd serve is refused and writes nothing",
+        .enabled(if: getuid() == 0))
+    func rootOnAnotherUsersDirectoryIsRefused() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-owner-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        let served = try await Numberd.prepare(configuration, logger: quietLogger)
+        await served.close()
+        // An hour back: a start that went on would move the mark to now and record the time since as a downtime.
+        let now = Int64(Date().timeIntervalSince1970)
+        let clock = "\(now - 3_600)\n"
+        let downtimes = "\(now - 7_200) \(now - 5_400)\n"
+        try clock.write(toFile: directory + "/clock", atomically: false, encoding: .utf8)
+        try downtimes.write(toFile: directory + "/downtimes", atomically: false, encoding: .utf8)
+        // The service user's directory, as systemd's StateDirectory= leaves it.
+        let entries = [""] + (FileManager.default.subpaths(atPath: directory) ?? []).map { "/" + $0 }
+        for entry in entries { #expect(lchown(directory + entry, 65_534, 65_534) == 0, "\(entry)") }
+
+        let environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("NUMBERD_") && !$0.key.hasPrefix("TWILIO_")
+        }
+        let result = try await ChildProcess.run(
+            try BuiltProduct.path("numberd"),
+            ["serve", "--data-dir", directory, "--listen", "127.0.0.1:0", "--metrics-listen", "off"],
+            environment: environment, timeout: .seconds(60))
+        #expect(!result.timedOut && result.status == 1, "\(result.text)")
+        #expect(result.text.contains("belongs to user id 65534"), "\(result.text)")
+        #expect(result.text.contains("sudo -u"), "\(result.text)")
+        #expect(try String(contentsOfFile: directory + "/clock", encoding: .utf8) == clock)
+        #expect(try String(contentsOfFile: directory + "/downtimes", encoding: .utf8) == downtimes)
+        // Nothing made, and nothing replaced, as root's.
+        let after = [""] + (FileManager.default.subpaths(atPath: directory) ?? []).map { "/" + $0 }
+        #expect(Set(after) == Set(entries), "\(Set(after).symmetricDifference(entries))")
+        for entry in after {
+            var status = stat()
+            #expect(lstat(directory + entry, &status) == 0 && status.st_uid == 65_534, "\(entry)")
+        }
+    }
+
+    /// A store on a mount point that root owns and numberd's group may write in (root:numberd 0770) is the operator's:
+    /// numberd serves it as its own user, leaving the folder's owner and mode as they are (chmod there failed the
+    /// start). Only root is refused a folder of another user (above).
+    @Test(
+        "run as nobody, numberd serves a store/ of root's that its group may write in, its mode left as it is",
+        .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func servesAStoreItsGroupMayWriteIn() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-mount-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: true)
+        #expect(chown(directory, 65_534, 65_534) == 0 && chmod(directory, 0o700) == 0)
+        #expect(chown(directory + "/store", 0, 65_534) == 0 && chmod(directory + "/store", 0o770) == 0)
+        let port = try freeLoopbackPort()
+        let child = try ServingChild(
+            arguments: ["--listen", "127.0.0.1:\(port)"], unprivileged: true, dataDirectory: directory)
+        var status = stat()
+        do {
+            try await child.waitUntilServing()
+            #expect(stat(directory + "/store", &status) == 0)
+        } catch {
+            await child.stop()
+            throw error
+        }
+        await child.stop()
+        #expect(status.st_uid == 0 && status.st_gid == 65_534, "\(status.st_uid):\(status.st_gid)")
+        #expect(status.st_mode & 0o777 == 0o770, "\(String(status.st_mode & 0o777, radix: 8))")
     }
 }
