@@ -16,7 +16,7 @@ import Glibc
 /// its own (the restored store must land on it, and a swap would put it beside), or empty in a directory that has
 /// served (a store volume not mounted: the restored store would land on the disk under it, hidden once the volume is
 /// mounted again); a data directory not owned by the user running the restore (numberd could not open root's files),
-/// or, for one that does not exist yet, whose nearest existing folder above is another user's; a running numberd (it
+/// or, restoring as root into one that does not exist yet, whose nearest existing folder above is another user's; a running numberd (it
 /// holds the store's lock, which the restore then holds to its end, and the new store's from before it takes the name,
 /// so a numberd started meanwhile refuses to start); too little room, for the copy and for the copy its verify makes of
 /// it; a copy that does not verify as `numberd verify` checks, or whose check cannot run. The backup's store files are
@@ -289,7 +289,9 @@ public struct BackupRestore: Sendable {
             throw Refusal(description: "\(error)")
         }
         var status = stat()
-        guard stat(directory.root, &status) != 0, let above = Self.nearestExistingFolder(above: directory.root),
+        // As root only: another user restoring makes a tree of its own, which is what it then serves as.
+        guard geteuid() == 0, stat(directory.root, &status) != 0,
+            let above = Self.nearestExistingFolder(above: directory.root),
             above.owner != geteuid(), above.owner != 0
         else { return }
         throw Refusal(

@@ -238,11 +238,18 @@ public struct DataDirectory: Sendable {
     /// user then could not read them (the simulator's state refused every start; with Twilio the unreadable
     /// `downtimes` was written again without the earlier outages, so past-due numbers were released early). Only as
     /// root: any other user writes its own files, and a directory another owns that it may write in is the
-    /// operator's choice (a mount point root:numberd 0770, a Kubernetes `fsGroup` volume).
+    /// operator's choice (a mount point root:numberd 0770, a Kubernetes `fsGroup` volume). Judged by `store/` when it
+    /// exists — whoever owns it has served here: a store of root's is root's to serve, whoever owns the folder it sits
+    /// in (a container run as root on a volume whose mount point belongs to another uid) — else by the data
+    /// directory, which a first start would fill with root's files.
     func requireOwnedByThisUserAsRoot() throws {
         guard geteuid() == 0 else { return }
-        try requireOwnedByThisUser(doing: "serve")
-        try DataDirectory(root: store).requireOwnedByThisUser(doing: "serve")
+        var status = stat()
+        if lstat(store, &status) == 0 {
+            try DataDirectory(root: store).requireOwnedByThisUser(doing: "serve")
+        } else {
+            try requireOwnedByThisUser(doing: "serve")
+        }
     }
 
     /// Replaces `path` (mode 0600) with `text`, atomically, through the writer the TLS files use (``PEMFile``: a

@@ -146,8 +146,12 @@ struct KeySourceTests {
             #expect(run.status == 64, "\(run)")
             #expect(run.stderr.contains("chmod 600 \(data)/admin.key"), "\(run.stderr)")
             #expect(!run.stderr.contains("nk_local_admin"), "the file's contents are never shown: \(run.stderr)")
+            // A call that needs no key goes without it (a monitoring user in numberd's group got exit 64).
+            let health = try await runNumbers(
+                ["health", "--server", "127.0.0.1:\(server.port)"], environment: ["NUMBERD_DATA_DIR": data])
+            #expect(health.status == 0, "\(health)")
         }
-        #expect(received.all.isEmpty)
+        #expect(received.all == [""], "the health check went without the key")
     }
 
     /// Before, the local admin key went to whatever `--server` named: another host with its own `--ca` (or a loopback

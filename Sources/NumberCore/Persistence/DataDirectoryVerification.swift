@@ -147,8 +147,13 @@ package func replayDataDirectory(
         }
         let candidate = place.appendingPathComponent(name, isDirectory: true)
         guard let owner = VerifyCopy.own(candidate) else {
-            noRoomOnly = false
-            refusals.append("\(place.path): cannot create \(candidate.path)\(VerifyCopy.ownerSuffix)")
+            // No room for the owner file itself (a disk out of inodes, a quota: the bytes check above passed) is no
+            // room too, not a copy that failed, which would read as damage.
+            let failed = errno
+            if ![ENOSPC, EDQUOT].contains(failed) { noRoomOnly = false }
+            refusals.append(
+                "\(place.path): cannot create \(candidate.path)\(VerifyCopy.ownerSuffix): "
+                    + String(cString: strerror(failed)))
             continue
         }
         do {
@@ -214,10 +219,12 @@ package enum VerifyCopy {
         bytes + max(64 << 20, bytes / 10)
     }
 
-    /// Creates and locks `copy`'s owner file; its descriptor, or nil if it cannot be made.
+    /// Creates and locks `copy`'s owner file; its descriptor, or nil if it cannot be made (`errno` says why).
     static func own(_ copy: URL) -> Int32? {
         guard let descriptor = createOwner(copy) else { return nil }
         guard nameOwner(copy, descriptor) else {
+            let failed = errno
+            defer { errno = failed }
             unlink(copy.path + pendingSuffix)
             close(descriptor)
             return nil

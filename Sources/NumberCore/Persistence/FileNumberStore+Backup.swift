@@ -215,14 +215,18 @@ extension FileNumberStore {
     /// crash left: `.removing-…` folders, and `.partial-…` ones an hour older than `now`. Never `sparing` (the backup
     /// just written: with the clock set back it is not the newest name, and must not remove itself), never follows a
     /// symbolic link, touches nothing else, and logs (does not throw) what it cannot remove. A backup named later than
-    /// `now` allows (``isNamedAhead(_:of:)``) counts as the oldest, with a warning. The names removed, oldest first.
+    /// `now` allows (``isNamedAhead(_:of:)``) is neither counted nor removed, with a warning, until the clock passes
+    /// it: written under a clock that was ahead, counted as the newest it would outlast every later backup; but it may
+    /// as well be the newest real one under a clock set back since (a VM restored from a snapshot), which removing it
+    /// first would lose. The names removed, oldest first.
     func removeOldBackups(in root: String, kept: Int, now: Date, sparing: String) -> [String] {
         let fileSystem = options.journal.fileSystem
         guard let names = try? fileSystem.listDirectory(root) else { return [] }
         var removed: [String] = []
         let named = names.filter { Self.backupTime($0) != nil && $0 != sparing }.sorted(by: >)
-        // Written under a clock that was ahead, set right since: counted as the newest, each would outlast every
-        // backup written after it, and each of those would be removed by the next.
+        // Written under a clock that was ahead, set right since (counted as the newest, each would outlast every
+        // backup written after it, and each of those would be removed by the next), or the newest real ones under a
+        // clock set back since: kept aside, uncounted, until the clock passes them.
         let ahead = named.filter { name in Self.backupTime(name).map { Self.isNamedAhead($0, of: now) } ?? false }
         let current = named.filter { !ahead.contains($0) }
         if let newest = current.first, newest > sparing {
@@ -236,12 +240,12 @@ extension FileNumberStore {
         if !ahead.isEmpty {
             options.journal.logger.warning(
                 """
-                backups in the backup directory are named later than now: written under a clock that was ahead; \
-                counted as the oldest, removed first
+                backups in the backup directory are named later than now (a clock that was ahead, or one set back \
+                since): kept, not counted against the backups kept, until the clock passes them
                 """,
                 metadata: ["backups": "\(ahead.joined(separator: ","))", "now": "\(Self.timestamp(now))"])
         }
-        for name in (current + ahead).dropFirst(kept - 1).reversed() {
+        for name in current.dropFirst(kept - 1).reversed() {
             let removing = root + "/" + Self.removingPrefix + name
             do {
                 try fileSystem.rename(root + "/" + name, to: removing)

@@ -93,6 +93,31 @@ struct UnprivilegedUserTests {
         }
     }
 
+    /// A container run as root on a volume whose mount point another uid owns has served there as root: its store
+    /// and files are root's, and the start goes on (judged by `store/`, not the folder above it). The same folder
+    /// with no `store/` yet is refused: a first start would fill another user's folder with root's files.
+    @Test(
+        "as root, a store/ of root's in a folder another user owns is served; with no store/ yet, refused",
+        .enabled(if: getuid() == 0))
+    func rootsStoreInAnotherUsersFolder() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-mount-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+        #expect(lchown(directory, 65_534, 65_534) == 0)
+        await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+        let fresh = directory + "/fresh"
+        #expect(mkdir(fresh, 0o700) == 0 && lchown(fresh, 65_534, 65_534) == 0)
+        var freshConfiguration = configuration
+        freshConfiguration.dataDirectory = fresh
+        await #expect(throws: ConfigurationError.self) {
+            await (try await Numberd.prepare(freshConfiguration, logger: quietLogger)).close()
+        }
+        #expect((FileManager.default.subpaths(atPath: fresh) ?? []).isEmpty, "nothing written in the fresh folder")
+    }
+
     /// A store on a mount point that root owns and numberd's group may write in (root:numberd 0770) is the operator's:
     /// numberd serves it as its own user, leaving the folder's owner and mode as they are (chmod there failed the
     /// start). Only root is refused a folder of another user (above).
