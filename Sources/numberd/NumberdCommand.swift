@@ -273,7 +273,8 @@ struct Verify: AsyncParsableCommand {
             Checks under the limits numberd opens the directory with: give it the same --snapshot-bytes-max (or \
             NUMBERD_SNAPSHOT_BYTES_MAX, or the same --config file) as the service, or a snapshot the service cannot \
             read passes here. Run it as numberd's user: a data directory or store of another user is refused. Exit 0 \
-            sound, 1 problems found, the store cannot be read, or it is lost (admin.key shows the directory served, \
+            sound, 1 problems found, the store cannot be read, or it is lost (admin.key, clock or provider.json \
+            shows the directory served, \
             its store holds no journal or snapshot: as the start refuses it), 2 no store, 3 not checked though \
             nothing was found wrong (no room for the copy its replay needs; or a running numberd removed files as \
             they were read, three times over: stop it, or verify a backup), 64 a setting refused.
