@@ -33,9 +33,17 @@ enum StoreFixtureChecks {
             sourceLocation: sourceLocation)
     }
 
-    /// `numberd verify` finds the fixture `store` sound, its `FORMAT` recorded as `format` with readers `format`.
-    static func verifiesSound(_ store: URL, format: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws
-    {
+    /// The state a fixture's store must open to: its `expected-state.json`, beside `store/` in `folder`.
+    static func expectedState(in folder: URL) throws -> JSONValue {
+        try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
+    }
+
+    /// `numberd verify` finds the fixture `store` sound, its `FORMAT` recorded as `format` with readers `readers`
+    /// (`format` when not given).
+    static func verifiesSound(
+        _ store: URL, format: Int, readers: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: store)
         defer { scratch.remove() }
         let report = await verifyDataDirectory(scratch.url)
@@ -43,7 +51,7 @@ enum StoreFixtureChecks {
             report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")",
             sourceLocation: sourceLocation)
         #expect(
-            report.journal.format == .recorded(StoreFormat(format: format, readers: format)),
+            report.journal.format == .recorded(StoreFormat(format: format, readers: readers ?? format)),
             sourceLocation: sourceLocation)
         #expect(report.violations.isEmpty, sourceLocation: sourceLocation)
     }

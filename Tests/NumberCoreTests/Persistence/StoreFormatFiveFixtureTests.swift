@@ -13,10 +13,7 @@ struct StoreFormatFiveFixtureTests {
     static let folder = StoreFixture.folder(format: 5)
     static let store = folder.appendingPathComponent("store")
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     @Test("FORMAT says format 5, readers 5; the keyed release's record as written, in the journal and the snapshot")
     func formatAndLines() throws {

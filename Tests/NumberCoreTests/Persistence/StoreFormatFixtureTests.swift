@@ -68,10 +68,7 @@ struct StoreFormatFixtureTests {
         return (state, try JSONDecoder().decode(JSONValue.self, from: Data(JournalCodec.encodeJSON(state))))
     }
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     /// Where `actual` does not hold `expected`: every member of an expected object is in the actual one with a value
     /// that holds it, arrays match element by element, other values are equal. Members `actual` has beyond them (a

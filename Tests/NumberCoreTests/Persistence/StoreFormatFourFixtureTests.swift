@@ -13,10 +13,7 @@ struct StoreFormatFourFixtureTests {
     static let folder = StoreFixture.folder(format: 4)
     static let store = folder.appendingPathComponent("store")
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     @Test("FORMAT says format 4, readers 4; the keyed adjustments' records as written")
     func formatAndLines() throws {

@@ -20,10 +20,7 @@ struct StoreFormatSevenBFixtureTests {
         "+14155550111": trunkSid, "+14155550112": "", "+14155550113": trunkSid,
     ]
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     @Test("FORMAT says format 7, readers 6; each line is what numberd writes for its records, buyTrunkSid included")
     func formatAndLines() throws {
@@ -82,11 +79,6 @@ struct StoreFormatSevenBFixtureTests {
 
     @Test("numberd verify finds it sound, format 7 (readers 6)")
     func verifiesSound() async throws {
-        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
-        defer { scratch.remove() }
-        let report = await verifyDataDirectory(scratch.url)
-        #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
-        #expect(report.journal.format == .recorded(StoreFormat(format: 7, readers: 6)))
-        #expect(report.violations.isEmpty)
+        try await StoreFixtureChecks.verifiesSound(Self.store, format: 7, readers: 6)
     }
 }

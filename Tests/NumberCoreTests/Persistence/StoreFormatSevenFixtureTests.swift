@@ -15,10 +15,7 @@ struct StoreFormatSevenFixtureTests {
     static let store = folder.appendingPathComponent("store")
     static let uriMember = #""originationSipUri":"\#(StoreFixtureEvents.originationSipUri)""#
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     @Test("FORMAT says format 7, readers 6; the created trunk's origination SIP URI in its journal line and snapshot")
     func formatAndLines() throws {
@@ -78,11 +75,6 @@ struct StoreFormatSevenFixtureTests {
 
     @Test("numberd verify finds it sound, format 7 (readers 6)")
     func verifiesSound() async throws {
-        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
-        defer { scratch.remove() }
-        let report = await verifyDataDirectory(scratch.url)
-        #expect(report.isSound && report.journal.isClean, "\(report.journal.problems) \(report.replayError ?? "")")
-        #expect(report.journal.format == .recorded(StoreFormat(format: 7, readers: 6)))
-        #expect(report.violations.isEmpty)
+        try await StoreFixtureChecks.verifiesSound(Self.store, format: 7, readers: 6)
     }
 }

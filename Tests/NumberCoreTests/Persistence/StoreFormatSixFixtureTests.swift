@@ -12,10 +12,7 @@ struct StoreFormatSixFixtureTests {
     static let folder = StoreFixture.folder(format: 6)
     static let store = folder.appendingPathComponent("store")
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     @Test("FORMAT says format 6, readers 6; the keyed release's request and record as written, journal and snapshot")
     func formatAndLines() throws {

@@ -25,10 +25,7 @@ struct StoreFormatThreeFixtureTests {
         return scratch
     }
 
-    static func expectedState() throws -> JSONValue {
-        try JSONDecoder().decode(
-            JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
-    }
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
 
     @Test("FORMAT says format 3, readers 3; journal lines name their batch and carry the actors")
     func formatAndLines() throws {

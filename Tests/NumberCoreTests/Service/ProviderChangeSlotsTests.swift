@@ -16,6 +16,17 @@ struct ProviderChangeSlotsTests {
         Task { try await h.service.release(accountId: account, numberId: numberId) }
     }
 
+    /// A release of `numberId` held at the provider (every release hangs until the test resumes the "release" gate),
+    /// once it holds the account's one provider-change slot.
+    static func holdingTheSlot(
+        _ h: Harness, _ account: String, _ numberId: String
+    ) async throws -> Task<ReleaseResult, any Error> {
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
+        let first = releasing(h, account, numberId)
+        try await waitUntil { h.service.providerChanges.counts(account) == (holding: 1, waiting: 0) }
+        return first
+    }
+
     @Test("at most 8 of an account's releases at the provider at once; another account's are not held up")
     func releasesInTurn() async throws {
         let h = try await Harness(.memory)
@@ -50,9 +61,7 @@ struct ProviderChangeSlotsTests {
         let account = try await h.account(funds: 100_000)
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
         let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         let change = Task {
             try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: trunk.id)
         }
@@ -84,9 +93,7 @@ struct ProviderChangeSlotsTests {
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<3]), for: account.id).numbers
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         let release = await numberError {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[1].id)
         }
@@ -122,9 +129,7 @@ struct ProviderChangeSlotsTests {
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         let waiting = Self.releasing(h, account.id, numbers[1].id)
         try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
         // Another release of it, or a trunk change, is refused without waiting.
@@ -163,9 +168,7 @@ struct ProviderChangeSlotsTests {
         let h = try await Harness(.memory, config: config)
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         // Its billing date has passed when its release is asked for, and the release waits behind the first.
         h.clock.set(numbers[1].nextBillingDate.addingTimeInterval(60))
         let waiting = Self.releasing(h, account.id, numbers[1].id)
@@ -199,9 +202,7 @@ struct ProviderChangeSlotsTests {
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "main", providerTrunkSid: trunkSid(1))
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         let change = Task {
             try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: trunk.id)
         }
@@ -231,9 +232,7 @@ struct ProviderChangeSlotsTests {
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
         let key = try await h.service.createApiKey(name: "leaked", scope: .account, accountId: account.id).key
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         let waiting = Task {
             try await h.service.release(accountId: account.id, numberId: numbers[1].id, actor: .apiKey(key.id))
         }
@@ -261,9 +260,7 @@ struct ProviderChangeSlotsTests {
         let h = try await Harness(.memory, config: config)
         let account = try await h.account(funds: 100_000)
         let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
-        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
-        let first = Self.releasing(h, account.id, numbers[0].id)
-        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
         let busy = await numberError {
             _ = try await h.service.setTrunk(accountId: account.id, numberId: numbers[1].id, trunkId: nil)
         }
