@@ -6,22 +6,31 @@ import Testing
 
 @Suite("OpenLoopDriver: every call due before the end is recorded, sent or not")
 struct OpenLoopDriverTests {
-    @Test("calls slower than the interval at outstanding-max 1: those never sent are recorded as NOT_SENT")
-    func unsentCallsAreRecorded() async throws {
-        // 200 calls/s (5 ms apart) for 2 s, each taking at least 40 ms, one in flight: at most 50 of the 400 can be
-        // sent. (For 300 ms, a test thread descheduled that long before the run planned no call at all.)
-        let start = NIODeadline.now()
+    /// A plan of ListNumbers calls to one stub account from `start` for `seconds`, each call taking `listTakes`, the
+    /// recorder it records into and its stub client.
+    static func listPlan(
+        from start: NIODeadline, seconds: Int64, listTakes: TimeAmount, callsMax: Int
+    ) throws -> (LoadPlan, LatencyRecorder, StubLoadClient) {
         let recorder = LatencyRecorder(measureFrom: start)
-        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(40)])
+        let client = StubLoadClient(clock: nil, durations: [.list: listTakes])
         let plan = LoadPlan(
             clients: [client], executors: [nil],
             accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
             mix: try WorkloadMix(parsing: "list=1"),
             runner: WorkloadRunner(
                 recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
-                country: "US",
-                timeout: .seconds(5)),
-            measureFrom: start, end: start + .seconds(2), callsMax: 1000)
+                country: "US", timeout: .seconds(5)),
+            start: start, measureFrom: start, end: start + .seconds(seconds), callsMax: callsMax)
+        return (plan, recorder, client)
+    }
+
+    @Test("calls slower than the interval at outstanding-max 1: those never sent are recorded as NOT_SENT")
+    func unsentCallsAreRecorded() async throws {
+        // 200 calls/s (5 ms apart) for 2 s, each taking at least 40 ms, one in flight: at most 50 of the 400 can be
+        // sent. (For 300 ms, a test thread descheduled that long before the run planned no call at all.)
+        let start = NIODeadline.now()
+        let (plan, recorder, client) = try Self.listPlan(
+            from: start, seconds: 2, listTakes: .milliseconds(40), callsMax: 1000)
 
         let dispatched = await OpenLoopDriver(rate: 200, outstandingMax: 1).run(plan)
 
@@ -47,16 +56,8 @@ struct OpenLoopDriverTests {
     func stalledDispatcherRecordsInBulk() async throws {
         // One operation in flight at most, and it outlasts the 1 s window: the other 99,999 are never sent.
         let start = NIODeadline.now()
-        let recorder = LatencyRecorder(measureFrom: start)
-        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(1_200)])
-        let plan = LoadPlan(
-            clients: [client], executors: [nil],
-            accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
-            mix: try WorkloadMix(parsing: "list=1"),
-            runner: WorkloadRunner(
-                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
-                country: "US", timeout: .seconds(5)),
-            measureFrom: start, end: start + .seconds(1), callsMax: 1_000_000)
+        let (plan, recorder, _) = try Self.listPlan(
+            from: start, seconds: 1, listTakes: .milliseconds(1_200), callsMax: 1_000_000)
 
         let stoppedAt = Mutex<NIODeadline?>(nil)
         let dispatched = await OpenLoopDriver(rate: 100_000, outstandingMax: 1).run(plan) { at in
@@ -83,16 +84,8 @@ struct OpenLoopDriverTests {
     @Test("rate 10 over a 1 s window: 10 operations due, and rates divide by the whole window")
     func wholeWindowAtALowRate() async throws {
         let start = NIODeadline.now()
-        let recorder = LatencyRecorder(measureFrom: start)
-        let client = StubLoadClient(clock: nil, durations: [.list: .milliseconds(1)])
-        let plan = LoadPlan(
-            clients: [client], executors: [nil],
-            accounts: [LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])],
-            mix: try WorkloadMix(parsing: "list=1"),
-            runner: WorkloadRunner(
-                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
-                country: "US", timeout: .seconds(5)),
-            start: start, measureFrom: start, end: start + .seconds(1), callsMax: 1000)
+        let (plan, recorder, _) = try Self.listPlan(
+            from: start, seconds: 1, listTakes: .milliseconds(1), callsMax: 1000)
 
         let dispatched = await OpenLoopDriver(rate: 10, outstandingMax: 64).run(plan)
 
