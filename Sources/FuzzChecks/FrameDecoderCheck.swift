@@ -34,25 +34,36 @@ enum FrameDecoderCheck {
         for frame in whole.frames { try checkPayload(frame) }
     }
 
+    /// Decodes `stream` as numberd's server and client read it (``FrameReader``), in reads of `chunk` bytes (0: one
+    /// read). After each read, the bytes the reader holds are exactly those fed that no frame (nor the preface) took.
     static func decode(
         _ stream: [UInt8], chunk: Int, limits: FrameLimits, expectsPreface: Bool
     ) throws(FuzzCheckFailure) -> Outcome {
-        let processor = NIOSingleStepByteToMessageProcessor(
-            FrameDecoder(limits: limits, expectsPreface: expectsPreface))
+        let reader = FrameReader(FrameDecoder(limits: limits, expectsPreface: expectsPreface))
         var outcome = Outcome()
+        var taken = 0
         let size = chunk == 0 ? max(stream.count, 1) : chunk
-        do {
-            var start = 0
-            while start < stream.count {
-                let end = min(start + size, stream.count)
-                try processor.process(buffer: ByteBuffer(bytes: stream[start..<end])) { outcome.frames.append($0) }
-                start = end
+        var start = 0
+        while start < stream.count {
+            let end = min(start + size, stream.count)
+            let failure = reader.read(ByteBuffer(bytes: stream[start..<end])) { frame in
+                outcome.frames.append(frame)
+                taken += Frame.headerLength + frame.payload.readableBytes
             }
-            try processor.finishProcessing(seenEOF: true) { outcome.frames.append($0) }
-        } catch let error as FramingError {
-            outcome.error = error
-        } catch {
-            throw FuzzCheckFailure(name, "untyped error \(type(of: error)): \(error)")
+            start = end
+            if let failure {
+                guard let framing = failure as? FramingError else {
+                    throw FuzzCheckFailure(name, "untyped error \(type(of: failure)): \(failure)")
+                }
+                outcome.error = framing
+                break
+            }
+            let preface = expectsPreface && end >= Preface.length ? Preface.length : 0
+            guard reader.partialFrameBytes == end - taken - preface else {
+                throw FuzzCheckFailure(
+                    name,
+                    "after \(end) bytes the reader holds \(reader.partialFrameBytes), not \(end - taken - preface)")
+            }
         }
         return outcome
     }

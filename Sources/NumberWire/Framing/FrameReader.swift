@@ -8,17 +8,12 @@ import NIOCore
 /// from many reads grows that buffer (to the next power of two) and NIO never shrinks it, so a read that ended one
 /// byte into the next frame kept the whole storage of a 4 MiB frame for that byte, for as long as every later read
 /// also ended part-way into a frame, unseen by the server's budget of partially received frames (which counts
-/// bytes). Here the storage kept after a read is at most twice its bytes plus ``excessCapacityMax``.
+/// bytes). Here the storage kept after a read is at most twice its bytes plus `ByteBuffer.excessStorageBytesMax`.
 ///
 /// A class, used from its connection's event loop only: a read may re-enter it (NIO reads what is left on a socket
 /// whose write failed, inside that write), which a mutating method of a stored struct would turn into an
 /// overlapping access.
 public final class FrameReader {
-    /// How much more storage than twice its bytes the partial frame kept after a read may have before it is copied
-    /// into storage of its own size: more than a receive buffer of small frames ever grows to (a TLS read is at most
-    /// 16 KiB), so only what is left after a large frame, in the buffer that grew for it, is copied.
-    public static let excessCapacityMax = 64 * 1024
-
     private var decoder: FrameDecoder
     /// What has arrived and is not decoded yet; frames are handed out as slices of it. Nil between reads unless part
     /// of a frame waits — nil, not an empty `ByteBuffer`, whose shared storage every event loop's readers would retain
@@ -35,7 +30,7 @@ public final class FrameReader {
     public var holdsPartialFrame: Bool { partialFrameBytes > 0 }
 
     /// The bytes of a frame (or of the preface) that has started arriving and not finished, which wait here. (The
-    /// storage holding them after a read is at most twice as large plus ``excessCapacityMax``.)
+    /// storage holding them after a read is at most twice as large plus `ByteBuffer.excessStorageBytesMax`.)
     public var partialFrameBytes: Int { buffer?.readableBytes ?? 0 }
 
     /// The size of the storage this reader keeps (what the frames it handed out may share of it aside): for tests.
@@ -75,13 +70,10 @@ public final class FrameReader {
         }
         guard reading, var left = buffer else { return nil }
         buffer = nil  // uniquely referenced while changed
-        if left.readableBytes == 0 {
-            return nil  // the spent buffer goes
-        } else if left.storageCapacity > 2 * left.readableBytes + Self.excessCapacityMax {
-            var compact = ByteBufferAllocator().buffer(capacity: left.readableBytes)
-            compact.writeImmutableBuffer(left)
-            left = compact
-        } else if left.readerIndex > 0, decoder.shouldReclaimBytes(buffer: left) {
+        guard left.readableBytes > 0 else { return nil }  // the spent buffer goes
+        // Left in storage far bigger than it (after a large frame), it is copied out (its reader index then 0).
+        left = left.withoutExcessStorage()
+        if left.readerIndex > 0, decoder.shouldReclaimBytes(buffer: left) {
             // What NIO's processor does after each read: the bytes already decoded make room for the rest.
             left.discardReadBytes()
         }
