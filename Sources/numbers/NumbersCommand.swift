@@ -133,7 +133,8 @@ struct GlobalOptions: ParsableArguments {
     /// The API key: `--key`, `--key-file`, `NUMBERS_KEY`, `NUMBERS_KEY_FILE` (a flag over the environment; two at
     /// the same level are refused), else the local admin key when the server may have it
     /// (``NumbersClientConfiguration/localAdminKey(host:caPath:environment:)``), else nil.
-    func apiKey(host: String, caPath: String) throws -> String? {
+    /// `toleratingLocalKey`: a local admin key refused for its mode is no key (a call that needs none), not an error.
+    func apiKey(host: String, caPath: String, toleratingLocalKey: Bool = false) throws -> String? {
         if let key { return key }
         if let keyFile { return try readKeyFile(keyFile, name: "--key-file") }
         let (value, file) = (environment["NUMBERS_KEY"], environment["NUMBERS_KEY_FILE"])
@@ -146,6 +147,7 @@ struct GlobalOptions: ParsableArguments {
             return try NumbersClientConfiguration.localAdminKey(host: host, caPath: caPath, environment: environment)
         } catch {
             // Readable by group or others: refused as a --key-file would be, with the chmod to fix it.
+            if toleratingLocalKey { return nil }
             throw ValidationError("\(error)")
         }
     }
@@ -223,7 +225,8 @@ struct GlobalOptions: ParsableArguments {
         }
         // A call that needs no key (HealthCheck) does not fail on a local admin key refused for its mode: it goes
         // without one, as without the file (a monitoring user in numberd's group ran `numbers health` into exit 64).
-        let apiKey = needsKey ? try apiKey(host: host, caPath: caPath) : try? apiKey(host: host, caPath: caPath)
+        // A key given and unusable (--key-file unreadable, two sources) is still an error.
+        let apiKey = try apiKey(host: host, caPath: caPath, toleratingLocalKey: !needsKey)
         if needsKey, apiKey == nil {
             let adminKey = LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)
             let hasAdminKey = FileManager.default.fileExists(atPath: adminKey)

@@ -150,6 +150,11 @@ struct KeySourceTests {
             let health = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(server.port)"], environment: ["NUMBERD_DATA_DIR": data])
             #expect(health.status == 0, "\(health)")
+            // A key given and unusable is still refused, health or not.
+            let unreadable = try await runNumbers(
+                ["health", "--server", "127.0.0.1:\(server.port)", "--key-file", folder + "/missing"],
+                environment: ["NUMBERD_DATA_DIR": data])
+            #expect(unreadable.status == 64, "\(unreadable)")
         }
         #expect(received.all == [""], "the health check went without the key")
     }

@@ -150,7 +150,7 @@ package func replayDataDirectory(
             // No room for the owner file itself (a disk out of inodes, a quota: the bytes check above passed) is no
             // room too, not a copy that failed, which would read as damage.
             let failed = errno
-            if ![ENOSPC, EDQUOT].contains(failed) { noRoomOnly = false }
+            if !JournalFailure.isNoRoom(errno: failed) { noRoomOnly = false }
             refusals.append(
                 "\(place.path): cannot create \(candidate.path)\(VerifyCopy.ownerSuffix): "
                     + String(cString: strerror(failed)))
@@ -415,6 +415,6 @@ private func copyFiles(_ directory: URL, to scratch: URL) throws -> Bool {
 private func isOutOfRoom(_ error: any Error) -> Bool {
     if let failure = error as? JournalFailure { return failure.isNoRoom }
     if let cocoa = error as? CocoaError { return cocoa.code == .fileWriteOutOfSpace }
-    if let posix = error as? POSIXError { return [.ENOSPC, .EDQUOT, .EFBIG].contains(posix.code) }
+    if let posix = error as? POSIXError { return JournalFailure.isNoRoom(errno: posix.code.rawValue) }
     return false
 }

@@ -362,9 +362,7 @@ extension NumberService {
     /// the provider routes to `sid` goes, as numberd records it.
     private func trunkIds(providerTrunkSid sid: String?, of accountId: String) -> Set<String> {
         guard let sid else { return [] }
-        return coordinator.readDecisionState { state in
-            (state.providerTrunks[Trunk.sidKey(sid)] ?? []).filter { state.trunks[$0]?.accountId == accountId }
-        }
+        return coordinator.readDecisionState { $0.trunkIds(providerSid: sid, of: accountId) }
     }
 }
 

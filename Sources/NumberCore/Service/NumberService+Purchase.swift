@@ -843,8 +843,12 @@ extension CoreState {
     /// (no trunk) always, another when one of the account's trunks has it, nil (not known) never.
     func hasTrunk(providerSid sid: String?, of accountId: String) -> Bool {
         guard let sid else { return false }
-        guard !sid.isEmpty else { return true }
-        return (providerTrunks[Trunk.sidKey(sid)] ?? []).contains { trunks[$0]?.accountId == accountId }
+        return sid.isEmpty || !trunkIds(providerSid: sid, of: accountId).isEmpty
+    }
+
+    /// The account's trunks whose provider SID is `sid` (none for one numberd does not know).
+    func trunkIds(providerSid sid: String, of accountId: String) -> Set<String> {
+        (providerTrunks[Trunk.sidKey(sid)] ?? []).filter { trunks[$0]?.accountId == accountId }
     }
 
     /// The provider trunk SID `intent`'s buys carried (``OrphanWatch/buyTrunkSid``): its trunk's, `""` for none; nil

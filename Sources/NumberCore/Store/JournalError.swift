@@ -90,7 +90,10 @@ public struct JournalFailure: Error, Sendable, Hashable, CustomStringConvertible
 
     /// Whether the call found no room: the disk or the owner's quota full (`ENOSPC`, `EDQUOT`), or the file size limit
     /// (`EFBIG`: `RLIMIT_FSIZE`, whose `SIGXFSZ` numberd ignores).
-    public var isNoRoom: Bool { errno == ENOSPC || errno == EDQUOT || errno == EFBIG }
+    public var isNoRoom: Bool { Self.isNoRoom(errno: errno) }
+
+    /// Whether `errno` says there is no room: ``isNoRoom``'s rule for any file operation.
+    public static func isNoRoom(errno: Int32) -> Bool { errno == ENOSPC || errno == EDQUOT || errno == EFBIG }
 
     /// Creates a failure report.
     public init(operation: String, path: String, errno: Int32) {
