@@ -118,6 +118,34 @@ struct InFlightHorizonTests {
         try await h.check(leftForTheAudit: [Self.phones[0]])
     }
 
+    /// A number the intent bought whose creation date no longer reads (the provider's answer unreadable) may as well be
+    /// someone's later purchase: a compensation releases only dated ones, so it is neither released nor watched, and the
+    /// provider audit names it. Without that filter reconciliation would release what may be a customer's number.
+    @Test(
+        "a number the provider has whose creation date does not read is neither released nor watched",
+        arguments: StoreKind.allCases)
+    func undatedNumberIsLeftForTheAudit(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config())
+        let account = try await h.account(funds: 10_000)
+        h.provider.stock(Self.phones)
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phones[1])
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        let sid = try #require(h.provider.owned(Self.phones[0])?.sid)
+        h.provider.changeOwned(Self.phones[0]) { $0?.dateCreated = nil }
+        try await h.restart()
+        h.clock.advance(by: 601)
+        let report = await h.service.reconcile()
+        #expect(report.voided.count == 1 && report.committed.isEmpty, "\(report)")
+        #expect(h.provider.owned(Self.phones[0])?.sid == sid, "left alone")
+        #expect(h.service.durableState().orphanWatch[Self.phones[0]] == nil, "not watched: the sweep would take it")
+        #expect(try h.service.balance(accountId: account.id).balance == 10_000)
+        try await h.check(leftForTheAudit: [Self.phones[0]])
+    }
+
     /// The bound above is numberd's clock against Twilio's: while numberd's clock ignores a wall clock that stepped
     /// forward (2 h here), the intent's own number, landed late, carries a Twilio date that far past numberd's. It is
     /// still the intent's: committed, not left at the provider unowned.
