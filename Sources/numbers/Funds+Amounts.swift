@@ -45,14 +45,15 @@ extension Funds {
         account.name.isEmpty ? account.id : "\(account.id) (\(Format.visible(account.name)))"
     }
 
-    /// Runs the keyed call of a credit or an adjustment under `key` (``UnknownOutcome/advising(idempotencyKey:_:)``),
-    /// telling an amount over numberd's limit in `currency`'s major units, as it was typed: numberd gives the limit in
-    /// minor units (`LIMIT_EXCEEDED`, field `amount`, `max`), "larger than 100000000" to an operator who meant dollars.
+    /// Runs the keyed call of a credit or an adjustment of `account` under `key`
+    /// (``UnknownOutcome/advising(idempotencyKey:account:_:)``), telling an amount over numberd's limit in `currency`'s
+    /// major units, as it was typed: numberd gives the limit in minor units (`LIMIT_EXCEEDED`, field `amount`, `max`),
+    /// "larger than 100000000" to an operator who meant dollars.
     static func send<T: Sendable>(
-        under key: String, currency: String, _ call: () async throws -> T
+        under key: String, account: String, currency: String, _ call: () async throws -> T
     ) async throws -> T {
         do {
-            return try await UnknownOutcome.advising(idempotencyKey: key, call)
+            return try await UnknownOutcome.advising(idempotencyKey: key, account: account, call)
         } catch let error as RPCError where error.reason == "LIMIT_EXCEEDED" && error.details["field"] == "amount" {
             throw CLIError(code: CLIError.exitCode(for: error), message: overLimit(error, currency: currency))
         }

@@ -24,8 +24,8 @@ struct InterruptionState: Sendable {
     private(set) var signal: Int32?
     /// While a question waits for its answer: what to print when a signal ends it.
     private var question: String?
-    /// The idempotency key of the keyed call in flight, if any.
-    private var idempotencyKey: String?
+    /// The keyed call in flight, if any: its idempotency key and the account it acts on (empty: none named).
+    private var inFlight: (idempotencyKey: String, account: String)?
 
     /// The exit status of a run that a signal interrupted: 128 + the signal's number.
     var exitCode: Int32? { signal.map { 128 + $0 } }
@@ -34,7 +34,8 @@ struct InterruptionState: Sendable {
     mutating func received(_ signal: Int32) -> Action {
         if let question { return .exit(code: 128 + signal, message: "\n" + question) }
         guard self.signal == nil else {
-            return .exit(code: 128 + signal, message: idempotencyKey.map { UnknownOutcome.advice(idempotencyKey: $0) })
+            let advice = inFlight.map { UnknownOutcome.advice(idempotencyKey: $0.idempotencyKey, account: $0.account) }
+            return .exit(code: 128 + signal, message: advice)
         }
         self.signal = signal
         return .cancel
@@ -50,8 +51,8 @@ struct InterruptionState: Sendable {
     /// The question was answered.
     mutating func answered() { question = nil }
 
-    /// A keyed call made under `key` starts (or, with nil, ended).
-    mutating func keyedCall(_ key: String?) { idempotencyKey = key }
+    /// A keyed call made under its idempotency key for its account starts (or, with nil, ended).
+    mutating func keyedCall(_ call: (idempotencyKey: String, account: String)?) { inFlight = call }
 }
 
 /// Carries out `InterruptionState` for this process: installs the SIGINT, SIGTERM and SIGHUP handling and keeps the
@@ -108,9 +109,10 @@ final class Interruption: Sendable {
         return readLine()
     }
 
-    /// Runs `call`, a keyed call made under `key`: a second signal while it runs prints how to rerun it.
-    func keyedCall<T: Sendable>(_ key: String, _ call: () async throws -> T) async throws -> T {
-        state.withLock { $0.keyedCall(key) }
+    /// Runs `call`, a keyed call made under `key` for `account`: a second signal while it runs prints how to rerun
+    /// it.
+    func keyedCall<T: Sendable>(_ key: String, account: String, _ call: () async throws -> T) async throws -> T {
+        state.withLock { $0.keyedCall((idempotencyKey: key, account: account)) }
         defer { state.withLock { $0.keyedCall(nil) } }
         return try await call()
     }

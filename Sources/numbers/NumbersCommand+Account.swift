@@ -255,7 +255,7 @@ struct Funds: AsyncParsableCommand {
                     let account = try await Funds.account(global, client)
                     let request = AddFundsRequest(
                         accountId: account.id, amount: minor, currency: code, description: description ?? "")
-                    let response = try await Funds.send(under: key, currency: code) {
+                    let response = try await Funds.send(under: key, account: account.id, currency: code) {
                         try await client.addFunds(request, options: CallOptions(idempotencyKey: key))
                     }
                     return (account, response)
@@ -263,7 +263,8 @@ struct Funds: AsyncParsableCommand {
                 let result = FundsResult(
                     accountId: account.id, transaction: response.transaction, balance: response.balance,
                     replayed: response.replayed)
-                try global.output(result, unwritten: UnknownOutcome.rerunToSee("the credit", idempotencyKey: key)) {
+                let unwritten = UnknownOutcome.rerunToSee("the credit", idempotencyKey: key, account: account.id)
+                try global.output(result, unwritten: unwritten) {
                     let transaction = response.transaction
                     print(
                         "added \(Format.money(transaction.amount, transaction.currency)) to \(Funds.named(account)) "
@@ -306,17 +307,19 @@ extension Funds {
                     if debit, !yes {
                         // Under a key given, this may be the rerun an unknown outcome asked for: the first run may
                         // have debited already, which "not debited" would deny.
-                        let refusal =
-                            idempotencyKey.map {
-                                "not sent now; an earlier run under idempotency key \($0) may have debited already: "
-                                    + "rerun with --yes and the same key to see its result without a second debit"
-                            } ?? "not debited"
+                        var refusal = "not debited"
+                        if idempotencyKey != nil {
+                            let flags = UnknownOutcome.rerunFlags(idempotencyKey: key, account: account.id)
+                            refusal =
+                                "not sent now; an earlier run under idempotency key \(key) may have debited already: "
+                                + "rerun with --yes and the same \(flags) to see its result without a second debit"
+                        }
                         try Question.confirm(
                             "Debit \(Format.money(minor, code)) from \(Funds.named(account))?", refusal: refusal)
                     }
                     let request = AdjustBalanceRequest(
                         accountId: account.id, amount: debit ? -minor : minor, currency: code, reason: reason)
-                    let response = try await Funds.send(under: key, currency: code) {
+                    let response = try await Funds.send(under: key, account: account.id, currency: code) {
                         try await client.adjustBalance(request, options: CallOptions(idempotencyKey: key))
                     }
                     return (account, response)
@@ -324,7 +327,7 @@ extension Funds {
                 let result = FundsResult(
                     accountId: account.id, transaction: response.transaction, balance: response.balance,
                     replayed: response.replayed)
-                let unwritten = UnknownOutcome.rerunToSee("the adjustment", idempotencyKey: key)
+                let unwritten = UnknownOutcome.rerunToSee("the adjustment", idempotencyKey: key, account: account.id)
                 try global.output(result, unwritten: unwritten) {
                     let transaction = response.transaction
                     let change = Format.money(transaction.balanceChange, transaction.currency)
@@ -626,7 +629,13 @@ struct Keys: AsyncParsableCommand {
 }
 
 struct Health: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Is the server serving?")
+    static let configuration = CommandConfiguration(
+        abstract: "Is the server serving?",
+        discussion: """
+            Prints the status numberd answers (as JSON with --json) and exits 0 when it is serving; 7 when it answers \
+            not serving (draining, or its store stopped taking writes: a restart recovers), as when it cannot be \
+            reached.
+            """)
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -637,7 +646,19 @@ struct Health: AsyncParsableCommand {
             try global.output(response) {
                 print("\(Format.name(response.status, dropping: "SERVING_STATUS_")) (version \(response.version))")
             }
+            // A probe (a supervisor's, a script's) reads the status: not serving is numberd unavailable, exit 7.
+            guard response.status == .serving else {
+                throw CLIError(code: CLIError.exitCode(for: .unavailable), message: Self.notServing(response.status))
+            }
         }
+    }
+
+    /// Why the run fails when numberd answers `status`, not serving.
+    static func notServing(_ status: ServingStatus) -> String {
+        guard status == .notServing else {
+            return "numberd answers \(Format.name(status, dropping: "SERVING_STATUS_")), not serving"
+        }
+        return "numberd answers not serving: draining, or its store stopped taking writes (a restart recovers)"
     }
 }
 
@@ -651,7 +672,7 @@ struct Backup: AsyncParsableCommand {
             copy there with `numberd verify --data-dir PATH`, then copy it off the host. Exit 5 while another backup \
             is being written. Its deadline is 30 minutes unless --timeout says otherwise: a large store's snapshot \
             takes a while to write and read back, and a deadline that passes meanwhile leaves the outcome unknown \
-            (exit 10) while the backup goes on.
+            (exit 10) while the backup goes on: a rerun meanwhile answers BACKUP_IN_PROGRESS (exit 5).
             """)
     @OptionGroup var global: GlobalOptions
 
@@ -662,7 +683,7 @@ struct Backup: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let options = CallOptions(timeout: .seconds(Int64(global.deadlineSeconds(Self.timeoutSeconds))))
-            let response = try await global.withClient {
+            let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.backup) {
                 try await $0.createBackup(CreateBackupRequest(), options: options)
             }
             try global.output(response) {
@@ -734,7 +755,7 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             if start {
-                let started = try await global.withClient {
+                let started = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.auditRun) {
                     try await $0.runProviderAudit(RunProviderAuditRequest())
                 }
                 try global.output(started) {

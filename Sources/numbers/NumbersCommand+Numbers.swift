@@ -111,14 +111,15 @@ struct Buy: AsyncParsableCommand {
             let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
             let response = try await global.withClient { client in
                 do {
-                    return try await UnknownOutcome.advising(idempotencyKey: key) {
+                    return try await UnknownOutcome.advising(idempotencyKey: key, account: global.accountId) {
                         try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
                     }
                 } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
                     throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
                 }
             }
-            try global.output(response, unwritten: UnknownOutcome.rerunToSee("the purchase", idempotencyKey: key)) {
+            let unwritten = UnknownOutcome.rerunToSee("the purchase", idempotencyKey: key, account: global.accountId)
+            try global.output(response, unwritten: unwritten) {
                 Format.table(
                     ["ID", "NUMBER", "TRUNK", "CHARGED", "NEXT BILLING"],
                     response.numbers.map {
@@ -335,7 +336,7 @@ struct Release: AsyncParsableCommand {
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
                 let response: ReleaseNumberResponse
                 do {
-                    response = try await UnknownOutcome.advising(idempotencyKey: key) {
+                    response = try await UnknownOutcome.advising(idempotencyKey: key, account: global.accountId) {
                         try await client.releaseNumber(
                             ReleaseNumberRequest(
                                 accountId: global.accountId, numberId: id, expectedNextBillingDate: expected,
@@ -349,7 +350,7 @@ struct Release: AsyncParsableCommand {
                             + "passed, or its account can now pay one it could not), so its figures are not the ones "
                             + "shown; run it again to see the new figures")
                 }
-                let unwritten = UnknownOutcome.rerunToSee("the release", idempotencyKey: key)
+                let unwritten = UnknownOutcome.rerunToSee("the release", idempotencyKey: key, account: global.accountId)
                 try global.output(response, unwritten: unwritten) { printRelease(response) }
             }
         }
@@ -357,48 +358,26 @@ struct Release: AsyncParsableCommand {
 }
 
 extension Release {
-    /// How many times a rerun's dry run asks again while the release made under its key still runs (about a minute).
-    static let inProgressPollsMax = 20
-
     /// The dry run, under `key` when the command reruns one (`--idempotency-key`): the release made under it answers
-    /// (`replayed`); while that release still runs the dry run is asked again, backing off to 3 s, and an answer still
-    /// "in progress" after ``inProgressPollsMax`` ends the command with the key's advice (exit 10).
+    /// (`replayed`); while that release still runs the dry run is asked again
+    /// (``UnknownOutcome/waitingWhileInProgress(idempotencyKey:account:polls:_:)``: about a minute, then the key's
+    /// advice, exit 10).
     static func preview(
         _ client: NumbersClient, _ accountId: String, _ numberId: String, underKey key: String?
     ) async throws -> ReleaseNumberResponse {
         let request = ReleaseNumberRequest(accountId: accountId, numberId: numberId, dryRun: true)
-        var pause = Duration.milliseconds(200)
-        var poll = 0
-        while true {
-            poll += 1
-            do {
-                return try await client.releaseNumber(request, options: CallOptions(idempotencyKey: key))
-            } catch let error as RPCError where key != nil && error.reason == "REQUEST_IN_PROGRESS" {
-                guard poll < inProgressPollsMax else {
-                    throw CLIError(
-                        code: CLIError.outcomeUnknown,
-                        message: "error: \(error)\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
-                }
-                do {
-                    try await Task.sleep(for: pause)
-                } catch {
-                    // Interrupted (Ctrl-C) while the release made under the key still runs: its outcome is open. The
-                    // CancellationError itself used to be all it printed.
-                    throw CLIError(
-                        code: CLIError.outcomeUnknown,
-                        message: "error: interrupted while the release made under this idempotency key was still in "
-                            + "progress\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
-                }
-                pause = min(pause * 2, .seconds(3))
-            } catch let error as RPCError where key != nil && (error.code == .cancelled || UnknownOutcome.covers(error))
-            {
-                // Interrupted (or cut off) while asking, rather than in the pause: the dry run changed nothing, but a
-                // release an earlier run made under the key may be running or done — the key's advice.
-                throw CLIError(
-                    code: CLIError.exitCode(for: error),
-                    message: "error: \(error)\nthis run's dry run changed nothing; an earlier run under the key may "
-                        + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key ?? ""))
+        guard let key else { return try await client.releaseNumber(request) }
+        do {
+            return try await UnknownOutcome.waitingWhileInProgress(idempotencyKey: key, account: accountId) {
+                try await client.releaseNumber(request, options: CallOptions(idempotencyKey: key))
             }
+        } catch let error as RPCError where error.code == .cancelled || UnknownOutcome.covers(error) {
+            // Interrupted (or cut off) while asking, rather than in a pause: the dry run changed nothing, but a
+            // release an earlier run made under the key may be running or done — the key's advice.
+            throw CLIError(
+                code: CLIError.exitCode(for: error),
+                message: "error: \(error)\nthis run's dry run changed nothing; an earlier run under the key may "
+                    + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key, account: accountId))
         }
     }
 }

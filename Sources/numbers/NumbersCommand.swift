@@ -22,20 +22,23 @@ struct NumbersCommand: AsyncParsableCommand {
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
             5 failed precondition (e.g. insufficient balance, or a numberd too old for an option given: \
             SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable \
-            or timed out with nothing done (or no usable CA file), 8 rate limited, over a limit or numberd's disk full \
-            (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong (PROVIDER_MISCONFIGURED: a \
-            retry does not help; tell its operator), 10 the outcome is unknown (the call may have been carried out, \
-            or may still be: rerun with the --idempotency-key printed on stderr, never a new one, within the 24 \
-            hours of numberd's running time it keeps the key; a command without a key: a create says to look before \
-            running it again, a change a rerun settles says to run it again), 11 the result could not be written to \
-            standard output (a full disk, a closed pipe) though the command was carried out: stderr says how to see it \
-            again or undo it (the --idempotency-key to rerun with, the key to revoke), 64 usage, 130 interrupted \
-            (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
-            `buy`, `funds add`, `funds adjust` and `release` print their idempotency key on stderr just before they \
-            send the call (numbers: idempotency key KEY), so a run killed meanwhile leaves it in the scrollback or \
-            log. Ctrl-C (or SIGTERM, SIGHUP) cancels the running call and says on stderr whether it may have been \
-            carried out, with the --idempotency-key to rerun `buy`, `funds add`, `funds adjust` or `release` safely; \
-            a second one exits at once.
+            or timed out with nothing done (or no usable CA file, or `health` answered not serving), 8 rate limited, \
+            over a limit or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is \
+            wrong (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the \
+            call may have been carried out, or may still be: rerun with the --idempotency-key and --account printed \
+            on stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command \
+            without a key: a create says to look before running it again, a change a rerun settles says to run it \
+            again, `backup` and `audit --run` say how to see whether one started), 11 the result could not be \
+            written to standard output (a full disk, a closed pipe) though the command was carried out: stderr says \
+            how to see it again or undo it (the --idempotency-key to rerun with, the key to revoke), 64 usage, 130 \
+            interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
+            `buy`, `funds add`, `funds adjust` and `release` print their idempotency key and account on stderr just \
+            before they send the call (numbers: idempotency key KEY (account ACC_…)), so a run killed meanwhile \
+            leaves them in the scrollback or log. A rerun under a key whose first run still goes on at numberd \
+            (REQUEST_IN_PROGRESS) asks again for up to about a minute, then exits 10. Ctrl-C (or SIGTERM, SIGHUP) \
+            cancels the running call and says on stderr whether it may have been carried out, with the \
+            --idempotency-key and --account to rerun `buy`, `funds add`, `funds adjust` or `release` safely; a \
+            second one exits at once.
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,

@@ -69,6 +69,31 @@ struct AuditCommandTests {
         }
     }
 
+    /// The audit runs in the background at numberd whether or not its caller still waits: the advice says where it
+    /// shows, not the default one for an unkeyed call (look at trunks, keys and accounts, revoke a key).
+    @Test("audit --run whose deadline passes: exit 10, where a started audit shows, not the create advice")
+    func runDeadlinePassed() async throws {
+        let calls = CallCounter()
+        var router = RPCRouter()
+        router.register(NumbersMethods.runProviderAudit) { _, _ in
+            _ = calls.next()
+            try await Task.sleep(for: .seconds(60))
+            return RunProviderAuditResponse(recheckSeconds: 60)
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            // The deadline also covers the connection and its handshake: long enough for the call to be sent.
+            let run = try await runNumbers(["audit", "--run"] + connection + UnknownOutcomeTests.deadline)
+            #expect(run.status == 10, "\(run)")
+            #expect(run.stderr.contains("DEADLINE_EXCEEDED"), "\(run.stderr)")
+            #expect(run.stderr.contains("an audit may have started"), "\(run.stderr)")
+            #expect(run.stderr.contains("numbers audit shows it once done"), "\(run.stderr)")
+            #expect(run.stderr.contains("AUDIT_IN_PROGRESS (exit 5)"), "\(run.stderr)")
+            #expect(!run.stderr.contains("revoke an API key"), "\(run.stderr)")
+        }
+        #expect(calls.next() == 2, "sent once, not retried")
+    }
+
     /// A review: past the first 100 of all kinds together, the CLI said the rest "are in numberd's log", which logs
     /// only the listed ones; numberd now lists the first 100 of each kind and keeps no list of the rest.
     @Test("a kind with more differences than listed: how many are listed, and that the rest are only counted")

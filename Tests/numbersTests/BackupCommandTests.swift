@@ -60,6 +60,30 @@ struct BackupCommandTests {
         }
     }
 
+    /// numberd goes on writing a backup whose caller stopped waiting. The advice used to be the default one for an
+    /// unkeyed call (look at trunks, keys and accounts, revoke a key whose secret never arrived): nothing of a backup.
+    @Test("a backup whose deadline passes: exit 10, how to see whether it is being written, not the create advice")
+    func deadlinePassed() async throws {
+        let calls = CallCounter()
+        var router = RPCRouter()
+        router.register(NumbersMethods.createBackup) { _, _ in
+            _ = calls.next()
+            try await Task.sleep(for: .seconds(60))
+            return CreateBackupResponse()
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            // The deadline also covers the connection and its handshake: long enough for the call to be sent.
+            let run = try await runNumbers(["backup"] + connection + UnknownOutcomeTests.deadline)
+            #expect(run.status == 10, "\(run)")
+            #expect(run.stderr.contains("DEADLINE_EXCEEDED"), "\(run.stderr)")
+            #expect(run.stderr.contains("BACKUP_IN_PROGRESS (exit 5)"), "\(run.stderr)")
+            #expect(run.stderr.contains("numberd_last_backup_timestamp_seconds"), "\(run.stderr)")
+            #expect(!run.stderr.contains("revoke an API key"), "\(run.stderr)")
+        }
+        #expect(calls.next() == 2, "sent once, not retried")
+    }
+
     /// The deadlines the stub saw, in seconds from when it saw them.
     final class Deadlines: Sendable {
         private let value = Mutex<[Int64?]>([])

@@ -76,7 +76,7 @@ struct InterruptionTests {
         let (run, key) = try await Self.interrupt(["funds", "add", "25", "--currency", "USD"], with: SIGKILL)
         let sent = try #require(key, "the server received no call")
         #expect(run.status != 0, "\(run)")
-        #expect(run.stderr.contains("numbers: idempotency key \(sent)\n"), "\(run.stderr)")
+        #expect(run.stderr.contains("numbers: idempotency key \(sent) (account ACC_1)\n"), "\(run.stderr)")
     }
 
     @Test("interrupted at the release question: exits at once, not released, the release never sent")
@@ -156,10 +156,10 @@ struct InterruptionTests {
         }
     }
 
-    @Test("the rules: the first signal cancels, a second exits at once naming the key of a keyed call in flight")
+    @Test("the rules: the first signal cancels, a second exits at once naming the keyed call's key and account")
     func secondSignalExits() {
         var state = InterruptionState()
-        state.keyedCall("k-1")
+        state.keyedCall((idempotencyKey: "k-1", account: "ACC_1"))
         #expect(state.exitCode == nil)
         #expect(state.received(SIGINT) == .cancel)
         #expect(state.exitCode == 130)
@@ -168,7 +168,7 @@ struct InterruptionTests {
             return
         }
         #expect(code == 130)
-        #expect(message?.contains("--idempotency-key k-1") == true, "\(String(describing: message))")
+        #expect(message?.contains("--idempotency-key k-1 --account ACC_1") == true, "\(String(describing: message))")
 
         var unkeyed = InterruptionState()
         #expect(unkeyed.received(SIGTERM) == .cancel)

@@ -4,6 +4,8 @@ import NumberServer
 import Synchronization
 import Testing
 
+@testable import numbers
+
 /// `numbers funds add`, `numbers funds adjust` and `numbers buy` when the outcome is not known: the CLI makes the idempotency key itself,
 /// and on a failure that leaves the outcome open it names the key and the flag that reruns the command safely.
 /// The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
@@ -241,7 +243,7 @@ struct UnknownOutcomeTests {
             let key = try #require(received.all.first, "the server received no keyed call")
             #expect(!key.isEmpty)
             if command.contains("--idempotency-key") { #expect(key == "given-key") }
-            #expect(run.stderr.contains("numbers: idempotency key \(key)\n"), "\(run.stderr)")
+            #expect(run.stderr.contains("numbers: idempotency key \(key) (account ACC_1)\n"), "\(run.stderr)")
             #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
         }
     }
@@ -327,5 +329,115 @@ struct UnknownOutcomeTests {
             #expect(run.stderr.contains("INSUFFICIENT_BALANCE"), "\(run.stderr)")
             #expect(!run.stderr.contains("--idempotency-key"), "\(run.stderr)")
         }
+    }
+
+    /// Keys are per account, and the account may have come from `NUMBERS_ACCOUNT`, which the shell the operator
+    /// reruns in may set to another: the key's line and the rerun advice name the account, so the rerun acts on the
+    /// first run's account, not buys or credits on another.
+    @Test(
+        "the account from NUMBERS_ACCOUNT is named beside the key and in the rerun flags",
+        arguments: [["buy", "+14155550100"], ["funds", "add", "25", "--currency", "USD"]])
+    func accountNamedWithTheKey(command: [String]) async throws {
+        let received = ReceivedKeys()
+        let lost = RPCError(code: .unavailable, message: "the provider's answer was lost", reason: "OUTCOME_UNKNOWN")
+        var router = Self.answering(received)
+        router.register(NumbersMethods.purchaseNumbers) { _, context -> PurchaseNumbersResponse in
+            received.record(context)
+            throw lost
+        }
+        router.register(NumbersMethods.addFunds) { _, context -> AddFundsResponse in
+            received.record(context)
+            throw lost
+        }
+        try await withStubServer(router: router) { server in
+            // The connection without its --account: the account comes from the environment.
+            let run = try await runNumbers(
+                command + Self.connection(server).dropLast(2), environment: ["NUMBERS_ACCOUNT": "ACC_1"])
+            #expect(run.status == 10, "\(run)")
+            let key = try #require(received.all.first, "the server received no call")
+            #expect(run.stderr.contains("numbers: idempotency key \(key) (account ACC_1)\n"), "\(run.stderr)")
+            #expect(run.stderr.contains("--idempotency-key \(key) --account ACC_1"), "\(run.stderr)")
+        }
+    }
+
+    /// A server whose keyed calls answer REQUEST_IN_PROGRESS twice (the first run under the key still going on),
+    /// then the first run's result (`replayed`); `calls` counts what it received.
+    static func inProgressTwice(_ calls: Recorded<String>) -> RPCRouter {
+        let inProgress = RPCError(
+            code: .aborted, message: "a request with this idempotency key is still in progress",
+            reason: "REQUEST_IN_PROGRESS")
+        var router = RPCRouter()
+        router.register(NumbersMethods.getAccount) { request, _ in
+            GetAccountResponse(account: Account(id: request.accountId, currency: "USD"))
+        }
+        router.register(NumbersMethods.purchaseNumbers) { _, _ in
+            calls.append("PurchaseNumbers")
+            guard calls.all.count > 2 else { throw inProgress }
+            return PurchaseNumbersResponse(
+                message: "Phone number purchased successfully", totalCharged: 133, currency: "USD",
+                balanceAfter: 9_867, replayed: true)
+        }
+        router.register(NumbersMethods.addFunds) { _, _ in
+            calls.append("AddFunds")
+            guard calls.all.count > 2 else { throw inProgress }
+            return AddFundsResponse(
+                transaction: Transaction(
+                    id: "TXN_1", kind: .fundsAdded, amount: 2_500, balanceChange: 2_500, currency: "USD"),
+                balance: 12_500, replayed: true)
+        }
+        router.register(NumbersMethods.adjustBalance) { _, _ in
+            calls.append("AdjustBalance")
+            guard calls.all.count > 2 else { throw inProgress }
+            return AdjustBalanceResponse(
+                transaction: Transaction(
+                    id: "TXN_2", kind: .adjustment, amount: 2_500, balanceChange: 2_500, currency: "USD"),
+                balance: 12_500, replayed: true)
+        }
+        return router
+    }
+
+    /// README: a rerun while the first run under its key still runs is answered REQUEST_IN_PROGRESS, and the client
+    /// waits and asks again. Only `release` did; `buy` and `funds` exited 10 at once.
+    @Test(
+        "a rerun under its key while the first run still goes on: asked again until it answers with that run's result",
+        arguments: [
+            ["buy", "+14155550100"], ["funds", "add", "25", "--currency", "USD"],
+            ["funds", "adjust", "25", "--currency", "USD", "--reason", "fix"],
+        ])
+    func rerunWhileInProgress(command: [String]) async throws {
+        let calls = Recorded<String>()
+        try await withStubServer(router: Self.inProgressTwice(calls)) { server in
+            let run = try await runNumbers(
+                command + ["--idempotency-key", "first-run"] + Self.connection(server) + Self.deadline)
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("made earlier under this idempotency key"), "\(run.stdout)")
+            #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
+        }
+        #expect(calls.all.count == 3, "asked three times: \(calls.all)")
+    }
+
+    /// The asks' schedule made short: the CLI's own (0.2 s doubling to 3 s, 20 asks) takes about 50 s, which
+    /// `UsageErrorTests.rerunGivesUp` pays once, through `release`; every keyed command runs this one rule.
+    @Test("still in progress at the last ask: exit 10 with the key and account to rerun with, asked no more")
+    func inProgressGivesUp() async throws {
+        let asks = CallCounter()
+        let polls = UnknownOutcome.InProgressPolls(
+            firstPause: .milliseconds(1), longestPause: .milliseconds(4), asksMax: 5)
+        do {
+            _ = try await UnknownOutcome.waitingWhileInProgress(idempotencyKey: "k-1", account: "ACC_1", polls: polls) {
+                () async throws -> Int in
+                _ = asks.next()
+                throw RPCError(
+                    code: .aborted, message: "a request with this idempotency key is still in progress",
+                    reason: "REQUEST_IN_PROGRESS", details: ["outcome": "unknown", "idempotencyKey": "k-1"])
+            }
+            Issue.record("an answer always in progress ended without an error")
+        } catch let error as CLIError {
+            #expect(error.code == 10)
+            #expect(error.message.contains("REQUEST_IN_PROGRESS"), "\(error.message)")
+            #expect(error.message.contains("--idempotency-key k-1 --account ACC_1"), "\(error.message)")
+            #expect(error.message.contains("outcome is unknown"), "\(error.message)")
+        }
+        #expect(asks.next() == 6, "asked 5 times, then gave up")
     }
 }
