@@ -86,7 +86,8 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     /// How the server's certificate is checked. Verification of the chain and of the host name is always on.
     public struct TLS: Sendable, Hashable {
         /// PEM file of the CA certificates to trust instead of the system store (e.g. the simulator's CA);
-        /// `nil` uses the system store. Default `nil`.
+        /// `nil` uses the system store. Default `nil`. Read for each new connection, so a file replaced in place is
+        /// trusted from the next one on.
         public var caFilePath: String?
 
         /// Creates TLS settings.

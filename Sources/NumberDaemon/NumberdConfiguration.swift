@@ -735,7 +735,7 @@ public struct NumberdConfiguration: Sendable {
             twilioBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
         twilioCAFile = try Self.path("twilio-ca-file", from: value, naming: "file")
-        // Checked only for Twilio, which reads it at every request (the in-process simulator is trusted through the
+        // Checked only for Twilio, which reads it for every new connection (the in-process simulator is trusted through the
         // data directory's CA): a file that cannot be used would let numberd start ready and then fail each Twilio
         // call. SIGHUP's reload resolves without the Twilio credentials, so a file moved later does not stop it.
         if case .twilio = provider, let file = twilioCAFile { try Self.checkCAFile(file, key: "twilio-ca-file") }

@@ -115,6 +115,31 @@ struct CurlHTTPClientFailureTests {
         }
     }
 
+    /// A CA file replaced in place (a restarted twilio-sim's new CA, an egress proxy's rotated one) is read for the
+    /// next connection: libcurl (7.87+) otherwise kept the first store it read from that path for 24 hours, failing
+    /// every call until numberd restarted.
+    @Test func caFileReplacedInPlaceIsReadForTheNextConnection() async throws {
+        let server = try await TestHTTPSServer.shared()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trusted = directory.appendingPathComponent("trusted.pem")
+        try Data(contentsOf: URL(fileURLWithPath: server.certificates.otherCAFile)).write(to: trusted)
+        var configuration = HTTPClientConfiguration.defaults
+        configuration.tls.caFilePath = trusted.path
+        try await withCurlHTTPClient(configuration: configuration) { client in
+            await expectFailure(.tlsVerification) {
+                try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            }
+            // Replaced as a deployment does it: a new file renamed over the old one.
+            let next = directory.appendingPathComponent("next.pem")
+            try Data(contentsOf: URL(fileURLWithPath: server.certificates.caFile)).write(to: next)
+            #expect(rename(next.path, trusted.path) == 0)
+            let response = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
+            #expect(response.status == 200)
+        }
+    }
+
     @Test func systemStoreDoesNotTrustTheTestCA() async throws {
         let server = try await TestHTTPSServer.shared()
         try await withCurlHTTPClient { client in

@@ -48,6 +48,11 @@ extension CurlTransfer {
             // Trust exactly this file: no system CA directory next to it.
             try set(CURLOPT_CAINFO, caFile)
             try check(numberd_curl_easy_setopt_string(easy, CURLOPT_CAPATH, nil), "CURLOPT_CAPATH")
+            // Read for each new connection (kept-alive ones are reused without it): since 7.87 libcurl otherwise keeps
+            // the store it first read from this path for 24 hours, whatever the file holds since — a CA replaced in
+            // place (a restarted twilio-sim's, a proxy's rotated one) failed every call until numberd restarted. An
+            // older library, which has no such cache, does without.
+            try? set(CURLOPT_CA_CACHE_TIMEOUT, 0)
         }
         try set(CURLOPT_CONNECTTIMEOUT_MS, configuration.timeouts.connectMilliseconds)
         try set(CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds ?? configuration.timeouts.totalMilliseconds)
