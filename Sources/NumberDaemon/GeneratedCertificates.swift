@@ -109,7 +109,7 @@ struct GeneratedCertificates: Sendable {
         if nowSeconds > summary.notAfterSeconds {
             return "expired at \(timestamp(summary.notAfterSeconds))"
         }
-        if summary.notAfterSeconds - nowSeconds < windowSeconds {
+        if summary.endsWithin(windowSeconds, ofSeconds: nowSeconds) {
             return "expires at \(timestamp(summary.notAfterSeconds)), within the renewal window"
         }
         return nil

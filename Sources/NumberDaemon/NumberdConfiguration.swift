@@ -300,7 +300,7 @@ public struct NumberdConfiguration: Sendable {
 
     /// A certificate is renewed (generated) or warned about (`--tls-cert`) when it expires within this: 30 days.
     /// Generated server certificates last 398 days (`CertificateValidity.leafDefaults`), the local CA 10 years.
-    public static let certificateRenewalWindowSeconds: Int64 = 30 * 86_400
+    public static let certificateRenewalWindowSeconds: Int64 = CertificateValidity.renewalWindowSeconds
 
     /// How often a running numberd writes the time it has got to (the data directory's `clock` file, also at start
     /// and at shutdown), which the next start's clock check compares with, and which dates the start of the next

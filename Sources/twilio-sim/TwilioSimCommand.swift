@@ -41,7 +41,12 @@ struct TwilioSimCommand: AsyncParsableCommand {
     @Option(help: "PEM file of the CA that issued --tls-cert, shown to clients.")
     var tlsCa: String?
 
-    @Option(help: "Serve HTTPS with a freshly generated local CA; its certificate is written to DIR/twilio-sim-ca.pem.")
+    @Option(
+        help: """
+            Serve HTTPS with a certificate issued at start by a local CA kept in DIR: DIR/twilio-sim-ca.pem (what \
+            clients trust) and its key DIR/twilio-sim-ca-key.pem, generated when missing or within 30 days of its end, \
+            else kept across restarts.
+            """)
     var tlsGenerate: String?
 
     @Option(

@@ -47,6 +47,12 @@ public struct CertificateSummary: Sendable, Hashable {
         notBeforeSeconds <= nowSeconds && nowSeconds <= notAfterSeconds
     }
 
+    /// Whether the certificate has ended at `nowSeconds`, or ends less than `windowSeconds` after it: the rule by which
+    /// a generated certificate or CA (numberd's, and twilio-sim's CA) is replaced before it stops working.
+    public func endsWithin(_ windowSeconds: Int64, ofSeconds nowSeconds: Int64) -> Bool {
+        notAfterSeconds - nowSeconds < windowSeconds
+    }
+
     private static func seconds(_ time: UnsafePointer<ASN1_TIME>?, what: String) throws -> Int64 {
         var broken = tm()
         guard let time, ASN1_TIME_to_tm(time, &broken) == 1 else {

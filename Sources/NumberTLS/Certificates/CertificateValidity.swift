@@ -23,6 +23,9 @@ public struct CertificateValidity: Sendable, Hashable {
     public static let leafDefaults = days(398)
     /// Local certificate authorities: 10 years.
     public static let authorityDefaults = days(3650)
+    /// How long before its end a generated certificate or CA is replaced: 30 days
+    /// (``CertificateSummary/endsWithin(_:ofSeconds:)``).
+    public static let renewalWindowSeconds: Int64 = 30 * day
     /// Expired yesterday (for tests of refusal).
     public static let expired = CertificateValidity(notBeforeOffsetSeconds: -30 * day, notAfterOffsetSeconds: -day)
     /// Valid only from tomorrow (for tests of refusal).

@@ -87,7 +87,8 @@ public struct SimulatorConfiguration: Sendable {
         /// half-sent request would hold its connection for good: the idle timeout does not cut a request in
         /// progress. The time to answer a whole request (a latency fault included) does not count. Default 10 000 ms.
         public var requestDeadlineMilliseconds: Int
-        /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit).
+        /// Requests handled at once before Twilio-style 429/20429 answers (default 100, the commonly cited limit); one
+        /// delayed by a latency fault counts while it waits, and one stalled by a fault until its connection closes.
         public var concurrentRequestsMax: Int
         /// With a state file, the journal is folded into a fresh snapshot once it holds this many bytes (default
         /// 8 MiB, about 9 000 purchases of ~900 bytes) or `stateJournalRecordsMax` lines, whichever comes first.

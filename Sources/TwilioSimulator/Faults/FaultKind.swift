@@ -1,6 +1,7 @@
 /// One misbehaviour the simulator can inject into a request.
 public enum FaultKind: Sendable, Equatable {
-    /// Wait this long before handling the request normally.
+    /// Wait this long before handling the request normally: it still acts, so one longer than the client's timeout
+    /// lands after the client gave up (a purchase the client believes failed).
     case latency(milliseconds: Int)
     /// Answer with this Twilio error without acting.
     case error(TwilioError)
@@ -12,7 +13,8 @@ public enum FaultKind: Sendable, Equatable {
     /// Answer 503/20503 without acting, with `Retry-After` (seconds): a load balancer in front shedding load (Twilio's
     /// REST API documents no `Retry-After` of its own).
     case unavailableRetryAfter(seconds: Int)
-    /// Act (e.g. really buy the number), then answer this 5xx error instead of the real response.
+    /// Act (e.g. really buy the number), then answer this 5xx error instead of the real response: Twilio's 500 or 503,
+    /// or a gateway's 502 or 504 in front of it (`error-after:CODE:STATUS`).
     case serverErrorAfterActing(TwilioError)
     /// Close the connection without a response, without acting.
     case connectionReset

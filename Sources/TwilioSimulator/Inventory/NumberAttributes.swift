@@ -24,22 +24,48 @@ enum NumberAttributes {
         Double(Int(rng.next() % 100_001) - 50_000) / 1_000_000
     }
 
-    /// Capability mixes by kind of number: US/CA local mostly voice+SMS+MMS, some fax; toll-free voice, often SMS;
-    /// UK landlines voice (rarely SMS); UK mobiles SMS, mostly voice.
-    private static func capabilities(for area: NumberingArea, rng: inout SeededGenerator) -> Capabilities {
+    /// The odds of each capability for one kind of number (1: always, 0: never); SMS is drawn first, then voice,
+    /// then MMS (only for a number with SMS), then fax, and a certain or impossible capability draws nothing.
+    private struct CapabilityOdds {
+        var voice: Double
+        var sms: Double
+        /// The odds of MMS for a number with SMS.
+        var mms: Double
+        var fax: Double
+    }
+
+    /// Capability mixes by kind of number: US/CA local mostly voice+SMS+MMS, some fax; toll-free voice, often SMS,
+    /// never MMS; UK landlines voice (rarely SMS); UK mobiles SMS, mostly voice; UK toll-free voice only.
+    private static func capabilityOdds(for area: NumberingArea) -> CapabilityOdds {
         switch (area.isNANP, area.type) {
-        case (true, .local):
-            let sms = rng.chance(0.9)
-            return Capabilities(voice: rng.chance(0.95), sms: sms, mms: sms && rng.chance(0.8), fax: rng.chance(0.3))
-        case (true, _):
-            return Capabilities(voice: true, sms: rng.chance(0.8), mms: false, fax: rng.chance(0.2))
-        case (false, .mobile):
-            return Capabilities(voice: rng.chance(0.9), sms: true, mms: false, fax: false)
-        case (false, .local):
-            return Capabilities(voice: true, sms: rng.chance(0.1), mms: false, fax: rng.chance(0.2))
-        case (false, .tollFree):
-            return Capabilities(voice: true, sms: false, mms: false, fax: false)
+        case (true, .local): CapabilityOdds(voice: 0.95, sms: 0.9, mms: 0.8, fax: 0.3)
+        case (true, _): CapabilityOdds(voice: 1, sms: 0.8, mms: 0, fax: 0.2)
+        case (false, .mobile): CapabilityOdds(voice: 0.9, sms: 1, mms: 0, fax: 0)
+        case (false, .local): CapabilityOdds(voice: 1, sms: 0.1, mms: 0, fax: 0.2)
+        case (false, .tollFree): CapabilityOdds(voice: 1, sms: 0, mms: 0, fax: 0)
         }
+    }
+
+    /// The capabilities some number of `area` can have: a search asking for one it is false for can match no number
+    /// of the area, so the area is never scanned (`SearchFilter.matchesArea`).
+    static func possibleCapabilities(for area: NumberingArea) -> Capabilities {
+        let odds = capabilityOdds(for: area)
+        return Capabilities(
+            voice: odds.voice > 0, sms: odds.sms > 0, mms: odds.sms > 0 && odds.mms > 0, fax: odds.fax > 0)
+    }
+
+    /// One number's capabilities, drawn by the odds of its area's kind: never one `possibleCapabilities` rules out.
+    private static func capabilities(for area: NumberingArea, rng: inout SeededGenerator) -> Capabilities {
+        let odds = capabilityOdds(for: area)
+        let sms = draw(odds.sms, &rng)
+        let voice = draw(odds.voice, &rng)
+        let mms = sms && draw(odds.mms, &rng)
+        return Capabilities(voice: voice, sms: sms, mms: mms, fax: draw(odds.fax, &rng))
+    }
+
+    /// True with odds `p`, drawing from `rng` only when the outcome is uncertain (0 < `p` < 1).
+    private static func draw(_ p: Double, _ rng: inout SeededGenerator) -> Bool {
+        p >= 1 || (p > 0 && rng.chance(p))
     }
 
     /// `(415) 555-0123` for the E.164 digits `14155550123`.

@@ -79,11 +79,14 @@ struct SearchFilter {
     }
 
     /// True when a numbering area can hold matches (area code, region, locality, LATA, rate center, address
-    /// requirement). Every number of an area has the area's address requirement, so an area whose requirement the
-    /// `Exclude*AddressRequired` filters refuse holds no match: dropped here, its candidates are never examined (a GB
-    /// local search with `ExcludeAllAddressRequired=true`, which numberd sends, would scan `searchScanMax` for none).
+    /// requirement, capabilities). Every number of an area has the area's address requirement, so an area whose
+    /// requirement the `Exclude*AddressRequired` filters refuse holds no match: dropped here, its candidates are never
+    /// examined (a GB local search with `ExcludeAllAddressRequired=true`, which numberd sends, would scan
+    /// `searchScanMax` for none). So is an area none of whose numbers can have a capability asked for (US toll-free
+    /// with `MmsEnabled=true`, GB toll-free with `SmsEnabled=true`).
     func matchesArea(_ area: NumberingArea) -> Bool {
         if excludesAddress(area.addressRequirements) { return false }
+        if lacksCapability(NumberAttributes.possibleCapabilities(for: area)) { return false }
         if let areaCode, area.areaCode != areaCode { return false }
         if let region, area.region?.lowercased() != region.lowercased() { return false }
         if let locality, area.locality?.lowercased() != locality.lowercased() { return false }
@@ -99,11 +102,15 @@ struct SearchFilter {
     func matches(_ n: AvailableNumber) -> Bool {
         if let areaCode, !n.phoneNumber.hasPrefix("+1" + areaCode) { return false }
         if let contains, !contains.matches(n.phoneNumber) { return false }
-        let caps = n.capabilities
-        if (voice && !caps.voice) || (sms && !caps.sms) || (mms && !caps.mms) || (fax && !caps.fax) { return false }
+        if lacksCapability(n.capabilities) { return false }
         if excludesAddress(n.addressRequirements) { return false }
         if !includeBeta && n.beta { return false }
         return matchesPlace(n)
+    }
+
+    /// True when `caps` lacks a capability asked for by `VoiceEnabled`, `SmsEnabled`, `MmsEnabled` or `FaxEnabled`.
+    private func lacksCapability(_ caps: Capabilities) -> Bool {
+        (voice && !caps.voice) || (sms && !caps.sms) || (mms && !caps.mms) || (fax && !caps.fax)
     }
 
     /// True when the `Exclude*AddressRequired` filters refuse numbers with this `address_requirements` value.

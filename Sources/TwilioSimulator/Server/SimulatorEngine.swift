@@ -102,9 +102,15 @@ public final class SimulatorEngine: Sendable {
         state.withLock { body(&$0) }
     }
 
-    /// Decides the faults for a request before it is handled (the transport applies the delay first).
+    /// Decides the faults for a request before it is handled (the transport applies the delay first). A request the
+    /// account's credentials do not authorize meets none, and uses up no rule's `times`: it is routed and refused
+    /// (401/20003), as Twilio authenticates a request before anything else happens to it.
     public func plan(for request: SimulatorRequest) -> (Endpoint, FaultPlan) {
-        let endpoint = Route(request).endpoint(method: request.method)
+        let route = Route(request)
+        let endpoint = route.endpoint(method: request.method)
+        guard (try? Router.authorize(request, route: route, credentials: credentials)) != nil else {
+            return (endpoint, FaultPlan.none)
+        }
         return (endpoint, state.withLock { $0.faults.plan(for: endpoint) })
     }
 
@@ -279,7 +285,8 @@ public final class SimulatorEngine: Sendable {
         }
     }
 
-    /// Requests being handled right now (including their injected latency).
+    /// Requests being handled right now (including their injected latency, and a stalled one until its connection
+    /// closes).
     public var requestsInFlight: Int {
         inFlight.withLock { $0 }
     }

@@ -120,7 +120,14 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         let engine = self.engine
         engine.execute(request, endpoint: endpoint, plan: plan) { action in
             @Sendable func answer() {
-                engine.endRequest()
+                if case .stallThenClose = action {
+                    // A hung request still counts against the concurrency limit at Twilio, as a delayed one does here:
+                    // its slot is given back once its connection is closed, by the stall's end or by the client
+                    // giving up first (a connection closed already completes at once).
+                    bound.value.context.channel.closeFuture.whenComplete { _ in engine.endRequest() }
+                } else {
+                    engine.endRequest()
+                }
                 bound.value.handler.write(action, keepAlive: keepAlive, context: bound.value.context)
             }
             if loop.inEventLoop { answer() } else { loop.execute(answer) }

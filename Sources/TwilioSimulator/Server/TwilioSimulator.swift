@@ -24,7 +24,8 @@ import NIOPosix
 ///   (`VoiceUrl`, ..., a trunk's `DisasterRecoveryUrl`) longer than `callbackUrlBytesMax` → 400/20001;
 /// - `NearNumber` is placed where its numbering area is, whether or not the carrier holds it;
 /// - trunk association moves a number from another trunk; deleting a trunk clears `trunk_sid` on its numbers;
-/// - more than `concurrentRequestsMax` requests at once → 429/20429, without `Retry-After` (as Twilio);
+/// - more than `concurrentRequestsMax` requests at once → 429/20429, without `Retry-After` (as Twilio); a stalled
+///   request counts until its connection closes, as a hung one does at Twilio;
 /// - more than `connectionsMax` connections open → the oldest that never sent the account's credentials is closed
 ///   for the newcomer, or, when all have, the newcomer is closed as soon as it is accepted; a 401 closes its
 ///   connection; a request not whole within `requestDeadlineMilliseconds` of its first byte → 408/20001 and the

@@ -62,6 +62,30 @@ import Testing
         #expect(engine.purchaseCount(number) == 1)
     }
 
+    /// `error-after:CODE:STATUS` injects a gateway's 502 or 504 after the purchase went through: the number is bought
+    /// and the answer is that error. Before it, only Twilio's own 500 and 503 could follow an act.
+    @Test func errorAfterActingBuysThenAnswersTheInjectedError() throws {
+        let rule = try FaultRule.parse("buyNumber:error-after:0:504")
+        guard case .serverErrorAfterActing(let error) = rule.kind else {
+            Issue.record("expected serverErrorAfterActing, got \(rule.kind)")
+            return
+        }
+        #expect(error.status == 504 && error.code == 0)
+        #expect(throws: FaultRule.ParseError.self) { try FaultRule.parse("buyNumber:error-after:0:404") }
+        #expect(throws: FaultRule.ParseError.self) { try FaultRule.parse("buyNumber:error-after:0") }
+        let engine = try SimulatorEngine(configuration: .defaults)
+        engine.addFault(rule)
+        let number = try firstAvailable(engine)
+        guard case .respond(let response) = buy(engine, number) else {
+            Issue.record("expected a response")
+            return
+        }
+        #expect(response.status == 504)
+        #expect(engine.purchaseCount(number) == 1)
+        #expect(engine.ownedNumbers.map(\.number.phoneNumber) == [number])
+        #expect(engine.requestLog.last?.acted == true)
+    }
+
     @Test func parsesTheNewKinds() throws {
         #expect(try FaultRule.parse("buyNumber:stall-after:2500").kind == .stallAfterActing(milliseconds: 2_500))
         #expect(try FaultRule.parse("buyNumber:garbled:0.5").kind == .malformedBodyAfterActing)

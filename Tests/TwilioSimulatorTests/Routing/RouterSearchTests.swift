@@ -132,6 +132,32 @@ import Testing
         #expect(h.search("GB", "Mobile").count == 30)
     }
 
+    /// A capability no number of an area can have (MMS on US or CA toll-free, SMS on GB toll-free) was checked only
+    /// number by number, so such a search examined `searchScanMax` (200 000) candidates on the shared event loop to
+    /// answer nothing. The area is dropped before any candidate is examined; a capability some numbers have (SMS on
+    /// US toll-free) still finds them.
+    @Test func anAreaWhoseNumbersCannotHaveACapabilityAskedForIsNeverScanned() throws {
+        var h = RouterHarness()
+        let impossible: [(CountryCatalog, String)] = [
+            (.unitedStates, "MmsEnabled"), (.canada, "MmsEnabled"), (.unitedKingdom, "SmsEnabled"),
+        ]
+        for (country, name) in impossible {
+            let asked = FormParameters(pairs: [(name, "true")])
+            let filter = try SearchFilter(asked, isoCountry: country.isoCountry, type: .tollFree)
+            let areas = country.areas.filter { $0.type == .tollFree && filter.matchesArea($0) }
+            #expect(areas.isEmpty, "\(country.isoCountry) \(name)")
+            let examined = h.state.inventory.enumerate(areas: areas, pattern: nil, scanMax: 200_000) { _ in true }
+            #expect(examined == 0, "\(country.isoCountry) \(name)")
+            let reply = h.send(
+                "GET", "\(h.api)/AvailablePhoneNumbers/\(country.isoCountry)/TollFree.json", query: [(name, "true")])
+            #expect(reply.status == 200)
+            #expect((reply.json["available_phone_numbers"] as? [Any])?.isEmpty == true)
+        }
+        let sms = h.search("US", "TollFree", [("SmsEnabled", "true")])
+        #expect(sms.count == 30)
+        for n in sms { #expect((n["capabilities"] as? [String: Bool])?["SMS"] == true) }
+    }
+
     @Test func noMatchIsAnEmptyList() {
         var h = RouterHarness()
         let reply = h.send("GET", "\(h.api)/AvailablePhoneNumbers/US/Local.json", query: [("Contains", "+44")])

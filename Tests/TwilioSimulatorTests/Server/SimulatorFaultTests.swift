@@ -83,6 +83,29 @@ import Testing
         }
     }
 
+    /// Faults were decided before authentication: a purchase with a wrong auth token met the injected 503, not the
+    /// 401 Twilio answers it, and used up the rule's `times`. It is refused 401/20003 and the rule stays armed for
+    /// the account's own request.
+    @Test func aRequestWithWrongCredentialsMeetsNoFaultAndLeavesItArmed() async throws {
+        try await withSimulator { sim in
+            sim.engine.addFault(
+                FaultRule(endpoint: .buyNumber, kind: .serverErrorBeforeActing(.serviceUnavailable), times: 1))
+            let number = try sim.firstAvailable()
+            let stranger = try await RawHTTPClient.send(
+                port: sim.port, method: "POST", path: TwilioAPI.hostedPath("\(sim.api)/IncomingPhoneNumbers.json"),
+                form: [("PhoneNumber", number)],
+                authorization: RouterHarness.basic(sim.credentials.accountSid, "wrong"))
+            #expect(stranger.status == 401)
+            #expect(stranger.json["code"] as? Int == 20003)
+            #expect(sim.engine.faultRules.map(\.remaining) == [1])
+            let reply = try await buy(sim, number)
+            #expect(reply.status == 503)
+            #expect(reply.json["code"] as? Int == 20503)
+            #expect(sim.engine.faultRules.isEmpty)
+            #expect(sim.engine.isAvailable(number))
+        }
+    }
+
     @Test func connectionResetDoesNotAct() async throws {
         try await withSimulator { sim in
             sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .connectionReset))
@@ -160,6 +183,56 @@ import Testing
             #expect(try await slow.status == 200)
             #expect(try await sim.get("/v1/Trunks").status == 200)
         }
+    }
+
+    /// A stalled request gave its concurrency slot back as soon as its stall began, while a delayed one keeps its own
+    /// until answered: at Twilio a hung request still counts. It is given back once the stalled connection closes,
+    /// whether the client gives up first or the stall ends.
+    @Test func aStalledRequestHoldsItsConcurrencySlotUntilItsConnectionCloses() async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.concurrentRequestsMax = 1
+        try await withSimulator(configuration) { sim in
+            let request =
+                "GET /pricing/v1/PhoneNumbers/Countries/US HTTP/1.1\r\nHost: x\r\n"
+                + "Authorization: \(sim.authorization)\r\n\r\n"
+            // A stall far beyond the bounds below, which are slack for a loaded machine only: the client's close ends
+            // it.
+            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .stall(milliseconds: 300_000), times: 1))
+            let stalled = try await RawConnection.open(port: sim.port)
+            try await stalled.send(request)
+            try await waitUntil("the stalled request was never logged") {
+                sim.engine.requestLog.contains { $0.endpoint == .pricingCountry }
+            }
+            let refused = try await sim.get("/v1/Trunks")
+            #expect(refused.status == 429)
+            #expect(refused.json["code"] as? Int == 20429)
+            await stalled.close()
+            try await waitUntil("the slot was not given back when the client closed") {
+                sim.engine.requestsInFlight == 0
+            }
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+
+            // A stall that ends by itself: the simulator closes the connection and gives the slot back.
+            sim.engine.addFault(FaultRule(endpoint: .pricingCountry, kind: .stall(milliseconds: 100), times: 1))
+            let ending = try await RawConnection.open(port: sim.port)
+            try await ending.send(request)
+            let closed = await ending.waitForClose(cutOff: .seconds(60))
+            #expect(closed.closedByServer && closed.text.isEmpty)
+            try await waitUntil("the slot was not given back when the stall ended") {
+                sim.engine.requestsInFlight == 0
+            }
+            #expect(try await sim.get("/v1/Trunks").status == 200)
+        }
+    }
+
+    /// Waits (60 s at most: slack for a loaded machine) until `condition` holds; fails with `failure` otherwise.
+    private func waitUntil(_ failure: Comment, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition() && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let held = condition()
+        try #require(held, failure)
     }
 
     @Test func errorRateIsDeterministicUnderASeed() async throws {
