@@ -25,26 +25,33 @@ extension NumberService {
         }
         // Check everything that can be checked before creating anything at the provider, and choose the trunk's id:
         // its name at the provider, which finds the trunk again when the provider's answer is lost.
-        let (id, made) = try coordinator.read { state throws(NumberError) in
+        let (id, made, madeInAll) = try coordinator.read { state throws(NumberError) in
             try Self.checkNewTrunk(state, accountId, name, limits, creating: 0)
             return (
-                Identifier.make(Identifier.trunk, taken: state.isTaken), state.providerManagedTrunkCount(of: accountId)
+                Identifier.make(Identifier.trunk, taken: state.isTaken), state.providerManagedTrunkCount(of: accountId),
+                state.providerManagedTrunkTotal
             )
         }
-        // Counted as made from here on, so that concurrent creations cannot all pass the limit; the record checks again.
-        let admitted = local.withLock { local in
+        // Counted as made from here on, the account's and in all, so that concurrent creations cannot all pass either
+        // limit; the record checks again.
+        let refusal = local.withLock { local -> NumberError? in
             let running = local.trunkCreations[accountId, default: 0]
-            guard made + running < limits.providerTrunksPerAccountMax else { return false }
+            guard made + running < limits.providerTrunksPerAccountMax else { return Self.providerTrunkLimit(limits) }
+            guard madeInAll + local.trunkCreationsTotal < limits.providerTrunksMax else {
+                return Self.providerTrunksLimit(limits)
+            }
             local.trunkCreations[accountId] = running + 1
-            return true
+            local.trunkCreationsTotal += 1
+            return nil
         }
-        guard admitted else { throw Self.providerTrunkLimit(limits) }
+        if let refusal { throw refusal }
         // Given back however the call ends: the creation run to its end (``carriedThrough(_:)`` returns only then),
         // or never started (the caller gone, too many waiting for a slot).
         defer {
             local.withLock { local in
                 let running = local.trunkCreations[accountId, default: 1] - 1
                 local.trunkCreations[accountId] = running > 0 ? running : nil
+                local.trunkCreationsTotal -= 1
             }
         }
         // One request (or a few) on the HTTP client every tenant shares, as a release is: an account looping
@@ -231,7 +238,8 @@ extension NumberService {
     }
 
     /// The account may get another trunk named `name`; `creating`: 1 for a trunk numberd made at the provider, which
-    /// counts in ``NumberServiceConfig/Limits/providerTrunksPerAccountMax`` too.
+    /// counts in ``NumberServiceConfig/Limits/providerTrunksPerAccountMax`` and
+    /// ``NumberServiceConfig/Limits/providerTrunksMax`` too.
     private static func checkNewTrunk(
         _ state: CoreState, _ accountId: String, _ name: String, _ limits: NumberServiceConfig.Limits, creating: Int
     ) throws(NumberError) {
@@ -239,6 +247,9 @@ extension NumberService {
         if creating > 0, state.providerManagedTrunkCount(of: accountId) + creating > limits.providerTrunksPerAccountMax
         {
             throw providerTrunkLimit(limits)
+        }
+        if creating > 0, state.providerManagedTrunkTotal + creating > limits.providerTrunksMax {
+            throw providerTrunksLimit(limits)
         }
         let owned = state.trunks(of: accountId)
         guard owned.count < limits.trunksPerAccountMax else {
@@ -256,6 +267,18 @@ extension NumberService {
             .resourceExhausted, .limitExceeded,
             "an account may have at most \(limits.providerTrunksPerAccountMax) trunks numberd creates at the provider",
             details: ["max": String(limits.providerTrunksPerAccountMax)])
+    }
+
+    /// Every trunk numberd made at the provider lives on its one account there, whose trunk quota (Twilio's, 100 by
+    /// default) is the operator's: past ``NumberServiceConfig/Limits/providerTrunksMax`` a creation is refused here,
+    /// not sent to the provider to come back INVALID_ARGUMENT as if the caller's request were wrong.
+    private static func providerTrunksLimit(_ limits: NumberServiceConfig.Limits) -> NumberError {
+        NumberError(
+            .resourceExhausted, .limitExceeded,
+            "the service's limit of \(limits.providerTrunksMax) trunks at the provider, shared by all accounts, is "
+                + "reached: the operator's limit, not this account's; retry when trunks have been deleted or the "
+                + "operator has raised it",
+            details: ["max": String(limits.providerTrunksMax)])
     }
 
     /// The account's trunks, oldest first.

@@ -82,6 +82,8 @@ public final class NumberService: Sendable {
         var trunksInFlight: Set<String> = []
         /// Trunk creations at the provider running, per account (``NumberServiceConfig/Limits/providerTrunksPerAccountMax``).
         var trunkCreations: [String: Int] = [:]
+        /// Trunk creations at the provider running in all (``NumberServiceConfig/Limits/providerTrunksMax``).
+        var trunkCreationsTotal = 0
         /// The last provider audit that finished, and when.
         var lastAudit: FinishedProviderAudit?
         /// Whether an orphan sweep is running (one at a time).

@@ -32,6 +32,14 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// being created: they all live on the one provider account every tenant shares, whose own trunk quota one
         /// tenant must not use up. Trunks registered by their SID (admin) do not count. 1...1000. Default 10.
         public var providerTrunksPerAccountMax: Int = 10
+        /// Most trunks numberd creates at the provider in all, every account's counted and those being created: they
+        /// all live on the one provider account, whose trunk quota is Twilio's per-account SIP trunk limit (100 by
+        /// default, raised by asking Twilio; set this to what Twilio allows the account). Past it CreateTrunk is
+        /// refused RESOURCE_EXHAUSTED / LIMIT_EXCEEDED before the provider is asked: ten tenants at their own limit
+        /// used the quota up, and every later creation reached Twilio and came back INVALID_ARGUMENT, the customer
+        /// told that their request was wrong for a quota that is the operator's. Trunks registered by their SID do
+        /// not count. 1...100 000. Default 100.
+        public var providerTrunksMax: Int = 100
         /// Most numbers per account: those not released, less those being released whose release no running call
         /// still drives (`CoreState.countedForLimit`). Default 10 000.
         public var numbersPerAccountMax: Int = 10_000
@@ -373,6 +381,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
         }
         if !(1...1000).contains(limits.providerTrunksPerAccountMax) {
             problems.append("limits.providerTrunksPerAccountMax must be in 1...1000")
+        }
+        if !(1...100_000).contains(limits.providerTrunksMax) {
+            problems.append("limits.providerTrunksMax must be in 1...100000")
         }
         if !(1...1000).contains(limits.purchaseChecksInFlightPerAccountMax) {
             problems.append("limits.purchaseChecksInFlightPerAccountMax must be in 1...1000")

@@ -69,6 +69,39 @@ struct TrunkCreationOverTwilioTests {
         }
     }
 
+    /// Every tenant's trunks live on numberd's one Twilio account, whose trunk limit (100 by default) ten tenants at
+    /// their own limit used up: every later CreateTrunk reached Twilio and came back INVALID_ARGUMENT / INVALID_FIELD.
+    /// Here both limits are 3 (Twilio's and numberd's `providerTrunksMax`, set to it).
+    @Test("at the Twilio account's trunk limit, numberd refuses a creation itself, LIMIT_EXCEEDED, before Twilio")
+    func serviceWideTrunkLimit() async throws {
+        var simulator = SimulatorConfiguration.defaults
+        simulator.limits.trunksMax = 3
+        try await withTwilio(simulatorConfiguration: simulator) { twilio in
+            var config = NumberServiceConfig.defaults
+            config.limits.providerTrunksPerAccountMax = 2
+            config.limits.providerTrunksMax = 3
+            let service = try await NumberService.open(
+                store: InMemoryNumberStore(), provider: twilio.provider,
+                clock: ManualClock(Date(timeIntervalSince1970: 1_736_937_000)), config: config)
+            let first = try await Self.account(service)
+            let second = try await service.createAccount(name: "Second", currency: "USD")
+            let third = try await service.createAccount(name: "Third", currency: "USD")
+            _ = try await service.createManagedTrunk(accountId: first.id, name: "a")
+            _ = try await service.createManagedTrunk(accountId: first.id, name: "b")
+            _ = try await service.createManagedTrunk(accountId: second.id, name: "c")
+            #expect(twilio.engine.trunks.count == 3)
+            let refused = await numberError {
+                _ = try await service.createManagedTrunk(accountId: third.id, name: "d")
+            }
+            #expect(
+                refused?.code == .resourceExhausted && refused?.reason == .limitExceeded,
+                "\(String(describing: refused))")
+            #expect(refused?.details["max"] == "3" && refused?.details["field"] == nil)
+            #expect(twilio.requests(.createTrunk).count == 3, "Twilio was not asked")
+            #expect(service.durableState().checkInvariants() == [])
+        }
+    }
+
     @Test("failed creations give their place in the limit back")
     func failedCreationsCountNothing() async throws {
         try await withTwilio { twilio in
