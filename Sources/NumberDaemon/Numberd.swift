@@ -378,28 +378,13 @@ public final class Numberd: Sendable {
                 name: "billing", intervalSeconds: configuration.billingIntervalSeconds, runAtStart: true,
                 logger: logger,
                 action: {
-                    if let step = clock.step() {
-                        gauges.clockJump.set(step)
-                        logger.error(
-                            "the wall clock stepped away from the time that passed; numberd keeps time by the boot clock until it is set right or numberd restarts",
-                            metadata: [
-                                "step_seconds": "\(Int(step))", "step_max": "\(ServiceClock.stepMaxSeconds)",
-                                "time": "\(clock.now().formatted(.iso8601))",
-                            ])
-                    } else {
-                        gauges.clockJump.set(0)
-                    }
-                    gauges.clockHeld.set(clock.heldSeconds())
+                    // At the start's run too, before the clock's first minute; the minute logs a step.
+                    _ = Self.recordClock(clock, gauges: gauges)
                     let report = try await service.runBillingUntilCaughtUp(
                         runsMax: NumberdConfiguration.billingRunsPerTickMax)
                     // Releases it started may be left pending at the provider.
                     gauges.record(service.workLevels(), now: clock.now())
-                    return [
-                        "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
-                        "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
-                        "releases_deferred": "\(report.releasesDeferred)",
-                        "expired_keys": "\(report.expiredKeys)", "more": "\(report.more)",
-                    ]
+                    return billingMetadata(report)
                 }, final: nil),
             PeriodicService(
                 name: "reconcile", intervalSeconds: configuration.reconcileIntervalSeconds, runAtStart: true,
@@ -426,6 +411,16 @@ public final class Numberd: Sendable {
                 name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
                 logger: logger,
                 action: {
+                    // Every minute, whatever `--billing-interval` (a day, say): the alerts on these gauges see a step
+                    // of the wall clock, or a hold, within a minute.
+                    if let step = Self.recordClock(clock, gauges: gauges) {
+                        logger.error(
+                            "the wall clock stepped away from the time that passed; numberd keeps time by the boot clock until it is set right or numberd restarts",
+                            metadata: [
+                                "step_seconds": "\(Int(step))", "step_max": "\(ServiceClock.stepMaxSeconds)",
+                                "time": "\(clock.now().formatted(.iso8601))",
+                            ])
+                    }
                     try markClock()
                     return [:]
                 },
@@ -524,6 +519,18 @@ public final class Numberd: Sendable {
             "cannot listen on \(address) (\(flag)): \(reason ?? "\(error)"). Another process may hold the port "
                 + "(another numberd?), or the address is not this machine's; numberd stopped before asking the "
                 + "provider anything")
+    }
+
+    /// A billing tick's log line: what its runs did as strings (counted in `numberd_background_items_total`); the
+    /// grace releases left for later (the provider stopped answering) as a level, logged, not counted: counted, each
+    /// tick of a Twilio outage added the same numbers again (200 deferred numbers, ~11,000 "items" an hour).
+    static func billingMetadata(_ report: BillingReport) -> Logger.Metadata {
+        [
+            "renewed": "\(report.renewed)", "past_due": "\(report.markedPastDue)",
+            "released": "\(report.released)", "release_failures": "\(report.releaseFailures)",
+            "releases_deferred": .stringConvertible(report.releasesDeferred),
+            "expired_keys": "\(report.expiredKeys)", "more": "\(report.more)",
+        ]
     }
 
     /// A reconcile run's log line: what the pass did as strings (counted in `numberd_background_items_total`), what
@@ -684,6 +691,18 @@ public final class Numberd: Sendable {
             if kept != onDisk { try directory.writeDowntimes(kept) }
         }
         try directory.advanceClockMark(to: now)
+    }
+
+    /// Sets `numberd_clock_jump_seconds` (the wall clock's step from the time that passed while `clock` keeps time by
+    /// the boot clock, else 0) and `numberd_clock_held_seconds` (``ServiceClock/heldSeconds()``) from `clock`, and
+    /// returns the step (nil: in step). The clock's minute calls it, and so does each billing tick (at the start's run,
+    /// before the minute's first): set by billing alone, with `--billing-interval 86400` a step showed up to a day
+    /// late.
+    static func recordClock(_ clock: ServiceClock, gauges: OperationalGauges) -> Double? {
+        let step = clock.step()
+        gauges.clockJump.set(step ?? 0)
+        gauges.clockHeld.set(clock.heldSeconds())
+        return step
     }
 
     /// Refuses a start whose clock is more than `clockLeadMaxSeconds` ahead of `latest` — the latest time the data

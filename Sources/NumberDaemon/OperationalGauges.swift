@@ -4,8 +4,9 @@ import NumberCore
 
 /// The levels the on-call watches, as gauges the background runs set when they read them: open work (reconcile and
 /// billing runs), the newest snapshot (snapshot runs), the served certificate's end (certificate checks), a step of
-/// the wall clock (billing), the provider audit's differences, and what this process is (set once at start). Levels
-/// replace the last reading; what a run did (renewed, released...) stays in `numberd_background_items_total`.
+/// the wall clock and time held (the clock's minute, and billing: ``Numberd/recordClock(_:gauges:)``), the provider
+/// audit's differences, and what this process is (set once at start). Levels replace the last reading; what a run did
+/// (renewed, released...) stays in `numberd_background_items_total`.
 ///
 /// Every outcome's counter (a reload's, a backup's) is there at 0 from the start: Prometheus needs a sample before
 /// the first increment to see it as one, so a counter that appeared only at its first event made an `increase(…) > 0`

@@ -150,6 +150,17 @@ struct OperationalMetricsTests {
         #expect(Self.value("numberd_last_backup_timestamp_seconds", in: text) == 1_796_079_600, "\(text)")
     }
 
+    @Test("a billing tick counts what its runs did as items, not the grace releases it left for later")
+    func deferredReleasesAreNotCounted() {
+        var report = BillingReport()
+        report.renewed = 2
+        report.releasesDeferred = 5
+        let metadata = Numberd.billingMetadata(report)
+        let counted = Dictionary(uniqueKeysWithValues: PeriodicService.itemCounts(metadata).map { ($0.item, $0.count) })
+        #expect(counted == ["renewed": 2])
+        #expect(metadata["releases_deferred"]?.description == "5", "still in the run's log line")
+    }
+
     @Test("a reconcile run counts what it did as items, never what is left open")
     func levelsAreNotCounted() {
         var report = ReconcileReport()

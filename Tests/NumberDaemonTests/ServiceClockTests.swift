@@ -227,6 +227,32 @@ struct ServiceClockTests {
         #expect(Self.near(clock.now(), taken.addingTimeInterval(1)))
     }
 
+    /// The clock gauges were set by the billing tick only: with `--billing-interval 86400` a step of the wall clock
+    /// showed in `numberd_clock_jump_seconds` up to a day late, and so did the README's "clock stepped" and "time held"
+    /// alerts. The clock's minute sets them now, through the helper the billing tick calls too.
+    @Test("the clock gauges' helper, which the clock's minute calls, shows a step, its end and time held at once")
+    func clockGauges() {
+        let registry = PrometheusCollectorRegistry()
+        let gauges = OperationalGauges(factory: PrometheusMetricsFactory(registry: registry))
+        let gauge = { (name: String) -> Double? in
+            OperationalMetricsTests.value(name, in: String(decoding: registry.emitToBuffer(), as: UTF8.self))
+        }
+        let clocks = Clocks()
+        let clock = Self.clock(clocks, leadMax: 31 * 86_400)
+        clocks.advance(wall: 400, boot: 0)
+        #expect(Self.near(Numberd.recordClock(clock, gauges: gauges), 400))
+        #expect(Self.near(gauge("numberd_clock_jump_seconds"), 400))
+        #expect(gauge("numberd_clock_held_seconds") == 0)
+        // Set right: in step again at the next minute. A step back within the limit then holds time, which shows.
+        clocks.advance(wall: -400, boot: 0)
+        #expect(Numberd.recordClock(clock, gauges: gauges) == nil)
+        #expect(gauge("numberd_clock_jump_seconds") == 0)
+        clocks.advance(wall: -200, boot: 0)
+        #expect(Numberd.recordClock(clock, gauges: gauges) == nil)
+        #expect(gauge("numberd_clock_jump_seconds") == 0)
+        #expect(Self.near(gauge("numberd_clock_held_seconds"), 200))
+    }
+
     @Test("the boot clock advances with real time")
     func bootClock() async throws {
         let before = ServiceClock.bootSeconds()

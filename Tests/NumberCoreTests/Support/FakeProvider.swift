@@ -83,12 +83,21 @@ final class FakeProvider: NumberProvider {
         var buysOfOwnedUpdate = false
         /// Set: trunk SIDs are kept with their hex digits in lower case (``writeTrunkSidsInLowerCase()``).
         var trunkSidsInLowerCase = false
+        /// The last number ``stockFresh(_:)`` put up for sale.
+        var lastFresh = 0
     }
 
     private let inner = Mutex(Inner())
     private let created = Date(timeIntervalSince1970: 1_736_000_000)
+    /// What dates the numbers sold here (``ProvisionedNumber/dateCreated``, Twilio's `date_created`): nil, one fixed
+    /// date for all of them.
+    private let clock: (any NumberClock)?
 
-    init() {
+    /// With `clock`, each number sold is created at the clock's time, as Twilio dates a purchase; without, at one fixed
+    /// date. A run across months needs the former: reconciliation and the orphan sweep take a number created long after
+    /// numberd's buy for someone's later purchase.
+    init(clock: (any NumberClock)? = nil) {
+        self.clock = clock
         inner.withLock { inner in
             inner.prices["US/local"] = ProviderPrice(
                 country: "US", type: .local, monthlyCostMicros: 1_150_000, currency: "USD")
@@ -109,6 +118,21 @@ final class FakeProvider: NumberProvider {
                     capabilities: NumberCapabilities(voice: true, sms: true, mms: false))
             }
         }
+    }
+
+    /// Puts `count` numbers never offered here before up for sale (`+1415` and seven digits from a counter) and returns
+    /// them: a long run buys without ever running out of inventory, or buying a number it sold before.
+    func stockFresh(_ count: Int) -> [String] {
+        let phones = inner.withLock { inner in
+            var phones: [String] = []
+            for _ in 0..<count {
+                inner.lastFresh += 1
+                phones.append(String(format: "+1415%07d", inner.lastFresh))
+            }
+            return phones
+        }
+        stock(phones)
+        return phones
     }
 
     /// Puts one number up for sale exactly as `listing` describes it (text as the provider sends it).
@@ -230,7 +254,8 @@ final class FakeProvider: NumberProvider {
 
     func buy(phoneNumber: String, trunkSid: String?) async throws -> ProvisionedNumber {
         try await run(.buy, phoneNumber: phoneNumber) { () throws -> ProvisionedNumber in
-            try inner.withLock { inner in
+            let dateCreated = clock?.now() ?? created
+            return try inner.withLock { inner in
                 inner.buys[phoneNumber, default: 0] += 1
                 let phoneNumber = inner.substitutes.removeValue(forKey: phoneNumber) ?? phoneNumber
                 let trunkSid = inner.trunkSidsInLowerCase ? trunkSid.map(Self.lowerCased) : trunkSid
@@ -247,7 +272,7 @@ final class FakeProvider: NumberProvider {
                 inner.nextSid += 1
                 let number = ProvisionedNumber(
                     sid: sid, phoneNumber: phoneNumber, friendlyName: listing.friendlyName, trunkSid: trunkSid,
-                    capabilities: listing.capabilities, dateCreated: created)
+                    capabilities: listing.capabilities, dateCreated: dateCreated)
                 inner.owned[phoneNumber] = number
                 return number
             }

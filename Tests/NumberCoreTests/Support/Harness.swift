@@ -24,15 +24,28 @@ struct Harness {
     private let scratch = ScratchDirectory(prefix: "numbercore-test")
     private(set) var store: any NumberStore
     private(set) var service: NumberService
+    /// What the file store opens with (``fileOptions`` unless the test chose another snapshot interval).
+    private let storeOptions: FileNumberStore.Options
 
-    init(_ kind: StoreKind, config: NumberServiceConfig = .defaults, start: Date = Harness.start) async throws {
+    /// `providerDatesByClock`: the fake provider dates each number it sells by the harness's clock (its creation date,
+    /// ``FakeProvider/init(clock:)``) rather than one fixed date — for runs across months, whose reconciliation and
+    /// orphan sweeps compare a number's creation with the buy numberd sent. `snapshotEveryRecords`: the file store's
+    /// snapshot interval, if not ``fileOptions``' (a long run would rewrite its whole state every 7 records).
+    init(
+        _ kind: StoreKind, config: NumberServiceConfig = .defaults, start: Date = Harness.start,
+        providerDatesByClock: Bool = false, snapshotEveryRecords: Int? = nil
+    ) async throws {
         self.kind = kind
-        self.clock = ManualClock(start)
-        self.provider = FakeProvider()
+        let clock = ManualClock(start)
+        self.clock = clock
+        self.provider = FakeProvider(clock: providerDatesByClock ? clock : nil)
         self.config = config
+        var storeOptions = Self.fileOptions
+        if let snapshotEveryRecords { storeOptions.snapshotEveryRecords = snapshotEveryRecords }
+        self.storeOptions = storeOptions
         switch kind {
         case .memory: store = InMemoryNumberStore()
-        case .file: store = try FileNumberStore.open(directory: scratch.url, options: Self.fileOptions)
+        case .file: store = try FileNumberStore.open(directory: scratch.url, options: storeOptions)
         }
         self.service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
     }
@@ -68,7 +81,7 @@ struct Harness {
             store = memoryStore.restarted()
         case .file:
             await (store as! FileNumberStore).close()
-            store = try FileNumberStore.open(directory: directory, options: Self.fileOptions)
+            store = try FileNumberStore.open(directory: directory, options: storeOptions)
         }
         service = try await NumberService.open(store: store, provider: provider, clock: clock, config: config)
     }
