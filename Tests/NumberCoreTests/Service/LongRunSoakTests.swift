@@ -44,6 +44,9 @@ private func attempt<R>(_ body: () async throws -> R) async -> Result<R, NumberE
 private struct SoakRun {
     /// A month before Feb 29: the run crosses the leap day, the ends of months of 28 to 31 days and a new year.
     static let start = Date.utc("2024-01-28T00:00:00Z")
+    /// When the grace probe's account buys its number: renewed, unpaid, on 2024-09-06, 4 days before the 40-day
+    /// outage.
+    static let graceProbeBuy = Date.utc("2024-08-06T00:00:00Z")
     static let days = 400
     static let stepSeconds: TimeInterval = 6 * 3_600
     /// Calls per step: 0 to this many, evenly. Fewer makes the run faster (it must stay well under 20 s in a debug
@@ -115,6 +118,10 @@ private struct SoakRun {
     /// Accounts given too little at a time: their numbers go past due, some are paid again, others are released
     /// after the grace period.
     var thin: [String] = []
+    /// An account left out of the random operations, whose one number goes past due 4 days before the 40-day outage
+    /// (``graceProbeBuy``): its grace period runs across it, so a grace counting downtime would release it at the
+    /// first run after the outage, not 3 days later. Chance alone seldom puts a past-due number there.
+    var graceProbe = ""
     /// When each number was asked for (E.164 → the purchase call's time): its first cycle starts then.
     var askedAt: [String: Date] = [:]
     var keyed: [KeyedCall] = []
@@ -196,6 +203,7 @@ private struct SoakRun {
             funded.append(rich.id)
             thin.append(poor.id)
         }
+        graceProbe = try await h.account(name: "Grace probe").id
         let steps = Self.days * 86_400 / Int(Self.stepSeconds)
         for index in 0..<steps {
             let time = Self.start.addingTimeInterval(Double(index) * Self.stepSeconds)
@@ -203,6 +211,7 @@ private struct SoakRun {
             if Self.outages.contains(where: { $0.start < time && time < $0.end }) { continue }
             h.clock.set(time)
             if let outage = Self.outages.first(where: { $0.end == time }) { try await restart(after: outage) }
+            if time == Self.graceProbeBuy { try await buyGraceProbe() }
             injectFaults()
             await operations()
             h.provider.clearFaults()
@@ -301,11 +310,11 @@ private struct SoakRun {
     }
 
     /// The numbers held and not being released, in phone-number order (ids are random; the phone numbers come from a
-    /// counter, so the seed alone decides which one is picked).
+    /// counter, so the seed alone decides which one is picked); the grace probe's is left alone.
     func heldNumbers() -> [OwnedNumber] {
         let state = h.service.durableState()
         return state.phoneOwners.values.compactMap { state.numbers[$0] }
-            .filter { $0.status != .released && $0.releaseRequestedAt == nil }
+            .filter { $0.status != .released && $0.releaseRequestedAt == nil && $0.accountId != graceProbe }
             .sorted { $0.phoneNumber < $1.phoneNumber }
     }
 
@@ -650,6 +659,19 @@ private struct SoakRun {
         #expect(h.provider.trunkSids == made, "the provider's trunks and numberd's differ (\(context))")
     }
 
+    /// The grace probe's account is given exactly what its one number costs, which it buys: nothing is left for the
+    /// renewal.
+    mutating func buyGraceProbe() async throws {
+        let phones = h.provider.stockFresh(1)
+        _ = try await h.service.addFunds(accountId: graceProbe, amount: 1_000_000)
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: graceProbe, phoneNumbers: phones, country: "US"))
+        askedAt[phones[0]] = h.clock.now()
+        let left = try h.service.account(graceProbe).balance
+        _ = try await h.service.adjustBalance(accountId: graceProbe, amount: -left, reason: "leave nothing to renew")
+        #expect(bought.numbers.count == 1, "\(context)")
+    }
+
     /// The end: the provider answering, everything open settled; then the checks of the whole run.
     mutating func finish() async throws {
         let end = Self.start.addingTimeInterval(TimeInterval(Self.days) * 86_400)
@@ -666,6 +688,14 @@ private struct SoakRun {
         // The run did what it is meant to exercise, or it proves little.
         #expect(modelled >= 20, "only \(modelled) numbers of funded accounts to check renewals by (\(context))")
         #expect(graceReleased > 0, "no number was released after its grace period (\(context))")
+        let probe = state.numbers.values.filter { $0.accountId == graceProbe }
+        let shown = probe.map {
+            "\($0.status) pastDue=\(String(describing: $0.pastDueSince)) next=\($0.nextBillingDate) "
+                + "by=\(String(describing: $0.releaseRequestedBy)) at=\(String(describing: $0.releaseRequestedAt))"
+        }
+        #expect(
+            probe.count == 1 && probe.allSatisfy { $0.releaseRequestedBy == LedgerActor.gracePeriod },
+            "the grace probe's number was not released after its grace period: \(shown) (\(context))")
         #expect(
             replays > 0 && lateRetries > 0,
             "retries: \(replays) replayed, \(lateRetries) past their key's life (\(context))")
@@ -717,7 +747,9 @@ private struct SoakRun {
         var released = 0
         for number in state.numbers.values where number.releaseRequestedBy == LedgerActor.gracePeriod {
             released += 1
-            #expect(thin.contains(number.accountId), "\(number.phoneNumber) of a funded account released past due")
+            #expect(
+                thin.contains(number.accountId) || number.accountId == graceProbe,
+                "\(number.phoneNumber) of a funded account released past due")
             guard let since = number.pastDueSince, let releasedAt = number.releasedAt else {
                 Issue.record("\(number.phoneNumber): a grace release without its mark or release time (\(context))")
                 continue
