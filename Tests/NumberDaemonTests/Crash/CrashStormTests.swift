@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// numberd as a child process, SIGKILLed at random moments under load and restarted, never loses an acknowledged
-/// operation and ends, after reconciliation, in agreement with the provider.
+/// operation and ends, after reconciliation, in agreement with the provider. Its clock is the real one, so no billing
+/// date passes: renewals under SIGKILL are `RenewalCrashStormTests`' (a clock set back with libfaketime).
 ///
 /// `NUMBERD_CRASH_CYCLES` (default 50) sets the kill cycles and `NUMBERD_CRASH_SEED` the seed; the long run is
 /// `NUMBERD_CRASH_CYCLES=1000 swift test --skip-build --filter CrashStormTests` (see RELIABILITY.md).

@@ -4,6 +4,7 @@ import Logging
 import NumberClient
 import NumberCore
 import NumberDaemon
+import NumberTLS
 import Synchronization
 import TestSupport
 import TwilioSimulator
@@ -19,8 +20,13 @@ struct HarnessError: Error, CustomStringConvertible {
 }
 
 /// The Twilio simulator in the test process over HTTPS with its own CA, so its state (what is bought) outlives
-/// every kill of the numberd child that talks to it.
-func startExternalSimulator(directory: String, seed: UInt64 = 7) async throws -> TwilioSimulator {
+/// every kill of the numberd child that talks to it. `validFromSecondsAgo`: its certificates are valid from that long
+/// ago (``backdatedSimulatorTLS(directory:validFromSecondsAgo:)``), for a child whose clock is set back; `clock`: the
+/// time it dates what it does by (a purchased number's `date_created`).
+func startExternalSimulator(
+    directory: String, seed: UInt64 = 7, validFromSecondsAgo: Int64? = nil,
+    clock: @escaping @Sendable () -> Date = { Date() }
+) async throws -> TwilioSimulator {
     var configuration = SimulatorConfiguration.defaults
     configuration.seed = seed
     configuration.credentials = .generated(seed: seed)
@@ -28,8 +34,67 @@ func startExternalSimulator(directory: String, seed: UInt64 = 7) async throws ->
     // A 1,000-cycle storm buys ~15,000 distinct numbers and Twilio never re-sells one: search deeper than the
     // default 200,000 candidates so the pool does not run dry.
     configuration.limits.searchScanMax = 2_000_000
-    return try await TwilioSimulator.start(
-        configuration: configuration, tls: try SimulatorTLS.generated(directory: directory + "/sim-tls"))
+    let tls: SimulatorTLS
+    if let validFromSecondsAgo {
+        tls = try backdatedSimulatorTLS(directory: directory + "/sim-tls", validFromSecondsAgo: validFromSecondsAgo)
+    } else {
+        tls = try SimulatorTLS.generated(directory: directory + "/sim-tls")
+    }
+    return try await TwilioSimulator.start(configuration: configuration, tls: tls, clock: clock)
+}
+
+/// HTTPS for the simulator from a fresh local CA in `directory` whose certificates are valid from `validFromSecondsAgo`
+/// (and an hour more) until a year from now. A numberd child whose wall clock is set back (``FakedClock``) checks the
+/// simulator's certificate by that clock — libcurl's OpenSSL reads the faked `time()` —, and refused one valid only
+/// from an hour before the real time as not yet valid.
+func backdatedSimulatorTLS(directory: String, validFromSecondsAgo: Int64) throws -> SimulatorTLS {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let validity = CertificateValidity(
+        notBeforeOffsetSeconds: -validFromSecondsAgo - 3_600, notAfterOffsetSeconds: 365 * 86_400)
+    let authority = try CertificateAuthority.generate(commonName: "twilio-sim backdated CA", validity: validity)
+    let caPath = directory + "/twilio-sim-ca.pem"
+    try authority.write(certificateTo: caPath, privateKeyTo: directory + "/twilio-sim-ca-key.pem")
+    let server = try authority.issueServerCertificate(validity: validity)
+    var configuration = TLSConfiguration.server(
+        certificateChain: server.certificateChain, privateKey: server.privateKey)
+    configuration.applicationProtocols = ["http/1.1"]
+    return SimulatorTLS.numberTLS(context: try TLSContext(configuration: configuration), caPEMPath: caPath)
+}
+
+/// libfaketime (Debian package `faketime`) preloaded into a numberd child: its wall clock (`CLOCK_REALTIME`, `time()`,
+/// `gettimeofday()`, so `Date()` and OpenSSL's certificate checks) reads a fixed offset from the real one, while the
+/// monotonic and boot clocks are left alone (`FAKETIME_DONT_FAKE_MONOTONIC`): numberd's `ServiceClock`, which compares
+/// the wall clock with the boot clock, sees a clock that was set before the start, never a step while it runs.
+enum FakedClock {
+    /// The thread-safe variant, where Debian and Ubuntu install it (`/usr/lib/<multiarch triplet>/faketime/`).
+    static func library() throws -> String {
+        let triplets = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib")) ?? []
+        let directories = triplets.sorted().map { "/usr/lib/\($0)/faketime" } + ["/usr/lib/faketime"]
+        let candidates = directories.map { $0 + "/libfaketimeMT.so.1" }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw HarnessError(
+                "libfaketime is not installed (Debian package `faketime`: apt-get install faketime); it sets a "
+                    + "numberd child's clock off the real one")
+        }
+        return found
+    }
+
+    /// The environment that sets a child's wall clock `offsetSeconds` off the real one (negative: in the past), the
+    /// library preloaded before `preloaded` (what the child would preload otherwise), if any.
+    static func environment(offsetSeconds: Int, preloaded: String?) throws -> [String: String] {
+        let library = try library()
+        return [
+            "LD_PRELOAD": preloaded.map { "\(library):\($0)" } ?? library,
+            // A relative offset in seconds: "-5616000" is 65 days back.
+            "FAKETIME": offsetSeconds < 0 ? "\(offsetSeconds)" : "+\(offsetSeconds)",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            // Names of a semaphore and shared memory that do not exist, so libfaketime makes none: making them, it
+            // sets FAKETIME_SHARED in the child's environment as it starts, which moves `environ` — and Swift on Linux
+            // finds argv from it: the child then ran with no arguments (`numberd` alone: serve the default data
+            // directory, on the default port). A fixed offset needs no shared state.
+            "FAKETIME_SHARED": "/numberd-test-no-sem /numberd-test-no-shm",
+        ]
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; numberd binds it with SO_REUSEADDR across restarts), below the
@@ -156,6 +221,10 @@ final class NumberdChild: Sendable {
         var metricsListen = "off"
         /// Standard descriptors the child starts with closed (`numberd >&- 2>&-`: `[1, 2]`).
         var closedStandardDescriptors: Set<Int32> = []
+        /// How many seconds the child's wall clock is set off the real one (negative: in the past) through libfaketime
+        /// (``FakedClock``); nil or 0: the real clock. A start whose clock is far ahead of the data's latest record
+        /// is refused unless `NUMBERD_CLOCK_LEAD_MAX` allows it.
+        var clockOffsetSeconds: Int?
 
         /// `numberd`'s arguments.
         var arguments: [String] {
@@ -196,10 +265,45 @@ final class NumberdChild: Sendable {
 
     /// Spawns numberd and returns once its RPC port accepts connections (at most `readyTimeoutSeconds`).
     static func start(_ launch: Launch, readyTimeoutSeconds: Double = 60) async throws -> NumberdChild {
+        let (process, log, started) = try launchProcess(launch)
+        let deadline = started + .milliseconds(Int64(readyTimeoutSeconds * 1000))
+        while !acceptsConnections(port: launch.port) {
+            guard process.isRunning else {
+                throw HarnessError(
+                    "numberd exited (\(process.terminationStatus)) before listening on \(launch.port) (taken since it was free?); see \(log)"
+                )
+            }
+            guard ContinuousClock.now < deadline else {
+                process.send(SIGKILL)
+                ChildExit.waitBlocking(process, timeout: .seconds(10))
+                throw HarnessError("numberd did not listen within \(readyTimeoutSeconds) s; see \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        return NumberdChild(process: process, readyMilliseconds: milliseconds)
+    }
+
+    /// Spawns numberd and returns at once, before it listens (``readyMilliseconds`` 0), so that a kill can land
+    /// anywhere in its start: opening the store, the start snapshot, binding, the start's billing and reconciliation.
+    static func spawn(_ launch: Launch) throws -> NumberdChild {
+        NumberdChild(process: try launchProcess(launch).process, readyMilliseconds: 0)
+    }
+
+    /// Runs numberd as `launch` says: the process, the log its standard error goes to, and when it was spawned.
+    private static func launchProcess(
+        _ launch: Launch
+    ) throws -> (process: SpawnedProcess, log: String, started: ContinuousClock.Instant) {
         let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
         process.arguments = launch.arguments
-        process.environment = launch.childEnvironment
+        var environment = launch.childEnvironment
+        if let offset = launch.clockOffsetSeconds, offset != 0 {
+            let faked = try FakedClock.environment(offsetSeconds: offset, preloaded: environment["LD_PRELOAD"])
+            environment.merge(faked) { _, new in new }
+        }
+        process.environment = environment
         if launch.closedStandardOutput {
             let pipe = Pipe()
             try pipe.fileHandleForReading.close()
@@ -223,23 +327,7 @@ final class NumberdChild: Sendable {
         let started = ContinuousClock.now
         try process.run()
         try? handle.close()
-        let deadline = started + .milliseconds(Int64(readyTimeoutSeconds * 1000))
-        while !acceptsConnections(port: launch.port) {
-            guard process.isRunning else {
-                throw HarnessError(
-                    "numberd exited (\(process.terminationStatus)) before listening on \(launch.port) (taken since it was free?); see \(log)"
-                )
-            }
-            guard ContinuousClock.now < deadline else {
-                process.send(SIGKILL)
-                ChildExit.waitBlocking(process, timeout: .seconds(10))
-                throw HarnessError("numberd did not listen within \(readyTimeoutSeconds) s; see \(log)")
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        let elapsed = ContinuousClock.now - started
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        return NumberdChild(process: process, readyMilliseconds: milliseconds)
+        return (process, log, started)
     }
 
     /// A child still running when the test lets go of it (a failed check threw before the test's `crash()`) is
@@ -255,6 +343,14 @@ final class NumberdChild: Sendable {
     func crash() async {
         process.send(SIGKILL)
         await waitForExit()
+    }
+
+    /// SIGTERM — a clean stop: numberd drains and writes its final snapshot —, then waits (as ``waitForExit()``) until
+    /// the process is gone; how it ended.
+    func stop() async -> ChildExit.Ending? {
+        process.send(SIGTERM)
+        await waitForExit()
+        return ending.withLock { $0 }
     }
 
     /// Waits (bounded: 60 s, then SIGKILL) until the child has exited, e.g. after it killed itself.
@@ -337,10 +433,19 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
 extension NumberdChild.Launch {
     /// A client of this numberd with the admin key its first start saved, trusting its CA, one attempt per call.
     func adminClient() throws -> NumbersClientConfiguration {
-        let adminKey = try String(contentsOfFile: dataDirectory + "/admin.key", encoding: .utf8)
+        client(try adminKey())
+    }
+
+    /// The admin key this numberd's first start saved.
+    func adminKey() throws -> String {
+        try String(contentsOfFile: dataDirectory + "/admin.key", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        return NumbersClientConfiguration(
-            host: "127.0.0.1", port: port, apiKey: adminKey, trustRoots: .file(dataDirectory + "/tls/ca.pem"),
+    }
+
+    /// A client of this numberd with `key`, trusting its CA, one attempt per call.
+    func client(_ key: String) -> NumbersClientConfiguration {
+        NumbersClientConfiguration(
+            host: "127.0.0.1", port: port, apiKey: key, trustRoots: .file(dataDirectory + "/tls/ca.pem"),
             retry: .none)
     }
 }

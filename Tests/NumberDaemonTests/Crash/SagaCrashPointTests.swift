@@ -95,11 +95,7 @@ struct CrashRig: Sendable {
         return try await NumberdChild.start(launch)
     }
 
-    func client(_ key: String) -> NumbersClientConfiguration {
-        NumbersClientConfiguration(
-            host: "127.0.0.1", port: launch.port, apiKey: key,
-            trustRoots: .file(launch.dataDirectory + "/tls/ca.pem"), retry: .none)
-    }
+    func client(_ key: String) -> NumbersClientConfiguration { launch.client(key) }
 
     /// The admin's client for setting a test up (accounts, keys, funds): it retries what the client library
     /// retries by default — calls that never started (a connection closing under a loaded machine) and keyed
