@@ -26,10 +26,11 @@ struct ConnectionPoolTests {
         let request = ListTrunksRequest(accountId: "ACC_1")
         // Deadlines far off, so a loaded machine's slow connects cannot end a call unsent: the four must all be sent.
         let calls = (0..<4).map { _ in
-            Task { try await client.listTrunks(request, options: CallOptions(timeout: .seconds(60))) }
+            Task { try await client.listTrunks(request, options: CallOptions(timeout: .seconds(300))) }
         }
-        // Before, one call was sent and three queued behind it: the count stayed 1.
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Before, one call was sent and three queued behind it: the count stayed 1. (A CI run's start once starved
+        // the test process for 40 s: the wait ends as soon as all four are sent.)
+        let deadline = ContinuousClock.now + .seconds(240)
         while server.calls.count < 4, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         let connections = server.callConnections
         for call in calls { call.cancel() }

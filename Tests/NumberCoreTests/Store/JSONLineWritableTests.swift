@@ -36,7 +36,7 @@ struct JSONLineWritableTests {
     }
 
     @Test("damaged records: read directly and through Codable, the same value or the same kind of error")
-    func damagedRecords() throws {
+    func damagedRecords() async throws {
         var generator = RecordGenerator(random: SplitMix64(seed: 0xDA_3A6E), full: true)
         let numbers = (0..<3).map { _ in generator.number() }
         let transactions = (0..<3).map { _ in generator.transaction() }
@@ -46,6 +46,7 @@ struct JSONLineWritableTests {
             .enumerated()
         {
             for round in 0..<1_000 {
+                if round % 50 == 0 { await Task.yield() }
                 var bytes = clean
                 let at = Int(random.next() % UInt64(bytes.count))
                 switch round % 3 {
@@ -96,9 +97,10 @@ struct JSONLineWritableTests {
     }
 
     @Test("random records: every optional member set and unset, every enum case, tricky strings, edge numbers")
-    func randomRecords() throws {
+    func randomRecords() async throws {
         var random = SplitMix64(seed: 0x5EED_0F_15_0_4)
-        for _ in 0..<500 {
+        for index in 0..<500 {
+            if index % 10 == 0 { await Task.yield() }
             var generator = RecordGenerator(random: random)
             let intent = generator.intent()
             let number = generator.number()

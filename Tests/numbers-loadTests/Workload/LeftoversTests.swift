@@ -345,10 +345,11 @@ struct LeftoversTests {
     func runningRequestOutlastsTheShare() async {
         let inProgress = RPCError(code: .aborted, message: "still running", reason: "REQUEST_IN_PROGRESS")
         var asked = 0
-        // An item deadline of 1 s, its first attempt made whatever the time (`atLeastOnce`: a loaded CI run once
-        // started it past the deadline, and once starved the whole test for seconds).
+        // An item deadline of 1 s, its first attempt made whatever the time, and the running one far off
+        // (`atLeastOnce` and 300 s: a loaded CI run once started it past the deadline, and once starved the whole test
+        // process for 40 s; without the running deadline the asks stop at 4 whatever the load).
         let running = await Leftovers.asking(
-            until: .now() + .seconds(1), whileRunningUntil: .now() + .seconds(30), atLeastOnce: true
+            until: .now() + .seconds(1), whileRunningUntil: .now() + .seconds(300), atLeastOnce: true
         ) { () async throws -> Int in
             asked += 1
             if asked < 5 { throw inProgress }
