@@ -29,7 +29,7 @@ extension NumberService {
             try Self.checkNewTrunk(state, accountId, name, limits, creating: 0)
             return (
                 Identifier.make(Identifier.trunk, taken: state.isTaken), state.providerManagedTrunkCount(of: accountId),
-                state.providerManagedTrunkTotal
+                state.providerTrunkCount
             )
         }
         // Counted as made from here on, the account's and in all, so that concurrent creations cannot all pass either
@@ -248,7 +248,7 @@ extension NumberService {
         {
             throw providerTrunkLimit(limits)
         }
-        if creating > 0, state.providerManagedTrunkTotal + creating > limits.providerTrunksMax {
+        if creating > 0, state.providerTrunkCount + creating > limits.providerTrunksMax {
             throw providerTrunksLimit(limits)
         }
         let owned = state.trunks(of: accountId)
@@ -269,9 +269,9 @@ extension NumberService {
             details: ["max": String(limits.providerTrunksPerAccountMax)])
     }
 
-    /// Every trunk numberd made at the provider lives on its one account there, whose trunk quota (Twilio's, 100 by
-    /// default) is the operator's: past ``NumberServiceConfig/Limits/providerTrunksMax`` a creation is refused here,
-    /// not sent to the provider to come back INVALID_ARGUMENT as if the caller's request were wrong.
+    /// Every trunk numberd made or registered lives on its one account at the provider, whose trunk quota (Twilio's,
+    /// 100 by default) is the operator's: past ``NumberServiceConfig/Limits/providerTrunksMax`` a creation is refused
+    /// here, not sent to the provider to come back INVALID_ARGUMENT as if the caller's request were wrong.
     private static func providerTrunksLimit(_ limits: NumberServiceConfig.Limits) -> NumberError {
         NumberError(
             .resourceExhausted, .limitExceeded,

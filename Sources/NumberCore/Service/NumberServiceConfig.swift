@@ -32,13 +32,14 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// being created: they all live on the one provider account every tenant shares, whose own trunk quota one
         /// tenant must not use up. Trunks registered by their SID (admin) do not count. 1...1000. Default 10.
         public var providerTrunksPerAccountMax: Int = 10
-        /// Most trunks numberd creates at the provider in all, every account's counted and those being created: they
-        /// all live on the one provider account, whose trunk quota is Twilio's per-account SIP trunk limit (100 by
-        /// default, raised by asking Twilio; set this to what Twilio allows the account). Past it CreateTrunk is
-        /// refused RESOURCE_EXHAUSTED / LIMIT_EXCEEDED before the provider is asked: ten tenants at their own limit
-        /// used the quota up, and every later creation reached Twilio and came back INVALID_ARGUMENT, the customer
-        /// told that their request was wrong for a quota that is the operator's. Trunks registered by their SID do
-        /// not count. 1...100 000. Default 100.
+        /// Most trunks on the provider account numberd knows of, a creation past which is refused: every distinct trunk
+        /// SID on record, those numberd made and those registered by their SID (a number is routed only to a trunk of
+        /// its own account, so they are all there), plus those being created. Twilio's per-account SIP trunk limit is
+        /// 100 (raised by asking Twilio): set this to what Twilio allows, less trunks on the account numberd does not
+        /// record. Past it CreateTrunk is refused RESOURCE_EXHAUSTED / LIMIT_EXCEEDED before the provider is asked: ten
+        /// tenants at their own limit used the quota up, and every later creation reached Twilio and came back
+        /// INVALID_ARGUMENT, the customer told that their request was wrong for a quota that is the operator's.
+        /// Registering a trunk by SID is never refused for it (nothing is made). 1...100 000. Default 100.
         public var providerTrunksMax: Int = 100
         /// Most numbers per account: those not released, less those being released whose release no running call
         /// still drives (`CoreState.countedForLimit`). Default 10 000.

@@ -55,7 +55,6 @@ extension CoreState {
             guard sameId == nil else { throw .init("duplicate trunk \(trunk.id)") }
             accountTrunks[trunk.accountId, default: []].insert(trunk.id)
             providerTrunks[trunk.providerTrunkSidKey, default: []].insert(trunk.id)
-            if trunk.providerManaged == true { providerManagedTrunkTotal += 1 }
         case .trunkDeleted(let trunkId):
             guard let trunk = trunks.removeValue(forKey: trunkId) else { throw .init("unknown trunk \(trunkId)") }
             // An account without trunks has no entry, as when the index is rebuilt from a snapshot.
@@ -64,7 +63,6 @@ extension CoreState {
             let sidKey = trunk.providerTrunkSidKey
             providerTrunks[sidKey]?.remove(trunkId)
             if providerTrunks[sidKey]?.isEmpty == true { providerTrunks.removeValue(forKey: sidKey) }
-            if trunk.providerManaged == true { providerManagedTrunkTotal -= 1 }
         case .transactionPosted(let transaction):
             // Only what is tied to no other event: funds added and adjustments, of no number. A purchase, renewal or
             // refund comes with the event that gives it its meaning (and whose checks it must pass).

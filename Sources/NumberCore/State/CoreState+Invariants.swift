@@ -435,13 +435,6 @@ extension CoreState {
                 Violation(
                     rule: "key-count", message: "\(activeApiKeyCount) keys counted as not revoked, \(activeKeys) are"))
         }
-        let managedTrunks = Self.providerManagedTrunks(trunks)
-        if providerManagedTrunkTotal != managedTrunks {
-            found.append(
-                Violation(
-                    rule: "managed-trunk-count",
-                    message: "\(providerManagedTrunkTotal) trunks counted as made by numberd, \(managedTrunks) are"))
-        }
         let rebuiltHeld = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
         if !held.totalsAgree(with: rebuiltHeld) {
             found.append(

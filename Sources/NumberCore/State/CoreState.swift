@@ -59,10 +59,6 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// the table (revoked keys stay in `apiKeys`, listed with their revocation time, but no longer count). Derived
     /// like `accountTrunks`.
     public internal(set) var activeApiKeyCount = 0
-    /// How many trunks numberd made at the provider (``Trunk/providerManaged``), every account's: what
-    /// `providerTrunksMax` bounds, read on every trunk creation without counting the table (there may be a million
-    /// accounts). Derived like `accountTrunks`.
-    public internal(set) var providerManagedTrunkTotal = 0
     /// What billing and reconcile runs look up, kept only in the state decisions are made against (see
     /// ``WorkIndexes``).
     public internal(set) var work = WorkIndexes()
@@ -105,7 +101,6 @@ public struct CoreState: Codable, Sendable, Hashable {
         accountIds = SortedKeys(accounts.keys)
         accountApiKeys = Self.keysByAccount(apiKeys)
         activeApiKeyCount = Self.activeKeys(apiKeys)
-        providerManagedTrunkTotal = Self.providerManagedTrunks(trunks)
         held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
         work = WorkIndexes(of: self)
     }
@@ -151,6 +146,11 @@ public struct CoreState: Codable, Sendable, Hashable {
         (accountTrunks[accountId] ?? []).count { trunks[$0]?.providerManaged == true }
     }
 
+    /// How many trunks numberd knows on its provider account: distinct SIDs on record, those it made and those
+    /// registered by their SID (a number is routed only to a trunk of its own provider account, so those are there
+    /// too); what `providerTrunksMax` bounds, read without counting the table.
+    var providerTrunkCount: Int { providerTrunks.count }
+
     /// The number ids of `accountId` in the order their purchases were recorded.
     func numberIDs(of accountId: String) -> [String] { accountNumbers[accountId] ?? [] }
 
@@ -171,11 +171,6 @@ public struct CoreState: Codable, Sendable, Hashable {
         var index: [Owner: Set<String>] = [:]
         for (id, record) in table { index[owner(record), default: []].insert(id) }
         return index
-    }
-
-    /// How many of `trunks` numberd made at the provider: how `providerManagedTrunkTotal` is rebuilt.
-    static func providerManagedTrunks(_ trunks: [String: Trunk]) -> Int {
-        trunks.values.count { $0.providerManaged == true }
     }
 
     /// The ids of `keys` by the account they belong to (nil: admin keys), ascending: how `accountApiKeys` is rebuilt.

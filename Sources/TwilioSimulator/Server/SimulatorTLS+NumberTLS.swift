@@ -38,8 +38,8 @@ extension SimulatorTLS {
 
     /// Serves with a server certificate for `localhost`/`127.0.0.1`/`::1` (plus `dnsNames`) issued now by a local CA
     /// kept in `directory` (created if missing): `twilio-sim-ca.pem` and its key `twilio-sim-ca-key.pem`. A restart
-    /// keeps the CA, so clients that trust it reach the restarted simulator: numberd's libcurl caches the CA file it
-    /// read (for a day), and a new CA at every start made a restarted twilio-sim unreachable until numberd restarted. A
+    /// keeps the CA, so clients that trust it reach the restarted simulator (a copied or pinned CA file; a numberd
+    /// before its libcurl read the file for each connection, which cached it a day, could not reach a new one). A
     /// new CA is made, and both files written, only when one is missing, they do not read or match, or the CA ends
     /// within `CertificateValidity.renewalWindowSeconds` (30 days), as numberd replaces its own local CA at start.
     public static func generated(directory: String, dnsNames: [String] = []) throws -> SimulatorTLS {

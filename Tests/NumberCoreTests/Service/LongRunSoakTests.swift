@@ -604,7 +604,9 @@ private struct SoakRun {
         #expect(
             local.waitingReleases.isEmpty && local.releaseKeys.isEmpty && local.purchaseKeys.isEmpty, "\(context)")
         #expect(local.routing.isEmpty && local.unsettledRoutes.entries.isEmpty, "\(context)")
-        #expect(local.trunksInFlight.isEmpty && local.trunkCreations.isEmpty, "\(context)")
+        #expect(
+            local.trunksInFlight.isEmpty && local.trunkCreations.isEmpty && local.trunkCreationsTotal == 0, "\(context)"
+        )
         #expect(local.searchesInFlight.isEmpty && local.searchesInFlightTotal == 0, "\(context)")
         #expect(!local.sweepingOrphans && !local.auditing, "\(context)")
         // Billing never meets a fault here (a burst ends before it runs): no grace release failed, none waits to retry.

@@ -215,14 +215,17 @@ struct RenewalCrashStorm {
             let owedBefore = Self.owed(state, by: startTime)
             if owedBefore > 0 {
                 // Renewals are due at only a few starts (the aged numbers' billing dates fall on a few days): at those
-                // the kill is aimed, in turn, within the first half of the last start's time to listen — before its
-                // billing run, which follows the listener's bind — and past the whole of it, when that run is over.
-                // Drawn over the whole start, both could miss on a loaded machine (a CI run did, with no kill before).
+                // the kill is aimed within the first half of the last start's time to listen — before its billing run,
+                // which follows the listener's bind — or past twice that, when the run is over: first at whichever
+                // has not landed yet, then in turn. Drawn over the whole start, both could miss on a loaded machine
+                // (a CI run did, with no kill before); a start slower than the last may still turn one into the other.
                 let ready = max(Int(readyMilliseconds), 2)
+                let before =
+                    report.killsBeforeBilling == 0 ? true : report.killsAfterBilling == 0 ? false : owedStarts % 2 == 0
                 killAfter =
-                    owedStarts % 2 == 0
+                    before
                     ? Int(random.next() % UInt64(ready / 2))
-                    : ready + Int(random.next() % UInt64(max(margin, 1)))
+                    : 2 * ready + Int(random.next() % UInt64(max(margin, 1)))
                 owedStarts += 1
             }
             let child = try NumberdChild.spawn(shifted)

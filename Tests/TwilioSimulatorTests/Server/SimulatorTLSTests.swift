@@ -27,8 +27,8 @@ import Testing
         try await sim.shutdown()
     }
 
-    /// `--tls-generate DIR` made a new CA at every start and overwrote `DIR/twilio-sim-ca.pem`, while numberd's libcurl
-    /// keeps the CA file it read for a day: a restarted twilio-sim was unreachable until numberd restarted. The CA and
+    /// `--tls-generate DIR` made a new CA at every start and overwrote `DIR/twilio-sim-ca.pem`: a client that took the
+    /// CA file before (a numberd whose libcurl kept it a day, a copied file) could not reach a restarted twilio-sim. The CA and
     /// its key (0600) are kept in DIR; a start issues only a new server certificate from it, which a client trusting
     /// the CA of the first start accepts.
     @Test func aSecondStartKeepsTheCAAndAClientTrustingTheFirstOneConnects() async throws {
