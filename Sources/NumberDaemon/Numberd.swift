@@ -163,6 +163,9 @@ public final class Numberd: Sendable {
                 "a NUMBERD_ environment variable is ignored",
                 metadata: ["variable": "\(variable)", "reason": "\(reason)"])
         }
+        // Before anything is opened: a policy set in code (the settings' were checked when resolved) that the core
+        // would refuse is a configuration error, as the settings' are, not a core that fails to open.
+        try NumberdConfiguration.checkPricing(configuration.pricing)
         var connectionLimits = configuration.connectionLimits
         connectionLimits.connectionsMax = try FileDescriptorLimit.prepare(
             connectionsMax: connectionLimits.connectionsMax, logger: logger)
@@ -284,6 +287,7 @@ public final class Numberd: Sendable {
         serviceConfig.reconcile.orphanWatchSeconds = Int64(configuration.orphanWatchSeconds)
         serviceConfig.billing.gracePeriodSeconds = Int64(configuration.gracePeriodSeconds)
         serviceConfig.billing.downtimes = downtimes
+        serviceConfig.pricing = configuration.pricing
         // Every decision's time: never before what the data already records, never ahead of the time that passed.
         let clock = ServiceClock(leadMaxSeconds: configuration.clockLeadMaxSeconds, floor: latest)
         let service = try await NumberService.open(

@@ -109,6 +109,14 @@ public struct NumberdConfiguration: Sendable {
     /// ``purchaseCapRange``), env `NUMBERD_PURCHASE_CAP`, file `purchase-cap`. SIGHUP reads the file's again
     /// (``SettingsReload``).
     public var rateLimits: RateLimiter.Limits
+    /// How prices are made from Twilio's monthly cost (``NumberCore/PricingPolicy``; the core's `pricing`): flag
+    /// `--pricing-markup-percent` (``pricingMarkupPercentRange``, default 15), `--pricing-minimum-monthly-fee` and
+    /// `--pricing-default-setup-fee` (minor units, ``pricingFeeRange``, defaults 100 and 0), `--pricing-setup-fees`
+    /// (`COUNTRY/TYPE=FEE` entries, ``setupFees(parsing:)``, which replace the default table `US/toll_free=200`); each
+    /// also `NUMBERD_PRICING_…` and the file's key of its name. Checked as the core checks a policy
+    /// (``checkPricing(_:)``). Read at start only: the core built at start holds it (a reload names a changed one as
+    /// needing a restart). Numbers owned keep the fees they were bought at.
+    public var pricing: PricingPolicy
     /// Graceful shutdown waits this long for open calls, 1...86400 s. Default 30 s.
     public var drainTimeoutSeconds: Int
     /// The https:// base URL of a `twilio-sim` to use as Twilio when real credentials are configured (e.g. on
@@ -207,7 +215,8 @@ public struct NumberdConfiguration: Sendable {
         "billing-interval", "grace-period", "reconcile-interval",
         "snapshot-interval", "snapshot-bytes-max", "drain-timeout", "reconcile-in-flight-horizon", "orphan-watch",
         "provider-audit-interval", "provider-audit-recheck", "log-level", "clock-lead-max", "twilio-base-url",
-        "twilio-ca-file", "twilio-timeout-ms", "twilio-bundles", "backup-dir", "backups-kept",
+        "twilio-ca-file", "twilio-timeout-ms", "twilio-bundles", "backup-dir", "backups-kept", "pricing-markup-percent",
+        "pricing-minimum-monthly-fee", "pricing-default-setup-fee", "pricing-setup-fees",
     ]
 
     /// `NUMBERD_` variables that name no setting but that numberd or its tests read themselves: the crash tests' armed
@@ -316,6 +325,15 @@ public struct NumberdConfiguration: Sendable {
     /// `purchase-cap`, numbers per hour per account: at least 1 (a cap below one number would refuse every purchase
     /// for ever), at most 1 000 000 000 (in effect no cap).
     public static let purchaseCapRange: ClosedRange<Double> = 1...1_000_000_000
+    /// `pricing-markup-percent`: 0...10000, as the core takes a markup (``NumberCore/NumberServiceConfig/validate()``).
+    public static let pricingMarkupPercentRange: ClosedRange<Int> = 0...10_000
+    /// `pricing-minimum-monthly-fee`, `pricing-default-setup-fee` and each fee of `pricing-setup-fees`, minor units:
+    /// 0 up to the largest fee the core charges (``NumberCore/PricingPolicy/feeMax``, 100 000 000).
+    public static let pricingFeeRange: ClosedRange<Int64> = 0...PricingPolicy.defaults.feeMax
+    /// The pricing settings, which ``checkPricing(_:)`` names.
+    static let pricingKeys = [
+        "pricing-markup-percent", "pricing-minimum-monthly-fee", "pricing-default-setup-fee", "pricing-setup-fees",
+    ]
 
     /// `0.5...1000000000`: a range as the flags take it.
     static func rangeText(_ range: ClosedRange<Double>) -> String {
@@ -349,6 +367,7 @@ public struct NumberdConfiguration: Sendable {
         clockLeadMaxSeconds = 2_678_400
         connectionLimits = .defaults
         rateLimits = .defaults
+        pricing = .defaults
         drainTimeoutSeconds = 30
         twilioBaseURL = nil
         twilioCAFile = nil
@@ -555,6 +574,7 @@ public struct NumberdConfiguration: Sendable {
             }
             configuration.rateLimits.purchasedNumbersPerHour = parsed
         }
+        try configuration.applyPricing(value)
         if let level = value("log-level") {
             guard let parsed = Logger.Level(rawValue: level) else {
                 let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -768,9 +788,7 @@ public struct NumberdConfiguration: Sendable {
             // entry serves its types without one.
             let keyParts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let country = keyParts[0]
-            guard country.utf8.count == 2,
-                country.utf8.allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) })
-            else {
+            guard Self.isCountryCode(country) else {
                 throw ConfigurationError(
                     "twilio-bundles: '\(country)' is not an ISO 3166-1 alpha-2 country code in upper case (like GB)")
             }
@@ -789,6 +807,83 @@ public struct NumberdConfiguration: Sendable {
         return bundles
     }
 
+    /// The pricing settings applied to ``pricing``, then the policy checked as the core checks it.
+    private mutating func applyPricing(_ value: (String) -> String?) throws {
+        let fees = Self.pricingFeeRange
+        if let parsed = try Self.integer(
+            "pricing-markup-percent", from: value, in: Self.pricingMarkupPercentRange, unit: "percent")
+        {
+            pricing.markupPercent = parsed
+        }
+        if let parsed = try Self.integer("pricing-minimum-monthly-fee", from: value, in: fees, unit: "minor units") {
+            pricing.minimumMonthlyFee = parsed
+        }
+        if let parsed = try Self.integer("pricing-default-setup-fee", from: value, in: fees, unit: "minor units") {
+            pricing.defaultSetupFee = parsed
+        }
+        if let table = value("pricing-setup-fees") { pricing.setupFees = try Self.setupFees(parsing: table) }
+        try Self.checkPricing(pricing)
+    }
+
+    /// `COUNTRY/TYPE=FEE` entries separated by commas (blanks and line breaks around them ignored), keyed as
+    /// ``NumberCore/PricingPolicy/quote(_:)`` looks fees up (`US/toll_free`): each country an ISO 3166-1 alpha-2 code
+    /// in upper case, each type a number type (`local`, `toll_free`, `mobile`), each key at most once, each fee minor
+    /// units within ``pricingFeeRange``. Blank text is an empty table (every number takes `pricing-default-setup-fee`):
+    /// the setting replaces the default table, it does not add to it.
+    static func setupFees(parsing text: String) throws -> [String: Int64] {
+        var fees: [String: Int64] = [:]
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return fees }
+        let types = NumberCore.NumberType.allCases.map(\.rawValue).joined(separator: ", ")
+        let range = "\(pricingFeeRange.lowerBound)...\(pricingFeeRange.upperBound)"
+        for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let entry = entry.trimmingCharacters(in: .whitespacesAndNewlines)
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let key = parts[0]
+            let keyParts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, keyParts.count == 2 else {
+                throw ConfigurationError(
+                    "pricing-setup-fees takes COUNTRY/TYPE=FEE entries (TYPE \(types); FEE in minor units) separated "
+                        + "by commas, like US/toll_free=200,GB/toll_free=150: '\(entry)' is not COUNTRY/TYPE=FEE")
+            }
+            let (country, type, fee) = (keyParts[0], keyParts[1], parts[1])
+            guard Self.isCountryCode(country) else {
+                throw ConfigurationError(
+                    "pricing-setup-fees: '\(country)' in '\(entry)' is not an ISO 3166-1 alpha-2 country code in upper "
+                        + "case (like GB)")
+            }
+            guard NumberCore.NumberType(rawValue: type) != nil else {
+                throw ConfigurationError(
+                    "pricing-setup-fees: '\(type)' in '\(entry)' is not a number type (\(types))")
+            }
+            guard let parsed = Int64(fee), pricingFeeRange.contains(parsed) else {
+                throw ConfigurationError(
+                    "pricing-setup-fees: the fee in '\(entry)' must be \(range) minor units, not '\(fee)'")
+            }
+            guard fees.updateValue(parsed, forKey: key) == nil else {
+                throw ConfigurationError("pricing-setup-fees: \(key) is given more than once ('\(entry)')")
+            }
+        }
+        return fees
+    }
+
+    /// Refuses a pricing policy the core would refuse (``NumberCore/NumberServiceConfig/validate()``): a setting
+    /// refused at start (exit 64) or by a reload, naming the pricing settings, rather than a core that fails to open.
+    package static func checkPricing(_ pricing: PricingPolicy) throws {
+        var service = NumberServiceConfig.defaults
+        service.pricing = pricing
+        let problems = service.validate()
+        guard problems.isEmpty else {
+            throw ConfigurationError(
+                "the pricing settings (\(pricingKeys.joined(separator: ", "))) are refused: "
+                    + problems.joined(separator: "; "))
+        }
+    }
+
+    /// Whether `text` is an ISO 3166-1 alpha-2 country code as settings take it: two ASCII letters in upper case.
+    private static func isCountryCode(_ text: String) -> Bool {
+        text.utf8.count == 2 && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+    }
+
     private static func isHexDigit(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
             || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
@@ -799,10 +894,17 @@ public struct NumberdConfiguration: Sendable {
     private static func seconds(
         _ key: String, from value: (String) -> String?, in range: ClosedRange<Int>
     ) throws -> Int? {
+        try integer(key, from: value, in: range, unit: "seconds")
+    }
+
+    /// The setting `key` as a whole number of `unit` within `range` (nil when not given), or an error naming it, the
+    /// range and the value given.
+    private static func integer<Value: FixedWidthInteger>(
+        _ key: String, from value: (String) -> String?, in range: ClosedRange<Value>, unit: String
+    ) throws -> Value? {
         guard let text = value(key) else { return nil }
-        guard let parsed = Int(text), range.contains(parsed) else {
-            throw ConfigurationError(
-                "\(key) must be \(range.lowerBound)...\(range.upperBound) seconds, not '\(text)'")
+        guard let parsed = Value(text), range.contains(parsed) else {
+            throw ConfigurationError("\(key) must be \(range.lowerBound)...\(range.upperBound) \(unit), not '\(text)'")
         }
         return parsed
     }

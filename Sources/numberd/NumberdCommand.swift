@@ -68,6 +68,34 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("purchase-cap"), help: "Numbers an account may buy per hour, 1...1000000000 (default 100).")
     var purchaseCap: String?
     @Option(
+        name: .customLong("pricing-markup-percent"),
+        help: """
+            Markup over Twilio's monthly cost of a number, percent, 0...10000 (default 15). The pricing settings are \
+            read at start only (SIGHUP does not change them) and set the prices searches show and purchases charge \
+            from then on; numbers owned keep the fees they were bought at.
+            """)
+    var pricingMarkupPercent: String?
+    @Option(
+        name: .customLong("pricing-minimum-monthly-fee"),
+        help: "Lowest monthly fee, minor units (cents of USD), 0...100000000 (default 100); read at start only.")
+    var pricingMinimumMonthlyFee: String?
+    @Option(
+        name: .customLong("pricing-default-setup-fee"),
+        help: """
+            Setup fee of a number whose country and type --pricing-setup-fees does not list, minor units, \
+            0...100000000 (default 0); read at start only.
+            """)
+    var pricingDefaultSetupFee: String?
+    @Option(
+        name: .customLong("pricing-setup-fees"),
+        help: """
+            Setup fees by country and number type: COUNTRY/TYPE=FEE entries separated by commas (an ISO country code \
+            in upper case; TYPE local, mobile or toll_free; FEE minor units, 0...100000000), e.g. \
+            US/toll_free=200,GB/toll_free=150. It REPLACES the default table (US/toll_free=200) rather than adding to \
+            it: list every fee wanted; an empty value leaves none. Read at start only.
+            """)
+    var pricingSetupFees: String?
+    @Option(
         name: .customLong("connections-max"),
         help: """
             Connections open at once (default 10000); lowered at start, with a warning, to what the open-files \
@@ -219,7 +247,9 @@ struct Serve: AsyncParsableCommand {
             "provider-audit-interval": providerAuditInterval, "provider-audit-recheck": providerAuditRecheck,
             "rebind-provider": rebindProvider ? "true" : nil, "clock-lead-max": clockLeadMax, "log-level": logLevel,
             "twilio-bundles": twilioBundles.isEmpty ? nil : twilioBundles.joined(separator: ","),
-            "backup-dir": backupDir, "backups-kept": backupsKept,
+            "backup-dir": backupDir, "backups-kept": backupsKept, "pricing-markup-percent": pricingMarkupPercent,
+            "pricing-minimum-monthly-fee": pricingMinimumMonthlyFee,
+            "pricing-default-setup-fee": pricingDefaultSetupFee, "pricing-setup-fees": pricingSetupFees,
         ]
         let configuration: NumberdConfiguration
         do {

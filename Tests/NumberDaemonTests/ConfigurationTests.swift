@@ -490,7 +490,7 @@ struct ConfigurationFileTests {
 
     @Test("every key the file may hold is taken")
     func everyKnownKey() throws {
-        let values = [
+        let values: [String: String] = [
             "listen": "127.0.0.1:1111", "data-dir": "/d", "metrics-listen": "off", "tls-cert": "/c.pem",
             "tls-key": "/k.pem", "client-ca": "/ca.pem", "simulator-seed": "3", "rate-limit": "10",
             "purchase-cap": "5", "connections-max": "10", "billing-interval": "30", "grace-period": "0",
@@ -500,6 +500,8 @@ struct ConfigurationFileTests {
             "clock-lead-max": "60", "partial-frame-bytes-max": "5000000", "unsent-reply-bytes-max": "6000000",
             "connections-per-address-max": "7", "provider-audit-interval": "0", "provider-audit-recheck": "10",
             "twilio-bundles": "GB=BU" + String(repeating: "a", count: 32), "backup-dir": "/b", "backups-kept": "3",
+            "pricing-markup-percent": "30", "pricing-minimum-monthly-fee": "50", "pricing-default-setup-fee": "10",
+            "pricing-setup-fees": "GB/toll_free=150",
         ]
         #expect(Set(values.keys) == NumberdConfiguration.fileKeys)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
@@ -519,6 +521,8 @@ struct ConfigurationFileTests {
         #expect(configuration.connectionLimits.connectionsPerAddressMax == 7)
         #expect(configuration.twilioBundles == ["GB": "BU" + String(repeating: "a", count: 32)])
         #expect(configuration.backupDirectory == "/b" && configuration.backupsKept == 3)
+        #expect(configuration.pricing.markupPercent == 30 && configuration.pricing.minimumMonthlyFee == 50)
+        #expect(configuration.pricing.defaultSetupFee == 10 && configuration.pricing.setupFees == ["GB/toll_free": 150])
     }
 
     @Test(
