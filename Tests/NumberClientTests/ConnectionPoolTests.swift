@@ -48,8 +48,9 @@ struct ConnectionPoolTests {
         let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
         let request = ListTrunksRequest(accountId: "ACC_1")
         let inFlight = Task { try await client.listTrunks(request, options: CallOptions(timeout: .seconds(120))) }
-        // The GOAWAY reached the client once the connection that carried the call stops counting as live.
-        let deadline = ContinuousClock.now + .seconds(30)
+        // The GOAWAY reached the client once the connection that carried the call stops counting as live (waited for
+        // up to minutes: a CI run's start once starved the test process for 40 s).
+        let deadline = ContinuousClock.now + .seconds(240)
         while server.calls.isEmpty || client.liveConnectionCount > 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }

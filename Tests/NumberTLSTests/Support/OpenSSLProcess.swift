@@ -55,7 +55,7 @@ final class OpenSSLProcess: @unchecked Sendable {
 
     /// The port `s_server -accept 127.0.0.1:0` bound, from the `ACCEPT 127.0.0.1:<port>` line it prints once it
     /// listens; nil if it printed none within `timeoutSeconds` (or exited: a failed bind).
-    func acceptingPort(timeoutSeconds: Double = 30) async -> Int? {
+    func acceptingPort(timeoutSeconds: Double = 180) async -> Int? {
         let prefix = "ACCEPT 127.0.0.1:"
         let deadline = ContinuousClock.now + .milliseconds(Int(timeoutSeconds * 1000))
         while ContinuousClock.now < deadline {
