@@ -9,7 +9,10 @@ import Testing
 /// only a long run shows is checked: invariants that drift, a cycle billed twice or not at all across month ends, Feb
 /// 29 and outages, idempotency records outliving their life or dying early, grace periods counting downtime, and
 /// process-local bookkeeping or pending state that grows without bound. Every failure names the seed and the time.
-@Suite("A long run on a fast clock: invariants hold, each paid cycle is billed once, and nothing grows without bound")
+// Serialized: each variant computes for seconds, and two at once beside every other suite starved a CI run's start.
+@Suite(
+    "A long run on a fast clock: invariants hold, each paid cycle is billed once, and nothing grows without bound",
+    .serialized)
 struct LongRunSoakTests {
     /// One run: the store it writes to and the seed of its choices.
     struct Variant: Sendable, CustomTestStringConvertible {

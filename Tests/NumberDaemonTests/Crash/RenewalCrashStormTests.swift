@@ -234,9 +234,12 @@ struct RenewalCrashStorm {
                 cycle: cycle)
             report.stormOperations += operations
             guard child.killedBySignal else {
+                // The log goes with the directory the test removes: its end is in the failure.
+                let log = (launch.dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log"
+                let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(15)
                 throw HarnessError(
-                    "cycle \(cycle): numberd on a clock \(-offset / 86_400) days back ended before its kill; see "
-                        + "numberd-child.log beside \(launch.dataDirectory)")
+                    "cycle \(cycle): numberd on a clock \(-offset / 86_400) days back ended before its kill "
+                        + "; its log ends:\n" + tail.joined(separator: "\n"))
             }
             if let ready {
                 readyMilliseconds = ready
