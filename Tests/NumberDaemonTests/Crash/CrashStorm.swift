@@ -15,6 +15,16 @@ import Glibc
 /// is checked offline against the clients' model, and at the end everything is reconciled and checked against
 /// the provider. Shared by the CI test and the documented long run.
 struct CrashStorm {
+    /// A storm's kill cycles (`cyclesVariable`, else `cycles`) and seed (`NUMBERD_CRASH_SEED`, else random), printed
+    /// first as `name`'s: a run that throws (a child that will not start) still tells how to replay it.
+    static func runSettings(_ name: String, cyclesVariable: String, cycles: Int) -> (cycles: Int, seed: UInt64) {
+        let environment = ProcessInfo.processInfo.environment
+        let cycles = environment[cyclesVariable].flatMap(Int.init) ?? cycles
+        let seed = environment["NUMBERD_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        print("\(name): \(cycles) cycles, seed \(seed) (NUMBERD_CRASH_SEED=\(seed) replays it)")
+        return (cycles, seed)
+    }
+
     /// How the storm runs.
     struct Plan: Sendable {
         var cycles: Int

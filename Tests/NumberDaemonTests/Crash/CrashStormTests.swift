@@ -11,11 +11,7 @@ import Testing
 struct CrashStormTests {
     @Test("a purchase/release/funds storm survives random SIGKILLs with nothing acknowledged lost")
     func stormSurvivesKills() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let cycles = environment["NUMBERD_CRASH_CYCLES"].flatMap(Int.init) ?? 50
-        let seed = environment["NUMBERD_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        // Printed first: a run that throws (a child that will not start) still tells how to replay it.
-        print("crash storm: \(cycles) cycles, seed \(seed) (NUMBERD_CRASH_SEED=\(seed) replays it)")
+        let (cycles, seed) = CrashStorm.runSettings("crash storm", cyclesVariable: "NUMBERD_CRASH_CYCLES", cycles: 50)
         let report = try await CrashStorm(plan: CrashStorm.Plan(cycles: cycles, seed: seed)).run()
         print("crash storm, seed \(seed): \(report)")
         #expect(report.problems.isEmpty, "seed \(seed): \(report.problems.prefix(20).joined(separator: "\n"))")

@@ -21,11 +21,8 @@ import TwilioSimulator
 struct RenewalCrashStormTests {
     @Test("renewals due at numberd's starts survive random SIGKILLs: each cycle paid once, never without the money")
     func renewalsSurviveKills() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let cycles = environment["NUMBERD_RENEWAL_CRASH_CYCLES"].flatMap(Int.init) ?? 16
-        let seed = environment["NUMBERD_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        // Printed first: a run that throws (a child that will not start) still tells how to replay it.
-        print("renewal crash storm: \(cycles) cycles, seed \(seed) (NUMBERD_CRASH_SEED=\(seed) replays it)")
+        let (cycles, seed) = CrashStorm.runSettings(
+            "renewal crash storm", cyclesVariable: "NUMBERD_RENEWAL_CRASH_CYCLES", cycles: 16)
         let report = try await RenewalCrashStorm(plan: RenewalCrashStorm.Plan(cycles: cycles, seed: seed)).run()
         print("renewal crash storm, seed \(seed): \(report)")
         let problems = report.storm.problems
