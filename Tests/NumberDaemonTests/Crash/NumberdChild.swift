@@ -88,13 +88,36 @@ enum FakedClock {
             // A relative offset in seconds: "-5616000" is 65 days back.
             "FAKETIME": offsetSeconds < 0 ? "\(offsetSeconds)" : "+\(offsetSeconds)",
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            // Names of a semaphore and shared memory that do not exist, so libfaketime makes none: making them, it
-            // sets FAKETIME_SHARED in the child's environment as it starts, which moves `environ` — and Swift on Linux
-            // finds argv from it: the child then ran with no arguments (`numberd` alone: serve the default data
-            // directory, on the default port). A fixed offset needs no shared state.
+            // Set, so libfaketime's own (it finds these missing and makes `/faketime_sem_<pid>` and
+            // `/faketime_shm_<pid>` in their place) replaces the value in place: added, it moved `environ` — and Swift
+            // on Linux finds argv from it: the child then ran with no arguments (`numberd` alone: serve the default
+            // data directory, on the default port). A fixed offset needs no shared state.
             "FAKETIME_SHARED": "/numberd-test-no-sem /numberd-test-no-shm",
         ]
     }
+
+    /// Removes the semaphore and shared memory libfaketime made for process `pid`, once it has ended: a child killed
+    /// with SIGKILL never removes its own. Left behind, a later child given the same process id (ids wrap at
+    /// `kernel.pid_max`, 32768 here) found its names taken and exited at once ("sem_open failed and recreation
+    /// attempts failed"): a renewal crash storm cycle failed with "ended before its kill" now and then, with 488 such
+    /// files in /dev/shm.
+    static func removeSharedObjects(ofEnded pid: Int32) {
+        unlink("/dev/shm/sem.faketime_sem_\(pid)")
+        unlink("/dev/shm/faketime_shm_\(pid)")
+    }
+
+    /// Removes what libfaketime left in /dev/shm for processes no longer running (children of earlier test runs
+    /// killed or ended with the test process), once per test process, before the first child on a faked clock.
+    static let removedStaleSharedObjects: Void = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
+        for name in names {
+            guard
+                let range = name.range(of: #"^(sem\.faketime_sem_|faketime_shm_)[0-9]+$"#, options: .regularExpression),
+                let pid = Int32(name[range].split(separator: "_").last ?? "")
+            else { continue }
+            if !FileManager.default.fileExists(atPath: "/proc/\(pid)") { removeSharedObjects(ofEnded: pid) }
+        }
+    }()
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; numberd binds it with SO_REUSEADDR across restarts), below the
@@ -300,6 +323,7 @@ final class NumberdChild: Sendable {
         process.arguments = launch.arguments
         var environment = launch.childEnvironment
         if let offset = launch.clockOffsetSeconds, offset != 0 {
+            FakedClock.removedStaleSharedObjects
             let faked = try FakedClock.environment(offsetSeconds: offset, preloaded: environment["LD_PRELOAD"])
             environment.merge(faked) { _, new in new }
         }
@@ -335,7 +359,9 @@ final class NumberdChild: Sendable {
     deinit {
         if ending.withLock({ $0 }) == nil, process.isRunning {
             process.send(SIGKILL)
-            ChildExit.waitBlocking(process, timeout: .seconds(10))
+            if ChildExit.waitBlocking(process, timeout: .seconds(10)) != nil {
+                FakedClock.removeSharedObjects(ofEnded: process.processIdentifier)
+            }
         }
     }
 
@@ -360,6 +386,7 @@ final class NumberdChild: Sendable {
             process.send(SIGKILL)
             ended = await ChildExit.wait(process, timeout: .seconds(10))
         }
+        if ended != nil { FakedClock.removeSharedObjects(ofEnded: process.processIdentifier) }
         ending.withLock { $0 = ended }
     }
 
