@@ -103,6 +103,10 @@ public enum FuzzSeeds {
             encodedBytes(CreateBackupRequest()),
             encodedBytes(GetProviderAuditRequest()),
             encodedBytes(RunProviderAuditRequest()),
+            encodedBytes(
+                AdoptNumberRequest(
+                    accountId: "ACC_1", phoneNumber: "+14155550100", country: "US", type: NumberType(rawValue: 1),
+                    trunkId: "TRK_1", charge: AdoptionCharge(rawValue: 2), maxMonthlyFee: 150, maxSetupFee: 0)),
         ]
         precondition(bodies.count == MessageDecoderCheck.kinds.count, "one seed per message type")
         return bodies.enumerated().map { index, body in

@@ -37,7 +37,7 @@ enum MessageDecoderCheck {
         kind(CreateApiKeyRequest.self), kind(ListApiKeysRequest.self), kind(RevokeApiKeyRequest.self),
         kind(HealthCheckRequest.self), kind(RequestHeaders.self), kind(RpcStatus.self), kind(AdjustBalanceRequest.self),
         kind(GetStatementRequest.self), kind(SetAccountStatusRequest.self), kind(CreateBackupRequest.self),
-        kind(GetProviderAuditRequest.self), kind(RunProviderAuditRequest.self),
+        kind(GetProviderAuditRequest.self), kind(RunProviderAuditRequest.self), kind(AdoptNumberRequest.self),
     ]
 
     static func run(_ input: [UInt8]) throws(FuzzCheckFailure) {

@@ -706,8 +706,9 @@ struct Audit: AsyncParsableCommand {
             minute apart, and reports what both listings show: every difference counted, the first 100 of each kind \
             listed (and logged). Nothing is changed on either side: what to do is the operator's call. By kind (the \
             numbers commands with --account, the difference's account):
-              unowned (paid at Twilio, held by no one): release it in Twilio's console. numberd cannot give a number \
-            to an account: a customer who bought it through numberd before a restore from an older backup loses it.
+              unowned (paid at Twilio, held by no one): give it to its customer with numbers adopt +E164 --account \
+            ACC_… --country CC --charge full|first-month (charged at the current price, its first cycle starting \
+            then), or release it in Twilio's console if no customer should have it.
               missing (billed, gone at Twilio): numbers release NUM_… (its refund computed as usual).
               sid_differs (held under another SID): numbers release NUM_…, then release the number in Twilio's \
             console.

@@ -178,6 +178,129 @@ struct Buy: AsyncParsableCommand {
     }
 }
 
+/// What `numbers adopt` charges (`--charge`): no default, the operator chooses.
+enum ChargeOption: String, ExpressibleByArgument, CaseIterable {
+    case full, firstMonth = "first-month"
+
+    var api: AdoptionCharge {
+        switch self {
+        case .full: return .full
+        case .firstMonth: return .firstMonth
+        }
+    }
+}
+
+struct Adopt: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Give an account a number Twilio has and no account holds: the audit's unowned (admin).",
+        discussion: """
+            For a number `numbers audit` lists as unowned: a customer's number lost when numberd's store was restored \
+            from an older backup, or one bought in Twilio's console. The account (--account, required) is charged at \
+            the current price of the number's --country and --type, as --charge says (full: setup fee and first \
+            month, as buy charges; first-month: the first month only, no setup fee), and the number's first cycle \
+            starts now. With --trunk numberd routes it to that trunk of the account at Twilio before it records it; \
+            without, it keeps Twilio's routing — no trunk, or the account's trunk with that SID — and refuses one on \
+            a trunk the account does not have (exit 4, TRUNK_NOT_FOUND: register it with trunks create --sid, or \
+            name a trunk). Nothing is done when it is refused: an account that cannot \
+            pay (exit 5, INSUFFICIENT_BALANCE), a number Twilio's account does not have (exit 4), one an account \
+            holds or a purchase reserves or numberd is releasing (exit 5, NUMBER_UNAVAILABLE), a price above \
+            --max-monthly-fee or --max-setup-fee (exit 5, PRICE_CHANGED; their amounts are of --currency, which they \
+            require and which must be the account's). It takes no idempotency key: after an unknown outcome (exit \
+            10) run it again — a number given already is refused NUMBER_UNAVAILABLE, "this account owns it already" \
+            (exit 5), nothing charged twice, and numbers list shows it.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The number, E.164 as the audit lists it, e.g. +14155550100.") var number: String
+    @Option(help: "ISO country code of the number: with --type, what it is priced as (required).") var country: String
+    @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
+    @Option(help: "What the account is charged (required): full = setup fee + first month; first-month = no setup fee.")
+    var charge: ChargeOption
+    @Option(help: "Route it to this trunk TRK_… of the account (default: keep Twilio's routing).") var trunk: String?
+    @Option(
+        help: """
+            The account's currency (ISO 4217, e.g. USD): required with --max-monthly-fee or --max-setup-fee, whose \
+            amounts are in it; nothing is sent unless it is the account's.
+            """)
+    var currency: String?
+    @Option(name: .customLong("max-monthly-fee"), help: "At most this monthly fee, in --currency's major units.")
+    var maxMonthlyFee: String?
+    @Option(name: .customLong("max-setup-fee"), help: "At most this setup fee, in --currency's major units.")
+    var maxSetupFee: String?
+
+    /// Usage errors (64), nothing sent: no account (an admin key names the one it acts on, and this one is charged),
+    /// a price limit without `--currency` (as `buy`).
+    func validate() throws {
+        if global.accountId.isEmpty {
+            throw ValidationError(
+                "--account ACC_… (or NUMBERS_ACCOUNT) is required: the account given the number, and charged for it")
+        }
+        if currency == nil, maxMonthlyFee != nil || maxSetupFee != nil {
+            throw ValidationError(
+                "--max-monthly-fee and --max-setup-fee are amounts of --currency: give it too, the account's currency "
+                    + "(e.g. --currency USD)")
+        }
+    }
+
+    func run() async throws {
+        try await reporting {
+            let code = currency?.uppercased() ?? ""
+            var request = AdoptNumberRequest(
+                accountId: global.accountId, phoneNumber: number, country: country, type: type.api, trunkId: trunk,
+                charge: charge.api)
+            request.maxMonthlyFee = try Buy.limit(maxMonthlyFee, "--max-monthly-fee", code)
+            request.maxSetupFee = try Buy.limit(maxSetupFee, "--max-setup-fee", code)
+            let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.adopt) { client in
+                // The request has no currency for numberd to check the limits' against: checked here, before it is
+                // sent (an account's currency never changes).
+                if currency != nil {
+                    let account = try await Funds.account(global, client)
+                    guard account.currency == code else {
+                        throw CLIError(
+                            code: 5,
+                            message: "error: the account \(account.id) holds \(account.currency), not \(code): "
+                                + "--currency must be the account's; nothing was sent")
+                    }
+                }
+                do {
+                    return try await client.adoptNumber(request)
+                } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
+                    throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
+                }
+            }
+            try global.output(response) {
+                let (adopted, transaction) = (response.number, response.transaction)
+                print(
+                    "adopted \(adopted.phoneNumber) as \(adopted.id) for \(global.accountId): charged "
+                        + "\(Format.money(transaction.amount, transaction.currency)), balance "
+                        + Format.money(response.balanceAfter, response.currency))
+                let pricing = adopted.pricing
+                let trunk = Format.trunk(id: adopted.trunkId, name: adopted.trunkName)
+                print(
+                    Format.visible(
+                        "  setup fee \(Format.money(pricing.setupFee, pricing.currency)), monthly fee "
+                            + "\(Format.money(pricing.monthlyFee, pricing.currency)); first cycle from "
+                            + "\(Format.date(adopted.purchasedAt)), next billing "
+                            + "\(Format.date(adopted.nextBillingDate)); trunk \(trunk)"))
+            }
+        }
+    }
+
+    /// The refusal, then the current price (as `--charge` counts it) in the flags' form, so the operator can decide to
+    /// adopt at it.
+    static func priceChanged(_ error: RPCError) -> String {
+        let currency = error.details["currency"] ?? ""
+        let fees = ["monthlyFee", "setupFee"].map { name in
+            error.details[name].flatMap { Int64($0) }.map { Format.money($0, currency) } ?? "?"
+        }
+        let flags = fees.map { $0.split(separator: " ").first.map(String.init) ?? $0 }
+        return """
+            error: \(error)
+            the current price is \(fees[0]) a month and \(fees[1]) setup; nothing was given or charged. To adopt at \
+            it: --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1]) --currency \(currency)
+            """
+    }
+}
+
 enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
     case active, pastDue = "past-due", releasing, released
 

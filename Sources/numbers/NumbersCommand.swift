@@ -27,11 +27,11 @@ struct NumbersCommand: AsyncParsableCommand {
             wrong (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the \
             call may have been carried out, or may still be: rerun with the --idempotency-key and --account printed \
             on stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command \
-            without a key: a create says to look before running it again, a change a rerun settles says to run it \
-            again, `backup` and `audit --run` say how to see whether one started), 11 the result could not be \
-            written to standard output (a full disk, a closed pipe) though the command was carried out: stderr says \
-            how to see it again or undo it (the --idempotency-key to rerun with, the key to revoke), 64 usage, 130 \
-            interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
+            without a key: a create says to look before running it again, a change a rerun settles (`adopt` among \
+            them) says to run it again, `backup` and `audit --run` say how to see whether one started), 11 the \
+            result could not be written to standard output (a full disk, a closed pipe) though the command was \
+            carried out: stderr says how to see it again or undo it (the --idempotency-key to rerun with, the key to \
+            revoke), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
             `buy`, `funds add`, `funds adjust` and `release` print their idempotency key and account on stderr just \
             before they send the call (numbers: idempotency key KEY (account ACC_…)), so a run killed meanwhile \
             leaves them in the scrollback or log. A rerun under a key whose first run still goes on at numberd \
@@ -43,7 +43,7 @@ struct NumbersCommand: AsyncParsableCommand {
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
             Transactions.self, StatementCommand.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Backup.self,
-            Audit.self,
+            Audit.self, Adopt.self,
             Health.self,
         ])
 

@@ -157,6 +157,14 @@ enum UnknownOutcome {
             numberd_last_backup_timestamp_seconds gauge.
             """
 
+        /// `adopt` (AdoptNumber): a rerun of one recorded is refused as the account's own number, nothing charged
+        /// twice; one not recorded is made as it was asked.
+        static let adopt = """
+            the outcome is unknown: the number may have been given to the account and charged. To settle it, run it \
+            again: a number given already is refused NUMBER_UNAVAILABLE, "this account owns it already" (exit 5), \
+            nothing charged twice, and numbers list shows it.
+            """
+
         /// `audit --run` (RunProviderAudit): the audit runs in the background, one at a time.
         static let auditRun = """
             the outcome is unknown: an audit may have started. numbers audit shows it once done (finished after this \

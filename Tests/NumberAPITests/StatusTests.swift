@@ -30,6 +30,6 @@ struct StatusTests {
         #expect(NumberStatus(rawValue: 99).description == "99")
         #expect(!NumberStatus(rawValue: 99).isKnown)
         #expect(NumbersMethods.purchaseNumbers.path == "/numbers.v1.Numbers/PurchaseNumbers")
-        #expect(NumbersMethods.allPaths.count == 25)
+        #expect(NumbersMethods.allPaths.count == 26)
     }
 }

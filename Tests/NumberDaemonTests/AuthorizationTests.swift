@@ -74,6 +74,10 @@ struct AuthorizationTests {
             NumbersMethods.createBackup.path: { _ = try await $0.createBackup(CreateBackupRequest()) },
             NumbersMethods.getProviderAudit.path: { _ = try await $0.getProviderAudit(GetProviderAuditRequest()) },
             NumbersMethods.runProviderAudit.path: { _ = try await $0.runProviderAudit(RunProviderAuditRequest()) },
+            NumbersMethods.adoptNumber.path: {
+                _ = try await $0.adoptNumber(
+                    AdoptNumberRequest(accountId: a, phoneNumber: phone, country: "US", charge: .full))
+            },
         ]
     }
 

@@ -155,6 +155,30 @@ public struct KeyScope: ProtoEnum {
     ]
 }
 
+/// What an adoption (AdoptNumber) charges, at the current price of the number's country and type. There is no default:
+/// the operator chooses (UNSPECIFIED, or a value this numberd does not know: INVALID_ARGUMENT / INVALID_FIELD,
+/// field=charge).
+public struct AdoptionCharge: ProtoEnum {
+    public var rawValue: Int32
+
+    /// Wraps a raw value, known or not.
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// `ADOPTION_CHARGE_UNSPECIFIED`
+    public static let unspecified = AdoptionCharge(rawValue: 0)
+    /// setup fee + first month, as a purchase charges
+    public static let full = AdoptionCharge(rawValue: 1)
+    /// the first month only: the number is recorded with no setup fee
+    public static let firstMonth = AdoptionCharge(rawValue: 2)
+
+    /// Every value this version knows, for names in errors, tables and JSON.
+    public static let known: [(value: Self, name: String)] = [
+        (.unspecified, "ADOPTION_CHARGE_UNSPECIFIED"),
+        (.full, "ADOPTION_CHARGE_FULL"),
+        (.firstMonth, "ADOPTION_CHARGE_FIRST_MONTH"),
+    ]
+}
+
 /// `numbers.v1.ServingStatus`: an open enum (unknown values from newer peers are kept).
 public struct ServingStatus: ProtoEnum {
     public var rawValue: Int32

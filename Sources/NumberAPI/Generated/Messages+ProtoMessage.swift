@@ -1218,6 +1218,54 @@ extension RunProviderAuditResponse: ProtoMessage {
     }
 }
 
+extension AdoptNumberRequest: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(accountId, field: 1)
+        writer.write(phoneNumber, field: 2)
+        writer.write(country, field: 3)
+        writer.write(type.rawValue, field: 4)
+        writer.write(trunkId, field: 5)
+        writer.write(charge.rawValue, field: 6)
+        writer.write(maxMonthlyFee, field: 7)
+        writer.write(maxSetupFee, field: 8)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            accountId: try reader.string(1),
+            phoneNumber: try reader.string(2),
+            country: try reader.string(3),
+            type: NumberType(rawValue: try reader.int32(4)),
+            trunkId: try reader.contains(5, .lengthDelimited) ? try reader.string(5) : nil,
+            charge: AdoptionCharge(rawValue: try reader.int32(6)),
+            maxMonthlyFee: try reader.contains(7, .varint) ? try reader.int64(7) : nil,
+            maxSetupFee: try reader.contains(8, .varint) ? try reader.int64(8) : nil
+        )
+    }
+}
+
+extension AdoptNumberResponse: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        try writer.writeMessage(field: 1) { try number.encodeProtoFields(to: $0) }
+        try writer.writeMessage(field: 2) { try transaction.encodeProtoFields(to: $0) }
+        writer.write(balanceAfter, field: 3)
+        writer.write(currency, field: 4)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            number: try PhoneNumber(protoFields: reader.messageReader(1)),
+            transaction: try Transaction(protoFields: reader.messageReader(2)),
+            balanceAfter: try reader.int64(3),
+            currency: try reader.string(4)
+        )
+    }
+}
+
 extension HealthCheckRequest: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {}

@@ -2010,6 +2010,93 @@ public struct RunProviderAuditResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// A number the Twilio account has, given to `account_id` (which an admin key must name).
+public struct AdoptNumberRequest: Codable, Sendable, Hashable {
+    /// Field 1, `account_id`.
+    public var accountId: String
+    /// E.164, as the provider audit lists it
+    public var phoneNumber: String
+    /// ISO 3166-1 alpha-2, required: with `type`, what the number is priced and listed as (Twilio's record of a number it
+    /// has sold names neither)
+    public var country: String
+    /// default LOCAL, as for PurchaseNumbers
+    public var type: NumberType
+    /// the account's trunk to route it to; absent or empty = keep Twilio's routing
+    public var trunkId: String?
+    /// required
+    public var charge: AdoptionCharge
+    /// At most this monthly fee, in minor units of the account's currency; absent = no limit. A current price above a
+    /// limit is refused FAILED_PRECONDITION / PRICE_CHANGED (metadata setupFee, monthlyFee, currency and the limits given)
+    /// before anything is sent to Twilio. Negative, or above the server's fee bound: INVALID_ARGUMENT.
+    public var maxMonthlyFee: Int64?
+    /// At most this setup fee; as max_monthly_fee (a FIRST_MONTH charge has none)
+    public var maxSetupFee: Int64?
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        accountId: String = "",
+        phoneNumber: String = "",
+        country: String = "",
+        type: NumberType = NumberType(rawValue: 0),
+        trunkId: String? = nil,
+        charge: AdoptionCharge = AdoptionCharge(rawValue: 0),
+        maxMonthlyFee: Int64? = nil,
+        maxSetupFee: Int64? = nil
+    ) {
+        self.accountId = accountId
+        self.phoneNumber = phoneNumber
+        self.country = country
+        self.type = type
+        self.trunkId = trunkId
+        self.charge = charge
+        self.maxMonthlyFee = maxMonthlyFee
+        self.maxSetupFee = maxSetupFee
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case accountId = 1
+        case phoneNumber = 2
+        case country = 3
+        case type = 4
+        case trunkId = 5
+        case charge = 6
+        case maxMonthlyFee = 7
+        case maxSetupFee = 8
+    }
+}
+
+/// `numbers.v1.AdoptNumberResponse`.
+public struct AdoptNumberResponse: Codable, Sendable, Hashable {
+    /// the account's number now: ACTIVE, purchased_at now, its fees as charged
+    public var number: PhoneNumber
+    /// the charge (TRANSACTION_KIND_PURCHASE)
+    public var transaction: Transaction
+    /// the account's balance after it
+    public var balanceAfter: Int64
+    /// Field 4, `currency`.
+    public var currency: String
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        number: PhoneNumber = PhoneNumber(),
+        transaction: Transaction = Transaction(),
+        balanceAfter: Int64 = 0,
+        currency: String = ""
+    ) {
+        self.number = number
+        self.transaction = transaction
+        self.balanceAfter = balanceAfter
+        self.currency = currency
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case number = 1
+        case transaction = 2
+        case balanceAfter = 3
+        case currency = 4
+    }
+}
+
 /// `numbers.v1.HealthCheckRequest`.
 public struct HealthCheckRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.

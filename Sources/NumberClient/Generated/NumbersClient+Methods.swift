@@ -189,6 +189,41 @@ extension NumbersClient {
         try await call(NumbersMethods.runProviderAudit, request, options: options)
     }
 
+    /// Gives an account a number the Twilio account already has and no account here holds — what the provider audit
+    /// reports as `unowned`: a customer's number lost when the store was restored from an older backup, one bought in
+    /// Twilio's console — charged at the current price of its country and type, its first cycle starting now (admin
+    /// only: an account key is PERMISSION_DENIED / SCOPE_DENIED). Checked first, nothing sent to Twilio when they fail
+    /// (the price is looked up, maybe at Twilio, only once the checks that need none passed): the request (INVALID_ARGUMENT / INVALID_FIELD or LIMIT_EXCEEDED: an empty account_id, a
+    /// phone_number not E.164, a country not an ISO 3166-1 alpha-2 code, charge not chosen, a fee limit negative or
+    /// above the server's fee bound), the account (NOT_FOUND / ACCOUNT_NOT_FOUND; FAILED_PRECONDITION /
+    /// ACCOUNT_INACTIVE when it is suspended; CURRENCY_MISMATCH when Twilio prices in another currency than the
+    /// account's), the price limits (FAILED_PRECONDITION / PRICE_CHANGED, as for PurchaseNumbers), the trunk (NOT_FOUND
+    /// / TRUNK_NOT_FOUND), the number (FAILED_PRECONDITION / NUMBER_UNAVAILABLE, metadata phoneNumber, when an account
+    /// here holds it, a purchase reserves it, numberd is releasing it, or watches it after a failed purchase until its
+    /// --orphan-watch window ends — the orphan sweep may release it meanwhile —, another adoption of it runs, or an
+    /// earlier adoption's routing of it that Twilio did not answer may still land: until then only an adoption for that
+    /// account on that trunk is taken, and no purchase of the number), the
+    /// account's number limit (RESOURCE_EXHAUSTED / LIMIT_EXCEEDED) and its available balance (FAILED_PRECONDITION /
+    /// INSUFFICIENT_BALANCE). Then Twilio is asked for the number (NOT_FOUND / NUMBER_NOT_FOUND, metadata phoneNumber,
+    /// when its account does not have it), and the number is routed to the trunk asked for if Twilio routes it
+    /// elsewhere; with none asked for, Twilio's routing is kept — no trunk, or the account's trunk with that SID — and a
+    /// trunk the account does not have is refused NOT_FOUND / TRUNK_NOT_FOUND (metadata providerTrunkSid: register it
+    /// with CreateTrunk's provider_trunk_sid, or name a trunk), so an adoption never silently cuts a number's calls.
+    /// Twilio's errors are those of any call to it (a routing it did not answer: UNAVAILABLE / PROVIDER_UNAVAILABLE,
+    /// nothing recorded, metadata trunkId). Then everything is checked again and the number and its charge — a
+    /// TRANSACTION_KIND_PURCHASE transaction, "Phone number adopted: +1…", naming the admin key — are recorded in one
+    /// record: a failure before it records nothing (the number stays unowned; at most its routing at Twilio changed)
+    /// and the call can be made again. It takes no idempotency key, and numberd's client does not retry it once sent: a
+    /// call whose answer was lost is made again as it was, and refused FAILED_PRECONDITION / NUMBER_UNAVAILABLE, "this
+    /// account owns it already", when the first was recorded (ListNumbers shows the number). Purchases of the number
+    /// are refused while an adoption of it runs. A numberd older than this method answers UNIMPLEMENTED /
+    /// UNKNOWN_METHOD, nothing done.
+    public func adoptNumber(
+        _ request: AdoptNumberRequest, options: CallOptions = CallOptions()
+    ) async throws -> AdoptNumberResponse {
+        try await call(NumbersMethods.adoptNumber, request, options: options)
+    }
+
     /// Liveness and readiness; needs no key.
     public func healthCheck(
         _ request: HealthCheckRequest, options: CallOptions = CallOptions()

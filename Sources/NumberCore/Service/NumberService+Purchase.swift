@@ -53,7 +53,7 @@ extension NumberService {
     }
 
     /// Numbers numberd releases at the provider: its orphans, and the releases a running call may still withdraw.
-    private var releasing: (orphans: Set<String>, withdrawable: Set<String>) {
+    var releasing: (orphans: Set<String>, withdrawable: Set<String>) {
         local.withLock { ($0.releasingOrphans, $0.withdrawableReleases) }
     }
 
@@ -381,6 +381,13 @@ extension NumberService {
                     request.phoneNumbers, by: account, onTrunk: trunk?.providerTrunkSid, total: total,
                     numbersMax: numbersMax, releasing: releasing, lateBuys: lateBuys,
                     offeredAs: Self.offering(request))
+                // An adoption of one is running, or sent a routing that may still land (``adoptNumber(_:)``): it would
+                // race this buy at the provider. Told as another tenant's hold is.
+                if let phone = local.withLock({ local in
+                    request.phoneNumbers.first { local.adoptionHolds($0, at: now) }
+                }) {
+                    throw .numberUnavailable(phone, NumberService.notOffered(Self.offering(request)))
+                }
                 let intent = PurchaseIntent(
                     id: Identifier.make(Identifier.intent, taken: state.isTaken), accountId: account.id, items: items,
                     country: request.country, type: request.type, trunkId: trunk?.id, currency: account.currency,

@@ -95,6 +95,29 @@ public final class NumberService: Sendable {
         /// longer lists the number (or its watch ends). Not durable: a new service starts with every watched number
         /// here, as any of them may have had such a DELETE in flight, and the first sweep to look one up lifts it.
         var releasingOrphans: Set<String> = []
+        /// Numbers an adoption is giving to an account (``NumberService/adoptNumber(_:)``): no purchase may reserve one
+        /// meanwhile.
+        var adopting: Set<String> = []
+        /// Adoptions' routings the provider did not answer, by E.164 (``NumberService/adoptNumber(_:)``): until each
+        /// can no longer land, only an adoption of the number for the same account on the same trunk is taken, and no
+        /// purchase. Pruned as read.
+        var adoptionRoutes: [String: AdoptionRoute] = [:]
+
+        /// The routing an adoption of `phone` sent that may still land at `now`, if any.
+        mutating func pendingAdoptionRoute(_ phone: String, at now: Date) -> AdoptionRoute? {
+            guard let route = adoptionRoutes[phone] else { return nil }
+            guard route.until > now else {
+                adoptionRoutes.removeValue(forKey: phone)
+                return nil
+            }
+            return route
+        }
+
+        /// Whether a purchase of `phone` must wait: an adoption of it is running, or sent a routing that may still
+        /// land.
+        mutating func adoptionHolds(_ phone: String, at now: Date) -> Bool {
+            adopting.contains(phone) || pendingAdoptionRoute(phone, at: now) != nil
+        }
         /// The last watched number the orphan sweep settled: the next pass goes on after it (``rotation(_:of:after:)``).
         var orphanSweepCursor: String?
         /// Provider prices by `country/type`, with the time they were fetched.

@@ -176,15 +176,15 @@ enum Validation {
     }
 
     /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits. Refused naming the field as the proto does
-    /// (`numbers`, PurchaseNumbersRequest's list), the one request field it checks.
-    static func phoneNumber(_ value: String) throws(NumberError) -> String {
+    /// (`numbers`, PurchaseNumbersRequest's list, unless told).
+    static func phoneNumber(_ value: String, field: String = "numbers") throws(NumberError) -> String {
         let scalars = Array(value.unicodeScalars)
         guard scalars.count >= 3, scalars.count <= 16, scalars[0] == "+", scalars[1] != "0",
             scalars.dropFirst().allSatisfy({ ("0"..."9").contains($0) })
         else {
             throw NumberError(
                 .invalidArgument, .invalidField, "\(value.prefix(32)) is not an E.164 number",
-                details: ["field": "numbers"])
+                details: ["field": field])
         }
         return value
     }

@@ -28,6 +28,22 @@ extension NumberAPI.NumberType {
     }
 }
 
+extension AdoptionCharge {
+    /// The core's charge. No default: UNSPECIFIED, like a value this server does not know, is refused (the operator
+    /// chooses what the account is charged).
+    func core() throws -> AdoptionRequest.Charge {
+        switch self {
+        case .full: return .full
+        case .firstMonth: return .firstMonth
+        default:
+            throw RPCError(
+                code: .invalidArgument,
+                message: "charge must be FULL (setup fee and first month) or FIRST_MONTH (the first month only)",
+                reason: "INVALID_FIELD", details: ["field": "charge"])
+        }
+    }
+}
+
 extension Capabilities {
     init(_ capabilities: NumberCapabilities) {
         self.init(voice: capabilities.voice, sms: capabilities.sms, mms: capabilities.mms, fax: capabilities.fax)

@@ -118,6 +118,31 @@ extension NumbersAPI {
             return RunProviderAuditResponse(recheckSeconds: recheck)
         }
 
+        router.register(NumbersMethods.adoptNumber) { request, context in
+            let caller = try authorize(context, .admin, accountId: request.accountId)
+            let accountId = try requiredAccountId(request.accountId)
+            let adoption = AdoptionRequest(
+                accountId: accountId, phoneNumber: request.phoneNumber, country: request.country.uppercased(),
+                type: try request.type.core(field: "type"), trunkId: request.trunkId, charge: try request.charge.core(),
+                maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee, actor: .apiKey(caller.key.id))
+            let audited: Logger.Metadata = [
+                "account": "\(accountId)", "phone_number": "\(request.phoneNumber)",
+                "charge": "\(adoption.charge.rawValue)", "trunk": "\(request.trunkId?.nonEmpty ?? "none")",
+            ]
+            let result = try await auditingUnknownOutcome(context, caller, "number adopted", audited) {
+                try await service.adoptNumber(adoption)
+            }
+            var adopted = audited
+            adopted["number"] = "\(result.number.id)"
+            adopted["charged"] = "\(-result.transaction.amount)"
+            audit(context, caller, "number adopted", adopted)
+            let trunks = try service.listTrunks(accountId: accountId)
+            return AdoptNumberResponse(
+                number: PhoneNumber(result.number, trunkName: trunks.first { $0.id == result.number.trunkId }?.name),
+                transaction: Transaction(result.transaction, phoneNumber: result.number.phoneNumber),
+                balanceAfter: result.transaction.balanceAfter, currency: result.transaction.currency)
+        }
+
         // A read of memory under a lock: answered on the event loop.
         router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
             try authorize(context, .admin, accountId: nil)

@@ -58,6 +58,49 @@ let crossCheckVectors: [CrossCheckVector] = [
                 createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
                 actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balance: 9223372036854775805,
             replayed: true)),
+    CrossCheckVector("empty.AdoptNumberRequest", AdoptNumberRequest()),
+    CrossCheckVector(
+        "full.AdoptNumberRequest",
+        AdoptNumberRequest(
+            accountId: "account_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            phoneNumber: "phone_number #2 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            country: "country #3 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", type: NumberType(rawValue: 3),
+            trunkId: "trunk_id #5 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", charge: AdoptionCharge(rawValue: 2),
+            maxMonthlyFee: -1000000000000007, maxSetupFee: 9223372036854775799)),
+    CrossCheckVector("empty.AdoptNumberResponse", AdoptNumberResponse()),
+    CrossCheckVector(
+        "full.AdoptNumberResponse",
+        AdoptNumberResponse(
+            number: PhoneNumber(
+                id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                phoneNumber: "phone_number #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                friendlyName: "friendly_name #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                country: "country #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                region: "region #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                locality: "locality #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                postalCode: "postal_code #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                type: NumberType(rawValue: 3), status: NumberStatus(rawValue: 4),
+                trunkId: "trunk_id #110 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                trunkName: "trunk_name #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                capabilities: Capabilities(voice: true, sms: true, mms: true, fax: true),
+                pricing: Pricing(
+                    setupFee: -1000000000000201, monthlyFee: 9223372036854775605,
+                    currency: "currency #203 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
+                purchasedAt: Date(timeIntervalSince1970: 1721968215 + 0.25), billingCycle: BillingCycle(rawValue: 1),
+                nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
+                releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
+                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)),
+            transaction: Transaction(
+                id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
+                amount: -1000000000000103, balanceChange: 9223372036854775703,
+                currency: "currency #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                balanceAfter: 9223372036854775701,
+                numberId: "number_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                phoneNumber: "phone_number #108 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
+                actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balanceAfter: -1000000000000003,
+            currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.ApiKey", ApiKey()),
     CrossCheckVector(
         "full.ApiKey",
@@ -877,6 +920,11 @@ let crossCheckVectors: [CrossCheckVector] = [
     CrossCheckVector(
         "edge.optional_int64_present_zero",
         PurchaseNumbersRequest(country: "US", numbers: ["+14155550100"], maxMonthlyFee: 133, maxSetupFee: 0)),
+    CrossCheckVector(
+        "edge.adopt_first_month_setup_limit_zero",
+        AdoptNumberRequest(
+            accountId: "ACC_0123456789a", phoneNumber: "+14155550199", country: "US",
+            charge: AdoptionCharge(rawValue: 2), maxSetupFee: 0)),
     CrossCheckVector("edge.nested_empty_messages", PurchasedNumber(number: PhoneNumber(), transaction: Transaction())),
     CrossCheckVector(
         "edge.headers",

@@ -1,0 +1,292 @@
+import Foundation
+
+/// A request to give an account a number the provider account already has and nobody here holds — what the provider
+/// audit calls `unowned` (a number a customer bought before the store was restored from an older backup, or one bought
+/// in Twilio's console).
+public struct AdoptionRequest: Sendable, Hashable {
+    /// What the account is charged for the number it is given, at the current price for its country and type.
+    public enum Charge: String, Sendable, Hashable, CaseIterable {
+        /// Setup fee and first month, as a purchase charges.
+        case full
+        /// The first month only: the number is recorded with no setup fee.
+        case firstMonth = "first-month"
+    }
+
+    /// The account to give the number to.
+    public var accountId: String
+    /// E.164.
+    public var phoneNumber: String
+    /// ISO 3166-1 alpha-2 country of the number: with ``type``, what it is priced and listed as (Twilio's record of
+    /// a number it has sold names neither).
+    public var country: String
+    /// The kind of number.
+    public var type: NumberType
+    /// The account's trunk to route the number to; nil routes it nowhere. The number is routed so at the provider
+    /// before it is recorded.
+    public var trunkId: String?
+    /// What is charged.
+    public var charge: Charge
+    /// At most this monthly fee (minor units of the account's currency); a higher current price is refused with
+    /// `PRICE_CHANGED` before anything is sent to the provider. Nil = no limit.
+    public var maxMonthlyFee: Int64?
+    /// At most this setup fee; as ``maxMonthlyFee`` (only a `full` charge takes one).
+    public var maxSetupFee: Int64?
+    /// Who asked (the admin key's id): the charge names it.
+    public var actor: LedgerActor?
+
+    /// Creates a request.
+    public init(
+        accountId: String, phoneNumber: String, country: String, type: NumberType = .local, trunkId: String? = nil,
+        charge: Charge, maxMonthlyFee: Int64? = nil, maxSetupFee: Int64? = nil, actor: LedgerActor? = nil
+    ) {
+        self.accountId = accountId
+        self.phoneNumber = phoneNumber
+        self.country = country
+        self.type = type
+        self.trunkId = trunkId
+        self.charge = charge
+        self.maxMonthlyFee = maxMonthlyFee
+        self.maxSetupFee = maxSetupFee
+        self.actor = actor
+    }
+}
+
+/// A number given to an account, with the transaction that charged for it.
+public struct AdoptionResult: Sendable, Hashable {
+    /// The account's number now.
+    public var number: OwnedNumber
+    /// The charge (kind `purchase`).
+    public var transaction: LedgerTransaction
+}
+
+extension NumberService {
+    /// Gives `request.accountId` a number the provider account has that nobody here holds, charged as
+    /// ``AdoptionRequest/Charge`` says at the current price, its first cycle starting now.
+    ///
+    /// Checked first, from numberd's own state (nothing sent to the provider when they fail, not even for the price):
+    /// the account (active), the trunk, the number (no account here holds it, no purchase reserves it, numberd is not
+    /// releasing or watching it — a failed purchase or a release whose request may still land, which the orphan sweep
+    /// may release: `NUMBER_UNAVAILABLE` until the sweep ends its watch —, no other adoption of it running or sent a
+    /// routing that may still land) and the account's number limit; then the price (its currency the account's, within
+    /// the caller's limits) and the balance. Then the provider is asked for the number (`NOT_FOUND` /
+    /// `NUMBER_NOT_FOUND` when its account does not have it) and its routing settled: to the trunk asked for (sent when
+    /// the provider routes it elsewhere), or, when none is asked for, kept as the provider has it — no trunk, or the
+    /// account's trunk with that SID; another SID is refused `NOT_FOUND` / `TRUNK_NOT_FOUND` (register the trunk for
+    /// the account, or name one), so an adoption never silently cuts a number's calls. Then everything is checked
+    /// again and the number and its charge are recorded in one record: a crash or a failure before it records nothing
+    /// (the number stays unowned, as it was; at most its routing changed) and the call can be repeated. An adoption
+    /// whose answer was lost is repeated as it was: it is refused `NUMBER_UNAVAILABLE`, "this account owns it already"
+    /// (`numbers list` shows it).
+    ///
+    /// Purchases of the number are refused while it runs, so no buy can route it to another tenant's trunk in between.
+    /// A routing the provider did not answer may still land there (for ``lateBuySeconds``, as a voided purchase's buy):
+    /// until then only an adoption for the same account on the same trunk is taken, and no purchase, so the late
+    /// request cannot send another tenant's calls there; once adopted, the trunk cannot be deleted under the number
+    /// until then either (``Local/unsettledRoutes``). Not durable: a restart forgets it, as it forgets unsettled trunk
+    /// changes.
+    public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
+        let request = try validated(request)
+        let phone = request.phoneNumber
+        // What needs neither the price nor the provider, before asking for the price (a provider call when it is
+        // not cached). A total of 0 passes any balance: the balance is checked with the price below.
+        try coordinator.read { state throws(NumberError) in try checkAdoptable(request, quote: nil, in: state) }
+        let quote = try await adoptionQuote(request)
+        // The claim that keeps purchases and other adoptions of the number off until this one ends: under the
+        // decision lock, as a purchase's intent opens (which refuses a number claimed here), so a purchase decided
+        // before the claim reserves the number in the state this reads.
+        var claimed = false
+        do throws(NumberError) {
+            try await coordinator.perform { state throws(NumberError) in
+                try checkAdoptable(request, quote: quote, in: state)
+                guard local.withLock({ $0.adopting.insert(phone).inserted }) else {
+                    throw .numberUnavailable(phone, "another adoption of it is running")
+                }
+                claimed = true
+                return ([], ())
+            }
+        } catch {
+            if claimed { local.withLock { _ = $0.adopting.remove(phone) } }
+            throw error
+        }
+        defer { local.withLock { _ = $0.adopting.remove(phone) } }
+        let provisioned: ProvisionedNumber
+        switch await lookUpOwned(phone) {
+        case .owned(let number): provisioned = number
+        case .notOwned:
+            throw NumberError(
+                .notFound, .numberNotFound, "the provider account does not have \(phone)",
+                details: ["phoneNumber": phone])
+        case .unknown(let error): throw error
+        }
+        let trunk = try coordinator.read { state throws(NumberError) in
+            try adoptionTrunk(request, provisioned: provisioned, in: state)
+        }
+        if Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(trunk?.providerTrunkSid ?? "") {
+            do {
+                try await provider.setTrunk(sid: provisioned.sid, trunkSid: trunk?.providerTrunkSid)
+            } catch {
+                guard Self.mayStillTakeEffect(error), let trunk else { throw .fromProvider(error, phoneNumber: phone) }
+                let until = now().addingTimeInterval(Double(lateBuySeconds))
+                local.withLock {
+                    $0.adoptionRoutes[phone] = AdoptionRoute(
+                        accountId: request.accountId, trunkId: trunk.id, until: until)
+                }
+                throw NumberError(
+                    .unavailable, .providerUnavailable,
+                    "the provider did not answer routing \(phone) to trunk \(trunk.id) and may still do it; nothing is "
+                        + "recorded: adopt it again for \(request.accountId) on that trunk (until "
+                        + "\(until.iso8601Milliseconds) no other adoption or purchase of it is taken)",
+                    details: ["phoneNumber": phone, "trunkId": trunk.id], internalDetail: "\(error)")
+            }
+        }
+        return try await recordAdoption(request, quote: quote, provisioned: provisioned, trunkId: trunk?.id)
+    }
+
+    /// The request checked by every rule that needs no state, and normalized; INVALID_ARGUMENT otherwise. Fields are
+    /// named as the proto's AdoptNumberRequest names them.
+    func validated(_ request: AdoptionRequest) throws(NumberError) -> AdoptionRequest {
+        var request = request
+        request.phoneNumber = try Validation.phoneNumber(request.phoneNumber, field: "phone_number")
+        request.country = try Validation.country(request.country)
+        if request.trunkId?.isEmpty == true { request.trunkId = nil }
+        let feeMax = config.pricing.feeMax
+        request.maxMonthlyFee = try Validation.feeLimit(request.maxMonthlyFee, field: "max_monthly_fee", max: feeMax)
+        request.maxSetupFee = try Validation.feeLimit(request.maxSetupFee, field: "max_setup_fee", max: feeMax)
+        try LedgerActor.check(request.actor)
+        return request
+    }
+
+    /// The price the adoption charges: the current quote, with no setup fee for a `first-month` charge, within the
+    /// caller's limits.
+    private func adoptionQuote(_ request: AdoptionRequest) async throws(NumberError) -> PricingPolicy.Quote {
+        var quote = try await quote(country: request.country, type: request.type)
+        if request.charge == .firstMonth { quote.setupFee = 0 }
+        try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
+        return quote
+    }
+
+    /// Refuses the adoption when `state` says it cannot be recorded: with no `quote` yet, all but the currency and the
+    /// balance.
+    private func checkAdoptable(
+        _ request: AdoptionRequest, quote: PricingPolicy.Quote?, in state: CoreState
+    ) throws(NumberError) {
+        let phone = request.phoneNumber
+        let account = try state.requireActiveAccount(request.accountId)
+        if let quote, account.currency != quote.currency {
+            throw .priceCurrencyMismatch(account: account.currency, price: quote.currency)
+        }
+        let trunk = try request.trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: account.id) }
+        if let owner = state.phoneOwners[phone], let number = state.numbers[owner] {
+            throw number.accountId == account.id
+                ? .numberUnavailable(phone, "this account owns it already (\(number.id))")
+                : .numberUnavailable(phone, "\(number.id) of account \(number.accountId) holds it")
+        }
+        if let intentId = state.reservations[phone] {
+            throw .numberUnavailable(phone, "purchase \(intentId) reserves it")
+        }
+        if let watch = state.orphanWatch[phone] {
+            let ends = watch.since.addingTimeInterval(TimeInterval(config.reconcile.orphanWatchSeconds))
+            throw .numberUnavailable(
+                phone,
+                "numberd watches it after \(watch.intentId) until \(ends.iso8601Milliseconds) (--orphan-watch), and "
+                    + "its orphan sweep may release it at the provider; adopt it once the sweep has ended the watch")
+        }
+        let now = now()
+        if let route = local.withLock({ $0.pendingAdoptionRoute(phone, at: now) }),
+            route.accountId != account.id || route.trunkId != request.trunkId
+        {
+            throw .numberUnavailable(
+                phone,
+                "an earlier adoption's routing of it to trunk \(route.trunkId) got no answer and may still land at "
+                    + "the provider until \(route.until.iso8601Milliseconds): adopt it for \(route.accountId) on that "
+                    + "trunk, or after then")
+        }
+        try state.requirePurchasable(
+            [phone], by: account, onTrunk: trunk?.providerTrunkSid, total: quote?.firstCharge ?? 0,
+            numbersMax: config.limits.numbersPerAccountMax, releasing: releasing, lateBuys: lateBuys(at: now),
+            offeredAs: nil)
+    }
+
+    /// The trunk the adopted number is to be on: the one asked for, or, when none is, the account's trunk the provider
+    /// routes it to (none when it routes it nowhere); a trunk SID the account has no trunk for is refused.
+    private func adoptionTrunk(
+        _ request: AdoptionRequest, provisioned: ProvisionedNumber, in state: CoreState
+    ) throws(NumberError) -> Trunk? {
+        if let trunkId = request.trunkId { return try state.requireTrunk(trunkId, of: request.accountId) }
+        guard let sid = provisioned.trunkSid, !sid.isEmpty else { return nil }
+        guard let trunkId = state.trunkIds(providerSid: sid, of: request.accountId).min() else {
+            throw NumberError(
+                .notFound, .trunkNotFound,
+                "the provider routes \(request.phoneNumber) to trunk \(sid), which is none of \(request.accountId)'s "
+                    + "trunks: name the trunk to route it to, or register \(sid) for the account first",
+                details: ["phoneNumber": request.phoneNumber, "providerTrunkSid": sid])
+        }
+        return try state.requireTrunk(trunkId, of: request.accountId)
+    }
+
+    /// Records the number and its charge in one record, after checking everything again under the decision lock.
+    private func recordAdoption(
+        _ request: AdoptionRequest, quote: PricingPolicy.Quote, provisioned: ProvisionedNumber, trunkId: String?
+    ) async throws(NumberError) -> AdoptionResult {
+        let now = now()
+        let textMax = config.limits.providerTextLengthMax
+        let result = try await coordinator.perform { state throws(NumberError) in
+            try checkAdoptable(request, quote: quote, in: state)
+            let account = try state.requireActiveAccount(request.accountId)
+            if let trunkId { _ = try state.requireTrunk(trunkId, of: account.id) }
+            let item = PurchaseIntent.Item(
+                phoneNumber: request.phoneNumber, setupFee: quote.setupFee, monthlyFee: quote.monthlyFee, listing: nil)
+            // An intent opened and committed in the same record: the store's purchase path, so replay, the invariants
+            // and every reader treat the number as any bought one. Never seen open.
+            var taken = Set<String>()
+            let isTaken = { (id: String) in state.isTaken(id) || taken.contains(id) }
+            let intent = PurchaseIntent(
+                id: Identifier.make(Identifier.intent, taken: isTaken), accountId: account.id, items: [item],
+                country: request.country, type: request.type, trunkId: trunkId, currency: account.currency,
+                heldAmount: quote.firstCharge, idempotencyKey: nil, createdAt: now, status: .open,
+                actor: request.actor)
+            taken.insert(intent.id)
+            let number = OwnedNumber.purchased(
+                id: Identifier.make(Identifier.number, taken: isTaken), intent: intent, item: item,
+                provisioned: provisioned, trunkId: trunkId, at: now, textMax: textMax)
+            taken.insert(number.id)
+            let transaction = LedgerTransaction(
+                id: Identifier.make(Identifier.transaction, taken: isTaken), accountId: account.id, kind: .purchase,
+                amount: -quote.firstCharge, balanceAfter: account.balance - quote.firstCharge,
+                currency: account.currency, numberId: number.id,
+                description: "Phone number adopted: \(request.phoneNumber)",
+                createdAt: state.ledgerStamp(account.id, now), idempotencyKey: nil, actor: request.actor)
+            return (
+                [
+                    .purchaseIntentOpened(intent),
+                    .purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [transaction]),
+                ], AdoptionResult(number: number, transaction: transaction)
+            )
+        }
+        // A routing to this trunk that got no answer before may still land: the trunk stays held under the number.
+        if let route = local.withLock({ $0.adoptionRoutes.removeValue(forKey: request.phoneNumber) }), route.until > now
+        {
+            local.withLock { $0.unsettledRoutes.holdLate(route.trunkId, of: result.number.id, until: route.until) }
+        }
+        logger.notice(
+            "number adopted",
+            metadata: [
+                "phoneNumber": "\(request.phoneNumber)", "sid": "\(provisioned.sid)", "account": "\(request.accountId)",
+                "number": "\(result.number.id)", "charge": "\(request.charge.rawValue)",
+                "amount": "\(quote.firstCharge)", "trunk": "\(trunkId ?? "none")",
+                "actor": "\(request.actor?.rawValue ?? "none")",
+            ])
+        return result
+    }
+}
+
+/// An adoption's routing of a number to a trunk that got no answer from the provider, which may still land there until
+/// `until` (``NumberService/Local/adoptionRoutes``).
+struct AdoptionRoute: Sendable {
+    /// The account the adoption was for.
+    var accountId: String
+    /// The trunk it asked for.
+    var trunkId: String
+    /// When the request can no longer land.
+    var until: Date
+}
