@@ -98,7 +98,12 @@ struct Buy: AsyncParsableCommand {
     /// has and sent with it, a limit meant in dollars capped a KWD account's fees at as many dinars, and no check could
     /// refuse it.
     func validate() throws {
-        if currency == nil, maxMonthlyFee != nil || maxSetupFee != nil {
+        try Self.requireCurrency(currency, forLimits: maxMonthlyFee, maxSetupFee)
+    }
+
+    /// Refuses price limits given without `--currency` (usage, 64).
+    static func requireCurrency(_ currency: String?, forLimits limits: String?...) throws {
+        if currency == nil, limits.contains(where: { $0 != nil }) {
             throw ValidationError(
                 "--max-monthly-fee and --max-setup-fee are amounts of --currency: give it too, the account's currency "
                     + "as search shows it (e.g. --currency USD)")
@@ -234,11 +239,7 @@ struct Adopt: AsyncParsableCommand {
             throw ValidationError(
                 "--account ACC_… (or NUMBERS_ACCOUNT) is required: the account given the number, and charged for it")
         }
-        if currency == nil, maxMonthlyFee != nil || maxSetupFee != nil {
-            throw ValidationError(
-                "--max-monthly-fee and --max-setup-fee are amounts of --currency: give it too, the account's currency "
-                    + "(e.g. --currency USD)")
-        }
+        try Buy.requireCurrency(currency, forLimits: maxMonthlyFee, maxSetupFee)
     }
 
     func run() async throws {
