@@ -217,7 +217,7 @@ struct Adopt: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The number, E.164 as the audit lists it, e.g. +14155550100.") var number: String
     @Option(help: "ISO country code of the number: with --type, what it is priced as (required).") var country: String
-    @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
+    @Option(help: "local, toll-free or mobile: checked against Twilio's typed lists.") var type: NumberKind = .local
     @Option(help: "What the account is charged (required): full = setup fee + first month; first-month = no setup fee.")
     var charge: ChargeOption
     @Option(help: "Route it to this trunk TRK_… of the account (default: keep Twilio's routing).") var trunk: String?

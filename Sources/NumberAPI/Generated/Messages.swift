@@ -2016,10 +2016,11 @@ public struct AdoptNumberRequest: Codable, Sendable, Hashable {
     public var accountId: String
     /// E.164, as the provider audit lists it
     public var phoneNumber: String
-    /// ISO 3166-1 alpha-2, required: with `type`, what the number is priced and listed as (Twilio's record of a number it
-    /// has sold names neither)
+    /// ISO 3166-1 alpha-2, required: with `type`, what the number is priced and listed as; the operator's word (Twilio's
+    /// record of a number it has sold does not name it)
     public var country: String
-    /// default LOCAL, as for PurchaseNumbers
+    /// Default LOCAL, as for PurchaseNumbers; checked against Twilio's typed lists (IncomingPhoneNumbers/TollFree.json…):
+    /// a number Twilio has as another kind is INVALID_ARGUMENT / INVALID_FIELD, field=type, nothing done
     public var type: NumberType
     /// the account's trunk to route it to; absent or empty = keep Twilio's routing
     public var trunkId: String?

@@ -210,7 +210,9 @@ extension NumbersClient {
     /// trunk the account does not have is refused NOT_FOUND / TRUNK_NOT_FOUND (metadata providerTrunkSid: register it
     /// with CreateTrunk's provider_trunk_sid, or name a trunk), so an adoption never silently cuts a number's calls.
     /// Twilio's errors are those of any call to it (a routing it did not answer: UNAVAILABLE / PROVIDER_UNAVAILABLE,
-    /// nothing recorded, metadata trunkId). Then everything is checked again and the number and its charge — a
+    /// nothing recorded, metadata trunkId; DeleteTrunk of that trunk is TRUNK_IN_USE while the routing runs and as long
+    /// as one that got no answer may land). A refusal after the routing was made (the account suspended or out of funds
+    /// meanwhile) records nothing but says the number is routed to the trunk at Twilio since (metadata trunkId). Then everything is checked again and the number and its charge — a
     /// TRANSACTION_KIND_PURCHASE transaction, "Phone number adopted: +1…", naming the admin key — are recorded in one
     /// record: a failure before it records nothing (the number stays unowned; at most its routing at Twilio changed)
     /// and the call can be made again. It takes no idempotency key, and numberd's client does not retry it once sent: a

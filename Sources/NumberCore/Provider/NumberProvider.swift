@@ -219,6 +219,10 @@ public protocol NumberProvider: Sendable {
     func setTrunk(sid: String, trunkSid: String?) async throws
     /// The owned number with this E.164 string, or nil if this provider account does not own it.
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber?
+    /// The owned number with this E.164 string if this provider account owns it as a `type` number (Twilio: its typed
+    /// list, `IncomingPhoneNumbers/TollFree.json`…), nil otherwise — also when it owns it as another kind. For an
+    /// adoption (``NumberService/adoptNumber(_:)``), which prices the number by its kind. By default, refused.
+    func lookUp(phoneNumber: String, type: NumberType) async throws -> ProvisionedNumber?
     /// Every number this provider account owns, a page at a time: `page` gets each page's numbers in the provider's
     /// order and may throw to stop the listing. For the provider audit (``NumberService/auditProvider(recheckAfter:)``).
     func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws
@@ -258,6 +262,11 @@ extension NumberProvider {
         phoneNumber: String, trunkSid: String?, country: String, type: NumberType
     ) async throws -> ProvisionedNumber {
         try await buy(phoneNumber: phoneNumber, trunkSid: trunkSid)
+    }
+
+    /// Providers that cannot tell the kinds of the numbers they own apart refuse: no number is adopted unchecked.
+    public func lookUp(phoneNumber: String, type: NumberType) async throws -> ProvisionedNumber? {
+        throw ProviderError(.invalidArgument, message: "this provider cannot tell the kind of a number it owns")
     }
 
     /// Providers that cannot list what they own refuse: the audit then reports that it could not run.

@@ -16,10 +16,10 @@ public struct AdoptionRequest: Sendable, Hashable {
     public var accountId: String
     /// E.164.
     public var phoneNumber: String
-    /// ISO 3166-1 alpha-2 country of the number: with ``type``, what it is priced and listed as (Twilio's record of
-    /// a number it has sold names neither).
+    /// ISO 3166-1 alpha-2 country of the number: with ``type``, what it is priced and listed as. The operator's word
+    /// (Twilio's record of a number it has sold does not name it).
     public var country: String
-    /// The kind of number.
+    /// The kind of number, checked against the provider's typed lists (``NumberProvider/lookUp(phoneNumber:type:)``).
     public var type: NumberType
     /// The account's trunk to route the number to; nil routes it nowhere. The number is routed so at the provider
     /// before it is recorded.
@@ -109,37 +109,79 @@ extension NumberService {
             throw error
         }
         defer { local.withLock { _ = $0.adopting.remove(phone) } }
-        let provisioned: ProvisionedNumber
-        switch await lookUpOwned(phone) {
-        case .owned(let number): provisioned = number
-        case .notOwned:
-            throw NumberError(
-                .notFound, .numberNotFound, "the provider account does not have \(phone)",
-                details: ["phoneNumber": phone])
-        case .unknown(let error): throw error
-        }
+        let provisioned = try await adoptionLookUp(request)
         let trunk = try coordinator.read { state throws(NumberError) in
             try adoptionTrunk(request, provisioned: provisioned, in: state)
         }
-        if Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(trunk?.providerTrunkSid ?? "") {
-            do {
-                try await provider.setTrunk(sid: provisioned.sid, trunkSid: trunk?.providerTrunkSid)
-            } catch {
-                guard Self.mayStillTakeEffect(error), let trunk else { throw .fromProvider(error, phoneNumber: phone) }
-                let until = now().addingTimeInterval(Double(lateBuySeconds))
-                local.withLock {
-                    $0.adoptionRoutes[phone] = AdoptionRoute(
-                        accountId: request.accountId, trunkId: trunk.id, until: until)
-                }
-                throw NumberError(
-                    .unavailable, .providerUnavailable,
-                    "the provider did not answer routing \(phone) to trunk \(trunk.id) and may still do it; nothing is "
-                        + "recorded: adopt it again for \(request.accountId) on that trunk (until "
-                        + "\(until.iso8601Milliseconds) no other adoption or purchase of it is taken)",
-                    details: ["phoneNumber": phone, "trunkId": trunk.id], internalDetail: "\(error)")
-            }
+        guard let trunk, Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(trunk.providerTrunkSid) else {
+            return try await recordAdoption(request, quote: quote, provisioned: provisioned, trunkId: trunk?.id)
         }
-        return try await recordAdoption(request, quote: quote, provisioned: provisioned, trunkId: trunk?.id)
+        try await route(provisioned, to: trunk, for: request)
+        do {
+            return try await recordAdoption(request, quote: quote, provisioned: provisioned, trunkId: trunk.id)
+        } catch {
+            // Refused after the provider routed it (the account suspended or out of funds meanwhile, the store full):
+            // not "nothing done".
+            var error = error
+            error.message += "; \(phone) is routed to trunk \(trunk.id) at the provider since, and stays so"
+            error.details["trunkId"] = trunk.id
+            throw error
+        }
+    }
+
+    /// The number at the provider as the `request.type` number it says it is (Twilio's typed list): a number the
+    /// provider has as another kind is refused INVALID_ARGUMENT (field `type`) — adopted so, it would be priced and
+    /// renewed as the wrong kind —, one it does not have NOT_FOUND / NUMBER_NOT_FOUND.
+    private func adoptionLookUp(_ request: AdoptionRequest) async throws(NumberError) -> ProvisionedNumber {
+        let phone = request.phoneNumber
+        do {
+            if let number = try await provider.lookUp(phoneNumber: phone, type: request.type) { return number }
+            if try await provider.lookUp(phoneNumber: phone) != nil {
+                throw NumberError(
+                    .invalidArgument, .invalidField,
+                    "the provider has \(phone), but not as a \(request.type.rawValue) number: adopt it as the kind it is",
+                    details: ["field": "type", "phoneNumber": phone])
+            }
+        } catch {
+            throw .fromProvider(error, phoneNumber: phone)
+        }
+        throw NumberError(
+            .notFound, .numberNotFound, "the provider account does not have \(phone)", details: ["phoneNumber": phone])
+    }
+
+    /// Routes the number to `trunk` at the provider. While the request runs, and after it if it got no answer — it may
+    /// still land, for as long as a voided purchase's buy may —, the route is kept (``Local/adoptionRoutes``): the
+    /// trunk cannot be deleted, and only an adoption for the same account on the same trunk is taken. An earlier
+    /// unanswered routing of the number (this adoption's repeat) keeps its own window.
+    private func route(
+        _ provisioned: ProvisionedNumber, to trunk: Trunk, for request: AdoptionRequest
+    ) async throws(NumberError) {
+        let phone = request.phoneNumber
+        let earlier = local.withLock { local in
+            let earlier = local.pendingAdoptionRoute(phone, at: now())
+            local.adoptionRoutes[phone] = AdoptionRoute(
+                accountId: request.accountId, trunkId: trunk.id, until: .distantFuture)
+            return earlier
+        }
+        do {
+            try await provider.setTrunk(sid: provisioned.sid, trunkSid: trunk.providerTrunkSid)
+        } catch {
+            guard Self.mayStillTakeEffect(error) else {
+                local.withLock { $0.adoptionRoutes[phone] = earlier }
+                throw .fromProvider(error, phoneNumber: phone)
+            }
+            let until = max(now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
+            local.withLock {
+                $0.adoptionRoutes[phone] = AdoptionRoute(accountId: request.accountId, trunkId: trunk.id, until: until)
+            }
+            throw NumberError(
+                .unavailable, .providerUnavailable,
+                "the provider did not answer routing \(phone) to trunk \(trunk.id) and may still do it; nothing is "
+                    + "recorded: adopt it again for \(request.accountId) on that trunk (until "
+                    + "\(until.iso8601Milliseconds) no other adoption or purchase of it is taken)",
+                details: ["phoneNumber": phone, "trunkId": trunk.id], internalDetail: "\(error)")
+        }
+        local.withLock { $0.adoptionRoutes[phone] = earlier }
     }
 
     /// The request checked by every rule that needs no state, and normalized; INVALID_ARGUMENT otherwise. Fields are
@@ -160,6 +202,11 @@ extension NumberService {
     /// caller's limits.
     private func adoptionQuote(_ request: AdoptionRequest) async throws(NumberError) -> PricingPolicy.Quote {
         var quote = try await quote(country: request.country, type: request.type)
+        // The currency before the limits: limits in the account's minor units say nothing of a price in another.
+        let account = try coordinator.read { state throws(NumberError) in try state.requireAccount(request.accountId) }
+        guard quote.currency == account.currency else {
+            throw .priceCurrencyMismatch(account: account.currency, price: quote.currency)
+        }
         if request.charge == .firstMonth { quote.setupFee = 0 }
         try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
         return quote
@@ -184,22 +231,28 @@ extension NumberService {
         if let intentId = state.reservations[phone] {
             throw .numberUnavailable(phone, "purchase \(intentId) reserves it")
         }
+        let now = now()
         if let watch = state.orphanWatch[phone] {
             let ends = watch.since.addingTimeInterval(TimeInterval(config.reconcile.orphanWatchSeconds))
             throw .numberUnavailable(
                 phone,
-                "numberd watches it after \(watch.intentId) until \(ends.iso8601Milliseconds) (--orphan-watch), and "
-                    + "its orphan sweep may release it at the provider; adopt it once the sweep has ended the watch")
+                ends > now
+                    ? "numberd watches it after \(watch.intentId) until \(ends.iso8601Milliseconds) (--orphan-watch), "
+                        + "and its orphan sweep may release it at the provider; adopt it once the sweep has ended the watch"
+                    : "numberd's watch of it after \(watch.intentId) ended at \(ends.iso8601Milliseconds) and the next "
+                        + "orphan sweep settles it — releasing it at the provider if it is that purchase's late buy —; "
+                        + "adopt it after that sweep")
         }
-        let now = now()
         if let route = local.withLock({ $0.pendingAdoptionRoute(phone, at: now) }),
             route.accountId != account.id || route.trunkId != request.trunkId
         {
             throw .numberUnavailable(
                 phone,
-                "an earlier adoption's routing of it to trunk \(route.trunkId) got no answer and may still land at "
-                    + "the provider until \(route.until.iso8601Milliseconds): adopt it for \(route.accountId) on that "
-                    + "trunk, or after then")
+                route.until == .distantFuture
+                    ? "an adoption of it for \(route.accountId) is routing it to trunk \(route.trunkId) at the provider"
+                    : "an earlier adoption's routing of it to trunk \(route.trunkId) got no answer and may still land "
+                        + "at the provider until \(route.until.iso8601Milliseconds): adopt it for \(route.accountId) "
+                        + "on that trunk, or after then")
         }
         try state.requirePurchasable(
             [phone], by: account, onTrunk: trunk?.providerTrunkSid, total: quote?.firstCharge ?? 0,

@@ -371,10 +371,19 @@ extension NumberService {
         let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
         guard inUse == 0 else { throw Self.trunkInUse(trunkId, numbers: inUse, also: "") }
         let now = now()
-        let (routing, unsettled) = local.withLock { local in
-            (local.routing.values.contains(trunkId), local.unsettledRoutes.holds(trunkId, at: now))
+        let (routing, unsettled, adopting) = local.withLock { local in
+            (
+                local.routing.values.contains(trunkId), local.unsettledRoutes.holds(trunkId, at: now),
+                local.adoptionRoutes.values.contains { $0.trunkId == trunkId && $0.until > now }
+            )
         }
         guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: " and a number being routed to it") }
+        guard !adopting else {
+            throw Self.trunkInUse(
+                trunkId, numbers: 0,
+                also: " and a number an adoption routes to it (running, or its routing got no answer and may land up "
+                    + "to \(lateBuySeconds) s after it)")
+        }
         guard !unsettled else {
             throw Self.trunkInUse(
                 trunkId, numbers: 0,

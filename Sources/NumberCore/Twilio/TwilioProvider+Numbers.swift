@@ -110,6 +110,16 @@ extension TwilioProvider {
         }
     }
 
+    /// `GET …/IncomingPhoneNumbers/{Local|TollFree|Mobile}.json?PhoneNumber=`: the typed list holds only the account's
+    /// numbers of that kind.
+    public func lookUp(phoneNumber: String, type: NumberType) async throws -> ProvisionedNumber? {
+        try TwilioValidation.requireE164(phoneNumber)
+        return try await firstIncoming(
+            filter: [("PhoneNumber", phoneNumber)], operation: "look up \(phoneNumber) as \(type.rawValue)",
+            list: "/IncomingPhoneNumbers/\(Self.pathSegment(type)).json"
+        ) { $0.phoneNumber == phoneNumber }
+    }
+
     /// Pages through every IncomingPhoneNumber of the account (`PageSize` `limits.listPageSize`, 250 by default,
     /// following `next_page_uri` verbatim),
     /// handing each page to `page`, which bounds the listing (it throws to stop it). A malformed entry fails the
@@ -142,11 +152,11 @@ extension TwilioProvider {
     /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
     /// and returns the first that `matches`; `nil` when the list ends without one.
     func firstIncoming(
-        filter: [(String, String)], operation: String, matches: (TwilioResources.Incoming) -> Bool
+        filter: [(String, String)], operation: String, list: String = "/IncomingPhoneNumbers.json",
+        matches: (TwilioResources.Incoming) -> Bool
     ) async throws(ProviderError) -> ProvisionedNumber? {
         let limits = configuration.limits
-        var url = Self.withQuery(
-            accountURL("/IncomingPhoneNumbers.json"), filter + [("PageSize", String(limits.lookUpPageSize))])
+        var url = Self.withQuery(accountURL(list), filter + [("PageSize", String(limits.lookUpPageSize))])
         for _ in 0..<limits.lookUpPagesMax {
             let answer = try await transport.perform(
                 TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))

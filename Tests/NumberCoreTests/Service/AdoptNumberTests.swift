@@ -29,7 +29,7 @@ struct AdoptNumberTests {
         let number = ProvisionedNumber(
             sid: "PN" + String(format: "%032d", 900 + sid), phoneNumber: phone, friendlyName: "console",
             trunkSid: trunkSid, capabilities: NumberCapabilities(voice: true, sms: true), dateCreated: created)
-        h.provider.changeOwned(phone) { $0 = number }
+        h.provider.changeOwned(phone, type: phone == tollFree ? .tollFree : .local) { $0 = number }
         return number
     }
 
@@ -158,7 +158,8 @@ struct AdoptNumberTests {
         let missing = await numberError { _ = try await h.service.adoptNumber(Self.request(account.id, Self.phone)) }
         #expect(missing?.code == .notFound && missing?.reason == .numberNotFound, "\(String(describing: missing))")
         #expect(missing?.details["phoneNumber"] == Self.phone)
-        #expect(h.provider.lookedUp == [Self.phone] && h.provider.calls(.setTrunk) == 0)
+        #expect(h.provider.lookedUp == [Self.phone, Self.phone], "typed, then any kind")
+        #expect(h.provider.calls(.setTrunk) == 0)
         // Still for sale is not owned either: an adoption never buys.
         h.provider.stock([Self.phone])
         let forSale = await numberError { _ = try await h.service.adoptNumber(Self.request(account.id, Self.phone)) }
@@ -284,6 +285,12 @@ struct AdoptNumberTests {
 
         let currency = await numberError { _ = try await h.service.adoptNumber(request(pounds.id)) }
         #expect(currency?.code == .failedPrecondition && currency?.reason == .currencyMismatch)
+        // Limits in pence say nothing of a price in dollars: the currency is refused first, not PRICE_CHANGED.
+        let limited = await numberError {
+            _ = try await h.service.adoptNumber(
+                Self.request(pounds.id, Self.tollFree, type: .tollFree, charge: .full, maxMonthlyFee: 1))
+        }
+        #expect(limited?.reason == .currencyMismatch, "\(String(describing: limited))")
         let limit = await numberError { _ = try await h.service.adoptNumber(request(full.id)) }
         #expect(limit?.code == .resourceExhausted && limit?.reason == .limitExceeded, "\(String(describing: limit))")
         let short = await numberError { _ = try await h.service.adoptNumber(request(poor.id)) }
@@ -509,6 +516,9 @@ struct AdoptNumberTests {
         #expect(first?.details["trunkId"] == ta.id)
         #expect(h.service.durableState().phoneOwners[Self.phone] == nil, "nothing recorded")
         #expect(try Self.balance(h, a.id) == 10_000)
+        // The trunk the request may still route the number to is not deleted under it.
+        let held = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
 
         // Not to B, nor to A on another trunk, while A's routing request may still land.
         let calls = Self.providerCalls(h)
@@ -547,6 +557,47 @@ struct AdoptNumberTests {
         let adopted = try await h.service.adoptNumber(Self.request(b.id, Self.phone, trunkId: tb.id)).number
         #expect(adopted.accountId == b.id && h.provider.owned(Self.phone)?.trunkSid == tb.providerTrunkSid)
         try await h.check()
+    }
+
+    @Test(
+        "a number the provider has as another kind is refused: adopted so, it would be priced and renewed as that kind",
+        arguments: StoreKind.allCases)
+    func wrongKind(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa))
+        Self.boughtInConsole(h, Self.tollFree, sid: 1)
+        let refused = await numberError {
+            _ = try await h.service.adoptNumber(
+                Self.request(account.id, Self.tollFree, type: .local, trunkId: trunk.id))
+        }
+        #expect(
+            refused?.code == .invalidArgument && refused?.details["field"] == "type", "\(String(describing: refused))")
+        #expect(h.provider.calls(.setTrunk) == 0 && h.provider.owned(Self.tollFree)?.trunkSid == nil)
+        #expect(try Self.balance(h, account.id) == 10_000)
+        try await h.check(leftForTheAudit: [Self.tollFree])
+    }
+
+    @Test(
+        "refused after the provider routed it (the account out of funds meanwhile): the error says it is routed so",
+        arguments: StoreKind.allCases)
+    func refusedAfterRouting(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 133)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa))
+        Self.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.hangAfter(gate: "routed"), on: .setTrunk, phoneNumber: Self.phone)
+        let adoption = Task {
+            try await h.service.adoptNumber(Self.request(account.id, Self.phone, trunkId: trunk.id))
+        }
+        await h.provider.waitUntilReached("routed")
+        _ = try await h.service.adjustBalance(accountId: account.id, amount: -100, reason: "meanwhile")
+        h.provider.resume("routed")
+        let refused = await numberError { _ = try await adoption.value }
+        #expect(refused?.reason == .insufficientBalance, "\(String(describing: refused))")
+        #expect(refused?.details["trunkId"] == trunk.id && refused?.message.contains("routed to trunk") == true)
+        #expect(h.service.durableState().phoneOwners[Self.phone] == nil)
+        try await h.check(leftForTheAudit: [Self.phone])
     }
 
     // MARK: Races

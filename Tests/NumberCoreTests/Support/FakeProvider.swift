@@ -63,6 +63,8 @@ final class FakeProvider: NumberProvider {
     private struct Inner {
         var inventory: [String: AvailableNumber] = [:]
         var owned: [String: ProvisionedNumber] = [:]
+        /// The kind of each owned number, as its typed list shows it (absent: local).
+        var ownedTypes: [String: NumberType] = [:]
         var prices: [String: ProviderPrice] = [:]
         var rules: [Rule] = []
         var calls: [Operation: Int] = [:]
@@ -201,12 +203,13 @@ final class FakeProvider: NumberProvider {
 
     /// Changes what the provider account owns behind numberd's back (its console, another system): `body` gets the
     /// number as owned (nil if not) and leaves it owned, changed, or nil to release it.
-    func changeOwned(_ phone: String, _ body: (inout ProvisionedNumber?) -> Void) {
+    func changeOwned(_ phone: String, type: NumberType? = nil, _ body: (inout ProvisionedNumber?) -> Void) {
         inner.withLock { inner in
             var number = inner.owned[phone]
             body(&number)
             inner.owned[phone] = number
             if number != nil { inner.inventory.removeValue(forKey: phone) }
+            if let type { inner.ownedTypes[phone] = type }
         }
     }
 
@@ -274,6 +277,7 @@ final class FakeProvider: NumberProvider {
                     sid: sid, phoneNumber: phoneNumber, friendlyName: listing.friendlyName, trunkSid: trunkSid,
                     capabilities: listing.capabilities, dateCreated: dateCreated)
                 inner.owned[phoneNumber] = number
+                inner.ownedTypes[phoneNumber] = listing.type
                 return number
             }
         }
@@ -304,6 +308,16 @@ final class FakeProvider: NumberProvider {
     func lookUp(phoneNumber: String) async throws -> ProvisionedNumber? {
         inner.withLock { $0.lookedUp.append(phoneNumber) }
         return try await run(.lookUp, phoneNumber: phoneNumber) { inner.withLock { $0.owned[phoneNumber] } }
+    }
+
+    /// As Twilio's typed list: the number only if owned as `type`.
+    func lookUp(phoneNumber: String, type: NumberType) async throws -> ProvisionedNumber? {
+        inner.withLock { $0.lookedUp.append(phoneNumber) }
+        return try await run(.lookUp, phoneNumber: phoneNumber) {
+            inner.withLock { inner in
+                inner.owned[phoneNumber].flatMap { (inner.ownedTypes[phoneNumber] ?? .local) == type ? $0 : nil }
+            }
+        }
     }
 
     /// A trunk SID as Twilio's: `TK` and 32 hex digits (decimal ones here, as for numbers).
