@@ -157,8 +157,11 @@ extension NumberService {
         _ provisioned: ProvisionedNumber, to trunk: Trunk, for request: AdoptionRequest
     ) async throws(NumberError) {
         let phone = request.phoneNumber
+        let now = now()
         let earlier = local.withLock { local in
-            let earlier = local.pendingAdoptionRoute(phone, at: now())
+            let earlier = local.pendingAdoptionRoute(phone, at: now)
+            // Bounded by the numbers whose routing may still land: those that no longer can go as one is added.
+            local.adoptionRoutes = local.adoptionRoutes.filter { $0.value.until > now }
             local.adoptionRoutes[phone] = AdoptionRoute(
                 accountId: request.accountId, trunkId: trunk.id, until: .distantFuture)
             return earlier
@@ -170,7 +173,7 @@ extension NumberService {
                 local.withLock { $0.adoptionRoutes[phone] = earlier }
                 throw .fromProvider(error, phoneNumber: phone)
             }
-            let until = max(now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
+            let until = max(self.now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
             local.withLock {
                 $0.adoptionRoutes[phone] = AdoptionRoute(accountId: request.accountId, trunkId: trunk.id, until: until)
             }
