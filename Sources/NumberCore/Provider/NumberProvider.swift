@@ -350,6 +350,9 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     /// what may have happened, which is what the saga acts on: a POST cancelled after it was sent is
     /// `.outcomeUnknown`, a maybe-bought number to look up.
     public var cancelled = false
+    /// The provider's answer was larger than the adapter takes (``CurlHTTP`` `responseTooLarge`): a listing may ask
+    /// again for fewer items a page.
+    public var answerTooLarge = false
 
     /// Creates an error.
     public init(_ kind: Kind, providerCode: Int? = nil, message: String, mayStillTakeEffect: Bool = false) {

@@ -58,7 +58,8 @@ public struct TwilioConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var priceCacheCountriesMax: Int
         /// `PageSize` of the full listing of the account's numbers (the provider audit). 1...1000. Default 250: a
         /// full IncomingPhoneNumber is about 1.4 KB of JSON (more with voice or SMS URLs), so a page of Twilio's
-        /// largest, 1000, would pass the 1 MiB answer limit (`http.limits.responseBodyLengthMax`).
+        /// largest, 1000, would pass the 1 MiB answer limit (`http.limits.responseBodyLengthMax`); a page that still
+        /// does (long webhook URLs) is asked for again with half as many numbers (``TwilioProvider/listOwned(page:)``).
         public var listPageSize: Int
 
         /// Creates limits.

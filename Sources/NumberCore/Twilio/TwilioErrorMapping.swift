@@ -103,6 +103,7 @@ enum TwilioErrorMapping {
     static func transportError(_ error: HTTPClientError, method: HTTPMethod, operation: String) -> ProviderError {
         var mapped = transportFailure(error, method: method, operation: operation)
         mapped.cancelled = error.code == .cancelled
+        mapped.answerTooLarge = error.code == .responseTooLarge
         return mapped
     }
 

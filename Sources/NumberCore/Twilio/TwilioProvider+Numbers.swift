@@ -123,14 +123,23 @@ extension TwilioProvider {
     /// Pages through every IncomingPhoneNumber of the account (`PageSize` `limits.listPageSize`, 250 by default,
     /// following `next_page_uri` verbatim),
     /// handing each page to `page`, which bounds the listing (it throws to stop it). A malformed entry fails the
-    /// listing: an audit must not skip a number it cannot read.
+    /// listing: an audit must not skip a number it cannot read. A page larger than the adapter's answer limit (numbers
+    /// with long webhook URLs: a full IncomingPhoneNumber is about 1.4 KB without them) is asked for again with half
+    /// as many numbers, from the same place (its `PageToken`), down to one; the pages after it keep the smaller size.
     public func listOwned(page: ([ProvisionedNumber]) async throws -> Void) async throws {
         let operation = "list owned numbers"
-        var url = Self.withQuery(
-            accountURL("/IncomingPhoneNumbers.json"), [("PageSize", String(configuration.limits.listPageSize))])
+        var pageSize = configuration.limits.listPageSize
+        var url = Self.withQuery(accountURL("/IncomingPhoneNumbers.json"), [("PageSize", String(pageSize))])
         while true {
-            let answer = try await transport.perform(
-                TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
+            let answer: TwilioTransport.Answer
+            switch await outcome(of: TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation)) {
+            case .success(let got): answer = got
+            case .failure(let error):
+                guard error.answerTooLarge, pageSize > 1 else { throw error }
+                pageSize /= 2
+                url = Self.withPageSize(url, pageSize)
+                continue
+            }
             guard let decoded = TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body)
             else {
                 throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
@@ -145,8 +154,27 @@ extension TwilioProvider {
             }
             try await page(numbers)
             guard let next = decoded.nextPageUri, !next.isEmpty else { return }
-            url = try nextPageURL(next)
+            url = Self.withPageSize(try nextPageURL(next), pageSize)
         }
+    }
+
+    /// The call's answer or its error, as a value.
+    private func outcome(of call: TwilioTransport.Call) async -> Result<TwilioTransport.Answer, ProviderError> {
+        do throws(ProviderError) {
+            return .success(try await transport.perform(call))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// `url` asking for `size` items a page (its `PageSize` replaced), the rest of its query as it was.
+    static func withPageSize(_ url: String, _ size: Int) -> String {
+        guard var components = URLComponents(string: url) else { return url }
+        var items = components.percentEncodedQueryItems ?? []
+        items.removeAll { $0.name == "PageSize" }
+        items.append(URLQueryItem(name: "PageSize", value: String(size)))
+        components.percentEncodedQueryItems = items
+        return components.string ?? url
     }
 
     /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,

@@ -278,6 +278,38 @@ struct TwilioProviderPagingTests {
         }
     }
 
+    /// Numbers with long webhook URLs make a page larger than the answer limit: the page is asked for again with
+    /// half as many numbers, from the same place, and the listing neither skips nor repeats a number. One number
+    /// larger than the limit fails the listing.
+    @Test func listOwnedHalvesAPageLargerThanTheAnswerLimit() async throws {
+        try await withTwilio { twilio in
+            let phones = twilio.engine.availableNumbers(country: "US", type: .local, limit: 11).map(\.phoneNumber)
+            try #require(phones.count == 11)
+            for phone in phones { _ = try await twilio.provider.buy(phoneNumber: phone, trunkSid: nil) }
+            twilio.engine.clearRequestLog()
+            // Listed by an adapter taking answers of 8,000 bytes at most, 8 numbers a page (about 11 KB).
+            var small = twilio.configuration
+            small.limits.listPageSize = 8
+            small.http.limits.responseBodyLengthMax = 8_000
+            var pages: [[String]] = []
+            try await twilio.probe.provider(small).listOwned { pages.append($0.map(\.phoneNumber)) }
+            #expect(pages.joined().count == 11 && Set(pages.joined()) == Set(phones), "\(pages)")
+            #expect(pages.map(\.count) == [4, 4, 3], "8 numbers did not fit; 4 did")
+            let sizes = twilio.requests(.listNumbers).map { request in
+                request.query.split(separator: "&").first { $0.hasPrefix("PageSize=") }.map(String.init) ?? "-"
+            }
+            #expect(sizes == ["PageSize=8", "PageSize=4", "PageSize=4", "PageSize=4"])
+            // One number larger than the limit: halved down to one, then the listing fails.
+            var tiny = small
+            tiny.http.limits.responseBodyLengthMax = 1_000
+            twilio.engine.clearRequestLog()
+            let tinyProvider = try twilio.probe.provider(tiny)
+            let error = await #expect(throws: ProviderError.self) { try await tinyProvider.listOwned { _ in } }
+            #expect(error?.answerTooLarge == true)
+            #expect(twilio.requests(.listNumbers).count == 4, "8, 4, 2, 1")
+        }
+    }
+
     /// A full IncomingPhoneNumber is about 1.4 KB of JSON, so a page of Twilio's largest size (1000) passes the
     /// adapter's 1 MiB answer limit from about 760 numbers: the default page is 250.
     @Test func listOwnedWithTheDefaultPageFitsTheAnswerLimit() async throws {
