@@ -93,22 +93,28 @@ struct LoadInterruptionTests {
     /// and a second signal exited before the RPC figures were printed, leaving the child raw-server running.
     @Test("SIGINT during the raw comparison: exit 130 within seconds, the RPC summary printed, the raw server gone")
     func interruptedRawComparison() async throws {
-        try await withNumberd { numberd in
+        // Rate limits above the load: a run most of whose calls are refused has no figure, and no raw comparison.
+        try await withNumberd(configure: {
+            $0.rateLimits.callsPerSecond = 100_000_000
+            $0.rateLimits.callsBurst = 200_000_000
+        }) { numberd in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-raw-\(UUID())").path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }
-            // --calls-max ends the RPC window at once; the raw side runs the whole --duration.
+            // The RPC window and the raw side each run --duration (--calls-max, which ended the RPC window at once,
+            // is refused with --compare-raw: the raw side ran the whole --duration all the same): 30 s, longer than
+            // the exit is waited for after the signal.
             let (process, out, err) = try Self.spawnLoad(
                 [
                     "run", "--server", "127.0.0.1:\(numberd.port)", "--key", numberd.adminKey,
                     "--ca", numberd.numberd.dataDirectory.caCertificate, "--accounts", "1", "--owned-numbers", "0",
-                    "--mix", "balance=1", "--concurrency", "2", "--duration", "600", "--warmup", "0",
-                    "--calls-max", "200", "--compare-raw", "--quiet",
+                    "--mix", "balance=1", "--concurrency", "2", "--duration", "30", "--warmup", "0",
+                    "--compare-raw", "--quiet",
                 ], folder: folder)
             defer { if process.isRunning { process.send(SIGKILL) } }
             func printed(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-            let started = ContinuousClock.now + .seconds(120)
+            let started = ContinuousClock.now + .seconds(180)
             while !printed(err).contains("raw baseline:"), process.isRunning, ContinuousClock.now < started {
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -116,7 +122,7 @@ struct LoadInterruptionTests {
                 printed(err).split(separator: "\n").first(where: { $0.contains("raw baseline:") }), "\(printed(err))")
             let port = try #require(line.components(separatedBy: ", port ").last.flatMap { Int($0) }, "\(line)")
             process.send(SIGINT)
-            let ending = await ChildExit.wait(process, timeout: .seconds(30))
+            let ending = await ChildExit.wait(process, timeout: .seconds(20))
             #expect(ending == .exited(130), "\(String(describing: ending)): \(printed(err))")
             #expect(printed(out).contains("numbers-load against"), "the RPC summary: \(printed(out))")
             #expect(!acceptsConnections(port: port), "the raw server on port \(port) was left running")

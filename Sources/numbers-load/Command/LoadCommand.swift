@@ -12,6 +12,14 @@ struct LoadCommand: AsyncParsableCommand {
             (its provider.json) unless --allow-provider-charges. It sets up its own accounts, keys and funds \
             through the admin API. Run numberd with --rate-limit and --purchase-cap above the load you apply, or \
             the run measures the rate limiter.
+
+            Exit status: 0 when the run measured calls the server served and gave back what it made (connections: \
+            every connection established and held); 3 when it has no figure, its report printed all the same (run: \
+            no measured call sent, none OK, or more failed than --max-error-fraction allows, the raw comparison not \
+            run; connections: fewer established than --count, or fewer still open after --hold); 4 when run's \
+            clean-up left something it made (its unsettled lines; before 3); 64 for an option refused; 128 + the \
+            signal's number when SIGINT, SIGTERM or SIGHUP interrupted run (after its clean-up); 1 for any other \
+            failure.
             """,
         subcommands: [RunLoad.self, RawServerCommand.self, ConnectionsCommand.self],
         defaultSubcommand: RunLoad.self)

@@ -35,8 +35,20 @@ struct RunLoad: AsyncParsableCommand {
     @Option(help: "Seconds of load before measuring (0...600).") var warmup: Double = 2
     @Option(name: .customLong("timeout-ms"), help: "Per-call deadline in milliseconds (1...600000).")
     var timeoutMilliseconds: Int64 = 5000
-    @Option(name: .customLong("calls-max"), help: "Calls in all at most, whatever the duration.")
-    var callsMax = 100_000_000
+    @Option(
+        name: .customLong("calls-max"),
+        help: """
+            Calls in all at most, whatever the duration (default 100000000; at least the calls one operation of \
+            --mix may make, 5 for a purchase; not with --compare-raw, whose baseline it does not bound).
+            """)
+    var callsMax: Int?
+    @Option(
+        name: .customLong("max-error-fraction"),
+        help: """
+            Measured calls that may fail, as a fraction of those sent (0...1, default 0.01; 1 lets any fail): \
+            beyond it, as with no call sent or none OK, the run exits 3 after its report.
+            """)
+    var maxErrorFraction = 0.01
     @Option(help: "Accounts the harness creates and spreads calls over (1...1000).") var accounts = 8
     @Option(name: .customLong("owned-numbers"), help: "Numbers each account buys before the run (0...50).")
     var ownedNumbers = 2
@@ -82,6 +94,8 @@ struct RunLoad: AsyncParsableCommand {
     /// Descriptors the open-files limit keeps beyond the load connections: the admin connection, the event loops,
     /// pipes and files.
     static let descriptorsReserved = 64
+    /// `--calls-max` when not given.
+    static let callsMaxDefault = 100_000_000
 
     func validate() throws {
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be 1...1024") }
@@ -99,7 +113,8 @@ struct RunLoad: AsyncParsableCommand {
         guard (0...600).contains(warmup) else { throw ValidationError("--warmup must be 0...600") }
         guard (0.1...3600).contains(reportEvery) else { throw ValidationError("--report-every must be 0.1...3600") }
         guard (1...600_000).contains(timeoutMilliseconds) else { throw ValidationError("--timeout-ms: 1...600000") }
-        guard callsMax >= 1 else { throw ValidationError("--calls-max must be positive") }
+        guard (callsMax ?? Self.callsMaxDefault) >= 1 else { throw ValidationError("--calls-max must be positive") }
+        guard (0...1).contains(maxErrorFraction) else { throw ValidationError("--max-error-fraction must be 0...1") }
         // The raw side runs closed loop at --concurrency (its maximum): against a fixed --rate the ratio means nothing.
         guard !(compareRaw && mode == .open) else {
             throw ValidationError(
@@ -122,17 +137,48 @@ struct RunLoad: AsyncParsableCommand {
             throw ValidationError(
                 "--mix has get, which reads the accounts' own numbers: --owned-numbers must be 1 or more")
         }
+        if let callsMax {
+            try Self.checkCallsMax(callsMax, workload: workload, compareRaw: compareRaw)
+        }
+        // Figures read at the end of the run: one that cannot be read now is refused, not found missing afterwards.
+        if let serverPID, ProcessStatus.cpuSeconds(pid: serverPID) == nil {
+            throw ValidationError(
+                "--server-pid \(serverPID): /proc/\(serverPID)/stat cannot be read (no such process?)")
+        }
+        if let journalDir, JournalProbe.lastSeq(directory: journalDir) == nil {
+            throw ValidationError(
+                "--journal-dir \(journalDir): no journal whose last seq can be read (numberd's <data-dir>/store)")
+        }
         _ = try target.address()
         _ = try target.clientCertificate()
     }
 
     /// Refuses `connections` that the open-files limit (`openFilesLimit`, 0 when it cannot be read) cannot hold with
     /// ``descriptorsReserved`` to spare: past it connects fail (EMFILE), which the run counts as the server's errors.
-    static func checkConnections(_ connections: Int, openFilesLimit: Int) throws {
+    /// `flag` names the option that asked for them (`numbers-load connections` checks its `--count` here too).
+    static func checkConnections(_ connections: Int, openFilesLimit: Int, flag: String = "--connections") throws {
         guard openFilesLimit > 0, connections > openFilesLimit - descriptorsReserved else { return }
         throw ValidationError(
-            "--connections \(connections) does not fit the open-files limit \(openFilesLimit) (\(descriptorsReserved) "
+            "\(flag) \(connections) does not fit the open-files limit \(openFilesLimit) (\(descriptorsReserved) "
                 + "descriptors kept for the rest): raise the hard limit (ulimit -Hn) or use fewer connections")
+    }
+
+    /// Refuses a `--calls-max` given with `--compare-raw`, or below the calls one operation of the mix may make
+    /// (``WorkloadMix/callsPerOperationMax``: 5 for a purchase). The raw baseline ran the whole `--warmup` and
+    /// `--duration` whatever `--calls-max` said; and a budget below a purchase's calls stopped each worker that picked
+    /// one, silently.
+    static func checkCallsMax(_ callsMax: Int, workload: WorkloadMix, compareRaw: Bool) throws {
+        guard !compareRaw else {
+            throw ValidationError(
+                "--calls-max does not bound --compare-raw's baseline, which runs the whole --warmup and --duration: "
+                    + "bound a run with --compare-raw by --duration")
+        }
+        let needed = workload.callsPerOperationMax
+        guard callsMax >= needed else {
+            throw ValidationError(
+                "--calls-max \(callsMax) is below the \(needed) calls one operation of --mix \(workload) may make (a "
+                    + "purchase: up to \(CandidatePool.refillAttemptsMax) searches, the purchase and its release)")
+        }
     }
 
     /// Refuses (a usage error) a run that would charge a real provider account, unless `--allow-provider-charges`:
@@ -165,6 +211,7 @@ struct RunLoad: AsyncParsableCommand {
         let workload = try WorkloadMix(parsing: mix)
         let adminKey = try target.adminKey()
         try checkProviderCharges(workload)
+        if let jsonReport { try ReportFile.prepare(jsonReport) }
         let timeout = TimeAmount.milliseconds(timeoutMilliseconds)
         // Set-up and measurement run in a task of their own, which the first SIGINT, SIGTERM or SIGHUP cancels (the
         // drivers stop, calls in flight end CANCELLED): the clean-up below then runs as after any failure. Killed
@@ -225,12 +272,24 @@ struct RunLoad: AsyncParsableCommand {
         final.unsettled = unsettled
         if let before = seqBefore, let after = seqAfter, after >= before {
             final.journalRecordsAppended = Int(after - before)
+        } else if let journalDir {
+            let (first, last) = (seqBefore.map { "\($0)" } ?? "nothing", seqAfter.map { "\($0)" } ?? "nothing")
+            log("no journal records figure: the last seq in \(journalDir) read \(first) before the run, \(last) after")
         }
         final.serialFsyncsPerSecond = fsyncs
-        if let serverPID { final.serverRSSMiB = ProcessStatus.residentMiB(pid: serverPID) }
+        if let serverPID {
+            final.serverRSSMiB = ProcessStatus.residentMiB(pid: serverPID)
+            if final.serverRSSMiB == nil { log("no server RSS: /proc/\(serverPID)/status could not be read") }
+        }
         // The RPC figures are printed and written before the raw comparison starts: a baseline that fails or is
         // interrupted cannot lose them.
         try publish(final)
+        // Then the exit status says whether the run measured anything: the raw comparison only follows a run that did.
+        let verdict = LoadVerdict(final, maxErrorFraction: maxErrorFraction)
+        if let failure = verdict.measurementFailure {
+            log("no figure: \(failure)" + (compareRaw ? "; the raw TLS comparison is not run" : ""))
+        }
+        if verdict.exitCode != 0 { throw ExitCode(verdict.exitCode) }
         guard compareRaw else { return }
         let rpc = final
         let baseline = Task {
@@ -275,8 +334,7 @@ struct RunLoad: AsyncParsableCommand {
             for _ in 0..<connections { clients.append(try NumbersClient(configuration: configuration)) }
             // Calls run where their connection's I/O runs (EventLoopTaskExecutor) unless --no-pin: no thread hop per
             // call.
-            var executors: [EventLoopTaskExecutor?] = []
-            for client in clients { executors.append(noPin ? nil : try await client.preferredTaskExecutor()) }
+            let executors = try await Self.connect(clients, pinned: !noPin)
             let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
             let report = await measure(
                 workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes,
@@ -287,6 +345,23 @@ struct RunLoad: AsyncParsableCommand {
             for client in clients { await client.close() }
             throw error
         }
+    }
+
+    /// Connects every load client before the measured window, pinned or not (`--no-pin` connected none: a refused
+    /// connection showed as calls failing CONNECT_FAILED in the window, not as a set-up failure); returns for each the
+    /// executor its calls run on, its connection's event loop, or nil for the cooperative pool when not `pinned`.
+    static func connect(_ clients: [NumbersClient], pinned: Bool) async throws -> [EventLoopTaskExecutor?] {
+        var executors: [EventLoopTaskExecutor?] = []
+        for (index, client) in clients.enumerated() {
+            let executor: EventLoopTaskExecutor
+            do {
+                executor = try await client.preferredTaskExecutor()
+            } catch {
+                throw HarnessError(message: "load connection \(index + 1) of \(clients.count) failed: \(error)")
+            }
+            executors.append(pinned ? executor : nil)
+        }
+        return executors
     }
 
     /// The configuration of each load connection's client: ``TargetOptions/clientConfiguration(apiKey:timeout:)``,
@@ -338,7 +413,7 @@ struct RunLoad: AsyncParsableCommand {
             runner: WorkloadRunner(
                 recorder: recorder, candidates: CandidatePool(), leftovers: leftovers, wireSizes: wireSizes,
                 country: country, timeout: .milliseconds(timeoutMilliseconds)),
-            start: start, measureFrom: measureFrom, end: end, callsMax: callsMax)
+            start: start, measureFrom: measureFrom, end: end, callsMax: callsMax ?? Self.callsMaxDefault)
         let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
         let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
         let intervals = IntervalLog()
@@ -363,6 +438,10 @@ struct RunLoad: AsyncParsableCommand {
         let seconds = Self.measuredSeconds(from: measureFrom, to: end, driversEnded: driversEnded)
         let merged = recorder.snapshot()
         let spent = cpu.spent()
+        if let serverPID, spent.server == nil {
+            log("no server CPU per call: /proc/\(serverPID)/stat could not be read over the window")
+        }
+        let okCalls = UInt64(merged.outcomes["OK"] ?? 0)
         let (address, _) = (try? target.address()) ?? ("?", 0)
         return LoadReport(
             startedAt: startedAt, target: "\(address):\((try? target.address().port) ?? 0)", mode: mode.rawValue,
@@ -383,6 +462,8 @@ struct RunLoad: AsyncParsableCommand {
             averageResponseBytes: merged.averageWireBytes.response,
             harnessCPUMicrosPerCall: LoadReport.microsPerCall(spent.harness, calls: merged.sentCalls),
             serverCPUMicrosPerCall: LoadReport.microsPerCall(spent.server, calls: merged.sentCalls),
+            harnessCPUMicrosPerOKCall: LoadReport.microsPerCall(spent.harness, calls: okCalls),
+            serverCPUMicrosPerOKCall: LoadReport.microsPerCall(spent.server, calls: okCalls),
             intervals: intervals.all)
     }
 }

@@ -17,6 +17,13 @@ struct ConnectionsCommand: AsyncParsableCommand {
     @Option(help: "Connections to open and hold (1...100000).") var count = 10_000
     @Option(help: "Connection attempts in parallel (1...1024).") var concurrency = 32
     @Option(help: "Seconds to hold them idle (0...280, below the server's idle timeout).") var hold: Double = 5
+    @Option(
+        name: .customLong("open-timeout"),
+        help: """
+            Seconds to open them in all (1...3600, default 120): no attempt starts later and none runs past it; \
+            those not made count as not established.
+            """)
+    var openTimeout: Double = 120
     @Option(name: .customLong("server-pid"), help: "The server process, for its RSS before and after.")
     var serverPID: Int32?
     @Option(name: .customLong("json-report"), help: "Write the report as JSON to this file.") var jsonReport: String?
@@ -25,6 +32,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
         guard (1...100_000).contains(count) else { throw ValidationError("--count must be 1...100000") }
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
         guard (0...280).contains(hold) else { throw ValidationError("--hold must be 0...280") }
+        guard (1...3600).contains(openTimeout) else { throw ValidationError("--open-timeout must be 1...3600") }
         _ = try target.address()
         _ = try target.clientCertificate()
     }
@@ -34,6 +42,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var fileDescriptorLimit: Int
         var established: Int
         var failed: Int
+        /// Connections never attempted: `--open-timeout` passed first.
+        var notAttempted: Int
         var failures: [String: Int]
         var seconds: Double
         var handshakesPerSecond: Double
@@ -42,15 +52,34 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var serverRSSBeforeMiB: Double?
         var serverRSSHeldMiB: Double?
         var serverKiBPerConnection: Double?
+
+        /// Why the run did not open and hold what was asked (exit ``LoadExitStatus/noFigure``), nil when it did:
+        /// fewer connections established than requested (the server down showed "0 established of 10000" and exited
+        /// 0), or fewer still open after the hold than established.
+        var failure: String? {
+            if established < requested {
+                return "\(established) of the \(requested) connections requested were established"
+            }
+            if stillOpenAfterHold < established {
+                return "\(established - stillOpenAfterHold) of the \(established) connections closed while held"
+            }
+            return nil
+        }
+
+        /// The server's RSS growth per connection (KiB) over the connections still open when `held` was read: those
+        /// that closed during the hold hold nothing. Nil without both readings or without an open connection.
+        static func kibPerConnection(rssBefore: Double?, rssHeld: Double?, open: Int) -> Double? {
+            guard let rssBefore, let rssHeld, open > 0 else { return nil }
+            return (rssHeld - rssBefore) * 1024 / Double(open)
+        }
     }
 
     func run() async throws {
+        // As `run` does: past the open-files limit, with room kept for the process's own descriptors, connects fail
+        // (EMFILE). It opened fewer than --count without failing.
         let limit = OpenFilesLimit.raiseToHard()
-        // Keep room for the process's own descriptors (event loops, pipes, libraries).
-        let reachable = min(count, max(0, limit - 64))
-        if reachable < count {
-            log("file descriptor limit \(limit): opening \(reachable) of \(count) connections")
-        }
+        try RunLoad.checkConnections(count, openFilesLimit: limit, flag: "--count")
+        if let jsonReport { try ReportFile.prepare(jsonReport) }
         var tls = TLSConfiguration.client(trustRoots: .file(try target.caPath()))
         tls.applicationProtocols = ["nrpc/1"]
         if let certificate = try target.clientCertificate() {
@@ -62,34 +91,41 @@ struct ConnectionsCommand: AsyncParsableCommand {
         let rssBefore = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
         let opener = ConnectionOpener(host: host, port: port, context: context)
         let start = NIODeadline.now()
-        let result = await opener.open(count: reachable, concurrency: concurrency)
+        let result = await opener.open(
+            count: count, concurrency: concurrency, until: start + .nanoseconds(Int64(openTimeout * 1e9)))
         let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        if result.notAttempted > 0 {
+            log("--open-timeout \(openTimeout) s passed: \(result.notAttempted) connections not attempted")
+        }
         log("established \(result.channels.count) connections in \(String(format: "%.2f", seconds)) s; holding")
         try? await Task.sleep(nanoseconds: UInt64(hold * 1e9))
-        let rssHeld = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
         let open = result.channels.filter(\.isActive).count
+        let rssHeld = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
         for channel in result.channels { channel.close(promise: nil) }
         let report = Report(
             requested: count, fileDescriptorLimit: limit, established: result.channels.count,
-            failed: result.failures.values.reduce(0, +), failures: result.failures, seconds: seconds,
-            handshakesPerSecond: Double(result.channels.count) / seconds,
+            failed: result.failures.values.reduce(0, +), notAttempted: result.notAttempted, failures: result.failures,
+            seconds: seconds, handshakesPerSecond: Double(result.channels.count) / seconds,
             handshakeLatencyMicros: LoadReport.Latency(result.latency), stillOpenAfterHold: open,
             serverRSSBeforeMiB: rssBefore, serverRSSHeldMiB: rssHeld,
-            serverKiBPerConnection: rssBefore.flatMap { before in
-                rssHeld.map { ($0 - before) * 1024 / Double(max(1, result.channels.count)) }
-            })
+            serverKiBPerConnection: Report.kibPerConnection(rssBefore: rssBefore, rssHeld: rssHeld, open: open))
         print(summary(report))
         if let jsonReport {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: jsonReport))
         }
+        if let failure = report.failure {
+            log(failure)
+            throw ExitCode(LoadExitStatus.noFigure)
+        }
     }
 
     private func summary(_ report: Report) -> String {
         var lines = [
             "connections: \(report.established) established of \(report.requested) requested "
-                + "(fd limit \(report.fileDescriptorLimit)), \(report.failed) failed",
+                + "(fd limit \(report.fileDescriptorLimit)), \(report.failed) failed"
+                + (report.notAttempted > 0 ? ", \(report.notAttempted) not attempted within --open-timeout" : ""),
             String(
                 format: "new TLS connections (full handshake + nrpc/1 SETTINGS): %.1f /s", report.handshakesPerSecond)
                 + "; latency p50 \(Format.micros(report.handshakeLatencyMicros.p50)) p99 "
@@ -102,7 +138,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         if let before = report.serverRSSBeforeMiB, let held = report.serverRSSHeldMiB {
             lines.append(
                 String(format: "server RSS: %.1f MiB before, %.1f MiB holding them", before, held)
-                    + (report.serverKiBPerConnection.map { String(format: " (%.1f KiB per connection)", $0) } ?? ""))
+                    + (report.serverKiBPerConnection.map { String(format: " (%.1f KiB per connection open)", $0) }
+                        ?? ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -119,10 +156,15 @@ struct ConnectionOpener {
     struct Result {
         var channels: [any Channel] = []
         var failures: [String: Int] = [:]
+        /// Connections of the `count` asked for that no attempt was made for: the deadline passed first.
+        var notAttempted = 0
         var latency = LatencyRecorder.makeHistogram()
     }
 
-    func open(count: Int, concurrency: Int) async -> Result {
+    /// Opens `count` connections, `concurrency` attempts at once, until `deadline` (`--open-timeout`): no attempt
+    /// starts after it and none runs past it. Each attempt had 10 s whatever the rest took: a server that accepted
+    /// and never answered held 10,000 connections at 32 at once for 52 minutes.
+    func open(count: Int, concurrency: Int, until deadline: NIODeadline = .distantFuture) async -> Result {
         let next = SharedCounter()
         return await withTaskGroup(of: Result.self) { group in
             for _ in 0..<min(concurrency, max(1, count)) {
@@ -130,8 +172,10 @@ struct ConnectionOpener {
                     var result = Result()
                     while next.value.add(1, ordering: .relaxed).oldValue < count {
                         let start = NIODeadline.now()
+                        let timeout = min(Self.establishTimeout, deadline - start)
+                        guard timeout > .zero else { break }
                         do {
-                            result.channels.append(try await openOne())
+                            result.channels.append(try await openOne(timeout: timeout))
                             _ = result.latency.record(UInt64(max(1, (NIODeadline.now() - start).nanoseconds / 1000)))
                         } catch {
                             result.failures["\(error)".prefix(80).description, default: 0] += 1
@@ -146,17 +190,19 @@ struct ConnectionOpener {
                 total.failures.merge(part.failures, uniquingKeysWith: +)
                 total.latency.add(part.latency)
             }
+            total.notAttempted = count - total.channels.count - total.failures.values.reduce(0, +)
             return total
         }
     }
 
-    private func openOne() async throws -> any Channel {
+    /// One connection, established (connect, handshake, the server's SETTINGS) within `timeout`.
+    private func openOne(timeout: TimeAmount) async throws -> any Channel {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let established = loop.makePromise(of: Void.self)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(Self.establishTimeout)
+                .connectTimeout(timeout)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [context] channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -173,15 +219,15 @@ struct ConnectionOpener {
             established.fail(error)
             throw error
         }
-        let timeout = loop.scheduleTask(in: Self.establishTimeout) {
-            established.fail(GreetingError(message: "not established within \(Self.establishTimeout)"))
+        let expiry = loop.scheduleTask(in: timeout) {
+            established.fail(GreetingError(message: "not established within \(timeout)"))
         }
         do {
             try await established.futureResult.get()
-            timeout.cancel()
+            expiry.cancel()
             return channel
         } catch {
-            timeout.cancel()
+            expiry.cancel()
             channel.close(promise: nil)
             throw error
         }

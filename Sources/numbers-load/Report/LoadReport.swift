@@ -95,6 +95,10 @@ struct LoadReport: Codable, Sendable {
     /// what a call costs whatever else the machine runs.
     var harnessCPUMicrosPerCall: Double?
     var serverCPUMicrosPerCall: Double?
+    /// The same CPU time per measured OK call (µs): what a call served costs. A refusal (rate limited) costs far less
+    /// than a call served, so with failed calls the figures per call above are lower than a call served costs.
+    var harnessCPUMicrosPerOKCall: Double?
+    var serverCPUMicrosPerOKCall: Double?
     /// What the run made (numbers bought, purchases in doubt, API keys, accounts) that may still be owned or valid
     /// after it settled them at its end, one line each (empty when everything was given back).
     var unsettled: [String] = []
@@ -176,7 +180,13 @@ struct LoadReport: Codable, Sendable {
         if let harnessCPUMicrosPerCall {
             var line = String(format: "CPU per call: harness %.1f µs", harnessCPUMicrosPerCall)
             if let serverCPUMicrosPerCall { line += String(format: ", server %.1f µs", serverCPUMicrosPerCall) }
-            lines.append(line)
+            if let harnessCPUMicrosPerOKCall {
+                line += String(format: "; per OK call: harness %.1f µs", harnessCPUMicrosPerOKCall)
+                if let serverCPUMicrosPerOKCall {
+                    line += String(format: ", server %.1f µs", serverCPUMicrosPerOKCall)
+                }
+            }
+            lines.append(line + failedCallsWarning("per call counts them, a refusal costing less than a call served"))
         }
         if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
         // Long intervals (a soak's minutes) are worth a table; one-second ones are in the JSON report.
@@ -201,14 +211,17 @@ struct LoadReport: Codable, Sendable {
             lines.append(
                 row("raw TLS", raw.raw) + " (\(raw.requestBytes) B out / \(raw.responseBytes) B back"
                     + (raw.depth.map { ", depth \($0))" } ?? ")"))
-            var ratio = String(format: "RPC (OK calls) / raw TLS messages per second: %.2f", raw.rpcToRawRatio)
-            if total.errors > 0 {
-                ratio += " (warning: \(total.errors) calls failed: the ratio counts only the OK ones)"
-            }
-            lines.append(ratio)
+            let ratio = String(format: "RPC (OK calls) / raw TLS messages per second: %.2f", raw.rpcToRawRatio)
+            lines.append(ratio + failedCallsWarning("the ratio counts only the OK ones"))
         }
         if let rawComparisonFailure { lines.append("raw TLS comparison failed: \(rawComparisonFailure)") }
         return lines
+    }
+
+    /// The warning a figure that failed calls change carries (the RPC/raw ratio, CPU per call): " (warning: N calls
+    /// failed: `consequence`)", or nothing when no measured call failed.
+    private func failedCallsWarning(_ consequence: String) -> String {
+        total.errors > 0 ? " (warning: \(total.errors) calls failed: \(consequence))" : ""
     }
 
     private func row(_ name: String, _ figures: Figures) -> String {

@@ -47,6 +47,12 @@ struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
     /// Whether any weight goes to `operation`.
     func includes(_ operation: Operation) -> Bool { weights.contains { $0.operation == operation && $0.weight > 0 } }
 
+    /// The most calls one operation of the mix may make (``WorkloadRunner/callsMax(of:)`` over the operations with a
+    /// positive weight): a call budget below it cannot start such an operation, and a worker that picks one stops.
+    var callsPerOperationMax: Int {
+        weights.filter { $0.weight > 0 }.map { WorkloadRunner.callsMax(of: $0.operation) }.max() ?? 1
+    }
+
     var description: String { weights.map { "\($0.operation.rawValue)=\($0.weight)" }.joined(separator: ",") }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import NIOPosix
 import NumberClient
 import Testing
 
@@ -248,5 +249,98 @@ struct RunLoadSizeTests {
         try RunLoad.checkConnections(1024, openFilesLimit: 1_048_576)
         // A limit that cannot be read (0) refuses nothing.
         try RunLoad.checkConnections(1024, openFilesLimit: 0)
+    }
+}
+
+/// Flags whose bounds or figures could not hold were found out only at the end of the run, or never: a --calls-max
+/// below a purchase's calls stopped every worker that picked one, a --json-report in a missing directory lost the
+/// report after the run, a --server-pid or --journal-dir that could not be read left its figure out without a word.
+@Suite("RunLoad: flags refused before the run sets anything up")
+struct RunLoadFlagTests {
+    @Test("--calls-max below the calls one operation of the mix may make is refused (a purchase makes up to 5)")
+    func callsMaxCoversAnOperation() throws {
+        let error = #expect(throws: (any Error).self) {
+            try RunLoad.parse(["--mix", "list=1,purchase=1", "--owned-numbers", "0", "--calls-max", "4"])
+        }
+        #expect(RunLoad.message(for: try #require(error)).contains("--calls-max 4 is below the 5 calls"))
+        _ = try RunLoad.parse(["--mix", "list=1,purchase=1", "--owned-numbers", "0", "--calls-max", "5"])
+        // A purchase weighted 0 is never picked.
+        _ = try RunLoad.parse(["--mix", "list=1,purchase=0", "--owned-numbers", "0", "--calls-max", "1"])
+        #expect(try WorkloadMix(parsing: "purchase=1").callsPerOperationMax == 5)
+        #expect(try WorkloadMix(parsing: "list=1,balance=3").callsPerOperationMax == 1)
+    }
+
+    @Test("--calls-max with --compare-raw is refused: the baseline ran the whole --duration whatever it said")
+    func callsMaxNotWithCompareRaw() throws {
+        let error = #expect(throws: (any Error).self) { try RunLoad.parse(["--compare-raw", "--calls-max", "200"]) }
+        #expect(RunLoad.message(for: try #require(error)).contains("--calls-max does not bound --compare-raw"))
+        _ = try RunLoad.parse(["--compare-raw", "--duration", "2"])
+        _ = try RunLoad.parse(["--calls-max", "200"])
+    }
+
+    @Test("--max-error-fraction is 0...1, 0.01 by default")
+    func maxErrorFractionRange() throws {
+        #expect(throws: (any Error).self) { try RunLoad.parse(["--max-error-fraction", "1.5"]) }
+        #expect(try RunLoad.parse([]).maxErrorFraction == 0.01)
+        #expect(try RunLoad.parse(["--max-error-fraction", "1"]).maxErrorFraction == 1)
+    }
+
+    @Test("--server-pid without a readable /proc/<pid>/stat is refused at start; a live process passes")
+    func serverPIDReadable() throws {
+        let error = #expect(throws: (any Error).self) { try RunLoad.parse(["--server-pid", "\(Int32.max)"]) }
+        #expect(RunLoad.message(for: try #require(error)).contains("/proc/\(Int32.max)/stat cannot be read"))
+        _ = try RunLoad.parse(["--server-pid", "\(getpid())"])
+    }
+
+    @Test("--journal-dir whose last seq cannot be read is refused at start; a journal's directory passes")
+    func journalDirReadable() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-journal-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let error = #expect(throws: (any Error).self) { try RunLoad.parse(["--journal-dir", folder]) }
+        #expect(RunLoad.message(for: try #require(error)).contains("--journal-dir \(folder): no journal"))
+        #expect(throws: (any Error).self) { try RunLoad.parse(["--journal-dir", folder + "/missing"]) }
+        try Data("{\"seq\":1}\n{\"seq\":7}\n".utf8).write(
+            to: URL(fileURLWithPath: folder + "/journal-00000000000000000001.jsonl"))
+        _ = try RunLoad.parse(["--journal-dir", folder])
+    }
+
+    @Test("a --json-report file that cannot be written is a usage error; one that can is created, or emptied, first")
+    func reportFilePrepared() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-report-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let refused = #expect(throws: ValidationError.self) { try ReportFile.prepare(folder + "/missing/report.json") }
+        #expect(refused?.message.contains("--json-report \(folder)/missing/report.json") == true)
+        #expect(RunLoad.exitCode(for: try #require(refused)) == ExitCode.validationFailure)
+        let path = folder + "/report.json"
+        try ReportFile.prepare(path)
+        #expect(FileManager.default.fileExists(atPath: path))
+        // An earlier run's report must not pass for this run's when this one ends without writing its own.
+        try Data("{\"tool\":\"numbers-load\"}".utf8).write(to: URL(fileURLWithPath: path))
+        try ReportFile.prepare(path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
+    }
+}
+
+/// `--no-pin` connected no client before the measured window: a refused connection showed as calls failing
+/// CONNECT_FAILED in the window instead of a set-up failure.
+@Suite("RunLoad: every load client connects before the measured window")
+struct RunLoadConnectTests {
+    @Test("a refused load connection fails the set-up, pinned or not (--no-pin)", arguments: [false, true])
+    func refusedConnectionFailsSetUp(pinned: Bool) async throws {
+        // A port that was just free: bound, then closed.
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(listener.localAddress?.port)
+        try await listener.close()
+        let client = try NumbersClient(
+            configuration: NumbersClientConfiguration(
+                host: "127.0.0.1", port: port, trustRoots: .system, retry: .none))
+        let error = await #expect(throws: HarnessError.self) {
+            _ = try await RunLoad.connect([client], pinned: pinned)
+        }
+        #expect(error?.message.contains("load connection 1 of 1 failed") == true, "\(String(describing: error))")
+        await client.close()
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import NIOCore
 import NIOPosix
 import NumberTLS
@@ -29,5 +30,77 @@ struct ConnectionOpenerTests {
         #expect(ProcessStatus.residentMiB(status: "Name:\tnumberd\nVmRSS:\t   51200 kB\n") == 50)
         #expect(ProcessStatus.residentMiB(status: "VmRSS:\t12345678 kB\nThreads:\t4\n") == 12_345_678.0 / 1024)
         #expect(ProcessStatus.residentMiB(status: "Name:\tnumberd\n") == nil)
+    }
+}
+
+/// With the server down `connections` reported "0 established of 10000" and exited 0; a server that accepted and never
+/// answered held it for 10 s per connection, 52 minutes for 10,000 at 32 at once; a --count above the open-files limit
+/// was lowered without failing; and the server's memory per connection divided by the connections established, also
+/// those that had closed when it was read.
+@Suite("numbers-load connections: bounded, refused beyond its limits, failed when it did not hold what was asked")
+struct ConnectionsCommandTests {
+    /// The report of a run that asked for `requested` connections.
+    static func report(requested: Int, established: Int, stillOpen: Int) -> ConnectionsCommand.Report {
+        ConnectionsCommand.Report(
+            requested: requested, fileDescriptorLimit: 1_048_576, established: established,
+            failed: requested - established, notAttempted: 0, failures: [:], seconds: 1,
+            handshakesPerSecond: Double(established),
+            handshakeLatencyMicros: LoadReport.Latency(LatencyRecorder.makeHistogram()), stillOpenAfterHold: stillOpen)
+    }
+
+    @Test("fewer established than --count, or fewer held than established, fails the run (exit 3)")
+    func failure() {
+        #expect(
+            Self.report(requested: 10_000, established: 0, stillOpen: 0).failure
+                == "0 of the 10000 connections requested were established")
+        #expect(
+            Self.report(requested: 10, established: 10, stillOpen: 7).failure
+                == "3 of the 10 connections closed while held")
+        #expect(Self.report(requested: 10, established: 10, stillOpen: 10).failure == nil)
+    }
+
+    @Test("the server's KiB per connection divides by the connections still open when its RSS was read")
+    func kibPerOpenConnection() {
+        #expect(ConnectionsCommand.Report.kibPerConnection(rssBefore: 100, rssHeld: 110, open: 5) == 2048)
+        #expect(ConnectionsCommand.Report.kibPerConnection(rssBefore: 100, rssHeld: 110, open: 0) == nil)
+        #expect(ConnectionsCommand.Report.kibPerConnection(rssBefore: nil, rssHeld: 110, open: 5) == nil)
+    }
+
+    @Test("--count above the open-files limit less 64 is a usage error naming --count, as run's --connections")
+    func countFitsTheOpenFilesLimit() {
+        let refused = #expect(throws: ValidationError.self) {
+            try RunLoad.checkConnections(10_000, openFilesLimit: 1024, flag: "--count")
+        }
+        #expect(
+            refused?.message.contains("--count 10000 does not fit the open-files limit 1024") == true,
+            "\(String(describing: refused))")
+    }
+
+    @Test("--open-timeout is 1...3600 seconds, 120 by default")
+    func openTimeoutRange() throws {
+        #expect(try ConnectionsCommand.parse([]).openTimeout == 120)
+        #expect(throws: (any Error).self) { try ConnectionsCommand.parse(["--open-timeout", "0"]) }
+        #expect(throws: (any Error).self) { try ConnectionsCommand.parse(["--open-timeout", "3601"]) }
+    }
+
+    @Test("--open-timeout bounds the opening: against a server that never answers, no attempt starts or runs past it")
+    func openTimeoutBoundsOpening() async throws {
+        // Accepts TCP connections and never answers the TLS handshake.
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(listener.localAddress?.port)
+        var tls = TLSConfiguration.client(trustRoots: .system)
+        tls.applicationProtocols = ["nrpc/1"]
+        let opener = ConnectionOpener(host: "127.0.0.1", port: port, context: try TLSContext(configuration: tls))
+        let start = NIODeadline.now()
+        let result = await opener.open(count: 100, concurrency: 2, until: start + .milliseconds(500))
+        let took = NIODeadline.now() - start
+        try await listener.close()
+        #expect(took < .seconds(5), "each attempt had its 10 s: \(took)")
+        #expect(result.channels.isEmpty)
+        // One attempt per worker, cut at the deadline (a worker a loaded machine started late may have made none).
+        let failed = result.failures.values.reduce(0, +)
+        #expect((1...2).contains(failed), "\(result.failures)")
+        #expect(result.notAttempted == 100 - failed)
     }
 }

@@ -98,6 +98,29 @@ struct LoadReportOKCallsTests {
         #expect(!report.summary().contains("warning"), "no error, no warning")
     }
 
+    /// CPU per call divided by every call sent, refusals included: a server that mostly refused looked cheap per call.
+    @Test("CPU per call is also given per OK call, with the ratio's warning when calls failed")
+    func cpuPerOKCall() {
+        var report = LoadReport.fixture()
+        report.total = Self.figures(.list, count: 1000, ok: 10)
+        report.harnessCPUMicrosPerCall = 10
+        report.serverCPUMicrosPerCall = 20
+        report.harnessCPUMicrosPerOKCall = 1000
+        report.serverCPUMicrosPerOKCall = 2000
+        let summary = report.summary()
+        #expect(
+            summary.contains(
+                "CPU per call: harness 10.0 µs, server 20.0 µs; per OK call: harness 1000.0 µs, server 2000.0 µs "
+                    + "(warning: 990 calls failed: per call counts them"),
+            "\(summary)")
+
+        report.total = Self.figures(.list, count: 1000, ok: 1000)
+        report.harnessCPUMicrosPerOKCall = 10
+        report.serverCPUMicrosPerOKCall = 20
+        #expect(report.summary().contains("per OK call: harness 10.0 µs, server 20.0 µs"))
+        #expect(!report.summary().contains("warning"), "no error, no warning")
+    }
+
     @Test("only OK calls count towards the wire bytes per call the raw baseline sends")
     func wireBytesOfOKCallsOnly() async {
         let clock = FakeClock()
