@@ -241,8 +241,9 @@ struct BackupTests {
             dataDirectory: directory, configure: { $0.backupDirectory = directory + "/into-store/backups" }
         ) { numberd in
             try await withNumbersClient(numberd.client()) { admin in
+                // A loaded start (the test process's first minute) took the client's default 30 s once.
                 let refused = await #expect(throws: RPCError.self) {
-                    try await admin.createBackup(CreateBackupRequest())
+                    try await admin.createBackup(CreateBackupRequest(), options: CallOptions(timeout: .seconds(180)))
                 }
                 #expect(refused?.reason == "BACKUP_FAILED", "\(String(describing: refused))")
                 #expect(refused?.message.contains("must not be the store folder") == true)

@@ -96,11 +96,12 @@ struct ConnectionsCommandTests {
         let result = await opener.open(count: 100, concurrency: 2, until: start + .milliseconds(500))
         let took = NIODeadline.now() - start
         try await listener.close()
-        #expect(took < .seconds(5), "each attempt had its 10 s: \(took)")
+        // Unbounded, 100 attempts 2 at a time of 10 s each took over 8 minutes.
+        #expect(took < .seconds(60), "each attempt had its 10 s: \(took)")
         #expect(result.channels.isEmpty)
-        // One attempt per worker, cut at the deadline (a worker a loaded machine started late may have made none).
+        // At most one attempt per worker, cut at the deadline (a worker a loaded machine started late made none).
         let failed = result.failures.values.reduce(0, +)
-        #expect((1...2).contains(failed), "\(result.failures)")
+        #expect((0...2).contains(failed), "\(result.failures)")
         #expect(result.notAttempted == 100 - failed)
     }
 }
