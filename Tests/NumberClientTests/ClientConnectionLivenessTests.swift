@@ -251,6 +251,34 @@ extension ClientConnectionLivenessTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    /// A client review: only sent calls' deadlines checked the connection. Behind a call without a deadline (or a long
+    /// one) holding the server's only slot, the queued calls expired one after another on a connection that had
+    /// carried nothing since they were queued, and no PING ever tested it.
+    @Test("a queued call expiring behind an open call on a silent connection sends a PING; no answer ends it")
+    func anExpiringQueuedCallChecksASilentConnection() throws {
+        let (handler, channel, loop, status) = try Self.connected(
+            pingTimeout: .seconds(2), serverSettings: ConnectionSettings(maxConcurrentStreams: 1))
+        let open = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        let queued = ClientDeadlineTests.start(handler, loop, timeout: .seconds(1))
+        #expect(try Self.written(channel).map(\.type) == [.headers, .message], "the second waits for a place")
+        loop.advanceTime(by: .seconds(1))
+        guard case .status = try queued.wait() else {
+            Issue.record("the queued call did not fail at its deadline")
+            return
+        }
+        #expect(try Self.written(channel).map(\.type) == [.ping], "the silent connection is tested")
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+        // Required: waiting on an unfinished future would hang the embedded loop.
+        try #require(!status.isAlive, "taken for dead at the PING timeout")
+        guard case .connectionFailure(_, let retryable) = try open.wait() else {
+            Issue.record("the open call did not fail with the connection")
+            return
+        }
+        #expect(!retryable, "it was sent: its outcome is unknown")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     /// Calls started while the PING waits were written into the probably dead connection and failed with it, their
     /// outcome unknown — an unkeyed ReleaseNumber or CreateTrunk could not be retried. They are held now.
     @Test("calls started while a PING waits are held: sent once the PING is answered, or failed as never sent")

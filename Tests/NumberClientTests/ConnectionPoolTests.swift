@@ -40,6 +40,47 @@ struct ConnectionPoolTests {
         #expect(connections.sorted() == [0, 1, 2, 3], "the connection of each call sent: \(connections)")
     }
 
+    /// A client review: a call that found every connection full waited only for the connection being made, never
+    /// for a slot freed on a full one, so a slow new connection (a connect, a TLS handshake and the server's SETTINGS,
+    /// each up to its timeout: about 20 s by default) held it while the connection it could run on sat idle.
+    @Test("a call waiting for a new connection takes a slot freed on a full one, without waiting for the new one")
+    func aFreedSlotBeatsASlowNewConnection() async throws {
+        // One call at a time per connection; the second connection never gets the server's SETTINGS (never up).
+        let server = try await FakeNumbersServer.start(
+            settings: ConnectionSettings(maxConcurrentStreams: 1), settingsWithheldFrom: 1
+        ) { index, _ in
+            index == 0 ? .never : .response(ByteBuffer())
+        }
+        // A connect timeout far above the second call's deadline: only a freed slot can carry it in time.
+        let configuration = NumbersClientConfiguration(
+            host: "127.0.0.1", port: server.port, trustRoots: .system, connectionPoolSize: 2,
+            connectTimeout: .seconds(600), retry: .none)
+        let client = NumbersClient(configuration: configuration, tls: nil, group: MultiThreadedEventLoopGroup.singleton)
+        let request = ListTrunksRequest(accountId: "ACC_1")
+        let first = Task { try await client.listTrunks(request, options: CallOptions(timeout: .seconds(300))) }
+        // Generous waits: a CI run's start once starved the test process for 40 s.
+        let deadline = ContinuousClock.now + .seconds(240)
+        while server.calls.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(server.calls.count == 1, "the first call was never sent")
+        // The first connection is full: the second call waits for the second connection, which never comes up.
+        let second = Task { try await client.listTrunks(request, options: CallOptions(timeout: .seconds(120))) }
+        while client.waitingCallCount == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(client.waitingCallCount == 1, "the second call did not wait for a connection")
+        // The first call ends (its caller gives up): its slot is the second call's.
+        first.cancel()
+        _ = await first.result
+        let result = await second.result
+        let connections = server.callConnections
+        let live = client.liveConnectionCount
+        await client.close()
+        await server.stop()
+        if case .failure(let error) = result { Issue.record("the second call failed: \(error)") }
+        #expect(connections == [0, 0], "both calls on the first connection: \(connections)")
+        #expect(live == 1, "the second connection never came up")
+    }
+
     /// Before, the next call dropped a connection that had received GOAWAY from the pool, so `close()` never closed
     /// it and its open calls ran on to their deadline, despite "calls in flight fail".
     @Test("a call in flight on a connection that received GOAWAY fails CLIENT_CLOSED when the client closes")

@@ -33,4 +33,49 @@ struct IdempotencyKeyTests {
         // No key: a lost answer's retry would be refused as the account's own number, so it is not retried once sent.
         #expect(NumbersClient.retryClass(NumbersMethods.adoptNumber.path) == .unsafe)
     }
+
+    /// Every method's retry class, written out: a method added to the `.proto` without a line here, or classed
+    /// otherwise by the client, fails — a call that changes something retried without a key once sent would do it
+    /// twice.
+    static let expectedClasses: [String: NumbersClient.RetryClass] = [
+        // Reads: retried after any transport failure.
+        NumbersMethods.searchNumbers.path: .idempotent,
+        NumbersMethods.listNumbers.path: .idempotent,
+        NumbersMethods.getNumber.path: .idempotent,
+        NumbersMethods.getBalance.path: .idempotent,
+        NumbersMethods.listTransactions.path: .idempotent,
+        NumbersMethods.getStatement.path: .idempotent,
+        NumbersMethods.listTrunks.path: .idempotent,
+        NumbersMethods.getAccount.path: .idempotent,
+        NumbersMethods.listAccounts.path: .idempotent,
+        NumbersMethods.listApiKeys.path: .idempotent,
+        NumbersMethods.getProviderAudit.path: .idempotent,
+        NumbersMethods.healthCheck.path: .idempotent,
+        // Keyed: retried under the call's idempotency key.
+        NumbersMethods.purchaseNumbers.path: .keyed,
+        NumbersMethods.releaseNumber.path: .keyed,
+        NumbersMethods.addFunds.path: .keyed,
+        NumbersMethods.adjustBalance.path: .keyed,
+        // Never retried once sent.
+        NumbersMethods.updateNumber.path: .unsafe,
+        NumbersMethods.createTrunk.path: .unsafe,
+        NumbersMethods.deleteTrunk.path: .unsafe,
+        NumbersMethods.createAccount.path: .unsafe,
+        NumbersMethods.setAccountStatus.path: .unsafe,
+        NumbersMethods.createApiKey.path: .unsafe,
+        NumbersMethods.revokeApiKey.path: .unsafe,
+        NumbersMethods.createBackup.path: .unsafe,
+        NumbersMethods.runProviderAudit.path: .unsafe,
+        NumbersMethods.adoptNumber.path: .unsafe,
+    ]
+
+    @Test("every method has its retry class: reads, keyed, or never retried once sent")
+    func everyMethodHasItsClass() {
+        #expect(Set(NumbersMethods.allPaths) == Set(Self.expectedClasses.keys), "every method in the table, no other")
+        for path in NumbersMethods.allPaths {
+            let expected = Self.expectedClasses[path]
+            #expect(expected != nil, "\(path) is missing from the table")
+            if let expected { #expect(NumbersClient.retryClass(path) == expected, "\(path)") }
+        }
+    }
 }

@@ -96,6 +96,45 @@ struct KeyedRetryTests {
         #expect(dryRun?.reason == "CONFLICTING_KEYS", "\(String(describing: dryRun))")
     }
 
+    /// A client review: a key given to a call the client never retries once sent was dropped without a word (or sent
+    /// in the metadata, where numberd ignores it), and its caller, believing a call again under it safe after an
+    /// unknown outcome, would create a second account, API key or adoption.
+    @Test("a key on a method that takes none is refused before sending: INVALID_ARGUMENT / IDEMPOTENCY_KEY_NOT_TAKEN")
+    func keyOnAnUnkeyedMethodIsRefused() async throws {
+        let server = try await FakeNumbersServer.start { _, _ in .response(ByteBuffer()) }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let keyed = CallOptions(idempotencyKey: "k-1")
+        let account = CreateAccountRequest(name: "Acme", currency: "USD")
+        let createAccount = await #expect(throws: RPCError.self) {
+            _ = try await client.createAccount(account, options: keyed)
+        }
+        // A key in the metadata under its wire name counts as one.
+        let createApiKey = await #expect(throws: RPCError.self) {
+            _ = try await client.createApiKey(
+                CreateApiKeyRequest(accountId: "ACC_1", name: "billing"),
+                options: CallOptions(metadata: ["idempotency-key": "k-2"]))
+        }
+        let adoptNumber = await #expect(throws: RPCError.self) {
+            _ = try await client.adoptNumber(
+                AdoptNumberRequest(accountId: "ACC_1", phoneNumber: "+14155550100", country: "US"), options: keyed)
+        }
+        // Without a key the same call goes out; a read takes a key and ignores it.
+        _ = try await client.createAccount(account)
+        _ = try await client.listAccounts(ListAccountsRequest(), options: keyed)
+        await client.close()
+        await server.stop()
+        let refusals = [("CreateAccount", createAccount), ("CreateApiKey", createApiKey), ("AdoptNumber", adoptNumber)]
+        for (method, error) in refusals {
+            #expect(error?.code == .invalidArgument, "\(method): \(String(describing: error))")
+            #expect(error?.reason == "IDEMPOTENCY_KEY_NOT_TAKEN", "\(method): \(String(describing: error))")
+            #expect(error?.details["outcome"] == "not-started", "\(method)")
+            #expect(error?.details["method"] == method)
+        }
+        #expect(
+            server.calls.map(\.method) == [NumbersMethods.createAccount.path, NumbersMethods.listAccounts.path],
+            "nothing of the refused calls reached the server")
+    }
+
     @Test("a ReleaseNumber whose connection was lost is retried under its key: 'still in progress', then its result")
     func releaseRetriedUnderItsKey() async throws {
         var buffer = ByteBuffer()

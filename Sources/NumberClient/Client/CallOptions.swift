@@ -12,7 +12,10 @@ public struct CallOptions: Sendable, Hashable {
     /// and — whatever the last attempt met — `UNAVAILABLE` / `CONNECTION_LOST` once a connection was lost after the
     /// request went out. A call never sent (queued past its deadline, no connection) has a known outcome: nothing.
     /// A key in ``metadata`` under its wire name (`idempotency-key`) counts as this one; the two differing is refused
-    /// (`INVALID_ARGUMENT` / `CONFLICTING_KEYS`, nothing sent).
+    /// (`INVALID_ARGUMENT` / `CONFLICTING_KEYS`, nothing sent). A key, here or there, on a call that changes something
+    /// without one (CreateAccount, CreateApiKey, AdoptNumber, …: numberd keys none of them, the client never retries
+    /// them once sent) is refused too, `INVALID_ARGUMENT` / `IDEMPOTENCY_KEY_NOT_TAKEN` naming the `method`, nothing
+    /// sent: dropped, it would make a call again under it look safe. Reads take one and ignore it.
     public var idempotencyKey: String?
     /// Sent as `request-id` (logs, traces); the server makes one when nil.
     public var requestID: String?

@@ -41,6 +41,11 @@ public final class NumbersClient: Sendable {
         /// Calls waiting for an attempt of `attempts`: as many attempts are started as calls wait (within the pool's
         /// size), so a burst of calls at cold start or after a reconnect brings every connection up at once.
         var waiting = 0
+        /// Those of `waiting` that connections taking calls could also serve, oldest first: each is woken, to pick
+        /// again, by a call ending on one (``NumbersClient/callEnded(on:)``), since the slot it frees often comes
+        /// long before the connection being made (a connect, a TLS handshake and the server's SETTINGS, each up to its
+        /// timeout).
+        var roomWaiters: [EventLoopPromise<Void>] = []
         var next = 0
         var closed = false
         /// Connect attempts failed in a row (reset by one that succeeds), and until when no attempt starts while a
@@ -119,6 +124,8 @@ public final class NumbersClient: Sendable {
     /// The pool's connections that are up and not going away (tests wait on it to see a lost connection reach the
     /// client: a connection counts as gone only once its open calls have been failed).
     var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }
+    /// Calls waiting for a connection being made (tests wait on it to know a call found every connection full).
+    var waitingCallCount: Int { pool.withLock { $0.waiting } }
 
     /// Closes every connection, those going away included; calls in flight fail and later calls throw. A connection
     /// being made is cut short: the calls waiting for it fail `CLIENT_CLOSED` now, not after its connect, handshake
@@ -160,6 +167,15 @@ public final class NumbersClient: Sendable {
         // A key given in the metadata under its wire name (FRAMING.md) is the caller's key as much as one given in
         // `idempotencyKey`: replaced by a fresh one, every retry of theirs would be a new credit or purchase.
         let given = options.metadata["idempotency-key"]
+        if retry == .unsafe, let key = options.idempotencyKey ?? given {
+            // numberd keys none of these, so the key would be dropped: its caller, believing a call again under it
+            // safe after an unknown outcome, would do the work twice. Refused before anything is sent.
+            throw RPCError(
+                code: .invalidArgument,
+                message: "\(method.method) takes no idempotency key (\"\(key)\" given): numberd would ignore it, and "
+                    + "a call again under it would be done twice; send it without one",
+                reason: "IDEMPOTENCY_KEY_NOT_TAKEN", details: ["outcome": "not-started", "method": method.method])
+        }
         if retry == .keyed, let given, let explicit = options.idempotencyKey, given != explicit {
             throw RPCError(
                 code: .invalidArgument,
@@ -307,7 +323,7 @@ public final class NumbersClient: Sendable {
             return .failure(.connectFailed(message: error.message, serverWentAway: error.afterServerWentAway))
         }
         // Counted on the connection by the pool (which picks the one given the fewest calls) until the attempt ends.
-        defer { connection.status.callEnded() }
+        defer { callEnded(on: connection) }
         let remaining = deadline - .now()
         guard remaining > .zero else { throw WaitEnded.deadline }
         headers.clear()
@@ -345,11 +361,12 @@ public final class NumbersClient: Sendable {
     /// A usable connection: of those taking calls, the one given the fewest that still has room below the server's
     /// concurrent-call limit (round-robin among equals), while the pool grows to its size in the background. When
     /// none has room, the call waits, until `deadline` (nil: none), for a connection being made — as many attempts
-    /// start as calls wait, within the pool's size — and then picks again, rather than queueing behind a full one:
+    /// start as calls wait, within the pool's size — or for a call to end on a connection taking calls, whichever
+    /// comes first, and then picks again, rather than queueing behind a full one:
     /// a burst of calls at cold start or after a reconnect spreads over every connection, instead of running the
     /// server's limit on the first and queueing the rest there until their deadlines. Only when the pool is at its
     /// size (or connects back off after failures) is the call queued, on the connection given the fewest calls.
-    /// `forCall`: the call is counted on the connection, and the caller must end it with `status.callEnded()`.
+    /// `forCall`: the call is counted on the connection, and the caller must end it with ``callEnded(on:)``.
     private func connection(deadline: NIODeadline?, forCall: Bool = true) async throws -> ClientConnection {
         var failure: ConnectError?
         while true {
@@ -366,13 +383,18 @@ public final class NumbersClient: Sendable {
                     pool.wentAway.map { .now() - $0 < .seconds(Self.wentAwayRecentSeconds) } ?? false
                 }
                 throw error
-            case .wait(let future):
-                defer { pool.withLock { $0.waiting -= 1 } }
+            case .wait(let future, let room):
+                var picksAgain = true
+                defer { stoppedWaiting(room: room, picksAgain: picksAgain) }
                 do {
-                    // Its connection may go to another call meanwhile: the next pick takes whichever has room.
-                    _ = try await wait(for: future, until: deadline)
+                    // Its connection, or the slot freed, may go to another call meanwhile: the next pick takes
+                    // whichever has room.
+                    try await wait(for: future, orRoom: room, until: deadline)
                 } catch let error as ConnectError {
                     failure = error
+                } catch {
+                    picksAgain = false
+                    throw error
                 }
             }
         }
@@ -437,7 +459,11 @@ public final class NumbersClient: Sendable {
         }
         if let awaited {
             state.waiting += 1
-            return .wait(awaited)
+            // A call ending on a connection taking calls frees a slot, often before the attempt ends.
+            guard alive > 0 else { return .wait(awaited, room: nil) }
+            let room = awaited.eventLoop.makePromise(of: Void.self)
+            state.roomWaiters.append(room)
+            return .wait(awaited, room: room)
         }
         // The pool is at its size (or backs off) and every connection is full: queue on the least loaded.
         if let leastLoaded {
@@ -447,23 +473,25 @@ public final class NumbersClient: Sendable {
         return .failed
     }
 
-    /// Waits for a connection attempt to end until `deadline` (nil: none) or the task's cancellation, which throw
-    /// `WaitEnded`; a failed attempt throws `ConnectError`. Its connection is returned, but the caller picks again
-    /// (another call may have taken it). Only this caller stops waiting: the attempt, which may take the connect
-    /// timeout, the TLS handshake's and the connect timeout again for the server's SETTINGS, goes on for the pool and
-    /// the other calls waiting on it.
+    /// Waits for a connection attempt to end, or for `room` (nil: none; succeeded by ``callEnded(on:)``), until
+    /// `deadline` (nil: none) or the task's cancellation, which throw `WaitEnded`; a failed attempt throws
+    /// `ConnectError`. The caller then picks again (another call may have taken the connection, or the slot). Only
+    /// this caller stops waiting: the attempt, which may take the connect timeout, the TLS handshake's and the connect
+    /// timeout again for the server's SETTINGS, goes on for the pool and the other calls waiting on it.
     private func wait(
-        for future: EventLoopFuture<ClientConnection>, until deadline: NIODeadline?
-    ) async throws -> ClientConnection {
+        for future: EventLoopFuture<ClientConnection>, orRoom room: EventLoopPromise<Void>?,
+        until deadline: NIODeadline?
+    ) async throws {
         let eventLoop = future.eventLoop
-        let waited = eventLoop.makePromise(of: ClientConnection.self)
-        future.cascade(to: waited)  // completes `waited` in the end, whatever else did first (then it is ignored)
+        let waited = room ?? eventLoop.makePromise(of: Void.self)
+        // Completes `waited` in the end, whatever else did first (then it is ignored).
+        future.map { _ in }.cascade(to: waited)
         let timer = deadline.map { deadline in
             eventLoop.scheduleTask(deadline: deadline) { waited.fail(WaitEnded.deadline) }
         }
         defer { timer?.cancel() }
         do {
-            return try await withTaskCancellationHandler {
+            try await withTaskCancellationHandler {
                 try await waited.futureResult.get()
             } onCancel: {
                 waited.fail(WaitEnded.cancelled)
@@ -477,6 +505,34 @@ public final class NumbersClient: Sendable {
             throw ConnectError(
                 message: "cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))")
         }
+    }
+
+    /// A call stopped waiting in ``connection(deadline:forCall:)``: it leaves the pool's waiting calls, and its `room`
+    /// the room waiters. A wakeup it took there but will not use — it does not pick again (its deadline, its
+    /// cancellation) — goes to the next call waiting for room, which would otherwise miss the slot freed.
+    private func stoppedWaiting(room: EventLoopPromise<Void>?, picksAgain: Bool) {
+        let next: EventLoopPromise<Void>? = pool.withLock { pool in
+            pool.waiting -= 1
+            guard let room else { return nil }
+            if let index = pool.roomWaiters.firstIndex(where: { $0.futureResult === room.futureResult }) {
+                pool.roomWaiters.remove(at: index)
+                return nil
+            }
+            guard !picksAgain, !pool.roomWaiters.isEmpty else { return nil }
+            return pool.roomWaiters.removeFirst()
+        }
+        next?.succeed()
+    }
+
+    /// A call the pool gave `connection` ended (``ClientConnectionStatus/callEnded()``): the call that has waited
+    /// longest for room, if any, is woken to pick again. It takes the slot freed, or waits again if another call took
+    /// it first. Woken outside the pool's lock.
+    private func callEnded(on connection: ClientConnection) {
+        connection.status.callEnded()
+        let woken: EventLoopPromise<Void>? = pool.withLock { pool in
+            pool.roomWaiters.isEmpty ? nil : pool.roomWaiters.removeFirst()
+        }
+        woken?.succeed()
     }
 
     /// Why a connect attempt failed, in a line: for the addresses tried, the system's words for their error
@@ -560,8 +616,9 @@ public final class NumbersClient: Sendable {
     private enum Pick {
         case closed
         case ready(ClientConnection)
-        /// Wait for this attempt to end, then pick again.
-        case wait(EventLoopFuture<ClientConnection>)
+        /// Wait for this attempt to end, or for `room` (a call ending on a connection: nil when none takes calls),
+        /// then pick again.
+        case wait(EventLoopFuture<ClientConnection>, room: EventLoopPromise<Void>?)
         /// The attempt the call waited for failed, and nothing else can carry it.
         case failed
     }

@@ -26,7 +26,8 @@ public struct NumbersClientConfiguration: Sendable {
     public var clientCertificate: (chain: TLSCertificateSource, key: TLSPrivateKeySource)?
     /// Connections kept to the server; calls spread over them (each to the one carrying fewest, below the server's
     /// concurrent-call limit; when all are at it and the pool is below this size, a call waits for another being
-    /// made rather than queue behind them). Default 1 (one connection carries 100 calls).
+    /// made, or for a call on them to end, whichever comes first, rather than queue behind them). Default 1 (one
+    /// connection carries 100 calls).
     public var connectionPoolSize: Int
     /// TCP connect timeout, and then the limit on the wait for the server's SETTINGS once the TLS handshake is done
     /// (a connection carries calls only after them). Default 5 s. The TLS handshake between has its own
@@ -62,7 +63,10 @@ public struct NumbersClientConfiguration: Sendable {
         /// Retries of a keyed call (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber) answered `ABORTED` / `REQUEST_IN_PROGRESS` after an
         /// earlier attempt of it may have reached the server: that attempt is still running there, so the call
         /// waits for it (same backoff, never past the call's deadline) instead of failing. At most this many, on
-        /// top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average, 11 s at most).
+        /// top of `attemptsMax`. Default 10. The backoff goes on from the call's earlier retries, at least the one
+        /// after its lost attempt: with the default backoff these waits are drawn below 100 ms, 200 ms, … 1.6 s, then
+        /// 2 s five times — about 6.5 s on average, 13.1 s at most; more only after more retries before them, never
+        /// over 10 × `backoffMax` (20 s).
         public var inProgressRetriesMax: Int
         /// Whether a call the server refused for the moment, before doing anything — `RESOURCE_EXHAUSTED` /
         /// `RATE_LIMITED` (tried again once its `retryAfterMs` has passed), `PURCHASES_BUSY`, `CHANGES_BUSY`,
@@ -81,8 +85,10 @@ public struct NumbersClientConfiguration: Sendable {
         /// at all wait: a call that is neither a read nor keyed, lost after it was sent, still ends at once with its
         /// outcome unknown. A call whose every connect is refused, with nothing gone away before, spends its attempts
         /// as before.
-        /// At most this many, on top of `attemptsMax`. Default 10 (with the default backoff, about 5 s on average,
-        /// 11 s at most).
+        /// At most this many, on top of `attemptsMax`. Default 10: with the default backoff, after a lost connection
+        /// (whose own retry drew below the first bound, 50 ms) about 6.5 s on average, 13.1 s at most; for a call whose
+        /// first connect failed after a drain, about 5.6 s on average, 11.2 s at most; never over 10 × `backoffMax`
+        /// (20 s).
         public var restartRetriesMax: Int
 
         /// Creates a policy.
@@ -107,8 +113,9 @@ public struct NumbersClientConfiguration: Sendable {
     /// that dropped the flow, a server frozen or wedged — which TCP alone reports only after about 15 minutes (never,
     /// while the server's kernel still acknowledges): until then every call sent on it would fail at its deadline.
     public struct LivenessPolicy: Sendable, Hashable {
-        /// When a call's deadline passes on a connection that received nothing since the oldest call open then
-        /// started, the client sends a PING (at most one unanswered, one a second at most); if nothing at all
+        /// When a call's deadline passes on a connection that received nothing since that call started (the earliest
+        /// start among the calls expiring then; for a call still queued here behind calls open on the connection, since
+        /// it was queued), the client sends a PING (at most one unanswered, one a second at most); if nothing at all
         /// arrives within this time after it, the connection is taken for dead: its open calls fail `UNAVAILABLE` /
         /// `CONNECTION_LOST` with `outcome=unknown` (they were sent), and the next call opens a new connection.
         /// Default 5 s (the default `connectTimeout`). Must be positive (``validate()``; the initializer traps).

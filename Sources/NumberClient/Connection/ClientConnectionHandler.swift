@@ -48,9 +48,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// calls: when the server's first SETTINGS has arrived, at most `settingsTimeout` after `TLSHandshakeCompleted`
     /// when `awaitsHandshake`, else after the channel became active. A connection that ends or fails before (a TLS
     /// 1.3 server refusing our certificate sends its alert only then) fails `ready`: nothing was sent on it.
-    /// A call's deadline passing on a connection silent since the oldest open call started sends a PING; no answer
-    /// within `pingTimeout` ends the connection (``ClientConnectionLiveness``; nil: never, only in tests of other
-    /// things). At most `queuedCallsMax` calls wait for room (``NumbersClientConfiguration/queuedCallsMax``).
+    /// A call's deadline passing on a connection silent since that call started (queued behind open calls: since it
+    /// was queued) sends a PING; no answer within `pingTimeout` ends the connection (``ClientConnectionLiveness``;
+    /// nil: never, only in tests of other things). At most `queuedCallsMax` calls wait for room
+    /// (``NumbersClientConfiguration/queuedCallsMax``).
     /// `firstStreamID` is not 1 only in tests of the last stream ids.
     init(
         settings: ConnectionSettings, status: ClientConnectionStatus, ready: EventLoopPromise<Void>? = nil,
@@ -200,6 +201,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var message: ByteBuffer
         var promise: EventLoopPromise<Outcome>
         var deadline: NIODeadline?
+        /// When it reached the handler, by the event loop's clock: for a call that expires queued behind open calls,
+        /// the start of the silence that sends a PING (see `expireDeadlines`).
+        var queuedAt: NIODeadline
         /// The guarded request fields the call sets, checked against the server's API revision.
         var guardedFields: [APIRevision.GuardedField]
         /// What `headers` encode, when the caller gave it: a call that waited in the queue is sent with HEADERS
@@ -233,7 +237,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         // The event loop's clock (a test's embedded loop moves it by hand).
         let now = context?.eventLoop.now ?? .now()
         let call = QueuedCall(
-            headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 },
+            headers: headers, message: message, promise: promise, deadline: timeout.map { now + $0 }, queuedAt: now,
             guardedFields: guardedFields, requestHeaders: requestHeaders)
         guard state.phase == .active else {
             promise.succeed(.connectionFailure(message: closingMessage, retryable: true))
@@ -321,7 +325,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// Fails the calls whose deadline passed, started or queued, and re-arms the timer for the earliest one left.
-    /// A started call among them checks that the connection still carries anything (see `checkLiveness`).
+    /// A started call among them, or a queued one while calls are open, checks that the connection still carries
+    /// anything (see `checkLiveness`).
     private func expireDeadlines() {
         guard let context else { return }
         let now = context.eventLoop.now
@@ -332,6 +337,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         for (id, call) in deadlines where call.deadline <= now {
             expiring.append(id)
             expiringStart = min(expiringStart ?? call.started, call.started)
+        }
+        // A queued call expiring behind open ones waited on the same connection: nothing received since it was queued,
+        // the open calls have had no answer for as long. Without this, open calls with no deadline (or a long one)
+        // holding the server's slots hid a dead connection while every queued call behind them expired. The queue
+        // keeps the order calls came in: its first expiring call was queued earliest.
+        if state.openCallCount > 0, let queued = queue.first(where: { $0.deadline.map { $0 <= now } ?? false }) {
+            expiringStart = min(expiringStart ?? queued.queuedAt, queued.queuedAt)
         }
         // The PING first: failing the expired calls frees places that queued calls take at once, and a connection
         // under suspicion must hold them until it answers (sent meanwhile, they would fail with it, their outcome
@@ -348,13 +360,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A sent call's deadline passed: when nothing arrived since it (the earliest expiring) started, PING the server;
-    /// no answer within the PING timeout means the path or the server is gone (a partition, a dropped NAT entry, a
-    /// frozen process), which TCP alone would notice only after about 15 minutes. The connection then ends: its open
-    /// calls fail as lost after they were sent (outcome unknown), queued ones as never sent, and the pool, which
-    /// drops a connection that is no longer alive, connects anew. While the PING waits, new calls are held here
-    /// (``isProbing``), not written into a connection that is probably dead: they go out once anything arrives, or
-    /// fail as never sent with the connection, and are retried on another.
+    /// A call's deadline passed: when nothing arrived since `callStart` (the earliest expiring call's start, or when a
+    /// queued one was queued behind open calls), PING the server; no answer within the PING timeout means the path or
+    /// the server is gone (a partition, a dropped NAT entry, a frozen process), which TCP alone would notice only
+    /// after about 15 minutes. The connection then ends: its open calls fail as lost after they were sent (outcome
+    /// unknown), queued ones as never sent, and the pool, which drops a connection that is no longer alive, connects
+    /// anew. While the PING waits, new calls are held here (``isProbing``), not written into a connection that is
+    /// probably dead: they go out once anything arrives, or fail as never sent with the connection, and are retried
+    /// on another.
     private func checkLiveness(callStart: NIODeadline, context: ChannelHandlerContext) {
         guard context.channel.isActive,  // the expired call may have been the last of a connection going away
             let ping = liveness?.deadlinePassed(callStart: callStart, now: context.eventLoop.now),

@@ -5,10 +5,11 @@ import NumberWire
 ///
 /// A connection whose path dies (a partition, a NAT entry dropped, a server frozen or wedged) closes only when TCP
 /// gives up, about 15 minutes later; until then the pool would keep sending calls to it, each failing at its deadline.
-/// So when a call's deadline passes on a connection that received nothing since that call started,
-/// the client sends a PING (FRAMING.md §4: 8 opaque bytes, echoed in an `ACK`). Anything that arrives afterwards —
-/// the ACK, or any other frame — proves the connection alive; nothing within `pingTimeout` means it is dead, and the
-/// handler retires it: its open calls fail with their outcome unknown, the pool connects anew.
+/// So when a call's deadline passes on a connection that received nothing since that call started (or, for a call
+/// queued behind calls open on it, since it was queued), the client sends a PING (FRAMING.md §4: 8 opaque bytes,
+/// echoed in an `ACK`). Anything that arrives afterwards — the ACK, or any other frame — proves the connection
+/// alive; nothing within `pingTimeout` means it is dead, and the handler retires it: its open calls fail with their
+/// outcome unknown, the pool connects anew.
 ///
 /// The server's PING budget (100 between completed calls, one back per second) is never spent down by this: at most
 /// one PING is unanswered at a time, and one goes out at most every `pingIntervalMin`.
@@ -39,9 +40,9 @@ struct ClientConnectionLiveness {
         pingSent = nil
     }
 
-    /// A call's deadline passed at `now`; it (the earliest of those expiring) started at `callStart`. The PING to send
-    /// when nothing arrived since that start, no PING waits for its answer and none went out within
-    /// `pingIntervalMin`; else nil.
+    /// A call's deadline passed at `now`; it (the earliest of those expiring) started at `callStart` (one that expired
+    /// in the client's queue behind open calls: was queued then). The PING to send when nothing arrived since that
+    /// start, no PING waits for its answer and none went out within `pingIntervalMin`; else nil.
     mutating func deadlinePassed(callStart: NIODeadline, now: NIODeadline) -> Frame? {
         guard pingSent == nil else { return nil }
         if let lastReceived, lastReceived > callStart { return nil }

@@ -57,11 +57,14 @@ final class FakeNumbersServer: Sendable {
     var openConnections: Int { log.connectionsOpen.withLock { $0 } }
 
     /// Starts listening on 127.0.0.1 at a free port; `settings` (nil: an empty SETTINGS frame, every default) is what
-    /// it advertises, e.g. a concurrent-call limit.
+    /// it advertises, e.g. a concurrent-call limit. Connections from number `settingsWithheldFrom` on (counted from 0
+    /// in order of acceptance) never get the server's SETTINGS: a new connection that is slow to come up, which its
+    /// client waits for until its connect timeout.
     static func start(
-        port: Int = 0, settings: ConnectionSettings? = nil, _ script: @escaping Script
+        port: Int = 0, settings: ConnectionSettings? = nil, settingsWithheldFrom: Int = .max,
+        _ script: @escaping Script
     ) async throws -> FakeNumbersServer {
-        let log = CallLog(script: script, settings: settings)
+        let log = CallLog(script: script, settings: settings, settingsWithheldFrom: settingsWithheldFrom)
         let listener = try await bootstrap(log).bind(host: "127.0.0.1", port: port).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
@@ -71,7 +74,7 @@ final class FakeNumbersServer: Sendable {
     static func start(
         listeningSocket socket: NIOBSDSocket.Handle, _ script: @escaping Script
     ) async throws -> FakeNumbersServer {
-        let log = CallLog(script: script, settings: nil)
+        let log = CallLog(script: script, settings: nil, settingsWithheldFrom: .max)
         let listener = try await bootstrap(log).withBoundSocket(socket).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
@@ -97,15 +100,18 @@ final class FakeNumbersServer: Sendable {
         let script: Script
         /// The SETTINGS each connection advertises (nil: an empty frame).
         let settings: ConnectionSettings?
+        /// The number of the first connection that is never sent them.
+        let settingsWithheldFrom: Int
         let recorded = Mutex<[RequestHeaders]>([])
         let connectionOfCall = Mutex<[Int]>([])
         let connectionsAccepted = Mutex(0)
         let connectionsOpen = Mutex(0)
         let listener = Mutex<(any Channel)?>(nil)
 
-        init(script: @escaping Script, settings: ConnectionSettings?) {
+        init(script: @escaping Script, settings: ConnectionSettings?, settingsWithheldFrom: Int) {
             self.script = script
             self.settings = settings
+            self.settingsWithheldFrom = settingsWithheldFrom
         }
 
         /// Numbers a new connection.
@@ -151,9 +157,11 @@ final class FakeNumbersServer: Sendable {
 
         func channelActive(context: ChannelHandlerContext) {
             log.connectionsOpen.withLock { $0 += 1 }
-            send(
-                [Frame(type: .settings, streamID: 0, payload: log.settings?.payload() ?? ByteBuffer())],
-                context: context)
+            if number < log.settingsWithheldFrom {
+                send(
+                    [Frame(type: .settings, streamID: 0, payload: log.settings?.payload() ?? ByteBuffer())],
+                    context: context)
+            }
             context.fireChannelActive()
         }
 
