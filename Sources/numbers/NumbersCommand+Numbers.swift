@@ -168,8 +168,12 @@ struct Buy: AsyncParsableCommand {
         return minor
     }
 
-    /// The refusal, then the current price in the flags' form, so the operator can decide to buy at it.
-    static func priceChanged(_ error: RPCError) -> String {
+    /// The refusal, then the current price in the flags' form, so the operator can decide to buy (or, as `adopt` says
+    /// it, to do what `action` says) at it.
+    static func priceChanged(
+        _ error: RPCError, price: String = "the current price per number", undone: String = "nothing was bought",
+        action: String = "To buy at it"
+    ) -> String {
         let currency = error.details["currency"] ?? ""
         let fees = ["monthlyFee", "setupFee"].map { name in
             error.details[name].flatMap { Int64($0) }.map { Format.money($0, currency) } ?? "?"
@@ -177,8 +181,8 @@ struct Buy: AsyncParsableCommand {
         let flags = fees.map { $0.split(separator: " ").first.map(String.init) ?? $0 }
         return """
             error: \(error)
-            the current price per number is \(fees[0]) a month and \(fees[1]) setup; nothing was bought or charged. \
-            To buy at it: --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1]) --currency \(currency)
+            \(price) is \(fees[0]) a month and \(fees[1]) setup; \(undone) or charged. \
+            \(action): --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1]) --currency \(currency)
             """
     }
 }
@@ -289,16 +293,8 @@ struct Adopt: AsyncParsableCommand {
     /// The refusal, then the current price (as `--charge` counts it) in the flags' form, so the operator can decide to
     /// adopt at it.
     static func priceChanged(_ error: RPCError) -> String {
-        let currency = error.details["currency"] ?? ""
-        let fees = ["monthlyFee", "setupFee"].map { name in
-            error.details[name].flatMap { Int64($0) }.map { Format.money($0, currency) } ?? "?"
-        }
-        let flags = fees.map { $0.split(separator: " ").first.map(String.init) ?? $0 }
-        return """
-            error: \(error)
-            the current price is \(fees[0]) a month and \(fees[1]) setup; nothing was given or charged. To adopt at \
-            it: --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1]) --currency \(currency)
-            """
+        Buy.priceChanged(
+            error, price: "the current price", undone: "nothing was given", action: "To adopt at it")
     }
 }
 
