@@ -89,7 +89,7 @@ extension NumberService {
         let phone = request.phoneNumber
         // What needs neither the price nor the provider, before asking for the price (a provider call when it is
         // not cached). A total of 0 passes any balance: the balance is checked with the price below.
-        try coordinator.read { state throws(NumberError) in try checkAdoptable(request, quote: nil, in: state) }
+        _ = try coordinator.read { state throws(NumberError) in try checkAdoptable(request, quote: nil, in: state) }
         let quote = try await adoptionQuote(request)
         // The claim that keeps purchases and other adoptions of the number off until this one ends: under the
         // decision lock, as a purchase's intent opens (which refuses a number claimed here), so a purchase decided
@@ -217,9 +217,10 @@ extension NumberService {
 
     /// Refuses the adoption when `state` says it cannot be recorded: with no `quote` yet, all but the currency and the
     /// balance.
+    @discardableResult
     private func checkAdoptable(
         _ request: AdoptionRequest, quote: PricingPolicy.Quote?, in state: CoreState
-    ) throws(NumberError) {
+    ) throws(NumberError) -> Account {
         let phone = request.phoneNumber
         let account = try state.requireActiveAccount(request.accountId)
         if let quote, account.currency != quote.currency {
@@ -261,6 +262,7 @@ extension NumberService {
             [phone], by: account, onTrunk: trunk?.providerTrunkSid, total: quote?.firstCharge ?? 0,
             numbersMax: config.limits.numbersPerAccountMax, releasing: releasing, lateBuys: lateBuys(at: now),
             offeredAs: nil)
+        return account
     }
 
     /// The trunk the adopted number is to be on: the one asked for, or, when none is, the account's trunk the provider
@@ -287,8 +289,7 @@ extension NumberService {
         let now = now()
         let textMax = config.limits.providerTextLengthMax
         let result = try await coordinator.perform { state throws(NumberError) in
-            try checkAdoptable(request, quote: quote, in: state)
-            let account = try state.requireActiveAccount(request.accountId)
+            let account = try checkAdoptable(request, quote: quote, in: state)
             if let trunkId { _ = try state.requireTrunk(trunkId, of: account.id) }
             let item = PurchaseIntent.Item(
                 phoneNumber: request.phoneNumber, setupFee: quote.setupFee, monthlyFee: quote.monthlyFee, listing: nil)
