@@ -710,8 +710,9 @@ struct Audit: AsyncParsableCommand {
             ACC_… --country CC --charge full|first-month (charged at the current price, its first cycle starting \
             then), or release it in Twilio's console if no customer should have it.
               missing (billed, gone at Twilio): numbers release NUM_… (its refund computed as usual).
-              sid_differs (held under another SID): numbers release NUM_…, then release the number in Twilio's \
-            console.
+              sid_differs (held under another SID): numbers release NUM_…; once the next orphan sweep ends its \
+            watch, numbers adopt the number for its customer (the other SID is most likely a purchase a restore from \
+            an older backup forgot), or release it in Twilio's console only if no customer should have it.
               trunk_differs: numbers trunk assign NUM_… TRK_… to the trunk numberd records (numbers trunk unassign \
             NUM_… when it records none): the change is sent to Twilio even when it is recorded already.
               release_stuck (a release requested, or a past-due number's grace release due, more than a day ago; \

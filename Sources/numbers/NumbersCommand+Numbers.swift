@@ -216,7 +216,9 @@ struct Adopt: AsyncParsableCommand {
             --max-monthly-fee or --max-setup-fee (exit 5, PRICE_CHANGED; their amounts are of --currency, which they \
             require and which must be the account's). It takes no idempotency key: after an unknown outcome (exit \
             10) run it again — a number given already is refused NUMBER_UNAVAILABLE, "this account owns it already" \
-            (exit 5), nothing charged twice, and numbers list shows it.
+            (exit 5), nothing charged twice, and numbers list shows it (no other refusal says it was given); while \
+            another adoption of the number still runs, it is refused REQUEST_IN_PROGRESS (exit 10, nothing done): \
+            run it again a moment later.
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The number, E.164 as the audit lists it, e.g. +14155550100.") var number: String

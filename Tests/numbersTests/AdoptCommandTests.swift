@@ -11,11 +11,13 @@ import Testing
 struct AdoptCommandTests {
     /// The number the stub's account holds already: adopting it again is refused as numberd refuses it.
     static let ownedAlready = "+14155550111"
+    /// A number another adoption of which still runs at the stub: refused as numberd refuses it then.
+    static let stillAdopting = "+14155550112"
 
     /// A server whose accounts are in USD and whose current price is 0.50 setup and 1.50 a month (no setup fee for a
     /// first-month charge): it records every adoption and account look-up, refuses a monthly limit under the price
-    /// (`PRICE_CHANGED`) and ``ownedAlready`` (`NUMBER_UNAVAILABLE`) as numberd does, and gives any other number to an
-    /// account holding 100.00 USD.
+    /// (`PRICE_CHANGED`), ``ownedAlready`` (`NUMBER_UNAVAILABLE`) and ``stillAdopting`` (`REQUEST_IN_PROGRESS`) as
+    /// numberd does, and gives any other number to an account holding 100.00 USD.
     static func adopting(
         _ adoptions: Recorded<AdoptNumberRequest>, _ lookUps: Recorded<GetAccountRequest>
     ) -> RPCRouter {
@@ -42,6 +44,14 @@ struct AdoptCommandTests {
                     code: .failedPrecondition,
                     message: "\(Self.ownedAlready) is not available: this account owns it already (NUM_0123456789b)",
                     reason: "NUMBER_UNAVAILABLE", details: ["phoneNumber": Self.ownedAlready])
+            }
+            if request.phoneNumber == Self.stillAdopting {
+                throw RPCError(
+                    code: .aborted,
+                    message: "another adoption of \(Self.stillAdopting) is still in progress: nothing was done "
+                        + "now; run this again once it has ended (a number it gave this account is then refused "
+                        + "\"this account owns it already\")",
+                    reason: "REQUEST_IN_PROGRESS", details: ["phoneNumber": Self.stillAdopting])
             }
             let charged = setupFee + 150
             return AdoptNumberResponse(
@@ -176,6 +186,27 @@ struct AdoptCommandTests {
         }
         #expect(adoptions.all.map { [$0.maxMonthlyFee, $0.maxSetupFee] } == [[140, nil], [150, 0]])
         #expect(lookUps.all.map(\.accountId) == ["ACC_1", "ACC_1", "ACC_1"], "the account's currency, each run")
+    }
+
+    /// A rerun while the first adoption still runs at numberd is answered `ABORTED` / `REQUEST_IN_PROGRESS`. Exit 5
+    /// would read as refused — and `NUMBER_UNAVAILABLE` after a lost answer as done, which only "this account owns it
+    /// already" says —, but the first may yet fail: its outcome is open (numberd's client marks it so), exit 10, with
+    /// the advice to run it again a moment later.
+    @Test("a rerun while the first adoption still runs: REQUEST_IN_PROGRESS exits 10, run it again, not 5; sent once")
+    func inProgress() async throws {
+        let (adoptions, lookUps) = (Recorded<AdoptNumberRequest>(), Recorded<GetAccountRequest>())
+        try await withStubServer(router: Self.adopting(adoptions, lookUps)) { server in
+            let run = try await runNumbers(
+                ["adopt", Self.stillAdopting, "--account", "ACC_1", "--country", "US", "--charge", "full"]
+                    + Self.connection(server))
+            #expect(run.status != 5, "not a refusal for good: \(run)")
+            #expect(run.status == 10, "\(run)")
+            #expect(run.stderr.contains("REQUEST_IN_PROGRESS"), "\(run.stderr)")
+            #expect(run.stderr.contains("while the first adoption still runs"), "\(run.stderr)")
+            #expect(run.stderr.contains("run it again a moment later"), "\(run.stderr)")
+            #expect(!run.stderr.contains("revoke an API key"), "not the creates' advice: \(run.stderr)")
+        }
+        #expect(adoptions.all.map(\.phoneNumber) == [Self.stillAdopting], "sent once, not retried")
     }
 
     /// AdoptNumber takes no idempotency key and the client does not retry it once sent; numberd refuses a rerun of

@@ -125,4 +125,21 @@ struct AuditCommandTests {
         #expect(Audit.age(since: now - 3 * 86_400, now: now) == "3 d")
         #expect(Audit.age(since: now + 10, now: now) == "0 s", "a clock behind the server's")
     }
+
+    /// `sid_differs` after a restore from an older backup: the SID Twilio has is most likely another customer's later
+    /// purchase of the number. The advice was to release it in Twilio's console after `numbers release`, which threw
+    /// that customer's number away; now it is adopted for its customer, and released at Twilio only if nobody should
+    /// have it.
+    @Test("the sid_differs advice: numbers release, then numbers adopt for its customer; Twilio's console only if none")
+    func sidDiffersAdvice() throws {
+        let paragraph = try #require(
+            Audit.configuration.discussion.split(separator: "\n").first { $0.contains("sid_differs") })
+        #expect(paragraph.contains("numbers release NUM_…"), "\(paragraph)")
+        #expect(paragraph.contains("numbers adopt"), "\(paragraph)")
+        #expect(paragraph.contains("orphan sweep ends its watch"), "\(paragraph)")
+        #expect(paragraph.contains("only if no customer should have it"), "\(paragraph)")
+        let adopt = try #require(paragraph.range(of: "numbers adopt"))
+        let console = try #require(paragraph.range(of: "Twilio's console"))
+        #expect(adopt.lowerBound < console.lowerBound, "adopting comes first: \(paragraph)")
+    }
 }

@@ -103,9 +103,10 @@ public enum NumbersMethods {
     /// account's), the price limits (FAILED_PRECONDITION / PRICE_CHANGED, as for PurchaseNumbers), the trunk (NOT_FOUND
     /// / TRUNK_NOT_FOUND), the number (FAILED_PRECONDITION / NUMBER_UNAVAILABLE, metadata phoneNumber, when an account
     /// here holds it, a purchase reserves it, numberd is releasing it, or watches it after a failed purchase until its
-    /// --orphan-watch window ends — the orphan sweep may release it meanwhile —, another adoption of it runs, or an
-    /// earlier adoption's routing of it that Twilio did not answer may still land: until then only an adoption for that
-    /// account on that trunk is taken, and no purchase of the number), the
+    /// --orphan-watch window ends — the orphan sweep may release it meanwhile —, or an earlier adoption's routing of it
+    /// that Twilio did not answer may still land: until then only an adoption for that account on that trunk is taken,
+    /// and no purchase of the number; ABORTED / REQUEST_IN_PROGRESS, metadata phoneNumber, while another adoption of it
+    /// still runs: make the call again once that one has ended), the
     /// account's number limit (RESOURCE_EXHAUSTED / LIMIT_EXCEEDED) and its available balance (FAILED_PRECONDITION /
     /// INSUFFICIENT_BALANCE). Then Twilio is asked for the number (NOT_FOUND / NUMBER_NOT_FOUND, metadata phoneNumber,
     /// when its account does not have it), and the number is routed to the trunk asked for if Twilio routes it
@@ -113,15 +114,18 @@ public enum NumbersMethods {
     /// trunk the account does not have is refused NOT_FOUND / TRUNK_NOT_FOUND (metadata providerTrunkSid: register it
     /// with CreateTrunk's provider_trunk_sid, or name a trunk), so an adoption never silently cuts a number's calls.
     /// Twilio's errors are those of any call to it (a routing it did not answer: UNAVAILABLE / PROVIDER_UNAVAILABLE,
-    /// nothing recorded, metadata trunkId; DeleteTrunk of that trunk is TRUNK_IN_USE while the routing runs and as long
-    /// as one that got no answer may land). A refusal after the routing was made (the account suspended or out of funds
+    /// nothing recorded, metadata trunkId; DeleteTrunk of that trunk is TRUNK_IN_USE from the moment the adoption
+    /// chooses it until the number is recorded on it or the adoption fails, and as long as a routing that got no answer
+    /// may land; a trunk whose deletion was decided first is TRUNK_NOT_FOUND, nothing sent).
+    /// A refusal after the routing was made (the account suspended or out of funds
     /// meanwhile) records nothing but says the number is routed to the trunk at Twilio since (metadata trunkId). Then everything is checked again and the number and its charge — a
     /// TRANSACTION_KIND_PURCHASE transaction, "Phone number adopted: +1…", naming the admin key — are recorded in one
     /// record: a failure before it records nothing (the number stays unowned; at most its routing at Twilio changed)
     /// and the call can be made again. It takes no idempotency key, and numberd's client does not retry it once sent: a
     /// call whose answer was lost is made again as it was, and refused FAILED_PRECONDITION / NUMBER_UNAVAILABLE, "this
-    /// account owns it already", when the first was recorded (ListNumbers shows the number). Purchases of the number
-    /// are refused while an adoption of it runs. A numberd older than this method answers UNIMPLEMENTED /
+    /// account owns it already", when the first was recorded (ListNumbers shows the number) — only that answer says it
+    /// was; ABORTED / REQUEST_IN_PROGRESS while the first still runs (make it again a moment later). Purchases of the
+    /// number are refused while an adoption of it runs. A numberd older than this method answers UNIMPLEMENTED /
     /// UNKNOWN_METHOD, nothing done.
     public static let adoptNumber = MethodDescriptor<AdoptNumberRequest, AdoptNumberResponse>(
         service: "numbers.v1.Numbers", method: "AdoptNumber")

@@ -205,8 +205,9 @@ struct CallAttempts {
     /// Whether an answer leaves open whether the request was carried out: `DEADLINE_EXCEEDED` or `CANCELLED` once
     /// it was sent (the server finishes what it started when the caller stops waiting; those made before sending say
     /// `outcome=not-started`), `UNAVAILABLE` / `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` /
-    /// `REQUEST_IN_PROGRESS` (a request under the key is still running), `UNAVAILABLE` / `STORE_FAILED` (the server
-    /// stopped writing, maybe after the provider acted), `RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` (the call was
+    /// `REQUEST_IN_PROGRESS` (a request under the key is still running; for AdoptNumber, which takes none, another
+    /// adoption of the number: the first of a rerun may yet succeed or fail), `UNAVAILABLE` / `STORE_FAILED` (the
+    /// server stopped writing, maybe after the provider acted), `RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` (the call was
     /// carried out, but its response is over this client's `maxMessagePayload`: a purchase made, its result unread)
     /// and `INTERNAL` or `UNKNOWN` (a failure after the request arrived). Every other answer is a known outcome: a
     /// refusal, nothing done.

@@ -163,6 +163,18 @@ extension NumberError {
             details: ["idempotencyKey": key])
     }
 
+    /// An adoption of `phoneNumber` is still running (`running` names it): nothing was done now. AdoptNumber takes no
+    /// idempotency key, so this is its in-progress answer, as a purchase's under its key — not `NUMBER_UNAVAILABLE`,
+    /// whose "this account owns it already" tells a repeat after a lost answer that its adoption was done, while the
+    /// one running may yet fail.
+    static func adoptionInProgress(_ phoneNumber: String, _ running: String) -> NumberError {
+        NumberError(
+            .aborted, .requestInProgress,
+            "\(running) is still in progress: nothing was done now; run this again once it has ended (a number it gave "
+                + "this account is then refused \"this account owns it already\")",
+            details: ["phoneNumber": phoneNumber])
+    }
+
     /// The provider's price for `country`/`type` is unusable (`detail` says how).
     static func providerPriceInvalid(_ cost: ProviderPrice, _ detail: String) -> NumberError {
         NumberError(

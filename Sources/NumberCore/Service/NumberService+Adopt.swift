@@ -76,14 +76,18 @@ extension NumberService {
     /// again and the number and its charge are recorded in one record: a crash or a failure before it records nothing
     /// (the number stays unowned, as it was; at most its routing changed) and the call can be repeated. An adoption
     /// whose answer was lost is repeated as it was: it is refused `NUMBER_UNAVAILABLE`, "this account owns it already"
-    /// (`numbers list` shows it).
+    /// (`numbers list` shows it), when it was recorded; while another adoption of the number still runs, `ABORTED` /
+    /// `REQUEST_IN_PROGRESS` (nothing done: repeat it once that one has ended — it may yet fail).
     ///
     /// Purchases of the number are refused while it runs, so no buy can route it to another tenant's trunk in between.
-    /// A routing the provider did not answer may still land there (for ``lateBuySeconds``, as a voided purchase's buy):
-    /// until then only an adoption for the same account on the same trunk is taken, and no purchase, so the late
-    /// request cannot send another tenant's calls there; once adopted, the trunk cannot be deleted under the number
-    /// until then either (``Local/unsettledRoutes``). Not durable: a restart forgets it, as it forgets unsettled trunk
-    /// changes.
+    /// The trunk to route to is resolved, and held against DeleteTrunk (``Local/adoptionRoutes``), in one decision,
+    /// and held until the adoption is recorded or refused: a deletion decided before it (durable or not) refuses the
+    /// adoption `TRUNK_NOT_FOUND` before anything is sent, one decided after it is refused `TRUNK_IN_USE`, so the
+    /// number is never routed to a trunk being deleted. A routing the provider did not answer may still land there
+    /// (for ``lateBuySeconds``, as a voided purchase's buy): until then only an adoption for the same account on the
+    /// same trunk is taken, and no purchase, so the late request cannot send another tenant's calls there; once
+    /// adopted, the trunk cannot be deleted under the number until then either (``Local/unsettledRoutes``). Not
+    /// durable: a restart forgets it, as it forgets unsettled trunk changes.
     public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
         let request = try validated(request)
         let phone = request.phoneNumber
@@ -99,7 +103,7 @@ extension NumberService {
             try await coordinator.perform { state throws(NumberError) in
                 try checkAdoptable(request, quote: quote, in: state)
                 guard local.withLock({ $0.adopting.insert(phone).inserted }) else {
-                    throw .numberUnavailable(phone, "another adoption of it is running")
+                    throw .adoptionInProgress(phone, "another adoption of \(phone)")
                 }
                 claimed = true
                 return ([], ())
@@ -110,16 +114,40 @@ extension NumberService {
         }
         defer { local.withLock { _ = $0.adopting.remove(phone) } }
         let provisioned = try await adoptionLookUp(request)
-        let trunk = try coordinator.read { state throws(NumberError) in
-            try adoptionTrunk(request, provisioned: provisioned, in: state)
-        }
-        guard let trunk, Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(trunk.providerTrunkSid) else {
-            return try await recordAdoption(request, quote: quote, provisioned: provisioned, trunkId: trunk?.id)
-        }
-        try await route(provisioned, to: trunk, for: request)
-        do {
-            return try await recordAdoption(request, quote: quote, provisioned: provisioned, trunkId: trunk.id)
+        // The trunk, resolved from the decision state and — when the number is to be routed there — held against
+        // DeleteTrunk in the same decision: a deletion decided before it, durable or not, refuses the adoption
+        // TRUNK_NOT_FOUND here, nothing sent; one decided after it finds the hold (TRUNK_IN_USE). Resolved from the
+        // durable state, with the hold set apart, a deletion decided in between was routed to and then made, the
+        // number left ringing nowhere.
+        var held: RouteHold?
+        let trunk: Trunk?
+        do throws(NumberError) {
+            trunk = try await coordinator.perform { state throws(NumberError) in
+                let resolved = try adoptionTrunk(request, provisioned: provisioned, in: state)
+                if let resolved, Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(resolved.providerTrunkSid) {
+                    held = holdRoute(request, to: resolved)
+                }
+                return ([], resolved)
+            }
         } catch {
+            // Held, then writes stopped before what the decision saw was durable: nothing was sent.
+            if let held { local.withLock { $0.adoptionRoutes[phone] = held.earlier } }
+            throw error
+        }
+        guard let trunk, let held else {
+            // Nothing to route (the provider routes it to that trunk already, or nowhere and none is asked for): the
+            // record's decision checks the trunk again, so a deletion decided meanwhile refuses it (nothing was sent
+            // to the provider), and one decided after it finds the number on the trunk (TRUNK_IN_USE).
+            return try await recordAdoption(
+                request, quote: quote, provisioned: provisioned, trunkId: trunk?.id, hold: nil)
+        }
+        try await route(provisioned, to: trunk, for: request, earlier: held.earlier)
+        do {
+            return try await recordAdoption(
+                request, quote: quote, provisioned: provisioned, trunkId: trunk.id, hold: held)
+        } catch {
+            // Not recorded: the hold gives way to what it replaced (an earlier unanswered routing keeps its window).
+            local.withLock { $0.adoptionRoutes[phone] = held.earlier }
             // Refused after the provider routed it (the account suspended or out of funds meanwhile, the store full):
             // not "nothing done".
             var error = error
@@ -149,23 +177,32 @@ extension NumberService {
             .notFound, .numberNotFound, "the provider account does not have \(phone)", details: ["phoneNumber": phone])
     }
 
-    /// Routes the number to `trunk` at the provider. While the request runs, and after it if it got no answer — it may
-    /// still land, for as long as a voided purchase's buy may —, the route is kept (``Local/adoptionRoutes``): the
-    /// trunk cannot be deleted, and only an adoption for the same account on the same trunk is taken. An earlier
-    /// unanswered routing of the number (this adoption's repeat) keeps its own window.
-    private func route(
-        _ provisioned: ProvisionedNumber, to trunk: Trunk, for request: AdoptionRequest
-    ) async throws(NumberError) {
+    /// Holds the number's routing to `trunk` for this adoption until it is recorded or refused (``Local/adoptionRoutes``,
+    /// with no end): the trunk cannot be deleted meanwhile, and only an adoption for the same account on the same trunk
+    /// is taken. Called under the decision lock, in the decision that resolved the trunk (DeleteTrunk checks the holds
+    /// in its own). Returns the hold, with the earlier unanswered routing of the number it replaced (this adoption's
+    /// repeat), which keeps its own window.
+    private func holdRoute(_ request: AdoptionRequest, to trunk: Trunk) -> RouteHold {
         let phone = request.phoneNumber
         let now = now()
-        let earlier = local.withLock { local in
+        return local.withLock { local in
             let earlier = local.pendingAdoptionRoute(phone, at: now)
             // Bounded by the numbers whose routing may still land: those that no longer can go as one is added.
             local.adoptionRoutes = local.adoptionRoutes.filter { $0.value.until > now }
             local.adoptionRoutes[phone] = AdoptionRoute(
                 accountId: request.accountId, trunkId: trunk.id, until: .distantFuture)
-            return earlier
+            return RouteHold(earlier: earlier)
         }
+    }
+
+    /// Routes the number to `trunk` at the provider, under the hold ``holdRoute(_:to:)`` set, which stays when it is
+    /// answered (until the record). A refusal gives the hold back to `earlier`; a request that got no answer may
+    /// still land, for as long as a voided purchase's buy may: the hold is kept until then (or `earlier`'s end, if
+    /// later).
+    private func route(
+        _ provisioned: ProvisionedNumber, to trunk: Trunk, for request: AdoptionRequest, earlier: AdoptionRoute?
+    ) async throws(NumberError) {
+        let phone = request.phoneNumber
         do {
             try await provider.setTrunk(sid: provisioned.sid, trunkSid: trunk.providerTrunkSid)
         } catch {
@@ -184,7 +221,6 @@ extension NumberService {
                     + "\(until.iso8601Milliseconds) no other adoption or purchase of it is taken)",
                 details: ["phoneNumber": phone, "trunkId": trunk.id], internalDetail: "\(error)")
         }
-        local.withLock { $0.adoptionRoutes[phone] = earlier }
     }
 
     /// The request checked by every rule that needs no state, and normalized; INVALID_ARGUMENT otherwise. Fields are
@@ -250,13 +286,16 @@ extension NumberService {
         if let route = local.withLock({ $0.pendingAdoptionRoute(phone, at: now) }),
             route.accountId != account.id || route.trunkId != request.trunkId
         {
+            // A hold with no end is an adoption still running: its outcome is open, not this number's state.
+            guard route.until != .distantFuture else {
+                throw .adoptionInProgress(
+                    phone, "an adoption of \(phone) for \(route.accountId), routing it to trunk \(route.trunkId),")
+            }
             throw .numberUnavailable(
                 phone,
-                route.until == .distantFuture
-                    ? "an adoption of it for \(route.accountId) is routing it to trunk \(route.trunkId) at the provider"
-                    : "an earlier adoption's routing of it to trunk \(route.trunkId) got no answer and may still land "
-                        + "at the provider until \(route.until.iso8601Milliseconds): adopt it for \(route.accountId) "
-                        + "on that trunk, or after then")
+                "an earlier adoption's routing of it to trunk \(route.trunkId) got no answer and may still land at the "
+                    + "provider until \(route.until.iso8601Milliseconds): adopt it for \(route.accountId) on that "
+                    + "trunk, or after then")
         }
         try state.requirePurchasable(
             [phone], by: account, onTrunk: trunk?.providerTrunkSid, total: quote?.firstCharge ?? 0,
@@ -283,8 +322,11 @@ extension NumberService {
     }
 
     /// Records the number and its charge in one record, after checking everything again under the decision lock.
+    /// Once recorded, this adoption's `hold` on the routing (if it routed the number) goes; a failure leaves it to
+    /// the caller.
     private func recordAdoption(
-        _ request: AdoptionRequest, quote: PricingPolicy.Quote, provisioned: ProvisionedNumber, trunkId: String?
+        _ request: AdoptionRequest, quote: PricingPolicy.Quote, provisioned: ProvisionedNumber, trunkId: String?,
+        hold: RouteHold?
     ) async throws(NumberError) -> AdoptionResult {
         let now = now()
         let textMax = config.limits.providerTextLengthMax
@@ -320,10 +362,16 @@ extension NumberService {
                 ], AdoptionResult(number: number, transaction: transaction)
             )
         }
-        // A routing to this trunk that got no answer before may still land: the trunk stays held under the number.
-        if let route = local.withLock({ $0.adoptionRoutes.removeValue(forKey: request.phoneNumber) }), route.until > now
-        {
-            local.withLock { $0.unsettledRoutes.holdLate(route.trunkId, of: result.number.id, until: route.until) }
+        // The number is on its trunk now (DeleteTrunk counts it): this adoption's hold goes. A routing to this trunk
+        // that got no answer before — the one the hold replaced, or with no hold the one recorded — may still land:
+        // the trunk stays held under the number.
+        let earlier: AdoptionRoute? = local.withLock { local in
+            let current = local.adoptionRoutes.removeValue(forKey: request.phoneNumber)
+            guard let hold else { return current }
+            return hold.earlier
+        }
+        if let earlier, earlier.until > now {
+            local.withLock { $0.unsettledRoutes.holdLate(earlier.trunkId, of: result.number.id, until: earlier.until) }
         }
         logger.notice(
             "number adopted",
@@ -338,7 +386,8 @@ extension NumberService {
 }
 
 /// An adoption's routing of a number to a trunk that got no answer from the provider, which may still land there until
-/// `until` (``NumberService/Local/adoptionRoutes``).
+/// `until` (``NumberService/Local/adoptionRoutes``); `until` `.distantFuture`: an adoption still running, holding the
+/// trunk until it is recorded or refused.
 struct AdoptionRoute: Sendable {
     /// The account the adoption was for.
     var accountId: String
@@ -346,4 +395,11 @@ struct AdoptionRoute: Sendable {
     var trunkId: String
     /// When the request can no longer land.
     var until: Date
+}
+
+/// A running adoption's hold on its number's routing (``NumberService/Local/adoptionRoutes``), set with the trunk it
+/// routes to: what it replaced, given back when the adoption is refused.
+private struct RouteHold: Sendable {
+    /// An earlier adoption's routing of the number that got no answer and may still land (this adoption's repeat).
+    var earlier: AdoptionRoute?
 }

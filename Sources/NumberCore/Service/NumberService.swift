@@ -98,8 +98,10 @@ public final class NumberService: Sendable {
         /// Numbers an adoption is giving to an account (``NumberService/adoptNumber(_:)``): no purchase may reserve one
         /// meanwhile.
         var adopting: Set<String> = []
-        /// Adoptions' routings the provider did not answer, by E.164 (``NumberService/adoptNumber(_:)``): until each
-        /// can no longer land, only an adoption of the number for the same account on the same trunk is taken, and no
+        /// Adoptions' routings, by E.164 (``NumberService/adoptNumber(_:)``): one running, from the decision that
+        /// chose its trunk until the number is recorded or the adoption refused (`until` `.distantFuture`), and those
+        /// the provider did not answer. Until each ends (can no longer land), DeleteTrunk refuses its trunk
+        /// (TRUNK_IN_USE), only an adoption of the number for the same account on the same trunk is taken, and no
         /// purchase. Pruned as read.
         var adoptionRoutes: [String: AdoptionRoute] = [:]
 

@@ -1,6 +1,7 @@
 import Foundation
-import NumberCore
 import Testing
+
+@testable import NumberCore
 
 /// AdoptNumber gives an account a number the provider account has and nobody here holds — what the provider audit
 /// calls `unowned`: a customer's number lost when the store was restored from an older backup, or one bought in
@@ -26,10 +27,19 @@ struct AdoptNumberTests {
         _ h: Harness, _ phone: String, sid: Int, trunkSid: String? = nil,
         created: Date = Date.utc("2024-12-01T09:00:00Z")
     ) -> ProvisionedNumber {
+        boughtInConsole(h.provider, phone, sid: sid, trunkSid: trunkSid, created: created)
+    }
+
+    /// As ``boughtInConsole(_:_:sid:trunkSid:created:)``, at a provider a test's own service uses.
+    @discardableResult
+    static func boughtInConsole(
+        _ provider: FakeProvider, _ phone: String, sid: Int, trunkSid: String? = nil,
+        created: Date = Date.utc("2024-12-01T09:00:00Z")
+    ) -> ProvisionedNumber {
         let number = ProvisionedNumber(
             sid: "PN" + String(format: "%032d", 900 + sid), phoneNumber: phone, friendlyName: "console",
             trunkSid: trunkSid, capabilities: NumberCapabilities(voice: true, sms: true), dateCreated: created)
-        h.provider.changeOwned(phone, type: phone == tollFree ? .tollFree : .local) { $0 = number }
+        provider.changeOwned(phone, type: phone == tollFree ? .tollFree : .local) { $0 = number }
         return number
     }
 
@@ -51,7 +61,11 @@ struct AdoptNumberTests {
     }
 
     static func balance(_ h: Harness, _ accountId: String) throws -> Int64 {
-        try h.service.balance(accountId: accountId).balance
+        try balance(h.service, accountId)
+    }
+
+    static func balance(_ service: NumberService, _ accountId: String) throws -> Int64 {
+        try service.balance(accountId: accountId).balance
     }
 
     // MARK: What an adoption records
@@ -251,6 +265,38 @@ struct AdoptNumberTests {
         #expect(h.service.durableState().orphanWatch.isEmpty && h.provider.owned(Self.phone) == console)
         let adopted = try await h.service.adoptNumber(Self.request(account.id, Self.phone))
         #expect(adopted.number.providerSid == console.sid && adopted.number.cycleStart == h.clock.now())
+        try await h.check()
+    }
+
+    /// The provider audit's `sid_differs` after a restore from an older backup: the store holds the number for D,
+    /// whose release of it the backup forgot, and Twilio has it under C's later purchase. Releasing D's (its DELETE
+    /// names D's SID: Twilio's 404, recorded as released, watched) and, once the sweep has ended the watch, adopting it
+    /// for C gives C's number back without ever releasing it at Twilio — which the old advice, "release the number in
+    /// Twilio's console", did.
+    @Test(
+        "sid_differs: released for its recorded holder, then adopted for its customer under Twilio's SID",
+        arguments: StoreKind.allCases)
+    func sidDiffersAdoptedForItsCustomer(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let d = try await h.account(funds: 10_000, name: "D")
+        let c = try await h.account(funds: 10_000, name: "C")
+        let recorded = try await h.buy([Self.phone], for: d.id).numbers[0]
+        let customerSid = "PN" + String(format: "%032d", 977)
+        h.provider.changeOwned(Self.phone) { $0?.sid = customerSid }
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).counts[.sidDiffers] == 1)
+
+        _ = try await h.service.release(accountId: d.id, numberId: recorded.id)
+        #expect(h.provider.owned(Self.phone)?.sid == customerSid, "numberd's DELETE named the recorded SID")
+        let watched = await numberError { _ = try await h.service.adoptNumber(Self.request(c.id, Self.phone)) }
+        #expect(watched?.reason == .numberUnavailable, "\(String(describing: watched))")
+        // Under another SID than the released number's: someone's purchase, never released by the sweep.
+        let sweep = await h.service.sweepOrphans()
+        #expect(sweep.released.isEmpty && sweep.expired == [Self.phone], "\(sweep)")
+        #expect(h.provider.owned(Self.phone)?.sid == customerSid)
+
+        let adopted = try await h.service.adoptNumber(Self.request(c.id, Self.phone)).number
+        #expect(adopted.accountId == c.id && adopted.providerSid == customerSid)
+        #expect(try await h.service.auditProvider(recheckAfter: .zero).isClean)
         try await h.check()
     }
 
@@ -629,10 +675,21 @@ struct AdoptNumberTests {
         #expect(purchase?.message.contains("does not offer it") == true, "told as another tenant's hold is")
         #expect(h.provider.calls(.buy) == 0)
         #expect(try h.service.balance(accountId: b.id).held == 0 && h.service.durableState().intents.isEmpty)
-        // Another adoption of it (a second operator's, a retry) is refused at once, asking the provider nothing.
-        let again = await numberError { _ = try await h.service.adoptNumber(Self.request(b.id, Self.phone)) }
-        #expect(again?.reason == .numberUnavailable, "\(String(describing: again))")
-        #expect(again?.message.contains("another adoption of it is running") == true, "\(String(describing: again))")
+        // Another adoption of it (a second operator's, a retry) is refused at once, asking the provider nothing: as in
+        // progress, not NUMBER_UNAVAILABLE, which a repeat after a lost answer would read as done when the first may
+        // yet fail.
+        let callers: [(accountId: String, trunkId: String?)] = [(b.id, nil), (a.id, ta.id)]
+        for (accountId, trunkId) in callers {
+            let again = await numberError {
+                _ = try await h.service.adoptNumber(Self.request(accountId, Self.phone, trunkId: trunkId))
+            }
+            #expect(
+                again?.code == .aborted && again?.reason == .requestInProgress, "\(String(describing: again))")
+            #expect(
+                again?.message.contains("another adoption of \(Self.phone) is still in progress") == true,
+                "\(String(describing: again))")
+            #expect(again?.details == ["phoneNumber": Self.phone], "\(String(describing: again))")
+        }
         #expect(h.provider.lookedUp == [Self.phone])
 
         h.provider.resume("look-up")
@@ -644,6 +701,67 @@ struct AdoptNumberTests {
         #expect(after?.reason == .numberUnavailable && h.provider.calls(.buy) == 0)
         #expect(try Self.balance(h, b.id) == 10_000)
         try await h.check()
+    }
+
+    /// A review of the finished feature: the trunk was read from the durable state, and the routing held apart from
+    /// the decision lock. A DeleteTrunk decided in between — no number on the trunk, no routing held yet — but not yet
+    /// durable was invisible to that read: the number was routed to the trunk, the deletion then made (at Twilio too,
+    /// for a trunk numberd made there), and the refused record said the number "is routed to trunk … and stays so".
+    /// The trunk is now resolved and held in one decision, which sees the deletion decided before it; one decided
+    /// after it finds the hold.
+    @Test("a trunk whose deletion was decided, durable or not, is never routed to; one held first is not deleted")
+    func trunkDeletedWhileAdopting() async throws {
+        let store = GatedStore(InMemoryNumberStore())
+        let provider = FakeProvider()
+        let service = try await NumberService.open(
+            store: store, provider: provider, clock: ManualClock(Harness.start), config: .defaults)
+        let a = try await service.createAccount(name: "A", currency: "USD")
+        _ = try await service.addFunds(accountId: a.id, amount: 10_000)
+        let t1 = try await service.createTrunk(accountId: a.id, name: "T1", providerTrunkSid: trunkSid(0xa))
+        Self.boughtInConsole(provider, Self.phone, sid: 1)
+        provider.inject(.hangThenDo(gate: "look-up"), on: .lookUp, phoneNumber: Self.phone)
+        let adoption = Task { try await service.adoptNumber(Self.request(a.id, Self.phone, trunkId: t1.id)) }
+        await provider.waitUntilReached("look-up")
+
+        // A's owner deletes T1 meanwhile: decided (nothing on it, nothing routed to it), its record not yet durable.
+        store.hold { events in events.contains { if case .trunkDeleted = $0 { true } else { false } } }
+        let deletion = Task { try await service.deleteTrunk(accountId: a.id, trunkId: t1.id) }
+        try await store.waitUntilHolding(commits: 1)
+        provider.resume("look-up")
+        // The adoption goes on and waits behind the deletion's record: at its trunk's decision (or, were the trunk
+        // read from the durable state, at its record, the number routed).
+        try await waitUntil { service.coordinator.waiterCount >= 2 }
+        store.release()
+        try await deletion.value
+        let refused = await numberError { _ = try await adoption.value }
+        #expect(refused?.code == .notFound && refused?.reason == .trunkNotFound, "\(String(describing: refused))")
+        #expect(refused?.message.contains("routed to trunk") == false, "nothing routed: \(String(describing: refused))")
+        #expect(provider.calls(.setTrunk) == 0, "never routed to the deleted trunk")
+        #expect(provider.owned(Self.phone)?.trunkSid == nil)
+        let state = service.durableState()
+        #expect(state.trunks[t1.id] == nil && state.phoneOwners[Self.phone] == nil)
+        #expect(try Self.balance(service, a.id) == 10_000)
+
+        // The other order: the trunk chosen and held first, its deletion is refused while the adoption routes the
+        // number there, and another account's adoption of the number is told it is in progress (not unavailable).
+        let b = try await service.createAccount(name: "B", currency: "USD")
+        let t2 = try await service.createTrunk(accountId: a.id, name: "T2", providerTrunkSid: trunkSid(0xb))
+        provider.inject(.hangAfter(gate: "routed"), on: .setTrunk, phoneNumber: Self.phone)
+        let second = Task { try await service.adoptNumber(Self.request(a.id, Self.phone, trunkId: t2.id)) }
+        await provider.waitUntilReached("routed")
+        let inUse = await numberError { try await service.deleteTrunk(accountId: a.id, trunkId: t2.id) }
+        #expect(inUse?.code == .failedPrecondition && inUse?.reason == .trunkInUse, "\(String(describing: inUse))")
+        let other = await numberError { _ = try await service.adoptNumber(Self.request(b.id, Self.phone)) }
+        #expect(other?.code == .aborted && other?.reason == .requestInProgress, "\(String(describing: other))")
+        #expect(other?.message.contains("routing it to trunk \(t2.id)") == true, "\(String(describing: other))")
+        provider.resume("routed")
+        let adopted = try await second.value.number
+        #expect(adopted.trunkId == t2.id && provider.owned(Self.phone)?.trunkSid == t2.providerTrunkSid)
+        #expect(provider.calls(.setTrunk) == 1)
+        let held = await numberError { try await service.deleteTrunk(accountId: a.id, trunkId: t2.id) }
+        #expect(held?.reason == .trunkInUse && held?.details["numbers"] == "1", "\(String(describing: held))")
+        #expect(service.durableState().checkInvariants() == [])
+        #expect(try await store.load() == service.durableState())
     }
 
     // MARK: Afterwards
