@@ -128,10 +128,10 @@ extension ClientConnectionLivenessTests {
     }
 
     static func connected(
-        pingTimeout: TimeAmount, serverSettings: ConnectionSettings? = nil
+        pingTimeout: TimeAmount, serverSettings: ConnectionSettings? = nil,
+        status: ClientConnectionStatus = ClientConnectionStatus()
     ) throws -> (ClientConnectionHandler, EmbeddedChannel, EmbeddedEventLoop, ClientConnectionStatus) {
         let loop = EmbeddedEventLoop()
-        let status = ClientConnectionStatus()
         let handler = ClientConnectionHandler(settings: .defaults, status: status, pingTimeout: pingTimeout)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -204,6 +204,29 @@ extension ClientConnectionLivenessTests {
             Issue.record("the open call did not get its answer")
             return
         }
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A pool review: a connection that took calls again once its PING was answered told no one, so the calls waiting
+    /// in the pool for room (none while the PING waited) waited on for a call to end or a connection to come up.
+    @Test("a connection taking calls again once its PING is answered tells the pool it has room, once")
+    func answeredPingReportsRoom() throws {
+        let reports = Mutex(0)
+        let status = ClientConnectionStatus(roomReturned: { _ in reports.withLock { $0 += 1 } })
+        let (handler, channel, loop, _) = try Self.connected(pingTimeout: .seconds(2), status: status)
+        let expiring = ClientDeadlineTests.start(handler, loop, timeout: .milliseconds(100))
+        loop.advanceTime(by: .milliseconds(100))
+        _ = try expiring.wait()
+        let ping = try #require(try Self.written(channel).first { $0.type == .ping }, "no PING")
+        #expect(!status.hasRoom && status.room == 0, "no room while the PING waits")
+        #expect(reports.withLock { $0 } == 0)
+        try channel.writeInbound(
+            ClientDeadlineTests.bytes(Frame(type: .ping, flags: .ack, streamID: 0, payload: ping.payload)))
+        #expect(status.hasRoom)
+        #expect(reports.withLock { $0 } == 1, "the pool was told")
+        // Anything read later, with no PING waiting, tells it nothing.
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .settings, flags: .ack, streamID: 0)))
+        #expect(reports.withLock { $0 } == 1)
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 

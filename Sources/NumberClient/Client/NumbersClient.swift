@@ -38,14 +38,14 @@ public final class NumbersClient: Sendable {
         var connections: [ClientConnection] = []
         /// The connection attempts under way: with the connections taking calls, at most `connectionPoolSize`.
         var attempts: [Attempt] = []
-        /// Calls waiting for an attempt of `attempts`: as many attempts are started as calls wait (within the pool's
-        /// size), so a burst of calls at cold start or after a reconnect brings every connection up at once.
-        var waiting = 0
-        /// Those of `waiting` that connections taking calls could also serve, oldest first: each is woken, to pick
-        /// again, by a call ending on one (``NumbersClient/callEnded(on:)``), since the slot it frees often comes
+        /// The calls waiting, oldest first, each for an attempt of `attempts` and for room on any connection,
+        /// whichever comes first: as many attempts are started as calls wait (within the pool's size), so a burst of
+        /// calls at cold start or after a reconnect brings every connection up at once; and room, which often comes
         /// long before the connection being made (a connect, a TLS handshake and the server's SETTINGS, each up to its
-        /// timeout).
-        var roomWaiters: [EventLoopPromise<Void>] = []
+        /// timeout), wakes the first in line, to pick again: a slot freed by a call ending
+        /// (``NumbersClient/callEnded(on:)``), the slots of a connection come up beyond those the calls that waited
+        /// for it take, those of a connection taking calls again after a PING.
+        var waiters = RoomWaiters<Wait>()
         var next = 0
         var closed = false
         /// Connect attempts failed in a row (reset by one that succeeds), and until when no attempt starts while a
@@ -75,6 +75,31 @@ public final class NumbersClient: Sendable {
         var future: EventLoopFuture<ClientConnection>
         /// What `close()` cuts it short with.
         var connectionAttempts: ConnectionAttempts
+        /// The calls that waited for it, those still waiting woken when it ends. A call is listed once however often
+        /// it waits for it again (woken for room that another call took first); calls no longer waiting for it stay
+        /// listed until it ends, or until they outnumber the calls waiting and are swept.
+        var waiters: [Waiter] = []
+    }
+
+    /// What the pool keeps of a call waiting in it (``Pool/waiters``), read and changed under its lock.
+    private struct Wait {
+        /// Ends the call's current wait: completed by whatever ends the wait first (room, its attempt, its deadline or
+        /// cancellation), which takes the call out of line in the same hold of the pool's lock. A wake-up for room
+        /// thus never goes to a call that has stopped waiting: the next call in line gets it.
+        var promise: EventLoopPromise<Woken>
+        /// The attempt on whose ``Attempt/waiters`` the call is listed (nil: none).
+        var attempt: ConnectionAttempts?
+    }
+
+    /// A call's place among the pool's waiting calls, kept through its waits.
+    private typealias Waiter = RoomWaiters<Wait>.Entry
+
+    /// What woke a call waiting in the pool (its deadline, its cancellation and a failed attempt throw instead).
+    private enum Woken {
+        /// A slot freed, or a connection with room: the first calls in line are woken, to take it.
+        case room
+        /// The attempt it waited for made its connection.
+        case attemptEnded
     }
 
     /// The first pause after a failed connect attempt during which a pool with a connection taking calls starts no
@@ -124,8 +149,12 @@ public final class NumbersClient: Sendable {
     /// The pool's connections that are up and not going away (tests wait on it to see a lost connection reach the
     /// client: a connection counts as gone only once its open calls have been failed).
     var liveConnectionCount: Int { pool.withLock { $0.connections.count { $0.status.isAlive } } }
-    /// Calls waiting for a connection being made (tests wait on it to know a call found every connection full).
-    var waitingCallCount: Int { pool.withLock { $0.waiting } }
+    /// Calls waiting in the pool, for a connection being made or for room (tests wait on it to know a call found every
+    /// connection full).
+    var waitingCallCount: Int { pool.withLock { $0.waiters.count } }
+    /// Tests only: run (then cleared) by the first call to wake from a wait in the pool, before it picks again — a
+    /// call descheduled between its wake-up and its next pick, which other calls ending may come into.
+    let wokenHook = Mutex<(@Sendable () async -> Void)?>(nil)
 
     /// Closes every connection, those going away included; calls in flight fail and later calls throw. A connection
     /// being made is cut short: the calls waiting for it fail `CLIENT_CLOSED` now, not after its connect, handshake
@@ -361,20 +390,30 @@ public final class NumbersClient: Sendable {
     /// A usable connection: of those taking calls, the one given the fewest that still has room below the server's
     /// concurrent-call limit (round-robin among equals), while the pool grows to its size in the background. When
     /// none has room, the call waits, until `deadline` (nil: none), for a connection being made — as many attempts
-    /// start as calls wait, within the pool's size — or for a call to end on a connection taking calls, whichever
-    /// comes first, and then picks again, rather than queueing behind a full one:
+    /// start as calls wait, within the pool's size — or for room on any connection (a call ending on one, another
+    /// coming up with slots beyond those the calls that waited for it take, one taking calls again after a PING),
+    /// whichever comes first, and then picks again, rather than queueing behind a full one:
     /// a burst of calls at cold start or after a reconnect spreads over every connection, instead of running the
     /// server's limit on the first and queueing the rest there until their deadlines. Only when the pool is at its
     /// size (or connects back off after failures) is the call queued, on the connection given the fewest calls.
     /// `forCall`: the call is counted on the connection, and the caller must end it with ``callEnded(on:)``.
     private func connection(deadline: NIODeadline?, forCall: Bool = true) async throws -> ClientConnection {
         var failure: ConnectError?
+        // The call's place in the pool's line, made at its first wait and kept through the next ones.
+        var waiter: Waiter?
+        // What woke it from its last wait (nil: nothing yet, or its attempt failed).
+        var woken: Woken?
         while true {
-            let pick = pool.withLock { pool in choose(&pool, forCall: forCall, sawFailure: failure != nil) }
+            let pick = pool.withLock { pool in
+                choose(
+                    &pool, forCall: forCall, sawFailure: failure != nil, waiter: waiter, wokenForRoom: woken == .room)
+            }
             switch pick {
             case .closed:
                 throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
             case .ready(let connection):
+                // Woken for room it takes no slot of: the next call in line may.
+                if !forCall, woken == .room { wakeFirstForRoom() }
                 return connection
             case .failed:
                 var error =
@@ -383,28 +422,34 @@ public final class NumbersClient: Sendable {
                     pool.wentAway.map { .now() - $0 < .seconds(Self.wentAwayRecentSeconds) } ?? false
                 }
                 throw error
-            case .wait(let future, let room):
-                var picksAgain = true
-                defer { stoppedWaiting(room: room, picksAgain: picksAgain) }
+            case .wait(let entry, let promise):
+                waiter = entry
+                woken = nil
                 do {
-                    // Its connection, or the slot freed, may go to another call meanwhile: the next pick takes
-                    // whichever has room.
-                    try await wait(for: future, orRoom: room, until: deadline)
+                    // Out of line once woken: its connection, or the slot freed, may go to another call meanwhile,
+                    // and the next pick takes whichever has room.
+                    woken = try await wait(entry, on: promise, until: deadline)
+                    let hook = wokenHook.withLock { hook in
+                        defer { hook = nil }
+                        return hook
+                    }
+                    if let hook { await hook() }
                 } catch let error as ConnectError {
                     failure = error
-                } catch {
-                    picksAgain = false
-                    throw error
                 }
             }
         }
     }
 
     /// One pick of ``connection(deadline:forCall:)``, under the pool's lock; it counts the call on the connection it
-    /// returns (`forCall`) and on the pool's waiting calls when it returns `.wait`. `sawFailure`: the attempt the call
-    /// waited for failed; with no connection taking calls it then fails, rather than starting another attempt (its
-    /// retries decide). Scans in place: this runs on every call and must not allocate.
-    private func choose(_ state: inout Pool, forCall: Bool, sawFailure: Bool) -> Pick {
+    /// returns (`forCall`), and puts it in the pool's line when it returns `.wait` (`waiter`: its place from an
+    /// earlier wait, if any; `wokenForRoom`: that wait ended for room, which another call took first, and the call
+    /// goes back first in line). `sawFailure`: the attempt the call waited for failed; with no connection taking calls
+    /// it then fails, rather than starting another attempt (its retries decide). Scans in place: this runs on every
+    /// call and must not allocate when a connection has room.
+    private func choose(
+        _ state: inout Pool, forCall: Bool, sawFailure: Bool, waiter: Waiter?, wokenForRoom: Bool
+    ) -> Pick {
         // Connections that ended leave; those going away stay until then, for `close()`.
         let before = state.connections.count
         state.connections.removeAll { !$0.channel.isActive }
@@ -441,29 +486,34 @@ public final class NumbersClient: Sendable {
         if let ready = roomy ?? (forCall ? nil : leastLoaded) {
             // The pool grows in the background, one attempt at a time.
             if state.attempts.isEmpty, state.mayConnect(alive: alive, size: size, sawFailure: sawFailure) {
-                _ = startConnecting(&state)
+                startConnecting(&state)
             }
             if forCall { ready.status.callStarted() }
             return .ready(ready)
         }
         // No room: wait for a connection being made, starting one for each call waiting, within the pool's size.
-        var awaited: EventLoopFuture<ClientConnection>?
-        while state.attempts.count < state.waiting + 1,
+        var awaited: Int?
+        while state.attempts.count < state.waiters.count + 1,
             state.mayConnect(alive: alive, size: size, sawFailure: sawFailure)
         {
-            awaited = startConnecting(&state)
+            startConnecting(&state)
+            awaited = state.attempts.count - 1
         }
         if awaited == nil, !state.attempts.isEmpty {
-            // Waiters spread over the attempts under way (round-robin), each woken when its own ends.
-            awaited = state.attempts[Int(UInt(bitPattern: state.next) % UInt(state.attempts.count))].future
+            // A call waiting again keeps to the attempt it waited for; others spread over the attempts under way
+            // (round-robin), each woken when its own ends.
+            if let current = waiter?.value.attempt,
+                let index = state.attempts.firstIndex(where: { $0.connectionAttempts === current })
+            {
+                awaited = index
+            } else {
+                awaited = Int(UInt(bitPattern: state.next) % UInt(state.attempts.count))
+            }
         }
         if let awaited {
-            state.waiting += 1
-            // A call ending on a connection taking calls frees a slot, often before the attempt ends.
-            guard alive > 0 else { return .wait(awaited, room: nil) }
-            let room = awaited.eventLoop.makePromise(of: Void.self)
-            state.roomWaiters.append(room)
-            return .wait(awaited, room: room)
+            // Room on any connection, often there before the attempt ends, wakes it too.
+            let (entry, promise) = enqueue(&state, attempt: awaited, waiter: waiter, first: wokenForRoom)
+            return .wait(entry, promise)
         }
         // The pool is at its size (or backs off) and every connection is full: queue on the least loaded.
         if let leastLoaded {
@@ -473,28 +523,59 @@ public final class NumbersClient: Sendable {
         return .failed
     }
 
-    /// Waits for a connection attempt to end, or for `room` (nil: none; succeeded by ``callEnded(on:)``), until
-    /// `deadline` (nil: none) or the task's cancellation, which throw `WaitEnded`; a failed attempt throws
-    /// `ConnectError`. The caller then picks again (another call may have taken the connection, or the slot). Only
-    /// this caller stops waiting: the attempt, which may take the connect timeout, the TLS handshake's and the connect
-    /// timeout again for the server's SETTINGS, goes on for the pool and the other calls waiting on it.
+    /// Puts a call in the pool's line, waiting for attempt `index` too, under the pool's lock: `waiter`, its place
+    /// from an earlier wait (nil: a new one), back first when `first`. Returns its place and the promise its wait
+    /// ends with. The call is listed on the attempt once: waiting for it again adds nothing there.
+    private func enqueue(
+        _ state: inout Pool, attempt index: Int, waiter: Waiter?, first: Bool
+    ) -> (Waiter, EventLoopPromise<Woken>) {
+        let attempt = state.attempts[index].connectionAttempts
+        let promise = state.attempts[index].future.eventLoop.makePromise(of: Woken.self)
+        let entry: Waiter
+        if let waiter {
+            waiter.value.promise = promise
+            entry = waiter
+        } else {
+            entry = Waiter(Wait(promise: promise, attempt: nil))
+        }
+        state.waiters.add(entry, first: first)
+        if entry.value.attempt !== attempt {
+            // Those listed no longer waiting for it (their calls ended, or wait for another) are swept once they
+            // outnumber the calls waiting: each sweep costs about what was listed since the last.
+            if state.attempts[index].waiters.count > 2 * state.waiters.count + 64 {
+                state.attempts[index].waiters.removeAll { listed in
+                    if listed.isWaiting, listed.value.attempt === attempt { return false }
+                    // Listed again should it wait for this attempt later.
+                    if listed.value.attempt === attempt { listed.value.attempt = nil }
+                    return true
+                }
+            }
+            entry.value.attempt = attempt
+            state.attempts[index].waiters.append(entry)
+        }
+        return (entry, promise)
+    }
+
+    /// Waits in the pool's line (`waiter`) until `promise` completes: room on a connection, or the end of the
+    /// connection attempt it waits for, or `deadline` (nil: none) or the task's cancellation, which throw
+    /// `WaitEnded`; a failed attempt throws `ConnectError`. Whatever ends the wait takes the call out of line. The
+    /// caller then picks again (another call may have taken the connection, or the slot). Only this caller stops
+    /// waiting: the attempt, which may take the connect timeout, the TLS handshake's and the connect timeout again
+    /// for the server's SETTINGS, goes on for the pool and the other calls waiting on it.
     private func wait(
-        for future: EventLoopFuture<ClientConnection>, orRoom room: EventLoopPromise<Void>?,
-        until deadline: NIODeadline?
-    ) async throws {
-        let eventLoop = future.eventLoop
-        let waited = room ?? eventLoop.makePromise(of: Void.self)
-        // Completes `waited` in the end, whatever else did first (then it is ignored).
-        future.map { _ in }.cascade(to: waited)
+        _ waiter: Waiter, on promise: EventLoopPromise<Woken>, until deadline: NIODeadline?
+    ) async throws -> Woken {
         let timer = deadline.map { deadline in
-            eventLoop.scheduleTask(deadline: deadline) { waited.fail(WaitEnded.deadline) }
+            promise.futureResult.eventLoop.scheduleTask(deadline: deadline) { [self] in
+                self.endWait(waiter, promise, WaitEnded.deadline)
+            }
         }
         defer { timer?.cancel() }
         do {
-            try await withTaskCancellationHandler {
-                try await waited.futureResult.get()
+            return try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
             } onCancel: {
-                waited.fail(WaitEnded.cancelled)
+                self.endWait(waiter, promise, WaitEnded.cancelled)
             }
         } catch let ended as WaitEnded {
             throw ended
@@ -507,32 +588,44 @@ public final class NumbersClient: Sendable {
         }
     }
 
-    /// A call stopped waiting in ``connection(deadline:forCall:)``: it leaves the pool's waiting calls, and its `room`
-    /// the room waiters. A wakeup it took there but will not use — it does not pick again (its deadline, its
-    /// cancellation) — goes to the next call waiting for room, which would otherwise miss the slot freed.
-    private func stoppedWaiting(room: EventLoopPromise<Void>?, picksAgain: Bool) {
-        let next: EventLoopPromise<Void>? = pool.withLock { pool in
-            pool.waiting -= 1
-            guard let room else { return nil }
-            if let index = pool.roomWaiters.firstIndex(where: { $0.futureResult === room.futureResult }) {
-                pool.roomWaiters.remove(at: index)
-                return nil
-            }
-            guard !picksAgain, !pool.roomWaiters.isEmpty else { return nil }
-            return pool.roomWaiters.removeFirst()
+    /// Ends the wait of `waiter` on `promise` (its deadline passed, or its task was cancelled), unless something
+    /// ended it first: it leaves the line under the pool's lock, so a call ending meanwhile wakes the next call in
+    /// line instead.
+    private func endWait(_ waiter: Waiter, _ promise: EventLoopPromise<Woken>, _ ended: WaitEnded) {
+        let current = pool.withLock { pool in
+            guard waiter.value.promise.futureResult === promise.futureResult else { return false }
+            return pool.waiters.remove(waiter)
         }
-        next?.succeed()
+        if current { promise.fail(ended) }
     }
 
-    /// A call the pool gave `connection` ended (``ClientConnectionStatus/callEnded()``): the call that has waited
-    /// longest for room, if any, is woken to pick again. It takes the slot freed, or waits again if another call took
-    /// it first. Woken outside the pool's lock.
+    /// A call the pool gave `connection` ended (``ClientConnectionStatus/callEnded()``): the call first in line, if
+    /// any, is woken to pick again. It takes the slot freed, or waits again, first in line, if another call took it
+    /// first.
     private func callEnded(on connection: ClientConnection) {
         connection.status.callEnded()
-        let woken: EventLoopPromise<Void>? = pool.withLock { pool in
-            pool.roomWaiters.isEmpty ? nil : pool.roomWaiters.removeFirst()
-        }
-        woken?.succeed()
+        wakeFirstForRoom()
+    }
+
+    /// Wakes the call first in line for room; outside the pool's lock.
+    private func wakeFirstForRoom() {
+        let woken = pool.withLock { $0.waiters.popFirst()?.value.promise }
+        woken?.succeed(.room)
+    }
+
+    /// A connection of the pool takes calls again after holding them for a PING: as many calls first in line as it
+    /// has room for are woken.
+    private func roomReturned(on status: ClientConnectionStatus) {
+        let woken = pool.withLock { pool in Self.takeForRoom(&pool.waiters, count: status.room) }
+        for promise in woken { promise.succeed(.room) }
+    }
+
+    /// Takes up to `count` calls first in `line` out of it, for room on a connection: the promises of their waits, to
+    /// succeed `.room` outside the pool's lock.
+    private static func takeForRoom(_ line: inout RoomWaiters<Wait>, count: Int) -> [EventLoopPromise<Woken>] {
+        var taken: [EventLoopPromise<Woken>] = []
+        while taken.count < count, let next = line.popFirst() { taken.append(next.value.promise) }
+        return taken
     }
 
     /// Why a connect attempt failed, in a line: for the addresses tried, the system's words for their error
@@ -570,37 +663,56 @@ public final class NumbersClient: Sendable {
         }
     }
 
-    /// Starts a connection attempt and records it in `state` (the pool, under its lock): on success its connection
-    /// joins the pool and the failures in a row start over; a failure counts one more and backs the pool off
-    /// (``connectBackoff(failures:)``). `close()` cuts it short. The future never completes before this returns (NIO
+    /// Starts a connection attempt and records it in `state` (the pool, under its lock), last of its attempts; its end
+    /// is ``attemptEnded(_:_:)``. `close()` cuts it short. The future never completes before this returns (NIO
     /// resolves and connects from the event loop), so its completion cannot run under the lock held here.
-    private func startConnecting(_ state: inout Pool) -> EventLoopFuture<ClientConnection> {
+    private func startConnecting(_ state: inout Pool) {
         let attempts = ConnectionAttempts()
         let future = ClientConnection.connect(
             host: configuration.host, port: configuration.port, tls: tls,
             serverHostname: configuration.serverHostname ?? configuration.host, sessionCache: sessionCache,
             settings: configuration.settings, connectTimeout: configuration.connectTimeout,
             liveness: configuration.liveness, queuedCallsMax: configuration.queuedCallsMax, group: group,
-            attempts: attempts)
+            attempts: attempts,
+            roomReturned: { [weak self] status in self?.roomReturned(on: status) })
         state.attempts.append(Attempt(future: future, connectionAttempts: attempts))
-        future.whenComplete { [self] result in
-            let orphan: ClientConnection? = pool.withLock { pool in
-                pool.attempts.removeAll { $0.connectionAttempts === attempts }
+        future.whenComplete { [self] result in attemptEnded(attempts, result) }
+    }
+
+    /// The connection attempt cut short by `attempts` ended with `result`. On success its connection joins the pool
+    /// and the failures in a row start over; a failure counts one more and backs the pool off
+    /// (``connectBackoff(failures:)``). The calls waiting for it wake (a failure fails their waits), and as many calls
+    /// first in line as the new connection has room for beyond those: calls that waited for another attempt, or woken
+    /// for room another call took, would otherwise wait on while it has room.
+    private func attemptEnded(_ attempts: ConnectionAttempts, _ result: Result<ClientConnection, any Error>) {
+        let woken: (orphan: ClientConnection?, ended: [EventLoopPromise<Woken>], room: [EventLoopPromise<Woken>]) =
+            pool.withLock { pool in
+                var ended: [EventLoopPromise<Woken>] = []
+                if let index = pool.attempts.firstIndex(where: { $0.connectionAttempts === attempts }) {
+                    for waiter in pool.attempts[index].waiters where waiter.value.attempt === attempts {
+                        waiter.value.attempt = nil
+                        if pool.waiters.remove(waiter) { ended.append(waiter.value.promise) }
+                    }
+                    pool.attempts.remove(at: index)
+                }
                 switch result {
                 case .success(let connection):
-                    if pool.closed { return connection }
+                    if pool.closed { return (connection, ended, []) }
                     pool.failures = 0
                     pool.backoffUntil = nil
                     pool.connections.append(connection)
+                    let room = Self.takeForRoom(&pool.waiters, count: connection.status.room - ended.count)
+                    return (nil, ended, room)
                 case .failure:
                     pool.failures += 1
                     pool.backoffUntil = .now() + Self.connectBackoff(failures: pool.failures)
+                    return (nil, ended, [])
                 }
-                return nil
             }
-            orphan?.channel.close(promise: nil)
-        }
-        return future
+        woken.orphan?.channel.close(promise: nil)
+        let outcome = result.map { _ in Woken.attemptEnded }
+        for promise in woken.ended { promise.completeWith(outcome) }
+        for promise in woken.room { promise.succeed(.room) }
     }
 
     /// The pause after `failures` (at least 1) failed connect attempts in a row: ``connectBackoffInitial`` doubled
@@ -612,13 +724,13 @@ public final class NumbersClient: Sendable {
         return .nanoseconds(Int64.random(in: (bound / 2)...bound))
     }
 
-    /// What ``choose(_:forCall:sawFailure:)`` decided.
+    /// What ``choose(_:forCall:sawFailure:waiter:wokenForRoom:)`` decided.
     private enum Pick {
         case closed
         case ready(ClientConnection)
-        /// Wait for this attempt to end, or for `room` (a call ending on a connection: nil when none takes calls),
+        /// Wait, in the pool's line, for an attempt to end or for room on a connection, until the promise completes;
         /// then pick again.
-        case wait(EventLoopFuture<ClientConnection>, room: EventLoopPromise<Void>?)
+        case wait(Waiter, EventLoopPromise<Woken>)
         /// The attempt the call waited for failed, and nothing else can carry it.
         case failed
     }

@@ -26,8 +26,8 @@ public struct NumbersClientConfiguration: Sendable {
     public var clientCertificate: (chain: TLSCertificateSource, key: TLSPrivateKeySource)?
     /// Connections kept to the server; calls spread over them (each to the one carrying fewest, below the server's
     /// concurrent-call limit; when all are at it and the pool is below this size, a call waits for another being
-    /// made, or for a call on them to end, whichever comes first, rather than queue behind them). Default 1 (one
-    /// connection carries 100 calls).
+    /// made, or for room on any of them — a call on them ending, or another coming up —, whichever comes first,
+    /// rather than queue behind them). Default 1 (one connection carries 100 calls).
     public var connectionPoolSize: Int
     /// TCP connect timeout, and then the limit on the wait for the server's SETTINGS once the TLS handshake is done
     /// (a connection carries calls only after them). Default 5 s. The TLS handshake between has its own

@@ -25,14 +25,16 @@ final class ClientConnection: Sendable {
     /// Future-based so the pool can share one attempt between many waiting callers without a task of its own.
     /// `liveness` sets the PING timeout of its handler and the keepalive options of its socket (``TCPKeepalive``);
     /// at most `queuedCallsMax` calls wait on it for room; `resolver` (tests) replaces the system's for `host`;
-    /// `attempts.cancel()` cuts the connect short.
+    /// `attempts.cancel()` cuts the connect short; `roomReturned` is told when the connection takes calls again after
+    /// holding them for a PING (``ClientConnectionStatus/probeAnswered()``).
     static func connect(
         host: String, port: Int, tls: TLSContext?, serverHostname: String, sessionCache: TLSSessionCache?,
         settings: ConnectionSettings, connectTimeout: TimeAmount,
         liveness: NumbersClientConfiguration.LivenessPolicy = .defaults,
         queuedCallsMax: Int = NumbersClientConfiguration.queuedCallsMaxDefault,
         group: any EventLoopGroup, resolver: (any Resolver & Sendable)? = nil,
-        attempts: ConnectionAttempts = ConnectionAttempts()
+        attempts: ConnectionAttempts = ConnectionAttempts(),
+        roomReturned: (@Sendable (ClientConnectionStatus) -> Void)? = nil
     ) -> EventLoopFuture<ClientConnection> {
         let sessionKey = "\(serverHostname):\(port)"
         // NIO runs the initializer once per connection attempt (Happy Eyeballs tries a host's addresses side by
@@ -49,7 +51,7 @@ final class ClientConnection: Sendable {
                             context: tls, serverHostname: serverHostname, sessionCache: sessionCache,
                             sessionKey: sessionKey)
                     }
-                    let status = ClientConnectionStatus()
+                    let status = ClientConnectionStatus(roomReturned: roomReturned)
                     let ready = channel.eventLoop.makePromise(of: Void.self)
                     let handler = ClientConnectionHandler(
                         settings: settings, status: status, ready: ready, awaitsHandshake: tls != nil,

@@ -166,8 +166,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             // Before `checkReady`: the pool reads the limit as soon as the connection joins it.
             usable.setCallsMax(Int(state.serverSettings.maxConcurrentStreams))
             checkReady()
-            // The connection answered its PING (or anything): the calls held meanwhile go out.
-            if wasProbing { drainQueue() }
+            // The connection answered its PING (or anything): the calls held meanwhile go out, and calls waiting in
+            // the pool for room may take what is left.
+            if wasProbing {
+                drainQueue()
+                if !isProbing { usable.probeAnswered() }
+            }
         }
     }
 

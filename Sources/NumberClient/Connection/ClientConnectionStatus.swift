@@ -11,6 +11,14 @@ final class ClientConnectionStatus: Sendable {
     private let calls = Atomic<Int>(0)
     /// The server's concurrent-call limit (its SETTINGS' `maxConcurrentStreams`; unknown, unlimited, until set).
     private let callsMax = Atomic<Int>(.max)
+    /// Told that the connection has room again after it held new calls for a PING (``probeAnswered()``): the pool,
+    /// which wakes calls waiting for room.
+    private let roomReturned: (@Sendable (ClientConnectionStatus) -> Void)?
+
+    /// A status reporting to `roomReturned` (nil: nobody) when the connection takes calls again after a PING.
+    init(roomReturned: (@Sendable (ClientConnectionStatus) -> Void)? = nil) {
+        self.roomReturned = roomReturned
+    }
 
     /// True while the connection is up, not going away, and below the server's concurrent-call limit.
     var acceptsCalls: Bool { !unusable.load(ordering: .relaxed) && !saturated.load(ordering: .relaxed) }
@@ -21,6 +29,12 @@ final class ClientConnectionStatus: Sendable {
     /// Whether one more call given to it now starts at once: it accepts calls and those it was given are below the
     /// server's limit.
     var hasRoom: Bool { acceptsCalls && calls.load(ordering: .relaxed) < callsMax.load(ordering: .relaxed) }
+    /// How many more calls given to it now would start at once: 0 unless it accepts calls, else the server's limit
+    /// less the calls it was given.
+    var room: Int {
+        guard acceptsCalls else { return 0 }
+        return max(callsMax.load(ordering: .relaxed) - calls.load(ordering: .relaxed), 0)
+    }
 
     func markUnusable() { unusable.store(true, ordering: .relaxed) }
     func setSaturated(_ value: Bool) { saturated.store(value, ordering: .relaxed) }
@@ -30,4 +44,9 @@ final class ClientConnectionStatus: Sendable {
     func callStarted() { calls.wrappingAdd(1, ordering: .relaxed) }
     /// A call the pool gave this connection ended (whatever its outcome).
     func callEnded() { calls.wrappingSubtract(1, ordering: .relaxed) }
+    /// The server answered the PING sent on a silent connection, and the calls held meanwhile went out: if room is
+    /// left, the pool hears of it, since no call ending may come to wake the calls waiting for room.
+    func probeAnswered() {
+        if hasRoom { roomReturned?(self) }
+    }
 }

@@ -59,12 +59,14 @@ final class FakeNumbersServer: Sendable {
     /// Starts listening on 127.0.0.1 at a free port; `settings` (nil: an empty SETTINGS frame, every default) is what
     /// it advertises, e.g. a concurrent-call limit. Connections from number `settingsWithheldFrom` on (counted from 0
     /// in order of acceptance) never get the server's SETTINGS: a new connection that is slow to come up, which its
-    /// client waits for until its connect timeout.
+    /// client waits for until its connect timeout. Those numbered in `settingsHeld` (below `settingsWithheldFrom`) get
+    /// them only when the test says (``releaseSettings(connection:)``): a connection that comes up when the test wants.
     static func start(
         port: Int = 0, settings: ConnectionSettings? = nil, settingsWithheldFrom: Int = .max,
-        _ script: @escaping Script
+        settingsHeld: Set<Int> = [], _ script: @escaping Script
     ) async throws -> FakeNumbersServer {
-        let log = CallLog(script: script, settings: settings, settingsWithheldFrom: settingsWithheldFrom)
+        let log = CallLog(
+            script: script, settings: settings, settingsWithheldFrom: settingsWithheldFrom, settingsHeld: settingsHeld)
         let listener = try await bootstrap(log).bind(host: "127.0.0.1", port: port).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
@@ -74,7 +76,7 @@ final class FakeNumbersServer: Sendable {
     static func start(
         listeningSocket socket: NIOBSDSocket.Handle, _ script: @escaping Script
     ) async throws -> FakeNumbersServer {
-        let log = CallLog(script: script, settings: nil, settingsWithheldFrom: .max)
+        let log = CallLog(script: script, settings: nil, settingsWithheldFrom: .max, settingsHeld: [])
         let listener = try await bootstrap(log).withBoundSocket(socket).get()
         log.listener.withLock { $0 = listener }
         return FakeNumbersServer(port: listener.localAddress!.port!, log: log)
@@ -90,6 +92,14 @@ final class FakeNumbersServer: Sendable {
             }
     }
 
+    /// Sends the server's SETTINGS on connection `connection`, one of those `settingsHeld` (at once if it was accepted,
+    /// else as soon as it is): its client's connect completes.
+    func releaseSettings(connection: Int) {
+        guard let channel = log.releaseSettings(connection: connection) else { return }
+        // NIO writes it on the channel's event loop.
+        channel.writeAndFlush(log.settingsFrame(), promise: nil)
+    }
+
     /// Stops listening (connections already open stay until their client closes them).
     func stop() async {
         try? await log.stopListening()?.get()
@@ -102,16 +112,50 @@ final class FakeNumbersServer: Sendable {
         let settings: ConnectionSettings?
         /// The number of the first connection that is never sent them.
         let settingsWithheldFrom: Int
+        /// The numbers of the connections sent them only once released.
+        let settingsHeld: Set<Int>
+        /// The channels of those accepted and not released yet, and those released before they were accepted.
+        private let held = Mutex<(channels: [Int: any Channel], released: Set<Int>)>(([:], []))
         let recorded = Mutex<[RequestHeaders]>([])
         let connectionOfCall = Mutex<[Int]>([])
         let connectionsAccepted = Mutex(0)
         let connectionsOpen = Mutex(0)
         let listener = Mutex<(any Channel)?>(nil)
 
-        init(script: @escaping Script, settings: ConnectionSettings?, settingsWithheldFrom: Int) {
+        init(
+            script: @escaping Script, settings: ConnectionSettings?, settingsWithheldFrom: Int, settingsHeld: Set<Int>
+        ) {
             self.script = script
             self.settings = settings
             self.settingsWithheldFrom = settingsWithheldFrom
+            self.settingsHeld = settingsHeld
+        }
+
+        /// The server's SETTINGS frame, encoded.
+        func settingsFrame() -> ByteBuffer {
+            var buffer = ByteBuffer()
+            buffer.writeFrame(Frame(type: .settings, streamID: 0, payload: settings?.payload() ?? ByteBuffer()))
+            return buffer
+        }
+
+        /// Whether connection `number`, just accepted over `channel`, is sent the server's SETTINGS now: true unless
+        /// it is held and not released yet (it is then kept for ``releaseSettings(connection:)``).
+        func sendsSettings(number: Int, over channel: any Channel) -> Bool {
+            guard settingsHeld.contains(number) else { return true }
+            return held.withLock { held in
+                if held.released.contains(number) { return true }
+                held.channels[number] = channel
+                return false
+            }
+        }
+
+        /// Releases held connection `number`: its channel when it was accepted (the caller sends the SETTINGS on it),
+        /// else nil, and it is sent them once accepted.
+        func releaseSettings(connection number: Int) -> (any Channel)? {
+            held.withLock { held in
+                held.released.insert(number)
+                return held.channels.removeValue(forKey: number)
+            }
         }
 
         /// Numbers a new connection.
@@ -157,7 +201,7 @@ final class FakeNumbersServer: Sendable {
 
         func channelActive(context: ChannelHandlerContext) {
             log.connectionsOpen.withLock { $0 += 1 }
-            if number < log.settingsWithheldFrom {
+            if number < log.settingsWithheldFrom, log.sendsSettings(number: number, over: context.channel) {
                 send(
                     [Frame(type: .settings, streamID: 0, payload: log.settings?.payload() ?? ByteBuffer())],
                     context: context)
