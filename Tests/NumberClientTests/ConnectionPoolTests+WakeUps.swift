@@ -95,6 +95,41 @@ extension ConnectionPoolTests {
         if case .failure(let error) = third { Issue.record("the third call failed: \(error)") }
     }
 
+    /// Before, a task waiting for an executor (`preferredTaskExecutor()`, which takes no slot) was counted among the
+    /// calls a connection coming up has a slot for: the call waiting behind it was not woken, and waited for its own
+    /// connection (here never) or its deadline while the new connection had room for it.
+    @Test("a connection that comes up for a task waiting for an executor wakes the call waiting behind it")
+    func anExecutorWaitPassesItsSlotOn() async throws {
+        // One call at a time per connection, never answered; the first connection gets the server's SETTINGS when the
+        // test says, the second never.
+        let server = try await FakeNumbersServer.start(
+            settings: ConnectionSettings(maxConcurrentStreams: 1), settingsWithheldFrom: 1, settingsHeld: [0]
+        ) { _, _ in .never }
+        let client = Self.client(port: server.port, poolSize: 2)
+        let calls = Calls(client)
+        let setUp = ContinuousClock.now + .seconds(240)
+        let executor = Task { try await client.preferredTaskExecutor() }
+        try await Self.require(by: setUp, "the executor did not wait for the first connection") {
+            client.waitingCallCount == 1 && server.openConnections == 1
+        }
+        // The call waits for a second connection it starts.
+        calls.start()
+        try await Self.require(by: setUp, "the call did not wait for a second connection") {
+            client.waitingCallCount == 2 && server.openConnections == 2
+        }
+        // The first connection comes up with one slot, which the executor does not take.
+        server.releaseSettings(connection: 0)
+        let gotExecutor = await executor.result
+        let sent = await Self.until(ContinuousClock.now + .seconds(60)) { server.calls.count == 1 }
+        let connections = server.callConnections
+        await calls.end()
+        await client.close()
+        await server.stop()
+        if case .failure(let error) = gotExecutor { Issue.record("the executor was not given: \(error)") }
+        #expect(sent, "the call was not sent: it waited for the second connection, which never comes up")
+        #expect(connections == [0], "the connection of each call sent: \(connections)")
+    }
+
     /// Before, a call that stopped waiting searched the calls waiting for room for its own (O(n) under the pool's
     /// lock, which every call takes): 2 000 calls giving up newest first cost 2·10⁶ comparisons (2·10⁸ at 20 000). Now it is only marked
     /// out of line (``RoomWaiters``); this checks that bookkeeping at that scale, through the client.

@@ -412,8 +412,9 @@ public final class NumbersClient: Sendable {
             case .closed:
                 throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
             case .ready(let connection):
-                // Woken for room it takes no slot of: the next call in line may.
-                if !forCall, woken == .room { wakeFirstForRoom() }
+                // Woken for room, or by a connection counted as having a slot for it, and it takes no slot: the next
+                // call in line may.
+                if !forCall, woken != nil { wakeFirstForRoom() }
                 return connection
             case .failed:
                 var error =
