@@ -7,8 +7,12 @@ import Synchronization
 ///
 /// The first signal cancels the running command. Its call ends `CANCELLED` through the client's cancellation path —
 /// with `outcome=unknown` and the idempotency key once the request was sent, so the command prints how to rerun it
-/// safely — and the process exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP). A
-/// second signal exits at once with 128 + its number, printing the rerun advice first if a keyed call was in flight.
+/// safely — and the process exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), unless
+/// the command's own status says what became of its call: 10, its outcome unknown (sent, and perhaps carried out), or
+/// 11, carried out but its result unwritten. A script keyed on exit 10 reruns with the key printed, whatever ended
+/// the call — a `timeout 30 numbers buy …` used to see 143 and could not tell a purchase perhaps made from one never
+/// sent. A second signal exits at once: 10 with the rerun advice if a keyed call was in flight, else 128 + its
+/// number.
 /// While the command waits for the operator's answer to a question (nothing in flight), the first signal exits at once
 /// with the question's refusal message.
 struct InterruptionState: Sendable {
@@ -27,15 +31,22 @@ struct InterruptionState: Sendable {
     /// The keyed call in flight, if any: its idempotency key and the account it acts on (empty: none named).
     private var inFlight: (idempotencyKey: String, account: String)?
 
-    /// The exit status of a run that a signal interrupted: 128 + the signal's number.
-    var exitCode: Int32? { signal.map { 128 + $0 } }
+    /// The exit status of a run that a signal interrupted (nil: none did), whose command ended with `status` (nil: an
+    /// error that carries none): `status` when it says what became of the call (10 outcome unknown, 11 result
+    /// unwritten), else 128 + the signal's number.
+    func exitCode(commandStatus status: Int32?) -> Int32? {
+        guard let signal else { return nil }
+        if let status, status == CLIError.outcomeUnknown || status == CLIError.resultUnwritten { return status }
+        return 128 + signal
+    }
 
     /// A signal arrived.
     mutating func received(_ signal: Int32) -> Action {
         if let question { return .exit(code: 128 + signal, message: "\n" + question) }
         guard self.signal == nil else {
-            let advice = inFlight.map { UnknownOutcome.advice(idempotencyKey: $0.idempotencyKey, account: $0.account) }
-            return .exit(code: 128 + signal, message: advice)
+            guard let inFlight else { return .exit(code: 128 + signal, message: nil) }
+            let advice = UnknownOutcome.advice(idempotencyKey: inFlight.idempotencyKey, account: inFlight.account)
+            return .exit(code: CLIError.outcomeUnknown, message: advice)
         }
         self.signal = signal
         return .cancel
@@ -65,8 +76,9 @@ final class Interruption: Sendable {
     /// The dispatch sources, kept alive once installed; written once, by `install` at the start of `main`.
     private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
 
-    /// The exit status of a run that a signal interrupted (128 + its number), nil if none came.
-    var exitCode: Int32? { state.withLock { $0.exitCode } }
+    /// The exit status of a run that a signal interrupted, nil if none came: see
+    /// ``InterruptionState/exitCode(commandStatus:)``.
+    func exitCode(commandStatus: Int32?) -> Int32? { state.withLock { $0.exitCode(commandStatus: commandStatus) } }
 
     /// From now on SIGINT, SIGTERM and SIGHUP no longer kill the process: the first calls `cancel`, see
     /// `InterruptionState`. SIGHUP used to end a run whose terminal closed mid-call at once, its key unsaid.

@@ -495,9 +495,9 @@ extension Release {
             }
         } catch let error as RPCError where error.code == .cancelled || UnknownOutcome.covers(error) {
             // Interrupted (or cut off) while asking, rather than in a pause: the dry run changed nothing, but a
-            // release an earlier run made under the key may be running or done — the key's advice.
+            // release an earlier run made under the key may be running or done — the key's advice, and its status.
             throw CLIError(
-                code: CLIError.exitCode(for: error),
+                code: CLIError.outcomeUnknown,
                 message: "error: \(error)\nthis run's dry run changed nothing; an earlier run under the key may "
                     + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key, account: accountId))
         }

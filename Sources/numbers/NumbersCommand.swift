@@ -31,14 +31,15 @@ struct NumbersCommand: AsyncParsableCommand {
             them) says to run it again, `backup` and `audit --run` say how to see whether one started), 11 the \
             result could not be written to standard output (a full disk, a closed pipe) though the command was \
             carried out: stderr says how to see it again or undo it (the --idempotency-key to rerun with, the key to \
-            revoke), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed).
+            revoke), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed) \
+            before a call was sent or with nothing changed (a call already sent exits 10 or 11 as above).
             `buy`, `funds add`, `funds adjust` and `release` print their idempotency key and account on stderr just \
             before they send the call (numbers: idempotency key KEY (account ACC_…)), so a run killed meanwhile \
             leaves them in the scrollback or log. A rerun under a key whose first run still goes on at numberd \
             (REQUEST_IN_PROGRESS) asks again for up to about a minute, then exits 10. Ctrl-C (or SIGTERM, SIGHUP) \
             cancels the running call and says on stderr whether it may have been carried out, with the \
-            --idempotency-key and --account to rerun `buy`, `funds add`, `funds adjust` or `release` safely; a \
-            second one exits at once.
+            --idempotency-key and --account to rerun `buy`, `funds add`, `funds adjust` or `release` safely (exit \
+            10 then); a second one exits at once.
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
@@ -72,9 +73,10 @@ struct NumbersCommand: AsyncParsableCommand {
         Interruption.shared.install { running.cancel() }
         let result = await running.result
         guard case .failure(let error) = result else { exit() }  // done despite a signal: its outcome is known
-        guard let interrupted = Interruption.shared.exitCode else { exit(withError: error) }
+        let status = (error as? ExitCode)?.rawValue
+        guard let interrupted = Interruption.shared.exitCode(commandStatus: status) else { exit(withError: error) }
         // Interrupted: the command printed its own error (a `CLIError`, reported as an `ExitCode`); any other one
-        // is printed here. Either way the status says it was interrupted.
+        // is printed here. The status says it was interrupted, or what became of the call sent (10, 11).
         // `try?`: after SIGHUP stderr may be a closed terminal; the status still says what happened.
         if !(error is ExitCode) {
             try? FileHandle.standardError.write(contentsOf: Data((fullMessage(for: error) + "\n").utf8))

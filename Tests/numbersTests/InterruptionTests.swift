@@ -6,17 +6,22 @@ import Testing
 @testable import numbers
 
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed): the first cancels the running call, and a keyed one
-/// sent already ends with its outcome unknown, so stderr names the idempotency key to rerun with; the status is 128 +
-/// the signal's number (129 for SIGHUP, which used to kill the run at once, its key unsaid). The
-/// built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
+/// sent already ends with its outcome unknown, so stderr names the idempotency key to rerun with, and the status is 10
+/// (it was 128 + the signal's number, which a script could not tell from a call never sent); with nothing sent or
+/// nothing changed it is 128 + the signal's number (129 for SIGHUP, which used to kill the run at once, its key
+/// unsaid). The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers: interrupted")
 struct InterruptionTests {
-    /// Starts `command` against a server that takes keyed calls and never answers them, sends `signal` once the
-    /// server has the request, and returns the run and the key the server received.
-    static func interrupt(_ command: [String], with signal: Int32) async throws -> (NumbersRun, String?) {
+    /// Starts `command` against a server that takes keyed calls (and, `router` given, what it registers) and never
+    /// answers them, sends `signal` once the server has the request, and returns the run and the key the server
+    /// received.
+    static func interrupt(
+        _ command: [String], with signal: Int32,
+        router: (UnknownOutcomeTests.ReceivedKeys) -> RPCRouter = UnknownOutcomeTests.neverAnswering
+    ) async throws -> (NumbersRun, String?) {
         let received = UnknownOutcomeTests.ReceivedKeys()
         var run: NumbersRun?
-        try await withStubServer(router: UnknownOutcomeTests.neverAnswering(received)) { server in
+        try await withStubServer(router: router(received)) { server in
             let running = try RunningNumbers(
                 command + UnknownOutcomeTests.connection(server) + UnknownOutcomeTests.deadline, input: "")
             let deadline = ContinuousClock.now + .seconds(30)
@@ -40,10 +45,29 @@ struct InterruptionTests {
     func interruptedAfterSent(command: [String], signal: Int32) async throws {
         let (run, key) = try await Self.interrupt(command, with: signal)
         let sent = try #require(key, "the server received no call")
-        #expect(run.status == 128 + signal, "\(run)")
+        #expect(run.status == CLIError.outcomeUnknown, "\(run)")
         #expect(run.stderr.contains("CANCELLED"), "\(run.stderr)")
         #expect(run.stderr.contains("outcome is unknown"), "\(run.stderr)")
         #expect(run.stderr.contains("--idempotency-key \(sent)"), "\(run.stderr)")
+    }
+
+    @Test(
+        "a read interrupted in flight: exit 128 + the signal's number, nothing to rerun",
+        arguments: [SIGINT, SIGTERM])
+    func readInterrupted(signal: Int32) async throws {
+        let (run, key) = try await Self.interrupt(["balance"], with: signal) { received in
+            var router = RPCRouter()
+            router.register(NumbersMethods.getBalance) { _, context in
+                received.record(context)
+                try await Task.sleep(for: .seconds(60))
+                return GetBalanceResponse()
+            }
+            return router
+        }
+        #expect(key == "", "the server received the read, without a key")
+        #expect(run.status == 128 + signal, "\(run)")
+        #expect(run.stderr.contains("CANCELLED"), "\(run.stderr)")
+        #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
     }
 
     @Test("started under nohup (SIGHUP ignored): a hang-up does not cancel the call, which ends as answered")
@@ -102,7 +126,7 @@ struct InterruptionTests {
     /// A rerun waits between its dry runs while the release made under its key still runs; Ctrl-C in that wait used to
     /// end with nothing but `CancellationError()` printed. On a loaded machine the signal may come during the fourth
     /// dry run rather than in the pause: that ended `CANCELLED` without the key, and now names it too.
-    @Test("interrupted while a rerun waits for its key's release: exit 130, the key to rerun with, no Swift error")
+    @Test("interrupted while a rerun waits for its key's release: exit 10, the key to rerun with, no Swift error")
     func interruptedWhileTheReleaseRuns() async throws {
         let releases = Recorded<ReleaseNumberRequest>()
         var router = RPCRouter()
@@ -123,14 +147,14 @@ struct InterruptionTests {
             try await Task.sleep(for: .milliseconds(100))
             running.send(SIGINT)
             let run = try await running.finish()
-            #expect(run.status == 130, "\(run)")
+            #expect(run.status == CLIError.outcomeUnknown, "\(run)")
             #expect(!run.stderr.contains("CancellationError"), "\(run.stderr)")
             #expect(run.stderr.contains("k-1"), "\(run.stderr)")
         }
         #expect(releases.all.allSatisfy { $0.dryRun }, "only dry runs: the release was the first run's")
     }
 
-    @Test("interrupted during a rerun's dry run itself: exit 130, the key to rerun with")
+    @Test("interrupted during a rerun's dry run itself: exit 10, the key to rerun with")
     func interruptedDuringTheRerunsDryRun() async throws {
         let releases = Recorded<ReleaseNumberRequest>()
         var router = RPCRouter()
@@ -151,7 +175,7 @@ struct InterruptionTests {
             }
             running.send(SIGINT)
             let run = try await running.finish()
-            #expect(run.status == 130, "\(run)")
+            #expect(run.status == CLIError.outcomeUnknown, "\(run)")
             #expect(run.stderr.contains("--idempotency-key k-1"), "\(run.stderr)")
         }
     }
@@ -160,24 +184,27 @@ struct InterruptionTests {
     func secondSignalExits() {
         var state = InterruptionState()
         state.keyedCall((idempotencyKey: "k-1", account: "ACC_1"))
-        #expect(state.exitCode == nil)
+        #expect(state.exitCode(commandStatus: 10) == nil, "no signal: the command's own status")
         #expect(state.received(SIGINT) == .cancel)
-        #expect(state.exitCode == 130)
+        #expect(state.exitCode(commandStatus: 7) == 130)
+        #expect(state.exitCode(commandStatus: nil) == 130)
         guard case .exit(let code, let message) = state.received(SIGINT) else {
             Issue.record("a second signal did not exit")
             return
         }
-        #expect(code == 130)
+        #expect(code == CLIError.outcomeUnknown, "a keyed call in flight: its outcome is unknown")
         #expect(message?.contains("--idempotency-key k-1 --account ACC_1") == true, "\(String(describing: message))")
 
         var unkeyed = InterruptionState()
         #expect(unkeyed.received(SIGTERM) == .cancel)
         #expect(unkeyed.received(SIGINT) == .exit(code: 130, message: nil))
-        #expect(unkeyed.exitCode == 143, "the first signal decides the run's status")
+        #expect(unkeyed.exitCode(commandStatus: 1) == 143, "the first signal decides the run's status")
 
         var hungUp = InterruptionState()
         #expect(hungUp.received(SIGHUP) == .cancel)
-        #expect(hungUp.exitCode == 129)
+        #expect(hungUp.exitCode(commandStatus: 5) == 129)
+        #expect(hungUp.exitCode(commandStatus: CLIError.outcomeUnknown) == 10, "a call sent: its outcome unknown")
+        #expect(hungUp.exitCode(commandStatus: CLIError.resultUnwritten) == 11, "carried out, its result unwritten")
     }
 
     @Test("the rules at a question: a signal while it waits exits at once; one before it means do not ask")
