@@ -249,17 +249,22 @@ let package = Package(
                 "NumberClient",
                 "NumberAPI",
                 "NumberTLS",
+                "ProcessSignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
 
+        // SIGINT/SIGTERM/SIGHUP through dispatch sources with none lost while libdispatch registers them: the `numbers`
+        // CLI's and the load harness's interruption handling.
+        .target(name: "ProcessSignals", swiftSettings: strict),
+
         // The load-testing harness: closed/open-loop RPC load, the raw TLS baseline, connection scale.
         .executableTarget(
             name: "numbers-load",
             dependencies: [
-                "NumberClient", "NumberAPI", "NumberWire", "NumberTLS",
+                "NumberClient", "NumberAPI", "NumberWire", "NumberTLS", "ProcessSignals",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -366,6 +371,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "ProcessSignalsTests", dependencies: ["ProcessSignals"], swiftSettings: strict),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CCurl", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NumberCoreTests",

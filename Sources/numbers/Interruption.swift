@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ProcessSignals
 import Synchronization
 
 /// What `numbers` does on SIGINT (Ctrl-C), SIGTERM and SIGHUP (its terminal closed, its SSH session dropped), as a
@@ -73,8 +74,8 @@ final class Interruption: Sendable {
     static let shared = Interruption()
 
     private let state = Mutex(InterruptionState())
-    /// The dispatch sources, kept alive once installed; written once, by `install` at the start of `main`.
-    private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
+    /// The signal sources, kept alive once installed; written once, by `install` at the start of `main`.
+    private nonisolated(unsafe) var sources: SignalSources?
 
     /// The exit status of a run that a signal interrupted, nil if none came: see
     /// ``InterruptionState/exitCode(commandStatus:)``.
@@ -85,32 +86,19 @@ final class Interruption: Sendable {
     /// Called once, at the start. A signal the process was started ignoring stays ignored: `nohup numbers buy …` (or
     /// `trap '' HUP`, a background job's SIGINT) asked for the call to outlive a closed terminal, not to be cancelled.
     func install(cancel: @escaping @Sendable () -> Void) {
-        let made = [SIGINT, SIGTERM, SIGHUP].filter { !Self.ignoredAtStart($0) }.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                switch state.withLock({ $0.received(number) }) {
-                case .cancel:
-                    cancel()
-                case .exit(let code, let message):
-                    // `try?`: after SIGHUP stderr may be a closed terminal, whose write fails; exit all the same.
-                    if let message { try? FileHandle.standardError.write(contentsOf: Data((message + "\n").utf8)) }
-                    Foundation.exit(code)
-                }
+        let numbers = [SIGINT, SIGTERM, SIGHUP].filter { !SignalSources.ignoredAtStart($0) }
+        let (installed, warning) = SignalSources.install(numbers) { [self] number in
+            switch state.withLock({ $0.received(number) }) {
+            case .cancel:
+                cancel()
+            case .exit(let code, let message):
+                // `try?`: after SIGHUP stderr may be a closed terminal, whose write fails; exit all the same.
+                if let message { try? FileHandle.standardError.write(contentsOf: Data((message + "\n").utf8)) }
+                Foundation.exit(code)
             }
-            source.resume()
-            return source
         }
-        sources = made
-    }
-
-    /// Whether the process was started with `number` ignored (`SIG_IGN`, inherited across `exec`).
-    static func ignoredAtStart(_ number: Int32) -> Bool {
-        var current = sigaction()
-        guard sigaction(number, nil, &current) == 0 else { return false }
-        // SIG_IGN is the handler address 1; function pointers do not compare in Swift.
-        return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
-            == unsafeBitCast(SIG_IGN, to: Int.self)
+        if let warning { try? FileHandle.standardError.write(contentsOf: Data("numbers: \(warning)\n".utf8)) }
+        sources = installed
     }
 
     /// Reads the answer to a question (printed already) from standard input; nil when there is none, or when a

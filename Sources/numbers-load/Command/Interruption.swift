@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ProcessSignals
 import Synchronization
 
 /// What `numbers-load run` does on SIGINT (Ctrl-C), SIGTERM and SIGHUP, as a value: each signal in, what to do out.
@@ -39,8 +40,8 @@ final class Interruption: Sendable {
     static let shared = Interruption()
 
     private let state = Mutex<(rules: InterruptionState, cancel: (@Sendable () -> Void)?)>((InterruptionState(), nil))
-    /// The dispatch sources, kept alive once installed; written once, by `install` before the run starts.
-    private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
+    /// The signal sources, kept alive once installed; written once, by `install` before the run starts.
+    private nonisolated(unsafe) var sources: SignalSources?
 
     /// The first signal received, nil if none came.
     var firstSignal: Int32? { state.withLock { $0.rules.signal } }
@@ -52,28 +53,23 @@ final class Interruption: Sendable {
     /// ``onFirstSignal(_:)`` names, a second exits. Called once, before the run makes anything. A signal the process
     /// was started ignoring stays ignored (`nohup`).
     func install() {
-        let made = [SIGINT, SIGTERM, SIGHUP].filter { !Self.ignoredAtStart($0) }.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                let (action, cancel) = state.withLock { state -> (InterruptionState.Action, (@Sendable () -> Void)?) in
-                    let action = state.rules.received(number)
-                    return (action, state.cancel)
-                }
-                switch action {
-                case .cancel:
-                    cancel?()
-                case .exit(let code):
-                    // `try?`: after SIGHUP stderr may be a closed terminal, whose write fails; exit all the same.
-                    try? FileHandle.standardError.write(
-                        contentsOf: Data("numbers-load: interrupted again: exiting before the clean-up ended\n".utf8))
-                    Foundation.exit(code)
-                }
+        let numbers = [SIGINT, SIGTERM, SIGHUP].filter { !SignalSources.ignoredAtStart($0) }
+        let (installed, warning) = SignalSources.install(numbers) { [self] number in
+            let (action, cancel) = state.withLock { state -> (InterruptionState.Action, (@Sendable () -> Void)?) in
+                (state.rules.received(number), state.cancel)
             }
-            source.resume()
-            return source
+            switch action {
+            case .cancel:
+                cancel?()
+            case .exit(let code):
+                // `try?`: after SIGHUP stderr may be a closed terminal, whose write fails; exit all the same.
+                try? FileHandle.standardError.write(
+                    contentsOf: Data("numbers-load: interrupted again: exiting before the clean-up ended\n".utf8))
+                Foundation.exit(code)
+            }
         }
-        sources = made
+        if let warning { try? FileHandle.standardError.write(contentsOf: Data("numbers-load: \(warning)\n".utf8)) }
+        sources = installed
     }
 
     /// The first signal calls `cancel` — at once, if it came already.
@@ -83,14 +79,5 @@ final class Interruption: Sendable {
             return state.rules.signal != nil
         }
         if signalled { cancel() }
-    }
-
-    /// Whether the process was started with `number` ignored (`SIG_IGN`, inherited across `exec`).
-    static func ignoredAtStart(_ number: Int32) -> Bool {
-        var current = sigaction()
-        guard sigaction(number, nil, &current) == 0 else { return false }
-        // SIG_IGN is the handler address 1; function pointers do not compare in Swift.
-        return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
-            == unsafeBitCast(SIG_IGN, to: Int.self)
     }
 }
