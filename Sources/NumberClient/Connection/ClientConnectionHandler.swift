@@ -215,7 +215,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var requestHeaders: RequestHeaders?
     }
 
-    private var queue = CircularBuffer<QueuedCall>()
+    private var queue = CallQueue<QueuedCall>()
 
     /// Starts a call, or queues it while the server's concurrent-call limit is reached; the promise completes with
     /// its outcome. `timeout` nil = no deadline. A call setting `guardedFields` the server is too old for fails
@@ -250,7 +250,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if state.canStartCall && queue.isEmpty && !isProbing {
             begin(call)
         } else if queue.count < queuedCallsMax {
-            queue.append(call)
+            queue.append(call, key: ObjectIdentifier(promise.futureResult), deadline: call.deadline)
             usable.setSaturated(true)
             // A queued call waits for a stream slot at most until its deadline, not until one frees.
             if let deadline = call.deadline, let context { armDeadlineTimer(deadline, context: context) }
@@ -342,12 +342,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             expiring.append(id)
             expiringStart = min(expiringStart ?? call.started, call.started)
         }
+        // The queue is settled before any caller hears back: the expired queued calls leave it first.
+        let expiredQueued = queue.removeExpired(now: now)
         // A queued call expiring behind open ones waited on the same connection: nothing received since it was queued,
         // the open calls have had no answer for as long. Without this, open calls with no deadline (or a long one)
-        // holding the server's slots hid a dead connection while every queued call behind them expired. The queue
-        // keeps the order calls came in: its first expiring call was queued earliest.
-        if state.openCallCount > 0, let queued = queue.first(where: { $0.deadline.map { $0 <= now } ?? false }) {
-            expiringStart = min(expiringStart ?? queued.queuedAt, queued.queuedAt)
+        // holding the server's slots hid a dead connection while every queued call behind them expired.
+        if state.openCallCount > 0, let queuedAt = expiredQueued.lazy.map(\.queuedAt).min() {
+            expiringStart = min(expiringStart ?? queuedAt, queuedAt)
         }
         // The PING first: failing the expired calls frees places that queued calls take at once, and a connection
         // under suspicion must hold them until it answers (sent meanwhile, they would fail with it, their outcome
@@ -357,8 +358,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             deadlines[id] = nil
             fail(streamID: id, with: .status(ClientStatus.deadlineExceeded))
         }
-        expireQueuedCalls(now: now)
-        let earliestQueued = queue.lazy.compactMap(\.deadline).min()
+        if !expiredQueued.isEmpty {
+            usable.setSaturated(!queue.isEmpty || !state.canStartCall || isProbing)
+            for call in expiredQueued { call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent)) }
+        }
+        let earliestQueued = queue.earliestDeadline()
         if let earliest = [deadlines.values.lazy.map(\.deadline).min(), earliestQueued].compactMap({ $0 }).min() {
             armDeadlineTimer(earliest, context: context)
         }
@@ -396,19 +400,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Fails the queued calls whose deadline passed (the queue is settled before any caller hears back).
-    private func expireQueuedCalls(now: NIODeadline) {
-        guard queue.contains(where: { $0.deadline.map { $0 <= now } ?? false }) else { return }
-        var kept = CircularBuffer<QueuedCall>(initialCapacity: queue.count)
-        var expired: [QueuedCall] = []
-        for call in queue {
-            if let deadline = call.deadline, deadline <= now { expired.append(call) } else { kept.append(call) }
-        }
-        queue = kept
-        usable.setSaturated(!queue.isEmpty || !state.canStartCall || isProbing)
-        for call in expired { call.promise.succeed(.status(ClientStatus.deadlineExceededNotSent)) }
-    }
-
     /// Starts queued calls while the server's limit leaves room; queued calls past their deadline fail.
     private func drainQueue() {
         while state.canStartCall, !isProbing, let next = queue.popFirst() { begin(next, waited: true) }
@@ -425,8 +416,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let key = ObjectIdentifier(promise.futureResult)
         if let id = streamsByCall[key] {
             fail(streamID: id, with: .status(ClientStatus.cancelled))
-        } else if let index = queue.firstIndex(where: { ObjectIdentifier($0.promise.futureResult) == key }) {
-            queue.remove(at: index).promise.succeed(.status(ClientStatus.cancelledNotSent))
+        } else if let queued = queue.remove(key: key) {
+            queued.promise.succeed(.status(ClientStatus.cancelledNotSent))
         }
         // Otherwise the call already finished: nothing to do.
     }
