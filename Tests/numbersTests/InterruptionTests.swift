@@ -23,8 +23,8 @@ struct InterruptionTests {
         var run: NumbersRun?
         try await withStubServer(router: router(received)) { server in
             let running = try RunningNumbers(
-                command + UnknownOutcomeTests.connection(server) + UnknownOutcomeTests.deadline, input: "")
-            let deadline = ContinuousClock.now + .seconds(30)
+                command + UnknownOutcomeTests.connection(server) + UnknownOutcomeTests.signalledDeadline, input: "")
+            let deadline = ContinuousClock.now + .seconds(180)
             while received.all.isEmpty, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -84,7 +84,7 @@ struct InterruptionTests {
                 ["funds", "add", "25", "--currency", "USD"] + UnknownOutcomeTests.connection(server)
                     + UnknownOutcomeTests.deadline,
                 input: "", ignoringHangUp: true)
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(180)
             while received.all.isEmpty, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -140,7 +140,7 @@ struct InterruptionTests {
             let running = try RunningNumbers(
                 ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server), input: "")
             // The third answer starts a pause of 0.8 s (0.2 s doubling): the signal comes within it.
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(180)
             while releases.all.count < 3, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }
@@ -169,7 +169,7 @@ struct InterruptionTests {
         try await withStubServer(router: router) { server in
             let running = try RunningNumbers(
                 ["release", "NUM_1", "--idempotency-key", "k-1"] + UnknownOutcomeTests.connection(server), input: "")
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(180)
             while releases.all.count < 2, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }

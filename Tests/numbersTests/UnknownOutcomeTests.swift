@@ -48,9 +48,13 @@ struct UnknownOutcomeTests {
     }
 
     /// The deadline of each call: the keyed one is never answered, so each run takes this long, but the first
-    /// call's also covers the connection and its TLS handshake, which on a machine busy with the rest of the suite
-    /// took more than 1 s and may take more than 5 (then the keyed call is never sent and the test fails).
-    static let deadline = ["--timeout", "15"]
+    /// call's also covers the process's start, the connection and its TLS handshake, which on a machine busy with the
+    /// rest of the suite took more than 15 s (then the keyed call is never sent and the test fails).
+    static let deadline = ["--timeout", "40"]
+
+    /// The deadline of a call a signal ends (``InterruptionTests``): never reached, so as long as a starved start
+    /// may need.
+    static let signalledDeadline = ["--timeout", "300"]
 
     @Test(
         "a call that is never answered: stderr says the outcome is unknown and gives the key the server received",
