@@ -7,8 +7,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Signals that no longer kill the process but call a handler, with none lost from the moment ``install(_:queue:handler:)``
-/// returns — nor during it.
+/// Signals that no longer kill the process but call a handler — on Linux with none lost, whenever they come after
+/// ``install(_:queue:handler:)`` began.
 ///
 /// A dispatch signal source alone loses signals on Linux. libdispatch takes a signal from a `signalfd`, and registers
 /// the source on its manager thread some time after `resume()`; only then does it replace the signal's action with its
@@ -17,23 +17,27 @@ import Darwin
 /// `numbers-load` set — threw the signal away. A loaded CI run's SIGINT, sent as soon as `numbers-load`'s fsync probe
 /// started, was lost so, and the run went on for the rest of its 600 s probe.
 ///
-/// So until libdispatch's handler is in place, a handler of our own records the signal (a bit in an atomic word: the one
-/// thing a signal handler can safely do here), and ``install(_:queue:handler:)`` waits for libdispatch to take every
-/// signal over (well under a millisecond unloaded; up to ``takeoverTimeout``) and then hands what was recorded to the
-/// handler. Where libdispatch never installs a handler (Darwin: kqueue sees signals beside `SIG_IGN`), the wait is
-/// skipped and `SIG_IGN` set, as before.
+/// So until libdispatch's handler is in place, a handler of our own records the signal (a bit in an atomic word: the
+/// one thing a signal handler can safely do here). ``install(_:queue:handler:)`` waits for libdispatch to take every
+/// signal over (well under a millisecond unloaded; up to ``takeoverWait``) and hands what was recorded to the handler,
+/// once. Should the wait end first, the recording stays (the signals are not ignored) and a check every 10 ms hands
+/// them over once libdispatch has taken over. A recording handler the kernel entered just before the takeover may
+/// finish after the hand-over: a second hand-over 100 ms later takes its signal.
+///
+/// Darwin: libdispatch's kqueue sees signals beside `SIG_IGN`, which is set, and the source registers after `resume()`
+/// too — a signal in between is lost there (numberd and its tools run on Linux).
 public final class SignalSources {
-    /// How long ``install(_:queue:handler:)`` waits for libdispatch to take its signals over, at most: 5 s. Past it,
-    /// a signal not yet taken over is set to `SIG_IGN` (what the callers did before) and a warning returned.
-    public static let takeoverTimeout = Duration.seconds(5)
+    /// How long ``install(_:queue:handler:)`` waits for libdispatch to take its signals over before it returns: 5 s.
+    public static let takeoverWait = Duration.seconds(5)
 
     private let sources: [any DispatchSourceSignal]
 
     private init(sources: [any DispatchSourceSignal]) { self.sources = sources }
 
-    /// From now on `signals` no longer kill the process: each calls `handler` with its number, on `queue`. Call it once
-    /// per process for a given signal (libdispatch installs its handler at a signal's first source only). `warning` is
-    /// nil unless some signal was not taken over within ``takeoverTimeout``.
+    /// From now on `signals` no longer kill the process: each calls `handler` with its number, on `queue`.
+    /// `warning` is nil unless some signal was not taken over by libdispatch within ``takeoverWait`` (its signals are
+    /// handed over once it is). A signal installed before in this process gets another source and no early recording:
+    /// libdispatch's handler, installed at its first source, stays.
     public static func install(
         _ signals: [Int32], queue: DispatchQueue = .global(), handler: @escaping @Sendable (Int32) -> Void
     ) -> (sources: SignalSources, warning: String?) {
@@ -48,7 +52,12 @@ public final class SignalSources {
     ) -> (sources: SignalSources, warning: String?) {
         // Initialize the recording word here, not lazily inside a signal handler.
         _ = caughtEarly.load(ordering: .relaxed)
-        for number in signals {
+        let first = installed.withLock { installed in
+            let first = signals.filter { !installed.contains($0) }
+            installed.formUnion(first)
+            return first
+        }
+        for number in first {
             #if os(Linux)
             signal(number, recordEarly)
             #else
@@ -62,23 +71,22 @@ public final class SignalSources {
             source.resume()
             return source as any DispatchSourceSignal
         }
-        var warning: String?
         #if os(Linux)
-        let deadline = ContinuousClock.now + takeoverTimeout
-        while signals.contains(where: isRecordedEarly), ContinuousClock.now < deadline {
-            usleep(200)
+        let handOver = HandOver(signals: first, queue: queue, handler: handler)
+        let deadline = ContinuousClock.now + takeoverWait
+        while !handOver.takenOver, ContinuousClock.now < deadline { usleep(200) }
+        let warning: String?
+        if handOver.takenOver {
+            warning = nil
+            handOver.run()
+        } else {
+            warning =
+                "libdispatch did not take signals \(first.filter(isRecordedEarly)) over within \(takeoverWait): "
+                + "those caught meanwhile are handed on once it does"
+            handOver.runOnceTakenOver()
         }
-        let late = signals.filter(isRecordedEarly)
-        for number in late { signal(number, SIG_IGN) }
-        if !late.isEmpty {
-            warning = "signals \(late) were not taken over by libdispatch within \(takeoverTimeout): set to SIG_IGN"
-        }
-        // Only this call's signals' bits: another install may be waiting for its own.
-        let mine = signals.reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
-        let caught = caughtEarly.bitwiseAnd(~mine, ordering: .acquiring).oldValue & mine
-        for number in signals where caught & (1 << UInt64(number)) != 0 {
-            queue.async { handler(number) }
-        }
+        #else
+        let warning: String? = nil
         #endif
         return (SignalSources(sources: sources), warning)
     }
@@ -103,16 +111,55 @@ public final class SignalSources {
 
     #if os(Linux)
     /// Whether `number`'s action is still ``recordEarly`` (libdispatch has not replaced it yet).
-    private static func isRecordedEarly(_ number: Int32) -> Bool {
+    fileprivate static func isRecordedEarly(_ number: Int32) -> Bool {
         handler(of: number) == unsafeBitCast(recordEarly, to: Int.self)
     }
     #endif
 }
 
+#if os(Linux)
+/// Hands the signals ``recordEarly`` caught to the handler, once libdispatch has taken them over.
+struct HandOver: Sendable {
+    let signals: [Int32]
+    let queue: DispatchQueue
+    let handler: @Sendable (Int32) -> Void
+
+    /// Whether libdispatch's handler has replaced ``recordEarly`` for every signal.
+    var takenOver: Bool { !signals.contains(where: SignalSources.isRecordedEarly) }
+
+    /// Hands over what was recorded, now and again 100 ms later (for a recording handler still running).
+    func run() {
+        takeRecorded()
+        queue.asyncAfter(deadline: .now() + .milliseconds(100)) { takeRecorded() }
+    }
+
+    /// Checks every 10 ms until libdispatch has taken over, then ``run()``.
+    func runOnceTakenOver() {
+        queue.asyncAfter(deadline: .now() + .milliseconds(10)) {
+            if takenOver { run() } else { runOnceTakenOver() }
+        }
+    }
+
+    /// Clears this install's signals' bits and calls the handler for each that was set. Only these bits: another
+    /// install may be waiting for its own.
+    private func takeRecorded() {
+        let mine = signals.reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
+        let caught = caughtEarly.bitwiseAnd(~mine, ordering: .acquiring).oldValue & mine
+        for number in signals where caught & (1 << UInt64(number)) != 0 {
+            queue.async { handler(number) }
+        }
+    }
+}
+#endif
+
+/// The signals installed in this process: libdispatch installs its handler at a signal's first source only, so a
+/// second install must not put ``recordEarly`` back over it.
+private let installed = Mutex<Set<Int32>>([])
+
 /// The signals caught before libdispatch took them over, one bit per signal number (all of them are below 64).
 private let caughtEarly = Atomic<UInt64>(0)
 
 /// The signal handler until libdispatch's: records the signal. An atomic OR is async-signal-safe.
-private let recordEarly: @convention(c) (Int32) -> Void = { number in
+let recordEarly: @convention(c) (Int32) -> Void = { number in
     caughtEarly.bitwiseOr(1 << UInt64(number), ordering: .releasing)
 }
