@@ -32,7 +32,8 @@ struct NumbersCommand: AsyncParsableCommand {
             result could not be written to standard output (a full disk, a closed pipe) though the command was \
             carried out: stderr says how to see it again or undo it (the --idempotency-key to rerun with, the key to \
             revoke), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed) \
-            before a call was sent or with nothing changed (a call already sent exits 10 or 11 as above).
+            before a call was sent or with nothing changed (a call that changes something, once sent, exits 10 or 11 \
+            as above).
             `buy`, `funds add`, `funds adjust` and `release` print their idempotency key and account on stderr just \
             before they send the call (numbers: idempotency key KEY (account ACC_…)), so a run killed meanwhile \
             leaves them in the scrollback or log. A rerun under a key whose first run still goes on at numberd \

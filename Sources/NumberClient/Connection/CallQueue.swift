@@ -7,8 +7,9 @@ import NIOCore
 /// the connection's event loop: the scans it replaces cost O(n) per expiry and per cancel — O(n²) for a queue
 /// whose calls expire one by one.
 ///
-/// A call that leaves other than first (cancelled, expired) leaves its sequence number behind in the order and the
-/// heap, passed over when reached; once such stale entries outnumber the live calls, they are swept out at once.
+/// A call that leaves other than first (cancelled, expired) leaves its sequence number behind in the order, and one
+/// that leaves other than by expiry its deadline in the heap; such stale entries are passed over when reached, and
+/// swept out at once when the order or the heap holds more than twice the calls in line, plus 16.
 ///
 /// Not thread-safe: its owner's event loop is the only one that touches it.
 struct CallQueue<Call> {
@@ -43,6 +44,8 @@ struct CallQueue<Call> {
     var isEmpty: Bool { entries.isEmpty }
     /// Entries the order and the heap hold, stale ones included (for tests of the sweep).
     var heldCount: (order: Int, dues: Int) { (order.count, dues.count) }
+    /// How many sweeps ran (for tests of their cost).
+    private(set) var sweeps = 0
 
     /// Puts `call` last in line. `key` must not be in line already.
     mutating func append(_ call: Call, key: ObjectIdentifier, deadline: NIODeadline?) {
@@ -88,14 +91,21 @@ struct CallQueue<Call> {
         return nil
     }
 
-    /// Takes the call of `sequence` out of the entries and the key index, and sweeps the stale entries once they
-    /// outnumber the live ones.
+    /// Takes the call of `sequence` out of the entries and the key index, and sweeps the stale entries once the order
+    /// or the heap holds more than twice the live calls, plus 16: a sweep costs O(held), and the held entries
+    /// shrink by at least half between sweeps, so O(1) amortized per call.
     private mutating func take(_ sequence: UInt64) -> Entry? {
         guard let entry = entries.removeValue(forKey: sequence) else { return nil }
         sequences[entry.key] = nil
         let live = entries.count
-        if order.count > 2 * live + 16 { order = CircularBuffer(order.filter { entries[$0] != nil }) }
-        if dues.count > 2 * live + 16 { dues = Heap(dues.unordered.filter { entries[$0.sequence] != nil }) }
+        if order.count > 2 * live + 16 {
+            order = CircularBuffer(order.filter { entries[$0] != nil })
+            sweeps += 1
+        }
+        if dues.count > 2 * live + 16 {
+            dues = Heap(dues.unordered.filter { entries[$0.sequence] != nil })
+            sweeps += 1
+        }
         return entry
     }
 }
