@@ -313,12 +313,16 @@ struct ProtocolAbuseTests {
             connection: .init(
                 settings: ConnectionSettings(idleTimeoutMilliseconds: 1000), requestArrivalTimeout: .seconds(1)))
         let router = Self.slowLargeAnswers(bytes: 256 * 1024)
-        try await withTestServer(router: router, tls: tls, configuration: configuration) { server, port in
-            let connection = try await Self.nonReadingConnection(port: port, tls: tls)
+        // The bytes are made before the connection: its idle timeout (1 s) runs from the handshake to the first call.
+        let bytes = try { () throws -> ByteBuffer in
             var bytes = try Self.calls(40)
             var headers = ByteBuffer()
             try ProtoEncoder().encode(RequestHeaders(method: NumbersMethods.getBalance.path), into: &headers)
             bytes.writeFrame(Frame(type: .headers, streamID: 81, payload: headers))
+            return bytes
+        }()
+        try await withTestServer(router: router, tls: tls, configuration: configuration) { server, port in
+            let connection = try await Self.nonReadingConnection(port: port, tls: tls)
             let sent = ContinuousClock.now
             try await connection.send(bytes)
             #expect(server.connectionCount == 1)
@@ -772,12 +776,13 @@ struct ProtocolAbuseTests {
     }
 
     /// Connections holding part of a frame that close mid-frame, by their client or at the server's frame arrival
-    /// timeout (3 s here): what they held goes back to the budget, to the byte. Their 1 MiB frames need a server that
-    /// takes requests of up to 4 MiB.
+    /// timeout (20 s here: the 20 connections, each a TLS handshake, must all hold their part before the first one's
+    /// runs out, which a starved test process took more than 3 s for): what they held goes back to the budget, to the
+    /// byte. Their 1 MiB frames need a server that takes requests of up to 4 MiB.
     @Test("bytes of partial frames go back to the budget when their connections close mid-frame, by either side")
     func partialFramesGoBack() async throws {
         let configuration = NumberServerConfiguration(
-            port: 0, connection: .init(settings: Self.largeRequests, frameArrivalTimeout: .seconds(3)))
+            port: 0, connection: .init(settings: Self.largeRequests, frameArrivalTimeout: .seconds(20)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             var connections: [RawConnection] = []
             var expected = 0
