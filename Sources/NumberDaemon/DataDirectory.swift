@@ -232,6 +232,27 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// The user whose store `store/` is, nil when there is none: the owner of `store/FORMAT`, which the store's first
+    /// start writes, else of `store/` itself. Not the folder's alone: a store on a mount point that root owns and
+    /// numberd's group may write in (root:numberd 0770), which `serve` accepts as numberd's user, is that user's.
+    func storeOwner() -> uid_t? {
+        var status = stat()
+        if stat(store + "/" + JournalLayout.formatName, &status) == 0 { return status.st_uid }
+        return stat(store, &status) == 0 ? status.st_uid : nil
+    }
+
+    /// Refuses a `store/` of another user's (``storeOwner()``) for `numberd verify` and `backup` (`command`): its
+    /// journal and snapshots would be unreadable to this user (a store of another user's, mode 0700, reads as having
+    /// none), and the files `backup` writes there (a snapshot, a cut tail) unreadable to numberd's user. A store on a
+    /// root-owned mount point its user served is that user's: the folder's owner alone refused `verify` and `backup`
+    /// there. A missing store passes.
+    public func requireStoreIsThisUsers(doing command: String) throws {
+        guard let owner = storeOwner(), owner != geteuid() else { return }
+        throw ConfigurationError(
+            "\(store) belongs to user id \(owner), not to this user (\(geteuid())): run the \(command) as its owner "
+                + "(sudo -u <numberd's user> numberd \(command) …)")
+    }
+
     /// Refuses a start as root on a data directory or `store/` another user owns, as `numberd verify`, `backup` and
     /// `restore` refuse one: `sudo numberd serve --data-dir /var/lib/numberd` with the unit stopped rewrote `clock`,
     /// `downtimes`, the simulator's state and journal, snapshots and certificates as root's, mode 0600; the service's
@@ -240,13 +261,13 @@ public struct DataDirectory: Sendable {
     /// root: any other user writes its own files, and a directory another owns that it may write in is the
     /// operator's choice (a mount point root:numberd 0770, a Kubernetes `fsGroup` volume). Judged by `store/` when it
     /// exists — whoever owns it has served here: a store of root's is root's to serve, whoever owns the folder it sits
-    /// in (a container run as root on a volume whose mount point belongs to another uid) — else by the data
-    /// directory, which a first start would fill with root's files.
+    /// in (a container run as root on a volume whose mount point belongs to another uid), and a store numberd's user
+    /// served on a mount point of root's is that user's (``storeOwner()``) — else by the data directory, which a first
+    /// start would fill with root's files.
     func requireOwnedByThisUserAsRoot() throws {
         guard geteuid() == 0 else { return }
-        var status = stat()
-        if lstat(store, &status) == 0 {
-            try DataDirectory(root: store).requireOwnedByThisUser(doing: "serve")
+        if storeOwner() != nil {
+            try requireStoreIsThisUsers(doing: "serve")
         } else {
             try requireOwnedByThisUser(doing: "serve")
         }

@@ -320,7 +320,7 @@ struct Verify: AsyncParsableCommand {
             // First, as `numberd backup` does: another user's data directory (mode 0700) reads as having no store,
             // which a monitoring job takes for a fresh directory (exit 2) rather than for a check that did not run.
             try directory.requireOwnedByThisUser(doing: "verify")
-            try DataDirectory(root: store).requireOwnedByThisUser(doing: "verify")
+            try directory.requireStoreIsThisUsers(doing: "verify")
         } catch {
             print("numberd verify: refused: \(error)")
             throw ExitCode(1)
@@ -467,7 +467,7 @@ struct BackupStopped: AsyncParsableCommand {
         do {
             // First: another user's directory (mode 0700) reads as having no store.
             try directory.requireOwnedByThisUser(doing: "backup")
-            try DataDirectory(root: directory.store).requireOwnedByThisUser(doing: "backup")
+            try directory.requireStoreIsThisUsers(doing: "backup")
         } catch {
             print("numberd backup: refused, nothing changed: \(error)")
             throw ExitCode(1)

@@ -131,11 +131,13 @@ import Glibc
         let none = try await runNumberdVerify(dataDirectory: directory + "-none")
         #expect(none.status == 2 && none.output.contains("no store at"), "\(none.output)")
         if geteuid() == 0 {
-            // Root reads every folder: another user's directory is told by its owner, as the restore test does.
-            for folder in [directory, directory + "/store"] {
-                #expect(chown(folder, 65_534, 65_534) == 0)
+            // Root reads every folder: another user's directory is told by its owner, as the restore test does; a
+            // store by the owner of its FORMAT file, which its first start wrote (its folder may be a mount point's).
+            for paths in [[directory], [directory + "/store", directory + "/store/FORMAT"]] {
+                let folder = paths[0]
+                for path in paths { #expect(chown(path, 65_534, 65_534) == 0) }
                 let foreign = try await runNumberdVerify(dataDirectory: directory)
-                #expect(chown(folder, 0, 0) == 0)
+                for path in paths { #expect(chown(path, 0, 0) == 0) }
                 #expect(foreign.status == 1, "\(folder): \(foreign.output)")
                 #expect(foreign.output.contains("belongs to user id 65534"), "\(folder): \(foreign.output)")
                 #expect(!foreign.output.contains("no store"), "\(folder): \(foreign.output)")

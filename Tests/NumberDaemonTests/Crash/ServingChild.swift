@@ -121,14 +121,14 @@ final class ServingChild {
         return line.dropFirst(name.count).split(separator: " ").first.map(String.init)
     }
 
-    /// SIGTERM, then waits for it (SIGKILL after 60 s) and removes its data directory.
-    func stop() async {
+    /// SIGTERM, then waits for it (SIGKILL after 60 s) and removes its data directory, unless `keepingDataDirectory`.
+    func stop(keepingDataDirectory: Bool = false) async {
         process.send(SIGTERM)
         if await ChildExit.wait(process, timeout: .seconds(60)) == nil {
             process.send(SIGKILL)
             _ = await ChildExit.wait(process, timeout: .seconds(10))
         }
-        try? FileManager.default.removeItem(atPath: dataDirectory)
+        if !keepingDataDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
         if let binaryCopy { try? FileManager.default.removeItem(atPath: binaryCopy) }
     }
 

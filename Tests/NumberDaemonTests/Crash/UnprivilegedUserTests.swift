@@ -141,8 +141,54 @@ struct UnprivilegedUserTests {
             await child.stop()
             throw error
         }
-        await child.stop()
+        await child.stop(keepingDataDirectory: true)
         #expect(status.st_uid == 0 && status.st_gid == 65_534, "\(status.st_uid):\(status.st_gid)")
         #expect(status.st_mode & 0o777 == 0o770, "\(String(status.st_mode & 0o777, radix: 8))")
+
+        // numberd's user verifies and backs up the store it served there: the folder's owner (root) refused both.
+        let numberd = try Self.binaryCopy()
+        defer { try? FileManager.default.removeItem(atPath: (numberd as NSString).deletingLastPathComponent) }
+        let verified = try await Self.runAsNobody(numberd, ["verify", "--data-dir", directory])
+        #expect(verified.status == 0, "\(verified.output)")
+        let backedUp = try await Self.runAsNobody(numberd, ["backup", "--data-dir", directory])
+        #expect(backedUp.status == 0, "\(backedUp.output)")
+        // Root may not serve it: the store is numberd's user's, whoever owns the folder (it was root's to serve).
+        var configuration = NumberdConfiguration(dataDirectory: directory)
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        await #expect(throws: ConfigurationError.self) {
+            await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+        }
+    }
+
+    /// A copy of the built numberd in a folder anyone may enter (the build folder's parents may not be).
+    private static func binaryCopy() throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-bin-\(UUID())").path
+        try FileManager.default.createDirectory(
+            atPath: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.copyItem(atPath: try BuiltProduct.path("numberd"), toPath: folder + "/numberd")
+        return folder + "/numberd"
+    }
+
+    /// A run's exit status (nil: it did not exit) and what it printed.
+    private typealias NobodyRun = (status: Int32?, output: String)
+
+    /// Runs `numberd` with `arguments` as uid/gid 65534 (nobody) through `setpriv`; its exit status and output.
+    private static func runAsNobody(_ numberd: String, _ arguments: [String]) async throws -> NobodyRun {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-out-\(UUID())").path
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let child = SpawnedProcess()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        child.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", numberd] + arguments
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        child.standardOutput = handle
+        child.standardError = handle
+        try child.run()
+        let ending = await ChildExit.wait(child, timeout: .seconds(300))
+        try handle.close()
+        let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        guard case .exited(let status) = ending else { return (nil, "\(String(describing: ending)): \(printed)") }
+        return (status, printed)
     }
 }
