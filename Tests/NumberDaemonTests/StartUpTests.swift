@@ -884,10 +884,10 @@ import TwilioSimulator
         }
         // A folder numberd does not own (a mount point root:numberd 0770) is the operator's: left as it is (chmod
         // there failed the start; `UnprivilegedUserTests` serves one as its group). Here another uid owns it and the
-        // tests run as root, which is refused such a store before it writes anything: files root wrote there would be
-        // unreadable to their owner.
+        // store in it (its files, FORMAT among them) and the tests run as root, which is refused such a store before
+        // it writes anything: files root wrote there would be unreadable to their owner.
         guard geteuid() == 0 else { return }
-        #expect(chown(directory + "/store", 12_345, 12_345) == 0)
+        for path in [""] + files.map({ "/" + $0 }) { #expect(chown(directory + "/store" + path, 12_345, 12_345) == 0) }
         try FileManager.default.setAttributes([.posixPermissions: 0o770], ofItemAtPath: directory + "/store")
         let refused = await #expect(throws: ConfigurationError.self) {
             try await Self.withPrepared(directory) { _ in }
