@@ -4,8 +4,17 @@ import Testing
 
 @Suite("CurlHTTPClient concurrency, reuse, queueing, cancellation, shutdown")
 struct CurlHTTPClientConcurrencyTests {
+    /// Timeouts no test here measures, long past a starved test process's pause (no CPU for up to 50 s in a loaded
+    /// full run): 10 s in all per request (`withServerAndClient`) and 10 s in the queue ended requests that only had
+    /// to wait.
+    static func patient(_ configuration: inout HTTPClientConfiguration) {
+        configuration.timeouts.connectMilliseconds = 300_000
+        configuration.timeouts.totalMilliseconds = 600_000
+        configuration.timeouts.queueWaitMilliseconds = 600_000
+    }
+
     @Test func sequentialRequestsReuseOneConnection() async throws {
-        try await withServerAndClient(freshServer: true) { server, client in
+        try await withServerAndClient(freshServer: true, configure: Self.patient) { server, client in
             var newConnections: [Int] = []
             for _ in 0..<10 {
                 let response = try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
@@ -19,9 +28,13 @@ struct CurlHTTPClientConcurrencyTests {
     @Test func manyConcurrentRequestsShareAFewConnections() async throws {
         let transfersMax = 4
         let requests = 60
-        try await withServerAndClient(freshServer: true, configure: { $0.limits.concurrentTransfersMax = transfersMax })
-        {
-            server, client in
+        try await withServerAndClient(
+            freshServer: true,
+            configure: {
+                Self.patient(&$0)
+                $0.limits.concurrentTransfersMax = transfersMax
+            }
+        ) { server, client in
             let statusesAndConnections = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
                 for index in 0..<requests {
                     group.addTask {
@@ -43,25 +56,28 @@ struct CurlHTTPClientConcurrencyTests {
 
     @Test func queueBeyondItsBoundFailsAtOnce() async throws {
         try await withServerAndClient(configure: {
+            // The stall must not run into the total timeout on a loaded machine, nor the request queued behind it into
+            // its queue wait (10 s by default: a full suite on two cores once took 27 s here).
+            Self.patient(&$0)
             $0.limits.concurrentTransfersMax = 1
             $0.limits.queuedRequestsMax = 1
-            // The 8 s stall must not run into the total timeout on a loaded machine, nor the request queued behind it into
-            // its queue wait (10 s by default: a full suite on two cores once took 27 s here).
-            $0.timeouts.totalMilliseconds = 60_000
-            $0.timeouts.queueWaitMilliseconds = 60_000
         }) { server, client in
-            async let first = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=8")))
-            async let second = client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=0")))
+            // Stalled far longer than the test takes, however starved (an 8 s stall could end before the queue was
+            // seen full), and cancelled once the third request is refused.
+            let first = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=300"))) }
+            try await waitUntil { client.load.running == 1 }
+            let second = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=0"))) }
             try await waitUntil { client.load == HTTPClientLoad(running: 1, queued: 1) }
             let started = ContinuousClock.now
             let error = await expectFailure(.queueFull) {
                 try await client.execute(HTTPRequest(method: .get, url: server.url("/echo")))
             }
             #expect(error?.message.contains("queuedRequestsMax") == true)
-            // At once: well before the queued request (behind an 8 s stall) could have started.
-            #expect(ContinuousClock.now - started < .seconds(6))
-            #expect(try await first.status == 200)
-            #expect(try await second.status == 200)
+            // At once: well before the queued request (behind a 300 s stall) could have started.
+            #expect(ContinuousClock.now - started < .seconds(60))
+            first.cancel()
+            _ = await first.result
+            #expect(try await second.value.status == 200)
         }
     }
 
@@ -69,11 +85,11 @@ struct CurlHTTPClientConcurrencyTests {
     /// behind slow transfers waited as long as they all took, long after its caller stopped waiting.
     @Test func aRequestQueuedTooLongFailsUnsent() async throws {
         try await withServerAndClient(configure: {
+            Self.patient(&$0)
             $0.limits.concurrentTransfersMax = 1
-            $0.timeouts.totalMilliseconds = 60_000
             $0.timeouts.queueWaitMilliseconds = 500
         }) { server, client in
-            let blocker = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }
+            let blocker = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=300"))) }
             defer { blocker.cancel() }
             try await waitUntil { client.load.running == 1 }
             let started = ContinuousClock.now
@@ -83,20 +99,22 @@ struct CurlHTTPClientConcurrencyTests {
             let waited = ContinuousClock.now - started
             #expect(error?.requestMayHaveBeenSent == false)
             #expect(error?.message.contains("queueWaitMilliseconds") == true)
-            // Not before its 500 ms, and within the loop's one-second check of it (generous for a loaded machine).
-            #expect(waited >= .milliseconds(500) && waited < .seconds(20), "\(waited)")
+            // Not before its 500 ms, and within the loop's one-second check of it (generous for a starved process; the
+            // blocker ends after 300 s).
+            #expect(waited >= .milliseconds(500) && waited < .seconds(60), "\(waited)")
             #expect(client.load == HTTPClientLoad(running: 1, queued: 0), "the running transfer goes on")
         }
     }
 
     @Test func cancellingARunningRequestRemovesTheTransfer() async throws {
-        try await withServerAndClient { server, client in
-            let task = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }
+        try await withServerAndClient(configure: Self.patient) { server, client in
+            // Neither the stall nor the total timeout may end it before the cancel, however starved the process.
+            let task = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=300"))) }
             try await waitUntil { client.load.running == 1 }
             let started = ContinuousClock.now
             task.cancel()
             let result = await task.result
-            #expect(ContinuousClock.now - started < .seconds(20))
+            #expect(ContinuousClock.now - started < .seconds(60))
             #expect((result.failure as? HTTPClientError)?.code == .cancelled)
             try await waitUntil { client.load == HTTPClientLoad(running: 0, queued: 0) }
             #expect(try await client.execute(HTTPRequest(method: .get, url: server.url("/echo"))).status == 200)
@@ -105,12 +123,12 @@ struct CurlHTTPClientConcurrencyTests {
 
     @Test func cancellingAQueuedRequestFailsItWithoutRunning() async throws {
         try await withServerAndClient(configure: {
+            Self.patient(&$0)
             $0.limits.concurrentTransfersMax = 1
-            $0.timeouts.totalMilliseconds = 60_000
         }) { server, client in
             // Stalled far longer than the test takes, however loaded the machine: the queued request cannot get its
             // turn before it is cancelled (a 3 s stall could end first, and the request was then running).
-            let blocker = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=30"))) }
+            let blocker = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=300"))) }
             try await waitUntil { client.load.running == 1 }
             let queued = Task { try await client.execute(HTTPRequest(method: .post, url: server.url("/echo"))) }
             try await waitUntil { client.load.queued == 1 }
@@ -138,8 +156,10 @@ struct CurlHTTPClientConcurrencyTests {
         let server = try await TestHTTPSServer.shared()
         var configuration = HTTPClientConfiguration.defaults
         configuration.tls.caFilePath = server.certificates.caFile
+        Self.patient(&configuration)
         let client = try CurlHTTPClient(configuration: configuration)
-        let running = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=10"))) }
+        // Still running at the shutdown, however starved the process (a 10 s stall could end first).
+        let running = Task { try await client.execute(HTTPRequest(method: .get, url: server.url("/stall?s=300"))) }
         try await waitUntil { client.load.running == 1 }
         await client.shutdown()
         #expect(((await running.result).failure as? HTTPClientError)?.code == .shutDown)

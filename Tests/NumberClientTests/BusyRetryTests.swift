@@ -99,20 +99,21 @@ struct BusyRetryTests {
 }
 
 extension BusyRetryTests {
-    @Test("the client closed while a call waits out a retryAfterMs of 20 s: CLIENT_CLOSED at once, not 20 s later")
+    @Test("the client closed while a call waits out a retryAfterMs of 120 s: CLIENT_CLOSED at once, not 120 s later")
     func closedDuringRetryAfter() async throws {
+        // 120 s, so that "at once" can be given 60 s: a starved test process gets no CPU for up to 50 s.
         let server = try await FakeNumbersServer.start { _, _ in
-            .status(Self.refusal("RATE_LIMITED", retryAfterMs: 20_000))
+            .status(Self.refusal("RATE_LIMITED", retryAfterMs: 120_000))
         }
         // A read: were the client to close before the refusal reached it, the call's connection would end under it
         // and its retry find the client closed, CLIENT_CLOSED all the same (a keyed call would claim an unknown
         // outcome instead).
         let client = KeyedRetryTests.client(
-            port: server.port, retry: KeyedRetryTests.quickRetries(), timeout: .seconds(60))
+            port: server.port, retry: KeyedRetryTests.quickRetries(), timeout: .seconds(300))
         let call = Task { try await client.listTrunks(ListTrunksRequest(accountId: "ACC_1")) }
         let deadline = ContinuousClock.now + .seconds(60)
         while server.calls.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        // Time for the refusal to reach the client, which then waits 20 s before its next attempt.
+        // Time for the refusal to reach the client, which then waits 120 s before its next attempt.
         try await Task.sleep(for: .milliseconds(300))
         let closing = ContinuousClock.now
         await client.close()
@@ -126,8 +127,8 @@ extension BusyRetryTests {
         let error = failure as? RPCError
         #expect(error?.reason == "CLIENT_CLOSED", "\(failure)")
         #expect(error?.details["outcome"] == nil, "nothing was sent since the refusal: \(failure)")
-        // Generous for a loaded full run: the call ends at once, or (before) when the 20 s were over.
-        #expect(took < .seconds(10), "the call ended \(took) after close()")
+        // Generous for a starved full run: the call ends at once, or (before) when the 120 s were over.
+        #expect(took < .seconds(60), "the call ended \(took) after close()")
         #expect(server.calls.count == 1, "no attempt after close()")
     }
 }

@@ -26,7 +26,7 @@ struct DeadConnectionTests {
         let started = ContinuousClock.now
         var failures: [String] = []
         var succeeded = false
-        while !succeeded, ContinuousClock.now - started < .seconds(60) {
+        while !succeeded, ContinuousClock.now - started < .seconds(180) {
             do {
                 _ = try await client.listNumbers(ListNumbersRequest(accountId: "ACC_1"))
                 succeeded = true
@@ -39,8 +39,9 @@ struct DeadConnectionTests {
         await server.stop()
         #expect(succeeded, "every call failed: \(failures)")
         // Two deadlines (the first may see the SETTINGS ACK arrive after it started), the PING's second, retries —
-        // seconds; a loaded run is given 30 (without the check it took until TCP gave up, minutes).
-        #expect(elapsed < .seconds(30), "\(elapsed); \(failures)")
+        // seconds; a loaded run, whose test process may get no CPU for up to 50 s, is given 120 (without the check it
+        // took until TCP gave up, minutes).
+        #expect(elapsed < .seconds(120), "\(elapsed); \(failures)")
         #expect(server.callConnections.first == 0)
         #expect(server.callConnections.last == 1, "\(server.callConnections)")
         // A loaded machine may fail a call on the new connection at its 500 ms deadline too: only the dead one's count

@@ -24,11 +24,12 @@ extension KeyedRetryTests {
         arguments: [nil, "key-given"])
     func neverAnswered(givenKey: String?) async throws {
         let server = try await FakeNumbersServer.start { _, _ in .never }
-        let client = Self.client(port: server.port, retry: Self.quickRetries(), timeout: .seconds(10))
+        let client = Self.client(port: server.port, retry: Self.quickRetries(), timeout: .seconds(60))
         // Connected first: the call's deadline counts from its start, and a connect slowed down by a loaded machine
         // would end it unsent (DEADLINE_EXCEEDED, outcome not-started), which is not what this test is about. (300 ms
         // were seen to pass before the request was written with three builds beside the test run, and over a second
-        // in a full run of the fifteenth session's 978 tests.)
+        // in a full run of the fifteenth session's 978 tests; a starved process gets no CPU for up to 50 s, hence a
+        // deadline of 60 s, which the test waits out.)
         _ = try await client.preferredTaskExecutor()
         let error = await #expect(throws: RPCError.self) {
             try await client.purchaseNumbers(Self.purchase, options: CallOptions(idempotencyKey: givenKey))

@@ -15,9 +15,10 @@ struct UnkeyedOutcomeTests {
     func deadlineAfterSent() async throws {
         let server = try await FakeNumbersServer.start { _, _ in .never }
         let client = KeyedRetryTests.client(
-            port: server.port, retry: KeyedRetryTests.quickRetries(), timeout: .seconds(10))
-        // Connected first, and a deadline long enough that a loaded machine (the full suite on two cores) still sends
-        // the call before it: one ended unsent says outcome=not-started, which is not what this test is about.
+            port: server.port, retry: KeyedRetryTests.quickRetries(), timeout: .seconds(60))
+        // Connected first, and a deadline long enough that a loaded machine (the full suite on two cores, whose test
+        // process may get no CPU for up to 50 s) still sends the call before it: one ended unsent says
+        // outcome=not-started, which is not what this test is about.
         _ = try await client.preferredTaskExecutor()
         let error = await #expect(throws: RPCError.self) { try await client.createTrunk(Self.trunk) }
         await client.close()

@@ -110,7 +110,9 @@ struct QueuedLogStreamTests {
     func criticalWaits() throws {
         let pipe = try LogPipe()
         defer { pipe.close() }
-        let stream = QueuedLogStream(descriptor: pipe.write, metrics: PrometheusMetricsFactory())
+        // The wait ends when the line is written: its bound (1 s by default) must outlast a starved writer thread.
+        let stream = QueuedLogStream(
+            descriptor: pipe.write, limits: .init(criticalWait: .seconds(300)), metrics: PrometheusMetricsFactory())
         let logger = Logger(label: "numberd") { QueuedLogHandler(label: $0, stream: stream, level: .info) }
         for round in 0..<20 {
             logger.critical("stopping", metadata: ["round": "\(round)"])

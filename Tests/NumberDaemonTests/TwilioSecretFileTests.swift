@@ -163,7 +163,8 @@ struct TwilioSecretFileTests {
             }
             outcome.message.withLock { $0 = message }
         }
-        let deadline = ContinuousClock.now + .seconds(5)
+        // At once, or never (before: the open waited for a writer for ever); a starved thread may take 50 s to start.
+        let deadline = ContinuousClock.now + .seconds(120)
         while outcome.message.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }

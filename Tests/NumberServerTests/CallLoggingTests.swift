@@ -36,8 +36,8 @@ struct CallLoggingTests {
     }
 
     /// GetAccount fails NOT_FOUND, GetBalance succeeds (logging through the call's logger), HealthCheck notes its
-    /// start in `started` and sleeps 10 s.
-    static func router(started: Started = Started()) -> RPCRouter {
+    /// start in `started` and sleeps `hold` (10 s unless told).
+    static func router(started: Started = Started(), hold: Duration = .seconds(10)) -> RPCRouter {
         var router = RPCRouter()
         router.register(NumbersMethods.getAccount) { request, _ in
             throw RPCError(code: .notFound, message: "no account \(request.accountId)", reason: "ACCOUNT_NOT_FOUND")
@@ -51,7 +51,7 @@ struct CallLoggingTests {
         }
         router.register(NumbersMethods.healthCheck) { _, context in
             started.add(context.requestID)
-            try await Task.sleep(for: .seconds(10))
+            try await Task.sleep(for: hold)
             return HealthCheckResponse(status: .serving, version: "t")
         }
         return router
@@ -62,18 +62,24 @@ struct CallLoggingTests {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
         let started = Started()
-        try await withTestServer(router: Self.router(started: started), tls: tls, logger: logger) { _, port in
+        // HealthCheck holds its call far past req-late's deadline, and until req-cancel is cancelled, however starved.
+        let router = Self.router(started: started, hold: .seconds(600))
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
             var configuration = tls.clientConfiguration(port: port)
             configuration.retry = .none
+            // Limits no call here measures: a starved process (no CPU for up to 50 s) must not end a call by them.
+            configuration.connectTimeout = .seconds(300)
+            configuration.handshakeTimeout = .seconds(300)
+            configuration.defaultTimeout = .seconds(300)
             try await withNumbersClient(configuration) { client in
                 _ = try? await client.getAccount(
                     GetAccountRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-failed"))
                 _ = try await client.getBalance(
                     GetBalanceRequest(accountId: "ACC_x"), options: CallOptions(requestID: "req-ok"))
-                // A deadline the request reaches the server well within even on a loaded machine (the server logs
-                // only calls it got), far short of the handler's 10 s.
+                // A deadline the request reaches the server well within even in a starved run (the server logs only
+                // calls it got; 3 s may pass before it is sent), far short of the handler's hold.
                 _ = try? await client.healthCheck(
-                    HealthCheckRequest(), options: CallOptions(timeout: .seconds(3), requestID: "req-late"))
+                    HealthCheckRequest(), options: CallOptions(timeout: .seconds(60), requestID: "req-late"))
                 let cancelled = Task {
                     try await client.healthCheck(HealthCheckRequest(), options: CallOptions(requestID: "req-cancel"))
                 }

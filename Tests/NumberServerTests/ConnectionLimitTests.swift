@@ -51,7 +51,9 @@ struct ConnectionLimitTests {
     func refusalsAreLogged() async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
-        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsMax: 1))
+        // The kept connection sends nothing: the SETTINGS timeout (10 s by default) must not close it in a starved run.
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(connectionsMax: 1, settingsTimeout: .seconds(600)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration, logger: logger) {
             server, port in
             let kept = try await RawConnection.connect(port: port, tls: tls)
@@ -90,15 +92,20 @@ struct ConnectionLimitTests {
         }
     }
 
-    /// Waits until `condition` holds, 30 s at most (what it waits for takes milliseconds when the machine is idle).
+    /// Waits until `condition` holds, 120 s at most (what it waits for takes milliseconds when the machine is idle; a
+    /// starved test process gets no CPU for up to 50 s).
     static func waitUntil(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(120)
         while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     }
 
     @Test("connections arriving all at once on both event loops never get past the limit")
     func allAtOnce() async throws {
-        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsMax: 5))
+        // The admitted ones never start TLS: neither the handshake timeout nor the SETTINGS timeout (10 s each by
+        // default) may close them before they are counted, however long a starved run takes to get there.
+        let tls = try TestTLS(handshakeTimeout: .seconds(600))
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(connectionsMax: 5, settingsTimeout: .seconds(600)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             for _ in 0..<10 {
                 let connections = try await withThrowingTaskGroup(of: RawConnection.self) { group in
@@ -106,8 +113,8 @@ struct ConnectionLimitTests {
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
                 // Refused ones are closed at accept; seeing that can take a while on a busy machine (an admitted one
-                // stays open for 10 s), so wait for it, then count the rest and ask the server too.
-                let deadline = ContinuousClock.now + .seconds(15)
+                // stays open), so wait for it, then count the rest and ask the server too.
+                let deadline = ContinuousClock.now + .seconds(120)
                 var kept = connections.filter { !$0.isClosed }.count
                 while kept > 5, ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(50))
@@ -130,7 +137,9 @@ struct ConnectionLimitTests {
     func perAddressLimit() async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
-        var limits = NumberServerConfiguration.ConnectionLimits(connectionsPerAddressMax: 3)
+        // A starved run must not see a kept connection closed by the SETTINGS timeout during its handshake.
+        var limits = NumberServerConfiguration.ConnectionLimits(
+            connectionsPerAddressMax: 3, settingsTimeout: .seconds(600))
         limits.loopbackExempt = false
         let configuration = NumberServerConfiguration(port: 0, connection: limits)
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration, logger: logger) {
@@ -170,7 +179,9 @@ struct ConnectionLimitTests {
     /// of 2, ten connections from 127.0.0.1 all stay, and none is counted against it.
     @Test("loopback connections are exempt from the per-address limit")
     func loopbackIsExempt() async throws {
-        let configuration = NumberServerConfiguration(port: 0, connection: .init(connectionsPerAddressMax: 2))
+        // They send nothing: the SETTINGS timeout (10 s by default) must not close them in a starved run.
+        let configuration = NumberServerConfiguration(
+            port: 0, connection: .init(connectionsPerAddressMax: 2, settingsTimeout: .seconds(600)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             var open: [RawConnection] = []
             for _ in 0..<10 { open.append(try await RawConnection.connect(port: port, tls: tls)) }

@@ -99,9 +99,13 @@ struct TLSProbeTests {
     @Test("TLS 1.2 renegotiation requested by the client is refused")
     func noRenegotiation() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await withTestServer(router: abuseRouter(), tls: tls) { _, port in
+        // s_client sends no preface: the SETTINGS timeout (10 s by default) must not close it first in a starved run.
+        let configuration = NumberServerConfiguration(port: 0, connection: .init(settingsTimeout: .seconds(600)))
+        try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
             // s_client reads "R" on its own line as "renegotiate"; the server must not complete a new handshake.
-            let probe = try await runSClient(base(port) + ["-tls1_2"], input: "R\n", holdInput: .seconds(1))
+            // Stdin stays open until the refusal ends s_client (at once): at its EOF s_client stops, refused or not,
+            // and a starved start can take more than the 1 s it had to get there.
+            let probe = try await runSClient(base(port) + ["-tls1_2"], input: "R\n", holdInput: .seconds(60))
             #expect(probe.output.contains("RENEGOTIATING"), "\(probe.output)")
             let handshakes = probe.output.components(separatedBy: "Verify return code: 0 (ok)").count - 1
             #expect(handshakes <= 1, "\(probe.output)")

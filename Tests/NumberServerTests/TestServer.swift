@@ -12,14 +12,15 @@ struct TestTLS {
     let authority: CertificateAuthority
     let serverContext: TLSContext
 
-    /// `closeNotifyTimeout`: the server's, if not the default.
-    init(closeNotifyTimeout: Duration? = nil) throws {
+    /// `closeNotifyTimeout`, `handshakeTimeout`: the server's, if not the default.
+    init(closeNotifyTimeout: Duration? = nil, handshakeTimeout: Duration? = nil) throws {
         authority = try CertificateAuthority.generate()
         let issued = try authority.issueServerCertificate()
         var configuration = TLSConfiguration.server(
             certificateChain: issued.certificateChain, privateKey: issued.privateKey)
         configuration.applicationProtocols = ["nrpc/1"]
         if let closeNotifyTimeout { configuration.closeNotifyTimeout = closeNotifyTimeout }
+        if let handshakeTimeout { configuration.handshakeTimeout = handshakeTimeout }
         serverContext = try TLSContext(configuration: configuration)
     }
 

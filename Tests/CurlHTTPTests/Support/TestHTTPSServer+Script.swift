@@ -97,7 +97,9 @@ extension TestHTTPSServer {
                 return sock, addr
             def finish_request(self, request, client_address):
                 try:
-                    request.settimeout(30)
+                    # Long past a starved test process's pause (up to 50 s): a kept-alive connection closed as idle
+                    # meanwhile would have the client's next request open a new one, which tests count.
+                    request.settimeout(600)
                     tls = context.wrap_socket(request, server_side=True)
                 except (OSError, ssl.SSLError):
                     return

@@ -26,15 +26,17 @@ struct TwilioCancellationTests {
         try #require(twilio.engine.requestsInFlight >= 1, "the slow request never got in flight")
     }
 
-    /// A client timeout well past the searches' injected latency (20 s), so that only the cancel ends them.
+    /// Client timeouts well past the searches' injected latency (300 s), so that only the cancel ends them: a starved
+    /// test process gets no CPU for up to 50 s, more than a 20 s latency (or the fixture's 5 s in all).
     static func slowSearch(_ configuration: inout TwilioConfiguration) {
-        configuration.http.timeouts.totalMilliseconds = 120_000
+        configuration.http.timeouts.connectMilliseconds = 300_000
+        configuration.http.timeouts.totalMilliseconds = 600_000
     }
 
     @Test("a transfer cancelled while Twilio is slow is counted as cancelled, not unavailable, and not retried")
     func cancelledTransferIsCountedAsCancelled() async throws {
         try await withTwilio(configure: Self.slowSearch) { twilio in
-            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .latency(milliseconds: 20_000), times: 1))
+            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .latency(milliseconds: 300_000), times: 1))
             let search = Task { try await twilio.provider.search(Self.usLocal) }
             try await Self.waitUntilHeld(twilio)
             search.cancel()
@@ -51,7 +53,8 @@ struct TwilioCancellationTests {
 
     @Test("a wait before a retry that the caller's cancellation ends is counted as cancelled")
     func cancelledRetryWaitIsCountedAsCancelled() async throws {
-        try await withTwilio { twilio in
+        // The 503 must come back as itself, not as the fixture's 5 s timeout in a starved run.
+        try await withTwilio(configure: Self.slowSearch) { twilio in
             twilio.engine.addFault(
                 FaultRule(endpoint: .searchNumbers, kind: .serverErrorBeforeActing(.serviceUnavailable)))
             let registry = PrometheusCollectorRegistry()
@@ -106,7 +109,7 @@ struct TwilioCancellationTests {
         try await withServiceOverTwilio(configure: Self.slowSearch) { twilio, service, _, _ in
             // The price first (a call of its own, cached), so the search's GET is the one held.
             _ = try await service.quote(country: "US", type: .local)
-            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .latency(milliseconds: 20_000), times: 1))
+            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .latency(milliseconds: 300_000), times: 1))
             let search = Task { try await service.search(Self.usLocal) }
             try await Self.waitUntilHeld(twilio)
             search.cancel()
