@@ -285,6 +285,9 @@ public struct BackupRestore: Sendable {
     func checkOwner() throws {
         do {
             try directory.requireOwnedByThisUser(doing: "restore")
+            // As root, the store it replaces must be root's too: one numberd's user served (its FORMAT) in a data
+            // directory of root's (root:numberd 0770) would be replaced by a store numberd could not open.
+            if geteuid() == 0 { try directory.requireStoreIsThisUsers(doing: "restore") }
         } catch {
             throw Refusal(description: "\(error)")
         }

@@ -232,25 +232,41 @@ public struct DataDirectory: Sendable {
         }
     }
 
-    /// The user whose store `store/` is, nil when there is none: the owner of `store/FORMAT`, which the store's first
-    /// start writes, else of `store/` itself. Not the folder's alone: a store on a mount point that root owns and
-    /// numberd's group may write in (root:numberd 0770), which `serve` accepts as numberd's user, is that user's.
-    func storeOwner() -> uid_t? {
-        var status = stat()
-        if stat(store + "/" + JournalLayout.formatName, &status) == 0 { return status.st_uid }
-        return stat(store, &status) == 0 ? status.st_uid : nil
-    }
-
-    /// Refuses a `store/` of another user's (``storeOwner()``) for `numberd verify` and `backup` (`command`): its
-    /// journal and snapshots would be unreadable to this user (a store of another user's, mode 0700, reads as having
-    /// none), and the files `backup` writes there (a snapshot, a cut tail) unreadable to numberd's user. A store on a
-    /// root-owned mount point its user served is that user's: the folder's owner alone refused `verify` and `backup`
-    /// there. A missing store passes.
-    public func requireStoreIsThisUsers(doing command: String) throws {
-        guard let owner = storeOwner(), owner != geteuid() else { return }
-        throw ConfigurationError(
-            "\(store) belongs to user id \(owner), not to this user (\(geteuid())): run the \(command) as its owner "
-                + "(sudo -u <numberd's user> numberd \(command) …)")
+    /// Refuses a `store/` that is not this user's, for `command` (`serve` as root, `verify`, `backup`, `restore` as
+    /// root); `served`: nil when the store tells nothing of who served it (no `FORMAT`, no records: judge the data
+    /// directory instead), else whether it passed. A store is the user's who owns its `FORMAT` file, which its first
+    /// start writes — a store numberd's user served on a mount point root owns and its group may write in
+    /// (root:numberd 0770), which `serve` accepts, is that user's (the folder's owner alone refused `verify` and
+    /// `backup` there, and let root serve it, writing root's 0600 files among numberd's). Root also needs the folder
+    /// to be root's: a `FORMAT` of root's in another user's folder (`sudo cp backup/store/FORMAT store/`, as the
+    /// damaged-FORMAT advice says, without `-a`) does not make it root's to write in. `FORMAT` must be a file, not a
+    /// link (one numberd's user made to a file of root's would pass as root's). A store from before `FORMAT` existed
+    /// is judged by its folder.
+    @discardableResult
+    public func requireStoreIsThisUsers(doing command: String) throws -> Bool? {
+        var folder = stat()
+        guard stat(store, &folder) == 0 else { return nil }
+        let me = geteuid()
+        func refuse(_ path: String, _ owner: uid_t) -> ConfigurationError {
+            ConfigurationError(
+                "\(path) belongs to user id \(owner), not to this user (\(me)): the store is its owner's; run the "
+                    + "\(command) as that user (sudo -u <numberd's user> numberd \(command) …)")
+        }
+        let formatPath = store + "/" + JournalLayout.formatName
+        var format = stat()
+        if lstat(formatPath, &format) == 0 {
+            guard format.st_mode & S_IFMT == S_IFREG else {
+                throw ConfigurationError("\(formatPath) is not a regular file (a link?): refused for the \(command)")
+            }
+            guard format.st_uid == me else { throw refuse(formatPath, format.st_uid) }
+            guard me != 0 || folder.st_uid == 0 else { throw refuse(store, folder.st_uid) }
+            return true
+        }
+        // A folder this user may not enter (another user's, 0700) is told by its owner, not as unreadable.
+        guard errno == ENOENT || folder.st_uid == me else { throw refuse(store, folder.st_uid) }
+        guard try storeHasRecords() else { return nil }
+        guard folder.st_uid == me else { throw refuse(store, folder.st_uid) }
+        return true
     }
 
     /// Refuses a start as root on a data directory or `store/` another user owns, as `numberd verify`, `backup` and
@@ -262,15 +278,12 @@ public struct DataDirectory: Sendable {
     /// operator's choice (a mount point root:numberd 0770, a Kubernetes `fsGroup` volume). Judged by `store/` when it
     /// exists — whoever owns it has served here: a store of root's is root's to serve, whoever owns the folder it sits
     /// in (a container run as root on a volume whose mount point belongs to another uid), and a store numberd's user
-    /// served on a mount point of root's is that user's (``storeOwner()``) — else by the data directory, which a first
-    /// start would fill with root's files.
+    /// served on a mount point of root's is that user's (``requireStoreIsThisUsers(doing:)``) — else, a store that
+    /// tells nothing (no `FORMAT`, no records), by the data directory, which a first start would fill with root's
+    /// files.
     func requireOwnedByThisUserAsRoot() throws {
         guard geteuid() == 0 else { return }
-        if storeOwner() != nil {
-            try requireStoreIsThisUsers(doing: "serve")
-        } else {
-            try requireOwnedByThisUser(doing: "serve")
-        }
+        if try requireStoreIsThisUsers(doing: "serve") == nil { try requireOwnedByThisUser(doing: "serve") }
     }
 
     /// Replaces `path` (mode 0600) with `text`, atomically, through the writer the TLS files use (``PEMFile``: a

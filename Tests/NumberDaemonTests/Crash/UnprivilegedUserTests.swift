@@ -153,12 +153,67 @@ struct UnprivilegedUserTests {
         let backedUp = try await Self.runAsNobody(numberd, ["backup", "--data-dir", directory])
         #expect(backedUp.status == 0, "\(backedUp.output)")
         // Root may not serve it: the store is numberd's user's, whoever owns the folder (it was root's to serve).
+        let before = try Self.owners(directory + "/store")
+        let refused = await #expect(throws: ConfigurationError.self) {
+            await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+        }
+        #expect(
+            refused?.description.contains("store/FORMAT belongs to user id 65534") == true,
+            "\(String(describing: refused))")
+        #expect(try Self.owners(directory + "/store") == before, "nothing written as root")
+    }
+
+    /// A store whose folder and files are another user's but whose `FORMAT` is root's (`sudo cp` of it from a backup,
+    /// as the damaged-FORMAT advice says, without `-a`), or whose `FORMAT` is a link (which that user could point at a
+    /// file of root's), is not root's to serve: root would write its 0600 files among the other user's.
+    @Test(
+        "as root, a store of another user's is refused even with a FORMAT of root's, or a FORMAT that is a link",
+        .enabled(if: getuid() == 0))
+    func rootsFormatInAnotherUsersStore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-format-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+        let store = directory + "/store"
+        for path in [store] + (try FileManager.default.contentsOfDirectory(atPath: store)).map({ store + "/" + $0 }) {
+            #expect(lchown(path, 65_534, 65_534) == 0, "\(path)")
+        }
+        #expect(lchown(store + "/FORMAT", 0, 0) == 0)
+        let before = try Self.owners(store)
+        let refused = await #expect(throws: ConfigurationError.self) {
+            await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+        }
+        #expect(
+            refused?.description.contains("store belongs to user id 65534") == true, "\(String(describing: refused))")
+        #expect(try Self.owners(store) == before, "nothing written as root")
+
+        // FORMAT a link to a file of root's with the same text.
+        let copy = directory + "/format-copy"
+        try FileManager.default.copyItem(atPath: store + "/FORMAT", toPath: copy)
+        try FileManager.default.removeItem(atPath: store + "/FORMAT")
+        try FileManager.default.createSymbolicLink(atPath: store + "/FORMAT", withDestinationPath: copy)
+        #expect(lchown(store, 0, 0) == 0)
+        let linked = await #expect(throws: ConfigurationError.self) {
+            await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+        }
+        #expect(linked?.description.contains("not a regular file") == true, "\(String(describing: linked))")
+    }
+
+    /// numberd's configuration for `directory`: no ports of its own.
+    private static func configuration(_ directory: String) -> NumberdConfiguration {
         var configuration = NumberdConfiguration(dataDirectory: directory)
         configuration.listen.port = 0
         configuration.metricsListen = nil
-        await #expect(throws: ConfigurationError.self) {
-            await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
+        return configuration
+    }
+
+    /// The owner of each file in `folder`, and of the folder itself ("").
+    private static func owners(_ folder: String) throws -> [String: uid_t] {
+        var owners: [String: uid_t] = [:]
+        for name in [""] + (try FileManager.default.contentsOfDirectory(atPath: folder)) {
+            var status = stat()
+            if lstat(folder + "/" + name, &status) == 0 { owners[name] = status.st_uid }
         }
+        return owners
     }
 
     /// A copy of the built numberd in a folder anyone may enter (the build folder's parents may not be).
