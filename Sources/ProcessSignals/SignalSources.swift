@@ -34,10 +34,11 @@ public final class SignalSources {
 
     private init(sources: [any DispatchSourceSignal]) { self.sources = sources }
 
-    /// From now on `signals` no longer kill the process: each calls `handler` with its number, on `queue`.
-    /// `warning` is nil unless some signal was not taken over by libdispatch within ``takeoverWait`` (its signals are
-    /// handed over once it is). A signal installed before in this process gets another source and no early recording:
-    /// libdispatch's handler, installed at its first source, stays.
+    /// From now on `signals` no longer kill the process: each calls `handler` with its number, on `queue`; returns
+    /// once every source is registered. `warning` is nil unless some source was not registered, or some signal not
+    /// taken over by libdispatch, within ``takeoverWait`` (its signals are handed over once it is). A signal installed
+    /// before in this process gets another source and no early recording: libdispatch's handler, installed at its
+    /// first source, stays.
     public static func install(
         _ signals: [Int32], queue: DispatchQueue = .global(), handler: @escaping @Sendable (Int32) -> Void
     ) -> (sources: SignalSources, warning: String?) {
@@ -65,15 +66,21 @@ public final class SignalSources {
             #endif
         }
         beforeSources()
+        // Each source registers on libdispatch's manager thread some time after `resume()`; a signal before that
+        // reaches only the sources registered already (a second install's) or the early recording (a first one's).
+        let registered = DispatchGroup()
         let sources = signals.map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { handler(number) }
+            registered.enter()
+            source.setRegistrationHandler { registered.leave() }
             source.resume()
             return source as any DispatchSourceSignal
         }
+        let deadline = ContinuousClock.now + takeoverWait
+        let waited = registered.wait(timeout: .now() + .seconds(Int(takeoverWait.components.seconds)))
         #if os(Linux)
         let handOver = HandOver(signals: first, queue: queue, handler: handler)
-        let deadline = ContinuousClock.now + takeoverWait
         while !handOver.takenOver, ContinuousClock.now < deadline { usleep(200) }
         let warning: String?
         if handOver.takenOver {
@@ -88,7 +95,9 @@ public final class SignalSources {
         #else
         let warning: String? = nil
         #endif
-        return (SignalSources(sources: sources), warning)
+        guard waited == .timedOut else { return (SignalSources(sources: sources), warning) }
+        let late = "libdispatch did not register every signal source within \(takeoverWait)"
+        return (SignalSources(sources: sources), warning.map { "\(late); \($0)" } ?? late)
     }
 
     /// Whether the process was started with `number` ignored (`SIG_IGN`, inherited across `exec`): `nohup`, `trap ''`,
