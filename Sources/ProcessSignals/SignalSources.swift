@@ -24,8 +24,9 @@ import Darwin
 /// them over once libdispatch has taken over. A recording handler the kernel entered just before the takeover may
 /// finish after the hand-over: a second hand-over 100 ms later takes its signal.
 ///
-/// Darwin: libdispatch's kqueue sees signals beside `SIG_IGN`, which is set, and the source registers after `resume()`
-/// too — a signal in between is lost there (numberd and its tools run on Linux).
+/// Darwin: libdispatch's kqueue sees signals beside `SIG_IGN`, which is set, once the source is registered, which
+/// ``install(_:queue:handler:)`` waits for — a signal during the call is lost there (numberd and its tools run on
+/// Linux).
 public final class SignalSources {
     /// How long ``install(_:queue:handler:)`` waits for libdispatch to take its signals over before it returns: 5 s.
     public static let takeoverWait = Duration.seconds(5)
@@ -35,7 +36,7 @@ public final class SignalSources {
     private init(sources: [any DispatchSourceSignal]) { self.sources = sources }
 
     /// From now on `signals` no longer kill the process: each calls `handler` with its number, on `queue`; returns
-    /// once every source is registered. `warning` is nil unless some source was not registered, or some signal not
+    /// once every source is registered (the registration is told on `queue`: not to be called from a serial `queue`). `warning` is nil unless some source was not registered, or some signal not
     /// taken over by libdispatch, within ``takeoverWait`` (its signals are handed over once it is). A signal installed
     /// before in this process gets another source and no early recording: libdispatch's handler, installed at its
     /// first source, stays.
