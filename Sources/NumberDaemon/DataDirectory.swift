@@ -233,8 +233,8 @@ public struct DataDirectory: Sendable {
     }
 
     /// Refuses a `store/` that is not this user's, for `command` (`serve` as root, `verify`, `backup`, `restore` as
-    /// root); `served`: nil when the store tells nothing of who served it (no `FORMAT`, no records: judge the data
-    /// directory instead), else whether it passed. A store is the user's who owns its `FORMAT` file, which its first
+    /// root); returns true when it is this user's, nil when there is none or it tells nothing of who served it (no
+    /// `FORMAT`, no records: the caller judges the data directory instead). A store is the user's who owns its `FORMAT` file, which its first
     /// start writes — a store numberd's user served on a mount point root owns and its group may write in
     /// (root:numberd 0770), which `serve` accepts, is that user's (the folder's owner alone refused `verify` and
     /// `backup` there, and let root serve it, writing root's 0600 files among numberd's). Root also needs the folder
