@@ -260,13 +260,37 @@ public struct DataDirectory: Sendable {
             }
             guard format.st_uid == me else { throw refuse(formatPath, format.st_uid) }
             guard me != 0 || folder.st_uid == 0 else { throw refuse(store, folder.st_uid) }
+            try requireNoFilesOfOthers(command)
             return true
         }
         // A folder this user may not enter (another user's, 0700) is told by its owner, not as unreadable.
         guard errno == ENOENT || folder.st_uid == me else { throw refuse(store, folder.st_uid) }
         guard try storeHasRecords() else { return nil }
         guard folder.st_uid == me else { throw refuse(store, folder.st_uid) }
+        try requireNoFilesOfOthers(command)
         return true
+    }
+
+    /// Refuses a store of this user's that holds files of another (a store root served under the rule before
+    /// ``requireStoreIsThisUsers(doing:)``, then its user): the command would fail later on the first one it cannot
+    /// read, or — root's — write beside files its user cannot read, without saying why.
+    private func requireNoFilesOfOthers(_ command: String) throws {
+        let me = geteuid()
+        // The store's own files only: a mount point's `lost+found` is root's, and none of numberd's business.
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []).filter { name in
+            name == JournalLayout.formatName || JournalLayout.segmentSeq(name) != nil
+                || JournalLayout.snapshotSeq(name) != nil
+        }
+        let others = names.sorted().compactMap { name -> String? in
+            var status = stat()
+            guard lstat(store + "/" + name, &status) == 0, status.st_uid != me else { return nil }
+            return "\(name) (user id \(status.st_uid))"
+        }
+        guard !others.isEmpty else { return }
+        let shown = others.prefix(5).joined(separator: ", ") + (others.count > 5 ? ", …" : "")
+        throw ConfigurationError(
+            "\(store) is this user's (\(me)) but holds \(others.count) file(s) of another: \(shown); make them the "
+                + "store's user's (chown <numberd's user> \(store)/*), then run the \(command) again")
     }
 
     /// Refuses a start as root on a data directory or `store/` another user owns, as `numberd verify`, `backup` and

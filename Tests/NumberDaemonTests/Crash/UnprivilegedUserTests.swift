@@ -198,6 +198,31 @@ struct UnprivilegedUserTests {
         #expect(linked?.description.contains("not a regular file") == true, "\(String(describing: linked))")
     }
 
+    /// A store root served whose files are partly another user's (a store root served, then its user, under the
+    /// folder-owner rule): refused naming the files and the chown that mends it, not failed later on one it cannot use.
+    @Test(
+        "as root, a store of root's holding a file of another user's is refused, naming it", .enabled(if: getuid() == 0)
+    )
+    func storeWithFilesOfTwoOwners() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-mixed-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+        let store = directory + "/store"
+        let segment = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: store).first { $0.hasPrefix("journal-") })
+        #expect(lchown(store + "/" + segment, 65_534, 65_534) == 0)
+        // A mount point's lost+found, root's or another's, is not the store's.
+        #expect(mkdir(store + "/lost+found", 0o700) == 0 && lchown(store + "/lost+found", 12_345, 12_345) == 0)
+        let refused = await #expect(throws: ConfigurationError.self) {
+            await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+        }
+        let message = refused?.description ?? ""
+        #expect(message.contains("\(segment) (user id 65534)") && message.contains("chown"), "\(message)")
+        #expect(!message.contains("lost+found"), "\(message)")
+        #expect(lchown(store + "/" + segment, 0, 0) == 0)
+        await (try await Numberd.prepare(Self.configuration(directory), logger: quietLogger)).close()
+    }
+
     /// numberd's configuration for `directory`: no ports of its own.
     private static func configuration(_ directory: String) -> NumberdConfiguration {
         var configuration = NumberdConfiguration(dataDirectory: directory)
