@@ -214,11 +214,12 @@ struct Adopt: AsyncParsableCommand {
             pay (exit 5, INSUFFICIENT_BALANCE), a number Twilio's account does not have (exit 4), one an account \
             holds or a purchase reserves or numberd is releasing (exit 5, NUMBER_UNAVAILABLE), a price above \
             --max-monthly-fee or --max-setup-fee (exit 5, PRICE_CHANGED; their amounts are of --currency, which they \
-            require and which must be the account's). It takes no idempotency key: after an unknown outcome (exit \
-            10) run it again — a number given already is refused NUMBER_UNAVAILABLE, "this account owns it already" \
-            (exit 5), nothing charged twice, and numbers list shows it (no other refusal says it was given); while \
-            another adoption of the number still runs, it is refused REQUEST_IN_PROGRESS (exit 10, nothing done): \
-            run it again a moment later.
+            require and which must be the account's). After an unknown outcome (exit 10) run it again with the \
+            --idempotency-key it prints: numberd answers with the adoption made under it, nothing charged twice. \
+            Without the key (or once numberd no longer keeps it), a number given already is refused \
+            NUMBER_UNAVAILABLE, "this account owns it already" (exit 5), and numbers list shows it (no other refusal \
+            says it was given); while another adoption of the number still runs, it is refused REQUEST_IN_PROGRESS \
+            (exit 10, nothing done): run it again a moment later.
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The number, E.164 as the audit lists it, e.g. +14155550100.") var number: String
@@ -237,6 +238,7 @@ struct Adopt: AsyncParsableCommand {
     var maxMonthlyFee: String?
     @Option(name: .customLong("max-setup-fee"), help: "At most this setup fee, in --currency's major units.")
     var maxSetupFee: String?
+    @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
     /// Usage errors (64), nothing sent: no account (an admin key names the one it acts on, and this one is charged),
     /// a price limit without `--currency` (as `buy`).
@@ -256,7 +258,8 @@ struct Adopt: AsyncParsableCommand {
                 charge: charge.api)
             request.maxMonthlyFee = try Buy.limit(maxMonthlyFee, "--max-monthly-fee", code)
             request.maxSetupFee = try Buy.limit(maxSetupFee, "--max-setup-fee", code)
-            let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.adopt) { client in
+            let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
+            let response = try await global.withClient { client in
                 // The request has no currency for numberd to check the limits' against: checked here, before it is
                 // sent (an account's currency never changes).
                 if currency != nil {
@@ -269,16 +272,20 @@ struct Adopt: AsyncParsableCommand {
                     }
                 }
                 do {
-                    return try await client.adoptNumber(request)
+                    return try await UnknownOutcome.advising(idempotencyKey: key, account: global.accountId) {
+                        try await client.adoptNumber(request, options: CallOptions(idempotencyKey: key))
+                    }
                 } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
                     throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
                 }
             }
-            try global.output(response) {
+            let unwritten = UnknownOutcome.rerunToSee("the adoption", idempotencyKey: key, account: global.accountId)
+            try global.output(response, unwritten: unwritten) {
                 let (adopted, transaction) = (response.number, response.transaction)
                 print(
                     "adopted \(adopted.phoneNumber) as \(adopted.id) for \(global.accountId): charged "
-                        + "\(Format.money(transaction.amount, transaction.currency)), balance "
+                        + "\(Format.money(transaction.amount, transaction.currency)), "
+                        + "\(Format.balanceLabel(replayed: response.replayed)) "
                         + Format.money(response.balanceAfter, response.currency))
                 let pricing = adopted.pricing
                 let trunk = Format.trunk(id: adopted.trunkId, name: adopted.trunkName)
@@ -288,6 +295,7 @@ struct Adopt: AsyncParsableCommand {
                             + "\(Format.money(pricing.monthlyFee, pricing.currency)); first cycle from "
                             + "\(Format.date(adopted.purchasedAt)), next billing "
                             + "\(Format.date(adopted.nextBillingDate)); trunk \(trunk)"))
+                if response.replayed { print(Format.replayNote("adoption")) }
             }
         }
     }

@@ -157,19 +157,6 @@ enum UnknownOutcome {
             numberd_last_backup_timestamp_seconds gauge.
             """
 
-        /// `adopt` (AdoptNumber): a rerun of one recorded is refused as the account's own number, nothing charged
-        /// twice; one not recorded is made as it was asked; one still running answers the rerun `REQUEST_IN_PROGRESS`
-        /// (numberd's client marks it `outcome=unknown`: exit 10 and this advice again), to be run again later. Only
-        /// "this account owns it already" says the number was given: another `NUMBER_UNAVAILABLE` (a watch, another
-        /// account's number) does not.
-        static let adopt = """
-            the outcome is unknown: the number may have been given to the account and charged, or the adoption may \
-            still be running. To settle it, run it again: a number given already is refused NUMBER_UNAVAILABLE, \
-            "this account owns it already" (exit 5), nothing charged twice, and numbers list shows it — no other \
-            refusal says it was given; while the first adoption still runs the rerun is refused REQUEST_IN_PROGRESS \
-            (exit 10): run it again a moment later.
-            """
-
         /// `audit --run` (RunProviderAudit): the audit runs in the background, one at a time.
         static let auditRun = """
             the outcome is unknown: an audit may have started. numbers audit shows it once done (finished after this \

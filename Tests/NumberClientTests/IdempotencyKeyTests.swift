@@ -23,15 +23,17 @@ struct IdempotencyKeyTests {
         #expect(seen.count == 10_000)
     }
 
-    @Test("purchase, add-funds and adjust-balance calls are keyed; reads are not")
+    @Test("purchase, add-funds, adjust-balance, release and adoption calls are keyed; reads are not")
     func keyedMethods() {
         #expect(NumbersClient.retryClass(NumbersMethods.purchaseNumbers.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.addFunds.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.adjustBalance.path) == .keyed)
         #expect(NumbersClient.retryClass(NumbersMethods.listNumbers.path) == .idempotent)
         #expect(NumbersClient.retryClass(NumbersMethods.getProviderAudit.path) == .idempotent)
-        // No key: a lost answer's retry would be refused as the account's own number, so it is not retried once sent.
-        #expect(NumbersClient.retryClass(NumbersMethods.adoptNumber.path) == .unsafe)
+        #expect(NumbersClient.retryClass(NumbersMethods.releaseNumber.path) == .keyed)
+        // Keyed since numberd records an adoption's key: a lost answer's retry gets the adoption made (it was refused
+        // as the account's own number before, so it was not retried once sent).
+        #expect(NumbersClient.retryClass(NumbersMethods.adoptNumber.path) == .keyed)
     }
 
     /// Every method's retry class, written out: a method added to the `.proto` without a line here, or classed
@@ -56,6 +58,7 @@ struct IdempotencyKeyTests {
         NumbersMethods.releaseNumber.path: .keyed,
         NumbersMethods.addFunds.path: .keyed,
         NumbersMethods.adjustBalance.path: .keyed,
+        NumbersMethods.adoptNumber.path: .keyed,
         // Never retried once sent.
         NumbersMethods.updateNumber.path: .unsafe,
         NumbersMethods.createTrunk.path: .unsafe,
@@ -66,7 +69,6 @@ struct IdempotencyKeyTests {
         NumbersMethods.revokeApiKey.path: .unsafe,
         NumbersMethods.createBackup.path: .unsafe,
         NumbersMethods.runProviderAudit.path: .unsafe,
-        NumbersMethods.adoptNumber.path: .unsafe,
     ]
 
     @Test("every method has its retry class: reads, keyed, or never retried once sent")

@@ -98,7 +98,7 @@ struct KeyedRetryTests {
 
     /// A client review: a key given to a call the client never retries once sent was dropped without a word (or sent
     /// in the metadata, where numberd ignores it), and its caller, believing a call again under it safe after an
-    /// unknown outcome, would create a second account, API key or adoption.
+    /// unknown outcome, would create a second account or API key.
     @Test("a key on a method that takes none is refused before sending: INVALID_ARGUMENT / IDEMPOTENCY_KEY_NOT_TAKEN")
     func keyOnAnUnkeyedMethodIsRefused() async throws {
         let server = try await FakeNumbersServer.start { _, _ in .response(ByteBuffer()) }
@@ -114,16 +114,15 @@ struct KeyedRetryTests {
                 CreateApiKeyRequest(accountId: "ACC_1", name: "billing"),
                 options: CallOptions(metadata: ["idempotency-key": "k-2"]))
         }
-        let adoptNumber = await #expect(throws: RPCError.self) {
-            _ = try await client.adoptNumber(
-                AdoptNumberRequest(accountId: "ACC_1", phoneNumber: "+14155550100", country: "US"), options: keyed)
+        let createTrunk = await #expect(throws: RPCError.self) {
+            _ = try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "pbx"), options: keyed)
         }
         // Without a key the same call goes out; a read takes a key and ignores it.
         _ = try await client.createAccount(account)
         _ = try await client.listAccounts(ListAccountsRequest(), options: keyed)
         await client.close()
         await server.stop()
-        let refusals = [("CreateAccount", createAccount), ("CreateApiKey", createApiKey), ("AdoptNumber", adoptNumber)]
+        let refusals = [("CreateAccount", createAccount), ("CreateApiKey", createApiKey), ("CreateTrunk", createTrunk)]
         for (method, error) in refusals {
             #expect(error?.code == .invalidArgument, "\(method): \(String(describing: error))")
             #expect(error?.reason == "IDEMPOTENCY_KEY_NOT_TAKEN", "\(method): \(String(describing: error))")

@@ -78,7 +78,9 @@ struct AdoptNumberDaemonTests {
                 #expect(try await admin.getBalance(GetBalanceRequest(accountId: account.id)).balance == 10_000)
                 #expect(try await admin.listNumbers(ListNumbersRequest(accountId: account.id)).numbers.isEmpty)
 
-                let adopted = try await admin.adoptNumber(request)
+                let key = CallOptions(idempotencyKey: "adopt-\(phone)")
+                let adopted = try await admin.adoptNumber(request, options: key)
+                #expect(!adopted.replayed)
                 let number = adopted.number
                 #expect(number.phoneNumber == phone && number.status == .active, "\(number)")
                 #expect(number.trunkId == trunk.id && number.trunkName == "pbx", "\(number)")
@@ -102,7 +104,11 @@ struct AdoptNumberDaemonTests {
                 #expect(atTwilio?.fields["trunk_sid"] == trunkSid, "\(String(describing: atTwilio))")
                 #expect(numberd.simulator.engine.purchaseCount(phone) == 1)
 
-                // A repeat (its answer lost, say) is refused: the account owns it already, nothing charged twice.
+                // A repeat under its key (its answer lost, say) gets the adoption made, nothing done again; without
+                // it, it is refused: the account owns it already. Nothing charged twice either way.
+                let replayed = try await admin.adoptNumber(request, options: key)
+                #expect(replayed.replayed && replayed.number.id == number.id, "\(replayed)")
+                #expect(replayed.transaction == transaction && replayed.balanceAfter == adopted.balanceAfter)
                 let again = await #expect(throws: RPCError.self) { try await admin.adoptNumber(request) }
                 #expect(
                     again?.code == .failedPrecondition && again?.reason == "NUMBER_UNAVAILABLE"

@@ -11,23 +11,23 @@ import Testing
 struct AdoptCommandTests {
     /// The number the stub's account holds already: adopting it again is refused as numberd refuses it.
     static let ownedAlready = "+14155550111"
-    /// A number another adoption of which still runs at the stub: refused as numberd refuses it then.
-    static let stillAdopting = "+14155550112"
 
     /// A server whose accounts are in USD and whose current price is 0.50 setup and 1.50 a month (no setup fee for a
-    /// first-month charge): it records every adoption and account look-up, refuses a monthly limit under the price
-    /// (`PRICE_CHANGED`), ``ownedAlready`` (`NUMBER_UNAVAILABLE`) and ``stillAdopting`` (`REQUEST_IN_PROGRESS`) as
+    /// first-month charge): it records every adoption (and its idempotency key in `keys`) and account look-up,
+    /// refuses a monthly limit under the price (`PRICE_CHANGED`) and ``ownedAlready`` (`NUMBER_UNAVAILABLE`) as
     /// numberd does, and gives any other number to an account holding 100.00 USD.
     static func adopting(
-        _ adoptions: Recorded<AdoptNumberRequest>, _ lookUps: Recorded<GetAccountRequest>
+        _ adoptions: Recorded<AdoptNumberRequest>, _ lookUps: Recorded<GetAccountRequest>,
+        keys: Recorded<String?> = Recorded()
     ) -> RPCRouter {
         var router = RPCRouter()
         router.register(NumbersMethods.getAccount) { request, _ in
             lookUps.append(request)
             return GetAccountResponse(account: Account(id: request.accountId, name: "Acme", currency: "USD"))
         }
-        router.register(NumbersMethods.adoptNumber) { request, _ in
+        router.register(NumbersMethods.adoptNumber) { request, context in
             adoptions.append(request)
+            keys.append(context.metadata["idempotency-key"])
             let setupFee: Int64 = request.charge == .firstMonth ? 0 : 50
             if let limit = request.maxMonthlyFee, limit < 150 {
                 throw RPCError(
@@ -44,14 +44,6 @@ struct AdoptCommandTests {
                     code: .failedPrecondition,
                     message: "\(Self.ownedAlready) is not available: this account owns it already (NUM_0123456789b)",
                     reason: "NUMBER_UNAVAILABLE", details: ["phoneNumber": Self.ownedAlready])
-            }
-            if request.phoneNumber == Self.stillAdopting {
-                throw RPCError(
-                    code: .aborted,
-                    message: "another adoption of \(Self.stillAdopting) is still in progress: nothing was done "
-                        + "now; run this again once it has ended (a number it gave this account is then refused "
-                        + "\"this account owns it already\")",
-                    reason: "REQUEST_IN_PROGRESS", details: ["phoneNumber": Self.stillAdopting])
             }
             let charged = setupFee + 150
             return AdoptNumberResponse(
@@ -107,10 +99,12 @@ struct AdoptCommandTests {
         #expect(lookUps.all.isEmpty)
     }
 
-    @Test("the number's id, its E.164, what was charged and the balance after; --json is the response; owned: exit 5")
+    @Test("the number's id, its E.164, the charge and the balance after; --json; owned: exit 5; a key per run")
     func adopts() async throws {
-        let (adoptions, lookUps) = (Recorded<AdoptNumberRequest>(), Recorded<GetAccountRequest>())
-        try await withStubServer(router: Self.adopting(adoptions, lookUps)) { server in
+        let (adoptions, lookUps, keys) = (
+            Recorded<AdoptNumberRequest>(), Recorded<GetAccountRequest>(), Recorded<String?>()
+        )
+        try await withStubServer(router: Self.adopting(adoptions, lookUps, keys: keys)) { server in
             let run = try await runNumbers(
                 [
                     "adopt", "+14155550100", "--account", "ACC_1", "--country", "US", "--charge", "first-month",
@@ -139,7 +133,8 @@ struct AdoptCommandTests {
             #expect((object?["balanceAfter"] as? NSNumber)?.int64Value == 9_800, "\(json.stdout)")
             #expect(object?["currency"] as? String == "USD", "\(json.stdout)")
 
-            // A rerun of an adoption that was recorded (its answer lost): refused as the account's own number.
+            // A rerun, without the first run's key, of an adoption that was recorded (its answer lost; or numberd no
+            // longer keeps the key): refused as the account's own number.
             let again = try await runNumbers(
                 ["adopt", Self.ownedAlready, "--account", "ACC_1", "--country", "US", "--charge", "full"]
                     + Self.connection(server))
@@ -155,6 +150,8 @@ struct AdoptCommandTests {
         #expect(sent.map(\.trunkId) == ["TRK_1", nil, nil])
         #expect(sent.allSatisfy { $0.maxMonthlyFee == nil && $0.maxSetupFee == nil })
         #expect(lookUps.all.isEmpty, "no --currency: no look-up")
+        let sentKeys = keys.all.compactMap { $0 }
+        #expect(sentKeys.count == 3 && Set(sentKeys).count == 3, "a new key for each run: \(keys.all)")
     }
 
     @Test("limits in --currency's units; a price above them shows the flags to adopt at; another currency: unsent")
@@ -186,51 +183,5 @@ struct AdoptCommandTests {
         }
         #expect(adoptions.all.map { [$0.maxMonthlyFee, $0.maxSetupFee] } == [[140, nil], [150, 0]])
         #expect(lookUps.all.map(\.accountId) == ["ACC_1", "ACC_1", "ACC_1"], "the account's currency, each run")
-    }
-
-    /// A rerun while the first adoption still runs at numberd is answered `ABORTED` / `REQUEST_IN_PROGRESS`. Exit 5
-    /// would read as refused — and `NUMBER_UNAVAILABLE` after a lost answer as done, which only "this account owns it
-    /// already" says —, but the first may yet fail: its outcome is open (numberd's client marks it so), exit 10, with
-    /// the advice to run it again a moment later.
-    @Test("a rerun while the first adoption still runs: REQUEST_IN_PROGRESS exits 10, run it again, not 5; sent once")
-    func inProgress() async throws {
-        let (adoptions, lookUps) = (Recorded<AdoptNumberRequest>(), Recorded<GetAccountRequest>())
-        try await withStubServer(router: Self.adopting(adoptions, lookUps)) { server in
-            let run = try await runNumbers(
-                ["adopt", Self.stillAdopting, "--account", "ACC_1", "--country", "US", "--charge", "full"]
-                    + Self.connection(server))
-            #expect(run.status != 5, "not a refusal for good: \(run)")
-            #expect(run.status == 10, "\(run)")
-            #expect(run.stderr.contains("REQUEST_IN_PROGRESS"), "\(run.stderr)")
-            #expect(run.stderr.contains("while the first adoption still runs"), "\(run.stderr)")
-            #expect(run.stderr.contains("run it again a moment later"), "\(run.stderr)")
-            #expect(!run.stderr.contains("revoke an API key"), "not the creates' advice: \(run.stderr)")
-        }
-        #expect(adoptions.all.map(\.phoneNumber) == [Self.stillAdopting], "sent once, not retried")
-    }
-
-    /// AdoptNumber takes no idempotency key and the client does not retry it once sent; numberd refuses a rerun of
-    /// one it recorded, so the advice is to run it again (not the creates' "look first").
-    @Test("an adoption whose deadline passes: exit 10, run it again (refused if it was recorded), sent once")
-    func deadlinePassed() async throws {
-        let calls = CallCounter()
-        var router = RPCRouter()
-        router.register(NumbersMethods.adoptNumber) { _, _ in
-            _ = calls.next()
-            try await Task.sleep(for: .seconds(60))
-            return AdoptNumberResponse()
-        }
-        try await withStubServer(router: router) { server in
-            // The deadline also covers the connection and its handshake: long enough for the call to be sent.
-            let run = try await runNumbers(
-                ["adopt", "+14155550100", "--account", "ACC_1", "--country", "US", "--charge", "full"]
-                    + Self.connection(server) + UnknownOutcomeTests.deadline)
-            #expect(run.status == 10, "\(run)")
-            #expect(run.stderr.contains("DEADLINE_EXCEEDED"), "\(run.stderr)")
-            #expect(run.stderr.contains("the number may have been given to the account"), "\(run.stderr)")
-            #expect(run.stderr.contains("this account owns it already"), "\(run.stderr)")
-            #expect(!run.stderr.contains("revoke an API key"), "\(run.stderr)")
-        }
-        #expect(calls.next() == 2, "sent once, not retried")
     }
 }

@@ -6,7 +6,7 @@ import Testing
 
 @testable import numbers
 
-/// `numbers funds add`, `numbers funds adjust` and `numbers buy` when the outcome is not known: the CLI makes the idempotency key itself,
+/// `numbers funds add`, `numbers funds adjust`, `numbers buy` and `numbers adopt` when the outcome is not known: the CLI makes the idempotency key itself,
 /// and on a failure that leaves the outcome open it names the key and the flag that reruns the command safely.
 /// The built `numbers` runs as a process against a stub server (`swift build --build-tests` first).
 @Suite("numbers: keyed commands whose outcome is unknown")
@@ -39,8 +39,16 @@ struct UnknownOutcomeTests {
             try await Task.sleep(for: .seconds(60))
             return AdjustBalanceResponse()
         }
+        router.register(NumbersMethods.adoptNumber) { _, context in
+            received.record(context)
+            try await Task.sleep(for: .seconds(60))
+            return AdoptNumberResponse()
+        }
         return router
     }
+
+    /// `numbers adopt` of a number, charged in full (every run needs `--country` and `--charge`).
+    static let adopt = ["adopt", "+14155550100", "--country", "US", "--charge", "full"]
 
     /// The connection flags of a run against `server`.
     static func connection(_ server: StubServer) -> [String] {
@@ -61,7 +69,8 @@ struct UnknownOutcomeTests {
         arguments: [
             ["funds", "add", "25", "--currency", "USD"],
             ["funds", "adjust", "25", "--currency", "USD", "--debit", "--yes", "--reason", "fix"],
-            ["buy", "+14155550100"], ["buy", "+14155550100", "--idempotency-key", "given-key"],
+            ["buy", "+14155550100"], ["buy", "+14155550100", "--idempotency-key", "given-key"], adopt,
+            adopt + ["--idempotency-key", "given-key"],
         ])
     func neverAnswered(command: [String]) async throws {
         let received = ReceivedKeys()
@@ -96,6 +105,10 @@ struct UnknownOutcomeTests {
                 "adjusted ACC_1 by -25.00 USD as TXN_2; balance after it 75.00 USD", "adjustment"
             ),
             (["buy", "+14155550100"], "charged 1.33 USD, balance after it 98.67 USD", "purchase"),
+            (
+                adopt, "adopted +14155550100 as NUM_1 for ACC_1: charged 1.33 USD, balance after it 98.67 USD",
+                "adoption"
+            ),
         ])
     func replayedAnswer(command: [String], result: String, what: String) async throws {
         var router = RPCRouter()
@@ -124,6 +137,13 @@ struct UnknownOutcomeTests {
                             id: "TXN_3", kind: .purchase, amount: 133, balanceChange: -133, currency: "USD"))
                 ],
                 totalCharged: 133, currency: "USD", balanceAfter: 9_867, replayed: true)
+        }
+        router.register(NumbersMethods.adoptNumber) { _, _ in
+            AdoptNumberResponse(
+                number: PhoneNumber(id: "NUM_1", phoneNumber: "+14155550100"),
+                transaction: Transaction(
+                    id: "TXN_3", kind: .purchase, amount: 133, balanceChange: -133, currency: "USD"),
+                balanceAfter: 9_867, currency: "USD", replayed: true)
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -220,6 +240,10 @@ struct UnknownOutcomeTests {
             received.record(context)
             return PurchaseNumbersResponse(message: "Phone number purchased successfully", currency: "USD")
         }
+        router.register(NumbersMethods.adoptNumber) { _, context in
+            received.record(context)
+            return AdoptNumberResponse(currency: "USD")
+        }
         router.register(NumbersMethods.releaseNumber) { request, context in
             if !request.dryRun { received.record(context) }
             return ReleaseNumberResponse(
@@ -237,7 +261,7 @@ struct UnknownOutcomeTests {
             ["funds", "add", "25", "--currency", "USD"],
             ["funds", "adjust", "25", "--currency", "USD", "--reason", "fix"], ["buy", "+14155550100"],
             ["release", "NUM_1", "--yes"],
-            ["buy", "+14155550100", "--idempotency-key", "given-key"],
+            ["buy", "+14155550100", "--idempotency-key", "given-key"], adopt,
         ])
     func keyPrintedBeforeSending(command: [String]) async throws {
         let received = ReceivedKeys()
@@ -397,6 +421,14 @@ struct UnknownOutcomeTests {
                     id: "TXN_2", kind: .adjustment, amount: 2_500, balanceChange: 2_500, currency: "USD"),
                 balance: 12_500, replayed: true)
         }
+        router.register(NumbersMethods.adoptNumber) { _, _ in
+            calls.append("AdoptNumber")
+            guard calls.all.count > 2 else { throw inProgress }
+            return AdoptNumberResponse(
+                number: PhoneNumber(id: "NUM_1", phoneNumber: "+14155550100"),
+                transaction: Transaction(id: "TXN_3", kind: .purchase, amount: 133, currency: "USD"),
+                balanceAfter: 9_867, currency: "USD", replayed: true)
+        }
         return router
     }
 
@@ -406,7 +438,7 @@ struct UnknownOutcomeTests {
         "a rerun under its key while the first run still goes on: asked again until it answers with that run's result",
         arguments: [
             ["buy", "+14155550100"], ["funds", "add", "25", "--currency", "USD"],
-            ["funds", "adjust", "25", "--currency", "USD", "--reason", "fix"],
+            ["funds", "adjust", "25", "--currency", "USD", "--reason", "fix"], adopt,
         ])
     func rerunWhileInProgress(command: [String]) async throws {
         let calls = Recorded<String>()

@@ -1253,6 +1253,7 @@ extension AdoptNumberResponse: ProtoMessage {
         try writer.writeMessage(field: 2) { try transaction.encodeProtoFields(to: $0) }
         writer.write(balanceAfter, field: 3)
         writer.write(currency, field: 4)
+        writer.write(replayed, field: 5)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -1261,7 +1262,8 @@ extension AdoptNumberResponse: ProtoMessage {
             number: try PhoneNumber(protoFields: reader.messageReader(1)),
             transaction: try Transaction(protoFields: reader.messageReader(2)),
             balanceAfter: try reader.int64(3),
-            currency: try reader.string(4)
+            currency: try reader.string(4),
+            replayed: try reader.bool(5)
         )
     }
 }

@@ -2076,18 +2076,22 @@ public struct AdoptNumberResponse: Codable, Sendable, Hashable {
     public var balanceAfter: Int64
     /// Field 4, `currency`.
     public var currency: String
+    /// the adoption an earlier call under the same idempotency key recorded
+    public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         number: PhoneNumber = PhoneNumber(),
         transaction: Transaction = Transaction(),
         balanceAfter: Int64 = 0,
-        currency: String = ""
+        currency: String = "",
+        replayed: Bool = false
     ) {
         self.number = number
         self.transaction = transaction
         self.balanceAfter = balanceAfter
         self.currency = currency
+        self.replayed = replayed
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -2095,6 +2099,7 @@ public struct AdoptNumberResponse: Codable, Sendable, Hashable {
         case transaction = 2
         case balanceAfter = 3
         case currency = 4
+        case replayed = 5
     }
 }
 

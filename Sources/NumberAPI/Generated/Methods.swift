@@ -121,10 +121,15 @@ public enum NumbersMethods {
     /// meanwhile) records nothing but says the number is routed to the trunk at Twilio since (metadata trunkId). Then everything is checked again and the number and its charge — a
     /// TRANSACTION_KIND_PURCHASE transaction, "Phone number adopted: +1…", naming the admin key — are recorded in one
     /// record: a failure before it records nothing (the number stays unowned; at most its routing at Twilio changed)
-    /// and the call can be made again. It takes no idempotency key, and numberd's client does not retry it once sent: a
-    /// call whose answer was lost is made again as it was, and refused FAILED_PRECONDITION / NUMBER_UNAVAILABLE, "this
-    /// account owns it already", when the first was recorded (ListNumbers shows the number) — only that answer says it
-    /// was; ABORTED / REQUEST_IN_PROGRESS while the first still runs (make it again a moment later). Purchases of the
+    /// and the call can be made again. It takes the `idempotency-key` metadata (FRAMING.md), in the account's key space
+    /// (shared with its purchases, credits, adjustments and releases; numberd's client sends one and retries the call
+    /// under it): a call again under the key is answered with the adoption it recorded (`replayed` set: its number as
+    /// it is now, its charge, nothing done now), ABORTED / REQUEST_IN_PROGRESS while the first still runs; the key with
+    /// other parameters is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED, nothing done (as is the key of a
+    /// PurchaseNumbers: an adoption's key is recorded as a purchase's). Made again without the key (or after numberd
+    /// stopped keeping it, or at a numberd older than the key, which ignores it), an adoption recorded is refused
+    /// FAILED_PRECONDITION / NUMBER_UNAVAILABLE, "this account owns it already" (ListNumbers shows the number) — nothing
+    /// charged twice; ABORTED / REQUEST_IN_PROGRESS while another adoption of the number still runs. Purchases of the
     /// number are refused while an adoption of it runs. A numberd older than this method answers UNIMPLEMENTED /
     /// UNKNOWN_METHOD, nothing done.
     public static let adoptNumber = MethodDescriptor<AdoptNumberRequest, AdoptNumberResponse>(

@@ -4,7 +4,7 @@ import NumberAPI
 /// The retry rules of one call as a value: each failed attempt in, whether to try again or what to throw out.
 ///
 /// A call is tried again after a transport failure that cannot do harm: any, for a method that changes nothing; any,
-/// for a keyed method (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber), whose retries the server answers with the first result; for the
+/// for a keyed method (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber, AdoptNumber), whose retries the server answers with the first result; for the
 /// others only one that never reached the server. The server's `UNAVAILABLE` / `SHUTTING_DOWN` counts as one of
 /// those: it answers it to a call it never started (see `wasNeverStarted`). A refusal for the moment before anything
 /// was done (`refusedForNow`: RATE_LIMITED, the BUSY reasons) is tried again too, whatever the method, not before the
@@ -205,7 +205,7 @@ struct CallAttempts {
     /// Whether an answer leaves open whether the request was carried out: `DEADLINE_EXCEEDED` or `CANCELLED` once
     /// it was sent (the server finishes what it started when the caller stops waiting; those made before sending say
     /// `outcome=not-started`), `UNAVAILABLE` / `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` /
-    /// `REQUEST_IN_PROGRESS` (a request under the key is still running; for AdoptNumber, which takes none, another
+    /// `REQUEST_IN_PROGRESS` (a request under the key is still running; for an AdoptNumber made without one, another
     /// adoption of the number: the first of a rerun may yet succeed or fail), `UNAVAILABLE` / `STORE_FAILED` (the
     /// server stopped writing, maybe after the provider acted), `RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` (the call was
     /// carried out, but its response is over this client's `maxMessagePayload`: a purchase made, its result unread)

@@ -4,7 +4,7 @@ import NIOCore
 public struct CallOptions: Sendable, Hashable {
     /// The call's deadline from now; nil = the client's `defaultTimeout`.
     public var timeout: TimeAmount?
-    /// For PurchaseNumbers, AddFunds, AdjustBalance and ReleaseNumber: retries with the same key return the first result. The client makes one
+    /// For PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber and AdoptNumber: retries with the same key return the first result. The client makes one
     /// per call when nil, so its own retries can never charge twice. A call that ends with its outcome unknown says
     /// `outcome=unknown` and names its key in the error's `idempotencyKey` detail: call again with it to learn the
     /// outcome without doing the work twice. That is `DEADLINE_EXCEEDED` or `CANCELLED` after the request was sent,

@@ -252,7 +252,7 @@ public final class NumbersClient: Sendable {
     /// Methods protected by an idempotency key: a retry returns the first result, so they are retried too.
     static let keyedMethods: Set<String> = [
         NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path, NumbersMethods.adjustBalance.path,
-        NumbersMethods.releaseNumber.path,
+        NumbersMethods.releaseNumber.path, NumbersMethods.adoptNumber.path,
     ]
 
     enum RetryClass {

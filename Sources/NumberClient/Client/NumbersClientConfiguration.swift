@@ -60,7 +60,7 @@ public struct NumbersClientConfiguration: Sendable {
         public var initialBackoff: TimeAmount
         /// Largest delay between attempts. Default 2 s.
         public var backoffMax: TimeAmount
-        /// Retries of a keyed call (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber) answered `ABORTED` / `REQUEST_IN_PROGRESS` after an
+        /// Retries of a keyed call (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber, AdoptNumber) answered `ABORTED` / `REQUEST_IN_PROGRESS` after an
         /// earlier attempt of it may have reached the server: that attempt is still running there, so the call
         /// waits for it (same backoff, never past the call's deadline) instead of failing. At most this many, on
         /// top of `attemptsMax`. Default 10. The backoff goes on from the call's earlier retries, at least the one

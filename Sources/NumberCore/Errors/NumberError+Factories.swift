@@ -163,8 +163,8 @@ extension NumberError {
             details: ["idempotencyKey": key])
     }
 
-    /// An adoption of `phoneNumber` is still running (`running` names it): nothing was done now. AdoptNumber takes no
-    /// idempotency key, so this is its in-progress answer, as a purchase's under its key — not `NUMBER_UNAVAILABLE`,
+    /// An adoption of `phoneNumber` is still running (`running` names it): nothing was done now. The in-progress answer
+    /// of an adoption made without the first one's idempotency key, as a purchase's under its key — not `NUMBER_UNAVAILABLE`,
     /// whose "this account owns it already" tells a repeat after a lost answer that its adoption was done, while the
     /// one running may yet fail.
     static func adoptionInProgress(_ phoneNumber: String, _ running: String) -> NumberError {

@@ -33,11 +33,18 @@ public struct AdoptionRequest: Sendable, Hashable {
     public var maxSetupFee: Int64?
     /// Who asked (the admin key's id): the charge names it.
     public var actor: LedgerActor?
+    /// The key in the account's idempotency space (shared with its purchases, credits, adjustments and releases): a
+    /// repeat of the request under it is answered with the adoption it recorded (``AdoptionResult/replayed``), or
+    /// `REQUEST_IN_PROGRESS` while that one runs; the same key with other parameters is `IDEMPOTENCY_KEY_REUSED`.
+    /// Recorded as a purchase's key is (the number is recorded through the purchase path), with the adoption's own
+    /// fingerprint, so a PurchaseNumbers under it is refused too.
+    public var idempotencyKey: String?
 
     /// Creates a request.
     public init(
         accountId: String, phoneNumber: String, country: String, type: NumberType = .local, trunkId: String? = nil,
-        charge: Charge, maxMonthlyFee: Int64? = nil, maxSetupFee: Int64? = nil, actor: LedgerActor? = nil
+        charge: Charge, maxMonthlyFee: Int64? = nil, maxSetupFee: Int64? = nil, actor: LedgerActor? = nil,
+        idempotencyKey: String? = nil
     ) {
         self.accountId = accountId
         self.phoneNumber = phoneNumber
@@ -48,6 +55,16 @@ public struct AdoptionRequest: Sendable, Hashable {
         self.maxMonthlyFee = maxMonthlyFee
         self.maxSetupFee = maxSetupFee
         self.actor = actor
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// What a repeat under the key must ask for again (of a validated request): everything but the actor — another
+    /// admin repeating it gets the first adoption. Its first part sets it apart from a purchase's fingerprint.
+    var fingerprint: String {
+        let limits = [maxMonthlyFee, maxSetupFee].map { $0.map { String($0) } ?? "-" }.joined(separator: "/")
+        return Crypto.sha256Hex(
+            ["adopt", phoneNumber, country, type.rawValue, trunkId ?? "-", charge.rawValue, limits].joined(
+                separator: "|"))
     }
 }
 
@@ -57,6 +74,9 @@ public struct AdoptionResult: Sendable, Hashable {
     public var number: OwnedNumber
     /// The charge (kind `purchase`).
     public var transaction: LedgerTransaction
+    /// Whether this is the adoption an earlier request under the same idempotency key recorded: nothing was done now.
+    /// Its number is as it is now (released since, say), its transaction the first one.
+    public var replayed = false
 }
 
 extension NumberService {
@@ -75,9 +95,11 @@ extension NumberService {
     /// the account, or name one), so an adoption never silently cuts a number's calls. Then everything is checked
     /// again and the number and its charge are recorded in one record: a crash or a failure before it records nothing
     /// (the number stays unowned, as it was; at most its routing changed) and the call can be repeated. An adoption
-    /// whose answer was lost is repeated as it was: it is refused `NUMBER_UNAVAILABLE`, "this account owns it already"
-    /// (`numbers list` shows it), when it was recorded; while another adoption of the number still runs, `ABORTED` /
-    /// `REQUEST_IN_PROGRESS` (nothing done: repeat it once that one has ended — it may yet fail).
+    /// whose answer was lost is repeated under its idempotency key (``AdoptionRequest/idempotencyKey``): answered with
+    /// the adoption recorded (`replayed`), `REQUEST_IN_PROGRESS` while it runs. Repeated without one, it is refused
+    /// `NUMBER_UNAVAILABLE`, "this account owns it already", when it was recorded; while another adoption of the
+    /// number still runs, `ABORTED` / `REQUEST_IN_PROGRESS` (nothing done: repeat it once that one has ended — it may
+    /// yet fail).
     ///
     /// Purchases of the number are refused while it runs, so no buy can route it to another tenant's trunk in between.
     /// The trunk to route to is resolved, and held against DeleteTrunk (``Local/adoptionRoutes``), in one decision,
@@ -91,6 +113,19 @@ extension NumberService {
     public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
         let request = try validated(request)
         let phone = request.phoneNumber
+        // One adoption (or purchase, before its intent) under a key at a time: a repeat while the first runs is
+        // answered REQUEST_IN_PROGRESS, and the replay below, made holding the key, sees whatever the first recorded.
+        let running = request.idempotencyKey.map { IdempotencyRecord.storageKey(accountId: request.accountId, key: $0) }
+        if let running, let key = request.idempotencyKey {
+            guard local.withLock({ $0.purchaseKeys.insert(running).inserted }) else { throw .requestInProgress(key) }
+        }
+        defer { if let running { local.withLock { _ = $0.purchaseKeys.remove(running) } } }
+        if let key = request.idempotencyKey,
+            let replay = try await replayPurchase(
+                accountId: request.accountId, key: key, fingerprint: request.fingerprint)
+        {
+            return try Self.adoption(replaying: replay)
+        }
         // What needs neither the price nor the provider, before asking for the price (a provider call when it is
         // not cached). A total of 0 passes any balance: the balance is checked with the price below.
         _ = try coordinator.read { state throws(NumberError) in try checkAdoptable(request, quote: nil, in: state) }
@@ -223,10 +258,22 @@ extension NumberService {
         }
     }
 
+    /// The adoption a purchase record's replay stands for: one number, one charge (the fingerprint is an adoption's).
+    private static func adoption(replaying replay: PurchaseResult) throws(NumberError) -> AdoptionResult {
+        guard replay.numbers.count == 1, replay.transactions.count == 1 else {
+            throw .internalFailure(
+                "an adoption's idempotency record names \(replay.numbers.count) numbers and "
+                    + "\(replay.transactions.count) transactions")
+        }
+        return AdoptionResult(number: replay.numbers[0], transaction: replay.transactions[0], replayed: true)
+    }
+
     /// The request checked by every rule that needs no state, and normalized; INVALID_ARGUMENT otherwise. Fields are
-    /// named as the proto's AdoptNumberRequest names them.
+    /// named as the proto's AdoptNumberRequest names them (the key as every keyed call's, `idempotencyKey`).
     func validated(_ request: AdoptionRequest) throws(NumberError) -> AdoptionRequest {
         var request = request
+        request.idempotencyKey = try Validation.idempotencyKey(
+            request.idempotencyKey, max: config.idempotency.keyLengthMax)
         request.phoneNumber = try Validation.phoneNumber(request.phoneNumber, field: "phone_number")
         request.country = try Validation.country(request.country)
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
@@ -330,7 +377,15 @@ extension NumberService {
     ) async throws(NumberError) -> AdoptionResult {
         let now = now()
         let textMax = config.limits.providerTextLengthMax
+        let expiredBy = idempotencyKeysExpired(by: now)
         let result = try await coordinator.perform { state throws(NumberError) in
+            // A record under the key now is another request's — this one's repeats wait on the key it holds, and its
+            // replay was looked up holding it —: an AddFunds, adjustment or release under the same key meanwhile.
+            if let key = request.idempotencyKey,
+                let record = state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
+            {
+                throw .idempotencyKeyReused(key, record: record)
+            }
             let account = try checkAdoptable(request, quote: quote, in: state)
             if let trunkId { _ = try state.requireTrunk(trunkId, of: account.id) }
             let item = PurchaseIntent.Item(
@@ -342,7 +397,7 @@ extension NumberService {
             let intent = PurchaseIntent(
                 id: Identifier.make(Identifier.intent, taken: isTaken), accountId: account.id, items: [item],
                 country: request.country, type: request.type, trunkId: trunkId, currency: account.currency,
-                heldAmount: quote.firstCharge, idempotencyKey: nil, createdAt: now, status: .open,
+                heldAmount: quote.firstCharge, idempotencyKey: request.idempotencyKey, createdAt: now, status: .open,
                 actor: request.actor)
             taken.insert(intent.id)
             let number = OwnedNumber.purchased(
@@ -354,13 +409,19 @@ extension NumberService {
                 amount: -quote.firstCharge, balanceAfter: account.balance - quote.firstCharge,
                 currency: account.currency, numberId: number.id,
                 description: "Phone number adopted: \(request.phoneNumber)",
-                createdAt: state.ledgerStamp(account.id, now), idempotencyKey: nil, actor: request.actor)
-            return (
-                [
-                    .purchaseIntentOpened(intent),
-                    .purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [transaction]),
-                ], AdoptionResult(number: number, transaction: transaction)
-            )
+                createdAt: state.ledgerStamp(account.id, now), idempotencyKey: request.idempotencyKey,
+                actor: request.actor)
+            // The key as a purchase's: recorded pending with the intent, which the commit makes the number's.
+            let key = request.idempotencyKey.map { key in
+                CoreEvent.idempotencyRecorded(
+                    IdempotencyRecord(
+                        accountId: account.id, key: key, operation: .purchase, fingerprint: request.fingerprint,
+                        createdAt: now, outcome: .pending(intentId: intent.id)))
+            }
+            let events: [CoreEvent] =
+                [.purchaseIntentOpened(intent)] + (key.map { [$0] } ?? [])
+                + [.purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [transaction])]
+            return (events, AdoptionResult(number: number, transaction: transaction))
         }
         // The number is on its trunk now (DeleteTrunk counts it): this adoption's hold goes. A routing to this trunk
         // that got no answer before — the one the hold replaced, or with no hold the one recorded — may still land:

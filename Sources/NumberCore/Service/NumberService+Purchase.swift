@@ -302,10 +302,18 @@ extension NumberService {
         _ request: PurchaseRequest, fingerprint: String
     ) async throws(NumberError) -> PurchaseResult? {
         guard let key = request.idempotencyKey else { return nil }
+        return try await replayPurchase(accountId: request.accountId, key: key, fingerprint: fingerprint)
+    }
+
+    /// ``replayPurchase(_:fingerprint:)`` for the purchase path's requests under `key` of `accountId`: PurchaseNumbers
+    /// and AdoptNumber (whose record is a purchase's, with its own fingerprint).
+    func replayPurchase(
+        accountId: String, key: String, fingerprint: String
+    ) async throws(NumberError) -> PurchaseResult? {
         let expiredBy = idempotencyKeysExpired(by: now())
         let lookUp = { (state: CoreState) throws(NumberError) -> PurchaseResult? in
-            _ = try state.requireAccount(request.accountId)
-            guard let record = state.liveIdempotency(accountId: request.accountId, key: key, expiredBy: expiredBy)
+            _ = try state.requireAccount(accountId)
+            guard let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy)
             else {
                 return nil
             }

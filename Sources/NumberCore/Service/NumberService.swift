@@ -32,10 +32,11 @@ public final class NumberService: Sendable {
         /// number's release, when it brought one: a retry under that key is told `REQUEST_IN_PROGRESS` instead of
         /// `NUMBER_NOT_ACTIVE`, which would say nothing of the first call's outcome.
         var releaseKeys: [String: String] = [:]
-        /// The idempotency keys (storage keys: account and key) of purchases running before their intent is open: a
-        /// retry under one then is answered REQUEST_IN_PROGRESS, not by its own checks — a refusal (the balance held
-        /// meanwhile, the number reserved) that the first attempt, going on, may make untrue by buying. From the
-        /// intent on, its pending record answers.
+        /// The idempotency keys (storage keys: account and key) of purchases running before their intent is open, and
+        /// of adoptions running (whose record is written with the number): a retry under one then is answered
+        /// REQUEST_IN_PROGRESS, not by its own checks — a refusal (the balance held meanwhile, the number reserved or
+        /// owned) that the first attempt, going on, may make untrue. From a purchase's intent on, its pending record
+        /// answers.
         var purchaseKeys: Set<String> = []
         /// Past-due numbers whose grace release failed: how many times in a row, and the time before which the billing
         /// run does not ask again (``NumberServiceConfig/Billing/graceReleaseRetrySeconds``). Dropped when one goes

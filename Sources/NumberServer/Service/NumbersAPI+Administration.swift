@@ -124,7 +124,8 @@ extension NumbersAPI {
             let adoption = AdoptionRequest(
                 accountId: accountId, phoneNumber: request.phoneNumber, country: request.country.uppercased(),
                 type: try request.type.core(field: "type"), trunkId: request.trunkId, charge: try request.charge.core(),
-                maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee, actor: .apiKey(caller.key.id))
+                maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee, actor: .apiKey(caller.key.id),
+                idempotencyKey: context.metadata["idempotency-key"])
             let audited: Logger.Metadata = [
                 "account": "\(accountId)", "phone_number": "\(request.phoneNumber)",
                 "charge": "\(adoption.charge.rawValue)", "trunk": "\(request.trunkId?.nonEmpty ?? "none")",
@@ -135,12 +136,16 @@ extension NumbersAPI {
             var adopted = audited
             adopted["number"] = "\(result.number.id)"
             adopted["charged"] = "\(-result.transaction.amount)"
-            audit(context, caller, "number adopted", adopted)
+            audit(
+                context, caller,
+                result.replayed ? "number adopted (a retry: the first result, nothing charged)" : "number adopted",
+                adopted)
             let trunks = try service.listTrunks(accountId: accountId)
             return AdoptNumberResponse(
                 number: PhoneNumber(result.number, trunkName: trunks.first { $0.id == result.number.trunkId }?.name),
                 transaction: Transaction(result.transaction, phoneNumber: result.number.phoneNumber),
-                balanceAfter: result.transaction.balanceAfter, currency: result.transaction.currency)
+                balanceAfter: result.transaction.balanceAfter, currency: result.transaction.currency,
+                replayed: result.replayed)
         }
 
         // A read of memory under a lock: answered on the event loop.

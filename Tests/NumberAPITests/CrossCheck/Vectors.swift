@@ -100,7 +100,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                 description: "description #109 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 createdAt: Date(timeIntervalSince1970: 1584837015 + 0.25),
                 actor: "actor #111 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"), balanceAfter: -1000000000000003,
-            currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
+            currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", replayed: true)),
     CrossCheckVector("empty.ApiKey", ApiKey()),
     CrossCheckVector(
         "full.ApiKey",

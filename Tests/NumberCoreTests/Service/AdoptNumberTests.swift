@@ -160,6 +160,105 @@ struct AdoptNumberTests {
         try await h.check()
     }
 
+    /// Under an idempotency key a repeat is answered with the adoption recorded — after a restart too —, nothing done
+    /// again and nothing asked of the provider, whichever admin repeats it. The key with other parameters, or for a
+    /// purchase or a credit, is IDEMPOTENCY_KEY_REUSED (keys are one space per account); so is an adoption under a key
+    /// a purchase took first, before the provider is asked.
+    @Test(
+        "a repeat under its idempotency key gets the adoption recorded; the key with other parameters is refused",
+        arguments: StoreKind.allCases)
+    func keyedRepeat(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        Self.boughtInConsole(h, Self.phone, sid: 1)
+        var request = Self.request(account.id, Self.phone, actor: Self.admin)
+        request.idempotencyKey = "adopt-1"
+        let first = try await h.service.adoptNumber(request)
+        #expect(!first.replayed && first.transaction.idempotencyKey == "adopt-1")
+        let calls = Self.providerCalls(h)
+        var repeated = request
+        repeated.actor = .apiKey("KEY_0f0e0d0c0b0a")
+        let again = try await h.service.adoptNumber(repeated)
+        #expect(again.replayed && again.number == first.number && again.transaction == first.transaction)
+
+        var otherCharge = request
+        otherCharge.charge = .firstMonth
+        var otherNumber = request
+        otherNumber.phoneNumber = "+14155550122"
+        for other in [otherCharge, otherNumber] {
+            let reused = await numberError { _ = try await h.service.adoptNumber(other) }
+            #expect(reused?.code == .failedPrecondition && reused?.reason == .idempotencyKeyReused)
+            #expect(reused?.details["numberIds"] == first.number.id, "\(String(describing: reused))")
+        }
+        let buy = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550133"], country: "US", idempotencyKey: "adopt-1")
+        let purchase = await numberError { _ = try await h.service.purchase(buy) }
+        #expect(purchase?.reason == .idempotencyKeyReused, "\(String(describing: purchase))")
+        let credit = await numberError {
+            _ = try await h.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "adopt-1")
+        }
+        #expect(credit?.reason == .idempotencyKeyReused, "\(String(describing: credit))")
+        #expect(Self.providerCalls(h) == calls, "nothing asked of the provider")
+        #expect(try Self.balance(h, account.id) == 10_000 - 133)
+        try await h.check()
+
+        try await h.restart()
+        let afterRestart = try await h.service.adoptNumber(request)
+        #expect(afterRestart.replayed && afterRestart.number == first.number)
+        #expect(afterRestart.transaction == first.transaction)
+
+        // A key a purchase took first: the adoption under it is refused before the provider is asked.
+        h.provider.stock(["+14155550144"])
+        _ = try await h.service.purchase(
+            PurchaseRequest(
+                accountId: account.id, phoneNumbers: ["+14155550144"], country: "US", idempotencyKey: "buy-1"))
+        Self.boughtInConsole(h, "+14155550155", sid: 2)
+        var underPurchaseKey = Self.request(account.id, "+14155550155")
+        underPurchaseKey.idempotencyKey = "buy-1"
+        let before = Self.providerCalls(h)
+        let taken = await numberError { _ = try await h.service.adoptNumber(underPurchaseKey) }
+        #expect(taken?.reason == .idempotencyKeyReused, "\(String(describing: taken))")
+        #expect(Self.providerCalls(h) == before)
+        #expect(h.service.durableState().phoneOwners["+14155550155"] == nil)
+        try await h.check(leftForTheAudit: ["+14155550155"])
+    }
+
+    /// A repeat under the key while the first adoption runs is REQUEST_IN_PROGRESS, and so is a purchase under it
+    /// (nothing held); a credit under the key meanwhile (AddFunds records its key at once) leaves the adoption refused
+    /// IDEMPOTENCY_KEY_REUSED at its record, nothing recorded, the number unowned.
+    @Test(
+        "under a key: a repeat while the first runs is in progress; a key a credit takes meanwhile refuses the record",
+        arguments: StoreKind.allCases)
+    func keyedWhileRunning(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        Self.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.hangThenDo(gate: "look-up"), on: .lookUp, phoneNumber: Self.phone)
+        var keyed = Self.request(account.id, Self.phone, actor: Self.admin)
+        keyed.idempotencyKey = "adopt-2"
+        let request = keyed
+        let adoption = Task { try await h.service.adoptNumber(request) }
+        await h.provider.waitUntilReached("look-up")
+
+        let again = await numberError { _ = try await h.service.adoptNumber(request) }
+        #expect(again?.code == .aborted && again?.reason == .requestInProgress, "\(String(describing: again))")
+        #expect(again?.details == ["idempotencyKey": "adopt-2"], "\(String(describing: again))")
+        let buy = PurchaseRequest(
+            accountId: account.id, phoneNumbers: ["+14155550133"], country: "US", idempotencyKey: "adopt-2")
+        h.provider.stock(["+14155550133"])
+        let purchase = await numberError { _ = try await h.service.purchase(buy) }
+        #expect(purchase?.reason == .requestInProgress, "\(String(describing: purchase))")
+        #expect(h.provider.calls(.buy) == 0 && h.service.durableState().intents.isEmpty)
+
+        _ = try await h.service.addFunds(accountId: account.id, amount: 500, idempotencyKey: "adopt-2")
+        h.provider.resume("look-up")
+        let refused = await numberError { _ = try await adoption.value }
+        #expect(refused?.reason == .idempotencyKeyReused, "\(String(describing: refused))")
+        #expect(h.service.durableState().phoneOwners[Self.phone] == nil)
+        #expect(try Self.balance(h, account.id) == 10_500)
+        try await h.check(leftForTheAudit: [Self.phone])
+    }
+
     // MARK: Refusals
 
     @Test(
