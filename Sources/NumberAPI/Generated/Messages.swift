@@ -1400,7 +1400,10 @@ public struct DeleteTrunkRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
     /// A trunk with numbers (Trunk.number_count, releasing ones included) cannot be deleted: FAILED_PRECONDITION,
-    /// TRUNK_IN_USE.
+    /// TRUNK_IN_USE. Neither can a trunk numberd created at Twilio (Trunk.provider_managed) to which Twilio still routes
+    /// numbers, which deleting it there would leave ringing nowhere: numberd asks Twilio first (one page of the trunk's
+    /// numbers); TRUNK_IN_USE then names up to 20 of them (metadata phoneNumbers), and a look-up that fails deletes
+    /// nothing (UNAVAILABLE).
     public var trunkId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

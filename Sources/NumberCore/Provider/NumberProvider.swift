@@ -233,6 +233,10 @@ public protocol NumberProvider: Sendable {
     func addOrigination(trunkSid: String, sipUri: String, friendlyName: String) async throws
     /// Deletes a trunk created with `createTrunk`.
     func deleteTrunk(sid: String) async throws
+    /// The numbers (E.164) the provider routes to its trunk `trunkSid`, at most `max` of them (Twilio: one page of the
+    /// trunk's `PhoneNumbers`): DeleteTrunk asks before deleting a trunk made with `createTrunk`, which would leave
+    /// them ringing nowhere. A trunk the provider does not have throws `.notFound`.
+    func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String]
     /// The SID of a trunk at the provider whose name starts with `namePrefix`, or nil: how a `createTrunk` whose
     /// answer was lost is settled (numberd names each trunk it creates after its own id).
     func findTrunk(namePrefix: String) async throws -> String?
@@ -287,6 +291,11 @@ extension NumberProvider {
     /// Providers without trunk management refuse.
     public func deleteTrunk(sid: String) async throws {
         throw ProviderError(.invalidArgument, message: "this provider cannot delete trunks")
+    }
+
+    /// Providers without trunk management refuse.
+    public func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String] {
+        throw ProviderError(.invalidArgument, message: "this provider cannot list a trunk's numbers")
     }
 
     /// Providers without trunk management refuse.

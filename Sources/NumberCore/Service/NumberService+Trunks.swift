@@ -340,6 +340,10 @@ extension NumberService {
         // audit leaves it out meanwhile (marked in the decision, so no audit read falls between the two).
         var marked: String?
         defer { if let marked { local.withLock { _ = $0.trunksInFlight.remove(marked) } } }
+        let recorded = try coordinator.read { state throws(NumberError) in
+            try self.deletableTrunk(state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+        }
+        if recorded.providerManaged == true { try await refuseIfProviderRoutes(to: recorded) }
         let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
             let trunk = try self.deletableTrunk(
                 state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
@@ -397,6 +401,38 @@ extension NumberService {
             && state.intents.values.contains { $0.trunkId == trunkId }
         guard !pending else { throw Self.trunkInUse(trunkId, numbers: 0, also: " and a purchase in progress") }
         return trunk
+    }
+
+    /// At most this many of the numbers the provider routes to a trunk being deleted are asked for, and named.
+    static let providerTrunkNumbersShownMax = 20
+
+    /// Refuses TRUNK_IN_USE, naming them, when the provider routes numbers to `trunk`, which numberd made there and is
+    /// about to delete there, leaving them ringing nowhere (Twilio takes the trunk off its numbers). Those numberd
+    /// records on it refuse the deletion before this, as do the trunk changes it knows may still land
+    /// (``Local/unsettledRoutes``) — but a restart forgets those, a crash between a change at the provider and its
+    /// record leaves no trace, and a number can be routed there in Twilio's console: the provider is asked (one page of
+    /// the trunk's numbers). A trunk the provider no longer has routes none; a failed look-up deletes nothing.
+    private func refuseIfProviderRoutes(to trunk: Trunk) async throws(NumberError) {
+        let routed: [String]
+        do {
+            routed = try await provider.phoneNumbers(
+                onTrunk: trunk.providerTrunkSid, max: Self.providerTrunkNumbersShownMax)
+        } catch {
+            if (error as? ProviderError)?.kind == .notFound { return }
+            throw NumberError.fromProvider(error)
+        }
+        guard !routed.isEmpty else { return }
+        let shown = routed.count < Self.providerTrunkNumbersShownMax ? "" : " (the first \(routed.count) shown)"
+        throw NumberError(
+            .failedPrecondition, .trunkInUse,
+            "trunk \(trunk.id) has 0 numbers here, but the provider routes \(routed.joined(separator: ", "))\(shown) "
+                + "to it: deleting it there would leave them ringing nowhere. A number of an account whose trunk change "
+                + "was not recorded (numberd stopped or crashed meanwhile): make the change again (numbers trunk "
+                + "assign or unassign sends it to the provider); one no account holds (numbers audit lists it as "
+                + "unowned): adopt it, or move it in Twilio's console; then delete the trunk",
+            details: [
+                "trunkId": trunk.id, "numbers": "0", "phoneNumbers": routed.joined(separator: ","),
+            ])
     }
 
     /// TRUNK_IN_USE for `trunkId`, which has `numbers` numbers and what `also` says.

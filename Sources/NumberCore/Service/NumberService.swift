@@ -76,7 +76,8 @@ public final class NumberService: Sendable {
         /// a change that got no answer, whose request may land later still (held until it no longer can); its recorded
         /// release drops them all. Nothing reconciles a trunk change: the caller settles it by making a change again
         /// (every change is sent to the provider, one to the recorded trunk included). Not durable: a restart forgets
-        /// them, and the provider audit's `trunk_differs` names a number the provider still routes elsewhere.
+        /// them, and the provider audit's `trunk_differs` names a number the provider still routes elsewhere; a trunk
+        /// numberd made at the provider is not deleted while the provider routes numbers to it either (asked then).
         var unsettledRoutes = UnsettledRoutes()
         /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
         /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.

@@ -4,7 +4,8 @@ import Foundation
 /// unknown (no answer) or unrecorded (made at the provider, refused by the store): DeleteTrunk refuses each of them
 /// (TRUNK_IN_USE), since deleting it at the provider would leave such a number ringing nowhere, still billed. Each
 /// trunk is added to what a number already holds, never put in its place: a second unknown change of the number did
-/// not make the first one's request land any less. Not durable (``NumberService/Local/unsettledRoutes``).
+/// not make the first one's request land any less. Not durable (``NumberService/Local/unsettledRoutes``): for a trunk numberd made
+/// at the provider, DeleteTrunk also asks the provider which numbers it routes there.
 struct UnsettledRoutes {
     /// What one number holds.
     struct Entry: Equatable {

@@ -31,6 +31,41 @@ extension TwilioProvider {
         return found
     }
 
+    /// A page of a trunk's numbers (Trunking v1 `/v1/Trunks/{Sid}/PhoneNumbers`): the part we read.
+    struct TrunkNumberPage: Decodable {
+        struct Entry: Decodable {
+            var sid: String
+            var phoneNumber: String
+            enum CodingKeys: String, CodingKey { case sid, phoneNumber = "phone_number" }
+        }
+        var phoneNumbers: [Entry]
+        enum CodingKeys: String, CodingKey { case phoneNumbers = "phone_numbers" }
+    }
+
+    /// `GET https://trunking.twilio.com/v1/Trunks/{Sid}/PhoneNumbers?PageSize=max`, one page: the first `max` numbers
+    /// Twilio routes to the trunk (their SIDs and numbers checked). `max` is 1...1000, Twilio's page sizes.
+    public func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String] {
+        try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
+        guard (1...1000).contains(max) else {
+            throw ProviderError(.invalidArgument, message: "a page of a trunk's numbers holds 1 to 1000 of them")
+        }
+        let operation = "list the numbers of trunk \(trunkSid)"
+        let url = Self.withQuery(
+            "\(configuration.endpoints.trunking)/v1/Trunks/\(trunkSid)/PhoneNumbers", [("PageSize", String(max))])
+        let answer = try await transport.perform(
+            TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
+        guard let page = TwilioResources.decode(TrunkNumberPage.self, from: answer.response.body) else {
+            throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
+        }
+        for number in page.phoneNumbers {
+            try TwilioValidation.requireSid(number.sid, prefix: "PN", field: "phone number SID")
+            guard TwilioValidation.isE164(number.phoneNumber) else {
+                throw ProviderError(.unavailable, message: "\(operation): a number that is not E.164 from Twilio")
+            }
+        }
+        return page.phoneNumbers.prefix(max).map(\.phoneNumber)
+    }
+
     /// Lists trunks (Elastic SIP Trunking).
     public var listsTrunks: Bool { true }
 

@@ -476,6 +476,53 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// A trunk numberd made is deleted at the provider, which takes it off the numbers it routes there (they ring
+    /// nowhere then). Those numberd records on it refuse the deletion, and so do the changes it knows may still land —
+    /// but a restart forgets those, and a number routed there in Twilio's console was never known: the provider is
+    /// asked first, and the deletion refused naming what it routes there.
+    @Test(
+        "a made trunk the provider routes numbers to is not deleted: a change a restart forgot, a console's number",
+        arguments: StoreKind.allCases)
+    func providerStillRoutesToTheTrunk(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let made = try await h.service.createTrunk(
+            accountId: account.id, name: "Made", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
+        #expect(made.providerManaged == true)
+        let number = try await h.buy(["+14155550100"], for: account.id).numbers[0]
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: made.id)
+        }
+        #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        // The request lands, and numberd restarts: nothing here says the number is on the trunk.
+        try await h.provider.setTrunk(sid: number.providerSid, trunkSid: made.providerTrunkSid)
+        try await h.restart()
+        #expect(try h.service.number(accountId: account.id, numberId: number.id).number.trunkId == nil)
+        AdoptNumberTests.boughtInConsole(h, "+14155550199", sid: 9, trunkSid: made.providerTrunkSid)
+
+        let refused = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
+        #expect(refused?.code == .failedPrecondition, "\(String(describing: refused))")
+        #expect(refused?.reason == .trunkInUse)
+        #expect(refused?.details["phoneNumbers"] == "+14155550100,+14155550199", "\(String(describing: refused))")
+        #expect(refused?.message.contains("ringing nowhere") == true, "\(String(describing: refused))")
+        #expect(h.provider.calls(.deleteTrunk) == 0)
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.id) == [made.id])
+        // The look-up failing deletes nothing either.
+        h.provider.inject(.fail(.unavailable), on: .trunkNumbers)
+        let failed = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
+        #expect(failed?.code == .unavailable, "\(String(describing: failed))")
+        #expect(h.provider.calls(.deleteTrunk) == 0)
+
+        // The change made again is recorded; the console's number moved off the trunk there: the trunk goes.
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
+        h.provider.changeOwned("+14155550199") { $0?.trunkSid = nil }
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id)
+        #expect(h.provider.calls(.deleteTrunk) == 1)
+        #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
+        try await h.check(leftForTheAudit: ["+14155550199"])
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)

@@ -7,7 +7,8 @@ import Testing
 /// step; the test double of the Twilio adapter.
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
-        case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk, addOrigination
+        case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk, addOrigination,
+            trunkNumbers
 
         /// Whether a call of this operation concerns one number, which a fault for that number matches: a buy and a
         /// look-up name it, a release and a trunk change name its SID (the number owned under it). The others never
@@ -15,7 +16,7 @@ final class FakeProvider: NumberProvider {
         var concernsOneNumber: Bool {
             switch self {
             case .buy, .lookUp, .release, .setTrunk: true
-            case .search, .price, .list, .createTrunk, .deleteTrunk, .findTrunk, .addOrigination: false
+            case .search, .price, .list, .createTrunk, .deleteTrunk, .findTrunk, .addOrigination, .trunkNumbers: false
             }
         }
     }
@@ -350,6 +351,20 @@ final class FakeProvider: NumberProvider {
                     throw ProviderError(.notFound, providerCode: 20404, message: "no trunk \(sid)")
                 }
                 inner.originations[sid] = nil
+            }
+        }
+    }
+
+    /// As Twilio's trunk `PhoneNumbers` page: the owned numbers routed to the trunk (SIDs compared as Twilio does, in
+    /// any case), in phone-number order, at most `max`; a trunk it does not have is 404.
+    func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String] {
+        try await run(.trunkNumbers, phoneNumber: nil) { () throws in
+            try inner.withLock { inner in
+                guard inner.trunks.keys.contains(where: { $0.lowercased() == trunkSid.lowercased() }) else {
+                    throw ProviderError(.notFound, providerCode: 20404, message: "no trunk \(trunkSid)")
+                }
+                let routed = inner.owned.values.filter { $0.trunkSid?.lowercased() == trunkSid.lowercased() }
+                return Array(routed.map(\.phoneNumber).sorted().prefix(max))
             }
         }
     }
