@@ -39,8 +39,8 @@ struct NumbersCommand: AsyncParsableCommand {
             leaves them in the scrollback or log. A rerun under a key whose first run still goes on at numberd \
             (REQUEST_IN_PROGRESS) asks again for up to about a minute, then exits 10. Ctrl-C (or SIGTERM, SIGHUP) \
             cancels the running call and says on stderr whether it may have been carried out, with the \
-            --idempotency-key and --account to rerun `buy`, `funds add`, `funds adjust` or `release` safely (exit \
-            10 then); a second one exits at once.
+            --idempotency-key and --account to rerun `buy`, `adopt`, `funds add`, `funds adjust` or `release` safely \
+            (exit 10 then); a second one exits at once.
             """,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,

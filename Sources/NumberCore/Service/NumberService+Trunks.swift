@@ -373,7 +373,7 @@ extension NumberService {
         // Kept as numbers change (``HeldNumbers/totals(ofTrunk:)``): a refusal read every number the account held,
         // under the lock every account's writes wait for, as often as a caller asked.
         let inUse = state.held.totals(ofTrunk: trunkId).count(nil)
-        guard inUse == 0 else { throw Self.trunkInUse(trunkId, numbers: inUse, also: "") }
+        guard inUse == 0 else { throw Self.trunkInUse(trunkId, numbers: inUse, also: nil) }
         let now = now()
         let (routing, unsettled, adopting) = local.withLock { local in
             (
@@ -381,17 +381,17 @@ extension NumberService {
                 local.adoptionRoutes.values.contains { $0.trunkId == trunkId && $0.until > now }
             )
         }
-        guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: " and a number being routed to it") }
+        guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: "a number being routed to it") }
         guard !adopting else {
             throw Self.trunkInUse(
                 trunkId, numbers: 0,
-                also: " and a number an adoption routes to it (running, or its routing got no answer and may land up "
+                also: "a number an adoption routes to it (running, or its routing got no answer and may land up "
                     + "to \(lateBuySeconds) s after it)")
         }
         guard !unsettled else {
             throw Self.trunkInUse(
                 trunkId, numbers: 0,
-                also: " and a number the provider may route to it, its trunk change unsettled (its outcome unknown or "
+                also: "a number the provider may route to it, its trunk change unsettled (its outcome unknown or "
                     + "unrecorded: make that change again, or release the number, to settle it; a change request that "
                     + "got no answer may land up to \(lateBuySeconds) s after it, and holds the trunk until then)")
         }
@@ -399,7 +399,7 @@ extension NumberService {
         let pending =
             state.reservedNumberCounts[accountId, default: 0] > 0
             && state.intents.values.contains { $0.trunkId == trunkId }
-        guard !pending else { throw Self.trunkInUse(trunkId, numbers: 0, also: " and a purchase in progress") }
+        guard !pending else { throw Self.trunkInUse(trunkId, numbers: 0, also: "a purchase in progress") }
         return trunk
     }
 
@@ -435,10 +435,11 @@ extension NumberService {
             ])
     }
 
-    /// TRUNK_IN_USE for `trunkId`, which has `numbers` numbers and what `also` says.
-    private static func trunkInUse(_ trunkId: String, numbers: Int, also: String) -> NumberError {
-        NumberError(
-            .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(numbers) numbers\(also)",
+    /// TRUNK_IN_USE for `trunkId`, which has `numbers` numbers, or none and what `also` says.
+    private static func trunkInUse(_ trunkId: String, numbers: Int, also: String?) -> NumberError {
+        let what = also ?? (numbers == 1 ? "1 number" : "\(numbers) numbers")
+        return NumberError(
+            .failedPrecondition, .trunkInUse, "trunk \(trunkId) has \(what)",
             details: ["trunkId": trunkId, "numbers": String(numbers)])
     }
 }

@@ -532,8 +532,11 @@ struct TrunkServiceTests {
         #expect(h.provider.owned("+14155550100")?.trunkSid == trunkSid(1))
         let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
         #expect(inUse?.code == .failedPrecondition && inUse?.reason == .trunkInUse && inUse?.details["numbers"] == "2")
+        #expect(inUse?.message == "trunk \(trunk.id) has 2 numbers", "\(String(describing: inUse))")
         _ = try await h.service.setTrunk(accountId: account.id, numberId: bought.numbers[0].id, trunkId: nil)
         #expect(h.provider.owned("+14155550100")?.trunkSid == nil)
+        let one = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
+        #expect(one?.message == "trunk \(trunk.id) has 1 number" && one?.details["numbers"] == "1")
         _ = try await h.service.release(accountId: account.id, numberId: bought.numbers[1].id)
         try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id)
         try await h.check()
