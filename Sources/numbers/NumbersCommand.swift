@@ -279,6 +279,7 @@ struct GlobalOptions: ParsableArguments {
             // Refused by the client library, unsent: which flag to leave out, or to upgrade numberd.
             if error.reason == "SERVER_TOO_OLD" { message += "\n" + ServerTooOld.advice(error) }
             if let advice = Self.fieldAdvice(error) { message += "\n" + advice }
+            if let advice = trunkInUseAdvice(error) { message += "\n" + advice }
             if let advice = localAdminKeyAdvice(error) { message += "\n" + advice }
             let (caPath, caIsDefault) = caCertificate()
             if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
@@ -341,6 +342,18 @@ struct GlobalOptions: ParsableArguments {
         default:
             return nil
         }
+    }
+
+    /// For a trunk's deletion refused because numbers are on it (`TRUNK_IN_USE`, `numbers` > 0), the commands that
+    /// see and move them: numberd's words say only how many. nil when the trunk holds none of its records (a change
+    /// in progress or one Twilio still routes: numberd's message says what to do).
+    func trunkInUseAdvice(_ error: RPCError) -> String? {
+        guard error.reason == "TRUNK_IN_USE", let trunkId = error.details["trunkId"],
+            let count = error.details["numbers"].flatMap(Int.init), count > 0
+        else { return nil }
+        let list = (["numbers", "list", "--trunk", trunkId] + accountArguments).joined(separator: " ")
+        return "see them: \(list); take each off (numbers trunk unassign NUM_…) or release "
+            + "it, then delete the trunk"
     }
 
     /// Which file kept the client from making its TLS context (`error`), as the help says: the CA (exit 7, as a CA

@@ -67,4 +67,23 @@ struct FieldAdviceTests {
             #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
         }
     }
+
+    @Test("trunks delete refused for its numbers: exit 5, then how to see and move them; none for a change in progress")
+    func trunkInUse() async throws {
+        for (numbers, advised) in [("2", true), ("0", false)] {
+            var router = RPCRouter()
+            router.register(NumbersMethods.deleteTrunk) { _, _ -> DeleteTrunkResponse in
+                throw RPCError(
+                    code: .failedPrecondition, message: "trunk TRK_a has 2 numbers", reason: "TRUNK_IN_USE",
+                    details: ["trunkId": "TRK_a", "numbers": numbers])
+            }
+            try await withStubServer(router: router) { server in
+                let run = try await runNumbers(
+                    ["trunks", "delete", "TRK_a", "--account", "ACC_1"] + Self.connection(server),
+                    environment: Self.adminKey)
+                #expect(run.status == 5, "\(run)")
+                #expect(run.stderr.contains("numbers list --trunk TRK_a --account ACC_1;") == advised, "\(run.stderr)")
+            }
+        }
+    }
 }
