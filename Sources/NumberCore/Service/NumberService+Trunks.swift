@@ -403,36 +403,53 @@ extension NumberService {
         return trunk
     }
 
-    /// At most this many of the numbers the provider routes to a trunk being deleted are asked for, and named.
+    /// At most this many of the numbers the provider routes to a trunk being deleted are looked at (one more is asked
+    /// for, to tell "this many" from "more").
     static let providerTrunkNumbersShownMax = 20
 
-    /// Refuses TRUNK_IN_USE, naming them, when the provider routes numbers to `trunk`, which numberd made there and is
-    /// about to delete there, leaving them ringing nowhere (Twilio takes the trunk off its numbers). Those numberd
-    /// records on it refuse the deletion before this, as do the trunk changes it knows may still land
-    /// (``Local/unsettledRoutes``) — but a restart forgets those, a crash between a change at the provider and its
-    /// record leaves no trace, and a number can be routed there in Twilio's console: the provider is asked (one page of
-    /// the trunk's numbers). A trunk the provider no longer has routes none; a failed look-up deletes nothing.
+    /// Refuses TRUNK_IN_USE when the provider routes numbers to `trunk`, which numberd made there and is about to
+    /// delete there, leaving them ringing nowhere (Twilio takes the trunk off its numbers). Those numberd records on it
+    /// refuse the deletion before this, as do the trunk changes it knows may still land (``Local/unsettledRoutes``) —
+    /// but a restart forgets those, a crash between a change at the provider and its record leaves no trace, and a
+    /// number can be routed there in Twilio's console: the provider is asked (one page of the trunk's numbers). The
+    /// refusal names the trunk's account's own numbers among them (`phoneNumbers`) and only counts the others
+    /// (`otherNumbers`: held by no account, or by another, which the caller has no business seeing; the operator's
+    /// audit names them). A trunk the provider no longer has routes none; a failed look-up deletes nothing.
     private func refuseIfProviderRoutes(to trunk: Trunk) async throws(NumberError) {
-        let routed: [String]
+        let shownMax = Self.providerTrunkNumbersShownMax
+        var routed: [String]
         do {
-            routed = try await provider.phoneNumbers(
-                onTrunk: trunk.providerTrunkSid, max: Self.providerTrunkNumbersShownMax)
+            routed = try await provider.phoneNumbers(onTrunk: trunk.providerTrunkSid, max: shownMax + 1)
         } catch {
             if (error as? ProviderError)?.kind == .notFound { return }
             throw NumberError.fromProvider(error)
         }
         guard !routed.isEmpty else { return }
-        let shown = routed.count < Self.providerTrunkNumbersShownMax ? "" : " (the first \(routed.count) shown)"
-        throw NumberError(
-            .failedPrecondition, .trunkInUse,
-            "trunk \(trunk.id) has 0 numbers here, but the provider routes \(routed.joined(separator: ", "))\(shown) "
-                + "to it: deleting it there would leave them ringing nowhere. A number of an account whose trunk change "
-                + "was not recorded (numberd stopped or crashed meanwhile): make the change again (numbers trunk "
-                + "assign or unassign sends it to the provider); one no account holds (numbers audit lists it as "
-                + "unowned): adopt it, or move it in Twilio's console; then delete the trunk",
-            details: [
-                "trunkId": trunk.id, "numbers": "0", "phoneNumbers": routed.joined(separator: ","),
-            ])
+        let more = routed.count > shownMax
+        routed = Array(routed.prefix(shownMax))
+        let own = try coordinator.read { state in
+            routed.filter { state.phoneOwners[$0].flatMap { state.numbers[$0] }?.accountId == trunk.accountId }
+        }
+        let others = routed.count - own.count
+        var message =
+            "trunk \(trunk.id) has no numbers here, but the provider routes "
+            + (more ? "more than \(shownMax) numbers" : routed.count == 1 ? "a number" : "\(routed.count) numbers")
+            + " to it: deleting it there would leave them ringing nowhere, still billed."
+        if !own.isEmpty {
+            message +=
+                " This account's \(own.joined(separator: ", ")): a trunk change numberd did not record (it stopped or "
+                + "crashed meanwhile) or one made in Twilio's console; make the change again (numbers trunk assign or "
+                + "unassign sends it to the provider), or release the number."
+        }
+        if others > 0 {
+            message +=
+                " \(others)\(more ? " or more" : "") held by no account here or by another: an operator's numbers audit "
+                + "names them (adopt one no account holds, or move it in Twilio's console)."
+        }
+        message += " Twilio's lists can lag a change by a moment: after one just made, try again shortly."
+        var details = ["trunkId": trunk.id, "numbers": "0", "otherNumbers": String(others)]
+        if !own.isEmpty { details["phoneNumbers"] = own.joined(separator: ",") }
+        throw NumberError(.failedPrecondition, .trunkInUse, message, details: details)
     }
 
     /// TRUNK_IN_USE for `trunkId`, which has `numbers` numbers, or none and what `also` says.

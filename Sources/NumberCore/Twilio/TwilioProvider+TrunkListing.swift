@@ -57,10 +57,11 @@ extension TwilioProvider {
         guard let page = TwilioResources.decode(TrunkNumberPage.self, from: answer.response.body) else {
             throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
         }
+        // Twilio's answer, not the caller's request, is what is wrong: UNAVAILABLE, never INVALID_ARGUMENT.
         for number in page.phoneNumbers {
-            try TwilioValidation.requireSid(number.sid, prefix: "PN", field: "phone number SID")
-            guard TwilioValidation.isE164(number.phoneNumber) else {
-                throw ProviderError(.unavailable, message: "\(operation): a number that is not E.164 from Twilio")
+            guard TwilioValidation.isSid(number.sid, prefix: "PN"), TwilioValidation.isE164(number.phoneNumber) else {
+                let what = "a number whose SID is not PN… or number not E.164"
+                throw ProviderError(.unavailable, message: "\(operation): \(what) from Twilio")
             }
         }
         return page.phoneNumbers.prefix(max).map(\.phoneNumber)
@@ -96,7 +97,9 @@ extension TwilioProvider {
             guard let page = TwilioResources.decode(TrunkPage.self, from: answer.response.body) else {
                 throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected JSON")
             }
-            for trunk in page.trunks { try TwilioValidation.requireSid(trunk.sid, prefix: "TK", field: "trunk SID") }
+            guard page.trunks.allSatisfy({ TwilioValidation.isSid($0.sid, prefix: "TK") }) else {
+                throw ProviderError(.unavailable, message: "\(operation): a trunk SID that is not TK… from Twilio")
+            }
             guard try await body(page.trunks.map { ProviderTrunk(sid: $0.sid, friendlyName: $0.friendlyName) }) else {
                 return
             }

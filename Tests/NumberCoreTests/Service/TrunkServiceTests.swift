@@ -504,8 +504,12 @@ struct TrunkServiceTests {
         let refused = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
         #expect(refused?.code == .failedPrecondition, "\(String(describing: refused))")
         #expect(refused?.reason == .trunkInUse)
-        #expect(refused?.details["phoneNumbers"] == "+14155550100,+14155550199", "\(String(describing: refused))")
+        // The account's own number is named; the console's, which no account holds, only counted.
+        #expect(refused?.details["phoneNumbers"] == "+14155550100", "\(String(describing: refused))")
+        #expect(refused?.details["otherNumbers"] == "1", "\(String(describing: refused))")
+        #expect(refused?.message.contains("routes 2 numbers") == true, "\(String(describing: refused))")
         #expect(refused?.message.contains("ringing nowhere") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("+14155550199") == false, "\(String(describing: refused))")
         #expect(h.provider.calls(.deleteTrunk) == 0)
         #expect(try h.service.listTrunks(accountId: account.id).map(\.id) == [made.id])
         // The look-up failing deletes nothing either.
@@ -521,6 +525,35 @@ struct TrunkServiceTests {
         #expect(h.provider.calls(.deleteTrunk) == 1)
         #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
         try await h.check(leftForTheAudit: ["+14155550199"])
+    }
+
+    @Test(
+        "numbers the provider routes to a trunk: another account's are counted, never named; past 20, 'more than 20'",
+        arguments: StoreKind.allCases)
+    func providerRoutesOthersToTheTrunk(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let neighbour = try await h.account(funds: 10_000)
+        let made = try await h.service.createTrunk(
+            accountId: account.id, name: "Made", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
+        let theirs = try await h.buy(["+14155550100"], for: neighbour.id).numbers[0]
+        h.provider.changeOwned(theirs.phoneNumber) { $0?.trunkSid = made.providerTrunkSid }
+        let refused = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
+        #expect(refused?.reason == .trunkInUse, "\(String(describing: refused))")
+        #expect(refused?.details["phoneNumbers"] == nil && refused?.details["otherNumbers"] == "1")
+        #expect(refused?.message.contains(theirs.phoneNumber) == false, "\(String(describing: refused))")
+        #expect(refused?.message.contains("routes a number to it") == true, "\(String(describing: refused))")
+        // 21 routed there: the provider is asked for one more than it looks at, and the refusal says "more".
+        let max = 20  // NumberService.providerTrunkNumbersShownMax
+        for index in 1...max {
+            AdoptNumberTests.boughtInConsole(
+                h, "+1415555\(String(format: "%04d", 200 + index))", sid: index, trunkSid: made.providerTrunkSid)
+        }
+        let more = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
+        #expect(more?.message.contains("more than \(max) numbers") == true, "\(String(describing: more))")
+        #expect(more?.details["otherNumbers"] == String(max), "\(String(describing: more))")
+        #expect(h.provider.calls(.deleteTrunk) == 0)
+        try await h.check(leftForTheAudit: Set((1...max).map { "+1415555\(String(format: "%04d", 200 + $0))" }))
     }
 
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
