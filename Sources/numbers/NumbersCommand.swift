@@ -353,7 +353,7 @@ struct GlobalOptions: ParsableArguments {
         else { return nil }
         let list = (["numbers", "list", "--trunk", trunkId] + accountArguments).joined(separator: " ")
         return "see them: \(list); take each off (numbers trunk unassign NUM_…) or release "
-            + "it, then delete the trunk"
+            + "it (one being released leaves it once Twilio confirms), then delete the trunk"
     }
 
     /// Which file kept the client from making its TLS context (`error`), as the help says: the CA (exit 7, as a CA

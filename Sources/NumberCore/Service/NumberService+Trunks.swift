@@ -431,24 +431,28 @@ extension NumberService {
             routed.filter { state.phoneOwners[$0].flatMap { state.numbers[$0] }?.accountId == trunk.accountId }
         }
         let others = routed.count - own.count
+        let one = routed.count == 1 && !more
         var message =
             "trunk \(trunk.id) has no numbers here, but the provider routes "
-            + (more ? "more than \(shownMax) numbers" : routed.count == 1 ? "a number" : "\(routed.count) numbers")
-            + " to it: deleting it there would leave them ringing nowhere, still billed."
+            + (more ? "more than \(shownMax) numbers" : one ? "a number" : "\(routed.count) numbers")
+            + " to it: deleting it there would leave \(one ? "it" : "them") ringing nowhere, still billed."
         if !own.isEmpty {
             message +=
                 " This account's \(own.joined(separator: ", ")): a trunk change numberd did not record (it stopped or "
                 + "crashed meanwhile) or one made in Twilio's console; make the change again (numbers trunk assign or "
-                + "unassign sends it to the provider), or release the number."
+                + "unassign sends it to the provider), or release \(own.count == 1 ? "the number" : "them")."
         }
         if others > 0 {
             message +=
-                " \(others)\(more ? " or more" : "") held by no account here or by another: an operator's numbers audit "
-                + "names them (adopt one no account holds, or move it in Twilio's console)."
+                " \(others)\(more ? " or more" : "") held by no account here or by another: an operator's numbers "
+                + "audit names \(others == 1 && !more ? "it" : "them")."
+        } else if more {
+            message += " Past the first \(shownMax), others may be routed there too."
         }
         message += " Twilio's lists can lag a change by a moment: after one just made, try again shortly."
         var details = ["trunkId": trunk.id, "numbers": "0", "otherNumbers": String(others)]
         if !own.isEmpty { details["phoneNumbers"] = own.joined(separator: ",") }
+        if more { details["more"] = "true" }
         throw NumberError(.failedPrecondition, .trunkInUse, message, details: details)
     }
 

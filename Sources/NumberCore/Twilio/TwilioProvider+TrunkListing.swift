@@ -59,9 +59,11 @@ extension TwilioProvider {
         }
         // Twilio's answer, not the caller's request, is what is wrong: UNAVAILABLE, never INVALID_ARGUMENT.
         for number in page.phoneNumbers {
-            guard TwilioValidation.isSid(number.sid, prefix: "PN"), TwilioValidation.isE164(number.phoneNumber) else {
-                let what = "a number whose SID is not PN… or number not E.164"
-                throw ProviderError(.unavailable, message: "\(operation): \(what) from Twilio")
+            guard TwilioValidation.isSid(number.sid, prefix: "PN") else {
+                throw ProviderError(.unavailable, message: "\(operation): a number SID that is not PN… from Twilio")
+            }
+            guard TwilioValidation.isE164(number.phoneNumber) else {
+                throw ProviderError(.unavailable, message: "\(operation): a number that is not E.164 from Twilio")
             }
         }
         return page.phoneNumbers.prefix(max).map(\.phoneNumber)

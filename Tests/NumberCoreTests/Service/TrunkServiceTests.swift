@@ -543,15 +543,21 @@ struct TrunkServiceTests {
         #expect(refused?.details["phoneNumbers"] == nil && refused?.details["otherNumbers"] == "1")
         #expect(refused?.message.contains(theirs.phoneNumber) == false, "\(String(describing: refused))")
         #expect(refused?.message.contains("routes a number to it") == true, "\(String(describing: refused))")
-        // 21 routed there: the provider is asked for one more than it looks at, and the refusal says "more".
+        // Exactly 20 routed there: all of them counted, no "more".
         let max = 20  // NumberService.providerTrunkNumbersShownMax
-        for index in 1...max {
+        for index in 1..<max {
             AdoptNumberTests.boughtInConsole(
                 h, "+1415555\(String(format: "%04d", 200 + index))", sid: index, trunkSid: made.providerTrunkSid)
         }
+        let twenty = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
+        #expect(twenty?.message.contains("routes \(max) numbers") == true, "\(String(describing: twenty))")
+        #expect(twenty?.details["otherNumbers"] == String(max) && twenty?.details["more"] == nil)
+        // 21: the provider is asked for one more than it looks at, and the refusal says "more".
+        AdoptNumberTests.boughtInConsole(
+            h, "+1415555\(String(format: "%04d", 200 + max))", sid: max, trunkSid: made.providerTrunkSid)
         let more = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
         #expect(more?.message.contains("more than \(max) numbers") == true, "\(String(describing: more))")
-        #expect(more?.details["otherNumbers"] == String(max), "\(String(describing: more))")
+        #expect(more?.details["otherNumbers"] == String(max) && more?.details["more"] == "true")
         #expect(h.provider.calls(.deleteTrunk) == 0)
         try await h.check(leftForTheAudit: Set((1...max).map { "+1415555\(String(format: "%04d", 200 + $0))" }))
     }
