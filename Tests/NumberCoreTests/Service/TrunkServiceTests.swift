@@ -562,6 +562,40 @@ struct TrunkServiceTests {
         try await h.check(leftForTheAudit: Set((1...max).map { "+1415555\(String(format: "%04d", 200 + $0))" }))
     }
 
+    /// The branch the review left untested: more than 20 routed there, the 20 looked at all the account's own. They are
+    /// named, none counted as another's, and the message says others may be routed there past the first 20.
+    @Test(
+        "past 20 of the account's own numbers routed to a trunk: the 20 named, none another's, 'others may be' said",
+        arguments: StoreKind.allCases)
+    func providerRoutesMoreThanAPageOfOwn(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 1_000_000)
+        let made = try await h.service.createTrunk(
+            accountId: account.id, name: "Made", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
+        let max = 20  // NumberService.providerTrunkNumbersShownMax
+        let phones = (0...max).map { "+1415555\(String(format: "%04d", 300 + $0))" }
+        // Routed there at the provider only: changes numberd did not record (a crash, Twilio's console). Two
+        // purchases: one takes at most 20 numbers.
+        let bought =
+            try await h.buy(Array(phones.prefix(max)), for: account.id).numbers
+            + h.buy([phones[max]], for: account.id).numbers
+        for number in bought {
+            h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = made.providerTrunkSid }
+        }
+        let refused = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: made.id) }
+        #expect(refused?.reason == .trunkInUse, "\(String(describing: refused))")
+        #expect(refused?.details["more"] == "true" && refused?.details["otherNumbers"] == "0")
+        let named = refused?.details["phoneNumbers"]?.split(separator: ",").map(String.init) ?? []
+        #expect(named.count == max && Set(named).isSubset(of: Set(phones)), "\(named)")
+        let message = refused?.message ?? ""
+        #expect(message.contains("more than \(max) numbers"), "\(message)")
+        #expect(message.contains("Past the first \(max), others may be routed there too."), "\(message)")
+        #expect(message.contains("release them") && !message.contains("held by no account"), "\(message)")
+        #expect(h.provider.calls(.deleteTrunk) == 0)
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.id) == [made.id])
+        try await h.check()
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)

@@ -10,10 +10,10 @@ import TwilioSimulator
 import Glibc
 #endif
 
-/// A storm of purchases, releases and fund additions from concurrent clients (one TLS connection each) against a
-/// numberd child process, which is SIGKILLed at random moments and restarted; after every kill the data directory
-/// is checked offline against the clients' model, and at the end everything is reconciled and checked against
-/// the provider. Shared by the CI test and the documented long run.
+/// A storm of purchases, releases, fund additions, corrections and adoptions from concurrent clients (one TLS
+/// connection each) against a numberd child process, which is SIGKILLed at random moments and restarted; after every
+/// kill the data directory is checked offline against the clients' model, the adoptions the kill left unanswered are
+/// run again under their keys, and at the end everything is reconciled and checked against the provider. Shared by the CI test and the documented long run.
 struct CrashStorm {
     /// A storm's kill cycles (`cyclesVariable`, else `cycles`) and seed (`NUMBERD_CRASH_SEED`, else random), printed
     /// first as `name`'s: a run that throws (a child that will not start) still tells how to replay it.
@@ -51,12 +51,19 @@ struct CrashStorm {
         var numbersHeld = 0
         /// Balance adjustments posted (credits and debits).
         var adjustments = 0
+        /// Numbers adopted (held at the end or released since), adoptions a kill left unanswered that were run
+        /// again under their key after the restart, and the answers `replayed` (those of them recorded before the
+        /// kill, and each restart's repeat of every account's last acknowledged adoption).
+        var adoptions = 0
+        var adoptionsRunAgain = 0
+        var adoptionsReplayed = 0
         var elapsedSeconds = 0.0
 
         var description: String {
             "\(cycles) kill cycles in \(String(format: "%.1f", elapsedSeconds)) s: \(acknowledged) acknowledged, "
                 + "\(refused) refused, \(maybe) unanswered operations, \(idleKills) idle kills; "
-                + "\(numbersHeld) numbers held at the end, \(adjustments) adjustments posted; "
+                + "\(numbersHeld) numbers held at the end, \(adjustments) adjustments posted, \(adoptions) "
+                + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed); "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -131,7 +138,7 @@ struct CrashStorm {
                     group.addTask {
                         try await Self.worker(
                             model: model, admin: configuration(adminKey), own: configuration(model.key),
-                            phones: phones, seed: seeds[index], cycle: cycle, flags: flags)
+                            phones: phones, seed: seeds[index], cycle: cycle, flags: flags, adopt: true)
                     }
                 }
                 // Kill only once the load flows, so every cycle crashes with operations in flight (counted when it
@@ -156,6 +163,12 @@ struct CrashStorm {
             guard report.problems.isEmpty else { break }
             child = try await NumberdChild.start(launch)
             report.restartMilliseconds.append(child.readyMilliseconds)
+            // An adoption the kill cut off is run again under its key, as its caller would: replayed when recorded.
+            let adoptions = try await Self.settleAdoptions(models, state: state, admin: configuration(adminKey))
+            report.problems += adoptions.problems.map { "cycle \(cycle): \($0)" }
+            report.adoptionsRunAgain += adoptions.settled
+            report.adoptionsReplayed += adoptions.replayed
+            guard report.problems.isEmpty else { break }
         }
         await child.crash()
         // Settle what the last kill left open, then everything must agree with the provider.
@@ -176,6 +189,9 @@ struct CrashStorm {
         report.problems += providerProblems(settled, simulator: simulator).map { "final: \($0)" }
         report.numbersHeld = settled.numbers.values.filter { $0.status != .released }.count
         report.adjustments = settled.transactions.values.joined().count { $0.kind == .adjustment }
+        report.adoptions = settled.transactions.values.joined().count {
+            $0.description.hasPrefix("Phone number adopted")
+        }
         let verify = try await runNumberdVerify(dataDirectory: launch.dataDirectory)
         if verify.status != 0 { report.problems.append("numberd verify failed: \(verify.output)") }
         let elapsed = ContinuousClock.now - started
@@ -212,10 +228,11 @@ struct CrashStorm {
     }
 
     /// One client's loop: purchases of one or two fresh numbers, releases of its own numbers, credits and corrections through the
-    /// admin key, until told to stop; every outcome goes into the model.
+    /// admin key, and with `adopt` adoptions (through the admin key, under a key) of numbers bought at the provider
+    /// behind numberd's back, until told to stop; every outcome goes into the model.
     static func worker(
         model: AccountModel, admin: NumbersClientConfiguration, own: NumbersClientConfiguration, phones: PhonePool,
-        seed: UInt64, cycle: Int, flags: StormFlags
+        seed: UInt64, cycle: Int, flags: StormFlags, adopt: Bool = false
     ) async throws {
         var random = SplitMix64(seed: seed)
         let options = { (key: String?) in CallOptions(timeout: .seconds(20), idempotencyKey: key) }
@@ -254,6 +271,14 @@ struct CrashStorm {
                             } catch {
                                 model.record(AccountModel.Funds(key: key, amount: amount, heard: .classify(error)))
                             }
+                        } else if adopt && roll == 9 {
+                            guard let phone = try phones.takeBoughtAtProvider() else {
+                                try await Task.sleep(for: .milliseconds(10))
+                                continue
+                            }
+                            let key = "adopt-\(model.accountId)-\(cycle)-\(index)"
+                            model.record(
+                                await Self.adopt(phone, for: model, under: key, adminClient, options: options(key)))
                         } else if roll < 5,
                             let numberId = model.takeReleasable({ Int(random.next() % UInt64($0)) })
                         {
@@ -295,6 +320,81 @@ struct CrashStorm {
         } catch {
             // Connecting failed (the server was already killed): nothing was asked, nothing to record.
         }
+    }
+}
+
+extension CrashStorm {
+    /// Adopts `phone` (owned at the provider, no account's here) for `model`'s account at a purchase's charge, under
+    /// `key`: what was heard, for the model.
+    static func adopt(
+        _ phone: String, for model: AccountModel, under key: String, _ adminClient: NumbersClient,
+        options: CallOptions
+    ) async -> AccountModel.Purchase {
+        do {
+            let adopted = try await adminClient.adoptNumber(
+                AdoptNumberRequest(accountId: model.accountId, phoneNumber: phone, country: "US", charge: .full),
+                options: options)
+            return AccountModel.Purchase(
+                phones: [phone], heard: .acknowledged, numberIds: [adopted.number.id],
+                charged: adopted.transaction.amount, adoptionKey: key, replayed: adopted.replayed)
+        } catch {
+            return AccountModel.Purchase(
+                phones: [phone], heard: .classify(error), error: "\(error)", adoptionKey: key)
+        }
+    }
+
+    /// Runs again, under its key, every adoption a kill left unanswered, on a numberd just restarted on `state` (its
+    /// data directory read offline before the start): each must now be heard, and answered `replayed` exactly when
+    /// `state` holds it. Then each account's last acknowledged adoption is repeated under its key (a caller whose
+    /// answer was lost): it must be answered `replayed`, the same number, from the record the restart read. Returns the
+    /// problems found, how many unanswered ones were run again and how many of those and the repeats were replayed.
+    static func settleAdoptions(
+        _ models: [AccountModel], state: CoreState, admin: NumbersClientConfiguration
+    ) async throws -> (problems: [String], settled: Int, replayed: Int) {
+        var problems: [String] = []
+        var (settled, replayed) = (0, 0)
+        try await withNumbersClient(admin) { adminClient in
+            for model in models {
+                for (key, phone) in model.unsettledAdoptions() {
+                    let held = state.phoneOwners[phone].flatMap { state.numbers[$0] }
+                    let recorded = held?.accountId == model.accountId
+                    let again = await adopt(
+                        phone, for: model, under: key, adminClient,
+                        options: CallOptions(timeout: .seconds(20), idempotencyKey: key))
+                    model.record(again)
+                    guard again.heard == .acknowledged else {
+                        problems.append("\(model.accountId): adoption \(key) of \(phone) run again: \(again.error)")
+                        continue
+                    }
+                    settled += 1
+                    if again.replayed { replayed += 1 }
+                    if again.replayed != recorded {
+                        problems.append(
+                            "\(model.accountId): adoption \(key) of \(phone) run again answered replayed="
+                                + "\(again.replayed), but the store \(recorded ? "held" : "did not hold") it")
+                    }
+                    if recorded && again.numberIds != [held?.id ?? ""] {
+                        problems.append(
+                            "\(model.accountId): adoption \(key) replayed \(again.numberIds), the store holds "
+                                + "\(held?.id ?? "none")")
+                    }
+                }
+                // Not recorded in the model: it is the same adoption, and its number must not be offered twice.
+                guard let last = model.lastAdoption() else { continue }
+                let repeated = await adopt(
+                    last.phone, for: model, under: last.key, adminClient,
+                    options: CallOptions(timeout: .seconds(20), idempotencyKey: last.key))
+                if repeated.heard == .acknowledged && repeated.replayed && repeated.numberIds == [last.numberId] {
+                    replayed += 1
+                } else {
+                    problems.append(
+                        "\(model.accountId): adoption \(last.key) of \(last.phone) (\(last.numberId)) repeated after "
+                            + "the restart: \(repeated.heard) replayed=\(repeated.replayed) \(repeated.numberIds) "
+                            + "\(repeated.error)")
+                }
+            }
+        }
+        return (problems, settled, replayed)
     }
 }
 

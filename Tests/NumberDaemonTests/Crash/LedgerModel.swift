@@ -46,6 +46,11 @@ final class AccountModel: Sendable {
         var charged: Int64 = 0
         /// The error, when one came back.
         var error: String = ""
+        /// An AdoptNumber of a number bought at the provider behind numberd's back (one phone, a purchase's charge),
+        /// under this idempotency key: a "maybe" one is run again under it until heard (``unsettledAdoptions()``).
+        var adoptionKey: String? = nil
+        /// An acknowledged adoption's answer said `replayed`.
+        var replayed = false
     }
 
     struct Release: Sendable {
@@ -62,6 +67,10 @@ final class AccountModel: Sendable {
         var releasable: [String] = []
         /// Phones of "maybe" purchases once seen committed: they must stay.
         var seenCommitted: Set<String> = []
+        /// The phones of adoptions last heard "maybe", by their idempotency key.
+        var unsettledAdoptions: [String: String] = [:]
+        /// The last adoption heard acknowledged: its key, phone and number.
+        var lastAdoption: (key: String, phone: String, numberId: String)?
     }
 
     let accountId: String
@@ -79,7 +88,23 @@ final class AccountModel: Sendable {
         inner.withLock { inner in
             inner.purchases.append(purchase)
             if purchase.heard == .acknowledged { inner.releasable.append(contentsOf: purchase.numberIds) }
+            if let key = purchase.adoptionKey {
+                inner.unsettledAdoptions[key] = purchase.heard == .maybe ? purchase.phones.first : nil
+                if purchase.heard == .acknowledged, let phone = purchase.phones.first,
+                    let numberId = purchase.numberIds.first
+                {
+                    inner.lastAdoption = (key, phone, numberId)
+                }
+            }
         }
+    }
+
+    /// The last adoption heard acknowledged: (idempotency key, phone number, number id).
+    func lastAdoption() -> (key: String, phone: String, numberId: String)? { inner.withLock { $0.lastAdoption } }
+
+    /// Adoptions last heard "maybe": (idempotency key, phone number), to be run again under their key.
+    func unsettledAdoptions() -> [(key: String, phone: String)] {
+        inner.withLock { $0.unsettledAdoptions.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
     }
 
     func record(_ release: Release) { inner.withLock { $0.releases.append(release) } }
@@ -279,5 +304,30 @@ final class PhonePool: Sendable {
             inner.used.formUnion(taken)
             return taken
         }
+    }
+
+    /// A fresh number bought at the simulator behind numberd's back, as in Twilio's console: one for numberd to adopt.
+    /// Nil when the inventory ran dry.
+    func takeBoughtAtProvider() throws -> String? {
+        guard let phone = take(1).first else { return nil }
+        try buyBehindNumberdsBack(simulator, phone)
+        return phone
+    }
+}
+
+/// Buys `phone` at `simulator` directly (its engine, no HTTP), as Twilio's console or a saga lost without a trace
+/// would leave it.
+func buyBehindNumberdsBack(_ simulator: TwilioSimulator, _ phone: String) throws {
+    let credentials = simulator.credentials
+    let authorization = Data("\(credentials.accountSid):\(credentials.authToken)".utf8).base64EncodedString()
+    let action = simulator.engine.handle(
+        SimulatorRequest(
+            method: "POST", target: "/2010-04-01/Accounts/\(credentials.accountSid)/IncomingPhoneNumbers.json",
+            headers: [
+                ("Authorization", "Basic " + authorization), ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body: Array("PhoneNumber=\(phone.replacingOccurrences(of: "+", with: "%2B"))".utf8)))
+    guard case .respond(let response) = action, response.status == 201 else {
+        throw HarnessError("buying \(phone) at the simulator failed: \(action)")
     }
 }

@@ -78,7 +78,7 @@ struct LedgerModelTests {
 
                 // The provider's view: a number bought behind numberd's back has no owner.
                 #expect(providerProblems(state, simulator: numberd.simulator).isEmpty)
-                try await buyBehindNumberdsBack(numberd, phones[2])
+                try buyBehindNumberdsBack(numberd.simulator, phones[2])
                 let orphans = providerProblems(state, simulator: numberd.simulator)
                 #expect(
                     orphans.contains { $0.contains("\(phones[2]) owned at the provider without a committed owner") })
@@ -229,24 +229,6 @@ struct LedgerModelTests {
                 let refusedRelease = problems(model { _, released in released.heard = .refused }, state)
                 #expect(reports(refusedRelease, "refused release of \(goneId) happened"), "\(refusedRelease)")
             }
-        }
-    }
-
-    /// Buys `phone` at the simulator directly (its engine, no HTTP), as a saga lost without a trace would leave it.
-    private func buyBehindNumberdsBack(_ numberd: RunningNumberd, _ phone: String) async throws {
-        let credentials = numberd.simulator.credentials
-        let authorization = Data("\(credentials.accountSid):\(credentials.authToken)".utf8).base64EncodedString()
-        let encoded = phone.replacingOccurrences(of: "+", with: "%2B")
-        let action = numberd.simulator.engine.handle(
-            SimulatorRequest(
-                method: "POST", target: "/2010-04-01/Accounts/\(credentials.accountSid)/IncomingPhoneNumbers.json",
-                headers: [
-                    ("Authorization", "Basic " + authorization),
-                    ("Content-Type", "application/x-www-form-urlencoded"),
-                ],
-                body: Array("PhoneNumber=\(encoded)".utf8)))
-        guard case .respond(let response) = action, response.status == 201 else {
-            throw HarnessError("the direct buy failed: \(action)")
         }
     }
 }
