@@ -57,13 +57,17 @@ struct CrashStorm {
         var adoptions = 0
         var adoptionsRunAgain = 0
         var adoptionsReplayed = 0
+        /// Trunk changes moved onto or off their account's trunk, and those a kill left unanswered, made again.
+        var trunkChanges = 0
+        var trunkChangesRunAgain = 0
         var elapsedSeconds = 0.0
 
         var description: String {
             "\(cycles) kill cycles in \(String(format: "%.1f", elapsedSeconds)) s: \(acknowledged) acknowledged, "
                 + "\(refused) refused, \(maybe) unanswered operations, \(idleKills) idle kills; "
                 + "\(numbersHeld) numbers held at the end, \(adjustments) adjustments posted, \(adoptions) "
-                + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed); "
+                + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed), "
+                + "\(trunkChanges) trunk changes acknowledged (\(trunkChangesRunAgain) unanswered made again); "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -107,8 +111,9 @@ struct CrashStorm {
                 host: "127.0.0.1", port: launch.port, apiKey: key, trustRoots: .file(trust), retry: .none)
         }
         // Setup runs without a kill: accounts with a first credit, and the price of a number.
-        let (models, charge) = try await withNumbersClient(configuration(adminKey)) { admin in
+        let (models, trunks, charge) = try await withNumbersClient(configuration(adminKey)) { admin in
             var models: [AccountModel] = []
+            var trunks: [String] = []
             for index in 0..<plan.accounts {
                 let account = try await admin.createAccount(
                     CreateAccountRequest(name: "storm \(index)", currency: "USD")
@@ -122,11 +127,17 @@ struct CrashStorm {
                     options: CallOptions(idempotencyKey: "initial-\(index)"))
                 model.record(AccountModel.Funds(key: "initial-\(index)", amount: 50_000_000, heard: .acknowledged))
                 models.append(model)
+                // A trunk numberd makes at the provider, which its numbers move onto and off.
+                let trunk = try await admin.createTrunk(
+                    CreateTrunkRequest(
+                        accountId: account.id, name: "storm \(index)", originationSipUri: "sip:pbx\(index).example.com")
+                )
+                trunks.append(trunk.trunk.id)
             }
             let listing = try await admin.searchNumbers(
                 SearchNumbersRequest(accountId: models[0].accountId, country: "US", limit: 1))
             guard let pricing = listing.numbers.first?.pricing else { throw HarnessError("the search found nothing") }
-            return (models, pricing.setupFee + pricing.monthlyFee)
+            return (models, trunks, pricing.setupFee + pricing.monthlyFee)
         }
         let phones = PhonePool(simulator: simulator)
         for cycle in 0..<plan.cycles {
@@ -138,7 +149,8 @@ struct CrashStorm {
                     group.addTask {
                         try await Self.worker(
                             model: model, admin: configuration(adminKey), own: configuration(model.key),
-                            phones: phones, seed: seeds[index], cycle: cycle, flags: flags, adopt: true)
+                            phones: phones, seed: seeds[index], cycle: cycle, flags: flags, adopt: true,
+                            trunkId: trunks[index])
                     }
                 }
                 // Kill only once the load flows, so every cycle crashes with operations in flight (counted when it
@@ -163,11 +175,13 @@ struct CrashStorm {
             guard report.problems.isEmpty else { break }
             child = try await NumberdChild.start(launch)
             report.restartMilliseconds.append(child.readyMilliseconds)
-            // An adoption the kill cut off is run again under its key, as its caller would: replayed when recorded.
-            let adoptions = try await Self.settleAdoptions(models, state: state, admin: configuration(adminKey))
-            report.problems += adoptions.problems.map { "cycle \(cycle): \($0)" }
-            report.adoptionsRunAgain += adoptions.settled
-            report.adoptionsReplayed += adoptions.replayed
+            // An adoption or trunk change the kill cut off is made again (an adoption under its key), as its caller
+            // would: an adoption replayed when recorded.
+            let settled = try await Self.settleUnanswered(models, state: state, admin: configuration(adminKey))
+            report.problems += settled.problems.map { "cycle \(cycle): \($0)" }
+            report.adoptionsRunAgain += settled.adoptions
+            report.adoptionsReplayed += settled.replayed
+            report.trunkChangesRunAgain += settled.trunkChanges
             guard report.problems.isEmpty else { break }
         }
         await child.crash()
@@ -177,6 +191,7 @@ struct CrashStorm {
             report.problems.append("open intents after reconciliation: \(settled.intents.count)")
         }
         for model in models {
+            report.trunkChanges += model.trunkChangesAcknowledged()
             report.problems += model.check(settled, charge: charge, settled: true).map { "final: \($0)" }
             for (heard, count) in model.counts() {
                 switch heard {
@@ -187,6 +202,7 @@ struct CrashStorm {
             }
         }
         report.problems += providerProblems(settled, simulator: simulator).map { "final: \($0)" }
+        report.problems += routingProblems(settled, simulator: simulator).map { "final: \($0)" }
         report.numbersHeld = settled.numbers.values.filter { $0.status != .released }.count
         report.adjustments = settled.transactions.values.joined().count { $0.kind == .adjustment }
         report.adoptions = settled.transactions.values.joined().count {
@@ -228,11 +244,12 @@ struct CrashStorm {
     }
 
     /// One client's loop: purchases of one or two fresh numbers, releases of its own numbers, credits and corrections through the
-    /// admin key, and with `adopt` adoptions (through the admin key, under a key) of numbers bought at the provider
-    /// behind numberd's back, until told to stop; every outcome goes into the model.
+    /// admin key, with `adopt` adoptions (through the admin key, under a key) of numbers bought at the provider
+    /// behind numberd's back, and with `trunkId` its numbers moved onto that trunk or off it, until told to stop;
+    /// every outcome goes into the model.
     static func worker(
         model: AccountModel, admin: NumbersClientConfiguration, own: NumbersClientConfiguration, phones: PhonePool,
-        seed: UInt64, cycle: Int, flags: StormFlags, adopt: Bool = false
+        seed: UInt64, cycle: Int, flags: StormFlags, adopt: Bool = false, trunkId: String? = nil
     ) async throws {
         var random = SplitMix64(seed: seed)
         let options = { (key: String?) in CallOptions(timeout: .seconds(20), idempotencyKey: key) }
@@ -279,6 +296,11 @@ struct CrashStorm {
                             let key = "adopt-\(model.accountId)-\(cycle)-\(index)"
                             model.record(
                                 await Self.adopt(phone, for: model, under: key, adminClient, options: options(key)))
+                        } else if let trunkId, roll == 8,
+                            let held = model.pickHeld({ Int(random.next() % UInt64($0)) })
+                        {
+                            let target = held.trunkId == trunkId ? "" : trunkId
+                            model.record(await Self.route(held.numberId, to: target, for: model, client))
                         } else if roll < 5,
                             let numberId = model.takeReleasable({ Int(random.next() % UInt64($0)) })
                         {
@@ -343,18 +365,50 @@ extension CrashStorm {
         }
     }
 
-    /// Runs again, under its key, every adoption a kill left unanswered, on a numberd just restarted on `state` (its
-    /// data directory read offline before the start): each must now be heard, and answered `replayed` exactly when
-    /// `state` holds it. Then each account's last acknowledged adoption is repeated under its key (a caller whose
+    /// Moves `numberId` onto the trunk `trunkId`, or off its trunk (""): what was heard, for the model.
+    static func route(
+        _ numberId: String, to trunkId: String, for model: AccountModel, _ client: NumbersClient
+    ) async -> AccountModel.TrunkChange {
+        do {
+            let changed = try await client.updateNumber(
+                UpdateNumberRequest(
+                    accountId: model.accountId, numberId: numberId, assignTrunkId: trunkId.isEmpty ? nil : trunkId,
+                    unassignTrunk: trunkId.isEmpty),
+                options: CallOptions(timeout: .seconds(20)))
+            let answered = changed.number.trunkId ?? ""
+            return AccountModel.TrunkChange(
+                numberId: numberId, trunkId: trunkId, heard: .acknowledged,
+                error: answered == trunkId ? "" : "answered with the number on trunk \"\(answered)\"")
+        } catch {
+            return AccountModel.TrunkChange(
+                numberId: numberId, trunkId: trunkId, heard: .classify(error), error: "\(error)")
+        }
+    }
+
+    /// Makes again every trunk change a kill left unanswered, and runs again under its key every adoption it left so, on
+    /// a numberd just restarted on `state` (its data directory read offline before the start): each must now be
+    /// acknowledged, an adoption answered `replayed` exactly when `state` holds it. Then each account's last acknowledged adoption is repeated under its key (a caller whose
     /// answer was lost): it must be answered `replayed`, the same number, from the record the restart read. Returns the
-    /// problems found, how many unanswered ones were run again and how many of those and the repeats were replayed.
-    static func settleAdoptions(
+    /// problems found, how many unanswered adoptions were run again, how many of those and the repeats were replayed,
+    /// and how many trunk changes were made again.
+    static func settleUnanswered(
         _ models: [AccountModel], state: CoreState, admin: NumbersClientConfiguration
-    ) async throws -> (problems: [String], settled: Int, replayed: Int) {
+    ) async throws -> (problems: [String], adoptions: Int, replayed: Int, trunkChanges: Int) {
         var problems: [String] = []
-        var (settled, replayed) = (0, 0)
+        var (settled, replayed, trunkChanges) = (0, 0, 0)
         try await withNumbersClient(admin) { adminClient in
             for model in models {
+                for (numberId, trunkId) in model.unsettledTrunkChanges() {
+                    let again = await route(numberId, to: trunkId, for: model, adminClient)
+                    model.record(again)
+                    if again.heard == .acknowledged {
+                        trunkChanges += 1
+                    } else {
+                        problems.append(
+                            "\(model.accountId): trunk change of \(numberId) to \"\(trunkId)\" made again: \(again.error)"
+                        )
+                    }
+                }
                 for (key, phone) in model.unsettledAdoptions() {
                     let held = state.phoneOwners[phone].flatMap { state.numbers[$0] }
                     let recorded = held?.accountId == model.accountId
@@ -394,7 +448,7 @@ extension CrashStorm {
                 }
             }
         }
-        return (problems, settled, replayed)
+        return (problems, settled, replayed, trunkChanges)
     }
 }
 

@@ -10,7 +10,7 @@ import Testing
 /// `NUMBERD_CRASH_CYCLES=1000 swift test --skip-build --filter CrashStormTests` (see RELIABILITY.md).
 @Suite("numberd crash storm (child process, SIGKILL)", .serialized)
 struct CrashStormTests {
-    @Test("a purchase/release/funds/adoption storm survives random SIGKILLs with nothing acknowledged lost")
+    @Test("a purchase/release/funds/adoption/trunk storm survives random SIGKILLs with nothing acknowledged lost")
     func stormSurvivesKills() async throws {
         let (cycles, seed) = CrashStorm.runSettings("crash storm", cyclesVariable: "NUMBERD_CRASH_CYCLES", cycles: 50)
         let report = try await CrashStorm(plan: CrashStorm.Plan(cycles: cycles, seed: seed)).run()
@@ -26,5 +26,6 @@ struct CrashStormTests {
         #expect(report.adoptions > 0, "seed \(seed): the storm adopted no number: \(report)")
         // Every restart repeats each account's last acknowledged adoption under its key.
         #expect(report.adoptionsReplayed > cycles, "seed \(seed): \(report)")
+        #expect(report.trunkChanges > 0, "seed \(seed): the storm moved no number onto or off a trunk: \(report)")
     }
 }

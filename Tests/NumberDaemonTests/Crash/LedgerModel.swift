@@ -59,6 +59,14 @@ final class AccountModel: Sendable {
         var refund: Int64 = 0
     }
 
+    /// An UpdateNumber of one of the account's numbers: onto the trunk `trunkId`, or off its trunk ("").
+    struct TrunkChange: Sendable {
+        var numberId: String
+        var trunkId: String
+        var heard: Heard
+        var error: String = ""
+    }
+
     struct Inner {
         var funds: [Funds] = []
         var purchases: [Purchase] = []
@@ -71,6 +79,14 @@ final class AccountModel: Sendable {
         var unsettledAdoptions: [String: String] = [:]
         /// The last adoption heard acknowledged: its key, phone and number.
         var lastAdoption: (key: String, phone: String, numberId: String)?
+        /// Per number, the trunk its last acknowledged change left it on ("" none; a number never changed is on none),
+        /// and the target of a change heard "maybe" since, which a restart runs again.
+        var routes: [String: String] = [:]
+        var unsettledRoutes: [String: String] = [:]
+        /// Acknowledged trunk changes whose answer showed the number elsewhere.
+        var misrouted: [String] = []
+        /// What trunk changes heard.
+        var trunkChangesHeard: [Heard: Int] = [:]
     }
 
     let accountId: String
@@ -109,6 +125,40 @@ final class AccountModel: Sendable {
 
     func record(_ release: Release) { inner.withLock { $0.releases.append(release) } }
 
+    func record(_ change: TrunkChange) {
+        inner.withLock { inner in
+            inner.trunkChangesHeard[change.heard, default: 0] += 1
+            switch change.heard {
+            case .acknowledged:
+                inner.routes[change.numberId] = change.trunkId
+                inner.unsettledRoutes[change.numberId] = nil
+                if !change.error.isEmpty {
+                    inner.misrouted.append(
+                        "trunk change of \(change.numberId) to \"\(change.trunkId)\" \(change.error)")
+                }
+            case .maybe: inner.unsettledRoutes[change.numberId] = change.trunkId
+            case .refused: break  // nothing done; a change heard "maybe" before stays to be settled
+            }
+        }
+    }
+
+    /// One of the numbers a worker may release (left there), and the trunk it is on as far as the model knows ("": none).
+    func pickHeld(_ pick: (Int) -> Int) -> (numberId: String, trunkId: String)? {
+        inner.withLock { inner in
+            guard !inner.releasable.isEmpty else { return nil }
+            let numberId = inner.releasable[pick(inner.releasable.count)]
+            return (numberId, inner.unsettledRoutes[numberId] ?? inner.routes[numberId] ?? "")
+        }
+    }
+
+    /// Trunk changes heard acknowledged.
+    func trunkChangesAcknowledged() -> Int { inner.withLock { $0.trunkChangesHeard[.acknowledged] ?? 0 } }
+
+    /// Trunk changes last heard "maybe": (number id, target trunk id or ""), to be made again.
+    func unsettledTrunkChanges() -> [(numberId: String, trunkId: String)] {
+        inner.withLock { $0.unsettledRoutes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+
     /// Takes a number to release (it is never offered again, whatever the release's outcome).
     func takeReleasable(_ pick: (Int) -> Int) -> String? {
         inner.withLock { inner in
@@ -131,7 +181,7 @@ final class AccountModel: Sendable {
             for heard in inner.funds.map(\.heard) + inner.purchases.map(\.heard) + inner.releases.map(\.heard) {
                 counts[heard, default: 0] += 1
             }
-            return counts
+            return counts.merging(inner.trunkChangesHeard, uniquingKeysWith: +)
         }
     }
 
@@ -251,6 +301,16 @@ final class AccountModel: Sendable {
             case .maybe: break
             }
         }
+        // Trunks: a number not released is on the trunk its last acknowledged change left it on, unless a change
+        // heard "maybe" since may have moved it.
+        model.misrouted.forEach(fail)
+        for number in owned where number.status != .released && model.unsettledRoutes[number.id] == nil {
+            let expected = model.routes[number.id] ?? ""
+            if (number.trunkId ?? "") != expected {
+                fail("number \(number.id) on trunk \(number.trunkId ?? "none"), its last change said \(expected)")
+            }
+        }
+
         var foreseen: [LedgerTransaction.Kind] = [.fundsAdded, .adjustment, .purchase, .refund]
         if billed { foreseen.append(.renewal) }
         let other = transactions.filter { !foreseen.contains($0.kind) }
@@ -281,6 +341,21 @@ func providerProblems(_ state: CoreState, simulator: TwilioSimulator) -> [String
         problems.append("\(phone) POSTed again while owned")
     }
     return problems
+}
+
+/// The state's routing against the simulator's: every number held is on the trunk there that it is on here (none
+/// when none), and none of them is on a trunk the state does not have.
+func routingProblems(_ state: CoreState, simulator: TwilioSimulator) -> [String] {
+    let atProvider = Dictionary(
+        simulator.engine.ownedNumbers.map { ($0.number.phoneNumber, $0.trunkSid?.lowercased() ?? "") },
+        uniquingKeysWith: { first, _ in first })
+    return state.numbers.values.filter { $0.status != .released }.compactMap { number in
+        let here = number.trunkId.flatMap { state.trunks[$0]?.providerTrunkSid.lowercased() } ?? ""
+        let there = atProvider[number.phoneNumber] ?? ""
+        let shown = { (sid: String) in sid.isEmpty ? "no trunk" : sid }
+        return here == there
+            ? nil : "\(number.phoneNumber) routed to \(shown(there)) at the provider, to \(shown(here)) here"
+    }
 }
 
 /// Hands out phone numbers the simulator has available, never the same one twice in a run.
